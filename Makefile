@@ -1,0 +1,136 @@
+# ledgerd — Makefile
+#
+#   make              build the daemon, the clients and the tests into build/
+#   make run          install missing Debian packages, build, start ledgerd on ./data
+#   make test         build everything with ASan+UBSan into build/asan/ and run every test
+#   make bench        build optimised and run the benchmarks in bench/ (not part of test)
+#   make valgrind     run the unit tests under valgrind (non-sanitized build)
+#   make format       clang-format every source file
+#   make clean
+#
+# Settings (override on the command line, e.g. `make BUILD=/tmp/b OPT=-O0`):
+#   BUILD   output directory                          (build)
+#   OPT     optimisation flags                         (-O2)
+#   SAN     1 = AddressSanitizer + UBSan               (empty)
+#   DATA    data directory used by `make run`          (./data)
+#   URL     listen address used by `make run`          (tcp://127.0.0.1:7450)
+#
+# Layout: proto/ is the wire contract and its codec (shared by daemon and
+# clients), daemon/ the server, projections/ the derived views, clients/ the
+# client library (every clients/*.c not named ledger*.c) and the programs
+# (clients/ledger*.c), tests/ one binary per tests/test_*.c plus shell tests.
+
+BUILD  ?= build
+OPT    ?= -O2
+SAN    ?=
+DATA   ?= ./data
+URL    ?= tcp://127.0.0.1:7450
+PREFIX ?= /usr/local
+
+CC      ?= cc
+PROTOC_C ?= protoc-c
+PKGS    := lmdb libprotobuf-c libuv libcrypto jansson
+
+# NNG 1.5.2 in Debian ships no pkg-config file; fall back to plain -lnng.
+NNG_CFLAGS := $(shell pkg-config --cflags nng 2>/dev/null)
+NNG_LIBS   := $(shell pkg-config --libs nng 2>/dev/null || echo -lnng)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wno-unused-parameter -Wvla
+CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) \
+           -I$(BUILD)/gen -Iproto -Idaemon -Iprojections -Iclients \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(NNG_CFLAGS)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(NNG_LIBS) -lpthread -lm
+
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+GEN_C   := $(BUILD)/gen/ledger.pb-c.c
+GEN_H   := $(BUILD)/gen/ledger.pb-c.h
+
+PROTO_SRCS  := $(wildcard proto/*.c)
+DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+PROJ_SRCS   := $(wildcard projections/*.c)
+CLIENT_PROGS_SRCS := $(wildcard clients/ledger*.c)
+CLIENT_LIB_SRCS   := $(filter-out $(CLIENT_PROGS_SRCS),$(wildcard clients/*.c))
+TEST_SRCS   := $(wildcard tests/test_*.c)
+BENCH_SRCS  := $(wildcard bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+PROTO_OBJS  := $(call obj,$(PROTO_SRCS)) $(BUILD)/obj/gen/ledger.pb-c.o
+CORE_OBJS   := $(call obj,$(DAEMON_SRCS) $(PROJ_SRCS))
+CLIENT_OBJS := $(call obj,$(CLIENT_LIB_SRCS))
+
+PROGRAMS := $(BUILD)/ledgerd $(patsubst clients/%.c,$(BUILD)/%,$(CLIENT_PROGS_SRCS))
+TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+.PHONY: all programs tests benches run test bench valgrind format clean deps install
+.SUFFIXES:
+.SECONDARY:
+
+all: programs tests benches
+
+programs: $(PROGRAMS)
+tests: $(TESTS) programs
+benches: $(BENCHES) programs
+
+$(GEN_C) $(GEN_H): proto/ledger.proto
+	@mkdir -p $(BUILD)/gen
+	$(PROTOC_C) --c_out=$(BUILD)/gen -Iproto proto/ledger.proto
+
+$(BUILD)/obj/gen/ledger.pb-c.o: $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/ledgerd: $(BUILD)/obj/daemon/main.o $(CORE_OBJS) $(PROTO_OBJS)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/ledger%: $(BUILD)/obj/clients/ledger%.o $(CLIENT_OBJS) $(PROTO_OBJS)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(CORE_OBJS) $(CLIENT_OBJS) $(PROTO_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(CORE_OBJS) $(CLIENT_OBJS) $(PROTO_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+deps:
+	@scripts/install-deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory programs
+	$(BUILD)/ledgerd --data $(DATA) --listen $(URL)
+
+test: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
+	@tests/run.sh build/asan
+
+bench: deps
+	@$(MAKE) --no-print-directory benches
+	@bench/run.sh $(BUILD)
+
+valgrind:
+	@$(MAKE) --no-print-directory BUILD=build/vg OPT=-O0 tests
+	@VALGRIND=1 tests/run.sh build/vg
+
+format:
+	clang-format -i $(wildcard proto/*.[ch] daemon/*.[ch] projections/*.[ch] clients/*.[ch] tests/*.[ch] bench/*.[ch])
+
+install: programs
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

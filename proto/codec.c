@@ -1,0 +1,237 @@
+/* codec.c — protobuf-c behind one file. See codec.h for the contract. */
+#include "codec.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+
+int ld_errinfo_set(ld_errinfo *e, int code, const char *field, const char *fmt, ...)
+{
+	if (!e)
+		return code;
+	e->code = code;
+	snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* ------------------------------------------------------------------ */
+/* Unknown-field check                                                 */
+/* ------------------------------------------------------------------ */
+
+/* The schema has no recursive types, so the walk is bounded by its depth. */
+static int check_unknown(const ProtobufCMessage *m, char *path, size_t pathlen, size_t used,
+			 ld_errinfo *e)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	if (m->n_unknown_fields > 0)
+		return ld_errinfo_set(e, LD_E(UNKNOWN_FIELD), path,
+				      "unknown field number %u in %s%s%s",
+				      m->unknown_fields[0].tag, d->name, used ? " at " : "",
+				      used ? path : "");
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		const char *base = (const char *)m;
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			uint32_t which = *(const uint32_t *)(base + f->quantifier_offset);
+			if (which != f->id)
+				continue;
+		}
+		int n = snprintf(path + used, pathlen - used, "%s%s", used ? "." : "", f->name);
+		size_t sub = used + (n > 0 ? (size_t)n : 0);
+		if (sub >= pathlen)
+			sub = pathlen - 1;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t count = *(const size_t *)(base + f->quantifier_offset);
+			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + f->offset);
+			for (size_t k = 0; k < count; k++) {
+				int n2 = snprintf(path + sub, pathlen - sub, "[%zu]", k);
+				size_t sub2 = sub + (n2 > 0 ? (size_t)n2 : 0);
+				if (sub2 >= pathlen)
+					sub2 = pathlen - 1;
+				int rc = check_unknown(arr[k], path, pathlen, sub2, e);
+				if (rc)
+					return rc;
+			}
+		} else {
+			const ProtobufCMessage *child = *(ProtobufCMessage *const *)(base + f->offset);
+			if (child) {
+				int rc = check_unknown(child, path, pathlen, sub, e);
+				if (rc)
+					return rc;
+			}
+		}
+		path[used] = '\0';
+	}
+	return 0;
+}
+
+int codec_request_unpack(const uint8_t *buf, size_t len, Ledger__Request **out, ld_errinfo *e)
+{
+	*out = NULL;
+	Ledger__Request *req = ledger__request__unpack(NULL, len, buf);
+	if (!req)
+		return ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+				      "request of %zu bytes is not a valid ledger.Request", len);
+	char path[96] = "";
+	int rc = check_unknown(&req->base, path, sizeof(path), 0, e);
+	if (rc) {
+		ledger__request__free_unpacked(req, NULL);
+		return rc;
+	}
+	*out = req;
+	return 0;
+}
+
+void codec_request_free(Ledger__Request *req)
+{
+	if (req)
+		ledger__request__free_unpacked(req, NULL);
+}
+
+Ledger__Event *codec_event_unpack(const uint8_t *buf, size_t len)
+{
+	return ledger__event__unpack(NULL, len, buf);
+}
+
+void codec_event_free(Ledger__Event *ev)
+{
+	if (ev)
+		ledger__event__free_unpacked(ev, NULL);
+}
+
+Ledger__Response *codec_response_unpack(const uint8_t *buf, size_t len)
+{
+	return ledger__response__unpack(NULL, len, buf);
+}
+
+void codec_response_free(Ledger__Response *resp)
+{
+	if (resp)
+		ledger__response__free_unpacked(resp, NULL);
+}
+
+size_t codec_size(const void *msg)
+{
+	return protobuf_c_message_get_packed_size((const ProtobufCMessage *)msg);
+}
+
+size_t codec_pack(const void *msg, uint8_t *out)
+{
+	return protobuf_c_message_pack((const ProtobufCMessage *)msg, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* Canonical bytes and hash                                            */
+/* ------------------------------------------------------------------ */
+
+int codec_event_hash(const Ledger__Event *ev, uint8_t out[LD_HASH_LEN])
+{
+	/* A shallow copy with the excluded fields cleared packs to the
+	 * canonical bytes; the body pointers are shared, not copied. */
+	Ledger__Event c = *ev;
+	c.has_hash = 0;
+	c.hash.len = 0;
+	c.hash.data = NULL;
+	c.has_prev_hash = 0;
+	c.prev_hash.len = 0;
+	c.prev_hash.data = NULL;
+	c.has_expected_version = 0;
+
+	uint8_t stackbuf[1024];
+	size_t n = codec_size(&c);
+	uint8_t *buf = n <= sizeof(stackbuf) ? stackbuf : malloc(n);
+	if (!buf)
+		return LD_E(INTERNAL);
+	codec_pack(&c, buf);
+
+	uint8_t prev[LD_HASH_LEN] = {0};
+	if (ev->has_prev_hash && ev->prev_hash.len == LD_HASH_LEN)
+		memcpy(prev, ev->prev_hash.data, LD_HASH_LEN);
+	uint8_t seq[8];
+	ld_put_be64(seq, ev->seq);
+	ld_sha256_3(prev, sizeof(prev), seq, sizeof(seq), buf, n, out);
+	if (buf != stackbuf)
+		free(buf);
+	return 0;
+}
+
+const char *codec_event_type_name(int body_case)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(&ledger__event__descriptor, (unsigned)body_case);
+	if (!f || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+		return "unknown";
+	return f->name;
+}
+
+/* ------------------------------------------------------------------ */
+/* Streams                                                             */
+/* ------------------------------------------------------------------ */
+
+static int stream_of(char out[LD_STREAM_MAX], const char *kind, const char *id)
+{
+	if (!id || !*id)
+		return LD_E(MISSING_FIELD);
+	snprintf(out, LD_STREAM_MAX, "%s/%s", kind, id);
+	return 0;
+}
+
+int codec_event_stream(const Ledger__Event *ev, char out[LD_STREAM_MAX])
+{
+	char region[16];
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_ORG_REGISTERED:
+		return stream_of(out, "org", ev->org_registered->org_id);
+	case LEDGER__EVENT__BODY_ORG_UPDATED:
+		return stream_of(out, "org", ev->org_updated->org_id);
+	case LEDGER__EVENT__BODY_ORG_DISSOLVED:
+		return stream_of(out, "org", ev->org_dissolved->org_id);
+	case LEDGER__EVENT__BODY_MEMBER_JOINED:
+		return stream_of(out, "member", ev->member_joined->member_id);
+	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
+		return stream_of(out, "member", ev->member_affiliated->member_id);
+	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
+		return stream_of(out, "member", ev->member_disaffiliated->member_id);
+	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
+		return stream_of(out, "member", ev->member_transferred->member_id);
+	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
+		return stream_of(out, "member", ev->membership_ended->member_id);
+	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
+		return stream_of(out, "member", ev->profile_changed->member_id);
+	case LEDGER__EVENT__BODY_DUES_PAID:
+		return stream_of(out, "member", ev->dues_paid->member_id);
+	case LEDGER__EVENT__BODY_DUES_WAIVED:
+		return stream_of(out, "member", ev->dues_waived->member_id);
+	case LEDGER__EVENT__BODY_DUES_REFUNDED:
+		return stream_of(out, "member", ev->dues_refunded->member_id);
+	case LEDGER__EVENT__BODY_FUNDS_ALLOCATED:
+		return stream_of(out, "org", ev->funds_allocated->from_org);
+	case LEDGER__EVENT__BODY_SERVICE_DELIVERED: {
+		const Ledger__ServiceDelivered *s = ev->service_delivered;
+		if (s->member_id && *s->member_id)
+			return stream_of(out, "member", s->member_id);
+		return stream_of(out, "org", s->org_id);
+	}
+	case LEDGER__EVENT__BODY_ACTIVITY_HELD:
+		return stream_of(out, "org", ev->activity_held->org_id);
+	case LEDGER__EVENT__BODY_STATION_OPENED:
+		return stream_of(out, "org", ev->station_opened->org_id);
+	case LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED:
+		snprintf(region, sizeof(region), "%u", ev->workforce_estimated->region);
+		return stream_of(out, "region", region);
+	case LEDGER__EVENT__BODY_EVENT_VOIDED:
+	case LEDGER__EVENT__BODY_EVENT_AMENDED:
+		return LD_E(NOT_FOUND);
+	default:
+		return LD_E(MISSING_FIELD);
+	}
+}

@@ -1,0 +1,98 @@
+/*
+ * codec.h — protobuf-c behind one file: decoding with limits, packing into a
+ * caller's buffer, the canonical bytes and hash of an event.
+ *
+ * Shared by the daemon and the clients. Errors follow proto/error.h.
+ */
+#ifndef LD_CODEC_H
+#define LD_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "ledger.pb-c.h"
+
+#define LD_HASH_LEN 32     /* SHA-256 */
+#define LD_EVENT_ID_LEN 16 /* idempotency key */
+#define LD_ID_MAX 64       /* longest organisation / member / station id */
+
+/* Where a decode or validation error points: filled by functions that take
+ * one; `field` is a dotted path ("events[3].member_joined.org_id"). */
+typedef struct ld_errinfo {
+	int code;          /* negative project code, as returned */
+	char message[256]; /* human sentence naming the subject */
+	char field[96];    /* field path, "" if none */
+	uint64_t seq;      /* related event, 0 if none */
+} ld_errinfo;
+
+/* Sets e (if not NULL) and returns code. printf-style message. */
+int ld_errinfo_set(ld_errinfo *e, int code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/*
+ * Decodes a Request. Rejects bytes that do not parse (ERR_MALFORMED) and any
+ * field this schema does not know, at any depth (ERR_UNKNOWN_FIELD, naming
+ * it), so that what the server stores is exactly what it understood.
+ * On success *out must be freed with codec_request_free().
+ */
+int codec_request_unpack(const uint8_t *buf, size_t len, Ledger__Request **out, ld_errinfo *e);
+void codec_request_free(Ledger__Request *req);
+
+/* Decodes a stored Event (trusted bytes). NULL on failure. Free with
+ * codec_event_free(). */
+Ledger__Event *codec_event_unpack(const uint8_t *buf, size_t len);
+void codec_event_free(Ledger__Event *ev);
+
+/* Decodes a Response (client side). NULL if the bytes do not parse. Free with
+ * codec_response_free(). */
+Ledger__Response *codec_response_unpack(const uint8_t *buf, size_t len);
+void codec_response_free(Ledger__Response *resp);
+
+/* Packed size and packing of any message. codec_pack writes exactly
+ * codec_size(m) bytes into out and returns that count. */
+size_t codec_size(const void *msg);
+size_t codec_pack(const void *msg, uint8_t *out);
+
+/*
+ * The canonical bytes of an event are its protobuf-c packing with `hash`,
+ * `prev_hash` and `expected_version` absent and everything else as stored
+ * (seq, times, actor, stream, version, event_id, body). protobuf-c packs
+ * fields in field-number order, so the packing is deterministic.
+ *
+ * hash = SHA-256(prev_hash[32] || seq as 8 bytes big-endian || canonical).
+ *
+ * codec_event_hash computes that for ev (whose seq and prev_hash must be set)
+ * into out. Returns 0, or LD_E(INTERNAL) if memory runs out.
+ */
+int codec_event_hash(const Ledger__Event *ev, uint8_t out[LD_HASH_LEN]);
+
+/* Name of an event body kind ("member_joined"), "unknown" if none. */
+const char *codec_event_type_name(int body_case);
+
+/* Stream name of an event, derived from its body into out (size
+ * LD_STREAM_MAX): "member/<id>", "org/<id>", "region/<code>". For voids and
+ * amendments the stream is that of the target and is not derivable from the
+ * body alone: returns LD_E(NOT_FOUND) so the caller looks the target up.
+ * Returns 0, or LD_E(MISSING_FIELD) when the body has no subject. */
+#define LD_STREAM_MAX 80
+int codec_event_stream(const Ledger__Event *ev, char out[LD_STREAM_MAX]);
+
+/* Big-endian helpers used for LMDB keys and hashing. */
+static inline void ld_put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static inline uint64_t ld_get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+#endif
