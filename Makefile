@@ -48,7 +48,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 GEN_C   := $(BUILD)/gen/ledger.pb-c.c
-GEN_H   := $(BUILD)/gen/ledger.pb-c.h
+GEN_H   := $(BUILD)/gen/ledger.pb-c.h $(BUILD)/gen/required.h
 
 PROTO_SRCS  := $(wildcard proto/*.c)
 DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
@@ -78,9 +78,14 @@ programs: $(PROGRAMS)
 tests: $(TESTS) programs
 benches: $(BENCHES) programs
 
-$(GEN_C) $(GEN_H): proto/ledger.proto
+$(GEN_C) $(BUILD)/gen/ledger.pb-c.h: proto/ledger.proto
 	@mkdir -p $(BUILD)/gen
 	$(PROTOC_C) --c_out=$(BUILD)/gen -Iproto proto/ledger.proto
+
+# Which fields are required is written once, as "// required" in the proto.
+$(BUILD)/gen/required.h: proto/ledger.proto scripts/gen-required.awk
+	@mkdir -p $(BUILD)/gen
+	awk -f scripts/gen-required.awk proto/ledger.proto > $@
 
 $(BUILD)/obj/gen/ledger.pb-c.o: $(GEN_C)
 	@mkdir -p $(dir $@)

@@ -173,6 +173,34 @@ const char *codec_event_type_name(int body_case)
 	return f->name;
 }
 
+void codec_amended_body(const Ledger__EventAmended *a, Ledger__Event *out)
+{
+	ledger__event__init(out);
+	const ProtobufCFieldDescriptor *cf = protobuf_c_message_descriptor_get_field(
+		&ledger__event_amended__descriptor, (unsigned)a->corrected_case);
+	if (!cf)
+		return;
+	const ProtobufCMessageDescriptor *ed = &ledger__event__descriptor;
+	for (unsigned i = 0; i < ed->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &ed->fields[i];
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && f->descriptor == cf->descriptor) {
+			out->body_case = (Ledger__Event__BodyCase)f->id;
+			*(void **)((char *)out + f->offset) =
+				*(void *const *)((const char *)a + cf->offset);
+			return;
+		}
+	}
+}
+
+const ProtobufCMessage *codec_event_body(const Ledger__Event *ev)
+{
+	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+		&ledger__event__descriptor, (unsigned)ev->body_case);
+	if (!f || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+		return NULL;
+	return *(const ProtobufCMessage *const *)((const char *)ev + f->offset);
+}
+
 /* ------------------------------------------------------------------ */
 /* Streams                                                             */
 /* ------------------------------------------------------------------ */

@@ -78,6 +78,15 @@ const char *codec_event_type_name(int body_case);
 #define LD_STREAM_MAX 80
 int codec_event_stream(const Ledger__Event *ev, char out[LD_STREAM_MAX]);
 
+/* Fills `out` (a fresh Event; only body_case and the body pointer are set)
+ * with the corrected body of an amendment, as the Event body of the same
+ * type: EventAmended.member_joined becomes Event.member_joined. The body is
+ * shared, not copied. */
+void codec_amended_body(const Ledger__EventAmended *a, Ledger__Event *out);
+
+/* The body message of an event (NULL if none is set). */
+const ProtobufCMessage *codec_event_body(const Ledger__Event *ev);
+
 /* Big-endian helpers used for LMDB keys and hashing. */
 static inline void ld_put_be64(uint8_t *p, uint64_t v)
 {

@@ -1,0 +1,412 @@
+/* check.c — stateless event checks. See check.h for the rules. */
+#include "check.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "required.h"
+
+/* ------------------------------------------------------------------ */
+/* Which fields are required, per message type                         */
+/* ------------------------------------------------------------------ */
+
+#define MAX_TYPES 64
+
+static struct {
+	const ProtobufCMessageDescriptor *desc;
+	uint64_t required; /* bit i: fields[i] is required */
+} types[MAX_TYPES];
+static unsigned ntypes;
+static pthread_once_t types_once = PTHREAD_ONCE_INIT;
+
+static void collect(const ProtobufCMessageDescriptor *d)
+{
+	for (unsigned i = 0; i < ntypes; i++)
+		if (types[i].desc == d)
+			return;
+	if (ntypes == MAX_TYPES)
+		return; /* the schema has fewer; the unit test checks coverage */
+	unsigned me = ntypes++;
+	types[me].desc = d;
+	types[me].required = 0;
+	for (size_t r = 0; r < sizeof(ld_required_fields) / sizeof(ld_required_fields[0]); r++) {
+		if (strcmp(ld_required_fields[r].message, d->name) != 0)
+			continue;
+		for (unsigned i = 0; i < d->n_fields && i < 64; i++)
+			if (strcmp(d->fields[i].name, ld_required_fields[r].field) == 0)
+				types[me].required |= 1ULL << i;
+	}
+	for (unsigned i = 0; i < d->n_fields; i++)
+		if (d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE)
+			collect(d->fields[i].descriptor);
+}
+
+static void types_init(void)
+{
+	collect(&ledger__request__descriptor);
+	collect(&ledger__response__descriptor);
+}
+
+static uint64_t required_mask(const ProtobufCMessageDescriptor *d)
+{
+	pthread_once(&types_once, types_init);
+	for (unsigned i = 0; i < ntypes; i++)
+		if (types[i].desc == d)
+			return types[i].required;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Value rules                                                          */
+/* ------------------------------------------------------------------ */
+
+int check_id(const char *s)
+{
+	size_t n = 0;
+	if (!s)
+		return 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			 c == '.' || c == '_' || c == ':' || c == '-';
+		if (!ok || n >= LD_ID_MAX)
+			return 0;
+	}
+	return n > 0;
+}
+
+int check_region(uint32_t code)
+{
+	/* GB/T 2260 province prefixes run from 11 (Beijing) to 82 (Macao). */
+	return code >= 110000 && code <= 829999;
+}
+
+int check_period(uint32_t p)
+{
+	uint32_t y = p / 100, m = p % 100;
+	return y >= 1990 && y <= 2100 && m >= 1 && m <= 12;
+}
+
+static int utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = p[i];
+		size_t k;
+		if (c < 0x80) {
+			if (c < 0x20 && c != '\t' && c != '\n')
+				return 0;
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0 && c >= 0xc2)
+			k = 1;
+		else if ((c & 0xf0) == 0xe0)
+			k = 2;
+		else if ((c & 0xf8) == 0xf0 && c <= 0xf4)
+			k = 3;
+		else
+			return 0;
+		if (i + k >= n)
+			return 0;
+		for (size_t j = 1; j <= k; j++)
+			if ((p[i + j] & 0xc0) != 0x80)
+				return 0;
+		i += k + 1;
+	}
+	return 1;
+}
+
+static int is_id_field(const char *name)
+{
+	size_t n = strlen(name);
+	return (n > 3 && strcmp(name + n - 3, "_id") == 0) || strcmp(name, "from_org") == 0 ||
+	       strcmp(name, "to_org") == 0 || strcmp(name, "merged_into") == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The generic walk                                                     */
+/* ------------------------------------------------------------------ */
+
+static int field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	const char *base = (const char *)m;
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return *(const size_t *)(base + f->quantifier_offset) > 0;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(const char *const *)(base + f->offset);
+		return s && s != f->default_value && *s;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return *(const void *const *)(base + f->offset) != NULL;
+	default:
+		return *(const protobuf_c_boolean *)(base + f->quantifier_offset);
+	}
+}
+
+static void path_of(char *out, size_t n, const char *prefix, const char *name)
+{
+	snprintf(out, n, "%s%s%s", prefix, *prefix ? "." : "", name);
+}
+
+static int check_value(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+		       const char *path, ld_errinfo *e)
+{
+	const char *base = (const char *)m + f->offset;
+	const char *name = f->name;
+
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_ENUM: {
+		int v = *(const int *)base;
+		const ProtobufCEnumDescriptor *ed = f->descriptor;
+		if (v == 0)
+			return ld_errinfo_set(e, LD_E(UNKNOWN_ENUM), path, "%s must not be %s", path,
+					      ed->values_by_name[0].name ? "UNSPECIFIED" : "0");
+		if (!protobuf_c_enum_descriptor_get_value(ed, v))
+			return ld_errinfo_set(e, LD_E(UNKNOWN_ENUM), path,
+					      "%s: %d is not a known %s value", path, v, ed->name);
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(const char *const *)base;
+		if (!s || s == f->default_value)
+			return 0;
+		size_t n = strlen(s);
+		if (is_id_field(name)) {
+			if (!check_id(s))
+				return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+						      "%s '%.80s' is not an identifier "
+						      "(1-64 of A-Z a-z 0-9 . _ : -)",
+						      path, s);
+		} else if (n > 1024 || !utf8_valid(s, n)) {
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+					      "%s must be valid UTF-8 of at most 1024 bytes", path);
+		}
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		const ProtobufCBinaryData *b = (const ProtobufCBinaryData *)base;
+		if (strcmp(name, "person_hash") == 0 && b->len != LD_HASH_LEN)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+					      "%s must be %d bytes (HMAC-SHA-256), got %zu", path,
+					      LD_HASH_LEN, b->len);
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_UINT32: {
+		uint32_t v = *(const uint32_t *)base;
+		if (strcmp(name, "region") == 0 && !check_region(v))
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+					      "%s %u is not a 6-digit GB/T 2260 region code", path, v);
+		if (strncmp(name, "period_", 7) == 0 && !check_period(v))
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+					      "%s %u is not a month written YYYYMM", path, v);
+		if (strcmp(name, "quantity") == 0 && v < 1)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path, "%s must be at least 1",
+					      path);
+		if (strcmp(name, "term_years") == 0 && v != 3 && v != 5)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+					      "%s must be 3 or 5, got %u", path, v);
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_INT64: {
+		int64_t v = *(const int64_t *)base;
+		if (strcmp(name, "amount_fen") == 0 && v <= 0)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+					      "%s must be a positive number of fen, got %lld", path,
+					      (long long)v);
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+int check_message(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	uint64_t req = required_mask(d);
+	char path[96];
+
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		int present = field_present(m, f);
+		path_of(path, sizeof(path), prefix, f->name);
+		if (!present) {
+			if (i < 64 && (req >> i) & 1)
+				return ld_errinfo_set(e, LD_E(MISSING_FIELD), path,
+						      "%s is required", path);
+			continue;
+		}
+		if (f->label == PROTOBUF_C_LABEL_REPEATED)
+			continue; /* no repeated fields inside event bodies */
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			const ProtobufCMessage *child =
+				*(const ProtobufCMessage *const *)((const char *)m + f->offset);
+			int rc = check_message(child, path, e);
+			if (rc)
+				return rc;
+			continue;
+		}
+		int rc = check_value(m, f, path, e);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rules across fields of one body                                      */
+/* ------------------------------------------------------------------ */
+
+static int check_body_rules(const Ledger__Event *ev, ld_errinfo *e)
+{
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_ORG_UPDATED: {
+		const Ledger__OrgUpdated *u = ev->org_updated;
+		if (!u->name && !u->has_legal_person && !u->legal_person_code && !u->fund_account &&
+		    !u->has_reelected_at && !u->has_term_years && !u->has_admits_members)
+			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "org_updated",
+					      "org_updated changes nothing: set at least one field");
+		if (u->has_reelected_at != u->has_term_years)
+			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "org_updated.term_years",
+					      "a re-election needs both reelected_at and term_years");
+		break;
+	}
+	case LEDGER__EVENT__BODY_ORG_DISSOLVED: {
+		const Ledger__OrgDissolved *d = ev->org_dissolved;
+		int merged = d->reason == LEDGER__DISSOLVE_REASON__MERGED;
+		if (merged && !d->merged_into)
+			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "org_dissolved.merged_into",
+					      "a merge must name the organisation merged_into");
+		if (!merged && d->merged_into)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "org_dissolved.merged_into",
+					      "merged_into is only for reason MERGED");
+		if (merged && strcmp(d->merged_into, d->org_id) == 0)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "org_dissolved.merged_into",
+					      "organisation '%s' cannot merge into itself",
+					      d->org_id);
+		break;
+	}
+	case LEDGER__EVENT__BODY_PROFILE_CHANGED: {
+		const Ledger__ProfileChanged *p = ev->profile_changed;
+		if (!p->has_worker_group && !p->has_employment && !p->platform && !p->has_region &&
+		    !p->has_real_name)
+			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "profile_changed",
+					      "profile_changed changes nothing: set at least one field");
+		break;
+	}
+	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED: {
+		const Ledger__MemberTransferred *t = ev->member_transferred;
+		if (strcmp(t->from_org, t->to_org) == 0)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "member_transferred.to_org",
+					      "a transfer must change organisation ('%s' to itself)",
+					      t->to_org);
+		break;
+	}
+	case LEDGER__EVENT__BODY_FUNDS_ALLOCATED: {
+		const Ledger__FundsAllocated *f = ev->funds_allocated;
+		if (strcmp(f->from_org, f->to_org) == 0)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "funds_allocated.to_org",
+					      "funds must move between two organisations");
+		break;
+	}
+	case LEDGER__EVENT__BODY_DUES_PAID:
+		if (ev->dues_paid->period_from > ev->dues_paid->period_to)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "dues_paid.period_to",
+					      "period_to %u is before period_from %u",
+					      ev->dues_paid->period_to, ev->dues_paid->period_from);
+		break;
+	case LEDGER__EVENT__BODY_DUES_WAIVED:
+		if (ev->dues_waived->period_from > ev->dues_waived->period_to)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "dues_waived.period_to",
+					      "period_to %u is before period_from %u",
+					      ev->dues_waived->period_to, ev->dues_waived->period_from);
+		break;
+	case LEDGER__EVENT__BODY_EVENT_VOIDED:
+		if (ev->event_voided->target_seq == 0)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "event_voided.target_seq",
+					      "target_seq must be a seq (1 or more)");
+		break;
+	case LEDGER__EVENT__BODY_EVENT_AMENDED:
+		if (ev->event_amended->target_seq == 0)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "event_amended.target_seq",
+					      "target_seq must be a seq (1 or more)");
+		if (ev->event_amended->corrected_case == LEDGER__EVENT_AMENDED__CORRECTED__NOT_SET)
+			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "event_amended.corrected",
+					      "an amendment needs the corrected body");
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
+{
+	static const struct {
+		size_t offset;
+		const char *name;
+	} server_fields[] = {
+		{offsetof(Ledger__Event, has_seq), "seq"},
+		{offsetof(Ledger__Event, has_recorded_at), "recorded_at"},
+		{offsetof(Ledger__Event, has_version), "version"},
+		{offsetof(Ledger__Event, has_prev_hash), "prev_hash"},
+		{offsetof(Ledger__Event, has_hash), "hash"},
+	};
+	for (size_t i = 0; i < sizeof(server_fields) / sizeof(server_fields[0]); i++)
+		if (*(const protobuf_c_boolean *)((const char *)ev + server_fields[i].offset))
+			return ld_errinfo_set(e, LD_E(SERVER_FIELD), server_fields[i].name,
+					      "%s is set by the server; leave it out",
+					      server_fields[i].name);
+	if (ev->actor || ev->stream)
+		return ld_errinfo_set(e, LD_E(SERVER_FIELD), ev->actor ? "actor" : "stream",
+				      "%s is set by the server; leave it out",
+				      ev->actor ? "actor" : "stream");
+
+	if (!ev->has_event_id)
+		return ld_errinfo_set(e, LD_E(MISSING_FIELD), "event_id",
+				      "event_id (16 bytes, the idempotency key) is required");
+	if (ev->event_id.len != LD_EVENT_ID_LEN)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "event_id",
+				      "event_id must be %d bytes, got %zu", LD_EVENT_ID_LEN,
+				      ev->event_id.len);
+	if (!ev->has_occurred_at)
+		return ld_errinfo_set(e, LD_E(MISSING_FIELD), "occurred_at",
+				      "occurred_at (µs since the epoch) is required");
+	if (ev->occurred_at < LD_MIN_TIME_US)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "occurred_at",
+				      "occurred_at %lld is before 2000-01-01 (µs since the epoch?)",
+				      (long long)ev->occurred_at);
+	if (ev->occurred_at > now_us + LD_MAX_SKEW_US)
+		return ld_errinfo_set(e, LD_E(FUTURE_TIME), "occurred_at",
+				      "occurred_at is %lld s in the future (at most %lld s allowed)",
+				      (long long)((ev->occurred_at - now_us) / 1000000),
+				      (long long)(LD_MAX_SKEW_US / 1000000));
+	if (ev->body_case == LEDGER__EVENT__BODY__NOT_SET)
+		return ld_errinfo_set(e, LD_E(MISSING_FIELD), "body",
+				      "the event has no body (member_joined, dues_paid, …)");
+
+	/* The body is the one message field set in the oneof. */
+	int rc = check_message(codec_event_body(ev), codec_event_type_name(ev->body_case), e);
+	if (rc)
+		return rc;
+	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED &&
+	    ev->event_amended->has_corrected_occurred_at) {
+		int64_t t = ev->event_amended->corrected_occurred_at;
+		if (t < LD_MIN_TIME_US || t > now_us + LD_MAX_SKEW_US)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE),
+					      "event_amended.corrected_occurred_at",
+					      "corrected_occurred_at is outside 2000-01-01 … now");
+	}
+	rc = check_body_rules(ev, e);
+	if (rc == 0 && ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
+		Ledger__Event corrected;
+		codec_amended_body(ev->event_amended, &corrected);
+		rc = check_body_rules(&corrected, e);
+	}
+	return rc;
+}

@@ -1,0 +1,49 @@
+/*
+ * check.h — the checks an event must pass that need no state: required
+ * fields present, enum values known and not UNSPECIFIED, identifiers, region
+ * codes, periods and amounts well formed, server-set fields absent,
+ * occurred_at not in the future.
+ *
+ * Rules are read from the schema: a field is required when its comment in
+ * ledger.proto starts with "required" (scripts/gen-required.awk), and value
+ * rules follow field names:
+ *   *_id, org_id, from_org, to_org, merged_into   identifier [A-Za-z0-9._:-]{1,64}
+ *   region                                        6-digit GB/T 2260 code
+ *   period_from, period_to                        YYYYMM, 1990 ≤ YYYY ≤ 2100
+ *   amount_fen                                    > 0
+ *   person_hash                                   32 bytes
+ *   quantity                                      ≥ 1
+ *   term_years                                    3 or 5
+ *   every other string                            valid UTF-8, ≤ 1024 bytes
+ * Stateful rules (references exist, one active membership, …) are the write
+ * model's (daemon/model.h).
+ *
+ * Thread-safe; no allocation.
+ */
+#ifndef LD_CHECK_H
+#define LD_CHECK_H
+
+#include <stdint.h>
+
+#include "codec.h"
+
+#define LD_MAX_SKEW_US (5LL * 60 * 1000000) /* occurred_at may lead the clock by 5 min */
+#define LD_MIN_TIME_US 946684800000000LL    /* 2000-01-01T00:00:00Z */
+
+/*
+ * Checks one event of an append request against the rules above, with `now`
+ * the server's clock (µs). Returns 0, or a negative code with e->field naming
+ * the field ("member_joined.org_id") and e->message saying what is wrong.
+ */
+int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e);
+
+/* Checks one message (any type of ledger.proto) against the field rules:
+ * required fields and values; prefix is prepended to field names in e. */
+int check_message(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e);
+
+/* Individual value rules, for callers that build events. */
+int check_id(const char *s);             /* 1 if a valid identifier */
+int check_region(uint32_t code);         /* 1 if a plausible 6-digit code */
+int check_period(uint32_t yyyymm);       /* 1 if a valid YYYYMM */
+
+#endif
