@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "codec.h"
+#include "parse.h" /* the human forms of values: enum names, money, times */
 
 #define LDC_DEFAULT_URL "tcp://127.0.0.1:7450"
 #define LDC_DEFAULT_TIMEOUT_MS 30000
@@ -25,8 +26,11 @@ typedef struct ldc ldc;
 
 /* Opens a REQ socket dialled to url (tcp://, ipc://). The dial is retried in
  * the background, so a daemon that starts later is found. timeout_ms bounds
- * every call (send and receive). Returns 0 and *out, or LD_E(UNAVAILABLE)
- * with e->message naming the url and the reason. Close with ldc_close(). */
+ * every call, sending and receiving together (<= 0: LDC_DEFAULT_TIMEOUT_MS).
+ * Answers are accepted up to 64 MiB. Returns 0 and *out, or LD_E(UNAVAILABLE)
+ * with e->message naming the url and the reason (only a url that cannot work
+ * fails here: an absent daemon shows at the first call). Close with
+ * ldc_close(), which also takes NULL. */
 int ldc_open(ldc **out, const char *url, int timeout_ms, ld_errinfo *e);
 void ldc_close(ldc *c);
 
@@ -40,7 +44,10 @@ void ldc_close(ldc *c);
  */
 int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_errinfo *e);
 
-/* The requests of ledger.proto, each one ldc_call. */
+/* The requests of ledger.proto, each one ldc_call. Zero for from_seq,
+ * from_version or limit leaves the field out (the server's default). An
+ * append whose events are rejected one by one still returns 0: the reasons
+ * are in (*out)->append->results[i]->error. */
 int ldc_append(ldc *c, Ledger__Event **events, size_t n, int atomic, Ledger__Response **out,
 	       ld_errinfo *e);
 int ldc_get(ldc *c, uint64_t seq, Ledger__Response **out, ld_errinfo *e);
@@ -50,21 +57,32 @@ int ldc_read_stream(ldc *c, const char *stream, uint64_t from_version, uint32_t 
 		    Ledger__Response **out, ld_errinfo *e);
 int ldc_head(ldc *c, Ledger__Response **out, ld_errinfo *e);
 
-/* 16 random bytes (getrandom) for an event id. */
+/* 16 random bytes (getrandom) for an event id, shaped as an RFC 4122
+ * version-4 UUID. */
 void ldc_new_event_id(uint8_t id[LD_EVENT_ID_LEN]);
 /* A deterministic event id: the first 16 bytes of SHA-256(text). For
  * imports and generators that must be idempotent across runs. */
 void ldc_derived_event_id(const char *text, uint8_t id[LD_EVENT_ID_LEN]);
 
-/* HMAC-SHA-256(key, national_id): the person_hash of MemberJoined. */
+/* HMAC-SHA-256(key, national_id): the person_hash of MemberJoined. The id is
+ * normalised first, so that one person gets one hash however the id was
+ * typed: surrounding blanks are dropped and ASCII letters upper-cased (the
+ * check character 'x' of a resident id card becomes 'X'). Returns 0,
+ * LD_E(INVALID_VALUE) for an empty key or id (or an id over 127 bytes), or
+ * LD_E(INTERNAL) if libcrypto fails. */
 int ldc_person_hash(const char *key, const char *national_id, uint8_t out[LD_HASH_LEN]);
 
 /* Current time in microseconds since the epoch (CLOCK_REALTIME). */
 int64_t ldc_now_us(void);
 
-/* Renders any message as JSON: field names as in the .proto, enums by
- * name, bytes as lowercase hex, 64-bit integers as numbers, times kept as
- * integers (µs). Returns a new reference, or NULL if memory runs out. */
+/* Renders any message as JSON: field names as in the .proto, in field-number
+ * order; enums by name (a value this build does not know: its number); bytes
+ * as lowercase hex; 64-bit integers as numbers (uint64 above 2^63-1, which no
+ * ledger field reaches, as a decimal string); times kept as integers (µs);
+ * nested messages as objects; repeated fields as arrays (also when empty);
+ * of a oneof only the member that is set; optional fields only when present;
+ * strings that are not UTF-8 with '?' for the bytes >= 0x80. NULL msg gives
+ * JSON null. Returns a new reference, or NULL if memory runs out. */
 json_t *ldc_to_json(const void *msg);
 
 #endif

@@ -1,0 +1,324 @@
+/*
+ * client.c — one connection to ledgerd over an NNG REQ socket, the requests of
+ * ledger.proto, event ids and person hashes. See client.h for the contract;
+ * JSON rendering lives in json.c, parsing of human input in parse.c.
+ */
+#include "client.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "digest.h"
+
+/* Largest answer accepted: a page of 10,000 events stays far below it. */
+#define LDC_RECV_MAX ((size_t)64 << 20)
+/* Reconnection back-off while the daemon is away. */
+#define LDC_RECONN_MIN_MS 100
+#define LDC_RECONN_MAX_MS 2000
+
+struct ldc {
+	nng_socket sock;
+	int timeout_ms;
+	char url[256];
+};
+
+/* ------------------------------------------------------------------ */
+/* Connection                                                          */
+/* ------------------------------------------------------------------ */
+
+int ldc_open(ldc **out, const char *url, int timeout_ms, ld_errinfo *e)
+{
+	ldc *c = NULL;
+	int nrv = 0;
+	int rc = 0;
+	const char *what = "open a REQ socket for";
+
+	*out = NULL;
+	if (!url || !*url)
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "no server url given");
+	if (timeout_ms <= 0)
+		timeout_ms = LDC_DEFAULT_TIMEOUT_MS;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	c->timeout_ms = timeout_ms;
+	snprintf(c->url, sizeof(c->url), "%s", url);
+
+	if ((nrv = nng_req0_open(&c->sock)) != 0) {
+		c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
+		goto fail;
+	}
+	what = "configure the socket for";
+	if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
+	    (nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms)) != 0 ||
+	    (nrv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, LDC_RECV_MAX)) != 0 ||
+	    (nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, LDC_RECONN_MIN_MS)) != 0 ||
+	    (nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, LDC_RECONN_MAX_MS)) != 0)
+		goto fail;
+	/* Non-blocking: a refused first attempt is retried in the background,
+	 * and only a url that cannot work at all fails here. */
+	what = "dial";
+	if ((nrv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
+		goto fail;
+	*out = c;
+	return 0;
+
+fail:
+	rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot %s '%s': %s", what, url,
+			    nng_strerror(nrv));
+	ldc_close(c);
+	return rc;
+}
+
+void ldc_close(ldc *c)
+{
+	if (!c)
+		return;
+	if (nng_socket_id(c->sock) > 0)
+		nng_close(c->sock);
+	free(c);
+}
+
+/* Fills e from a whole-request error of the server; returns its code. */
+static int error_from_wire(const Ledger__Error *err, ld_errinfo *e)
+{
+	int code = err->has_code ? -(int)err->code : 0;
+	if (code >= 0)
+		code = LD_E(INTERNAL); /* UNSPECIFIED is not an error code */
+	int rc = ld_errinfo_set(e, code, err->field, "%s",
+				err->message && *err->message ? err->message : ld_strerror(code));
+	if (e)
+		e->seq = err->has_seq ? err->seq : 0;
+	return rc;
+}
+
+int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_errinfo *e)
+{
+	nng_msg *msg = NULL;
+	Ledger__Response *resp = NULL;
+	int nrv;
+	int rc = 0;
+
+	*out = NULL;
+	size_t n = codec_size(req);
+	if ((nrv = nng_msg_alloc(&msg, n)) != 0) {
+		msg = NULL;
+		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cannot allocate a request of %zu bytes: %s",
+				    n, nng_strerror(nrv));
+		goto out;
+	}
+	codec_pack(req, nng_msg_body(msg));
+	/* A REQ send waits for a connection, so the time left for the
+	 * answer is what the send did not use: the whole call stays within
+	 * timeout_ms. */
+	nng_time deadline = nng_clock() + (nng_time)c->timeout_ms;
+	if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, c->timeout_ms)) != 0 ||
+	    (nrv = nng_sendmsg(c->sock, msg, 0)) != 0) {
+		rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot reach '%s' within %d ms: %s",
+				    c->url, c->timeout_ms, nng_strerror(nrv));
+		goto out; /* a failed send leaves msg with us */
+	}
+	msg = NULL;
+	nng_time now = nng_clock();
+	nng_duration left = now < deadline ? (nng_duration)(deadline - now) : 1;
+	if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, left)) != 0 ||
+	    (nrv = nng_recvmsg(c->sock, &msg, 0)) != 0) {
+		msg = NULL;
+		if (nrv == NNG_ETIMEDOUT)
+			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
+					    "no answer from '%s' within %d ms: %s", c->url,
+					    c->timeout_ms, nng_strerror(nrv));
+		else
+			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
+					    "cannot receive from '%s': %s", c->url,
+					    nng_strerror(nrv));
+		goto out;
+	}
+	resp = codec_response_unpack(nng_msg_body(msg), nng_msg_len(msg));
+	if (!resp) {
+		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+				    "answer of %zu bytes from '%s' is not a valid ledger.Response",
+				    nng_msg_len(msg), c->url);
+		goto out;
+	}
+	*out = resp;
+	if (resp->error)
+		rc = error_from_wire(resp->error, e);
+out:
+	if (msg)
+		nng_msg_free(msg);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests                                                            */
+/* ------------------------------------------------------------------ */
+
+int ldc_append(ldc *c, Ledger__Event **events, size_t n, int atomic, Ledger__Response **out,
+	       ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__AppendRequest ap = LEDGER__APPEND_REQUEST__INIT;
+	ap.n_events = n;
+	ap.events = events;
+	if (atomic) {
+		ap.has_atomic = 1;
+		ap.atomic = 1;
+	}
+	req.command_case = LEDGER__REQUEST__COMMAND_APPEND;
+	req.append = &ap;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_get(ldc *c, uint64_t seq, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__GetEventRequest g = LEDGER__GET_EVENT_REQUEST__INIT;
+	g.has_seq = 1;
+	g.seq = seq;
+	req.command_case = LEDGER__REQUEST__COMMAND_GET_EVENT;
+	req.get_event = &g;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_read_log(ldc *c, uint64_t from_seq, uint32_t limit, const Ledger__EventType *types,
+		 size_t ntypes, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__ReadLogRequest r = LEDGER__READ_LOG_REQUEST__INIT;
+	if (from_seq) {
+		r.has_from_seq = 1;
+		r.from_seq = from_seq;
+	}
+	if (limit) {
+		r.has_limit = 1;
+		r.limit = limit;
+	}
+	/* protobuf-c wants a mutable pointer; packing only reads it. */
+	r.types = (Ledger__EventType *)types;
+	r.n_types = types ? ntypes : 0;
+	req.command_case = LEDGER__REQUEST__COMMAND_READ_LOG;
+	req.read_log = &r;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_read_stream(ldc *c, const char *stream, uint64_t from_version, uint32_t limit,
+		    Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__ReadStreamRequest r = LEDGER__READ_STREAM_REQUEST__INIT;
+	r.stream = (char *)(stream ? stream : "");
+	if (from_version) {
+		r.has_from_version = 1;
+		r.from_version = from_version;
+	}
+	if (limit) {
+		r.has_limit = 1;
+		r.limit = limit;
+	}
+	req.command_case = LEDGER__REQUEST__COMMAND_READ_STREAM;
+	req.read_stream = &r;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_head(ldc *c, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__HeadRequest h = LEDGER__HEAD_REQUEST__INIT;
+	req.command_case = LEDGER__REQUEST__COMMAND_HEAD;
+	req.head = &h;
+	return ldc_call(c, &req, out, e);
+}
+
+/* ------------------------------------------------------------------ */
+/* Ids, hashes, time                                                   */
+/* ------------------------------------------------------------------ */
+
+/* Fills buf from the kernel's CSPRNG. getrandom() only fails on kernels
+ * without it; /dev/urandom is the fallback, and without either no id can be
+ * made safely, which is not a condition a client can recover from. */
+static void random_bytes(uint8_t *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = getrandom(buf + got, n - got, 0);
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	if (got == n)
+		return;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	while (fd >= 0 && got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r > 0)
+			got += (size_t)r;
+		else if (!(r < 0 && errno == EINTR))
+			break;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (got != n) {
+		fprintf(stderr, "ledgerd client: no source of random bytes for event ids\n");
+		abort();
+	}
+}
+
+void ldc_new_event_id(uint8_t id[LD_EVENT_ID_LEN])
+{
+	random_bytes(id, LD_EVENT_ID_LEN);
+	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
+	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+}
+
+void ldc_derived_event_id(const char *text, uint8_t id[LD_EVENT_ID_LEN])
+{
+	uint8_t h[LD_SHA256_LEN];
+	ld_sha256_3(text, text ? strlen(text) : 0, NULL, 0, NULL, 0, h);
+	memcpy(id, h, LD_EVENT_ID_LEN);
+}
+
+int ldc_person_hash(const char *key, const char *national_id, uint8_t out[LD_HASH_LEN])
+{
+	char norm[128];
+	size_t n = 0;
+
+	if (!key || !*key || !national_id)
+		return LD_E(INVALID_VALUE);
+	const char *s = national_id;
+	const char *end = s + strlen(s);
+	while (s < end && isspace((unsigned char)*s))
+		s++;
+	while (end > s && isspace((unsigned char)end[-1]))
+		end--;
+	if (s == end || (size_t)(end - s) >= sizeof(norm))
+		return LD_E(INVALID_VALUE);
+	for (; s < end; s++)
+		norm[n++] = (char)toupper((unsigned char)*s);
+	norm[n] = '\0';
+	if (ld_hmac_sha256(key, strlen(key), norm, n, out) != 0)
+		return LD_E(INTERNAL);
+	return 0;
+}
+
+int64_t ldc_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}

@@ -1,0 +1,66 @@
+/*
+ * parse.h — the human forms of ledger values, read and written: enum names,
+ * money, periods, times, hex. Shared by ledgerctl and the other programs in
+ * clients/; part of the client library (prefix ldc_).
+ *
+ * Parsers return 0 and store the value, or a negative LD_E() code
+ * (INVALID_VALUE, or UNKNOWN_ENUM for enum names) and leave the output alone.
+ * They write no message: the caller knows which option it was reading.
+ */
+#ifndef LD_PARSE_H
+#define LD_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger.pb-c.h"
+
+/*
+ * An enum value by name, case-insensitively, '-' standing for '_':
+ * "DELIVERY_RIDER", "delivery-rider" and "Delivery_Rider" are one value.
+ * Also accepted: a word-aligned part of the name that starts or ends it and
+ * names exactly one value ("rider" for DELIVERY_RIDER, "platform" for
+ * PLATFORM_AFFILIATION). The value 0 (…_UNSPECIFIED) is never accepted, as
+ * the server rejects it. LD_E(UNKNOWN_ENUM) for no match or an ambiguous part.
+ */
+int ldc_enum_parse(const ProtobufCEnumDescriptor *d, const char *text, int *out);
+
+/* The value's name as in the .proto ("DELIVERY_RIDER"), NULL if unknown. */
+const char *ldc_enum_name(const ProtobufCEnumDescriptor *d, int value);
+
+/* The accepted names of an enum, lowercase with dashes, comma-separated
+ * ("truck-driver, ride-hailing-driver, …"), UNSPECIFIED left out, into out
+ * (always terminated; truncated with "…" if it does not fit). */
+void ldc_enum_list(const ProtobufCEnumDescriptor *d, char *out, size_t size);
+
+/* Unsigned decimal integer, digits only, no sign, no overflow; the whole
+ * string must be consumed. */
+int ldc_parse_u64(const char *s, uint64_t *out);
+/* The same, and at most UINT32_MAX. */
+int ldc_parse_u32(const char *s, uint32_t *out);
+/* Signed decimal integer ('-' allowed), whole string, no overflow. */
+int ldc_parse_i64(const char *s, int64_t *out);
+
+/* Money in yuan with at most two decimals ("12", "12.3", "12.34") to fen,
+ * exactly (no floating point). Positive amounts only. */
+int ldc_parse_yuan(const char *s, int64_t *fen);
+
+/* A month "YYYYMM" or "YYYY-MM" (year 1900–9999, month 01–12) as the
+ * YYYYMM number the ledger uses (202405). */
+int ldc_parse_period(const char *s, uint32_t *out);
+
+/* A UTC date or time "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS" (also with ' ' for
+ * 'T' and an optional trailing 'Z') as µs since the epoch. Fields are
+ * range-checked (Feb 30 is refused). */
+int ldc_parse_time(const char *s, int64_t *us);
+
+/* µs since the epoch as "YYYY-MM-DDTHH:MM:SSZ" (seconds; fractions are
+ * shown as ".ffffff" only when not zero). out needs 32 bytes. */
+void ldc_format_time(int64_t us, char out[32]);
+
+/* Exactly n bytes from 2n hex digits (either case). */
+int ldc_parse_hex(const char *s, uint8_t *out, size_t n);
+/* n bytes as 2n lowercase hex digits and a NUL into out (2n+1 bytes). */
+void ldc_format_hex(const uint8_t *p, size_t n, char *out);
+
+#endif
