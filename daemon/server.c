@@ -1,0 +1,768 @@
+/* server.c — NNG behind one file. See server.h for the contract. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "log.h"
+#include "model.h"
+
+#define HARD_MAX_MSG (64u << 20) /* NNG drops the connection above this */
+#define SEND_TIMEOUT_MS 10000
+
+typedef struct worker worker;
+
+typedef struct listener {
+	char url[256];
+	nng_listener l;
+	int ipc;
+} listener;
+
+struct server {
+	nng_socket sock;
+	store *s;
+	writer *w;
+	size_t max_msg;
+	worker *workers;
+	int nworkers;
+	listener listeners[SERVER_MAX_URLS];
+	size_t nlisteners;
+	/* IPC probe thread. */
+	pthread_t probe;
+	int probe_ms, probing;
+	pthread_mutex_t probe_lock;
+	pthread_cond_t probe_wake;
+	int stopping;
+	atomic_uint ipc_restarts;
+};
+
+enum worker_state { W_RECV, W_WAIT_WRITER, W_REPLY_APPEND, W_SEND };
+
+struct worker {
+	server *srv;
+	nng_aio *aio;
+	nng_ctx ctx;
+	enum worker_state state;
+	Ledger__Request *req; /* an append waiting for the writer */
+	append_req areq;
+	struct page *page;    /* scratch for reads */
+};
+
+/* ------------------------------------------------------------------ */
+/* Replies                                                             */
+/* ------------------------------------------------------------------ */
+
+static nng_msg *pack_response(const Ledger__Response *resp)
+{
+	nng_msg *m;
+	size_t n = codec_size(resp);
+	if (nng_msg_alloc(&m, n) != 0)
+		return NULL;
+	codec_pack(resp, nng_msg_body(m));
+	return m;
+}
+
+static void fill_error(Ledger__Error *err, const ld_errinfo *e)
+{
+	ledger__error__init(err);
+	err->has_code = 1;
+	err->code = ld_wire_code(e->code);
+	err->message = (char *)(e->message[0] ? e->message : ld_strerror(e->code));
+	if (e->field[0])
+		err->field = (char *)e->field;
+	if (e->seq) {
+		err->has_seq = 1;
+		err->seq = e->seq;
+	}
+}
+
+static nng_msg *error_reply(const ld_errinfo *e)
+{
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__Error err;
+	fill_error(&err, e);
+	resp.error = &err;
+	return pack_response(&resp);
+}
+
+static nng_msg *error_msg(int code, const char *msg)
+{
+	ld_errinfo e;
+	ld_errinfo_set(&e, code, NULL, "%s", msg);
+	return error_reply(&e);
+}
+
+static nng_msg *append_reply(const append_req *r)
+{
+	size_t n = r->req->n_events;
+	if (r->status) {
+		ld_errinfo e;
+		ld_errinfo_set(&e, r->status, NULL, "%s; nothing of this request was recorded",
+			       ld_strerror(r->status));
+		return error_reply(&e);
+	}
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__AppendResult res = LEDGER__APPEND_RESULT__INIT;
+	Ledger__EventResult *results = calloc(n ? n : 1, sizeof(*results));
+	Ledger__EventResult **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	Ledger__Error *errs = calloc(n ? n : 1, sizeof(*errs));
+	nng_msg *m = NULL;
+	if (!results || !ptrs || !errs)
+		goto out;
+	uint32_t accepted = 0, dups = 0, rejected = 0;
+	for (size_t i = 0; i < n; i++) {
+		const append_item *it = &r->items[i];
+		Ledger__EventResult *er = &results[i];
+		ledger__event_result__init(er);
+		ptrs[i] = er;
+		if (it->code) {
+			ld_errinfo fallback;
+			const ld_errinfo *e = it->err;
+			if (!e) {
+				ld_errinfo_set(&fallback, it->code, NULL, "%s", ld_strerror(it->code));
+				e = &fallback;
+			}
+			fill_error(&errs[i], e);
+			if (it->err == NULL)
+				errs[i].message = (char *)ld_strerror(it->code);
+			errs[i].has_index = 1;
+			errs[i].index = (uint32_t)i;
+			er->error = &errs[i];
+			rejected++;
+			continue;
+		}
+		er->has_seq = er->has_version = 1;
+		er->seq = it->seq;
+		er->version = it->version;
+		if (it->duplicate) {
+			er->has_duplicate = er->duplicate = 1;
+			dups++;
+		} else {
+			accepted++;
+		}
+	}
+	res.n_results = n;
+	res.results = ptrs;
+	res.has_head_seq = res.has_accepted = res.has_duplicates = res.has_rejected = 1;
+	res.head_seq = r->head_seq;
+	res.accepted = accepted;
+	res.duplicates = dups;
+	res.rejected = rejected;
+	resp.result_case = LEDGER__RESPONSE__RESULT_APPEND;
+	resp.append = &res;
+	m = pack_response(&resp);
+out:
+	free(results);
+	free(ptrs);
+	free(errs);
+	return m;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reads                                                               */
+/* ------------------------------------------------------------------ */
+
+/* A page of stored events, embedded as they are stored (no decoding):
+ * Response { page = 21: EventPage { events = 1 ...; next_seq = 2; head_seq = 3 } }. */
+struct page {
+	store_val ev[10000];
+	size_t n, bytes;
+};
+typedef struct page page;
+
+static nng_msg *page_reply(const page *p, uint64_t next, uint64_t head_seq)
+{
+	size_t inner = p->bytes + 1 + codec_varint_len(next) + 1 + codec_varint_len(head_seq);
+	size_t total = codec_ld_len(21, inner);
+	nng_msg *m;
+	if (nng_msg_alloc(&m, total) != 0)
+		return NULL;
+	uint8_t *o = nng_msg_body(m);
+	o = codec_put_ld(o, 21, inner);
+	for (size_t i = 0; i < p->n; i++) {
+		o = codec_put_ld(o, 1, p->ev[i].len);
+		memcpy(o, p->ev[i].data, p->ev[i].len);
+		o += p->ev[i].len;
+	}
+	*o++ = (2 << 3) | 0;
+	o = codec_put_varint(o, next);
+	*o++ = (3 << 3) | 0;
+	codec_put_varint(o, head_seq);
+	return m;
+}
+
+static int limit_of(uint32_t has, uint32_t limit, ld_errinfo *e, const char *field)
+{
+	if (!has)
+		return 1000;
+	if (limit < 1 || limit > 10000)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
+				      "limit must be 1 to 10000, got %u", limit);
+	return (int)limit;
+}
+
+static nng_msg *read_log(server *srv, const Ledger__ReadLogRequest *q, page *p)
+{
+	ld_errinfo e;
+	int limit = limit_of(q->has_limit, q->limit, &e, "read_log.limit");
+	if (limit < 0)
+		return error_reply(&e);
+	uint64_t from = q->has_from_seq && q->from_seq ? q->from_seq : 1;
+	uint64_t head;
+	writer_head(srv->w, &head, NULL, NULL);
+	if (from > head + 1) {
+		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "read_log.from_seq",
+			       "from_seq %llu is beyond the head %llu",
+			       (unsigned long long)from, (unsigned long long)head);
+		return error_reply(&e);
+	}
+	for (size_t i = 0; i < q->n_types; i++)
+		if (!protobuf_c_enum_descriptor_get_value(&ledger__event_type__descriptor,
+							  (int)q->types[i]) ||
+		    q->types[i] == 0) {
+			ld_errinfo_set(&e, LD_E(UNKNOWN_ENUM), "read_log.types",
+				       "%d is not a known EventType", (int)q->types[i]);
+			return error_reply(&e);
+		}
+
+	store_txn *t;
+	store_cursor *c;
+	store_val k, v;
+	uint8_t key[8];
+	nng_msg *m = NULL;
+	int rc = store_read_begin(srv->s, &t);
+	if (rc)
+		return error_msg(rc, "unable to read the log");
+	p->n = p->bytes = 0;
+	uint64_t next = from;
+	if ((rc = store_cursor_open(t, DB_LOG, &c)) == 0) {
+		ld_put_be64(key, from);
+		/* Stop at the committed head the page reports, even if more
+		 * commits land while it is read. Bound the scan too, so a
+		 * filter that matches nothing cannot walk the whole log. */
+		size_t scanned = 0;
+		for (rc = store_cursor_seek(c, key, 8, &k, &v);
+		     rc == 0 && p->n < (size_t)limit && scanned < 100000;
+		     rc = store_cursor_next(c, &k, &v), scanned++) {
+			uint64_t seq = ld_get_be64(k.data);
+			if (seq > head)
+				break;
+			next = seq + 1;
+			if (q->n_types) {
+				int bc = codec_peek_body_case(v.data, v.len), hit = 0;
+				for (size_t i = 0; i < q->n_types; i++)
+					hit |= (int)q->types[i] == bc;
+				if (!hit)
+					continue;
+			}
+			if (p->bytes + v.len + 8 > 32u << 20)
+				break; /* keep a page under 32 MiB */
+			p->ev[p->n++] = v;
+			p->bytes += codec_ld_len(1, v.len);
+		}
+		store_cursor_close(c);
+	}
+	if (rc == 0 || rc == LD_E(NOT_FOUND))
+		m = page_reply(p, next, head);
+	else
+		m = error_msg(rc, "unable to read the log");
+	store_read_end(t);
+	return m;
+}
+
+static nng_msg *read_stream(server *srv, const Ledger__ReadStreamRequest *q, page *p)
+{
+	ld_errinfo e;
+	int limit = limit_of(q->has_limit, q->limit, &e, "read_stream.limit");
+	if (limit < 0)
+		return error_reply(&e);
+	if (!q->stream || !*q->stream || strlen(q->stream) >= LD_STREAM_MAX) {
+		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "read_stream.stream",
+			       "stream (\"member/<id>\", \"org/<id>\", \"region/<code>\") is required");
+		return error_reply(&e);
+	}
+	uint64_t from = q->has_from_version && q->from_version ? q->from_version : 1;
+	uint64_t head;
+	writer_head(srv->w, &head, NULL, NULL);
+
+	store_txn *t;
+	store_cursor *c;
+	store_val k, v, ev;
+	uint8_t key[LD_STREAM_MAX + 9], logkey[8];
+	size_t n = strlen(q->stream);
+	nng_msg *m = NULL;
+	int rc = store_read_begin(srv->s, &t);
+	if (rc)
+		return error_msg(rc, "unable to read the log");
+	memcpy(key, q->stream, n);
+	key[n] = 0;
+	ld_put_be64(key + n + 1, from);
+	p->n = p->bytes = 0;
+	uint64_t next = from, found = 0;
+	if ((rc = store_cursor_open(t, DB_STREAMS, &c)) == 0) {
+		for (rc = store_cursor_seek(c, key, n + 9, &k, &v); rc == 0 && p->n < (size_t)limit;
+		     rc = store_cursor_next(c, &k, &v)) {
+			if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0)
+				break;
+			uint64_t seq = ld_get_be64(v.data);
+			if (seq > head)
+				break;
+			memcpy(logkey, v.data, 8);
+			if ((rc = store_get(t, DB_LOG, logkey, 8, &ev)))
+				break;
+			p->ev[p->n++] = ev;
+			p->bytes += codec_ld_len(1, ev.len);
+			next = ld_get_be64((const uint8_t *)k.data + n + 1) + 1;
+			found++;
+		}
+		store_cursor_close(c);
+	}
+	if (rc && rc != LD_E(NOT_FOUND)) {
+		m = error_msg(rc, "unable to read the stream");
+	} else if (!found && from == 1) {
+		ld_errinfo_set(&e, LD_E(NOT_FOUND), "read_stream.stream", "stream '%s' not found",
+			       q->stream);
+		m = error_reply(&e);
+	} else {
+		m = page_reply(p, next, head);
+	}
+	store_read_end(t);
+	return m;
+}
+
+static nng_msg *get_event(server *srv, const Ledger__GetEventRequest *q)
+{
+	uint8_t key[8];
+	store_txn *t;
+	store_val v;
+	ld_errinfo e;
+	uint64_t head;
+	writer_head(srv->w, &head, NULL, NULL);
+	if (!q->has_seq || q->seq == 0 || q->seq > head) {
+		ld_errinfo_set(&e, LD_E(NOT_FOUND), "get_event.seq",
+			       "no event seq %llu (the log head is %llu)",
+			       (unsigned long long)q->seq, (unsigned long long)head);
+		return error_reply(&e);
+	}
+	int rc = store_read_begin(srv->s, &t);
+	if (rc)
+		return error_msg(rc, "unable to read the log");
+	nng_msg *m = NULL;
+	ld_put_be64(key, q->seq);
+	rc = store_get(t, DB_LOG, key, 8, &v);
+	if (rc == 0 && nng_msg_alloc(&m, codec_ld_len(20, v.len)) == 0) {
+		uint8_t *o = codec_put_ld(nng_msg_body(m), 20, v.len);
+		memcpy(o, v.data, v.len);
+	} else if (rc) {
+		m = error_msg(rc, "unable to read the event from the log");
+	}
+	store_read_end(t);
+	return m;
+}
+
+static nng_msg *head_reply(server *srv)
+{
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__Head h = LEDGER__HEAD__INIT;
+	uint8_t hash[LD_HASH_LEN];
+	writer_head(srv->w, &h.seq, hash, &h.recorded_at);
+	h.has_seq = h.has_hash = 1;
+	h.has_recorded_at = h.recorded_at != 0;
+	h.hash.len = LD_HASH_LEN;
+	h.hash.data = hash;
+	resp.result_case = LEDGER__RESPONSE__RESULT_HEAD;
+	resp.head = &h;
+	return pack_response(&resp);
+}
+
+/* ------------------------------------------------------------------ */
+/* Appends                                                             */
+/* ------------------------------------------------------------------ */
+
+static void actor_of(nng_msg *msg, char *out, size_t n)
+{
+	nng_pipe p = nng_msg_get_pipe(msg);
+	nng_sockaddr sa;
+	uint64_t uid;
+	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0) {
+		snprintf(out, n, "uid:%llu", (unsigned long long)uid);
+		return;
+	}
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0) {
+		char ip[INET6_ADDRSTRLEN] = "?";
+		if (sa.s_family == NNG_AF_INET)
+			inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip));
+		else if (sa.s_family == NNG_AF_INET6)
+			inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip));
+		snprintf(out, n, "tcp:%s", ip);
+		return;
+	}
+	snprintf(out, n, "anonymous");
+}
+
+static void append_done(append_req *r)
+{
+	worker *w = r->arg;
+	w->state = W_REPLY_APPEND;
+	/* Reply from NNG's threads, not the writer's: schedule the callback. */
+	nng_sleep_aio(0, w->aio);
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Starts an append; returns a reply to send now, or NULL when the writer
+ * has it (the reply follows in append_done). */
+static nng_msg *start_append(worker *w, Ledger__Request *req, nng_msg *msg)
+{
+	Ledger__AppendRequest *a = req->append;
+	ld_errinfo e;
+	if (a->n_events == 0) {
+		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "append.events", "the append has no events");
+		return error_reply(&e);
+	}
+	if (a->n_events > WRITER_MAX_BATCH) {
+		ld_errinfo_set(&e, LD_E(TOO_LARGE), "append.events",
+			       "%zu events in one request; at most %d", a->n_events,
+			       WRITER_MAX_BATCH);
+		return error_reply(&e);
+	}
+	append_req *r = &w->areq;
+	memset(r, 0, sizeof(*r));
+	r->req = a;
+	r->items = calloc(a->n_events, sizeof(*r->items));
+	if (!r->items)
+		return error_msg(LD_E(INTERNAL), "out of memory");
+	actor_of(msg, r->actor, sizeof(r->actor));
+	int64_t now = now_us();
+	for (size_t i = 0; i < a->n_events; i++) {
+		memset(&e, 0, sizeof(e));
+		int rc = check_event(a->events[i], now, &e);
+		if (rc) {
+			r->items[i].code = rc;
+			r->items[i].err = malloc(sizeof(ld_errinfo));
+			if (r->items[i].err)
+				*r->items[i].err = e;
+		}
+	}
+	r->done = append_done;
+	r->arg = w;
+	w->req = req;
+	w->state = W_WAIT_WRITER;
+	int rc = writer_submit(w->srv->w, r);
+	if (rc == 0)
+		return NULL;
+	w->state = W_RECV;
+	w->req = NULL;
+	append_req_release(r);
+	free(r->items);
+	ld_errinfo_set(&e, rc, NULL, "%s; nothing was recorded", ld_strerror(rc));
+	return error_reply(&e);
+}
+
+/* ------------------------------------------------------------------ */
+/* The request loop                                                    */
+/* ------------------------------------------------------------------ */
+
+static nng_msg *dispatch(worker *w, nng_msg *msg, page *p)
+{
+	server *srv = w->srv;
+	Ledger__Request *req;
+	ld_errinfo e;
+	size_t len = nng_msg_len(msg);
+	if (len > srv->max_msg) {
+		ld_errinfo_set(&e, LD_E(TOO_LARGE), NULL, "request of %zu bytes; at most %zu", len,
+			       srv->max_msg);
+		return error_reply(&e);
+	}
+	if (codec_request_unpack(nng_msg_body(msg), len, &req, &e))
+		return error_reply(&e);
+	nng_msg *reply = NULL;
+	switch (req->command_case) {
+	case LEDGER__REQUEST__COMMAND_APPEND:
+		reply = start_append(w, req, msg);
+		if (!reply)
+			return NULL; /* the writer owns it now; req freed in the reply */
+		break;
+	case LEDGER__REQUEST__COMMAND_GET_EVENT:
+		reply = get_event(srv, req->get_event);
+		break;
+	case LEDGER__REQUEST__COMMAND_READ_LOG:
+		reply = read_log(srv, req->read_log, p);
+		break;
+	case LEDGER__REQUEST__COMMAND_READ_STREAM:
+		reply = read_stream(srv, req->read_stream, p);
+		break;
+	case LEDGER__REQUEST__COMMAND_HEAD:
+		reply = head_reply(srv);
+		break;
+	default:
+		ld_errinfo_set(&e, LD_E(UNKNOWN_COMMAND), NULL,
+			       "the request carries no command this server knows");
+		reply = error_reply(&e);
+		break;
+	}
+	codec_request_free(req);
+	return reply;
+}
+
+static void send_reply(worker *w, nng_msg *reply)
+{
+	if (!reply) {
+		/* Out of memory building the answer: drop it; REQ will resend. */
+		w->state = W_RECV;
+		nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
+		nng_ctx_recv(w->ctx, w->aio);
+		return;
+	}
+	w->state = W_SEND;
+	nng_aio_set_msg(w->aio, reply);
+	nng_aio_set_timeout(w->aio, SEND_TIMEOUT_MS);
+	nng_ctx_send(w->ctx, w->aio);
+}
+
+static void worker_cb(void *arg)
+{
+	worker *w = arg;
+	int rv = nng_aio_result(w->aio);
+
+	switch (w->state) {
+	case W_SEND:
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(w->aio));
+			if (rv == NNG_ECLOSED)
+				return;
+		}
+		w->state = W_RECV;
+		nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
+		nng_ctx_recv(w->ctx, w->aio);
+		return;
+	case W_RECV: {
+		if (rv != 0) {
+			if (rv == NNG_ECLOSED)
+				return;
+			nng_ctx_recv(w->ctx, w->aio);
+			return;
+		}
+		nng_msg *msg = nng_aio_get_msg(w->aio);
+		nng_msg *reply = dispatch(w, msg, w->page);
+		nng_msg_free(msg);
+		if (w->state == W_WAIT_WRITER)
+			return;
+		send_reply(w, reply);
+		return;
+	}
+	case W_REPLY_APPEND: {
+		nng_msg *reply = append_reply(&w->areq);
+		append_req_release(&w->areq);
+		free(w->areq.items);
+		codec_request_free(w->req);
+		w->req = NULL;
+		send_reply(w, reply);
+		return;
+	}
+	case W_WAIT_WRITER:
+		return; /* cannot happen: the aio is idle while the writer has it */
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Listeners and the IPC probe                                          */
+/* ------------------------------------------------------------------ */
+
+static int listener_start(server *srv, listener *li, ld_errinfo *e)
+{
+	int rv = nng_listener_create(&li->l, srv->sock, li->url);
+	if (rv == 0)
+		rv = nng_listener_set_size(li->l, NNG_OPT_RECVMAXSZ, HARD_MAX_MSG);
+	if (rv == 0 && li->ipc)
+		rv = nng_listener_set_int(li->l, NNG_OPT_IPC_PERMISSIONS, 0600);
+	if (rv == 0)
+		rv = nng_listener_start(li->l, 0);
+	if (rv != 0)
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to listen on '%s': %s",
+				      li->url, nng_strerror(rv));
+	return 0;
+}
+
+static void probe_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	atomic_int *connected = arg;
+	atomic_store(connected, 1);
+}
+
+/* 1 if a fresh connection to url completes its handshake within 2 s. */
+static int probe_ipc(const char *url)
+{
+	nng_socket s;
+	nng_dialer d;
+	atomic_int connected = 0;
+	if (nng_req0_open(&s) != 0)
+		return 1; /* cannot tell; do not disturb the listener */
+	nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, probe_pipe_cb, &connected);
+	int ok = 0;
+	if (nng_dialer_create(&d, s, url) == 0 && nng_dialer_start(d, NNG_FLAG_NONBLOCK) == 0) {
+		for (int i = 0; i < 200 && !atomic_load(&connected); i++)
+			nanosleep(&(struct timespec){0, 10000000}, NULL);
+		ok = atomic_load(&connected);
+	}
+	nng_close(s);
+	return ok;
+}
+
+static void *probe_main(void *arg)
+{
+	server *srv = arg;
+	pthread_mutex_lock(&srv->probe_lock);
+	while (!srv->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += srv->probe_ms / 1000;
+		ts.tv_nsec += (srv->probe_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->probe_wake, &srv->probe_lock, &ts);
+		if (srv->stopping)
+			break;
+		pthread_mutex_unlock(&srv->probe_lock);
+		for (size_t i = 0; i < srv->nlisteners; i++) {
+			listener *li = &srv->listeners[i];
+			if (!li->ipc || probe_ipc(li->url))
+				continue;
+			log_warn("server: IPC listener '%s' stopped accepting; re-creating it",
+				 li->url);
+			nng_listener_close(li->l);
+			ld_errinfo e;
+			if (listener_start(srv, li, &e) != 0)
+				log_error("server: %s", e.message);
+			else
+				atomic_fetch_add(&srv->ipc_restarts, 1);
+		}
+		pthread_mutex_lock(&srv->probe_lock);
+	}
+	pthread_mutex_unlock(&srv->probe_lock);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Start and stop                                                      */
+/* ------------------------------------------------------------------ */
+
+int server_start(server **out, store *s, writer *w, const server_options *o, ld_errinfo *e)
+{
+	int rv;
+	server *srv = calloc(1, sizeof(*srv));
+	*out = NULL;
+	if (!srv)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	srv->s = s;
+	srv->w = w;
+	srv->max_msg = o->max_msg ? o->max_msg : 16u << 20;
+	if (srv->max_msg > HARD_MAX_MSG)
+		srv->max_msg = HARD_MAX_MSG;
+	srv->nworkers = o->workers > 0 ? o->workers : 64;
+	srv->probe_ms = o->ipc_probe_ms == 0 ? 2000 : o->ipc_probe_ms;
+	pthread_mutex_init(&srv->probe_lock, NULL);
+	pthread_cond_init(&srv->probe_wake, NULL);
+
+	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
+		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to open a REP socket: %s",
+			       nng_strerror(rv));
+		goto fail;
+	}
+	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, HARD_MAX_MSG);
+	srv->workers = calloc((size_t)srv->nworkers, sizeof(worker));
+	if (!srv->workers) {
+		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		goto fail;
+	}
+	for (int i = 0; i < srv->nworkers; i++) {
+		worker *wk = &srv->workers[i];
+		wk->srv = srv;
+		if (!(wk->page = malloc(sizeof(page)))) {
+			ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+			goto fail;
+		}
+		if ((rv = nng_aio_alloc(&wk->aio, worker_cb, wk)) != 0 ||
+		    (rv = nng_ctx_open(&wk->ctx, srv->sock)) != 0) {
+			ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to set up a context: %s",
+				       nng_strerror(rv));
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < o->nurls; i++) {
+		listener *li = &srv->listeners[srv->nlisteners];
+		snprintf(li->url, sizeof(li->url), "%s", o->urls[i]);
+		li->ipc = strncmp(li->url, "ipc://", 6) == 0;
+		if (listener_start(srv, li, e) != 0)
+			goto fail;
+		srv->nlisteners++;
+		log_info("server: listening on %s", li->url);
+	}
+	for (int i = 0; i < srv->nworkers; i++) {
+		srv->workers[i].state = W_RECV;
+		nng_ctx_recv(srv->workers[i].ctx, srv->workers[i].aio);
+	}
+	if (srv->probe_ms > 0) {
+		int any_ipc = 0;
+		for (size_t i = 0; i < srv->nlisteners; i++)
+			any_ipc |= srv->listeners[i].ipc;
+		if (any_ipc && pthread_create(&srv->probe, NULL, probe_main, srv) == 0)
+			srv->probing = 1;
+	}
+	*out = srv;
+	return 0;
+fail:
+	server_stop(srv);
+	return e ? e->code : LD_E(INTERNAL);
+}
+
+void server_stop(server *srv)
+{
+	if (!srv)
+		return;
+	pthread_mutex_lock(&srv->probe_lock);
+	srv->stopping = 1;
+	pthread_cond_signal(&srv->probe_wake);
+	pthread_mutex_unlock(&srv->probe_lock);
+	if (srv->probing)
+		pthread_join(srv->probe, NULL);
+	nng_close(srv->sock);
+	for (int i = 0; srv->workers && i < srv->nworkers; i++) {
+		worker *wk = &srv->workers[i];
+		if (wk->aio) {
+			nng_aio_stop(wk->aio);
+			nng_aio_free(wk->aio);
+		}
+		if (wk->req) {
+			append_req_release(&wk->areq);
+			free(wk->areq.items);
+			codec_request_free(wk->req);
+		}
+		free(wk->page);
+	}
+	free(srv->workers);
+	pthread_cond_destroy(&srv->probe_wake);
+	pthread_mutex_destroy(&srv->probe_lock);
+	free(srv);
+}
+
+unsigned server_ipc_restarts(server *srv)
+{
+	return atomic_load(&srv->ipc_restarts);
+}

@@ -1,0 +1,47 @@
+/*
+ * server.h — NNG behind one file: the REP socket, its listeners and the
+ * request loop (the async server pattern: N contexts, each an nng_ctx and an
+ * nng_aio whose callback receives, dispatches, replies and receives again).
+ *
+ * Reads are answered on NNG's threads inside a short read transaction.
+ * Appends are checked statelessly (proto/check.h) on NNG's threads, then
+ * handed to the writer; the reply is sent when the writer's commit decides
+ * them. Callbacks never block and never write to LMDB.
+ *
+ * Limits: every listener refuses messages over `hard_max` bytes (NNG closes
+ * such a connection); messages over `max_msg` get an ERR_TOO_LARGE answer.
+ * IPC listeners are probed every few seconds and re-created if they stop
+ * accepting (the NNG 1.5.2 bug described in LIBRARIES.md).
+ */
+#ifndef LD_SERVER_H
+#define LD_SERVER_H
+
+#include <stddef.h>
+
+#include "codec.h"
+#include "store.h"
+#include "writer.h"
+
+#define SERVER_MAX_URLS 16
+
+typedef struct server_options {
+	const char *urls[SERVER_MAX_URLS]; /* tcp://host:port, ipc:///path */
+	size_t nurls;
+	size_t max_msg;    /* answered with ERR_TOO_LARGE above this; 0 = 16 MiB */
+	int workers;       /* concurrent requests (contexts); 0 = 64 */
+	int ipc_probe_ms;  /* IPC listener probe period; 0 = 2000, < 0 = off */
+} server_options;
+
+typedef struct server server;
+
+/* Opens the socket, starts every listener and the workers. Returns 0, or a
+ * negative code with e->message naming the address that failed. */
+int server_start(server **out, store *s, writer *w, const server_options *o, ld_errinfo *e);
+
+/* Stops receiving, closes the socket, waits for every callback, frees. */
+void server_stop(server *srv);
+
+/* Times an IPC listener was re-created because it stopped accepting. */
+unsigned server_ipc_restarts(server *srv);
+
+#endif

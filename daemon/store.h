@@ -1,0 +1,121 @@
+/*
+ * store.h — LMDB behind one file: the environment, its named databases,
+ * transactions, and map growth. Nothing outside store.c includes lmdb.h.
+ *
+ * One environment holds the log and everything that changes with it:
+ *
+ *   log        seq (8 bytes BE)               → packed ledger.Event
+ *   idem       event_id (16 bytes)            → seq (8 BE)          permanent
+ *   streams    stream name, 0, version (8 BE) → seq (8 BE)
+ *   members    member_id                      → member state (daemon/model.c)
+ *   persons    person_hash (32 bytes)         → member_id
+ *   orgs       org_id                         → organisation state
+ *   stations   station_id                     → org_id
+ *   fixes      target seq (8 BE)              → correcting seq (8 BE) + kind
+ *   refunds    DuesPaid seq (8 BE)            → fen refunded so far (8 BE)
+ *   meta       name                           → value ("format" = 1)
+ *
+ * Threads: one writer thread owns write transactions. Read transactions may
+ * be begun on any thread (MDB_NOTLS) and must be short: while one is open the
+ * map cannot grow (store_grow waits for it) and pages cannot be reused.
+ *
+ * Values returned by store_get and cursors point into the map and are valid
+ * until the transaction ends (for writes: until the next put in that txn).
+ */
+#ifndef LD_STORE_H
+#define LD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+enum store_db {
+	DB_LOG,
+	DB_IDEM,
+	DB_STREAMS,
+	DB_MEMBERS,
+	DB_PERSONS,
+	DB_ORGS,
+	DB_STATIONS,
+	DB_FIXES,
+	DB_REFUNDS,
+	DB_META,
+	DB__COUNT
+};
+
+/* Store-private result, never sent on the wire: the map is full; the writer
+ * aborts, calls store_grow() and redoes its batch. */
+#define STORE_MAP_FULL (-1000)
+
+typedef struct store store;
+typedef struct store_txn store_txn;
+typedef struct store_cursor store_cursor;
+
+typedef struct store_val {
+	const void *data;
+	size_t len;
+} store_val;
+
+typedef struct store_options {
+	const char *dir;      /* created if missing */
+	size_t map_size;      /* initial map size in bytes; 0 = 1 GiB */
+	unsigned max_readers; /* 0 = 1024 */
+	int no_sync;          /* 1 = MDB_NOSYNC: NOT durable, for scratch use only */
+} store_options;
+
+/* Opens (creating) the environment and every named database, clears stale
+ * reader slots. Returns 0, or LD_E(STORAGE) with e->message naming the
+ * directory and LMDB's reason. Close with store_close() after every
+ * transaction has ended. */
+int store_open(store **out, const store_options *o, ld_errinfo *e);
+void store_close(store *s);
+
+/* Current map size and bytes in use (last page × page size). */
+void store_usage(store *s, size_t *map_size, size_t *used);
+
+/* Clears reader slots left by dead processes; returns how many. */
+int store_reader_check(store *s);
+
+/* Doubles the map (or grows it to at least `min` bytes). Waits until no read
+ * transaction is open and blocks new ones meanwhile. Writer thread only, with
+ * no write transaction open. Returns 0 or LD_E(STORAGE)/LD_E(DISK_FULL). */
+int store_grow(store *s, size_t min);
+
+/* Transactions. Errors: LD_E(STORAGE) with the reason logged. */
+int store_read_begin(store *s, store_txn **t);
+void store_read_end(store_txn *t);
+int store_write_begin(store *s, store_txn **t);
+/* A nested transaction inside a write transaction (for atomic batches). */
+int store_child_begin(store_txn *parent, store_txn **t);
+/* Commits durably (unless no_sync). Returns 0, STORE_MAP_FULL,
+ * LD_E(DISK_FULL) or LD_E(STORAGE). The transaction is gone either way. */
+int store_commit(store_txn *t);
+void store_abort(store_txn *t);
+
+/* Gets the value of key in db: 0, LD_E(NOT_FOUND), or LD_E(STORAGE). */
+int store_get(store_txn *t, enum store_db db, const void *key, size_t klen, store_val *v);
+/* Puts (overwrites). 0, STORE_MAP_FULL, LD_E(STORAGE). */
+int store_put(store_txn *t, enum store_db db, const void *key, size_t klen, const void *val,
+	      size_t vlen);
+/* Deletes key: 0 (also if absent), LD_E(STORAGE). */
+int store_del(store_txn *t, enum store_db db, const void *key, size_t klen);
+/* Appends to the log: the key must be larger than every key there. Reserves
+ * vlen bytes and returns where to write them in *out. */
+int store_append_reserve(store_txn *t, enum store_db db, const void *key, size_t klen,
+			 size_t vlen, void **out);
+
+/* Cursors: positioned by seek (first key >= key), first, last; stepped by
+ * next/prev. Each returns 0 with k/v set, LD_E(NOT_FOUND) at the end, or
+ * LD_E(STORAGE). k or v may be NULL. */
+int store_cursor_open(store_txn *t, enum store_db db, store_cursor **c);
+void store_cursor_close(store_cursor *c);
+int store_cursor_seek(store_cursor *c, const void *key, size_t klen, store_val *k, store_val *v);
+int store_cursor_last(store_cursor *c, store_val *k, store_val *v);
+int store_cursor_next(store_cursor *c, store_val *k, store_val *v);
+int store_cursor_prev(store_cursor *c, store_val *k, store_val *v);
+
+/* Entries in db as seen by t. */
+size_t store_count(store_txn *t, enum store_db db);
+
+#endif

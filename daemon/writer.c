@@ -1,0 +1,484 @@
+/* writer.c — group commit on one thread. See writer.h. */
+#include "writer.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "model.h"
+
+struct writer {
+	store *s;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	append_req *head, *tail; /* the queue */
+	size_t queued_events;
+	int stopping;
+
+	/* Committed head, read by other threads under lock. */
+	uint64_t seq;
+	uint8_t hash[LD_HASH_LEN];
+	int64_t recorded_at;
+
+	writer_commit_fn on_commit;
+	void *on_commit_arg;
+};
+
+/* The working head inside a transaction. */
+typedef struct head {
+	uint64_t seq;
+	uint8_t hash[LD_HASH_LEN];
+} head;
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void item_fail(append_item *it, int code, const ld_errinfo *e)
+{
+	it->code = code;
+	if (!it->err)
+		it->err = calloc(1, sizeof(*it->err));
+	if (it->err) {
+		if (e && e->code == code)
+			*it->err = *e;
+		else
+			ld_errinfo_set(it->err, code, e ? e->field : NULL, "%s",
+				       e && e->message[0] ? e->message : ld_strerror(code));
+	}
+}
+
+void append_req_release(append_req *r)
+{
+	for (size_t i = 0; r->items && i < r->req->n_events; i++) {
+		free(r->items[i].err);
+		r->items[i].err = NULL;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* One event                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Packs the client-chosen part of an event (id, time, body) for comparing
+ * a resent event with the recorded one. Returns a malloc'd buffer. */
+static uint8_t *client_part(const Ledger__Event *ev, size_t *len)
+{
+	Ledger__Event c = *ev;
+	c.has_seq = c.has_recorded_at = c.has_version = 0;
+	c.has_prev_hash = c.has_hash = c.has_expected_version = 0;
+	c.actor = c.stream = NULL;
+	*len = codec_size(&c);
+	uint8_t *buf = malloc(*len ? *len : 1);
+	if (buf)
+		codec_pack(&c, buf);
+	return buf;
+}
+
+/* The event was sent before: a duplicate if identical, else a mismatch. */
+static int check_duplicate(store_txn *t, const Ledger__Event *ev, uint64_t seq, append_item *it,
+			   ld_errinfo *e)
+{
+	Ledger__Event *old;
+	int rc = model_load_event(t, seq, &old);
+	if (rc)
+		return rc;
+	size_t a, b;
+	uint8_t *pa = client_part(ev, &a), *pb = client_part(old, &b);
+	if (!pa || !pb)
+		rc = LD_E(INTERNAL);
+	else if (a != b || memcmp(pa, pb, a) != 0)
+		rc = ld_errinfo_set(e, LD_E(IDEMPOTENCY_MISMATCH), "event_id",
+				    "event_id was recorded as seq %llu with a different body",
+				    (unsigned long long)seq);
+	else {
+		it->seq = seq;
+		it->version = old->version;
+		it->duplicate = 1;
+	}
+	if (e && rc == LD_E(IDEMPOTENCY_MISMATCH))
+		e->seq = seq;
+	free(pa);
+	free(pb);
+	codec_event_free(old);
+	return rc;
+}
+
+/*
+ * Validates and appends one event in t. Returns 0 (recorded or duplicate,
+ * it filled), a rejection (< 0, e filled, nothing written), or a storage
+ * error (STORE_MAP_FULL, LD_E(STORAGE), LD_E(DISK_FULL)): the transaction
+ * must be aborted.
+ */
+static int append_one(store_txn *t, head *h, const Ledger__Event *ev, const char *actor,
+		      int64_t recorded_at, append_item *it, ld_errinfo *e)
+{
+	store_val v;
+	model_result mr;
+	int rc = store_get(t, DB_IDEM, ev->event_id.data, LD_EVENT_ID_LEN, &v);
+	if (rc == 0)
+		return check_duplicate(t, ev, ld_get_be64(v.data), it, e);
+	if (rc != LD_E(NOT_FOUND))
+		return rc;
+
+	uint64_t seq = h->seq + 1;
+	if ((rc = model_apply(t, ev, seq, &mr, e)))
+		return rc;
+
+	Ledger__Event rec = *ev;
+	rec.has_expected_version = 0;
+	rec.has_seq = 1;
+	rec.seq = seq;
+	rec.has_recorded_at = 1;
+	rec.recorded_at = recorded_at;
+	rec.actor = (char *)actor;
+	rec.stream = mr.stream;
+	rec.has_version = 1;
+	rec.version = mr.version;
+	rec.has_prev_hash = 1;
+	rec.prev_hash.len = LD_HASH_LEN;
+	rec.prev_hash.data = h->hash;
+	uint8_t hash[LD_HASH_LEN];
+	if ((rc = codec_event_hash(&rec, hash)))
+		return rc;
+	rec.has_hash = 1;
+	rec.hash.len = LD_HASH_LEN;
+	rec.hash.data = hash;
+
+	uint8_t key[8], val[8];
+	void *dst;
+	ld_put_be64(key, seq);
+	if ((rc = store_append_reserve(t, DB_LOG, key, 8, codec_size(&rec), &dst)))
+		return rc;
+	codec_pack(&rec, dst);
+	ld_put_be64(val, seq);
+	if ((rc = store_put(t, DB_IDEM, ev->event_id.data, LD_EVENT_ID_LEN, val, 8)))
+		return rc;
+
+	h->seq = seq;
+	memcpy(h->hash, hash, LD_HASH_LEN);
+	it->seq = seq;
+	it->version = mr.version;
+	return 0;
+}
+
+static int is_storage_error(int rc)
+{
+	return rc == STORE_MAP_FULL || rc == LD_E(STORAGE) || rc == LD_E(DISK_FULL) ||
+	       rc == LD_E(INTERNAL);
+}
+
+/* ------------------------------------------------------------------ */
+/* One request                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Returns 0, or a storage error that dooms the transaction. */
+static int append_request(store_txn *txn, head *h, append_req *r, int64_t recorded_at)
+{
+	size_t n = r->req->n_events;
+	ld_errinfo e;
+
+	if (!r->req->atomic) {
+		for (size_t i = 0; i < n; i++) {
+			append_item *it = &r->items[i];
+			if (it->code)
+				continue; /* failed the stateless check */
+			memset(&e, 0, sizeof(e));
+			int rc = append_one(txn, h, r->req->events[i], r->actor, recorded_at, it, &e);
+			if (is_storage_error(rc))
+				return rc;
+			if (rc)
+				item_fail(it, rc, &e);
+		}
+		return 0;
+	}
+
+	/* Atomic: all in a nested transaction, dropped if one event fails. */
+	for (size_t i = 0; i < n; i++)
+		if (r->items[i].code) {
+			for (size_t j = 0; j < n; j++)
+				if (!r->items[j].code) {
+					ld_errinfo_set(&e, LD_E(ABORTED), NULL,
+						       "not recorded: event %zu of the atomic "
+						       "batch was rejected",
+						       i);
+					item_fail(&r->items[j], LD_E(ABORTED), &e);
+				}
+			return 0;
+		}
+	store_txn *child;
+	head saved = *h;
+	int rc = store_child_begin(txn, &child);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		memset(&e, 0, sizeof(e));
+		rc = append_one(child, h, r->req->events[i], r->actor, recorded_at, &r->items[i],
+				&e);
+		if (rc == 0)
+			continue;
+		store_abort(child);
+		*h = saved;
+		if (is_storage_error(rc))
+			return rc;
+		item_fail(&r->items[i], rc, &e);
+		for (size_t j = 0; j < n; j++) {
+			if (j == i)
+				continue;
+			r->items[j].seq = r->items[j].version = 0;
+			r->items[j].duplicate = 0;
+			ld_errinfo_set(&e, LD_E(ABORTED), NULL,
+				       "not recorded: event %zu of the atomic batch was rejected",
+				       i);
+			item_fail(&r->items[j], LD_E(ABORTED), &e);
+		}
+		return 0;
+	}
+	return store_commit(child);
+}
+
+/* ------------------------------------------------------------------ */
+/* The batch loop                                                      */
+/* ------------------------------------------------------------------ */
+
+/* Forgets the outcome of a failed attempt so the batch can be redone. */
+static void reset_items(append_req *r, const uint8_t *prestate)
+{
+	for (size_t i = 0; i < r->req->n_events; i++) {
+		append_item *it = &r->items[i];
+		if (prestate[i])
+			continue; /* stateless failure: keep */
+		free(it->err);
+		memset(it, 0, sizeof(*it));
+	}
+}
+
+static void commit_batch(writer *w, append_req *batch)
+{
+	/* Which items failed before the writer saw them, to redo cleanly. */
+	size_t total = 0;
+	for (append_req *r = batch; r; r = r->next)
+		total += r->req->n_events;
+	uint8_t *pre = calloc(total ? total : 1, 1);
+	size_t k = 0;
+	for (append_req *r = batch; r; r = r->next)
+		for (size_t i = 0; i < r->req->n_events; i++)
+			pre[k++] = r->items[i].code != 0;
+
+	int status;
+	head h;
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		h.seq = w->seq;
+		memcpy(h.hash, w->hash, LD_HASH_LEN);
+		pthread_mutex_unlock(&w->lock);
+
+		int64_t recorded_at = now_us();
+		store_txn *txn;
+		status = store_write_begin(w->s, &txn);
+		for (append_req *r = batch; status == 0 && r; r = r->next)
+			status = append_request(txn, &h, r, recorded_at);
+		if (status == 0)
+			status = store_commit(txn);
+		else
+			store_abort(txn);
+		if (status == 0) {
+			pthread_mutex_lock(&w->lock);
+			w->seq = h.seq;
+			memcpy(w->hash, h.hash, LD_HASH_LEN);
+			w->recorded_at = recorded_at;
+			pthread_mutex_unlock(&w->lock);
+			break;
+		}
+		k = 0;
+		for (append_req *r = batch; r; r = r->next) {
+			reset_items(r, pre + k);
+			k += r->req->n_events;
+		}
+		if (status != STORE_MAP_FULL)
+			break;
+		if ((status = store_grow(w->s, 0)) != 0)
+			break;
+	}
+	free(pre);
+
+	if (status) {
+		log_error("writer: batch of %zu events not recorded: %s", total,
+			  ld_strerror(status));
+	} else if (w->on_commit) {
+		w->on_commit(w->on_commit_arg, h.seq);
+	}
+	for (append_req *r = batch, *next; r; r = next) {
+		next = r->next;
+		r->status = status;
+		r->head_seq = h.seq;
+		r->done(r);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	writer *w = arg;
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		while (!w->head && !w->stopping)
+			pthread_cond_wait(&w->wake, &w->lock);
+		if (!w->head) {
+			pthread_mutex_unlock(&w->lock);
+			break;
+		}
+		/* Take whole requests up to the transaction bound. */
+		append_req *batch = w->head, *last = w->head;
+		size_t events = last->req->n_events;
+		while (last->next && events + last->next->req->n_events <= WRITER_MAX_EVENTS) {
+			last = last->next;
+			events += last->req->n_events;
+		}
+		w->head = last->next;
+		if (!w->head)
+			w->tail = NULL;
+		last->next = NULL;
+		w->queued_events -= events;
+		int stopping = w->stopping;
+		pthread_mutex_unlock(&w->lock);
+
+		if (stopping) {
+			/* Only the batch in flight is finished; the rest is refused. */
+			for (append_req *r = batch, *next; r; r = next) {
+				next = r->next;
+				r->status = LD_E(SHUTTING_DOWN);
+				r->done(r);
+			}
+			continue;
+		}
+		commit_batch(w, batch);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public                                                              */
+/* ------------------------------------------------------------------ */
+
+static int read_head(writer *w)
+{
+	store_txn *t;
+	store_cursor *c;
+	store_val v;
+	int rc = store_read_begin(w->s, &t);
+	if (rc)
+		return rc;
+	if ((rc = store_cursor_open(t, DB_LOG, &c)) == 0) {
+		rc = store_cursor_last(c, NULL, &v);
+		if (rc == 0) {
+			Ledger__Event *ev = codec_event_unpack(v.data, v.len);
+			if (ev && ev->has_hash && ev->hash.len == LD_HASH_LEN) {
+				w->seq = ev->seq;
+				memcpy(w->hash, ev->hash.data, LD_HASH_LEN);
+				w->recorded_at = ev->recorded_at;
+			} else {
+				rc = LD_E(STORAGE);
+			}
+			codec_event_free(ev);
+		} else if (rc == LD_E(NOT_FOUND)) {
+			rc = 0; /* an empty log */
+		}
+		store_cursor_close(c);
+	}
+	store_read_end(t);
+	return rc;
+}
+
+int writer_start(writer **out, store *s)
+{
+	writer *w = calloc(1, sizeof(*w));
+	int rc;
+	*out = NULL;
+	if (!w)
+		return LD_E(INTERNAL);
+	w->s = s;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+	if ((rc = read_head(w)) != 0) {
+		log_error("writer: unable to read the head of the log: %s", ld_strerror(rc));
+		goto fail;
+	}
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		rc = LD_E(INTERNAL);
+		goto fail;
+	}
+	log_info("writer: log head is seq %llu", (unsigned long long)w->seq);
+	*out = w;
+	return 0;
+fail:
+	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+	return rc;
+}
+
+void writer_on_commit(writer *w, writer_commit_fn fn, void *arg)
+{
+	w->on_commit = fn;
+	w->on_commit_arg = arg;
+}
+
+int writer_submit(writer *w, append_req *r)
+{
+	int rc = 0;
+	r->next = NULL;
+	r->status = 0;
+	pthread_mutex_lock(&w->lock);
+	if (w->stopping)
+		rc = LD_E(SHUTTING_DOWN);
+	else if (w->queued_events + r->req->n_events > WRITER_MAX_QUEUED)
+		rc = LD_E(BUSY);
+	else {
+		if (w->tail)
+			w->tail->next = r;
+		else
+			w->head = r;
+		w->tail = r;
+		w->queued_events += r->req->n_events;
+		pthread_cond_signal(&w->wake);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+void writer_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], int64_t *recorded_at)
+{
+	pthread_mutex_lock(&w->lock);
+	*seq = w->seq;
+	if (hash)
+		memcpy(hash, w->hash, LD_HASH_LEN);
+	if (recorded_at)
+		*recorded_at = w->recorded_at;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void writer_stop(writer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stopping = 1;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+}
+
+void writer_free(writer *w)
+{
+	if (!w)
+		return;
+	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}

@@ -1,0 +1,82 @@
+/*
+ * writer.h — the single writer thread and its group commit.
+ *
+ * Appends are queued by any thread; the writer drains everything pending into
+ * one write transaction (bounded by WRITER_MAX_EVENTS), validates each event
+ * against the write model, appends it with its hash, commits durably, and only
+ * then reports every request of the batch done. "Recorded" in a result thus
+ * means on disk: it survives kill -9 and power loss.
+ *
+ * MDB_MAP_FULL (from a put or from the commit) aborts the batch, grows the
+ * map and redoes the batch; requests are kept until their commit succeeds.
+ * A full disk or another storage failure fails the whole batch with
+ * ERR_DISK_FULL / ERR_STORAGE and nothing of it recorded; the writer goes on
+ * with the next batch.
+ */
+#ifndef LD_WRITER_H
+#define LD_WRITER_H
+
+#include <stdint.h>
+
+#include "codec.h"
+#include "store.h"
+
+#define WRITER_MAX_BATCH 10000     /* events in one request */
+#define WRITER_MAX_EVENTS 65536    /* events in one transaction (several requests) */
+#define WRITER_MAX_QUEUED 1000000  /* events waiting; more gets ERR_BUSY */
+#define WRITER_ACTOR_MAX 96
+
+/* The outcome of one event. */
+typedef struct append_item {
+	uint64_t seq;     /* recorded (or already recorded) as */
+	uint64_t version; /* in its stream */
+	int code;         /* 0, or the negative error code */
+	int duplicate;    /* event_id seen before: seq is the original */
+	ld_errinfo *err;  /* details when code != 0 (owned by the request) */
+} append_item;
+
+typedef struct append_req append_req;
+typedef void (*append_done_fn)(append_req *r);
+
+struct append_req {
+	/* Filled by the submitter. */
+	Ledger__AppendRequest *req; /* owned by the submitter; not changed */
+	char actor[WRITER_ACTOR_MAX];
+	append_item *items;  /* req->n_events of them, zeroed; an item whose
+			      * code is already set (a stateless check
+			      * failed) is not attempted */
+	append_done_fn done; /* called on the writer thread when decided */
+	void *arg;
+	/* Filled by the writer. */
+	int status;        /* 0, or why the whole request failed */
+	uint64_t head_seq; /* log head after its commit */
+	append_req *next;  /* queue link */
+};
+
+typedef struct writer writer;
+
+/* Called on the writer thread after each successful commit. */
+typedef void (*writer_commit_fn)(void *arg, uint64_t head_seq);
+
+/* Starts the writer thread on s; reads the log head. 0 or a negative code. */
+int writer_start(writer **out, store *s);
+/* Sets the commit hook (before any submit). */
+void writer_on_commit(writer *w, writer_commit_fn fn, void *arg);
+
+/* Queues r. Returns 0 (r->done will be called exactly once), or
+ * LD_E(SHUTTING_DOWN) / LD_E(BUSY) (r->done will not be called). */
+int writer_submit(writer *w, append_req *r);
+
+/* The committed head: seq and hash (32 zero bytes for an empty log). */
+void writer_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], int64_t *recorded_at);
+
+/* Finishes the batch in flight, answers every queued request with
+ * ERR_SHUTTING_DOWN and stops the thread. Later submits get
+ * ERR_SHUTTING_DOWN; writer_head keeps working until writer_free. */
+void writer_stop(writer *w);
+void writer_free(writer *w);
+
+/* Frees the err details of a request's items. */
+void append_req_release(append_req *r);
+
+#endif
