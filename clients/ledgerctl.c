@@ -1,0 +1,1955 @@
+/*
+ * ledgerctl.c — the command-line client of ledgerd.
+ *
+ *   ledgerctl [--url URL] [--json] [--timeout MS] COMMAND [ARGUMENTS] [OPTIONS]
+ *
+ * A command that records something builds one ledger.Event from its
+ * arguments and appends it; the read commands print events. Commands are a
+ * table (`commands`, near the end): a name, positional arguments, options, and
+ * the function that builds the event body or runs the command. Help, option
+ * parsing (getopt_long), conversion of values and error reporting are generic,
+ * so adding a command is one table entry, one option list and one function.
+ *
+ * Exit status: 0 success; 1 the ledger rejected the request (or an event of
+ * a batch); 2 usage error, nothing was sent; 3 the ledger could not be reached
+ * or its answer could not be read.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "parse.h"
+
+#define EXIT_REJECTED 1
+#define EXIT_USAGE 2
+#define EXIT_UNAVAILABLE 3
+
+#define MAX_OPTS 40       /* options of one command, common ones included */
+#define MAX_POS 4         /* positional arguments of one command */
+#define MAX_TYPES 64      /* --type filters of one `log` */
+#define BATCH_CHUNK 10000 /* events per AppendRequest (the server's limit) */
+#define BATCH_MAX_BYTES ((size_t)256 << 20)
+
+/* Used to hash national ids when neither --id-key nor LEDGER_ID_KEY is given.
+ * Public, so hashes made with it protect nothing: for development only. */
+#define DEV_ID_KEY "ledgerd-development-id-key-not-for-production"
+
+/* ------------------------------------------------------------------ */
+/* Run state and memory                                                */
+/* ------------------------------------------------------------------ */
+
+/* Everything a run allocates for the events it builds, freed at exit. */
+struct arena {
+	void **blocks;
+	size_t n, cap;
+};
+
+struct run {
+	const char *url;
+	int json;
+	int dry_run;        /* print the events instead of sending them */
+	int timeout_ms;
+	ldc *conn;          /* opened at the first request */
+	struct arena arena;
+	char what[160];     /* subject of error messages: "join", "batch: f:3: join" */
+	int usage;          /* the error being returned is a usage error */
+	int reported;       /* ... and has been printed already */
+	int in_batch;       /* building a line of a batch file */
+	int dev_key_warned;
+};
+
+static void *arena_new(struct arena *a, size_t size)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 64;
+		void **b = realloc(a->blocks, cap * sizeof(*b));
+		if (!b)
+			return NULL;
+		a->blocks = b;
+		a->cap = cap;
+	}
+	void *p = calloc(1, size ? size : 1);
+	if (p)
+		a->blocks[a->n++] = p;
+	return p;
+}
+
+static void arena_free(struct arena *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->blocks[i]);
+	free(a->blocks);
+	a->blocks = NULL;
+	a->n = a->cap = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/* A usage error: the command line is wrong and nothing was sent. */
+__attribute__((format(printf, 4, 5))) static int usage_error(struct run *r, ld_errinfo *e,
+							      int code, const char *fmt, ...)
+{
+	va_list ap;
+	r->usage = 1;
+	e->code = code;
+	e->field[0] = '\0';
+	e->seq = 0;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* snprintf that may cut the text short, which is fine for messages. */
+__attribute__((format(printf, 3, 4))) static void text(char *out, size_t size, const char *fmt,
+							...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(out, size, fmt, ap);
+	va_end(ap);
+}
+
+static int out_of_memory(ld_errinfo *e)
+{
+	return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+}
+
+/* "ledgerctl: WHERE: message (ERR_NAME, field F, seq N)" on stderr. */
+static void print_error(const char *where, int code, const char *message, const char *field,
+			uint64_t seq, int with_code)
+{
+	fprintf(stderr, "ledgerctl: %s: %s", where, message && *message ? message : ld_strerror(code));
+	if (with_code) {
+		fprintf(stderr, " (%s", ld_errname(code));
+		if (field && *field)
+			fprintf(stderr, ", field %s", field);
+		if (seq)
+			fprintf(stderr, ", seq %llu", (unsigned long long)seq);
+		fputc(')', stderr);
+	}
+	fputc('\n', stderr);
+}
+
+/* The subject of a message: an enum's name in words ("WorkerGroup" →
+ * "worker group"). */
+static void enum_words(const ProtobufCEnumDescriptor *d, char *out, size_t size)
+{
+	size_t n = 0;
+	for (const char *s = d->short_name; *s && n + 2 < size; s++) {
+		if (*s >= 'A' && *s <= 'Z') {
+			if (n)
+				out[n++] = ' ';
+			out[n++] = (char)(*s - 'A' + 'a');
+		} else {
+			out[n++] = *s;
+		}
+	}
+	out[n] = '\0';
+}
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+/* ------------------------------------------------------------------ */
+
+enum opt_type {
+	O_FLAG,   /* no value */
+	O_STR,    /* text */
+	O_U32,    /* unsigned, ≤ 2^32-1 */
+	O_U64,    /* unsigned */
+	O_I64,    /* signed */
+	O_REGION, /* 6-digit GB/T 2260 code */
+	O_ENUM,   /* a value of .en, by name */
+	O_YESNO,  /* yes|no */
+	O_FEN,    /* money in fen, > 0 */
+	O_YUAN,   /* money in yuan with ≤ 2 decimals, stored as fen */
+	O_PERIOD, /* month YYYYMM */
+	O_DATE,   /* UTC date or date-time, stored as µs */
+	O_HEX16,  /* 16 bytes in hex */
+	O_HEX32,  /* 32 bytes in hex */
+};
+
+#define OPT_REQUIRED 1u /* must be given */
+#define OPT_MULTI 2u    /* may be repeated (O_ENUM: collected into a list) */
+
+struct opt {
+	const char *name; /* long option without "--" */
+	enum opt_type type;
+	const ProtobufCEnumDescriptor *en;
+	unsigned flags;
+	const char *arg;  /* value placeholder in help ("ID") */
+	const char *help;
+};
+
+#define OPT(n, t, a, h) {n, t, NULL, 0, a, h}
+#define OPT_REQ(n, t, a, h) {n, t, NULL, OPT_REQUIRED, a, h}
+#define ENUM(n, d, h) {n, O_ENUM, &d, 0, NULL, h}
+#define ENUM_REQ(n, d, h) {n, O_ENUM, &d, OPT_REQUIRED, NULL, h}
+#define END_OPTS {NULL, O_FLAG, NULL, 0, NULL, NULL}
+
+/* A parsed value. Which member holds it depends on the type: s for O_STR,
+ * i for O_I64, O_ENUM, O_YESNO, O_FEN, O_YUAN and O_DATE, u for the unsigned
+ * ones, bytes for hex, list for a repeated O_ENUM. */
+struct val {
+	int set;
+	const char *s;
+	int64_t i;
+	uint64_t u;
+	uint8_t bytes[32];
+	int *list;
+	size_t nlist;
+};
+
+struct cmd;
+
+/* The arguments of one command line. */
+struct args {
+	const struct cmd *cmd;
+	const struct opt *opts[MAX_OPTS];
+	struct val vals[MAX_OPTS];
+	size_t nopts;
+	char *pos[MAX_POS];
+	int npos;
+	char **rest; /* CMD_REST: the nested command line */
+	int nrest;
+	int help;    /* --help was given and printed */
+};
+
+/* Options every command that records an event takes. */
+static const struct opt event_opts[] = {
+	OPT("event-id", O_HEX16, "HEX", "idempotency key, 32 hex digits (default: random)"),
+	OPT("at", O_DATE, "TIME", "when it happened, YYYY-MM-DD[THH:MM:SS] UTC (default: now)"),
+	OPT("at-us", O_I64, "US", "when it happened, µs since the epoch"),
+	OPT("expect-version", O_U64, "N", "fail unless the stream is at version N (0: new)"),
+	END_OPTS,
+};
+
+/* Options every command takes (the global ones may follow the command). */
+static const struct opt global_opts[] = {
+	OPT("url", O_STR, "URL", NULL),
+	OPT("json", O_FLAG, NULL, NULL),
+	OPT("dry-run", O_FLAG, NULL, NULL),
+	OPT("timeout", O_U32, "MS", NULL),
+	OPT("help", O_FLAG, NULL, NULL),
+	END_OPTS,
+};
+
+/* ------------------------------------------------------------------ */
+/* Commands: the table's types                                         */
+/* ------------------------------------------------------------------ */
+
+#define CMD_REST 1u /* ends with a nested command line (amend) */
+
+typedef int build_fn(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e);
+typedef int exec_fn(struct run *r, const struct args *a, ld_errinfo *e);
+
+struct cmd {
+	const char *name;        /* "join", "org add" */
+	const char *pos;         /* positional arguments, for usage: "MEMBER" */
+	const char *summary;
+	const struct opt *opts;
+	build_fn *build;         /* records an event: fills its body */
+	exec_fn *exec;           /* anything else */
+	unsigned flags;
+};
+
+static const struct cmd *find_cmd(int argc, char **argv, int *words);
+static void print_cmd_help(const struct cmd *c);
+
+/* ------------------------------------------------------------------ */
+/* Parsing a command line                                              */
+/* ------------------------------------------------------------------ */
+
+static int count_words(const char *s)
+{
+	int n = 0;
+	for (int in = 0; s && *s; s++) {
+		if (*s != ' ' && !in)
+			n++;
+		in = *s != ' ';
+	}
+	return n;
+}
+
+static void add_opts(struct args *a, const struct opt *list)
+{
+	for (; list && list->name; list++)
+		if (a->nopts < MAX_OPTS)
+			a->opts[a->nopts++] = list;
+}
+
+/* Converts the value of option o given as text into v. */
+static int convert(struct run *r, const struct opt *o, const char *text, struct val *v,
+		   ld_errinfo *e)
+{
+	char names[512], what[64];
+	uint32_t u32;
+	int iv;
+
+	switch (o->type) {
+	case O_FLAG:
+		break;
+	case O_STR:
+		if (!*text)
+			return usage_error(r, e, LD_E(MISSING_FIELD), "--%s is empty", o->name);
+		v->s = text;
+		break;
+	case O_U32:
+		if (ldc_parse_u32(text, &u32) != 0)
+			goto bad_number;
+		v->u = u32;
+		break;
+	case O_U64:
+		if (ldc_parse_u64(text, &v->u) != 0)
+			goto bad_number;
+		break;
+	case O_I64:
+		if (ldc_parse_i64(text, &v->i) != 0)
+			goto bad_number;
+		break;
+	case O_REGION:
+		if (strlen(text) != 6 || ldc_parse_u32(text, &u32) != 0)
+			return usage_error(r, e, LD_E(INVALID_VALUE),
+					   "--%s '%s' is not a 6-digit GB/T 2260 region code",
+					   o->name, text);
+		v->u = u32;
+		break;
+	case O_ENUM:
+		if (ldc_enum_parse(o->en, text, &iv) != 0) {
+			ldc_enum_list(o->en, names, sizeof(names));
+			enum_words(o->en, what, sizeof(what));
+			return usage_error(r, e, LD_E(UNKNOWN_ENUM),
+					   "unknown %s '%s' for --%s (expected one of: %s)", what,
+					   text, o->name, names);
+		}
+		if (o->flags & OPT_MULTI) {
+			if (!v->list) {
+				v->list = arena_new(&r->arena, MAX_TYPES * sizeof(int));
+				if (!v->list)
+					return out_of_memory(e);
+			}
+			if (v->nlist == MAX_TYPES)
+				return usage_error(r, e, LD_E(INVALID_VALUE),
+						   "--%s given more than %d times", o->name,
+						   MAX_TYPES);
+			v->list[v->nlist++] = iv;
+		}
+		v->i = iv;
+		break;
+	case O_YESNO:
+		if (!strcasecmp(text, "yes") || !strcasecmp(text, "true") || !strcmp(text, "1"))
+			v->i = 1;
+		else if (!strcasecmp(text, "no") || !strcasecmp(text, "false") || !strcmp(text, "0"))
+			v->i = 0;
+		else
+			return usage_error(r, e, LD_E(INVALID_VALUE),
+					   "--%s '%s' is neither yes nor no", o->name, text);
+		break;
+	case O_FEN:
+		if (ldc_parse_i64(text, &v->i) != 0 || v->i <= 0)
+			return usage_error(r, e, LD_E(INVALID_VALUE),
+					   "--%s '%s' is not a positive whole number of fen",
+					   o->name, text);
+		break;
+	case O_YUAN:
+		if (ldc_parse_yuan(text, &v->i) != 0)
+			return usage_error(r, e, LD_E(INVALID_VALUE),
+					   "--%s '%s' is not a positive amount of yuan with at "
+					   "most 2 decimals",
+					   o->name, text);
+		break;
+	case O_PERIOD:
+		if (ldc_parse_period(text, &u32) != 0)
+			return usage_error(r, e, LD_E(INVALID_VALUE),
+					   "--%s '%s' is not a month YYYYMM", o->name, text);
+		v->u = u32;
+		break;
+	case O_DATE:
+		if (ldc_parse_time(text, &v->i) != 0)
+			return usage_error(r, e, LD_E(INVALID_VALUE),
+					   "--%s '%s' is not a UTC time YYYY-MM-DD[THH:MM:SS]",
+					   o->name, text);
+		break;
+	case O_HEX16:
+	case O_HEX32: {
+		size_t n = o->type == O_HEX16 ? 16 : 32;
+		if (ldc_parse_hex(text, v->bytes, n) != 0)
+			return usage_error(r, e, LD_E(INVALID_VALUE),
+					   "--%s '%s' is not %zu hex digits", o->name, text,
+					   2 * n);
+		break;
+	}
+	}
+	v->set = 1;
+	return 0;
+
+bad_number:
+	return usage_error(r, e, LD_E(INVALID_VALUE), "--%s '%s' is not a %s", o->name, text,
+			   o->type == O_I64 ? "whole number" : "non-negative whole number");
+}
+
+/* Applies the global options given after a command. */
+static int apply_global(struct run *r, const struct args *a);
+
+/*
+ * Parses argv (argv[0] the command's last word) for command c into a, with
+ * getopt_long over c's options, the event options if c records an event, and
+ * the global ones. Values are converted and required options checked; --help
+ * prints the command's help and sets a->help. Strings in a point into argv.
+ */
+static int parse_args(struct run *r, const struct cmd *c, int argc, char **argv, struct args *a,
+		      ld_errinfo *e)
+{
+	struct option longopts[MAX_OPTS + 1];
+	int want = count_words(c->pos);
+	int rc = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->cmd = c;
+	add_opts(a, c->opts);
+	if (c->build)
+		add_opts(a, event_opts);
+	add_opts(a, global_opts);
+	for (size_t i = 0; i < a->nopts; i++) {
+		longopts[i].name = a->opts[i]->name;
+		longopts[i].has_arg = a->opts[i]->type == O_FLAG ? no_argument : required_argument;
+		longopts[i].flag = NULL;
+		longopts[i].val = 256 + (int)i;
+	}
+	memset(&longopts[a->nopts], 0, sizeof(longopts[0]));
+
+	/* "+": stop at the first non-option, so that positionals before
+	 * options are collected here and a nested command (amend) is left
+	 * alone; ":" reports a missing value as ':'. */
+	optind = 0; /* glibc: full re-initialisation */
+	opterr = 0;
+	for (;;) {
+		int ch = getopt_long(argc, argv, "+:", longopts, NULL);
+		if (ch == -1) {
+			if (optind >= argc)
+				break;
+			if (a->npos < want) {
+				if (a->npos < MAX_POS)
+					a->pos[a->npos] = argv[optind];
+				a->npos++;
+				optind++;
+				continue;
+			}
+			if (c->flags & CMD_REST) {
+				a->rest = argv + optind;
+				a->nrest = argc - optind;
+				break;
+			}
+			return usage_error(r, e, LD_E(INVALID_VALUE), "unexpected argument '%s'",
+					   argv[optind]);
+		}
+		if (ch == '?')
+			return usage_error(r, e, LD_E(INVALID_VALUE), "unknown option '%s'",
+					   argv[optind - 1]);
+		if (ch == ':')
+			return usage_error(r, e, LD_E(MISSING_FIELD), "option '%s' needs a value",
+					   argv[optind - 1]);
+		size_t k = (size_t)(ch - 256);
+		const struct opt *o = a->opts[k];
+		if (!strcmp(o->name, "help")) {
+			if (r->in_batch)
+				return usage_error(r, e, LD_E(INVALID_VALUE),
+						   "--help is not for batch lines");
+			print_cmd_help(c);
+			a->help = 1;
+			return 0;
+		}
+		if (a->vals[k].set && !(o->flags & OPT_MULTI))
+			return usage_error(r, e, LD_E(INVALID_VALUE), "--%s given twice", o->name);
+		if ((rc = convert(r, o, optarg ? optarg : "", &a->vals[k], e)) != 0)
+			return rc;
+	}
+	if (a->npos < want) {
+		const char *p = c->pos;
+		for (int i = 0; i < a->npos; i++) {
+			p = strchr(p, ' ');
+			p = p ? p + 1 : "";
+		}
+		size_t len = strcspn(p, " ");
+		return usage_error(r, e, LD_E(MISSING_FIELD), "missing %.*s", (int)len, p);
+	}
+	if ((c->flags & CMD_REST) && a->nrest == 0)
+		return usage_error(r, e, LD_E(MISSING_FIELD), "missing the corrected command");
+	for (size_t i = 0; i < a->nopts; i++)
+		if ((a->opts[i]->flags & OPT_REQUIRED) && !a->vals[i].set)
+			return usage_error(r, e, LD_E(MISSING_FIELD), "missing --%s",
+					   a->opts[i]->name);
+	return apply_global(r, a);
+}
+
+/* The value of option `name` of a's command. Asking for an option the
+ * command does not have is a programming error. */
+static const struct val *val_of(const struct args *a, const char *name)
+{
+	for (size_t i = 0; i < a->nopts; i++)
+		if (!strcmp(a->opts[i]->name, name))
+			return &a->vals[i];
+	fprintf(stderr, "ledgerctl: internal error: command '%s' has no option --%s\n",
+		a->cmd->name, name);
+	abort();
+}
+
+static int given(const struct args *a, const char *name)
+{
+	return val_of(a, name)->set;
+}
+
+/* The text of a string option, NULL if not given. */
+static char *sval(const struct args *a, const char *name)
+{
+	const struct val *v = val_of(a, name);
+	return v->set ? (char *)v->s : NULL;
+}
+
+/* msg->field = option's value (member i or u), and msg->has_field, when the
+ * option was given. */
+#define GET(a, name, msg, field, member)                                                           \
+	do {                                                                                       \
+		const struct val *v_ = val_of(a, name);                                            \
+		if (v_->set) {                                                                     \
+			(msg)->has_##field = 1;                                                    \
+			(msg)->field = v_->member;                                                 \
+		}                                                                                  \
+	} while (0)
+
+static int apply_global(struct run *r, const struct args *a)
+{
+	const struct val *v;
+	if ((v = val_of(a, "url"))->set)
+		r->url = v->s;
+	if (val_of(a, "json")->set)
+		r->json = 1;
+	if (val_of(a, "dry-run")->set)
+		r->dry_run = 1;
+	if ((v = val_of(a, "timeout"))->set && v->u > 0)
+		r->timeout_ms = (int)(v->u > 3600000 ? 3600000 : v->u);
+	return 0;
+}
+
+/* Money from --fen or --yuan, exactly one of them when required. */
+static int get_money(struct run *r, const struct args *a, int required, protobuf_c_boolean *has,
+		     int64_t *out, ld_errinfo *e)
+{
+	const struct val *fen = val_of(a, "fen"), *yuan = val_of(a, "yuan");
+	if (fen->set && yuan->set)
+		return usage_error(r, e, LD_E(INVALID_VALUE), "give --fen or --yuan, not both");
+	if (!fen->set && !yuan->set) {
+		if (required)
+			return usage_error(r, e, LD_E(MISSING_FIELD), "missing --fen (or --yuan)");
+		return 0;
+	}
+	*has = 1;
+	*out = fen->set ? fen->i : yuan->i;
+	return 0;
+}
+
+/* Positional argument i as a number, an enum value or a region. */
+static int pos_u64(struct run *r, const struct args *a, int i, const char *what, uint64_t *out,
+		   ld_errinfo *e)
+{
+	if (ldc_parse_u64(a->pos[i], out) != 0 || *out == 0)
+		return usage_error(r, e, LD_E(INVALID_VALUE), "%s '%s' is not a positive number",
+				   what, a->pos[i]);
+	return 0;
+}
+
+static int pos_enum(struct run *r, const struct args *a, int i, const ProtobufCEnumDescriptor *d,
+		    int *out, ld_errinfo *e)
+{
+	char names[512], what[64];
+	if (ldc_enum_parse(d, a->pos[i], out) == 0)
+		return 0;
+	ldc_enum_list(d, names, sizeof(names));
+	enum_words(d, what, sizeof(what));
+	return usage_error(r, e, LD_E(UNKNOWN_ENUM), "unknown %s '%s' (expected one of: %s)", what,
+			   a->pos[i], names);
+}
+
+static int pos_region(struct run *r, const struct args *a, int i, uint32_t *out, ld_errinfo *e)
+{
+	if (strlen(a->pos[i]) != 6 || ldc_parse_u32(a->pos[i], out) != 0)
+		return usage_error(r, e, LD_E(INVALID_VALUE),
+				   "region '%s' is not a 6-digit GB/T 2260 code", a->pos[i]);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Building events                                                     */
+/* ------------------------------------------------------------------ */
+
+/* A fresh body of kind body_case (an Event.body field number), attached to
+ * ev; NULL if memory runs out. */
+static void *body_new(struct run *r, Ledger__Event *ev, Ledger__Event__BodyCase body_case)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(&ledger__event__descriptor, body_case);
+	const ProtobufCMessageDescriptor *d = f->descriptor;
+	void *body = arena_new(&r->arena, d->sizeof_message);
+	if (!body)
+		return NULL;
+	protobuf_c_message_init(d, body);
+	ev->body_case = body_case;
+	*(void **)((char *)ev + f->offset) = body;
+	return body;
+}
+
+#define BODY(r, ev, kase, var, e)                                                                  \
+	do {                                                                                       \
+		if (!((var) = body_new(r, ev, LEDGER__EVENT__BODY_##kase)))                        \
+			return out_of_memory(e);                                                   \
+	} while (0)
+
+static const struct opt org_add_opts[] = {
+	OPT_REQ("name", O_STR, "NAME", "name of the organisation"),
+	ENUM_REQ("kind", ledger__org_kind__descriptor, "kind of organisation"),
+	OPT_REQ("region", O_REGION, "CODE", "region, GB/T 2260 code"),
+	OPT("parent", O_STR, "ID", "parent organisation (all but a province federation)"),
+	ENUM("group", ledger__worker_group__descriptor, "worker group it focuses on"),
+	ENUM("regional-level", ledger__regional_level__descriptor, "level of a regional union"),
+	OPT("platform", O_STR, "NAME", "platform of a platform-enterprise union"),
+	OPT("closed", O_FLAG, NULL, "does not admit members directly"),
+	END_OPTS,
+};
+
+static int build_org_add(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__OrgRegistered *b;
+	BODY(r, ev, ORG_REGISTERED, b, e);
+	b->org_id = a->pos[0];
+	b->name = sval(a, "name");
+	GET(a, "kind", b, kind, i);
+	GET(a, "region", b, region, u);
+	b->parent_id = sval(a, "parent");
+	GET(a, "group", b, worker_group, i);
+	GET(a, "regional-level", b, regional_level, i);
+	b->platform = sval(a, "platform");
+	if (given(a, "closed")) {
+		b->has_admits_members = 1;
+		b->admits_members = 0;
+	}
+	return 0;
+}
+
+static const struct opt org_update_opts[] = {
+	OPT("name", O_STR, "NAME", "new name"),
+	OPT("legal-person", O_YESNO, "yes|no", "legal-person status obtained or lost"),
+	OPT("legal-person-code", O_STR, "CODE", "unified social credit code"),
+	OPT("fund-account", O_STR, "ACCOUNT", "own fund account opened"),
+	OPT("reelected", O_DATE, "DATE", "committee re-elected on DATE (UTC)"),
+	OPT("term", O_U32, "3|5", "term of the committee in years"),
+	OPT("admits", O_YESNO, "yes|no", "admits members directly"),
+	END_OPTS,
+};
+
+static int build_org_update(struct run *r, const struct args *a, Ledger__Event *ev,
+			    ld_errinfo *e)
+{
+	Ledger__OrgUpdated *b;
+	BODY(r, ev, ORG_UPDATED, b, e);
+	b->org_id = a->pos[0];
+	b->name = sval(a, "name");
+	GET(a, "legal-person", b, legal_person, i);
+	b->legal_person_code = sval(a, "legal-person-code");
+	b->fund_account = sval(a, "fund-account");
+	GET(a, "reelected", b, reelected_at, i);
+	GET(a, "term", b, term_years, u);
+	GET(a, "admits", b, admits_members, i);
+	return 0;
+}
+
+static const struct opt org_dissolve_opts[] = {
+	ENUM_REQ("reason", ledger__dissolve_reason__descriptor, "why"),
+	OPT("into", O_STR, "ID", "the surviving organisation of a merger"),
+	END_OPTS,
+};
+
+static int build_org_dissolve(struct run *r, const struct args *a, Ledger__Event *ev,
+			      ld_errinfo *e)
+{
+	Ledger__OrgDissolved *b;
+	BODY(r, ev, ORG_DISSOLVED, b, e);
+	b->org_id = a->pos[0];
+	GET(a, "reason", b, reason, i);
+	b->merged_into = sval(a, "into");
+	return 0;
+}
+
+static const struct opt join_opts[] = {
+	OPT_REQ("org", O_STR, "ID", "organisation joined"),
+	ENUM_REQ("path", ledger__join_path__descriptor, "join path"),
+	ENUM_REQ("channel", ledger__join_channel__descriptor, "join channel"),
+	ENUM_REQ("group", ledger__worker_group__descriptor, "worker group"),
+	ENUM_REQ("employment", ledger__employment_relation__descriptor, "employment relation"),
+	OPT_REQ("region", O_REGION, "CODE", "region of residence, GB/T 2260 code"),
+	OPT("platform", O_STR, "NAME", "platform worked through"),
+	OPT("real-name", O_YESNO, "yes|no", "identity verified (实名制); default no"),
+	OPT("national-id", O_STR, "ID", "national ID: hashed here, never sent"),
+	OPT("id-key", O_STR, "KEY",
+	    "key of that hash (default: $LEDGER_ID_KEY, else a public development key)"),
+	OPT("person-hash", O_HEX32, "HEX", "the person hash already computed (64 hex digits)"),
+	END_OPTS,
+};
+
+static int build_join(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__MemberJoined *b;
+	uint8_t *hash;
+	BODY(r, ev, MEMBER_JOINED, b, e);
+	b->member_id = a->pos[0];
+	b->org_id = sval(a, "org");
+	GET(a, "path", b, join_path, i);
+	GET(a, "channel", b, channel, i);
+	GET(a, "group", b, worker_group, i);
+	GET(a, "employment", b, employment, i);
+	GET(a, "region", b, region, u);
+	b->platform = sval(a, "platform");
+	b->has_real_name = 1;
+	b->real_name = 0;
+	GET(a, "real-name", b, real_name, i);
+
+	const char *id = sval(a, "national-id");
+	if (!id == !given(a, "person-hash"))
+		return usage_error(r, e, LD_E(MISSING_FIELD),
+				   "give exactly one of --national-id and --person-hash");
+	if (!(hash = arena_new(&r->arena, LD_HASH_LEN)))
+		return out_of_memory(e);
+	if (id) {
+		const char *key = sval(a, "id-key");
+		if (!key)
+			key = getenv("LEDGER_ID_KEY");
+		if (!key || !*key) {
+			key = DEV_ID_KEY;
+			if (!r->dev_key_warned++)
+				fprintf(stderr, "ledgerctl: warning: hashing national ids with the "
+						"public development key; set LEDGER_ID_KEY\n");
+		}
+		if (ldc_person_hash(key, id, hash) != 0)
+			return usage_error(r, e, LD_E(INVALID_VALUE),
+					   "--national-id '%s' cannot be hashed", id);
+	} else {
+		memcpy(hash, val_of(a, "person-hash")->bytes, LD_HASH_LEN);
+	}
+	b->has_person_hash = 1;
+	b->person_hash.data = hash;
+	b->person_hash.len = LD_HASH_LEN;
+	return 0;
+}
+
+static const struct opt affiliate_opts[] = {
+	OPT_REQ("org", O_STR, "ID", "organisation affiliated with"),
+	ENUM_REQ("kind", ledger__affiliation_kind__descriptor, "platform or residence"),
+	END_OPTS,
+};
+
+static int build_affiliate(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__MemberAffiliated *b;
+	BODY(r, ev, MEMBER_AFFILIATED, b, e);
+	b->member_id = a->pos[0];
+	b->org_id = sval(a, "org");
+	GET(a, "kind", b, kind, i);
+	return 0;
+}
+
+static const struct opt disaffiliate_opts[] = {
+	OPT_REQ("org", O_STR, "ID", "organisation left"),
+	END_OPTS,
+};
+
+static int build_disaffiliate(struct run *r, const struct args *a, Ledger__Event *ev,
+			      ld_errinfo *e)
+{
+	Ledger__MemberDisaffiliated *b;
+	BODY(r, ev, MEMBER_DISAFFILIATED, b, e);
+	b->member_id = a->pos[0];
+	b->org_id = sval(a, "org");
+	return 0;
+}
+
+static const struct opt transfer_opts[] = {
+	OPT_REQ("from", O_STR, "ORG", "the member's current organisation"),
+	OPT_REQ("to", O_STR, "ORG", "the new organisation"),
+	ENUM_REQ("reason", ledger__transfer_reason__descriptor, "why"),
+	OPT("note", O_STR, "TEXT", "remark"),
+	END_OPTS,
+};
+
+static int build_transfer(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__MemberTransferred *b;
+	BODY(r, ev, MEMBER_TRANSFERRED, b, e);
+	b->member_id = a->pos[0];
+	b->from_org = sval(a, "from");
+	b->to_org = sval(a, "to");
+	GET(a, "reason", b, reason, i);
+	b->note = sval(a, "note");
+	return 0;
+}
+
+static const struct opt end_opts[] = {
+	ENUM_REQ("reason", ledger__end_reason__descriptor, "why"),
+	OPT("note", O_STR, "TEXT", "remark"),
+	END_OPTS,
+};
+
+static int build_end(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__MembershipEnded *b;
+	BODY(r, ev, MEMBERSHIP_ENDED, b, e);
+	b->member_id = a->pos[0];
+	GET(a, "reason", b, reason, i);
+	b->note = sval(a, "note");
+	return 0;
+}
+
+static const struct opt profile_opts[] = {
+	ENUM("group", ledger__worker_group__descriptor, "worker group"),
+	ENUM("employment", ledger__employment_relation__descriptor, "employment relation"),
+	OPT("platform", O_STR, "NAME", "platform worked through"),
+	OPT("region", O_REGION, "CODE", "region of residence"),
+	OPT("real-name", O_YESNO, "yes|no", "identity verified"),
+	END_OPTS,
+};
+
+static int build_profile(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__ProfileChanged *b;
+	BODY(r, ev, PROFILE_CHANGED, b, e);
+	b->member_id = a->pos[0];
+	GET(a, "group", b, worker_group, i);
+	GET(a, "employment", b, employment, i);
+	b->platform = sval(a, "platform");
+	GET(a, "region", b, region, u);
+	GET(a, "real-name", b, real_name, i);
+	return 0;
+}
+
+static const struct opt dues_pay_opts[] = {
+	OPT("fen", O_FEN, "N", "amount in fen"),
+	OPT("yuan", O_YUAN, "X.YY", "amount in yuan (at most 2 decimals)"),
+	OPT_REQ("from", O_PERIOD, "YYYYMM", "first month paid"),
+	OPT_REQ("to", O_PERIOD, "YYYYMM", "last month paid"),
+	ENUM_REQ("method", ledger__payment_method__descriptor, "how it was paid"),
+	OPT("receipt", O_STR, "NO", "receipt number"),
+	END_OPTS,
+};
+
+static int build_dues_pay(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__DuesPaid *b;
+	BODY(r, ev, DUES_PAID, b, e);
+	b->member_id = a->pos[0];
+	GET(a, "from", b, period_from, u);
+	GET(a, "to", b, period_to, u);
+	GET(a, "method", b, method, i);
+	b->receipt = sval(a, "receipt");
+	return get_money(r, a, 1, &b->has_amount_fen, &b->amount_fen, e);
+}
+
+static const struct opt dues_waive_opts[] = {
+	OPT_REQ("from", O_PERIOD, "YYYYMM", "first month waived"),
+	OPT_REQ("to", O_PERIOD, "YYYYMM", "last month waived"),
+	ENUM_REQ("reason", ledger__waiver_reason__descriptor, "why"),
+	END_OPTS,
+};
+
+static int build_dues_waive(struct run *r, const struct args *a, Ledger__Event *ev,
+			    ld_errinfo *e)
+{
+	Ledger__DuesWaived *b;
+	BODY(r, ev, DUES_WAIVED, b, e);
+	b->member_id = a->pos[0];
+	GET(a, "from", b, period_from, u);
+	GET(a, "to", b, period_to, u);
+	GET(a, "reason", b, reason, i);
+	return 0;
+}
+
+static const struct opt dues_refund_opts[] = {
+	OPT("fen", O_FEN, "N", "amount in fen"),
+	OPT("yuan", O_YUAN, "X.YY", "amount in yuan (at most 2 decimals)"),
+	OPT_REQ("paid-seq", O_U64, "SEQ", "the dues payment refunded"),
+	OPT("note", O_STR, "TEXT", "remark"),
+	END_OPTS,
+};
+
+static int build_dues_refund(struct run *r, const struct args *a, Ledger__Event *ev,
+			     ld_errinfo *e)
+{
+	Ledger__DuesRefunded *b;
+	BODY(r, ev, DUES_REFUNDED, b, e);
+	b->member_id = a->pos[0];
+	GET(a, "paid-seq", b, paid_seq, u);
+	b->note = sval(a, "note");
+	return get_money(r, a, 1, &b->has_amount_fen, &b->amount_fen, e);
+}
+
+static const struct opt funds_opts[] = {
+	OPT("fen", O_FEN, "N", "amount in fen"),
+	OPT("yuan", O_YUAN, "X.YY", "amount in yuan (at most 2 decimals)"),
+	ENUM_REQ("purpose", ledger__fund_purpose__descriptor, "what for"),
+	OPT("note", O_STR, "TEXT", "remark"),
+	END_OPTS,
+};
+
+static int build_funds(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__FundsAllocated *b;
+	BODY(r, ev, FUNDS_ALLOCATED, b, e);
+	b->from_org = a->pos[0];
+	b->to_org = a->pos[1];
+	GET(a, "purpose", b, purpose, i);
+	b->note = sval(a, "note");
+	return get_money(r, a, 1, &b->has_amount_fen, &b->amount_fen, e);
+}
+
+static const struct opt service_opts[] = {
+	OPT_REQ("org", O_STR, "ID", "organisation that delivered it"),
+	OPT("member", O_STR, "ID", "member served (absent: a non-member)"),
+	OPT("quantity", O_U32, "N", "person-times (default 1)"),
+	OPT("fen", O_FEN, "N", "money given, in fen"),
+	OPT("yuan", O_YUAN, "X.YY", "money given, in yuan"),
+	OPT("station", O_STR, "ID", "station where it was delivered"),
+	END_OPTS,
+};
+
+static int build_service(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__ServiceDelivered *b;
+	int kind, rc;
+	BODY(r, ev, SERVICE_DELIVERED, b, e);
+	if ((rc = pos_enum(r, a, 0, &ledger__service_kind__descriptor, &kind, e)) != 0)
+		return rc;
+	b->has_kind = 1;
+	b->kind = kind;
+	b->org_id = sval(a, "org");
+	b->member_id = sval(a, "member");
+	GET(a, "quantity", b, quantity, u);
+	b->station_id = sval(a, "station");
+	return get_money(r, a, 0, &b->has_amount_fen, &b->amount_fen, e);
+}
+
+static const struct opt activity_opts[] = {
+	OPT_REQ("org", O_STR, "ID", "organisation that held it"),
+	OPT_REQ("participants", O_U32, "N", "number of participants"),
+	OPT("enterprises", O_U32, "N", "enterprises reached"),
+	OPT("title", O_STR, "TEXT", "title"),
+	END_OPTS,
+};
+
+static int build_activity(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__ActivityHeld *b;
+	int kind, rc;
+	BODY(r, ev, ACTIVITY_HELD, b, e);
+	if ((rc = pos_enum(r, a, 0, &ledger__activity_kind__descriptor, &kind, e)) != 0)
+		return rc;
+	b->has_kind = 1;
+	b->kind = kind;
+	b->org_id = sval(a, "org");
+	GET(a, "participants", b, participants, u);
+	GET(a, "enterprises", b, enterprises_reached, u);
+	b->title = sval(a, "title");
+	return 0;
+}
+
+static const struct opt station_add_opts[] = {
+	OPT_REQ("org", O_STR, "ID", "organisation running it"),
+	ENUM_REQ("kind", ledger__station_kind__descriptor, "kind of station"),
+	OPT_REQ("region", O_REGION, "CODE", "region, GB/T 2260 code"),
+	OPT("name", O_STR, "NAME", "name"),
+	END_OPTS,
+};
+
+static int build_station_add(struct run *r, const struct args *a, Ledger__Event *ev,
+			     ld_errinfo *e)
+{
+	Ledger__StationOpened *b;
+	BODY(r, ev, STATION_OPENED, b, e);
+	b->station_id = a->pos[0];
+	b->org_id = sval(a, "org");
+	GET(a, "kind", b, kind, i);
+	GET(a, "region", b, region, u);
+	b->name = sval(a, "name");
+	return 0;
+}
+
+static const struct opt workforce_opts[] = {
+	ENUM_REQ("group", ledger__worker_group__descriptor, "worker group"),
+	OPT_REQ("count", O_U64, "N", "estimated number of workers"),
+	OPT("source", O_STR, "TEXT", "source of the estimate"),
+	END_OPTS,
+};
+
+static int build_workforce(struct run *r, const struct args *a, Ledger__Event *ev,
+			   ld_errinfo *e)
+{
+	Ledger__WorkforceEstimated *b;
+	uint32_t region;
+	int rc;
+	BODY(r, ev, WORKFORCE_ESTIMATED, b, e);
+	if ((rc = pos_region(r, a, 0, &region, e)) != 0)
+		return rc;
+	b->has_region = 1;
+	b->region = region;
+	GET(a, "group", b, worker_group, i);
+	GET(a, "count", b, count, u);
+	b->source = sval(a, "source");
+	return 0;
+}
+
+static const struct opt void_opts[] = {
+	OPT_REQ("reason", O_STR, "TEXT", "why the event is cancelled"),
+	END_OPTS,
+};
+
+static int build_void(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__EventVoided *b;
+	int rc;
+	BODY(r, ev, EVENT_VOIDED, b, e);
+	if ((rc = pos_u64(r, a, 0, "SEQ", &b->target_seq, e)) != 0)
+		return rc;
+	b->has_target_seq = 1;
+	b->reason = sval(a, "reason");
+	return 0;
+}
+
+static int build_event(struct run *r, int argc, char **argv, Ledger__Event *ev, int nested,
+		       ld_errinfo *e);
+
+static const struct opt amend_opts[] = {
+	OPT_REQ("reason", O_STR, "TEXT", "why the event is corrected"),
+	END_OPTS,
+};
+
+/* amend SEQ --reason R COMMAND ...: the corrected body is built by COMMAND's
+ * own builder, then moved into the EventAmended field of the same name. An
+ * explicit --at/--at-us of COMMAND becomes corrected_occurred_at. */
+static int build_amend(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__EventAmended *b;
+	Ledger__Event inner;
+	int rc;
+
+	BODY(r, ev, EVENT_AMENDED, b, e);
+	if ((rc = pos_u64(r, a, 0, "SEQ", &b->target_seq, e)) != 0)
+		return rc;
+	b->has_target_seq = 1;
+	b->reason = sval(a, "reason");
+
+	ledger__event__init(&inner);
+	if ((rc = build_event(r, a->nrest, a->rest, &inner, 1, e)) != 0)
+		return rc;
+	if (!inner.body_case) { /* --help of the corrected command */
+		ev->body_case = LEDGER__EVENT__BODY__NOT_SET;
+		return 0;
+	}
+	const char *kind = codec_event_type_name(inner.body_case);
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(&ledger__event_amended__descriptor,
+								kind);
+	if (!f || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+		return usage_error(r, e, LD_E(INVALID_VALUE), "a %s event cannot be amended", kind);
+	*(uint32_t *)((char *)b + f->quantifier_offset) = f->id;
+	*(const void **)((char *)b + f->offset) = codec_event_body(&inner);
+	if (inner.has_occurred_at) {
+		b->has_corrected_occurred_at = 1;
+		b->corrected_occurred_at = inner.occurred_at;
+	}
+	return 0;
+}
+
+/*
+ * Builds the event of one command line (argv[0] the command) into ev: the
+ * body by the command's builder, then the envelope from the event options
+ * (a random event id and occurred_at = now unless given). nested: the
+ * corrected command of an amendment, which takes no envelope of its own but
+ * keeps an explicit time. A --help line sets ev->body_case to NOT_SET.
+ */
+static int build_event(struct run *r, int argc, char **argv, Ledger__Event *ev, int nested,
+		       ld_errinfo *e)
+{
+	struct args a;
+	int words, rc;
+	const struct cmd *c = find_cmd(argc, argv, &words);
+
+	if (!c || !c->build) {
+		if (argc == 0)
+			return usage_error(r, e, LD_E(MISSING_FIELD), "missing command");
+		return usage_error(r, e, LD_E(INVALID_VALUE), "'%s' is not a command that records "
+				   "an event", argv[0]);
+	}
+	if (nested && !strcmp(c->name, "amend"))
+		return usage_error(r, e, LD_E(INVALID_VALUE), "an amendment cannot be amended");
+	if ((rc = parse_args(r, c, argc - words + 1, argv + words - 1, &a, e)) != 0 || a.help)
+		return rc;
+	if ((rc = c->build(r, &a, ev, e)) != 0)
+		return rc;
+
+	const struct val *at = val_of(&a, "at"), *at_us = val_of(&a, "at-us");
+	if (at->set && at_us->set)
+		return usage_error(r, e, LD_E(INVALID_VALUE), "give --at or --at-us, not both");
+	if (at->set || at_us->set) {
+		ev->has_occurred_at = 1;
+		ev->occurred_at = at->set ? at->i : at_us->i;
+	}
+	if (nested) {
+		if (given(&a, "event-id") || given(&a, "expect-version"))
+			return usage_error(r, e, LD_E(INVALID_VALUE),
+					   "--event-id and --expect-version of an amendment go "
+					   "before the corrected command");
+		return 0;
+	}
+	if (!ev->has_occurred_at) {
+		ev->has_occurred_at = 1;
+		ev->occurred_at = ldc_now_us();
+	}
+	uint8_t *id = arena_new(&r->arena, LD_EVENT_ID_LEN);
+	if (!id)
+		return out_of_memory(e);
+	if (given(&a, "event-id"))
+		memcpy(id, val_of(&a, "event-id")->bytes, LD_EVENT_ID_LEN);
+	else
+		ldc_new_event_id(id);
+	ev->has_event_id = 1;
+	ev->event_id.data = id;
+	ev->event_id.len = LD_EVENT_ID_LEN;
+	GET(&a, "expect-version", ev, expected_version, u);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Talking to the ledger                                               */
+/* ------------------------------------------------------------------ */
+
+static int connection(struct run *r, ldc **out, ld_errinfo *e)
+{
+	int rc = 0;
+	if (!r->conn)
+		rc = ldc_open(&r->conn, r->url, r->timeout_ms, e);
+	*out = r->conn;
+	return rc;
+}
+
+/* Prints a whole response's result as JSON on stdout. */
+static int print_json(const void *msg, ld_errinfo *e)
+{
+	json_t *j = ldc_to_json(msg);
+	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	json_decref(j);
+	if (!s)
+		return out_of_memory(e);
+	puts(s);
+	free(s);
+	return 0;
+}
+
+/* What the human sees of an event's stream after an append. */
+static void describe_stream(const Ledger__Event *ev, const Ledger__EventResult *res, char *out,
+			    size_t size)
+{
+	char stream[LD_STREAM_MAX];
+	unsigned long long version = res->has_version ? (unsigned long long)res->version : 0;
+	if (codec_event_stream(ev, stream) == 0)
+		snprintf(out, size, "stream %s version %llu", stream, version);
+	else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED)
+		snprintf(out, size, "version %llu of the stream of seq %llu", version,
+			 (unsigned long long)ev->event_voided->target_seq);
+	else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED)
+		snprintf(out, size, "version %llu of the stream of seq %llu", version,
+			 (unsigned long long)ev->event_amended->target_seq);
+	else
+		snprintf(out, size, "version %llu", version);
+}
+
+/*
+ * Appends n built events in requests of at most BATCH_CHUNK (one request if
+ * atomic) and reports each result: a line on stdout per recorded event, an
+ * error on stderr per rejected one, or the merged AppendResult as JSON.
+ * lines (NULL for one event) names each event's line of the batch file.
+ * Returns 0 if every event is recorded (or was already), else the code of the
+ * first rejection.
+ */
+static int append_and_report(struct run *r, Ledger__Event **evs, size_t n, int atomic,
+			     const char *file, const int *lines, ld_errinfo *e)
+{
+	ldc *c;
+	int rc, first = 0;
+	uint64_t accepted = 0, duplicates = 0, rejected = 0, head = 0;
+	json_t *all = NULL;
+	Ledger__Response *resp = NULL;
+
+	if (r->dry_run) {
+		for (size_t i = 0; i < n; i++)
+			if ((rc = print_json(evs[i], e)) != 0)
+				return rc;
+		return 0;
+	}
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if (r->json && !(all = json_object()))
+		return out_of_memory(e);
+	if (all && json_object_set_new(all, "results", json_array()) != 0) {
+		rc = out_of_memory(e);
+		goto out;
+	}
+	for (size_t off = 0; off < n;) {
+		size_t k = atomic ? n - off : (n - off < BATCH_CHUNK ? n - off : BATCH_CHUNK);
+		if ((rc = ldc_append(c, evs + off, k, atomic, &resp, e)) != 0)
+			goto out;
+		const Ledger__AppendResult *ar = resp->append;
+		if (!ar || ar->n_results != k) {
+			rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+					    "the server answered %zu results for %zu events",
+					    ar ? ar->n_results : 0, k);
+			goto out;
+		}
+		accepted += ar->accepted;
+		duplicates += ar->duplicates;
+		rejected += ar->rejected;
+		if (ar->has_head_seq)
+			head = ar->head_seq;
+		for (size_t i = 0; i < k; i++) {
+			const Ledger__EventResult *res = ar->results[i];
+			const Ledger__Event *ev = evs[off + i];
+			char where[sizeof(r->what) + 32], desc[160];
+			if (lines)
+				text(where, sizeof(where), "%s: %s:%d", r->what, file,
+				     lines[off + i]);
+			else
+				snprintf(where, sizeof(where), "%s", r->what);
+			if (res->error) {
+				const Ledger__Error *er = res->error;
+				int code = er->has_code && er->code ? -(int)er->code : LD_E(INTERNAL);
+				print_error(where, code, er->message, er->field,
+					    er->has_seq ? er->seq : 0, 1);
+				if (!first) {
+					first = code;
+					ld_errinfo_set(e, code, er->field, "%s",
+						       er->message ? er->message : "");
+				}
+				continue;
+			}
+			if (r->json)
+				continue;
+			if (lines)
+				printf("line %d: ", lines[off + i]);
+			if (res->has_duplicate && res->duplicate) {
+				printf("duplicate: already recorded as seq %llu\n",
+				       (unsigned long long)res->seq);
+			} else {
+				describe_stream(ev, res, desc, sizeof(desc));
+				printf("recorded seq %llu (%s)\n", (unsigned long long)res->seq,
+				       desc);
+			}
+		}
+		if (all) {
+			json_t *j = ldc_to_json(ar);
+			if (!j || json_array_extend(json_object_get(all, "results"),
+						    json_object_get(j, "results")) != 0) {
+				json_decref(j);
+				rc = out_of_memory(e);
+				goto out;
+			}
+			json_decref(j);
+		}
+		codec_response_free(resp);
+		resp = NULL;
+		off += k;
+	}
+	if (all) {
+		json_object_set_new(all, "head_seq", json_integer((json_int_t)head));
+		json_object_set_new(all, "accepted", json_integer((json_int_t)accepted));
+		json_object_set_new(all, "duplicates", json_integer((json_int_t)duplicates));
+		json_object_set_new(all, "rejected", json_integer((json_int_t)rejected));
+		char *s = json_dumps(all, JSON_INDENT(2));
+		if (s)
+			puts(s);
+		free(s);
+	} else if (lines) {
+		printf("%llu recorded, %llu duplicates, %llu rejected; head seq %llu\n",
+		       (unsigned long long)accepted, (unsigned long long)duplicates,
+		       (unsigned long long)rejected, (unsigned long long)head);
+	}
+	rc = first;
+	r->reported = first != 0;
+out:
+	codec_response_free(resp);
+	json_decref(all);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                             */
+/* ------------------------------------------------------------------ */
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* " name=value" for each field present in m; enums by name, times (int64
+ * fields named *_at) in ISO-8601, long hex shortened, nested messages as
+ * compact JSON. */
+static void print_fields(const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	json_t *j = ldc_to_json(m);
+	if (!j)
+		return;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		json_t *v = json_object_get(j, f->name);
+		char tbuf[32];
+		if (!v)
+			continue;
+		printf(" %s=", f->name);
+		if (f->type == PROTOBUF_C_TYPE_BYTES && json_string_length(v) > 16) {
+			printf("%.12s..", json_string_value(v));
+		} else if (f->type == PROTOBUF_C_TYPE_INT64 && ends_with(f->name, "_at")) {
+			ldc_format_time(json_integer_value(v), tbuf);
+			fputs(tbuf, stdout);
+		} else if (json_is_string(v) && *json_string_value(v) &&
+			   !strpbrk(json_string_value(v), " \t\"=\\")) {
+			fputs(json_string_value(v), stdout);
+		} else {
+			char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+			fputs(s ? s : "?", stdout);
+			free(s);
+		}
+	}
+	json_decref(j);
+}
+
+/* One event per line: seq, time (occurred_at, UTC), actor, type, stream and
+ * version, then the body's fields. */
+static void print_event(const Ledger__Event *ev)
+{
+	char t[32] = "-";
+	if (ev->has_occurred_at)
+		ldc_format_time(ev->occurred_at, t);
+	printf("%llu %s %s %s %s v%llu", (unsigned long long)ev->seq, t,
+	       ev->actor && *ev->actor ? ev->actor : "-", codec_event_type_name(ev->body_case),
+	       ev->stream && *ev->stream ? ev->stream : "-", (unsigned long long)ev->version);
+	const ProtobufCMessage *body = codec_event_body(ev);
+	if (body)
+		print_fields(body);
+	putchar('\n');
+}
+
+static int print_page(struct run *r, const Ledger__EventPage *p, ld_errinfo *e)
+{
+	if (!p)
+		return ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the server answered no page");
+	if (r->json)
+		return print_json(p, e);
+	for (size_t i = 0; i < p->n_events; i++)
+		print_event(p->events[i]);
+	return 0;
+}
+
+static const struct opt no_opts[] = {END_OPTS};
+
+static int exec_get(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	uint64_t seq;
+	ldc *c;
+	int rc;
+
+	if ((rc = pos_u64(r, a, 0, "SEQ", &seq, e)) != 0 || (rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_get(c, seq, &resp, e)) != 0)
+		goto out;
+	if (!resp->event) {
+		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the server answered no event");
+		goto out;
+	}
+	if (r->json)
+		rc = print_json(resp->event, e);
+	else
+		print_event(resp->event);
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+static const struct opt log_opts[] = {
+	OPT("from", O_U64, "SEQ", "first seq (default 1)"),
+	OPT("limit", O_U32, "N", "at most N events (default: the server's, 1000)"),
+	{"type", O_ENUM, &ledger__event_type__descriptor, OPT_MULTI, NULL,
+	 "only events of this type (repeatable)"},
+	END_OPTS,
+};
+
+static int exec_log(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	Ledger__EventType types[MAX_TYPES];
+	const struct val *tv = val_of(a, "type");
+	ldc *c;
+	int rc;
+
+	for (size_t i = 0; i < tv->nlist; i++)
+		types[i] = (Ledger__EventType)tv->list[i];
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	rc = ldc_read_log(c, val_of(a, "from")->u, (uint32_t)val_of(a, "limit")->u, types,
+			  tv->nlist, &resp, e);
+	if (rc == 0)
+		rc = print_page(r, resp->page, e);
+	if (rc == 0 && !r->json && resp->page->has_next_seq && resp->page->has_head_seq &&
+	    resp->page->next_seq <= resp->page->head_seq)
+		fprintf(stderr, "ledgerctl: log: more events follow: --from %llu\n",
+			(unsigned long long)resp->page->next_seq);
+	codec_response_free(resp);
+	return rc;
+}
+
+static const struct opt stream_opts[] = {
+	OPT("from-version", O_U64, "V", "first version (default 1)"),
+	OPT("limit", O_U32, "N", "at most N events (default: the server's, 1000)"),
+	END_OPTS,
+};
+
+static int read_stream(struct run *r, const struct args *a, const char *stream, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc *c;
+	int rc;
+
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	rc = ldc_read_stream(c, stream, val_of(a, "from-version")->u,
+			     (uint32_t)val_of(a, "limit")->u, &resp, e);
+	if (rc == 0)
+		rc = print_page(r, resp->page, e);
+	codec_response_free(resp);
+	return rc;
+}
+
+static int exec_stream(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	return read_stream(r, a, a->pos[0], e);
+}
+
+static int exec_history(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	char stream[LD_STREAM_MAX];
+	if ((size_t)snprintf(stream, sizeof(stream), "member/%s", a->pos[0]) >= sizeof(stream))
+		return usage_error(r, e, LD_E(INVALID_VALUE), "member id '%s' is too long",
+				   a->pos[0]);
+	return read_stream(r, a, stream, e);
+}
+
+static int exec_head(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc *c;
+	int rc;
+
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_head(c, &resp, e)) != 0)
+		goto out;
+	const Ledger__Head *h = resp->head;
+	if (!h) {
+		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the server answered no head");
+		goto out;
+	}
+	if (r->json) {
+		rc = print_json(h, e);
+		goto out;
+	}
+	char t[32] = "-", hex[2 * LD_HASH_LEN + 1] = "-";
+	if (h->has_recorded_at && h->recorded_at)
+		ldc_format_time(h->recorded_at, t);
+	if (h->has_hash && h->hash.len == LD_HASH_LEN)
+		ldc_format_hex(h->hash.data, LD_HASH_LEN, hex);
+	printf("head seq %llu recorded %s hash %s\n", (unsigned long long)h->seq, t, hex);
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Batch files                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Splits line in place into words: blanks separate, '…' and "…" quote, a
+ * backslash escapes the next character (outside single quotes). Returns the
+ * word count, or -1 for an unterminated quote or too many words. */
+static int split_words(char *line, char **words, int max)
+{
+	int n = 0;
+	char *in = line, *out = line;
+	for (;;) {
+		while (*in == ' ' || *in == '\t' || *in == '\r')
+			in++;
+		if (!*in)
+			return n;
+		if (n == max)
+			return -1;
+		words[n++] = out;
+		char quote = 0;
+		for (; *in; in++) {
+			if (quote == '\'') {
+				if (*in == '\'')
+					quote = 0;
+				else
+					*out++ = *in;
+			} else if (*in == '\\' && in[1]) {
+				*out++ = *++in;
+			} else if (quote == '"') {
+				if (*in == '"')
+					quote = 0;
+				else
+					*out++ = *in;
+			} else if (*in == '\'' || *in == '"') {
+				quote = *in;
+			} else if (*in == ' ' || *in == '\t' || *in == '\r') {
+				break;
+			} else {
+				*out++ = *in;
+			}
+		}
+		if (quote)
+			return -1;
+		int more = *in != '\0';
+		*out++ = '\0';
+		if (!more)
+			return n;
+		in++; /* out lags in (or meets it at a separator), never passes it */
+	}
+}
+
+static char *read_all(const char *path, size_t *len, ld_errinfo *e)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	if (!f) {
+		ld_errinfo_set(e, LD_E(NOT_FOUND), NULL, "cannot open '%s': %s", path,
+			       strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		if (cap - n < 65536) {
+			cap = cap ? 2 * cap : 1 << 20;
+			char *nb = cap <= BATCH_MAX_BYTES ? realloc(buf, cap + 1) : NULL;
+			if (!nb) {
+				ld_errinfo_set(e, LD_E(TOO_LARGE), NULL, "'%s' is too large", path);
+				goto fail;
+			}
+			buf = nb;
+		}
+		size_t got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		ld_errinfo_set(e, LD_E(STORAGE), NULL, "cannot read '%s': %s", path,
+			       strerror(errno));
+		goto fail;
+	}
+	if (f != stdin)
+		fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+fail:
+	if (f != stdin)
+		fclose(f);
+	free(buf);
+	return NULL;
+}
+
+static const struct opt batch_opts[] = {
+	OPT("atomic", O_FLAG, NULL, "all or nothing: one rejected event rejects them all"),
+	END_OPTS,
+};
+
+/* batch FILE: one command line per line ('#' comments and blank lines
+ * skipped), all built before anything is sent, then appended together. */
+static int exec_batch(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	const char *path = a->pos[0];
+	size_t len = 0, n = 0, cap = 0;
+	Ledger__Event **evs = NULL;
+	int *lines = NULL;
+	char saved[sizeof(r->what)];
+	int rc = 0;
+	char *buf = read_all(path, &len, e);
+
+	if (!buf) {
+		r->usage = 1;
+		return e->code;
+	}
+	snprintf(saved, sizeof(saved), "%s", r->what);
+	r->in_batch = 1;
+	char *line = buf;
+	for (int lineno = 1; line && line < buf + len; lineno++) {
+		char *next = strchr(line, '\n');
+		char *words[256];
+		if (next)
+			*next++ = '\0';
+		int nw = split_words(line, words, 256);
+		text(r->what, sizeof(r->what), "%s: %s:%d", saved, path, lineno);
+		if (nw < 0) {
+			rc = usage_error(r, e, LD_E(INVALID_VALUE),
+					 "unterminated quote or too many words");
+			goto out;
+		}
+		line = next;
+		if (nw == 0 || words[0][0] == '#')
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			Ledger__Event **ne = realloc(evs, cap * sizeof(*ne));
+			int *nl = ne ? realloc(lines, cap * sizeof(*nl)) : NULL;
+			if (ne)
+				evs = ne;
+			if (!ne || !nl) {
+				rc = out_of_memory(e);
+				goto out;
+			}
+			lines = nl;
+		}
+		Ledger__Event *ev = arena_new(&r->arena, sizeof(*ev));
+		if (!ev) {
+			rc = out_of_memory(e);
+			goto out;
+		}
+		ledger__event__init(ev);
+		if ((rc = build_event(r, nw, words, ev, 0, e)) != 0)
+			goto out;
+		evs[n] = ev;
+		lines[n++] = lineno;
+	}
+	snprintf(r->what, sizeof(r->what), "%s", saved);
+	r->in_batch = 0;
+	if (n == 0) {
+		rc = usage_error(r, e, LD_E(MISSING_FIELD), "'%s' holds no events", path);
+		goto out;
+	}
+	rc = append_and_report(r, evs, n, given(a, "atomic"), path, lines, e);
+out:
+	r->in_batch = 0;
+	free(evs);
+	free(lines);
+	free(buf); /* the events point into it, but they are sent by now */
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The commands                                                        */
+/* ------------------------------------------------------------------ */
+
+static const struct cmd commands[] = {
+	{"org add", "ID", "register an organisation", org_add_opts, build_org_add, NULL, 0},
+	{"org update", "ID", "change an organisation's particulars", org_update_opts,
+	 build_org_update, NULL, 0},
+	{"org dissolve", "ID", "dissolve an organisation or merge it into another",
+	 org_dissolve_opts, build_org_dissolve, NULL, 0},
+	{"join", "MEMBER", "record that a worker joined", join_opts, build_join, NULL, 0},
+	{"affiliate", "MEMBER", "affiliate a member with a platform or residence union",
+	 affiliate_opts, build_affiliate, NULL, 0},
+	{"disaffiliate", "MEMBER", "end an affiliation", disaffiliate_opts, build_disaffiliate,
+	 NULL, 0},
+	{"transfer", "MEMBER", "move a membership to another organisation", transfer_opts,
+	 build_transfer, NULL, 0},
+	{"end", "MEMBER", "end a membership", end_opts, build_end, NULL, 0},
+	{"profile", "MEMBER", "change a member's group, employment, platform or region",
+	 profile_opts, build_profile, NULL, 0},
+	{"dues pay", "MEMBER", "record a dues payment", dues_pay_opts, build_dues_pay, NULL, 0},
+	{"dues waive", "MEMBER", "waive dues for some months", dues_waive_opts, build_dues_waive,
+	 NULL, 0},
+	{"dues refund", "MEMBER", "refund (part of) a dues payment", dues_refund_opts,
+	 build_dues_refund, NULL, 0},
+	{"funds", "FROM_ORG TO_ORG", "record funds passed between organisations", funds_opts,
+	 build_funds, NULL, 0},
+	{"service", "KIND", "record a service delivered", service_opts, build_service, NULL, 0},
+	{"activity", "KIND", "record an activity held", activity_opts, build_activity, NULL, 0},
+	{"station add", "ID", "record a service station opened", station_add_opts,
+	 build_station_add, NULL, 0},
+	{"workforce", "REGION", "record an estimate of the workforce of a region",
+	 workforce_opts, build_workforce, NULL, 0},
+	{"void", "SEQ", "cancel an event", void_opts, build_void, NULL, 0},
+	{"amend", "SEQ", "correct an event: amend SEQ --reason R COMMAND ARGS...", amend_opts,
+	 build_amend, NULL, CMD_REST},
+	{"batch", "FILE", "append the events of FILE, one command per line ('-': stdin)",
+	 batch_opts, NULL, exec_batch, 0},
+	{"get", "SEQ", "print one event", no_opts, NULL, exec_get, 0},
+	{"log", "", "print the log", log_opts, NULL, exec_log, 0},
+	{"stream", "NAME", "print a stream (member/ID, org/ID, region/CODE)", stream_opts, NULL,
+	 exec_stream, 0},
+	{"history", "MEMBER", "print a member's stream", stream_opts, NULL, exec_history, 0},
+	{"head", "", "print the head of the log", no_opts, NULL, exec_head, 0},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* Whether word is the command's first (i = 0) or second word. */
+static int word_is(const char *name, int i, const char *word)
+{
+	const char *w = name;
+	if (i == 1) {
+		w = strchr(name, ' ');
+		if (!w)
+			return 0;
+		w++;
+	}
+	size_t len = strcspn(w, " ");
+	return strlen(word) == len && !strncmp(w, word, len);
+}
+
+/* The command named by argv[0] (and argv[1] for two-word names); *words is
+ * how many words the name took. NULL if none. */
+static const struct cmd *find_cmd(int argc, char **argv, int *words)
+{
+	for (size_t i = 0; argc > 0 && i < NCOMMANDS; i++) {
+		const struct cmd *c = &commands[i];
+		if (!word_is(c->name, 0, argv[0]))
+			continue;
+		if (!strchr(c->name, ' ')) {
+			*words = 1;
+			return c;
+		}
+		if (argc > 1 && word_is(c->name, 1, argv[1])) {
+			*words = 2;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Help                                                                */
+/* ------------------------------------------------------------------ */
+
+/* Prints lead and a blank-separated list from column indent, wrapped at 79. */
+static void print_wrapped(const char *lead, const char *list, int indent)
+{
+	int margin = indent + (int)strlen(lead);
+	int col = printf("%*s%s", indent, "", lead);
+	for (const char *p = list; *p;) {
+		p += strspn(p, " ");
+		size_t len = strcspn(p, " ");
+		if (!len)
+			break;
+		if (col > margin && col + 1 + (int)len > 79) {
+			printf("\n%*s", margin, "");
+			col = margin;
+		} else if (col > margin) {
+			col += printf(" ");
+		}
+		col += printf("%.*s", (int)len, p);
+		p += len;
+	}
+	putchar('\n');
+}
+
+static void print_opt_help(const struct opt *o)
+{
+	char left[64], names[512];
+	const char *arg = o->arg;
+	if (o->type == O_ENUM)
+		arg = "NAME";
+	if (o->type == O_FLAG)
+		snprintf(left, sizeof(left), "--%s", o->name);
+	else
+		snprintf(left, sizeof(left), "--%s %s", o->name, arg ? arg : "VALUE");
+	printf("  %-26s %s%s\n", left, o->help ? o->help : "",
+	       o->flags & OPT_REQUIRED ? " (required)" : "");
+	if (o->type == O_ENUM) {
+		ldc_enum_list(o->en, names, sizeof(names));
+		print_wrapped("one of: ", names, 31);
+	}
+}
+
+static void print_cmd_help(const struct cmd *c)
+{
+	printf("usage: ledgerctl %s%s%s [OPTIONS]%s\n\n%c%s.\n", c->name, *c->pos ? " " : "",
+	       c->pos, c->flags & CMD_REST ? " COMMAND ARGS..." : "",
+	       c->summary[0] - ('a' <= c->summary[0] && c->summary[0] <= 'z' ? 'a' - 'A' : 0),
+	       c->summary + 1);
+	if (c->opts[0].name) {
+		printf("\noptions:\n");
+		for (const struct opt *o = c->opts; o->name; o++)
+			print_opt_help(o);
+	}
+	if (c->build) {
+		printf("\nevent options:\n");
+		for (const struct opt *o = event_opts; o->name; o++)
+			print_opt_help(o);
+	}
+	if (!strcmp(c->name, "service") || !strcmp(c->name, "activity")) {
+		char names[512];
+		ldc_enum_list(!strcmp(c->name, "service") ? &ledger__service_kind__descriptor
+							  : &ledger__activity_kind__descriptor,
+			      names, sizeof(names));
+		putchar('\n');
+		print_wrapped("KIND is one of: ", names, 0);
+	}
+	printf("\nEnum values are accepted in any case, with '-' or '_', or as an unambiguous\n"
+	       "first or last part (\"rider\"). Money: --fen N, or --yuan X.YY. The global\n"
+	       "options (--url, --json, --dry-run, --timeout) may also follow the command.\n");
+}
+
+static void print_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ledgerctl [--url URL] [--json] [--dry-run] [--timeout MS] COMMAND [ARGS] [OPTIONS]\n\n"
+		"Records events in ledgerd and reads them back.\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		char left[48];
+		snprintf(left, sizeof(left), "%s %s", commands[i].name, commands[i].pos);
+		fprintf(f, "  %-26s %s\n", left, commands[i].summary);
+	}
+	fprintf(f,
+		"\nglobal options:\n"
+		"  --url URL                  the ledger (default $LEDGER_URL, else %s)\n"
+		"  --json                     print the answer as JSON\n"
+		"  --dry-run                  print the events as JSON instead of sending them\n"
+		"  --timeout MS               wait at most MS ms per request (default %d)\n"
+		"  --help                     this text; COMMAND --help: the command's\n\n"
+		"environment: LEDGER_URL, LEDGER_ID_KEY (key of the person hash of --national-id)\n"
+		"exit status: 0 done, 1 rejected by the ledger, 2 usage error (nothing sent),\n"
+		"             3 ledger unreachable or answer unreadable\n",
+		LDC_DEFAULT_URL, LDC_DEFAULT_TIMEOUT_MS);
+}
+
+/* Help for a group of two-word commands ("ledgerctl org"). */
+static int print_group(const char *word)
+{
+	int found = 0;
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (!strchr(commands[i].name, ' ') || !word_is(commands[i].name, 0, word))
+			continue;
+		if (!found++)
+			printf("usage: ledgerctl %s SUBCOMMAND ...\n\nsubcommands:\n", word);
+		printf("  %-26s %s\n", commands[i].name, commands[i].summary);
+	}
+	return found;
+}
+
+/* ------------------------------------------------------------------ */
+/* Main                                                                */
+/* ------------------------------------------------------------------ */
+
+static int run_command(struct run *r, int argc, char **argv, ld_errinfo *e)
+{
+	int words, rc;
+	const struct cmd *c = find_cmd(argc, argv, &words);
+
+	if (!c) {
+		int group = argc > 0 && (argc == 1 || !strcmp(argv[1], "--help"));
+		snprintf(r->what, sizeof(r->what), "%s", argv[0]);
+		if (group && print_group(argv[0]))
+			return argc == 1 ? usage_error(r, e, LD_E(MISSING_FIELD),
+						       "missing subcommand") : 0;
+		return usage_error(r, e, LD_E(INVALID_VALUE),
+				   "unknown command (see 'ledgerctl --help')");
+	}
+	snprintf(r->what, sizeof(r->what), "%s", c->name);
+	if (c->build) {
+		Ledger__Event *ev = arena_new(&r->arena, sizeof(*ev));
+		if (!ev)
+			return out_of_memory(e);
+		ledger__event__init(ev);
+		if ((rc = build_event(r, argc, argv, ev, 0, e)) != 0 || !ev->body_case)
+			return rc;
+		return append_and_report(r, &ev, 1, 0, NULL, NULL, e);
+	}
+	struct args a;
+	if ((rc = parse_args(r, c, argc - words + 1, argv + words - 1, &a, e)) != 0 || a.help)
+		return rc;
+	return c->exec(r, &a, e);
+}
+
+static const struct option main_opts[] = {
+	{"url", required_argument, NULL, 'u'},
+	{"json", no_argument, NULL, 'j'},
+	{"dry-run", no_argument, NULL, 'n'},
+	{"timeout", required_argument, NULL, 't'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+int main(int argc, char **argv)
+{
+	struct run r = {0};
+	ld_errinfo e = {0};
+	uint32_t ms;
+	int ch, rc;
+
+	r.url = getenv("LEDGER_URL");
+	if (!r.url || !*r.url)
+		r.url = LDC_DEFAULT_URL;
+	r.timeout_ms = LDC_DEFAULT_TIMEOUT_MS;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:", main_opts, NULL)) != -1) {
+		switch (ch) {
+		case 'u':
+			r.url = optarg;
+			break;
+		case 'j':
+			r.json = 1;
+			break;
+		case 'n':
+			r.dry_run = 1;
+			break;
+		case 't':
+			if (ldc_parse_u32(optarg, &ms) != 0 || ms == 0 || ms > 3600000) {
+				fprintf(stderr, "ledgerctl: --timeout '%s' is not a number of "
+						"milliseconds (1-3600000)\n", optarg);
+				return EXIT_USAGE;
+			}
+			r.timeout_ms = (int)ms;
+			break;
+		case 'h':
+			print_usage(stdout);
+			return 0;
+		case ':':
+			fprintf(stderr, "ledgerctl: option '%s' needs a value\n", argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			fprintf(stderr, "ledgerctl: unknown option '%s'\n", argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		print_usage(stderr);
+		return EXIT_USAGE;
+	}
+
+	rc = run_command(&r, argc - optind, argv + optind, &e);
+	int status = 0;
+	if (rc != 0) {
+		if (!r.reported)
+			print_error(r.what, rc, e.message, e.field, e.seq, !r.usage);
+		if (r.usage)
+			status = EXIT_USAGE;
+		else if (rc == LD_E(UNAVAILABLE) || rc == LD_E(MALFORMED))
+			status = EXIT_UNAVAILABLE;
+		else
+			status = EXIT_REJECTED;
+	}
+	ldc_close(r.conn);
+	arena_free(&r.arena);
+	return status;
+}

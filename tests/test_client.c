@@ -1,0 +1,559 @@
+/*
+ * test_client.c — the client library without a daemon: JSON rendering,
+ * person hashes, event ids, parsing of human values, and ldc_call against a
+ * dead address and against a fake REP server that answers what a test wants.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "client.h"
+#include "digest.h"
+#include "parse.h"
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	ldc_format_hex(p, n, out);
+}
+
+/* A TCP port nobody listens on (bound, read and released). */
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON                                                                */
+/* ------------------------------------------------------------------ */
+
+static void test_json_member_joined(void **state)
+{
+	Ledger__Event ev = LEDGER__EVENT__INIT;
+	Ledger__MemberJoined mj = LEDGER__MEMBER_JOINED__INIT;
+	uint8_t id[16], ph[32];
+	for (int i = 0; i < 16; i++)
+		id[i] = (uint8_t)(0xa0 + i);
+	memset(ph, 0xff, sizeof(ph));
+	ph[0] = 0x0f;
+
+	ev.has_event_id = 1;
+	ev.event_id.data = id;
+	ev.event_id.len = sizeof(id);
+	ev.has_occurred_at = 1;
+	ev.occurred_at = 1714521600000000LL;
+	ev.body_case = LEDGER__EVENT__BODY_MEMBER_JOINED;
+	ev.member_joined = &mj;
+	mj.member_id = "M1";
+	mj.org_id = "O1";
+	mj.has_join_path = 1;
+	mj.join_path = LEDGER__JOIN_PATH__PLATFORM_WORK;
+	mj.has_worker_group = 1;
+	mj.worker_group = LEDGER__WORKER_GROUP__DELIVERY_RIDER;
+	mj.has_region = 1;
+	mj.region = 320100;
+	mj.has_real_name = 1;
+	mj.real_name = 0;
+	mj.has_person_hash = 1;
+	mj.person_hash.data = ph;
+	mj.person_hash.len = sizeof(ph);
+
+	json_t *j = ldc_to_json(&ev);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "event_id")),
+			    "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf");
+	assert_int_equal(json_integer_value(json_object_get(j, "occurred_at")), 1714521600000000LL);
+	/* Fields not set are left out, server-set and client-set alike. */
+	assert_null(json_object_get(j, "seq"));
+	assert_null(json_object_get(j, "actor"));
+	assert_null(json_object_get(j, "expected_version"));
+	/* Of the oneof body only the member that is set. */
+	assert_null(json_object_get(j, "org_registered"));
+	assert_null(json_object_get(j, "dues_paid"));
+	json_t *b = json_object_get(j, "member_joined");
+	assert_true(json_is_object(b));
+	assert_string_equal(json_string_value(json_object_get(b, "member_id")), "M1");
+	assert_string_equal(json_string_value(json_object_get(b, "join_path")), "PLATFORM_WORK");
+	assert_string_equal(json_string_value(json_object_get(b, "worker_group")), "DELIVERY_RIDER");
+	assert_int_equal(json_integer_value(json_object_get(b, "region")), 320100);
+	assert_true(json_is_false(json_object_get(b, "real_name")));
+	assert_null(json_object_get(b, "channel"));  /* has_channel not set */
+	assert_null(json_object_get(b, "platform")); /* NULL string */
+	assert_string_equal(json_string_value(json_object_get(b, "person_hash")),
+			    "0fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff");
+	/* Field order is field-number order. */
+	const char *key;
+	json_t *v;
+	const char *order[] = {"event_id", "occurred_at", "member_joined"};
+	int k = 0;
+	json_object_foreach(j, key, v)
+	{
+		assert_true(k < 3);
+		assert_string_equal(key, order[k++]);
+	}
+	json_decref(j);
+}
+
+static void test_json_amendment_oneof(void **state)
+{
+	Ledger__Event ev = LEDGER__EVENT__INIT;
+	Ledger__EventAmended am = LEDGER__EVENT_AMENDED__INIT;
+	Ledger__DuesPaid dp = LEDGER__DUES_PAID__INIT;
+
+	ev.body_case = LEDGER__EVENT__BODY_EVENT_AMENDED;
+	ev.event_amended = &am;
+	am.has_target_seq = 1;
+	am.target_seq = 7;
+	am.reason = "wrong amount";
+	am.corrected_case = LEDGER__EVENT_AMENDED__CORRECTED_DUES_PAID;
+	am.dues_paid = &dp;
+	dp.member_id = "M1";
+	dp.has_amount_fen = 1;
+	dp.amount_fen = 1234;
+	dp.has_method = 1;
+	dp.method = LEDGER__PAYMENT_METHOD__WECHAT_PAY;
+
+	json_t *j = ldc_to_json(&ev);
+	assert_non_null(j);
+	json_t *a = json_object_get(j, "event_amended");
+	assert_non_null(a);
+	assert_int_equal(json_integer_value(json_object_get(a, "target_seq")), 7);
+	assert_null(json_object_get(a, "member_joined"));
+	assert_null(json_object_get(a, "corrected_occurred_at"));
+	json_t *d = json_object_get(a, "dues_paid");
+	assert_non_null(d);
+	assert_int_equal(json_integer_value(json_object_get(d, "amount_fen")), 1234);
+	assert_string_equal(json_string_value(json_object_get(d, "method")), "WECHAT_PAY");
+	assert_int_equal(json_object_size(a), 3);
+	json_decref(j);
+}
+
+static void test_json_repeated_unknown_enum_and_limits(void **state)
+{
+	Ledger__ReadLogRequest r = LEDGER__READ_LOG_REQUEST__INIT;
+	Ledger__EventType types[] = {LEDGER__EVENT_TYPE__MEMBER_JOINED, (Ledger__EventType)999};
+	r.types = types;
+	r.n_types = 2;
+	json_t *j = ldc_to_json(&r);
+	assert_non_null(j);
+	json_t *t = json_object_get(j, "types");
+	assert_int_equal(json_array_size(t), 2);
+	assert_string_equal(json_string_value(json_array_get(t, 0)), "MEMBER_JOINED");
+	assert_int_equal(json_integer_value(json_array_get(t, 1)), 999); /* unknown: number */
+	assert_null(json_object_get(j, "from_seq")); /* default, not set */
+	json_decref(j);
+
+	/* Nested repeated messages, and an empty repeated field. */
+	Ledger__AppendResult ar = LEDGER__APPEND_RESULT__INIT;
+	Ledger__EventResult r1 = LEDGER__EVENT_RESULT__INIT, r2 = LEDGER__EVENT_RESULT__INIT;
+	Ledger__Error err = LEDGER__ERROR__INIT;
+	Ledger__EventResult *rs[] = {&r1, &r2};
+	r1.has_seq = 1;
+	r1.seq = UINT64_MAX; /* beyond what JSON integers hold here */
+	r2.error = &err;
+	err.has_code = 1;
+	err.code = LEDGER__ERROR_CODE__ERR_NOT_FOUND;
+	err.message = "bad \xff byte";
+	ar.results = rs;
+	ar.n_results = 2;
+	j = ldc_to_json(&ar);
+	assert_non_null(j);
+	json_t *res = json_object_get(j, "results");
+	assert_int_equal(json_array_size(res), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(res, 0), "seq")),
+			    "18446744073709551615");
+	json_t *je = json_object_get(json_array_get(res, 1), "error");
+	assert_string_equal(json_string_value(json_object_get(je, "code")), "ERR_NOT_FOUND");
+	assert_string_equal(json_string_value(json_object_get(je, "message")), "bad ? byte");
+	json_decref(j);
+
+	Ledger__EventPage page = LEDGER__EVENT_PAGE__INIT;
+	j = ldc_to_json(&page);
+	assert_true(json_is_array(json_object_get(j, "events")));
+	assert_int_equal(json_array_size(json_object_get(j, "events")), 0);
+	json_decref(j);
+
+	j = ldc_to_json(NULL);
+	assert_true(json_is_null(j));
+	json_decref(j);
+}
+
+/* ------------------------------------------------------------------ */
+/* Hashes and ids                                                      */
+/* ------------------------------------------------------------------ */
+
+static void test_hmac_rfc4231(void **state)
+{
+	/* RFC 4231, test case 2. */
+	uint8_t out[32];
+	char h[65];
+	const char *msg = "what do ya want for nothing?";
+	assert_int_equal(ld_hmac_sha256("Jefe", 4, msg, strlen(msg), out), 0);
+	hex(out, 32, h);
+	assert_string_equal(h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+static void test_person_hash(void **state)
+{
+	uint8_t a[32], b[32];
+	char h[65];
+	/* HMAC-SHA-256("ledger-test-key", "11010519491231002X"), computed with
+	 * Python's hmac module. */
+	assert_int_equal(ldc_person_hash("ledger-test-key", "11010519491231002X", a), 0);
+	hex(a, 32, h);
+	assert_string_equal(h, "301bc4abd60f11195dcdd2d2aa9ef6003370e0c92cf404c4c3cb602962ebf81f");
+	/* One person, one hash: case and surrounding blanks do not matter. */
+	assert_int_equal(ldc_person_hash("ledger-test-key", " 11010519491231002x\n", b), 0);
+	assert_memory_equal(a, b, 32);
+	/* The key does. */
+	assert_int_equal(ldc_person_hash("other-key", "11010519491231002X", b), 0);
+	assert_memory_not_equal(a, b, 32);
+	/* Empty inputs are refused. */
+	assert_int_equal(ldc_person_hash("", "110105", b), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_person_hash("k", "  ", b), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_person_hash(NULL, "1", b), LD_E(INVALID_VALUE));
+}
+
+static void test_event_ids(void **state)
+{
+	uint8_t a[16], b[16];
+	char h[33];
+	ldc_derived_event_id("import:2024:row:1", a);
+	hex(a, 16, h);
+	/* First 16 bytes of SHA-256("import:2024:row:1"). */
+	assert_string_equal(h, "e5e72aa0fc7ae03640da9b1513b966dd");
+	ldc_derived_event_id("import:2024:row:1", b);
+	assert_memory_equal(a, b, 16);
+	ldc_derived_event_id("import:2024:row:2", b);
+	assert_memory_not_equal(a, b, 16);
+
+	ldc_new_event_id(a);
+	ldc_new_event_id(b);
+	assert_memory_not_equal(a, b, 16);
+	assert_int_equal(a[6] >> 4, 4);       /* UUID version 4 */
+	assert_int_equal(a[8] & 0xc0, 0x80); /* RFC 4122 variant */
+}
+
+static void test_now(void **state)
+{
+	int64_t t = ldc_now_us();
+	assert_true(t > 1600000000LL * 1000000);
+	assert_true(ldc_now_us() >= t);
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsing                                                             */
+/* ------------------------------------------------------------------ */
+
+static void test_enum_parse(void **state)
+{
+	const ProtobufCEnumDescriptor *wg = &ledger__worker_group__descriptor;
+	int v = -1;
+	assert_int_equal(ldc_enum_parse(wg, "DELIVERY_RIDER", &v), 0);
+	assert_int_equal(v, LEDGER__WORKER_GROUP__DELIVERY_RIDER);
+	v = -1;
+	assert_int_equal(ldc_enum_parse(wg, "delivery-rider", &v), 0);
+	assert_int_equal(v, LEDGER__WORKER_GROUP__DELIVERY_RIDER);
+	assert_int_equal(ldc_enum_parse(wg, "Ride-Hailing_Driver", &v), 0);
+	assert_int_equal(v, LEDGER__WORKER_GROUP__RIDE_HAILING_DRIVER);
+	/* A word-aligned start or end that names one value. */
+	assert_int_equal(ldc_enum_parse(wg, "rider", &v), 0);
+	assert_int_equal(v, LEDGER__WORKER_GROUP__DELIVERY_RIDER);
+	assert_int_equal(ldc_enum_parse(wg, "truck", &v), 0);
+	assert_int_equal(v, LEDGER__WORKER_GROUP__TRUCK_DRIVER);
+	assert_int_equal(ldc_enum_parse(&ledger__affiliation_kind__descriptor, "platform", &v), 0);
+	assert_int_equal(v, LEDGER__AFFILIATION_KIND__PLATFORM_AFFILIATION);
+	assert_int_equal(ldc_enum_parse(&ledger__dissolve_reason__descriptor, "merged", &v), 0);
+	assert_int_equal(v, LEDGER__DISSOLVE_REASON__MERGED);
+	/* Ambiguous, not word-aligned, unknown, UNSPECIFIED, numbers: refused,
+	 * and the output is left alone. */
+	v = 42;
+	assert_int_equal(ldc_enum_parse(wg, "driver", &v), LD_E(UNKNOWN_ENUM));
+	assert_int_equal(ldc_enum_parse(wg, "rid", &v), LD_E(UNKNOWN_ENUM));
+	assert_int_equal(ldc_enum_parse(wg, "pilot", &v), LD_E(UNKNOWN_ENUM));
+	assert_int_equal(ldc_enum_parse(wg, "WORKER_GROUP_UNSPECIFIED", &v), LD_E(UNKNOWN_ENUM));
+	assert_int_equal(ldc_enum_parse(wg, "unspecified", &v), LD_E(UNKNOWN_ENUM));
+	assert_int_equal(ldc_enum_parse(wg, "4", &v), LD_E(UNKNOWN_ENUM));
+	assert_int_equal(ldc_enum_parse(wg, "", &v), LD_E(UNKNOWN_ENUM));
+	assert_int_equal(v, 42);
+
+	assert_string_equal(ldc_enum_name(wg, 4), "DELIVERY_RIDER");
+	assert_null(ldc_enum_name(wg, 999));
+	char list[512];
+	ldc_enum_list(&ledger__join_path__descriptor, list, sizeof(list));
+	assert_string_equal(list, "labour-relation, platform-work, dispatched");
+	ldc_enum_list(wg, list, 20); /* truncated, still terminated */
+	assert_true(strlen(list) < 20);
+}
+
+static void test_parse_numbers_and_money(void **state)
+{
+	uint64_t u;
+	uint32_t u32;
+	int64_t i;
+	assert_int_equal(ldc_parse_u64("18446744073709551615", &u), 0);
+	assert_true(u == UINT64_MAX);
+	assert_int_equal(ldc_parse_u64("18446744073709551616", &u), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_u64("-1", &u), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_u64("12x", &u), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_u64("", &u), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_u32("4294967296", &u32), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_i64("-9223372036854775808", &i), 0);
+	assert_true(i == INT64_MIN);
+	assert_int_equal(ldc_parse_i64("9223372036854775808", &i), LD_E(INVALID_VALUE));
+
+	assert_int_equal(ldc_parse_yuan("12.34", &i), 0);
+	assert_int_equal(i, 1234);
+	assert_int_equal(ldc_parse_yuan("12.3", &i), 0);
+	assert_int_equal(i, 1230);
+	assert_int_equal(ldc_parse_yuan("12", &i), 0);
+	assert_int_equal(i, 1200);
+	assert_int_equal(ldc_parse_yuan("0.01", &i), 0);
+	assert_int_equal(i, 1);
+	i = 7;
+	assert_int_equal(ldc_parse_yuan("12.345", &i), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_yuan("0", &i), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_yuan("0.00", &i), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_yuan("-1", &i), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_yuan("1.", &i), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_yuan(".5", &i), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_yuan("1e3", &i), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_yuan("92233720368547758.08", &i), LD_E(INVALID_VALUE));
+	assert_int_equal(i, 7);
+}
+
+static void test_parse_times_periods_hex(void **state)
+{
+	uint32_t p;
+	int64_t us;
+	char t[32];
+	assert_int_equal(ldc_parse_period("202405", &p), 0);
+	assert_int_equal(p, 202405);
+	assert_int_equal(ldc_parse_period("2024-12", &p), 0);
+	assert_int_equal(p, 202412);
+	assert_int_equal(ldc_parse_period("202413", &p), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_period("20245", &p), LD_E(INVALID_VALUE));
+
+	assert_int_equal(ldc_parse_time("2024-05-01", &us), 0);
+	assert_true(us == 1714521600000000LL);
+	assert_int_equal(ldc_parse_time("2024-05-01T08:30:15Z", &us), 0);
+	assert_true(us == 1714521600000000LL + (8 * 3600 + 30 * 60 + 15) * 1000000LL);
+	ldc_format_time(us, t);
+	assert_string_equal(t, "2024-05-01T08:30:15Z");
+	ldc_format_time(us + 250, t);
+	assert_string_equal(t, "2024-05-01T08:30:15.000250Z");
+	assert_int_equal(ldc_parse_time("2024-02-29", &us), 0);  /* leap year */
+	assert_int_equal(ldc_parse_time("2023-02-29", &us), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_time("2024-05-01T24:00:00", &us), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_time("2024-5-1", &us), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_time("2024-05-01T08:30", &us), LD_E(INVALID_VALUE));
+
+	uint8_t b[4];
+	char h[9];
+	assert_int_equal(ldc_parse_hex("00aBcD7f", b, 4), 0);
+	ldc_format_hex(b, 4, h);
+	assert_string_equal(h, "00abcd7f");
+	assert_int_equal(ldc_parse_hex("00abcd7", b, 4), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_hex("00abcd7g", b, 4), LD_E(INVALID_VALUE));
+}
+
+/* ------------------------------------------------------------------ */
+/* Calls                                                               */
+/* ------------------------------------------------------------------ */
+
+static void test_unavailable(void **state)
+{
+	char url[64];
+	ldc *c = NULL;
+	ld_errinfo e = {0};
+	Ledger__Response *resp = (Ledger__Response *)&e; /* must be reset */
+
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", free_port());
+	/* Nobody listens, yet the open succeeds: the dial is retried. */
+	assert_int_equal(ldc_open(&c, url, 300, &e), 0);
+	double t0 = now_s();
+	int rc = ldc_head(c, &resp, &e);
+	double took = now_s() - t0;
+	assert_int_equal(rc, LD_E(UNAVAILABLE));
+	assert_int_equal(e.code, LD_E(UNAVAILABLE));
+	assert_null(resp);
+	assert_non_null(strstr(e.message, url));
+	assert_true(took >= 0.25 && took < 2.0);
+	ldc_close(c);
+	ldc_close(NULL);
+}
+
+static void test_open_bad_url(void **state)
+{
+	ldc *c = (ldc *)&c;
+	ld_errinfo e = {0};
+	assert_int_equal(ldc_open(&c, "carrier-pigeon://loft", 100, &e), LD_E(UNAVAILABLE));
+	assert_null(c);
+	assert_non_null(strstr(e.message, "carrier-pigeon://loft"));
+	assert_int_equal(ldc_open(&c, "", 100, &e), LD_E(UNAVAILABLE));
+}
+
+/* A REP socket that answers one request with fixed bytes. */
+struct fake {
+	nng_socket sock;
+	const void *answer;
+	size_t len;
+	nng_msg *request; /* what it received */
+};
+
+static void *fake_serve(void *arg)
+{
+	struct fake *f = arg;
+	nng_msg *m;
+	if (nng_recvmsg(f->sock, &m, 0) != 0)
+		return NULL;
+	f->request = m;
+	nng_msg *out;
+	if (nng_msg_alloc(&out, 0) == 0) {
+		nng_msg_append(out, f->answer, f->len);
+		if (nng_sendmsg(f->sock, out, 0) != 0)
+			nng_msg_free(out);
+	}
+	return NULL;
+}
+
+/* Calls GetEvent(5) against a fake server answering `answer`. */
+static int call_fake(const void *answer, size_t len, Ledger__Response **resp, ld_errinfo *e,
+		     nng_msg **request)
+{
+	struct fake f = {.answer = answer, .len = len};
+	char url[64];
+	pthread_t th;
+	ldc *c;
+
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", free_port());
+	assert_int_equal(nng_rep0_open(&f.sock), 0);
+	nng_socket_set_ms(f.sock, NNG_OPT_RECVTIMEO, 5000);
+	assert_int_equal(nng_listen(f.sock, url, NULL, 0), 0);
+	assert_int_equal(pthread_create(&th, NULL, fake_serve, &f), 0);
+	assert_int_equal(ldc_open(&c, url, 5000, e), 0);
+	int rc = ldc_get(c, 5, resp, e);
+	pthread_join(th, NULL);
+	ldc_close(c);
+	nng_close(f.sock);
+	*request = f.request;
+	return rc;
+}
+
+static void test_call_server_error(void **state)
+{
+	Ledger__Response r = LEDGER__RESPONSE__INIT;
+	Ledger__Error err = LEDGER__ERROR__INIT;
+	uint8_t buf[256];
+	err.has_code = 1;
+	err.code = LEDGER__ERROR_CODE__ERR_NOT_FOUND;
+	err.message = "event 5 not found";
+	err.field = "get_event.seq";
+	err.has_seq = 1;
+	err.seq = 5;
+	r.error = &err;
+	size_t n = codec_pack(&r, buf);
+
+	Ledger__Response *resp = NULL;
+	ld_errinfo e = {0};
+	nng_msg *req = NULL;
+	int rc = call_fake(buf, n, &resp, &e, &req);
+	assert_int_equal(rc, LD_E(NOT_FOUND));
+	assert_int_equal(e.code, LD_E(NOT_FOUND));
+	assert_string_equal(e.message, "event 5 not found");
+	assert_string_equal(e.field, "get_event.seq");
+	assert_true(e.seq == 5);
+	assert_non_null(resp); /* still handed over */
+	assert_non_null(resp->error);
+	codec_response_free(resp);
+
+	/* What was sent is a GetEvent request for seq 5. */
+	assert_non_null(req);
+	Ledger__Request *got = NULL;
+	assert_int_equal(codec_request_unpack(nng_msg_body(req), nng_msg_len(req), &got, NULL), 0);
+	assert_int_equal(got->command_case, LEDGER__REQUEST__COMMAND_GET_EVENT);
+	assert_true(got->get_event->has_seq && got->get_event->seq == 5);
+	codec_request_free(got);
+	nng_msg_free(req);
+}
+
+static void test_call_success_and_garbage(void **state)
+{
+	Ledger__Response r = LEDGER__RESPONSE__INIT;
+	Ledger__Event ev = LEDGER__EVENT__INIT;
+	uint8_t buf[256];
+	ev.has_seq = 1;
+	ev.seq = 5;
+	r.result_case = LEDGER__RESPONSE__RESULT_EVENT;
+	r.event = &ev;
+	size_t n = codec_pack(&r, buf);
+
+	Ledger__Response *resp = NULL;
+	ld_errinfo e = {0};
+	nng_msg *req = NULL;
+	assert_int_equal(call_fake(buf, n, &resp, &e, &req), 0);
+	assert_non_null(resp);
+	assert_non_null(resp->event);
+	assert_true(resp->event->seq == 5);
+	codec_response_free(resp);
+	nng_msg_free(req);
+
+	/* An answer that is not a Response. */
+	static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+	resp = (Ledger__Response *)&e;
+	assert_int_equal(call_fake(junk, sizeof(junk), &resp, &e, &req), LD_E(MALFORMED));
+	assert_null(resp);
+	nng_msg_free(req);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_member_joined),
+		cmocka_unit_test(test_json_amendment_oneof),
+		cmocka_unit_test(test_json_repeated_unknown_enum_and_limits),
+		cmocka_unit_test(test_hmac_rfc4231),
+		cmocka_unit_test(test_person_hash),
+		cmocka_unit_test(test_event_ids),
+		cmocka_unit_test(test_now),
+		cmocka_unit_test(test_enum_parse),
+		cmocka_unit_test(test_parse_numbers_and_money),
+		cmocka_unit_test(test_parse_times_periods_hex),
+		cmocka_unit_test(test_unavailable),
+		cmocka_unit_test(test_open_bad_url),
+		cmocka_unit_test(test_call_server_error),
+		cmocka_unit_test(test_call_success_and_garbage),
+	};
+	return cmocka_run_group_tests_name("client", tests, NULL, NULL);
+}
