@@ -18,7 +18,8 @@
 # Layout: proto/ is the wire contract and its codec (shared by daemon and
 # clients), daemon/ the server, projections/ the derived views, clients/ the
 # client library (every clients/*.c not named ledger*.c) and the programs
-# (clients/ledger*.c), tests/ one binary per tests/test_*.c plus shell tests.
+# (clients/ledger*.c), tests/ one binary per tests/test_*.c (linked with the
+# other tests/*.c, the test library) plus shell tests (tests/*_test.sh).
 
 BUILD  ?= build
 OPT    ?= -O2
@@ -56,6 +57,7 @@ PROJ_SRCS   := $(wildcard projections/*.c)
 CLIENT_PROGS_SRCS := $(wildcard clients/ledger*.c)
 CLIENT_LIB_SRCS   := $(filter-out $(CLIENT_PROGS_SRCS),$(wildcard clients/*.c))
 TEST_SRCS   := $(wildcard tests/test_*.c)
+TEST_LIB_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
 BENCH_SRCS  := $(wildcard bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -63,6 +65,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 PROTO_OBJS  := $(call obj,$(PROTO_SRCS)) $(BUILD)/obj/gen/ledger.pb-c.o
 CORE_OBJS   := $(call obj,$(DAEMON_SRCS) $(PROJ_SRCS))
 CLIENT_OBJS := $(call obj,$(CLIENT_LIB_SRCS))
+TEST_LIB_OBJS := $(call obj,$(TEST_LIB_SRCS))
 
 PROGRAMS := $(BUILD)/ledgerd $(patsubst clients/%.c,$(BUILD)/%,$(CLIENT_PROGS_SRCS))
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
@@ -101,7 +104,7 @@ $(BUILD)/ledgerd: $(BUILD)/obj/daemon/main.o $(CORE_OBJS) $(PROTO_OBJS)
 $(BUILD)/ledger%: $(BUILD)/obj/clients/ledger%.o $(CLIENT_OBJS) $(PROTO_OBJS)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(CORE_OBJS) $(CLIENT_OBJS) $(PROTO_OBJS)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIB_OBJS) $(CORE_OBJS) $(CLIENT_OBJS) $(PROTO_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 

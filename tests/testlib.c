@@ -1,0 +1,521 @@
+/* testlib.c — builders, an in-process ledger and a real daemon. See testlib.h. */
+#include "testlib.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "client.h"
+#include "digest.h"
+#include "model.h"
+
+/* ================================================================== */
+/* Arena                                                               */
+/* ================================================================== */
+
+typedef struct chunk {
+	struct chunk *next;
+	max_align_t data[];
+} chunk;
+
+static chunk *arena;
+
+void *tl_alloc(size_t n)
+{
+	chunk *c = calloc(1, sizeof(chunk) + n);
+	assert_non_null(c);
+	c->next = arena;
+	arena = c;
+	return c->data;
+}
+
+char *tl_strdup(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *p = tl_alloc(strlen(s) + 1);
+	strcpy(p, s);
+	return p;
+}
+
+void tl_free_all(void)
+{
+	while (arena) {
+		chunk *next = arena->next;
+		free(arena);
+		arena = next;
+	}
+}
+
+/* ================================================================== */
+/* Builders                                                            */
+/* ================================================================== */
+
+#define NEW(type, init) ({                     \
+	type *p_ = tl_alloc(sizeof(type));     \
+	init(p_);                              \
+	p_;                                    \
+})
+
+Ledger__Event *tl_event(void)
+{
+	Ledger__Event *ev = NEW(Ledger__Event, ledger__event__init);
+	ev->has_event_id = 1;
+	ev->event_id.len = LD_EVENT_ID_LEN;
+	ev->event_id.data = tl_alloc(LD_EVENT_ID_LEN);
+	ldc_new_event_id(ev->event_id.data);
+	ev->has_occurred_at = 1;
+	ev->occurred_at = TL_T0;
+	return ev;
+}
+
+Ledger__Event *tl_org(const char *id, Ledger__OrgKind kind, const char *parent, uint32_t region)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__OrgRegistered *r = NEW(Ledger__OrgRegistered, ledger__org_registered__init);
+	r->org_id = tl_strdup(id);
+	r->name = tl_strdup(id);
+	r->has_kind = 1;
+	r->kind = kind;
+	r->parent_id = tl_strdup(parent);
+	r->has_region = 1;
+	r->region = region;
+	ev->body_case = LEDGER__EVENT__BODY_ORG_REGISTERED;
+	ev->org_registered = r;
+	return ev;
+}
+
+Ledger__Event *tl_join(const char *member, const char *org, int person)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__MemberJoined *j = NEW(Ledger__MemberJoined, ledger__member_joined__init);
+	char nid[32];
+	j->member_id = tl_strdup(member);
+	j->org_id = tl_strdup(org);
+	j->has_join_path = j->has_channel = j->has_worker_group = j->has_employment = 1;
+	j->join_path = LEDGER__JOIN_PATH__PLATFORM_WORK;
+	j->channel = LEDGER__JOIN_CHANNEL__ONLINE;
+	j->worker_group = LEDGER__WORKER_GROUP__DELIVERY_RIDER;
+	j->employment = LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED;
+	j->has_region = j->has_real_name = 1;
+	j->region = 320102;
+	j->real_name = 1;
+	j->has_person_hash = 1;
+	j->person_hash.len = LD_HASH_LEN;
+	j->person_hash.data = tl_alloc(LD_HASH_LEN);
+	snprintf(nid, sizeof(nid), "32010219900101%04d", person);
+	ldc_person_hash("test-key", nid, j->person_hash.data);
+	ev->body_case = LEDGER__EVENT__BODY_MEMBER_JOINED;
+	ev->member_joined = j;
+	return ev;
+}
+
+Ledger__Event *tl_transfer(const char *member, const char *from, const char *to)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__MemberTransferred *t = NEW(Ledger__MemberTransferred, ledger__member_transferred__init);
+	t->member_id = tl_strdup(member);
+	t->from_org = tl_strdup(from);
+	t->to_org = tl_strdup(to);
+	t->has_reason = 1;
+	t->reason = LEDGER__TRANSFER_REASON__MOVED_REGION;
+	ev->body_case = LEDGER__EVENT__BODY_MEMBER_TRANSFERRED;
+	ev->member_transferred = t;
+	return ev;
+}
+
+Ledger__Event *tl_end(const char *member)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__MembershipEnded *x = NEW(Ledger__MembershipEnded, ledger__membership_ended__init);
+	x->member_id = tl_strdup(member);
+	x->has_reason = 1;
+	x->reason = LEDGER__END_REASON__LEFT;
+	ev->body_case = LEDGER__EVENT__BODY_MEMBERSHIP_ENDED;
+	ev->membership_ended = x;
+	return ev;
+}
+
+Ledger__Event *tl_affiliate(const char *member, const char *org)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__MemberAffiliated *a = NEW(Ledger__MemberAffiliated, ledger__member_affiliated__init);
+	a->member_id = tl_strdup(member);
+	a->org_id = tl_strdup(org);
+	a->has_kind = 1;
+	a->kind = LEDGER__AFFILIATION_KIND__RESIDENCE_AFFILIATION;
+	ev->body_case = LEDGER__EVENT__BODY_MEMBER_AFFILIATED;
+	ev->member_affiliated = a;
+	return ev;
+}
+
+Ledger__Event *tl_dues(const char *member, int64_t fen)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__DuesPaid *d = NEW(Ledger__DuesPaid, ledger__dues_paid__init);
+	d->member_id = tl_strdup(member);
+	d->has_amount_fen = d->has_period_from = d->has_period_to = d->has_method = 1;
+	d->amount_fen = fen;
+	d->period_from = 202501;
+	d->period_to = 202512;
+	d->method = LEDGER__PAYMENT_METHOD__WECHAT_PAY;
+	ev->body_case = LEDGER__EVENT__BODY_DUES_PAID;
+	ev->dues_paid = d;
+	return ev;
+}
+
+Ledger__Event *tl_refund(const char *member, int64_t fen, uint64_t paid_seq)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__DuesRefunded *r = NEW(Ledger__DuesRefunded, ledger__dues_refunded__init);
+	r->member_id = tl_strdup(member);
+	r->has_amount_fen = r->has_paid_seq = 1;
+	r->amount_fen = fen;
+	r->paid_seq = paid_seq;
+	ev->body_case = LEDGER__EVENT__BODY_DUES_REFUNDED;
+	ev->dues_refunded = r;
+	return ev;
+}
+
+Ledger__Event *tl_service(const char *org, const char *member, Ledger__ServiceKind kind)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__ServiceDelivered *s = NEW(Ledger__ServiceDelivered, ledger__service_delivered__init);
+	s->has_kind = 1;
+	s->kind = kind;
+	s->org_id = tl_strdup(org);
+	s->member_id = tl_strdup(member);
+	ev->body_case = LEDGER__EVENT__BODY_SERVICE_DELIVERED;
+	ev->service_delivered = s;
+	return ev;
+}
+
+Ledger__Event *tl_dissolve(const char *org)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__OrgDissolved *d = NEW(Ledger__OrgDissolved, ledger__org_dissolved__init);
+	d->org_id = tl_strdup(org);
+	d->has_reason = 1;
+	d->reason = LEDGER__DISSOLVE_REASON__DISSOLVED;
+	ev->body_case = LEDGER__EVENT__BODY_ORG_DISSOLVED;
+	ev->org_dissolved = d;
+	return ev;
+}
+
+Ledger__Event *tl_org_closed(const char *org)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__OrgUpdated *u = NEW(Ledger__OrgUpdated, ledger__org_updated__init);
+	u->org_id = tl_strdup(org);
+	u->has_admits_members = 1;
+	u->admits_members = 0;
+	ev->body_case = LEDGER__EVENT__BODY_ORG_UPDATED;
+	ev->org_updated = u;
+	return ev;
+}
+
+Ledger__Event *tl_void(uint64_t seq)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__EventVoided *v = NEW(Ledger__EventVoided, ledger__event_voided__init);
+	v->has_target_seq = 1;
+	v->target_seq = seq;
+	v->reason = tl_strdup("recorded by mistake");
+	ev->body_case = LEDGER__EVENT__BODY_EVENT_VOIDED;
+	ev->event_voided = v;
+	return ev;
+}
+
+Ledger__Event *tl_amend(uint64_t seq, const Ledger__Event *with)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__EventAmended *a = NEW(Ledger__EventAmended, ledger__event_amended__init);
+	a->has_target_seq = 1;
+	a->target_seq = seq;
+	a->reason = tl_strdup("corrected");
+	/* Find EventAmended's oneof member of the same message type. */
+	const ProtobufCFieldDescriptor *bf = protobuf_c_message_descriptor_get_field(
+		&ledger__event__descriptor, (unsigned)with->body_case);
+	const ProtobufCMessageDescriptor *ad = &ledger__event_amended__descriptor;
+	for (unsigned i = 0; i < ad->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &ad->fields[i];
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && f->descriptor == bf->descriptor) {
+			a->corrected_case = (Ledger__EventAmended__CorrectedCase)f->id;
+			*(const void **)((char *)a + f->offset) = codec_event_body(with);
+		}
+	}
+	ev->body_case = LEDGER__EVENT__BODY_EVENT_AMENDED;
+	ev->event_amended = a;
+	return ev;
+}
+
+int tl_tree(tl_ledger *l)
+{
+	Ledger__Event *evs[] = {
+		tl_org("JS", LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000),
+		tl_org("NJ", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320100),
+		tl_org("NJ-GL", LEDGER__ORG_KIND__FEDERATION_COUNTY, "NJ", 320102),
+		tl_org("NJ-RIDER", LEDGER__ORG_KIND__INDUSTRY_UNION, "NJ", 320100),
+		tl_org("SZ", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320500),
+	};
+	int n = (int)(sizeof(evs) / sizeof(evs[0]));
+	for (int i = 0; i < n; i++) {
+		ld_errinfo e = {0};
+		int rc = tl_append(l, evs[i], NULL, &e);
+		if (rc)
+			fail_msg("tree event %d: %s", i, e.message);
+	}
+	return n;
+}
+
+/* ================================================================== */
+/* In-process ledger                                                   */
+/* ================================================================== */
+
+typedef struct waiter {
+	append_req r;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int done;
+} waiter;
+
+static void wake(append_req *r)
+{
+	waiter *w = r->arg;
+	pthread_mutex_lock(&w->lock);
+	w->done = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static size_t map_size_of_test;
+
+void tl_open(tl_ledger *l, size_t map_size)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(l->dir, sizeof(l->dir), "%s/ledger.XXXXXX", tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(l->dir));
+	map_size_of_test = map_size;
+	tl_reopen(l);
+}
+
+void tl_reopen(tl_ledger *l)
+{
+	store_options o = {.dir = l->dir, .map_size = map_size_of_test};
+	ld_errinfo e = {0};
+	if (store_open(&l->s, &o, &e) != 0)
+		fail_msg("store_open: %s", e.message);
+	assert_int_equal(writer_start(&l->w, l->s), 0);
+}
+
+void tl_shut(tl_ledger *l)
+{
+	writer_stop(l->w);
+	writer_free(l->w);
+	store_close(l->s);
+	l->w = NULL;
+	l->s = NULL;
+}
+
+void tl_close(tl_ledger *l)
+{
+	tl_shut(l);
+	tl_rmrf(l->dir);
+	tl_free_all();
+}
+
+int tl_append_batch(tl_ledger *l, Ledger__Event **evs, size_t n, int atomic, append_item *items)
+{
+	Ledger__AppendRequest req = LEDGER__APPEND_REQUEST__INIT;
+	waiter w = {.done = 0};
+	int64_t now = ldc_now_us();
+	req.n_events = n;
+	req.events = evs;
+	req.has_atomic = 1;
+	req.atomic = atomic;
+	memset(items, 0, n * sizeof(*items));
+	for (size_t i = 0; i < n; i++) {
+		ld_errinfo e = {0};
+		int rc = check_event(evs[i], now, &e);
+		if (rc) {
+			items[i].code = rc;
+			items[i].err = malloc(sizeof(e));
+			*items[i].err = e;
+		}
+	}
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	w.r.req = &req;
+	w.r.items = items;
+	snprintf(w.r.actor, sizeof(w.r.actor), "test");
+	w.r.done = wake;
+	w.r.arg = &w;
+	int rc = writer_submit(l->w, &w.r);
+	if (rc == 0) {
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+		rc = w.r.status;
+	}
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	return rc;
+}
+
+int tl_append(tl_ledger *l, Ledger__Event *ev, uint64_t *seq, ld_errinfo *e)
+{
+	append_item it;
+	int rc = tl_append_batch(l, &ev, 1, 0, &it);
+	if (rc == 0)
+		rc = it.code;
+	if (e) {
+		memset(e, 0, sizeof(*e));
+		if (it.err)
+			*e = *it.err;
+	}
+	if (seq)
+		*seq = it.seq;
+	free(it.err);
+	return rc;
+}
+
+Ledger__Event *tl_get(tl_ledger *l, uint64_t seq)
+{
+	store_txn *t;
+	Ledger__Event *ev = NULL;
+	if (store_read_begin(l->s, &t) != 0)
+		return NULL;
+	if (model_load_event(t, seq, &ev) != 0)
+		ev = NULL;
+	store_read_end(t);
+	return ev;
+}
+
+uint64_t tl_verify_chain(tl_ledger *l)
+{
+	uint8_t prev[LD_HASH_LEN] = {0};
+	for (uint64_t seq = 1;; seq++) {
+		Ledger__Event *ev = tl_get(l, seq);
+		if (!ev)
+			return 0;
+		uint8_t h[LD_HASH_LEN];
+		int bad = !ev->has_prev_hash || memcmp(ev->prev_hash.data, prev, LD_HASH_LEN) ||
+			  codec_event_hash(ev, h) || !ev->has_hash ||
+			  memcmp(h, ev->hash.data, LD_HASH_LEN) || ev->seq != seq;
+		if (!bad)
+			memcpy(prev, ev->hash.data, LD_HASH_LEN);
+		codec_event_free(ev);
+		if (bad)
+			return seq;
+	}
+}
+
+/* ================================================================== */
+/* A real daemon                                                       */
+/* ================================================================== */
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+void tl_rmrf(const char *dir)
+{
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int tl_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+int tl_daemon_start(tl_daemon *d, const char *const *extra)
+{
+	const char *bin = getenv("LEDGERD") ? getenv("LEDGERD") : "build/ledgerd";
+	if (!d->dir[0]) {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(d->dir, sizeof(d->dir), "%s/ledgerd.XXXXXX", tmp ? tmp : "/tmp");
+		if (!mkdtemp(d->dir))
+			return -1;
+	}
+	d->port = tl_free_port();
+	snprintf(d->url, sizeof(d->url), "tcp://127.0.0.1:%d", d->port);
+	char data[600], logpath[600];
+	snprintf(data, sizeof(data), "%s/data", d->dir);
+	snprintf(logpath, sizeof(logpath), "%s/ledgerd.log", d->dir);
+
+	const char *argv[32] = {bin, "--data", data, "--listen", d->url};
+	int argc = 5;
+	for (int i = 0; extra && extra[i] && argc < 31; i++)
+		argv[argc++] = extra[i];
+	argv[argc] = NULL;
+
+	d->pid = fork();
+	if (d->pid < 0)
+		return -1;
+	if (d->pid == 0) {
+		FILE *f = freopen(logpath, "a", stderr);
+		(void)f;
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	/* Wait until it answers a head request. */
+	for (int i = 0; i < 200; i++) {
+		ldc *c;
+		Ledger__Response *r = NULL;
+		if (ldc_open(&c, d->url, 200, NULL) == 0) {
+			int rc = ldc_head(c, &r, NULL);
+			codec_response_free(r);
+			ldc_close(c);
+			if (rc == 0)
+				return 0;
+		}
+		int status;
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			d->pid = 0;
+			return -1;
+		}
+		nanosleep(&(struct timespec){0, 25000000}, NULL);
+	}
+	return -1;
+}
+
+int tl_daemon_stop(tl_daemon *d, int sig)
+{
+	int status = 0;
+	if (d->pid <= 0)
+		return -1;
+	kill(d->pid, sig);
+	while (waitpid(d->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	d->pid = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

@@ -1,0 +1,100 @@
+/*
+ * testlib.h — what every test needs, linked into each tests/test_*.c binary:
+ *
+ *  - event builders (tl_org, tl_join, …) that allocate from one arena,
+ *    freed at once by tl_free_all();
+ *  - an in-process ledger (store + writer on a temporary directory) to test
+ *    the write model without sockets;
+ *  - a real ledgerd process on a temporary directory and a free loopback
+ *    port, for integration tests.
+ *
+ * Tests run in their own temporary directory (tests/run.sh sets TMPDIR).
+ */
+#ifndef LD_TESTLIB_H
+#define LD_TESTLIB_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "codec.h"
+#include "store.h"
+#include "writer.h"
+
+/* The fixed business time of builder events: 2025-03-01T08:00:00Z. */
+#define TL_T0 1740816000000000LL
+
+/* ---- builders: every event gets a fresh random event_id ---- */
+void *tl_alloc(size_t n);                 /* zeroed, freed by tl_free_all */
+char *tl_strdup(const char *s);
+void tl_free_all(void);
+
+Ledger__Event *tl_event(void);            /* envelope only: id, occurred_at */
+Ledger__Event *tl_org(const char *id, Ledger__OrgKind kind, const char *parent, uint32_t region);
+/* person: any integer; equal integers are the same person. */
+Ledger__Event *tl_join(const char *member, const char *org, int person);
+Ledger__Event *tl_transfer(const char *member, const char *from, const char *to);
+Ledger__Event *tl_end(const char *member);
+Ledger__Event *tl_affiliate(const char *member, const char *org);
+Ledger__Event *tl_dues(const char *member, int64_t fen);
+Ledger__Event *tl_refund(const char *member, int64_t fen, uint64_t paid_seq);
+Ledger__Event *tl_service(const char *org, const char *member, Ledger__ServiceKind kind);
+Ledger__Event *tl_dissolve(const char *org);
+Ledger__Event *tl_org_closed(const char *org); /* org update: admits_members = false */
+Ledger__Event *tl_void(uint64_t seq);
+/* An amendment of seq whose corrected body is that of `with`. */
+Ledger__Event *tl_amend(uint64_t seq, const Ledger__Event *with);
+
+/* A Jiangsu tree: JS (province 320000) > NJ (city 320100) > NJ-GL (county
+ * 320102), NJ-RIDER (industry union under NJ), SZ (city 320500). Appends
+ * it to l; returns the number of events. */
+struct tl_ledger;
+int tl_tree(struct tl_ledger *l);
+
+/* ---- an in-process ledger ---- */
+typedef struct tl_ledger {
+	char dir[512];
+	store *s;
+	writer *w;
+} tl_ledger;
+
+/* Opens a fresh ledger; map_size 0 = default. Fails the test on error. */
+void tl_open(tl_ledger *l, size_t map_size);
+/* Stops the writer and closes the store; keeps the files (reopen with
+ * tl_reopen). */
+void tl_shut(tl_ledger *l);
+void tl_reopen(tl_ledger *l);
+/* tl_shut + removes the directory. */
+void tl_close(tl_ledger *l);
+
+/* Appends one event (after check_event, as the server does). Returns 0 or
+ * the error code; *seq (if not NULL) gets the seq; e the details. */
+int tl_append(tl_ledger *l, Ledger__Event *ev, uint64_t *seq, ld_errinfo *e);
+/* Appends a batch; items (n of them) get each outcome. Returns the
+ * whole-request status. */
+int tl_append_batch(tl_ledger *l, Ledger__Event **evs, size_t n, int atomic, append_item *items);
+/* Loads event seq (free with codec_event_free) or NULL. */
+Ledger__Event *tl_get(tl_ledger *l, uint64_t seq);
+/* Recomputes the hash chain over the whole log: 0 if intact, else the
+ * first bad seq. */
+uint64_t tl_verify_chain(tl_ledger *l);
+
+/* ---- a real daemon ---- */
+typedef struct tl_daemon {
+	pid_t pid;
+	char dir[512];
+	char url[64];
+	int port;
+} tl_daemon;
+
+/* Starts $LEDGERD (or build/ledgerd) on a fresh directory (or d->dir if
+ * already set) and a free port, with extra arguments (NULL-terminated),
+ * and waits until it answers. Returns 0, or -1 (and the test fails). */
+int tl_daemon_start(tl_daemon *d, const char *const *extra);
+/* Sends sig and waits for the process; returns its exit status or 128+sig. */
+int tl_daemon_stop(tl_daemon *d, int sig);
+/* A free TCP port on loopback. */
+int tl_free_port(void);
+/* rm -rf dir. */
+void tl_rmrf(const char *dir);
+
+#endif
