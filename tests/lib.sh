@@ -1,0 +1,74 @@
+# lib.sh — shared by the shell tests (sourced, not run by tests/run.sh).
+#
+# Needs LEDGERD and ROOT (tests/run.sh exports them) and TMPDIR. Provides:
+#   fail MSG...            print "<test>: FAIL: MSG" and exit 1
+#   start_ledgerd          start $LEDGERD --data $TMPDIR/data --listen $URL on a
+#                          free loopback port, wait until it answers a Head
+#                          request, stop it on exit; sets URL and LEDGERD_PID
+#   pb_encode TYPE         text-format protobuf on stdin → binary on stdout
+#   pb_decode TYPE         binary on stdin → text format on stdout
+#   nng_call IN OUT [S]    send file IN as one REQ message to $URL, answer in OUT
+# Talking to the daemon here uses only protoc and nngcat, never our own code.
+
+TEST_NAME=$(basename "$0" .sh)
+: "${LEDGERD:?LEDGERD is not set (run through tests/run.sh)}"
+: "${ROOT:?ROOT is not set (run through tests/run.sh)}"
+TMPDIR=${TMPDIR:-/tmp}
+PROTO_DIR="$ROOT/proto"
+
+fail() {
+	echo "$TEST_NAME: FAIL: $*" >&2
+	if [ -n "${LEDGERD_LOG:-}" ] && [ -s "$LEDGERD_LOG" ]; then
+		echo "--- last lines of the daemon's log ($LEDGERD_LOG):" >&2
+		tail -n 20 "$LEDGERD_LOG" >&2
+	fi
+	exit 1
+}
+
+for tool in protoc nngcat python3; do
+	command -v "$tool" >/dev/null || fail "'$tool' is not installed (scripts/install-deps.sh)"
+done
+[ -x "$LEDGERD" ] || fail "no daemon at '$LEDGERD' (make programs)"
+
+pb_encode() { protoc --encode="ledger.$1" -I"$PROTO_DIR" "$PROTO_DIR/ledger.proto"; }
+pb_decode() { protoc --decode="ledger.$1" -I"$PROTO_DIR" "$PROTO_DIR/ledger.proto"; }
+
+nng_call() {
+	nngcat --req --connect "$URL" --raw --recv-timeout "${3:-10}" --send-timeout "${3:-10}" \
+		--file "$1" >"$2"
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+stop_ledgerd() {
+	if [ -n "${LEDGERD_PID:-}" ] && kill -0 "$LEDGERD_PID" 2>/dev/null; then
+		kill -TERM "$LEDGERD_PID" 2>/dev/null || true
+		for _ in $(seq 50); do
+			kill -0 "$LEDGERD_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$LEDGERD_PID" 2>/dev/null || true
+		wait "$LEDGERD_PID" 2>/dev/null || true
+	fi
+	LEDGERD_PID=
+}
+
+start_ledgerd() {
+	URL="tcp://127.0.0.1:$(free_port)"
+	LEDGERD_LOG="$TMPDIR/ledgerd.log"
+	"$LEDGERD" --data "$TMPDIR/data" --listen "$URL" 2>"$LEDGERD_LOG" &
+	LEDGERD_PID=$!
+	trap stop_ledgerd EXIT
+	echo 'head {}' | pb_encode Request >"$TMPDIR/ready.bin"
+	for _ in $(seq 100); do
+		kill -0 "$LEDGERD_PID" 2>/dev/null || fail "ledgerd exited at start"
+		if nng_call "$TMPDIR/ready.bin" "$TMPDIR/ready.out" 1 2>/dev/null &&
+			[ -s "$TMPDIR/ready.out" ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "ledgerd does not answer on $URL after 10 s"
+}
