@@ -12,6 +12,7 @@
 #   BUILD   output directory                          (build)
 #   OPT     optimisation flags                         (-O2)
 #   SAN     1 = AddressSanitizer + UBSan               (empty)
+#   V       1 = print every command                    (quiet)
 #   DATA    data directory used by `make run`          (./data)
 #   URL     listen address used by `make run`          (tcp://127.0.0.1:7450)
 #
@@ -29,6 +30,8 @@ URL    ?= tcp://127.0.0.1:7450
 PREFIX ?= /usr/local
 
 CC      ?= cc
+V       ?=
+Q       := $(if $(V),,@)
 PROTOC_C ?= protoc-c
 PKGS    := lmdb libprotobuf-c libuv libcrypto jansson
 
@@ -83,34 +86,41 @@ benches: $(BENCHES) programs
 
 $(GEN_C) $(BUILD)/gen/ledger.pb-c.h: proto/ledger.proto
 	@mkdir -p $(BUILD)/gen
-	$(PROTOC_C) --c_out=$(BUILD)/gen -Iproto proto/ledger.proto
+	@echo "  PROTOC  $<"
+	$(Q)$(PROTOC_C) --c_out=$(BUILD)/gen -Iproto proto/ledger.proto
 
 # Which fields are required is written once, as "// required" in the proto.
 $(BUILD)/gen/required.h: proto/ledger.proto scripts/gen-required.awk
 	@mkdir -p $(BUILD)/gen
-	awk -f scripts/gen-required.awk proto/ledger.proto > $@
+	$(Q)awk -f scripts/gen-required.awk proto/ledger.proto > $@
 
 $(BUILD)/obj/gen/ledger.pb-c.o: $(GEN_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/ledgerd: $(BUILD)/obj/daemon/main.o $(CORE_OBJS) $(PROTO_OBJS)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/ledger%: $(BUILD)/obj/clients/ledger%.o $(CLIENT_OBJS) $(PROTO_OBJS)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIB_OBJS) $(CORE_OBJS) $(CLIENT_OBJS) $(PROTO_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(CORE_OBJS) $(CLIENT_OBJS) $(PROTO_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 deps:
 	@scripts/install-deps.sh
