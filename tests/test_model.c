@@ -265,7 +265,7 @@ static void test_batches(void **state)
 	enum { N = 300 };
 	Ledger__Event *evs[N];
 	append_item items[N];
-	char id[16];
+	char id[32];
 	for (int i = 0; i < N; i++) {
 		snprintf(id, sizeof(id), "R%03d", i);
 		evs[i] = tl_join(id, "NJ-RIDER", 1000 + i);
@@ -310,7 +310,7 @@ static void test_restart_keeps_everything(void **state)
 	tl_ledger *l = *state;
 	tl_tree(l);
 	uint64_t last = 0;
-	char id[16];
+	char id[32];
 	for (int i = 0; i < 50; i++) {
 		snprintf(id, sizeof(id), "M%d", i);
 		last = OK(l, tl_join(id, "NJ", i));
@@ -332,7 +332,7 @@ static void test_map_grows(void **state)
 	enum { N = 1000, ROUNDS = 8 };
 	Ledger__Event *evs[N];
 	append_item *items = calloc(N, sizeof(*items));
-	char id[16];
+	char id[32];
 	for (int r = 0; r < ROUNDS; r++) {
 		for (int i = 0; i < N; i++) {
 			snprintf(id, sizeof(id), "G%d-%d", r, i);
