@@ -1,0 +1,1909 @@
+/*
+ * ingest.c — the ingest benchmark of ledgerd: events per second appended to a
+ * running daemon, and the physical ceilings measured on the same machine.
+ *
+ *   ingest --url URL --workload batch|concurrent|sequential  [options]
+ *   ingest --workload ceiling --data-dir DIR                 [options]
+ *   ingest --url URL --workload head        (readiness probe: prints the head)
+ *
+ * Workloads against the daemon (bench/run.sh starts one and runs them all):
+ *   batch       AppendRequests of --batch events (1,000), --conns connections
+ *               (4) each keeping one request in flight, so the daemon's group
+ *               commit can coalesce up to --conns requests per transaction.
+ *   concurrent  --clients (16) threads, each its own ldc connection, single-
+ *               event appends back to back.
+ *   sequential  one ldc connection, single-event appends back to back.
+ *   ceiling     no daemon: raw LMDB in-process (the same packed event bytes
+ *               under 8-byte big-endian keys with MDB_APPEND, durable commits)
+ *               in transactions of --batch events and of 1 event, and raw NNG
+ *               REQ/REP round trips over loopback TCP to an in-process REP echo
+ *               server with 1 client and with --clients clients.
+ *
+ * The workload is a function of --seed alone (plus the daemon's head at the
+ * start of a run, which only names things): a small organisation tree is
+ * registered before each run, then a mix of MemberJoined, DuesPaid,
+ * ServiceDelivered, MemberTransferred and MembershipEnded events is generated
+ * that holds every invariant the daemon enforces. Every event is generated,
+ * checked with check_event() and (for batches) packed before the clock
+ * starts; every response is checked, and rejected events are counted by code
+ * with the first message of each code printed. The head of the log after a
+ * run must have moved by exactly the number of events accepted.
+ *
+ * Output: one line per run, then one machine-readable line per measure,
+ *   RESULT workload=NAME unit=events/s median=X min=X max=X key=value...
+ * which bench/run.sh turns into bench/RESULTS.md. Exit status 0 when every
+ * event was accepted and every check held, 1 otherwise, 2 on bad usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "check.h"
+#include "client.h"
+#include "codec.h"
+#include "error.h"
+
+/* ------------------------------------------------------------------ */
+/* Settings                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Business time of the generated events: spread evenly over
+ * [BENCH_T0, BENCH_T1) in the order of each client's stream, so that the
+ * workload does not depend on the wall clock and is never in the future. */
+#define BENCH_T0_US 1767225600000000LL /* 2026-01-01T00:00:00Z */
+#define BENCH_T1_US 1790812800000000LL /* 2026-10-01T00:00:00Z */
+/* Key of the person hashes (HMAC-SHA-256 of a synthetic national id). */
+#define BENCH_HASH_KEY "ledgerd-bench"
+/* Largest answer accepted from the daemon (a batch result is ~20 KB). */
+#define BENCH_RECV_MAX ((size_t)64 << 20)
+/* Whole-request ERR_BUSY answers are retried with the same bytes. */
+#define BENCH_BUSY_RETRIES 1000
+#define BENCH_BUSY_SLEEP_NS 1000000L
+
+enum workload { WL_BATCH, WL_CONCURRENT, WL_SEQUENTIAL, WL_CEILING, WL_HEAD };
+
+static const char *const workload_names[] = {"batch", "concurrent", "sequential", "ceiling",
+					     "head"};
+
+typedef struct bench_opts {
+	const char *url;
+	enum workload wl;
+	size_t events;	   /* per run; 0 = the workload's default */
+	size_t batch;	   /* events per request (batch) / per transaction (ceiling) */
+	unsigned clients;  /* concurrent clients; NNG ceiling clients */
+	unsigned conns;	   /* connections of the batch workload */
+	uint64_t seed;
+	unsigned runs;
+	const char *data_dir; /* ceiling: where the temporary LMDB env goes */
+	int timeout_ms;
+	double max_seconds; /* a run stops sending after this long (0: never) */
+	long pid;	    /* daemon pid, for its CPU time (0: unknown) */
+	size_t sync_ops;    /* ceiling: single-event durable commits per run */
+	size_t rtt_ops;	    /* ceiling: NNG round trips per run */
+} bench_opts;
+
+/* ------------------------------------------------------------------ */
+/* Time, CPU, statistics                                               */
+/* ------------------------------------------------------------------ */
+
+/* Monotonic clock in nanoseconds. */
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* CPU time (user + system) of this process, all threads, in seconds. */
+static double self_cpu_seconds(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU time (user + system) of process pid in seconds, from /proc/pid/stat;
+ * negative if it cannot be read. */
+static double proc_cpu_seconds(long pid)
+{
+	char path[64], buf[1024];
+	double rc = -1;
+	FILE *f = NULL;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if (!(f = fopen(path, "r")))
+		goto out;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	/* The command name may hold spaces: fields are counted after ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		goto out;
+	unsigned long long ut = 0, st = 0;
+	/* After ')': state(3) ... utime(14) stime(15). */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		goto out;
+	rc = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+out:
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+/* qsort comparator for doubles. */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+typedef struct stats {
+	double median, min, max;
+} stats;
+
+/* Median, minimum and maximum of v[0..n-1] (n >= 1); v is reordered. */
+static stats stats_of(double *v, size_t n)
+{
+	stats s = {0, 0, 0};
+	if (n == 0)
+		return s;
+	qsort(v, n, sizeof(*v), cmp_double);
+	s.min = v[0];
+	s.max = v[n - 1];
+	s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* Arena and PRNG                                                      */
+/* ------------------------------------------------------------------ */
+
+/* The generated events of a run live in one arena, freed at once. */
+typedef struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, cap;
+	_Alignas(16) unsigned char data[];
+} arena_chunk;
+
+typedef struct arena {
+	arena_chunk *head;
+} arena;
+
+#define ARENA_CHUNK ((size_t)4 << 20)
+
+/* n zeroed bytes aligned to 16, valid until arena_release; NULL if memory
+ * runs out. */
+static void *arena_alloc(arena *a, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	arena_chunk *c = a->head;
+	if (!c || c->cap - c->used < n) {
+		size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->next = a->head;
+		c->used = 0;
+		c->cap = cap;
+		a->head = c;
+	}
+	void *p = c->data + c->used;
+	c->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+/* A formatted string in the arena; NULL if memory runs out. */
+__attribute__((format(printf, 2, 3))) static char *arena_printf(arena *a, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return NULL;
+	char *s = arena_alloc(a, (size_t)n + 1);
+	if (s)
+		memcpy(s, buf, (size_t)n + 1);
+	return s;
+}
+
+/* Frees every allocation of the arena. */
+static void arena_release(arena *a)
+{
+	while (a->head) {
+		arena_chunk *next = a->head->next;
+		free(a->head);
+		a->head = next;
+	}
+}
+
+/* xoshiro256** seeded through splitmix64: fast, and the same sequence for
+ * the same seed on every machine. */
+typedef struct rng {
+	uint64_t s[4];
+} rng;
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+static void rng_seed(rng *r, uint64_t seed)
+{
+	for (int i = 0; i < 4; i++)
+		r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl64(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rng_next(rng *r)
+{
+	uint64_t *s = r->s;
+	uint64_t out = rotl64(s[1] * 5, 7) * 9;
+	uint64_t t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl64(s[3], 45);
+	return out;
+}
+
+/* Uniform in [0, n). */
+static uint32_t rng_below(rng *r, uint32_t n)
+{
+	return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
+}
+
+/* ------------------------------------------------------------------ */
+/* The organisation tree                                               */
+/* ------------------------------------------------------------------ */
+
+/* Jiangsu's 13 prefecture-level cities (GB/T 2260). */
+static const struct city {
+	uint32_t code;
+	const char *name;
+} cities[] = {
+	{320100, "南京市"}, {320200, "无锡市"}, {320300, "徐州市"},   {320400, "常州市"},
+	{320500, "苏州市"}, {320600, "南通市"}, {320700, "连云港市"}, {320800, "淮安市"},
+	{320900, "盐城市"}, {321000, "扬州市"}, {321100, "镇江市"},   {321200, "泰州市"},
+	{321300, "宿迁市"},
+};
+#define N_CITIES (sizeof(cities) / sizeof(cities[0]))
+
+/* The five new-employment-form groups, each with an industry union per city. */
+static const struct group {
+	Ledger__WorkerGroup group;
+	const char *name;
+	const char *platform[2];
+} groups[] = {
+	{LEDGER__WORKER_GROUP__TRUCK_DRIVER, "货车司机", {"huolala", "manbang"}},
+	{LEDGER__WORKER_GROUP__RIDE_HAILING_DRIVER, "网约车司机", {"didi", "caocao"}},
+	{LEDGER__WORKER_GROUP__COURIER, "快递员", {"sf-express", "zto"}},
+	{LEDGER__WORKER_GROUP__DELIVERY_RIDER, "网约配送员", {"meituan", "ele.me"}},
+	{LEDGER__WORKER_GROUP__LIVE_STREAMER, "网络主播", {"douyin", "kuaishou"}},
+};
+#define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
+#define N_UNIONS (N_CITIES * N_GROUPS)
+#define N_ORGS (1 + N_CITIES + N_UNIONS)
+
+/* One run's tree: province federation → city federations → industry unions
+ * (union u is in city u / N_GROUPS and serves group u % N_GROUPS). */
+typedef struct org_tree {
+	char *province;
+	char *city[N_CITIES];
+	char *unions[N_UNIONS];
+	Ledger__Event *events[N_ORGS]; /* province, cities, unions: in that order */
+} org_tree;
+
+/* An event envelope with event_id = ldc_derived_event_id("ledgerd-bench/<key>")
+ * and the given business time; NULL if memory runs out. */
+static Ledger__Event *new_envelope(arena *a, const char *key, int64_t occurred_at)
+{
+	char text[160];
+	Ledger__Event *ev = arena_alloc(a, sizeof(*ev));
+	uint8_t *id = arena_alloc(a, LD_EVENT_ID_LEN);
+	if (!ev || !id)
+		return NULL;
+	ledger__event__init(ev);
+	snprintf(text, sizeof(text), "ledgerd-bench/%s", key);
+	ldc_derived_event_id(text, id);
+	ev->has_event_id = 1;
+	ev->event_id.len = LD_EVENT_ID_LEN;
+	ev->event_id.data = id;
+	ev->has_occurred_at = 1;
+	ev->occurred_at = occurred_at;
+	return ev;
+}
+
+/* One OrgRegistered event of the tree; NULL if memory runs out. */
+static Ledger__Event *new_org(arena *a, const char *id, const char *name, Ledger__OrgKind kind,
+			      const char *parent, uint32_t region, int group)
+{
+	Ledger__OrgRegistered *o = arena_alloc(a, sizeof(*o));
+	char key[128];
+	snprintf(key, sizeof(key), "org/%s", id);
+	Ledger__Event *ev = new_envelope(a, key, BENCH_T0_US - 86400LL * 1000000);
+	if (!o || !ev)
+		return NULL;
+	ledger__org_registered__init(o);
+	o->org_id = (char *)id;
+	o->name = (char *)name;
+	o->has_kind = 1;
+	o->kind = kind;
+	o->parent_id = (char *)parent;
+	o->has_region = 1;
+	o->region = region;
+	if (group >= 0) {
+		o->has_worker_group = 1;
+		o->worker_group = groups[group].group;
+	}
+	ev->body_case = LEDGER__EVENT__BODY_ORG_REGISTERED;
+	ev->org_registered = o;
+	return ev;
+}
+
+/* Builds the run's tree under namespace ns (ids "<ns>.js", "<ns>.js.320100",
+ * "<ns>.js.320100.g4"). Returns 0 or LD_E(INTERNAL). */
+static int orgs_build(org_tree *t, arena *a, const char *ns)
+{
+	size_t k = 0;
+	t->province = arena_printf(a, "%s.js", ns);
+	if (!t->province)
+		return LD_E(INTERNAL);
+	t->events[k++] = new_org(a, t->province, "江苏省新就业形态劳动者行业工会联合会",
+				 LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000, -1);
+	for (size_t c = 0; c < N_CITIES; c++) {
+		t->city[c] = arena_printf(a, "%s.%06" PRIu32, t->province, cities[c].code);
+		char *name = arena_printf(a, "%s新就业形态劳动者行业工会联合会", cities[c].name);
+		if (!t->city[c] || !name)
+			return LD_E(INTERNAL);
+		t->events[k++] = new_org(a, t->city[c], name, LEDGER__ORG_KIND__FEDERATION_CITY,
+					 t->province, cities[c].code, -1);
+	}
+	for (size_t u = 0; u < N_UNIONS; u++) {
+		size_t c = u / N_GROUPS, g = u % N_GROUPS;
+		t->unions[u] = arena_printf(a, "%s.g%d", t->city[c], (int)groups[g].group);
+		char *name = arena_printf(a, "%s%s行业工会", cities[c].name, groups[g].name);
+		if (!t->unions[u] || !name)
+			return LD_E(INTERNAL);
+		t->events[k++] = new_org(a, t->unions[u], name, LEDGER__ORG_KIND__INDUSTRY_UNION,
+					 t->city[c], cities[c].code, (int)g);
+	}
+	for (size_t i = 0; i < N_ORGS; i++)
+		if (!t->events[i])
+			return LD_E(INTERNAL);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The event mix                                                       */
+/* ------------------------------------------------------------------ */
+
+enum { K_JOIN, K_DUES, K_SERVICE, K_TRANSFER, K_END, K_NKINDS };
+
+static const char *const kind_names[K_NKINDS] = {"member_joined", "dues_paid", "service_delivered",
+						 "member_transferred", "membership_ended"};
+/* Percentages of the mix; the first events of a stream are joins (nobody
+ * else exists yet) and a payment with no period left becomes a service. */
+static const unsigned mix_pct[K_NKINDS] = {60, 20, 12, 6, 2};
+
+typedef struct gen_member {
+	const char *id;
+	uint32_t org;	      /* index of the current union */
+	uint32_t next_period; /* first month not yet paid, YYYYMM */
+} gen_member;
+
+/* Generator of one client's stream. Events reference only organisations of
+ * the tree and members joined earlier in the same stream, so a stream is
+ * valid whatever the other clients' requests do meanwhile. */
+typedef struct gen_stream {
+	rng r;
+	arena *a;
+	const org_tree *orgs;
+	const char *ns;
+	unsigned part;
+	gen_member *members;
+	size_t nmembers;
+	size_t *active; /* indices into members of the active ones */
+	size_t nactive;
+	size_t counts[K_NKINDS];
+} gen_stream;
+
+/* YYYYMM of a time in microseconds. */
+static uint32_t month_of(int64_t us)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	return (uint32_t)((tm.tm_year + 1900) * 100 + tm.tm_mon + 1);
+}
+
+/* YYYYMM plus k months. */
+static uint32_t month_add(uint32_t yyyymm, unsigned k)
+{
+	uint32_t m = (yyyymm / 100) * 12 + (yyyymm % 100 - 1) + k;
+	return (m / 12) * 100 + m % 12 + 1;
+}
+
+/* Picks an active member of the stream (at least one must exist); *slot is
+ * its position in the active list. */
+static gen_member *pick_active(gen_stream *g, size_t *slot)
+{
+	size_t s = rng_below(&g->r, (uint32_t)g->nactive);
+	*slot = s;
+	return &g->members[g->active[s]];
+}
+
+/* MemberJoined of a new member of a random union. */
+static int gen_join(gen_stream *g, Ledger__Event *ev)
+{
+	Ledger__MemberJoined *j = arena_alloc(g->a, sizeof(*j));
+	uint8_t *ph = arena_alloc(g->a, LD_HASH_LEN);
+	if (!j || !ph)
+		return LD_E(INTERNAL);
+	ledger__member_joined__init(j);
+	size_t k = g->nmembers++;
+	gen_member *m = &g->members[k];
+	uint32_t u = rng_below(&g->r, N_UNIONS);
+	size_t c = u / N_GROUPS, grp = u % N_GROUPS;
+	m->id = arena_printf(g->a, "%s.p%u.m%zu", g->ns, g->part, k);
+	if (!m->id)
+		return LD_E(INTERNAL);
+	m->org = u;
+	m->next_period = month_of(ev->occurred_at);
+	g->active[g->nactive++] = k;
+
+	j->member_id = (char *)m->id;
+	j->org_id = g->orgs->unions[u];
+	uint32_t path = rng_below(&g->r, 100);
+	j->has_join_path = j->has_employment = 1;
+	if (path < 70) {
+		j->join_path = LEDGER__JOIN_PATH__PLATFORM_WORK;
+		j->employment = rng_below(&g->r, 2) ? LEDGER__EMPLOYMENT_RELATION__PARTIAL
+						    : LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED;
+		j->platform = (char *)groups[grp].platform[rng_below(&g->r, 2)];
+	} else if (path < 90) {
+		j->join_path = LEDGER__JOIN_PATH__LABOUR_RELATION;
+		j->employment = LEDGER__EMPLOYMENT_RELATION__EMPLOYED;
+	} else {
+		j->join_path = LEDGER__JOIN_PATH__DISPATCHED;
+		j->employment = LEDGER__EMPLOYMENT_RELATION__DISPATCHED_LABOUR;
+	}
+	j->has_channel = 1;
+	j->channel = (Ledger__JoinChannel)(1 + rng_below(&g->r, 5));
+	j->has_worker_group = 1;
+	j->worker_group = groups[grp].group;
+	j->has_region = 1;
+	j->region = cities[c].code;
+	j->has_real_name = 1;
+	j->real_name = rng_below(&g->r, 100) < 95;
+	/* The member id stands in for the national id: unique per member and
+	 * per run, so no two active members share a person. */
+	if (ldc_person_hash(BENCH_HASH_KEY, m->id, ph) != 0)
+		return LD_E(INTERNAL);
+	j->has_person_hash = 1;
+	j->person_hash.len = LD_HASH_LEN;
+	j->person_hash.data = ph;
+	ev->body_case = LEDGER__EVENT__BODY_MEMBER_JOINED;
+	ev->member_joined = j;
+	return 0;
+}
+
+/* ServiceDelivered by an active member's union to that member. */
+static int gen_service(gen_stream *g, Ledger__Event *ev)
+{
+	static const Ledger__ServiceKind kinds[] = {
+		LEDGER__SERVICE_KIND__CONDOLENCE_VISIT,	  LEDGER__SERVICE_KIND__MUTUAL_AID_INSURANCE,
+		LEDGER__SERVICE_KIND__LEGAL_CONSULTATION, LEDGER__SERVICE_KIND__HEALTH_CHECK,
+		LEDGER__SERVICE_KIND__SKILL_UPGRADE,	  LEDGER__SERVICE_KIND__PSYCHOLOGICAL_COUNSELLING,
+	};
+	Ledger__ServiceDelivered *s = arena_alloc(g->a, sizeof(*s));
+	if (!s)
+		return LD_E(INTERNAL);
+	ledger__service_delivered__init(s);
+	size_t slot;
+	gen_member *m = pick_active(g, &slot);
+	s->has_kind = 1;
+	s->kind = kinds[rng_below(&g->r, sizeof(kinds) / sizeof(kinds[0]))];
+	s->org_id = g->orgs->unions[m->org];
+	s->member_id = (char *)m->id;
+	if (s->kind == LEDGER__SERVICE_KIND__CONDOLENCE_VISIT) {
+		s->has_amount_fen = 1;
+		s->amount_fen = 20000 + 10000 * (int64_t)rng_below(&g->r, 4);
+	}
+	ev->body_case = LEDGER__EVENT__BODY_SERVICE_DELIVERED;
+	ev->service_delivered = s;
+	return 0;
+}
+
+/* DuesPaid for the next 1–3 unpaid months of an active member, never past
+ * the month of the payment; a service instead if that member is paid up.
+ * *kind is set to the kind generated. */
+static int gen_dues(gen_stream *g, Ledger__Event *ev, int *kind)
+{
+	size_t slot;
+	gen_member *m = pick_active(g, &slot);
+	uint32_t now = month_of(ev->occurred_at);
+	if (m->next_period > now) {
+		*kind = K_SERVICE;
+		return gen_service(g, ev);
+	}
+	Ledger__DuesPaid *d = arena_alloc(g->a, sizeof(*d));
+	if (!d)
+		return LD_E(INTERNAL);
+	ledger__dues_paid__init(d);
+	uint32_t from = m->next_period;
+	uint32_t to = month_add(from, rng_below(&g->r, 3));
+	if (to > now)
+		to = now;
+	unsigned months = 1;
+	for (uint32_t p = from; p < to; p = month_add(p, 1))
+		months++;
+	m->next_period = month_add(to, 1);
+	d->member_id = (char *)m->id;
+	d->has_amount_fen = 1;
+	d->amount_fen = (int64_t)months * (200 + 100 * (int64_t)rng_below(&g->r, 9));
+	d->has_period_from = d->has_period_to = 1;
+	d->period_from = from;
+	d->period_to = to;
+	d->has_method = 1;
+	d->method = (Ledger__PaymentMethod)(1 + rng_below(&g->r, 6));
+	ev->body_case = LEDGER__EVENT__BODY_DUES_PAID;
+	ev->dues_paid = d;
+	*kind = K_DUES;
+	return 0;
+}
+
+/* MemberTransferred of an active member to the same group's union of another
+ * city (moved) or another group's union of the same city (new occupation). */
+static int gen_transfer(gen_stream *g, Ledger__Event *ev)
+{
+	Ledger__MemberTransferred *t = arena_alloc(g->a, sizeof(*t));
+	if (!t)
+		return LD_E(INTERNAL);
+	ledger__member_transferred__init(t);
+	size_t slot;
+	gen_member *m = pick_active(g, &slot);
+	uint32_t c = m->org / N_GROUPS, grp = m->org % N_GROUPS, to;
+	t->has_reason = 1;
+	if (rng_below(&g->r, 2)) {
+		c = (c + 1 + rng_below(&g->r, N_CITIES - 1)) % N_CITIES;
+		t->reason = LEDGER__TRANSFER_REASON__MOVED_REGION;
+	} else {
+		grp = (grp + 1 + rng_below(&g->r, N_GROUPS - 1)) % N_GROUPS;
+		t->reason = LEDGER__TRANSFER_REASON__CHANGED_OCCUPATION;
+	}
+	to = c * N_GROUPS + grp;
+	t->member_id = (char *)m->id;
+	t->from_org = g->orgs->unions[m->org];
+	t->to_org = g->orgs->unions[to];
+	m->org = to;
+	ev->body_case = LEDGER__EVENT__BODY_MEMBER_TRANSFERRED;
+	ev->member_transferred = t;
+	return 0;
+}
+
+/* MembershipEnded of an active member, who then leaves the active list. */
+static int gen_end(gen_stream *g, Ledger__Event *ev)
+{
+	static const Ledger__EndReason reasons[] = {
+		LEDGER__END_REASON__LEFT, LEDGER__END_REASON__LEFT_SECTOR, LEDGER__END_REASON__RETIRED};
+	Ledger__MembershipEnded *x = arena_alloc(g->a, sizeof(*x));
+	if (!x)
+		return LD_E(INTERNAL);
+	ledger__membership_ended__init(x);
+	size_t slot;
+	gen_member *m = pick_active(g, &slot);
+	x->member_id = (char *)m->id;
+	x->has_reason = 1;
+	x->reason = reasons[rng_below(&g->r, 3)];
+	g->active[slot] = g->active[--g->nactive];
+	ev->body_case = LEDGER__EVENT__BODY_MEMBERSHIP_ENDED;
+	ev->membership_ended = x;
+	return 0;
+}
+
+/*
+ * Generates stream `part` of a run: n events into out[], allocated in a,
+ * deterministic in (seed, run, part). Each event is checked with
+ * check_event() so that a bad generator fails here and not at the daemon.
+ * counts[] (K_NKINDS) is increased by the kinds generated. Returns 0,
+ * LD_E(INTERNAL) if memory runs out, or the check's code with e filled.
+ */
+static int gen_stream_events(arena *a, const org_tree *orgs, const char *ns, uint64_t seed,
+			     unsigned run, unsigned part, size_t n, Ledger__Event **out,
+			     size_t counts[K_NKINDS], ld_errinfo *e)
+{
+	gen_stream g = {0};
+	int rc = 0;
+	int64_t now = ldc_now_us();
+
+	rng_seed(&g.r, seed ^ ((uint64_t)run << 40) ^ ((uint64_t)part << 20));
+	g.a = a;
+	g.orgs = orgs;
+	g.ns = ns;
+	g.part = part;
+	g.members = calloc(n ? n : 1, sizeof(*g.members));
+	g.active = calloc(n ? n : 1, sizeof(*g.active));
+	if (!g.members || !g.active) {
+		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory for %zu members", n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char key[96];
+		snprintf(key, sizeof(key), "%s/%u/%zu", ns, part, i);
+		int64_t t = BENCH_T0_US + (int64_t)((double)(BENCH_T1_US - BENCH_T0_US) * i / n);
+		Ledger__Event *ev = new_envelope(a, key, t);
+		if (!ev) {
+			rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory for events");
+			goto out;
+		}
+		int kind = K_JOIN;
+		if (g.nactive > 0) {
+			uint32_t r = rng_below(&g.r, 100), acc = 0;
+			for (kind = 0; kind < K_NKINDS - 1; kind++) {
+				acc += mix_pct[kind];
+				if (r < acc)
+					break;
+			}
+		}
+		switch (kind) {
+		case K_JOIN:
+			rc = gen_join(&g, ev);
+			break;
+		case K_DUES:
+			rc = gen_dues(&g, ev, &kind);
+			break;
+		case K_SERVICE:
+			rc = gen_service(&g, ev);
+			break;
+		case K_TRANSFER:
+			rc = gen_transfer(&g, ev);
+			break;
+		default:
+			rc = gen_end(&g, ev);
+			break;
+		}
+		if (rc) {
+			rc = ld_errinfo_set(e, rc, NULL, "out of memory for events");
+			goto out;
+		}
+		if ((rc = check_event(ev, now, e)) != 0) {
+			fprintf(stderr, "ingest: generated event %zu of stream %u fails check_event\n",
+				i, part);
+			goto out;
+		}
+		g.counts[kind]++;
+		out[i] = ev;
+	}
+	for (int k = 0; k < K_NKINDS; k++)
+		counts[k] += g.counts[k];
+out:
+	free(g.members);
+	free(g.active);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Checking answers                                                    */
+/* ------------------------------------------------------------------ */
+
+#define N_CODES 64
+
+/* What every client thread of a run shares: the start gate and the first
+ * message of each error code seen. */
+typedef struct run_shared {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned ready; /* threads waiting at the gate */
+	int open;	/* the gate is open: go */
+	int abort;	/* ... but the run is off */
+	int64_t max_ns; /* per-thread time limit, 0 = none */
+	char *first[N_CODES];
+} run_shared;
+
+/* Counters of one client thread (summed after the run). */
+typedef struct tally {
+	uint64_t sent;	     /* events sent */
+	uint64_t accepted;   /* newly recorded */
+	uint64_t duplicates; /* recorded before (should not happen) */
+	uint64_t rejected;   /* refused by the daemon, per event or whole request */
+	uint64_t failed;     /* transport failures and unreadable answers */
+	uint64_t busy;	     /* ERR_BUSY answers retried */
+	uint64_t by_code[N_CODES];
+	int truncated; /* stopped by the time limit */
+} tally;
+
+/* Records the first message seen for error code `code` (wire code). */
+__attribute__((format(printf, 3, 4))) static void note_error(run_shared *sh, int code,
+							      const char *fmt, ...)
+{
+	char buf[768];
+	if (code < 0)
+		code = -code;
+	if (code >= N_CODES)
+		code = N_CODES - 1;
+	pthread_mutex_lock(&sh->mu);
+	if (!sh->first[code]) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		va_end(ap);
+		sh->first[code] = strdup(buf);
+	}
+	pthread_mutex_unlock(&sh->mu);
+}
+
+/* The member or organisation an event is about, for error messages. */
+static const char *event_subject(const Ledger__Event *ev)
+{
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_ORG_REGISTERED:
+		return ev->org_registered->org_id;
+	case LEDGER__EVENT__BODY_MEMBER_JOINED:
+		return ev->member_joined->member_id;
+	case LEDGER__EVENT__BODY_DUES_PAID:
+		return ev->dues_paid->member_id;
+	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
+		return ev->service_delivered->member_id;
+	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
+		return ev->member_transferred->member_id;
+	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
+		return ev->membership_ended->member_id;
+	default:
+		return "?";
+	}
+}
+
+/* Whether resp is a whole-request ERR_BUSY (to be retried). */
+static int is_busy(const Ledger__Response *resp)
+{
+	return resp && resp->error && resp->error->code == LEDGER__ERROR_CODE__ERR_BUSY;
+}
+
+/*
+ * Counts the answer to an append of evs[0..n-1] into t. resp NULL means the
+ * call failed before an answer was read (rc and e say why). Every event
+ * must come back recorded: rejections and anything unexpected are counted
+ * and the first message of each error code is kept in sh.
+ */
+static void tally_answer(tally *t, run_shared *sh, const Ledger__Response *resp, int rc,
+			 const ld_errinfo *e, Ledger__Event *const *evs, size_t n)
+{
+	if (!resp) {
+		t->failed += n;
+		t->by_code[ld_wire_code(rc) % N_CODES]++;
+		note_error(sh, rc, "%s: %s (request of %zu events, first %s %s)", ld_errname(rc),
+			   e ? e->message : "", n, codec_event_type_name((int)evs[0]->body_case),
+			   event_subject(evs[0]));
+		return;
+	}
+	if (resp->error) {
+		const Ledger__Error *er = resp->error;
+		t->rejected += n;
+		t->by_code[er->code % N_CODES]++;
+		note_error(sh, (int)er->code,
+			   "%s: %s [field '%s'] (whole request of %zu events rejected, first %s %s)",
+			   ld_errname((int)er->code), er->message ? er->message : "",
+			   er->field ? er->field : "", n,
+			   codec_event_type_name((int)evs[0]->body_case), event_subject(evs[0]));
+		return;
+	}
+	const Ledger__AppendResult *ar =
+		resp->result_case == LEDGER__RESPONSE__RESULT_APPEND ? resp->append : NULL;
+	if (!ar || ar->n_results != n) {
+		t->failed += n;
+		t->by_code[LEDGER__ERROR_CODE__ERR_MALFORMED]++;
+		note_error(sh, LEDGER__ERROR_CODE__ERR_MALFORMED,
+			   "answer to an append of %zu events is not an AppendResult with %zu "
+			   "results (result case %d, %zu results)",
+			   n, n, (int)resp->result_case, ar ? ar->n_results : 0);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const Ledger__EventResult *r = ar->results[i];
+		if (r->error) {
+			const Ledger__Error *er = r->error;
+			t->rejected++;
+			t->by_code[er->code % N_CODES]++;
+			note_error(sh, (int)er->code, "%s: %s [field '%s'] (event %zu of %zu: %s %s)",
+				   ld_errname((int)er->code), er->message ? er->message : "",
+				   er->field ? er->field : "", i, n,
+				   codec_event_type_name((int)evs[i]->body_case),
+				   event_subject(evs[i]));
+		} else if (r->has_duplicate && r->duplicate) {
+			t->duplicates++;
+		} else if (r->has_seq && r->seq > 0) {
+			t->accepted++;
+		} else {
+			t->failed++;
+			t->by_code[LEDGER__ERROR_CODE__ERR_INTERNAL]++;
+			note_error(sh, LEDGER__ERROR_CODE__ERR_INTERNAL,
+				   "event %zu of %zu has neither a seq nor an error in its result",
+				   i, n);
+		}
+	}
+}
+
+/* Waits at the start gate; returns nonzero if the run was called off. The
+ * thread's time limit starts when the gate opens. */
+static int gate_wait(run_shared *sh, int64_t *deadline)
+{
+	pthread_mutex_lock(&sh->mu);
+	sh->ready++;
+	pthread_cond_broadcast(&sh->cv);
+	while (!sh->open)
+		pthread_cond_wait(&sh->cv, &sh->mu);
+	int abort = sh->abort;
+	pthread_mutex_unlock(&sh->mu);
+	*deadline = sh->max_ns ? mono_ns() + sh->max_ns : 0;
+	return abort;
+}
+
+/* Main side of the gate: waits until `nthreads` threads are ready, then
+ * opens it (abort: tells them to give up). */
+static void gate_open(run_shared *sh, unsigned nthreads, int abort)
+{
+	pthread_mutex_lock(&sh->mu);
+	while (sh->ready < nthreads)
+		pthread_cond_wait(&sh->cv, &sh->mu);
+	sh->open = 1;
+	sh->abort = abort;
+	pthread_cond_broadcast(&sh->cv);
+	pthread_mutex_unlock(&sh->mu);
+}
+
+static void shared_init(run_shared *sh, double max_seconds)
+{
+	memset(sh, 0, sizeof(*sh));
+	pthread_mutex_init(&sh->mu, NULL);
+	pthread_cond_init(&sh->cv, NULL);
+	sh->max_ns = max_seconds > 0 ? (int64_t)(max_seconds * 1e9) : 0;
+}
+
+static void shared_destroy(run_shared *sh)
+{
+	for (int i = 0; i < N_CODES; i++)
+		free(sh->first[i]);
+	pthread_mutex_destroy(&sh->mu);
+	pthread_cond_destroy(&sh->cv);
+}
+
+/* ------------------------------------------------------------------ */
+/* Client threads                                                      */
+/* ------------------------------------------------------------------ */
+
+/* One pre-packed AppendRequest and the events it carries. */
+typedef struct packed_req {
+	uint8_t *buf;
+	size_t len;
+	Ledger__Event **events;
+	size_t n;
+} packed_req;
+
+typedef struct worker {
+	pthread_t tid;
+	const bench_opts *o;
+	run_shared *sh;
+	unsigned idx;
+	Ledger__Event **events; /* the stream (ldc workloads) */
+	size_t n;
+	packed_req *reqs; /* the stream packed in requests (batch workload) */
+	size_t nreq;
+	tally t;
+} worker;
+
+/*
+ * Batch client: one REQ socket of its own, one request in flight, the
+ * stream's requests sent in order. It speaks NNG directly rather than
+ * through ldc_append because ldc_call packs the request on every call: at
+ * a million events a second that packing would cost the client a good part
+ * of a core on a 2-core machine that the daemon needs, so the requests are
+ * packed before the clock starts and only sent, received and decoded here.
+ */
+static void *batch_worker(void *arg)
+{
+	worker *w = arg;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	int nrv = 0;
+	int64_t deadline;
+
+	if ((nrv = nng_req0_open(&s)) != 0 ||
+	    (nrv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, w->o->timeout_ms)) != 0 ||
+	    (nrv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, w->o->timeout_ms)) != 0 ||
+	    (nrv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, BENCH_RECV_MAX)) != 0 ||
+	    (nrv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
+	    (nrv = nng_dial(s, w->o->url, NULL, 0)) != 0) {
+		note_error(w->sh, LD_E(UNAVAILABLE), "cannot connect to '%s': %s", w->o->url,
+			   nng_strerror(nrv));
+		for (size_t b = 0; b < w->nreq; b++)
+			w->t.failed += w->reqs[b].n;
+	}
+	if (gate_wait(w->sh, &deadline) || nrv)
+		goto out;
+	for (size_t b = 0; b < w->nreq; b++) {
+		const packed_req *pr = &w->reqs[b];
+		if (deadline && mono_ns() > deadline) {
+			w->t.truncated = 1;
+			break;
+		}
+		Ledger__Response *resp = NULL;
+		ld_errinfo e = {0};
+		int rc = 0;
+		for (int attempt = 0;; attempt++) {
+			void *ans = NULL;
+			size_t alen = 0;
+			if ((nrv = nng_send(s, pr->buf, pr->len, 0)) != 0 ||
+			    (nrv = nng_recv(s, &ans, &alen, NNG_FLAG_ALLOC)) != 0) {
+				rc = ld_errinfo_set(&e, LD_E(UNAVAILABLE), NULL,
+						    "request to '%s' failed: %s", w->o->url,
+						    nng_strerror(nrv));
+				break;
+			}
+			resp = codec_response_unpack(ans, alen);
+			nng_free(ans, alen);
+			if (!resp) {
+				rc = ld_errinfo_set(&e, LD_E(MALFORMED), NULL,
+						    "answer of %zu bytes is not a ledger.Response",
+						    alen);
+				break;
+			}
+			if (!is_busy(resp) || attempt >= BENCH_BUSY_RETRIES)
+				break;
+			codec_response_free(resp);
+			resp = NULL;
+			w->t.busy++;
+			nanosleep(&(struct timespec){0, BENCH_BUSY_SLEEP_NS}, NULL);
+		}
+		w->t.sent += pr->n;
+		tally_answer(&w->t, w->sh, resp, rc, &e, pr->events, pr->n);
+		codec_response_free(resp);
+		if (!resp)
+			break; /* the connection is gone: stop this client */
+	}
+out:
+	if (nng_socket_id(s) > 0)
+		nng_close(s);
+	return NULL;
+}
+
+/* Single-event client through the client library: ldc_append of one event
+ * at a time, the next sent when the previous is answered. */
+static void *single_worker(void *arg)
+{
+	worker *w = arg;
+	ldc *c = NULL;
+	ld_errinfo e = {0};
+	Ledger__Response *resp = NULL;
+	int64_t deadline;
+	int rc;
+
+	/* A head request before the clock starts makes sure the (background)
+	 * dial has completed, so connecting is not timed. */
+	if ((rc = ldc_open(&c, w->o->url, w->o->timeout_ms, &e)) == 0)
+		rc = ldc_head(c, &resp, &e);
+	codec_response_free(resp);
+	resp = NULL;
+	if (rc) {
+		note_error(w->sh, rc, "cannot reach '%s': %s", w->o->url, e.message);
+		w->t.failed += w->n;
+	}
+	if (gate_wait(w->sh, &deadline) || rc)
+		goto out;
+	for (size_t i = 0; i < w->n; i++) {
+		if (deadline && mono_ns() > deadline) {
+			w->t.truncated = 1;
+			break;
+		}
+		for (int attempt = 0;; attempt++) {
+			rc = ldc_append(c, &w->events[i], 1, 0, &resp, &e);
+			if (!is_busy(resp) || attempt >= BENCH_BUSY_RETRIES)
+				break;
+			codec_response_free(resp);
+			resp = NULL;
+			w->t.busy++;
+			nanosleep(&(struct timespec){0, BENCH_BUSY_SLEEP_NS}, NULL);
+		}
+		w->t.sent++;
+		tally_answer(&w->t, w->sh, resp, rc, &e, &w->events[i], 1);
+		int gone = resp == NULL;
+		codec_response_free(resp);
+		resp = NULL;
+		if (gone)
+			break;
+	}
+out:
+	ldc_close(c);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Daemon workloads                                                    */
+/* ------------------------------------------------------------------ */
+
+/* The head seq of the daemon's log into *seq. */
+static int daemon_head(ldc *c, uint64_t *seq, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	int rc = ldc_head(c, &resp, e);
+	if (rc == 0) {
+		if (resp->result_case != LEDGER__RESPONSE__RESULT_HEAD || !resp->head)
+			rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL, "head answer has no Head");
+		else
+			*seq = resp->head->has_seq ? resp->head->seq : 0;
+	}
+	codec_response_free(resp);
+	return rc;
+}
+
+/* Appends evs[0..n-1] in one request and requires every one recorded. */
+static int append_all(ldc *c, Ledger__Event **evs, size_t n, const char *what, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	run_shared sh;
+	tally t = {0};
+	int rc;
+
+	shared_init(&sh, 0);
+	rc = ldc_append(c, evs, n, 1, &resp, e);
+	tally_answer(&t, &sh, resp, rc, e, evs, n);
+	if (t.accepted != n) {
+		const char *msg = "?";
+		for (int i = 0; i < N_CODES; i++)
+			if (sh.first[i]) {
+				msg = sh.first[i];
+				break;
+			}
+		rc = ld_errinfo_set(e, rc ? rc : LD_E(INVALID_STATE), NULL,
+				    "registering %s: %" PRIu64 " of %zu recorded: %s", what,
+				    t.accepted, n, msg);
+	} else {
+		rc = 0;
+	}
+	codec_response_free(resp);
+	shared_destroy(&sh);
+	return rc;
+}
+
+/* Registers the tree: the province, then the cities, then the unions (a
+ * parent must exist before its children). */
+static int orgs_register(ldc *c, org_tree *t, ld_errinfo *e)
+{
+	int rc;
+	if ((rc = append_all(c, t->events, 1, "the province federation", e)) != 0 ||
+	    (rc = append_all(c, t->events + 1, N_CITIES, "the city federations", e)) != 0 ||
+	    (rc = append_all(c, t->events + 1 + N_CITIES, N_UNIONS, "the industry unions", e)) != 0)
+		return rc;
+	return 0;
+}
+
+/* Packs evs[0..n-1] as one AppendRequest into pr. */
+static int pack_request(packed_req *pr, Ledger__Event **evs, size_t n)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__AppendRequest ap = LEDGER__APPEND_REQUEST__INIT;
+	ap.n_events = n;
+	ap.events = evs;
+	req.command_case = LEDGER__REQUEST__COMMAND_APPEND;
+	req.append = &ap;
+	pr->len = codec_size(&req);
+	pr->buf = malloc(pr->len ? pr->len : 1);
+	if (!pr->buf)
+		return LD_E(INTERNAL);
+	codec_pack(&req, pr->buf);
+	pr->events = evs;
+	pr->n = n;
+	return 0;
+}
+
+/* The outcome of one run against the daemon. */
+typedef struct run_result {
+	double seconds;
+	double eps; /* events accepted per second */
+	tally t;
+	double client_cpu_us; /* per event sent; this process, every thread */
+	double daemon_cpu_us; /* per event sent; < 0 unknown */
+	int head_ok;
+	uint64_t head_delta, head_expected;
+	double pack_us; /* per event, before the clock (batch only) */
+} run_result;
+
+/* Prints the first message of every error code seen in sh. */
+static void print_errors(const run_shared *sh, const tally *t)
+{
+	for (int i = 0; i < N_CODES; i++)
+		if (t->by_code[i] || sh->first[i])
+			printf("    %s x%" PRIu64 ", first: %s\n", ld_errname(i), t->by_code[i],
+			       sh->first[i] ? sh->first[i] : "?");
+}
+
+/*
+ * One run of batch, concurrent or sequential: registers a fresh tree,
+ * generates and (batch) packs the events, then times the clients from the
+ * moment every one is connected until the last is answered. Returns 0 when
+ * the run took place (whatever the daemon answered), or a negative code if
+ * it could not be set up.
+ */
+static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t mix[K_NKINDS])
+{
+	arena a = {0};
+	ldc *c = NULL;
+	ld_errinfo e = {0};
+	org_tree tree;
+	worker *ws = NULL;
+	run_shared sh;
+	unsigned nthreads = 0, created = 0;
+	uint64_t head0 = 0, head1 = 0;
+	char ns[32];
+	int rc;
+
+	shared_init(&sh, o->max_seconds);
+	memset(res, 0, sizeof(*res));
+	unsigned parts = o->wl == WL_BATCH ? o->conns : o->wl == WL_CONCURRENT ? o->clients : 1;
+
+	if ((rc = ldc_open(&c, o->url, o->timeout_ms, &e)) != 0 ||
+	    (rc = daemon_head(c, &head0, &e)) != 0) {
+		fprintf(stderr, "ingest: %s: %s\n", ld_errname(rc), e.message);
+		goto out;
+	}
+	/* The head names the run: ids are unique against this daemon however
+	 * often the bench runs, and on a fresh daemon the run is reproduced. */
+	snprintf(ns, sizeof(ns), "%c%" PRIu64, "BCS"[o->wl], head0);
+	if ((rc = orgs_build(&tree, &a, ns)) != 0 || (rc = orgs_register(c, &tree, &e)) != 0) {
+		fprintf(stderr, "ingest: %s: %s\n", ld_errname(rc), e.message);
+		goto out;
+	}
+
+	ws = calloc(parts, sizeof(*ws));
+	if (!ws) {
+		rc = LD_E(INTERNAL);
+		goto out;
+	}
+	int64_t pack_ns = 0;
+	for (unsigned p = 0; p < parts; p++) {
+		worker *w = &ws[p];
+		w->o = o;
+		w->sh = &sh;
+		w->idx = p;
+		w->n = o->events / parts + (p < o->events % parts);
+		w->events = arena_alloc(&a, (w->n ? w->n : 1) * sizeof(*w->events));
+		if (!w->events) {
+			rc = LD_E(INTERNAL);
+			goto out;
+		}
+		if ((rc = gen_stream_events(&a, &tree, ns, o->seed, run, p, w->n, w->events, mix,
+					    &e)) != 0) {
+			fprintf(stderr, "ingest: generated event rejected by check_event: %s: %s [%s]\n",
+				ld_errname(rc), e.message, e.field);
+			goto out;
+		}
+		if (o->wl != WL_BATCH)
+			continue;
+		pack_ns -= mono_ns();
+		w->nreq = (w->n + o->batch - 1) / o->batch;
+		w->reqs = calloc(w->nreq ? w->nreq : 1, sizeof(*w->reqs));
+		if (!w->reqs) {
+			rc = LD_E(INTERNAL);
+			goto out;
+		}
+		for (size_t b = 0; b < w->nreq; b++) {
+			size_t first = b * o->batch;
+			size_t k = w->n - first < o->batch ? w->n - first : o->batch;
+			if ((rc = pack_request(&w->reqs[b], w->events + first, k)) != 0)
+				goto out;
+		}
+		pack_ns += mono_ns();
+	}
+	res->pack_us = o->events ? (double)pack_ns / 1e3 / (double)o->events : 0;
+
+	/* Clients connect, wait at the gate, and the clock runs from the
+	 * gate's opening to the last answer. */
+	for (nthreads = 0; nthreads < parts; nthreads++)
+		if (pthread_create(&ws[nthreads].tid, NULL,
+				   o->wl == WL_BATCH ? batch_worker : single_worker,
+				   &ws[nthreads]) != 0)
+			break;
+	created = nthreads;
+	gate_open(&sh, created, created != parts);
+	double cpu0 = self_cpu_seconds(), dcpu0 = proc_cpu_seconds(o->pid);
+	int64_t t0 = mono_ns();
+	for (unsigned p = 0; p < created; p++)
+		pthread_join(ws[p].tid, NULL);
+	int64_t t1 = mono_ns();
+	double cpu1 = self_cpu_seconds(), dcpu1 = proc_cpu_seconds(o->pid);
+	if (created != parts) {
+		fprintf(stderr, "ingest: cannot start client thread %u\n", created);
+		rc = LD_E(INTERNAL);
+		goto out;
+	}
+
+	for (unsigned p = 0; p < parts; p++) {
+		tally *t = &ws[p].t;
+		res->t.sent += t->sent;
+		res->t.accepted += t->accepted;
+		res->t.duplicates += t->duplicates;
+		res->t.rejected += t->rejected;
+		res->t.failed += t->failed;
+		res->t.busy += t->busy;
+		res->t.truncated |= t->truncated;
+		for (int k = 0; k < N_CODES; k++)
+			res->t.by_code[k] += t->by_code[k];
+	}
+	res->seconds = (double)(t1 - t0) / 1e9;
+	res->eps = res->seconds > 0 ? (double)res->t.accepted / res->seconds : 0;
+	double sent = res->t.sent ? (double)res->t.sent : 1;
+	res->client_cpu_us = (cpu1 - cpu0) * 1e6 / sent;
+	res->daemon_cpu_us = dcpu0 >= 0 && dcpu1 >= 0 ? (dcpu1 - dcpu0) * 1e6 / sent : -1;
+
+	/* Every accepted event and nothing else must be in the log. */
+	if ((rc = daemon_head(c, &head1, &e)) != 0) {
+		fprintf(stderr, "ingest: head after the run: %s: %s\n", ld_errname(rc), e.message);
+		goto out;
+	}
+	res->head_delta = head1 - head0;
+	res->head_expected = N_ORGS + res->t.accepted;
+	res->head_ok = res->head_delta == res->head_expected;
+
+	printf("%s run %u/%u: %" PRIu64 " events in %.3f s = %.0f events/s | rejected %" PRIu64
+	       ", duplicates %" PRIu64 ", failed %" PRIu64 ", busy retries %" PRIu64
+	       "%s | client CPU %.2f us/event (%.2f cores)",
+	       workload_names[o->wl], run + 1, o->runs, res->t.accepted, res->seconds, res->eps,
+	       res->t.rejected, res->t.duplicates, res->t.failed, res->t.busy,
+	       res->t.truncated ? " | TRUNCATED by --max-seconds" : "", res->client_cpu_us,
+	       res->seconds > 0 ? (cpu1 - cpu0) / res->seconds : 0);
+	if (res->daemon_cpu_us >= 0)
+		printf(" | daemon CPU %.2f us/event (%.2f cores)", res->daemon_cpu_us,
+		       res->seconds > 0 ? (dcpu1 - dcpu0) / res->seconds : 0);
+	printf(" | head +%" PRIu64 " %s\n", res->head_delta,
+	       res->head_ok ? "ok" : "MISMATCH");
+	if (!res->head_ok)
+		printf("    head moved by %" PRIu64 ", expected %" PRIu64 " (%d orgs + %" PRIu64
+		       " accepted)\n",
+		       res->head_delta, res->head_expected, (int)N_ORGS, res->t.accepted);
+	print_errors(&sh, &res->t);
+	fflush(stdout);
+	rc = 0;
+out:
+	if (ws)
+		for (unsigned p = 0; p < parts; p++) {
+			for (size_t b = 0; b < ws[p].nreq; b++)
+				free(ws[p].reqs[b].buf);
+			free(ws[p].reqs);
+		}
+	free(ws);
+	ldc_close(c);
+	arena_release(&a);
+	shared_destroy(&sh);
+	return rc;
+}
+
+/* Runs a daemon workload --runs times and prints the summary. Returns 0 if
+ * every event of every run was recorded and every head check held, 1 if
+ * not, or a negative code if a run could not be set up. */
+static int bench_daemon(const bench_opts *o)
+{
+	run_result *res = calloc(o->runs, sizeof(*res));
+	double *eps = calloc(o->runs, sizeof(*eps));
+	double *ccpu = calloc(o->runs, sizeof(*ccpu));
+	double *dcpu = calloc(o->runs, sizeof(*dcpu));
+	size_t mix[K_NKINDS] = {0};
+	tally all = {0};
+	int head_bad = 0, rc = 0;
+	unsigned done = 0, truncated = 0;
+
+	if (!res || !eps || !ccpu || !dcpu) {
+		rc = LD_E(INTERNAL);
+		goto out;
+	}
+	unsigned conns = o->wl == WL_BATCH ? o->conns : o->wl == WL_CONCURRENT ? o->clients : 1;
+	size_t batch = o->wl == WL_BATCH ? o->batch : 1;
+	printf("%s: %zu events per run in requests of %zu event%s from %u connection%s, "
+	       "%u runs, seed %" PRIu64 ", url %s\n",
+	       workload_names[o->wl], o->events, batch, batch == 1 ? "" : "s", conns,
+	       conns == 1 ? "" : "s", o->runs, o->seed, o->url);
+	fflush(stdout);
+	for (unsigned r = 0; r < o->runs; r++) {
+		if ((rc = daemon_run(o, r, &res[r], mix)) != 0)
+			goto out;
+		if (r == 0) {
+			size_t total = 0;
+			for (int k = 0; k < K_NKINDS; k++)
+				total += mix[k];
+			printf("    mix of run 1:");
+			for (int k = 0; k < K_NKINDS; k++)
+				printf(" %s %.1f%%", kind_names[k],
+				       total ? 100.0 * mix[k] / total : 0);
+			if (o->wl == WL_BATCH)
+				printf("; packing before the clock: %.2f us/event", res[0].pack_us);
+			printf("\n");
+		}
+		eps[r] = res[r].eps;
+		ccpu[r] = res[r].client_cpu_us;
+		dcpu[r] = res[r].daemon_cpu_us;
+		all.sent += res[r].t.sent;
+		all.accepted += res[r].t.accepted;
+		all.rejected += res[r].t.rejected;
+		all.duplicates += res[r].t.duplicates;
+		all.failed += res[r].t.failed;
+		all.busy += res[r].t.busy;
+		truncated += res[r].t.truncated != 0;
+		head_bad += !res[r].head_ok;
+		done++;
+	}
+	stats s = stats_of(eps, done), sc = stats_of(ccpu, done), sd = stats_of(dcpu, done);
+	printf("RESULT workload=%s unit=events/s median=%.0f min=%.0f max=%.0f runs=%u "
+	       "events=%zu batch=%zu conns=%u seed=%" PRIu64 " sent=%" PRIu64
+	       " accepted=%" PRIu64 " rejected=%" PRIu64 " duplicates=%" PRIu64
+	       " failed=%" PRIu64 " busy=%" PRIu64 " truncated=%u"
+	       " head_mismatch=%d client_cpu_us=%.2f daemon_cpu_us=%.2f\n",
+	       workload_names[o->wl], s.median, s.min, s.max, done, o->events, batch, conns,
+	       o->seed, all.sent, all.accepted, all.rejected, all.duplicates, all.failed, all.busy,
+	       truncated, head_bad, sc.median, o->pid > 0 ? sd.median : -1.0);
+	rc = all.rejected || all.duplicates || all.failed || head_bad ||
+	     all.accepted != all.sent;
+out:
+	free(res);
+	free(eps);
+	free(ccpu);
+	free(dcpu);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ceiling: LMDB                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Packed events back to back: event i is buf[off[i] .. off[i+1]). */
+typedef struct packed_events {
+	uint8_t *buf;
+	size_t *off;
+	size_t n;
+} packed_events;
+
+/* Removes a temporary LMDB environment directory. */
+static void lmdb_remove(const char *dir)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+/*
+ * Appends the first n events of pe to a fresh environment in data_dir, in
+ * write transactions of `batch` events each committed durably (LMDB's
+ * default: data then meta synced), keys 8-byte big-endian 1, 2, 3 … with
+ * MDB_APPEND. *seconds is the time from the first begin to the last commit.
+ * Returns 0 or LD_E(STORAGE) with the reason printed.
+ */
+static int lmdb_ceiling(const char *data_dir, const packed_events *pe, size_t n, size_t batch,
+			double *seconds)
+{
+	char dir[PATH_MAX];
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	int mrc = 0, rc = 0;
+	const char *what = "create";
+
+	snprintf(dir, sizeof(dir), "%s/ledgerd-ceiling.XXXXXX", data_dir);
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "ingest: cannot create a directory in '%s': %s\n", data_dir,
+			strerror(errno));
+		return LD_E(STORAGE);
+	}
+	size_t bytes = n ? pe->off[n] - pe->off[0] : 0;
+	size_t map = bytes * 3 + ((size_t)256 << 20);
+	if ((mrc = mdb_env_create(&env)) != 0)
+		goto fail;
+	what = "size";
+	if ((mrc = mdb_env_set_mapsize(env, map)) != 0)
+		goto fail;
+	what = "open";
+	if ((mrc = mdb_env_open(env, dir, 0, 0644)) != 0)
+		goto fail;
+	what = "open the database of";
+	if ((mrc = mdb_txn_begin(env, NULL, 0, &txn)) != 0 ||
+	    (mrc = mdb_dbi_open(txn, NULL, 0, &dbi)) != 0 || (mrc = mdb_txn_commit(txn)) != 0)
+		goto fail;
+	txn = NULL;
+
+	what = "append to";
+	int64_t t0 = mono_ns();
+	for (size_t i = 0; i < n;) {
+		if ((mrc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+			goto fail;
+		size_t end = i + batch < n ? i + batch : n;
+		for (; i < end; i++) {
+			uint8_t kb[8];
+			ld_put_be64(kb, (uint64_t)i + 1);
+			MDB_val k = {sizeof(kb), kb};
+			MDB_val v = {pe->off[i + 1] - pe->off[i], pe->buf + pe->off[i]};
+			if ((mrc = mdb_put(txn, dbi, &k, &v, MDB_APPEND)) != 0)
+				goto fail;
+		}
+		mrc = mdb_txn_commit(txn);
+		txn = NULL;
+		if (mrc)
+			goto fail;
+	}
+	*seconds = (double)(mono_ns() - t0) / 1e9;
+	goto out;
+fail:
+	fprintf(stderr, "ingest: cannot %s LMDB environment '%s': %s\n", what, dir,
+		mdb_strerror(mrc));
+	rc = LD_E(STORAGE);
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (env)
+		mdb_env_close(env);
+	lmdb_remove(dir);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ceiling: NNG REQ/REP round trips                                    */
+/* ------------------------------------------------------------------ */
+
+/* One context of the in-process REP echo server (NNG's async server
+ * pattern): receive, send the same message back, receive again. */
+typedef struct echo_ctx {
+	nng_aio *aio;
+	nng_ctx ctx;
+	int sending;
+} echo_ctx;
+
+/* Completion of an echo context's receive or send. Runs on NNG's threads
+ * and never blocks. */
+static void echo_cb(void *arg)
+{
+	echo_ctx *x = arg;
+	int rv = nng_aio_result(x->aio);
+	if (rv != 0) {
+		if (x->sending) {
+			nng_msg *m = nng_aio_get_msg(x->aio);
+			if (m)
+				nng_msg_free(m);
+		}
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+			return;
+		x->sending = 0;
+		nng_ctx_recv(x->ctx, x->aio);
+		return;
+	}
+	if (!x->sending) {
+		nng_aio_set_msg(x->aio, nng_aio_get_msg(x->aio));
+		x->sending = 1;
+		nng_ctx_send(x->ctx, x->aio);
+	} else {
+		x->sending = 0;
+		nng_ctx_recv(x->ctx, x->aio);
+	}
+}
+
+typedef struct rtt_worker {
+	pthread_t tid;
+	run_shared *sh;
+	char url[64];
+	const uint8_t *msg;
+	size_t len;
+	size_t ops;
+	size_t done;
+	int failed;
+} rtt_worker;
+
+/* REQ client of the echo ceiling: `ops` round trips of `len` bytes. */
+static void *rtt_client(void *arg)
+{
+	rtt_worker *w = arg;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	int64_t deadline;
+	int nrv;
+
+	if ((nrv = nng_req0_open(&s)) != 0 || (nrv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 10000)) != 0 ||
+	    (nrv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000)) != 0 ||
+	    (nrv = nng_dial(s, w->url, NULL, 0)) != 0)
+		w->failed = 1;
+	if (gate_wait(w->sh, &deadline) || w->failed)
+		goto out;
+	for (; w->done < w->ops; w->done++) {
+		void *ans = NULL;
+		size_t alen = 0;
+		if ((nrv = nng_send(s, (void *)w->msg, w->len, 0)) != 0 ||
+		    (nrv = nng_recv(s, &ans, &alen, NNG_FLAG_ALLOC)) != 0) {
+			w->failed = 1;
+			break;
+		}
+		nng_free(ans, alen);
+	}
+out:
+	if (nrv)
+		fprintf(stderr, "ingest: echo client: %s\n", nng_strerror(nrv));
+	if (nng_socket_id(s) > 0)
+		nng_close(s);
+	return NULL;
+}
+
+/*
+ * Round trips per second of `ops` REQ/REP exchanges of a `len`-byte message
+ * between `clients` REQ sockets and one REP echo server with a context per
+ * client, all in this process over loopback TCP. Returns 0 with *rate, or
+ * LD_E(UNAVAILABLE).
+ */
+static int nng_ceiling(const uint8_t *msg, size_t len, unsigned clients, size_t ops, double *rate)
+{
+	nng_socket srv = NNG_SOCKET_INITIALIZER;
+	nng_listener l;
+	echo_ctx *ex = NULL;
+	rtt_worker *ws = NULL;
+	run_shared sh;
+	unsigned nex = clients + 1, created = 0;
+	int port = 0, nrv = 0, rc = 0;
+
+	shared_init(&sh, 0);
+	ex = calloc(nex, sizeof(*ex));
+	ws = calloc(clients, sizeof(*ws));
+	if (!ex || !ws) {
+		rc = LD_E(INTERNAL);
+		goto out;
+	}
+	if ((nrv = nng_rep0_open(&srv)) != 0 ||
+	    (nrv = nng_socket_set_size(srv, NNG_OPT_RECVMAXSZ, BENCH_RECV_MAX)) != 0 ||
+	    (nrv = nng_listener_create(&l, srv, "tcp://127.0.0.1:0")) != 0 ||
+	    (nrv = nng_listener_start(l, 0)) != 0 ||
+	    (nrv = nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port)) != 0)
+		goto fail;
+	for (unsigned i = 0; i < nex; i++) {
+		if ((nrv = nng_aio_alloc(&ex[i].aio, echo_cb, &ex[i])) != 0 ||
+		    (nrv = nng_ctx_open(&ex[i].ctx, srv)) != 0)
+			goto fail;
+		nng_ctx_recv(ex[i].ctx, ex[i].aio);
+	}
+	for (unsigned i = 0; i < clients; i++) {
+		ws[i].sh = &sh;
+		snprintf(ws[i].url, sizeof(ws[i].url), "tcp://127.0.0.1:%d", port);
+		ws[i].msg = msg;
+		ws[i].len = len;
+		ws[i].ops = ops / clients + (i < ops % clients);
+	}
+	for (created = 0; created < clients; created++)
+		if (pthread_create(&ws[created].tid, NULL, rtt_client, &ws[created]) != 0)
+			break;
+	gate_open(&sh, created, created != clients);
+	int64_t t0 = mono_ns();
+	for (unsigned i = 0; i < created; i++)
+		pthread_join(ws[i].tid, NULL);
+	double secs = (double)(mono_ns() - t0) / 1e9;
+	size_t done = 0;
+	int failed = created != clients;
+	for (unsigned i = 0; i < created; i++) {
+		done += ws[i].done;
+		failed |= ws[i].failed;
+	}
+	*rate = secs > 0 ? (double)done / secs : 0;
+	if (failed) {
+		fprintf(stderr, "ingest: echo ceiling: a client failed\n");
+		rc = LD_E(UNAVAILABLE);
+	}
+	goto out;
+fail:
+	fprintf(stderr, "ingest: echo server: %s\n", nng_strerror(nrv));
+	rc = LD_E(UNAVAILABLE);
+out:
+	if (nng_socket_id(srv) > 0)
+		nng_close(srv);
+	if (ex)
+		for (unsigned i = 0; i < nex; i++)
+			if (ex[i].aio)
+				nng_aio_free(ex[i].aio);
+	free(ex);
+	free(ws);
+	shared_destroy(&sh);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ceiling runs                                                        */
+/* ------------------------------------------------------------------ */
+
+enum { C_LMDB_BATCH, C_LMDB_SINGLE, C_NNG_1, C_NNG_N, C_FOR_BATCH, C_FOR_CONC, C_FOR_SEQ, C_N };
+
+/*
+ * The ceilings, --runs times each, and from them one ceiling per workload:
+ *   batch       LMDB appends in durable transactions of --batch events;
+ *   sequential  one client can do no better than one round trip plus one
+ *               durable single-event commit per event, in series:
+ *               1 / (1/nng_1 + 1/lmdb_single);
+ *   concurrent  --clients clients can do no better than the round trips of
+ *               that many clients, nor than a durable commit carrying one
+ *               event of each: min(nng_N, clients × lmdb_single).
+ */
+static int bench_ceiling(const bench_opts *o)
+{
+	static const char *const names[C_N] = {
+		"ceiling-lmdb-batch", "ceiling-lmdb-single",   "ceiling-nng-1",	       "ceiling-nng-n",
+		"ceiling-batch",      "ceiling-concurrent", "ceiling-sequential",
+	};
+	static const char *const units[C_N] = {
+		"events/s", "commits/s", "roundtrips/s", "roundtrips/s", "events/s", "events/s", "events/s",
+	};
+	arena a = {0};
+	org_tree tree;
+	packed_events pe = {0};
+	Ledger__Event **evs = NULL;
+	double *v[C_N] = {0};
+	size_t mix[K_NKINDS] = {0};
+	ld_errinfo e = {0};
+	uint8_t *msg = NULL;
+	size_t msglen = 0;
+	int rc = 0;
+	size_t n = o->events > o->sync_ops ? o->events : o->sync_ops;
+
+	for (int k = 0; k < C_N; k++)
+		if (!(v[k] = calloc(o->runs, sizeof(double)))) {
+			rc = LD_E(INTERNAL);
+			goto out;
+		}
+	/* The same generator as the daemon workloads, packed once. */
+	evs = calloc(n ? n : 1, sizeof(*evs));
+	pe.off = calloc(n + 1, sizeof(*pe.off));
+	if (!evs || !pe.off) {
+		rc = LD_E(INTERNAL);
+		goto out;
+	}
+	if ((rc = orgs_build(&tree, &a, "ceil")) != 0 ||
+	    (rc = gen_stream_events(&a, &tree, "ceil", o->seed, 0, 0, n, evs, mix, &e)) != 0) {
+		fprintf(stderr, "ingest: generating: %s: %s\n", ld_errname(rc), e.message);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		pe.off[i + 1] = pe.off[i] + codec_size(evs[i]);
+	if (!(pe.buf = malloc(pe.off[n] ? pe.off[n] : 1))) {
+		rc = LD_E(INTERNAL);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		codec_pack(evs[i], pe.buf + pe.off[i]);
+	pe.n = n;
+	{
+		/* The echo message: a 1-event AppendRequest of the first event
+		 * (a MemberJoined, the commonest kind). */
+		packed_req pr;
+		if ((rc = pack_request(&pr, evs, 1)) != 0)
+			goto out;
+		msg = pr.buf;
+		msglen = pr.len;
+	}
+	printf("ceiling: LMDB %zu events in transactions of %zu and %zu single-event transactions "
+	       "(durable commits) in %s; NNG %zu round trips of %zu bytes with 1 and %u clients; "
+	       "%u runs, seed %" PRIu64 ", mean packed event %.0f bytes\n",
+	       o->events, o->batch, o->sync_ops, o->data_dir, o->rtt_ops, msglen, o->clients,
+	       o->runs, o->seed, n ? (double)pe.off[n] / (double)n : 0);
+	fflush(stdout);
+
+	for (unsigned r = 0; r < o->runs; r++) {
+		double s_batch = 0, s_single = 0, nng1 = 0, nngn = 0;
+		if ((rc = lmdb_ceiling(o->data_dir, &pe, o->events, o->batch, &s_batch)) != 0 ||
+		    (rc = lmdb_ceiling(o->data_dir, &pe, o->sync_ops, 1, &s_single)) != 0 ||
+		    (rc = nng_ceiling(msg, msglen, 1, o->rtt_ops, &nng1)) != 0 ||
+		    (rc = nng_ceiling(msg, msglen, o->clients, o->rtt_ops, &nngn)) != 0)
+			goto out;
+		v[C_LMDB_BATCH][r] = s_batch > 0 ? (double)o->events / s_batch : 0;
+		v[C_LMDB_SINGLE][r] = s_single > 0 ? (double)o->sync_ops / s_single : 0;
+		v[C_NNG_1][r] = nng1;
+		v[C_NNG_N][r] = nngn;
+		v[C_FOR_BATCH][r] = v[C_LMDB_BATCH][r];
+		double single = v[C_LMDB_SINGLE][r];
+		v[C_FOR_SEQ][r] = nng1 > 0 && single > 0 ? 1.0 / (1.0 / nng1 + 1.0 / single) : 0;
+		double by_commit = single * o->clients;
+		v[C_FOR_CONC][r] = nngn < by_commit ? nngn : by_commit;
+		printf("ceiling run %u/%u: LMDB batch %.0f events/s (%.0f commits/s) | LMDB single %.0f "
+		       "commits/s | NNG 1 client %.0f round trips/s | NNG %u clients %.0f round "
+		       "trips/s\n",
+		       r + 1, o->runs, v[C_LMDB_BATCH][r], v[C_LMDB_BATCH][r] / (double)o->batch,
+		       single, nng1, o->clients, nngn);
+		fflush(stdout);
+	}
+	for (int k = 0; k < C_N; k++) {
+		stats s = stats_of(v[k], o->runs);
+		printf("RESULT workload=%s unit=%s median=%.0f min=%.0f max=%.0f runs=%u events=%zu "
+		       "batch=%zu clients=%u sync_ops=%zu rtt_ops=%zu msg_bytes=%zu seed=%" PRIu64
+		       "\n",
+		       names[k], units[k], s.median, s.min, s.max, o->runs, o->events, o->batch,
+		       o->clients, o->sync_ops, o->rtt_ops, msglen, o->seed);
+	}
+out:
+	for (int k = 0; k < C_N; k++)
+		free(v[k]);
+	free(msg);
+	free(evs);
+	free(pe.off);
+	free(pe.buf);
+	arena_release(&a);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Command line                                                        */
+/* ------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ingest --workload batch|concurrent|sequential|ceiling|head [options]\n"
+		"  --url URL          a running ledgerd (default %s)\n"
+		"  --events N         events per run (defaults: batch 500000, concurrent 80000,\n"
+		"                     sequential 5000, ceiling 500000)\n"
+		"  --batch N          events per request (batch) / per transaction (ceiling), 1000\n"
+		"  --clients N        concurrent clients; NNG ceiling clients (16)\n"
+		"  --conns N          connections of the batch workload (4)\n"
+		"  --seed S           seed of the workload (42)\n"
+		"  --runs R           runs (5)\n"
+		"  --data-dir DIR     ceiling: directory for the temporary LMDB env (.)\n"
+		"  --timeout MS       per request (30000)\n"
+		"  --max-seconds S    stop sending after S seconds of a run (0: never)\n"
+		"  --pid PID          the daemon's pid, to report its CPU time per event\n"
+		"  --sync-ops N       ceiling: single-event durable commits per run (1000)\n"
+		"  --rtt-ops N        ceiling: NNG round trips per run (20000)\n",
+		LDC_DEFAULT_URL);
+}
+
+/* Parses a non-negative integer option; exits with usage on garbage. */
+static unsigned long long parse_num(const char *opt, const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-') {
+		fprintf(stderr, "ingest: %s wants a non-negative integer, not '%s'\n", opt, s);
+		exit(2);
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"url", required_argument, NULL, 'u'},	   {"workload", required_argument, NULL, 'w'},
+		{"events", required_argument, NULL, 'n'},  {"batch", required_argument, NULL, 'b'},
+		{"clients", required_argument, NULL, 'c'}, {"conns", required_argument, NULL, 'C'},
+		{"seed", required_argument, NULL, 's'},	   {"runs", required_argument, NULL, 'r'},
+		{"data-dir", required_argument, NULL, 'd'}, {"timeout", required_argument, NULL, 't'},
+		{"max-seconds", required_argument, NULL, 'm'}, {"pid", required_argument, NULL, 'p'},
+		{"sync-ops", required_argument, NULL, 'S'}, {"rtt-ops", required_argument, NULL, 'R'},
+		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
+	};
+	bench_opts o = {
+		.url = LDC_DEFAULT_URL,
+		.wl = WL_HEAD,
+		.batch = 1000,
+		.clients = 16,
+		.conns = 4,
+		.seed = 42,
+		.runs = 5,
+		.data_dir = ".",
+		.timeout_ms = LDC_DEFAULT_TIMEOUT_MS,
+		.sync_ops = 1000,
+		.rtt_ops = 20000,
+	};
+	const char *wl = NULL;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'u':
+			o.url = optarg;
+			break;
+		case 'w':
+			wl = optarg;
+			break;
+		case 'n':
+			o.events = parse_num("--events", optarg);
+			break;
+		case 'b':
+			o.batch = parse_num("--batch", optarg);
+			break;
+		case 'c':
+			o.clients = (unsigned)parse_num("--clients", optarg);
+			break;
+		case 'C':
+			o.conns = (unsigned)parse_num("--conns", optarg);
+			break;
+		case 's':
+			o.seed = parse_num("--seed", optarg);
+			break;
+		case 'r':
+			o.runs = (unsigned)parse_num("--runs", optarg);
+			break;
+		case 'd':
+			o.data_dir = optarg;
+			break;
+		case 't':
+			o.timeout_ms = (int)parse_num("--timeout", optarg);
+			break;
+		case 'm':
+			o.max_seconds = strtod(optarg, NULL);
+			break;
+		case 'p':
+			o.pid = (long)parse_num("--pid", optarg);
+			break;
+		case 'S':
+			o.sync_ops = parse_num("--sync-ops", optarg);
+			break;
+		case 'R':
+			o.rtt_ops = parse_num("--rtt-ops", optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	int found = 0;
+	for (int i = 0; wl && i <= WL_HEAD; i++)
+		if (strcmp(wl, workload_names[i]) == 0) {
+			o.wl = (enum workload)i;
+			found = 1;
+		}
+	if (!found || optind != argc || o.batch < 1 || o.batch > 10000 || o.clients < 1 ||
+	    o.conns < 1 || o.runs < 1 || o.timeout_ms < 1 || o.clients > 1024 || o.conns > 1024) {
+		usage(stderr);
+		return 2;
+	}
+	if (o.events == 0)
+		o.events = o.wl == WL_BATCH	   ? 500000
+			   : o.wl == WL_CONCURRENT ? 80000
+			   : o.wl == WL_SEQUENTIAL ? 5000
+						   : 500000;
+
+	if (o.wl == WL_HEAD) {
+		ldc *c = NULL;
+		ld_errinfo e = {0};
+		uint64_t seq = 0;
+		if ((rc = ldc_open(&c, o.url, o.timeout_ms, &e)) == 0)
+			rc = daemon_head(c, &seq, &e);
+		ldc_close(c);
+		if (rc) {
+			fprintf(stderr, "ingest: %s: %s: %s\n", o.url, ld_errname(rc), e.message);
+			return 1;
+		}
+		printf("head %" PRIu64 "\n", seq);
+		return 0;
+	}
+	rc = o.wl == WL_CEILING ? bench_ceiling(&o) : bench_daemon(&o);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# run.sh BUILD_DIR — the ingest benchmark end to end (`make bench`).
+#
+# Starts $BUILD/ledgerd on a fresh data directory and a free loopback port,
+# waits until it answers a head request, runs $BUILD/bench/ingest for each
+# workload (batch, concurrent, sequential; several runs each, fixed seed), then
+# the physical ceilings of the same machine (raw LMDB, raw NNG), checks that
+# the appends are durable (the daemon syncs, and a kill -9 loses nothing that
+# was acknowledged), stops the daemon, prints a Markdown report and writes it
+# to bench/RESULTS.md. Raw output of every step stays in bench/RESULTS.log.
+#
+# Settings (environment):
+#   BENCH_SEED (42)  BENCH_RUNS (5)  BENCH_MAX_SECONDS (10, per run)
+#   BENCH_BATCH_EVENTS (500000)  BENCH_BATCH (1000)  BENCH_CONNS (4)
+#   BENCH_CONC_EVENTS (80000)    BENCH_CLIENTS (16)
+#   BENCH_SEQ_EVENTS (4000)
+#   BENCH_SYNC_OPS (1000)        BENCH_RTT_OPS (10000)
+#   BENCH_TMPDIR (/var/tmp: on disk, so that syncs cost what they cost)
+#   BENCH_OUT (bench/RESULTS.md)
+set -euo pipefail
+
+BUILD=${1:?usage: bench/run.sh BUILD_DIR}
+BUILD=$(cd "$BUILD" && pwd)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LEDGERD=$BUILD/ledgerd
+INGEST=$BUILD/bench/ingest
+
+SEED=${BENCH_SEED:-42}
+RUNS=${BENCH_RUNS:-5}
+MAXS=${BENCH_MAX_SECONDS:-10}
+BATCH_EVENTS=${BENCH_BATCH_EVENTS:-500000}
+BATCH=${BENCH_BATCH:-1000}
+CONNS=${BENCH_CONNS:-4}
+CONC_EVENTS=${BENCH_CONC_EVENTS:-80000}
+CLIENTS=${BENCH_CLIENTS:-16}
+SEQ_EVENTS=${BENCH_SEQ_EVENTS:-4000}
+SYNC_OPS=${BENCH_SYNC_OPS:-1000}
+RTT_OPS=${BENCH_RTT_OPS:-10000}
+OUT=${BENCH_OUT:-$ROOT/bench/RESULTS.md}
+LOG=${OUT%.md}.log
+
+for f in "$LEDGERD" "$INGEST"; do
+	[ -x "$f" ] || { echo "run.sh: $f is missing: run 'make benches BUILD=$BUILD' first" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/ledgerd-bench.XXXXXX")
+DATA=$TMP/data
+PID=""
+STRACE_PID=""
+
+# Stops the daemon (TERM, then KILL after 10 s) and removes the temporary
+# directory; runs on every exit.
+cleanup() {
+	if [ -n "$STRACE_PID" ]; then kill "$STRACE_PID" 2>/dev/null || true; fi
+	stop_daemon TERM || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+	local p
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	echo "run.sh: no free port found" >&2
+	return 1
+}
+
+PORT=$(free_port)
+URL=tcp://127.0.0.1:$PORT
+
+# Starts the daemon on $DATA and waits (up to 20 s) until it answers a head
+# request through the bench's own probe.
+start_daemon() {
+	mkdir -p "$DATA"
+	"$LEDGERD" --data "$DATA" --listen "$URL" >>"$TMP/ledgerd.log" 2>&1 &
+	PID=$!
+	for _ in $(seq 200); do
+		if ! kill -0 "$PID" 2>/dev/null; then
+			echo "run.sh: ledgerd exited during start; its log:" >&2
+			tail -n 20 "$TMP/ledgerd.log" >&2
+			PID=""
+			return 1
+		fi
+		if "$INGEST" --url "$URL" --workload head --timeout 500 >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "run.sh: ledgerd did not answer on $URL within 20 s" >&2
+	return 1
+}
+
+# Stops the daemon with signal $1 and waits up to 10 s; STOP_MSG says how
+# it ended. (Not in a subshell: it must reap its own child.)
+STOP_MSG=""
+stop_daemon() {
+	[ -n "$PID" ] || return 0
+	local sig=$1 rc=0 late=""
+	kill -"$sig" "$PID" 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$PID" 2>/dev/null; then
+		late="did not stop within 10 s of SIG$sig, so killed; "
+		kill -KILL "$PID" 2>/dev/null || true
+	fi
+	wait "$PID" 2>/dev/null || rc=$?
+	PID=""
+	STOP_MSG="${late}exit status $rc after SIG$sig"
+}
+
+# The current head seq of the daemon.
+head_seq() {
+	"$INGEST" --url "$URL" --workload head --timeout 5000 | awk '{print $2}'
+}
+
+# value FILE WORKLOAD KEY: a key=value of the RESULT line of WORKLOAD in FILE.
+value() {
+	awk -v w="$2" -v k="$3" '$1 == "RESULT" {
+		delete kv
+		for (i = 2; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }
+		if (kv["workload"] == w) { print kv[k]; exit }
+	}' "$1"
+}
+
+: >"$LOG"
+# step NAME CMD...: runs a step, output to the terminal and the log.
+step() {
+	local name=$1
+	shift
+	echo "### $name: $*" | tee -a "$LOG"
+	local rc=0
+	"$@" 2>&1 | tee "$TMP/$name.out" | tee -a "$LOG" || rc=$?
+	[ "$rc" -eq 0 ] || echo "### $name exited with status $rc" | tee -a "$LOG"
+	return 0
+}
+
+start_daemon
+echo "ledgerd pid $PID on $URL, data in $DATA ($(stat -f -c %T "$DATA"))" | tee -a "$LOG"
+T_START=$(date +%s)
+
+COMMON=(--url "$URL" --seed "$SEED" --runs "$RUNS" --max-seconds "$MAXS" --pid "$PID")
+step batch "$INGEST" "${COMMON[@]}" --workload batch --events "$BATCH_EVENTS" --batch "$BATCH" --conns "$CONNS"
+step concurrent "$INGEST" "${COMMON[@]}" --workload concurrent --events "$CONC_EVENTS" --clients "$CLIENTS"
+step sequential "$INGEST" "${COMMON[@]}" --workload sequential --events "$SEQ_EVENTS"
+
+# Durability, 1: the daemon syncs. A short sequential run under strace must
+# show at least one sync per acknowledged append (one client: nothing to
+# group), and a short concurrent run shows how many appends share a sync.
+SYNC_NOTE="not checked (strace missing or not permitted)"
+GROUP_NOTE=""
+# sync_count CMD...: runs CMD with strace counting the daemon's sync calls.
+sync_count() {
+	strace -f -qq -c -e trace=fsync,fdatasync,msync,sync_file_range -o "$TMP/strace.txt" \
+		-p "$PID" 2>/dev/null &
+	STRACE_PID=$!
+	sleep 0.5
+	"$@" >"$TMP/sync-run.out" 2>&1 || true
+	kill -INT "$STRACE_PID" 2>/dev/null || true
+	wait "$STRACE_PID" 2>/dev/null || true
+	STRACE_PID=""
+	awk '$NF ~ /^(fsync|fdatasync|msync|sync_file_range)$/ { n += $4 } END { print n + 0 }' \
+		"$TMP/strace.txt" 2>/dev/null || echo 0
+}
+if command -v strace >/dev/null 2>&1; then
+	SEQ_SYNCS=$(sync_count "$INGEST" --url "$URL" --seed "$SEED" --runs 1 --workload sequential --events 200)
+	cat "$TMP/sync-run.out" >>"$LOG"
+	SEQ_OK=$(grep -c '^RESULT.* rejected=0 .*failed=0 ' "$TMP/sync-run.out" || true)
+	if [ -s "$TMP/strace.txt" ] && [ "$SEQ_OK" = 1 ]; then
+		# 200 member events + 3 requests registering the organisations.
+		SYNC_NOTE=$(awk -v s="$SEQ_SYNCS" 'BEGIN { printf "%d sync calls (fsync/fdatasync/msync) for 203 sequential single-event appends = %.2f per append", s, s / 203 }')
+		if [ "$SEQ_SYNCS" -ge 203 ]; then SYNC_OK=yes; else SYNC_OK=no; fi
+		CONC_SYNCS=$(sync_count "$INGEST" --url "$URL" --seed "$SEED" --runs 1 --workload concurrent --events 3200 --clients "$CLIENTS")
+		cat "$TMP/sync-run.out" >>"$LOG"
+		GROUP_NOTE=$(awk -v s="$CONC_SYNCS" -v c="$CLIENTS" 'BEGIN { printf "%d sync calls for 3,203 single-event appends from %d clients = %.2f per append", s, c, s / 3203 }')
+	fi
+fi
+echo "durability (syncs): ${SYNC_NOTE}; ${GROUP_NOTE}" | tee -a "$LOG"
+
+# Durability, 2: kill -9 and restart; the head must be where it was.
+HEAD_BEFORE=$(head_seq)
+stop_daemon KILL
+start_daemon
+HEAD_AFTER=$(head_seq)
+if [ -n "$HEAD_BEFORE" ] && [ "$HEAD_BEFORE" = "$HEAD_AFTER" ]; then CRASH_OK=yes; else CRASH_OK=no; fi
+echo "durability (kill -9): head $HEAD_BEFORE before, $HEAD_AFTER after restart" | tee -a "$LOG"
+stop_daemon TERM
+STOP_NOTE=$STOP_MSG
+echo "ledgerd stop: $STOP_NOTE" | tee -a "$LOG"
+
+# The ceilings, with the daemon stopped so that it does not compete.
+step ceiling "$INGEST" --workload ceiling --data-dir "$TMP" --seed "$SEED" --runs "$RUNS" \
+	--events "$BATCH_EVENTS" --batch "$BATCH" --clients "$CLIENTS" --sync-ops "$SYNC_OPS" \
+	--rtt-ops "$RTT_OPS"
+T_END=$(date +%s)
+
+# ------------------------------------------------------------------ report
+commas() { awk -v n="$1" 'BEGIN { s = sprintf("%.0f", n); r = "";
+	while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
+	print s r }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "—" }'; }
+
+# row LABEL WORKLOAD CEILING TARGET
+row() {
+	local f=$TMP/$2.out c=$TMP/ceiling.out
+	local med min max ceil bad met
+	med=$(value "$f" "$2" median)
+	min=$(value "$f" "$2" min)
+	max=$(value "$f" "$2" max)
+	ceil=$(value "$c" "$3" median)
+	if [ -z "$med" ]; then
+		echo "| $1 | failed (see RESULTS.log) | $(commas "${ceil:-0}") | — | ${4:+≥ $(commas "$4")} | no |"
+		return
+	fi
+	bad=$(awk -v r="$(value "$f" "$2" rejected)" -v fl="$(value "$f" "$2" failed)" \
+		-v d="$(value "$f" "$2" duplicates)" -v h="$(value "$f" "$2" head_mismatch)" \
+		-v t="$(value "$f" "$2" truncated)" 'BEGIN {
+		s = ""
+		if (r > 0) s = s sprintf(", %d rejected", r)
+		if (fl > 0) s = s sprintf(", %d failed", fl)
+		if (d > 0) s = s sprintf(", %d duplicates", d)
+		if (h > 0) s = s sprintf(", %d head mismatches", h)
+		if (t > 0) s = s sprintf(", %d runs truncated", t)
+		print substr(s, 3) }')
+	if [ -z "$4" ]; then
+		met="—"
+	elif [ -n "$bad" ]; then
+		met="no ($bad)"
+	elif awk -v m="$med" -v t="$4" 'BEGIN { exit !(m >= t) }'; then
+		if [ "${SYNC_OK:-}" = yes ] && [ "$CRASH_OK" = yes ]; then met=yes; else met="yes, durability not shown"; fi
+	else
+		met=no
+	fi
+	echo "| $1 | $(commas "$med") ($(commas "$min")–$(commas "$max")) | $(commas "${ceil:-0}") | $(ratio "$med" "$ceil") | ${4:+≥ $(commas "$4")} | $met |"
+}
+
+# crow LABEL WORKLOAD UNIT WHAT
+crow() {
+	local c=$TMP/ceiling.out
+	echo "| $1 | $(commas "$(value "$c" "$2" median)") ($(commas "$(value "$c" "$2" min)")–$(commas "$(value "$c" "$2" max)")) $3 | $4 |"
+}
+
+# cost WORKLOAD
+cost() {
+	local f=$TMP/$1.out
+	echo "| $1 | $(value "$f" "$1" client_cpu_us) | $(value "$f" "$1" daemon_cpu_us) | $(value "$f" "$1" sent) | $(value "$f" "$1" accepted) | $(value "$f" "$1" rejected) | $(value "$f" "$1" failed) | $(value "$f" "$1" busy) |"
+}
+
+CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+MEM=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes in the tree)"
+MSG=$(value "$TMP/ceiling.out" ceiling-nng-1 msg_bytes)
+
+{
+	echo "# ledgerd ingest benchmark"
+	echo
+	echo "Written by \`bench/run.sh\` (\`make bench\`) on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT;"
+	echo "the whole run took $((T_END - T_START)) s. Machine: $(nproc) cores ($CPU), $MEM, kernel $(uname -r);"
+	echo "data directory on $(stat -f -c %T "$TMP") ($(df --output=source "$TMP" | tail -n 1))."
+	echo
+	echo "Seed $SEED, $RUNS runs per workload, median (min–max) of the runs. Every event is generated,"
+	echo "checked and (batch) packed before the clock starts; the clock runs from the moment every client"
+	echo "is connected until the last answer. Every answer is checked event by event; a run counts only"
+	echo "events the daemon recorded, and the log head must move by exactly that many."
+	echo
+	echo "| workload | ledgerd events/s median (min–max) | ceiling | ledgerd/ceiling | target | met? |"
+	echo "|---|---|---|---|---|---|"
+	row "batch: $(commas "$BATCH_EVENTS") events/run in requests of $(commas "$BATCH"), $CONNS connections" batch ceiling-batch 1000000
+	row "concurrent: $CLIENTS clients, single-event appends, $(commas "$CONC_EVENTS") events/run" concurrent ceiling-concurrent 40000
+	row "sequential: 1 client, single-event appends, $(commas "$SEQ_EVENTS") events/run" sequential ceiling-sequential ""
+	echo
+	echo "Durability: ${SYNC_NOTE}${GROUP_NOTE:+; $GROUP_NOTE}. After kill -9 and a restart the head was"
+	echo "$HEAD_AFTER (before: $HEAD_BEFORE): $([ "$CRASH_OK" = yes ] && echo nothing acknowledged was lost || echo MISMATCH). Daemon stop at the end: $STOP_NOTE."
+	echo
+	echo "## Ceilings, measured in the same run (daemon stopped)"
+	echo
+	echo "| ceiling | median (min–max) | what |"
+	echo "|---|---|---|"
+	crow "LMDB, batches" ceiling-lmdb-batch events/s "the same packed events appended in-process under 8-byte big-endian keys (MDB_APPEND), $(commas "$BATCH") per write transaction, durable commit (default sync flags)"
+	crow "LMDB, single events" ceiling-lmdb-single commits/s "the same, one event per durable commit"
+	crow "NNG, 1 client" ceiling-nng-1 "round trips/s" "REQ/REP over loopback TCP to an in-process REP echo server, $MSG-byte message (a 1-event AppendRequest)"
+	crow "NNG, $CLIENTS clients" ceiling-nng-n "round trips/s" "the same with $CLIENTS REQ sockets, one thread each, and a REP context per client"
+	echo
+	echo "Ceiling per workload: batch = LMDB batches (group commit may put several requests in one"
+	echo "transaction, so ledgerd can exceed it); sequential = one round trip plus one durable commit per"
+	echo "event in series, 1 / (1/NNG 1 client + 1/LMDB single); concurrent = min(NNG $CLIENTS clients,"
+	echo "$CLIENTS × LMDB single), as at best one durable commit carries one event of every client."
+	echo
+	echo "## Cost per event and counts (all runs)"
+	echo
+	echo "CPU time per event sent, µs: the bench process (client library, NNG threads, response decoding)"
+	echo "and the daemon (from /proc), over the timed part of each run, median of the runs."
+	echo
+	echo "| workload | client CPU µs/event | daemon CPU µs/event | sent | accepted | rejected | failed | busy retries |"
+	echo "|---|---|---|---|---|---|---|---|"
+	cost batch
+	cost concurrent
+	cost sequential
+	echo
+	echo "Mix (run 1 of each workload): $(grep -h 'mix of run 1' "$TMP/batch.out" 2>/dev/null | head -n 1 | sed 's/^ *mix of run 1: *//')"
+	echo
+	echo "Reproduce: \`make bench\` (or \`bench/run.sh BUILD_DIR\`); a single workload:"
+	echo "\`$(basename "$BUILD")/bench/ingest --url URL --workload batch --seed $SEED --runs $RUNS\`. Raw output: bench/RESULTS.log."
+} >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+echo
+cat "$OUT"
