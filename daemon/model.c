@@ -115,29 +115,107 @@ static int org_decode(const store_val *v, org_state *o)
 	return get_str(p + 35, p + v->len, o->parent) ? 0 : LD_E(STORAGE);
 }
 
+/*
+ * Each stream's current state and version live in its head record, the key
+ * "<stream>\0" + 8 bytes 0xff: the last key of the stream's range in the
+ * streams database, so it shares a leaf page with the stream's latest
+ * entries. An event of a member then dirties one page of that index, not two.
+ * Value: version (8 bytes BE), then the state (member or organisation
+ * encoding; empty for regions and for members whose join was voided).
+ */
+static size_t stream_key(uint8_t *key, const char *stream, uint64_t version)
+{
+	size_t n = strlen(stream);
+	memcpy(key, stream, n);
+	key[n] = 0;
+	ld_put_be64(key + n + 1, version);
+	return n + 9;
+}
+
+#define HEAD_VERSION UINT64_MAX
+
+/* Version and state (pointing into the map) of a stream; 0 and empty if it
+ * has no events. */
+static int head_get(store_txn *t, const char *stream, uint64_t *version, store_val *state)
+{
+	uint8_t key[LD_STREAM_MAX + 9];
+	store_val v;
+	int rc = store_get(t, DB_STREAMS, key, stream_key(key, stream, HEAD_VERSION), &v);
+	*version = 0;
+	state->data = NULL;
+	state->len = 0;
+	if (rc == LD_E(NOT_FOUND))
+		return 0;
+	if (rc)
+		return rc;
+	if (v.len < 8)
+		return LD_E(STORAGE);
+	*version = ld_get_be64(v.data);
+	state->data = (const uint8_t *)v.data + 8;
+	state->len = v.len - 8;
+	return 0;
+}
+
+static int head_put(store_txn *t, const char *stream, uint64_t version, const void *state,
+		    size_t len)
+{
+	uint8_t key[LD_STREAM_MAX + 9], val[8 + 512];
+	if (len > sizeof(val) - 8)
+		return LD_E(INTERNAL);
+	ld_put_be64(val, version);
+	memcpy(val + 8, state, len);
+	return store_put(t, DB_STREAMS, key, stream_key(key, stream, HEAD_VERSION), val, 8 + len);
+}
+
+/* Replaces a stream's state, keeping its version. */
+static int state_put(store_txn *t, const char *stream, const void *state, size_t len)
+{
+	uint64_t version;
+	store_val old;
+	int rc = head_get(t, stream, &version, &old);
+	return rc ? rc : head_put(t, stream, version, state, len);
+}
+
+static void stream_name(char out[LD_STREAM_MAX], const char *kind, const char *id)
+{
+	snprintf(out, LD_STREAM_MAX, "%s/%s", kind, id);
+}
+
 static int member_load(store_txn *t, const char *id, member_state *m)
 {
+	char stream[LD_STREAM_MAX];
+	uint64_t version;
 	store_val v;
-	int rc = store_get(t, DB_MEMBERS, id, strlen(id), &v);
-	if (rc == LD_E(NOT_FOUND)) {
+	stream_name(stream, "member", id);
+	int rc = head_get(t, stream, &version, &v);
+	if (rc)
+		return rc;
+	if (v.len == 0) {
 		memset(m, 0, sizeof(*m));
 		return 0;
 	}
-	return rc ? rc : member_decode(&v, m);
+	return member_decode(&v, m);
 }
 
 /* 0 with *o filled, LD_E(NOT_FOUND), or a storage error. */
 static int org_load(store_txn *t, const char *id, org_state *o)
 {
+	char stream[LD_STREAM_MAX];
+	uint64_t version;
 	store_val v;
-	int rc = store_get(t, DB_ORGS, id, strlen(id), &v);
-	return rc ? rc : org_decode(&v, o);
+	stream_name(stream, "org", id);
+	int rc = head_get(t, stream, &version, &v);
+	if (rc)
+		return rc;
+	return v.len == 0 ? LD_E(NOT_FOUND) : org_decode(&v, o);
 }
 
 static int org_save(store_txn *t, const char *id, const org_state *o)
 {
+	char stream[LD_STREAM_MAX];
 	uint8_t buf[64 + LD_ID_MAX];
-	return store_put(t, DB_ORGS, id, strlen(id), buf, org_encode(o, buf));
+	stream_name(stream, "org", id);
+	return state_put(t, stream, buf, org_encode(o, buf));
 }
 
 /* Adds to an organisation's counters. */
@@ -189,13 +267,15 @@ static int member_save(store_txn *t, const char *id, const member_state *old,
 	    (new->status == MEMBER_NONE || memcmp(old->hash, new->hash, LD_HASH_LEN) != 0))
 		if ((rc = store_del(t, DB_PERSONS, old->hash, LD_HASH_LEN)))
 			return rc;
+	char stream[LD_STREAM_MAX];
+	stream_name(stream, "member", id);
 	if (new->status == MEMBER_NONE)
-		return store_del(t, DB_MEMBERS, id, strlen(id));
+		return state_put(t, stream, NULL, 0);
 	if (old->status == MEMBER_NONE || memcmp(old->hash, new->hash, LD_HASH_LEN) != 0)
 		if ((rc = store_put(t, DB_PERSONS, new->hash, LD_HASH_LEN, id, strlen(id))))
 			return rc;
 	uint8_t buf[2 + LD_HASH_LEN + (MAX_AFF + 1) * (LD_ID_MAX + 2)];
-	return store_put(t, DB_MEMBERS, id, strlen(id), buf, member_encode(new, buf));
+	return state_put(t, stream, buf, member_encode(new, buf));
 }
 
 /* ================================================================== */
@@ -510,33 +590,10 @@ int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
 	return *ev ? 0 : LD_E(STORAGE);
 }
 
-static size_t stream_key(uint8_t *key, const char *stream, uint64_t version)
-{
-	size_t n = strlen(stream);
-	memcpy(key, stream, n);
-	key[n] = 0;
-	ld_put_be64(key + n + 1, version);
-	return n + 9;
-}
-
 int model_stream_version(store_txn *t, const char *stream, uint64_t *version)
 {
-	uint8_t key[LD_STREAM_MAX + 9];
-	size_t n = strlen(stream), klen = stream_key(key, stream, UINT64_MAX);
-	store_cursor *c;
-	store_val k;
-	int rc = store_cursor_open(t, DB_STREAMS, &c);
-	if (rc)
-		return rc;
-	/* The first key after "stream\0<max>", then one back. */
-	rc = store_cursor_seek(c, key, klen, &k, NULL);
-	rc = rc == 0 ? store_cursor_prev(c, &k, NULL)
-		     : (rc == LD_E(NOT_FOUND) ? store_cursor_last(c, &k, NULL) : rc);
-	*version = 0;
-	if (rc == 0 && k.len == n + 9 && memcmp(k.data, key, n + 1) == 0)
-		*version = ld_get_be64((const uint8_t *)k.data + n + 1);
-	store_cursor_close(c);
-	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+	store_val state;
+	return head_get(t, stream, version, &state);
 }
 
 /* ================================================================== */
@@ -629,7 +686,8 @@ static int member_refold(store_txn *t, const char *id, uint64_t seq,
 		return rc;
 	for (rc = store_cursor_seek(c, key, klen, &k, &v); rc == 0;
 	     rc = store_cursor_next(c, &k, &v)) {
-		if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0)
+		if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0 ||
+		    ld_get_be64((const uint8_t *)k.data + n + 1) == HEAD_VERSION)
 			break;
 		uint64_t s = ld_get_be64(v.data);
 		Ledger__Event *holder = NULL, *amend = NULL, scratch;
@@ -746,7 +804,8 @@ static int org_refold_admits(store_txn *t, const char *stream, uint64_t skip, ui
 		return rc;
 	for (rc = store_cursor_seek(c, key, klen, &k, &v); rc == 0;
 	     rc = store_cursor_next(c, &k, &v)) {
-		if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0)
+		if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0 ||
+		    ld_get_be64((const uint8_t *)k.data + n + 1) == HEAD_VERSION)
 			break;
 		uint64_t s = ld_get_be64(v.data);
 		Ledger__Event *holder, *amend, scratch;
@@ -1072,12 +1131,23 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 	if (rc)
 		goto out;
 
-	/* 3. The stream index. */
+	/* 3. The stream index and the new version. */
 	{
-		uint8_t key[LD_STREAM_MAX + 9], val[8];
+		uint8_t key[LD_STREAM_MAX + 9], val[8], state[512];
 		size_t klen = stream_key(key, r->stream, r->version);
+		uint64_t v;
+		store_val cur;
 		ld_put_be64(val, seq);
-		rc = store_put(t, DB_STREAMS, key, klen, val, 8);
+		if ((rc = store_put(t, DB_STREAMS, key, klen, val, 8)))
+			goto out;
+		if ((rc = head_get(t, r->stream, &v, &cur)))
+			goto out;
+		if (cur.len > sizeof(state)) {
+			rc = LD_E(STORAGE);
+			goto out;
+		}
+		memcpy(state, cur.data, cur.len); /* the put may move what cur points at */
+		rc = head_put(t, r->stream, r->version, state, cur.len);
 	}
 out:
 	codec_event_free(target);

@@ -311,8 +311,9 @@ static nng_msg *read_stream(server *srv, const Ledger__ReadStreamRequest *q, pag
 	if ((rc = store_cursor_open(t, DB_STREAMS, &c)) == 0) {
 		for (rc = store_cursor_seek(c, key, n + 9, &k, &v); rc == 0 && p->n < (size_t)limit;
 		     rc = store_cursor_next(c, &k, &v)) {
-			if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0)
-				break;
+			if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0 ||
+			    ld_get_be64((const uint8_t *)k.data + n + 1) == UINT64_MAX)
+				break; /* past the stream, or at its head record */
 			uint64_t seq = ld_get_be64(v.data);
 			if (seq > head)
 				break;

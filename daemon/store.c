@@ -12,7 +12,7 @@
 
 static const char *const db_names[DB__COUNT] = {
 	[DB_LOG] = "log",	    [DB_IDEM] = "idem",	      [DB_STREAMS] = "streams",
-	[DB_MEMBERS] = "members", [DB_PERSONS] = "persons", [DB_ORGS] = "orgs",
+	[DB_PERSONS] = "persons",
 	[DB_STATIONS] = "stations", [DB_FIXES] = "fixes",     [DB_REFUNDS] = "refunds",
 	[DB_META] = "meta",
 };

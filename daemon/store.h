@@ -7,9 +7,8 @@
  *   log        seq (8 bytes BE)               → packed ledger.Event
  *   idem       event_id (16 bytes)            → seq (8 BE)          permanent
  *   streams    stream name, 0, version (8 BE) → seq (8 BE)
- *   members    member_id                      → member state (daemon/model.c)
+ *              stream name, 0, 0xff × 8       → version, state (daemon/model.c)
  *   persons    person_hash (32 bytes)         → member_id
- *   orgs       org_id                         → organisation state
  *   stations   station_id                     → org_id
  *   fixes      target seq (8 BE)              → correcting seq (8 BE) + kind
  *   refunds    DuesPaid seq (8 BE)            → fen refunded so far (8 BE)
@@ -34,9 +33,7 @@ enum store_db {
 	DB_LOG,
 	DB_IDEM,
 	DB_STREAMS,
-	DB_MEMBERS,
 	DB_PERSONS,
-	DB_ORGS,
 	DB_STATIONS,
 	DB_FIXES,
 	DB_REFUNDS,
