@@ -223,7 +223,8 @@ struct args {
 
 /* Options every command that records an event takes. */
 static const struct opt event_opts[] = {
-	OPT("event-id", O_HEX16, "HEX", "idempotency key, 32 hex digits (default: random)"),
+	OPT("event-id", O_HEX16, "HEX",
+	    "idempotency key, 32 hex digits (default: random); to resend, give --at too"),
 	OPT("at", O_DATE, "TIME", "when it happened, YYYY-MM-DD[THH:MM:SS] UTC (default: now)"),
 	OPT("at-us", O_I64, "US", "when it happened, µs since the epoch"),
 	OPT("expect-version", O_U64, "N", "fail unless the stream is at version N (0: new)"),
@@ -257,6 +258,7 @@ struct cmd {
 	build_fn *build;         /* records an event: fills its body */
 	exec_fn *exec;           /* anything else */
 	unsigned flags;
+	const char *notes;       /* more help, or NULL */
 };
 
 static const struct cmd *find_cmd(int argc, char **argv, int *words);
@@ -1187,7 +1189,7 @@ static int append_and_report(struct run *r, Ledger__Event **evs, size_t n, int a
 {
 	ldc *c;
 	int rc, first = 0;
-	uint64_t accepted = 0, duplicates = 0, rejected = 0, head = 0;
+	uint64_t accepted = 0, duplicates = 0, rejected = 0, aborted = 0, head = 0;
 	json_t *all = NULL;
 	Ledger__Response *resp = NULL;
 
@@ -1233,6 +1235,10 @@ static int append_and_report(struct run *r, Ledger__Event **evs, size_t n, int a
 			if (res->error) {
 				const Ledger__Error *er = res->error;
 				int code = er->has_code && er->code ? -(int)er->code : LD_E(INTERNAL);
+				if (code == LD_E(ABORTED) && n > 1) {
+					aborted++; /* the cause is reported on its own line */
+					continue;
+				}
 				print_error(where, code, er->message, er->field,
 					    er->has_seq ? er->seq : 0, 1);
 				if (!first) {
@@ -1268,6 +1274,14 @@ static int append_and_report(struct run *r, Ledger__Event **evs, size_t n, int a
 		codec_response_free(resp);
 		resp = NULL;
 		off += k;
+	}
+	if (aborted) {
+		char msg[96];
+		text(msg, sizeof(msg), "%llu other events not recorded with the atomic batch",
+		     (unsigned long long)aborted);
+		print_error(r->what, LD_E(ABORTED), msg, NULL, 0, 1);
+		if (!first)
+			first = LD_E(ABORTED);
 	}
 	if (all) {
 		json_object_set_new(all, "head_seq", json_integer((json_int_t)head));
@@ -1660,45 +1674,58 @@ out:
 /* ------------------------------------------------------------------ */
 
 static const struct cmd commands[] = {
-	{"org add", "ID", "register an organisation", org_add_opts, build_org_add, NULL, 0},
+	{"org add", "ID", "register an organisation", org_add_opts, build_org_add, NULL, 0, NULL},
 	{"org update", "ID", "change an organisation's particulars", org_update_opts,
-	 build_org_update, NULL, 0},
+	 build_org_update, NULL, 0, NULL},
 	{"org dissolve", "ID", "dissolve an organisation or merge it into another",
-	 org_dissolve_opts, build_org_dissolve, NULL, 0},
-	{"join", "MEMBER", "record that a worker joined", join_opts, build_join, NULL, 0},
+	 org_dissolve_opts, build_org_dissolve, NULL, 0, NULL},
+	{"join", "MEMBER", "record that a worker joined", join_opts, build_join, NULL, 0, NULL},
 	{"affiliate", "MEMBER", "affiliate a member with a platform or residence union",
-	 affiliate_opts, build_affiliate, NULL, 0},
+	 affiliate_opts, build_affiliate, NULL, 0, NULL},
 	{"disaffiliate", "MEMBER", "end an affiliation", disaffiliate_opts, build_disaffiliate,
-	 NULL, 0},
+	 NULL, 0, NULL},
 	{"transfer", "MEMBER", "move a membership to another organisation", transfer_opts,
-	 build_transfer, NULL, 0},
-	{"end", "MEMBER", "end a membership", end_opts, build_end, NULL, 0},
+	 build_transfer, NULL, 0, NULL},
+	{"end", "MEMBER", "end a membership", end_opts, build_end, NULL, 0, NULL},
 	{"profile", "MEMBER", "change a member's group, employment, platform or region",
-	 profile_opts, build_profile, NULL, 0},
-	{"dues pay", "MEMBER", "record a dues payment", dues_pay_opts, build_dues_pay, NULL, 0},
+	 profile_opts, build_profile, NULL, 0, NULL},
+	{"dues pay", "MEMBER", "record a dues payment", dues_pay_opts, build_dues_pay, NULL, 0, NULL},
 	{"dues waive", "MEMBER", "waive dues for some months", dues_waive_opts, build_dues_waive,
-	 NULL, 0},
+	 NULL, 0, NULL},
 	{"dues refund", "MEMBER", "refund (part of) a dues payment", dues_refund_opts,
-	 build_dues_refund, NULL, 0},
+	 build_dues_refund, NULL, 0, NULL},
 	{"funds", "FROM_ORG TO_ORG", "record funds passed between organisations", funds_opts,
-	 build_funds, NULL, 0},
-	{"service", "KIND", "record a service delivered", service_opts, build_service, NULL, 0},
-	{"activity", "KIND", "record an activity held", activity_opts, build_activity, NULL, 0},
+	 build_funds, NULL, 0, NULL},
+	{"service", "KIND", "record a service delivered", service_opts, build_service, NULL, 0, NULL},
+	{"activity", "KIND", "record an activity held", activity_opts, build_activity, NULL, 0, NULL},
 	{"station add", "ID", "record a service station opened", station_add_opts,
-	 build_station_add, NULL, 0},
+	 build_station_add, NULL, 0, NULL},
 	{"workforce", "REGION", "record an estimate of the workforce of a region",
-	 workforce_opts, build_workforce, NULL, 0},
-	{"void", "SEQ", "cancel an event", void_opts, build_void, NULL, 0},
+	 workforce_opts, build_workforce, NULL, 0, NULL},
+	{"void", "SEQ", "cancel an event", void_opts, build_void, NULL, 0, NULL},
 	{"amend", "SEQ", "correct an event: amend SEQ --reason R COMMAND ARGS...", amend_opts,
-	 build_amend, NULL, CMD_REST},
+	 build_amend, NULL, CMD_REST,
+	 "COMMAND ARGS... is the command that records the corrected event, in full:\n"
+	 "  ledgerctl amend 42 --reason 'wrong amount' dues pay M1 --fen 1500 \\\n"
+	 "      --from 202401 --to 202412 --method cash\n"
+	 "The options of the amendment itself (--reason, --event-id, --at, ...) go before\n"
+	 "COMMAND; an --at or --at-us after it corrects the time the event happened.\n"
+	 "Joins, affiliations, transfers, ends, dues payments and waivers, funds,\n"
+	 "services, activities, stations and workforce estimates can be amended."},
 	{"batch", "FILE", "append the events of FILE, one command per line ('-': stdin)",
-	 batch_opts, NULL, exec_batch, 0},
-	{"get", "SEQ", "print one event", no_opts, NULL, exec_get, 0},
-	{"log", "", "print the log", log_opts, NULL, exec_log, 0},
+	 batch_opts, NULL, exec_batch, 0,
+	 "Lines hold the arguments of one recording command each (\"join M1 --org O1 ...\"),\n"
+	 "quoted as in a shell; blank lines and lines starting with '#' are skipped.\n"
+	 "Every line is checked before anything is sent; then all events go in one\n"
+	 "request (--atomic) or in requests of 10,000. A line without --event-id gets\n"
+	 "a random one: to make a file safe to send again, give each line its own\n"
+	 "--event-id and --at, and a second run reports duplicates."},
+	{"get", "SEQ", "print one event", no_opts, NULL, exec_get, 0, NULL},
+	{"log", "", "print the log", log_opts, NULL, exec_log, 0, NULL},
 	{"stream", "NAME", "print a stream (member/ID, org/ID, region/CODE)", stream_opts, NULL,
-	 exec_stream, 0},
-	{"history", "MEMBER", "print a member's stream", stream_opts, NULL, exec_history, 0},
-	{"head", "", "print the head of the log", no_opts, NULL, exec_head, 0},
+	 exec_stream, 0, NULL},
+	{"history", "MEMBER", "print a member's stream", stream_opts, NULL, exec_history, 0, NULL},
+	{"head", "", "print the head of the log", no_opts, NULL, exec_head, 0, NULL},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -1787,6 +1814,8 @@ static void print_cmd_help(const struct cmd *c)
 	       c->pos, c->flags & CMD_REST ? " COMMAND ARGS..." : "",
 	       c->summary[0] - ('a' <= c->summary[0] && c->summary[0] <= 'z' ? 'a' - 'A' : 0),
 	       c->summary + 1);
+	if (c->notes)
+		printf("\n%s\n", c->notes);
 	if (c->opts[0].name) {
 		printf("\noptions:\n");
 		for (const struct opt *o = c->opts; o->name; o++)

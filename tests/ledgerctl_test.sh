@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# ledgerctl_test.sh — ledgerctl against a running daemon: an organisation
+# tree, a member's life (join, affiliate, transfer, dues, services, end,
+# rejoin), corrections (void, amend), reads (get, log, history, stream,
+# head), --json output, idempotency, a collective registration as an atomic
+# batch, and the exit status and message of bad input.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+: "${LEDGERCTL:?LEDGERCTL is not set (run through tests/run.sh)}"
+[ -x "$LEDGERCTL" ] || fail "no client at '$LEDGERCTL' (make programs)"
+
+start_ledgerd
+export LEDGER_URL="$URL"
+export LEDGER_ID_KEY="ledgerctl-test-key"
+
+# ctl [ARGS...]: runs ledgerctl; stdout in $OUT, stderr in $ERR, status in $RC.
+ctl() {
+	set +e
+	"$LEDGERCTL" "$@" >"$TMPDIR/out" 2>"$TMPDIR/err"
+	RC=$?
+	set -e
+	OUT=$(cat "$TMPDIR/out")
+	ERR=$(cat "$TMPDIR/err")
+}
+
+show() {
+	echo "--- ledgerctl $*" >&2
+	echo "--- exit $RC; stdout:" >&2
+	echo "$OUT" >&2
+	echo "--- stderr:" >&2
+	echo "$ERR" >&2
+}
+
+# ok ARGS...: must succeed.
+ok() {
+	ctl "$@"
+	[ "$RC" -eq 0 ] || { show "$@"; fail "ledgerctl $1 failed (exit $RC)"; }
+}
+
+# refused STATUS REGEX ARGS...: must exit STATUS with stderr matching REGEX.
+refused() {
+	local want=$1 re=$2
+	shift 2
+	ctl "$@"
+	[ "$RC" -eq "$want" ] || { show "$@"; fail "ledgerctl $1: exit $RC, wanted $want"; }
+	echo "$ERR" | grep -Eq -- "$re" || { show "$@"; fail "ledgerctl $1: stderr lacks /$re/"; }
+	echo "$ERR" | grep -q '^ledgerctl: ' || { show "$@"; fail "ledgerctl $1: no 'ledgerctl:' prefix"; }
+}
+
+# out_has REGEX WHAT: the last stdout matches.
+out_has() {
+	echo "$OUT" | grep -Eq -- "$1" || { echo "--- stdout:" >&2; echo "$OUT" >&2; fail "$2"; }
+}
+
+# recorded: the last command printed "recorded seq N (...)"; sets SEQ.
+recorded() {
+	out_has '^recorded seq [0-9]+ \(' "expected 'recorded seq N', got: $OUT"
+	SEQ=$(echo "$OUT" | sed -n 's/^recorded seq \([0-9]*\) .*/\1/p' | head -n1)
+}
+
+# json EXPR: evaluates a Python expression over the last stdout parsed as JSON (j).
+json() {
+	python3 -c 'import json, sys; j = json.loads(sys.stdin.read()); print(eval(sys.argv[1]))' "$1" \
+		<<<"$OUT" || { echo "--- stdout:" >&2; echo "$OUT" >&2; fail "stdout is not the JSON expected for $1"; }
+}
+
+expect_eq() { [ "$1" = "$2" ] || fail "$3: got '$1', wanted '$2'"; }
+
+# --- help and usage (no daemon needed, nothing sent) ----------------------
+ok --help
+out_has 'usage: ledgerctl' "--help prints no usage"
+ok join --help
+out_has '--national-id' "join --help does not list --national-id"
+out_has 'delivery-rider' "join --help does not list the worker groups"
+ok dues pay --help
+out_has '--yuan' "dues pay --help does not list --yuan"
+
+# --- the organisation tree ------------------------------------------------
+ok org add JS --name "Jiangsu federation" --kind federation-province --region 320000 --at 2024-01-01
+recorded
+expect_eq "$SEQ" 1 "first event"
+out_has 'stream org/JS version 1' "no stream/version in: $OUT"
+ok org add NJ --name "Nanjing federation" --kind FEDERATION_CITY --region 320100 --parent JS --at 2024-01-02
+ok org add XW --name "Xuanwu federation" --kind federation-county --region 320102 --parent NJ --at 2024-01-02
+ok org add IU --name "Nanjing riders' union" --kind industry-union --region 320100 --parent NJ \
+	--group delivery-rider --at 2024-01-03
+ok org add PU --name "Platform union" --kind platform-enterprise-union --region 320100 --parent IU \
+	--platform Meituan --at 2024-01-03
+ok org add RU --name "Xinjiekou street union" --kind regional-union --region 320102 --parent XW \
+	--regional-level township --at 2024-01-04
+ok org add CL --name "Closed union" --kind enterprise-union --region 320102 --parent RU --closed --at 2024-01-04
+ok org update NJ --legal-person yes --legal-person-code 91320100MA1234567X --reelected 2024-01-05 --term 5 \
+	--at 2024-01-05
+recorded
+out_has 'stream org/NJ version 2' "org update is not version 2 of org/NJ"
+ok station add ST1 --org XW --kind rider-home --region 320102 --name "Xinjiekou rider home" --at 2024-01-06
+ok --json get 1
+expect_eq "$(json 'j["org_registered"]["kind"]')" FEDERATION_PROVINCE "get 1 --json kind"
+expect_eq "$(json 'j["stream"]')" org/JS "get 1 --json stream"
+
+# --- a member's life ------------------------------------------------------
+ok join M1 --org PU --path platform-work --channel online --group rider --employment partial \
+	--region 320102 --platform Meituan --real-name yes --national-id 32010219900101001x --at 2024-02-01
+recorded
+JOIN_SEQ=$SEQ
+out_has 'stream member/M1 version 1' "join is not version 1 of member/M1"
+ok affiliate M1 --org RU --kind residence --at 2024-02-02
+ok disaffiliate M1 --org RU --at 2024-02-03
+ok transfer M1 --from PU --to IU --reason changed-platform --note "moved to another platform" --at 2024-02-04
+ok profile M1 --employment self-employed --platform Eleme --at 2024-02-05
+ok dues pay M1 --yuan 12.34 --from 202402 --to 202412 --method wechat --receipt R-1 --at 2024-02-06
+recorded
+PAID_SEQ=$SEQ
+ok --json get "$PAID_SEQ"
+expect_eq "$(json 'j["dues_paid"]["amount_fen"]')" 1234 "--yuan 12.34 as fen"
+expect_eq "$(json 'j["dues_paid"]["method"]')" WECHAT_PAY "payment method by name"
+ok dues refund M1 --fen 234 --paid-seq "$PAID_SEQ" --note "overpaid" --at 2024-02-07
+ok dues waive M1 --from 202501 --to 202506 --reason hardship --at 2024-02-08
+ok service legal-consultation --org IU --member M1 --at 2024-02-09
+recorded
+SERVICE_SEQ=$SEQ
+ok service condolence-visit --org IU --quantity 30 --yuan 3000 --station ST1 --at 2024-02-10
+ok activity service-fair --org NJ --participants 200 --enterprises 12 --title "8+X fair" --at 2024-02-11
+ok funds JS NJ --fen 500000 --purpose funding-allocation --note "Q1" --at 2024-02-12
+ok workforce 320100 --group delivery-rider --count 52000 --source "platform data" --at 2024-02-13
+ok end M1 --reason left --at 2024-03-01
+# Join once, transfer dynamically: the same person rejoins as the same member.
+ok join M1 --org RU --path platform-work --channel mobile-window --group delivery-rider --employment partial \
+	--region 320102 --national-id " 32010219900101001X " --at 2024-04-01
+recorded
+REJOIN_SEQ=$SEQ
+
+# --- corrections ----------------------------------------------------------
+ok void "$SERVICE_SEQ" --reason "recorded twice" --at 2024-04-02
+recorded
+out_has "of seq $SERVICE_SEQ|stream member/M1" "void does not say which stream"
+ok amend "$PAID_SEQ" --reason "wrong amount" dues pay M1 --fen 1500 --from 202402 --to 202412 --method wechat
+recorded
+ok --json get "$SEQ"
+expect_eq "$(json 'j["event_amended"]["dues_paid"]["amount_fen"]')" 1500 "amended amount"
+expect_eq "$(json 'j["event_amended"]["target_seq"]')" "$PAID_SEQ" "amended target"
+expect_eq "$(json '"corrected_occurred_at" in j["event_amended"]')" False "no corrected time unless given"
+
+# --- reads ----------------------------------------------------------------
+ok head
+out_has "^head seq $SEQ " "head is not the last seq ($SEQ)"
+ok --json head
+expect_eq "$(json 'j["seq"]')" "$SEQ" "head --json seq"
+expect_eq "$(json 'len(j["hash"])')" 64 "head hash is 32 bytes of hex"
+ok get "$JOIN_SEQ"
+out_has "^$JOIN_SEQ 2024-02-01T00:00:00Z [^ ]+ member_joined member/M1 v1 .*org_id=PU" \
+	"get prints no readable line: $OUT"
+out_has 'worker_group=DELIVERY_RIDER' "get does not show enums by name"
+ok log
+expect_eq "$(echo "$OUT" | wc -l)" "$SEQ" "log line count"
+ok log --from 3 --limit 2
+expect_eq "$(echo "$OUT" | wc -l)" 2 "log --limit 2"
+out_has '^3 ' "log --from 3 does not start at 3"
+ok --json log --type member-joined --type MEMBERSHIP_ENDED
+expect_eq "$(json '[e["seq"] for e in j["events"]]')" "[$JOIN_SEQ, $((REJOIN_SEQ - 1)), $REJOIN_SEQ]" \
+	"log --type member-joined --type membership-ended"
+ok history M1
+out_has '^[0-9]+ .* member_joined member/M1 v1 ' "history does not start with the join"
+HIST=$(echo "$OUT" | wc -l)
+ok --json stream member/M1
+expect_eq "$(json 'len(j["events"])')" "$HIST" "history = stream member/M1"
+expect_eq "$(json 'j["events"][0]["version"]')" 1 "stream versions start at 1"
+ok stream org/NJ --from-version 2 --limit 1
+expect_eq "$(echo "$OUT" | wc -l)" 1 "stream org/NJ --from-version 2 --limit 1"
+out_has 'org_updated org/NJ v2' "org/NJ v2 is not the update"
+
+# --- idempotency and optimistic concurrency -------------------------------
+EID=00112233445566778899aabbccddeeff
+ok activity worker-meeting-held --org XW --participants 40 --event-id $EID --at 2024-05-01
+recorded
+FIRST=$SEQ
+ok activity worker-meeting-held --org XW --participants 40 --event-id $EID --at 2024-05-01
+out_has "^duplicate: already recorded as seq $FIRST\$" "a resent event is not a duplicate: $OUT"
+refused 1 'ERR_IDEMPOTENCY_MISMATCH' activity worker-meeting-held --org XW --participants 41 --event-id $EID --at 2024-05-01
+refused 1 'ERR_VERSION_CONFLICT' profile M1 --region 320100 --expect-version 1
+ok --json profile M1 --region 320100 --expect-version "$HIST"
+expect_eq "$(json 'j["results"][0]["version"]')" $((HIST + 1)) "--expect-version at the right version"
+
+# --- a collective registration: 300 riders, atomically --------------------
+ctl head
+HEAD_BEFORE=$(echo "$OUT" | awk '{print $3}')
+# Each line carries its own event id and time, so the file can be sent again.
+for i in $(seq 1 300); do
+	printf 'join R%03d --org IU --path platform-work --channel collective-registration --group rider ' "$i"
+	printf -- '--employment partial --region 320100 --national-id 3201021995%08d ' "$i"
+	printf -- '--event-id %032x --at 2024-06-01T09:00:00\n' $((0x5000 + i))
+done >"$TMPDIR/riders.txt"
+{ echo "# a bad line: the organisation does not exist"; sed -n 1,5p "$TMPDIR/riders.txt"; } \
+	>"$TMPDIR/bad.txt"
+echo 'join R999 --org NOPE --path platform-work --channel online --group rider --employment partial --region 320100 --national-id 1' \
+	>>"$TMPDIR/bad.txt"
+refused 1 "bad.txt:7: .*NOPE.*ERR_NOT_FOUND" batch "$TMPDIR/bad.txt" --atomic
+echo "$ERR" | grep -q '5 other events not recorded with the atomic batch (ERR_ABORTED)' ||
+	{ show batch bad.txt; fail "the aborted events of an atomic batch are not summed up"; }
+ok head
+expect_eq "$(echo "$OUT" | awk '{print $3}')" "$HEAD_BEFORE" "a refused atomic batch recorded something"
+ok batch "$TMPDIR/riders.txt" --atomic
+out_has '^300 recorded, 0 duplicates, 0 rejected' "the batch summary: $(echo "$OUT" | tail -n1)"
+out_has '^line 300: recorded seq' "no per-line result"
+ok --json batch "$TMPDIR/riders.txt" --atomic
+expect_eq "$(json 'j["duplicates"]')" 300 "the same batch again is all duplicates"
+ok history R150
+out_has 'member_joined member/R150 v1 .*channel=COLLECTIVE_REGISTRATION' "R150 is not registered"
+
+# --- bad input: usage errors (2), refusals (1), unreachable (3) -----------
+refused 1 "organisation 'O9' not found \(ERR_NOT_FOUND, field member_joined.org_id\)" \
+	join M2 --org O9 --path platform-work --channel online --group rider --employment partial \
+	--region 320100 --national-id 320102199001010022
+refused 1 'ERR_ALREADY_MEMBER' join M3 --org IU --path platform-work --channel online --group rider \
+	--employment partial --region 320100 --national-id 32010219900101001X
+refused 1 'ERR_NOT_ACTIVE|ERR_NOT_FOUND' end NOBODY --reason left
+refused 1 '^ledgerctl: get: .*ERR_NOT_FOUND' get 99999
+refused 2 "^ledgerctl: join: unknown worker group 'pilot' for --group \(expected one of: .*delivery-rider" \
+	join M2 --org IU --path platform-work --channel online --group pilot --employment partial \
+	--region 320100 --national-id 1
+refused 2 '^ledgerctl: join: missing --org$' \
+	join M2 --path platform-work --channel online --group rider --employment partial --region 320100 \
+	--national-id 1
+refused 2 'exactly one of --national-id and --person-hash' \
+	join M2 --org IU --path platform-work --channel online --group rider --employment partial --region 320100
+refused 2 "^ledgerctl: dues pay: --yuan '1.234' is not .*2 decimals" \
+	dues pay M1 --yuan 1.234 --from 202401 --to 202401 --method cash
+refused 2 'missing MEMBER' end --reason left
+refused 2 "unknown option '--colour'" head --colour
+refused 2 "unknown command" frobnicate
+refused 2 "not a 6-digit" org add X --name X --kind federation-city --region 3201 --parent JS
+refused 2 "ambiguous|unknown worker group 'driver'" workforce 320100 --group driver --count 1
+refused 3 "ERR_UNAVAILABLE" --url "tcp://127.0.0.1:$(free_port)" --timeout 300 head
+
+echo "$TEST_NAME: ok"
