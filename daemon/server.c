@@ -449,15 +449,34 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, nng_msg *msg)
 		return error_msg(LD_E(INTERNAL), "out of memory");
 	actor_of(msg, r->actor, sizeof(r->actor));
 	int64_t now = now_us();
+	size_t failed = 0;
 	for (size_t i = 0; i < a->n_events; i++) {
 		memset(&e, 0, sizeof(e));
 		int rc = check_event(a->events[i], now, &e);
 		if (rc) {
+			failed++;
 			r->items[i].code = rc;
 			r->items[i].err = malloc(sizeof(ld_errinfo));
 			if (r->items[i].err)
 				*r->items[i].err = e;
 		}
+	}
+	if (failed == a->n_events || (failed && a->atomic)) {
+		/* Nothing for the writer to do: answer now, without a commit. */
+		for (size_t i = 0; i < a->n_events; i++)
+			if (!r->items[i].code) {
+				r->items[i].code = LD_E(ABORTED);
+				r->items[i].err = malloc(sizeof(ld_errinfo));
+				if (r->items[i].err)
+					ld_errinfo_set(r->items[i].err, LD_E(ABORTED), NULL,
+						       "not recorded: another event of the atomic "
+						       "batch was rejected");
+			}
+		writer_head(w->srv->w, &r->head_seq, NULL, NULL);
+		nng_msg *reply = append_reply(r);
+		append_req_release(r);
+		free(r->items);
+		return reply;
 	}
 	r->done = append_done;
 	r->arg = w;
@@ -478,7 +497,10 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, nng_msg *msg)
 /* The request loop                                                    */
 /* ------------------------------------------------------------------ */
 
-static nng_msg *dispatch(worker *w, nng_msg *msg, page *p)
+/* Answers msg. Returns the reply, or NULL with *handed_off set when the
+ * writer has the request: from then on the writer's completion owns the
+ * worker (it may already have run), and the caller must not touch it. */
+static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 {
 	server *srv = w->srv;
 	Ledger__Request *req;
@@ -495,8 +517,10 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p)
 	switch (req->command_case) {
 	case LEDGER__REQUEST__COMMAND_APPEND:
 		reply = start_append(w, req, msg);
-		if (!reply)
-			return NULL; /* the writer owns it now; req freed in the reply */
+		if (!reply) {
+			*handed_off = 1; /* req is freed with the reply */
+			return NULL;
+		}
 		break;
 	case LEDGER__REQUEST__COMMAND_GET_EVENT:
 		reply = get_event(srv, req->get_event);
@@ -559,10 +583,11 @@ static void worker_cb(void *arg)
 			return;
 		}
 		nng_msg *msg = nng_aio_get_msg(w->aio);
-		nng_msg *reply = dispatch(w, msg, w->page);
+		int handed_off = 0;
+		nng_msg *reply = dispatch(w, msg, w->page, &handed_off);
 		nng_msg_free(msg);
-		if (w->state == W_WAIT_WRITER)
-			return;
+		if (handed_off)
+			return; /* append_done schedules the reply */
 		send_reply(w, reply);
 		return;
 	}

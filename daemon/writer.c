@@ -284,10 +284,13 @@ static void commit_batch(writer *w, append_req *batch)
 		status = store_write_begin(w->s, &txn);
 		for (append_req *r = batch; status == 0 && r; r = r->next)
 			status = append_request(txn, &h, r, recorded_at);
+		int64_t applied = now_us();
 		if (status == 0)
 			status = store_commit(txn);
 		else
 			store_abort(txn);
+		log_debug("writer: %zu events: applied in %lld us, committed in %lld us", total,
+			  (long long)(applied - recorded_at), (long long)(now_us() - applied));
 		if (status == 0) {
 			pthread_mutex_lock(&w->lock);
 			w->seq = h.seq;
