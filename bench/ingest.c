@@ -11,13 +11,16 @@
  *               (4) each keeping one request in flight, so the daemon's group
  *               commit can coalesce up to --conns requests per transaction.
  *   concurrent  --clients (16) threads, each its own ldc connection, single-
- *               event appends back to back.
+ *               event appends back to back. With --client async: as many
+ *               asynchronous raw NNG clients instead (no threads, requests
+ *               packed before the clock), to show the clients' own share.
  *   sequential  one ldc connection, single-event appends back to back.
  *   ceiling     no daemon: raw LMDB in-process (the same packed event bytes
  *               under 8-byte big-endian keys with MDB_APPEND, durable commits)
  *               in transactions of --batch events and of 1 event, and raw NNG
  *               REQ/REP round trips over loopback TCP to an in-process REP echo
- *               server with 1 client and with --clients clients.
+ *               server with 1 client and with --clients clients (threads as
+ *               ldc has them, and asynchronous clients).
  *
  * The workload is a function of --seed alone (plus the daemon's head at the
  * start of a run, which only names things): a small organisation tree is
@@ -95,6 +98,7 @@ typedef struct bench_opts {
 	long pid;	    /* daemon pid, for its CPU time (0: unknown) */
 	size_t sync_ops;    /* ceiling: single-event durable commits per run */
 	size_t rtt_ops;	    /* ceiling: NNG round trips per run */
+	int async;	    /* concurrent/sequential: asynchronous raw clients, not ldc */
 } bench_opts;
 
 /* ------------------------------------------------------------------ */
@@ -146,6 +150,33 @@ static double proc_cpu_seconds(long pid)
 out:
 	if (f)
 		fclose(f);
+	return rc;
+}
+
+/* Bytes process pid (0: this one) has caused to be written to storage
+ * (write_bytes of /proc/PID/io); negative if it cannot be read. */
+static double proc_write_bytes(long pid)
+{
+	char path[64], line[128];
+	double rc = -1;
+	FILE *f;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0)
+		snprintf(path, sizeof(path), "/proc/self/io");
+	else
+		snprintf(path, sizeof(path), "/proc/%ld/io", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long v;
+		if (sscanf(line, "write_bytes: %llu", &v) == 1) {
+			rc = (double)v;
+			break;
+		}
+	}
+	fclose(f);
 	return rc;
 }
 
@@ -728,6 +759,7 @@ typedef struct run_shared {
 	int open;	/* the gate is open: go */
 	int abort;	/* ... but the run is off */
 	int64_t max_ns; /* per-thread time limit, 0 = none */
+	unsigned finished; /* asynchronous clients done */
 	char *first[N_CODES];
 } run_shared;
 
@@ -917,9 +949,10 @@ typedef struct worker {
 	unsigned idx;
 	Ledger__Event **events; /* the stream (ldc workloads) */
 	size_t n;
-	packed_req *reqs; /* the stream packed in requests (batch workload) */
+	packed_req *reqs; /* the stream packed in requests (batch, async) */
 	size_t nreq;
 	tally t;
+	struct aclient *ac; /* --client async */
 } worker;
 
 /*
@@ -1047,6 +1080,190 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* Asynchronous clients                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * An asynchronous REQ client: a socket of its own (so a connection of its
+ * own) and one aio whose callback sends the next pre-packed request when the
+ * previous one is answered. It has no thread: N of them cost only NNG's
+ * threads, where N ldc clients are N threads blocked in ldc_call. On a
+ * 2-core machine shared with the daemon that matters (measured here: about
+ * half the client CPU per round trip), so `--client async` shows how much
+ * of the concurrent figure is the clients' own cost. The NNG ceiling uses
+ * the same client with echo set.
+ */
+typedef struct aclient {
+	nng_socket s;
+	nng_ctx ctx;
+	nng_aio *aio;
+	enum { A_SEND, A_RECV, A_SLEEP } state;
+	const packed_req *reqs;
+	size_t nreq, next;
+	int attempt;
+	int echo; /* the answers are echoes: not decoded */
+	int timeout_ms;
+	int64_t deadline; /* 0: none */
+	tally *t;
+	run_shared *sh;
+} aclient;
+
+/* Marks c done and wakes the driver. */
+static void aclient_finish(aclient *c)
+{
+	pthread_mutex_lock(&c->sh->mu);
+	c->sh->finished++;
+	pthread_cond_broadcast(&c->sh->cv);
+	pthread_mutex_unlock(&c->sh->mu);
+}
+
+/* Counts request `next` as failed with an NNG error and finishes c. */
+static void aclient_fail(aclient *c, int nrv)
+{
+	const packed_req *pr = &c->reqs[c->next];
+	ld_errinfo e;
+	ld_errinfo_set(&e, LD_E(UNAVAILABLE), NULL, "request failed: %s", nng_strerror(nrv));
+	if (c->echo) {
+		c->t->failed += pr->n;
+		note_error(c->sh, LD_E(UNAVAILABLE), "%s", e.message);
+	} else {
+		tally_answer(c->t, c->sh, NULL, LD_E(UNAVAILABLE), &e, pr->events, pr->n);
+	}
+	aclient_finish(c);
+}
+
+/* Sends request `next` (again, after ERR_BUSY). */
+static void aclient_send(aclient *c)
+{
+	const packed_req *pr = &c->reqs[c->next];
+	nng_msg *m = NULL;
+	int nrv = nng_msg_alloc(&m, pr->len);
+	if (nrv != 0) {
+		aclient_fail(c, nrv);
+		return;
+	}
+	memcpy(nng_msg_body(m), pr->buf, pr->len);
+	nng_aio_set_msg(c->aio, m);
+	nng_aio_set_timeout(c->aio, c->timeout_ms);
+	c->state = A_SEND;
+	nng_ctx_send(c->ctx, c->aio);
+}
+
+/* Sends the next request, or finishes when there is none or time is up. */
+static void aclient_next(aclient *c)
+{
+	if (c->next >= c->nreq) {
+		aclient_finish(c);
+		return;
+	}
+	if (c->deadline && mono_ns() > c->deadline) {
+		c->t->truncated = 1;
+		aclient_finish(c);
+		return;
+	}
+	c->attempt = 0;
+	aclient_send(c);
+}
+
+/* Completion of a send, a receive or a back-off sleep. Runs on NNG's
+ * threads; decoding and counting an answer is short and never blocks. */
+static void aclient_cb(void *arg)
+{
+	aclient *c = arg;
+	int rv = nng_aio_result(c->aio);
+	const packed_req *pr = &c->reqs[c->next];
+
+	switch (c->state) {
+	case A_SEND:
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(c->aio));
+			aclient_fail(c, rv);
+			return;
+		}
+		c->state = A_RECV;
+		nng_ctx_recv(c->ctx, c->aio);
+		return;
+	case A_RECV: {
+		if (rv != 0) {
+			aclient_fail(c, rv);
+			return;
+		}
+		nng_msg *m = nng_aio_get_msg(c->aio);
+		Ledger__Response *resp = NULL;
+		if (!c->echo) {
+			resp = codec_response_unpack(nng_msg_body(m), nng_msg_len(m));
+			if (is_busy(resp) && c->attempt < BENCH_BUSY_RETRIES) {
+				nng_msg_free(m);
+				codec_response_free(resp);
+				c->attempt++;
+				c->t->busy++;
+				c->state = A_SLEEP;
+				nng_sleep_aio(1, c->aio);
+				return;
+			}
+			ld_errinfo e;
+			ld_errinfo_set(&e, LD_E(MALFORMED), NULL,
+				       "answer of %zu bytes is not a ledger.Response", nng_msg_len(m));
+			tally_answer(c->t, c->sh, resp, resp ? 0 : LD_E(MALFORMED), &e, pr->events,
+				     pr->n);
+			codec_response_free(resp);
+		}
+		nng_msg_free(m);
+		c->t->sent += pr->n;
+		c->next++;
+		aclient_next(c);
+		return;
+	}
+	case A_SLEEP:
+		aclient_send(c);
+		return;
+	}
+}
+
+/* Opens c's socket, dials url (waiting for the connection) and prepares
+ * its aio. Returns 0 or LD_E(UNAVAILABLE) with the reason printed. */
+static int aclient_open(aclient *c, const char *url, int timeout_ms)
+{
+	int nrv;
+	c->timeout_ms = timeout_ms;
+	if ((nrv = nng_req0_open(&c->s)) != 0 ||
+	    (nrv = nng_socket_set_size(c->s, NNG_OPT_RECVMAXSZ, BENCH_RECV_MAX)) != 0 ||
+	    (nrv = nng_socket_set_ms(c->s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
+	    (nrv = nng_dial(c->s, url, NULL, 0)) != 0 || (nrv = nng_ctx_open(&c->ctx, c->s)) != 0 ||
+	    (nrv = nng_aio_alloc(&c->aio, aclient_cb, c)) != 0) {
+		fprintf(stderr, "ingest: cannot connect to '%s': %s\n", url, nng_strerror(nrv));
+		return LD_E(UNAVAILABLE);
+	}
+	return 0;
+}
+
+/* Stops and frees what aclient_open made (c zeroed first is fine). */
+static void aclient_close(aclient *c)
+{
+	if (c->aio)
+		nng_aio_free(c->aio);
+	c->aio = NULL;
+	if (nng_socket_id(c->s) > 0)
+		nng_close(c->s);
+}
+
+/* Starts n opened clients at once and waits until all are done; the time
+ * from the first send to the last answer into *seconds. */
+static void aclients_run(aclient *cs, unsigned n, run_shared *sh, double *seconds)
+{
+	int64_t t0 = mono_ns();
+	for (unsigned i = 0; i < n; i++) {
+		cs[i].deadline = sh->max_ns ? t0 + sh->max_ns : 0;
+		aclient_next(&cs[i]);
+	}
+	pthread_mutex_lock(&sh->mu);
+	while (sh->finished < n)
+		pthread_cond_wait(&sh->cv, &sh->mu);
+	pthread_mutex_unlock(&sh->mu);
+	*seconds = (double)(mono_ns() - t0) / 1e9;
+}
+
+/* ------------------------------------------------------------------ */
 /* Daemon workloads                                                    */
 /* ------------------------------------------------------------------ */
 
@@ -1132,10 +1349,21 @@ typedef struct run_result {
 	tally t;
 	double client_cpu_us; /* per event sent; this process, every thread */
 	double daemon_cpu_us; /* per event sent; < 0 unknown */
+	double daemon_wbytes; /* bytes written to storage per event sent; < 0 unknown */
 	int head_ok;
 	uint64_t head_delta, head_expected;
-	double pack_us; /* per event, before the clock (batch only) */
+	double pack_us; /* per event, before the clock (batch, async) */
 } run_result;
+
+/* The name a workload reports under: "concurrent-async" with --client async. */
+static const char *wl_label(const bench_opts *o)
+{
+	if (o->async && o->wl == WL_CONCURRENT)
+		return "concurrent-async";
+	if (o->async && o->wl == WL_SEQUENTIAL)
+		return "sequential-async";
+	return workload_names[o->wl];
+}
 
 /* Prints the first message of every error code seen in sh. */
 static void print_errors(const run_shared *sh, const tally *t)
@@ -1146,12 +1374,54 @@ static void print_errors(const run_shared *sh, const tally *t)
 			       sh->first[i] ? sh->first[i] : "?");
 }
 
+/* Runs the clients of ws[0..parts-1]: threads (batch, ldc) that meet at the
+ * start gate, or asynchronous clients. *seconds is the time from the start
+ * to the last answer. Returns 0 or a negative code if they cannot start. */
+static int run_clients(const bench_opts *o, worker *ws, unsigned parts, run_shared *sh,
+		       double *seconds)
+{
+	int64_t t0, t1;
+	unsigned created;
+	int rc = 0;
+
+	if (o->async && o->wl != WL_BATCH) {
+		for (unsigned p = 0; p < parts; p++) {
+			aclient *ac = ws[p].ac;
+			ac->reqs = ws[p].reqs;
+			ac->nreq = ws[p].nreq;
+			ac->t = &ws[p].t;
+			ac->sh = sh;
+			if ((rc = aclient_open(ac, o->url, o->timeout_ms)) != 0)
+				return rc;
+		}
+		aclients_run(ws[0].ac, parts, sh, seconds);
+		return 0;
+	}
+	for (created = 0; created < parts; created++)
+		if (pthread_create(&ws[created].tid, NULL,
+				   o->wl == WL_BATCH ? batch_worker : single_worker,
+				   &ws[created]) != 0)
+			break;
+	gate_open(sh, created, created != parts);
+	t0 = mono_ns();
+	for (unsigned p = 0; p < created; p++)
+		pthread_join(ws[p].tid, NULL);
+	t1 = mono_ns();
+	*seconds = (double)(t1 - t0) / 1e9;
+	if (created != parts) {
+		fprintf(stderr, "ingest: cannot start client thread %u\n", created);
+		return LD_E(INTERNAL);
+	}
+	return 0;
+}
+
 /*
  * One run of batch, concurrent or sequential: registers a fresh tree,
- * generates and (batch) packs the events, then times the clients from the
- * moment every one is connected until the last is answered. Returns 0 when
- * the run took place (whatever the daemon answered), or a negative code if
- * it could not be set up.
+ * generates and (batch, async) packs the events, then times the clients
+ * from the moment every one is connected until the last is answered.
+ * Returns 0 when the run took place (whatever the daemon answered), 1 when
+ * it took place but the daemon stopped answering (res is filled, no later
+ * run can take place), or a negative code if it could not be set up.
  */
 static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t mix[K_NKINDS])
 {
@@ -1160,8 +1430,8 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 	ld_errinfo e = {0};
 	org_tree tree;
 	worker *ws = NULL;
+	aclient *acs = NULL;
 	run_shared sh;
-	unsigned nthreads = 0, created = 0;
 	uint64_t head0 = 0, head1 = 0;
 	char ns[32];
 	int rc;
@@ -1169,6 +1439,8 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 	shared_init(&sh, o->max_seconds);
 	memset(res, 0, sizeof(*res));
 	unsigned parts = o->wl == WL_BATCH ? o->conns : o->wl == WL_CONCURRENT ? o->clients : 1;
+	size_t per_req = o->wl == WL_BATCH ? o->batch : 1;
+	int prepack = o->wl == WL_BATCH || o->async;
 
 	if ((rc = ldc_open(&c, o->url, o->timeout_ms, &e)) != 0 ||
 	    (rc = daemon_head(c, &head0, &e)) != 0) {
@@ -1177,14 +1449,15 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 	}
 	/* The head names the run: ids are unique against this daemon however
 	 * often the bench runs, and on a fresh daemon the run is reproduced. */
-	snprintf(ns, sizeof(ns), "%c%" PRIu64, "BCS"[o->wl], head0);
+	snprintf(ns, sizeof(ns), "%c%s%" PRIu64, "BCS"[o->wl], o->async ? "a" : "", head0);
 	if ((rc = orgs_build(&tree, &a, ns)) != 0 || (rc = orgs_register(c, &tree, &e)) != 0) {
 		fprintf(stderr, "ingest: %s: %s\n", ld_errname(rc), e.message);
 		goto out;
 	}
 
 	ws = calloc(parts, sizeof(*ws));
-	if (!ws) {
+	acs = calloc(parts, sizeof(*acs));
+	if (!ws || !acs) {
 		rc = LD_E(INTERNAL);
 		goto out;
 	}
@@ -1194,6 +1467,7 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 		w->o = o;
 		w->sh = &sh;
 		w->idx = p;
+		w->ac = &acs[p];
 		w->n = o->events / parts + (p < o->events % parts);
 		w->events = arena_alloc(&a, (w->n ? w->n : 1) * sizeof(*w->events));
 		if (!w->events) {
@@ -1206,18 +1480,18 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 				ld_errname(rc), e.message, e.field);
 			goto out;
 		}
-		if (o->wl != WL_BATCH)
+		if (!prepack)
 			continue;
 		pack_ns -= mono_ns();
-		w->nreq = (w->n + o->batch - 1) / o->batch;
+		w->nreq = (w->n + per_req - 1) / per_req;
 		w->reqs = calloc(w->nreq ? w->nreq : 1, sizeof(*w->reqs));
 		if (!w->reqs) {
 			rc = LD_E(INTERNAL);
 			goto out;
 		}
 		for (size_t b = 0; b < w->nreq; b++) {
-			size_t first = b * o->batch;
-			size_t k = w->n - first < o->batch ? w->n - first : o->batch;
+			size_t first = b * per_req;
+			size_t k = w->n - first < per_req ? w->n - first : per_req;
 			if ((rc = pack_request(&w->reqs[b], w->events + first, k)) != 0)
 				goto out;
 		}
@@ -1225,26 +1499,12 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 	}
 	res->pack_us = o->events ? (double)pack_ns / 1e3 / (double)o->events : 0;
 
-	/* Clients connect, wait at the gate, and the clock runs from the
-	 * gate's opening to the last answer. */
-	for (nthreads = 0; nthreads < parts; nthreads++)
-		if (pthread_create(&ws[nthreads].tid, NULL,
-				   o->wl == WL_BATCH ? batch_worker : single_worker,
-				   &ws[nthreads]) != 0)
-			break;
-	created = nthreads;
-	gate_open(&sh, created, created != parts);
 	double cpu0 = self_cpu_seconds(), dcpu0 = proc_cpu_seconds(o->pid);
-	int64_t t0 = mono_ns();
-	for (unsigned p = 0; p < created; p++)
-		pthread_join(ws[p].tid, NULL);
-	int64_t t1 = mono_ns();
-	double cpu1 = self_cpu_seconds(), dcpu1 = proc_cpu_seconds(o->pid);
-	if (created != parts) {
-		fprintf(stderr, "ingest: cannot start client thread %u\n", created);
-		rc = LD_E(INTERNAL);
+	double wb0 = o->pid > 0 ? proc_write_bytes(o->pid) : -1;
+	if ((rc = run_clients(o, ws, parts, &sh, &res->seconds)) != 0)
 		goto out;
-	}
+	double cpu1 = self_cpu_seconds(), dcpu1 = proc_cpu_seconds(o->pid);
+	double wb1 = o->pid > 0 ? proc_write_bytes(o->pid) : -1;
 
 	for (unsigned p = 0; p < parts; p++) {
 		tally *t = &ws[p].t;
@@ -1258,41 +1518,50 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 		for (int k = 0; k < N_CODES; k++)
 			res->t.by_code[k] += t->by_code[k];
 	}
-	res->seconds = (double)(t1 - t0) / 1e9;
 	res->eps = res->seconds > 0 ? (double)res->t.accepted / res->seconds : 0;
 	double sent = res->t.sent ? (double)res->t.sent : 1;
 	res->client_cpu_us = (cpu1 - cpu0) * 1e6 / sent;
 	res->daemon_cpu_us = dcpu0 >= 0 && dcpu1 >= 0 ? (dcpu1 - dcpu0) * 1e6 / sent : -1;
+	res->daemon_wbytes = wb0 >= 0 && wb1 >= 0 ? (wb1 - wb0) / sent : -1;
 
-	/* Every accepted event and nothing else must be in the log. */
-	if ((rc = daemon_head(c, &head1, &e)) != 0) {
-		fprintf(stderr, "ingest: head after the run: %s: %s\n", ld_errname(rc), e.message);
-		goto out;
-	}
-	res->head_delta = head1 - head0;
+	/* Every accepted event and nothing else must be in the log. A daemon
+	 * that no longer answers ends the benchmark after this run's report. */
+	int head_rc = daemon_head(c, &head1, &e);
+	if (head_rc)
+		fprintf(stderr, "ingest: head after the run: %s: %s\n", ld_errname(head_rc),
+			e.message);
+	res->head_delta = head_rc ? 0 : head1 - head0;
 	res->head_expected = N_ORGS + res->t.accepted;
-	res->head_ok = res->head_delta == res->head_expected;
+	res->head_ok = !head_rc && res->head_delta == res->head_expected;
 
 	printf("%s run %u/%u: %" PRIu64 " events in %.3f s = %.0f events/s | rejected %" PRIu64
 	       ", duplicates %" PRIu64 ", failed %" PRIu64 ", busy retries %" PRIu64
 	       "%s | client CPU %.2f us/event (%.2f cores)",
-	       workload_names[o->wl], run + 1, o->runs, res->t.accepted, res->seconds, res->eps,
+	       wl_label(o), run + 1, o->runs, res->t.accepted, res->seconds, res->eps,
 	       res->t.rejected, res->t.duplicates, res->t.failed, res->t.busy,
 	       res->t.truncated ? " | TRUNCATED by --max-seconds" : "", res->client_cpu_us,
 	       res->seconds > 0 ? (cpu1 - cpu0) / res->seconds : 0);
 	if (res->daemon_cpu_us >= 0)
 		printf(" | daemon CPU %.2f us/event (%.2f cores)", res->daemon_cpu_us,
 		       res->seconds > 0 ? (dcpu1 - dcpu0) / res->seconds : 0);
-	printf(" | head +%" PRIu64 " %s\n", res->head_delta,
-	       res->head_ok ? "ok" : "MISMATCH");
-	if (!res->head_ok)
+	if (res->daemon_wbytes >= 0)
+		printf(", writes %.0f bytes/event", res->daemon_wbytes);
+	if (head_rc)
+		printf(" | head UNKNOWN: the daemon does not answer\n");
+	else
+		printf(" | head +%" PRIu64 " %s\n", res->head_delta,
+		       res->head_ok ? "ok" : "MISMATCH");
+	if (!res->head_ok && !head_rc)
 		printf("    head moved by %" PRIu64 ", expected %" PRIu64 " (%d orgs + %" PRIu64
 		       " accepted)\n",
 		       res->head_delta, res->head_expected, (int)N_ORGS, res->t.accepted);
 	print_errors(&sh, &res->t);
 	fflush(stdout);
-	rc = 0;
+	rc = head_rc ? 1 : 0;
 out:
+	if (acs)
+		for (unsigned p = 0; p < parts; p++)
+			aclient_close(&acs[p]);
 	if (ws)
 		for (unsigned p = 0; p < parts; p++) {
 			for (size_t b = 0; b < ws[p].nreq; b++)
@@ -1300,6 +1569,7 @@ out:
 			free(ws[p].reqs);
 		}
 	free(ws);
+	free(acs);
 	ldc_close(c);
 	arena_release(&a);
 	shared_destroy(&sh);
@@ -1315,25 +1585,31 @@ static int bench_daemon(const bench_opts *o)
 	double *eps = calloc(o->runs, sizeof(*eps));
 	double *ccpu = calloc(o->runs, sizeof(*ccpu));
 	double *dcpu = calloc(o->runs, sizeof(*dcpu));
+	double *dwb = calloc(o->runs, sizeof(*dwb));
 	size_t mix[K_NKINDS] = {0};
 	tally all = {0};
 	int head_bad = 0, rc = 0;
 	unsigned done = 0, truncated = 0;
 
-	if (!res || !eps || !ccpu || !dcpu) {
+	if (!res || !eps || !ccpu || !dcpu || !dwb) {
 		rc = LD_E(INTERNAL);
 		goto out;
 	}
 	unsigned conns = o->wl == WL_BATCH ? o->conns : o->wl == WL_CONCURRENT ? o->clients : 1;
 	size_t batch = o->wl == WL_BATCH ? o->batch : 1;
-	printf("%s: %zu events per run in requests of %zu event%s from %u connection%s, "
+	printf("%s: %zu events per run in requests of %zu event%s from %u %s connection%s, "
 	       "%u runs, seed %" PRIu64 ", url %s\n",
-	       workload_names[o->wl], o->events, batch, batch == 1 ? "" : "s", conns,
+	       wl_label(o), o->events, batch, batch == 1 ? "" : "s", conns,
+	       o->wl == WL_BATCH ? "pipelined raw NNG" : o->async ? "asynchronous raw NNG" : "ldc",
 	       conns == 1 ? "" : "s", o->runs, o->seed, o->url);
 	fflush(stdout);
-	for (unsigned r = 0; r < o->runs; r++) {
-		if ((rc = daemon_run(o, r, &res[r], mix)) != 0)
-			goto out;
+	int aborted = 0;
+	for (unsigned r = 0; r < o->runs && !aborted; r++) {
+		if ((rc = daemon_run(o, r, &res[r], mix)) < 0) {
+			aborted = 1;
+			break;
+		}
+		aborted = rc;
 		if (r == 0) {
 			size_t total = 0;
 			for (int k = 0; k < K_NKINDS; k++)
@@ -1342,13 +1618,14 @@ static int bench_daemon(const bench_opts *o)
 			for (int k = 0; k < K_NKINDS; k++)
 				printf(" %s %.1f%%", kind_names[k],
 				       total ? 100.0 * mix[k] / total : 0);
-			if (o->wl == WL_BATCH)
+			if (o->wl == WL_BATCH || o->async)
 				printf("; packing before the clock: %.2f us/event", res[0].pack_us);
 			printf("\n");
 		}
 		eps[r] = res[r].eps;
 		ccpu[r] = res[r].client_cpu_us;
 		dcpu[r] = res[r].daemon_cpu_us;
+		dwb[r] = res[r].daemon_wbytes;
 		all.sent += res[r].t.sent;
 		all.accepted += res[r].t.accepted;
 		all.rejected += res[r].t.rejected;
@@ -1360,21 +1637,29 @@ static int bench_daemon(const bench_opts *o)
 		done++;
 	}
 	stats s = stats_of(eps, done), sc = stats_of(ccpu, done), sd = stats_of(dcpu, done);
+	stats sw = stats_of(dwb, done);
 	printf("RESULT workload=%s unit=events/s median=%.0f min=%.0f max=%.0f runs=%u "
 	       "events=%zu batch=%zu conns=%u seed=%" PRIu64 " sent=%" PRIu64
 	       " accepted=%" PRIu64 " rejected=%" PRIu64 " duplicates=%" PRIu64
 	       " failed=%" PRIu64 " busy=%" PRIu64 " truncated=%u"
-	       " head_mismatch=%d client_cpu_us=%.2f daemon_cpu_us=%.2f\n",
-	       workload_names[o->wl], s.median, s.min, s.max, done, o->events, batch, conns,
-	       o->seed, all.sent, all.accepted, all.rejected, all.duplicates, all.failed, all.busy,
-	       truncated, head_bad, sc.median, o->pid > 0 ? sd.median : -1.0);
-	rc = all.rejected || all.duplicates || all.failed || head_bad ||
+	       " head_mismatch=%d aborted=%d client_cpu_us=%.2f daemon_cpu_us=%.2f"
+	       " daemon_write_bytes=%.0f\n",
+	       wl_label(o), s.median, s.min, s.max, done, o->events, batch, conns, o->seed,
+	       all.sent, all.accepted, all.rejected, all.duplicates, all.failed, all.busy,
+	       truncated, head_bad, aborted, sc.median, o->pid > 0 ? sd.median : -1.0,
+	       o->pid > 0 ? sw.median : -1.0);
+	if (aborted)
+		printf("ABORTED after %u of %u runs: the daemon stopped answering or a run could "
+		       "not be set up\n",
+		       done, o->runs);
+	rc = aborted || all.rejected || all.duplicates || all.failed || head_bad ||
 	     all.accepted != all.sent;
 out:
 	free(res);
 	free(eps);
 	free(ccpu);
 	free(dcpu);
+	free(dwb);
 	return rc;
 }
 
@@ -1559,15 +1844,21 @@ out:
 /*
  * Round trips per second of `ops` REQ/REP exchanges of a `len`-byte message
  * between `clients` REQ sockets and one REP echo server with a context per
- * client, all in this process over loopback TCP. Returns 0 with *rate, or
+ * client, all in this process over loopback TCP. The clients are threads
+ * blocked in nng_send/nng_recv (as ldc_call is), or with `async` the
+ * asynchronous clients of --client async. Returns 0 with *rate, or
  * LD_E(UNAVAILABLE).
  */
-static int nng_ceiling(const uint8_t *msg, size_t len, unsigned clients, size_t ops, double *rate)
+static int nng_ceiling(const uint8_t *msg, size_t len, unsigned clients, size_t ops, int async,
+		       double *rate)
 {
 	nng_socket srv = NNG_SOCKET_INITIALIZER;
 	nng_listener l;
 	echo_ctx *ex = NULL;
 	rtt_worker *ws = NULL;
+	aclient *acs = NULL;
+	packed_req *reqs = NULL;
+	tally *ts = NULL;
 	run_shared sh;
 	unsigned nex = clients + 1, created = 0;
 	int port = 0, nrv = 0, rc = 0;
@@ -1575,7 +1866,10 @@ static int nng_ceiling(const uint8_t *msg, size_t len, unsigned clients, size_t 
 	shared_init(&sh, 0);
 	ex = calloc(nex, sizeof(*ex));
 	ws = calloc(clients, sizeof(*ws));
-	if (!ex || !ws) {
+	acs = calloc(clients, sizeof(*acs));
+	ts = calloc(clients, sizeof(*ts));
+	reqs = calloc(ops ? ops : 1, sizeof(*reqs));
+	if (!ex || !ws || !acs || !ts || !reqs) {
 		rc = LD_E(INTERNAL);
 		goto out;
 	}
@@ -1597,6 +1891,35 @@ static int nng_ceiling(const uint8_t *msg, size_t len, unsigned clients, size_t 
 		ws[i].msg = msg;
 		ws[i].len = len;
 		ws[i].ops = ops / clients + (i < ops % clients);
+	}
+	if (async) {
+		/* Every request of every client is the same message. */
+		size_t first = 0;
+		for (size_t k = 0; k < ops; k++)
+			reqs[k] = (packed_req){(uint8_t *)msg, len, NULL, 1};
+		for (unsigned i = 0; i < clients; i++) {
+			acs[i].reqs = reqs + first;
+			acs[i].nreq = ws[i].ops;
+			acs[i].echo = 1;
+			acs[i].t = &ts[i];
+			acs[i].sh = &sh;
+			first += ws[i].ops;
+			if ((rc = aclient_open(&acs[i], ws[i].url, 10000)) != 0)
+				goto out;
+		}
+		double secs = 0;
+		uint64_t done = 0, failed = 0;
+		aclients_run(acs, clients, &sh, &secs);
+		for (unsigned i = 0; i < clients; i++) {
+			done += ts[i].sent;
+			failed += ts[i].failed;
+		}
+		*rate = secs > 0 ? (double)done / secs : 0;
+		if (failed) {
+			fprintf(stderr, "ingest: echo ceiling: %" PRIu64 " round trips failed\n", failed);
+			rc = LD_E(UNAVAILABLE);
+		}
+		goto out;
 	}
 	for (created = 0; created < clients; created++)
 		if (pthread_create(&ws[created].tid, NULL, rtt_client, &ws[created]) != 0)
@@ -1622,6 +1945,9 @@ fail:
 	fprintf(stderr, "ingest: echo server: %s\n", nng_strerror(nrv));
 	rc = LD_E(UNAVAILABLE);
 out:
+	if (acs)
+		for (unsigned i = 0; i < clients; i++)
+			aclient_close(&acs[i]);
 	if (nng_socket_id(srv) > 0)
 		nng_close(srv);
 	if (ex)
@@ -1630,6 +1956,9 @@ out:
 				nng_aio_free(ex[i].aio);
 	free(ex);
 	free(ws);
+	free(acs);
+	free(ts);
+	free(reqs);
 	shared_destroy(&sh);
 	return rc;
 }
@@ -1638,7 +1967,31 @@ out:
 /* Ceiling runs                                                        */
 /* ------------------------------------------------------------------ */
 
-enum { C_LMDB_BATCH, C_LMDB_SINGLE, C_NNG_1, C_NNG_N, C_FOR_BATCH, C_FOR_CONC, C_FOR_SEQ, C_N };
+enum {
+	C_LMDB_BATCH,
+	C_LMDB_SINGLE,
+	C_NNG_1,
+	C_NNG_N,
+	C_NNG_N_ASYNC,
+	C_FOR_BATCH,
+	C_FOR_CONC,
+	C_FOR_CONC_ASYNC,
+	C_FOR_SEQ,
+	C_LMDB_WBYTES,
+	C_N
+};
+
+/* Time of lmdb_ceiling and the bytes this process wrote meanwhile (per
+ * event; negative if /proc cannot tell). */
+static int lmdb_ceiling_io(const char *data_dir, const packed_events *pe, size_t n, size_t batch,
+			   double *seconds, double *wbytes)
+{
+	double w0 = proc_write_bytes(0);
+	int rc = lmdb_ceiling(data_dir, pe, n, batch, seconds);
+	double w1 = proc_write_bytes(0);
+	*wbytes = w0 >= 0 && w1 >= 0 && n ? (w1 - w0) / (double)n : -1;
+	return rc;
+}
 
 /*
  * The ceilings, --runs times each, and from them one ceiling per workload:
@@ -1647,17 +2000,21 @@ enum { C_LMDB_BATCH, C_LMDB_SINGLE, C_NNG_1, C_NNG_N, C_FOR_BATCH, C_FOR_CONC, C
  *               durable single-event commit per event, in series:
  *               1 / (1/nng_1 + 1/lmdb_single);
  *   concurrent  --clients clients can do no better than the round trips of
- *               that many clients, nor than a durable commit carrying one
- *               event of each: min(nng_N, clients × lmdb_single).
+ *               that many clients (of the same kind: threads, or async),
+ *               nor than a durable commit carrying one event of each:
+ *               min(nng_N, clients × lmdb_single).
  */
 static int bench_ceiling(const bench_opts *o)
 {
 	static const char *const names[C_N] = {
-		"ceiling-lmdb-batch", "ceiling-lmdb-single",   "ceiling-nng-1",	       "ceiling-nng-n",
-		"ceiling-batch",      "ceiling-concurrent", "ceiling-sequential",
+		"ceiling-lmdb-batch",	     "ceiling-lmdb-single", "ceiling-nng-1",
+		"ceiling-nng-n",	     "ceiling-nng-n-async", "ceiling-batch",
+		"ceiling-concurrent",	     "ceiling-concurrent-async",
+		"ceiling-sequential",	     "ceiling-lmdb-write-bytes",
 	};
 	static const char *const units[C_N] = {
-		"events/s", "commits/s", "roundtrips/s", "roundtrips/s", "events/s", "events/s", "events/s",
+		"events/s", "commits/s", "roundtrips/s", "roundtrips/s", "roundtrips/s",
+		"events/s", "events/s",	 "events/s",	 "events/s",	 "bytes/event",
 	};
 	arena a = {0};
 	org_tree tree;
@@ -1707,33 +2064,37 @@ static int bench_ceiling(const bench_opts *o)
 		msglen = pr.len;
 	}
 	printf("ceiling: LMDB %zu events in transactions of %zu and %zu single-event transactions "
-	       "(durable commits) in %s; NNG %zu round trips of %zu bytes with 1 and %u clients; "
-	       "%u runs, seed %" PRIu64 ", mean packed event %.0f bytes\n",
+	       "(durable commits) in %s; NNG %zu round trips of %zu bytes with 1 and %u clients "
+	       "(threads, then async); %u runs, seed %" PRIu64 ", mean packed event %.0f bytes\n",
 	       o->events, o->batch, o->sync_ops, o->data_dir, o->rtt_ops, msglen, o->clients,
 	       o->runs, o->seed, n ? (double)pe.off[n] / (double)n : 0);
 	fflush(stdout);
 
 	for (unsigned r = 0; r < o->runs; r++) {
-		double s_batch = 0, s_single = 0, nng1 = 0, nngn = 0;
-		if ((rc = lmdb_ceiling(o->data_dir, &pe, o->events, o->batch, &s_batch)) != 0 ||
-		    (rc = lmdb_ceiling(o->data_dir, &pe, o->sync_ops, 1, &s_single)) != 0 ||
-		    (rc = nng_ceiling(msg, msglen, 1, o->rtt_ops, &nng1)) != 0 ||
-		    (rc = nng_ceiling(msg, msglen, o->clients, o->rtt_ops, &nngn)) != 0)
+		double s_batch = 0, s_single = 0, nng1 = 0, nngn = 0, nnga = 0, wb = 0, wb1 = 0;
+		if ((rc = lmdb_ceiling_io(o->data_dir, &pe, o->events, o->batch, &s_batch, &wb)) != 0 ||
+		    (rc = lmdb_ceiling_io(o->data_dir, &pe, o->sync_ops, 1, &s_single, &wb1)) != 0 ||
+		    (rc = nng_ceiling(msg, msglen, 1, o->rtt_ops, 0, &nng1)) != 0 ||
+		    (rc = nng_ceiling(msg, msglen, o->clients, o->rtt_ops, 0, &nngn)) != 0 ||
+		    (rc = nng_ceiling(msg, msglen, o->clients, o->rtt_ops, 1, &nnga)) != 0)
 			goto out;
 		v[C_LMDB_BATCH][r] = s_batch > 0 ? (double)o->events / s_batch : 0;
 		v[C_LMDB_SINGLE][r] = s_single > 0 ? (double)o->sync_ops / s_single : 0;
+		v[C_LMDB_WBYTES][r] = wb;
 		v[C_NNG_1][r] = nng1;
 		v[C_NNG_N][r] = nngn;
+		v[C_NNG_N_ASYNC][r] = nnga;
 		v[C_FOR_BATCH][r] = v[C_LMDB_BATCH][r];
 		double single = v[C_LMDB_SINGLE][r];
 		v[C_FOR_SEQ][r] = nng1 > 0 && single > 0 ? 1.0 / (1.0 / nng1 + 1.0 / single) : 0;
 		double by_commit = single * o->clients;
 		v[C_FOR_CONC][r] = nngn < by_commit ? nngn : by_commit;
-		printf("ceiling run %u/%u: LMDB batch %.0f events/s (%.0f commits/s) | LMDB single %.0f "
-		       "commits/s | NNG 1 client %.0f round trips/s | NNG %u clients %.0f round "
-		       "trips/s\n",
-		       r + 1, o->runs, v[C_LMDB_BATCH][r], v[C_LMDB_BATCH][r] / (double)o->batch,
-		       single, nng1, o->clients, nngn);
+		v[C_FOR_CONC_ASYNC][r] = nnga < by_commit ? nnga : by_commit;
+		printf("ceiling run %u/%u: LMDB batch %.0f events/s (%.0f commits/s, %.0f bytes "
+		       "written/event) | LMDB single %.0f commits/s | NNG 1 client %.0f round trips/s "
+		       "| NNG %u clients %.0f round trips/s (threads), %.0f (async)\n",
+		       r + 1, o->runs, v[C_LMDB_BATCH][r], v[C_LMDB_BATCH][r] / (double)o->batch, wb,
+		       single, nng1, o->clients, nngn, nnga);
 		fflush(stdout);
 	}
 	for (int k = 0; k < C_N; k++) {
@@ -1776,7 +2137,9 @@ static void usage(FILE *f)
 		"  --max-seconds S    stop sending after S seconds of a run (0: never)\n"
 		"  --pid PID          the daemon's pid, to report its CPU time per event\n"
 		"  --sync-ops N       ceiling: single-event durable commits per run (1000)\n"
-		"  --rtt-ops N        ceiling: NNG round trips per run (20000)\n",
+		"  --rtt-ops N        ceiling: NNG round trips per run (20000)\n"
+		"  --client ldc|async concurrent/sequential: ldc connections, one thread each\n"
+		"                     (default), or asynchronous raw NNG clients (pre-packed)\n",
 		LDC_DEFAULT_URL);
 }
 
@@ -1803,6 +2166,7 @@ int main(int argc, char **argv)
 		{"data-dir", required_argument, NULL, 'd'}, {"timeout", required_argument, NULL, 't'},
 		{"max-seconds", required_argument, NULL, 'm'}, {"pid", required_argument, NULL, 'p'},
 		{"sync-ops", required_argument, NULL, 'S'}, {"rtt-ops", required_argument, NULL, 'R'},
+		{"client", required_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
 	};
 	bench_opts o = {
@@ -1864,6 +2228,13 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			o.rtt_ops = parse_num("--rtt-ops", optarg);
+			break;
+		case 'k':
+			if (strcmp(optarg, "ldc") != 0 && strcmp(optarg, "async") != 0) {
+				usage(stderr);
+				return 2;
+			}
+			o.async = strcmp(optarg, "async") == 0;
 			break;
 		case 'h':
 			usage(stdout);

@@ -10,7 +10,9 @@
 # to bench/RESULTS.md. Raw output of every step stays in bench/RESULTS.log.
 #
 # Settings (environment):
-#   BENCH_SEED (42)  BENCH_RUNS (5)  BENCH_MAX_SECONDS (10, per run)
+#   BENCH_SEED (42)  BENCH_RUNS (5)  BENCH_MAX_SECONDS (6: a run that is not done
+#   by then stops sending and its rate counts what was answered; it keeps the
+#   whole bench within about 3 minutes however slow the daemon is)
 #   BENCH_BATCH_EVENTS (500000)  BENCH_BATCH (1000)  BENCH_CONNS (4)
 #   BENCH_CONC_EVENTS (80000)    BENCH_CLIENTS (16)
 #   BENCH_SEQ_EVENTS (4000)
@@ -27,7 +29,7 @@ INGEST=$BUILD/bench/ingest
 
 SEED=${BENCH_SEED:-42}
 RUNS=${BENCH_RUNS:-5}
-MAXS=${BENCH_MAX_SECONDS:-10}
+MAXS=${BENCH_MAX_SECONDS:-6}
 BATCH_EVENTS=${BENCH_BATCH_EVENTS:-500000}
 BATCH=${BENCH_BATCH:-1000}
 CONNS=${BENCH_CONNS:-4}
@@ -117,6 +119,21 @@ stop_daemon() {
 	STOP_MSG="${late}exit status $rc after SIG$sig"
 }
 
+# Restarts the daemon (same data) if it died during the last step, and
+# notes the crash with the first line of the panic or the last of its log.
+CRASHES=""
+ensure_daemon() {
+	[ -n "$PID" ] && kill -0 "$PID" 2>/dev/null && return 0
+	local rc=0 why
+	if [ -n "$PID" ]; then wait "$PID" 2>/dev/null || rc=$?; fi
+	why=$(grep -m 1 -E 'panic|assert|Assertion|Segmentation|ERROR' "$TMP/ledgerd.log" 2>/dev/null || tail -n 1 "$TMP/ledgerd.log")
+	CRASHES="${CRASHES}ledgerd died during '$1' (exit status $rc): ${why}. "
+	echo "run.sh: ledgerd died during '$1' (exit status $rc): $why; restarting it" | tee -a "$LOG"
+	cat "$TMP/ledgerd.log" >>"$TMP/ledgerd.crashed.log"
+	: >"$TMP/ledgerd.log"
+	start_daemon
+}
+
 # The current head seq of the daemon.
 head_seq() {
 	"$INGEST" --url "$URL" --workload head --timeout 5000 | awk '{print $2}'
@@ -144,13 +161,23 @@ step() {
 }
 
 start_daemon
-echo "ledgerd pid $PID on $URL, data in $DATA ($(stat -f -c %T "$DATA"))" | tee -a "$LOG"
+FSTYPE=$(findmnt -n -o FSTYPE -T "$TMP" 2>/dev/null || stat -f -c %T "$TMP")
+echo "ledgerd pid $PID on $URL, data in $DATA ($FSTYPE)" | tee -a "$LOG"
 T_START=$(date +%s)
 
-COMMON=(--url "$URL" --seed "$SEED" --runs "$RUNS" --max-seconds "$MAXS" --pid "$PID")
-step batch "$INGEST" "${COMMON[@]}" --workload batch --events "$BATCH_EVENTS" --batch "$BATCH" --conns "$CONNS"
-step concurrent "$INGEST" "${COMMON[@]}" --workload concurrent --events "$CONC_EVENTS" --clients "$CLIENTS"
-step sequential "$INGEST" "${COMMON[@]}" --workload sequential --events "$SEQ_EVENTS"
+common() { echo --url "$URL" --seed "$SEED" --runs "$RUNS" --max-seconds "$MAXS" --pid "$PID"; }
+# shellcheck disable=SC2046 # common's words are meant to split
+step batch "$INGEST" $(common) --workload batch --events "$BATCH_EVENTS" --batch "$BATCH" --conns "$CONNS"
+ensure_daemon batch
+# shellcheck disable=SC2046
+step concurrent "$INGEST" $(common) --workload concurrent --events "$CONC_EVENTS" --clients "$CLIENTS"
+ensure_daemon concurrent
+# shellcheck disable=SC2046
+step concurrent-async "$INGEST" $(common) --workload concurrent --client async --events "$CONC_EVENTS" --clients "$CLIENTS"
+ensure_daemon concurrent-async
+# shellcheck disable=SC2046
+step sequential "$INGEST" $(common) --workload sequential --events "$SEQ_EVENTS"
+ensure_daemon sequential
 
 # Durability, 1: the daemon syncs. A short sequential run under strace must
 # show at least one sync per acknowledged append (one client: nothing to
@@ -171,16 +198,21 @@ sync_count() {
 		"$TMP/strace.txt" 2>/dev/null || echo 0
 }
 if command -v strace >/dev/null 2>&1; then
-	SEQ_SYNCS=$(sync_count "$INGEST" --url "$URL" --seed "$SEED" --runs 1 --workload sequential --events 200)
+	SEQ_SYNCS=$(sync_count "$INGEST" --url "$URL" --seed "$SEED" --runs 1 --workload sequential --events 200 --max-seconds 15)
 	cat "$TMP/sync-run.out" >>"$LOG"
+	ensure_daemon "sync check"
 	SEQ_OK=$(grep -c '^RESULT.* rejected=0 .*failed=0 ' "$TMP/sync-run.out" || true)
 	if [ -s "$TMP/strace.txt" ] && [ "$SEQ_OK" = 1 ]; then
 		# 200 member events + 3 requests registering the organisations.
-		SYNC_NOTE=$(awk -v s="$SEQ_SYNCS" 'BEGIN { printf "%d sync calls (fsync/fdatasync/msync) for 203 sequential single-event appends = %.2f per append", s, s / 203 }')
-		if [ "$SEQ_SYNCS" -ge 203 ]; then SYNC_OK=yes; else SYNC_OK=no; fi
-		CONC_SYNCS=$(sync_count "$INGEST" --url "$URL" --seed "$SEED" --runs 1 --workload concurrent --events 3200 --clients "$CLIENTS")
+		# The member events plus 3 requests registering the organisations.
+		SEQ_N=$(($(value "$TMP/sync-run.out" sequential accepted) + 3))
+		SYNC_NOTE=$(awk -v s="$SEQ_SYNCS" -v n="$SEQ_N" 'BEGIN { printf "%d sync calls (fsync/fdatasync/msync) for %d sequential single-event appends = %.2f per append", s, n, s / n }')
+		if [ "$SEQ_SYNCS" -ge "$SEQ_N" ]; then SYNC_OK=yes; else SYNC_OK=no; fi
+		CONC_SYNCS=$(sync_count "$INGEST" --url "$URL" --seed "$SEED" --runs 1 --workload concurrent --events 3200 --clients "$CLIENTS" --max-seconds 15)
 		cat "$TMP/sync-run.out" >>"$LOG"
-		GROUP_NOTE=$(awk -v s="$CONC_SYNCS" -v c="$CLIENTS" 'BEGIN { printf "%d sync calls for 3,203 single-event appends from %d clients = %.2f per append", s, c, s / 3203 }')
+		ensure_daemon "sync check"
+		CONC_N=$(($(value "$TMP/sync-run.out" concurrent accepted) + 3))
+		GROUP_NOTE=$(awk -v s="$CONC_SYNCS" -v c="$CLIENTS" -v n="$CONC_N" 'BEGIN { printf "%d sync calls for %d single-event appends from %d clients = %.2f per append", s, n, c, s / n }')
 	fi
 fi
 echo "durability (syncs): ${SYNC_NOTE}; ${GROUP_NOTE}" | tee -a "$LOG"
@@ -201,6 +233,10 @@ step ceiling "$INGEST" --workload ceiling --data-dir "$TMP" --seed "$SEED" --run
 	--events "$BATCH_EVENTS" --batch "$BATCH" --clients "$CLIENTS" --sync-ops "$SYNC_OPS" \
 	--rtt-ops "$RTT_OPS"
 T_END=$(date +%s)
+{
+	echo "### ledgerd's log"
+	cat "$TMP/ledgerd.crashed.log" "$TMP/ledgerd.log" 2>/dev/null || true
+} >>"$LOG"
 
 # ------------------------------------------------------------------ report
 commas() { awk -v n="$1" 'BEGIN { s = sprintf("%.0f", n); r = "";
@@ -222,24 +258,28 @@ row() {
 	fi
 	bad=$(awk -v r="$(value "$f" "$2" rejected)" -v fl="$(value "$f" "$2" failed)" \
 		-v d="$(value "$f" "$2" duplicates)" -v h="$(value "$f" "$2" head_mismatch)" \
-		-v t="$(value "$f" "$2" truncated)" 'BEGIN {
+		-v t="$(value "$f" "$2" truncated)" -v a="$(value "$f" "$2" aborted)" \
+		-v n="$(value "$f" "$2" runs)" 'BEGIN {
 		s = ""
+		if (a > 0) s = s sprintf(", aborted after %d runs: the daemon stopped answering", n)
 		if (r > 0) s = s sprintf(", %d rejected", r)
 		if (fl > 0) s = s sprintf(", %d failed", fl)
 		if (d > 0) s = s sprintf(", %d duplicates", d)
 		if (h > 0) s = s sprintf(", %d head mismatches", h)
-		if (t > 0) s = s sprintf(", %d runs truncated", t)
 		print substr(s, 3) }')
-	if [ -z "$4" ]; then
-		met="—"
-	elif [ -n "$bad" ]; then
+	if [ -n "$bad" ]; then
 		met="no ($bad)"
+	elif [ -z "$4" ]; then
+		met="— (all recorded)"
 	elif awk -v m="$med" -v t="$4" 'BEGIN { exit !(m >= t) }'; then
 		if [ "${SYNC_OK:-}" = yes ] && [ "$CRASH_OK" = yes ]; then met=yes; else met="yes, durability not shown"; fi
 	else
 		met=no
 	fi
-	echo "| $1 | $(commas "$med") ($(commas "$min")–$(commas "$max")) | $(commas "${ceil:-0}") | $(ratio "$med" "$ceil") | ${4:+≥ $(commas "$4")} | $met |"
+	local cut
+	cut=$(value "$f" "$2" truncated)
+	[ "${cut:-0}" -gt 0 ] && cut=" [$cut of $(value "$f" "$2" runs) runs cut at ${MAXS} s]" || cut=""
+	echo "| $1 | $(commas "$med") ($(commas "$min")–$(commas "$max"))$cut | $(commas "${ceil:-0}") | $(ratio "$med" "$ceil") | ${4:+≥ $(commas "$4")} | $met |"
 }
 
 # crow LABEL WORKLOAD UNIT WHAT
@@ -251,7 +291,7 @@ crow() {
 # cost WORKLOAD
 cost() {
 	local f=$TMP/$1.out
-	echo "| $1 | $(value "$f" "$1" client_cpu_us) | $(value "$f" "$1" daemon_cpu_us) | $(value "$f" "$1" sent) | $(value "$f" "$1" accepted) | $(value "$f" "$1" rejected) | $(value "$f" "$1" failed) | $(value "$f" "$1" busy) |"
+	echo "| $1 | $(value "$f" "$1" client_cpu_us) | $(value "$f" "$1" daemon_cpu_us) | $(commas "$(value "$f" "$1" daemon_write_bytes)") | $(value "$f" "$1" sent) | $(value "$f" "$1" accepted) | $(value "$f" "$1" rejected) | $(value "$f" "$1" failed) | $(value "$f" "$1" busy) |"
 }
 
 CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -265,19 +305,25 @@ MSG=$(value "$TMP/ceiling.out" ceiling-nng-1 msg_bytes)
 	echo
 	echo "Written by \`bench/run.sh\` (\`make bench\`) on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT;"
 	echo "the whole run took $((T_END - T_START)) s. Machine: $(nproc) cores ($CPU), $MEM, kernel $(uname -r);"
-	echo "data directory on $(stat -f -c %T "$TMP") ($(df --output=source "$TMP" | tail -n 1))."
+	echo "data directory on $FSTYPE ($(df --output=source "$TMP" | tail -n 1))."
 	echo
 	echo "Seed $SEED, $RUNS runs per workload, median (min–max) of the runs. Every event is generated,"
 	echo "checked and (batch) packed before the clock starts; the clock runs from the moment every client"
 	echo "is connected until the last answer. Every answer is checked event by event; a run counts only"
-	echo "events the daemon recorded, and the log head must move by exactly that many."
+	echo "events the daemon recorded, and the log head must move by exactly that many. A run still"
+	echo "sending after $MAXS s stops there and its rate counts what was answered (marked \"cut\")."
 	echo
 	echo "| workload | ledgerd events/s median (min–max) | ceiling | ledgerd/ceiling | target | met? |"
 	echo "|---|---|---|---|---|---|"
 	row "batch: $(commas "$BATCH_EVENTS") events/run in requests of $(commas "$BATCH"), $CONNS connections" batch ceiling-batch 1000000
-	row "concurrent: $CLIENTS clients, single-event appends, $(commas "$CONC_EVENTS") events/run" concurrent ceiling-concurrent 40000
+	row "concurrent: $CLIENTS ldc clients (threads), single-event appends, $(commas "$CONC_EVENTS") events/run" concurrent ceiling-concurrent 40000
+	row "concurrent, async: $CLIENTS asynchronous raw NNG clients, single-event appends" concurrent-async ceiling-concurrent-async 40000
 	row "sequential: 1 client, single-event appends, $(commas "$SEQ_EVENTS") events/run" sequential ceiling-sequential ""
 	echo
+	if [ -n "$CRASHES" ]; then
+		echo "**Daemon crashes:** ${CRASHES}(run.sh restarted it on the same data after each; full log in RESULTS.log.)"
+		echo
+	fi
 	echo "Durability: ${SYNC_NOTE}${GROUP_NOTE:+; $GROUP_NOTE}. After kill -9 and a restart the head was"
 	echo "$HEAD_AFTER (before: $HEAD_BEFORE): $([ "$CRASH_OK" = yes ] && echo nothing acknowledged was lost || echo MISMATCH). Daemon stop at the end: $STOP_NOTE."
 	echo
@@ -288,22 +334,25 @@ MSG=$(value "$TMP/ceiling.out" ceiling-nng-1 msg_bytes)
 	crow "LMDB, batches" ceiling-lmdb-batch events/s "the same packed events appended in-process under 8-byte big-endian keys (MDB_APPEND), $(commas "$BATCH") per write transaction, durable commit (default sync flags)"
 	crow "LMDB, single events" ceiling-lmdb-single commits/s "the same, one event per durable commit"
 	crow "NNG, 1 client" ceiling-nng-1 "round trips/s" "REQ/REP over loopback TCP to an in-process REP echo server, $MSG-byte message (a 1-event AppendRequest)"
-	crow "NNG, $CLIENTS clients" ceiling-nng-n "round trips/s" "the same with $CLIENTS REQ sockets, one thread each, and a REP context per client"
+	crow "NNG, $CLIENTS clients" ceiling-nng-n "round trips/s" "the same with $CLIENTS REQ sockets, one thread each (as $CLIENTS ldc clients), and a REP context per client"
+	crow "NNG, $CLIENTS async clients" ceiling-nng-n-async "round trips/s" "the same with $CLIENTS REQ sockets driven by callbacks, no client threads"
+	crow "LMDB bytes written" ceiling-lmdb-write-bytes bytes/event "written to storage per event by the batched LMDB ceiling (/proc/self/io write_bytes)"
 	echo
 	echo "Ceiling per workload: batch = LMDB batches (group commit may put several requests in one"
 	echo "transaction, so ledgerd can exceed it); sequential = one round trip plus one durable commit per"
-	echo "event in series, 1 / (1/NNG 1 client + 1/LMDB single); concurrent = min(NNG $CLIENTS clients,"
-	echo "$CLIENTS × LMDB single), as at best one durable commit carries one event of every client."
+	echo "event in series, 1 / (1/NNG 1 client + 1/LMDB single); concurrent = min(NNG $CLIENTS clients of the"
+	echo "same kind, $CLIENTS × LMDB single), as at best one durable commit carries one event of every client."
 	echo
 	echo "## Cost per event and counts (all runs)"
 	echo
 	echo "CPU time per event sent, µs: the bench process (client library, NNG threads, response decoding)"
 	echo "and the daemon (from /proc), over the timed part of each run, median of the runs."
 	echo
-	echo "| workload | client CPU µs/event | daemon CPU µs/event | sent | accepted | rejected | failed | busy retries |"
-	echo "|---|---|---|---|---|---|---|---|"
+	echo "| workload | client CPU µs/event | daemon CPU µs/event | daemon writes bytes/event | sent | accepted | rejected | failed | busy retries |"
+	echo "|---|---|---|---|---|---|---|---|---|"
 	cost batch
 	cost concurrent
+	cost concurrent-async
 	cost sequential
 	echo
 	echo "Mix (run 1 of each workload): $(grep -h 'mix of run 1' "$TMP/batch.out" 2>/dev/null | head -n 1 | sed 's/^ *mix of run 1: *//')"
