@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "log.h"
 
@@ -227,11 +228,27 @@ int store_child_begin(store_txn *parent, store_txn **t)
 	return txn_begin(parent->s, parent->txn, 0, t);
 }
 
+/* LMDB reports a short write as EIO, which is what a full disk gives it. A
+ * failed commit on a file system with (almost) no room left is a full disk. */
+static int disk_full(const store *s)
+{
+	struct statvfs st;
+	return statvfs(s->dir, &st) == 0 && (uint64_t)st.f_bavail * st.f_frsize < (16u << 20);
+}
+
 int store_commit(store_txn *t)
 {
+	store *s = t->s;
 	int rc = mdb_txn_commit(t->txn);
 	free(t);
-	return rc ? fail("commit", rc) : 0;
+	if (rc == 0)
+		return 0;
+	if (rc != MDB_MAP_FULL && disk_full(s)) {
+		log_error("store: commit: no space left on the device of '%s' (%s)", s->dir,
+			  mdb_strerror(rc));
+		return LD_E(DISK_FULL);
+	}
+	return fail("commit", rc);
 }
 
 void store_abort(store_txn *t)

@@ -13,6 +13,7 @@ int ld_errinfo_set(ld_errinfo *e, int code, const char *field, const char *fmt, 
 	if (!e)
 		return code;
 	e->code = code;
+	e->seq = 0;
 	snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
 	va_list ap;
 	va_start(ap, fmt);
@@ -262,4 +263,83 @@ int codec_event_stream(const Ledger__Event *ev, char out[LD_STREAM_MAX])
 	default:
 		return LD_E(MISSING_FIELD);
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Wire primitives                                                     */
+/* ------------------------------------------------------------------ */
+
+size_t codec_varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+uint8_t *codec_put_varint(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+uint8_t *codec_put_ld(uint8_t *p, unsigned field, size_t len)
+{
+	p = codec_put_varint(p, ((uint64_t)field << 3) | 2);
+	return codec_put_varint(p, len);
+}
+
+size_t codec_ld_len(unsigned field, size_t len)
+{
+	return codec_varint_len(((uint64_t)field << 3) | 2) + codec_varint_len(len) + len;
+}
+
+static const uint8_t *get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; p < end && shift < 64; shift += 7) {
+		uint8_t b = *p++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return p;
+	}
+	return NULL;
+}
+
+int codec_peek_body_case(const uint8_t *buf, size_t len)
+{
+	const uint8_t *p = buf, *end = buf + len;
+	while (p && p < end) {
+		uint64_t key, v;
+		if (!(p = get_varint(p, end, &key)))
+			return 0;
+		unsigned field = (unsigned)(key >> 3);
+		switch (key & 7) {
+		case 0:
+			p = get_varint(p, end, &v);
+			break;
+		case 1:
+			p = p + 8 <= end ? p + 8 : NULL;
+			break;
+		case 2:
+			if (!(p = get_varint(p, end, &v)) || v > (uint64_t)(end - p))
+				return 0;
+			if (field >= 20)
+				return (int)field;
+			p += v;
+			break;
+		case 5:
+			p = p + 4 <= end ? p + 4 : NULL;
+			break;
+		default:
+			return 0;
+		}
+	}
+	return 0;
 }

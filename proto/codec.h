@@ -26,7 +26,8 @@ typedef struct ld_errinfo {
 	uint64_t seq;      /* related event, 0 if none */
 } ld_errinfo;
 
-/* Sets e (if not NULL) and returns code. printf-style message. */
+/* Sets e (if not NULL; seq is reset to 0) and returns code. printf-style
+ * message. */
 int ld_errinfo_set(ld_errinfo *e, int code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -86,6 +87,21 @@ void codec_amended_body(const Ledger__EventAmended *a, Ledger__Event *out);
 
 /* The body message of an event (NULL if none is set). */
 const ProtobufCMessage *codec_event_body(const Ledger__Event *ev);
+
+/*
+ * Protobuf wire primitives, for responses that embed stored events without
+ * decoding them (a page of the log is the stored bytes, each behind a field
+ * key and a length). See PROTOCOL.md for the layout this produces.
+ */
+size_t codec_varint_len(uint64_t v);
+uint8_t *codec_put_varint(uint8_t *p, uint64_t v);
+/* A length-delimited field's key and length: returns the byte after them. */
+uint8_t *codec_put_ld(uint8_t *p, unsigned field, size_t len);
+/* Bytes codec_put_ld writes for a field of that number and length. */
+size_t codec_ld_len(unsigned field, size_t len);
+/* The body kind (Event.body field number) of a packed Event, read from its
+ * top-level field keys without decoding; 0 if none or malformed. */
+int codec_peek_body_case(const uint8_t *buf, size_t len);
 
 /* Big-endian helpers used for LMDB keys and hashing. */
 static inline void ld_put_be64(uint8_t *p, uint64_t v)
