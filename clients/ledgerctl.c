@@ -33,6 +33,7 @@
 #define MAX_TYPES 64      /* --type filters of one `log` */
 #define BATCH_CHUNK 10000 /* events per AppendRequest (the server's limit) */
 #define BATCH_MAX_BYTES ((size_t)256 << 20)
+#define MAX_TIMEOUT_MS 3600000
 
 /* Used to hash national ids when neither --id-key nor LEDGER_ID_KEY is given.
  * Public, so hashes made with it protect nothing: for development only. */
@@ -397,7 +398,7 @@ bad_number:
 }
 
 /* Applies the global options given after a command. */
-static int apply_global(struct run *r, const struct args *a);
+static int apply_global(struct run *r, const struct args *a, ld_errinfo *e);
 
 /*
  * Parses argv (argv[0] the command's last word) for command c into a, with
@@ -487,7 +488,7 @@ static int parse_args(struct run *r, const struct cmd *c, int argc, char **argv,
 		if ((a->opts[i]->flags & OPT_REQUIRED) && !a->vals[i].set)
 			return usage_error(r, e, LD_E(MISSING_FIELD), "missing --%s",
 					   a->opts[i]->name);
-	return apply_global(r, a);
+	return apply_global(r, a, e);
 }
 
 /* The value of option `name` of a's command. Asking for an option the
@@ -525,7 +526,7 @@ static char *sval(const struct args *a, const char *name)
 		}                                                                                  \
 	} while (0)
 
-static int apply_global(struct run *r, const struct args *a)
+static int apply_global(struct run *r, const struct args *a, ld_errinfo *e)
 {
 	const struct val *v;
 	if ((v = val_of(a, "url"))->set)
@@ -534,8 +535,14 @@ static int apply_global(struct run *r, const struct args *a)
 		r->json = 1;
 	if (val_of(a, "dry-run")->set)
 		r->dry_run = 1;
-	if ((v = val_of(a, "timeout"))->set && v->u > 0)
-		r->timeout_ms = (int)(v->u > 3600000 ? 3600000 : v->u);
+	if ((v = val_of(a, "timeout"))->set) {
+		if (v->u == 0 || v->u > MAX_TIMEOUT_MS)
+			return usage_error(r, e, LD_E(INVALID_VALUE),
+					   "--timeout %llu is not a number of milliseconds "
+					   "(1-%d)",
+					   (unsigned long long)v->u, MAX_TIMEOUT_MS);
+		r->timeout_ms = (int)v->u;
+	}
 	return 0;
 }
 
@@ -1193,10 +1200,21 @@ static int append_and_report(struct run *r, Ledger__Event **evs, size_t n, int a
 	json_t *all = NULL;
 	Ledger__Response *resp = NULL;
 
-	if (r->dry_run) {
-		for (size_t i = 0; i < n; i++)
-			if ((rc = print_json(evs[i], e)) != 0)
-				return rc;
+	if (r->dry_run) { /* one event: an object; a batch: an array */
+		if (n == 1)
+			return print_json(evs[0], e);
+		json_t *arr = json_array();
+		for (size_t i = 0; arr && i < n; i++)
+			if (json_array_append_new(arr, ldc_to_json(evs[i])) != 0) {
+				json_decref(arr);
+				arr = NULL;
+			}
+		char *s = arr ? json_dumps(arr, JSON_INDENT(2)) : NULL;
+		json_decref(arr);
+		if (!s)
+			return out_of_memory(e);
+		puts(s);
+		free(s);
 		return 0;
 	}
 	if ((rc = connection(r, &c, e)) != 0)
@@ -1943,9 +1961,10 @@ int main(int argc, char **argv)
 			r.dry_run = 1;
 			break;
 		case 't':
-			if (ldc_parse_u32(optarg, &ms) != 0 || ms == 0 || ms > 3600000) {
+			if (ldc_parse_u32(optarg, &ms) != 0 || ms == 0 || ms > MAX_TIMEOUT_MS) {
 				fprintf(stderr, "ledgerctl: --timeout '%s' is not a number of "
-						"milliseconds (1-3600000)\n", optarg);
+						"milliseconds (1-%d)\n",
+					optarg, MAX_TIMEOUT_MS);
 				return EXIT_USAGE;
 			}
 			r.timeout_ms = (int)ms;
