@@ -16,7 +16,7 @@ export LEDGER_ID_KEY="ledgerctl-test-key"
 # ctl [ARGS...]: runs ledgerctl; stdout in $OUT, stderr in $ERR, status in $RC.
 ctl() {
 	set +e
-	"$LEDGERCTL" "$@" >"$TMPDIR/out" 2>"$TMPDIR/err"
+	"$LEDGERCTL" --timeout 10000 "$@" >"$TMPDIR/out" 2>"$TMPDIR/err"
 	RC=$?
 	set -e
 	OUT=$(cat "$TMPDIR/out")

@@ -18,6 +18,9 @@ PROTO_DIR="$ROOT/proto"
 
 fail() {
 	echo "$TEST_NAME: FAIL: $*" >&2
+	if [ -n "${LEDGERD_PID:-}" ] && ! kill -0 "$LEDGERD_PID" 2>/dev/null; then
+		echo "$TEST_NAME: ledgerd (pid $LEDGERD_PID) is no longer running" >&2
+	fi
 	if [ -n "${LEDGERD_LOG:-}" ] && [ -s "$LEDGERD_LOG" ]; then
 		echo "--- last lines of the daemon's log ($LEDGERD_LOG):" >&2
 		tail -n 20 "$LEDGERD_LOG" >&2
