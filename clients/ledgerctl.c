@@ -1367,9 +1367,10 @@ static void print_fields(const ProtobufCMessage *m)
 }
 
 /* One event per line: seq, time (occurred_at, UTC), actor, type, stream and
- * version, then the body's fields. */
+ * version, the body's fields, and the start of the event's chain hash. */
 static void print_event(const Ledger__Event *ev)
 {
+	char hash[2 * LD_HASH_LEN + 1];
 	char t[32] = "-";
 	if (ev->has_occurred_at)
 		ldc_format_time(ev->occurred_at, t);
@@ -1379,6 +1380,10 @@ static void print_event(const Ledger__Event *ev)
 	const ProtobufCMessage *body = codec_event_body(ev);
 	if (body)
 		print_fields(body);
+	if (ev->has_hash && ev->hash.len == LD_HASH_LEN) {
+		ldc_format_hex(ev->hash.data, LD_HASH_LEN, hash);
+		printf(" hash=%.12s..", hash);
+	}
 	putchar('\n');
 }
 
