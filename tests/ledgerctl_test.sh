@@ -94,6 +94,11 @@ ok org update NJ --legal-person yes --legal-person-code 91320100MA1234567X --ree
 recorded
 out_has 'stream org/NJ version 2' "org update is not version 2 of org/NJ"
 ok station add ST1 --org XW --kind rider-home --region 320102 --name "Xinjiekou rider home" --at 2024-01-06
+ok org add OLD --name "Old union" --kind industry-union --region 320100 --parent NJ --at 2024-01-06
+ok org dissolve OLD --reason dissolved --at 2024-01-07
+out_has 'stream org/OLD version 2' "org dissolve is not version 2 of org/OLD"
+ok org add MRG --name "Merged union" --kind industry-union --region 320100 --parent NJ --at 2024-01-06
+ok org dissolve MRG --reason merged --into IU --at 2024-01-07
 ok --json get 1
 expect_eq "$(json 'j["org_registered"]["kind"]')" FEDERATION_PROVINCE "get 1 --json kind"
 expect_eq "$(json 'j["stream"]')" org/JS "get 1 --json stream"
@@ -213,6 +218,10 @@ refused 1 "organisation 'O9' not found \(ERR_NOT_FOUND, field member_joined.org_
 	--region 320100 --national-id 320102199001010022
 refused 1 'ERR_ALREADY_MEMBER' join M3 --org IU --path platform-work --channel online --group rider \
 	--employment partial --region 320100 --national-id 32010219900101001X
+refused 1 'ERR_ORG_CLOSED' join M4 --org CL --path labour-relation --channel online --group courier \
+	--employment employed --region 320102 --national-id 320102199001010044
+refused 1 'ERR_ORG_DISSOLVED' join M4 --org OLD --path labour-relation --channel online --group courier \
+	--employment employed --region 320102 --national-id 320102199001010044
 refused 1 'ERR_NOT_ACTIVE|ERR_NOT_FOUND' end NOBODY --reason left
 refused 1 '^ledgerctl: get: .*ERR_NOT_FOUND' get 99999
 refused 2 "^ledgerctl: join: unknown worker group 'pilot' for --group \(expected one of: .*delivery-rider" \
