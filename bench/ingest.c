@@ -75,30 +75,30 @@
 /* Largest answer accepted from the daemon (a batch result is ~20 KB). */
 #define BENCH_RECV_MAX ((size_t)64 << 20)
 /* Whole-request ERR_BUSY answers are retried with the same bytes. */
-#define BENCH_BUSY_RETRIES 1000
+#define BENCH_BUSY_RETRIES  1000
 #define BENCH_BUSY_SLEEP_NS 1000000L
 
 enum workload { WL_BATCH, WL_CONCURRENT, WL_SEQUENTIAL, WL_CEILING, WL_HEAD };
 
 static const char *const workload_names[] = {"batch", "concurrent", "sequential", "ceiling",
-					     "head"};
+                                             "head"};
 
 typedef struct bench_opts {
 	const char *url;
 	enum workload wl;
-	size_t events;	   /* per run; 0 = the workload's default */
-	size_t batch;	   /* events per request (batch) / per transaction (ceiling) */
-	unsigned clients;  /* concurrent clients; NNG ceiling clients */
-	unsigned conns;	   /* connections of the batch workload */
+	size_t events;    /* per run; 0 = the workload's default */
+	size_t batch;     /* events per request (batch) / per transaction (ceiling) */
+	unsigned clients; /* concurrent clients; NNG ceiling clients */
+	unsigned conns;   /* connections of the batch workload */
 	uint64_t seed;
 	unsigned runs;
 	const char *data_dir; /* ceiling: where the temporary LMDB env goes */
 	int timeout_ms;
 	double max_seconds; /* a run stops sending after this long (0: never) */
-	long pid;	    /* daemon pid, for its CPU time (0: unknown) */
+	long pid;           /* daemon pid, for its CPU time (0: unknown) */
 	size_t sync_ops;    /* ceiling: single-event durable commits per run */
-	size_t rtt_ops;	    /* ceiling: NNG round trips per run */
-	int async;	    /* concurrent/sequential: asynchronous raw clients, not ldc */
+	size_t rtt_ops;     /* ceiling: NNG round trips per run */
+	int async;          /* concurrent/sequential: asynchronous raw clients, not ldc */
 } bench_opts;
 
 /* ------------------------------------------------------------------ */
@@ -119,8 +119,8 @@ static double self_cpu_seconds(void)
 	struct rusage ru;
 	if (getrusage(RUSAGE_SELF, &ru) != 0)
 		return 0;
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
 }
 
 /* CPU time (user + system) of process pid in seconds, from /proc/pid/stat;
@@ -323,10 +323,10 @@ static const struct city {
 	uint32_t code;
 	const char *name;
 } cities[] = {
-	{320100, "南京市"}, {320200, "无锡市"}, {320300, "徐州市"},   {320400, "常州市"},
-	{320500, "苏州市"}, {320600, "南通市"}, {320700, "连云港市"}, {320800, "淮安市"},
-	{320900, "盐城市"}, {321000, "扬州市"}, {321100, "镇江市"},   {321200, "泰州市"},
-	{321300, "宿迁市"},
+    {320100, "南京市"}, {320200, "无锡市"}, {320300, "徐州市"},   {320400, "常州市"},
+    {320500, "苏州市"}, {320600, "南通市"}, {320700, "连云港市"}, {320800, "淮安市"},
+    {320900, "盐城市"}, {321000, "扬州市"}, {321100, "镇江市"},   {321200, "泰州市"},
+    {321300, "宿迁市"},
 };
 #define N_CITIES (sizeof(cities) / sizeof(cities[0]))
 
@@ -336,15 +336,15 @@ static const struct group {
 	const char *name;
 	const char *platform[2];
 } groups[] = {
-	{LEDGER__WORKER_GROUP__TRUCK_DRIVER, "货车司机", {"huolala", "manbang"}},
-	{LEDGER__WORKER_GROUP__RIDE_HAILING_DRIVER, "网约车司机", {"didi", "caocao"}},
-	{LEDGER__WORKER_GROUP__COURIER, "快递员", {"sf-express", "zto"}},
-	{LEDGER__WORKER_GROUP__DELIVERY_RIDER, "网约配送员", {"meituan", "ele.me"}},
-	{LEDGER__WORKER_GROUP__LIVE_STREAMER, "网络主播", {"douyin", "kuaishou"}},
+    {LEDGER__WORKER_GROUP__TRUCK_DRIVER, "货车司机", {"huolala", "manbang"}},
+    {LEDGER__WORKER_GROUP__RIDE_HAILING_DRIVER, "网约车司机", {"didi", "caocao"}},
+    {LEDGER__WORKER_GROUP__COURIER, "快递员", {"sf-express", "zto"}},
+    {LEDGER__WORKER_GROUP__DELIVERY_RIDER, "网约配送员", {"meituan", "ele.me"}},
+    {LEDGER__WORKER_GROUP__LIVE_STREAMER, "网络主播", {"douyin", "kuaishou"}},
 };
 #define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
 #define N_UNIONS (N_CITIES * N_GROUPS)
-#define N_ORGS (1 + N_CITIES + N_UNIONS)
+#define N_ORGS   (1 + N_CITIES + N_UNIONS)
 
 /* One run's tree: province federation → city federations → industry unions
  * (union u is in city u / N_GROUPS and serves group u % N_GROUPS). */
@@ -377,7 +377,7 @@ static Ledger__Event *new_envelope(arena *a, const char *key, int64_t occurred_a
 
 /* One OrgRegistered event of the tree; NULL if memory runs out. */
 static Ledger__Event *new_org(arena *a, const char *id, const char *name, Ledger__OrgKind kind,
-			      const char *parent, uint32_t region, int group)
+                              const char *parent, uint32_t region, int group)
 {
 	Ledger__OrgRegistered *o = arena_alloc(a, sizeof(*o));
 	char key[128];
@@ -411,14 +411,14 @@ static int orgs_build(org_tree *t, arena *a, const char *ns)
 	if (!t->province)
 		return LD_E(INTERNAL);
 	t->events[k++] = new_org(a, t->province, "江苏省新就业形态劳动者行业工会联合会",
-				 LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000, -1);
+	                         LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000, -1);
 	for (size_t c = 0; c < N_CITIES; c++) {
 		t->city[c] = arena_printf(a, "%s.%06" PRIu32, t->province, cities[c].code);
 		char *name = arena_printf(a, "%s新就业形态劳动者行业工会联合会", cities[c].name);
 		if (!t->city[c] || !name)
 			return LD_E(INTERNAL);
 		t->events[k++] = new_org(a, t->city[c], name, LEDGER__ORG_KIND__FEDERATION_CITY,
-					 t->province, cities[c].code, -1);
+		                         t->province, cities[c].code, -1);
 	}
 	for (size_t u = 0; u < N_UNIONS; u++) {
 		size_t c = u / N_GROUPS, g = u % N_GROUPS;
@@ -427,7 +427,7 @@ static int orgs_build(org_tree *t, arena *a, const char *ns)
 		if (!t->unions[u] || !name)
 			return LD_E(INTERNAL);
 		t->events[k++] = new_org(a, t->unions[u], name, LEDGER__ORG_KIND__INDUSTRY_UNION,
-					 t->city[c], cities[c].code, (int)g);
+		                         t->city[c], cities[c].code, (int)g);
 	}
 	for (size_t i = 0; i < N_ORGS; i++)
 		if (!t->events[i])
@@ -442,14 +442,14 @@ static int orgs_build(org_tree *t, arena *a, const char *ns)
 enum { K_JOIN, K_DUES, K_SERVICE, K_TRANSFER, K_END, K_NKINDS };
 
 static const char *const kind_names[K_NKINDS] = {"member_joined", "dues_paid", "service_delivered",
-						 "member_transferred", "membership_ended"};
+                                                 "member_transferred", "membership_ended"};
 /* Percentages of the mix; the first events of a stream are joins (nobody
  * else exists yet) and a payment with no period left becomes a service. */
 static const unsigned mix_pct[K_NKINDS] = {60, 20, 12, 6, 2};
 
 typedef struct gen_member {
 	const char *id;
-	uint32_t org;	      /* index of the current union */
+	uint32_t org;         /* index of the current union */
 	uint32_t next_period; /* first month not yet paid, YYYYMM */
 } gen_member;
 
@@ -520,7 +520,7 @@ static int gen_join(gen_stream *g, Ledger__Event *ev)
 	if (path < 70) {
 		j->join_path = LEDGER__JOIN_PATH__PLATFORM_WORK;
 		j->employment = rng_below(&g->r, 2) ? LEDGER__EMPLOYMENT_RELATION__PARTIAL
-						    : LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED;
+		                                    : LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED;
 		j->platform = (char *)groups[grp].platform[rng_below(&g->r, 2)];
 	} else if (path < 90) {
 		j->join_path = LEDGER__JOIN_PATH__LABOUR_RELATION;
@@ -553,9 +553,12 @@ static int gen_join(gen_stream *g, Ledger__Event *ev)
 static int gen_service(gen_stream *g, Ledger__Event *ev)
 {
 	static const Ledger__ServiceKind kinds[] = {
-		LEDGER__SERVICE_KIND__CONDOLENCE_VISIT,	  LEDGER__SERVICE_KIND__MUTUAL_AID_INSURANCE,
-		LEDGER__SERVICE_KIND__LEGAL_CONSULTATION, LEDGER__SERVICE_KIND__HEALTH_CHECK,
-		LEDGER__SERVICE_KIND__SKILL_UPGRADE,	  LEDGER__SERVICE_KIND__PSYCHOLOGICAL_COUNSELLING,
+	    LEDGER__SERVICE_KIND__CONDOLENCE_VISIT,
+	    LEDGER__SERVICE_KIND__MUTUAL_AID_INSURANCE,
+	    LEDGER__SERVICE_KIND__LEGAL_CONSULTATION,
+	    LEDGER__SERVICE_KIND__HEALTH_CHECK,
+	    LEDGER__SERVICE_KIND__SKILL_UPGRADE,
+	    LEDGER__SERVICE_KIND__PSYCHOLOGICAL_COUNSELLING,
 	};
 	Ledger__ServiceDelivered *s = arena_alloc(g->a, sizeof(*s));
 	if (!s)
@@ -647,7 +650,7 @@ static int gen_transfer(gen_stream *g, Ledger__Event *ev)
 static int gen_end(gen_stream *g, Ledger__Event *ev)
 {
 	static const Ledger__EndReason reasons[] = {
-		LEDGER__END_REASON__LEFT, LEDGER__END_REASON__LEFT_SECTOR, LEDGER__END_REASON__RETIRED};
+	    LEDGER__END_REASON__LEFT, LEDGER__END_REASON__LEFT_SECTOR, LEDGER__END_REASON__RETIRED};
 	Ledger__MembershipEnded *x = arena_alloc(g->a, sizeof(*x));
 	if (!x)
 		return LD_E(INTERNAL);
@@ -671,8 +674,8 @@ static int gen_end(gen_stream *g, Ledger__Event *ev)
  * LD_E(INTERNAL) if memory runs out, or the check's code with e filled.
  */
 static int gen_stream_events(arena *a, const org_tree *orgs, const char *ns, uint64_t seed,
-			     unsigned run, unsigned part, size_t n, Ledger__Event **out,
-			     size_t counts[K_NKINDS], ld_errinfo *e)
+                             unsigned run, unsigned part, size_t n, Ledger__Event **out,
+                             size_t counts[K_NKINDS], ld_errinfo *e)
 {
 	gen_stream g = {0};
 	int rc = 0;
@@ -729,8 +732,9 @@ static int gen_stream_events(arena *a, const org_tree *orgs, const char *ns, uin
 			goto out;
 		}
 		if ((rc = check_event(ev, now, e)) != 0) {
-			fprintf(stderr, "ingest: generated event %zu of stream %u fails check_event\n",
-				i, part);
+			fprintf(stderr,
+			        "ingest: generated event %zu of stream %u fails check_event\n", i,
+			        part);
 			goto out;
 		}
 		g.counts[kind]++;
@@ -755,29 +759,29 @@ out:
 typedef struct run_shared {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	unsigned ready; /* threads waiting at the gate */
-	int open;	/* the gate is open: go */
-	int abort;	/* ... but the run is off */
-	int64_t max_ns; /* per-thread time limit, 0 = none */
+	unsigned ready;    /* threads waiting at the gate */
+	int open;          /* the gate is open: go */
+	int abort;         /* ... but the run is off */
+	int64_t max_ns;    /* per-thread time limit, 0 = none */
 	unsigned finished; /* asynchronous clients done */
 	char *first[N_CODES];
 } run_shared;
 
 /* Counters of one client thread (summed after the run). */
 typedef struct tally {
-	uint64_t sent;	     /* events sent */
+	uint64_t sent;       /* events sent */
 	uint64_t accepted;   /* newly recorded */
 	uint64_t duplicates; /* recorded before (should not happen) */
 	uint64_t rejected;   /* refused by the daemon, per event or whole request */
 	uint64_t failed;     /* transport failures and unreadable answers */
-	uint64_t busy;	     /* ERR_BUSY answers retried */
+	uint64_t busy;       /* ERR_BUSY answers retried */
 	uint64_t by_code[N_CODES];
 	int truncated; /* stopped by the time limit */
 } tally;
 
 /* Records the first message seen for error code `code` (wire code). */
 __attribute__((format(printf, 3, 4))) static void note_error(run_shared *sh, int code,
-							      const char *fmt, ...)
+                                                             const char *fmt, ...)
 {
 	char buf[768];
 	if (code < 0)
@@ -829,36 +833,37 @@ static int is_busy(const Ledger__Response *resp)
  * and the first message of each error code is kept in sh.
  */
 static void tally_answer(tally *t, run_shared *sh, const Ledger__Response *resp, int rc,
-			 const ld_errinfo *e, Ledger__Event *const *evs, size_t n)
+                         const ld_errinfo *e, Ledger__Event *const *evs, size_t n)
 {
 	if (!resp) {
 		t->failed += n;
 		t->by_code[ld_wire_code(rc) % N_CODES]++;
 		note_error(sh, rc, "%s: %s (request of %zu events, first %s %s)", ld_errname(rc),
-			   e ? e->message : "", n, codec_event_type_name((int)evs[0]->body_case),
-			   event_subject(evs[0]));
+		           e ? e->message : "", n, codec_event_type_name((int)evs[0]->body_case),
+		           event_subject(evs[0]));
 		return;
 	}
 	if (resp->error) {
 		const Ledger__Error *er = resp->error;
 		t->rejected += n;
 		t->by_code[er->code % N_CODES]++;
-		note_error(sh, (int)er->code,
-			   "%s: %s [field '%s'] (whole request of %zu events rejected, first %s %s)",
-			   ld_errname((int)er->code), er->message ? er->message : "",
-			   er->field ? er->field : "", n,
-			   codec_event_type_name((int)evs[0]->body_case), event_subject(evs[0]));
+		note_error(
+		    sh, (int)er->code,
+		    "%s: %s [field '%s'] (whole request of %zu events rejected, first %s %s)",
+		    ld_errname((int)er->code), er->message ? er->message : "",
+		    er->field ? er->field : "", n, codec_event_type_name((int)evs[0]->body_case),
+		    event_subject(evs[0]));
 		return;
 	}
 	const Ledger__AppendResult *ar =
-		resp->result_case == LEDGER__RESPONSE__RESULT_APPEND ? resp->append : NULL;
+	    resp->result_case == LEDGER__RESPONSE__RESULT_APPEND ? resp->append : NULL;
 	if (!ar || ar->n_results != n) {
 		t->failed += n;
 		t->by_code[LEDGER__ERROR_CODE__ERR_MALFORMED]++;
 		note_error(sh, LEDGER__ERROR_CODE__ERR_MALFORMED,
-			   "answer to an append of %zu events is not an AppendResult with %zu "
-			   "results (result case %d, %zu results)",
-			   n, n, (int)resp->result_case, ar ? ar->n_results : 0);
+		           "answer to an append of %zu events is not an AppendResult with %zu "
+		           "results (result case %d, %zu results)",
+		           n, n, (int)resp->result_case, ar ? ar->n_results : 0);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -867,11 +872,11 @@ static void tally_answer(tally *t, run_shared *sh, const Ledger__Response *resp,
 			const Ledger__Error *er = r->error;
 			t->rejected++;
 			t->by_code[er->code % N_CODES]++;
-			note_error(sh, (int)er->code, "%s: %s [field '%s'] (event %zu of %zu: %s %s)",
-				   ld_errname((int)er->code), er->message ? er->message : "",
-				   er->field ? er->field : "", i, n,
-				   codec_event_type_name((int)evs[i]->body_case),
-				   event_subject(evs[i]));
+			note_error(
+			    sh, (int)er->code, "%s: %s [field '%s'] (event %zu of %zu: %s %s)",
+			    ld_errname((int)er->code), er->message ? er->message : "",
+			    er->field ? er->field : "", i, n,
+			    codec_event_type_name((int)evs[i]->body_case), event_subject(evs[i]));
 		} else if (r->has_duplicate && r->duplicate) {
 			t->duplicates++;
 		} else if (r->has_seq && r->seq > 0) {
@@ -880,8 +885,8 @@ static void tally_answer(tally *t, run_shared *sh, const Ledger__Response *resp,
 			t->failed++;
 			t->by_code[LEDGER__ERROR_CODE__ERR_INTERNAL]++;
 			note_error(sh, LEDGER__ERROR_CODE__ERR_INTERNAL,
-				   "event %zu of %zu has neither a seq nor an error in its result",
-				   i, n);
+			           "event %zu of %zu has neither a seq nor an error in its result",
+			           i, n);
 		}
 	}
 }
@@ -977,7 +982,7 @@ static void *batch_worker(void *arg)
 	    (nrv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
 	    (nrv = nng_dial(s, w->o->url, NULL, 0)) != 0) {
 		note_error(w->sh, LD_E(UNAVAILABLE), "cannot connect to '%s': %s", w->o->url,
-			   nng_strerror(nrv));
+		           nng_strerror(nrv));
 		for (size_t b = 0; b < w->nreq; b++)
 			w->t.failed += w->reqs[b].n;
 	}
@@ -998,16 +1003,16 @@ static void *batch_worker(void *arg)
 			if ((nrv = nng_send(s, pr->buf, pr->len, 0)) != 0 ||
 			    (nrv = nng_recv(s, &ans, &alen, NNG_FLAG_ALLOC)) != 0) {
 				rc = ld_errinfo_set(&e, LD_E(UNAVAILABLE), NULL,
-						    "request to '%s' failed: %s", w->o->url,
-						    nng_strerror(nrv));
+				                    "request to '%s' failed: %s", w->o->url,
+				                    nng_strerror(nrv));
 				break;
 			}
 			resp = codec_response_unpack(ans, alen);
 			nng_free(ans, alen);
 			if (!resp) {
 				rc = ld_errinfo_set(&e, LD_E(MALFORMED), NULL,
-						    "answer of %zu bytes is not a ledger.Response",
-						    alen);
+				                    "answer of %zu bytes is not a ledger.Response",
+				                    alen);
 				break;
 			}
 			if (!is_busy(resp) || attempt >= BENCH_BUSY_RETRIES)
@@ -1203,9 +1208,10 @@ static void aclient_cb(void *arg)
 			}
 			ld_errinfo e;
 			ld_errinfo_set(&e, LD_E(MALFORMED), NULL,
-				       "answer of %zu bytes is not a ledger.Response", nng_msg_len(m));
+			               "answer of %zu bytes is not a ledger.Response",
+			               nng_msg_len(m));
 			tally_answer(c->t, c->sh, resp, resp ? 0 : LD_E(MALFORMED), &e, pr->events,
-				     pr->n);
+			             pr->n);
 			codec_response_free(resp);
 		}
 		nng_msg_free(m);
@@ -1301,8 +1307,8 @@ static int append_all(ldc *c, Ledger__Event **evs, size_t n, const char *what, l
 				break;
 			}
 		rc = ld_errinfo_set(e, rc ? rc : LD_E(INVALID_STATE), NULL,
-				    "registering %s: %" PRIu64 " of %zu recorded: %s", what,
-				    t.accepted, n, msg);
+		                    "registering %s: %" PRIu64 " of %zu recorded: %s", what,
+		                    t.accepted, n, msg);
 	} else {
 		rc = 0;
 	}
@@ -1378,7 +1384,7 @@ static void print_errors(const run_shared *sh, const tally *t)
  * start gate, or asynchronous clients. *seconds is the time from the start
  * to the last answer. Returns 0 or a negative code if they cannot start. */
 static int run_clients(const bench_opts *o, worker *ws, unsigned parts, run_shared *sh,
-		       double *seconds)
+                       double *seconds)
 {
 	int64_t t0, t1;
 	unsigned created;
@@ -1399,8 +1405,8 @@ static int run_clients(const bench_opts *o, worker *ws, unsigned parts, run_shar
 	}
 	for (created = 0; created < parts; created++)
 		if (pthread_create(&ws[created].tid, NULL,
-				   o->wl == WL_BATCH ? batch_worker : single_worker,
-				   &ws[created]) != 0)
+		                   o->wl == WL_BATCH ? batch_worker : single_worker,
+		                   &ws[created]) != 0)
 			break;
 	gate_open(sh, created, created != parts);
 	t0 = mono_ns();
@@ -1449,7 +1455,7 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 	}
 	/* The head names the run: ids are unique against this daemon however
 	 * often the bench runs, and on a fresh daemon the run is reproduced. */
-	snprintf(ns, sizeof(ns), "%c%s%" PRIu64, "BCS"[o->wl], o->async ? "a" : "", head0);
+	snprintf(ns, sizeof(ns), "%c%s%" PRIu64, "BCS"[o->wl], o -> async ? "a" : "", head0);
 	if ((rc = orgs_build(&tree, &a, ns)) != 0 || (rc = orgs_register(c, &tree, &e)) != 0) {
 		fprintf(stderr, "ingest: %s: %s\n", ld_errname(rc), e.message);
 		goto out;
@@ -1475,9 +1481,10 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 			goto out;
 		}
 		if ((rc = gen_stream_events(&a, &tree, ns, o->seed, run, p, w->n, w->events, mix,
-					    &e)) != 0) {
-			fprintf(stderr, "ingest: generated event rejected by check_event: %s: %s [%s]\n",
-				ld_errname(rc), e.message, e.field);
+		                            &e)) != 0) {
+			fprintf(stderr,
+			        "ingest: generated event rejected by check_event: %s: %s [%s]\n",
+			        ld_errname(rc), e.message, e.field);
 			goto out;
 		}
 		if (!prepack)
@@ -1529,7 +1536,7 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 	int head_rc = daemon_head(c, &head1, &e);
 	if (head_rc)
 		fprintf(stderr, "ingest: head after the run: %s: %s\n", ld_errname(head_rc),
-			e.message);
+		        e.message);
 	res->head_delta = head_rc ? 0 : head1 - head0;
 	res->head_expected = N_ORGS + res->t.accepted;
 	res->head_ok = !head_rc && res->head_delta == res->head_expected;
@@ -1600,7 +1607,9 @@ static int bench_daemon(const bench_opts *o)
 	printf("%s: %zu events per run in requests of %zu event%s from %u %s connection%s, "
 	       "%u runs, seed %" PRIu64 ", url %s\n",
 	       wl_label(o), o->events, batch, batch == 1 ? "" : "s", conns,
-	       o->wl == WL_BATCH ? "pipelined raw NNG" : o->async ? "asynchronous raw NNG" : "ldc",
+	       o->wl == WL_BATCH ? "pipelined raw NNG"
+	       : o->async        ? "asynchronous raw NNG"
+	                         : "ldc",
 	       conns == 1 ? "" : "s", o->runs, o->seed, o->url);
 	fflush(stdout);
 	int aborted = 0;
@@ -1639,9 +1648,9 @@ static int bench_daemon(const bench_opts *o)
 	stats s = stats_of(eps, done), sc = stats_of(ccpu, done), sd = stats_of(dcpu, done);
 	stats sw = stats_of(dwb, done);
 	printf("RESULT workload=%s unit=events/s median=%.0f min=%.0f max=%.0f runs=%u "
-	       "events=%zu batch=%zu conns=%u seed=%" PRIu64 " sent=%" PRIu64
-	       " accepted=%" PRIu64 " rejected=%" PRIu64 " duplicates=%" PRIu64
-	       " failed=%" PRIu64 " busy=%" PRIu64 " truncated=%u"
+	       "events=%zu batch=%zu conns=%u seed=%" PRIu64 " sent=%" PRIu64 " accepted=%" PRIu64
+	       " rejected=%" PRIu64 " duplicates=%" PRIu64 " failed=%" PRIu64 " busy=%" PRIu64
+	       " truncated=%u"
 	       " head_mismatch=%d aborted=%d client_cpu_us=%.2f daemon_cpu_us=%.2f"
 	       " daemon_write_bytes=%.0f\n",
 	       wl_label(o), s.median, s.min, s.max, done, o->events, batch, conns, o->seed,
@@ -1693,7 +1702,7 @@ static void lmdb_remove(const char *dir)
  * Returns 0 or LD_E(STORAGE) with the reason printed.
  */
 static int lmdb_ceiling(const char *data_dir, const packed_events *pe, size_t n, size_t batch,
-			double *seconds)
+                        double *seconds)
 {
 	char dir[PATH_MAX];
 	MDB_env *env = NULL;
@@ -1705,7 +1714,7 @@ static int lmdb_ceiling(const char *data_dir, const packed_events *pe, size_t n,
 	snprintf(dir, sizeof(dir), "%s/ledgerd-ceiling.XXXXXX", data_dir);
 	if (!mkdtemp(dir)) {
 		fprintf(stderr, "ingest: cannot create a directory in '%s': %s\n", data_dir,
-			strerror(errno));
+		        strerror(errno));
 		return LD_E(STORAGE);
 	}
 	size_t bytes = n ? pe->off[n] - pe->off[0] : 0;
@@ -1747,7 +1756,7 @@ static int lmdb_ceiling(const char *data_dir, const packed_events *pe, size_t n,
 	goto out;
 fail:
 	fprintf(stderr, "ingest: cannot %s LMDB environment '%s': %s\n", what, dir,
-		mdb_strerror(mrc));
+	        mdb_strerror(mrc));
 	rc = LD_E(STORAGE);
 out:
 	if (txn)
@@ -1817,7 +1826,8 @@ static void *rtt_client(void *arg)
 	int64_t deadline;
 	int nrv;
 
-	if ((nrv = nng_req0_open(&s)) != 0 || (nrv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 10000)) != 0 ||
+	if ((nrv = nng_req0_open(&s)) != 0 ||
+	    (nrv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 10000)) != 0 ||
 	    (nrv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000)) != 0 ||
 	    (nrv = nng_dial(s, w->url, NULL, 0)) != 0)
 		w->failed = 1;
@@ -1850,7 +1860,7 @@ out:
  * LD_E(UNAVAILABLE).
  */
 static int nng_ceiling(const uint8_t *msg, size_t len, unsigned clients, size_t ops, int async,
-		       double *rate)
+                       double *rate)
 {
 	nng_socket srv = NNG_SOCKET_INITIALIZER;
 	nng_listener l;
@@ -1916,7 +1926,8 @@ static int nng_ceiling(const uint8_t *msg, size_t len, unsigned clients, size_t 
 		}
 		*rate = secs > 0 ? (double)done / secs : 0;
 		if (failed) {
-			fprintf(stderr, "ingest: echo ceiling: %" PRIu64 " round trips failed\n", failed);
+			fprintf(stderr, "ingest: echo ceiling: %" PRIu64 " round trips failed\n",
+			        failed);
 			rc = LD_E(UNAVAILABLE);
 		}
 		goto out;
@@ -1984,7 +1995,7 @@ enum {
 /* Time of lmdb_ceiling and the bytes this process wrote meanwhile (per
  * event; negative if /proc cannot tell). */
 static int lmdb_ceiling_io(const char *data_dir, const packed_events *pe, size_t n, size_t batch,
-			   double *seconds, double *wbytes)
+                           double *seconds, double *wbytes)
 {
 	double w0 = proc_write_bytes(0);
 	int rc = lmdb_ceiling(data_dir, pe, n, batch, seconds);
@@ -2007,14 +2018,15 @@ static int lmdb_ceiling_io(const char *data_dir, const packed_events *pe, size_t
 static int bench_ceiling(const bench_opts *o)
 {
 	static const char *const names[C_N] = {
-		"ceiling-lmdb-batch",	     "ceiling-lmdb-single", "ceiling-nng-1",
-		"ceiling-nng-n",	     "ceiling-nng-n-async", "ceiling-batch",
-		"ceiling-concurrent",	     "ceiling-concurrent-async",
-		"ceiling-sequential",	     "ceiling-lmdb-write-bytes",
+	    "ceiling-lmdb-batch",  "ceiling-lmdb-single",
+	    "ceiling-nng-1",       "ceiling-nng-n",
+	    "ceiling-nng-n-async", "ceiling-batch",
+	    "ceiling-concurrent",  "ceiling-concurrent-async",
+	    "ceiling-sequential",  "ceiling-lmdb-write-bytes",
 	};
 	static const char *const units[C_N] = {
-		"events/s", "commits/s", "roundtrips/s", "roundtrips/s", "roundtrips/s",
-		"events/s", "events/s",	 "events/s",	 "events/s",	 "bytes/event",
+	    "events/s", "commits/s", "roundtrips/s", "roundtrips/s", "roundtrips/s",
+	    "events/s", "events/s",  "events/s",     "events/s",     "bytes/event",
 	};
 	arena a = {0};
 	org_tree tree;
@@ -2072,8 +2084,10 @@ static int bench_ceiling(const bench_opts *o)
 
 	for (unsigned r = 0; r < o->runs; r++) {
 		double s_batch = 0, s_single = 0, nng1 = 0, nngn = 0, nnga = 0, wb = 0, wb1 = 0;
-		if ((rc = lmdb_ceiling_io(o->data_dir, &pe, o->events, o->batch, &s_batch, &wb)) != 0 ||
-		    (rc = lmdb_ceiling_io(o->data_dir, &pe, o->sync_ops, 1, &s_single, &wb1)) != 0 ||
+		if ((rc = lmdb_ceiling_io(o->data_dir, &pe, o->events, o->batch, &s_batch, &wb)) !=
+		        0 ||
+		    (rc = lmdb_ceiling_io(o->data_dir, &pe, o->sync_ops, 1, &s_single, &wb1)) !=
+		        0 ||
 		    (rc = nng_ceiling(msg, msglen, 1, o->rtt_ops, 0, &nng1)) != 0 ||
 		    (rc = nng_ceiling(msg, msglen, o->clients, o->rtt_ops, 0, &nngn)) != 0 ||
 		    (rc = nng_ceiling(msg, msglen, o->clients, o->rtt_ops, 1, &nnga)) != 0)
@@ -2090,20 +2104,22 @@ static int bench_ceiling(const bench_opts *o)
 		double by_commit = single * o->clients;
 		v[C_FOR_CONC][r] = nngn < by_commit ? nngn : by_commit;
 		v[C_FOR_CONC_ASYNC][r] = nnga < by_commit ? nnga : by_commit;
-		printf("ceiling run %u/%u: LMDB batch %.0f events/s (%.0f commits/s, %.0f bytes "
-		       "written/event) | LMDB single %.0f commits/s | NNG 1 client %.0f round trips/s "
-		       "| NNG %u clients %.0f round trips/s (threads), %.0f (async)\n",
-		       r + 1, o->runs, v[C_LMDB_BATCH][r], v[C_LMDB_BATCH][r] / (double)o->batch, wb,
-		       single, nng1, o->clients, nngn, nnga);
+		printf(
+		    "ceiling run %u/%u: LMDB batch %.0f events/s (%.0f commits/s, %.0f bytes "
+		    "written/event) | LMDB single %.0f commits/s | NNG 1 client %.0f round trips/s "
+		    "| NNG %u clients %.0f round trips/s (threads), %.0f (async)\n",
+		    r + 1, o->runs, v[C_LMDB_BATCH][r], v[C_LMDB_BATCH][r] / (double)o->batch, wb,
+		    single, nng1, o->clients, nngn, nnga);
 		fflush(stdout);
 	}
 	for (int k = 0; k < C_N; k++) {
 		stats s = stats_of(v[k], o->runs);
-		printf("RESULT workload=%s unit=%s median=%.0f min=%.0f max=%.0f runs=%u events=%zu "
-		       "batch=%zu clients=%u sync_ops=%zu rtt_ops=%zu msg_bytes=%zu seed=%" PRIu64
-		       "\n",
-		       names[k], units[k], s.median, s.min, s.max, o->runs, o->events, o->batch,
-		       o->clients, o->sync_ops, o->rtt_ops, msglen, o->seed);
+		printf(
+		    "RESULT workload=%s unit=%s median=%.0f min=%.0f max=%.0f runs=%u events=%zu "
+		    "batch=%zu clients=%u sync_ops=%zu rtt_ops=%zu msg_bytes=%zu seed=%" PRIu64
+		    "\n",
+		    names[k], units[k], s.median, s.min, s.max, o->runs, o->events, o->batch,
+		    o->clients, o->sync_ops, o->rtt_ops, msglen, o->seed);
 	}
 out:
 	for (int k = 0; k < C_N; k++)
@@ -2122,25 +2138,26 @@ out:
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: ingest --workload batch|concurrent|sequential|ceiling|head [options]\n"
-		"  --url URL          a running ledgerd (default %s)\n"
-		"  --events N         events per run (defaults: batch 500000, concurrent 80000,\n"
-		"                     sequential 5000, ceiling 500000)\n"
-		"  --batch N          events per request (batch) / per transaction (ceiling), 1000\n"
-		"  --clients N        concurrent clients; NNG ceiling clients (16)\n"
-		"  --conns N          connections of the batch workload (4)\n"
-		"  --seed S           seed of the workload (42)\n"
-		"  --runs R           runs (5)\n"
-		"  --data-dir DIR     ceiling: directory for the temporary LMDB env (.)\n"
-		"  --timeout MS       per request (30000)\n"
-		"  --max-seconds S    stop sending after S seconds of a run (0: never)\n"
-		"  --pid PID          the daemon's pid, to report its CPU time per event\n"
-		"  --sync-ops N       ceiling: single-event durable commits per run (1000)\n"
-		"  --rtt-ops N        ceiling: NNG round trips per run (20000)\n"
-		"  --client ldc|async concurrent/sequential: ldc connections, one thread each\n"
-		"                     (default), or asynchronous raw NNG clients (pre-packed)\n",
-		LDC_DEFAULT_URL);
+	fprintf(
+	    f,
+	    "usage: ingest --workload batch|concurrent|sequential|ceiling|head [options]\n"
+	    "  --url URL          a running ledgerd (default %s)\n"
+	    "  --events N         events per run (defaults: batch 500000, concurrent 80000,\n"
+	    "                     sequential 5000, ceiling 500000)\n"
+	    "  --batch N          events per request (batch) / per transaction (ceiling), 1000\n"
+	    "  --clients N        concurrent clients; NNG ceiling clients (16)\n"
+	    "  --conns N          connections of the batch workload (4)\n"
+	    "  --seed S           seed of the workload (42)\n"
+	    "  --runs R           runs (5)\n"
+	    "  --data-dir DIR     ceiling: directory for the temporary LMDB env (.)\n"
+	    "  --timeout MS       per request (30000)\n"
+	    "  --max-seconds S    stop sending after S seconds of a run (0: never)\n"
+	    "  --pid PID          the daemon's pid, to report its CPU time per event\n"
+	    "  --sync-ops N       ceiling: single-event durable commits per run (1000)\n"
+	    "  --rtt-ops N        ceiling: NNG round trips per run (20000)\n"
+	    "  --client ldc|async concurrent/sequential: ldc connections, one thread each\n"
+	    "                     (default), or asynchronous raw NNG clients (pre-packed)\n",
+	    LDC_DEFAULT_URL);
 }
 
 /* Parses a non-negative integer option; exits with usage on garbage. */
@@ -2159,28 +2176,36 @@ static unsigned long long parse_num(const char *opt, const char *s)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"url", required_argument, NULL, 'u'},	   {"workload", required_argument, NULL, 'w'},
-		{"events", required_argument, NULL, 'n'},  {"batch", required_argument, NULL, 'b'},
-		{"clients", required_argument, NULL, 'c'}, {"conns", required_argument, NULL, 'C'},
-		{"seed", required_argument, NULL, 's'},	   {"runs", required_argument, NULL, 'r'},
-		{"data-dir", required_argument, NULL, 'd'}, {"timeout", required_argument, NULL, 't'},
-		{"max-seconds", required_argument, NULL, 'm'}, {"pid", required_argument, NULL, 'p'},
-		{"sync-ops", required_argument, NULL, 'S'}, {"rtt-ops", required_argument, NULL, 'R'},
-		{"client", required_argument, NULL, 'k'},
-		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
+	    {"url", required_argument, NULL, 'u'},
+	    {"workload", required_argument, NULL, 'w'},
+	    {"events", required_argument, NULL, 'n'},
+	    {"batch", required_argument, NULL, 'b'},
+	    {"clients", required_argument, NULL, 'c'},
+	    {"conns", required_argument, NULL, 'C'},
+	    {"seed", required_argument, NULL, 's'},
+	    {"runs", required_argument, NULL, 'r'},
+	    {"data-dir", required_argument, NULL, 'd'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"max-seconds", required_argument, NULL, 'm'},
+	    {"pid", required_argument, NULL, 'p'},
+	    {"sync-ops", required_argument, NULL, 'S'},
+	    {"rtt-ops", required_argument, NULL, 'R'},
+	    {"client", required_argument, NULL, 'k'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	bench_opts o = {
-		.url = LDC_DEFAULT_URL,
-		.wl = WL_HEAD,
-		.batch = 1000,
-		.clients = 16,
-		.conns = 4,
-		.seed = 42,
-		.runs = 5,
-		.data_dir = ".",
-		.timeout_ms = LDC_DEFAULT_TIMEOUT_MS,
-		.sync_ops = 1000,
-		.rtt_ops = 20000,
+	    .url = LDC_DEFAULT_URL,
+	    .wl = WL_HEAD,
+	    .batch = 1000,
+	    .clients = 16,
+	    .conns = 4,
+	    .seed = 42,
+	    .runs = 5,
+	    .data_dir = ".",
+	    .timeout_ms = LDC_DEFAULT_TIMEOUT_MS,
+	    .sync_ops = 1000,
+	    .rtt_ops = 20000,
 	};
 	const char *wl = NULL;
 	int opt, rc;
@@ -2256,10 +2281,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (o.events == 0)
-		o.events = o.wl == WL_BATCH	   ? 500000
-			   : o.wl == WL_CONCURRENT ? 80000
-			   : o.wl == WL_SEQUENTIAL ? 5000
-						   : 500000;
+		o.events = o.wl == WL_BATCH        ? 500000
+		           : o.wl == WL_CONCURRENT ? 80000
+		           : o.wl == WL_SEQUENTIAL ? 5000
+		                                   : 500000;
 
 	if (o.wl == WL_HEAD) {
 		ldc *c = NULL;

@@ -164,6 +164,7 @@ start_daemon
 FSTYPE=$(findmnt -n -o FSTYPE -T "$TMP" 2>/dev/null || stat -f -c %T "$TMP")
 echo "ledgerd pid $PID on $URL, data in $DATA ($FSTYPE)" | tee -a "$LOG"
 T_START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 common() { echo --url "$URL" --seed "$SEED" --runs "$RUNS" --max-seconds "$MAXS" --pid "$PID"; }
 # shellcheck disable=SC2046 # common's words are meant to split
@@ -279,7 +280,9 @@ row() {
 	local cut
 	cut=$(value "$f" "$2" truncated)
 	[ "${cut:-0}" -gt 0 ] && cut=" [$cut of $(value "$f" "$2" runs) runs cut at ${MAXS} s]" || cut=""
-	echo "| $1 | $(commas "$med") ($(commas "$min")–$(commas "$max"))$cut | $(commas "${ceil:-0}") | $(ratio "$med" "$ceil") | ${4:+≥ $(commas "$4")} | $met |"
+	local tgt="none stated"
+	[ -z "$4" ] || tgt="≥ $(commas "$4")"
+	echo "| $1 | $(commas "$med") ($(commas "$min")–$(commas "$max"))$cut | $(commas "${ceil:-0}") | $(ratio "$med" "$ceil") | $tgt | $met |"
 }
 
 # crow LABEL WORKLOAD UNIT WHAT
@@ -305,7 +308,8 @@ MSG=$(value "$TMP/ceiling.out" ceiling-nng-1 msg_bytes)
 	echo
 	echo "Written by \`bench/run.sh\` (\`make bench\`) on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT;"
 	echo "the whole run took $((T_END - T_START)) s. Machine: $(nproc) cores ($CPU), $MEM, kernel $(uname -r);"
-	echo "data directory on $FSTYPE ($(df --output=source "$TMP" | tail -n 1))."
+	echo "data directory on $FSTYPE ($(df --output=source "$TMP" | tail -n 1)). Load average before the run"
+	echo "$LOAD_START, after $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine widens min–max)."
 	echo
 	echo "Seed $SEED, $RUNS runs per workload, median (min–max) of the runs. Every event is generated,"
 	echo "checked and (batch) packed before the clock starts; the clock runs from the moment every client"
@@ -355,10 +359,10 @@ MSG=$(value "$TMP/ceiling.out" ceiling-nng-1 msg_bytes)
 	cost concurrent-async
 	cost sequential
 	echo
-	echo "Mix (run 1 of each workload): $(grep -h 'mix of run 1' "$TMP/batch.out" 2>/dev/null | head -n 1 | sed 's/^ *mix of run 1: *//')"
+	echo "Event mix (run 1 of the batch workload; the others draw from the same generator): $(grep -h 'mix of run 1' "$TMP/batch.out" 2>/dev/null | head -n 1 | sed 's/^ *mix of run 1: *//')."
 	echo
 	echo "Reproduce: \`make bench\` (or \`bench/run.sh BUILD_DIR\`); a single workload:"
-	echo "\`$(basename "$BUILD")/bench/ingest --url URL --workload batch --seed $SEED --runs $RUNS\`. Raw output: bench/RESULTS.log."
+	echo "\`build/bench/ingest --url URL --workload batch --seed $SEED --runs $RUNS\` (\`--help\` for the rest). Raw output: bench/RESULTS.log."
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo
