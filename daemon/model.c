@@ -163,7 +163,8 @@ static int head_put(store_txn *t, const char *stream, uint64_t version, const vo
 	if (len > sizeof(val) - 8)
 		return LD_E(INTERNAL);
 	ld_put_be64(val, version);
-	memcpy(val + 8, state, len);
+	if (len)
+		memcpy(val + 8, state, len);
 	return store_put(t, DB_STREAMS, key, stream_key(key, stream, HEAD_VERSION), val, 8 + len);
 }
 
@@ -373,7 +374,7 @@ static int check_org_registered(store_txn *t, const Ledger__OrgRegistered *r, ld
 		return ld_errinfo_set(e, LD_E(HIERARCHY), "org_registered.region",
 				      "a county federation needs a county code, not %u", r->region);
 
-	if (!r->parent_id) {
+	if (!ld_has(r->parent_id)) {
 		if (kind != LEDGER__ORG_KIND__FEDERATION_PROVINCE)
 			return ld_errinfo_set(e, LD_E(HIERARCHY), "org_registered.parent_id",
 					      "a %s needs a parent organisation", kind_name(kind));
@@ -893,7 +894,7 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 		break;
 	}
 	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		if (replacement && replacement->service_delivered->station_id) {
+		if (replacement && ld_has(replacement->service_delivered->station_id)) {
 			store_val v;
 			const char *st = replacement->service_delivered->station_id;
 			rc = store_get(t, DB_STATIONS, st, strlen(st), &v);
@@ -911,7 +912,7 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 
 	/* Member streams re-fold; everything else has little state. */
 	const char *member = member_of(target);
-	if (member && *member && strncmp(target_stream, "member/", 7) == 0) {
+	if (ld_has(member) && strncmp(target_stream, "member/", 7) == 0) {
 		member_state old, new;
 		if ((rc = member_load(t, member, &old)))
 			return rc;
@@ -988,8 +989,8 @@ static int apply_org_event(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
 		o.kind = (uint8_t)r->kind;
 		o.admits = !r->has_admits_members || r->admits_members;
 		o.region = r->region;
-		snprintf(o.parent, sizeof(o.parent), "%s", r->parent_id ? r->parent_id : "");
-		if (r->parent_id && (rc = org_adjust(t, r->parent_id, 0, 0, +1)))
+		snprintf(o.parent, sizeof(o.parent), "%s", ld_has(r->parent_id) ? r->parent_id : "");
+		if (ld_has(r->parent_id) && (rc = org_adjust(t, r->parent_id, 0, 0, +1)))
 			return rc;
 		return org_save(t, r->org_id, &o);
 	}
@@ -1014,7 +1015,7 @@ static int apply_org_event(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
 					      d->org_id, (unsigned long long)o.members,
 					      (unsigned long long)o.affiliated,
 					      (unsigned long long)o.children);
-		if (d->merged_into &&
+		if (ld_has(d->merged_into) &&
 		    (rc = org_live(t, d->merged_into, "org_dissolved.merged_into", &p, e)))
 			return rc;
 		o.dissolved = 1;
@@ -1102,7 +1103,7 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 		rc = apply_member_event(t, ev, e);
 		break;
 	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		if (ev->service_delivered->station_id) {
+		if (ld_has(ev->service_delivered->station_id)) {
 			store_val v;
 			const char *st = ev->service_delivered->station_id;
 			rc = store_get(t, DB_STATIONS, st, strlen(st), &v);
@@ -1112,7 +1113,7 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 			if (rc)
 				break;
 		}
-		rc = ev->service_delivered->member_id ? apply_member_event(t, ev, e)
+		rc = ld_has(ev->service_delivered->member_id) ? apply_member_event(t, ev, e)
 						      : apply_org_event(t, ev, e);
 		break;
 	case LEDGER__EVENT__BODY_EVENT_VOIDED:

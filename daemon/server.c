@@ -410,12 +410,24 @@ static void actor_of(nng_msg *msg, char *out, size_t n)
 	snprintf(out, n, "anonymous");
 }
 
+/* The writer decided the append: complete the worker's aio, which we
+ * began as its provider (nng_aio_begin/defer in start_append), so the reply
+ * is built and sent on NNG's threads, not the writer's. */
 static void append_done(append_req *r)
 {
 	worker *w = r->arg;
 	w->state = W_REPLY_APPEND;
-	/* Reply from NNG's threads, not the writer's: schedule the callback. */
-	nng_sleep_aio(0, w->aio);
+	nng_aio_finish(w->aio, 0);
+}
+
+/* An append in the writer's hands cannot be taken back; it completes when the
+ * writer decides it (writer_stop decides every queued one before the server
+ * stops), so cancellation has nothing to do. */
+static void append_cancel(nng_aio *aio, void *arg, int err)
+{
+	(void)aio;
+	(void)arg;
+	(void)err;
 }
 
 static int64_t now_us(void)
@@ -482,15 +494,22 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, nng_msg *msg)
 	r->arg = w;
 	w->req = req;
 	w->state = W_WAIT_WRITER;
+	if (!nng_aio_begin(w->aio)) { /* the socket is closing */
+		w->state = W_RECV;
+		w->req = NULL;
+		append_req_release(r);
+		free(r->items);
+		return error_msg(LD_E(SHUTTING_DOWN), "server shutting down; nothing was recorded");
+	}
+	nng_aio_defer(w->aio, append_cancel, w);
 	int rc = writer_submit(w->srv->w, r);
 	if (rc == 0)
 		return NULL;
-	w->state = W_RECV;
-	w->req = NULL;
-	append_req_release(r);
-	free(r->items);
-	ld_errinfo_set(&e, rc, NULL, "%s; nothing was recorded", ld_strerror(rc));
-	return error_reply(&e);
+	/* Refused (busy, stopping): the answer says so, with every item
+	 * failed; it goes out through the same completion as a decided one. */
+	r->status = rc;
+	append_done(r);
+	return NULL;
 }
 
 /* ------------------------------------------------------------------ */

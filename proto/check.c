@@ -88,29 +88,43 @@ int check_period(uint32_t p)
 	return y >= 1990 && y <= 2100 && m >= 1 && m <= 12;
 }
 
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
+ * U+10FFFF; control characters other than tab and newline are refused. */
 static int utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 	while (i < n) {
 		unsigned c = p[i];
+		unsigned lo = 0x80, hi = 0xbf; /* range of the first continuation */
 		size_t k;
 		if (c < 0x80) {
 			if (c < 0x20 && c != '\t' && c != '\n')
 				return 0;
 			i++;
 			continue;
-		} else if ((c & 0xe0) == 0xc0 && c >= 0xc2)
+		}
+		if (c >= 0xc2 && c <= 0xdf)
 			k = 1;
-		else if ((c & 0xf0) == 0xe0)
+		else if (c >= 0xe0 && c <= 0xef) {
 			k = 2;
-		else if ((c & 0xf8) == 0xf0 && c <= 0xf4)
+			if (c == 0xe0)
+				lo = 0xa0; /* overlong below U+0800 */
+			if (c == 0xed)
+				hi = 0x9f; /* surrogates U+D800..U+DFFF */
+		} else if (c >= 0xf0 && c <= 0xf4) {
 			k = 3;
-		else
+			if (c == 0xf0)
+				lo = 0x90; /* overlong below U+10000 */
+			if (c == 0xf4)
+				hi = 0x8f; /* above U+10FFFF */
+		} else
 			return 0;
 		if (i + k >= n)
 			return 0;
-		for (size_t j = 1; j <= k; j++)
+		if (p[i + 1] < lo || p[i + 1] > hi)
+			return 0;
+		for (size_t j = 2; j <= k; j++)
 			if ((p[i + j] & 0xc0) != 0x80)
 				return 0;
 		i += k + 1;
@@ -267,7 +281,8 @@ static int check_body_rules(const Ledger__Event *ev, ld_errinfo *e)
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_ORG_UPDATED: {
 		const Ledger__OrgUpdated *u = ev->org_updated;
-		if (!u->name && !u->has_legal_person && !u->legal_person_code && !u->fund_account &&
+		if (!ld_has(u->name) && !u->has_legal_person && !ld_has(u->legal_person_code) &&
+		    !ld_has(u->fund_account) &&
 		    !u->has_reelected_at && !u->has_term_years && !u->has_admits_members)
 			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "org_updated",
 					      "org_updated changes nothing: set at least one field");
@@ -279,10 +294,10 @@ static int check_body_rules(const Ledger__Event *ev, ld_errinfo *e)
 	case LEDGER__EVENT__BODY_ORG_DISSOLVED: {
 		const Ledger__OrgDissolved *d = ev->org_dissolved;
 		int merged = d->reason == LEDGER__DISSOLVE_REASON__MERGED;
-		if (merged && !d->merged_into)
+		if (merged && !ld_has(d->merged_into))
 			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "org_dissolved.merged_into",
 					      "a merge must name the organisation merged_into");
-		if (!merged && d->merged_into)
+		if (!merged && ld_has(d->merged_into))
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "org_dissolved.merged_into",
 					      "merged_into is only for reason MERGED");
 		if (merged && strcmp(d->merged_into, d->org_id) == 0)
@@ -293,7 +308,7 @@ static int check_body_rules(const Ledger__Event *ev, ld_errinfo *e)
 	}
 	case LEDGER__EVENT__BODY_PROFILE_CHANGED: {
 		const Ledger__ProfileChanged *p = ev->profile_changed;
-		if (!p->has_worker_group && !p->has_employment && !p->platform && !p->has_region &&
+		if (!p->has_worker_group && !p->has_employment && !ld_has(p->platform) && !p->has_region &&
 		    !p->has_real_name)
 			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "profile_changed",
 					      "profile_changed changes nothing: set at least one field");
@@ -407,6 +422,11 @@ int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
 		Ledger__Event corrected;
 		codec_amended_body(ev->event_amended, &corrected);
 		rc = check_body_rules(&corrected, e);
+		if (rc && e) {
+			char inner[sizeof(e->field)];
+			snprintf(inner, sizeof(inner), "%s", e->field);
+			snprintf(e->field, sizeof(e->field), "event_amended.%.81s", inner);
+		}
 	}
 	return rc;
 }

@@ -83,7 +83,15 @@ int codec_request_unpack(const uint8_t *buf, size_t len, Ledger__Request **out, 
 		return ld_errinfo_set(e, LD_E(MALFORMED), NULL,
 				      "request of %zu bytes is not a valid ledger.Request", len);
 	char path[96] = "";
-	int rc = check_unknown(&req->base, path, sizeof(path), 0, e);
+	int rc;
+	if (req->base.n_unknown_fields > 0)
+		/* A top-level field this schema lacks is a command of a newer
+		 * protocol. */
+		rc = ld_errinfo_set(e, LD_E(UNKNOWN_COMMAND), NULL,
+				    "command field %u is not one this server knows",
+				    req->base.unknown_fields[0].tag);
+	else
+		rc = check_unknown(&req->base, path, sizeof(path), 0, e);
 	if (rc) {
 		ledger__request__free_unpacked(req, NULL);
 		return rc;

@@ -26,6 +26,13 @@ typedef struct ld_errinfo {
 	uint64_t seq;      /* related event, 0 if none */
 } ld_errinfo;
 
+/* An optional string is present when it is set and not empty: "" on the wire
+ * means the same as leaving the field out, everywhere. */
+static inline int ld_has(const char *s)
+{
+	return s && *s;
+}
+
 /* Sets e (if not NULL; seq is reset to 0) and returns code. printf-style
  * message. */
 int ld_errinfo_set(ld_errinfo *e, int code, const char *field, const char *fmt, ...)
