@@ -10,8 +10,11 @@
  *
  * Limits: every listener refuses messages over `hard_max` bytes (NNG closes
  * such a connection); messages over `max_msg` get an ERR_TOO_LARGE answer.
- * IPC listeners are probed every few seconds and re-created if they stop
- * accepting (the NNG 1.5.2 bug described in LIBRARIES.md).
+ * IPC listeners are probed every second with a real request over a fresh
+ * connection and re-created after two failed probes: with the NNG 1.5.2 bug
+ * (LIBRARIES.md) a listener hit by a connect-and-close storm goes on
+ * accepting and negotiating, but its pipes never reach the socket. A stuck
+ * listener is serving again within about 3 s.
  */
 #ifndef LD_SERVER_H
 #define LD_SERVER_H
@@ -29,7 +32,7 @@ typedef struct server_options {
 	size_t nurls;
 	size_t max_msg;    /* answered with ERR_TOO_LARGE above this; 0 = 16 MiB */
 	int workers;       /* concurrent requests (contexts); 0 = 64 */
-	int ipc_probe_ms;  /* IPC listener probe period; 0 = 2000, < 0 = off */
+	int ipc_probe_ms;  /* IPC listener probe period; 0 = 1000, < 0 = off */
 } server_options;
 
 typedef struct server server;
