@@ -20,7 +20,7 @@ static const char *const db_names[DB__COUNT] = {
 
 struct store {
 	MDB_env *env;
-	MDB_dbi dbi[DB__COUNT];
+	MDB_dbi dbi[STORE_MAX_DBS];
 	char *dir;
 	/* Read transactions hold this shared; store_grow takes it exclusive,
 	 * because mdb_env_set_mapsize needs every transaction of the process
@@ -82,12 +82,19 @@ int store_open(store **out, const store_options *o, ld_errinfo *e)
 	}
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		goto lmdb_fail;
-	mdb_env_set_maxdbs(s->env, DB__COUNT + 8);
+	const char *const *names = o->dbs ? o->dbs : db_names;
+	unsigned ndbs = o->dbs ? o->ndbs : DB__COUNT;
+	if (ndbs > STORE_MAX_DBS) {
+		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "too many databases");
+		goto fail;
+	}
+	mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
 	mdb_env_set_maxreaders(s->env, o->max_readers ? o->max_readers : 1024);
 	/* Keep the larger of the configured size and what the file already has. */
 	if ((rc = mdb_env_set_mapsize(s->env, o->map_size ? o->map_size : (size_t)1 << 30)) != 0)
 		goto lmdb_fail;
-	unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (o->no_sync ? MDB_NOSYNC : 0);
+	unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (o->no_sync ? MDB_NOSYNC : 0) |
+			 (o->no_meta_sync ? MDB_NOMETASYNC : 0);
 	if ((rc = mdb_env_open(s->env, o->dir, flags, 0640)) != 0)
 		goto lmdb_fail;
 	int dead = 0;
@@ -98,23 +105,27 @@ int store_open(store **out, const store_options *o, ld_errinfo *e)
 	/* Open every named database once, at start, in one transaction. */
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
 		goto lmdb_fail;
-	for (int i = 0; i < DB__COUNT; i++)
-		if ((rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &s->dbi[i])) != 0)
+	for (unsigned i = 0; i < ndbs; i++)
+		if ((rc = mdb_dbi_open(txn, names[i], MDB_CREATE, &s->dbi[i])) != 0)
 			goto lmdb_fail;
-	MDB_val fk = {6, "format"}, fv;
-	rc = mdb_get(txn, s->dbi[DB_META], &fk, &fv);
-	if (rc == MDB_NOTFOUND) {
-		fv.mv_size = 1;
-		fv.mv_data = "1";
-		rc = mdb_put(txn, s->dbi[DB_META], &fk, &fv, 0);
-	} else if (rc == 0 && (fv.mv_size != 1 || *(const char *)fv.mv_data != '1')) {
-		ld_errinfo_set(e, LD_E(STORAGE), NULL,
-			       "data directory '%s' has an unknown format %.*s", o->dir,
-			       (int)fv.mv_size, (const char *)fv.mv_data);
-		goto fail;
+	/* The log's files carry a format number; the projections are rebuilt
+	 * instead of converted, so theirs do not. */
+	if (!o->dbs) {
+		MDB_val fk = {6, "format"}, fv;
+		rc = mdb_get(txn, s->dbi[DB_META], &fk, &fv);
+		if (rc == MDB_NOTFOUND) {
+			fv.mv_size = 1;
+			fv.mv_data = "1";
+			rc = mdb_put(txn, s->dbi[DB_META], &fk, &fv, 0);
+		} else if (rc == 0 && (fv.mv_size != 1 || *(const char *)fv.mv_data != '1')) {
+			ld_errinfo_set(e, LD_E(STORAGE), NULL,
+				       "data directory '%s' has an unknown format %.*s", o->dir,
+				       (int)fv.mv_size, (const char *)fv.mv_data);
+			goto fail;
+		}
+		if (rc != 0)
+			goto lmdb_fail;
 	}
-	if (rc != 0)
-		goto lmdb_fail;
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0)
@@ -265,7 +276,7 @@ void store_abort(store_txn *t)
 /* Keys and values                                                     */
 /* ------------------------------------------------------------------ */
 
-int store_get(store_txn *t, enum store_db db, const void *key, size_t klen, store_val *v)
+int store_get(store_txn *t, unsigned db, const void *key, size_t klen, store_val *v)
 {
 	MDB_val k = {klen, (void *)key}, d;
 	int rc = mdb_get(t->txn, t->s->dbi[db], &k, &d);
@@ -276,7 +287,7 @@ int store_get(store_txn *t, enum store_db db, const void *key, size_t klen, stor
 	return 0;
 }
 
-int store_put(store_txn *t, enum store_db db, const void *key, size_t klen, const void *val,
+int store_put(store_txn *t, unsigned db, const void *key, size_t klen, const void *val,
 	      size_t vlen)
 {
 	MDB_val k = {klen, (void *)key}, d = {vlen, (void *)val};
@@ -284,14 +295,14 @@ int store_put(store_txn *t, enum store_db db, const void *key, size_t klen, cons
 	return rc ? fail("put", rc) : 0;
 }
 
-int store_del(store_txn *t, enum store_db db, const void *key, size_t klen)
+int store_del(store_txn *t, unsigned db, const void *key, size_t klen)
 {
 	MDB_val k = {klen, (void *)key};
 	int rc = mdb_del(t->txn, t->s->dbi[db], &k, NULL);
 	return rc && rc != MDB_NOTFOUND ? fail("del", rc) : 0;
 }
 
-int store_append_reserve(store_txn *t, enum store_db db, const void *key, size_t klen,
+int store_append_reserve(store_txn *t, unsigned db, const void *key, size_t klen,
 			 size_t vlen, void **out)
 {
 	MDB_val k = {klen, (void *)key}, d = {vlen, NULL};
@@ -302,7 +313,7 @@ int store_append_reserve(store_txn *t, enum store_db db, const void *key, size_t
 	return 0;
 }
 
-size_t store_count(store_txn *t, enum store_db db)
+size_t store_count(store_txn *t, unsigned db)
 {
 	MDB_stat st;
 	if (mdb_stat(t->txn, t->s->dbi[db], &st) != 0)
@@ -314,7 +325,7 @@ size_t store_count(store_txn *t, enum store_db db)
 /* Cursors                                                             */
 /* ------------------------------------------------------------------ */
 
-int store_cursor_open(store_txn *t, enum store_db db, store_cursor **c)
+int store_cursor_open(store_txn *t, unsigned db, store_cursor **c)
 {
 	MDB_cursor *mc;
 	int rc = mdb_cursor_open(t->txn, t->s->dbi[db], &mc);

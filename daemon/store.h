@@ -59,7 +59,15 @@ typedef struct store_options {
 	size_t map_size;      /* initial map size in bytes; 0 = 1 GiB */
 	unsigned max_readers; /* 0 = 1024 */
 	int no_sync;          /* 1 = MDB_NOSYNC: NOT durable, for scratch use only */
+	int no_meta_sync;     /* 1 = MDB_NOMETASYNC: one sync per commit; a crash
+			       * may undo the last commit (derived data only) */
+	/* The named databases; NULL = the log's (enum store_db). Indexes into
+	 * this table are the `db` arguments below. */
+	const char *const *dbs;
+	unsigned ndbs;
 } store_options;
+
+#define STORE_MAX_DBS 16
 
 /* Opens (creating) the environment and every named database, clears stale
  * reader slots. Returns 0, or LD_E(STORAGE) with e->message naming the
@@ -91,21 +99,21 @@ int store_commit(store_txn *t);
 void store_abort(store_txn *t);
 
 /* Gets the value of key in db: 0, LD_E(NOT_FOUND), or LD_E(STORAGE). */
-int store_get(store_txn *t, enum store_db db, const void *key, size_t klen, store_val *v);
+int store_get(store_txn *t, unsigned db, const void *key, size_t klen, store_val *v);
 /* Puts (overwrites). 0, STORE_MAP_FULL, LD_E(STORAGE). */
-int store_put(store_txn *t, enum store_db db, const void *key, size_t klen, const void *val,
+int store_put(store_txn *t, unsigned db, const void *key, size_t klen, const void *val,
 	      size_t vlen);
 /* Deletes key: 0 (also if absent), LD_E(STORAGE). */
-int store_del(store_txn *t, enum store_db db, const void *key, size_t klen);
+int store_del(store_txn *t, unsigned db, const void *key, size_t klen);
 /* Appends to the log: the key must be larger than every key there. Reserves
  * vlen bytes and returns where to write them in *out. */
-int store_append_reserve(store_txn *t, enum store_db db, const void *key, size_t klen,
+int store_append_reserve(store_txn *t, unsigned db, const void *key, size_t klen,
 			 size_t vlen, void **out);
 
 /* Cursors: positioned by seek (first key >= key), first, last; stepped by
  * next/prev. Each returns 0 with k/v set, LD_E(NOT_FOUND) at the end, or
  * LD_E(STORAGE). k or v may be NULL. */
-int store_cursor_open(store_txn *t, enum store_db db, store_cursor **c);
+int store_cursor_open(store_txn *t, unsigned db, store_cursor **c);
 void store_cursor_close(store_cursor *c);
 int store_cursor_seek(store_cursor *c, const void *key, size_t klen, store_val *k, store_val *v);
 int store_cursor_last(store_cursor *c, store_val *k, store_val *v);
@@ -113,6 +121,6 @@ int store_cursor_next(store_cursor *c, store_val *k, store_val *v);
 int store_cursor_prev(store_cursor *c, store_val *k, store_val *v);
 
 /* Entries in db as seen by t. */
-size_t store_count(store_txn *t, enum store_db db);
+size_t store_count(store_txn *t, unsigned db);
 
 #endif

@@ -31,6 +31,8 @@ static const char *const descriptions[] = {
 	[LEDGER__ERROR_CODE__ERR_PERMISSION_DENIED] = "permission denied",
 	[LEDGER__ERROR_CODE__ERR_INTERNAL] = "internal error",
 	[LEDGER__ERROR_CODE__ERR_UNAVAILABLE] = "server unavailable",
+	[LEDGER__ERROR_CODE__ERR_NOT_CAUGHT_UP] = "projection not caught up in time",
+	[LEDGER__ERROR_CODE__ERR_PROJECTION_STOPPED] = "projection stopped",
 };
 
 #define NCODES (sizeof(descriptions) / sizeof(descriptions[0]))
