@@ -13,7 +13,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <ftw.h>
+
 #include "log.h"
+#include "projection.h"
 #include "server.h"
 #include "store.h"
 #include "writer.h"
@@ -33,11 +36,20 @@ static void usage(FILE *f)
 		"      --workers N       requests served concurrently                  [64]\n"
 		"      --max-msg BYTES   largest request answered (not refused)        [16777216]\n"
 		"      --log-level L     error, warn, info or debug                    [info]\n"
+		"      --rebuild         throw the projections away and rebuild them from the log\n"
 		"  -V, --version         print the version and exit\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Without TLS or IPC credentials the actor of each event is the peer's address:\n"
 		"a development mode, for loopback only.\n");
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
 }
 
 static int parse_size(const char *s, size_t *out)
@@ -63,7 +75,8 @@ int main(int argc, char **argv)
 {
 	store_options so = {.dir = "./data"};
 	server_options srvo = {0};
-	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL };
+	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD };
+	int rebuild = 0;
 	static const struct option opts[] = {
 		{"data", required_argument, NULL, 'd'},
 		{"listen", required_argument, NULL, 'l'},
@@ -71,6 +84,7 @@ int main(int argc, char **argv)
 		{"workers", required_argument, NULL, OPT_WORKERS},
 		{"max-msg", required_argument, NULL, OPT_MAXMSG},
 		{"log-level", required_argument, NULL, OPT_LOGLEVEL},
+		{"rebuild", no_argument, NULL, OPT_REBUILD},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -121,6 +135,9 @@ int main(int argc, char **argv)
 			log_set_level((enum log_level)l);
 			break;
 		}
+		case OPT_REBUILD:
+			rebuild = 1;
+			break;
 		case 'V':
 			printf("ledgerd %s\n", LEDGERD_VERSION);
 			return 0;
@@ -151,7 +168,9 @@ int main(int argc, char **argv)
 
 	store *s = NULL;
 	writer *w = NULL;
+	runner *r = NULL;
 	server *srv = NULL;
+	char pdir[4096];
 	ld_errinfo e = {0};
 	int rc = 1;
 
@@ -162,7 +181,16 @@ int main(int argc, char **argv)
 	}
 	if (writer_start(&w, s) != 0)
 		goto out;
-	if (server_start(&srv, s, w, &srvo, &e) != 0) {
+	snprintf(pdir, sizeof(pdir), "%s/projections", so.dir);
+	if (rebuild) {
+		log_info("--rebuild: removing '%s'; the projections are rebuilt from the log", pdir);
+		nftw(pdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	if (runner_start(&r, pdir, s, w, &e) != 0) {
+		log_error("%s", e.message);
+		goto out;
+	}
+	if (server_start(&srv, s, w, r, &srvo, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
 	}
@@ -182,13 +210,16 @@ int main(int argc, char **argv)
 	}
 	rc = 0;
 out:
-	/* The writer first: it decides every queued append, and the server
-	 * can still deliver those answers. */
+	/* The writer first: it decides every queued append; then the runner,
+	 * which answers every waiting query; the server can still deliver
+	 * those answers before it closes. */
 	writer_stop(w);
+	runner_stop(r);
 	if (srv) {
 		nanosleep(&(struct timespec){0, 100000000}, NULL);
 		server_stop(srv);
 	}
+	runner_free(r);
 	writer_free(w);
 	store_close(s);
 	log_info("stopped");

@@ -603,8 +603,7 @@ int model_stream_version(store_txn *t, const char *stream, uint64_t *version)
 
 enum { FIX_VOID = 1, FIX_AMEND = 2 };
 
-/* The correction recorded for seq: kind (0 = none) and the correcting seq. */
-static int fix_get(store_txn *t, uint64_t seq, int *kind, uint64_t *by)
+int model_fix_get(store_txn *t, uint64_t seq, int *kind, uint64_t *by)
 {
 	uint8_t key[8];
 	store_val v;
@@ -644,7 +643,7 @@ static int effective(store_txn *t, uint64_t seq, Ledger__Event **holder, Ledger_
 	uint64_t by;
 	*holder = *amend = NULL;
 	*eff = NULL;
-	if ((rc = fix_get(t, seq, &kind, &by)))
+	if ((rc = model_fix_get(t, seq, &kind, &by)))
 		return rc;
 	if (kind == FIX_VOID)
 		return 0;
@@ -844,7 +843,7 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 		return ld_errinfo_set(e, LD_E(INVALID_STATE), field,
 				      "seq %llu is itself a correction; correct the original event",
 				      ts);
-	if ((rc = fix_get(t, target->seq, &kind, &by)))
+	if ((rc = model_fix_get(t, target->seq, &kind, &by)))
 		return rc;
 	if (kind == FIX_VOID)
 		return ld_errinfo_set(e, LD_E(INVALID_STATE), field,
@@ -1147,7 +1146,8 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 			rc = LD_E(STORAGE);
 			goto out;
 		}
-		memcpy(state, cur.data, cur.len); /* the put may move what cur points at */
+		if (cur.len) /* copied: the put may move what cur points at */
+			memcpy(state, cur.data, cur.len);
 		rc = head_put(t, r->stream, r->version, state, cur.len);
 	}
 out:

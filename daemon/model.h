@@ -51,6 +51,10 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 /* The last version of a stream (0 if it has no events). */
 int model_stream_version(store_txn *t, const char *stream, uint64_t *version);
 
+/* The correction recorded for `seq` as of t: *kind 0 (none), 1 (voided)
+ * or 2 (amended), and *by the seq of the void / latest amendment. */
+int model_fix_get(store_txn *t, uint64_t seq, int *kind, uint64_t *by);
+
 /* Loads event `seq` from the log into *ev (free with codec_event_free):
  * 0, LD_E(NOT_FOUND) or LD_E(STORAGE). */
 int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev);

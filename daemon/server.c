@@ -12,9 +12,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "arena.h"
 #include "check.h"
+#include "history.h"
 #include "log.h"
+#include "members.h"
 #include "model.h"
+#include "transfers.h"
 
 #define HARD_MAX_MSG (64u << 20) /* NNG drops the connection above this */
 #define SEND_TIMEOUT_MS 10000
@@ -31,6 +35,7 @@ struct server {
 	nng_socket sock;
 	store *s;
 	writer *w;
+	runner *proj;
 	size_t max_msg;
 	worker *workers;
 	int nworkers;
@@ -45,15 +50,17 @@ struct server {
 	atomic_uint ipc_restarts;
 };
 
-enum worker_state { W_RECV, W_WAIT_WRITER, W_REPLY_APPEND, W_SEND };
+enum worker_state { W_RECV, W_WAIT_WRITER, W_REPLY_APPEND, W_WAIT_PROJ, W_QUERY, W_SEND };
 
 struct worker {
 	server *srv;
 	nng_aio *aio;
 	nng_ctx ctx;
 	enum worker_state state;
-	Ledger__Request *req; /* an append waiting for the writer */
+	Ledger__Request *req; /* an append waiting for the writer, or a query
+			       * waiting for the projections */
 	append_req areq;
+	int wait_ok;          /* how the wait for the projections ended */
 	struct page *page;    /* scratch for reads */
 };
 
@@ -420,10 +427,11 @@ static void append_done(append_req *r)
 	nng_aio_finish(w->aio, 0);
 }
 
-/* An append in the writer's hands cannot be taken back; it completes when the
- * writer decides it (writer_stop decides every queued one before the server
- * stops), so cancellation has nothing to do. */
-static void append_cancel(nng_aio *aio, void *arg, int err)
+/* An append in the writer's hands, or a query waiting for the projections,
+ * cannot be taken back; each completes when decided (writer_stop and
+ * runner_stop decide every pending one before the server stops), so
+ * cancellation has nothing to do. */
+static void handoff_cancel(nng_aio *aio, void *arg, int err)
 {
 	(void)aio;
 	(void)arg;
@@ -501,7 +509,7 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, nng_msg *msg)
 		free(r->items);
 		return error_msg(LD_E(SHUTTING_DOWN), "server shutting down; nothing was recorded");
 	}
-	nng_aio_defer(w->aio, append_cancel, w);
+	nng_aio_defer(w->aio, handoff_cancel, w);
 	int rc = writer_submit(w->srv->w, r);
 	if (rc == 0)
 		return NULL;
@@ -509,6 +517,234 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, nng_msg *msg)
 	 * failed; it goes out through the same completion as a decided one. */
 	r->status = rc;
 	append_done(r);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Projection queries                                                  */
+/* ------------------------------------------------------------------ */
+
+static uint32_t this_month(void)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	return (uint32_t)(tm.tm_year + 1900) * 100 + (uint32_t)tm.tm_mon + 1;
+}
+
+static const Ledger__Consistency *consistency_of(const Ledger__Request *req)
+{
+	switch (req->command_case) {
+	case LEDGER__REQUEST__COMMAND_GET_MEMBER:
+		return req->get_member->consistency;
+	case LEDGER__REQUEST__COMMAND_COVERAGE:
+		return req->coverage->consistency;
+	case LEDGER__REQUEST__COMMAND_TRANSFERS:
+		return req->transfers->consistency;
+	default:
+		return NULL;
+	}
+}
+
+static int required_id(const char *s, const char *field, const char *what, ld_errinfo *e)
+{
+	if (!ld_has(s))
+		return ld_errinfo_set(e, LD_E(MISSING_FIELD), field, "%s is required", field);
+	if (!check_id(s))
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field, "%s '%.80s' is not an identifier",
+				      what, s);
+	return 0;
+}
+
+/* Answers a projection query from one read transaction of the projection
+ * environment (history: of the log). */
+static nng_msg *run_query(server *srv, const Ledger__Request *req)
+{
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	ld_arena a = LD_ARENA_INIT;
+	ld_errinfo e = {0};
+	store_txn *t = NULL;
+	nng_msg *m = NULL;
+	int rc = 0;
+	union {
+		Ledger__MemberView member;
+		Ledger__CoverageReport coverage;
+		Ledger__TransferList transfers;
+		Ledger__MemberHistory history;
+	} u;
+	int history = req->command_case == LEDGER__REQUEST__COMMAND_HISTORY;
+
+	if ((rc = store_read_begin(history ? srv->s : runner_store(srv->proj), &t)))
+		return error_msg(rc, "unable to read the projections");
+	resp.has_as_of_seq = 1;
+	if (history) {
+		writer_head(srv->w, &resp.as_of_seq, NULL, NULL);
+	} else {
+		resp.as_of_seq = runner_snapshot_seq(t);
+	}
+
+	switch (req->command_case) {
+	case LEDGER__REQUEST__COMMAND_GET_MEMBER: {
+		const char *id = req->get_member->member_id;
+		if ((rc = required_id(id, "get_member.member_id", "member_id", &e)))
+			break;
+		rc = members_get(t, id, &u.member, &a);
+		if (rc == LD_E(NOT_FOUND))
+			ld_errinfo_set(&e, rc, "get_member.member_id", "member '%s' not found", id);
+		resp.result_case = LEDGER__RESPONSE__RESULT_MEMBER;
+		resp.member = &u.member;
+		break;
+	}
+	case LEDGER__REQUEST__COMMAND_COVERAGE: {
+		const Ledger__CoverageRequest *q = req->coverage;
+		uint32_t period = q->has_period ? q->period : this_month();
+		if ((rc = required_id(q->org_id, "coverage.org_id", "org_id", &e)))
+			break;
+		if (q->has_depth && q->depth > 16) {
+			rc = ld_errinfo_set(&e, LD_E(INVALID_VALUE), "coverage.depth",
+					    "depth %u is more than 16", q->depth);
+			break;
+		}
+		if (!check_period(period)) {
+			rc = ld_errinfo_set(&e, LD_E(INVALID_VALUE), "coverage.period",
+					    "period %u is not a month written YYYYMM", period);
+			break;
+		}
+		rc = members_coverage(t, q->org_id, q->depth, period, &u.coverage, &a);
+		if (rc == LD_E(NOT_FOUND))
+			ld_errinfo_set(&e, rc, "coverage.org_id", "organisation '%s' not found",
+				       q->org_id);
+		resp.result_case = LEDGER__RESPONSE__RESULT_COVERAGE;
+		resp.coverage = &u.coverage;
+		break;
+	}
+	case LEDGER__REQUEST__COMMAND_TRANSFERS: {
+		const Ledger__TransfersRequest *q = req->transfers;
+		int64_t from = q->has_from_time ? q->from_time : INT64_MIN;
+		int64_t to = q->has_to_time ? q->to_time : INT64_MAX;
+		uint32_t limit = q->has_limit ? q->limit : 1000;
+		if ((rc = required_id(q->org_id, "transfers.org_id", "org_id", &e)))
+			break;
+		if (limit < 1 || limit > 10000) {
+			rc = ld_errinfo_set(&e, LD_E(INVALID_VALUE), "transfers.limit",
+					    "limit must be 1 to 10000, got %u", limit);
+			break;
+		}
+		if (from >= to) {
+			rc = ld_errinfo_set(&e, LD_E(INVALID_VALUE), "transfers.to_time",
+					    "the window is empty: to_time must be after from_time");
+			break;
+		}
+		rc = transfers_query(t, q->org_id, from, to, limit, &u.transfers, &a);
+		if (rc == LD_E(NOT_FOUND))
+			ld_errinfo_set(&e, rc, "transfers.org_id", "organisation '%s' not found",
+				       q->org_id);
+		resp.result_case = LEDGER__RESPONSE__RESULT_TRANSFERS;
+		resp.transfers = &u.transfers;
+		break;
+	}
+	case LEDGER__REQUEST__COMMAND_HISTORY: {
+		const char *id = req->history->member_id;
+		if ((rc = required_id(id, "history.member_id", "member_id", &e)))
+			break;
+		rc = history_query(t, id, req->history->all, &u.history, &a);
+		if (rc == LD_E(NOT_FOUND))
+			ld_errinfo_set(&e, rc, "history.member_id", "member '%s' not found", id);
+		resp.result_case = LEDGER__RESPONSE__RESULT_HISTORY;
+		resp.history = &u.history;
+		break;
+	}
+	default:
+		rc = ld_errinfo_set(&e, LD_E(UNKNOWN_COMMAND), NULL, "not a projection query");
+		break;
+	}
+	if (rc && !e.code)
+		ld_errinfo_set(&e, rc, NULL, "%s", ld_strerror(rc));
+	m = rc ? error_reply(&e) : pack_response(&resp);
+	if (history && resp.result_case == LEDGER__RESPONSE__RESULT_HISTORY)
+		history_release(&u.history);
+	store_read_end(t);
+	ld_arena_free(&a);
+	return m;
+}
+
+static nng_msg *status_reply(server *srv)
+{
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__ProjectionStatus st;
+	if (runner_status(srv->proj, &st) != 0)
+		return error_msg(LD_E(INTERNAL), "out of memory");
+	resp.result_case = LEDGER__RESPONSE__RESULT_PROJECTIONS;
+	resp.projections = &st;
+	nng_msg *m = pack_response(&resp);
+	runner_status_free(&st);
+	return m;
+}
+
+/* The projections reached the seq a query waits for, or not: run the
+ * query on NNG's threads (the aio was begun as its provider). */
+static void query_ready(void *arg, int ok)
+{
+	worker *w = arg;
+	w->wait_ok = ok;
+	w->state = W_QUERY;
+	nng_aio_finish(w->aio, 0);
+}
+
+static nng_msg *wait_failed(int ok, uint64_t min_seq)
+{
+	ld_errinfo e;
+	if (ok == 0)
+		ld_errinfo_set(&e, LD_E(NOT_CAUGHT_UP), "consistency.min_seq",
+			       "the projections did not reach seq %llu in time",
+			       (unsigned long long)min_seq);
+	else if (ok == -1)
+		ld_errinfo_set(&e, LD_E(PROJECTION_STOPPED), NULL,
+			       "a projection stopped on an event it could not apply; see "
+			       "'ledgerctl projections'");
+	else
+		ld_errinfo_set(&e, LD_E(SHUTTING_DOWN), NULL, "server shutting down");
+	return error_reply(&e);
+}
+
+/* Starts a projection query: answered now, or after a bounded wait for
+ * min_seq (returns NULL with *handed_off set; query_ready follows). */
+static nng_msg *start_query(worker *w, Ledger__Request *req, int *handed_off)
+{
+	server *srv = w->srv;
+	if (!srv->proj)
+		return error_msg(LD_E(UNKNOWN_COMMAND), "projections are not running on this server");
+	if (req->command_case == LEDGER__REQUEST__COMMAND_PROJECTIONS)
+		return status_reply(srv);
+	const Ledger__Consistency *c = consistency_of(req);
+	uint64_t min_seq = c && c->has_min_seq ? c->min_seq : 0;
+	uint32_t timeout = c && c->has_timeout_ms ? c->timeout_ms : 1000;
+	if (timeout > 10000) {
+		ld_errinfo e;
+		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency.timeout_ms",
+			       "timeout_ms %u is more than 10000", timeout);
+		return error_reply(&e);
+	}
+	if (!min_seq || runner_checkpoint(srv->proj) >= min_seq)
+		return run_query(srv, req);
+	uint64_t head;
+	writer_head(srv->w, &head, NULL, NULL);
+	if (min_seq > head) {
+		ld_errinfo e;
+		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency.min_seq",
+			       "min_seq %llu is beyond the log head %llu",
+			       (unsigned long long)min_seq, (unsigned long long)head);
+		return error_reply(&e);
+	}
+	if (!nng_aio_begin(w->aio))
+		return wait_failed(-2, min_seq);
+	nng_aio_defer(w->aio, handoff_cancel, w);
+	w->req = req;
+	w->state = W_WAIT_PROJ;
+	*handed_off = 1;
+	int rc = runner_wait(srv->proj, min_seq, timeout, query_ready, w);
+	if (rc != RUNNER_WAITING)
+		query_ready(w, rc);
 	return NULL;
 }
 
@@ -552,6 +788,15 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 		break;
 	case LEDGER__REQUEST__COMMAND_HEAD:
 		reply = head_reply(srv);
+		break;
+	case LEDGER__REQUEST__COMMAND_GET_MEMBER:
+	case LEDGER__REQUEST__COMMAND_COVERAGE:
+	case LEDGER__REQUEST__COMMAND_HISTORY:
+	case LEDGER__REQUEST__COMMAND_TRANSFERS:
+	case LEDGER__REQUEST__COMMAND_PROJECTIONS:
+		reply = start_query(w, req, handed_off);
+		if (*handed_off)
+			return NULL; /* req is freed after the query runs */
 		break;
 	default:
 		ld_errinfo_set(&e, LD_E(UNKNOWN_COMMAND), NULL,
@@ -614,13 +859,24 @@ static void worker_cb(void *arg)
 		nng_msg *reply = append_reply(&w->areq);
 		append_req_release(&w->areq);
 		free(w->areq.items);
+		w->areq.items = NULL;
+		codec_request_free(w->req);
+		w->req = NULL;
+		send_reply(w, reply);
+		return;
+	}
+	case W_QUERY: {
+		const Ledger__Consistency *c = consistency_of(w->req);
+		nng_msg *reply = w->wait_ok == 1 ? run_query(w->srv, w->req)
+						 : wait_failed(w->wait_ok, c ? c->min_seq : 0);
 		codec_request_free(w->req);
 		w->req = NULL;
 		send_reply(w, reply);
 		return;
 	}
 	case W_WAIT_WRITER:
-		return; /* cannot happen: the aio is idle while the writer has it */
+	case W_WAIT_PROJ:
+		return; /* cannot happen: the aio is ours while they have it */
 	}
 }
 
@@ -716,7 +972,8 @@ static void *probe_main(void *arg)
 /* Start and stop                                                      */
 /* ------------------------------------------------------------------ */
 
-int server_start(server **out, store *s, writer *w, const server_options *o, ld_errinfo *e)
+int server_start(server **out, store *s, writer *w, runner *r, const server_options *o,
+		 ld_errinfo *e)
 {
 	int rv;
 	server *srv = calloc(1, sizeof(*srv));
@@ -725,6 +982,7 @@ int server_start(server **out, store *s, writer *w, const server_options *o, ld_
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	srv->s = s;
 	srv->w = w;
+	srv->proj = r;
 	srv->max_msg = o->max_msg ? o->max_msg : 16u << 20;
 	if (srv->max_msg > HARD_MAX_MSG)
 		srv->max_msg = HARD_MAX_MSG;
@@ -803,8 +1061,10 @@ void server_stop(server *srv)
 			nng_aio_free(wk->aio);
 		}
 		if (wk->req) {
-			append_req_release(&wk->areq);
-			free(wk->areq.items);
+			if (wk->areq.items) {
+				append_req_release(&wk->areq);
+				free(wk->areq.items);
+			}
 			codec_request_free(wk->req);
 		}
 		free(wk->page);

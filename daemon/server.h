@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "codec.h"
+#include "projection.h"
 #include "store.h"
 #include "writer.h"
 
@@ -37,9 +38,12 @@ typedef struct server_options {
 
 typedef struct server server;
 
-/* Opens the socket, starts every listener and the workers. Returns 0, or a
- * negative code with e->message naming the address that failed. */
-int server_start(server **out, store *s, writer *w, const server_options *o, ld_errinfo *e);
+/* Opens the socket, starts every listener and the workers. Projection
+ * queries are answered from r (NULL: they answer ERR_UNKNOWN_COMMAND).
+ * Returns 0, or a negative code with e->message naming the address that
+ * failed. */
+int server_start(server **out, store *s, writer *w, runner *r, const server_options *o,
+		 ld_errinfo *e);
 
 /* Stops receiving, closes the socket, waits for every callback, frees. */
 void server_stop(server *srv);

@@ -1,0 +1,112 @@
+/* history.c — a member's history from the log. See history.h. */
+#include "history.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "model.h"
+
+#define HISTORY_MAX 10000
+
+static int membership_event(int body_case)
+{
+	switch (body_case) {
+	case LEDGER__EVENT__BODY_MEMBER_JOINED:
+	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
+	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
+	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
+	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
+	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The event a correction corrects, 0 for other events. */
+static uint64_t target_of(const Ledger__Event *ev)
+{
+	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED)
+		return ev->event_voided->target_seq;
+	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED)
+		return ev->event_amended->target_seq;
+	return 0;
+}
+
+int history_query(store_txn *t, const char *id, int all, Ledger__MemberHistory *out, ld_arena *a)
+{
+	char stream[LD_STREAM_MAX];
+	uint8_t key[LD_STREAM_MAX + 9];
+	store_cursor *c;
+	store_val k, v;
+	int rc, ended = 0;
+
+	snprintf(stream, sizeof(stream), "member/%s", id);
+	size_t n = strlen(stream);
+	memcpy(key, stream, n);
+	key[n] = 0;
+	ld_put_be64(key + n + 1, 0);
+	ledger__member_history__init(out);
+	out->member_id = ld_arena_strdup(a, id);
+	out->entries = ld_arena_alloc(a, HISTORY_MAX * sizeof(void *));
+	/* seqs shown so far, to keep only the corrections of shown events */
+	uint64_t *shown = ld_arena_alloc(a, HISTORY_MAX * sizeof(uint64_t));
+	size_t nshown = 0;
+
+	if ((rc = store_cursor_open(t, DB_STREAMS, &c)))
+		return rc;
+	for (rc = store_cursor_seek(c, key, n + 9, &k, &v); rc == 0 && out->n_entries < HISTORY_MAX;
+	     rc = store_cursor_next(c, &k, &v)) {
+		if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0 ||
+		    ld_get_be64((const uint8_t *)k.data + n + 1) == UINT64_MAX)
+			break;
+		uint64_t seq = ld_get_be64(v.data);
+		Ledger__Event *ev;
+		if ((rc = model_load_event(t, seq, &ev)))
+			break;
+		uint64_t target = target_of(ev);
+		int show = all || membership_event(ev->body_case);
+		for (size_t i = 0; !show && target && i < nshown; i++)
+			show = shown[i] == target;
+		int kind = 0;
+		uint64_t by = 0;
+		if (show && !target)
+			rc = model_fix_get(t, seq, &kind, &by);
+		if (rc || !show) {
+			codec_event_free(ev);
+			if (rc)
+				break;
+			continue;
+		}
+		Ledger__HistoryEntry *he = ld_arena_alloc(a, sizeof(*he));
+		ledger__history_entry__init(he);
+		he->event = ev; /* freed by history_release */
+		if (kind == 1) {
+			he->has_voided_by = 1;
+			he->voided_by = by;
+		} else if (kind == 2) {
+			he->has_amended_by = 1;
+			he->amended_by = by;
+		}
+		if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED && kind != 1) {
+			he->has_rejoin = 1;
+			he->rejoin = ended;
+		}
+		if (kind != 1 && ev->body_case == LEDGER__EVENT__BODY_MEMBERSHIP_ENDED)
+			ended = 1;
+		if (kind != 1 && ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED)
+			ended = 0;
+		out->entries[out->n_entries++] = he;
+		shown[nshown++] = seq;
+	}
+	store_cursor_close(c);
+	if (rc && rc != LD_E(NOT_FOUND))
+		return rc;
+	return out->n_entries || nshown ? 0 : LD_E(NOT_FOUND);
+}
+
+void history_release(Ledger__MemberHistory *h)
+{
+	for (size_t i = 0; i < h->n_entries; i++)
+		codec_event_free(h->entries[i]->event);
+}

@@ -1,0 +1,21 @@
+/*
+ * history.h — a member's history for audit, read from the log itself (the
+ * member's stream): each event with its seq, times, actor and hash, and
+ * beside it the void or latest amendment that corrected it. Needs no
+ * projection state, so it is as fresh as the log.
+ */
+#ifndef LD_HISTORY_H
+#define LD_HISTORY_H
+
+#include "arena.h"
+#include "store.h"
+
+/* History of member `id` in the log read transaction t. Without `all`,
+ * only membership events (joins, affiliations, transfers, ends, profile
+ * changes) and the corrections of them. 0, LD_E(NOT_FOUND) or a storage
+ * error. At most 10,000 entries. Allocated in a. */
+int history_query(store_txn *t, const char *id, int all, Ledger__MemberHistory *out, ld_arena *a);
+/* Frees the events history_query decoded (the rest is in the arena). */
+void history_release(Ledger__MemberHistory *h);
+
+#endif

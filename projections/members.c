@@ -1,0 +1,951 @@
+/*
+ * members.c — the "members" projection: every member's current view, and
+ * every organisation's coverage aggregated over its subtree.
+ *
+ * A member's view is a fold of its stream (member_step). An organisation's
+ * figures are sums of its members' contributions: active or not, home
+ * organisation, group, channel, real name, dues paid-through month,
+ * affiliations. Any change to a member — an event, or a void or amendment
+ * that re-folds its stream — subtracts the old contribution along the old
+ * organisation's chain of ancestors and adds the new one along the new
+ * chain. So a transfer moves a member between subtrees at once, and a
+ * correction is taken back exactly. A coverage query reads one record per
+ * organisation (and the dues months of it): it never scans members.
+ */
+#include "members.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+#define NGROUPS 12   /* WorkerGroup values 0 … 11 */
+#define NCHANNELS 6  /* JoinChannel values 0 … 5 */
+#define MAX_AFF 8
+#define MAX_DEPTH 16 /* organisation chain, root included */
+#define STR_MAX 255  /* longer names and platforms are cut at a UTF-8 boundary */
+
+/* ================================================================== */
+/* Member views                                                         */
+/* ================================================================== */
+
+typedef struct mview {
+	uint8_t status; /* LEDGER__MEMBER_STATUS__*, 0 = no member */
+	uint8_t group, employment, real_name, path, channel, end_reason, naff;
+	uint32_t region, paid_through, rejoins, transfers;
+	int64_t first_joined, last_joined, ended_at, paid_fen;
+	uint64_t version, last_seq;
+	char org[LD_ID_MAX + 1];
+	char platform[STR_MAX + 1];
+	struct {
+		uint8_t kind;
+		char org[LD_ID_MAX + 1];
+	} aff[MAX_AFF];
+} mview;
+
+/* A little byte writer/reader for the records of this file. */
+typedef struct wbuf {
+	uint8_t *p;
+} wbuf;
+
+static void w8(wbuf *w, uint8_t v)
+{
+	*w->p++ = v;
+}
+static void w64(wbuf *w, uint64_t v)
+{
+	ld_put_be64(w->p, v);
+	w->p += 8;
+}
+static void wstr(wbuf *w, const char *s)
+{
+	size_t n = strlen(s);
+	*w->p++ = (uint8_t)n;
+	memcpy(w->p, s, n);
+	w->p += n;
+}
+
+typedef struct rbuf {
+	const uint8_t *p, *end;
+	int bad;
+} rbuf;
+
+static uint8_t r8(rbuf *r)
+{
+	if (r->p + 1 > r->end) {
+		r->bad = 1;
+		return 0;
+	}
+	return *r->p++;
+}
+static uint64_t r64(rbuf *r)
+{
+	if (r->p + 8 > r->end) {
+		r->bad = 1;
+		return 0;
+	}
+	uint64_t v = ld_get_be64(r->p);
+	r->p += 8;
+	return v;
+}
+static void rstr(rbuf *r, char *out, size_t cap)
+{
+	uint8_t n = r8(r);
+	if (r->bad || r->p + n > r->end || n >= cap) {
+		r->bad = 1;
+		out[0] = 0;
+		return;
+	}
+	memcpy(out, r->p, n);
+	out[n] = 0;
+	r->p += n;
+}
+
+/* Copies s into out (cap bytes), cutting at a UTF-8 boundary. */
+static void copy_str(char *out, size_t cap, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n >= cap) {
+		n = cap - 1;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	if (n)
+		memcpy(out, s, n);
+	out[n] = 0;
+}
+
+static size_t mview_encode(const mview *m, uint8_t *buf)
+{
+	wbuf w = {buf};
+	w8(&w, m->status);
+	w8(&w, m->group);
+	w8(&w, m->employment);
+	w8(&w, m->real_name);
+	w8(&w, m->path);
+	w8(&w, m->channel);
+	w8(&w, m->end_reason);
+	w64(&w, m->region);
+	w64(&w, m->paid_through);
+	w64(&w, m->rejoins);
+	w64(&w, m->transfers);
+	w64(&w, (uint64_t)m->first_joined);
+	w64(&w, (uint64_t)m->last_joined);
+	w64(&w, (uint64_t)m->ended_at);
+	w64(&w, (uint64_t)m->paid_fen);
+	w64(&w, m->version);
+	w64(&w, m->last_seq);
+	wstr(&w, m->org);
+	wstr(&w, m->platform);
+	w8(&w, m->naff);
+	for (int i = 0; i < m->naff; i++) {
+		w8(&w, m->aff[i].kind);
+		wstr(&w, m->aff[i].org);
+	}
+	return (size_t)(w.p - buf);
+}
+
+static int mview_decode(const store_val *v, mview *m)
+{
+	rbuf r = {v->data, (const uint8_t *)v->data + v->len, 0};
+	memset(m, 0, sizeof(*m));
+	m->status = r8(&r);
+	m->group = r8(&r);
+	m->employment = r8(&r);
+	m->real_name = r8(&r);
+	m->path = r8(&r);
+	m->channel = r8(&r);
+	m->end_reason = r8(&r);
+	m->region = (uint32_t)r64(&r);
+	m->paid_through = (uint32_t)r64(&r);
+	m->rejoins = (uint32_t)r64(&r);
+	m->transfers = (uint32_t)r64(&r);
+	m->first_joined = (int64_t)r64(&r);
+	m->last_joined = (int64_t)r64(&r);
+	m->ended_at = (int64_t)r64(&r);
+	m->paid_fen = (int64_t)r64(&r);
+	m->version = r64(&r);
+	m->last_seq = r64(&r);
+	rstr(&r, m->org, sizeof(m->org));
+	rstr(&r, m->platform, sizeof(m->platform));
+	m->naff = r8(&r);
+	if (m->naff > MAX_AFF)
+		return LD_E(STORAGE);
+	for (int i = 0; i < m->naff; i++) {
+		m->aff[i].kind = r8(&r);
+		rstr(&r, m->aff[i].org, sizeof(m->aff[i].org));
+	}
+	return r.bad ? LD_E(STORAGE) : 0;
+}
+
+static int mview_load(store_txn *t, const char *id, mview *m)
+{
+	store_val v;
+	int rc = store_get(t, PDB_MEMBERS, id, strlen(id), &v);
+	if (rc == LD_E(NOT_FOUND)) {
+		memset(m, 0, sizeof(*m));
+		return 0;
+	}
+	return rc ? rc : mview_decode(&v, m);
+}
+
+static int mview_save(store_txn *t, const char *id, const mview *m)
+{
+	uint8_t buf[sizeof(mview) + 64];
+	if (m->status == 0)
+		return store_del(t, PDB_MEMBERS, id, strlen(id));
+	return store_put(t, PDB_MEMBERS, id, strlen(id), buf, mview_encode(m, buf));
+}
+
+static void aff_remove(mview *m, const char *org)
+{
+	for (int i = 0; i < m->naff; i++)
+		if (strcmp(m->aff[i].org, org) == 0) {
+			for (int j = i; j + 1 < m->naff; j++)
+				m->aff[j] = m->aff[j + 1]; /* keep the order: deterministic */
+			m->naff--;
+			return;
+		}
+}
+
+/* One event of a member's stream, folded into its view. The log holds only
+ * events that passed the write model, so nothing here is rejected. */
+static void member_step(mview *m, const Ledger__Event *ev)
+{
+	m->version = ev->version;
+	m->last_seq = ev->seq;
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_MEMBER_JOINED: {
+		const Ledger__MemberJoined *j = ev->member_joined;
+		if (m->status == 0)
+			m->first_joined = ev->occurred_at;
+		else if (m->status == LEDGER__MEMBER_STATUS__ENDED)
+			m->rejoins++;
+		m->status = LEDGER__MEMBER_STATUS__ACTIVE;
+		copy_str(m->org, sizeof(m->org), j->org_id);
+		m->group = (uint8_t)j->worker_group;
+		m->employment = (uint8_t)j->employment;
+		copy_str(m->platform, sizeof(m->platform), j->platform);
+		m->region = j->region;
+		m->real_name = j->real_name;
+		m->path = (uint8_t)j->join_path;
+		m->channel = (uint8_t)j->channel;
+		m->last_joined = ev->occurred_at;
+		m->ended_at = 0;
+		m->end_reason = 0;
+		m->naff = 0;
+		break;
+	}
+	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
+		if (m->naff < MAX_AFF) {
+			m->aff[m->naff].kind = (uint8_t)ev->member_affiliated->kind;
+			copy_str(m->aff[m->naff].org, sizeof(m->aff[0].org),
+				 ev->member_affiliated->org_id);
+			m->naff++;
+		}
+		break;
+	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
+		aff_remove(m, ev->member_disaffiliated->org_id);
+		break;
+	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
+		copy_str(m->org, sizeof(m->org), ev->member_transferred->to_org);
+		aff_remove(m, ev->member_transferred->to_org);
+		m->transfers++;
+		break;
+	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
+		m->status = LEDGER__MEMBER_STATUS__ENDED;
+		m->ended_at = ev->occurred_at;
+		m->end_reason = (uint8_t)ev->membership_ended->reason;
+		m->naff = 0;
+		break;
+	case LEDGER__EVENT__BODY_PROFILE_CHANGED: {
+		const Ledger__ProfileChanged *p = ev->profile_changed;
+		if (p->has_worker_group)
+			m->group = (uint8_t)p->worker_group;
+		if (p->has_employment)
+			m->employment = (uint8_t)p->employment;
+		if (ld_has(p->platform))
+			copy_str(m->platform, sizeof(m->platform), p->platform);
+		if (p->has_region)
+			m->region = p->region;
+		if (p->has_real_name)
+			m->real_name = p->real_name;
+		break;
+	}
+	case LEDGER__EVENT__BODY_DUES_PAID:
+		m->paid_fen += ev->dues_paid->amount_fen;
+		if (ev->dues_paid->period_to > m->paid_through)
+			m->paid_through = ev->dues_paid->period_to;
+		break;
+	case LEDGER__EVENT__BODY_DUES_WAIVED: /* a waived month counts as settled */
+		if (ev->dues_waived->period_to > m->paid_through)
+			m->paid_through = ev->dues_waived->period_to;
+		break;
+	case LEDGER__EVENT__BODY_DUES_REFUNDED:
+		m->paid_fen -= ev->dues_refunded->amount_fen;
+		break;
+	default:
+		break;
+	}
+}
+
+/* ================================================================== */
+/* Organisation aggregates                                              */
+/* ================================================================== */
+
+typedef struct org_agg {
+	uint8_t kind, dissolved;
+	uint32_t region;
+	uint64_t members, direct, affiliated, units, units_covered, real_name;
+	uint64_t by_group[NGROUPS];
+	uint64_t by_channel[NCHANNELS];
+	char parent[LD_ID_MAX + 1];
+	char name[STR_MAX + 1];
+} org_agg;
+
+static int grassroots(unsigned kind)
+{
+	return kind >= LEDGER__ORG_KIND__INDUSTRY_UNION;
+}
+
+static size_t org_encode(const org_agg *o, uint8_t *buf)
+{
+	wbuf w = {buf};
+	w8(&w, o->kind);
+	w8(&w, o->dissolved);
+	w64(&w, o->region);
+	w64(&w, o->members);
+	w64(&w, o->direct);
+	w64(&w, o->affiliated);
+	w64(&w, o->units);
+	w64(&w, o->units_covered);
+	w64(&w, o->real_name);
+	for (int i = 0; i < NGROUPS; i++)
+		w64(&w, o->by_group[i]);
+	for (int i = 0; i < NCHANNELS; i++)
+		w64(&w, o->by_channel[i]);
+	wstr(&w, o->parent);
+	wstr(&w, o->name);
+	return (size_t)(w.p - buf);
+}
+
+static int org_decode(const store_val *v, org_agg *o)
+{
+	rbuf r = {v->data, (const uint8_t *)v->data + v->len, 0};
+	memset(o, 0, sizeof(*o));
+	o->kind = r8(&r);
+	o->dissolved = r8(&r);
+	o->region = (uint32_t)r64(&r);
+	o->members = r64(&r);
+	o->direct = r64(&r);
+	o->affiliated = r64(&r);
+	o->units = r64(&r);
+	o->units_covered = r64(&r);
+	o->real_name = r64(&r);
+	for (int i = 0; i < NGROUPS; i++)
+		o->by_group[i] = r64(&r);
+	for (int i = 0; i < NCHANNELS; i++)
+		o->by_channel[i] = r64(&r);
+	rstr(&r, o->parent, sizeof(o->parent));
+	rstr(&r, o->name, sizeof(o->name));
+	return r.bad ? LD_E(STORAGE) : 0;
+}
+
+static int org_load(store_txn *t, const char *id, org_agg *o)
+{
+	store_val v;
+	int rc = store_get(t, PDB_ORGS, id, strlen(id), &v);
+	return rc ? rc : org_decode(&v, o);
+}
+
+static int org_save(store_txn *t, const char *id, const org_agg *o)
+{
+	uint8_t buf[sizeof(org_agg) + 64];
+	return store_put(t, PDB_ORGS, id, strlen(id), buf, org_encode(o, buf));
+}
+
+/* The organisation and its ancestors, nearest first. */
+static int chain_of(store_txn *t, const char *org, char ids[MAX_DEPTH][LD_ID_MAX + 1], int *n)
+{
+	org_agg o;
+	*n = 0;
+	copy_str(ids[0], sizeof(ids[0]), org);
+	while (*n < MAX_DEPTH) {
+		int rc = org_load(t, ids[*n], &o);
+		if (rc)
+			return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
+		(*n)++;
+		if (!o.parent[0] || *n == MAX_DEPTH)
+			return 0;
+		copy_str(ids[*n], sizeof(ids[0]), o.parent);
+	}
+	return 0;
+}
+
+static size_t month_key(uint8_t *key, const char *org, uint32_t month)
+{
+	size_t n = strlen(org);
+	memcpy(key, org, n);
+	key[n] = 0;
+	key[n + 1] = (uint8_t)(month >> 24);
+	key[n + 2] = (uint8_t)(month >> 16);
+	key[n + 3] = (uint8_t)(month >> 8);
+	key[n + 4] = (uint8_t)month;
+	return n + 5;
+}
+
+static int month_add(store_txn *t, const char *org, uint32_t month, int sign)
+{
+	uint8_t key[LD_ID_MAX + 5], val[8];
+	size_t klen = month_key(key, org, month);
+	store_val v;
+	uint64_t count = 0;
+	int rc = store_get(t, PDB_MONTHS, key, klen, &v);
+	if (rc == 0)
+		count = ld_get_be64(v.data);
+	else if (rc != LD_E(NOT_FOUND))
+		return rc;
+	count += (uint64_t)(int64_t)sign;
+	if (count == 0)
+		return store_del(t, PDB_MONTHS, key, klen);
+	ld_put_be64(val, count);
+	return store_put(t, PDB_MONTHS, key, klen, val, 8);
+}
+
+/* Adds (sign +1) or removes (-1) what member m counts for, everywhere. */
+static int contribute(store_txn *t, const mview *m, int sign)
+{
+	char ids[MAX_DEPTH][LD_ID_MAX + 1];
+	org_agg o;
+	int n, rc;
+	uint64_t s = (uint64_t)(int64_t)sign;
+	if (m->status != LEDGER__MEMBER_STATUS__ACTIVE)
+		return 0;
+
+	/* Its own organisation first: does it gain or lose its first member? */
+	if ((rc = org_load(t, m->org, &o)))
+		return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
+	int covered_change = grassroots(o.kind) && ((sign > 0 && o.direct == 0) ||
+						     (sign < 0 && o.direct == 1));
+	o.direct += s;
+	if ((rc = org_save(t, m->org, &o)))
+		return rc;
+
+	if ((rc = chain_of(t, m->org, ids, &n)))
+		return rc;
+	for (int i = 0; i < n; i++) {
+		if ((rc = org_load(t, ids[i], &o)))
+			return rc;
+		o.members += s;
+		if (m->group < NGROUPS)
+			o.by_group[m->group] += s;
+		if (m->channel < NCHANNELS)
+			o.by_channel[m->channel] += s;
+		if (m->real_name)
+			o.real_name += s;
+		if (covered_change)
+			o.units_covered += s;
+		if ((rc = org_save(t, ids[i], &o)))
+			return rc;
+		if ((rc = month_add(t, ids[i], m->paid_through, sign)))
+			return rc;
+	}
+	for (int a = 0; a < m->naff; a++) {
+		if ((rc = chain_of(t, m->aff[a].org, ids, &n)))
+			return rc;
+		for (int i = 0; i < n; i++) {
+			if ((rc = org_load(t, ids[i], &o)))
+				return rc;
+			o.affiliated += s;
+			if ((rc = org_save(t, ids[i], &o)))
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* What counts for the aggregates, to skip work when nothing changed. */
+static int same_contribution(const mview *a, const mview *b)
+{
+	if (a->status != b->status || a->group != b->group || a->channel != b->channel ||
+	    a->real_name != b->real_name || a->paid_through != b->paid_through ||
+	    a->naff != b->naff || strcmp(a->org, b->org) != 0)
+		return 0;
+	for (int i = 0; i < a->naff; i++)
+		if (strcmp(a->aff[i].org, b->aff[i].org) != 0)
+			return 0;
+	return 1;
+}
+
+static int member_change(store_txn *t, const char *id, const mview *old, const mview *new)
+{
+	int rc;
+	if (!same_contribution(old, new)) {
+		if ((rc = contribute(t, old, -1)) || (rc = contribute(t, new, +1)))
+			return rc;
+	}
+	return mview_save(t, id, new);
+}
+
+/* ================================================================== */
+/* Applying events                                                      */
+/* ================================================================== */
+
+static const char *member_of(const Ledger__Event *ev)
+{
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_MEMBER_JOINED:
+		return ev->member_joined->member_id;
+	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
+		return ev->member_affiliated->member_id;
+	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
+		return ev->member_disaffiliated->member_id;
+	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
+		return ev->member_transferred->member_id;
+	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
+		return ev->membership_ended->member_id;
+	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
+		return ev->profile_changed->member_id;
+	case LEDGER__EVENT__BODY_DUES_PAID:
+		return ev->dues_paid->member_id;
+	case LEDGER__EVENT__BODY_DUES_WAIVED:
+		return ev->dues_waived->member_id;
+	case LEDGER__EVENT__BODY_DUES_REFUNDED:
+		return ev->dues_refunded->member_id;
+	default:
+		return NULL;
+	}
+}
+
+static int refold_step(void *arg, const Ledger__Event *ev)
+{
+	member_step(arg, ev);
+	return 0;
+}
+
+/* Re-derives member id from its stream as of the correction `corr`. */
+static int member_refold(proj_ctx *c, const char *id, const Ledger__Event *corr)
+{
+	char stream[LD_STREAM_MAX];
+	mview old, new;
+	int rc;
+	snprintf(stream, sizeof(stream), "member/%s", id);
+	if ((rc = mview_load(c->pt, id, &old)))
+		return rc;
+	memset(&new, 0, sizeof(new));
+	if ((rc = proj_fold_stream(c, stream, corr->seq, refold_step, &new)))
+		return rc;
+	if (new.status) {
+		new.version = corr->version;
+		new.last_seq = corr->seq;
+	}
+	return member_change(c->pt, id, &old, &new);
+}
+
+static int org_registered(proj_ctx *c, const Ledger__OrgRegistered *r)
+{
+	org_agg o;
+	int rc;
+	memset(&o, 0, sizeof(o));
+	o.kind = (uint8_t)r->kind;
+	o.region = r->region;
+	copy_str(o.parent, sizeof(o.parent), ld_has(r->parent_id) ? r->parent_id : "");
+	copy_str(o.name, sizeof(o.name), r->name);
+	if ((rc = org_save(c->pt, r->org_id, &o)))
+		return rc;
+	if (o.parent[0]) {
+		uint8_t key[2 * LD_ID_MAX + 2];
+		size_t pn = strlen(o.parent), cn = strlen(r->org_id);
+		memcpy(key, o.parent, pn);
+		key[pn] = 0;
+		memcpy(key + pn + 1, r->org_id, cn);
+		if ((rc = store_put(c->pt, PDB_CHILDREN, key, pn + 1 + cn, "", 0)))
+			return rc;
+	}
+	if (!grassroots(o.kind))
+		return 0;
+	char ids[MAX_DEPTH][LD_ID_MAX + 1];
+	int n;
+	if ((rc = chain_of(c->pt, r->org_id, ids, &n)))
+		return rc;
+	for (int i = 0; i < n; i++) {
+		if ((rc = org_load(c->pt, ids[i], &o)))
+			return rc;
+		o.units++;
+		if ((rc = org_save(c->pt, ids[i], &o)))
+			return rc;
+	}
+	return 0;
+}
+
+static int org_dissolved(proj_ctx *c, const char *id)
+{
+	org_agg o;
+	int rc = org_load(c->pt, id, &o);
+	if (rc)
+		return rc;
+	o.dissolved = 1;
+	if ((rc = org_save(c->pt, id, &o)) || !grassroots(o.kind))
+		return rc;
+	char ids[MAX_DEPTH][LD_ID_MAX + 1];
+	int n;
+	if ((rc = chain_of(c->pt, id, ids, &n)))
+		return rc;
+	for (int i = 0; i < n; i++) {
+		if ((rc = org_load(c->pt, ids[i], &o)))
+			return rc;
+		o.units--;
+		if ((rc = org_save(c->pt, ids[i], &o)))
+			return rc;
+	}
+	return 0;
+}
+
+/* The name of an organisation, as its stream has it at `upto`. */
+static int name_step(void *arg, const Ledger__Event *ev)
+{
+	org_agg *o = arg;
+	if (ev->body_case == LEDGER__EVENT__BODY_ORG_REGISTERED)
+		copy_str(o->name, sizeof(o->name), ev->org_registered->name);
+	else if (ev->body_case == LEDGER__EVENT__BODY_ORG_UPDATED && ld_has(ev->org_updated->name))
+		copy_str(o->name, sizeof(o->name), ev->org_updated->name);
+	return 0;
+}
+
+static size_t workforce_key(uint8_t *key, uint32_t region, unsigned group)
+{
+	key[0] = (uint8_t)(region >> 24);
+	key[1] = (uint8_t)(region >> 16);
+	key[2] = (uint8_t)(region >> 8);
+	key[3] = (uint8_t)region;
+	key[4] = (uint8_t)group;
+	return 5;
+}
+
+static int workforce_put(proj_ctx *c, uint32_t region, unsigned group, uint64_t count, int present)
+{
+	uint8_t key[5], val[8];
+	workforce_key(key, region, group);
+	if (!present)
+		return store_del(c->pt, PDB_WORKFORCE, key, 5);
+	ld_put_be64(val, count);
+	return store_put(c->pt, PDB_WORKFORCE, key, 5, val, 8);
+}
+
+typedef struct wf_fold {
+	unsigned group;
+	uint64_t count;
+	int present;
+} wf_fold;
+
+static int workforce_step(void *arg, const Ledger__Event *ev)
+{
+	wf_fold *f = arg;
+	if (ev->body_case == LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED &&
+	    (unsigned)ev->workforce_estimated->worker_group == f->group) {
+		f->count = ev->workforce_estimated->count;
+		f->present = 1;
+	}
+	return 0;
+}
+
+/* A void or an amendment: re-derive whatever the target fed. */
+static int apply_correction(proj_ctx *c, const Ledger__Event *corr)
+{
+	uint64_t target;
+	Ledger__Event *t = NULL;
+	int rc = proj_fix_record(c, corr, &target);
+	if (rc || (rc = model_load_event(c->lt, target, &t)))
+		return rc;
+	const char *member = member_of(t);
+	if (!member && t->body_case == LEDGER__EVENT__BODY_SERVICE_DELIVERED)
+		member = NULL; /* services do not change a member's view */
+	if (member) {
+		rc = member_refold(c, member, corr);
+	} else if (t->body_case == LEDGER__EVENT__BODY_ORG_UPDATED) {
+		org_agg o;
+		const char *id = t->org_updated->org_id;
+		char stream[LD_STREAM_MAX];
+		snprintf(stream, sizeof(stream), "org/%s", id);
+		if (!(rc = org_load(c->pt, id, &o)) &&
+		    !(rc = proj_fold_stream(c, stream, corr->seq, name_step, &o)))
+			rc = org_save(c->pt, id, &o);
+	} else if (t->body_case == LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED) {
+		/* The original's group, and (if amended) the corrected one. */
+		unsigned groups[2] = {(unsigned)t->workforce_estimated->worker_group, 0};
+		uint32_t region = t->workforce_estimated->region;
+		Ledger__Event fixed;
+		if (corr->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
+			codec_amended_body(corr->event_amended, &fixed);
+			if (fixed.body_case == LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED)
+				groups[1] = (unsigned)fixed.workforce_estimated->worker_group;
+		}
+		char stream[LD_STREAM_MAX];
+		snprintf(stream, sizeof(stream), "region/%u", region);
+		for (int i = 0; i < 2 && !rc; i++) {
+			if (i == 1 && (groups[1] == 0 || groups[1] == groups[0]))
+				break;
+			wf_fold f = {.group = groups[i]};
+			if (!(rc = proj_fold_stream(c, stream, corr->seq, workforce_step, &f)))
+				rc = workforce_put(c, region, f.group, f.count, f.present);
+		}
+	}
+	codec_event_free(t);
+	return rc;
+}
+
+static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
+{
+	const char *member = member_of(ev);
+	if (member) {
+		mview old, new;
+		int rc = mview_load(c->pt, member, &old);
+		if (rc)
+			return rc;
+		new = old;
+		member_step(&new, ev);
+		return member_change(c->pt, member, &old, &new);
+	}
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_ORG_REGISTERED:
+		return org_registered(c, ev->org_registered);
+	case LEDGER__EVENT__BODY_ORG_UPDATED:
+		if (ld_has(ev->org_updated->name)) {
+			org_agg o;
+			int rc = org_load(c->pt, ev->org_updated->org_id, &o);
+			if (rc)
+				return rc;
+			copy_str(o.name, sizeof(o.name), ev->org_updated->name);
+			return org_save(c->pt, ev->org_updated->org_id, &o);
+		}
+		return 0;
+	case LEDGER__EVENT__BODY_ORG_DISSOLVED:
+		return org_dissolved(c, ev->org_dissolved->org_id);
+	case LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED:
+		return workforce_put(c, ev->workforce_estimated->region,
+				     (unsigned)ev->workforce_estimated->worker_group,
+				     ev->workforce_estimated->count, 1);
+	case LEDGER__EVENT__BODY_EVENT_VOIDED:
+	case LEDGER__EVENT__BODY_EVENT_AMENDED:
+		return apply_correction(c, ev);
+	default:
+		return 0; /* services, activities, funds, stations: not this view */
+	}
+}
+
+const projection_ops members_projection = {
+	.name = "members",
+	.apply = members_apply,
+};
+
+/* ================================================================== */
+/* Queries                                                              */
+/* ================================================================== */
+
+int members_get(store_txn *t, const char *id, Ledger__MemberView *out, ld_arena *a)
+{
+	mview m;
+	int rc = mview_load(t, id, &m);
+	if (rc)
+		return rc;
+	if (m.status == 0)
+		return LD_E(NOT_FOUND);
+	ledger__member_view__init(out);
+	out->member_id = ld_arena_strdup(a, id);
+	out->has_status = 1;
+	out->status = (Ledger__MemberStatus)m.status;
+	out->org_id = ld_arena_strdup(a, m.org);
+	out->n_affiliations = m.naff;
+	out->affiliations = ld_arena_alloc(a, (m.naff ? m.naff : 1) * sizeof(void *));
+	for (int i = 0; i < m.naff; i++) {
+		Ledger__Affiliation *af = ld_arena_alloc(a, sizeof(*af));
+		ledger__affiliation__init(af);
+		af->org_id = ld_arena_strdup(a, m.aff[i].org);
+		af->has_kind = 1;
+		af->kind = (Ledger__AffiliationKind)m.aff[i].kind;
+		out->affiliations[i] = af;
+	}
+#define SET(f, v)                     \
+	do {                          \
+		out->has_##f = 1;     \
+		out->f = (v);         \
+	} while (0)
+	SET(worker_group, (Ledger__WorkerGroup)m.group);
+	SET(employment, (Ledger__EmploymentRelation)m.employment);
+	if (m.platform[0])
+		out->platform = ld_arena_strdup(a, m.platform);
+	SET(region, m.region);
+	SET(real_name, m.real_name);
+	SET(join_path, (Ledger__JoinPath)m.path);
+	SET(channel, (Ledger__JoinChannel)m.channel);
+	SET(first_joined_at, m.first_joined);
+	SET(last_joined_at, m.last_joined);
+	SET(rejoins, m.rejoins);
+	if (m.status == LEDGER__MEMBER_STATUS__ENDED) {
+		SET(ended_at, m.ended_at);
+		SET(end_reason, (Ledger__EndReason)m.end_reason);
+	}
+	SET(dues_paid_through, m.paid_through);
+	SET(dues_paid_fen, m.paid_fen);
+	SET(transfers, m.transfers);
+	SET(version, m.version);
+	SET(last_seq, m.last_seq);
+#undef SET
+	return 0;
+}
+
+static int fill_coverage(store_txn *t, const char *id, uint32_t depth, uint32_t period,
+			 Ledger__OrgCoverage *oc, ld_arena *a)
+{
+	org_agg o;
+	int rc = org_load(t, id, &o);
+	if (rc)
+		return rc;
+	ledger__org_coverage__init(oc);
+	oc->org_id = ld_arena_strdup(a, id);
+	oc->name = ld_arena_strdup(a, o.name);
+	oc->has_kind = oc->has_region = oc->has_depth = oc->has_dissolved = 1;
+	oc->kind = (Ledger__OrgKind)o.kind;
+	oc->region = o.region;
+	oc->depth = depth;
+	oc->dissolved = o.dissolved;
+	if (o.parent[0])
+		oc->parent_id = ld_arena_strdup(a, o.parent);
+	oc->has_members = oc->has_direct_members = oc->has_affiliated = 1;
+	oc->members = o.members;
+	oc->direct_members = o.direct;
+	oc->affiliated = o.affiliated;
+	oc->has_units = oc->has_units_covered = oc->has_real_name = 1;
+	oc->units = o.units;
+	oc->units_covered = o.units_covered;
+	oc->real_name = o.real_name;
+	if (o.members) {
+		oc->has_real_name_ratio = 1;
+		oc->real_name_ratio = (double)o.real_name / (double)o.members;
+	}
+
+	/* Groups, with the region's workforce estimate where there is one. */
+	oc->by_group = ld_arena_alloc(a, NGROUPS * sizeof(void *));
+	for (unsigned g = 1; g < NGROUPS; g++) {
+		uint8_t key[5];
+		store_val v;
+		uint64_t est = 0;
+		workforce_key(key, o.region, g);
+		int have = store_get(t, PDB_WORKFORCE, key, 5, &v) == 0;
+		if (have)
+			est = ld_get_be64(v.data);
+		if (!o.by_group[g] && !have)
+			continue;
+		Ledger__GroupCount *gc = ld_arena_alloc(a, sizeof(*gc));
+		ledger__group_count__init(gc);
+		gc->has_worker_group = gc->has_members = 1;
+		gc->worker_group = (Ledger__WorkerGroup)g;
+		gc->members = o.by_group[g];
+		if (have) {
+			gc->has_estimated_workers = 1;
+			gc->estimated_workers = est;
+			if (est) {
+				gc->has_coverage = 1;
+				gc->coverage = (double)o.by_group[g] / (double)est;
+			}
+		}
+		oc->by_group[oc->n_by_group++] = gc;
+	}
+	oc->by_channel = ld_arena_alloc(a, NCHANNELS * sizeof(void *));
+	for (unsigned ch = 1; ch < NCHANNELS; ch++) {
+		if (!o.by_channel[ch])
+			continue;
+		Ledger__ChannelCount *cc = ld_arena_alloc(a, sizeof(*cc));
+		ledger__channel_count__init(cc);
+		cc->has_channel = cc->has_members = 1;
+		cc->channel = (Ledger__JoinChannel)ch;
+		cc->members = o.by_channel[ch];
+		oc->by_channel[oc->n_by_channel++] = cc;
+	}
+
+	/* Dues: active members paid through `period` or later. */
+	uint8_t key[LD_ID_MAX + 5];
+	size_t n = strlen(id), klen = month_key(key, id, period);
+	store_cursor *c;
+	store_val k, v;
+	uint64_t current = 0;
+	if ((rc = store_cursor_open(t, PDB_MONTHS, &c)))
+		return rc;
+	for (rc = store_cursor_seek(c, key, klen, &k, &v); rc == 0; rc = store_cursor_next(c, &k, &v)) {
+		if (k.len != n + 5 || memcmp(k.data, key, n + 1) != 0)
+			break;
+		current += ld_get_be64(v.data);
+	}
+	store_cursor_close(c);
+	if (rc && rc != LD_E(NOT_FOUND))
+		return rc;
+	oc->has_dues_period = oc->has_dues_current = 1;
+	oc->dues_period = period;
+	oc->dues_current = current;
+	if (o.members) {
+		oc->has_dues_current_ratio = 1;
+		oc->dues_current_ratio = (double)current / (double)o.members;
+	}
+	return 0;
+}
+
+#define COVERAGE_MAX_ORGS 10000
+
+/* Depth-first: the organisation, then each child's subtree, to `depth`. */
+static int coverage_walk(store_txn *t, const char *id, uint32_t level, uint32_t depth,
+			 uint32_t period, Ledger__CoverageReport *out, ld_arena *a)
+{
+	if (out->n_orgs >= COVERAGE_MAX_ORGS)
+		return 0;
+	Ledger__OrgCoverage *oc = ld_arena_alloc(a, sizeof(*oc));
+	int rc = fill_coverage(t, id, level, period, oc, a);
+	if (rc)
+		return rc;
+	out->orgs[out->n_orgs++] = oc;
+	if (level >= depth)
+		return 0;
+	uint8_t key[LD_ID_MAX + 1];
+	size_t n = strlen(id);
+	memcpy(key, id, n);
+	key[n] = 0;
+	store_cursor *c;
+	store_val k;
+	char child[LD_ID_MAX + 1];
+	if ((rc = store_cursor_open(t, PDB_CHILDREN, &c)))
+		return rc;
+	/* Collect first: the recursion opens cursors of its own. */
+	char (*kids)[LD_ID_MAX + 1] = NULL;
+	size_t nk = 0, cap = 0;
+	for (rc = store_cursor_seek(c, key, n + 1, &k, NULL); rc == 0;
+	     rc = store_cursor_next(c, &k, NULL)) {
+		if (k.len <= n + 1 || memcmp(k.data, key, n + 1) != 0)
+			break;
+		size_t cl = k.len - n - 1;
+		if (cl > LD_ID_MAX)
+			continue;
+		memcpy(child, (const char *)k.data + n + 1, cl);
+		child[cl] = 0;
+		if (nk == cap) {
+			cap = cap ? cap * 2 : 16;
+			kids = ld_arena_realloc(a, kids, nk * sizeof(*kids), cap * sizeof(*kids));
+		}
+		memcpy(kids[nk++], child, cl + 1);
+	}
+	store_cursor_close(c);
+	if (rc && rc != LD_E(NOT_FOUND))
+		return rc;
+	for (size_t i = 0; i < nk; i++)
+		if ((rc = coverage_walk(t, kids[i], level + 1, depth, period, out, a)))
+			return rc;
+	return 0;
+}
+
+int members_coverage(store_txn *t, const char *org, uint32_t depth, uint32_t period,
+		     Ledger__CoverageReport *out, ld_arena *a)
+{
+	ledger__coverage_report__init(out);
+	out->orgs = ld_arena_alloc(a, COVERAGE_MAX_ORGS * sizeof(void *));
+	int rc = coverage_walk(t, org, 0, depth, period, out, a);
+	return rc;
+}

@@ -1,0 +1,23 @@
+/*
+ * members.h — the "members" projection (members.c): member views and
+ * organisation coverage, and its queries.
+ */
+#ifndef LD_MEMBERS_H
+#define LD_MEMBERS_H
+
+#include "arena.h"
+#include "projection.h"
+
+extern const projection_ops members_projection;
+
+/* The view of member id as of the projection's checkpoint (read
+ * transaction t on the projection environment). 0, LD_E(NOT_FOUND) or a
+ * storage error. Strings and sub-messages are allocated in a. */
+int members_get(store_txn *t, const char *id, Ledger__MemberView *out, ld_arena *a);
+
+/* Coverage of org and its subtree down to `depth` levels, with dues figures
+ * for `period` (YYYYMM). At most 10,000 organisations. */
+int members_coverage(store_txn *t, const char *org, uint32_t depth, uint32_t period,
+		     Ledger__CoverageReport *out, ld_arena *a);
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * projection.h — derived views of the log, and the runner that keeps them.
+ *
+ * WHERE PROJECTIONS LIVE. In their own LMDB environment, DATA/projections/,
+ * not in the log's:
+ *  - LMDB has one write transaction per environment; in the log's, every
+ *    projection commit would stall the ingest writer;
+ *  - a projection is thrown away by deleting that directory (ledgerd
+ *    --rebuild), which cannot touch the log;
+ *  - it is opened with MDB_NOMETASYNC (one sync per commit): a crash may undo
+ *    the last projection commit, and since each commit holds a projection's
+ *    state together with its checkpoint, the events are simply applied again.
+ *
+ * THE RUNNER. One thread runs a libuv loop. The writer's commit hook wakes it
+ * with uv_async_send (coalescing: many commits, one wake-up). Each
+ * projection then reads the log after its own checkpoint, in seq order, and
+ * applies the events in chunks; each chunk's state changes and the new
+ * checkpoint are one transaction, so a crash never applies an event twice or
+ * skips one. A projection whose apply fails stops with a logged error naming
+ * the seq; the log and the other projections go on.
+ *
+ * A PROJECTION is a table of operations (projection_ops); adding one is
+ * adding a module and a line in projections.c's table. Everything a
+ * projection writes must be a function of the log up to the event it
+ * applies (never of the clock or of later events), so a rebuild from scratch
+ * gives the same state as incremental application.
+ */
+#ifndef LD_PROJECTION_H
+#define LD_PROJECTION_H
+
+#include <stdint.h>
+
+#include "codec.h"
+#include "store.h"
+#include "writer.h"
+
+/* The projection environment's databases. */
+enum proj_db {
+	PDB_META,      /* "cp/<name>" → checkpoint seq (8 BE) */
+	PDB_FIXES,     /* name, 0, target seq (8 BE) → kind (1), correcting seq (8 BE) */
+	PDB_MEMBERS,   /* member_id → packed MemberView */
+	PDB_ORGS,      /* org_id → organisation aggregate (members.c) */
+	PDB_CHILDREN,  /* parent_id, 0, child_id → "" */
+	PDB_MONTHS,    /* org_id, 0, YYYYMM (4 BE) → active members paid through that month */
+	PDB_WORKFORCE, /* region (4 BE), group (1) → estimate */
+	PDB_TRANSFERS, /* org_id, 0, occurred_at (8 BE, offset), seq (8 BE) → transfer entry */
+	PDB_TKEYS,     /* seq (8 BE) → the org ids a transfer is indexed under */
+	PDB_TORGS,     /* org_id → parent_id (the transfers projection's own tree) */
+	PDB__COUNT
+};
+
+/* What an apply sees. */
+typedef struct proj_ctx {
+	store_txn *pt;   /* write transaction on the projection environment */
+	store_txn *lt;   /* read transaction on the log, at or after ev->seq */
+	const char *name;
+} proj_ctx;
+
+typedef struct projection_ops {
+	const char *name;
+	/* Applies one event (its seq is ev->seq). 0, or a negative code with e
+	 * filled: the projection stops there. Storage errors (STORE_MAP_FULL
+	 * and the like) abort the chunk instead and are retried. */
+	int (*apply)(proj_ctx *ctx, const Ledger__Event *ev, ld_errinfo *e);
+} projection_ops;
+
+/* The projections, in the order they are run. */
+extern const projection_ops *const projections[];
+extern const unsigned nprojections;
+
+/* Corrections as this projection has seen them (PDB_FIXES, keyed by the
+ * projection's name, so each sees only those up to its own checkpoint):
+ * kind 0 = none, 1 = voided, 2 = amended. proj_fix_record notes a void or
+ * amendment event (any other event: nothing), setting *target (0 if none). */
+enum { PFIX_VOID = 1, PFIX_AMEND = 2 };
+int proj_fix_get(proj_ctx *c, uint64_t target, int *kind, uint64_t *by);
+int proj_fix_record(proj_ctx *c, const Ledger__Event *ev, uint64_t *target);
+
+/*
+ * The events of a stream as they count at seq `upto` (exclusive), with the
+ * corrections the projection has seen: voided ones skipped, amended ones
+ * with their corrected body. Calls fn for each; stops at the first non-zero
+ * return. Correction events themselves are not passed.
+ */
+typedef int (*proj_stream_fn)(void *arg, const Ledger__Event *ev);
+int proj_fold_stream(proj_ctx *c, const char *stream, uint64_t upto, proj_stream_fn fn, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* The runner                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct runner runner;
+
+/* Opens DATA/projections (dir) and starts the loop thread, which catches up
+ * with the log at once. w's commit hook is set to wake it. */
+int runner_start(runner **out, const char *dir, store *log, writer *w, ld_errinfo *e);
+/* Stops the loop after the chunk in flight and answers every waiter with
+ * "shutting down"; queries keep working until runner_free. */
+void runner_stop(runner *r);
+void runner_free(runner *r);
+
+/* The projection environment, for queries (read transactions). */
+store *runner_store(runner *r);
+
+/* The lowest checkpoint of the projections a query needs (all of them). */
+uint64_t runner_checkpoint(runner *r);
+/* The same, as seen by read transaction t on the projection environment:
+ * what an answer read in t reflects (its as_of_seq). */
+uint64_t runner_snapshot_seq(store_txn *t);
+
+/*
+ * Calls fn(arg, ok) on the runner's thread once every projection has
+ * applied min_seq (ok = 1), when timeout_ms has passed (0), when a
+ * projection has stopped (-1) or the runner stops (-2). If that is decided
+ * already, returns it at once (1, -1, -2) without calling fn; otherwise
+ * returns RUNNER_WAITING and fn will be called exactly once.
+ */
+#define RUNNER_WAITING 2
+typedef void (*runner_wait_fn)(void *arg, int ok);
+int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, runner_wait_fn fn, void *arg);
+
+/* Fills st (allocating its entries; free with runner_status_free). */
+int runner_status(runner *r, Ledger__ProjectionStatus *st);
+void runner_status_free(Ledger__ProjectionStatus *st);
+
+#endif

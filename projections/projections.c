@@ -1,0 +1,124 @@
+/* projections.c — the table of projections and what they share: the
+ * corrections each has seen, and folding a stream as of a seq. */
+#include "projection.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "members.h"
+#include "model.h"
+#include "transfers.h"
+
+const projection_ops *const projections[] = {
+	&members_projection,
+	&transfers_projection,
+};
+const unsigned nprojections = sizeof(projections) / sizeof(projections[0]);
+
+static size_t fix_key(uint8_t *key, const char *name, uint64_t target)
+{
+	size_t n = strlen(name);
+	memcpy(key, name, n);
+	key[n] = 0;
+	ld_put_be64(key + n + 1, target);
+	return n + 9;
+}
+
+int proj_fix_get(proj_ctx *c, uint64_t target, int *kind, uint64_t *by)
+{
+	uint8_t key[64 + 9];
+	store_val v;
+	int rc = store_get(c->pt, PDB_FIXES, key, fix_key(key, c->name, target), &v);
+	*kind = 0;
+	*by = 0;
+	if (rc == LD_E(NOT_FOUND))
+		return 0;
+	if (rc)
+		return rc;
+	if (v.len != 9)
+		return LD_E(STORAGE);
+	*kind = ((const uint8_t *)v.data)[0];
+	*by = ld_get_be64((const uint8_t *)v.data + 1);
+	return 0;
+}
+
+int proj_fix_record(proj_ctx *c, const Ledger__Event *ev, uint64_t *target)
+{
+	uint8_t key[64 + 9], val[9];
+	*target = 0;
+	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED) {
+		*target = ev->event_voided->target_seq;
+		val[0] = PFIX_VOID;
+	} else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
+		*target = ev->event_amended->target_seq;
+		val[0] = PFIX_AMEND;
+	} else {
+		return 0;
+	}
+	ld_put_be64(val + 1, ev->seq);
+	return store_put(c->pt, PDB_FIXES, key, fix_key(key, c->name, *target), val, 9);
+}
+
+int proj_fold_stream(proj_ctx *c, const char *stream, uint64_t upto, proj_stream_fn fn, void *arg)
+{
+	uint8_t key[LD_STREAM_MAX + 9];
+	size_t n = strlen(stream);
+	store_cursor *cur;
+	store_val k, v;
+	memcpy(key, stream, n);
+	key[n] = 0;
+	ld_put_be64(key + n + 1, 0);
+	int rc = store_cursor_open(c->lt, DB_STREAMS, &cur);
+	if (rc)
+		return rc;
+	for (rc = store_cursor_seek(cur, key, n + 9, &k, &v); rc == 0;
+	     rc = store_cursor_next(cur, &k, &v)) {
+		if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0 ||
+		    ld_get_be64((const uint8_t *)k.data + n + 1) == UINT64_MAX)
+			break; /* past the stream, or at its head record */
+		uint64_t seq = ld_get_be64(v.data);
+		if (seq >= upto)
+			break; /* later events are not applied yet */
+		int kind;
+		uint64_t by;
+		Ledger__Event *ev = NULL, *amend = NULL, corrected;
+		if ((rc = proj_fix_get(c, seq, &kind, &by)))
+			break;
+		if (kind == PFIX_VOID)
+			continue;
+		if ((rc = model_load_event(c->lt, seq, &ev)))
+			break;
+		const Ledger__Event *eff = ev;
+		if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED ||
+		    ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
+			codec_event_free(ev);
+			continue;
+		}
+		if (kind == PFIX_AMEND) {
+			if ((rc = model_load_event(c->lt, by, &amend))) {
+				codec_event_free(ev);
+				break;
+			}
+			/* The corrected body in the original's place and time. */
+			codec_amended_body(amend->event_amended, &corrected);
+			corrected.seq = ev->seq;
+			corrected.has_seq = 1;
+			corrected.occurred_at = amend->event_amended->has_corrected_occurred_at
+							? amend->event_amended->corrected_occurred_at
+							: ev->occurred_at;
+			corrected.has_occurred_at = 1;
+			corrected.recorded_at = ev->recorded_at;
+			corrected.actor = ev->actor;
+			corrected.stream = ev->stream;
+			corrected.version = ev->version;
+			eff = &corrected;
+		}
+		rc = fn(arg, eff);
+		codec_event_free(amend);
+		codec_event_free(ev);
+		if (rc)
+			break;
+	}
+	store_cursor_close(cur);
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}

@@ -1,0 +1,475 @@
+/* runner.c — the projection workers' libuv loop. See projection.h. */
+#include "projection.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "log.h"
+#include "model.h"
+
+#define CHUNK_EVENTS 50000 /* events per projection transaction */
+#define WAIT_TICK_MS 5     /* how often deadlines of waiters are checked */
+
+static const char *const pdb_names[PDB__COUNT] = {
+	[PDB_META] = "meta",	     [PDB_FIXES] = "fixes",	[PDB_MEMBERS] = "members",
+	[PDB_ORGS] = "orgs",	     [PDB_CHILDREN] = "children", [PDB_MONTHS] = "months",
+	[PDB_WORKFORCE] = "workforce", [PDB_TRANSFERS] = "transfers", [PDB_TKEYS] = "tkeys",
+	[PDB_TORGS] = "torgs",
+};
+
+typedef struct pstate {
+	const projection_ops *ops;
+	uint64_t checkpoint; /* under runner.lock */
+	uint64_t applied;
+	int stopped;
+	char error[300];
+} pstate;
+
+typedef struct waiter {
+	struct waiter *next;
+	uint64_t min_seq;
+	uint64_t deadline_ms;
+	runner_wait_fn fn;
+	void *arg;
+} waiter;
+
+struct runner {
+	store *log, *ps;
+	writer *w;
+	pthread_t thread;
+	uv_loop_t loop;
+	uv_async_t wake;
+	uv_timer_t tick;
+	int started;
+
+	pthread_mutex_t lock; /* everything below */
+	pstate st[8];
+	int stopping;
+	uint64_t pending_since_ms; /* first commit not yet applied everywhere, 0 if none */
+	waiter *waiters;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void cp_key(char *key, size_t n, const char *name)
+{
+	snprintf(key, n, "cp/%s", name);
+}
+
+/* ------------------------------------------------------------------ */
+/* Applying                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Applies log events after p's checkpoint, up to `head` and at most
+ * CHUNK_EVENTS, and the new checkpoint, in one transaction. With `limit`
+ * (re-run after a failure) it stops before that seq. Returns 0 (progress or
+ * none), 1 if the projection stopped, or a storage error.
+ */
+static int apply_chunk(runner *r, pstate *p, uint64_t head, uint64_t limit)
+{
+	store_txn *lt = NULL, *pt = NULL;
+	store_cursor *c = NULL;
+	store_val k, v;
+	uint8_t key[8];
+	ld_errinfo e = {0};
+	uint64_t from = p->checkpoint + 1, last = p->checkpoint, failed = 0;
+	int rc;
+
+	if ((rc = store_read_begin(r->log, &lt)) || (rc = store_write_begin(r->ps, &pt)))
+		goto out;
+	proj_ctx ctx = {.pt = pt, .lt = lt, .name = p->ops->name};
+	if ((rc = store_cursor_open(lt, DB_LOG, &c)))
+		goto out;
+	ld_put_be64(key, from);
+	unsigned n = 0;
+	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0 && n < CHUNK_EVENTS;
+	     rc = store_cursor_next(c, &k, &v), n++) {
+		uint64_t seq = ld_get_be64(k.data);
+		if (seq > head || (limit && seq >= limit))
+			break;
+		if (seq != last + 1) {
+			rc = ld_errinfo_set(&e, LD_E(STORAGE), NULL, "gap in the log before seq %llu",
+					    (unsigned long long)seq);
+			failed = seq;
+			break;
+		}
+		Ledger__Event *ev = codec_event_unpack(v.data, v.len);
+		if (!ev) {
+			rc = ld_errinfo_set(&e, LD_E(STORAGE), NULL, "event seq %llu does not decode",
+					    (unsigned long long)seq);
+			failed = seq;
+			break;
+		}
+		rc = p->ops->apply(&ctx, ev, &e);
+		codec_event_free(ev);
+		if (rc) {
+			if (rc != STORE_MAP_FULL)
+				failed = seq;
+			break;
+		}
+		last = seq;
+	}
+	if (rc == LD_E(NOT_FOUND))
+		rc = 0;
+	store_cursor_close(c);
+	c = NULL;
+	if (failed) {
+		/* Keep what came before the bad event, then stop there. */
+		store_abort(pt);
+		pt = NULL;
+		store_read_end(lt);
+		lt = NULL;
+		if (failed > from && (rc = apply_chunk(r, p, head, failed)) != 0 && rc != 1)
+			return rc;
+		pthread_mutex_lock(&r->lock);
+		p->stopped = 1;
+		snprintf(p->error, sizeof(p->error), "seq %llu: %s (%s)",
+			 (unsigned long long)failed, e.message[0] ? e.message : ld_strerror(rc),
+			 ld_errname(e.code));
+		pthread_mutex_unlock(&r->lock);
+		log_error("projection %s: stopped at seq %llu: %s", p->ops->name,
+			  (unsigned long long)failed, p->error);
+		return 1;
+	}
+	if (rc)
+		goto out;
+	if (last == p->checkpoint) {
+		store_abort(pt); /* nothing new */
+		pt = NULL;
+		goto out;
+	}
+	char ck[80];
+	uint8_t val[8];
+	cp_key(ck, sizeof(ck), p->ops->name);
+	ld_put_be64(val, last);
+	if ((rc = store_put(pt, PDB_META, ck, strlen(ck), val, 8)))
+		goto out;
+	rc = store_commit(pt);
+	pt = NULL;
+	if (rc == 0) {
+		pthread_mutex_lock(&r->lock);
+		p->applied += last - p->checkpoint;
+		p->checkpoint = last;
+		pthread_mutex_unlock(&r->lock);
+	}
+out:
+	store_cursor_close(c);
+	store_abort(pt);
+	store_read_end(lt);
+	if (rc == STORE_MAP_FULL)
+		rc = store_grow(r->ps, 0);
+	return rc;
+}
+
+static uint64_t min_checkpoint_locked(runner *r)
+{
+	uint64_t m = UINT64_MAX;
+	for (unsigned i = 0; i < nprojections; i++)
+		if (r->st[i].checkpoint < m)
+			m = r->st[i].checkpoint;
+	return m == UINT64_MAX ? 0 : m;
+}
+
+static int any_stopped_locked(runner *r)
+{
+	for (unsigned i = 0; i < nprojections; i++)
+		if (r->st[i].stopped)
+			return 1;
+	return 0;
+}
+
+static void on_tick(uv_timer_t *t);
+
+/* Calls back every waiter that is decided. */
+static void settle_waiters(runner *r, int final)
+{
+	uint64_t now = now_ms();
+	waiter *done = NULL;
+	pthread_mutex_lock(&r->lock);
+	uint64_t cp = min_checkpoint_locked(r);
+	int stopped = any_stopped_locked(r);
+	for (waiter **pp = &r->waiters; *pp;) {
+		waiter *wt = *pp;
+		if (final || cp >= wt->min_seq || stopped || now >= wt->deadline_ms) {
+			*pp = wt->next;
+			wt->next = done;
+			done = wt;
+		} else {
+			pp = &wt->next;
+		}
+	}
+	int more = r->waiters != NULL;
+	pthread_mutex_unlock(&r->lock);
+	for (waiter *wt = done, *next; wt; wt = next) {
+		next = wt->next;
+		wt->fn(wt->arg, final ? -2 : cp >= wt->min_seq ? 1 : stopped ? -1 : 0);
+		free(wt);
+	}
+	if (!final && more && !uv_is_active((uv_handle_t *)&r->tick))
+		uv_timer_start(&r->tick, on_tick, WAIT_TICK_MS, WAIT_TICK_MS);
+	if ((final || !more) && uv_is_active((uv_handle_t *)&r->tick))
+		uv_timer_stop(&r->tick);
+}
+
+static void catch_up(runner *r)
+{
+	uint64_t head;
+	writer_head(r->w, &head, NULL, NULL);
+	for (unsigned i = 0; i < nprojections; i++) {
+		pstate *p = &r->st[i];
+		while (!p->stopped && p->checkpoint < head) {
+			pthread_mutex_lock(&r->lock);
+			int stopping = r->stopping;
+			pthread_mutex_unlock(&r->lock);
+			if (stopping)
+				return;
+			int rc = apply_chunk(r, p, head, 0);
+			if (rc == 1)
+				break;
+			if (rc) {
+				log_error("projection %s: %s; retrying", p->ops->name, ld_strerror(rc));
+				return; /* the next wake-up retries */
+			}
+			settle_waiters(r, 0);
+		}
+	}
+	pthread_mutex_lock(&r->lock);
+	uint64_t now_head;
+	writer_head(r->w, &now_head, NULL, NULL);
+	if (min_checkpoint_locked(r) >= now_head)
+		r->pending_since_ms = 0;
+	pthread_mutex_unlock(&r->lock);
+	settle_waiters(r, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* The loop                                                            */
+/* ------------------------------------------------------------------ */
+
+static void on_wake(uv_async_t *h)
+{
+	runner *r = h->data;
+	pthread_mutex_lock(&r->lock);
+	int stopping = r->stopping;
+	pthread_mutex_unlock(&r->lock);
+	if (stopping) {
+		settle_waiters(r, 1);
+		uv_close((uv_handle_t *)&r->wake, NULL);
+		uv_close((uv_handle_t *)&r->tick, NULL);
+		return;
+	}
+	catch_up(r);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	settle_waiters(t->data, 0);
+}
+
+static void *runner_main(void *arg)
+{
+	runner *r = arg;
+	catch_up(r); /* whatever was committed before we started */
+	uv_run(&r->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+/* The writer's commit hook: on the writer's thread. The wake-up is sent
+ * under the lock, and never once stopping is set, so it cannot reach a
+ * handle the loop has closed. */
+static void on_commit(void *arg, uint64_t head)
+{
+	runner *r = arg;
+	pthread_mutex_lock(&r->lock);
+	if (!r->pending_since_ms)
+		r->pending_since_ms = now_ms();
+	if (!r->stopping)
+		uv_async_send(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Public                                                              */
+/* ------------------------------------------------------------------ */
+
+int runner_start(runner **out, const char *dir, store *log, writer *w, ld_errinfo *e)
+{
+	runner *r = calloc(1, sizeof(*r));
+	*out = NULL;
+	if (!r)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	pthread_mutex_init(&r->lock, NULL);
+	r->log = log;
+	r->w = w;
+	store_options o = {.dir = dir, .no_meta_sync = 1, .dbs = pdb_names, .ndbs = PDB__COUNT};
+	int rc = store_open(&r->ps, &o, e);
+	if (rc)
+		goto fail;
+
+	/* Checkpoints. */
+	store_txn *t;
+	if ((rc = store_read_begin(r->ps, &t)))
+		goto fail;
+	for (unsigned i = 0; i < nprojections; i++) {
+		char ck[80];
+		store_val v;
+		r->st[i].ops = projections[i];
+		cp_key(ck, sizeof(ck), projections[i]->name);
+		if (store_get(t, PDB_META, ck, strlen(ck), &v) == 0 && v.len == 8)
+			r->st[i].checkpoint = ld_get_be64(v.data);
+		log_info("projection %s: checkpoint %llu", projections[i]->name,
+			 (unsigned long long)r->st[i].checkpoint);
+	}
+	store_read_end(t);
+
+	uv_loop_init(&r->loop);
+	uv_async_init(&r->loop, &r->wake, on_wake);
+	uv_timer_init(&r->loop, &r->tick);
+	r->wake.data = r;
+	r->tick.data = r;
+	writer_on_commit(w, on_commit, r);
+	if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
+		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start the projection thread");
+		goto fail;
+	}
+	r->started = 1;
+	*out = r;
+	return 0;
+fail:
+	store_close(r->ps);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+	return rc;
+}
+
+void runner_stop(runner *r)
+{
+	if (!r || !r->started)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stopping = 1;
+	uv_async_send(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	uv_loop_close(&r->loop);
+	r->started = 0;
+}
+
+void runner_free(runner *r)
+{
+	if (!r)
+		return;
+	runner_stop(r);
+	store_close(r->ps);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+store *runner_store(runner *r)
+{
+	return r->ps;
+}
+
+uint64_t runner_checkpoint(runner *r)
+{
+	pthread_mutex_lock(&r->lock);
+	uint64_t cp = min_checkpoint_locked(r);
+	pthread_mutex_unlock(&r->lock);
+	return cp;
+}
+
+uint64_t runner_snapshot_seq(store_txn *t)
+{
+	uint64_t m = UINT64_MAX;
+	for (unsigned i = 0; i < nprojections; i++) {
+		char ck[80];
+		store_val v;
+		cp_key(ck, sizeof(ck), projections[i]->name);
+		uint64_t cp = store_get(t, PDB_META, ck, strlen(ck), &v) == 0 && v.len == 8
+				      ? ld_get_be64(v.data)
+				      : 0;
+		if (cp < m)
+			m = cp;
+	}
+	return m == UINT64_MAX ? 0 : m;
+}
+
+int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, runner_wait_fn fn, void *arg)
+{
+	pthread_mutex_lock(&r->lock);
+	int rc;
+	if (min_checkpoint_locked(r) >= min_seq)
+		rc = 1;
+	else if (any_stopped_locked(r))
+		rc = -1;
+	else if (r->stopping)
+		rc = -2;
+	else {
+		waiter *wt = calloc(1, sizeof(*wt));
+		if (!wt) {
+			rc = -2;
+		} else {
+			wt->min_seq = min_seq;
+			wt->deadline_ms = now_ms() + timeout_ms;
+			wt->fn = fn;
+			wt->arg = arg;
+			wt->next = r->waiters;
+			r->waiters = wt;
+			rc = RUNNER_WAITING;
+			uv_async_send(&r->wake); /* arms the deadline timer */
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+int runner_status(runner *r, Ledger__ProjectionStatus *st)
+{
+	uint64_t head;
+	writer_head(r->w, &head, NULL, NULL);
+	ledger__projection_status__init(st);
+	st->projections = calloc(nprojections, sizeof(*st->projections));
+	if (!st->projections)
+		return LD_E(INTERNAL);
+	pthread_mutex_lock(&r->lock);
+	uint64_t since = r->pending_since_ms, now = now_ms();
+	for (unsigned i = 0; i < nprojections; i++) {
+		pstate *p = &r->st[i];
+		Ledger__ProjectionInfo *pi = calloc(1, sizeof(*pi));
+		if (!pi)
+			break;
+		ledger__projection_info__init(pi);
+		pi->name = (char *)p->ops->name;
+		pi->has_checkpoint = pi->has_lag_events = pi->has_lag_ms = 1;
+		pi->has_stopped = pi->has_applied = 1;
+		pi->checkpoint = p->checkpoint;
+		pi->lag_events = head > p->checkpoint ? head - p->checkpoint : 0;
+		pi->lag_ms = pi->lag_events && since ? (int64_t)(now - since) : 0;
+		pi->stopped = p->stopped;
+		pi->applied = p->applied;
+		if (p->stopped)
+			pi->error = strdup(p->error);
+		st->projections[st->n_projections++] = pi;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+void runner_status_free(Ledger__ProjectionStatus *st)
+{
+	for (size_t i = 0; i < st->n_projections; i++) {
+		free(st->projections[i]->error);
+		free(st->projections[i]);
+	}
+	free(st->projections);
+}

@@ -1,0 +1,283 @@
+/*
+ * transfers.c — the "transfers" projection: every transfer, indexed under
+ * each organisation on the way from its source to the root and from its
+ * destination to the root, by the time it occurred. "All transfers into or
+ * out of an organisation's subtree in a time window" is then one range scan
+ * of that organisation's entries.
+ *
+ * Each entry knows its direction relative to the organisation it is filed
+ * under: INTO (only the destination is below it), OUT_OF (only the source),
+ * WITHIN (both). A voided transfer's entries are removed; an amended one is
+ * re-filed with its corrected body (PDB_TKEYS remembers where each seq is
+ * filed). The projection keeps its own copy of the organisation tree.
+ */
+#include "transfers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "model.h"
+
+#define MAX_DEPTH 16
+#define TIME_OFFSET 0x8000000000000000ULL /* occurred_at may be any int64 */
+
+typedef char org_id[LD_ID_MAX + 1];
+
+static int parent_of(store_txn *t, const char *org, char *parent)
+{
+	store_val v;
+	int rc = store_get(t, PDB_TORGS, org, strlen(org), &v);
+	if (rc)
+		return rc;
+	if (v.len > LD_ID_MAX)
+		return LD_E(STORAGE);
+	memcpy(parent, v.data, v.len);
+	parent[v.len] = 0;
+	return 0;
+}
+
+static int chain_of(store_txn *t, const char *org, org_id ids[MAX_DEPTH], int *n)
+{
+	*n = 0;
+	snprintf(ids[0], sizeof(ids[0]), "%s", org);
+	while (*n < MAX_DEPTH) {
+		char parent[LD_ID_MAX + 1];
+		int rc = parent_of(t, ids[*n], parent);
+		if (rc)
+			return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
+		(*n)++;
+		if (!parent[0] || *n == MAX_DEPTH)
+			return 0;
+		memcpy(ids[*n], parent, sizeof(parent));
+	}
+	return 0;
+}
+
+static int in_chain(org_id ids[MAX_DEPTH], int n, const char *org)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(ids[i], org) == 0)
+			return 1;
+	return 0;
+}
+
+static size_t entry_key(uint8_t *key, const char *org, int64_t occurred, uint64_t seq)
+{
+	size_t n = strlen(org);
+	memcpy(key, org, n);
+	key[n] = 0;
+	ld_put_be64(key + n + 1, (uint64_t)occurred + TIME_OFFSET);
+	ld_put_be64(key + n + 9, seq);
+	return n + 17;
+}
+
+static uint8_t *put_str(uint8_t *p, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n > 255)
+		n = 255;
+	*p++ = (uint8_t)n;
+	memcpy(p, s ? s : "", n);
+	return p + n;
+}
+
+/* Files transfer `t` (seq, times, actor, hash from `orig`) everywhere. */
+static int file_transfer(store_txn *pt, const Ledger__Event *orig, const Ledger__MemberTransferred *x,
+			 int64_t occurred, uint64_t amended_by)
+{
+	org_id from[MAX_DEPTH], to[MAX_DEPTH];
+	int nf, nt, rc;
+	if ((rc = chain_of(pt, x->from_org, from, &nf)) || (rc = chain_of(pt, x->to_org, to, &nt)))
+		return rc;
+
+	/* The entry, the same under every organisation but for its direction. */
+	uint8_t val[1 + 1 + 8 + 8 + 4 * 256 + LD_HASH_LEN + 1], *p = val + 1;
+	*p++ = (uint8_t)x->reason;
+	ld_put_be64(p, (uint64_t)orig->recorded_at);
+	ld_put_be64(p + 8, amended_by);
+	p = put_str(p + 16, x->member_id);
+	p = put_str(p, x->from_org);
+	p = put_str(p, x->to_org);
+	p = put_str(p, orig->actor);
+	*p++ = orig->has_hash && orig->hash.len == LD_HASH_LEN;
+	if (val[p - val - 1]) {
+		memcpy(p, orig->hash.data, LD_HASH_LEN);
+		p += LD_HASH_LEN;
+	}
+	size_t vlen = (size_t)(p - val);
+
+	/* Where it is filed: occurred_at, then the organisations. */
+	uint8_t keys[8 + 2 * MAX_DEPTH * (LD_ID_MAX + 1)], *kp = keys + 8;
+	ld_put_be64(keys, (uint64_t)occurred);
+	uint8_t ekey[LD_ID_MAX + 17];
+	for (int pass = 0; pass < 2; pass++) {
+		org_id *ids = pass ? to : from;
+		int n = pass ? nt : nf;
+		for (int i = 0; i < n; i++) {
+			if (pass && in_chain(from, nf, ids[i]))
+				continue; /* filed already, as WITHIN */
+			val[0] = (uint8_t)(pass ? LEDGER__TRANSFER_DIRECTION__INTO
+						: in_chain(to, nt, ids[i]) ? LEDGER__TRANSFER_DIRECTION__WITHIN
+									   : LEDGER__TRANSFER_DIRECTION__OUT_OF);
+			size_t klen = entry_key(ekey, ids[i], occurred, orig->seq);
+			if ((rc = store_put(pt, PDB_TRANSFERS, ekey, klen, val, vlen)))
+				return rc;
+			kp = put_str(kp, ids[i]);
+		}
+	}
+	uint8_t skey[8];
+	ld_put_be64(skey, orig->seq);
+	return store_put(pt, PDB_TKEYS, skey, 8, keys, (size_t)(kp - keys));
+}
+
+/* Removes every entry of transfer `seq`. */
+static int unfile_transfer(store_txn *pt, uint64_t seq)
+{
+	uint8_t skey[8], ekey[LD_ID_MAX + 17];
+	store_val v;
+	ld_put_be64(skey, seq);
+	int rc = store_get(pt, PDB_TKEYS, skey, 8, &v);
+	if (rc)
+		return rc == LD_E(NOT_FOUND) ? 0 : rc;
+	/* Copy: the deletes below may move the value. */
+	uint8_t buf[8 + 2 * MAX_DEPTH * (LD_ID_MAX + 1)];
+	if (v.len < 8 || v.len > sizeof(buf))
+		return LD_E(STORAGE);
+	memcpy(buf, v.data, v.len);
+	int64_t occurred = (int64_t)ld_get_be64(buf);
+	for (size_t off = 8; off < v.len;) {
+		size_t n = buf[off];
+		char org[LD_ID_MAX + 1];
+		if (off + 1 + n > v.len || n > LD_ID_MAX)
+			return LD_E(STORAGE);
+		memcpy(org, buf + off + 1, n);
+		org[n] = 0;
+		off += 1 + n;
+		if ((rc = store_del(pt, PDB_TRANSFERS, ekey, entry_key(ekey, org, occurred, seq))))
+			return rc;
+	}
+	return store_del(pt, PDB_TKEYS, skey, 8);
+}
+
+static int transfers_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
+{
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_ORG_REGISTERED: {
+		const Ledger__OrgRegistered *r = ev->org_registered;
+		const char *parent = ld_has(r->parent_id) ? r->parent_id : "";
+		return store_put(c->pt, PDB_TORGS, r->org_id, strlen(r->org_id), parent,
+				 strlen(parent));
+	}
+	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
+		return file_transfer(c->pt, ev, ev->member_transferred, ev->occurred_at, 0);
+	case LEDGER__EVENT__BODY_EVENT_VOIDED:
+	case LEDGER__EVENT__BODY_EVENT_AMENDED: {
+		uint64_t target;
+		Ledger__Event *t = NULL;
+		int rc = proj_fix_record(c, ev, &target);
+		if (rc || (rc = model_load_event(c->lt, target, &t)))
+			return rc;
+		if (t->body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED) {
+			rc = unfile_transfer(c->pt, target);
+			if (!rc && ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
+				const Ledger__EventAmended *a = ev->event_amended;
+				Ledger__Event fixed;
+				codec_amended_body(a, &fixed);
+				if (fixed.body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED)
+					rc = file_transfer(c->pt, t, fixed.member_transferred,
+							   a->has_corrected_occurred_at
+								   ? a->corrected_occurred_at
+								   : t->occurred_at,
+							   ev->seq);
+			}
+		}
+		codec_event_free(t);
+		return rc;
+	}
+	default:
+		return 0;
+	}
+}
+
+const projection_ops transfers_projection = {
+	.name = "transfers",
+	.apply = transfers_apply,
+};
+
+/* ------------------------------------------------------------------ */
+/* Query                                                               */
+/* ------------------------------------------------------------------ */
+
+static const uint8_t *get_str(const uint8_t *p, const uint8_t *end, char **out, ld_arena *a)
+{
+	if (!p || p >= end || p + 1 + *p > end)
+		return NULL;
+	char *s = ld_arena_alloc(a, (size_t)*p + 1);
+	memcpy(s, p + 1, *p);
+	*out = s;
+	return p + 1 + *p;
+}
+
+int transfers_query(store_txn *t, const char *org, int64_t from_time, int64_t to_time,
+		    uint32_t limit, Ledger__TransferList *out, ld_arena *a)
+{
+	uint8_t key[LD_ID_MAX + 17];
+	size_t n = strlen(org), klen = entry_key(key, org, from_time, 0);
+	store_cursor *c;
+	store_val k, v;
+	char parent[LD_ID_MAX + 1];
+	int rc = parent_of(t, org, parent);
+	if (rc)
+		return rc;
+	ledger__transfer_list__init(out);
+	out->transfers = ld_arena_alloc(a, (size_t)limit * sizeof(void *));
+	if ((rc = store_cursor_open(t, PDB_TRANSFERS, &c)))
+		return rc;
+	for (rc = store_cursor_seek(c, key, klen, &k, &v); rc == 0; rc = store_cursor_next(c, &k, &v)) {
+		if (k.len != n + 17 || memcmp(k.data, key, n + 1) != 0)
+			break;
+		int64_t occurred = (int64_t)(ld_get_be64((const uint8_t *)k.data + n + 1) - TIME_OFFSET);
+		if (occurred >= to_time)
+			break;
+		if (out->n_transfers == limit) {
+			out->has_truncated = out->truncated = 1;
+			break;
+		}
+		const uint8_t *p = v.data, *end = p + v.len;
+		if (v.len < 18) {
+			rc = LD_E(STORAGE);
+			break;
+		}
+		Ledger__TransferView *tv = ld_arena_alloc(a, sizeof(*tv));
+		ledger__transfer_view__init(tv);
+		tv->has_seq = tv->has_direction = tv->has_reason = 1;
+		tv->has_occurred_at = tv->has_recorded_at = 1;
+		tv->seq = ld_get_be64((const uint8_t *)k.data + n + 9);
+		tv->occurred_at = occurred;
+		tv->direction = (Ledger__TransferDirection)p[0];
+		tv->reason = (Ledger__TransferReason)p[1];
+		tv->recorded_at = (int64_t)ld_get_be64(p + 2);
+		uint64_t amended_by = ld_get_be64(p + 10);
+		if (amended_by) {
+			tv->has_amended_by = 1;
+			tv->amended_by = amended_by;
+		}
+		p = get_str(p + 18, end, &tv->member_id, a);
+		p = get_str(p, end, &tv->from_org, a);
+		p = get_str(p, end, &tv->to_org, a);
+		p = get_str(p, end, &tv->actor, a);
+		if (!p || p >= end) {
+			rc = LD_E(STORAGE);
+			break;
+		}
+		if (*p++ && p + LD_HASH_LEN <= end) {
+			tv->has_hash = 1;
+			tv->hash.len = LD_HASH_LEN;
+			tv->hash.data = ld_arena_alloc(a, LD_HASH_LEN);
+			memcpy(tv->hash.data, p, LD_HASH_LEN);
+		}
+		out->transfers[out->n_transfers++] = tv;
+	}
+	store_cursor_close(c);
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}

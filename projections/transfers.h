@@ -1,0 +1,19 @@
+/*
+ * transfers.h — the "transfers" projection (transfers.c) and its query.
+ */
+#ifndef LD_TRANSFERS_H
+#define LD_TRANSFERS_H
+
+#include "arena.h"
+#include "projection.h"
+
+extern const projection_ops transfers_projection;
+
+/* Transfers into, out of or within org's subtree with from_time <=
+ * occurred_at < to_time, by occurred_at then seq; at most `limit` (then
+ * out->truncated). 0, LD_E(NOT_FOUND) for an unknown organisation, or a
+ * storage error. Allocated in a. */
+int transfers_query(store_txn *t, const char *org, int64_t from_time, int64_t to_time,
+		    uint32_t limit, Ledger__TransferList *out, ld_arena *a);
+
+#endif
