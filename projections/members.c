@@ -352,17 +352,136 @@ static int org_decode(const store_val *v, org_agg *o)
 	return r.bad ? LD_E(STORAGE) : 0;
 }
 
-static int org_load(store_txn *t, const char *id, org_agg *o)
+/*
+ * Organisation aggregates are few and hot: every member event changes the
+ * records of its organisation's whole chain. They are kept decoded in a
+ * write-back cache for the length of one chunk (one transaction) and
+ * written out by members_flush before the checkpoint; the runner discards
+ * the cache after every commit or abort, so it never outlives the
+ * transaction it belongs to. Only the runner's thread applies events.
+ */
+typedef struct org_slot {
+	char id[LD_ID_MAX + 1];
+	uint8_t used, dirty;
+	org_agg o;
+} org_slot;
+
+static struct {
+	org_slot *slots;
+	size_t cap, n;
+} cache;
+
+#define CACHE_MAX 65536 /* organisations kept before an early flush */
+
+static uint64_t hash_id(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
+	return h;
+}
+
+static org_slot *cache_find(const char *id, int insert)
+{
+	if (insert && (cache.n + 1) * 2 > cache.cap) {
+		size_t cap = cache.cap ? cache.cap * 2 : 1024;
+		org_slot *old = cache.slots, *slots = calloc(cap, sizeof(*slots));
+		if (!slots)
+			return NULL;
+		for (size_t i = 0; i < cache.cap; i++) {
+			if (!old[i].used)
+				continue;
+			size_t j = hash_id(old[i].id) & (cap - 1);
+			while (slots[j].used)
+				j = (j + 1) & (cap - 1);
+			slots[j] = old[i];
+		}
+		free(old);
+		cache.slots = slots;
+		cache.cap = cap;
+	}
+	if (!cache.cap)
+		return NULL;
+	for (size_t j = hash_id(id) & (cache.cap - 1);; j = (j + 1) & (cache.cap - 1)) {
+		org_slot *sl = &cache.slots[j];
+		if (!sl->used) {
+			if (!insert)
+				return NULL;
+			sl->used = 1;
+			snprintf(sl->id, sizeof(sl->id), "%s", id);
+			cache.n++;
+			return sl;
+		}
+		if (strcmp(sl->id, id) == 0)
+			return sl;
+	}
+}
+
+static int members_flush(proj_ctx *c)
+{
+	uint8_t buf[sizeof(org_agg) + 64];
+	for (size_t i = 0; i < cache.cap; i++) {
+		org_slot *sl = &cache.slots[i];
+		if (!sl->used || !sl->dirty)
+			continue;
+		int rc = store_put(c->pt, PDB_ORGS, sl->id, strlen(sl->id), buf,
+				   org_encode(&sl->o, buf));
+		if (rc)
+			return rc;
+		sl->dirty = 0;
+	}
+	return 0;
+}
+
+static void members_discard(void)
+{
+	free(cache.slots);
+	memset(&cache, 0, sizeof(cache));
+}
+
+/* For queries, on any thread: the committed record, never the cache. */
+static int org_read(store_txn *t, const char *id, org_agg *o)
 {
 	store_val v;
 	int rc = store_get(t, PDB_ORGS, id, strlen(id), &v);
 	return rc ? rc : org_decode(&v, o);
 }
 
+/* For the runner's thread: 0 with *o, LD_E(NOT_FOUND) or a storage error;
+ * reads through the cache. */
+static int org_load(store_txn *t, const char *id, org_agg *o)
+{
+	org_slot *sl = cache_find(id, 0);
+	if (sl) {
+		*o = sl->o;
+		return 0;
+	}
+	store_val v;
+	int rc = store_get(t, PDB_ORGS, id, strlen(id), &v);
+	if (rc || (rc = org_decode(&v, o)))
+		return rc;
+	if ((sl = cache_find(id, 1)))
+		sl->o = *o;
+	return 0;
+}
+
 static int org_save(store_txn *t, const char *id, const org_agg *o)
 {
-	uint8_t buf[sizeof(org_agg) + 64];
-	return store_put(t, PDB_ORGS, id, strlen(id), buf, org_encode(o, buf));
+	if (cache.n >= CACHE_MAX) {
+		proj_ctx c = {.pt = t};
+		int rc = members_flush(&c);
+		if (rc)
+			return rc;
+		members_discard();
+	}
+	org_slot *sl = cache_find(id, 1);
+	if (!sl) { /* out of memory for the cache: write through */
+		uint8_t buf[sizeof(org_agg) + 64];
+		return store_put(t, PDB_ORGS, id, strlen(id), buf, org_encode(o, buf));
+	}
+	sl->o = *o;
+	sl->dirty = 1;
+	return 0;
 }
 
 /* The organisation and its ancestors, nearest first. */
@@ -737,6 +856,8 @@ static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 const projection_ops members_projection = {
 	.name = "members",
 	.apply = members_apply,
+	.flush = members_flush,
+	.discard = members_discard,
 };
 
 /* ================================================================== */
@@ -799,7 +920,7 @@ static int fill_coverage(store_txn *t, const char *id, uint32_t depth, uint32_t 
 			 Ledger__OrgCoverage *oc, ld_arena *a)
 {
 	org_agg o;
-	int rc = org_load(t, id, &o);
+	int rc = org_read(t, id, &o);
 	if (rc)
 		return rc;
 	ledger__org_coverage__init(oc);

@@ -62,6 +62,11 @@ typedef struct projection_ops {
 	 * filled: the projection stops there. Storage errors (STORE_MAP_FULL
 	 * and the like) abort the chunk instead and are retried. */
 	int (*apply)(proj_ctx *ctx, const Ledger__Event *ev, ld_errinfo *e);
+	/* Optional: a projection may keep state of the chunk in memory; flush
+	 * writes it into ctx->pt before the checkpoint is written; discard
+	 * drops it (after the commit, or when the chunk is aborted). */
+	int (*flush)(proj_ctx *ctx);
+	void (*discard)(void);
 } projection_ops;
 
 /* The projections, in the order they are run. */

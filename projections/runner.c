@@ -125,6 +125,8 @@ static int apply_chunk(runner *r, pstate *p, uint64_t head, uint64_t limit)
 	c = NULL;
 	if (failed) {
 		/* Keep what came before the bad event, then stop there. */
+		if (p->ops->discard)
+			p->ops->discard();
 		store_abort(pt);
 		pt = NULL;
 		store_read_end(lt);
@@ -152,6 +154,8 @@ static int apply_chunk(runner *r, pstate *p, uint64_t head, uint64_t limit)
 	uint8_t val[8];
 	cp_key(ck, sizeof(ck), p->ops->name);
 	ld_put_be64(val, last);
+	if (p->ops->flush && (rc = p->ops->flush(&ctx)))
+		goto out;
 	if ((rc = store_put(pt, PDB_META, ck, strlen(ck), val, 8)))
 		goto out;
 	rc = store_commit(pt);
@@ -163,6 +167,8 @@ static int apply_chunk(runner *r, pstate *p, uint64_t head, uint64_t limit)
 		pthread_mutex_unlock(&r->lock);
 	}
 out:
+	if (p->ops->discard)
+		p->ops->discard(); /* committed (written out) or aborted: either way stale */
 	store_cursor_close(c);
 	store_abort(pt);
 	store_read_end(lt);
