@@ -70,105 +70,140 @@ static void cp_key(char *key, size_t n, const char *name)
 /* ------------------------------------------------------------------ */
 
 /*
- * Applies log events after p's checkpoint, up to `head` and at most
- * CHUNK_EVENTS, and the new checkpoint, in one transaction. With `limit`
- * (re-run after a failure) it stops before that seq. Returns 0 (progress or
- * none), 1 if the projection stopped, or a storage error.
+ * One chunk for every running projection behind `head`, in ONE transaction:
+ * each log event after the lowest of their checkpoints is decoded once and
+ * applied to each projection that has not applied it yet; then each one's
+ * state is flushed and its checkpoint written, and the transaction commits.
+ * At most CHUNK_EVENTS events; with `limit` (a re-run after a failure) it
+ * stops before that seq. Returns 0, 1 if a projection stopped (the others'
+ * progress before the bad event is committed), or a storage error.
  */
-static int apply_chunk(runner *r, pstate *p, uint64_t head, uint64_t limit)
+static int apply_chunk(runner *r, uint64_t head, uint64_t limit)
 {
 	store_txn *lt = NULL, *pt = NULL;
 	store_cursor *c = NULL;
 	store_val k, v;
 	uint8_t key[8];
 	ld_errinfo e = {0};
-	uint64_t from = p->checkpoint + 1, last = p->checkpoint, failed = 0;
+	pstate *part[8], *bad = NULL;
+	uint64_t last[8], from = UINT64_MAX, failed = 0;
+	unsigned np = 0;
 	int rc;
+
+	for (unsigned i = 0; i < nprojections; i++) {
+		pstate *p = &r->st[i];
+		if (p->stopped || p->checkpoint >= head)
+			continue;
+		last[np] = p->checkpoint;
+		part[np++] = p;
+		if (p->checkpoint + 1 < from)
+			from = p->checkpoint + 1;
+	}
+	if (!np)
+		return 0;
 
 	if ((rc = store_read_begin(r->log, &lt)) || (rc = store_write_begin(r->ps, &pt)))
 		goto out;
-	proj_ctx ctx = {.pt = pt, .lt = lt, .name = p->ops->name};
 	if ((rc = store_cursor_open(lt, DB_LOG, &c)))
 		goto out;
 	ld_put_be64(key, from);
+	uint64_t expect = from;
 	unsigned n = 0;
 	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0 && n < CHUNK_EVENTS;
 	     rc = store_cursor_next(c, &k, &v), n++) {
 		uint64_t seq = ld_get_be64(k.data);
 		if (seq > head || (limit && seq >= limit))
 			break;
-		if (seq != last + 1) {
+		if (seq != expect) {
 			rc = ld_errinfo_set(&e, LD_E(STORAGE), NULL, "gap in the log before seq %llu",
 					    (unsigned long long)seq);
 			failed = seq;
+			bad = part[0];
 			break;
 		}
+		expect = seq + 1;
 		Ledger__Event *ev = codec_event_unpack(v.data, v.len);
 		if (!ev) {
 			rc = ld_errinfo_set(&e, LD_E(STORAGE), NULL, "event seq %llu does not decode",
 					    (unsigned long long)seq);
 			failed = seq;
+			bad = part[0];
 			break;
 		}
-		rc = p->ops->apply(&ctx, ev, &e);
-		codec_event_free(ev);
-		if (rc) {
-			if (rc != STORE_MAP_FULL)
+		for (unsigned i = 0; i < np && !rc; i++) {
+			if (last[i] >= seq)
+				continue; /* this one is ahead */
+			proj_ctx ctx = {.pt = pt, .lt = lt, .name = part[i]->ops->name};
+			rc = part[i]->ops->apply(&ctx, ev, &e);
+			if (rc == 0)
+				last[i] = seq;
+			else if (rc != STORE_MAP_FULL) {
 				failed = seq;
-			break;
+				bad = part[i];
+			}
 		}
-		last = seq;
+		codec_event_free(ev);
+		if (rc)
+			break;
 	}
 	if (rc == LD_E(NOT_FOUND))
 		rc = 0;
 	store_cursor_close(c);
 	c = NULL;
 	if (failed) {
-		/* Keep what came before the bad event, then stop there. */
-		if (p->ops->discard)
-			p->ops->discard();
+		/* Keep everyone's progress before the bad event, then stop the
+		 * projection that could not apply it. */
+		for (unsigned i = 0; i < np; i++)
+			if (part[i]->ops->discard)
+				part[i]->ops->discard();
 		store_abort(pt);
-		pt = NULL;
 		store_read_end(lt);
-		lt = NULL;
-		if (failed > from && (rc = apply_chunk(r, p, head, failed)) != 0 && rc != 1)
+		if (failed > from && (rc = apply_chunk(r, head, failed)) != 0 && rc != 1)
 			return rc;
 		pthread_mutex_lock(&r->lock);
-		p->stopped = 1;
-		snprintf(p->error, sizeof(p->error), "seq %llu: %s (%s)",
-			 (unsigned long long)failed, e.message[0] ? e.message : ld_strerror(rc),
+		bad->stopped = 1;
+		snprintf(bad->error, sizeof(bad->error), "seq %llu: %s (%s)",
+			 (unsigned long long)failed, e.message[0] ? e.message : ld_strerror(e.code),
 			 ld_errname(e.code));
 		pthread_mutex_unlock(&r->lock);
-		log_error("projection %s: stopped at seq %llu: %s", p->ops->name,
-			  (unsigned long long)failed, p->error);
+		log_error("projection %s: stopped at seq %llu: %s", bad->ops->name,
+			  (unsigned long long)failed, bad->error);
 		return 1;
 	}
 	if (rc)
 		goto out;
-	if (last == p->checkpoint) {
-		store_abort(pt); /* nothing new */
-		pt = NULL;
-		goto out;
+	int progress = 0;
+	for (unsigned i = 0; i < np && !rc; i++) {
+		if (last[i] == part[i]->checkpoint)
+			continue;
+		progress = 1;
+		proj_ctx ctx = {.pt = pt, .lt = lt, .name = part[i]->ops->name};
+		char ck[80];
+		uint8_t val[8];
+		cp_key(ck, sizeof(ck), part[i]->ops->name);
+		ld_put_be64(val, last[i]);
+		if (part[i]->ops->flush)
+			rc = part[i]->ops->flush(&ctx);
+		if (!rc)
+			rc = store_put(pt, PDB_META, ck, strlen(ck), val, 8);
 	}
-	char ck[80];
-	uint8_t val[8];
-	cp_key(ck, sizeof(ck), p->ops->name);
-	ld_put_be64(val, last);
-	if (p->ops->flush && (rc = p->ops->flush(&ctx)))
-		goto out;
-	if ((rc = store_put(pt, PDB_META, ck, strlen(ck), val, 8)))
+	if (rc || !progress)
 		goto out;
 	rc = store_commit(pt);
 	pt = NULL;
 	if (rc == 0) {
 		pthread_mutex_lock(&r->lock);
-		p->applied += last - p->checkpoint;
-		p->checkpoint = last;
+		for (unsigned i = 0; i < np; i++) {
+			part[i]->applied += last[i] - part[i]->checkpoint;
+			part[i]->checkpoint = last[i];
+		}
 		pthread_mutex_unlock(&r->lock);
 	}
 out:
-	if (p->ops->discard)
-		p->ops->discard(); /* committed (written out) or aborted: either way stale */
+	/* Committed (written out) or aborted: either way in-memory state is stale. */
+	for (unsigned i = 0; i < np; i++)
+		if (part[i]->ops->discard)
+			part[i]->ops->discard();
 	store_cursor_close(c);
 	store_abort(pt);
 	store_read_end(lt);
@@ -231,23 +266,20 @@ static void catch_up(runner *r)
 {
 	uint64_t head;
 	writer_head(r->w, &head, NULL, NULL);
-	for (unsigned i = 0; i < nprojections; i++) {
-		pstate *p = &r->st[i];
-		while (!p->stopped && p->checkpoint < head) {
-			pthread_mutex_lock(&r->lock);
-			int stopping = r->stopping;
-			pthread_mutex_unlock(&r->lock);
-			if (stopping)
-				return;
-			int rc = apply_chunk(r, p, head, 0);
-			if (rc == 1)
-				break;
-			if (rc) {
-				log_error("projection %s: %s; retrying", p->ops->name, ld_strerror(rc));
-				return; /* the next wake-up retries */
-			}
-			settle_waiters(r, 0);
+	for (;;) {
+		pthread_mutex_lock(&r->lock);
+		int stopping = r->stopping, behind = 0;
+		for (unsigned i = 0; i < nprojections; i++)
+			behind |= !r->st[i].stopped && r->st[i].checkpoint < head;
+		pthread_mutex_unlock(&r->lock);
+		if (stopping || !behind)
+			break;
+		int rc = apply_chunk(r, head, 0);
+		if (rc < 0) {
+			log_error("projections: %s; retrying at the next commit", ld_strerror(rc));
+			return;
 		}
+		settle_waiters(r, 0);
 	}
 	pthread_mutex_lock(&r->lock);
 	uint64_t now_head;
