@@ -1,0 +1,1538 @@
+/*
+ * test_daemon.c — a real ledgerd process (tl_daemon_start) driven over the
+ * wire: hostile input, batches, reads, durability across kill -9 (also under
+ * concurrent appends), SIGTERM under load, concurrent clients, the NNG 1.5.2
+ * IPC listener bug, and the actor the server records.
+ *
+ * Each test starts its own daemon on a fresh directory and a free port; the
+ * teardown kills it and removes the directory. Client threads only record
+ * outcomes; every assertion runs on the main thread.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "client.h"
+#include "codec.h"
+#include "testlib.h"
+
+#define TIMEOUT_MS 10000
+
+static tl_daemon D;
+static const char *const *D_extra; /* the arguments D was started with */
+
+static int setup(void **state)
+{
+	memset(&D, 0, sizeof(D));
+	D_extra = NULL;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	if (D.pid > 0)
+		tl_daemon_stop(&D, SIGKILL);
+	if (D.dir[0])
+		tl_rmrf(D.dir);
+	memset(&D, 0, sizeof(D));
+	tl_free_all();
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(int ms)
+{
+	nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
+
+/* Starts (or restarts on the same directory) the daemon. */
+static void start(const char *const *extra)
+{
+	D_extra = extra;
+	if (tl_daemon_start(&D, extra) != 0)
+		fail_msg("ledgerd did not start; see %s/ledgerd.log", D.dir);
+}
+
+static void restart(void)
+{
+	assert_int_equal(D.pid, 0);
+	start(D_extra);
+}
+
+/* Prints the end of the daemon's log to stderr (for a failure message). */
+static void dump_log_tail(int lines)
+{
+	char path[600], cmd[700];
+	snprintf(path, sizeof(path), "%s/ledgerd.log", D.dir);
+	snprintf(cmd, sizeof(cmd), "tail -n %d '%s' >&2", lines, path);
+	fprintf(stderr, "---- last %d lines of %s ----\n", lines, path);
+	fflush(stderr);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no log)\n");
+}
+
+/* SIGTERM: the daemon must exit 0 (under ASan: no error, no leak). */
+static void stop_cleanly(void)
+{
+	int status = tl_daemon_stop(&D, SIGTERM);
+	if (status != 0) {
+		dump_log_tail(60);
+		fail_msg("ledgerd exited with status %d after SIGTERM", status);
+	}
+}
+
+static ldc *conn_to(const char *url, int timeout_ms)
+{
+	ldc *c;
+	ld_errinfo e = {0};
+	if (ldc_open(&c, url, timeout_ms, &e) != 0)
+		fail_msg("ldc_open %s: %s", url, e.message);
+	return c;
+}
+
+static ldc *conn(void)
+{
+	return conn_to(D.url, TIMEOUT_MS);
+}
+
+/* ================================================================== */
+/* Requests                                                            */
+/* ================================================================== */
+
+static Ledger__Response *append(ldc *c, Ledger__Event **evs, size_t n, int atomic)
+{
+	Ledger__Response *r = NULL;
+	ld_errinfo e = {0};
+	int rc = ldc_append(c, evs, n, atomic, &r, &e);
+	if (rc)
+		fail_msg("append of %zu events: %s (%s): %s", n, ld_errname(rc), e.field,
+		         e.message);
+	assert_int_equal(r->result_case, LEDGER__RESPONSE__RESULT_APPEND);
+	assert_int_equal(r->append->n_results, n);
+	return r;
+}
+
+static uint64_t append1(ldc *c, Ledger__Event *ev)
+{
+	Ledger__Response *r = append(c, &ev, 1, 0);
+	const Ledger__EventResult *er = r->append->results[0];
+	if (er->error)
+		fail_msg("append: %s (%s): %s", ld_errname(-(int)er->error->code), er->error->field,
+		         er->error->message);
+	assert_true(er->has_seq && er->seq > 0);
+	uint64_t seq = er->seq;
+	codec_response_free(r);
+	return seq;
+}
+
+/* The whole-request error of a call that must fail: rc is what the call
+ * returned, *rp the response it set (read after the call: C does not order
+ * the evaluation of arguments). Frees the response. */
+static int call_fails(int rc, Ledger__Response **rp)
+{
+	Ledger__Response *r = *rp;
+	*rp = NULL;
+	if (rc == 0) {
+		codec_response_free(r);
+		fail_msg("expected a whole-request error, got success");
+	}
+	if (r) {
+		assert_non_null(r->error);
+		assert_int_equal(-(int)r->error->code, rc);
+	}
+	codec_response_free(r);
+	return rc;
+}
+
+static Ledger__Head head_of(ldc *c, uint8_t hash[LD_HASH_LEN])
+{
+	Ledger__Response *r = NULL;
+	ld_errinfo e = {0};
+	int rc = ldc_head(c, &r, &e);
+	if (rc)
+		fail_msg("head: %s: %s", ld_errname(rc), e.message);
+	assert_int_equal(r->result_case, LEDGER__RESPONSE__RESULT_HEAD);
+	Ledger__Head h = *r->head;
+	assert_int_equal(h.hash.len, LD_HASH_LEN);
+	if (hash)
+		memcpy(hash, h.hash.data, LD_HASH_LEN);
+	h.hash.data = NULL;
+	codec_response_free(r);
+	return h;
+}
+
+/* The Jiangsu tree of testlib, over the wire: 5 events. */
+static int tree(ldc *c)
+{
+	Ledger__Event *evs[] = {
+	    tl_org("JS", LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000),
+	    tl_org("NJ", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320100),
+	    tl_org("NJ-GL", LEDGER__ORG_KIND__FEDERATION_COUNTY, "NJ", 320102),
+	    tl_org("NJ-RIDER", LEDGER__ORG_KIND__INDUSTRY_UNION, "NJ", 320100),
+	    tl_org("SZ", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320500),
+	};
+	Ledger__Response *r = append(c, evs, 5, 1);
+	for (size_t i = 0; i < 5; i++)
+		if (r->append->results[i]->error)
+			fail_msg("tree event %zu: %s", i, r->append->results[i]->error->message);
+	codec_response_free(r);
+	return 5;
+}
+
+/* One request of raw bytes over a fresh REQ socket; the decoded answer. */
+static Ledger__Response *raw_call(const char *url, const void *buf, size_t len)
+{
+	nng_socket s;
+	static const uint8_t none[1];
+	void *out = NULL;
+	size_t n = 0;
+	assert_int_equal(nng_req0_open(&s), 0);
+	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, TIMEOUT_MS);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, TIMEOUT_MS);
+	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0);
+	assert_int_equal(nng_dial(s, url, NULL, 0), 0);
+	int rv = nng_send(s, (void *)(len ? buf : none), len, 0);
+	if (rv == 0)
+		rv = nng_recv(s, &out, &n, NNG_FLAG_ALLOC);
+	if (rv)
+		fail_msg("raw call of %zu bytes to %s: %s", len, url, nng_strerror(rv));
+	Ledger__Response *r = codec_response_unpack(out, n);
+	nng_free(out, n);
+	nng_close(s);
+	if (!r)
+		fail_msg("the answer of %zu bytes is not a Response", n);
+	return r;
+}
+
+/* Expects a Response with only error = code (and returns it for more
+ * checks; free it). */
+static Ledger__Response *raw_expect(const void *buf, size_t len, int code)
+{
+	Ledger__Response *r = raw_call(D.url, buf, len);
+	if (!r->error)
+		fail_msg("%zu bytes: expected %s, got a result (case %d)", len, ld_errname(code),
+		         (int)r->result_case);
+	if (-(int)r->error->code != code)
+		fail_msg("%zu bytes: expected %s, got %s: %s", len, ld_errname(code),
+		         ld_errname(-(int)r->error->code), r->error->message);
+	assert_int_equal(r->result_case, LEDGER__RESPONSE__RESULT__NOT_SET);
+	assert_non_null(r->error->message);
+	assert_true(r->error->message[0] != '\0');
+	return r;
+}
+
+static uint8_t *pack_request(const Ledger__Request *req, size_t *n)
+{
+	*n = codec_size(req);
+	uint8_t *b = tl_alloc(*n + 1);
+	codec_pack(req, b);
+	return b;
+}
+
+/* ================================================================== */
+/* The whole log, read back                                            */
+/* ================================================================== */
+
+typedef struct logview {
+	Ledger__Response **pages;
+	size_t npages;
+	Ledger__Event **ev;
+	size_t n;
+	uint64_t head;
+} logview;
+
+static void read_all(ldc *c, logview *lv)
+{
+	memset(lv, 0, sizeof(*lv));
+	uint64_t from = 1;
+	for (;;) {
+		Ledger__Response *r = NULL;
+		ld_errinfo e = {0};
+		int rc = ldc_read_log(c, from, 1000, NULL, 0, &r, &e);
+		if (rc)
+			fail_msg("read_log from %llu: %s: %s", (unsigned long long)from,
+			         ld_errname(rc), e.message);
+		assert_int_equal(r->result_case, LEDGER__RESPONSE__RESULT_PAGE);
+		lv->pages = realloc(lv->pages, (lv->npages + 1) * sizeof(*lv->pages));
+		lv->pages[lv->npages++] = r;
+		Ledger__EventPage *p = r->page;
+		lv->ev = realloc(lv->ev, (lv->n + p->n_events + 1) * sizeof(*lv->ev));
+		for (size_t i = 0; i < p->n_events; i++)
+			lv->ev[lv->n++] = p->events[i];
+		lv->head = p->head_seq;
+		if (p->n_events == 0 || p->next_seq > p->head_seq)
+			break;
+		assert_true(p->next_seq > from);
+		from = p->next_seq;
+	}
+}
+
+static void lv_free(logview *lv)
+{
+	for (size_t i = 0; i < lv->npages; i++)
+		codec_response_free(lv->pages[i]);
+	free(lv->pages);
+	free(lv->ev);
+	memset(lv, 0, sizeof(*lv));
+}
+
+/* Seqs 1..n without gaps, each prev_hash the hash before, each hash
+ * recomputed. Returns 0, or the first bad seq. */
+static uint64_t verify_chain(const logview *lv)
+{
+	uint8_t prev[LD_HASH_LEN] = {0}, h[LD_HASH_LEN];
+	for (size_t i = 0; i < lv->n; i++) {
+		const Ledger__Event *ev = lv->ev[i];
+		int bad = !ev->has_seq || ev->seq != i + 1 || !ev->has_prev_hash ||
+		          ev->prev_hash.len != LD_HASH_LEN ||
+		          memcmp(ev->prev_hash.data, prev, LD_HASH_LEN) != 0 || !ev->has_hash ||
+		          ev->hash.len != LD_HASH_LEN || codec_event_hash(ev, h) != 0 ||
+		          memcmp(h, ev->hash.data, LD_HASH_LEN) != 0;
+		if (bad)
+			return i + 1;
+		memcpy(prev, ev->hash.data, LD_HASH_LEN);
+	}
+	return 0;
+}
+
+static void assert_chain(const logview *lv)
+{
+	uint64_t bad = verify_chain(lv);
+	if (bad)
+		fail_msg("hash chain broken at seq %llu (%zu events read, head %llu)",
+		         (unsigned long long)bad, lv->n, (unsigned long long)lv->head);
+	assert_int_equal(lv->n, lv->head);
+}
+
+/* event_id → seq over a log, sorted; duplicates fail the test. */
+typedef struct idseq {
+	uint8_t id[LD_EVENT_ID_LEN];
+	uint64_t seq;
+} idseq;
+
+static int idcmp(const void *a, const void *b)
+{
+	return memcmp(a, b, LD_EVENT_ID_LEN);
+}
+
+static idseq *index_ids(const logview *lv)
+{
+	idseq *ix = calloc(lv->n + 1, sizeof(*ix));
+	for (size_t i = 0; i < lv->n; i++) {
+		assert_int_equal(lv->ev[i]->event_id.len, LD_EVENT_ID_LEN);
+		memcpy(ix[i].id, lv->ev[i]->event_id.data, LD_EVENT_ID_LEN);
+		ix[i].seq = lv->ev[i]->seq;
+	}
+	qsort(ix, lv->n, sizeof(*ix), idcmp);
+	for (size_t i = 1; i < lv->n; i++)
+		if (memcmp(ix[i - 1].id, ix[i].id, LD_EVENT_ID_LEN) == 0)
+			fail_msg("event_id recorded twice: seqs %llu and %llu",
+			         (unsigned long long)ix[i - 1].seq, (unsigned long long)ix[i].seq);
+	return ix;
+}
+
+static uint64_t find_id(const idseq *ix, size_t n, const Ledger__Event *ev)
+{
+	const idseq *hit = bsearch(ev->event_id.data, ix, n, sizeof(*ix), idcmp);
+	return hit ? hit->seq : 0;
+}
+
+/* ================================================================== */
+/* Client threads                                                      */
+/* ================================================================== */
+
+#define NOT_SENT 1 /* loader outcome: never sent */
+
+typedef struct loader {
+	const char *url;
+	Ledger__Event **evs; /* built beforehand: the arena is not thread-safe */
+	size_t n;
+	size_t batch; /* events per request */
+	int timeout_ms;
+	uint64_t *seq; /* per event: seq when acked */
+	int *code;     /* per event: 0 acked, NOT_SENT, or the negative code */
+	int *dup;      /* per event: acked as a duplicate */
+	atomic_int *stop;
+	atomic_size_t *acked;
+	int open_rc;
+	pthread_t th;
+} loader;
+
+static void *loader_main(void *arg)
+{
+	loader *L = arg;
+	ldc *c = NULL;
+	for (size_t i = 0; i < L->n; i++)
+		L->code[i] = NOT_SENT;
+	L->open_rc = ldc_open(&c, L->url, L->timeout_ms, NULL);
+	if (L->open_rc)
+		return NULL;
+	for (size_t i = 0; i < L->n && !(L->stop && atomic_load(L->stop));) {
+		size_t k = L->n - i < L->batch ? L->n - i : L->batch;
+		Ledger__Response *r = NULL;
+		int rc = ldc_append(c, L->evs + i, k, 0, &r, NULL);
+		for (size_t j = 0; j < k; j++) {
+			const Ledger__EventResult *er =
+			    rc == 0 && r->append && j < r->append->n_results ? r->append->results[j]
+			                                                     : NULL;
+			if (rc)
+				L->code[i + j] = rc;
+			else if (!er)
+				L->code[i + j] = LD_E(MALFORMED);
+			else if (er->error)
+				L->code[i + j] = -(int)er->error->code;
+			else {
+				L->code[i + j] = 0;
+				L->seq[i + j] = er->seq;
+				L->dup[i + j] = er->has_duplicate && er->duplicate;
+				if (L->acked)
+					atomic_fetch_add(L->acked, 1);
+			}
+		}
+		codec_response_free(r);
+		i += k;
+		if (rc)
+			break;
+	}
+	ldc_close(c);
+	return NULL;
+}
+
+static void loader_init(loader *L, const char *url, size_t n, size_t batch, int timeout_ms)
+{
+	memset(L, 0, sizeof(*L));
+	L->url = url;
+	L->n = n;
+	L->batch = batch;
+	L->timeout_ms = timeout_ms;
+	L->evs = tl_alloc(n * sizeof(*L->evs));
+	L->seq = tl_alloc(n * sizeof(*L->seq));
+	L->code = tl_alloc(n * sizeof(*L->code));
+	L->dup = tl_alloc(n * sizeof(*L->dup));
+}
+
+static void loader_start(loader *L)
+{
+	memset(L->seq, 0, L->n * sizeof(*L->seq));
+	memset(L->dup, 0, L->n * sizeof(*L->dup));
+	assert_int_equal(pthread_create(&L->th, NULL, loader_main, L), 0);
+}
+
+static void loader_join(loader *L)
+{
+	pthread_join(L->th, NULL);
+	if (L->open_rc)
+		fail_msg("a client thread could not open %s", L->url);
+}
+
+/* n joins of distinct people into NJ-RIDER, members "<prefix><i>". */
+static void build_joins(loader *L, const char *prefix, int person_base)
+{
+	for (size_t i = 0; i < L->n; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "%s%zu", prefix, i);
+		L->evs[i] = tl_join(id, "NJ-RIDER", person_base + (int)i);
+	}
+}
+
+/* ================================================================== */
+/* Hostile input                                                       */
+/* ================================================================== */
+
+static void test_hostile_input(void **state)
+{
+	start((const char *const[]){"--max-msg", "64K", NULL});
+	ldc *c = conn();
+	tree(c);
+	uint8_t hash0[LD_HASH_LEN];
+	Ledger__Head h0 = head_of(c, hash0);
+	assert_int_equal(h0.seq, 5);
+
+	/* Bytes that are not a Request. */
+	static const uint8_t garbage[] = {0x52, 0x10, 0xde, 0xad};
+	codec_response_free(raw_expect(garbage, sizeof(garbage), LD_E(MALFORMED)));
+	static const uint8_t ones[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	                               0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	codec_response_free(raw_expect(ones, sizeof(ones), LD_E(MALFORMED)));
+	/* ... and the daemon keeps serving. */
+	assert_int_equal(head_of(c, NULL).seq, 5);
+
+	/* An empty message is a Request without a command. */
+	codec_response_free(raw_expect("", 0, LD_E(UNKNOWN_COMMAND)));
+	/* A field Request does not have is a command this server does not
+	 * know; one inside a known command is an unknown field. */
+	static const uint8_t unknown[] = {0xb8, 0x3e, 0x01};
+	Ledger__Response *r = raw_expect(unknown, sizeof(unknown), LD_E(UNKNOWN_COMMAND));
+	assert_non_null(strstr(r->error->message, "999"));
+	codec_response_free(r);
+	static const uint8_t in_head[] = {0xba, 0x01, 0x03, 0xb8, 0x3e, 0x01};
+	r = raw_expect(in_head, sizeof(in_head), LD_E(UNKNOWN_FIELD));
+	assert_string_equal(r->error->field, "head");
+	codec_response_free(r);
+
+	/* Over --max-msg: a valid append of ~100 KB, answered and not recorded. */
+	size_t nbig = 0, n;
+	Ledger__Event *evs[3000];
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__AppendRequest ap = LEDGER__APPEND_REQUEST__INIT;
+	req.command_case = LEDGER__REQUEST__COMMAND_APPEND;
+	req.append = &ap;
+	ap.events = evs;
+	do {
+		char id[32];
+		assert_true(nbig < sizeof(evs) / sizeof(evs[0]));
+		snprintf(id, sizeof(id), "BIG%zu", nbig);
+		evs[nbig] = tl_join(id, "NJ-RIDER", 5000 + (int)nbig);
+		nbig++;
+		ap.n_events = nbig;
+	} while (codec_size(&req) < 100 * 1024);
+	uint8_t *b = pack_request(&req, &n);
+	r = raw_expect(b, n, LD_E(TOO_LARGE));
+	codec_response_free(r);
+	/* The same through the client library. */
+	ld_errinfo e = {0};
+	r = NULL;
+	assert_int_equal(call_fails(ldc_append(c, evs, nbig, 0, &r, &e), &r), LD_E(TOO_LARGE));
+	/* Garbage over the limit: the size is judged first. */
+	uint8_t *junk = tl_alloc(100 * 1024);
+	memset(junk, 0xff, 100 * 1024);
+	codec_response_free(raw_expect(junk, 100 * 1024, LD_E(TOO_LARGE)));
+	/* Just under the limit is served. */
+	while (codec_size(&req) > 60 * 1024)
+		ap.n_events--;
+	r = append(c, evs, ap.n_events, 0);
+	assert_int_equal(r->append->accepted, ap.n_events);
+	assert_int_equal(r->append->head_seq, 5 + ap.n_events);
+	codec_response_free(r);
+
+	/* An append with no events. */
+	r = NULL;
+	assert_int_equal(call_fails(ldc_append(c, NULL, 0, 0, &r, &e), &r), LD_E(MISSING_FIELD));
+	assert_string_equal(e.field, "append.events");
+
+	/* Requests with values out of range. */
+	Ledger__ReadLogRequest rl = LEDGER__READ_LOG_REQUEST__INIT;
+	Ledger__Request rq = LEDGER__REQUEST__INIT;
+	rq.command_case = LEDGER__REQUEST__COMMAND_READ_LOG;
+	rq.read_log = &rl;
+	rl.has_limit = 1;
+	rl.limit = 0;
+	b = pack_request(&rq, &n);
+	r = raw_expect(b, n, LD_E(INVALID_VALUE));
+	assert_string_equal(r->error->field, "read_log.limit");
+	codec_response_free(r);
+	rl.limit = 10001;
+	b = pack_request(&rq, &n);
+	codec_response_free(raw_expect(b, n, LD_E(INVALID_VALUE)));
+
+	/* Still alive and nothing was recorded by the hostile requests. */
+	Ledger__Head h1 = head_of(c, NULL);
+	assert_int_equal(h1.seq, 5 + ap.n_events);
+	ldc_close(c);
+	stop_cleanly();
+}
+
+/* ledger.proto: ERR_UNKNOWN_COMMAND is for "no command set, or one this
+ * server does not know". A command added later (a new field number in
+ * Request's oneof) sent to this server must get UNKNOWN_COMMAND, so that a
+ * newer client can tell "not supported here" from a broken request. */
+static void test_unknown_command(void **state)
+{
+	start(NULL);
+	/* Request field 24, an (empty) message: a future command. */
+	static const uint8_t future[] = {0xc2, 0x01, 0x00};
+	Ledger__Response *r = raw_call(D.url, future, sizeof(future));
+	assert_non_null(r->error);
+	int code = -(int)r->error->code;
+	char msg[256];
+	snprintf(msg, sizeof(msg), "%s", r->error->message ? r->error->message : "");
+	codec_response_free(r);
+	if (code != LD_E(UNKNOWN_COMMAND))
+		fail_msg("a command this server does not know (Request field 24) gets %s (\"%s\"), "
+		         "not ERR_UNKNOWN_COMMAND",
+		         ld_errname(code), msg);
+	stop_cleanly();
+}
+
+static void test_batch_limits(void **state)
+{
+	start(NULL);
+	ldc *c = conn();
+	tree(c);
+	/* 10,001 events: the count is refused before anything is looked at.
+	 * Envelopes only, to stay far below the size limit. */
+	size_t n = 10001;
+	Ledger__Event **evs = tl_alloc(n * sizeof(*evs));
+	for (size_t i = 0; i < n; i++)
+		evs[i] = tl_event();
+	Ledger__Response *r = NULL;
+	ld_errinfo e = {0};
+	assert_int_equal(call_fails(ldc_append(c, evs, n, 0, &r, &e), &r), LD_E(TOO_LARGE));
+	assert_string_equal(e.field, "append.events");
+	assert_non_null(strstr(e.message, "10001"));
+	/* 10,000 is a batch (each rejected on its own: no body). */
+	r = append(c, evs, 10000, 0);
+	assert_int_equal(r->append->rejected, 10000);
+	assert_int_equal(r->append->results[9999]->error->code,
+	                 LEDGER__ERROR_CODE__ERR_MISSING_FIELD);
+	assert_int_equal(r->append->results[9999]->error->index, 9999);
+	assert_string_equal(r->append->results[9999]->error->field, "body");
+	codec_response_free(r);
+	assert_int_equal(head_of(c, NULL).seq, 5);
+	ldc_close(c);
+	stop_cleanly();
+}
+
+/* ================================================================== */
+/* Batches                                                             */
+/* ================================================================== */
+
+static void test_batches(void **state)
+{
+	start(NULL);
+	ldc *c = conn();
+	tree(c);
+
+	/* 1,000 joins in one request. */
+	size_t n = 1000;
+	Ledger__Event **evs = tl_alloc(n * sizeof(*evs));
+	for (size_t i = 0; i < n; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "B%zu", i);
+		evs[i] = tl_join(id, "NJ-RIDER", (int)i);
+	}
+	Ledger__Response *r = append(c, evs, n, 0);
+	Ledger__AppendResult *a = r->append;
+	assert_int_equal(a->accepted, n);
+	assert_int_equal(a->rejected, 0);
+	assert_int_equal(a->duplicates, 0);
+	assert_int_equal(a->head_seq, 5 + n);
+	for (size_t i = 0; i < n; i++) {
+		assert_null(a->results[i]->error);
+		assert_int_equal(a->results[i]->seq, 6 + i);
+		assert_int_equal(a->results[i]->version, 1);
+		assert_false(a->results[i]->duplicate);
+	}
+	codec_response_free(r);
+
+	/* Sent again: every one a duplicate at its seq; nothing new. */
+	r = append(c, evs, n, 0);
+	a = r->append;
+	assert_int_equal(a->accepted, 0);
+	assert_int_equal(a->duplicates, n);
+	assert_int_equal(a->head_seq, 5 + n);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(a->results[i]->duplicate);
+		assert_int_equal(a->results[i]->seq, 6 + i);
+	}
+	codec_response_free(r);
+
+	/* The same id with another body. */
+	Ledger__Event *changed = tl_join("B0", "NJ-RIDER", 0);
+	memcpy(changed->event_id.data, evs[0]->event_id.data, LD_EVENT_ID_LEN);
+	changed->member_joined->region = 320105;
+	r = append(c, &changed, 1, 0);
+	assert_non_null(r->append->results[0]->error);
+	assert_int_equal(r->append->results[0]->error->code,
+	                 LEDGER__ERROR_CODE__ERR_IDEMPOTENCY_MISMATCH);
+	assert_int_equal(r->append->results[0]->error->seq, 6);
+	codec_response_free(r);
+
+	/* A bad event in the middle: a stateless one and a stateful one. */
+	uint64_t head = 5 + n;
+	for (int kind = 0; kind < 2; kind++) {
+		Ledger__Event *mix[5];
+		char id[32];
+		for (int i = 0; i < 5; i++) {
+			snprintf(id, sizeof(id), "X%d-%d", kind, i);
+			mix[i] = tl_join(id, "NJ-RIDER", 2000 + kind * 10 + i);
+		}
+		int want;
+		const char *field;
+		if (kind == 0) {
+			mix[2]->member_joined->region = 12345;
+			want = LD_E(INVALID_VALUE);
+			field = "member_joined.region";
+		} else {
+			mix[2]->member_joined->org_id = "NOWHERE";
+			want = LD_E(NOT_FOUND);
+			field = "member_joined.org_id";
+		}
+		/* Atomic: nothing recorded; the bad one says why, the rest ABORTED. */
+		r = append(c, mix, 5, 1);
+		a = r->append;
+		assert_int_equal(a->accepted, 0);
+		assert_int_equal(a->rejected, 5);
+		assert_int_equal(a->head_seq, head);
+		for (int i = 0; i < 5; i++) {
+			const Ledger__Error *er = a->results[i]->error;
+			assert_non_null(er);
+			assert_false(a->results[i]->has_seq && a->results[i]->seq);
+			assert_int_equal(er->index, i);
+			if (i == 2) {
+				assert_int_equal(-(int)er->code, want);
+				assert_string_equal(er->field, field);
+			} else {
+				assert_int_equal(er->code, LEDGER__ERROR_CODE__ERR_ABORTED);
+			}
+		}
+		codec_response_free(r);
+		assert_int_equal(head_of(c, NULL).seq, head);
+
+		/* Non-atomic: the four good ones recorded in order. */
+		r = append(c, mix, 5, 0);
+		a = r->append;
+		assert_int_equal(a->accepted, 4);
+		assert_int_equal(a->rejected, 1);
+		assert_int_equal(a->head_seq, head + 4);
+		uint64_t expect = head + 1;
+		for (int i = 0; i < 5; i++) {
+			if (i == 2) {
+				assert_non_null(a->results[i]->error);
+				assert_int_equal(-(int)a->results[i]->error->code, want);
+				assert_int_equal(a->results[i]->error->index, 2);
+				continue;
+			}
+			assert_null(a->results[i]->error);
+			assert_int_equal(a->results[i]->seq, expect++);
+		}
+		codec_response_free(r);
+		head += 4;
+	}
+
+	logview lv;
+	read_all(c, &lv);
+	assert_chain(&lv);
+	assert_int_equal(lv.n, head);
+	lv_free(&lv);
+	ldc_close(c);
+	stop_cleanly();
+}
+
+/* ================================================================== */
+/* Reads                                                               */
+/* ================================================================== */
+
+static Ledger__Response *read_log(ldc *c, uint64_t from, uint32_t limit,
+                                  const Ledger__EventType *types, size_t ntypes)
+{
+	Ledger__Response *r = NULL;
+	ld_errinfo e = {0};
+	int rc = ldc_read_log(c, from, limit, types, ntypes, &r, &e);
+	if (rc)
+		fail_msg("read_log(%llu, %u): %s: %s", (unsigned long long)from, limit,
+		         ld_errname(rc), e.message);
+	assert_int_equal(r->result_case, LEDGER__RESPONSE__RESULT_PAGE);
+	return r;
+}
+
+static void test_reads(void **state)
+{
+	start(NULL);
+	ldc *c = conn();
+	/* An empty log. */
+	uint8_t hash[LD_HASH_LEN];
+	static const uint8_t zero[LD_HASH_LEN];
+	Ledger__Head h = head_of(c, hash);
+	assert_int_equal(h.seq, 0);
+	assert_memory_equal(hash, zero, LD_HASH_LEN);
+	Ledger__Response *r = read_log(c, 1, 10, NULL, 0);
+	assert_int_equal(r->page->n_events, 0);
+	assert_int_equal(r->page->head_seq, 0);
+	codec_response_free(r);
+
+	/* 5 orgs, 3 joins, M1 pays twice and is affiliated: 11 events. */
+	tree(c);
+	uint64_t j1 = append1(c, tl_join("M1", "NJ-RIDER", 1));
+	uint64_t d1 = append1(c, tl_dues("M1", 1200));
+	append1(c, tl_join("M2", "NJ-RIDER", 2));
+	uint64_t d2 = append1(c, tl_dues("M1", 2400));
+	uint64_t j3 = append1(c, tl_join("M3", "NJ-RIDER", 3));
+	uint64_t a1 = append1(c, tl_affiliate("M1", "NJ-GL"));
+	assert_int_equal(a1, 11);
+	const uint64_t head = 11;
+
+	/* Paging: limit, next_seq, head_seq. */
+	r = read_log(c, 1, 3, NULL, 0);
+	assert_int_equal(r->page->n_events, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(r->page->events[i]->seq, i + 1);
+	assert_int_equal(r->page->next_seq, 4);
+	assert_int_equal(r->page->head_seq, head);
+	codec_response_free(r);
+	uint64_t from = 1, seen = 0;
+	int pages = 0;
+	while (from <= head) {
+		r = read_log(c, from, 4, NULL, 0);
+		assert_true(r->page->n_events >= 1 && r->page->n_events <= 4);
+		for (size_t i = 0; i < r->page->n_events; i++)
+			assert_int_equal(r->page->events[i]->seq, ++seen);
+		from = r->page->next_seq;
+		codec_response_free(r);
+		pages++;
+	}
+	assert_int_equal(seen, head);
+	assert_int_equal(pages, 3);
+	/* At the head: an empty page; beyond it: an error. */
+	r = read_log(c, head + 1, 10, NULL, 0);
+	assert_int_equal(r->page->n_events, 0);
+	assert_int_equal(r->page->next_seq, head + 1);
+	codec_response_free(r);
+	ld_errinfo e = {0};
+	r = NULL;
+	assert_int_equal(call_fails(ldc_read_log(c, head + 2, 10, NULL, 0, &r, &e), &r),
+	                 LD_E(INVALID_VALUE));
+	assert_string_equal(e.field, "read_log.from_seq");
+	r = NULL;
+	assert_int_equal(call_fails(ldc_read_log(c, UINT64_MAX, 10, NULL, 0, &r, &e), &r),
+	                 LD_E(INVALID_VALUE));
+
+	/* Type filters. */
+	Ledger__EventType joins = LEDGER__EVENT_TYPE__MEMBER_JOINED;
+	r = read_log(c, 1, 100, &joins, 1);
+	assert_int_equal(r->page->n_events, 3);
+	assert_int_equal(r->page->events[0]->seq, j1);
+	assert_int_equal(r->page->events[2]->seq, j3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(r->page->events[i]->body_case, LEDGER__EVENT__BODY_MEMBER_JOINED);
+	assert_int_equal(r->page->next_seq, head + 1);
+	codec_response_free(r);
+	/* Filtered paging: limit 1 continues after the match. */
+	r = read_log(c, 1, 1, &joins, 1);
+	assert_int_equal(r->page->n_events, 1);
+	assert_int_equal(r->page->events[0]->seq, j1);
+	assert_int_equal(r->page->next_seq, j1 + 1);
+	codec_response_free(r);
+	Ledger__EventType two[] = {LEDGER__EVENT_TYPE__DUES_PAID,
+	                           LEDGER__EVENT_TYPE__MEMBER_AFFILIATED};
+	r = read_log(c, 1, 100, two, 2);
+	assert_int_equal(r->page->n_events, 3);
+	assert_int_equal(r->page->events[0]->seq, d1);
+	assert_int_equal(r->page->events[1]->seq, d2);
+	assert_int_equal(r->page->events[2]->seq, a1);
+	codec_response_free(r);
+	Ledger__EventType none = LEDGER__EVENT_TYPE__WORKFORCE_ESTIMATED;
+	r = read_log(c, 1, 100, &none, 1);
+	assert_int_equal(r->page->n_events, 0);
+	codec_response_free(r);
+	Ledger__EventType bogus = (Ledger__EventType)999;
+	r = NULL;
+	assert_int_equal(call_fails(ldc_read_log(c, 1, 10, &bogus, 1, &r, &e), &r),
+	                 LD_E(UNKNOWN_ENUM));
+
+	/* A member's stream: versions in order. */
+	Ledger__Response *s = NULL;
+	assert_int_equal(ldc_read_stream(c, "member/M1", 0, 0, &s, &e), 0);
+	assert_int_equal(s->page->n_events, 4);
+	const uint64_t m1_seqs[] = {j1, d1, d2, a1};
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(s->page->events[i]->version, i + 1);
+		assert_int_equal(s->page->events[i]->seq, m1_seqs[i]);
+		assert_string_equal(s->page->events[i]->stream, "member/M1");
+	}
+	assert_int_equal(s->page->next_seq, 5);
+	assert_int_equal(s->page->head_seq, head);
+	codec_response_free(s);
+	s = NULL;
+	assert_int_equal(ldc_read_stream(c, "member/M1", 3, 0, &s, &e), 0);
+	assert_int_equal(s->page->n_events, 2);
+	assert_int_equal(s->page->events[0]->version, 3);
+	codec_response_free(s);
+	s = NULL;
+	assert_int_equal(ldc_read_stream(c, "member/M1", 1, 2, &s, &e), 0);
+	assert_int_equal(s->page->n_events, 2);
+	assert_int_equal(s->page->next_seq, 3);
+	codec_response_free(s);
+	s = NULL;
+	assert_int_equal(ldc_read_stream(c, "member/M1", 9, 0, &s, &e), 0);
+	assert_int_equal(s->page->n_events, 0);
+	codec_response_free(s);
+	s = NULL;
+	assert_int_equal(ldc_read_stream(c, "org/NJ", 0, 0, &s, &e), 0);
+	assert_int_equal(s->page->n_events, 1);
+	assert_int_equal(s->page->events[0]->seq, 2);
+	codec_response_free(s);
+	/* Unknown streams, including one that prefixes a real one. */
+	static const char *const unknown[] = {"member/NOPE", "member/M", "org/N", "member/M1x"};
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		s = NULL;
+		assert_int_equal(call_fails(ldc_read_stream(c, unknown[i], 0, 0, &s, &e), &s),
+		                 LD_E(NOT_FOUND));
+	}
+	s = NULL;
+	assert_int_equal(call_fails(ldc_read_stream(c, "", 0, 0, &s, &e), &s), LD_E(MISSING_FIELD));
+
+	/* get_event: the event as the log has it. */
+	r = read_log(c, 1, 100, NULL, 0);
+	assert_int_equal(r->page->n_events, head);
+	for (uint64_t seq = 1; seq <= head; seq++) {
+		Ledger__Response *g = NULL;
+		assert_int_equal(ldc_get(c, seq, &g, &e), 0);
+		assert_int_equal(g->result_case, LEDGER__RESPONSE__RESULT_EVENT);
+		const Ledger__Event *ev = g->event, *lev = r->page->events[seq - 1];
+		assert_int_equal(ev->seq, seq);
+		assert_int_equal(ev->hash.len, LD_HASH_LEN);
+		assert_memory_equal(ev->hash.data, lev->hash.data, LD_HASH_LEN);
+		assert_int_equal(codec_size(ev), codec_size(lev));
+		/* Every server field is there. */
+		assert_true(ev->has_recorded_at && ev->recorded_at > TL_T0);
+		assert_string_equal(ev->actor, "tcp:127.0.0.1");
+		assert_non_null(ev->stream);
+		assert_true(ev->has_version && ev->version >= 1);
+		assert_false(ev->has_expected_version);
+		codec_response_free(g);
+	}
+	static const uint64_t missing[] = {0, 12, 1000, UINT64_MAX};
+	for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
+		Ledger__Response *g = NULL;
+		assert_int_equal(call_fails(ldc_get(c, missing[i], &g, &e), &g), LD_E(NOT_FOUND));
+	}
+
+	/* head: seq, hash and time of the last event. */
+	h = head_of(c, hash);
+	const Ledger__Event *last = r->page->events[head - 1];
+	assert_int_equal(h.seq, head);
+	assert_memory_equal(hash, last->hash.data, LD_HASH_LEN);
+	assert_int_equal(h.recorded_at, last->recorded_at);
+	codec_response_free(r);
+
+	logview lv;
+	read_all(c, &lv);
+	assert_chain(&lv);
+	lv_free(&lv);
+	ldc_close(c);
+	stop_cleanly();
+}
+
+/* ================================================================== */
+/* Durability                                                          */
+/* ================================================================== */
+
+static void test_kill9_durability(void **state)
+{
+	start(NULL);
+	ldc *c = conn();
+	tree(c);
+	/* Acked in requests of 1 to 50 events. */
+	enum { N = 300 };
+	Ledger__Event *evs[N];
+	uint64_t seqs[N];
+	for (int i = 0; i < N; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "K%d", i);
+		evs[i] = i % 3 == 2 ? tl_dues(id, 100 + i) : tl_join(id, "NJ-RIDER", i);
+		if (i % 3 == 2) {
+			snprintf(id, sizeof(id), "K%d", i - 1);
+			evs[i]->dues_paid->member_id = tl_strdup(id);
+		}
+	}
+	for (int i = 0, k = 1; i < N; i += k, k = k % 50 + 7) {
+		int m = i + k > N ? N - i : k;
+		Ledger__Response *r = append(c, evs + i, (size_t)m, i % 2);
+		for (int j = 0; j < m; j++) {
+			if (r->append->results[j]->error)
+				fail_msg("event %d: %s", i + j,
+				         r->append->results[j]->error->message);
+			seqs[i + j] = r->append->results[j]->seq;
+		}
+		codec_response_free(r);
+	}
+	logview before;
+	read_all(c, &before);
+	assert_chain(&before);
+	assert_int_equal(before.n, 5 + N);
+	ldc_close(c);
+
+	assert_int_equal(tl_daemon_stop(&D, SIGKILL), 128 + SIGKILL);
+	restart();
+	c = conn();
+	logview after;
+	read_all(c, &after);
+	assert_chain(&after);
+	assert_int_equal(after.n, before.n);
+	idseq *ix = index_ids(&after);
+	for (int i = 0; i < N; i++) {
+		uint64_t s = find_id(ix, after.n, evs[i]);
+		if (s != seqs[i])
+			fail_msg("acked event %d (seq %llu) found at seq %llu after kill -9", i,
+			         (unsigned long long)seqs[i], (unsigned long long)s);
+		assert_memory_equal(after.ev[s - 1]->hash.data, before.ev[s - 1]->hash.data,
+		                    LD_HASH_LEN);
+		assert_int_equal(codec_size(after.ev[s - 1]), codec_size(before.ev[s - 1]));
+	}
+	uint8_t hash[LD_HASH_LEN];
+	assert_int_equal(head_of(c, hash).seq, 5 + N);
+	assert_memory_equal(hash, after.ev[after.n - 1]->hash.data, LD_HASH_LEN);
+	/* The restarted daemon goes on from the same head. */
+	uint64_t next = append1(c, tl_join("AFTER", "NJ-RIDER", 99999));
+	assert_int_equal(next, 5 + N + 1);
+	free(ix);
+	lv_free(&before);
+	lv_free(&after);
+	read_all(c, &after);
+	assert_chain(&after);
+	lv_free(&after);
+	ldc_close(c);
+	stop_cleanly();
+}
+
+/* Four clients append; kill -9 in the middle; restart; every acked event
+ * is there exactly once at its seq; resending every event id gives the
+ * recorded ones back as duplicates and records the rest without gaps. */
+static void test_kill9_concurrent(void **state)
+{
+	start(NULL);
+	ldc *c = conn();
+	tree(c);
+	ldc_close(c);
+
+	enum { T = 4, PER = 400 };
+	loader L[T];
+	atomic_size_t acked = 0;
+	for (int t = 0; t < T; t++) {
+		char prefix[16];
+		snprintf(prefix, sizeof(prefix), "C%d-", t);
+		loader_init(&L[t], D.url, PER, 1 + (size_t)t, 3000);
+		build_joins(&L[t], prefix, 10000 * (t + 1));
+		L[t].acked = &acked;
+	}
+	for (int t = 0; t < T; t++)
+		loader_start(&L[t]);
+	/* Kill once a fair share is acked, well before the end. */
+	double t0 = now_s();
+	while (atomic_load(&acked) < 150 && now_s() - t0 < 20)
+		sleep_ms(2);
+	size_t at_kill = atomic_load(&acked);
+	assert_int_equal(tl_daemon_stop(&D, SIGKILL), 128 + SIGKILL);
+	for (int t = 0; t < T; t++)
+		loader_join(&L[t]);
+	assert_true(at_kill >= 150);
+
+	size_t nacked = 0, unknown = 0;
+	for (int t = 0; t < T; t++)
+		for (size_t i = 0; i < PER; i++) {
+			int code = L[t].code[i];
+			if (code == 0)
+				nacked++;
+			else if (code == LD_E(UNAVAILABLE))
+				unknown++;
+			else if (code != NOT_SENT)
+				fail_msg("client %d event %zu: %s", t, i, ld_errname(code));
+		}
+	assert_true(nacked >= at_kill);
+	assert_true(nacked < T * PER); /* the kill did land mid-way */
+
+	restart();
+	c = conn();
+	logview lv;
+	read_all(c, &lv);
+	assert_chain(&lv);
+	idseq *ix = index_ids(&lv); /* fails on an id recorded twice */
+	uint64_t head = lv.head;
+	size_t present = 0;
+	for (int t = 0; t < T; t++)
+		for (size_t i = 0; i < PER; i++) {
+			uint64_t s = find_id(ix, lv.n, L[t].evs[i]);
+			if (L[t].code[i] == 0 && s != L[t].seq[i])
+				fail_msg(
+				    "client %d event %zu acked at seq %llu, after restart at %llu",
+				    t, i, (unsigned long long)L[t].seq[i], (unsigned long long)s);
+			if (L[t].code[i] == NOT_SENT && s)
+				fail_msg("client %d event %zu was never sent but is at seq %llu", t,
+				         i, (unsigned long long)s);
+			present += s != 0;
+		}
+	/* Only the acked and those in flight at the kill can be there. */
+	assert_true(present >= nacked && present <= nacked + unknown);
+	assert_int_equal(head, 5 + present);
+	free(ix);
+
+	/* Everyone resends everything, concurrently (D.url has a new port). */
+	for (int t = 0; t < T; t++) {
+		L[t].url = D.url;
+		L[t].acked = NULL;
+		L[t].timeout_ms = TIMEOUT_MS;
+	}
+	/* (the seqs from before the kill, for comparison) */
+	uint64_t *before = tl_alloc(T * PER * sizeof(*before));
+	for (int t = 0; t < T; t++)
+		memcpy(before + t * PER, L[t].seq, PER * sizeof(uint64_t));
+	lv_free(&lv);
+	read_all(c, &lv);
+	ix = index_ids(&lv);
+	for (int t = 0; t < T; t++)
+		loader_start(&L[t]);
+	for (int t = 0; t < T; t++)
+		loader_join(&L[t]);
+	size_t fresh = 0;
+	for (int t = 0; t < T; t++)
+		for (size_t i = 0; i < PER; i++) {
+			if (L[t].code[i] != 0)
+				fail_msg("resend: client %d event %zu: %s", t, i,
+				         ld_errname(L[t].code[i]));
+			uint64_t s = find_id(ix, lv.n, L[t].evs[i]);
+			if (s) {
+				if (!L[t].dup[i] || L[t].seq[i] != s)
+					fail_msg(
+					    "resend of recorded event (seq %llu): duplicate=%d "
+					    "seq=%llu",
+					    (unsigned long long)s, L[t].dup[i],
+					    (unsigned long long)L[t].seq[i]);
+				if (before[t * PER + i])
+					assert_int_equal(before[t * PER + i], s);
+			} else {
+				if (L[t].dup[i] || L[t].seq[i] <= head)
+					fail_msg(
+					    "resend of an unrecorded event: duplicate=%d seq=%llu "
+					    "(head was %llu)",
+					    L[t].dup[i], (unsigned long long)L[t].seq[i],
+					    (unsigned long long)head);
+				fresh++;
+			}
+		}
+	free(ix);
+	lv_free(&lv);
+	assert_int_equal(fresh, T * PER - present);
+	read_all(c, &lv);
+	assert_chain(&lv); /* also: seqs 1..head without gaps */
+	assert_int_equal(lv.n, 5 + T * PER);
+	ix = index_ids(&lv);
+	for (int t = 0; t < T; t++)
+		for (size_t i = 0; i < PER; i++)
+			assert_int_equal(find_id(ix, lv.n, L[t].evs[i]), L[t].seq[i]);
+	free(ix);
+	lv_free(&lv);
+	ldc_close(c);
+	stop_cleanly();
+}
+
+/* SIGTERM while four clients append: exit status 0 (under ASan: also no
+ * leak report), every acked event on disk, nothing of a request answered
+ * ERR_SHUTTING_DOWN recorded. */
+static void test_sigterm_under_load(void **state)
+{
+	start(NULL);
+	ldc *c = conn();
+	tree(c);
+	ldc_close(c);
+
+	enum { T = 4, PER = 400 };
+	loader L[T];
+	atomic_size_t acked = 0;
+	for (int t = 0; t < T; t++) {
+		char prefix[16];
+		snprintf(prefix, sizeof(prefix), "S%d-", t);
+		loader_init(&L[t], D.url, PER, 1 + 2 * (size_t)t, 3000);
+		build_joins(&L[t], prefix, 10000 * (t + 1));
+		L[t].acked = &acked;
+	}
+	for (int t = 0; t < T; t++)
+		loader_start(&L[t]);
+	double t0 = now_s();
+	while (atomic_load(&acked) < 150 && now_s() - t0 < 20)
+		sleep_ms(2);
+	double t1 = now_s();
+	int status = tl_daemon_stop(&D, SIGTERM);
+	double stop_s = now_s() - t1;
+	for (int t = 0; t < T; t++)
+		loader_join(&L[t]);
+	if (status != 0) {
+		dump_log_tail(60);
+		fail_msg("ledgerd exited with %d after SIGTERM under load", status);
+	}
+	assert_true(stop_s < 5.0);
+
+	size_t nacked = 0, shut = 0;
+	for (int t = 0; t < T; t++)
+		for (size_t i = 0; i < PER; i++) {
+			int code = L[t].code[i];
+			if (code == 0)
+				nacked++;
+			else if (code == LD_E(SHUTTING_DOWN))
+				shut++;
+			else if (code != NOT_SENT && code != LD_E(UNAVAILABLE))
+				fail_msg("client %d event %zu: %s", t, i, ld_errname(code));
+		}
+	assert_true(nacked >= 150);
+
+	restart();
+	c = conn();
+	logview lv;
+	read_all(c, &lv);
+	assert_chain(&lv);
+	idseq *ix = index_ids(&lv);
+	for (int t = 0; t < T; t++)
+		for (size_t i = 0; i < PER; i++) {
+			uint64_t s = find_id(ix, lv.n, L[t].evs[i]);
+			if (L[t].code[i] == 0 && s != L[t].seq[i])
+				fail_msg("client %d event %zu acked at %llu, after SIGTERM at %llu",
+				         t, i, (unsigned long long)L[t].seq[i],
+				         (unsigned long long)s);
+			if (L[t].code[i] == LD_E(SHUTTING_DOWN) && s)
+				fail_msg(
+				    "client %d event %zu answered SHUTTING_DOWN but recorded at "
+				    "%llu",
+				    t, i, (unsigned long long)s);
+		}
+	free(ix);
+	lv_free(&lv);
+	ldc_close(c);
+	print_message("    (SIGTERM: %zu acked, %zu answered SHUTTING_DOWN, stopped in %.2f s)\n",
+	              nacked, shut, stop_s);
+	stop_cleanly();
+}
+
+/* ================================================================== */
+/* Concurrent clients                                                  */
+/* ================================================================== */
+
+static int u64cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void test_16_clients(void **state)
+{
+	start(NULL);
+	ldc *c = conn();
+	tree(c);
+
+	enum { T = 16, PER = 25 };
+	loader L[T];
+	for (int t = 0; t < T; t++) {
+		char prefix[16];
+		snprintf(prefix, sizeof(prefix), "P%d-", t);
+		loader_init(&L[t], D.url, PER, 1, TIMEOUT_MS);
+		build_joins(&L[t], prefix, 1000 * (t + 1));
+	}
+	for (int t = 0; t < T; t++)
+		loader_start(&L[t]);
+	for (int t = 0; t < T; t++)
+		loader_join(&L[t]);
+	uint64_t all[T * PER];
+	for (int t = 0; t < T; t++)
+		for (size_t i = 0; i < PER; i++) {
+			if (L[t].code[i] != 0)
+				fail_msg("client %d event %zu: %s", t, i, ld_errname(L[t].code[i]));
+			assert_false(L[t].dup[i]);
+			all[t * PER + i] = L[t].seq[i];
+			/* Each client's own events in its order. */
+			if (i)
+				assert_true(L[t].seq[i] > L[t].seq[i - 1]);
+		}
+	qsort(all, T * PER, sizeof(all[0]), u64cmp);
+	for (size_t i = 0; i < T * PER; i++)
+		if (all[i] != 6 + i)
+			fail_msg(
+			    "seqs are not 6..%d without gaps or repeats: position %zu has %llu",
+			    5 + T * PER, i, (unsigned long long)all[i]);
+	assert_int_equal(head_of(c, NULL).seq, 5 + T * PER);
+	logview lv;
+	read_all(c, &lv);
+	assert_chain(&lv);
+	lv_free(&lv);
+	ldc_close(c);
+	stop_cleanly();
+}
+
+/* ================================================================== */
+/* The NNG 1.5.2 IPC listener bug; connection storms                   */
+/* ================================================================== */
+
+static int count_in_file(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	char line[2048];
+	int n = 0;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* Serves a head request over url within timeout_ms; returns the seconds
+ * it took, or a negative number. */
+static double served_within(const char *url, int timeout_ms)
+{
+	double t0 = now_s();
+	ldc *c = conn_to(url, timeout_ms);
+	Ledger__Response *r = NULL;
+	int rc = ldc_head(c, &r, NULL);
+	codec_response_free(r);
+	ldc_close(c);
+	return rc == 0 ? now_s() - t0 : -1.0;
+}
+
+static void unix_storm(const char *path, int n)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	for (int i = 0; i < n; i++) {
+		/* Non-blocking: a stuck listener's backlog fills up, and a
+		 * blocking connect would wait for it. */
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		assert_true(fd >= 0);
+		(void)connect(fd, (struct sockaddr *)&a, sizeof(a));
+		close(fd);
+	}
+}
+
+/* NNG dial + close. The dial is blocking (it returns once connected):
+ * closing an NNG 1.5.2 socket while its non-blocking dial is still
+ * connecting leaks the dialer inside NNG, which LeakSanitizer would pin on
+ * this binary. The plain AF_UNIX storm covers "connects and closes at once". */
+static void nng_storm(const char *url, int n)
+{
+	for (int i = 0; i < n; i++) {
+		nng_socket s;
+		assert_int_equal(nng_req0_open(&s), 0);
+		(void)nng_dial(s, url, NULL, 0);
+		nng_close(s);
+	}
+}
+
+static void test_ipc_listener_recovers(void **state)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char dir[512], path[540], url[560], listen[560], logpath[600];
+	snprintf(dir, sizeof(dir), "%s/ipc.XXXXXX", tmp);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ledgerd.ipc", dir);
+	snprintf(url, sizeof(url), "ipc://%s", path);
+	snprintf(listen, sizeof(listen), "%s", url);
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		fail_msg("TMPDIR too long for a unix socket path: %s", path);
+	/* A listener stuck by the NNG bug is never freed by NNG once closed (its
+	 * unserved pipes keep it referenced), so an ASan daemon that had to
+	 * re-create one reports those blocks as leaked at exit. That is NNG's,
+	 * not ledgerd's: this daemon alone runs without leak detection (memory
+	 * errors still fail it). */
+	const char *asan = getenv("ASAN_OPTIONS");
+	char *saved = asan ? strdup(asan) : NULL;
+	char opts[512];
+	snprintf(opts, sizeof(opts), "%s%sdetect_leaks=0", asan ? asan : "", asan ? ":" : "");
+	setenv("ASAN_OPTIONS", opts, 1);
+	if (tl_daemon_start(&D, (const char *const[]){"--listen", listen, NULL}) != 0)
+		fail_msg("ledgerd did not start; see %s/ledgerd.log", D.dir);
+	if (saved)
+		setenv("ASAN_OPTIONS", saved, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+	free(saved);
+	snprintf(logpath, sizeof(logpath), "%s/ledgerd.log", D.dir);
+
+	/* IPC works, and the actor is the peer's uid. */
+	ldc *c = conn_to(url, TIMEOUT_MS);
+	tree(c);
+	uint64_t seq = append1(c, tl_join("IPC1", "NJ-RIDER", 1));
+	Ledger__Response *g = NULL;
+	assert_int_equal(ldc_get(c, seq, &g, NULL), 0);
+	char uid[32];
+	snprintf(uid, sizeof(uid), "uid:%u", (unsigned)getuid());
+	assert_string_equal(g->event->actor, uid);
+	codec_response_free(g);
+	ldc_close(c);
+
+	double worst = 0;
+	for (int round = 0; round < 2; round++) {
+		/* Plain AF_UNIX connect+close, then NNG dial+close: each alone
+		 * stops an NNG 1.5.2 IPC listener most of the time. */
+		unix_storm(path, 200);
+		nng_storm(url, 50);
+		double took = served_within(url, 9000);
+		if (took < 0)
+			dump_log_tail(30);
+		if (took < 0)
+			fail_msg("round %d: no IPC client served within 9 s after a connect/close "
+			         "storm (listener re-created %d times; see %s)",
+			         round, count_in_file(logpath, "re-creat"), logpath);
+		worst = took > worst ? took : worst;
+		/* The TCP listener was never affected. */
+		assert_true(served_within(D.url, 2000) >= 0);
+	}
+	/* Clients that stay connected across the storm keep working too. */
+	c = conn_to(url, 9000);
+	assert_true(append1(c, tl_join("IPC2", "NJ-RIDER", 2)) > seq);
+	unix_storm(path, 300);
+	assert_true(append1(c, tl_join("IPC3", "NJ-RIDER", 3)) > seq);
+	ldc_close(c);
+	print_message("    (IPC: slowest recovery %.2f s; listener re-created %d times)\n", worst,
+	              count_in_file(logpath, "re-creat"));
+	stop_cleanly();
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_tcp_connect_storm(void **state)
+{
+	start(NULL);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)D.port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	for (int i = 0; i < 1000; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(fd >= 0);
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+			fail_msg("connect %d: %s", i, strerror(errno));
+		close(fd);
+	}
+	/* Half-open handshakes: connect, send a partial SP header, close. */
+	for (int i = 0; i < 100; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(fd >= 0);
+		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+		static const char hdr[] = {0, 'S', 'P', 0};
+		assert_int_equal(write(fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+		close(fd);
+	}
+	double took = served_within(D.url, 5000);
+	if (took < 0)
+		fail_msg("no TCP client served after 1,000 connect+close");
+	ldc *c = conn();
+	tree(c);
+	assert_int_equal(append1(c, tl_join("T1", "NJ-RIDER", 1)), 6);
+	ldc_close(c);
+	nng_storm(D.url, 100);
+	assert_true(served_within(D.url, 5000) >= 0);
+	stop_cleanly();
+}
+
+/* Workforce estimates live in region streams, which have no model state:
+ * the first event of such a stream must not trip the daemon (an ASan/UBSan
+ * ledgerd aborts on memcpy from a NULL state there). */
+static void test_region_stream(void **state)
+{
+	start(NULL);
+	ldc *c = conn();
+	Ledger__Event *evs[3];
+	for (int i = 0; i < 3; i++) {
+		evs[i] = tl_event();
+		Ledger__WorkforceEstimated *w = tl_alloc(sizeof(*w));
+		ledger__workforce_estimated__init(w);
+		w->has_region = w->has_worker_group = w->has_count = 1;
+		w->region = i < 2 ? 320100 : 320500;
+		w->worker_group = LEDGER__WORKER_GROUP__COURIER;
+		w->count = 52000 + (uint64_t)i;
+		evs[i]->body_case = LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED;
+		evs[i]->workforce_estimated = w;
+	}
+	assert_int_equal(append1(c, evs[0]), 1);
+	assert_int_equal(append1(c, evs[1]), 2);
+	Ledger__Response *r = append(c, &evs[2], 1, 1);
+	assert_null(r->append->results[0]->error);
+	assert_int_equal(r->append->results[0]->version, 1);
+	codec_response_free(r);
+	Ledger__Response *s = NULL;
+	ld_errinfo e = {0};
+	assert_int_equal(ldc_read_stream(c, "region/320100", 0, 0, &s, &e), 0);
+	assert_int_equal(s->page->n_events, 2);
+	assert_int_equal(s->page->events[0]->version, 1);
+	assert_int_equal(s->page->events[1]->version, 2);
+	assert_int_equal(s->page->events[1]->workforce_estimated->count, 52001);
+	codec_response_free(s);
+	logview lv;
+	read_all(c, &lv);
+	assert_chain(&lv);
+	assert_int_equal(lv.n, 3);
+	lv_free(&lv);
+	ldc_close(c);
+	stop_cleanly();
+}
+
+/* ================================================================== */
+/* Actor                                                               */
+/* ================================================================== */
+
+static void test_actor(void **state)
+{
+	start(NULL);
+	ldc *c = conn();
+	tree(c);
+	Ledger__Event *ev = tl_join("A1", "NJ-RIDER", 1);
+	ev->actor = "uid:0";
+	Ledger__Response *r = append(c, &ev, 1, 0);
+	const Ledger__Error *er = r->append->results[0]->error;
+	assert_non_null(er);
+	assert_int_equal(er->code, LEDGER__ERROR_CODE__ERR_SERVER_FIELD);
+	assert_string_equal(er->field, "actor");
+	assert_int_equal(r->append->head_seq, 5);
+	codec_response_free(r);
+	/* Other server fields too, as a batch: each rejected on its own. */
+	Ledger__Event *evs[3] = {tl_join("A2", "NJ-RIDER", 2), tl_join("A3", "NJ-RIDER", 3),
+	                         tl_join("A4", "NJ-RIDER", 4)};
+	evs[0]->stream = "member/A2";
+	evs[1]->has_seq = 1;
+	evs[1]->seq = 6;
+	r = append(c, evs, 3, 0);
+	assert_int_equal(r->append->results[0]->error->code, LEDGER__ERROR_CODE__ERR_SERVER_FIELD);
+	assert_string_equal(r->append->results[0]->error->field, "stream");
+	assert_int_equal(r->append->results[1]->error->code, LEDGER__ERROR_CODE__ERR_SERVER_FIELD);
+	assert_string_equal(r->append->results[1]->error->field, "seq");
+	assert_null(r->append->results[2]->error);
+	uint64_t seq = r->append->results[2]->seq;
+	assert_int_equal(seq, 6);
+	codec_response_free(r);
+
+	/* The stored actor is the TCP peer. */
+	Ledger__Response *g = NULL;
+	assert_int_equal(ldc_get(c, seq, &g, NULL), 0);
+	assert_string_equal(g->event->actor, "tcp:127.0.0.1");
+	assert_string_equal(g->event->stream, "member/A4");
+	codec_response_free(g);
+	/* The rejected one was not recorded under any seq. */
+	ev->actor = NULL;
+	assert_int_equal(append1(c, ev), 7);
+	ldc_close(c);
+	stop_cleanly();
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	/* One test by name: TEST=test_reads build/tests/test_daemon */
+	if (getenv("TEST"))
+		cmocka_set_test_filter(getenv("TEST"));
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_hostile_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_command, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kill9_durability, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kill9_concurrent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sigterm_under_load, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_16_clients, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ipc_listener_recovers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tcp_connect_storm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_region_stream, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_actor, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
