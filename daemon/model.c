@@ -546,34 +546,6 @@ static int member_step(store_txn *t, member_state *m, const char *id, const Ledg
 	}
 }
 
-/* The member an event of a member stream is about. */
-static const char *member_of(const Ledger__Event *ev)
-{
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		return ev->member_joined->member_id;
-	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
-		return ev->member_affiliated->member_id;
-	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
-		return ev->member_disaffiliated->member_id;
-	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
-		return ev->member_transferred->member_id;
-	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
-		return ev->membership_ended->member_id;
-	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
-		return ev->profile_changed->member_id;
-	case LEDGER__EVENT__BODY_DUES_PAID:
-		return ev->dues_paid->member_id;
-	case LEDGER__EVENT__BODY_DUES_WAIVED:
-		return ev->dues_waived->member_id;
-	case LEDGER__EVENT__BODY_DUES_REFUNDED:
-		return ev->dues_refunded->member_id;
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		return ev->service_delivered->member_id;
-	default:
-		return NULL;
-	}
-}
 
 /* ================================================================== */
 /* The log and the stream index                                        */
@@ -910,7 +882,7 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 	}
 
 	/* Member streams re-fold; everything else has little state. */
-	const char *member = member_of(target);
+	const char *member = codec_event_member(target);
 	if (ld_has(member) && strncmp(target_stream, "member/", 7) == 0) {
 		member_state old, new;
 		if ((rc = member_load(t, member, &old)))
@@ -951,7 +923,7 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 
 static int apply_member_event(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
 {
-	const char *id = member_of(ev);
+	const char *id = codec_event_member(ev);
 	member_state old, new;
 	int rc = member_load(t, id, &old);
 	if (rc)

@@ -611,31 +611,6 @@ static int member_change(store_txn *t, const char *id, const mview *old, const m
 /* Applying events                                                      */
 /* ================================================================== */
 
-static const char *member_of(const Ledger__Event *ev)
-{
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		return ev->member_joined->member_id;
-	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
-		return ev->member_affiliated->member_id;
-	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
-		return ev->member_disaffiliated->member_id;
-	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
-		return ev->member_transferred->member_id;
-	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
-		return ev->membership_ended->member_id;
-	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
-		return ev->profile_changed->member_id;
-	case LEDGER__EVENT__BODY_DUES_PAID:
-		return ev->dues_paid->member_id;
-	case LEDGER__EVENT__BODY_DUES_WAIVED:
-		return ev->dues_waived->member_id;
-	case LEDGER__EVENT__BODY_DUES_REFUNDED:
-		return ev->dues_refunded->member_id;
-	default:
-		return NULL;
-	}
-}
 
 static int refold_step(void *arg, const Ledger__Event *ev)
 {
@@ -777,9 +752,7 @@ static int apply_correction(proj_ctx *c, const Ledger__Event *corr)
 	int rc = proj_fix_record(c, corr, &target);
 	if (rc || (rc = model_load_event(c->lt, target, &t)))
 		return rc;
-	const char *member = member_of(t);
-	if (!member && t->body_case == LEDGER__EVENT__BODY_SERVICE_DELIVERED)
-		member = NULL; /* services do not change a member's view */
+	const char *member = codec_event_member(t);
 	if (member) {
 		rc = member_refold(c, member, corr);
 	} else if (t->body_case == LEDGER__EVENT__BODY_ORG_UPDATED) {
@@ -816,7 +789,7 @@ static int apply_correction(proj_ctx *c, const Ledger__Event *corr)
 
 static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 {
-	const char *member = member_of(ev);
+	const char *member = codec_event_member(ev);
 	if (member) {
 		mview old, new;
 		int rc = mview_load(c->pt, member, &old);

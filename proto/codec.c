@@ -222,9 +222,41 @@ static int stream_of(char out[LD_STREAM_MAX], const char *kind, const char *id)
 	return 0;
 }
 
+const char *codec_event_member(const Ledger__Event *ev)
+{
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_MEMBER_JOINED:
+		return ev->member_joined->member_id;
+	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
+		return ev->member_affiliated->member_id;
+	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
+		return ev->member_disaffiliated->member_id;
+	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
+		return ev->member_transferred->member_id;
+	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
+		return ev->membership_ended->member_id;
+	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
+		return ev->profile_changed->member_id;
+	case LEDGER__EVENT__BODY_DUES_PAID:
+		return ev->dues_paid->member_id;
+	case LEDGER__EVENT__BODY_DUES_WAIVED:
+		return ev->dues_waived->member_id;
+	case LEDGER__EVENT__BODY_DUES_REFUNDED:
+		return ev->dues_refunded->member_id;
+	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
+		return ld_has(ev->service_delivered->member_id) ? ev->service_delivered->member_id
+							       : NULL;
+	default:
+		return NULL;
+	}
+}
+
 int codec_event_stream(const Ledger__Event *ev, char out[LD_STREAM_MAX])
 {
 	char region[16];
+	const char *member = codec_event_member(ev);
+	if (member)
+		return stream_of(out, "member", member);
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_ORG_REGISTERED:
 		return stream_of(out, "org", ev->org_registered->org_id);
@@ -232,32 +264,10 @@ int codec_event_stream(const Ledger__Event *ev, char out[LD_STREAM_MAX])
 		return stream_of(out, "org", ev->org_updated->org_id);
 	case LEDGER__EVENT__BODY_ORG_DISSOLVED:
 		return stream_of(out, "org", ev->org_dissolved->org_id);
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		return stream_of(out, "member", ev->member_joined->member_id);
-	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
-		return stream_of(out, "member", ev->member_affiliated->member_id);
-	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
-		return stream_of(out, "member", ev->member_disaffiliated->member_id);
-	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
-		return stream_of(out, "member", ev->member_transferred->member_id);
-	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
-		return stream_of(out, "member", ev->membership_ended->member_id);
-	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
-		return stream_of(out, "member", ev->profile_changed->member_id);
-	case LEDGER__EVENT__BODY_DUES_PAID:
-		return stream_of(out, "member", ev->dues_paid->member_id);
-	case LEDGER__EVENT__BODY_DUES_WAIVED:
-		return stream_of(out, "member", ev->dues_waived->member_id);
-	case LEDGER__EVENT__BODY_DUES_REFUNDED:
-		return stream_of(out, "member", ev->dues_refunded->member_id);
 	case LEDGER__EVENT__BODY_FUNDS_ALLOCATED:
 		return stream_of(out, "org", ev->funds_allocated->from_org);
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED: {
-		const Ledger__ServiceDelivered *s = ev->service_delivered;
-		if (s->member_id && *s->member_id)
-			return stream_of(out, "member", s->member_id);
-		return stream_of(out, "org", s->org_id);
-	}
+	case LEDGER__EVENT__BODY_SERVICE_DELIVERED: /* to a non-member */
+		return stream_of(out, "org", ev->service_delivered->org_id);
 	case LEDGER__EVENT__BODY_ACTIVITY_HELD:
 		return stream_of(out, "org", ev->activity_held->org_id);
 	case LEDGER__EVENT__BODY_STATION_OPENED:

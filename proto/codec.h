@@ -78,6 +78,10 @@ int codec_event_hash(const Ledger__Event *ev, uint8_t out[LD_HASH_LEN]);
 /* Name of an event body kind ("member_joined"), "unknown" if none. */
 const char *codec_event_type_name(int body_case);
 
+/* The member an event is about: member events, dues, and services to a
+ * member (NULL for every other body, and for a service to a non-member). */
+const char *codec_event_member(const Ledger__Event *ev);
+
 /* Stream name of an event, derived from its body into out (size
  * LD_STREAM_MAX): "member/<id>", "org/<id>", "region/<code>". For voids and
  * amendments the stream is that of the target and is not derivable from the
