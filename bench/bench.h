@@ -1,0 +1,722 @@
+/*
+ * bench.h — what the benchmarks share: the clock and CPU accounting, median
+ * statistics, an arena, a seeded PRNG, and the workload generator (the
+ * organisation tree and the event mix of ingest.c, also appended by
+ * projections.c), with the packing of AppendRequests.
+ *
+ * Header-only because the Makefile builds every .c file of bench/ as a
+ * program of its own; its functions are static (BENCH_FN) and each
+ * benchmark uses a part of them.
+ *
+ * The workload is a function of the seed alone, plus the namespace that
+ * names its organisations and members: see gen_stream_events().
+ */
+#ifndef LD_BENCH_H
+#define LD_BENCH_H
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "client.h"
+#include "codec.h"
+#include "error.h"
+
+/* Every function here is static; a benchmark that does not use one must
+ * not be warned about it. */
+#define BENCH_FN static __attribute__((unused))
+
+/* Business time of the generated events: spread evenly over
+ * [BENCH_T0, BENCH_T1) in the order of each client's stream, so that the
+ * workload does not depend on the wall clock and is never in the future. */
+#define BENCH_T0_US 1767225600000000LL /* 2026-01-01T00:00:00Z */
+#define BENCH_T1_US 1790812800000000LL /* 2026-10-01T00:00:00Z */
+/* Key of the person hashes (HMAC-SHA-256 of a synthetic national id). */
+#define BENCH_HASH_KEY "ledgerd-bench"
+
+/* ------------------------------------------------------------------ */
+/* Time, CPU, statistics                                               */
+/* ------------------------------------------------------------------ */
+
+/* Monotonic clock in nanoseconds. */
+BENCH_FN int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* CPU time (user + system) of this process, all threads, in seconds. */
+BENCH_FN double self_cpu_seconds(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU time (user + system) of process pid in seconds, from /proc/pid/stat;
+ * negative if it cannot be read. */
+BENCH_FN double proc_cpu_seconds(long pid)
+{
+	char path[64], buf[1024];
+	double rc = -1;
+	FILE *f = NULL;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if (!(f = fopen(path, "r")))
+		goto out;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	/* The command name may hold spaces: fields are counted after ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		goto out;
+	unsigned long long ut = 0, st = 0;
+	/* After ')': state(3) ... utime(14) stime(15). */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		goto out;
+	rc = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+out:
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+/* Bytes process pid (0: this one) has caused to be written to storage
+ * (write_bytes of /proc/PID/io); negative if it cannot be read. */
+BENCH_FN double proc_write_bytes(long pid)
+{
+	char path[64], line[128];
+	double rc = -1;
+	FILE *f;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0)
+		snprintf(path, sizeof(path), "/proc/self/io");
+	else
+		snprintf(path, sizeof(path), "/proc/%ld/io", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long v;
+		if (sscanf(line, "write_bytes: %llu", &v) == 1) {
+			rc = (double)v;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+/* qsort comparator for doubles. */
+BENCH_FN int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+typedef struct stats {
+	double median, min, max;
+} stats;
+
+/* Median, minimum and maximum of v[0..n-1] (n >= 1); v is reordered. */
+BENCH_FN stats stats_of(double *v, size_t n)
+{
+	stats s = {0, 0, 0};
+	if (n == 0)
+		return s;
+	qsort(v, n, sizeof(*v), cmp_double);
+	s.min = v[0];
+	s.max = v[n - 1];
+	s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* Arena and PRNG                                                      */
+/* ------------------------------------------------------------------ */
+
+/* The generated events of a run live in one arena, freed at once. */
+typedef struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, cap;
+	_Alignas(16) unsigned char data[];
+} arena_chunk;
+
+typedef struct arena {
+	arena_chunk *head;
+} arena;
+
+#define ARENA_CHUNK ((size_t)4 << 20)
+
+/* n zeroed bytes aligned to 16, valid until arena_release; NULL if memory
+ * runs out. */
+BENCH_FN void *arena_alloc(arena *a, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	arena_chunk *c = a->head;
+	if (!c || c->cap - c->used < n) {
+		size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->next = a->head;
+		c->used = 0;
+		c->cap = cap;
+		a->head = c;
+	}
+	void *p = c->data + c->used;
+	c->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+/* A formatted string in the arena; NULL if memory runs out. */
+__attribute__((format(printf, 2, 3))) BENCH_FN char *arena_printf(arena *a, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return NULL;
+	char *s = arena_alloc(a, (size_t)n + 1);
+	if (s)
+		memcpy(s, buf, (size_t)n + 1);
+	return s;
+}
+
+/* Frees every allocation of the arena. */
+BENCH_FN void arena_release(arena *a)
+{
+	while (a->head) {
+		arena_chunk *next = a->head->next;
+		free(a->head);
+		a->head = next;
+	}
+}
+
+/* xoshiro256** seeded through splitmix64: fast, and the same sequence for
+ * the same seed on every machine. */
+typedef struct rng {
+	uint64_t s[4];
+} rng;
+
+BENCH_FN uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+BENCH_FN void rng_seed(rng *r, uint64_t seed)
+{
+	for (int i = 0; i < 4; i++)
+		r->s[i] = splitmix64(&seed);
+}
+
+BENCH_FN uint64_t rotl64(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+BENCH_FN uint64_t rng_next(rng *r)
+{
+	uint64_t *s = r->s;
+	uint64_t out = rotl64(s[1] * 5, 7) * 9;
+	uint64_t t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl64(s[3], 45);
+	return out;
+}
+
+/* Uniform in [0, n). */
+BENCH_FN uint32_t rng_below(rng *r, uint32_t n)
+{
+	return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
+}
+
+/* ------------------------------------------------------------------ */
+/* The organisation tree                                               */
+/* ------------------------------------------------------------------ */
+
+/* Jiangsu's 13 prefecture-level cities (GB/T 2260). */
+static const struct city {
+	uint32_t code;
+	const char *name;
+} cities[] = {
+    {320100, "南京市"}, {320200, "无锡市"}, {320300, "徐州市"},   {320400, "常州市"},
+    {320500, "苏州市"}, {320600, "南通市"}, {320700, "连云港市"}, {320800, "淮安市"},
+    {320900, "盐城市"}, {321000, "扬州市"}, {321100, "镇江市"},   {321200, "泰州市"},
+    {321300, "宿迁市"},
+};
+#define N_CITIES (sizeof(cities) / sizeof(cities[0]))
+
+/* The five new-employment-form groups, each with an industry union per city. */
+static const struct group {
+	Ledger__WorkerGroup group;
+	const char *name;
+	const char *platform[2];
+} groups[] = {
+    {LEDGER__WORKER_GROUP__TRUCK_DRIVER, "货车司机", {"huolala", "manbang"}},
+    {LEDGER__WORKER_GROUP__RIDE_HAILING_DRIVER, "网约车司机", {"didi", "caocao"}},
+    {LEDGER__WORKER_GROUP__COURIER, "快递员", {"sf-express", "zto"}},
+    {LEDGER__WORKER_GROUP__DELIVERY_RIDER, "网约配送员", {"meituan", "ele.me"}},
+    {LEDGER__WORKER_GROUP__LIVE_STREAMER, "网络主播", {"douyin", "kuaishou"}},
+};
+#define N_GROUPS (sizeof(groups) / sizeof(groups[0]))
+#define N_UNIONS (N_CITIES * N_GROUPS)
+#define N_ORGS   (1 + N_CITIES + N_UNIONS)
+
+/* One run's tree: province federation → city federations → industry unions
+ * (union u is in city u / N_GROUPS and serves group u % N_GROUPS). */
+typedef struct org_tree {
+	char *province;
+	char *city[N_CITIES];
+	char *unions[N_UNIONS];
+	Ledger__Event *events[N_ORGS]; /* province, cities, unions: in that order */
+} org_tree;
+
+/* An event envelope with event_id = ldc_derived_event_id("ledgerd-bench/<key>")
+ * and the given business time; NULL if memory runs out. */
+BENCH_FN Ledger__Event *new_envelope(arena *a, const char *key, int64_t occurred_at)
+{
+	char text[160];
+	Ledger__Event *ev = arena_alloc(a, sizeof(*ev));
+	uint8_t *id = arena_alloc(a, LD_EVENT_ID_LEN);
+	if (!ev || !id)
+		return NULL;
+	ledger__event__init(ev);
+	snprintf(text, sizeof(text), "ledgerd-bench/%s", key);
+	ldc_derived_event_id(text, id);
+	ev->has_event_id = 1;
+	ev->event_id.len = LD_EVENT_ID_LEN;
+	ev->event_id.data = id;
+	ev->has_occurred_at = 1;
+	ev->occurred_at = occurred_at;
+	return ev;
+}
+
+/* One OrgRegistered event of the tree; NULL if memory runs out. */
+BENCH_FN Ledger__Event *new_org(arena *a, const char *id, const char *name, Ledger__OrgKind kind,
+                                const char *parent, uint32_t region, int group)
+{
+	Ledger__OrgRegistered *o = arena_alloc(a, sizeof(*o));
+	char key[128];
+	snprintf(key, sizeof(key), "org/%s", id);
+	Ledger__Event *ev = new_envelope(a, key, BENCH_T0_US - 86400LL * 1000000);
+	if (!o || !ev)
+		return NULL;
+	ledger__org_registered__init(o);
+	o->org_id = (char *)id;
+	o->name = (char *)name;
+	o->has_kind = 1;
+	o->kind = kind;
+	o->parent_id = (char *)parent;
+	o->has_region = 1;
+	o->region = region;
+	if (group >= 0) {
+		o->has_worker_group = 1;
+		o->worker_group = groups[group].group;
+	}
+	ev->body_case = LEDGER__EVENT__BODY_ORG_REGISTERED;
+	ev->org_registered = o;
+	return ev;
+}
+
+/* Builds the run's tree under namespace ns (ids "<ns>.js", "<ns>.js.320100",
+ * "<ns>.js.320100.g4"). Returns 0 or LD_E(INTERNAL). */
+BENCH_FN int orgs_build(org_tree *t, arena *a, const char *ns)
+{
+	size_t k = 0;
+	t->province = arena_printf(a, "%s.js", ns);
+	if (!t->province)
+		return LD_E(INTERNAL);
+	t->events[k++] = new_org(a, t->province, "江苏省新就业形态劳动者行业工会联合会",
+	                         LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000, -1);
+	for (size_t c = 0; c < N_CITIES; c++) {
+		t->city[c] = arena_printf(a, "%s.%06" PRIu32, t->province, cities[c].code);
+		char *name = arena_printf(a, "%s新就业形态劳动者行业工会联合会", cities[c].name);
+		if (!t->city[c] || !name)
+			return LD_E(INTERNAL);
+		t->events[k++] = new_org(a, t->city[c], name, LEDGER__ORG_KIND__FEDERATION_CITY,
+		                         t->province, cities[c].code, -1);
+	}
+	for (size_t u = 0; u < N_UNIONS; u++) {
+		size_t c = u / N_GROUPS, g = u % N_GROUPS;
+		t->unions[u] = arena_printf(a, "%s.g%d", t->city[c], (int)groups[g].group);
+		char *name = arena_printf(a, "%s%s行业工会", cities[c].name, groups[g].name);
+		if (!t->unions[u] || !name)
+			return LD_E(INTERNAL);
+		t->events[k++] = new_org(a, t->unions[u], name, LEDGER__ORG_KIND__INDUSTRY_UNION,
+		                         t->city[c], cities[c].code, (int)g);
+	}
+	for (size_t i = 0; i < N_ORGS; i++)
+		if (!t->events[i])
+			return LD_E(INTERNAL);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The event mix                                                       */
+/* ------------------------------------------------------------------ */
+
+enum { K_JOIN, K_DUES, K_SERVICE, K_TRANSFER, K_END, K_NKINDS };
+
+static const char *const kind_names[K_NKINDS] = {"member_joined", "dues_paid", "service_delivered",
+                                                 "member_transferred", "membership_ended"};
+/* Percentages of the mix; the first events of a stream are joins (nobody
+ * else exists yet) and a payment with no period left becomes a service. */
+static const unsigned mix_pct[K_NKINDS] = {60, 20, 12, 6, 2};
+
+typedef struct gen_member {
+	const char *id;
+	uint32_t org;         /* index of the current union */
+	uint32_t next_period; /* first month not yet paid, YYYYMM */
+} gen_member;
+
+/* Generator of one client's stream. Events reference only organisations of
+ * the tree and members joined earlier in the same stream, so a stream is
+ * valid whatever the other clients' requests do meanwhile. */
+typedef struct gen_stream {
+	rng r;
+	arena *a;
+	const org_tree *orgs;
+	const char *ns;
+	unsigned part;
+	gen_member *members;
+	size_t nmembers;
+	size_t *active; /* indices into members of the active ones */
+	size_t nactive;
+	size_t counts[K_NKINDS];
+} gen_stream;
+
+/* YYYYMM of a time in microseconds. */
+BENCH_FN uint32_t month_of(int64_t us)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	return (uint32_t)((tm.tm_year + 1900) * 100 + tm.tm_mon + 1);
+}
+
+/* YYYYMM plus k months. */
+BENCH_FN uint32_t month_add(uint32_t yyyymm, unsigned k)
+{
+	uint32_t m = (yyyymm / 100) * 12 + (yyyymm % 100 - 1) + k;
+	return (m / 12) * 100 + m % 12 + 1;
+}
+
+/* Picks an active member of the stream (at least one must exist); *slot is
+ * its position in the active list. */
+BENCH_FN gen_member *pick_active(gen_stream *g, size_t *slot)
+{
+	size_t s = rng_below(&g->r, (uint32_t)g->nactive);
+	*slot = s;
+	return &g->members[g->active[s]];
+}
+
+/* MemberJoined of a new member of a random union. */
+BENCH_FN int gen_join(gen_stream *g, Ledger__Event *ev)
+{
+	Ledger__MemberJoined *j = arena_alloc(g->a, sizeof(*j));
+	uint8_t *ph = arena_alloc(g->a, LD_HASH_LEN);
+	if (!j || !ph)
+		return LD_E(INTERNAL);
+	ledger__member_joined__init(j);
+	size_t k = g->nmembers++;
+	gen_member *m = &g->members[k];
+	uint32_t u = rng_below(&g->r, N_UNIONS);
+	size_t c = u / N_GROUPS, grp = u % N_GROUPS;
+	m->id = arena_printf(g->a, "%s.p%u.m%zu", g->ns, g->part, k);
+	if (!m->id)
+		return LD_E(INTERNAL);
+	m->org = u;
+	m->next_period = month_of(ev->occurred_at);
+	g->active[g->nactive++] = k;
+
+	j->member_id = (char *)m->id;
+	j->org_id = g->orgs->unions[u];
+	uint32_t path = rng_below(&g->r, 100);
+	j->has_join_path = j->has_employment = 1;
+	if (path < 70) {
+		j->join_path = LEDGER__JOIN_PATH__PLATFORM_WORK;
+		j->employment = rng_below(&g->r, 2) ? LEDGER__EMPLOYMENT_RELATION__PARTIAL
+		                                    : LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED;
+		j->platform = (char *)groups[grp].platform[rng_below(&g->r, 2)];
+	} else if (path < 90) {
+		j->join_path = LEDGER__JOIN_PATH__LABOUR_RELATION;
+		j->employment = LEDGER__EMPLOYMENT_RELATION__EMPLOYED;
+	} else {
+		j->join_path = LEDGER__JOIN_PATH__DISPATCHED;
+		j->employment = LEDGER__EMPLOYMENT_RELATION__DISPATCHED_LABOUR;
+	}
+	j->has_channel = 1;
+	j->channel = (Ledger__JoinChannel)(1 + rng_below(&g->r, 5));
+	j->has_worker_group = 1;
+	j->worker_group = groups[grp].group;
+	j->has_region = 1;
+	j->region = cities[c].code;
+	j->has_real_name = 1;
+	j->real_name = rng_below(&g->r, 100) < 95;
+	/* The member id stands in for the national id: unique per member and
+	 * per run, so no two active members share a person. */
+	if (ldc_person_hash(BENCH_HASH_KEY, m->id, ph) != 0)
+		return LD_E(INTERNAL);
+	j->has_person_hash = 1;
+	j->person_hash.len = LD_HASH_LEN;
+	j->person_hash.data = ph;
+	ev->body_case = LEDGER__EVENT__BODY_MEMBER_JOINED;
+	ev->member_joined = j;
+	return 0;
+}
+
+/* ServiceDelivered by an active member's union to that member. */
+BENCH_FN int gen_service(gen_stream *g, Ledger__Event *ev)
+{
+	static const Ledger__ServiceKind kinds[] = {
+	    LEDGER__SERVICE_KIND__CONDOLENCE_VISIT,
+	    LEDGER__SERVICE_KIND__MUTUAL_AID_INSURANCE,
+	    LEDGER__SERVICE_KIND__LEGAL_CONSULTATION,
+	    LEDGER__SERVICE_KIND__HEALTH_CHECK,
+	    LEDGER__SERVICE_KIND__SKILL_UPGRADE,
+	    LEDGER__SERVICE_KIND__PSYCHOLOGICAL_COUNSELLING,
+	};
+	Ledger__ServiceDelivered *s = arena_alloc(g->a, sizeof(*s));
+	if (!s)
+		return LD_E(INTERNAL);
+	ledger__service_delivered__init(s);
+	size_t slot;
+	gen_member *m = pick_active(g, &slot);
+	s->has_kind = 1;
+	s->kind = kinds[rng_below(&g->r, sizeof(kinds) / sizeof(kinds[0]))];
+	s->org_id = g->orgs->unions[m->org];
+	s->member_id = (char *)m->id;
+	if (s->kind == LEDGER__SERVICE_KIND__CONDOLENCE_VISIT) {
+		s->has_amount_fen = 1;
+		s->amount_fen = 20000 + 10000 * (int64_t)rng_below(&g->r, 4);
+	}
+	ev->body_case = LEDGER__EVENT__BODY_SERVICE_DELIVERED;
+	ev->service_delivered = s;
+	return 0;
+}
+
+/* DuesPaid for the next 1–3 unpaid months of an active member, never past
+ * the month of the payment; a service instead if that member is paid up.
+ * *kind is set to the kind generated. */
+BENCH_FN int gen_dues(gen_stream *g, Ledger__Event *ev, int *kind)
+{
+	size_t slot;
+	gen_member *m = pick_active(g, &slot);
+	uint32_t now = month_of(ev->occurred_at);
+	if (m->next_period > now) {
+		*kind = K_SERVICE;
+		return gen_service(g, ev);
+	}
+	Ledger__DuesPaid *d = arena_alloc(g->a, sizeof(*d));
+	if (!d)
+		return LD_E(INTERNAL);
+	ledger__dues_paid__init(d);
+	uint32_t from = m->next_period;
+	uint32_t to = month_add(from, rng_below(&g->r, 3));
+	if (to > now)
+		to = now;
+	unsigned months = 1;
+	for (uint32_t p = from; p < to; p = month_add(p, 1))
+		months++;
+	m->next_period = month_add(to, 1);
+	d->member_id = (char *)m->id;
+	d->has_amount_fen = 1;
+	d->amount_fen = (int64_t)months * (200 + 100 * (int64_t)rng_below(&g->r, 9));
+	d->has_period_from = d->has_period_to = 1;
+	d->period_from = from;
+	d->period_to = to;
+	d->has_method = 1;
+	d->method = (Ledger__PaymentMethod)(1 + rng_below(&g->r, 6));
+	ev->body_case = LEDGER__EVENT__BODY_DUES_PAID;
+	ev->dues_paid = d;
+	*kind = K_DUES;
+	return 0;
+}
+
+/* MemberTransferred of an active member to the same group's union of another
+ * city (moved) or another group's union of the same city (new occupation). */
+BENCH_FN int gen_transfer(gen_stream *g, Ledger__Event *ev)
+{
+	Ledger__MemberTransferred *t = arena_alloc(g->a, sizeof(*t));
+	if (!t)
+		return LD_E(INTERNAL);
+	ledger__member_transferred__init(t);
+	size_t slot;
+	gen_member *m = pick_active(g, &slot);
+	uint32_t c = m->org / N_GROUPS, grp = m->org % N_GROUPS, to;
+	t->has_reason = 1;
+	if (rng_below(&g->r, 2)) {
+		c = (c + 1 + rng_below(&g->r, N_CITIES - 1)) % N_CITIES;
+		t->reason = LEDGER__TRANSFER_REASON__MOVED_REGION;
+	} else {
+		grp = (grp + 1 + rng_below(&g->r, N_GROUPS - 1)) % N_GROUPS;
+		t->reason = LEDGER__TRANSFER_REASON__CHANGED_OCCUPATION;
+	}
+	to = c * N_GROUPS + grp;
+	t->member_id = (char *)m->id;
+	t->from_org = g->orgs->unions[m->org];
+	t->to_org = g->orgs->unions[to];
+	m->org = to;
+	ev->body_case = LEDGER__EVENT__BODY_MEMBER_TRANSFERRED;
+	ev->member_transferred = t;
+	return 0;
+}
+
+/* MembershipEnded of an active member, who then leaves the active list. */
+BENCH_FN int gen_end(gen_stream *g, Ledger__Event *ev)
+{
+	static const Ledger__EndReason reasons[] = {
+	    LEDGER__END_REASON__LEFT, LEDGER__END_REASON__LEFT_SECTOR, LEDGER__END_REASON__RETIRED};
+	Ledger__MembershipEnded *x = arena_alloc(g->a, sizeof(*x));
+	if (!x)
+		return LD_E(INTERNAL);
+	ledger__membership_ended__init(x);
+	size_t slot;
+	gen_member *m = pick_active(g, &slot);
+	x->member_id = (char *)m->id;
+	x->has_reason = 1;
+	x->reason = reasons[rng_below(&g->r, 3)];
+	g->active[slot] = g->active[--g->nactive];
+	ev->body_case = LEDGER__EVENT__BODY_MEMBERSHIP_ENDED;
+	ev->membership_ended = x;
+	return 0;
+}
+
+/*
+ * Generates stream `part` of a run: n events into out[], allocated in a,
+ * deterministic in (seed, run, part). Each event is checked with
+ * check_event() so that a bad generator fails here and not at the daemon.
+ * counts[] (K_NKINDS) is increased by the kinds generated. Returns 0,
+ * LD_E(INTERNAL) if memory runs out, or the check's code with e filled.
+ */
+BENCH_FN int gen_stream_events(arena *a, const org_tree *orgs, const char *ns, uint64_t seed,
+                               unsigned run, unsigned part, size_t n, Ledger__Event **out,
+                               size_t counts[K_NKINDS], ld_errinfo *e)
+{
+	gen_stream g = {0};
+	int rc = 0;
+	int64_t now = ldc_now_us();
+
+	rng_seed(&g.r, seed ^ ((uint64_t)run << 40) ^ ((uint64_t)part << 20));
+	g.a = a;
+	g.orgs = orgs;
+	g.ns = ns;
+	g.part = part;
+	g.members = calloc(n ? n : 1, sizeof(*g.members));
+	g.active = calloc(n ? n : 1, sizeof(*g.active));
+	if (!g.members || !g.active) {
+		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory for %zu members", n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char key[96];
+		snprintf(key, sizeof(key), "%s/%u/%zu", ns, part, i);
+		int64_t t = BENCH_T0_US + (int64_t)((double)(BENCH_T1_US - BENCH_T0_US) * i / n);
+		Ledger__Event *ev = new_envelope(a, key, t);
+		if (!ev) {
+			rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory for events");
+			goto out;
+		}
+		int kind = K_JOIN;
+		if (g.nactive > 0) {
+			uint32_t r = rng_below(&g.r, 100), acc = 0;
+			for (kind = 0; kind < K_NKINDS - 1; kind++) {
+				acc += mix_pct[kind];
+				if (r < acc)
+					break;
+			}
+		}
+		switch (kind) {
+		case K_JOIN:
+			rc = gen_join(&g, ev);
+			break;
+		case K_DUES:
+			rc = gen_dues(&g, ev, &kind);
+			break;
+		case K_SERVICE:
+			rc = gen_service(&g, ev);
+			break;
+		case K_TRANSFER:
+			rc = gen_transfer(&g, ev);
+			break;
+		default:
+			rc = gen_end(&g, ev);
+			break;
+		}
+		if (rc) {
+			rc = ld_errinfo_set(e, rc, NULL, "out of memory for events");
+			goto out;
+		}
+		if ((rc = check_event(ev, now, e)) != 0) {
+			fprintf(stderr,
+			        "ingest: generated event %zu of stream %u fails check_event\n", i,
+			        part);
+			goto out;
+		}
+		g.counts[kind]++;
+		out[i] = ev;
+	}
+	for (int k = 0; k < K_NKINDS; k++)
+		counts[k] += g.counts[k];
+out:
+	free(g.members);
+	free(g.active);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests                                                            */
+/* ------------------------------------------------------------------ */
+
+/* One pre-packed AppendRequest and the events it carries. */
+typedef struct packed_req {
+	uint8_t *buf;
+	size_t len;
+	Ledger__Event **events;
+	size_t n;
+} packed_req;
+
+/* Packs evs[0..n-1] as one AppendRequest into pr. */
+BENCH_FN int pack_request(packed_req *pr, Ledger__Event **evs, size_t n)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__AppendRequest ap = LEDGER__APPEND_REQUEST__INIT;
+	ap.n_events = n;
+	ap.events = evs;
+	req.command_case = LEDGER__REQUEST__COMMAND_APPEND;
+	req.append = &ap;
+	pr->len = codec_size(&req);
+	pr->buf = malloc(pr->len ? pr->len : 1);
+	if (!pr->buf)
+		return LD_E(INTERNAL);
+	codec_pack(&req, pr->buf);
+	pr->events = evs;
+	pr->n = n;
+	return 0;
+}
+
+#endif
