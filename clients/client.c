@@ -242,6 +242,112 @@ int ldc_head(ldc *c, Ledger__Response **out, ld_errinfo *e)
 }
 
 /* ------------------------------------------------------------------ */
+/* Projection queries                                                  */
+/* ------------------------------------------------------------------ */
+
+/* The wire form of cons into *w; NULL when nothing is asked for. */
+static Ledger__Consistency *consistency(const ldc_consistency *cons, Ledger__Consistency *w)
+{
+	if (!cons || (!cons->min_seq && !cons->timeout_ms))
+		return NULL;
+	ledger__consistency__init(w);
+	if (cons->min_seq) {
+		w->has_min_seq = 1;
+		w->min_seq = cons->min_seq;
+	}
+	if (cons->timeout_ms) {
+		w->has_timeout_ms = 1;
+		w->timeout_ms = cons->timeout_ms;
+	}
+	return w;
+}
+
+int ldc_get_member(ldc *c, const char *member_id, const ldc_consistency *cons,
+		   Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__GetMemberRequest q = LEDGER__GET_MEMBER_REQUEST__INIT;
+	Ledger__Consistency w;
+	q.member_id = (char *)(member_id ? member_id : "");
+	q.consistency = consistency(cons, &w);
+	req.command_case = LEDGER__REQUEST__COMMAND_GET_MEMBER;
+	req.get_member = &q;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_coverage(ldc *c, const char *org_id, uint32_t depth, uint32_t period,
+		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__CoverageRequest q = LEDGER__COVERAGE_REQUEST__INIT;
+	Ledger__Consistency w;
+	q.org_id = (char *)(org_id ? org_id : "");
+	if (depth) {
+		q.has_depth = 1;
+		q.depth = depth;
+	}
+	if (period) {
+		q.has_period = 1;
+		q.period = period;
+	}
+	q.consistency = consistency(cons, &w);
+	req.command_case = LEDGER__REQUEST__COMMAND_COVERAGE;
+	req.coverage = &q;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_history(ldc *c, const char *member_id, int all, const ldc_consistency *cons,
+		Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__HistoryRequest q = LEDGER__HISTORY_REQUEST__INIT;
+	Ledger__Consistency w;
+	q.member_id = (char *)(member_id ? member_id : "");
+	if (all) {
+		q.has_all = 1;
+		q.all = 1;
+	}
+	q.consistency = consistency(cons, &w);
+	req.command_case = LEDGER__REQUEST__COMMAND_HISTORY;
+	req.history = &q;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, int64_t to_time, uint32_t limit,
+		  const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__TransfersRequest q = LEDGER__TRANSFERS_REQUEST__INIT;
+	Ledger__Consistency w;
+	q.org_id = (char *)(org_id ? org_id : "");
+	if (from_time != INT64_MIN) {
+		q.has_from_time = 1;
+		q.from_time = from_time;
+	}
+	if (to_time != INT64_MAX) {
+		q.has_to_time = 1;
+		q.to_time = to_time;
+	}
+	if (limit) {
+		q.has_limit = 1;
+		q.limit = limit;
+	}
+	q.consistency = consistency(cons, &w);
+	req.command_case = LEDGER__REQUEST__COMMAND_TRANSFERS;
+	req.transfers = &q;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_projections(ldc *c, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__ProjectionsRequest q = LEDGER__PROJECTIONS_REQUEST__INIT;
+	req.command_case = LEDGER__REQUEST__COMMAND_PROJECTIONS;
+	req.projections = &q;
+	return ldc_call(c, &req, out, e);
+}
+
+/* ------------------------------------------------------------------ */
 /* Ids, hashes, time                                                   */
 /* ------------------------------------------------------------------ */
 

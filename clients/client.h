@@ -57,6 +57,50 @@ int ldc_read_stream(ldc *c, const char *stream, uint64_t from_version, uint32_t 
 		    Ledger__Response **out, ld_errinfo *e);
 int ldc_head(ldc *c, Ledger__Response **out, ld_errinfo *e);
 
+/*
+ * Projection queries. Each answer carries (*out)->as_of_seq, the seq of the
+ * log it reflects.
+ *
+ * cons (NULL: answer at once, whatever the projections have applied) asks
+ * for read-your-writes: the server waits until the projections have applied
+ * min_seq, for at most timeout_ms (0: the server's default, 1000; at most
+ * 10,000), and answers ERR_NOT_CAUGHT_UP if they have not by then,
+ * ERR_PROJECTION_STOPPED if one has stopped, ERR_INVALID_VALUE if min_seq is
+ * beyond the log head. min_seq 0 asks for nothing. The connection's own
+ * timeout (ldc_open) must leave room for the wait.
+ */
+typedef struct ldc_consistency {
+	uint64_t min_seq;
+	uint32_t timeout_ms;
+} ldc_consistency;
+
+/* A member's current view: (*out)->member. ERR_NOT_FOUND for a member id
+ * that never joined. */
+int ldc_get_member(ldc *c, const char *member_id, const ldc_consistency *cons,
+		   Ledger__Response **out, ld_errinfo *e);
+/* An organisation and its subtree down to depth levels (0: the organisation
+ * alone; at most 16), depth-first: (*out)->coverage. period (YYYYMM) is the
+ * month the dues figures refer to, 0 for the server's current month.
+ * ERR_NOT_FOUND for an unknown organisation. */
+int ldc_coverage(ldc *c, const char *org_id, uint32_t depth, uint32_t period,
+		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e);
+/* A member's history in seq order, read from the log with the corrections
+ * of each event: (*out)->history. all: every event of the member's stream
+ * (dues, services...), not only membership events. ERR_NOT_FOUND for a
+ * member without events. */
+int ldc_history(ldc *c, const char *member_id, int all, const ldc_consistency *cons,
+		Ledger__Response **out, ld_errinfo *e);
+/* Transfers into, out of and within the subtree of org_id whose occurred_at
+ * lies in [from_time, to_time) (µs; INT64_MIN and INT64_MAX leave that end
+ * open), by occurred_at then seq: (*out)->transfers, with truncated set if
+ * more than limit matched (0: the server's default, 1000; at most 10,000).
+ * ERR_NOT_FOUND for an unknown organisation, ERR_INVALID_VALUE for an
+ * empty window. */
+int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, int64_t to_time, uint32_t limit,
+		  const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e);
+/* Every projection's checkpoint, lag and state: (*out)->projections. */
+int ldc_projections(ldc *c, Ledger__Response **out, ld_errinfo *e);
+
 /* 16 random bytes (getrandom) for an event id, shaped as an RFC 4122
  * version-4 UUID. */
 void ldc_new_event_id(uint8_t id[LD_EVENT_ID_LEN]);

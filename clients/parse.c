@@ -178,6 +178,24 @@ int ldc_parse_yuan(const char *s, int64_t *fen)
 /* Periods and times                                                   */
 /* ------------------------------------------------------------------ */
 
+void ldc_format_yuan(int64_t fen, char out[32])
+{
+	/* Through unsigned: -INT64_MIN does not fit an int64. */
+	uint64_t v = fen < 0 ? 0 - (uint64_t)fen : (uint64_t)fen;
+	snprintf(out, 32, "%s%llu.%02llu", fen < 0 ? "-" : "", (unsigned long long)(v / 100),
+		 (unsigned long long)(v % 100));
+}
+
+void ldc_format_period(uint32_t period, char out[16])
+{
+	if (period == 0)
+		snprintf(out, 16, "-");
+	else if (period % 100 >= 1 && period % 100 <= 12 && period >= 100000 && period <= 999912)
+		snprintf(out, 16, "%04u-%02u", period / 100, period % 100);
+	else
+		snprintf(out, 16, "%u", period);
+}
+
 /* Reads exactly n digits from *s, advancing it. */
 static int digits(const char **s, int n, int *out)
 {

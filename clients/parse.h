@@ -45,6 +45,14 @@ int ldc_parse_i64(const char *s, int64_t *out);
  * exactly (no floating point). Positive amounts only. */
 int ldc_parse_yuan(const char *s, int64_t *fen);
 
+/* fen as yuan with two decimals ("12.34", "-0.05", "0.00"). out needs 32
+ * bytes. */
+void ldc_format_yuan(int64_t fen, char out[32]);
+
+/* A month YYYYMM as "YYYY-MM"; 0 as "-", a value that is not a month as its
+ * number. out needs 16 bytes. */
+void ldc_format_period(uint32_t period, char out[16]);
+
 /* A month "YYYYMM" or "YYYY-MM" (year 1900–9999, month 01–12) as the
  * YYYYMM number the ledger uses (202405). */
 int ldc_parse_period(const char *s, uint32_t *out);
