@@ -4,7 +4,8 @@
  *   ledgerctl [--url URL] [--json] [--timeout MS] COMMAND [ARGUMENTS] [OPTIONS]
  *
  * A command that records something builds one ledger.Event from its
- * arguments and appends it; the read commands print events. Commands are a
+ * arguments and appends it; the read commands print events, or the derived
+ * views of the projections (member, coverage, history, transfers). Commands are a
  * table (`commands`, near the end): a name, positional arguments, options, and
  * the function that builds the event body or runs the command. Help, option
  * parsing (getopt_long), conversion of values and error reporting are generic,
@@ -12,7 +13,8 @@
  *
  * Exit status: 0 success; 1 the ledger rejected the request (or an event of
  * a batch); 2 usage error, nothing was sent; 3 the ledger could not be reached
- * or its answer could not be read.
+ * or its answer could not be read; 4 `history --verify-chain` found an event
+ * whose hash does not match its content.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +29,7 @@
 #define EXIT_REJECTED 1
 #define EXIT_USAGE 2
 #define EXIT_UNAVAILABLE 3
+#define EXIT_VERIFY 4
 
 #define MAX_OPTS 40       /* options of one command, common ones included */
 #define MAX_POS 4         /* positional arguments of one command */
@@ -60,6 +63,7 @@ struct run {
 	int usage;          /* the error being returned is a usage error */
 	int reported;       /* ... and has been printed already */
 	int in_batch;       /* building a line of a batch file */
+	int verify_failed;  /* history --verify-chain found a bad hash */
 	int dev_key_warned;
 };
 
@@ -1483,15 +1487,6 @@ static int exec_stream(struct run *r, const struct args *a, ld_errinfo *e)
 	return read_stream(r, a, a->pos[0], e);
 }
 
-static int exec_history(struct run *r, const struct args *a, ld_errinfo *e)
-{
-	char stream[LD_STREAM_MAX];
-	if ((size_t)snprintf(stream, sizeof(stream), "member/%s", a->pos[0]) >= sizeof(stream))
-		return usage_error(r, e, LD_E(INVALID_VALUE), "member id '%s' is too long",
-				   a->pos[0]);
-	return read_stream(r, a, stream, e);
-}
-
 static int exec_head(struct run *r, const struct args *a, ld_errinfo *e)
 {
 	Ledger__Response *resp = NULL;
@@ -1517,6 +1512,718 @@ static int exec_head(struct run *r, const struct args *a, ld_errinfo *e)
 	if (h->has_hash && h->hash.len == LD_HASH_LEN)
 		ldc_format_hex(h->hash.data, LD_HASH_LEN, hex);
 	printf("head seq %llu recorded %s hash %s\n", (unsigned long long)h->seq, t, hex);
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Projections: members, coverage, history, transfers                  */
+/* ------------------------------------------------------------------ */
+
+#define WAIT_OPTS                                                                                  \
+	OPT("wait-seq", O_U64, "SEQ", "answer once the projections have applied SEQ"),            \
+	OPT("wait-ms", O_U32, "MS", "wait at most MS ms for that (default 1000, max 10000)")
+
+static const char wait_notes[] =
+	"With --wait-seq the ledger waits until its projections have applied that seq\n"
+	"(read your own writes), or answers ERR_NOT_CAUGHT_UP after --wait-ms; a seq\n"
+	"beyond the head of the log is refused. The answer says which seq it reflects\n"
+	"(\"as of seq N\"; \"as_of_seq\" with --json).";
+
+static void wait_of(const struct args *a, ldc_consistency *cons)
+{
+	cons->min_seq = val_of(a, "wait-seq")->u;
+	cons->timeout_ms = (uint32_t)val_of(a, "wait-ms")->u;
+}
+
+/* An answer that lacks the result its request asks for. */
+static int no_result(ld_errinfo *e, const char *what)
+{
+	return ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the server answered no %s", what);
+}
+
+/* The result of a projection answer as JSON, with the answer's as_of_seq
+ * added; NULL if memory runs out. */
+static json_t *result_json(const Ledger__Response *resp, const void *result)
+{
+	json_t *j = ldc_to_json(result);
+	if (j && resp->has_as_of_seq &&
+	    json_object_set_new(j, "as_of_seq", json_integer((json_int_t)resp->as_of_seq)) != 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* Prints j (taking the reference) indented on stdout. */
+static int dump_json(json_t *j, ld_errinfo *e)
+{
+	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	json_decref(j);
+	if (!s)
+		return out_of_memory(e);
+	puts(s);
+	free(s);
+	return 0;
+}
+
+/* An enum value's name as in the .proto, or its number if unknown. */
+static const char *enum_str(const ProtobufCEnumDescriptor *d, int v, char out[16])
+{
+	const char *name = ldc_enum_name(d, v);
+	if (name)
+		return name;
+	snprintf(out, 16, "%d", v);
+	return out;
+}
+
+/* The same in the form ledgerctl accepts: lowercase with dashes. */
+static const char *enum_lower(const ProtobufCEnumDescriptor *d, int v, char *out, size_t size)
+{
+	char num[16];
+	const char *name = enum_str(d, v, num);
+	size_t i = 0;
+	for (; name[i] && i + 1 < size; i++)
+		out[i] = name[i] == '_' ? '-' : (char)(name[i] >= 'A' && name[i] <= 'Z'
+							       ? name[i] - 'A' + 'a'
+							       : name[i]);
+	out[i] = '\0';
+	return out;
+}
+
+/* Columns a UTF-8 string takes (one per code point: ids, names of enums and
+ * times are ASCII; free text may be off). */
+static int text_width(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* Prints s left-aligned in a column of width w, then the gap to the next. */
+static void print_cell(const char *s, int w)
+{
+	int pad = w - text_width(s);
+	fputs(s, stdout);
+	printf("%*s  ", pad > 0 ? pad : 0, "");
+}
+
+/* Prints n cells aligned to widths w (the last one unpadded), without
+ * trailing blanks when the last ones are empty. */
+static void print_row(char (*cell)[200], const int *w, int n)
+{
+	while (n > 1 && !cell[n - 1][0])
+		n--;
+	for (int k = 0; k < n - 1; k++)
+		print_cell(cell[k], w[k]);
+	printf("%s\n", cell[n - 1]);
+}
+
+/* A ratio as a percentage, "-" if absent. */
+static const char *percent(int has, double ratio, char out[16])
+{
+	double p = ratio * 100.0;
+	if (!has)
+		snprintf(out, 16, "-");
+	else if (p > 0 && p < 0.01)
+		snprintf(out, 16, "<0.01%%");
+	else if (p < 10)
+		snprintf(out, 16, "%.2f%%", p);
+	else
+		snprintf(out, 16, "%.1f%%", p);
+	return out;
+}
+
+/* --- member -------------------------------------------------------- */
+
+static const struct opt member_opts[] = {WAIT_OPTS, END_OPTS};
+
+static void print_member(const Ledger__MemberView *m, uint64_t as_of)
+{
+	char t[32], t2[32], num[16], num2[16], money[32], month[16];
+	printf("member         %s\n", m->member_id ? m->member_id : "-");
+	printf("status         %s\n", enum_str(&ledger__member_status__descriptor, m->status, num));
+	printf("organisation   %s\n", ld_has(m->org_id) ? m->org_id : "-");
+	printf("affiliations   ");
+	for (size_t i = 0; i < m->n_affiliations; i++)
+		printf("%s%s (%s)", i ? ", " : "", m->affiliations[i]->org_id,
+		       enum_str(&ledger__affiliation_kind__descriptor, m->affiliations[i]->kind,
+				num));
+	printf("%s\n", m->n_affiliations ? "" : "-");
+	printf("worker group   %s\n",
+	       enum_str(&ledger__worker_group__descriptor, m->worker_group, num));
+	printf("employment     %s\n",
+	       enum_str(&ledger__employment_relation__descriptor, m->employment, num));
+	printf("platform       %s\n", ld_has(m->platform) ? m->platform : "-");
+	printf("region         %06u\n", m->region);
+	printf("real name      %s\n", m->real_name ? "yes" : "no");
+	printf("joined by      %s, %s\n",
+	       enum_str(&ledger__join_path__descriptor, m->join_path, num),
+	       enum_str(&ledger__join_channel__descriptor, m->channel, num2));
+	ldc_format_time(m->first_joined_at, t);
+	ldc_format_time(m->last_joined_at, t2);
+	printf("first joined   %s\n", t);
+	printf("latest join    %s\n", t2);
+	printf("rejoins        %u\n", m->rejoins);
+	printf("transfers      %u\n", m->transfers);
+	if (m->has_ended_at) {
+		ldc_format_time(m->ended_at, t);
+		printf("ended          %s (%s)\n", t,
+		       enum_str(&ledger__end_reason__descriptor, m->end_reason, num));
+	}
+	ldc_format_period(m->dues_paid_through, month);
+	ldc_format_yuan(m->dues_paid_fen, money);
+	printf("dues paid      through %s, %s yuan in total\n", month, money);
+	printf("stream         version %llu, last seq %llu\n", (unsigned long long)m->version,
+	       (unsigned long long)m->last_seq);
+	printf("as of seq      %llu\n", (unsigned long long)as_of);
+}
+
+static int exec_member(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc_consistency cons;
+	ldc *c;
+	int rc;
+
+	wait_of(a, &cons);
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_get_member(c, a->pos[0], &cons, &resp, e)) != 0)
+		goto out;
+	if (!resp->member)
+		rc = no_result(e, "member view");
+	else if (r->json)
+		rc = dump_json(result_json(resp, resp->member), e);
+	else
+		print_member(resp->member, resp->as_of_seq);
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+/* --- coverage ------------------------------------------------------ */
+
+static const struct opt coverage_opts[] = {
+	OPT("depth", O_U32, "N", "levels below ORG to include (default 0, max 16)"),
+	OPT("period", O_PERIOD, "YYYYMM", "month the dues figures refer to (default: this month)"),
+	WAIT_OPTS,
+	END_OPTS,
+};
+
+/* Kinds of organisation in a word, for the table. */
+static const char *kind_word(int kind)
+{
+	static const char *const words[] = {
+		[LEDGER__ORG_KIND__FEDERATION_PROVINCE] = "province",
+		[LEDGER__ORG_KIND__FEDERATION_CITY] = "city",
+		[LEDGER__ORG_KIND__FEDERATION_COUNTY] = "county",
+		[LEDGER__ORG_KIND__INDUSTRY_UNION] = "industry",
+		[LEDGER__ORG_KIND__PLATFORM_ENTERPRISE_UNION] = "platform",
+		[LEDGER__ORG_KIND__AFFILIATED_ENTERPRISE_UNION] = "affiliated",
+		[LEDGER__ORG_KIND__ENTERPRISE_UNION] = "enterprise",
+		[LEDGER__ORG_KIND__REGIONAL_UNION] = "regional",
+	};
+	if (kind > 0 && (size_t)kind < sizeof(words) / sizeof(words[0]) && words[kind])
+		return words[kind];
+	return "?";
+}
+
+#define TABLE_WIDTH 100
+#define ORG_COL_MAX 32
+
+/* The label of an organisation in the table: indented by depth. */
+static void org_label(const Ledger__OrgCoverage *o, char *out, size_t size)
+{
+	snprintf(out, size, "%*s%s%s", 2 * (int)(o->depth < 16 ? o->depth : 16), "",
+		 o->org_id ? o->org_id : "?", o->dissolved ? " (dissolved)" : "");
+}
+
+/* The worker groups of an organisation, under its row, wrapped at
+ * TABLE_WIDTH: "delivery-rider 3 of 52000 (0.01%), courier 1". */
+static void print_groups(const Ledger__OrgCoverage *o, int indent)
+{
+	int col = 0;
+	for (size_t i = 0; i < o->n_by_group; i++) {
+		const Ledger__GroupCount *g = o->by_group[i];
+		char item[160], name[48], pct[16];
+		enum_lower(&ledger__worker_group__descriptor, g->worker_group, name, sizeof(name));
+		if (g->has_estimated_workers)
+			snprintf(item, sizeof(item), "%s %llu of %llu (%s)", name,
+				 (unsigned long long)g->members,
+				 (unsigned long long)g->estimated_workers,
+				 percent(g->has_coverage, g->coverage, pct));
+		else
+			snprintf(item, sizeof(item), "%s %llu", name,
+				 (unsigned long long)g->members);
+		int len = (int)strlen(item) + (i + 1 < o->n_by_group ? 1 : 0);
+		if (col == 0) {
+			col = printf("%*sgroups: ", indent, "");
+		} else if (col + 1 + len > TABLE_WIDTH) {
+			col = printf("\n%*s", indent + 8, "") - 1;
+		} else {
+			col += printf(" ");
+		}
+		col += printf("%s%s", item, i + 1 < o->n_by_group ? "," : "");
+	}
+	if (col)
+		putchar('\n');
+}
+
+static void print_coverage(const Ledger__CoverageReport *rep, uint64_t as_of)
+{
+	char label[ORG_COL_MAX + 80], month[16], units[48], p1[16], p2[16];
+	int w = (int)strlen("ORGANISATION");
+	uint32_t period = 0;
+
+	for (size_t i = 0; i < rep->n_orgs; i++) {
+		org_label(rep->orgs[i], label, sizeof(label));
+		int n = text_width(label);
+		if (n > w)
+			w = n < ORG_COL_MAX ? n : ORG_COL_MAX;
+		if (rep->orgs[i]->has_dues_period)
+			period = rep->orgs[i]->dues_period;
+	}
+	ldc_format_period(period, month);
+	printf("coverage of %s as of seq %llu; dues paid through %s\n",
+	       rep->n_orgs ? rep->orgs[0]->org_id : "?", (unsigned long long)as_of, month);
+	printf("%-*s  %-10s  %8s  %8s  %8s  %13s  %9s  %9s\n", w, "ORGANISATION", "KIND", "MEMBERS",
+	       "DIRECT", "AFFIL.", "UNITS COVERED", "REAL NAME", "DUES PAID");
+	for (size_t i = 0; i < rep->n_orgs; i++) {
+		const Ledger__OrgCoverage *o = rep->orgs[i];
+		org_label(o, label, sizeof(label));
+		snprintf(units, sizeof(units), "%llu/%llu", (unsigned long long)o->units_covered,
+			 (unsigned long long)o->units);
+		print_cell(label, w);
+		printf("%-10s  %8llu  %8llu  %8llu  %13s  %9s  %9s\n", kind_word(o->kind),
+		       (unsigned long long)o->members, (unsigned long long)o->direct_members,
+		       (unsigned long long)o->affiliated, units,
+		       percent(o->has_real_name_ratio, o->real_name_ratio, p1),
+		       percent(o->has_dues_current_ratio, o->dues_current_ratio, p2));
+		print_groups(o, 2 * (int)(o->depth < 16 ? o->depth : 16) + 4);
+	}
+}
+
+static int exec_coverage(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc_consistency cons;
+	ldc *c;
+	int rc;
+
+	wait_of(a, &cons);
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	rc = ldc_coverage(c, a->pos[0], (uint32_t)val_of(a, "depth")->u,
+			  (uint32_t)val_of(a, "period")->u, &cons, &resp, e);
+	if (rc != 0)
+		goto out;
+	if (!resp->coverage)
+		rc = no_result(e, "coverage report");
+	else if (r->json)
+		rc = dump_json(result_json(resp, resp->coverage), e);
+	else
+		print_coverage(resp->coverage, resp->as_of_seq);
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+/* --- history ------------------------------------------------------- */
+
+static const struct opt history_opts[] = {
+	OPT("all", O_FLAG, NULL, "every event of the member (dues, services...)"),
+	OPT("verify-chain", O_FLAG, NULL, "recompute each event's hash and compare"),
+	END_OPTS,
+};
+
+/* The event a correction corrects; 0 for other events. */
+static uint64_t correction_target(const Ledger__Event *ev)
+{
+	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED && ev->event_voided)
+		return ev->event_voided->target_seq;
+	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED && ev->event_amended)
+		return ev->event_amended->target_seq;
+	return 0;
+}
+
+/* 1: ev's stored hash is SHA-256(prev_hash || seq || canonical(ev)); 0: it
+ * is not, or missing; negative: out of memory. */
+static int hash_matches(const Ledger__Event *ev)
+{
+	uint8_t h[LD_HASH_LEN];
+	if (!ev->has_hash || ev->hash.len != LD_HASH_LEN || !ev->has_prev_hash ||
+	    ev->prev_hash.len != LD_HASH_LEN)
+		return 0;
+	int rc = codec_event_hash(ev, h);
+	if (rc != 0)
+		return rc;
+	return memcmp(h, ev->hash.data, LD_HASH_LEN) == 0;
+}
+
+/* Where a body moves a member ("PU → IU", "→ PU", "+ RU") and why, as
+ * history shows it; other bodies as their fields. */
+static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char *why,
+			size_t wsize)
+{
+	char num[16];
+	path[0] = why[0] = '\0';
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_MEMBER_JOINED:
+		snprintf(path, psize, "\u2192 %s", ev->member_joined->org_id);
+		snprintf(why, wsize, "%s",
+			 enum_str(&ledger__join_channel__descriptor, ev->member_joined->channel,
+				  num));
+		break;
+	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
+		snprintf(path, psize, "%s \u2192 %s", ev->member_transferred->from_org,
+			 ev->member_transferred->to_org);
+		snprintf(why, wsize, "%s",
+			 enum_str(&ledger__transfer_reason__descriptor,
+				  ev->member_transferred->reason, num));
+		break;
+	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
+		snprintf(why, wsize, "%s",
+			 enum_str(&ledger__end_reason__descriptor, ev->membership_ended->reason,
+				  num));
+		break;
+	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
+		snprintf(path, psize, "+ %s", ev->member_affiliated->org_id);
+		snprintf(why, wsize, "%s",
+			 enum_str(&ledger__affiliation_kind__descriptor,
+				  ev->member_affiliated->kind, num));
+		break;
+	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
+		snprintf(path, psize, "- %s", ev->member_disaffiliated->org_id);
+		break;
+	case LEDGER__EVENT__BODY_EVENT_VOIDED:
+		snprintf(path, psize, "seq %llu",
+			 (unsigned long long)ev->event_voided->target_seq);
+		snprintf(why, wsize, "\"%s\"",
+			 ev->event_voided->reason ? ev->event_voided->reason : "");
+		break;
+	case LEDGER__EVENT__BODY_EVENT_AMENDED: {
+		Ledger__Event fixed;
+		char fpath[160], fwhy[160];
+		codec_amended_body(ev->event_amended, &fixed);
+		fpath[0] = fwhy[0] = '\0';
+		if (fixed.body_case)
+			body_detail(&fixed, fpath, sizeof(fpath), fwhy, sizeof(fwhy));
+		snprintf(path, psize, "seq %llu%s%s",
+			 (unsigned long long)ev->event_amended->target_seq, fpath[0] ? " to " : "",
+			 fpath);
+		snprintf(why, wsize, "%s%s\"%s\"", fwhy, fwhy[0] ? " " : "",
+			 ev->event_amended->reason ? ev->event_amended->reason : "");
+		break;
+	}
+	default: {
+		/* The body's fields as name=value, without the member's id. */
+		const ProtobufCMessage *body = codec_event_body(ev);
+		json_t *j = body ? ldc_to_json(body) : NULL;
+		const char *k;
+		json_t *v;
+		size_t n = 0;
+		json_object_foreach(j, k, v)
+		{
+			if (!strcmp(k, "member_id") || n >= wsize)
+				continue;
+			char *s = json_is_string(v) ? NULL
+						    : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+			n += (size_t)snprintf(why + n, wsize - n, "%s%s=%s", n ? " " : "", k,
+					      s ? s : json_string_value(v));
+			free(s);
+		}
+		json_decref(j);
+		break;
+	}
+	}
+}
+
+#define HIST_COLS 9
+
+/* One history line's cells: seq, occurred, recorded, actor, kind, path,
+ * why, hash, marks. */
+struct hist_row {
+	const Ledger__HistoryEntry *he;
+	int correction; /* printed under its target */
+	int ok;         /* --verify-chain: hash matches */
+	char cell[HIST_COLS][200];
+};
+
+static void hist_row_fill(struct hist_row *row, const Ledger__HistoryEntry *he, int correction,
+			  int verify, int ok)
+{
+	const Ledger__Event *ev = he->event;
+	char hex[2 * LD_HASH_LEN + 1], marks[160];
+	row->he = he;
+	row->correction = correction;
+	row->ok = ok;
+	snprintf(row->cell[0], sizeof(row->cell[0]), "%s%llu", correction ? "  \u2514 " : "",
+		 (unsigned long long)ev->seq);
+	ldc_format_time(ev->occurred_at, row->cell[1]);
+	/* recorded to the second: the fraction only adds noise here */
+	ldc_format_time(ev->recorded_at - ev->recorded_at % 1000000, row->cell[2]);
+	snprintf(row->cell[3], sizeof(row->cell[3]), "%s", ld_has(ev->actor) ? ev->actor : "-");
+	snprintf(row->cell[4], sizeof(row->cell[4]), "%s", codec_event_type_name(ev->body_case));
+	body_detail(ev, row->cell[5], sizeof(row->cell[5]), row->cell[6], sizeof(row->cell[6]));
+	if (ev->has_hash && ev->hash.len == LD_HASH_LEN) {
+		ldc_format_hex(ev->hash.data, LD_HASH_LEN, hex);
+		snprintf(row->cell[7], sizeof(row->cell[7]), "%.12s", hex);
+	} else {
+		snprintf(row->cell[7], sizeof(row->cell[7]), "-");
+	}
+	marks[0] = '\0';
+	size_t n = 0;
+	if (he->has_voided_by)
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " VOIDED by seq %llu",
+				      (unsigned long long)he->voided_by);
+	if (he->has_amended_by && n < sizeof(marks))
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " AMENDED by seq %llu",
+				      (unsigned long long)he->amended_by);
+	if (he->rejoin && n < sizeof(marks))
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " rejoin");
+	if (verify && n < sizeof(marks))
+		snprintf(marks + n, sizeof(marks) - n, " %s", ok ? "hash ok" : "HASH MISMATCH");
+	snprintf(row->cell[8], sizeof(row->cell[8]), "%s", marks[0] ? marks + 1 : "");
+}
+
+/* The rows in print order: each entry, then the corrections of it. */
+static int history_rows(const Ledger__MemberHistory *h, const int *ok, int verify,
+			struct hist_row *rows)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < h->n_entries; i++) {
+		const Ledger__Event *ev = h->entries[i]->event;
+		uint64_t target = correction_target(ev);
+		int placed = 0; /* a correction goes under its target when that is shown */
+		for (size_t k = 0; target && k < h->n_entries; k++)
+			placed |= h->entries[k]->event->seq == target;
+		if (placed)
+			continue;
+		hist_row_fill(&rows[n++], h->entries[i], 0, verify, ok[i]);
+		for (size_t k = i + 1; k < h->n_entries; k++)
+			if (correction_target(h->entries[k]->event) == ev->seq)
+				hist_row_fill(&rows[n++], h->entries[k], 1, verify, ok[k]);
+	}
+	return (int)n;
+}
+
+static void print_history(const Ledger__MemberHistory *h, const int *ok, int verify,
+			  struct hist_row *rows, uint64_t as_of)
+{
+	int w[HIST_COLS] = {0};
+	int n = history_rows(h, ok, verify, rows);
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < HIST_COLS - 1; k++) {
+			int cw = text_width(rows[i].cell[k]);
+			w[k] = cw > w[k] ? cw : w[k];
+		}
+	printf("history of member %s as of seq %llu\n", h->member_id ? h->member_id : "?",
+	       (unsigned long long)as_of);
+	for (int i = 0; i < n; i++)
+		print_row(rows[i].cell, w, HIST_COLS);
+}
+
+static int exec_history(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	struct hist_row *rows = NULL;
+	int *ok = NULL;
+	int verify = given(a, "verify-chain");
+	size_t bad = 0;
+	ldc *c;
+	int rc;
+
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_history(c, a->pos[0], given(a, "all"), NULL, &resp, e)) != 0)
+		goto out;
+	const Ledger__MemberHistory *h = resp->history;
+	if (!h) {
+		rc = no_result(e, "history");
+		goto out;
+	}
+	for (size_t i = 0; i < h->n_entries; i++)
+		if (!h->entries[i] || !h->entries[i]->event) {
+			rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+					    "the server answered a history entry without an event");
+			goto out;
+		}
+	ok = calloc(h->n_entries + 1, sizeof(*ok));
+	rows = r->json ? NULL : calloc(h->n_entries + 1, sizeof(*rows));
+	if (!ok || (!r->json && !rows)) {
+		rc = out_of_memory(e);
+		goto out;
+	}
+	for (size_t i = 0; verify && i < h->n_entries; i++) {
+		if ((ok[i] = hash_matches(h->entries[i]->event)) < 0) {
+			rc = out_of_memory(e);
+			goto out;
+		}
+		bad += !ok[i];
+	}
+	if (r->json) {
+		json_t *j = result_json(resp, h);
+		json_t *entries = j ? json_object_get(j, "entries") : NULL;
+		for (size_t i = 0; verify && entries && i < h->n_entries; i++)
+			json_object_set_new(json_array_get(entries, i), "hash_ok",
+					    json_boolean(ok[i]));
+		if ((rc = dump_json(j, e)) != 0)
+			goto out;
+	} else {
+		print_history(h, ok, verify, rows, resp->as_of_seq);
+	}
+	if (bad) {
+		char msg[160];
+		size_t n = (size_t)snprintf(msg, sizeof(msg),
+					    "%zu of %zu events fail the hash check:", bad,
+					    h->n_entries);
+		for (size_t i = 0; i < h->n_entries && n < sizeof(msg); i++) {
+			if (ok[i])
+				continue;
+			n += (size_t)snprintf(msg + n, sizeof(msg) - n, " seq %llu",
+					      (unsigned long long)h->entries[i]->event->seq);
+		}
+		print_error(r->what, 0, msg, NULL, 0, 0);
+		r->reported = 1;
+		r->verify_failed = 1;
+		rc = LD_E(INTERNAL);
+	}
+out:
+	free(rows);
+	free(ok);
+	codec_response_free(resp);
+	return rc;
+}
+
+/* --- transfers ----------------------------------------------------- */
+
+static const struct opt transfers_opts[] = {
+	OPT_REQ("org", O_STR, "ORG", "transfers into, out of or within ORG's subtree"),
+	OPT("from", O_DATE, "TIME", "that happened at or after TIME, YYYY-MM-DD[THH:MM:SS] UTC"),
+	OPT("to", O_DATE, "TIME", "... and before TIME (exclusive)"),
+	OPT("limit", O_U32, "N", "at most N transfers (default 1000, max 10000)"),
+	WAIT_OPTS,
+	END_OPTS,
+};
+
+static const char *direction_word(int d)
+{
+	switch (d) {
+	case LEDGER__TRANSFER_DIRECTION__INTO:
+		return "IN";
+	case LEDGER__TRANSFER_DIRECTION__OUT_OF:
+		return "OUT";
+	case LEDGER__TRANSFER_DIRECTION__WITHIN:
+		return "WITHIN";
+	default:
+		return "?";
+	}
+}
+
+static void print_transfers(const Ledger__TransferList *l, uint64_t as_of)
+{
+	int wm = 0, wp = 0, wr = 0;
+	char path[160], num[16];
+	for (size_t i = 0; i < l->n_transfers; i++) {
+		const Ledger__TransferView *t = l->transfers[i];
+		snprintf(path, sizeof(path), "%s \u2192 %s", t->from_org, t->to_org);
+		int n = text_width(t->member_id ? t->member_id : "");
+		wm = n > wm ? n : wm;
+		n = text_width(path);
+		wp = n > wp ? n : wp;
+		n = (int)strlen(enum_str(&ledger__transfer_reason__descriptor, t->reason, num));
+		wr = n > wr ? n : wr;
+	}
+	for (size_t i = 0; i < l->n_transfers; i++) {
+		const Ledger__TransferView *t = l->transfers[i];
+		char when[32];
+		snprintf(path, sizeof(path), "%s \u2192 %s", t->from_org, t->to_org);
+		ldc_format_time(t->occurred_at, when);
+		print_cell(direction_word(t->direction), 6);
+		print_cell(t->member_id ? t->member_id : "", wm);
+		print_cell(path, wp);
+		print_cell(enum_str(&ledger__transfer_reason__descriptor, t->reason, num), wr);
+		printf("%s  seq %llu", when, (unsigned long long)t->seq);
+		if (t->has_amended_by)
+			printf("  AMENDED by seq %llu", (unsigned long long)t->amended_by);
+		putchar('\n');
+	}
+	if (l->truncated)
+		printf("(truncated)\n");
+	printf("%zu transfer%s as of seq %llu\n", l->n_transfers, l->n_transfers == 1 ? "" : "s",
+	       (unsigned long long)as_of);
+}
+
+static int exec_transfers(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	const struct val *from = val_of(a, "from"), *to = val_of(a, "to");
+	ldc_consistency cons;
+	ldc *c;
+	int rc;
+
+	wait_of(a, &cons);
+	if (from->set && to->set && from->i >= to->i)
+		return usage_error(r, e, LD_E(INVALID_VALUE), "--to must be after --from");
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	rc = ldc_transfers(c, sval(a, "org"), from->set ? from->i : INT64_MIN,
+			   to->set ? to->i : INT64_MAX, (uint32_t)val_of(a, "limit")->u, &cons,
+			   &resp, e);
+	if (rc != 0)
+		goto out;
+	if (!resp->transfers)
+		rc = no_result(e, "transfer list");
+	else if (r->json)
+		rc = dump_json(result_json(resp, resp->transfers), e);
+	else
+		print_transfers(resp->transfers, resp->as_of_seq);
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+/* --- projections --------------------------------------------------- */
+
+static void print_projections(const Ledger__ProjectionStatus *st)
+{
+	int w = (int)strlen("PROJECTION");
+	for (size_t i = 0; i < st->n_projections; i++) {
+		int n = text_width(st->projections[i]->name ? st->projections[i]->name : "");
+		w = n > w ? n : w;
+	}
+	printf("%-*s  %10s  %10s  %8s  %10s  %s\n", w, "PROJECTION", "CHECKPOINT", "LAG EVENTS",
+	       "LAG MS", "APPLIED", "STATE");
+	for (size_t i = 0; i < st->n_projections; i++) {
+		const Ledger__ProjectionInfo *p = st->projections[i];
+		print_cell(p->name ? p->name : "?", w);
+		printf("%10llu  %10llu  %8lld  %10llu  %s%s%s\n", (unsigned long long)p->checkpoint,
+		       (unsigned long long)p->lag_events, (long long)p->lag_ms,
+		       (unsigned long long)p->applied, p->stopped ? "STOPPED" : "running",
+		       p->stopped && ld_has(p->error) ? ": " : "",
+		       p->stopped && ld_has(p->error) ? p->error : "");
+	}
+}
+
+static int exec_projections(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc *c;
+	int rc;
+
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_projections(c, &resp, e)) != 0)
+		goto out;
+	if (!resp->projections)
+		rc = no_result(e, "projection status");
+	else if (r->json)
+		rc = dump_json(result_json(resp, resp->projections), e);
+	else
+		print_projections(resp->projections);
 out:
 	codec_response_free(resp);
 	return rc;
@@ -1747,8 +2454,39 @@ static const struct cmd commands[] = {
 	{"log", "", "print the log", log_opts, NULL, exec_log, 0, NULL},
 	{"stream", "NAME", "print a stream (member/ID, org/ID, region/CODE)", stream_opts, NULL,
 	 exec_stream, 0, NULL},
-	{"history", "MEMBER", "print a member's stream", stream_opts, NULL, exec_history, 0, NULL},
 	{"head", "", "print the head of the log", no_opts, NULL, exec_head, 0, NULL},
+	{"member", "MEMBER", "print a member's current view", member_opts, NULL, exec_member, 0,
+	 wait_notes},
+	{"coverage", "ORG", "print the coverage of an organisation's subtree",
+	 coverage_opts, NULL, exec_coverage, 0,
+	 "One row per organisation, indented by its depth below ORG: members of the\n"
+	 "subtree (each once), direct members, affiliations into the subtree, grassroots\n"
+	 "units with members / units, and the share of members registered by real name\n"
+	 "and paid up through --period; under each row its members per worker group and,\n"
+	 "where the region has a workforce estimate, the coverage of the group. --json\n"
+	 "has everything, join channels included.\n\n"
+	 "With --wait-seq the ledger waits until its projections have applied that seq,\n"
+	 "or answers ERR_NOT_CAUGHT_UP after --wait-ms."},
+	{"history", "MEMBER", "print a member's history with its corrections", history_opts, NULL,
+	 exec_history, 0,
+	 "One line per event, in seq order: seq, when it happened, when it was recorded,\n"
+	 "actor, kind, where it moved the member (from \u2192 to), why, and the start of its\n"
+	 "hash; a voided event is marked \"VOIDED by seq N\", an amended one \"AMENDED by\n"
+	 "seq N\", and the correction itself is shown under it. A join after an end is\n"
+	 "marked \"rejoin\". The raw stream: 'ledgerctl stream member/MEMBER'.\n\n"
+	 "--verify-chain recomputes each event's hash from its content, its seq and the\n"
+	 "previous event's hash, prints \"hash ok\" or \"HASH MISMATCH\", and exits with\n"
+	 "status 4 if any event fails."},
+	{"transfers", "", "print the transfers of an organisation's subtree",
+	 transfers_opts, NULL, exec_transfers, 0,
+	 "One line per transfer, by when it happened: IN (into the subtree of --org),\n"
+	 "OUT (out of it) or WITHIN (both ends in it), the member, from \u2192 to, why, when,\n"
+	 "and its seq; \"(truncated)\" if more than --limit matched."},
+	{"projections", "", "print the state of the projections", no_opts, NULL, exec_projections,
+	 0,
+	 "Each projection's checkpoint (the last seq applied), how many events and\n"
+	 "milliseconds it lags behind the log, the events applied since the server\n"
+	 "started, and whether it stopped on an event it could not apply (and why)."},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -1857,9 +2595,17 @@ static void print_cmd_help(const struct cmd *c)
 		putchar('\n');
 		print_wrapped("KIND is one of: ", names, 0);
 	}
-	printf("\nEnum values are accepted in any case, with '-' or '_', or as an unambiguous\n"
-	       "first or last part (\"rider\"). Money: --fen N, or --yuan X.YY. The global\n"
-	       "options (--url, --json, --dry-run, --timeout) may also follow the command.\n");
+	int enums = c->build != NULL;
+	for (const struct opt *o = c->opts; o->name; o++)
+		enums |= o->type == O_ENUM;
+	if (enums)
+		printf("\nEnum values are accepted in any case, with '-' or '_', or as an "
+		       "unambiguous\nfirst or last part (\"rider\"). Money: --fen N, or --yuan "
+		       "X.YY. The global\noptions (--url, --json, --dry-run, --timeout) may also "
+		       "follow the command.\n");
+	else
+		printf("\nThe global options (--url, --json, --dry-run, --timeout) may also "
+		       "follow the\ncommand.\n");
 }
 
 static void print_usage(FILE *f)
@@ -1881,7 +2627,8 @@ static void print_usage(FILE *f)
 		"  --help                     this text; COMMAND --help: the command's\n\n"
 		"environment: LEDGER_URL, LEDGER_ID_KEY (key of the person hash of --national-id)\n"
 		"exit status: 0 done, 1 rejected by the ledger, 2 usage error (nothing sent),\n"
-		"             3 ledger unreachable or answer unreadable\n",
+		"             3 ledger unreachable or answer unreadable,\n"
+		"             4 history --verify-chain found a hash that does not match\n",
 		LDC_DEFAULT_URL, LDC_DEFAULT_TIMEOUT_MS);
 }
 
@@ -1997,6 +2744,8 @@ int main(int argc, char **argv)
 			print_error(r.what, rc, e.message, e.field, e.seq, !r.usage);
 		if (r.usage)
 			status = EXIT_USAGE;
+		else if (r.verify_failed)
+			status = EXIT_VERIFY;
 		else if (rc == LD_E(UNAVAILABLE) || rc == LD_E(MALFORMED))
 			status = EXIT_UNAVAILABLE;
 		else

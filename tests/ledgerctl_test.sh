@@ -2,69 +2,15 @@
 # ledgerctl_test.sh — ledgerctl against a running daemon: an organisation
 # tree, a member's life (join, affiliate, transfer, dues, services, end,
 # rejoin), corrections (void, amend), reads (get, log, history, stream,
-# head), --json output, idempotency, a collective registration as an atomic
+# head; the projection queries in detail: projections_test.sh), --json output, idempotency, a collective registration as an atomic
 # batch, and the exit status and message of bad input.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-: "${LEDGERCTL:?LEDGERCTL is not set (run through tests/run.sh)}"
-[ -x "$LEDGERCTL" ] || fail "no client at '$LEDGERCTL' (make programs)"
+need_ledgerctl
 
 start_ledgerd
 export LEDGER_URL="$URL"
 export LEDGER_ID_KEY="ledgerctl-test-key"
-
-# ctl [ARGS...]: runs ledgerctl; stdout in $OUT, stderr in $ERR, status in $RC.
-ctl() {
-	set +e
-	"$LEDGERCTL" --timeout 10000 "$@" >"$TMPDIR/out" 2>"$TMPDIR/err"
-	RC=$?
-	set -e
-	OUT=$(cat "$TMPDIR/out")
-	ERR=$(cat "$TMPDIR/err")
-}
-
-show() {
-	echo "--- ledgerctl $*" >&2
-	echo "--- exit $RC; stdout:" >&2
-	echo "$OUT" >&2
-	echo "--- stderr:" >&2
-	echo "$ERR" >&2
-}
-
-# ok ARGS...: must succeed.
-ok() {
-	ctl "$@"
-	[ "$RC" -eq 0 ] || { show "$@"; fail "ledgerctl $1 failed (exit $RC)"; }
-}
-
-# refused STATUS REGEX ARGS...: must exit STATUS with stderr matching REGEX.
-refused() {
-	local want=$1 re=$2
-	shift 2
-	ctl "$@"
-	[ "$RC" -eq "$want" ] || { show "$@"; fail "ledgerctl $1: exit $RC, wanted $want"; }
-	echo "$ERR" | grep -Eq -- "$re" || { show "$@"; fail "ledgerctl $1: stderr lacks /$re/"; }
-	echo "$ERR" | grep -q '^ledgerctl: ' || { show "$@"; fail "ledgerctl $1: no 'ledgerctl:' prefix"; }
-}
-
-# out_has REGEX WHAT: the last stdout matches.
-out_has() {
-	echo "$OUT" | grep -Eq -- "$1" || { echo "--- stdout:" >&2; echo "$OUT" >&2; fail "$2"; }
-}
-
-# recorded: the last command printed "recorded seq N (...)"; sets SEQ.
-recorded() {
-	out_has '^recorded seq [0-9]+ \(' "expected 'recorded seq N', got: $OUT"
-	SEQ=$(echo "$OUT" | sed -n 's/^recorded seq \([0-9]*\) .*/\1/p' | head -n1)
-}
-
-# json EXPR: evaluates a Python expression over the last stdout parsed as JSON (j).
-json() {
-	python3 -c 'import json, sys; j = json.loads(sys.stdin.read()); print(eval(sys.argv[1]))' "$1" \
-		<<<"$OUT" || { echo "--- stdout:" >&2; echo "$OUT" >&2; fail "stdout is not the JSON expected for $1"; }
-}
-
-expect_eq() { [ "$1" = "$2" ] || fail "$3: got '$1', wanted '$2'"; }
 
 # --- help and usage (no daemon needed, nothing sent) ----------------------
 ok --help
@@ -138,9 +84,11 @@ REJOIN_SEQ=$SEQ
 # --- corrections ----------------------------------------------------------
 ok void "$SERVICE_SEQ" --reason "recorded twice" --at 2024-04-02
 recorded
+VOID_SEQ=$SEQ
 out_has "of seq $SERVICE_SEQ|stream member/M1" "void does not say which stream"
 ok amend "$PAID_SEQ" --reason "wrong amount" dues pay M1 --fen 1500 --from 202402 --to 202412 --method wechat
 recorded
+AMEND_SEQ=$SEQ
 ok --json get "$SEQ"
 expect_eq "$(json 'j["event_amended"]["dues_paid"]["amount_fen"]')" 1500 "amended amount"
 expect_eq "$(json 'j["event_amended"]["target_seq"]')" "$PAID_SEQ" "amended target"
@@ -164,12 +112,32 @@ out_has '^3 ' "log --from 3 does not start at 3"
 ok --json log --type member-joined --type MEMBERSHIP_ENDED
 expect_eq "$(json '[e["seq"] for e in j["events"]]')" "[$JOIN_SEQ, $((REJOIN_SEQ - 1)), $REJOIN_SEQ]" \
 	"log --type member-joined --type membership-ended"
-ok history M1
-out_has '^[0-9]+ .* member_joined member/M1 v1 ' "history does not start with the join"
+ok stream member/M1
+out_has '^[0-9]+ .* member_joined member/M1 v1 ' "stream member/M1 does not start with the join"
 HIST=$(echo "$OUT" | wc -l)
 ok --json stream member/M1
-expect_eq "$(json 'len(j["events"])')" "$HIST" "history = stream member/M1"
+expect_eq "$(json 'len(j["events"])')" "$HIST" "stream member/M1 --json = its lines"
 expect_eq "$(json 'j["events"][0]["version"]')" 1 "stream versions start at 1"
+# history: the membership events of the stream, with their corrections
+ok history M1
+out_has "^history of member M1 as of seq $SEQ\$" "history has no heading: $OUT"
+out_has "^$JOIN_SEQ +2024-02-01T00:00:00Z +[0-9T:-]+Z +[^ ]+ +member_joined +→ PU +ONLINE +[0-9a-f]{12}\$" \
+	"history does not show the join: $OUT"
+out_has "^[0-9]+ +2024-02-04T00:00:00Z .* member_transferred +PU → IU +CHANGED_PLATFORM " \
+	"history does not show the transfer from → to: $OUT"
+out_has "^$REJOIN_SEQ .* member_joined +→ RU +MOBILE_WINDOW +[0-9a-f]{12} +rejoin\$" \
+	"history does not mark the rejoin: $OUT"
+if echo "$OUT" | grep -Eq 'dues_paid|service_delivered'; then fail "history without --all shows dues or services: $OUT"; fi
+ok --json history M1 --all
+expect_eq "$(json 'len(j["entries"])')" "$HIST" "history --all = stream member/M1"
+expect_eq "$(json '[e.get("voided_by") for e in j["entries"] if e["event"]["seq"] == '"$SERVICE_SEQ"']')" \
+	"[$VOID_SEQ]" "the voided service is marked"
+expect_eq "$(json '[e.get("amended_by") for e in j["entries"] if e["event"]["seq"] == '"$PAID_SEQ"']')" \
+	"[$AMEND_SEQ]" "the amended payment is marked"
+ok history M1 --all
+out_has "^$SERVICE_SEQ .* service_delivered .* VOIDED by seq $VOID_SEQ\$" "no VOIDED marker: $OUT"
+out_has "^  └ $VOID_SEQ .* event_voided +seq $SERVICE_SEQ +\"recorded twice\"" "the void is not under the service: $OUT"
+out_has "^$PAID_SEQ .* dues_paid .* AMENDED by seq $AMEND_SEQ\$" "no AMENDED marker: $OUT"
 ok stream org/NJ --from-version 2 --limit 1
 expect_eq "$(echo "$OUT" | wc -l)" 1 "stream org/NJ --from-version 2 --limit 1"
 out_has 'org_updated org/NJ v2' "org/NJ v2 is not the update"
@@ -210,7 +178,7 @@ out_has '^line 300: recorded seq' "no per-line result"
 ok --json batch "$TMPDIR/riders.txt" --atomic
 expect_eq "$(json 'j["duplicates"]')" 300 "the same batch again is all duplicates"
 ok history R150
-out_has 'member_joined member/R150 v1 .*channel=COLLECTIVE_REGISTRATION' "R150 is not registered"
+out_has 'member_joined +→ IU +COLLECTIVE_REGISTRATION' "R150 is not registered"
 
 # --- bad input: usage errors (2), refusals (1), unreachable (3) -----------
 refused 1 "organisation 'O9' not found \(ERR_NOT_FOUND, field member_joined.org_id\)" \

@@ -9,6 +9,19 @@
 #   pb_decode TYPE         binary on stdin → text format on stdout
 #   nng_call IN OUT [S]    send file IN as one REQ message to $URL, answer in OUT
 # Talking to the daemon here uses only protoc and nngcat, never our own code.
+#
+# For tests that drive the daemon through ledgerctl ($LEDGERCTL):
+#   need_ledgerctl         fail unless $LEDGERCTL is an executable
+#   ctl ARGS...            run ledgerctl (10 s per request); stdout in $OUT,
+#                          stderr in $ERR, exit status in $RC
+#   ok ARGS...             ctl, and fail unless it exits 0
+#   refused STATUS RE ARGS...  ctl, and fail unless it exits STATUS with a
+#                          "ledgerctl: " message on stderr matching RE
+#   out_has RE WHAT        fail with WHAT unless the last stdout matches RE
+#   recorded               the last command printed "recorded seq N (...)"; sets SEQ
+#   json EXPR              print a Python expression over the last stdout
+#                          parsed as JSON (j)
+#   expect_eq GOT WANT WHAT  fail unless GOT = WANT
 
 TEST_NAME=$(basename "$0" .sh)
 : "${LEDGERD:?LEDGERD is not set (run through tests/run.sh)}"
@@ -75,3 +88,57 @@ start_ledgerd() {
 	done
 	fail "ledgerd does not answer on $URL after 10 s"
 }
+
+# --- ledgerctl ------------------------------------------------------------
+
+need_ledgerctl() {
+	: "${LEDGERCTL:?LEDGERCTL is not set (run through tests/run.sh)}"
+	[ -x "$LEDGERCTL" ] || fail "no client at '$LEDGERCTL' (make programs)"
+}
+
+ctl() {
+	set +e
+	"$LEDGERCTL" --timeout 10000 "$@" >"$TMPDIR/out" 2>"$TMPDIR/err"
+	RC=$?
+	set -e
+	OUT=$(cat "$TMPDIR/out")
+	ERR=$(cat "$TMPDIR/err")
+}
+
+show() {
+	echo "--- ledgerctl $*" >&2
+	echo "--- exit $RC; stdout:" >&2
+	echo "$OUT" >&2
+	echo "--- stderr:" >&2
+	echo "$ERR" >&2
+}
+
+ok() {
+	ctl "$@"
+	[ "$RC" -eq 0 ] || { show "$@"; fail "ledgerctl $1 failed (exit $RC)"; }
+}
+
+refused() {
+	local want=$1 re=$2
+	shift 2
+	ctl "$@"
+	[ "$RC" -eq "$want" ] || { show "$@"; fail "ledgerctl $1: exit $RC, wanted $want"; }
+	echo "$ERR" | grep -Eq -- "$re" || { show "$@"; fail "ledgerctl $1: stderr lacks /$re/"; }
+	echo "$ERR" | grep -q '^ledgerctl: ' || { show "$@"; fail "ledgerctl $1: no 'ledgerctl:' prefix"; }
+}
+
+out_has() {
+	echo "$OUT" | grep -Eq -- "$1" || { echo "--- stdout:" >&2; echo "$OUT" >&2; fail "$2"; }
+}
+
+recorded() {
+	out_has '^recorded seq [0-9]+ \(' "expected 'recorded seq N', got: $OUT"
+	SEQ=$(echo "$OUT" | sed -n 's/^recorded seq \([0-9]*\) .*/\1/p' | head -n1)
+}
+
+json() {
+	python3 -c 'import json, sys; j = json.loads(sys.stdin.read()); print(eval(sys.argv[1]))' "$1" \
+		<<<"$OUT" || { echo "--- stdout:" >&2; echo "$OUT" >&2; fail "stdout is not the JSON expected for $1"; }
+}
+
+expect_eq() { [ "$1" = "$2" ] || fail "$3: got '$1', wanted '$2'"; }
