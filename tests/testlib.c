@@ -25,6 +25,7 @@
 #include "client.h"
 #include "digest.h"
 #include "model.h"
+#include "projection.h"
 
 /* ================================================================== */
 /* Arena                                                               */
@@ -518,4 +519,182 @@ int tl_daemon_stop(tl_daemon *d, int sig)
 		;
 	d->pid = 0;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ================================================================== */
+/* More builders                                                       */
+/* ================================================================== */
+
+Ledger__Event *tl_dues_for(const char *member, int64_t fen, uint32_t from, uint32_t to)
+{
+	Ledger__Event *ev = tl_dues(member, fen);
+	ev->dues_paid->period_from = from;
+	ev->dues_paid->period_to = to;
+	return ev;
+}
+
+Ledger__Event *tl_waive(const char *member, uint32_t from, uint32_t to)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__DuesWaived *w = NEW(Ledger__DuesWaived, ledger__dues_waived__init);
+	w->member_id = tl_strdup(member);
+	w->has_period_from = w->has_period_to = w->has_reason = 1;
+	w->period_from = from;
+	w->period_to = to;
+	w->reason = LEDGER__WAIVER_REASON__HARDSHIP;
+	ev->body_case = LEDGER__EVENT__BODY_DUES_WAIVED;
+	ev->dues_waived = w;
+	return ev;
+}
+
+Ledger__Event *tl_disaffiliate(const char *member, const char *org)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__MemberDisaffiliated *d =
+		NEW(Ledger__MemberDisaffiliated, ledger__member_disaffiliated__init);
+	d->member_id = tl_strdup(member);
+	d->org_id = tl_strdup(org);
+	ev->body_case = LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED;
+	ev->member_disaffiliated = d;
+	return ev;
+}
+
+Ledger__Event *tl_profile(const char *member)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__ProfileChanged *p = NEW(Ledger__ProfileChanged, ledger__profile_changed__init);
+	p->member_id = tl_strdup(member);
+	ev->body_case = LEDGER__EVENT__BODY_PROFILE_CHANGED;
+	ev->profile_changed = p;
+	return ev;
+}
+
+Ledger__Event *tl_workforce(uint32_t region, Ledger__WorkerGroup group, uint64_t count)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__WorkforceEstimated *w =
+		NEW(Ledger__WorkforceEstimated, ledger__workforce_estimated__init);
+	w->has_region = w->has_worker_group = w->has_count = 1;
+	w->region = region;
+	w->worker_group = group;
+	w->count = count;
+	ev->body_case = LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED;
+	ev->workforce_estimated = w;
+	return ev;
+}
+
+Ledger__Event *tl_org_renamed(const char *org, const char *name)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__OrgUpdated *u = NEW(Ledger__OrgUpdated, ledger__org_updated__init);
+	u->org_id = tl_strdup(org);
+	u->name = tl_strdup(name);
+	ev->body_case = LEDGER__EVENT__BODY_ORG_UPDATED;
+	ev->org_updated = u;
+	return ev;
+}
+
+void tl_open_dir(tl_ledger *l, const char *dir, size_t map_size)
+{
+	snprintf(l->dir, sizeof(l->dir), "%s", dir);
+	map_size_of_test = map_size;
+	tl_reopen(l);
+}
+
+/* ================================================================== */
+/* The projection environment                                          */
+/* ================================================================== */
+
+const char *const tl_pdb_names[PDB__COUNT] = {
+	[PDB_META] = "meta",	       [PDB_FIXES] = "fixes",	    [PDB_MEMBERS] = "members",
+	[PDB_ORGS] = "orgs",	       [PDB_CHILDREN] = "children", [PDB_MONTHS] = "months",
+	[PDB_WORKFORCE] = "workforce", [PDB_TRANSFERS] = "transfers", [PDB_TKEYS] = "tkeys",
+	[PDB_TORGS] = "torgs",
+};
+const unsigned tl_pdb_count = PDB__COUNT;
+
+store *tl_proj_open(const char *dir)
+{
+	store *s = NULL;
+	ld_errinfo e = {0};
+	store_options o = {.dir = dir, .no_meta_sync = 1, .dbs = tl_pdb_names, .ndbs = PDB__COUNT};
+	if (store_open(&s, &o, &e) != 0)
+		fail_msg("store_open '%s': %s", dir, e.message);
+	return s;
+}
+
+typedef struct dbuf {
+	char *p;
+	size_t len, cap;
+} dbuf;
+
+static void dbuf_add(dbuf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1 << 16;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		b->p = realloc(b->p, cap);
+		assert_non_null(b->p);
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
+static void dbuf_hex(dbuf *b, const void *data, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const uint8_t *p = data;
+	char tmp[128];
+	while (n) {
+		size_t k = n > 64 ? 64 : n;
+		for (size_t i = 0; i < k; i++) {
+			tmp[2 * i] = hex[p[i] >> 4];
+			tmp[2 * i + 1] = hex[p[i] & 15];
+		}
+		dbuf_add(b, tmp, 2 * k);
+		p += k;
+		n -= k;
+	}
+}
+
+void tl_dump_store(store *s, const char *const *names, unsigned ndbs, tl_dump *d)
+{
+	store_txn *t;
+	dbuf b = {0};
+	memset(d, 0, sizeof(*d));
+	d->ndbs = ndbs;
+	assert_int_equal(store_read_begin(s, &t), 0);
+	for (unsigned db = 0; db < ndbs; db++) {
+		store_cursor *c;
+		store_val k, v;
+		int rc;
+		assert_int_equal(store_cursor_open(t, db, &c), 0);
+		/* next on a cursor not yet positioned: the first entry (LMDB) */
+		for (rc = store_cursor_next(c, &k, &v); rc == 0; rc = store_cursor_next(c, &k, &v)) {
+			dbuf_add(&b, names[db], strlen(names[db]));
+			dbuf_add(&b, " ", 1);
+			dbuf_hex(&b, k.data, k.len);
+			dbuf_add(&b, " ", 1);
+			dbuf_hex(&b, v.data, v.len);
+			dbuf_add(&b, "\n", 1);
+			d->counts[db]++;
+			d->total++;
+		}
+		store_cursor_close(c);
+		assert_int_equal(rc, LD_E(NOT_FOUND));
+	}
+	store_read_end(t);
+	dbuf_add(&b, "", 0);
+	d->text = b.p;
+	d->len = b.len;
+	ld_sha256_3(b.p, b.len, NULL, 0, NULL, 0, d->sha);
+}
+
+void tl_dump_free(tl_dump *d)
+{
+	free(d->text);
+	memset(d, 0, sizeof(*d));
 }

@@ -98,3 +98,40 @@ int tl_free_port(void);
 void tl_rmrf(const char *dir);
 
 #endif
+
+/* ---- more builders (added with tests/test_projections.c) ---- */
+/* Dues paid for the months from … to (YYYYMM). */
+Ledger__Event *tl_dues_for(const char *member, int64_t fen, uint32_t from, uint32_t to);
+Ledger__Event *tl_waive(const char *member, uint32_t from, uint32_t to);
+Ledger__Event *tl_disaffiliate(const char *member, const char *org);
+/* A profile change that sets nothing yet: the caller sets the fields. */
+Ledger__Event *tl_profile(const char *member);
+Ledger__Event *tl_workforce(uint32_t region, Ledger__WorkerGroup group, uint64_t count);
+Ledger__Event *tl_org_renamed(const char *org, const char *name);
+
+/* Opens a ledger on an existing (or new) directory dir, e.g. a daemon's
+ * data directory; close with tl_shut, which keeps the files. */
+void tl_open_dir(tl_ledger *l, const char *dir, size_t map_size);
+
+/* ---- the projection environment ---- */
+/* Its database names in enum proj_db order: a copy of projections/runner.c's
+ * pdb_names, which is static there. */
+extern const char *const tl_pdb_names[];
+extern const unsigned tl_pdb_count;
+/* Opens DATA/projections (dir) with the options the runner uses, while no
+ * runner has it open. Fails the test on error. */
+store *tl_proj_open(const char *dir);
+
+/* Every entry of every database of a store, in key order: one line per
+ * entry, "<db name> <key hex> <value hex>\n"; its SHA-256 and the number of
+ * entries per database. */
+typedef struct tl_dump {
+	char *text;
+	size_t len;
+	size_t counts[STORE_MAX_DBS];
+	size_t total;
+	unsigned ndbs;
+	uint8_t sha[32];
+} tl_dump;
+void tl_dump_store(store *s, const char *const *names, unsigned ndbs, tl_dump *d);
+void tl_dump_free(tl_dump *d);
