@@ -1836,6 +1836,7 @@ out:
 static const struct opt history_opts[] = {
 	OPT("all", O_FLAG, NULL, "every event of the member (dues, services...)"),
 	OPT("verify-chain", O_FLAG, NULL, "recompute each event's hash and compare"),
+	WAIT_OPTS,
 	END_OPTS,
 };
 
@@ -2033,12 +2034,14 @@ static int exec_history(struct run *r, const struct args *a, ld_errinfo *e)
 	int *ok = NULL;
 	int verify = given(a, "verify-chain");
 	size_t bad = 0;
+	ldc_consistency cons;
 	ldc *c;
 	int rc;
 
+	wait_of(a, &cons);
 	if ((rc = connection(r, &c, e)) != 0)
 		return rc;
-	if ((rc = ldc_history(c, a->pos[0], given(a, "all"), NULL, &resp, e)) != 0)
+	if ((rc = ldc_history(c, a->pos[0], given(a, "all"), &cons, &resp, e)) != 0)
 		goto out;
 	const Ledger__MemberHistory *h = resp->history;
 	if (!h) {
@@ -2476,7 +2479,8 @@ static const struct cmd commands[] = {
 	 "marked \"rejoin\". The raw stream: 'ledgerctl stream member/MEMBER'.\n\n"
 	 "--verify-chain recomputes each event's hash from its content, its seq and the\n"
 	 "previous event's hash, prints \"hash ok\" or \"HASH MISMATCH\", and exits with\n"
-	 "status 4 if any event fails."},
+	 "status 4 if any event fails. --wait-seq is checked as for 'member', though the\n"
+	 "history is read from the log itself."},
 	{"transfers", "", "print the transfers of an organisation's subtree",
 	 transfers_opts, NULL, exec_transfers, 0,
 	 "One line per transfer, by when it happened: IN (into the subtree of --org),\n"
