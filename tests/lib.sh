@@ -2,9 +2,10 @@
 #
 # Needs LEDGERD and ROOT (tests/run.sh exports them) and TMPDIR. Provides:
 #   fail MSG...            print "<test>: FAIL: MSG" and exit 1
-#   start_ledgerd          start $LEDGERD --data $TMPDIR/data --listen $URL on a
-#                          free loopback port, wait until it answers a Head
+#   start_ledgerd [ARG...] start $LEDGERD --data $TMPDIR/data --listen $URL ARG...
+#                          on a free loopback port, wait until it answers a Head
 #                          request, stop it on exit; sets URL and LEDGERD_PID
+#   stop_ledgerd           stop it (TERM, then KILL after 5 s)
 #   pb_encode TYPE         text-format protobuf on stdin → binary on stdout
 #   pb_decode TYPE         binary on stdin → text format on stdout
 #   nng_call IN OUT [S]    send file IN as one REQ message to $URL, answer in OUT
@@ -74,7 +75,7 @@ stop_ledgerd() {
 start_ledgerd() {
 	URL="tcp://127.0.0.1:$(free_port)"
 	LEDGERD_LOG="$TMPDIR/ledgerd.log"
-	"$LEDGERD" --data "$TMPDIR/data" --listen "$URL" 2>"$LEDGERD_LOG" &
+	"$LEDGERD" --data "$TMPDIR/data" --listen "$URL" "$@" 2>>"$LEDGERD_LOG" &
 	LEDGERD_PID=$!
 	trap stop_ledgerd EXIT
 	echo 'head {}' | pb_encode Request >"$TMPDIR/ready.bin"

@@ -393,6 +393,27 @@ out_has '^PROJECTION +CHECKPOINT +LAG EVENTS +LAG MS +APPLIED +STATE$' "projecti
 out_has "^members +$HEAD +0 +0 +$HEAD +running\$" "projections: members: $OUT"
 out_has "^transfers +$HEAD +0 +0 +$HEAD +running\$" "projections: transfers: $OUT"
 
+# --- a rebuild from the log gives the same views ----------------------------
+ok --json coverage JS --depth 3 --period 202406
+BEFORE_COVERAGE=$OUT
+ok --json member M3
+BEFORE_MEMBER=$OUT
+ok --json transfers --org JS
+BEFORE_TRANSFERS=$OUT
+stop_ledgerd
+start_ledgerd --rebuild
+export LEDGER_URL="$URL"
+ok member M3 --wait-seq "$HEAD" --wait-ms 10000
+ok --json coverage JS --depth 3 --period 202406
+expect_eq "$OUT" "$BEFORE_COVERAGE" "coverage of JS after ledgerd --rebuild"
+ok --json member M3
+expect_eq "$OUT" "$BEFORE_MEMBER" "member M3 after ledgerd --rebuild"
+ok --json transfers --org JS
+expect_eq "$OUT" "$BEFORE_TRANSFERS" "transfers of JS after ledgerd --rebuild"
+ok --json projections
+expect_eq "$(json '[(p["checkpoint"], p["lag_events"], p["applied"], p["stopped"]) for p in j["projections"]]')" \
+	"[($HEAD, 0, $HEAD, False), ($HEAD, 0, $HEAD, False)]" "projections after ledgerd --rebuild"
+
 # --- unknown subjects, bad consistency, bad usage --------------------------
 refused 1 "^ledgerctl: member: member 'NOPE' not found \(ERR_NOT_FOUND, field get_member.member_id\)$" member NOPE
 refused 1 "^ledgerctl: coverage: organisation 'NOPE' not found \(ERR_NOT_FOUND" coverage NOPE
@@ -445,5 +466,12 @@ expect_eq "$(json '[e["hash_ok"] for e in j["entries"]]')" "[True, True, False, 
 # Without --verify-chain nothing is checked.
 ok --url "$FAKE_URL" history M3
 kill "$FAKE_PID" 2>/dev/null || true
+
+# --- known daemon bug, last so that it hides nothing above -----------------
+# HistoryRequest has a Consistency like the other queries, but the server
+# ignores it for history: a min_seq beyond the head is answered (as of the
+# head, below min_seq) instead of refused with ERR_INVALID_VALUE as
+# member/coverage/transfers do, and a timeout_ms over 10,000 is accepted.
+refused 1 "ERR_INVALID_VALUE, field consistency.min_seq" history M3 --wait-seq $((HEAD + 1000))
 
 echo "$TEST_NAME: ok"
