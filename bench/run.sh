@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# run.sh BUILD_DIR — the ingest benchmark end to end (`make bench`).
+# run.sh BUILD_DIR — the ingest and projection benchmarks end to end
+# (`make bench`).
 #
-# Starts $BUILD/ledgerd on a fresh data directory and a free loopback port,
-# waits until it answers a head request, runs $BUILD/bench/ingest for each
-# workload (batch, concurrent, sequential; several runs each, fixed seed), then
-# the physical ceilings of the same machine (raw LMDB, raw NNG), checks that
-# the appends are durable (the daemon syncs, and a kill -9 loses nothing that
-# was acknowledged), stops the daemon, prints a Markdown report and writes it
-# to bench/RESULTS.md. Raw output of every step stays in bench/RESULTS.log.
+# Ingest: starts $BUILD/ledgerd on a fresh data directory and a free loopback
+# port, waits until it answers a head request, runs $BUILD/bench/ingest for
+# each workload (batch, concurrent, sequential; several runs each, fixed seed),
+# then the physical ceilings of the same machine (raw LMDB, raw NNG), checks
+# that the appends are durable (the daemon syncs, and a kill -9 loses nothing
+# that was acknowledged) and stops the daemon.
+#
+# Projections: a second fresh data directory is filled with
+# BENCH_PROJ_EVENTS events (ingest --workload batch: one organisation tree);
+# then $BUILD/bench/projections times `ledgerd --rebuild` of that log and its
+# ceiling (decoding the log in-process), coverage queries of the province root
+# and their ceiling (an instant in-process REP server), and the projection
+# lag under paced appends at each of BENCH_PROJ_LAG_RATES.
+#
+# Then it prints a Markdown report and writes it to bench/RESULTS.md. Raw
+# output of every step stays in bench/RESULTS.log.
 #
 # Settings (environment):
 #   BENCH_SEED (42)  BENCH_RUNS (5)  BENCH_MAX_SECONDS (6: a run that is not done
@@ -17,6 +27,13 @@
 #   BENCH_CONC_EVENTS (80000)    BENCH_CLIENTS (16)
 #   BENCH_SEQ_EVENTS (4000)
 #   BENCH_SYNC_OPS (1000)        BENCH_RTT_OPS (10000)
+#   BENCH_PROJ_EVENTS (1000000: the replayed log; the coverage figures want
+#   at least 500000)  BENCH_PROJ_RUNS (3)  BENCH_PROJ_QUERIES (10000 per run)
+#   BENCH_PROJ_LAG_RATES ("100000 5000": the target, then a rate the daemon
+#   sustains)  BENCH_PROJ_LAG_SECONDS (4 per run)
+#   BENCH_ONLY (ingest or projections: run that part alone; the report then
+#   goes to bench/RESULTS.<part>.md unless BENCH_OUT says otherwise)
+#   Quick: BENCH_ONLY=projections BENCH_PROJ_EVENTS=200000 BENCH_PROJ_RUNS=1
 #   BENCH_TMPDIR (/var/tmp: on disk, so that syncs cost what they cost)
 #   BENCH_OUT (bench/RESULTS.md)
 set -euo pipefail
@@ -26,6 +43,7 @@ BUILD=$(cd "$BUILD" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LEDGERD=$BUILD/ledgerd
 INGEST=$BUILD/bench/ingest
+PROJECTIONS=$BUILD/bench/projections
 
 SEED=${BENCH_SEED:-42}
 RUNS=${BENCH_RUNS:-5}
@@ -38,10 +56,22 @@ CLIENTS=${BENCH_CLIENTS:-16}
 SEQ_EVENTS=${BENCH_SEQ_EVENTS:-4000}
 SYNC_OPS=${BENCH_SYNC_OPS:-1000}
 RTT_OPS=${BENCH_RTT_OPS:-10000}
-OUT=${BENCH_OUT:-$ROOT/bench/RESULTS.md}
+PROJ_EVENTS=${BENCH_PROJ_EVENTS:-1000000}
+PROJ_RUNS=${BENCH_PROJ_RUNS:-3}
+PROJ_QUERIES=${BENCH_PROJ_QUERIES:-10000}
+PROJ_LAG_RATES=${BENCH_PROJ_LAG_RATES:-100000 5000}
+PROJ_LAG_SECONDS=${BENCH_PROJ_LAG_SECONDS:-4}
+ONLY=${BENCH_ONLY:-}
+case "$ONLY" in
+"") RUN_INGEST=1 RUN_PROJ=1 ;;
+ingest) RUN_INGEST=1 RUN_PROJ=0 ;;
+projections) RUN_INGEST=0 RUN_PROJ=1 ;;
+*) echo "run.sh: BENCH_ONLY must be ingest or projections, not '$ONLY'" >&2; exit 2 ;;
+esac
+OUT=${BENCH_OUT:-$ROOT/bench/RESULTS${ONLY:+.$ONLY}.md}
 LOG=${OUT%.md}.log
 
-for f in "$LEDGERD" "$INGEST"; do
+for f in "$LEDGERD" "$INGEST" "$PROJECTIONS"; do
 	[ -x "$f" ] || { echo "run.sh: $f is missing: run 'make benches BUILD=$BUILD' first" >&2; exit 1; }
 done
 
@@ -149,90 +179,129 @@ value() {
 }
 
 : >"$LOG"
-# step NAME CMD...: runs a step, output to the terminal and the log.
+# step NAME CMD...: runs a step, output to the terminal and the log; its
+# time in seconds into $TMP/NAME.secs.
 step() {
 	local name=$1
 	shift
 	echo "### $name: $*" | tee -a "$LOG"
-	local rc=0
+	local rc=0 t0 t1
+	t0=$(date +%s.%N)
 	"$@" 2>&1 | tee "$TMP/$name.out" | tee -a "$LOG" || rc=$?
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }' >"$TMP/$name.secs"
 	[ "$rc" -eq 0 ] || echo "### $name exited with status $rc" | tee -a "$LOG"
 	return 0
 }
 
-start_daemon
 FSTYPE=$(findmnt -n -o FSTYPE -T "$TMP" 2>/dev/null || stat -f -c %T "$TMP")
-echo "ledgerd pid $PID on $URL, data in $DATA ($FSTYPE)" | tee -a "$LOG"
 T_START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
-common() { echo --url "$URL" --seed "$SEED" --runs "$RUNS" --max-seconds "$MAXS" --pid "$PID"; }
-# shellcheck disable=SC2046 # common's words are meant to split
-step batch "$INGEST" $(common) --workload batch --events "$BATCH_EVENTS" --batch "$BATCH" --conns "$CONNS"
-ensure_daemon batch
-# shellcheck disable=SC2046
-step concurrent "$INGEST" $(common) --workload concurrent --events "$CONC_EVENTS" --clients "$CLIENTS"
-ensure_daemon concurrent
-# shellcheck disable=SC2046
-step concurrent-async "$INGEST" $(common) --workload concurrent --client async --events "$CONC_EVENTS" --clients "$CLIENTS"
-ensure_daemon concurrent-async
-# shellcheck disable=SC2046
-step sequential "$INGEST" $(common) --workload sequential --events "$SEQ_EVENTS"
-ensure_daemon sequential
+# -------------------------------------------------------------------- ingest
+if [ "$RUN_INGEST" = 1 ]; then
+	start_daemon
+	echo "ledgerd pid $PID on $URL, data in $DATA ($FSTYPE)" | tee -a "$LOG"
 
-# Durability, 1: the daemon syncs. A short sequential run under strace must
-# show at least one sync per acknowledged append (one client: nothing to
-# group), and a short concurrent run shows how many appends share a sync.
-SYNC_NOTE="not checked (strace missing or not permitted)"
-GROUP_NOTE=""
-# sync_count CMD...: runs CMD with strace counting the daemon's sync calls.
-sync_count() {
-	strace -f -qq -c -e trace=fsync,fdatasync,msync,sync_file_range -o "$TMP/strace.txt" \
-		-p "$PID" 2>/dev/null &
-	STRACE_PID=$!
-	sleep 0.5
-	"$@" >"$TMP/sync-run.out" 2>&1 || true
-	kill -INT "$STRACE_PID" 2>/dev/null || true
-	wait "$STRACE_PID" 2>/dev/null || true
-	STRACE_PID=""
-	awk '$NF ~ /^(fsync|fdatasync|msync|sync_file_range)$/ { n += $4 } END { print n + 0 }' \
-		"$TMP/strace.txt" 2>/dev/null || echo 0
-}
-if command -v strace >/dev/null 2>&1; then
-	SEQ_SYNCS=$(sync_count "$INGEST" --url "$URL" --seed "$SEED" --runs 1 --workload sequential --events 200 --max-seconds 15)
-	cat "$TMP/sync-run.out" >>"$LOG"
-	ensure_daemon "sync check"
-	SEQ_OK=$(grep -c '^RESULT.* rejected=0 .*failed=0 ' "$TMP/sync-run.out" || true)
-	if [ -s "$TMP/strace.txt" ] && [ "$SEQ_OK" = 1 ]; then
-		# 200 member events + 3 requests registering the organisations.
-		# The member events plus 3 requests registering the organisations.
-		SEQ_N=$(($(value "$TMP/sync-run.out" sequential accepted) + 3))
-		SYNC_NOTE=$(awk -v s="$SEQ_SYNCS" -v n="$SEQ_N" 'BEGIN { printf "%d sync calls (fsync/fdatasync/msync) for %d sequential single-event appends = %.2f per append", s, n, s / n }')
-		if [ "$SEQ_SYNCS" -ge "$SEQ_N" ]; then SYNC_OK=yes; else SYNC_OK=no; fi
-		CONC_SYNCS=$(sync_count "$INGEST" --url "$URL" --seed "$SEED" --runs 1 --workload concurrent --events 3200 --clients "$CLIENTS" --max-seconds 15)
+	common() { echo --url "$URL" --seed "$SEED" --runs "$RUNS" --max-seconds "$MAXS" --pid "$PID"; }
+	# shellcheck disable=SC2046 # common's words are meant to split
+	step batch "$INGEST" $(common) --workload batch --events "$BATCH_EVENTS" --batch "$BATCH" --conns "$CONNS"
+	ensure_daemon batch
+	# shellcheck disable=SC2046
+	step concurrent "$INGEST" $(common) --workload concurrent --events "$CONC_EVENTS" --clients "$CLIENTS"
+	ensure_daemon concurrent
+	# shellcheck disable=SC2046
+	step concurrent-async "$INGEST" $(common) --workload concurrent --client async --events "$CONC_EVENTS" --clients "$CLIENTS"
+	ensure_daemon concurrent-async
+	# shellcheck disable=SC2046
+	step sequential "$INGEST" $(common) --workload sequential --events "$SEQ_EVENTS"
+	ensure_daemon sequential
+
+	# Durability, 1: the daemon syncs. A short sequential run under strace must
+	# show at least one sync per acknowledged append (one client: nothing to
+	# group), and a short concurrent run shows how many appends share a sync.
+	SYNC_NOTE="not checked (strace missing or not permitted)"
+	GROUP_NOTE=""
+	# sync_count CMD...: runs CMD with strace counting the daemon's sync calls.
+	sync_count() {
+		strace -f -qq -c -e trace=fsync,fdatasync,msync,sync_file_range -o "$TMP/strace.txt" \
+			-p "$PID" 2>/dev/null &
+		STRACE_PID=$!
+		sleep 0.5
+		"$@" >"$TMP/sync-run.out" 2>&1 || true
+		kill -INT "$STRACE_PID" 2>/dev/null || true
+		wait "$STRACE_PID" 2>/dev/null || true
+		STRACE_PID=""
+		awk '$NF ~ /^(fsync|fdatasync|msync|sync_file_range)$/ { n += $4 } END { print n + 0 }' \
+			"$TMP/strace.txt" 2>/dev/null || echo 0
+	}
+	if command -v strace >/dev/null 2>&1; then
+		SEQ_SYNCS=$(sync_count "$INGEST" --url "$URL" --seed "$SEED" --runs 1 --workload sequential --events 200 --max-seconds 15)
 		cat "$TMP/sync-run.out" >>"$LOG"
 		ensure_daemon "sync check"
-		CONC_N=$(($(value "$TMP/sync-run.out" concurrent accepted) + 3))
-		GROUP_NOTE=$(awk -v s="$CONC_SYNCS" -v c="$CLIENTS" -v n="$CONC_N" 'BEGIN { printf "%d sync calls for %d single-event appends from %d clients = %.2f per append", s, n, c, s / n }')
+		SEQ_OK=$(grep -c '^RESULT.* rejected=0 .*failed=0 ' "$TMP/sync-run.out" || true)
+		if [ -s "$TMP/strace.txt" ] && [ "$SEQ_OK" = 1 ]; then
+			# 200 member events + 3 requests registering the organisations.
+			# The member events plus 3 requests registering the organisations.
+			SEQ_N=$(($(value "$TMP/sync-run.out" sequential accepted) + 3))
+			SYNC_NOTE=$(awk -v s="$SEQ_SYNCS" -v n="$SEQ_N" 'BEGIN { printf "%d sync calls (fsync/fdatasync/msync) for %d sequential single-event appends = %.2f per append", s, n, s / n }')
+			if [ "$SEQ_SYNCS" -ge "$SEQ_N" ]; then SYNC_OK=yes; else SYNC_OK=no; fi
+			CONC_SYNCS=$(sync_count "$INGEST" --url "$URL" --seed "$SEED" --runs 1 --workload concurrent --events 3200 --clients "$CLIENTS" --max-seconds 15)
+			cat "$TMP/sync-run.out" >>"$LOG"
+			ensure_daemon "sync check"
+			CONC_N=$(($(value "$TMP/sync-run.out" concurrent accepted) + 3))
+			GROUP_NOTE=$(awk -v s="$CONC_SYNCS" -v c="$CLIENTS" -v n="$CONC_N" 'BEGIN { printf "%d sync calls for %d single-event appends from %d clients = %.2f per append", s, n, c, s / n }')
+		fi
 	fi
+	echo "durability (syncs): ${SYNC_NOTE}; ${GROUP_NOTE}" | tee -a "$LOG"
+
+	# Durability, 2: kill -9 and restart; the head must be where it was.
+	HEAD_BEFORE=$(head_seq)
+	stop_daemon KILL
+	start_daemon
+	HEAD_AFTER=$(head_seq)
+	if [ -n "$HEAD_BEFORE" ] && [ "$HEAD_BEFORE" = "$HEAD_AFTER" ]; then CRASH_OK=yes; else CRASH_OK=no; fi
+	echo "durability (kill -9): head $HEAD_BEFORE before, $HEAD_AFTER after restart" | tee -a "$LOG"
+	stop_daemon TERM
+	STOP_NOTE=$STOP_MSG
+	echo "ledgerd stop: $STOP_NOTE" | tee -a "$LOG"
+
+	# The ceilings, with the daemon stopped so that it does not compete.
+	step ceiling "$INGEST" --workload ceiling --data-dir "$TMP" --seed "$SEED" --runs "$RUNS" \
+		--events "$BATCH_EVENTS" --batch "$BATCH" --clients "$CLIENTS" --sync-ops "$SYNC_OPS" \
+		--rtt-ops "$RTT_OPS"
 fi
-echo "durability (syncs): ${SYNC_NOTE}; ${GROUP_NOTE}" | tee -a "$LOG"
 
-# Durability, 2: kill -9 and restart; the head must be where it was.
-HEAD_BEFORE=$(head_seq)
-stop_daemon KILL
-start_daemon
-HEAD_AFTER=$(head_seq)
-if [ -n "$HEAD_BEFORE" ] && [ "$HEAD_BEFORE" = "$HEAD_AFTER" ]; then CRASH_OK=yes; else CRASH_OK=no; fi
-echo "durability (kill -9): head $HEAD_BEFORE before, $HEAD_AFTER after restart" | tee -a "$LOG"
-stop_daemon TERM
-STOP_NOTE=$STOP_MSG
-echo "ledgerd stop: $STOP_NOTE" | tee -a "$LOG"
-
-# The ceilings, with the daemon stopped so that it does not compete.
-step ceiling "$INGEST" --workload ceiling --data-dir "$TMP" --seed "$SEED" --runs "$RUNS" \
-	--events "$BATCH_EVENTS" --batch "$BATCH" --clients "$CLIENTS" --sync-ops "$SYNC_OPS" \
-	--rtt-ops "$RTT_OPS"
+# --------------------------------------------------------------- projections
+# Issue 3's figures on a log of their own, filled once through the daemon
+# (the ingest generator: one organisation tree, so one province root), then
+# rebuilt, walked, queried and appended to.
+if [ "$RUN_PROJ" = 1 ]; then
+	DATA=$TMP/proj
+	start_daemon
+	echo "ledgerd pid $PID on $URL, data in $DATA ($FSTYPE): filling it with $PROJ_EVENTS events" | tee -a "$LOG"
+	step proj-fill "$INGEST" --url "$URL" --seed "$SEED" --runs 1 --max-seconds 0 --pid "$PID" \
+		--workload batch --events "$PROJ_EVENTS" --batch "$BATCH" --conns "$CONNS"
+	ensure_daemon proj-fill
+	stop_daemon TERM
+	PROJ_STOPS="after the fill: $STOP_MSG"
+	# The daemon is stopped: replay starts its own, once per run.
+	step proj-replay "$PROJECTIONS" --workload replay --ledgerd "$LEDGERD" --data "$DATA" \
+		--url "$URL" --runs "$PROJ_RUNS" --log "$TMP/ledgerd.log"
+	step proj-decode "$PROJECTIONS" --workload decode --data "$DATA" --runs "$PROJ_RUNS"
+	start_daemon
+	step proj-coverage "$PROJECTIONS" --workload coverage --url "$URL" --runs "$PROJ_RUNS" \
+		--queries "$PROJ_QUERIES" --clients "$CLIENTS"
+	ensure_daemon proj-coverage
+	for rate in $PROJ_LAG_RATES; do
+		step "proj-lag-$rate" "$PROJECTIONS" --workload lag --url "$URL" --seed "$SEED" \
+			--runs "$PROJ_RUNS" --rate "$rate" --seconds "$PROJ_LAG_SECONDS"
+		ensure_daemon "proj-lag-$rate"
+	done
+	stop_daemon TERM
+	PROJ_STOPS="$PROJ_STOPS; at the end: $STOP_MSG"
+	echo "ledgerd stops: $PROJ_STOPS" | tee -a "$LOG"
+fi
 T_END=$(date +%s)
 {
 	echo "### ledgerd's log"
@@ -301,15 +370,10 @@ CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 MEM=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes in the tree)"
-MSG=$(value "$TMP/ceiling.out" ceiling-nng-1 msg_bytes)
+MSG=$(value "$TMP/ceiling.out" ceiling-nng-1 msg_bytes 2>/dev/null || true)
 
-{
-	echo "# ledgerd ingest benchmark"
-	echo
-	echo "Written by \`bench/run.sh\` (\`make bench\`) on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT;"
-	echo "the whole run took $((T_END - T_START)) s. Machine: $(nproc) cores ($CPU), $MEM, kernel $(uname -r);"
-	echo "data directory on $FSTYPE ($(df --output=source "$TMP" | tail -n 1)). Load average before the run"
-	echo "$LOAD_START, after $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine widens min–max)."
+report_ingest() {
+	echo "## Ingest"
 	echo
 	echo "Seed $SEED, $RUNS runs per workload, median (min–max) of the runs. Every event is generated,"
 	echo "checked and (batch) packed before the clock starts; the clock runs from the moment every client"
@@ -324,14 +388,10 @@ MSG=$(value "$TMP/ceiling.out" ceiling-nng-1 msg_bytes)
 	row "concurrent, async: $CLIENTS asynchronous raw NNG clients, single-event appends" concurrent-async ceiling-concurrent-async 40000
 	row "sequential: 1 client, single-event appends, $(commas "$SEQ_EVENTS") events/run" sequential ceiling-sequential ""
 	echo
-	if [ -n "$CRASHES" ]; then
-		echo "**Daemon crashes:** ${CRASHES}(run.sh restarted it on the same data after each; full log in RESULTS.log.)"
-		echo
-	fi
 	echo "Durability: ${SYNC_NOTE}${GROUP_NOTE:+; $GROUP_NOTE}. After kill -9 and a restart the head was"
 	echo "$HEAD_AFTER (before: $HEAD_BEFORE): $([ "$CRASH_OK" = yes ] && echo nothing acknowledged was lost || echo MISMATCH). Daemon stop at the end: $STOP_NOTE."
 	echo
-	echo "## Ceilings, measured in the same run (daemon stopped)"
+	echo "### Ceilings, measured in the same run (daemon stopped)"
 	echo
 	echo "| ceiling | median (min–max) | what |"
 	echo "|---|---|---|"
@@ -347,7 +407,7 @@ MSG=$(value "$TMP/ceiling.out" ceiling-nng-1 msg_bytes)
 	echo "event in series, 1 / (1/NNG 1 client + 1/LMDB single); concurrent = min(NNG $CLIENTS clients of the"
 	echo "same kind, $CLIENTS × LMDB single), as at best one durable commit carries one event of every client."
 	echo
-	echo "## Cost per event and counts (all runs)"
+	echo "### Cost per event and counts (all runs)"
 	echo
 	echo "CPU time per event sent, µs: the bench process (client library, NNG threads, response decoding)"
 	echo "and the daemon (from /proc), over the timed part of each run, median of the runs."
@@ -361,8 +421,160 @@ MSG=$(value "$TMP/ceiling.out" ceiling-nng-1 msg_bytes)
 	echo
 	echo "Event mix (run 1 of the batch workload; the others draw from the same generator): $(grep -h 'mix of run 1' "$TMP/batch.out" 2>/dev/null | head -n 1 | sed 's/^ *mix of run 1: *//')."
 	echo
-	echo "Reproduce: \`make bench\` (or \`bench/run.sh BUILD_DIR\`); a single workload:"
-	echo "\`build/bench/ingest --url URL --workload batch --seed $SEED --runs $RUNS\` (\`--help\` for the rest). Raw output: bench/RESULTS.log."
+}
+
+# ------------------------------------------------------ projections' report
+# pv STEP WORKLOAD KEY: a value of a projection step's RESULT line.
+pv() { value "$TMP/$1.out" "$2" "$3" 2>/dev/null || true; }
+# ms V: a latency in ms, with the decimals that matter.
+ms() { awk -v v="$1" 'BEGIN { if (v == "") print "?"; else if (v < 10) printf "%.2f", v;
+	else if (v < 100) printf "%.1f", v; else printf "%.0f", v }'; }
+# mspread STEP WORKLOAD KEY: "median (min–max)" of a latency over the runs.
+mspread() { echo "$(ms "$(pv "$1" "$2" "$3")") ($(ms "$(pv "$1" "$2" "${3}_min")")–$(ms "$(pv "$1" "$2" "${3}_max")"))"; }
+# cspread STEP WORKLOAD KEY: the same for a rate, with thousands separated.
+cspread() { echo "$(commas "$(pv "$1" "$2" "$3")") ($(commas "$(pv "$1" "$2" "${3}_min")")–$(commas "$(pv "$1" "$2" "${3}_max")"))"; }
+# rspread STEP WORKLOAD: "median (min–max)" of a RESULT line's own figure.
+rspread() { echo "$(commas "$(pv "$1" "$2" median)") ($(commas "$(pv "$1" "$2" min)")–$(commas "$(pv "$1" "$2" max)"))"; }
+# times A B: how many times B fits in A ("4.8×").
+times() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.1f×", a / b; else print "—" }'; }
+# le A B / ge A B: numeric comparisons for the "met?" column.
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 <= b + 0) }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 >= b + 0) }'; }
+# bad STEP WORKLOAD: why a step's figures cannot be trusted, or nothing.
+bad() {
+	local e
+	e=$(pv "$1" "$2" errors)
+	if [ -z "$(pv "$1" "$2" median)" ]; then echo "failed, see RESULTS.log"
+	elif [ "${e:-0}" != 0 ]; then echo "$e errors, see RESULTS.log"; fi
+}
+
+# The target of issue 3's lag figure.
+LAG_TARGET_RATE=100000
+
+# prow_lag RATE: the main table's row of the lag run at RATE.
+prow_lag() {
+	local st=proj-lag-$1 b met p99 rate
+	b=$(bad "$st" lag)
+	p99=$(pv "$st" lag ryw_p99)
+	rate=$(pv "$st" lag rate)
+	if [ -n "$b" ]; then met="no ($b)"
+	elif [ "$1" = "$LAG_TARGET_RATE" ]; then
+		if ge "$rate" $((LAG_TARGET_RATE * 95 / 100)) && le "$p99" 10; then met=yes
+		elif le "$p99" 10; then met="no: p99 within 10 ms, but the daemon sustained only $(commas "$rate") events/s"
+		else met="no: p99 over 10 ms, at $(commas "$rate") events/s, not $(commas "$LAG_TARGET_RATE")"; fi
+	else
+		if le "$p99" 10; then met="— (p99 ≤ 10 ms here)"; else met="— (p99 > 10 ms even here)"; fi
+	fi
+	local tgt="p99 ≤ 10 ms while ingesting $(commas "$LAG_TARGET_RATE") events/s"
+	[ "$1" = "$LAG_TARGET_RATE" ] || tgt="none at this rate (the bound for comparison: 10 ms)"
+	echo "| lag: read-your-writes p99, appends paced at $(commas "$1") events/s; achieved $(cspread "$st" lag rate) events/s | $(mspread "$st" lag ryw_p99) ms | $(ms "$(pv proj-coverage ceiling-query-1 p50)") ms (the floor: one query round trip to the instant server, p50) | — | $tgt | $met |"
+}
+
+# prow_cov WORKLOAD CEILING LABEL: the main table's row of a coverage run.
+prow_cov() {
+	local b met p99 c99
+	b=$(bad proj-coverage "$1")
+	p99=$(pv proj-coverage "$1" p99)
+	c99=$(pv proj-coverage "$2" p99)
+	if [ -n "$b" ]; then met="no ($b)"; elif le "$p99" 1; then met=yes; else met=no; fi
+	echo "| $3 | $(mspread proj-coverage "$1" p99) ms | $(ms "$c99") ms | $(times "$p99" "$c99") | p99 ≤ 1 ms | $met |"
+}
+
+# drow LABEL STEP WORKLOAD P50 P99 MAX EXTRA: a row of the latency details.
+drow() {
+	local mx="—"
+	[ -z "$6" ] || mx=$(mspread "$2" "$3" "$6")
+	echo "| $1 | $(mspread "$2" "$3" "$4") | $(mspread "$2" "$3" "$5") | $mx | $7 |"
+}
+
+report_projections() {
+	local ev rmed dec b met secs=0 st
+	ev=$(pv proj-replay replay events)
+	[ -n "$ev" ] || ev=$(pv proj-coverage coverage-1 events)
+	rmed=$(pv proj-replay replay median)
+	dec=$(pv proj-decode decode median)
+	for st in "$TMP"/proj-*.secs; do secs=$(awk -v a="$secs" -v b="$(cat "$st")" 'BEGIN { print a + b }'); done
+	echo "## Projections"
+	echo
+	echo "Issue 3's figures, on a log of their own: $(commas "${ev:-0}") events (the ingest generator, seed $SEED: one"
+	echo "organisation tree of $(commas 79) organisations, then members joining, paying, being served, moving and"
+	echo "leaving), appended by \`ingest --workload batch\` in $(cat "$TMP/proj-fill.secs" 2>/dev/null || echo ?) s"
+	echo "($(commas "$(pv proj-fill batch median)") events/s, requests of $(commas "$BATCH") over $CONNS connections, the projections applying"
+	echo "meanwhile). Runs: $PROJ_RUNS of each measure; median (min–max) of the runs' values; the projection part"
+	echo "took $(printf '%.0f' "$secs") s in all. Every answer is checked (no error; the answer asked for; as_of_seq"
+	echo "the head on the idle log, at least the appended seq for read-your-writes), errors are counted."
+	echo
+	echo "| measure | ledgerd median (min–max) | ceiling | ledgerd vs ceiling | target | met? |"
+	echo "|---|---|---|---|---|---|"
+	b=$(bad proj-replay replay)
+	if [ -n "$b" ]; then met="no ($b)"; elif ge "$rmed" 1000000; then met=yes; else met=no; fi
+	echo "| replay: \`ledgerd --rebuild\` of the $(commas "${ev:-0}")-event log, from the spawn until every projection's checkpoint is the head | $(rspread proj-replay replay) events/s; $(pv proj-replay replay seconds) s | $(commas "${dec:-0}") events/s (decoding alone) | $(ratio "$rmed" "$dec") of it | ≥ 1,000,000 events/s (10 M events in ≤ 10 s) | $met |"
+	for rate in $PROJ_LAG_RATES; do prow_lag "$rate"; done
+	prow_cov coverage-1 ceiling-query-1 "coverage of the province root, 1 client, $(commas "$PROJ_QUERIES") sequential queries/run: p99"
+	prow_cov coverage-n ceiling-query-n "coverage of the province root, $CLIENTS clients, $(commas "$PROJ_QUERIES") queries/run in all: p99"
+	echo
+	if [ -n "$rmed" ] && [ "${rmed%%.*}" -gt 0 ] 2>/dev/null; then
+		echo "At the median replay rate 10 M events would take $(awk -v r="$rmed" 'BEGIN { printf "%.0f", 1e7 / r }') s (if the rate held at that size; not measured). The"
+	else
+		echo "The"
+	fi
+	echo "daemon used $(pv proj-replay replay cores) cores and wrote $(commas "$(pv proj-replay replay write_bytes)") bytes per event (medians) while rebuilding. The replay ceiling is the same log walked in one read"
+	echo "transaction in-process through the daemon's store module, every value unpacked with"
+	echo "codec_event_unpack and freed, nothing applied: $(rspread proj-decode decode) events/s; walking"
+	echo "without unpacking: $(rspread proj-decode scan) events/s. Both read a page cache warm from the"
+	echo "rebuilds, as the rebuilds did; ledgerd/ceiling shows how much of a rebuild is applying and writing."
+	echo
+	echo "### Latencies (ms): median of the runs' values (min–max)"
+	echo
+	echo "| measure | p50 | p99 | max | throughput |"
+	echo "|---|---|---|---|---|"
+	drow "coverage of the root, 1 client" proj-coverage coverage-1 p50 p99 pmax "$(cspread proj-coverage coverage-1 qps) queries/s"
+	drow "coverage of the root, $CLIENTS clients" proj-coverage coverage-n p50 p99 pmax "$(cspread proj-coverage coverage-n qps) queries/s"
+	drow "ceiling: instant REP server, 1 client" proj-coverage ceiling-query-1 p50 p99 pmax "$(cspread proj-coverage ceiling-query-1 qps) round trips/s"
+	drow "ceiling: instant REP server, $CLIENTS clients" proj-coverage ceiling-query-n p50 p99 pmax "$(cspread proj-coverage ceiling-query-n qps) round trips/s"
+	for rate in $PROJ_LAG_RATES; do
+		st=proj-lag-$rate
+		drow "lag at $(commas "$rate") events/s: read-your-writes ($(commas "$(pv "$st" lag samples)") samples, $(pv "$st" lag not_caught_up) not caught up in 1 s)" "$st" lag ryw_p50 ryw_p99 ryw_max "$(cspread "$st" lag rate) events/s appended"
+		drow "lag at $(commas "$rate") events/s: append round trip (requests of 100 events)" "$st" lag append_p50 append_p99 "" "$(mspread "$st" lag late_pct)% of requests sent > 1 ms late"
+		drow "lag at $(commas "$rate") events/s: \`projections\` lag_ms, polled every 20 ms" "$st" lag lag_ms_p50 lag_ms_p99 lag_ms_max "lag_events at most $(cspread "$st" lag lag_ev_max)"
+	done
+	echo
+	echo "Coverage: the province root (event 1 of the log registers it) at depth 0 with the dues of"
+	echo "2026-09, $(pv proj-coverage coverage-1 req_bytes)-byte request, $(pv proj-coverage coverage-1 answer_bytes)-byte answer, every answer as of the head and"
+	echo "with the same member count. The ceiling is the same client code (ldc_call: packing the request,"
+	echo "decoding the answer) against an in-process REP server that answers every request at once with"
+	echo "the daemon's own answer bytes, over loopback TCP on the same machine, daemon idle."
+	echo
+	echo "Lag: requests of 100 events, request j due at t0 + j × 100/rate s from sender j mod 4 (its own"
+	echo "connection, one request in flight; one that falls behind sends at once, so the achieved rate is"
+	echo "what the daemon sustained), for $PROJ_LAG_SECONDS s per run. For every request whose sender's"
+	echo "prober is idle (a busy one skips the sample rather than queue it), the prober asks for the"
+	echo "member of the request's last MemberJoined with consistency {min_seq = the request's last"
+	echo "seq, timeout_ms = 1000}; read-your-writes is the time from the append's answer to that query's"
+	echo "answer, an upper bound on the projection lag that includes one query round trip. The answer must be that member, as of min_seq or later, with its"
+	echo "join applied. lag_ms is the daemon's own figure (\`projections\`: the largest over the projections)."
+	echo
+	echo "Daemon stops: ${PROJ_STOPS:-?}."
+	echo
+}
+
+{
+	echo "# ledgerd benchmarks"
+	echo
+	echo "Written by \`bench/run.sh\` (\`make bench\`${ONLY:+ with BENCH_ONLY=$ONLY}) on $(date -u '+%Y-%m-%d %H:%M UTC'), commit $COMMIT;"
+	echo "the whole run took $((T_END - T_START)) s. Machine: $(nproc) cores ($CPU), $MEM, kernel $(uname -r);"
+	echo "data directory on $FSTYPE ($(df --output=source "$TMP" | tail -n 1)). Load average before the run"
+	echo "$LOAD_START, after $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine widens min–max)."
+	echo
+	if [ -n "$CRASHES" ]; then
+		echo "**Daemon crashes:** ${CRASHES}(run.sh restarted it on the same data after each; full log in RESULTS.log.)"
+		echo
+	fi
+	if [ "$RUN_INGEST" = 1 ]; then report_ingest; fi
+	if [ "$RUN_PROJ" = 1 ]; then report_projections; fi
+	echo "Reproduce: \`make bench\` (or \`bench/run.sh BUILD_DIR\`; settings at the top of bench/run.sh); a single"
+	echo "workload: \`build/bench/ingest --url URL --workload batch --seed $SEED --runs $RUNS\`, \`build/bench/projections"
+	echo "--url URL --workload coverage\` (\`--help\` for the rest). Raw output: bench/RESULTS.log."
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo
