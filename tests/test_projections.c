@@ -2092,23 +2092,26 @@ static void test_incremental_equals_rebuild(void **state)
 /* 5. kill -9 during catch-up                                          */
 /* ================================================================== */
 
-/* The projections' status over the wire (no client helper for it yet). */
-static int daemon_status(const tl_daemon *d, uint64_t head, int *done, char *why, size_t n)
+/*
+ * The lowest and highest checkpoint of the projections, over the wire (a
+ * raw Request: the client library had no helper for it when this was
+ * written). 0, the call's error, or LD_E(PROJECTION_STOPPED) with `why`
+ * naming the projection.
+ */
+static int daemon_checkpoints(ldc *c, uint64_t *lowest, uint64_t *highest, char *why, size_t n)
 {
-	ldc *c = NULL;
 	Ledger__Request req = LEDGER__REQUEST__INIT;
 	Ledger__ProjectionsRequest pr = LEDGER__PROJECTIONS_REQUEST__INIT;
 	Ledger__Response *resp = NULL;
 	ld_errinfo e = {0};
 	req.command_case = LEDGER__REQUEST__COMMAND_PROJECTIONS;
 	req.projections = &pr;
-	*done = 0;
-	int rc = ldc_open(&c, d->url, 5000, &e);
-	if (rc == 0)
-		rc = ldc_call(c, &req, &resp, &e);
-	if (rc == 0 && resp->result_case == LEDGER__RESPONSE__RESULT_PROJECTIONS) {
+	*lowest = *highest = 0;
+	int rc = ldc_call(c, &req, &resp, &e);
+	if (rc == 0 && resp->result_case == LEDGER__RESPONSE__RESULT_PROJECTIONS &&
+	    resp->projections->n_projections > 0) {
 		const Ledger__ProjectionStatus *st = resp->projections;
-		*done = st->n_projections > 0;
+		*lowest = UINT64_MAX;
 		why[0] = 0;
 		for (size_t i = 0; i < st->n_projections; i++) {
 			const Ledger__ProjectionInfo *pi = st->projections[i];
@@ -2117,34 +2120,54 @@ static int daemon_status(const tl_daemon *d, uint64_t head, int *done, char *why
 				 pi->stopped && pi->error ? pi->error : "");
 			if (pi->stopped)
 				rc = LD_E(PROJECTION_STOPPED);
-			if (pi->checkpoint < head)
-				*done = 0;
+			if (pi->checkpoint < *lowest)
+				*lowest = pi->checkpoint;
+			if (pi->checkpoint > *highest)
+				*highest = pi->checkpoint;
 		}
 	} else if (rc == 0) {
 		rc = LD_E(MALFORMED);
 	}
 	codec_response_free(resp);
-	ldc_close(c);
 	return rc;
 }
 
-static void daemon_wait_projections(const tl_daemon *d, uint64_t head, double timeout_s)
+/* Waits until the daemon's projections are at `head`, or `above` if head
+ * is 0 (then fails if they reach `limit` first). */
+static void daemon_wait_projections(const tl_daemon *d, uint64_t head, uint64_t above,
+				    uint64_t limit, double timeout_s)
 {
 	char why[300] = "";
+	ldc *c;
+	ld_errinfo e = {0};
+	int rc = ldc_open(&c, d->url, 5000, &e);
 	double t0 = now_s();
-	for (;;) {
-		int done;
-		int rc = daemon_status(d, head, &done, why, sizeof(why));
+	while (rc == 0 || rc == LD_E(UNAVAILABLE)) {
+		uint64_t lo, hi;
+		rc = daemon_checkpoints(c, &lo, &hi, why, sizeof(why));
 		if (rc == LD_E(PROJECTION_STOPPED))
-			fail_msg("ledgerd (log %s/ledgerd.log): a projection stopped:%s", d->dir, why);
-		if (rc == 0 && done)
-			return;
-		if (now_s() - t0 > timeout_s)
-			fail_msg("ledgerd (log %s/ledgerd.log): projections not at seq %llu after "
-				 "%.0f s:%s (%s)",
-				 d->dir, (unsigned long long)head, timeout_s, why, ld_errname(rc));
-		sleep_ms(20);
+			break;
+		if (rc == 0 && head && lo >= head)
+			break;
+		if (rc == 0 && !head && lo > above) {
+			if (lo >= limit)
+				fail_msg("ledgerd caught up with %llu before it could be killed "
+					 "between two chunks:%s",
+					 (unsigned long long)limit, why);
+			break;
+		}
+		if (now_s() - t0 > timeout_s) {
+			rc = LD_E(NOT_CAUGHT_UP);
+			break;
+		}
+		sleep_ms(head ? 20 : 1);
 	}
+	ldc_close(c);
+	if (rc)
+		fail_msg("ledgerd (log %s/ledgerd.log): projections not at seq %llu after %.0f s: "
+			 "%s:%s",
+			 d->dir, (unsigned long long)(head ? head : above + 1), timeout_s,
+			 ld_errname(rc), why);
 }
 
 /* The checkpoints a killed daemon left in dir (its projections). */
@@ -2199,6 +2222,7 @@ static void gen_append_client(gen *g, const tl_daemon *d, uint64_t upto)
 
 #define CRASH_EVENTS 100000
 #define CRASH_MORE 5000 /* appended over the wire while it catches up */
+/* and 3 batches more once it has caught up */
 
 static void test_kill_during_catch_up(void **state)
 {
@@ -2222,32 +2246,32 @@ static void test_kill_during_catch_up(void **state)
 	tl_shut(&l);
 	printf("# wrote %d events in %.1f s\n", CRASH_EVENTS, now_s() - t0);
 
-	/* ledgerd --rebuild, killed -9 while it catches up: aim for a kill
-	 * between two committed chunks (the runner commits every 50,000
-	 * events), adjusting the delay after each try. */
+	/* ledgerd --rebuild, killed -9 some 100 ms after it answers: in its
+	 * first chunk, most likely (the runner commits every 50,000 events). */
 	const char *const rebuild[] = {"--rebuild", NULL};
-	long delay = 100;
-	uint64_t cpm = 0, cpt = 0;
-	int partial = 0;
-	for (int attempt = 0; attempt < 10 && !partial; attempt++) {
-		if (tl_daemon_start(&d, rebuild) != 0)
-			fail_msg("ledgerd did not start (log %s/ledgerd.log)", d.dir);
-		sleep_ms(delay);
-		assert_int_equal(tl_daemon_stop(&d, SIGKILL), 128 + SIGKILL);
-		read_checkpoints(pdir, &cpm, &cpt);
-		printf("# kill -9 after %ld ms: checkpoints members %llu, transfers %llu\n", delay,
-		       (unsigned long long)cpm, (unsigned long long)cpt);
-		if (cpm == 0 && cpt == 0)
-			delay = delay * 3 / 2 + 20;
-		else if (cpm >= CRASH_EVENTS && cpt >= CRASH_EVENTS)
-			delay /= 2;
-		else
-			partial = 1;
-	}
+	uint64_t cpm, cpt;
+	if (tl_daemon_start(&d, rebuild) != 0)
+		fail_msg("ledgerd did not start (log %s/ledgerd.log)", d.dir);
+	sleep_ms(100);
+	assert_int_equal(tl_daemon_stop(&d, SIGKILL), 128 + SIGKILL);
+	read_checkpoints(pdir, &cpm, &cpt);
+	printf("# --rebuild, kill -9 after 100 ms: checkpoints members %llu, transfers %llu\n",
+	       (unsigned long long)cpm, (unsigned long long)cpt);
+	assert_int_equal(cpm, cpt); /* one transaction for both */
+
+	/* Again, killed as soon as its status shows the first chunk
+	 * committed: in the middle of the second. */
+	if (tl_daemon_start(&d, rebuild) != 0)
+		fail_msg("ledgerd did not start (log %s/ledgerd.log)", d.dir);
+	daemon_wait_projections(&d, 0, 0, CRASH_EVENTS, 120);
+	assert_int_equal(tl_daemon_stop(&d, SIGKILL), 128 + SIGKILL);
+	read_checkpoints(pdir, &cpm, &cpt);
+	printf("# --rebuild, kill -9 after the first chunk: checkpoints members %llu, transfers "
+	       "%llu\n",
+	       (unsigned long long)cpm, (unsigned long long)cpt);
 	fflush(stdout);
-	if (!partial)
-		fail_msg("no kill landed in the middle of the catch-up (last: %llu, %llu)",
-			 (unsigned long long)cpm, (unsigned long long)cpt);
+	assert_true(cpm > 0 && cpm < CRASH_EVENTS);
+	assert_int_equal(cpm, cpt);
 
 	/* Restarted: it goes on from its checkpoints while a client appends,
 	 * and is killed again right after the appends. */
@@ -2259,11 +2283,22 @@ static void test_kill_during_catch_up(void **state)
 	printf("# kill -9 after %d more events: checkpoints members %llu, transfers %llu\n",
 	       CRASH_MORE, (unsigned long long)cpm, (unsigned long long)cpt);
 
+	/* Restarted, caught up, then applying appends as they come when it
+	 * is killed. */
+	if (tl_daemon_start(&d, NULL) != 0)
+		fail_msg("ledgerd did not restart (log %s/ledgerd.log)", d.dir);
+	daemon_wait_projections(&d, g.next_seq - 1, 0, 0, 120);
+	gen_append_client(&g, &d, CRASH_EVENTS + CRASH_MORE + 3 * BATCH);
+	assert_int_equal(tl_daemon_stop(&d, SIGKILL), 128 + SIGKILL);
+	read_checkpoints(pdir, &cpm, &cpt);
+	printf("# kill -9 right after %d more: checkpoints members %llu, transfers %llu\n",
+	       3 * BATCH, (unsigned long long)cpm, (unsigned long long)cpt);
+
 	/* Restarted once more: caught up, then stopped cleanly. */
 	uint64_t head = g.next_seq - 1;
 	if (tl_daemon_start(&d, NULL) != 0)
 		fail_msg("ledgerd did not restart (log %s/ledgerd.log)", d.dir);
-	daemon_wait_projections(&d, head, 120);
+	daemon_wait_projections(&d, head, 0, 0, 120);
 	assert_int_equal(tl_daemon_stop(&d, SIGTERM), 0);
 
 	/* A rebuild from the same log, in-process. */
