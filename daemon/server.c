@@ -232,14 +232,24 @@ static nng_msg *read_log(server *srv, const Ledger__ReadLogRequest *q, page *p)
 			       (unsigned long long)from, (unsigned long long)head);
 		return error_reply(&e);
 	}
-	for (size_t i = 0; i < q->n_types; i++)
-		if (!protobuf_c_enum_descriptor_get_value(&ledger__event_type__descriptor,
-							  (int)q->types[i]) ||
-		    q->types[i] == 0) {
+	/* The filter as a set of body kinds (EventType values are field
+	 * numbers below 128), so matching costs the same for any list. */
+	uint64_t want[2] = {0, 0};
+	if (q->n_types > 128) {
+		ld_errinfo_set(&e, LD_E(TOO_LARGE), "read_log.types",
+			       "%zu types in the filter; at most 128", q->n_types);
+		return error_reply(&e);
+	}
+	for (size_t i = 0; i < q->n_types; i++) {
+		int t = (int)q->types[i];
+		if (t <= 0 || t >= 128 ||
+		    !protobuf_c_enum_descriptor_get_value(&ledger__event_type__descriptor, t)) {
 			ld_errinfo_set(&e, LD_E(UNKNOWN_ENUM), "read_log.types",
-				       "%d is not a known EventType", (int)q->types[i]);
+				       "%d is not a known EventType", t);
 			return error_reply(&e);
 		}
+		want[t / 64] |= 1ULL << (t % 64);
+	}
 
 	store_txn *t;
 	store_cursor *c;
@@ -265,10 +275,8 @@ static nng_msg *read_log(server *srv, const Ledger__ReadLogRequest *q, page *p)
 				break;
 			next = seq + 1;
 			if (q->n_types) {
-				int bc = codec_peek_body_case(v.data, v.len), hit = 0;
-				for (size_t i = 0; i < q->n_types; i++)
-					hit |= (int)q->types[i] == bc;
-				if (!hit)
+				int bc = codec_peek_body_case(v.data, v.len);
+				if (bc <= 0 || bc >= 128 || !((want[bc / 64] >> (bc % 64)) & 1))
 					continue;
 			}
 			if (p->bytes + v.len + 8 > 32u << 20)
@@ -292,9 +300,14 @@ static nng_msg *read_stream(server *srv, const Ledger__ReadStreamRequest *q, pag
 	int limit = limit_of(q->has_limit, q->limit, &e, "read_stream.limit");
 	if (limit < 0)
 		return error_reply(&e);
-	if (!q->stream || !*q->stream || strlen(q->stream) >= LD_STREAM_MAX) {
+	if (!ld_has(q->stream)) {
 		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "read_stream.stream",
 			       "stream (\"member/<id>\", \"org/<id>\", \"region/<code>\") is required");
+		return error_reply(&e);
+	}
+	if (strlen(q->stream) >= LD_STREAM_MAX) {
+		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "read_stream.stream",
+			       "a stream name has at most %d bytes", LD_STREAM_MAX - 1);
 		return error_reply(&e);
 	}
 	uint64_t from = q->has_from_version && q->from_version ? q->from_version : 1;
@@ -355,7 +368,11 @@ static nng_msg *get_event(server *srv, const Ledger__GetEventRequest *q)
 	ld_errinfo e;
 	uint64_t head;
 	writer_head(srv->w, &head, NULL, NULL);
-	if (!q->has_seq || q->seq == 0 || q->seq > head) {
+	if (!q->has_seq) {
+		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "get_event.seq", "get_event.seq is required");
+		return error_reply(&e);
+	}
+	if (q->seq == 0 || q->seq > head) {
 		ld_errinfo_set(&e, LD_E(NOT_FOUND), "get_event.seq",
 			       "no event seq %llu (the log head is %llu)",
 			       (unsigned long long)q->seq, (unsigned long long)head);
@@ -541,6 +558,8 @@ static const Ledger__Consistency *consistency_of(const Ledger__Request *req)
 		return req->coverage->consistency;
 	case LEDGER__REQUEST__COMMAND_TRANSFERS:
 		return req->transfers->consistency;
+	case LEDGER__REQUEST__COMMAND_HISTORY:
+		return req->history->consistency;
 	default:
 		return NULL;
 	}
@@ -574,14 +593,15 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 	} u;
 	int history = req->command_case == LEDGER__REQUEST__COMMAND_HISTORY;
 
+	/* History reads the log: the head is taken before the transaction
+	 * begins, so the answer holds at least what as_of_seq says. */
+	resp.has_as_of_seq = 1;
+	if (history)
+		writer_head(srv->w, &resp.as_of_seq, NULL, NULL);
 	if ((rc = store_read_begin(history ? srv->s : runner_store(srv->proj), &t)))
 		return error_msg(rc, "unable to read the projections");
-	resp.has_as_of_seq = 1;
-	if (history) {
-		writer_head(srv->w, &resp.as_of_seq, NULL, NULL);
-	} else {
+	if (!history)
 		resp.as_of_seq = runner_snapshot_seq(t);
-	}
 
 	switch (req->command_case) {
 	case LEDGER__REQUEST__COMMAND_GET_MEMBER: {
@@ -725,8 +745,6 @@ static nng_msg *start_query(worker *w, Ledger__Request *req, int *handed_off)
 			       "timeout_ms %u is more than 10000", timeout);
 		return error_reply(&e);
 	}
-	if (!min_seq || runner_checkpoint(srv->proj) >= min_seq)
-		return run_query(srv, req);
 	uint64_t head;
 	writer_head(srv->w, &head, NULL, NULL);
 	if (min_seq > head) {
@@ -736,6 +754,10 @@ static nng_msg *start_query(worker *w, Ledger__Request *req, int *handed_off)
 			       (unsigned long long)min_seq, (unsigned long long)head);
 		return error_reply(&e);
 	}
+	/* History reads the log, which has every committed seq. */
+	if (!min_seq || req->command_case == LEDGER__REQUEST__COMMAND_HISTORY ||
+	    runner_checkpoint(srv->proj) >= min_seq)
+		return run_query(srv, req);
 	if (!nng_aio_begin(w->aio))
 		return wait_failed(-2, min_seq);
 	nng_aio_defer(w->aio, handoff_cancel, w);

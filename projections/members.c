@@ -727,19 +727,20 @@ static int workforce_put(proj_ctx *c, uint32_t region, unsigned group, uint64_t 
 	return store_put(c->pt, PDB_WORKFORCE, key, 5, val, 8);
 }
 
+/* Every group's latest estimate in a region's stream. */
 typedef struct wf_fold {
-	unsigned group;
-	uint64_t count;
-	int present;
+	uint64_t count[NGROUPS];
+	uint8_t present[NGROUPS];
 } wf_fold;
 
 static int workforce_step(void *arg, const Ledger__Event *ev)
 {
 	wf_fold *f = arg;
+	unsigned g;
 	if (ev->body_case == LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED &&
-	    (unsigned)ev->workforce_estimated->worker_group == f->group) {
-		f->count = ev->workforce_estimated->count;
-		f->present = 1;
+	    (g = (unsigned)ev->workforce_estimated->worker_group) < NGROUPS) {
+		f->count[g] = ev->workforce_estimated->count;
+		f->present[g] = 1;
 	}
 	return 0;
 }
@@ -764,24 +765,16 @@ static int apply_correction(proj_ctx *c, const Ledger__Event *corr)
 		    !(rc = proj_fold_stream(c, stream, corr->seq, name_step, &o)))
 			rc = org_save(c->pt, id, &o);
 	} else if (t->body_case == LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED) {
-		/* The original's group, and (if amended) the corrected one. */
-		unsigned groups[2] = {(unsigned)t->workforce_estimated->worker_group, 0};
+		/* Re-derive every group of the region: the correction may take
+		 * the estimate out of a group an earlier amendment put it in. */
 		uint32_t region = t->workforce_estimated->region;
-		Ledger__Event fixed;
-		if (corr->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
-			codec_amended_body(corr->event_amended, &fixed);
-			if (fixed.body_case == LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED)
-				groups[1] = (unsigned)fixed.workforce_estimated->worker_group;
-		}
 		char stream[LD_STREAM_MAX];
+		wf_fold f;
+		memset(&f, 0, sizeof(f));
 		snprintf(stream, sizeof(stream), "region/%u", region);
-		for (int i = 0; i < 2 && !rc; i++) {
-			if (i == 1 && (groups[1] == 0 || groups[1] == groups[0]))
-				break;
-			wf_fold f = {.group = groups[i]};
-			if (!(rc = proj_fold_stream(c, stream, corr->seq, workforce_step, &f)))
-				rc = workforce_put(c, region, f.group, f.count, f.present);
-		}
+		rc = proj_fold_stream(c, stream, corr->seq, workforce_step, &f);
+		for (unsigned g = 1; g < NGROUPS && !rc; g++)
+			rc = workforce_put(c, region, g, f.count[g], f.present[g]);
 	}
 	codec_event_free(t);
 	return rc;
