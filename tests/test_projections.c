@@ -650,9 +650,10 @@ static void test_workforce(void **state)
 
 /*
  * An estimate whose amendment moved it to another group, then voided: the
- * estimate must be gone from both groups. members.c apply_correction
- * re-derives the original's group and the NEW correction's group only, so
- * the group the previous amendment put it in keeps its count.
+ * estimate must be gone from both groups. (Failed against members.c as of
+ * c7c0c1c: apply_correction re-derived only the original's group and the
+ * new correction's, so the group an earlier amendment had put the estimate
+ * in kept its count.)
  */
 static void test_workforce_void_after_group_amendment(void **state)
 {
@@ -675,7 +676,8 @@ static void test_workforce_void_after_group_amendment(void **state)
 			 (unsigned long long)e, (unsigned long long)g->estimated_workers);
 }
 
-/* The same cause: amended twice, to two other groups in turn. */
+/* The same, amended twice, to two other groups in turn: the first of them
+ * must lose the estimate. */
 static void test_workforce_second_group_amendment(void **state)
 {
 	fx *f = *state;
