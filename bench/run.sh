@@ -29,8 +29,10 @@
 #   BENCH_SYNC_OPS (1000)        BENCH_RTT_OPS (10000)
 #   BENCH_PROJ_EVENTS (1000000: the replayed log; the coverage figures want
 #   at least 500000)  BENCH_PROJ_RUNS (3)  BENCH_PROJ_QUERIES (10000 per run)
-#   BENCH_PROJ_LAG_RATES ("100000 5000": the target, then a rate the daemon
-#   sustains)  BENCH_PROJ_LAG_SECONDS (4 per run)
+#   BENCH_PROJ_LAG_RATES ("100000 100000:1000 5000": events/s[:events per
+#   request, 100]: the target as issue 3 puts it, the target in requests of
+#   1000 (the most the daemon ingests), then a rate it sustains)
+#   BENCH_PROJ_LAG_SECONDS (4 per run)
 #   BENCH_ONLY (ingest or projections: run that part alone; the report then
 #   goes to bench/RESULTS.<part>.md unless BENCH_OUT says otherwise)
 #   Quick: BENCH_ONLY=projections BENCH_PROJ_EVENTS=200000 BENCH_PROJ_RUNS=1
@@ -59,7 +61,7 @@ RTT_OPS=${BENCH_RTT_OPS:-10000}
 PROJ_EVENTS=${BENCH_PROJ_EVENTS:-1000000}
 PROJ_RUNS=${BENCH_PROJ_RUNS:-3}
 PROJ_QUERIES=${BENCH_PROJ_QUERIES:-10000}
-PROJ_LAG_RATES=${BENCH_PROJ_LAG_RATES:-100000 5000}
+PROJ_LAG_RATES=${BENCH_PROJ_LAG_RATES:-100000 100000:1000 5000}
 PROJ_LAG_SECONDS=${BENCH_PROJ_LAG_SECONDS:-4}
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
@@ -273,6 +275,11 @@ if [ "$RUN_INGEST" = 1 ]; then
 fi
 
 # --------------------------------------------------------------- projections
+# A lag level RATE[:BATCH]: its rate, its events per request, its step name.
+lag_rate() { echo "${1%%:*}"; }
+lag_batch() { case "$1" in *:*) echo "${1#*:}" ;; *) echo 100 ;; esac; }
+lag_step() { echo "proj-lag-$(lag_rate "$1")-$(lag_batch "$1")"; }
+
 # Issue 3's figures on a log of their own, filled once through the daemon
 # (the ingest generator: one organisation tree, so one province root), then
 # rebuilt, walked, queried and appended to.
@@ -293,10 +300,11 @@ if [ "$RUN_PROJ" = 1 ]; then
 	step proj-coverage "$PROJECTIONS" --workload coverage --url "$URL" --runs "$PROJ_RUNS" \
 		--queries "$PROJ_QUERIES" --clients "$CLIENTS"
 	ensure_daemon proj-coverage
-	for rate in $PROJ_LAG_RATES; do
-		step "proj-lag-$rate" "$PROJECTIONS" --workload lag --url "$URL" --seed "$SEED" \
-			--runs "$PROJ_RUNS" --rate "$rate" --seconds "$PROJ_LAG_SECONDS"
-		ensure_daemon "proj-lag-$rate"
+	for spec in $PROJ_LAG_RATES; do
+		step "$(lag_step "$spec")" "$PROJECTIONS" --workload lag --url "$URL" --seed "$SEED" \
+			--runs "$PROJ_RUNS" --rate "$(lag_rate "$spec")" --batch "$(lag_batch "$spec")" \
+			--seconds "$PROJ_LAG_SECONDS"
+		ensure_daemon "$(lag_step "$spec")"
 	done
 	stop_daemon TERM
 	PROJ_STOPS="$PROJ_STOPS; at the end: $STOP_MSG"
@@ -451,23 +459,26 @@ bad() {
 # The target of issue 3's lag figure.
 LAG_TARGET_RATE=100000
 
-# prow_lag RATE: the main table's row of the lag run at RATE.
+# prow_lag SPEC: the main table's row of the lag run of level SPEC.
 prow_lag() {
-	local st=proj-lag-$1 b met p99 rate
+	local st b met p99 rate tgt r bt
+	st=$(lag_step "$1")
+	r=$(lag_rate "$1")
+	bt=$(lag_batch "$1")
 	b=$(bad "$st" lag)
 	p99=$(pv "$st" lag ryw_p99)
 	rate=$(pv "$st" lag rate)
 	if [ -n "$b" ]; then met="no ($b)"
-	elif [ "$1" = "$LAG_TARGET_RATE" ]; then
+	elif [ "$r" = "$LAG_TARGET_RATE" ]; then
 		if ge "$rate" $((LAG_TARGET_RATE * 95 / 100)) && le "$p99" 10; then met=yes
 		elif le "$p99" 10; then met="no: p99 within 10 ms, but the daemon sustained only $(commas "$rate") events/s"
 		else met="no: p99 over 10 ms, at $(commas "$rate") events/s, not $(commas "$LAG_TARGET_RATE")"; fi
 	else
 		if le "$p99" 10; then met="— (p99 ≤ 10 ms here)"; else met="— (p99 > 10 ms even here)"; fi
 	fi
-	local tgt="p99 ≤ 10 ms while ingesting $(commas "$LAG_TARGET_RATE") events/s"
-	[ "$1" = "$LAG_TARGET_RATE" ] || tgt="none at this rate (the bound for comparison: 10 ms)"
-	echo "| lag: read-your-writes p99, appends paced at $(commas "$1") events/s; achieved $(cspread "$st" lag rate) events/s | $(mspread "$st" lag ryw_p99) ms | $(ms "$(pv proj-coverage ceiling-query-1 p50)") ms (the floor: one query round trip to the instant server, p50) | — | $tgt | $met |"
+	tgt="p99 ≤ 10 ms while ingesting $(commas "$LAG_TARGET_RATE") events/s"
+	[ "$r" = "$LAG_TARGET_RATE" ] || tgt="none at this rate (the bound for comparison: 10 ms)"
+	echo "| lag: read-your-writes p99, appends paced at $(commas "$r") events/s in requests of $(commas "$bt"); achieved $(cspread "$st" lag rate) events/s | $(mspread "$st" lag ryw_p99) ms | $(ms "$(pv proj-coverage ceiling-query-1 p50)") ms (the floor: one query round trip to the instant server, p50) | — | $tgt | $met |"
 }
 
 # prow_cov WORKLOAD CEILING LABEL: the main table's row of a coverage run.
@@ -509,7 +520,7 @@ report_projections() {
 	b=$(bad proj-replay replay)
 	if [ -n "$b" ]; then met="no ($b)"; elif ge "$rmed" 1000000; then met=yes; else met=no; fi
 	echo "| replay: \`ledgerd --rebuild\` of the $(commas "${ev:-0}")-event log, from the spawn until every projection's checkpoint is the head | $(rspread proj-replay replay) events/s; $(pv proj-replay replay seconds) s | $(commas "${dec:-0}") events/s (decoding alone) | $(ratio "$rmed" "$dec") of it | ≥ 1,000,000 events/s (10 M events in ≤ 10 s) | $met |"
-	for rate in $PROJ_LAG_RATES; do prow_lag "$rate"; done
+	for spec in $PROJ_LAG_RATES; do prow_lag "$spec"; done
 	prow_cov coverage-1 ceiling-query-1 "coverage of the province root, 1 client, $(commas "$PROJ_QUERIES") sequential queries/run: p99"
 	prow_cov coverage-n ceiling-query-n "coverage of the province root, $CLIENTS clients, $(commas "$PROJ_QUERIES") queries/run in all: p99"
 	echo
@@ -532,11 +543,12 @@ report_projections() {
 	drow "coverage of the root, $CLIENTS clients" proj-coverage coverage-n p50 p99 pmax "$(cspread proj-coverage coverage-n qps) queries/s"
 	drow "ceiling: instant REP server, 1 client" proj-coverage ceiling-query-1 p50 p99 pmax "$(cspread proj-coverage ceiling-query-1 qps) round trips/s"
 	drow "ceiling: instant REP server, $CLIENTS clients" proj-coverage ceiling-query-n p50 p99 pmax "$(cspread proj-coverage ceiling-query-n qps) round trips/s"
-	for rate in $PROJ_LAG_RATES; do
-		st=proj-lag-$rate
-		drow "lag at $(commas "$rate") events/s: read-your-writes ($(commas "$(pv "$st" lag samples)") samples, $(pv "$st" lag not_caught_up) not caught up in 1 s)" "$st" lag ryw_p50 ryw_p99 ryw_max "$(cspread "$st" lag rate) events/s appended"
-		drow "lag at $(commas "$rate") events/s: append round trip (requests of 100 events)" "$st" lag append_p50 append_p99 "" "$(mspread "$st" lag late_pct)% of requests sent > 1 ms late"
-		drow "lag at $(commas "$rate") events/s: \`projections\` lag_ms, polled every 20 ms" "$st" lag lag_ms_p50 lag_ms_p99 lag_ms_max "lag_events at most $(cspread "$st" lag lag_ev_max)"
+	for spec in $PROJ_LAG_RATES; do
+		st=$(lag_step "$spec")
+		rate="$(commas "$(lag_rate "$spec")") events/s in requests of $(commas "$(lag_batch "$spec")")"
+		drow "lag at $rate: read-your-writes ($(commas "$(pv "$st" lag samples)") samples, $(pv "$st" lag not_caught_up) not caught up in 1 s)" "$st" lag ryw_p50 ryw_p99 ryw_max "$(cspread "$st" lag rate) events/s appended"
+		drow "lag at $rate: append round trip" "$st" lag append_p50 append_p99 "" "$(mspread "$st" lag late_pct)% of requests sent > 1 ms late"
+		drow "lag at $rate: \`projections\` lag_ms, polled every 20 ms" "$st" lag lag_ms_p50 lag_ms_p99 lag_ms_max "lag_events at most $(cspread "$st" lag lag_ev_max)"
 	done
 	echo
 	echo "Coverage: the province root (event 1 of the log registers it) at depth 0 with the dues of"
@@ -545,7 +557,7 @@ report_projections() {
 	echo "decoding the answer) against an in-process REP server that answers every request at once with"
 	echo "the daemon's own answer bytes, over loopback TCP on the same machine, daemon idle."
 	echo
-	echo "Lag: requests of 100 events, request j due at t0 + j × 100/rate s from sender j mod 4 (its own"
+	echo "Lag: requests of B events, request j due at t0 + j × B/rate s from sender j mod 4 (its own"
 	echo "connection, one request in flight; one that falls behind sends at once, so the achieved rate is"
 	echo "what the daemon sustained), for $PROJ_LAG_SECONDS s per run. For every request whose sender's"
 	echo "prober is idle (a busy one skips the sample rather than queue it), the prober asks for the"
