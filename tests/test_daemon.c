@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,20 +70,6 @@ static void sleep_ms(int ms)
 	nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
 }
 
-/* Starts (or restarts on the same directory) the daemon. */
-static void start(const char *const *extra)
-{
-	D_extra = extra;
-	if (tl_daemon_start(&D, extra) != 0)
-		fail_msg("ledgerd did not start; see %s/ledgerd.log", D.dir);
-}
-
-static void restart(void)
-{
-	assert_int_equal(D.pid, 0);
-	start(D_extra);
-}
-
 /* Prints the end of the daemon's log to stderr (for a failure message). */
 static void dump_log_tail(int lines)
 {
@@ -104,6 +91,24 @@ static void stop_cleanly(void)
 		fail_msg("ledgerd exited with status %d after SIGTERM", status);
 	}
 }
+
+/* Starts (or restarts on the same directory) the daemon. */
+static void start(const char *const *extra)
+{
+	D_extra = extra;
+	if (tl_daemon_start(&D, extra) != 0) {
+		dump_log_tail(20);
+		fail_msg("ledgerd did not start (its log is above)");
+	}
+}
+
+static void restart(void)
+{
+	assert_int_equal(D.pid, 0);
+	start(D_extra);
+}
+
+static double served_within(const char *url, int timeout_ms);
 
 static ldc *conn_to(const char *url, int timeout_ms)
 {
@@ -995,10 +1000,173 @@ static void test_read_stream_long_name(void **state)
 	Ledger__Response *r = NULL;
 	ld_errinfo e = {0};
 	int rc = call_fails(ldc_read_stream(c, name, 0, 0, &r, &e), &r);
+	ldc_close(c);
 	if (rc != LD_E(NOT_FOUND) && rc != LD_E(INVALID_VALUE))
 		fail_msg("read_stream of a %zu-character stream name: %s (\"%s\"); expected "
 		         "ERR_NOT_FOUND or ERR_INVALID_VALUE",
 		         strlen(name), ld_errname(rc), e.message);
+	stop_cleanly();
+}
+
+/* The required fields of read requests are named like those of events. */
+static void test_read_requests_required(void **state)
+{
+	start(NULL);
+	ldc *c = conn();
+	tree(c);
+	ldc_close(c);
+	/* get_event without its seq (Request { get_event = 20: {} }). */
+	static const uint8_t get_none[] = {0xa2, 0x01, 0x00};
+	Ledger__Response *r = raw_call(D.url, get_none, sizeof(get_none));
+	assert_non_null(r->error);
+	int code = -(int)r->error->code;
+	char field[64];
+	snprintf(field, sizeof(field), "%s", r->error->field ? r->error->field : "");
+	codec_response_free(r);
+	/* read_stream without its stream (Request { read_stream = 22: {} }). */
+	static const uint8_t stream_none[] = {0xb2, 0x01, 0x00};
+	r = raw_expect(stream_none, sizeof(stream_none), LD_E(MISSING_FIELD));
+	assert_string_equal(r->error->field, "read_stream.stream");
+	codec_response_free(r);
+	if (code != LD_E(MISSING_FIELD) || strcmp(field, "get_event.seq") != 0)
+		fail_msg("get_event without seq (marked required): %s on '%s', expected "
+		         "ERR_MISSING_FIELD on 'get_event.seq'",
+		         ld_errname(code), field);
+	stop_cleanly();
+}
+
+/* A frame whose length header is absurd is dropped without allocating it;
+ * a frame just over --max-msg is answered ERR_TOO_LARGE. */
+static void test_oversized_frames(void **state)
+{
+	start((const char *const[]){"--max-msg", "1K", NULL});
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)D.port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	static const uint64_t lengths[] = {UINT64_MAX, 1ULL << 40, (64ULL << 20) + 1};
+	for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(fd >= 0);
+		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+		/* SP header of a REQ peer (protocol 0x30), then a frame header. */
+		uint8_t hdr[16] = {0, 'S', 'P', 0, 0x00, 0x30, 0, 0};
+		for (int b = 0; b < 8; b++)
+			hdr[8 + b] = (uint8_t)(lengths[i] >> (56 - 8 * b));
+		assert_int_equal(write(fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+		uint8_t peer[8], junk[64];
+		struct timeval tv = {5, 0};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		assert_int_equal(read(fd, peer, sizeof(peer)), 8); /* the REP header */
+		assert_int_equal(peer[5], 0x31);
+		/* The daemon hangs up (EOF or reset), it does not wait for the body. */
+		ssize_t n = read(fd, junk, sizeof(junk));
+		if (n != 0 && !(n < 0 && errno == ECONNRESET))
+			fail_msg("frame of %llu bytes announced: connection not closed (read %zd, "
+			         "%s)",
+			         (unsigned long long)lengths[i], n, n < 0 ? strerror(errno) : "");
+		close(fd);
+	}
+	/* Just over --max-msg: answered, not dropped. */
+	uint8_t big[1025];
+	memset(big, 0, sizeof(big));
+	codec_response_free(raw_expect(big, sizeof(big), LD_E(TOO_LARGE)));
+	assert_true(served_within(D.url, 5000) >= 0);
+	stop_cleanly();
+}
+
+/* A raw SP/TCP connection speaking REQ (no NNG in this process): returns
+ * the fd after the header exchange. */
+static int sp_connect(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	static const uint8_t hdr[8] = {0, 'S', 'P', 0, 0x00, 0x30, 0, 0};
+	assert_int_equal(write(fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+	uint8_t peer[8];
+	struct timeval tv = {5, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_int_equal(read(fd, peer, sizeof(peer)), 8);
+	assert_int_equal(peer[5], 0x31); /* REP */
+	return fd;
+}
+
+/* One REQ message: 8-byte length, 4-byte request id (top bit set), body. */
+static void sp_send(int fd, uint32_t id, const uint8_t *body, size_t n)
+{
+	uint8_t *f = tl_alloc(12 + n);
+	uint64_t len = 4 + n;
+	for (int b = 0; b < 8; b++)
+		f[b] = (uint8_t)(len >> (56 - 8 * b));
+	id |= 0x80000000u;
+	for (int b = 0; b < 4; b++)
+		f[8 + b] = (uint8_t)(id >> (24 - 8 * b));
+	memcpy(f + 12, body, n);
+	assert_int_equal(write(fd, f, 12 + n), (ssize_t)(12 + n));
+}
+
+/* Clients that send an append and hang up before the answer: whatever
+ * reached the writer is recorded once; the daemon stays whole. (Raw
+ * sockets: in NNG 1.5.2 nng_close of a REQ socket right after nng_send can
+ * hang the caller.) */
+static void test_append_and_hang_up(void **state)
+{
+	start(NULL);
+	ldc *c = conn();
+	tree(c);
+	enum { N = 40 };
+	Ledger__Event *evs[N];
+	for (int i = 0; i < N; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "H%d", i);
+		evs[i] = tl_join(id, "NJ-RIDER", 700 + i);
+		Ledger__Request req = LEDGER__REQUEST__INIT;
+		Ledger__AppendRequest ap = LEDGER__APPEND_REQUEST__INIT;
+		ap.n_events = 1;
+		ap.events = &evs[i];
+		req.command_case = LEDGER__REQUEST__COMMAND_APPEND;
+		req.append = &ap;
+		size_t n;
+		uint8_t *b = pack_request(&req, &n);
+		int fd = sp_connect(D.port);
+		sp_send(fd, (uint32_t)i, b, n);
+		if (i % 2)
+			sleep_ms(1);
+		close(fd);
+	}
+	/* A frame cut short, then gone. */
+	int fd = sp_connect(D.port);
+	static const uint8_t partial[] = {0, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 1, 0x52};
+	assert_int_equal(write(fd, partial, sizeof(partial)), (ssize_t)sizeof(partial));
+	close(fd);
+	/* The answer to a raw request comes back on a connection that stays. */
+	fd = sp_connect(D.port);
+	static const uint8_t head[] = {0xba, 0x01, 0x00};
+	sp_send(fd, 7, head, sizeof(head));
+	uint8_t reply[12];
+	assert_int_equal(read(fd, reply, sizeof(reply)), (ssize_t)sizeof(reply));
+	assert_int_equal(reply[8], 0x80); /* the request id echoed */
+	assert_int_equal(reply[11], 7);
+	close(fd);
+
+	sleep_ms(300);
+	/* Sent again properly: each one recorded exactly once. */
+	Ledger__Response *r = append(c, evs, N, 0);
+	for (int i = 0; i < N; i++)
+		assert_null(r->append->results[i]->error);
+	assert_int_equal(r->append->accepted + r->append->duplicates, N);
+	assert_int_equal(r->append->head_seq, 5 + N);
+	print_message("    (%u of %d hung-up appends had been recorded)\n", r->append->duplicates,
+	              N);
+	codec_response_free(r);
+	logview lv;
+	read_all(c, &lv);
+	assert_chain(&lv);
+	free(index_ids(&lv));
+	lv_free(&lv);
 	ldc_close(c);
 	stop_cleanly();
 }
@@ -1593,6 +1761,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_log_huge_filter, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_stream_long_name, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_requests_required, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_oversized_frames, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_append_and_hang_up, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9_durability, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9_concurrent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sigterm_under_load, setup, teardown),
