@@ -23,6 +23,9 @@ struct writer {
 	uint8_t hash[LD_HASH_LEN];
 	int64_t recorded_at;
 
+	/* The commit hook, called with hook_lock held, so that clearing it
+	 * (which takes the lock) waits for a call in flight. */
+	pthread_mutex_t hook_lock;
 	writer_commit_fn on_commit;
 	void *on_commit_arg;
 };
@@ -314,8 +317,11 @@ static void commit_batch(writer *w, append_req *batch)
 	if (status) {
 		log_error("writer: batch of %zu events not recorded: %s", total,
 			  ld_strerror(status));
-	} else if (w->on_commit) {
-		w->on_commit(w->on_commit_arg, h.seq);
+	} else {
+		pthread_mutex_lock(&w->hook_lock);
+		if (w->on_commit)
+			w->on_commit(w->on_commit_arg, h.seq);
+		pthread_mutex_unlock(&w->hook_lock);
 	}
 	for (append_req *r = batch, *next; r; r = next) {
 		next = r->next;
@@ -407,6 +413,7 @@ int writer_start(writer **out, store *s)
 		return LD_E(INTERNAL);
 	w->s = s;
 	pthread_mutex_init(&w->lock, NULL);
+	pthread_mutex_init(&w->hook_lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	if ((rc = read_head(w)) != 0) {
 		log_error("writer: unable to read the head of the log: %s", ld_strerror(rc));
@@ -421,6 +428,7 @@ int writer_start(writer **out, store *s)
 	return 0;
 fail:
 	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->hook_lock);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 	return rc;
@@ -428,8 +436,10 @@ fail:
 
 void writer_on_commit(writer *w, writer_commit_fn fn, void *arg)
 {
+	pthread_mutex_lock(&w->hook_lock);
 	w->on_commit = fn;
 	w->on_commit_arg = arg;
+	pthread_mutex_unlock(&w->hook_lock);
 }
 
 int writer_submit(writer *w, append_req *r)
@@ -482,6 +492,7 @@ void writer_free(writer *w)
 	if (!w)
 		return;
 	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->hook_lock);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }

@@ -60,7 +60,9 @@ typedef void (*writer_commit_fn)(void *arg, uint64_t head_seq);
 
 /* Starts the writer thread on s; reads the log head. 0 or a negative code. */
 int writer_start(writer **out, store *s);
-/* Sets the commit hook (before any submit). */
+/* Sets (or with NULL clears) the commit hook, from any thread at any time.
+ * When it returns, no call of the previous hook is in flight. The hook must
+ * not call writer_on_commit. */
 void writer_on_commit(writer *w, writer_commit_fn fn, void *arg);
 
 /* Queues r. Returns 0 (r->done will be called exactly once), or

@@ -49,6 +49,9 @@ enum proj_db {
 	PDB__COUNT
 };
 
+/* Their names in the environment (for tools and tests that open it). */
+extern const char *const proj_db_names[PDB__COUNT];
+
 /* What an apply sees. */
 typedef struct proj_ctx {
 	store_txn *pt;   /* write transaction on the projection environment */

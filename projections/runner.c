@@ -14,7 +14,7 @@
 #define CHUNK_EVENTS 50000 /* events per projection transaction */
 #define WAIT_TICK_MS 5     /* how often deadlines of waiters are checked */
 
-static const char *const pdb_names[PDB__COUNT] = {
+const char *const proj_db_names[PDB__COUNT] = {
 	[PDB_META] = "meta",	     [PDB_FIXES] = "fixes",	[PDB_MEMBERS] = "members",
 	[PDB_ORGS] = "orgs",	     [PDB_CHILDREN] = "children", [PDB_MONTHS] = "months",
 	[PDB_WORKFORCE] = "workforce", [PDB_TRANSFERS] = "transfers", [PDB_TKEYS] = "tkeys",
@@ -349,7 +349,7 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, ld_errinf
 	pthread_mutex_init(&r->lock, NULL);
 	r->log = log;
 	r->w = w;
-	store_options o = {.dir = dir, .no_meta_sync = 1, .dbs = pdb_names, .ndbs = PDB__COUNT};
+	store_options o = {.dir = dir, .no_meta_sync = 1, .dbs = proj_db_names, .ndbs = PDB__COUNT};
 	int rc = store_open(&r->ps, &o, e);
 	if (rc)
 		goto fail;
@@ -394,6 +394,7 @@ void runner_stop(runner *r)
 {
 	if (!r || !r->started)
 		return;
+	writer_on_commit(r->w, NULL, NULL); /* no wake-ups into a stopped loop */
 	pthread_mutex_lock(&r->lock);
 	r->stopping = 1;
 	uv_async_send(&r->wake);

@@ -605,12 +605,7 @@ void tl_open_dir(tl_ledger *l, const char *dir, size_t map_size)
 /* The projection environment                                          */
 /* ================================================================== */
 
-const char *const tl_pdb_names[PDB__COUNT] = {
-	[PDB_META] = "meta",	       [PDB_FIXES] = "fixes",	    [PDB_MEMBERS] = "members",
-	[PDB_ORGS] = "orgs",	       [PDB_CHILDREN] = "children", [PDB_MONTHS] = "months",
-	[PDB_WORKFORCE] = "workforce", [PDB_TRANSFERS] = "transfers", [PDB_TKEYS] = "tkeys",
-	[PDB_TORGS] = "torgs",
-};
+const char *const *const tl_pdb_names = proj_db_names; /* projections/runner.c */
 const unsigned tl_pdb_count = PDB__COUNT;
 
 store *tl_proj_open(const char *dir)

@@ -116,7 +116,7 @@ void tl_open_dir(tl_ledger *l, const char *dir, size_t map_size);
 /* ---- the projection environment ---- */
 /* Its database names in enum proj_db order: a copy of projections/runner.c's
  * pdb_names, which is static there. */
-extern const char *const tl_pdb_names[];
+extern const char *const *const tl_pdb_names;
 extern const unsigned tl_pdb_count;
 /* Opens DATA/projections (dir) with the options the runner uses, while no
  * runner has it open. Fails the test on error. */
