@@ -387,8 +387,15 @@ static void random_bytes(uint8_t *buf, size_t n)
 
 void ldc_new_event_id(uint8_t id[LD_EVENT_ID_LEN])
 {
+	/* UUID version 7 (RFC 9562): 48 bits of Unix time in milliseconds,
+	 * then random bits. Ids made close in time sort close together, so the
+	 * daemon's idempotency index takes them near its right edge instead of
+	 * dirtying a random page per event. */
+	uint64_t ms = (uint64_t)(ldc_now_us() / 1000);
 	random_bytes(id, LD_EVENT_ID_LEN);
-	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
+	for (int i = 0; i < 6; i++)
+		id[i] = (uint8_t)(ms >> (40 - 8 * i));
+	id[6] = (uint8_t)((id[6] & 0x0f) | 0x70); /* version 7 */
 	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 }
 

@@ -101,8 +101,9 @@ int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, int64_t to_time
 /* Every projection's checkpoint, lag and state: (*out)->projections. */
 int ldc_projections(ldc *c, Ledger__Response **out, ld_errinfo *e);
 
-/* 16 random bytes (getrandom) for an event id, shaped as an RFC 4122
- * version-4 UUID. */
+/* A fresh event id: a version-7 UUID (RFC 9562), 48 bits of the current
+ * time in milliseconds then 74 random bits (getrandom). Time-ordered ids
+ * keep the daemon's idempotency index appending; any 16 unique bytes work. */
 void ldc_new_event_id(uint8_t id[LD_EVENT_ID_LEN]);
 /* A deterministic event id: the first 16 bytes of SHA-256(text). For
  * imports and generators that must be idempotent across runs. */

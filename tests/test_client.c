@@ -258,11 +258,19 @@ static void test_event_ids(void **state)
 	ldc_derived_event_id("import:2024:row:2", b);
 	assert_memory_not_equal(a, b, 16);
 
+	int64_t before_ms = ldc_now_us() / 1000;
 	ldc_new_event_id(a);
 	ldc_new_event_id(b);
+	int64_t after_ms = ldc_now_us() / 1000;
 	assert_memory_not_equal(a, b, 16);
-	assert_int_equal(a[6] >> 4, 4);       /* UUID version 4 */
+	assert_int_equal(a[6] >> 4, 7);       /* UUID version 7 */
 	assert_int_equal(a[8] & 0xc0, 0x80); /* RFC 4122 variant */
+	/* The first 48 bits are the time in ms, so later ids sort later. */
+	int64_t ms = 0;
+	for (int i = 0; i < 6; i++)
+		ms = (ms << 8) | a[i];
+	assert_true(ms >= before_ms && ms <= after_ms);
+	assert_true(memcmp(a, b, 6) <= 0);
 }
 
 static void test_now(void **state)
