@@ -98,6 +98,9 @@ extern char **environ;
 /* Read-your-writes: how long the daemon may wait for the projections. */
 #define PB_RYW_TIMEOUT_MS 1000
 
+#define PB_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define PB_MAX(a, b) ((a) > (b) ? (a) : (b))
+
 enum workload { WL_REPLAY, WL_DECODE, WL_COVERAGE, WL_LAG };
 static const char *const workload_names[] = {"replay", "decode", "coverage", "lag"};
 
@@ -325,8 +328,6 @@ static int get_state(ldc *c, proj_state *ps, ld_errinfo *e)
 		ps->n = (unsigned)st->n_projections;
 		for (size_t i = 0; i < st->n_projections; i++) {
 			const Ledger__ProjectionInfo *pi = st->projections[i];
-#define PB_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define PB_MAX(a, b) ((a) > (b) ? (a) : (b))
 			ps->min_checkpoint = PB_MIN(ps->min_checkpoint, pi->checkpoint);
 			ps->max_checkpoint = PB_MAX(ps->max_checkpoint, pi->checkpoint);
 			ps->min_applied = PB_MIN(ps->min_applied, pi->applied);
@@ -567,12 +568,23 @@ static int daemon_stop(pid_t pid, char *why, size_t n)
 	return 0;
 }
 
+/* What one rebuild measured. */
+enum {
+	R_RATE,    /* events/s */
+	R_SECONDS, /* from the spawn to the answer showing every projection at the head */
+	R_FIRST,   /* from the spawn to the first answer */
+	R_CORES,   /* the daemon's CPU time / R_SECONDS */
+	R_WBYTES,  /* bytes the daemon caused to be written, per event */
+	R_LAG_MS,  /* the largest lag_ms `projections` reported meanwhile */
+	R_LAG_EV,  /* ... and lag_events */
+	R_N
+};
+
 /* One rebuild: the time from the spawn until a `projections` answer shows
  * every projection at the head, with everything applied since the start.
- * Returns 0 (the run's figures in the out parameters, errors counted in
+ * Returns 0 (the run's figures in v[R_N] and *events, errors counted in
  * er), or a negative code when it could not take place. */
-static int replay_run(const pb_opts *o, unsigned run, double *seconds, double *cores,
-                      double *wbytes, uint64_t *events, errs *er)
+static int replay_run(const pb_opts *o, unsigned run, double v[R_N], uint64_t *events, errs *er)
 {
 	ldc *c = NULL;
 	ld_errinfo e = {0};
@@ -580,6 +592,8 @@ static int replay_run(const pb_opts *o, unsigned run, double *seconds, double *c
 	int status = 0, rc, up = 0;
 	uint64_t head = 0;
 	proj_state ps = {0};
+	uint64_t lag_ev = 0;
+	int64_t lag_ms = 0;
 	char why[300];
 
 	int64_t t0 = mono_ns();
@@ -626,6 +640,8 @@ static int replay_run(const pb_opts *o, unsigned run, double *seconds, double *c
 		}
 		if ((rc = get_state(c, &ps, &e)) != 0)
 			goto out;
+		lag_ev = PB_MAX(lag_ev, ps.max_lag_events);
+		lag_ms = PB_MAX(lag_ms, ps.max_lag_ms);
 		if (ps.min_checkpoint >= head) {
 			done = mono_ns();
 			break;
@@ -633,9 +649,13 @@ static int replay_run(const pb_opts *o, unsigned run, double *seconds, double *c
 		nanosleep(&(struct timespec){0, (long)o->poll_ms * 1000000L}, NULL);
 	}
 	double cpu = proc_cpu_seconds(pid), wb = proc_write_bytes(pid);
-	*seconds = (double)(done - t0) / 1e9;
-	*cores = cpu >= 0 ? cpu / *seconds : -1;
-	*wbytes = wb >= 0 && head ? wb / (double)head : -1;
+	v[R_SECONDS] = (double)(done - t0) / 1e9;
+	v[R_RATE] = (double)head / v[R_SECONDS];
+	v[R_FIRST] = (double)(first - t0) / 1e9;
+	v[R_CORES] = cpu >= 0 ? cpu / v[R_SECONDS] : -1;
+	v[R_WBYTES] = wb >= 0 && head ? wb / (double)head : -1;
+	v[R_LAG_MS] = (double)lag_ms;
+	v[R_LAG_EV] = (double)lag_ev;
 	*events = head;
 	/* A rebuild applies the whole log: each projection from 0. */
 	if (ps.max_checkpoint != head || ps.min_applied != head || ps.max_applied != head)
@@ -661,9 +681,11 @@ static int replay_run(const pb_opts *o, unsigned run, double *seconds, double *c
 		errs_note(er, "run %u: %s", run + 1, e.message);
 	}
 	printf("replay run %u/%u: %" PRIu64 " events rebuilt in %.3f s = %.0f events/s (first "
-	       "answer after %.3f s; daemon CPU %.2f cores, %.0f bytes written per event)\n",
-	       run + 1, o->runs, head, *seconds, (double)head / *seconds,
-	       (double)(first - t0) / 1e9, *cores, *wbytes);
+	       "answer after %.3f s; daemon CPU %.2f cores, %.0f bytes written per event; "
+	       "meanwhile `projections` said lag_events up to %" PRIu64 ", lag_ms up to %" PRId64
+	       ")\n",
+	       run + 1, o->runs, head, v[R_SECONDS], v[R_RATE], v[R_FIRST], v[R_CORES], v[R_WBYTES],
+	       lag_ev, lag_ms);
 	fflush(stdout);
 out:
 	ldc_close(c);
@@ -691,18 +713,20 @@ static int url_taken(const char *url)
 
 static int bench_replay(const pb_opts *o)
 {
-	double *eps = calloc(o->runs, sizeof(double)), *secs = calloc(o->runs, sizeof(double));
-	double *cores = calloc(o->runs, sizeof(double)), *wb = calloc(o->runs, sizeof(double));
+	static const char *const keys[R_N] = {"rate",        "seconds", "first_answer_s", "cores",
+	                                      "write_bytes", "lag_ms",  "lag_events"};
+	double *v[R_N] = {0};
 	errs er;
 	unsigned done = 0;
 	uint64_t events = 0;
 	int rc = 0;
 
 	errs_init(&er);
-	if (!eps || !secs || !cores || !wb) {
-		rc = LD_E(INTERNAL);
-		goto out;
-	}
+	for (int k = 0; k < R_N; k++)
+		if (!(v[k] = calloc(o->runs, sizeof(double)))) {
+			rc = LD_E(INTERNAL);
+			goto out;
+		}
 	printf("replay: %u runs of '%s --rebuild' on %s, polling `projections` every %u ms\n",
 	       o->runs, o->ledgerd, o->data_dir, o->poll_ms);
 	fflush(stdout);
@@ -713,27 +737,25 @@ static int bench_replay(const pb_opts *o)
 		goto out;
 	}
 	for (unsigned r = 0; r < o->runs; r++) {
-		if ((rc = replay_run(o, r, &secs[done], &cores[done], &wb[done], &events, &er)) !=
-		    0)
+		double run_v[R_N];
+		if ((rc = replay_run(o, r, run_v, &events, &er)) != 0)
 			break;
-		eps[done] = (double)events / secs[done];
+		for (int k = 0; k < R_N; k++)
+			v[k][done] = run_v[k];
 		done++;
 	}
 	errs_print(&er, "replay");
-	stats s = stats_of(eps, done);
+	stats s = stats_of(v[R_RATE], done);
 	printf("RESULT workload=replay unit=events/s median=%.0f min=%.0f max=%.0f runs=%u "
 	       "events=%" PRIu64 " poll_ms=%u errors=%" PRIu64,
 	       s.median, s.min, s.max, done, events, o->poll_ms, er.n + (done < o->runs));
-	print_spread("seconds", secs, done, 3);
-	print_spread("cores", cores, done, 3);
-	print_spread("write_bytes", wb, done, 0);
+	for (int k = R_SECONDS; k < R_N; k++)
+		print_spread(keys[k], v[k], done, k == R_WBYTES || k >= R_LAG_MS ? 0 : 3);
 	printf("\n");
 	rc = rc || er.n || done < o->runs;
 out:
-	free(eps);
-	free(secs);
-	free(cores);
-	free(wb);
+	for (int k = 0; k < R_N; k++)
+		free(v[k]);
 	errs_destroy(&er);
 	return rc;
 }

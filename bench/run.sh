@@ -529,7 +529,9 @@ report_projections() {
 	else
 		echo "The"
 	fi
-	echo "daemon used $(pv proj-replay replay cores) cores and wrote $(commas "$(pv proj-replay replay write_bytes)") bytes per event (medians) while rebuilding. The replay ceiling is the same log walked in one read"
+	echo "daemon answered $(pv proj-replay replay first_answer_s) s after its start, used $(pv proj-replay replay cores) cores and wrote $(commas "$(pv proj-replay replay write_bytes)") bytes per"
+	echo "event while rebuilding (medians); meanwhile \`projections\` reported lag_events up to $(commas "$(pv proj-replay replay lag_events_max)") and"
+	echo "lag_ms up to $(commas "$(pv proj-replay replay lag_ms_max)") (the largest of the runs). The replay ceiling is the same log walked in one read"
 	echo "transaction in-process through the daemon's store module, every value unpacked with"
 	echo "codec_event_unpack and freed, nothing applied: $(rspread proj-decode decode) events/s; walking"
 	echo "without unpacking: $(rspread proj-decode scan) events/s. Both read a page cache warm from the"
