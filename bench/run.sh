@@ -284,6 +284,7 @@ lag_step() { echo "proj-lag-$(lag_rate "$1")-$(lag_batch "$1")"; }
 # (the ingest generator: one organisation tree, so one province root), then
 # rebuilt, walked, queried and appended to.
 if [ "$RUN_PROJ" = 1 ]; then
+	PROJ_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 	DATA=$TMP/proj
 	start_daemon
 	echo "ledgerd pid $PID on $URL, data in $DATA ($FSTYPE): filling it with $PROJ_EVENTS events" | tee -a "$LOG"
@@ -309,6 +310,7 @@ if [ "$RUN_PROJ" = 1 ]; then
 	stop_daemon TERM
 	PROJ_STOPS="$PROJ_STOPS; at the end: $STOP_MSG"
 	echo "ledgerd stops: $PROJ_STOPS" | tee -a "$LOG"
+	PROJ_LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 fi
 T_END=$(date +%s)
 {
@@ -498,6 +500,18 @@ drow() {
 	echo "| $1 | $(mspread "$2" "$3" "$4") | $(mspread "$2" "$3" "$5") | $mx | $7 |"
 }
 
+# fill_note: whether the fill recorded every event.
+fill_note() {
+	local f=proj-fill
+	if [ -z "$(pv $f batch median)" ]; then echo "THE FILL FAILED, see RESULTS.log"
+	elif [ "$(pv $f batch accepted)" = "$(pv $f batch sent)" ] && [ "$(pv $f batch rejected)" = 0 ] &&
+		[ "$(pv $f batch failed)" = 0 ] && [ "$(pv $f batch head_mismatch)" = 0 ]; then
+		echo "every event recorded, the head moved by exactly as many"
+	else
+		echo "THE FILL WENT WRONG: $(pv $f batch rejected) rejected, $(pv $f batch failed) failed, $(pv $f batch head_mismatch) head mismatches"
+	fi
+}
+
 report_projections() {
 	local ev rmed dec b met secs=0 st
 	ev=$(pv proj-replay replay events)
@@ -511,9 +525,10 @@ report_projections() {
 	echo "organisation tree of $(commas 79) organisations, then members joining, paying, being served, moving and"
 	echo "leaving), appended by \`ingest --workload batch\` in $(cat "$TMP/proj-fill.secs" 2>/dev/null || echo ?) s"
 	echo "($(commas "$(pv proj-fill batch median)") events/s, requests of $(commas "$BATCH") over $CONNS connections, the projections applying"
-	echo "meanwhile). Runs: $PROJ_RUNS of each measure; median (min–max) of the runs' values; the projection part"
-	echo "took $(printf '%.0f' "$secs") s in all. Every answer is checked (no error; the answer asked for; as_of_seq"
-	echo "the head on the idle log, at least the appended seq for read-your-writes), errors are counted."
+	echo "meanwhile; $(fill_note)). Runs: $PROJ_RUNS of each measure; median (min–max) of the runs' values. The"
+	echo "projection part took $(printf '%.0f' "$secs") s in all; load average $PROJ_LOAD_START at its start, $PROJ_LOAD_END at its end."
+	echo "Every answer is checked (no error; the answer asked for; as_of_seq the head on the idle log, at"
+	echo "least the appended seq for read-your-writes), errors are counted."
 	echo
 	echo "| measure | ledgerd median (min–max) | ceiling | ledgerd vs ceiling | target | met? |"
 	echo "|---|---|---|---|---|---|"
