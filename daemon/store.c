@@ -174,6 +174,12 @@ int store_reader_check(store *s)
 	return dead;
 }
 
+int store_sync(store *s)
+{
+	int rc = mdb_env_sync(s->env, 1);
+	return rc ? fail("sync", rc) : 0;
+}
+
 int store_grow(store *s, size_t min)
 {
 	MDB_envinfo info;

@@ -58,7 +58,9 @@ typedef struct store_options {
 	const char *dir;      /* created if missing */
 	size_t map_size;      /* initial map size in bytes; 0 = 1 GiB */
 	unsigned max_readers; /* 0 = 1024 */
-	int no_sync;          /* 1 = MDB_NOSYNC: NOT durable, for scratch use only */
+	int no_sync;          /* 1 = MDB_NOSYNC: commits are not synced; a system
+			       * crash may lose or corrupt them (derived data
+			       * that can be rebuilt only; see store_sync) */
 	int no_meta_sync;     /* 1 = MDB_NOMETASYNC: one sync per commit; a crash
 			       * may undo the last commit (derived data only) */
 	/* The named databases; NULL = the log's (enum store_db). Indexes into
@@ -81,6 +83,10 @@ void store_usage(store *s, size_t *map_size, size_t *used);
 
 /* Clears reader slots left by dead processes; returns how many. */
 int store_reader_check(store *s);
+
+/* Flushes everything committed to disk (for an environment opened with
+ * no_sync). 0 or LD_E(STORAGE) / LD_E(DISK_FULL). */
+int store_sync(store *s);
 
 /* Doubles the map (or grows it to at least `min` bytes). Waits until no read
  * transaction is open and blocks new ones meanwhile. Writer thread only, with

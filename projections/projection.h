@@ -7,9 +7,13 @@
  *    projection commit would stall the ingest writer;
  *  - a projection is thrown away by deleting that directory (ledgerd
  *    --rebuild), which cannot touch the log;
- *  - it is opened with MDB_NOMETASYNC (one sync per commit): a crash may undo
- *    the last projection commit, and since each commit holds a projection's
- *    state together with its checkpoint, the events are simply applied again.
+ *  - its commits are not synced (MDB_NOSYNC): they are derived, and each
+ *    commit holds a projection's state together with its checkpoint, so a
+ *    crash of the process loses nothing (the kernel writes the pages out).
+ *    A crash of the machine could tear them: the runner notes the kernel's
+ *    boot id and a clean-stop mark, and rebuilds from the (synced) log when
+ *    the machine restarted without a clean stop. Appends thus pay for one
+ *    synced commit, the log's, not two.
  *
  * THE RUNNER. One thread runs a libuv loop. The writer's commit hook wakes it
  * with uv_async_send (coalescing: many commits, one wake-up). Each

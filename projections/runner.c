@@ -1,6 +1,7 @@
 /* runner.c — the projection workers' libuv loop. See projection.h. */
 #include "projection.h"
 
+#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,6 @@ struct runner {
 	pthread_mutex_t lock; /* everything below */
 	pstate st[8];
 	int stopping;
-	uint64_t pending_since_ms; /* first commit not yet applied everywhere, 0 if none */
 	waiter *waiters;
 };
 
@@ -281,12 +281,6 @@ static void catch_up(runner *r)
 		}
 		settle_waiters(r, 0);
 	}
-	pthread_mutex_lock(&r->lock);
-	uint64_t now_head;
-	writer_head(r->w, &now_head, NULL, NULL);
-	if (min_checkpoint_locked(r) >= now_head)
-		r->pending_since_ms = 0;
-	pthread_mutex_unlock(&r->lock);
 	settle_waiters(r, 0);
 }
 
@@ -329,8 +323,6 @@ static void on_commit(void *arg, uint64_t head)
 {
 	runner *r = arg;
 	pthread_mutex_lock(&r->lock);
-	if (!r->pending_since_ms)
-		r->pending_since_ms = now_ms();
 	if (!r->stopping)
 		uv_async_send(&r->wake);
 	pthread_mutex_unlock(&r->lock);
@@ -339,6 +331,85 @@ static void on_commit(void *arg, uint64_t head)
 /* ------------------------------------------------------------------ */
 /* Public                                                              */
 /* ------------------------------------------------------------------ */
+
+/* The kernel's id of this boot: it changes when the machine restarts. */
+static void boot_id(char out[64])
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+	out[0] = 0;
+	if (f) {
+		if (!fgets(out, 64, f))
+			out[0] = 0;
+		fclose(f);
+	}
+	out[strcspn(out, "\n")] = 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Writes the boot id and the clean mark (1 on a clean stop, 0 while
+ * running), and syncs. */
+static int mark(store *ps, const char *boot, int clean)
+{
+	store_txn *t;
+	int rc = store_write_begin(ps, &t);
+	if (rc)
+		return rc;
+	if ((rc = store_put(t, PDB_META, "boot", 4, boot, strlen(boot))) ||
+	    (rc = store_put(t, PDB_META, "clean", 5, clean ? "1" : "0", 1))) {
+		store_abort(t);
+		return rc;
+	}
+	if ((rc = store_commit(t)))
+		return rc;
+	return store_sync(ps);
+}
+
+/*
+ * Opens the projection environment. Projections are derived data, so their
+ * commits are not synced (MDB_NOSYNC): after a crash of the process the
+ * kernel still writes them out, and a checkpoint always travels with its
+ * state. Only a crash of the machine can lose or tear them; then the boot
+ * id differs and the last stop was not clean, and they are rebuilt from the
+ * log, which is synced.
+ */
+static int open_projections(runner *r, const char *dir, ld_errinfo *e)
+{
+	store_options o = {.dir = dir, .no_sync = 1, .dbs = proj_db_names, .ndbs = PDB__COUNT};
+	char boot[64], was[64] = "";
+	int clean = 1, rc;
+	boot_id(boot);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((rc = store_open(&r->ps, &o, e)))
+			return rc;
+		store_txn *t;
+		store_val v;
+		if ((rc = store_read_begin(r->ps, &t)))
+			return rc;
+		if (store_get(t, PDB_META, "boot", 4, &v) == 0 && v.len < sizeof(was)) {
+			memcpy(was, v.data, v.len);
+			was[v.len] = 0;
+			clean = store_get(t, PDB_META, "clean", 5, &v) == 0 && v.len == 1 &&
+				*(const char *)v.data == '1';
+		}
+		store_read_end(t);
+		if (!was[0] || clean || strcmp(was, boot) == 0)
+			break;
+		log_warn("projections: the machine restarted since they were last closed cleanly; "
+			 "rebuilding them from the log");
+		store_close(r->ps);
+		r->ps = NULL;
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		was[0] = 0;
+	}
+	return mark(r->ps, boot, 0);
+}
 
 int runner_start(runner **out, const char *dir, store *log, writer *w, ld_errinfo *e)
 {
@@ -349,10 +420,13 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, ld_errinf
 	pthread_mutex_init(&r->lock, NULL);
 	r->log = log;
 	r->w = w;
-	store_options o = {.dir = dir, .no_meta_sync = 1, .dbs = proj_db_names, .ndbs = PDB__COUNT};
-	int rc = store_open(&r->ps, &o, e);
-	if (rc)
+	int rc = open_projections(r, dir, e);
+	if (rc) {
+		if (e && !e->message[0])
+			ld_errinfo_set(e, rc, NULL, "unable to open the projections in '%s': %s", dir,
+				       ld_strerror(rc));
 		goto fail;
+	}
 
 	/* Checkpoints. */
 	store_txn *t;
@@ -409,6 +483,11 @@ void runner_free(runner *r)
 	if (!r)
 		return;
 	runner_stop(r);
+	char boot[64];
+	boot_id(boot);
+	if (mark(r->ps, boot, 1) != 0)
+		log_warn("projections: unable to mark a clean stop; they will be rebuilt if the "
+			 "machine restarts first");
 	store_close(r->ps);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
@@ -480,8 +559,27 @@ int runner_status(runner *r, Ledger__ProjectionStatus *st)
 	st->projections = calloc(nprojections, sizeof(*st->projections));
 	if (!st->projections)
 		return LD_E(INTERNAL);
+	/* Lag in time: how long ago the oldest event not yet applied was
+	 * committed (its recorded_at), per projection. */
+	int64_t lag_ms[8] = {0};
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	store_txn *lt;
+	if (store_read_begin(r->log, &lt) == 0) {
+		for (unsigned i = 0; i < nprojections; i++) {
+			pthread_mutex_lock(&r->lock);
+			uint64_t next = r->st[i].checkpoint + 1;
+			pthread_mutex_unlock(&r->lock);
+			Ledger__Event *ev;
+			if (next <= head && model_load_event(lt, next, &ev) == 0) {
+				lag_ms[i] = ev->recorded_at < now_us ? (now_us - ev->recorded_at) / 1000 : 0;
+				codec_event_free(ev);
+			}
+		}
+		store_read_end(lt);
+	}
 	pthread_mutex_lock(&r->lock);
-	uint64_t since = r->pending_since_ms, now = now_ms();
 	for (unsigned i = 0; i < nprojections; i++) {
 		pstate *p = &r->st[i];
 		Ledger__ProjectionInfo *pi = calloc(1, sizeof(*pi));
@@ -493,7 +591,7 @@ int runner_status(runner *r, Ledger__ProjectionStatus *st)
 		pi->has_stopped = pi->has_applied = 1;
 		pi->checkpoint = p->checkpoint;
 		pi->lag_events = head > p->checkpoint ? head - p->checkpoint : 0;
-		pi->lag_ms = pi->lag_events && since ? (int64_t)(now - since) : 0;
+		pi->lag_ms = pi->lag_events ? lag_ms[i] : 0;
 		pi->stopped = p->stopped;
 		pi->applied = p->applied;
 		if (p->stopped)

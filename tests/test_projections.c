@@ -2052,6 +2052,68 @@ static void expect_generator_figures(store *ps, const gen *g)
 #define GEN_EVENTS 100000
 #define GEN_SEED 0x5eed2026c0ffee01ULL
 
+/*
+ * The projections are not synced: if the machine restarted (another boot
+ * id) without a clean stop, they may be torn, and are rebuilt from the log.
+ * A clean stop, or the same boot, keeps them.
+ */
+static void put_meta(const char *dir, const char *key, const char *val)
+{
+	store *s = tl_proj_open(dir);
+	store_txn *t;
+	assert_int_equal(store_write_begin(s, &t), 0);
+	assert_int_equal(store_put(t, PDB_META, key, strlen(key), val, strlen(val)), 0);
+	assert_int_equal(store_commit(t), 0);
+	store_close(s);
+}
+
+static int has_meta(const char *dir, const char *key)
+{
+	store *s = tl_proj_open(dir);
+	store_txn *t;
+	store_val v;
+	assert_int_equal(store_read_begin(s, &t), 0);
+	int found = store_get(t, PDB_META, key, strlen(key), &v) == 0;
+	store_read_end(t);
+	store_close(s);
+	return found;
+}
+
+static void test_rebuilt_after_machine_restart(void **state)
+{
+	fx *f = *state;
+	tree(f);
+	OK(f, tl_join("M1", "NJ-RIDER", 1));
+	sync_fx(f);
+
+	/* Same boot, not clean (a killed process): kept. */
+	runner_down(f->r, &f->l);
+	put_meta(f->pdir, "marker", "kept");
+	put_meta(f->pdir, "clean", "0");
+	f->r = runner_up(f->pdir, &f->l);
+	sync_fx(f);
+	runner_down(f->r, &f->l);
+	assert_true(has_meta(f->pdir, "marker"));
+
+	/* Another boot after a clean stop: kept. */
+	put_meta(f->pdir, "boot", "another-boot");
+	put_meta(f->pdir, "clean", "1");
+	f->r = runner_up(f->pdir, &f->l);
+	sync_fx(f);
+	runner_down(f->r, &f->l);
+	assert_true(has_meta(f->pdir, "marker"));
+
+	/* Another boot without a clean stop: rebuilt, and right again. */
+	put_meta(f->pdir, "boot", "another-boot");
+	put_meta(f->pdir, "clean", "0");
+	f->r = runner_up(f->pdir, &f->l);
+	sync_fx(f);
+	assert_non_null(member(f, "M1"));
+	runner_down(f->r, &f->l);
+	assert_false(has_meta(f->pdir, "marker"));
+	f->r = runner_up(f->pdir, &f->l);
+}
+
 static void test_incremental_equals_rebuild(void **state)
 {
 	fx *f = *state;
@@ -2345,6 +2407,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_strings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transfers_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebuilt_after_machine_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_equals_rebuild, setup, teardown),
 		cmocka_unit_test(test_kill_during_catch_up),
 	};
