@@ -10,11 +10,12 @@
  *
  * Limits: every listener refuses messages over `hard_max` bytes (NNG closes
  * such a connection); messages over `max_msg` get an ERR_TOO_LARGE answer.
- * IPC listeners are probed every second with a real request over a fresh
- * connection and re-created after two failed probes: with the NNG 1.5.2 bug
- * (LIBRARIES.md) a listener hit by a connect-and-close storm goes on
- * accepting and negotiating, but its pipes never reach the socket. A stuck
- * listener is serving again within about 3 s.
+ * IPC listeners are probed every second by a fresh connection, which must
+ * reach the socket (its pipe-added event, counted per listener), and are
+ * re-created after two failed probes: with the NNG 1.5.2 bug (LIBRARIES.md)
+ * a listener hit by a connect-and-close storm goes on accepting and
+ * negotiating, but its pipes never reach the socket. A stuck listener is
+ * serving again within about 3 s; busy workers do not make a probe fail.
  */
 #ifndef LD_SERVER_H
 #define LD_SERVER_H

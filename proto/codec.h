@@ -39,9 +39,11 @@ int ld_errinfo_set(ld_errinfo *e, int code, const char *field, const char *fmt, 
 	__attribute__((format(printf, 4, 5)));
 
 /*
- * Decodes a Request. Rejects bytes that do not parse (ERR_MALFORMED) and any
- * field this schema does not know, at any depth (ERR_UNKNOWN_FIELD, naming
- * it), so that what the server stores is exactly what it understood.
+ * Decodes a Request. Rejects bytes that do not parse (ERR_MALFORMED), a
+ * top-level field this schema does not know (a command of a newer protocol:
+ * ERR_UNKNOWN_COMMAND), and any unknown field deeper down
+ * (ERR_UNKNOWN_FIELD, naming it), so that what the server stores is exactly
+ * what it understood.
  * On success *out must be freed with codec_request_free().
  */
 int codec_request_unpack(const uint8_t *buf, size_t len, Ledger__Request **out, ld_errinfo *e);

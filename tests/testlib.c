@@ -488,11 +488,30 @@ int tl_daemon_start(tl_daemon *d, const char *const *extra)
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
-	/* Wait until it answers a head request. */
+	/* Wait until the port accepts (a plain connect: closing an NNG socket
+	 * that is still dialling can leak NNG's dialer), then until it answers
+	 * a head request. */
+	for (int i = 0; i < 400; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons((uint16_t)d->port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int up = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+		if (fd >= 0)
+			close(fd);
+		if (up)
+			break;
+		int status;
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			d->pid = 0;
+			return -1;
+		}
+		nanosleep(&(struct timespec){0, 25000000}, NULL);
+	}
 	for (int i = 0; i < 200; i++) {
 		ldc *c;
 		Ledger__Response *r = NULL;
-		if (ldc_open(&c, d->url, 200, NULL) == 0) {
+		if (ldc_open(&c, d->url, 1000, NULL) == 0) {
 			int rc = ldc_head(c, &r, NULL);
 			codec_response_free(r);
 			ldc_close(c);
