@@ -16,6 +16,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,8 +296,32 @@ typedef struct org_tree {
 	Ledger__Event *events[N_ORGS]; /* province, cities, unions: in that order */
 } org_tree;
 
-/* An event envelope with event_id = ldc_derived_event_id("ledgerd-bench/<key>")
- * and the given business time; NULL if memory runs out. */
+/*
+ * Event ids are shaped like the client library's (ldc_new_event_id, UUIDv7):
+ * 48 bits of a millisecond clock first, so the daemon's idempotency index
+ * sees what live clients give it. The clock is the generation time plus one
+ * millisecond per 1,000 events, in generation order; the other 10 bytes are
+ * ldc_derived_event_id("ledgerd-bench/<key>"), which keeps ids unique and
+ * the workload the same for a seed.
+ */
+static _Atomic uint64_t bench_ids;
+static uint64_t bench_ids_epoch_ms;
+
+BENCH_FN void time_ordered_id(const char *text, uint8_t id[LD_EVENT_ID_LEN])
+{
+	uint64_t n = atomic_fetch_add(&bench_ids, 1);
+	if (n == 0)
+		bench_ids_epoch_ms = (uint64_t)(ldc_now_us() / 1000);
+	uint64_t ms = bench_ids_epoch_ms + n / 1000;
+	ldc_derived_event_id(text, id);
+	for (int i = 0; i < 6; i++)
+		id[i] = (uint8_t)(ms >> (40 - 8 * i));
+	id[6] = (uint8_t)((id[6] & 0x0f) | 0x70);
+	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+}
+
+/* An event envelope with a time-ordered event id (above) and the given
+ * business time; NULL if memory runs out. */
 BENCH_FN Ledger__Event *new_envelope(arena *a, const char *key, int64_t occurred_at)
 {
 	char text[160];
@@ -306,7 +331,7 @@ BENCH_FN Ledger__Event *new_envelope(arena *a, const char *key, int64_t occurred
 		return NULL;
 	ledger__event__init(ev);
 	snprintf(text, sizeof(text), "ledgerd-bench/%s", key);
-	ldc_derived_event_id(text, id);
+	time_ordered_id(text, id);
 	ev->has_event_id = 1;
 	ev->event_id.len = LD_EVENT_ID_LEN;
 	ev->event_id.data = id;
