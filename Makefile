@@ -125,9 +125,10 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(CORE_OBJS) $(CLIENT_OBJS) $(PROTO_OBJ
 deps:
 	@scripts/install-deps.sh
 
+# A new $(DATA) gets a demo province first (DEMO=0: not; DEMO_MEMBERS=N: its size).
 run: deps
 	@$(MAKE) --no-print-directory programs
-	$(BUILD)/ledgerd --data $(DATA) --listen $(URL)
+	scripts/run.sh $(BUILD) $(DATA) $(URL)
 
 test: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
