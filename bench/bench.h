@@ -27,6 +27,7 @@
 
 #include "check.h"
 #include "client.h"
+#include "rng.h"
 #include "codec.h"
 #include "error.h"
 
@@ -210,50 +211,8 @@ BENCH_FN void arena_release(arena *a)
 	}
 }
 
-/* xoshiro256** seeded through splitmix64: fast, and the same sequence for
- * the same seed on every machine. */
-typedef struct rng {
-	uint64_t s[4];
-} rng;
-
-BENCH_FN uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
-}
-
-BENCH_FN void rng_seed(rng *r, uint64_t seed)
-{
-	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
-}
-
-BENCH_FN uint64_t rotl64(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-BENCH_FN uint64_t rng_next(rng *r)
-{
-	uint64_t *s = r->s;
-	uint64_t out = rotl64(s[1] * 5, 7) * 9;
-	uint64_t t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl64(s[3], 45);
-	return out;
-}
-
-/* Uniform in [0, n). */
-BENCH_FN uint32_t rng_below(rng *r, uint32_t n)
-{
-	return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
-}
+/* The seeded generator: clients/rng.h. */
+typedef ldc_rng rng;
 
 /* ------------------------------------------------------------------ */
 /* The organisation tree                                               */
@@ -454,7 +413,7 @@ BENCH_FN uint32_t month_add(uint32_t yyyymm, unsigned k)
  * its position in the active list. */
 BENCH_FN gen_member *pick_active(gen_stream *g, size_t *slot)
 {
-	size_t s = rng_below(&g->r, (uint32_t)g->nactive);
+	size_t s = ldc_rng_below(&g->r, (uint32_t)g->nactive);
 	*slot = s;
 	return &g->members[g->active[s]];
 }
@@ -469,7 +428,7 @@ BENCH_FN int gen_join(gen_stream *g, Ledger__Event *ev)
 	ledger__member_joined__init(j);
 	size_t k = g->nmembers++;
 	gen_member *m = &g->members[k];
-	uint32_t u = rng_below(&g->r, N_UNIONS);
+	uint32_t u = ldc_rng_below(&g->r, N_UNIONS);
 	size_t c = u / N_GROUPS, grp = u % N_GROUPS;
 	m->id = arena_printf(g->a, "%s.p%u.m%zu", g->ns, g->part, k);
 	if (!m->id)
@@ -480,13 +439,13 @@ BENCH_FN int gen_join(gen_stream *g, Ledger__Event *ev)
 
 	j->member_id = (char *)m->id;
 	j->org_id = g->orgs->unions[u];
-	uint32_t path = rng_below(&g->r, 100);
+	uint32_t path = ldc_rng_below(&g->r, 100);
 	j->has_join_path = j->has_employment = 1;
 	if (path < 70) {
 		j->join_path = LEDGER__JOIN_PATH__PLATFORM_WORK;
-		j->employment = rng_below(&g->r, 2) ? LEDGER__EMPLOYMENT_RELATION__PARTIAL
+		j->employment = ldc_rng_below(&g->r, 2) ? LEDGER__EMPLOYMENT_RELATION__PARTIAL
 		                                    : LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED;
-		j->platform = (char *)groups[grp].platform[rng_below(&g->r, 2)];
+		j->platform = (char *)groups[grp].platform[ldc_rng_below(&g->r, 2)];
 	} else if (path < 90) {
 		j->join_path = LEDGER__JOIN_PATH__LABOUR_RELATION;
 		j->employment = LEDGER__EMPLOYMENT_RELATION__EMPLOYED;
@@ -495,13 +454,13 @@ BENCH_FN int gen_join(gen_stream *g, Ledger__Event *ev)
 		j->employment = LEDGER__EMPLOYMENT_RELATION__DISPATCHED_LABOUR;
 	}
 	j->has_channel = 1;
-	j->channel = (Ledger__JoinChannel)(1 + rng_below(&g->r, 5));
+	j->channel = (Ledger__JoinChannel)(1 + ldc_rng_below(&g->r, 5));
 	j->has_worker_group = 1;
 	j->worker_group = groups[grp].group;
 	j->has_region = 1;
 	j->region = cities[c].code;
 	j->has_real_name = 1;
-	j->real_name = rng_below(&g->r, 100) < 95;
+	j->real_name = ldc_rng_below(&g->r, 100) < 95;
 	/* The member id stands in for the national id: unique per member and
 	 * per run, so no two active members share a person. */
 	if (ldc_person_hash(BENCH_HASH_KEY, m->id, ph) != 0)
@@ -532,12 +491,12 @@ BENCH_FN int gen_service(gen_stream *g, Ledger__Event *ev)
 	size_t slot;
 	gen_member *m = pick_active(g, &slot);
 	s->has_kind = 1;
-	s->kind = kinds[rng_below(&g->r, sizeof(kinds) / sizeof(kinds[0]))];
+	s->kind = kinds[ldc_rng_below(&g->r, sizeof(kinds) / sizeof(kinds[0]))];
 	s->org_id = g->orgs->unions[m->org];
 	s->member_id = (char *)m->id;
 	if (s->kind == LEDGER__SERVICE_KIND__CONDOLENCE_VISIT) {
 		s->has_amount_fen = 1;
-		s->amount_fen = 20000 + 10000 * (int64_t)rng_below(&g->r, 4);
+		s->amount_fen = 20000 + 10000 * (int64_t)ldc_rng_below(&g->r, 4);
 	}
 	ev->body_case = LEDGER__EVENT__BODY_SERVICE_DELIVERED;
 	ev->service_delivered = s;
@@ -561,7 +520,7 @@ BENCH_FN int gen_dues(gen_stream *g, Ledger__Event *ev, int *kind)
 		return LD_E(INTERNAL);
 	ledger__dues_paid__init(d);
 	uint32_t from = m->next_period;
-	uint32_t to = month_add(from, rng_below(&g->r, 3));
+	uint32_t to = month_add(from, ldc_rng_below(&g->r, 3));
 	if (to > now)
 		to = now;
 	unsigned months = 1;
@@ -570,12 +529,12 @@ BENCH_FN int gen_dues(gen_stream *g, Ledger__Event *ev, int *kind)
 	m->next_period = month_add(to, 1);
 	d->member_id = (char *)m->id;
 	d->has_amount_fen = 1;
-	d->amount_fen = (int64_t)months * (200 + 100 * (int64_t)rng_below(&g->r, 9));
+	d->amount_fen = (int64_t)months * (200 + 100 * (int64_t)ldc_rng_below(&g->r, 9));
 	d->has_period_from = d->has_period_to = 1;
 	d->period_from = from;
 	d->period_to = to;
 	d->has_method = 1;
-	d->method = (Ledger__PaymentMethod)(1 + rng_below(&g->r, 6));
+	d->method = (Ledger__PaymentMethod)(1 + ldc_rng_below(&g->r, 6));
 	ev->body_case = LEDGER__EVENT__BODY_DUES_PAID;
 	ev->dues_paid = d;
 	*kind = K_DUES;
@@ -594,11 +553,11 @@ BENCH_FN int gen_transfer(gen_stream *g, Ledger__Event *ev)
 	gen_member *m = pick_active(g, &slot);
 	uint32_t c = m->org / N_GROUPS, grp = m->org % N_GROUPS, to;
 	t->has_reason = 1;
-	if (rng_below(&g->r, 2)) {
-		c = (c + 1 + rng_below(&g->r, N_CITIES - 1)) % N_CITIES;
+	if (ldc_rng_below(&g->r, 2)) {
+		c = (c + 1 + ldc_rng_below(&g->r, N_CITIES - 1)) % N_CITIES;
 		t->reason = LEDGER__TRANSFER_REASON__MOVED_REGION;
 	} else {
-		grp = (grp + 1 + rng_below(&g->r, N_GROUPS - 1)) % N_GROUPS;
+		grp = (grp + 1 + ldc_rng_below(&g->r, N_GROUPS - 1)) % N_GROUPS;
 		t->reason = LEDGER__TRANSFER_REASON__CHANGED_OCCUPATION;
 	}
 	to = c * N_GROUPS + grp;
@@ -624,7 +583,7 @@ BENCH_FN int gen_end(gen_stream *g, Ledger__Event *ev)
 	gen_member *m = pick_active(g, &slot);
 	x->member_id = (char *)m->id;
 	x->has_reason = 1;
-	x->reason = reasons[rng_below(&g->r, 3)];
+	x->reason = reasons[ldc_rng_below(&g->r, 3)];
 	g->active[slot] = g->active[--g->nactive];
 	ev->body_case = LEDGER__EVENT__BODY_MEMBERSHIP_ENDED;
 	ev->membership_ended = x;
@@ -646,7 +605,7 @@ BENCH_FN int gen_stream_events(arena *a, const org_tree *orgs, const char *ns, u
 	int rc = 0;
 	int64_t now = ldc_now_us();
 
-	rng_seed(&g.r, seed ^ ((uint64_t)run << 40) ^ ((uint64_t)part << 20));
+	ldc_rng_seed(&g.r, seed ^ ((uint64_t)run << 40) ^ ((uint64_t)part << 20));
 	g.a = a;
 	g.orgs = orgs;
 	g.ns = ns;
@@ -668,7 +627,7 @@ BENCH_FN int gen_stream_events(arena *a, const org_tree *orgs, const char *ns, u
 		}
 		int kind = K_JOIN;
 		if (g.nactive > 0) {
-			uint32_t r = rng_below(&g.r, 100), acc = 0;
+			uint32_t r = ldc_rng_below(&g.r, 100), acc = 0;
 			for (kind = 0; kind < K_NKINDS - 1; kind++) {
 				acc += mix_pct[kind];
 				if (r < acc)

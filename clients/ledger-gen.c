@@ -59,6 +59,7 @@
 
 #include "check.h"
 #include "client.h"
+#include "rng.h"
 #include "codec.h"
 #include "error.h"
 #include "parse.h"
@@ -211,63 +212,19 @@ static void bump_free(bump *a)
 	a->cur = NULL;
 }
 
-/* ------------------------------------------------------------------ */
-/* PRNG: xoshiro256** seeded through splitmix64                        */
-/* ------------------------------------------------------------------ */
-
-typedef struct rng {
-	uint64_t s[4];
-} rng;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
-}
-
-static void rng_seed(rng *r, uint64_t seed)
-{
-	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(rng *r)
-{
-	uint64_t *s = r->s;
-	uint64_t out = rotl(s[1] * 5, 7) * 9;
-	uint64_t t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return out;
-}
-
-/* Uniform in [0, n); 0 for n == 0. */
-static uint32_t rng_below(rng *r, uint32_t n)
-{
-	return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
-}
+/* The seeded generator: clients/rng.h. */
+typedef ldc_rng rng;
 
 /* Uniform in [lo, hi]. */
 static int32_t rng_range(rng *r, int32_t lo, int32_t hi)
 {
-	return lo + (int32_t)rng_below(r, (uint32_t)(hi - lo + 1));
+	return lo + (int32_t)ldc_rng_below(r, (uint32_t)(hi - lo + 1));
 }
 
 /* Uniform in [0, 1). */
 static double rng_unit(rng *r)
 {
-	return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+	return (double)(ldc_rng_next(r) >> 11) * 0x1.0p-53;
 }
 
 static int rng_chance(rng *r, double p)
@@ -296,7 +253,7 @@ static unsigned rng_pick(rng *r, const unsigned *weights, unsigned n)
 	unsigned total = 0;
 	for (unsigned i = 0; i < n; i++)
 		total += weights[i];
-	uint32_t x = rng_below(r, total);
+	uint32_t x = ldc_rng_below(r, total);
 	for (unsigned i = 0; i < n; i++) {
 		if (x < weights[i])
 			return i;
@@ -1455,7 +1412,7 @@ static void credit_code(gen *g, uint32_t region, char out[24])
 	static const int w[17] = {1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28};
 	snprintf(out, 24, "81%06" PRIu32, region);
 	for (int i = 8; i < 17; i++)
-		out[i] = cs[rng_below(&g->r, 31)];
+		out[i] = cs[ldc_rng_below(&g->r, 31)];
 	int sum = 0;
 	for (int i = 0; i < 17; i++)
 		sum += (int)(strchr(cs, out[i]) - cs) * w[i];
@@ -1499,7 +1456,7 @@ static void plan_build(gen *g)
 		const struct city_def *cd = &cities[c];
 		for (int k = 0; k < 4; k++) {
 			s = &g->stations[g->nstations++];
-			unsigned county = rng_below(&g->r, cd->ncounties);
+			unsigned county = ldc_rng_below(&g->r, cd->ncounties);
 			snprintf(s->id, sizeof(s->id), "%s-ST%06" PRIu32 "-%d", g->prefix, cd->code,
 			         k + 1);
 			s->name =
@@ -1544,7 +1501,7 @@ static void plan_build(gen *g)
 			else if (what == UPD_FUND_ACCOUNT)
 				snprintf(u->code, sizeof(u->code), "%04" PRIu32 "%012" PRIu64,
 				         o->region / 100,
-				         (uint64_t)(rng_next(&g->r) % 1000000000000ULL));
+				         (uint64_t)(ldc_rng_next(&g->r) % 1000000000000ULL));
 		}
 	}
 	qsort(g->updates, g->nupdates, sizeof(*g->updates), cmp_update);
@@ -1553,8 +1510,8 @@ static void plan_build(gen *g)
 	unsigned nm = N_CITIES / 4 + 1;
 	g->merges = xcalloc(nm, sizeof(*g->merges));
 	for (unsigned i = 0; i < nm && W > 60; i++) {
-		unsigned c = rng_below(&g->r, N_CITIES);
-		unsigned k = rng_below(&g->r, cities[c].ncounties);
+		unsigned c = ldc_rng_below(&g->r, N_CITIES);
+		unsigned k = ldc_rng_below(&g->r, cities[c].ncounties);
 		uint16_t oi = g->city[c].regional[k][RL_COMMUNITY];
 		int dup = 0;
 		for (size_t j = 0; j < g->nmerges; j++)
@@ -1875,11 +1832,11 @@ static void ids_init(gen *g)
 {
 	g->id_space = (uint64_t)g->nbirthplaces * 14975 * 1000;
 	rng r;
-	rng_seed(&r, g->seed ^ 0x1d5eedULL);
-	g->id_mult = 2654435761ULL + rng_next(&r) % 1000003;
+	ldc_rng_seed(&r, g->seed ^ 0x1d5eedULL);
+	g->id_mult = 2654435761ULL + ldc_rng_next(&r) % 1000003;
 	while (gcd64(g->id_mult, g->id_space) != 1)
 		g->id_mult++;
-	g->id_add = rng_next(&r) % g->id_space;
+	g->id_add = ldc_rng_next(&r) % g->id_space;
 }
 
 static void person_hash(gen *g, uint32_t mi, ProtobufCBinaryData *out)
@@ -1938,7 +1895,7 @@ static uint16_t home_pick(gen *g, member *m, unsigned c, unsigned k)
 {
 	const city_orgs *co = &g->city[c];
 	int gi = m->gi;
-	uint32_t x = rng_below(&g->r, 100);
+	uint32_t x = ldc_rng_below(&g->r, 100);
 	if (gi < 0) /* care workers, domestic workers, …: the catch-all */
 		return x < 70 ? regional_pick(g, c, k) : x < 90 ? co->county[k] : co->fed;
 	switch (m->path) {
@@ -1994,7 +1951,7 @@ static void profile_pick(gen *g, member *m, int gi, int platform, int path)
 	}
 	if (m->gi >= 0)
 		m->group = groups[m->gi].group;
-	uint32_t x = rng_below(&g->r, 100);
+	uint32_t x = ldc_rng_below(&g->r, 100);
 	if (path)
 		m->path = (uint8_t)path;
 	else if (m->gi >= 0)
@@ -2030,8 +1987,8 @@ static void dues_pick(gen *g, member *m)
 	static const unsigned cad_w[] = {38, 12, 35, 15};
 	static const uint8_t cad[] = {1, 3, 12, 0};
 	m->cadence = cad[rng_pick(&g->r, cad_w, 4)];
-	m->fee = fees[rng_below(&g->r, sizeof(fees) / sizeof(fees[0]))];
-	uint32_t x = rng_below(&g->r, 100);
+	m->fee = fees[ldc_rng_below(&g->r, sizeof(fees) / sizeof(fees[0]))];
+	uint32_t x = ldc_rng_below(&g->r, 100);
 	if (m->cadence == 1)
 		m->method = m->employment == LEDGER__EMPLOYMENT_RELATION__EMPLOYED && x < 50
 		                ? LEDGER__PAYMENT_METHOD__PAYROLL_DEDUCTION
@@ -2339,7 +2296,7 @@ static void do_dues(gen *g, uint32_t mi)
 		    LEDGER__WAIVER_REASON__HARDSHIP, LEDGER__WAIVER_REASON__UNEMPLOYED,
 		    LEDGER__WAIVER_REASON__ILLNESS, LEDGER__WAIVER_REASON__OTHER_WAIVER};
 		to = ym_add(from, rng_range(&g->r, 2, 5));
-		emit_waiver(g, mi, from, to, reasons[rng_below(&g->r, 4)]);
+		emit_waiver(g, mi, from, to, reasons[ldc_rng_below(&g->r, 4)]);
 	} else {
 		if (m->cadence == 1)
 			to = ym_diff(g->ym, from) > 0 ? g->ym : from;
@@ -2347,7 +2304,7 @@ static void do_dues(gen *g, uint32_t mi)
 			to = ym_add(from, m->cadence - 1);
 		int months = ym_diff(to, from) + 1;
 		int64_t fen = (int64_t)months * m->fee;
-		uint32_t x = rng_below(&g->r, 10000);
+		uint32_t x = ldc_rng_below(&g->r, 10000);
 		if (m->cadence == 1 && x < 5 && !m->fix) {
 			/* Ten times the amount: amended a few days later. */
 			uint32_t t = 0;
@@ -2486,7 +2443,7 @@ static void do_transfer(gen *g, uint32_t mi)
 	case LEDGER__TRANSFER_REASON__MOVED_REGION: {
 		unsigned nc = city_pick(g);
 		if (nc == c)
-			nc = (nc + 1 + rng_below(&g->r, N_CITIES - 1)) % N_CITIES;
+			nc = (nc + 1 + ldc_rng_below(&g->r, N_CITIES - 1)) % N_CITIES;
 		unsigned nk = county_pick(g, nc);
 		to = like_home_in(g, m, nc, nk);
 		if (to == m->org)
@@ -2502,7 +2459,7 @@ static void do_transfer(gen *g, uint32_t mi)
 		return;
 	}
 	case LEDGER__TRANSFER_REASON__CHANGED_PLATFORM: {
-		int np = (m->platform + 1 + (int)rng_below(&g->r, groups[m->gi].nplatforms - 1)) %
+		int np = (m->platform + 1 + (int)ldc_rng_below(&g->r, groups[m->gi].nplatforms - 1)) %
 		         (int)groups[m->gi].nplatforms;
 		to = g->city[c].platform[m->gi][np];
 		if (m->aff != NO_ORG &&
@@ -2523,12 +2480,12 @@ static void do_transfer(gen *g, uint32_t mi)
 				cand[n++] = e;
 		}
 		uint16_t fr =
-		    g->city[c].affiliated[rng_below(&g->r, cities[c].ncounties)][AF_FRANCHISE];
+		    g->city[c].affiliated[ldc_rng_below(&g->r, cities[c].ncounties)][AF_FRANCHISE];
 		if (fr != m->org)
 			cand[n++] = fr;
 		if (!n)
 			return;
-		to = cand[rng_below(&g->r, n)];
+		to = cand[ldc_rng_below(&g->r, n)];
 		int ngi = g->orgs[to].gi;
 		emit_transfer(g, mi, to, reason);
 		int group = 0, platform = -1;
@@ -2552,7 +2509,7 @@ static void do_transfer(gen *g, uint32_t mi)
 		return;
 	}
 	case LEDGER__TRANSFER_REASON__CHANGED_OCCUPATION: {
-		int ngi = (int)rng_below(&g->r, N_MAIN_GROUPS);
+		int ngi = (int)ldc_rng_below(&g->r, N_MAIN_GROUPS);
 		if (ngi == m->gi)
 			ngi = (ngi + 1) % N_MAIN_GROUPS;
 		to = g->city[c].industry[ngi];
@@ -2753,7 +2710,7 @@ static void member_service(gen *g, Ledger__ServiceKind kind, int64_t fen)
 {
 	if (!g->nactive)
 		return;
-	uint32_t mi = g->active[rng_below(&g->r, g->nactive)];
+	uint32_t mi = g->active[ldc_rng_below(&g->r, g->nactive)];
 	member *m = &g->m[mi];
 	station *s = NULL;
 	if (kind == LEDGER__SERVICE_KIND__STATION_SERVICE) {
@@ -2765,7 +2722,7 @@ static void member_service(gen *g, Ledger__ServiceKind kind, int64_t fen)
 				cand[n++] = &g->stations[i];
 		if (!n)
 			return;
-		s = cand[rng_below(&g->r, n)];
+		s = cand[ldc_rng_below(&g->r, n)];
 		station_ready(g, s);
 	}
 	/* Recorded for the wrong member now and then, and voided. */
@@ -2819,9 +2776,9 @@ static uint16_t org_of_city(gen *g, unsigned c, int kind)
 	case 0:
 		return co->fed;
 	case 1:
-		return co->industry[rng_below(&g->r, N_MAIN_GROUPS)];
+		return co->industry[ldc_rng_below(&g->r, N_MAIN_GROUPS)];
 	default:
-		return co->county[rng_below(&g->r, cities[c].ncounties)];
+		return co->county[ldc_rng_below(&g->r, cities[c].ncounties)];
 	}
 }
 
@@ -2851,14 +2808,14 @@ static void campaigns(gen *g)
 	    "“骑手节”关爱主题活动", "“司机之家”开放日主题活动", "“网聚正能量”网络主播主题活动"};
 	for (n = rng_count(&g->r, 30 * per_day_year); n; n--) {
 		unsigned c = city_pick(g);
-		emit_activity(g, org_of_city(g, c, rng_below(&g->r, 2)),
+		emit_activity(g, org_of_city(g, c, ldc_rng_below(&g->r, 2)),
 		              LEDGER__ACTIVITY_KIND__THEMED_ACTIVITY,
-		              (uint32_t)rng_range(&g->r, 30, 200), 0, themes[rng_below(&g->r, 5)]);
+		              (uint32_t)rng_range(&g->r, 30, 200), 0, themes[ldc_rng_below(&g->r, 5)]);
 		g->plan_themed++;
 	}
 	for (n = rng_count(&g->r, 100 * per_day_year); n; n--) {
 		unsigned c = city_pick(g);
-		emit_activity(g, org_of_city(g, c, rng_below(&g->r, 2)),
+		emit_activity(g, org_of_city(g, c, ldc_rng_below(&g->r, 2)),
 		              LEDGER__ACTIVITY_KIND__MODEL_WORKER_CAMPUS,
 		              (uint32_t)rng_range(&g->r, 50, 300), 0, "劳模工匠进站点、进校园");
 		g->plan_campus++;
@@ -2873,7 +2830,7 @@ static void campaigns(gen *g)
 	for (n = rng_count(&g->r, 1200 * per_day_plan / 2); n; n--) {
 		unsigned c = city_pick(g);
 		uint32_t ents = (uint32_t)rng_range(&g->r, 1, 3);
-		emit_activity(g, org_of_city(g, c, rng_below(&g->r, 2)),
+		emit_activity(g, org_of_city(g, c, ldc_rng_below(&g->r, 2)),
 		              LEDGER__ACTIVITY_KIND__ENTERPRISE_VISIT,
 		              (uint32_t)rng_range(&g->r, 4, 20), ents,
 		              "走访平台企业及合作用工企业");
@@ -2898,7 +2855,7 @@ static void campaigns(gen *g)
 	/* Legal health checks of platform enterprises: 2,000. */
 	for (n = rng_count(&g->r, 2000 * per_day_plan); n; n--) {
 		unsigned c = city_pick(g);
-		emit_bulk_service(g, org_of_city(g, c, rng_below(&g->r, 2)),
+		emit_bulk_service(g, org_of_city(g, c, ldc_rng_below(&g->r, 2)),
 		                  LEDGER__SERVICE_KIND__LEGAL_HEALTH_CHECK, 1, 0, NULL);
 		g->plan_health_checks++;
 	}
@@ -2911,7 +2868,7 @@ static void campaigns(gen *g)
 	}
 	for (n = rng_count(&g->r, 0.4 * lambda / 35); n; n--) {
 		uint32_t q = (uint32_t)rng_range(&g->r, 10, 60);
-		emit_bulk_service(g, org_of_city(g, city_pick(g), rng_below(&g->r, 2)),
+		emit_bulk_service(g, org_of_city(g, city_pick(g), ldc_rng_below(&g->r, 2)),
 		                  LEDGER__SERVICE_KIND__CONDOLENCE_VISIT, q, (int64_t)q * 30000,
 		                  NULL);
 		g->plan_condolence += q;
@@ -3025,7 +2982,7 @@ static void joins(gen *g)
 		char title[128];
 		snprintf(title, sizeof(title), "%s新就业形态劳动者集中入会仪式", cities[c].name);
 		emit_activity(g, g->city[c].fed, LEDGER__ACTIVITY_KIND__JOIN_CEREMONY,
-		              size + (uint32_t)rng_below(&g->r, size + 1), 0, title);
+		              size + (uint32_t)ldc_rng_below(&g->r, size + 1), 0, title);
 		join_spec js = {(int)c, -1, -1, NO_ORG, 0, LEDGER__JOIN_CHANNEL__CEREMONY};
 		for (uint32_t i = 0; i < size; i++)
 			member_new(g, &js);
@@ -3043,7 +3000,7 @@ static void joins(gen *g)
 		                NO_ORG,
 		                LEDGER__JOIN_PATH__PLATFORM_WORK,
 		                LEDGER__JOIN_CHANNEL__COLLECTIVE_REGISTRATION};
-		uint32_t x = rng_below(&g->r, 100);
+		uint32_t x = ldc_rng_below(&g->r, 100);
 		unsigned k = county_pick(g, c);
 		if (x < 60) {
 			unsigned w[N_MAIN_GROUPS];
@@ -3060,7 +3017,7 @@ static void joins(gen *g)
 			js.path = agent ? LEDGER__JOIN_PATH__DISPATCHED
 			                : LEDGER__JOIN_PATH__LABOUR_RELATION;
 		} else {
-			int e = (int)rng_below(&g->r, N_ENTERPRISES);
+			int e = (int)ldc_rng_below(&g->r, N_ENTERPRISES);
 			js.gi = enterprise_defs[e].group;
 			js.org = g->city[c].enterprise[e];
 			js.path = LEDGER__JOIN_PATH__LABOUR_RELATION;
@@ -3272,7 +3229,7 @@ static void sim_reset(gen *g)
 	g->plan_outreach = g->plan_visits = g->plan_health_checks = g->plan_grants = 0;
 	g->plan_skills = g->plan_themed = g->plan_campus = g->plan_security = 0;
 	g->plan_grant_fen = 0;
-	rng_seed(&g->r, g->seed);
+	ldc_rng_seed(&g->r, g->seed);
 	tree_build(g);
 	plan_build(g);
 }

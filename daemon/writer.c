@@ -295,10 +295,14 @@ static void commit_batch(writer *w, append_req *batch)
 		log_debug("writer: %zu events: applied in %lld us, committed in %lld us", total,
 			  (long long)(applied - recorded_at), (long long)(now_us() - applied));
 		if (status == 0) {
+			/* Only a commit that appended moves the head (a batch of
+			 * duplicates and rejections leaves it as it was). */
 			pthread_mutex_lock(&w->lock);
-			w->seq = h.seq;
-			memcpy(w->hash, h.hash, LD_HASH_LEN);
-			w->recorded_at = recorded_at;
+			if (h.seq != w->seq) {
+				w->seq = h.seq;
+				memcpy(w->hash, h.hash, LD_HASH_LEN);
+				w->recorded_at = recorded_at;
+			}
 			pthread_mutex_unlock(&w->lock);
 			break;
 		}

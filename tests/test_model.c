@@ -235,9 +235,18 @@ static void test_idempotency(void **state)
 	tl_tree(l);
 	Ledger__Event *ev = tl_join("M1", "NJ", 1);
 	uint64_t seq = OK(l, ev);
-	/* The same event again: the original seq, marked duplicate. */
+	/* The same event again: the original seq, marked duplicate; the head
+	 * (seq, hash, time) does not move. */
+	uint64_t head_before, head_after;
+	int64_t at_before, at_after;
+	uint8_t hash_before[LD_HASH_LEN], hash_after[LD_HASH_LEN];
+	writer_head(l->w, &head_before, hash_before, &at_before);
 	append_item it;
 	assert_int_equal(tl_append_batch(l, &ev, 1, 0, &it), 0);
+	writer_head(l->w, &head_after, hash_after, &at_after);
+	assert_int_equal(head_after, head_before);
+	assert_memory_equal(hash_after, hash_before, LD_HASH_LEN);
+	assert_int_equal(at_after, at_before);
 	assert_int_equal(it.code, 0);
 	assert_true(it.duplicate);
 	assert_int_equal(it.seq, seq);
