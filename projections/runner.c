@@ -134,12 +134,19 @@ static int apply_chunk(runner *r, uint64_t head, uint64_t limit)
 			if (last[i] >= seq)
 				continue; /* this one is ahead */
 			proj_ctx ctx = {.pt = pt, .lt = lt, .name = part[i]->ops->name};
+			memset(&e, 0, sizeof(e));
 			rc = part[i]->ops->apply(&ctx, ev, &e);
 			if (rc == 0)
 				last[i] = seq;
 			else if (rc != STORE_MAP_FULL) {
 				failed = seq;
 				bad = part[i];
+				if (e.code != rc) /* the apply did not say why: say what we know */
+					ld_errinfo_set(&e, rc, NULL, "%s", ld_strerror(rc));
+				char why[sizeof(e.message)];
+				snprintf(why, sizeof(why), "%s", e.message);
+				snprintf(e.message, sizeof(e.message), "%.32s: %.200s",
+					 codec_event_type_name(ev->body_case), why);
 			}
 		}
 		codec_event_free(ev);
@@ -166,8 +173,9 @@ static int apply_chunk(runner *r, uint64_t head, uint64_t limit)
 			 (unsigned long long)failed, e.message[0] ? e.message : ld_strerror(e.code),
 			 ld_errname(e.code));
 		pthread_mutex_unlock(&r->lock);
-		log_error("projection %s: stopped at seq %llu: %s", bad->ops->name,
-			  (unsigned long long)failed, bad->error);
+		log_error("projection %s: stopped: %s; the log and the other projections go on "
+			  "('ledgerd --rebuild' rebuilds it)",
+			  bad->ops->name, bad->error);
 		return 1;
 	}
 	if (rc)

@@ -2114,6 +2114,83 @@ static void test_rebuilt_after_machine_restart(void **state)
 	f->r = runner_up(f->pdir, &f->l);
 }
 
+/*
+ * A projection that meets an event it cannot apply stops there, naming the
+ * seq, and keeps what it applied before it; the log and the other
+ * projections go on; a query waiting for that seq hears why.
+ */
+static void wait_result(void *arg, int ok)
+{
+	*(volatile int *)arg = ok;
+}
+
+static void test_projection_stops_alone(void **state)
+{
+	fx *f = *state;
+	tree(f);
+	OK(f, tl_join("M1", "NJ-RIDER", 1));
+	sync_fx(f);
+
+	/* Take NJ-RIDER out of the members projection behind its back. */
+	runner_down(f->r, &f->l);
+	store *ps = tl_proj_open(f->pdir);
+	store_txn *t;
+	assert_int_equal(store_write_begin(ps, &t), 0);
+	assert_int_equal(store_del(t, PDB_ORGS, "NJ-RIDER", 8), 0);
+	assert_int_equal(store_commit(t), 0);
+	store_close(ps);
+	f->r = runner_up(f->pdir, &f->l);
+	sync_fx(f);
+
+	/* An event that does not touch NJ-RIDER applies; the next one that
+	 * does (a payment moves M1's dues month in NJ-RIDER's figures) cannot. */
+	uint64_t before = OK(f, tl_org("EARLY", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320200));
+	uint64_t bad = OK(f, tl_dues("M1", 100));
+	uint64_t after = OK(f, tl_org("LATE", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320300));
+	assert_true(before < bad && bad < after);
+
+	/* Wait (bounded) until the runner has been at it. */
+	Ledger__ProjectionStatus st;
+	const Ledger__ProjectionInfo *members = NULL, *transfers = NULL;
+	for (int i = 0; i < 5000; i++) {
+		assert_int_equal(runner_status(f->r, &st), 0);
+		members = transfers = NULL;
+		for (size_t k = 0; k < st.n_projections; k++) {
+			if (strcmp(st.projections[k]->name, "members") == 0)
+				members = st.projections[k];
+			if (strcmp(st.projections[k]->name, "transfers") == 0)
+				transfers = st.projections[k];
+		}
+		assert_non_null(members);
+		assert_non_null(transfers);
+		if (members->stopped && transfers->checkpoint == after)
+			break;
+		runner_status_free(&st);
+		st.n_projections = 0;
+		st.projections = NULL;
+		sleep_ms(1);
+	}
+	assert_true(members->stopped);
+	assert_int_equal(members->checkpoint, bad - 1); /* kept everything before */
+	char want[32];
+	snprintf(want, sizeof(want), "seq %llu", (unsigned long long)bad);
+	assert_non_null(strstr(members->error, want));
+	assert_non_null(strstr(members->error, "dues_paid")); /* what it could not apply */
+	assert_false(transfers->stopped);
+	assert_int_equal(transfers->checkpoint, after);
+	runner_status_free(&st);
+
+	/* A query waiting for a later seq is told the projection stopped. */
+	volatile int ok = 99;
+	int rc = runner_wait(f->r, after, 1000, wait_result, (void *)&ok);
+	assert_int_equal(rc, -1);
+
+	/* The log goes on. */
+	OK(f, tl_dues("M1", 100));
+	runner_down(f->r, &f->l);
+	f->r = NULL;
+}
+
 static void test_incremental_equals_rebuild(void **state)
 {
 	fx *f = *state;
@@ -2408,6 +2485,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transfers_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuilt_after_machine_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_projection_stops_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_equals_rebuild, setup, teardown),
 		cmocka_unit_test(test_kill_during_catch_up),
 	};
