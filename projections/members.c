@@ -417,9 +417,15 @@ static org_slot *cache_find(const char *id, int insert)
 	}
 }
 
+static int months_flush(store_txn *t);
+static void months_discard(void);
+
 static int members_flush(proj_ctx *c)
 {
 	uint8_t buf[sizeof(org_agg) + 64];
+	int mrc = months_flush(c->pt);
+	if (mrc)
+		return mrc;
 	for (size_t i = 0; i < cache.cap; i++) {
 		org_slot *sl = &cache.slots[i];
 		if (!sl->used || !sl->dirty)
@@ -437,6 +443,7 @@ static void members_discard(void)
 {
 	free(cache.slots);
 	memset(&cache, 0, sizeof(cache));
+	months_discard();
 }
 
 /* For queries, on any thread: the committed record, never the cache. */
@@ -514,10 +521,10 @@ static size_t month_key(uint8_t *key, const char *org, uint32_t month)
 	return n + 5;
 }
 
-static int month_add(store_txn *t, const char *org, uint32_t month, int sign)
+/* Writes a net change of one (organisation, month) count. */
+static int month_write(store_txn *t, const uint8_t *key, size_t klen, int64_t delta)
 {
-	uint8_t key[LD_ID_MAX + 5], val[8];
-	size_t klen = month_key(key, org, month);
+	uint8_t val[8];
 	store_val v;
 	uint64_t count = 0;
 	int rc = store_get(t, PDB_MONTHS, key, klen, &v);
@@ -525,11 +532,106 @@ static int month_add(store_txn *t, const char *org, uint32_t month, int sign)
 		count = ld_get_be64(v.data);
 	else if (rc != LD_E(NOT_FOUND))
 		return rc;
-	count += (uint64_t)(int64_t)sign;
+	count += (uint64_t)delta;
 	if (count == 0)
 		return store_del(t, PDB_MONTHS, key, klen);
 	ld_put_be64(val, count);
 	return store_put(t, PDB_MONTHS, key, klen, val, 8);
+}
+
+/*
+ * Changes to the dues-month counts are summed per (organisation, month) in
+ * memory for the chunk, like the organisation records, and written out by
+ * members_flush: a payment moves a member's month in every organisation of
+ * its chain, and most of those cancel or repeat within a chunk.
+ */
+typedef struct month_slot {
+	uint8_t key[LD_ID_MAX + 5];
+	uint8_t klen, used;
+	int64_t delta;
+} month_slot;
+
+static struct {
+	month_slot *slots;
+	size_t cap, n;
+} months;
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	while (n--)
+		h = (h ^ *p++) * 1099511628211ULL;
+	return h;
+}
+
+static month_slot *months_find(const uint8_t *key, size_t klen)
+{
+	if ((months.n + 1) * 2 > months.cap) {
+		size_t cap = months.cap ? months.cap * 2 : 1024;
+		month_slot *old = months.slots, *slots = calloc(cap, sizeof(*slots));
+		if (!slots)
+			return NULL;
+		for (size_t i = 0; i < months.cap; i++) {
+			if (!old[i].used)
+				continue;
+			size_t j = hash_bytes(old[i].key, old[i].klen) & (cap - 1);
+			while (slots[j].used)
+				j = (j + 1) & (cap - 1);
+			slots[j] = old[i];
+		}
+		free(old);
+		months.slots = slots;
+		months.cap = cap;
+	}
+	for (size_t j = hash_bytes(key, klen) & (months.cap - 1);; j = (j + 1) & (months.cap - 1)) {
+		month_slot *sl = &months.slots[j];
+		if (!sl->used) {
+			sl->used = 1;
+			sl->klen = (uint8_t)klen;
+			memcpy(sl->key, key, klen);
+			months.n++;
+			return sl;
+		}
+		if (sl->klen == klen && memcmp(sl->key, key, klen) == 0)
+			return sl;
+	}
+}
+
+static int months_flush(store_txn *t)
+{
+	for (size_t i = 0; i < months.cap; i++) {
+		month_slot *sl = &months.slots[i];
+		if (!sl->used || sl->delta == 0)
+			continue;
+		int rc = month_write(t, sl->key, sl->klen, sl->delta);
+		if (rc)
+			return rc;
+		sl->delta = 0;
+	}
+	return 0;
+}
+
+static void months_discard(void)
+{
+	free(months.slots);
+	memset(&months, 0, sizeof(months));
+}
+
+static int month_add(store_txn *t, const char *org, uint32_t month, int sign)
+{
+	uint8_t key[LD_ID_MAX + 5];
+	size_t klen = month_key(key, org, month);
+	if (months.n >= CACHE_MAX) {
+		int rc = months_flush(t);
+		if (rc)
+			return rc;
+		months_discard();
+	}
+	month_slot *sl = months_find(key, klen);
+	if (!sl) /* no memory for the cache: write through */
+		return month_write(t, key, klen, sign);
+	sl->delta += sign;
+	return 0;
 }
 
 /* Adds (sign +1) or removes (-1) what member m counts for, everywhere. */
