@@ -24,8 +24,11 @@ int progress_load_plans(const char *dir, int missing_ok, ld_errinfo *e)
 	if (!dir)
 		return plan_load_dir("/nonexistent/", 1, &g_plans, e);
 	int rc = plan_load_dir(dir, missing_ok, &g_plans, e);
-	if (rc)
-		return ld_errinfo_set(e, LD_E(PLAN_INVALID), NULL, "%s", e->message);
+	if (rc) {
+		char msg[sizeof(e->message)];
+		snprintf(msg, sizeof(msg), "%s", e->message);
+		return ld_errinfo_set(e, LD_E(PLAN_INVALID), NULL, "%s", msg);
+	}
 	return 0;
 }
 
