@@ -603,6 +603,7 @@ if [ "$RUN_FEED" = 1 ]; then
 		step "feed-$iv" "$FEED" --ledgerd "$LEDGERD" --plans "$ROOT/plans" --seed "$SEED" \
 			--runs "$FEED_RUNS" --seconds "$FEED_SECONDS" --interval-ms "$iv" --rates "$FEED_RATES"
 	done
+	T_END=$(date +%s)
 fi
 
 report_feed() {

@@ -79,7 +79,7 @@ typedef struct plan {
 typedef struct plan_set {
 	plan *plans;
 	unsigned n;
-	uint8_t digest[32]; /* SHA-256 over every file's name and bytes, in name order */
+	uint8_t digest[32]; /* SHA-256 chain over every file's name and bytes, in name order; all zeros for no files */
 } plan_set;
 
 /* Loads one plan file. On error, e says "<path>:<line>: <what>" with code
