@@ -17,6 +17,7 @@
 #   V       1 = print every command                    (quiet)
 #   DATA    data directory used by `make run`          (./data)
 #   URL     listen address used by `make run`          (tcp://127.0.0.1:7450)
+#   PUB     live feed (NNG PUB) address of `make run`   (tcp://127.0.0.1:7451)
 #
 # Layout: proto/ is the wire contract and its codec (shared by daemon and
 # clients), daemon/ the server, projections/ the derived views, clients/ the
@@ -29,13 +30,14 @@ OPT    ?= -O2
 SAN    ?=
 DATA   ?= ./data
 URL    ?= tcp://127.0.0.1:7450
+PUB    ?= tcp://127.0.0.1:7451
 PREFIX ?= /usr/local
 
 CC      ?= cc
 V       ?=
 Q       := $(if $(V),,@)
 PROTOC_C ?= protoc-c
-PKGS    := lmdb libprotobuf-c libuv libcrypto jansson
+PKGS    := lmdb libprotobuf-c libuv libcrypto jansson yaml-0.1
 
 # NNG 1.5.2 in Debian ships no pkg-config file; fall back to plain -lnng.
 NNG_CFLAGS := $(shell pkg-config --cflags nng 2>/dev/null)
@@ -130,7 +132,7 @@ deps:
 # A new $(DATA) gets a demo province first (DEMO=0: not; DEMO_MEMBERS=N: its size).
 run: deps
 	@$(MAKE) --no-print-directory programs
-	scripts/run.sh $(BUILD) $(DATA) $(URL)
+	scripts/run.sh $(BUILD) $(DATA) $(URL) $(PUB)
 
 test: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests

@@ -33,7 +33,11 @@
 #   request, 100]: the target as issue 3 puts it, the target in requests of
 #   1000 (the most the daemon ingests), then a rate it sustains)
 #   BENCH_PROJ_LAG_SECONDS (4 per run)
-#   BENCH_ONLY (ingest or projections: run that part alone; the report then
+#   Feed (bench/feed.c: a committed event's delay to the live progress
+#   feed): BENCH_FEED_RATES ("100000:1000 20000:100 5000:100")
+#   BENCH_FEED_INTERVALS ("200 20": --feed-interval-ms values; 200 is the
+#   daemon's default)  BENCH_FEED_RUNS (3)  BENCH_FEED_SECONDS (4)
+#   BENCH_ONLY (ingest, projections or feed: run that part alone; the report then
 #   goes to bench/RESULTS.<part>.md unless BENCH_OUT says otherwise)
 #   Quick: BENCH_ONLY=projections BENCH_PROJ_EVENTS=200000 BENCH_PROJ_RUNS=1
 #   BENCH_TMPDIR (/var/tmp: on disk, so that syncs cost what they cost)
@@ -65,15 +69,21 @@ PROJ_LAG_RATES=${BENCH_PROJ_LAG_RATES:-100000 100000:1000 5000}
 PROJ_LAG_SECONDS=${BENCH_PROJ_LAG_SECONDS:-4}
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
-"") RUN_INGEST=1 RUN_PROJ=1 ;;
-ingest) RUN_INGEST=1 RUN_PROJ=0 ;;
-projections) RUN_INGEST=0 RUN_PROJ=1 ;;
-*) echo "run.sh: BENCH_ONLY must be ingest or projections, not '$ONLY'" >&2; exit 2 ;;
+"") RUN_INGEST=1 RUN_PROJ=1 RUN_FEED=1 ;;
+ingest) RUN_INGEST=1 RUN_PROJ=0 RUN_FEED=0 ;;
+projections) RUN_INGEST=0 RUN_PROJ=1 RUN_FEED=0 ;;
+feed) RUN_INGEST=0 RUN_PROJ=0 RUN_FEED=1 ;;
+*) echo "run.sh: BENCH_ONLY must be ingest, projections or feed, not '$ONLY'" >&2; exit 2 ;;
 esac
 OUT=${BENCH_OUT:-$ROOT/bench/RESULTS${ONLY:+.$ONLY}.md}
 LOG=${OUT%.md}.log
 
-for f in "$LEDGERD" "$INGEST" "$PROJECTIONS"; do
+FEED=$BUILD/bench/feed
+FEED_RATES=${BENCH_FEED_RATES:-100000:1000 20000:100 5000:100}
+FEED_INTERVALS=${BENCH_FEED_INTERVALS:-200 20}
+FEED_RUNS=${BENCH_FEED_RUNS:-3}
+FEED_SECONDS=${BENCH_FEED_SECONDS:-4}
+for f in "$LEDGERD" "$INGEST" "$PROJECTIONS" "$FEED"; do
 	[ -x "$f" ] || { echo "run.sh: $f is missing: run 'make benches BUILD=$BUILD' first" >&2; exit 1; }
 done
 
@@ -587,6 +597,34 @@ report_projections() {
 	echo
 }
 
+# --------------------------------------------------------------------- feed
+if [ "$RUN_FEED" = 1 ]; then
+	for iv in $FEED_INTERVALS; do
+		step "feed-$iv" "$FEED" --ledgerd "$LEDGERD" --plans "$ROOT/plans" --seed "$SEED" \
+			--runs "$FEED_RUNS" --seconds "$FEED_SECONDS" --interval-ms "$iv" --rates "$FEED_RATES"
+	done
+	T_END=$(date +%s)
+fi
+
+report_feed() {
+	echo "## Live progress feed"
+	echo
+	echo "A committed event's delay to the plan-progress feed (bench/feed.c): fresh daemon per run with"
+	echo "--pub and the shipped plans; 4 connections append the bench's event mix (joins and services"
+	echo "move the Jiangsu plan's figures) paced to the offered rate; a subscriber on the province topic"
+	echo "notes each message's arrival and seq. Latency = from a request's answer (after its commit) to"
+	echo "the first message covering its last seq; $FEED_RUNS runs of $FEED_SECONDS s, medians (p99 min–max)."
+	echo "The feed coalesces: at most one message per plan and region per --feed-interval-ms, so the"
+	echo "interval bounds the delay under steady load. Target (issue 4): p99 ≤ 50 ms at 100,000 events/s."
+	echo
+	for iv in $FEED_INTERVALS; do
+		echo "### --feed-interval-ms $iv$([ "$iv" = 200 ] && echo " (the default: five messages a second per plan and region)")"
+		echo
+		grep '^|' "$TMP/feed-$iv.out" || echo "(no result: see RESULTS.log)"
+		echo
+	done
+}
+
 {
 	echo "# ledgerd benchmarks"
 	echo
@@ -601,6 +639,7 @@ report_projections() {
 	fi
 	if [ "$RUN_INGEST" = 1 ]; then report_ingest; fi
 	if [ "$RUN_PROJ" = 1 ]; then report_projections; fi
+	if [ "$RUN_FEED" = 1 ]; then report_feed; fi
 	echo "Reproduce: \`make bench\` (or \`bench/run.sh BUILD_DIR\`; settings at the top of bench/run.sh); a single"
 	echo "workload: \`build/bench/ingest --url URL --workload batch --seed $SEED --runs $RUNS\`, \`build/bench/projections"
 	echo "--url URL --workload coverage\` (\`--help\` for the rest). Raw output: bench/RESULTS.log."

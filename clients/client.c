@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
 
@@ -345,6 +346,103 @@ int ldc_projections(ldc *c, Ledger__Response **out, ld_errinfo *e)
 	req.command_case = LEDGER__REQUEST__COMMAND_PROJECTIONS;
 	req.projections = &q;
 	return ldc_call(c, &req, out, e);
+}
+
+int ldc_progress(ldc *c, const char *plan, uint32_t year, uint32_t region, int64_t at,
+		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__ProgressRequest q = LEDGER__PROGRESS_REQUEST__INIT;
+	Ledger__Consistency w;
+	q.plan = (char *)(plan ? plan : "");
+	q.has_year = year != 0;
+	q.year = year;
+	q.has_region = region != 0;
+	q.region = region;
+	q.has_at = at != 0;
+	q.at = at;
+	q.consistency = consistency(cons, &w);
+	req.command_case = LEDGER__REQUEST__COMMAND_PROGRESS;
+	req.progress = &q;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_plans(ldc *c, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__PlansRequest q = LEDGER__PLANS_REQUEST__INIT;
+	req.command_case = LEDGER__REQUEST__COMMAND_PLANS;
+	req.plans = &q;
+	return ldc_call(c, &req, out, e);
+}
+
+/* ------------------------------------------------------------------ */
+/* The live feed                                                       */
+/* ------------------------------------------------------------------ */
+
+struct ldc_sub {
+	nng_socket sock;
+};
+
+int ldc_sub_open(ldc_sub **out, const char *url, const char *prefix, ld_errinfo *e)
+{
+	ldc_sub *s = calloc(1, sizeof(*s));
+	int rv;
+	*out = NULL;
+	if (!s)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	if ((rv = nng_sub0_open(&s->sock)) != 0) {
+		free(s);
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to open a SUB socket: %s",
+				      nng_strerror(rv));
+	}
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, 64u << 20);
+	if ((rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, prefix ? prefix : "",
+				 prefix ? strlen(prefix) : 0)) != 0 ||
+	    (rv = nng_dial(s->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		nng_close(s->sock);
+		free(s);
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to subscribe to '%s': %s",
+				      url, nng_strerror(rv));
+	}
+	*out = s;
+	return 0;
+}
+
+int ldc_sub_recv(ldc_sub *s, int timeout_ms, char *topic, size_t cap, uint8_t **body,
+		 size_t *len)
+{
+	nng_msg *m;
+	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, timeout_ms);
+	if (nng_recvmsg(s->sock, &m, 0) != 0)
+		return LD_E(UNAVAILABLE);
+	const char *b = nng_msg_body(m);
+	size_t n = nng_msg_len(m);
+	const char *nul = memchr(b, 0, n);
+	size_t tl = nul ? (size_t)(nul - b) : n;
+	if (cap) {
+		size_t c = tl < cap - 1 ? tl : cap - 1;
+		memcpy(topic, b, c);
+		topic[c] = 0;
+	}
+	size_t off = nul ? tl + 1 : n;
+	*len = n - off;
+	*body = malloc(*len ? *len : 1);
+	if (!*body) {
+		nng_msg_free(m);
+		return LD_E(INTERNAL);
+	}
+	memcpy(*body, b + off, *len);
+	nng_msg_free(m);
+	return 0;
+}
+
+void ldc_sub_close(ldc_sub *s)
+{
+	if (!s)
+		return;
+	nng_close(s->sock);
+	free(s);
 }
 
 /* ------------------------------------------------------------------ */

@@ -100,6 +100,30 @@ int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, int64_t to_time
 		  const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e);
 /* Every projection's checkpoint, lag and state: (*out)->projections. */
 int ldc_projections(ldc *c, Ledger__Response **out, ld_errinfo *e);
+/* Progress of a plan: (*out)->progress, a row per target, window and
+ * region. year 0: every year; region 0: the province and every city; at 0:
+ * judge on-track status as of now (else µs). ERR_NOT_FOUND for an unknown
+ * plan, ERR_INVALID_VALUE for a year or region outside it. */
+int ldc_progress(ldc *c, const char *plan, uint32_t year, uint32_t region, int64_t at,
+		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e);
+/* The plans the daemon counts against and where its live feed is:
+ * (*out)->plans. */
+int ldc_plans(ldc *c, Ledger__Response **out, ld_errinfo *e);
+
+/*
+ * The live feed (NNG SUB). Subscribes to messages whose topic starts with
+ * prefix ("" for all), e.g. "progress/jiangsu-2024-2026/". The dial is
+ * retried in the background. NNG drops messages for a subscriber that does
+ * not keep up: each message says which seq it follows (see ledger.proto).
+ */
+typedef struct ldc_sub ldc_sub;
+int ldc_sub_open(ldc_sub **out, const char *url, const char *prefix, ld_errinfo *e);
+/* Waits up to timeout_ms for a message: 0 with the topic copied into topic
+ * (NUL-terminated, truncated to cap) and *body / *len the bytes after it
+ * (free with free()); LD_E(UNAVAILABLE) on timeout or a closed socket. */
+int ldc_sub_recv(ldc_sub *s, int timeout_ms, char *topic, size_t cap, uint8_t **body,
+		 size_t *len);
+void ldc_sub_close(ldc_sub *s);
 
 /* A fresh event id: a version-7 UUID (RFC 9562), 48 bits of the current
  * time in milliseconds then 74 random bits (getrandom). Time-ordered ids

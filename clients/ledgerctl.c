@@ -22,8 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client.h"
+#include "progress_view.h"
 #include "parse.h"
 
 #define EXIT_REJECTED 1
@@ -2189,6 +2191,87 @@ out:
 	return rc;
 }
 
+/* --- plan progress ------------------------------------------------- */
+
+static const struct opt progress_opts[] = {
+	OPT("year", O_U32, "YYYY", "only the windows that include this calendar year"),
+	OPT("region", O_REGION, "CODE", "only the province or this city (GB/T 2260 code)"),
+	OPT("province", O_FLAG, NULL, "leave out the per-city rows"),
+	OPT("status-at", O_DATE, "TIME", "judge on-track status as of TIME (default: now)"),
+	OPT("colour", O_FLAG, NULL, "colour the status even when stdout is not a terminal"),
+	WAIT_OPTS,
+	END_OPTS,
+};
+
+static int exec_progress(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	const struct val *at = val_of(a, "status-at");
+	ldc_consistency cons;
+	ldc *c;
+	int rc;
+
+	wait_of(a, &cons);
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	rc = ldc_progress(c, a->pos[0], (uint32_t)val_of(a, "year")->u,
+			  (uint32_t)val_of(a, "region")->u, at->set ? at->i : 0, &cons, &resp, e);
+	if (rc != 0)
+		goto out;
+	if (!resp->progress || !resp->progress->plan) {
+		rc = no_result(e, "progress report");
+	} else if (r->json) {
+		rc = dump_json(result_json(resp, resp->progress), e);
+	} else {
+		pv_opts o = {.colour = val_of(a, "colour")->set || isatty(1),
+			     .bar = 20,
+			     .province_only = val_of(a, "province")->set};
+		resp->progress->has_seq = 1;
+		resp->progress->seq = resp->as_of_seq;
+		pv_print_report(stdout, resp->progress, &o);
+	}
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+static int exec_plans(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc *c;
+	int rc;
+
+	(void)a;
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_plans(c, &resp, e)) != 0)
+		goto out;
+	if (!resp->plans) {
+		rc = no_result(e, "plan list");
+	} else if (r->json) {
+		rc = dump_json(ldc_to_json(resp->plans), e);
+	} else {
+		const Ledger__PlanList *l = resp->plans;
+		for (size_t i = 0; i < l->n_plans; i++) {
+			const Ledger__PlanInfo *p = l->plans[i];
+			printf("%s  %s  (%u, %u-%u, %zu targets, %zu cities)\n", p->id, p->title,
+			       p->region, p->from_year, p->to_year, p->n_targets, p->n_cities);
+			for (size_t k = 0; k < p->n_targets; k++) {
+				const Ledger__PlanTarget *t = p->targets[k];
+				char tgt[48];
+				pv_format(t, t->target, tgt, sizeof(tgt));
+				printf("    %-34s %-10s %-26s %12s%s  %s\n", t->id, t->window, t->measure,
+				       tgt, !strcmp(t->measure, "ratio") ? "%" : "", t->title);
+			}
+		}
+		printf("%zu plan%s; live feed: %s\n", l->n_plans, l->n_plans == 1 ? "" : "s",
+		       ld_has(l->feed_url) ? l->feed_url : "not published (ledgerd --pub URL)");
+	}
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
 /* --- projections --------------------------------------------------- */
 
 static void print_projections(const Ledger__ProjectionStatus *st)
@@ -2486,6 +2569,17 @@ static const struct cmd commands[] = {
 	 "One line per transfer, by when it happened: IN (into the subtree of --org),\n"
 	 "OUT (out of it) or WITHIN (both ends in it), the member, from \u2192 to, why, when,\n"
 	 "and its seq; \"(truncated)\" if more than --limit matched."},
+	{"progress", "PLAN", "print a plan's progress per target, year and city", progress_opts,
+	 NULL, exec_progress, 0,
+	 "A block per target of the plan (plans/*.yaml; 'ledgerctl plans' lists them):\n"
+	 "per window (a year, or \"total\" for a cumulative target) and region (the\n"
+	 "province, then each city), the figure reached and the target, the percent, a\n"
+	 "bar, the status against the pace (target x elapsed share of the window: AHEAD\n"
+	 "above 105%, ON TRACK from 95%, BEHIND below; ACHIEVED, MISSED, NOT STARTED)\n"
+	 "and what the rest of the window needs per day. City targets are the province's\n"
+	 "shared out by the workforce estimates of each city; \"-\" where there are none.\n"
+	 "Amounts are in yuan; a ratio shows its share of the events counted."},
+	{"plans", "", "list the plans and their targets", no_opts, NULL, exec_plans, 0, NULL},
 	{"projections", "", "print the state of the projections", no_opts, NULL, exec_projections,
 	 0,
 	 "Each projection's checkpoint (the last seq applied), how many events and\n"

@@ -16,6 +16,8 @@
 #include <ftw.h>
 
 #include "log.h"
+#include "progress.h"
+#include "progress_feed.h"
 #include "projection.h"
 #include "server.h"
 #include "store.h"
@@ -37,6 +39,9 @@ static void usage(FILE *f)
 		"      --max-msg BYTES   largest request answered (not refused)        [16777216]\n"
 		"      --log-level L     error, warn, info or debug                    [info]\n"
 		"      --rebuild         throw the projections away and rebuild them from the log\n"
+		"      --plans DIR       plan files (*.yaml) to count progress against     [./plans]\n"
+		"      --pub URL         publish the live feed (NNG PUB) on URL            [none]\n"
+		"      --feed-interval-ms N  least time between two progress messages of a plan [200]\n"
 		"  -V, --version         print the version and exit\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -75,7 +80,10 @@ int main(int argc, char **argv)
 {
 	store_options so = {.dir = "./data"};
 	server_options srvo = {0};
-	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD };
+	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD, OPT_PLANS,
+	       OPT_PUB, OPT_FEED_INTERVAL };
+	const char *plans_dir = NULL;
+	unsigned feed_interval = 200;
 	int rebuild = 0;
 	static const struct option opts[] = {
 		{"data", required_argument, NULL, 'd'},
@@ -85,6 +93,9 @@ int main(int argc, char **argv)
 		{"max-msg", required_argument, NULL, OPT_MAXMSG},
 		{"log-level", required_argument, NULL, OPT_LOGLEVEL},
 		{"rebuild", no_argument, NULL, OPT_REBUILD},
+		{"plans", required_argument, NULL, OPT_PLANS},
+		{"pub", required_argument, NULL, OPT_PUB},
+		{"feed-interval-ms", required_argument, NULL, OPT_FEED_INTERVAL},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -135,6 +146,23 @@ int main(int argc, char **argv)
 			log_set_level((enum log_level)l);
 			break;
 		}
+		case OPT_PLANS:
+			plans_dir = optarg;
+			break;
+		case OPT_PUB:
+			srvo.pub_url = optarg;
+			break;
+		case OPT_FEED_INTERVAL: {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || v < 1 || v > 60000) {
+				fprintf(stderr, "ledgerd: --feed-interval-ms '%s' is not 1 to 60000\n",
+					optarg);
+				return 2;
+			}
+			feed_interval = (unsigned)v;
+			break;
+		}
 		case OPT_REBUILD:
 			rebuild = 1;
 			break;
@@ -170,6 +198,7 @@ int main(int argc, char **argv)
 	writer *w = NULL;
 	runner *r = NULL;
 	server *srv = NULL;
+	progress_feed *feed = NULL;
 	char pdir[4096];
 	ld_errinfo e = {0};
 	int rc = 1;
@@ -186,11 +215,21 @@ int main(int argc, char **argv)
 		log_info("--rebuild: removing '%s'; the projections are rebuilt from the log", pdir);
 		nftw(pdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	}
+	/* Plans are an input of the progress projection: load them first. */
+	if (progress_load_plans(plans_dir ? plans_dir : "plans", !plans_dir, &e) != 0) {
+		log_error("%s", e.message);
+		goto out;
+	}
+	log_info("plans: %u loaded from '%s'", progress_plans()->n, plans_dir ? plans_dir : "plans");
 	if (runner_start(&r, pdir, s, w, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
 	}
 	if (server_start(&srv, s, w, r, &srvo, &e) != 0) {
+		log_error("%s", e.message);
+		goto out;
+	}
+	if (srvo.pub_url && progress_feed_start(&feed, srv, r, feed_interval, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
 	}
@@ -215,6 +254,7 @@ out:
 	 * those answers before it closes. */
 	writer_stop(w);
 	runner_stop(r);
+	progress_feed_stop(feed);
 	if (srv) {
 		nanosleep(&(struct timespec){0, 100000000}, NULL);
 		server_stop(srv);
@@ -222,6 +262,7 @@ out:
 	runner_free(r);
 	writer_free(w);
 	store_close(s);
+	progress_unload();
 	log_info("stopped");
 	return rc;
 }

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include "log.h"
 #include "members.h"
 #include "model.h"
+#include "progress.h"
 #include "transfers.h"
 
 #define HARD_MAX_MSG (64u << 20) /* NNG drops the connection above this */
@@ -49,6 +51,10 @@ struct server {
 	pthread_cond_t probe_wake;
 	int stopping;
 	atomic_uint ipc_restarts;
+	/* The live feed. */
+	nng_socket pub;
+	int has_pub;
+	char pub_url[256];
 };
 
 enum worker_state { W_RECV, W_WAIT_WRITER, W_REPLY_APPEND, W_WAIT_PROJ, W_QUERY, W_SEND };
@@ -561,6 +567,8 @@ static const Ledger__Consistency *consistency_of(const Ledger__Request *req)
 		return req->transfers->consistency;
 	case LEDGER__REQUEST__COMMAND_HISTORY:
 		return req->history->consistency;
+	case LEDGER__REQUEST__COMMAND_PROGRESS:
+		return req->progress->consistency;
 	default:
 		return NULL;
 	}
@@ -591,6 +599,7 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 		Ledger__CoverageReport coverage;
 		Ledger__TransferList transfers;
 		Ledger__MemberHistory history;
+		Ledger__ProgressReport progress;
 	} u;
 	int history = req->command_case == LEDGER__REQUEST__COMMAND_HISTORY;
 
@@ -675,6 +684,27 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 		resp.history = &u.history;
 		break;
 	}
+	case LEDGER__REQUEST__COMMAND_PROGRESS: {
+		const Ledger__ProgressRequest *q = req->progress;
+		const plan *p;
+		if (!ld_has(q->plan)) {
+			rc = ld_errinfo_set(&e, LD_E(MISSING_FIELD), "progress.plan",
+					    "progress.plan is required");
+			break;
+		}
+		if (!(p = plan_find(progress_plans(), q->plan))) {
+			rc = ld_errinfo_set(&e, LD_E(NOT_FOUND), "progress.plan",
+					    "no plan '%.64s' (%u plan(s) loaded; 'ledgerctl plans' "
+					    "lists them)",
+					    q->plan, progress_plans()->n);
+			break;
+		}
+		rc = progress_report(t, p, q->has_year ? q->year : 0, q->has_region ? q->region : 0,
+				     q->has_at ? q->at : now_us(), &u.progress, &a, &e);
+		resp.result_case = LEDGER__RESPONSE__RESULT_PROGRESS;
+		resp.progress = &u.progress;
+		break;
+	}
 	default:
 		rc = ld_errinfo_set(&e, LD_E(UNKNOWN_COMMAND), NULL, "not a projection query");
 		break;
@@ -685,6 +715,25 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 	if (history && resp.result_case == LEDGER__RESPONSE__RESULT_HISTORY)
 		history_release(&u.history);
 	store_read_end(t);
+	ld_arena_free(&a);
+	return m;
+}
+
+static nng_msg *plans_reply(server *srv)
+{
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__PlanList list = LEDGER__PLAN_LIST__INIT;
+	ld_arena a = LD_ARENA_INIT;
+	const plan_set *ps = progress_plans();
+	list.n_plans = ps->n;
+	list.plans = ld_arena_alloc(&a, (ps->n + 1) * sizeof(*list.plans));
+	for (unsigned i = 0; i < ps->n; i++)
+		list.plans[i] = progress_plan_info(&ps->plans[i], &a);
+	if (srv->has_pub)
+		list.feed_url = srv->pub_url;
+	resp.result_case = LEDGER__RESPONSE__RESULT_PLANS;
+	resp.plans = &list;
+	nng_msg *m = pack_response(&resp);
 	ld_arena_free(&a);
 	return m;
 }
@@ -737,6 +786,8 @@ static nng_msg *start_query(worker *w, Ledger__Request *req, int *handed_off)
 		return error_msg(LD_E(UNKNOWN_COMMAND), "projections are not running on this server");
 	if (req->command_case == LEDGER__REQUEST__COMMAND_PROJECTIONS)
 		return status_reply(srv);
+	if (req->command_case == LEDGER__REQUEST__COMMAND_PLANS)
+		return plans_reply(srv);
 	const Ledger__Consistency *c = consistency_of(req);
 	uint64_t min_seq = c && c->has_min_seq ? c->min_seq : 0;
 	uint32_t timeout = c && c->has_timeout_ms ? c->timeout_ms : 1000;
@@ -817,6 +868,8 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 	case LEDGER__REQUEST__COMMAND_HISTORY:
 	case LEDGER__REQUEST__COMMAND_TRANSFERS:
 	case LEDGER__REQUEST__COMMAND_PROJECTIONS:
+	case LEDGER__REQUEST__COMMAND_PROGRESS:
+	case LEDGER__REQUEST__COMMAND_PLANS:
 		reply = start_query(w, req, handed_off);
 		if (*handed_off)
 			return NULL; /* req is freed after the query runs */
@@ -1056,6 +1109,23 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 		srv->nlisteners++;
 		log_info("server: listening on %s", li->url);
 	}
+	if (o->pub_url) {
+		nng_listener pl;
+		snprintf(srv->pub_url, sizeof(srv->pub_url), "%s", o->pub_url);
+		if ((rv = nng_pub0_open(&srv->pub)) != 0 ||
+		    (rv = nng_listener_create(&pl, srv->pub, srv->pub_url)) != 0 ||
+		    (rv = nng_listener_set_size(pl, NNG_OPT_RECVMAXSZ, 4096)) != 0 ||
+		    (rv = nng_listener_start(pl, 0)) != 0) {
+			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				       "unable to publish the live feed on '%s': %s", srv->pub_url,
+				       nng_strerror(rv));
+			if (srv->pub.id)
+				nng_close(srv->pub);
+			goto fail;
+		}
+		srv->has_pub = 1;
+		log_info("server: publishing the live feed on %s", srv->pub_url);
+	}
 	for (int i = 0; i < srv->nworkers; i++) {
 		srv->workers[i].state = W_RECV;
 		nng_ctx_recv(srv->workers[i].ctx, srv->workers[i].aio);
@@ -1085,6 +1155,8 @@ void server_stop(server *srv)
 	if (srv->probing)
 		pthread_join(srv->probe, NULL);
 	nng_close(srv->sock);
+	if (srv->has_pub)
+		nng_close(srv->pub);
 	for (int i = 0; srv->workers && i < srv->nworkers; i++) {
 		worker *wk = &srv->workers[i];
 		if (wk->aio) {
@@ -1104,6 +1176,23 @@ void server_stop(server *srv)
 	pthread_cond_destroy(&srv->probe_wake);
 	pthread_mutex_destroy(&srv->probe_lock);
 	free(srv);
+}
+
+int server_publish(server *srv, const char *topic, const void *body, size_t len)
+{
+	nng_msg *m;
+	size_t tl = strlen(topic) + 1;
+	if (!srv->has_pub)
+		return LD_E(UNAVAILABLE);
+	if (nng_msg_alloc(&m, tl + len) != 0)
+		return LD_E(INTERNAL);
+	memcpy(nng_msg_body(m), topic, tl);
+	memcpy((char *)nng_msg_body(m) + tl, body, len);
+	if (nng_sendmsg(srv->pub, m, NNG_FLAG_NONBLOCK) != 0) {
+		nng_msg_free(m);
+		return LD_E(UNAVAILABLE);
+	}
+	return 0;
 }
 
 unsigned server_ipc_restarts(server *srv)

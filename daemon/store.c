@@ -308,6 +308,12 @@ int store_del(store_txn *t, unsigned db, const void *key, size_t klen)
 	return rc && rc != MDB_NOTFOUND ? fail("del", rc) : 0;
 }
 
+int store_empty(store_txn *t, unsigned db)
+{
+	int rc = mdb_drop(t->txn, t->s->dbi[db], 0);
+	return rc ? fail("drop", rc) : 0;
+}
+
 int store_append_reserve(store_txn *t, unsigned db, const void *key, size_t klen,
 			 size_t vlen, void **out)
 {

@@ -111,6 +111,8 @@ int store_put(store_txn *t, unsigned db, const void *key, size_t klen, const voi
 	      size_t vlen);
 /* Deletes key: 0 (also if absent), LD_E(STORAGE). */
 int store_del(store_txn *t, unsigned db, const void *key, size_t klen);
+/* Deletes every key of db: 0, LD_E(STORAGE). */
+int store_empty(store_txn *t, unsigned db);
 /* Appends to the log: the key must be larger than every key there. Reserves
  * vlen bytes and returns where to write them in *out. */
 int store_append_reserve(store_txn *t, unsigned db, const void *key, size_t klen,

@@ -50,6 +50,10 @@ enum proj_db {
 	PDB_TRANSFERS, /* org_id, 0, occurred_at (8 BE, offset), seq (8 BE) → transfer entry */
 	PDB_TKEYS,     /* seq (8 BE) → the org ids a transfer is indexed under */
 	PDB_TORGS,     /* org_id → parent_id (the transfers projection's own tree) */
+	PDB_PROGRESS,  /* plan (2 BE), target (2 BE), year (2 BE), region (4 BE) → num, den (8+8 BE) */
+	PDB_PCONTRIB,  /* seq (8 BE) → what the event added to PDB_PROGRESS (progress.c) */
+	PDB_PDISTINCT, /* progress key (10), member_id → events counting the member there (4 BE) */
+	PDB_PORGS,     /* org_id → region (4 BE) (the progress projection's own copy) */
 	PDB__COUNT
 };
 
@@ -74,6 +78,14 @@ typedef struct projection_ops {
 	 * drops it (after the commit, or when the chunk is aborted). */
 	int (*flush)(proj_ctx *ctx);
 	void (*discard)(void);
+	/* Optional: at start, in a write transaction, before checkpoints are
+	 * read. Setting *reset drops the projection's checkpoint: it has
+	 * cleared its state (e.g. its inputs besides the log changed) and is
+	 * rebuilt from the start of the log. */
+	int (*prepare)(proj_ctx *ctx, int *reset);
+	/* Optional: after a chunk's transaction committed (before discard),
+	 * on the runner's thread; checkpoint = the projection's new one. */
+	void (*committed)(uint64_t checkpoint);
 } projection_ops;
 
 /* The projections, in the order they are run. */
@@ -87,6 +99,17 @@ extern const unsigned nprojections;
 enum { PFIX_VOID = 1, PFIX_AMEND = 2 };
 int proj_fix_get(proj_ctx *c, uint64_t target, int *kind, uint64_t *by);
 int proj_fix_record(proj_ctx *c, const Ledger__Event *ev, uint64_t *target);
+
+/* Event seq as this projection counts it: out->ev is NULL when it is voided
+ * or is itself a correction; an amended event has its corrected body and
+ * time in the original's place. Free with proj_eff_free. */
+typedef struct proj_eff {
+	const Ledger__Event *ev;
+	Ledger__Event *orig, *amend;
+	Ledger__Event corrected;
+} proj_eff;
+int proj_effective(proj_ctx *c, uint64_t seq, proj_eff *out);
+void proj_eff_free(proj_eff *e);
 
 /*
  * The events of a stream as they count at seq `upto` (exclusive), with the

@@ -7,11 +7,13 @@
 
 #include "members.h"
 #include "model.h"
+#include "progress.h"
 #include "transfers.h"
 
 const projection_ops *const projections[] = {
 	&members_projection,
 	&transfers_projection,
+	&progress_projection,
 };
 const unsigned nprojections = sizeof(projections) / sizeof(projections[0]);
 
@@ -59,6 +61,51 @@ int proj_fix_record(proj_ctx *c, const Ledger__Event *ev, uint64_t *target)
 	return store_put(c->pt, PDB_FIXES, key, fix_key(key, c->name, *target), val, 9);
 }
 
+int proj_effective(proj_ctx *c, uint64_t seq, proj_eff *out)
+{
+	int kind, rc;
+	uint64_t by;
+	memset(out, 0, sizeof(*out));
+	if ((rc = proj_fix_get(c, seq, &kind, &by)))
+		return rc;
+	if (kind == PFIX_VOID)
+		return 0;
+	if ((rc = model_load_event(c->lt, seq, &out->orig)))
+		return rc;
+	Ledger__Event *ev = out->orig;
+	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED ||
+	    ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED)
+		return 0;
+	out->ev = ev;
+	if (kind != PFIX_AMEND)
+		return 0;
+	if ((rc = model_load_event(c->lt, by, &out->amend))) {
+		proj_eff_free(out);
+		return rc;
+	}
+	/* The corrected body in the original's place and time. */
+	const Ledger__EventAmended *am = out->amend->event_amended;
+	Ledger__Event *cor = &out->corrected;
+	codec_amended_body(am, cor);
+	cor->seq = ev->seq;
+	cor->has_seq = 1;
+	cor->occurred_at = am->has_corrected_occurred_at ? am->corrected_occurred_at : ev->occurred_at;
+	cor->has_occurred_at = 1;
+	cor->recorded_at = ev->recorded_at;
+	cor->actor = ev->actor;
+	cor->stream = ev->stream;
+	cor->version = ev->version;
+	out->ev = cor;
+	return 0;
+}
+
+void proj_eff_free(proj_eff *e)
+{
+	codec_event_free(e->amend);
+	codec_event_free(e->orig);
+	memset(e, 0, sizeof(*e));
+}
+
 int proj_fold_stream(proj_ctx *c, const char *stream, uint64_t upto, proj_stream_fn fn, void *arg)
 {
 	uint8_t key[LD_STREAM_MAX + 9];
@@ -79,43 +126,12 @@ int proj_fold_stream(proj_ctx *c, const char *stream, uint64_t upto, proj_stream
 		uint64_t seq = ld_get_be64(v.data);
 		if (seq >= upto)
 			break; /* later events are not applied yet */
-		int kind;
-		uint64_t by;
-		Ledger__Event *ev = NULL, *amend = NULL, corrected;
-		if ((rc = proj_fix_get(c, seq, &kind, &by)))
+		proj_eff eff;
+		if ((rc = proj_effective(c, seq, &eff)))
 			break;
-		if (kind == PFIX_VOID)
-			continue;
-		if ((rc = model_load_event(c->lt, seq, &ev)))
-			break;
-		const Ledger__Event *eff = ev;
-		if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED ||
-		    ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
-			codec_event_free(ev);
-			continue;
-		}
-		if (kind == PFIX_AMEND) {
-			if ((rc = model_load_event(c->lt, by, &amend))) {
-				codec_event_free(ev);
-				break;
-			}
-			/* The corrected body in the original's place and time. */
-			codec_amended_body(amend->event_amended, &corrected);
-			corrected.seq = ev->seq;
-			corrected.has_seq = 1;
-			corrected.occurred_at = amend->event_amended->has_corrected_occurred_at
-							? amend->event_amended->corrected_occurred_at
-							: ev->occurred_at;
-			corrected.has_occurred_at = 1;
-			corrected.recorded_at = ev->recorded_at;
-			corrected.actor = ev->actor;
-			corrected.stream = ev->stream;
-			corrected.version = ev->version;
-			eff = &corrected;
-		}
-		rc = fn(arg, eff);
-		codec_event_free(amend);
-		codec_event_free(ev);
+		if (eff.ev)
+			rc = fn(arg, eff.ev);
+		proj_eff_free(&eff);
 		if (rc)
 			break;
 	}

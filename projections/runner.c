@@ -19,7 +19,8 @@ const char *const proj_db_names[PDB__COUNT] = {
 	[PDB_META] = "meta",	     [PDB_FIXES] = "fixes",	[PDB_MEMBERS] = "members",
 	[PDB_ORGS] = "orgs",	     [PDB_CHILDREN] = "children", [PDB_MONTHS] = "months",
 	[PDB_WORKFORCE] = "workforce", [PDB_TRANSFERS] = "transfers", [PDB_TKEYS] = "tkeys",
-	[PDB_TORGS] = "torgs",
+	[PDB_TORGS] = "torgs",	     [PDB_PROGRESS] = "progress", [PDB_PCONTRIB] = "pcontrib",
+	[PDB_PDISTINCT] = "pdistinct", [PDB_PORGS] = "porgs",
 };
 
 typedef struct pstate {
@@ -206,6 +207,9 @@ static int apply_chunk(runner *r, uint64_t head, uint64_t limit)
 			part[i]->checkpoint = last[i];
 		}
 		pthread_mutex_unlock(&r->lock);
+		for (unsigned i = 0; i < np; i++)
+			if (part[i]->ops->committed)
+				part[i]->ops->committed(last[i]);
 	}
 out:
 	/* Committed (written out) or aborted: either way in-memory state is stale. */
@@ -419,6 +423,41 @@ static int open_projections(runner *r, const char *dir, ld_errinfo *e)
 	return mark(r->ps, boot, 0);
 }
 
+static int prepare_all(runner *r, ld_errinfo *e)
+{
+	store_txn *pt, *lt;
+	int rc = store_write_begin(r->ps, &pt);
+	if (rc)
+		return rc;
+	if ((rc = store_read_begin(r->log, &lt))) {
+		store_abort(pt);
+		return rc;
+	}
+	for (unsigned i = 0; i < nprojections && !rc; i++) {
+		int reset = 0;
+		proj_ctx ctx = {.pt = pt, .lt = lt, .name = projections[i]->name};
+		if (!projections[i]->prepare)
+			continue;
+		if ((rc = projections[i]->prepare(&ctx, &reset)) == 0 && reset) {
+			char ck[80];
+			cp_key(ck, sizeof(ck), projections[i]->name);
+			rc = store_del(pt, PDB_META, ck, strlen(ck));
+			if (rc == LD_E(NOT_FOUND))
+				rc = 0;
+			log_info("projection %s: its inputs changed; rebuilding it from the log",
+				 projections[i]->name);
+		}
+	}
+	store_read_end(lt);
+	if (rc) {
+		store_abort(pt);
+		if (e && !e->message[0])
+			ld_errinfo_set(e, rc, NULL, "preparing the projections: %s", ld_strerror(rc));
+		return rc;
+	}
+	return store_commit(pt);
+}
+
 int runner_start(runner **out, const char *dir, store *log, writer *w, ld_errinfo *e)
 {
 	runner *r = calloc(1, sizeof(*r));
@@ -436,8 +475,10 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, ld_errinf
 		goto fail;
 	}
 
-	/* Checkpoints. */
+	/* Projections that check their inputs; then checkpoints. */
 	store_txn *t;
+	if ((rc = prepare_all(r, e)))
+		goto fail;
 	if ((rc = store_read_begin(r->ps, &t)))
 		goto fail;
 	for (unsigned i = 0; i < nprojections; i++) {

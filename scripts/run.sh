@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# run.sh BUILD_DIR DATA_DIR URL — what `make run` does once everything is built:
-# serve DATA_DIR on URL with BUILD_DIR/ledgerd. If the log there is empty (a
+# run.sh BUILD_DIR DATA_DIR URL [PUB_URL] — what `make run` does once everything
+# is built: serve DATA_DIR on URL with BUILD_DIR/ledgerd, counting progress
+# against the plans in plans/ and publishing the live feed on PUB_URL
+# (default tcp://127.0.0.1:7451). If the log there is empty (a
 # new data directory), ledgerd is started in the background, and once it
 # answers, BUILD_DIR/ledger-gen loads a demo province into it through the
 # normal append path. ledgerd then stays in the foreground: Ctrl-C (SIGINT) or
@@ -14,13 +16,15 @@
 set -uo pipefail
 BUILD=${1:?usage: scripts/run.sh BUILD_DIR DATA_DIR URL}
 DATA=${2:?usage: scripts/run.sh BUILD_DIR DATA_DIR URL}
-URL=${3:?usage: scripts/run.sh BUILD_DIR DATA_DIR URL}
+URL=${3:?usage: scripts/run.sh BUILD_DIR DATA_DIR URL [PUB_URL]}
+PUB=${4:-tcp://127.0.0.1:7451}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEMO=${DEMO:-1}
 DEMO_MEMBERS=${DEMO_MEMBERS:-20000}
 
 say() { echo "run.sh: $*" >&2; }
 
-"$BUILD/ledgerd" --data "$DATA" --listen "$URL" &
+"$BUILD/ledgerd" --data "$DATA" --listen "$URL" --pub "$PUB" --plans "$ROOT/plans" &
 pid=$!
 # The terminal sends Ctrl-C to ledgerd as well; passing it on covers a
 # SIGINT or SIGTERM sent to this script alone. ledgerd takes a second one
@@ -59,7 +63,8 @@ if [ "$DEMO" != 0 ]; then
 		url_opt=
 		[ "$URL" = "tcp://127.0.0.1:7450" ] || url_opt=" --url $URL"
 		if [ "$rc" -eq 0 ]; then
-			say "loaded ${loaded:-?} events: $BUILD/ledgerctl$url_opt coverage JS-320000 --depth 1 to look"
+			say "loaded ${loaded:-?} events: $BUILD/ledgerctl$url_opt coverage JS-320000 --depth 1 to look;"
+			say "plan progress, live: $BUILD/ledger-monitor$url_opt jiangsu-2024-2026"
 		else
 			say "ledger-gen exited $rc after loading ${loaded:-no} events; ledgerd keeps running"
 		fi

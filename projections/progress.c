@@ -1,0 +1,863 @@
+/* progress.c — the plan-progress projection and its reports. See progress.h. */
+#include "progress.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "model.h"
+
+#define KEY_LEN 10	/* plan, target, year, region */
+#define DIGEST_KEY "progress/digest"
+
+static plan_set g_plans;
+static pthread_mutex_t g_change_lock = PTHREAD_MUTEX_INITIALIZER;
+static progress_change_fn g_change; /* under g_change_lock */
+static void *g_change_arg;
+
+int progress_load_plans(const char *dir, int missing_ok, ld_errinfo *e)
+{
+	progress_unload();
+	if (!dir)
+		return plan_load_dir("/nonexistent/", 1, &g_plans, e);
+	int rc = plan_load_dir(dir, missing_ok, &g_plans, e);
+	if (rc) {
+		char msg[sizeof(e->message)];
+		snprintf(msg, sizeof(msg), "%s", e->message);
+		return ld_errinfo_set(e, LD_E(PLAN_INVALID), NULL, "%s", msg);
+	}
+	return 0;
+}
+
+void progress_unload(void)
+{
+	plan_set_free(&g_plans);
+}
+
+const plan_set *progress_plans(void)
+{
+	return &g_plans;
+}
+
+void progress_on_change(progress_change_fn fn, void *arg)
+{
+	pthread_mutex_lock(&g_change_lock);
+	g_change = fn;
+	g_change_arg = arg;
+	pthread_mutex_unlock(&g_change_lock);
+}
+
+static void make_key(uint8_t *k, unsigned pl, unsigned target, unsigned year, uint32_t region)
+{
+	k[0] = (uint8_t)(pl >> 8);
+	k[1] = (uint8_t)pl;
+	k[2] = (uint8_t)(target >> 8);
+	k[3] = (uint8_t)target;
+	k[4] = (uint8_t)(year >> 8);
+	k[5] = (uint8_t)year;
+	ld_put_be32(k + 6, region);
+}
+
+/* ------------------------------------------------------------------ */
+/* The chunk's figures, in memory until flush                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct cslot {
+	uint8_t key[KEY_LEN];
+	uint8_t used;
+	int64_t num, den;
+} cslot;
+
+static cslot *cache;
+static size_t ccap, cused;
+
+static uint64_t key_hash(const uint8_t *k)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (int i = 0; i < KEY_LEN; i++)
+		h = (h ^ k[i]) * 1099511628211ull;
+	return h;
+}
+
+static cslot *cache_slot(const uint8_t *key)
+{
+	if ((cused + 1) * 2 > ccap) {
+		size_t ncap = ccap ? ccap * 2 : 1024;
+		cslot *n = calloc(ncap, sizeof(*n));
+		if (!n)
+			return NULL;
+		for (size_t i = 0; i < ccap; i++) {
+			if (!cache[i].used)
+				continue;
+			size_t j = key_hash(cache[i].key) & (ncap - 1);
+			while (n[j].used)
+				j = (j + 1) & (ncap - 1);
+			n[j] = cache[i];
+		}
+		free(cache);
+		cache = n;
+		ccap = ncap;
+	}
+	size_t j = key_hash(key) & (ccap - 1);
+	while (cache[j].used && memcmp(cache[j].key, key, KEY_LEN))
+		j = (j + 1) & (ccap - 1);
+	if (!cache[j].used) {
+		memcpy(cache[j].key, key, KEY_LEN);
+		cache[j].used = 1;
+		cache[j].num = cache[j].den = 0;
+		cused++;
+	}
+	return &cache[j];
+}
+
+static int cache_add(const uint8_t *key, int64_t num, int64_t den)
+{
+	cslot *s = cache_slot(key);
+	if (!s)
+		return LD_E(INTERNAL);
+	s->num += num;
+	s->den += den;
+	return 0;
+}
+
+static int read_figure(store_txn *t, const uint8_t *key, int64_t *num, int64_t *den)
+{
+	store_val v;
+	int rc = store_get(t, PDB_PROGRESS, key, KEY_LEN, &v);
+	*num = *den = 0;
+	if (rc == LD_E(NOT_FOUND))
+		return 0;
+	if (rc)
+		return rc;
+	if (v.len != 16)
+		return LD_E(STORAGE);
+	*num = (int64_t)ld_get_be64(v.data);
+	*den = (int64_t)ld_get_be64((const uint8_t *)v.data + 8);
+	return 0;
+}
+
+static int flush(proj_ctx *c)
+{
+	for (size_t i = 0; i < ccap; i++) {
+		cslot *s = &cache[i];
+		if (!s->used || (!s->num && !s->den))
+			continue;
+		int64_t num, den;
+		uint8_t val[16];
+		int rc = read_figure(c->pt, s->key, &num, &den);
+		if (rc)
+			return rc;
+		ld_put_be64(val, (uint64_t)(num + s->num));
+		ld_put_be64(val + 8, (uint64_t)(den + s->den));
+		if ((rc = store_put(c->pt, PDB_PROGRESS, s->key, KEY_LEN, val, 16)))
+			return rc;
+	}
+	return 0;
+}
+
+static void discard(void)
+{
+	if (cused)
+		memset(cache, 0, ccap * sizeof(*cache));
+	cused = 0;
+}
+
+/* Tells the listener which plans and regions moved. */
+static void committed(uint64_t checkpoint)
+{
+	if (!cused)
+		return;
+	pthread_mutex_lock(&g_change_lock);
+	if (!g_change) {
+		pthread_mutex_unlock(&g_change_lock);
+		return;
+	}
+	/* A few distinct (plan, region) pairs: a small list, deduplicated. */
+	struct {
+		unsigned pl;
+		uint32_t region;
+	} seen[256];
+	unsigned n = 0;
+	for (size_t i = 0; i < ccap; i++) {
+		cslot *s = &cache[i];
+		if (!s->used || (!s->num && !s->den))
+			continue;
+		unsigned pl = (unsigned)s->key[0] << 8 | s->key[1];
+		uint32_t region = ld_get_be32(s->key + 6);
+		unsigned j = 0;
+		while (j < n && (seen[j].pl != pl || seen[j].region != region))
+			j++;
+		if (j < n)
+			continue;
+		if (n < sizeof(seen) / sizeof(seen[0])) {
+			seen[n].pl = pl;
+			seen[n].region = region;
+			n++;
+		}
+		g_change(g_change_arg, pl, region, checkpoint);
+	}
+	pthread_mutex_unlock(&g_change_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* What an event contributes                                           */
+/* ------------------------------------------------------------------ */
+
+/* A contribution list: entries of key (10), type (1), then for SUM num and
+ * den (8 + 8 BE), for DISTINCT the member id's length (1) and bytes. */
+enum { C_SUM = 0, C_DISTINCT = 1 };
+
+typedef struct cbuf {
+	uint8_t *b;
+	size_t n, cap;
+} cbuf;
+
+static int cbuf_put(cbuf *b, const void *p, size_t n)
+{
+	if (b->n + n > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		while (cap < b->n + n)
+			cap *= 2;
+		uint8_t *nb = realloc(b->b, cap);
+		if (!nb)
+			return LD_E(INTERNAL);
+		b->b = nb;
+		b->cap = cap;
+	}
+	memcpy(b->b + b->n, p, n);
+	b->n += n;
+	return 0;
+}
+
+static int add_sum(cbuf *b, const uint8_t *key, int64_t num, int64_t den)
+{
+	uint8_t e[KEY_LEN + 17];
+	memcpy(e, key, KEY_LEN);
+	e[KEY_LEN] = C_SUM;
+	ld_put_be64(e + KEY_LEN + 1, (uint64_t)num);
+	ld_put_be64(e + KEY_LEN + 9, (uint64_t)den);
+	return cbuf_put(b, e, sizeof(e));
+}
+
+static int add_distinct(cbuf *b, const uint8_t *key, const char *member)
+{
+	uint8_t e[KEY_LEN + 2 + LD_ID_MAX];
+	size_t n = strlen(member);
+	if (n > LD_ID_MAX)
+		return LD_E(INVALID_VALUE);
+	memcpy(e, key, KEY_LEN);
+	e[KEY_LEN] = C_DISTINCT;
+	e[KEY_LEN + 1] = (uint8_t)n;
+	memcpy(e + KEY_LEN + 2, member, n);
+	return cbuf_put(b, e, KEY_LEN + 2 + n);
+}
+
+static int in_set(uint64_t set, int v)
+{
+	return !set || (v > 0 && v < 64 && (set >> v & 1));
+}
+
+static int tri(int8_t want, int have)
+{
+	return want < 0 || want == !!have;
+}
+
+static int matches(const plan_filter *f, const Ledger__Event *ev, int first)
+{
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_MEMBER_JOINED: {
+		const Ledger__MemberJoined *j = ev->member_joined;
+		return in_set(f->groups, j->worker_group) && in_set(f->channels, j->channel) &&
+		       in_set(f->paths, j->join_path) && in_set(f->employments, j->employment) &&
+		       tri(f->first_join, first) && tri(f->real_name, j->real_name);
+	}
+	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
+		return in_set(f->kinds, ev->service_delivered->kind) &&
+		       tri(f->member, ld_has(ev->service_delivered->member_id));
+	case LEDGER__EVENT__BODY_ACTIVITY_HELD:
+		return in_set(f->kinds, ev->activity_held->kind);
+	case LEDGER__EVENT__BODY_STATION_OPENED:
+		return in_set(f->kinds, ev->station_opened->kind);
+	case LEDGER__EVENT__BODY_ORG_REGISTERED: {
+		const Ledger__OrgRegistered *o = ev->org_registered;
+		return in_set(f->kinds, o->kind) &&
+		       in_set(f->groups, o->has_worker_group ? (int)o->worker_group : 0);
+	}
+	default:
+		return 0;
+	}
+}
+
+static int64_t field_value(int field, const Ledger__Event *ev)
+{
+	switch (field) {
+	case PF_PARTICIPANTS:
+		return ev->activity_held->participants;
+	case PF_ENTERPRISES:
+		return ev->activity_held->enterprises_reached;
+	case PF_QUANTITY:
+		return ev->service_delivered->quantity;
+	case PF_AMOUNT:
+		return ev->service_delivered->has_amount_fen ? ev->service_delivered->amount_fen : 0;
+	default:
+		return 0;
+	}
+}
+
+static const char *member_of(const Ledger__Event *ev)
+{
+	if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED)
+		return ev->member_joined->member_id;
+	if (ev->body_case == LEDGER__EVENT__BODY_SERVICE_DELIVERED)
+		return ev->service_delivered->member_id;
+	return NULL;
+}
+
+/* The region an event counts in (0: none known). */
+static int event_region(proj_ctx *c, const Ledger__Event *ev, uint32_t *region)
+{
+	const char *org;
+	store_val v;
+	*region = 0;
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_ORG_REGISTERED:
+		*region = ev->org_registered->region;
+		return 0;
+	case LEDGER__EVENT__BODY_STATION_OPENED:
+		*region = ev->station_opened->region;
+		return 0;
+	case LEDGER__EVENT__BODY_MEMBER_JOINED:
+		org = ev->member_joined->org_id;
+		break;
+	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
+		org = ev->service_delivered->org_id;
+		break;
+	case LEDGER__EVENT__BODY_ACTIVITY_HELD:
+		org = ev->activity_held->org_id;
+		break;
+	default:
+		return 0;
+	}
+	if (!ld_has(org))
+		return 0;
+	int rc = store_get(c->pt, PDB_PORGS, org, strlen(org), &v);
+	if (rc == LD_E(NOT_FOUND))
+		return 0;
+	if (rc)
+		return rc;
+	if (v.len != 4)
+		return LD_E(STORAGE);
+	*region = ld_get_be32(v.data);
+	return 0;
+}
+
+static int countable(int body)
+{
+	return body == LEDGER__EVENT__BODY_MEMBER_JOINED ||
+	       body == LEDGER__EVENT__BODY_SERVICE_DELIVERED ||
+	       body == LEDGER__EVENT__BODY_ACTIVITY_HELD ||
+	       body == LEDGER__EVENT__BODY_STATION_OPENED ||
+	       body == LEDGER__EVENT__BODY_ORG_REGISTERED;
+}
+
+/* What ev (as it counts; `first`: a first join) adds, into b. */
+static int contributions(proj_ctx *c, const Ledger__Event *ev, int first, cbuf *b)
+{
+	uint32_t region;
+	int rc;
+	if (!countable(ev->body_case))
+		return 0;
+	if ((rc = event_region(c, ev, &region)) || !region)
+		return rc;
+	for (unsigned pi = 0; pi < g_plans.n; pi++) {
+		const plan *p = &g_plans.plans[pi];
+		int64_t at = ev->occurred_at;
+		if (plan_province_of(region) != p->region || at < p->from_us || at >= p->to_us)
+			continue;
+		int year = plan_year_of(p, at);
+		uint32_t regions[2] = {p->region, plan_city_of(region)};
+		unsigned nreg = regions[1] == p->region ? 1 : 2;
+		for (unsigned ti = 0; ti < p->ntargets; ti++) {
+			const plan_target *t = &p->targets[ti];
+			if (t->event != (int)ev->body_case || !matches(&t->where, ev, first))
+				continue;
+			unsigned wy = t->window == PW_YEARLY ? (unsigned)year : 0;
+			for (unsigned ri = 0; ri < nreg && !rc; ri++) {
+				uint8_t key[KEY_LEN];
+				make_key(key, pi, ti, wy, regions[ri]);
+				switch (t->measure) {
+				case PM_COUNT:
+					rc = add_sum(b, key, 1, 0);
+					break;
+				case PM_SUM: {
+					int64_t x = field_value(t->field, ev);
+					if (x)
+						rc = add_sum(b, key, x, 0);
+					break;
+				}
+				case PM_RATIO:
+					rc = add_sum(b, key, matches(&t->numerator, ev, first), 1);
+					break;
+				case PM_DISTINCT: {
+					const char *m = member_of(ev);
+					if (ld_has(m))
+						rc = add_distinct(b, key, m);
+					break;
+				}
+				}
+			}
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Adds (sign 1) or takes back (-1) a contribution list. */
+static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign)
+{
+	const uint8_t *end = p + n;
+	while (p < end) {
+		if (end - p < KEY_LEN + 1)
+			return LD_E(STORAGE);
+		const uint8_t *key = p;
+		int type = p[KEY_LEN];
+		p += KEY_LEN + 1;
+		int rc;
+		if (type == C_SUM) {
+			if (end - p < 16)
+				return LD_E(STORAGE);
+			rc = cache_add(key, sign * (int64_t)ld_get_be64(p),
+				       sign * (int64_t)ld_get_be64(p + 8));
+			p += 16;
+		} else if (type == C_DISTINCT) {
+			if (end - p < 1 || end - p < 1 + p[0])
+				return LD_E(STORAGE);
+			uint8_t dk[KEY_LEN + LD_ID_MAX], val[4];
+			size_t dn = KEY_LEN + p[0];
+			store_val v;
+			uint32_t refs = 0;
+			memcpy(dk, key, KEY_LEN);
+			memcpy(dk + KEY_LEN, p + 1, p[0]);
+			p += 1 + p[0];
+			rc = store_get(c->pt, PDB_PDISTINCT, dk, dn, &v);
+			if (rc == 0 && v.len == 4)
+				refs = ld_get_be32(v.data);
+			else if (rc && rc != LD_E(NOT_FOUND))
+				return rc;
+			if (sign > 0) {
+				ld_put_be32(val, refs + 1);
+				rc = store_put(c->pt, PDB_PDISTINCT, dk, dn, val, 4);
+				if (!rc && refs == 0)
+					rc = cache_add(key, 1, 0);
+			} else if (refs <= 1) {
+				rc = store_del(c->pt, PDB_PDISTINCT, dk, dn);
+				if (!rc && refs == 1)
+					rc = cache_add(key, -1, 0);
+			} else {
+				ld_put_be32(val, refs - 1);
+				rc = store_put(c->pt, PDB_PDISTINCT, dk, dn, val, 4);
+			}
+		} else {
+			return LD_E(STORAGE);
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int count(proj_ctx *c, const Ledger__Event *ev, uint64_t seq, int first)
+{
+	cbuf b = {0};
+	uint8_t key[8];
+	int rc = contributions(c, ev, first, &b);
+	if (!rc && b.n) {
+		ld_put_be64(key, seq);
+		rc = apply_list(c, b.b, b.n, 1);
+		if (!rc)
+			rc = store_put(c->pt, PDB_PCONTRIB, key, 8, b.b, b.n);
+	}
+	free(b.b);
+	return rc;
+}
+
+static int uncount(proj_ctx *c, uint64_t seq)
+{
+	uint8_t key[8];
+	store_val v;
+	ld_put_be64(key, seq);
+	int rc = store_get(c->pt, PDB_PCONTRIB, key, 8, &v);
+	if (rc == LD_E(NOT_FOUND))
+		return 0;
+	if (rc)
+		return rc;
+	/* Copied: the value lives in a page the writes below may move. */
+	uint8_t *copy = malloc(v.len ? v.len : 1);
+	if (!copy)
+		return LD_E(INTERNAL);
+	memcpy(copy, v.data, v.len);
+	size_t n = v.len;
+	rc = apply_list(c, copy, n, -1);
+	free(copy);
+	return rc ? rc : store_del(c->pt, PDB_PCONTRIB, key, 8);
+}
+
+/* Does the member's stream hold a join that counts before `upto`? */
+static int join_seen(void *arg, const Ledger__Event *ev)
+{
+	(void)arg;
+	return ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED ? 1 : 0;
+}
+
+static int is_first_join(proj_ctx *c, const Ledger__Event *ev, int *first)
+{
+	*first = 1;
+	if (ev->version <= 1)
+		return 0; /* the stream's first event */
+	int rc = proj_fold_stream(c, ev->stream, ev->seq, join_seen, NULL);
+	if (rc == 1) {
+		*first = 0;
+		rc = 0;
+	}
+	return rc;
+}
+
+/* Re-evaluates every join of a member's stream, as they count now. */
+typedef struct recount_arg {
+	proj_ctx *c;
+	int seen;
+} recount_arg;
+
+static int recount_step(void *arg, const Ledger__Event *ev)
+{
+	recount_arg *ra = arg;
+	if (ev->body_case != LEDGER__EVENT__BODY_MEMBER_JOINED)
+		return 0;
+	int rc = uncount(ra->c, ev->seq);
+	if (!rc)
+		rc = count(ra->c, ev, ev->seq, !ra->seen);
+	ra->seen = 1;
+	return rc;
+}
+
+static int correct(proj_ctx *c, const Ledger__Event *ev, uint64_t target)
+{
+	Ledger__Event *orig = NULL;
+	int rc = model_load_event(c->lt, target, &orig);
+	if (rc == LD_E(NOT_FOUND))
+		return 0;
+	if (rc)
+		return rc;
+	if ((rc = uncount(c, target)) == 0) {
+		if (orig->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED) {
+			recount_arg ra = {c, 0};
+			rc = proj_fold_stream(c, orig->stream, ev->seq, recount_step, &ra);
+		} else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
+			proj_eff eff;
+			if ((rc = proj_effective(c, target, &eff)) == 0 && eff.ev)
+				rc = count(c, eff.ev, target, 1);
+			proj_eff_free(&eff);
+		}
+	}
+	codec_event_free(orig);
+	return rc;
+}
+
+static int apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
+{
+	uint64_t target;
+	int rc, first = 1;
+	(void)e;
+	if (!g_plans.n)
+		return 0;
+	if ((rc = proj_fix_record(c, ev, &target)))
+		return rc;
+	if (target)
+		return correct(c, ev, target);
+	if (ev->body_case == LEDGER__EVENT__BODY_ORG_REGISTERED) {
+		const Ledger__OrgRegistered *o = ev->org_registered;
+		uint8_t val[4];
+		ld_put_be32(val, o->region);
+		if ((rc = store_put(c->pt, PDB_PORGS, o->org_id, strlen(o->org_id), val, 4)))
+			return rc;
+	}
+	if (!countable(ev->body_case))
+		return 0;
+	if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED &&
+	    (rc = is_first_join(c, ev, &first)))
+		return rc;
+	return count(c, ev, ev->seq, first);
+}
+
+/* Clears the projection's state when the plans differ from those it was
+ * counted with. */
+static int prepare(proj_ctx *c, int *reset)
+{
+	store_val v;
+	int rc = store_get(c->pt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), &v);
+	*reset = 0;
+	if (rc == 0 && v.len == 32 && memcmp(v.data, g_plans.digest, 32) == 0)
+		return 0;
+	if (rc && rc != LD_E(NOT_FOUND))
+		return rc;
+	static const unsigned dbs[] = {PDB_PROGRESS, PDB_PCONTRIB, PDB_PDISTINCT, PDB_PORGS};
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
+		if ((rc = store_empty(c->pt, dbs[i])))
+			return rc;
+	/* The corrections it has seen (PDB_FIXES under its name). */
+	store_cursor *cur;
+	store_val k;
+	size_t nl = strlen(c->name) + 1;
+	if ((rc = store_cursor_open(c->pt, PDB_FIXES, &cur)))
+		return rc;
+	for (rc = store_cursor_seek(cur, c->name, nl, &k, &v); rc == 0;
+	     rc = store_cursor_seek(cur, c->name, nl, &k, &v)) {
+		if (k.len < nl || memcmp(k.data, c->name, nl))
+			break;
+		uint8_t kk[128];
+		size_t kn = k.len < sizeof(kk) ? k.len : sizeof(kk);
+		memcpy(kk, k.data, kn);
+		if ((rc = store_del(c->pt, PDB_FIXES, kk, kn)))
+			break;
+	}
+	store_cursor_close(cur);
+	if (rc && rc != LD_E(NOT_FOUND))
+		return rc;
+	*reset = 1;
+	return store_put(c->pt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), g_plans.digest, 32);
+}
+
+const projection_ops progress_projection = {
+	.name = "progress",
+	.apply = apply,
+	.flush = flush,
+	.discard = discard,
+	.prepare = prepare,
+	.committed = committed,
+};
+
+/* ------------------------------------------------------------------ */
+/* Reports                                                             */
+/* ------------------------------------------------------------------ */
+
+Ledger__PlanInfo *progress_plan_info(const plan *p, ld_arena *a)
+{
+	Ledger__PlanInfo *pi = ld_arena_alloc(a, sizeof(*pi));
+	ledger__plan_info__init(pi);
+	pi->id = ld_arena_strdup(a, p->id);
+	pi->title = ld_arena_strdup(a, p->title);
+	if (p->source)
+		pi->source = ld_arena_strdup(a, p->source);
+	pi->has_region = pi->has_from = pi->has_to = pi->has_from_year = pi->has_to_year = 1;
+	pi->region = p->region;
+	pi->from = p->from_us;
+	pi->to = p->to_us;
+	pi->from_year = (uint32_t)p->from_year;
+	pi->to_year = (uint32_t)p->to_year;
+	pi->n_targets = p->ntargets;
+	pi->targets = ld_arena_alloc(a, p->ntargets * sizeof(*pi->targets));
+	for (unsigned i = 0; i < p->ntargets; i++) {
+		const plan_target *t = &p->targets[i];
+		Ledger__PlanTarget *pt = ld_arena_alloc(a, sizeof(*pt));
+		char measure[64];
+		ledger__plan_target__init(pt);
+		pt->id = ld_arena_strdup(a, t->id);
+		pt->title = ld_arena_strdup(a, t->title);
+		pt->event = ld_arena_strdup(a, plan_event_name(t->event));
+		snprintf(measure, sizeof(measure), "%s%s%s", plan_measure_name(t->measure),
+			 t->measure == PM_SUM ? ":" : "", t->measure == PM_SUM ? plan_field_name(t->field) : "");
+		pt->measure = ld_arena_strdup(a, measure);
+		pt->window = ld_arena_strdup(a, plan_window_name(t->window));
+		pt->has_target = pt->has_city_targets = 1;
+		pt->target = t->target;
+		pt->unit = ld_arena_strdup(a, t->unit);
+		pt->city_targets = t->city_targets == PCT_WORKFORCE;
+		pi->targets[i] = pt;
+	}
+	pi->n_cities = p->ncities;
+	pi->cities = ld_arena_alloc(a, (p->ncities + 1) * sizeof(*pi->cities));
+	for (unsigned i = 0; i < p->ncities; i++) {
+		Ledger__PlanCity *pc = ld_arena_alloc(a, sizeof(*pc));
+		ledger__plan_city__init(pc);
+		pc->has_code = 1;
+		pc->code = p->cities[i].code;
+		pc->name = ld_arena_strdup(a, p->cities[i].name);
+		pi->cities[i] = pc;
+	}
+	return pi;
+}
+
+/* Each city's share of the province's workforce estimates (members
+ * projection, PDB_WORKFORCE: region (4 BE), group (1) → count (8 BE));
+ * 0 when there are none. */
+static int workforce_shares(store_txn *t, const plan *p, double *share)
+{
+	uint64_t total = 0, *city = calloc(p->ncities + 1, sizeof(*city));
+	store_cursor *cur;
+	store_val k, v;
+	uint8_t key[4];
+	int rc;
+	if (!city)
+		return LD_E(INTERNAL);
+	if ((rc = store_cursor_open(t, PDB_WORKFORCE, &cur))) {
+		free(city);
+		return rc;
+	}
+	ld_put_be32(key, p->region);
+	for (rc = store_cursor_seek(cur, key, 4, &k, &v); rc == 0;
+	     rc = store_cursor_next(cur, &k, &v)) {
+		if (k.len != 5 || v.len != 8)
+			continue;
+		uint32_t region = ld_get_be32(k.data);
+		if (plan_province_of(region) != p->region)
+			break;
+		uint64_t n = ld_get_be64(v.data);
+		total += n;
+		for (unsigned i = 0; i < p->ncities; i++)
+			if (plan_city_of(region) == p->cities[i].code)
+				city[i] += n;
+	}
+	store_cursor_close(cur);
+	for (unsigned i = 0; i < p->ncities; i++)
+		share[i] = total ? (double)city[i] / (double)total : 0;
+	free(city);
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}
+
+static void judge(Ledger__ProgressRow *r, const plan_target *t, int64_t at)
+{
+	int64_t from = r->window_from, to = r->window_to;
+	double days_left = (double)(to - (at > from ? at : from)) / 86400e6;
+	if (!r->has_target) {
+		r->status = LEDGER__PROGRESS_STATUS__NO_TARGET;
+		return;
+	}
+	if (t->measure == PM_RATIO) {
+		double share = r->denominator ? (double)r->actual * 100.0 / (double)r->denominator : 0;
+		r->has_percent = r->has_expected = 1;
+		r->percent = share * 100.0 / (double)r->target;
+		r->expected = r->target;
+		if (at < from)
+			r->status = LEDGER__PROGRESS_STATUS__NOT_STARTED;
+		else if (at >= to)
+			r->status = share >= (double)r->target ? LEDGER__PROGRESS_STATUS__ACHIEVED
+							       : LEDGER__PROGRESS_STATUS__MISSED;
+		else
+			r->status = share >= (double)r->target * 1.05 ? LEDGER__PROGRESS_STATUS__AHEAD
+				    : share >= (double)r->target	  ? LEDGER__PROGRESS_STATUS__ON_TRACK
+									  : LEDGER__PROGRESS_STATUS__BEHIND;
+		return;
+	}
+	r->has_percent = r->has_expected = 1;
+	r->percent = (double)r->actual * 100.0 / (double)r->target;
+	if (at < from) {
+		r->status = LEDGER__PROGRESS_STATUS__NOT_STARTED;
+		r->expected = 0;
+	} else if (at >= to) {
+		r->expected = r->target;
+		r->status = r->actual >= r->target ? LEDGER__PROGRESS_STATUS__ACHIEVED
+						   : LEDGER__PROGRESS_STATUS__MISSED;
+	} else {
+		double frac = (double)(at - from) / (double)(to - from);
+		double exp = (double)r->target * frac;
+		r->expected = (int64_t)llround(exp);
+		r->status = r->actual >= r->target		  ? LEDGER__PROGRESS_STATUS__ACHIEVED
+			    : (double)r->actual >= exp * 1.05 ? LEDGER__PROGRESS_STATUS__AHEAD
+			    : (double)r->actual >= exp * 0.95 ? LEDGER__PROGRESS_STATUS__ON_TRACK
+							      : LEDGER__PROGRESS_STATUS__BEHIND;
+	}
+	if (at < to && r->actual < r->target && days_left > 0) {
+		r->has_needed_per_day = 1;
+		r->needed_per_day = (double)(r->target - r->actual) / days_left;
+	}
+}
+
+int progress_report(store_txn *t, const plan *p, uint32_t year, uint32_t region, int64_t at,
+		    Ledger__ProgressReport *out, ld_arena *a, ld_errinfo *e)
+{
+	unsigned pi = (unsigned)(p - g_plans.plans);
+	int rc, city_ix = -2; /* -2: all regions, -1: the province, else a city */
+	double share[PLAN_MAX_CITIES];
+
+	ledger__progress_report__init(out);
+	if (year && (year < (uint32_t)p->from_year || year > (uint32_t)p->to_year))
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "progress.year",
+				      "plan '%s' runs from %d to %d, not in %u", p->id, p->from_year,
+				      p->to_year, year);
+	if (region) {
+		if (region == p->region)
+			city_ix = -1;
+		for (unsigned i = 0; i < p->ncities && city_ix == -2; i++)
+			if (p->cities[i].code == region)
+				city_ix = (int)i;
+		if (city_ix == -2)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "progress.region",
+					      "region %u is neither plan '%s''s province %u nor one of "
+					      "its %u cities",
+					      region, p->id, p->region, p->ncities);
+	}
+	if ((rc = workforce_shares(t, p, share)))
+		return rc;
+
+	out->plan = progress_plan_info(p, a);
+	out->has_at = 1;
+	out->at = at;
+	size_t cap = 0;
+	for (unsigned ti = 0; ti < p->ntargets; ti++)
+		cap += (size_t)(p->targets[ti].window == PW_YEARLY ? p->to_year - p->from_year + 1 : 1);
+	cap *= p->ncities + 1;
+	out->rows = ld_arena_alloc(a, (cap + 1) * sizeof(*out->rows));
+
+	for (unsigned ti = 0; ti < p->ntargets; ti++) {
+		const plan_target *tg = &p->targets[ti];
+		int y0 = tg->window == PW_YEARLY ? p->from_year : 0;
+		int y1 = tg->window == PW_YEARLY ? p->to_year : 0;
+		for (int y = y0; y <= y1; y++) {
+			if (year && y && (uint32_t)y != year)
+				continue;
+			for (int ci = -1; ci < (int)p->ncities; ci++) {
+				if (city_ix != -2 && ci != city_ix)
+					continue;
+				uint32_t reg = ci < 0 ? p->region : p->cities[ci].code;
+				uint8_t key[KEY_LEN];
+				int64_t num, den;
+				make_key(key, pi, ti, (unsigned)y, reg);
+				if ((rc = read_figure(t, key, &num, &den)))
+					return rc;
+				Ledger__ProgressRow *r = ld_arena_alloc(a, sizeof(*r));
+				ledger__progress_row__init(r);
+				r->target_id = ld_arena_strdup(a, tg->id);
+				r->has_year = r->has_region = r->has_actual = 1;
+				r->has_window_from = r->has_window_to = r->has_status = 1;
+				r->year = (uint32_t)y;
+				r->region = reg;
+				r->actual = num;
+				if (tg->measure == PM_RATIO) {
+					r->has_denominator = 1;
+					r->denominator = den;
+				}
+				plan_window(p, tg, y, &r->window_from, &r->window_to);
+				if (ci < 0) {
+					r->has_target = 1;
+					r->target = tg->target;
+				} else if (tg->city_targets == PCT_WORKFORCE) {
+					if (tg->measure == PM_RATIO) {
+						r->has_target = 1;
+						r->target = tg->target;
+					} else if (share[ci] > 0) {
+						int64_t x = (int64_t)llround((double)tg->target * share[ci]);
+						r->has_target = 1;
+						r->target = x > 0 ? x : 1;
+					}
+				}
+				judge(r, tg, at);
+				out->rows[out->n_rows++] = r;
+			}
+		}
+	}
+	return 0;
+}

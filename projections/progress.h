@@ -1,0 +1,64 @@
+/*
+ * progress.h — the plan-progress projection: every plan's figures, per
+ * target, window and region, counted from the log.
+ *
+ * WHAT IS STORED. For each (plan, target, window year — 0 for cumulative —,
+ * region) a numerator and a denominator (PDB_PROGRESS): a count, a sum, the
+ * number of distinct members, or a ratio's two counts. Regions are the
+ * plan's province and each city (NNNN00) of the region of the event: the
+ * organisation's for joins, services and activities, the station's or the
+ * organisation's own for openings and registrations. Windows follow
+ * occurred_at in the plan's local time, so late-recorded events count where
+ * they happened.
+ *
+ * CORRECTIONS. What each event added is kept beside it (PDB_PCONTRIB); a
+ * void takes it back, an amendment takes it back and adds the corrected
+ * body's. A join counts as a first join when no earlier join of the member
+ * counts; a correction of a join re-evaluates all of that member's joins.
+ *
+ * PLANS ARE INPUTS. The plans are loaded before the runner starts; their
+ * digest is kept with the state, and when the files change the projection
+ * clears itself and is rebuilt from the log (prepare).
+ *
+ * STATUS is not stored: on-track judgements depend on the time they are made
+ * at, and are computed by progress_report from the stored figures.
+ */
+#ifndef LD_PROGRESS_H
+#define LD_PROGRESS_H
+
+#include "arena.h"
+#include "plan.h"
+#include "projection.h"
+
+extern const projection_ops progress_projection;
+
+/* Loads the plans of dir (missing_ok: a missing directory is no plans).
+ * Call before runner_start; they stay loaded until progress_unload. */
+int progress_load_plans(const char *dir, int missing_ok, ld_errinfo *e);
+void progress_unload(void);
+const plan_set *progress_plans(void);
+
+/*
+ * Figures moved: after each commit that changed any, fn(arg, plan index,
+ * region, seq) once per plan and region that moved (the province and each
+ * city), with the seq the committed state reflects. Runs on the runner's
+ * thread and must not block. Set before runner_start, cleared after
+ * runner_stop.
+ */
+typedef void (*progress_change_fn)(void *arg, unsigned plan, uint32_t region, uint64_t seq);
+void progress_on_change(progress_change_fn fn, void *arg);
+
+/*
+ * The report of plan p from read transaction t on the projection
+ * environment: a row per target, window and region. year (0: all) keeps the
+ * windows that include that year; region (0: all) keeps the province or one
+ * city; at is the time status is judged at (µs). Allocates from a.
+ * LD_E(INVALID_VALUE) with e filled for a year or region outside the plan.
+ */
+int progress_report(store_txn *t, const plan *p, uint32_t year, uint32_t region, int64_t at,
+		    Ledger__ProgressReport *out, ld_arena *a, ld_errinfo *e);
+
+/* The plan as a message (targets and cities), allocated from a. */
+Ledger__PlanInfo *progress_plan_info(const plan *p, ld_arena *a);
+
+#endif

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# progress_test.sh — plan progress end to end: a daemon started on a bad plan
+# file refuses to start and names the file and line; with the shipped plans,
+# `ledgerctl plans` and `ledgerctl progress` (text and --json) after a few
+# recorded events; precise errors for an unknown plan, a year or region
+# outside the plan; the live feed reaches `ledger-monitor` (line output, not
+# a terminal) within seconds of an append, and a monitor started without a
+# feed polls; `ledger-monitor --once` prints every figure once.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+need_ledgerctl
+MONITOR="$BUILD/ledger-monitor"
+[ -x "$MONITOR" ] || fail "no monitor at $MONITOR"
+
+# --- a bad plan file stops the daemon at start, naming file and line -----
+mkdir -p "$TMPDIR/badplans"
+cp "$ROOT/plans/jiangsu-2024-2026.yaml" "$TMPDIR/badplans/"
+sed -i 's/measure: { sum: participants }/measure: { sum: attendees }/' \
+	"$TMPDIR/badplans/jiangsu-2024-2026.yaml"
+line=$(grep -n 'sum: attendees' "$TMPDIR/badplans/jiangsu-2024-2026.yaml" | cut -d: -f1)
+set +e
+timeout 20 "$LEDGERD" --data "$TMPDIR/bad" --listen "tcp://127.0.0.1:$(free_port)" \
+	--plans "$TMPDIR/badplans" 2>"$TMPDIR/bad.log"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "ledgerd started on a bad plan file"
+grep -q "jiangsu-2024-2026.yaml:$line: sum: 'attendees' is not a field of activity_held" \
+	"$TMPDIR/bad.log" || { cat "$TMPDIR/bad.log" >&2; fail "the error does not name line $line"; }
+set +e
+timeout 20 "$LEDGERD" --data "$TMPDIR/bad" --plans "$TMPDIR/nonexistent" 2>"$TMPDIR/bad2.log"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "ledgerd started on a missing --plans directory"
+grep -q "plans directory $TMPDIR/nonexistent" "$TMPDIR/bad2.log" || fail "missing plans dir not named"
+
+# --- a daemon with the shipped plans and a live feed ----------------------
+PUB="tcp://127.0.0.1:$(free_port)"
+start_ledgerd --plans "$ROOT/plans" --pub "$PUB" --feed-interval-ms 50
+export LEDGER_URL="$URL"
+export LEDGER_ID_KEY="progress-test-key"
+
+ok plans
+out_has '^jiangsu-2024-2026 ' "plans lists Jiangsu"
+out_has '^guangdong-2021-2022 ' "plans lists Guangdong"
+out_has "live feed: $PUB" "plans names the feed"
+
+ok org add JS --name JS --kind federation-province --region 320000 --at 2024-01-02
+ok org add NJ --name NJ --kind federation-city --region 320100 --parent JS --at 2024-01-02
+ok org add NJ-R --name NJ-R --kind industry-union --region 320100 --parent NJ --group delivery-rider --at 2024-01-02
+ok join M1 --org NJ-R --path platform-work --channel online --group delivery-rider \
+	--employment self-employed --region 320102 --real-name yes --national-id 320102199001010011 \
+	--at 2025-03-01
+ok join M2 --org NJ-R --path platform-work --channel ceremony --group delivery-rider \
+	--employment self-employed --region 320102 --national-id 320102199001010022 --at 2025-06-01
+ok activity service-fair --org NJ --participants 120 --at 2025-07-01
+recorded
+ok progress jiangsu-2024-2026 --year 2025 --region 320100 --wait-seq "$SEQ" --json
+expect_eq "$(json 'sum(1 for r in j["rows"] if r["target_id"] == "new-members-yearly")')" 1 "rows"
+expect_eq "$(json '[r["actual"] for r in j["rows"] if r["target_id"] == "new-members-yearly"][0]')" 2 "new members 2025 in Nanjing"
+expect_eq "$(json '[r["actual"] for r in j["rows"] if r["target_id"] == "service-fair-workers"][0]')" 120 "fair workers"
+expect_eq "$(json 'j["as_of_seq"] >= '"$SEQ")" True "as_of_seq"
+ok progress jiangsu-2024-2026 --year 2025 --province --status-at 2025-12-31T10:00:00
+out_has 'new-members-yearly' "text report has the target"
+out_has '^  2025   province 320000 +2 / 300,000 +0\.0%  \[-+\]  BEHIND +needs ' "text row of the province"
+ok progress jiangsu-2024-2026 --status-at 2027-02-01 --province
+out_has '^  2025   province 320000 +2 / 300,000 .* MISSED' "missed after the window"
+
+refused 1 "no plan 'nope'.*ERR_NOT_FOUND" progress nope
+refused 1 "runs from 2024 to 2026, not in 2031.*ERR_INVALID_VALUE" progress jiangsu-2024-2026 --year 2031
+refused 1 "region 440100 is neither.*ERR_INVALID_VALUE" progress jiangsu-2024-2026 --region 440100
+
+# --- the monitor: once, then live from the feed ---------------------------
+"$MONITOR" --url "$URL" --once jiangsu-2024-2026 --province >"$TMPDIR/once.out"
+grep -q 'target=new-members-yearly window=2025 region=320000 (province 320000) actual=2 target=300,000' \
+	"$TMPDIR/once.out" || { cat "$TMPDIR/once.out" >&2; fail "monitor --once"; }
+[ "$(wc -l <"$TMPDIR/once.out")" -gt 20 ] || fail "monitor --once printed too little"
+
+"$MONITOR" --url "$URL" jiangsu-2024-2026 --exit-after 8 >"$TMPDIR/live.out" 2>"$TMPDIR/live.err" &
+mon=$!
+sleep 1.5
+ok activity themed-activity --org NJ --participants 25 --at 2025-08-01
+for _ in $(seq 60); do
+	grep -q 'target=themed-activities window=2025 region=320100 (320100) actual=1 ' "$TMPDIR/live.out" && break
+	sleep 0.1
+done
+grep -q 'target=themed-activities window=2025 region=320000 (province 320000) actual=1 ' "$TMPDIR/live.out" ||
+	{ cat "$TMPDIR/live.out" "$TMPDIR/live.err" >&2; fail "the live feed did not reach the monitor"; }
+kill "$mon" 2>/dev/null || true
+wait "$mon" 2>/dev/null || true
+
+# Without a feed the monitor polls.
+stop_ledgerd
+start_ledgerd --plans "$ROOT/plans"
+export LEDGER_URL="$URL"
+"$MONITOR" --url "$URL" jiangsu-2024-2026 --province --poll-ms 200 --exit-after 6 >"$TMPDIR/poll.out" 2>&1 &
+mon=$!
+sleep 1
+ok activity themed-activity --org NJ --participants 25 --at 2025-09-01
+for _ in $(seq 40); do
+	grep -q 'target=themed-activities window=2025 region=320000 (province 320000) actual=2 ' "$TMPDIR/poll.out" && break
+	sleep 0.1
+done
+grep -q 'target=themed-activities window=2025 region=320000 (province 320000) actual=2 ' "$TMPDIR/poll.out" ||
+	{ cat "$TMPDIR/poll.out" >&2; fail "the polling monitor did not see the change"; }
+kill "$mon" 2>/dev/null || true
+wait "$mon" 2>/dev/null || true
+echo "$TEST_NAME: ok"

@@ -1,0 +1,627 @@
+/*
+ * test_progress.c — plans as data and the plan-progress projection.
+ *
+ * The shipped plan files load; plan files with errors are refused with the
+ * file, the line and the reason. A scripted history touches every target of
+ * the Jiangsu and Guangdong plans — first joins and rejoins, late-recorded
+ * events, voids and amendments, distinct members, ratios, events outside a
+ * plan's region or period — and every figure is checked against a count made
+ * by hand, with the status judged at a fixed time. A rebuild gives the same
+ * reports; changing the plan files rebuilds the projection.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "client.h"
+#include "plan.h"
+#include "progress.h"
+#include "projection.h"
+#include "testlib.h"
+
+/* ------------------------------------------------------------------ */
+/* Fixture                                                             */
+/* ------------------------------------------------------------------ */
+
+typedef struct fx {
+	tl_ledger l;
+	runner *r;
+	char pdir[600];
+	ld_arena a;
+} fx;
+
+static const char *plans_dir(void)
+{
+	static char dir[1024];
+	const char *root = getenv("ROOT");
+	snprintf(dir, sizeof(dir), "%s/plans", root ? root : ".");
+	return dir;
+}
+
+static void load_plans(const char *dir)
+{
+	ld_errinfo e = {0};
+	if (progress_load_plans(dir, 0, &e) != 0)
+		fail_msg("loading %s: %s", dir, e.message);
+}
+
+static void start(fx *f)
+{
+	ld_errinfo e = {0};
+	if (runner_start(&f->r, f->pdir, f->l.s, f->l.w, &e) != 0)
+		fail_msg("runner_start: %s", e.message);
+}
+
+static void stop(fx *f)
+{
+	runner_free(f->r);
+	writer_on_commit(f->l.w, NULL, NULL);
+	f->r = NULL;
+}
+
+static int setup(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+	tl_open(&f->l, 0);
+	snprintf(f->pdir, sizeof(f->pdir), "%s/projections", f->l.dir);
+	load_plans(plans_dir());
+	start(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx *f = *state;
+	if (f->r)
+		stop(f);
+	tl_close(&f->l);
+	ld_arena_free(&f->a);
+	progress_unload();
+	free(f);
+	return 0;
+}
+
+static void caught_up(fx *f)
+{
+	uint64_t head;
+	writer_head(f->l.w, &head, NULL, NULL);
+	for (int i = 0; i < 10000 && runner_checkpoint(f->r) < head; i++)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	assert_true(runner_checkpoint(f->r) >= head);
+}
+
+#define OK(f, ev) ok_(f, ev, __LINE__)
+static uint64_t ok_(fx *f, Ledger__Event *ev, int line)
+{
+	uint64_t seq = 0;
+	ld_errinfo e = {0};
+	int rc = tl_append(&f->l, ev, &seq, &e);
+	if (rc)
+		fail_msg("line %d: append failed: %s: %s", line, ld_errname(rc), e.message);
+	return seq;
+}
+
+/* Noon in China (04:00 UTC) of a day. */
+static int64_t day(int y, int m, int d)
+{
+	struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 4};
+	return (int64_t)timegm(&tm) * 1000000;
+}
+
+static Ledger__Event *when(Ledger__Event *ev, int64_t t)
+{
+	ev->occurred_at = t;
+	return ev;
+}
+
+static Ledger__Event *activity(const char *org, Ledger__ActivityKind kind, uint32_t participants,
+			       uint32_t enterprises, int64_t t)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__ActivityHeld *a = tl_alloc(sizeof(*a));
+	ledger__activity_held__init(a);
+	a->has_kind = a->has_participants = 1;
+	a->kind = kind;
+	a->org_id = tl_strdup(org);
+	a->participants = participants;
+	if (enterprises) {
+		a->has_enterprises_reached = 1;
+		a->enterprises_reached = enterprises;
+	}
+	ev->body_case = LEDGER__EVENT__BODY_ACTIVITY_HELD;
+	ev->activity_held = a;
+	return when(ev, t);
+}
+
+static Ledger__Event *service(const char *org, const char *member, Ledger__ServiceKind kind,
+			      uint32_t quantity, int64_t fen, int64_t t)
+{
+	Ledger__Event *ev = tl_service(org, member, kind);
+	if (quantity) {
+		ev->service_delivered->has_quantity = 1;
+		ev->service_delivered->quantity = quantity;
+	}
+	if (fen) {
+		ev->service_delivered->has_amount_fen = 1;
+		ev->service_delivered->amount_fen = fen;
+	}
+	return when(ev, t);
+}
+
+static Ledger__Event *station(const char *id, const char *org, Ledger__StationKind kind,
+			      uint32_t region, int64_t t)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__StationOpened *s = tl_alloc(sizeof(*s));
+	ledger__station_opened__init(s);
+	s->station_id = tl_strdup(id);
+	s->org_id = tl_strdup(org);
+	s->has_kind = s->has_region = 1;
+	s->kind = kind;
+	s->region = region;
+	ev->body_case = LEDGER__EVENT__BODY_STATION_OPENED;
+	ev->station_opened = s;
+	return when(ev, t);
+}
+
+static Ledger__Event *join(const char *member, const char *org, int person, Ledger__WorkerGroup g,
+			   int real_name, int64_t t)
+{
+	Ledger__Event *ev = tl_join(member, org, person);
+	ev->member_joined->worker_group = g;
+	ev->member_joined->real_name = real_name;
+	return when(ev, t);
+}
+
+/* One figure of a report judged at `at`. */
+typedef struct fig {
+	int64_t actual, den, target;
+	int has_target, status;
+} fig;
+
+static fig figure(fx *f, const char *plan_id, const char *target, uint32_t year, uint32_t region,
+		  int64_t at)
+{
+	const plan *p = plan_find(progress_plans(), plan_id);
+	store_txn *t;
+	Ledger__ProgressReport rep;
+	ld_errinfo e = {0};
+	fig g = {0};
+	assert_non_null(p);
+	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
+	if (progress_report(t, p, 0, 0, at, &rep, &f->a, &e) != 0)
+		fail_msg("report: %s", e.message);
+	store_read_end(t);
+	for (size_t i = 0; i < rep.n_rows; i++) {
+		const Ledger__ProgressRow *r = rep.rows[i];
+		if (strcmp(r->target_id, target) || r->year != year || r->region != region)
+			continue;
+		g.actual = r->actual;
+		g.den = r->denominator;
+		g.target = r->target;
+		g.has_target = r->has_target;
+		g.status = r->status;
+		return g;
+	}
+	fail_msg("no row %s/%s/%u/%u", plan_id, target, year, region);
+	return g;
+}
+
+#define EXPECT(f, plan, target, year, region, want)                                               \
+	do {                                                                                        \
+		fig g_ = figure(f, plan, target, year, region, AT);                                 \
+		if (g_.actual != (want))                                                            \
+			fail_msg("%s %s %u %u: actual %lld, want %lld", plan, target, year, region, \
+				 (long long)g_.actual, (long long)(want));                          \
+	} while (0)
+
+/* ------------------------------------------------------------------ */
+/* Plan files                                                          */
+/* ------------------------------------------------------------------ */
+
+static void test_shipped_plans_load(void **state)
+{
+	(void)state;
+	plan_set s;
+	ld_errinfo e = {0};
+	if (plan_load_dir(plans_dir(), 0, &s, &e) != 0)
+		fail_msg("%s", e.message);
+	assert_int_equal(s.n, 2);
+	const plan *js = plan_find(&s, "jiangsu-2024-2026"), *gd = plan_find(&s, "guangdong-2021-2022");
+	assert_non_null(js);
+	assert_non_null(gd);
+	assert_int_equal(js->ntargets, 15);
+	assert_int_equal(js->ncities, 13);
+	assert_int_equal(js->region, 320000);
+	assert_int_equal(js->from_year, 2024);
+	assert_int_equal(js->to_year, 2026);
+	assert_int_equal(gd->ntargets, 5);
+	assert_int_equal(gd->ncities, 21);
+	/* 2024-01-01 00:00 in China is 2023-12-31 16:00 UTC. */
+	assert_int_equal(js->from_us, (int64_t)1704038400 * 1000000);
+	assert_int_equal(plan_year_of(js, js->from_us), 2024);
+	assert_int_equal(plan_year_of(js, js->from_us - 1), 2023);
+	int found = 0;
+	for (unsigned i = 0; i < js->ntargets; i++) {
+		const plan_target *t = &js->targets[i];
+		if (!strcmp(t->id, "education-grant-amount")) {
+			found++;
+			assert_int_equal(t->measure, PM_SUM);
+			assert_int_equal(t->field, PF_AMOUNT);
+			assert_int_equal(t->target, 500000000);
+			assert_int_equal(t->window, PW_YEARLY);
+		}
+		if (!strcmp(t->id, "national-security-education")) {
+			found++;
+			assert_int_equal(t->city_targets, PCT_NONE);
+		}
+	}
+	assert_int_equal(found, 2);
+	plan_set_free(&s);
+}
+
+static const char good_head[] = "id: t\n"
+				"title: T\n"
+				"region: 320000\n"
+				"from: 2024-01-01\n"
+				"to: 2024-12-31\n"
+				"targets:\n";
+
+/* Writes text to a file of a fresh directory, loads the directory and
+ * expects an error message containing want. */
+static void expect_error(const char *text, const char *want)
+{
+	char dir[] = "/tmp/ld-plan-XXXXXX", path[600];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/p.yaml", dir);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	plan_set s;
+	ld_errinfo e = {0};
+	int rc = plan_load_dir(dir, 0, &s, &e);
+	unlink(path);
+	rmdir(dir);
+	if (rc == 0) {
+		plan_set_free(&s);
+		fail_msg("loaded, want an error with '%s'", want);
+	}
+	assert_int_equal(rc, LD_E(INVALID_VALUE));
+	if (!strstr(e.message, want))
+		fail_msg("error '%s' does not say '%s'", e.message, want);
+}
+
+static void test_plan_errors(void **state)
+{
+	(void)state;
+	char buf[2048];
+	/* Line 9: the measure. */
+	snprintf(buf, sizeof(buf),
+		 "%s  - id: a\n    title: A\n    event: member_joined\n    measure: counts\n"
+		 "    window: yearly\n    target: 5\n",
+		 good_head);
+	expect_error(buf, "p.yaml:10: 'measure' must be count");
+	snprintf(buf, sizeof(buf),
+		 "%s  - id: a\n    title: A\n    event: activity_held\n    where: { kind: fair }\n"
+		 "    measure: count\n    window: yearly\n    target: 5\n",
+		 good_head);
+	expect_error(buf, "p.yaml:10: 'kind': unknown ActivityKind 'fair' (one of: service_fair");
+	snprintf(buf, sizeof(buf),
+		 "%s  - id: a\n    title: A\n    event: activity_held\n    measure: count\n"
+		 "    window: yearly\n",
+		 good_head);
+	expect_error(buf, "p.yaml:7: target a: 'target' is missing");
+	snprintf(buf, sizeof(buf),
+		 "%s  - id: a\n    title: A\n    event: service_delivered\n"
+		 "    measure: { sum: participants }\n    window: yearly\n    target: 5\n",
+		 good_head);
+	expect_error(buf, "p.yaml:10: sum: 'participants' is not a field of service_delivered");
+	snprintf(buf, sizeof(buf),
+		 "%s  - id: a\n    title: A\n    event: member_joined\n    where: { kind: x }\n"
+		 "    measure: count\n    window: yearly\n    target: 5\n",
+		 good_head);
+	expect_error(buf, "p.yaml:10: where: 'kind' is not a filter of member_joined events");
+	snprintf(buf, sizeof(buf),
+		 "%s  - id: a\n    title: A\n    event: member_joined\n    measure: count\n"
+		 "    window: yearly\n    target: 5\n  - id: a\n    title: B\n"
+		 "    event: member_joined\n    measure: count\n    window: yearly\n    target: 5\n",
+		 good_head);
+	expect_error(buf, "p.yaml:13: target id 'a' is used twice (first at line 7)");
+	expect_error("id: t\ntitle: T\nregion: 320000\nfrom: 2024-02-30\n", "p.yaml:4: 'from' must be a date");
+	expect_error("id: t\ntitle: T\nregion: 320100\n", "p.yaml:3: 'region' must be a province code");
+	expect_error("id: t\ntitle: [unclosed\nregion: 320000\n", "p.yaml:");
+	expect_error("id: t\ntitle: T\nfrom: 2024-01-01\nto: 2024-12-31\ncities:\n  440100: 广州市\n"
+		     "region: 320000\ntargets: []\n",
+		     "p.yaml:6: city 440100");
+	snprintf(buf, sizeof(buf),
+		 "%s  - id: a\n    title: A\n    event: member_joined\n"
+		 "    measure: { ratio: { real_name: true } }\n    window: yearly\n    target: 180\n",
+		 good_head);
+	expect_error(buf, "a ratio's target is a percent");
+	expect_error("id: t\nbogus: 1\n", "p.yaml:2: unknown key 'bogus'");
+}
+
+/* ------------------------------------------------------------------ */
+/* Figures against a count made by hand                                */
+/* ------------------------------------------------------------------ */
+
+#define JS "jiangsu-2024-2026"
+#define GD "guangdong-2021-2022"
+#define AT day(2026, 7, 2) /* status judged at: the middle of 2026 */
+
+static void js_tree(fx *f)
+{
+	tl_tree(&f->l); /* JS 320000 > NJ 320100 (> NJ-GL, NJ-RIDER), SZ 320500 */
+	OK(f, tl_org("SZ-COURIER", LEDGER__ORG_KIND__INDUSTRY_UNION, "SZ", 320505));
+	OK(f, tl_workforce(320100, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 600));
+	OK(f, tl_workforce(320505, LEDGER__WORKER_GROUP__COURIER, 400));
+}
+
+static void gd_tree(fx *f)
+{
+	OK(f, when(tl_org("GD", LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 440000), day(2021, 1, 5)));
+	OK(f, when(tl_org("GZ", LEDGER__ORG_KIND__FEDERATION_CITY, "GD", 440100), day(2021, 1, 5)));
+	OK(f, when(tl_org("SZX", LEDGER__ORG_KIND__FEDERATION_CITY, "GD", 440300), day(2021, 1, 5)));
+	/* Grassroots unions: 4 in the period, 1 after it, 1 federation (not one). */
+	OK(f, when(tl_org("GZ-E1", LEDGER__ORG_KIND__ENTERPRISE_UNION, "GZ", 440106), day(2021, 3, 1)));
+	OK(f, when(tl_org("GZ-P1", LEDGER__ORG_KIND__PLATFORM_ENTERPRISE_UNION, "GZ", 440100),
+		   day(2021, 6, 1)));
+	OK(f, when(tl_org("SZX-R1", LEDGER__ORG_KIND__REGIONAL_UNION, "SZX", 440304), day(2022, 2, 1)));
+	OK(f, when(tl_org("SZX-I1", LEDGER__ORG_KIND__INDUSTRY_UNION, "SZX", 440300), day(2022, 12, 31)));
+	OK(f, when(tl_org("SZX-E2", LEDGER__ORG_KIND__ENTERPRISE_UNION, "SZX", 440300), day(2023, 1, 1)));
+	OK(f, when(tl_org("GZ-PY", LEDGER__ORG_KIND__FEDERATION_COUNTY, "GZ", 440113), day(2022, 5, 1)));
+}
+
+static void test_jiangsu_and_guangdong(void **state)
+{
+	fx *f = *state;
+	js_tree(f);
+	gd_tree(f);
+
+	/* --- Jiangsu joins: first joins per year, rejoin, void, late. --- */
+	OK(f, join("M1", "NJ-RIDER", 1, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 1, day(2024, 3, 1)));
+	OK(f, join("M2", "SZ-COURIER", 2, LEDGER__WORKER_GROUP__COURIER, 1, day(2025, 2, 1)));
+	OK(f, when(tl_end("M1"), day(2025, 3, 1)));
+	OK(f, join("M1", "NJ-RIDER", 1, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 1, day(2025, 4, 1)));
+	uint64_t m3 = OK(f, join("M3", "NJ-RIDER", 3, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 1,
+				 day(2026, 1, 10)));
+	OK(f, tl_void(m3));
+	/* Recorded now, happened in 2024. */
+	OK(f, join("M4", "NJ-RIDER", 4, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 0, day(2024, 12, 31)));
+	/* M5's join is amended to have happened a year later. */
+	uint64_t m5 = OK(f, join("M5", "SZ-COURIER", 5, LEDGER__WORKER_GROUP__COURIER, 1,
+				 day(2024, 5, 1)));
+	Ledger__Event *later = tl_amend(m5, join("M5", "SZ-COURIER", 5, LEDGER__WORKER_GROUP__COURIER,
+						 1, 0));
+	later->event_amended->has_corrected_occurred_at = 1;
+	later->event_amended->corrected_occurred_at = day(2025, 5, 1);
+	OK(f, later);
+	/* Before the plan: not counted. */
+	OK(f, join("M6", "NJ-RIDER", 6, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 1, day(2023, 12, 30)));
+
+	/* --- activities --- */
+	OK(f, activity("NJ", LEDGER__ACTIVITY_KIND__THEMED_ACTIVITY, 30, 0, day(2025, 5, 1)));
+	OK(f, activity("NJ-GL", LEDGER__ACTIVITY_KIND__THEMED_ACTIVITY, 20, 0, day(2025, 6, 1)));
+	OK(f, activity("SZ", LEDGER__ACTIVITY_KIND__MODEL_WORKER_CAMPUS, 80, 0, day(2026, 3, 1)));
+	OK(f, activity("NJ", LEDGER__ACTIVITY_KIND__SERVICE_FAIR, 150, 0, day(2024, 9, 1)));
+	uint64_t fair = OK(f, activity("SZ", LEDGER__ACTIVITY_KIND__SERVICE_FAIR, 50, 0,
+				       day(2025, 9, 1)));
+	OK(f, tl_amend(fair, activity("SZ", LEDGER__ACTIVITY_KIND__SERVICE_FAIR, 70, 0, 0)));
+	OK(f, activity("NJ", LEDGER__ACTIVITY_KIND__LEGAL_AID_OUTREACH, 40, 5, day(2025, 10, 1)));
+	OK(f, activity("SZ", LEDGER__ACTIVITY_KIND__ENTERPRISE_VISIT, 6, 3, day(2026, 4, 1)));
+	OK(f, activity("JS", LEDGER__ACTIVITY_KIND__NATIONAL_SECURITY_EDUCATION, 300, 0,
+		       day(2025, 4, 15)));
+
+	/* --- services --- */
+	OK(f, service("NJ", "M1", LEDGER__SERVICE_KIND__MUTUAL_AID_INSURANCE, 100, 0, day(2025, 1, 20)));
+	OK(f, service("SZ", NULL, LEDGER__SERVICE_KIND__CONDOLENCE_VISIT, 7, 0, day(2026, 1, 20)));
+	OK(f, service("SZ", "M2", LEDGER__SERVICE_KIND__CONDOLENCE_VISIT, 0, 0, day(2026, 1, 21)));
+	OK(f, service("NJ", NULL, LEDGER__SERVICE_KIND__LEGAL_HEALTH_CHECK, 2, 0, day(2025, 8, 8)));
+	uint64_t g1 = OK(f, service("NJ", "M1", LEDGER__SERVICE_KIND__EDUCATION_GRANT, 0, 300000,
+				    day(2025, 9, 1)));
+	OK(f, service("NJ", "M1", LEDGER__SERVICE_KIND__EDUCATION_GRANT, 0, 300000, day(2025, 10, 1)));
+	OK(f, service("SZ", "M2", LEDGER__SERVICE_KIND__EDUCATION_GRANT, 0, 100000, day(2025, 9, 2)));
+	OK(f, tl_void(g1));
+	OK(f, service("SZ", NULL, LEDGER__SERVICE_KIND__SKILL_UPGRADE, 40, 0, day(2026, 5, 1)));
+
+	/* --- Guangdong: joins of the driver/courier/rider groups, real names, stations --- */
+	OK(f, join("G1", "GZ-E1", 101, LEDGER__WORKER_GROUP__COURIER, 1, day(2021, 4, 1)));
+	OK(f, join("G2", "SZX-R1", 102, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 0, day(2022, 3, 1)));
+	OK(f, join("G3", "GZ-E1", 103, LEDGER__WORKER_GROUP__CARE_WORKER, 1, day(2022, 4, 1)));
+	uint64_t g4 = OK(f, join("G4", "GZ-P1", 104, LEDGER__WORKER_GROUP__TRUCK_DRIVER, 0,
+				 day(2022, 5, 1)));
+	/* Amended: registered by real name after all. */
+	Ledger__Event *fix = join("G4", "GZ-P1", 104, LEDGER__WORKER_GROUP__TRUCK_DRIVER, 1, 0);
+	OK(f, tl_amend(g4, fix));
+	OK(f, station("LS1", "GZ", LEDGER__STATION_KIND__LOVE_STATION, 440106, day(2021, 7, 1)));
+	OK(f, station("LS2", "GZ", LEDGER__STATION_KIND__LOVE_STATION, 440106, day(2021, 8, 1)));
+	OK(f, station("LS3", "SZX", LEDGER__STATION_KIND__LOVE_STATION, 440304, day(2022, 8, 1)));
+	OK(f, station("DC1", "SZX", LEDGER__STATION_KIND__DEMONSTRATION_SERVICE_CENTRE, 440304,
+		      day(2022, 9, 1)));
+	/* A Jiangsu station counts nowhere in Guangdong's plan. */
+	OK(f, station("LS4", "NJ", LEDGER__STATION_KIND__LOVE_STATION, 320100, day(2022, 9, 1)));
+	caught_up(f);
+
+	/* new members: 2024: M1, M4 (late); 2025: M2, M5 (amended into 2025); M1's
+	 * rejoin is not new, M3 is voided, M6 is before the plan. */
+	EXPECT(f, JS, "new-members-yearly", 2024, 320000, 2);
+	EXPECT(f, JS, "new-members-yearly", 2024, 320100, 2);
+	EXPECT(f, JS, "new-members-yearly", 2024, 320500, 0);
+	EXPECT(f, JS, "new-members-yearly", 2025, 320000, 2);
+	EXPECT(f, JS, "new-members-yearly", 2025, 320500, 2);
+	EXPECT(f, JS, "new-members-yearly", 2025, 320100, 0);
+	EXPECT(f, JS, "new-members-yearly", 2026, 320000, 0);
+	EXPECT(f, JS, "new-members-total", 0, 320000, 4);
+	EXPECT(f, JS, "themed-activities", 2025, 320000, 2);
+	EXPECT(f, JS, "themed-activities", 2025, 320100, 2);
+	EXPECT(f, JS, "model-worker-campus", 2026, 320500, 1);
+	EXPECT(f, JS, "model-worker-campus", 2025, 320000, 0);
+	EXPECT(f, JS, "service-fairs", 0, 320000, 2);
+	EXPECT(f, JS, "service-fair-workers", 0, 320000, 220);
+	EXPECT(f, JS, "service-fair-workers", 0, 320500, 70);
+	EXPECT(f, JS, "mutual-aid-policies", 0, 320000, 100);
+	EXPECT(f, JS, "condolence-visits", 0, 320000, 8);
+	EXPECT(f, JS, "legal-aid-outreach", 0, 320000, 1);
+	EXPECT(f, JS, "enterprises-reached", 0, 320000, 8);
+	EXPECT(f, JS, "legal-health-checks", 0, 320000, 2);
+	EXPECT(f, JS, "national-security-education", 2025, 320000, 1);
+	EXPECT(f, JS, "national-security-education", 2026, 320000, 0);
+	EXPECT(f, JS, "education-grant-workers", 2025, 320000, 2);
+	EXPECT(f, JS, "education-grant-amount", 2025, 320000, 400000);
+	EXPECT(f, JS, "skill-upgrades", 2026, 320000, 40);
+
+	EXPECT(f, GD, "new-grassroots-unions", 0, 440000, 4);
+	EXPECT(f, GD, "new-grassroots-unions", 0, 440100, 2);
+	EXPECT(f, GD, "new-grassroots-unions", 0, 440300, 2);
+	EXPECT(f, GD, "new-members-driver-courier-rider", 0, 440000, 3);
+	EXPECT(f, GD, "love-stations", 2021, 440000, 2);
+	EXPECT(f, GD, "love-stations", 2022, 440300, 1);
+	EXPECT(f, GD, "demonstration-centres", 2022, 440000, 1);
+	/* Real names among first joins: G1, G3, G4 (amended) of 4. */
+	fig r = figure(f, GD, "real-name-ratio", 0, 440000, AT);
+	assert_int_equal(r.actual, 3);
+	assert_int_equal(r.den, 4);
+	assert_int_equal(r.target, 80);
+	assert_int_equal(r.status, LEDGER__PROGRESS_STATUS__MISSED); /* 75% < 80%, period over */
+
+	/* City targets: the province's, shared out 600:400 by workforce. */
+	fig c = figure(f, JS, "new-members-yearly", 2026, 320100, AT);
+	assert_true(c.has_target);
+	assert_int_equal(c.target, 180000);
+	c = figure(f, JS, "new-members-yearly", 2026, 320500, AT);
+	assert_int_equal(c.target, 120000);
+	c = figure(f, JS, "new-members-yearly", 2026, 320200, AT); /* Wuxi: no estimate */
+	assert_false(c.has_target);
+	assert_int_equal(c.status, LEDGER__PROGRESS_STATUS__NO_TARGET);
+	c = figure(f, JS, "national-security-education", 2025, 320100, AT); /* city_targets: none */
+	assert_false(c.has_target);
+
+	/* Status against the pace, judged in mid 2026. */
+	assert_int_equal(figure(f, JS, "national-security-education", 2025, 320000, AT).status,
+			 LEDGER__PROGRESS_STATUS__ACHIEVED);
+	assert_int_equal(figure(f, JS, "themed-activities", 2025, 320000, AT).status,
+			 LEDGER__PROGRESS_STATUS__MISSED);
+	assert_int_equal(figure(f, JS, "skill-upgrades", 2026, 320000, AT).status,
+			 LEDGER__PROGRESS_STATUS__BEHIND);
+	assert_int_equal(figure(f, JS, "skill-upgrades", 2026, 320000, day(2023, 6, 1)).status,
+			 LEDGER__PROGRESS_STATUS__NOT_STARTED);
+	/* national security 2026: 0 of 1, half the year gone: behind. */
+	assert_int_equal(figure(f, JS, "national-security-education", 2026, 320000, AT).status,
+			 LEDGER__PROGRESS_STATUS__BEHIND);
+	/* One more in 2026: achieved. */
+	OK(f, activity("JS", LEDGER__ACTIVITY_KIND__NATIONAL_SECURITY_EDUCATION, 10, 0, day(2026, 6, 1)));
+	caught_up(f);
+	assert_int_equal(figure(f, JS, "national-security-education", 2026, 320000, AT).status,
+			 LEDGER__PROGRESS_STATUS__ACHIEVED);
+
+	/* A rebuild from the log gives the same figures, byte for byte. */
+	const plan_set *ps = progress_plans();
+	size_t before_len[2];
+	uint8_t *before[2];
+	for (unsigned k = 0; k < 2; k++) {
+		store_txn *t;
+		Ledger__ProgressReport rep;
+		ld_errinfo e = {0};
+		assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
+		assert_int_equal(progress_report(t, &ps->plans[k], 0, 0, AT, &rep, &f->a, &e), 0);
+		store_read_end(t);
+		before_len[k] = ledger__progress_report__get_packed_size(&rep);
+		before[k] = malloc(before_len[k]);
+		ledger__progress_report__pack(&rep, before[k]);
+	}
+	stop(f);
+	tl_rmrf(f->pdir);
+	start(f);
+	caught_up(f);
+	for (unsigned k = 0; k < 2; k++) {
+		store_txn *t;
+		Ledger__ProgressReport rep;
+		ld_errinfo e = {0};
+		assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
+		assert_int_equal(progress_report(t, &ps->plans[k], 0, 0, AT, &rep, &f->a, &e), 0);
+		store_read_end(t);
+		size_t n = ledger__progress_report__get_packed_size(&rep);
+		uint8_t *after = malloc(n);
+		ledger__progress_report__pack(&rep, after);
+		assert_int_equal(n, before_len[k]);
+		assert_memory_equal(after, before[k], n);
+		free(after);
+		free(before[k]);
+	}
+}
+
+/* Changing the plan files rebuilds the projection: the figures of a plan that
+ * moved to another index are not those of the plan that was there. */
+static void test_plans_change_rebuilds(void **state)
+{
+	fx *f = *state;
+	js_tree(f);
+	gd_tree(f);
+	OK(f, join("M1", "NJ-RIDER", 1, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 1, day(2024, 3, 1)));
+	caught_up(f);
+	EXPECT(f, JS, "new-members-total", 0, 320000, 1);
+	stop(f);
+
+	/* Only the Guangdong plan now: it becomes plan 0, where Jiangsu was. */
+	char dir[] = "/tmp/ld-plans-XXXXXX", cmd[1200];
+	assert_non_null(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "cp %s/guangdong-2021-2022.yaml %s/", plans_dir(), dir);
+	assert_int_equal(system(cmd), 0);
+	load_plans(dir);
+	start(f);
+	caught_up(f);
+	EXPECT(f, GD, "new-grassroots-unions", 0, 440000, 4);
+	EXPECT(f, GD, "new-members-driver-courier-rider", 0, 440000, 0);
+	stop(f);
+	tl_rmrf(dir);
+
+	/* And back. */
+	load_plans(plans_dir());
+	start(f);
+	caught_up(f);
+	EXPECT(f, JS, "new-members-total", 0, 320000, 1);
+	EXPECT(f, GD, "new-grassroots-unions", 0, 440000, 4);
+}
+
+/* Queries name what is wrong with a year or region. */
+static void test_report_bad_input(void **state)
+{
+	fx *f = *state;
+	const plan *p = plan_find(progress_plans(), JS);
+	store_txn *t;
+	Ledger__ProgressReport rep;
+	ld_errinfo e = {0};
+	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
+	assert_int_equal(progress_report(t, p, 2030, 0, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
+	assert_non_null(strstr(e.message, "runs from 2024 to 2026, not in 2030"));
+	assert_int_equal(progress_report(t, p, 0, 440100, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
+	assert_non_null(strstr(e.message, "region 440100 is neither"));
+	assert_int_equal(progress_report(t, p, 2025, 320100, AT, &rep, &f->a, &e), 0);
+	for (size_t i = 0; i < rep.n_rows; i++) {
+		assert_int_equal(rep.rows[i]->region, 320100);
+		assert_true(rep.rows[i]->year == 2025 || rep.rows[i]->year == 0);
+	}
+	store_read_end(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shipped_plans_load),
+		cmocka_unit_test(test_plan_errors),
+		cmocka_unit_test_setup_teardown(test_jiangsu_and_guangdong, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plans_change_rebuilds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_bad_input, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
