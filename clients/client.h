@@ -101,6 +101,37 @@ int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, int64_t to_time
 /* Every projection's checkpoint, lag and state: (*out)->projections. */
 int ldc_projections(ldc *c, Ledger__Response **out, ld_errinfo *e);
 
+/* ------------------------------------------------------------------ */
+/* Audit: the hash chain (clients/audit.c)                             */
+/* ------------------------------------------------------------------ */
+
+/* 1: ev's stored hash is SHA-256(prev_hash || seq || canonical(ev)); 0: it
+ * is not, or hash / prev_hash are missing; negative: out of memory. Checks
+ * the event alone, not that prev_hash is the previous event's hash. */
+int ldc_event_hash_ok(const Ledger__Event *ev);
+
+/* What ldc_verify_chain found. */
+typedef struct ldc_verify_result {
+	uint64_t from, to;   /* the range checked (to: the head when 0 was asked) */
+	uint64_t checked;    /* events checked and found good */
+	uint64_t first_bad;  /* the first seq that fails, 0 if none */
+	char why[200];       /* how it fails */
+	uint8_t last_hash[LD_HASH_LEN]; /* hash of the last good event */
+} ldc_verify_result;
+
+/*
+ * Reads the log from seq `from` (0: 1) to `to` (0: the head) in pages of
+ * read_log and recomputes the hash chain: each event must be the seq that
+ * follows, its prev_hash the hash of the one before (32 zero bytes before
+ * seq 1; for from > 1 the stored hash of from-1 is the anchor), and its
+ * stored hash the one its content gives. Stops at the first event that fails
+ * (res->first_bad, res->why; an event that no longer decodes fails too).
+ * Returns 0 when the range was read, whether or not it is intact (look at
+ * res->first_bad); LD_E(INVALID_VALUE) for from > to or to beyond the head;
+ * the call's error otherwise.
+ */
+int ldc_verify_chain(ldc *c, uint64_t from, uint64_t to, ldc_verify_result *res, ld_errinfo *e);
+
 /* A fresh event id: a version-7 UUID (RFC 9562), 48 bits of the current
  * time in milliseconds then 74 random bits (getrandom). Time-ordered ids
  * keep the daemon's idempotency index appending; any 16 unique bytes work. */

@@ -13,8 +13,8 @@
  *
  * Exit status: 0 success; 1 the ledger rejected the request (or an event of
  * a batch); 2 usage error, nothing was sent; 3 the ledger could not be reached
- * or its answer could not be read; 4 `history --verify-chain` found an event
- * whose hash does not match its content.
+ * or its answer could not be read; 4 `verify` or `history --verify-chain`
+ * found an event whose hash does not match its content or the chain.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -1850,20 +1850,6 @@ static uint64_t correction_target(const Ledger__Event *ev)
 	return 0;
 }
 
-/* 1: ev's stored hash is SHA-256(prev_hash || seq || canonical(ev)); 0: it
- * is not, or missing; negative: out of memory. */
-static int hash_matches(const Ledger__Event *ev)
-{
-	uint8_t h[LD_HASH_LEN];
-	if (!ev->has_hash || ev->hash.len != LD_HASH_LEN || !ev->has_prev_hash ||
-	    ev->prev_hash.len != LD_HASH_LEN)
-		return 0;
-	int rc = codec_event_hash(ev, h);
-	if (rc != 0)
-		return rc;
-	return memcmp(h, ev->hash.data, LD_HASH_LEN) == 0;
-}
-
 /* Where a body moves a member ("PU → IU", "→ PU", "+ RU") and why, as
  * history shows it; other bodies as their fields. */
 static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char *why,
@@ -2061,7 +2047,7 @@ static int exec_history(struct run *r, const struct args *a, ld_errinfo *e)
 		goto out;
 	}
 	for (size_t i = 0; verify && i < h->n_entries; i++) {
-		if ((ok[i] = hash_matches(h->entries[i]->event)) < 0) {
+		if ((ok[i] = ldc_event_hash_ok(h->entries[i]->event)) < 0) {
 			rc = out_of_memory(e);
 			goto out;
 		}
@@ -2099,6 +2085,55 @@ out:
 	free(ok);
 	codec_response_free(resp);
 	return rc;
+}
+
+/* --- verify -------------------------------------------------------- */
+
+static const struct opt verify_opts[] = {
+	OPT("from", O_U64, "SEQ", "first seq to check (default 1)"),
+	OPT("to", O_U64, "SEQ", "last seq to check (default: the head)"),
+	END_OPTS,
+};
+
+static int exec_verify(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	ldc_verify_result res;
+	ldc *c;
+	int rc;
+
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_verify_chain(c, val_of(a, "from")->u, val_of(a, "to")->u, &res, e)) != 0)
+		return rc;
+	if (r->json) {
+		char hex[2 * LD_HASH_LEN + 1];
+		ldc_format_hex(res.last_hash, LD_HASH_LEN, hex);
+		json_t *j = json_pack("{s:I, s:I, s:I, s:b}", "from", (json_int_t)res.from, "to",
+				      (json_int_t)res.to, "checked", (json_int_t)res.checked,
+				      "intact", !res.first_bad);
+		if (j && res.first_bad) {
+			json_object_set_new(j, "first_bad", json_integer((json_int_t)res.first_bad));
+			json_object_set_new(j, "why", json_string(res.why));
+		} else if (j) {
+			json_object_set_new(j, "last_hash", json_string(hex));
+		}
+		if ((rc = dump_json(j, e)) != 0)
+			return rc;
+	} else if (!res.first_bad) {
+		printf("hash chain intact: seq %llu to %llu, %llu events\n",
+		       (unsigned long long)res.from, (unsigned long long)res.to,
+		       (unsigned long long)res.checked);
+	}
+	if (res.first_bad) {
+		char msg[320];
+		snprintf(msg, sizeof(msg), "HASH CHAIN BROKEN at seq %llu: %s (%llu events before it are intact)",
+			 (unsigned long long)res.first_bad, res.why, (unsigned long long)res.checked);
+		print_error(r->what, 0, msg, NULL, 0, 0);
+		r->reported = 1;
+		r->verify_failed = 1;
+		return LD_E(CHAIN_BROKEN);
+	}
+	return 0;
 }
 
 /* --- transfers ----------------------------------------------------- */
@@ -2486,6 +2521,12 @@ static const struct cmd commands[] = {
 	 "One line per transfer, by when it happened: IN (into the subtree of --org),\n"
 	 "OUT (out of it) or WITHIN (both ends in it), the member, from \u2192 to, why, when,\n"
 	 "and its seq; \"(truncated)\" if more than --limit matched."},
+	{"verify", "", "recompute the hash chain of the log and report the first bad seq",
+	 verify_opts, NULL, exec_verify, 0,
+	 "Reads the log in pages and checks every event from --from to --to: that it is\n"
+	 "the seq that follows, that its prev_hash is the hash of the event before, and\n"
+	 "that its stored hash is the one its content gives. Prints \"hash chain intact\"\n"
+	 "or names the first seq that fails and exits with status 4."},
 	{"projections", "", "print the state of the projections", no_opts, NULL, exec_projections,
 	 0,
 	 "Each projection's checkpoint (the last seq applied), how many events and\n"
@@ -2632,7 +2673,7 @@ static void print_usage(FILE *f)
 		"environment: LEDGER_URL, LEDGER_ID_KEY (key of the person hash of --national-id)\n"
 		"exit status: 0 done, 1 rejected by the ledger, 2 usage error (nothing sent),\n"
 		"             3 ledger unreachable or answer unreadable,\n"
-		"             4 history --verify-chain found a hash that does not match\n",
+		"             4 verify or history --verify-chain found a hash that does not match\n",
 		LDC_DEFAULT_URL, LDC_DEFAULT_TIMEOUT_MS);
 }
 

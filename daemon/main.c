@@ -19,6 +19,7 @@
 #include "projection.h"
 #include "server.h"
 #include "store.h"
+#include "verify.h"
 #include "writer.h"
 
 #define LEDGERD_VERSION "0.1.0"
@@ -37,6 +38,8 @@ static void usage(FILE *f)
 		"      --max-msg BYTES   largest request answered (not refused)        [16777216]\n"
 		"      --log-level L     error, warn, info or debug                    [info]\n"
 		"      --rebuild         throw the projections away and rebuild them from the log\n"
+		"      --verify-at-start N  recompute the hash chain of the newest N events before\n"
+		"                        serving; refuse to start if it is broken (0: skip) [1000]\n"
 		"  -V, --version         print the version and exit\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -75,8 +78,9 @@ int main(int argc, char **argv)
 {
 	store_options so = {.dir = "./data"};
 	server_options srvo = {0};
-	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD };
+	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD, OPT_VERIFY };
 	int rebuild = 0;
+	unsigned long long verify_n = 1000;
 	static const struct option opts[] = {
 		{"data", required_argument, NULL, 'd'},
 		{"listen", required_argument, NULL, 'l'},
@@ -85,6 +89,7 @@ int main(int argc, char **argv)
 		{"max-msg", required_argument, NULL, OPT_MAXMSG},
 		{"log-level", required_argument, NULL, OPT_LOGLEVEL},
 		{"rebuild", no_argument, NULL, OPT_REBUILD},
+		{"verify-at-start", required_argument, NULL, OPT_VERIFY},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -138,6 +143,18 @@ int main(int argc, char **argv)
 		case OPT_REBUILD:
 			rebuild = 1;
 			break;
+		case OPT_VERIFY: {
+			char *end;
+			errno = 0;
+			verify_n = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || *optarg == '-') {
+				fprintf(stderr, "ledgerd: --verify-at-start '%s' is not a number of "
+						"events\n",
+					optarg);
+				return 2;
+			}
+			break;
+		}
 		case 'V':
 			printf("ledgerd %s\n", LEDGERD_VERSION);
 			return 0;
@@ -178,6 +195,17 @@ int main(int argc, char **argv)
 	if (store_open(&s, &so, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
+	}
+	if (verify_n) {
+		uint64_t good;
+		if (verify_tail(s, verify_n, &good, &e) != 0) {
+			log_error("%s; refusing to start (inspect it with 'ledgerctl verify' after "
+				  "starting with --verify-at-start 0)",
+				  e.message);
+			goto out;
+		}
+		log_info("verify: hash chain of the newest %llu events intact",
+			 (unsigned long long)good);
 	}
 	if (writer_start(&w, s) != 0)
 		goto out;
