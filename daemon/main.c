@@ -16,6 +16,7 @@
 #include <ftw.h>
 
 #include "log.h"
+#include "merkle.h"
 #include "projection.h"
 #include "server.h"
 #include "store.h"
@@ -40,6 +41,8 @@ static void usage(FILE *f)
 		"      --rebuild         throw the projections away and rebuild them from the log\n"
 		"      --verify-at-start N  recompute the hash chain of the newest N events before\n"
 		"                        serving; refuse to start if it is broken (0: skip) [1000]\n"
+		"      --no-merkle       do not maintain the Merkle tree (benchmarks); the next\n"
+		"                        start without it catches the tree up\n"
 		"  -V, --version         print the version and exit\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -78,7 +81,9 @@ int main(int argc, char **argv)
 {
 	store_options so = {.dir = "./data"};
 	server_options srvo = {0};
-	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD, OPT_VERIFY };
+	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD, OPT_VERIFY,
+	       OPT_NO_MERKLE };
+	writer_options wo = {0};
 	int rebuild = 0;
 	unsigned long long verify_n = 1000;
 	static const struct option opts[] = {
@@ -90,6 +95,7 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, OPT_LOGLEVEL},
 		{"rebuild", no_argument, NULL, OPT_REBUILD},
 		{"verify-at-start", required_argument, NULL, OPT_VERIFY},
+		{"no-merkle", no_argument, NULL, OPT_NO_MERKLE},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -142,6 +148,9 @@ int main(int argc, char **argv)
 		}
 		case OPT_REBUILD:
 			rebuild = 1;
+			break;
+		case OPT_NO_MERKLE:
+			wo.no_merkle = 1;
 			break;
 		case OPT_VERIFY: {
 			char *end;
@@ -207,7 +216,11 @@ int main(int argc, char **argv)
 		log_info("verify: hash chain of the newest %llu events intact",
 			 (unsigned long long)good);
 	}
-	if (writer_start(&w, s) != 0)
+	if (merkle_signer_open(&srvo.signer, so.dir, &e) != 0) {
+		log_error("%s", e.message);
+		goto out;
+	}
+	if (writer_start_opts(&w, s, &wo) != 0)
 		goto out;
 	snprintf(pdir, sizeof(pdir), "%s/projections", so.dir);
 	if (rebuild) {
@@ -249,6 +262,7 @@ out:
 	}
 	runner_free(r);
 	writer_free(w);
+	merkle_signer_free(srvo.signer);
 	store_close(s);
 	log_info("stopped");
 	return rc;
