@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "merkle.h"
+
 static int broken(ld_errinfo *e, uint64_t seq, const char *why)
 {
 	ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL, "hash chain broken at seq %llu: %s",
@@ -74,6 +76,17 @@ int verify_tail(store *s, uint64_t n, uint64_t *checked, ld_errinfo *e)
 		if (rc == 0)
 			memcpy(prev, ev->hash.data, LD_HASH_LEN);
 		codec_event_free(ev);
+		/* The event's leaf in the Merkle tree, where the tree has it. */
+		uint8_t leaf[LD_HASH_LEN], stored[LD_HASH_LEN];
+		if (rc == 0 && merkle_node(t, seq - 1, 0, stored) == 0) {
+			ld_merkle_leaf(prev, leaf);
+			if (memcmp(leaf, stored, LD_HASH_LEN) != 0) {
+				snprintf(why, sizeof(why),
+					 "the Merkle tree's leaf of seq %llu is not its hash's",
+					 (unsigned long long)seq);
+				rc = LD_E(CHAIN_BROKEN);
+			}
+		}
 		if (rc == LD_E(CHAIN_BROKEN)) {
 			rc = broken(e, seq, why);
 			goto out;

@@ -15,7 +15,8 @@
  * Recomputes the chain of the newest n events of the log (all when the log
  * has fewer; n = 0 checks nothing): each event decodes, is the seq its key
  * says, its prev_hash is the hash of the event before (the stored hash of the
- * event before the range anchors it) and its content gives its stored hash.
+ * event before the range anchors it), its content gives its stored hash, and
+ * its leaf in the Merkle tree (where the tree has it) is that hash's.
  * *checked (if not NULL) gets the number of events found good. Returns 0,
  * LD_E(CHAIN_BROKEN) with e->seq the first bad seq and e->message saying how
  * it fails, or LD_E(STORAGE).

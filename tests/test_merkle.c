@@ -758,6 +758,10 @@ static void test_redo_keeps_tree(void **state)
 	assert_int_equal(tl_append_batch(l, mix, 3, 1, items), 0);
 	assert_int_equal(items[1].code, LD_E(NOT_FOUND));
 	assert_int_equal(items[0].code, LD_E(ABORTED));
+	for (int i = 0; i < 3; i++) {
+		free(items[i].err);
+		items[i].err = NULL;
+	}
 	uint64_t seq;
 	assert_int_equal(tl_append(l, tl_join("A4", "NJ", 900004), &seq, NULL), 0);
 	assert_int_equal(seq, head + 1);
