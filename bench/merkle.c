@@ -75,7 +75,8 @@ int main(int argc, char **argv)
 			seed = strtoul(optarg, NULL, 10);
 			break;
 		default:
-			fprintf(stderr, "usage: merkle --url URL [--members N] [--runs R] [--seed S]\n");
+			fprintf(stderr,
+			        "usage: merkle --url URL [--members N] [--runs R] [--seed S]\n");
 			return 2;
 		}
 	}
@@ -136,7 +137,7 @@ int main(int argc, char **argv)
 			}
 			if (rc) {
 				fprintf(stderr, "merkle: PROOF FAILED for %s at seq %llu: %s\n", id,
-					(unsigned long long)bad, e.message);
+				        (unsigned long long)bad, e.message);
 				return 1;
 			}
 			lat[done++] = (double)(t1 - t0) / 1e6;
@@ -145,7 +146,7 @@ int main(int argc, char **argv)
 		qsort(lat, done, sizeof(*lat), cmp_double);
 		p50s[run] = lat[done / 2];
 		p99s[run] = lat[(size_t)((double)done * 0.99) < done ? (size_t)((double)done * 0.99)
-								      : done - 1];
+		                                                     : done - 1];
 		maxs[run] = lat[done - 1];
 		printf("proofs run %lu/%lu: %zu histories, p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
 		       run + 1, runs, done, p50s[run], p99s[run], maxs[run]);

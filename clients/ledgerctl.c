@@ -2191,6 +2191,8 @@ static int exec_verify(struct run *r, const struct args *a, ld_errinfo *e)
 		}
 		if ((rc = dump_json(j, e)) != 0)
 			return rc;
+	} else if (!res.first_bad && res.to == 0) {
+		printf("hash chain intact: the log is empty\n");
 	} else if (!res.first_bad) {
 		printf("hash chain intact: seq %llu to %llu, %llu events\n",
 		       (unsigned long long)res.from, (unsigned long long)res.to,

@@ -10,7 +10,7 @@
 
 #include "log.h"
 
-#define NODE_KEY 9
+#define NODE_KEY       9
 #define CATCH_UP_CHUNK 100000
 
 static void node_key(uint8_t key[NODE_KEY], uint64_t start, unsigned level)
@@ -55,8 +55,9 @@ int merkle_load(store_txn *t, ld_merkle_frontier *f)
 		if (!((size >> level) & 1))
 			continue;
 		if ((rc = merkle_node(t, start, (unsigned)level, f->h[f->n])) != 0) {
-			log_error("merkle: the node of leaves %llu+2^%d of a tree of %llu is missing",
-				  (unsigned long long)start, level, (unsigned long long)size);
+			log_error(
+			    "merkle: the node of leaves %llu+2^%d of a tree of %llu is missing",
+			    (unsigned long long)start, level, (unsigned long long)size);
 			return LD_E(STORAGE);
 		}
 		f->n++;
@@ -101,7 +102,7 @@ static int catch_up_chunk(store_txn *t, ld_merkle_frontier *f, uint64_t limit, u
 		Ledger__Event *ev = codec_event_unpack(v.data, v.len);
 		if (seq != f->size + 1 || !ev || !ev->has_hash || ev->hash.len != LD_HASH_LEN) {
 			log_error("merkle: seq %llu of the log cannot be added to the tree",
-				  (unsigned long long)(f->size + 1));
+			          (unsigned long long)(f->size + 1));
 			codec_event_free(ev);
 			rc = LD_E(STORAGE);
 			break;
@@ -143,11 +144,12 @@ int merkle_catch_up(store *s, ld_merkle_frontier *f, ld_errinfo *e)
 			break;
 		total += added;
 		log_info("merkle: tree caught up to seq %llu (%llu leaves added)",
-			 (unsigned long long)work.size, (unsigned long long)total);
+		         (unsigned long long)work.size, (unsigned long long)total);
 	}
 	if (rc)
-		return ld_errinfo_set(e, rc, NULL, "unable to bring the Merkle tree up to the log: %s",
-				      ld_strerror(rc));
+		return ld_errinfo_set(e, rc, NULL,
+		                      "unable to bring the Merkle tree up to the log: %s",
+		                      ld_strerror(rc));
 	return 0;
 }
 
@@ -201,7 +203,7 @@ void merkle_signer_public(const merkle_signer *s, uint8_t pub[LD_ED25519_KEY])
 }
 
 int merkle_sign(merkle_signer *s, uint64_t size, const uint8_t root[LD_MERKLE_HASH],
-		merkle_head *out)
+                merkle_head *out)
 {
 	int rc = 0;
 	pthread_mutex_lock(&s->lock);

@@ -67,6 +67,6 @@ void merkle_signer_public(const merkle_signer *s, uint8_t pub[LD_ED25519_KEY]);
 /* A signed head for the tree (size, root): the last one made if it has the
  * same size, else a new one stamped now. Thread-safe. 0 or LD_E(INTERNAL). */
 int merkle_sign(merkle_signer *s, uint64_t size, const uint8_t root[LD_MERKLE_HASH],
-		merkle_head *out);
+                merkle_head *out);
 
 #endif

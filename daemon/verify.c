@@ -9,7 +9,7 @@
 static int broken(ld_errinfo *e, uint64_t seq, const char *why)
 {
 	ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL, "hash chain broken at seq %llu: %s",
-		       (unsigned long long)seq, why);
+	               (unsigned long long)seq, why);
 	if (e)
 		e->seq = seq;
 	return LD_E(CHAIN_BROKEN);
@@ -48,7 +48,7 @@ int verify_tail(store *s, uint64_t n, uint64_t *checked, ld_errinfo *e)
 		rc = store_cursor_seek(c, key, 8, &k, &v);
 		Ledger__Event *ev = rc == 0 ? codec_event_unpack(v.data, v.len) : NULL;
 		if (rc == 0 && (!ev || ld_get_be64(k.data) != from - 1 || !ev->has_hash ||
-				ev->hash.len != LD_HASH_LEN))
+		                ev->hash.len != LD_HASH_LEN))
 			rc = broken(e, from - 1, "the event does not decode or has no hash");
 		else if (rc == 0)
 			memcpy(prev, ev->hash.data, LD_HASH_LEN);
@@ -63,7 +63,7 @@ int verify_tail(store *s, uint64_t n, uint64_t *checked, ld_errinfo *e)
 		uint64_t seq = k.len == 8 ? ld_get_be64(k.data) : 0;
 		if (seq != want) {
 			snprintf(why, sizeof(why), "the log has no seq %llu (next key: %llu)",
-				 (unsigned long long)want, (unsigned long long)seq);
+			         (unsigned long long)want, (unsigned long long)seq);
 			rc = broken(e, want, why);
 			goto out;
 		}
@@ -82,8 +82,8 @@ int verify_tail(store *s, uint64_t n, uint64_t *checked, ld_errinfo *e)
 			ld_merkle_leaf(prev, leaf);
 			if (memcmp(leaf, stored, LD_HASH_LEN) != 0) {
 				snprintf(why, sizeof(why),
-					 "the Merkle tree's leaf of seq %llu is not its hash's",
-					 (unsigned long long)seq);
+				         "the Merkle tree's leaf of seq %llu is not its hash's",
+				         (unsigned long long)seq);
 				rc = LD_E(CHAIN_BROKEN);
 			}
 		}

@@ -13,7 +13,7 @@ void ld_merkle_leaf(const uint8_t event_hash[LD_MERKLE_HASH], uint8_t out[LD_MER
 }
 
 void ld_merkle_node(const uint8_t l[LD_MERKLE_HASH], const uint8_t r[LD_MERKLE_HASH],
-		    uint8_t out[LD_MERKLE_HASH])
+                    uint8_t out[LD_MERKLE_HASH])
 {
 	static const uint8_t one = 0x01;
 	uint8_t tmp[LD_MERKLE_HASH];
@@ -22,7 +22,7 @@ void ld_merkle_node(const uint8_t l[LD_MERKLE_HASH], const uint8_t r[LD_MERKLE_H
 }
 
 int ld_merkle_append(ld_merkle_frontier *f, const uint8_t leaf[LD_MERKLE_HASH],
-		     ld_merkle_emit_fn emit, void *arg)
+                     ld_merkle_emit_fn emit, void *arg)
 {
 	uint8_t cur[LD_MERKLE_HASH];
 	uint64_t after = f->size + 1;
@@ -81,7 +81,7 @@ static unsigned log2u(uint64_t n)
 }
 
 int ld_merkle_range(uint64_t a, uint64_t b, ld_merkle_get_fn get, void *arg,
-		    uint8_t out[LD_MERKLE_HASH])
+                    uint8_t out[LD_MERKLE_HASH])
 {
 	uint64_t n = b - a;
 	if (b <= a)
@@ -100,7 +100,7 @@ int ld_merkle_range(uint64_t a, uint64_t b, ld_merkle_get_fn get, void *arg,
 
 /* PATH(m, D[lo:hi]), appended to path leaf side first. */
 static int path_of(uint64_t m, uint64_t lo, uint64_t hi, ld_merkle_get_fn get, void *arg,
-		   uint8_t (*path)[LD_MERKLE_HASH], size_t *n)
+                   uint8_t (*path)[LD_MERKLE_HASH], size_t *n)
 {
 	if (hi - lo <= 1)
 		return 0;
@@ -121,7 +121,7 @@ static int path_of(uint64_t m, uint64_t lo, uint64_t hi, ld_merkle_get_fn get, v
 }
 
 int ld_merkle_inclusion_proof(uint64_t index, uint64_t size, ld_merkle_get_fn get, void *arg,
-			      uint8_t (*path)[LD_MERKLE_HASH], size_t *n)
+                              uint8_t (*path)[LD_MERKLE_HASH], size_t *n)
 {
 	*n = 0;
 	if (index >= size)
@@ -131,7 +131,7 @@ int ld_merkle_inclusion_proof(uint64_t index, uint64_t size, ld_merkle_get_fn ge
 
 /* SUBPROOF(m, D[lo:hi], b), m absolute (lo < m <= hi). */
 static int subproof(uint64_t m, uint64_t lo, uint64_t hi, int b, ld_merkle_get_fn get, void *arg,
-		    uint8_t (*path)[LD_MERKLE_HASH], size_t *n)
+                    uint8_t (*path)[LD_MERKLE_HASH], size_t *n)
 {
 	int rc;
 	if (m == hi) {
@@ -158,7 +158,7 @@ static int subproof(uint64_t m, uint64_t lo, uint64_t hi, int b, ld_merkle_get_f
 }
 
 int ld_merkle_consistency_proof(uint64_t m, uint64_t size, ld_merkle_get_fn get, void *arg,
-				uint8_t (*path)[LD_MERKLE_HASH], size_t *n)
+                                uint8_t (*path)[LD_MERKLE_HASH], size_t *n)
 {
 	*n = 0;
 	if (m > size)
@@ -169,8 +169,8 @@ int ld_merkle_consistency_proof(uint64_t m, uint64_t size, ld_merkle_get_fn get,
 }
 
 int ld_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[LD_MERKLE_HASH],
-			       const uint8_t (*path)[LD_MERKLE_HASH], size_t n,
-			       const uint8_t root[LD_MERKLE_HASH])
+                               const uint8_t (*path)[LD_MERKLE_HASH], size_t n,
+                               const uint8_t root[LD_MERKLE_HASH])
 {
 	if (index >= size || n > LD_MERKLE_MAX_PROOF)
 		return LD_E(PROOF_MISMATCH);
@@ -199,17 +199,16 @@ int ld_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf
 }
 
 int ld_merkle_verify_consistency(uint64_t m, uint64_t size, const uint8_t root_m[LD_MERKLE_HASH],
-				 const uint8_t root_n[LD_MERKLE_HASH],
-				 const uint8_t (*path)[LD_MERKLE_HASH], size_t n)
+                                 const uint8_t root_n[LD_MERKLE_HASH],
+                                 const uint8_t (*path)[LD_MERKLE_HASH], size_t n)
 {
 	if (m > size || n > LD_MERKLE_MAX_PROOF)
 		return LD_E(PROOF_MISMATCH);
 	if (m == 0)
 		return n == 0 ? 0 : LD_E(PROOF_MISMATCH);
 	if (m == size)
-		return n == 0 && memcmp(root_m, root_n, LD_MERKLE_HASH) == 0
-			       ? 0
-			       : LD_E(PROOF_MISMATCH);
+		return n == 0 && memcmp(root_m, root_n, LD_MERKLE_HASH) == 0 ? 0
+		                                                             : LD_E(PROOF_MISMATCH);
 	if (n == 0)
 		return LD_E(PROOF_MISMATCH);
 	/* A first tree of a power-of-two size is itself a node of the second:
@@ -248,7 +247,7 @@ int ld_merkle_verify_consistency(uint64_t m, uint64_t size, const uint8_t root_m
 }
 
 void ld_tree_head_message(uint64_t size, int64_t timestamp, const uint8_t root[LD_MERKLE_HASH],
-			  uint8_t out[LD_TREE_HEAD_MSG_LEN])
+                          uint8_t out[LD_TREE_HEAD_MSG_LEN])
 {
 	memcpy(out, "ledgerd tree head v1\n", 21);
 	ld_put_be64(out + 21, size);

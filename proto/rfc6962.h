@@ -31,7 +31,7 @@
 
 #include "error.h"
 
-#define LD_MERKLE_HASH 32
+#define LD_MERKLE_HASH      32
 #define LD_MERKLE_MAX_PROOF 64 /* hashes in any proof of a tree below 2^63 */
 
 /* The right edge of a tree: the complete subtrees whose sizes are the set
@@ -45,51 +45,51 @@ typedef struct ld_merkle_frontier {
 
 void ld_merkle_leaf(const uint8_t event_hash[LD_MERKLE_HASH], uint8_t out[LD_MERKLE_HASH]);
 void ld_merkle_node(const uint8_t l[LD_MERKLE_HASH], const uint8_t r[LD_MERKLE_HASH],
-		    uint8_t out[LD_MERKLE_HASH]);
+                    uint8_t out[LD_MERKLE_HASH]);
 
 /* Called for every complete subtree an append completes: the leaf itself
  * (level 0), then each merge, in increasing level. Its start is
  * size_after - 2^level. A non-zero return stops and is returned. */
 typedef int (*ld_merkle_emit_fn)(void *arg, uint64_t start, unsigned level,
-				 const uint8_t h[LD_MERKLE_HASH]);
+                                 const uint8_t h[LD_MERKLE_HASH]);
 
 /* Appends one leaf (already hashed with ld_merkle_leaf). emit may be NULL.
  * Returns 0 or emit's error (the frontier is then unchanged). */
 int ld_merkle_append(ld_merkle_frontier *f, const uint8_t leaf[LD_MERKLE_HASH],
-		     ld_merkle_emit_fn emit, void *arg);
+                     ld_merkle_emit_fn emit, void *arg);
 /* MTH of the frontier's tree. */
 void ld_merkle_root(const ld_merkle_frontier *f, uint8_t out[LD_MERKLE_HASH]);
 
 /* Hash of the complete subtree (start, level): 0 or a negative code. */
 typedef int (*ld_merkle_get_fn)(void *arg, uint64_t start, unsigned level,
-				uint8_t out[LD_MERKLE_HASH]);
+                                uint8_t out[LD_MERKLE_HASH]);
 
 /* MTH(D[a:b]) of a range that RFC 6962's recursion produces (a a multiple of
  * the largest power of two below b-a ... as in every proof), from complete
  * subtrees: O(log n) calls of get. */
 int ld_merkle_range(uint64_t a, uint64_t b, ld_merkle_get_fn get, void *arg,
-		    uint8_t out[LD_MERKLE_HASH]);
+                    uint8_t out[LD_MERKLE_HASH]);
 
 /* RFC 6962 PATH(index, D[0:size]) into path (LD_MERKLE_MAX_PROOF entries),
  * *n the count. LD_E(INVALID_VALUE) if index >= size; else get's error or 0. */
 int ld_merkle_inclusion_proof(uint64_t index, uint64_t size, ld_merkle_get_fn get, void *arg,
-			      uint8_t (*path)[LD_MERKLE_HASH], size_t *n);
+                              uint8_t (*path)[LD_MERKLE_HASH], size_t *n);
 /* RFC 6962 PROOF(m, D[0:size]); m = 0 and m = size give an empty proof.
  * LD_E(INVALID_VALUE) if m > size. */
 int ld_merkle_consistency_proof(uint64_t m, uint64_t size, ld_merkle_get_fn get, void *arg,
-				uint8_t (*path)[LD_MERKLE_HASH], size_t *n);
+                                uint8_t (*path)[LD_MERKLE_HASH], size_t *n);
 
 /* 0 if path proves leaf is leaf `index` of the tree of `size` with `root`,
  * else LD_E(PROOF_MISMATCH). */
 int ld_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf[LD_MERKLE_HASH],
-			       const uint8_t (*path)[LD_MERKLE_HASH], size_t n,
-			       const uint8_t root[LD_MERKLE_HASH]);
+                               const uint8_t (*path)[LD_MERKLE_HASH], size_t n,
+                               const uint8_t root[LD_MERKLE_HASH]);
 /* 0 if path proves that the tree of size m with root_m is a prefix of the
  * tree of size `size` with root_n (m = 0: always; m = size: the roots are
  * equal and the path empty), else LD_E(PROOF_MISMATCH). */
 int ld_merkle_verify_consistency(uint64_t m, uint64_t size, const uint8_t root_m[LD_MERKLE_HASH],
-				 const uint8_t root_n[LD_MERKLE_HASH],
-				 const uint8_t (*path)[LD_MERKLE_HASH], size_t n);
+                                 const uint8_t root_n[LD_MERKLE_HASH],
+                                 const uint8_t (*path)[LD_MERKLE_HASH], size_t n);
 
 /*
  * A signed tree head signs these bytes (LD_TREE_HEAD_MSG_LEN of them):
@@ -99,6 +99,6 @@ int ld_merkle_verify_consistency(uint64_t m, uint64_t size, const uint8_t root_m
  */
 #define LD_TREE_HEAD_MSG_LEN (21 + 8 + 8 + LD_MERKLE_HASH)
 void ld_tree_head_message(uint64_t size, int64_t timestamp, const uint8_t root[LD_MERKLE_HASH],
-			  uint8_t out[LD_TREE_HEAD_MSG_LEN]);
+                          uint8_t out[LD_TREE_HEAD_MSG_LEN]);
 
 #endif

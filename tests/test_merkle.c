@@ -28,14 +28,14 @@
 #include "testlib.h"
 
 #define TIMEOUT_MS 20000
-#define H 32
+#define H          32
 
 /* ------------------------------------------------------------------ */
 /* RFC 6962 §2.1, independently                                        */
 /* ------------------------------------------------------------------ */
 
-static void sha(const void *a, size_t alen, const void *b, size_t blen, const void *c,
-		size_t clen, uint8_t out[H])
+static void sha(const void *a, size_t alen, const void *b, size_t blen, const void *c, size_t clen,
+                uint8_t out[H])
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned len = 0;
@@ -88,7 +88,7 @@ static void x_mth(uint8_t (*leaves)[H], uint64_t lo, uint64_t hi, uint8_t out[H]
 
 /* PATH(m, D[lo:hi]) (m relative to lo). */
 static void x_path(uint8_t (*leaves)[H], uint64_t m, uint64_t lo, uint64_t hi, uint8_t (*out)[H],
-		   size_t *n)
+                   size_t *n)
 {
 	uint64_t sz = hi - lo;
 	if (sz <= 1)
@@ -105,7 +105,7 @@ static void x_path(uint8_t (*leaves)[H], uint64_t m, uint64_t lo, uint64_t hi, u
 
 /* SUBPROOF(m, D[lo:hi], b) (m relative to lo). */
 static void x_subproof(uint8_t (*leaves)[H], uint64_t m, uint64_t lo, uint64_t hi, int b,
-		       uint8_t (*out)[H], size_t *n)
+                       uint8_t (*out)[H], size_t *n)
 {
 	uint64_t sz = hi - lo;
 	if (m == sz) {
@@ -123,8 +123,7 @@ static void x_subproof(uint8_t (*leaves)[H], uint64_t m, uint64_t lo, uint64_t h
 	}
 }
 
-static void x_proof(uint8_t (*leaves)[H], uint64_t m, uint64_t n, uint8_t (*out)[H],
-		    size_t *len)
+static void x_proof(uint8_t (*leaves)[H], uint64_t m, uint64_t n, uint8_t (*out)[H], size_t *len)
 {
 	*len = 0;
 	if (m > 0 && m < n)
@@ -187,50 +186,50 @@ static void test_math(void **state)
 		assert_memory_equal(root, want, H);
 
 		for (uint64_t i = 0; i < size; i++) {
-			assert_int_equal(ld_merkle_inclusion_proof(i, size, get, NULL, path, &n), 0);
+			assert_int_equal(ld_merkle_inclusion_proof(i, size, get, NULL, path, &n),
+			                 0);
 			xn = 0;
 			x_path(leaves, i, 0, size, xpath, &xn);
 			assert_int_equal(n, xn);
 			assert_memory_equal(path, xpath, n * H);
 			assert_int_equal(ld_merkle_verify_inclusion(i, size, leaves[i],
-								    (const uint8_t(*)[H])path, n,
-								    root),
-					 0);
+			                                            (const uint8_t(*)[H])path, n,
+			                                            root),
+			                 0);
 			/* Another leaf, another index, a changed path or root: no. */
 			uint64_t j = (i + 1) % size;
 			if (j != i)
-				assert_int_equal(ld_merkle_verify_inclusion(
-							 j, size, leaves[i],
-							 (const uint8_t(*)[H])path, n, root),
-						 LD_E(PROOF_MISMATCH));
+				assert_int_equal(
+				    ld_merkle_verify_inclusion(j, size, leaves[i],
+				                               (const uint8_t(*)[H])path, n, root),
+				    LD_E(PROOF_MISMATCH));
 			if (n) {
 				path[n / 2][5] ^= 0x20;
-				assert_int_equal(ld_merkle_verify_inclusion(
-							 i, size, leaves[i],
-							 (const uint8_t(*)[H])path, n, root),
-						 LD_E(PROOF_MISMATCH));
-				assert_int_equal(ld_merkle_verify_inclusion(
-							 i, size, leaves[i],
-							 (const uint8_t(*)[H])path, n - 1, root),
-						 LD_E(PROOF_MISMATCH));
+				assert_int_equal(
+				    ld_merkle_verify_inclusion(i, size, leaves[i],
+				                               (const uint8_t(*)[H])path, n, root),
+				    LD_E(PROOF_MISMATCH));
+				assert_int_equal(
+				    ld_merkle_verify_inclusion(
+				        i, size, leaves[i], (const uint8_t(*)[H])path, n - 1, root),
+				    LD_E(PROOF_MISMATCH));
 			}
 			assert_int_equal(ld_merkle_verify_inclusion(size, size, leaves[i],
-								    (const uint8_t(*)[H])path, n,
-								    root),
-					 LD_E(PROOF_MISMATCH));
+			                                            (const uint8_t(*)[H])path, n,
+			                                            root),
+			                 LD_E(PROOF_MISMATCH));
 		}
 		for (uint64_t m = 0; m <= size; m++) {
 			uint8_t old[H];
 			x_mth(leaves, 0, m, old);
 			assert_int_equal(ld_merkle_consistency_proof(m, size, get, NULL, path, &n),
-					 0);
+			                 0);
 			x_proof(leaves, m, size, xpath, &xn);
 			assert_int_equal(n, xn);
 			assert_memory_equal(path, xpath, n * H);
 			assert_int_equal(ld_merkle_verify_consistency(m, size, old, root,
-								      (const uint8_t(*)[H])path,
-								      n),
-					 0);
+			                                              (const uint8_t(*)[H])path, n),
+			                 0);
 			if (m == 0 || m == size)
 				continue;
 			/* A different old tree is not a prefix. */
@@ -238,17 +237,15 @@ static void test_math(void **state)
 			memcpy(other, old, H);
 			other[0] ^= 1;
 			assert_int_equal(ld_merkle_verify_consistency(m, size, other, root,
-								      (const uint8_t(*)[H])path,
-								      n),
-					 LD_E(PROOF_MISMATCH));
+			                                              (const uint8_t(*)[H])path, n),
+			                 LD_E(PROOF_MISMATCH));
 			path[n - 1][31] ^= 1;
 			assert_int_equal(ld_merkle_verify_consistency(m, size, old, root,
-								      (const uint8_t(*)[H])path,
-								      n),
-					 LD_E(PROOF_MISMATCH));
+			                                              (const uint8_t(*)[H])path, n),
+			                 LD_E(PROOF_MISMATCH));
 		}
 		assert_int_equal(ld_merkle_consistency_proof(size + 1, size, get, NULL, path, &n),
-				 LD_E(INVALID_VALUE));
+		                 LD_E(INVALID_VALUE));
 	}
 }
 
@@ -455,7 +452,7 @@ static void test_daemon_proofs(void **state)
 				continue; /* to_size 0 means the head */
 			if (ldc_consistency_proof(c, m, to, &r, &e) != 0)
 				fail_msg("consistency_proof %llu %llu: %s", (unsigned long long)m,
-					 (unsigned long long)to, e.message);
+				         (unsigned long long)to, e.message);
 			const Ledger__ConsistencyProof *p = r->consistency_proof;
 			assert_non_null(p);
 			assert_int_equal(p->from_size, m);
@@ -635,7 +632,7 @@ static void test_beyond_head(void **state)
 	uint64_t n = read_leaves(c, &leaves, &events);
 	uint64_t bad;
 	expect_error(ldc_check_inclusion(c, &th, events, n, &bad, &e), &e, LD_E(SEQ_BEYOND_HEAD),
-		     "seq 5");
+	             "seq 5");
 	assert_int_equal(bad, 5);
 	free(leaves);
 	free_events(events, n);
@@ -754,7 +751,7 @@ static void test_redo_keeps_tree(void **state)
 	/* An atomic batch rejected in the middle leaves no trace in the tree;
 	 * the events around it go on from the same frontier. */
 	Ledger__Event *mix[3] = {tl_join("A1", "NJ", 900001), tl_join("A2", "NOPE", 900002),
-				 tl_join("A3", "NJ", 900003)};
+	                         tl_join("A3", "NJ", 900003)};
 	assert_int_equal(tl_append_batch(l, mix, 3, 1, items), 0);
 	assert_int_equal(items[1].code, LD_E(NOT_FOUND));
 	assert_int_equal(items[0].code, LD_E(ABORTED));
@@ -782,12 +779,12 @@ static void test_redo_keeps_tree(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_math),
-		cmocka_unit_test_setup_teardown(test_daemon_proofs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tree_head_signature, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_beyond_head, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_catch_up, setup, teardown),
-		cmocka_unit_test(test_redo_keeps_tree),
+	    cmocka_unit_test(test_math),
+	    cmocka_unit_test_setup_teardown(test_daemon_proofs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tree_head_signature, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_beyond_head, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_catch_up, setup, teardown),
+	    cmocka_unit_test(test_redo_keeps_tree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@ export LEDGER_ID_KEY="verify-test-key"
 
 # --- an intact log ----------------------------------------------------------
 ok verify
-out_has 'hash chain intact' "verify of an empty log"
+out_has "hash chain intact: the log is empty" "verify of an empty log"
 ok org add JS --name "Jiangsu federation" --kind federation-province --region 320000 --at 2024-01-01
 ok org add NJ --name "Nanjing federation" --kind federation-city --region 320100 --parent JS --at 2024-01-02
 for i in 1 2 3 4 5; do
