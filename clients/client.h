@@ -125,6 +125,98 @@ int ldc_sub_recv(ldc_sub *s, int timeout_ms, char *topic, size_t cap, uint8_t **
 		 size_t *len);
 void ldc_sub_close(ldc_sub *s);
 
+/* ------------------------------------------------------------------ */
+/* Audit: the hash chain (clients/audit.c)                             */
+/* ------------------------------------------------------------------ */
+
+/* 1: ev's stored hash is SHA-256(prev_hash || seq || canonical(ev)); 0: it
+ * is not, or hash / prev_hash are missing; negative: out of memory. Checks
+ * the event alone, not that prev_hash is the previous event's hash. */
+int ldc_event_hash_ok(const Ledger__Event *ev);
+
+/* What ldc_verify_chain found. */
+typedef struct ldc_verify_result {
+	uint64_t from, to;   /* the range checked (to: the head when 0 was asked) */
+	uint64_t checked;    /* events checked and found good */
+	uint64_t first_bad;  /* the first seq that fails, 0 if none */
+	char why[200];       /* how it fails */
+	uint8_t last_hash[LD_HASH_LEN]; /* hash of the last good event */
+	int root_checked;    /* the Merkle root of th was recomputed and compared */
+} ldc_verify_result;
+
+/* A signed tree head (ledger.TreeHead, proto/rfc6962.h): the log's Merkle
+ * tree of `size` events has `root`; `key` signed it at `timestamp`. */
+typedef struct ldc_tree_head {
+	uint64_t size;
+	uint8_t root[LD_HASH_LEN];
+	int64_t timestamp; /* µs */
+	uint8_t sig[64];
+	uint8_t key[32]; /* Ed25519 public key of the signer */
+} ldc_tree_head;
+
+/*
+ * Reads the log from seq `from` (0: 1) to `to` (0: the head) in pages of
+ * read_log and recomputes the hash chain: each event must be the seq that
+ * follows, its prev_hash the hash of the one before (32 zero bytes before
+ * seq 1; for from > 1 the stored hash of from-1 is the anchor), and its
+ * stored hash the one its content gives. Stops at the first event that fails
+ * (res->first_bad, res->why; an event that no longer decodes fails too).
+ * With th (not NULL; its signature checked by the caller) and a range from
+ * seq 1 through th->size, the Merkle root of the first th->size events is
+ * recomputed from their hashes too, and a root other than th->root fails at
+ * seq th->size (res->root_checked says whether it was compared).
+ * Returns 0 when the range was read, whether or not it is intact (look at
+ * res->first_bad); LD_E(INVALID_VALUE) for from > to or to beyond the head;
+ * the call's error otherwise.
+ */
+int ldc_verify_chain(ldc *c, uint64_t from, uint64_t to, const ldc_tree_head *th,
+		     ldc_verify_result *res, ld_errinfo *e);
+
+/* ------------------------------------------------------------------ */
+/* Audit: Merkle proofs and signed tree heads (clients/audit.c)        */
+/* ------------------------------------------------------------------ */
+
+/* The raw requests (ledger.proto, fields 60-63). tree_size / to_size 0: the
+ * current tree head. */
+int ldc_tree_head_raw(ldc *c, Ledger__Response **out, ld_errinfo *e);
+int ldc_public_key(ldc *c, uint8_t key[32], ld_errinfo *e);
+int ldc_inclusion_proof(ldc *c, const uint64_t *seqs, size_t n, uint64_t tree_size,
+			Ledger__Response **out, ld_errinfo *e);
+int ldc_consistency_proof(ldc *c, uint64_t from_size, uint64_t to_size, Ledger__Response **out,
+			  ld_errinfo *e);
+
+/* 0 if h->sig is the signature of h by key (NULL: by h->key), else
+ * LD_E(BAD_SIGNATURE) with a message; a key other than h->key is
+ * LD_E(BAD_SIGNATURE) too (the head was not signed by the key trusted). */
+int ldc_tree_head_check(const ldc_tree_head *h, const uint8_t *key, ld_errinfo *e);
+/* Fetches the current signed tree head and checks it with key (NULL: the
+ * key the server sends along; trust on first use). 0, LD_E(BAD_SIGNATURE),
+ * or the call's error. */
+int ldc_get_tree_head(ldc *c, const uint8_t *key, ldc_tree_head *out, ld_errinfo *e);
+/* A tree head as a JSON file ({"tree_size", "root_hash", "timestamp",
+ * "signature", "public_key"}; hashes in hex), and back. Load checks the
+ * signature with the key in the file: LD_E(BAD_SIGNATURE) if it fails,
+ * LD_E(INVALID_VALUE) for a file that is not such a head. */
+int ldc_tree_head_save(const char *path, const ldc_tree_head *h, ld_errinfo *e);
+int ldc_tree_head_load(const char *path, ldc_tree_head *h, ld_errinfo *e);
+
+/* Proves that the tree of `old` is a prefix of the tree of `cur` (both
+ * already checked), with a consistency proof from the server: 0, or
+ * LD_E(PROOF_MISMATCH) when the proof does not verify (the log was
+ * rewritten), or the call's error. */
+int ldc_check_consistency(ldc *c, const ldc_tree_head *old, const ldc_tree_head *cur,
+			  ld_errinfo *e);
+/*
+ * Proves that every event of evs (n of them, each with seq <= h->size) is in
+ * the tree of h: its hash is recomputed from its content (LD_E(CHAIN_BROKEN)
+ * if it does not match), its leaf taken from that, and its inclusion proof
+ * (fetched in requests of up to 1000) checked against h->root
+ * (LD_E(PROOF_MISMATCH)). The first failing seq goes to *bad_seq (and
+ * e->seq). LD_E(SEQ_BEYOND_HEAD) for an event beyond h->size.
+ */
+int ldc_check_inclusion(ldc *c, const ldc_tree_head *h, Ledger__Event *const *evs, size_t n,
+			uint64_t *bad_seq, ld_errinfo *e);
+
 /* A fresh event id: a version-7 UUID (RFC 9562), 48 bits of the current
  * time in milliseconds then 74 random bits (getrandom). Time-ordered ids
  * keep the daemon's idempotency index appending; any 16 unique bytes work. */

@@ -13,8 +13,8 @@
  *
  * Exit status: 0 success; 1 the ledger rejected the request (or an event of
  * a batch); 2 usage error, nothing was sent; 3 the ledger could not be reached
- * or its answer could not be read; 4 `history --verify-chain` found an event
- * whose hash does not match its content.
+ * or its answer could not be read; 4 `verify` or `history --verify-chain`
+ * found an event whose hash does not match its content or the chain.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -1838,6 +1838,8 @@ out:
 static const struct opt history_opts[] = {
 	OPT("all", O_FLAG, NULL, "every event of the member (dues, services...)"),
 	OPT("verify-chain", O_FLAG, NULL, "recompute each event's hash and compare"),
+	OPT("verify", O_STR, "FILE",
+	    "prove every event is in the log of the tree head saved in FILE (tree-head --save)"),
 	WAIT_OPTS,
 	END_OPTS,
 };
@@ -1850,20 +1852,6 @@ static uint64_t correction_target(const Ledger__Event *ev)
 	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED && ev->event_amended)
 		return ev->event_amended->target_seq;
 	return 0;
-}
-
-/* 1: ev's stored hash is SHA-256(prev_hash || seq || canonical(ev)); 0: it
- * is not, or missing; negative: out of memory. */
-static int hash_matches(const Ledger__Event *ev)
-{
-	uint8_t h[LD_HASH_LEN];
-	if (!ev->has_hash || ev->hash.len != LD_HASH_LEN || !ev->has_prev_hash ||
-	    ev->prev_hash.len != LD_HASH_LEN)
-		return 0;
-	int rc = codec_event_hash(ev, h);
-	if (rc != 0)
-		return rc;
-	return memcmp(h, ev->hash.data, LD_HASH_LEN) == 0;
 }
 
 /* Where a body moves a member ("PU → IU", "→ PU", "+ RU") and why, as
@@ -2029,6 +2017,58 @@ static void print_history(const Ledger__MemberHistory *h, const int *ok, int ver
 		print_row(rows[i].cell, w, HIST_COLS);
 }
 
+/* A failed proof: exit status 4, the message as it is. */
+static int verify_failed(struct run *r, int rc, const ld_errinfo *e)
+{
+	char msg[400];
+	snprintf(msg, sizeof(msg), "VERIFICATION FAILED: %s (%s)", e->message, ld_errname(rc));
+	print_error(r->what, 0, msg, NULL, 0, 0);
+	r->reported = 1;
+	r->verify_failed = 1;
+	return rc;
+}
+
+static int is_proof_failure(int rc)
+{
+	return rc == LD_E(BAD_SIGNATURE) || rc == LD_E(PROOF_MISMATCH) ||
+	       rc == LD_E(CHAIN_BROKEN);
+}
+
+/*
+ * history --verify FILE: the saved head's signature (with its own key), the
+ * current head's (with the same key), a consistency proof from the saved
+ * head to the current one, and an inclusion proof of every event of the
+ * history in the current tree. Events up to the saved size are thereby in
+ * the saved tree too.
+ */
+static int verify_history(struct run *r, ldc *c, const char *file,
+			  const Ledger__MemberHistory *h, ld_errinfo *e)
+{
+	ldc_tree_head saved, cur;
+	int rc;
+	if ((rc = ldc_tree_head_load(file, &saved, e)) != 0)
+		return rc == LD_E(BAD_SIGNATURE) ? verify_failed(r, rc, e) : rc;
+	if ((rc = ldc_get_tree_head(c, saved.key, &cur, e)) != 0 ||
+	    (rc = ldc_check_consistency(c, &saved, &cur, e)) != 0)
+		return is_proof_failure(rc) ? verify_failed(r, rc, e) : rc;
+	Ledger__Event **evs = calloc(h->n_entries + 1, sizeof(*evs));
+	if (!evs)
+		return out_of_memory(e);
+	for (size_t i = 0; i < h->n_entries; i++)
+		evs[i] = h->entries[i]->event;
+	uint64_t bad_seq = 0;
+	rc = ldc_check_inclusion(c, &cur, evs, h->n_entries, &bad_seq, e);
+	free(evs);
+	if (rc)
+		return is_proof_failure(rc) ? verify_failed(r, rc, e) : rc;
+	if (!r->json)
+		printf("verified: %zu events in the tree of size %llu, which extends the saved tree "
+		       "head of size %llu (%s)\n",
+		       h->n_entries, (unsigned long long)cur.size, (unsigned long long)saved.size,
+		       file);
+	return 0;
+}
+
 static int exec_history(struct run *r, const struct args *a, ld_errinfo *e)
 {
 	Ledger__Response *resp = NULL;
@@ -2063,7 +2103,7 @@ static int exec_history(struct run *r, const struct args *a, ld_errinfo *e)
 		goto out;
 	}
 	for (size_t i = 0; verify && i < h->n_entries; i++) {
-		if ((ok[i] = hash_matches(h->entries[i]->event)) < 0) {
+		if ((ok[i] = ldc_event_hash_ok(h->entries[i]->event)) < 0) {
 			rc = out_of_memory(e);
 			goto out;
 		}
@@ -2079,6 +2119,10 @@ static int exec_history(struct run *r, const struct args *a, ld_errinfo *e)
 			goto out;
 	} else {
 		print_history(h, ok, verify, rows, resp->as_of_seq);
+	}
+	if (!bad && given(a, "verify")) {
+		if ((rc = verify_history(r, c, val_of(a, "verify")->s, h, e)) != 0)
+			goto out;
 	}
 	if (bad) {
 		char msg[160];
@@ -2101,6 +2145,143 @@ out:
 	free(ok);
 	codec_response_free(resp);
 	return rc;
+}
+
+/* --- verify -------------------------------------------------------- */
+
+static const struct opt verify_opts[] = {
+	OPT("from", O_U64, "SEQ", "first seq to check (default 1)"),
+	OPT("to", O_U64, "SEQ", "last seq to check (default: the head)"),
+	END_OPTS,
+};
+
+static int exec_verify(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	ldc_verify_result res;
+	ldc *c;
+	int rc;
+
+	ldc_tree_head th;
+	int have_th = 0;
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	/* From seq 1, the Merkle root of the signed tree head is recomputed
+	 * too (a server without the tree: the chain alone). */
+	if (val_of(a, "from")->u <= 1) {
+		rc = ldc_get_tree_head(c, NULL, &th, e);
+		if (rc == LD_E(BAD_SIGNATURE))
+			return verify_failed(r, rc, e);
+		if (rc == 0)
+			have_th = 1;
+		else if (rc != LD_E(INVALID_STATE))
+			return rc;
+	}
+	if ((rc = ldc_verify_chain(c, val_of(a, "from")->u, val_of(a, "to")->u,
+				   have_th ? &th : NULL, &res, e)) != 0)
+		return rc;
+	if (r->json) {
+		char hex[2 * LD_HASH_LEN + 1];
+		ldc_format_hex(res.last_hash, LD_HASH_LEN, hex);
+		json_t *j = json_pack("{s:I, s:I, s:I, s:b, s:b}", "from", (json_int_t)res.from,
+				      "to", (json_int_t)res.to, "checked", (json_int_t)res.checked,
+				      "intact", !res.first_bad, "root_checked", res.root_checked);
+		if (j && res.first_bad) {
+			json_object_set_new(j, "first_bad", json_integer((json_int_t)res.first_bad));
+			json_object_set_new(j, "why", json_string(res.why));
+		} else if (j) {
+			json_object_set_new(j, "last_hash", json_string(hex));
+		}
+		if ((rc = dump_json(j, e)) != 0)
+			return rc;
+	} else if (!res.first_bad && res.to == 0) {
+		printf("hash chain intact: the log is empty\n");
+	} else if (!res.first_bad) {
+		printf("hash chain intact: seq %llu to %llu, %llu events\n",
+		       (unsigned long long)res.from, (unsigned long long)res.to,
+		       (unsigned long long)res.checked);
+		if (res.root_checked) {
+			char hex[2 * LD_HASH_LEN + 1];
+			ldc_format_hex(th.root, LD_HASH_LEN, hex);
+			printf("merkle root of seq 1 to %llu matches the signed tree head: %s\n",
+			       (unsigned long long)th.size, hex);
+		}
+	}
+	if (res.first_bad) {
+		char msg[320];
+		snprintf(msg, sizeof(msg), "HASH CHAIN BROKEN at seq %llu: %s (%llu events before it are intact)",
+			 (unsigned long long)res.first_bad, res.why, (unsigned long long)res.checked);
+		print_error(r->what, 0, msg, NULL, 0, 0);
+		r->reported = 1;
+		r->verify_failed = 1;
+		return LD_E(CHAIN_BROKEN);
+	}
+	return 0;
+}
+
+/* --- tree heads ---------------------------------------------------- */
+
+static const struct opt tree_head_opts[] = {
+	OPT("save", O_STR, "FILE", "save the signed tree head to FILE (for history --verify)"),
+	OPT("key", O_STR, "HEX", "the public key to trust (default: the server's, as sent)"),
+	END_OPTS,
+};
+
+static int key_of(struct run *r, const struct args *a, uint8_t key[32], ld_errinfo *e)
+{
+	const char *hex = val_of(a, "key")->s;
+	if (strlen(hex) != 64 || ldc_parse_hex(hex, key, 32) != 0)
+		return usage_error(r, e, LD_E(INVALID_VALUE),
+				   "--key '%s' is not 64 hexadecimal digits", hex);
+	return 0;
+}
+
+static int exec_tree_head(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	ldc_tree_head th;
+	uint8_t key[32];
+	ldc *c;
+	int rc;
+
+	if (given(a, "key") && (rc = key_of(r, a, key, e)) != 0)
+		return rc;
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_get_tree_head(c, given(a, "key") ? key : NULL, &th, e)) != 0)
+		return rc == LD_E(BAD_SIGNATURE) ? verify_failed(r, rc, e) : rc;
+	if (given(a, "save") && (rc = ldc_tree_head_save(val_of(a, "save")->s, &th, e)) != 0)
+		return rc;
+	char root[65], sig[129], pub[65], t[32];
+	ldc_format_hex(th.root, 32, root);
+	ldc_format_hex(th.sig, 64, sig);
+	ldc_format_hex(th.key, 32, pub);
+	if (r->json) {
+		json_t *j = json_pack("{s:I, s:s, s:I, s:s, s:s}", "tree_size", (json_int_t)th.size,
+				      "root_hash", root, "timestamp", (json_int_t)th.timestamp,
+				      "signature", sig, "public_key", pub);
+		return dump_json(j, e);
+	}
+	ldc_format_time(th.timestamp, t);
+	printf("tree size %llu\nroot      %s\nsigned    %s by ed25519 key %s (signature ok)\n",
+	       (unsigned long long)th.size, root, t, pub);
+	if (given(a, "save"))
+		printf("saved to  %s\n", val_of(a, "save")->s);
+	return 0;
+}
+
+static int exec_public_key(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	uint8_t key[32];
+	char hex[65];
+	ldc *c;
+	int rc;
+	(void)a;
+	if ((rc = connection(r, &c, e)) != 0 || (rc = ldc_public_key(c, key, e)) != 0)
+		return rc;
+	ldc_format_hex(key, 32, hex);
+	if (r->json)
+		return dump_json(json_pack("{s:s, s:s}", "algorithm", "ed25519", "key", hex), e);
+	printf("ed25519 %s\n", hex);
+	return 0;
 }
 
 /* --- transfers ----------------------------------------------------- */
@@ -2563,7 +2744,12 @@ static const struct cmd commands[] = {
 	 "--verify-chain recomputes each event's hash from its content, its seq and the\n"
 	 "previous event's hash, prints \"hash ok\" or \"HASH MISMATCH\", and exits with\n"
 	 "status 4 if any event fails. --wait-seq is checked as for 'member', though the\n"
-	 "history is read from the log itself."},
+	 "history is read from the log itself.\n\n"
+	 "--verify FILE proves the history against a tree head saved earlier with\n"
+	 "'tree-head --save FILE': the saved head's signature, the current head's (same\n"
+	 "key), a consistency proof from the saved tree to the current one, and an\n"
+	 "inclusion proof of every event shown, whose hash is recomputed from its content.\n"
+	 "Any failure prints VERIFICATION FAILED and exits with status 4."},
 	{"transfers", "", "print the transfers of an organisation's subtree",
 	 transfers_opts, NULL, exec_transfers, 0,
 	 "One line per transfer, by when it happened: IN (into the subtree of --org),\n"
@@ -2580,6 +2766,21 @@ static const struct cmd commands[] = {
 	 "shared out by the workforce estimates of each city; \"-\" where there are none.\n"
 	 "Amounts are in yuan; a ratio shows its share of the events counted."},
 	{"plans", "", "list the plans and their targets", no_opts, NULL, exec_plans, 0, NULL},
+	{"tree-head", "", "print the signed head of the log's Merkle tree (and save it)",
+	 tree_head_opts, NULL, exec_tree_head, 0,
+	 "Fetches the signed tree head (size, root, time, Ed25519 signature) and checks\n"
+	 "its signature, with --key if given, else with the key the server sends along.\n"
+	 "--save FILE keeps it (JSON) for 'history MEMBER --verify FILE' later: an\n"
+	 "auditor saves heads, and any later answer must extend them."},
+	{"public-key", "", "print the key that signs the tree heads", no_opts, NULL,
+	 exec_public_key, 0, NULL},
+	{"verify", "", "recompute the hash chain of the log and report the first bad seq",
+	 verify_opts, NULL, exec_verify, 0,
+	 "Reads the log in pages and checks every event from --from to --to: that it is\n"
+	 "the seq that follows, that its prev_hash is the hash of the event before, and\n"
+	 "that its stored hash is the one its content gives. From seq 1, the Merkle root\n"
+	 "of the signed tree head is recomputed from the hashes too. Prints \"hash chain\n"
+	 "intact\" or names the first seq that fails and exits with status 4."},
 	{"projections", "", "print the state of the projections", no_opts, NULL, exec_projections,
 	 0,
 	 "Each projection's checkpoint (the last seq applied), how many events and\n"
@@ -2726,7 +2927,8 @@ static void print_usage(FILE *f)
 		"environment: LEDGER_URL, LEDGER_ID_KEY (key of the person hash of --national-id)\n"
 		"exit status: 0 done, 1 rejected by the ledger, 2 usage error (nothing sent),\n"
 		"             3 ledger unreachable or answer unreadable,\n"
-		"             4 history --verify-chain found a hash that does not match\n",
+		"             4 verify, history --verify(-chain) or tree-head found a hash,\n"
+		"               proof or signature that does not match\n",
 		LDC_DEFAULT_URL, LDC_DEFAULT_TIMEOUT_MS);
 }
 

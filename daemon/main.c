@@ -18,9 +18,11 @@
 #include "log.h"
 #include "progress.h"
 #include "progress_feed.h"
+#include "merkle.h"
 #include "projection.h"
 #include "server.h"
 #include "store.h"
+#include "verify.h"
 #include "writer.h"
 
 #define LEDGERD_VERSION "0.1.0"
@@ -42,6 +44,10 @@ static void usage(FILE *f)
 		"      --plans DIR       plan files (*.yaml) to count progress against     [./plans]\n"
 		"      --pub URL         publish the live feed (NNG PUB) on URL            [none]\n"
 		"      --feed-interval-ms N  least time between two progress messages of a plan [200]\n"
+		"      --verify-at-start N  recompute the hash chain of the newest N events before\n"
+		"                        serving; refuse to start if it is broken (0: skip) [1000]\n"
+		"      --no-merkle       do not maintain the Merkle tree (benchmarks); the next\n"
+		"                        start without it catches the tree up\n"
 		"  -V, --version         print the version and exit\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -81,10 +87,12 @@ int main(int argc, char **argv)
 	store_options so = {.dir = "./data"};
 	server_options srvo = {0};
 	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD, OPT_PLANS,
-	       OPT_PUB, OPT_FEED_INTERVAL };
+	       OPT_PUB, OPT_FEED_INTERVAL, OPT_VERIFY, OPT_NO_MERKLE };
 	const char *plans_dir = NULL;
 	unsigned feed_interval = 200;
+	writer_options wo = {0};
 	int rebuild = 0;
+	unsigned long long verify_n = 1000;
 	static const struct option opts[] = {
 		{"data", required_argument, NULL, 'd'},
 		{"listen", required_argument, NULL, 'l'},
@@ -96,6 +104,8 @@ int main(int argc, char **argv)
 		{"plans", required_argument, NULL, OPT_PLANS},
 		{"pub", required_argument, NULL, OPT_PUB},
 		{"feed-interval-ms", required_argument, NULL, OPT_FEED_INTERVAL},
+		{"verify-at-start", required_argument, NULL, OPT_VERIFY},
+		{"no-merkle", no_argument, NULL, OPT_NO_MERKLE},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -166,6 +176,21 @@ int main(int argc, char **argv)
 		case OPT_REBUILD:
 			rebuild = 1;
 			break;
+		case OPT_NO_MERKLE:
+			wo.no_merkle = 1;
+			break;
+		case OPT_VERIFY: {
+			char *end;
+			errno = 0;
+			verify_n = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || *optarg == '-') {
+				fprintf(stderr, "ledgerd: --verify-at-start '%s' is not a number of "
+						"events\n",
+					optarg);
+				return 2;
+			}
+			break;
+		}
 		case 'V':
 			printf("ledgerd %s\n", LEDGERD_VERSION);
 			return 0;
@@ -208,7 +233,22 @@ int main(int argc, char **argv)
 		log_error("%s", e.message);
 		goto out;
 	}
-	if (writer_start(&w, s) != 0)
+	if (verify_n) {
+		uint64_t good;
+		if (verify_tail(s, verify_n, &good, &e) != 0) {
+			log_error("%s; refusing to start (inspect it with 'ledgerctl verify' after "
+				  "starting with --verify-at-start 0)",
+				  e.message);
+			goto out;
+		}
+		log_info("verify: hash chain of the newest %llu events intact",
+			 (unsigned long long)good);
+	}
+	if (merkle_signer_open(&srvo.signer, so.dir, &e) != 0) {
+		log_error("%s", e.message);
+		goto out;
+	}
+	if (writer_start_opts(&w, s, &wo) != 0)
 		goto out;
 	snprintf(pdir, sizeof(pdir), "%s/projections", so.dir);
 	if (rebuild) {
@@ -261,6 +301,7 @@ out:
 	}
 	runner_free(r);
 	writer_free(w);
+	merkle_signer_free(srvo.signer);
 	store_close(s);
 	progress_unload();
 	log_info("stopped");

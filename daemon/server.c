@@ -39,6 +39,7 @@ struct server {
 	store *s;
 	writer *w;
 	runner *proj;
+	merkle_signer *signer;
 	size_t max_msg;
 	worker *workers;
 	int nworkers;
@@ -413,6 +414,229 @@ static nng_msg *head_reply(server *srv)
 	h.hash.data = hash;
 	resp.result_case = LEDGER__RESPONSE__RESULT_HEAD;
 	resp.head = &h;
+	return pack_response(&resp);
+}
+
+/* ------------------------------------------------------------------ */
+/* Audit proofs: tree heads, inclusion and consistency proofs           */
+/* ------------------------------------------------------------------ */
+
+#define MAX_PROOF_SEQS 1000
+
+/* The committed tree; an error reply when the tree is off. */
+static nng_msg *current_tree(server *srv, uint64_t *size, uint8_t root[LD_HASH_LEN])
+{
+	if (!srv->signer || writer_tree(srv->w, size, root) != 0)
+		return error_msg(LD_E(INVALID_STATE),
+				 "this server keeps no Merkle tree (started with --no-merkle)");
+	return NULL;
+}
+
+/* A signed head for (size, root) into h, with its bytes in mh and pub. */
+static int fill_tree_head(server *srv, uint64_t size, const uint8_t root[LD_HASH_LEN],
+			  Ledger__TreeHead *h, merkle_head *mh, uint8_t pub[LD_ED25519_KEY])
+{
+	int rc = merkle_sign(srv->signer, size, root, mh);
+	if (rc)
+		return rc;
+	merkle_signer_public(srv->signer, pub);
+	ledger__tree_head__init(h);
+	h->has_tree_size = h->has_root_hash = h->has_timestamp = h->has_signature = 1;
+	h->has_public_key = 1;
+	h->tree_size = mh->size;
+	h->root_hash.len = LD_HASH_LEN;
+	h->root_hash.data = mh->root;
+	h->timestamp = mh->timestamp;
+	h->signature.len = LD_ED25519_SIG;
+	h->signature.data = mh->sig;
+	h->public_key.len = LD_ED25519_KEY;
+	h->public_key.data = pub;
+	return 0;
+}
+
+static nng_msg *tree_head_reply(server *srv)
+{
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__TreeHead h;
+	merkle_head mh;
+	uint8_t root[LD_HASH_LEN], pub[LD_ED25519_KEY];
+	uint64_t size;
+	nng_msg *m = current_tree(srv, &size, root);
+	if (m)
+		return m;
+	if (fill_tree_head(srv, size, root, &h, &mh, pub) != 0)
+		return error_msg(LD_E(INTERNAL), "unable to sign the tree head");
+	resp.result_case = LEDGER__RESPONSE__RESULT_TREE_HEAD;
+	resp.tree_head = &h;
+	return pack_response(&resp);
+}
+
+static nng_msg *public_key_reply(server *srv)
+{
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__PublicKey k = LEDGER__PUBLIC_KEY__INIT;
+	uint8_t pub[LD_ED25519_KEY];
+	if (!srv->signer)
+		return error_msg(LD_E(INVALID_STATE), "this server signs no tree heads");
+	merkle_signer_public(srv->signer, pub);
+	k.algorithm = "ed25519";
+	k.has_key = 1;
+	k.key.len = LD_ED25519_KEY;
+	k.key.data = pub;
+	resp.result_case = LEDGER__RESPONSE__RESULT_PUBLIC_KEY;
+	resp.public_key = &k;
+	return pack_response(&resp);
+}
+
+static nng_msg *inclusion_reply(server *srv, const Ledger__InclusionProofRequest *q)
+{
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__InclusionProofs res = LEDGER__INCLUSION_PROOFS__INIT;
+	Ledger__TreeHead th;
+	merkle_head mh;
+	ld_errinfo e;
+	uint8_t root[LD_HASH_LEN], pub[LD_ED25519_KEY];
+	uint64_t cur;
+	nng_msg *m = current_tree(srv, &cur, root);
+	if (m)
+		return m;
+	if (q->n_seqs == 0) {
+		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "inclusion_proof.seqs",
+			       "inclusion_proof.seqs is required");
+		return error_reply(&e);
+	}
+	if (q->n_seqs > MAX_PROOF_SEQS) {
+		ld_errinfo_set(&e, LD_E(TOO_LARGE), "inclusion_proof.seqs",
+			       "%zu seqs in one request; at most %d", q->n_seqs, MAX_PROOF_SEQS);
+		return error_reply(&e);
+	}
+	uint64_t size = q->has_tree_size && q->tree_size ? q->tree_size : cur;
+	if (size > cur) {
+		ld_errinfo_set(&e, LD_E(SIZE_BEYOND_HEAD), "inclusion_proof.tree_size",
+			       "tree_size %llu is beyond the tree head, %llu",
+			       (unsigned long long)size, (unsigned long long)cur);
+		return error_reply(&e);
+	}
+	for (size_t i = 0; i < q->n_seqs; i++) {
+		uint64_t seq = q->seqs[i];
+		if (seq == 0) {
+			ld_errinfo_set(&e, LD_E(INVALID_VALUE), "inclusion_proof.seqs",
+				       "seq 0 does not exist; the log starts at 1");
+			return error_reply(&e);
+		}
+		if (seq > size) {
+			ld_errinfo_set(&e, LD_E(SEQ_BEYOND_HEAD), "inclusion_proof.seqs",
+				       "seq %llu is beyond the tree of size %llu%s",
+				       (unsigned long long)seq, (unsigned long long)size,
+				       size == cur ? " (the tree head)" : "");
+			e.seq = seq;
+			return error_reply(&e);
+		}
+	}
+	size_t n = q->n_seqs;
+	Ledger__InclusionProof *proofs = calloc(n, sizeof(*proofs));
+	Ledger__InclusionProof **pp = calloc(n, sizeof(*pp));
+	ProtobufCBinaryData *bins = calloc(n * LD_MERKLE_MAX_PROOF, sizeof(*bins));
+	uint8_t(*hashes)[LD_MERKLE_HASH] = malloc(n * LD_MERKLE_MAX_PROOF * LD_MERKLE_HASH);
+	store_txn *t = NULL;
+	int rc = LD_E(INTERNAL);
+	if (!proofs || !pp || !bins || !hashes || (rc = store_read_begin(srv->s, &t)) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		size_t np = 0;
+		uint8_t(*path)[LD_MERKLE_HASH] = hashes + i * LD_MERKLE_MAX_PROOF;
+		ProtobufCBinaryData *b = bins + i * LD_MERKLE_MAX_PROOF;
+		if ((rc = ld_merkle_inclusion_proof(q->seqs[i] - 1, size, merkle_node, t, path,
+						    &np)) != 0)
+			goto out;
+		ledger__inclusion_proof__init(&proofs[i]);
+		proofs[i].has_seq = 1;
+		proofs[i].seq = q->seqs[i];
+		for (size_t k = 0; k < np; k++) {
+			b[k].len = LD_MERKLE_HASH;
+			b[k].data = path[k];
+		}
+		proofs[i].n_path = np;
+		proofs[i].path = b;
+		pp[i] = &proofs[i];
+	}
+	res.has_tree_size = 1;
+	res.tree_size = size;
+	res.n_proofs = n;
+	res.proofs = pp;
+	if (!(q->has_tree_size && q->tree_size)) {
+		if ((rc = fill_tree_head(srv, size, root, &th, &mh, pub)) != 0)
+			goto out;
+		res.tree_head = &th;
+	}
+	resp.result_case = LEDGER__RESPONSE__RESULT_INCLUSION_PROOFS;
+	resp.inclusion_proofs = &res;
+	m = pack_response(&resp);
+out:
+	if (t)
+		store_read_end(t);
+	if (!m)
+		m = error_msg(rc ? rc : LD_E(INTERNAL), "unable to read the Merkle tree");
+	free(proofs);
+	free(pp);
+	free(bins);
+	free(hashes);
+	return m;
+}
+
+static nng_msg *consistency_reply(server *srv, const Ledger__ConsistencyProofRequest *q)
+{
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__ConsistencyProof res = LEDGER__CONSISTENCY_PROOF__INIT;
+	ProtobufCBinaryData bins[LD_MERKLE_MAX_PROOF];
+	uint8_t path[LD_MERKLE_MAX_PROOF][LD_MERKLE_HASH], root[LD_HASH_LEN];
+	ld_errinfo e;
+	uint64_t cur;
+	nng_msg *m = current_tree(srv, &cur, root);
+	if (m)
+		return m;
+	if (!q->has_from_size) {
+		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "consistency_proof.from_size",
+			       "consistency_proof.from_size is required");
+		return error_reply(&e);
+	}
+	uint64_t to = q->has_to_size && q->to_size ? q->to_size : cur;
+	if (to > cur || q->from_size > cur) {
+		int from_bad = q->from_size > cur;
+		ld_errinfo_set(&e, LD_E(SIZE_BEYOND_HEAD),
+			       from_bad ? "consistency_proof.from_size" : "consistency_proof.to_size",
+			       "%s %llu is beyond the tree head, %llu",
+			       from_bad ? "from_size" : "to_size",
+			       (unsigned long long)(from_bad ? q->from_size : to),
+			       (unsigned long long)cur);
+		return error_reply(&e);
+	}
+	if (q->from_size > to) {
+		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency_proof.from_size",
+			       "from_size %llu is larger than to_size %llu",
+			       (unsigned long long)q->from_size, (unsigned long long)to);
+		return error_reply(&e);
+	}
+	store_txn *t;
+	size_t np = 0;
+	int rc = store_read_begin(srv->s, &t);
+	if (rc)
+		return error_msg(rc, "unable to read the Merkle tree");
+	rc = ld_merkle_consistency_proof(q->from_size, to, merkle_node, t, path, &np);
+	store_read_end(t);
+	if (rc)
+		return error_msg(rc, "unable to read the Merkle tree");
+	for (size_t k = 0; k < np; k++) {
+		bins[k].len = LD_MERKLE_HASH;
+		bins[k].data = path[k];
+	}
+	res.has_from_size = res.has_to_size = 1;
+	res.from_size = q->from_size;
+	res.to_size = to;
+	res.n_path = np;
+	res.path = bins;
+	resp.result_case = LEDGER__RESPONSE__RESULT_CONSISTENCY_PROOF;
+	resp.consistency_proof = &res;
 	return pack_response(&resp);
 }
 
@@ -863,6 +1087,18 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 	case LEDGER__REQUEST__COMMAND_HEAD:
 		reply = head_reply(srv);
 		break;
+	case LEDGER__REQUEST__COMMAND_TREE_HEAD:
+		reply = tree_head_reply(srv);
+		break;
+	case LEDGER__REQUEST__COMMAND_INCLUSION_PROOF:
+		reply = inclusion_reply(srv, req->inclusion_proof);
+		break;
+	case LEDGER__REQUEST__COMMAND_CONSISTENCY_PROOF:
+		reply = consistency_reply(srv, req->consistency_proof);
+		break;
+	case LEDGER__REQUEST__COMMAND_PUBLIC_KEY:
+		reply = public_key_reply(srv);
+		break;
 	case LEDGER__REQUEST__COMMAND_GET_MEMBER:
 	case LEDGER__REQUEST__COMMAND_COVERAGE:
 	case LEDGER__REQUEST__COMMAND_HISTORY:
@@ -1066,6 +1302,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	srv->s = s;
 	srv->w = w;
 	srv->proj = r;
+	srv->signer = o->signer;
 	srv->max_msg = o->max_msg ? o->max_msg : 16u << 20;
 	if (srv->max_msg > HARD_MAX_MSG)
 		srv->max_msg = HARD_MAX_MSG;

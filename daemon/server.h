@@ -23,6 +23,7 @@
 #include <stddef.h>
 
 #include "codec.h"
+#include "merkle.h"
 #include "projection.h"
 #include "store.h"
 #include "writer.h"
@@ -36,6 +37,8 @@ typedef struct server_options {
 	int workers;       /* concurrent requests (contexts); 0 = 64 */
 	int ipc_probe_ms;  /* IPC listener probe period; 0 = 1000, < 0 = off */
 	const char *pub_url; /* the live feed's PUB address (NULL: none) */
+	merkle_signer *signer; /* signs tree heads; NULL: the audit-proof requests
+				* answer ERR_INVALID_STATE */
 } server_options;
 
 typedef struct server server;

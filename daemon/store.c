@@ -15,7 +15,7 @@ static const char *const db_names[DB__COUNT] = {
 	[DB_LOG] = "log",	    [DB_IDEM] = "idem",	      [DB_STREAMS] = "streams",
 	[DB_PERSONS] = "persons",
 	[DB_STATIONS] = "stations", [DB_FIXES] = "fixes",     [DB_REFUNDS] = "refunds",
-	[DB_META] = "meta",
+	[DB_META] = "meta",	    [DB_MERKLE] = "merkle",
 };
 
 struct store {

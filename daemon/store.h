@@ -13,6 +13,9 @@
  *   fixes      target seq (8 BE)              → correcting seq (8 BE) + kind
  *   refunds    DuesPaid seq (8 BE)            → fen refunded so far (8 BE)
  *   meta       name                           → value ("format" = 1)
+ *   merkle     end leaf (8 BE), level (1)     → 32-byte hash of the complete
+ *              subtree of 2^level leaves ending before leaf `end`
+ *              (daemon/merkle.h)
  *
  * Threads: one writer thread owns write transactions. Read transactions may
  * be begun on any thread (MDB_NOTLS) and must be short: while one is open the
@@ -38,6 +41,7 @@ enum store_db {
 	DB_FIXES,
 	DB_REFUNDS,
 	DB_META,
+	DB_MERKLE,
 	DB__COUNT
 };
 

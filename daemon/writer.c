@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "merkle.h"
 #include "model.h"
 
 struct writer {
@@ -22,6 +23,10 @@ struct writer {
 	uint64_t seq;
 	uint8_t hash[LD_HASH_LEN];
 	int64_t recorded_at;
+	/* The committed Merkle tree (when merkle is set), under lock. */
+	int merkle;
+	ld_merkle_frontier tree;
+	uint8_t root[LD_HASH_LEN];
 
 	/* The commit hook, called with hook_lock held, so that clearing it
 	 * (which takes the lock) waits for a call in flight. */
@@ -34,6 +39,7 @@ struct writer {
 typedef struct head {
 	uint64_t seq;
 	uint8_t hash[LD_HASH_LEN];
+	ld_merkle_frontier *tree; /* working copy; NULL: no tree */
 } head;
 
 static int64_t now_us(void)
@@ -163,6 +169,8 @@ static int append_one(store_txn *t, head *h, const Ledger__Event *ev, const char
 	ld_put_be64(val, seq);
 	if ((rc = store_put(t, DB_IDEM, ev->event_id.data, LD_EVENT_ID_LEN, val, 8)))
 		return rc;
+	if (h->tree && (rc = merkle_append(t, h->tree, hash)))
+		return rc;
 
 	h->seq = seq;
 	memcpy(h->hash, hash, LD_HASH_LEN);
@@ -217,6 +225,9 @@ static int append_request(store_txn *txn, head *h, append_req *r, int64_t record
 		}
 	store_txn *child;
 	head saved = *h;
+	ld_merkle_frontier saved_tree;
+	if (h->tree)
+		saved_tree = *h->tree;
 	int rc = store_child_begin(txn, &child);
 	if (rc)
 		return rc;
@@ -228,6 +239,8 @@ static int append_request(store_txn *txn, head *h, append_req *r, int64_t record
 			continue;
 		store_abort(child);
 		*h = saved;
+		if (h->tree)
+			*h->tree = saved_tree;
 		if (is_storage_error(rc))
 			return rc;
 		item_fail(&r->items[i], rc, &e);
@@ -276,10 +289,15 @@ static void commit_batch(writer *w, append_req *batch)
 
 	int status;
 	head h;
+	ld_merkle_frontier tree;
 	for (;;) {
+		/* Every attempt starts from the committed head and tree. */
 		pthread_mutex_lock(&w->lock);
 		h.seq = w->seq;
 		memcpy(h.hash, w->hash, LD_HASH_LEN);
+		h.tree = w->merkle ? &tree : NULL;
+		if (h.tree)
+			tree = w->tree;
 		pthread_mutex_unlock(&w->lock);
 
 		int64_t recorded_at = now_us();
@@ -297,11 +315,18 @@ static void commit_batch(writer *w, append_req *batch)
 		if (status == 0) {
 			/* Only a commit that appended moves the head (a batch of
 			 * duplicates and rejections leaves it as it was). */
+			uint8_t root[LD_HASH_LEN];
+			if (h.tree)
+				ld_merkle_root(h.tree, root);
 			pthread_mutex_lock(&w->lock);
 			if (h.seq != w->seq) {
 				w->seq = h.seq;
 				memcpy(w->hash, h.hash, LD_HASH_LEN);
 				w->recorded_at = recorded_at;
+				if (h.tree) {
+					w->tree = *h.tree;
+					memcpy(w->root, root, LD_HASH_LEN);
+				}
 			}
 			pthread_mutex_unlock(&w->lock);
 			break;
@@ -410,18 +435,38 @@ static int read_head(writer *w)
 
 int writer_start(writer **out, store *s)
 {
+	return writer_start_opts(out, s, NULL);
+}
+
+int writer_start_opts(writer **out, store *s, const writer_options *o)
+{
 	writer *w = calloc(1, sizeof(*w));
 	int rc;
 	*out = NULL;
 	if (!w)
 		return LD_E(INTERNAL);
 	w->s = s;
+	w->merkle = !(o && o->no_merkle);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_mutex_init(&w->hook_lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	if ((rc = read_head(w)) != 0) {
 		log_error("writer: unable to read the head of the log: %s", ld_strerror(rc));
 		goto fail;
+	}
+	if (w->merkle) {
+		ld_errinfo e = {0};
+		if ((rc = merkle_catch_up(s, &w->tree, &e)) != 0) {
+			log_error("writer: %s", e.message);
+			goto fail;
+		}
+		if (w->tree.size != w->seq) {
+			log_error("writer: the Merkle tree has %llu leaves but the log %llu events",
+				  (unsigned long long)w->tree.size, (unsigned long long)w->seq);
+			rc = LD_E(STORAGE);
+			goto fail;
+		}
+		ld_merkle_root(&w->tree, w->root);
 	}
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
 		rc = LD_E(INTERNAL);
@@ -478,6 +523,16 @@ void writer_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], int64_t *r
 	if (recorded_at)
 		*recorded_at = w->recorded_at;
 	pthread_mutex_unlock(&w->lock);
+}
+
+int writer_tree(writer *w, uint64_t *size, uint8_t root[LD_HASH_LEN])
+{
+	pthread_mutex_lock(&w->lock);
+	int on = w->merkle;
+	*size = w->tree.size;
+	memcpy(root, w->root, LD_HASH_LEN);
+	pthread_mutex_unlock(&w->lock);
+	return on ? 0 : LD_E(INVALID_STATE);
 }
 
 void writer_stop(writer *w)

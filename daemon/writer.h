@@ -9,6 +9,9 @@
  *
  * MDB_MAP_FULL (from a put or from the commit) aborts the batch, grows the
  * map and redoes the batch; requests are kept until their commit succeeds.
+ * The Merkle tree of the log (daemon/merkle.h) is appended to in the same
+ * transaction, from a working copy of its right edge that a failed attempt
+ * (or an atomic request's rejection) throws away with the rest.
  * A full disk or another storage failure fails the whole batch with
  * ERR_DISK_FULL / ERR_STORAGE and nothing of it recorded; the writer goes on
  * with the next batch.
@@ -58,7 +61,17 @@ typedef struct writer writer;
 /* Called on the writer thread after each successful commit. */
 typedef void (*writer_commit_fn)(void *arg, uint64_t head_seq);
 
-/* Starts the writer thread on s; reads the log head. 0 or a negative code. */
+typedef struct writer_options {
+	/* 1: do not maintain the Merkle tree of the log (daemon/merkle.h), for
+	 * benchmarks; the next start without it catches the tree up. */
+	int no_merkle;
+} writer_options;
+
+/* Starts the writer thread on s; reads the log head and (unless
+ * o->no_merkle) brings the Merkle tree up to it. o may be NULL (defaults).
+ * 0 or a negative code. */
+int writer_start_opts(writer **out, store *s, const writer_options *o);
+/* writer_start_opts with the defaults. */
 int writer_start(writer **out, store *s);
 /* Sets (or with NULL clears) the commit hook, from any thread at any time.
  * When it returns, no call of the previous hook is in flight. The hook must
@@ -71,6 +84,12 @@ int writer_submit(writer *w, append_req *r);
 
 /* The committed head: seq and hash (32 zero bytes for an empty log). */
 void writer_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], int64_t *recorded_at);
+
+/* The committed Merkle tree: its size (= the head seq) and root. 0, or
+ * LD_E(INVALID_STATE) when the writer runs without the tree. Appends to the
+ * tree happen in the transaction of the events, so size and root always
+ * match a committed log. */
+int writer_tree(writer *w, uint64_t *size, uint8_t root[LD_HASH_LEN]);
 
 /* Finishes the batch in flight, answers every queued request with
  * ERR_SHUTTING_DOWN and stops the thread. Later submits get

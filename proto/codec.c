@@ -173,6 +173,37 @@ int codec_event_hash(const Ledger__Event *ev, uint8_t out[LD_HASH_LEN])
 	return 0;
 }
 
+int codec_event_check(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev, char *why,
+		      size_t n)
+{
+	uint8_t h[LD_HASH_LEN];
+	if (!ev->has_seq || ev->seq != seq) {
+		snprintf(why, n, "the event stored as seq %llu says it is seq %llu",
+			 (unsigned long long)seq, (unsigned long long)ev->seq);
+		return LD_E(CHAIN_BROKEN);
+	}
+	if (!ev->has_hash || ev->hash.len != LD_HASH_LEN || !ev->has_prev_hash ||
+	    ev->prev_hash.len != LD_HASH_LEN) {
+		snprintf(why, n, "seq %llu has no hash or prev_hash of 32 bytes",
+			 (unsigned long long)seq);
+		return LD_E(CHAIN_BROKEN);
+	}
+	if (prev && memcmp(prev, ev->prev_hash.data, LD_HASH_LEN) != 0) {
+		snprintf(why, n, "the prev_hash of seq %llu is not the hash of seq %llu",
+			 (unsigned long long)seq, (unsigned long long)(seq - 1));
+		return LD_E(CHAIN_BROKEN);
+	}
+	int rc = codec_event_hash(ev, h);
+	if (rc)
+		return rc;
+	if (memcmp(h, ev->hash.data, LD_HASH_LEN) != 0) {
+		snprintf(why, n, "the content of seq %llu does not give its stored hash",
+			 (unsigned long long)seq);
+		return LD_E(CHAIN_BROKEN);
+	}
+	return 0;
+}
+
 const char *codec_event_type_name(int body_case)
 {
 	const ProtobufCFieldDescriptor *f =

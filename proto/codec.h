@@ -77,6 +77,16 @@ size_t codec_pack(const void *msg, uint8_t *out);
  */
 int codec_event_hash(const Ledger__Event *ev, uint8_t out[LD_HASH_LEN]);
 
+/*
+ * Checks one stored event against the chain: that it is event `seq`, that its
+ * prev_hash is `prev` (the hash of seq-1, 32 zero bytes for seq 1; NULL skips
+ * this check) and that its stored hash is the one its content gives. Returns
+ * 0, LD_E(CHAIN_BROKEN) with why (size n) saying which check failed, or
+ * LD_E(INTERNAL) if memory runs out.
+ */
+int codec_event_check(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev, char *why,
+		      size_t n);
+
 /* Name of an event body kind ("member_joined"), "unknown" if none. */
 const char *codec_event_type_name(int body_case);
 

@@ -6,7 +6,17 @@
  * hashes every event, so we keep them. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 
 void ld_sha256_3(const void *a, size_t alen, const void *b, size_t blen, const void *c,
@@ -29,5 +39,123 @@ int ld_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msgle
 	unsigned int len = 0;
 	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, out, &len) || len != LD_SHA256_LEN)
 		return -1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ed25519                                                             */
+/* ------------------------------------------------------------------ */
+
+static int raw_keys(EVP_PKEY *k, uint8_t priv[LD_ED25519_KEY], uint8_t pub[LD_ED25519_KEY])
+{
+	size_t a = LD_ED25519_KEY, b = LD_ED25519_KEY;
+	if (EVP_PKEY_get_raw_private_key(k, priv, &a) != 1 ||
+	    EVP_PKEY_get_raw_public_key(k, pub, &b) != 1 || a != LD_ED25519_KEY ||
+	    b != LD_ED25519_KEY)
+		return -1;
+	return 0;
+}
+
+int ld_ed25519_generate(uint8_t priv[LD_ED25519_KEY], uint8_t pub[LD_ED25519_KEY])
+{
+	EVP_PKEY *k = NULL;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+	int rc = -1;
+	if (ctx && EVP_PKEY_keygen_init(ctx) == 1 && EVP_PKEY_keygen(ctx, &k) == 1)
+		rc = raw_keys(k, priv, pub);
+	EVP_PKEY_free(k);
+	EVP_PKEY_CTX_free(ctx);
+	return rc;
+}
+
+int ld_ed25519_sign(const uint8_t priv[LD_ED25519_KEY], const void *msg, size_t len,
+		    uint8_t sig[LD_ED25519_SIG])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv, LD_ED25519_KEY);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t slen = LD_ED25519_SIG;
+	int rc = -1;
+	if (k && md && EVP_DigestSignInit(md, NULL, NULL, NULL, k) == 1 &&
+	    EVP_DigestSign(md, sig, &slen, msg, len) == 1 && slen == LD_ED25519_SIG)
+		rc = 0;
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+int ld_ed25519_verify(const uint8_t pub[LD_ED25519_KEY], const void *msg, size_t len,
+		      const uint8_t sig[LD_ED25519_SIG])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, LD_ED25519_KEY);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = k && md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, k) == 1 &&
+		 EVP_DigestVerify(md, sig, LD_ED25519_SIG, msg, len) == 1;
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(k);
+	ERR_clear_error();
+	return ok;
+}
+
+int ld_ed25519_load(const char *path, uint8_t priv[LD_ED25519_KEY], uint8_t pub[LD_ED25519_KEY],
+		    char *err, size_t n)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, n, "unable to open key file '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || (st.st_mode & 077)) {
+		snprintf(err, n, "key file '%s' may be read or written by others (mode %03o); "
+				 "chmod 600 it",
+			 path, (unsigned)(st.st_mode & 0777));
+		close(fd);
+		return -1;
+	}
+	FILE *f = fdopen(fd, "r");
+	EVP_PKEY *k = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+	int rc = -1;
+	if (!k)
+		snprintf(err, n, "key file '%s' holds no PEM private key", path);
+	else if (EVP_PKEY_id(k) != EVP_PKEY_ED25519)
+		snprintf(err, n, "key file '%s' holds a key that is not Ed25519", path);
+	else if ((rc = raw_keys(k, priv, pub)) != 0)
+		snprintf(err, n, "unable to read the key in '%s'", path);
+	EVP_PKEY_free(k);
+	if (f)
+		fclose(f);
+	else
+		close(fd);
+	ERR_clear_error();
+	return rc;
+}
+
+int ld_ed25519_create(const char *path, uint8_t priv[LD_ED25519_KEY],
+		      uint8_t pub[LD_ED25519_KEY], char *err, size_t n)
+{
+	if (ld_ed25519_generate(priv, pub) != 0) {
+		snprintf(err, n, "unable to generate an Ed25519 key");
+		return -1;
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, n, "unable to create key file '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv, LD_ED25519_KEY);
+	FILE *f = fdopen(fd, "w");
+	int ok = k && f && PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) == 1;
+	ok = (f ? fflush(f) == 0 && fsync(fileno(f)) == 0 : 0) && ok;
+	if (f)
+		ok = fclose(f) == 0 && ok;
+	else
+		close(fd);
+	EVP_PKEY_free(k);
+	ERR_clear_error();
+	if (!ok) {
+		snprintf(err, n, "unable to write key file '%s'", path);
+		unlink(path);
+		return -1;
+	}
 	return 0;
 }

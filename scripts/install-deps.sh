@@ -11,6 +11,7 @@ PACKAGES=(
 	libuv1-dev                        # projection workers
 	libssl-dev                        # SHA-256 of the hash chain
 	libjansson-dev                    # JSON output of the clients
+	libyaml-dev                       # plan files (plans/*.yaml)
 	libcmocka-dev                     # unit tests
 )
 

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# verify_test.sh — tamper detection: `ledgerctl verify` recomputes the hash
+# chain (and the Merkle root of the signed tree head) and names the first bad
+# seq; a byte flipped inside data.mdb (in the stored event's payload, found by
+# a unique string) is detected by verify, by `history --verify` against a tree
+# head saved before, and by the daemon's start-up check, which refuses to
+# start naming the seq. Tree heads: saved, checked, a tampered one refused
+# (exit 4); the signing key's file mode.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+need_ledgerctl
+
+start_ledgerd
+export LEDGER_URL="$URL"
+export LEDGER_ID_KEY="verify-test-key"
+
+# --- an intact log ----------------------------------------------------------
+ok verify
+out_has "hash chain intact: the log is empty" "verify of an empty log"
+ok org add JS --name "Jiangsu federation" --kind federation-province --region 320000 --at 2024-01-01
+ok org add NJ --name "Nanjing federation" --kind federation-city --region 320100 --parent JS --at 2024-01-02
+for i in 1 2 3 4 5; do
+	ok org add "U$i" --name "Union $i" --kind industry-union --region 320100 --parent NJ --at 2024-01-03
+done
+ok join M1 --org U1 --path platform-work --channel online --group rider --employment partial \
+	--region 320102 --national-id 320102199001011234 --at 2024-01-04
+ok tree-head --save "$TMPDIR/head.json"
+out_has 'tree size 8' "tree-head size"
+out_has 'signature ok' "tree-head signature"
+[ "$(stat -c %a "$TMPDIR/data/tree-head.key")" = 600 ] || fail "tree-head.key is not mode 600"
+ok transfer M1 --from U1 --to U2 --reason moved-region --note "TamperTargetQ7Z" --at 2024-01-05
+recorded
+TARGET=$SEQ
+for i in 6 7; do
+	ok org add "U$i" --name "Union $i" --kind industry-union --region 320100 --parent NJ --at 2024-01-05
+done
+ok verify
+out_has "hash chain intact: seq 1 to 11, 11 events" "verify of 11 events"
+out_has "merkle root of seq 1 to 11 matches the signed tree head" "verify does not check the root"
+ok verify --from 4 --to 9
+out_has "hash chain intact: seq 4 to 9, 6 events" "verify of a range"
+ok --json verify
+expect_eq "$(json 'j["intact"]')" True "verify --json intact"
+refused 1 'beyond the head' verify --to 99
+refused 1 'after --to' verify --from 9 --to 4
+ok history M1 --verify "$TMPDIR/head.json"
+out_has "verified: 2 events in the tree of size 11, which extends the saved tree head of size 8" \
+	"history --verify"
+ok public-key
+out_has "^ed25519 [0-9a-f]{64}$" "public-key"
+
+# A saved head edited (its size) no longer verifies: exit 4.
+python3 - "$TMPDIR/head.json" "$TMPDIR/forged.json" <<'PY'
+import json, sys
+h = json.load(open(sys.argv[1]))
+h["tree_size"] -= 1
+json.dump(h, open(sys.argv[2], "w"))
+PY
+refused 4 'VERIFICATION FAILED: the signature of the tree head of size 7 does not verify' \
+	history M1 --verify "$TMPDIR/forged.json"
+refused 4 'signed by another key' tree-head --key "$(printf '%064d' 0)"
+
+# --- a byte flipped on disk -------------------------------------------------
+stop_ledgerd
+python3 - "$TMPDIR/data/data.mdb" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+needle = b"TamperTargetQ7Z"
+n = 0
+i = b.find(needle)
+while i >= 0:
+    b[i + 6] ^= 0x01        # 'T' of "Target" -> 'U'
+    n += 1
+    i = b.find(needle, i + 1)
+if n == 0:
+    sys.exit("the unique string is not in data.mdb")
+open(p, 'wb').write(b)
+print(f"flipped {n} cop{'y' if n == 1 else 'ies'}", file=sys.stderr)
+PY
+
+# The start-up check refuses, naming the seq.
+set +e
+"$LEDGERD" --data "$TMPDIR/data" --listen "tcp://127.0.0.1:$(free_port)" 2>"$TMPDIR/start.err"
+RCD=$?
+set -e
+[ $RCD -ne 0 ] || fail "ledgerd started on a tampered log"
+grep -q "hash chain broken at seq $TARGET" "$TMPDIR/start.err" ||
+	{ cat "$TMPDIR/start.err" >&2; fail "the start-up check does not name seq $TARGET"; }
+grep -q "refusing to start" "$TMPDIR/start.err" || fail "no 'refusing to start' in the error"
+
+# A check that does not reach back that far lets it start ...
+start_ledgerd --verify-at-start 2
+export LEDGER_URL="$URL"
+# ... and verify finds it: exit 4, the seq named.
+refused 4 "HASH CHAIN BROKEN at seq $TARGET: the content of seq $TARGET does not give its stored hash" verify
+refused 4 "HASH CHAIN BROKEN at seq $TARGET" verify --from "$TARGET"
+refused 4 "VERIFICATION FAILED: seq $TARGET: the event's content does not give its hash" \
+	history M1 --verify "$TMPDIR/head.json"
+ok --json get 11
+HASH11=$(json 'j["hash"]')
+ok verify --from $((TARGET + 1))
+ok verify --to $((TARGET - 1))
+ctl --json verify
+expect_eq "$RC" 4 "verify --json exit status"
+expect_eq "$(json 'j["first_bad"]')" "$TARGET" "verify --json first_bad"
+stop_ledgerd
+
+# The signing key must be the owner's alone.
+chmod 644 "$TMPDIR/data/tree-head.key"
+set +e
+"$LEDGERD" --data "$TMPDIR/data" --listen "tcp://127.0.0.1:$(free_port)" --verify-at-start 0 \
+	2>"$TMPDIR/start.err"
+RCD=$?
+set -e
+[ $RCD -ne 0 ] || fail "ledgerd started with a key file others may read"
+grep -q "may be read or written by others (mode 644); chmod 600 it" "$TMPDIR/start.err" ||
+	{ cat "$TMPDIR/start.err" >&2; fail "no clear error for the key file's mode"; }
+chmod 600 "$TMPDIR/data/tree-head.key"
+
+# A Merkle leaf edited on disk: the start-up check names its seq.
+python3 - "$TMPDIR/data/data.mdb" "$HASH11" <<'PY'
+import hashlib, sys
+p, h = sys.argv[1], bytes.fromhex(sys.argv[2])
+leaf = hashlib.sha256(b"\x00" + h).digest()
+b = bytearray(open(p, 'rb').read())
+i, n = b.find(leaf), 0
+while i >= 0:
+    b[i] ^= 0xff
+    n += 1
+    i = b.find(leaf, i + 1)
+if n == 0:
+    sys.exit("the leaf of seq 11 is not in data.mdb")
+open(p, 'wb').write(b)
+PY
+set +e
+"$LEDGERD" --data "$TMPDIR/data" --listen "tcp://127.0.0.1:$(free_port)" --verify-at-start 1 \
+	2>"$TMPDIR/start.err"
+RCD=$?
+set -e
+[ $RCD -ne 0 ] || fail "ledgerd started with a Merkle leaf changed"
+grep -q "hash chain broken at seq 11: the Merkle tree's leaf of seq 11 is not its hash's" \
+	"$TMPDIR/start.err" || { cat "$TMPDIR/start.err" >&2; fail "the changed leaf is not named"; }
+echo "verify_test: ok"
