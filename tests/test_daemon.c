@@ -942,7 +942,7 @@ static void test_reads(void **state)
 		assert_int_equal(codec_size(ev), codec_size(lev));
 		/* Every server field is there. */
 		assert_true(ev->has_recorded_at && ev->recorded_at > TL_T0);
-		assert_string_equal(ev->actor, "tcp:127.0.0.1");
+		assert_string_equal(ev->actor, "addr:127.0.0.1");
 		assert_non_null(ev->stream);
 		assert_true(ev->has_version && ev->version >= 1);
 		assert_false(ev->has_expected_version);

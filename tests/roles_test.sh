@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# roles_test.sh — identity and roles (docs/ROLES.md): the role file, each
+# role's allowed and refused operations, clerk scope over organisation
+# subtrees (Nanjing's clerk cannot record for Suzhou's organisations or
+# members, atomic batches refused whole, non-atomic per event), the actor
+# recorded is the authenticated identity, unknown identities refused, a bad
+# role file refused at start, and the IPC peer uid as identity.
+# The daemon is restarted with different role files; the identity of a
+# plain loopback tcp:// client is "addr:127.0.0.1" (development mode).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+need_ledgerctl
+export LEDGER_ID_KEY="roles-test-key"
+ME="addr:127.0.0.1"
+
+roles() { cat >"$TMPDIR/roles.ini"; }
+restart() {
+	stop_ledgerd
+	start_ledgerd --roles "$TMPDIR/roles.ini" "$@"
+	export LEDGER_URL="$URL"
+}
+# refused_perm RE ARGS...: refused with exit 1 and "permission denied" text
+denied() {
+	local re=$1
+	shift
+	refused 1 "$re" "$@"
+}
+count_events() {
+	ok head --json
+	json 'j.get("seq", 0)'
+}
+
+# --- development mode: everyone is admin; the actor is the address ---------
+start_ledgerd
+export LEDGER_URL="$URL"
+grep -q "no --roles file: everyone is admin" "$LEDGERD_LOG" || fail "no development-mode warning"
+ok org add JS --name "Jiangsu federation" --kind federation-province --region 320000 --at 2024-01-01
+ok org add NJ --name "Nanjing federation" --kind federation-city --region 320100 --parent JS --at 2024-01-02
+ok org add SZ --name "Suzhou federation" --kind federation-city --region 320500 --parent JS --at 2024-01-02
+ok org add NJ-U1 --name "Nanjing riders" --kind industry-union --region 320100 --parent NJ --at 2024-01-03
+ok org add SZ-U1 --name "Suzhou riders" --kind industry-union --region 320500 --parent SZ --at 2024-01-03
+ok join M-SZ --org SZ-U1 --path platform-work --channel online --group rider --employment partial \
+	--region 320505 --national-id 320505199001011234 --at 2024-01-04
+recorded
+ok get "$SEQ" --json
+expect_eq "$(json 'j["actor"]')" "$ME" "actor in development mode"
+
+# --- a bad role file stops the start with a precise message -----------------
+stop_ledgerd
+bad_roles() {
+	local want=$1
+	cat >"$TMPDIR/bad.ini"
+	set +e
+	timeout 20 "$LEDGERD" --data "$TMPDIR/data" --listen "tcp://127.0.0.1:$(free_port)" \
+		--roles "$TMPDIR/bad.ini" 2>"$TMPDIR/bad.err"
+	local rc=$?
+	set -e
+	[ "$rc" -ne 0 ] || fail "ledgerd started with a bad role file ($want)"
+	grep -Eq -- "$want" "$TMPDIR/bad.err" || { cat "$TMPDIR/bad.err" >&2; fail "bad role file: wanted /$want/"; }
+}
+printf '[cn:x]\nrole = boss\n' | bad_roles "line 2: role 'boss' is not admin, clerk, auditor or subscriber"
+printf '[cn:x]\nrole = clerk\n' | bad_roles "clerk \[cn:x\] needs 'orgs"
+printf '[cn:x]\nrole = auditor\norgs = NJ\n' | bad_roles "only a clerk has 'orgs'"
+printf 'role = admin\n' | bad_roles "line 1: 'role' outside a section"
+printf '[bob]\nrole = admin\n' | bad_roles "section \[bob\] is not an identity"
+printf '[uid:no-such-user-xyz]\nrole = admin\n' | bad_roles "no user 'no-such-user-xyz'"
+printf '[cn:x]\nrole = admin\ncolour = red\n' | bad_roles "line 3: unknown key 'colour'"
+printf '[cn:x]\nrole = admin\n[cn:y]\nrole = admin\n[cn:x]\norgs = NJ\n' | bad_roles "given twice"
+set +e
+timeout 20 "$LEDGERD" --data "$TMPDIR/data" --listen "tcp://127.0.0.1:$(free_port)" \
+	--roles "$TMPDIR/no-such.ini" 2>"$TMPDIR/bad.err"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && grep -q "cannot read role file '$TMPDIR/no-such.ini'" "$TMPDIR/bad.err" ||
+	fail "a missing role file: exit $rc, $(cat "$TMPDIR/bad.err")"
+
+# --- an unknown identity is refused everything ---------------------------------
+roles <<'R'
+; nobody we know
+[cn:someone-else]
+role = admin
+R
+restart
+before=$(count_events)
+denied "permission denied: addr:127.0.0.1 is not in the role file: append refused; nothing was recorded" \
+	org add NJ-U9 --name X --kind industry-union --region 320100 --parent NJ --at 2024-02-01
+denied "addr:127.0.0.1 is not in the role file: read_log refused" log
+denied "not in the role file: get_member refused" member M-SZ
+grep -q "roles: 1 identities" "$LEDGERD_LOG" || fail "no roles log line"
+
+# --- clerk of Nanjing ----------------------------------------------------------
+roles <<R
+[cn:suzhou-clerk]
+role = clerk
+orgs = SZ
+
+[$ME]
+role = clerk
+orgs = NJ
+R
+restart
+ok org add NJ-U2 --name "Nanjing couriers" --kind industry-union --region 320100 --parent NJ --at 2024-02-01
+recorded
+ok get "$SEQ" --json
+expect_eq "$(json 'j["actor"]')" "$ME" "actor of the clerk's event"
+ok join M-NJ --org NJ-U1 --path platform-work --channel online --group rider --employment partial \
+	--region 320102 --national-id 320102199001011111 --at 2024-02-02
+ok transfer M-NJ --from NJ-U1 --to NJ-U2 --reason moved-region --at 2024-02-03
+recorded
+NJ_TRANSFER=$SEQ
+ok dues pay M-NJ --amount 12.00 --from 202402 --to 202402 --method wechat --at 2024-02-04
+# out of scope, each refused with who, role, scope and what
+denied "clerk addr:127.0.0.1 may record events only under NJ; event 0 concerns organisation SZ \(the parent of the new one\)" \
+	org add SZ-U2 --name X --kind industry-union --region 320500 --parent SZ --at 2024-02-05
+denied "event 0 concerns organisation SZ-U1 \(the organisation joined\)" \
+	join M-X --org SZ-U1 --path platform-work --channel online --group rider --employment partial \
+	--region 320505 --national-id 320505199001019999 --at 2024-02-05
+denied "event 0 concerns organisation SZ-U1 \(the organisation of member M-SZ\)" \
+	dues pay M-SZ --amount 12.00 --from 202402 --to 202402 --method wechat --at 2024-02-05
+denied "concerns organisation SZ-U1 \(transfer to\)" \
+	transfer M-NJ --from NJ-U2 --to SZ-U1 --reason moved-region --at 2024-02-05
+denied "concerns organisation SZ-U1 \(transfer from\)" \
+	transfer M-SZ --from SZ-U1 --to NJ-U1 --reason moved-region --at 2024-02-05
+denied "concerns organisation SZ-U1" org update SZ-U1 --admits no --at 2024-02-05
+denied "registers a root organisation \(admin only\)" \
+	org add AH --name "Anhui" --kind federation-province --region 340000 --at 2024-02-05
+denied "concerns organisation JS" org update JS --admits no --at 2024-02-05
+# a void of an out-of-scope event is out of scope
+ok history M-SZ --json
+SZ_JOIN=$(json 'j["events"][0]["seq"]' 2>/dev/null || true)
+[ -n "$SZ_JOIN" ] || SZ_JOIN=6
+denied "concerns organisation SZ-U1" void "$SZ_JOIN" --reason "wrong" --at 2024-02-05
+# in scope: voiding its own transfer works
+ok void "$NJ_TRANSFER" --reason "recorded twice" --at 2024-02-05
+# clerks read everything
+ok member M-SZ
+ok log
+# batches: atomic refused whole, non-atomic per event
+before=$(count_events)
+cat >"$TMPDIR/batch.txt" <<'B'
+org add NJ-U3 --name "Nanjing 3" --kind industry-union --region 320100 --parent NJ --at 2024-02-06
+org add SZ-U3 --name "Suzhou 3" --kind industry-union --region 320500 --parent SZ --at 2024-02-06
+B
+ctl batch "$TMPDIR/batch.txt" --atomic
+[ "$RC" -eq 1 ] || { show batch; fail "atomic batch with an out-of-scope event: exit $RC"; }
+echo "$OUT$ERR" | grep -q "event 1 concerns organisation SZ" || { show batch; fail "atomic batch: no scope message"; }
+expect_eq "$(count_events)" "$before" "events after a refused atomic batch"
+ctl batch "$TMPDIR/batch.txt"
+echo "$OUT$ERR" | grep -q "event 1 concerns organisation SZ" || { show batch; fail "batch: no scope message"; }
+expect_eq "$(count_events)" "$((before + 1))" "events after a non-atomic batch (one in scope)"
+
+# --- auditor: reads everything, records nothing ---------------------------------
+roles <<R
+[$ME]
+role = auditor
+R
+restart
+before=$(count_events)
+ok log
+ok member M-SZ
+ok history M-NJ
+ok tree-head
+denied "auditor addr:127.0.0.1 may not record events \(an auditor reads only\); append refused; nothing was recorded" \
+	org add NJ-U4 --name X --kind industry-union --region 320100 --parent NJ --at 2024-02-07
+expect_eq "$(count_events)" "$before" "events after an auditor's append"
+
+# --- subscriber: the log, not members -----------------------------------------
+roles <<R
+[$ME]
+role = subscriber
+R
+restart
+ok log
+ok get 1
+ok head
+ok tree-head
+denied "subscriber addr:127.0.0.1 may not query members or projections \(a subscriber reads the log only\); get_member refused" \
+	member M-SZ
+denied "subscriber .* history refused" history M-SZ
+denied "subscriber .* read_stream refused" stream member/M-SZ
+denied "subscriber .* may not record events" \
+	org add NJ-U4 --name X --kind industry-union --region 320100 --parent NJ --at 2024-02-07
+
+# --- admin ------------------------------------------------------------------------
+roles <<R
+[$ME]
+role = admin
+R
+restart
+ok org add AH --name "Anhui" --kind federation-province --region 340000 --at 2024-02-08
+ok dues pay M-SZ --amount 12.00 --from 202402 --to 202402 --method wechat --at 2024-02-08
+
+# --- IPC: the identity is the peer uid; "uid:<user name>" in the file works --------
+stop_ledgerd
+ME_UID=$(id -u)
+ME_NAME=$(id -un)
+IPC="ipc://$TMPDIR/ledger.ipc"
+roles <<R
+[uid:$ME_NAME]
+role = clerk
+orgs = SZ
+R
+"$LEDGERD" --data "$TMPDIR/data" --listen "$IPC" --roles "$TMPDIR/roles.ini" 2>>"$LEDGERD_LOG" &
+LEDGERD_PID=$!
+for _ in $(seq 100); do [ -S "$TMPDIR/ledger.ipc" ] && break; sleep 0.1; done
+export LEDGER_URL="$IPC"
+ok org add SZ-U5 --name "Suzhou 5" --kind industry-union --region 320500 --parent SZ --at 2024-02-09
+recorded
+ok get "$SEQ" --json
+expect_eq "$(json 'j["actor"]')" "uid:$ME_UID" "actor over IPC"
+denied "clerk uid:$ME_UID may record events only under SZ" \
+	org add NJ-U5 --name X --kind industry-union --region 320100 --parent NJ --at 2024-02-09
+stop_ledgerd
+echo "roles_test: ok"
