@@ -82,7 +82,7 @@ static int canonical(const char *section, char *out, size_t n)
 
 static int valid_identity(const char *s)
 {
-	static const char *const prefixes[] = {"cn:", "uid:", "addr:"};
+	static const char *const prefixes[] = {"cn:", "uid:", "addr:", "tls:"};
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 		size_t l = strlen(prefixes[i]);
 		if (strncmp(s, prefixes[i], l) == 0 && s[l])

@@ -9,6 +9,7 @@
 #include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -659,6 +660,23 @@ static int identity_of(nng_msg *msg, char *out, size_t n)
 	nng_pipe p = nng_msg_get_pipe(msg);
 	nng_sockaddr sa;
 	uint64_t uid;
+	bool verified;
+	if (nng_pipe_get_bool(p, NNG_OPT_TLS_VERIFIED, &verified) == 0) {
+		/* NNG 1.5.2 has no NNG_OPT_TLS_PEER_CN (it came in 1.6.0): the
+		 * certificate is verified against --tls-ca, but its CN cannot
+		 * be read, so the identity is the verified peer's address. */
+		char ip[INET6_ADDRSTRLEN] = "?";
+		if (!verified || nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0) {
+			snprintf(out, n, "tls:(unverified)");
+			return -1;
+		}
+		if (sa.s_family == NNG_AF_INET)
+			inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip));
+		else if (sa.s_family == NNG_AF_INET6)
+			inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip));
+		snprintf(out, n, "tls:%s", ip);
+		return 0;
+	}
 	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0) {
 		snprintf(out, n, "uid:%llu", (unsigned long long)uid);
 		return 0;

@@ -208,4 +208,60 @@ expect_eq "$(json 'j["actor"]')" "uid:$ME_UID" "actor over IPC"
 denied "clerk uid:$ME_UID may record events only under SZ" \
 	org add NJ-U5 --name X --kind industry-union --region 320100 --parent NJ --at 2024-02-09
 stop_ledgerd
+
+# --- mutual TLS: certificates made here with the openssl command line --------------
+command -v openssl >/dev/null || fail "'openssl' is not installed (scripts/install-deps.sh)"
+C="$TMPDIR/certs"
+mkdir -p "$C"
+cert() { # cert NAME CN CA: key and certificate NAME signed by CA, valid 30 days
+	openssl req -newkey rsa:2048 -nodes -keyout "$C/$1.key" -out "$C/$1.csr" -subj "/CN=$2" 2>/dev/null
+	openssl x509 -req -in "$C/$1.csr" -CA "$C/$3.pem" -CAkey "$C/$3.key" -CAcreateserial \
+		-out "$C/$1.pem" -days 30 2>/dev/null
+}
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/ca.key" -out "$C/ca.pem" -days 30 -subj /CN=roles-test-ca 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/evil.key" -out "$C/evil.pem" -days 30 -subj /CN=evil-ca 2>/dev/null
+cert server 127.0.0.1 ca
+cert clerk nanjing-clerk ca
+cert forged nanjing-clerk evil
+# expired: signed by the right CA, valid only in 2020 (openssl ca sets the dates)
+printf '[ca]\ndefault_ca=d\n[d]\ndatabase=%s/index\nnew_certs_dir=%s\nserial=%s/serial\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n' \
+	"$C" "$C" "$C" >"$C/ca.cnf"
+: >"$C/index"
+echo 01 >"$C/serial"
+openssl req -newkey rsa:2048 -nodes -keyout "$C/expired.key" -out "$C/expired.csr" -subj /CN=nanjing-clerk 2>/dev/null
+openssl ca -batch -config "$C/ca.cnf" -cert "$C/ca.pem" -keyfile "$C/ca.key" -in "$C/expired.csr" \
+	-out "$C/expired.pem" -startdate 20200101000000Z -enddate 20200201000000Z -notext 2>/dev/null
+roles <<R
+[tls:127.0.0.1]
+role = clerk
+orgs = NJ
+R
+TLS_URL="tls+tcp://127.0.0.1:$(free_port)"
+"$LEDGERD" --data "$TMPDIR/data" --listen "$TLS_URL" --roles "$TMPDIR/roles.ini" \
+	--tls-cert "$C/server.pem" --tls-key "$C/server.key" --tls-ca "$C/ca.pem" 2>>"$LEDGERD_LOG" &
+LEDGERD_PID=$!
+export LEDGER_URL="$TLS_URL" LEDGER_TLS_CA="$C/ca.pem"
+tls_as() { export LEDGER_TLS_CERT="$C/$1.pem" LEDGER_TLS_KEY="$C/$1.key"; }
+tls_as clerk
+for _ in $(seq 50); do ctl head; [ "$RC" -eq 0 ] && break; sleep 0.2; done
+ok org add NJ-U6 --name "Nanjing 6" --kind industry-union --region 320100 --parent NJ --at 2024-02-10
+recorded
+ok get "$SEQ" --json
+expect_eq "$(json 'j["actor"]')" "tls:127.0.0.1" "actor over TLS"
+denied "clerk tls:127.0.0.1 may record events only under NJ" \
+	org add SZ-U6 --name X --kind industry-union --region 320500 --parent SZ --at 2024-02-10
+tls_as forged
+refused 3 "TLS handshake with '.*' failed" head
+tls_as expired
+refused 3 "TLS handshake with '.*' failed" head
+unset LEDGER_TLS_CERT
+refused 3 "needs a client certificate" head
+# without --tls-* a tls+tcp:// listener does not start
+stop_ledgerd
+set +e
+timeout 20 "$LEDGERD" --data "$TMPDIR/data" --listen "$TLS_URL" 2>"$TMPDIR/bad.err"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && grep -q "needs --tls-cert, --tls-key and --tls-ca" "$TMPDIR/bad.err" ||
+	fail "tls+tcp:// without certificates: exit $rc, $(cat "$TMPDIR/bad.err")"
 echo "roles_test: ok"
