@@ -1760,7 +1760,7 @@ static void test_actor(void **state)
 	/* The stored actor is the TCP peer. */
 	Ledger__Response *g = NULL;
 	assert_int_equal(ldc_get(c, seq, &g, NULL), 0);
-	assert_string_equal(g->event->actor, "tcp:127.0.0.1");
+	assert_string_equal(g->event->actor, "addr:127.0.0.1");
 	assert_string_equal(g->event->stream, "member/A4");
 	codec_response_free(g);
 	/* The rejected one was not recorded under any seq. */
