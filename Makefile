@@ -37,7 +37,7 @@ CC      ?= cc
 V       ?=
 Q       := $(if $(V),,@)
 PROTOC_C ?= protoc-c
-PKGS    := lmdb libprotobuf-c libuv libcrypto jansson yaml-0.1
+PKGS    := lmdb libprotobuf-c libuv libcrypto jansson yaml-0.1 inih
 
 # NNG 1.5.2 in Debian ships no pkg-config file; fall back to plain -lnng.
 NNG_CFLAGS := $(shell pkg-config --cflags nng 2>/dev/null)

@@ -18,6 +18,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 
 #include "digest.h"
@@ -38,7 +39,98 @@ struct ldc {
 /* Connection                                                          */
 /* ------------------------------------------------------------------ */
 
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = malloc(1 << 20);
+	size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+	fclose(f);
+	if (!n) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+/* A TLS client configuration from tls; NULL with e filled. */
+static nng_tls_config *tls_config(const char *url, const ldc_tls *tls, ld_errinfo *e)
+{
+	nng_tls_config *cfg = NULL;
+	if (!tls || !tls->cert || !tls->key || !tls->ca) {
+		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
+			       "'%s' needs a client certificate, its key and the CA (--tls-cert, "
+			       "--tls-key, --tls-ca)",
+			       url);
+		return NULL;
+	}
+	char *cert = read_file(tls->cert), *key = read_file(tls->key);
+	const char *what = !cert ? tls->cert : !key ? tls->key : NULL;
+	int rv = 0;
+	if (!what) {
+		if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT)) == 0 &&
+		    (rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) == 0 &&
+		    (rv = nng_tls_config_ca_file(cfg, tls->ca)) == 0)
+			rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
+	}
+	free(cert);
+	free(key);
+	if (what)
+		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot read '%s'", what);
+	else if (rv)
+		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
+			       "cannot use the TLS files (cert '%s', key '%s', CA '%s'): %s",
+			       tls->cert, tls->key, tls->ca, nng_strerror(rv));
+	if ((what || rv) && cfg) {
+		nng_tls_config_free(cfg);
+		cfg = NULL;
+	}
+	return cfg;
+}
+
+/* Dials url over TLS: one attempt now, to report a failed handshake; then
+ * (absent server) retried in the background. */
+static int dial_tls(ldc *c, const char *url, const ldc_tls *tls, ld_errinfo *e)
+{
+	nng_tls_config *cfg = tls_config(url, tls, e);
+	if (!cfg)
+		return e ? e->code : LD_E(UNAVAILABLE);
+	nng_dialer d;
+	int rv = 0;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((rv = nng_dialer_create(&d, c->sock, url)) != 0 ||
+		    (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg)) != 0)
+			break;
+		rv = nng_dialer_start(d, attempt ? NNG_FLAG_NONBLOCK : 0);
+		if (rv == 0)
+			break;
+		nng_dialer_close(d);
+		if (rv != NNG_ECONNREFUSED && rv != NNG_ETIMEDOUT && rv != NNG_EADDRINVAL &&
+		    rv != NNG_EUNREACHABLE)
+			break;
+	}
+	nng_tls_config_free(cfg);
+	if (rv == 0)
+		return 0;
+	if (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH || rv == NNG_ECONNSHUT || rv == NNG_ECLOSED ||
+	    rv == NNG_ECONNRESET)
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
+				      "TLS handshake with '%s' failed: %s (the server refused our "
+				      "certificate -- not signed by its CA, expired or not yet "
+				      "valid -- or its certificate does not verify against '%s')",
+				      url, nng_strerror(rv), tls->ca);
+	return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot dial '%s': %s", url,
+			      nng_strerror(rv));
+}
+
 int ldc_open(ldc **out, const char *url, int timeout_ms, ld_errinfo *e)
+{
+	return ldc_open_tls(out, url, timeout_ms, NULL, e);
+}
+
+int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls, ld_errinfo *e)
 {
 	ldc *c = NULL;
 	int nrv = 0;
@@ -69,6 +161,14 @@ int ldc_open(ldc **out, const char *url, int timeout_ms, ld_errinfo *e)
 		goto fail;
 	/* Non-blocking: a refused first attempt is retried in the background,
 	 * and only a url that cannot work at all fails here. */
+	if (strncmp(url, "tls+tcp://", 10) == 0) {
+		if ((rc = dial_tls(c, url, tls, e)) != 0) {
+			ldc_close(c);
+			return rc;
+		}
+		*out = c;
+		return 0;
+	}
 	what = "dial";
 	if ((nrv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
 		goto fail;

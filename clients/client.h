@@ -32,6 +32,21 @@ typedef struct ldc ldc;
  * fails here: an absent daemon shows at the first call). Close with
  * ldc_close(), which also takes NULL. */
 int ldc_open(ldc **out, const char *url, int timeout_ms, ld_errinfo *e);
+
+/* Client side of mutual TLS (PEM files): our certificate and key, and the
+ * CA that signed the server's certificate. */
+typedef struct ldc_tls {
+	const char *cert, *key, *ca;
+} ldc_tls;
+
+/* ldc_open, with TLS for tls+tcp:// urls (tls is needed there and ignored
+ * elsewhere). The first connection is tried at once: a TLS handshake that
+ * fails (the server refuses our certificate as forged, expired or unknown,
+ * or its own does not verify against tls->ca) gives LD_E(UNAVAILABLE) with
+ * the reason; an absent server is retried in the background as with
+ * ldc_open. The server checks the host name of the url against its
+ * certificate. */
+int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls, ld_errinfo *e);
 void ldc_close(ldc *c);
 
 /*

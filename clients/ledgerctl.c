@@ -59,6 +59,7 @@ struct run {
 	int json;
 	int dry_run;        /* print the events instead of sending them */
 	int timeout_ms;
+	ldc_tls tls;        /* client certificate for tls+tcp:// */
 	ldc *conn;          /* opened at the first request */
 	struct arena arena;
 	char what[160];     /* subject of error messages: "join", "batch: f:3: join" */
@@ -1153,7 +1154,7 @@ static int connection(struct run *r, ldc **out, ld_errinfo *e)
 {
 	int rc = 0;
 	if (!r->conn)
-		rc = ldc_open(&r->conn, r->url, r->timeout_ms, e);
+		rc = ldc_open_tls(&r->conn, r->url, r->timeout_ms, &r->tls, e);
 	*out = r->conn;
 	return rc;
 }
@@ -2920,6 +2921,9 @@ static void print_usage(FILE *f)
 	fprintf(f,
 		"\nglobal options:\n"
 		"  --url URL                  the ledger (default $LEDGER_URL, else %s)\n"
+		"  --tls-cert FILE            client certificate for tls+tcp:// ($LEDGER_TLS_CERT)\n"
+		"  --tls-key FILE             its key ($LEDGER_TLS_KEY)\n"
+		"  --tls-ca FILE              CA of the server's certificate ($LEDGER_TLS_CA)\n"
 		"  --json                     print the answer as JSON\n"
 		"  --dry-run                  print the events as JSON instead of sending them\n"
 		"  --timeout MS               wait at most MS ms per request (default %d)\n"
@@ -2986,6 +2990,9 @@ static const struct option main_opts[] = {
 	{"dry-run", no_argument, NULL, 'n'},
 	{"timeout", required_argument, NULL, 't'},
 	{"help", no_argument, NULL, 'h'},
+	{"tls-cert", required_argument, NULL, 'C'},
+	{"tls-key", required_argument, NULL, 'K'},
+	{"tls-ca", required_argument, NULL, 'A'},
 	{NULL, 0, NULL, 0},
 };
 
@@ -3000,11 +3007,23 @@ int main(int argc, char **argv)
 	if (!r.url || !*r.url)
 		r.url = LDC_DEFAULT_URL;
 	r.timeout_ms = LDC_DEFAULT_TIMEOUT_MS;
+	r.tls.cert = getenv("LEDGER_TLS_CERT");
+	r.tls.key = getenv("LEDGER_TLS_KEY");
+	r.tls.ca = getenv("LEDGER_TLS_CA");
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+:", main_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'u':
 			r.url = optarg;
+			break;
+		case 'C':
+			r.tls.cert = optarg;
+			break;
+		case 'K':
+			r.tls.key = optarg;
+			break;
+		case 'A':
+			r.tls.ca = optarg;
 			break;
 		case 'j':
 			r.json = 1;

@@ -34,7 +34,8 @@ static void usage(FILE *f)
 		"usage: ledgerd [options]\n"
 		"\n"
 		"  -d, --data DIR        data directory (LMDB files), created if missing  [./data]\n"
-		"  -l, --listen URL      address to serve, repeatable: tcp://HOST:PORT, ipc:///PATH\n"
+		"  -l, --listen URL      address to serve, repeatable: tcp://HOST:PORT, ipc:///PATH,\n"
+		"                        tls+tcp://HOST:PORT (mutual TLS: needs the three --tls-*)\n"
 		"                        [" DEFAULT_URL "]\n"
 		"      --map-size BYTES  initial LMDB map size; it grows by doubling   [1073741824]\n"
 		"      --workers N       requests served concurrently                  [64]\n"
@@ -48,11 +49,16 @@ static void usage(FILE *f)
 		"                        serving; refuse to start if it is broken (0: skip) [1000]\n"
 		"      --no-merkle       do not maintain the Merkle tree (benchmarks); the next\n"
 		"                        start without it catches the tree up\n"
+		"      --tls-cert FILE   the server's certificate (PEM) for tls+tcp:// listeners\n"
+		"      --tls-key FILE    its private key (PEM, unencrypted)\n"
+		"      --tls-ca FILE     the CA (PEM) that signs client certificates\n"
+		"      --roles FILE      who may do what (docs/ROLES.md); without it everyone\n"
+		"                        is admin (development mode)\n"
 		"  -V, --version         print the version and exit\n"
 		"  -h, --help            this text\n"
 		"\n"
-		"Without TLS or IPC credentials the actor of each event is the peer's address:\n"
-		"a development mode, for loopback only.\n");
+		"Without TLS or IPC credentials the actor of each event is the peer's address\n"
+		"(addr:IP): a development mode, for loopback only.\n");
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -87,7 +93,9 @@ int main(int argc, char **argv)
 	store_options so = {.dir = "./data"};
 	server_options srvo = {0};
 	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD, OPT_PLANS,
-	       OPT_PUB, OPT_FEED_INTERVAL, OPT_VERIFY, OPT_NO_MERKLE };
+	       OPT_PUB, OPT_FEED_INTERVAL, OPT_VERIFY, OPT_NO_MERKLE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_ROLES };
+	const char *roles_path = NULL;
+	roles *rl = NULL;
 	const char *plans_dir = NULL;
 	unsigned feed_interval = 200;
 	writer_options wo = {0};
@@ -106,6 +114,10 @@ int main(int argc, char **argv)
 		{"feed-interval-ms", required_argument, NULL, OPT_FEED_INTERVAL},
 		{"verify-at-start", required_argument, NULL, OPT_VERIFY},
 		{"no-merkle", no_argument, NULL, OPT_NO_MERKLE},
+		{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+		{"tls-key", required_argument, NULL, OPT_TLS_KEY},
+		{"tls-ca", required_argument, NULL, OPT_TLS_CA},
+		{"roles", required_argument, NULL, OPT_ROLES},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -179,6 +191,18 @@ int main(int argc, char **argv)
 		case OPT_NO_MERKLE:
 			wo.no_merkle = 1;
 			break;
+		case OPT_TLS_CERT:
+			srvo.tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			srvo.tls_key = optarg;
+			break;
+		case OPT_TLS_CA:
+			srvo.tls_ca = optarg;
+			break;
+		case OPT_ROLES:
+			roles_path = optarg;
+			break;
 		case OPT_VERIFY: {
 			char *end;
 			errno = 0;
@@ -229,6 +253,17 @@ int main(int argc, char **argv)
 	int rc = 1;
 
 	log_info("ledgerd %s starting on '%s'", LEDGERD_VERSION, so.dir);
+	if (roles_path) {
+		if (roles_load(&rl, roles_path, &e) != 0) {
+			log_error("%s", e.message);
+			goto out;
+		}
+		srvo.roles = rl;
+		log_info("roles: %zu identities from '%s'; others are refused", roles_count(rl),
+			 roles_path);
+	} else {
+		log_warn("roles: no --roles file: everyone is admin (development mode)");
+	}
 	if (store_open(&s, &so, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
@@ -302,6 +337,7 @@ out:
 	runner_free(r);
 	writer_free(w);
 	merkle_signer_free(srvo.signer);
+	roles_free(rl);
 	store_close(s);
 	progress_unload();
 	log_info("stopped");

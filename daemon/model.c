@@ -563,6 +563,27 @@ int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
 	return *ev ? 0 : LD_E(STORAGE);
 }
 
+int model_org_parent(store_txn *t, const char *org, char parent[LD_ID_MAX + 1])
+{
+	org_state o;
+	int rc = org_load(t, org, &o);
+	if (rc == 0)
+		snprintf(parent, LD_ID_MAX + 1, "%s", o.parent);
+	return rc;
+}
+
+int model_member_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1])
+{
+	member_state m;
+	int rc = member_load(t, id, &m);
+	if (rc)
+		return rc;
+	if (m.status == MEMBER_NONE || !m.org[0])
+		return LD_E(NOT_FOUND);
+	snprintf(org, LD_ID_MAX + 1, "%s", m.org);
+	return 0;
+}
+
 int model_stream_version(store_txn *t, const char *stream, uint64_t *version)
 {
 	store_val state;

@@ -55,6 +55,15 @@ int model_stream_version(store_txn *t, const char *stream, uint64_t *version);
  * or 2 (amended), and *by the seq of the void / latest amendment. */
 int model_fix_get(store_txn *t, uint64_t seq, int *kind, uint64_t *by);
 
+/* The parent of organisation `org` as of t ("" for a root): 0,
+ * LD_E(NOT_FOUND) or a storage error. */
+int model_org_parent(store_txn *t, const char *org, char parent[LD_ID_MAX + 1]);
+
+/* The organisation of member `id` as of t (its current one, or its last one
+ * if the membership ended): 0, LD_E(NOT_FOUND) for a member that never
+ * joined, or a storage error. */
+int model_member_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1]);
+
 /* Loads event `seq` from the log into *ev (free with codec_event_free):
  * 0, LD_E(NOT_FOUND) or LD_E(STORAGE). */
 int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev);

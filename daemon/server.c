@@ -6,8 +6,10 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,8 @@ struct server {
 	writer *w;
 	runner *proj;
 	merkle_signer *signer;
+	const roles *roles;    /* NULL: development mode, everyone is admin */
+	nng_tls_config *tls;   /* of the tls+tcp:// listeners */
 	size_t max_msg;
 	worker *workers;
 	int nworkers;
@@ -644,14 +648,38 @@ static nng_msg *consistency_reply(server *srv, const Ledger__ConsistencyProofReq
 /* Appends                                                             */
 /* ------------------------------------------------------------------ */
 
-static void actor_of(nng_msg *msg, char *out, size_t n)
+/*
+ * The identity of the connection msg came on (server.h): "cn:<CN>" for
+ * TLS, "uid:<number>" for IPC, "addr:<ip>" for plain TCP. 0, or -1 when it
+ * cannot be told or does not fit (a CN longer than out, or with control
+ * characters, is refused rather than cut: a cut one could equal another
+ * identity). Reads the pipe only: never blocks.
+ */
+static int identity_of(nng_msg *msg, char *out, size_t n)
 {
 	nng_pipe p = nng_msg_get_pipe(msg);
 	nng_sockaddr sa;
 	uint64_t uid;
+	bool verified;
+	if (nng_pipe_get_bool(p, NNG_OPT_TLS_VERIFIED, &verified) == 0) {
+		/* NNG 1.5.2 has no NNG_OPT_TLS_PEER_CN (it came in 1.6.0): the
+		 * certificate is verified against --tls-ca, but its CN cannot
+		 * be read, so the identity is the verified peer's address. */
+		char ip[INET6_ADDRSTRLEN] = "?";
+		if (!verified || nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0) {
+			snprintf(out, n, "tls:(unverified)");
+			return -1;
+		}
+		if (sa.s_family == NNG_AF_INET)
+			inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip));
+		else if (sa.s_family == NNG_AF_INET6)
+			inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip));
+		snprintf(out, n, "tls:%s", ip);
+		return 0;
+	}
 	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0) {
 		snprintf(out, n, "uid:%llu", (unsigned long long)uid);
-		return;
+		return 0;
 	}
 	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0) {
 		char ip[INET6_ADDRSTRLEN] = "?";
@@ -659,10 +687,31 @@ static void actor_of(nng_msg *msg, char *out, size_t n)
 			inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip));
 		else if (sa.s_family == NNG_AF_INET6)
 			inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip));
-		snprintf(out, n, "tcp:%s", ip);
-		return;
+		snprintf(out, n, "addr:%s", ip);
+		return 0;
 	}
-	snprintf(out, n, "anonymous");
+	snprintf(out, n, "(unknown peer)");
+	return -1;
+}
+
+/* What a command does, for the role check. A command not listed here is a
+ * query: auditors may, subscribers may not. */
+static roles_action action_of(const Ledger__Request *req)
+{
+	switch (req->command_case) {
+	case LEDGER__REQUEST__COMMAND_APPEND:
+		return ROLES_WRITE;
+	case LEDGER__REQUEST__COMMAND_GET_EVENT:
+	case LEDGER__REQUEST__COMMAND_READ_LOG:
+	case LEDGER__REQUEST__COMMAND_HEAD:
+	case LEDGER__REQUEST__COMMAND_TREE_HEAD:
+	case LEDGER__REQUEST__COMMAND_INCLUSION_PROOF:
+	case LEDGER__REQUEST__COMMAND_CONSISTENCY_PROOF:
+	case LEDGER__REQUEST__COMMAND_PUBLIC_KEY:
+		return ROLES_READ_LOG;
+	default:
+		return ROLES_QUERY;
+	}
 }
 
 /* The writer decided the append: complete the worker's aio, which we
@@ -695,7 +744,8 @@ static int64_t now_us(void)
 
 /* Starts an append; returns a reply to send now, or NULL when the writer
  * has it (the reply follows in append_done). */
-static nng_msg *start_append(worker *w, Ledger__Request *req, nng_msg *msg)
+static nng_msg *start_append(worker *w, Ledger__Request *req, const char *identity,
+			     const role *ro)
 {
 	Ledger__AppendRequest *a = req->append;
 	ld_errinfo e;
@@ -715,7 +765,8 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, nng_msg *msg)
 	r->items = calloc(a->n_events, sizeof(*r->items));
 	if (!r->items)
 		return error_msg(LD_E(INTERNAL), "out of memory");
-	actor_of(msg, r->actor, sizeof(r->actor));
+	snprintf(r->actor, sizeof(r->actor), "%s", identity);
+	r->role = ro && ro->kind == ROLE_CLERK ? ro : NULL;
 	int64_t now = now_us();
 	size_t failed = 0;
 	for (size_t i = 0; i < a->n_events; i++) {
@@ -1066,10 +1117,33 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 	}
 	if (codec_request_unpack(nng_msg_body(msg), len, &req, &e))
 		return error_reply(&e);
+	/* Who asks, and may they? */
+	char identity[WRITER_ACTOR_MAX];
+	const role *ro = NULL;
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(&ledger__request__descriptor,
+							(unsigned)req->command_case);
+	const char *what = f ? f->name : "the request";
+	int denied;
+	if (identity_of(msg, identity, sizeof(identity)) != 0)
+		denied = ld_errinfo_set(&e, LD_E(PERMISSION_DENIED), NULL,
+					"the connection has no usable identity (%s): %s refused",
+					identity, what);
+	else
+		denied = roles_allow(ro = roles_lookup(srv->roles, identity), identity,
+				     action_of(req), what, &e);
+	if (denied) {
+		if (req->command_case == LEDGER__REQUEST__COMMAND_APPEND)
+			snprintf(e.message + strlen(e.message), sizeof(e.message) - strlen(e.message),
+				 "; nothing was recorded");
+		log_info("server: permission denied: %s", e.message);
+		codec_request_free(req);
+		return error_reply(&e);
+	}
 	nng_msg *reply = NULL;
 	switch (req->command_case) {
 	case LEDGER__REQUEST__COMMAND_APPEND:
-		reply = start_append(w, req, msg);
+		reply = start_append(w, req, identity, ro);
 		if (!reply) {
 			*handed_off = 1; /* req is freed with the reply */
 			return NULL;
@@ -1198,9 +1272,15 @@ static void worker_cb(void *arg)
 
 static int listener_start(server *srv, listener *li, ld_errinfo *e)
 {
+	int tls = strncmp(li->url, "tls+tcp://", 10) == 0;
+	if (tls && !srv->tls)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				      "'%s' needs --tls-cert, --tls-key and --tls-ca", li->url);
 	int rv = nng_listener_create(&li->l, srv->sock, li->url);
 	if (rv == 0)
 		rv = nng_listener_set_size(li->l, NNG_OPT_RECVMAXSZ, HARD_MAX_MSG);
+	if (rv == 0 && tls)
+		rv = nng_listener_set_ptr(li->l, NNG_OPT_TLS_CONFIG, srv->tls);
 	if (rv == 0 && li->ipc)
 		rv = nng_listener_set_int(li->l, NNG_OPT_IPC_PERMISSIONS, 0600);
 	if (rv == 0)
@@ -1291,6 +1371,64 @@ static void *probe_main(void *arg)
 /* Start and stop                                                      */
 /* ------------------------------------------------------------------ */
 
+/* A whole PEM file, NUL-terminated (malloc'd), or NULL with e filled. */
+static char *read_pem(const char *path, const char *what, ld_errinfo *e)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0;
+	if (f) {
+		buf = malloc(1 << 20);
+		if (buf)
+			n = fread(buf, 1, (1 << 20) - 1, f);
+		fclose(f);
+	}
+	if (!buf || !n) {
+		free(buf);
+		ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "cannot read the %s '%s'", what, path);
+		return NULL;
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+/* The server side of mutual TLS: our certificate and key, the CA of the
+ * clients, a client certificate REQUIRED. */
+static int tls_setup(server *srv, const server_options *o, ld_errinfo *e)
+{
+	if (!o->tls_cert || !o->tls_key || !o->tls_ca)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				      "TLS needs all of --tls-cert, --tls-key and --tls-ca");
+	char *cert = read_pem(o->tls_cert, "TLS certificate", e);
+	char *key = cert ? read_pem(o->tls_key, "TLS key", e) : NULL;
+	if (!key) {
+		free(cert);
+		return e->code;
+	}
+	const char *step = "set up TLS";
+	int rv = nng_tls_config_alloc(&srv->tls, NNG_TLS_MODE_SERVER);
+	if (rv == 0) {
+		step = "use the certificate and key";
+		rv = nng_tls_config_own_cert(srv->tls, cert, key, NULL);
+	}
+	if (rv == 0) {
+		step = "use the client CA";
+		rv = nng_tls_config_ca_file(srv->tls, o->tls_ca);
+	}
+	if (rv == 0) {
+		step = "require client certificates";
+		rv = nng_tls_config_auth_mode(srv->tls, NNG_TLS_AUTH_MODE_REQUIRED);
+	}
+	free(cert);
+	free(key);
+	if (rv != 0)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				      "unable to %s (--tls-cert '%s', --tls-key '%s', --tls-ca "
+				      "'%s'): %s",
+				      step, o->tls_cert, o->tls_key, o->tls_ca, nng_strerror(rv));
+	return 0;
+}
+
 int server_start(server **out, store *s, writer *w, runner *r, const server_options *o,
 		 ld_errinfo *e)
 {
@@ -1303,6 +1441,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	srv->w = w;
 	srv->proj = r;
 	srv->signer = o->signer;
+	srv->roles = o->roles;
 	srv->max_msg = o->max_msg ? o->max_msg : 16u << 20;
 	if (srv->max_msg > HARD_MAX_MSG)
 		srv->max_msg = HARD_MAX_MSG;
@@ -1337,6 +1476,8 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 			goto fail;
 		}
 	}
+	if ((o->tls_cert || o->tls_key || o->tls_ca) && tls_setup(srv, o, e) != 0)
+		goto fail;
 	for (size_t i = 0; i < o->nurls; i++) {
 		listener *li = &srv->listeners[srv->nlisteners];
 		snprintf(li->url, sizeof(li->url), "%s", o->urls[i]);
@@ -1345,6 +1486,12 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 			goto fail;
 		srv->nlisteners++;
 		log_info("server: listening on %s", li->url);
+		if (strncmp(li->url, "tcp://", 6) == 0 && strncmp(li->url, "tcp://127.", 10) != 0 &&
+		    strncmp(li->url, "tcp://localhost:", 16) != 0 &&
+		    strncmp(li->url, "tcp://[::1]:", 12) != 0)
+			log_warn("server: %s is plain TCP off loopback: clients are identified "
+				 "only by their address (development mode); use tls+tcp://",
+				 li->url);
 	}
 	if (o->pub_url) {
 		nng_listener pl;
@@ -1410,6 +1557,8 @@ void server_stop(server *srv)
 		free(wk->page);
 	}
 	free(srv->workers);
+	if (srv->tls)
+		nng_tls_config_free(srv->tls);
 	pthread_cond_destroy(&srv->probe_wake);
 	pthread_mutex_destroy(&srv->probe_lock);
 	free(srv);

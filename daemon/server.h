@@ -8,6 +8,13 @@
  * handed to the writer; the reply is sent when the writer's commit decides
  * them. Callbacks never block and never write to LMDB.
  *
+ * Identity: each request's connection is identified (roles.h): "cn:<CN>"
+ * of the client certificate for tls+tcp://, "uid:<number>" of the peer for
+ * ipc://, "addr:<ip>" for plain tcp:// (the development mode; listen on
+ * loopback only). The identity's role decides what the request may do; a
+ * refused request gets ERR_PERMISSION_DENIED and nothing is written. The
+ * identity is the recorded events' actor: never taken from the client.
+ *
  * Limits: every listener refuses messages over `hard_max` bytes (NNG closes
  * such a connection); messages over `max_msg` get an ERR_TOO_LARGE answer.
  * IPC listeners are probed every second by a fresh connection, which must
@@ -25,6 +32,7 @@
 #include "codec.h"
 #include "merkle.h"
 #include "projection.h"
+#include "roles.h"
 #include "store.h"
 #include "writer.h"
 
@@ -39,6 +47,14 @@ typedef struct server_options {
 	const char *pub_url; /* the live feed's PUB address (NULL: none) */
 	merkle_signer *signer; /* signs tree heads; NULL: the audit-proof requests
 				* answer ERR_INVALID_STATE */
+	/* Mutual TLS of the tls+tcp:// listeners (PEM files): the server's
+	 * certificate and key, and the CA that signed the clients'
+	 * certificates (a client without one signed by it, or with an expired
+	 * one, fails the handshake). TLS 1.2 (NNG 1.5.2 with mbed TLS). */
+	const char *tls_cert, *tls_key, *tls_ca;
+	/* Who may do what (daemon/roles.h); NULL: the development mode,
+	 * everyone is admin. Must outlive the server. */
+	const roles *roles;
 } server_options;
 
 typedef struct server server;

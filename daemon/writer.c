@@ -125,9 +125,11 @@ static int check_duplicate(store_txn *t, const Ledger__Event *ev, uint64_t seq, 
  * error (STORE_MAP_FULL, LD_E(STORAGE), LD_E(DISK_FULL)): the transaction
  * must be aborted.
  */
-static int append_one(store_txn *t, head *h, const Ledger__Event *ev, const char *actor,
+static int append_one(store_txn *t, head *h, const append_req *r, size_t index,
 		      int64_t recorded_at, append_item *it, ld_errinfo *e)
 {
+	const Ledger__Event *ev = r->req->events[index];
+	const char *actor = r->actor;
 	store_val v;
 	model_result mr;
 	int rc = store_get(t, DB_IDEM, ev->event_id.data, LD_EVENT_ID_LEN, &v);
@@ -136,6 +138,8 @@ static int append_one(store_txn *t, head *h, const Ledger__Event *ev, const char
 	if (rc != LD_E(NOT_FOUND))
 		return rc;
 
+	if ((rc = roles_check_event(r->role, actor, t, ev, index, e)))
+		return rc;
 	uint64_t seq = h->seq + 1;
 	if ((rc = model_apply(t, ev, seq, &mr, e)))
 		return rc;
@@ -201,7 +205,7 @@ static int append_request(store_txn *txn, head *h, append_req *r, int64_t record
 			if (it->code)
 				continue; /* failed the stateless check */
 			memset(&e, 0, sizeof(e));
-			int rc = append_one(txn, h, r->req->events[i], r->actor, recorded_at, it, &e);
+			int rc = append_one(txn, h, r, i, recorded_at, it, &e);
 			if (is_storage_error(rc))
 				return rc;
 			if (rc)
@@ -233,8 +237,7 @@ static int append_request(store_txn *txn, head *h, append_req *r, int64_t record
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		memset(&e, 0, sizeof(e));
-		rc = append_one(child, h, r->req->events[i], r->actor, recorded_at, &r->items[i],
-				&e);
+		rc = append_one(child, h, r, i, recorded_at, &r->items[i], &e);
 		if (rc == 0)
 			continue;
 		store_abort(child);

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "roles.h"
 #include "store.h"
 
 #define WRITER_MAX_BATCH 10000     /* events in one request */
@@ -44,7 +45,12 @@ typedef void (*append_done_fn)(append_req *r);
 struct append_req {
 	/* Filled by the submitter. */
 	Ledger__AppendRequest *req; /* owned by the submitter; not changed */
-	char actor[WRITER_ACTOR_MAX];
+	char actor[WRITER_ACTOR_MAX]; /* the authenticated identity (server.c) */
+	const role *role;    /* NULL: no limits; a clerk: each event is checked
+			      * against its scope (roles_check_event) in the
+			      * write transaction, after the duplicate check and
+			      * before the write model; refused events fail
+			      * with ERR_PERMISSION_DENIED like any rejection */
 	append_item *items;  /* req->n_events of them, zeroed; an item whose
 			      * code is already set (a stateless check
 			      * failed) is not attempted */

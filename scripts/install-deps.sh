@@ -13,6 +13,8 @@ PACKAGES=(
 	libjansson-dev                    # JSON output of the clients
 	libyaml-dev                       # plan files (plans/*.yaml)
 	libcmocka-dev                     # unit tests
+	libinih-dev                       # the role file (--roles, daemon/roles.c)
+	openssl                           # roles_test.sh makes its CA and certificates
 )
 
 missing=()

@@ -942,7 +942,7 @@ static void test_reads(void **state)
 		assert_int_equal(codec_size(ev), codec_size(lev));
 		/* Every server field is there. */
 		assert_true(ev->has_recorded_at && ev->recorded_at > TL_T0);
-		assert_string_equal(ev->actor, "tcp:127.0.0.1");
+		assert_string_equal(ev->actor, "addr:127.0.0.1");
 		assert_non_null(ev->stream);
 		assert_true(ev->has_version && ev->version >= 1);
 		assert_false(ev->has_expected_version);
@@ -1760,7 +1760,7 @@ static void test_actor(void **state)
 	/* The stored actor is the TCP peer. */
 	Ledger__Response *g = NULL;
 	assert_int_equal(ldc_get(c, seq, &g, NULL), 0);
-	assert_string_equal(g->event->actor, "tcp:127.0.0.1");
+	assert_string_equal(g->event->actor, "addr:127.0.0.1");
 	assert_string_equal(g->event->stream, "member/A4");
 	codec_response_free(g);
 	/* The rejected one was not recorded under any seq. */

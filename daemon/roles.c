@@ -1,0 +1,438 @@
+/* roles.c — the role file (libinih behind this file) and the checks. See roles.h. */
+#include "roles.h"
+
+#include <ctype.h>
+#include <ini.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+struct roles {
+	role *v;
+	size_t n, cap;
+};
+
+typedef struct load_ctx {
+	roles *r;
+	const char *path;
+	ld_errinfo *e;
+	int failed;
+	char section[128]; /* the section of the entry being filled */
+	char msg[300];
+} load_ctx;
+
+static const role dev_admin = {.identity = "", .kind = ROLE_ADMIN};
+
+const char *roles_kind_name(role_kind k)
+{
+	switch (k) {
+	case ROLE_ADMIN:
+		return "admin";
+	case ROLE_CLERK:
+		return "clerk";
+	case ROLE_AUDITOR:
+		return "auditor";
+	case ROLE_SUBSCRIBER:
+		return "subscriber";
+	}
+	return "?";
+}
+
+/* Keeps the first error; libinih reports its line (ini_parse's result). */
+static int load_fail(load_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int load_fail(load_ctx *c, const char *fmt, ...)
+{
+	if (!c->failed) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+		va_end(ap);
+	}
+	c->failed = 1;
+	return 0;
+}
+
+static role *find(const roles *r, const char *identity)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->v[i].identity, identity) == 0)
+			return &r->v[i];
+	return NULL;
+}
+
+/* "uid:alice" → "uid:1000"; other identities as they are. */
+static int canonical(const char *section, char *out, size_t n)
+{
+	if (strncmp(section, "uid:", 4) == 0 && section[4] &&
+	    strspn(section + 4, "0123456789") != strlen(section + 4)) {
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+		if (getpwnam_r(section + 4, &pw, buf, sizeof(buf), &res) != 0 || !res)
+			return -1;
+		snprintf(out, n, "uid:%u", (unsigned)res->pw_uid);
+		return 0;
+	}
+	snprintf(out, n, "%s", section);
+	return 0;
+}
+
+static int valid_identity(const char *s)
+{
+	static const char *const prefixes[] = {"cn:", "uid:", "addr:", "tls:"};
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t l = strlen(prefixes[i]);
+		if (strncmp(s, prefixes[i], l) == 0 && s[l])
+			return 1;
+	}
+	return 0;
+}
+
+static int add_orgs(load_ctx *c, role *ro, const char *value)
+{
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (char *save = NULL, *tok = strtok_r(buf, ", \t", &save); tok;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		if (strlen(tok) > LD_ID_MAX)
+			return load_fail(c, "organisation id '%.64s…' is longer than 64 bytes",
+					 tok);
+		if (ro->norgs == ROLES_MAX_ORGS)
+			return load_fail(c, "more than 64 organisations for '%s'",
+					 ro->identity);
+		snprintf(ro->orgs[ro->norgs++], LD_ID_MAX + 1, "%s", tok);
+	}
+	return 1;
+}
+
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+	load_ctx *c = user;
+	if (c->failed)
+		return 0;
+	if (!section[0])
+		return load_fail(c, "'%s' outside a section; start one with [cn:NAME], "
+					  "[uid:USER] or [addr:IP]%s",
+				 name, "");
+	if (!valid_identity(section))
+		return load_fail(c, "section [%s] is not an identity: cn:NAME, uid:USER or "
+					  "addr:IP%s",
+				 section, "");
+	char id[96];
+	if (canonical(section, id, sizeof(id)) != 0)
+		return load_fail(c, "no user '%s' on this system (section [%s])", section + 4,
+				 section);
+	role *ro = find(c->r, id);
+	if (!ro) {
+		if (c->r->n == c->r->cap) {
+			size_t cap = c->r->cap ? c->r->cap * 2 : 16;
+			role *v = realloc(c->r->v, cap * sizeof(*v));
+			if (!v)
+				return load_fail(c, "out of memory");
+			c->r->v = v;
+			c->r->cap = cap;
+		}
+		ro = &c->r->v[c->r->n++];
+		memset(ro, 0, sizeof(*ro));
+		snprintf(ro->identity, sizeof(ro->identity), "%s", id);
+		snprintf(c->section, sizeof(c->section), "%s", section);
+	} else if (strcmp(c->section, section) != 0) {
+		/* libinih calls us per key; a section seen before under
+		 * another header (or the same one twice) is a duplicate. */
+		return load_fail(c, "identity [%s] is given twice", section);
+	}
+	if (strcmp(name, "role") == 0) {
+		if (ro->kind)
+			return load_fail(c, "[%s] has two roles", section);
+		if (strcmp(value, "admin") == 0)
+			ro->kind = ROLE_ADMIN;
+		else if (strcmp(value, "clerk") == 0)
+			ro->kind = ROLE_CLERK;
+		else if (strcmp(value, "auditor") == 0)
+			ro->kind = ROLE_AUDITOR;
+		else if (strcmp(value, "subscriber") == 0)
+			ro->kind = ROLE_SUBSCRIBER;
+		else
+			return load_fail(c,
+					 "role '%s' is not admin, clerk, auditor or subscriber",
+					 value);
+		return 1;
+	}
+	if (strcmp(name, "orgs") == 0)
+		return add_orgs(c, ro, value);
+	return load_fail(c, "unknown key '%s' in [%s] (known: role, orgs)", name, section);
+}
+
+/* A section header with no keys still names an identity: caught below. */
+int roles_load(roles **out, const char *path, ld_errinfo *e)
+{
+	*out = NULL;
+	roles *r = calloc(1, sizeof(*r));
+	if (!r)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	load_ctx c = {.r = r, .path = path, .e = e};
+	int rv = ini_parse(path, on_entry, &c);
+	if (rv == -1) {
+		roles_free(r);
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "cannot read role file '%s'",
+				      path);
+	}
+	if (c.failed)
+		ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "role file '%s' line %d: %s", path, rv,
+			       c.msg);
+	else if (rv != 0)
+		ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+			       "role file '%s' line %d: not a [section] or a key = value line", path,
+			       rv);
+	int bad = c.failed || rv != 0;
+	for (size_t i = 0; !bad && i < r->n; i++) {
+		const role *ro = &r->v[i];
+		if (!ro->kind) {
+			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				       "role file '%s': [%s] has no 'role = ...'", path, ro->identity);
+			bad = 1;
+		} else if (ro->kind == ROLE_CLERK && ro->norgs == 0) {
+			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				       "role file '%s': clerk [%s] needs 'orgs = ORG[, ORG...]'", path,
+				       ro->identity);
+			bad = 1;
+		} else if (ro->kind != ROLE_CLERK && ro->norgs) {
+			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				       "role file '%s': [%s] is %s; only a clerk has 'orgs'", path,
+				       ro->identity, roles_kind_name(ro->kind));
+			bad = 1;
+		}
+	}
+	if (bad) {
+		roles_free(r);
+		return LD_E(INVALID_VALUE);
+	}
+	*out = r;
+	return 0;
+}
+
+void roles_free(roles *r)
+{
+	if (!r)
+		return;
+	free(r->v);
+	free(r);
+}
+
+size_t roles_count(const roles *r)
+{
+	return r ? r->n : 0;
+}
+
+const role *roles_lookup(const roles *r, const char *identity)
+{
+	if (!r)
+		return &dev_admin;
+	return find(r, identity);
+}
+
+int roles_allow(const role *ro, const char *identity, roles_action act, const char *what,
+		ld_errinfo *e)
+{
+	if (!ro)
+		return ld_errinfo_set(e, LD_E(PERMISSION_DENIED), NULL,
+				      "%s is not in the role file: %s refused", identity, what);
+	int ok = 0;
+	switch (ro->kind) {
+	case ROLE_ADMIN:
+	case ROLE_CLERK:
+		ok = 1;
+		break;
+	case ROLE_AUDITOR:
+		ok = act != ROLES_WRITE;
+		break;
+	case ROLE_SUBSCRIBER:
+		ok = act == ROLES_READ_LOG;
+		break;
+	}
+	if (ok)
+		return 0;
+	return ld_errinfo_set(e, LD_E(PERMISSION_DENIED), NULL, "%s %s may not %s%s; %s refused",
+			      roles_kind_name(ro->kind), identity,
+			      act == ROLES_WRITE ? "record events" : "query members or projections",
+			      ro->kind == ROLE_SUBSCRIBER ? " (a subscriber reads the log only)"
+			      : ro->kind == ROLE_AUDITOR  ? " (an auditor reads only)"
+							  : "",
+			      what);
+}
+
+/* ------------------------------------------------------------------ */
+/* Clerk scope                                                         */
+/* ------------------------------------------------------------------ */
+
+/* 1 if org lies in one of the clerk's subtrees, 0 if not, 2 if the write
+ * model does not know it, or a storage error. */
+static int in_subtree(const role *ro, store_txn *t, const char *org)
+{
+	char cur[LD_ID_MAX + 1], parent[LD_ID_MAX + 1];
+	snprintf(cur, sizeof(cur), "%s", org);
+	for (int depth = 0; depth < 64 && cur[0]; depth++) {
+		for (size_t i = 0; i < ro->norgs; i++)
+			if (strcmp(ro->orgs[i], cur) == 0)
+				return 1;
+		int rc = model_org_parent(t, cur, parent);
+		if (rc == LD_E(NOT_FOUND))
+			return depth == 0 ? 2 : 0;
+		if (rc)
+			return rc;
+		memcpy(cur, parent, sizeof(cur));
+	}
+	return 0;
+}
+
+typedef struct scope_ctx {
+	const role *ro;
+	const char *identity;
+	store_txn *t;
+	size_t index;
+	ld_errinfo *e;
+} scope_ctx;
+
+static void list_orgs(const role *ro, char *out, size_t n)
+{
+	size_t used = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < ro->norgs && used + 1 < n; i++) {
+		int w = snprintf(out + used, n - used, "%s%s", i ? ", " : "", ro->orgs[i]);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
+static int denied(scope_ctx *c, const char *what)
+{
+	char orgs[512];
+	list_orgs(c->ro, orgs, sizeof(orgs));
+	return ld_errinfo_set(c->e, LD_E(PERMISSION_DENIED), NULL,
+			      "clerk %s may record events only under %s; event %zu %s", c->identity,
+			      orgs, c->index, what);
+}
+
+/* The organisation must be in scope; `why` says how the event names it. */
+static int need_org(scope_ctx *c, const char *org, const char *why)
+{
+	if (!org || !*org)
+		return 0;
+	int rc = in_subtree(c->ro, c->t, org);
+	if (rc == 1 || rc == 2)
+		return 0;
+	if (rc < 0)
+		return rc;
+	char what[256];
+	snprintf(what, sizeof(what), "concerns organisation %s%s%s", org, why[0] ? " " : "", why);
+	return denied(c, what);
+}
+
+/* The member's organisation must be in scope. */
+static int need_member(scope_ctx *c, const char *member)
+{
+	char org[LD_ID_MAX + 1], why[128];
+	if (!member || !*member)
+		return 0;
+	int rc = model_member_org(c->t, member, org);
+	if (rc == LD_E(NOT_FOUND))
+		return 0; /* the model rejects it */
+	if (rc)
+		return rc;
+	snprintf(why, sizeof(why), "(the organisation of member %s)", member);
+	return need_org(c, org, why);
+}
+
+static int check_body(scope_ctx *c, const Ledger__Event *ev, int depth);
+
+static int check_target(scope_ctx *c, const Ledger__Event *ev, uint64_t target_seq, int depth)
+{
+	Ledger__Event *target;
+	int rc = model_load_event(c->t, target_seq, &target);
+	if (rc == LD_E(NOT_FOUND))
+		return 0; /* the model rejects it */
+	if (rc)
+		return rc;
+	rc = check_body(c, target, depth + 1);
+	codec_event_free(target);
+	if (rc)
+		return rc;
+	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
+		Ledger__Event replacement;
+		codec_amended_body(ev->event_amended, &replacement);
+		if (replacement.body_case != LEDGER__EVENT__BODY__NOT_SET)
+			rc = check_body(c, &replacement, depth + 1);
+	}
+	return rc;
+}
+
+static int check_body(scope_ctx *c, const Ledger__Event *ev, int depth)
+{
+	int rc;
+	if (depth > 2)
+		return 0;
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_ORG_REGISTERED:
+		if (!ld_has(ev->org_registered->parent_id))
+			return denied(c, "registers a root organisation (admin only)");
+		return need_org(c, ev->org_registered->parent_id, "(the parent of the new one)");
+	case LEDGER__EVENT__BODY_ORG_UPDATED:
+		return need_org(c, ev->org_updated->org_id, "");
+	case LEDGER__EVENT__BODY_ORG_DISSOLVED:
+		if ((rc = need_org(c, ev->org_dissolved->org_id, "")))
+			return rc;
+		return need_org(c, ev->org_dissolved->merged_into, "(merged into)");
+	case LEDGER__EVENT__BODY_MEMBER_JOINED:
+		return need_org(c, ev->member_joined->org_id, "(the organisation joined)");
+	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
+		if ((rc = need_org(c, ev->member_transferred->from_org, "(transfer from)")))
+			return rc;
+		return need_org(c, ev->member_transferred->to_org, "(transfer to)");
+	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
+		if ((rc = need_member(c, ev->member_affiliated->member_id)))
+			return rc;
+		return need_org(c, ev->member_affiliated->org_id, "(affiliation)");
+	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
+		if ((rc = need_member(c, ev->member_disaffiliated->member_id)))
+			return rc;
+		return need_org(c, ev->member_disaffiliated->org_id, "(affiliation)");
+	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
+	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
+	case LEDGER__EVENT__BODY_DUES_PAID:
+	case LEDGER__EVENT__BODY_DUES_WAIVED:
+	case LEDGER__EVENT__BODY_DUES_REFUNDED:
+		return need_member(c, codec_event_member(ev));
+	case LEDGER__EVENT__BODY_FUNDS_ALLOCATED:
+		if ((rc = need_org(c, ev->funds_allocated->from_org, "(funds from)")))
+			return rc;
+		return need_org(c, ev->funds_allocated->to_org, "(funds to)");
+	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
+		return need_org(c, ev->service_delivered->org_id, "(the one that served)");
+	case LEDGER__EVENT__BODY_ACTIVITY_HELD:
+		return need_org(c, ev->activity_held->org_id, "");
+	case LEDGER__EVENT__BODY_STATION_OPENED:
+		return need_org(c, ev->station_opened->org_id, "");
+	case LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED:
+		return denied(c, "is a workforce estimate, which names no organisation (admin "
+				 "only)");
+	case LEDGER__EVENT__BODY_EVENT_VOIDED:
+		return check_target(c, ev, ev->event_voided->target_seq, depth);
+	case LEDGER__EVENT__BODY_EVENT_AMENDED:
+		return check_target(c, ev, ev->event_amended->target_seq, depth);
+	default:
+		return denied(c, "is of a kind a clerk may not record");
+	}
+}
+
+int roles_check_event(const role *ro, const char *identity, store_txn *t, const Ledger__Event *ev,
+		      size_t index, ld_errinfo *e)
+{
+	if (!ro || ro->kind != ROLE_CLERK)
+		return 0;
+	scope_ctx c = {.ro = ro, .identity = identity, .t = t, .index = index, .e = e};
+	return check_body(&c, ev, 0);
+}

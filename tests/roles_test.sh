@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# roles_test.sh — identity and roles (docs/ROLES.md): the role file, each
+# role's allowed and refused operations, clerk scope over organisation
+# subtrees (Nanjing's clerk cannot record for Suzhou's organisations or
+# members, atomic batches refused whole, non-atomic per event), the actor
+# recorded is the authenticated identity, unknown identities refused, a bad
+# role file refused at start, and the IPC peer uid as identity.
+# The daemon is restarted with different role files; the identity of a
+# plain loopback tcp:// client is "addr:127.0.0.1" (development mode).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+need_ledgerctl
+export LEDGER_ID_KEY="roles-test-key"
+ME="addr:127.0.0.1"
+
+roles() { cat >"$TMPDIR/roles.ini"; }
+restart() {
+	stop_ledgerd
+	start_ledgerd --roles "$TMPDIR/roles.ini" "$@"
+	export LEDGER_URL="$URL"
+}
+# refused_perm RE ARGS...: refused with exit 1 and "permission denied" text
+denied() {
+	local re=$1
+	shift
+	refused 1 "$re" "$@"
+}
+count_events() {
+	ok head --json
+	json 'j.get("seq", 0)'
+}
+
+# --- development mode: everyone is admin; the actor is the address ---------
+start_ledgerd
+export LEDGER_URL="$URL"
+grep -q "no --roles file: everyone is admin" "$LEDGERD_LOG" || fail "no development-mode warning"
+ok org add JS --name "Jiangsu federation" --kind federation-province --region 320000 --at 2024-01-01
+ok org add NJ --name "Nanjing federation" --kind federation-city --region 320100 --parent JS --at 2024-01-02
+ok org add SZ --name "Suzhou federation" --kind federation-city --region 320500 --parent JS --at 2024-01-02
+ok org add NJ-U1 --name "Nanjing riders" --kind industry-union --region 320100 --parent NJ --at 2024-01-03
+ok org add SZ-U1 --name "Suzhou riders" --kind industry-union --region 320500 --parent SZ --at 2024-01-03
+ok join M-SZ --org SZ-U1 --path platform-work --channel online --group rider --employment partial \
+	--region 320505 --national-id 320505199001011234 --at 2024-01-04
+recorded
+ok get "$SEQ" --json
+expect_eq "$(json 'j["actor"]')" "$ME" "actor in development mode"
+
+# --- a bad role file stops the start with a precise message -----------------
+stop_ledgerd
+bad_roles() {
+	local want=$1
+	cat >"$TMPDIR/bad.ini"
+	set +e
+	timeout 20 "$LEDGERD" --data "$TMPDIR/data" --listen "tcp://127.0.0.1:$(free_port)" \
+		--roles "$TMPDIR/bad.ini" 2>"$TMPDIR/bad.err"
+	local rc=$?
+	set -e
+	[ "$rc" -ne 0 ] || fail "ledgerd started with a bad role file ($want)"
+	grep -Eq -- "$want" "$TMPDIR/bad.err" || { cat "$TMPDIR/bad.err" >&2; fail "bad role file: wanted /$want/"; }
+}
+printf '[cn:x]\nrole = boss\n' | bad_roles "line 2: role 'boss' is not admin, clerk, auditor or subscriber"
+printf '[cn:x]\nrole = clerk\n' | bad_roles "clerk \[cn:x\] needs 'orgs"
+printf '[cn:x]\nrole = auditor\norgs = NJ\n' | bad_roles "only a clerk has 'orgs'"
+printf 'role = admin\n' | bad_roles "line 1: 'role' outside a section"
+printf '[bob]\nrole = admin\n' | bad_roles "section \[bob\] is not an identity"
+printf '[uid:no-such-user-xyz]\nrole = admin\n' | bad_roles "no user 'no-such-user-xyz'"
+printf '[cn:x]\nrole = admin\ncolour = red\n' | bad_roles "line 3: unknown key 'colour'"
+printf '[cn:x]\nrole = admin\n[cn:y]\nrole = admin\n[cn:x]\norgs = NJ\n' | bad_roles "given twice"
+set +e
+timeout 20 "$LEDGERD" --data "$TMPDIR/data" --listen "tcp://127.0.0.1:$(free_port)" \
+	--roles "$TMPDIR/no-such.ini" 2>"$TMPDIR/bad.err"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && grep -q "cannot read role file '$TMPDIR/no-such.ini'" "$TMPDIR/bad.err" ||
+	fail "a missing role file: exit $rc, $(cat "$TMPDIR/bad.err")"
+
+# --- an unknown identity is refused everything ---------------------------------
+roles <<'R'
+; nobody we know
+[cn:someone-else]
+role = admin
+R
+restart
+denied "addr:127.0.0.1 is not in the role file: append refused; nothing was recorded \(ERR_PERMISSION_DENIED\)" \
+	org add NJ-U9 --name X --kind industry-union --region 320100 --parent NJ --at 2024-02-01
+denied "addr:127.0.0.1 is not in the role file: read_log refused" log
+denied "not in the role file: get_member refused" member M-SZ
+grep -q "roles: 1 identities" "$LEDGERD_LOG" || fail "no roles log line"
+
+# --- clerk of Nanjing ----------------------------------------------------------
+roles <<R
+[cn:suzhou-clerk]
+role = clerk
+orgs = SZ
+
+[$ME]
+role = clerk
+orgs = NJ
+R
+restart
+ok org add NJ-U2 --name "Nanjing couriers" --kind industry-union --region 320100 --parent NJ --at 2024-02-01
+recorded
+ok get "$SEQ" --json
+expect_eq "$(json 'j["actor"]')" "$ME" "actor of the clerk's event"
+ok join M-NJ --org NJ-U1 --path platform-work --channel online --group rider --employment partial \
+	--region 320102 --national-id 320102199001011111 --at 2024-02-02
+ok transfer M-NJ --from NJ-U1 --to NJ-U2 --reason moved-region --at 2024-02-03
+recorded
+NJ_TRANSFER=$SEQ
+ok dues pay M-NJ --yuan 12.00 --from 202402 --to 202402 --method wechat-pay --at 2024-02-04
+# out of scope, each refused with who, role, scope and what
+denied "clerk addr:127.0.0.1 may record events only under NJ; event 0 concerns organisation SZ \(the parent of the new one\)" \
+	org add SZ-U2 --name X --kind industry-union --region 320500 --parent SZ --at 2024-02-05
+denied "event 0 concerns organisation SZ-U1 \(the organisation joined\)" \
+	join M-X --org SZ-U1 --path platform-work --channel online --group rider --employment partial \
+	--region 320505 --national-id 320505199001019999 --at 2024-02-05
+denied "event 0 concerns organisation SZ-U1 \(the organisation of member M-SZ\)" \
+	dues pay M-SZ --yuan 12.00 --from 202402 --to 202402 --method wechat-pay --at 2024-02-05
+denied "concerns organisation SZ-U1 \(transfer to\)" \
+	transfer M-NJ --from NJ-U2 --to SZ-U1 --reason moved-region --at 2024-02-05
+denied "concerns organisation SZ-U1 \(transfer from\)" \
+	transfer M-SZ --from SZ-U1 --to NJ-U1 --reason moved-region --at 2024-02-05
+denied "concerns organisation SZ-U1" org update SZ-U1 --admits no --at 2024-02-05
+denied "registers a root organisation \(admin only\)" \
+	org add AH --name "Anhui" --kind federation-province --region 340000 --at 2024-02-05
+denied "concerns organisation JS" org update JS --admits no --at 2024-02-05
+# a void of an out-of-scope event is out of scope
+SZ_JOIN=6 # the sixth event of the development-mode part
+denied "concerns organisation SZ-U1" void "$SZ_JOIN" --reason "wrong" --at 2024-02-05
+# in scope: voiding its own transfer works
+ok void "$NJ_TRANSFER" --reason "recorded twice" --at 2024-02-05
+# clerks read everything
+ok member M-SZ
+ok log
+# batches: atomic refused whole, non-atomic per event
+before=$(count_events)
+cat >"$TMPDIR/batch.txt" <<'B'
+org add NJ-U3 --name "Nanjing 3" --kind industry-union --region 320100 --parent NJ --at 2024-02-06
+org add SZ-U3 --name "Suzhou 3" --kind industry-union --region 320500 --parent SZ --at 2024-02-06
+B
+ctl batch "$TMPDIR/batch.txt" --atomic
+[ "$RC" -eq 1 ] || { show batch; fail "atomic batch with an out-of-scope event: exit $RC"; }
+echo "$OUT$ERR" | grep -q "event 1 concerns organisation SZ" || { show batch; fail "atomic batch: no scope message"; }
+expect_eq "$(count_events)" "$before" "events after a refused atomic batch"
+ctl batch "$TMPDIR/batch.txt"
+echo "$OUT$ERR" | grep -q "event 1 concerns organisation SZ" || { show batch; fail "batch: no scope message"; }
+expect_eq "$(count_events)" "$((before + 1))" "events after a non-atomic batch (one in scope)"
+
+# --- auditor: reads everything, records nothing ---------------------------------
+roles <<R
+[$ME]
+role = auditor
+R
+restart
+before=$(count_events)
+ok log
+ok member M-SZ
+ok history M-NJ
+ok tree-head
+denied "auditor addr:127.0.0.1 may not record events \(an auditor reads only\); append refused; nothing was recorded" \
+	org add NJ-U4 --name X --kind industry-union --region 320100 --parent NJ --at 2024-02-07
+expect_eq "$(count_events)" "$before" "events after an auditor's append"
+
+# --- subscriber: the log, not members -----------------------------------------
+roles <<R
+[$ME]
+role = subscriber
+R
+restart
+ok log
+ok get 1
+ok head
+ok tree-head
+denied "subscriber addr:127.0.0.1 may not query members or projections \(a subscriber reads the log only\); get_member refused" \
+	member M-SZ
+denied "subscriber .* history refused" history M-SZ
+denied "subscriber .* read_stream refused" stream member/M-SZ
+denied "subscriber .* may not record events" \
+	org add NJ-U4 --name X --kind industry-union --region 320100 --parent NJ --at 2024-02-07
+
+# --- admin ------------------------------------------------------------------------
+roles <<R
+[$ME]
+role = admin
+R
+restart
+ok org add AH --name "Anhui" --kind federation-province --region 340000 --at 2024-02-08
+ok dues pay M-SZ --yuan 12.00 --from 202402 --to 202402 --method wechat-pay --at 2024-02-08
+
+# --- IPC: the identity is the peer uid; "uid:<user name>" in the file works --------
+stop_ledgerd
+ME_UID=$(id -u)
+ME_NAME=$(id -un)
+IPC="ipc://$TMPDIR/ledger.ipc"
+roles <<R
+[uid:$ME_NAME]
+role = clerk
+orgs = SZ
+R
+"$LEDGERD" --data "$TMPDIR/data" --listen "$IPC" --roles "$TMPDIR/roles.ini" 2>>"$LEDGERD_LOG" &
+LEDGERD_PID=$!
+for _ in $(seq 100); do [ -S "$TMPDIR/ledger.ipc" ] && break; sleep 0.1; done
+export LEDGER_URL="$IPC"
+ok org add SZ-U5 --name "Suzhou 5" --kind industry-union --region 320500 --parent SZ --at 2024-02-09
+recorded
+ok get "$SEQ" --json
+expect_eq "$(json 'j["actor"]')" "uid:$ME_UID" "actor over IPC"
+denied "clerk uid:$ME_UID may record events only under SZ" \
+	org add NJ-U5 --name X --kind industry-union --region 320100 --parent NJ --at 2024-02-09
+stop_ledgerd
+
+# --- mutual TLS: certificates made here with the openssl command line --------------
+command -v openssl >/dev/null || fail "'openssl' is not installed (scripts/install-deps.sh)"
+C="$TMPDIR/certs"
+mkdir -p "$C"
+cert() { # cert NAME CN CA: key and certificate NAME signed by CA, valid 30 days
+	openssl req -newkey rsa:2048 -nodes -keyout "$C/$1.key" -out "$C/$1.csr" -subj "/CN=$2" 2>/dev/null
+	openssl x509 -req -in "$C/$1.csr" -CA "$C/$3.pem" -CAkey "$C/$3.key" -CAcreateserial \
+		-out "$C/$1.pem" -days 30 2>/dev/null
+}
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/ca.key" -out "$C/ca.pem" -days 30 -subj /CN=roles-test-ca 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/evil.key" -out "$C/evil.pem" -days 30 -subj /CN=evil-ca 2>/dev/null
+cert server 127.0.0.1 ca
+cert clerk nanjing-clerk ca
+cert forged nanjing-clerk evil
+# expired: signed by the right CA, valid only in 2020 (openssl ca sets the dates)
+printf '[ca]\ndefault_ca=d\n[d]\ndatabase=%s/index\nnew_certs_dir=%s\nserial=%s/serial\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n' \
+	"$C" "$C" "$C" >"$C/ca.cnf"
+: >"$C/index"
+echo 01 >"$C/serial"
+openssl req -newkey rsa:2048 -nodes -keyout "$C/expired.key" -out "$C/expired.csr" -subj /CN=nanjing-clerk 2>/dev/null
+openssl ca -batch -config "$C/ca.cnf" -cert "$C/ca.pem" -keyfile "$C/ca.key" -in "$C/expired.csr" \
+	-out "$C/expired.pem" -startdate 20200101000000Z -enddate 20200201000000Z -notext 2>/dev/null
+roles <<R
+[tls:127.0.0.1]
+role = clerk
+orgs = NJ
+R
+TLS_URL="tls+tcp://127.0.0.1:$(free_port)"
+"$LEDGERD" --data "$TMPDIR/data" --listen "$TLS_URL" --roles "$TMPDIR/roles.ini" \
+	--tls-cert "$C/server.pem" --tls-key "$C/server.key" --tls-ca "$C/ca.pem" 2>>"$LEDGERD_LOG" &
+LEDGERD_PID=$!
+export LEDGER_URL="$TLS_URL" LEDGER_TLS_CA="$C/ca.pem"
+tls_as() { export LEDGER_TLS_CERT="$C/$1.pem" LEDGER_TLS_KEY="$C/$1.key"; }
+tls_as clerk
+for _ in $(seq 50); do ctl head; [ "$RC" -eq 0 ] && break; sleep 0.2; done
+ok org add NJ-U6 --name "Nanjing 6" --kind industry-union --region 320100 --parent NJ --at 2024-02-10
+recorded
+ok get "$SEQ" --json
+expect_eq "$(json 'j["actor"]')" "tls:127.0.0.1" "actor over TLS"
+denied "clerk tls:127.0.0.1 may record events only under NJ" \
+	org add SZ-U6 --name X --kind industry-union --region 320500 --parent SZ --at 2024-02-10
+tls_as forged
+refused 3 "TLS handshake with '.*' failed" head
+tls_as expired
+refused 3 "TLS handshake with '.*' failed" head
+unset LEDGER_TLS_CERT
+refused 3 "needs a client certificate" head
+# without --tls-* a tls+tcp:// listener does not start
+stop_ledgerd
+set +e
+timeout 20 "$LEDGERD" --data "$TMPDIR/data" --listen "$TLS_URL" 2>"$TMPDIR/bad.err"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && grep -q "needs --tls-cert, --tls-key and --tls-ca" "$TMPDIR/bad.err" ||
+	fail "tls+tcp:// without certificates: exit $rc, $(cat "$TMPDIR/bad.err")"
+echo "roles_test: ok"
