@@ -47,6 +47,7 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) \
            -I$(BUILD)/gen -Iproto -Idaemon -Iprojections -Iclients \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(NNG_CFLAGS)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(NNG_LIBS) -lpthread -lm
+LDLIBS  += -lcsv  # libcsv (Debian libcsv-dev) has no pkg-config file
 
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -12,6 +12,7 @@ PACKAGES=(
 	libssl-dev                        # SHA-256 of the hash chain
 	libjansson-dev                    # JSON output of the clients
 	libcmocka-dev                     # unit tests
+	libcsv-dev                        # CSV parsing of ledgerctl import (issue 8)
 )
 
 missing=()
