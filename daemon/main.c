@@ -15,6 +15,8 @@
 
 #include <ftw.h>
 
+#include "config.h"
+#include "http.h"
 #include "log.h"
 #include "projection.h"
 #include "server.h"
@@ -22,26 +24,29 @@
 #include "writer.h"
 
 #define LEDGERD_VERSION "0.1.0"
-#define DEFAULT_URL "tcp://127.0.0.1:7450"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ledgerd [options]\n"
+		"usage: ledgerd [--config FILE] [options]\n"
 		"\n"
+		"  -c, --config FILE     read settings from FILE first; flags override it\n"
+		"                        (docs/CONFIG.md; every setting is also a flag)\n"
 		"  -d, --data DIR        data directory (LMDB files), created if missing  [./data]\n"
 		"  -l, --listen URL      address to serve, repeatable: tcp://HOST:PORT, ipc:///PATH\n"
-		"                        [" DEFAULT_URL "]\n"
-		"      --map-size BYTES  initial LMDB map size; it grows by doubling   [1073741824]\n"
+		"                        [" CONFIG_DEFAULT_URL "]\n"
+		"      --map-size BYTES  initial LMDB map size; it grows by doubling   [1G]\n"
 		"      --workers N       requests served concurrently                  [64]\n"
-		"      --max-msg BYTES   largest request answered (not refused)        [16777216]\n"
+		"      --max-msg BYTES   largest request answered (not refused)        [16M]\n"
 		"      --log-level L     error, warn, info or debug                    [info]\n"
+		"      --metrics ADDR    serve Prometheus metrics on http://ADDR/metrics,\n"
+		"                        e.g. 127.0.0.1:9750 (loopback)                [off]\n"
 		"      --rebuild         throw the projections away and rebuild them from the log\n"
 		"  -V, --version         print the version and exit\n"
 		"  -h, --help            this text\n"
 		"\n"
-		"Without TLS or IPC credentials the actor of each event is the peer's address:\n"
-		"a development mode, for loopback only.\n");
+		"Sizes take K, M or G. Without TLS or IPC credentials the actor of each event is\n"
+		"the peer's address: a development mode, for loopback only.\n");
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -52,110 +57,98 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	return remove(path);
 }
 
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	else if (*end == 'G' || *end == 'g')
-		v <<= 30, end++;
-	if (*end)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
+/* Flags are kept in order and applied after the config file. */
+struct flag {
+	const char *name, *value;
+};
 
 int main(int argc, char **argv)
 {
-	store_options so = {.dir = "./data"};
-	server_options srvo = {0};
-	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD };
-	int rebuild = 0;
+	config cfg;
+	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD, OPT_METRICS };
 	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
 		{"data", required_argument, NULL, 'd'},
 		{"listen", required_argument, NULL, 'l'},
 		{"map-size", required_argument, NULL, OPT_MAP},
 		{"workers", required_argument, NULL, OPT_WORKERS},
 		{"max-msg", required_argument, NULL, OPT_MAXMSG},
 		{"log-level", required_argument, NULL, OPT_LOGLEVEL},
+		{"metrics", required_argument, NULL, OPT_METRICS},
 		{"rebuild", no_argument, NULL, OPT_REBUILD},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "d:l:Vh", opts, NULL)) != -1) {
+	struct flag *flags = calloc((size_t)argc + 1, sizeof(*flags));
+	size_t nflags = 0;
+	const char *config_file = NULL;
+	char err[512];
+	int c, idx;
+
+	config_init(&cfg);
+	if (!flags)
+		return 1;
+	while ((c = getopt_long(argc, argv, "c:d:l:Vh", opts, &idx)) != -1) {
 		switch (c) {
+		case 'c':
+			config_file = optarg;
+			break;
 		case 'd':
-			so.dir = optarg;
+			flags[nflags++] = (struct flag){"data", optarg};
 			break;
 		case 'l':
-			if (srvo.nurls == SERVER_MAX_URLS) {
-				fprintf(stderr, "ledgerd: at most %d --listen addresses\n",
-					SERVER_MAX_URLS);
-				return 2;
-			}
-			srvo.urls[srvo.nurls++] = optarg;
+			flags[nflags++] = (struct flag){"listen", optarg};
 			break;
 		case OPT_MAP:
-			if (parse_size(optarg, &so.map_size) || so.map_size < (1u << 20)) {
-				fprintf(stderr, "ledgerd: --map-size '%s' is not a size of 1M or more\n",
-					optarg);
-				return 2;
-			}
-			break;
 		case OPT_WORKERS:
-			srvo.workers = atoi(optarg);
-			if (srvo.workers < 1 || srvo.workers > 4096) {
-				fprintf(stderr, "ledgerd: --workers '%s' is not 1 to 4096\n", optarg);
-				return 2;
-			}
-			break;
 		case OPT_MAXMSG:
-			if (parse_size(optarg, &srvo.max_msg) || srvo.max_msg < 1024) {
-				fprintf(stderr, "ledgerd: --max-msg '%s' is not a size of 1K or more\n",
-					optarg);
-				return 2;
-			}
+		case OPT_LOGLEVEL:
+		case OPT_METRICS:
+			flags[nflags++] = (struct flag){opts[idx].name, optarg};
 			break;
-		case OPT_LOGLEVEL: {
-			int l = log_parse_level(optarg);
-			if (l < 0) {
-				fprintf(stderr, "ledgerd: --log-level '%s' is not error, warn, info "
-						"or debug\n",
-					optarg);
-				return 2;
-			}
-			log_set_level((enum log_level)l);
-			break;
-		}
 		case OPT_REBUILD:
-			rebuild = 1;
+			cfg.rebuild = 1;
 			break;
 		case 'V':
 			printf("ledgerd %s\n", LEDGERD_VERSION);
+			free(flags);
 			return 0;
 		case 'h':
 			usage(stdout);
+			free(flags);
 			return 0;
 		default:
 			usage(stderr);
+			free(flags);
 			return 2;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "ledgerd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
+		free(flags);
 		return 2;
 	}
-	if (srvo.nurls == 0)
-		srvo.urls[srvo.nurls++] = DEFAULT_URL;
+	if (config_file && config_load(&cfg, config_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ledgerd: %s\n", err);
+		free(flags);
+		config_release(&cfg);
+		return 2;
+	}
+	for (size_t i = 0; i < nflags; i++)
+		if (config_set(&cfg, flags[i].name, flags[i].value, 1, err, sizeof(err)) != 0) {
+			fprintf(stderr, "ledgerd: --%s: %s\n", flags[i].name, err);
+			free(flags);
+			config_release(&cfg);
+			return 2;
+		}
+	free(flags);
+	config_finish(&cfg);
+	log_set_level((enum log_level)cfg.log_level);
+	store_options so = cfg.store;
+	server_options srvo = cfg.server;
+	int rebuild = cfg.rebuild;
 
 	/* Signals are taken synchronously by this thread; every thread
 	 * started from here inherits the blocked mask. */
@@ -170,11 +163,13 @@ int main(int argc, char **argv)
 	writer *w = NULL;
 	runner *r = NULL;
 	server *srv = NULL;
+	http_server *http = NULL;
 	char pdir[4096];
 	ld_errinfo e = {0};
 	int rc = 1;
 
-	log_info("ledgerd %s starting on '%s'", LEDGERD_VERSION, so.dir);
+	log_info("ledgerd %s starting on '%s'%s%s", LEDGERD_VERSION, so.dir,
+		 cfg.file ? " with config " : "", cfg.file ? cfg.file : "");
 	if (store_open(&s, &so, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
@@ -193,6 +188,14 @@ int main(int argc, char **argv)
 	if (server_start(&srv, s, w, r, &srvo, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
+	}
+	if (cfg.metrics) {
+		if (http_start(&http, cfg.metrics, s, w, r, &e) != 0) {
+			log_error("%s", e.message);
+			goto out;
+		}
+		log_info("metrics: serving http://%s/metrics (port %d)", cfg.metrics,
+			 http_port(http));
 	}
 	log_info("ready");
 
@@ -213,6 +216,7 @@ out:
 	/* The writer first: it decides every queued append; then the runner,
 	 * which answers every waiting query; the server can still deliver
 	 * those answers before it closes. */
+	http_stop(http); /* scrapes read the writer, the runner and the stores */
 	writer_stop(w);
 	runner_stop(r);
 	if (srv) {
@@ -223,5 +227,6 @@ out:
 	writer_free(w);
 	store_close(s);
 	log_info("stopped");
+	config_release(&cfg);
 	return rc;
 }

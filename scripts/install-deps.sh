@@ -13,6 +13,9 @@ PACKAGES=(
 	libjansson-dev                    # JSON output of the clients
 	libcmocka-dev                     # unit tests
 	libcsv-dev                        # CSV parsing of ledgerctl import (issue 8)
+	libinih-dev                       # ledgerd --config file (issue 8)
+	libmicrohttpd-dev                 # ledgerd --metrics endpoint (issue 8)
+	curl                              # tests: scraping the metrics endpoint
 )
 
 missing=()
