@@ -139,6 +139,28 @@ URL="tcp://127.0.0.1:$P1"
 start_mine --config "$TMPDIR/example.conf"
 stop_mine
 
+# --- make install into a staging root -------------------------------------------------
+make -s -C "$ROOT" BUILD="$BUILD" install DESTDIR="$TMPDIR/stage" PREFIX=/usr SYSCONFDIR=/etc \
+	>"$TMPDIR/install.out" 2>&1 || { cat "$TMPDIR/install.out" >&2; fail "make install failed"; }
+for f in usr/bin/ledgerd usr/bin/ledgerctl usr/bin/ledger-gen etc/ledgerd/ledgerd.conf \
+	usr/lib/systemd/system/ledgerd.service usr/share/doc/ledgerd/OPERATIONS.md \
+	usr/share/doc/ledgerd/CONFIG.md usr/share/doc/ledgerd/ledgerd.conf.example; do
+	[ -e "$TMPDIR/stage/$f" ] || fail "make install did not install $f"
+done
+grep -q '^ExecStart=/usr/bin/ledgerd --config /etc/ledgerd/ledgerd.conf ' \
+	"$TMPDIR/stage/usr/lib/systemd/system/ledgerd.service" || fail "the unit's paths were not filled in"
+if grep -q '@' "$TMPDIR/stage/usr/lib/systemd/system/ledgerd.service"; then fail "a placeholder is left in the unit"; fi
+"$TMPDIR/stage/usr/bin/ledgerd" --config "$TMPDIR/stage/etc/ledgerd/ledgerd.conf" --version >/dev/null ||
+	fail "the installed daemon does not take the installed config"
+echo "# local" >"$TMPDIR/stage/etc/ledgerd/ledgerd.conf"
+make -s -C "$ROOT" BUILD="$BUILD" install DESTDIR="$TMPDIR/stage" PREFIX=/usr SYSCONFDIR=/etc >/dev/null 2>&1
+expect_eq "$(cat "$TMPDIR/stage/etc/ledgerd/ledgerd.conf")" "# local" "a second install kept the local config"
+if command -v systemd-analyze >/dev/null; then
+	systemd-analyze verify "$TMPDIR/stage/usr/lib/systemd/system/ledgerd.service" 2>&1 |
+		grep -v 'not executable\|No such file\|Failed to\|Unit .* not found\|ledgerd.service:.*Command' |
+		grep -i 'unknown\|invalid' && fail "systemd-analyze finds the unit invalid"
+fi
+
 # --- metrics under use --------------------------------------------------------------
 start_ledgerd --metrics "127.0.0.1:$M2"
 export LEDGER_URL=$URL
