@@ -54,6 +54,28 @@ expect_eq "$(head_seq)" "$HEAD1" "head after the re-import"
 cmp "$TMPDIR/m.csv.errors.csv" "$DATA/members-utf8.errors.expected" ||
 	fail "the re-import's report differs"
 
+# --- progress on stderr: a bar when asked (or on a terminal), none with --no-progress ---
+ctl import "$TMPDIR/m.csv" --org JS --progress
+grep -aq 'import .*m.csv: \[#*\] 100% 13 rows' "$TMPDIR/err" || fail "no progress bar: $ERR"
+ctl import "$TMPDIR/m.csv" --org JS --no-progress
+if grep -aq '%' "$TMPDIR/err"; then fail "progress printed with --no-progress: $ERR"; fi
+
+# A long file (over 1 MB), stderr not a terminal: a line per 10%.
+python3 - "$TMPDIR/long.csv" <<'PY'
+import sys
+w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+with open(sys.argv[1], "w") as f:
+    f.write("name,national_id,worker_group,employment,region,join_date,platform\n")
+    for i in range(12000):
+        b = "3201021980%02d%02d%03d" % (1 + i // 28000 % 12, 1 + i // 1000 % 28, i % 1000)
+        f.write("N%d,%s%s,courier,employed,320102,2025-01-01,%s\n"
+                % (i, b, "10X98765432"[sum(int(b[k]) * w[k] for k in range(17)) % 11], "x" * 60))
+PY
+ctl import "$TMPDIR/long.csv" --org JS --check
+[ "$RC" -eq 0 ] || { show import; fail "--check of a long clean file"; }
+out_has ": 12000 rows: 0 imported, 0 duplicates, 0 rejected, 12000 not recorded \(--check\)" "long --check"
+expect_eq "$(grep -c '^import .*long.csv: [0-9]*%, [0-9]* rows$' "$TMPDIR/err")" 10 "progress lines of a long file"
+
 # --- --check sends nothing ------------------------------------------------
 ctl import "$TMPDIR/m.csv" --org NOWHERE --check
 [ "$RC" -eq 1 ] || fail "--check with bad rows: exit $RC, wanted 1"
