@@ -7,6 +7,8 @@
 #   make test         build everything with ASan+UBSan into build/asan/ and run every test
 #   make bench        build optimised and run the benchmarks in bench/ (not part of test)
 #   make valgrind     run the unit tests under valgrind (non-sanitized build)
+#   make install      install programs, systemd unit, config example, docs
+#                     (PREFIX, DESTDIR, SYSCONFDIR, BINDIR, UNITDIR, DOCDIR)
 #   make format       clang-format every source file
 #   make clean
 #
@@ -32,12 +34,17 @@ DATA   ?= ./data
 URL    ?= tcp://127.0.0.1:7450
 PUB    ?= tcp://127.0.0.1:7451
 PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= $(PREFIX)/etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/ledgerd
 
 CC      ?= cc
 V       ?=
 Q       := $(if $(V),,@)
 PROTOC_C ?= protoc-c
-PKGS    := lmdb libprotobuf-c libuv libcrypto jansson yaml-0.1 inih
+PKGS    := lmdb libprotobuf-c libuv libcrypto jansson yaml-0.1
+PKGS    += inih libmicrohttpd  # config file and role file; metrics endpoint
 
 # NNG 1.5.2 in Debian ships no pkg-config file; fall back to plain -lnng.
 NNG_CFLAGS := $(shell pkg-config --cflags nng 2>/dev/null)
@@ -49,6 +56,7 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) \
            -I$(BUILD)/gen -Iproto -Idaemon -Iprojections -Iclients \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(NNG_CFLAGS)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(NNG_LIBS) -lpthread -lm
+LDLIBS  += -lcsv  # libcsv (Debian libcsv-dev) has no pkg-config file
 
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -149,9 +157,21 @@ valgrind:
 format:
 	clang-format -i $(wildcard proto/*.[ch] daemon/*.[ch] projections/*.[ch] clients/*.[ch] tests/*.[ch] bench/*.[ch])
 
+# make install [PREFIX=/usr/local] [SYSCONFDIR=$(PREFIX)/etc] [DESTDIR=staging root]:
+# the programs, the systemd unit (paths filled in), the config example (an
+# existing ledgerd.conf is kept; the example always goes to the doc directory)
+# and the docs. For a system install: make install PREFIX=/usr SYSCONFDIR=/etc
 install: programs
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/ledgerd \
+		$(DESTDIR)$(DOCDIR)
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		-e 's|@DOCDIR@|$(DOCDIR)|g' etc/ledgerd.service > $(DESTDIR)$(UNITDIR)/ledgerd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/ledgerd.service
+	install -m 644 etc/ledgerd.conf $(DESTDIR)$(DOCDIR)/ledgerd.conf.example
+	[ -e $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf ] || \
+		install -m 644 etc/ledgerd.conf $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf
+	install -m 644 docs/*.md proto/ledger.proto $(DESTDIR)$(DOCDIR)/
 
 clean:
 	rm -rf build

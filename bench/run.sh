@@ -38,6 +38,7 @@
 #   BENCH_FEED_INTERVALS ("200 20": --feed-interval-ms values; 200 is the
 #   daemon's default)  BENCH_FEED_RUNS (3)  BENCH_FEED_SECONDS (4)
 #   BENCH_ONLY (ingest, projections or feed: run that part alone; the report then
+#   BENCH_ONLY=import runs bench/import.sh instead (import and generator).
 #   goes to bench/RESULTS.<part>.md unless BENCH_OUT says otherwise)
 #   Quick: BENCH_ONLY=projections BENCH_PROJ_EVENTS=200000 BENCH_PROJ_RUNS=1
 #   BENCH_TMPDIR (/var/tmp: on disk, so that syncs cost what they cost)
@@ -68,6 +69,8 @@ PROJ_QUERIES=${BENCH_PROJ_QUERIES:-10000}
 PROJ_LAG_RATES=${BENCH_PROJ_LAG_RATES:-100000 100000:1000 5000}
 PROJ_LAG_SECONDS=${BENCH_PROJ_LAG_SECONDS:-4}
 ONLY=${BENCH_ONLY:-}
+# The import and generator benchmarks live in their own script (issue 8).
+[ "$ONLY" = import ] && exec "$ROOT/bench/import.sh" "$BUILD"
 case "$ONLY" in
 "") RUN_INGEST=1 RUN_PROJ=1 RUN_FEED=1 ;;
 ingest) RUN_INGEST=1 RUN_PROJ=0 RUN_FEED=0 ;;

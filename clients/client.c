@@ -342,6 +342,16 @@ int ldc_head(ldc *c, Ledger__Response **out, ld_errinfo *e)
 	return ldc_call(c, &req, out, e);
 }
 
+int ldc_backup(ldc *c, const char *dir, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__BackupRequest b = LEDGER__BACKUP_REQUEST__INIT;
+	b.dir = (char *)dir;
+	req.command_case = LEDGER__REQUEST__COMMAND_BACKUP;
+	req.backup = &b;
+	return ldc_call(c, &req, out, e);
+}
+
 /* ------------------------------------------------------------------ */
 /* Projection queries                                                  */
 /* ------------------------------------------------------------------ */

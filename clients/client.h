@@ -232,6 +232,12 @@ int ldc_check_consistency(ldc *c, const ldc_tree_head *old, const ldc_tree_head 
 int ldc_check_inclusion(ldc *c, const ldc_tree_head *h, Ledger__Event *const *evs, size_t n,
 			uint64_t *bad_seq, ld_errinfo *e);
 
+/* A hot backup of the log into dir, an absolute path on the server's
+ * machine (absent or empty): (*out)->backup once the copy is on disk. A big
+ * log takes a while: open the connection with a timeout that allows it.
+ * Errors as ledger.proto's BackupRequest says. */
+int ldc_backup(ldc *c, const char *dir, Ledger__Response **out, ld_errinfo *e);
+
 /* A fresh event id: a version-7 UUID (RFC 9562), 48 bits of the current
  * time in milliseconds then 74 random bits (getrandom). Time-ordered ids
  * keep the daemon's idempotency index appending; any 16 unique bytes work. */

@@ -26,6 +26,7 @@
 
 #include "client.h"
 #include "progress_view.h"
+#include "importer.h"
 #include "parse.h"
 
 #define EXIT_REJECTED 1
@@ -2668,6 +2669,147 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* backup                                                              */
+/* ------------------------------------------------------------------ */
+
+#define BACKUP_TIMEOUT_MS (24 * 3600 * 1000)
+
+static int exec_backup(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	char dir[4096];
+	const char *d = a->pos[0];
+	if (d[0] != '/') { /* the daemon's working directory is not ours */
+		char cwd[2048];
+		if (!getcwd(cwd, sizeof(cwd)))
+			return usage_error(r, e, LD_E(INVALID_VALUE),
+					   "cannot make '%s' absolute: %s", d, strerror(errno));
+		text(dir, sizeof(dir), "%s/%s", cwd, d);
+		d = dir;
+	}
+	/* A copy takes as long as the log is big: unless --timeout says
+	 * otherwise, wait up to a day. */
+	int timeout = r->timeout_ms == LDC_DEFAULT_TIMEOUT_MS ? BACKUP_TIMEOUT_MS : r->timeout_ms;
+	ldc *c = NULL;
+	Ledger__Response *resp = NULL;
+	int rc = ldc_open(&c, r->url, timeout, e);
+	if (rc == 0)
+		rc = ldc_backup(c, d, &resp, e);
+	if (rc == 0 && !resp->backup)
+		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the server answered no backup result");
+	if (rc == 0) {
+		const Ledger__BackupResult *b = resp->backup;
+		if (r->json)
+			rc = print_json(b, e);
+		else
+			printf("backup in %s: seq %llu and before, %.1f MiB in %.2f s\n",
+			       b->dir ? b->dir : d, (unsigned long long)b->head_seq,
+			       (double)b->bytes / (1 << 20), (double)b->duration_us / 1e6);
+	}
+	codec_response_free(resp);
+	ldc_close(c);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* import: a collective registration file                              */
+/* ------------------------------------------------------------------ */
+
+static const struct opt import_opts[] = {
+	OPT_REQ("org", O_STR, "ID", "organisation every row joins"),
+	OPT("atomic", O_FLAG, NULL, "all or nothing (at most 10,000 rows)"),
+	OPT("check", O_FLAG, NULL, "read and check every row, write the report, send nothing"),
+	OPT("id-key", O_STR, "KEY",
+	    "key of the national ID hash (default: $LEDGER_ID_KEY, else a public development key)"),
+	OPT("region", O_REGION, "CODE", "region of rows that give none"),
+	OPT("date", O_DATE, "DATE", "join date of rows that give none"),
+	OPT("batch", O_U32, "N", "rows per request (default 1000, at most 10000)"),
+	OPT("jobs", O_U32, "N", "requests in flight (default 4, at most 64)"),
+	OPT("report", O_STR, "PATH", "the error report (default FILE.errors.csv)"),
+	OPT("progress", O_FLAG, NULL, "a progress bar on stderr even when it is not a terminal"),
+	OPT("no-progress", O_FLAG, NULL, "no progress on stderr"),
+	END_OPTS,
+};
+
+static int exec_import(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	ldc_import_options o = {0};
+	ldc_import_result res;
+	const struct val *v;
+
+	o.url = r->url;
+	o.timeout_ms = r->timeout_ms;
+	o.path = a->pos[0];
+	o.report_path = sval(a, "report");
+	o.atomic = given(a, "atomic");
+	o.check_only = given(a, "check") || r->dry_run;
+	o.progress = given(a, "no-progress") ? 0 : given(a, "progress") ? 1 : -1;
+	o.warn = 1;
+	o.csv.org_id = sval(a, "org");
+	o.csv.id_key = sval(a, "id-key");
+	if (!o.csv.id_key)
+		o.csv.id_key = getenv("LEDGER_ID_KEY");
+	if (!o.csv.id_key || !*o.csv.id_key) {
+		o.csv.id_key = DEV_ID_KEY;
+		fprintf(stderr, "ledgerctl: warning: hashing national ids with the public "
+				"development key; set LEDGER_ID_KEY\n");
+	}
+	if ((v = val_of(a, "region"))->set)
+		o.csv.region = (uint32_t)v->u;
+	if ((v = val_of(a, "date"))->set) {
+		o.csv.has_default_date = 1;
+		o.csv.default_date = v->i;
+	}
+	if ((v = val_of(a, "batch"))->set) {
+		if (v->u < 1 || v->u > BATCH_CHUNK)
+			return usage_error(r, e, LD_E(INVALID_VALUE), "--batch %llu is not 1-%d",
+					   (unsigned long long)v->u, BATCH_CHUNK);
+		o.batch = (unsigned)v->u;
+	}
+	if ((v = val_of(a, "jobs"))->set) {
+		if (v->u < 1 || v->u > 64)
+			return usage_error(r, e, LD_E(INVALID_VALUE), "--jobs %llu is not 1-64",
+					   (unsigned long long)v->u);
+		o.jobs = (unsigned)v->u;
+	}
+
+	int rc = ldc_import(&o, &res, e);
+	if (rc && !res.sent) {
+		r->usage = rc != LD_E(UNAVAILABLE) && rc != LD_E(MALFORMED);
+		return rc;
+	}
+	if (r->json) {
+		printf("{\"file\": \"%s\", \"encoding\": \"%s\", \"rows\": %llu, \"imported\": %llu, "
+		       "\"duplicates\": %llu, \"rejected\": %llu, \"not_recorded\": %llu, "
+		       "\"head_seq\": %llu, \"seconds\": %.3f, \"report\": %s%s%s}\n",
+		       o.path, res.encoding, (unsigned long long)res.rows,
+		       (unsigned long long)res.imported, (unsigned long long)res.duplicates,
+		       (unsigned long long)res.rejected, (unsigned long long)res.unsent,
+		       (unsigned long long)res.head_seq, res.seconds, res.report ? "\"" : "",
+		       res.report ? res.report_path : "null", res.report ? "\"" : "");
+	} else {
+		printf("%s (%s): %llu rows: %llu imported, %llu duplicates, %llu rejected",
+		       o.path, res.encoding, (unsigned long long)res.rows,
+		       (unsigned long long)res.imported, (unsigned long long)res.duplicates,
+		       (unsigned long long)res.rejected);
+		if (res.unsent)
+			printf(", %llu not recorded%s", (unsigned long long)res.unsent,
+			       o.check_only ? " (--check)" : o.atomic ? " (--atomic)" : "");
+		if (res.sent)
+			printf("; head seq %llu", (unsigned long long)res.head_seq);
+		if (res.report)
+			printf("; report %s", res.report_path);
+		printf("\n");
+	}
+	if (rc)
+		return rc;
+	if (res.rejected) {
+		r->reported = 1;
+		return LD_E(INVALID_VALUE);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* The commands                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -2718,6 +2860,30 @@ static const struct cmd commands[] = {
 	 "request (--atomic) or in requests of 10,000. A line without --event-id gets\n"
 	 "a random one: to make a file safe to send again, give each line its own\n"
 	 "--event-id and --at, and a second run reports duplicates."},
+	{"import", "FILE", "import a collective registration list (CSV, UTF-8 or GB18030)",
+	 import_opts, NULL, exec_import, 0,
+	 "FILE lists one worker per row, with a header naming the columns in Chinese or\n"
+	 "English: 姓名/name, 身份证号/national_id, 职业群体/worker_group and\n"
+	 "用工关系/employment are required; 地区/region and 入会日期/join_date unless\n"
+	 "--region / --date give them; 手机/phone, 平台/platform, 入会渠道/channel\n"
+	 "(default collective-registration), 入会路径/join_path (default from the\n"
+	 "employment relation) and 会员编号/member_id (default P- and 16 hex digits of\n"
+	 "the person hash) are optional. Values may be English names or Chinese labels\n"
+	 "(网约配送员, 劳务派遣, 集体登记). National IDs are checked (check digit) and\n"
+	 "hashed here; they are never sent. Phone numbers are checked, not recorded.\n\n"
+	 "Each row's event id is derived from its member, organisation and join date,\n"
+	 "so importing the same file again records nothing new (duplicates). Rows go in\n"
+	 "requests of --batch; a bad row never stops the others. Rejected rows are listed\n"
+	 "in FILE.errors.csv (row, column, reason; in the file's encoding). Exit status\n"
+	 "1 when a row was rejected. --atomic: every row in one all-or-nothing request."},
+	{"backup", "DIR", "copy the log into DIR while the ledger runs (hot backup)", no_opts, NULL,
+	 exec_backup, 0,
+	 "DIR is a directory on the ledger's machine, absent or empty; a relative DIR is\n"
+	 "taken from the current directory. The copy (DIR/data.mdb, compacted) is one\n"
+	 "consistent snapshot of the log while appends go on; the answer comes once it is\n"
+	 "on disk, and names the seq it holds at least. To restore, start ledgerd on a\n"
+	 "copy of DIR: the projections are rebuilt from the log. Waits up to a day unless\n"
+	 "--timeout says otherwise. See docs/OPERATIONS.md."},
 	{"get", "SEQ", "print one event", no_opts, NULL, exec_get, 0, NULL},
 	{"log", "", "print the log", log_opts, NULL, exec_log, 0, NULL},
 	{"stream", "NAME", "print a stream (member/ID, org/ID, region/CODE)", stream_opts, NULL,

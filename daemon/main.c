@@ -15,50 +15,57 @@
 
 #include <ftw.h>
 
+#include "config.h"
+#include "http.h"
 #include "log.h"
+#include "merkle.h"
 #include "progress.h"
 #include "progress_feed.h"
-#include "merkle.h"
 #include "projection.h"
+#include "roles.h"
 #include "server.h"
 #include "store.h"
 #include "verify.h"
 #include "writer.h"
 
 #define LEDGERD_VERSION "0.1.0"
-#define DEFAULT_URL "tcp://127.0.0.1:7450"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ledgerd [options]\n"
+		"usage: ledgerd [--config FILE] [options]\n"
 		"\n"
+		"  -c, --config FILE     read settings from FILE first; flags override it\n"
+		"                        (docs/CONFIG.md; every setting is also a flag)\n"
 		"  -d, --data DIR        data directory (LMDB files), created if missing  [./data]\n"
 		"  -l, --listen URL      address to serve, repeatable: tcp://HOST:PORT, ipc:///PATH,\n"
 		"                        tls+tcp://HOST:PORT (mutual TLS: needs the three --tls-*)\n"
-		"                        [" DEFAULT_URL "]\n"
-		"      --map-size BYTES  initial LMDB map size; it grows by doubling   [1073741824]\n"
+		"                        [" CONFIG_DEFAULT_URL "]\n"
+		"      --map-size BYTES  initial LMDB map size; it grows by doubling   [1G]\n"
 		"      --workers N       requests served concurrently                  [64]\n"
-		"      --max-msg BYTES   largest request answered (not refused)        [16777216]\n"
+		"      --max-msg BYTES   largest request answered (not refused)        [16M]\n"
 		"      --log-level L     error, warn, info or debug                    [info]\n"
+		"      --metrics ADDR    serve Prometheus metrics on http://ADDR/metrics,\n"
+		"                        e.g. 127.0.0.1:9750 (loopback)                [off]\n"
 		"      --rebuild         throw the projections away and rebuild them from the log\n"
 		"      --plans DIR       plan files (*.yaml) to count progress against     [./plans]\n"
 		"      --pub URL         publish the live feed (NNG PUB) on URL            [none]\n"
-		"      --feed-interval-ms N  least time between two progress messages of a plan [200]\n"
+		"      --feed-interval-ms N  least time between two progress messages of a plan\n"
+		"                        and region                                      [200]\n"
 		"      --verify-at-start N  recompute the hash chain of the newest N events before\n"
 		"                        serving; refuse to start if it is broken (0: skip) [1000]\n"
 		"      --no-merkle       do not maintain the Merkle tree (benchmarks); the next\n"
 		"                        start without it catches the tree up\n"
-		"      --tls-cert FILE   the server's certificate (PEM) for tls+tcp:// listeners\n"
-		"      --tls-key FILE    its private key (PEM, unencrypted)\n"
-		"      --tls-ca FILE     the CA (PEM) that signs client certificates\n"
-		"      --roles FILE      who may do what (docs/ROLES.md); without it everyone\n"
-		"                        is admin (development mode)\n"
+		"      --tls-cert FILE   server certificate (PEM) for tls+tcp:// listeners\n"
+		"      --tls-key FILE    its private key (PEM)\n"
+		"      --tls-ca FILE     CA certificate(s) that client certificates must chain to\n"
+		"      --roles FILE      who may do what (docs/ROLES.md); without it everyone is\n"
+		"                        admin (development mode)\n"
 		"  -V, --version         print the version and exit\n"
 		"  -h, --help            this text\n"
 		"\n"
-		"Without TLS or IPC credentials the actor of each event is the peer's address\n"
-		"(addr:IP): a development mode, for loopback only.\n");
+		"Sizes take K, M or G. Without TLS or IPC credentials the actor of each event is\n"
+		"the peer's address (addr:IP): a development mode, for loopback only.\n");
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -69,170 +76,112 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	return remove(path);
 }
 
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	else if (*end == 'G' || *end == 'g')
-		v <<= 30, end++;
-	if (*end)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
+/* Flags are kept in order and applied after the config file. */
+struct flag {
+	const char *name, *value;
+};
 
 int main(int argc, char **argv)
 {
-	store_options so = {.dir = "./data"};
-	server_options srvo = {0};
-	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD, OPT_PLANS,
-	       OPT_PUB, OPT_FEED_INTERVAL, OPT_VERIFY, OPT_NO_MERKLE, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_ROLES };
-	const char *roles_path = NULL;
-	roles *rl = NULL;
-	const char *plans_dir = NULL;
-	unsigned feed_interval = 200;
-	writer_options wo = {0};
-	int rebuild = 0;
-	unsigned long long verify_n = 1000;
+	config cfg;
+	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD, OPT_METRICS,
+	       OPT_SETTING, OPT_NO_MERKLE };
 	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
 		{"data", required_argument, NULL, 'd'},
 		{"listen", required_argument, NULL, 'l'},
 		{"map-size", required_argument, NULL, OPT_MAP},
 		{"workers", required_argument, NULL, OPT_WORKERS},
 		{"max-msg", required_argument, NULL, OPT_MAXMSG},
 		{"log-level", required_argument, NULL, OPT_LOGLEVEL},
+		{"metrics", required_argument, NULL, OPT_METRICS},
 		{"rebuild", no_argument, NULL, OPT_REBUILD},
-		{"plans", required_argument, NULL, OPT_PLANS},
-		{"pub", required_argument, NULL, OPT_PUB},
-		{"feed-interval-ms", required_argument, NULL, OPT_FEED_INTERVAL},
-		{"verify-at-start", required_argument, NULL, OPT_VERIFY},
+		{"plans", required_argument, NULL, OPT_SETTING},
+		{"pub", required_argument, NULL, OPT_SETTING},
+		{"feed-interval-ms", required_argument, NULL, OPT_SETTING},
+		{"verify-at-start", required_argument, NULL, OPT_SETTING},
 		{"no-merkle", no_argument, NULL, OPT_NO_MERKLE},
-		{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
-		{"tls-key", required_argument, NULL, OPT_TLS_KEY},
-		{"tls-ca", required_argument, NULL, OPT_TLS_CA},
-		{"roles", required_argument, NULL, OPT_ROLES},
+		{"tls-cert", required_argument, NULL, OPT_SETTING},
+		{"tls-key", required_argument, NULL, OPT_SETTING},
+		{"tls-ca", required_argument, NULL, OPT_SETTING},
+		{"roles", required_argument, NULL, OPT_SETTING},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "d:l:Vh", opts, NULL)) != -1) {
+	struct flag *flags = calloc((size_t)argc + 1, sizeof(*flags));
+	size_t nflags = 0;
+	const char *config_file = NULL;
+	char err[512];
+	int c, idx;
+
+	config_init(&cfg);
+	if (!flags)
+		return 1;
+	while ((c = getopt_long(argc, argv, "c:d:l:Vh", opts, &idx)) != -1) {
 		switch (c) {
+		case 'c':
+			config_file = optarg;
+			break;
 		case 'd':
-			so.dir = optarg;
+			flags[nflags++] = (struct flag){"data", optarg};
 			break;
 		case 'l':
-			if (srvo.nurls == SERVER_MAX_URLS) {
-				fprintf(stderr, "ledgerd: at most %d --listen addresses\n",
-					SERVER_MAX_URLS);
-				return 2;
-			}
-			srvo.urls[srvo.nurls++] = optarg;
+			flags[nflags++] = (struct flag){"listen", optarg};
 			break;
 		case OPT_MAP:
-			if (parse_size(optarg, &so.map_size) || so.map_size < (1u << 20)) {
-				fprintf(stderr, "ledgerd: --map-size '%s' is not a size of 1M or more\n",
-					optarg);
-				return 2;
-			}
-			break;
 		case OPT_WORKERS:
-			srvo.workers = atoi(optarg);
-			if (srvo.workers < 1 || srvo.workers > 4096) {
-				fprintf(stderr, "ledgerd: --workers '%s' is not 1 to 4096\n", optarg);
-				return 2;
-			}
-			break;
 		case OPT_MAXMSG:
-			if (parse_size(optarg, &srvo.max_msg) || srvo.max_msg < 1024) {
-				fprintf(stderr, "ledgerd: --max-msg '%s' is not a size of 1K or more\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case OPT_LOGLEVEL: {
-			int l = log_parse_level(optarg);
-			if (l < 0) {
-				fprintf(stderr, "ledgerd: --log-level '%s' is not error, warn, info "
-						"or debug\n",
-					optarg);
-				return 2;
-			}
-			log_set_level((enum log_level)l);
-			break;
-		}
-		case OPT_PLANS:
-			plans_dir = optarg;
-			break;
-		case OPT_PUB:
-			srvo.pub_url = optarg;
-			break;
-		case OPT_FEED_INTERVAL: {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || v < 1 || v > 60000) {
-				fprintf(stderr, "ledgerd: --feed-interval-ms '%s' is not 1 to 60000\n",
-					optarg);
-				return 2;
-			}
-			feed_interval = (unsigned)v;
-			break;
-		}
-		case OPT_REBUILD:
-			rebuild = 1;
+		case OPT_LOGLEVEL:
+		case OPT_METRICS:
+		case OPT_SETTING:
+			flags[nflags++] = (struct flag){opts[idx].name, optarg};
 			break;
 		case OPT_NO_MERKLE:
-			wo.no_merkle = 1;
+			flags[nflags++] = (struct flag){"merkle", "off"};
 			break;
-		case OPT_TLS_CERT:
-			srvo.tls_cert = optarg;
+		case OPT_REBUILD:
+			cfg.rebuild = 1;
 			break;
-		case OPT_TLS_KEY:
-			srvo.tls_key = optarg;
-			break;
-		case OPT_TLS_CA:
-			srvo.tls_ca = optarg;
-			break;
-		case OPT_ROLES:
-			roles_path = optarg;
-			break;
-		case OPT_VERIFY: {
-			char *end;
-			errno = 0;
-			verify_n = strtoull(optarg, &end, 10);
-			if (errno || end == optarg || *end || *optarg == '-') {
-				fprintf(stderr, "ledgerd: --verify-at-start '%s' is not a number of "
-						"events\n",
-					optarg);
-				return 2;
-			}
-			break;
-		}
 		case 'V':
 			printf("ledgerd %s\n", LEDGERD_VERSION);
+			free(flags);
 			return 0;
 		case 'h':
 			usage(stdout);
+			free(flags);
 			return 0;
 		default:
 			usage(stderr);
+			free(flags);
 			return 2;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "ledgerd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
+		free(flags);
 		return 2;
 	}
-	if (srvo.nurls == 0)
-		srvo.urls[srvo.nurls++] = DEFAULT_URL;
+	if (config_file && config_load(&cfg, config_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ledgerd: %s\n", err);
+		free(flags);
+		config_release(&cfg);
+		return 2;
+	}
+	for (size_t i = 0; i < nflags; i++)
+		if (config_set(&cfg, flags[i].name, flags[i].value, 1, err, sizeof(err)) != 0) {
+			fprintf(stderr, "ledgerd: --%s: %s\n", flags[i].name, err);
+			free(flags);
+			config_release(&cfg);
+			return 2;
+		}
+	free(flags);
+	config_finish(&cfg);
+	log_set_level((enum log_level)cfg.log_level);
+	store_options so = cfg.store;
+	server_options srvo = cfg.server;
+	int rebuild = cfg.rebuild;
 
 	/* Signals are taken synchronously by this thread; every thread
 	 * started from here inherits the blocked mask. */
@@ -247,20 +196,24 @@ int main(int argc, char **argv)
 	writer *w = NULL;
 	runner *r = NULL;
 	server *srv = NULL;
+	http_server *http = NULL;
 	progress_feed *feed = NULL;
+	roles *rl = NULL;
+	writer_options wo = {.no_merkle = cfg.no_merkle};
 	char pdir[4096];
 	ld_errinfo e = {0};
 	int rc = 1;
 
-	log_info("ledgerd %s starting on '%s'", LEDGERD_VERSION, so.dir);
-	if (roles_path) {
-		if (roles_load(&rl, roles_path, &e) != 0) {
+	log_info("ledgerd %s starting on '%s'%s%s", LEDGERD_VERSION, so.dir,
+		 cfg.file ? " with config " : "", cfg.file ? cfg.file : "");
+	if (cfg.roles) {
+		if (roles_load(&rl, cfg.roles, &e) != 0) {
 			log_error("%s", e.message);
 			goto out;
 		}
 		srvo.roles = rl;
 		log_info("roles: %zu identities from '%s'; others are refused", roles_count(rl),
-			 roles_path);
+			 cfg.roles);
 	} else {
 		log_warn("roles: no --roles file: everyone is admin (development mode)");
 	}
@@ -268,9 +221,9 @@ int main(int argc, char **argv)
 		log_error("%s", e.message);
 		goto out;
 	}
-	if (verify_n) {
+	if (cfg.verify_at_start) {
 		uint64_t good;
-		if (verify_tail(s, verify_n, &good, &e) != 0) {
+		if (verify_tail(s, cfg.verify_at_start, &good, &e) != 0) {
 			log_error("%s; refusing to start (inspect it with 'ledgerctl verify' after "
 				  "starting with --verify-at-start 0)",
 				  e.message);
@@ -291,11 +244,11 @@ int main(int argc, char **argv)
 		nftw(pdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	}
 	/* Plans are an input of the progress projection: load them first. */
-	if (progress_load_plans(plans_dir ? plans_dir : "plans", !plans_dir, &e) != 0) {
+	if (progress_load_plans(cfg.plans ? cfg.plans : "plans", !cfg.plans, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
 	}
-	log_info("plans: %u loaded from '%s'", progress_plans()->n, plans_dir ? plans_dir : "plans");
+	log_info("plans: %u loaded from '%s'", progress_plans()->n, cfg.plans ? cfg.plans : "plans");
 	if (runner_start(&r, pdir, s, w, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
@@ -304,9 +257,18 @@ int main(int argc, char **argv)
 		log_error("%s", e.message);
 		goto out;
 	}
-	if (srvo.pub_url && progress_feed_start(&feed, srv, r, feed_interval, &e) != 0) {
+	if (srvo.pub_url &&
+	    progress_feed_start(&feed, srv, r, cfg.feed_interval_ms, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
+	}
+	if (cfg.metrics) {
+		if (http_start(&http, cfg.metrics, s, w, r, &e) != 0) {
+			log_error("%s", e.message);
+			goto out;
+		}
+		log_info("metrics: serving http://%s/metrics (port %d)", cfg.metrics,
+			 http_port(http));
 	}
 	log_info("ready");
 
@@ -327,6 +289,7 @@ out:
 	/* The writer first: it decides every queued append; then the runner,
 	 * which answers every waiting query; the server can still deliver
 	 * those answers before it closes. */
+	http_stop(http); /* scrapes read the writer, the runner and the stores */
 	writer_stop(w);
 	runner_stop(r);
 	progress_feed_stop(feed);
@@ -341,5 +304,6 @@ out:
 	store_close(s);
 	progress_unload();
 	log_info("stopped");
+	config_release(&cfg);
 	return rc;
 }

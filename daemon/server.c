@@ -16,10 +16,12 @@
 #include <time.h>
 
 #include "arena.h"
+#include "backup.h"
 #include "check.h"
 #include "history.h"
 #include "log.h"
 #include "members.h"
+#include "metrics.h"
 #include "model.h"
 #include "progress.h"
 #include "transfers.h"
@@ -60,9 +62,19 @@ struct server {
 	nng_socket pub;
 	int has_pub;
 	char pub_url[256];
+	backup *backup; /* hot backups, on a thread of their own */
 };
 
-enum worker_state { W_RECV, W_WAIT_WRITER, W_REPLY_APPEND, W_WAIT_PROJ, W_QUERY, W_SEND };
+enum worker_state {
+	W_RECV,
+	W_WAIT_WRITER,
+	W_REPLY_APPEND,
+	W_WAIT_PROJ,
+	W_QUERY,
+	W_SEND,
+	W_WAIT_BACKUP,
+	W_REPLY_BACKUP
+};
 
 struct worker {
 	server *srv;
@@ -74,6 +86,9 @@ struct worker {
 	append_req areq;
 	int wait_ok;          /* how the wait for the projections ended */
 	struct page *page;    /* scratch for reads */
+	int backup_rc;        /* how the backup ended, and its result */
+	ld_errinfo backup_err;
+	backup_result backup_res;
 };
 
 /* ------------------------------------------------------------------ */
@@ -92,6 +107,7 @@ static nng_msg *pack_response(const Ledger__Response *resp)
 
 static void fill_error(Ledger__Error *err, const ld_errinfo *e)
 {
+	metrics_error(e->code);
 	ledger__error__init(err);
 	err->has_code = 1;
 	err->code = ld_wire_code(e->code);
@@ -169,6 +185,7 @@ static nng_msg *append_reply(const append_req *r)
 			accepted++;
 		}
 	}
+	metrics_append(n, accepted, dups, rejected);
 	res.n_results = n;
 	res.results = ptrs;
 	res.has_head_seq = res.has_accepted = res.has_duplicates = res.has_rejected = 1;
@@ -1098,6 +1115,59 @@ static nng_msg *start_query(worker *w, Ledger__Request *req, int *handed_off)
 }
 
 /* ------------------------------------------------------------------ */
+/* Hot backup (issue 8)                                                */
+/* ------------------------------------------------------------------ */
+
+static nng_msg *backup_reply(int rc, const ld_errinfo *e, const backup_result *r)
+{
+	if (rc)
+		return error_reply(e);
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__BackupResult br = LEDGER__BACKUP_RESULT__INIT;
+	br.dir = (char *)r->dir;
+	br.has_head_seq = br.has_bytes = br.has_duration_us = 1;
+	br.head_seq = r->head_seq;
+	br.bytes = r->bytes;
+	br.duration_us = r->duration_us;
+	resp.result_case = LEDGER__RESPONSE__RESULT_BACKUP;
+	resp.backup = &br;
+	return pack_response(&resp);
+}
+
+/* The backup thread decided: reply on NNG's threads (the aio was begun as
+ * its provider, as for appends). */
+static void backup_done(void *arg, int rc, const ld_errinfo *e, const backup_result *r)
+{
+	worker *w = arg;
+	w->backup_rc = rc;
+	if (rc)
+		w->backup_err = *e;
+	else
+		w->backup_res = *r;
+	w->state = W_REPLY_BACKUP;
+	nng_aio_finish(w->aio, 0);
+}
+
+static nng_msg *start_backup(worker *w, const Ledger__BackupRequest *q, int *handed_off)
+{
+	ld_errinfo e = {0};
+	if (!ld_has(q->dir)) {
+		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "backup.dir", "backup.dir is required");
+		return error_reply(&e);
+	}
+	if (!nng_aio_begin(w->aio))
+		return error_msg(LD_E(SHUTTING_DOWN), "server shutting down");
+	nng_aio_defer(w->aio, handoff_cancel, w);
+	w->state = W_WAIT_BACKUP;
+	*handed_off = 1;
+	backup_result now;
+	int rc = backup_begin(w->srv->backup, q->dir, backup_done, w, &now, &e);
+	if (rc != BACKUP_PENDING)
+		backup_done(w, rc, &e, &now);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
 /* The request loop                                                    */
 /* ------------------------------------------------------------------ */
 
@@ -1115,8 +1185,11 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 			       srv->max_msg);
 		return error_reply(&e);
 	}
-	if (codec_request_unpack(nng_msg_body(msg), len, &req, &e))
+	if (codec_request_unpack(nng_msg_body(msg), len, &req, &e)) {
+		metrics_request(0);
 		return error_reply(&e);
+	}
+	metrics_request((int)req->command_case);
 	/* Who asks, and may they? */
 	char identity[WRITER_ACTOR_MAX];
 	const role *ro = NULL;
@@ -1183,6 +1256,13 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 		reply = start_query(w, req, handed_off);
 		if (*handed_off)
 			return NULL; /* req is freed after the query runs */
+		break;
+	case LEDGER__REQUEST__COMMAND_BACKUP:
+		reply = start_backup(w, req->backup, handed_off);
+		if (*handed_off) {
+			codec_request_free(req);
+			return NULL;
+		}
 		break;
 	default:
 		ld_errinfo_set(&e, LD_E(UNKNOWN_COMMAND), NULL,
@@ -1260,8 +1340,12 @@ static void worker_cb(void *arg)
 		send_reply(w, reply);
 		return;
 	}
+	case W_REPLY_BACKUP:
+		send_reply(w, backup_reply(w->backup_rc, &w->backup_err, &w->backup_res));
+		return;
 	case W_WAIT_WRITER:
 	case W_WAIT_PROJ:
+	case W_WAIT_BACKUP:
 		return; /* cannot happen: the aio is ours while they have it */
 	}
 }
@@ -1449,6 +1533,10 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	srv->probe_ms = o->ipc_probe_ms == 0 ? 1000 : o->ipc_probe_ms;
 	pthread_mutex_init(&srv->probe_lock, NULL);
 	pthread_cond_init(&srv->probe_wake, NULL);
+	if (backup_create(&srv->backup, s, w) != 0) {
+		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		goto fail;
+	}
 
 	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to open a REP socket: %s",
@@ -1538,6 +1626,8 @@ void server_stop(server *srv)
 	pthread_mutex_unlock(&srv->probe_lock);
 	if (srv->probing)
 		pthread_join(srv->probe, NULL);
+	/* A backup in flight finishes and is answered before the socket goes. */
+	backup_stop(srv->backup);
 	nng_close(srv->sock);
 	if (srv->has_pub)
 		nng_close(srv->pub);
@@ -1559,6 +1649,7 @@ void server_stop(server *srv)
 	free(srv->workers);
 	if (srv->tls)
 		nng_tls_config_free(srv->tls);
+	backup_free(srv->backup);
 	pthread_cond_destroy(&srv->probe_wake);
 	pthread_mutex_destroy(&srv->probe_lock);
 	free(srv);

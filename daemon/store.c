@@ -1,8 +1,12 @@
 /* store.c — LMDB behind one file. See store.h for the contract. */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +197,57 @@ int store_grow(store *s, size_t min)
 	if (rc != 0)
 		return fail("growing the map", rc);
 	log_info("store: map grown to %zu MiB", size >> 20);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Hot backup                                                          */
+/* ------------------------------------------------------------------ */
+
+static int fsync_path(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int store_copy(store *s, const char *dir, uint64_t *bytes, ld_errinfo *e)
+{
+	char path[4096];
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+		return ld_errinfo_set(e, errno == ENOSPC ? LD_E(DISK_FULL) : LD_E(STORAGE), NULL,
+				      "unable to create backup directory '%s': %s", dir,
+				      strerror(errno));
+	DIR *d = opendir(dir);
+	if (!d)
+		return ld_errinfo_set(e, LD_E(STORAGE), NULL, "unable to open backup directory '%s': %s",
+				      dir, strerror(errno));
+	struct dirent *de;
+	int entries = 0;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			entries++;
+	closedir(d);
+	if (entries)
+		return ld_errinfo_set(e, LD_E(ALREADY_EXISTS), NULL,
+				      "backup directory '%s' is not empty", dir);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	/* A read transaction inside: hold the resize lock like one. */
+	pthread_rwlock_rdlock(&s->resize);
+	int rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+	pthread_rwlock_unlock(&s->resize);
+	if (rc == 0 && (fsync_path(path, O_RDONLY) != 0 || fsync_path(dir, O_RDONLY | O_DIRECTORY) != 0))
+		rc = errno;
+	if (rc != 0) {
+		unlink(path);
+		return ld_errinfo_set(e, rc == ENOSPC || rc == EDQUOT ? LD_E(DISK_FULL) : LD_E(STORAGE),
+				      NULL, "backup into '%s' failed: %s", dir, mdb_strerror(rc));
+	}
+	struct stat st;
+	*bytes = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 	return 0;
 }
 

@@ -97,6 +97,19 @@ int store_sync(store *s);
  * no write transaction open. Returns 0 or LD_E(STORAGE)/LD_E(DISK_FULL). */
 int store_grow(store *s, size_t min);
 
+/*
+ * Hot backup: copies the environment, compacted (mdb_env_copy2 with
+ * MDB_CP_COMPACT), into DIR/data.mdb as of one read transaction, so the copy
+ * is consistent while writes go on; then syncs the file and the directory.
+ * dir is created (0750) if absent, and must otherwise be empty. Takes long
+ * for a big log: never call it on the writer thread (it holds a read
+ * transaction, and a map growth waits for it). Returns 0 and *bytes (the
+ * copy's size), or LD_E(ALREADY_EXISTS) for a directory that is not empty,
+ * LD_E(DISK_FULL), LD_E(STORAGE) with e->message naming the directory; a
+ * failed copy's data.mdb is removed.
+ */
+int store_copy(store *s, const char *dir, uint64_t *bytes, ld_errinfo *e);
+
 /* Transactions. Errors: LD_E(STORAGE) with the reason logged. */
 int store_read_begin(store *s, store_txn **t);
 void store_read_end(store_txn *t);

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "merkle.h"
+#include "metrics.h"
 #include "model.h"
 
 struct writer {
@@ -313,8 +314,11 @@ static void commit_batch(writer *w, append_req *batch)
 			status = store_commit(txn);
 		else
 			store_abort(txn);
+		int64_t done = now_us();
 		log_debug("writer: %zu events: applied in %lld us, committed in %lld us", total,
-			  (long long)(applied - recorded_at), (long long)(now_us() - applied));
+			  (long long)(applied - recorded_at), (long long)(done - applied));
+		if (status != STORE_MAP_FULL)
+			metrics_commit(total, done - recorded_at, status == 0);
 		if (status == 0) {
 			/* Only a commit that appended moves the head (a batch of
 			 * duplicates and rejections leaves it as it was). */

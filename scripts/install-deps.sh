@@ -13,8 +13,11 @@ PACKAGES=(
 	libjansson-dev                    # JSON output of the clients
 	libyaml-dev                       # plan files (plans/*.yaml)
 	libcmocka-dev                     # unit tests
-	libinih-dev                       # the role file (--roles, daemon/roles.c)
 	openssl                           # roles_test.sh makes its CA and certificates
+	libcsv-dev                        # CSV parsing of ledgerctl import (issue 8)
+	libinih-dev                       # ledgerd --config file and --roles file
+	libmicrohttpd-dev                 # ledgerd --metrics endpoint (issue 8)
+	curl                              # tests: scraping the metrics endpoint
 )
 
 missing=()

@@ -1,0 +1,240 @@
+/* config.c — options from a file (libinih) and flags. See config.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+void config_init(config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->store.dir = CONFIG_DEFAULT_DATA;
+	c->log_level = LOG_INFO;
+	c->feed_interval_ms = 200;
+	c->verify_at_start = 1000;
+}
+
+int config_parse_size(const char *s, size_t *out)
+{
+	char *end;
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	unsigned shift = 0;
+	if (*end == 'K' || *end == 'k')
+		shift = 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20, end++;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30, end++;
+	if (*end || (shift && v > (~0ULL >> shift)))
+		return -1;
+	*out = (size_t)(v << shift);
+	return 0;
+}
+
+static const char *keep(config *c, const char *s)
+{
+	if (c->nstrings == sizeof(c->strings) / sizeof(c->strings[0]))
+		return NULL;
+	char *d = strdup(s);
+	if (d)
+		c->strings[c->nstrings++] = d;
+	return d;
+}
+
+/* The option's name with '_' for '-'. */
+static void norm(const char *name, char *out, size_t size)
+{
+	size_t n = 0;
+	for (; *name && n + 1 < size; name++)
+		out[n++] = *name == '_' ? '-' : *name;
+	out[n] = '\0';
+}
+
+#define BAD(...) (snprintf(err, errlen, __VA_ARGS__), -1)
+
+int config_set(config *c, const char *name, const char *value, int from_flag, char *err,
+	       size_t errlen)
+{
+	char key[64];
+	norm(name, key, sizeof(key));
+	if (!value)
+		return BAD("'%s' needs a value", key);
+	if (!strcmp(key, "data")) {
+		if (!*value)
+			return BAD("'data' is empty");
+		if (!(c->store.dir = keep(c, value)))
+			return BAD("out of memory");
+	} else if (!strcmp(key, "listen")) {
+		if (from_flag && !c->urls_from_flags) {
+			c->urls_from_flags = 1;
+			c->server.nurls = 0; /* flags replace the file's addresses */
+		}
+		if (strncmp(value, "tcp://", 6) && strncmp(value, "ipc://", 6) &&
+		    strncmp(value, "tls+tcp://", 10) && strncmp(value, "ws://", 5))
+			return BAD("'listen' must be tcp://HOST:PORT or ipc:///PATH, got '%s'",
+				   value);
+		if (c->server.nurls == SERVER_MAX_URLS)
+			return BAD("at most %d 'listen' addresses", SERVER_MAX_URLS);
+		const char *u = keep(c, value);
+		if (!u)
+			return BAD("out of memory");
+		c->server.urls[c->server.nurls++] = u;
+	} else if (!strcmp(key, "map-size")) {
+		size_t v;
+		if (config_parse_size(value, &v) || v < (1u << 20))
+			return BAD("'map-size' must be a size of 1M or more, got '%s'", value);
+		c->store.map_size = v;
+	} else if (!strcmp(key, "workers")) {
+		char *end;
+		long v = strtol(value, &end, 10);
+		if (*end || end == value || v < 1 || v > 4096)
+			return BAD("'workers' must be 1 to 4096, got '%s'", value);
+		c->server.workers = (int)v;
+	} else if (!strcmp(key, "max-msg")) {
+		size_t v;
+		if (config_parse_size(value, &v) || v < 1024)
+			return BAD("'max-msg' must be a size of 1K or more, got '%s'", value);
+		c->server.max_msg = v;
+	} else if (!strcmp(key, "log-level")) {
+		int l = log_parse_level(value);
+		if (l < 0)
+			return BAD("'log-level' must be error, warn, info or debug, got '%s'",
+				   value);
+		c->log_level = l;
+	} else if (!strcmp(key, "metrics")) {
+		if (!*value || !strcmp(value, "off")) {
+			c->metrics = NULL;
+		} else {
+			if (!strchr(value, ':'))
+				return BAD("'metrics' must be HOST:PORT (or tcp://HOST:PORT, or "
+					   "off), got '%s'",
+					   value);
+			if (!(c->metrics = keep(c, value)))
+				return BAD("out of memory");
+		}
+	} else if (!strcmp(key, "plans")) {
+		if (!*value)
+			return BAD("'plans' is empty");
+		if (!(c->plans = keep(c, value)))
+			return BAD("out of memory");
+	} else if (!strcmp(key, "pub")) {
+		if (!*value || !strcmp(value, "off")) {
+			c->server.pub_url = NULL;
+		} else {
+			if (strncmp(value, "tcp://", 6) && strncmp(value, "ipc://", 6))
+				return BAD("'pub' must be tcp://HOST:PORT or ipc:///PATH (or off), "
+					   "got '%s'",
+					   value);
+			if (!(c->server.pub_url = keep(c, value)))
+				return BAD("out of memory");
+		}
+	} else if (!strcmp(key, "feed-interval-ms")) {
+		char *end;
+		long v = strtol(value, &end, 10);
+		if (*end || end == value || v < 1 || v > 60000)
+			return BAD("'feed-interval-ms' must be 1 to 60000, got '%s'", value);
+		c->feed_interval_ms = (unsigned)v;
+	} else if (!strcmp(key, "verify-at-start")) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(value, &end, 10);
+		if (errno || *end || end == value || *value == '-')
+			return BAD("'verify-at-start' must be a number of events (0: skip), got '%s'",
+				   value);
+		c->verify_at_start = v;
+	} else if (!strcmp(key, "merkle")) {
+		if (!strcmp(value, "on"))
+			c->no_merkle = 0;
+		else if (!strcmp(value, "off"))
+			c->no_merkle = 1;
+		else
+			return BAD("'merkle' must be on or off, got '%s'", value);
+	} else if (!strcmp(key, "tls-cert") || !strcmp(key, "tls-key") || !strcmp(key, "tls-ca") ||
+		   !strcmp(key, "roles")) {
+		const char *v = *value ? keep(c, value) : NULL;
+		if (!*value)
+			return BAD("'%s' is empty", key);
+		if (!v)
+			return BAD("out of memory");
+		if (!strcmp(key, "tls-cert"))
+			c->server.tls_cert = v;
+		else if (!strcmp(key, "tls-key"))
+			c->server.tls_key = v;
+		else if (!strcmp(key, "tls-ca"))
+			c->server.tls_ca = v;
+		else
+			c->roles = v;
+	} else {
+		return BAD("unknown setting '%s'", name);
+	}
+	return 0;
+}
+
+struct load {
+	config *c;
+	char *err;
+	size_t errlen;
+	int failed;
+};
+
+static int on_pair(void *user, const char *section, const char *name, const char *value)
+{
+	struct load *l = user;
+	if (l->failed)
+		return 0;
+	if (section && *section && strcmp(section, "ledgerd") != 0) {
+		snprintf(l->err, l->errlen, "unknown section [%s] (settings go in [ledgerd])",
+			 section);
+		l->failed = 1;
+		return 0;
+	}
+	if (config_set(l->c, name, value, 0, l->err, l->errlen) != 0) {
+		l->failed = 1;
+		return 0;
+	}
+	return 1;
+}
+
+int config_load(config *c, const char *path, char *err, size_t errlen)
+{
+	char why[256] = "";
+	struct load l = {c, why, sizeof(why), 0};
+	int rc = ini_parse(path, on_pair, &l);
+	if (rc == -1) {
+		snprintf(err, errlen, "unable to read config file '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (rc == -2) {
+		snprintf(err, errlen, "config file '%s': out of memory", path);
+		return -1;
+	}
+	if (rc > 0) {
+		snprintf(err, errlen, "config file '%s', line %d: %s", path, rc,
+			 why[0] ? why : "not a 'name = value' line, a [section] or a comment");
+		return -1;
+	}
+	c->file = keep(c, path);
+	return 0;
+}
+
+void config_finish(config *c)
+{
+	if (c->server.nurls == 0)
+		c->server.urls[c->server.nurls++] = CONFIG_DEFAULT_URL;
+}
+
+void config_release(config *c)
+{
+	for (size_t i = 0; i < c->nstrings; i++)
+		free(c->strings[i]);
+	c->nstrings = 0;
+}

@@ -1,0 +1,331 @@
+/* metrics.c — counters and the Prometheus text exposition. See metrics.h. */
+#include "metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+
+/* ------------------------------------------------------------------ */
+/* Counters                                                            */
+/* ------------------------------------------------------------------ */
+
+#define MAX_CODE 64
+#define MAX_COMMAND 128
+
+/* Histogram bounds (le). */
+static const double latency_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+				    0.05,   0.1,   0.25,   0.5,   1,    2.5};
+#define NLAT (sizeof(latency_le) / sizeof(latency_le[0]))
+static const double size_le[] = {1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 65536};
+#define NSIZE (sizeof(size_le) / sizeof(size_le[0]))
+
+typedef struct histogram {
+	atomic_ullong bucket[16]; /* per bound, not cumulative; the last is +Inf */
+	atomic_ullong count;
+	atomic_ullong sum_micro; /* sum × 1e6 (latency) or the plain sum (sizes) */
+} histogram;
+
+static struct {
+	atomic_ullong requests[MAX_COMMAND];
+	atomic_ullong errors[MAX_CODE];
+	atomic_ullong events_accepted, events_duplicate, events_rejected;
+	atomic_ullong commits_ok, commits_failed;
+	histogram request_events; /* events per append request */
+	histogram commit_events;  /* events per transaction */
+	histogram commit_seconds; /* start of the transaction → end of its commit */
+	atomic_ullong backups_ok, backups_failed, backup_bytes;
+	atomic_llong backup_last_ok; /* unix seconds */
+	atomic_llong backup_last_us;
+} m;
+
+static void observe(histogram *h, const double *le, size_t n, double v, uint64_t sum_add)
+{
+	size_t i = 0;
+	while (i < n && v > le[i])
+		i++;
+	atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_micro, sum_add, memory_order_relaxed);
+}
+
+void metrics_request(int command)
+{
+	if (command < 0 || command >= MAX_COMMAND)
+		command = 0;
+	atomic_fetch_add_explicit(&m.requests[command], 1, memory_order_relaxed);
+}
+
+void metrics_append(size_t n, uint32_t accepted, uint32_t duplicates, uint32_t rejected)
+{
+	observe(&m.request_events, size_le, NSIZE, (double)n, n);
+	atomic_fetch_add_explicit(&m.events_accepted, accepted, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m.events_duplicate, duplicates, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m.events_rejected, rejected, memory_order_relaxed);
+}
+
+void metrics_error(int code)
+{
+	int c = code < 0 ? -code : code;
+	if (c >= MAX_CODE)
+		c = 0;
+	atomic_fetch_add_explicit(&m.errors[c], 1, memory_order_relaxed);
+}
+
+void metrics_commit(size_t events, int64_t us, int ok)
+{
+	atomic_fetch_add_explicit(ok ? &m.commits_ok : &m.commits_failed, 1, memory_order_relaxed);
+	if (!ok)
+		return;
+	observe(&m.commit_events, size_le, NSIZE, (double)events, events);
+	observe(&m.commit_seconds, latency_le, NLAT, (double)us / 1e6, (uint64_t)(us < 0 ? 0 : us));
+}
+
+void metrics_backup(int ok, int64_t us, uint64_t bytes)
+{
+	atomic_fetch_add_explicit(ok ? &m.backups_ok : &m.backups_failed, 1, memory_order_relaxed);
+	if (ok) {
+		atomic_store(&m.backup_last_ok, (long long)time(NULL));
+		atomic_store(&m.backup_last_us, (long long)us);
+		atomic_store(&m.backup_bytes, bytes);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Sources                                                             */
+/* ------------------------------------------------------------------ */
+
+static pthread_rwlock_t src_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct {
+	metrics_source_fn fn;
+	void *arg;
+} sources[8];
+
+int metrics_add_source(metrics_source_fn fn, void *arg)
+{
+	int rc = -1;
+	pthread_rwlock_wrlock(&src_lock);
+	for (size_t i = 0; i < 8 && rc; i++)
+		if (!sources[i].fn) {
+			sources[i].fn = fn;
+			sources[i].arg = arg;
+			rc = 0;
+		}
+	pthread_rwlock_unlock(&src_lock);
+	return rc;
+}
+
+void metrics_remove_source(metrics_source_fn fn, void *arg)
+{
+	pthread_rwlock_wrlock(&src_lock); /* waits for a scrape in a source */
+	for (size_t i = 0; i < 8; i++)
+		if (sources[i].fn == fn && sources[i].arg == arg)
+			sources[i].fn = NULL;
+	pthread_rwlock_unlock(&src_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Rendering                                                           */
+/* ------------------------------------------------------------------ */
+
+void metrics_printf(metrics_buf *b, const char *fmt, ...)
+{
+	if (b->oom)
+		return;
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = 1;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap * 2 + (size_t)n + 1;
+		char *d = realloc(b->data, cap);
+		if (!d) {
+			b->oom = 1;
+			return;
+		}
+		b->data = d;
+		b->cap = cap;
+	}
+}
+
+static void family(metrics_buf *b, const char *name, const char *type, const char *help)
+{
+	metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void gauge(metrics_buf *b, const char *name, const char *help, double v)
+{
+	family(b, name, "gauge", help);
+	metrics_printf(b, "%s %.17g\n", name, v);
+}
+
+static void render_histogram(metrics_buf *b, const char *name, const char *help, histogram *h,
+			     const double *le, size_t n, int seconds)
+{
+	family(b, name, "histogram", help);
+	unsigned long long cum = 0;
+	for (size_t i = 0; i <= n; i++) {
+		cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
+		if (i < n)
+			metrics_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, le[i], cum);
+		else
+			metrics_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
+	}
+	unsigned long long sum = atomic_load(&h->sum_micro);
+	if (seconds)
+		metrics_printf(b, "%s_sum %.6f\n", name, (double)sum / 1e6);
+	else
+		metrics_printf(b, "%s_sum %llu\n", name, sum);
+	/* The count is the +Inf bucket's, so the exposition stays coherent
+	 * while other threads observe. */
+	metrics_printf(b, "%s_count %llu\n", name, cum);
+}
+
+static const char *command_name(int c)
+{
+	const ProtobufCFieldDescriptor *f =
+		c > 0 ? protobuf_c_message_descriptor_get_field(&ledger__request__descriptor,
+								(unsigned)c)
+		      : NULL;
+	return f ? f->name : "undecodable";
+}
+
+char *metrics_render(store *s, writer *w, runner *r, size_t *len)
+{
+	metrics_buf b = {0};
+	b.cap = 16384;
+	if (!(b.data = malloc(b.cap)))
+		return NULL;
+	b.data[0] = '\0';
+
+	family(&b, "ledgerd_requests_total", "counter", "Requests received, by command.");
+	for (int c = 0; c < MAX_COMMAND; c++) {
+		unsigned long long v = atomic_load(&m.requests[c]);
+		if (v || c == LEDGER__REQUEST__COMMAND_APPEND)
+			metrics_printf(&b, "ledgerd_requests_total{command=\"%s\"} %llu\n",
+				       command_name(c), v);
+	}
+	family(&b, "ledgerd_events_total", "counter",
+	       "Events of append requests, by outcome (recorded, duplicate, rejected).");
+	metrics_printf(&b, "ledgerd_events_total{outcome=\"recorded\"} %llu\n",
+		       (unsigned long long)atomic_load(&m.events_accepted));
+	metrics_printf(&b, "ledgerd_events_total{outcome=\"duplicate\"} %llu\n",
+		       (unsigned long long)atomic_load(&m.events_duplicate));
+	metrics_printf(&b, "ledgerd_events_total{outcome=\"rejected\"} %llu\n",
+		       (unsigned long long)atomic_load(&m.events_rejected));
+	family(&b, "ledgerd_errors_total", "counter",
+	       "Errors answered (whole requests and single events), by code.");
+	for (int c = 1; c < MAX_CODE; c++) {
+		unsigned long long v = atomic_load(&m.errors[c]);
+		const char *name = ld_errname(c);
+		if (v || (strcmp(name, "ERR_UNKNOWN") != 0 && c <= LEDGER__ERROR_CODE__ERR_INTERNAL))
+			metrics_printf(&b, "ledgerd_errors_total{code=\"%s\"} %llu\n", name, v);
+	}
+	family(&b, "ledgerd_commits_total", "counter", "Write transactions, by result.");
+	metrics_printf(&b, "ledgerd_commits_total{result=\"ok\"} %llu\n",
+		       (unsigned long long)atomic_load(&m.commits_ok));
+	metrics_printf(&b, "ledgerd_commits_total{result=\"failed\"} %llu\n",
+		       (unsigned long long)atomic_load(&m.commits_failed));
+	render_histogram(&b, "ledgerd_append_request_events", "Events per append request.",
+			 &m.request_events, size_le, NSIZE, 0);
+	render_histogram(&b, "ledgerd_commit_events", "Events per write transaction (group commit).",
+			 &m.commit_events, size_le, NSIZE, 0);
+	render_histogram(&b, "ledgerd_commit_seconds",
+			 "Time from the start of a write transaction to the end of its durable "
+			 "commit.",
+			 &m.commit_seconds, latency_le, NLAT, 1);
+
+	if (w) {
+		uint64_t seq;
+		int64_t at;
+		writer_head(w, &seq, NULL, &at);
+		gauge(&b, "ledgerd_log_head_seq", "Seq of the last event in the log.", (double)seq);
+		gauge(&b, "ledgerd_log_head_recorded_seconds",
+		      "When the last event was recorded (unix time; 0 for an empty log).",
+		      (double)at / 1e6);
+	}
+	if (s) {
+		size_t map, used;
+		family(&b, "ledgerd_map_size_bytes", "gauge",
+		       "Size of the LMDB map (grows by doubling), per environment.");
+		store_usage(s, &map, &used);
+		metrics_printf(&b, "ledgerd_map_size_bytes{env=\"log\"} %zu\n", map);
+		size_t pmap = 0, pused = 0;
+		store *ps = r ? runner_store(r) : NULL;
+		if (ps) {
+			store_usage(ps, &pmap, &pused);
+			metrics_printf(&b, "ledgerd_map_size_bytes{env=\"projections\"} %zu\n", pmap);
+		}
+		family(&b, "ledgerd_map_used_bytes", "gauge",
+		       "Bytes of the LMDB map in use (last page), per environment.");
+		metrics_printf(&b, "ledgerd_map_used_bytes{env=\"log\"} %zu\n", used);
+		if (ps)
+			metrics_printf(&b, "ledgerd_map_used_bytes{env=\"projections\"} %zu\n",
+				       pused);
+	}
+	Ledger__ProjectionStatus st;
+	if (r && runner_status(r, &st) == 0) {
+		family(&b, "ledgerd_projection_checkpoint_seq", "gauge",
+		       "Last seq each projection applied.");
+		for (size_t i = 0; i < st.n_projections; i++)
+			metrics_printf(&b, "ledgerd_projection_checkpoint_seq{projection=\"%s\"} %llu\n",
+				       st.projections[i]->name,
+				       (unsigned long long)st.projections[i]->checkpoint);
+		family(&b, "ledgerd_projection_lag_events", "gauge",
+		       "Events in the log a projection has not applied yet.");
+		for (size_t i = 0; i < st.n_projections; i++)
+			metrics_printf(&b, "ledgerd_projection_lag_events{projection=\"%s\"} %llu\n",
+				       st.projections[i]->name,
+				       (unsigned long long)st.projections[i]->lag_events);
+		family(&b, "ledgerd_projection_lag_seconds", "gauge",
+		       "Age of the oldest event a projection has not applied (0: caught up).");
+		for (size_t i = 0; i < st.n_projections; i++)
+			metrics_printf(&b, "ledgerd_projection_lag_seconds{projection=\"%s\"} %.3f\n",
+				       st.projections[i]->name,
+				       (double)st.projections[i]->lag_ms / 1000.0);
+		family(&b, "ledgerd_projection_stopped", "gauge",
+		       "1 if a projection stopped on an event it could not apply.");
+		for (size_t i = 0; i < st.n_projections; i++)
+			metrics_printf(&b, "ledgerd_projection_stopped{projection=\"%s\"} %d\n",
+				       st.projections[i]->name, st.projections[i]->stopped ? 1 : 0);
+		runner_status_free(&st);
+	}
+	family(&b, "ledgerd_backups_total", "counter", "Hot backups, by result.");
+	metrics_printf(&b, "ledgerd_backups_total{result=\"ok\"} %llu\n",
+		       (unsigned long long)atomic_load(&m.backups_ok));
+	metrics_printf(&b, "ledgerd_backups_total{result=\"failed\"} %llu\n",
+		       (unsigned long long)atomic_load(&m.backups_failed));
+	gauge(&b, "ledgerd_backup_last_success_seconds",
+	      "When the last successful backup finished (unix time; 0: none since start).",
+	      (double)atomic_load(&m.backup_last_ok));
+	gauge(&b, "ledgerd_backup_last_duration_seconds", "How long the last successful backup took.",
+	      (double)atomic_load(&m.backup_last_us) / 1e6);
+	gauge(&b, "ledgerd_backup_last_bytes", "Size of the last successful backup's data file.",
+	      (double)atomic_load(&m.backup_bytes));
+
+	pthread_rwlock_rdlock(&src_lock);
+	for (size_t i = 0; i < 8; i++)
+		if (sources[i].fn)
+			sources[i].fn(&b, sources[i].arg);
+	pthread_rwlock_unlock(&src_lock);
+
+	if (b.oom) {
+		free(b.data);
+		return NULL;
+	}
+	*len = b.len;
+	return b.data;
+}

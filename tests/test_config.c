@@ -1,0 +1,156 @@
+/*
+ * test_config.c — ledgerd's settings without a daemon: sizes, each setting's
+ * checks, files (comments, sections, repeated listen lines, errors with line
+ * numbers), and flags over the file.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_sizes(void **state)
+{
+	(void)state;
+	size_t v;
+	assert_int_equal(config_parse_size("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(config_parse_size("4096", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(config_parse_size("2K", &v), 0);
+	assert_int_equal(v, 2048);
+	assert_int_equal(config_parse_size("3m", &v), 0);
+	assert_int_equal(v, 3u << 20);
+	assert_int_equal(config_parse_size("1G", &v), 0);
+	assert_int_equal(v, 1u << 30);
+	assert_int_equal(config_parse_size("", &v), -1);
+	assert_int_equal(config_parse_size("-1", &v), -1);
+	assert_int_equal(config_parse_size("1T", &v), -1);
+	assert_int_equal(config_parse_size("1 G", &v), -1);
+	assert_int_equal(config_parse_size("99999999999999999999", &v), -1);
+	assert_int_equal(config_parse_size("17179869184G", &v), -1); /* 2^64 overflows */
+}
+
+static void test_settings(void **state)
+{
+	(void)state;
+	config c;
+	char err[256];
+	config_init(&c);
+	assert_string_equal(c.store.dir, "./data");
+	assert_int_equal(config_set(&c, "map_size", "2M", 0, err, sizeof(err)), 0);
+	assert_int_equal(c.store.map_size, 2u << 20);
+	assert_int_equal(config_set(&c, "map-size", "512K", 0, err, sizeof(err)), -1);
+	assert_string_equal(err, "'map-size' must be a size of 1M or more, got '512K'");
+	assert_int_equal(config_set(&c, "workers", "4097", 0, err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "workers", "8x", 0, err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "workers", "8", 0, err, sizeof(err)), 0);
+	assert_int_equal(c.server.workers, 8);
+	assert_int_equal(config_set(&c, "max_msg", "1023", 0, err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "log_level", "debug", 0, err, sizeof(err)), 0);
+	assert_int_equal(c.log_level, LOG_DEBUG);
+	assert_int_equal(config_set(&c, "metrics", "9750", 0, err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "metrics", "127.0.0.1:9750", 0, err, sizeof(err)), 0);
+	assert_string_equal(c.metrics, "127.0.0.1:9750");
+	assert_int_equal(config_set(&c, "metrics", "off", 0, err, sizeof(err)), 0);
+	assert_null(c.metrics);
+	assert_int_equal(config_set(&c, "data", "", 0, err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "listen", "udp://x", 0, err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "colour", "blue", 0, err, sizeof(err)), -1);
+	assert_string_equal(err, "unknown setting 'colour'");
+	assert_int_equal(config_set(&c, "workers", NULL, 0, err, sizeof(err)), -1);
+	for (int i = 0; i < SERVER_MAX_URLS; i++)
+		assert_int_equal(config_set(&c, "listen", "tcp://127.0.0.1:1", 0, err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "listen", "tcp://127.0.0.1:1", 0, err, sizeof(err)), -1);
+	assert_string_equal(err, "at most 16 'listen' addresses");
+	config_release(&c);
+	/* Defaults filled at the end. */
+	config_init(&c);
+	config_finish(&c);
+	assert_int_equal(c.server.nurls, 1);
+	assert_string_equal(c.server.urls[0], CONFIG_DEFAULT_URL);
+	config_release(&c);
+}
+
+static void test_file_and_flags(void **state)
+{
+	(void)state;
+	char path[] = "ledgerd-conf-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	write_text(path, "\xEF\xBB\xBF# comment\n"
+			 "listen = tcp://127.0.0.1:1 ; before any section\n"
+			 "[ledgerd]\n"
+			 "data = /srv/ledger\n"
+			 "listen = ipc:///run/l.sock\n"
+			 "  \n"
+			 "; comment\n"
+			 "workers = 16\n");
+	config c;
+	char err[512];
+	config_init(&c);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	assert_string_equal(c.store.dir, "/srv/ledger");
+	assert_int_equal(c.server.nurls, 2);
+	assert_string_equal(c.server.urls[0], "tcp://127.0.0.1:1");
+	assert_string_equal(c.server.urls[1], "ipc:///run/l.sock");
+	assert_int_equal(c.server.workers, 16);
+	assert_string_equal(c.file, path);
+	/* Flags after the file: --listen replaces the file's addresses. */
+	assert_int_equal(config_set(&c, "listen", "tcp://127.0.0.1:2", 1, err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "listen", "tcp://127.0.0.1:3", 1, err, sizeof(err)), 0);
+	assert_int_equal(c.server.nurls, 2);
+	assert_string_equal(c.server.urls[0], "tcp://127.0.0.1:2");
+	assert_string_equal(c.server.urls[1], "tcp://127.0.0.1:3");
+	assert_int_equal(config_set(&c, "workers", "2", 1, err, sizeof(err)), 0);
+	assert_int_equal(c.server.workers, 2);
+	config_release(&c);
+
+	write_text(path, "[ledgerd]\nworkers = 8\n\nworkers = zero\n");
+	config_init(&c);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "line 4: 'workers' must be 1 to 4096, got 'zero'"));
+	config_release(&c);
+	write_text(path, "[other]\nworkers = 8\n");
+	config_init(&c);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "line 2: unknown section [other]"));
+	config_release(&c);
+	write_text(path, "workers\n");
+	config_init(&c);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "line 1: not a 'name = value' line"));
+	config_release(&c);
+	unlink(path);
+	config_init(&c);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "unable to read config file"));
+	config_release(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_settings),
+		cmocka_unit_test(test_file_and_flags),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
