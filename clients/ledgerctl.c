@@ -16,6 +16,7 @@
  * or its answer could not be read; 4 `verify` or `history --verify-chain`
  * found an event whose hash does not match its content or the chain.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -40,9 +41,6 @@
 #define BATCH_MAX_BYTES ((size_t)256 << 20)
 #define MAX_TIMEOUT_MS 3600000
 
-/* Used to hash national ids when neither --id-key nor LEDGER_ID_KEY is given.
- * Public, so hashes made with it protect nothing: for development only. */
-#define DEV_ID_KEY "ledgerd-development-id-key-not-for-production"
 
 /* ------------------------------------------------------------------ */
 /* Run state and memory                                                */
@@ -66,7 +64,6 @@ struct run {
 	int reported;       /* ... and has been printed already */
 	int in_batch;       /* building a line of a batch file */
 	int verify_failed;  /* history --verify-chain found a bad hash */
-	int dev_key_warned;
 };
 
 static void *arena_new(struct arena *a, size_t size)
@@ -709,9 +706,12 @@ static const struct opt join_opts[] = {
 	OPT_REQ("region", O_REGION, "CODE", "region of residence, GB/T 2260 code"),
 	OPT("platform", O_STR, "NAME", "platform worked through"),
 	OPT("real-name", O_YESNO, "yes|no", "identity verified (实名制); default no"),
-	OPT("national-id", O_STR, "ID", "national ID: hashed here, never sent"),
+	OPT("national-id", O_STR, "ID",
+	    "national ID: the server hashes it with its secret and never stores it"),
 	OPT("id-key", O_STR, "KEY",
-	    "key of that hash (default: $LEDGER_ID_KEY, else a public development key)"),
+	    "hash the national ID here with KEY instead (default: $LEDGER_ID_KEY); older setups"),
+	OPT("name", O_STR, "NAME", "the member's name: stored encrypted, forgettable"),
+	OPT("phone", O_STR, "PHONE", "the member's phone: stored encrypted, forgettable"),
 	OPT("person-hash", O_HEX32, "HEX", "the person hash already computed (64 hex digits)"),
 	END_OPTS,
 };
@@ -737,18 +737,27 @@ static int build_join(struct run *r, const struct args *a, Ledger__Event *ev, ld
 	if (!id == !given(a, "person-hash"))
 		return usage_error(r, e, LD_E(MISSING_FIELD),
 				   "give exactly one of --national-id and --person-hash");
+	b->name = sval(a, "name");
+	b->phone = sval(a, "phone");
 	if (!(hash = arena_new(&r->arena, LD_HASH_LEN)))
 		return out_of_memory(e);
+	const char *key = sval(a, "id-key");
+	if (!key)
+		key = getenv("LEDGER_ID_KEY");
+	if (id && (!key || !*key)) {
+		/* The server hashes it with its own secret (PROTOCOL.md). */
+		char *norm = arena_new(&r->arena, strlen(id) + 1);
+		size_t n = 0;
+		if (!norm)
+			return out_of_memory(e);
+		for (const char *p = id; *p; p++)
+			if (!isspace((unsigned char)*p))
+				norm[n++] = (char)toupper((unsigned char)*p);
+		norm[n] = '\0';
+		b->national_id = norm;
+		return 0;
+	}
 	if (id) {
-		const char *key = sval(a, "id-key");
-		if (!key)
-			key = getenv("LEDGER_ID_KEY");
-		if (!key || !*key) {
-			key = DEV_ID_KEY;
-			if (!r->dev_key_warned++)
-				fprintf(stderr, "ledgerctl: warning: hashing national ids with the "
-						"public development key; set LEDGER_ID_KEY\n");
-		}
 		if (ldc_person_hash(key, id, hash) != 0)
 			return usage_error(r, e, LD_E(INVALID_VALUE),
 					   "--national-id '%s' cannot be hashed", id);
@@ -834,8 +843,24 @@ static const struct opt profile_opts[] = {
 	OPT("platform", O_STR, "NAME", "platform worked through"),
 	OPT("region", O_REGION, "CODE", "region of residence"),
 	OPT("real-name", O_YESNO, "yes|no", "identity verified"),
+	OPT("name", O_STR, "NAME", "the member's name: stored encrypted, forgettable"),
+	OPT("phone", O_STR, "PHONE", "the member's phone: stored encrypted, forgettable"),
 	END_OPTS,
 };
+
+static const struct opt forget_opts[] = {
+	OPT_REQ("reason", O_STR, "TEXT", "why (recorded; no personal data here)"),
+	END_OPTS,
+};
+
+static int build_forget(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__MemberForgotten *b;
+	BODY(r, ev, MEMBER_FORGOTTEN, b, e);
+	b->member_id = a->pos[0];
+	b->reason = sval(a, "reason");
+	return 0;
+}
 
 static int build_profile(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
 {
@@ -847,6 +872,8 @@ static int build_profile(struct run *r, const struct args *a, Ledger__Event *ev,
 	b->platform = sval(a, "platform");
 	GET(a, "region", b, region, u);
 	GET(a, "real-name", b, real_name, i);
+	b->name = sval(a, "name");
+	b->phone = sval(a, "phone");
 	return 0;
 }
 
@@ -2686,6 +2713,9 @@ static const struct cmd commands[] = {
 	{"end", "MEMBER", "end a membership", end_opts, build_end, NULL, 0, NULL},
 	{"profile", "MEMBER", "change a member's group, employment, platform or region",
 	 profile_opts, build_profile, NULL, 0, NULL},
+	{"forget", "MEMBER",
+	 "forget a member's personal data: the server destroys its key (crypto-shredding)",
+	 forget_opts, build_forget, NULL, 0, NULL},
 	{"dues pay", "MEMBER", "record a dues payment", dues_pay_opts, build_dues_pay, NULL, 0, NULL},
 	{"dues waive", "MEMBER", "waive dues for some months", dues_waive_opts, build_dues_waive,
 	 NULL, 0, NULL},
@@ -2924,7 +2954,7 @@ static void print_usage(FILE *f)
 		"  --dry-run                  print the events as JSON instead of sending them\n"
 		"  --timeout MS               wait at most MS ms per request (default %d)\n"
 		"  --help                     this text; COMMAND --help: the command's\n\n"
-		"environment: LEDGER_URL, LEDGER_ID_KEY (key of the person hash of --national-id)\n"
+		"environment: LEDGER_URL, LEDGER_ID_KEY (hash --national-id here with this key, not on the server)\n"
 		"exit status: 0 done, 1 rejected by the ledger, 2 usage error (nothing sent),\n"
 		"             3 ledger unreachable or answer unreadable,\n"
 		"             4 verify, history --verify(-chain) or tree-head found a hash,\n"

@@ -15,6 +15,7 @@
 
 #include <ftw.h>
 
+#include "keystore.h"
 #include "log.h"
 #include "progress.h"
 #include "progress_feed.h"
@@ -223,6 +224,7 @@ int main(int argc, char **argv)
 	writer *w = NULL;
 	runner *r = NULL;
 	server *srv = NULL;
+	keystore *keys = NULL;
 	progress_feed *feed = NULL;
 	char pdir[4096];
 	ld_errinfo e = {0};
@@ -248,6 +250,11 @@ int main(int argc, char **argv)
 		log_error("%s", e.message);
 		goto out;
 	}
+	if (keystore_open(&keys, so.dir, s, &e) != 0) {
+		log_error("%s; refusing to start", e.message);
+		goto out;
+	}
+	srvo.keys = wo.keys = keys;
 	if (writer_start_opts(&w, s, &wo) != 0)
 		goto out;
 	snprintf(pdir, sizeof(pdir), "%s/projections", so.dir);
@@ -302,6 +309,7 @@ out:
 	runner_free(r);
 	writer_free(w);
 	merkle_signer_free(srvo.signer);
+	keystore_close(keys);
 	store_close(s);
 	progress_unload();
 	log_info("stopped");

@@ -39,6 +39,9 @@ typedef struct server_options {
 	const char *pub_url; /* the live feed's PUB address (NULL: none) */
 	merkle_signer *signer; /* signs tree heads; NULL: the audit-proof requests
 				* answer ERR_INVALID_STATE */
+	struct keystore *keys; /* personal data: hashes national IDs, seals names
+				* and phones, decrypts them on reads (daemon/pii.h);
+				* NULL: events with personal data are refused */
 } server_options;
 
 typedef struct server server;

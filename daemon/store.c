@@ -196,6 +196,14 @@ int store_grow(store *s, size_t min)
 	return 0;
 }
 
+int store_copy_compact(store *s, const char *path)
+{
+	int rc = mdb_env_copy2(s->env, path, MDB_CP_COMPACT);
+	if (rc != 0)
+		return fail("copying the environment", rc);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Transactions                                                        */
 /* ------------------------------------------------------------------ */

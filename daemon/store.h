@@ -97,6 +97,10 @@ int store_sync(store *s);
  * no write transaction open. Returns 0 or LD_E(STORAGE)/LD_E(DISK_FULL). */
 int store_grow(store *s, size_t min);
 
+/* Writes a compacted copy of the environment (only the pages in use) as
+ * data.mdb into the existing empty directory `path`. 0 or LD_E(STORAGE). */
+int store_copy_compact(store *s, const char *path);
+
 /* Transactions. Errors: LD_E(STORAGE) with the reason logged. */
 int store_read_begin(store *s, store_txn **t);
 void store_read_end(store_txn *t);
