@@ -1891,9 +1891,13 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_MEMBER_JOINED:
 		snprintf(path, psize, "\u2192 %s", ev->member_joined->org_id);
-		snprintf(why, wsize, "%s",
+		snprintf(why, wsize, "%s%s%s%s%s",
 			 enum_str(&ledger__join_channel__descriptor, ev->member_joined->channel,
-				  num));
+				  num),
+			 ev->member_joined->name ? " name=" : "",
+			 ev->member_joined->name ? ev->member_joined->name : "",
+			 ev->member_joined->phone ? " phone=" : "",
+			 ev->member_joined->phone ? ev->member_joined->phone : "");
 		break;
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
 		snprintf(path, psize, "%s \u2192 %s", ev->member_transferred->from_org,
@@ -1945,8 +1949,8 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 		size_t n = 0;
 		json_object_foreach(j, k, v)
 		{
-			if (!strcmp(k, "member_id") || n >= wsize)
-				continue;
+			if (!strcmp(k, "member_id") || !strcmp(k, "personal") || n >= wsize)
+				continue; /* personal: the sealed bytes (name, phone shown) */
 			char *s = json_is_string(v) ? NULL
 						    : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 			n += (size_t)snprintf(why + n, wsize - n, "%s%s=%s", n ? " " : "", k,

@@ -201,7 +201,8 @@ int keystore_get(keystore *k, const char *member_id, uint8_t key[LD_SECRET_LEN])
 	return rc;
 }
 
-/* One write transaction, growing the map when full. Lock held exclusive. */
+/* One write transaction, growing the map when full. Lock held exclusive.
+ * 0, 1 (del: there was no key), or LD_E(KEYSTORE). */
 static int write_key(keystore *k, const char *member_id, const uint8_t *key, int del)
 {
 	for (;;) {
@@ -216,7 +217,7 @@ static int write_key(keystore *k, const char *member_id, const uint8_t *key, int
 			rc = store_get(t, KDB_KEYS, member_id, n, &v);
 			if (rc == LD_E(NOT_FOUND)) {
 				store_abort(t);
-				return 0;
+				return 1; /* nothing to destroy */
 			}
 			if (rc == 0)
 				rc = store_put(t, KDB_KEYS, member_id, n, zeros, sizeof(zeros));
@@ -301,7 +302,9 @@ int keystore_destroy(keystore *k, const char *member_id)
 {
 	pthread_rwlock_wrlock(&k->lock);
 	int rc = k->s ? write_key(k, member_id, NULL, 1) : LD_E(KEYSTORE);
-	if (rc == 0 && compact(k) != 0)
+	if (rc == 1)
+		rc = 0;
+	else if (rc == 0 && compact(k) != 0)
 		log_error("keystore: the key of member '%s' is destroyed, but compacting '%s' "
 			  "failed: its bytes may remain on a free page of the file",
 			  member_id, k->dir);

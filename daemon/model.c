@@ -574,6 +574,12 @@ static int member_step(store_txn *t, member_state *m, const char *id, const Ledg
 /* The log and the stream index                                        */
 /* ================================================================== */
 
+int model_member_forgotten(store_txn *t, const char *id)
+{
+	member_state m;
+	return member_load(t, id, &m) == 0 && m.forgotten;
+}
+
 int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
 {
 	uint8_t key[8];

@@ -59,4 +59,7 @@ int model_fix_get(store_txn *t, uint64_t seq, int *kind, uint64_t *by);
  * 0, LD_E(NOT_FOUND) or LD_E(STORAGE). */
 int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev);
 
+/* 1 if member id's personal data was forgotten (MemberForgotten), else 0. */
+int model_member_forgotten(store_txn *t, const char *id);
+
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "model.h"
 
 #define NATIONAL_ID_MAX 18
 
@@ -74,7 +75,7 @@ int pii_prepare(keystore *k, Ledger__Event *ev, ld_errinfo *e)
 	return rc;
 }
 
-static int seal(keystore *k, const char *member, const char *name, const char *phone,
+static int seal(keystore *k, store *log, const char *member, const char *name, const char *phone,
 		protobuf_c_boolean *has, ProtobufCBinaryData *out, const char *field, ld_errinfo *e)
 {
 	Ledger__PersonalData pd = LEDGER__PERSONAL_DATA__INIT;
@@ -86,6 +87,19 @@ static int seal(keystore *k, const char *member, const char *name, const char *p
 		return ld_errinfo_set(e, LD_E(TOO_LARGE), field, "name and phone are too long");
 	if (!member || !check_id(member))
 		return 0; /* check_event names the bad member_id */
+	/* No new key for a forgotten member (the writer refuses the event;
+	 * should a forget slip in between, it destroys the key again). */
+	store_txn *t;
+	int forgotten = 0;
+	if (log && store_read_begin(log, &t) == 0) {
+		forgotten = model_member_forgotten(t, member);
+		store_read_end(t);
+	}
+	if (forgotten)
+		return ld_errinfo_set(e, LD_E(ALREADY_FORGOTTEN), field,
+				      "member '%s' was forgotten: no personal data is recorded for "
+				      "them any more",
+				      member);
 	int rc = keystore_get_or_create(k, member, key);
 	if (rc)
 		return ld_errinfo_set(e, LD_E(KEYSTORE), field,
@@ -105,7 +119,7 @@ static int seal(keystore *k, const char *member, const char *name, const char *p
 	return rc;
 }
 
-int pii_seal(keystore *k, Ledger__Event *ev, ld_errinfo *e)
+int pii_seal(keystore *k, store *log, Ledger__Event *ev, ld_errinfo *e)
 {
 	const char *prefix;
 	Ledger__MemberJoined *j = joined_of(ev, &prefix);
@@ -114,13 +128,13 @@ int pii_seal(keystore *k, Ledger__Event *ev, ld_errinfo *e)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "event_amended.member_joined.name",
 					      "an amendment cannot carry a name or phone: change them "
 					      "with profile_changed");
-		return seal(k, j->member_id, j->name, j->phone, &j->has_personal, &j->personal,
+		return seal(k, log, j->member_id, j->name, j->phone, &j->has_personal, &j->personal,
 			    "member_joined.personal", e);
 	}
 	if (ev->body_case == LEDGER__EVENT__BODY_PROFILE_CHANGED) {
 		Ledger__ProfileChanged *p = ev->profile_changed;
 		if (p->name || p->phone)
-			return seal(k, p->member_id, p->name, p->phone, &p->has_personal,
+			return seal(k, log, p->member_id, p->name, p->phone, &p->has_personal,
 				    &p->personal, "profile_changed.personal", e);
 	}
 	return 0;

@@ -29,9 +29,10 @@
 /* 0, or a negative code with e naming the field (the message never holds the
  * ID). */
 int pii_prepare(keystore *k, Ledger__Event *ev, ld_errinfo *e);
-/* 0, or LD_E(INVALID_VALUE) (personal data where it cannot go), or
+/* 0, or LD_E(INVALID_VALUE) (personal data where it cannot go),
+ * LD_E(ALREADY_FORGOTTEN) (a forgotten member, as the log `log` says), or
  * LD_E(KEYSTORE). */
-int pii_seal(keystore *k, Ledger__Event *ev, ld_errinfo *e);
+int pii_seal(keystore *k, store *log, Ledger__Event *ev, ld_errinfo *e);
 
 /* 1 if ev carries sealed personal data (reads only decode such events). */
 int pii_sealed(const Ledger__Event *ev);

@@ -756,7 +756,7 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, nng_msg *msg)
 		if (rc == 0)
 			rc = check_event(a->events[i], now, &e);
 		if (rc == 0 && w->srv->keys)
-			rc = pii_seal(w->srv->keys, a->events[i], &e);
+			rc = pii_seal(w->srv->keys, w->srv->s, a->events[i], &e);
 		else if (rc == 0 && codec_has_clear_personal(a->events[i]))
 			rc = ld_errinfo_set(&e, LD_E(KEYSTORE), NULL,
 					    "this server has no keystore: personal data is refused");

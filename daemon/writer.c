@@ -173,8 +173,14 @@ static int append_one(store_txn *t, head *h, const Ledger__Event *ev, const char
 		return rc;
 
 	uint64_t seq = h->seq + 1;
-	if ((rc = model_apply(t, ev, seq, &mr, e)))
+	if ((rc = model_apply(t, ev, seq, &mr, e))) {
+		/* Personal data for a forgotten member: the key the server made
+		 * for it (a forget came in between) goes too. */
+		if (rc == LD_E(ALREADY_FORGOTTEN) && h->keys && codec_event_member(ev) &&
+		    keystore_destroy(h->keys, codec_event_member(ev)) != 0)
+			return LD_E(KEYSTORE);
 		return rc;
+	}
 	/* Forgetting: the key goes (durably, in its own environment) before
 	 * the event is recorded; a batch that then fails leaves the member
 	 * forgotten without the event, and the resent request records it. */
