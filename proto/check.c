@@ -11,7 +11,7 @@
 /* Which fields are required, per message type                         */
 /* ------------------------------------------------------------------ */
 
-#define MAX_TYPES 64
+#define MAX_TYPES 128
 
 static struct {
 	const ProtobufCMessageDescriptor *desc;
