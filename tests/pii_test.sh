@@ -86,6 +86,15 @@ echo "$OUT" | grep -q "hash BAD\|MISMATCH" && fail "a hash does not verify after
 ok history M1 --verify "$TMPDIR/head.json"
 out_has "verified:" "history --verify against a head saved before the forget"
 
+# The same through ForgetRequest (Request field 68), by hand.
+printf 'forget { member_id: "M3" reason: "by request 68" }' | pb_encode Request >"$TMPDIR/forget.bin"
+nng_call "$TMPDIR/forget.bin" "$TMPDIR/forget.out"
+pb_decode Response <"$TMPDIR/forget.out" >"$TMPDIR/forget.txt"
+grep -q "accepted: 1" "$TMPDIR/forget.txt" || { cat "$TMPDIR/forget.txt" >&2; fail "ForgetRequest not recorded"; }
+nng_call "$TMPDIR/forget.bin" "$TMPDIR/forget.out"
+pb_decode Response <"$TMPDIR/forget.out" | grep -q ERR_ALREADY_FORGOTTEN || fail "a second ForgetRequest is not refused"
+ok history M3
+out_has "name=\[forgotten\]" "ForgetRequest did not destroy M3's key"
 refused 1 "already forgotten.*ERR_ALREADY_FORGOTTEN" forget M1 --reason again
 refused 1 "member 'NOBODY' not found.*ERR_NOT_FOUND" forget NOBODY --reason x
 refused 1 "ERR_INVALID_STATE" void "$FORGET_SEQ" --reason "undo"
@@ -100,7 +109,7 @@ import subprocess, sys
 out = subprocess.run(["mdb_dump", "-s", "keys", "-p", sys.argv[1]], capture_output=True, text=True).stdout
 sys.exit(1 if "\nM1\n" in out or " M1\n" in out else 0)
 PY
-for s in "${IDS[@]}" "${NAMES[1]}" "${PHONES[1]}" 15000150001; do
+for s in "${IDS[@]}" "${NAMES[1]}" "${PHONES[1]}" 15000150001 "${NAMES[3]}" "${PHONES[3]}"; do
 	[ -z "$(on_disk "$s")" ] || fail "'$s' found on disk after forgetting: $(on_disk "$s")"
 done
 
