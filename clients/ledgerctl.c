@@ -16,6 +16,7 @@
  * or its answer could not be read; 4 `verify` or `history --verify-chain`
  * found an event whose hash does not match its content or the chain.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -41,9 +42,6 @@
 #define BATCH_MAX_BYTES ((size_t)256 << 20)
 #define MAX_TIMEOUT_MS 3600000
 
-/* Used to hash national ids when neither --id-key nor LEDGER_ID_KEY is given.
- * Public, so hashes made with it protect nothing: for development only. */
-#define DEV_ID_KEY "ledgerd-development-id-key-not-for-production"
 
 /* ------------------------------------------------------------------ */
 /* Run state and memory                                                */
@@ -68,7 +66,6 @@ struct run {
 	int reported;       /* ... and has been printed already */
 	int in_batch;       /* building a line of a batch file */
 	int verify_failed;  /* history --verify-chain found a bad hash */
-	int dev_key_warned;
 };
 
 static void *arena_new(struct arena *a, size_t size)
@@ -711,9 +708,12 @@ static const struct opt join_opts[] = {
 	OPT_REQ("region", O_REGION, "CODE", "region of residence, GB/T 2260 code"),
 	OPT("platform", O_STR, "NAME", "platform worked through"),
 	OPT("real-name", O_YESNO, "yes|no", "identity verified (实名制); default no"),
-	OPT("national-id", O_STR, "ID", "national ID: hashed here, never sent"),
+	OPT("national-id", O_STR, "ID",
+	    "national ID: the server hashes it with its secret and never stores it"),
 	OPT("id-key", O_STR, "KEY",
-	    "key of that hash (default: $LEDGER_ID_KEY, else a public development key)"),
+	    "hash the national ID here with KEY instead (default: $LEDGER_ID_KEY); older setups"),
+	OPT("name", O_STR, "NAME", "the member's name: stored encrypted, forgettable"),
+	OPT("phone", O_STR, "PHONE", "the member's phone: stored encrypted, forgettable"),
 	OPT("person-hash", O_HEX32, "HEX", "the person hash already computed (64 hex digits)"),
 	END_OPTS,
 };
@@ -739,18 +739,27 @@ static int build_join(struct run *r, const struct args *a, Ledger__Event *ev, ld
 	if (!id == !given(a, "person-hash"))
 		return usage_error(r, e, LD_E(MISSING_FIELD),
 				   "give exactly one of --national-id and --person-hash");
+	b->name = sval(a, "name");
+	b->phone = sval(a, "phone");
 	if (!(hash = arena_new(&r->arena, LD_HASH_LEN)))
 		return out_of_memory(e);
+	const char *key = sval(a, "id-key");
+	if (!key)
+		key = getenv("LEDGER_ID_KEY");
+	if (id && (!key || !*key)) {
+		/* The server hashes it with its own secret (PROTOCOL.md). */
+		char *norm = arena_new(&r->arena, strlen(id) + 1);
+		size_t n = 0;
+		if (!norm)
+			return out_of_memory(e);
+		for (const char *p = id; *p; p++)
+			if (!isspace((unsigned char)*p))
+				norm[n++] = (char)toupper((unsigned char)*p);
+		norm[n] = '\0';
+		b->national_id = norm;
+		return 0;
+	}
 	if (id) {
-		const char *key = sval(a, "id-key");
-		if (!key)
-			key = getenv("LEDGER_ID_KEY");
-		if (!key || !*key) {
-			key = DEV_ID_KEY;
-			if (!r->dev_key_warned++)
-				fprintf(stderr, "ledgerctl: warning: hashing national ids with the "
-						"public development key; set LEDGER_ID_KEY\n");
-		}
 		if (ldc_person_hash(key, id, hash) != 0)
 			return usage_error(r, e, LD_E(INVALID_VALUE),
 					   "--national-id '%s' cannot be hashed", id);
@@ -836,8 +845,24 @@ static const struct opt profile_opts[] = {
 	OPT("platform", O_STR, "NAME", "platform worked through"),
 	OPT("region", O_REGION, "CODE", "region of residence"),
 	OPT("real-name", O_YESNO, "yes|no", "identity verified"),
+	OPT("name", O_STR, "NAME", "the member's name: stored encrypted, forgettable"),
+	OPT("phone", O_STR, "PHONE", "the member's phone: stored encrypted, forgettable"),
 	END_OPTS,
 };
+
+static const struct opt forget_opts[] = {
+	OPT_REQ("reason", O_STR, "TEXT", "why (recorded; no personal data here)"),
+	END_OPTS,
+};
+
+static int build_forget(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__MemberForgotten *b;
+	BODY(r, ev, MEMBER_FORGOTTEN, b, e);
+	b->member_id = a->pos[0];
+	b->reason = sval(a, "reason");
+	return 0;
+}
 
 static int build_profile(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
 {
@@ -849,6 +874,8 @@ static int build_profile(struct run *r, const struct args *a, Ledger__Event *ev,
 	b->platform = sval(a, "platform");
 	GET(a, "region", b, region, u);
 	GET(a, "real-name", b, real_name, i);
+	b->name = sval(a, "name");
+	b->phone = sval(a, "phone");
 	return 0;
 }
 
@@ -1866,9 +1893,13 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_MEMBER_JOINED:
 		snprintf(path, psize, "\u2192 %s", ev->member_joined->org_id);
-		snprintf(why, wsize, "%s",
+		snprintf(why, wsize, "%s%s%s%s%s",
 			 enum_str(&ledger__join_channel__descriptor, ev->member_joined->channel,
-				  num));
+				  num),
+			 ev->member_joined->name ? " name=" : "",
+			 ev->member_joined->name ? ev->member_joined->name : "",
+			 ev->member_joined->phone ? " phone=" : "",
+			 ev->member_joined->phone ? ev->member_joined->phone : "");
 		break;
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
 		snprintf(path, psize, "%s \u2192 %s", ev->member_transferred->from_org,
@@ -1920,8 +1951,8 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 		size_t n = 0;
 		json_object_foreach(j, k, v)
 		{
-			if (!strcmp(k, "member_id") || n >= wsize)
-				continue;
+			if (!strcmp(k, "member_id") || !strcmp(k, "personal") || n >= wsize)
+				continue; /* personal: the sealed bytes (name, phone shown) */
 			char *s = json_is_string(v) ? NULL
 						    : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 			n += (size_t)snprintf(why + n, wsize - n, "%s%s=%s", n ? " " : "", k,
@@ -2748,11 +2779,11 @@ static int exec_import(struct run *r, const struct args *a, ld_errinfo *e)
 	o.csv.id_key = sval(a, "id-key");
 	if (!o.csv.id_key)
 		o.csv.id_key = getenv("LEDGER_ID_KEY");
-	if (!o.csv.id_key || !*o.csv.id_key) {
-		o.csv.id_key = DEV_ID_KEY;
-		fprintf(stderr, "ledgerctl: warning: hashing national ids with the public "
-				"development key; set LEDGER_ID_KEY\n");
-	}
+	if (!o.csv.id_key || !*o.csv.id_key)
+		return usage_error(r, e, LD_E(MISSING_FIELD),
+				   "import hashes the national IDs on this machine (to find the same "
+				   "person twice in a file and derive member ids): give --id-key KEY "
+				   "or set LEDGER_ID_KEY, the key this ledger's person hashes use");
 	if ((v = val_of(a, "region"))->set)
 		o.csv.region = (uint32_t)v->u;
 	if ((v = val_of(a, "date"))->set) {
@@ -2829,6 +2860,9 @@ static const struct cmd commands[] = {
 	{"end", "MEMBER", "end a membership", end_opts, build_end, NULL, 0, NULL},
 	{"profile", "MEMBER", "change a member's group, employment, platform or region",
 	 profile_opts, build_profile, NULL, 0, NULL},
+	{"forget", "MEMBER",
+	 "forget a member's personal data: the server destroys its key (crypto-shredding)",
+	 forget_opts, build_forget, NULL, 0, NULL},
 	{"dues pay", "MEMBER", "record a dues payment", dues_pay_opts, build_dues_pay, NULL, 0, NULL},
 	{"dues waive", "MEMBER", "waive dues for some months", dues_waive_opts, build_dues_waive,
 	 NULL, 0, NULL},
@@ -3094,7 +3128,7 @@ static void print_usage(FILE *f)
 		"  --dry-run                  print the events as JSON instead of sending them\n"
 		"  --timeout MS               wait at most MS ms per request (default %d)\n"
 		"  --help                     this text; COMMAND --help: the command's\n\n"
-		"environment: LEDGER_URL, LEDGER_ID_KEY (key of the person hash of --national-id)\n"
+		"environment: LEDGER_URL, LEDGER_ID_KEY (hash --national-id here with this key, not on the server)\n"
 		"exit status: 0 done, 1 rejected by the ledger, 2 usage error (nothing sent),\n"
 		"             3 ledger unreachable or answer unreadable,\n"
 		"             4 verify, history --verify(-chain) or tree-head found a hash,\n"

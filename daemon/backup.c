@@ -1,17 +1,25 @@
 /* backup.c — hot backups off the writer and NNG threads. See backup.h. */
 #include "backup.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "keystore.h"
 #include "log.h"
+#include "merkle.h"
 #include "metrics.h"
 
 struct backup {
 	store *s;
 	writer *w;
+	struct keystore *keys;
+	char data_dir[4096];
 	pthread_mutex_t lock;
 	pthread_t thread;
 	int joinable; /* a thread to join */
@@ -34,6 +42,36 @@ static int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Copies a small private file (a key) from DATA into the backup, mode 0600,
+ * synced; a file that does not exist is skipped. 0, or -1 with e. */
+static int copy_private(const char *from_dir, const char *name, const char *to_dir,
+			ld_errinfo *e)
+{
+	char from[4200], to[4200];
+	unsigned char buf[65536];
+	snprintf(from, sizeof(from), "%s/%s", from_dir, name);
+	snprintf(to, sizeof(to), "%s/%s", to_dir, name);
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return errno == ENOENT ? 0
+				       : ld_errinfo_set(e, LD_E(STORAGE), NULL, "reading '%s': %s",
+							from, strerror(errno));
+	ssize_t n = read(in, buf, sizeof(buf));
+	close(in);
+	int out = n >= 0 ? open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+	int ok = out >= 0 && write(out, buf, (size_t)n) == n && fsync(out) == 0;
+	if (out >= 0)
+		ok = close(out) == 0 && ok;
+	explicit_bzero(buf, sizeof(buf));
+	if (!ok) {
+		int err = errno;
+		unlink(to);
+		return ld_errinfo_set(e, err == ENOSPC ? LD_E(DISK_FULL) : LD_E(STORAGE), NULL,
+				      "copying '%s' into the backup: %s", from, strerror(err));
+	}
+	return 0;
+}
+
 static void *backup_main(void *arg)
 {
 	backup *b = arg;
@@ -48,6 +86,14 @@ static void *backup_main(void *arg)
 	log_info("backup: copying the log (head seq %llu) into '%s'",
 		 (unsigned long long)r.head_seq, r.dir);
 	int rc = store_copy(b->s, r.dir, &r.bytes, &e);
+	/* Then what the log needs to be read and extended: the secrets and the
+	 * keystore (after the log: a key made meanwhile is extra, never missing). */
+	if (rc == 0 && b->data_dir[0])
+		rc = copy_private(b->data_dir, MERKLE_KEY_FILE, r.dir, &e);
+	if (rc == 0 && b->data_dir[0])
+		rc = copy_private(b->data_dir, KEYSTORE_HASH_FILE, r.dir, &e);
+	if (rc == 0 && b->keys)
+		rc = keystore_backup(b->keys, r.dir, &e);
 	r.duration_us = mono_us() - start;
 	metrics_backup(rc == 0, r.duration_us, r.bytes);
 	if (rc == 0)
@@ -73,7 +119,7 @@ static void *backup_main(void *arg)
 	return NULL;
 }
 
-int backup_create(backup **out, store *s, writer *w)
+int backup_create(backup **out, store *s, writer *w, struct keystore *keys, const char *data_dir)
 {
 	backup *b = calloc(1, sizeof(*b));
 	*out = NULL;
@@ -81,6 +127,8 @@ int backup_create(backup **out, store *s, writer *w)
 		return LD_E(INTERNAL);
 	b->s = s;
 	b->w = w;
+	b->keys = keys;
+	snprintf(b->data_dir, sizeof(b->data_dir), "%s", data_dir ? data_dir : "");
 	pthread_mutex_init(&b->lock, NULL);
 	*out = b;
 	return 0;

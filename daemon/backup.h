@@ -8,6 +8,10 @@
  * succeeded answers its result again: a client's resent request (NNG REQ
  * resends after 60 s) never fails or copies twice. Restore = start ledgerd
  * on a copy of the directory (the projections are rebuilt from the log).
+ * A backup holds the log (data.mdb), the keystore (keys/) and the secret
+ * files (tree-head.key, person-hash.key, mode 0600): keep it as protected as
+ * the data directory. A member forgotten after a backup was taken can still
+ * be read in that backup: destroy old backups on the same schedule.
  */
 #ifndef LD_BACKUP_H
 #define LD_BACKUP_H
@@ -33,7 +37,11 @@ typedef void (*backup_done_fn)(void *arg, int rc, const ld_errinfo *e, const bac
 
 typedef struct backup backup;
 
-int backup_create(backup **out, store *s, writer *w);
+/* data_dir: where the secrets live (tree-head.key, person-hash.key: copied
+ * into the backup beside the log); keys (may be NULL): the keystore, copied
+ * into DIR/keys after the log, so a restore can read what the log seals. */
+struct keystore;
+int backup_create(backup **out, store *s, writer *w, struct keystore *keys, const char *data_dir);
 
 /*
  * Starts (or joins) a backup into dir, an absolute path. Returns

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "keystore.h"
 #include "log.h"
 #include "merkle.h"
 #include "progress.h"
@@ -197,6 +198,7 @@ int main(int argc, char **argv)
 	runner *r = NULL;
 	server *srv = NULL;
 	http_server *http = NULL;
+	keystore *keys = NULL;
 	progress_feed *feed = NULL;
 	roles *rl = NULL;
 	writer_options wo = {.no_merkle = cfg.no_merkle};
@@ -236,6 +238,12 @@ int main(int argc, char **argv)
 		log_error("%s", e.message);
 		goto out;
 	}
+	if (keystore_open(&keys, so.dir, s, &e) != 0) {
+		log_error("%s; refusing to start", e.message);
+		goto out;
+	}
+	srvo.keys = wo.keys = keys;
+	srvo.data_dir = so.dir;
 	if (writer_start_opts(&w, s, &wo) != 0)
 		goto out;
 	snprintf(pdir, sizeof(pdir), "%s/projections", so.dir);
@@ -301,6 +309,7 @@ out:
 	writer_free(w);
 	merkle_signer_free(srvo.signer);
 	roles_free(rl);
+	keystore_close(keys);
 	store_close(s);
 	progress_unload();
 	log_info("stopped");

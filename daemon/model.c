@@ -16,6 +16,7 @@ enum { MEMBER_NONE = 0, MEMBER_ACTIVE = 1, MEMBER_ENDED = 2 };
 typedef struct member_state {
 	uint8_t status;
 	uint8_t naff;
+	uint8_t forgotten; /* personal data forgotten (stored after the affiliations) */
 	uint8_t hash[LD_HASH_LEN];
 	char org[LD_ID_MAX + 1];
 	struct {
@@ -64,6 +65,8 @@ static size_t member_encode(const member_state *m, uint8_t *buf)
 		*p++ = m->aff[i].kind;
 		p = put_str(p, m->aff[i].org);
 	}
+	if (m->forgotten) /* absent in states written before personal data */
+		*p++ = 1;
 	return (size_t)(p - buf);
 }
 
@@ -83,6 +86,8 @@ static int member_decode(const store_val *v, member_state *m)
 		m->aff[i].kind = *p++;
 		p = get_str(p, end, m->aff[i].org);
 	}
+	if (p && p < end)
+		m->forgotten = *p++;
 	return p ? 0 : LD_E(STORAGE);
 }
 
@@ -275,7 +280,7 @@ static int member_save(store_txn *t, const char *id, const member_state *old,
 	if (old->status == MEMBER_NONE || memcmp(old->hash, new->hash, LD_HASH_LEN) != 0)
 		if ((rc = store_put(t, DB_PERSONS, new->hash, LD_HASH_LEN, id, strlen(id))))
 			return rc;
-	uint8_t buf[2 + LD_HASH_LEN + (MAX_AFF + 1) * (LD_ID_MAX + 2)];
+	uint8_t buf[3 + LD_HASH_LEN + (MAX_AFF + 1) * (LD_ID_MAX + 2)];
 	return state_put(t, stream, buf, member_encode(new, buf));
 }
 
@@ -424,6 +429,11 @@ static int member_step(store_txn *t, member_state *m, const char *id, const Ledg
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_MEMBER_JOINED: {
 		const Ledger__MemberJoined *j = ev->member_joined;
+		if (m->forgotten && j->has_personal)
+			return ld_errinfo_set(e, LD_E(ALREADY_FORGOTTEN), "member_joined.name",
+					      "member '%s' was forgotten: no personal data is "
+					      "recorded for them any more",
+					      id);
 		if (m->status == MEMBER_ACTIVE)
 			return ld_errinfo_set(e, LD_E(ALREADY_MEMBER), "member_joined.member_id",
 					      "member '%s' is already active in '%s' "
@@ -535,7 +545,20 @@ static int member_step(store_txn *t, member_state *m, const char *id, const Ledg
 		m->status = MEMBER_ENDED;
 		m->naff = 0;
 		return 0;
+	case LEDGER__EVENT__BODY_MEMBER_FORGOTTEN:
+		if (m->forgotten)
+			return ld_errinfo_set(e, LD_E(ALREADY_FORGOTTEN),
+					      "member_forgotten.member_id",
+					      "member '%s' was already forgotten", id);
+		m->forgotten = 1;
+		return 0;
 	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
+		if (m->forgotten && ev->profile_changed->has_personal)
+			return ld_errinfo_set(e, LD_E(ALREADY_FORGOTTEN), "profile_changed.name",
+					      "member '%s' was forgotten: no personal data is "
+					      "recorded for them any more",
+					      id);
+		return 0;
 	case LEDGER__EVENT__BODY_DUES_PAID:
 	case LEDGER__EVENT__BODY_DUES_WAIVED:
 	case LEDGER__EVENT__BODY_DUES_REFUNDED:
@@ -550,6 +573,12 @@ static int member_step(store_txn *t, member_state *m, const char *id, const Ledg
 /* ================================================================== */
 /* The log and the stream index                                        */
 /* ================================================================== */
+
+int model_member_forgotten(store_txn *t, const char *id)
+{
+	member_state m;
+	return member_load(t, id, &m) == 0 && m.forgotten;
+}
 
 int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
 {
@@ -836,6 +865,11 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 		return ld_errinfo_set(e, LD_E(INVALID_STATE), field,
 				      "seq %llu is itself a correction; correct the original event",
 				      ts);
+	if (target->body_case == LEDGER__EVENT__BODY_MEMBER_FORGOTTEN)
+		return ld_errinfo_set(e, LD_E(INVALID_STATE), field,
+				      "seq %llu forgot a member's personal data: its key is "
+				      "destroyed, which no correction can undo",
+				      ts);
 	if ((rc = model_fix_get(t, target->seq, &kind, &by)))
 		return rc;
 	if (kind == FIX_VOID)
@@ -1089,6 +1123,7 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
 	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
 	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
+	case LEDGER__EVENT__BODY_MEMBER_FORGOTTEN:
 	case LEDGER__EVENT__BODY_DUES_PAID:
 	case LEDGER__EVENT__BODY_DUES_WAIVED:
 	case LEDGER__EVENT__BODY_DUES_REFUNDED:

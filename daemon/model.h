@@ -68,4 +68,7 @@ int model_member_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1]);
  * 0, LD_E(NOT_FOUND) or LD_E(STORAGE). */
 int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev);
 
+/* 1 if member id's personal data was forgotten (MemberForgotten), else 0. */
+int model_member_forgotten(store_txn *t, const char *id);
+
 #endif

@@ -23,6 +23,7 @@
 #include "members.h"
 #include "metrics.h"
 #include "model.h"
+#include "pii.h"
 #include "progress.h"
 #include "transfers.h"
 
@@ -46,6 +47,7 @@ struct server {
 	merkle_signer *signer;
 	const roles *roles;    /* NULL: development mode, everyone is admin */
 	nng_tls_config *tls;   /* of the tls+tcp:// listeners */
+	keystore *keys; /* personal data (daemon/pii.h); NULL: none accepted */
 	size_t max_msg;
 	worker *workers;
 	int nworkers;
@@ -389,6 +391,31 @@ static nng_msg *read_stream(server *srv, const Ledger__ReadStreamRequest *q, pag
 	return m;
 }
 
+/* An event that may carry sealed personal data, which get_event decrypts. */
+static int revealable(store_val v)
+{
+	int bc = codec_peek_body_case(v.data, v.len);
+	return bc == LEDGER__EVENT__BODY_MEMBER_JOINED || bc == LEDGER__EVENT__BODY_PROFILE_CHANGED ||
+	       bc == LEDGER__EVENT__BODY_EVENT_AMENDED;
+}
+
+static nng_msg *revealed_event_reply(server *srv, store_val v)
+{
+	Ledger__Event *ev = codec_event_unpack(v.data, v.len);
+	if (!ev)
+		return error_msg(LD_E(STORAGE), "a stored event does not decode");
+	ld_arena a = LD_ARENA_INIT;
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	pii_reveal(srv->keys, ev, &a);
+	resp.result_case = LEDGER__RESPONSE__RESULT_EVENT;
+	resp.event = ev;
+	nng_msg *m = pack_response(&resp);
+	pii_unreveal(ev);
+	codec_event_free(ev);
+	ld_arena_free(&a);
+	return m;
+}
+
 static nng_msg *get_event(server *srv, const Ledger__GetEventRequest *q)
 {
 	uint8_t key[8];
@@ -413,7 +440,9 @@ static nng_msg *get_event(server *srv, const Ledger__GetEventRequest *q)
 	nng_msg *m = NULL;
 	ld_put_be64(key, q->seq);
 	rc = store_get(t, DB_LOG, key, 8, &v);
-	if (rc == 0 && nng_msg_alloc(&m, codec_ld_len(20, v.len)) == 0) {
+	if (rc == 0 && revealable(v)) {
+		m = revealed_event_reply(srv, v);
+	} else if (rc == 0 && nng_msg_alloc(&m, codec_ld_len(20, v.len)) == 0) {
 		uint8_t *o = codec_put_ld(nng_msg_body(m), 20, v.len);
 		memcpy(o, v.data, v.len);
 	} else if (rc) {
@@ -788,7 +817,17 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, const char *identi
 	size_t failed = 0;
 	for (size_t i = 0; i < a->n_events; i++) {
 		memset(&e, 0, sizeof(e));
-		int rc = check_event(a->events[i], now, &e);
+		/* Personal data: the national ID becomes person_hash before
+		 * anything else sees it; name and phone are sealed once the
+		 * event passed its checks (daemon/pii.h). */
+		int rc = w->srv->keys ? pii_prepare(w->srv->keys, a->events[i], &e) : 0;
+		if (rc == 0)
+			rc = check_event(a->events[i], now, &e);
+		if (rc == 0 && w->srv->keys)
+			rc = pii_seal(w->srv->keys, w->srv->s, a->events[i], &e);
+		else if (rc == 0 && codec_has_clear_personal(a->events[i]))
+			rc = ld_errinfo_set(&e, LD_E(KEYSTORE), NULL,
+					    "this server has no keystore: personal data is refused");
 		if (rc) {
 			failed++;
 			r->items[i].code = rc;
@@ -970,6 +1009,8 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 		if ((rc = required_id(id, "history.member_id", "member_id", &e)))
 			break;
 		rc = history_query(t, id, req->history->all, &u.history, &a);
+		for (size_t i = 0; rc == 0 && i < u.history.n_entries; i++)
+			pii_reveal(srv->keys, u.history.entries[i]->event, &a);
 		if (rc == LD_E(NOT_FOUND))
 			ld_errinfo_set(&e, rc, "history.member_id", "member '%s' not found", id);
 		resp.result_case = LEDGER__RESPONSE__RESULT_HISTORY;
@@ -1004,8 +1045,11 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 	if (rc && !e.code)
 		ld_errinfo_set(&e, rc, NULL, "%s", ld_strerror(rc));
 	m = rc ? error_reply(&e) : pack_response(&resp);
-	if (history && resp.result_case == LEDGER__RESPONSE__RESULT_HISTORY)
+	if (history && resp.result_case == LEDGER__RESPONSE__RESULT_HISTORY) {
+		for (size_t i = 0; rc == 0 && i < u.history.n_entries; i++)
+			pii_unreveal(u.history.entries[i]->event);
 		history_release(&u.history);
+	}
 	store_read_end(t);
 	ld_arena_free(&a);
 	return m;
@@ -1215,6 +1259,12 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 	}
 	nng_msg *reply = NULL;
 	switch (req->command_case) {
+	case LEDGER__REQUEST__COMMAND_FORGET: /* an append of MemberForgotten */
+		if (pii_forget_request(req, now_us(), &e)) {
+			reply = error_reply(&e);
+			break;
+		}
+		/* fall through */
 	case LEDGER__REQUEST__COMMAND_APPEND:
 		reply = start_append(w, req, identity, ro);
 		if (!reply) {
@@ -1526,6 +1576,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	srv->proj = r;
 	srv->signer = o->signer;
 	srv->roles = o->roles;
+	srv->keys = o->keys;
 	srv->max_msg = o->max_msg ? o->max_msg : 16u << 20;
 	if (srv->max_msg > HARD_MAX_MSG)
 		srv->max_msg = HARD_MAX_MSG;
@@ -1533,7 +1584,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	srv->probe_ms = o->ipc_probe_ms == 0 ? 1000 : o->ipc_probe_ms;
 	pthread_mutex_init(&srv->probe_lock, NULL);
 	pthread_cond_init(&srv->probe_wake, NULL);
-	if (backup_create(&srv->backup, s, w) != 0) {
+	if (backup_create(&srv->backup, s, w, o->keys, o->data_dir) != 0) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 		goto fail;
 	}

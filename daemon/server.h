@@ -55,6 +55,10 @@ typedef struct server_options {
 	/* Who may do what (daemon/roles.h); NULL: the development mode,
 	 * everyone is admin. Must outlive the server. */
 	const roles *roles;
+	struct keystore *keys; /* personal data: hashes national IDs, seals names
+				* and phones, decrypts them on reads (daemon/pii.h);
+				* NULL: events with personal data are refused */
+	const char *data_dir; /* where the secret files live (hot backups copy them) */
 } server_options;
 
 typedef struct server server;

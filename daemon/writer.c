@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "keystore.h"
 #include "log.h"
 #include "merkle.h"
 #include "metrics.h"
@@ -28,6 +29,7 @@ struct writer {
 	int merkle;
 	ld_merkle_frontier tree;
 	uint8_t root[LD_HASH_LEN];
+	keystore *keys; /* destroys keys of MemberForgotten events; may be NULL */
 
 	/* The commit hook, called with hook_lock held, so that clearing it
 	 * (which takes the lock) waits for a call in flight. */
@@ -41,6 +43,7 @@ typedef struct head {
 	uint64_t seq;
 	uint8_t hash[LD_HASH_LEN];
 	ld_merkle_frontier *tree; /* working copy; NULL: no tree */
+	keystore *keys;
 } head;
 
 static int64_t now_us(void)
@@ -77,10 +80,43 @@ void append_req_release(append_req *r)
 /* ------------------------------------------------------------------ */
 
 /* Packs the client-chosen part of an event (id, time, body) for comparing
- * a resent event with the recorded one. Returns a malloc'd buffer. */
+ * a resent event with the recorded one, without personal data (the stored
+ * event has it sealed with a fresh nonce, the resent one in clear). Returns
+ * a malloc'd buffer. */
 static uint8_t *client_part(const Ledger__Event *ev, size_t *len)
 {
-	Ledger__Event c = *ev;
+	Ledger__Event c;
+	codec_personal_buf pb;
+	codec_strip_personal(ev, &c, &pb);
+	/* The sealed bytes too: copies of the bodies that hold them. */
+	Ledger__MemberJoined j;
+	Ledger__ProfileChanged p;
+	Ledger__EventAmended am;
+	if (c.body_case == LEDGER__EVENT__BODY_MEMBER_JOINED && c.member_joined->has_personal) {
+		j = *c.member_joined;
+		j.has_personal = 0;
+		j.personal.len = 0;
+		j.personal.data = NULL;
+		c.member_joined = &j;
+	} else if (c.body_case == LEDGER__EVENT__BODY_PROFILE_CHANGED &&
+		   c.profile_changed->has_personal) {
+		p = *c.profile_changed;
+		p.has_personal = 0;
+		p.personal.len = 0;
+		p.personal.data = NULL;
+		c.profile_changed = &p;
+	} else if (c.body_case == LEDGER__EVENT__BODY_EVENT_AMENDED &&
+		   c.event_amended->corrected_case ==
+			   LEDGER__EVENT_AMENDED__CORRECTED_MEMBER_JOINED &&
+		   c.event_amended->member_joined->has_personal) {
+		am = *c.event_amended;
+		j = *am.member_joined;
+		j.has_personal = 0;
+		j.personal.len = 0;
+		j.personal.data = NULL;
+		am.member_joined = &j;
+		c.event_amended = &am;
+	}
 	c.has_seq = c.has_recorded_at = c.has_version = 0;
 	c.has_prev_hash = c.has_hash = c.has_expected_version = 0;
 	c.actor = c.stream = NULL;
@@ -142,10 +178,28 @@ static int append_one(store_txn *t, head *h, const append_req *r, size_t index,
 	if ((rc = roles_check_event(r->role, actor, t, ev, index, e)))
 		return rc;
 	uint64_t seq = h->seq + 1;
-	if ((rc = model_apply(t, ev, seq, &mr, e)))
+	if ((rc = model_apply(t, ev, seq, &mr, e))) {
+		/* Personal data for a forgotten member: the key the server made
+		 * for it (a forget came in between) goes too. */
+		if (rc == LD_E(ALREADY_FORGOTTEN) && h->keys && codec_event_member(ev) &&
+		    keystore_destroy(h->keys, codec_event_member(ev)) != 0)
+			return LD_E(KEYSTORE);
 		return rc;
+	}
+	/* Forgetting: the key goes (durably, in its own environment) before
+	 * the event is recorded; a batch that then fails leaves the member
+	 * forgotten without the event, and the resent request records it. */
+	if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_FORGOTTEN && h->keys &&
+	    (rc = keystore_destroy(h->keys, ev->member_forgotten->member_id))) {
+		log_error("writer: unable to destroy the key of member '%s'",
+			  ev->member_forgotten->member_id);
+		return rc;
+	}
 
-	Ledger__Event rec = *ev;
+	/* Stored without personal data in clear (pii.h). */
+	Ledger__Event rec;
+	codec_personal_buf pb;
+	codec_strip_personal(ev, &rec, &pb);
 	rec.has_expected_version = 0;
 	rec.has_seq = 1;
 	rec.seq = seq;
@@ -187,7 +241,7 @@ static int append_one(store_txn *t, head *h, const append_req *r, size_t index,
 static int is_storage_error(int rc)
 {
 	return rc == STORE_MAP_FULL || rc == LD_E(STORAGE) || rc == LD_E(DISK_FULL) ||
-	       rc == LD_E(INTERNAL);
+	       rc == LD_E(INTERNAL) || rc == LD_E(KEYSTORE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -300,6 +354,7 @@ static void commit_batch(writer *w, append_req *batch)
 		h.seq = w->seq;
 		memcpy(h.hash, w->hash, LD_HASH_LEN);
 		h.tree = w->merkle ? &tree : NULL;
+		h.keys = w->keys;
 		if (h.tree)
 			tree = w->tree;
 		pthread_mutex_unlock(&w->lock);
@@ -454,6 +509,7 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 		return LD_E(INTERNAL);
 	w->s = s;
 	w->merkle = !(o && o->no_merkle);
+	w->keys = o ? o->keys : NULL;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_mutex_init(&w->hook_lock, NULL);
 	pthread_cond_init(&w->wake, NULL);

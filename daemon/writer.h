@@ -71,6 +71,9 @@ typedef struct writer_options {
 	/* 1: do not maintain the Merkle tree of the log (daemon/merkle.h), for
 	 * benchmarks; the next start without it catches the tree up. */
 	int no_merkle;
+	/* The keystore (daemon/keystore.h): a MemberForgotten event destroys
+	 * its member's key before it is recorded. NULL: keys are not touched. */
+	struct keystore *keys;
 } writer_options;
 
 /* Starts the writer thread on s; reads the log head and (unless

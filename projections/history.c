@@ -17,6 +17,7 @@ static int membership_event(int body_case)
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
 	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
 	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
+	case LEDGER__EVENT__BODY_MEMBER_FORGOTTEN:
 		return 1;
 	default:
 		return 0;

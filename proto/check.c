@@ -11,7 +11,7 @@
 /* Which fields are required, per message type                         */
 /* ------------------------------------------------------------------ */
 
-#define MAX_TYPES 64
+#define MAX_TYPES 128
 
 static struct {
 	const ProtobufCMessageDescriptor *desc;
@@ -309,7 +309,7 @@ static int check_body_rules(const Ledger__Event *ev, ld_errinfo *e)
 	case LEDGER__EVENT__BODY_PROFILE_CHANGED: {
 		const Ledger__ProfileChanged *p = ev->profile_changed;
 		if (!p->has_worker_group && !p->has_employment && !ld_has(p->platform) && !p->has_region &&
-		    !p->has_real_name)
+		    !p->has_real_name && !ld_has(p->name) && !ld_has(p->phone))
 			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "profile_changed",
 					      "profile_changed changes nothing: set at least one field");
 		break;
@@ -381,6 +381,25 @@ int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
 		return ld_errinfo_set(e, LD_E(SERVER_FIELD), ev->actor ? "actor" : "stream",
 				      "%s is set by the server; leave it out",
 				      ev->actor ? "actor" : "stream");
+	{
+		/* The sealed personal data is the server's (PROTOCOL.md). */
+		const Ledger__MemberJoined *j = NULL;
+		const char *field = NULL;
+		if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED)
+			j = ev->member_joined, field = "member_joined.personal";
+		else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED &&
+			 ev->event_amended->corrected_case ==
+				 LEDGER__EVENT_AMENDED__CORRECTED_MEMBER_JOINED)
+			j = ev->event_amended->member_joined,
+			field = "event_amended.member_joined.personal";
+		if ((j && j->has_personal) ||
+		    (ev->body_case == LEDGER__EVENT__BODY_PROFILE_CHANGED &&
+		     ev->profile_changed->has_personal))
+			return ld_errinfo_set(e, LD_E(SERVER_FIELD),
+					      field ? field : "profile_changed.personal",
+					      "personal is set by the server (it seals name and "
+					      "phone); leave it out");
+	}
 
 	if (!ev->has_event_id)
 		return ld_errinfo_set(e, LD_E(MISSING_FIELD), "event_id",

@@ -142,11 +142,64 @@ size_t codec_pack(const void *msg, uint8_t *out)
 /* Canonical bytes and hash                                            */
 /* ------------------------------------------------------------------ */
 
+static int has_clear_personal_joined(const Ledger__MemberJoined *j)
+{
+	return j && (j->national_id || j->name || j->phone);
+}
+
+int codec_has_clear_personal(const Ledger__Event *ev)
+{
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_MEMBER_JOINED:
+		return has_clear_personal_joined(ev->member_joined);
+	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
+		return ev->profile_changed && (ev->profile_changed->name || ev->profile_changed->phone);
+	case LEDGER__EVENT__BODY_EVENT_AMENDED:
+		return ev->event_amended &&
+		       ev->event_amended->corrected_case ==
+			       LEDGER__EVENT_AMENDED__CORRECTED_MEMBER_JOINED &&
+		       has_clear_personal_joined(ev->event_amended->member_joined);
+	default:
+		return 0;
+	}
+}
+
+void codec_strip_personal(const Ledger__Event *ev, Ledger__Event *out, codec_personal_buf *b)
+{
+	*out = *ev;
+	if (!codec_has_clear_personal(ev))
+		return;
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_MEMBER_JOINED:
+		b->joined = *ev->member_joined;
+		b->joined.national_id = b->joined.name = b->joined.phone = NULL;
+		out->member_joined = &b->joined;
+		break;
+	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
+		b->profile = *ev->profile_changed;
+		b->profile.name = b->profile.phone = NULL;
+		out->profile_changed = &b->profile;
+		break;
+	case LEDGER__EVENT__BODY_EVENT_AMENDED:
+		b->amended = *ev->event_amended;
+		b->joined = *ev->event_amended->member_joined;
+		b->joined.national_id = b->joined.name = b->joined.phone = NULL;
+		b->amended.member_joined = &b->joined;
+		out->event_amended = &b->amended;
+		break;
+	default:
+		break;
+	}
+}
+
 int codec_event_hash(const Ledger__Event *ev, uint8_t out[LD_HASH_LEN])
 {
 	/* A shallow copy with the excluded fields cleared packs to the
-	 * canonical bytes; the body pointers are shared, not copied. */
-	Ledger__Event c = *ev;
+	 * canonical bytes; the body pointers are shared, not copied. Personal
+	 * data in clear (a read's decryption) is never part of the hash. */
+	Ledger__Event c;
+	codec_personal_buf pb;
+	codec_strip_personal(ev, &c, &pb);
 	c.has_hash = 0;
 	c.hash.len = 0;
 	c.hash.data = NULL;
@@ -268,6 +321,8 @@ const char *codec_event_member(const Ledger__Event *ev)
 		return ev->membership_ended->member_id;
 	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
 		return ev->profile_changed->member_id;
+	case LEDGER__EVENT__BODY_MEMBER_FORGOTTEN:
+		return ev->member_forgotten->member_id;
 	case LEDGER__EVENT__BODY_DUES_PAID:
 		return ev->dues_paid->member_id;
 	case LEDGER__EVENT__BODY_DUES_WAIVED:

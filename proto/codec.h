@@ -78,6 +78,22 @@ size_t codec_pack(const void *msg, uint8_t *out);
 int codec_event_hash(const Ledger__Event *ev, uint8_t out[LD_HASH_LEN]);
 
 /*
+ * Personal data in clear: national_id, name and phone of MemberJoined (also
+ * as an amendment's corrected body) and ProfileChanged. They are never
+ * stored (the server keeps only person_hash and the sealed `personal`) and
+ * never hashed: the canonical bytes above leave them out, so an event a read
+ * decrypted still gives its stored hash. codec_strip_personal makes *out a
+ * shallow copy of ev without them (copies of the bodies it changes in b).
+ */
+typedef struct codec_personal_buf {
+	Ledger__MemberJoined joined;
+	Ledger__ProfileChanged profile;
+	Ledger__EventAmended amended;
+} codec_personal_buf;
+int codec_has_clear_personal(const Ledger__Event *ev);
+void codec_strip_personal(const Ledger__Event *ev, Ledger__Event *out, codec_personal_buf *b);
+
+/*
  * Checks one stored event against the chain: that it is event `seq`, that its
  * prev_hash is `prev` (the hash of seq-1, 32 zero bytes for seq 1; NULL skips
  * this check) and that its stored hash is the one its content gives. Returns

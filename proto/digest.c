@@ -1,4 +1,5 @@
-/* digest.c — SHA-256 through OpenSSL (SHA-NI / AVX2 code paths where present). */
+/* digest.c — SHA-256 through OpenSSL (SHA-NI / AVX2 code paths where present), HMAC,
+ * Ed25519, random secrets and AES-256-GCM. See digest.h. */
 #include "digest.h"
 
 /* The SHA256_* calls are deprecated in OpenSSL 3 in favour of EVP, but they
@@ -17,6 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 void ld_sha256_3(const void *a, size_t alen, const void *b, size_t blen, const void *c,
@@ -158,4 +160,131 @@ int ld_ed25519_create(const char *path, uint8_t priv[LD_ED25519_KEY],
 		return -1;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Personal data: random bytes, raw secrets, AES-256-GCM               */
+/* ------------------------------------------------------------------ */
+
+int ld_random(void *buf, size_t n)
+{
+	return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
+}
+
+void ld_wipe(void *p, size_t n)
+{
+	OPENSSL_cleanse(p, n);
+}
+
+int ld_secret_load(const char *path, uint8_t key[LD_SECRET_LEN], char *err, size_t n)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, n, "unable to open key file '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || (st.st_mode & 077)) {
+		snprintf(err, n,
+			 "key file '%s' may be read or written by others (mode %03o); chmod 600 it",
+			 path, (unsigned)(st.st_mode & 0777));
+		close(fd);
+		return -1;
+	}
+	ssize_t got = read(fd, key, LD_SECRET_LEN);
+	uint8_t extra;
+	int more = got == LD_SECRET_LEN && read(fd, &extra, 1) != 0;
+	close(fd);
+	if (got != LD_SECRET_LEN || more) {
+		ld_wipe(key, LD_SECRET_LEN);
+		snprintf(err, n, "key file '%s' is damaged: it must hold exactly %d bytes", path,
+			 LD_SECRET_LEN);
+		return -1;
+	}
+	return 0;
+}
+
+int ld_secret_create(const char *path, uint8_t key[LD_SECRET_LEN], char *err, size_t n)
+{
+	if (ld_random(key, LD_SECRET_LEN) != 0) {
+		snprintf(err, n, "unable to draw a random key");
+		return -1;
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, n, "unable to create key file '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	int ok = write(fd, key, LD_SECRET_LEN) == LD_SECRET_LEN && fsync(fd) == 0;
+	ok = close(fd) == 0 && ok;
+	if (ok) { /* the directory entry too */
+		char dir[4096];
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	if (!ok) {
+		snprintf(err, n, "unable to write key file '%s': %s", path, strerror(errno));
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+static int gcm(int enc, const uint8_t key[LD_SECRET_LEN], const uint8_t nonce[LD_SEAL_NONCE],
+	       const void *ad, size_t adlen, const uint8_t *in, size_t len, uint8_t *out,
+	       uint8_t tag[LD_SEAL_TAG])
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int ok = 0, l = 0;
+	if (!c || len > INT32_MAX || adlen > INT32_MAX)
+		goto done;
+	if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, LD_SEAL_NONCE, NULL) != 1 ||
+	    EVP_CipherInit_ex(c, NULL, NULL, key, nonce, enc) != 1)
+		goto done;
+	if (ad && adlen && EVP_CipherUpdate(c, NULL, &l, ad, (int)adlen) != 1)
+		goto done;
+	if (len && EVP_CipherUpdate(c, out, &l, in, (int)len) != 1)
+		goto done;
+	if (!enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, LD_SEAL_TAG, tag) != 1)
+		goto done;
+	if (EVP_CipherFinal_ex(c, out + (len ? l : 0), &l) != 1)
+		goto done;
+	if (enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, LD_SEAL_TAG, tag) != 1)
+		goto done;
+	ok = 1;
+done:
+	EVP_CIPHER_CTX_free(c);
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}
+
+int ld_seal(const uint8_t key[LD_SECRET_LEN], const void *ad, size_t adlen, const void *pt,
+	    size_t len, uint8_t *out)
+{
+	if (ld_random(out, LD_SEAL_NONCE) != 0)
+		return -1;
+	return gcm(1, key, out, ad, adlen, pt, len, out + LD_SEAL_NONCE,
+		   out + LD_SEAL_NONCE + len);
+}
+
+int ld_open(const uint8_t key[LD_SECRET_LEN], const void *ad, size_t adlen, const uint8_t *in,
+	    size_t len, uint8_t *out)
+{
+	if (len < LD_SEAL_OVERHEAD)
+		return -1;
+	size_t n = len - LD_SEAL_OVERHEAD;
+	uint8_t tag[LD_SEAL_TAG];
+	memcpy(tag, in + LD_SEAL_NONCE + n, LD_SEAL_TAG);
+	int rc = gcm(0, key, in, ad, adlen, in + LD_SEAL_NONCE, n, out, tag);
+	if (rc)
+		ld_wipe(out, n);
+	return rc;
 }

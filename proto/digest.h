@@ -44,4 +44,38 @@ int ld_ed25519_load(const char *path, uint8_t priv[LD_ED25519_KEY], uint8_t pub[
 int ld_ed25519_create(const char *path, uint8_t priv[LD_ED25519_KEY],
 		      uint8_t pub[LD_ED25519_KEY], char *err, size_t n);
 
+/* ---- personal data: random keys, raw secret files, AES-256-GCM ---- */
+
+#define LD_SECRET_LEN 32 /* keys of HMAC and AES-256-GCM */
+#define LD_SEAL_NONCE 12
+#define LD_SEAL_TAG   16
+#define LD_SEAL_OVERHEAD (LD_SEAL_NONCE + LD_SEAL_TAG)
+
+/* n bytes from the OS-seeded CSPRNG. 0 or -1. */
+int ld_random(void *buf, size_t n);
+
+/*
+ * A raw 32-byte secret in a file of its own (mode 0600). ld_secret_load
+ * refuses a file others may read or write, or of another size;
+ * ld_secret_create writes a fresh random one to a new file (never over an
+ * existing one) and syncs it and its directory. 0, or -1 with err.
+ */
+int ld_secret_load(const char *path, uint8_t key[LD_SECRET_LEN], char *err, size_t n);
+int ld_secret_create(const char *path, uint8_t key[LD_SECRET_LEN], char *err, size_t n);
+
+/*
+ * AES-256-GCM. ld_seal writes nonce (12, random) || ciphertext (len) || tag
+ * (16) = len + LD_SEAL_OVERHEAD bytes to out; ad (may be NULL) is
+ * authenticated, not encrypted. ld_open reverses it into out (len -
+ * LD_SEAL_OVERHEAD bytes). 0, or -1 (ld_open: too short, or the key, the ad
+ * or the bytes are not the ones sealed).
+ */
+int ld_seal(const uint8_t key[LD_SECRET_LEN], const void *ad, size_t adlen, const void *pt,
+	    size_t len, uint8_t *out);
+int ld_open(const uint8_t key[LD_SECRET_LEN], const void *ad, size_t adlen, const uint8_t *in,
+	    size_t len, uint8_t *out);
+
+/* Zeroes n bytes in a way the compiler keeps. */
+void ld_wipe(void *p, size_t n);
+
 #endif

@@ -39,6 +39,8 @@ static const char *const descriptions[] = {
 	[LEDGER__ERROR_CODE__ERR_BAD_SIGNATURE] = "tree head signature does not verify",
 	[LEDGER__ERROR_CODE__ERR_PROOF_MISMATCH] = "proof does not verify",
 	[LEDGER__ERROR_CODE__ERR_CHAIN_BROKEN] = "hash chain broken",
+	[LEDGER__ERROR_CODE__ERR_ALREADY_FORGOTTEN] = "personal data already forgotten",
+	[LEDGER__ERROR_CODE__ERR_KEYSTORE] = "keystore missing, damaged or replaced",
 };
 
 #define NCODES (sizeof(descriptions) / sizeof(descriptions[0]))

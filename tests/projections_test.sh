@@ -306,7 +306,7 @@ expect_eq "$(json '[e["event"]["seq"] for e in j["entries"]] == sorted(e["event"
 	True "history M3 --all in seq order"
 ok history M3 --verify-chain
 out_has "^history of member M3 as of seq [0-9]+\$" "history heading: $OUT"
-out_has "^$M3_JOIN +2024-02-01T00:00:00Z +[0-9T:-]+Z +tcp:[^ ]+ +member_joined +→ IU +ONLINE +[0-9a-f]{12} +hash ok\$" \
+out_has "^$M3_JOIN +2024-02-01T00:00:00Z +[0-9T:-]+Z +addr:[^ ]+ +member_joined +→ IU +ONLINE +[0-9a-f]{12} +hash ok\$" \
 	"history: the join: $OUT"
 out_has "^$M3_END +2024-03-01T00:00:00Z .* membership_ended +LEFT +[0-9a-f]{12} +hash ok\$" "history: the end: $OUT"
 out_has "^$M3_REJOIN +2024-04-01T00:00:00Z .* member_joined +→ IU +CEREMONY +[0-9a-f]{12} +rejoin hash ok\$" \
@@ -383,7 +383,7 @@ ok head
 HEAD=$(echo "$OUT" | awk '{print $3}')
 ok member M5 --wait-seq "$HEAD"
 ok --json projections
-expect_eq "$(json 'sorted(p["name"] for p in j["projections"])')" "['members', 'transfers']" "projection names"
+expect_eq "$(json 'sorted(p["name"] for p in j["projections"])')" "['members', 'progress', 'transfers']" "projection names"
 expect_eq "$(json '[(p["checkpoint"], p["lag_events"], p["lag_ms"], p["stopped"]) for p in j["projections"]]')" \
 	"[($HEAD, 0, 0, False), ($HEAD, 0, 0, False)]" "projections after catching up"
 expect_eq "$(json 'all(p["applied"] == '"$HEAD"' for p in j["projections"])')" True \

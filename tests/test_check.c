@@ -252,8 +252,8 @@ static int is_required(const ProtobufCMessageDescriptor *d, const char *field)
 static void test_required_table_resolves(void **state)
 {
 	collect_all();
-	/* check.c keeps at most 64 types. */
-	assert_true(nreach <= 64);
+	/* check.c keeps at most 128 types. */
+	assert_true(nreach <= 128);
 	size_t n = sizeof(ld_required_fields) / sizeof(ld_required_fields[0]);
 	assert_true(n >= 60);
 	for (size_t r = 0; r < n; r++) {
@@ -353,6 +353,15 @@ static void test_every_body_kind(void **state)
 			if (bd == &ledger__org_dissolved__descriptor)
 				((Ledger__OrgDissolved *)body)->reason =
 				    LEDGER__DISSOLVE_REASON__MERGED;
+			/* The sealed personal data is server-set (its own test). */
+			if (bd == &ledger__member_joined__descriptor)
+				((Ledger__MemberJoined *)body)->has_personal = 0;
+			if (bd == &ledger__profile_changed__descriptor)
+				((Ledger__ProfileChanged *)body)->has_personal = 0;
+			if (bd == &ledger__event_amended__descriptor &&
+			    ((Ledger__EventAmended *)body)->corrected_case ==
+				    LEDGER__EVENT_AMENDED__CORRECTED_MEMBER_JOINED)
+				((Ledger__EventAmended *)body)->member_joined->has_personal = 0;
 			ev->body_case = (Ledger__Event__BodyCase)bf->id;
 			*(ProtobufCMessage **)((char *)ev + bf->offset) = body;
 			if (drop < 0) {
@@ -371,7 +380,7 @@ static void test_every_body_kind(void **state)
 			REJECTS(ev, MISSING_FIELD, want);
 		}
 	}
-	assert_int_equal(kinds, 19);
+	assert_int_equal(kinds, 20);
 }
 
 /* MemberJoined spelled out: each required field missing, one at a time. */
@@ -1279,7 +1288,7 @@ static void test_peek_body_case(void **state)
 		assert_int_equal(codec_peek_body_case(b, n), (int)bf->id);
 		seen++;
 	}
-	assert_int_equal(seen, 19);
+	assert_int_equal(seen, 20);
 
 	/* No body; truncated; garbage. */
 	size_t n;

@@ -1,0 +1,68 @@
+/*
+ * keystore.h — the secrets of personal data, kept outside the log
+ * (proto/PROTOCOL.md, "Personal data"):
+ *
+ *   DATA/person-hash.key  32 random bytes, mode 0600, created at first start:
+ *                         the HMAC-SHA-256 key of person_hash
+ *   DATA/keys/            an LMDB environment of its own (synced commits):
+ *                           keys  member_id → 32-byte AES-256-GCM key
+ *                           meta  "id"      → 16 bytes naming this keystore
+ *
+ * A member's key is made at the first event that carries their name or
+ * phone, and committed (durably) before that event is handed to the writer.
+ * Forgetting the member destroys it: the record is overwritten with zeros,
+ * deleted, committed and synced, and the environment is then copied with
+ * compaction over itself, so that no page of DATA/keys/data.mdb still holds
+ * the key (LMDB never overwrites a page in place: an overwrite or a delete
+ * leaves the old bytes on a free page). What remains is below the file
+ * system (blocks freed by the rename, SSD remapping, backups): PROTOCOL.md.
+ *
+ * The keystore and the log are bound by the keystore's id, also written in
+ * the log's meta database ("keystore"): a keystore that is lost, damaged or
+ * replaced while the log names one is a start-up error (ERR_KEYSTORE), never
+ * silently a new empty keystore (which would forget everyone).
+ *
+ * Thread-safe: reads share a lock, writes (create, destroy) take it alone.
+ */
+#ifndef LD_KEYSTORE_H
+#define LD_KEYSTORE_H
+
+#include <stdint.h>
+
+#include "codec.h"
+#include "digest.h"
+#include "store.h"
+
+#define KEYSTORE_DIR       "keys"
+#define KEYSTORE_HASH_FILE "person-hash.key"
+
+typedef struct keystore keystore;
+
+/* Opens (at first start creates) DATA/person-hash.key and DATA/keys and
+ * checks them against the log's meta (binding them at first start). 0, or
+ * LD_E(KEYSTORE) / LD_E(STORAGE) with e->message saying what is wrong. */
+int keystore_open(keystore **out, const char *data_dir, store *log, ld_errinfo *e);
+void keystore_close(keystore *k);
+
+/* person_hash = HMAC-SHA-256(person-hash key, national_id). 0 or LD_E(INTERNAL). */
+int keystore_person_hash(keystore *k, const char *national_id, uint8_t out[LD_HASH_LEN]);
+
+/* The member's key: 0, LD_E(NOT_FOUND) (never made, or destroyed), or
+ * LD_E(KEYSTORE). */
+int keystore_get(keystore *k, const char *member_id, uint8_t key[LD_SECRET_LEN]);
+/* The member's key, made (random, committed and synced) if there is none.
+ * 0 or LD_E(KEYSTORE). */
+int keystore_get_or_create(keystore *k, const char *member_id, uint8_t key[LD_SECRET_LEN]);
+/* Destroys the member's key (see above). 0 (also when there was none), or
+ * LD_E(KEYSTORE). */
+int keystore_destroy(keystore *k, const char *member_id);
+
+/* Copies DATA/keys, compacted and synced, into DIR/keys (a hot backup;
+ * the person-hash key file is copied by the caller like any file). 0, or a
+ * negative code with e filled. */
+int keystore_backup(keystore *k, const char *dir, ld_errinfo *e);
+
+/* Keys held (for tests and logs). */
+size_t keystore_count(keystore *k);
+
+#endif
