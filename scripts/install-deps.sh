@@ -11,8 +11,14 @@ PACKAGES=(
 	libuv1-dev                        # projection workers
 	libssl-dev                        # SHA-256 of the hash chain
 	libjansson-dev                    # JSON output of the clients
+	libmicrohttpd-dev                 # HTTP server of ledger-dashboard (not NNG's: LIBRARIES.md)
 	libcmocka-dev                     # unit tests
+	curl                              # the dashboard test's HTTP requests
+	chromium                          # headless browser of the dashboard test (tests/browser/)
 )
+# node and npm run the dashboard's browser test (playwright-core); only when
+# no node is installed already.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
