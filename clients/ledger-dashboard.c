@@ -53,18 +53,18 @@
 #include "client.h"
 #include "dash_assets.h"
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE  2
 #define EXIT_LISTEN 3
 
-#define DEFAULT_LISTEN "127.0.0.1:8080"
+#define DEFAULT_LISTEN   "127.0.0.1:8080"
 #define DEFAULT_MAX_CONN 64
-#define MAX_URL 512	     /* longer paths+queries: 414 */
-#define MAX_PLAN_ID 64
-#define QUEUE_CAP 64	     /* messages queued per SSE client */
-#define KEEPALIVE_S 15	     /* an SSE comment when nothing else was sent */
-#define CALL_TIMEOUT_MS 5000 /* per request to the daemon */
-#define POOL_MAX 4	     /* REQ connections to the daemon */
-#define PLANS_REFRESH_S 10   /* poll mode: look for a feed again */
+#define MAX_URL          512 /* longer paths+queries: 414 */
+#define MAX_PLAN_ID      64
+#define QUEUE_CAP        64   /* messages queued per SSE client */
+#define KEEPALIVE_S      15   /* an SSE comment when nothing else was sent */
+#define CALL_TIMEOUT_MS  5000 /* per request to the daemon */
+#define POOL_MAX         4    /* REQ connections to the daemon */
+#define PLANS_REFRESH_S  10   /* poll mode: look for a feed again */
 
 static struct {
 	const char *url;
@@ -162,8 +162,8 @@ struct sse_client {
 	char plan[MAX_PLAN_ID + 1];
 	struct msg *q[QUEUE_CAP];
 	size_t head, n;
-	int resync;	    /* the queue overflowed: tell the page to re-read */
-	struct msg *cur;    /* being written (owned: taken off the queue) */
+	int resync;      /* the queue overflowed: tell the page to re-read */
+	struct msg *cur; /* being written (owned: taken off the queue) */
 	size_t off;
 	struct sse_client *next;
 };
@@ -327,8 +327,8 @@ static struct msg *report_msg(const Ledger__ProgressReport *rep, const char *top
 	json_decref(j);
 	if (!s)
 		return NULL;
-	struct msg *m = msg_new("event: progress\nid: %llu\ndata: %s\n\n",
-				(unsigned long long)rep->seq, s);
+	struct msg *m =
+	    msg_new("event: progress\nid: %llu\ndata: %s\n\n", (unsigned long long)rep->seq, s);
 	free(s);
 	return m;
 }
@@ -420,7 +420,7 @@ static void set_mode(int mode)
 	pthread_mutex_lock(&hub.mu);
 	if (hub.mode != mode)
 		say(mode == 1 ? "live updates from the daemon's feed"
-			      : "the daemon publishes no feed: polling it every %u ms",
+		              : "the daemon publishes no feed: polling it every %u ms",
 		    opt.poll_ms);
 	hub.mode = mode;
 	pthread_mutex_unlock(&hub.mu);
@@ -478,7 +478,7 @@ static void *feed_main(void *arg)
 /* ------------------------------------------------------------------ */
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, unsigned status,
-				     struct MHD_Response *r, const char *type, int cache)
+                                     struct MHD_Response *r, const char *type, int cache)
 {
 	if (!r)
 		return MHD_NO;
@@ -487,8 +487,9 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, unsigned statu
 	MHD_add_response_header(r, "X-Frame-Options", "DENY");
 	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(r, "Content-Security-Policy",
-				"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache ? "max-age=60" : "no-store");
+	                        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+	                        cache ? "max-age=60" : "no-store");
 	enum MHD_Result ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -511,9 +512,9 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, j
 
 /* {"error": "...", "code": "ERR_..."} with status. */
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code,
-				  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code,
-				  const char *fmt, ...)
+                                  const char *fmt, ...)
 {
 	char text[400];
 	va_list ap;
@@ -535,7 +536,7 @@ static enum MHD_Result send_daemon_error(struct MHD_Connection *conn, int rc, co
 	else if (rc == LD_E(UNAVAILABLE))
 		status = 503;
 	return send_error(conn, status, ld_errname(rc), "%s",
-			  e->message[0] ? e->message : ld_strerror(rc));
+	                  e->message[0] ? e->message : ld_strerror(rc));
 }
 
 /* The query of a request, checked: only the names in allowed, each at most
@@ -548,7 +549,7 @@ struct query {
 };
 
 static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-				 size_t key_size, const char *value, size_t value_size)
+                                 size_t key_size, const char *value, size_t value_size)
 {
 	struct query *q = cls;
 	if ((key && strlen(key) != key_size) || (value && strlen(value) != value_size)) {
@@ -572,8 +573,9 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 			ok = isalnum((unsigned char)value[i]) || strchr("._-", value[i]);
 		if (!ok) {
 			snprintf(q->bad, sizeof(q->bad),
-				 q->plan ? "parameter 'plan' given twice"
-					 : "'plan' must be a plan id (letters, digits, '.', '_', '-'; at most 64)");
+			         q->plan ? "parameter 'plan' given twice"
+			                 : "'plan' must be a plan id (letters, digits, '.', '_', "
+			                   "'-'; at most 64)");
 			return MHD_NO;
 		}
 		q->plan = value;
@@ -586,7 +588,8 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 	if (ok)
 		*v = strtoul(value, NULL, 10);
 	if (!ok || !*v) {
-		snprintf(q->bad, sizeof(q->bad), "'%s' must be given once, as a positive number", key);
+		snprintf(q->bad, sizeof(q->bad), "'%s' must be given once, as a positive number",
+		         key);
 		return MHD_NO;
 	}
 	return MHD_YES;
@@ -631,7 +634,10 @@ static enum MHD_Result api_plans(struct MHD_Connection *conn)
 	pthread_mutex_lock(&hub.mu);
 	int mode = hub.mode;
 	pthread_mutex_unlock(&hub.mu);
-	json_object_set_new(j, "live", json_string(mode == 1 ? "feed" : mode == 2 ? "poll" : "starting"));
+	json_object_set_new(j, "live",
+	                    json_string(mode == 1   ? "feed"
+	                                : mode == 2 ? "poll"
+	                                            : "starting"));
 	return send_json(conn, 200, j);
 }
 
@@ -645,7 +651,8 @@ static enum MHD_Result api_progress(struct MHD_Connection *conn)
 	Ledger__Response *resp = NULL;
 	int rc = pool_get(&c, &e);
 	if (rc == 0) {
-		rc = ldc_progress(c, q.plan, (uint32_t)q.year, (uint32_t)q.region, 0, NULL, &resp, &e);
+		rc = ldc_progress(c, q.plan, (uint32_t)q.year, (uint32_t)q.region, 0, NULL, &resp,
+		                  &e);
 		pool_put(c, rc);
 	}
 	if (rc != 0 || !resp || !resp->progress) {
@@ -679,7 +686,8 @@ static enum MHD_Result api_events(struct MHD_Connection *conn)
 	}
 	int known = 0;
 	for (size_t i = 0; i < resp->plans->n_plans; i++)
-		known |= resp->plans->plans[i]->id && strcmp(resp->plans->plans[i]->id, q.plan) == 0;
+		known |=
+		    resp->plans->plans[i]->id && strcmp(resp->plans->plans[i]->id, q.plan) == 0;
 	codec_response_free(resp);
 	if (!known)
 		return send_error(conn, 404, ld_errname(LD_E(NOT_FOUND)), "no plan '%s'", q.plan);
@@ -693,17 +701,20 @@ static enum MHD_Result api_events(struct MHD_Connection *conn)
 		pthread_mutex_unlock(&hub.mu);
 		free(cl);
 		return send_error(conn, 429, "TOO_MANY_STREAMS",
-				  "at most %u live streams at once; try again later",
-				  opt.max_conn / 2);
+		                  "at most %u live streams at once; try again later",
+		                  opt.max_conn / 2);
 	}
 	cl->cur = msg_new("retry: 2000\nevent: hello\ndata: {\"plan\":\"%s\",\"live\":\"%s\"}\n\n",
-			  cl->plan, hub.mode == 1 ? "feed" : hub.mode == 2 ? "poll" : "starting");
+	                  cl->plan,
+	                  hub.mode == 1   ? "feed"
+	                  : hub.mode == 2 ? "poll"
+	                                  : "starting");
 	cl->next = hub.clients;
 	hub.clients = cl;
 	hub.n++;
 	pthread_mutex_unlock(&hub.mu);
 	struct MHD_Response *r =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, sse_read, cl, sse_free);
+	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, sse_read, cl, sse_free);
 	if (!r) {
 		sse_free(cl);
 		return MHD_NO;
@@ -749,8 +760,8 @@ static int host_allowed(struct MHD_Connection *conn)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload_data,
-				  size_t *upload_data_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
 	/* Everything is decided on the headers (the first call); a body sent
 	 * with a GET is discarded by MHD after the answer. */
@@ -759,19 +770,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	*con_cls = conn;
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		struct MHD_Response *r = MHD_create_response_from_buffer(
-			strlen("{\"error\":\"only GET and HEAD\",\"code\":\"METHOD\"}"),
-			(void *)"{\"error\":\"only GET and HEAD\",\"code\":\"METHOD\"}",
-			MHD_RESPMEM_PERSISTENT);
+		    strlen("{\"error\":\"only GET and HEAD\",\"code\":\"METHOD\"}"),
+		    (void *)"{\"error\":\"only GET and HEAD\",\"code\":\"METHOD\"}",
+		    MHD_RESPMEM_PERSISTENT);
 		if (r)
 			MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 		return send_response(conn, 405, r, "application/json", 0);
 	}
 	if (!host_allowed(conn))
-		return send_error(conn, 421, "HOST",
-				  "this dashboard does not answer for that Host (see --allow-host)");
+		return send_error(
+		    conn, 421, "HOST",
+		    "this dashboard does not answer for that Host (see --allow-host)");
 	if (strlen(url) > MAX_URL)
 		return send_error(conn, 414, "URL_TOO_LONG", "the path is longer than %d bytes",
-				  MAX_URL);
+		                  MAX_URL);
 	if (strcmp(url, "/api/plans") == 0)
 		return api_plans(conn);
 	if (strcmp(url, "/api/progress") == 0)
@@ -782,7 +794,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!a)
 		return send_error(conn, 404, "NOT_FOUND", "no such page");
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+	    MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
 	return send_response(conn, 200, r, a->type, 1);
 }
 
@@ -820,16 +832,16 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ledger-dashboard [OPTIONS]\n"
-		"Serves the browser dashboard of plan progress (docs/DASHBOARD.md).\n"
-		"  -u, --url URL        the daemon (REQ)          [$LEDGER_URL or %s]\n"
-		"  -l, --listen H:P     address to serve on       [%s]\n"
-		"  -p, --plan ID        the plan the page opens   [the first]\n"
-		"  -c, --max-conn N     HTTP connections at most  [%d]; live streams: N/2\n"
-		"      --allow-host H   also answer requests for Host H (behind a proxy)\n"
-		"      --poll-ms MS     without a daemon feed, poll every MS [1000]\n"
-		"  -h, --help\n",
-		LDC_DEFAULT_URL, DEFAULT_LISTEN, DEFAULT_MAX_CONN);
+	        "usage: ledger-dashboard [OPTIONS]\n"
+	        "Serves the browser dashboard of plan progress (docs/DASHBOARD.md).\n"
+	        "  -u, --url URL        the daemon (REQ)          [$LEDGER_URL or %s]\n"
+	        "  -l, --listen H:P     address to serve on       [%s]\n"
+	        "  -p, --plan ID        the plan the page opens   [the first]\n"
+	        "  -c, --max-conn N     HTTP connections at most  [%d]; live streams: N/2\n"
+	        "      --allow-host H   also answer requests for Host H (behind a proxy)\n"
+	        "      --poll-ms MS     without a daemon feed, poll every MS [1000]\n"
+	        "  -h, --help\n",
+	        LDC_DEFAULT_URL, DEFAULT_LISTEN, DEFAULT_MAX_CONN);
 }
 
 /* "HOST:PORT" or "[V6]:PORT" into a socket address. */
@@ -870,11 +882,14 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, int *v6)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"url", required_argument, NULL, 'u'},	{"listen", required_argument, NULL, 'l'},
-		{"plan", required_argument, NULL, 'p'}, {"max-conn", required_argument, NULL, 'c'},
-		{"allow-host", required_argument, NULL, 'A'},
-		{"poll-ms", required_argument, NULL, 'P'},
-		{"help", no_argument, NULL, 'h'},	{0, 0, 0, 0},
+	    {"url", required_argument, NULL, 'u'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"plan", required_argument, NULL, 'p'},
+	    {"max-conn", required_argument, NULL, 'c'},
+	    {"allow-host", required_argument, NULL, 'A'},
+	    {"poll-ms", required_argument, NULL, 'P'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0, 0, 0, 0},
 	};
 	opt.url = getenv("LEDGER_URL") ? getenv("LEDGER_URL") : LDC_DEFAULT_URL;
 	opt.listen = DEFAULT_LISTEN;
@@ -885,16 +900,24 @@ int main(int argc, char **argv)
 		char *end = NULL;
 		unsigned long v;
 		switch (ch) {
-		case 'u': opt.url = optarg; break;
-		case 'l': opt.listen = optarg; break;
-		case 'p': opt.plan = optarg; break;
-		case 'A': opt.allow_host = optarg; break;
+		case 'u':
+			opt.url = optarg;
+			break;
+		case 'l':
+			opt.listen = optarg;
+			break;
+		case 'p':
+			opt.plan = optarg;
+			break;
+		case 'A':
+			opt.allow_host = optarg;
+			break;
 		case 'c':
 		case 'P':
 			v = strtoul(optarg, &end, 10);
 			if (!*optarg || *end || v < (ch == 'c' ? 4 : 100) || v > 100000) {
-				say("--%s: '%s' is not a number in range", ch == 'c' ? "max-conn" : "poll-ms",
-				    optarg);
+				say("--%s: '%s' is not a number in range",
+				    ch == 'c' ? "max-conn" : "poll-ms", optarg);
 				return EXIT_USAGE;
 			}
 			if (ch == 'c')
@@ -902,8 +925,12 @@ int main(int argc, char **argv)
 			else
 				opt.poll_ms = (unsigned)v;
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return EXIT_USAGE;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
@@ -931,16 +958,16 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
-			(v6 ? MHD_USE_IPv6 : 0),
-		0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_SOCK_ADDR,
-		(struct sockaddr *)&ss,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt.max_conn, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)30, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)64, MHD_OPTION_END);
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+	        (v6 ? MHD_USE_IPv6 : 0),
+	    0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt.max_conn,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)64, MHD_OPTION_END);
 	if (!d) {
-		say("unable to listen on '%s' (in use, or not an address of this host?)", opt.listen);
+		say("unable to listen on '%s' (in use, or not an address of this host?)",
+		    opt.listen);
 		return EXIT_LISTEN;
 	}
 	pthread_t feed;
