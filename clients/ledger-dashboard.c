@@ -24,7 +24,7 @@
  *
  * The live updates: one thread subscribes to the daemon's PUB feed (the
  * feed_url of its PlanList) and hands each message, as JSON, to the queue
- * of every SSE client watching that plan. A queue holds QUEUE_CAP messages;
+ * of every SSE client watching that plan. A queue holds --queue messages (64);
  * a browser that falls that far behind loses its queue and is told to
  * re-read the state ("resync"), and never holds up the others: each
  * connection writes from its own thread. When the daemon has no feed, the
@@ -60,11 +60,12 @@
 #define DEFAULT_MAX_CONN 64
 #define MAX_URL          512 /* longer paths+queries: 414 */
 #define MAX_PLAN_ID      64
-#define QUEUE_CAP        64   /* messages queued per SSE client */
-#define KEEPALIVE_S      15   /* an SSE comment when nothing else was sent */
-#define CALL_TIMEOUT_MS  5000 /* per request to the daemon */
-#define POOL_MAX         4    /* REQ connections to the daemon */
-#define PLANS_REFRESH_S  10   /* poll mode: look for a feed again */
+#define QUEUE_MAX        1024        /* --queue at most */
+#define STREAM_SNDBUF    (64 * 1024) /* kernel send buffer of a live stream */
+#define KEEPALIVE_S      15          /* an SSE comment when nothing else was sent */
+#define CALL_TIMEOUT_MS  5000        /* per request to the daemon */
+#define POOL_MAX         4           /* REQ connections to the daemon */
+#define PLANS_REFRESH_S  10          /* poll mode: look for a feed again */
 
 static struct {
 	const char *url;
@@ -74,6 +75,7 @@ static struct {
 	char listen_host[256];
 	unsigned max_conn;
 	unsigned poll_ms;
+	unsigned queue;
 } opt;
 
 static volatile int stopping;
@@ -160,7 +162,7 @@ struct msg {
 
 struct sse_client {
 	char plan[MAX_PLAN_ID + 1];
-	struct msg *q[QUEUE_CAP];
+	struct msg *q[QUEUE_MAX]; /* a ring of opt.queue */
 	size_t head, n;
 	int resync;      /* the queue overflowed: tell the page to re-read */
 	struct msg *cur; /* being written (owned: taken off the queue) */
@@ -211,15 +213,15 @@ static void hub_publish(const char *plan, struct msg *m)
 	for (struct sse_client *c = hub.clients; c; c = c->next) {
 		if (strcmp(c->plan, plan) != 0)
 			continue;
-		if (c->n == QUEUE_CAP) {
+		if (c->n == opt.queue) {
 			/* This browser does not keep up: skip what it has not read. */
-			for (; c->n; c->n--, c->head = (c->head + 1) % QUEUE_CAP)
+			for (; c->n; c->n--, c->head = (c->head + 1) % opt.queue)
 				msg_unref(c->q[c->head]);
 			c->head = 0;
 			c->resync = 1;
 			hub.dropped++;
 		}
-		c->q[(c->head + c->n++) % QUEUE_CAP] = m;
+		c->q[(c->head + c->n++) % opt.queue] = m;
 		m->refs++;
 	}
 	msg_unref(m);
@@ -269,7 +271,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 			c->cur = msg_new("event: resync\ndata: {}\n\n");
 		} else if (c->n) {
 			c->cur = c->q[c->head];
-			c->head = (c->head + 1) % QUEUE_CAP;
+			c->head = (c->head + 1) % opt.queue;
 			c->n--;
 		} else {
 			c->cur = msg_new(": keepalive\n\n");
@@ -305,7 +307,7 @@ static void sse_free(void *cls)
 			break;
 		}
 	}
-	for (; c->n; c->n--, c->head = (c->head + 1) % QUEUE_CAP)
+	for (; c->n; c->n--, c->head = (c->head + 1) % opt.queue)
 		msg_unref(c->q[c->head]);
 	msg_unref(c->cur);
 	pthread_mutex_unlock(&hub.mu);
@@ -713,6 +715,13 @@ static enum MHD_Result api_events(struct MHD_Connection *conn)
 	hub.clients = cl;
 	hub.n++;
 	pthread_mutex_unlock(&hub.mu);
+	/* The queue, not the kernel, is what a slow browser may fill: without
+	 * this the socket's send buffer grows to megabytes and hides it. */
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	int sndbuf = STREAM_SNDBUF;
+	if (ci)
+		setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	struct MHD_Response *r =
 	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, sse_read, cl, sse_free);
 	if (!r) {
@@ -840,6 +849,8 @@ static void usage(FILE *f)
 	        "  -c, --max-conn N     HTTP connections at most  [%d]; live streams: N/2\n"
 	        "      --allow-host H   also answer requests for Host H (behind a proxy)\n"
 	        "      --poll-ms MS     without a daemon feed, poll every MS [1000]\n"
+	        "      --queue N        messages queued per live stream [64]; a browser\n"
+	        "                       further behind skips them and re-reads the state\n"
 	        "  -h, --help\n",
 	        LDC_DEFAULT_URL, DEFAULT_LISTEN, DEFAULT_MAX_CONN);
 }
@@ -888,6 +899,7 @@ int main(int argc, char **argv)
 	    {"max-conn", required_argument, NULL, 'c'},
 	    {"allow-host", required_argument, NULL, 'A'},
 	    {"poll-ms", required_argument, NULL, 'P'},
+	    {"queue", required_argument, NULL, 'Q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0, 0, 0, 0},
 	};
@@ -895,6 +907,7 @@ int main(int argc, char **argv)
 	opt.listen = DEFAULT_LISTEN;
 	opt.max_conn = DEFAULT_MAX_CONN;
 	opt.poll_ms = 1000;
+	opt.queue = 64;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "u:l:p:c:h", longopts, NULL)) != -1) {
 		char *end = NULL;
@@ -914,17 +927,21 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 		case 'P':
+		case 'Q': {
+			const char *name = ch == 'c' ? "max-conn" : ch == 'P' ? "poll-ms" : "queue";
+			unsigned long lo = ch == 'c' ? 4 : ch == 'P' ? 100 : 1;
+			unsigned long hi = ch == 'Q' ? QUEUE_MAX : 100000;
 			v = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || v < (ch == 'c' ? 4 : 100) || v > 100000) {
-				say("--%s: '%s' is not a number in range",
-				    ch == 'c' ? "max-conn" : "poll-ms", optarg);
+			if (!*optarg || *end || v < lo || v > hi) {
+				say("--%s: '%s' is not a number from %lu to %lu", name, optarg, lo,
+				    hi);
 				return EXIT_USAGE;
 			}
-			if (ch == 'c')
-				opt.max_conn = (unsigned)v;
-			else
-				opt.poll_ms = (unsigned)v;
+			*(ch == 'c'   ? &opt.max_conn
+			  : ch == 'P' ? &opt.poll_ms
+			              : &opt.queue) = (unsigned)v;
 			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
