@@ -44,7 +44,7 @@ V       ?=
 Q       := $(if $(V),,@)
 PROTOC_C ?= protoc-c
 PKGS    := lmdb libprotobuf-c libuv libcrypto jansson yaml-0.1
-PKGS    += inih libmicrohttpd  # config file and role file; metrics endpoint
+PKGS    += inih libmicrohttpd  # config and role files; metrics endpoint and dashboard
 
 # NNG 1.5.2 in Debian ships no pkg-config file; fall back to plain -lnng.
 NNG_CFLAGS := $(shell pkg-config --cflags nng 2>/dev/null)
@@ -123,6 +123,21 @@ $(BUILD)/ledgerd: $(BUILD)/obj/daemon/main.o $(CORE_OBJS) $(PROTO_OBJS)
 $(BUILD)/ledger%: $(BUILD)/obj/clients/ledger%.o $(CLIENT_OBJS) $(PROTO_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The dashboard's page (clients/web/) is compiled into ledger-dashboard, so
+# that the program serves it from wherever it is installed.
+WEB_FILES := $(sort $(wildcard clients/web/*.html clients/web/*.js clients/web/*.css clients/web/*.svg))
+$(BUILD)/gen/dash_assets.c: $(WEB_FILES) scripts/embed-assets.sh
+	@mkdir -p $(BUILD)/gen
+	@echo "  EMBED   clients/web"
+	$(Q)scripts/embed-assets.sh $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/dash_assets.o: $(BUILD)/gen/dash_assets.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/ledger-dashboard: $(BUILD)/obj/gen/dash_assets.o
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIB_OBJS) $(CORE_OBJS) $(CLIENT_OBJS) $(PROTO_OBJS)
 	@mkdir -p $(dir $@)

@@ -14,11 +14,15 @@ PACKAGES=(
 	libyaml-dev                       # plan files (plans/*.yaml)
 	libcmocka-dev                     # unit tests
 	openssl                           # roles_test.sh makes its CA and certificates
-	libcsv-dev                        # CSV parsing of ledgerctl import (issue 8)
+	libcsv-dev                        # CSV parsing of ledgerctl import
 	libinih-dev                       # ledgerd --config file and --roles file
-	libmicrohttpd-dev                 # ledgerd --metrics endpoint (issue 8)
-	curl                              # tests: scraping the metrics endpoint
+	libmicrohttpd-dev                 # metrics endpoint, ledger-dashboard (not NNG's HTTP: LIBRARIES.md)
+	curl                              # tests: metrics scrapes, the dashboard's HTTP requests
+	chromium                          # headless browser of the dashboard test (tests/browser/)
 )
+# node and npm run the dashboard's browser test (playwright-core); only when
+# no node is installed already.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

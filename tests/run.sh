@@ -5,8 +5,10 @@
 # tests/*_test.sh is a shell test that gets LEDGERD, LEDGERCTL and BUILD in its
 # environment and its own temporary directory in TMPDIR. Each runs in its own
 # process with a timeout. Names given on the command line select tests
-# (e.g. `tests/run.sh build/asan test_store`). Ends with "N passed, N failed"
-# and exits non-zero if anything failed.
+# (e.g. `tests/run.sh build/asan test_store`). A test that exits 77 could not
+# run what it needs (it says why) and counts as skipped. Ends with
+# "N passed, N failed" (", N skipped" when any) and exits non-zero if
+# anything failed.
 set -u
 BUILD=${1:?usage: tests/run.sh BUILD_DIR [NAME...]}
 shift
@@ -22,7 +24,7 @@ tests=()
 for t in "$BUILD"/tests/test_*; do [ -x "$t" ] && tests+=("$t"); done
 for t in "$ROOT"/tests/*_test.sh; do [ -f "$t" ] && tests+=("$t"); done
 
-passed=0 failed=0 failures=()
+passed=0 failed=0 skipped=0 failures=()
 for t in "${tests[@]}"; do
 	name=$(basename "$t" .sh)
 	if [ $# -gt 0 ]; then
@@ -43,7 +45,11 @@ for t in "${tests[@]}"; do
 	fi
 	rc=$?
 	secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
-	if [ $rc -eq 0 ]; then
+	if [ $rc -eq 77 ]; then
+		skipped=$((skipped + 1))
+		printf -- "--- skip %s (%.1fs)\n" "$name" "$secs"
+		rm -rf "$dir"
+	elif [ $rc -eq 0 ]; then
 		passed=$((passed + 1))
 		printf -- "--- ok   %s (%.1fs)\n" "$name" "$secs"
 		rm -rf "$dir"
@@ -56,5 +62,9 @@ done
 
 echo
 [ $failed -gt 0 ] && echo "failed: ${failures[*]}"
-echo "$passed passed, $failed failed"
+if [ $skipped -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
 [ $failed -eq 0 ]

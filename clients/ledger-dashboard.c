@@ -1,0 +1,1009 @@
+/*
+ * ledger-dashboard.c — the browser dashboard of plan progress: a small HTTP
+ * gateway between browsers and ledgerd.
+ *
+ *   ledger-dashboard [--url REQ_URL] [--listen HOST:PORT] [--plan ID]
+ *                    [--max-conn N] [--allow-host NAME]
+ *
+ * It serves the page (clients/web/, compiled in), three JSON/SSE endpoints
+ * (docs/DASHBOARD.md):
+ *
+ *   GET /api/plans                         the plans (PlanList as JSON)
+ *   GET /api/progress?plan=ID[&region=CODE][&year=Y]
+ *                                          a ProgressReport as JSON, with "seq"
+ *   GET /api/events?plan=ID                Server-Sent Events: every live
+ *                                          ProgressReport of the plan
+ *
+ * HTTP is libmicrohttpd (Debian), one thread per connection, at most
+ * --max-conn connections: NNG's own HTTP server reads past a buffer on
+ * "/%41" in 1.5.2 (LIBRARIES.md), so it is not used. Only loopback is
+ * listened on unless --listen says otherwise, and requests must name this
+ * host (a loopback name, the listen host or --allow-host) in their Host
+ * header, which keeps pages of other sites from reading the dashboard
+ * through DNS rebinding. Behind a reverse proxy: docs/DASHBOARD.md.
+ *
+ * The live updates: one thread subscribes to the daemon's PUB feed (the
+ * feed_url of its PlanList) and hands each message, as JSON, to the queue
+ * of every SSE client watching that plan. A queue holds --queue messages (64);
+ * a browser that falls that far behind loses its queue and is told to
+ * re-read the state ("resync"), and never holds up the others: each
+ * connection writes from its own thread. When the daemon has no feed, the
+ * thread asks for the progress of every watched plan once per --poll-ms and
+ * sends what changed, with the same seq/prev_seq.
+ *
+ * Exit status: 0 after SIGINT/SIGTERM; 2 usage error; 3 the address cannot
+ * be listened on.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "client.h"
+#include "dash_assets.h"
+
+#define EXIT_USAGE  2
+#define EXIT_LISTEN 3
+
+#define DEFAULT_LISTEN   "127.0.0.1:8080"
+#define DEFAULT_MAX_CONN 64
+#define MAX_URL          512 /* longer paths+queries: 414 */
+#define MAX_PLAN_ID      64
+#define QUEUE_MAX        1024        /* --queue at most */
+#define STREAM_SNDBUF    (64 * 1024) /* kernel send buffer of a live stream */
+#define KEEPALIVE_S      15          /* an SSE comment when nothing else was sent */
+#define CALL_TIMEOUT_MS  5000        /* per request to the daemon */
+#define POOL_MAX         4           /* REQ connections to the daemon */
+#define PLANS_REFRESH_S  10          /* poll mode: look for a feed again */
+
+static struct {
+	const char *url;
+	const char *listen;
+	const char *plan;
+	const char *allow_host;
+	char listen_host[256];
+	unsigned max_conn;
+	unsigned poll_ms;
+	unsigned queue;
+} opt;
+
+static volatile int stopping;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("ledger-dashboard: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* Connections to the daemon: a small pool (an ldc is one thread's)   */
+/* ------------------------------------------------------------------ */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	ldc *idle[POOL_MAX];
+	int nidle, nopen;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, 0, 0};
+
+/* A connection to the daemon, waiting while POOL_MAX are busy. */
+static int pool_get(ldc **out, ld_errinfo *e)
+{
+	pthread_mutex_lock(&pool.mu);
+	while (!pool.nidle && pool.nopen >= POOL_MAX)
+		pthread_cond_wait(&pool.cv, &pool.mu);
+	if (pool.nidle) {
+		*out = pool.idle[--pool.nidle];
+		pthread_mutex_unlock(&pool.mu);
+		return 0;
+	}
+	pool.nopen++;
+	pthread_mutex_unlock(&pool.mu);
+	int rc = ldc_open(out, opt.url, CALL_TIMEOUT_MS, e);
+	if (rc != 0) {
+		pthread_mutex_lock(&pool.mu);
+		pool.nopen--;
+		pthread_cond_signal(&pool.cv);
+		pthread_mutex_unlock(&pool.mu);
+	}
+	return rc;
+}
+
+/* Gives c back; a connection whose last call failed in transport is closed
+ * (its REQ socket may still be waiting for the lost answer). */
+static void pool_put(ldc *c, int rc)
+{
+	int broken = rc == LD_E(UNAVAILABLE) || rc == LD_E(MALFORMED);
+	pthread_mutex_lock(&pool.mu);
+	if (broken) {
+		pool.nopen--;
+	} else {
+		pool.idle[pool.nidle++] = c;
+		c = NULL;
+	}
+	pthread_cond_signal(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
+	ldc_close(c);
+}
+
+static void pool_free(void)
+{
+	while (pool.nidle)
+		ldc_close(pool.idle[--pool.nidle]);
+	pool.nopen = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The hub: SSE clients and their queues                               */
+/* ------------------------------------------------------------------ */
+
+/* One SSE message, shared by the queues it is in. */
+struct msg {
+	unsigned refs; /* under hub.mu */
+	size_t len;
+	char text[];
+};
+
+struct sse_client {
+	char plan[MAX_PLAN_ID + 1];
+	struct msg *q[QUEUE_MAX]; /* a ring of opt.queue */
+	size_t head, n;
+	int resync;      /* the queue overflowed: tell the page to re-read */
+	struct msg *cur; /* being written (owned: taken off the queue) */
+	size_t off;
+	struct sse_client *next;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* a message was queued, or stopping */
+	struct sse_client *clients;
+	unsigned n;
+	int mode; /* 0 not yet known, 1 PUB feed, 2 polling */
+	uint64_t dropped;
+} hub = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0};
+
+static struct msg *msg_new(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static struct msg *msg_new(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	struct msg *m = malloc(sizeof(*m) + (size_t)n + 1);
+	if (!m)
+		return NULL;
+	va_start(ap, fmt);
+	vsnprintf(m->text, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	m->len = (size_t)n;
+	m->refs = 1;
+	return m;
+}
+
+/* Drops one reference (hub.mu held). */
+static void msg_unref(struct msg *m)
+{
+	if (m && --m->refs == 0)
+		free(m);
+}
+
+/* Queues m for every client of plan; takes over the caller's reference. */
+static void hub_publish(const char *plan, struct msg *m)
+{
+	pthread_mutex_lock(&hub.mu);
+	for (struct sse_client *c = hub.clients; c; c = c->next) {
+		if (strcmp(c->plan, plan) != 0)
+			continue;
+		if (c->n == opt.queue) {
+			/* This browser does not keep up: skip what it has not read. */
+			for (; c->n; c->n--, c->head = (c->head + 1) % opt.queue)
+				msg_unref(c->q[c->head]);
+			c->head = 0;
+			c->resync = 1;
+			hub.dropped++;
+		}
+		c->q[(c->head + c->n++) % opt.queue] = m;
+		m->refs++;
+	}
+	msg_unref(m);
+	pthread_cond_broadcast(&hub.cv);
+	pthread_mutex_unlock(&hub.mu);
+}
+
+/* Whether any SSE client watches plan; with list, the distinct plans being
+ * watched are copied into it (at most max). */
+static size_t hub_watched(char (*list)[MAX_PLAN_ID + 1], size_t max)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&hub.mu);
+	for (struct sse_client *c = hub.clients; c; c = c->next) {
+		size_t i;
+		for (i = 0; i < n; i++)
+			if (strcmp(list[i], c->plan) == 0)
+				break;
+		if (i == n && n < max)
+			snprintf(list[n++], MAX_PLAN_ID + 1, "%.64s", c->plan);
+	}
+	pthread_mutex_unlock(&hub.mu);
+	return n;
+}
+
+/* MHD's content reader of an SSE response: blocks (on this connection's
+ * own thread) until a message is queued, sending a comment every
+ * KEEPALIVE_S so that a browser gone away is noticed. */
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct sse_client *c = cls;
+	pthread_mutex_lock(&hub.mu);
+	if (!c->cur) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += KEEPALIVE_S;
+		while (!stopping && !c->n && !c->resync) {
+			if (pthread_cond_timedwait(&hub.cv, &hub.mu, &until) == ETIMEDOUT)
+				break;
+		}
+		if (stopping) {
+			pthread_mutex_unlock(&hub.mu);
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		}
+		if (c->resync) {
+			c->resync = 0;
+			c->cur = msg_new("event: resync\ndata: {}\n\n");
+		} else if (c->n) {
+			c->cur = c->q[c->head];
+			c->head = (c->head + 1) % opt.queue;
+			c->n--;
+		} else {
+			c->cur = msg_new(": keepalive\n\n");
+		}
+		c->off = 0;
+		if (!c->cur) {
+			pthread_mutex_unlock(&hub.mu);
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
+	}
+	size_t k = c->cur->len - c->off;
+	if (k > max)
+		k = max;
+	memcpy(buf, c->cur->text + c->off, k);
+	c->off += k;
+	if (c->off == c->cur->len) {
+		msg_unref(c->cur);
+		c->cur = NULL;
+	}
+	pthread_mutex_unlock(&hub.mu);
+	return (ssize_t)k;
+}
+
+/* MHD frees the response: the browser went away or we are stopping. */
+static void sse_free(void *cls)
+{
+	struct sse_client *c = cls;
+	pthread_mutex_lock(&hub.mu);
+	for (struct sse_client **p = &hub.clients; *p; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			hub.n--;
+			break;
+		}
+	}
+	for (; c->n; c->n--, c->head = (c->head + 1) % opt.queue)
+		msg_unref(c->q[c->head]);
+	msg_unref(c->cur);
+	pthread_mutex_unlock(&hub.mu);
+	free(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* The feed thread: PUB subscription, or polling                        */
+/* ------------------------------------------------------------------ */
+
+/* Serialises a report as the data of one SSE "progress" event. */
+static struct msg *report_msg(const Ledger__ProgressReport *rep, const char *topic)
+{
+	json_t *j = ldc_to_json(rep);
+	if (!j)
+		return NULL;
+	json_object_set_new(j, "topic", json_string(topic));
+	char *s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!s)
+		return NULL;
+	struct msg *m =
+	    msg_new("event: progress\nid: %llu\ndata: %s\n\n", (unsigned long long)rep->seq, s);
+	free(s);
+	return m;
+}
+
+/* The daemon's feed_url, "" when it has none; LD_E(UNAVAILABLE) when the
+ * daemon does not answer. */
+static int find_feed(char *url, size_t cap)
+{
+	ldc *c;
+	ld_errinfo e = {0};
+	Ledger__Response *resp = NULL;
+	int rc = pool_get(&c, &e);
+	if (rc != 0)
+		return rc;
+	rc = ldc_plans(c, &resp, &e);
+	pool_put(c, rc);
+	if (rc == 0 && resp->plans)
+		snprintf(url, cap, "%s", resp->plans->feed_url ? resp->plans->feed_url : "");
+	else if (rc == 0)
+		rc = LD_E(MALFORMED);
+	codec_response_free(resp);
+	return rc;
+}
+
+/* One message from the PUB feed: "progress/<plan>/<region>" and a report. */
+static void on_feed_message(const char *topic, const uint8_t *body, size_t len)
+{
+	char plan[MAX_PLAN_ID + 1];
+	const char *p = topic + strlen("progress/");
+	const char *slash = strchr(p, '/');
+	if (strncmp(topic, "progress/", 9) != 0 || !slash || (size_t)(slash - p) > MAX_PLAN_ID)
+		return;
+	memcpy(plan, p, (size_t)(slash - p));
+	plan[slash - p] = 0;
+	Ledger__ProgressReport *rep = ledger__progress_report__unpack(NULL, len, body);
+	if (!rep) {
+		say("feed: a message on '%s' does not decode; ignored", topic);
+		return;
+	}
+	struct msg *m = report_msg(rep, topic);
+	ledger__progress_report__free_unpacked(rep, NULL);
+	if (m)
+		hub_publish(plan, m);
+}
+
+#define MAX_POLLED 32
+static struct {
+	char plan[MAX_POLLED][MAX_PLAN_ID + 1];
+	uint64_t seq[MAX_POLLED];
+	size_t n;
+} polled;
+
+/* Poll mode: the whole report of plan if its seq moved since the last poll. */
+static void poll_plan(const char *plan)
+{
+	size_t i;
+	for (i = 0; i < polled.n; i++)
+		if (strcmp(polled.plan[i], plan) == 0)
+			break;
+	if (i == polled.n) {
+		if (polled.n == MAX_POLLED)
+			return;
+		snprintf(polled.plan[polled.n], sizeof(polled.plan[0]), "%.64s", plan);
+		polled.seq[polled.n++] = 0;
+	}
+	ldc *c;
+	ld_errinfo e = {0};
+	Ledger__Response *resp = NULL;
+	if (pool_get(&c, &e) != 0)
+		return;
+	int rc = ldc_progress(c, plan, 0, 0, 0, NULL, &resp, &e);
+	pool_put(c, rc);
+	if (rc == 0 && resp->progress && resp->as_of_seq != polled.seq[i]) {
+		char topic[MAX_PLAN_ID + 32];
+		snprintf(topic, sizeof(topic), "progress/%.64s/all", plan);
+		resp->progress->has_seq = resp->progress->has_prev_seq = 1;
+		resp->progress->seq = resp->as_of_seq;
+		resp->progress->prev_seq = polled.seq[i];
+		polled.seq[i] = resp->as_of_seq;
+		struct msg *m = report_msg(resp->progress, topic);
+		if (m)
+			hub_publish(plan, m);
+	}
+	codec_response_free(resp);
+}
+
+static void set_mode(int mode)
+{
+	pthread_mutex_lock(&hub.mu);
+	if (hub.mode != mode)
+		say(mode == 1 ? "live updates from the daemon's feed"
+		              : "the daemon publishes no feed: polling it every %u ms",
+		    opt.poll_ms);
+	hub.mode = mode;
+	pthread_mutex_unlock(&hub.mu);
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static void *feed_main(void *arg)
+{
+	ldc_sub *sub = NULL;
+	time_t checked = 0;
+	while (!stopping) {
+		if (!sub && time(NULL) - checked >= (hub.mode == 2 ? PLANS_REFRESH_S : 1)) {
+			char url[512];
+			checked = time(NULL);
+			if (find_feed(url, sizeof(url)) == 0) {
+				ld_errinfo e = {0};
+				if (url[0] && ldc_sub_open(&sub, url, "progress/", &e) == 0)
+					set_mode(1);
+				else if (url[0])
+					say("feed: %s", e.message);
+				else
+					set_mode(2);
+			}
+		}
+		if (sub) {
+			char topic[256];
+			uint8_t *body;
+			size_t len;
+			if (ldc_sub_recv(sub, 250, topic, sizeof(topic), &body, &len) == 0) {
+				on_feed_message(topic, body, len);
+				free(body);
+			}
+		} else if (hub.mode == 2) {
+			char plans[MAX_POLLED][MAX_PLAN_ID + 1];
+			size_t n = hub_watched(plans, MAX_POLLED);
+			for (size_t i = 0; i < n && !stopping; i++)
+				poll_plan(plans[i]);
+			for (unsigned t = 0; t < opt.poll_ms && !stopping; t += 50)
+				sleep_ms(50);
+		} else {
+			sleep_ms(200);
+		}
+	}
+	ldc_sub_close(sub);
+	return arg;
+}
+
+/* ------------------------------------------------------------------ */
+/* HTTP                                                                 */
+/* ------------------------------------------------------------------ */
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, unsigned status,
+                                     struct MHD_Response *r, const char *type, int cache)
+{
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "Content-Security-Policy",
+	                        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+	                        cache ? "max-age=60" : "no-store");
+	enum MHD_Result ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!s)
+		return MHD_NO;
+	size_t n = strlen(s);
+	struct MHD_Response *r = MHD_create_response_from_buffer(n, s, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(s);
+		return MHD_NO;
+	}
+	return send_response(conn, status, r, "application/json", 0);
+}
+
+/* {"error": "...", "code": "ERR_..."} with status. */
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code,
+                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *code,
+                                  const char *fmt, ...)
+{
+	char text[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	json_t *j = json_pack("{s:s, s:s}", "error", text, "code", code);
+	return send_json(conn, status, j);
+}
+
+/* The HTTP status for an error of the daemon or of the way to it. */
+static enum MHD_Result send_daemon_error(struct MHD_Connection *conn, int rc, const ld_errinfo *e)
+{
+	unsigned status = 502;
+	if (rc == LD_E(NOT_FOUND))
+		status = 404;
+	else if (rc == LD_E(INVALID_VALUE) || rc == LD_E(MISSING_FIELD))
+		status = 400;
+	else if (rc == LD_E(UNAVAILABLE))
+		status = 503;
+	return send_error(conn, status, ld_errname(rc), "%s",
+	                  e->message[0] ? e->message : ld_strerror(rc));
+}
+
+/* The query of a request, checked: only the names in allowed, each at most
+ * once, plan an id, region and year numbers. */
+struct query {
+	const char *plan;
+	unsigned long region, year;
+	char bad[200];
+	const char *allowed;
+};
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size)
+{
+	struct query *q = cls;
+	if ((key && strlen(key) != key_size) || (value && strlen(value) != value_size)) {
+		snprintf(q->bad, sizeof(q->bad), "a NUL byte in the query");
+		return MHD_NO;
+	}
+	char name[24];
+	snprintf(name, sizeof(name), " %.20s ", key ? key : "");
+	if (!key || !strstr(q->allowed, name) || strlen(key) > 20) {
+		snprintf(q->bad, sizeof(q->bad), "unknown parameter '%.40s'", key ? key : "");
+		return MHD_NO;
+	}
+	if (!value || !*value) {
+		snprintf(q->bad, sizeof(q->bad), "parameter '%s' is empty", key);
+		return MHD_NO;
+	}
+	size_t n = strlen(value);
+	if (strcmp(key, "plan") == 0) {
+		int ok = n <= MAX_PLAN_ID && !q->plan;
+		for (size_t i = 0; ok && i < n; i++)
+			ok = isalnum((unsigned char)value[i]) || strchr("._-", value[i]);
+		if (!ok) {
+			snprintf(q->bad, sizeof(q->bad),
+			         q->plan ? "parameter 'plan' given twice"
+			                 : "'plan' must be a plan id (letters, digits, '.', '_', "
+			                   "'-'; at most 64)");
+			return MHD_NO;
+		}
+		q->plan = value;
+		return MHD_YES;
+	}
+	unsigned long *v = strcmp(key, "region") == 0 ? &q->region : &q->year;
+	int ok = n <= 9 && !*v;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = isdigit((unsigned char)value[i]);
+	if (ok)
+		*v = strtoul(value, NULL, 10);
+	if (!ok || !*v) {
+		snprintf(q->bad, sizeof(q->bad), "'%s' must be given once, as a positive number",
+		         key);
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+static int parse_query(struct MHD_Connection *conn, struct query *q, const char *allowed)
+{
+	memset(q, 0, sizeof(*q));
+	q->allowed = allowed;
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, query_arg, q);
+	if (!q->bad[0] && !q->plan && strstr(allowed, " plan "))
+		snprintf(q->bad, sizeof(q->bad), "parameter 'plan' is required");
+	return q->bad[0] ? -1 : 0;
+}
+
+static enum MHD_Result api_plans(struct MHD_Connection *conn)
+{
+	struct query q;
+	if (parse_query(conn, &q, "") != 0)
+		return send_error(conn, 400, "BAD_QUERY", "%s", q.bad);
+	ldc *c;
+	ld_errinfo e = {0};
+	Ledger__Response *resp = NULL;
+	int rc = pool_get(&c, &e);
+	if (rc == 0) {
+		rc = ldc_plans(c, &resp, &e);
+		pool_put(c, rc);
+	}
+	if (rc != 0 || !resp || !resp->plans) {
+		codec_response_free(resp);
+		return send_daemon_error(conn, rc ? rc : LD_E(MALFORMED), &e);
+	}
+	json_t *j = ldc_to_json(resp->plans);
+	codec_response_free(resp);
+	if (!j)
+		return MHD_NO;
+	const char *def = opt.plan;
+	json_t *plans = json_object_get(j, "plans");
+	if (!def && json_array_size(plans))
+		def = json_string_value(json_object_get(json_array_get(plans, 0), "id"));
+	json_object_set_new(j, "default_plan", def ? json_string(def) : json_null());
+	pthread_mutex_lock(&hub.mu);
+	int mode = hub.mode;
+	pthread_mutex_unlock(&hub.mu);
+	json_object_set_new(j, "live",
+	                    json_string(mode == 1   ? "feed"
+	                                : mode == 2 ? "poll"
+	                                            : "starting"));
+	return send_json(conn, 200, j);
+}
+
+static enum MHD_Result api_progress(struct MHD_Connection *conn)
+{
+	struct query q;
+	if (parse_query(conn, &q, " plan region year ") != 0)
+		return send_error(conn, 400, "BAD_QUERY", "%s", q.bad);
+	ldc *c;
+	ld_errinfo e = {0};
+	Ledger__Response *resp = NULL;
+	int rc = pool_get(&c, &e);
+	if (rc == 0) {
+		rc = ldc_progress(c, q.plan, (uint32_t)q.year, (uint32_t)q.region, 0, NULL, &resp,
+		                  &e);
+		pool_put(c, rc);
+	}
+	if (rc != 0 || !resp || !resp->progress) {
+		codec_response_free(resp);
+		return send_daemon_error(conn, rc ? rc : LD_E(MALFORMED), &e);
+	}
+	resp->progress->has_seq = 1;
+	resp->progress->seq = resp->as_of_seq;
+	json_t *j = ldc_to_json(resp->progress);
+	codec_response_free(resp);
+	return j ? send_json(conn, 200, j) : MHD_NO;
+}
+
+static enum MHD_Result api_events(struct MHD_Connection *conn)
+{
+	struct query q;
+	if (parse_query(conn, &q, " plan ") != 0)
+		return send_error(conn, 400, "BAD_QUERY", "%s", q.bad);
+	/* Only plans the daemon knows: ask it (also tells whether it is there). */
+	ldc *c;
+	ld_errinfo e = {0};
+	Ledger__Response *resp = NULL;
+	int rc = pool_get(&c, &e);
+	if (rc == 0) {
+		rc = ldc_plans(c, &resp, &e);
+		pool_put(c, rc);
+	}
+	if (rc != 0 || !resp || !resp->plans) {
+		codec_response_free(resp);
+		return send_daemon_error(conn, rc ? rc : LD_E(MALFORMED), &e);
+	}
+	int known = 0;
+	for (size_t i = 0; i < resp->plans->n_plans; i++)
+		known |=
+		    resp->plans->plans[i]->id && strcmp(resp->plans->plans[i]->id, q.plan) == 0;
+	codec_response_free(resp);
+	if (!known)
+		return send_error(conn, 404, ld_errname(LD_E(NOT_FOUND)), "no plan '%s'", q.plan);
+
+	struct sse_client *cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return MHD_NO;
+	snprintf(cl->plan, sizeof(cl->plan), "%s", q.plan);
+	pthread_mutex_lock(&hub.mu);
+	if (hub.n >= opt.max_conn / 2) {
+		pthread_mutex_unlock(&hub.mu);
+		free(cl);
+		return send_error(conn, 429, "TOO_MANY_STREAMS",
+		                  "at most %u live streams at once; try again later",
+		                  opt.max_conn / 2);
+	}
+	cl->cur = msg_new("retry: 2000\nevent: hello\ndata: {\"plan\":\"%s\",\"live\":\"%s\"}\n\n",
+	                  cl->plan,
+	                  hub.mode == 1   ? "feed"
+	                  : hub.mode == 2 ? "poll"
+	                                  : "starting");
+	cl->next = hub.clients;
+	hub.clients = cl;
+	hub.n++;
+	pthread_mutex_unlock(&hub.mu);
+	/* The queue, not the kernel, is what a slow browser may fill: without
+	 * this the socket's send buffer grows to megabytes and hides it. */
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	int sndbuf = STREAM_SNDBUF;
+	if (ci)
+		setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	struct MHD_Response *r =
+	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, sse_read, cl, sse_free);
+	if (!r) {
+		sse_free(cl);
+		return MHD_NO;
+	}
+	return send_response(conn, 200, r, "text/event-stream; charset=utf-8", 0);
+}
+
+static const struct dash_asset *find_asset(const char *path)
+{
+	if (strcmp(path, "/") == 0)
+		path = "/index.html";
+	for (size_t i = 0; i < dash_n_assets; i++)
+		if (strcmp(dash_assets[i].path, path) == 0)
+			return &dash_assets[i];
+	return NULL;
+}
+
+/* The host part of a Host header: "127.0.0.1:8080" → "127.0.0.1",
+ * "[::1]:8080" → "[::1]". */
+static void host_name(const char *host, char *out, size_t cap)
+{
+	size_t n = strlen(host);
+	const char *colon = strrchr(host, ':');
+	if (colon && !(host[0] == '[' && colon < strchr(host, ']')))
+		n = (size_t)(colon - host);
+	if (n >= cap)
+		n = cap - 1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)host[i]);
+	out[n] = 0;
+}
+
+static int host_allowed(struct MHD_Connection *conn)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	if (!h) /* HTTP/1.0 without Host: a direct client, not a browser page */
+		return 1;
+	char name[256];
+	host_name(h, name, sizeof(name));
+	return strcmp(name, "127.0.0.1") == 0 || strcmp(name, "localhost") == 0 ||
+	       strcmp(name, "[::1]") == 0 || strcasecmp(name, opt.listen_host) == 0 ||
+	       (opt.allow_host && strcasecmp(name, opt.allow_host) == 0);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+	/* Everything is decided on the headers (the first call); a body sent
+	 * with a GET is discarded by MHD after the answer. */
+	if (*con_cls)
+		return MHD_NO;
+	*con_cls = conn;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		struct MHD_Response *r = MHD_create_response_from_buffer(
+		    strlen("{\"error\":\"only GET and HEAD\",\"code\":\"METHOD\"}"),
+		    (void *)"{\"error\":\"only GET and HEAD\",\"code\":\"METHOD\"}",
+		    MHD_RESPMEM_PERSISTENT);
+		if (r)
+			MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+		return send_response(conn, 405, r, "application/json", 0);
+	}
+	if (!host_allowed(conn))
+		return send_error(
+		    conn, 421, "HOST",
+		    "this dashboard does not answer for that Host (see --allow-host)");
+	if (strlen(url) > MAX_URL)
+		return send_error(conn, 414, "URL_TOO_LONG", "the path is longer than %d bytes",
+		                  MAX_URL);
+	if (strcmp(url, "/api/plans") == 0)
+		return api_plans(conn);
+	if (strcmp(url, "/api/progress") == 0)
+		return api_progress(conn);
+	if (strcmp(url, "/api/events") == 0)
+		return api_events(conn);
+	const struct dash_asset *a = find_asset(url);
+	if (!a)
+		return send_error(conn, 404, "NOT_FOUND", "no such page");
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+	return send_response(conn, 200, r, a->type, 1);
+}
+
+/* Percent-decoding of paths and query arguments, as MHD's own but leaving
+ * "%00" as it is: a NUL inside the C string MHD hands on would cut it short
+ * ("/app.js%00.html" would serve /app.js). */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	char *w = s;
+	const char *r = s;
+	while (*r) {
+		if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2]) &&
+		    !(r[1] == '0' && r[2] == '0')) {
+			char hex[3] = {r[1], r[2], 0};
+			*w++ = (char)strtoul(hex, NULL, 16);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = 0;
+	return (size_t)(w - s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	fputs("ledger-dashboard: http: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* Start-up                                                             */
+/* ------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: ledger-dashboard [OPTIONS]\n"
+	        "Serves the browser dashboard of plan progress (docs/DASHBOARD.md).\n"
+	        "  -u, --url URL        the daemon (REQ)          [$LEDGER_URL or %s]\n"
+	        "  -l, --listen H:P     address to serve on       [%s]\n"
+	        "  -p, --plan ID        the plan the page opens   [the first]\n"
+	        "  -c, --max-conn N     HTTP connections at most  [%d]; live streams: N/2\n"
+	        "      --allow-host H   also answer requests for Host H (behind a proxy)\n"
+	        "      --poll-ms MS     without a daemon feed, poll every MS [1000]\n"
+	        "      --queue N        messages queued per live stream [64]; a browser\n"
+	        "                       further behind skips them and re-reads the state\n"
+	        "  -h, --help\n",
+	        LDC_DEFAULT_URL, DEFAULT_LISTEN, DEFAULT_MAX_CONN);
+}
+
+/* "HOST:PORT" or "[V6]:PORT" into a socket address. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, int *v6)
+{
+	char host[256];
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s || !colon[1] || (size_t)(colon - s) >= sizeof(host))
+		return -1;
+	size_t hl = (size_t)(colon - s);
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	snprintf(opt.listen_host, sizeof(opt.listen_host), "%s", host);
+	if (host[0] == '[' && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = 0;
+	}
+	char *end;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (*end || port > 65535)
+		return -1;
+	struct addrinfo hints = {0}, *ai;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0)
+		return -1;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*v6 = ai->ai_family == AF_INET6;
+	freeaddrinfo(ai);
+	if (*v6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"url", required_argument, NULL, 'u'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"plan", required_argument, NULL, 'p'},
+	    {"max-conn", required_argument, NULL, 'c'},
+	    {"allow-host", required_argument, NULL, 'A'},
+	    {"poll-ms", required_argument, NULL, 'P'},
+	    {"queue", required_argument, NULL, 'Q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0, 0, 0, 0},
+	};
+	opt.url = getenv("LEDGER_URL") ? getenv("LEDGER_URL") : LDC_DEFAULT_URL;
+	opt.listen = DEFAULT_LISTEN;
+	opt.max_conn = DEFAULT_MAX_CONN;
+	opt.poll_ms = 1000;
+	opt.queue = 64;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "u:l:p:c:h", longopts, NULL)) != -1) {
+		char *end = NULL;
+		unsigned long v;
+		switch (ch) {
+		case 'u':
+			opt.url = optarg;
+			break;
+		case 'l':
+			opt.listen = optarg;
+			break;
+		case 'p':
+			opt.plan = optarg;
+			break;
+		case 'A':
+			opt.allow_host = optarg;
+			break;
+		case 'c':
+		case 'P':
+		case 'Q': {
+			const char *name = ch == 'c' ? "max-conn" : ch == 'P' ? "poll-ms" : "queue";
+			unsigned long lo = ch == 'c' ? 4 : ch == 'P' ? 100 : 1;
+			unsigned long hi = ch == 'Q' ? QUEUE_MAX : 100000;
+			v = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || v < lo || v > hi) {
+				say("--%s: '%s' is not a number from %lu to %lu", name, optarg, lo,
+				    hi);
+				return EXIT_USAGE;
+			}
+			*(ch == 'c'   ? &opt.max_conn
+			  : ch == 'P' ? &opt.poll_ms
+			              : &opt.queue) = (unsigned)v;
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		say("unexpected argument '%s'", argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (opt.plan && (strlen(opt.plan) > MAX_PLAN_ID || strchr(opt.plan, '"'))) {
+		say("--plan: '%s' is not a plan id", opt.plan);
+		return EXIT_USAGE;
+	}
+	struct sockaddr_storage ss = {0};
+	int v6 = 0;
+	if (parse_listen(opt.listen, &ss, &v6) != 0) {
+		say("--listen: '%s' is not HOST:PORT", opt.listen);
+		return EXIT_USAGE;
+	}
+
+	/* Signals are taken by sigwait below; every thread inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+	        (v6 ? MHD_USE_IPv6 : 0),
+	    0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt.max_conn,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)64, MHD_OPTION_END);
+	if (!d) {
+		say("unable to listen on '%s' (in use, or not an address of this host?)",
+		    opt.listen);
+		return EXIT_LISTEN;
+	}
+	pthread_t feed;
+	if (pthread_create(&feed, NULL, feed_main, NULL) != 0) {
+		say("unable to start the feed thread");
+		MHD_stop_daemon(d);
+		return 1;
+	}
+	say("serving http://%s/ for the daemon at %s", opt.listen, opt.url);
+
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	say("stopping (%s)", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	pthread_mutex_lock(&hub.mu);
+	stopping = 1;
+	pthread_cond_broadcast(&hub.cv);
+	pthread_mutex_unlock(&hub.mu);
+	MHD_stop_daemon(d);
+	pthread_join(feed, NULL);
+	pool_free();
+	return 0;
+}

@@ -1,0 +1,362 @@
+// app.js — the dashboard page of ledger-dashboard: plain JS and SVG.
+//
+// State comes from GET api/progress (the whole report of a plan) and is kept
+// current by the SSE stream api/events: each message is a ProgressReport for
+// one region (or, when the gateway polls, for all) with seq and prev_seq. A
+// message whose prev_seq is newer than the last seq seen on its topic means
+// one was missed (the daemon's PUB feed drops for slow subscribers): the page
+// then re-reads the whole report. Rows are replaced only by newer seqs.
+// Paths are relative, so the page also works under a reverse-proxy prefix.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const SVGNS = 'http://www.w3.org/2000/svg';
+const params = new URLSearchParams(location.search);
+
+const state = {
+  plans: [], plan: null, info: null,
+  rows: new Map(),        // "target|year|region" -> row (with _seq)
+  snapshotSeq: 0,         // seq of the last full read
+  lastSeen: {},           // topic -> seq of the last message on it
+  points: new Map(),      // "target|year" -> [{t (ms), v}] seen at the province
+  year: 0, target: null,
+  es: null, retry: null,
+  fetching: false, again: false,
+  lastSeq: 0, lastAt: 0, updates: 0, gaps: 0,
+};
+
+// --- helpers ---------------------------------------------------------------
+
+function el(tag, attrs, ...kids) {
+  const e = tag.startsWith('svg:') ? document.createElementNS(SVGNS, tag.slice(4)) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'text') e.textContent = v;
+    else if (k === 'class') e.setAttribute('class', v);
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids) if (k != null) e.append(k);
+  return e;
+}
+
+async function getJSON(url) {
+  const r = await fetch(url, { cache: 'no-store' });
+  let j = null;
+  try { j = await r.json(); } catch (e) { /* not JSON */ }
+  if (!r.ok) throw new Error((j && j.error) || `${r.status} ${r.statusText}`);
+  return j;
+}
+
+function showError(msg) {
+  const e = $('error');
+  e.textContent = msg || '';
+  e.hidden = !msg;
+}
+
+const num = (v) => Number(v || 0);
+const rowKey = (target, year, region) => `${target}|${year}|${region}`;
+const isRatio = (t) => t && t.measure === 'ratio';
+const isMoney = (t) => t && t.measure === 'sum:amount_fen';
+
+function fmtNum(v, digits = 0) {
+  return Number(v).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+}
+// A figure in the target's unit: fen as yuan, counts with separators.
+function fmt(t, v) {
+  return isMoney(t) ? '¥' + fmtNum(Math.trunc(num(v) / 100)) : fmtNum(num(v));
+}
+function share(row) {
+  return num(row.denominator) ? (num(row.actual) * 100) / num(row.denominator) : 0;
+}
+const STATUS_WORD = {
+  NOT_STARTED: 'not started', AHEAD: 'ahead', ON_TRACK: 'on track', BEHIND: 'behind',
+  ACHIEVED: 'achieved', MISSED: 'missed', NO_TARGET: 'no target',
+};
+function cityName(code) {
+  const c = (state.info.cities || []).find((x) => x.code === code);
+  return c ? c.name : String(code);
+}
+function fmtTime(us) {
+  return new Date(num(us) / 1000).toLocaleString('sv-SE');
+}
+// A date in the browser's time zone (the plan's windows start at local midnight in China).
+function fmtDate(ms) { return new Date(ms).toLocaleDateString('sv-SE'); }
+
+// --- state -----------------------------------------------------------------
+
+function yearFor(t) { return t.window === 'yearly' ? state.year : 0; }
+
+function applyReport(rep, full) {
+  if (rep.plan && rep.plan.id === state.plan) state.info = rep.plan;
+  const seq = num(rep.seq);
+  if (full) {
+    state.snapshotSeq = seq;
+    state.lastSeen = {};
+  }
+  for (const row of rep.rows || []) {
+    const k = rowKey(row.target_id, num(row.year), num(row.region));
+    const old = state.rows.get(k);
+    if (old && old._seq > seq) continue;
+    row._seq = seq;
+    state.rows.set(k, row);
+    if (num(row.region) === state.info.region) addPoint(row, num(rep.at) / 1000);
+  }
+  if (seq >= state.lastSeq) {
+    state.lastSeq = seq;
+    state.lastAt = num(rep.at);
+  }
+  render();
+}
+
+// The cumulative line: a point per distinct figure seen at the province.
+function addPoint(row, t) {
+  const k = `${row.target_id}|${num(row.year)}`;
+  const pts = state.points.get(k) || [];
+  const v = num(row.actual), d = num(row.denominator);
+  const last = pts[pts.length - 1];
+  if (!last || last.v !== v || last.d !== d) pts.push({ t: t || Date.now(), v, d });
+  else last.t = Math.max(last.t, t || 0);
+  state.points.set(k, pts);
+}
+
+async function refetch() {
+  if (state.fetching) { state.again = true; return; }
+  state.fetching = true;
+  const plan = state.plan;
+  try {
+    const rep = await getJSON('api/progress?plan=' + encodeURIComponent(plan));
+    if (plan === state.plan) { applyReport(rep, true); showError(''); }
+  } catch (e) {
+    showError('Unable to read the progress: ' + e.message);
+  } finally {
+    state.fetching = false;
+    if (state.again) { state.again = false; refetch(); }
+  }
+}
+
+function onProgress(ev) {
+  let rep;
+  try { rep = JSON.parse(ev.data); } catch (e) { return; }
+  const topic = rep.topic || 'all';
+  const known = state.lastSeen[topic] !== undefined ? state.lastSeen[topic] : state.snapshotSeq;
+  state.lastSeen[topic] = Math.max(known, num(rep.seq));
+  state.updates++;
+  if (num(rep.prev_seq) > known) {  // a message on this topic was missed
+    state.gaps++;
+    refetch();
+  }
+  applyReport(rep, false);
+}
+
+function setLive(on, text) {
+  const e = $('live');
+  e.className = 'live ' + (on ? 'on' : 'off');
+  e.textContent = text || (on ? 'live' : 'reconnecting');
+}
+
+function connect() {
+  if (state.es) state.es.close();
+  clearTimeout(state.retry);
+  const es = new EventSource('api/events?plan=' + encodeURIComponent(state.plan));
+  state.es = es;
+  es.addEventListener('open', () => { setLive(true); refetch(); });  // re-read what a break missed
+  es.addEventListener('hello', (ev) => {
+    try { const h = JSON.parse(ev.data); setLive(true, h.live === 'poll' ? 'live (polled)' : 'live'); } catch (e) { /* */ }
+  });
+  es.addEventListener('progress', onProgress);
+  es.addEventListener('resync', () => { state.gaps++; refetch(); });
+  es.addEventListener('error', () => {
+    setLive(false);
+    if (es.readyState === EventSource.CLOSED && es === state.es)  // refused: retry ourselves
+      state.retry = setTimeout(connect, 3000);
+  });
+}
+
+async function selectPlan(id) {
+  state.plan = id;
+  state.info = state.plans.find((p) => p.id === id);
+  state.rows.clear();
+  state.points.clear();
+  state.lastSeen = {};
+  state.snapshotSeq = state.lastSeq = state.lastAt = 0;
+  const info = state.info;
+  const ys = $('year');
+  ys.replaceChildren();
+  for (let y = info.from_year; y <= info.to_year; y++) ys.append(el('option', { value: y, text: y }));
+  const want = num(params.get('year')) || new Date().getFullYear();
+  state.year = Math.min(Math.max(want, info.from_year), info.to_year);
+  ys.value = state.year;
+  const targets = info.targets || [];
+  state.target = (targets.find((t) => t.id === params.get('target')) || targets[0] || {}).id || null;
+  $('plan-title').textContent = info.title || info.id;
+  $('plan-source').textContent = `${info.id} · ${info.from_year}–${info.to_year} · region ${info.region}` +
+    (info.source ? ` · ${info.source}` : '');
+  render();
+  connect();
+  await refetch();
+}
+
+// --- rendering -------------------------------------------------------------
+
+function render() {
+  if (!state.info) return;
+  renderCards();
+  renderDetail();
+  $('last').textContent = state.lastSeq
+    ? `seq ${state.lastSeq} · ${fmtTime(state.lastAt)} · ${state.updates} live update${state.updates === 1 ? '' : 's'}` +
+      (state.gaps ? ` · ${state.gaps} re-read${state.gaps === 1 ? '' : 's'}` : '')
+    : 'no update yet';
+  $('last').dataset.seq = state.lastSeq;
+}
+
+function renderCards() {
+  const cards = [];
+  for (const t of state.info.targets || []) {
+    const row = state.rows.get(rowKey(t.id, yearFor(t), state.info.region));
+    const st = row ? row.status : 'NOT_STARTED';
+    const pct = row ? num(row.percent) : 0;
+    let figures, pace = null;
+    if (!row) {
+      figures = el('div', { class: 'figures', text: '…' });
+    } else if (isRatio(t)) {
+      figures = el('div', { class: 'figures' },
+        el('span', { class: 'actual', 'data-value': row.actual, text: share(row).toFixed(1) + '%' }),
+        el('span', { class: 'of', text: ` of ${fmtNum(row.denominator)} · target ${num(row.target)}%` }));
+    } else {
+      figures = el('div', { class: 'figures' },
+        el('span', { class: 'actual', 'data-value': row.actual, text: fmt(t, row.actual) }),
+        el('span', { class: 'of', text: ` / ${fmt(t, row.target)} ${isMoney(t) ? '' : t.unit || ''}` }));
+      if (num(row.target)) pace = Math.min(100, (num(row.expected) * 100) / num(row.target));
+    }
+    const fill = el('div', { class: 'fill' });
+    fill.style.width = Math.min(100, Math.max(0, pct)) + '%';
+    const bar = el('div', { class: 'bar', title: `${pct.toFixed(1)}%` }, fill);
+    if (pace !== null) {
+      const m = el('div', { class: 'pace', title: 'the pace' });
+      m.style.left = pace + '%';
+      bar.append(m);
+    }
+    const needs = row && row.needed_per_day > 0 && !isRatio(t) && st !== 'ACHIEVED' && st !== 'MISSED'
+      ? `needs ${fmt(t, Math.ceil(row.needed_per_day))}/day` : '';
+    const card = el('article', {
+      class: `card st-${st}` + (t.id === state.target ? ' selected' : ''),
+      'data-target': t.id, tabindex: 0, title: 'show per city',
+      onclick: () => { state.target = t.id; render(); },
+      onkeydown: (ev) => { if (ev.key === 'Enter') { state.target = t.id; render(); } },
+    },
+    el('h3', { text: t.title || t.id }),
+    figures, bar,
+    el('div', { class: 'meta' },
+      el('span', { class: 'status', text: `${STATUS_WORD[st] || st} · ${pct.toFixed(1)}%` }),
+      el('span', { class: 'needs', text: needs })),
+    el('div', { class: 'meta' },
+      el('span', { text: t.window === 'yearly' ? `year ${state.year}` : `to ${fmtDate(num(state.info.to) / 1000 - 1)}` })));
+    cards.push(card);
+  }
+  $('cards').replaceChildren(...cards);
+}
+
+function renderDetail() {
+  const t = (state.info.targets || []).find((x) => x.id === state.target);
+  if (!t) { $('detail').hidden = true; return; }
+  $('detail').hidden = false;
+  $('detail-title').textContent = (t.title || t.id) + (t.window === 'yearly' ? ` — ${state.year}` : '');
+  renderCities(t);
+  renderLine(t);
+}
+
+function renderCities(t) {
+  const svg = $('cities');
+  const y = yearFor(t);
+  const rows = (state.info.cities || []).map((c) => ({ c, row: state.rows.get(rowKey(t.id, y, c.code)) }));
+  const val = (r) => (r.row ? (isRatio(t) ? share(r.row) : num(r.row.actual)) : 0);
+  const tgt = (r) => (r.row && r.row.target !== undefined ? num(r.row.target) : 0);
+  const max = Math.max(1, ...rows.map((r) => Math.max(val(r), tgt(r))));
+  const W = 600, left = 90, right = 130, h = 20, H = rows.length * h + 10;
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  const kids = [];
+  rows.forEach((r, i) => {
+    const y0 = 5 + i * h, w = ((W - left - right) * val(r)) / max;
+    const st = r.row ? r.row.status : 'NOT_STARTED';
+    kids.push(el('svg:text', { x: left - 6, y: y0 + 13, 'text-anchor': 'end', text: r.c.name }));
+    kids.push(el('svg:rect', { x: left, y: y0 + 3, width: Math.max(0, w), height: h - 6, class: `b-${st}`, 'data-region': r.c.code, 'data-value': r.row ? r.row.actual : 0 }));
+    if (tgt(r)) {
+      const x = left + ((W - left - right) * tgt(r)) / max;
+      kids.push(el('svg:line', { x1: x, x2: x, y1: y0 + 1, y2: y0 + h - 1, class: 'tick' }));
+    }
+    const label = r.row
+      ? (isRatio(t) ? `${share(r.row).toFixed(1)}%` : fmt(t, r.row.actual)) +
+        (tgt(r) ? ` / ${isRatio(t) ? tgt(r) + '%' : fmt(t, tgt(r))}` : '')
+      : '…';
+    kids.push(el('svg:text', { x: left + Math.max(0, w) + 4, y: y0 + 13, class: 'dim', text: label }));
+  });
+  svg.replaceChildren(...kids);
+}
+
+function renderLine(t) {
+  const svg = $('line');
+  const y = yearFor(t);
+  const row = state.rows.get(rowKey(t.id, y, state.info.region));
+  const W = 600, H = 260, L = 70, R = 15, T = 15, B = 30;
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  if (!row) { svg.replaceChildren(); return; }
+  const from = num(row.window_from) / 1000, to = num(row.window_to) / 1000;
+  const ratio = isRatio(t);
+  $('line-caption').textContent = ratio ? 'Share over time, against the target share'
+    : 'Cumulative, against the target pace';
+  const pts = (state.points.get(`${t.id}|${y}`) || []).map((p) => ({ t: p.t, v: ratio ? (p.d ? (p.v * 100) / p.d : 0) : p.v }));
+  const target = num(row.target);
+  const maxV = Math.max(1, target, ...pts.map((p) => p.v)) * 1.05;
+  const X = (ms) => L + ((W - L - R) * (Math.min(Math.max(ms, from), to) - from)) / Math.max(1, to - from);
+  const Y = (v) => H - B - ((H - T - B) * v) / maxV;
+  const kids = [
+    el('svg:line', { x1: L, x2: W - R, y1: H - B, y2: H - B, class: 'axis' }),
+    el('svg:line', { x1: L, x2: L, y1: T, y2: H - B, class: 'axis' }),
+    el('svg:text', { x: L, y: H - 10, class: 'dim', text: fmtDate(from) }),
+    el('svg:text', { x: W - R, y: H - 10, class: 'dim', 'text-anchor': 'end', text: fmtDate(to - 1) }),
+    el('svg:text', { x: L - 6, y: H - B, 'text-anchor': 'end', class: 'dim', text: '0' }),
+  ];
+  if (row.target !== undefined) {
+    kids.push(el('svg:text', { x: L - 6, y: Y(target) + 4, 'text-anchor': 'end', class: 'dim', text: ratio ? target + '%' : fmt(t, target) }));
+    kids.push(ratio
+      ? el('svg:line', { x1: X(from), x2: X(to), y1: Y(target), y2: Y(target), class: 'pace' })
+      : el('svg:line', { x1: X(from), x2: X(to), y1: Y(0), y2: Y(target), class: 'pace' }));
+  }
+  const now = Date.now();
+  if (now > from && now < to)
+    kids.push(el('svg:line', { x1: X(now), x2: X(now), y1: T, y2: H - B, class: 'axis' }));
+  // The actual line starts at the window's start (nothing before it counts) and goes through what was seen live.
+  const line = (ratio ? [] : [{ t: from, v: 0 }]).concat(pts);
+  if (line.length)
+    kids.push(el('svg:polyline', { class: 'actual', points: line.map((p) => `${X(p.t).toFixed(1)},${Y(p.v).toFixed(1)}`).join(' ') }));
+  for (const p of pts) kids.push(el('svg:circle', { class: 'dot', cx: X(p.t), cy: Y(p.v), r: 3 }));
+  if (pts.length) {
+    const p = pts[pts.length - 1];
+    kids.push(el('svg:text', { x: Math.min(X(p.t) + 6, W - 80), y: Y(p.v) - 6, text: ratio ? p.v.toFixed(1) + '%' : fmt(t, p.v) }));
+  }
+  svg.replaceChildren(...kids);
+}
+
+// --- start -----------------------------------------------------------------
+
+async function init() {
+  try {
+    const pl = await getJSON('api/plans');
+    state.plans = pl.plans || [];
+    if (!state.plans.length) { showError('The daemon counts against no plan (ledgerd --plans DIR).'); return; }
+    const sel = $('plan');
+    for (const p of state.plans) sel.append(el('option', { value: p.id, text: p.title ? `${p.id} — ${p.title}` : p.id }));
+    const want = params.get('plan') || pl.default_plan;
+    const id = state.plans.some((p) => p.id === want) ? want : state.plans[0].id;
+    sel.value = id;
+    sel.addEventListener('change', () => selectPlan(sel.value));
+    $('year').addEventListener('change', () => { state.year = num($('year').value); render(); });
+    await selectPlan(id);
+  } catch (e) {
+    showError('Unable to reach the dashboard gateway: ' + e.message);
+    setLive(false, 'offline');
+    setTimeout(init, 3000);
+  }
+}
+
+init();
