@@ -187,6 +187,9 @@ install: programs
 	[ -e $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf ] || \
 		install -m 644 etc/ledgerd.conf $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf
 	install -m 644 docs/*.md proto/ledger.proto $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(SYSCONFDIR)/ledgerd/plans
+	for f in plans/*.yaml; do [ -e $(DESTDIR)$(SYSCONFDIR)/ledgerd/$$f ] || \
+		install -m 644 $$f $(DESTDIR)$(SYSCONFDIR)/ledgerd/plans/; done
 
 clean:
 	rm -rf build
