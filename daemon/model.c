@@ -563,6 +563,18 @@ int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
 	return *ev ? 0 : LD_E(STORAGE);
 }
 
+int model_org_parent(store_txn *t, const char *org_id, char parent[LD_ID_MAX + 1],
+		     uint32_t *region)
+{
+	org_state o;
+	int rc = org_load(t, org_id, &o);
+	if (rc)
+		return rc;
+	memcpy(parent, o.parent, sizeof(o.parent));
+	*region = o.region;
+	return 0;
+}
+
 int model_stream_version(store_txn *t, const char *stream, uint64_t *version)
 {
 	store_val state;

@@ -55,6 +55,12 @@ int model_stream_version(store_txn *t, const char *stream, uint64_t *version);
  * or 2 (amended), and *by the seq of the void / latest amendment. */
 int model_fix_get(store_txn *t, uint64_t seq, int *kind, uint64_t *by);
 
+/* The parent (parent[0] = 0 for a root) and region of an organisation, as
+ * registered (neither ever changes): 0, LD_E(NOT_FOUND) or a storage error.
+ * The org parent chain subscriptions filter by (daemon/subscribe.c). */
+int model_org_parent(store_txn *t, const char *org_id, char parent[LD_ID_MAX + 1],
+		     uint32_t *region);
+
 /* Loads event `seq` from the log into *ev (free with codec_event_free):
  * 0, LD_E(NOT_FOUND) or LD_E(STORAGE). */
 int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev);

@@ -5,6 +5,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "log.h"
 #include "members.h"
 #include "model.h"
+#include "subscribe.h"
 #include "transfers.h"
 
 #define HARD_MAX_MSG (64u << 20) /* NNG drops the connection above this */
@@ -49,9 +51,35 @@ struct server {
 	pthread_cond_t probe_wake;
 	int stopping;
 	atomic_uint ipc_restarts;
+	/* Subscriptions waiting for a commit (long-polls), woken by the
+	 * writer's commit hook or their aio's timeout; the registry. */
+	pthread_mutex_t sub_lock;
+	worker *sub_waiters;
+	int nwaiting, max_waiting, sub_hooked;
+	sub_registry *subs;
 };
 
-enum worker_state { W_RECV, W_WAIT_WRITER, W_REPLY_APPEND, W_WAIT_PROJ, W_QUERY, W_SEND };
+enum worker_state {
+	W_RECV,
+	W_WAIT_WRITER,
+	W_REPLY_APPEND,
+	W_WAIT_PROJ,
+	W_QUERY,
+	W_SEND,
+	W_WAIT_SUB,  /* a subscription waiting for a commit */
+	W_SUB_READY, /* ... woken (or timed out): read again */
+};
+
+/* A subscription request being served (it outlives its decoded request). */
+typedef struct sub_state {
+	uint64_t after;  /* the next page starts after this seq */
+	sub_filter f;
+	size_t max_events, max_bytes;
+	nng_time deadline;
+	int wait, timed_out, listed;
+	char id[LD_ID_MAX + 1], peer[WRITER_ACTOR_MAX];
+	worker *next;    /* in server.sub_waiters */
+} sub_state;
 
 struct worker {
 	server *srv;
@@ -63,6 +91,7 @@ struct worker {
 	append_req areq;
 	int wait_ok;          /* how the wait for the projections ended */
 	struct page *page;    /* scratch for reads */
+	sub_state sub;
 };
 
 /* ------------------------------------------------------------------ */
@@ -772,6 +801,230 @@ static nng_msg *start_query(worker *w, Ledger__Request *req, int *handed_off)
 }
 
 /* ------------------------------------------------------------------ */
+/* Subscriptions                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Response { subscription = 50: SubscribePage { events = 1 ...; next_seq = 2;
+ * head_seq = 3; scanned = 4 } }, the events embedded as stored. */
+static nng_msg *sub_page_reply(const sub_page *p, uint64_t head_seq)
+{
+	size_t inner = p->bytes + 3 + codec_varint_len(p->next) + codec_varint_len(head_seq) +
+		       codec_varint_len(p->scanned);
+	nng_msg *m;
+	if (nng_msg_alloc(&m, codec_ld_len(50, inner)) != 0)
+		return NULL;
+	uint8_t *o = codec_put_ld(nng_msg_body(m), 50, inner);
+	for (size_t i = 0; i < p->n; i++) {
+		o = codec_put_ld(o, 1, p->ev[i].len);
+		memcpy(o, p->ev[i].data, p->ev[i].len);
+		o += p->ev[i].len;
+	}
+	*o++ = (2 << 3) | 0;
+	o = codec_put_varint(o, p->next);
+	*o++ = (3 << 3) | 0;
+	o = codec_put_varint(o, head_seq);
+	*o++ = (4 << 3) | 0;
+	codec_put_varint(o, p->scanned);
+	return m;
+}
+
+static void sub_unlist(server *srv, worker *w)
+{
+	for (worker **pp = &srv->sub_waiters; *pp; pp = &(*pp)->sub.next)
+		if (*pp == w) {
+			*pp = w->sub.next;
+			break;
+		}
+	w->sub.listed = 0;
+	srv->nwaiting--;
+}
+
+/* The wait's timeout (NNG_ETIMEDOUT: answer with what there is) or the
+ * server stopping (NNG_ECANCELED). Runs on NNG's threads, without NNG's
+ * locks; whoever takes the worker off the list finishes its aio. */
+static void sub_cancel(nng_aio *aio, void *arg, int rv)
+{
+	worker *w = arg;
+	server *srv = w->srv;
+	pthread_mutex_lock(&srv->sub_lock);
+	if (w->sub.listed) {
+		sub_unlist(srv, w);
+		w->sub.timed_out = 1;
+		w->state = W_SUB_READY;
+		nng_aio_finish(aio, rv == NNG_ETIMEDOUT ? 0 : rv);
+	}
+	pthread_mutex_unlock(&srv->sub_lock);
+}
+
+/* The writer's commit hook (writer thread): wake every waiting
+ * subscription; each reads its page on NNG's threads. */
+static void sub_on_commit(void *arg, uint64_t head)
+{
+	server *srv = arg;
+	pthread_mutex_lock(&srv->sub_lock);
+	for (worker *w = srv->sub_waiters, *next; w; w = next) {
+		next = w->sub.next;
+		if (head <= w->sub.after)
+			continue;
+		sub_unlist(srv, w);
+		w->state = W_SUB_READY;
+		nng_aio_finish(w->aio, 0);
+	}
+	pthread_mutex_unlock(&srv->sub_lock);
+}
+
+/* Parks w until the head moves past w->sub.after or its deadline: 1 parked
+ * (the aio completes later), 0 the head has moved already (read again),
+ * -1 not parked (answer now: deadline passed, too many waiting). The head
+ * is read under sub_lock, which the commit hook takes after the writer has
+ * moved the head, so no commit slips between the check and the wait. */
+static int sub_park(worker *w)
+{
+	server *srv = w->srv;
+	uint64_t head;
+	int rc = 1;
+	pthread_mutex_lock(&srv->sub_lock);
+	writer_head(srv->w, &head, NULL, NULL);
+	nng_time now = nng_clock();
+	if (head > w->sub.after) {
+		rc = 0;
+	} else if (srv->nwaiting >= srv->max_waiting || now + 1 > w->sub.deadline) {
+		rc = -1;
+	} else {
+		nng_aio_set_timeout(w->aio, (nng_duration)(w->sub.deadline - now));
+		w->state = W_SUB_READY; /* what the callback sees if begin fails */
+		if (nng_aio_begin(w->aio)) {
+			w->state = W_WAIT_SUB;
+			w->sub.listed = 1;
+			w->sub.next = srv->sub_waiters;
+			srv->sub_waiters = w;
+			srv->nwaiting++;
+			nng_aio_defer(w->aio, sub_cancel, w);
+		}
+	}
+	pthread_mutex_unlock(&srv->sub_lock);
+	if (rc == 1)
+		subreg_seen(srv->subs, w->sub.id, w->sub.after, 0, w->sub.peer, 1);
+	return rc;
+}
+
+/* Reads the next page of w's subscription: the reply, or NULL when it
+ * waits for a commit (the aio completes into W_SUB_READY). */
+static nng_msg *sub_serve(worker *w)
+{
+	server *srv = w->srv;
+	ld_errinfo e;
+	for (int round = 0;; round++) {
+		uint64_t head;
+		store_txn *t;
+		writer_head(srv->w, &head, NULL, NULL);
+		sub_page p = {.ev = w->page->ev, .cap = SUB_MAX_EVENTS};
+		int rc = store_read_begin(srv->s, &t);
+		if (rc)
+			return error_msg(rc, "unable to read the log");
+		memset(&e, 0, sizeof(e));
+		rc = sub_read(t, w->sub.after, head, &w->sub.f, w->sub.max_events, w->sub.max_bytes,
+			      &p, &e);
+		if (rc) {
+			store_read_end(t);
+			if (!e.code)
+				ld_errinfo_set(&e, rc, NULL, "unable to read the log: %s",
+					       ld_strerror(rc));
+			return error_reply(&e);
+		}
+		if (p.n == 0 && w->sub.wait && !w->sub.timed_out && round < 16) {
+			store_read_end(t);
+			w->sub.after = p.next - 1; /* past what the filter skipped */
+			int pr = sub_park(w);
+			if (pr == 1)
+				return NULL;
+			if (pr == 0)
+				continue;
+			/* Not waiting after all: answer the empty page. */
+			if ((rc = store_read_begin(srv->s, &t)))
+				return error_msg(rc, "unable to read the log");
+			p.n = p.bytes = 0;
+		}
+		nng_msg *m = sub_page_reply(&p, head);
+		store_read_end(t);
+		w->sub.after = p.next - 1;
+		subreg_seen(srv->subs, w->sub.id, w->sub.after, p.n, w->sub.peer, 0);
+		return m;
+	}
+}
+
+static nng_msg *start_subscribe(worker *w, const Ledger__SubscribeRequest *q, nng_msg *msg,
+				int *handed_off)
+{
+	server *srv = w->srv;
+	sub_state *st = &w->sub;
+	ld_errinfo e;
+	uint64_t head;
+	memset(st, 0, sizeof(*st));
+	st->max_events = q->has_max_events ? q->max_events : SUB_DEFAULT_EVENTS;
+	st->max_bytes = q->has_max_bytes ? q->max_bytes : SUB_DEFAULT_BYTES;
+	if (st->max_events < 1 || st->max_events > SUB_MAX_EVENTS)
+		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.max_events",
+				      "max_events must be 1 to %d, got %u", SUB_MAX_EVENTS,
+				      q->max_events),
+		       error_reply(&e);
+	if (st->max_bytes < SUB_MIN_BYTES || st->max_bytes > SUB_MAX_BYTES)
+		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.max_bytes",
+				      "max_bytes must be %u to %u, got %u", SUB_MIN_BYTES,
+				      SUB_MAX_BYTES, q->max_bytes),
+		       error_reply(&e);
+	uint32_t wait = q->has_wait_ms ? q->wait_ms : 0;
+	if (wait > SUB_MAX_WAIT_MS)
+		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.wait_ms",
+				      "wait_ms %u is more than %d", wait, SUB_MAX_WAIT_MS),
+		       error_reply(&e);
+	if (ld_has(q->subscriber_id)) {
+		if (!check_id(q->subscriber_id))
+			return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.subscriber_id",
+					      "'%.64s' is not a subscriber id (1-64 of "
+					      "[A-Za-z0-9._:-])",
+					      q->subscriber_id),
+			       error_reply(&e);
+		snprintf(st->id, sizeof(st->id), "%s", q->subscriber_id);
+	}
+	if (sub_filter_compile(q->filter, &st->f, &e))
+		return error_reply(&e);
+	st->after = q->has_after_seq ? q->after_seq : 0;
+	writer_head(srv->w, &head, NULL, NULL);
+	if (st->after > head) {
+		e.code = 0;
+		ld_errinfo_set(&e, LD_E(AFTER_HEAD), "subscribe.after_seq",
+			       "after_seq %llu is beyond the log head %llu: this log is not "
+			       "the one the checkpoint was taken from, or an older copy of it",
+			       (unsigned long long)st->after, (unsigned long long)head);
+		e.seq = head;
+		return error_reply(&e);
+	}
+	st->wait = wait > 0;
+	st->deadline = nng_clock() + wait;
+	actor_of(msg, st->peer, sizeof(st->peer));
+	nng_msg *reply = sub_serve(w);
+	if (!reply)
+		*handed_off = 1;
+	return reply;
+}
+
+static nng_msg *subscribers_reply(server *srv)
+{
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__SubscriberList l;
+	uint64_t head;
+	writer_head(srv->w, &head, NULL, NULL);
+	if (subreg_list(srv->subs, head, &l) != 0)
+		return error_msg(LD_E(INTERNAL), "out of memory");
+	resp.result_case = LEDGER__RESPONSE__RESULT_SUBSCRIBERS;
+	resp.subscribers = &l;
+	nng_msg *m = pack_response(&resp);
+	subreg_list_free(&l);
+	return m;
+}
+
+/* ------------------------------------------------------------------ */
 /* The request loop                                                    */
 /* ------------------------------------------------------------------ */
 
@@ -811,6 +1064,16 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 		break;
 	case LEDGER__REQUEST__COMMAND_HEAD:
 		reply = head_reply(srv);
+		break;
+	case LEDGER__REQUEST__COMMAND_SUBSCRIBE:
+		reply = start_subscribe(w, req->subscribe, msg, handed_off);
+		if (*handed_off) {
+			codec_request_free(req); /* the worker keeps what it needs */
+			return NULL;
+		}
+		break;
+	case LEDGER__REQUEST__COMMAND_SUBSCRIBERS:
+		reply = subscribers_reply(srv);
 		break;
 	case LEDGER__REQUEST__COMMAND_GET_MEMBER:
 	case LEDGER__REQUEST__COMMAND_COVERAGE:
@@ -897,8 +1160,17 @@ static void worker_cb(void *arg)
 		send_reply(w, reply);
 		return;
 	}
+	case W_SUB_READY: {
+		if (rv != 0)
+			return; /* the server is stopping */
+		nng_msg *reply = sub_serve(w);
+		if (reply)
+			send_reply(w, reply);
+		return;
+	}
 	case W_WAIT_WRITER:
 	case W_WAIT_PROJ:
+	case W_WAIT_SUB:
 		return; /* cannot happen: the aio is ours while they have it */
 	}
 }
@@ -1020,6 +1292,18 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	srv->probe_ms = o->ipc_probe_ms == 0 ? 1000 : o->ipc_probe_ms;
 	pthread_mutex_init(&srv->probe_lock, NULL);
 	pthread_cond_init(&srv->probe_wake, NULL);
+	pthread_mutex_init(&srv->sub_lock, NULL);
+	/* Long-polls hold a context each: leave some for everything else. */
+	srv->max_waiting = srv->nworkers > 32 ? srv->nworkers - 16 : (srv->nworkers + 1) / 2;
+	if (!(srv->subs = subreg_new())) {
+		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		goto fail;
+	}
+	if (writer_hook_add(w, sub_on_commit, srv) != 0) {
+		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "no free commit hook in the writer");
+		goto fail;
+	}
+	srv->sub_hooked = 1;
 
 	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to open a REP socket: %s",
@@ -1084,6 +1368,8 @@ void server_stop(server *srv)
 	pthread_mutex_unlock(&srv->probe_lock);
 	if (srv->probing)
 		pthread_join(srv->probe, NULL);
+	if (srv->sub_hooked)
+		writer_hook_remove(srv->w, sub_on_commit, srv);
 	nng_close(srv->sock);
 	for (int i = 0; srv->workers && i < srv->nworkers; i++) {
 		worker *wk = &srv->workers[i];
@@ -1101,6 +1387,8 @@ void server_stop(server *srv)
 		free(wk->page);
 	}
 	free(srv->workers);
+	subreg_free(srv->subs);
+	pthread_mutex_destroy(&srv->sub_lock);
 	pthread_cond_destroy(&srv->probe_wake);
 	pthread_mutex_destroy(&srv->probe_lock);
 	free(srv);

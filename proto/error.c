@@ -33,6 +33,7 @@ static const char *const descriptions[] = {
 	[LEDGER__ERROR_CODE__ERR_UNAVAILABLE] = "server unavailable",
 	[LEDGER__ERROR_CODE__ERR_NOT_CAUGHT_UP] = "projection not caught up in time",
 	[LEDGER__ERROR_CODE__ERR_PROJECTION_STOPPED] = "projection stopped",
+	[LEDGER__ERROR_CODE__ERR_AFTER_HEAD] = "subscription starts beyond the log head",
 };
 
 #define NCODES (sizeof(descriptions) / sizeof(descriptions[0]))
