@@ -15,6 +15,7 @@
 
 #include <ftw.h>
 
+#include "feed.h"
 #include "log.h"
 #include "projection.h"
 #include "server.h"
@@ -36,6 +37,9 @@ static void usage(FILE *f)
 		"      --workers N       requests served concurrently                  [64]\n"
 		"      --max-msg BYTES   largest request answered (not refused)        [16777216]\n"
 		"      --log-level L     error, warn, info or debug                    [info]\n"
+		"      --pub URL         publish a notice of each commit on an NNG PUB socket,\n"
+		"                        topic \"commit\" (see proto/PROTOCOL.md)        [off]\n"
+		"      --pub-events      the notices carry the committed events too\n"
 		"      --rebuild         throw the projections away and rebuild them from the log\n"
 		"  -V, --version         print the version and exit\n"
 		"  -h, --help            this text\n"
@@ -75,8 +79,10 @@ int main(int argc, char **argv)
 {
 	store_options so = {.dir = "./data"};
 	server_options srvo = {0};
-	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD };
-	int rebuild = 0;
+	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD,
+	       OPT_PUB, OPT_PUB_EVENTS };
+	int rebuild = 0, pub_events = 0;
+	const char *pub_url = NULL;
 	static const struct option opts[] = {
 		{"data", required_argument, NULL, 'd'},
 		{"listen", required_argument, NULL, 'l'},
@@ -85,6 +91,8 @@ int main(int argc, char **argv)
 		{"max-msg", required_argument, NULL, OPT_MAXMSG},
 		{"log-level", required_argument, NULL, OPT_LOGLEVEL},
 		{"rebuild", no_argument, NULL, OPT_REBUILD},
+		{"pub", required_argument, NULL, OPT_PUB},
+		{"pub-events", no_argument, NULL, OPT_PUB_EVENTS},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -138,6 +146,12 @@ int main(int argc, char **argv)
 		case OPT_REBUILD:
 			rebuild = 1;
 			break;
+		case OPT_PUB:
+			pub_url = optarg;
+			break;
+		case OPT_PUB_EVENTS:
+			pub_events = 1;
+			break;
 		case 'V':
 			printf("ledgerd %s\n", LEDGERD_VERSION);
 			return 0;
@@ -170,6 +184,7 @@ int main(int argc, char **argv)
 	writer *w = NULL;
 	runner *r = NULL;
 	server *srv = NULL;
+	feed *fd = NULL;
 	char pdir[4096];
 	ld_errinfo e = {0};
 	int rc = 1;
@@ -185,6 +200,10 @@ int main(int argc, char **argv)
 	if (rebuild) {
 		log_info("--rebuild: removing '%s'; the projections are rebuilt from the log", pdir);
 		nftw(pdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	if (pub_url && feed_start(&fd, pub_url, pub_events, s, w, &e) != 0) {
+		log_error("%s", e.message);
+		goto out;
 	}
 	if (runner_start(&r, pdir, s, w, &e) != 0) {
 		log_error("%s", e.message);
@@ -214,6 +233,7 @@ out:
 	 * which answers every waiting query; the server can still deliver
 	 * those answers before it closes. */
 	writer_stop(w);
+	feed_stop(fd); /* after the last commit is announced */
 	runner_stop(r);
 	if (srv) {
 		nanosleep(&(struct timespec){0, 100000000}, NULL);

@@ -20,6 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+
 #include "client.h"
 #include "codec.h"
 #include "testlib.h"
@@ -525,6 +528,77 @@ static void test_catch_up_while_ingesting(void **state)
 	ldc_close(c);
 }
 
+static int setup_none(void **state)
+{
+	memset(&D, 0, sizeof(D));
+	return 0;
+}
+
+/* Receives one "commit" notice within 5 s. */
+static Ledger__CommitNotice *recv_notice(nng_socket sub)
+{
+	nng_msg *m = NULL;
+	int rv = nng_recvmsg(sub, &m, 0);
+	if (rv != 0)
+		fail_msg("no commit notice: %s", nng_strerror(rv));
+	assert_true(nng_msg_len(m) > 6);
+	assert_memory_equal(nng_msg_body(m), "commit", 6);
+	Ledger__CommitNotice *n = ledger__commit_notice__unpack(
+		NULL, nng_msg_len(m) - 6, (const uint8_t *)nng_msg_body(m) + 6);
+	assert_non_null(n);
+	nng_msg_free(m);
+	return n;
+}
+
+static void test_pub(void **state)
+{
+	char pub[64];
+	snprintf(pub, sizeof(pub), "tcp://127.0.0.1:%d", tl_free_port());
+	const char *extra[] = {"--pub", pub, "--pub-events", NULL};
+	assert_int_equal(tl_daemon_start(&D, extra), 0);
+	nng_socket sub;
+	assert_int_equal(nng_sub0_open(&sub), 0);
+	assert_int_equal(nng_socket_set(sub, NNG_OPT_SUB_SUBSCRIBE, "commit", 6), 0);
+	assert_int_equal(nng_socket_set_ms(sub, NNG_OPT_RECVTIMEO, 5000), 0);
+	assert_int_equal(nng_dial(sub, pub, NULL, 0), 0);
+	sleep_ms(300); /* the subscription reaches the publisher */
+
+	ldc *c = connect_d();
+	uint64_t seq = append1(c, tl_org("JS", LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000));
+	Ledger__CommitNotice *n = recv_notice(sub);
+	assert_int_equal(n->first_seq, 1);
+	assert_int_equal(n->last_seq, seq);
+	assert_int_equal(n->head_hash.len, 32);
+	assert_true(n->recorded_at > 0);
+	assert_int_equal(n->n_events, 1);
+	assert_int_equal(n->events[0]->seq, 1);
+	assert_string_equal(n->events[0]->org_registered->org_id, "JS");
+	ledger__commit_notice__free_unpacked(n, NULL);
+
+	/* A batch: one notice with the range; the ranges follow each other
+	 * without gaps. */
+	Ledger__Event *evs[3] = {
+		tl_org("NJ", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320100),
+		tl_join("M1", "NJ", 1),
+		tl_dues("M1", 100),
+	};
+	uint64_t last = append_n(c, evs, 3);
+	uint64_t next = 2;
+	while (next <= last) {
+		n = recv_notice(sub);
+		assert_int_equal(n->first_seq, next);
+		assert_int_equal(n->n_events, n->last_seq - n->first_seq + 1);
+		for (size_t i = 0; i < n->n_events; i++)
+			assert_int_equal(n->events[i]->seq, next + i);
+		next = n->last_seq + 1;
+		ledger__commit_notice__free_unpacked(n, NULL);
+	}
+	assert_int_equal(next, 5);
+	nng_close(sub);
+	ldc_close(c);
+	assert_int_equal(tl_daemon_stop(&D, SIGTERM), 0);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -537,6 +611,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_poll, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subscribers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_catch_up_while_ingesting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pub, setup_none, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
