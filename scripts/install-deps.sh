@@ -12,6 +12,11 @@ PACKAGES=(
 	libssl-dev                        # SHA-256 of the hash chain
 	libjansson-dev                    # JSON output of the clients
 	libcmocka-dev                     # unit tests
+	# ledger-sink (issue 5): its SQLite and PostgreSQL targets; the sqlite3 CLI and
+	# a PostgreSQL 15 server for its tests and benchmark
+	libsqlite3-dev sqlite3
+	libpq-dev
+	postgresql
 )
 
 missing=()
