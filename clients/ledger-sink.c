@@ -146,7 +146,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ledger-sink: loading %s '%s' from %s after seq %llu\n", ops->name,
 			target, url, (unsigned long long)cp);
 
-	ldc_subscription sub = {.subscriber_id = id, .max_events = 10000};
+	ldc_subscription sub = {.subscriber_id = id,
+			       .max_events = batch < 10000 ? (uint32_t)batch : 10000};
 	uint64_t pending_cp = cp, loaded = 0;
 	long pending = 0;
 	int caught_up = 0, away = 0;
