@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "check.h"
@@ -24,6 +27,8 @@
 
 #define HARD_MAX_MSG (64u << 20) /* NNG drops the connection above this */
 #define SEND_TIMEOUT_MS 10000
+#define SUB_POOL_THREADS 2 /* threads reading subscription pages */
+#define SUB_POOL_NICE 10   /* ... at this lower CPU priority */
 
 typedef struct worker worker;
 
@@ -57,6 +62,12 @@ struct server {
 	worker *sub_waiters;
 	int nwaiting, max_waiting, sub_hooked;
 	sub_registry *subs;
+	/* The pool that reads subscription pages. */
+	pthread_t pool[SUB_POOL_THREADS];
+	int npool, pool_stopping;
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_wake;
+	worker *pool_head, *pool_tail;
 };
 
 enum worker_state {
@@ -68,7 +79,10 @@ enum worker_state {
 	W_SEND,
 	W_WAIT_SUB,  /* a subscription waiting for a commit */
 	W_SUB_READY, /* ... woken (or timed out): read again */
+	W_SUB_QUEUED, /* a page read queued for the pool */
+	W_SUB_DONE,   /* ... read: send it, or wait */
 };
+
 
 /* A subscription request being served (it outlives its decoded request). */
 typedef struct sub_state {
@@ -76,7 +90,8 @@ typedef struct sub_state {
 	sub_filter f;
 	size_t max_events, max_bytes;
 	nng_time deadline;
-	int wait, timed_out, listed;
+	int wait, timed_out, listed, park, rounds;
+	nng_msg *reply;  /* the page the pool read */
 	char id[LD_ID_MAX + 1], peer[WRITER_ACTOR_MAX];
 	worker *next;    /* in server.sub_waiters */
 } sub_state;
@@ -908,49 +923,117 @@ static int sub_park(worker *w)
 	return rc;
 }
 
-/* Reads the next page of w's subscription: the reply, or NULL when it
- * waits for a commit (the aio completes into W_SUB_READY). */
-static nng_msg *sub_serve(worker *w)
+/* The page reads of subscriptions run on a small pool of threads at a lower
+ * CPU priority (nice +SUB_POOL_NICE), not on NNG's: when subscribers catch
+ * up at full speed on a busy machine, the writer and the other requests keep
+ * the CPU they need, and the readers take what is left. Sending the page
+ * stays on NNG's threads. */
+static void sub_enqueue(worker *w)
+{
+	server *srv = w->srv;
+	nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
+	w->state = W_SUB_READY; /* what the callback sees if begin fails */
+	if (!nng_aio_begin(w->aio))
+		return;
+	w->state = W_SUB_QUEUED;
+	nng_aio_defer(w->aio, handoff_cancel, w);
+	pthread_mutex_lock(&srv->pool_lock);
+	w->sub.next = NULL;
+	if (srv->pool_tail)
+		srv->pool_tail->sub.next = w;
+	else
+		srv->pool_head = w;
+	srv->pool_tail = w;
+	pthread_cond_signal(&srv->pool_wake);
+	pthread_mutex_unlock(&srv->pool_lock);
+}
+
+/* On a pool thread: reads the next page of w's subscription into
+ * w->sub.reply, or sets w->sub.park when nothing matched and it may wait. */
+static void sub_read_job(worker *w)
 {
 	server *srv = w->srv;
 	ld_errinfo e;
-	for (int round = 0;; round++) {
-		uint64_t head;
-		store_txn *t;
-		writer_head(srv->w, &head, NULL, NULL);
-		sub_page p = {.ev = w->page->ev, .cap = SUB_MAX_EVENTS};
-		int rc = store_read_begin(srv->s, &t);
-		if (rc)
-			return error_msg(rc, "unable to read the log");
-		memset(&e, 0, sizeof(e));
-		rc = sub_read(t, w->sub.after, head, &w->sub.f, w->sub.max_events, w->sub.max_bytes,
-			      &p, &e);
-		if (rc) {
-			store_read_end(t);
-			if (!e.code)
-				ld_errinfo_set(&e, rc, NULL, "unable to read the log: %s",
-					       ld_strerror(rc));
-			return error_reply(&e);
-		}
-		if (p.n == 0 && w->sub.wait && !w->sub.timed_out && round < 16) {
-			store_read_end(t);
-			w->sub.after = p.next - 1; /* past what the filter skipped */
-			int pr = sub_park(w);
-			if (pr == 1)
-				return NULL;
-			if (pr == 0)
-				continue;
-			/* Not waiting after all: answer the empty page. */
-			if ((rc = store_read_begin(srv->s, &t)))
-				return error_msg(rc, "unable to read the log");
-			p.n = p.bytes = 0;
-		}
-		nng_msg *m = sub_page_reply(&p, head);
-		store_read_end(t);
-		w->sub.after = p.next - 1;
-		subreg_seen(srv->subs, w->sub.id, w->sub.after, p.n, w->sub.peer, 0);
-		return m;
+	uint64_t head;
+	store_txn *t;
+	writer_head(srv->w, &head, NULL, NULL);
+	sub_page p = {.ev = w->page->ev, .cap = SUB_MAX_EVENTS};
+	w->sub.reply = NULL;
+	w->sub.park = 0;
+	int rc = store_read_begin(srv->s, &t);
+	if (rc) {
+		w->sub.reply = error_msg(rc, "unable to read the log");
+		return;
 	}
+	memset(&e, 0, sizeof(e));
+	rc = sub_read(t, w->sub.after, head, &w->sub.f, w->sub.max_events, w->sub.max_bytes, &p,
+		      &e);
+	if (rc) {
+		store_read_end(t);
+		if (!e.code)
+			ld_errinfo_set(&e, rc, NULL, "unable to read the log: %s", ld_strerror(rc));
+		w->sub.reply = error_reply(&e);
+		return;
+	}
+	w->sub.after = p.next - 1; /* past what the filter skipped, too */
+	if (p.n == 0 && w->sub.wait && !w->sub.timed_out && w->sub.rounds < 16) {
+		store_read_end(t);
+		w->sub.park = 1;
+		return;
+	}
+	w->sub.reply = sub_page_reply(&p, head);
+	store_read_end(t);
+	subreg_seen(srv->subs, w->sub.id, w->sub.after, p.n, w->sub.peer, 0);
+}
+
+static void *sub_pool_main(void *arg)
+{
+	server *srv = arg;
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SUB_POOL_NICE);
+	pthread_mutex_lock(&srv->pool_lock);
+	for (;;) {
+		while (!srv->pool_head && !srv->pool_stopping)
+			pthread_cond_wait(&srv->pool_wake, &srv->pool_lock);
+		worker *w = srv->pool_head;
+		if (!w)
+			break;
+		srv->pool_head = w->sub.next;
+		if (!srv->pool_head)
+			srv->pool_tail = NULL;
+		pthread_mutex_unlock(&srv->pool_lock);
+		sub_read_job(w);
+		w->state = W_SUB_DONE;
+		nng_aio_finish(w->aio, 0);
+		pthread_mutex_lock(&srv->pool_lock);
+	}
+	pthread_mutex_unlock(&srv->pool_lock);
+	return NULL;
+}
+
+/* On NNG's threads after a page read: the reply to send, or NULL when the
+ * subscription waits for a commit or was queued again. */
+static nng_msg *sub_after_read(worker *w)
+{
+	if (!w->sub.park) {
+		nng_msg *m = w->sub.reply;
+		w->sub.reply = NULL;
+		return m ? m : error_msg(LD_E(INTERNAL), "out of memory");
+	}
+	w->sub.park = 0;
+	int pr = sub_park(w);
+	if (pr == 1)
+		return NULL;
+	if (pr == 0) { /* a commit came meanwhile */
+		w->sub.rounds++;
+		sub_enqueue(w);
+		return NULL;
+	}
+	/* Not waiting after all (deadline, too many waiting): an empty page. */
+	uint64_t head;
+	writer_head(w->srv->w, &head, NULL, NULL);
+	sub_page p = {.next = w->sub.after + 1};
+	subreg_seen(w->srv->subs, w->sub.id, w->sub.after, 0, w->sub.peer, 0);
+	return sub_page_reply(&p, head);
 }
 
 static nng_msg *start_subscribe(worker *w, const Ledger__SubscribeRequest *q, nng_msg *msg,
@@ -1003,10 +1086,9 @@ static nng_msg *start_subscribe(worker *w, const Ledger__SubscribeRequest *q, nn
 	st->wait = wait > 0;
 	st->deadline = nng_clock() + wait;
 	actor_of(msg, st->peer, sizeof(st->peer));
-	nng_msg *reply = sub_serve(w);
-	if (!reply)
-		*handed_off = 1;
-	return reply;
+	sub_enqueue(w);
+	*handed_off = 1;
+	return NULL;
 }
 
 static nng_msg *subscribers_reply(server *srv)
@@ -1160,10 +1242,13 @@ static void worker_cb(void *arg)
 		send_reply(w, reply);
 		return;
 	}
-	case W_SUB_READY: {
+	case W_SUB_READY:
 		if (rv != 0)
 			return; /* the server is stopping */
-		nng_msg *reply = sub_serve(w);
+		sub_enqueue(w);
+		return;
+	case W_SUB_DONE: {
+		nng_msg *reply = sub_after_read(w);
 		if (reply)
 			send_reply(w, reply);
 		return;
@@ -1171,6 +1256,7 @@ static void worker_cb(void *arg)
 	case W_WAIT_WRITER:
 	case W_WAIT_PROJ:
 	case W_WAIT_SUB:
+	case W_SUB_QUEUED:
 		return; /* cannot happen: the aio is ours while they have it */
 	}
 }
@@ -1293,6 +1379,13 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	pthread_mutex_init(&srv->probe_lock, NULL);
 	pthread_cond_init(&srv->probe_wake, NULL);
 	pthread_mutex_init(&srv->sub_lock, NULL);
+	pthread_mutex_init(&srv->pool_lock, NULL);
+	pthread_cond_init(&srv->pool_wake, NULL);
+	for (; srv->npool < SUB_POOL_THREADS; srv->npool++)
+		if (pthread_create(&srv->pool[srv->npool], NULL, sub_pool_main, srv) != 0) {
+			ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start a thread");
+			goto fail;
+		}
 	/* Long-polls hold a context each: leave some for everything else. */
 	srv->max_waiting = srv->nworkers > 32 ? srv->nworkers - 16 : (srv->nworkers + 1) / 2;
 	if (!(srv->subs = subreg_new())) {
@@ -1386,8 +1479,21 @@ void server_stop(server *srv)
 		}
 		free(wk->page);
 	}
+	/* The pool finished every queued read (the aio stops above waited
+	 * for them); now it can go. */
+	pthread_mutex_lock(&srv->pool_lock);
+	srv->pool_stopping = 1;
+	pthread_cond_broadcast(&srv->pool_wake);
+	pthread_mutex_unlock(&srv->pool_lock);
+	for (int i = 0; i < srv->npool; i++)
+		pthread_join(srv->pool[i], NULL);
+	for (int i = 0; srv->workers && i < srv->nworkers; i++)
+		if (srv->workers[i].sub.reply)
+			nng_msg_free(srv->workers[i].sub.reply);
 	free(srv->workers);
 	subreg_free(srv->subs);
+	pthread_cond_destroy(&srv->pool_wake);
+	pthread_mutex_destroy(&srv->pool_lock);
 	pthread_mutex_destroy(&srv->sub_lock);
 	pthread_cond_destroy(&srv->probe_wake);
 	pthread_mutex_destroy(&srv->probe_lock);
