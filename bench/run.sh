@@ -33,7 +33,8 @@
 #   request, 100]: the target as issue 3 puts it, the target in requests of
 #   1000 (the most the daemon ingests), then a rate it sustains)
 #   BENCH_PROJ_LAG_SECONDS (4 per run)
-#   BENCH_ONLY (ingest or projections: run that part alone; the report then
+#   BENCH_ONLY (ingest or projections: run that part alone; subscribe: run
+#   bench/subscribe.sh; the report then
 #   goes to bench/RESULTS.<part>.md unless BENCH_OUT says otherwise)
 #   Quick: BENCH_ONLY=projections BENCH_PROJ_EVENTS=200000 BENCH_PROJ_RUNS=1
 #   BENCH_TMPDIR (/var/tmp: on disk, so that syncs cost what they cost)
@@ -64,6 +65,8 @@ PROJ_QUERIES=${BENCH_PROJ_QUERIES:-10000}
 PROJ_LAG_RATES=${BENCH_PROJ_LAG_RATES:-100000 100000:1000 5000}
 PROJ_LAG_SECONDS=${BENCH_PROJ_LAG_SECONDS:-4}
 ONLY=${BENCH_ONLY:-}
+# Subscriptions (issue 5) have a script of their own.
+[ "$ONLY" = subscribe ] && exec "$ROOT/bench/subscribe.sh" "$BUILD"
 case "$ONLY" in
 "") RUN_INGEST=1 RUN_PROJ=1 ;;
 ingest) RUN_INGEST=1 RUN_PROJ=0 ;;

@@ -64,7 +64,8 @@ static int sq_open(sink **out, const char *target, char err[SINK_ERRLEN])
 		snprintf(err, SINK_ERRLEN, "out of memory");
 		return SINK_ERR;
 	}
-	rc = sqlite3_open_v2(target, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	rc = sqlite3_open_v2(target, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			     NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, SINK_ERRLEN, "sqlite: cannot open '%s': %s", target,
 			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));

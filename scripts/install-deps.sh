@@ -17,6 +17,7 @@ PACKAGES=(
 	libsqlite3-dev sqlite3
 	libpq-dev
 	postgresql
+	time                              # bench/subscribe.sh: the sink's CPU time
 )
 
 missing=()
