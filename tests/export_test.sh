@@ -19,10 +19,11 @@ HEAD=$(echo "$OUT" | awk '{print $3}')
 
 # --- JSON lines: everything, in order, each line the event `get` prints ------
 ok --url "$URL" export
-python3 - "$HEAD" <<<"$OUT" <<'PY' || fail "jsonl export is not the whole log in order"
+echo "$OUT" >"$TMPDIR/all.jsonl"
+python3 - "$HEAD" "$TMPDIR/all.jsonl" <<'PY' || fail "jsonl export is not the whole log in order"
 import json, sys
 head = int(sys.argv[1])
-seqs = [json.loads(l)["seq"] for l in sys.stdin.read().splitlines()]
+seqs = [json.loads(l)["seq"] for l in open(sys.argv[2]).read().splitlines()]
 assert seqs == list(range(1, head + 1)), (len(seqs), seqs[:3], seqs[-3:])
 PY
 LINE=$(echo "$OUT" | sed -n 1000p)
@@ -46,9 +47,10 @@ PY
 
 # --- filters -------------------------------------------------------------------
 ok --url "$URL" export --type dues-paid --type member-transferred
-python3 - <<<"$OUT" <<'PY' || fail "the type filter let other kinds through"
+echo "$OUT" >"$TMPDIR/typed.jsonl"
+python3 - "$TMPDIR/typed.jsonl" <<'PY' || fail "the type filter let other kinds through"
 import json, sys
-kinds = {k for l in sys.stdin.read().splitlines() for k in json.loads(l) if k in ("dues_paid", "member_transferred", "member_joined", "org_registered")}
+kinds = {k for l in open(sys.argv[1]).read().splitlines() for k in json.loads(l) if k in ("dues_paid", "member_transferred", "member_joined", "org_registered")}
 assert kinds == {"dues_paid", "member_transferred"}, kinds
 PY
 ok --url "$URL" export --org JS-320500 --format csv
