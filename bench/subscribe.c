@@ -47,8 +47,8 @@ static void die(const char *what, const ld_errinfo *e)
 typedef struct reader {
 	pthread_t th;
 	int id;
-	uint64_t until;      /* read to this seq (0: once to the head) */
-	atomic_int *stop;    /* loop from 0 until set */
+	uint64_t until;   /* read to this seq (0: once to the head) */
+	atomic_int *stop; /* loop from 0 until set */
 	uint64_t events, bytes;
 	double secs;
 } reader;
@@ -75,7 +75,8 @@ static void *reader_main(void *arg)
 		for (size_t i = 0; i < p.n; i++) {
 			r->bytes += p.events[i].len;
 			if (decode) {
-				Ledger__Event *ev = codec_event_unpack(p.events[i].data, p.events[i].len);
+				Ledger__Event *ev =
+				    codec_event_unpack(p.events[i].data, p.events[i].len);
 				if (!ev)
 					die("decode", NULL);
 				codec_event_free(ev);
@@ -153,7 +154,7 @@ static int run_catchup(void)
 /* ------------------------------------------------------------------ */
 
 #define MEMBERS 1000
-#define BATCH 1000
+#define BATCH   1000
 
 typedef struct ingester {
 	pthread_t th;
@@ -186,7 +187,7 @@ static void *ingest_main(void *arg)
 			evs[i].occurred_at = at;
 			d[i].member_id = member_id[(g->counter++ * 7 + (uint64_t)g->id) % MEMBERS];
 			d[i].has_amount_fen = d[i].has_period_from = d[i].has_period_to =
-				d[i].has_method = 1;
+			    d[i].has_method = 1;
 			d[i].amount_fen = 1200;
 			d[i].period_from = 202601;
 			d[i].period_to = 202612;
@@ -252,8 +253,8 @@ static void ingest_setup(void)
 		js[i].member_id = member_id[i];
 		js[i].org_id = "BSUB";
 		js[i].has_join_path = js[i].has_channel = js[i].has_worker_group =
-			js[i].has_employment = js[i].has_region = js[i].has_real_name =
-				js[i].has_person_hash = 1;
+		    js[i].has_employment = js[i].has_region = js[i].has_real_name =
+		        js[i].has_person_hash = 1;
 		js[i].join_path = LEDGER__JOIN_PATH__PLATFORM_WORK;
 		js[i].channel = LEDGER__JOIN_CHANNEL__ONLINE;
 		js[i].worker_group = LEDGER__WORKER_GROUP__COURIER;
@@ -327,16 +328,20 @@ static int run_ingest(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"url", required_argument, NULL, 'u'},     {"readers", required_argument, NULL, 'r'},
-		{"runs", required_argument, NULL, 'n'},    {"seconds", required_argument, NULL, 's'},
-		{"conns", required_argument, NULL, 'c'},   {"decode", no_argument, NULL, 'd'},
-		{"reader-nice", required_argument, NULL, 'N'},
-		{NULL, 0, NULL, 0},
+	    {"url", required_argument, NULL, 'u'},
+	    {"readers", required_argument, NULL, 'r'},
+	    {"runs", required_argument, NULL, 'n'},
+	    {"seconds", required_argument, NULL, 's'},
+	    {"conns", required_argument, NULL, 'c'},
+	    {"decode", no_argument, NULL, 'd'},
+	    {"reader-nice", required_argument, NULL, 'N'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 	if (argc < 2) {
-		fprintf(stderr, "usage: subscribe catchup|ingest [--url U] [--readers K] [--runs N] "
-				"[--seconds S] [--conns C] [--decode]\n");
+		fprintf(stderr,
+		        "usage: subscribe catchup|ingest [--url U] [--readers K] [--runs N] "
+		        "[--seconds S] [--conns C] [--decode]\n");
 		return 2;
 	}
 	const char *mode = argv[1];

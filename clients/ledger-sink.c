@@ -34,24 +34,24 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ledger-sink [OPTIONS] TARGET\n"
-		"\n"
-		"Loads the ledger's events into TARGET and keeps following it. TARGET is a\n"
-		"SQLite file path (created if missing) or a PostgreSQL connection string\n"
-		"(\"postgresql://user@host:port/db\" or \"host=... dbname=...\").\n"
-		"Tables: events (every event, with its stored bytes), organisations, members,\n"
-		"transfers, dues, services, activities, corrections, sink_checkpoint.\n"
-		"\n"
-		"  --url URL        the ledger (default $LEDGER_URL, else " LDC_DEFAULT_URL ")\n"
-		"  --id ID          subscriber id shown by 'ledgerctl subscribers' [ledger-sink]\n"
-		"  --batch N        events per database transaction, at most        [50000]\n"
-		"  --once           stop (exit 0) once caught up with the head\n"
-		"  --quiet          no progress lines on stderr\n"
-		"  -h, --help       this text\n"
-		"\n"
-		"Exit status: 0 stopped (SIGINT/SIGTERM, or --once caught up), 1 error,\n"
-		"2 usage, 3 the database's disk is full (the checkpoint is intact: free space\n"
-		"and start it again).\n");
+	        "usage: ledger-sink [OPTIONS] TARGET\n"
+	        "\n"
+	        "Loads the ledger's events into TARGET and keeps following it. TARGET is a\n"
+	        "SQLite file path (created if missing) or a PostgreSQL connection string\n"
+	        "(\"postgresql://user@host:port/db\" or \"host=... dbname=...\").\n"
+	        "Tables: events (every event, with its stored bytes), organisations, members,\n"
+	        "transfers, dues, services, activities, corrections, sink_checkpoint.\n"
+	        "\n"
+	        "  --url URL        the ledger (default $LEDGER_URL, else " LDC_DEFAULT_URL ")\n"
+	        "  --id ID          subscriber id shown by 'ledgerctl subscribers' [ledger-sink]\n"
+	        "  --batch N        events per database transaction, at most        [50000]\n"
+	        "  --once           stop (exit 0) once caught up with the head\n"
+	        "  --quiet          no progress lines on stderr\n"
+	        "  -h, --help       this text\n"
+	        "\n"
+	        "Exit status: 0 stopped (SIGINT/SIGTERM, or --once caught up), 1 error,\n"
+	        "2 usage, 3 the database's disk is full (the checkpoint is intact: free space\n"
+	        "and start it again).\n");
 }
 
 static double mono_s(void)
@@ -73,10 +73,13 @@ int main(int argc, char **argv)
 	long batch = 50000;
 	int once = 0, quiet = 0;
 	static const struct option opts[] = {
-		{"url", required_argument, NULL, 'u'},  {"id", required_argument, NULL, 'i'},
-		{"batch", required_argument, NULL, 'b'}, {"once", no_argument, NULL, 'o'},
-		{"quiet", no_argument, NULL, 'q'},       {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"url", required_argument, NULL, 'u'},
+	    {"id", required_argument, NULL, 'i'},
+	    {"batch", required_argument, NULL, 'b'},
+	    {"once", no_argument, NULL, 'o'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -91,7 +94,7 @@ int main(int argc, char **argv)
 			batch = strtol(optarg, NULL, 10);
 			if (batch < 1 || batch > 10000000) {
 				fprintf(stderr, "ledger-sink: --batch '%s' is not 1 to 10000000\n",
-					optarg);
+				        optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -110,7 +113,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "ledger-sink: %s\n", optind < argc ? "one TARGET only" : "no TARGET");
+		fprintf(stderr, "ledger-sink: %s\n",
+		        optind < argc ? "one TARGET only" : "no TARGET");
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -144,10 +148,10 @@ int main(int argc, char **argv)
 	}
 	if (!quiet)
 		fprintf(stderr, "ledger-sink: loading %s '%s' from %s after seq %llu\n", ops->name,
-			target, url, (unsigned long long)cp);
+		        target, url, (unsigned long long)cp);
 
 	ldc_subscription sub = {.subscriber_id = id,
-			       .max_events = batch < 10000 ? (uint32_t)batch : 10000};
+	                        .max_events = batch < 10000 ? (uint32_t)batch : 10000};
 	uint64_t pending_cp = cp, loaded = 0;
 	long pending = 0;
 	int caught_up = 0, away = 0;
@@ -158,16 +162,18 @@ int main(int argc, char **argv)
 		if (pending_cp != cp && (pending >= batch || caught_up || stop_requested || away)) {
 			if ((rc = ops->commit(s, pending_cp, err)) != 0) {
 				if (rc == SINK_FULL)
-					fprintf(stderr,
-						"ledger-sink: the database's disk is full (%s); "
-						"stopped with the checkpoint at seq %llu: free space "
-						"and start ledger-sink again\n",
-						err, (unsigned long long)cp);
+					fprintf(
+					    stderr,
+					    "ledger-sink: the database's disk is full (%s); "
+					    "stopped with the checkpoint at seq %llu: free space "
+					    "and start ledger-sink again\n",
+					    err, (unsigned long long)cp);
 				else
-					fprintf(stderr,
-						"ledger-sink: %s; stopped with the checkpoint at seq "
-						"%llu\n",
-						err, (unsigned long long)cp);
+					fprintf(
+					    stderr,
+					    "ledger-sink: %s; stopped with the checkpoint at seq "
+					    "%llu\n",
+					    err, (unsigned long long)cp);
 				status = rc == SINK_FULL ? EXIT_FULL : EXIT_FAIL;
 				goto out;
 			}
@@ -192,35 +198,42 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (rc == LD_E(AFTER_HEAD)) {
-			fprintf(stderr,
-				"ledger-sink: the database is loaded up to seq %llu, but the ledger "
-				"at %s ends at %llu: it is not the ledger this database was loaded "
-				"from, or an older copy of it\n",
-				(unsigned long long)pending_cp, url, (unsigned long long)e.seq);
+			fprintf(
+			    stderr,
+			    "ledger-sink: the database is loaded up to seq %llu, but the ledger "
+			    "at %s ends at %llu: it is not the ledger this database was loaded "
+			    "from, or an older copy of it\n",
+			    (unsigned long long)pending_cp, url, (unsigned long long)e.seq);
 			goto out;
 		}
 		if (rc) {
-			fprintf(stderr, "ledger-sink: subscribe: %s (%s)\n", e.message, ld_errname(rc));
+			fprintf(stderr, "ledger-sink: subscribe: %s (%s)\n", e.message,
+			        ld_errname(rc));
 			goto out;
 		}
 		if (away && !quiet)
-			fprintf(stderr, "ledger-sink: the ledger is back; resuming after seq %llu\n",
-				(unsigned long long)pending_cp);
+			fprintf(stderr,
+			        "ledger-sink: the ledger is back; resuming after seq %llu\n",
+			        (unsigned long long)pending_cp);
 		away = 0;
 		for (size_t i = 0; i < page.n; i++) {
-			Ledger__Event *ev = codec_event_unpack(page.events[i].data, page.events[i].len);
+			Ledger__Event *ev =
+			    codec_event_unpack(page.events[i].data, page.events[i].len);
 			if (!ev) {
-				fprintf(stderr, "ledger-sink: the ledger sent an undecodable event "
-						"after seq %llu\n",
-					(unsigned long long)pending_cp);
+				fprintf(stderr,
+				        "ledger-sink: the ledger sent an undecodable event "
+				        "after seq %llu\n",
+				        (unsigned long long)pending_cp);
 				goto out;
 			}
 			rc = sink_event_rows(ops, s, ev, page.events[i].data, page.events[i].len,
-					     err);
+			                     err);
 			codec_event_free(ev);
 			if (rc) {
-				fprintf(stderr, "ledger-sink: %s; stopped with the checkpoint at seq %llu\n",
-					err, (unsigned long long)cp);
+				fprintf(
+				    stderr,
+				    "ledger-sink: %s; stopped with the checkpoint at seq %llu\n",
+				    err, (unsigned long long)cp);
 				status = rc == SINK_FULL ? EXIT_FULL : EXIT_FAIL;
 				goto out;
 			}
@@ -232,14 +245,15 @@ int main(int argc, char **argv)
 		if (!quiet && now - shown >= 5) {
 			shown = now;
 			fprintf(stderr,
-				"ledger-sink: checkpoint %llu, head %llu, %llu events loaded (%.0f/s)\n",
-				(unsigned long long)cp, (unsigned long long)page.head_seq,
-				(unsigned long long)loaded, (double)loaded / (now - t0));
+			        "ledger-sink: checkpoint %llu, head %llu, %llu events loaded "
+			        "(%.0f/s)\n",
+			        (unsigned long long)cp, (unsigned long long)page.head_seq,
+			        (unsigned long long)loaded, (double)loaded / (now - t0));
 		}
 	}
 	if (!quiet)
 		fprintf(stderr, "ledger-sink: stopped at seq %llu; %llu events loaded in %.1f s\n",
-			(unsigned long long)cp, (unsigned long long)loaded, mono_s() - t0);
+		        (unsigned long long)cp, (unsigned long long)loaded, mono_s() - t0);
 out:
 	ldc_page_free(&page);
 	ldc_close(conn);

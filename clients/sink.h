@@ -32,7 +32,7 @@
 #include "codec.h"
 
 /* Results of the operations: 0, or */
-#define SINK_ERR (-1)  /* anything else; the message says what */
+#define SINK_ERR  (-1) /* anything else; the message says what */
 #define SINK_FULL (-2) /* the database's disk is full: nothing of the batch was written */
 
 enum sink_vtype { SV_NULL, SV_INT, SV_TEXT, SV_BLOB };
@@ -67,7 +67,7 @@ enum {
 extern const sink_table sink_tables[ST__COUNT];
 
 #define SINK_MAX_COLS 16
-#define SINK_ERRLEN 512
+#define SINK_ERRLEN   512
 
 typedef struct sink sink;
 
@@ -96,7 +96,7 @@ const sink_ops *sink_ops_for(const char *target);
 /* Turns one stored event (raw: its bytes, ev: decoded) into its rows: the
  * events row and at most one tidy row, each passed to ops->row. */
 int sink_event_rows(const sink_ops *ops, sink *s, const Ledger__Event *ev, const uint8_t *raw,
-		    size_t rawlen, char err[SINK_ERRLEN]);
+                    size_t rawlen, char err[SINK_ERRLEN]);
 
 /* CREATE TABLE statements of the schema for a target's dialect (int_type
  * "INTEGER" or "BIGINT", blob_type "BLOB" or "BYTEA") into buf. */

@@ -86,7 +86,7 @@ static int pg_open(sink **out, const char *target, char err[SINK_ERRLEN])
 	s->conn = PQconnectdb(target);
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		snprintf(err, SINK_ERRLEN, "postgresql: cannot connect: %s",
-			 PQerrorMessage(s->conn));
+		         PQerrorMessage(s->conn));
 		size_t n = strlen(err);
 		while (n && err[n - 1] == '\n')
 			err[--n] = 0;
@@ -99,9 +99,9 @@ static int pg_open(sink **out, const char *target, char err[SINK_ERRLEN])
 		rc = exec(s, sql, err, "creating the tables");
 	if (!rc)
 		rc = exec(s,
-			  "INSERT INTO sink_checkpoint (id, last_seq) VALUES (1, 0) "
-			  "ON CONFLICT (id) DO NOTHING",
-			  err, "creating the checkpoint");
+		          "INSERT INTO sink_checkpoint (id, last_seq) VALUES (1, 0) "
+		          "ON CONFLICT (id) DO NOTHING",
+		          err, "creating the checkpoint");
 	if (rc) {
 		pg_close(s);
 		return rc;
@@ -145,8 +145,11 @@ static int put_val(buf *b, const sink_val *v)
 		if (reserve(b, 2 * len))
 			return -1;
 		for (const char *c = v->s; *c; c++) {
-			char e = *c == '\\' ? '\\' : *c == '\t' ? 't' : *c == '\n' ? 'n'
-						    : *c == '\r' ? 'r' : 0;
+			char e = *c == '\\'   ? '\\'
+			         : *c == '\t' ? 't'
+			         : *c == '\n' ? 'n'
+			         : *c == '\r' ? 'r'
+			                      : 0;
 			if (e) {
 				b->p[b->n++] = '\\';
 				b->p[b->n++] = e;
@@ -236,7 +239,7 @@ static int pg_commit(sink *s, uint64_t last, char err[SINK_ERRLEN])
 		if (s->rows[t].n)
 			rc = copy_table(s, t, err);
 	snprintf(sql, sizeof(sql), "UPDATE sink_checkpoint SET last_seq = %llu WHERE id = 1",
-		 (unsigned long long)last);
+	         (unsigned long long)last);
 	if (!rc)
 		rc = exec(s, sql, err, "writing the checkpoint");
 	if (!rc)
@@ -252,10 +255,10 @@ static int pg_commit(sink *s, uint64_t last, char err[SINK_ERRLEN])
 }
 
 const sink_ops sink_pg_ops = {
-	.name = "postgresql",
-	.open = pg_open,
-	.checkpoint = pg_checkpoint,
-	.row = pg_row,
-	.commit = pg_commit,
-	.close = pg_close,
+    .name = "postgresql",
+    .open = pg_open,
+    .checkpoint = pg_checkpoint,
+    .row = pg_row,
+    .commit = pg_commit,
+    .close = pg_close,
 };

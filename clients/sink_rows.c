@@ -18,44 +18,45 @@ static const enum sink_ctype services_t[] = {I, I, T, T, T, I, I, T};
 static const enum sink_ctype activities_t[] = {I, I, T, T, I, I, T};
 static const enum sink_ctype corrections_t[] = {I, I, T, I, T};
 
-#define COLS(...) (int)(sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *)), \
-		  (const char *const[]){__VA_ARGS__}
+#define COLS(...)                                                                                  \
+	(int)(sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *)), (const char *const[])  \
+	{                                                                                          \
+		__VA_ARGS__                                                                        \
+	}
 
 const sink_table sink_tables[ST__COUNT] = {
-	[ST_EVENTS] = {"events",
-		       COLS("seq", "kind", "stream", "version", "occurred_at", "recorded_at",
-			    "actor", "event_id", "hash", "raw"),
-		       events_t},
-	[ST_ORGANISATIONS] = {"organisations",
-			      COLS("seq", "occurred_at", "event", "org_id", "name", "kind",
-				   "parent_id", "region", "worker_group", "platform",
-				   "admits_members", "legal_person", "dissolve_reason",
-				   "merged_into"),
-			      orgs_t},
-	[ST_MEMBERS] = {"members",
-			COLS("seq", "occurred_at", "event", "member_id", "org_id", "join_path",
-			     "channel", "worker_group", "employment", "platform", "region",
-			     "real_name", "affiliation_kind", "end_reason"),
-			members_t},
-	[ST_TRANSFERS] = {"transfers",
-			  COLS("seq", "occurred_at", "member_id", "from_org", "to_org", "reason",
-			       "note"),
-			  transfers_t},
-	[ST_DUES] = {"dues",
-		     COLS("seq", "occurred_at", "event", "member_id", "amount_fen", "period_from",
-			  "period_to", "method", "waiver_reason", "paid_seq", "receipt"),
-		     dues_t},
-	[ST_SERVICES] = {"services",
-			 COLS("seq", "occurred_at", "kind", "org_id", "member_id", "quantity",
-			      "amount_fen", "station_id"),
-			 services_t},
-	[ST_ACTIVITIES] = {"activities",
-			   COLS("seq", "occurred_at", "kind", "org_id", "participants",
-				"enterprises_reached", "title"),
-			   activities_t},
-	[ST_CORRECTIONS] = {"corrections",
-			    COLS("seq", "occurred_at", "action", "target_seq", "reason"),
-			    corrections_t},
+    [ST_EVENTS] = {"events",
+                   COLS("seq", "kind", "stream", "version", "occurred_at", "recorded_at", "actor",
+                        "event_id", "hash", "raw"),
+                   events_t},
+    [ST_ORGANISATIONS] = {"organisations",
+                          COLS("seq", "occurred_at", "event", "org_id", "name", "kind", "parent_id",
+                               "region", "worker_group", "platform", "admits_members",
+                               "legal_person", "dissolve_reason", "merged_into"),
+                          orgs_t},
+    [ST_MEMBERS] = {"members",
+                    COLS("seq", "occurred_at", "event", "member_id", "org_id", "join_path",
+                         "channel", "worker_group", "employment", "platform", "region", "real_name",
+                         "affiliation_kind", "end_reason"),
+                    members_t},
+    [ST_TRANSFERS] = {"transfers",
+                      COLS("seq", "occurred_at", "member_id", "from_org", "to_org", "reason",
+                           "note"),
+                      transfers_t},
+    [ST_DUES] = {"dues",
+                 COLS("seq", "occurred_at", "event", "member_id", "amount_fen", "period_from",
+                      "period_to", "method", "waiver_reason", "paid_seq", "receipt"),
+                 dues_t},
+    [ST_SERVICES] = {"services",
+                     COLS("seq", "occurred_at", "kind", "org_id", "member_id", "quantity",
+                          "amount_fen", "station_id"),
+                     services_t},
+    [ST_ACTIVITIES] = {"activities",
+                       COLS("seq", "occurred_at", "kind", "org_id", "participants",
+                            "enterprises_reached", "title"),
+                       activities_t},
+    [ST_CORRECTIONS] = {"corrections", COLS("seq", "occurred_at", "action", "target_seq", "reason"),
+                        corrections_t},
 };
 
 void sink_schema_sql(char *buf, size_t n, const char *int_type, const char *blob_type)
@@ -65,21 +66,21 @@ void sink_schema_sql(char *buf, size_t n, const char *int_type, const char *blob
 	for (int t = 0; t < ST__COUNT; t++) {
 		const sink_table *tb = &sink_tables[t];
 		len += (size_t)snprintf(buf + len, len < n ? n - len : 0,
-					"CREATE TABLE IF NOT EXISTS %s (", tb->name);
+		                        "CREATE TABLE IF NOT EXISTS %s (", tb->name);
 		for (int c = 0; c < tb->ncols; c++) {
 			const char *ty = tb->types[c] == SC_INT    ? int_type
-					 : tb->types[c] == SC_TEXT ? "TEXT"
-								   : blob_type;
+			                 : tb->types[c] == SC_TEXT ? "TEXT"
+			                                           : blob_type;
 			len += (size_t)snprintf(buf + len, len < n ? n - len : 0, "%s%s %s%s",
-						c ? ", " : "", tb->cols[c], ty,
-						c == 0 ? " PRIMARY KEY" : "");
+			                        c ? ", " : "", tb->cols[c], ty,
+			                        c == 0 ? " PRIMARY KEY" : "");
 		}
 		len += (size_t)snprintf(buf + len, len < n ? n - len : 0, ");\n");
 	}
 	snprintf(buf + len, len < n ? n - len : 0,
-		 "CREATE TABLE IF NOT EXISTS sink_checkpoint (id %s PRIMARY KEY, last_seq %s "
-		 "NOT NULL);\n",
-		 int_type, int_type);
+	         "CREATE TABLE IF NOT EXISTS sink_checkpoint (id %s PRIMARY KEY, last_seq %s "
+	         "NOT NULL);\n",
+	         int_type, int_type);
 }
 
 const sink_ops *sink_ops_for(const char *target)
@@ -125,7 +126,7 @@ static sink_val V_ENUM(const ProtobufCEnumDescriptor *d, int has, int v)
 #define EN(type) &ledger__##type##__descriptor
 
 int sink_event_rows(const sink_ops *ops, sink *s, const Ledger__Event *ev, const uint8_t *raw,
-		    size_t rawlen, char err[SINK_ERRLEN])
+                    size_t rawlen, char err[SINK_ERRLEN])
 {
 	sink_val v[SINK_MAX_COLS];
 	char id[2 * LD_EVENT_ID_LEN + 1] = "", hash[2 * LD_HASH_LEN + 1] = "";
@@ -224,7 +225,7 @@ int sink_event_rows(const sink_ops *ops, sink *s, const Ledger__Event *ev, const
 			v[2] = V_STR("ended");
 			v[3] = V_STR(ev->membership_ended->member_id);
 			v[13] = V_ENUM(EN(end_reason), ev->membership_ended->has_reason,
-				       ev->membership_ended->reason);
+			               ev->membership_ended->reason);
 		} else {
 			const Ledger__ProfileChanged *p = ev->profile_changed;
 			v[2] = V_STR("profile_changed");
@@ -300,14 +301,15 @@ int sink_event_rows(const sink_ops *ops, sink *s, const Ledger__Event *ev, const
 	case LEDGER__EVENT__BODY_EVENT_VOIDED:
 		table = ST_CORRECTIONS;
 		v[2] = V_STR("voided");
-		v[3] = V_OPT(ev->event_voided->has_target_seq, (int64_t)ev->event_voided->target_seq);
+		v[3] =
+		    V_OPT(ev->event_voided->has_target_seq, (int64_t)ev->event_voided->target_seq);
 		v[4] = V_STR(ev->event_voided->reason);
 		break;
 	case LEDGER__EVENT__BODY_EVENT_AMENDED:
 		table = ST_CORRECTIONS;
 		v[2] = V_STR("amended");
 		v[3] = V_OPT(ev->event_amended->has_target_seq,
-			     (int64_t)ev->event_amended->target_seq);
+		             (int64_t)ev->event_amended->target_seq);
 		v[4] = V_STR(ev->event_amended->reason);
 		break;
 	default:

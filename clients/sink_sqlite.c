@@ -27,9 +27,9 @@ static int fail(sink *s, int rc, char err[SINK_ERRLEN], const char *what)
 {
 	int ext = s->db ? sqlite3_extended_errcode(s->db) : rc;
 	int full = rc == SQLITE_FULL || (rc & 0xff) == SQLITE_FULL ||
-		   ((ext & 0xff) == SQLITE_IOERR && sqlite3_system_errno(s->db) == ENOSPC);
+	           ((ext & 0xff) == SQLITE_IOERR && sqlite3_system_errno(s->db) == ENOSPC);
 	snprintf(err, SINK_ERRLEN, "sqlite: %s: %s", what,
-		 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 	return full ? SINK_FULL : SINK_ERR;
 }
 
@@ -64,11 +64,11 @@ static int sq_open(sink **out, const char *target, char err[SINK_ERRLEN])
 		snprintf(err, SINK_ERRLEN, "out of memory");
 		return SINK_ERR;
 	}
-	rc = sqlite3_open_v2(target, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			     NULL);
+	rc = sqlite3_open_v2(
+	    target, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, SINK_ERRLEN, "sqlite: cannot open '%s': %s", target,
-			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		sq_close(s);
 		return SINK_ERR;
 	}
@@ -76,19 +76,19 @@ static int sq_open(sink **out, const char *target, char err[SINK_ERRLEN])
 	sink_schema_sql(sql, sizeof(sql), "INTEGER", "BLOB");
 	char *msg = NULL;
 	rc = sqlite3_exec(s->db,
-			  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-			  "PRAGMA cache_size=-65536;",
-			  NULL, NULL, &msg);
+	                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+	                  "PRAGMA cache_size=-65536;",
+	                  NULL, NULL, &msg);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(s->db,
-				  "INSERT OR IGNORE INTO sink_checkpoint (id, last_seq) VALUES (1, 0)",
-				  NULL, NULL, &msg);
+		rc = sqlite3_exec(
+		    s->db, "INSERT OR IGNORE INTO sink_checkpoint (id, last_seq) VALUES (1, 0)",
+		    NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
 		int r = fail(s, rc, err, "creating the tables");
 		snprintf(err, SINK_ERRLEN, "sqlite: cannot set up '%s': %s", target,
-			 msg ? msg : sqlite3_errstr(rc));
+		         msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		sq_close(s);
 		return r;
@@ -103,9 +103,9 @@ static int sq_open(sink **out, const char *target, char err[SINK_ERRLEN])
 			goto bad;
 	}
 	if ((rc = prepare(s, "UPDATE sink_checkpoint SET last_seq = ? WHERE id = 1", &s->cp_set,
-			  err)) ||
+	                  err)) ||
 	    (rc = prepare(s, "SELECT last_seq FROM sink_checkpoint WHERE id = 1", &s->cp_get,
-			  err)) ||
+	                  err)) ||
 	    (rc = prepare(s, "BEGIN", &s->begin, err)) ||
 	    (rc = prepare(s, "COMMIT", &s->commit, err)) ||
 	    (rc = prepare(s, "ROLLBACK", &s->rollback, err)))
@@ -131,7 +131,8 @@ static int sq_checkpoint(sink *s, uint64_t *last, char err[SINK_ERRLEN])
 	int rc = sqlite3_step(s->cp_get);
 	*last = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s->cp_get, 0) : 0;
 	sqlite3_reset(s->cp_get);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(s, rc, err, "reading the checkpoint");
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+	                                             : fail(s, rc, err, "reading the checkpoint");
 }
 
 static void sq_rollback(sink *s)
@@ -194,10 +195,10 @@ static int sq_commit(sink *s, uint64_t last, char err[SINK_ERRLEN])
 }
 
 const sink_ops sink_sqlite_ops = {
-	.name = "sqlite",
-	.open = sq_open,
-	.checkpoint = sq_checkpoint,
-	.row = sq_row,
-	.commit = sq_commit,
-	.close = sq_close,
+    .name = "sqlite",
+    .open = sq_open,
+    .checkpoint = sq_checkpoint,
+    .row = sq_row,
+    .commit = sq_commit,
+    .close = sq_close,
 };

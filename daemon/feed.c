@@ -158,7 +158,7 @@ int feed_start(feed **out, const char *url, int with_events, store *s, writer *w
 	f->announced = f->head;
 	if ((rv = nng_pub0_open(&f->sock)) != 0 || (rv = nng_listen(f->sock, url, NULL, 0)) != 0) {
 		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to publish on '%s': %s", url,
-			       nng_strerror(rv));
+		               nng_strerror(rv));
 		goto fail;
 	}
 	if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {

@@ -24,16 +24,15 @@
 #include "writer.h"
 
 #define FEED_TOPIC_COMMIT "commit"
-#define FEED_MAX_EVENTS 10000
-#define FEED_MAX_BYTES (4u << 20)
+#define FEED_MAX_EVENTS   10000
+#define FEED_MAX_BYTES    (4u << 20)
 
 typedef struct feed feed;
 
 /* Listens on url (tcp://, ipc://, ws://), hooks into the writer and starts
  * the thread. with_events: notices carry the events. 0, or LD_E(UNAVAILABLE)
  * with e->message naming the url. */
-int feed_start(feed **out, const char *url, int with_events, store *s, writer *w,
-	       ld_errinfo *e);
+int feed_start(feed **out, const char *url, int with_events, store *s, writer *w, ld_errinfo *e);
 /* Publishes what is committed and not yet announced, unhooks, stops the
  * thread and closes the socket. Takes NULL. */
 void feed_stop(feed *f);

@@ -22,22 +22,23 @@ int sub_filter_compile(const Ledger__SubscribeFilter *f, sub_filter *out, ld_err
 		return 0;
 	if (f->n_kinds > 128)
 		return ld_errinfo_set(e, LD_E(TOO_LARGE), "subscribe.filter.kinds",
-				      "%zu kinds in the filter; at most 128", f->n_kinds);
+		                      "%zu kinds in the filter; at most 128", f->n_kinds);
 	for (size_t i = 0; i < f->n_kinds; i++) {
 		int k = (int)f->kinds[i];
 		if (k <= 0 || k >= 128 ||
 		    !protobuf_c_enum_descriptor_get_value(&ledger__event_type__descriptor, k))
 			return ld_errinfo_set(e, LD_E(UNKNOWN_ENUM), "subscribe.filter.kinds",
-					      "%d is not a known EventType", k);
+			                      "%d is not a known EventType", k);
 		out->kinds[k / 64] |= 1ULL << (k % 64);
 		out->any_kind = 0;
 	}
 	if (ld_has(f->org_subtree)) {
 		if (!check_id(f->org_subtree))
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "subscribe.filter.org_subtree",
-					      "'%.64s' is not an organisation id (1-64 of "
-					      "[A-Za-z0-9._:-])",
-					      f->org_subtree);
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE),
+			                      "subscribe.filter.org_subtree",
+			                      "'%.64s' is not an organisation id (1-64 of "
+			                      "[A-Za-z0-9._:-])",
+			                      f->org_subtree);
 		snprintf(out->org, sizeof(out->org), "%s", f->org_subtree);
 	}
 	if (ld_has(f->region_prefix)) {
@@ -46,9 +47,9 @@ int sub_filter_compile(const Ledger__SubscribeFilter *f, sub_filter *out, ld_err
 		for (size_t i = 0; ok && i < n; i++)
 			ok = f->region_prefix[i] >= '0' && f->region_prefix[i] <= '9';
 		if (!ok)
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "subscribe.filter.region_prefix",
-					      "region_prefix '%.16s' is not 1 to 6 digits",
-					      f->region_prefix);
+			return ld_errinfo_set(
+			    e, LD_E(INVALID_VALUE), "subscribe.filter.region_prefix",
+			    "region_prefix '%.16s' is not 1 to 6 digits", f->region_prefix);
 		memcpy(out->region, f->region_prefix, n + 1);
 	}
 	return 0;
@@ -58,7 +59,7 @@ int sub_filter_compile(const Ledger__SubscribeFilter *f, sub_filter *out, ld_err
 /* What an event concerns                                              */
 /* ================================================================== */
 
-#define MAX_ORGS 6
+#define MAX_ORGS    6
 #define MAX_REGIONS 4
 
 typedef struct concern {
@@ -84,8 +85,7 @@ static void add_region(concern *c, uint32_t code)
 /* The member's organisation at the event with `version` in `stream` (a
  * member stream): the latest join's org_id or transfer's to_org before it,
  * as recorded. "" if none is found within a bounded walk. */
-static int member_home(store_txn *t, const char *stream, uint64_t version,
-		       char out[LD_ID_MAX + 1])
+static int member_home(store_txn *t, const char *stream, uint64_t version, char out[LD_ID_MAX + 1])
 {
 	uint8_t key[LD_STREAM_MAX + 9], logkey[8];
 	size_t n = strlen(stream);
@@ -113,8 +113,8 @@ static int member_home(store_txn *t, const char *stream, uint64_t version,
 		if (!e)
 			return LD_E(STORAGE);
 		const char *org = bc == LEDGER__EVENT__BODY_MEMBER_JOINED
-					  ? e->member_joined->org_id
-					  : e->member_transferred->to_org;
+		                      ? e->member_joined->org_id
+		                      : e->member_transferred->to_org;
 		snprintf(out, LD_ID_MAX + 1, "%s", org ? org : "");
 		codec_event_free(e);
 		return 0;
@@ -212,7 +212,7 @@ static unsigned id_hash(const char *s)
 /* Is org in the subtree of root (root itself included)? *region gets its
  * region. An organisation the model does not know counts as outside. */
 static int org_check(store_txn *t, org_cache *oc, const char *root, const char *org, int *in,
-		     uint32_t *region)
+                     uint32_t *region)
 {
 	unsigned slot = id_hash(org) % OCACHE;
 	if (oc->e[slot].in >= 0 && strcmp(oc->e[slot].id, org) == 0) {
@@ -258,7 +258,7 @@ static int region_matches(uint32_t code, const char *prefix)
 
 /* 1 if ev matches the organisation and region parts of f, 0 if not. */
 static int matches(store_txn *t, org_cache *oc, const sub_filter *f, const uint8_t *data,
-		   size_t len, int *match)
+                   size_t len, int *match)
 {
 	Ledger__Event *ev = codec_event_unpack(data, len);
 	if (!ev)
@@ -287,7 +287,7 @@ static int matches(store_txn *t, org_cache *oc, const sub_filter *f, const uint8
 /* ================================================================== */
 
 int sub_read(store_txn *t, uint64_t after, uint64_t head, const sub_filter *f, size_t max_events,
-	     size_t max_bytes, sub_page *p, ld_errinfo *e)
+             size_t max_bytes, sub_page *p, ld_errinfo *e)
 {
 	store_cursor *c;
 	store_val k, v;
@@ -314,14 +314,15 @@ int sub_read(store_txn *t, uint64_t after, uint64_t head, const sub_filter *f, s
 		rc = model_org_parent(t, f->org, parent, &region);
 		if (rc == LD_E(NOT_FOUND))
 			ld_errinfo_set(e, rc, "subscribe.filter.org_subtree",
-				       "organisation '%s' not found", f->org);
+			               "organisation '%s' not found", f->org);
 		if (rc)
 			goto out;
 	}
 	if ((rc = store_cursor_open(t, DB_LOG, &c)))
 		goto out;
 	ld_put_be64(key, after + 1);
-	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0; rc = store_cursor_next(c, &k, &v)) {
+	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0;
+	     rc = store_cursor_next(c, &k, &v)) {
 		uint64_t seq = ld_get_be64(k.data);
 		if (seq > head || p->n >= max_events || p->scanned >= SUB_MAX_SCAN)
 			break;
@@ -395,7 +396,7 @@ void subreg_free(sub_registry *r)
 }
 
 void subreg_seen(sub_registry *r, const char *id, uint64_t last_seq, uint64_t events,
-		 const char *peer, int waiting)
+                 const char *peer, int waiting)
 {
 	if (!r || !ld_has(id))
 		return;

@@ -33,19 +33,19 @@
 #include "codec.h"
 #include "store.h"
 
-#define SUB_MAX_EVENTS 10000           /* events in one page */
+#define SUB_MAX_EVENTS     10000 /* events in one page */
 #define SUB_DEFAULT_EVENTS 1000
-#define SUB_MIN_BYTES (4u << 10)
-#define SUB_MAX_BYTES (16u << 20)      /* event bytes in one page */
-#define SUB_DEFAULT_BYTES (4u << 20)
-#define SUB_MAX_WAIT_MS 30000          /* longest long-poll */
-#define SUB_MAX_SCAN 200000            /* events looked at for one page */
+#define SUB_MIN_BYTES      (4u << 10)
+#define SUB_MAX_BYTES      (16u << 20) /* event bytes in one page */
+#define SUB_DEFAULT_BYTES  (4u << 20)
+#define SUB_MAX_WAIT_MS    30000  /* longest long-poll */
+#define SUB_MAX_SCAN       200000 /* events looked at for one page */
 
 typedef struct sub_filter {
-	uint64_t kinds[2];          /* body kinds wanted (bit = field number) */
-	int any_kind;               /* no kind filter */
-	char org[LD_ID_MAX + 1];    /* subtree root; "" = none */
-	char region[8];             /* decimal prefix; "" = none */
+	uint64_t kinds[2];       /* body kinds wanted (bit = field number) */
+	int any_kind;            /* no kind filter */
+	char org[LD_ID_MAX + 1]; /* subtree root; "" = none */
+	char region[8];          /* decimal prefix; "" = none */
 } sub_filter;
 
 /* Checks and compiles a request's filter (NULL: everything). Errors name
@@ -55,11 +55,11 @@ typedef struct sub_filter {
 int sub_filter_compile(const Ledger__SubscribeFilter *f, sub_filter *out, ld_errinfo *e);
 
 typedef struct sub_page {
-	store_val *ev;   /* caller's array of `cap` entries */
+	store_val *ev; /* caller's array of `cap` entries */
 	size_t cap;
-	size_t n;        /* events in the page */
-	size_t bytes;    /* their packed size as `repeated Event events = 1` */
-	uint64_t next;   /* resume after next - 1 */
+	size_t n;      /* events in the page */
+	size_t bytes;  /* their packed size as `repeated Event events = 1` */
+	uint64_t next; /* resume after next - 1 */
 	uint64_t scanned;
 } sub_page;
 
@@ -72,7 +72,7 @@ typedef struct sub_page {
  * a storage error.
  */
 int sub_read(store_txn *t, uint64_t after, uint64_t head, const sub_filter *f, size_t max_events,
-	     size_t max_bytes, sub_page *p, ld_errinfo *e);
+             size_t max_bytes, sub_page *p, ld_errinfo *e);
 
 /* ------------------------------------------------------------------ */
 /* The registry of subscribers (thread-safe)                           */
@@ -88,7 +88,7 @@ void subreg_free(sub_registry *r);
  * after the answer, the events it was given, its peer and whether it waits
  * now (waiting requests are noted again when answered). */
 void subreg_seen(sub_registry *r, const char *id, uint64_t last_seq, uint64_t events,
-		 const char *peer, int waiting);
+                 const char *peer, int waiting);
 /* Fills out with every subscriber, most recently seen first, lag against
  * head. Allocates; free with subreg_list_free. 0 or LD_E(INTERNAL). */
 int subreg_list(sub_registry *r, uint64_t head, Ledger__SubscriberList *out);

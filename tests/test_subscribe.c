@@ -99,8 +99,7 @@ static size_t page_seqs(const ldc_page *p, uint64_t *out, size_t max)
 }
 
 /* Everything matching s after `after`, following next_seq to the head. */
-static size_t collect(ldc *c, const ldc_subscription *s, uint64_t after, uint64_t *out,
-		      size_t max)
+static size_t collect(ldc *c, const ldc_subscription *s, uint64_t after, uint64_t *out, size_t max)
 {
 	ldc_page p = {0};
 	ld_errinfo e;
@@ -127,18 +126,18 @@ static size_t collect(ldc *c, const ldc_subscription *s, uint64_t after, uint64_
 static uint64_t fill(ldc *c)
 {
 	Ledger__Event *evs[] = {
-		tl_org("JS", LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000),
-		tl_org("NJ", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320100),
-		tl_org("NJ-GL", LEDGER__ORG_KIND__FEDERATION_COUNTY, "NJ", 320102),
-		tl_org("NJ-RIDER", LEDGER__ORG_KIND__INDUSTRY_UNION, "NJ", 320100),
-		tl_org("SZ", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320500),
-		tl_join("M1", "NJ-GL", 1),
-		tl_dues("M1", 1200),
-		tl_join("M2", "SZ", 2),
-		tl_transfer("M1", "NJ-GL", "SZ"),
-		tl_dues("M1", 600),
-		tl_dues("M2", 600),
-		tl_service("NJ-RIDER", NULL, LEDGER__SERVICE_KIND__LEGAL_AID),
+	    tl_org("JS", LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000),
+	    tl_org("NJ", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320100),
+	    tl_org("NJ-GL", LEDGER__ORG_KIND__FEDERATION_COUNTY, "NJ", 320102),
+	    tl_org("NJ-RIDER", LEDGER__ORG_KIND__INDUSTRY_UNION, "NJ", 320100),
+	    tl_org("SZ", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320500),
+	    tl_join("M1", "NJ-GL", 1),
+	    tl_dues("M1", 1200),
+	    tl_join("M2", "SZ", 2),
+	    tl_transfer("M1", "NJ-GL", "SZ"),
+	    tl_dues("M1", 600),
+	    tl_dues("M2", 600),
+	    tl_service("NJ-RIDER", NULL, LEDGER__SERVICE_KIND__LEGAL_AID),
 	};
 	uint64_t last = 0;
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
@@ -202,7 +201,7 @@ static void test_pages(void **state)
 }
 
 static void expect_error(ldc *c, const ldc_subscription *s, uint64_t after, int code,
-			 const char *field, const char *msg_part)
+                         const char *field, const char *msg_part)
 {
 	ldc_page p = {0};
 	ld_errinfo e = {0};
@@ -222,7 +221,7 @@ static void test_bad_requests(void **state)
 	fill(c);
 	ldc_subscription s = {0};
 	expect_error(c, &s, 13, LD_E(AFTER_HEAD), "subscribe.after_seq",
-		     "after_seq 13 is beyond the log head 12");
+	             "after_seq 13 is beyond the log head 12");
 	expect_error(c, &s, UINT64_MAX, LD_E(AFTER_HEAD), "subscribe.after_seq", NULL);
 	ldc_subscription bad = {.max_events = 10001};
 	expect_error(c, &bad, 0, LD_E(INVALID_VALUE), "subscribe.max_events", "1 to 10000");
@@ -257,11 +256,12 @@ static void expect_seqs(ldc *c, const ldc_subscription *s, const uint64_t *want,
 	for (size_t i = 0; i < m; i++)
 		snprintf(g + strlen(g), sizeof(g) - strlen(g), " %llu", (unsigned long long)got[i]);
 	for (size_t i = 0; i < n; i++)
-		snprintf(w + strlen(w), sizeof(w) - strlen(w), " %llu", (unsigned long long)want[i]);
+		snprintf(w + strlen(w), sizeof(w) - strlen(w), " %llu",
+		         (unsigned long long)want[i]);
 	if (strcmp(g, w) != 0)
 		fail_msg("filter org=%s region=%s: got [%s ], want [%s ]",
-			 s->org_subtree ? s->org_subtree : "-",
-			 s->region_prefix ? s->region_prefix : "-", g, w);
+		         s->org_subtree ? s->org_subtree : "-",
+		         s->region_prefix ? s->region_prefix : "-", g, w);
 }
 
 static void test_filters(void **state)
@@ -512,7 +512,7 @@ static void test_catch_up_while_ingesting(void **state)
 			assert_non_null(ev);
 			if (ev->seq != expect)
 				fail_msg("got seq %llu, expected %llu", (unsigned long long)ev->seq,
-					 (unsigned long long)expect);
+				         (unsigned long long)expect);
 			expect++;
 			codec_event_free(ev);
 		}
@@ -544,7 +544,7 @@ static Ledger__CommitNotice *recv_notice(nng_socket sub)
 	assert_true(nng_msg_len(m) > 6);
 	assert_memory_equal(nng_msg_body(m), "commit", 6);
 	Ledger__CommitNotice *n = ledger__commit_notice__unpack(
-		NULL, nng_msg_len(m) - 6, (const uint8_t *)nng_msg_body(m) + 6);
+	    NULL, nng_msg_len(m) - 6, (const uint8_t *)nng_msg_body(m) + 6);
 	assert_non_null(n);
 	nng_msg_free(m);
 	return n;
@@ -564,7 +564,8 @@ static void test_pub(void **state)
 	sleep_ms(300); /* the subscription reaches the publisher */
 
 	ldc *c = connect_d();
-	uint64_t seq = append1(c, tl_org("JS", LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000));
+	uint64_t seq =
+	    append1(c, tl_org("JS", LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000));
 	Ledger__CommitNotice *n = recv_notice(sub);
 	assert_int_equal(n->first_seq, 1);
 	assert_int_equal(n->last_seq, seq);
@@ -578,9 +579,9 @@ static void test_pub(void **state)
 	/* A batch: one notice with the range; the ranges follow each other
 	 * without gaps. */
 	Ledger__Event *evs[3] = {
-		tl_org("NJ", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320100),
-		tl_join("M1", "NJ", 1),
-		tl_dues("M1", 100),
+	    tl_org("NJ", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320100),
+	    tl_join("M1", "NJ", 1),
+	    tl_dues("M1", 100),
 	};
 	uint64_t last = append_n(c, evs, 3);
 	uint64_t next = 2;
@@ -605,13 +606,13 @@ int main(void)
 	if (getenv("TEST"))
 		cmocka_set_test_filter(getenv("TEST"));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_long_poll, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_subscribers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_catch_up_while_ingesting, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pub, setup_none, teardown),
+	    cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_long_poll, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_subscribers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_catch_up_while_ingesting, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pub, setup_none, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
