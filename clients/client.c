@@ -90,6 +90,12 @@ void ldc_close(ldc *c)
 	free(c);
 }
 
+void ldc_interrupt(ldc *c)
+{
+	if (c && nng_socket_id(c->sock) > 0)
+		nng_close(c->sock);
+}
+
 /* Fills e from a whole-request error of the server; returns its code. */
 static int error_from_wire(const Ledger__Error *err, ld_errinfo *e)
 {

@@ -33,6 +33,9 @@ typedef struct ldc ldc;
  * ldc_close(), which also takes NULL. */
 int ldc_open(ldc **out, const char *url, int timeout_ms, ld_errinfo *e);
 void ldc_close(ldc *c);
+/* Closes the socket under a call in flight on another thread, which then
+ * returns LD_E(UNAVAILABLE) at once; afterwards only ldc_close is allowed. */
+void ldc_interrupt(ldc *c);
 
 /*
  * Sends req and waits for the response. On 0, *out is the decoded response

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,107 @@ static void usage(FILE *f)
 	        "Exit status: 0 stopped (SIGINT/SIGTERM, or --once caught up), 1 error,\n"
 	        "2 usage, 3 the database's disk is full (the checkpoint is intact: free space\n"
 	        "and start it again).\n");
+}
+
+/* ------------------------------------------------------------------ */
+/* The fetcher: a thread that reads pages ahead, so that the daemon's      */
+/* reading and sending of the next page overlaps the loading of this one.  */
+/* ------------------------------------------------------------------ */
+
+#define SLOTS 3
+
+typedef struct slot {
+	ldc_page page;
+	int rc;
+	ld_errinfo e;
+} slot;
+
+typedef struct fetcher {
+	pthread_t th;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	slot slots[SLOTS];
+	int head, count; /* slots[head] is the next to load; count are ready */
+	int stop;
+	ldc *conn;
+	ldc_subscription sub;
+	uint64_t after;
+} fetcher;
+
+static void sleep_ms(int ms);
+
+static void *fetch_main(void *arg)
+{
+	fetcher *f = arg;
+	int caught_up = 0, failed = 0;
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		while (f->count == SLOTS && !f->stop)
+			pthread_cond_wait(&f->cond, &f->lock);
+		if (f->stop)
+			break;
+		slot *sl = &f->slots[(f->head + f->count) % SLOTS];
+		pthread_mutex_unlock(&f->lock);
+		if (failed)
+			sleep_ms(200); /* the daemon is away: retry, gently */
+		f->sub.wait_ms = caught_up ? 5000 : 0;
+		sl->rc = ldc_subscribe(f->conn, &f->sub, f->after, &sl->page, &sl->e);
+		failed = sl->rc != 0;
+		if (sl->rc == 0) {
+			f->after = sl->page.next_seq - 1;
+			caught_up = f->after >= sl->page.head_seq;
+		}
+		pthread_mutex_lock(&f->lock);
+		f->count++;
+		pthread_cond_broadcast(&f->cond);
+		if (sl->rc && sl->rc != LD_E(UNAVAILABLE))
+			f->stop = 1; /* fatal: the loader reports it */
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+/* The next slot, or NULL when a signal asks to stop. */
+static slot *fetch_next(fetcher *f)
+{
+	slot *sl = NULL;
+	pthread_mutex_lock(&f->lock);
+	while (!f->count && !stop_requested) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&f->cond, &f->lock, &ts);
+	}
+	if (f->count)
+		sl = &f->slots[f->head];
+	pthread_mutex_unlock(&f->lock);
+	return sl;
+}
+
+/* The slot from fetch_next is loaded: hand it back. */
+static void fetch_release(fetcher *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->head = (f->head + 1) % SLOTS;
+	f->count--;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void fetch_stop(fetcher *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->stop = 1;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	ldc_interrupt(f->conn); /* a long-poll in flight returns now */
+	pthread_join(f->th, NULL);
+	for (int i = 0; i < SLOTS; i++)
+		ldc_page_free(&f->slots[i].page);
 }
 
 static double mono_s(void)
@@ -129,11 +231,14 @@ int main(int argc, char **argv)
 	char err[SINK_ERRLEN];
 	sink *s = NULL;
 	ldc *conn = NULL;
-	ldc_page page = {0};
+	fetcher f = {0};
+	int fetching = 0;
 	ld_errinfo e;
 	int status = EXIT_FAIL;
 	uint64_t cp = 0;
 
+	pthread_mutex_init(&f.lock, NULL);
+	pthread_cond_init(&f.cond, NULL);
 	int rc = ops->open(&s, target, err);
 	if (rc == 0)
 		rc = ops->checkpoint(s, &cp, err);
@@ -150,8 +255,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ledger-sink: loading %s '%s' from %s after seq %llu\n", ops->name,
 		        target, url, (unsigned long long)cp);
 
-	ldc_subscription sub = {.subscriber_id = id,
-	                        .max_events = batch < 10000 ? (uint32_t)batch : 10000};
+	f.conn = conn;
+	f.after = cp;
+	f.sub = (ldc_subscription){.subscriber_id = id,
+	                           .max_events = batch < 10000 ? (uint32_t)batch : 10000};
+	if (pthread_create(&f.th, NULL, fetch_main, &f) != 0) {
+		fprintf(stderr, "ledger-sink: cannot start a thread\n");
+		goto out;
+	}
+	fetching = 1;
 	uint64_t pending_cp = cp, loaded = 0;
 	long pending = 0;
 	int caught_up = 0, away = 0;
@@ -185,16 +297,17 @@ int main(int argc, char **argv)
 			status = EXIT_OK;
 			break;
 		}
-		sub.wait_ms = caught_up ? 5000 : 0;
-		rc = ldc_subscribe(conn, &sub, pending_cp, &page, &e);
+		slot *sl = fetch_next(&f);
+		if (!sl)
+			continue; /* a signal: commit and stop */
+		ldc_page page = sl->page;
+		rc = sl->rc;
+		e = sl->e;
 		if (rc == LD_E(UNAVAILABLE)) {
 			if (!away && !quiet)
 				fprintf(stderr, "ledger-sink: %s; retrying\n", e.message);
-			if (!away) {
-				away = 1;
-				continue; /* commit what we have first */
-			}
-			sleep_ms(200);
+			away = 1; /* commit what we have while it is away */
+			fetch_release(&f);
 			continue;
 		}
 		if (rc == LD_E(AFTER_HEAD)) {
@@ -241,13 +354,15 @@ int main(int argc, char **argv)
 		}
 		pending_cp = page.next_seq - 1;
 		caught_up = pending_cp >= page.head_seq;
+		uint64_t head = page.head_seq;
+		fetch_release(&f);
 		double now = mono_s();
 		if (!quiet && now - shown >= 5) {
 			shown = now;
 			fprintf(stderr,
 			        "ledger-sink: checkpoint %llu, head %llu, %llu events loaded "
 			        "(%.0f/s)\n",
-			        (unsigned long long)cp, (unsigned long long)page.head_seq,
+			        (unsigned long long)cp, (unsigned long long)head,
 			        (unsigned long long)loaded, (double)loaded / (now - t0));
 		}
 	}
@@ -255,7 +370,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ledger-sink: stopped at seq %llu; %llu events loaded in %.1f s\n",
 		        (unsigned long long)cp, (unsigned long long)loaded, mono_s() - t0);
 out:
-	ldc_page_free(&page);
+	if (fetching)
+		fetch_stop(&f);
+	pthread_cond_destroy(&f.cond);
+	pthread_mutex_destroy(&f.lock);
 	ldc_close(conn);
 	if (s)
 		ops->close(s);

@@ -2,7 +2,7 @@
  * sink_pg.c — the PostgreSQL target of ledger-sink (libpq behind one file).
  * See sink.h.
  *
- * Rows are gathered per table as COPY text; commit sends, in one
+ * Rows are gathered per table in COPY's binary format; commit sends, in one
  * transaction, a COPY ... FROM STDIN per table that has rows and the new
  * checkpoint. Disk full on the server (SQLSTATE 53100) is SINK_FULL; the
  * transaction is rolled back by the server, checkpoint included.
@@ -123,72 +123,74 @@ static int pg_checkpoint(sink *s, uint64_t *last, char err[SINK_ERRLEN])
 	return rc;
 }
 
-static const char hexd[] = "0123456789abcdef";
+/* COPY's binary format: a header, then per row a 16-bit field count and per
+ * field a 32-bit length (-1: NULL) and the value in the type's binary form
+ * (bigint: 8 bytes big-endian; text and bytea: the bytes), then -1 as the
+ * field count. The server parses nothing: cheaper than text for bytea. */
+static const char copy_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 
-/* One value in COPY text format. */
-static int put_val(buf *b, const sink_val *v)
+static void put_be(buf *b, uint64_t v, int n)
 {
+	for (int i = n - 1; i >= 0; i--)
+		b->p[b->n++] = (char)(v >> (8 * i));
+}
+
+/* One value of a column of type ct; reserve() was called for it. */
+static void put_val(buf *b, enum sink_ctype ct, const sink_val *v)
+{
+	char num[24];
+	const char *data = NULL;
+	size_t len = 0;
 	switch (v->t) {
 	case SV_NULL:
-		if (reserve(b, 2))
-			return -1;
-		memcpy(b->p + b->n, "\\N", 2);
-		b->n += 2;
-		return 0;
+		put_be(b, 0xffffffffu, 4);
+		return;
 	case SV_INT:
-		if (reserve(b, 24))
-			return -1;
-		b->n += (size_t)snprintf(b->p + b->n, 24, "%lld", (long long)v->i);
-		return 0;
-	case SV_TEXT: {
-		size_t len = strlen(v->s);
-		if (reserve(b, 2 * len))
-			return -1;
-		for (const char *c = v->s; *c; c++) {
-			char e = *c == '\\'   ? '\\'
-			         : *c == '\t' ? 't'
-			         : *c == '\n' ? 'n'
-			         : *c == '\r' ? 'r'
-			                      : 0;
-			if (e) {
-				b->p[b->n++] = '\\';
-				b->p[b->n++] = e;
-			} else {
-				b->p[b->n++] = *c;
-			}
+		if (ct == SC_INT) {
+			put_be(b, 8, 4);
+			put_be(b, (uint64_t)v->i, 8);
+			return;
 		}
-		return 0;
-	}
+		len = (size_t)snprintf(num, sizeof(num), "%lld", (long long)v->i);
+		data = num; /* an enum value this build has no name for */
+		break;
+	case SV_TEXT:
+		data = v->s;
+		len = strlen(v->s);
+		break;
 	case SV_BLOB:
-		/* bytea hex input, its backslash escaped for COPY: \\x0a0b... */
-		if (reserve(b, 3 + 2 * v->len))
-			return -1;
-		memcpy(b->p + b->n, "\\\\x", 3);
-		b->n += 3;
-		for (size_t i = 0; i < v->len; i++) {
-			uint8_t x = (uint8_t)v->s[i];
-			b->p[b->n++] = hexd[x >> 4];
-			b->p[b->n++] = hexd[x & 15];
-		}
-		return 0;
+		data = v->s;
+		len = v->len;
+		break;
 	}
-	return -1;
+	put_be(b, len, 4);
+	memcpy(b->p + b->n, data, len);
+	b->n += len;
+}
+
+static size_t val_size(const sink_val *v)
+{
+	return 4 + (v->t == SV_TEXT ? strlen(v->s) : v->t == SV_BLOB ? v->len : 24);
 }
 
 static int pg_row(sink *s, int table, const sink_val *v, char err[SINK_ERRLEN])
 {
 	buf *b = &s->rows[table];
-	for (int c = 0; c < sink_tables[table].ncols; c++) {
-		if ((c && (reserve(b, 1) || (b->p[b->n++] = '\t', 0))) || put_val(b, &v[c])) {
-			snprintf(err, SINK_ERRLEN, "out of memory");
-			return SINK_ERR;
-		}
-	}
-	if (reserve(b, 1)) {
+	const sink_table *tb = &sink_tables[table];
+	size_t need = 2 + (b->n ? 0 : sizeof(copy_header));
+	for (int c = 0; c < tb->ncols; c++)
+		need += val_size(&v[c]);
+	if (reserve(b, need + 2)) { /* + the trailer */
 		snprintf(err, SINK_ERRLEN, "out of memory");
 		return SINK_ERR;
 	}
-	b->p[b->n++] = '\n';
+	if (b->n == 0) {
+		memcpy(b->p, copy_header, sizeof(copy_header));
+		b->n = sizeof(copy_header);
+	}
+	put_be(b, (uint64_t)tb->ncols, 2);
+	for (int c = 0; c < tb->ncols; c++)
+		put_val(b, tb->types[c], &v[c]);
 	s->nrows++;
 	return 0;
 }
@@ -200,7 +202,7 @@ static int copy_table(sink *s, int t, char err[SINK_ERRLEN])
 	size_t n = (size_t)snprintf(sql, sizeof(sql), "COPY %s (", tb->name);
 	for (int c = 0; c < tb->ncols; c++)
 		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", c ? "," : "", tb->cols[c]);
-	snprintf(sql + n, sizeof(sql) - n, ") FROM STDIN");
+	snprintf(sql + n, sizeof(sql) - n, ") FROM STDIN (FORMAT binary)");
 	PGresult *res = PQexec(s->conn, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
 		int rc = pg_error(s, res, err, "COPY");
@@ -208,7 +210,8 @@ static int copy_table(sink *s, int t, char err[SINK_ERRLEN])
 		return rc;
 	}
 	PQclear(res);
-	const buf *b = &s->rows[t];
+	buf *b = &s->rows[t];
+	put_be(b, 0xffff, 2); /* the trailer (pg_row reserved room for it) */
 	for (size_t off = 0; off < b->n;) {
 		size_t chunk = b->n - off > (1u << 20) ? 1u << 20 : b->n - off;
 		if (PQputCopyData(s->conn, b->p + off, (int)chunk) != 1) {

@@ -76,7 +76,7 @@ static int sq_open(sink **out, const char *target, char err[SINK_ERRLEN])
 	sink_schema_sql(sql, sizeof(sql), "INTEGER", "BLOB");
 	char *msg = NULL;
 	rc = sqlite3_exec(s->db,
-	                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+	                  "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
 	                  "PRAGMA cache_size=-65536;",
 	                  NULL, NULL, &msg);
 	if (rc == SQLITE_OK)

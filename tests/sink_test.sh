@@ -47,7 +47,7 @@ for i in $(seq 8); do
 	"$SINK" --url "$URL" --quiet --batch $((RANDOM % 4000 + 200)) "$TMPDIR/killed.db" \
 		2>>"$TMPDIR/sink.log" &
 	pid=$!
-	sleep "0.$((RANDOM % 5 + 1))$((RANDOM % 10))"
+	sleep "$(printf "0.%03d" $((RANDOM % 270 + 30)))"
 	kill -9 "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	CPS="$CPS $(sqlite_cp "$TMPDIR/killed.db" 2>/dev/null || echo -)"
@@ -173,7 +173,7 @@ CPS=""
 for i in $(seq 8); do
 	"$SINK" --url "$URL" --quiet --batch $((RANDOM % 4000 + 200)) "$PG/killed" 2>>"$TMPDIR/sink.log" &
 	pid=$!
-	sleep "0.$((RANDOM % 5 + 1))$((RANDOM % 10))"
+	sleep "$(printf "0.%03d" $((RANDOM % 270 + 30)))"
 	kill -9 "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	CPS="$CPS $(pg_cp killed 2>/dev/null || echo -)"
