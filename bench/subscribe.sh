@@ -14,7 +14,7 @@
 #     target: drop <= 10%
 # Writes bench/RESULTS.subscribe.md (BENCH_OUT) and a log beside it.
 #
-# Settings: BENCH_SUB_MEMBERS (85000: about 1,000,000 events), BENCH_SUB_RUNS
+# Settings: BENCH_SUB_MEMBERS (110000: about 1,000,000 events), BENCH_SUB_RUNS
 # (3), BENCH_SUB_SECONDS (5 per ingest measurement), BENCH_TMPDIR (/var/tmp).
 # Quick: BENCH_SUB_MEMBERS=20000 BENCH_SUB_RUNS=1 BENCH_SUB_SECONDS=3
 set -euo pipefail
@@ -22,7 +22,7 @@ set -euo pipefail
 BUILD=${1:?usage: bench/subscribe.sh BUILD_DIR}
 BUILD=$(cd "$BUILD" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-MEMBERS=${BENCH_SUB_MEMBERS:-85000}
+MEMBERS=${BENCH_SUB_MEMBERS:-110000}
 RUNS=${BENCH_SUB_RUNS:-3}
 SECS=${BENCH_SUB_SECONDS:-5}
 OUT=${BENCH_OUT:-$ROOT/bench/RESULTS.subscribe.md}
