@@ -286,6 +286,13 @@ static int matches(store_txn *t, org_cache *oc, const sub_filter *f, const uint8
 /* Pages                                                               */
 /* ================================================================== */
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int sub_read(store_txn *t, uint64_t after, uint64_t head, const sub_filter *f, size_t max_events,
              size_t max_bytes, sub_page *p, ld_errinfo *e)
 {
@@ -320,11 +327,16 @@ int sub_read(store_txn *t, uint64_t after, uint64_t head, const sub_filter *f, s
 	}
 	if ((rc = store_cursor_open(t, DB_LOG, &c)))
 		goto out;
+	int64_t t0 = mono_ms();
 	ld_put_be64(key, after + 1);
 	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0;
 	     rc = store_cursor_next(c, &k, &v)) {
 		uint64_t seq = ld_get_be64(k.data);
 		if (seq > head || p->n >= max_events || p->scanned >= SUB_MAX_SCAN)
+			break;
+		/* A filter that decodes (organisation, region) costs µs per
+		 * event: bound the time of one page too. */
+		if (oc && p->scanned && p->scanned % 256 == 0 && mono_ms() - t0 > SUB_MAX_SCAN_MS)
 			break;
 		size_t sz = codec_ld_len(1, v.len);
 		if (p->n && p->bytes + sz > max_bytes)

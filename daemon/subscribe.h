@@ -40,6 +40,7 @@
 #define SUB_DEFAULT_BYTES  (4u << 20)
 #define SUB_MAX_WAIT_MS    30000  /* longest long-poll */
 #define SUB_MAX_SCAN       200000 /* events looked at for one page */
+#define SUB_MAX_SCAN_MS    100    /* ... and time spent, with a decoding filter */
 
 typedef struct sub_filter {
 	uint64_t kinds[2];       /* body kinds wanted (bit = field number) */

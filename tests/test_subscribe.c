@@ -528,6 +528,42 @@ static void test_catch_up_while_ingesting(void **state)
 	ldc_close(c);
 }
 
+/* With 4 contexts, at most 2 long-polls wait; a third is answered at once
+ * (an empty page), and the other requests still get contexts. */
+static void test_wait_limit(void **state)
+{
+	const char *extra[] = {"--workers", "4", NULL};
+	assert_int_equal(tl_daemon_start(&D, extra), 0);
+	ldc *c = connect_d();
+	uint64_t head = append1(c, tl_org("JS", LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000));
+	poller pl[3];
+	pthread_t th[3];
+	for (int i = 0; i < 2; i++) {
+		pl[i] = (poller){.s = {.wait_ms = 8000}, .after = head};
+		pthread_create(&th[i], NULL, poll_main, &pl[i]);
+	}
+	sleep_ms(400);
+	pl[2] = (poller){.s = {.wait_ms = 8000}, .after = head};
+	pthread_create(&th[2], NULL, poll_main, &pl[2]);
+	pthread_join(th[2], NULL);
+	assert_int_equal(pl[2].rc, 0);
+	assert_int_equal(pl[2].n, 0);
+	if (pl[2].took > 2.0)
+		fail_msg("the third long-poll waited %.2f s with 2 of 4 contexts waiting", pl[2].took);
+	Ledger__Response *r = NULL;
+	assert_int_equal(ldc_head(c, &r, NULL), 0);
+	codec_response_free(r);
+	uint64_t seq = append1(c, tl_org("NJ", LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320100));
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(pl[i].rc, 0);
+		assert_int_equal(pl[i].first_seq, seq);
+		assert_true(pl[i].took < 5.0);
+	}
+	ldc_close(c);
+	assert_int_equal(tl_daemon_stop(&D, SIGTERM), 0);
+}
+
 static int setup_none(void **state)
 {
 	memset(&D, 0, sizeof(D));
@@ -613,6 +649,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_subscribers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_catch_up_while_ingesting, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pub, setup_none, teardown),
+	    cmocka_unit_test_setup_teardown(test_wait_limit, setup_none, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
