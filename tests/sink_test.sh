@@ -3,7 +3,8 @@
 #  - killed with SIGKILL at random points (while ledger-gen is still
 #    appending) and restarted, it ends with the same tables, byte for byte,
 #    as a clean run (SQLite: the .dump; PostgreSQL: every table ordered by seq);
-#  - it survives the daemon restarting: it waits, reconnects and resumes;
+#  - it survives the daemon going away for 11 s and restarting: it says so,
+#    retries, reconnects and resumes;
 #  - a full disk on its side (a small tmpfs; root only) stops it with exit 3
 #    and a clear message, its checkpoint matching its rows; with space back it
 #    finishes with the same tables as the clean run;
@@ -82,7 +83,8 @@ for _ in $(seq 100); do [ "$(sqlite_cp "$TMPDIR/follow.db" 2>/dev/null)" = "$HEA
 expect_eq "$(sqlite_cp "$TMPDIR/follow.db")" "$HEAD" "the follower caught up"
 SAVED_URL=$URL
 stop_ledgerd
-sleep 1
+# Away longer than the sink's 10 s request timeout: it says so and retries.
+sleep 11
 "$LEDGERD" --data "$TMPDIR/data" --listen "$SAVED_URL" 2>>"$LEDGERD_LOG" &
 LEDGERD_PID=$!
 for _ in $(seq 100); do "$LEDGERCTL" --url "$URL" head >/dev/null 2>&1 && break; sleep 0.1; done
@@ -95,6 +97,9 @@ kill -0 "$SINK_PID" 2>/dev/null || { cat "$TMPDIR/follow.log" >&2; fail "the sin
 expect_eq "$(sqlite_cp "$TMPDIR/follow.db")" "$HEAD2" "the follower after the daemon restarted"
 kill -TERM "$SINK_PID"
 wait "$SINK_PID" || fail "the sink did not exit 0 on SIGTERM"
+grep -q "retrying" "$TMPDIR/follow.log" || { cat "$TMPDIR/follow.log" >&2; fail "the sink did not report the daemon away"; }
+grep -q "the ledger is back; resuming after seq $HEAD" "$TMPDIR/follow.log" ||
+	{ cat "$TMPDIR/follow.log" >&2; fail "the sink did not report resuming"; }
 SINK_PID=""
 "$SINK" --url "$URL" --quiet --once "$TMPDIR/clean.db" || fail "the clean run (2) failed"
 expect_eq "$(sqlite_sum "$TMPDIR/follow.db")" "$(sqlite_sum "$TMPDIR/clean.db")" \
