@@ -45,6 +45,7 @@ Q       := $(if $(V),,@)
 PROTOC_C ?= protoc-c
 PKGS    := lmdb libprotobuf-c libuv libcrypto jansson yaml-0.1
 PKGS    += inih libmicrohttpd  # config and role files; metrics endpoint and dashboard
+PKGS    += sqlite3 libpq       # ledger-sink's targets (clients/sink_*.c)
 
 # NNG 1.5.2 in Debian ships no pkg-config file; fall back to plain -lnng.
 NNG_CFLAGS := $(shell pkg-config --cflags nng 2>/dev/null)

@@ -39,6 +39,8 @@
 #   daemon's default)  BENCH_FEED_RUNS (3)  BENCH_FEED_SECONDS (4)
 #   BENCH_ONLY (ingest, projections or feed: run that part alone; the report then
 #   BENCH_ONLY=import runs bench/import.sh instead (import and generator).
+#   BENCH_ONLY (ingest or projections: run that part alone; subscribe: run
+#   bench/subscribe.sh; the report then
 #   goes to bench/RESULTS.<part>.md unless BENCH_OUT says otherwise)
 #   Quick: BENCH_ONLY=projections BENCH_PROJ_EVENTS=200000 BENCH_PROJ_RUNS=1
 #   BENCH_TMPDIR (/var/tmp: on disk, so that syncs cost what they cost)
@@ -71,6 +73,8 @@ PROJ_LAG_SECONDS=${BENCH_PROJ_LAG_SECONDS:-4}
 ONLY=${BENCH_ONLY:-}
 # The import and generator benchmarks live in their own script (issue 8).
 [ "$ONLY" = import ] && exec "$ROOT/bench/import.sh" "$BUILD"
+# Subscriptions (issue 5) have a script of their own.
+[ "$ONLY" = subscribe ] && exec "$ROOT/bench/subscribe.sh" "$BUILD"
 case "$ONLY" in
 "") RUN_INGEST=1 RUN_PROJ=1 RUN_FEED=1 ;;
 ingest) RUN_INGEST=1 RUN_PROJ=0 RUN_FEED=0 ;;

@@ -191,6 +191,12 @@ void ldc_close(ldc *c)
 	free(c);
 }
 
+void ldc_interrupt(ldc *c)
+{
+	if (c && nng_socket_id(c->sock) > 0)
+		nng_close(c->sock);
+}
+
 /* Fills e from a whole-request error of the server; returns its code. */
 static int error_from_wire(const Ledger__Error *err, ld_errinfo *e)
 {
@@ -204,14 +210,16 @@ static int error_from_wire(const Ledger__Error *err, ld_errinfo *e)
 	return rc;
 }
 
-int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_errinfo *e)
+/* Sends req and receives the answer's bytes within timeout_ms: 0 with
+ * *reply (free with nng_msg_free), or LD_E(UNAVAILABLE) / LD_E(INTERNAL). */
+static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg **reply,
+		    ld_errinfo *e)
 {
 	nng_msg *msg = NULL;
-	Ledger__Response *resp = NULL;
 	int nrv;
 	int rc = 0;
 
-	*out = NULL;
+	*reply = NULL;
 	size_t n = codec_size(req);
 	if ((nrv = nng_msg_alloc(&msg, n)) != 0) {
 		msg = NULL;
@@ -223,11 +231,11 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 	/* A REQ send waits for a connection, so the time left for the
 	 * answer is what the send did not use: the whole call stays within
 	 * timeout_ms. */
-	nng_time deadline = nng_clock() + (nng_time)c->timeout_ms;
-	if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, c->timeout_ms)) != 0 ||
+	nng_time deadline = nng_clock() + (nng_time)timeout_ms;
+	if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
 	    (nrv = nng_sendmsg(c->sock, msg, 0)) != 0) {
 		rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot reach '%s' within %d ms: %s",
-				    c->url, c->timeout_ms, nng_strerror(nrv));
+				    c->url, timeout_ms, nng_strerror(nrv));
 		goto out; /* a failed send leaves msg with us */
 	}
 	msg = NULL;
@@ -239,13 +247,30 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 		if (nrv == NNG_ETIMEDOUT)
 			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
 					    "no answer from '%s' within %d ms: %s", c->url,
-					    c->timeout_ms, nng_strerror(nrv));
+					    timeout_ms, nng_strerror(nrv));
 		else
 			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
 					    "cannot receive from '%s': %s", c->url,
 					    nng_strerror(nrv));
 		goto out;
 	}
+	*reply = msg;
+	msg = NULL;
+out:
+	if (msg)
+		nng_msg_free(msg);
+	return rc;
+}
+
+int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_errinfo *e)
+{
+	nng_msg *msg = NULL;
+	Ledger__Response *resp = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = call_raw(c, req, c->timeout_ms, &msg, e)))
+		return rc;
 	resp = codec_response_unpack(nng_msg_body(msg), nng_msg_len(msg));
 	if (!resp) {
 		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
@@ -553,6 +578,189 @@ void ldc_sub_close(ldc_sub *s)
 		return;
 	nng_close(s->sock);
 	free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Subscriptions                                                       */
+/* ------------------------------------------------------------------ */
+
+static const uint8_t *varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; p < end && shift < 64; shift += 7) {
+		uint8_t b = *p++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return p;
+	}
+	return NULL;
+}
+
+/* Skips a field of wire type wt; NULL if malformed. For length-delimited
+ * fields *data and *len are set. */
+static const uint8_t *skip_field(const uint8_t *p, const uint8_t *end, unsigned wt, uint64_t *v,
+				 const uint8_t **data)
+{
+	switch (wt) {
+	case 0:
+		return varint(p, end, v);
+	case 1:
+		return end - p >= 8 ? p + 8 : NULL;
+	case 2:
+		if (!(p = varint(p, end, v)) || *v > (uint64_t)(end - p))
+			return NULL;
+		*data = p;
+		return p + *v;
+	case 5:
+		return end - p >= 4 ? p + 4 : NULL;
+	default:
+		return NULL;
+	}
+}
+
+/* Walks a SubscribePage without decoding its events. */
+static int parse_page(const uint8_t *p, const uint8_t *end, ldc_page *pg)
+{
+	while (p < end) {
+		uint64_t key, v = 0;
+		const uint8_t *d = NULL;
+		if (!(p = varint(p, end, &key)) || !(p = skip_field(p, end, key & 7, &v, &d)))
+			return -1;
+		switch (key >> 3) {
+		case 1:
+			if ((key & 7) != 2)
+				return -1;
+			if (pg->n == pg->cap) {
+				size_t cap = pg->cap ? pg->cap * 2 : 1024;
+				ldc_bytes *ev = realloc(pg->events, cap * sizeof(*ev));
+				if (!ev)
+					return -2;
+				pg->events = ev;
+				pg->cap = cap;
+			}
+			pg->events[pg->n].data = d;
+			pg->events[pg->n].len = (size_t)v;
+			pg->n++;
+			break;
+		case 2:
+			pg->next_seq = v;
+			break;
+		case 3:
+			pg->head_seq = v;
+			break;
+		case 4:
+			pg->scanned = v;
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+int ldc_subscribe(ldc *c, const ldc_subscription *s, uint64_t after_seq, ldc_page *page,
+		  ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__SubscribeRequest q = LEDGER__SUBSCRIBE_REQUEST__INIT;
+	Ledger__SubscribeFilter f = LEDGER__SUBSCRIBE_FILTER__INIT;
+	nng_msg *msg = NULL;
+	int rc;
+
+	if (page->msg) {
+		nng_msg_free(page->msg);
+		page->msg = NULL;
+	}
+	page->n = 0;
+	page->next_seq = page->head_seq = page->scanned = 0;
+	q.has_after_seq = 1;
+	q.after_seq = after_seq;
+	if (s && s->max_events) {
+		q.has_max_events = 1;
+		q.max_events = s->max_events;
+	}
+	if (s && s->max_bytes) {
+		q.has_max_bytes = 1;
+		q.max_bytes = s->max_bytes;
+	}
+	if (s && s->wait_ms) {
+		q.has_wait_ms = 1;
+		q.wait_ms = s->wait_ms;
+	}
+	if (s && s->subscriber_id)
+		q.subscriber_id = (char *)s->subscriber_id;
+	if (s && (s->nkinds || s->org_subtree || s->region_prefix)) {
+		f.kinds = (Ledger__EventType *)s->kinds;
+		f.n_kinds = s->kinds ? s->nkinds : 0;
+		f.org_subtree = (char *)s->org_subtree;
+		f.region_prefix = (char *)s->region_prefix;
+		q.filter = &f;
+	}
+	req.command_case = LEDGER__REQUEST__COMMAND_SUBSCRIBE;
+	req.subscribe = &q;
+	/* The call must outlive the server's wait. */
+	int timeout = c->timeout_ms;
+	if (s && (int)s->wait_ms + 5000 > timeout)
+		timeout = (int)s->wait_ms + 5000;
+	if ((rc = call_raw(c, &req, timeout, &msg, e)))
+		return rc;
+	const uint8_t *p = nng_msg_body(msg), *end = p + nng_msg_len(msg);
+	const uint8_t *body = NULL;
+	size_t body_len = 0;
+	int err = 0;
+	while (p && p < end) {
+		uint64_t key, v = 0;
+		const uint8_t *d = NULL;
+		if (!(p = varint(p, end, &key)) || !(p = skip_field(p, end, key & 7, &v, &d)))
+			break;
+		if ((key >> 3) == 1)
+			err = 1;
+		else if ((key >> 3) == 50 && (key & 7) == 2) {
+			body = d;
+			body_len = (size_t)v;
+		}
+	}
+	if (err) {
+		Ledger__Response *resp = codec_response_unpack(nng_msg_body(msg), nng_msg_len(msg));
+		rc = resp && resp->error ? error_from_wire(resp->error, e)
+					 : ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+							  "undecodable error answer from '%s'",
+							  c->url);
+		codec_response_free(resp);
+		nng_msg_free(msg);
+		return rc;
+	}
+	if (!p || !body) {
+		nng_msg_free(msg);
+		return ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+				      "answer from '%s' is not a subscription page", c->url);
+	}
+	if ((rc = parse_page(body, body + body_len, page)) != 0) {
+		nng_msg_free(msg);
+		page->n = 0;
+		return rc == -2 ? ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory")
+				: ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+						 "malformed subscription page from '%s'", c->url);
+	}
+	page->msg = msg;
+	return 0;
+}
+
+void ldc_page_free(ldc_page *page)
+{
+	if (page->msg)
+		nng_msg_free(page->msg);
+	free(page->events);
+	memset(page, 0, sizeof(*page));
+}
+
+int ldc_subscribers(ldc *c, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__SubscribersRequest q = LEDGER__SUBSCRIBERS_REQUEST__INIT;
+	req.command_case = LEDGER__REQUEST__COMMAND_SUBSCRIBERS;
+	req.subscribers = &q;
+	return ldc_call(c, &req, out, e);
 }
 
 /* ------------------------------------------------------------------ */

@@ -48,6 +48,9 @@ typedef struct ldc_tls {
  * certificate. */
 int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls, ld_errinfo *e);
 void ldc_close(ldc *c);
+/* Closes the socket under a call in flight on another thread, which then
+ * returns LD_E(UNAVAILABLE) at once; afterwards only ldc_close is allowed. */
+void ldc_interrupt(ldc *c);
 
 /*
  * Sends req and waits for the response. On 0, *out is the decoded response
@@ -237,6 +240,51 @@ int ldc_check_inclusion(ldc *c, const ldc_tree_head *h, Ledger__Event *const *ev
  * log takes a while: open the connection with a timeout that allows it.
  * Errors as ledger.proto's BackupRequest says. */
 int ldc_backup(ldc *c, const char *dir, Ledger__Response **out, ld_errinfo *e);
+
+/*
+ * Subscriptions: pages of the log after a seq, in seq order, through an
+ * optional filter; the events stay in their stored bytes (decode one with
+ * codec_event_unpack), so a subscriber that catches up is not bound by
+ * decoding. The subscriber keeps its checkpoint: the next call's after_seq
+ * is page->next_seq - 1, which moves past events the filter skipped.
+ * wait_ms > 0 makes a caught-up call wait (at most 30,000 ms) for the next
+ * commit and answer at once when it lands; the call's timeout is extended
+ * to cover it. after_seq beyond the head answers ERR_AFTER_HEAD (the log is
+ * not the one the checkpoint came from); 0 starts at the beginning.
+ */
+typedef struct ldc_subscription {
+	const char *subscriber_id;     /* NULL: anonymous (not listed by `subscribers`) */
+	uint32_t max_events;           /* 0: the server's default (1,000); at most 10,000 */
+	uint32_t max_bytes;            /* 0: the server's default (4 MiB); 4 KiB … 16 MiB */
+	uint32_t wait_ms;              /* 0: answer at once */
+	const Ledger__EventType *kinds; /* filter; NULL/0: every kind */
+	size_t nkinds;
+	const char *org_subtree;       /* NULL: any organisation */
+	const char *region_prefix;     /* NULL: any region; else 1-6 digits */
+} ldc_subscription;
+
+typedef struct ldc_bytes {
+	const uint8_t *data;
+	size_t len;
+} ldc_bytes;
+
+/* A page; zero it before the first call, reuse it for the next ones (each
+ * call replaces the previous page), free it with ldc_page_free. */
+typedef struct ldc_page {
+	ldc_bytes *events; /* packed ledger.Event, valid until the next call */
+	size_t n;
+	uint64_t next_seq; /* resume with after_seq = next_seq - 1 */
+	uint64_t head_seq; /* the log head when the page was read */
+	uint64_t scanned;  /* events the server looked at (matching or not) */
+	size_t cap;
+	void *msg;
+} ldc_page;
+
+int ldc_subscribe(ldc *c, const ldc_subscription *s, uint64_t after_seq, ldc_page *page,
+		  ld_errinfo *e);
+void ldc_page_free(ldc_page *page);
+/* The subscribers the daemon has seen: (*out)->subscribers. */
+int ldc_subscribers(ldc *c, Ledger__Response **out, ld_errinfo *e);
 
 /* A fresh event id: a version-7 UUID (RFC 9562), 48 bits of the current
  * time in milliseconds then 74 random bits (getrandom). Time-ordered ids

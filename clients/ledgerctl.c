@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -2530,6 +2531,227 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* Exports and subscribers                                             */
+/* ------------------------------------------------------------------ */
+
+static const struct opt export_opts[] = {
+	OPT("from", O_U64, "SEQ", "first seq (default 1)"),
+	OPT("to", O_U64, "SEQ", "last seq (default: the head when the export starts)"),
+	OPT("format", O_STR, "F", "jsonl (default) or csv"),
+	{"type", O_ENUM, &ledger__event_type__descriptor, OPT_MULTI, NULL,
+	 "only events of this type (repeatable)"},
+	OPT("org", O_STR, "ORG", "only events concerning ORG or its subtree"),
+	OPT("region", O_STR, "PREFIX", "only events concerning a region starting with PREFIX"),
+	OPT("output", O_STR, "FILE", "write to FILE instead of stdout"),
+	OPT("progress", O_FLAG, NULL, "report progress on stderr even when it is not a terminal"),
+	END_OPTS,
+};
+
+/* RFC 4180: a field in double quotes, quotes doubled. */
+static void csv_field(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* Writes one event; *seq gets its seq. */
+static int export_event(FILE *out, int csv, const Ledger__Event *ev, ld_errinfo *e)
+{
+	json_t *j = ldc_to_json(csv ? (const void *)codec_event_body(ev) : (const void *)ev);
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	json_decref(j);
+	if (!s)
+		return out_of_memory(e);
+	if (!csv) {
+		fputs(s, out);
+		fputc('\n', out);
+	} else {
+		char id[2 * LD_EVENT_ID_LEN + 1] = "", hash[2 * LD_HASH_LEN + 1] = "";
+		if (ev->event_id.len == LD_EVENT_ID_LEN)
+			ldc_format_hex(ev->event_id.data, LD_EVENT_ID_LEN, id);
+		if (ev->hash.len == LD_HASH_LEN)
+			ldc_format_hex(ev->hash.data, LD_HASH_LEN, hash);
+		fprintf(out, "%llu,%lld,%lld,%s,", (unsigned long long)ev->seq,
+			(long long)ev->recorded_at, (long long)ev->occurred_at,
+			codec_event_type_name(ev->body_case));
+		csv_field(out, ev->stream ? ev->stream : "");
+		fprintf(out, ",%llu,", (unsigned long long)ev->version);
+		csv_field(out, ev->actor ? ev->actor : "");
+		fprintf(out, ",%s,%s,", id, hash);
+		csv_field(out, s);
+		fputc('\n', out);
+	}
+	free(s);
+	return 0;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int exec_export(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__EventType types[MAX_TYPES];
+	const struct val *tv = val_of(a, "type");
+	const char *format = sval(a, "format") ? sval(a, "format") : "jsonl";
+	const char *path = sval(a, "output");
+	ldc_page p = {0};
+	FILE *out = stdout;
+	ldc *c;
+	int rc;
+
+	int csv = strcmp(format, "csv") == 0;
+	if (!csv && strcmp(format, "jsonl") != 0)
+		return usage_error(r, e, LD_E(INVALID_VALUE), "--format '%s' is not jsonl or csv",
+				   format);
+	uint64_t from = given(a, "from") ? val_of(a, "from")->u : 1;
+	uint64_t to = given(a, "to") ? val_of(a, "to")->u : UINT64_MAX;
+	if (from == 0)
+		from = 1;
+	if (to < from)
+		return usage_error(r, e, LD_E(INVALID_VALUE), "--to %llu is before --from %llu",
+				   (unsigned long long)to, (unsigned long long)from);
+	for (size_t i = 0; i < tv->nlist; i++)
+		types[i] = (Ledger__EventType)tv->list[i];
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if (path && !(out = fopen(path, "w")))
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "output", "cannot write '%s': %s",
+				      path, strerror(errno));
+	int progress = given(a, "progress") || isatty(2);
+	ldc_subscription s = {
+		.max_events = 10000,
+		.kinds = types,
+		.nkinds = tv->nlist,
+		.org_subtree = sval(a, "org"),
+		.region_prefix = sval(a, "region"),
+	};
+	if (csv)
+		fputs("seq,recorded_at,occurred_at,kind,stream,version,actor,event_id,hash,body\n",
+		      out);
+	uint64_t after = from - 1, n = 0;
+	int first = 1, done = 0;
+	double t0 = mono_s(), shown = t0;
+	while (!done) {
+		if ((rc = ldc_subscribe(c, &s, after, &p, e)) != 0)
+			break;
+		if (first && to == UINT64_MAX)
+			to = p.head_seq;
+		first = 0;
+		for (size_t i = 0; i < p.n && rc == 0; i++) {
+			Ledger__Event *ev = codec_event_unpack(p.events[i].data, p.events[i].len);
+			if (!ev) {
+				rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+						    "the server sent an undecodable event");
+				break;
+			}
+			if (ev->seq > to)
+				done = 1;
+			else if ((rc = export_event(out, csv, ev, e)) == 0)
+				n++;
+			codec_event_free(ev);
+			if (done)
+				break;
+		}
+		if (rc)
+			break;
+		after = p.next_seq - 1;
+		if (ferror(out)) {
+			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "cannot write %s: %s",
+					    path ? path : "stdout", strerror(errno));
+			break;
+		}
+		double now = mono_s();
+		if (progress && now - shown >= 0.5) {
+			shown = now;
+			fprintf(stderr,
+				"\rledgerctl: export: %llu events, at seq %llu of %llu (%.0f%%), "
+				"%.0f events/s ",
+				(unsigned long long)n, (unsigned long long)after,
+				(unsigned long long)to,
+				to ? 100.0 * (double)after / (double)to : 100.0,
+				(double)n / (now - t0));
+		}
+		if (after >= to || after >= p.head_seq)
+			done = 1;
+	}
+	if (fflush(out) != 0 && rc == 0)
+		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "cannot write %s: %s",
+				    path ? path : "stdout", strerror(errno));
+	if (path && fclose(out) != 0 && rc == 0)
+		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "cannot write %s: %s", path,
+				    strerror(errno));
+	if (progress && rc == 0)
+		fprintf(stderr, "\rledgerctl: export: %llu events from seq %llu to %llu in %.1f s%20s\n",
+			(unsigned long long)n, (unsigned long long)from,
+			(unsigned long long)(after < to ? after : to), mono_s() - t0, "");
+	ldc_page_free(&p);
+	return rc;
+}
+
+static void print_age(int64_t us, char out[32])
+{
+	int64_t s = (ldc_now_us() - us) / 1000000;
+	if (s < 0)
+		s = 0;
+	if (s < 120)
+		snprintf(out, 32, "%llds ago", (long long)s);
+	else if (s < 7200)
+		snprintf(out, 32, "%lldm ago", (long long)(s / 60));
+	else
+		snprintf(out, 32, "%lldh ago", (long long)(s / 3600));
+}
+
+static int exec_subscribers(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc *c;
+	int rc;
+
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_subscribers(c, &resp, e)) != 0)
+		goto out;
+	if (!resp->subscribers) {
+		rc = no_result(e, "subscriber list");
+		goto out;
+	}
+	if (r->json) {
+		rc = dump_json(ldc_to_json(resp->subscribers), e);
+		goto out;
+	}
+	const Ledger__SubscriberList *l = resp->subscribers;
+	int w = (int)strlen("SUBSCRIBER");
+	for (size_t i = 0; i < l->n_subscribers; i++) {
+		int n = text_width(l->subscribers[i]->subscriber_id);
+		w = n > w ? n : w;
+	}
+	printf("%-*s  %10s  %10s  %10s  %9s  %12s  %-7s  %s\n", w, "SUBSCRIBER", "LAST SEQ", "LAG",
+	       "LAST SEEN", "REQUESTS", "EVENTS", "STATE", "PEER");
+	for (size_t i = 0; i < l->n_subscribers; i++) {
+		const Ledger__SubscriberInfo *s = l->subscribers[i];
+		char age[32];
+		print_age(s->last_seen, age);
+		print_cell(s->subscriber_id, w);
+		printf("%10llu  %10llu  %10s  %9llu  %12llu  %-7s  %s\n",
+		       (unsigned long long)s->last_seq, (unsigned long long)s->lag_events, age,
+		       (unsigned long long)s->requests, (unsigned long long)s->events,
+		       s->waiting ? "waiting" : "-", s->peer ? s->peer : "");
+	}
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* Batch files                                                         */
 /* ------------------------------------------------------------------ */
 
@@ -2982,6 +3204,21 @@ static const struct cmd commands[] = {
 	 "that its stored hash is the one its content gives. From seq 1, the Merkle root\n"
 	 "of the signed tree head is recomputed from the hashes too. Prints \"hash chain\n"
 	 "intact\" or names the first seq that fails and exits with status 4."},
+	{"export", "", "write events to stdout as JSON lines or CSV, streaming", export_opts, NULL,
+	 exec_export, 0,
+	 "Events --from SEQ --to SEQ (default: from 1 to the head when the export\n"
+	 "starts), read with the subscription protocol in pages of 10,000, written as\n"
+	 "they come. jsonl: one event per line, as 'ledgerctl --json get' shows it (times\n"
+	 "in µs, bytes in hex, enums by name). csv: a header, then seq, recorded_at,\n"
+	 "occurred_at (µs), kind, stream, version, actor, event_id, hash and the body as\n"
+	 "JSON. --type, --org and --region filter as subscriptions do (proto/PROTOCOL.md).\n"
+	 "Progress goes to stderr when it is a terminal (or with --progress)."},
+	{"subscribers", "", "list the subscribers the server has seen", no_opts, NULL,
+	 exec_subscribers, 0,
+	 "Each subscriber id the server has seen since it started (the last 256), most\n"
+	 "recent first: the last seq it was given, its lag behind the head, when it last\n"
+	 "asked, its requests and events, whether a long-poll of it waits now, and the\n"
+	 "address of its connection."},
 	{"projections", "", "print the state of the projections", no_opts, NULL, exec_projections,
 	 0,
 	 "Each projection's checkpoint (the last seq applied), how many events and\n"

@@ -151,6 +151,13 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			return BAD("'verify-at-start' must be a number of events (0: skip), got '%s'",
 				   value);
 		c->verify_at_start = v;
+	} else if (!strcmp(key, "pub-events")) {
+		if (!strcmp(value, "on"))
+			c->pub_events = 1;
+		else if (!strcmp(value, "off"))
+			c->pub_events = 0;
+		else
+			return BAD("'pub-events' must be on or off, got '%s'", value);
 	} else if (!strcmp(key, "merkle")) {
 		if (!strcmp(value, "on"))
 			c->no_merkle = 0;

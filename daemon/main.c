@@ -18,6 +18,7 @@
 #include "config.h"
 #include "http.h"
 #include "keystore.h"
+#include "feed.h"
 #include "log.h"
 #include "merkle.h"
 #include "progress.h"
@@ -50,7 +51,9 @@ static void usage(FILE *f)
 		"                        e.g. 127.0.0.1:9750 (loopback)                [off]\n"
 		"      --rebuild         throw the projections away and rebuild them from the log\n"
 		"      --plans DIR       plan files (*.yaml) to count progress against     [./plans]\n"
-		"      --pub URL         publish the live feed (NNG PUB) on URL            [none]\n"
+		"      --pub URL         publish the live feed (NNG PUB) on URL: commit notices\n"
+		"                        (topic \"commit\") and plan progress (\"progress/\")  [off]\n"
+		"      --pub-events      the commit notices carry the committed events too\n"
 		"      --feed-interval-ms N  least time between two progress messages of a plan\n"
 		"                        and region                                      [200]\n"
 		"      --verify-at-start N  recompute the hash chain of the newest N events before\n"
@@ -86,7 +89,7 @@ int main(int argc, char **argv)
 {
 	config cfg;
 	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD, OPT_METRICS,
-	       OPT_SETTING, OPT_NO_MERKLE };
+	       OPT_SETTING, OPT_NO_MERKLE, OPT_PUB_EVENTS };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"data", required_argument, NULL, 'd'},
@@ -106,6 +109,7 @@ int main(int argc, char **argv)
 		{"tls-key", required_argument, NULL, OPT_SETTING},
 		{"tls-ca", required_argument, NULL, OPT_SETTING},
 		{"roles", required_argument, NULL, OPT_SETTING},
+		{"pub-events", no_argument, NULL, OPT_PUB_EVENTS},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -137,6 +141,9 @@ int main(int argc, char **argv)
 		case OPT_METRICS:
 		case OPT_SETTING:
 			flags[nflags++] = (struct flag){opts[idx].name, optarg};
+			break;
+		case OPT_PUB_EVENTS:
+			flags[nflags++] = (struct flag){"pub-events", "on"};
 			break;
 		case OPT_NO_MERKLE:
 			flags[nflags++] = (struct flag){"merkle", "off"};
@@ -199,9 +206,10 @@ int main(int argc, char **argv)
 	server *srv = NULL;
 	http_server *http = NULL;
 	keystore *keys = NULL;
-	progress_feed *feed = NULL;
+	progress_feed *pfeed = NULL;
 	roles *rl = NULL;
 	writer_options wo = {.no_merkle = cfg.no_merkle};
+	feed *fd = NULL;
 	char pdir[4096];
 	ld_errinfo e = {0};
 	int rc = 1;
@@ -265,10 +273,12 @@ int main(int argc, char **argv)
 		log_error("%s", e.message);
 		goto out;
 	}
-	if (srvo.pub_url &&
-	    progress_feed_start(&feed, srv, r, cfg.feed_interval_ms, &e) != 0) {
-		log_error("%s", e.message);
-		goto out;
+	if (srvo.pub_url) {
+		if (feed_start(&fd, srvo.pub_url, cfg.pub_events, s, w, &e) != 0 ||
+		    progress_feed_start(&pfeed, fd, r, cfg.feed_interval_ms, &e) != 0) {
+			log_error("%s", e.message);
+			goto out;
+		}
 	}
 	if (cfg.metrics) {
 		if (http_start(&http, cfg.metrics, s, w, r, &e) != 0) {
@@ -300,7 +310,8 @@ out:
 	http_stop(http); /* scrapes read the writer, the runner and the stores */
 	writer_stop(w);
 	runner_stop(r);
-	progress_feed_stop(feed);
+	progress_feed_stop(pfeed);
+	feed_stop(fd); /* announces what is committed, then closes the socket */
 	if (srv) {
 		nanosleep(&(struct timespec){0, 100000000}, NULL);
 		server_stop(srv);

@@ -592,13 +592,17 @@ int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
 	return *ev ? 0 : LD_E(STORAGE);
 }
 
-int model_org_parent(store_txn *t, const char *org, char parent[LD_ID_MAX + 1])
+int model_org_parent(store_txn *t, const char *org_id, char parent[LD_ID_MAX + 1],
+		     uint32_t *region)
 {
 	org_state o;
-	int rc = org_load(t, org, &o);
-	if (rc == 0)
-		snprintf(parent, LD_ID_MAX + 1, "%s", o.parent);
-	return rc;
+	int rc = org_load(t, org_id, &o);
+	if (rc)
+		return rc;
+	snprintf(parent, LD_ID_MAX + 1, "%s", o.parent);
+	if (region)
+		*region = o.region;
+	return 0;
 }
 
 int model_member_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1])

@@ -55,9 +55,12 @@ int model_stream_version(store_txn *t, const char *stream, uint64_t *version);
  * or 2 (amended), and *by the seq of the void / latest amendment. */
 int model_fix_get(store_txn *t, uint64_t seq, int *kind, uint64_t *by);
 
-/* The parent of organisation `org` as of t ("" for a root): 0,
- * LD_E(NOT_FOUND) or a storage error. */
-int model_org_parent(store_txn *t, const char *org, char parent[LD_ID_MAX + 1]);
+/* The parent (parent[0] = 0 for a root) and region (NULL: not wanted) of
+ * an organisation, as registered (neither ever changes): 0,
+ * LD_E(NOT_FOUND) or a storage error. The org parent chain of role scopes
+ * (daemon/roles.c) and subscription filters (daemon/subscribe.c). */
+int model_org_parent(store_txn *t, const char *org_id, char parent[LD_ID_MAX + 1],
+		     uint32_t *region);
 
 /* The organisation of member `id` as of t (its current one, or its last one
  * if the membership ended): 0, LD_E(NOT_FOUND) for a member that never

@@ -21,7 +21,7 @@ typedef struct fplan {
 } fplan;
 
 struct progress_feed {
-	server *srv;
+	feed *fd;
 	runner *r;
 	unsigned interval_ms;
 	pthread_t thread;
@@ -109,7 +109,7 @@ static void publish(progress_feed *f, unsigned pl, const uint8_t *dirty)
 			snprintf(topic, sizeof(topic), "progress/%s/%u", p->id, region);
 			if (buf) {
 				ledger__progress_report__pack(&rep, buf);
-				if (server_publish(f->srv, topic, buf, n) == 0) {
+				if (feed_publish(f->fd, topic, buf, n) == 0) {
 					pthread_mutex_lock(&f->lock);
 					f->published++;
 					pthread_mutex_unlock(&f->lock);
@@ -172,14 +172,14 @@ static void *feed_main(void *arg)
 	return NULL;
 }
 
-int progress_feed_start(progress_feed **out, server *srv, runner *r, unsigned interval_ms,
+int progress_feed_start(progress_feed **out, feed *fd, runner *r, unsigned interval_ms,
 			ld_errinfo *e)
 {
 	progress_feed *f = calloc(1, sizeof(*f));
 	*out = NULL;
 	if (!f)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
-	f->srv = srv;
+	f->fd = fd;
 	f->r = r;
 	f->interval_ms = interval_ms ? interval_ms : 200;
 	f->nplans = progress_plans()->n;

@@ -4,7 +4,7 @@
  * The plan-progress projection says which plans and regions moved after
  * each commit (progress_on_change, on the runner's thread); this module
  * coalesces those notices and, on its own thread, publishes the moved
- * regions' reports through server_publish under the topic
+ * regions' reports on the live feed (feed_publish) under the topic
  * "progress/<plan>/<region>", at most once per `interval_ms` per plan (the
  * first change after a quiet spell goes out at once; changes during the
  * interval go out together at its end). Each message is a ProgressReport
@@ -15,17 +15,17 @@
 #ifndef LD_PROGRESS_FEED_H
 #define LD_PROGRESS_FEED_H
 
+#include "feed.h"
 #include "projection.h"
-#include "server.h"
 
 typedef struct progress_feed progress_feed;
 
 /* Starts the thread and subscribes to progress_on_change; reports are read
  * from r's environment. interval_ms 0 = 200. */
-int progress_feed_start(progress_feed **out, server *srv, runner *r, unsigned interval_ms,
+int progress_feed_start(progress_feed **out, feed *fd, runner *r, unsigned interval_ms,
 			ld_errinfo *e);
 /* Unsubscribes and joins the thread; call after runner_stop and before
- * server_stop and runner_free. */
+ * feed_stop and runner_free. */
 void progress_feed_stop(progress_feed *f);
 
 /* Messages published so far. */

@@ -243,11 +243,13 @@ int roles_allow(const role *ro, const char *identity, roles_action act, const ch
 	int ok = 0;
 	switch (ro->kind) {
 	case ROLE_ADMIN:
-	case ROLE_CLERK:
 		ok = 1;
 		break;
+	case ROLE_CLERK:
+		ok = act != ROLES_ADMIN;
+		break;
 	case ROLE_AUDITOR:
-		ok = act != ROLES_WRITE;
+		ok = act != ROLES_WRITE && act != ROLES_ADMIN;
 		break;
 	case ROLE_SUBSCRIBER:
 		ok = act == ROLES_READ_LOG;
@@ -257,9 +259,12 @@ int roles_allow(const role *ro, const char *identity, roles_action act, const ch
 		return 0;
 	return ld_errinfo_set(e, LD_E(PERMISSION_DENIED), NULL, "%s %s may not %s%s; %s refused",
 			      roles_kind_name(ro->kind), identity,
-			      act == ROLES_WRITE ? "record events" : "query members or projections",
+			      act == ROLES_WRITE   ? "record events"
+			      : act == ROLES_ADMIN ? "run operations (backup) or forget members"
+						   : "query members or projections",
 			      ro->kind == ROLE_SUBSCRIBER ? " (a subscriber reads the log only)"
 			      : ro->kind == ROLE_AUDITOR  ? " (an auditor reads only)"
+			      : ro->kind == ROLE_CLERK	  ? " (admin only)"
 							  : "",
 			      what);
 }
@@ -278,7 +283,7 @@ static int in_subtree(const role *ro, store_txn *t, const char *org)
 		for (size_t i = 0; i < ro->norgs; i++)
 			if (strcmp(ro->orgs[i], cur) == 0)
 				return 1;
-		int rc = model_org_parent(t, cur, parent);
+		int rc = model_org_parent(t, cur, parent, NULL);
 		if (rc == LD_E(NOT_FOUND))
 			return depth == 0 ? 2 : 0;
 		if (rc)

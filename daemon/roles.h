@@ -52,6 +52,7 @@ typedef enum roles_action {
 	ROLES_READ_LOG = 1, /* read_log, get_event, head, proofs: the stream */
 	ROLES_QUERY = 2,    /* read_stream, projection queries */
 	ROLES_WRITE = 3,    /* append */
+	ROLES_ADMIN = 4,    /* operations and personal data: backup, forget */
 } roles_action;
 
 /* Loads the role file. 0, or LD_E(INVALID_VALUE) with e->message naming

@@ -3,17 +3,20 @@
 
 #include <arpa/inet.h>
 #include <nng/nng.h>
-#include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
+#include <nng/supplemental/util/platform.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "backup.h"
@@ -25,10 +28,13 @@
 #include "model.h"
 #include "pii.h"
 #include "progress.h"
+#include "subscribe.h"
 #include "transfers.h"
 
 #define HARD_MAX_MSG (64u << 20) /* NNG drops the connection above this */
 #define SEND_TIMEOUT_MS 10000
+#define SUB_POOL_THREADS 2 /* threads reading subscription pages */
+#define SUB_POOL_NICE 10   /* ... at this lower CPU priority */
 
 typedef struct worker worker;
 
@@ -60,11 +66,22 @@ struct server {
 	pthread_cond_t probe_wake;
 	int stopping;
 	atomic_uint ipc_restarts;
-	/* The live feed. */
-	nng_socket pub;
+	/* Where the live feed is published (daemon/feed.c owns the socket). */
 	int has_pub;
 	char pub_url[256];
 	backup *backup; /* hot backups, on a thread of their own */
+	/* Subscriptions waiting for a commit (long-polls), woken by the
+	 * writer's commit hook or their aio's timeout; the registry. */
+	pthread_mutex_t sub_lock;
+	worker *sub_waiters;
+	int nwaiting, max_waiting, sub_hooked;
+	sub_registry *subs;
+	/* The pool that reads subscription pages. */
+	pthread_t pool[SUB_POOL_THREADS];
+	int npool, pool_stopping;
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_wake;
+	worker *pool_head, *pool_tail;
 };
 
 enum worker_state {
@@ -75,8 +92,24 @@ enum worker_state {
 	W_QUERY,
 	W_SEND,
 	W_WAIT_BACKUP,
-	W_REPLY_BACKUP
+	W_REPLY_BACKUP,
+	W_WAIT_SUB,  /* a subscription waiting for a commit */
+	W_SUB_READY, /* ... woken (or timed out): read again */
+	W_SUB_QUEUED, /* a page read queued for the pool */
+	W_SUB_DONE,   /* ... read: send it, or wait */
 };
+
+/* A subscription request being served (it outlives its decoded request). */
+typedef struct sub_state {
+	uint64_t after;  /* the next page starts after this seq */
+	sub_filter f;
+	size_t max_events, max_bytes;
+	nng_time deadline;
+	int wait, timed_out, listed, park, rounds;
+	nng_msg *reply;  /* the page the pool read */
+	char id[LD_ID_MAX + 1], peer[WRITER_ACTOR_MAX];
+	worker *next;    /* in server.sub_waiters */
+} sub_state;
 
 struct worker {
 	server *srv;
@@ -91,6 +124,7 @@ struct worker {
 	int backup_rc;        /* how the backup ended, and its result */
 	ld_errinfo backup_err;
 	backup_result backup_res;
+	sub_state sub;
 };
 
 /* ------------------------------------------------------------------ */
@@ -754,7 +788,11 @@ static roles_action action_of(const Ledger__Request *req)
 	case LEDGER__REQUEST__COMMAND_INCLUSION_PROOF:
 	case LEDGER__REQUEST__COMMAND_CONSISTENCY_PROOF:
 	case LEDGER__REQUEST__COMMAND_PUBLIC_KEY:
+	case LEDGER__REQUEST__COMMAND_SUBSCRIBE:
 		return ROLES_READ_LOG;
+	case LEDGER__REQUEST__COMMAND_BACKUP:
+	case LEDGER__REQUEST__COMMAND_FORGET:
+		return ROLES_ADMIN;
 	default:
 		return ROLES_QUERY;
 	}
@@ -1211,6 +1249,296 @@ static nng_msg *start_backup(worker *w, const Ledger__BackupRequest *q, int *han
 	return NULL;
 }
 
+/* Subscriptions                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Response { subscription = 50: SubscribePage { events = 1 ...; next_seq = 2;
+ * head_seq = 3; scanned = 4 } }, the events embedded as stored. */
+static nng_msg *sub_page_reply(const sub_page *p, uint64_t head_seq)
+{
+	size_t inner = p->bytes + 3 + codec_varint_len(p->next) + codec_varint_len(head_seq) +
+		       codec_varint_len(p->scanned);
+	nng_msg *m;
+	if (nng_msg_alloc(&m, codec_ld_len(50, inner)) != 0)
+		return NULL;
+	uint8_t *o = codec_put_ld(nng_msg_body(m), 50, inner);
+	for (size_t i = 0; i < p->n; i++) {
+		o = codec_put_ld(o, 1, p->ev[i].len);
+		memcpy(o, p->ev[i].data, p->ev[i].len);
+		o += p->ev[i].len;
+	}
+	*o++ = (2 << 3) | 0;
+	o = codec_put_varint(o, p->next);
+	*o++ = (3 << 3) | 0;
+	o = codec_put_varint(o, head_seq);
+	*o++ = (4 << 3) | 0;
+	codec_put_varint(o, p->scanned);
+	return m;
+}
+
+static void sub_unlist(server *srv, worker *w)
+{
+	for (worker **pp = &srv->sub_waiters; *pp; pp = &(*pp)->sub.next)
+		if (*pp == w) {
+			*pp = w->sub.next;
+			break;
+		}
+	w->sub.listed = 0;
+	srv->nwaiting--;
+}
+
+/* The wait's timeout (NNG_ETIMEDOUT: answer with what there is) or the
+ * server stopping (NNG_ECANCELED). Runs on NNG's threads, without NNG's
+ * locks; whoever takes the worker off the list finishes its aio. */
+static void sub_cancel(nng_aio *aio, void *arg, int rv)
+{
+	worker *w = arg;
+	server *srv = w->srv;
+	pthread_mutex_lock(&srv->sub_lock);
+	if (w->sub.listed) {
+		sub_unlist(srv, w);
+		w->sub.timed_out = 1;
+		w->state = W_SUB_READY;
+		nng_aio_finish(aio, rv == NNG_ETIMEDOUT ? 0 : rv);
+	}
+	pthread_mutex_unlock(&srv->sub_lock);
+}
+
+/* The writer's commit hook (writer thread): wake every waiting
+ * subscription; each reads its page on NNG's threads. */
+static void sub_on_commit(void *arg, uint64_t head)
+{
+	server *srv = arg;
+	pthread_mutex_lock(&srv->sub_lock);
+	for (worker *w = srv->sub_waiters, *next; w; w = next) {
+		next = w->sub.next;
+		if (head <= w->sub.after)
+			continue;
+		sub_unlist(srv, w);
+		w->state = W_SUB_READY;
+		nng_aio_finish(w->aio, 0);
+	}
+	pthread_mutex_unlock(&srv->sub_lock);
+}
+
+/* Parks w until the head moves past w->sub.after or its deadline: 1 parked
+ * (the aio completes later), 0 the head has moved already (read again),
+ * -1 not parked (answer now: deadline passed, too many waiting). The head
+ * is read under sub_lock, which the commit hook takes after the writer has
+ * moved the head, so no commit slips between the check and the wait. */
+static int sub_park(worker *w)
+{
+	server *srv = w->srv;
+	uint64_t head;
+	int rc = 1;
+	pthread_mutex_lock(&srv->sub_lock);
+	writer_head(srv->w, &head, NULL, NULL);
+	nng_time now = nng_clock();
+	if (head > w->sub.after) {
+		rc = 0;
+	} else if (srv->nwaiting >= srv->max_waiting || now + 1 > w->sub.deadline) {
+		rc = -1;
+	} else {
+		nng_aio_set_timeout(w->aio, (nng_duration)(w->sub.deadline - now));
+		w->state = W_SUB_READY; /* what the callback sees if begin fails */
+		if (nng_aio_begin(w->aio)) {
+			w->state = W_WAIT_SUB;
+			w->sub.listed = 1;
+			w->sub.next = srv->sub_waiters;
+			srv->sub_waiters = w;
+			srv->nwaiting++;
+			nng_aio_defer(w->aio, sub_cancel, w);
+		}
+	}
+	pthread_mutex_unlock(&srv->sub_lock);
+	if (rc == 1)
+		subreg_seen(srv->subs, w->sub.id, w->sub.after, 0, w->sub.peer, 1);
+	return rc;
+}
+
+/* The page reads of subscriptions run on a small pool of threads at a lower
+ * CPU priority (nice +SUB_POOL_NICE), not on NNG's: when subscribers catch
+ * up at full speed on a busy machine, the writer and the other requests keep
+ * the CPU they need, and the readers take what is left. Sending the page
+ * stays on NNG's threads. */
+static void sub_enqueue(worker *w)
+{
+	server *srv = w->srv;
+	nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
+	w->state = W_SUB_READY; /* what the callback sees if begin fails */
+	if (!nng_aio_begin(w->aio))
+		return;
+	w->state = W_SUB_QUEUED;
+	nng_aio_defer(w->aio, handoff_cancel, w);
+	pthread_mutex_lock(&srv->pool_lock);
+	w->sub.next = NULL;
+	if (srv->pool_tail)
+		srv->pool_tail->sub.next = w;
+	else
+		srv->pool_head = w;
+	srv->pool_tail = w;
+	pthread_cond_signal(&srv->pool_wake);
+	pthread_mutex_unlock(&srv->pool_lock);
+}
+
+/* On a pool thread: reads the next page of w's subscription into
+ * w->sub.reply, or sets w->sub.park when nothing matched and it may wait. */
+static void sub_read_job(worker *w)
+{
+	server *srv = w->srv;
+	ld_errinfo e;
+	uint64_t head;
+	store_txn *t;
+	writer_head(srv->w, &head, NULL, NULL);
+	sub_page p = {.ev = w->page->ev, .cap = SUB_MAX_EVENTS};
+	w->sub.reply = NULL;
+	w->sub.park = 0;
+	int rc = store_read_begin(srv->s, &t);
+	if (rc) {
+		w->sub.reply = error_msg(rc, "unable to read the log");
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	rc = sub_read(t, w->sub.after, head, &w->sub.f, w->sub.max_events, w->sub.max_bytes, &p,
+		      &e);
+	if (rc) {
+		store_read_end(t);
+		if (!e.code)
+			ld_errinfo_set(&e, rc, NULL, "unable to read the log: %s", ld_strerror(rc));
+		w->sub.reply = error_reply(&e);
+		return;
+	}
+	w->sub.after = p.next - 1; /* past what the filter skipped, too */
+	if (p.n == 0 && w->sub.wait && !w->sub.timed_out && w->sub.rounds < 16) {
+		store_read_end(t);
+		w->sub.park = 1;
+		return;
+	}
+	w->sub.reply = sub_page_reply(&p, head);
+	store_read_end(t);
+	subreg_seen(srv->subs, w->sub.id, w->sub.after, p.n, w->sub.peer, 0);
+}
+
+static void *sub_pool_main(void *arg)
+{
+	server *srv = arg;
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SUB_POOL_NICE);
+	pthread_mutex_lock(&srv->pool_lock);
+	for (;;) {
+		while (!srv->pool_head && !srv->pool_stopping)
+			pthread_cond_wait(&srv->pool_wake, &srv->pool_lock);
+		worker *w = srv->pool_head;
+		if (!w)
+			break;
+		srv->pool_head = w->sub.next;
+		if (!srv->pool_head)
+			srv->pool_tail = NULL;
+		pthread_mutex_unlock(&srv->pool_lock);
+		sub_read_job(w);
+		w->state = W_SUB_DONE;
+		nng_aio_finish(w->aio, 0);
+		pthread_mutex_lock(&srv->pool_lock);
+	}
+	pthread_mutex_unlock(&srv->pool_lock);
+	return NULL;
+}
+
+/* On NNG's threads after a page read: the reply to send, or NULL when the
+ * subscription waits for a commit or was queued again. */
+static nng_msg *sub_after_read(worker *w)
+{
+	if (!w->sub.park) {
+		nng_msg *m = w->sub.reply;
+		w->sub.reply = NULL;
+		return m ? m : error_msg(LD_E(INTERNAL), "out of memory");
+	}
+	w->sub.park = 0;
+	int pr = sub_park(w);
+	if (pr == 1)
+		return NULL;
+	if (pr == 0) { /* a commit came meanwhile */
+		w->sub.rounds++;
+		sub_enqueue(w);
+		return NULL;
+	}
+	/* Not waiting after all (deadline, too many waiting): an empty page. */
+	uint64_t head;
+	writer_head(w->srv->w, &head, NULL, NULL);
+	sub_page p = {.next = w->sub.after + 1};
+	subreg_seen(w->srv->subs, w->sub.id, w->sub.after, 0, w->sub.peer, 0);
+	return sub_page_reply(&p, head);
+}
+
+static nng_msg *start_subscribe(worker *w, const Ledger__SubscribeRequest *q, nng_msg *msg,
+				int *handed_off)
+{
+	server *srv = w->srv;
+	sub_state *st = &w->sub;
+	ld_errinfo e;
+	uint64_t head;
+	memset(st, 0, sizeof(*st));
+	st->max_events = q->has_max_events ? q->max_events : SUB_DEFAULT_EVENTS;
+	st->max_bytes = q->has_max_bytes ? q->max_bytes : SUB_DEFAULT_BYTES;
+	if (st->max_events < 1 || st->max_events > SUB_MAX_EVENTS)
+		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.max_events",
+				      "max_events must be 1 to %d, got %u", SUB_MAX_EVENTS,
+				      q->max_events),
+		       error_reply(&e);
+	if (st->max_bytes < SUB_MIN_BYTES || st->max_bytes > SUB_MAX_BYTES)
+		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.max_bytes",
+				      "max_bytes must be %u to %u, got %u", SUB_MIN_BYTES,
+				      SUB_MAX_BYTES, q->max_bytes),
+		       error_reply(&e);
+	uint32_t wait = q->has_wait_ms ? q->wait_ms : 0;
+	if (wait > SUB_MAX_WAIT_MS)
+		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.wait_ms",
+				      "wait_ms %u is more than %d", wait, SUB_MAX_WAIT_MS),
+		       error_reply(&e);
+	if (ld_has(q->subscriber_id)) {
+		if (!check_id(q->subscriber_id))
+			return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.subscriber_id",
+					      "'%.64s' is not a subscriber id (1-64 of "
+					      "[A-Za-z0-9._:-])",
+					      q->subscriber_id),
+			       error_reply(&e);
+		snprintf(st->id, sizeof(st->id), "%s", q->subscriber_id);
+	}
+	if (sub_filter_compile(q->filter, &st->f, &e))
+		return error_reply(&e);
+	st->after = q->has_after_seq ? q->after_seq : 0;
+	writer_head(srv->w, &head, NULL, NULL);
+	if (st->after > head) {
+		e.code = 0;
+		ld_errinfo_set(&e, LD_E(AFTER_HEAD), "subscribe.after_seq",
+			       "after_seq %llu is beyond the log head %llu: this log is not "
+			       "the one the checkpoint was taken from, or an older copy of it",
+			       (unsigned long long)st->after, (unsigned long long)head);
+		e.seq = head;
+		return error_reply(&e);
+	}
+	st->wait = wait > 0;
+	st->deadline = nng_clock() + wait;
+	identity_of(msg, st->peer, sizeof(st->peer));
+	sub_enqueue(w);
+	*handed_off = 1;
+	return NULL;
+}
+
+static nng_msg *subscribers_reply(server *srv)
+{
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__SubscriberList l;
+	uint64_t head;
+	writer_head(srv->w, &head, NULL, NULL);
+	if (subreg_list(srv->subs, head, &l) != 0)
+		return error_msg(LD_E(INTERNAL), "out of memory");
+	resp.result_case = LEDGER__RESPONSE__RESULT_SUBSCRIBERS;
+	resp.subscribers = &l;
+	nng_msg *m = pack_response(&resp);
+	subreg_list_free(&l);
+	return m;
+}
+
 /* ------------------------------------------------------------------ */
 /* The request loop                                                    */
 /* ------------------------------------------------------------------ */
@@ -1295,6 +1623,16 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 		break;
 	case LEDGER__REQUEST__COMMAND_PUBLIC_KEY:
 		reply = public_key_reply(srv);
+		break;
+	case LEDGER__REQUEST__COMMAND_SUBSCRIBE:
+		reply = start_subscribe(w, req->subscribe, msg, handed_off);
+		if (*handed_off) {
+			codec_request_free(req); /* the worker keeps what it needs */
+			return NULL;
+		}
+		break;
+	case LEDGER__REQUEST__COMMAND_SUBSCRIBERS:
+		reply = subscribers_reply(srv);
 		break;
 	case LEDGER__REQUEST__COMMAND_GET_MEMBER:
 	case LEDGER__REQUEST__COMMAND_COVERAGE:
@@ -1393,9 +1731,22 @@ static void worker_cb(void *arg)
 	case W_REPLY_BACKUP:
 		send_reply(w, backup_reply(w->backup_rc, &w->backup_err, &w->backup_res));
 		return;
+	case W_SUB_READY:
+		if (rv != 0)
+			return; /* the server is stopping */
+		sub_enqueue(w);
+		return;
+	case W_SUB_DONE: {
+		nng_msg *reply = sub_after_read(w);
+		if (reply)
+			send_reply(w, reply);
+		return;
+	}
 	case W_WAIT_WRITER:
 	case W_WAIT_PROJ:
 	case W_WAIT_BACKUP:
+	case W_WAIT_SUB:
+	case W_SUB_QUEUED:
 		return; /* cannot happen: the aio is ours while they have it */
 	}
 }
@@ -1588,6 +1939,25 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 		goto fail;
 	}
+	pthread_mutex_init(&srv->sub_lock, NULL);
+	pthread_mutex_init(&srv->pool_lock, NULL);
+	pthread_cond_init(&srv->pool_wake, NULL);
+	for (; srv->npool < SUB_POOL_THREADS; srv->npool++)
+		if (pthread_create(&srv->pool[srv->npool], NULL, sub_pool_main, srv) != 0) {
+			ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start a thread");
+			goto fail;
+		}
+	/* Long-polls hold a context each: leave some for everything else. */
+	srv->max_waiting = srv->nworkers > 32 ? srv->nworkers - 16 : (srv->nworkers + 1) / 2;
+	if (!(srv->subs = subreg_new())) {
+		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		goto fail;
+	}
+	if (writer_hook_add(w, sub_on_commit, srv) != 0) {
+		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "no free commit hook in the writer");
+		goto fail;
+	}
+	srv->sub_hooked = 1;
 
 	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to open a REP socket: %s",
@@ -1633,21 +2003,8 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 				 li->url);
 	}
 	if (o->pub_url) {
-		nng_listener pl;
 		snprintf(srv->pub_url, sizeof(srv->pub_url), "%s", o->pub_url);
-		if ((rv = nng_pub0_open(&srv->pub)) != 0 ||
-		    (rv = nng_listener_create(&pl, srv->pub, srv->pub_url)) != 0 ||
-		    (rv = nng_listener_set_size(pl, NNG_OPT_RECVMAXSZ, 4096)) != 0 ||
-		    (rv = nng_listener_start(pl, 0)) != 0) {
-			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				       "unable to publish the live feed on '%s': %s", srv->pub_url,
-				       nng_strerror(rv));
-			if (srv->pub.id)
-				nng_close(srv->pub);
-			goto fail;
-		}
 		srv->has_pub = 1;
-		log_info("server: publishing the live feed on %s", srv->pub_url);
 	}
 	for (int i = 0; i < srv->nworkers; i++) {
 		srv->workers[i].state = W_RECV;
@@ -1679,9 +2036,9 @@ void server_stop(server *srv)
 		pthread_join(srv->probe, NULL);
 	/* A backup in flight finishes and is answered before the socket goes. */
 	backup_stop(srv->backup);
+	if (srv->sub_hooked)
+		writer_hook_remove(srv->w, sub_on_commit, srv);
 	nng_close(srv->sock);
-	if (srv->has_pub)
-		nng_close(srv->pub);
 	for (int i = 0; srv->workers && i < srv->nworkers; i++) {
 		worker *wk = &srv->workers[i];
 		if (wk->aio) {
@@ -1697,30 +2054,28 @@ void server_stop(server *srv)
 		}
 		free(wk->page);
 	}
+	/* The pool finished every queued read (the aio stops above waited
+	 * for them); now it can go. */
+	pthread_mutex_lock(&srv->pool_lock);
+	srv->pool_stopping = 1;
+	pthread_cond_broadcast(&srv->pool_wake);
+	pthread_mutex_unlock(&srv->pool_lock);
+	for (int i = 0; i < srv->npool; i++)
+		pthread_join(srv->pool[i], NULL);
+	for (int i = 0; srv->workers && i < srv->nworkers; i++)
+		if (srv->workers[i].sub.reply)
+			nng_msg_free(srv->workers[i].sub.reply);
 	free(srv->workers);
 	if (srv->tls)
 		nng_tls_config_free(srv->tls);
 	backup_free(srv->backup);
+	subreg_free(srv->subs);
+	pthread_cond_destroy(&srv->pool_wake);
+	pthread_mutex_destroy(&srv->pool_lock);
+	pthread_mutex_destroy(&srv->sub_lock);
 	pthread_cond_destroy(&srv->probe_wake);
 	pthread_mutex_destroy(&srv->probe_lock);
 	free(srv);
-}
-
-int server_publish(server *srv, const char *topic, const void *body, size_t len)
-{
-	nng_msg *m;
-	size_t tl = strlen(topic) + 1;
-	if (!srv->has_pub)
-		return LD_E(UNAVAILABLE);
-	if (nng_msg_alloc(&m, tl + len) != 0)
-		return LD_E(INTERNAL);
-	memcpy(nng_msg_body(m), topic, tl);
-	memcpy((char *)nng_msg_body(m) + tl, body, len);
-	if (nng_sendmsg(srv->pub, m, NNG_FLAG_NONBLOCK) != 0) {
-		nng_msg_free(m);
-		return LD_E(UNAVAILABLE);
-	}
-	return 0;
 }
 
 unsigned server_ipc_restarts(server *srv)

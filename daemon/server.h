@@ -44,7 +44,8 @@ typedef struct server_options {
 	size_t max_msg;    /* answered with ERR_TOO_LARGE above this; 0 = 16 MiB */
 	int workers;       /* concurrent requests (contexts); 0 = 64 */
 	int ipc_probe_ms;  /* IPC listener probe period; 0 = 1000, < 0 = off */
-	const char *pub_url; /* the live feed's PUB address (NULL: none) */
+	const char *pub_url; /* where daemon/feed.c publishes the live feed (NULL: none):
+			      * told to clients in PlanList.feed_url */
 	merkle_signer *signer; /* signs tree heads; NULL: the audit-proof requests
 				* answer ERR_INVALID_STATE */
 	/* Mutual TLS of the tls+tcp:// listeners (PEM files): the server's
@@ -72,14 +73,6 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 
 /* Stops receiving, closes the socket, waits for every callback, frees. */
 void server_stop(server *srv);
-
-/*
- * Publishes one message on the live feed (NNG PUB): topic, a NUL, then
- * body. Never blocks: NNG drops the oldest queued message of a subscriber
- * that does not keep up. 0, or a negative code (no feed: LD_E(UNAVAILABLE)).
- * Safe from any thread until server_stop.
- */
-int server_publish(server *srv, const char *topic, const void *body, size_t len);
 
 /* Times an IPC listener was re-created because it stopped accepting. */
 unsigned server_ipc_restarts(server *srv);

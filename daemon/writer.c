@@ -36,6 +36,11 @@ struct writer {
 	pthread_mutex_t hook_lock;
 	writer_commit_fn on_commit;
 	void *on_commit_arg;
+	/* More hooks (subscriptions, the PUB feed), same rules. */
+	struct {
+		writer_commit_fn fn;
+		void *arg;
+	} hooks[WRITER_MAX_HOOKS];
 };
 
 /* The working head inside a transaction. */
@@ -412,6 +417,9 @@ static void commit_batch(writer *w, append_req *batch)
 		pthread_mutex_lock(&w->hook_lock);
 		if (w->on_commit)
 			w->on_commit(w->on_commit_arg, h.seq);
+		for (int i = 0; i < WRITER_MAX_HOOKS; i++)
+			if (w->hooks[i].fn)
+				w->hooks[i].fn(w->hooks[i].arg, h.seq);
 		pthread_mutex_unlock(&w->hook_lock);
 	}
 	for (append_req *r = batch, *next; r; r = next) {
@@ -551,6 +559,29 @@ void writer_on_commit(writer *w, writer_commit_fn fn, void *arg)
 	pthread_mutex_lock(&w->hook_lock);
 	w->on_commit = fn;
 	w->on_commit_arg = arg;
+	pthread_mutex_unlock(&w->hook_lock);
+}
+
+int writer_hook_add(writer *w, writer_commit_fn fn, void *arg)
+{
+	int rc = LD_E(INTERNAL);
+	pthread_mutex_lock(&w->hook_lock);
+	for (int i = 0; i < WRITER_MAX_HOOKS && rc; i++)
+		if (!w->hooks[i].fn) {
+			w->hooks[i].fn = fn;
+			w->hooks[i].arg = arg;
+			rc = 0;
+		}
+	pthread_mutex_unlock(&w->hook_lock);
+	return rc;
+}
+
+void writer_hook_remove(writer *w, writer_commit_fn fn, void *arg)
+{
+	pthread_mutex_lock(&w->hook_lock);
+	for (int i = 0; i < WRITER_MAX_HOOKS; i++)
+		if (w->hooks[i].fn == fn && w->hooks[i].arg == arg)
+			w->hooks[i].fn = NULL;
 	pthread_mutex_unlock(&w->hook_lock);
 }
 

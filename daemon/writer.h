@@ -87,6 +87,13 @@ int writer_start(writer **out, store *s);
  * not call writer_on_commit. */
 void writer_on_commit(writer *w, writer_commit_fn fn, void *arg);
 
+/* Further commit hooks, called after the one above with the same rules:
+ * add returns 0 or LD_E(INTERNAL) when WRITER_MAX_HOOKS are set; when
+ * remove returns, no call of that hook is in flight. */
+#define WRITER_MAX_HOOKS 4
+int writer_hook_add(writer *w, writer_commit_fn fn, void *arg);
+void writer_hook_remove(writer *w, writer_commit_fn fn, void *arg);
+
 /* Queues r. Returns 0 (r->done will be called exactly once), or
  * LD_E(SHUTTING_DOWN) / LD_E(BUSY) (r->done will not be called). */
 int writer_submit(writer *w, append_req *r);

@@ -41,6 +41,7 @@ static const char *const descriptions[] = {
 	[LEDGER__ERROR_CODE__ERR_CHAIN_BROKEN] = "hash chain broken",
 	[LEDGER__ERROR_CODE__ERR_ALREADY_FORGOTTEN] = "personal data already forgotten",
 	[LEDGER__ERROR_CODE__ERR_KEYSTORE] = "keystore missing, damaged or replaced",
+	[LEDGER__ERROR_CODE__ERR_AFTER_HEAD] = "subscription starts beyond the log head",
 };
 
 #define NCODES (sizeof(descriptions) / sizeof(descriptions[0]))

@@ -19,6 +19,12 @@ PACKAGES=(
 	libmicrohttpd-dev                 # metrics endpoint, ledger-dashboard (not NNG's HTTP: LIBRARIES.md)
 	curl                              # tests: metrics scrapes, the dashboard's HTTP requests
 	chromium                          # headless browser of the dashboard test (tests/browser/)
+	# ledger-sink (issue 5): its SQLite and PostgreSQL targets; the sqlite3 CLI and
+	# a PostgreSQL 15 server for its tests and benchmark
+	libsqlite3-dev sqlite3
+	libpq-dev
+	postgresql
+	time                              # bench/subscribe.sh: the sink's CPU time
 )
 # node and npm run the dashboard's browser test (playwright-core); only when
 # no node is installed already.

@@ -1,0 +1,44 @@
+/*
+ * feed.h — live notification over an NNG PUB socket (ledgerd --pub URL).
+ *
+ * Every message is a topic, a NUL byte, then a protobuf. After each commit
+ * the feed publishes topic "commit" with a packed ledger.CommitNotice
+ * (first_seq, last_seq, recorded_at, head_hash; with events, the events as
+ * stored). A thread of its own reads the log and sends, so the writer's
+ * commit hook only notes the new head: commits that land while a notice is
+ * being sent are announced together by the next one (a range). Notices are
+ * cut at FEED_MAX_EVENTS events / FEED_MAX_BYTES bytes of events, so a range
+ * may take several. PUB drops messages for slow receivers: subscribers fill
+ * gaps with the pull protocol (subscribe), the source of truth.
+ *
+ * Other features publish on the same socket with feed_publish under their
+ * own topic (every topic is a plain prefix, so a SUB for "commit" gets only
+ * these notices).
+ */
+#ifndef LD_FEED_H
+#define LD_FEED_H
+
+#include <stddef.h>
+
+#include "codec.h"
+#include "store.h"
+#include "writer.h"
+
+#define FEED_TOPIC_COMMIT "commit"
+#define FEED_MAX_EVENTS   10000
+#define FEED_MAX_BYTES    (4u << 20)
+
+typedef struct feed feed;
+
+/* Listens on url (tcp://, ipc://, ws://), hooks into the writer and starts
+ * the thread. with_events: notices carry the events. 0, or LD_E(UNAVAILABLE)
+ * with e->message naming the url. */
+int feed_start(feed **out, const char *url, int with_events, store *s, writer *w, ld_errinfo *e);
+/* Publishes what is committed and not yet announced, unhooks, stops the
+ * thread and closes the socket. Takes NULL. */
+void feed_stop(feed *f);
+/* Publishes topic, a NUL, then body as one message (never blocks). 0 or
+ * LD_E(INTERNAL). */
+int feed_publish(feed *f, const char *topic, const void *body, size_t len);
+
+#endif
