@@ -714,29 +714,86 @@ static int member_change(store_txn *t, const char *id, const mview *old, const m
 /* ================================================================== */
 
 
+/*
+ * Re-folding a member's stream. A payment refunded in full no longer settles
+ * its months (paid_through), though its money still shows in paid_fen with
+ * the refunds taken off: the fold runs twice, first summing the refunds of
+ * each payment, then folding with the fully refunded payments' periods left
+ * out. A partial refund keeps the months (dues are flexible, DOMAIN.md).
+ */
+#define MAX_REFUNDED 64
+
+typedef struct refold {
+	mview m;
+	size_t n;
+	struct {
+		uint64_t paid_seq;
+		int64_t refunded;
+	} r[MAX_REFUNDED];
+	int pass;
+} refold;
+
+static int64_t *refunded_of(refold *f, uint64_t paid_seq, int add)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->r[i].paid_seq == paid_seq)
+			return &f->r[i].refunded;
+	if (!add || f->n == MAX_REFUNDED)
+		return NULL; /* more refunded payments than that: the oldest keep their months */
+	f->r[f->n].paid_seq = paid_seq;
+	f->r[f->n].refunded = 0;
+	return &f->r[f->n++].refunded;
+}
+
 static int refold_step(void *arg, const Ledger__Event *ev)
 {
-	member_step(arg, ev);
+	refold *f = arg;
+	if (f->pass == 0) {
+		if (ev->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED) {
+			int64_t *x = refunded_of(f, ev->dues_refunded->paid_seq, 1);
+			if (x)
+				*x += ev->dues_refunded->amount_fen;
+		}
+		return 0;
+	}
+	if (ev->body_case == LEDGER__EVENT__BODY_DUES_PAID) {
+		int64_t *x = refunded_of(f, ev->seq, 0);
+		if (x && *x >= ev->dues_paid->amount_fen) {
+			f->m.version = ev->version;
+			f->m.last_seq = ev->seq;
+			f->m.paid_fen += ev->dues_paid->amount_fen; /* money, not months */
+			return 0;
+		}
+	}
+	member_step(&f->m, ev);
 	return 0;
 }
 
-/* Re-derives member id from its stream as of the correction `corr`. */
-static int member_refold(proj_ctx *c, const char *id, const Ledger__Event *corr)
+/* Re-derives member id from its stream up to `upto` (exclusive), as of the
+ * event `at` (a correction, or a refund: its version and seq). */
+static int member_refold(proj_ctx *c, const char *id, const Ledger__Event *at, uint64_t upto)
 {
 	char stream[LD_STREAM_MAX];
-	mview old, new;
+	mview old;
+	refold *f = calloc(1, sizeof(*f));
 	int rc;
+	if (!f)
+		return LD_E(INTERNAL);
 	snprintf(stream, sizeof(stream), "member/%s", id);
-	if ((rc = mview_load(c->pt, id, &old)))
-		return rc;
-	memset(&new, 0, sizeof(new));
-	if ((rc = proj_fold_stream(c, stream, corr->seq, refold_step, &new)))
-		return rc;
-	if (new.status) {
-		new.version = corr->version;
-		new.last_seq = corr->seq;
+	if ((rc = mview_load(c->pt, id, &old)) ||
+	    (rc = proj_fold_stream(c, stream, upto, refold_step, f)))
+		goto out;
+	f->pass = 1;
+	if ((rc = proj_fold_stream(c, stream, upto, refold_step, f)))
+		goto out;
+	if (f->m.status) {
+		f->m.version = at->version;
+		f->m.last_seq = at->seq;
 	}
-	return member_change(c->pt, id, &old, &new);
+	rc = member_change(c->pt, id, &old, &f->m);
+out:
+	free(f);
+	return rc;
 }
 
 static int org_registered(proj_ctx *c, const Ledger__OrgRegistered *r)
@@ -857,7 +914,7 @@ static int apply_correction(proj_ctx *c, const Ledger__Event *corr)
 		return rc;
 	const char *member = codec_event_member(t);
 	if (member) {
-		rc = member_refold(c, member, corr);
+		rc = member_refold(c, member, corr, corr->seq);
 	} else if (t->body_case == LEDGER__EVENT__BODY_ORG_UPDATED) {
 		org_agg o;
 		const char *id = t->org_updated->org_id;
@@ -885,6 +942,8 @@ static int apply_correction(proj_ctx *c, const Ledger__Event *corr)
 static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 {
 	const char *member = codec_event_member(ev);
+	if (member && ev->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED)
+		return member_refold(c, member, ev, ev->seq + 1); /* may un-settle months */
 	if (member) {
 		mview old, new;
 		int rc = mview_load(c->pt, member, &old);

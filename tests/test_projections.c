@@ -594,6 +594,36 @@ static void test_dues(void **state)
 	assert_int_equal(org_cov(f, "NJ", 202508)->dues_current, 1);
 }
 
+/* A payment refunded in full no longer settles its months; a partial refund
+ * keeps them; voiding the refund settles them again. */
+static void test_full_refund(void **state)
+{
+	fx *f = *state;
+	tree(f);
+	OK(f, tl_join("M1", "NJ-GL-R1", 1));
+	OK(f, tl_dues_for("M1", 600, 202501, 202506));
+	uint64_t later = OK(f, tl_dues_for("M1", 600, 202507, 202512));
+	assert_int_equal(member_ok(f, "M1")->dues_paid_through, 202512);
+	OK(f, tl_refund("M1", 100, later)); /* partial: still settled */
+	assert_int_equal(member_ok(f, "M1")->dues_paid_through, 202512);
+	assert_int_equal(org_cov(f, "NJ", 202512)->dues_current, 1);
+	uint64_t rest = OK(f, tl_refund("M1", 500, later)); /* now in full */
+	Ledger__MemberView *m = member_ok(f, "M1");
+	assert_int_equal(m->dues_paid_through, 202506);
+	assert_int_equal(m->dues_paid_fen, 600);
+	assert_int_equal(org_cov(f, "NJ", 202512)->dues_current, 0);
+	assert_int_equal(org_cov(f, "JS", 202506)->dues_current, 1);
+	/* A later payment still counts after the refunded one. */
+	OK(f, tl_dues_for("M1", 300, 202507, 202509));
+	assert_int_equal(member_ok(f, "M1")->dues_paid_through, 202509);
+	/* The second refund voided: the payment settles through December again. */
+	OK(f, tl_void(rest));
+	m = member_ok(f, "M1");
+	assert_int_equal(m->dues_paid_through, 202512);
+	assert_int_equal(m->dues_paid_fen, 600 + 500 + 300);
+	assert_int_equal(org_cov(f, "NJ", 202512)->dues_current, 1);
+}
+
 static void test_workforce(void **state)
 {
 	fx *f = *state;
@@ -2484,6 +2514,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_strings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transfers_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_refund, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuilt_after_machine_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_projection_stops_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_equals_rebuild, setup, teardown),
