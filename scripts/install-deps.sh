@@ -12,6 +12,9 @@ PACKAGES=(
 	libssl-dev                        # SHA-256 of the hash chain
 	libjansson-dev                    # JSON output of the clients
 	libcmocka-dev                     # unit tests
+	libyaml-dev                       # plan files (projections/plan.c; Makefile PKGS yaml-0.1)
+	clang-14 libclang-rt-14-dev       # issue 7: libFuzzer harnesses (make fuzz)
+	postgresql libpq-dev              # issue 7: the PostgreSQL peer of make bench (bench/pg.c)
 )
 
 missing=()
