@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -1971,6 +1972,137 @@ static void test_tcp_connect_storm(void **state)
 	stop_cleanly();
 }
 
+/* ================================================================== */
+/* 10,000 clients at once                                              */
+/* ================================================================== */
+
+/* Raises the soft open-files limit towards want (the daemon, started
+ * after, inherits it); returns the limit in force. */
+static long raise_fd_limit(long want)
+{
+	struct rlimit rl;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if ((long)rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || (long)rl.rlim_max > want
+		                  ? (rlim_t)want
+		                  : rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	return (long)rl.rlim_cur;
+}
+
+/* n sockets connect at once (non-blocking, all open together; every tenth
+ * that got through sends half an SP header), then all drop at once.
+ * Returns how many connects were accepted or in progress. */
+static int storm_at_once(const struct sockaddr *a, socklen_t alen, int n)
+{
+	int *fds = calloc((size_t)n, sizeof(*fds));
+	assert_non_null(fds);
+	int ok = 0;
+	for (int i = 0; i < n; i++) {
+		fds[i] = socket(a->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (fds[i] < 0)
+			fail_msg("socket %d of %d: %s", i, n, strerror(errno));
+		int rc = connect(fds[i], a, alen);
+		ok += rc == 0 || errno == EINPROGRESS;
+	}
+	sleep_ms(100); /* let the handshakes land: the server accepts */
+	static const char hdr[] = {0, 'S', 'P', 0};
+	for (int i = 0; i < n; i += 10)
+		(void)!write(fds[i], hdr, sizeof(hdr));
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	free(fds);
+	return ok;
+}
+
+/* Polls with fresh clients until one is served; returns the seconds from
+ * the first try (a client waits at most 1 s), or -1 after 10 s. */
+static double first_served(const char *url)
+{
+	double t0 = now_s();
+	while (now_s() - t0 < 10) {
+		if (served_within(url, 1000) >= 0)
+			return now_s() - t0;
+		sleep_ms(20);
+	}
+	return -1;
+}
+
+/*
+ * 10,000 clients connect and drop at once on TCP, then on IPC (the NNG
+ * 1.5.2 IPC listener bug), twice each: afterwards a new client is served
+ * within a second on both, and an append still records.
+ */
+static void test_10k_clients_at_once(void **state)
+{
+	enum { N = 10000 };
+	long lim = raise_fd_limit(N + 1000);
+	if (lim < N + 200)
+		fail_msg("open-files limit %ld: 10,000 clients at once need %d (ulimit -Hn)", lim,
+		         N + 200);
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char dir[512], path[540], url[560];
+	snprintf(dir, sizeof(dir), "%s/ipc.XXXXXX", tmp);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ledgerd.ipc", dir);
+	snprintf(url, sizeof(url), "ipc://%s", path);
+	/* Without leak checks: see start_without_leak_check. */
+	start_without_leak_check((const char *const[]){"--listen", url, NULL});
+	ldc *c = conn();
+	tree(c);
+	ldc_close(c);
+
+	struct sockaddr_in tcp = {.sin_family = AF_INET,
+	                          .sin_port = htons((uint16_t)D.port),
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_un ipc = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(ipc.sun_path))
+		fail_msg("TMPDIR too long for a unix socket path: %s", path);
+	memcpy(ipc.sun_path, path, strlen(path) + 1);
+	double worst_tcp = 0, worst_ipc = 0;
+	for (int round = 0; round < 2; round++) {
+		double t0 = now_s();
+		int got = storm_at_once((struct sockaddr *)&tcp, sizeof(tcp), N);
+		double storm = now_s() - t0;
+		double tt = first_served(D.url), ti = first_served(url);
+		if (tt < 0 || tt > 1.0 || ti < 0 || ti > 1.0) {
+			dump_log_tail(30);
+			fail_msg("round %d, after %d TCP clients at once: served after %.2f s on TCP, "
+			         "%.2f s on IPC (want within 1 s)",
+			         round, N, tt, ti);
+		}
+		worst_tcp = tt > worst_tcp ? tt : worst_tcp;
+		print_message("    (tcp: %d of %d connects in flight, %.2f s; first new client served "
+		              "after %.3f s)\n",
+		              got, N, storm, tt);
+
+		t0 = now_s();
+		got = storm_at_once((struct sockaddr *)&ipc, sizeof(ipc), N);
+		storm = now_s() - t0;
+		ti = first_served(url);
+		tt = first_served(D.url);
+		if (tt < 0 || tt > 1.0 || ti < 0 || ti > 1.0) {
+			dump_log_tail(30);
+			fail_msg("round %d, after %d IPC clients at once: served after %.2f s on IPC, "
+			         "%.2f s on TCP (want within 1 s)",
+			         round, N, ti, tt);
+		}
+		worst_ipc = ti > worst_ipc ? ti : worst_ipc;
+		print_message("    (ipc: %d of %d connects accepted or queued, %.2f s; first new client "
+		              "served after %.3f s)\n",
+		              got, N, storm, ti);
+	}
+	c = conn_to(url, TIMEOUT_MS);
+	assert_int_equal(append1(c, tl_join("AFTER-STORM", "NJ-RIDER", 1)), 6);
+	ldc_close(c);
+	print_message("    (slowest first service: tcp %.3f s, ipc %.3f s)\n", worst_tcp, worst_ipc);
+	stop_cleanly();
+	unlink(path);
+	rmdir(dir);
+}
+
 /* Workforce estimates live in region streams, which have no model state:
  * the first event of such a stream must not trip the daemon (an ASan/UBSan
  * ledgerd aborts on memcpy from a NULL state there). */
@@ -2075,6 +2207,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_16_clients, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ipc_listener_recovers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tcp_connect_storm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_10k_clients_at_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_region_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_actor, setup, teardown),
 	};
