@@ -148,6 +148,10 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(BUILD)/obj/fuzz/harness.o $(CORE_OBJS) 
 
 fuzzers: $(FUZZERS)
 
+# bench/pg.c, the PostgreSQL peer, is the only libpq client.
+$(BUILD)/obj/bench/pg.o: CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
+$(BUILD)/bench/pg: LDLIBS += $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
+
 deps:
 	@scripts/install-deps.sh
 

@@ -37,7 +37,12 @@
 #   feed): BENCH_FEED_RATES ("100000:1000 20000:100 5000:100")
 #   BENCH_FEED_INTERVALS ("200 20": --feed-interval-ms values; 200 is the
 #   daemon's default)  BENCH_FEED_RUNS (3)  BENCH_FEED_SECONDS (4)
-#   BENCH_ONLY (ingest, projections or feed: run that part alone; the report then
+#   PostgreSQL peer (bench/pg.c; PostgreSQL 15 from /usr/lib/postgresql/15/bin started on a
+#   private data directory and a free loopback port, run as user postgres when run.sh runs as
+#   root): the same three workloads, sizes as above (BENCH_PG_BATCH_EVENTS, BENCH_PG_CONC_EVENTS,
+#   BENCH_PG_SEQ_EVENTS override them); BENCH_ONLY=pg runs it together with ingest (the
+#   ratios need ledgerd and the ceilings from the same run)
+#   BENCH_ONLY (ingest, projections, feed or pg: run that part alone; the report then
 #   goes to bench/RESULTS.<part>.md unless BENCH_OUT says otherwise)
 #   Quick: BENCH_ONLY=projections BENCH_PROJ_EVENTS=200000 BENCH_PROJ_RUNS=1
 #   BENCH_TMPDIR (/var/tmp: on disk, so that syncs cost what they cost)
@@ -68,13 +73,21 @@ PROJ_QUERIES=${BENCH_PROJ_QUERIES:-10000}
 PROJ_LAG_RATES=${BENCH_PROJ_LAG_RATES:-100000 100000:1000 5000}
 PROJ_LAG_SECONDS=${BENCH_PROJ_LAG_SECONDS:-4}
 ONLY=${BENCH_ONLY:-}
+RUN_PG=0
 case "$ONLY" in
-"") RUN_INGEST=1 RUN_PROJ=1 RUN_FEED=1 ;;
+"") RUN_INGEST=1 RUN_PROJ=1 RUN_FEED=1 RUN_PG=1 ;;
 ingest) RUN_INGEST=1 RUN_PROJ=0 RUN_FEED=0 ;;
 projections) RUN_INGEST=0 RUN_PROJ=1 RUN_FEED=0 ;;
 feed) RUN_INGEST=0 RUN_PROJ=0 RUN_FEED=1 ;;
-*) echo "run.sh: BENCH_ONLY must be ingest, projections or feed, not '$ONLY'" >&2; exit 2 ;;
+pg) RUN_INGEST=1 RUN_PROJ=0 RUN_FEED=0 RUN_PG=1 ;;
+*) echo "run.sh: BENCH_ONLY must be ingest, projections, feed or pg, not '$ONLY'" >&2; exit 2 ;;
 esac
+PG=$BUILD/bench/pg
+PG_BIN=${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}
+PG_BATCH_EVENTS=${BENCH_PG_BATCH_EVENTS:-$BATCH_EVENTS}
+PG_CONC_EVENTS=${BENCH_PG_CONC_EVENTS:-$CONC_EVENTS}
+PG_SEQ_EVENTS=${BENCH_PG_SEQ_EVENTS:-$SEQ_EVENTS}
+PG_PID=
 OUT=${BENCH_OUT:-$ROOT/bench/RESULTS${ONLY:+.$ONLY}.md}
 LOG=${OUT%.md}.log
 
@@ -97,6 +110,7 @@ STRACE_PID=""
 cleanup() {
 	if [ -n "$STRACE_PID" ]; then kill "$STRACE_PID" 2>/dev/null || true; fi
 	stop_daemon TERM || true
+	pg_stop || true
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -282,6 +296,50 @@ if [ "$RUN_INGEST" = 1 ]; then
 	step ceiling "$INGEST" --workload ceiling --data-dir "$TMP" --seed "$SEED" --runs "$RUNS" \
 		--events "$BATCH_EVENTS" --batch "$BATCH" --clients "$CLIENTS" --sync-ops "$SYNC_OPS" \
 		--rtt-ops "$RTT_OPS"
+fi
+
+# ---------------------------------------------------------------- postgresql
+# PostgreSQL 15 on a private data directory and a free loopback port, owned
+# by user postgres when we are root (initdb refuses root), trust auth on
+# loopback only, durable (fsync, synchronous_commit on: the defaults, set
+# explicitly); shared_buffers 256 MB, everything else default.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_start() {
+	PGDATA_DIR=$TMP/pgdata
+	PG_PORT=$(free_port)
+	mkdir -p "$PGDATA_DIR" "$TMP/pgsock"
+	[ "$(id -u)" = 0 ] && chown postgres: "$PGDATA_DIR" "$TMP/pgsock" && chmod o+x "$TMP"
+	as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -A trust -U postgres -E UTF8 --no-locale >>"$LOG" 2>&1 || return 1
+	as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$TMP/pgsock/postgres.log" -w -t 60 \
+		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $TMP/pgsock -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB -c max_connections=64" \
+		start >>"$LOG" 2>&1 || { cat "$TMP/pgsock/postgres.log" >>"$LOG" 2>/dev/null; return 1; }
+	PG_PID=$(head -n 1 "$PGDATA_DIR/postmaster.pid")
+	PG_CONN="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
+}
+pg_stop() {
+	[ -n "$PG_PID" ] || return 0
+	as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >>"$LOG" 2>&1 || kill -9 "$PG_PID" 2>/dev/null || true
+	PG_PID=""
+}
+
+if [ "$RUN_PG" = 1 ]; then
+	[ -x "$PG" ] || { echo "run.sh: $PG is missing: run 'make benches BUILD=$BUILD' first" >&2; exit 1; }
+	[ -x "$PG_BIN/initdb" ] || { echo "run.sh: no PostgreSQL in $PG_BIN (scripts/install-deps.sh installs postgresql)" >&2; exit 1; }
+	if pg_start; then
+		echo "postgres pid $PG_PID on 127.0.0.1:$PG_PORT, data in $PGDATA_DIR ($FSTYPE)" | tee -a "$LOG"
+		pgc() { echo --seed "$SEED" --runs "$RUNS" --max-seconds "$MAXS"; }
+		# shellcheck disable=SC2046
+		step pg-batch "$PG" --conninfo "$PG_CONN" $(pgc) --workload batch --events "$PG_BATCH_EVENTS" --batch "$BATCH" --conns "$CONNS"
+		# shellcheck disable=SC2046
+		step pg-concurrent "$PG" --conninfo "$PG_CONN" $(pgc) --workload concurrent --events "$PG_CONC_EVENTS" --clients "$CLIENTS"
+		# shellcheck disable=SC2046
+		step pg-sequential "$PG" --conninfo "$PG_CONN" $(pgc) --workload sequential --events "$PG_SEQ_EVENTS"
+		PG_BYTES=$(du -sb "$PGDATA_DIR" | cut -f1)
+		PG_ROWS=$(as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atc 'SELECT count(*) FROM events' postgres 2>/dev/null || echo "?")
+		pg_stop
+	else
+		echo "run.sh: PostgreSQL did not start; see RESULTS.log" | tee -a "$LOG"
+	fi
 fi
 
 # --------------------------------------------------------------- projections
@@ -625,6 +683,48 @@ report_feed() {
 	done
 }
 
+# ---------------------------------------------------------- the pg report
+# pgrow LABEL LEDGERD_STEP PG_STEP CEILING: ledgerd, PostgreSQL, ceiling and the ratios.
+pgrow() {
+	local l p c
+	l=$(value "$TMP/$2.out" "$2" median 2>/dev/null || true)
+	p=$(value "$TMP/$3.out" "$3" median 2>/dev/null || true)
+	c=$(value "$TMP/ceiling.out" "$4" median 2>/dev/null || true)
+	local lr="—" pr="—"
+	[ -z "$l" ] || lr="$(commas "$l") ($(commas "$(value "$TMP/$2.out" "$2" min)")–$(commas "$(value "$TMP/$2.out" "$2" max)"))"
+	[ -z "$p" ] || pr="$(commas "$p") ($(commas "$(value "$TMP/$3.out" "$3" min)")–$(commas "$(value "$TMP/$3.out" "$3" max)"))"
+	[ "$(value "$TMP/$3.out" "$3" ok 2>/dev/null)" = 0 ] && pr="$pr, ERRORS (see RESULTS.log)"
+	[ "$(value "$TMP/$3.out" "$3" truncated 2>/dev/null || echo 0)" -gt 0 ] 2>/dev/null && pr="$pr [cut at ${MAXS} s]"
+	echo "| $1 | $lr | $pr | $(commas "${c:-0}") | $(ratio "${l:-0}" "${p:-0}") | $(ratio "${l:-0}" "${c:-0}") |"
+}
+
+report_pg() {
+	echo "## ledgerd against PostgreSQL"
+	echo
+	echo "The same events (bench.h's generator, seed $SEED, the same split into client streams, the"
+	echo "organisation tree first) into PostgreSQL $("$PG_BIN/postgres" --version 2>/dev/null | awk '{print $3}') on the same machine: a private data directory on"
+	echo "$FSTYPE, loopback TCP, fsync and synchronous_commit on (durable per commit, as ledgerd), shared_buffers"
+	echo "256 MB, otherwise defaults. Table \`events\`: position bigserial primary key, event_id bytea unique,"
+	echo "stream text + version bigint unique together, type text, occurred_at bigint, recorded_at"
+	echo "timestamptz, payload bytea (the packed Event, as ledgerd stores it); the client counts stream"
+	echo "versions (each stream belongs to one client). bench/pg.c over libpq: single-event commits are"
+	echo "autocommit INSERTs of a prepared statement; a batch is BEGIN, $(commas "$BATCH") INSERTs, COMMIT sent in libpq's"
+	echo "pipeline mode. $RUNS runs each, median (min–max) events/s; every INSERT must succeed and the"
+	echo "table must grow by exactly the events committed. At the end the table held ${PG_ROWS:-?} rows in"
+	echo "$(commas "${PG_BYTES:-0}") bytes of data directory (WAL included)."
+	echo
+	echo "| workload | ledgerd events/s | PostgreSQL events/s | ceiling | ledgerd/PostgreSQL | ledgerd/ceiling |"
+	echo "|---|---|---|---|---|---|"
+	pgrow "batches of $(commas "$BATCH"), $CONNS connections" batch pg-batch ceiling-batch
+	pgrow "single-event commits, $CLIENTS clients" concurrent pg-concurrent ceiling-concurrent
+	pgrow "single-event commits, 1 client" sequential pg-sequential ceiling-sequential
+	echo
+	echo "Events per run: ledgerd $(commas "$BATCH_EVENTS") / $(commas "$CONC_EVENTS") / $(commas "$SEQ_EVENTS"), PostgreSQL $(commas "$PG_BATCH_EVENTS") / $(commas "$PG_CONC_EVENTS") / $(commas "$PG_SEQ_EVENTS") (batch / $CLIENTS clients / 1 client);"
+	echo "a run still going after $MAXS s stops and counts what was committed. The ceiling is that of the"
+	echo "ingest table (the same run)."
+	echo
+}
+
 {
 	echo "# ledgerd benchmarks"
 	echo
@@ -640,6 +740,7 @@ report_feed() {
 	if [ "$RUN_INGEST" = 1 ]; then report_ingest; fi
 	if [ "$RUN_PROJ" = 1 ]; then report_projections; fi
 	if [ "$RUN_FEED" = 1 ]; then report_feed; fi
+	if [ "$RUN_PG" = 1 ]; then report_pg; fi
 	echo "Reproduce: \`make bench\` (or \`bench/run.sh BUILD_DIR\`; settings at the top of bench/run.sh); a single"
 	echo "workload: \`build/bench/ingest --url URL --workload batch --seed $SEED --runs $RUNS\`, \`build/bench/projections"
 	echo "--url URL --workload coverage\` (\`--help\` for the rest). Raw output: bench/RESULTS.log."
