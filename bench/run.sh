@@ -42,7 +42,12 @@
 #   root): the same three workloads, sizes as above (BENCH_PG_BATCH_EVENTS, BENCH_PG_CONC_EVENTS,
 #   BENCH_PG_SEQ_EVENTS override them); BENCH_ONLY=pg runs it together with ingest (the
 #   ratios need ledgerd and the ceilings from the same run)
-#   BENCH_ONLY (ingest, projections, feed or pg: run that part alone; the report then
+#   Growth (BENCH_ONLY=growth, not in the full bench: it takes long): one log filled to each
+#   of BENCH_GROWTH_SIZES ("1000000 10000000" events) by ingest --workload batch; at each size
+#   the ingest rate (BENCH_GROWTH_PROBE events/run, 100000, BENCH_RUNS runs), coverage of the
+#   root and member history / member view latency (BENCH_GROWTH_QUERIES, 2000 per run), the
+#   daemon's peak RSS and anonymous memory (beyond the mapped file), and bytes on disk per event
+#   BENCH_ONLY (ingest, projections, feed, pg or growth: run that part alone; the report then
 #   goes to bench/RESULTS.<part>.md unless BENCH_OUT says otherwise)
 #   Quick: BENCH_ONLY=projections BENCH_PROJ_EVENTS=200000 BENCH_PROJ_RUNS=1
 #   BENCH_TMPDIR (/var/tmp: on disk, so that syncs cost what they cost)
@@ -80,8 +85,14 @@ ingest) RUN_INGEST=1 RUN_PROJ=0 RUN_FEED=0 ;;
 projections) RUN_INGEST=0 RUN_PROJ=1 RUN_FEED=0 ;;
 feed) RUN_INGEST=0 RUN_PROJ=0 RUN_FEED=1 ;;
 pg) RUN_INGEST=1 RUN_PROJ=0 RUN_FEED=0 RUN_PG=1 ;;
-*) echo "run.sh: BENCH_ONLY must be ingest, projections, feed or pg, not '$ONLY'" >&2; exit 2 ;;
+growth) RUN_INGEST=0 RUN_PROJ=0 RUN_FEED=0 RUN_GROWTH=1 ;;
+*) echo "run.sh: BENCH_ONLY must be ingest, projections, feed, pg or growth, not '$ONLY'" >&2; exit 2 ;;
 esac
+RUN_GROWTH=${RUN_GROWTH:-0}
+GROWTH=$BUILD/bench/growth
+GROWTH_SIZES=${BENCH_GROWTH_SIZES:-1000000 10000000}
+GROWTH_PROBE=${BENCH_GROWTH_PROBE:-100000}
+GROWTH_QUERIES=${BENCH_GROWTH_QUERIES:-2000}
 PG=$BUILD/bench/pg
 PG_BIN=${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_BATCH_EVENTS=${BENCH_PG_BATCH_EVENTS:-$BATCH_EVENTS}
@@ -340,6 +351,58 @@ if [ "$RUN_PG" = 1 ]; then
 	else
 		echo "run.sh: PostgreSQL did not start; see RESULTS.log" | tee -a "$LOG"
 	fi
+fi
+
+# -------------------------------------------------------------------- growth
+# mem_sampler PID FILE: every 0.2 s, the largest RssAnon (kB) seen so far
+# into FILE, while PID lives. VmHWM (peak RSS, the mapped file's resident
+# pages included) is read at each size.
+mem_sampler() {
+	local max=0 v
+	while kill -0 "$1" 2>/dev/null; do
+		v=$(awk '/^RssAnon:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0)
+		[ "${v:-0}" -gt "$max" ] && max=$v && echo "$max" >"$2"
+		sleep 0.2
+	done
+}
+if [ "$RUN_GROWTH" = 1 ]; then
+	[ -x "$GROWTH" ] || { echo "run.sh: $GROWTH is missing: run 'make benches BUILD=$BUILD' first" >&2; exit 1; }
+	DATA=$TMP/growth
+	start_daemon
+	echo "ledgerd pid $PID on $URL, data in $DATA ($FSTYPE): growth to $GROWTH_SIZES events" | tee -a "$LOG"
+	mem_sampler "$PID" "$TMP/rss-anon.max" &
+	SAMPLER=$!
+	: >"$TMP/growth.rows"
+	for size in $GROWTH_SIZES; do
+		have=$(head_seq)
+		need=$((size - have))
+		if [ "$need" -gt 0 ]; then
+			step "growth-fill-$size" "$INGEST" --url "$URL" --seed "$SEED" --runs 1 --max-seconds 0 \
+				--pid "$PID" --workload batch --events "$need" --batch "$BATCH" --conns "$CONNS"
+		fi
+		ensure_daemon "growth-fill-$size"
+		step "growth-ingest-$size" "$INGEST" --url "$URL" --seed "$SEED" --runs "$RUNS" \
+			--max-seconds "$MAXS" --pid "$PID" --workload batch --events "$GROWTH_PROBE" \
+			--batch "$BATCH" --conns "$CONNS"
+		step "growth-query-$size" "$GROWTH" --url "$URL" --seed "$SEED" --runs "$RUNS" \
+			--queries "$GROWTH_QUERIES"
+		step "growth-coverage-$size" "$PROJECTIONS" --workload coverage --url "$URL" --runs "$RUNS" \
+			--queries "$GROWTH_QUERIES" --clients 4
+		ensure_daemon "growth-$size"
+		head=$(head_seq)
+		hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$PID/status")
+		anon=$(cat "$TMP/rss-anon.max" 2>/dev/null || echo 0)
+		logb=$(du -B1 "$DATA/data.mdb" | cut -f1)
+		projb=$(du -sB1 "$DATA/projections" | cut -f1)
+		fillr=$(value "$TMP/growth-fill-$size.out" batch median 2>/dev/null || true)
+		fills=$(cat "$TMP/growth-fill-$size.secs" 2>/dev/null || echo 0)
+		echo "$size $head ${fillr:-0} $fills $hwm $anon $logb $projb" >>"$TMP/growth.rows"
+		echo "growth at $head events: peak RSS $hwm kB, RssAnon max $anon kB, log $logb B, projections $projb B" | tee -a "$LOG"
+	done
+	stop_daemon TERM
+	GROWTH_STOP=$STOP_MSG
+	kill "$SAMPLER" 2>/dev/null || true
+	T_END=$(date +%s)
 fi
 
 # --------------------------------------------------------------- projections
@@ -683,6 +746,34 @@ report_feed() {
 	done
 }
 
+report_growth() {
+	local size head fillr fills hwm anon logb projb st
+	echo "## Growth"
+	echo
+	echo "One log grown to each size by \`ingest --workload batch\` (requests of $(commas "$BATCH"), $CONNS connections,"
+	echo "the projections applying meanwhile); at each size: the ingest rate ($RUNS runs of $(commas "$GROWTH_PROBE") events,"
+	echo "median (min–max)), query latency once the projections have caught up ($RUNS runs of"
+	echo "$(commas "$GROWTH_QUERIES") sequential queries; p99, median (min–max) of the runs): a member's history (read"
+	echo "from the log) and view (a projection) for 200 members sampled across the log, coverage of the"
+	echo "province root (1 client); the daemon's peak RSS (VmHWM: includes the mapped files' resident"
+	echo "pages) and the largest RssAnon sampled every 0.2 s (memory beyond the mapped files); bytes on"
+	echo "disk (du) of the log and of the projections, per event."
+	echo
+	echo "| events in the log | fill rate events/s (s) | ingest events/s | history p99 ms | member view p99 ms | coverage p99 ms | peak RSS MiB | RssAnon max MiB | log bytes/event | projections bytes/event |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	while read -r size head fillr fills hwm anon logb projb; do
+		echo "| $(commas "$head") | $(commas "$fillr") ($fills s) | $(rspread "growth-ingest-$size" batch) | $(mspread "growth-query-$size" history p99) | $(mspread "growth-query-$size" member p99) | $(mspread "growth-coverage-$size" coverage-1 p99) | $(awk -v k="$hwm" 'BEGIN { printf "%.0f", k / 1024 }') | $(awk -v k="$anon" 'BEGIN { printf "%.0f", k / 1024 }') | $(awk -v b="$logb" -v n="$head" 'BEGIN { printf "%.0f", b / n }') | $(awk -v b="$projb" -v n="$head" 'BEGIN { printf "%.0f", b / n }') |"
+	done <"$TMP/growth.rows"
+	echo
+	read -r size head fillr fills hwm anon logb projb < <(tail -n 1 "$TMP/growth.rows")
+	echo "100 M events are outside this bench (and CI): at the last fill rate, $(commas "${fillr:-0}") events/s, filling"
+	echo "the log to 100 M would take about $(awk -v r="${fillr:-0}" -v h="$head" 'BEGIN { if (r > 0) printf "%.0f min", (1e8 - h) / r / 60; else print "?" }') more, and the log"
+	echo "alone about $(awk -v b="$logb" -v n="$head" 'BEGIN { printf "%.0f GB", b / n * 1e8 / 1e9 }') on disk (bytes per event as at $(commas "$head")). Run it with"
+	echo "\`BENCH_ONLY=growth BENCH_GROWTH_SIZES=\"1000000 10000000 100000000\" bench/run.sh build\`."
+	echo "Daemon stop: ${GROWTH_STOP:-?}."
+	echo
+}
+
 # ---------------------------------------------------------- the pg report
 # pgrow LABEL LEDGERD_STEP PG_STEP CEILING: ledgerd, PostgreSQL, ceiling and the ratios.
 pgrow() {
@@ -741,6 +832,7 @@ report_pg() {
 	if [ "$RUN_PROJ" = 1 ]; then report_projections; fi
 	if [ "$RUN_FEED" = 1 ]; then report_feed; fi
 	if [ "$RUN_PG" = 1 ]; then report_pg; fi
+	if [ "$RUN_GROWTH" = 1 ]; then report_growth; fi
 	echo "Reproduce: \`make bench\` (or \`bench/run.sh BUILD_DIR\`; settings at the top of bench/run.sh); a single"
 	echo "workload: \`build/bench/ingest --url URL --workload batch --seed $SEED --runs $RUNS\`, \`build/bench/projections"
 	echo "--url URL --workload coverage\` (\`--help\` for the rest). Raw output: bench/RESULTS.log."
