@@ -5,7 +5,8 @@
 #                     (a fresh ./data first gets a demo province: DEMO=0 skips it,
 #                     DEMO_MEMBERS=N sizes it, default 20000)
 #   make test         build everything with ASan+UBSan into build/asan/ and run every test
-#   make bench        build optimised and run the benchmarks in bench/ (not part of test)
+#   make bench        build optimised and run the benchmarks in bench/ (not part of test;
+#                     PostgreSQL is the peer: bench/pg.c; BENCH_ONLY=pg|growth|... one part)
 #   make valgrind     run the unit tests under valgrind (non-sanitized build)
 #   make fuzz         build the libFuzzer harnesses (fuzz/, clang-14) into build/fuzz/ and run
 #                     each for FUZZ_SECONDS seconds from its seed corpus (fuzz/README.md)
