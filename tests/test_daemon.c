@@ -1992,20 +1992,34 @@ static long raise_fd_limit(long want)
 	return (long)rl.rlim_cur;
 }
 
-/* n sockets connect at once (non-blocking, all open together; every tenth
- * that got through sends half an SP header), then all drop at once.
- * Returns how many connects were accepted or in progress. */
+/* n sockets connect at once (non-blocking, all open together: a connect
+ * that finds the listener's backlog full is tried again, for up to 10 s, so
+ * that all n are connected or in flight at the same time; every tenth sends
+ * half an SP header), then all drop at once. Returns how many got through. */
 static int storm_at_once(const struct sockaddr *a, socklen_t alen, int n)
 {
 	int *fds = calloc((size_t)n, sizeof(*fds));
-	assert_non_null(fds);
+	char *done = calloc((size_t)n, 1);
+	assert_true(fds && done);
 	int ok = 0;
 	for (int i = 0; i < n; i++) {
 		fds[i] = socket(a->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		if (fds[i] < 0)
 			fail_msg("socket %d of %d: %s", i, n, strerror(errno));
-		int rc = connect(fds[i], a, alen);
-		ok += rc == 0 || errno == EINPROGRESS;
+	}
+	double t0 = now_s();
+	while (ok < n && now_s() - t0 < 10) {
+		for (int i = 0; i < n; i++) {
+			if (done[i])
+				continue;
+			int rc = connect(fds[i], a, alen);
+			if (rc == 0 || errno == EINPROGRESS || errno == EISCONN || errno == EALREADY) {
+				done[i] = 1;
+				ok++;
+			}
+		}
+		if (ok < n)
+			sleep_ms(1);
 	}
 	sleep_ms(100); /* let the handshakes land: the server accepts */
 	static const char hdr[] = {0, 'S', 'P', 0};
@@ -2014,6 +2028,7 @@ static int storm_at_once(const struct sockaddr *a, socklen_t alen, int n)
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
 	free(fds);
+	free(done);
 	return ok;
 }
 
@@ -2061,43 +2076,36 @@ static void test_10k_clients_at_once(void **state)
 	if (strlen(path) >= sizeof(ipc.sun_path))
 		fail_msg("TMPDIR too long for a unix socket path: %s", path);
 	memcpy(ipc.sun_path, path, strlen(path) + 1);
-	double worst_tcp = 0, worst_ipc = 0;
-	for (int round = 0; round < 2; round++) {
+	double worst[2] = {0, 0};
+	for (int round = 0; round < 4; round++) {
+		int t = round % 2; /* 0: TCP, 1: IPC */
+		const char *name = t ? "IPC" : "TCP";
 		double t0 = now_s();
-		int got = storm_at_once((struct sockaddr *)&tcp, sizeof(tcp), N);
+		int got = t ? storm_at_once((struct sockaddr *)&ipc, sizeof(ipc), N)
+		            : storm_at_once((struct sockaddr *)&tcp, sizeof(tcp), N);
 		double storm = now_s() - t0;
-		double tt = first_served(D.url), ti = first_served(url);
-		if (tt < 0 || tt > 1.0 || ti < 0 || ti > 1.0) {
+		if (got < N)
+			fail_msg("round %d: only %d of %d %s clients got connected within 10 s", round,
+			         got, N, name);
+		/* The stormed transport first, then the other. */
+		double took[2];
+		took[t] = first_served(t ? url : D.url);
+		took[!t] = first_served(t ? D.url : url);
+		if (took[0] < 0 || took[0] > 1.0 || took[1] < 0 || took[1] > 1.0) {
 			dump_log_tail(30);
-			fail_msg("round %d, after %d TCP clients at once: served after %.2f s on TCP, "
-			         "%.2f s on IPC (want within 1 s)",
-			         round, N, tt, ti);
+			fail_msg("round %d, after %d %s clients at once: a new client served after "
+			         "%.2f s on TCP, %.2f s on IPC (want within 1 s)",
+			         round, N, name, took[0], took[1]);
 		}
-		worst_tcp = tt > worst_tcp ? tt : worst_tcp;
-		print_message("    (tcp: %d of %d connects in flight, %.2f s; first new client served "
-		              "after %.3f s)\n",
-		              got, N, storm, tt);
-
-		t0 = now_s();
-		got = storm_at_once((struct sockaddr *)&ipc, sizeof(ipc), N);
-		storm = now_s() - t0;
-		ti = first_served(url);
-		tt = first_served(D.url);
-		if (tt < 0 || tt > 1.0 || ti < 0 || ti > 1.0) {
-			dump_log_tail(30);
-			fail_msg("round %d, after %d IPC clients at once: served after %.2f s on IPC, "
-			         "%.2f s on TCP (want within 1 s)",
-			         round, N, ti, tt);
-		}
-		worst_ipc = ti > worst_ipc ? ti : worst_ipc;
-		print_message("    (ipc: %d of %d connects accepted or queued, %.2f s; first new client "
-		              "served after %.3f s)\n",
-		              got, N, storm, ti);
+		worst[t] = took[t] > worst[t] ? took[t] : worst[t];
+		print_message("    (%s: %d of %d connected at once in %.2f s, then dropped; first new "
+		              "client served after %.3f s)\n",
+		              name, got, N, storm, took[t]);
 	}
 	c = conn_to(url, TIMEOUT_MS);
 	assert_int_equal(append1(c, tl_join("AFTER-STORM", "NJ-RIDER", 1)), 6);
 	ldc_close(c);
-	print_message("    (slowest first service: tcp %.3f s, ipc %.3f s)\n", worst_tcp, worst_ipc);
+	print_message("    (slowest first service: tcp %.3f s, ipc %.3f s)\n", worst[0], worst[1]);
 	stop_cleanly();
 	unlink(path);
 	rmdir(dir);
