@@ -33,8 +33,13 @@ for bin in "$BUILD"/fuzz/fuzz_*; do
 	else
 		failed=$((failed + 1))
 		tail -n 40 "$BUILD/fuzz/$t.log"
-		echo "--- FAIL fuzz_$t (log $BUILD/fuzz/$t.log; the input is in $crashes/;"
-		echo "         copy it to fuzz/regress/$t/ so that make test replays it)"
+		found=$(ls -t "$crashes/$t-"* 2>/dev/null | head -n 1)
+		if [ -n "$found" ]; then
+			echo "--- FAIL fuzz_$t: the input is $found (log $BUILD/fuzz/$t.log);"
+			echo "         fix it, then copy it to fuzz/regress/$t/ so that make test replays it"
+		else
+			echo "--- FAIL fuzz_$t (no crash input: see $BUILD/fuzz/$t.log)"
+		fi
 	fi
 done
 echo
