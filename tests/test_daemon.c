@@ -1643,7 +1643,7 @@ static void test_crash_rounds(void **state)
 	int rebuild_every = env && atoi(env) > 0 ? atoi(env) : 4;
 	env = getenv("CRASH_SEED");
 	uint64_t seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
-	print_message("    (crash rounds: %d, seed %llu; CRASH_SEED=%llu repeats it)\n", rounds,
+	print_message("    (crash rounds: %d, seed %llu; CRASH_SEED=%llu repeats its choices)\n", rounds,
 	              (unsigned long long)seed, (unsigned long long)seed);
 	ldc_rng rng;
 	ldc_rng_seed(&rng, seed);
