@@ -383,9 +383,9 @@ ok head
 HEAD=$(echo "$OUT" | awk '{print $3}')
 ok member M5 --wait-seq "$HEAD"
 ok --json projections
-expect_eq "$(json 'sorted(p["name"] for p in j["projections"])')" "['members', 'transfers']" "projection names"
+expect_eq "$(json 'sorted(p["name"] for p in j["projections"])')" "['members', 'progress', 'transfers']" "projection names (issue 4 added progress)"
 expect_eq "$(json '[(p["checkpoint"], p["lag_events"], p["lag_ms"], p["stopped"]) for p in j["projections"]]')" \
-	"[($HEAD, 0, 0, False), ($HEAD, 0, 0, False)]" "projections after catching up"
+	"[($HEAD, 0, 0, False), ($HEAD, 0, 0, False), ($HEAD, 0, 0, False)]" "projections after catching up"
 expect_eq "$(json 'all(p["applied"] == '"$HEAD"' for p in j["projections"])')" True \
 	"every event applied by each projection"
 ok projections
@@ -412,7 +412,7 @@ ok --json transfers --org JS
 expect_eq "$OUT" "$BEFORE_TRANSFERS" "transfers of JS after ledgerd --rebuild"
 ok --json projections
 expect_eq "$(json '[(p["checkpoint"], p["lag_events"], p["applied"], p["stopped"]) for p in j["projections"]]')" \
-	"[($HEAD, 0, $HEAD, False), ($HEAD, 0, $HEAD, False)]" "projections after ledgerd --rebuild"
+	"[($HEAD, 0, $HEAD, False), ($HEAD, 0, $HEAD, False), ($HEAD, 0, $HEAD, False)]" "projections after ledgerd --rebuild"
 
 # --- unknown subjects, bad consistency, bad usage --------------------------
 refused 1 "^ledgerctl: member: member 'NOPE' not found \(ERR_NOT_FOUND, field get_member.member_id\)$" member NOPE
