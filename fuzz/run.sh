@@ -4,7 +4,7 @@
 # fuzz/corpus/<target>/ and the crash regressions fuzz/regress/<target>/.
 # New interesting inputs go to BUILD_DIR/fuzz/work/<target>/ (not to the
 # checked-in corpus); a crash is written to BUILD_DIR/fuzz/crashes/ and makes
-# the run fail. Ends with "N passed, N failed".
+# the run fail. Ends with "fuzzing: N harnesses ran clean, N failed".
 set -u
 BUILD=${1:?usage: fuzz/run.sh BUILD_DIR [SECONDS]}
 SECS=${2:-60}
@@ -43,5 +43,5 @@ for bin in "$BUILD"/fuzz/fuzz_*; do
 	fi
 done
 echo
-echo "$passed passed, $failed failed"
+echo "fuzzing: $passed harnesses ran clean, $failed failed"
 [ $failed -eq 0 ]
