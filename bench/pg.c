@@ -230,8 +230,13 @@ static void run_batches(client *cl)
 		int committed = 0, synced = 0;
 		while (!synced) {
 			PGresult *r = PQgetResult(cl->conn);
-			if (!r)
+			if (!r) {
+				if (PQstatus(cl->conn) != CONNECTION_OK) {
+					note_error(cl, PQerrorMessage(cl->conn));
+					break; /* the server went away */
+				}
 				continue; /* the end of one query's results */
+			}
 			ExecStatusType st = PQresultStatus(r);
 			if (st == PGRES_PIPELINE_SYNC)
 				synced = 1;
