@@ -469,10 +469,11 @@ int main(int argc, char **argv)
 	if (!exec_ok(admin, "SET client_min_messages = warning") || !exec_ok(admin, schema) ||
 	    !prepare(admin))
 		return 1;
-	char fs[16], sc[16], ver[64];
+	char fs[16], sc[16], ver[64], wsm[32];
 	query1(admin, "SHOW fsync", fs, sizeof(fs));
 	query1(admin, "SHOW synchronous_commit", sc, sizeof(sc));
 	query1(admin, "SHOW server_version", ver, sizeof(ver));
+	query1(admin, "SHOW wal_sync_method", wsm, sizeof(wsm));
 	if (strcmp(fs, "on") || strcmp(sc, "on")) {
 		fprintf(stderr, "pg: the server must be durable: fsync=%s synchronous_commit=%s\n", fs,
 		        sc);
@@ -485,9 +486,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	unsigned parts = o.wl == PW_BATCH ? o.conns : o.wl == PW_CONCURRENT ? o.clients : 1;
-	printf("pg %s: PostgreSQL %s (fsync %s, synchronous_commit %s), %zu events/run, %u %s%s, "
-	       "%u runs, seed %" PRIu64 "\n",
-	       pw_names[o.wl], ver, fs, sc, o.events, parts,
+	printf("pg %s: PostgreSQL %s (fsync %s, synchronous_commit %s, wal_sync_method %s), %zu "
+	       "events/run, %u %s%s, %u runs, seed %" PRIu64 "\n",
+	       pw_names[o.wl], ver, fs, sc, wsm, o.events, parts,
 	       o.wl == PW_BATCH ? "connections" : "clients",
 	       o.wl == PW_BATCH ? ", pipelined transactions of --batch events" : ", one event per commit",
 	       o.runs, o.seed);

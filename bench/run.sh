@@ -801,7 +801,9 @@ report_pg() {
 	echo "versions (each stream belongs to one client). bench/pg.c over libpq: single-event commits are"
 	echo "autocommit INSERTs of a prepared statement; a batch is BEGIN, $(commas "$BATCH") INSERTs, COMMIT sent in libpq's"
 	echo "pipeline mode. $RUNS runs each, median (min–max) events/s; every INSERT must succeed and the"
-	echo "table must grow by exactly the events committed. At the end the table held ${PG_ROWS:-?} rows in"
+	echo "table must grow by exactly the events committed ($(grep -o 'wal_sync_method [a-z_]*' "$TMP/pg-sequential.out" 2>/dev/null | head -n 1 || echo 'wal_sync_method ?'):"
+	echo "one WAL flush per commit, where an LMDB commit syncs the data pages and then the meta page)."
+	echo "At the end the table held ${PG_ROWS:-?} rows in"
 	echo "$(commas "${PG_BYTES:-0}") bytes of data directory (WAL included)."
 	echo
 	echo "| workload | ledgerd events/s | PostgreSQL events/s | ceiling | ledgerd/PostgreSQL | ledgerd/ceiling |"
