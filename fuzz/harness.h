@@ -8,6 +8,12 @@
  *                clock), and for an event that passes, what the writer does
  *                next with it (stream name, canonical hash, packing and the
  *                body peek); for any request, the packing round trip.
+ *  fuzz_model    bytes → codec_request_unpack → for an append, every event
+ *                that passes check_event through model_apply (the write
+ *                model: every stateful rule) in one write transaction on a
+ *                small ledger (the ids the seeds use: JS, NJ, NJ-RIDER, SZ,
+ *                member M1 with a payment), aborted after each input so
+ *                that every input starts from the same state.
  *  fuzz_plan     bytes → plan_load_buffer (the plan-file loader); a loaded
  *                plan is walked (windows, names) and freed.
  *
@@ -30,5 +36,6 @@ extern fuzz_stats fuzz_seen;
 
 int fuzz_request(const uint8_t *data, size_t size);
 int fuzz_plan(const uint8_t *data, size_t size);
+int fuzz_model(const uint8_t *data, size_t size);
 
 #endif

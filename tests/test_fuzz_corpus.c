@@ -5,6 +5,9 @@
  * with gcc and ASan+UBSan like the rest of `make test`. A harness aborts on a
  * property that does not hold; ASan and UBSan stop on memory and UB errors.
  *
+ * fuzz_model replays the request seeds (and fuzz/regress/model/) through
+ * the write model.
+ *
  * Also checks that the seeds still reach deep: most requests decode, most
  * seed events pass check_event (and then go through hashing and packing as
  * the writer would), and both shipped plans load — so a schema change that
@@ -44,9 +47,10 @@ static unsigned replay(const char *sub, int (*fn)(const uint8_t *, size_t))
 	for (int i = 0; i < n; i++) {
 		char path[8192];
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+		int hidden = names[i]->d_name[0] == '.';
 		free(names[i]);
 		struct stat st;
-		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		if (hidden || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
 			continue;
 		FILE *f = fopen(path, "rb");
 		assert_non_null(f);
@@ -79,6 +83,21 @@ static void test_request_corpus(void **state)
 	assert_true(fuzz_seen.events_passed >= 20);
 }
 
+/* The request seeds again, through the write model on a small ledger. */
+static void test_model_corpus(void **state)
+{
+	(void)state;
+	memset(&fuzz_seen, 0, sizeof(fuzz_seen));
+	unsigned seeds = replay("corpus/request", fuzz_model);
+	unsigned crashes = replay("regress/model", fuzz_model);
+	print_message("model: %u seeds, %u regressions; %lu of %lu checked events accepted by "
+		      "the write model\n",
+		      seeds, crashes, fuzz_seen.events_passed, fuzz_seen.events);
+	assert_true(seeds >= 30);
+	assert_true(fuzz_seen.events_passed >= 10);
+	assert_true(fuzz_seen.events_passed < fuzz_seen.events); /* and some refused */
+}
+
 static void test_plan_corpus(void **state)
 {
 	(void)state;
@@ -96,6 +115,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_request_corpus),
+	    cmocka_unit_test(test_model_corpus),
 	    cmocka_unit_test(test_plan_corpus),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
