@@ -765,9 +765,12 @@ report_growth() {
 		echo "| $(commas "$head") | $(commas "$fillr") ($fills s) | $(rspread "growth-ingest-$size" batch) | $(mspread "growth-query-$size" history p99) | $(mspread "growth-query-$size" member p99) | $(mspread "growth-coverage-$size" coverage-1 p99) | $(awk -v k="$hwm" 'BEGIN { printf "%.0f", k / 1024 }') | $(awk -v k="$anon" 'BEGIN { printf "%.0f", k / 1024 }') | $(awk -v b="$logb" -v n="$head" 'BEGIN { printf "%.0f", b / n }') | $(awk -v b="$projb" -v n="$head" 'BEGIN { printf "%.0f", b / n }') |"
 	done <"$TMP/growth.rows"
 	echo
+	local first_fill
+	first_fill=$(head -n 1 "$TMP/growth.rows" | awk '{ print $3 }')
 	read -r size head fillr fills hwm anon logb projb < <(tail -n 1 "$TMP/growth.rows")
 	echo "100 M events are outside this bench (and CI): at the last fill rate, $(commas "${fillr:-0}") events/s, filling"
-	echo "the log to 100 M would take about $(awk -v r="${fillr:-0}" -v h="$head" 'BEGIN { if (r > 0) printf "%.0f min", (1e8 - h) / r / 60; else print "?" }') more, and the log"
+	echo "the log to 100 M would take about $(awk -v r="${fillr:-0}" -v h="$head" 'BEGIN { if (r > 0) printf "%.0f min", (1e8 - h) / r / 60; else print "?" }') more — a lower bound if the rate keeps falling with size"
+	echo "(the first fill ran at $(commas "${first_fill:-0}") events/s) — and the log"
 	echo "alone about $(awk -v b="$logb" -v n="$head" 'BEGIN { printf "%.0f GB", b / n * 1e8 / 1e9 }') on disk (bytes per event as at $(commas "$head")). Run it with"
 	echo "\`BENCH_ONLY=growth BENCH_GROWTH_SIZES=\"1000000 10000000 100000000\" bench/run.sh build\`."
 	echo "Daemon stop: ${GROWTH_STOP:-?}."
