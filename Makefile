@@ -5,10 +5,14 @@
 #                     (a fresh ./data first gets a demo province: DEMO=0 skips it,
 #                     DEMO_MEMBERS=N sizes it, default 20000)
 #   make test         build everything with ASan+UBSan into build/asan/ and run every test
-#   make bench        build optimised and run the benchmarks in bench/ (not part of test)
+#   make bench        build optimised and run the benchmarks in bench/ (not part of test;
+#                     PostgreSQL is the peer: bench/pg.c; BENCH_ONLY=pg|growth|... one part)
 #   make valgrind     run the unit tests under valgrind (non-sanitized build)
 #   make install      install programs, systemd unit, config example, docs
 #                     (PREFIX, DESTDIR, SYSCONFDIR, BINDIR, UNITDIR, DOCDIR)
+#   make fuzz         build the libFuzzer harnesses (fuzz/, clang-14) into build/fuzz/ and run
+#                     each for FUZZ_SECONDS seconds from its seed corpus (fuzz/README.md)
+#   make soak         hundreds of kill -9 rounds (test_daemon test_crash_rounds; CRASH_ROUNDS, default 300)
 #   make format       clang-format every source file
 #   make clean
 #
@@ -17,6 +21,8 @@
 #   OPT     optimisation flags                         (-O2)
 #   SAN     1 = AddressSanitizer + UBSan               (empty)
 #   V       1 = print every command                    (quiet)
+#   FUZZ    1 = clang-14 with -fsanitize=fuzzer-no-link,address,undefined (make fuzz)
+#   FUZZ_SECONDS  how long `make fuzz` runs each harness (60)
 #   DATA    data directory used by `make run`          (./data)
 #   URL     listen address used by `make run`          (tcp://127.0.0.1:7450)
 #   PUB     live feed (NNG PUB) address of `make run`   (tcp://127.0.0.1:7451)
@@ -64,6 +70,14 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 endif
 
+# libFuzzer harnesses (make fuzz): objects instrumented, programs linked with the fuzzer main.
+ifeq ($(FUZZ),1)
+CC      := clang-14
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=fuzzer,address,undefined
+endif
+
 GEN_C   := $(BUILD)/gen/ledger.pb-c.c
 GEN_H   := $(BUILD)/gen/ledger.pb-c.h $(BUILD)/gen/required.h
 
@@ -86,8 +100,10 @@ TEST_LIB_OBJS := $(call obj,$(TEST_LIB_SRCS))
 PROGRAMS := $(BUILD)/ledgerd $(patsubst clients/%.c,$(BUILD)/%,$(CLIENT_PROGS_SRCS))
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+FUZZERS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
 
-.PHONY: all programs tests benches run test bench valgrind format clean deps install
+.PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak
 .SUFFIXES:
 .SECONDARY:
 
@@ -150,6 +166,17 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(CORE_OBJS) $(CLIENT_OBJS) $(PROTO_OBJ
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(BUILD)/obj/fuzz/harness.o $(CORE_OBJS) $(PROTO_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+fuzzers: $(FUZZERS)
+
+# bench/pg.c, the PostgreSQL peer, is the only libpq client.
+$(BUILD)/obj/bench/pg.o: CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
+$(BUILD)/bench/pg: LDLIBS += $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
+
 deps:
 	@scripts/install-deps.sh
 
@@ -165,6 +192,15 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory benches
 	@bench/run.sh $(BUILD)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build/fuzz FUZZ=1 OPT=-O1 fuzzers
+	@fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
+
+soak: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
+	@TEST=test_crash_rounds CRASH_ROUNDS=$${CRASH_ROUNDS:-300} TEST_TIMEOUT=$${TEST_TIMEOUT:-7200} \
+		tests/run.sh build/asan test_daemon
 
 valgrind:
 	@$(MAKE) --no-print-directory BUILD=build/vg OPT=-O0 tests

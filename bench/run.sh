@@ -37,10 +37,19 @@
 #   feed): BENCH_FEED_RATES ("100000:1000 20000:100 5000:100")
 #   BENCH_FEED_INTERVALS ("200 20": --feed-interval-ms values; 200 is the
 #   daemon's default)  BENCH_FEED_RUNS (3)  BENCH_FEED_SECONDS (4)
-#   BENCH_ONLY (ingest, projections or feed: run that part alone; the report then
-#   BENCH_ONLY=import runs bench/import.sh instead (import and generator).
-#   BENCH_ONLY (ingest or projections: run that part alone; subscribe: run
-#   bench/subscribe.sh; the report then
+#   BENCH_ONLY=import runs bench/import.sh instead (import and generator);
+#   BENCH_ONLY=subscribe runs bench/subscribe.sh (subscriptions and the sink).
+#   PostgreSQL peer (bench/pg.c; PostgreSQL 15 from /usr/lib/postgresql/15/bin started on a
+#   private data directory and a free loopback port, run as user postgres when run.sh runs as
+#   root): the same three workloads, sizes as above (BENCH_PG_BATCH_EVENTS, BENCH_PG_CONC_EVENTS,
+#   BENCH_PG_SEQ_EVENTS override them); BENCH_ONLY=pg runs it together with ingest (the
+#   ratios need ledgerd and the ceilings from the same run)
+#   Growth (BENCH_ONLY=growth, not in the full bench: it takes long): one log filled to each
+#   of BENCH_GROWTH_SIZES ("1000000 10000000" events) by ingest --workload batch; at each size
+#   the ingest rate (BENCH_GROWTH_PROBE events/run, 100000, BENCH_RUNS runs), coverage of the
+#   root and member history / member view latency (BENCH_GROWTH_QUERIES, 2000 per run), the
+#   daemon's peak RSS and anonymous memory (beyond the mapped file), and bytes on disk per event
+#   BENCH_ONLY (ingest, projections, feed, pg or growth: run that part alone; the report then
 #   goes to bench/RESULTS.<part>.md unless BENCH_OUT says otherwise)
 #   Quick: BENCH_ONLY=projections BENCH_PROJ_EVENTS=200000 BENCH_PROJ_RUNS=1
 #   BENCH_TMPDIR (/var/tmp: on disk, so that syncs cost what they cost)
@@ -75,13 +84,27 @@ ONLY=${BENCH_ONLY:-}
 [ "$ONLY" = import ] && exec "$ROOT/bench/import.sh" "$BUILD"
 # Subscriptions (issue 5) have a script of their own.
 [ "$ONLY" = subscribe ] && exec "$ROOT/bench/subscribe.sh" "$BUILD"
+RUN_PG=0
 case "$ONLY" in
-"") RUN_INGEST=1 RUN_PROJ=1 RUN_FEED=1 ;;
+"") RUN_INGEST=1 RUN_PROJ=1 RUN_FEED=1 RUN_PG=1 ;;
 ingest) RUN_INGEST=1 RUN_PROJ=0 RUN_FEED=0 ;;
 projections) RUN_INGEST=0 RUN_PROJ=1 RUN_FEED=0 ;;
 feed) RUN_INGEST=0 RUN_PROJ=0 RUN_FEED=1 ;;
-*) echo "run.sh: BENCH_ONLY must be ingest, projections or feed, not '$ONLY'" >&2; exit 2 ;;
+pg) RUN_INGEST=1 RUN_PROJ=0 RUN_FEED=0 RUN_PG=1 ;;
+growth) RUN_INGEST=0 RUN_PROJ=0 RUN_FEED=0 RUN_GROWTH=1 ;;
+*) echo "run.sh: BENCH_ONLY must be ingest, projections, feed, pg or growth, not '$ONLY'" >&2; exit 2 ;;
 esac
+RUN_GROWTH=${RUN_GROWTH:-0}
+GROWTH=$BUILD/bench/growth
+GROWTH_SIZES=${BENCH_GROWTH_SIZES:-1000000 10000000}
+GROWTH_PROBE=${BENCH_GROWTH_PROBE:-100000}
+GROWTH_QUERIES=${BENCH_GROWTH_QUERIES:-2000}
+PG=$BUILD/bench/pg
+PG_BIN=${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}
+PG_BATCH_EVENTS=${BENCH_PG_BATCH_EVENTS:-$BATCH_EVENTS}
+PG_CONC_EVENTS=${BENCH_PG_CONC_EVENTS:-$CONC_EVENTS}
+PG_SEQ_EVENTS=${BENCH_PG_SEQ_EVENTS:-$SEQ_EVENTS}
+PG_PID=
 OUT=${BENCH_OUT:-$ROOT/bench/RESULTS${ONLY:+.$ONLY}.md}
 LOG=${OUT%.md}.log
 
@@ -104,6 +127,7 @@ STRACE_PID=""
 cleanup() {
 	if [ -n "$STRACE_PID" ]; then kill "$STRACE_PID" 2>/dev/null || true; fi
 	stop_daemon TERM || true
+	pg_stop || true
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -289,6 +313,102 @@ if [ "$RUN_INGEST" = 1 ]; then
 	step ceiling "$INGEST" --workload ceiling --data-dir "$TMP" --seed "$SEED" --runs "$RUNS" \
 		--events "$BATCH_EVENTS" --batch "$BATCH" --clients "$CLIENTS" --sync-ops "$SYNC_OPS" \
 		--rtt-ops "$RTT_OPS"
+fi
+
+# ---------------------------------------------------------------- postgresql
+# PostgreSQL 15 on a private data directory and a free loopback port, owned
+# by user postgres when we are root (initdb refuses root), trust auth on
+# loopback only, durable (fsync, synchronous_commit on: the defaults, set
+# explicitly); shared_buffers 256 MB, everything else default.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_start() {
+	PGDATA_DIR=$TMP/pgdata
+	PG_PORT=$(free_port)
+	mkdir -p "$PGDATA_DIR" "$TMP/pgsock"
+	[ "$(id -u)" = 0 ] && chown postgres: "$PGDATA_DIR" "$TMP/pgsock" && chmod o+x "$TMP"
+	as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -A trust -U postgres -E UTF8 --no-locale >>"$LOG" 2>&1 || return 1
+	as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$TMP/pgsock/postgres.log" -w -t 60 \
+		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $TMP/pgsock -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB -c max_connections=64" \
+		start >>"$LOG" 2>&1 || { cat "$TMP/pgsock/postgres.log" >>"$LOG" 2>/dev/null; return 1; }
+	PG_PID=$(head -n 1 "$PGDATA_DIR/postmaster.pid")
+	PG_CONN="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
+}
+pg_stop() {
+	[ -n "$PG_PID" ] || return 0
+	as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >>"$LOG" 2>&1 || kill -9 "$PG_PID" 2>/dev/null || true
+	PG_PID=""
+}
+
+if [ "$RUN_PG" = 1 ]; then
+	[ -x "$PG" ] || { echo "run.sh: $PG is missing: run 'make benches BUILD=$BUILD' first" >&2; exit 1; }
+	[ -x "$PG_BIN/initdb" ] || { echo "run.sh: no PostgreSQL in $PG_BIN (scripts/install-deps.sh installs postgresql)" >&2; exit 1; }
+	if pg_start; then
+		echo "postgres pid $PG_PID on 127.0.0.1:$PG_PORT, data in $PGDATA_DIR ($FSTYPE)" | tee -a "$LOG"
+		pgc() { echo --seed "$SEED" --runs "$RUNS" --max-seconds "$MAXS"; }
+		# shellcheck disable=SC2046
+		step pg-batch "$PG" --conninfo "$PG_CONN" $(pgc) --workload batch --events "$PG_BATCH_EVENTS" --batch "$BATCH" --conns "$CONNS"
+		# shellcheck disable=SC2046
+		step pg-concurrent "$PG" --conninfo "$PG_CONN" $(pgc) --workload concurrent --events "$PG_CONC_EVENTS" --clients "$CLIENTS"
+		# shellcheck disable=SC2046
+		step pg-sequential "$PG" --conninfo "$PG_CONN" $(pgc) --workload sequential --events "$PG_SEQ_EVENTS"
+		PG_BYTES=$(du -sb "$PGDATA_DIR" | cut -f1)
+		PG_ROWS=$(as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atc 'SELECT count(*) FROM events' postgres 2>/dev/null || echo "?")
+		pg_stop
+	else
+		echo "run.sh: PostgreSQL did not start; see RESULTS.log" | tee -a "$LOG"
+	fi
+fi
+
+# -------------------------------------------------------------------- growth
+# mem_sampler PID FILE: every 0.2 s, the largest RssAnon (kB) seen so far
+# into FILE, while PID lives. VmHWM (peak RSS, the mapped file's resident
+# pages included) is read at each size.
+mem_sampler() {
+	local max=0 v
+	while kill -0 "$1" 2>/dev/null; do
+		v=$(awk '/^RssAnon:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0)
+		[ "${v:-0}" -gt "$max" ] && max=$v && echo "$max" >"$2"
+		sleep 0.2
+	done
+}
+if [ "$RUN_GROWTH" = 1 ]; then
+	[ -x "$GROWTH" ] || { echo "run.sh: $GROWTH is missing: run 'make benches BUILD=$BUILD' first" >&2; exit 1; }
+	DATA=$TMP/growth
+	start_daemon
+	echo "ledgerd pid $PID on $URL, data in $DATA ($FSTYPE): growth to $GROWTH_SIZES events" | tee -a "$LOG"
+	mem_sampler "$PID" "$TMP/rss-anon.max" &
+	SAMPLER=$!
+	: >"$TMP/growth.rows"
+	for size in $GROWTH_SIZES; do
+		have=$(head_seq)
+		need=$((size - have))
+		if [ "$need" -gt 0 ]; then
+			step "growth-fill-$size" "$INGEST" --url "$URL" --seed "$SEED" --runs 1 --max-seconds 0 \
+				--pid "$PID" --workload batch --events "$need" --batch "$BATCH" --conns "$CONNS"
+		fi
+		ensure_daemon "growth-fill-$size"
+		step "growth-ingest-$size" "$INGEST" --url "$URL" --seed "$SEED" --runs "$RUNS" \
+			--max-seconds "$MAXS" --pid "$PID" --workload batch --events "$GROWTH_PROBE" \
+			--batch "$BATCH" --conns "$CONNS"
+		step "growth-query-$size" "$GROWTH" --url "$URL" --seed "$SEED" --runs "$RUNS" \
+			--queries "$GROWTH_QUERIES"
+		step "growth-coverage-$size" "$PROJECTIONS" --workload coverage --url "$URL" --runs "$RUNS" \
+			--queries "$GROWTH_QUERIES" --clients 4
+		ensure_daemon "growth-$size"
+		head=$(head_seq)
+		hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$PID/status")
+		anon=$(cat "$TMP/rss-anon.max" 2>/dev/null || echo 0)
+		logb=$(du -B1 "$DATA/data.mdb" | cut -f1)
+		projb=$(du -sB1 "$DATA/projections" | cut -f1)
+		fillr=$(value "$TMP/growth-fill-$size.out" batch median 2>/dev/null || true)
+		fills=$(cat "$TMP/growth-fill-$size.secs" 2>/dev/null || echo 0)
+		echo "$size $head ${fillr:-0} $fills $hwm $anon $logb $projb" >>"$TMP/growth.rows"
+		echo "growth at $head events: peak RSS $hwm kB, RssAnon max $anon kB, log $logb B, projections $projb B" | tee -a "$LOG"
+	done
+	stop_daemon TERM
+	GROWTH_STOP=$STOP_MSG
+	kill "$SAMPLER" 2>/dev/null || true
+	T_END=$(date +%s)
 fi
 
 # --------------------------------------------------------------- projections
@@ -632,6 +752,81 @@ report_feed() {
 	done
 }
 
+report_growth() {
+	local size head fillr fills hwm anon logb projb st
+	echo "## Growth"
+	echo
+	echo "One log grown to each size by \`ingest --workload batch\` (requests of $(commas "$BATCH"), $CONNS connections,"
+	echo "the projections applying meanwhile); at each size: the ingest rate ($RUNS runs of $(commas "$GROWTH_PROBE") events,"
+	echo "median (min–max)), query latency once the projections have caught up ($RUNS runs of"
+	echo "$(commas "$GROWTH_QUERIES") sequential queries; p99, median (min–max) of the runs): a member's history (read"
+	echo "from the log) and view (a projection) for 200 members sampled across the log, coverage of the"
+	echo "province root (1 client); the daemon's peak RSS (VmHWM: includes the mapped files' resident"
+	echo "pages) and the largest RssAnon sampled every 0.2 s (memory beyond the mapped files); bytes on"
+	echo "disk (du) of the log and of the projections, per event."
+	echo
+	echo "| events in the log | fill rate events/s (s) | ingest events/s | history p99 ms | member view p99 ms | coverage p99 ms | peak RSS MiB | RssAnon max MiB | log bytes/event | projections bytes/event |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	while read -r size head fillr fills hwm anon logb projb; do
+		echo "| $(commas "$head") | $(commas "$fillr") ($fills s) | $(rspread "growth-ingest-$size" batch) | $(mspread "growth-query-$size" history p99) | $(mspread "growth-query-$size" member p99) | $(mspread "growth-coverage-$size" coverage-1 p99) | $(awk -v k="$hwm" 'BEGIN { printf "%.0f", k / 1024 }') | $(awk -v k="$anon" 'BEGIN { printf "%.0f", k / 1024 }') | $(awk -v b="$logb" -v n="$head" 'BEGIN { printf "%.0f", b / n }') | $(awk -v b="$projb" -v n="$head" 'BEGIN { printf "%.0f", b / n }') |"
+	done <"$TMP/growth.rows"
+	echo
+	local first_fill
+	first_fill=$(head -n 1 "$TMP/growth.rows" | awk '{ print $3 }')
+	read -r size head fillr fills hwm anon logb projb < <(tail -n 1 "$TMP/growth.rows")
+	echo "100 M events are outside this bench (and CI): at the last fill rate, $(commas "${fillr:-0}") events/s, filling"
+	echo "the log to 100 M would take about $(awk -v r="${fillr:-0}" -v h="$head" 'BEGIN { if (r > 0) printf "%.0f min", (1e8 - h) / r / 60; else print "?" }') more — a lower bound if the rate keeps falling with size"
+	echo "(the first fill ran at $(commas "${first_fill:-0}") events/s) — and the log"
+	echo "alone about $(awk -v b="$logb" -v n="$head" 'BEGIN { printf "%.0f GB", b / n * 1e8 / 1e9 }') on disk (bytes per event as at $(commas "$head")). Run it with"
+	echo "\`BENCH_ONLY=growth BENCH_GROWTH_SIZES=\"1000000 10000000 100000000\" bench/run.sh build\`."
+	echo "Daemon stop: ${GROWTH_STOP:-?}."
+	echo
+}
+
+# ---------------------------------------------------------- the pg report
+# pgrow LABEL LEDGERD_STEP PG_STEP CEILING: ledgerd, PostgreSQL, ceiling and the ratios.
+pgrow() {
+	local l p c
+	l=$(value "$TMP/$2.out" "$2" median 2>/dev/null || true)
+	p=$(value "$TMP/$3.out" "$3" median 2>/dev/null || true)
+	c=$(value "$TMP/ceiling.out" "$4" median 2>/dev/null || true)
+	local lr="—" pr="—"
+	[ -z "$l" ] || lr="$(commas "$l") ($(commas "$(value "$TMP/$2.out" "$2" min)")–$(commas "$(value "$TMP/$2.out" "$2" max)"))"
+	[ -z "$p" ] || pr="$(commas "$p") ($(commas "$(value "$TMP/$3.out" "$3" min)")–$(commas "$(value "$TMP/$3.out" "$3" max)"))"
+	[ "$(value "$TMP/$3.out" "$3" ok 2>/dev/null)" = 0 ] && pr="$pr, ERRORS (see RESULTS.log)"
+	[ "$(value "$TMP/$3.out" "$3" truncated 2>/dev/null || echo 0)" -gt 0 ] 2>/dev/null && pr="$pr [cut at ${MAXS} s]"
+	echo "| $1 | $lr | $pr | $(commas "${c:-0}") | $(ratio "${l:-0}" "${p:-0}") | $(ratio "${l:-0}" "${c:-0}") |"
+}
+
+report_pg() {
+	echo "## ledgerd against PostgreSQL"
+	echo
+	echo "The same events (bench.h's generator, seed $SEED, the same split into client streams, the"
+	echo "organisation tree first) into PostgreSQL $("$PG_BIN/postgres" --version 2>/dev/null | awk '{print $3}') on the same machine: a private data directory on"
+	echo "$FSTYPE, loopback TCP, fsync and synchronous_commit on (durable per commit, as ledgerd), shared_buffers"
+	echo "256 MB, otherwise defaults. Table \`events\`: position bigserial primary key, event_id bytea unique,"
+	echo "stream text + version bigint unique together, type text, occurred_at bigint, recorded_at"
+	echo "timestamptz, payload bytea (the packed Event, as ledgerd stores it); the client counts stream"
+	echo "versions (each stream belongs to one client). bench/pg.c over libpq: single-event commits are"
+	echo "autocommit INSERTs of a prepared statement; a batch is BEGIN, $(commas "$BATCH") INSERTs, COMMIT sent in libpq's"
+	echo "pipeline mode. $RUNS runs each, median (min–max) events/s; every INSERT must succeed and the"
+	echo "table must grow by exactly the events committed ($(grep -o 'wal_sync_method [a-z_]*' "$TMP/pg-sequential.out" 2>/dev/null | head -n 1 || echo 'wal_sync_method ?'):"
+	echo "one WAL flush per commit, where an LMDB commit syncs the data pages and then the meta page)."
+	echo "At the end the table held ${PG_ROWS:-?} rows in"
+	echo "$(commas "${PG_BYTES:-0}") bytes of data directory (WAL included)."
+	echo
+	echo "| workload | ledgerd events/s | PostgreSQL events/s | ceiling | ledgerd/PostgreSQL | ledgerd/ceiling |"
+	echo "|---|---|---|---|---|---|"
+	pgrow "batches of $(commas "$BATCH"), $CONNS connections" batch pg-batch ceiling-batch
+	pgrow "single-event commits, $CLIENTS clients" concurrent pg-concurrent ceiling-concurrent
+	pgrow "single-event commits, 1 client" sequential pg-sequential ceiling-sequential
+	echo
+	echo "Events per run: ledgerd $(commas "$BATCH_EVENTS") / $(commas "$CONC_EVENTS") / $(commas "$SEQ_EVENTS"), PostgreSQL $(commas "$PG_BATCH_EVENTS") / $(commas "$PG_CONC_EVENTS") / $(commas "$PG_SEQ_EVENTS") (batch / $CLIENTS clients / 1 client);"
+	echo "a run still going after $MAXS s stops and counts what was committed. The ceiling is that of the"
+	echo "ingest table (the same run)."
+	echo
+}
+
 {
 	echo "# ledgerd benchmarks"
 	echo
@@ -647,6 +842,8 @@ report_feed() {
 	if [ "$RUN_INGEST" = 1 ]; then report_ingest; fi
 	if [ "$RUN_PROJ" = 1 ]; then report_projections; fi
 	if [ "$RUN_FEED" = 1 ]; then report_feed; fi
+	if [ "$RUN_PG" = 1 ]; then report_pg; fi
+	if [ "$RUN_GROWTH" = 1 ]; then report_growth; fi
 	echo "Reproduce: \`make bench\` (or \`bench/run.sh BUILD_DIR\`; settings at the top of bench/run.sh); a single"
 	echo "workload: \`build/bench/ingest --url URL --workload batch --seed $SEED --runs $RUNS\`, \`build/bench/projections"
 	echo "--url URL --workload coverage\` (\`--help\` for the rest). Raw output: bench/RESULTS.log."

@@ -732,6 +732,11 @@ int plan_load_file(const char *path, plan *out, ld_errinfo *e)
 	return rc;
 }
 
+int plan_load_buffer(const char *name, const void *buf, size_t len, plan *out, ld_errinfo *e)
+{
+	return load_bytes(name, buf, len, out, e);
+}
+
 static int yaml_name(const struct dirent *de)
 {
 	size_t n = strlen(de->d_name);

@@ -85,6 +85,9 @@ typedef struct plan_set {
 /* Loads one plan file. On error, e says "<path>:<line>: <what>" with code
  * LD_E(INVALID_VALUE) (or NOT_FOUND for a missing file). */
 int plan_load_file(const char *path, plan *out, ld_errinfo *e);
+/* The same from bytes in memory (len of them; no NUL needed): name stands
+ * for the path in messages and in out->path. For the fuzzer and tests. */
+int plan_load_buffer(const char *name, const void *buf, size_t len, plan *out, ld_errinfo *e);
 void plan_free(plan *p);
 
 /* Loads every *.yaml / *.yml file of dir, in name order; plan ids must be

@@ -25,6 +25,7 @@ PACKAGES=(
 	libpq-dev
 	postgresql
 	time                              # bench/subscribe.sh: the sink's CPU time
+	clang-14 libclang-rt-14-dev       # libFuzzer harnesses (make fuzz)
 )
 # node and npm run the dashboard's browser test (playwright-core); only when
 # no node is installed already.

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -33,6 +34,7 @@
 
 #include "client.h"
 #include "codec.h"
+#include "rng.h"
 #include "testlib.h"
 
 #define TIMEOUT_MS 10000
@@ -414,6 +416,7 @@ typedef struct loader {
 	Ledger__Event **evs; /* built beforehand: the arena is not thread-safe */
 	size_t n;
 	size_t batch; /* events per request */
+	int atomic;   /* send the requests atomic */
 	int timeout_ms;
 	uint64_t *seq; /* per event: seq when acked */
 	int *code;     /* per event: 0 acked, NOT_SENT, or the negative code */
@@ -436,7 +439,7 @@ static void *loader_main(void *arg)
 	for (size_t i = 0; i < L->n && !(L->stop && atomic_load(L->stop));) {
 		size_t k = L->n - i < L->batch ? L->n - i : L->batch;
 		Ledger__Response *r = NULL;
-		int rc = ldc_append(c, L->evs + i, k, 0, &r, NULL);
+		int rc = ldc_append(c, L->evs + i, k, L->atomic, &r, NULL);
 		for (size_t j = 0; j < k; j++) {
 			const Ledger__EventResult *er =
 			    rc == 0 && r->append && j < r->append->n_results ? r->append->results[j]
@@ -1542,6 +1545,285 @@ static void test_16_clients(void **state)
 }
 
 /* ================================================================== */
+/* Crash rounds: kill -9 at random moments, again and again            */
+/* ================================================================== */
+
+/*
+ * One client's script across the rounds: its events in order (each
+ * member's join, dues, then a transfer, an affiliation or an end), what
+ * became of each, and the first request each went out in. A round resends
+ * everything not acked yet, from the first unacked event on, with the same
+ * event ids and the same batch size — so a resent request starts where the
+ * unanswered one started, as a client retrying after a crash would.
+ */
+typedef struct script {
+	Ledger__Event **evs;
+	size_t n, cap;
+	size_t done;    /* evs[0..done) acked */
+	uint64_t *seq;  /* seq it was acked at, 0 if never */
+	long *firstreq; /* the request it first went out in, -1 never sent */
+	long nreq;      /* requests sent so far */
+	size_t batch;
+	int atomic;
+} script;
+
+static void script_add(script *sc, Ledger__Event *ev)
+{
+	if (sc->n == sc->cap) {
+		sc->cap = sc->cap ? 2 * sc->cap : 256;
+		sc->evs = realloc(sc->evs, sc->cap * sizeof(*sc->evs));
+		sc->seq = realloc(sc->seq, sc->cap * sizeof(*sc->seq));
+		sc->firstreq = realloc(sc->firstreq, sc->cap * sizeof(*sc->firstreq));
+		assert_true(sc->evs && sc->seq && sc->firstreq);
+	}
+	sc->seq[sc->n] = 0;
+	sc->firstreq[sc->n] = -1;
+	sc->evs[sc->n++] = ev;
+}
+
+static void script_free(script *sc)
+{
+	free(sc->evs);
+	free(sc->seq);
+	free(sc->firstreq);
+	memset(sc, 0, sizeof(*sc));
+}
+
+/* Waits until the projections have applied head; fails after 20 s. */
+static void wait_projections(uint64_t head)
+{
+	ldc *c = conn();
+	ldc_consistency cons = {.min_seq = head, .timeout_ms = 10000};
+	int rc = -1;
+	for (int tries = 0; tries < 2 && rc != 0; tries++) {
+		Ledger__Response *r = NULL;
+		ld_errinfo e = {0};
+		rc = ldc_coverage(c, "JS", 0, 202601, &cons, &r, &e);
+		codec_response_free(r);
+		if (rc && rc != LD_E(NOT_CAUGHT_UP))
+			fail_msg("coverage at seq %llu: %s: %s", (unsigned long long)head,
+			         ld_errname(rc), e.message);
+	}
+	ldc_close(c);
+	if (rc)
+		fail_msg("the projections did not reach seq %llu within 20 s",
+		         (unsigned long long)head);
+}
+
+static void dump_projection_env(tl_dump *d)
+{
+	char pdir[700];
+	snprintf(pdir, sizeof(pdir), "%s/data/projections", D.dir);
+	store *s = tl_proj_open(pdir);
+	tl_dump_store(s, tl_pdb_names, tl_pdb_count, d);
+	store_close(s);
+}
+
+/*
+ * CRASH_ROUNDS rounds (default 20; `make soak` runs hundreds) of: four
+ * clients (batches of 1, 7 and 40 events, one of them atomic) append with
+ * retries; the daemon is killed -9 at a random moment (the seed is
+ * printed; CRASH_SEED repeats a run) and restarted. Then:
+ *  - the hash chain verifies over seqs 1..head without gaps;
+ *  - no event id is recorded twice; every acked event is at the seq it was
+ *    acked at; an event never sent is absent;
+ *  - the events of a request that got no answer are all there or none is
+ *    (nothing unacknowledged is half there);
+ *  - the head is the tree plus exactly the events present;
+ *  - every few rounds (CRASH_REBUILD_EVERY, default 4, and the last): the
+ *    projections, caught up after the crash, equal a full rebuild
+ *    (ledgerd --rebuild) byte for byte, and SIGTERM stops the daemon with
+ *    exit 0 (no ASan or leak report).
+ */
+static void test_crash_rounds(void **state)
+{
+	const char *env = getenv("CRASH_ROUNDS");
+	int rounds = env ? atoi(env) : 20;
+	env = getenv("CRASH_REBUILD_EVERY");
+	int rebuild_every = env && atoi(env) > 0 ? atoi(env) : 4;
+	env = getenv("CRASH_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
+	print_message("    (crash rounds: %d, seed %llu; CRASH_SEED=%llu repeats its choices)\n", rounds,
+	              (unsigned long long)seed, (unsigned long long)seed);
+	ldc_rng rng;
+	ldc_rng_seed(&rng, seed);
+
+	start(NULL);
+	ldc *c = conn();
+	tree(c);
+	ldc_close(c);
+
+	enum { T = 4 };
+	static const size_t batches[T] = {1, 7, 40, 40};
+	script S[T];
+	memset(S, 0, sizeof(S));
+	for (int t = 0; t < T; t++) {
+		S[t].batch = batches[t];
+		S[t].atomic = t == 3;
+	}
+	int person = 1;
+	size_t acked_total = 0, unknown_total = 0;
+	double t_start = now_s();
+	for (int round = 0; round < rounds; round++) {
+		/* New members for every client: 10 to 40 each. */
+		for (int t = 0; t < T; t++) {
+			int m = 10 + (int)ldc_rng_below(&rng, 31);
+			for (int i = 0; i < m; i++) {
+				char id[48];
+				snprintf(id, sizeof(id), "R%d-C%d-%d", round, t, i);
+				const char *org = i % 2 ? "NJ-RIDER" : "NJ-GL";
+				script_add(&S[t], tl_join(id, org, person++));
+				script_add(&S[t], tl_dues(id, 100 + i));
+				switch (i % 4) {
+				case 0:
+					script_add(&S[t], tl_transfer(id, org, i % 2 ? "NJ-GL" : "NJ-RIDER"));
+					break;
+				case 1:
+					script_add(&S[t], tl_affiliate(id, "SZ"));
+					break;
+				case 2:
+					script_add(&S[t], tl_end(id));
+					break;
+				}
+			}
+		}
+		/* Everything not acked yet goes out again, from the first
+		 * unacked event on. */
+		loader L[T];
+		for (int t = 0; t < T; t++) {
+			size_t n = S[t].n - S[t].done;
+			memset(&L[t], 0, sizeof(L[t]));
+			L[t].url = D.url;
+			L[t].evs = S[t].evs + S[t].done;
+			L[t].n = n;
+			L[t].batch = S[t].batch;
+			L[t].atomic = S[t].atomic;
+			L[t].timeout_ms = 1000;
+			L[t].seq = tl_alloc(n * sizeof(*L[t].seq));
+			L[t].code = tl_alloc(n * sizeof(*L[t].code));
+			L[t].dup = tl_alloc(n * sizeof(*L[t].dup));
+			assert_int_equal(pthread_create(&L[t].th, NULL, loader_main, &L[t]), 0);
+		}
+		/* A random moment: from before the first request to after the
+		 * last (some rounds finish before the kill). */
+		sleep_ms(1 + (int)ldc_rng_below(&rng, 250));
+		assert_int_equal(tl_daemon_stop(&D, SIGKILL), 128 + SIGKILL);
+		for (int t = 0; t < T; t++)
+			pthread_join(L[t].th, NULL);
+
+		/* What the clients know. */
+		for (int t = 0; t < T; t++) {
+			script *sc = &S[t];
+			size_t lead = 0, leading = 1;
+			for (size_t j = 0; j < L[t].n; j++) {
+				size_t i = sc->done + j;
+				int code = L[t].open_rc ? NOT_SENT : L[t].code[j];
+				if (code == NOT_SENT) {
+					leading = 0;
+					continue;
+				}
+				if (sc->firstreq[i] < 0)
+					sc->firstreq[i] = sc->nreq + (long)(j / sc->batch);
+				if (code == 0) {
+					if (sc->seq[i] && sc->seq[i] != L[t].seq[j])
+						fail_msg("round %d client %d: event %zu acked at seq %llu, "
+						         "then at %llu",
+						         round, t, i, (unsigned long long)sc->seq[i],
+						         (unsigned long long)L[t].seq[j]);
+					sc->seq[i] = L[t].seq[j];
+					acked_total++;
+					lead += leading;
+				} else if (code == LD_E(UNAVAILABLE)) {
+					leading = 0;
+					unknown_total++;
+				} else {
+					fail_msg("round %d client %d event %zu (%s): %s", round, t, i,
+					         codec_event_type_name(sc->evs[i]->body_case),
+					         ld_errname(code));
+				}
+			}
+			sc->nreq += (long)((L[t].n + sc->batch - 1) / sc->batch);
+			sc->done += lead;
+		}
+
+		/* After the restart. */
+		restart();
+		c = conn();
+		logview lv;
+		read_all(c, &lv);
+		ldc_close(c);
+		uint64_t bad = verify_chain(&lv);
+		if (bad)
+			fail_msg("round %d: hash chain broken at seq %llu (head %llu)", round,
+			         (unsigned long long)bad, (unsigned long long)lv.head);
+		assert_int_equal(lv.n, lv.head);
+		idseq *ix = index_ids(&lv); /* fails on an id recorded twice */
+		size_t present = 0;
+		for (int t = 0; t < T; t++) {
+			script *sc = &S[t];
+			for (size_t i = 0; i < sc->n; i++) {
+				uint64_t s = find_id(ix, lv.n, sc->evs[i]);
+				present += s != 0;
+				if (sc->seq[i] && s != sc->seq[i])
+					fail_msg("round %d client %d: event %zu acked at seq %llu is at "
+					         "%llu after kill -9",
+					         round, t, i, (unsigned long long)sc->seq[i],
+					         (unsigned long long)s);
+				if (sc->firstreq[i] < 0 && s)
+					fail_msg("round %d client %d: event %zu was never sent but is at "
+					         "seq %llu",
+					         round, t, i, (unsigned long long)s);
+				/* All of its first request, or none. */
+				if (i > 0 && sc->firstreq[i] >= 0 &&
+				    sc->firstreq[i] == sc->firstreq[i - 1] &&
+				    (s != 0) != (find_id(ix, lv.n, sc->evs[i - 1]) != 0))
+					fail_msg("round %d client %d: request %ld is half there: event "
+					         "%zu %s, event %zu %s",
+					         round, t, sc->firstreq[i], i - 1,
+					         find_id(ix, lv.n, sc->evs[i - 1]) ? "present" : "absent",
+					         i, s ? "present" : "absent");
+			}
+		}
+		assert_int_equal(lv.head, 5 + present);
+		free(ix);
+		uint64_t head = lv.head;
+		lv_free(&lv);
+
+		if ((round + 1) % rebuild_every == 0 || round == rounds - 1) {
+			/* Caught up after the crash, then stopped: the projections;
+			 * then a full rebuild from the log: the same bytes. */
+			wait_projections(head);
+			stop_cleanly();
+			tl_dump after_crash, rebuilt;
+			dump_projection_env(&after_crash);
+			static const char *const rebuild[] = {"--rebuild", NULL};
+			start(rebuild);
+			wait_projections(head);
+			stop_cleanly();
+			dump_projection_env(&rebuilt);
+			if (after_crash.total != rebuilt.total ||
+			    memcmp(after_crash.sha, rebuilt.sha, 32) != 0)
+				fail_msg("round %d: the projections after kill -9 (%zu entries) differ "
+				         "from a rebuild (%zu entries) at head %llu",
+				         round, after_crash.total, rebuilt.total,
+				         (unsigned long long)head);
+			tl_dump_free(&after_crash);
+			tl_dump_free(&rebuilt);
+			start(NULL);
+		}
+	}
+	size_t total = 0;
+	for (int t = 0; t < T; t++)
+		total += S[t].n;
+	print_message("    (%d rounds in %.1f s: %zu events scripted, %zu acked, %zu answers lost "
+	              "to the kills)\n",
+	              rounds, now_s() - t_start, total, acked_total, unknown_total);
+	for (int t = 0; t < T; t++)
+		script_free(&S[t]);
+	stop_cleanly();
+}
+
+/* ================================================================== */
 /* The NNG 1.5.2 IPC listener bug; connection storms                   */
 /* ================================================================== */
 
@@ -1690,6 +1972,145 @@ static void test_tcp_connect_storm(void **state)
 	stop_cleanly();
 }
 
+/* ================================================================== */
+/* 10,000 clients at once                                              */
+/* ================================================================== */
+
+/* Raises the soft open-files limit towards want (the daemon, started
+ * after, inherits it); returns the limit in force. */
+static long raise_fd_limit(long want)
+{
+	struct rlimit rl;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if ((long)rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || (long)rl.rlim_max > want
+		                  ? (rlim_t)want
+		                  : rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	return (long)rl.rlim_cur;
+}
+
+/* n sockets connect at once (non-blocking, all open together: a connect
+ * that finds the listener's backlog full is tried again, for up to 10 s, so
+ * that all n are connected or in flight at the same time; every tenth sends
+ * half an SP header), then all drop at once. Returns how many got through. */
+static int storm_at_once(const struct sockaddr *a, socklen_t alen, int n)
+{
+	int *fds = calloc((size_t)n, sizeof(*fds));
+	char *done = calloc((size_t)n, 1);
+	assert_true(fds && done);
+	int ok = 0;
+	for (int i = 0; i < n; i++) {
+		fds[i] = socket(a->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (fds[i] < 0)
+			fail_msg("socket %d of %d: %s", i, n, strerror(errno));
+	}
+	double t0 = now_s();
+	while (ok < n && now_s() - t0 < 10) {
+		for (int i = 0; i < n; i++) {
+			if (done[i])
+				continue;
+			int rc = connect(fds[i], a, alen);
+			if (rc == 0 || errno == EINPROGRESS || errno == EISCONN || errno == EALREADY) {
+				done[i] = 1;
+				ok++;
+			}
+		}
+		if (ok < n)
+			sleep_ms(1);
+	}
+	sleep_ms(100); /* let the handshakes land: the server accepts */
+	static const char hdr[] = {0, 'S', 'P', 0};
+	for (int i = 0; i < n; i += 10)
+		(void)!write(fds[i], hdr, sizeof(hdr));
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	free(fds);
+	free(done);
+	return ok;
+}
+
+/* Polls with fresh clients until one is served; returns the seconds from
+ * the first try (a client waits at most 1 s), or -1 after 10 s. */
+static double first_served(const char *url)
+{
+	double t0 = now_s();
+	while (now_s() - t0 < 10) {
+		if (served_within(url, 1000) >= 0)
+			return now_s() - t0;
+		sleep_ms(20);
+	}
+	return -1;
+}
+
+/*
+ * 10,000 clients connect and drop at once on TCP, then on IPC (the NNG
+ * 1.5.2 IPC listener bug), twice each: afterwards a new client is served
+ * within a second on both, and an append still records.
+ */
+static void test_10k_clients_at_once(void **state)
+{
+	enum { N = 10000 };
+	long lim = raise_fd_limit(N + 1000);
+	if (lim < N + 200)
+		fail_msg("open-files limit %ld: 10,000 clients at once need %d (ulimit -Hn)", lim,
+		         N + 200);
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char dir[512], path[540], url[560];
+	snprintf(dir, sizeof(dir), "%s/ipc.XXXXXX", tmp);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ledgerd.ipc", dir);
+	snprintf(url, sizeof(url), "ipc://%s", path);
+	/* Without leak checks: see start_without_leak_check. */
+	start_without_leak_check((const char *const[]){"--listen", url, NULL});
+	ldc *c = conn();
+	tree(c);
+	ldc_close(c);
+
+	struct sockaddr_in tcp = {.sin_family = AF_INET,
+	                          .sin_port = htons((uint16_t)D.port),
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_un ipc = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(ipc.sun_path))
+		fail_msg("TMPDIR too long for a unix socket path: %s", path);
+	memcpy(ipc.sun_path, path, strlen(path) + 1);
+	double worst[2] = {0, 0};
+	for (int round = 0; round < 4; round++) {
+		int t = round % 2; /* 0: TCP, 1: IPC */
+		const char *name = t ? "IPC" : "TCP";
+		double t0 = now_s();
+		int got = t ? storm_at_once((struct sockaddr *)&ipc, sizeof(ipc), N)
+		            : storm_at_once((struct sockaddr *)&tcp, sizeof(tcp), N);
+		double storm = now_s() - t0;
+		if (got < N)
+			fail_msg("round %d: only %d of %d %s clients got connected within 10 s", round,
+			         got, N, name);
+		/* The stormed transport first, then the other. */
+		double took[2];
+		took[t] = first_served(t ? url : D.url);
+		took[!t] = first_served(t ? D.url : url);
+		if (took[0] < 0 || took[0] > 1.0 || took[1] < 0 || took[1] > 1.0) {
+			dump_log_tail(30);
+			fail_msg("round %d, after %d %s clients at once: a new client served after "
+			         "%.2f s on TCP, %.2f s on IPC (want within 1 s)",
+			         round, N, name, took[0], took[1]);
+		}
+		worst[t] = took[t] > worst[t] ? took[t] : worst[t];
+		print_message("    (%s: %d of %d connected at once in %.2f s, then dropped; first new "
+		              "client served after %.3f s)\n",
+		              name, got, N, storm, took[t]);
+	}
+	c = conn_to(url, TIMEOUT_MS);
+	assert_int_equal(append1(c, tl_join("AFTER-STORM", "NJ-RIDER", 1)), 6);
+	ldc_close(c);
+	print_message("    (slowest first service: tcp %.3f s, ipc %.3f s)\n", worst[0], worst[1]);
+	stop_cleanly();
+	unlink(path);
+	rmdir(dir);
+}
+
 /* Workforce estimates live in region streams, which have no model state:
  * the first event of such a stream must not trip the daemon (an ASan/UBSan
  * ledgerd aborts on memcpy from a NULL state there). */
@@ -1789,10 +2210,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_append_and_hang_up, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9_durability, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9_concurrent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_crash_rounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sigterm_under_load, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_16_clients, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ipc_listener_recovers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tcp_connect_storm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_10k_clients_at_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_region_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_actor, setup, teardown),
 	};

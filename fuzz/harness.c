@@ -1,0 +1,364 @@
+/*
+ * harness.c — the fuzz targets' bodies (harness.h).
+ */
+#include "harness.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "codec.h"
+#include "model.h"
+#include "plan.h"
+#include "store.h"
+#include "writer.h"
+
+fuzz_stats fuzz_seen;
+
+/* A fixed clock (2026-01-01T00:00:00Z), so that a run is reproducible. */
+#define FUZZ_NOW_US 1767225600000000LL
+
+#define PROPERTY(cond)                                                                             \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "fuzz property failed: %s (%s:%d)\n", #cond, __FILE__,     \
+			        __LINE__);                                                         \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+/* What the writer does with an event that passed check_event: the stream
+ * name, the record with the server's fields, its hash and packing. */
+static void as_the_writer_would(const Ledger__Event *ev)
+{
+	char stream[LD_STREAM_MAX];
+	int rc = codec_event_stream(ev, stream);
+	PROPERTY(rc == 0 || rc == LD_E(NOT_FOUND));
+	if (rc)
+		snprintf(stream, sizeof(stream), "member/target");
+
+	static uint8_t prev[LD_HASH_LEN];
+	Ledger__Event rec = *ev;
+	rec.has_expected_version = 0;
+	rec.has_seq = 1;
+	rec.seq = 7;
+	rec.has_recorded_at = 1;
+	rec.recorded_at = FUZZ_NOW_US;
+	rec.actor = (char *)"tcp:127.0.0.1";
+	rec.stream = stream;
+	rec.has_version = 1;
+	rec.version = 1;
+	rec.has_prev_hash = 1;
+	rec.prev_hash.len = LD_HASH_LEN;
+	rec.prev_hash.data = prev;
+	uint8_t hash[LD_HASH_LEN];
+	PROPERTY(codec_event_hash(&rec, hash) == 0);
+	rec.has_hash = 1;
+	rec.hash.len = LD_HASH_LEN;
+	rec.hash.data = hash;
+
+	size_t n = codec_size(&rec);
+	uint8_t *buf = malloc(n ? n : 1);
+	PROPERTY(buf != NULL);
+	PROPERTY(codec_pack(&rec, buf) == n);
+	PROPERTY(codec_peek_body_case(buf, n) == (int)ev->body_case);
+	Ledger__Event *back = codec_event_unpack(buf, n);
+	PROPERTY(back != NULL);
+	uint8_t again[LD_HASH_LEN];
+	PROPERTY(codec_event_hash(back, again) == 0);
+	PROPERTY(memcmp(hash, again, LD_HASH_LEN) == 0); /* the chain verifies after a reload */
+	codec_event_free(back);
+	free(buf);
+}
+
+int fuzz_request(const uint8_t *data, size_t size)
+{
+	Ledger__Request *req = NULL;
+	ld_errinfo e;
+	memset(&e, 0, sizeof(e));
+	fuzz_seen.requests++;
+	int rc = codec_request_unpack(data, size, &req, &e);
+	if (rc) {
+		PROPERTY(rc < 0 && req == NULL);
+		PROPERTY(e.code == rc && e.message[0] != '\0');
+		return 0;
+	}
+	PROPERTY(req != NULL);
+	fuzz_seen.decoded++;
+
+	/* Whatever decoded packs again and decodes to the same bytes. */
+	size_t n = codec_size(req);
+	uint8_t *buf = malloc(n ? n : 1);
+	PROPERTY(buf != NULL);
+	PROPERTY(codec_pack(req, buf) == n);
+	Ledger__Request *again = NULL;
+	PROPERTY(codec_request_unpack(buf, n, &again, &e) == 0);
+	PROPERTY(codec_size(again) == n);
+	codec_request_free(again);
+	free(buf);
+
+	/* Any message of the schema goes through the generic field rules. */
+	memset(&e, 0, sizeof(e));
+	rc = check_message(&req->base, "", &e);
+	PROPERTY(rc <= 0);
+	if (rc)
+		PROPERTY(e.code == rc && e.message[0] != '\0');
+
+	/* An append as daemon/server.c start_append checks it. */
+	if (req->command_case == LEDGER__REQUEST__COMMAND_APPEND) {
+		Ledger__AppendRequest *a = req->append;
+		fuzz_seen.appends++;
+		if (a->n_events > 0 && a->n_events <= WRITER_MAX_BATCH) {
+			for (size_t i = 0; i < a->n_events; i++) {
+				fuzz_seen.events++;
+				memset(&e, 0, sizeof(e));
+				rc = check_event(a->events[i], FUZZ_NOW_US, &e);
+				PROPERTY(rc <= 0);
+				if (rc) {
+					PROPERTY(e.code == rc && e.message[0] != '\0');
+					continue;
+				}
+				fuzz_seen.events_passed++;
+				as_the_writer_would(a->events[i]);
+			}
+		}
+	}
+	codec_request_free(req);
+	return 0;
+}
+
+int fuzz_plan(const uint8_t *data, size_t size)
+{
+	plan p;
+	ld_errinfo e;
+	memset(&e, 0, sizeof(e));
+	fuzz_seen.plans++;
+	int rc = plan_load_buffer("fuzz.yaml", data, size, &p, &e);
+	if (rc) {
+		PROPERTY(rc < 0 && e.code == rc);
+		PROPERTY(strncmp(e.message, "fuzz.yaml", 9) == 0); /* names the file */
+		return 0;
+	}
+	fuzz_seen.plans_loaded++;
+	PROPERTY(p.from_us < p.to_us && p.from_year <= p.to_year);
+	PROPERTY(p.ntargets <= PLAN_MAX_TARGETS && p.ncities <= PLAN_MAX_CITIES);
+	for (unsigned i = 0; i < p.ntargets; i++) {
+		const plan_target *t = &p.targets[i];
+		PROPERTY(plan_measure_name(t->measure) && plan_window_name(t->window));
+		PROPERTY(plan_event_name(t->event) && plan_field_name(t->field));
+		for (int y = p.from_year; y <= p.to_year && y < p.from_year + 200; y++) {
+			int64_t from, to;
+			plan_window(&p, t, y, &from, &to);
+			PROPERTY(from < to);
+		}
+	}
+	PROPERTY(plan_year_of(&p, p.from_us) == p.from_year);
+	plan_free(&p);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* fuzz_model: the write model against a small ledger                  */
+/* ------------------------------------------------------------------ */
+
+/* The base ledger, written once per process through the real writer: the
+ * ids the request seeds use (JS > NJ > NJ-RIDER, SZ; member M1 of
+ * NJ-RIDER with a dues payment: seqs 1-6). */
+static store *base_store;
+static uint64_t base_head;
+static char base_dir[512];
+
+static void base_remove(void)
+{
+	char p[600];
+	if (base_store)
+		store_close(base_store);
+	base_store = NULL;
+	snprintf(p, sizeof(p), "%s/data.mdb", base_dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/lock.mdb", base_dir);
+	unlink(p);
+	rmdir(base_dir);
+}
+
+typedef struct base_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+} base_wait;
+
+static void base_done(append_req *r)
+{
+	base_wait *w = r->arg;
+	pthread_mutex_lock(&w->mu);
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void base_envelope(Ledger__Event *ev, uint8_t *id, int n)
+{
+	ledger__event__init(ev);
+	memset(id, 0, LD_EVENT_ID_LEN);
+	id[0] = 0xba;
+	id[15] = (uint8_t)n;
+	ev->has_event_id = 1;
+	ev->event_id.len = LD_EVENT_ID_LEN;
+	ev->event_id.data = id;
+	ev->has_occurred_at = 1;
+	ev->occurred_at = FUZZ_NOW_US - 86400LL * 1000000 * (10 - n);
+}
+
+static void base_open(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(base_dir, sizeof(base_dir), "%s/fuzz-model.XXXXXX", tmp ? tmp : "/tmp");
+	PROPERTY(mkdtemp(base_dir) != NULL);
+	atexit(base_remove);
+	store_options so = {.dir = base_dir, .map_size = 64u << 20, .no_sync = 1};
+	ld_errinfo e = {0};
+	PROPERTY(store_open(&base_store, &so, &e) == 0);
+
+	static uint8_t ids[6][LD_EVENT_ID_LEN], person[LD_HASH_LEN] = {1, 2, 3};
+	static Ledger__Event evs[6];
+	static Ledger__OrgRegistered orgs[4];
+	static const struct {
+		const char *id, *parent;
+		Ledger__OrgKind kind;
+		uint32_t region;
+	} tree[4] = {{"JS", NULL, LEDGER__ORG_KIND__FEDERATION_PROVINCE, 320000},
+		     {"NJ", "JS", LEDGER__ORG_KIND__FEDERATION_CITY, 320100},
+		     {"NJ-RIDER", "NJ", LEDGER__ORG_KIND__INDUSTRY_UNION, 320100},
+		     {"SZ", "JS", LEDGER__ORG_KIND__FEDERATION_CITY, 320500}};
+	for (int i = 0; i < 4; i++) {
+		base_envelope(&evs[i], ids[i], i);
+		ledger__org_registered__init(&orgs[i]);
+		orgs[i].org_id = (char *)tree[i].id;
+		orgs[i].name = (char *)tree[i].id;
+		orgs[i].parent_id = (char *)tree[i].parent;
+		orgs[i].has_kind = orgs[i].has_region = 1;
+		orgs[i].kind = tree[i].kind;
+		orgs[i].region = tree[i].region;
+		if (tree[i].kind == LEDGER__ORG_KIND__INDUSTRY_UNION) {
+			orgs[i].has_worker_group = 1;
+			orgs[i].worker_group = LEDGER__WORKER_GROUP__DELIVERY_RIDER;
+		}
+		evs[i].body_case = LEDGER__EVENT__BODY_ORG_REGISTERED;
+		evs[i].org_registered = &orgs[i];
+	}
+	static Ledger__MemberJoined j;
+	ledger__member_joined__init(&j);
+	j.member_id = (char *)"M1";
+	j.org_id = (char *)"NJ-RIDER";
+	j.has_join_path = j.has_channel = j.has_worker_group = j.has_employment = 1;
+	j.join_path = LEDGER__JOIN_PATH__PLATFORM_WORK;
+	j.channel = LEDGER__JOIN_CHANNEL__ONLINE;
+	j.worker_group = LEDGER__WORKER_GROUP__DELIVERY_RIDER;
+	j.employment = LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED;
+	j.has_region = j.has_real_name = j.has_person_hash = 1;
+	j.region = 320102;
+	j.real_name = 1;
+	j.person_hash.len = LD_HASH_LEN;
+	j.person_hash.data = person;
+	base_envelope(&evs[4], ids[4], 4);
+	evs[4].body_case = LEDGER__EVENT__BODY_MEMBER_JOINED;
+	evs[4].member_joined = &j;
+	static Ledger__DuesPaid d;
+	ledger__dues_paid__init(&d);
+	d.member_id = (char *)"M1";
+	d.has_amount_fen = d.has_period_from = d.has_period_to = d.has_method = 1;
+	d.amount_fen = 1200;
+	d.period_from = 202501;
+	d.period_to = 202512;
+	d.method = LEDGER__PAYMENT_METHOD__CASH;
+	base_envelope(&evs[5], ids[5], 5);
+	evs[5].body_case = LEDGER__EVENT__BODY_DUES_PAID;
+	evs[5].dues_paid = &d;
+
+	Ledger__Event *ptrs[6];
+	for (int i = 0; i < 6; i++) {
+		ptrs[i] = &evs[i];
+		memset(&e, 0, sizeof(e));
+		if (check_event(ptrs[i], FUZZ_NOW_US, &e) != 0) {
+			fprintf(stderr, "fuzz: base event %d: %s (%s)\n", i, e.message, e.field);
+			abort();
+		}
+	}
+	Ledger__AppendRequest ar = LEDGER__APPEND_REQUEST__INIT;
+	ar.n_events = 6;
+	ar.events = ptrs;
+	ar.has_atomic = ar.atomic = 1;
+	append_item items[6];
+	memset(items, 0, sizeof(items));
+	base_wait w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	append_req r;
+	memset(&r, 0, sizeof(r));
+	r.req = &ar;
+	r.items = items;
+	snprintf(r.actor, sizeof(r.actor), "fuzz");
+	r.done = base_done;
+	r.arg = &w;
+	writer *wr;
+	PROPERTY(writer_start(&wr, base_store) == 0);
+	PROPERTY(writer_submit(wr, &r) == 0);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	for (int i = 0; i < 6; i++)
+		if (items[i].code)
+			fprintf(stderr, "fuzz: base event %d refused: %s\n", i,
+			        items[i].err ? items[i].err->message : "?");
+	PROPERTY(r.status == 0);
+	writer_head(wr, &base_head, NULL, NULL);
+	append_req_release(&r);
+	writer_stop(wr);
+	writer_free(wr);
+	PROPERTY(base_head == 6);
+}
+
+int fuzz_model(const uint8_t *data, size_t size)
+{
+	if (!base_store)
+		base_open();
+	Ledger__Request *req = NULL;
+	ld_errinfo e;
+	if (codec_request_unpack(data, size, &req, &e) != 0)
+		return 0;
+	if (req->command_case != LEDGER__REQUEST__COMMAND_APPEND || req->append->n_events == 0 ||
+	    req->append->n_events > WRITER_MAX_BATCH) {
+		codec_request_free(req);
+		return 0;
+	}
+	/* As the writer: every event that passed the checks, against the
+	 * state so far, in one write transaction — which is then thrown away,
+	 * so that every input starts from the same base. */
+	store_txn *t;
+	PROPERTY(store_write_begin(base_store, &t) == 0);
+	uint64_t seq = base_head;
+	Ledger__AppendRequest *a = req->append;
+	for (size_t i = 0; i < a->n_events; i++) {
+		memset(&e, 0, sizeof(e));
+		if (check_event(a->events[i], FUZZ_NOW_US, &e) != 0)
+			continue;
+		fuzz_seen.events++;
+		model_result mr;
+		memset(&e, 0, sizeof(e));
+		int rc = model_apply(t, a->events[i], seq + 1, &mr, &e);
+		if (rc == 0) {
+			fuzz_seen.events_passed++;
+			PROPERTY(mr.version >= 1 && mr.stream[0] != '\0');
+			seq++;
+		} else if (rc < 0 && rc != LD_E(STORAGE) && rc != STORE_MAP_FULL) {
+			PROPERTY(e.code == rc && e.message[0] != '\0');
+		} else {
+			break; /* map full or a storage error: the writer would abort */
+		}
+	}
+	store_abort(t);
+	codec_request_free(req);
+	return 0;
+}

@@ -1,0 +1,41 @@
+/*
+ * harness.h — the fuzz targets' bodies, shared by the libFuzzer programs
+ * (fuzz/fuzz_*.c, built by `make fuzz` with clang) and by the corpus replay
+ * in `make test` (tests/test_fuzz_corpus.c, built with gcc and ASan+UBSan).
+ *
+ *  fuzz_request  bytes → codec_request_unpack → for an append, the server's
+ *                batch limits and check_event on every event (at a fixed
+ *                clock), and for an event that passes, what the writer does
+ *                next with it (stream name, canonical hash, packing and the
+ *                body peek); for any request, the packing round trip.
+ *  fuzz_model    bytes → codec_request_unpack → for an append, every event
+ *                that passes check_event through model_apply (the write
+ *                model: every stateful rule) in one write transaction on a
+ *                small ledger (the ids the seeds use: JS, NJ, NJ-RIDER, SZ,
+ *                member M1 with a payment), aborted after each input so
+ *                that every input starts from the same state.
+ *  fuzz_plan     bytes → plan_load_buffer (the plan-file loader); a loaded
+ *                plan is walked (windows, names) and freed.
+ *
+ * Each returns 0; a property that does not hold aborts (so the fuzzer
+ * reports it as a crash).
+ */
+#ifndef LD_FUZZ_HARNESS_H
+#define LD_FUZZ_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What the harnesses saw (summed over calls), so that the corpus replay can
+ * tell whether the seeds still reach deep into the code. */
+typedef struct fuzz_stats {
+	unsigned long requests, decoded, appends, events, events_passed;
+	unsigned long plans, plans_loaded;
+} fuzz_stats;
+extern fuzz_stats fuzz_seen;
+
+int fuzz_request(const uint8_t *data, size_t size);
+int fuzz_plan(const uint8_t *data, size_t size);
+int fuzz_model(const uint8_t *data, size_t size);
+
+#endif

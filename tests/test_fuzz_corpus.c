@@ -1,0 +1,122 @@
+/*
+ * test_fuzz_corpus.c — replays the fuzzers' seed corpora and every input a
+ * fuzzer ever crashed on (fuzz/corpus/<target>/, fuzz/regress/<target>/)
+ * through the same harness bodies as `make fuzz` (fuzz/harness.c), here built
+ * with gcc and ASan+UBSan like the rest of `make test`. A harness aborts on a
+ * property that does not hold; ASan and UBSan stop on memory and UB errors.
+ *
+ * fuzz_model replays the request seeds (and fuzz/regress/model/) through
+ * the write model.
+ *
+ * Also checks that the seeds still reach deep: most requests decode, most
+ * seed events pass check_event (and then go through hashing and packing as
+ * the writer would), and both shipped plans load — so a schema change that
+ * silently turns the corpus into noise fails here.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The harness bodies, compiled into this test (the Makefile links only
+ * the tests/ sources into test binaries). */
+#include "../fuzz/harness.c"
+
+static const char *root(void)
+{
+	const char *r = getenv("ROOT");
+	return r ? r : ".";
+}
+
+/* Runs fn over every regular file of ROOT/fuzz/<sub>; returns the count. */
+static unsigned replay(const char *sub, int (*fn)(const uint8_t *, size_t))
+{
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s/fuzz/%s", root(), sub);
+	struct dirent **names;
+	int n = scandir(dir, &names, NULL, alphasort);
+	if (n < 0)
+		return 0;
+	unsigned count = 0;
+	for (int i = 0; i < n; i++) {
+		char path[8192];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+		int hidden = names[i]->d_name[0] == '.';
+		free(names[i]);
+		struct stat st;
+		if (hidden || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		FILE *f = fopen(path, "rb");
+		assert_non_null(f);
+		/* Exactly the file's bytes, so ASan sees a read past the end. */
+		uint8_t *buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+		assert_non_null(buf);
+		size_t got = fread(buf, 1, (size_t)st.st_size, f);
+		fclose(f);
+		assert_int_equal(got, (size_t)st.st_size);
+		fn(buf, got);
+		free(buf);
+		count++;
+	}
+	free(names);
+	return count;
+}
+
+static void test_request_corpus(void **state)
+{
+	(void)state;
+	memset(&fuzz_seen, 0, sizeof(fuzz_seen));
+	unsigned seeds = replay("corpus/request", fuzz_request);
+	unsigned crashes = replay("regress/request", fuzz_request);
+	print_message("request: %u seeds, %u regressions; %lu decoded, %lu appends, "
+		      "%lu of %lu events passed the checks\n",
+		      seeds, crashes, fuzz_seen.decoded, fuzz_seen.appends,
+		      fuzz_seen.events_passed, fuzz_seen.events);
+	assert_true(seeds >= 30);
+	assert_true(fuzz_seen.decoded * 10 >= (unsigned long)seeds * 8);
+	assert_true(fuzz_seen.events_passed >= 20);
+}
+
+/* The request seeds again, through the write model on a small ledger. */
+static void test_model_corpus(void **state)
+{
+	(void)state;
+	memset(&fuzz_seen, 0, sizeof(fuzz_seen));
+	unsigned seeds = replay("corpus/request", fuzz_model);
+	unsigned crashes = replay("regress/model", fuzz_model);
+	print_message("model: %u seeds, %u regressions; %lu of %lu checked events accepted by "
+		      "the write model\n",
+		      seeds, crashes, fuzz_seen.events_passed, fuzz_seen.events);
+	assert_true(seeds >= 30);
+	assert_true(fuzz_seen.events_passed >= 10);
+	assert_true(fuzz_seen.events_passed < fuzz_seen.events); /* and some refused */
+}
+
+static void test_plan_corpus(void **state)
+{
+	(void)state;
+	memset(&fuzz_seen, 0, sizeof(fuzz_seen));
+	unsigned seeds = replay("corpus/plan", fuzz_plan);
+	unsigned crashes = replay("regress/plan", fuzz_plan);
+	print_message("plan: %u seeds, %u regressions; %lu loaded\n", seeds, crashes,
+		      fuzz_seen.plans_loaded);
+	assert_true(seeds >= 10);
+	assert_true(fuzz_seen.plans_loaded >= 3); /* both shipped plans and minimal.yaml */
+	assert_true(fuzz_seen.plans_loaded < seeds); /* and the broken ones do not load */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_request_corpus),
+	    cmocka_unit_test(test_model_corpus),
+	    cmocka_unit_test(test_plan_corpus),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
