@@ -51,12 +51,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	if (D.pid > 0)
-		tl_daemon_stop(&D, SIGKILL);
-	if (D.dir[0])
-		tl_rmrf(D.dir);
-	memset(&D, 0, sizeof(D));
-	tl_free_all();
+	tl_daemon_discard(&D);
 	return 0;
 }
 

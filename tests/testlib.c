@@ -528,6 +528,16 @@ int tl_daemon_start(tl_daemon *d, const char *const *extra)
 	return -1;
 }
 
+void tl_daemon_discard(tl_daemon *d)
+{
+	if (d->pid > 0)
+		tl_daemon_stop(d, SIGKILL);
+	if (d->dir[0])
+		tl_rmrf(d->dir);
+	memset(d, 0, sizeof(*d));
+	tl_free_all();
+}
+
 int tl_daemon_stop(tl_daemon *d, int sig)
 {
 	int status = 0;

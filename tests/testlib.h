@@ -92,6 +92,9 @@ typedef struct tl_daemon {
 int tl_daemon_start(tl_daemon *d, const char *const *extra);
 /* Sends sig and waits for the process; returns its exit status or 128+sig. */
 int tl_daemon_stop(tl_daemon *d, int sig);
+/* A test's teardown of its daemon: kill -9 if it runs, remove its
+ * directory, clear d, and free the builders' allocations. */
+void tl_daemon_discard(tl_daemon *d);
 /* A free TCP port on loopback. */
 int tl_free_port(void);
 /* rm -rf dir. */
