@@ -34,6 +34,10 @@
 # other tests/*.c, the test library) plus shell tests (tests/*_test.sh).
 
 BUILD  ?= build
+# A build directory remembers how it was configured (SAN, OPT): a later
+# `make BUILD=dir ...` without them (make install, a test calling make) builds
+# alike instead of relinking sanitized objects without the sanitizer.
+-include $(BUILD)/config.mk
 OPT    ?= -O2
 SAN    ?=
 DATA   ?= ./data
@@ -128,7 +132,11 @@ $(BUILD)/obj/gen/ledger.pb-c.o: $(GEN_C)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -MMD -MP -c $< -o $@
 
-$(BUILD)/obj/%.o: %.c $(GEN_H)
+$(BUILD)/config.mk:
+	@mkdir -p $(BUILD)
+	@printf 'SAN ?= %s\nOPT ?= %s\n' '$(SAN)' '$(OPT)' > $@
+
+$(BUILD)/obj/%.o: %.c $(GEN_H) | $(BUILD)/config.mk
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
