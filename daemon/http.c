@@ -69,7 +69,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		      MHD_RESPMEM_MUST_FREE);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's own format strings (MHD_OPTION_EXTERNAL_LOGGER). */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
 	(void)cls;
