@@ -31,17 +31,27 @@
 #include "subscribe.h"
 #include "transfers.h"
 
-#define HARD_MAX_MSG (64u << 20) /* NNG drops the connection above this */
-#define SEND_TIMEOUT_MS 10000
-#define SUB_POOL_THREADS 2 /* threads reading subscription pages */
-#define SUB_POOL_NICE 10   /* ... at this lower CPU priority */
+#define HARD_MAX_MSG     (64u << 20) /* NNG drops the connection above this */
+#define SEND_TIMEOUT_MS  10000
+#define SUB_POOL_THREADS 2  /* threads reading subscription pages */
+#define SUB_POOL_NICE    10 /* ... at this lower CPU priority */
 
 typedef struct worker worker;
 
+#define LISTENER_NAME_MAX 63
+
 typedef struct listener {
-	char url[256];
+	char spec[512]; /* as configured, with ?name=&ca= (for messages) */
+	char url[256];  /* what NNG listens on: spec without the parameters */
 	nng_listener l;
 	int ipc;
+	/* tls+tcp:// only: the client group (identity "tls:<name>"), the CA
+	 * its clients' certificates must chain to (PEM file and its text) and
+	 * the listener's own TLS configuration, trusting only that CA. */
+	char name[LISTENER_NAME_MAX + 1];
+	char ca[512];
+	char *ca_pem;
+	nng_tls_config *tls;
 	atomic_uint pipes; /* connections that reached the socket through it */
 } listener;
 
@@ -51,9 +61,8 @@ struct server {
 	writer *w;
 	runner *proj;
 	merkle_signer *signer;
-	const roles *roles;    /* NULL: development mode, everyone is admin */
-	nng_tls_config *tls;   /* of the tls+tcp:// listeners */
-	keystore *keys; /* personal data (daemon/pii.h); NULL: none accepted */
+	const roles *roles; /* NULL: development mode, everyone is admin */
+	keystore *keys;     /* personal data (daemon/pii.h); NULL: none accepted */
 	size_t max_msg;
 	worker *workers;
 	int nworkers;
@@ -93,22 +102,22 @@ enum worker_state {
 	W_SEND,
 	W_WAIT_BACKUP,
 	W_REPLY_BACKUP,
-	W_WAIT_SUB,  /* a subscription waiting for a commit */
-	W_SUB_READY, /* ... woken (or timed out): read again */
+	W_WAIT_SUB,   /* a subscription waiting for a commit */
+	W_SUB_READY,  /* ... woken (or timed out): read again */
 	W_SUB_QUEUED, /* a page read queued for the pool */
 	W_SUB_DONE,   /* ... read: send it, or wait */
 };
 
 /* A subscription request being served (it outlives its decoded request). */
 typedef struct sub_state {
-	uint64_t after;  /* the next page starts after this seq */
+	uint64_t after; /* the next page starts after this seq */
 	sub_filter f;
 	size_t max_events, max_bytes;
 	nng_time deadline;
 	int wait, timed_out, listed, park, rounds;
-	nng_msg *reply;  /* the page the pool read */
+	nng_msg *reply; /* the page the pool read */
 	char id[LD_ID_MAX + 1], peer[WRITER_ACTOR_MAX];
-	worker *next;    /* in server.sub_waiters */
+	worker *next; /* in server.sub_waiters */
 } sub_state;
 
 struct worker {
@@ -117,11 +126,11 @@ struct worker {
 	nng_ctx ctx;
 	enum worker_state state;
 	Ledger__Request *req; /* an append waiting for the writer, or a query
-			       * waiting for the projections */
+	                       * waiting for the projections */
 	append_req areq;
-	int wait_ok;          /* how the wait for the projections ended */
-	struct page *page;    /* scratch for reads */
-	int backup_rc;        /* how the backup ended, and its result */
+	int wait_ok;       /* how the wait for the projections ended */
+	struct page *page; /* scratch for reads */
+	int backup_rc;     /* how the backup ended, and its result */
 	ld_errinfo backup_err;
 	backup_result backup_res;
 	sub_state sub;
@@ -178,7 +187,7 @@ static nng_msg *append_reply(const append_req *r)
 	if (r->status) {
 		ld_errinfo e;
 		ld_errinfo_set(&e, r->status, NULL, "%s; nothing of this request was recorded",
-			       ld_strerror(r->status));
+		               ld_strerror(r->status));
 		return error_reply(&e);
 	}
 	Ledger__Response resp = LEDGER__RESPONSE__INIT;
@@ -199,7 +208,8 @@ static nng_msg *append_reply(const append_req *r)
 			ld_errinfo fallback;
 			const ld_errinfo *e = it->err;
 			if (!e) {
-				ld_errinfo_set(&fallback, it->code, NULL, "%s", ld_strerror(it->code));
+				ld_errinfo_set(&fallback, it->code, NULL, "%s",
+				               ld_strerror(it->code));
 				e = &fallback;
 			}
 			fill_error(&errs[i], e);
@@ -278,7 +288,7 @@ static int limit_of(uint32_t has, uint32_t limit, ld_errinfo *e, const char *fie
 		return 1000;
 	if (limit < 1 || limit > 10000)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
-				      "limit must be 1 to 10000, got %u", limit);
+		                      "limit must be 1 to 10000, got %u", limit);
 	return (int)limit;
 }
 
@@ -293,8 +303,8 @@ static nng_msg *read_log(server *srv, const Ledger__ReadLogRequest *q, page *p)
 	writer_head(srv->w, &head, NULL, NULL);
 	if (from > head + 1) {
 		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "read_log.from_seq",
-			       "from_seq %llu is beyond the head %llu",
-			       (unsigned long long)from, (unsigned long long)head);
+		               "from_seq %llu is beyond the head %llu", (unsigned long long)from,
+		               (unsigned long long)head);
 		return error_reply(&e);
 	}
 	/* The filter as a set of body kinds (EventType values are field
@@ -302,7 +312,7 @@ static nng_msg *read_log(server *srv, const Ledger__ReadLogRequest *q, page *p)
 	uint64_t want[2] = {0, 0};
 	if (q->n_types > 128) {
 		ld_errinfo_set(&e, LD_E(TOO_LARGE), "read_log.types",
-			       "%zu types in the filter; at most 128", q->n_types);
+		               "%zu types in the filter; at most 128", q->n_types);
 		return error_reply(&e);
 	}
 	for (size_t i = 0; i < q->n_types; i++) {
@@ -310,7 +320,7 @@ static nng_msg *read_log(server *srv, const Ledger__ReadLogRequest *q, page *p)
 		if (t <= 0 || t >= 128 ||
 		    !protobuf_c_enum_descriptor_get_value(&ledger__event_type__descriptor, t)) {
 			ld_errinfo_set(&e, LD_E(UNKNOWN_ENUM), "read_log.types",
-				       "%d is not a known EventType", t);
+			               "%d is not a known EventType", t);
 			return error_reply(&e);
 		}
 		want[t / 64] |= 1ULL << (t % 64);
@@ -366,13 +376,14 @@ static nng_msg *read_stream(server *srv, const Ledger__ReadStreamRequest *q, pag
 	if (limit < 0)
 		return error_reply(&e);
 	if (!ld_has(q->stream)) {
-		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "read_stream.stream",
-			       "stream (\"member/<id>\", \"org/<id>\", \"region/<code>\") is required");
+		ld_errinfo_set(
+		    &e, LD_E(MISSING_FIELD), "read_stream.stream",
+		    "stream (\"member/<id>\", \"org/<id>\", \"region/<code>\") is required");
 		return error_reply(&e);
 	}
 	if (strlen(q->stream) >= LD_STREAM_MAX) {
 		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "read_stream.stream",
-			       "a stream name has at most %d bytes", LD_STREAM_MAX - 1);
+		               "a stream name has at most %d bytes", LD_STREAM_MAX - 1);
 		return error_reply(&e);
 	}
 	uint64_t from = q->has_from_version && q->from_version ? q->from_version : 1;
@@ -416,7 +427,7 @@ static nng_msg *read_stream(server *srv, const Ledger__ReadStreamRequest *q, pag
 		m = error_msg(rc, "unable to read the stream");
 	} else if (!found && from == 1) {
 		ld_errinfo_set(&e, LD_E(NOT_FOUND), "read_stream.stream", "stream '%s' not found",
-			       q->stream);
+		               q->stream);
 		m = error_reply(&e);
 	} else {
 		m = page_reply(p, next, head);
@@ -429,8 +440,8 @@ static nng_msg *read_stream(server *srv, const Ledger__ReadStreamRequest *q, pag
 static int revealable(store_val v)
 {
 	int bc = codec_peek_body_case(v.data, v.len);
-	return bc == LEDGER__EVENT__BODY_MEMBER_JOINED || bc == LEDGER__EVENT__BODY_PROFILE_CHANGED ||
-	       bc == LEDGER__EVENT__BODY_EVENT_AMENDED;
+	return bc == LEDGER__EVENT__BODY_MEMBER_JOINED ||
+	       bc == LEDGER__EVENT__BODY_PROFILE_CHANGED || bc == LEDGER__EVENT__BODY_EVENT_AMENDED;
 }
 
 static nng_msg *revealed_event_reply(server *srv, store_val v)
@@ -459,13 +470,14 @@ static nng_msg *get_event(server *srv, const Ledger__GetEventRequest *q)
 	uint64_t head;
 	writer_head(srv->w, &head, NULL, NULL);
 	if (!q->has_seq) {
-		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "get_event.seq", "get_event.seq is required");
+		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "get_event.seq",
+		               "get_event.seq is required");
 		return error_reply(&e);
 	}
 	if (q->seq == 0 || q->seq > head) {
 		ld_errinfo_set(&e, LD_E(NOT_FOUND), "get_event.seq",
-			       "no event seq %llu (the log head is %llu)",
-			       (unsigned long long)q->seq, (unsigned long long)head);
+		               "no event seq %llu (the log head is %llu)",
+		               (unsigned long long)q->seq, (unsigned long long)head);
 		return error_reply(&e);
 	}
 	int rc = store_read_begin(srv->s, &t);
@@ -512,13 +524,13 @@ static nng_msg *current_tree(server *srv, uint64_t *size, uint8_t root[LD_HASH_L
 {
 	if (!srv->signer || writer_tree(srv->w, size, root) != 0)
 		return error_msg(LD_E(INVALID_STATE),
-				 "this server keeps no Merkle tree (started with --no-merkle)");
+		                 "this server keeps no Merkle tree (started with --no-merkle)");
 	return NULL;
 }
 
 /* A signed head for (size, root) into h, with its bytes in mh and pub. */
 static int fill_tree_head(server *srv, uint64_t size, const uint8_t root[LD_HASH_LEN],
-			  Ledger__TreeHead *h, merkle_head *mh, uint8_t pub[LD_ED25519_KEY])
+                          Ledger__TreeHead *h, merkle_head *mh, uint8_t pub[LD_ED25519_KEY])
 {
 	int rc = merkle_sign(srv->signer, size, root, mh);
 	if (rc)
@@ -586,33 +598,33 @@ static nng_msg *inclusion_reply(server *srv, const Ledger__InclusionProofRequest
 		return m;
 	if (q->n_seqs == 0) {
 		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "inclusion_proof.seqs",
-			       "inclusion_proof.seqs is required");
+		               "inclusion_proof.seqs is required");
 		return error_reply(&e);
 	}
 	if (q->n_seqs > MAX_PROOF_SEQS) {
 		ld_errinfo_set(&e, LD_E(TOO_LARGE), "inclusion_proof.seqs",
-			       "%zu seqs in one request; at most %d", q->n_seqs, MAX_PROOF_SEQS);
+		               "%zu seqs in one request; at most %d", q->n_seqs, MAX_PROOF_SEQS);
 		return error_reply(&e);
 	}
 	uint64_t size = q->has_tree_size && q->tree_size ? q->tree_size : cur;
 	if (size > cur) {
 		ld_errinfo_set(&e, LD_E(SIZE_BEYOND_HEAD), "inclusion_proof.tree_size",
-			       "tree_size %llu is beyond the tree head, %llu",
-			       (unsigned long long)size, (unsigned long long)cur);
+		               "tree_size %llu is beyond the tree head, %llu",
+		               (unsigned long long)size, (unsigned long long)cur);
 		return error_reply(&e);
 	}
 	for (size_t i = 0; i < q->n_seqs; i++) {
 		uint64_t seq = q->seqs[i];
 		if (seq == 0) {
 			ld_errinfo_set(&e, LD_E(INVALID_VALUE), "inclusion_proof.seqs",
-				       "seq 0 does not exist; the log starts at 1");
+			               "seq 0 does not exist; the log starts at 1");
 			return error_reply(&e);
 		}
 		if (seq > size) {
 			ld_errinfo_set(&e, LD_E(SEQ_BEYOND_HEAD), "inclusion_proof.seqs",
-				       "seq %llu is beyond the tree of size %llu%s",
-				       (unsigned long long)seq, (unsigned long long)size,
-				       size == cur ? " (the tree head)" : "");
+			               "seq %llu is beyond the tree of size %llu%s",
+			               (unsigned long long)seq, (unsigned long long)size,
+			               size == cur ? " (the tree head)" : "");
 			e.seq = seq;
 			return error_reply(&e);
 		}
@@ -631,7 +643,7 @@ static nng_msg *inclusion_reply(server *srv, const Ledger__InclusionProofRequest
 		uint8_t(*path)[LD_MERKLE_HASH] = hashes + i * LD_MERKLE_MAX_PROOF;
 		ProtobufCBinaryData *b = bins + i * LD_MERKLE_MAX_PROOF;
 		if ((rc = ld_merkle_inclusion_proof(q->seqs[i] - 1, size, merkle_node, t, path,
-						    &np)) != 0)
+		                                    &np)) != 0)
 			goto out;
 		ledger__inclusion_proof__init(&proofs[i]);
 		proofs[i].has_seq = 1;
@@ -681,24 +693,23 @@ static nng_msg *consistency_reply(server *srv, const Ledger__ConsistencyProofReq
 		return m;
 	if (!q->has_from_size) {
 		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "consistency_proof.from_size",
-			       "consistency_proof.from_size is required");
+		               "consistency_proof.from_size is required");
 		return error_reply(&e);
 	}
 	uint64_t to = q->has_to_size && q->to_size ? q->to_size : cur;
 	if (to > cur || q->from_size > cur) {
 		int from_bad = q->from_size > cur;
-		ld_errinfo_set(&e, LD_E(SIZE_BEYOND_HEAD),
-			       from_bad ? "consistency_proof.from_size" : "consistency_proof.to_size",
-			       "%s %llu is beyond the tree head, %llu",
-			       from_bad ? "from_size" : "to_size",
-			       (unsigned long long)(from_bad ? q->from_size : to),
-			       (unsigned long long)cur);
+		ld_errinfo_set(
+		    &e, LD_E(SIZE_BEYOND_HEAD),
+		    from_bad ? "consistency_proof.from_size" : "consistency_proof.to_size",
+		    "%s %llu is beyond the tree head, %llu", from_bad ? "from_size" : "to_size",
+		    (unsigned long long)(from_bad ? q->from_size : to), (unsigned long long)cur);
 		return error_reply(&e);
 	}
 	if (q->from_size > to) {
 		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency_proof.from_size",
-			       "from_size %llu is larger than to_size %llu",
-			       (unsigned long long)q->from_size, (unsigned long long)to);
+		               "from_size %llu is larger than to_size %llu",
+		               (unsigned long long)q->from_size, (unsigned long long)to);
 		return error_reply(&e);
 	}
 	store_txn *t;
@@ -728,45 +739,55 @@ static nng_msg *consistency_reply(server *srv, const Ledger__ConsistencyProofReq
 /* Appends                                                             */
 /* ------------------------------------------------------------------ */
 
+/* The peer's address as text ("?" if it has none). */
+static void peer_ip(nng_pipe p, char *ip, size_t n)
+{
+	nng_sockaddr sa;
+	snprintf(ip, n, "?");
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	if (sa.s_family == NNG_AF_INET)
+		inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, (socklen_t)n);
+	else if (sa.s_family == NNG_AF_INET6)
+		inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, (socklen_t)n);
+}
+
 /*
- * The identity of the connection msg came on (server.h): "cn:<CN>" for
- * TLS, "uid:<number>" for IPC, "addr:<ip>" for plain TCP. 0, or -1 when it
- * cannot be told or does not fit (a CN longer than out, or with control
- * characters, is refused rather than cut: a cut one could equal another
- * identity). Reads the pipe only: never blocks.
+ * The identity of the connection msg came on (server.h): "tls:<name>" for
+ * a verified client of the tls+tcp:// listener named <name>, "uid:<number>"
+ * for IPC, "addr:<ip>" for plain TCP. 0, or -1 when it cannot be told.
+ * Reads the pipe only: never blocks.
+ *
+ * NNG 1.5.2 exposes no certificate field of the peer (NNG_OPT_TLS_PEER_CN
+ * came in 1.6.0; a pipe answers only NNG_OPT_TLS_VERIFIED), so the identity
+ * is the listener's: each tls+tcp:// listener trusts one client CA of its
+ * own, and every certificate that chains to it is that client group.
  */
-static int identity_of(nng_msg *msg, char *out, size_t n)
+static int identity_of(server *srv, nng_msg *msg, char *out, size_t n)
 {
 	nng_pipe p = nng_msg_get_pipe(msg);
-	nng_sockaddr sa;
 	uint64_t uid;
 	bool verified;
+	char ip[INET6_ADDRSTRLEN];
 	if (nng_pipe_get_bool(p, NNG_OPT_TLS_VERIFIED, &verified) == 0) {
-		/* NNG 1.5.2 has no NNG_OPT_TLS_PEER_CN (it came in 1.6.0): the
-		 * certificate is verified against --tls-ca, but its CN cannot
-		 * be read, so the identity is the verified peer's address. */
-		char ip[INET6_ADDRSTRLEN] = "?";
-		if (!verified || nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0) {
-			snprintf(out, n, "tls:(unverified)");
-			return -1;
+		/* TLS listeners are never re-created: their ids are stable. */
+		int id = nng_listener_id(nng_pipe_listener(p));
+		for (size_t i = 0; verified && i < srv->nlisteners; i++) {
+			const listener *li = &srv->listeners[i];
+			if (li->name[0] && nng_listener_id(li->l) == id) {
+				snprintf(out, n, "tls:%s", li->name);
+				return 0;
+			}
 		}
-		if (sa.s_family == NNG_AF_INET)
-			inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip));
-		else if (sa.s_family == NNG_AF_INET6)
-			inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip));
-		snprintf(out, n, "tls:%s", ip);
-		return 0;
+		snprintf(out, n, "tls:(unverified)");
+		return -1;
 	}
 	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0) {
 		snprintf(out, n, "uid:%llu", (unsigned long long)uid);
 		return 0;
 	}
-	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0) {
-		char ip[INET6_ADDRSTRLEN] = "?";
-		if (sa.s_family == NNG_AF_INET)
-			inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip));
-		else if (sa.s_family == NNG_AF_INET6)
-			inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip));
+	peer_ip(p, ip, sizeof(ip));
+	if (strcmp(ip, "?") != 0) {
 		snprintf(out, n, "addr:%s", ip);
 		return 0;
 	}
@@ -828,19 +849,19 @@ static int64_t now_us(void)
 
 /* Starts an append; returns a reply to send now, or NULL when the writer
  * has it (the reply follows in append_done). */
-static nng_msg *start_append(worker *w, Ledger__Request *req, const char *identity,
-			     const role *ro)
+static nng_msg *start_append(worker *w, Ledger__Request *req, const char *identity, const role *ro)
 {
 	Ledger__AppendRequest *a = req->append;
 	ld_errinfo e;
 	if (a->n_events == 0) {
-		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "append.events", "the append has no events");
+		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "append.events",
+		               "the append has no events");
 		return error_reply(&e);
 	}
 	if (a->n_events > WRITER_MAX_BATCH) {
 		ld_errinfo_set(&e, LD_E(TOO_LARGE), "append.events",
-			       "%zu events in one request; at most %d", a->n_events,
-			       WRITER_MAX_BATCH);
+		               "%zu events in one request; at most %d", a->n_events,
+		               WRITER_MAX_BATCH);
 		return error_reply(&e);
 	}
 	append_req *r = &w->areq;
@@ -864,8 +885,9 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, const char *identi
 		if (rc == 0 && w->srv->keys)
 			rc = pii_seal(w->srv->keys, w->srv->s, a->events[i], &e);
 		else if (rc == 0 && codec_has_clear_personal(a->events[i]))
-			rc = ld_errinfo_set(&e, LD_E(KEYSTORE), NULL,
-					    "this server has no keystore: personal data is refused");
+			rc =
+			    ld_errinfo_set(&e, LD_E(KEYSTORE), NULL,
+			                   "this server has no keystore: personal data is refused");
 		if (rc) {
 			failed++;
 			r->items[i].code = rc;
@@ -882,8 +904,8 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, const char *identi
 				r->items[i].err = malloc(sizeof(ld_errinfo));
 				if (r->items[i].err)
 					ld_errinfo_set(r->items[i].err, LD_E(ABORTED), NULL,
-						       "not recorded: another event of the atomic "
-						       "batch was rejected");
+					               "not recorded: another event of the atomic "
+					               "batch was rejected");
 			}
 		writer_head(w->srv->w, &r->head_seq, NULL, NULL);
 		nng_msg *reply = append_reply(r);
@@ -948,8 +970,8 @@ static int required_id(const char *s, const char *field, const char *what, ld_er
 	if (!ld_has(s))
 		return ld_errinfo_set(e, LD_E(MISSING_FIELD), field, "%s is required", field);
 	if (!check_id(s))
-		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field, "%s '%.80s' is not an identifier",
-				      what, s);
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
+		                      "%s '%.80s' is not an identifier", what, s);
 	return 0;
 }
 
@@ -1001,18 +1023,18 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 			break;
 		if (q->has_depth && q->depth > 16) {
 			rc = ld_errinfo_set(&e, LD_E(INVALID_VALUE), "coverage.depth",
-					    "depth %u is more than 16", q->depth);
+			                    "depth %u is more than 16", q->depth);
 			break;
 		}
 		if (!check_period(period)) {
 			rc = ld_errinfo_set(&e, LD_E(INVALID_VALUE), "coverage.period",
-					    "period %u is not a month written YYYYMM", period);
+			                    "period %u is not a month written YYYYMM", period);
 			break;
 		}
 		rc = members_coverage(t, q->org_id, q->depth, period, &u.coverage, &a);
 		if (rc == LD_E(NOT_FOUND))
 			ld_errinfo_set(&e, rc, "coverage.org_id", "organisation '%s' not found",
-				       q->org_id);
+			               q->org_id);
 		resp.result_case = LEDGER__RESPONSE__RESULT_COVERAGE;
 		resp.coverage = &u.coverage;
 		break;
@@ -1026,18 +1048,18 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 			break;
 		if (limit < 1 || limit > 10000) {
 			rc = ld_errinfo_set(&e, LD_E(INVALID_VALUE), "transfers.limit",
-					    "limit must be 1 to 10000, got %u", limit);
+			                    "limit must be 1 to 10000, got %u", limit);
 			break;
 		}
 		if (from >= to) {
 			rc = ld_errinfo_set(&e, LD_E(INVALID_VALUE), "transfers.to_time",
-					    "the window is empty: to_time must be after from_time");
+			                    "the window is empty: to_time must be after from_time");
 			break;
 		}
 		rc = transfers_query(t, q->org_id, from, to, limit, &u.transfers, &a);
 		if (rc == LD_E(NOT_FOUND))
 			ld_errinfo_set(&e, rc, "transfers.org_id", "organisation '%s' not found",
-				       q->org_id);
+			               q->org_id);
 		resp.result_case = LEDGER__RESPONSE__RESULT_TRANSFERS;
 		resp.transfers = &u.transfers;
 		break;
@@ -1060,18 +1082,18 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 		const plan *p;
 		if (!ld_has(q->plan)) {
 			rc = ld_errinfo_set(&e, LD_E(MISSING_FIELD), "progress.plan",
-					    "progress.plan is required");
+			                    "progress.plan is required");
 			break;
 		}
 		if (!(p = plan_find(progress_plans(), q->plan))) {
 			rc = ld_errinfo_set(&e, LD_E(NOT_FOUND), "progress.plan",
-					    "no plan '%.64s' (%u plan(s) loaded; 'ledgerctl plans' "
-					    "lists them)",
-					    q->plan, progress_plans()->n);
+			                    "no plan '%.64s' (%u plan(s) loaded; 'ledgerctl plans' "
+			                    "lists them)",
+			                    q->plan, progress_plans()->n);
 			break;
 		}
 		rc = progress_report(t, p, q->has_year ? q->year : 0, q->has_region ? q->region : 0,
-				     q->has_at ? q->at : now_us(), &u.progress, &a, &e);
+		                     q->has_at ? q->at : now_us(), &u.progress, &a, &e);
 		resp.result_case = LEDGER__RESPONSE__RESULT_PROGRESS;
 		resp.progress = &u.progress;
 		break;
@@ -1140,12 +1162,12 @@ static nng_msg *wait_failed(int ok, uint64_t min_seq)
 	ld_errinfo e;
 	if (ok == 0)
 		ld_errinfo_set(&e, LD_E(NOT_CAUGHT_UP), "consistency.min_seq",
-			       "the projections did not reach seq %llu in time",
-			       (unsigned long long)min_seq);
+		               "the projections did not reach seq %llu in time",
+		               (unsigned long long)min_seq);
 	else if (ok == -1)
 		ld_errinfo_set(&e, LD_E(PROJECTION_STOPPED), NULL,
-			       "a projection stopped on an event it could not apply; see "
-			       "'ledgerctl projections'");
+		               "a projection stopped on an event it could not apply; see "
+		               "'ledgerctl projections'");
 	else
 		ld_errinfo_set(&e, LD_E(SHUTTING_DOWN), NULL, "server shutting down");
 	return error_reply(&e);
@@ -1157,7 +1179,8 @@ static nng_msg *start_query(worker *w, Ledger__Request *req, int *handed_off)
 {
 	server *srv = w->srv;
 	if (!srv->proj)
-		return error_msg(LD_E(UNKNOWN_COMMAND), "projections are not running on this server");
+		return error_msg(LD_E(UNKNOWN_COMMAND),
+		                 "projections are not running on this server");
 	if (req->command_case == LEDGER__REQUEST__COMMAND_PROJECTIONS)
 		return status_reply(srv);
 	if (req->command_case == LEDGER__REQUEST__COMMAND_PLANS)
@@ -1168,7 +1191,7 @@ static nng_msg *start_query(worker *w, Ledger__Request *req, int *handed_off)
 	if (timeout > 10000) {
 		ld_errinfo e;
 		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency.timeout_ms",
-			       "timeout_ms %u is more than 10000", timeout);
+		               "timeout_ms %u is more than 10000", timeout);
 		return error_reply(&e);
 	}
 	uint64_t head;
@@ -1176,8 +1199,8 @@ static nng_msg *start_query(worker *w, Ledger__Request *req, int *handed_off)
 	if (min_seq > head) {
 		ld_errinfo e;
 		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency.min_seq",
-			       "min_seq %llu is beyond the log head %llu",
-			       (unsigned long long)min_seq, (unsigned long long)head);
+		               "min_seq %llu is beyond the log head %llu",
+		               (unsigned long long)min_seq, (unsigned long long)head);
 		return error_reply(&e);
 	}
 	/* History reads the log, which has every committed seq. */
@@ -1257,7 +1280,7 @@ static nng_msg *start_backup(worker *w, const Ledger__BackupRequest *q, int *han
 static nng_msg *sub_page_reply(const sub_page *p, uint64_t head_seq)
 {
 	size_t inner = p->bytes + 3 + codec_varint_len(p->next) + codec_varint_len(head_seq) +
-		       codec_varint_len(p->scanned);
+	               codec_varint_len(p->scanned);
 	nng_msg *m;
 	if (nng_msg_alloc(&m, codec_ld_len(50, inner)) != 0)
 		return NULL;
@@ -1399,8 +1422,8 @@ static void sub_read_job(worker *w)
 		return;
 	}
 	memset(&e, 0, sizeof(e));
-	rc = sub_read(t, w->sub.after, head, &w->sub.f, w->sub.max_events, w->sub.max_bytes, &p,
-		      &e);
+	rc =
+	    sub_read(t, w->sub.after, head, &w->sub.f, w->sub.max_events, w->sub.max_bytes, &p, &e);
 	if (rc) {
 		store_read_end(t);
 		if (!e.code)
@@ -1470,7 +1493,7 @@ static nng_msg *sub_after_read(worker *w)
 }
 
 static nng_msg *start_subscribe(worker *w, const Ledger__SubscribeRequest *q, nng_msg *msg,
-				int *handed_off)
+                                int *handed_off)
 {
 	server *srv = w->srv;
 	sub_state *st = &w->sub;
@@ -1481,25 +1504,25 @@ static nng_msg *start_subscribe(worker *w, const Ledger__SubscribeRequest *q, nn
 	st->max_bytes = q->has_max_bytes ? q->max_bytes : SUB_DEFAULT_BYTES;
 	if (st->max_events < 1 || st->max_events > SUB_MAX_EVENTS)
 		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.max_events",
-				      "max_events must be 1 to %d, got %u", SUB_MAX_EVENTS,
-				      q->max_events),
+		                      "max_events must be 1 to %d, got %u", SUB_MAX_EVENTS,
+		                      q->max_events),
 		       error_reply(&e);
 	if (st->max_bytes < SUB_MIN_BYTES || st->max_bytes > SUB_MAX_BYTES)
 		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.max_bytes",
-				      "max_bytes must be %u to %u, got %u", SUB_MIN_BYTES,
-				      SUB_MAX_BYTES, q->max_bytes),
+		                      "max_bytes must be %u to %u, got %u", SUB_MIN_BYTES,
+		                      SUB_MAX_BYTES, q->max_bytes),
 		       error_reply(&e);
 	uint32_t wait = q->has_wait_ms ? q->wait_ms : 0;
 	if (wait > SUB_MAX_WAIT_MS)
 		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.wait_ms",
-				      "wait_ms %u is more than %d", wait, SUB_MAX_WAIT_MS),
+		                      "wait_ms %u is more than %d", wait, SUB_MAX_WAIT_MS),
 		       error_reply(&e);
 	if (ld_has(q->subscriber_id)) {
 		if (!check_id(q->subscriber_id))
 			return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.subscriber_id",
-					      "'%.64s' is not a subscriber id (1-64 of "
-					      "[A-Za-z0-9._:-])",
-					      q->subscriber_id),
+			                      "'%.64s' is not a subscriber id (1-64 of "
+			                      "[A-Za-z0-9._:-])",
+			                      q->subscriber_id),
 			       error_reply(&e);
 		snprintf(st->id, sizeof(st->id), "%s", q->subscriber_id);
 	}
@@ -1510,15 +1533,15 @@ static nng_msg *start_subscribe(worker *w, const Ledger__SubscribeRequest *q, nn
 	if (st->after > head) {
 		e.code = 0;
 		ld_errinfo_set(&e, LD_E(AFTER_HEAD), "subscribe.after_seq",
-			       "after_seq %llu is beyond the log head %llu: this log is not "
-			       "the one the checkpoint was taken from, or an older copy of it",
-			       (unsigned long long)st->after, (unsigned long long)head);
+		               "after_seq %llu is beyond the log head %llu: this log is not "
+		               "the one the checkpoint was taken from, or an older copy of it",
+		               (unsigned long long)st->after, (unsigned long long)head);
 		e.seq = head;
 		return error_reply(&e);
 	}
 	st->wait = wait > 0;
 	st->deadline = nng_clock() + wait;
-	identity_of(msg, st->peer, sizeof(st->peer));
+	identity_of(w->srv, msg, st->peer, sizeof(st->peer));
 	sub_enqueue(w);
 	*handed_off = 1;
 	return NULL;
@@ -1554,7 +1577,7 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 	size_t len = nng_msg_len(msg);
 	if (len > srv->max_msg) {
 		ld_errinfo_set(&e, LD_E(TOO_LARGE), NULL, "request of %zu bytes; at most %zu", len,
-			       srv->max_msg);
+		               srv->max_msg);
 		return error_reply(&e);
 	}
 	if (codec_request_unpack(nng_msg_body(msg), len, &req, &e)) {
@@ -1565,22 +1588,21 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 	/* Who asks, and may they? */
 	char identity[WRITER_ACTOR_MAX];
 	const role *ro = NULL;
-	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field(&ledger__request__descriptor,
-							(unsigned)req->command_case);
+	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+	    &ledger__request__descriptor, (unsigned)req->command_case);
 	const char *what = f ? f->name : "the request";
 	int denied;
-	if (identity_of(msg, identity, sizeof(identity)) != 0)
+	if (identity_of(srv, msg, identity, sizeof(identity)) != 0)
 		denied = ld_errinfo_set(&e, LD_E(PERMISSION_DENIED), NULL,
-					"the connection has no usable identity (%s): %s refused",
-					identity, what);
+		                        "the connection has no usable identity (%s): %s refused",
+		                        identity, what);
 	else
 		denied = roles_allow(ro = roles_lookup(srv->roles, identity), identity,
-				     action_of(req), what, &e);
+		                     action_of(req), what, &e);
 	if (denied) {
 		if (req->command_case == LEDGER__REQUEST__COMMAND_APPEND)
-			snprintf(e.message + strlen(e.message), sizeof(e.message) - strlen(e.message),
-				 "; nothing was recorded");
+			snprintf(e.message + strlen(e.message),
+			         sizeof(e.message) - strlen(e.message), "; nothing was recorded");
 		log_info("server: permission denied: %s", e.message);
 		codec_request_free(req);
 		return error_reply(&e);
@@ -1654,7 +1676,7 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 		break;
 	default:
 		ld_errinfo_set(&e, LD_E(UNKNOWN_COMMAND), NULL,
-			       "the request carries no command this server knows");
+		               "the request carries no command this server knows");
 		reply = error_reply(&e);
 		break;
 	}
@@ -1722,7 +1744,7 @@ static void worker_cb(void *arg)
 	case W_QUERY: {
 		const Ledger__Consistency *c = consistency_of(w->req);
 		nng_msg *reply = w->wait_ok == 1 ? run_query(w->srv, w->req)
-						 : wait_failed(w->wait_ok, c ? c->min_seq : 0);
+		                                 : wait_failed(w->wait_ok, c ? c->min_seq : 0);
 		codec_request_free(w->req);
 		w->req = NULL;
 		send_reply(w, reply);
@@ -1757,22 +1779,18 @@ static void worker_cb(void *arg)
 
 static int listener_start(server *srv, listener *li, ld_errinfo *e)
 {
-	int tls = strncmp(li->url, "tls+tcp://", 10) == 0;
-	if (tls && !srv->tls)
-		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				      "'%s' needs --tls-cert, --tls-key and --tls-ca", li->url);
 	int rv = nng_listener_create(&li->l, srv->sock, li->url);
 	if (rv == 0)
 		rv = nng_listener_set_size(li->l, NNG_OPT_RECVMAXSZ, HARD_MAX_MSG);
-	if (rv == 0 && tls)
-		rv = nng_listener_set_ptr(li->l, NNG_OPT_TLS_CONFIG, srv->tls);
+	if (rv == 0 && li->tls)
+		rv = nng_listener_set_ptr(li->l, NNG_OPT_TLS_CONFIG, li->tls);
 	if (rv == 0 && li->ipc)
 		rv = nng_listener_set_int(li->l, NNG_OPT_IPC_PERMISSIONS, 0600);
 	if (rv == 0)
 		rv = nng_listener_start(li->l, 0);
 	if (rv != 0)
 		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to listen on '%s': %s",
-				      li->url, nng_strerror(rv));
+		                      li->spec, nng_strerror(rv));
 	return 0;
 }
 
@@ -1837,8 +1855,8 @@ static void *probe_main(void *arg)
 			if (probe_ipc(srv, li) || probe_ipc(srv, li))
 				continue;
 			log_warn("server: IPC listener '%s' stopped serving new connections; "
-				 "re-creating it",
-				 li->url);
+			         "re-creating it",
+			         li->url);
 			nng_listener_close(li->l);
 			ld_errinfo e;
 			if (listener_start(srv, li, &e) != 0)
@@ -1877,47 +1895,162 @@ static char *read_pem(const char *path, const char *what, ld_errinfo *e)
 	return buf;
 }
 
-/* The server side of mutual TLS: our certificate and key, the CA of the
- * clients, a client certificate REQUIRED. */
-static int tls_setup(server *srv, const server_options *o, ld_errinfo *e)
+static int valid_name(const char *s)
 {
-	if (!o->tls_cert || !o->tls_key || !o->tls_ca)
+	size_t n = strlen(s);
+	return n >= 1 && n <= LISTENER_NAME_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/*
+ * Fills li from a configured address: "URL" or, for tls+tcp:// only,
+ * "URL?name=GROUP&ca=FILE" (ca defaults to --tls-ca; name is required).
+ * No percent-decoding: a CA path may not contain '&'.
+ */
+static int listener_parse(listener *li, const char *spec, const server_options *o, ld_errinfo *e)
+{
+	memset(li, 0, sizeof(*li));
+	if (strlen(spec) >= sizeof(li->spec))
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				      "TLS needs all of --tls-cert, --tls-key and --tls-ca");
-	char *cert = read_pem(o->tls_cert, "TLS certificate", e);
-	char *key = cert ? read_pem(o->tls_key, "TLS key", e) : NULL;
-	if (!key) {
-		free(cert);
-		return e->code;
-	}
-	const char *step = "set up TLS";
-	int rv = nng_tls_config_alloc(&srv->tls, NNG_TLS_MODE_SERVER);
-	if (rv == 0) {
-		step = "use the certificate and key";
-		rv = nng_tls_config_own_cert(srv->tls, cert, key, NULL);
-	}
-	if (rv == 0) {
-		step = "use the client CA";
-		rv = nng_tls_config_ca_file(srv->tls, o->tls_ca);
-	}
-	if (rv == 0) {
-		step = "require client certificates";
-		rv = nng_tls_config_auth_mode(srv->tls, NNG_TLS_AUTH_MODE_REQUIRED);
-	}
-	free(cert);
-	free(key);
-	if (rv != 0)
+		                      "listen address '%.60s…' is too long", spec);
+	snprintf(li->spec, sizeof(li->spec), "%s", spec);
+	int tls = strncmp(spec, "tls+tcp://", 10) == 0;
+	li->ipc = strncmp(spec, "ipc://", 6) == 0;
+	const char *q = strchr(spec, '?');
+	size_t ulen = q ? (size_t)(q - spec) : strlen(spec);
+	if (ulen >= sizeof(li->url))
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				      "unable to %s (--tls-cert '%s', --tls-key '%s', --tls-ca "
-				      "'%s'): %s",
-				      step, o->tls_cert, o->tls_key, o->tls_ca, nng_strerror(rv));
+		                      "listen address '%.60s…' is too long", spec);
+	memcpy(li->url, spec, ulen);
+	li->url[ulen] = 0;
+	if (q && !tls)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "'%s': only tls+tcp:// listeners take ?name=GROUP&ca=FILE",
+		                      spec);
+	char params[512];
+	snprintf(params, sizeof(params), "%s", q ? q + 1 : "");
+	for (char *save = NULL, *kv = strtok_r(params, "&", &save); kv;
+	     kv = strtok_r(NULL, "&", &save)) {
+		char *v = strchr(kv, '=');
+		if (v)
+			*v++ = 0;
+		if (!v || !*v)
+			return ld_errinfo_set(
+			    e, LD_E(INVALID_VALUE), NULL,
+			    "'%s': parameter '%s' needs a value (name=GROUP, ca=FILE)", spec, kv);
+		if (strcmp(kv, "name") == 0) {
+			if (li->name[0])
+				return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				                      "'%s': name given twice", spec);
+			if (!valid_name(v))
+				return ld_errinfo_set(
+				    e, LD_E(INVALID_VALUE), NULL,
+				    "'%s': name '%s' must be 1 to %d letters, digits, "
+				    "'.', '_' or '-'",
+				    spec, v, LISTENER_NAME_MAX);
+			snprintf(li->name, sizeof(li->name), "%s", v);
+		} else if (strcmp(kv, "ca") == 0) {
+			if (li->ca[0])
+				return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				                      "'%s': ca given twice", spec);
+			snprintf(li->ca, sizeof(li->ca), "%s", v);
+		} else {
+			return ld_errinfo_set(
+			    e, LD_E(INVALID_VALUE), NULL,
+			    "'%s': unknown listener parameter '%s' (known: name, ca)", spec, kv);
+		}
+	}
+	if (!tls)
+		return 0;
+	if (!li->name[0])
+		return ld_errinfo_set(
+		    e, LD_E(INVALID_VALUE), NULL,
+		    "'%s' needs ?name=GROUP: a client whose certificate chains to "
+		    "the listener's CA is identified as tls:GROUP (docs/ROLES.md)",
+		    spec);
+	if (!li->ca[0] && o->tls_ca)
+		snprintf(li->ca, sizeof(li->ca), "%s", o->tls_ca);
+	if (!li->ca[0])
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "'%s' needs the CA of its clients: &ca=FILE or --tls-ca FILE",
+		                      spec);
+	if (!o->tls_cert || !o->tls_key)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "'%s' needs --tls-cert and --tls-key", spec);
 	return 0;
 }
 
+/*
+ * The server side of mutual TLS for one listener: our certificate and key
+ * (cert, key: PEM text), its clients' CA and nothing else, a client
+ * certificate REQUIRED. Two listeners with different names may not trust
+ * the same CA: a certificate from it could then choose its identity.
+ */
+static int tls_setup(server *srv, listener *li, const server_options *o, const char *cert,
+                     const char *key, ld_errinfo *e)
+{
+	char what[128];
+	snprintf(what, sizeof(what), "client CA of tls:%s", li->name);
+	if (!(li->ca_pem = read_pem(li->ca, what, e)))
+		return e->code;
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		const listener *other = &srv->listeners[i];
+		if (other->ca_pem && strcmp(other->name, li->name) != 0 &&
+		    strcmp(other->ca_pem, li->ca_pem) == 0)
+			return ld_errinfo_set(
+			    e, LD_E(INVALID_VALUE), NULL,
+			    "%s (tls:%s) and %s (tls:%s) trust the same CA: a "
+			    "certificate from it could choose either identity; give "
+			    "each client group a CA of its own",
+			    other->url, other->name, li->url, li->name);
+	}
+	const char *step = "set up TLS", *file = "";
+	int rv = nng_tls_config_alloc(&li->tls, NNG_TLS_MODE_SERVER);
+	if (rv == 0) {
+		step = "use the certificate and key";
+		file = o->tls_cert;
+		rv = nng_tls_config_own_cert(li->tls, cert, key, NULL);
+	}
+	if (rv == 0) {
+		step = "use the client CA";
+		file = li->ca;
+		rv = nng_tls_config_ca_chain(li->tls, li->ca_pem, NULL);
+	}
+	if (rv == 0) {
+		step = "require client certificates";
+		file = "";
+		rv = nng_tls_config_auth_mode(li->tls, NNG_TLS_AUTH_MODE_REQUIRED);
+	}
+	if (rv != 0)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "%s (tls:%s): unable to %s '%s': %s", li->url, li->name, step,
+		                      file, nng_strerror(rv));
+	return 0;
+}
+
+/* Warns about tls:GROUP identities of the role file that no listener
+ * serves: a misspelt name would otherwise only show as refusals. */
+static void check_role_names(server *srv)
+{
+	for (size_t i = 0; i < roles_count(srv->roles); i++) {
+		const char *id = roles_identity(srv->roles, i);
+		if (strncmp(id, "tls:", 4) != 0)
+			continue;
+		int found = 0;
+		for (size_t j = 0; j < srv->nlisteners && !found; j++)
+			found = strcmp(srv->listeners[j].name, id + 4) == 0;
+		if (!found)
+			log_warn("server: the role file names %s, but no tls+tcp:// listener has "
+			         "?name=%s",
+			         id, id + 4);
+	}
+}
+
 int server_start(server **out, store *s, writer *w, runner *r, const server_options *o,
-		 ld_errinfo *e)
+                 ld_errinfo *e)
 {
 	int rv;
+	char *tls_cert = NULL, *tls_key = NULL; /* PEM text, while listeners start */
 	server *srv = calloc(1, sizeof(*srv));
 	*out = NULL;
 	if (!srv)
@@ -1961,7 +2094,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 
 	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to open a REP socket: %s",
-			       nng_strerror(rv));
+		               nng_strerror(rv));
 		goto fail;
 	}
 	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, HARD_MAX_MSG);
@@ -1981,27 +2114,42 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 		if ((rv = nng_aio_alloc(&wk->aio, worker_cb, wk)) != 0 ||
 		    (rv = nng_ctx_open(&wk->ctx, srv->sock)) != 0) {
 			ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to set up a context: %s",
-				       nng_strerror(rv));
+			               nng_strerror(rv));
 			goto fail;
 		}
 	}
-	if ((o->tls_cert || o->tls_key || o->tls_ca) && tls_setup(srv, o, e) != 0)
-		goto fail;
 	for (size_t i = 0; i < o->nurls; i++) {
 		listener *li = &srv->listeners[srv->nlisteners];
-		snprintf(li->url, sizeof(li->url), "%s", o->urls[i]);
-		li->ipc = strncmp(li->url, "ipc://", 6) == 0;
-		if (listener_start(srv, li, e) != 0)
+		if (listener_parse(li, o->urls[i], o, e) != 0)
 			goto fail;
+		if (strncmp(li->url, "tls+tcp://", 10) == 0) {
+			if (!tls_cert &&
+			    (!(tls_cert = read_pem(o->tls_cert, "TLS certificate", e)) ||
+			     !(tls_key = read_pem(o->tls_key, "TLS key", e))))
+				goto fail_listener;
+			if (tls_setup(srv, li, o, tls_cert, tls_key, e) != 0)
+				goto fail_listener;
+		}
+		if (listener_start(srv, li, e) != 0)
+			goto fail_listener;
 		srv->nlisteners++;
-		log_info("server: listening on %s", li->url);
+		if (li->name[0])
+			log_info("server: listening on %s: clients with a certificate from %s are "
+			         "tls:%s",
+			         li->url, li->ca, li->name);
+		else
+			log_info("server: listening on %s", li->url);
 		if (strncmp(li->url, "tcp://", 6) == 0 && strncmp(li->url, "tcp://127.", 10) != 0 &&
 		    strncmp(li->url, "tcp://localhost:", 16) != 0 &&
 		    strncmp(li->url, "tcp://[::1]:", 12) != 0)
 			log_warn("server: %s is plain TCP off loopback: clients are identified "
-				 "only by their address (development mode); use tls+tcp://",
-				 li->url);
+			         "only by their address (development mode); use tls+tcp://",
+			         li->url);
 	}
+	free(tls_cert);
+	free(tls_key);
+	tls_cert = tls_key = NULL;
+	check_role_names(srv);
 	if (o->pub_url) {
 		snprintf(srv->pub_url, sizeof(srv->pub_url), "%s", o->pub_url);
 		srv->has_pub = 1;
@@ -2019,7 +2167,13 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	}
 	*out = srv;
 	return 0;
+fail_listener: /* the listener being set up owns what it allocated */
+	free(srv->listeners[srv->nlisteners].ca_pem);
+	if (srv->listeners[srv->nlisteners].tls)
+		nng_tls_config_free(srv->listeners[srv->nlisteners].tls);
 fail:
+	free(tls_cert);
+	free(tls_key);
 	server_stop(srv);
 	return e ? e->code : LD_E(INTERNAL);
 }
@@ -2066,8 +2220,11 @@ void server_stop(server *srv)
 		if (srv->workers[i].sub.reply)
 			nng_msg_free(srv->workers[i].sub.reply);
 	free(srv->workers);
-	if (srv->tls)
-		nng_tls_config_free(srv->tls);
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		free(srv->listeners[i].ca_pem);
+		if (srv->listeners[i].tls)
+			nng_tls_config_free(srv->listeners[i].tls);
+	}
 	backup_free(srv->backup);
 	subreg_free(srv->subs);
 	pthread_cond_destroy(&srv->pool_wake);
