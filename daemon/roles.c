@@ -99,9 +99,10 @@ static int add_orgs(load_ctx *c, role *ro, const char *value)
 	     tok = strtok_r(NULL, ", \t", &save)) {
 		if (strlen(tok) > LD_ID_MAX)
 			return load_fail(c, "organisation id '%.64s…' is longer than 64 bytes",
-			                 tok);
+					 tok);
 		if (ro->norgs == ROLES_MAX_ORGS)
-			return load_fail(c, "more than 64 organisations for '%s'", ro->identity);
+			return load_fail(c, "more than 64 organisations for '%s'",
+					 ro->identity);
 		snprintf(ro->orgs[ro->norgs++], LD_ID_MAX + 1, "%s", tok);
 	}
 	return 1;
@@ -131,7 +132,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 	char id[96];
 	if (canonical(section, id, sizeof(id)) != 0)
 		return load_fail(c, "no user '%s' on this system (section [%s])", section + 4,
-		                 section);
+				 section);
 	role *ro = find(c->r, id);
 	if (!ro) {
 		if (c->r->n == c->r->cap) {
@@ -163,8 +164,9 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		else if (strcmp(value, "subscriber") == 0)
 			ro->kind = ROLE_SUBSCRIBER;
 		else
-			return load_fail(c, "role '%s' is not admin, clerk, auditor or subscriber",
-			                 value);
+			return load_fail(c,
+					 "role '%s' is not admin, clerk, auditor or subscriber",
+					 value);
 		return 1;
 	}
 	if (strcmp(name, "orgs") == 0)
@@ -184,32 +186,31 @@ int roles_load(roles **out, const char *path, ld_errinfo *e)
 	if (rv == -1) {
 		roles_free(r);
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "cannot read role file '%s'",
-		                      path);
+				      path);
 	}
 	if (c.failed)
 		ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "role file '%s' line %d: %s", path, rv,
-		               c.msg);
+			       c.msg);
 	else if (rv != 0)
 		ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-		               "role file '%s' line %d: not a [section] or a key = value line",
-		               path, rv);
+			       "role file '%s' line %d: not a [section] or a key = value line", path,
+			       rv);
 	int bad = c.failed || rv != 0;
 	for (size_t i = 0; !bad && i < r->n; i++) {
 		const role *ro = &r->v[i];
 		if (!ro->kind) {
 			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-			               "role file '%s': [%s] has no 'role = ...'", path,
-			               ro->identity);
+				       "role file '%s': [%s] has no 'role = ...'", path, ro->identity);
 			bad = 1;
 		} else if (ro->kind == ROLE_CLERK && ro->norgs == 0) {
 			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-			               "role file '%s': clerk [%s] needs 'orgs = ORG[, ORG...]'",
-			               path, ro->identity);
+				       "role file '%s': clerk [%s] needs 'orgs = ORG[, ORG...]'", path,
+				       ro->identity);
 			bad = 1;
 		} else if (ro->kind != ROLE_CLERK && ro->norgs) {
 			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-			               "role file '%s': [%s] is %s; only a clerk has 'orgs'", path,
-			               ro->identity, roles_kind_name(ro->kind));
+				       "role file '%s': [%s] is %s; only a clerk has 'orgs'", path,
+				       ro->identity, roles_kind_name(ro->kind));
 			bad = 1;
 		}
 	}
@@ -247,11 +248,11 @@ const role *roles_lookup(const roles *r, const char *identity)
 }
 
 int roles_allow(const role *ro, const char *identity, roles_action act, const char *what,
-                ld_errinfo *e)
+		ld_errinfo *e)
 {
 	if (!ro)
 		return ld_errinfo_set(e, LD_E(PERMISSION_DENIED), NULL,
-		                      "%s is not in the role file: %s refused", identity, what);
+				      "%s is not in the role file: %s refused", identity, what);
 	int ok = 0;
 	switch (ro->kind) {
 	case ROLE_ADMIN:
@@ -270,15 +271,15 @@ int roles_allow(const role *ro, const char *identity, roles_action act, const ch
 	if (ok)
 		return 0;
 	return ld_errinfo_set(e, LD_E(PERMISSION_DENIED), NULL, "%s %s may not %s%s; %s refused",
-	                      roles_kind_name(ro->kind), identity,
-	                      act == ROLES_WRITE   ? "record events"
-	                      : act == ROLES_ADMIN ? "run operations (backup) or forget members"
-	                                           : "query members or projections",
-	                      ro->kind == ROLE_SUBSCRIBER ? " (a subscriber reads the log only)"
-	                      : ro->kind == ROLE_AUDITOR  ? " (an auditor reads only)"
-	                      : ro->kind == ROLE_CLERK    ? " (admin only)"
-	                                                  : "",
-	                      what);
+			      roles_kind_name(ro->kind), identity,
+			      act == ROLES_WRITE   ? "record events"
+			      : act == ROLES_ADMIN ? "run operations (backup) or forget members"
+						   : "query members or projections",
+			      ro->kind == ROLE_SUBSCRIBER ? " (a subscriber reads the log only)"
+			      : ro->kind == ROLE_AUDITOR  ? " (an auditor reads only)"
+			      : ro->kind == ROLE_CLERK	  ? " (admin only)"
+							  : "",
+			      what);
 }
 
 /* ------------------------------------------------------------------ */
@@ -330,8 +331,8 @@ static int denied(scope_ctx *c, const char *what)
 	char orgs[512];
 	list_orgs(c->ro, orgs, sizeof(orgs));
 	return ld_errinfo_set(c->e, LD_E(PERMISSION_DENIED), NULL,
-	                      "clerk %s may record events only under %s; event %zu %s", c->identity,
-	                      orgs, c->index, what);
+			      "clerk %s may record events only under %s; event %zu %s", c->identity,
+			      orgs, c->index, what);
 }
 
 /* The organisation must be in scope; `why` says how the event names it. */
@@ -435,7 +436,7 @@ static int check_body(scope_ctx *c, const Ledger__Event *ev, int depth)
 		return need_org(c, ev->station_opened->org_id, "");
 	case LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED:
 		return denied(c, "is a workforce estimate, which names no organisation (admin "
-		                 "only)");
+				 "only)");
 	case LEDGER__EVENT__BODY_EVENT_VOIDED:
 		return check_target(c, ev, ev->event_voided->target_seq, depth);
 	case LEDGER__EVENT__BODY_EVENT_AMENDED:
@@ -446,7 +447,7 @@ static int check_body(scope_ctx *c, const Ledger__Event *ev, int depth)
 }
 
 int roles_check_event(const role *ro, const char *identity, store_txn *t, const Ledger__Event *ev,
-                      size_t index, ld_errinfo *e)
+		      size_t index, ld_errinfo *e)
 {
 	if (!ro || ro->kind != ROLE_CLERK)
 		return 0;

@@ -75,7 +75,7 @@ const char *roles_kind_name(role_kind k);
  * LD_E(PERMISSION_DENIED) with a message naming who, which role and what
  * (`what`, e.g. "append") was refused. */
 int roles_allow(const role *ro, const char *identity, roles_action act, const char *what,
-                ld_errinfo *e);
+		ld_errinfo *e);
 
 /*
  * Is event ev (number `index` of its request) inside the scope of ro, as
@@ -102,6 +102,6 @@ int roles_allow(const role *ro, const char *identity, roles_action act, const ch
  * with e filled, or a storage error.
  */
 int roles_check_event(const role *ro, const char *identity, store_txn *t, const Ledger__Event *ev,
-                      size_t index, ld_errinfo *e);
+		      size_t index, ld_errinfo *e);
 
 #endif

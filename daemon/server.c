@@ -31,10 +31,10 @@
 #include "subscribe.h"
 #include "transfers.h"
 
-#define HARD_MAX_MSG     (64u << 20) /* NNG drops the connection above this */
-#define SEND_TIMEOUT_MS  10000
-#define SUB_POOL_THREADS 2  /* threads reading subscription pages */
-#define SUB_POOL_NICE    10 /* ... at this lower CPU priority */
+#define HARD_MAX_MSG (64u << 20) /* NNG drops the connection above this */
+#define SEND_TIMEOUT_MS 10000
+#define SUB_POOL_THREADS 2 /* threads reading subscription pages */
+#define SUB_POOL_NICE 10   /* ... at this lower CPU priority */
 
 typedef struct worker worker;
 
@@ -102,22 +102,22 @@ enum worker_state {
 	W_SEND,
 	W_WAIT_BACKUP,
 	W_REPLY_BACKUP,
-	W_WAIT_SUB,   /* a subscription waiting for a commit */
-	W_SUB_READY,  /* ... woken (or timed out): read again */
+	W_WAIT_SUB,  /* a subscription waiting for a commit */
+	W_SUB_READY, /* ... woken (or timed out): read again */
 	W_SUB_QUEUED, /* a page read queued for the pool */
 	W_SUB_DONE,   /* ... read: send it, or wait */
 };
 
 /* A subscription request being served (it outlives its decoded request). */
 typedef struct sub_state {
-	uint64_t after; /* the next page starts after this seq */
+	uint64_t after;  /* the next page starts after this seq */
 	sub_filter f;
 	size_t max_events, max_bytes;
 	nng_time deadline;
 	int wait, timed_out, listed, park, rounds;
-	nng_msg *reply; /* the page the pool read */
+	nng_msg *reply;  /* the page the pool read */
 	char id[LD_ID_MAX + 1], peer[WRITER_ACTOR_MAX];
-	worker *next; /* in server.sub_waiters */
+	worker *next;    /* in server.sub_waiters */
 } sub_state;
 
 struct worker {
@@ -126,11 +126,11 @@ struct worker {
 	nng_ctx ctx;
 	enum worker_state state;
 	Ledger__Request *req; /* an append waiting for the writer, or a query
-	                       * waiting for the projections */
+			       * waiting for the projections */
 	append_req areq;
-	int wait_ok;       /* how the wait for the projections ended */
-	struct page *page; /* scratch for reads */
-	int backup_rc;     /* how the backup ended, and its result */
+	int wait_ok;          /* how the wait for the projections ended */
+	struct page *page;    /* scratch for reads */
+	int backup_rc;        /* how the backup ended, and its result */
 	ld_errinfo backup_err;
 	backup_result backup_res;
 	sub_state sub;
@@ -187,7 +187,7 @@ static nng_msg *append_reply(const append_req *r)
 	if (r->status) {
 		ld_errinfo e;
 		ld_errinfo_set(&e, r->status, NULL, "%s; nothing of this request was recorded",
-		               ld_strerror(r->status));
+			       ld_strerror(r->status));
 		return error_reply(&e);
 	}
 	Ledger__Response resp = LEDGER__RESPONSE__INIT;
@@ -208,8 +208,7 @@ static nng_msg *append_reply(const append_req *r)
 			ld_errinfo fallback;
 			const ld_errinfo *e = it->err;
 			if (!e) {
-				ld_errinfo_set(&fallback, it->code, NULL, "%s",
-				               ld_strerror(it->code));
+				ld_errinfo_set(&fallback, it->code, NULL, "%s", ld_strerror(it->code));
 				e = &fallback;
 			}
 			fill_error(&errs[i], e);
@@ -288,7 +287,7 @@ static int limit_of(uint32_t has, uint32_t limit, ld_errinfo *e, const char *fie
 		return 1000;
 	if (limit < 1 || limit > 10000)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
-		                      "limit must be 1 to 10000, got %u", limit);
+				      "limit must be 1 to 10000, got %u", limit);
 	return (int)limit;
 }
 
@@ -303,8 +302,8 @@ static nng_msg *read_log(server *srv, const Ledger__ReadLogRequest *q, page *p)
 	writer_head(srv->w, &head, NULL, NULL);
 	if (from > head + 1) {
 		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "read_log.from_seq",
-		               "from_seq %llu is beyond the head %llu", (unsigned long long)from,
-		               (unsigned long long)head);
+			       "from_seq %llu is beyond the head %llu",
+			       (unsigned long long)from, (unsigned long long)head);
 		return error_reply(&e);
 	}
 	/* The filter as a set of body kinds (EventType values are field
@@ -312,7 +311,7 @@ static nng_msg *read_log(server *srv, const Ledger__ReadLogRequest *q, page *p)
 	uint64_t want[2] = {0, 0};
 	if (q->n_types > 128) {
 		ld_errinfo_set(&e, LD_E(TOO_LARGE), "read_log.types",
-		               "%zu types in the filter; at most 128", q->n_types);
+			       "%zu types in the filter; at most 128", q->n_types);
 		return error_reply(&e);
 	}
 	for (size_t i = 0; i < q->n_types; i++) {
@@ -320,7 +319,7 @@ static nng_msg *read_log(server *srv, const Ledger__ReadLogRequest *q, page *p)
 		if (t <= 0 || t >= 128 ||
 		    !protobuf_c_enum_descriptor_get_value(&ledger__event_type__descriptor, t)) {
 			ld_errinfo_set(&e, LD_E(UNKNOWN_ENUM), "read_log.types",
-			               "%d is not a known EventType", t);
+				       "%d is not a known EventType", t);
 			return error_reply(&e);
 		}
 		want[t / 64] |= 1ULL << (t % 64);
@@ -376,14 +375,13 @@ static nng_msg *read_stream(server *srv, const Ledger__ReadStreamRequest *q, pag
 	if (limit < 0)
 		return error_reply(&e);
 	if (!ld_has(q->stream)) {
-		ld_errinfo_set(
-		    &e, LD_E(MISSING_FIELD), "read_stream.stream",
-		    "stream (\"member/<id>\", \"org/<id>\", \"region/<code>\") is required");
+		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "read_stream.stream",
+			       "stream (\"member/<id>\", \"org/<id>\", \"region/<code>\") is required");
 		return error_reply(&e);
 	}
 	if (strlen(q->stream) >= LD_STREAM_MAX) {
 		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "read_stream.stream",
-		               "a stream name has at most %d bytes", LD_STREAM_MAX - 1);
+			       "a stream name has at most %d bytes", LD_STREAM_MAX - 1);
 		return error_reply(&e);
 	}
 	uint64_t from = q->has_from_version && q->from_version ? q->from_version : 1;
@@ -427,7 +425,7 @@ static nng_msg *read_stream(server *srv, const Ledger__ReadStreamRequest *q, pag
 		m = error_msg(rc, "unable to read the stream");
 	} else if (!found && from == 1) {
 		ld_errinfo_set(&e, LD_E(NOT_FOUND), "read_stream.stream", "stream '%s' not found",
-		               q->stream);
+			       q->stream);
 		m = error_reply(&e);
 	} else {
 		m = page_reply(p, next, head);
@@ -440,8 +438,8 @@ static nng_msg *read_stream(server *srv, const Ledger__ReadStreamRequest *q, pag
 static int revealable(store_val v)
 {
 	int bc = codec_peek_body_case(v.data, v.len);
-	return bc == LEDGER__EVENT__BODY_MEMBER_JOINED ||
-	       bc == LEDGER__EVENT__BODY_PROFILE_CHANGED || bc == LEDGER__EVENT__BODY_EVENT_AMENDED;
+	return bc == LEDGER__EVENT__BODY_MEMBER_JOINED || bc == LEDGER__EVENT__BODY_PROFILE_CHANGED ||
+	       bc == LEDGER__EVENT__BODY_EVENT_AMENDED;
 }
 
 static nng_msg *revealed_event_reply(server *srv, store_val v)
@@ -470,14 +468,13 @@ static nng_msg *get_event(server *srv, const Ledger__GetEventRequest *q)
 	uint64_t head;
 	writer_head(srv->w, &head, NULL, NULL);
 	if (!q->has_seq) {
-		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "get_event.seq",
-		               "get_event.seq is required");
+		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "get_event.seq", "get_event.seq is required");
 		return error_reply(&e);
 	}
 	if (q->seq == 0 || q->seq > head) {
 		ld_errinfo_set(&e, LD_E(NOT_FOUND), "get_event.seq",
-		               "no event seq %llu (the log head is %llu)",
-		               (unsigned long long)q->seq, (unsigned long long)head);
+			       "no event seq %llu (the log head is %llu)",
+			       (unsigned long long)q->seq, (unsigned long long)head);
 		return error_reply(&e);
 	}
 	int rc = store_read_begin(srv->s, &t);
@@ -524,13 +521,13 @@ static nng_msg *current_tree(server *srv, uint64_t *size, uint8_t root[LD_HASH_L
 {
 	if (!srv->signer || writer_tree(srv->w, size, root) != 0)
 		return error_msg(LD_E(INVALID_STATE),
-		                 "this server keeps no Merkle tree (started with --no-merkle)");
+				 "this server keeps no Merkle tree (started with --no-merkle)");
 	return NULL;
 }
 
 /* A signed head for (size, root) into h, with its bytes in mh and pub. */
 static int fill_tree_head(server *srv, uint64_t size, const uint8_t root[LD_HASH_LEN],
-                          Ledger__TreeHead *h, merkle_head *mh, uint8_t pub[LD_ED25519_KEY])
+			  Ledger__TreeHead *h, merkle_head *mh, uint8_t pub[LD_ED25519_KEY])
 {
 	int rc = merkle_sign(srv->signer, size, root, mh);
 	if (rc)
@@ -598,33 +595,33 @@ static nng_msg *inclusion_reply(server *srv, const Ledger__InclusionProofRequest
 		return m;
 	if (q->n_seqs == 0) {
 		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "inclusion_proof.seqs",
-		               "inclusion_proof.seqs is required");
+			       "inclusion_proof.seqs is required");
 		return error_reply(&e);
 	}
 	if (q->n_seqs > MAX_PROOF_SEQS) {
 		ld_errinfo_set(&e, LD_E(TOO_LARGE), "inclusion_proof.seqs",
-		               "%zu seqs in one request; at most %d", q->n_seqs, MAX_PROOF_SEQS);
+			       "%zu seqs in one request; at most %d", q->n_seqs, MAX_PROOF_SEQS);
 		return error_reply(&e);
 	}
 	uint64_t size = q->has_tree_size && q->tree_size ? q->tree_size : cur;
 	if (size > cur) {
 		ld_errinfo_set(&e, LD_E(SIZE_BEYOND_HEAD), "inclusion_proof.tree_size",
-		               "tree_size %llu is beyond the tree head, %llu",
-		               (unsigned long long)size, (unsigned long long)cur);
+			       "tree_size %llu is beyond the tree head, %llu",
+			       (unsigned long long)size, (unsigned long long)cur);
 		return error_reply(&e);
 	}
 	for (size_t i = 0; i < q->n_seqs; i++) {
 		uint64_t seq = q->seqs[i];
 		if (seq == 0) {
 			ld_errinfo_set(&e, LD_E(INVALID_VALUE), "inclusion_proof.seqs",
-			               "seq 0 does not exist; the log starts at 1");
+				       "seq 0 does not exist; the log starts at 1");
 			return error_reply(&e);
 		}
 		if (seq > size) {
 			ld_errinfo_set(&e, LD_E(SEQ_BEYOND_HEAD), "inclusion_proof.seqs",
-			               "seq %llu is beyond the tree of size %llu%s",
-			               (unsigned long long)seq, (unsigned long long)size,
-			               size == cur ? " (the tree head)" : "");
+				       "seq %llu is beyond the tree of size %llu%s",
+				       (unsigned long long)seq, (unsigned long long)size,
+				       size == cur ? " (the tree head)" : "");
 			e.seq = seq;
 			return error_reply(&e);
 		}
@@ -643,7 +640,7 @@ static nng_msg *inclusion_reply(server *srv, const Ledger__InclusionProofRequest
 		uint8_t(*path)[LD_MERKLE_HASH] = hashes + i * LD_MERKLE_MAX_PROOF;
 		ProtobufCBinaryData *b = bins + i * LD_MERKLE_MAX_PROOF;
 		if ((rc = ld_merkle_inclusion_proof(q->seqs[i] - 1, size, merkle_node, t, path,
-		                                    &np)) != 0)
+						    &np)) != 0)
 			goto out;
 		ledger__inclusion_proof__init(&proofs[i]);
 		proofs[i].has_seq = 1;
@@ -693,23 +690,24 @@ static nng_msg *consistency_reply(server *srv, const Ledger__ConsistencyProofReq
 		return m;
 	if (!q->has_from_size) {
 		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "consistency_proof.from_size",
-		               "consistency_proof.from_size is required");
+			       "consistency_proof.from_size is required");
 		return error_reply(&e);
 	}
 	uint64_t to = q->has_to_size && q->to_size ? q->to_size : cur;
 	if (to > cur || q->from_size > cur) {
 		int from_bad = q->from_size > cur;
-		ld_errinfo_set(
-		    &e, LD_E(SIZE_BEYOND_HEAD),
-		    from_bad ? "consistency_proof.from_size" : "consistency_proof.to_size",
-		    "%s %llu is beyond the tree head, %llu", from_bad ? "from_size" : "to_size",
-		    (unsigned long long)(from_bad ? q->from_size : to), (unsigned long long)cur);
+		ld_errinfo_set(&e, LD_E(SIZE_BEYOND_HEAD),
+			       from_bad ? "consistency_proof.from_size" : "consistency_proof.to_size",
+			       "%s %llu is beyond the tree head, %llu",
+			       from_bad ? "from_size" : "to_size",
+			       (unsigned long long)(from_bad ? q->from_size : to),
+			       (unsigned long long)cur);
 		return error_reply(&e);
 	}
 	if (q->from_size > to) {
 		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency_proof.from_size",
-		               "from_size %llu is larger than to_size %llu",
-		               (unsigned long long)q->from_size, (unsigned long long)to);
+			       "from_size %llu is larger than to_size %llu",
+			       (unsigned long long)q->from_size, (unsigned long long)to);
 		return error_reply(&e);
 	}
 	store_txn *t;
@@ -849,19 +847,19 @@ static int64_t now_us(void)
 
 /* Starts an append; returns a reply to send now, or NULL when the writer
  * has it (the reply follows in append_done). */
-static nng_msg *start_append(worker *w, Ledger__Request *req, const char *identity, const role *ro)
+static nng_msg *start_append(worker *w, Ledger__Request *req, const char *identity,
+			     const role *ro)
 {
 	Ledger__AppendRequest *a = req->append;
 	ld_errinfo e;
 	if (a->n_events == 0) {
-		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "append.events",
-		               "the append has no events");
+		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "append.events", "the append has no events");
 		return error_reply(&e);
 	}
 	if (a->n_events > WRITER_MAX_BATCH) {
 		ld_errinfo_set(&e, LD_E(TOO_LARGE), "append.events",
-		               "%zu events in one request; at most %d", a->n_events,
-		               WRITER_MAX_BATCH);
+			       "%zu events in one request; at most %d", a->n_events,
+			       WRITER_MAX_BATCH);
 		return error_reply(&e);
 	}
 	append_req *r = &w->areq;
@@ -885,9 +883,8 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, const char *identi
 		if (rc == 0 && w->srv->keys)
 			rc = pii_seal(w->srv->keys, w->srv->s, a->events[i], &e);
 		else if (rc == 0 && codec_has_clear_personal(a->events[i]))
-			rc =
-			    ld_errinfo_set(&e, LD_E(KEYSTORE), NULL,
-			                   "this server has no keystore: personal data is refused");
+			rc = ld_errinfo_set(&e, LD_E(KEYSTORE), NULL,
+					    "this server has no keystore: personal data is refused");
 		if (rc) {
 			failed++;
 			r->items[i].code = rc;
@@ -904,8 +901,8 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, const char *identi
 				r->items[i].err = malloc(sizeof(ld_errinfo));
 				if (r->items[i].err)
 					ld_errinfo_set(r->items[i].err, LD_E(ABORTED), NULL,
-					               "not recorded: another event of the atomic "
-					               "batch was rejected");
+						       "not recorded: another event of the atomic "
+						       "batch was rejected");
 			}
 		writer_head(w->srv->w, &r->head_seq, NULL, NULL);
 		nng_msg *reply = append_reply(r);
@@ -970,8 +967,8 @@ static int required_id(const char *s, const char *field, const char *what, ld_er
 	if (!ld_has(s))
 		return ld_errinfo_set(e, LD_E(MISSING_FIELD), field, "%s is required", field);
 	if (!check_id(s))
-		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
-		                      "%s '%.80s' is not an identifier", what, s);
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field, "%s '%.80s' is not an identifier",
+				      what, s);
 	return 0;
 }
 
@@ -1023,18 +1020,18 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 			break;
 		if (q->has_depth && q->depth > 16) {
 			rc = ld_errinfo_set(&e, LD_E(INVALID_VALUE), "coverage.depth",
-			                    "depth %u is more than 16", q->depth);
+					    "depth %u is more than 16", q->depth);
 			break;
 		}
 		if (!check_period(period)) {
 			rc = ld_errinfo_set(&e, LD_E(INVALID_VALUE), "coverage.period",
-			                    "period %u is not a month written YYYYMM", period);
+					    "period %u is not a month written YYYYMM", period);
 			break;
 		}
 		rc = members_coverage(t, q->org_id, q->depth, period, &u.coverage, &a);
 		if (rc == LD_E(NOT_FOUND))
 			ld_errinfo_set(&e, rc, "coverage.org_id", "organisation '%s' not found",
-			               q->org_id);
+				       q->org_id);
 		resp.result_case = LEDGER__RESPONSE__RESULT_COVERAGE;
 		resp.coverage = &u.coverage;
 		break;
@@ -1048,18 +1045,18 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 			break;
 		if (limit < 1 || limit > 10000) {
 			rc = ld_errinfo_set(&e, LD_E(INVALID_VALUE), "transfers.limit",
-			                    "limit must be 1 to 10000, got %u", limit);
+					    "limit must be 1 to 10000, got %u", limit);
 			break;
 		}
 		if (from >= to) {
 			rc = ld_errinfo_set(&e, LD_E(INVALID_VALUE), "transfers.to_time",
-			                    "the window is empty: to_time must be after from_time");
+					    "the window is empty: to_time must be after from_time");
 			break;
 		}
 		rc = transfers_query(t, q->org_id, from, to, limit, &u.transfers, &a);
 		if (rc == LD_E(NOT_FOUND))
 			ld_errinfo_set(&e, rc, "transfers.org_id", "organisation '%s' not found",
-			               q->org_id);
+				       q->org_id);
 		resp.result_case = LEDGER__RESPONSE__RESULT_TRANSFERS;
 		resp.transfers = &u.transfers;
 		break;
@@ -1082,18 +1079,18 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 		const plan *p;
 		if (!ld_has(q->plan)) {
 			rc = ld_errinfo_set(&e, LD_E(MISSING_FIELD), "progress.plan",
-			                    "progress.plan is required");
+					    "progress.plan is required");
 			break;
 		}
 		if (!(p = plan_find(progress_plans(), q->plan))) {
 			rc = ld_errinfo_set(&e, LD_E(NOT_FOUND), "progress.plan",
-			                    "no plan '%.64s' (%u plan(s) loaded; 'ledgerctl plans' "
-			                    "lists them)",
-			                    q->plan, progress_plans()->n);
+					    "no plan '%.64s' (%u plan(s) loaded; 'ledgerctl plans' "
+					    "lists them)",
+					    q->plan, progress_plans()->n);
 			break;
 		}
 		rc = progress_report(t, p, q->has_year ? q->year : 0, q->has_region ? q->region : 0,
-		                     q->has_at ? q->at : now_us(), &u.progress, &a, &e);
+				     q->has_at ? q->at : now_us(), &u.progress, &a, &e);
 		resp.result_case = LEDGER__RESPONSE__RESULT_PROGRESS;
 		resp.progress = &u.progress;
 		break;
@@ -1162,12 +1159,12 @@ static nng_msg *wait_failed(int ok, uint64_t min_seq)
 	ld_errinfo e;
 	if (ok == 0)
 		ld_errinfo_set(&e, LD_E(NOT_CAUGHT_UP), "consistency.min_seq",
-		               "the projections did not reach seq %llu in time",
-		               (unsigned long long)min_seq);
+			       "the projections did not reach seq %llu in time",
+			       (unsigned long long)min_seq);
 	else if (ok == -1)
 		ld_errinfo_set(&e, LD_E(PROJECTION_STOPPED), NULL,
-		               "a projection stopped on an event it could not apply; see "
-		               "'ledgerctl projections'");
+			       "a projection stopped on an event it could not apply; see "
+			       "'ledgerctl projections'");
 	else
 		ld_errinfo_set(&e, LD_E(SHUTTING_DOWN), NULL, "server shutting down");
 	return error_reply(&e);
@@ -1179,8 +1176,7 @@ static nng_msg *start_query(worker *w, Ledger__Request *req, int *handed_off)
 {
 	server *srv = w->srv;
 	if (!srv->proj)
-		return error_msg(LD_E(UNKNOWN_COMMAND),
-		                 "projections are not running on this server");
+		return error_msg(LD_E(UNKNOWN_COMMAND), "projections are not running on this server");
 	if (req->command_case == LEDGER__REQUEST__COMMAND_PROJECTIONS)
 		return status_reply(srv);
 	if (req->command_case == LEDGER__REQUEST__COMMAND_PLANS)
@@ -1191,7 +1187,7 @@ static nng_msg *start_query(worker *w, Ledger__Request *req, int *handed_off)
 	if (timeout > 10000) {
 		ld_errinfo e;
 		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency.timeout_ms",
-		               "timeout_ms %u is more than 10000", timeout);
+			       "timeout_ms %u is more than 10000", timeout);
 		return error_reply(&e);
 	}
 	uint64_t head;
@@ -1199,8 +1195,8 @@ static nng_msg *start_query(worker *w, Ledger__Request *req, int *handed_off)
 	if (min_seq > head) {
 		ld_errinfo e;
 		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency.min_seq",
-		               "min_seq %llu is beyond the log head %llu",
-		               (unsigned long long)min_seq, (unsigned long long)head);
+			       "min_seq %llu is beyond the log head %llu",
+			       (unsigned long long)min_seq, (unsigned long long)head);
 		return error_reply(&e);
 	}
 	/* History reads the log, which has every committed seq. */
@@ -1280,7 +1276,7 @@ static nng_msg *start_backup(worker *w, const Ledger__BackupRequest *q, int *han
 static nng_msg *sub_page_reply(const sub_page *p, uint64_t head_seq)
 {
 	size_t inner = p->bytes + 3 + codec_varint_len(p->next) + codec_varint_len(head_seq) +
-	               codec_varint_len(p->scanned);
+		       codec_varint_len(p->scanned);
 	nng_msg *m;
 	if (nng_msg_alloc(&m, codec_ld_len(50, inner)) != 0)
 		return NULL;
@@ -1422,8 +1418,8 @@ static void sub_read_job(worker *w)
 		return;
 	}
 	memset(&e, 0, sizeof(e));
-	rc =
-	    sub_read(t, w->sub.after, head, &w->sub.f, w->sub.max_events, w->sub.max_bytes, &p, &e);
+	rc = sub_read(t, w->sub.after, head, &w->sub.f, w->sub.max_events, w->sub.max_bytes, &p,
+		      &e);
 	if (rc) {
 		store_read_end(t);
 		if (!e.code)
@@ -1493,7 +1489,7 @@ static nng_msg *sub_after_read(worker *w)
 }
 
 static nng_msg *start_subscribe(worker *w, const Ledger__SubscribeRequest *q, nng_msg *msg,
-                                int *handed_off)
+				int *handed_off)
 {
 	server *srv = w->srv;
 	sub_state *st = &w->sub;
@@ -1504,25 +1500,25 @@ static nng_msg *start_subscribe(worker *w, const Ledger__SubscribeRequest *q, nn
 	st->max_bytes = q->has_max_bytes ? q->max_bytes : SUB_DEFAULT_BYTES;
 	if (st->max_events < 1 || st->max_events > SUB_MAX_EVENTS)
 		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.max_events",
-		                      "max_events must be 1 to %d, got %u", SUB_MAX_EVENTS,
-		                      q->max_events),
+				      "max_events must be 1 to %d, got %u", SUB_MAX_EVENTS,
+				      q->max_events),
 		       error_reply(&e);
 	if (st->max_bytes < SUB_MIN_BYTES || st->max_bytes > SUB_MAX_BYTES)
 		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.max_bytes",
-		                      "max_bytes must be %u to %u, got %u", SUB_MIN_BYTES,
-		                      SUB_MAX_BYTES, q->max_bytes),
+				      "max_bytes must be %u to %u, got %u", SUB_MIN_BYTES,
+				      SUB_MAX_BYTES, q->max_bytes),
 		       error_reply(&e);
 	uint32_t wait = q->has_wait_ms ? q->wait_ms : 0;
 	if (wait > SUB_MAX_WAIT_MS)
 		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.wait_ms",
-		                      "wait_ms %u is more than %d", wait, SUB_MAX_WAIT_MS),
+				      "wait_ms %u is more than %d", wait, SUB_MAX_WAIT_MS),
 		       error_reply(&e);
 	if (ld_has(q->subscriber_id)) {
 		if (!check_id(q->subscriber_id))
 			return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.subscriber_id",
-			                      "'%.64s' is not a subscriber id (1-64 of "
-			                      "[A-Za-z0-9._:-])",
-			                      q->subscriber_id),
+					      "'%.64s' is not a subscriber id (1-64 of "
+					      "[A-Za-z0-9._:-])",
+					      q->subscriber_id),
 			       error_reply(&e);
 		snprintf(st->id, sizeof(st->id), "%s", q->subscriber_id);
 	}
@@ -1533,9 +1529,9 @@ static nng_msg *start_subscribe(worker *w, const Ledger__SubscribeRequest *q, nn
 	if (st->after > head) {
 		e.code = 0;
 		ld_errinfo_set(&e, LD_E(AFTER_HEAD), "subscribe.after_seq",
-		               "after_seq %llu is beyond the log head %llu: this log is not "
-		               "the one the checkpoint was taken from, or an older copy of it",
-		               (unsigned long long)st->after, (unsigned long long)head);
+			       "after_seq %llu is beyond the log head %llu: this log is not "
+			       "the one the checkpoint was taken from, or an older copy of it",
+			       (unsigned long long)st->after, (unsigned long long)head);
 		e.seq = head;
 		return error_reply(&e);
 	}
@@ -1577,7 +1573,7 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 	size_t len = nng_msg_len(msg);
 	if (len > srv->max_msg) {
 		ld_errinfo_set(&e, LD_E(TOO_LARGE), NULL, "request of %zu bytes; at most %zu", len,
-		               srv->max_msg);
+			       srv->max_msg);
 		return error_reply(&e);
 	}
 	if (codec_request_unpack(nng_msg_body(msg), len, &req, &e)) {
@@ -1588,21 +1584,22 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 	/* Who asks, and may they? */
 	char identity[WRITER_ACTOR_MAX];
 	const role *ro = NULL;
-	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
-	    &ledger__request__descriptor, (unsigned)req->command_case);
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(&ledger__request__descriptor,
+							(unsigned)req->command_case);
 	const char *what = f ? f->name : "the request";
 	int denied;
 	if (identity_of(srv, msg, identity, sizeof(identity)) != 0)
 		denied = ld_errinfo_set(&e, LD_E(PERMISSION_DENIED), NULL,
-		                        "the connection has no usable identity (%s): %s refused",
-		                        identity, what);
+					"the connection has no usable identity (%s): %s refused",
+					identity, what);
 	else
 		denied = roles_allow(ro = roles_lookup(srv->roles, identity), identity,
-		                     action_of(req), what, &e);
+				     action_of(req), what, &e);
 	if (denied) {
 		if (req->command_case == LEDGER__REQUEST__COMMAND_APPEND)
-			snprintf(e.message + strlen(e.message),
-			         sizeof(e.message) - strlen(e.message), "; nothing was recorded");
+			snprintf(e.message + strlen(e.message), sizeof(e.message) - strlen(e.message),
+				 "; nothing was recorded");
 		log_info("server: permission denied: %s", e.message);
 		codec_request_free(req);
 		return error_reply(&e);
@@ -1676,7 +1673,7 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 		break;
 	default:
 		ld_errinfo_set(&e, LD_E(UNKNOWN_COMMAND), NULL,
-		               "the request carries no command this server knows");
+			       "the request carries no command this server knows");
 		reply = error_reply(&e);
 		break;
 	}
@@ -1744,7 +1741,7 @@ static void worker_cb(void *arg)
 	case W_QUERY: {
 		const Ledger__Consistency *c = consistency_of(w->req);
 		nng_msg *reply = w->wait_ok == 1 ? run_query(w->srv, w->req)
-		                                 : wait_failed(w->wait_ok, c ? c->min_seq : 0);
+						 : wait_failed(w->wait_ok, c ? c->min_seq : 0);
 		codec_request_free(w->req);
 		w->req = NULL;
 		send_reply(w, reply);
@@ -1855,8 +1852,8 @@ static void *probe_main(void *arg)
 			if (probe_ipc(srv, li) || probe_ipc(srv, li))
 				continue;
 			log_warn("server: IPC listener '%s' stopped serving new connections; "
-			         "re-creating it",
-			         li->url);
+				 "re-creating it",
+				 li->url);
 			nng_listener_close(li->l);
 			ld_errinfo e;
 			if (listener_start(srv, li, &e) != 0)
@@ -2047,7 +2044,7 @@ static void check_role_names(server *srv)
 }
 
 int server_start(server **out, store *s, writer *w, runner *r, const server_options *o,
-                 ld_errinfo *e)
+		 ld_errinfo *e)
 {
 	int rv;
 	char *tls_cert = NULL, *tls_key = NULL; /* PEM text, while listeners start */
@@ -2094,7 +2091,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 
 	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to open a REP socket: %s",
-		               nng_strerror(rv));
+			       nng_strerror(rv));
 		goto fail;
 	}
 	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, HARD_MAX_MSG);
@@ -2114,7 +2111,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 		if ((rv = nng_aio_alloc(&wk->aio, worker_cb, wk)) != 0 ||
 		    (rv = nng_ctx_open(&wk->ctx, srv->sock)) != 0) {
 			ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to set up a context: %s",
-			               nng_strerror(rv));
+				       nng_strerror(rv));
 			goto fail;
 		}
 	}
@@ -2143,8 +2140,8 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 		    strncmp(li->url, "tcp://localhost:", 16) != 0 &&
 		    strncmp(li->url, "tcp://[::1]:", 12) != 0)
 			log_warn("server: %s is plain TCP off loopback: clients are identified "
-			         "only by their address (development mode); use tls+tcp://",
-			         li->url);
+				 "only by their address (development mode); use tls+tcp://",
+				 li->url);
 	}
 	free(tls_cert);
 	free(tls_key);

@@ -50,13 +50,13 @@ typedef struct server_options {
 	const char *urls[SERVER_MAX_URLS]; /* tcp://host:port, ipc:///path,
 	                                    * tls+tcp://host:port?name=GROUP[&ca=FILE] */
 	size_t nurls;
-	size_t max_msg;        /* answered with ERR_TOO_LARGE above this; 0 = 16 MiB */
-	int workers;           /* concurrent requests (contexts); 0 = 64 */
-	int ipc_probe_ms;      /* IPC listener probe period; 0 = 1000, < 0 = off */
-	const char *pub_url;   /* where daemon/feed.c publishes the live feed (NULL: none):
-	                        * told to clients in PlanList.feed_url */
+	size_t max_msg;    /* answered with ERR_TOO_LARGE above this; 0 = 16 MiB */
+	int workers;       /* concurrent requests (contexts); 0 = 64 */
+	int ipc_probe_ms;  /* IPC listener probe period; 0 = 1000, < 0 = off */
+	const char *pub_url; /* where daemon/feed.c publishes the live feed (NULL: none):
+			      * told to clients in PlanList.feed_url */
 	merkle_signer *signer; /* signs tree heads; NULL: the audit-proof requests
-	                        * answer ERR_INVALID_STATE */
+				* answer ERR_INVALID_STATE */
 	/* Mutual TLS of the tls+tcp:// listeners (PEM files): the server's
 	 * certificate and key, and the default client CA of a listener
 	 * without &ca= (a client without a certificate signed by its
@@ -67,9 +67,9 @@ typedef struct server_options {
 	 * everyone is admin. Must outlive the server. */
 	const roles *roles;
 	struct keystore *keys; /* personal data: hashes national IDs, seals names
-	                        * and phones, decrypts them on reads (daemon/pii.h);
-	                        * NULL: events with personal data are refused */
-	const char *data_dir;  /* where the secret files live (hot backups copy them) */
+				* and phones, decrypts them on reads (daemon/pii.h);
+				* NULL: events with personal data are refused */
+	const char *data_dir; /* where the secret files live (hot backups copy them) */
 } server_options;
 
 typedef struct server server;
@@ -79,7 +79,7 @@ typedef struct server server;
  * Returns 0, or a negative code with e->message naming the address that
  * failed. */
 int server_start(server **out, store *s, writer *w, runner *r, const server_options *o,
-                 ld_errinfo *e);
+		 ld_errinfo *e);
 
 /* Stops receiving, closes the socket, waits for every callback, frees. */
 void server_stop(server *srv);
