@@ -1977,11 +1977,41 @@ static int listener_parse(listener *li, const char *spec, const server_options *
 	return 0;
 }
 
+/* The next PEM certificate block of *p (its base64 text without
+ * whitespace, in out), advancing *p; 0 when there is none. */
+static int next_cert(const char **p, char *out, size_t n)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----",
+			  end[] = "-----END CERTIFICATE-----";
+	const char *b = strstr(*p, begin), *en;
+	if (!b || !(en = strstr(b, end)))
+		return 0;
+	size_t k = 0;
+	for (const char *c = b + sizeof(begin) - 1; c < en && k + 1 < n; c++)
+		if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n')
+			out[k++] = *c;
+	out[k] = 0;
+	*p = en + sizeof(end) - 1;
+	return 1;
+}
+
+/* 1 if the PEM texts a and b hold a certificate in common. */
+static int shared_cert(const char *a, const char *b)
+{
+	static char ca[16384], cb[16384]; /* start-up only: one thread */
+	for (const char *pa = a; next_cert(&pa, ca, sizeof(ca));)
+		for (const char *pb = b; next_cert(&pb, cb, sizeof(cb));)
+			if (strcmp(ca, cb) == 0)
+				return 1;
+	return 0;
+}
+
 /*
  * The server side of mutual TLS for one listener: our certificate and key
  * (cert, key: PEM text), its clients' CA and nothing else, a client
  * certificate REQUIRED. Two listeners with different names may not trust
- * the same CA: a certificate from it could then choose its identity.
+ * the same CA (a certificate in both PEM files): a certificate from it could
+ * then choose its identity.
  */
 static int tls_setup(server *srv, listener *li, const server_options *o, const char *cert,
                      const char *key, ld_errinfo *e)
@@ -1993,10 +2023,10 @@ static int tls_setup(server *srv, listener *li, const server_options *o, const c
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		const listener *other = &srv->listeners[i];
 		if (other->ca_pem && strcmp(other->name, li->name) != 0 &&
-		    strcmp(other->ca_pem, li->ca_pem) == 0)
+		    shared_cert(other->ca_pem, li->ca_pem))
 			return ld_errinfo_set(
 			    e, LD_E(INVALID_VALUE), NULL,
-			    "%s (tls:%s) and %s (tls:%s) trust the same CA: a "
+			    "%s (tls:%s) and %s (tls:%s) trust a CA in common: a "
 			    "certificate from it could choose either identity; give "
 			    "each client group a CA of its own",
 			    other->url, other->name, li->url, li->name);

@@ -333,7 +333,12 @@ bad_listen "cannot read the client CA of tls:nanjing-clerks '$C/no-such-ca.pem'"
 	--listen "tls+tcp://127.0.0.1:$P?name=nanjing-clerks&ca=$C/no-such-ca.pem" "${TLS_FILES[@]}"
 bad_listen "\(tls:nanjing-clerks\): unable to use the client CA '$C/nanjing.key'" \
 	--listen "tls+tcp://127.0.0.1:$P?name=nanjing-clerks&ca=$C/nanjing.key" "${TLS_FILES[@]}"
-bad_listen "tls\+tcp://127.0.0.1:$P \(tls:nanjing-clerks\) and tls\+tcp://127.0.0.1:[0-9]+ \(tls:suzhou-clerks\) trust the same CA: a certificate from it could choose either identity" \
+bad_listen "tls\+tcp://127.0.0.1:$P \(tls:nanjing-clerks\) and tls\+tcp://127.0.0.1:[0-9]+ \(tls:suzhou-clerks\) trust a CA in common: a certificate from it could choose either identity" \
 	--listen "tls+tcp://127.0.0.1:$P?name=nanjing-clerks&ca=$C/nanjing-ca.pem" \
 	--listen "tls+tcp://127.0.0.1:$(free_port)?name=suzhou-clerks&ca=$C/nanjing-ca.pem" "${TLS_FILES[@]}"
+# ... also when one of them is a bundle that holds the other's CA among others
+cat "$C/suzhou-ca.pem" "$C/nanjing-ca.pem" >"$C/bundle.pem"
+bad_listen "\(tls:nanjing-clerks\) and .* \(tls:suzhou-clerks\) trust a CA in common" \
+	--listen "tls+tcp://127.0.0.1:$P?name=nanjing-clerks&ca=$C/nanjing-ca.pem" \
+	--listen "tls+tcp://127.0.0.1:$(free_port)?name=suzhou-clerks&ca=$C/bundle.pem" "${TLS_FILES[@]}"
 echo "roles_test: ok"
