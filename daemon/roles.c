@@ -82,7 +82,7 @@ static int canonical(const char *section, char *out, size_t n)
 
 static int valid_identity(const char *s)
 {
-	static const char *const prefixes[] = {"cn:", "uid:", "addr:", "tls:"};
+	static const char *const prefixes[] = {"uid:", "addr:", "tls:"};
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 		size_t l = strlen(prefixes[i]);
 		if (strncmp(s, prefixes[i], l) == 0 && s[l])
@@ -114,13 +114,21 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 	if (c->failed)
 		return 0;
 	if (!section[0])
-		return load_fail(c, "'%s' outside a section; start one with [cn:NAME], "
-					  "[uid:USER] or [addr:IP]%s",
-				 name, "");
+		return load_fail(c,
+		                 "'%s' outside a section; start one with [tls:GROUP], "
+		                 "[uid:USER] or [addr:IP]%s",
+		                 name, "");
+	if (strncmp(section, "cn:", 3) == 0)
+		return load_fail(c,
+		                 "[%s]: NNG 1.5.2 cannot read a certificate's CN; a TLS "
+		                 "client is the group of the listener whose CA issued its "
+		                 "certificate: [tls:GROUP] for ?name=GROUP",
+		                 section);
 	if (!valid_identity(section))
-		return load_fail(c, "section [%s] is not an identity: cn:NAME, uid:USER or "
-					  "addr:IP%s",
-				 section, "");
+		return load_fail(c,
+		                 "section [%s] is not an identity: tls:GROUP, uid:USER or "
+		                 "addr:IP%s",
+		                 section, "");
 	char id[96];
 	if (canonical(section, id, sizeof(id)) != 0)
 		return load_fail(c, "no user '%s' on this system (section [%s])", section + 4,
@@ -225,6 +233,11 @@ void roles_free(roles *r)
 size_t roles_count(const roles *r)
 {
 	return r ? r->n : 0;
+}
+
+const char *roles_identity(const roles *r, size_t i)
+{
+	return r && i < r->n ? r->v[i].identity : NULL;
 }
 
 const role *roles_lookup(const roles *r, const char *identity)

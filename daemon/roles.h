@@ -2,9 +2,10 @@
  * roles.h — who may do what: the role file (docs/ROLES.md) and the checks.
  *
  * An identity is the string the server reads from a connection (server.c):
- * "cn:<certificate CN>" for tls+tcp://, "uid:<number>" for ipc://, and
- * "addr:<ip>" for plain tcp:// (development mode). The role file maps
- * identities to one role each:
+ * "tls:<group>" for tls+tcp:// (the name of the listener whose client CA
+ * issued the certificate: NNG 1.5.2 cannot read a certificate's CN),
+ * "uid:<number>" for ipc://, and "addr:<ip>" for plain tcp:// (development
+ * mode). The role file maps identities to one role each:
  *   admin       everything
  *   clerk       reads everything; records events only inside its
  *               organisation subtrees (roles_check_event)
@@ -16,10 +17,11 @@
  * mode. With one, an identity it does not name is refused everything.
  *
  * The file (INI, parsed by libinih): one section per identity,
- *   [cn:nanjing-clerk]
+ *   [tls:nanjing-clerks]
  *   role = clerk
  *   orgs = JS-320100, JS-320200     ; clerk only; repeatable
  * "uid:<user name>" is resolved to "uid:<number>" when the file is loaded.
+ * A [cn:NAME] section is refused with the reason (no CN in NNG 1.5.2).
  */
 #ifndef LD_ROLES_H
 #define LD_ROLES_H
@@ -59,8 +61,9 @@ typedef enum roles_action {
  * the file, the line and what is wrong. */
 int roles_load(roles **out, const char *path, ld_errinfo *e);
 void roles_free(roles *r);
-/* Identities in the file. */
+/* Identities in the file, and the i-th of them (NULL past the end). */
 size_t roles_count(const roles *r);
+const char *roles_identity(const roles *r, size_t i);
 
 /* The role of identity: r NULL gives the development-mode admin; an
  * identity the file does not name gives NULL. */

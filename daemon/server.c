@@ -38,10 +38,20 @@
 
 typedef struct worker worker;
 
+#define LISTENER_NAME_MAX 63
+
 typedef struct listener {
-	char url[256];
+	char spec[512]; /* as configured, with ?name=&ca= (for messages) */
+	char url[256];  /* what NNG listens on: spec without the parameters */
 	nng_listener l;
 	int ipc;
+	/* tls+tcp:// only: the client group (identity "tls:<name>"), the CA
+	 * its clients' certificates must chain to (PEM file and its text) and
+	 * the listener's own TLS configuration, trusting only that CA. */
+	char name[LISTENER_NAME_MAX + 1];
+	char ca[512];
+	char *ca_pem;
+	nng_tls_config *tls;
 	atomic_uint pipes; /* connections that reached the socket through it */
 } listener;
 
@@ -51,9 +61,8 @@ struct server {
 	writer *w;
 	runner *proj;
 	merkle_signer *signer;
-	const roles *roles;    /* NULL: development mode, everyone is admin */
-	nng_tls_config *tls;   /* of the tls+tcp:// listeners */
-	keystore *keys; /* personal data (daemon/pii.h); NULL: none accepted */
+	const roles *roles; /* NULL: development mode, everyone is admin */
+	keystore *keys;     /* personal data (daemon/pii.h); NULL: none accepted */
 	size_t max_msg;
 	worker *workers;
 	int nworkers;
@@ -728,45 +737,55 @@ static nng_msg *consistency_reply(server *srv, const Ledger__ConsistencyProofReq
 /* Appends                                                             */
 /* ------------------------------------------------------------------ */
 
+/* The peer's address as text ("?" if it has none). */
+static void peer_ip(nng_pipe p, char *ip, size_t n)
+{
+	nng_sockaddr sa;
+	snprintf(ip, n, "?");
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	if (sa.s_family == NNG_AF_INET)
+		inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, (socklen_t)n);
+	else if (sa.s_family == NNG_AF_INET6)
+		inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, (socklen_t)n);
+}
+
 /*
- * The identity of the connection msg came on (server.h): "cn:<CN>" for
- * TLS, "uid:<number>" for IPC, "addr:<ip>" for plain TCP. 0, or -1 when it
- * cannot be told or does not fit (a CN longer than out, or with control
- * characters, is refused rather than cut: a cut one could equal another
- * identity). Reads the pipe only: never blocks.
+ * The identity of the connection msg came on (server.h): "tls:<name>" for
+ * a verified client of the tls+tcp:// listener named <name>, "uid:<number>"
+ * for IPC, "addr:<ip>" for plain TCP. 0, or -1 when it cannot be told.
+ * Reads the pipe only: never blocks.
+ *
+ * NNG 1.5.2 exposes no certificate field of the peer (NNG_OPT_TLS_PEER_CN
+ * came in 1.6.0; a pipe answers only NNG_OPT_TLS_VERIFIED), so the identity
+ * is the listener's: each tls+tcp:// listener trusts one client CA of its
+ * own, and every certificate that chains to it is that client group.
  */
-static int identity_of(nng_msg *msg, char *out, size_t n)
+static int identity_of(server *srv, nng_msg *msg, char *out, size_t n)
 {
 	nng_pipe p = nng_msg_get_pipe(msg);
-	nng_sockaddr sa;
 	uint64_t uid;
 	bool verified;
+	char ip[INET6_ADDRSTRLEN];
 	if (nng_pipe_get_bool(p, NNG_OPT_TLS_VERIFIED, &verified) == 0) {
-		/* NNG 1.5.2 has no NNG_OPT_TLS_PEER_CN (it came in 1.6.0): the
-		 * certificate is verified against --tls-ca, but its CN cannot
-		 * be read, so the identity is the verified peer's address. */
-		char ip[INET6_ADDRSTRLEN] = "?";
-		if (!verified || nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0) {
-			snprintf(out, n, "tls:(unverified)");
-			return -1;
+		/* TLS listeners are never re-created: their ids are stable. */
+		int id = nng_listener_id(nng_pipe_listener(p));
+		for (size_t i = 0; verified && i < srv->nlisteners; i++) {
+			const listener *li = &srv->listeners[i];
+			if (li->name[0] && nng_listener_id(li->l) == id) {
+				snprintf(out, n, "tls:%s", li->name);
+				return 0;
+			}
 		}
-		if (sa.s_family == NNG_AF_INET)
-			inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip));
-		else if (sa.s_family == NNG_AF_INET6)
-			inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip));
-		snprintf(out, n, "tls:%s", ip);
-		return 0;
+		snprintf(out, n, "tls:(unverified)");
+		return -1;
 	}
 	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) == 0) {
 		snprintf(out, n, "uid:%llu", (unsigned long long)uid);
 		return 0;
 	}
-	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0) {
-		char ip[INET6_ADDRSTRLEN] = "?";
-		if (sa.s_family == NNG_AF_INET)
-			inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip));
-		else if (sa.s_family == NNG_AF_INET6)
-			inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip));
+	peer_ip(p, ip, sizeof(ip));
+	if (strcmp(ip, "?") != 0) {
 		snprintf(out, n, "addr:%s", ip);
 		return 0;
 	}
@@ -1518,7 +1537,7 @@ static nng_msg *start_subscribe(worker *w, const Ledger__SubscribeRequest *q, nn
 	}
 	st->wait = wait > 0;
 	st->deadline = nng_clock() + wait;
-	identity_of(msg, st->peer, sizeof(st->peer));
+	identity_of(w->srv, msg, st->peer, sizeof(st->peer));
 	sub_enqueue(w);
 	*handed_off = 1;
 	return NULL;
@@ -1570,7 +1589,7 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 							(unsigned)req->command_case);
 	const char *what = f ? f->name : "the request";
 	int denied;
-	if (identity_of(msg, identity, sizeof(identity)) != 0)
+	if (identity_of(srv, msg, identity, sizeof(identity)) != 0)
 		denied = ld_errinfo_set(&e, LD_E(PERMISSION_DENIED), NULL,
 					"the connection has no usable identity (%s): %s refused",
 					identity, what);
@@ -1757,22 +1776,18 @@ static void worker_cb(void *arg)
 
 static int listener_start(server *srv, listener *li, ld_errinfo *e)
 {
-	int tls = strncmp(li->url, "tls+tcp://", 10) == 0;
-	if (tls && !srv->tls)
-		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				      "'%s' needs --tls-cert, --tls-key and --tls-ca", li->url);
 	int rv = nng_listener_create(&li->l, srv->sock, li->url);
 	if (rv == 0)
 		rv = nng_listener_set_size(li->l, NNG_OPT_RECVMAXSZ, HARD_MAX_MSG);
-	if (rv == 0 && tls)
-		rv = nng_listener_set_ptr(li->l, NNG_OPT_TLS_CONFIG, srv->tls);
+	if (rv == 0 && li->tls)
+		rv = nng_listener_set_ptr(li->l, NNG_OPT_TLS_CONFIG, li->tls);
 	if (rv == 0 && li->ipc)
 		rv = nng_listener_set_int(li->l, NNG_OPT_IPC_PERMISSIONS, 0600);
 	if (rv == 0)
 		rv = nng_listener_start(li->l, 0);
 	if (rv != 0)
 		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to listen on '%s': %s",
-				      li->url, nng_strerror(rv));
+		                      li->spec, nng_strerror(rv));
 	return 0;
 }
 
@@ -1877,47 +1892,192 @@ static char *read_pem(const char *path, const char *what, ld_errinfo *e)
 	return buf;
 }
 
-/* The server side of mutual TLS: our certificate and key, the CA of the
- * clients, a client certificate REQUIRED. */
-static int tls_setup(server *srv, const server_options *o, ld_errinfo *e)
+static int valid_name(const char *s)
 {
-	if (!o->tls_cert || !o->tls_key || !o->tls_ca)
+	size_t n = strlen(s);
+	return n >= 1 && n <= LISTENER_NAME_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/*
+ * Fills li from a configured address: "URL" or, for tls+tcp:// only,
+ * "URL?name=GROUP&ca=FILE" (ca defaults to --tls-ca; name is required).
+ * No percent-decoding: a CA path may not contain '&'.
+ */
+static int listener_parse(listener *li, const char *spec, const server_options *o, ld_errinfo *e)
+{
+	memset(li, 0, sizeof(*li));
+	if (strlen(spec) >= sizeof(li->spec))
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				      "TLS needs all of --tls-cert, --tls-key and --tls-ca");
-	char *cert = read_pem(o->tls_cert, "TLS certificate", e);
-	char *key = cert ? read_pem(o->tls_key, "TLS key", e) : NULL;
-	if (!key) {
-		free(cert);
-		return e->code;
+		                      "listen address '%.60s…' is too long", spec);
+	snprintf(li->spec, sizeof(li->spec), "%s", spec);
+	int tls = strncmp(spec, "tls+tcp://", 10) == 0;
+	li->ipc = strncmp(spec, "ipc://", 6) == 0;
+	const char *q = strchr(spec, '?');
+	size_t ulen = q ? (size_t)(q - spec) : strlen(spec);
+	if (ulen >= sizeof(li->url))
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "listen address '%.60s…' is too long", spec);
+	memcpy(li->url, spec, ulen);
+	li->url[ulen] = 0;
+	if (q && !tls)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "'%s': only tls+tcp:// listeners take ?name=GROUP&ca=FILE",
+		                      spec);
+	char params[512];
+	snprintf(params, sizeof(params), "%s", q ? q + 1 : "");
+	for (char *save = NULL, *kv = strtok_r(params, "&", &save); kv;
+	     kv = strtok_r(NULL, "&", &save)) {
+		char *v = strchr(kv, '=');
+		if (v)
+			*v++ = 0;
+		if (!v || !*v)
+			return ld_errinfo_set(
+			    e, LD_E(INVALID_VALUE), NULL,
+			    "'%s': parameter '%s' needs a value (name=GROUP, ca=FILE)", spec, kv);
+		if (strcmp(kv, "name") == 0) {
+			if (li->name[0])
+				return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				                      "'%s': name given twice", spec);
+			if (!valid_name(v))
+				return ld_errinfo_set(
+				    e, LD_E(INVALID_VALUE), NULL,
+				    "'%s': name '%s' must be 1 to %d letters, digits, "
+				    "'.', '_' or '-'",
+				    spec, v, LISTENER_NAME_MAX);
+			snprintf(li->name, sizeof(li->name), "%s", v);
+		} else if (strcmp(kv, "ca") == 0) {
+			if (li->ca[0])
+				return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				                      "'%s': ca given twice", spec);
+			snprintf(li->ca, sizeof(li->ca), "%s", v);
+		} else {
+			return ld_errinfo_set(
+			    e, LD_E(INVALID_VALUE), NULL,
+			    "'%s': unknown listener parameter '%s' (known: name, ca)", spec, kv);
+		}
 	}
-	const char *step = "set up TLS";
-	int rv = nng_tls_config_alloc(&srv->tls, NNG_TLS_MODE_SERVER);
+	if (!tls)
+		return 0;
+	if (!li->name[0])
+		return ld_errinfo_set(
+		    e, LD_E(INVALID_VALUE), NULL,
+		    "'%s' needs ?name=GROUP: a client whose certificate chains to "
+		    "the listener's CA is identified as tls:GROUP (docs/ROLES.md)",
+		    spec);
+	if (!li->ca[0] && o->tls_ca)
+		snprintf(li->ca, sizeof(li->ca), "%s", o->tls_ca);
+	if (!li->ca[0])
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "'%s' needs the CA of its clients: &ca=FILE or --tls-ca FILE",
+		                      spec);
+	if (!o->tls_cert || !o->tls_key)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "'%s' needs --tls-cert and --tls-key", spec);
+	return 0;
+}
+
+/* The next PEM certificate block of *p (its base64 text without
+ * whitespace, in out), advancing *p; 0 when there is none. */
+static int next_cert(const char **p, char *out, size_t n)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----",
+			  end[] = "-----END CERTIFICATE-----";
+	const char *b = strstr(*p, begin), *en;
+	if (!b || !(en = strstr(b, end)))
+		return 0;
+	size_t k = 0;
+	for (const char *c = b + sizeof(begin) - 1; c < en && k + 1 < n; c++)
+		if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n')
+			out[k++] = *c;
+	out[k] = 0;
+	*p = en + sizeof(end) - 1;
+	return 1;
+}
+
+/* 1 if the PEM texts a and b hold a certificate in common. */
+static int shared_cert(const char *a, const char *b)
+{
+	static char ca[16384], cb[16384]; /* start-up only: one thread */
+	for (const char *pa = a; next_cert(&pa, ca, sizeof(ca));)
+		for (const char *pb = b; next_cert(&pb, cb, sizeof(cb));)
+			if (strcmp(ca, cb) == 0)
+				return 1;
+	return 0;
+}
+
+/*
+ * The server side of mutual TLS for one listener: our certificate and key
+ * (cert, key: PEM text), its clients' CA and nothing else, a client
+ * certificate REQUIRED. Two listeners with different names may not trust
+ * the same CA (a certificate in both PEM files): a certificate from it could
+ * then choose its identity.
+ */
+static int tls_setup(server *srv, listener *li, const server_options *o, const char *cert,
+                     const char *key, ld_errinfo *e)
+{
+	char what[128];
+	snprintf(what, sizeof(what), "client CA of tls:%s", li->name);
+	if (!(li->ca_pem = read_pem(li->ca, what, e)))
+		return e->code;
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		const listener *other = &srv->listeners[i];
+		if (other->ca_pem && strcmp(other->name, li->name) != 0 &&
+		    shared_cert(other->ca_pem, li->ca_pem))
+			return ld_errinfo_set(
+			    e, LD_E(INVALID_VALUE), NULL,
+			    "%s (tls:%s) and %s (tls:%s) trust a CA in common: a "
+			    "certificate from it could choose either identity; give "
+			    "each client group a CA of its own",
+			    other->url, other->name, li->url, li->name);
+	}
+	const char *step = "set up TLS", *file = "";
+	int rv = nng_tls_config_alloc(&li->tls, NNG_TLS_MODE_SERVER);
 	if (rv == 0) {
 		step = "use the certificate and key";
-		rv = nng_tls_config_own_cert(srv->tls, cert, key, NULL);
+		file = o->tls_cert;
+		rv = nng_tls_config_own_cert(li->tls, cert, key, NULL);
 	}
 	if (rv == 0) {
 		step = "use the client CA";
-		rv = nng_tls_config_ca_file(srv->tls, o->tls_ca);
+		file = li->ca;
+		rv = nng_tls_config_ca_chain(li->tls, li->ca_pem, NULL);
 	}
 	if (rv == 0) {
 		step = "require client certificates";
-		rv = nng_tls_config_auth_mode(srv->tls, NNG_TLS_AUTH_MODE_REQUIRED);
+		file = "";
+		rv = nng_tls_config_auth_mode(li->tls, NNG_TLS_AUTH_MODE_REQUIRED);
 	}
-	free(cert);
-	free(key);
 	if (rv != 0)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				      "unable to %s (--tls-cert '%s', --tls-key '%s', --tls-ca "
-				      "'%s'): %s",
-				      step, o->tls_cert, o->tls_key, o->tls_ca, nng_strerror(rv));
+		                      "%s (tls:%s): unable to %s '%s': %s", li->url, li->name, step,
+		                      file, nng_strerror(rv));
 	return 0;
+}
+
+/* Warns about tls:GROUP identities of the role file that no listener
+ * serves: a misspelt name would otherwise only show as refusals. */
+static void check_role_names(server *srv)
+{
+	for (size_t i = 0; i < roles_count(srv->roles); i++) {
+		const char *id = roles_identity(srv->roles, i);
+		if (strncmp(id, "tls:", 4) != 0)
+			continue;
+		int found = 0;
+		for (size_t j = 0; j < srv->nlisteners && !found; j++)
+			found = strcmp(srv->listeners[j].name, id + 4) == 0;
+		if (!found)
+			log_warn("server: the role file names %s, but no tls+tcp:// listener has "
+			         "?name=%s",
+			         id, id + 4);
+	}
 }
 
 int server_start(server **out, store *s, writer *w, runner *r, const server_options *o,
 		 ld_errinfo *e)
 {
 	int rv;
+	char *tls_cert = NULL, *tls_key = NULL; /* PEM text, while listeners start */
 	server *srv = calloc(1, sizeof(*srv));
 	*out = NULL;
 	if (!srv)
@@ -1985,16 +2145,27 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 			goto fail;
 		}
 	}
-	if ((o->tls_cert || o->tls_key || o->tls_ca) && tls_setup(srv, o, e) != 0)
-		goto fail;
 	for (size_t i = 0; i < o->nurls; i++) {
 		listener *li = &srv->listeners[srv->nlisteners];
-		snprintf(li->url, sizeof(li->url), "%s", o->urls[i]);
-		li->ipc = strncmp(li->url, "ipc://", 6) == 0;
-		if (listener_start(srv, li, e) != 0)
+		if (listener_parse(li, o->urls[i], o, e) != 0)
 			goto fail;
+		if (strncmp(li->url, "tls+tcp://", 10) == 0) {
+			if (!tls_cert &&
+			    (!(tls_cert = read_pem(o->tls_cert, "TLS certificate", e)) ||
+			     !(tls_key = read_pem(o->tls_key, "TLS key", e))))
+				goto fail_listener;
+			if (tls_setup(srv, li, o, tls_cert, tls_key, e) != 0)
+				goto fail_listener;
+		}
+		if (listener_start(srv, li, e) != 0)
+			goto fail_listener;
 		srv->nlisteners++;
-		log_info("server: listening on %s", li->url);
+		if (li->name[0])
+			log_info("server: listening on %s: clients with a certificate from %s are "
+			         "tls:%s",
+			         li->url, li->ca, li->name);
+		else
+			log_info("server: listening on %s", li->url);
 		if (strncmp(li->url, "tcp://", 6) == 0 && strncmp(li->url, "tcp://127.", 10) != 0 &&
 		    strncmp(li->url, "tcp://localhost:", 16) != 0 &&
 		    strncmp(li->url, "tcp://[::1]:", 12) != 0)
@@ -2002,6 +2173,10 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 				 "only by their address (development mode); use tls+tcp://",
 				 li->url);
 	}
+	free(tls_cert);
+	free(tls_key);
+	tls_cert = tls_key = NULL;
+	check_role_names(srv);
 	if (o->pub_url) {
 		snprintf(srv->pub_url, sizeof(srv->pub_url), "%s", o->pub_url);
 		srv->has_pub = 1;
@@ -2019,7 +2194,13 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	}
 	*out = srv;
 	return 0;
+fail_listener: /* the listener being set up owns what it allocated */
+	free(srv->listeners[srv->nlisteners].ca_pem);
+	if (srv->listeners[srv->nlisteners].tls)
+		nng_tls_config_free(srv->listeners[srv->nlisteners].tls);
 fail:
+	free(tls_cert);
+	free(tls_key);
 	server_stop(srv);
 	return e ? e->code : LD_E(INTERNAL);
 }
@@ -2066,8 +2247,11 @@ void server_stop(server *srv)
 		if (srv->workers[i].sub.reply)
 			nng_msg_free(srv->workers[i].sub.reply);
 	free(srv->workers);
-	if (srv->tls)
-		nng_tls_config_free(srv->tls);
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		free(srv->listeners[i].ca_pem);
+		if (srv->listeners[i].tls)
+			nng_tls_config_free(srv->listeners[i].tls);
+	}
 	backup_free(srv->backup);
 	subreg_free(srv->subs);
 	pthread_cond_destroy(&srv->pool_wake);

@@ -8,12 +8,20 @@
  * handed to the writer; the reply is sent when the writer's commit decides
  * them. Callbacks never block and never write to LMDB.
  *
- * Identity: each request's connection is identified (roles.h): "cn:<CN>"
- * of the client certificate for tls+tcp://, "uid:<number>" of the peer for
- * ipc://, "addr:<ip>" for plain tcp:// (the development mode; listen on
- * loopback only). The identity's role decides what the request may do; a
- * refused request gets ERR_PERMISSION_DENIED and nothing is written. The
- * identity is the recorded events' actor: never taken from the client.
+ * Identity: each request's connection is identified (roles.h):
+ * "tls:<group>" for tls+tcp://, "uid:<number>" of the peer for ipc://,
+ * "addr:<ip>" for plain tcp:// (the development mode; listen on loopback
+ * only). A tls+tcp:// listener is configured as
+ *   tls+tcp://HOST:PORT?name=GROUP[&ca=FILE]
+ * (ca defaults to tls_ca): it has a TLS configuration of its own that
+ * trusts only that CA and requires a client certificate, so every client
+ * whose certificate chains to it is tls:GROUP. NNG 1.5.2 exposes nothing of
+ * the peer certificate but NNG_OPT_TLS_VERIFIED (NNG_OPT_TLS_PEER_CN came
+ * in 1.6.0): the issuing CA is the identity, not the CN. Two listeners with
+ * different names may not trust the same CA file contents. The identity's
+ * role decides what the request may do; a refused request gets
+ * ERR_PERMISSION_DENIED and nothing is written. The identity is the
+ * recorded events' actor: never taken from the client.
  *
  * Limits: every listener refuses messages over `hard_max` bytes (NNG closes
  * such a connection); messages over `max_msg` get an ERR_TOO_LARGE answer.
@@ -39,7 +47,8 @@
 #define SERVER_MAX_URLS 16
 
 typedef struct server_options {
-	const char *urls[SERVER_MAX_URLS]; /* tcp://host:port, ipc:///path */
+	const char *urls[SERVER_MAX_URLS]; /* tcp://host:port, ipc:///path,
+	                                    * tls+tcp://host:port?name=GROUP[&ca=FILE] */
 	size_t nurls;
 	size_t max_msg;    /* answered with ERR_TOO_LARGE above this; 0 = 16 MiB */
 	int workers;       /* concurrent requests (contexts); 0 = 64 */
@@ -49,9 +58,10 @@ typedef struct server_options {
 	merkle_signer *signer; /* signs tree heads; NULL: the audit-proof requests
 				* answer ERR_INVALID_STATE */
 	/* Mutual TLS of the tls+tcp:// listeners (PEM files): the server's
-	 * certificate and key, and the CA that signed the clients'
-	 * certificates (a client without one signed by it, or with an expired
-	 * one, fails the handshake). TLS 1.2 (NNG 1.5.2 with mbed TLS). */
+	 * certificate and key, and the default client CA of a listener
+	 * without &ca= (a client without a certificate signed by its
+	 * listener's CA, or with an expired one, fails the handshake). TLS
+	 * 1.2 (NNG 1.5.2 with mbed TLS). */
 	const char *tls_cert, *tls_key, *tls_ca;
 	/* Who may do what (daemon/roles.h); NULL: the development mode,
 	 * everyone is admin. Must outlive the server. */

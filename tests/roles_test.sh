@@ -4,7 +4,10 @@
 # subtrees (Nanjing's clerk cannot record for Suzhou's organisations or
 # members, atomic batches refused whole, non-atomic per event), the actor
 # recorded is the authenticated identity, unknown identities refused, a bad
-# role file refused at start, and the IPC peer uid as identity.
+# role file refused at start, the IPC peer uid as identity, and mutual TLS
+# with one listener per client CA: a certificate from the Nanjing clerks' CA
+# is tls:nanjing-clerks on their listener and is refused at the handshake on
+# the Suzhou listener (and the other way round).
 # The daemon is restarted with different role files; the identity of a
 # plain loopback tcp:// client is "addr:127.0.0.1" (development mode).
 set -euo pipefail
@@ -58,14 +61,15 @@ bad_roles() {
 	[ "$rc" -ne 0 ] || fail "ledgerd started with a bad role file ($want)"
 	grep -Eq -- "$want" "$TMPDIR/bad.err" || { cat "$TMPDIR/bad.err" >&2; fail "bad role file: wanted /$want/"; }
 }
-printf '[cn:x]\nrole = boss\n' | bad_roles "line 2: role 'boss' is not admin, clerk, auditor or subscriber"
-printf '[cn:x]\nrole = clerk\n' | bad_roles "clerk \[cn:x\] needs 'orgs"
-printf '[cn:x]\nrole = auditor\norgs = NJ\n' | bad_roles "only a clerk has 'orgs'"
+printf '[tls:x]\nrole = boss\n' | bad_roles "line 2: role 'boss' is not admin, clerk, auditor or subscriber"
+printf '[tls:x]\nrole = clerk\n' | bad_roles "clerk \[tls:x\] needs 'orgs"
+printf '[tls:x]\nrole = auditor\norgs = NJ\n' | bad_roles "only a clerk has 'orgs'"
+printf '[cn:nanjing-clerk]\nrole = admin\n' | bad_roles "line 2: \[cn:nanjing-clerk\]: NNG 1.5.2 cannot read a certificate's CN; .*\[tls:GROUP\] for \?name=GROUP"
 printf 'role = admin\n' | bad_roles "line 1: 'role' outside a section"
 printf '[bob]\nrole = admin\n' | bad_roles "section \[bob\] is not an identity"
 printf '[uid:no-such-user-xyz]\nrole = admin\n' | bad_roles "no user 'no-such-user-xyz'"
-printf '[cn:x]\nrole = admin\ncolour = red\n' | bad_roles "line 3: unknown key 'colour'"
-printf '[cn:x]\nrole = admin\n[cn:y]\nrole = admin\n[cn:x]\norgs = NJ\n' | bad_roles "given twice"
+printf '[tls:x]\nrole = admin\ncolour = red\n' | bad_roles "line 3: unknown key 'colour'"
+printf '[tls:x]\nrole = admin\n[tls:y]\nrole = admin\n[tls:x]\norgs = NJ\n' | bad_roles "given twice"
 set +e
 timeout 20 "$LEDGERD" --data "$TMPDIR/data" --listen "tcp://127.0.0.1:$(free_port)" \
 	--roles "$TMPDIR/no-such.ini" 2>"$TMPDIR/bad.err"
@@ -77,7 +81,7 @@ set -e
 # --- an unknown identity is refused everything ---------------------------------
 roles <<'R'
 ; nobody we know
-[cn:someone-else]
+[tls:someone-else]
 role = admin
 R
 restart
@@ -89,7 +93,7 @@ grep -q "roles: 1 identities" "$LEDGERD_LOG" || fail "no roles log line"
 
 # --- clerk of Nanjing ----------------------------------------------------------
 roles <<R
-[cn:suzhou-clerk]
+[tls:suzhou-clerks]
 role = clerk
 orgs = SZ
 
@@ -209,59 +213,132 @@ denied "clerk uid:$ME_UID may record events only under SZ" \
 	org add NJ-U5 --name X --kind industry-union --region 320100 --parent NJ --at 2024-02-09
 stop_ledgerd
 
-# --- mutual TLS: certificates made here with the openssl command line --------------
+# --- mutual TLS: one listener per client CA ------------------------------------
+# NNG 1.5.2 cannot read the client certificate's CN, so the CA that issued it
+# is the identity: each clerk office has a CA of its own and a listener that
+# trusts only that CA, named by ?name=GROUP; its clients are tls:GROUP. The
+# Nanjing listener takes --tls-ca (the default), the Suzhou one &ca=FILE.
 command -v openssl >/dev/null || fail "'openssl' is not installed (scripts/install-deps.sh)"
 C="$TMPDIR/certs"
 mkdir -p "$C"
+ca() { openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/$1.key" -out "$C/$1.pem" -days 30 -subj "/CN=$1" 2>/dev/null; }
 cert() { # cert NAME CN CA: key and certificate NAME signed by CA, valid 30 days
 	openssl req -newkey rsa:2048 -nodes -keyout "$C/$1.key" -out "$C/$1.csr" -subj "/CN=$2" 2>/dev/null
 	openssl x509 -req -in "$C/$1.csr" -CA "$C/$3.pem" -CAkey "$C/$3.key" -CAcreateserial \
 		-out "$C/$1.pem" -days 30 2>/dev/null
 }
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/ca.key" -out "$C/ca.pem" -days 30 -subj /CN=roles-test-ca 2>/dev/null
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/evil.key" -out "$C/evil.pem" -days 30 -subj /CN=evil-ca 2>/dev/null
-cert server 127.0.0.1 ca
-cert clerk nanjing-clerk ca
+ca server-ca   # what clients check the server against
+ca nanjing-ca  # the Nanjing clerks' office
+ca suzhou-ca   # the Suzhou clerks' office
+ca evil        # nobody's
+cert server 127.0.0.1 server-ca
+cert nanjing nanjing-clerk nanjing-ca
+cert suzhou suzhou-clerk suzhou-ca
 cert forged nanjing-clerk evil
-# expired: signed by the right CA, valid only in 2020 (openssl ca sets the dates)
+# a certificate of the server's CA is no client certificate of either office
+cert stray nanjing-clerk server-ca
+# expired: signed by the Nanjing CA, valid only in 2020 (openssl ca sets the dates)
 printf '[ca]\ndefault_ca=d\n[d]\ndatabase=%s/index\nnew_certs_dir=%s\nserial=%s/serial\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n' \
 	"$C" "$C" "$C" >"$C/ca.cnf"
 : >"$C/index"
 echo 01 >"$C/serial"
 openssl req -newkey rsa:2048 -nodes -keyout "$C/expired.key" -out "$C/expired.csr" -subj /CN=nanjing-clerk 2>/dev/null
-openssl ca -batch -config "$C/ca.cnf" -cert "$C/ca.pem" -keyfile "$C/ca.key" -in "$C/expired.csr" \
+openssl ca -batch -config "$C/ca.cnf" -cert "$C/nanjing-ca.pem" -keyfile "$C/nanjing-ca.key" -in "$C/expired.csr" \
 	-out "$C/expired.pem" -startdate 20200101000000Z -enddate 20200201000000Z -notext 2>/dev/null
+# the role file names the Nanjing office and an office no listener serves;
+# the Suzhou office is served but not named
 roles <<R
-[tls:127.0.0.1]
+[tls:nanjing-clerks]
 role = clerk
 orgs = NJ
+
+[tls:wuxi-clerks]
+role = auditor
 R
-TLS_URL="tls+tcp://127.0.0.1:$(free_port)"
-"$LEDGERD" --data "$TMPDIR/data" --listen "$TLS_URL" --roles "$TMPDIR/roles.ini" \
-	--tls-cert "$C/server.pem" --tls-key "$C/server.key" --tls-ca "$C/ca.pem" 2>>"$LEDGERD_LOG" &
+NJ_PORT=$(free_port)
+SZ_PORT=$(free_port)
+NJ_URL="tls+tcp://127.0.0.1:$NJ_PORT"
+SZ_URL="tls+tcp://127.0.0.1:$SZ_PORT"
+: >"$LEDGERD_LOG"
+"$LEDGERD" --data "$TMPDIR/data" --roles "$TMPDIR/roles.ini" \
+	--listen "$NJ_URL?name=nanjing-clerks" --tls-ca "$C/nanjing-ca.pem" \
+	--listen "$SZ_URL?ca=$C/suzhou-ca.pem&name=suzhou-clerks" \
+	--tls-cert "$C/server.pem" --tls-key "$C/server.key" 2>>"$LEDGERD_LOG" &
 LEDGERD_PID=$!
-export LEDGER_URL="$TLS_URL" LEDGER_TLS_CA="$C/ca.pem"
-tls_as() { export LEDGER_TLS_CERT="$C/$1.pem" LEDGER_TLS_KEY="$C/$1.key"; }
-tls_as clerk
+export LEDGER_TLS_CA="$C/server-ca.pem"
+tls_as() { export LEDGER_TLS_CERT="$C/$1.pem" LEDGER_TLS_KEY="$C/$1.key" LEDGER_URL="$2"; }
+tls_as nanjing "$NJ_URL"
 for _ in $(seq 50); do ctl head; [ "$RC" -eq 0 ] && break; sleep 0.2; done
+[ "$RC" -eq 0 ] || { show head; fail "the Nanjing TLS listener does not answer"; }
+grep -q "listening on $NJ_URL: clients with a certificate from $C/nanjing-ca.pem are tls:nanjing-clerks" "$LEDGERD_LOG" ||
+	fail "no listener log line for the Nanjing office"
+grep -q "the role file names tls:wuxi-clerks, but no tls+tcp:// listener has ?name=wuxi-clerks" "$LEDGERD_LOG" ||
+	fail "no warning for a role-file group without a listener"
+# the Nanjing clerk on the Nanjing listener: Nanjing only, recorded as the office
 ok org add NJ-U6 --name "Nanjing 6" --kind industry-union --region 320100 --parent NJ --at 2024-02-10
 recorded
 ok get "$SEQ" --json
-expect_eq "$(json 'j["actor"]')" "tls:127.0.0.1" "actor over TLS"
-denied "clerk tls:127.0.0.1 may record events only under NJ" \
+expect_eq "$(json 'j["actor"]')" "tls:nanjing-clerks" "actor over TLS"
+denied "clerk tls:nanjing-clerks may record events only under NJ; event 0 concerns organisation SZ" \
 	org add SZ-U6 --name X --kind industry-union --region 320500 --parent SZ --at 2024-02-10
-tls_as forged
+# a certificate from the other office's CA is refused at the handshake, both ways
+before=$(count_events)
+tls_as suzhou "$NJ_URL"
+refused 3 "TLS handshake with '.*' failed" \
+	org add NJ-U7 --name X --kind industry-union --region 320100 --parent NJ --at 2024-02-10
+tls_as nanjing "$SZ_URL"
 refused 3 "TLS handshake with '.*' failed" head
-tls_as expired
-refused 3 "TLS handshake with '.*' failed" head
+# the Suzhou clerk on its own listener is tls:suzhou-clerks, which the role file does not name
+tls_as suzhou "$SZ_URL"
+denied "tls:suzhou-clerks is not in the role file: append refused; nothing was recorded" \
+	org add SZ-U7 --name X --kind industry-union --region 320500 --parent SZ --at 2024-02-10
+denied "tls:suzhou-clerks is not in the role file: read_log refused" log
+# forged (another CA, same CN), stray (the server's CA), expired, none
+for who in forged stray expired; do
+	tls_as "$who" "$NJ_URL"
+	refused 3 "TLS handshake with '.*' failed" head
+done
 unset LEDGER_TLS_CERT
 refused 3 "needs a client certificate" head
-# without --tls-* a tls+tcp:// listener does not start
+tls_as nanjing "$NJ_URL"
+expect_eq "$(count_events)" "$before" "events after the refused TLS clients"
 stop_ledgerd
-set +e
-timeout 20 "$LEDGERD" --data "$TMPDIR/data" --listen "$TLS_URL" 2>"$TMPDIR/bad.err"
-rc=$?
-set -e
-[ "$rc" -ne 0 ] && grep -q "needs --tls-cert, --tls-key and --tls-ca" "$TMPDIR/bad.err" ||
-	fail "tls+tcp:// without certificates: exit $rc, $(cat "$TMPDIR/bad.err")"
+
+# --- tls+tcp:// listener configuration errors, each refused at start ---------------
+bad_listen() { # bad_listen RE ARGS...: ledgerd refuses to start, stderr matches RE
+	local want=$1
+	shift
+	set +e
+	timeout 20 "$LEDGERD" --data "$TMPDIR/data" "$@" 2>"$TMPDIR/bad.err"
+	local rc=$?
+	set -e
+	[ "$rc" -ne 0 ] || fail "ledgerd started with $* (wanted /$want/)"
+	grep -Eq -- "$want" "$TMPDIR/bad.err" || { cat "$TMPDIR/bad.err" >&2; fail "bad listener: wanted /$want/"; }
+}
+P=$(free_port)
+TLS_FILES=(--tls-cert "$C/server.pem" --tls-key "$C/server.key")
+bad_listen "needs \?name=GROUP: a client whose certificate chains to the listener's CA is identified as tls:GROUP" \
+	--listen "tls+tcp://127.0.0.1:$P" "${TLS_FILES[@]}" --tls-ca "$C/nanjing-ca.pem"
+bad_listen "needs the CA of its clients: &ca=FILE or --tls-ca FILE" \
+	--listen "tls+tcp://127.0.0.1:$P?name=nanjing-clerks" "${TLS_FILES[@]}"
+bad_listen "needs --tls-cert and --tls-key" \
+	--listen "tls+tcp://127.0.0.1:$P?name=nanjing-clerks&ca=$C/nanjing-ca.pem"
+bad_listen "unknown listener parameter 'cn' \(known: name, ca\)" \
+	--listen "tls+tcp://127.0.0.1:$P?name=nanjing-clerks&cn=nanjing-clerk" "${TLS_FILES[@]}" --tls-ca "$C/nanjing-ca.pem"
+bad_listen "name 'nanjing clerks' must be 1 to 63 letters" \
+	--listen "tls+tcp://127.0.0.1:$P?name=nanjing clerks" "${TLS_FILES[@]}" --tls-ca "$C/nanjing-ca.pem"
+bad_listen "only tls\+tcp:// listeners take \?name=GROUP&ca=FILE" \
+	--listen "tcp://127.0.0.1:$P?name=nanjing-clerks"
+bad_listen "cannot read the client CA of tls:nanjing-clerks '$C/no-such-ca.pem'" \
+	--listen "tls+tcp://127.0.0.1:$P?name=nanjing-clerks&ca=$C/no-such-ca.pem" "${TLS_FILES[@]}"
+bad_listen "\(tls:nanjing-clerks\): unable to use the client CA '$C/nanjing.key'" \
+	--listen "tls+tcp://127.0.0.1:$P?name=nanjing-clerks&ca=$C/nanjing.key" "${TLS_FILES[@]}"
+bad_listen "tls\+tcp://127.0.0.1:$P \(tls:nanjing-clerks\) and tls\+tcp://127.0.0.1:[0-9]+ \(tls:suzhou-clerks\) trust a CA in common: a certificate from it could choose either identity" \
+	--listen "tls+tcp://127.0.0.1:$P?name=nanjing-clerks&ca=$C/nanjing-ca.pem" \
+	--listen "tls+tcp://127.0.0.1:$(free_port)?name=suzhou-clerks&ca=$C/nanjing-ca.pem" "${TLS_FILES[@]}"
+# ... also when one of them is a bundle that holds the other's CA among others
+cat "$C/suzhou-ca.pem" "$C/nanjing-ca.pem" >"$C/bundle.pem"
+bad_listen "\(tls:nanjing-clerks\) and .* \(tls:suzhou-clerks\) trust a CA in common" \
+	--listen "tls+tcp://127.0.0.1:$P?name=nanjing-clerks&ca=$C/nanjing-ca.pem" \
+	--listen "tls+tcp://127.0.0.1:$(free_port)?name=suzhou-clerks&ca=$C/bundle.pem" "${TLS_FILES[@]}"
 echo "roles_test: ok"
