@@ -149,74 +149,85 @@ static int dbs_open(store *s, MDB_env *env, int which, const char *const *names)
 	return mdb_txn_commit(txn);
 }
 
-/* Writes the index's boot id and clean mark and syncs them. */
+/* Writes the index's boot id and clean mark into the log environment's
+ * meta (synced, so they survive what the index may not). */
 static int index_mark(store *s, const char *boot, int clean)
 {
 	MDB_txn *txn;
-	int rc = mdb_txn_begin(s->ienv, NULL, 0, &txn);
+	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc)
 		return rc;
-	MDB_val bk = {4, "boot"}, bv = {strlen(boot), (void *)boot};
-	MDB_val ck = {5, "clean"}, cv = {1, clean ? "1" : "0"};
-	if ((rc = mdb_put(txn, s->dbi[DB_IMETA], &bk, &bv, 0)) ||
-	    (rc = mdb_put(txn, s->dbi[DB_IMETA], &ck, &cv, 0))) {
+	MDB_val bk = {10, "index-boot"}, bv = {strlen(boot), (void *)boot};
+	MDB_val ck = {11, "index-clean"}, cv = {1, clean ? "1" : "0"};
+	if ((rc = mdb_put(txn, s->dbi[DB_META], &bk, &bv, 0)) ||
+	    (rc = mdb_put(txn, s->dbi[DB_META], &ck, &cv, 0))) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	if ((rc = mdb_txn_commit(txn)))
-		return rc;
-	return mdb_env_sync(s->ienv, 1);
+	return mdb_txn_commit(txn);
+}
+
+static void index_remove(store *s)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/data.mdb", s->idir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/lock.mdb", s->idir);
+	unlink(path);
+	s->index_wiped = 1;
 }
 
 /*
  * Opens the index environment. Its commits are not synced: after a crash of
  * the process the kernel still writes them out, and the writer replays the
  * log past the index's checkpoint. After a crash of the machine it may be
- * torn: the boot id differs and the last close was not clean, and it is
- * thrown away (the writer rebuilds it from the log).
+ * torn: the boot id differs from the one recorded when it was opened and it
+ * was not closed cleanly (both marks are in the log's synced meta), and it
+ * is thrown away (the writer rebuilds it from the log). So is an index LMDB
+ * cannot open as one (derived data: nothing is lost).
  */
 static int index_open(store *s, const store_options *o, ld_errinfo *e)
 {
 	char boot[64], was[64] = "";
-	int rc;
+	int rc, clean = 1;
 	boot_id(boot);
+	MDB_txn *txn;
+	MDB_val k = {10, "index-boot"}, v;
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)))
+		goto lmdb_fail;
+	if (mdb_get(txn, s->dbi[DB_META], &k, &v) == 0 && v.mv_size < sizeof(was)) {
+		memcpy(was, v.mv_data, v.mv_size);
+		was[v.mv_size] = 0;
+		k.mv_size = 11;
+		k.mv_data = "index-clean";
+		clean = mdb_get(txn, s->dbi[DB_META], &k, &v) == 0 && v.mv_size == 1 &&
+			*(const char *)v.mv_data == '1';
+	}
+	mdb_txn_abort(txn);
 	if (mkdir(s->idir, 0750) != 0 && errno != EEXIST)
 		return ld_errinfo_set(e, LD_E(STORAGE), NULL,
 				      "unable to create index directory '%s': %s", s->idir,
 				      strerror(errno));
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if ((rc = env_open(&s->ienv, s->idir, o->map_size, o->max_readers,
-				   MDB_NOSYNC | MDB_NOMETASYNC)) ||
-		    (rc = dbs_open(s, s->ienv, 1, db_names)))
-			goto lmdb_fail;
-		MDB_txn *txn;
-		MDB_val k = {4, "boot"}, v;
-		int clean = 1;
-		if ((rc = mdb_txn_begin(s->ienv, NULL, MDB_RDONLY, &txn)))
-			goto lmdb_fail;
-		if (mdb_get(txn, s->dbi[DB_IMETA], &k, &v) == 0 && v.mv_size < sizeof(was)) {
-			memcpy(was, v.mv_data, v.mv_size);
-			was[v.mv_size] = 0;
-			k.mv_size = 5;
-			k.mv_data = "clean";
-			clean = mdb_get(txn, s->dbi[DB_IMETA], &k, &v) == 0 && v.mv_size == 1 &&
-				*(const char *)v.mv_data == '1';
-		}
-		mdb_txn_abort(txn);
-		if (!was[0] || clean || strcmp(was, boot) == 0)
-			break;
+	if (was[0] && !clean && strcmp(was, boot) != 0) {
 		log_warn("store: the machine restarted since the index in '%s' was last closed "
 			 "cleanly; it is rebuilt from the log",
 			 s->idir);
-		mdb_env_close(s->ienv);
+		index_remove(s);
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		rc = env_open(&s->ienv, s->idir, o->map_size, o->max_readers,
+			      MDB_NOSYNC | MDB_NOMETASYNC);
+		if (rc == 0 && (rc = dbs_open(s, s->ienv, 1, db_names)) == 0)
+			break;
+		if (s->ienv)
+			mdb_env_close(s->ienv);
 		s->ienv = NULL;
-		char path[4200];
-		snprintf(path, sizeof(path), "%s/data.mdb", s->idir);
-		unlink(path);
-		snprintf(path, sizeof(path), "%s/lock.mdb", s->idir);
-		unlink(path);
-		s->index_wiped = 1;
-		was[0] = 0;
+		if (attempt || (rc != MDB_INVALID && rc != MDB_CORRUPTED && rc != MDB_PAGE_NOTFOUND &&
+				rc != MDB_VERSION_MISMATCH))
+			goto lmdb_fail;
+		log_warn("store: the index in '%s' is unreadable (%s); it is rebuilt from the log",
+			 s->idir, mdb_strerror(rc));
+		index_remove(s);
 	}
 	if ((rc = index_mark(s, boot, 0)))
 		goto lmdb_fail;
@@ -358,11 +369,11 @@ void store_close(store *s)
 		char boot[64];
 		boot_id(boot);
 		int rc = mdb_env_sync(s->ienv, 1);
+		mdb_env_close(s->ienv);
 		if (rc == 0)
 			rc = index_mark(s, boot, 1);
 		if (rc)
 			log_error("store: closing the index in '%s': %s", s->idir, mdb_strerror(rc));
-		mdb_env_close(s->ienv);
 	}
 	mdb_env_close(s->env);
 	pthread_rwlock_destroy(&s->resize);

@@ -7,7 +7,9 @@
  * DATA/ (synced: every commit is on disk before it returns)
  *   log        seq (8 bytes BE)               → packed ledger.Event
  *   meta       name                           → value ("format" = 2,
- *                                               "keystore" = its id)
+ *                                               "keystore" = its id,
+ *                                               "index-boot", "index-clean":
+ *                                               the index's marks, below)
  *
  * DATA/index/ (MDB_NOSYNC | MDB_NOMETASYNC): everything derivable from the
  * log, rebuilt from it when it cannot be trusted:
@@ -22,8 +24,7 @@
  *              subtree of 2^level leaves ending before leaf `end`
  *              (daemon/merkle.h)
  *   imeta      "applied" → seq (8 BE) + hash (32) of the last event the
- *              index reflects (daemon/writer.c); "boot", "clean": the boot id
- *              and a clean-close mark (below)
+ *              index reflects (daemon/writer.c)
  *
  * A write transaction spans both; store_commit commits the log (synced)
  * first, then the index (not synced). So the index can be behind the log but
@@ -31,8 +32,9 @@
  * index commit that failed, the writer replays the log past "applied"
  * (writer_start). A crash of the machine can lose or tear unsynced index
  * pages: store_open throws the index away when the boot id changed since it
- * was opened and it was not closed cleanly (store_close syncs it and marks
- * it clean), and the writer rebuilds it from the log. A read transaction
+ * was opened and it was not closed cleanly (store_close syncs it, then marks
+ * it clean; the marks are in the log's meta, synced), or when LMDB cannot
+ * open it, and the writer rebuilds it from the log. A read transaction
  * begins the index's snapshot before the log's, so every seq an index entry
  * names is in the log it reads.
  *
