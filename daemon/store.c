@@ -46,6 +46,7 @@ struct store {
 	int index_wiped;    /* the index was thrown away at open (machine crash) */
 	long crash_at;      /* test hook: SIGKILL after the log commit of the
 			     * crash_at-th commit that appended to DB_LOG */
+	long fail_index_at; /* test hook: the index's commit of that one fails */
 	long log_commits;
 	/* Read transactions hold this shared; store_grow takes it exclusive,
 	 * because mdb_env_set_mapsize needs every transaction of the process
@@ -253,6 +254,8 @@ int store_open(store **out, const store_options *o, ld_errinfo *e)
 	pthread_rwlockattr_destroy(&ra);
 	const char *crash = getenv("LEDGERD_TEST_CRASH_AT_COMMIT");
 	s->crash_at = crash ? atol(crash) : 0;
+	const char *failidx = getenv("LEDGERD_TEST_INDEX_FAIL_AT_COMMIT");
+	s->fail_index_at = failidx ? atol(failidx) : 0;
 
 	if (mkdir(o->dir, 0750) != 0 && errno != EEXIST) {
 		ld_errinfo_set(e, LD_E(STORAGE), NULL, "unable to create data directory '%s': %s",
@@ -567,15 +570,21 @@ int store_commit(store_txn *t)
 	int rc = mdb_txn_commit(t->txn);
 	free(t);
 	if (rc == 0 && itxn) {
-		if (!child && appended && s->crash_at && ++s->log_commits == s->crash_at) {
+		long n = !child && appended ? ++s->log_commits : 0;
+		if (n && n == s->crash_at) {
 			log_warn("store: LEDGERD_TEST_CRASH_AT_COMMIT: killed between the log's "
 				 "commit and the index's");
 			raise(SIGKILL);
 		}
+		if (n && n == s->fail_index_at) {
+			log_warn("store: LEDGERD_TEST_INDEX_FAIL_AT_COMMIT: the index's commit fails");
+			mdb_txn_abort(itxn);
+			return STORE_INDEX_BEHIND;
+		}
 		rc = mdb_txn_commit(itxn);
 		if (rc == 0)
 			return 0;
-		if (child) /* the parent is aborted: nothing of it was recorded */
+		if (child || !appended) /* nothing of it was recorded */
 			return fail("commit of the index", rc);
 		log_error("store: the log committed but its index did not: %s",
 			  mdb_strerror(rc));

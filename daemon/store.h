@@ -45,7 +45,8 @@
  * stands in for the kernel's boot id (a simulated machine restart);
  * LEDGERD_TEST_CRASH_AT_COMMIT=N kills the process (SIGKILL) right after the
  * log's commit of the N-th transaction that appended to it, before the
- * index's.
+ * index's; LEDGERD_TEST_INDEX_FAIL_AT_COMMIT=N aborts that one's index
+ * transaction instead of committing it (store_commit: STORE_INDEX_BEHIND).
  *
  * Threads: one writer thread owns write transactions. Read transactions may
  * be begun on any thread (MDB_NOTLS) and must be short: while one is open the

@@ -1480,6 +1480,39 @@ static void expect_index_knows(ldc *c, const char *member, int person)
 	codec_response_free(r);
 }
 
+/* The index's commit of a batch fails after the log's
+ * (LEDGERD_TEST_INDEX_FAIL_AT_COMMIT): the batch is answered recorded; the
+ * next batch first replays it into the index, so its checks see it. */
+static void test_index_commit_fails(void **state)
+{
+	enum { N = 20 };
+	Ledger__Event *a[2 * N], *b[2 * N];
+	member_batch(a, "A", N, 100);
+	member_batch(b, "B", N, 200);
+	setenv("LEDGERD_TEST_INDEX_FAIL_AT_COMMIT", "3", 1);
+	start(NULL);
+	unsetenv("LEDGERD_TEST_INDEX_FAIL_AT_COMMIT");
+	ldc *c = conn();
+	tree(c);
+	codec_response_free(append(c, a, 2 * N, 0));
+	Ledger__Response *r = append(c, b, 2 * N, 0);
+	for (size_t i = 0; i < 2 * N; i++) {
+		assert_null(r->append->results[i]->error);
+		assert_int_equal(r->append->results[i]->seq, 5 + 2 * N + 1 + i);
+	}
+	codec_response_free(r);
+	assert_true(log_has("the index's commit fails"));
+	/* The next batch: the index catches up first. */
+	expect_index_knows(c, "B7", 207);
+	assert_true(log_has("the index is at seq 45, the log at 85: replaying"));
+	expect_duplicates(c, b, 2 * N, 5 + 2 * N + 1);
+	ldc_close(c);
+	stop_cleanly();
+	char data[700];
+	snprintf(data, sizeof(data), "%s/data", D.dir);
+	tl_expect_index_rebuilds_same(data);
+}
+
 /* The daemon is killed (LEDGERD_TEST_CRASH_AT_COMMIT) right after the log's
  * commit of a batch and before its index's: the client has no answer, the
  * events are recorded. After the restart the index is replayed from the
@@ -1968,6 +2001,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_kill9_durability, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9_concurrent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill_between_log_and_index, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_index_commit_fails, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_machine_crash_rebuilds_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sigterm_under_load, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_16_clients, setup, teardown),
