@@ -2,7 +2,8 @@
  * merkle.h — the daemon's Merkle tree of the log (RFC 6962; the math is in
  * proto/rfc6962.h) and the key that signs its tree heads.
  *
- * The tree is stored in the log's environment, database "merkle": every
+ * The tree is stored in the log's index environment (DATA/index/, daemon/
+ * store.h: derived from the log, rebuilt from it), database "merkle": every
  * complete subtree (start, level) as its hash under the key (end leaf 8 BE,
  * level 1 byte), end = start + 2^level. An append completes the leaf and the
  * subtrees it closes, all with the same end and increasing levels, so keys

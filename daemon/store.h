@@ -2,9 +2,17 @@
  * store.h — LMDB behind one file: the environment, its named databases,
  * transactions, and map growth. Nothing outside store.c includes lmdb.h.
  *
- * One environment holds the log and everything that changes with it:
+ * The log's store is two environments:
  *
+ * DATA/ (synced: every commit is on disk before it returns)
  *   log        seq (8 bytes BE)               → packed ledger.Event
+ *   meta       name                           → value ("format" = 2,
+ *                                               "keystore" = its id,
+ *                                               "index-boot", "index-clean":
+ *                                               the index's marks, below)
+ *
+ * DATA/index/ (MDB_NOSYNC | MDB_NOMETASYNC): everything derivable from the
+ * log, rebuilt from it when it cannot be trusted:
  *   idem       event_id (16 bytes)            → seq (8 BE)          permanent
  *   streams    stream name, 0, version (8 BE) → seq (8 BE)
  *              stream name, 0, 0xff × 8       → version, state (daemon/model.c)
@@ -12,10 +20,33 @@
  *   stations   station_id                     → org_id
  *   fixes      target seq (8 BE)              → correcting seq (8 BE) + kind
  *   refunds    DuesPaid seq (8 BE)            → fen refunded so far (8 BE)
- *   meta       name                           → value ("format" = 1)
  *   merkle     end leaf (8 BE), level (1)     → 32-byte hash of the complete
  *              subtree of 2^level leaves ending before leaf `end`
  *              (daemon/merkle.h)
+ *   imeta      "applied" → seq (8 BE) + hash (32) of the last event the
+ *              index reflects (daemon/writer.c)
+ *
+ * A write transaction spans both; store_commit commits the log (synced)
+ * first, then the index (not synced). So the index can be behind the log but
+ * never ahead: after a crash of the process between the two commits, or an
+ * index commit that failed, the writer replays the log past "applied"
+ * (writer_start). A crash of the machine can lose or tear unsynced index
+ * pages: store_open throws the index away when the boot id changed since it
+ * was opened and it was not closed cleanly (store_close syncs it, then marks
+ * it clean; the marks are in the log's meta, synced), or when LMDB cannot
+ * open it, and the writer rebuilds it from the log. A read transaction
+ * begins the index's snapshot before the log's, so every seq an index entry
+ * names is in the log it reads.
+ *
+ * Other stores (projections, keystore) name their own databases
+ * (store_options.dbs) and are one environment.
+ *
+ * Test hooks, read from the environment at store_open: LEDGERD_TEST_BOOT_ID
+ * stands in for the kernel's boot id (a simulated machine restart);
+ * LEDGERD_TEST_CRASH_AT_COMMIT=N kills the process (SIGKILL) right after the
+ * log's commit of the N-th transaction that appended to it, before the
+ * index's; LEDGERD_TEST_INDEX_FAIL_AT_COMMIT=N aborts that one's index
+ * transaction instead of committing it (store_commit: STORE_INDEX_BEHIND).
  *
  * Threads: one writer thread owns write transactions. Read transactions may
  * be begun on any thread (MDB_NOTLS) and must be short: while one is open the
@@ -42,12 +73,17 @@ enum store_db {
 	DB_REFUNDS,
 	DB_META,
 	DB_MERKLE,
+	DB_IMETA,
 	DB__COUNT
 };
 
 /* Store-private result, never sent on the wire: the map is full; the writer
  * aborts, calls store_grow() and redoes its batch. */
 #define STORE_MAP_FULL (-1000)
+/* Store-private result of store_commit: the log committed (what it holds is
+ * recorded), the index did not; the caller brings the index up to the log
+ * before using it again. */
+#define STORE_INDEX_BEHIND (-1001)
 
 typedef struct store store;
 typedef struct store_txn store_txn;
@@ -82,6 +118,15 @@ typedef struct store_options {
 int store_open(store **out, const store_options *o, ld_errinfo *e);
 void store_close(store *s);
 
+/* The name of a database of the log's store (enum store_db). */
+const char *store_db_name(unsigned db);
+/* 1 if store_open threw the index away (the machine restarted since it was
+ * closed cleanly): it must be rebuilt from the log. */
+int store_index_wiped(store *s);
+/* Empties every database of the index environment but imeta, in the write
+ * transaction t (an index that does not match the log). */
+int store_index_clear(store_txn *t);
+
 /* Current map size and bytes in use (last page × page size). */
 void store_usage(store *s, size_t *map_size, size_t *used);
 
@@ -98,7 +143,8 @@ int store_sync(store *s);
 int store_grow(store *s, size_t min);
 
 /*
- * Hot backup: copies the environment, compacted (mdb_env_copy2 with
+ * Hot backup: copies the environment (of the log's store: the log
+ * environment only; a restored copy rebuilds its index at start), compacted (mdb_env_copy2 with
  * MDB_CP_COMPACT), into DIR/data.mdb as of one read transaction, so the copy
  * is consistent while writes go on; then syncs the file and the directory.
  * dir is created (0750) if absent, and must otherwise be empty. Takes long
@@ -116,8 +162,10 @@ void store_read_end(store_txn *t);
 int store_write_begin(store *s, store_txn **t);
 /* A nested transaction inside a write transaction (for atomic batches). */
 int store_child_begin(store_txn *parent, store_txn **t);
-/* Commits durably (unless no_sync). Returns 0, STORE_MAP_FULL,
- * LD_E(DISK_FULL) or LD_E(STORAGE). The transaction is gone either way. */
+/* Commits durably (unless no_sync): for the log's store, the log durably,
+ * then the index. Returns 0, STORE_MAP_FULL, LD_E(DISK_FULL) or
+ * LD_E(STORAGE) (nothing committed), or STORE_INDEX_BEHIND (the log
+ * committed, the index not). The transaction is gone either way. */
 int store_commit(store_txn *t);
 void store_abort(store_txn *t);
 

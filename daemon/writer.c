@@ -30,6 +30,7 @@ struct writer {
 	ld_merkle_frontier tree;
 	uint8_t root[LD_HASH_LEN];
 	keystore *keys; /* destroys keys of MemberForgotten events; may be NULL */
+	int index_behind; /* the index missed a commit of the log: replay first */
 
 	/* The commit hook, called with hook_lock held, so that clearing it
 	 * (which takes the lock) waits for a call in flight. */
@@ -323,6 +324,187 @@ static int append_request(store_txn *txn, head *h, append_req *r, int64_t record
 }
 
 /* ------------------------------------------------------------------ */
+/* The index: checkpoint, replay, rebuild                              */
+/* ------------------------------------------------------------------ */
+
+#define APPLIED_KEY "applied"
+#define REPLAY_CHUNK 50000 /* events per replay transaction */
+
+/* The index's checkpoint: the last event it reflects, in the same index
+ * transaction as the changes. */
+static int put_applied(store_txn *t, uint64_t seq, const uint8_t hash[LD_HASH_LEN])
+{
+	uint8_t v[8 + LD_HASH_LEN];
+	ld_put_be64(v, seq);
+	memcpy(v + 8, hash, LD_HASH_LEN);
+	return store_put(t, DB_IMETA, APPLIED_KEY, strlen(APPLIED_KEY), v, sizeof(v));
+}
+
+/* The checkpoint in t: *seq 0 for none. An index whose checkpoint names an
+ * event the log does not have, or has with another hash, belongs to another
+ * log (a restored backup, a copied directory): it is emptied and *seq = 0. */
+static int check_applied(store_txn *t, uint64_t log_head, uint64_t *seq)
+{
+	store_val v;
+	*seq = 0;
+	int rc = store_get(t, DB_IMETA, APPLIED_KEY, strlen(APPLIED_KEY), &v);
+	if (rc == 0 && v.len == 8 + LD_HASH_LEN) {
+		uint64_t at = ld_get_be64(v.data);
+		uint8_t hash[LD_HASH_LEN];
+		memcpy(hash, (const uint8_t *)v.data + 8, LD_HASH_LEN);
+		Ledger__Event *ev = NULL;
+		if (at <= log_head && (rc = model_load_event(t, at, &ev)) == 0 && ev->has_hash &&
+		    ev->hash.len == LD_HASH_LEN && memcmp(ev->hash.data, hash, LD_HASH_LEN) == 0) {
+			codec_event_free(ev);
+			*seq = at;
+			return 0;
+		}
+		codec_event_free(ev);
+		if (rc && rc != LD_E(NOT_FOUND))
+			return rc;
+		log_warn("writer: the index (checkpoint seq %llu) does not match the log (head "
+			 "%llu); it is rebuilt",
+			 (unsigned long long)at, (unsigned long long)log_head);
+	} else if (rc != 0 && rc != LD_E(NOT_FOUND)) {
+		return rc;
+	}
+	return store_index_clear(t);
+}
+
+/* Applies events from+1 .. at most `limit` of them to the index in t, as the
+ * writer did when it recorded them (they passed its checks then, on the
+ * same state, so they pass again; a failure means index and log disagree).
+ * *last = the last applied. */
+static int replay_chunk(store_txn *t, uint64_t from, uint64_t limit, uint64_t *last,
+			uint8_t hash[LD_HASH_LEN], ld_errinfo *e)
+{
+	store_cursor *c;
+	store_val k, v;
+	uint8_t key[8], val[8];
+	int rc = store_cursor_open(t, DB_LOG, &c);
+	if (rc)
+		return rc;
+	*last = from;
+	ld_put_be64(key, from + 1);
+	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0 && *last - from < limit;
+	     rc = store_cursor_next(c, &k, &v)) {
+		uint64_t seq = ld_get_be64(k.data);
+		Ledger__Event *ev = codec_event_unpack(v.data, v.len);
+		model_result mr;
+		if (!ev || seq != *last + 1 || !ev->has_hash || ev->hash.len != LD_HASH_LEN) {
+			codec_event_free(ev);
+			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
+					    "index replay: seq %llu of the log is unreadable",
+					    (unsigned long long)(*last + 1));
+			break;
+		}
+		rc = model_apply(t, ev, seq, &mr, e);
+		if (rc == 0 && (mr.version != ev->version || !ev->stream ||
+				strcmp(mr.stream, ev->stream) != 0))
+			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
+					    "index replay: seq %llu is version %llu of %s in the "
+					    "log but %llu of %s in the index",
+					    (unsigned long long)seq, (unsigned long long)ev->version,
+					    ev->stream ? ev->stream : "-",
+					    (unsigned long long)mr.version, mr.stream);
+		else if (rc && rc != STORE_MAP_FULL && rc != LD_E(STORAGE))
+			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
+					    "index replay: seq %llu rejected: %s",
+					    (unsigned long long)seq, e->message);
+		ld_put_be64(val, seq);
+		if (rc == 0)
+			rc = store_put(t, DB_IDEM, ev->event_id.data, ev->event_id.len, val, 8);
+		if (rc == 0)
+			memcpy(hash, ev->hash.data, LD_HASH_LEN);
+		codec_event_free(ev);
+		if (rc)
+			break;
+		*last = seq;
+	}
+	store_cursor_close(c);
+	if (rc == LD_E(NOT_FOUND))
+		rc = 0;
+	if (rc == 0 && *last > from)
+		rc = put_applied(t, *last, hash);
+	return rc;
+}
+
+/*
+ * Brings the index up to the log (writer thread, or before it starts): the
+ * events past its checkpoint are applied again, in transactions of
+ * REPLAY_CHUNK events (the map grows when full); then the Merkle tree.
+ * 0, or a negative code with the reason logged.
+ */
+static int index_recover(writer *w)
+{
+	ld_errinfo e = {0};
+	uint64_t at = 0, log_head = w->seq, replayed = 0;
+	uint8_t hash[LD_HASH_LEN];
+	int64_t t0 = now_us();
+	int rc = 0, first = 1;
+	while (rc == 0) {
+		store_txn *t;
+		uint64_t from = at, last;
+		if ((rc = store_write_begin(w->s, &t)))
+			break;
+		if (first && (rc = check_applied(t, log_head, &from)) == 0) {
+			at = from;
+			if (from < log_head)
+				log_info("writer: the index is at seq %llu, the log at %llu: "
+					 "replaying",
+					 (unsigned long long)from, (unsigned long long)log_head);
+		}
+		if (rc == 0)
+			rc = replay_chunk(t, from, REPLAY_CHUNK, &last, hash, &e);
+		if (rc == 0 && last == from && !first) {
+			store_abort(t);
+			break;
+		}
+		rc = rc == 0 ? store_commit(t) : (store_abort(t), rc);
+		if (rc == STORE_MAP_FULL) {
+			rc = store_grow(w->s, 0);
+			continue; /* from the same checkpoint */
+		}
+		if (rc)
+			break;
+		first = 0;
+		replayed += last - from;
+		at = last;
+		if (last == from)
+			break;
+	}
+	if (rc) {
+		log_error("writer: unable to bring the index up to the log: %s",
+			  e.message[0] ? e.message : ld_strerror(rc));
+		return rc;
+	}
+	if (replayed) {
+		int64_t us = now_us() - t0;
+		log_info("writer: index replayed %llu events to seq %llu in %.3f s (%.0f events/s)",
+			 (unsigned long long)replayed, (unsigned long long)at, us / 1e6,
+			 us ? replayed * 1e6 / us : 0.0);
+	}
+	if (w->merkle) {
+		ld_merkle_frontier tree;
+		if ((rc = merkle_catch_up(w->s, &tree, &e)) != 0) {
+			log_error("writer: %s", e.message);
+			return rc;
+		}
+		if (tree.size != log_head) {
+			log_error("writer: the Merkle tree has %llu leaves but the log %llu events",
+				  (unsigned long long)tree.size, (unsigned long long)log_head);
+			return LD_E(STORAGE);
+		}
+		pthread_mutex_lock(&w->lock);
+		w->tree = tree;
+		ld_merkle_root(&w->tree, w->root);
+		pthread_mutex_unlock(&w->lock);
+	}
+	w->index_behind = 0;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* The batch loop                                                      */
 /* ------------------------------------------------------------------ */
 
@@ -354,6 +536,10 @@ static void commit_batch(writer *w, append_req *batch)
 	head h;
 	ld_merkle_frontier tree;
 	for (;;) {
+		/* Validating against an index behind the log would miss what
+		 * it lacks (a resent event id, a member's join). */
+		if (w->index_behind && (status = index_recover(w)) != 0)
+			break;
 		/* Every attempt starts from the committed head and tree. */
 		pthread_mutex_lock(&w->lock);
 		h.seq = w->seq;
@@ -365,15 +551,24 @@ static void commit_batch(writer *w, append_req *batch)
 		pthread_mutex_unlock(&w->lock);
 
 		int64_t recorded_at = now_us();
-		store_txn *txn;
+		store_txn *txn = NULL;
 		status = store_write_begin(w->s, &txn);
 		for (append_req *r = batch; status == 0 && r; r = r->next)
 			status = append_request(txn, &h, r, recorded_at);
+		if (status == 0 && h.seq != w->seq)
+			status = put_applied(txn, h.seq, h.hash);
 		int64_t applied = now_us();
-		if (status == 0)
+		if (status == 0) {
 			status = store_commit(txn);
-		else
+			if (status == STORE_INDEX_BEHIND) {
+				/* Recorded: the index catches up before the next
+				 * batch uses it. */
+				w->index_behind = 1;
+				status = 0;
+			}
+		} else {
 			store_abort(txn);
+		}
 		int64_t done = now_us();
 		log_debug("writer: %zu events: applied in %lld us, committed in %lld us", total,
 			  (long long)(applied - recorded_at), (long long)(done - applied));
@@ -525,20 +720,8 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 		log_error("writer: unable to read the head of the log: %s", ld_strerror(rc));
 		goto fail;
 	}
-	if (w->merkle) {
-		ld_errinfo e = {0};
-		if ((rc = merkle_catch_up(s, &w->tree, &e)) != 0) {
-			log_error("writer: %s", e.message);
-			goto fail;
-		}
-		if (w->tree.size != w->seq) {
-			log_error("writer: the Merkle tree has %llu leaves but the log %llu events",
-				  (unsigned long long)w->tree.size, (unsigned long long)w->seq);
-			rc = LD_E(STORAGE);
-			goto fail;
-		}
-		ld_merkle_root(&w->tree, w->root);
-	}
+	if ((rc = index_recover(w)) != 0)
+		goto fail;
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
 		rc = LD_E(INTERNAL);
 		goto fail;

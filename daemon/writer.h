@@ -7,6 +7,18 @@
  * then reports every request of the batch done. "Recorded" in a result thus
  * means on disk: it survives kill -9 and power loss.
  *
+ * The transaction spans the log's two environments (daemon/store.h): the
+ * log is committed durably first, then the indexes (unsynced) with their
+ * checkpoint, "applied" (the batch's last seq and hash). An index that
+ * missed a commit (its commit failed after the log's, or the process died
+ * between the two, or the machine crashed and store_open threw it away) is
+ * brought up to the log before it is used: writer_start, and the next batch,
+ * re-apply the log's events past the checkpoint (model_apply on the stored
+ * events, which pass its checks again on the same state; a failure there
+ * means log and index disagree and stops the writer's start), then catch the
+ * Merkle tree up. An index whose checkpoint's hash is not the log's at that
+ * seq (another log's: a restored backup) is emptied and rebuilt.
+ *
  * MDB_MAP_FULL (from a put or from the commit) aborts the batch, grows the
  * map and redoes the batch; requests are kept until their commit succeeds.
  * The Merkle tree of the log (daemon/merkle.h) is appended to in the same

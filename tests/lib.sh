@@ -124,12 +124,14 @@ refused() {
 	shift 2
 	ctl "$@"
 	[ "$RC" -eq "$want" ] || { show "$@"; fail "ledgerctl $1: exit $RC, wanted $want"; }
-	echo "$ERR" | grep -Eq -- "$re" || { show "$@"; fail "ledgerctl $1: stderr lacks /$re/"; }
-	echo "$ERR" | grep -q '^ledgerctl: ' || { show "$@"; fail "ledgerctl $1: no 'ledgerctl:' prefix"; }
+	grep -Eq -- "$re" <<<"$ERR" || { show "$@"; fail "ledgerctl $1: stderr lacks /$re/"; }
+	grep -q '^ledgerctl: ' <<<"$ERR" || { show "$@"; fail "ledgerctl $1: no 'ledgerctl:' prefix"; }
 }
 
 out_has() {
-	echo "$OUT" | grep -Eq -- "$1" || { echo "--- stdout:" >&2; echo "$OUT" >&2; fail "$2"; }
+	# A here-string, not a pipe: under pipefail, grep -q closing early could
+	# fail the pipe by SIGPIPE while the line is there.
+	grep -Eq -- "$1" <<<"$OUT" || { echo "--- stdout:" >&2; echo "$OUT" >&2; fail "$2"; }
 }
 
 recorded() {

@@ -1409,6 +1409,217 @@ static void test_kill9_concurrent(void **state)
 	stop_cleanly();
 }
 
+/* ================================================================== */
+/* The index (DATA/index/): crashes between the log and the index       */
+/* ================================================================== */
+
+/* 1 if the daemon's log so far has a line containing s. */
+static int log_has(const char *s)
+{
+	char path[700], line[1024];
+	snprintf(path, sizeof(path), "%s/ledgerd.log", D.dir);
+	FILE *f = fopen(path, "r");
+	int found = 0;
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, s) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* Joins P0..P(n-1) (persons base..) into NJ-RIDER, then dues for each. */
+static void member_batch(Ledger__Event **evs, const char *prefix, int n, int base)
+{
+	for (int i = 0; i < n; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "%s%d", prefix, i);
+		evs[i] = tl_join(id, "NJ-RIDER", base + i);
+		evs[n + i] = tl_dues(id, 1000 + i);
+	}
+}
+
+/* Resends evs: every one must come back a duplicate at seqs first.. in
+ * order. */
+static void expect_duplicates(ldc *c, Ledger__Event **evs, size_t n, uint64_t first)
+{
+	Ledger__Response *r = append(c, evs, n, 0);
+	for (size_t i = 0; i < n; i++) {
+		const Ledger__EventResult *er = r->append->results[i];
+		if (er->error)
+			fail_msg("resent event %zu: %s: %s", i, ld_errname(-(int)er->error->code),
+			         er->error->message);
+		if (!er->duplicate || er->seq != first + i)
+			fail_msg("resent event %zu: duplicate %d at seq %llu, expected seq %llu", i,
+			         (int)er->duplicate, (unsigned long long)er->seq,
+			         (unsigned long long)(first + i));
+	}
+	codec_response_free(r);
+}
+
+/* What the index must know after the restart: the members' joins (a dues
+ * payment of one is accepted, a second join of its person refused), their
+ * streams (read_stream), event ids (resends are duplicates). */
+static void expect_index_knows(ldc *c, const char *member, int person)
+{
+	uint64_t s = append1(c, tl_dues(member, 4242));
+	assert_true(s > 0);
+	Ledger__Event *again = tl_join("SOMEONE-ELSE", "NJ-RIDER", person);
+	Ledger__Response *r = append(c, &again, 1, 0);
+	assert_non_null(r->append->results[0]->error);
+	assert_int_equal(-(int)r->append->results[0]->error->code, LD_E(ALREADY_MEMBER));
+	codec_response_free(r);
+	char stream[64];
+	snprintf(stream, sizeof(stream), "member/%s", member);
+	r = NULL;
+	ld_errinfo e = {0};
+	assert_int_equal(ldc_read_stream(c, stream, 1, 100, &r, &e), 0);
+	if (r->error)
+		fail_msg("read_stream %s: %s", stream, r->error->message);
+	codec_response_free(r);
+}
+
+/* The index's commit of a batch fails after the log's
+ * (LEDGERD_TEST_INDEX_FAIL_AT_COMMIT): the batch is answered recorded; the
+ * next batch first replays it into the index, so its checks see it. */
+static void test_index_commit_fails(void **state)
+{
+	enum { N = 20 };
+	Ledger__Event *a[2 * N], *b[2 * N];
+	member_batch(a, "A", N, 100);
+	member_batch(b, "B", N, 200);
+	setenv("LEDGERD_TEST_INDEX_FAIL_AT_COMMIT", "3", 1);
+	start(NULL);
+	unsetenv("LEDGERD_TEST_INDEX_FAIL_AT_COMMIT");
+	ldc *c = conn();
+	tree(c);
+	codec_response_free(append(c, a, 2 * N, 0));
+	Ledger__Response *r = append(c, b, 2 * N, 0);
+	for (size_t i = 0; i < 2 * N; i++) {
+		assert_null(r->append->results[i]->error);
+		assert_int_equal(r->append->results[i]->seq, 5 + 2 * N + 1 + i);
+	}
+	codec_response_free(r);
+	assert_true(log_has("the index's commit fails"));
+	/* The next batch: the index catches up first. */
+	expect_index_knows(c, "B7", 207);
+	assert_true(log_has("the index is at seq 45, the log at 85: replaying"));
+	expect_duplicates(c, b, 2 * N, 5 + 2 * N + 1);
+	ldc_close(c);
+	stop_cleanly();
+	char data[700];
+	snprintf(data, sizeof(data), "%s/data", D.dir);
+	tl_expect_index_rebuilds_same(data);
+}
+
+/* The daemon is killed (LEDGERD_TEST_CRASH_AT_COMMIT) right after the log's
+ * commit of a batch and before its index's: the client has no answer, the
+ * events are recorded. After the restart the index is replayed from the
+ * log: the resent batch gives the recorded events back as duplicates, the
+ * index knows the new members, and it equals one rebuilt from scratch. */
+static void test_kill_between_log_and_index(void **state)
+{
+	enum { N = 20 };
+	Ledger__Event *a[2 * N], *b[2 * N];
+	member_batch(a, "A", N, 100);
+	member_batch(b, "B", N, 200);
+	/* Commits that append: the tree (1), batch a (2), batch b (3). */
+	setenv("LEDGERD_TEST_CRASH_AT_COMMIT", "3", 1);
+	start(NULL);
+	unsetenv("LEDGERD_TEST_CRASH_AT_COMMIT");
+	ldc *c = conn_to(D.url, 3000);
+	tree(c);
+	codec_response_free(append(c, a, 2 * N, 0));
+	Ledger__Response *r = NULL;
+	ld_errinfo e = {0};
+	int rc = ldc_append(c, b, 2 * N, 0, &r, &e);
+	assert_true(rc != 0); /* no answer: the daemon died */
+	codec_response_free(r);
+	ldc_close(c);
+	assert_int_equal(tl_daemon_stop(&D, SIGKILL), 128 + SIGKILL);
+	assert_true(log_has("killed between the log's commit and the index's"));
+
+	restart();
+	assert_true(log_has("the index is at seq 45, the log at 85: replaying"));
+	c = conn();
+	uint8_t hash[LD_HASH_LEN];
+	assert_int_equal(head_of(c, hash).seq, 5 + 4 * N);
+	expect_duplicates(c, b, 2 * N, 5 + 2 * N + 1);
+	expect_duplicates(c, a, 2 * N, 6);
+	expect_index_knows(c, "B7", 207);
+	/* The Merkle tree was caught up too: a tree head of the whole log. */
+	logview lv;
+	read_all(c, &lv);
+	assert_chain(&lv);
+	lv_free(&lv);
+	ldc_close(c);
+	stop_cleanly();
+
+	char data[700];
+	snprintf(data, sizeof(data), "%s/data", D.dir);
+	size_t n = tl_expect_index_rebuilds_same(data);
+	printf("# index after the crash and replay: %zu entries, the same rebuilt\n", n);
+}
+
+/* A simulated crash of the machine: killed, the index file overwritten with
+ * garbage (unsynced pages lost or torn), restarted under another boot id
+ * (LEDGERD_TEST_BOOT_ID): the index is thrown away and rebuilt from the log,
+ * and every acknowledged event's id is still known. A clean stop followed
+ * by a new boot keeps the index. */
+static void test_machine_crash_rebuilds_index(void **state)
+{
+	enum { N = 30 };
+	Ledger__Event *a[2 * N];
+	member_batch(a, "M", N, 300);
+	setenv("LEDGERD_TEST_BOOT_ID", "boot-1", 1);
+	start(NULL);
+	ldc *c = conn();
+	tree(c);
+	for (int i = 0; i < 2 * N; i += 10)
+		codec_response_free(append(c, a + i, 10, i % 20 == 0));
+	ldc_close(c);
+	assert_int_equal(tl_daemon_stop(&D, SIGKILL), 128 + SIGKILL);
+
+	char path[800];
+	snprintf(path, sizeof(path), "%s/data/index/data.mdb", D.dir);
+	FILE *f = fopen(path, "r+");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	long size = ftell(f);
+	assert_true(size > 0);
+	fseek(f, 0, SEEK_SET);
+	for (long i = 0; i < size; i++)
+		fputc((int)(i * 131 % 251), f);
+	fclose(f);
+
+	setenv("LEDGERD_TEST_BOOT_ID", "boot-2", 1);
+	restart();
+	assert_true(log_has("the machine restarted since the index"));
+	assert_true(log_has("index replayed 65 events"));
+	c = conn();
+	uint8_t hash[LD_HASH_LEN];
+	assert_int_equal(head_of(c, hash).seq, 5 + 2 * N);
+	expect_duplicates(c, a, 2 * N, 6);
+	expect_index_knows(c, "M3", 303);
+	ldc_close(c);
+	stop_cleanly();
+
+	/* Stopped cleanly, then a new boot: the index is trusted. */
+	char before[900];
+	snprintf(path, sizeof(path), "%s/ledgerd.log", D.dir);
+	snprintf(before, sizeof(before), "%s.1", path);
+	assert_int_equal(rename(path, before), 0);
+	setenv("LEDGERD_TEST_BOOT_ID", "boot-3", 1);
+	restart();
+	unsetenv("LEDGERD_TEST_BOOT_ID");
+	assert_false(log_has("the machine restarted since the index"));
+	assert_false(log_has("index replayed"));
+	stop_cleanly();
+
+	char data[700];
+	snprintf(data, sizeof(data), "%s/data", D.dir);
+	tl_expect_index_rebuilds_same(data);
+}
+
 /* SIGTERM while four clients append: exit status 0 (under ASan: also no
  * leak report), every acked event on disk, nothing of a request answered
  * ERR_SHUTTING_DOWN recorded. */
@@ -1804,6 +2015,14 @@ static void test_crash_rounds(void **state)
 				         (unsigned long long)head);
 			tl_dump_free(&after_crash);
 			tl_dump_free(&rebuilt);
+			/* And the log's index after the kills: what a rebuild from
+			 * the log gives, byte for byte. */
+			char data[700];
+			snprintf(data, sizeof(data), "%s/data", D.dir);
+			if (tl_expect_index_rebuilds_same(data) < (size_t)head)
+				fail_msg("round %d: the index compared fewer entries than the log "
+				         "has events (%llu)",
+				         round, (unsigned long long)head);
 			start(NULL);
 		}
 	}
@@ -2206,6 +2425,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_kill9_durability, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9_concurrent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_rounds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kill_between_log_and_index, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_index_commit_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_machine_crash_rebuilds_index, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sigterm_under_load, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_16_clients, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ipc_listener_recovers, setup, teardown),

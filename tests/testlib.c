@@ -722,3 +722,47 @@ void tl_dump_free(tl_dump *d)
 	free(d->text);
 	memset(d, 0, sizeof(*d));
 }
+
+/* ================================================================== */
+/* The log's index                                                     */
+/* ================================================================== */
+
+static void dump_ledger(tl_ledger *l, tl_dump *d)
+{
+	const char *names[DB__COUNT];
+	for (unsigned i = 0; i < DB__COUNT; i++)
+		names[i] = store_db_name(i);
+	tl_dump_store(l->s, names, DB__COUNT, d);
+}
+
+size_t tl_expect_index_rebuilds_same(const char *data_dir)
+{
+	tl_ledger l;
+	tl_dump inc, reb;
+	char idx[1100];
+	tl_open_dir(&l, data_dir, 0);
+	dump_ledger(&l, &inc);
+	tl_shut(&l);
+	snprintf(idx, sizeof(idx), "%s/index", data_dir);
+	tl_rmrf(idx);
+	tl_open_dir(&l, data_dir, 0);
+	dump_ledger(&l, &reb);
+	tl_shut(&l);
+	if (inc.len != reb.len || memcmp(inc.text, reb.text, inc.len) != 0) {
+		size_t line = 1, i = 0;
+		while (i < inc.len && i < reb.len && inc.text[i] == reb.text[i])
+			if (inc.text[i++] == '\n')
+				line++;
+		size_t s = i;
+		while (s > 0 && inc.text[s - 1] != '\n')
+			s--;
+		fail_msg("the index rebuilt from the log differs from the one kept from line %zu:\n"
+			 "  kept:    %.200s\n  rebuilt: %.200s",
+			 line, inc.text + s, reb.text + s);
+	}
+	assert_memory_equal(inc.sha, reb.sha, 32);
+	size_t n = inc.total;
+	tl_dump_free(&inc);
+	tl_dump_free(&reb);
+	return n;
+}

@@ -118,8 +118,8 @@ grep -q "may be read or written by others (mode 644); chmod 600 it" "$TMPDIR/sta
 	{ cat "$TMPDIR/start.err" >&2; fail "no clear error for the key file's mode"; }
 chmod 600 "$TMPDIR/data/tree-head.key"
 
-# A Merkle leaf edited on disk: the start-up check names its seq.
-python3 - "$TMPDIR/data/data.mdb" "$HASH11" <<'PY'
+# A Merkle leaf edited on disk (in the index, DATA/index/): the start-up check names its seq.
+python3 - "$TMPDIR/data/index/data.mdb" "$HASH11" <<'PY'
 import hashlib, sys
 p, h = sys.argv[1], bytes.fromhex(sys.argv[2])
 leaf = hashlib.sha256(b"\x00" + h).digest()
@@ -130,7 +130,7 @@ while i >= 0:
     n += 1
     i = b.find(leaf, i + 1)
 if n == 0:
-    sys.exit("the leaf of seq 11 is not in data.mdb")
+    sys.exit("the leaf of seq 11 is not in index/data.mdb")
 open(p, 'wb').write(b)
 PY
 set +e
