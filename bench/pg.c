@@ -227,7 +227,7 @@ static void run_batches(client *cl)
 		}
 		/* BEGIN, k inserts, COMMIT: each a result then NULL; then the sync. */
 		size_t good = 0, results = 0;
-		int committed = 0, synced = 0;
+		int committed = 0, synced = 0, nulls = 0;
 		while (!synced) {
 			PGresult *r = PQgetResult(cl->conn);
 			if (!r) {
@@ -235,8 +235,17 @@ static void run_batches(client *cl)
 					note_error(cl, PQerrorMessage(cl->conn));
 					break; /* the server went away */
 				}
-				continue; /* the end of one query's results */
+				/* The end of one query's results; two in a row means
+				 * nothing more is coming before the sync: a stalled
+				 * pipeline (it once spun here at 100% CPU with 500,000
+				 * events a run), reported instead of waited on. */
+				if (++nulls > 2) {
+					note_error(cl, "the pipeline stalled before its sync");
+					break;
+				}
+				continue;
 			}
+			nulls = 0;
 			ExecStatusType st = PQresultStatus(r);
 			if (st == PGRES_PIPELINE_SYNC)
 				synced = 1;
