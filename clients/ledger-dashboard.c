@@ -607,23 +607,36 @@ static int parse_query(struct MHD_Connection *conn, struct query *q, const char 
 	return q->bad[0] ? -1 : 0;
 }
 
+/* The daemon's plan list, through the pool: 0 with (*resp)->plans set, or a
+ * negative code (the answer freed). */
+static int daemon_plans(Ledger__Response **resp, ld_errinfo *e)
+{
+	ldc *c;
+	int rc = pool_get(&c, e);
+	*resp = NULL;
+	if (rc == 0) {
+		rc = ldc_plans(c, resp, e);
+		pool_put(c, rc);
+	}
+	if (rc == 0 && (!*resp || !(*resp)->plans))
+		rc = LD_E(MALFORMED);
+	if (rc != 0) {
+		codec_response_free(*resp);
+		*resp = NULL;
+	}
+	return rc;
+}
+
 static enum MHD_Result api_plans(struct MHD_Connection *conn)
 {
 	struct query q;
 	if (parse_query(conn, &q, "") != 0)
 		return send_error(conn, 400, "BAD_QUERY", "%s", q.bad);
-	ldc *c;
 	ld_errinfo e = {0};
 	Ledger__Response *resp = NULL;
-	int rc = pool_get(&c, &e);
-	if (rc == 0) {
-		rc = ldc_plans(c, &resp, &e);
-		pool_put(c, rc);
-	}
-	if (rc != 0 || !resp || !resp->plans) {
-		codec_response_free(resp);
-		return send_daemon_error(conn, rc ? rc : LD_E(MALFORMED), &e);
-	}
+	int rc = daemon_plans(&resp, &e);
+	if (rc != 0)
+		return send_daemon_error(conn, rc, &e);
 	json_t *j = ldc_to_json(resp->plans);
 	codec_response_free(resp);
 	if (!j)
@@ -674,18 +687,11 @@ static enum MHD_Result api_events(struct MHD_Connection *conn)
 	if (parse_query(conn, &q, " plan ") != 0)
 		return send_error(conn, 400, "BAD_QUERY", "%s", q.bad);
 	/* Only plans the daemon knows: ask it (also tells whether it is there). */
-	ldc *c;
 	ld_errinfo e = {0};
 	Ledger__Response *resp = NULL;
-	int rc = pool_get(&c, &e);
-	if (rc == 0) {
-		rc = ldc_plans(c, &resp, &e);
-		pool_put(c, rc);
-	}
-	if (rc != 0 || !resp || !resp->plans) {
-		codec_response_free(resp);
-		return send_daemon_error(conn, rc ? rc : LD_E(MALFORMED), &e);
-	}
+	int rc = daemon_plans(&resp, &e);
+	if (rc != 0)
+		return send_daemon_error(conn, rc, &e);
 	int known = 0;
 	for (size_t i = 0; i < resp->plans->n_plans; i++)
 		known |=
