@@ -1478,6 +1478,15 @@ static void expect_index_knows(ldc *c, const char *member, int person)
 	codec_response_free(r);
 }
 
+/* The daemon's log index (stopped) equals one rebuilt from its log:
+ * tl_expect_index_rebuilds_same on D's data directory. */
+static size_t expect_index_rebuilds_same(void)
+{
+	char data[700];
+	snprintf(data, sizeof(data), "%s/data", D.dir);
+	return tl_expect_index_rebuilds_same(data);
+}
+
 /* The index's commit of a batch fails after the log's
  * (LEDGERD_TEST_INDEX_FAIL_AT_COMMIT): the batch is answered recorded; the
  * next batch first replays it into the index, so its checks see it. */
@@ -1506,9 +1515,7 @@ static void test_index_commit_fails(void **state)
 	expect_duplicates(c, b, 2 * N, 5 + 2 * N + 1);
 	ldc_close(c);
 	stop_cleanly();
-	char data[700];
-	snprintf(data, sizeof(data), "%s/data", D.dir);
-	tl_expect_index_rebuilds_same(data);
+	expect_index_rebuilds_same();
 }
 
 /* The daemon is killed (LEDGERD_TEST_CRASH_AT_COMMIT) right after the log's
@@ -1554,9 +1561,7 @@ static void test_kill_between_log_and_index(void **state)
 	ldc_close(c);
 	stop_cleanly();
 
-	char data[700];
-	snprintf(data, sizeof(data), "%s/data", D.dir);
-	size_t n = tl_expect_index_rebuilds_same(data);
+	size_t n = expect_index_rebuilds_same();
 	printf("# index after the crash and replay: %zu entries, the same rebuilt\n", n);
 }
 
@@ -1615,9 +1620,7 @@ static void test_machine_crash_rebuilds_index(void **state)
 	assert_false(log_has("index replayed"));
 	stop_cleanly();
 
-	char data[700];
-	snprintf(data, sizeof(data), "%s/data", D.dir);
-	tl_expect_index_rebuilds_same(data);
+	expect_index_rebuilds_same();
 }
 
 /* SIGTERM while four clients append: exit status 0 (under ASan: also no
@@ -2017,9 +2020,7 @@ static void test_crash_rounds(void **state)
 			tl_dump_free(&rebuilt);
 			/* And the log's index after the kills: what a rebuild from
 			 * the log gives, byte for byte. */
-			char data[700];
-			snprintf(data, sizeof(data), "%s/data", D.dir);
-			if (tl_expect_index_rebuilds_same(data) < (size_t)head)
+			if (expect_index_rebuilds_same() < (size_t)head)
 				fail_msg("round %d: the index compared fewer entries than the log "
 				         "has events (%llu)",
 				         round, (unsigned long long)head);
