@@ -107,7 +107,7 @@ static void nap(int ms)
 #define RATE_SAMPLES 24
 
 typedef struct progress {
-	int quiet, tty, live, bar;
+	int quiet, tty, live, bar, once;
 	double started, last_draw, minute_at;
 	uint64_t start_seq, minute_seq, minute_events;
 	struct {
@@ -216,9 +216,14 @@ static void progress_page(uint64_t seq, uint64_t head, size_t n)
 	double rate = rate_now(now, seq);
 	if (lag == 0) {
 		double secs = now - prog.started;
-		say("caught up at seq %llu: %llu events in %.1f s (%.0f/s); following",
-		    (unsigned long long)seq, (unsigned long long)(seq - prog.start_seq), secs,
-		    secs > 0 ? (double)(seq - prog.start_seq) / secs : 0.0);
+		if (seq == prog.start_seq)
+			say("up to date at seq %llu%s", (unsigned long long)seq,
+			    prog.once ? "" : "; following");
+		else
+			say("caught up at seq %llu: %llu events in %.1f s (%.0f/s)%s",
+			    (unsigned long long)seq, (unsigned long long)(seq - prog.start_seq),
+			    secs, secs > 0 ? (double)(seq - prog.start_seq) / secs : 0.0,
+			    prog.once ? "" : "; following");
 		prog.live = 1;
 		prog.minute_at = now;
 		prog.minute_events = 0;
@@ -409,8 +414,10 @@ static int db_failed(session *ss, int rc, const char *err)
 		say("the database's disk is full (%s); stopped with the checkpoint at seq %llu: "
 		    "free space and start ledger-sink again",
 		    err, (unsigned long long)cp);
-	else
+	else if (ss->l)
 		say("%s; stopped with the checkpoint at seq %llu", err, (unsigned long long)cp);
+	else
+		say("%s", err);
 	return rc == SINK_FULL ? EXIT_FULL : EXIT_FAIL;
 }
 
@@ -442,7 +449,8 @@ static int migrate(session *ss, int *rc, char *err)
 			return -1;
 		size_t pending;
 		uint64_t seq = sink_loader_pending(ss->l, &pending);
-		progress_page(seq, last, n);
+		if (seq < last)
+			progress_page(seq, last, n);
 		if (!n || pending >= (size_t)ss->o->batch)
 			if (commit(ss, rc, err))
 				return -1;
@@ -642,6 +650,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	prog.quiet = o.quiet;
+	prog.once = o.once;
 	prog.tty = isatty(STDERR_FILENO);
 
 	fetcher f = {0};

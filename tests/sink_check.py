@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """sink_check.py — what tests/sink_test.sh asks of a sink database.
 
-  sink_check.py dump TARGET
-      Every table of the sink, ordered by its key, in one canonical text (times
+  sink_check.py dump TARGET [--source S]
+      Every table (only source S's rows with --source) of the sink, ordered by its key, in one canonical text (times
       as ISO 8601 UTC, booleans 0/1, bytes as hex), so that a SQLite and a
       PostgreSQL database, or a killed-and-restarted load and a clean one, can
       be compared byte for byte.
@@ -82,13 +82,14 @@ TABLES = ["events", "corrections", "organisations", "org_tree", "members", "memb
           "workforce", "sink_checkpoint", "sink_schema"]
 
 
-def dump(db):
+def dump(db, source=None):
     for t in TABLES:
         cols = db.columns(t)
         sel = ", ".join(db.expr(c, k) for c, k in cols)
         order = ", ".join(str(i + 1) for i in range(min(3, len(cols))))
+        where = f" WHERE source = '{source}'" if source and cols[0][0] == "source" else ""
         print(f"-- {t}")
-        for r in db.rows(f"SELECT {sel} FROM {t} ORDER BY {order}"):
+        for r in db.rows(f"SELECT {sel} FROM {t}{where} ORDER BY {order}"):
             print("\t".join(r))
 
 
@@ -380,7 +381,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("cmd", choices=["dump", "check"])
     p.add_argument("target")
-    p.add_argument("--source", default="ledger")
+    p.add_argument("--source")
     p.add_argument("--ledgerctl")
     p.add_argument("--url")
     p.add_argument("--doc")
@@ -390,9 +391,11 @@ def main():
     p.add_argument("--sample", type=int, default=40)
     p.add_argument("--answers")
     ARGS = p.parse_args()
+    ARGS.source_given = ARGS.source is not None
+    ARGS.source = ARGS.source or "ledger"
     db = DB(ARGS.target)
     if ARGS.cmd == "dump":
-        dump(db)
+        dump(db, ARGS.source if ARGS.source_given else None)
         return 0
     check(db, ARGS)
     if problems:
