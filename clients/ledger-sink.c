@@ -486,12 +486,12 @@ static int follow(session *ss, int *rc, char *err)
 		if (pending && ((long)pending >= o->batch || caught_up || stop_requested || away))
 			if (commit(ss, rc, err))
 				return -1;
-		/* Statistics for the analysts' queries once caught up, and again
-		 * whenever the tables have doubled since. */
+		/* The analysts' indexes and statistics once caught up, and the
+		 * statistics again whenever the tables have doubled since. */
 		uint64_t cp_now = sink_loader_checkpoint(ss->l);
 		if (caught_up && !stop_requested && cp_now > ss->analyzed_at &&
 		    (ss->analyzed_at == 0 || cp_now >= 2 * ss->analyzed_at)) {
-			if ((*rc = ss->ops->exec(ss->s, ss->ops->analyze_sql, NULL, 0, err)))
+			if ((*rc = sink_schema_finish(ss->ops, ss->s, err)))
 				return -1;
 			ss->analyzed_at = cp_now;
 		}

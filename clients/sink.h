@@ -90,7 +90,10 @@ typedef struct sink_table {
 	const sink_col *cols; /* cols[0] is source */
 	int nkey;             /* the primary key: the first nkey columns */
 	int upsert;           /* a row replaces the row of its key (else: plain inserts) */
-	const char *const *indexes; /* each an index on (source, <these columns>); NULL ends */
+	/* Indexes, each on (source, <these columns>), NULL-terminated: the
+	 * loader's own, made with the table; the analysts', made by
+	 * sink_schema_finish. */
+	const char *const *loader_indexes, *const *indexes;
 } sink_table;
 
 enum {
@@ -193,7 +196,7 @@ const sink_ops *sink_ops_for(const char *target);
 /*
  * Brings the database's schema to this version, in one transaction:
  *  - no ledger-sink tables: creates them;
- *  - this version: creates whatever is missing (tables, indexes);
+ *  - this version: creates whatever tables are missing;
  *  - the first version's tables (one row per event in `members`, times as
  *    integers, no source, corrections not applied): with migrate, renames
  *    its events table to sink_v1_events, drops the rest and creates this
@@ -204,5 +207,9 @@ const sink_ops *sink_ops_for(const char *target);
  */
 int sink_schema_open(const sink_ops *ops, sink *s, int migrate, int *migrating,
 		     char err[SINK_ERRLEN]);
+
+/* Once caught up: makes the indexes of the analysts' joins that are missing
+ * and refreshes the planner's statistics (outside a transaction). */
+int sink_schema_finish(const sink_ops *ops, sink *s, char err[SINK_ERRLEN]);
 
 #endif

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define I SC_INT
 #define T SC_TEXT
@@ -80,31 +79,37 @@ static const sink_col workforce_c[] = {
     {"estimate_source", T}, {"occurred_at", W},
 };
 
-/* The columns analysts join and filter on. */
+/* Indexes: those the loader needs (made with the tables: the member
+ * lookups, and a stream's events for re-folding), then those of the
+ * analysts' joins and filters (made once the sink has caught up: building
+ * them at the end of a large first load is much faster than keeping them up
+ * to date during it). */
 #define IX(...) (const char *const[]){__VA_ARGS__, NULL}
+#define NONE NULL
 
 const sink_table sink_tables[ST__COUNT] = {
-    [ST_EVENTS] = {"events", N(events_c), events_c, 2, 0, IX("stream, seq", "kind")},
-    [ST_CORRECTIONS] = {"corrections", N(corrections_c), corrections_c, 2, 0,
+    [ST_EVENTS] = {"events", N(events_c), events_c, 2, 0, IX("stream, seq"), NONE},
+    [ST_CORRECTIONS] = {"corrections", N(corrections_c), corrections_c, 2, 0, NONE,
 			IX("target_seq")},
-    [ST_ORGANISATIONS] = {"organisations", N(organisations_c), organisations_c, 2, 1,
+    [ST_ORGANISATIONS] = {"organisations", N(organisations_c), organisations_c, 2, 1, NONE,
 			  IX("parent_id", "region", "city")},
-    [ST_ORG_TREE] = {"org_tree", N(org_tree_c), org_tree_c, 3, 0, IX("org_id, ancestor_id")},
-    [ST_MEMBERS] = {"members", N(members_c), members_c, 2, 1, IX("org_id", "status")},
-    [ST_MEMBERSHIPS] = {"memberships", N(memberships_c), memberships_c, 2, 1,
-			IX("member_id", "org_id", "joined_at")},
+    [ST_ORG_TREE] = {"org_tree", N(org_tree_c), org_tree_c, 3, 0, NONE,
+		     IX("org_id, ancestor_id")},
+    [ST_MEMBERS] = {"members", N(members_c), members_c, 2, 1, NONE, IX("org_id")},
+    [ST_MEMBERSHIPS] = {"memberships", N(memberships_c), memberships_c, 2, 1, IX("member_id"),
+			IX("org_id", "joined_at")},
     [ST_AFFILIATIONS] = {"affiliations", N(affiliations_c), affiliations_c, 2, 1,
-			 IX("member_id", "org_id")},
-    [ST_TRANSFERS] = {"transfers", N(transfers_c), transfers_c, 2, 0,
-		      IX("member_id", "from_org_id", "to_org_id", "occurred_at")},
-    [ST_DUES] = {"dues", N(dues_c), dues_c, 2, 0, IX("member_id", "org_id")},
-    [ST_SERVICES] = {"services", N(services_c), services_c, 2, 0,
-		     IX("member_id", "org_id", "occurred_at")},
-    [ST_ACTIVITIES] = {"activities", N(activities_c), activities_c, 2, 0,
+			 IX("member_id"), IX("org_id")},
+    [ST_TRANSFERS] = {"transfers", N(transfers_c), transfers_c, 2, 0, IX("member_id"),
+		      IX("from_org_id", "to_org_id", "occurred_at")},
+    [ST_DUES] = {"dues", N(dues_c), dues_c, 2, 0, IX("member_id"), IX("org_id")},
+    [ST_SERVICES] = {"services", N(services_c), services_c, 2, 0, IX("member_id"),
+		     IX("org_id", "occurred_at")},
+    [ST_ACTIVITIES] = {"activities", N(activities_c), activities_c, 2, 0, NONE,
 		       IX("org_id", "occurred_at")},
-    [ST_FUNDS] = {"funds", N(funds_c), funds_c, 2, 0, IX("from_org_id", "to_org_id")},
-    [ST_STATIONS] = {"stations", N(stations_c), stations_c, 2, 0, IX("org_id")},
-    [ST_WORKFORCE] = {"workforce", N(workforce_c), workforce_c, 2, 0,
+    [ST_FUNDS] = {"funds", N(funds_c), funds_c, 2, 0, NONE, IX("from_org_id", "to_org_id")},
+    [ST_STATIONS] = {"stations", N(stations_c), stations_c, 2, 0, NONE, IX("org_id")},
+    [ST_WORKFORCE] = {"workforce", N(workforce_c), workforce_c, 2, 0, NONE,
 		      IX("region, worker_group")},
 };
 
@@ -139,21 +144,49 @@ int sink_source_valid(const char *s)
 /* Times                                                               */
 /* ------------------------------------------------------------------ */
 
+/* n decimal digits of v at p. */
+static char *put_digits(char *p, int64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + n;
+}
+
+/* Written by hand (no gmtime, no printf): every time of every row goes
+ * through here when loading into SQLite. */
 void sink_time_format(int64_t us, char out[SINK_TIME_LEN])
 {
 	int64_t s = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
 	int64_t frac = us - s * 1000000;
-	time_t t = (time_t)s;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	char tmp[128]; /* room for any int the compiler imagines */
-	int n = snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, (long long)frac);
-	if (n < 0 || n >= SINK_TIME_LEN)
-		n = 0;
-	memcpy(out, tmp, (size_t)n);
-	out[n] = 0;
+	int64_t days = s >= 0 ? s / 86400 : -((-s + 86399) / 86400);
+	int64_t sod = s - days * 86400;
+	/* civil from days (proleptic Gregorian) */
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+	int64_t y = yoe + era * 400 + (m <= 2);
+	if (y < 0 || y > 9999) {
+		memcpy(out, "0000-01-01T00:00:00.000000+00:00", SINK_TIME_LEN);
+		return;
+	}
+	char *p = put_digits(out, y, 4);
+	*p++ = '-';
+	p = put_digits(p, m, 2);
+	*p++ = '-';
+	p = put_digits(p, d, 2);
+	*p++ = 'T';
+	p = put_digits(p, sod / 3600, 2);
+	*p++ = ':';
+	p = put_digits(p, sod / 60 % 60, 2);
+	*p++ = ':';
+	p = put_digits(p, sod % 60, 2);
+	*p++ = '.';
+	p = put_digits(p, frac, 6);
+	memcpy(p, "+00:00", 7);
 }
 
 static int digits(const char **p, int n, int *out)
@@ -244,12 +277,31 @@ static void sb_add(sbuf *b, const char *fmt, ...)
 	}
 }
 
-/* CREATE TABLE / INDEX IF NOT EXISTS for every table, in the dialect. */
-static char *schema_sql(const sink_ops *ops)
+static void index_sql(sbuf *b, const sink_table *tb, const char *const *ix)
+{
+	for (; ix && *ix; ix++) {
+		char name[128];
+		size_t k = (size_t)snprintf(name, sizeof(name), "%s_", tb->name);
+		for (const char *p = *ix; *p && k + 1 < sizeof(name); p++)
+			if (*p != ' ')
+				name[k++] = *p == ',' ? '_' : *p;
+		name[k] = 0;
+		sb_add(b, "CREATE INDEX IF NOT EXISTS %s_idx ON %s (source, %s);\n", name, tb->name,
+		       *ix);
+	}
+}
+
+/* CREATE TABLE IF NOT EXISTS for every table and the loader's indexes (or,
+ * analysts: the analysts' indexes), in the dialect. */
+static char *schema_sql(const sink_ops *ops, int analysts)
 {
 	sbuf b = {0};
 	for (int t = 0; t < ST__COUNT; t++) {
 		const sink_table *tb = &sink_tables[t];
+		if (analysts) {
+			index_sql(&b, tb, tb->indexes);
+			continue;
+		}
 		sb_add(&b, "CREATE TABLE IF NOT EXISTS %s (", tb->name);
 		for (int c = 0; c < tb->ncols; c++)
 			sb_add(&b, "%s %s%s, ", tb->cols[c].name, ops->types[tb->cols[c].type],
@@ -258,27 +310,34 @@ static char *schema_sql(const sink_ops *ops)
 		for (int c = 0; c < tb->nkey; c++)
 			sb_add(&b, "%s%s", c ? ", " : "", tb->cols[c].name);
 		sb_add(&b, "));\n");
-		for (const char *const *ix = tb->indexes; ix && *ix; ix++) {
-			char name[128];
-			size_t k = (size_t)snprintf(name, sizeof(name), "%s_", tb->name);
-			for (const char *p = *ix; *p && k + 1 < sizeof(name); p++)
-				if (*p != ' ')
-					name[k++] = *p == ',' ? '_' : *p;
-			name[k] = 0;
-			sb_add(&b, "CREATE INDEX IF NOT EXISTS %s_idx ON %s (source, %s);\n", name,
-			       tb->name, *ix);
-		}
+		index_sql(&b, tb, tb->loader_indexes);
 	}
-	sb_add(&b,
-	       "CREATE TABLE IF NOT EXISTS sink_checkpoint (source %s NOT NULL PRIMARY KEY, "
-	       "last_seq %s NOT NULL, last_hash %s);\n"
-	       "CREATE TABLE IF NOT EXISTS sink_schema (version %s NOT NULL);\n",
-	       ops->types[SC_TEXT], ops->types[SC_INT], ops->types[SC_TEXT], ops->types[SC_INT]);
+	if (!analysts)
+		sb_add(&b,
+		       "CREATE TABLE IF NOT EXISTS sink_checkpoint (source %s NOT NULL PRIMARY KEY, "
+		       "last_seq %s NOT NULL, last_hash %s);\n"
+		       "CREATE TABLE IF NOT EXISTS sink_schema (version %s NOT NULL);\n",
+		       ops->types[SC_TEXT], ops->types[SC_INT], ops->types[SC_TEXT],
+		       ops->types[SC_INT]);
+	else
+		sb_add(&b, "%s;\n", ops->analyze_sql);
 	if (b.oom) {
 		free(b.p);
 		return NULL;
 	}
 	return b.p;
+}
+
+int sink_schema_finish(const sink_ops *ops, sink *s, char err[SINK_ERRLEN])
+{
+	char *sql = schema_sql(ops, 1);
+	if (!sql) {
+		snprintf(err, SINK_ERRLEN, "out of memory");
+		return SINK_ERR;
+	}
+	int rc = ops->exec(s, sql, NULL, 0, err);
+	free(sql);
+	return rc;
 }
 
 static int exists_fn(void *arg, const sink_val *v)
@@ -377,7 +436,7 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 		}
 		have_v1 = 1;
 	}
-	char *sql = schema_sql(ops);
+	char *sql = schema_sql(ops, 0);
 	if (!sql) {
 		snprintf(err, SINK_ERRLEN, "out of memory");
 		return SINK_ERR;

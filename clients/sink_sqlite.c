@@ -262,12 +262,24 @@ static int sq_row(sink *s, int table, const sink_val *v, char err[SINK_ERRLEN])
 	const sink_table *tb = &sink_tables[table];
 	int rc;
 	if (!s->ins[table]) {
-		char sql[2048];
-		size_t n = (size_t)snprintf(sql, sizeof(sql), "INSERT %sINTO %s VALUES (",
-					    tb->upsert ? "OR REPLACE " : "", tb->name);
+		/* An upsert updates in place (only the indexes of changed columns
+		 * move), where REPLACE would delete and insert. */
+		char sql[4096];
+		size_t n = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO %s VALUES (", tb->name);
 		for (int c = 0; c < tb->ncols; c++)
 			n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s?", c ? "," : "");
-		snprintf(sql + n, sizeof(sql) - n, ")");
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, ")");
+		if (tb->upsert) {
+			n += (size_t)snprintf(sql + n, sizeof(sql) - n, " ON CONFLICT (");
+			for (int c = 0; c < tb->nkey; c++)
+				n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", c ? ", " : "",
+						      tb->cols[c].name);
+			n += (size_t)snprintf(sql + n, sizeof(sql) - n, ") DO UPDATE SET ");
+			for (int c = tb->nkey; c < tb->ncols; c++)
+				n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s = excluded.%s",
+						      c > tb->nkey ? ", " : "", tb->cols[c].name,
+						      tb->cols[c].name);
+		}
 		if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &s->ins[table], NULL)) != SQLITE_OK)
 			return fail(s, rc, err, "prepare");
 	}
