@@ -439,13 +439,16 @@ static int migrate(session *ss, int *rc, char *err)
 {
 	uint64_t last = 0;
 	size_t n;
-	say("migrating: rebuilding the tables of source '%s' from the events this database holds",
-	    ss->o->source);
+	if (!ss->o->quiet)
+		say("migrating: rebuilding the tables of source '%s' from the events this database "
+		    "holds",
+		    ss->o->source);
 	progress_start("migrating", sink_loader_checkpoint(ss->l));
 	for (;;) {
 		if (stop_requested)
 			return commit(ss, rc, err);
-		if ((*rc = sink_loader_migrate_page(ss->l, 10000, &n, &last, err)))
+		size_t page = ss->o->batch < 10000 ? (size_t)ss->o->batch : 10000;
+		if ((*rc = sink_loader_migrate_page(ss->l, page, &n, &last, err)))
 			return -1;
 		size_t pending;
 		uint64_t seq = sink_loader_pending(ss->l, &pending);
@@ -459,8 +462,9 @@ static int migrate(session *ss, int *rc, char *err)
 	}
 	if ((*rc = sink_loader_migrated(ss->l, err)))
 		return -1;
-	say("migrated: %llu events, checkpoint at seq %llu", (unsigned long long)last,
-	    (unsigned long long)sink_loader_checkpoint(ss->l));
+	if (!ss->o->quiet)
+		say("migrated: %llu events, checkpoint at seq %llu", (unsigned long long)last,
+		    (unsigned long long)sink_loader_checkpoint(ss->l));
 	return 0;
 }
 
@@ -541,8 +545,14 @@ static int session_run(session *ss)
 	const options *o = ss->o;
 	char err[SINK_ERRLEN];
 	int migrating = 0, rc, status;
-	if ((rc = ss->ops->open(&ss->s, o->target, err)) ||
-	    (rc = sink_schema_open(ss->ops, ss->s, o->migrate, &migrating, err)) ||
+	if ((rc = ss->ops->open(&ss->s, o->target, err)) != 0) {
+		if ((status = db_failed(ss, rc, err)) != 0)
+			return status;
+		if (!o->quiet)
+			say("cannot connect to %s (%s)", ss->ops->name, err);
+		return -1;
+	}
+	if ((rc = sink_schema_open(ss->ops, ss->s, o->migrate, &migrating, err)) ||
 	    (rc = sink_loader_open(&ss->l, ss->ops, ss->s, o->source, err)))
 		goto db_error;
 	if (!o->quiet && ss->reconnects)

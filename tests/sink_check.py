@@ -7,6 +7,9 @@
       PostgreSQL database, or a killed-and-restarted load and a clean one, can
       be compared byte for byte.
 
+  sink_check.py answers TARGET --source S --doc docs/SINK.md --answers FILE
+      Only runs the example queries and writes their answers.
+
   sink_check.py check TARGET --source S --ledgerctl PATH --url URL --doc docs/SINK.md
                  --plan PLAN --period YYYYMM [--sample N] [--answers FILE]
       Runs every example query of docs/SINK.md (```sql NAME [dialect]) on TARGET,
@@ -124,7 +127,8 @@ def num(v):
     return 0 if v == NULL else int(float(v))
 
 
-def check(db, a):
+def run_queries(db, a):
+    """Runs the example queries; writes their answers to --answers."""
     queries = doc_queries(a.doc, db.pg)
     want = {"coverage-by-city", "coverage-by-city-and-group", "units-by-city",
             "new-members-per-month", "transfers-between-cities", "condolence-visits-per-year",
@@ -141,7 +145,11 @@ def check(db, a):
                 f.write(f"-- {name}\n")
                 for r in rows:
                     f.write("\t".join(r) + "\n")
+    return answers
 
+
+def check(db, a):
+    answers = run_queries(db, a)
     province = db.rows(f"SELECT org_id, region FROM organisations WHERE source = '{a.source}' "
                        "AND kind = 'FEDERATION_PROVINCE'")
     if len(province) != 1:
@@ -261,20 +269,24 @@ def check(db, a):
         f"SELECT member_id FROM members WHERE source = '{a.source}' ORDER BY last_seq % 97, "
         f"member_id LIMIT {a.sample}")]
     cols = [c for c, _ in db.columns("members")]
+    ids = sorted(set(sample))
+    mine = {}
+    if ids:
+        for r in db.rows(f"SELECT * FROM members WHERE source = '{a.source}' AND member_id IN "
+                         f"({', '.join(repr(i) for i in ids)})"):
+            mine[r[1]] = dict(zip(cols, r))
     checked = 0
-    for mid in sorted(set(sample)):
-        rows = db.rows(f"SELECT * FROM members WHERE source = '{a.source}' AND "
-                       f"member_id = '{mid}'")
+    for mid in ids:
         try:
             m = ctl(["member", mid], a)
         except subprocess.CalledProcessError:
             m = None
-        if not rows or not m:
-            if rows or m:
-                differ(f"member {mid}", bool(rows), bool(m))
+        if mid not in mine or not m:
+            if mid in mine or m:
+                differ(f"member {mid}", mid in mine, bool(m))
             continue
         checked += 1
-        compare_member(mid, dict(zip(cols, rows[0])), m, db.pg)
+        compare_member(mid, mine[mid], m, db.pg)
     print(f"sink_check: {a.source}: {len(cities)} cities, {len(per_month)} (year, city) "
           f"new-member figures, {sum(matrix.values())} transfers between cities, "
           f"{checked} members compared")
@@ -379,7 +391,7 @@ def compare_member(mid, row, m, pg):
 def main():
     global ARGS
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["dump", "check"])
+    p.add_argument("cmd", choices=["dump", "check", "answers"])
     p.add_argument("target")
     p.add_argument("--source")
     p.add_argument("--ledgerctl")
@@ -397,7 +409,10 @@ def main():
     if ARGS.cmd == "dump":
         dump(db, ARGS.source if ARGS.source_given else None)
         return 0
-    check(db, ARGS)
+    if ARGS.cmd == "answers":
+        run_queries(db, ARGS)
+    else:
+        check(db, ARGS)
     if problems:
         for x in problems[:60]:
             print("sink_check: " + x, file=sys.stderr)

@@ -30,7 +30,7 @@ GEN="$BUILD/ledger-gen"
 command -v sqlite3 >/dev/null || fail "'sqlite3' is not installed (scripts/install-deps.sh)"
 python3 -c 'import sqlite3' || fail "python3 has no sqlite3 module"
 
-MEMBERS=${SINK_TEST_MEMBERS:-2500}
+MEMBERS=${SINK_TEST_MEMBERS:-1500}
 MNT="" SINK_PID="" GEN_PID=""
 cleanup() {
 	for p in $SINK_PID $GEN_PID; do kill -9 "$p" 2>/dev/null || true; done
@@ -198,15 +198,17 @@ expect_eq "$(sqlite3 "$TMPDIR/v1.db" "SELECT count(*) FROM sqlite_master WHERE n
 	"the copy of the old events after the migration"
 # Killed half-way, the migration resumes where it stopped.
 v1_from "$TMPDIR/clean.db" "$TMPDIR/v1k.db"
-"$SINK" --url "$URL" --quiet --migrate --batch 3000 "$TMPDIR/v1k.db" 2>/dev/null &
+"$SINK" --url "$URL" --quiet --migrate --batch 500 "$TMPDIR/v1k.db" 2>/dev/null &
 pid=$!
-for _ in $(seq 300); do
-	[ "$(sqlite3 "$TMPDIR/v1k.db" "SELECT last_seq FROM sink_checkpoint" 2>/dev/null || echo 0)" -gt 0 ] && break
-	sleep 0.02
+for _ in $(seq 500); do
+	[ "$(cp_of "$TMPDIR/v1k.db" 2>/dev/null || echo 0)" -gt 0 ] 2>/dev/null && break
+	sleep 0.01
 done
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
-echo "sink_test: migration killed at checkpoint $(sqlite3 "$TMPDIR/v1k.db" "SELECT last_seq FROM sink_checkpoint")"
+[ "$(sqlite3 "$TMPDIR/v1k.db" "SELECT count(*) FROM sqlite_master WHERE name = 'sink_v1_events'")" = 1 ] ||
+	echo "sink_test: the migration was done before the kill: its resumption is not checked this time"
+echo "sink_test: migration killed at checkpoint $(cp_of "$TMPDIR/v1k.db") of $HEAD2"
 "$SINK" --url "$URL" --quiet --once --migrate "$TMPDIR/v1k.db" || fail "the resumed migration failed"
 cmp -s <(sink_dump "$TMPDIR/v1k.db") <(sink_dump "$TMPDIR/clean.db") || fail "a migration killed and resumed differs from a clean load"
 
@@ -216,7 +218,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	mkdir -p "$MNT"
 	mount -t tmpfs -o size=6m tmpfs "$MNT"
 	set +e
-	"$SINK" --url "$URL" --quiet --batch 5000 --once "$MNT/full.db" 2>"$TMPDIR/full.err"
+	"$SINK" --url "$URL" --quiet --batch 1000 --once "$MNT/full.db" 2>"$TMPDIR/full.err"
 	rc=$?
 	set -e
 	[ $rc -eq 3 ] || { cat "$TMPDIR/full.err" >&2; fail "disk full: exit $rc, wanted 3"; }
