@@ -46,8 +46,9 @@ enum term_key {
 	TERM_KEY_RESIZE, /* the terminal changed size: draw again */
 };
 
-/* Takes over the terminal on stdin/stdout. Sets the locale from the
- * environment (LC_CTYPE C.UTF-8 when that is not UTF-8: the text is UTF-8).
+/* Takes over the terminal on stdin/stdout. Sets LC_CTYPE from the
+ * environment (C.UTF-8 when that is not UTF-8: the text is UTF-8); the
+ * other categories stay "C", so numbers keep their decimal point.
  * LD_E(INVALID_STATE) when stdout is not a terminal curses can drive
  * (TERM unset or unknown), with the reason in e. */
 int term_open(term **out, ld_errinfo *e);
