@@ -9,8 +9,9 @@
  *
  * Other modules add families of their own with metrics_add_source: a
  * function called at each scrape that writes complete families (# HELP,
- * # TYPE, samples) into the buffer. The subscriptions (issue 5) hook their
- * subscriber lag in here, e.g. ledgerd_subscriber_lag_events{subscriber=...}.
+ * # TYPE, samples) into the buffer. The subscriptions (daemon/subscribe.c)
+ * hook their subscriber lag in here, e.g.
+ * ledgerd_subscriber_lag_events{subscriber=...}.
  */
 #ifndef LD_METRICS_H
 #define LD_METRICS_H
