@@ -64,7 +64,7 @@ NNG_LIBS   := $(shell pkg-config --libs nng 2>/dev/null || echo -lnng)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-unused-parameter -Wvla
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) \
-           -I$(BUILD)/gen -Iproto -Idaemon -Iprojections -Iclients \
+           -I$(BUILD)/gen -Iproto -Icore -Iprojections -Iserver -Idaemon -Iclients \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(NNG_CFLAGS)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(NNG_LIBS) -lpthread -lm
 LDLIBS  += -lcsv  # libcsv (Debian libcsv-dev) has no pkg-config file
@@ -86,7 +86,7 @@ GEN_C   := $(BUILD)/gen/ledger.pb-c.c
 GEN_H   := $(BUILD)/gen/ledger.pb-c.h $(BUILD)/gen/required.h
 
 PROTO_SRCS  := $(wildcard proto/*.c)
-DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_SRCS := $(wildcard core/*.c server/*.c) $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 PROJ_SRCS   := $(wildcard projections/*.c)
 CLIENT_PROGS_SRCS := $(wildcard clients/ledger*.c)
 CLIENT_LIB_SRCS   := $(filter-out $(CLIENT_PROGS_SRCS),$(wildcard clients/*.c))
