@@ -62,7 +62,7 @@ struct server {
 	runner *proj;
 	merkle_signer *signer;
 	const roles *roles; /* NULL: development mode, everyone is admin */
-	keystore *keys;     /* personal data (daemon/pii.h); NULL: none accepted */
+	keystore *keys;     /* personal data (core/pii.h); NULL: none accepted */
 	size_t max_msg;
 	worker *workers;
 	int nworkers;
@@ -876,7 +876,7 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, const char *identi
 		memset(&e, 0, sizeof(e));
 		/* Personal data: the national ID becomes person_hash before
 		 * anything else sees it; name and phone are sealed once the
-		 * event passed its checks (daemon/pii.h). */
+		 * event passed its checks (core/pii.h). */
 		int rc = w->srv->keys ? pii_prepare(w->srv->keys, a->events[i], &e) : 0;
 		if (rc == 0)
 			rc = check_event(a->events[i], now, &e);
