@@ -39,7 +39,8 @@
 #   server/       NNG: listeners, identities, requests
 #   daemon/       main, config, HTTP metrics, live feed
 #   clients/      the client library (every clients/*.c not named ledger*.c)
-#                 and the programs (clients/ledger*.c); on proto/ only
+#                 and the programs (clients/ledger*.c, or a folder
+#                 clients/NAME/ with a main.c); on proto/ only
 #
 # Each layer is compiled with the include paths of itself and the layers
 # below it and nothing more, so including a header from above fails to
@@ -118,6 +119,8 @@ PROJ_SRCS   := $(wildcard projections/*.c)
 SERVER_SRCS := $(wildcard server/*.c)
 DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 CLIENT_PROGS_SRCS := $(wildcard clients/ledger*.c)
+# A program in several files has a folder: clients/NAME/*.c, main.c among them.
+CLIENT_PROG_DIRS  := $(patsubst %/main.c,%,$(wildcard clients/*/main.c))
 CLIENT_LIB_SRCS   := $(filter-out $(CLIENT_PROGS_SRCS),$(wildcard clients/*.c))
 TEST_SRCS   := $(wildcard tests/test_*.c)
 TEST_LIB_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
@@ -131,7 +134,8 @@ CORE_OBJS   := $(call obj,$(CORE_SRCS) $(PROJ_SRCS) $(SERVER_SRCS) $(DAEMON_SRCS
 CLIENT_OBJS := $(call obj,$(CLIENT_LIB_SRCS))
 TEST_LIB_OBJS := $(call obj,$(TEST_LIB_SRCS))
 
-PROGRAMS := $(BUILD)/ledgerd $(patsubst clients/%.c,$(BUILD)/%,$(CLIENT_PROGS_SRCS))
+PROGRAMS := $(BUILD)/ledgerd $(patsubst clients/%.c,$(BUILD)/%,$(CLIENT_PROGS_SRCS)) \
+            $(patsubst clients/%,$(BUILD)/%,$(CLIENT_PROG_DIRS))
 TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 FUZZERS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
@@ -182,6 +186,15 @@ $(BUILD)/ledgerd: $(BUILD)/obj/daemon/main.o $(CORE_OBJS) $(PROTO_OBJS)
 $(BUILD)/ledger%: $(BUILD)/obj/clients/ledger%.o $(CLIENT_OBJS) $(PROTO_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# A program in a folder links every object of the folder (an explicit rule, so
+# the one-file pattern above is never tried for it).
+define folder_program
+$(BUILD)/$(notdir $(1)): $(call obj,$(wildcard $(1)/*.c)) $(CLIENT_OBJS) $(PROTO_OBJS)
+	@echo "  LD      $$@"
+	$(Q)$(CC) $(LDFLAGS) $$^ $(LDLIBS) -o $$@
+endef
+$(foreach d,$(CLIENT_PROG_DIRS),$(eval $(call folder_program,$(d))))
 
 # The dashboard's page (clients/web/) is compiled into ledger-dashboard, so
 # that the program serves it from wherever it is installed.
@@ -254,7 +267,7 @@ valgrind:
 
 format:
 	clang-format -i $(wildcard proto/*.[ch] core/*.[ch] projections/*.[ch] server/*.[ch] daemon/*.[ch] \
-		clients/*.[ch] tests/*.[ch] bench/*.[ch])
+		clients/*.[ch] clients/*/*.[ch] tests/*.[ch] bench/*.[ch])
 
 # make install [PREFIX=/usr/local] [SYSCONFDIR=$(PREFIX)/etc] [DESTDIR=staging root]:
 # the programs, the systemd unit (paths filled in), the config example (an

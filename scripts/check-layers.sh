@@ -7,7 +7,8 @@
 # nothing else. After --, DIR:LAYER puts a folder outside the stack on one
 # layer of it: clients:proto lets clients/ include its own headers and
 # proto/'s only. Headers generated into the build directory from
-# proto/ledger.proto (ledger.pb-c.h, required.h) belong to proto/.
+# proto/ledger.proto (ledger.pb-c.h, required.h) belong to proto/. A
+# folder's subfolders (clients/ledgerctl/) belong to its layer.
 # A quoted include is looked up as the compiler does: beside the file
 # first, then in every folder named here. Prints every forbidden include
 # with the reason and exits 1 if there is one.
@@ -45,7 +46,7 @@ resolve() {
 		echo ""
 		return
 	fi
-	[ -e "$d/$inc" ] && { echo "$d"; return; }
+	[ -e "$d/$inc" ] && { echo "${d%%/*}"; return; }
 	case "$inc" in ledger.pb-c.h | required.h) echo proto; return ;; esac
 	for d in "${layers[@]}" "${dirs[@]}"; do
 		[ -e "$d/$inc" ] && { echo "$d"; return; }
@@ -55,7 +56,7 @@ resolve() {
 
 bad=0 checked=0
 for d in "${dirs[@]}"; do
-	for f in "$d"/*.[ch]; do
+	for f in "$d"/*.[ch] "$d"/*/*.[ch]; do
 		[ -e "$f" ] || continue
 		checked=$((checked + 1))
 		while IFS=: read -r line inc; do
