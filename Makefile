@@ -121,7 +121,10 @@ DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 CLIENT_PROGS_SRCS := $(wildcard clients/ledger*.c)
 # A program in several files has a folder: clients/NAME/*.c, main.c among them.
 CLIENT_PROG_DIRS  := $(patsubst %/main.c,%,$(wildcard clients/*/main.c))
-CLIENT_LIB_SRCS   := $(filter-out $(CLIENT_PROGS_SRCS),$(wildcard clients/*.c))
+# The full-screen terminal (ncursesw) is ledger-monitor's alone, not part of
+# the client library every program links.
+TERM_SRCS   := clients/term.c
+CLIENT_LIB_SRCS   := $(filter-out $(CLIENT_PROGS_SRCS) $(TERM_SRCS),$(wildcard clients/*.c))
 TEST_SRCS   := $(wildcard tests/test_*.c)
 TEST_LIB_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
 BENCH_SRCS  := $(wildcard bench/*.c)
@@ -210,6 +213,10 @@ $(BUILD)/obj/gen/dash_assets.o: $(BUILD)/gen/dash_assets.c
 	$(Q)$(CC) $(CFLAGS) $(INC_clients) -c $< -o $@
 
 $(BUILD)/ledger-dashboard: $(BUILD)/obj/gen/dash_assets.o
+
+$(BUILD)/ledger-monitor: $(call obj,$(TERM_SRCS))
+$(BUILD)/ledger-monitor: LDLIBS += $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
+$(BUILD)/obj/clients/term.o: CFLAGS += $(shell pkg-config --cflags ncursesw 2>/dev/null)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIB_OBJS) $(CORE_OBJS) $(CLIENT_OBJS) $(PROTO_OBJS)
 	@mkdir -p $(dir $@)
