@@ -279,7 +279,9 @@ format:
 # make install [PREFIX=/usr/local] [SYSCONFDIR=$(PREFIX)/etc] [DESTDIR=staging root]:
 # the programs, the systemd unit (paths filled in), the config example (an
 # existing ledgerd.conf is kept; the example always goes to the doc directory)
-# and the docs. For a system install: make install PREFIX=/usr SYSCONFDIR=/etc
+# and the docs: docs/*.md, with the protocol itself (proto/PROTOCOL.md and
+# ledger.proto) in the place of docs/PROTOCOL.md, the repository's pointer to
+# it. For a system install: make install PREFIX=/usr SYSCONFDIR=/etc
 install: programs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/ledgerd \
 		$(DESTDIR)$(DOCDIR)
@@ -290,7 +292,8 @@ install: programs
 	install -m 644 etc/ledgerd.conf $(DESTDIR)$(DOCDIR)/ledgerd.conf.example
 	[ -e $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf ] || \
 		install -m 644 etc/ledgerd.conf $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf
-	install -m 644 docs/*.md proto/ledger.proto $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(filter-out docs/PROTOCOL.md,$(wildcard docs/*.md)) $(DESTDIR)$(DOCDIR)/
+	install -m 644 proto/PROTOCOL.md proto/ledger.proto $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)$(SYSCONFDIR)/ledgerd/plans
 	for f in plans/*.yaml; do [ -e $(DESTDIR)$(SYSCONFDIR)/ledgerd/$$f ] || \
 		install -m 644 $$f $(DESTDIR)$(SYSCONFDIR)/ledgerd/plans/; done
