@@ -31,6 +31,8 @@
 #include "projection.h"
 
 extern const projection_ops progress_projection;
+/* Its queries: progress, and plans (the definitions, with no state). */
+extern const projection_query progress_queries[];
 
 /* Loads the plans of dir (missing_ok: a missing directory is no plans).
  * Call before runner_start; they stay loaded until progress_unload. */
