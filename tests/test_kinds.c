@@ -442,8 +442,6 @@ static void test_org_chain(void **state)
 
 int main(void)
 {
-	if (getenv("TEST"))
-		cmocka_set_test_filter(getenv("TEST"));
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_every_body_has_its_row, teardown),
 	    cmocka_unit_test_teardown(test_rows_agree_with_the_schema, teardown),
@@ -453,5 +451,5 @@ int main(void)
 	    cmocka_unit_test_teardown(test_personal_data, teardown),
 	    cmocka_unit_test_teardown(test_org_chain, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }
