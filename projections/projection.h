@@ -30,6 +30,14 @@
  * projection writes must be a function of the log up to the event it
  * applies (never of the clock or of later events), so a rebuild from scratch
  * gives the same state as incremental application.
+ *
+ * INSTANCES. A projection keeps nothing in file-level variables: what it
+ * holds in memory (its caches of the chunk being applied, its inputs such as
+ * the plans) is its state, made by its `create` when a runner starts and
+ * freed by its `destroy` with the runner, and every operation gets it. So a
+ * process can run several runners, each on its own data directory, and each
+ * projection of each runner has its own state (tests/test_projections.c
+ * runs two).
  */
 #ifndef LD_PROJECTION_H
 #define LD_PROJECTION_H
@@ -63,11 +71,19 @@ enum proj_db {
 /* Their names in the environment (for tools and tests that open it). */
 extern const char *const proj_db_names[PDB__COUNT];
 
+/* What the caller of runner_start gives the projections; each reads its
+ * own part when it makes its state. */
+typedef struct proj_options {
+	const char *plans_dir; /* progress: the plan files (NULL: no plans) */
+	int plans_missing_ok;  /* ... a missing directory is no plans */
+} proj_options;
+
 /* What an apply sees. */
 typedef struct proj_ctx {
 	store_txn *pt;   /* write transaction on the projection environment */
 	store_txn *lt;   /* read transaction on the log, at or after ev->seq */
 	const char *name;
+	void *state;     /* the projection's state in this runner (create) */
 } proj_ctx;
 
 struct projection_query;
@@ -77,6 +93,12 @@ typedef struct projection_ops {
 	/* The requests it answers (projection_query, below), ending with a
 	 * zero command; NULL: none. */
 	const struct projection_query *queries;
+	/* Optional: makes the projection's state for one runner into *state
+	 * (which may stay NULL), from o, before anything else; 0, or an error
+	 * with e filled, and the runner does not start. destroy frees it (also
+	 * NULL) when the runner is freed. */
+	int (*create)(void **state, const proj_options *o, ld_errinfo *e);
+	void (*destroy)(void *state);
 	/* Applies one event (its seq is ev->seq). 0, or a negative code with e
 	 * filled: the projection stops there. Storage errors (STORE_MAP_FULL
 	 * and the like) abort the chunk instead and are retried. */
@@ -85,7 +107,7 @@ typedef struct projection_ops {
 	 * writes it into ctx->pt before the checkpoint is written; discard
 	 * drops it (after the commit, or when the chunk is aborted). */
 	int (*flush)(proj_ctx *ctx);
-	void (*discard)(void);
+	void (*discard)(void *state);
 	/* Optional: at start, in a write transaction, before checkpoints are
 	 * read. Setting *reset drops the projection's checkpoint: it has
 	 * cleared its state (e.g. its inputs besides the log changed) and is
@@ -93,7 +115,7 @@ typedef struct projection_ops {
 	int (*prepare)(proj_ctx *ctx, int *reset);
 	/* Optional: after a chunk's transaction committed (before discard),
 	 * on the runner's thread; checkpoint = the projection's new one. */
-	void (*committed)(uint64_t checkpoint);
+	void (*committed)(void *state, uint64_t checkpoint);
 } projection_ops;
 
 /* The projections, in the order they are run. */
@@ -148,6 +170,8 @@ typedef struct proj_query_ctx {
 	const char *feed_url;  /* where the live feed is published; NULL: none */
 	int64_t now_us;        /* when the request is answered (defaults that
 				* depend on the time: this month, status now) */
+	void *state;           /* the answering projection's state in this
+				* runner (runner_state); NULL for a log view */
 	ld_arena *a;           /* everything of the answer is allocated here */
 	ld_errinfo *e;         /* why it failed, naming the request's field */
 } proj_query_ctx;
@@ -172,8 +196,9 @@ typedef struct projection_query {
 } projection_query;
 
 /* The query that answers a request case (a projection's, or a view read
- * from the log: history), or NULL. */
-const projection_query *projection_query_find(int command);
+ * from the log: history), or NULL; *owner (may be NULL) is set to the
+ * projection it belongs to (NULL for a log view). */
+const projection_query *projection_query_find(int command, const projection_ops **owner);
 
 /* Query helpers: an identifier argument that must be given (0, or
  * MISSING_FIELD / INVALID_VALUE naming `field`); the month of a time as
@@ -187,9 +212,11 @@ uint32_t proj_month_of(int64_t us);
 
 typedef struct runner runner;
 
-/* Opens DATA/projections (dir) and starts the loop thread, which catches up
+/* Makes every projection's state (from o; NULL: the defaults, no plans),
+ * opens DATA/projections (dir) and starts the loop thread, which catches up
  * with the log at once. w's commit hook is set to wake it. */
-int runner_start(runner **out, const char *dir, store *log, writer *w, ld_errinfo *e);
+int runner_start(runner **out, const char *dir, store *log, writer *w, const proj_options *o,
+		 ld_errinfo *e);
 /* Stops the loop after the chunk in flight and answers every waiter with
  * "shutting down"; queries keep working until runner_free. */
 void runner_stop(runner *r);
@@ -197,6 +224,10 @@ void runner_free(runner *r);
 
 /* The projection environment, for queries (read transactions). */
 store *runner_store(runner *r);
+
+/* The state of projection ops in runner r (NULL if it keeps none); valid
+ * until runner_free. */
+void *runner_state(runner *r, const projection_ops *ops);
 
 /* The lowest checkpoint of the projections a query needs (all of them). */
 uint64_t runner_checkpoint(runner *r);

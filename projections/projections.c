@@ -34,11 +34,14 @@ static const projection_query *query_in(const projection_query *q, int command)
 	return NULL;
 }
 
-const projection_query *projection_query_find(int command)
+const projection_query *projection_query_find(int command, const projection_ops **owner)
 {
 	const projection_query *q = NULL;
+	if (owner)
+		*owner = NULL;
 	for (unsigned i = 0; !q && i < nprojections; i++)
-		q = query_in(projections[i]->queries, command);
+		if ((q = query_in(projections[i]->queries, command)) && owner)
+			*owner = projections[i];
 	for (size_t i = 0; !q && i < sizeof(log_views) / sizeof(log_views[0]); i++)
 		q = query_in(log_views[i], command);
 	return q;

@@ -45,5 +45,5 @@ const handler *handler_find(int command)
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
 		if (table[i].command == command)
 			return &table[i];
-	return command > 0 && projection_query_find(command) ? &projection_query_row : NULL;
+	return command > 0 && projection_query_find(command, NULL) ? &projection_query_row : NULL;
 }

@@ -40,8 +40,10 @@ static const Ledger__Consistency *consistency_of(const ProtobufCMessage *args)
 }
 
 /* Answers the query from one read transaction. */
-static nng_msg *run_query(server *srv, const Ledger__Request *req, const projection_query *pq)
+static nng_msg *run_query(server *srv, const Ledger__Request *req)
 {
+	const projection_ops *owner;
+	const projection_query *pq = projection_query_find((int)req->command_case, &owner);
 	Ledger__Response resp = LEDGER__RESPONSE__INIT;
 	ld_arena a = LD_ARENA_INIT;
 	ld_errinfo e = {0};
@@ -49,6 +51,7 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req, const project
 	proj_query_ctx q = {.keys = srv->keys,
 			    .feed_url = srv->has_pub ? srv->pub_url : NULL,
 			    .now_us = ld_wall_us(),
+			    .state = owner ? runner_state(srv->proj, owner) : NULL,
 			    .a = &a,
 			    .e = &e};
 	int rc;
@@ -100,7 +103,7 @@ static nng_msg *query_waited(call *c)
 	const Ledger__Consistency *cons = consistency_of(args_of(c->req));
 	if (c->wait_ok != 1)
 		return wait_failed(c->wait_ok, cons ? cons->min_seq : 0);
-	return run_query(c->srv, c->req, projection_query_find((int)c->req->command_case));
+	return run_query(c->srv, c->req);
 }
 
 /* On the runner's thread (or at once, when decided already). */
@@ -114,12 +117,12 @@ static void query_ready(void *arg, int ok)
 nng_msg *query_start(call *c)
 {
 	server *srv = c->srv;
-	const projection_query *pq = projection_query_find((int)c->req->command_case);
+	const projection_query *pq = projection_query_find((int)c->req->command_case, NULL);
 	if (!srv->proj || !pq)
 		return reply_error_msg(LD_E(UNKNOWN_COMMAND),
 				       "projections are not running on this server");
 	if (pq->flags & PQ_NO_STATE)
-		return run_query(srv, c->req, pq);
+		return run_query(srv, c->req);
 	const Ledger__Consistency *cons = consistency_of(args_of(c->req));
 	uint64_t min_seq = cons && cons->has_min_seq ? cons->min_seq : 0;
 	uint32_t timeout = cons && cons->has_timeout_ms ? cons->timeout_ms : RUNNER_WAIT_DEFAULT_MS;
@@ -139,7 +142,7 @@ nng_msg *query_start(call *c)
 	}
 	/* A view of the log has every committed seq. */
 	if (!min_seq || (pq->flags & PQ_READS_LOG) || runner_checkpoint(srv->proj) >= min_seq)
-		return run_query(srv, c->req, pq);
+		return run_query(srv, c->req);
 	if (call_hand_off(c, query_waited, NULL) != 0)
 		return wait_failed(-2, min_seq);
 	int rc = runner_wait(srv->proj, min_seq, timeout, query_ready, c);
