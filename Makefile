@@ -8,8 +8,12 @@
 #   make bench        build optimised and run the benchmarks in bench/ (not part of test;
 #                     PostgreSQL is the peer: bench/pg.c; BENCH_ONLY=pg|growth|... one part)
 #   make valgrind     run the unit tests under valgrind (non-sanitized build)
-#   make install      install programs, systemd unit, config example, docs
-#                     (PREFIX, DESTDIR, SYSCONFDIR, BINDIR, UNITDIR, DOCDIR)
+#   make install      install programs, systemd units, config example, plans, docs, manual
+#                     pages, bash completion (PREFIX, DESTDIR, SYSCONFDIR, BINDIR, UNITDIR,
+#                     DOCDIR, MANDIR, COMPLETIONDIR)
+#   make man          the manual pages, from the programs' --help (help2man), into $(BUILD)/man
+#   make deb          the Debian packages ledgerd and ledgerd-clients (debian/), built from a
+#                     copy of the tree in $(BUILD)/deb, then checked by lintian
 #   make fuzz         build the libFuzzer harnesses (fuzz/, clang-14) into build/fuzz/ and run
 #                     each for FUZZ_SECONDS seconds from its seed corpus (fuzz/README.md)
 #   make soak         hundreds of kill -9 rounds (test_daemon test_crash_rounds; CRASH_ROUNDS, default 300)
@@ -48,6 +52,10 @@ BINDIR ?= $(PREFIX)/bin
 SYSCONFDIR ?= $(PREFIX)/etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DOCDIR ?= $(PREFIX)/share/doc/ledgerd
+MANDIR ?= $(PREFIX)/share/man
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+# The version: the daemon's (ledgerd --version), which debian/changelog follows.
+VERSION := $(shell sed -n 's/^\#define LEDGERD_VERSION "\(.*\)"/\1/p' daemon/main.c)
 
 CC      ?= cc
 V       ?=
@@ -110,7 +118,8 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 FUZZERS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak
+.PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak \
+	man deb
 .SUFFIXES:
 .SECONDARY:
 
@@ -234,13 +243,24 @@ format:
 # the programs, the systemd unit (paths filled in), the config example (an
 # existing ledgerd.conf is kept; the example always goes to the doc directory)
 # and the docs. For a system install: make install PREFIX=/usr SYSCONFDIR=/etc
-install: programs
+install: programs man
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/ledgerd \
 		$(DESTDIR)$(DOCDIR)
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
-	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-		-e 's|@DOCDIR@|$(DOCDIR)|g' etc/ledgerd.service > $(DESTDIR)$(UNITDIR)/ledgerd.service
-	chmod 644 $(DESTDIR)$(UNITDIR)/ledgerd.service
+	for u in $(UNITS); do \
+		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+			-e 's|@DOCDIR@|$(DOCDIR)|g' etc/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	install -d $(DESTDIR)$(SYSCONFDIR)/default
+	for d in ledger-sink ledger-dashboard; do [ -e $(DESTDIR)$(SYSCONFDIR)/default/$$d ] || \
+		install -m 644 etc/$$d.default $(DESTDIR)$(SYSCONFDIR)/default/$$d || exit 1; done
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	install -m 644 $(BUILD)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(BUILD)/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(COMPLETIONDIR)
+	install -m 644 etc/bash-completion/ledgerctl $(DESTDIR)$(COMPLETIONDIR)/ledgerctl
+	for p in $(filter-out ledgerctl,$(notdir $(PROGRAMS))); do \
+		ln -sf ledgerctl $(DESTDIR)$(COMPLETIONDIR)/$$p || exit 1; done
 	install -m 644 etc/ledgerd.conf $(DESTDIR)$(DOCDIR)/ledgerd.conf.example
 	[ -e $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf ] || \
 		install -m 644 etc/ledgerd.conf $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf
@@ -248,6 +268,36 @@ install: programs
 	install -d $(DESTDIR)$(SYSCONFDIR)/ledgerd/plans
 	for f in plans/*.yaml; do [ -e $(DESTDIR)$(SYSCONFDIR)/ledgerd/$$f ] || \
 		install -m 644 $$f $(DESTDIR)$(SYSCONFDIR)/ledgerd/plans/; done
+
+# The systemd units in etc/ (@BINDIR@, @SYSCONFDIR@, @DOCDIR@ filled in by install).
+UNITS := ledgerd.service ledger-sink.service ledger-dashboard.service
+
+# Manual pages: help2man over each program's --help (scripts/gen-man.sh), with
+# what --help does not say from docs/man/*.h2m.
+man: $(BUILD)/man/.done
+$(BUILD)/man/.done: $(PROGRAMS) scripts/gen-man.sh $(wildcard docs/man/*.h2m)
+	@echo "  MAN     $(BUILD)/man"
+	$(Q)rm -rf $(BUILD)/man && scripts/gen-man.sh $(BUILD) $(BUILD)/man $(VERSION) && touch $@
+
+# Debian packages, from a copy of the tree (the files git knows, as they are
+# now, and new ones it does not ignore), so the checkout stays clean; the
+# .deb files and lintian's findings end up in $(BUILD)/deb.
+DEB_SRC = $(BUILD)/deb/ledgerd-$(VERSION)
+deb: deps
+	@command -v dpkg-buildpackage >/dev/null || \
+		{ echo "make deb: dpkg-buildpackage is missing (scripts/install-deps.sh)" >&2; exit 1; }
+	rm -rf $(BUILD)/deb && mkdir -p $(DEB_SRC)
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard | \
+			tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C $(DEB_SRC); \
+	else \
+		tar --exclude=./build --exclude=./data -cf - . | tar -xf - -C $(DEB_SRC); \
+	fi
+	cd $(DEB_SRC) && dpkg-buildpackage -b -uc -us
+	@if command -v lintian >/dev/null; then \
+		echo "  LINTIAN $(BUILD)/deb/*.changes"; \
+		lintian --info --display-info --pedantic $(BUILD)/deb/*.changes | tee $(BUILD)/deb/lintian.txt; \
+	fi
 
 clean:
 	rm -rf build
