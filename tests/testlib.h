@@ -157,7 +157,7 @@ typedef struct tl_dump {
 void tl_dump_store(store *s, const char *const *names, unsigned ndbs, tl_dump *d);
 void tl_dump_free(tl_dump *d);
 
-/* ---- the log's index (DATA/index/, daemon/store.h) ---- */
+/* ---- the log's index (DATA/index/, core/store.h) ---- */
 /* Opens the ledger in data_dir (no daemon on it), which brings its index up
  * to the log, and dumps every database of the log's store (log, meta, every
  * index and its checkpoint); then throws the index away, reopens (a rebuild
