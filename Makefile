@@ -125,7 +125,10 @@ PROTO_SRCS  := $(wildcard proto/*.c)
 CORE_SRCS   := $(wildcard core/*.c)
 PROJ_SRCS   := $(wildcard projections/*.c)
 SERVER_SRCS := $(wildcard server/*.c)
-DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+# The program ledgerd: main, and its side of systemd (libsystemd: the
+# readiness notice and the journal's log prefixes), which nothing else links.
+DAEMON_MAIN_SRCS := daemon/main.c daemon/systemd.c
+DAEMON_SRCS := $(filter-out $(DAEMON_MAIN_SRCS),$(wildcard daemon/*.c))
 CLIENT_PROGS_SRCS := $(wildcard clients/ledger*.c)
 # A program in several files has a folder: clients/NAME/*.c, main.c among them.
 CLIENT_PROG_DIRS  := $(patsubst %/main.c,%,$(wildcard clients/*/main.c))
@@ -178,6 +181,18 @@ $(BUILD)/obj/gen/ledger.pb-c.o: $(GEN_C)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) $(INC_proto) -Wno-missing-prototypes -MMD -MP -c $< -o $@
 
+# What ledgerd_build_info says (daemon/metrics.c): the version, and the
+# versions of the main libraries it is built against.
+NNG_VERSION = $(shell awk '/define NNG_(MAJOR|MINOR|PATCH)_VERSION/ { v = v (v == "" ? "" : ".") $$3 } \
+	END { print v }' /usr/include/nng/nng.h 2>/dev/null)
+mod = $(shell pkg-config --modversion $(1) 2>/dev/null)
+$(BUILD)/gen/build_info.h: Makefile daemon/main.c | $(BUILD)/config.mk
+	@mkdir -p $(BUILD)/gen
+	$(Q)printf '#define LD_BUILD_VERSION "%s"\n#define LD_BUILD_LIBS "%s"\n' '$(VERSION)' \
+		'compiler=\"$(notdir $(CC)) $(shell $(CC) -dumpfullversion 2>/dev/null)\",lmdb=\"$(call mod,lmdb)\",nng=\"$(NNG_VERSION)\",protobuf_c=\"$(call mod,libprotobuf-c)\",libuv=\"$(call mod,libuv)\",openssl=\"$(call mod,libcrypto)\",libmicrohttpd=\"$(call mod,libmicrohttpd)\"' \
+		> $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/daemon/metrics.o: $(BUILD)/gen/build_info.h
+
 $(BUILD)/config.mk:
 	@mkdir -p $(BUILD)
 	@printf 'SAN ?= %s\nOPT ?= %s\n' '$(SAN)' '$(OPT)' > $@
@@ -190,9 +205,10 @@ $(BUILD)/obj/%.o: %.c $(GEN_H) | $(BUILD)/config.mk
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
 
-$(BUILD)/ledgerd: $(BUILD)/obj/daemon/main.o $(CORE_OBJS) $(PROTO_OBJS)
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
+$(BUILD)/ledgerd: $(call obj,$(DAEMON_MAIN_SRCS)) $(CORE_OBJS) $(PROTO_OBJS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) $(SYSTEMD_LIBS) -o $@
 
 $(BUILD)/ledger%: $(BUILD)/obj/clients/ledger%.o $(CLIENT_OBJS) $(PROTO_OBJS)
 	@echo "  LD      $@"

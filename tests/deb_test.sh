@@ -23,6 +23,16 @@ for tool in dpkg-buildpackage dh lintian help2man systemd-analyze man; do
 	}
 done
 
+# --- what the package build needs ---------------------------------------------
+# Every library the build links (a -dev package of scripts/install-deps.sh,
+# but the test and fuzzing ones) is a build dependency of the packages.
+bdeps=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$ROOT/debian/control")
+for dev in $(grep -oE '\blib[a-z0-9.+-]+-dev\b' "$ROOT/scripts/install-deps.sh" | sort -u); do
+	case $dev in libcmocka-dev | libclang-rt-14-dev) continue ;; esac
+	grep -qE "(^|[ ,])$dev(,|\s|$)" <<<"$bdeps" ||
+		fail "$dev (scripts/install-deps.sh) is not in debian/control's Build-Depends"
+done
+
 # --- build ------------------------------------------------------------------
 B="$TMPDIR/b"
 make -C "$ROOT" --no-print-directory deb BUILD="$B" >"$TMPDIR/deb.log" 2>&1 ||
