@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinds.h"
 #include "model.h"
+#include "orgtree.h"
 
 #define NGROUPS 12   /* WorkerGroup values 0 … 11 */
 #define NCHANNELS 6  /* JoinChannel values 0 … 5 */
@@ -209,8 +211,10 @@ static void aff_remove(mview *m, const char *org)
 		}
 }
 
-/* One event of a member's stream, folded into its view. The log holds only
- * events that passed the write model, so nothing here is rejected. */
+/* One event of a member's stream, folded into its view: a case for each
+ * kind that changes what the view shows (forgetting and services do not).
+ * The log holds only events that passed the write model, so nothing here is
+ * rejected. */
 static void member_step(mview *m, const Ledger__Event *ev)
 {
 	m->version = ev->version;
@@ -491,22 +495,21 @@ static int org_save(store_txn *t, const char *id, const org_agg *o)
 	return 0;
 }
 
-/* The organisation and its ancestors, nearest first. */
-static int chain_of(store_txn *t, const char *org, char ids[MAX_DEPTH][LD_ID_MAX + 1], int *n)
+static int parent_in(void *t, const char *org, ld_org_id parent)
 {
 	org_agg o;
-	*n = 0;
-	copy_str(ids[0], sizeof(ids[0]), org);
-	while (*n < MAX_DEPTH) {
-		int rc = org_load(t, ids[*n], &o);
-		if (rc)
-			return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
-		(*n)++;
-		if (!o.parent[0] || *n == MAX_DEPTH)
-			return 0;
-		copy_str(ids[*n], sizeof(ids[0]), o.parent);
-	}
-	return 0;
+	int rc = org_load(t, org, &o);
+	if (!rc)
+		memcpy(parent, o.parent, sizeof(o.parent));
+	return rc;
+}
+
+/* The organisation and its ancestors, nearest first, in this projection's
+ * aggregates (through the cache). */
+static int chain_of(store_txn *t, const char *org, char ids[MAX_DEPTH][LD_ID_MAX + 1], int *n)
+{
+	int rc = ld_org_chain(org, parent_in, t, ids, MAX_DEPTH, n);
+	return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
 }
 
 static size_t month_key(uint8_t *key, const char *org, uint32_t month)
@@ -953,6 +956,11 @@ static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 		member_step(&new, ev);
 		return member_change(c->pt, member, &old, &new);
 	}
+	if (ld_kind_of(ev->body_case)->flags & LD_KIND_CORRECTION)
+		return apply_correction(c, ev);
+	/* The organisations' own events and the workforce estimates: a case
+	 * for each that changes what this projection keeps. Services,
+	 * activities, funds and stations are not in these views. */
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_ORG_REGISTERED:
 		return org_registered(c, ev->org_registered);
@@ -972,11 +980,8 @@ static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 		return workforce_put(c, ev->workforce_estimated->region,
 				     (unsigned)ev->workforce_estimated->worker_group,
 				     ev->workforce_estimated->count, 1);
-	case LEDGER__EVENT__BODY_EVENT_VOIDED:
-	case LEDGER__EVENT__BODY_EVENT_AMENDED:
-		return apply_correction(c, ev);
 	default:
-		return 0; /* services, activities, funds, stations: not this view */
+		return 0;
 	}
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinds.h"
 #include "log.h"
 #include "model.h"
 
@@ -255,42 +256,6 @@ static int add_distinct(cbuf *b, const uint8_t *key, const char *member)
 	return cbuf_put(b, e, KEY_LEN + 2 + n);
 }
 
-static int in_set(uint64_t set, int v)
-{
-	return !set || (v > 0 && v < 64 && (set >> v & 1));
-}
-
-static int tri(int8_t want, int have)
-{
-	return want < 0 || want == !!have;
-}
-
-static int matches(const plan_filter *f, const Ledger__Event *ev, int first)
-{
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_MEMBER_JOINED: {
-		const Ledger__MemberJoined *j = ev->member_joined;
-		return in_set(f->groups, j->worker_group) && in_set(f->channels, j->channel) &&
-		       in_set(f->paths, j->join_path) && in_set(f->employments, j->employment) &&
-		       tri(f->first_join, first) && tri(f->real_name, j->real_name);
-	}
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		return in_set(f->kinds, ev->service_delivered->kind) &&
-		       tri(f->member, ld_has(ev->service_delivered->member_id));
-	case LEDGER__EVENT__BODY_ACTIVITY_HELD:
-		return in_set(f->kinds, ev->activity_held->kind);
-	case LEDGER__EVENT__BODY_STATION_OPENED:
-		return in_set(f->kinds, ev->station_opened->kind);
-	case LEDGER__EVENT__BODY_ORG_REGISTERED: {
-		const Ledger__OrgRegistered *o = ev->org_registered;
-		return in_set(f->kinds, o->kind) &&
-		       in_set(f->groups, o->has_worker_group ? (int)o->worker_group : 0);
-	}
-	default:
-		return 0;
-	}
-}
-
 static int64_t field_value(int field, const Ledger__Event *ev)
 {
 	switch (field) {
@@ -307,41 +272,22 @@ static int64_t field_value(int field, const Ledger__Event *ev)
 	}
 }
 
-static const char *member_of(const Ledger__Event *ev)
-{
-	if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED)
-		return ev->member_joined->member_id;
-	if (ev->body_case == LEDGER__EVENT__BODY_SERVICE_DELIVERED)
-		return ev->service_delivered->member_id;
-	return NULL;
-}
-
-/* The region an event counts in (0: none known). */
+/* The region an event counts in (0: none known): its place (proto/kinds.c),
+ * a region, or an organisation whose region it is. */
 static int event_region(proj_ctx *c, const Ledger__Event *ev, uint32_t *region)
 {
-	const char *org;
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	const ProtobufCMessage *body = ld_kind_body(k, ev);
 	store_val v;
 	*region = 0;
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_ORG_REGISTERED:
-		*region = ev->org_registered->region;
+	if (!k->place.fd)
 		return 0;
-	case LEDGER__EVENT__BODY_STATION_OPENED:
-		*region = ev->station_opened->region;
-		return 0;
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		org = ev->member_joined->org_id;
-		break;
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		org = ev->service_delivered->org_id;
-		break;
-	case LEDGER__EVENT__BODY_ACTIVITY_HELD:
-		org = ev->activity_held->org_id;
-		break;
-	default:
+	if (k->place.fd->type != PROTOBUF_C_TYPE_STRING) {
+		*region = (uint32_t)ld_field_num(&k->place, body);
 		return 0;
 	}
-	if (!ld_has(org))
+	const char *org = ld_field_str(&k->place, body);
+	if (!org)
 		return 0;
 	int rc = store_get(c->pt, PDB_PORGS, org, strlen(org), &v);
 	if (rc == LD_E(NOT_FOUND))
@@ -354,13 +300,10 @@ static int event_region(proj_ctx *c, const Ledger__Event *ev, uint32_t *region)
 	return 0;
 }
 
+/* Plans count the kinds with a place. */
 static int countable(int body)
 {
-	return body == LEDGER__EVENT__BODY_MEMBER_JOINED ||
-	       body == LEDGER__EVENT__BODY_SERVICE_DELIVERED ||
-	       body == LEDGER__EVENT__BODY_ACTIVITY_HELD ||
-	       body == LEDGER__EVENT__BODY_STATION_OPENED ||
-	       body == LEDGER__EVENT__BODY_ORG_REGISTERED;
+	return ld_kind_of(body)->place.fd != NULL;
 }
 
 /* What ev (as it counts; `first`: a first join) adds, into b. */
@@ -382,7 +325,8 @@ static int contributions(proj_ctx *c, const Ledger__Event *ev, int first, cbuf *
 		unsigned nreg = regions[1] == p->region ? 1 : 2;
 		for (unsigned ti = 0; ti < p->ntargets; ti++) {
 			const plan_target *t = &p->targets[ti];
-			if (t->event != (int)ev->body_case || !matches(&t->where, ev, first))
+			if (t->event != (int)ev->body_case ||
+			    !plan_filter_matches(&t->where, ev, first))
 				continue;
 			unsigned wy = t->window == PW_YEARLY ? (unsigned)year : 0;
 			for (unsigned ri = 0; ri < nreg && !rc; ri++) {
@@ -399,10 +343,12 @@ static int contributions(proj_ctx *c, const Ledger__Event *ev, int first, cbuf *
 					break;
 				}
 				case PM_RATIO:
-					rc = add_sum(b, key, matches(&t->numerator, ev, first), 1);
+					rc = add_sum(b, key,
+						     plan_filter_matches(&t->numerator, ev, first),
+						     1);
 					break;
 				case PM_DISTINCT: {
-					const char *m = member_of(ev);
+					const char *m = codec_event_member(ev);
 					if (ld_has(m))
 						rc = add_distinct(b, key, m);
 					break;
@@ -556,7 +502,7 @@ static int correct(proj_ctx *c, const Ledger__Event *ev, uint64_t target)
 		if (orig->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED) {
 			recount_arg ra = {c, 0};
 			rc = proj_fold_stream(c, orig->stream, ev->seq, recount_step, &ra);
-		} else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
+		} else if (ld_kind_of(ev->body_case)->flags & LD_KIND_AMENDMENT) {
 			proj_eff eff;
 			if ((rc = proj_effective(c, target, &eff)) == 0 && eff.ev)
 				rc = count(c, eff.ev, target, 1);

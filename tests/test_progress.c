@@ -351,6 +351,107 @@ static void test_plan_errors(void **state)
 	expect_error("id: t\nbogus: 1\n", "p.yaml:2: unknown key 'bogus'");
 }
 
+/* Every filter key of a plan, against events that pass it and events that
+ * do not: the key reads its field of the body (plan_filter_matches). */
+static void test_plan_filters(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *event, *where;
+	} targets[] = {
+		{"member_joined", "{ worker_group: [courier, delivery_rider], channel: online, "
+				  "join_path: platform_work, employment: self_employed, "
+				  "real_name: true, first_join: true }"},
+		{"service_delivered", "{ kind: legal_aid, member: false }"},
+		{"activity_held", "{ kind: service_fair }"},
+		{"station_opened", "{ kind: rider_home }"},
+		{"org_registered", "{ kind: platform_enterprise_union, worker_group: courier }"},
+	};
+	char buf[4096];
+	size_t n = (size_t)snprintf(buf, sizeof(buf), "%s", good_head);
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				      "  - id: t%zu\n    title: T\n    event: %s\n    where: %s\n"
+				      "    measure: count\n    window: yearly\n    target: 5\n",
+				      i, targets[i].event, targets[i].where);
+	plan p;
+	ld_errinfo e = {0};
+	if (plan_load_buffer("f.yaml", buf, n, &p, &e))
+		fail_msg("%s", e.message);
+	assert_int_equal(p.ntargets, 5);
+	const plan_filter *fj = &p.targets[0].where, *fs = &p.targets[1].where;
+	const plan_filter *fa = &p.targets[2].where, *fst = &p.targets[3].where;
+	const plan_filter *fo = &p.targets[4].where;
+
+	Ledger__Event *j = tl_join("M1", "NJ", 1);
+	Ledger__MemberJoined *mj = j->member_joined;
+	mj->worker_group = LEDGER__WORKER_GROUP__DELIVERY_RIDER;
+	mj->channel = LEDGER__JOIN_CHANNEL__ONLINE;
+	mj->join_path = LEDGER__JOIN_PATH__PLATFORM_WORK;
+	mj->employment = LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED;
+	mj->real_name = 1;
+	assert_true(plan_filter_matches(fj, j, 1));
+	assert_false(plan_filter_matches(fj, j, 0)); /* a rejoin */
+	mj->worker_group = LEDGER__WORKER_GROUP__TRUCK_DRIVER;
+	assert_false(plan_filter_matches(fj, j, 1));
+	mj->worker_group = LEDGER__WORKER_GROUP__COURIER;
+	assert_true(plan_filter_matches(fj, j, 1));
+	mj->channel = LEDGER__JOIN_CHANNEL__CEREMONY;
+	assert_false(plan_filter_matches(fj, j, 1));
+	mj->channel = LEDGER__JOIN_CHANNEL__ONLINE;
+	mj->join_path = LEDGER__JOIN_PATH__LABOUR_RELATION;
+	assert_false(plan_filter_matches(fj, j, 1));
+	mj->join_path = LEDGER__JOIN_PATH__PLATFORM_WORK;
+	mj->employment = LEDGER__EMPLOYMENT_RELATION__EMPLOYED;
+	assert_false(plan_filter_matches(fj, j, 1));
+	mj->employment = LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED;
+	mj->real_name = 0;
+	assert_false(plan_filter_matches(fj, j, 1));
+	mj->real_name = 1;
+	assert_true(plan_filter_matches(fj, j, 1));
+
+	Ledger__Event *sv = tl_service("NJ", NULL, LEDGER__SERVICE_KIND__LEGAL_AID);
+	assert_true(plan_filter_matches(fs, sv, 1));
+	sv = tl_service("NJ", "M1", LEDGER__SERVICE_KIND__LEGAL_AID);
+	assert_false(plan_filter_matches(fs, sv, 1)); /* served a member */
+	sv = tl_service("NJ", NULL, LEDGER__SERVICE_KIND__HEALTH_CHECK);
+	assert_false(plan_filter_matches(fs, sv, 1));
+
+	Ledger__Event *a = tl_event();
+	Ledger__ActivityHeld ah = LEDGER__ACTIVITY_HELD__INIT;
+	ah.org_id = "NJ";
+	ah.has_kind = ah.has_participants = 1;
+	ah.kind = LEDGER__ACTIVITY_KIND__SERVICE_FAIR;
+	ah.participants = 30;
+	a->body_case = LEDGER__EVENT__BODY_ACTIVITY_HELD;
+	a->activity_held = &ah;
+	assert_true(plan_filter_matches(fa, a, 1));
+	ah.kind = LEDGER__ACTIVITY_KIND__THEMED_ACTIVITY;
+	assert_false(plan_filter_matches(fa, a, 1));
+
+	Ledger__Event *st = station("S1", "NJ", LEDGER__STATION_KIND__RIDER_HOME, 320102, TL_T0);
+	assert_true(plan_filter_matches(fst, st, 1));
+	st->station_opened->kind = LEDGER__STATION_KIND__DRIVER_HOME;
+	assert_false(plan_filter_matches(fst, st, 1));
+
+	Ledger__Event *o = tl_org("NJ-P", LEDGER__ORG_KIND__PLATFORM_ENTERPRISE_UNION, "NJ", 320100);
+	assert_false(plan_filter_matches(fo, o, 1)); /* no worker group */
+	o->org_registered->has_worker_group = 1;
+	o->org_registered->worker_group = LEDGER__WORKER_GROUP__COURIER;
+	assert_true(plan_filter_matches(fo, o, 1));
+	o->org_registered->kind = LEDGER__ORG_KIND__INDUSTRY_UNION;
+	assert_false(plan_filter_matches(fo, o, 1));
+
+	/* Kinds plans do not count pass no filter, not even an empty one. */
+	plan_filter none;
+	memset(&none, 0, sizeof(none));
+	none.first_join = none.real_name = none.member = -1;
+	assert_false(plan_filter_matches(&none, tl_dues("M1", 100), 1));
+	assert_true(plan_filter_matches(&none, a, 1));
+	plan_free(&p);
+	tl_free_all();
+}
+
 /* ------------------------------------------------------------------ */
 /* Figures against a count made by hand                                */
 /* ------------------------------------------------------------------ */
@@ -619,6 +720,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shipped_plans_load),
 		cmocka_unit_test(test_plan_errors),
+		cmocka_unit_test(test_plan_filters),
 		cmocka_unit_test_setup_teardown(test_jiangsu_and_guangdong, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plans_change_rebuilds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_bad_input, setup, teardown),
