@@ -266,16 +266,14 @@ int main(int argc, char **argv)
 		log_info("--rebuild: removing '%s'; the projections are rebuilt from the log", pdir);
 		nftw(pdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	}
-	/* Plans are an input of the progress projection: load them first. */
-	if (progress_load_plans(cfg.plans ? cfg.plans : "plans", !cfg.plans, &e) != 0) {
+	/* Plans are an input of the progress projection: it loads them first. */
+	proj_options po = {.plans_dir = cfg.plans ? cfg.plans : "plans",
+			   .plans_missing_ok = !cfg.plans};
+	if (runner_start(&r, pdir, s, w, &po, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
 	}
-	log_info("plans: %u loaded from '%s'", progress_plans()->n, cfg.plans ? cfg.plans : "plans");
-	if (runner_start(&r, pdir, s, w, &e) != 0) {
-		log_error("%s", e.message);
-		goto out;
-	}
+	log_info("plans: %u loaded from '%s'", progress_plans(progress_of(r))->n, po.plans_dir);
 	if (server_start(&srv, s, w, r, &srvo, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
@@ -338,7 +336,6 @@ out:
 	roles_free(rl);
 	keystore_close(keys);
 	store_close(s);
-	progress_unload();
 	log_info("stopped");
 	config_release(&cfg);
 	return rc;

@@ -35,6 +35,7 @@ typedef struct fx {
 	tl_ledger l;
 	runner *r;
 	char pdir[600];
+	char plans[1024]; /* the plans the runner starts with */
 	ld_arena a;
 } fx;
 
@@ -46,18 +47,23 @@ static const char *plans_dir(void)
 	return dir;
 }
 
-static void load_plans(const char *dir)
+/* The plans the next start loads. */
+static void load_plans(fx *f, const char *dir)
 {
-	ld_errinfo e = {0};
-	if (progress_load_plans(dir, 0, &e) != 0)
-		fail_msg("loading %s: %s", dir, e.message);
+	snprintf(f->plans, sizeof(f->plans), "%s", dir);
 }
 
 static void start(fx *f)
 {
 	ld_errinfo e = {0};
-	if (runner_start(&f->r, f->pdir, f->l.s, f->l.w, &e) != 0)
-		fail_msg("runner_start: %s", e.message);
+	proj_options o = {.plans_dir = f->plans};
+	if (runner_start(&f->r, f->pdir, f->l.s, f->l.w, &o, &e) != 0)
+		fail_msg("runner_start (plans %s): %s", f->plans, e.message);
+}
+
+static const plan_set *plans_of(fx *f)
+{
+	return progress_plans(progress_of(f->r));
 }
 
 static void stop(fx *f)
@@ -72,7 +78,7 @@ static int setup(void **state)
 	fx *f = calloc(1, sizeof(*f));
 	tl_open(&f->l, 0);
 	snprintf(f->pdir, sizeof(f->pdir), "%s/projections", f->l.dir);
-	load_plans(plans_dir());
+	load_plans(f, plans_dir());
 	start(f);
 	*state = f;
 	return 0;
@@ -85,7 +91,6 @@ static int teardown(void **state)
 		stop(f);
 	tl_close(&f->l);
 	ld_arena_free(&f->a);
-	progress_unload();
 	free(f);
 	return 0;
 }
@@ -191,14 +196,14 @@ typedef struct fig {
 static fig figure(fx *f, const char *plan_id, const char *target, uint32_t year, uint32_t region,
 		  int64_t at)
 {
-	const plan *p = plan_find(progress_plans(), plan_id);
+	const plan *p = plan_find(plans_of(f), plan_id);
 	store_txn *t;
 	Ledger__ProgressReport rep;
 	ld_errinfo e = {0};
 	fig g = {0};
 	assert_non_null(p);
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	if (progress_report(t, p, 0, 0, at, &rep, &f->a, &e) != 0)
+	if (progress_report(progress_of(f->r), t, p, 0, 0, at, &rep, &f->a, &e) != 0)
 		fail_msg("report: %s", e.message);
 	store_read_end(t);
 	for (size_t i = 0; i < rep.n_rows; i++) {
@@ -626,7 +631,7 @@ static void test_jiangsu_and_guangdong(void **state)
 			 LEDGER__PROGRESS_STATUS__ACHIEVED);
 
 	/* A rebuild from the log gives the same figures, byte for byte. */
-	const plan_set *ps = progress_plans();
+	const plan_set *ps = plans_of(f);
 	size_t before_len[2];
 	uint8_t *before[2];
 	for (unsigned k = 0; k < 2; k++) {
@@ -634,7 +639,9 @@ static void test_jiangsu_and_guangdong(void **state)
 		Ledger__ProgressReport rep;
 		ld_errinfo e = {0};
 		assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-		assert_int_equal(progress_report(t, &ps->plans[k], 0, 0, AT, &rep, &f->a, &e), 0);
+		assert_int_equal(
+			progress_report(progress_of(f->r), t, &ps->plans[k], 0, 0, AT, &rep, &f->a, &e),
+			0);
 		store_read_end(t);
 		before_len[k] = ledger__progress_report__get_packed_size(&rep);
 		before[k] = malloc(before_len[k]);
@@ -644,12 +651,15 @@ static void test_jiangsu_and_guangdong(void **state)
 	tl_rmrf(f->pdir);
 	start(f);
 	caught_up(f);
+	ps = plans_of(f); /* the new runner's */
 	for (unsigned k = 0; k < 2; k++) {
 		store_txn *t;
 		Ledger__ProgressReport rep;
 		ld_errinfo e = {0};
 		assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-		assert_int_equal(progress_report(t, &ps->plans[k], 0, 0, AT, &rep, &f->a, &e), 0);
+		assert_int_equal(
+			progress_report(progress_of(f->r), t, &ps->plans[k], 0, 0, AT, &rep, &f->a, &e),
+			0);
 		store_read_end(t);
 		size_t n = ledger__progress_report__get_packed_size(&rep);
 		uint8_t *after = malloc(n);
@@ -678,7 +688,7 @@ static void test_plans_change_rebuilds(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(cmd, sizeof(cmd), "cp %s/guangdong-2021-2022.yaml %s/", plans_dir(), dir);
 	assert_int_equal(system(cmd), 0);
-	load_plans(dir);
+	load_plans(f, dir);
 	start(f);
 	caught_up(f);
 	EXPECT(f, GD, "new-grassroots-unions", 0, 440000, 4);
@@ -687,7 +697,7 @@ static void test_plans_change_rebuilds(void **state)
 	tl_rmrf(dir);
 
 	/* And back. */
-	load_plans(plans_dir());
+	load_plans(f, plans_dir());
 	start(f);
 	caught_up(f);
 	EXPECT(f, JS, "new-members-total", 0, 320000, 1);
@@ -698,16 +708,17 @@ static void test_plans_change_rebuilds(void **state)
 static void test_report_bad_input(void **state)
 {
 	fx *f = *state;
-	const plan *p = plan_find(progress_plans(), JS);
+	const plan *p = plan_find(plans_of(f), JS);
+	const progress *pg = progress_of(f->r);
 	store_txn *t;
 	Ledger__ProgressReport rep;
 	ld_errinfo e = {0};
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	assert_int_equal(progress_report(t, p, 2030, 0, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
+	assert_int_equal(progress_report(pg, t, p, 2030, 0, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
 	assert_non_null(strstr(e.message, "runs from 2024 to 2026, not in 2030"));
-	assert_int_equal(progress_report(t, p, 0, 440100, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
+	assert_int_equal(progress_report(pg, t, p, 0, 440100, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
 	assert_non_null(strstr(e.message, "region 440100 is neither"));
-	assert_int_equal(progress_report(t, p, 2025, 320100, AT, &rep, &f->a, &e), 0);
+	assert_int_equal(progress_report(pg, t, p, 2025, 320100, AT, &rep, &f->a, &e), 0);
 	for (size_t i = 0; i < rep.n_rows; i++) {
 		assert_int_equal(rep.rows[i]->region, 320100);
 		assert_true(rep.rows[i]->year == 2025 || rep.rows[i]->year == 0);
