@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "clock.h"
 #include "log.h"
 #include "progress.h"
 
@@ -33,20 +34,6 @@ struct progress_feed {
 	uint64_t published;
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int region_index(const plan *p, uint32_t region)
 {
 	if (region == p->region)
@@ -61,7 +48,7 @@ static int region_index(const plan *p, uint32_t region)
 static void on_change(void *arg, unsigned pl, uint32_t region, uint64_t seq)
 {
 	progress_feed *f = arg;
-	const plan_set *ps = progress_plans();
+	const plan_set *ps = progress_plans(progress_of(f->r));
 	(void)seq;
 	if (pl >= f->nplans)
 		return;
@@ -81,14 +68,15 @@ static void on_change(void *arg, unsigned pl, uint32_t region, uint64_t seq)
 /* Publishes the given regions of plan pl (lock not held). */
 static void publish(progress_feed *f, unsigned pl, const uint8_t *dirty)
 {
-	const plan *p = &progress_plans()->plans[pl];
+	const progress *pg = progress_of(f->r);
+	const plan *p = &progress_plans(pg)->plans[pl];
 	store_txn *t;
 	if (store_read_begin(runner_store(f->r), &t) != 0) {
 		log_warn("progress feed: unable to read the projections");
 		return;
 	}
 	uint64_t seq = runner_snapshot_seq(t);
-	int64_t at = wall_us();
+	int64_t at = ld_wall_us();
 	for (int ix = 0; ix < MAX_REGIONS; ix++) {
 		if (!dirty[ix])
 			continue;
@@ -96,7 +84,7 @@ static void publish(progress_feed *f, unsigned pl, const uint8_t *dirty)
 		Ledger__ProgressReport rep;
 		ld_arena a = LD_ARENA_INIT;
 		ld_errinfo e = {0};
-		if (progress_report(t, p, 0, region, at, &rep, &a, &e) == 0) {
+		if (progress_report(pg, t, p, 0, region, at, &rep, &a, &e) == 0) {
 			char topic[128];
 			pthread_mutex_lock(&f->lock);
 			rep.has_seq = rep.has_prev_seq = 1;
@@ -129,7 +117,7 @@ static void *feed_main(void *arg)
 	progress_feed *f = arg;
 	pthread_mutex_lock(&f->lock);
 	while (!f->stopping) {
-		uint64_t now = mono_ms(), next = UINT64_MAX;
+		uint64_t now = (uint64_t)ld_mono_ms(), next = UINT64_MAX;
 		int sent = 0;
 		for (unsigned pl = 0; pl < f->nplans; pl++) {
 			fplan *fp = &f->plans[pl];
@@ -156,15 +144,7 @@ static void *feed_main(void *arg)
 		if (next == UINT64_MAX) {
 			pthread_cond_wait(&f->wake, &f->lock);
 		} else {
-			struct timespec ts;
-			uint64_t wait = next - now;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += (time_t)(wait / 1000);
-			ts.tv_nsec += (long)(wait % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			struct timespec ts = ld_wall_after_ms(next - now);
 			pthread_cond_timedwait(&f->wake, &f->lock, &ts);
 		}
 	}
@@ -182,7 +162,7 @@ int progress_feed_start(progress_feed **out, feed *fd, runner *r, unsigned inter
 	f->fd = fd;
 	f->r = r;
 	f->interval_ms = interval_ms ? interval_ms : 200;
-	f->nplans = progress_plans()->n;
+	f->nplans = progress_plans(progress_of(r))->n;
 	f->plans = calloc(f->nplans + 1, sizeof(*f->plans));
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->wake, NULL);
@@ -194,7 +174,7 @@ int progress_feed_start(progress_feed **out, feed *fd, runner *r, unsigned inter
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start the progress feed");
 	}
 	f->started = 1;
-	progress_on_change(on_change, f);
+	progress_on_change(progress_of(r), on_change, f);
 	*out = f;
 	return 0;
 }
@@ -203,7 +183,7 @@ void progress_feed_stop(progress_feed *f)
 {
 	if (!f)
 		return;
-	progress_on_change(NULL, NULL);
+	progress_on_change(progress_of(f->r), NULL, NULL);
 	pthread_mutex_lock(&f->lock);
 	f->stopping = 1;
 	pthread_cond_signal(&f->wake);

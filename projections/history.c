@@ -4,34 +4,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kinds.h"
 #include "model.h"
+#include "pii.h"
 
 #define HISTORY_MAX 10000
 
-static int membership_event(int body_case)
-{
-	switch (body_case) {
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
-	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
-	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
-	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
-	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
-	case LEDGER__EVENT__BODY_MEMBER_FORGOTTEN:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-/* The event a correction corrects, 0 for other events. */
+/* The event a correction corrects (proto/kinds.c: `target`), 0 for other
+ * events. */
 static uint64_t target_of(const Ledger__Event *ev)
 {
-	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED)
-		return ev->event_voided->target_seq;
-	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED)
-		return ev->event_amended->target_seq;
-	return 0;
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	return ld_field_num(&k->target, ld_kind_body(k, ev));
 }
 
 int history_query(store_txn *t, const char *id, int all, Ledger__MemberHistory *out, ld_arena *a)
@@ -66,7 +50,7 @@ int history_query(store_txn *t, const char *id, int all, Ledger__MemberHistory *
 		if ((rc = model_load_event(t, seq, &ev)))
 			break;
 		uint64_t target = target_of(ev);
-		int show = all || membership_event(ev->body_case);
+		int show = all || (ld_kind_of(ev->body_case)->flags & LD_KIND_MEMBERSHIP);
 		for (size_t i = 0; !show && target && i < nshown; i++)
 			show = shown[i] == target;
 		int kind = 0;
@@ -111,3 +95,39 @@ void history_release(Ledger__MemberHistory *h)
 	for (size_t i = 0; i < h->n_entries; i++)
 		codec_event_free(h->entries[i]->event);
 }
+
+/* history: a member's history, read from the log; sealed personal data is
+ * opened for the answer (and closed again by release, before the events are
+ * freed). */
+static int history_run(const proj_query_ctx *q, const ProtobufCMessage *args,
+		       Ledger__Response *resp)
+{
+	const Ledger__HistoryRequest *r = (const Ledger__HistoryRequest *)args;
+	int rc = proj_required_id(r->member_id, "history.member_id", "member_id", q->e);
+	if (rc)
+		return rc;
+	Ledger__MemberHistory *h = ld_arena_alloc(q->a, sizeof(*h));
+	rc = history_query(q->t, r->member_id, r->all, h, q->a);
+	for (size_t i = 0; rc == 0 && i < h->n_entries; i++)
+		pii_reveal(q->keys, h->entries[i]->event, q->a);
+	if (rc == LD_E(NOT_FOUND))
+		ld_errinfo_set(q->e, rc, "history.member_id", "member '%s' not found",
+			       r->member_id);
+	resp->result_case = LEDGER__RESPONSE__RESULT_HISTORY;
+	resp->history = h;
+	return rc;
+}
+
+static void history_done(Ledger__Response *resp)
+{
+	if (resp->result_case != LEDGER__RESPONSE__RESULT_HISTORY)
+		return;
+	for (size_t i = 0; i < resp->history->n_entries; i++)
+		pii_unreveal(resp->history->entries[i]->event);
+	history_release(resp->history);
+}
+
+const projection_query history_queries[] = {
+	{LEDGER__REQUEST__COMMAND_HISTORY, PQ_READS_LOG, history_run, history_done},
+	{0},
+};

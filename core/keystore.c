@@ -1,0 +1,349 @@
+/* keystore.c — the person-hash secret and the per-member keys. See keystore.h. */
+#include "keystore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define KS_ID_LEN 16
+
+enum { KDB_KEYS, KDB_META, KDB__COUNT };
+static const char *const ks_db_names[KDB__COUNT] = {[KDB_KEYS] = "keys", [KDB_META] = "meta"};
+
+struct keystore {
+	store *s;
+	char dir[4096];
+	uint8_t hash_key[LD_SECRET_LEN];
+	pthread_rwlock_t lock; /* shared: reads; exclusive: writes, compaction */
+};
+
+static int ks_open_env(keystore *k, ld_errinfo *e)
+{
+	store_options o = {.dir = k->dir,
+			   .map_size = (size_t)64 << 20,
+			   .max_readers = 256,
+			   .dbs = ks_db_names,
+			   .ndbs = KDB__COUNT};
+	if (store_open(&k->s, &o, e) != 0)
+		return ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "keystore '%s' cannot be opened: %s",
+				      k->dir, e->message);
+	return 0;
+}
+
+static int file_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+/* Reads (or at first start writes) the keystore's id and checks it against
+ * the log's meta "keystore". */
+static int bind_to_log(keystore *k, store *log, int fresh, ld_errinfo *e)
+{
+	store_txn *lt = NULL, *kt = NULL;
+	store_val lv, kv;
+	uint8_t id[KS_ID_LEN];
+	int rc = store_write_begin(log, &lt);
+	if (rc)
+		return ld_errinfo_set(e, rc, NULL, "unable to read the log's meta database");
+	int lrc = store_get(lt, DB_META, "keystore", 8, &lv);
+	if (lrc == 0 && lv.len == KS_ID_LEN)
+		memcpy(id, lv.data, KS_ID_LEN);
+	if ((rc = store_write_begin(k->s, &kt))) {
+		store_abort(lt);
+		return ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "keystore '%s' cannot be written",
+				      k->dir);
+	}
+	int krc = store_get(kt, KDB_META, "id", 2, &kv);
+	if (lrc == 0) {
+		if (fresh || krc != 0)
+			rc = ld_errinfo_set(e, LD_E(KEYSTORE), NULL,
+					    "the log's personal data is sealed with the keys of "
+					    "keystore '%s', which is missing or empty: restore "
+					    "it (and %s) from the backup of this data directory",
+					    k->dir, KEYSTORE_HASH_FILE);
+		else if (lv.len != KS_ID_LEN || kv.len != KS_ID_LEN ||
+			 memcmp(kv.data, id, KS_ID_LEN) != 0)
+			rc = ld_errinfo_set(e, LD_E(KEYSTORE), NULL,
+					    "keystore '%s' is not the one this log was written "
+					    "with (its id differs): restore the right one",
+					    k->dir);
+		store_abort(kt);
+		store_abort(lt);
+		return rc;
+	}
+	if (lrc != LD_E(NOT_FOUND)) {
+		store_abort(kt);
+		store_abort(lt);
+		return ld_errinfo_set(e, LD_E(STORAGE), NULL, "unable to read the log's meta");
+	}
+	if (krc == 0) {
+		store_abort(kt);
+		store_abort(lt);
+		return ld_errinfo_set(e, LD_E(KEYSTORE), NULL,
+				      "keystore '%s' belongs to another log (this log names "
+				      "no keystore): remove it or restore the right log",
+				      k->dir);
+	}
+	/* First start with personal data: bind both, the keystore first. */
+	if (ld_random(id, KS_ID_LEN) != 0 || store_put(kt, KDB_META, "id", 2, id, KS_ID_LEN) ||
+	    store_commit(kt)) {
+		store_abort(lt);
+		return ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "unable to initialise keystore '%s'",
+				      k->dir);
+	}
+	if ((rc = store_put(lt, DB_META, "keystore", 8, id, KS_ID_LEN)) || (rc = store_commit(lt)))
+		return ld_errinfo_set(e, LD_E(STORAGE), NULL,
+				      "unable to record the keystore in the log's meta");
+	log_info("keystore: created '%s'", k->dir);
+	return 0;
+}
+
+int keystore_open(keystore **out, const char *data_dir, store *log, ld_errinfo *e)
+{
+	char path[4096], err[4800], mdb[4200];
+	keystore *k = calloc(1, sizeof(*k));
+	*out = NULL;
+	if (!k)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	pthread_rwlock_init(&k->lock, NULL);
+	snprintf(k->dir, sizeof(k->dir), "%s/%s", data_dir, KEYSTORE_DIR);
+	snprintf(path, sizeof(path), "%s/%s", data_dir, KEYSTORE_HASH_FILE);
+	snprintf(mdb, sizeof(mdb), "%s/data.mdb", k->dir);
+
+	/* Whether this is the first start is the log's to say (bind_to_log):
+	 * here only whether the files are there. */
+	int fresh = !file_exists(mdb);
+	int rc;
+	if (file_exists(path)) {
+		rc = ld_secret_load(path, k->hash_key, err, sizeof(err));
+	} else {
+		store_txn *t;
+		store_val v;
+		int bound = 0;
+		if (store_read_begin(log, &t) == 0) {
+			bound = store_get(t, DB_META, "keystore", 8, &v) == 0;
+			store_read_end(t);
+		}
+		if (bound) {
+			snprintf(err, sizeof(err),
+				 "the person-hash key '%s' is missing but the log was written with "
+				 "one: restore it from the backup of this data directory (a new key "
+				 "would no longer detect duplicate persons)",
+				 path);
+			rc = -1;
+		} else if ((rc = ld_secret_create(path, k->hash_key, err, sizeof(err))) == 0) {
+			log_info("keystore: created the person-hash key '%s'", path);
+		}
+	}
+	if (rc) {
+		ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "%s", err);
+		goto fail;
+	}
+	if ((rc = ks_open_env(k, e)) != 0)
+		goto fail;
+	if ((rc = bind_to_log(k, log, fresh, e)) != 0)
+		goto fail;
+	*out = k;
+	return 0;
+fail:
+	keystore_close(k);
+	return e->code ? e->code : LD_E(KEYSTORE);
+}
+
+void keystore_close(keystore *k)
+{
+	if (!k)
+		return;
+	if (k->s)
+		store_close(k->s);
+	ld_wipe(k->hash_key, sizeof(k->hash_key));
+	pthread_rwlock_destroy(&k->lock);
+	free(k);
+}
+
+int keystore_person_hash(keystore *k, const char *national_id, uint8_t out[LD_HASH_LEN])
+{
+	return ld_hmac_sha256(k->hash_key, LD_SECRET_LEN, national_id, strlen(national_id), out)
+		       ? LD_E(INTERNAL)
+		       : 0;
+}
+
+static int get_locked(keystore *k, const char *member_id, uint8_t key[LD_SECRET_LEN])
+{
+	store_txn *t;
+	store_val v;
+	if (!k->s || store_read_begin(k->s, &t))
+		return LD_E(KEYSTORE);
+	int rc = store_get(t, KDB_KEYS, member_id, strlen(member_id), &v);
+	if (rc == 0 && v.len != LD_SECRET_LEN)
+		rc = LD_E(KEYSTORE);
+	if (rc == 0)
+		memcpy(key, v.data, LD_SECRET_LEN);
+	else if (rc != LD_E(NOT_FOUND))
+		rc = LD_E(KEYSTORE);
+	store_read_end(t);
+	return rc;
+}
+
+int keystore_get(keystore *k, const char *member_id, uint8_t key[LD_SECRET_LEN])
+{
+	pthread_rwlock_rdlock(&k->lock);
+	int rc = get_locked(k, member_id, key);
+	pthread_rwlock_unlock(&k->lock);
+	return rc;
+}
+
+/* One write transaction, growing the map when full. Lock held exclusive.
+ * 0, 1 (del: there was no key), or LD_E(KEYSTORE). */
+static int write_key(keystore *k, const char *member_id, const uint8_t *key, int del)
+{
+	for (;;) {
+		store_txn *t;
+		int rc = k->s ? store_write_begin(k->s, &t) : LD_E(KEYSTORE);
+		if (rc)
+			return LD_E(KEYSTORE);
+		size_t n = strlen(member_id);
+		if (del) {
+			static const uint8_t zeros[LD_SECRET_LEN];
+			store_val v;
+			rc = store_get(t, KDB_KEYS, member_id, n, &v);
+			if (rc == LD_E(NOT_FOUND)) {
+				store_abort(t);
+				return 1; /* nothing to destroy */
+			}
+			if (rc == 0)
+				rc = store_put(t, KDB_KEYS, member_id, n, zeros, sizeof(zeros));
+			if (rc == 0)
+				rc = store_del(t, KDB_KEYS, member_id, n);
+		} else {
+			rc = store_put(t, KDB_KEYS, member_id, n, key, LD_SECRET_LEN);
+		}
+		rc = rc == 0 ? store_commit(t) : (store_abort(t), rc);
+		if (rc == STORE_MAP_FULL) {
+			if (store_grow(k->s, 0) != 0)
+				return LD_E(KEYSTORE);
+			continue;
+		}
+		return rc ? LD_E(KEYSTORE) : 0;
+	}
+}
+
+/* Tests: while the file LEDGERD_TEST_KEYSTORE_HOLD names exists, making a
+ * new key waits, as on a slow disk (tests/sealing_test.sh: the wait holds
+ * no thread of NNG's). */
+static void test_hold(void)
+{
+	const char *f = getenv("LEDGERD_TEST_KEYSTORE_HOLD");
+	if (!f || access(f, F_OK) != 0)
+		return;
+	log_info("keystore: holding a new key while '%s' exists (test)", f);
+	while (access(f, F_OK) == 0)
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+}
+
+int keystore_get_or_create(keystore *k, const char *member_id, uint8_t key[LD_SECRET_LEN])
+{
+	int rc = keystore_get(k, member_id, key);
+	if (rc != LD_E(NOT_FOUND))
+		return rc;
+	test_hold();
+	pthread_rwlock_wrlock(&k->lock);
+	rc = get_locked(k, member_id, key); /* another thread may have made it */
+	if (rc == LD_E(NOT_FOUND)) {
+		rc = ld_random(key, LD_SECRET_LEN) ? LD_E(KEYSTORE)
+						   : write_key(k, member_id, key, 0);
+		if (rc)
+			log_error("keystore: unable to store a new member key in '%s'", k->dir);
+	}
+	pthread_rwlock_unlock(&k->lock);
+	return rc;
+}
+
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* Rewrites DATA/keys/data.mdb with only its live pages, so the freed page
+ * that held a destroyed key is gone from the file. Lock held exclusive. */
+static int compact(keystore *k)
+{
+	char tmp[4200], from[4300], to[4300];
+	ld_errinfo e = {0};
+	snprintf(tmp, sizeof(tmp), "%s.compact", k->dir);
+	snprintf(from, sizeof(from), "%s/data.mdb", tmp);
+	snprintf(to, sizeof(to), "%s/data.mdb", k->dir);
+	uint64_t bytes;
+	unlink(from);
+	if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+		return LD_E(KEYSTORE);
+	/* The same compacted, synced copy as a hot backup (store_copy). */
+	int rc = store_copy(k->s, tmp, &bytes, &e);
+	if (rc) {
+		unlink(from);
+		rmdir(tmp);
+		return LD_E(KEYSTORE);
+	}
+	store_close(k->s);
+	k->s = NULL;
+	rc = rename(from, to) == 0 ? 0 : LD_E(KEYSTORE);
+	rmdir(tmp);
+	sync_dir(k->dir);
+	if (ks_open_env(k, &e) != 0) {
+		log_error("keystore: reopening after compaction: %s", e.message);
+		return LD_E(KEYSTORE);
+	}
+	return rc;
+}
+
+int keystore_backup(keystore *k, const char *dir, ld_errinfo *e)
+{
+	char path[4200];
+	uint64_t bytes;
+	snprintf(path, sizeof(path), "%s/%s", dir, KEYSTORE_DIR);
+	pthread_rwlock_rdlock(&k->lock); /* not while a compaction swaps the file */
+	int rc = k->s ? store_copy(k->s, path, &bytes, e)
+		      : ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "the keystore is not open");
+	pthread_rwlock_unlock(&k->lock);
+	return rc;
+}
+
+int keystore_destroy(keystore *k, const char *member_id)
+{
+	pthread_rwlock_wrlock(&k->lock);
+	int rc = k->s ? write_key(k, member_id, NULL, 1) : LD_E(KEYSTORE);
+	if (rc == 1)
+		rc = 0;
+	else if (rc == 0 && compact(k) != 0)
+		log_error("keystore: the key of member '%s' is destroyed, but compacting '%s' "
+			  "failed: its bytes may remain on a free page of the file",
+			  member_id, k->dir);
+	pthread_rwlock_unlock(&k->lock);
+	return rc;
+}
+
+size_t keystore_count(keystore *k)
+{
+	store_txn *t;
+	size_t n = 0;
+	pthread_rwlock_rdlock(&k->lock);
+	if (k->s && store_read_begin(k->s, &t) == 0) {
+		n = store_count(t, KDB_KEYS);
+		store_read_end(t);
+	}
+	pthread_rwlock_unlock(&k->lock);
+	return n;
+}

@@ -1,0 +1,308 @@
+/* server.c — the REP socket and the request loop: every call's phases, the
+ * role check, the hand-off and the one place a request's reply is sent and
+ * the request freed. See server.h for the contract, call.h for the parts. */
+#include "server.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "counters.h"
+#include "log.h"
+
+
+#define SEND_TIMEOUT_MS 10000
+
+char call_away_mark;
+
+/* ------------------------------------------------------------------ */
+/* Hand-off                                                            */
+/* ------------------------------------------------------------------ */
+
+/* A call handed to the writer, the sealer, the runner's wait or the backup
+ * thread cannot be taken back; each wakes it when decided (and every one is
+ * decided before the server stops), so cancellation has nothing to do. */
+static void handoff_cancel(nng_aio *aio, void *arg, int err)
+{
+	(void)aio;
+	(void)arg;
+	(void)err;
+}
+
+int call_hand_off(call *c, call_fn resume, nng_aio_cancelfn cancel)
+{
+	c->resume = resume;
+	c->phase = CALL_AWAY_PHASE; /* what the callback sees, should begin fail */
+	if (!nng_aio_begin(c->aio))
+		return -1;
+	nng_aio_defer(c->aio, cancel ? cancel : handoff_cancel, c);
+	return 0;
+}
+
+void call_wake(call *c, int rv)
+{
+	nng_aio_finish(c->aio, rv);
+}
+
+/* ------------------------------------------------------------------ */
+/* The request loop                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Frees what the call holds for its request. */
+static void call_release(call *c)
+{
+	if (c->h && c->h->release)
+		c->h->release(c);
+	codec_request_free(c->req);
+	c->req = NULL;
+	c->h = NULL;
+}
+
+static void call_recv(call *c)
+{
+	c->phase = CALL_RECV;
+	nng_aio_set_timeout(c->aio, NNG_DURATION_INFINITE);
+	nng_ctx_recv(c->ctx, c->aio);
+}
+
+/* The one end of every request: frees it, sends its reply and receives the
+ * next. NULL (out of memory building the answer): nothing is sent; REQ
+ * resends. */
+static void call_finish(call *c, nng_msg *reply)
+{
+	call_release(c);
+	if (!reply) {
+		call_recv(c);
+		return;
+	}
+	c->phase = CALL_SEND;
+	nng_aio_set_msg(c->aio, reply);
+	nng_aio_set_timeout(c->aio, SEND_TIMEOUT_MS);
+	nng_ctx_send(c->ctx, c->aio);
+}
+
+/* Decodes msg, identifies and checks its sender and hands it to its row's
+ * handler. Returns the reply, or CALL_AWAY (then the call must not be
+ * touched: it may already be answered on another thread). */
+static nng_msg *dispatch(call *c, nng_msg *msg)
+{
+	server *srv = c->srv;
+	ld_errinfo e;
+	size_t len = nng_msg_len(msg);
+	if (len > srv->max_msg) {
+		ld_errinfo_set(&e, LD_E(TOO_LARGE), NULL, "request of %zu bytes; at most %zu", len,
+			       srv->max_msg);
+		return reply_error(&e);
+	}
+	if (codec_request_unpack(nng_msg_body(msg), len, &c->req, &e)) {
+		c->req = NULL;
+		counters_request(0);
+		return reply_error(&e);
+	}
+	int command = (int)c->req->command_case;
+	counters_request(command);
+	c->h = handler_find(command);
+	/* Who asks, and may they? A request no one answers is checked as a
+	 * query, so that it tells a caller only what a query would. */
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(&ledger__request__descriptor,
+							(unsigned)command);
+	const char *what = f ? f->name : "the request";
+	int denied;
+	c->role = NULL;
+	if (identity_of(srv, msg, c->identity, sizeof(c->identity)) != 0)
+		denied = ld_errinfo_set(&e, LD_E(PERMISSION_DENIED), NULL,
+					"the connection has no usable identity (%s): %s refused",
+					c->identity, what);
+	else
+		denied = roles_allow(c->role = roles_lookup(srv->roles, c->identity), c->identity,
+				     c->h ? c->h->action : ROLES_QUERY, what, &e);
+	if (denied) {
+		if (c->h && c->h->denied_note)
+			snprintf(e.message + strlen(e.message), sizeof(e.message) - strlen(e.message),
+				 "%s", c->h->denied_note);
+		log_info("server: permission denied: %s", e.message);
+		return reply_error(&e);
+	}
+	if (!c->h)
+		return reply_error_msg(LD_E(UNKNOWN_COMMAND),
+				       "the request carries no command this server knows");
+	const handler *h = c->h;
+	nng_msg *reply = h->start(c);
+	if (reply == CALL_AWAY && !h->may_hand_off)
+		log_error("server: the %s handler handed its call off, which its row in "
+			  "server/handlers.c does not allow for",
+			  what);
+	return reply;
+}
+
+static void call_cb(void *arg)
+{
+	call *c = arg;
+	int rv = nng_aio_result(c->aio);
+	nng_msg *reply;
+
+	switch (c->phase) {
+	case CALL_SEND:
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(c->aio));
+			if (rv == NNG_ECLOSED)
+				return;
+		}
+		call_recv(c);
+		return;
+	case CALL_RECV: {
+		if (rv != 0) {
+			if (rv == NNG_ECLOSED)
+				return;
+			nng_ctx_recv(c->ctx, c->aio);
+			return;
+		}
+		nng_msg *msg = nng_aio_get_msg(c->aio);
+		reply = dispatch(c, msg);
+		nng_msg_free(msg);
+		break;
+	}
+	case CALL_AWAY_PHASE:
+	default:
+		if (rv != 0) {
+			/* Woken by the server stopping: nothing can be sent. */
+			call_release(c);
+			return;
+		}
+		reply = c->resume(c);
+		break;
+	}
+	if (reply != CALL_AWAY)
+		call_finish(c, reply);
+}
+
+/* ------------------------------------------------------------------ */
+/* Start and stop                                                      */
+/* ------------------------------------------------------------------ */
+
+int server_start(server **out, store *s, writer *w, runner *r, const server_options *o,
+		 ld_errinfo *e)
+{
+	int rv;
+	server *srv = calloc(1, sizeof(*srv));
+	*out = NULL;
+	if (!srv)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	srv->s = s;
+	srv->w = w;
+	srv->proj = r;
+	srv->signer = o->signer;
+	srv->roles = o->roles;
+	srv->keys = o->keys;
+	srv->max_msg = o->max_msg ? o->max_msg : 16u << 20;
+	if (srv->max_msg > SERVER_HARD_MAX_MSG)
+		srv->max_msg = SERVER_HARD_MAX_MSG;
+	srv->ncalls = o->workers > 0 ? o->workers : 64;
+	srv->probe_ms = o->ipc_probe_ms == 0 ? 1000 : o->ipc_probe_ms;
+	pthread_mutex_init(&srv->probe_lock, NULL);
+	pthread_cond_init(&srv->probe_wake, NULL);
+	pthread_mutex_init(&srv->seal_lock, NULL);
+	pthread_cond_init(&srv->seal_wake, NULL);
+	pthread_mutex_init(&srv->sub_lock, NULL);
+	pthread_mutex_init(&srv->pool_lock, NULL);
+	pthread_cond_init(&srv->pool_wake, NULL);
+	if (backup_create(&srv->backup, s, w, o->keys, o->data_dir) != 0) {
+		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		goto fail;
+	}
+	if (intake_start(srv, e) != 0 || subs_start(srv, e) != 0)
+		goto fail;
+
+	if ((rv = nng_rep0_open(&srv->sock)) != 0) {
+		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to open a REP socket: %s",
+			       nng_strerror(rv));
+		goto fail;
+	}
+	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, SERVER_HARD_MAX_MSG);
+	srv->calls = calloc((size_t)srv->ncalls, sizeof(call));
+	if (!srv->calls) {
+		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		goto fail;
+	}
+	for (int i = 0; i < srv->ncalls; i++) {
+		call *c = &srv->calls[i];
+		c->srv = srv;
+		if (!(c->pg = malloc(sizeof(page)))) {
+			ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+			goto fail;
+		}
+		if ((rv = nng_aio_alloc(&c->aio, call_cb, c)) != 0 ||
+		    (rv = nng_ctx_open(&c->ctx, srv->sock)) != 0) {
+			ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to set up a context: %s",
+				       nng_strerror(rv));
+			goto fail;
+		}
+	}
+	if (listeners_start(srv, o, e) != 0)
+		goto fail;
+	identity_check_roles(srv);
+	if (o->pub_url) {
+		snprintf(srv->pub_url, sizeof(srv->pub_url), "%s", o->pub_url);
+		srv->has_pub = 1;
+	}
+	for (int i = 0; i < srv->ncalls; i++) {
+		srv->calls[i].phase = CALL_RECV;
+		nng_ctx_recv(srv->calls[i].ctx, srv->calls[i].aio);
+	}
+	*out = srv;
+	return 0;
+fail:
+	server_stop(srv);
+	return e ? e->code : LD_E(INTERNAL);
+}
+
+void server_stop(server *srv)
+{
+	if (!srv)
+		return;
+	listeners_stop(srv);
+	/* A backup in flight finishes and is answered before the socket goes. */
+	backup_stop(srv->backup);
+	subs_unhook(srv); /* no commit wakes a long-poll any more */
+	nng_close(srv->sock);
+	for (int i = 0; srv->calls && i < srv->ncalls; i++) {
+		call *c = &srv->calls[i];
+		if (c->aio) {
+			nng_aio_stop(c->aio);
+			nng_aio_free(c->aio);
+		}
+	}
+	/* The sealer and the pool finished every queued call (the aio stops
+	 * above waited for them); now they can go. */
+	intake_stop(srv);
+	subs_stop(srv);
+	for (int i = 0; srv->calls && i < srv->ncalls; i++) {
+		call_release(&srv->calls[i]);
+		free(srv->calls[i].pg);
+	}
+	free(srv->calls);
+	listeners_free(srv);
+	backup_free(srv->backup);
+	pthread_cond_destroy(&srv->pool_wake);
+	pthread_mutex_destroy(&srv->pool_lock);
+	pthread_mutex_destroy(&srv->sub_lock);
+	pthread_cond_destroy(&srv->seal_wake);
+	pthread_mutex_destroy(&srv->seal_lock);
+	pthread_cond_destroy(&srv->probe_wake);
+	pthread_mutex_destroy(&srv->probe_lock);
+	free(srv);
+}
+
+unsigned server_ipc_restarts(server *srv)
+{
+	return atomic_load(&srv->ipc_restarts);
+}
+
+struct sub_registry *server_subscribers(server *srv)
+{
+	return srv->subs;
+}
