@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinds.h"
 #include "sink_fold.h"
 
 /* ------------------------------------------------------------------ */
@@ -384,7 +385,8 @@ static int org_registered(sink_loader *l, const Ledger__Event *ev)
 /* Pages                                                               */
 /* ------------------------------------------------------------------ */
 
-static int correction_note(sink_loader *l, const Ledger__Event *ev)
+/* A void or an amendment: noted, applied at commit. */
+static int correction_note(sink_loader *l, const Ledger__Event *ev, const ld_kind *k)
 {
 	if (l->ncorr == l->capcorr) {
 		size_t cap = l->capcorr ? l->capcorr * 2 : 64;
@@ -396,8 +398,8 @@ static int correction_note(sink_loader *l, const Ledger__Event *ev)
 	}
 	correction *c = &l->corr[l->ncorr++];
 	c->seq = ev->seq;
-	c->amend = ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED;
-	c->target = c->amend ? ev->event_amended->target_seq : ev->event_voided->target_seq;
+	c->amend = (k->flags & LD_KIND_AMENDMENT) != 0;
+	c->target = ld_field_num(&k->target, ld_kind_body(k, ev));
 	return 0;
 }
 
@@ -419,20 +421,19 @@ static int load_event(sink_loader *l, const Ledger__Event *ev, const ldc_bytes *
 			return oom(l);
 		return 0;
 	}
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_EVENT_VOIDED:
-	case LEDGER__EVENT__BODY_EVENT_AMENDED:
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	if (k->flags & LD_KIND_CORRECTION) {
 		if ((rc = sink_emit_correction(&l->emit, ev)))
 			return rc;
-		return correction_note(l, ev);
+		return correction_note(l, ev, k);
+	}
+	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_ORG_REGISTERED:
 		return org_registered(l, ev);
 	case LEDGER__EVENT__BODY_ORG_UPDATED:
 	case LEDGER__EVENT__BODY_ORG_DISSOLVED: {
-		const char *id = ev->body_case == LEDGER__EVENT__BODY_ORG_UPDATED
-					 ? ev->org_updated->org_id
-					 : ev->org_dissolved->org_id;
-		sink_org *o = org_get(l, id, &rc);
+		const char *id = ld_field_str(&k->subject, ld_kind_body(k, ev));
+		sink_org *o = id ? org_get(l, id, &rc) : NULL;
 		if (!o)
 			return rc;
 		org_node *n = smap_get(&l->tree, id);
@@ -539,8 +540,7 @@ static int readback_fn(void *arg, const sink_val *v)
 			 (long long)v[0].i);
 		return SINK_ERR;
 	}
-	if (o->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED ||
-	    o->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
+	if (ld_kind_of(o->body_case)->flags & LD_KIND_CORRECTION) {
 		codec_event_free(o);
 		return 0;
 	}

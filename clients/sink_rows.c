@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "kinds.h"
 #include "parse.h"
 
 #define EN SINK_EN
@@ -74,24 +75,24 @@ int sink_emit_event(const sink_emit *e, const Ledger__Event *ev, const uint8_t *
 
 int sink_emit_correction(const sink_emit *e, const Ledger__Event *ev)
 {
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	if (!(k->flags & LD_KIND_CORRECTION))
+		return 0;
+	const ProtobufCMessage *body = ld_kind_body(k, ev);
 	sink_val v[SINK_MAX_COLS];
 	v[0] = sink_text(e->source);
 	v[1] = sink_int((int64_t)ev->seq);
+	v[2] = sink_text(k->flags & LD_KIND_AMENDMENT ? "amended" : "voided");
+	v[3] = sink_opt(ld_field_set(&k->target, body), (int64_t)ld_field_num(&k->target, body));
+	v[4] = sink_null();
+	v[5] = sink_null();
 	v[6] = sink_int(ev->occurred_at);
 	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED) {
-		const Ledger__EventVoided *x = ev->event_voided;
-		v[2] = sink_text("voided");
-		v[3] = sink_opt(x->has_target_seq, (int64_t)x->target_seq);
-		v[4] = sink_text(x->reason);
-		v[5] = sink_null();
+		v[4] = sink_text(ev->event_voided->reason);
 	} else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
 		const Ledger__EventAmended *x = ev->event_amended;
-		v[2] = sink_text("amended");
-		v[3] = sink_opt(x->has_target_seq, (int64_t)x->target_seq);
 		v[4] = sink_text(x->reason);
 		v[5] = sink_opt(x->has_corrected_occurred_at, x->corrected_occurred_at);
-	} else {
-		return 0;
 	}
 	return e->row(e->arg, ST_CORRECTIONS, v);
 }
@@ -240,10 +241,8 @@ int sink_fact_table(int body_case)
 
 int sink_fact_table_named(const char *kind)
 {
-	for (size_t i = 0; i < sizeof(fact_kinds) / sizeof(fact_kinds[0]); i++)
-		if (strcmp(codec_event_type_name(fact_kinds[i].body_case), kind) == 0)
-			return fact_kinds[i].table;
-	return -1;
+	const ld_kind *k = ld_kind_named(kind);
+	return k ? sink_fact_table(k->body_case) : -1;
 }
 
 int sink_emit_fact(const sink_emit *e, const Ledger__Event *ev, const char *member_org)
