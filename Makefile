@@ -13,6 +13,7 @@
 #   make fuzz         build the libFuzzer harnesses (fuzz/, clang-14) into build/fuzz/ and run
 #                     each for FUZZ_SECONDS seconds from its seed corpus (fuzz/README.md)
 #   make soak         hundreds of kill -9 rounds (test_daemon test_crash_rounds; CRASH_ROUNDS, default 300)
+#   make soak-replica the replication simulation over many seeds (REPLICA_SEEDS, default 2000)
 #   make format       clang-format every source file
 #   make clean
 #
@@ -64,7 +65,7 @@ NNG_LIBS   := $(shell pkg-config --libs nng 2>/dev/null || echo -lnng)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-unused-parameter -Wvla
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) \
-           -I$(BUILD)/gen -Iproto -Idaemon -Iprojections -Iclients \
+           -I$(BUILD)/gen -Iproto -Icore -Idaemon -Iprojections -Iclients \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(NNG_CFLAGS)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(NNG_LIBS) -lpthread -lm
 LDLIBS  += -lcsv  # libcsv (Debian libcsv-dev) has no pkg-config file
@@ -107,7 +108,8 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 FUZZERS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak
+.PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak \
+	soak-replica
 .SUFFIXES:
 .SECONDARY:
 
@@ -181,6 +183,12 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(BUILD)/obj/fuzz/harness.o $(CORE_OBJS) 
 
 fuzzers: $(FUZZERS)
 
+# C-Raft (libraft-dev) is linked only into what replicates: core/replica.c
+# and its test, which runs the deterministic simulation on raft/fixture.h.
+RAFT_LIBS := $(shell pkg-config --libs raft 2>/dev/null || echo -lraft)
+$(BUILD)/tests/test_replica: $(BUILD)/obj/core/replica.o
+$(BUILD)/tests/test_replica: LDLIBS += $(RAFT_LIBS)
+
 # bench/pg.c, the PostgreSQL peer, is the only libpq client.
 $(BUILD)/obj/bench/pg.o: CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
 $(BUILD)/bench/pg: LDLIBS += $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
@@ -209,6 +217,11 @@ soak: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
 	@TEST=test_crash_rounds CRASH_ROUNDS=$${CRASH_ROUNDS:-300} TEST_TIMEOUT=$${TEST_TIMEOUT:-7200} \
 		tests/run.sh build/asan test_daemon
+
+soak-replica: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
+	@REPLICA_SEEDS=$${REPLICA_SEEDS:-2000} TEST_TIMEOUT=$${TEST_TIMEOUT:-14400} \
+		tests/run.sh build/asan test_replica
 
 valgrind:
 	@$(MAKE) --no-print-directory BUILD=build/vg OPT=-O0 tests
