@@ -1275,7 +1275,7 @@ static void transfer_cb(struct raft_transfer *req)
 	if (raft_state(r->raft) != RAFT_UNAVAILABLE)
 		raft_leader(r->raft, &lid, &laddr);
 	int ok = lid && lid != r->raft->id && (!want || lid == want);
-	/* Freed only now: 0.15 may still use it until this callback (#396). */
+	/* Freed only now: 0.15 may still use it until this callback. */
 	free(r->transfer);
 	r->transfer = NULL;
 	if (r->transfer_cb)
