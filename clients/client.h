@@ -304,6 +304,9 @@ int ldc_person_hash(const char *key, const char *national_id, uint8_t out[LD_HAS
 
 /* Current time in microseconds since the epoch (CLOCK_REALTIME). */
 int64_t ldc_now_us(void);
+/* Nanoseconds on a clock that only moves forward (CLOCK_MONOTONIC), for
+ * durations and rates; its zero means nothing. */
+int64_t ldc_mono_ns(void);
 
 /* Renders any message as JSON: field names as in the .proto, in field-number
  * order; enums by name (a value this build does not know: its number); bytes

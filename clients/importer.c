@@ -41,13 +41,6 @@ typedef struct imp {
 	uint64_t decided;
 } imp;
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Adds an error line (lock held, or before the senders start). */
 static int add_error(imp *im, unsigned long line, const char *column, const char *reason)
 {
@@ -231,7 +224,7 @@ static void progress_show(progress *p, double frac, uint64_t rows, int final)
 {
 	if (!p->mode)
 		return;
-	double t = now_s();
+	double t = (double)ldc_mono_ns() / 1e9;
 	if (p->mode == 1) {
 		if (!final && t - p->last < 0.1)
 			return;
@@ -341,7 +334,7 @@ int ldc_import(const ldc_import_options *o, ldc_import_result *res, ld_errinfo *
 		snprintf(res->report_path, sizeof(res->report_path), "%s", o->report_path);
 	else
 		snprintf(res->report_path, sizeof(res->report_path), "%s.errors.csv", o->path);
-	double start = now_s();
+	double start = (double)ldc_mono_ns() / 1e9;
 	char *data = read_file(o->path, &len, e);
 	if (!data)
 		return e->code;
@@ -357,7 +350,7 @@ int ldc_import(const ldc_import_options *o, ldc_import_result *res, ld_errinfo *
 
 	progress pg = {0};
 	pg.name = o->path;
-	pg.start = pg.last = now_s();
+	pg.start = pg.last = (double)ldc_mono_ns() / 1e9;
 	if (o->progress == 1 || (o->progress < 0 && isatty(STDERR_FILENO)))
 		pg.mode = 1;
 	else if (o->progress < 0 && len > (1u << 20))
@@ -494,7 +487,7 @@ stop:
 	} else if (!rc) {
 		unlink(res->report_path);
 	}
-	res->seconds = now_s() - start;
+	res->seconds = (double)ldc_mono_ns() / 1e9 - start;
 	free(im.errs);
 	csvimp_free(im.ci);
 	pthread_cond_destroy(&im.cv);

@@ -1,16 +1,16 @@
 /*
- * metrics.h — the daemon's counters and their Prometheus text exposition
- * (format 0.0.4), served by daemon/http.c on a loopback address.
+ * metrics.h — the Prometheus text exposition (format 0.0.4) of the daemon's
+ * counters, served by daemon/http.c on a loopback address.
  *
- * Counters are process-wide atomics, bumped from any thread without locks:
- * the server counts requests, results and errors, the writer counts commits.
- * Gauges (log head, projection lag, map usage) are read from the modules
+ * The counters themselves are core/counters.h (process-wide atomics that
+ * any layer bumps: the server counts requests, results and errors, the
+ * writer commits); this module only renders them. Gauges (log head, projection lag, map usage) are read from the modules
  * when a scrape renders them. Every family is documented in docs/OPERATIONS.md.
  *
  * Other modules add families of their own with metrics_add_source: a
  * function called at each scrape that writes complete families (# HELP,
- * # TYPE, samples) into the buffer. The subscriptions (issue 5) hook their
- * subscriber lag in here, e.g. ledgerd_subscriber_lag_events{subscriber=...}.
+ * # TYPE, samples) into the buffer; the subscribers' lag is one
+ * (metrics_watch_subscribers).
  */
 #ifndef LD_METRICS_H
 #define LD_METRICS_H
@@ -20,6 +20,7 @@
 
 #include "projection.h"
 #include "store.h"
+#include "subscribe.h"
 #include "writer.h"
 
 /* A growing text buffer the sources write into. */
@@ -42,27 +43,38 @@ typedef void (*metrics_source_fn)(metrics_buf *b, void *arg);
 int metrics_add_source(metrics_source_fn fn, void *arg);
 void metrics_remove_source(metrics_source_fn fn, void *arg);
 
-/* --- what the modules count (any thread) --- */
-
-/* A request was received (its Request.command field number; 0 if it could
- * not be decoded). */
-void metrics_request(int command);
-/* An append request of n events was decided: how many were recorded,
- * were duplicates, were rejected. */
-void metrics_append(size_t n, uint32_t accepted, uint32_t duplicates, uint32_t rejected);
-/* An error was answered: a whole request's, or one event's (code < 0). */
-void metrics_error(int code);
-/* The writer committed (ok) or failed a transaction of `events` events
- * after `us` microseconds from its start to the end of the commit. */
-void metrics_commit(size_t events, int64_t us, int ok);
-/* A backup finished: ok, its duration and size. */
-void metrics_backup(int ok, int64_t us, uint64_t bytes);
-
-/* Renders every family: the counters above, then the log head (from w),
- * the log's and projections' map usage (s, and r's store), each projection's
- * checkpoint and lag (r; NULL leaves them out), then the sources. Returns
- * the text (malloc'd, *len bytes, NUL-terminated) or NULL if memory runs
- * out. */
+/* Renders every family: the build (ledgerd_build_info), the process (RSS,
+ * CPU, file descriptors, threads, start time: the standard process_*
+ * families, read from /proc/self), the counters above, then the log head
+ * (from w), the log's and projections' map usage (s, and r's store), each
+ * projection's checkpoint and lag (r; NULL leaves them out), whether the
+ * daemon is ready, then the sources. Returns the text (malloc'd, *len bytes,
+ * NUL-terminated) or NULL if memory runs out. */
 char *metrics_render(store *s, writer *w, runner *r, size_t *len);
+
+/* Adds the subscribers of reg (the server's registry) as families of their
+ * own: ledgerd_subscriber_lag_events, ledgerd_subscriber_last_seen_seconds
+ * and ledgerd_subscriber_waiting, labelled subscriber="ID", lag against w's
+ * head. 0, or -1 when no source is free. metrics_unwatch_subscribers takes
+ * them out again (before reg is freed). */
+int metrics_watch_subscribers(sub_registry *reg, writer *w);
+void metrics_unwatch_subscribers(void);
+
+/*
+ * Health, for the service manager and load balancers (daemon/http.c serves
+ * them as /healthz and /readyz). The daemon's phase is set by main: STARTING
+ * until the log is open and every listener is up, READY, then STOPPING
+ * once a signal begins the shutdown.
+ *
+ * metrics_health: alive — the log can be read (a read transaction and the
+ * head). metrics_readiness: ready to serve — READY, and no projection has
+ * stopped on an event it could not apply. Each writes a one-line answer
+ * into buf (n bytes; "ok: ..." or the reason) and returns the HTTP status:
+ * 200, or 503.
+ */
+enum metrics_phase { PHASE_STARTING, PHASE_READY, PHASE_STOPPING };
+void metrics_set_phase(enum metrics_phase p);
+int metrics_health(store *s, writer *w, char *buf, size_t n);
+int metrics_readiness(store *s, writer *w, runner *r, char *buf, size_t n);
 
 #endif

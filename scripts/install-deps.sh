@@ -19,13 +19,20 @@ PACKAGES=(
 	libmicrohttpd-dev                 # metrics endpoint, ledger-dashboard (not NNG's HTTP: LIBRARIES.md)
 	curl                              # tests: metrics scrapes, the dashboard's HTTP requests
 	chromium                          # headless browser of the dashboard test (tests/browser/)
-	# ledger-sink (issue 5): its SQLite and PostgreSQL targets; the sqlite3 CLI and
+	fonts-noto-cjk                    # ... which must draw the page's Chinese
+	libncurses-dev                    # ledger-monitor's full-screen view (ncursesw)
+	tmux                              # monitor_test.sh drives ledger-monitor in a real terminal
+	# ledger-sink: its SQLite and PostgreSQL targets; the sqlite3 CLI and
 	# a PostgreSQL 15 server for its tests and benchmark
 	libsqlite3-dev sqlite3
 	libpq-dev
 	postgresql
 	time                              # bench/subscribe.sh: the sink's CPU time
 	clang-14 libclang-rt-14-dev       # libFuzzer harnesses (make fuzz)
+	libsystemd-dev                    # ledgerd tells systemd it is ready (sd_notify)
+	# make deb and its test (tests/deb_test.sh): the package tools, the manual
+	# pages made from --help, their rendering, and the units' security rating
+	debhelper dpkg-dev lintian help2man man-db systemd
 )
 # node and npm run the dashboard's browser test (playwright-core); only when
 # no node is installed already.

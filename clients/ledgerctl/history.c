@@ -1,0 +1,311 @@
+/*
+ * history.c — history: a member's events with their corrections, in a table;
+ * --verify-chain recomputes each hash, --verify proves every event against a
+ * saved tree head.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+
+/* --- history ------------------------------------------------------- */
+
+const struct opt history_opts[] = {
+	OPT("all", O_FLAG, NULL, "every event of the member (dues, services...)"),
+	OPT("verify-chain", O_FLAG, NULL, "recompute each event's hash and compare"),
+	OPT("verify", O_STR, "FILE",
+	    "prove every event is in the log of the tree head saved in FILE (tree-head --save)"),
+	WAIT_OPTS,
+	END_OPTS,
+};
+
+/* The event a correction corrects; 0 for other events. */
+static uint64_t correction_target(const Ledger__Event *ev)
+{
+	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED && ev->event_voided)
+		return ev->event_voided->target_seq;
+	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED && ev->event_amended)
+		return ev->event_amended->target_seq;
+	return 0;
+}
+
+/* Where a body moves a member ("PU → IU", "→ PU", "+ RU") and why, as
+ * history shows it; other bodies as their fields. */
+static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char *why,
+			size_t wsize)
+{
+	char num[16];
+	path[0] = why[0] = '\0';
+	switch (ev->body_case) {
+	case LEDGER__EVENT__BODY_MEMBER_JOINED:
+		snprintf(path, psize, "\u2192 %s", ev->member_joined->org_id);
+		snprintf(why, wsize, "%s%s%s%s%s",
+			 enum_str(&ledger__join_channel__descriptor, ev->member_joined->channel,
+				  num),
+			 ev->member_joined->name ? " name=" : "",
+			 ev->member_joined->name ? ev->member_joined->name : "",
+			 ev->member_joined->phone ? " phone=" : "",
+			 ev->member_joined->phone ? ev->member_joined->phone : "");
+		break;
+	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
+		snprintf(path, psize, "%s \u2192 %s", ev->member_transferred->from_org,
+			 ev->member_transferred->to_org);
+		snprintf(why, wsize, "%s",
+			 enum_str(&ledger__transfer_reason__descriptor,
+				  ev->member_transferred->reason, num));
+		break;
+	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
+		snprintf(why, wsize, "%s",
+			 enum_str(&ledger__end_reason__descriptor, ev->membership_ended->reason,
+				  num));
+		break;
+	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
+		snprintf(path, psize, "+ %s", ev->member_affiliated->org_id);
+		snprintf(why, wsize, "%s",
+			 enum_str(&ledger__affiliation_kind__descriptor,
+				  ev->member_affiliated->kind, num));
+		break;
+	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
+		snprintf(path, psize, "- %s", ev->member_disaffiliated->org_id);
+		break;
+	case LEDGER__EVENT__BODY_EVENT_VOIDED:
+		snprintf(path, psize, "seq %llu",
+			 (unsigned long long)ev->event_voided->target_seq);
+		snprintf(why, wsize, "\"%s\"",
+			 ev->event_voided->reason ? ev->event_voided->reason : "");
+		break;
+	case LEDGER__EVENT__BODY_EVENT_AMENDED: {
+		Ledger__Event fixed;
+		char fpath[160], fwhy[160];
+		codec_amended_body(ev->event_amended, &fixed);
+		fpath[0] = fwhy[0] = '\0';
+		if (fixed.body_case)
+			body_detail(&fixed, fpath, sizeof(fpath), fwhy, sizeof(fwhy));
+		snprintf(path, psize, "seq %llu%s%s",
+			 (unsigned long long)ev->event_amended->target_seq, fpath[0] ? " to " : "",
+			 fpath);
+		snprintf(why, wsize, "%s%s\"%s\"", fwhy, fwhy[0] ? " " : "",
+			 ev->event_amended->reason ? ev->event_amended->reason : "");
+		break;
+	}
+	default: {
+		/* The body's fields as name=value, without the member's id. */
+		const ProtobufCMessage *body = codec_event_body(ev);
+		json_t *j = body ? ldc_to_json(body) : NULL;
+		const char *k;
+		json_t *v;
+		size_t n = 0;
+		json_object_foreach(j, k, v)
+		{
+			if (!strcmp(k, "member_id") || !strcmp(k, "personal") || n >= wsize)
+				continue; /* personal: the sealed bytes (name, phone shown) */
+			char *s = json_is_string(v) ? NULL
+						    : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+			n += (size_t)snprintf(why + n, wsize - n, "%s%s=%s", n ? " " : "", k,
+					      s ? s : json_string_value(v));
+			free(s);
+		}
+		json_decref(j);
+		break;
+	}
+	}
+}
+
+#define HIST_COLS 9
+
+/* One history line's cells: seq, occurred, recorded, actor, kind, path,
+ * why, hash, marks. */
+struct hist_row {
+	const Ledger__HistoryEntry *he;
+	int correction; /* printed under its target */
+	int ok;         /* --verify-chain: hash matches */
+	char cell[HIST_COLS][200];
+};
+
+static void hist_row_fill(struct hist_row *row, const Ledger__HistoryEntry *he, int correction,
+			  int verify, int ok)
+{
+	const Ledger__Event *ev = he->event;
+	char hex[2 * LD_HASH_LEN + 1], marks[160];
+	row->he = he;
+	row->correction = correction;
+	row->ok = ok;
+	snprintf(row->cell[0], sizeof(row->cell[0]), "%s%llu", correction ? "  \u2514 " : "",
+		 (unsigned long long)ev->seq);
+	ldc_format_time(ev->occurred_at, row->cell[1]);
+	/* recorded to the second: the fraction only adds noise here */
+	ldc_format_time(ev->recorded_at - ev->recorded_at % 1000000, row->cell[2]);
+	snprintf(row->cell[3], sizeof(row->cell[3]), "%s", ld_has(ev->actor) ? ev->actor : "-");
+	snprintf(row->cell[4], sizeof(row->cell[4]), "%s", codec_event_type_name(ev->body_case));
+	body_detail(ev, row->cell[5], sizeof(row->cell[5]), row->cell[6], sizeof(row->cell[6]));
+	if (ev->has_hash && ev->hash.len == LD_HASH_LEN) {
+		ldc_format_hex(ev->hash.data, LD_HASH_LEN, hex);
+		snprintf(row->cell[7], sizeof(row->cell[7]), "%.12s", hex);
+	} else {
+		snprintf(row->cell[7], sizeof(row->cell[7]), "-");
+	}
+	marks[0] = '\0';
+	size_t n = 0;
+	if (he->has_voided_by)
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " VOIDED by seq %llu",
+				      (unsigned long long)he->voided_by);
+	if (he->has_amended_by && n < sizeof(marks))
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " AMENDED by seq %llu",
+				      (unsigned long long)he->amended_by);
+	if (he->rejoin && n < sizeof(marks))
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " rejoin");
+	if (verify && n < sizeof(marks))
+		snprintf(marks + n, sizeof(marks) - n, " %s", ok ? "hash ok" : "HASH MISMATCH");
+	snprintf(row->cell[8], sizeof(row->cell[8]), "%s", marks[0] ? marks + 1 : "");
+}
+
+/* The rows in print order: each entry, then the corrections of it. */
+static int history_rows(const Ledger__MemberHistory *h, const int *ok, int verify,
+			struct hist_row *rows)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < h->n_entries; i++) {
+		const Ledger__Event *ev = h->entries[i]->event;
+		uint64_t target = correction_target(ev);
+		int placed = 0; /* a correction goes under its target when that is shown */
+		for (size_t k = 0; target && k < h->n_entries; k++)
+			placed |= h->entries[k]->event->seq == target;
+		if (placed)
+			continue;
+		hist_row_fill(&rows[n++], h->entries[i], 0, verify, ok[i]);
+		for (size_t k = i + 1; k < h->n_entries; k++)
+			if (correction_target(h->entries[k]->event) == ev->seq)
+				hist_row_fill(&rows[n++], h->entries[k], 1, verify, ok[k]);
+	}
+	return (int)n;
+}
+
+static void print_history(const Ledger__MemberHistory *h, const int *ok, int verify,
+			  struct hist_row *rows, uint64_t as_of)
+{
+	int w[HIST_COLS] = {0};
+	int n = history_rows(h, ok, verify, rows);
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < HIST_COLS - 1; k++) {
+			int cw = text_width(rows[i].cell[k]);
+			w[k] = cw > w[k] ? cw : w[k];
+		}
+	printf("history of member %s as of seq %llu\n", h->member_id ? h->member_id : "?",
+	       (unsigned long long)as_of);
+	for (int i = 0; i < n; i++)
+		print_row(rows[i].cell, w, HIST_COLS);
+}
+
+/*
+ * history --verify FILE: the saved head's signature (with its own key), the
+ * current head's (with the same key), a consistency proof from the saved
+ * head to the current one, and an inclusion proof of every event of the
+ * history in the current tree. Events up to the saved size are thereby in
+ * the saved tree too.
+ */
+static int verify_history(struct run *r, ldc *c, const char *file,
+			  const Ledger__MemberHistory *h, ld_errinfo *e)
+{
+	ldc_tree_head saved, cur;
+	int rc;
+	if ((rc = ldc_tree_head_load(file, &saved, e)) != 0)
+		return rc == LD_E(BAD_SIGNATURE) ? verify_failed(r, rc, e) : rc;
+	if ((rc = ldc_get_tree_head(c, saved.key, &cur, e)) != 0 ||
+	    (rc = ldc_check_consistency(c, &saved, &cur, e)) != 0)
+		return is_proof_failure(rc) ? verify_failed(r, rc, e) : rc;
+	Ledger__Event **evs = calloc(h->n_entries + 1, sizeof(*evs));
+	if (!evs)
+		return out_of_memory(e);
+	for (size_t i = 0; i < h->n_entries; i++)
+		evs[i] = h->entries[i]->event;
+	uint64_t bad_seq = 0;
+	rc = ldc_check_inclusion(c, &cur, evs, h->n_entries, &bad_seq, e);
+	free(evs);
+	if (rc)
+		return is_proof_failure(rc) ? verify_failed(r, rc, e) : rc;
+	if (!r->json)
+		printf("verified: %zu events in the tree of size %llu, which extends the saved tree "
+		       "head of size %llu (%s)\n",
+		       h->n_entries, (unsigned long long)cur.size, (unsigned long long)saved.size,
+		       file);
+	return 0;
+}
+
+int exec_history(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	struct hist_row *rows = NULL;
+	int *ok = NULL;
+	int verify = given(a, "verify-chain");
+	size_t bad = 0;
+	ldc_consistency cons;
+	ldc *c;
+	int rc;
+
+	wait_of(a, &cons);
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_history(c, a->pos[0], given(a, "all"), &cons, &resp, e)) != 0)
+		goto out;
+	const Ledger__MemberHistory *h = resp->history;
+	if (!h) {
+		rc = no_result(e, "history");
+		goto out;
+	}
+	for (size_t i = 0; i < h->n_entries; i++)
+		if (!h->entries[i] || !h->entries[i]->event) {
+			rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+					    "the server answered a history entry without an event");
+			goto out;
+		}
+	ok = calloc(h->n_entries + 1, sizeof(*ok));
+	rows = r->json ? NULL : calloc(h->n_entries + 1, sizeof(*rows));
+	if (!ok || (!r->json && !rows)) {
+		rc = out_of_memory(e);
+		goto out;
+	}
+	for (size_t i = 0; verify && i < h->n_entries; i++) {
+		if ((ok[i] = ldc_event_hash_ok(h->entries[i]->event)) < 0) {
+			rc = out_of_memory(e);
+			goto out;
+		}
+		bad += !ok[i];
+	}
+	if (r->json) {
+		json_t *j = result_json(resp, h);
+		json_t *entries = j ? json_object_get(j, "entries") : NULL;
+		for (size_t i = 0; verify && entries && i < h->n_entries; i++)
+			json_object_set_new(json_array_get(entries, i), "hash_ok",
+					    json_boolean(ok[i]));
+		if ((rc = dump_json(j, e)) != 0)
+			goto out;
+	} else {
+		print_history(h, ok, verify, rows, resp->as_of_seq);
+	}
+	if (!bad && given(a, "verify")) {
+		if ((rc = verify_history(r, c, val_of(a, "verify")->s, h, e)) != 0)
+			goto out;
+	}
+	if (bad) {
+		char msg[160];
+		size_t n = (size_t)snprintf(msg, sizeof(msg),
+					    "%zu of %zu events fail the hash check:", bad,
+					    h->n_entries);
+		for (size_t i = 0; i < h->n_entries && n < sizeof(msg); i++) {
+			if (ok[i])
+				continue;
+			n += (size_t)snprintf(msg + n, sizeof(msg) - n, " seq %llu",
+					      (unsigned long long)h->entries[i]->event->seq);
+		}
+		print_error(r->what, 0, msg, NULL, 0, 0);
+		r->reported = 1;
+		r->verify_failed = 1;
+		rc = LD_E(INTERNAL);
+	}
+out:
+	free(rows);
+	free(ok);
+	codec_response_free(resp);
+	return rc;
+}

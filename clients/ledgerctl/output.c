@@ -1,0 +1,219 @@
+/*
+ * output.c — talking to the ledger and printing its answers: errors on stderr,
+ * JSON, events one per line, enum names, aligned table cells.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledgerctl.h"
+
+/* "ledgerctl: WHERE: message (ERR_NAME, field F, seq N)" on stderr. */
+void print_error(const char *where, int code, const char *message, const char *field,
+		 uint64_t seq, int with_code)
+{
+	fprintf(stderr, "ledgerctl: %s: %s", where, message && *message ? message : ld_strerror(code));
+	if (with_code) {
+		fprintf(stderr, " (%s", ld_errname(code));
+		if (field && *field)
+			fprintf(stderr, ", field %s", field);
+		if (seq)
+			fprintf(stderr, ", seq %llu", (unsigned long long)seq);
+		fputc(')', stderr);
+	}
+	fputc('\n', stderr);
+}
+
+int connection(struct run *r, ldc **out, ld_errinfo *e)
+{
+	int rc = 0;
+	if (!r->conn)
+		rc = ldc_open_tls(&r->conn, r->url, r->timeout_ms, &r->tls, e);
+	*out = r->conn;
+	return rc;
+}
+
+/* Prints a whole response's result as JSON on stdout. */
+int print_json(const void *msg, ld_errinfo *e)
+{
+	return dump_json(ldc_to_json(msg), e);
+}
+
+/* ------------------------------------------------------------------ */
+/* Events                                                              */
+/* ------------------------------------------------------------------ */
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* " name=value" for each field present in m; enums by name, times (int64
+ * fields named *_at) in ISO-8601, long hex shortened, nested messages as
+ * compact JSON. */
+static void print_fields(const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	json_t *j = ldc_to_json(m);
+	if (!j)
+		return;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		json_t *v = json_object_get(j, f->name);
+		char tbuf[32];
+		if (!v)
+			continue;
+		printf(" %s=", f->name);
+		if (f->type == PROTOBUF_C_TYPE_BYTES && json_string_length(v) > 16) {
+			printf("%.12s..", json_string_value(v));
+		} else if (f->type == PROTOBUF_C_TYPE_INT64 && ends_with(f->name, "_at")) {
+			ldc_format_time(json_integer_value(v), tbuf);
+			fputs(tbuf, stdout);
+		} else if (json_is_string(v) && *json_string_value(v) &&
+			   !strpbrk(json_string_value(v), " \t\"=\\")) {
+			fputs(json_string_value(v), stdout);
+		} else {
+			char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+			fputs(s ? s : "?", stdout);
+			free(s);
+		}
+	}
+	json_decref(j);
+}
+
+/* One event per line: seq, time (occurred_at, UTC), actor, type, stream and
+ * version, the body's fields, and the start of the event's chain hash. */
+void print_event(const Ledger__Event *ev)
+{
+	char hash[2 * LD_HASH_LEN + 1];
+	char t[32] = "-";
+	if (ev->has_occurred_at)
+		ldc_format_time(ev->occurred_at, t);
+	printf("%llu %s %s %s %s v%llu", (unsigned long long)ev->seq, t,
+	       ev->actor && *ev->actor ? ev->actor : "-", codec_event_type_name(ev->body_case),
+	       ev->stream && *ev->stream ? ev->stream : "-", (unsigned long long)ev->version);
+	const ProtobufCMessage *body = codec_event_body(ev);
+	if (body)
+		print_fields(body);
+	if (ev->has_hash && ev->hash.len == LD_HASH_LEN) {
+		ldc_format_hex(ev->hash.data, LD_HASH_LEN, hash);
+		printf(" hash=%.12s..", hash);
+	}
+	putchar('\n');
+}
+
+int print_page(struct run *r, const Ledger__EventPage *p, ld_errinfo *e)
+{
+	if (!p)
+		return ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the server answered no page");
+	if (r->json)
+		return print_json(p, e);
+	for (size_t i = 0; i < p->n_events; i++)
+		print_event(p->events[i]);
+	return 0;
+}
+void wait_of(const struct args *a, ldc_consistency *cons)
+{
+	cons->min_seq = val_of(a, "wait-seq")->u;
+	cons->timeout_ms = (uint32_t)val_of(a, "wait-ms")->u;
+}
+
+/* An answer that lacks the result its request asks for. */
+int no_result(ld_errinfo *e, const char *what)
+{
+	return ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the server answered no %s", what);
+}
+
+/* The result of a projection answer as JSON, with the answer's as_of_seq
+ * added; NULL if memory runs out. */
+json_t *result_json(const Ledger__Response *resp, const void *result)
+{
+	json_t *j = ldc_to_json(result);
+	if (j && resp->has_as_of_seq &&
+	    json_object_set_new(j, "as_of_seq", json_integer((json_int_t)resp->as_of_seq)) != 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* Prints j (taking the reference) indented on stdout. */
+int dump_json(json_t *j, ld_errinfo *e)
+{
+	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	json_decref(j);
+	if (!s)
+		return out_of_memory(e);
+	puts(s);
+	free(s);
+	return 0;
+}
+
+/* An enum value's name as in the .proto, or its number if unknown. */
+const char *enum_str(const ProtobufCEnumDescriptor *d, int v, char out[16])
+{
+	const char *name = ldc_enum_name(d, v);
+	if (name)
+		return name;
+	snprintf(out, 16, "%d", v);
+	return out;
+}
+
+/* The same in the form ledgerctl accepts: lowercase with dashes. */
+const char *enum_lower(const ProtobufCEnumDescriptor *d, int v, char *out, size_t size)
+{
+	char num[16];
+	const char *name = enum_str(d, v, num);
+	size_t i = 0;
+	for (; name[i] && i + 1 < size; i++)
+		out[i] = name[i] == '_' ? '-' : (char)(name[i] >= 'A' && name[i] <= 'Z'
+							       ? name[i] - 'A' + 'a'
+							       : name[i]);
+	out[i] = '\0';
+	return out;
+}
+
+/* Columns a UTF-8 string takes (one per code point: ids, names of enums and
+ * times are ASCII; free text may be off). */
+int text_width(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* Prints s left-aligned in a column of width w, then the gap to the next. */
+void print_cell(const char *s, int w)
+{
+	int pad = w - text_width(s);
+	fputs(s, stdout);
+	printf("%*s  ", pad > 0 ? pad : 0, "");
+}
+
+/* Prints n cells aligned to widths w (the last one unpadded), without
+ * trailing blanks when the last ones are empty. */
+void print_row(char (*cell)[200], const int *w, int n)
+{
+	while (n > 1 && !cell[n - 1][0])
+		n--;
+	for (int k = 0; k < n - 1; k++)
+		print_cell(cell[k], w[k]);
+	printf("%s\n", cell[n - 1]);
+}
+
+/* A ratio as a percentage, "-" if absent. */
+const char *percent(int has, double ratio, char out[16])
+{
+	double p = ratio * 100.0;
+	if (!has)
+		snprintf(out, 16, "-");
+	else if (p > 0 && p < 0.01)
+		snprintf(out, 16, "<0.01%%");
+	else if (p < 10)
+		snprintf(out, 16, "%.2f%%", p);
+	else
+		snprintf(out, 16, "%.1f%%", p);
+	return out;
+}

@@ -1,0 +1,380 @@
+/*
+ * views.c — the commands that print what the projections answer: member,
+ * coverage, transfers, progress and plans.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "progress_view.h"
+
+const char wait_notes[] =
+	"With --wait-seq the ledger waits until its projections have applied that seq\n"
+	"(read your own writes), or answers ERR_NOT_CAUGHT_UP after --wait-ms; a seq\n"
+	"beyond the head of the log is refused. The answer says which seq it reflects\n"
+	"(\"as of seq N\"; \"as_of_seq\" with --json).";
+
+/* --- member -------------------------------------------------------- */
+
+const struct opt member_opts[] = {WAIT_OPTS, END_OPTS};
+
+static void print_member(const Ledger__MemberView *m, uint64_t as_of)
+{
+	char t[32], t2[32], num[16], num2[16], money[32], month[16];
+	printf("member         %s\n", m->member_id ? m->member_id : "-");
+	printf("status         %s\n", enum_str(&ledger__member_status__descriptor, m->status, num));
+	printf("organisation   %s\n", ld_has(m->org_id) ? m->org_id : "-");
+	printf("affiliations   ");
+	for (size_t i = 0; i < m->n_affiliations; i++)
+		printf("%s%s (%s)", i ? ", " : "", m->affiliations[i]->org_id,
+		       enum_str(&ledger__affiliation_kind__descriptor, m->affiliations[i]->kind,
+				num));
+	printf("%s\n", m->n_affiliations ? "" : "-");
+	printf("worker group   %s\n",
+	       enum_str(&ledger__worker_group__descriptor, m->worker_group, num));
+	printf("employment     %s\n",
+	       enum_str(&ledger__employment_relation__descriptor, m->employment, num));
+	printf("platform       %s\n", ld_has(m->platform) ? m->platform : "-");
+	printf("region         %06u\n", m->region);
+	printf("real name      %s\n", m->real_name ? "yes" : "no");
+	printf("joined by      %s, %s\n",
+	       enum_str(&ledger__join_path__descriptor, m->join_path, num),
+	       enum_str(&ledger__join_channel__descriptor, m->channel, num2));
+	ldc_format_time(m->first_joined_at, t);
+	ldc_format_time(m->last_joined_at, t2);
+	printf("first joined   %s\n", t);
+	printf("latest join    %s\n", t2);
+	printf("rejoins        %u\n", m->rejoins);
+	printf("transfers      %u\n", m->transfers);
+	if (m->has_ended_at) {
+		ldc_format_time(m->ended_at, t);
+		printf("ended          %s (%s)\n", t,
+		       enum_str(&ledger__end_reason__descriptor, m->end_reason, num));
+	}
+	ldc_format_period(m->dues_paid_through, month);
+	ldc_format_yuan(m->dues_paid_fen, money);
+	printf("dues paid      through %s, %s yuan in total\n", month, money);
+	printf("stream         version %llu, last seq %llu\n", (unsigned long long)m->version,
+	       (unsigned long long)m->last_seq);
+	printf("as of seq      %llu\n", (unsigned long long)as_of);
+}
+
+int exec_member(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc_consistency cons;
+	ldc *c;
+	int rc;
+
+	wait_of(a, &cons);
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_get_member(c, a->pos[0], &cons, &resp, e)) != 0)
+		goto out;
+	if (!resp->member)
+		rc = no_result(e, "member view");
+	else if (r->json)
+		rc = dump_json(result_json(resp, resp->member), e);
+	else
+		print_member(resp->member, resp->as_of_seq);
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+/* --- coverage ------------------------------------------------------ */
+
+const struct opt coverage_opts[] = {
+	OPT("depth", O_U32, "N", "levels below ORG to include (default 0, max 16)"),
+	OPT("period", O_PERIOD, "YYYYMM", "month the dues figures refer to (default: this month)"),
+	WAIT_OPTS,
+	END_OPTS,
+};
+
+/* Kinds of organisation in a word, for the table. */
+static const char *kind_word(int kind)
+{
+	static const char *const words[] = {
+		[LEDGER__ORG_KIND__FEDERATION_PROVINCE] = "province",
+		[LEDGER__ORG_KIND__FEDERATION_CITY] = "city",
+		[LEDGER__ORG_KIND__FEDERATION_COUNTY] = "county",
+		[LEDGER__ORG_KIND__INDUSTRY_UNION] = "industry",
+		[LEDGER__ORG_KIND__PLATFORM_ENTERPRISE_UNION] = "platform",
+		[LEDGER__ORG_KIND__AFFILIATED_ENTERPRISE_UNION] = "affiliated",
+		[LEDGER__ORG_KIND__ENTERPRISE_UNION] = "enterprise",
+		[LEDGER__ORG_KIND__REGIONAL_UNION] = "regional",
+	};
+	if (kind > 0 && (size_t)kind < sizeof(words) / sizeof(words[0]) && words[kind])
+		return words[kind];
+	return "?";
+}
+
+#define TABLE_WIDTH 100
+#define ORG_COL_MAX 32
+
+/* The label of an organisation in the table: indented by depth. */
+static void org_label(const Ledger__OrgCoverage *o, char *out, size_t size)
+{
+	snprintf(out, size, "%*s%s%s", 2 * (int)(o->depth < 16 ? o->depth : 16), "",
+		 o->org_id ? o->org_id : "?", o->dissolved ? " (dissolved)" : "");
+}
+
+/* The worker groups of an organisation, under its row, wrapped at
+ * TABLE_WIDTH: "delivery-rider 3 of 52000 (0.01%), courier 1". */
+static void print_groups(const Ledger__OrgCoverage *o, int indent)
+{
+	int col = 0;
+	for (size_t i = 0; i < o->n_by_group; i++) {
+		const Ledger__GroupCount *g = o->by_group[i];
+		char item[160], name[48], pct[16];
+		enum_lower(&ledger__worker_group__descriptor, g->worker_group, name, sizeof(name));
+		if (g->has_estimated_workers)
+			snprintf(item, sizeof(item), "%s %llu of %llu (%s)", name,
+				 (unsigned long long)g->members,
+				 (unsigned long long)g->estimated_workers,
+				 percent(g->has_coverage, g->coverage, pct));
+		else
+			snprintf(item, sizeof(item), "%s %llu", name,
+				 (unsigned long long)g->members);
+		int len = (int)strlen(item) + (i + 1 < o->n_by_group ? 1 : 0);
+		if (col == 0) {
+			col = printf("%*sgroups: ", indent, "");
+		} else if (col + 1 + len > TABLE_WIDTH) {
+			col = printf("\n%*s", indent + 8, "") - 1;
+		} else {
+			col += printf(" ");
+		}
+		col += printf("%s%s", item, i + 1 < o->n_by_group ? "," : "");
+	}
+	if (col)
+		putchar('\n');
+}
+
+static void print_coverage(const Ledger__CoverageReport *rep, uint64_t as_of)
+{
+	char label[ORG_COL_MAX + 80], month[16], units[48], p1[16], p2[16];
+	int w = (int)strlen("ORGANISATION");
+	uint32_t period = 0;
+
+	for (size_t i = 0; i < rep->n_orgs; i++) {
+		org_label(rep->orgs[i], label, sizeof(label));
+		int n = text_width(label);
+		if (n > w)
+			w = n < ORG_COL_MAX ? n : ORG_COL_MAX;
+		if (rep->orgs[i]->has_dues_period)
+			period = rep->orgs[i]->dues_period;
+	}
+	ldc_format_period(period, month);
+	printf("coverage of %s as of seq %llu; dues paid through %s\n",
+	       rep->n_orgs ? rep->orgs[0]->org_id : "?", (unsigned long long)as_of, month);
+	printf("%-*s  %-10s  %8s  %8s  %8s  %13s  %9s  %9s\n", w, "ORGANISATION", "KIND", "MEMBERS",
+	       "DIRECT", "AFFIL.", "UNITS COVERED", "REAL NAME", "DUES PAID");
+	for (size_t i = 0; i < rep->n_orgs; i++) {
+		const Ledger__OrgCoverage *o = rep->orgs[i];
+		org_label(o, label, sizeof(label));
+		snprintf(units, sizeof(units), "%llu/%llu", (unsigned long long)o->units_covered,
+			 (unsigned long long)o->units);
+		print_cell(label, w);
+		printf("%-10s  %8llu  %8llu  %8llu  %13s  %9s  %9s\n", kind_word(o->kind),
+		       (unsigned long long)o->members, (unsigned long long)o->direct_members,
+		       (unsigned long long)o->affiliated, units,
+		       percent(o->has_real_name_ratio, o->real_name_ratio, p1),
+		       percent(o->has_dues_current_ratio, o->dues_current_ratio, p2));
+		print_groups(o, 2 * (int)(o->depth < 16 ? o->depth : 16) + 4);
+	}
+}
+
+int exec_coverage(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc_consistency cons;
+	ldc *c;
+	int rc;
+
+	wait_of(a, &cons);
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	rc = ldc_coverage(c, a->pos[0], (uint32_t)val_of(a, "depth")->u,
+			  (uint32_t)val_of(a, "period")->u, &cons, &resp, e);
+	if (rc != 0)
+		goto out;
+	if (!resp->coverage)
+		rc = no_result(e, "coverage report");
+	else if (r->json)
+		rc = dump_json(result_json(resp, resp->coverage), e);
+	else
+		print_coverage(resp->coverage, resp->as_of_seq);
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+/* --- transfers ----------------------------------------------------- */
+
+const struct opt transfers_opts[] = {
+	OPT_REQ("org", O_STR, "ORG", "transfers into, out of or within ORG's subtree"),
+	OPT("from", O_DATE, "TIME", "that happened at or after TIME, YYYY-MM-DD[THH:MM:SS] UTC"),
+	OPT("to", O_DATE, "TIME", "... and before TIME (exclusive)"),
+	OPT("limit", O_U32, "N", "at most N transfers (default 1000, max 10000)"),
+	WAIT_OPTS,
+	END_OPTS,
+};
+
+static const char *direction_word(int d)
+{
+	switch (d) {
+	case LEDGER__TRANSFER_DIRECTION__INTO:
+		return "IN";
+	case LEDGER__TRANSFER_DIRECTION__OUT_OF:
+		return "OUT";
+	case LEDGER__TRANSFER_DIRECTION__WITHIN:
+		return "WITHIN";
+	default:
+		return "?";
+	}
+}
+
+static void print_transfers(const Ledger__TransferList *l, uint64_t as_of)
+{
+	int wm = 0, wp = 0, wr = 0;
+	char path[160], num[16];
+	for (size_t i = 0; i < l->n_transfers; i++) {
+		const Ledger__TransferView *t = l->transfers[i];
+		snprintf(path, sizeof(path), "%s \u2192 %s", t->from_org, t->to_org);
+		int n = text_width(t->member_id ? t->member_id : "");
+		wm = n > wm ? n : wm;
+		n = text_width(path);
+		wp = n > wp ? n : wp;
+		n = (int)strlen(enum_str(&ledger__transfer_reason__descriptor, t->reason, num));
+		wr = n > wr ? n : wr;
+	}
+	for (size_t i = 0; i < l->n_transfers; i++) {
+		const Ledger__TransferView *t = l->transfers[i];
+		char when[32];
+		snprintf(path, sizeof(path), "%s \u2192 %s", t->from_org, t->to_org);
+		ldc_format_time(t->occurred_at, when);
+		print_cell(direction_word(t->direction), 6);
+		print_cell(t->member_id ? t->member_id : "", wm);
+		print_cell(path, wp);
+		print_cell(enum_str(&ledger__transfer_reason__descriptor, t->reason, num), wr);
+		printf("%s  seq %llu", when, (unsigned long long)t->seq);
+		if (t->has_amended_by)
+			printf("  AMENDED by seq %llu", (unsigned long long)t->amended_by);
+		putchar('\n');
+	}
+	if (l->truncated)
+		printf("(truncated)\n");
+	printf("%zu transfer%s as of seq %llu\n", l->n_transfers, l->n_transfers == 1 ? "" : "s",
+	       (unsigned long long)as_of);
+}
+
+int exec_transfers(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	const struct val *from = val_of(a, "from"), *to = val_of(a, "to");
+	ldc_consistency cons;
+	ldc *c;
+	int rc;
+
+	wait_of(a, &cons);
+	if (from->set && to->set && from->i >= to->i)
+		return usage_error(r, e, LD_E(INVALID_VALUE), "--to must be after --from");
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	rc = ldc_transfers(c, sval(a, "org"), from->set ? from->i : INT64_MIN,
+			   to->set ? to->i : INT64_MAX, (uint32_t)val_of(a, "limit")->u, &cons,
+			   &resp, e);
+	if (rc != 0)
+		goto out;
+	if (!resp->transfers)
+		rc = no_result(e, "transfer list");
+	else if (r->json)
+		rc = dump_json(result_json(resp, resp->transfers), e);
+	else
+		print_transfers(resp->transfers, resp->as_of_seq);
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+/* --- plan progress ------------------------------------------------- */
+
+const struct opt progress_opts[] = {
+	OPT("year", O_U32, "YYYY", "only the windows that include this calendar year"),
+	OPT("region", O_REGION, "CODE", "only the province or this city (GB/T 2260 code)"),
+	OPT("province", O_FLAG, NULL, "leave out the per-city rows"),
+	OPT("status-at", O_DATE, "TIME", "judge on-track status as of TIME (default: now)"),
+	OPT("colour", O_FLAG, NULL, "colour the status even when stdout is not a terminal"),
+	WAIT_OPTS,
+	END_OPTS,
+};
+
+int exec_progress(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	const struct val *at = val_of(a, "status-at");
+	ldc_consistency cons;
+	ldc *c;
+	int rc;
+
+	wait_of(a, &cons);
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	rc = ldc_progress(c, a->pos[0], (uint32_t)val_of(a, "year")->u,
+			  (uint32_t)val_of(a, "region")->u, at->set ? at->i : 0, &cons, &resp, e);
+	if (rc != 0)
+		goto out;
+	if (!resp->progress || !resp->progress->plan) {
+		rc = no_result(e, "progress report");
+	} else if (r->json) {
+		rc = dump_json(result_json(resp, resp->progress), e);
+	} else {
+		pv_opts o = {.colour = val_of(a, "colour")->set || isatty(1),
+			     .bar = 20,
+			     .province_only = val_of(a, "province")->set};
+		resp->progress->has_seq = 1;
+		resp->progress->seq = resp->as_of_seq;
+		pv_print_report(stdout, resp->progress, &o);
+	}
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+int exec_plans(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc *c;
+	int rc;
+
+	(void)a;
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_plans(c, &resp, e)) != 0)
+		goto out;
+	if (!resp->plans) {
+		rc = no_result(e, "plan list");
+	} else if (r->json) {
+		rc = dump_json(ldc_to_json(resp->plans), e);
+	} else {
+		const Ledger__PlanList *l = resp->plans;
+		for (size_t i = 0; i < l->n_plans; i++) {
+			const Ledger__PlanInfo *p = l->plans[i];
+			printf("%s  %s  (%u, %u-%u, %zu targets, %zu cities)\n", p->id, p->title,
+			       p->region, p->from_year, p->to_year, p->n_targets, p->n_cities);
+			for (size_t k = 0; k < p->n_targets; k++) {
+				const Ledger__PlanTarget *t = p->targets[k];
+				char tgt[48];
+				pv_format(t, t->target, tgt, sizeof(tgt));
+				printf("    %-34s %-10s %-26s %12s%s  %s\n", t->id, t->window, t->measure,
+				       tgt, !strcmp(t->measure, "ratio") ? "%" : "", t->title);
+			}
+		}
+		printf("%zu plan%s; live feed: %s\n", l->n_plans, l->n_plans == 1 ? "" : "s",
+		       ld_has(l->feed_url) ? l->feed_url : "not published (ledgerd --pub URL)");
+	}
+out:
+	codec_response_free(resp);
+	return rc;
+}

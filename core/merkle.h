@@ -1,0 +1,73 @@
+/*
+ * merkle.h — the daemon's Merkle tree of the log (RFC 6962; the math is in
+ * proto/rfc6962.h) and the key that signs its tree heads.
+ *
+ * The tree is stored in the log's index environment (DATA/index/, core/
+ * store.h: derived from the log, rebuilt from it), database "merkle": every
+ * complete subtree (start, level) as its hash under the key (end leaf 8 BE,
+ * level 1 byte), end = start + 2^level. An append completes the leaf and the
+ * subtrees it closes, all with the same end and increasing levels, so keys
+ * only ever grow and are written with MDB_APPEND. The writer appends in the
+ * same transaction as the events (core/writer.c), so the tree and the log
+ * commit or fail together; about two nodes (~100 bytes) per event. Any proof
+ * reads O(log n) nodes.
+ *
+ * Tree heads are signed with an Ed25519 key kept in the data directory
+ * (tree-head.key, PEM, mode 0600, created at first start), on demand and at
+ * most once per tree size.
+ */
+#ifndef LD_DAEMON_MERKLE_H
+#define LD_DAEMON_MERKLE_H
+
+#include <stdint.h>
+
+#include "codec.h"
+#include "digest.h"
+#include "rfc6962.h"
+#include "store.h"
+
+#define MERKLE_KEY_FILE "tree-head.key"
+
+/* The tree as stored in t: its right edge (size = number of leaves). 0, or
+ * LD_E(STORAGE) when a node it needs is missing. */
+int merkle_load(store_txn *t, ld_merkle_frontier *f);
+
+/* Appends the leaf of an event with chain hash event_hash to f and stores
+ * the nodes it completes in t. 0, STORE_MAP_FULL or LD_E(STORAGE); on error
+ * the transaction must be aborted (f may be ahead of it). */
+int merkle_append(store_txn *t, ld_merkle_frontier *f, const uint8_t event_hash[LD_HASH_LEN]);
+
+/* The stored hash of the complete subtree (start, level) (an
+ * ld_merkle_get_fn; arg is the store_txn). 0, LD_E(NOT_FOUND), LD_E(STORAGE). */
+int merkle_node(void *txn, uint64_t start, unsigned level, uint8_t out[LD_MERKLE_HASH]);
+
+/* Brings the stored tree up to the log's head (after a run with the tree
+ * off, or on a log older than the tree), in transactions of up to 100,000
+ * events, growing the map when full. Writer thread (or before it starts)
+ * only. f gets the tree. 0, or a negative code with e->message. */
+int merkle_catch_up(store *s, ld_merkle_frontier *f, ld_errinfo *e);
+
+/* ---- signed tree heads ---- */
+
+typedef struct merkle_head {
+	uint64_t size;
+	uint8_t root[LD_MERKLE_HASH];
+	int64_t timestamp; /* µs */
+	uint8_t sig[LD_ED25519_SIG];
+} merkle_head;
+
+typedef struct merkle_signer merkle_signer;
+
+/* Loads DIR/tree-head.key, creating it (mode 0600) if absent. 0, or
+ * LD_E(STORAGE) with e->message naming the file and the reason (a key file
+ * others may read is refused). */
+int merkle_signer_open(merkle_signer **out, const char *dir, ld_errinfo *e);
+void merkle_signer_free(merkle_signer *s);
+void merkle_signer_public(const merkle_signer *s, uint8_t pub[LD_ED25519_KEY]);
+
+/* A signed head for the tree (size, root): the last one made if it has the
+ * same size, else a new one stamped now. Thread-safe. 0 or LD_E(INTERNAL). */
+int merkle_sign(merkle_signer *s, uint64_t size, const uint8_t root[LD_MERKLE_HASH],
+                merkle_head *out);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * pii.h — personal data on the way in and out of the log
+ * (proto/PROTOCOL.md, "Personal data"; the keys: core/keystore.h).
+ *
+ * In (server threads, on an append's events, in this order):
+ *   pii_prepare  national_id → person_hash (HMAC with the server secret); the
+ *                ID's bytes are wiped from the request and never logged
+ *   check_event  (proto/check.h) refuses a client-set `personal`
+ *   pii_seal     name and phone → `personal` = AES-256-GCM(member key,
+ *                PersonalData), member id as associated data; the member's
+ *                key is made (durably) here if it has none. name and phone
+ *                stay in the request: the writer stores the event without
+ *                them (codec_strip_personal), and compares a resent event
+ *                without personal data.
+ * Out (reads that decrypt: get_event, history):
+ *   pii_reveal   `personal` → name and phone, or "[forgotten]" for both when
+ *                the member's key is gone; pii_unreveal undoes it before the
+ *                event is freed (the strings belong to the arena).
+ */
+#ifndef LD_PII_H
+#define LD_PII_H
+
+#include "arena.h"
+#include "codec.h"
+#include "keystore.h"
+
+#define PII_FORGOTTEN "[forgotten]"
+
+/* 0, or a negative code with e naming the field (the message never holds the
+ * ID). */
+int pii_prepare(keystore *k, Ledger__Event *ev, ld_errinfo *e);
+/* 0, or LD_E(INVALID_VALUE) (personal data where it cannot go),
+ * LD_E(ALREADY_FORGOTTEN) (a forgotten member, as the log `log` says), or
+ * LD_E(KEYSTORE). */
+int pii_seal(keystore *k, store *log, Ledger__Event *ev, ld_errinfo *e);
+
+/* 1 if ev carries sealed personal data (reads only decode such events). */
+int pii_sealed(const Ledger__Event *ev);
+void pii_reveal(keystore *k, Ledger__Event *ev, ld_arena *a);
+void pii_unreveal(Ledger__Event *ev);
+
+/* Turns a ForgetRequest (Request.forget) into the append of its
+ * MemberForgotten event, in place: the fields are moved into the event and
+ * the request is freed as usual. The event is then checked and appended as
+ * any other; the writer destroys the key. 0 or LD_E(INTERNAL). */
+int pii_forget_request(Ledger__Request *req, int64_t now_us, ld_errinfo *e);
+
+#endif

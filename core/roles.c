@@ -1,0 +1,430 @@
+/* roles.c — the role file (libinih behind this file) and the checks. See roles.h. */
+#include "roles.h"
+
+#include <ctype.h>
+#include <ini.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinds.h"
+#include "model.h"
+#include "orgtree.h"
+
+struct roles {
+	role *v;
+	size_t n, cap;
+};
+
+typedef struct load_ctx {
+	roles *r;
+	const char *path;
+	ld_errinfo *e;
+	int failed;
+	char section[128]; /* the section of the entry being filled */
+	char msg[300];
+} load_ctx;
+
+static const role dev_admin = {.identity = "", .kind = ROLE_ADMIN};
+
+const char *roles_kind_name(role_kind k)
+{
+	switch (k) {
+	case ROLE_ADMIN:
+		return "admin";
+	case ROLE_CLERK:
+		return "clerk";
+	case ROLE_AUDITOR:
+		return "auditor";
+	case ROLE_SUBSCRIBER:
+		return "subscriber";
+	}
+	return "?";
+}
+
+/* Keeps the first error; libinih reports its line (ini_parse's result). */
+static int load_fail(load_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int load_fail(load_ctx *c, const char *fmt, ...)
+{
+	if (!c->failed) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+		va_end(ap);
+	}
+	c->failed = 1;
+	return 0;
+}
+
+static role *find(const roles *r, const char *identity)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->v[i].identity, identity) == 0)
+			return &r->v[i];
+	return NULL;
+}
+
+/* "uid:alice" → "uid:1000"; other identities as they are. */
+static int canonical(const char *section, char *out, size_t n)
+{
+	if (strncmp(section, "uid:", 4) == 0 && section[4] &&
+	    strspn(section + 4, "0123456789") != strlen(section + 4)) {
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+		if (getpwnam_r(section + 4, &pw, buf, sizeof(buf), &res) != 0 || !res)
+			return -1;
+		snprintf(out, n, "uid:%u", (unsigned)res->pw_uid);
+		return 0;
+	}
+	snprintf(out, n, "%s", section);
+	return 0;
+}
+
+static int valid_identity(const char *s)
+{
+	static const char *const prefixes[] = {"uid:", "addr:", "tls:"};
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t l = strlen(prefixes[i]);
+		if (strncmp(s, prefixes[i], l) == 0 && s[l])
+			return 1;
+	}
+	return 0;
+}
+
+static int add_orgs(load_ctx *c, role *ro, const char *value)
+{
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (char *save = NULL, *tok = strtok_r(buf, ", \t", &save); tok;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		if (strlen(tok) > LD_ID_MAX)
+			return load_fail(c, "organisation id '%.64s…' is longer than 64 bytes",
+					 tok);
+		if (ro->norgs == ROLES_MAX_ORGS)
+			return load_fail(c, "more than 64 organisations for '%s'",
+					 ro->identity);
+		snprintf(ro->orgs[ro->norgs++], LD_ID_MAX + 1, "%s", tok);
+	}
+	return 1;
+}
+
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+	load_ctx *c = user;
+	if (c->failed)
+		return 0;
+	if (!section[0])
+		return load_fail(c,
+		                 "'%s' outside a section; start one with [tls:GROUP], "
+		                 "[uid:USER] or [addr:IP]%s",
+		                 name, "");
+	if (strncmp(section, "cn:", 3) == 0)
+		return load_fail(c,
+		                 "[%s]: NNG 1.5.2 cannot read a certificate's CN; a TLS "
+		                 "client is the group of the listener whose CA issued its "
+		                 "certificate: [tls:GROUP] for ?name=GROUP",
+		                 section);
+	if (!valid_identity(section))
+		return load_fail(c,
+		                 "section [%s] is not an identity: tls:GROUP, uid:USER or "
+		                 "addr:IP%s",
+		                 section, "");
+	char id[96];
+	if (canonical(section, id, sizeof(id)) != 0)
+		return load_fail(c, "no user '%s' on this system (section [%s])", section + 4,
+				 section);
+	role *ro = find(c->r, id);
+	if (!ro) {
+		if (c->r->n == c->r->cap) {
+			size_t cap = c->r->cap ? c->r->cap * 2 : 16;
+			role *v = realloc(c->r->v, cap * sizeof(*v));
+			if (!v)
+				return load_fail(c, "out of memory");
+			c->r->v = v;
+			c->r->cap = cap;
+		}
+		ro = &c->r->v[c->r->n++];
+		memset(ro, 0, sizeof(*ro));
+		snprintf(ro->identity, sizeof(ro->identity), "%s", id);
+		snprintf(c->section, sizeof(c->section), "%s", section);
+	} else if (strcmp(c->section, section) != 0) {
+		/* libinih calls us per key; a section seen before under
+		 * another header (or the same one twice) is a duplicate. */
+		return load_fail(c, "identity [%s] is given twice", section);
+	}
+	if (strcmp(name, "role") == 0) {
+		if (ro->kind)
+			return load_fail(c, "[%s] has two roles", section);
+		if (strcmp(value, "admin") == 0)
+			ro->kind = ROLE_ADMIN;
+		else if (strcmp(value, "clerk") == 0)
+			ro->kind = ROLE_CLERK;
+		else if (strcmp(value, "auditor") == 0)
+			ro->kind = ROLE_AUDITOR;
+		else if (strcmp(value, "subscriber") == 0)
+			ro->kind = ROLE_SUBSCRIBER;
+		else
+			return load_fail(c,
+					 "role '%s' is not admin, clerk, auditor or subscriber",
+					 value);
+		return 1;
+	}
+	if (strcmp(name, "orgs") == 0)
+		return add_orgs(c, ro, value);
+	return load_fail(c, "unknown key '%s' in [%s] (known: role, orgs)", name, section);
+}
+
+/* A section header with no keys still names an identity: caught below. */
+int roles_load(roles **out, const char *path, ld_errinfo *e)
+{
+	*out = NULL;
+	roles *r = calloc(1, sizeof(*r));
+	if (!r)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	load_ctx c = {.r = r, .path = path, .e = e};
+	int rv = ini_parse(path, on_entry, &c);
+	if (rv == -1) {
+		roles_free(r);
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "cannot read role file '%s'",
+				      path);
+	}
+	if (c.failed)
+		ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "role file '%s' line %d: %s", path, rv,
+			       c.msg);
+	else if (rv != 0)
+		ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+			       "role file '%s' line %d: not a [section] or a key = value line", path,
+			       rv);
+	int bad = c.failed || rv != 0;
+	for (size_t i = 0; !bad && i < r->n; i++) {
+		const role *ro = &r->v[i];
+		if (!ro->kind) {
+			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				       "role file '%s': [%s] has no 'role = ...'", path, ro->identity);
+			bad = 1;
+		} else if (ro->kind == ROLE_CLERK && ro->norgs == 0) {
+			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				       "role file '%s': clerk [%s] needs 'orgs = ORG[, ORG...]'", path,
+				       ro->identity);
+			bad = 1;
+		} else if (ro->kind != ROLE_CLERK && ro->norgs) {
+			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				       "role file '%s': [%s] is %s; only a clerk has 'orgs'", path,
+				       ro->identity, roles_kind_name(ro->kind));
+			bad = 1;
+		}
+	}
+	if (bad) {
+		roles_free(r);
+		return LD_E(INVALID_VALUE);
+	}
+	*out = r;
+	return 0;
+}
+
+void roles_free(roles *r)
+{
+	if (!r)
+		return;
+	free(r->v);
+	free(r);
+}
+
+size_t roles_count(const roles *r)
+{
+	return r ? r->n : 0;
+}
+
+const char *roles_identity(const roles *r, size_t i)
+{
+	return r && i < r->n ? r->v[i].identity : NULL;
+}
+
+const role *roles_lookup(const roles *r, const char *identity)
+{
+	if (!r)
+		return &dev_admin;
+	return find(r, identity);
+}
+
+int roles_allow(const role *ro, const char *identity, roles_action act, const char *what,
+		ld_errinfo *e)
+{
+	if (!ro)
+		return ld_errinfo_set(e, LD_E(PERMISSION_DENIED), NULL,
+				      "%s is not in the role file: %s refused", identity, what);
+	int ok = 0;
+	switch (ro->kind) {
+	case ROLE_ADMIN:
+		ok = 1;
+		break;
+	case ROLE_CLERK:
+		ok = act != ROLES_ADMIN;
+		break;
+	case ROLE_AUDITOR:
+		ok = act != ROLES_WRITE && act != ROLES_ADMIN;
+		break;
+	case ROLE_SUBSCRIBER:
+		ok = act == ROLES_READ_LOG;
+		break;
+	}
+	if (ok)
+		return 0;
+	return ld_errinfo_set(e, LD_E(PERMISSION_DENIED), NULL, "%s %s may not %s%s; %s refused",
+			      roles_kind_name(ro->kind), identity,
+			      act == ROLES_WRITE   ? "record events"
+			      : act == ROLES_ADMIN ? "run operations (backup) or forget members"
+						   : "query members or projections",
+			      ro->kind == ROLE_SUBSCRIBER ? " (a subscriber reads the log only)"
+			      : ro->kind == ROLE_AUDITOR  ? " (an auditor reads only)"
+			      : ro->kind == ROLE_CLERK	  ? " (admin only)"
+							  : "",
+			      what);
+}
+
+/* ------------------------------------------------------------------ */
+/* Clerk scope                                                         */
+/* ------------------------------------------------------------------ */
+
+static int model_parent(void *t, const char *org, ld_org_id parent)
+{
+	return model_org_parent(t, org, parent, NULL);
+}
+
+/* 1 if org lies in one of the clerk's subtrees, 0 if not, 2 if the write
+ * model does not know it, or a storage error. */
+static int in_subtree(const role *ro, store_txn *t, const char *org)
+{
+	ld_org_id ids[64];
+	int n;
+	int rc = ld_org_chain(org, model_parent, t, ids, 64, &n);
+	for (size_t i = 0; i < ro->norgs; i++)
+		if (ld_org_chain_has((const ld_org_id *)ids, n, ro->orgs[i]))
+			return 1;
+	if (rc == LD_E(NOT_FOUND))
+		return n == 1 ? 2 : 0;
+	return rc;
+}
+
+typedef struct scope_ctx {
+	const role *ro;
+	const char *identity;
+	store_txn *t;
+	size_t index;
+	ld_errinfo *e;
+} scope_ctx;
+
+static void list_orgs(const role *ro, char *out, size_t n)
+{
+	size_t used = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < ro->norgs && used + 1 < n; i++) {
+		int w = snprintf(out + used, n - used, "%s%s", i ? ", " : "", ro->orgs[i]);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
+static int denied(scope_ctx *c, const char *what)
+{
+	char orgs[512];
+	list_orgs(c->ro, orgs, sizeof(orgs));
+	return ld_errinfo_set(c->e, LD_E(PERMISSION_DENIED), NULL,
+			      "clerk %s may record events only under %s; event %zu %s", c->identity,
+			      orgs, c->index, what);
+}
+
+/* The organisation must be in scope; `why` says how the event names it. */
+static int need_org(scope_ctx *c, const char *org, const char *why)
+{
+	if (!org || !*org)
+		return 0;
+	int rc = in_subtree(c->ro, c->t, org);
+	if (rc == 1 || rc == 2)
+		return 0;
+	if (rc < 0)
+		return rc;
+	char what[256];
+	snprintf(what, sizeof(what), "concerns organisation %s%s%s", org, why[0] ? " " : "", why);
+	return denied(c, what);
+}
+
+/* The member's organisation must be in scope. */
+static int need_member(scope_ctx *c, const char *member)
+{
+	char org[LD_ID_MAX + 1], why[128];
+	if (!member || !*member)
+		return 0;
+	int rc = model_member_org(c->t, member, org);
+	if (rc == LD_E(NOT_FOUND))
+		return 0; /* the model rejects it */
+	if (rc)
+		return rc;
+	snprintf(why, sizeof(why), "(the organisation of member %s)", member);
+	return need_org(c, org, why);
+}
+
+static int check_body(scope_ctx *c, const Ledger__Event *ev, int depth);
+
+/* A correction is in scope when both what it corrects (as recorded) and,
+ * for an amendment, the corrected body are. */
+static int check_target(scope_ctx *c, const ld_kind *k, const Ledger__Event *ev,
+			uint64_t target_seq, int depth)
+{
+	Ledger__Event *target;
+	int rc = model_load_event(c->t, target_seq, &target);
+	if (rc == LD_E(NOT_FOUND))
+		return 0; /* the model rejects it */
+	if (rc)
+		return rc;
+	rc = check_body(c, target, depth + 1);
+	codec_event_free(target);
+	if (rc)
+		return rc;
+	if (k->flags & LD_KIND_AMENDMENT) {
+		Ledger__Event replacement;
+		codec_amended_body(ev->event_amended, &replacement);
+		if (replacement.body_case != LEDGER__EVENT__BODY__NOT_SET)
+			rc = check_body(c, &replacement, depth + 1);
+	}
+	return rc;
+}
+
+/* What a clerk must hold to record ev: proto/kinds.c says which of the
+ * organisations it names count (LD_ORG_SCOPE), and whether the member's
+ * organisation does (its `home`). */
+static int check_body(scope_ctx *c, const Ledger__Event *ev, int depth)
+{
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	const ProtobufCMessage *body = ld_kind_body(k, ev);
+	ld_org_ref orgs[LD_KIND_MAX_ORGS];
+	int rc;
+	if (depth > 2)
+		return 0;
+	if (k->flags & LD_KIND_CORRECTION)
+		return check_target(c, k, ev, ld_field_num(&k->target, body), depth);
+	size_t n = ld_event_orgs(ev, LD_ORG_SCOPE, orgs);
+	if (k->home & LD_ORG_SCOPE) {
+		if ((rc = need_member(c, ld_field_str(&k->member, body))))
+			return rc;
+	} else if (n == 0) {
+		return denied(c, k->clerk_refusal ? k->clerk_refusal
+						  : "is of a kind a clerk may not record");
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((rc = need_org(c, orgs[i].id, orgs[i].why)))
+			return rc;
+	return 0;
+}
+
+int roles_check_event(const role *ro, const char *identity, store_txn *t, const Ledger__Event *ev,
+		      size_t index, ld_errinfo *e)
+{
+	if (!ro || ro->kind != ROLE_CLERK)
+		return 0;
+	scope_ctx c = {.ro = ro, .identity = identity, .t = t, .index = index, .e = e};
+	return check_body(&c, ev, 0);
+}

@@ -1,0 +1,101 @@
+/*
+ * roles.h — who may do what: the role file (docs/ROLES.md) and the checks.
+ *
+ * An identity is the string the server reads from a connection (server/):
+ * "tls:<group>" for tls+tcp:// (the name of the listener whose client CA
+ * issued the certificate: NNG 1.5.2 cannot read a certificate's CN),
+ * "uid:<number>" for ipc://, and "addr:<ip>" for plain tcp:// (development
+ * mode). The role file maps identities to one role each:
+ *   admin       everything
+ *   clerk       reads everything; records events only inside its
+ *               organisation subtrees (roles_check_event)
+ *   auditor     reads everything, records nothing
+ *   subscriber  reads the log only: read_log, get_event, head and the
+ *               audit proofs (no member / projection queries, no
+ *               read_stream), records nothing
+ * Without a role file (roles == NULL) everyone is admin: the development
+ * mode. With one, an identity it does not name is refused everything.
+ *
+ * The file (INI, parsed by libinih): one section per identity,
+ *   [tls:nanjing-clerks]
+ *   role = clerk
+ *   orgs = JS-320100, JS-320200     ; clerk only; repeatable
+ * "uid:<user name>" is resolved to "uid:<number>" when the file is loaded.
+ * A [cn:NAME] section is refused with the reason (no CN in NNG 1.5.2).
+ */
+#ifndef LD_ROLES_H
+#define LD_ROLES_H
+
+#include <stddef.h>
+
+#include "codec.h"
+#include "store.h"
+
+typedef enum role_kind {
+	ROLE_ADMIN = 1,
+	ROLE_CLERK = 2,
+	ROLE_AUDITOR = 3,
+	ROLE_SUBSCRIBER = 4,
+} role_kind;
+
+#define ROLES_MAX_ORGS 64
+
+typedef struct role {
+	char identity[96];
+	role_kind kind;
+	size_t norgs; /* clerk: the roots of its subtrees */
+	char orgs[ROLES_MAX_ORGS][LD_ID_MAX + 1];
+} role;
+
+typedef struct roles roles;
+
+/* What a request does, for roles_allow. */
+typedef enum roles_action {
+	ROLES_READ_LOG = 1, /* read_log, get_event, head, proofs: the stream */
+	ROLES_QUERY = 2,    /* read_stream, projection queries */
+	ROLES_WRITE = 3,    /* append */
+	ROLES_ADMIN = 4,    /* operations and personal data: backup, forget */
+} roles_action;
+
+/* Loads the role file. 0, or LD_E(INVALID_VALUE) with e->message naming
+ * the file, the line and what is wrong. */
+int roles_load(roles **out, const char *path, ld_errinfo *e);
+void roles_free(roles *r);
+/* Identities in the file, and the i-th of them (NULL past the end). */
+size_t roles_count(const roles *r);
+const char *roles_identity(const roles *r, size_t i);
+
+/* The role of identity: r NULL gives the development-mode admin; an
+ * identity the file does not name gives NULL. */
+const role *roles_lookup(const roles *r, const char *identity);
+
+const char *roles_kind_name(role_kind k);
+
+/* May `identity` (whose role is ro, NULL: unknown) do act? 0, or
+ * LD_E(PERMISSION_DENIED) with a message naming who, which role and what
+ * (`what`, e.g. "append") was refused. */
+int roles_allow(const role *ro, const char *identity, roles_action act, const char *what,
+		ld_errinfo *e);
+
+/*
+ * Is event ev (number `index` of its request) inside the scope of ro, as
+ * of the write transaction t? Only clerks are limited; every other role
+ * passes. An event is in scope when every organisation it concerns lies in
+ * one of the clerk's subtrees (the organisation or one of its ancestors is
+ * a root of the clerk's). What an event concerns is proto/kinds.c's: the
+ * organisations its body names marked LD_ORG_SCOPE (a registration: the
+ * parent; a transfer and funds: both sides; a service, an activity, a
+ * station: the organisation that acted), and the member's current
+ * organisation for kinds whose `home` is LD_ORG_SCOPE (affiliations, ends,
+ * profile changes, dues); a correction concerns what its target concerns
+ * now and, for an amendment, what the corrected body does. A kind that
+ * names none of these (a root registration, a workforce estimate, a forget)
+ * is admin only.
+ * Organisations and members the write model does not know are left to the
+ * model's own NOT_FOUND / HIERARCHY checks. 0, LD_E(PERMISSION_DENIED)
+ * with e filled, or a storage error.
+ */
+int roles_check_event(const role *ro, const char *identity, store_txn *t, const Ledger__Event *ev,
+		      size_t index, ld_errinfo *e);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * server.h — NNG behind one file: the REP socket, its listeners and the
+ * request loop (the async server pattern: N contexts, each an nng_ctx and an
+ * nng_aio whose callback receives, dispatches, replies and receives again).
+ *
+ * Reads are answered on NNG's threads inside a short read transaction.
+ * Appends are checked statelessly (proto/check.h) on NNG's threads, then
+ * handed to the writer; the reply is sent when the writer's commit decides
+ * them. Callbacks never block and never write to LMDB.
+ *
+ * Identity: each request's connection is identified (roles.h):
+ * "tls:<group>" for tls+tcp://, "uid:<number>" of the peer for ipc://,
+ * "addr:<ip>" for plain tcp:// (the development mode; listen on loopback
+ * only). A tls+tcp:// listener is configured as
+ *   tls+tcp://HOST:PORT?name=GROUP[&ca=FILE]
+ * (ca defaults to tls_ca): it has a TLS configuration of its own that
+ * trusts only that CA and requires a client certificate, so every client
+ * whose certificate chains to it is tls:GROUP. NNG 1.5.2 exposes nothing of
+ * the peer certificate but NNG_OPT_TLS_VERIFIED (NNG_OPT_TLS_PEER_CN came
+ * in 1.6.0): the issuing CA is the identity, not the CN. Two listeners with
+ * different names may not trust the same CA file contents. The identity's
+ * role decides what the request may do; a refused request gets
+ * ERR_PERMISSION_DENIED and nothing is written. The identity is the
+ * recorded events' actor: never taken from the client.
+ *
+ * Limits: every listener refuses messages over `hard_max` bytes (NNG closes
+ * such a connection); messages over `max_msg` get an ERR_TOO_LARGE answer.
+ * IPC listeners are probed every second by a fresh connection, which must
+ * reach the socket (its pipe-added event, counted per listener), and are
+ * re-created after two failed probes: with the NNG 1.5.2 bug (LIBRARIES.md)
+ * a listener hit by a connect-and-close storm goes on accepting and
+ * negotiating, but its pipes never reach the socket. A stuck listener is
+ * serving again within about 3 s; busy workers do not make a probe fail.
+ */
+#ifndef LD_SERVER_H
+#define LD_SERVER_H
+
+#include <stddef.h>
+
+#include "codec.h"
+#include "merkle.h"
+#include "projection.h"
+#include "roles.h"
+#include "store.h"
+#include "writer.h"
+
+#define SERVER_MAX_URLS 16
+
+typedef struct server_options {
+	const char *urls[SERVER_MAX_URLS]; /* tcp://host:port, ipc:///path,
+	                                    * tls+tcp://host:port?name=GROUP[&ca=FILE] */
+	size_t nurls;
+	size_t max_msg;    /* answered with ERR_TOO_LARGE above this; 0 = 16 MiB */
+	int workers;       /* concurrent requests (contexts); 0 = 64 */
+	int ipc_probe_ms;  /* IPC listener probe period; 0 = 1000, < 0 = off */
+	const char *pub_url; /* where daemon/feed.c publishes the live feed (NULL: none):
+			      * told to clients in PlanList.feed_url */
+	merkle_signer *signer; /* signs tree heads; NULL: the audit-proof requests
+				* answer ERR_INVALID_STATE */
+	/* Mutual TLS of the tls+tcp:// listeners (PEM files): the server's
+	 * certificate and key, and the default client CA of a listener
+	 * without &ca= (a client without a certificate signed by its
+	 * listener's CA, or with an expired one, fails the handshake). TLS
+	 * 1.2 (NNG 1.5.2 with mbed TLS). */
+	const char *tls_cert, *tls_key, *tls_ca;
+	/* Who may do what (core/roles.h); NULL: the development mode,
+	 * everyone is admin. Must outlive the server. */
+	const roles *roles;
+	struct keystore *keys; /* personal data: hashes national IDs, seals names
+				* and phones, decrypts them on reads (core/pii.h);
+				* NULL: events with personal data are refused */
+	const char *data_dir; /* where the secret files live (hot backups copy them) */
+} server_options;
+
+typedef struct server server;
+
+/* Opens the socket, starts every listener and the workers. Projection
+ * queries are answered from r (NULL: they answer ERR_UNKNOWN_COMMAND).
+ * Returns 0, or a negative code with e->message naming the address that
+ * failed. */
+int server_start(server **out, store *s, writer *w, runner *r, const server_options *o,
+		 ld_errinfo *e);
+
+/* Stops receiving, closes the socket, waits for every callback, frees. */
+void server_stop(server *srv);
+
+/* Times an IPC listener was re-created because it stopped accepting. */
+unsigned server_ipc_restarts(server *srv);
+
+/* The registry of the subscribers the server has seen (the metrics list
+ * their lag); valid until server_stop. */
+struct sub_registry *server_subscribers(server *srv);
+
+#endif
