@@ -298,7 +298,7 @@ soak: deps
 
 soak-replica: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
-	@REPLICA_SEEDS=$${REPLICA_SEEDS:-2000} TEST_TIMEOUT=$${TEST_TIMEOUT:-14400} \
+	@TEST=test_simulation REPLICA_SEEDS=$${REPLICA_SEEDS:-2000} TEST_TIMEOUT=$${TEST_TIMEOUT:-14400} \
 		tests/run.sh build/asan test_replica
 
 # A lower layer never includes a higher one (the layers are listed above).

@@ -2268,5 +2268,5 @@ int main(void)
 	    cmocka_unit_test(test_uv_three_nodes), cmocka_unit_test(test_forced_divergence),
 	    cmocka_unit_test(test_simulation),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }
