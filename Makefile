@@ -316,7 +316,9 @@ format:
 # make install [PREFIX=/usr/local] [SYSCONFDIR=$(PREFIX)/etc] [DESTDIR=staging root]:
 # the programs, the systemd units (paths filled in), the config example and
 # the settings of the sink's and dashboard's units (existing ones are kept;
-# the example always goes to the doc directory), the plans, the docs, the
+# the example always goes to the doc directory), the plans, the docs
+# (docs/*.md, with the protocol itself, proto/PROTOCOL.md and ledger.proto,
+# in the place of docs/PROTOCOL.md, the repository's pointer to it), the
 # manual pages and the bash completion (one file; the other programs' names
 # link to it). For a system install: make install PREFIX=/usr SYSCONFDIR=/etc
 install: programs man
@@ -340,7 +342,8 @@ install: programs man
 	install -m 644 etc/ledgerd.conf $(DESTDIR)$(DOCDIR)/ledgerd.conf.example
 	[ -e $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf ] || \
 		install -m 644 etc/ledgerd.conf $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf
-	install -m 644 docs/*.md proto/ledger.proto $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(filter-out docs/PROTOCOL.md,$(wildcard docs/*.md)) $(DESTDIR)$(DOCDIR)/
+	install -m 644 proto/PROTOCOL.md proto/ledger.proto $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)$(SYSCONFDIR)/ledgerd/plans
 	for f in plans/*.yaml; do [ -e $(DESTDIR)$(SYSCONFDIR)/ledgerd/$$f ] || \
 		install -m 644 $$f $(DESTDIR)$(SYSCONFDIR)/ledgerd/plans/; done
