@@ -144,6 +144,9 @@ typedef struct sink_ops {
 	 * $2 (in the schema the connection works in). */
 	const char *types[SC__COUNT];
 	const char *has_table_sql, *has_column_sql;
+	/* After a SELECT of one row: locks it until the transaction ends ("" when
+	 * the transaction's own lock serialises writers, as SQLite's does). */
+	const char *lock_row;
 	/* Refreshes the planner's statistics of the sink's tables (after a
 	 * load: without them SQLite plans the example joins badly). */
 	const char *analyze_sql;

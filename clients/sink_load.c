@@ -445,6 +445,28 @@ static int load_event(sink_loader *l, const Ledger__Event *ev, const ldc_bytes *
 	}
 }
 
+/* At the start of a batch: the checkpoint is still the one this loader
+ * committed, and stays so until the batch commits (its row is locked), or
+ * another sink loads the same source into the same database: refused, before
+ * it could collide with this one's rows. */
+static int checkpoint_held(sink_loader *l)
+{
+	static const enum sink_ctype types[] = {SC_INT, SC_TEXT};
+	char sql[128];
+	sink_loader seen = {.err = l->err};
+	sink_val p = src(l);
+	snprintf(sql, sizeof(sql), "SELECT last_seq, last_hash FROM sink_checkpoint WHERE source = $1%s",
+		 l->ops->lock_row);
+	int rc = l->ops->query(l->s, sql, &p, 1, types, 2, cp_fn, &seen, l->err);
+	if (rc || seen.cp == l->cp)
+		return rc;
+	snprintf(l->err, SINK_ERRLEN,
+		 "another ledger-sink loaded source '%s' of this database up to seq %llu while this "
+		 "one was at seq %llu: one sink per source and database",
+		 l->source, (unsigned long long)seen.cp, (unsigned long long)l->cp);
+	return SINK_ERR;
+}
+
 int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SINK_ERRLEN])
 {
 	Ledger__Event **evs = calloc(n ? n : 1, sizeof(*evs));
@@ -456,6 +478,8 @@ int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SI
 		if ((rc = l->ops->begin(l->s, 0, err)))
 			goto out;
 		l->in_txn = 1;
+		if ((rc = checkpoint_held(l)))
+			goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		Ledger__Event *ev = evs[i] = codec_event_unpack(raw[i].data, raw[i].len);

@@ -496,6 +496,7 @@ const sink_ops sink_pg_ops = {
 		      "current_schema() AND table_name = $1 AND column_name = $2",
     .analyze_sql = "ANALYZE events, corrections, organisations, org_tree, members, memberships, "
 		   "affiliations, transfers, dues, services, activities, funds, stations, workforce",
+    .lock_row = " FOR UPDATE",
     .open = pg_open,
     .close = pg_close,
     .begin = pg_begin,

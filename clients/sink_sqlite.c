@@ -330,6 +330,7 @@ const sink_ops sink_sqlite_ops = {
     .has_table_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",
     .has_column_sql = "SELECT 1 FROM pragma_table_info($1) WHERE name = $2",
     .analyze_sql = "PRAGMA analysis_limit = 1000; ANALYZE",
+    .lock_row = "",
     .open = sq_open,
     .close = sq_close,
     .begin = sq_begin,
