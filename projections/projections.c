@@ -17,6 +17,25 @@ const projection_ops *const projections[] = {
 };
 const unsigned nprojections = sizeof(projections) / sizeof(projections[0]);
 
+unsigned proj_db(const projection_ops *ops, unsigned i)
+{
+	unsigned base = PDB_RUNNER_COUNT;
+	for (unsigned p = 0; p < nprojections && projections[p] != ops; p++)
+		base += projections[p]->ndbs;
+	return base + i;
+}
+
+unsigned proj_env_dbs(const char *names[STORE_MAX_DBS])
+{
+	unsigned n = 0;
+	names[n++] = "meta";
+	names[n++] = "fixes";
+	for (unsigned p = 0; p < nprojections; p++)
+		for (unsigned i = 0; i < projections[p]->ndbs && n < STORE_MAX_DBS; i++)
+			names[n++] = projections[p]->dbs[i];
+	return n;
+}
+
 static size_t fix_key(uint8_t *key, const char *name, uint64_t target)
 {
 	size_t n = strlen(name);
