@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <ftw.h>
@@ -27,6 +28,7 @@
 #include "roles.h"
 #include "server.h"
 #include "store.h"
+#include "systemd.h"
 #include "verify.h"
 #include "writer.h"
 
@@ -188,6 +190,10 @@ int main(int argc, char **argv)
 	free(flags);
 	config_finish(&cfg);
 	log_set_level((enum log_level)cfg.log_level);
+	systemd_log_setup();
+	/* Whatever the caller's umask, nothing the daemon creates (the log, the
+	 * keystore, backups, secrets) is readable by others. */
+	umask(umask(027) | 027);
 	store_options so = cfg.store;
 	server_options srvo = cfg.server;
 	int rebuild = cfg.rebuild;
@@ -287,7 +293,12 @@ int main(int argc, char **argv)
 		log_info("metrics: serving http://%s/metrics (port %d)", cfg.metrics,
 			 http_port(http));
 	}
+	if (metrics_watch_subscribers(server_subscribers(srv), w) != 0)
+		log_warn("metrics: no room for the subscribers' families");
+	/* The log is open and checked and every listener is up. */
+	metrics_set_phase(PHASE_READY);
 	log_info("ready");
+	systemd_ready("serving");
 
 	for (;;) {
 		struct timespec tick = {60, 0};
@@ -295,6 +306,8 @@ int main(int argc, char **argv)
 		if (sig == SIGINT || sig == SIGTERM) {
 			log_info("%s: finishing the batch in flight and stopping",
 				 sig == SIGINT ? "SIGINT" : "SIGTERM");
+			metrics_set_phase(PHASE_STOPPING);
+			systemd_stopping();
 			break;
 		}
 		int dead = store_reader_check(s);
@@ -306,7 +319,9 @@ out:
 	/* The writer first: it decides every queued append; then the runner,
 	 * which answers every waiting query; the server can still deliver
 	 * those answers before it closes. */
+	metrics_set_phase(PHASE_STOPPING);
 	http_stop(http); /* scrapes read the writer, the runner and the stores */
+	metrics_unwatch_subscribers();
 	writer_stop(w);
 	runner_stop(r);
 	progress_feed_stop(pfeed);

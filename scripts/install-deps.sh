@@ -29,6 +29,10 @@ PACKAGES=(
 	postgresql
 	time                              # bench/subscribe.sh: the sink's CPU time
 	clang-14 libclang-rt-14-dev       # libFuzzer harnesses (make fuzz)
+	libsystemd-dev                    # ledgerd tells systemd it is ready (sd_notify)
+	# make deb and its test (tests/deb_test.sh): the package tools, the manual
+	# pages made from --help, their rendering, and the units' security rating
+	debhelper dpkg-dev lintian help2man man-db systemd
 )
 # node and npm run the dashboard's browser test (playwright-core); only when
 # no node is installed already.

@@ -2267,3 +2267,8 @@ unsigned server_ipc_restarts(server *srv)
 {
 	return atomic_load(&srv->ipc_restarts);
 }
+
+struct sub_registry *server_subscribers(server *srv)
+{
+	return srv->subs;
+}
