@@ -8,6 +8,12 @@
 #include "projection.h"
 
 extern const projection_ops transfers_projection;
+/* Its query: transfers. */
+extern const projection_query transfers_queries[];
+
+/* Transfers in one answer: when the request says none, and at most. */
+#define TRANSFERS_DEFAULT_LIMIT 1000
+#define TRANSFERS_MAX_LIMIT     10000
 
 /* Its databases (proj_db(&transfers_projection, i)). */
 enum transfers_db {
