@@ -20,6 +20,25 @@ const projection_ops *const projections[] = {
 };
 const unsigned nprojections = sizeof(projections) / sizeof(projections[0]);
 
+unsigned proj_db(const projection_ops *ops, unsigned i)
+{
+	unsigned base = PDB_RUNNER_COUNT;
+	for (unsigned p = 0; p < nprojections && projections[p] != ops; p++)
+		base += projections[p]->ndbs;
+	return base + i;
+}
+
+unsigned proj_env_dbs(const char *names[STORE_MAX_DBS])
+{
+	unsigned n = 0;
+	names[n++] = "meta";
+	names[n++] = "fixes";
+	for (unsigned p = 0; p < nprojections; p++)
+		for (unsigned i = 0; i < projections[p]->ndbs && n < STORE_MAX_DBS; i++)
+			names[n++] = projections[p]->dbs[i];
+	return n;
+}
+
 /* Views read from the log itself, with no state of their own to apply:
  * their queries are answered like the projections'. */
 static const projection_query *const log_views[] = {

@@ -16,14 +16,6 @@
 #define CHUNK_EVENTS 50000 /* events per projection transaction */
 #define WAIT_TICK_MS 5     /* how often deadlines of waiters are checked */
 
-const char *const proj_db_names[PDB__COUNT] = {
-	[PDB_META] = "meta",	     [PDB_FIXES] = "fixes",	[PDB_MEMBERS] = "members",
-	[PDB_ORGS] = "orgs",	     [PDB_CHILDREN] = "children", [PDB_MONTHS] = "months",
-	[PDB_WORKFORCE] = "workforce", [PDB_TRANSFERS] = "transfers", [PDB_TKEYS] = "tkeys",
-	[PDB_TORGS] = "torgs",	     [PDB_PROGRESS] = "progress", [PDB_PCONTRIB] = "pcontrib",
-	[PDB_PDISTINCT] = "pdistinct", [PDB_PORGS] = "porgs",
-};
-
 typedef struct pstate {
 	const projection_ops *ops;
 	void *state;         /* the projection's own (ops->create), this runner's */
@@ -390,7 +382,8 @@ static int mark(store *ps, const char *boot, int clean)
  */
 static int open_projections(runner *r, const char *dir, ld_errinfo *e)
 {
-	store_options o = {.dir = dir, .no_sync = 1, .dbs = proj_db_names, .ndbs = PDB__COUNT};
+	const char *names[STORE_MAX_DBS];
+	store_options o = {.dir = dir, .no_sync = 1, .dbs = names, .ndbs = proj_env_dbs(names)};
 	char boot[64], was[64] = "";
 	int clean = 1, rc;
 	boot_id(boot);

@@ -2073,8 +2073,8 @@ static void expect_generator_figures(store *ps, const gen *g)
 				 g->org[s->org].id, s->naff);
 		ld_arena_free(&a);
 	}
-	assert_int_equal(store_count(t, PDB_MEMBERS), nviews);
-	assert_int_equal(store_count(t, PDB_TKEYS), g->live_transfers);
+	assert_int_equal(store_count(t, proj_db(&members_projection, MEMBERS_DB_VIEWS)), nviews);
+	assert_int_equal(store_count(t, proj_db(&transfers_projection, TRANSFERS_DB_KEYS)), g->live_transfers);
 	store_read_end(t);
 	free(members);
 	free(affiliated);
@@ -2169,7 +2169,7 @@ static void test_projection_stops_alone(void **state)
 	store *ps = tl_proj_open(f->pdir);
 	store_txn *t;
 	assert_int_equal(store_write_begin(ps, &t), 0);
-	assert_int_equal(store_del(t, PDB_ORGS, "NJ-RIDER", 8), 0);
+	assert_int_equal(store_del(t, proj_db(&members_projection, MEMBERS_DB_ORGS), "NJ-RIDER", 8), 0);
 	assert_int_equal(store_commit(t), 0);
 	store_close(ps);
 	f->r = runner_up(f->pdir, &f->l);
