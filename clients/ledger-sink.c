@@ -109,8 +109,8 @@ static void nap(int ms)
 
 typedef struct progress {
 	int quiet, tty, live, bar, once;
-	double started, last_draw, minute_at;
-	uint64_t start_seq, minute_seq, minute_events;
+	double started, last_draw, minute_at, caught_up_at;
+	uint64_t start_seq, minute_seq, minute_events, caught_up_seq;
 	struct {
 		double t;
 		uint64_t seq;
@@ -186,6 +186,25 @@ static void fmt_eta(double secs, char *out, size_t cap)
 		snprintf(out, cap, "%ld:%02ld", s / 60, s % 60);
 }
 
+/* Says that it caught up (progress_page noted it), after the commit and the
+ * analysts' indexes: when this is said, the database has it all and the sink
+ * holds no lock. */
+static void progress_caught_up(void)
+{
+	if (prog.quiet || !prog.caught_up_at)
+		return;
+	double secs = prog.caught_up_at - prog.started;
+	uint64_t seq = prog.caught_up_seq, n = seq - prog.start_seq;
+	if (!n)
+		say("up to date at seq %llu%s", (unsigned long long)seq,
+		    prog.once ? "" : "; following");
+	else
+		say("caught up at seq %llu: %llu events in %.1f s (%.0f/s)%s",
+		    (unsigned long long)seq, (unsigned long long)n, secs,
+		    secs > 0 ? (double)n / secs : 0.0, prog.once ? "" : "; following");
+	prog.caught_up_at = 0;
+}
+
 /* After a page: seq is the last event loaded, head the ledger's; n events. */
 static void progress_page(uint64_t seq, uint64_t head, size_t n)
 {
@@ -217,17 +236,11 @@ static void progress_page(uint64_t seq, uint64_t head, size_t n)
 		return;
 	}
 	double rate = rate_now(now, seq);
-	if (lag == 0) {
-		double secs = now - prog.started;
-		if (seq == prog.start_seq)
-			say("up to date at seq %llu%s", (unsigned long long)seq,
-			    prog.once ? "" : "; following");
-		else
-			say("caught up at seq %llu: %llu events in %.1f s (%.0f/s)%s",
-			    (unsigned long long)seq, (unsigned long long)(seq - prog.start_seq),
-			    secs, secs > 0 ? (double)(seq - prog.start_seq) / secs : 0.0,
-			    prog.once ? "" : "; following");
+	if (lag == 0) { /* said by progress_caught_up, once it is committed */
+		bar_clear();
 		prog.live = 1;
+		prog.caught_up_at = now;
+		prog.caught_up_seq = seq;
 		prog.minute_at = now;
 		prog.minute_events = 0;
 		return;
@@ -502,6 +515,8 @@ static int follow(session *ss, int *rc, char *err)
 				return -1;
 			ss->analyzed_at = cp_now;
 		}
+		if (caught_up)
+			progress_caught_up();
 		if (stop_requested || (o->once && caught_up))
 			return EXIT_OK;
 		slot *sl = fetch_next(ss->f);
