@@ -192,6 +192,8 @@ static void *ingest_main(void *arg)
 			d[i].period_from = 202601;
 			d[i].period_to = 202612;
 			d[i].method = LEDGER__PAYMENT_METHOD__WECHAT_PAY;
+			/* The same months again and again: additional payments. */
+			d[i].has_additional = d[i].additional = 1;
 			evs[i].body_case = LEDGER__EVENT__BODY_DUES_PAID;
 			evs[i].dues_paid = &d[i];
 			ptrs[i] = &evs[i];
@@ -236,15 +238,15 @@ static void ingest_setup(void)
 	codec_response_free(r);
 	static Ledger__Event evs[MEMBERS];
 	static Ledger__MemberJoined js[MEMBERS];
-	static uint8_t ids[MEMBERS][LD_EVENT_ID_LEN], hashes[MEMBERS][LD_HASH_LEN];
+	static uint8_t ids[MEMBERS][LD_EVENT_ID_LEN];
+	static char nids[MEMBERS][LD_NATIONAL_ID_LEN + 1];
 	Ledger__Event *ptrs[MEMBERS];
 	for (int i = 0; i < MEMBERS; i++) {
-		char text[64], nid[32];
+		char text[64];
 		snprintf(member_id[i], sizeof(member_id[i]), "BSUB-M%04d", i);
 		snprintf(text, sizeof(text), "bench-subscribe-join-%d", i);
-		snprintf(nid, sizeof(nid), "33010019900101%04d", i);
 		ldc_derived_event_id(text, ids[i]);
-		ldc_person_hash(BENCH_HASH_KEY, nid, hashes[i]);
+		ld_national_id_make(330100, 1990, 1, 1 + i / 1000 % 28, (unsigned)(i % 1000), nids[i]);
 		ledger__event__init(&evs[i]);
 		ledger__member_joined__init(&js[i]);
 		evs[i].has_event_id = evs[i].has_occurred_at = 1;
@@ -253,15 +255,14 @@ static void ingest_setup(void)
 		js[i].member_id = member_id[i];
 		js[i].org_id = "BSUB";
 		js[i].has_join_path = js[i].has_channel = js[i].has_worker_group =
-		    js[i].has_employment = js[i].has_region = js[i].has_real_name =
-		        js[i].has_person_hash = 1;
+		    js[i].has_employment = js[i].has_region = js[i].has_real_name = 1;
 		js[i].join_path = LEDGER__JOIN_PATH__PLATFORM_WORK;
 		js[i].channel = LEDGER__JOIN_CHANNEL__ONLINE;
 		js[i].worker_group = LEDGER__WORKER_GROUP__COURIER;
 		js[i].employment = LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED;
 		js[i].region = 330100;
 		js[i].real_name = 1;
-		js[i].person_hash = (ProtobufCBinaryData){LD_HASH_LEN, hashes[i]};
+		js[i].national_id = nids[i];
 		evs[i].body_case = LEDGER__EVENT__BODY_MEMBER_JOINED;
 		evs[i].member_joined = &js[i];
 		ptrs[i] = &evs[i];

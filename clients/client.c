@@ -822,29 +822,6 @@ void ldc_derived_event_id(const char *text, uint8_t id[LD_EVENT_ID_LEN])
 	memcpy(id, h, LD_EVENT_ID_LEN);
 }
 
-int ldc_person_hash(const char *key, const char *national_id, uint8_t out[LD_HASH_LEN])
-{
-	char norm[128];
-	size_t n = 0;
-
-	if (!key || !*key || !national_id)
-		return LD_E(INVALID_VALUE);
-	const char *s = national_id;
-	const char *end = s + strlen(s);
-	while (s < end && isspace((unsigned char)*s))
-		s++;
-	while (end > s && isspace((unsigned char)end[-1]))
-		end--;
-	if (s == end || (size_t)(end - s) >= sizeof(norm))
-		return LD_E(INVALID_VALUE);
-	for (; s < end; s++)
-		norm[n++] = (char)toupper((unsigned char)*s);
-	norm[n] = '\0';
-	if (ld_hmac_sha256(key, strlen(key), norm, n, out) != 0)
-		return LD_E(INTERNAL);
-	return 0;
-}
-
 int64_t ldc_now_us(void)
 {
 	struct timespec ts;

@@ -294,14 +294,6 @@ void ldc_new_event_id(uint8_t id[LD_EVENT_ID_LEN]);
  * imports and generators that must be idempotent across runs. */
 void ldc_derived_event_id(const char *text, uint8_t id[LD_EVENT_ID_LEN]);
 
-/* HMAC-SHA-256(key, national_id): the person_hash of MemberJoined. The id is
- * normalised first, so that one person gets one hash however the id was
- * typed: surrounding blanks are dropped and ASCII letters upper-cased (the
- * check character 'x' of a resident id card becomes 'X'). Returns 0,
- * LD_E(INVALID_VALUE) for an empty key or id (or an id over 127 bytes), or
- * LD_E(INTERNAL) if libcrypto fails. */
-int ldc_person_hash(const char *key, const char *national_id, uint8_t out[LD_HASH_LEN]);
-
 /* Current time in microseconds since the epoch (CLOCK_REALTIME). */
 int64_t ldc_now_us(void);
 /* Nanoseconds on a clock that only moves forward (CLOCK_MONOTONIC), for

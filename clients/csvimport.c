@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include "client.h"
+#include "digest.h"
+#include "identity.h"
 #include "parse.h"
 
 #define MAX_FIELDS 256
@@ -43,7 +45,7 @@ static const char *const col_names[CSVIMP__COLUMNS][10] = {
 /* English names of the columns, for messages and the field mapping. */
 static const char *const col_field[CSVIMP__COLUMNS] = {
 	[CSVIMP_NAME] = "name",
-	[CSVIMP_NATIONAL_ID] = "person_hash",
+	[CSVIMP_NATIONAL_ID] = "national_id",
 	[CSVIMP_PHONE] = "phone",
 	[CSVIMP_WORKER_GROUP] = "worker_group",
 	[CSVIMP_PLATFORM] = "platform",
@@ -134,7 +136,7 @@ static const struct label path_labels[] = {
 
 struct csvimp {
 	csvimp_options o;
-	char *org_id, *id_key;
+	char *org_id;
 	int gb18030, bom;
 	char *buf; /* the file in UTF-8, BOM dropped */
 	size_t len, pos;
@@ -454,21 +456,17 @@ int csvimp_open(csvimp **out, const void *data, size_t len, const csvimp_options
 		ld_errinfo *e)
 {
 	*out = NULL;
-	if (!o->org_id || !*o->org_id || !o->id_key || !*o->id_key)
-		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				      "an organisation and an id key are needed");
+	if (!o->org_id || !*o->org_id)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "an organisation is needed");
 	csvimp *ci = calloc(1, sizeof(*ci));
 	if (!ci)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	ci->o = *o;
 	ci->org_id = strdup(o->org_id);
-	ci->id_key = strdup(o->id_key);
 	ci->o.org_id = ci->org_id;
-	ci->o.id_key = ci->id_key;
 	int rc;
-	if (!ci->org_id || !ci->id_key || csv_init(&ci->p, 0) != 0) {
+	if (!ci->org_id || csv_init(&ci->p, 0) != 0) {
 		free(ci->org_id);
-		free(ci->id_key);
 		free(ci);
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	}
@@ -516,9 +514,10 @@ void csvimp_free(csvimp *ci)
 	free(ci->buf);
 	free(ci->fbuf);
 	free(ci->headers);
+	if (ci->seen) /* traces of the persons in the file */
+		ld_wipe(ci->seen, ci->seencap * sizeof(*ci->seen));
 	free(ci->seen);
 	free(ci->org_id);
-	free(ci->id_key);
 	free(ci);
 }
 
@@ -551,6 +550,8 @@ const char *csvimp_column_of_field(const csvimp *ci, const char *f)
 	const char *dot = strrchr(f, '.');
 	if (dot)
 		f = dot + 1;
+	if (!strcmp(f, "person_hash")) /* the ledger's name for the person */
+		f = col_field[CSVIMP_NATIONAL_ID];
 	for (int c = 0; c < CSVIMP__COLUMNS; c++)
 		if (!strcmp(f, col_field[c])) {
 			/* A member id made from the person hash is the ID's doing. */
@@ -624,39 +625,6 @@ static int enum_of(const ProtobufCEnumDescriptor *d, const struct label *labels,
 	return ldc_enum_parse(d, s, out);
 }
 
-static int check_national_id(const char *id, char *why, size_t size)
-{
-	static const int weight[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-	static const char check[] = "10X98765432";
-	size_t n = strlen(id);
-	if (n != 18) {
-		snprintf(why, size, "national ID has %zu characters; a resident ID has 18", n);
-		return -1;
-	}
-	int sum = 0;
-	for (int i = 0; i < 17; i++) {
-		if (id[i] < '0' || id[i] > '9') {
-			snprintf(why, size, "national ID has a non-digit at position %d", i + 1);
-			return -1;
-		}
-		sum += (id[i] - '0') * weight[i];
-	}
-	char want = check[sum % 11], got = id[17] == 'x' ? 'X' : id[17];
-	if (got != want) {
-		snprintf(why, size, "national ID check digit does not match (mistyped?)");
-		return -1;
-	}
-	int y = (id[6] - '0') * 1000 + (id[7] - '0') * 100 + (id[8] - '0') * 10 + (id[9] - '0');
-	int m = (id[10] - '0') * 10 + (id[11] - '0'), d = (id[12] - '0') * 10 + (id[13] - '0');
-	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (y < 1900 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] ||
-	    (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))) {
-		snprintf(why, size, "national ID holds no valid birth date");
-		return -1;
-	}
-	return 0;
-}
-
 /* A date as clerks write it: 2025-03-01, 2025/3/1, 2025.3.1, 2025年3月1日,
  * 20250301, optionally followed by a time " H:MM[:SS]" (Excel's export). */
 static int parse_date(const char *s, int64_t *us)
@@ -707,29 +675,6 @@ static int parse_date(const char *s, int64_t *us)
 	return ldc_parse_time(iso, us) == 0 ? 0 : -1;
 }
 
-static int check_phone(const char *s)
-{
-	char d[32];
-	size_t n = 0;
-	if (!strncmp(s, "+86", 3))
-		s += 3;
-	else if (!strncmp(s, "0086", 4))
-		s += 4;
-	for (; *s; s++) {
-		if (*s == ' ' || *s == '-')
-			continue;
-		if (*s < '0' || *s > '9' || n + 1 >= sizeof(d))
-			return -1;
-		d[n++] = *s;
-	}
-	d[n] = '\0';
-	if (n == 11 && d[0] == '1')
-		return 0; /* mobile */
-	if (n >= 10 && n <= 12 && d[0] == '0')
-		return 0; /* landline with area code */
-	return -1;
-}
-
 /* The line of an earlier row with the same key, or 0 after adding it. */
 static unsigned long seen_before(csvimp *ci, const uint8_t key[16], unsigned long line)
 {
@@ -765,8 +710,9 @@ static unsigned long seen_before(csvimp *ci, const uint8_t key[16], unsigned lon
 /* Fills row from the current record. */
 static void make_row(csvimp *ci, csvimp_row *row)
 {
-	char v[1024], why[160];
-	int iv;
+	char v[1024], phone[LD_PHONE_MAX + 1];
+	ld_errinfo e;
+	int iv, rc;
 
 	if (ci->too_long)
 		return (void)row_fail(ci, row, -1, "a cell is longer than %d bytes", MAX_FIELD_LEN);
@@ -799,25 +745,19 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	if (strlen(v) > 200)
 		return (void)row_fail(ci, row, CSVIMP_NAME, "name is longer than 200 bytes");
 
+	/* The ledger's own rules (proto/identity.h), here so that --check
+	 * says what the ledger would; the ledger reads the ID again. */
 	cell(ci, CSVIMP_NATIONAL_ID, 1, v, sizeof(v));
-	if (!*v)
-		return (void)row_fail(ci, row, CSVIMP_NATIONAL_ID, "national ID is empty");
-	if (check_national_id(v, why, sizeof(why)) != 0)
-		return (void)row_fail(ci, row, CSVIMP_NATIONAL_ID, "%s", why);
-	if (ldc_person_hash(ci->o.id_key, v, row->person_hash) != 0)
-		return (void)row_fail(ci, row, CSVIMP_NATIONAL_ID, "national ID cannot be hashed");
-	memset(v, 0, sizeof(v)); /* the ID in clear goes no further */
-	mj->has_person_hash = 1;
-	mj->person_hash.data = row->person_hash;
-	mj->person_hash.len = LD_HASH_LEN;
+	rc = ld_national_id(v, ldc_now_us(), row->national_id, NULL, NULL, "national_id", &e);
+	ld_wipe(v, sizeof(v));
+	if (rc)
+		return (void)row_fail(ci, row, CSVIMP_NATIONAL_ID, "%s", e.message);
+	mj->national_id = row->national_id;
 	mj->has_real_name = mj->real_name = 1;
 
 	cell(ci, CSVIMP_PHONE, 1, v, sizeof(v));
-	if (*v && check_phone(v) != 0)
-		return (void)row_fail(ci, row, CSVIMP_PHONE,
-				      "phone '%s' is neither an 11-digit mobile number nor a "
-				      "landline with its area code",
-				      v);
+	if (*v && ld_phone(v, phone, "phone", &e) != 0)
+		return (void)row_fail(ci, row, CSVIMP_PHONE, "%s", e.message);
 
 	cell(ci, CSVIMP_WORKER_GROUP, 1, v, sizeof(v));
 	if (!*v)
@@ -902,16 +842,19 @@ static void make_row(csvimp *ci, csvimp_row *row)
 					      v);
 		memcpy(row->member_id, v, n + 1);
 	} else {
-		char hex[17];
-		ldc_format_hex(row->person_hash, 8, hex);
-		snprintf(row->member_id, sizeof(row->member_id), "P-%s", hex);
+		row->member_id[0] = '\0'; /* the ledger gives P- and the person hash */
 	}
-	mj->member_id = row->member_id;
+	mj->member_id = row->member_id[0] ? row->member_id : NULL;
 	mj->org_id = ci->org_id;
 
 	/* One person, one row: with requests in flight side by side, which of
 	 * two rows of one person the ledger took first would be chance. */
-	unsigned long first = seen_before(ci, row->person_hash, row->line);
+	uint8_t person[LD_EVENT_ID_LEN];
+	char text[64];
+	snprintf(text, sizeof(text), "csv-import:person:%s", row->national_id);
+	ldc_derived_event_id(text, person);
+	ld_wipe(text, sizeof(text));
+	unsigned long first = seen_before(ci, person, row->line);
 	if (first)
 		return (void)row_fail(ci, row, CSVIMP_NATIONAL_ID,
 				      "the same person as row %lu (one row per person)", first);
@@ -927,13 +870,8 @@ static void make_row(csvimp *ci, csvimp_row *row)
 					      first);
 	}
 
-	char idtext[256];
-	snprintf(idtext, sizeof(idtext), "csv-import:join:%s:%s:%lld", row->member_id,
-		 ci->org_id, (long long)row->ev.occurred_at);
-	ldc_derived_event_id(idtext, row->event_id);
-	row->ev.has_event_id = 1;
-	row->ev.event_id.data = row->event_id;
-	row->ev.event_id.len = LD_EVENT_ID_LEN;
+	/* No event id: the ledger derives it from the join it records, so
+	 * that the same row sent again is a duplicate (PROTOCOL.md). */
 	row->ev.body_case = LEDGER__EVENT__BODY_MEMBER_JOINED;
 	row->ev.member_joined = mj;
 }
@@ -943,9 +881,8 @@ void csvimp_row_fix(csvimp_row *row)
 	if (row->code || row->ev.body_case != LEDGER__EVENT__BODY_MEMBER_JOINED)
 		return;
 	row->ev.member_joined = &row->mj;
-	row->ev.event_id.data = row->event_id;
-	row->mj.member_id = row->member_id;
-	row->mj.person_hash.data = row->person_hash;
+	row->mj.member_id = row->member_id[0] ? row->member_id : NULL;
+	row->mj.national_id = row->national_id;
 	row->mj.platform = row->platform[0] ? row->platform : NULL;
 }
 

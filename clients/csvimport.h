@@ -18,11 +18,12 @@
  * first thing wrong with it (column and reason). A bad row never stops the
  * others. What each row becomes:
  *
- *   member_id   the 会员编号 column if there is one, else "P-" and 16 hex
- *               digits of the person hash (the same person, the same id)
+ *   member_id   the 会员编号 column if there is one, else none: the ledger
+ *               gives "P-" and 16 hex digits of the person hash (the same
+ *               person, the same id)
  *   org_id      csvimp_options.org_id
- *   person_hash HMAC-SHA-256 of the national ID with options.id_key
- *               (ldc_person_hash); the ID itself goes nowhere
+ *   national_id the ID as proto/identity.h reads it, checked by its rules
+ *               (the ledger checks it again, hashes it and drops it)
  *   real_name   true: a name and a valid national ID are required per row
  *   join_path   the 入会路径 column, else from the employment relation
  *               (employed → labour-relation, dispatched → dispatched,
@@ -30,12 +31,12 @@
  *   channel     the 入会渠道 column, else collective-registration
  *   region      the 地区 column (6-digit GB/T 2260), else options.region
  *   occurred_at the join date at 00:00 UTC, else options.default_date
- *   event_id    ldc_derived_event_id("csv-import:join:" member, org,
- *               occurred_at): sending the file again gives duplicates, and
- *               a row changed since gives ERR_IDEMPOTENCY_MISMATCH
+ *   event_id    none: the ledger derives it from the join (PROTOCOL.md), so
+ *               sending the file again gives duplicates
  *
- * The phone number, when given, is checked and then dropped: the ledger has
- * no field for it.
+ * The phone number, when given, is checked by the ledger's rules and then
+ * dropped (sealing every member's phone on import is not done yet).
+ * A row's national ID is in the row until the next csvimp_next on it.
  */
 #ifndef LD_CSVIMPORT_H
 #define LD_CSVIMPORT_H
@@ -62,7 +63,6 @@ enum csvimp_column {
 
 typedef struct csvimp_options {
 	const char *org_id;   /* required: the organisation every row joins */
-	const char *id_key;   /* required: key of the person hash */
 	uint32_t region;      /* for rows without a region; 0: the column is required */
 	int64_t default_date; /* for rows without a join date (µs) ... */
 	int has_default_date; /* ... if set; else the column is required */
@@ -79,9 +79,8 @@ typedef struct csvimp_row {
 	char reason[256];
 	Ledger__Event ev;
 	Ledger__MemberJoined mj;
-	uint8_t event_id[LD_EVENT_ID_LEN];
-	uint8_t person_hash[LD_HASH_LEN];
-	char member_id[65];
+	char national_id[19]; /* as the ledger reads it (proto/identity.h) */
+	char member_id[65];   /* "" when the ledger gives it */
 	char platform[256];
 } csvimp_row;
 

@@ -86,6 +86,8 @@ static void *backup_main(void *arg)
 		rc = copy_private(b->data_dir, MERKLE_KEY_FILE, r.dir, &e);
 	if (rc == 0 && b->data_dir[0])
 		rc = copy_private(b->data_dir, KEYSTORE_HASH_FILE, r.dir, &e);
+	if (rc == 0 && b->data_dir[0]) /* if there is one */
+		rc = copy_private(b->data_dir, KEYSTORE_LEGACY_FILE, r.dir, &e);
 	if (rc == 0 && b->keys)
 		rc = keystore_backup(b->keys, r.dir, &e);
 	r.duration_us = ld_mono_us() - start;

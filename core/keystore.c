@@ -14,15 +14,25 @@
 #include "log.h"
 
 #define KS_ID_LEN 16
+/* The log's meta: who made the person hashes of this log. */
+#define HASHES_KEY    "person-hashes"
+#define HASHES_SERVER "server"
 
 enum { KDB_KEYS, KDB_META, KDB__COUNT };
 static const char *const ks_db_names[KDB__COUNT] = {[KDB_KEYS] = "keys", [KDB_META] = "meta"};
+
+#define LEGACY_MAX 64       /* keys in DATA/legacy-id-keys */
+#define LEGACY_KEY_MAX 256 /* bytes of one */
 
 struct keystore {
 	store *s;
 	char dir[4096];
 	uint8_t hash_key[LD_SECRET_LEN];
 	pthread_rwlock_t lock; /* shared: reads; exclusive: writes, compaction */
+	/* Read at open, never changed after. */
+	int legacy_unknown;
+	size_t nlegacy;
+	char *legacy[LEGACY_MAX];
 };
 
 static int ks_open_env(keystore *k, ld_errinfo *e)
@@ -100,11 +110,89 @@ static int bind_to_log(keystore *k, store *log, int fresh, ld_errinfo *e)
 		return ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "unable to initialise keystore '%s'",
 				      k->dir);
 	}
-	if ((rc = store_put(lt, DB_META, "keystore", 8, id, KS_ID_LEN)) || (rc = store_commit(lt)))
+	/* A log begun now holds only person hashes this server makes. */
+	uint8_t first[8];
+	store_val ev;
+	ld_put_be64(first, 1);
+	rc = store_get(lt, DB_LOG, first, sizeof(first), &ev);
+	if (rc == LD_E(NOT_FOUND))
+		rc = store_put(lt, DB_META, HASHES_KEY, strlen(HASHES_KEY), HASHES_SERVER,
+			       strlen(HASHES_SERVER));
+	if (rc || (rc = store_put(lt, DB_META, "keystore", 8, id, KS_ID_LEN)) ||
+	    (rc = store_commit(lt)))
 		return ld_errinfo_set(e, LD_E(STORAGE), NULL,
 				      "unable to record the keystore in the log's meta");
 	log_info("keystore: created '%s'", k->dir);
 	return 0;
+}
+
+/*
+ * Whether the log may hold person hashes made by clients, and with which
+ * keys (keystore.h). A log begun by a version that hashes only on the
+ * server says so in its meta; any other is asked about: DATA/legacy-id-keys
+ * lists the keys (one a line; blank lines and '#' comments skipped), and a
+ * file without any says there were none. 0 or LD_E(KEYSTORE).
+ */
+static int legacy_open(keystore *k, const char *data_dir, store *log, ld_errinfo *e)
+{
+	char path[4200], line[LEGACY_KEY_MAX + 2], err[4400];
+	store_txn *t;
+	store_val v;
+	int server_only = 0;
+	if (store_read_begin(log, &t) == 0) {
+		server_only = store_get(t, DB_META, HASHES_KEY, strlen(HASHES_KEY), &v) == 0 &&
+			      v.len == strlen(HASHES_SERVER) &&
+			      memcmp(v.data, HASHES_SERVER, v.len) == 0;
+		store_read_end(t);
+	}
+	snprintf(path, sizeof(path), "%s/%s", data_dir, KEYSTORE_LEGACY_FILE);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		k->legacy_unknown = !server_only;
+		if (k->legacy_unknown)
+			log_warn("keystore: %s", keystore_legacy_advice(k, err, sizeof(err)));
+		return 0;
+	}
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0 || (st.st_mode & 077)) {
+		if (fd >= 0)
+			close(fd);
+		return ld_errinfo_set(e, LD_E(KEYSTORE), NULL,
+				      fd < 0 ? "unable to read '%s'"
+					     : "'%s' may be read or written by others; chmod 600 it",
+				      path);
+	}
+	FILE *f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "unable to read '%s'", path);
+	}
+	int rc = 0;
+	unsigned long no = 0;
+	while (rc == 0 && fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line);
+		no++;
+		if (n && line[n - 1] == '\n')
+			line[--n] = '\0';
+		else if (!feof(f))
+			rc = ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "'%s' line %lu: a key over %d bytes",
+					    path, no, LEGACY_KEY_MAX);
+		if (n && line[n - 1] == '\r')
+			line[--n] = '\0';
+		if (rc || n == 0 || line[0] == '#')
+			continue;
+		if (k->nlegacy == LEGACY_MAX)
+			rc = ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "'%s': more than %d keys", path,
+					    LEGACY_MAX);
+		else if (!(k->legacy[k->nlegacy++] = strdup(line)))
+			rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	}
+	ld_wipe(line, sizeof(line));
+	fclose(f);
+	if (rc == 0)
+		log_info("keystore: %zu legacy key%s of client-made person hashes from '%s'",
+			 k->nlegacy, k->nlegacy == 1 ? "" : "s", path);
+	return rc;
 }
 
 int keystore_open(keystore **out, const char *data_dir, store *log, ld_errinfo *e)
@@ -152,6 +240,8 @@ int keystore_open(keystore **out, const char *data_dir, store *log, ld_errinfo *
 		goto fail;
 	if ((rc = bind_to_log(k, log, fresh, e)) != 0)
 		goto fail;
+	if ((rc = legacy_open(k, data_dir, log, e)) != 0)
+		goto fail;
 	*out = k;
 	return 0;
 fail:
@@ -166,6 +256,10 @@ void keystore_close(keystore *k)
 	if (k->s)
 		store_close(k->s);
 	ld_wipe(k->hash_key, sizeof(k->hash_key));
+	for (size_t i = 0; i < k->nlegacy; i++) {
+		ld_wipe(k->legacy[i], strlen(k->legacy[i]));
+		free(k->legacy[i]);
+	}
 	pthread_rwlock_destroy(&k->lock);
 	free(k);
 }
@@ -175,6 +269,40 @@ int keystore_person_hash(keystore *k, const char *national_id, uint8_t out[LD_HA
 	return ld_hmac_sha256(k->hash_key, LD_SECRET_LEN, national_id, strlen(national_id), out)
 		       ? LD_E(INTERNAL)
 		       : 0;
+}
+
+size_t keystore_legacy_count(const keystore *k)
+{
+	return k->nlegacy;
+}
+
+int keystore_legacy_hash(keystore *k, size_t i, const char *national_id,
+			 uint8_t out[LD_HASH_LEN])
+{
+	if (i >= k->nlegacy)
+		return LD_E(INTERNAL);
+	return ld_hmac_sha256(k->legacy[i], strlen(k->legacy[i]), national_id,
+			      strlen(national_id), out)
+		       ? LD_E(INTERNAL)
+		       : 0;
+}
+
+int keystore_legacy_unknown(const keystore *k)
+{
+	return k->legacy_unknown;
+}
+
+const char *keystore_legacy_advice(const keystore *k, char *buf, size_t size)
+{
+	(void)k;
+	snprintf(buf, size,
+		 "this log was begun before the server hashed every national ID, and may hold "
+		 "persons hashed by clients with keys of their own (ledgerctl --id-key or "
+		 "LEDGER_ID_KEY, ledger-gen --id-key): no join is recorded until %s in the data "
+		 "directory lists those keys, one a line, or exists without any to say there "
+		 "were none (docs/OPERATIONS.md, \"Person hashes made by clients\")",
+		 KEYSTORE_LEGACY_FILE);
+	return buf;
 }
 
 static int get_locked(keystore *k, const char *member_id, uint8_t key[LD_SECRET_LEN])

@@ -17,6 +17,20 @@
  * leaves the old bytes on a free page). What remains is below the file
  * system (blocks freed by the rename, SSD remapping, backups): PROTOCOL.md.
  *
+ *   DATA/legacy-id-keys   (optional, mode 0600) the keys clients hashed national
+ *                         IDs with before the server hashed every one itself, as
+ *                         given to them (ledgerctl --id-key, LEDGER_ID_KEY,
+ *                         ledger-gen --id-key), one a line
+ *
+ * Person hashes made by clients. A log begun by this version holds only
+ * hashes this server made (its meta says so: "person-hashes"). An older log
+ * may hold hashes clients made with keys of their own, and the same person
+ * joining now would get another hash: one person, two memberships. Such a
+ * log needs DATA/legacy-id-keys: with keys, a national ID is hashed with
+ * each of them too, and a person the log holds under one of those hashes
+ * is that person (core/pii.c); without any, the operator says there were
+ * none. Until the file exists, joins are refused (keystore_legacy_unknown).
+ *
  * The keystore and the log are bound by the keystore's id, also written in
  * the log's meta database ("keystore"): a keystore that is lost, damaged or
  * replaced while the log names one is a start-up error (ERR_KEYSTORE), never
@@ -35,6 +49,7 @@
 
 #define KEYSTORE_DIR       "keys"
 #define KEYSTORE_HASH_FILE "person-hash.key"
+#define KEYSTORE_LEGACY_FILE "legacy-id-keys"
 
 typedef struct keystore keystore;
 
@@ -46,6 +61,17 @@ void keystore_close(keystore *k);
 
 /* person_hash = HMAC-SHA-256(person-hash key, national_id). 0 or LD_E(INTERNAL). */
 int keystore_person_hash(keystore *k, const char *national_id, uint8_t out[LD_HASH_LEN]);
+
+/* The legacy keys (above): how many, and HMAC-SHA-256(legacy key i,
+ * national_id) as the clients made it. 0 or LD_E(INTERNAL). */
+size_t keystore_legacy_count(const keystore *k);
+int keystore_legacy_hash(keystore *k, size_t i, const char *national_id,
+			 uint8_t out[LD_HASH_LEN]);
+/* 1 if the log may hold client-made person hashes and DATA/legacy-id-keys
+ * does not say with which keys: joins must be refused. */
+int keystore_legacy_unknown(const keystore *k);
+/* What to do about it, for the error and the log. Returns buf. */
+const char *keystore_legacy_advice(const keystore *k, char *buf, size_t size);
 
 /* The member's key: 0, LD_E(NOT_FOUND) (never made, or destroyed), or
  * LD_E(KEYSTORE). */

@@ -605,6 +605,19 @@ int model_member_forgotten(store_txn *t, const char *id)
 	return member_load(t, id, &m) == 0 && m.forgotten;
 }
 
+int model_person(store_txn *t, const uint8_t hash[LD_HASH_LEN], char member[LD_ID_MAX + 1])
+{
+	store_val v;
+	int rc = store_get(t, DB_PERSONS, hash, LD_HASH_LEN, &v);
+	if (rc)
+		return rc;
+	if (v.len > LD_ID_MAX)
+		return LD_E(STORAGE);
+	memcpy(member, v.data, v.len);
+	member[v.len] = '\0';
+	return 0;
+}
+
 int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
 {
 	uint8_t key[8];
@@ -810,8 +823,10 @@ static int refund_add(store_txn *t, uint64_t seq, int64_t delta)
 	return store_put(t, DB_REFUNDS, key, 8, val, 8);
 }
 
-/* A refund of `fen` from payment `paid_seq` of `member` is possible. */
-static int check_refund(store_txn *t, const Ledger__DuesRefunded *r, ld_errinfo *e)
+/* A refund of `fen` from payment `paid_seq` of `member` is possible; *paid
+ * gets that payment's numbers (its strings are not kept). */
+static int check_refund(store_txn *t, const Ledger__DuesRefunded *r, Ledger__DuesPaid *paid_out,
+			ld_errinfo *e)
 {
 	Ledger__Event *holder, *amend, scratch;
 	const Ledger__Event *paid;
@@ -837,9 +852,164 @@ static int check_refund(store_txn *t, const Ledger__DuesRefunded *r, ld_errinfo 
 				    "%lld fen paid",
 				    (unsigned long long)r->paid_seq, (long long)(done + r->amount_fen),
 				    (long long)paid->dues_paid->amount_fen);
+	if (rc == 0) {
+		*paid_out = *paid->dues_paid;
+		paid_out->member_id = paid_out->receipt = NULL;
+	}
 	codec_event_free(holder);
 	codec_event_free(amend);
 	return rc;
+}
+
+/* ================================================================== */
+/* Dues: the months each payment in force pays for                     */
+/* ================================================================== */
+
+/*
+ * DB_DUES holds one record per payment in force (recorded, not voided, not
+ * refunded in full): member id, 0, the payment's seq (8 bytes BE) → the
+ * first and last month it still pays for (4 bytes BE each). A member's
+ * payments are one range of keys, read in a short scan: most members have
+ * a few a year. A month is paid once: a payment that shares a month with
+ * another in force is refused, unless it says it is additional. Events
+ * already in the log are not refused again when the index is rebuilt from
+ * it (`recorded`): a log written before the rule may hold overlapping
+ * payments, and the state keeps both.
+ */
+static size_t dues_key(uint8_t *key, const char *member, uint64_t seq)
+{
+	size_t n = strlen(member);
+	memcpy(key, member, n);
+	key[n] = 0;
+	ld_put_be64(key + n + 1, seq);
+	return n + 9;
+}
+
+/* Months since year 0, and back. */
+static int64_t month_index(uint32_t yyyymm)
+{
+	return (int64_t)(yyyymm / 100) * 12 + yyyymm % 100 - 1;
+}
+
+static uint32_t month_of(int64_t index)
+{
+	return (uint32_t)(index / 12 * 100 + index % 12 + 1);
+}
+
+/*
+ * The months payment d still pays for once `refunded` fen of it went back:
+ * its first months, as many as what is left pays for (rounded up), so that
+ * refunding the months not used yet (a member who leaves) frees them and a
+ * small refund (an overcharge) frees none. 0 when refunded in full, else 1
+ * and *to.
+ */
+static int dues_kept(const Ledger__DuesPaid *d, int64_t refunded, uint32_t *to)
+{
+	if (refunded >= d->amount_fen)
+		return 0;
+	int64_t first = month_index(d->period_from);
+	__int128 months = month_index(d->period_to) - first + 1;
+	int64_t kept = (int64_t)((months * (d->amount_fen - refunded) + d->amount_fen - 1) /
+				 d->amount_fen);
+	*to = month_of(first + kept - 1);
+	return 1;
+}
+
+/* The months payment `seq` of `member` pays for now: 1 and *from, *to, or
+ * 0 if it is not in force. */
+static int dues_get(store_txn *t, const char *member, uint64_t seq, uint32_t *from, uint32_t *to)
+{
+	uint8_t key[LD_ID_MAX + 9];
+	store_val v;
+	int rc = store_get(t, DB_DUES, key, dues_key(key, member, seq), &v);
+	if (rc || v.len != 8)
+		return 0;
+	*from = ld_get_be32(v.data);
+	*to = ld_get_be32((const uint8_t *)v.data + 4);
+	return 1;
+}
+
+/* Payment seq of member pays for nothing any more. */
+static int dues_drop(store_txn *t, const char *member, uint64_t seq)
+{
+	uint8_t key[LD_ID_MAX + 9];
+	int rc = store_del(t, DB_DUES, key, dues_key(key, member, seq));
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}
+
+/* Records what payment d (at seq) pays for with `refunded` fen refunded. */
+static int dues_set(store_txn *t, const char *member, uint64_t seq, const Ledger__DuesPaid *d,
+		    int64_t refunded)
+{
+	uint8_t key[LD_ID_MAX + 9], val[8];
+	size_t klen = dues_key(key, member, seq);
+	uint32_t to;
+	if (!dues_kept(d, refunded, &to))
+		return dues_drop(t, member, seq);
+	ld_put_be32(val, d->period_from);
+	ld_put_be32(val + 4, to);
+	return store_put(t, DB_DUES, key, klen, val, sizeof(val));
+}
+
+/*
+ * Payment d of `member` (at seq `self`, 0 for a new one), with `refunded`
+ * fen of it refunded, shares no month with another payment in force, or
+ * says it is additional. A correction checks only the months the payment
+ * did not pay for before it (its record, if any): an additional payment
+ * recorded over it since is no reason to refuse correcting it. Otherwise
+ * ALREADY_PAID naming the first payment it meets: its seq, its months,
+ * and the months they share.
+ */
+static int dues_check(store_txn *t, const char *member, uint64_t self, const Ledger__DuesPaid *d,
+		      int64_t refunded, const char *field, ld_errinfo *e)
+{
+	uint8_t key[LD_ID_MAX + 9];
+	size_t klen = dues_key(key, member, 0), n = klen - 8;
+	uint32_t to, was_from = 0, was_to = 0;
+	store_cursor *c;
+	store_val k, v;
+	if ((d->has_additional && d->additional) || !dues_kept(d, refunded, &to))
+		return 0;
+	if (!self || !dues_get(t, member, self, &was_from, &was_to))
+		was_from = was_to = 0;
+	int rc = store_cursor_open(t, DB_DUES, &c);
+	if (rc)
+		return rc;
+	for (rc = store_cursor_seek(c, key, klen, &k, &v); rc == 0;
+	     rc = store_cursor_next(c, &k, &v)) {
+		if (k.len != klen || memcmp(k.data, key, n) != 0)
+			break;
+		if (v.len != 8) {
+			rc = LD_E(STORAGE);
+			break;
+		}
+		uint64_t seq = ld_get_be64((const uint8_t *)k.data + n);
+		uint32_t from = ld_get_be32(v.data), upto = ld_get_be32((const uint8_t *)v.data + 4);
+		uint32_t a = from > d->period_from ? from : d->period_from;
+		uint32_t b = upto < to ? upto : to;
+		if (seq == self || a > b)
+			continue;
+		/* Less what it paid for already (the part before it, if both). */
+		if (was_from && was_from <= a && b <= was_to)
+			continue;
+		if (was_from && was_from <= a && a <= was_to)
+			a = month_of(month_index(was_to) + 1);
+		else if (was_from && a < was_from && was_from <= b)
+			b = month_of(month_index(was_from) - 1);
+		char shared[32];
+		if (a == b)
+			snprintf(shared, sizeof(shared), "month %u was", a);
+		else
+			snprintf(shared, sizeof(shared), "months %u-%u were", a, b);
+		store_cursor_close(c);
+		return ld_errinfo_set(e, LD_E(ALREADY_PAID), field,
+				      "%s already paid by member '%s' in payment seq %llu "
+				      "(%u-%u): void or refund that payment first, or record "
+				      "this one as additional",
+				      shared, member, (unsigned long long)seq, from, upto);
+	}
+	store_cursor_close(c);
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
 }
 
 /* Re-folds whether an organisation admits members, without update `skip`. */
@@ -896,11 +1066,43 @@ static int station_exists(store_txn *t, const Ledger__Event *ev, const char *pre
 }
 
 /*
+ * The void of refund r of the member whose state goes from
+ * *old to *new: the fen go back to the payment, which may then pay for
+ * months again (checked as a payment would be). Validates, then writes.
+ */
+static int void_refund(store_txn *t, const Ledger__DuesRefunded *r, const member_state *old,
+		       const member_state *new, int recorded, const char *field, ld_errinfo *e)
+{
+	Ledger__Event *holder = NULL, *amend = NULL, scratch;
+	const Ledger__Event *paid = NULL;
+	int64_t done;
+	ld_errinfo inner;
+	int rc = refunded(t, r->paid_seq, &done);
+	if (rc == 0)
+		rc = effective(t, r->paid_seq, &holder, &amend, &scratch, &paid);
+	if (rc == 0 && (!paid || paid->body_case != LEDGER__EVENT__BODY_DUES_PAID))
+		rc = LD_E(INTERNAL); /* a refund's payment is voided only after it */
+	if (rc == 0 && !recorded &&
+	    (rc = dues_check(t, r->member_id, r->paid_seq, paid->dues_paid, done - r->amount_fen,
+			     field, &inner)) == LD_E(ALREADY_PAID))
+		ld_errinfo_set(e, rc, field, "voiding it gives payment seq %llu back %lld fen, but %s",
+			       (unsigned long long)r->paid_seq, (long long)r->amount_fen,
+			       inner.message);
+	if (rc == 0 && !(rc = member_save(t, r->member_id, old, new)) &&
+	    !(rc = refund_add(t, r->paid_seq, -r->amount_fen)))
+		rc = dues_set(t, r->member_id, r->paid_seq, paid->dues_paid, done - r->amount_fen);
+	codec_event_free(holder);
+	codec_event_free(amend);
+	return rc;
+}
+
+/*
  * A void (replacement == NULL) or an amendment of `target`, recorded as
  * event `seq`. Validates, then writes the state that changes.
  */
 static int apply_correction(store_txn *t, const Ledger__Event *target, const char *target_stream,
-			    const Ledger__Event *replacement, uint64_t seq, ld_errinfo *e)
+			    const Ledger__Event *replacement, uint64_t seq, int recorded,
+			    ld_errinfo *e)
 {
 	int rc, kind;
 	uint64_t by;
@@ -942,8 +1144,8 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 
 	/* A payment some of which was refunded: the refunds go first. */
 	const Ledger__Event *now_ev = replacement;
+	int64_t done = 0;
 	if (target->body_case == LEDGER__EVENT__BODY_DUES_PAID) {
-		int64_t done;
 		if ((rc = refunded(t, target->seq, &done)))
 			return rc;
 		if (done > 0 && (!replacement || replacement->dues_paid->amount_fen < done))
@@ -961,12 +1163,18 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 			return rc;
 		if ((rc = member_refold(t, member, target->seq, now_ev, &new, e)))
 			return rc;
-		if ((rc = member_save(t, member, &old, &new)))
+		if (target->body_case == LEDGER__EVENT__BODY_DUES_PAID && replacement && !recorded &&
+		    (rc = dues_check(t, member, target->seq, replacement->dues_paid, done,
+				     "event_amended.dues_paid.period_from", e)))
 			return rc;
 		if (target->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED && !replacement)
-			if ((rc = refund_add(t, target->dues_refunded->paid_seq,
-					     -target->dues_refunded->amount_fen)))
-				return rc;
+			return void_refund(t, target->dues_refunded, &old, &new, recorded, field, e);
+		if ((rc = member_save(t, member, &old, &new)))
+			return rc;
+		if (target->body_case == LEDGER__EVENT__BODY_DUES_PAID &&
+		    (rc = replacement ? dues_set(t, member, target->seq, replacement->dues_paid, done)
+				      : dues_drop(t, member, target->seq)))
+			return rc;
 	} else if (target->body_case == LEDGER__EVENT__BODY_ORG_UPDATED) {
 		if (replacement && replacement->org_updated->has_admits_members)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
@@ -993,10 +1201,13 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 /* model_apply                                                          */
 /* ================================================================== */
 
-static int apply_member_event(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
+static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint64_t seq, int recorded,
+			      ld_errinfo *e)
 {
 	const char *id = codec_event_member(ev);
 	member_state old, new;
+	Ledger__DuesPaid paid;
+	int64_t done = 0;
 	int rc = member_load(t, id, &old);
 	if (rc)
 		return rc;
@@ -1004,14 +1215,24 @@ static int apply_member_event(store_txn *t, const Ledger__Event *ev, ld_errinfo 
 	if ((rc = member_step(t, &new, id, ev, CHECK_ORGS, e)))
 		return rc;
 	if (ev->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED &&
-	    (rc = check_refund(t, ev->dues_refunded, e)))
+	    (rc = check_refund(t, ev->dues_refunded, &paid, e)))
+		return rc;
+	if (ev->body_case == LEDGER__EVENT__BODY_DUES_PAID && !recorded &&
+	    (rc = dues_check(t, id, 0, ev->dues_paid, 0, "dues_paid.period_from", e)))
 		return rc;
 	if ((rc = orgs_live(t, ev, e))) /* a service: the organisation that served */
 		return rc;
 	/* Writes from here on. */
-	if (ev->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED &&
-	    (rc = refund_add(t, ev->dues_refunded->paid_seq, ev->dues_refunded->amount_fen)))
+	if (ev->body_case == LEDGER__EVENT__BODY_DUES_PAID &&
+	    (rc = dues_set(t, id, seq, ev->dues_paid, 0)))
 		return rc;
+	if (ev->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED) {
+		const Ledger__DuesRefunded *r = ev->dues_refunded;
+		if ((rc = refund_add(t, r->paid_seq, r->amount_fen)) ||
+		    (rc = refunded(t, r->paid_seq, &done)) ||
+		    (rc = dues_set(t, id, r->paid_seq, &paid, done)))
+			return rc;
+	}
 	return member_save(t, id, &old, &new);
 }
 
@@ -1086,8 +1307,8 @@ static int apply_org_event(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
 	}
 }
 
-int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_result *r,
-		ld_errinfo *e)
+int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, int recorded,
+		model_result *r, ld_errinfo *e)
 {
 	Ledger__Event *target = NULL, replacement;
 	int rc;
@@ -1123,11 +1344,12 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 		codec_amended_body(ev->event_amended, &replacement);
 		/* The replacement stands in the target's place in the stream. */
 		replacement.seq = target->seq;
-		rc = apply_correction(t, target, r->stream, &replacement, seq, e);
+		rc = apply_correction(t, target, r->stream, &replacement, seq, recorded, e);
 	} else if (k->flags & LD_KIND_CORRECTION) {
-		rc = apply_correction(t, target, r->stream, NULL, seq, e);
+		rc = apply_correction(t, target, r->stream, NULL, seq, recorded, e);
 	} else if (!(rc = station_exists(t, ev, "", e))) {
-		rc = codec_event_member(ev) ? apply_member_event(t, ev, e) : apply_org_event(t, ev, e);
+		rc = codec_event_member(ev) ? apply_member_event(t, ev, seq, recorded, e)
+					    : apply_org_event(t, ev, e);
 	}
 	if (rc)
 		goto out;

@@ -20,6 +20,10 @@
  *  - an organisation is dissolved only without active members, affiliated
  *    members or live child organisations                    INVALID_STATE
  *  - refunds of a payment never exceed it                   INVALID_STATE
+ *  - a month of a member's dues is paid once: a payment sharing a month
+ *    with one in force says it is additional; so does an amendment, or a
+ *    voided refund that makes a payment pay for months again   ALREADY_PAID
+ *    (a refund frees a payment's last months, as many as it gave back)
  *  - references (members, organisations, stations, seqs) exist  NOT_FOUND
  *  - expected_version matches the stream                    VERSION_CONFLICT
  */
@@ -36,6 +40,11 @@ typedef struct model_result {
 	uint64_t version;           /* its version there (1-based) */
 } model_result;
 
+/* What the index holds, as a number: an index of another number (written by
+ * an older version, without a later table) is rebuilt from the log.
+ * 2: the months of dues paid (DB_DUES). */
+#define MODEL_INDEX_FORMAT 2
+
 /*
  * Validates ev, which passed check_event(), against the state visible in the
  * write transaction t, as the event that will get `seq`. If it is valid,
@@ -44,9 +53,14 @@ typedef struct model_result {
  * negative code with e filled and has written nothing. Storage errors
  * (STORE_MAP_FULL, LD_E(STORAGE)) may leave partial writes: the caller must
  * abort the transaction.
+ *
+ * recorded: ev is already in the log (the index is replayed from it). Rules
+ * younger than the log are then not applied again (a log written before the
+ * dues rule may hold two payments of one month); the state follows the
+ * event all the same.
  */
-int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_result *r,
-		ld_errinfo *e);
+int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, int recorded,
+		model_result *r, ld_errinfo *e);
 
 /* The last version of a stream (0 if it has no events). */
 int model_stream_version(store_txn *t, const char *stream, uint64_t *version);
@@ -70,6 +84,10 @@ int model_member_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1]);
 /* Loads event `seq` from the log into *ev (free with codec_event_free):
  * 0, LD_E(NOT_FOUND) or LD_E(STORAGE). */
 int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev);
+
+/* The member a person hash belongs to as of t: 0 and member, LD_E(NOT_FOUND)
+ * for a person the ledger does not hold, or a storage error. */
+int model_person(store_txn *t, const uint8_t hash[LD_HASH_LEN], char member[LD_ID_MAX + 1]);
 
 /* 1 if member id's personal data was forgotten (MemberForgotten), else 0. */
 int model_member_forgotten(store_txn *t, const char *id);

@@ -6,9 +6,8 @@
 #include <string.h>
 
 #include "check.h"
+#include "identity.h"
 #include "model.h"
-
-#define NATIONAL_ID_MAX 18
 
 /* The MemberJoined of a join or of an amendment correcting one. */
 static Ledger__MemberJoined *joined_of(const Ledger__Event *ev, const char **prefix)
@@ -25,54 +24,178 @@ static Ledger__MemberJoined *joined_of(const Ledger__Event *ev, const char **pre
 	return NULL;
 }
 
-/* GB 11643: 18 characters, 17 digits and a digit or X (15 digits for the
- * old cards). A lower-case x is made upper case so both hash the same. */
-static int national_id_ok(char *s)
+/*
+ * The person a national ID is: its hash with the server's key, unless the
+ * log already holds the person under another hash this ID gives: the one an
+ * older server made of a 15-digit number as written, or one a client made
+ * with a legacy key (keystore.h). Those are tried after the server's own,
+ * and the first the log holds is the person's.
+ */
+static int person_of(keystore *k, store *log, const char *id, const char *id15,
+		     uint8_t out[LD_HASH_LEN])
 {
-	size_t n = strlen(s);
-	if (n != 18 && n != 15)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (i == 17 && (s[i] == 'x' || s[i] == 'X')) {
-			s[i] = 'X';
-			continue;
+	const char *forms[2] = {id, id15};
+	uint8_t h[LD_HASH_LEN];
+	char member[LD_ID_MAX + 1];
+	store_txn *t = NULL;
+	int rc = keystore_person_hash(k, id, out);
+	if (rc || !log || store_read_begin(log, &t) != 0)
+		return rc;
+	size_t keys = 1 + keystore_legacy_count(k);
+	int found = model_person(t, out, member) == 0;
+	for (size_t i = 0; !found && i < keys; i++)
+		for (int f = 0; !found && f < 2; f++) {
+			if ((i == 0 && f == 0) || !forms[f])
+				continue;
+			rc = i == 0 ? keystore_person_hash(k, forms[f], h)
+				    : keystore_legacy_hash(k, i - 1, forms[f], h);
+			if (rc)
+				break;
+			if ((found = model_person(t, h, member) == 0))
+				memcpy(out, h, LD_HASH_LEN);
 		}
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	}
-	return 1;
+	store_read_end(t);
+	ld_wipe(h, sizeof(h));
+	return rc;
 }
 
-int pii_prepare(keystore *k, Ledger__Event *ev, ld_errinfo *e)
+/* "P-" and the first 16 hex digits of the person hash: the id of a member a
+ * join names by national ID only (the same person, the same id). */
+static char *member_id_of(const uint8_t hash[LD_HASH_LEN])
 {
-	const char *prefix;
-	char field[64];
-	Ledger__MemberJoined *j = joined_of(ev, &prefix);
-	if (!j || !j->national_id)
+	char *id = malloc(19);
+	if (!id)
+		return NULL;
+	memcpy(id, "P-", 3);
+	for (int i = 0; i < 8; i++)
+		snprintf(id + 2 + 2 * i, 3, "%02x", hash[i]);
+	return id;
+}
+
+/* The event id of a join that came without one: a hash of the event as it
+ * will be stored (personal data aside), so that the same registration sent
+ * again is a duplicate and any other one of the person is judged afresh. */
+static int event_id_of(Ledger__Event *ev)
+{
+	Ledger__Event bare;
+	codec_personal_buf pb;
+	uint8_t h[LD_SHA256_LEN];
+	codec_strip_personal(ev, &bare, &pb);
+	size_t n = codec_size(&bare);
+	uint8_t *buf = malloc(n ? n : 1), *id = malloc(LD_EVENT_ID_LEN);
+	if (!buf || !id) {
+		free(buf);
+		free(id);
+		return LD_E(INTERNAL);
+	}
+	codec_pack(&bare, buf);
+	static const char tag[] = "ledgerd:event-id:member_joined:";
+	ld_sha256_3(tag, sizeof(tag) - 1, buf, n, NULL, 0, h);
+	free(buf);
+	memcpy(id, h, LD_EVENT_ID_LEN);
+	ev->has_event_id = 1;
+	ev->event_id.data = id; /* freed with the request */
+	ev->event_id.len = LD_EVENT_ID_LEN;
+	return 0;
+}
+
+/* A string of the request replaced by a copy of s. */
+static int replace(char **field, const char *s)
+{
+	char *copy = strdup(s);
+	if (!copy)
+		return LD_E(INTERNAL);
+	ld_wipe(*field, strlen(*field));
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+static int prepare_phone(char **phone, const char *field, ld_errinfo *e)
+{
+	char norm[LD_PHONE_MAX + 1];
+	if (!*phone || !**phone)
 		return 0;
-	char *id = j->national_id;
-	int rc = 0;
+	int rc = ld_phone(*phone, norm, field, e);
+	if (rc == 0 && strcmp(norm, *phone) != 0 && (rc = replace(phone, norm)))
+		ld_errinfo_set(e, rc, NULL, "out of memory");
+	return rc;
+}
+
+static int prepare_join(keystore *k, store *log, Ledger__Event *ev, Ledger__MemberJoined *j,
+			const char *prefix, int64_t now_us, ld_errinfo *e)
+{
+	char field[64], advice[512], id[LD_NATIONAL_ID_LEN + 1], id15[16], member[LD_ID_MAX + 1];
+	int was15 = 0, rc = 0;
+	int top = ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED;
 	snprintf(field, sizeof(field), "%s.national_id", prefix);
-	if (j->has_person_hash)
+	if (keystore_legacy_unknown(k))
+		rc = ld_errinfo_set(e, LD_E(KEYSTORE), field, "%s",
+				    keystore_legacy_advice(k, advice, sizeof(advice)));
+	else if (j->national_id && j->has_person_hash)
 		rc = ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
 				    "give national_id or person_hash, not both");
-	else if (!national_id_ok(id))
-		rc = ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
-				    "national_id must be 18 characters (17 digits and a digit or "
-				    "X) or 15 digits");
-	else if (!(j->person_hash.data = malloc(LD_HASH_LEN)))
+	else if (j->has_person_hash) {
+		/* A hash the server made, copied (a rejoin, an amendment). */
+		store_txn *t;
+		snprintf(field, sizeof(field), "%s.person_hash", prefix);
+		rc = LD_E(NOT_FOUND);
+		if (j->person_hash.len == LD_HASH_LEN && log && store_read_begin(log, &t) == 0) {
+			rc = model_person(t, j->person_hash.data, member);
+			store_read_end(t);
+		}
+		if (rc == LD_E(NOT_FOUND))
+			rc = ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
+					    "this ledger holds no person with this person_hash: give "
+					    "national_id, which the server hashes (a person_hash is "
+					    "only taken for a person already recorded)");
+		else if (rc)
+			rc = ld_errinfo_set(e, rc, field, "unable to read the persons of the ledger");
+		return rc;
+	} else if (!j->national_id || !*j->national_id)
+		rc = ld_errinfo_set(e, LD_E(MISSING_FIELD), field,
+				    "national_id is required: the server hashes it into person_hash");
+	if (rc == 0)
+		rc = ld_national_id(j->national_id, now_us, id, &was15, id15, field, e);
+	if (rc == 0 && !(j->person_hash.data = malloc(LD_HASH_LEN)))
 		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
-	else if ((rc = keystore_person_hash(k, id, j->person_hash.data)) != 0)
+	else if (rc == 0 && (rc = person_of(k, log, id, was15 ? id15 : NULL, j->person_hash.data)))
 		ld_errinfo_set(e, rc, field, "unable to hash the national ID");
-	else {
+	else if (rc == 0) {
 		/* protobuf-c frees person_hash.data with the request. */
 		j->has_person_hash = 1;
 		j->person_hash.len = LD_HASH_LEN;
 	}
-	ld_wipe(id, strlen(id));
-	free(id);
-	j->national_id = NULL;
-	return rc;
+	ld_wipe(id, sizeof(id));
+	ld_wipe(id15, sizeof(id15));
+	if (j->national_id) {
+		ld_wipe(j->national_id, strlen(j->national_id));
+		free(j->national_id);
+		j->national_id = NULL;
+	}
+	if (rc)
+		return rc;
+	if (top && !ld_has(j->member_id)) {
+		free(j->member_id);
+		if (!(j->member_id = member_id_of(j->person_hash.data)))
+			return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	}
+	if (top && (rc = prepare_phone(&j->phone, "member_joined.phone", e)))
+		return rc;
+	if (top && !ev->has_event_id && (rc = event_id_of(ev)))
+		return ld_errinfo_set(e, rc, NULL, "out of memory");
+	return 0;
+}
+
+int pii_prepare(keystore *k, store *log, Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
+{
+	const char *prefix;
+	Ledger__MemberJoined *j = joined_of(ev, &prefix);
+	if (j)
+		return prepare_join(k, log, ev, j, prefix, now_us, e);
+	if (ev->body_case == LEDGER__EVENT__BODY_PROFILE_CHANGED)
+		return prepare_phone(&ev->profile_changed->phone, "profile_changed.phone", e);
+	return 0;
 }
 
 static int seal(keystore *k, store *log, const char *member, const char *name, const char *phone,

@@ -3,8 +3,14 @@
  * (proto/PROTOCOL.md, "Personal data"; the keys: core/keystore.h).
  *
  * In (server threads, on an append's events, in this order):
- *   pii_prepare  national_id → person_hash (HMAC with the server secret); the
- *                ID's bytes are wiped from the request and never logged
+ *   pii_prepare  national_id read and checked (proto/identity.h) → person_hash
+ *                (HMAC with the server secret, or the hash a legacy key gives
+ *                if the log holds the person under it: keystore.h); the ID's
+ *                bytes are wiped from the request and never logged. A join
+ *                naming no member gets "P-" and 16 hex digits of the hash, one
+ *                without an event id an id hashed from the event. A
+ *                person_hash sent instead must be one the ledger holds. Phones
+ *                are read and checked, and written back normalised.
  *   check_event  (proto/check.h) refuses a client-set `personal`
  *   pii_seal     name and phone → `personal` = AES-256-GCM(member key,
  *                PersonalData), member id as associated data; the member's
@@ -27,8 +33,11 @@
 #define PII_FORGOTTEN "[forgotten]"
 
 /* 0, or a negative code with e naming the field (the message never holds the
- * ID). */
-int pii_prepare(keystore *k, Ledger__Event *ev, ld_errinfo *e);
+ * ID whole): the rules of proto/identity.h, LD_E(KEYSTORE) while the log may
+ * hold client-made hashes nobody accounted for (keystore_legacy_unknown).
+ * log: the persons already recorded (NULL: none looked up); now_us: the
+ * server's clock (ages). */
+int pii_prepare(keystore *k, store *log, Ledger__Event *ev, int64_t now_us, ld_errinfo *e);
 /* 0, or LD_E(INVALID_VALUE) (personal data where it cannot go),
  * LD_E(ALREADY_FORGOTTEN) (a forgotten member, as the log `log` says), or
  * LD_E(KEYSTORE). */

@@ -20,6 +20,7 @@ static const char *const db_names[DB__COUNT] = {
 	[DB_LOG] = "log",	    [DB_IDEM] = "idem",	      [DB_STREAMS] = "streams",
 	[DB_PERSONS] = "persons",
 	[DB_STATIONS] = "stations", [DB_FIXES] = "fixes",     [DB_REFUNDS] = "refunds",
+	[DB_DUES] = "dues",
 	[DB_META] = "meta",	    [DB_MERKLE] = "merkle",   [DB_IMETA] = "imeta",
 };
 
@@ -28,6 +29,7 @@ static const char *const db_names[DB__COUNT] = {
 static const unsigned char db_in_index[DB__COUNT] = {
 	[DB_LOG] = 0,	  [DB_META] = 0,     [DB_IDEM] = 1,    [DB_STREAMS] = 1, [DB_PERSONS] = 1,
 	[DB_STATIONS] = 1, [DB_FIXES] = 1,    [DB_REFUNDS] = 1, [DB_MERKLE] = 1,  [DB_IMETA] = 1,
+	[DB_DUES] = 1,
 };
 
 const char *store_db_name(unsigned db)

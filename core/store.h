@@ -24,6 +24,8 @@
  *   stations   station_id                     → org_id
  *   fixes      target seq (8 BE)              → correcting seq (8 BE) + kind
  *   refunds    DuesPaid seq (8 BE)            → fen refunded so far (8 BE)
+ *   dues       member id, 0, DuesPaid seq (8 BE) → period_from, period_to
+ *              (4 BE each), for each payment in force (core/model.c)
  *   merkle     end leaf (8 BE), level (1)     → 32-byte hash of the complete
  *              subtree of 2^level leaves ending before leaf `end`
  *              (core/merkle.h)
@@ -75,6 +77,7 @@ enum store_db {
 	DB_STATIONS,
 	DB_FIXES,
 	DB_REFUNDS,
+	DB_DUES,
 	DB_META,
 	DB_MERKLE,
 	DB_IMETA,

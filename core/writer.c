@@ -178,7 +178,7 @@ static int append_one(store_txn *t, head *h, const append_req *r, size_t index,
 	if ((rc = roles_check_event(r->role, actor, t, ev, index, e)))
 		return rc;
 	uint64_t seq = h->seq + 1;
-	if ((rc = model_apply(t, ev, seq, &mr, e))) {
+	if ((rc = model_apply(t, ev, seq, 0, &mr, e))) {
 		/* Personal data for a forgotten member: the key the server made
 		 * for it (a forget came in between) goes too. */
 		if (rc == LD_E(ALREADY_FORGOTTEN) && h->keys && codec_event_member(ev) &&
@@ -322,6 +322,7 @@ static int append_request(store_txn *txn, head *h, append_req *r, int64_t record
 /* ------------------------------------------------------------------ */
 
 #define APPLIED_KEY "applied"
+#define FORMAT_KEY "format" /* MODEL_INDEX_FORMAT, one byte */
 #define REPLAY_CHUNK 50000 /* events per replay transaction */
 
 /* The index's checkpoint: the last event it reflects, in the same index
@@ -336,12 +337,26 @@ static int put_applied(store_txn *t, uint64_t seq, const uint8_t hash[LD_HASH_LE
 
 /* The checkpoint in t: *seq 0 for none. An index whose checkpoint names an
  * event the log does not have, or has with another hash, belongs to another
- * log (a restored backup, a copied directory): it is emptied and *seq = 0. */
+ * log (a restored backup, a copied directory): it is emptied and *seq = 0.
+ * So is one of another MODEL_INDEX_FORMAT (an older version's). */
 static int check_applied(store_txn *t, uint64_t log_head, uint64_t *seq)
 {
 	store_val v;
+	uint8_t format = MODEL_INDEX_FORMAT;
 	*seq = 0;
+	int frc = store_get(t, DB_IMETA, FORMAT_KEY, strlen(FORMAT_KEY), &v);
+	if (frc && frc != LD_E(NOT_FOUND))
+		return frc;
+	unsigned was = frc == 0 && v.len == 1 ? *(const uint8_t *)v.data : 1;
+	if (was != format && (frc = store_put(t, DB_IMETA, FORMAT_KEY, strlen(FORMAT_KEY), &format, 1)))
+		return frc;
 	int rc = store_get(t, DB_IMETA, APPLIED_KEY, strlen(APPLIED_KEY), &v);
+	if (rc == 0 && was != format) {
+		log_warn("writer: the index was written by an older version (format %u, now %u); "
+			 "it is rebuilt from the log",
+			 was, (unsigned)format);
+		return store_index_clear(t);
+	}
 	if (rc == 0 && v.len == 8 + LD_HASH_LEN) {
 		uint64_t at = ld_get_be64(v.data);
 		uint8_t hash[LD_HASH_LEN];
@@ -392,7 +407,7 @@ static int replay_chunk(store_txn *t, uint64_t from, uint64_t limit, uint64_t *l
 					    (unsigned long long)(*last + 1));
 			break;
 		}
-		rc = model_apply(t, ev, seq, &mr, e);
+		rc = model_apply(t, ev, seq, 1, &mr, e);
 		if (rc == 0 && (mr.version != ev->version || !ev->stream ||
 				strcmp(mr.stream, ev->stream) != 0))
 			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,

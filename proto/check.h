@@ -8,7 +8,8 @@
  * ledger.proto starts with "required" (scripts/gen-required.awk), and value
  * rules follow field names:
  *   *_id, org_id, from_org, to_org, merged_into   identifier [A-Za-z0-9._:-]{1,64}
- *   region                                        6-digit GB/T 2260 code
+ *   region                                        6-digit GB/T 2260 code, a province
+ *                                                 of it first (proto/identity.h)
  *   period_from, period_to                        YYYYMM, 1990 ≤ YYYY ≤ 2100
  *   amount_fen                                    > 0
  *   person_hash                                   32 bytes

@@ -34,6 +34,7 @@ static const char *const descriptions[] = {
 	[LEDGER__ERROR_CODE__ERR_NOT_CAUGHT_UP] = "projection not caught up in time",
 	[LEDGER__ERROR_CODE__ERR_PROJECTION_STOPPED] = "projection stopped",
 	[LEDGER__ERROR_CODE__ERR_PLAN_INVALID] = "plan file invalid",
+	[LEDGER__ERROR_CODE__ERR_ALREADY_PAID] = "months already paid",
 	[LEDGER__ERROR_CODE__ERR_SEQ_BEYOND_HEAD] = "seq beyond the tree head",
 	[LEDGER__ERROR_CODE__ERR_SIZE_BEYOND_HEAD] = "tree size beyond the tree head",
 	[LEDGER__ERROR_CODE__ERR_BAD_SIGNATURE] = "tree head signature does not verify",

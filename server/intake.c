@@ -274,7 +274,7 @@ nng_msg *intake_append(call *c)
 	int to_seal = 0;
 	for (size_t i = 0; i < a->n_events; i++) {
 		memset(&e, 0, sizeof(e));
-		int rc = srv->keys ? pii_prepare(srv->keys, a->events[i], &e) : 0;
+		int rc = srv->keys ? pii_prepare(srv->keys, srv->s, a->events[i], now, &e) : 0;
 		if (rc == 0)
 			rc = check_event(a->events[i], now, &e);
 		if (rc == 0 && codec_has_clear_personal(a->events[i])) {

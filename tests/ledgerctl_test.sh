@@ -66,6 +66,13 @@ ok --json get "$PAID_SEQ"
 expect_eq "$(json 'j["dues_paid"]["amount_fen"]')" 1234 "--yuan 12.34 as fen"
 expect_eq "$(json 'j["dues_paid"]["method"]')" WECHAT_PAY "payment method by name"
 ok dues refund M1 --fen 234 --paid-seq "$PAID_SEQ" --note "overpaid" --at 2024-02-07
+# A month is paid once: paying it again is a deliberate additional payment.
+refused 1 "month 202405 was already paid by member 'M1' in payment seq $PAID_SEQ .*ERR_ALREADY_PAID" \
+	dues pay M1 --yuan 1 --from 202405 --to 202405 --method cash --at 2024-02-07
+ok dues pay M1 --yuan 1 --from 202405 --to 202405 --method cash --additional --at 2024-02-07
+recorded
+ok --json get "$SEQ"
+expect_eq "$(json 'j["dues_paid"]["additional"]')" True "--additional in the event"
 ok dues waive M1 --from 202501 --to 202506 --reason hardship --at 2024-02-08
 ok service legal-consultation --org IU --member M1 --at 2024-02-09
 recorded

@@ -225,27 +225,6 @@ static void test_hmac_rfc4231(void **state)
 	assert_string_equal(h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
-static void test_person_hash(void **state)
-{
-	uint8_t a[32], b[32];
-	char h[65];
-	/* HMAC-SHA-256("ledger-test-key", "11010519491231002X"), computed with
-	 * Python's hmac module. */
-	assert_int_equal(ldc_person_hash("ledger-test-key", "11010519491231002X", a), 0);
-	hex(a, 32, h);
-	assert_string_equal(h, "301bc4abd60f11195dcdd2d2aa9ef6003370e0c92cf404c4c3cb602962ebf81f");
-	/* One person, one hash: case and surrounding blanks do not matter. */
-	assert_int_equal(ldc_person_hash("ledger-test-key", " 11010519491231002x\n", b), 0);
-	assert_memory_equal(a, b, 32);
-	/* The key does. */
-	assert_int_equal(ldc_person_hash("other-key", "11010519491231002X", b), 0);
-	assert_memory_not_equal(a, b, 32);
-	/* Empty inputs are refused. */
-	assert_int_equal(ldc_person_hash("", "110105", b), LD_E(INVALID_VALUE));
-	assert_int_equal(ldc_person_hash("k", "  ", b), LD_E(INVALID_VALUE));
-	assert_int_equal(ldc_person_hash(NULL, "1", b), LD_E(INVALID_VALUE));
-}
-
 static void test_event_ids(void **state)
 {
 	uint8_t a[16], b[16];
@@ -553,7 +532,6 @@ int main(void)
 		cmocka_unit_test(test_json_amendment_oneof),
 		cmocka_unit_test(test_json_repeated_unknown_enum_and_limits),
 		cmocka_unit_test(test_hmac_rfc4231),
-		cmocka_unit_test(test_person_hash),
 		cmocka_unit_test(test_event_ids),
 		cmocka_unit_test(test_now),
 		cmocka_unit_test(test_enum_parse),

@@ -1,8 +1,9 @@
 /*
  * test_csvimport.c — the CSV module of `ledgerctl import` without a daemon:
  * encoding detection and conversion, header names, Chinese labels, row
- * numbers across blank lines and multi-line cells, adversarial rows, the
- * derived ids, and the report in the input's encoding.
+ * numbers across blank lines and multi-line cells, adversarial rows, what a
+ * row sends (the national ID, no hash, no derived ids), and the report in
+ * the input's encoding.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,7 +21,6 @@
 #include "csvimport.h"
 #include "testlib.h"
 
-#define KEY "test-key"
 /* Valid resident IDs (check digits computed). */
 #define ID1 "320102199001011232"
 #define ID2 "320502198505120018"
@@ -28,7 +28,7 @@
 
 static csvimp *open_text(const char *text, const csvimp_options *o)
 {
-	csvimp_options def = {.org_id = "JS", .id_key = KEY};
+	csvimp_options def = {.org_id = "JS"};
 	ld_errinfo e = {0};
 	csvimp *ci = NULL;
 	int rc = csvimp_open(&ci, text, strlen(text), o ? o : &def, &e);
@@ -39,7 +39,7 @@ static csvimp *open_text(const char *text, const csvimp_options *o)
 
 static int open_fails(const char *text, const csvimp_options *o, const char *want)
 {
-	csvimp_options def = {.org_id = "JS", .id_key = KEY};
+	csvimp_options def = {.org_id = "JS"};
 	ld_errinfo e = {0};
 	csvimp *ci = NULL;
 	int rc = csvimp_open(&ci, text, strlen(text), o ? o : &def, &e);
@@ -81,7 +81,7 @@ static void test_english_header_bom_and_defaults(void **state)
 	const char *text = "\xEF\xBB\xBF"
 			   "Name *,National-ID,Worker Group,EMPLOYMENT,platform\r\n"
 			   "Li Si," ID2 ",courier,employed,SF\r\n";
-	csvimp_options o = {.org_id = "NJ", .id_key = KEY, .region = 320100,
+	csvimp_options o = {.org_id = "NJ", .region = 320100,
 			    .has_default_date = 1, .default_date = 1735689600000000LL};
 	csvimp *ci = open_text(text, &o);
 	assert_string_equal(csvimp_encoding(ci), "UTF-8");
@@ -101,18 +101,12 @@ static void test_english_header_bom_and_defaults(void **state)
 	assert_int_equal(mj->channel, LEDGER__JOIN_CHANNEL__COLLECTIVE_REGISTRATION);
 	assert_string_equal(mj->platform, "SF");
 	assert_true(mj->real_name);
-	/* The member id comes from the person hash; the event id from member,
-	 * organisation and date. */
-	uint8_t h[LD_HASH_LEN], id[LD_EVENT_ID_LEN];
-	char hex[17], text2[128];
-	assert_int_equal(ldc_person_hash(KEY, ID2, h), 0);
-	assert_memory_equal(mj->person_hash.data, h, LD_HASH_LEN);
-	ldc_format_hex(h, 8, hex);
-	snprintf(text2, sizeof(text2), "P-%s", hex);
-	assert_string_equal(mj->member_id, text2);
-	snprintf(text2, sizeof(text2), "csv-import:join:P-%s:NJ:1735689600000000", hex);
-	ldc_derived_event_id(text2, id);
-	assert_memory_equal(row.ev.event_id.data, id, LD_EVENT_ID_LEN);
+	/* The national ID goes to the ledger, which hashes it and gives the
+	 * member id and the event id: the row has neither hash nor key. */
+	assert_string_equal(mj->national_id, ID2);
+	assert_false(mj->has_person_hash);
+	assert_null(mj->member_id);
+	assert_false(row.ev.has_event_id);
 	assert_int_equal(csvimp_next(ci, &row), 0);
 	csvimp_free(ci);
 }
@@ -156,8 +150,9 @@ static void test_chinese_labels_and_formats(void **state)
 	memset(&row, 0xAB, sizeof(row));
 	csvimp_row_fix(moved);
 	assert_ptr_equal(moved->ev.member_joined, &moved->mj);
-	assert_ptr_equal(moved->mj.member_id, moved->member_id);
-	assert_ptr_equal(moved->ev.event_id.data, moved->event_id);
+	assert_null(moved->mj.member_id);
+	assert_ptr_equal(moved->mj.national_id, moved->national_id);
+	assert_string_equal(moved->national_id, "320106199512304569"); /* full-width read */
 	free(moved);
 	assert_int_equal(csvimp_next(ci, &row), 0);
 	csvimp_free(ci);
@@ -182,7 +177,8 @@ static void test_row_numbers(void **state)
 	assert_int_equal(row.line, 4);
 	assert_int_not_equal(row.code, 0);
 	assert_string_equal(row.column, "national_id");
-	assert_string_equal(row.reason, "national ID has 3 characters; a resident ID has 18");
+	assert_string_equal(row.reason, "national ID *** has a character other than a digit at "
+					"position 1 (only the 18th may be X)");
 	assert_int_equal(csvimp_next(ci, &row), 1);
 	assert_int_equal(row.line, 8);
 	assert_int_equal(row.code, 0);
@@ -205,16 +201,26 @@ static void test_bad_rows(void **state)
 {
 	(void)state;
 	static const struct bad bad[] = {
+		/* The ledger's rules and words (proto/identity.h; test_identity). */
 		{"A,320102199001011233,courier,employed,320102,2025-01-01,", "national_id",
-		 "national ID check digit does not match (mistyped?)"},
+		 "national ID 320102********1233 fails its GB 11643 check: after these 17 "
+		 "digits the 18th character would be 2, not 3 (mistyped?)"},
 		{"A,32010219900101123X,courier,employed,320102,2025-01-01,", "national_id",
-		 "national ID check digit does not match (mistyped?)"},
+		 "national ID 320102********123X fails its GB 11643 check: after these 17 "
+		 "digits the 18th character would be 2, not X (mistyped?)"},
 		{"A,3201021990010112,courier,employed,320102,2025-01-01,", "national_id",
-		 "national ID has 16 characters; a resident ID has 18"},
+		 "national ID 320102******0112 has 16 characters; a citizen ID number has 18 "
+		 "(15 on a first-generation card)"},
 		{"A,32010219900A011232,courier,employed,320102,2025-01-01,", "national_id",
-		 "national ID has a non-digit at position 12"},
+		 "national ID 320102********1232 has a character other than a digit at "
+		 "position 12 (only the 18th may be X)"},
 		{"A,320102199002301231,courier,employed,320102,2025-01-01,", "national_id",
-		 "national ID holds no valid birth date"},
+		 "national ID 320102********1231 holds no birth date: month 02 has no day 30"},
+		{"A,320102199013011234,courier,employed,320102,2025-01-01,", "national_id",
+		 "national ID 320102********1234 holds no birth date: its month is 13"},
+		{"A,990102199001011234,courier,employed,320102,2025-01-01,", "national_id",
+		 "national ID 990102********1234 starts with 99, which is no province code of "
+		 "GB/T 2260 (11 Beijing ... 82 Macao)"},
 		{"A,,courier,employed,320102,2025-01-01,", "national_id", "national ID is empty"},
 		{"A," ID1 ",,employed,320102,2025-01-01,", "worker_group", "worker group is empty"},
 		{"A," ID1 ",driver,employed,320102,2025-01-01,", "worker_group",
@@ -228,7 +234,11 @@ static void test_bad_rows(void **state)
 		{"A," ID1 ",courier,employed,320102,01/03/2025,", "join_date",
 		 "join date '01/03/2025' is not a date (2025-03-01, 2025/3/1, 2025年3月1日)"},
 		{"A," ID1 ",courier,employed,320102,2025-01-01,x", "phone",
-		 "phone 'x' is neither an 11-digit mobile number nor a landline with its area code"},
+		 "phone x has a character other than a digit, a blank, '-' or parentheses (or a "
+		 "leading +86)"},
+		{"A," ID1 ",courier,employed,320102,2025-01-01,12345", "phone",
+		 "phone 1***5 is neither a mobile number (11 digits: 1, then 3-9, ...) nor a "
+		 "landline with its area code (010-12345678, 0512-1234567)"},
 		{"A," ID1 ",courier,employed,320102,2025-01-01,,1", "",
 		 "the row has 8 cells; the header has 7"},
 		{" ," ID1 ",courier,employed,320102,2025-01-01,", "name",
@@ -313,7 +323,7 @@ static void test_hostile(void **state)
 
 	static const char nul[] = "name,national_id,worker_group,employment,region,join_date\n"
 				  "A\0B," ID1 ",courier,employed,320102,2025-01-01\n";
-	csvimp_options o = {.org_id = "JS", .id_key = KEY};
+	csvimp_options o = {.org_id = "JS"};
 	ld_errinfo e;
 	assert_int_equal(csvimp_open(&ci, nul, sizeof(nul) - 1, &o, &e), 0);
 	assert_int_equal(csvimp_next(ci, &row), 1);
@@ -340,8 +350,9 @@ static void test_headers_refused(void **state)
 	assert_int_equal(open_fails("name,身份证号,national_id,worker_group,employment\n", NULL,
 				    "columns '身份证号' and 'national_id' both give the national_id"),
 			 LD_E(INVALID_VALUE));
-	csvimp_options o = {.org_id = "JS"};
-	assert_int_equal(open_fails("name\n", &o, "id key"), LD_E(INVALID_VALUE));
+	csvimp_options o = {.org_id = ""};
+	assert_int_equal(open_fails("name\n", &o, "an organisation is needed"),
+			 LD_E(INVALID_VALUE));
 }
 
 /* One row per person and per member id, whatever the dates. */
@@ -411,6 +422,7 @@ static void test_tabs_and_ignored(void **state)
 	assert_int_equal(row.code, 0);
 	assert_string_equal(csvimp_column_of_field(ci, "member_joined.region"), "地区");
 	assert_string_equal(csvimp_column_of_field(ci, "member_joined.person_hash"), "身份证号");
+	assert_string_equal(csvimp_column_of_field(ci, "member_joined.national_id"), "身份证号");
 	assert_string_equal(csvimp_column_of_field(ci, "member_joined.member_id"), "身份证号");
 	assert_string_equal(csvimp_column_of_field(ci, "occurred_at"), "入会日期");
 	assert_null(csvimp_column_of_field(ci, "member_joined.org_id"));
@@ -429,7 +441,7 @@ static void test_gb18030_and_report(void **state)
 	/* Make the last row's platform cell a byte GB18030 does not have. */
 	assert_int_equal(g[len - 2], 'X');
 	g[len - 2] = (char)0xFF;
-	csvimp_options o = {.org_id = "JS", .id_key = KEY};
+	csvimp_options o = {.org_id = "JS"};
 	ld_errinfo e = {0};
 	csvimp *ci;
 	assert_int_equal(csvimp_open(&ci, g, len, &o, &e), 0);

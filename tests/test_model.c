@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "model.h"
 #include "testlib.h"
 
 #define OK(l, ev) ok_(l, ev, __LINE__)
@@ -157,6 +158,120 @@ static void test_money_and_refunds(void **state)
 	FAILS(l, tl_void(paid), INVALID_STATE); /* refunds first */
 	OK(l, tl_void(r2));
 	OK(l, tl_refund("M1", 400, paid)); /* the voided refund gave 500 back */
+}
+
+static Ledger__Event *additional(Ledger__Event *ev)
+{
+	ev->dues_paid->has_additional = ev->dues_paid->additional = 1;
+	return ev;
+}
+
+/* The error names the months and the payment in force. */
+static void names(const char *months, uint64_t seq)
+{
+	char want[32];
+	snprintf(want, sizeof(want), "payment seq %llu ", (unsigned long long)seq);
+	if (!strstr(last_error.message, months) || !strstr(last_error.message, want))
+		fail_msg("'%s' does not name %s and %s", last_error.message, months, want);
+}
+
+static void test_dues_paid_once(void **state)
+{
+	tl_ledger *l = *state;
+	tl_tree(l);
+	OK(l, tl_join("M1", "NJ", 1));
+	OK(l, tl_join("M2", "NJ", 2));
+	uint64_t a = OK(l, tl_dues_for("M1", 1200, 202501, 202512));
+	/* The same months again, or some of them: refused, named. */
+	FAILS(l, tl_dues_for("M1", 1200, 202501, 202512), ALREADY_PAID);
+	assert_string_equal(last_error.field, "dues_paid.period_from");
+	names("months 202501-202512 were already paid", a);
+	FAILS(l, tl_dues_for("M1", 300, 202410, 202502), ALREADY_PAID);
+	names("months 202501-202502", a);
+	FAILS(l, tl_dues_for("M1", 100, 202512, 202603), ALREADY_PAID);
+	names("month 202512 was", a);
+	/* Other months, or another member's: recorded. */
+	OK(l, tl_dues_for("M1", 100, 202601, 202601));
+	OK(l, tl_dues_for("M2", 1200, 202501, 202512));
+	/* A deliberate further payment says so. */
+	uint64_t b = OK(l, additional(tl_dues_for("M1", 500, 202506, 202506)));
+	/* Voiding A makes its months payable again, but June, which B paid. */
+	OK(l, tl_void(a));
+	FAILS(l, tl_dues_for("M1", 100, 202505, 202507), ALREADY_PAID);
+	names("month 202506", b);
+	uint64_t c = OK(l, tl_dues_for("M1", 500, 202501, 202505));
+	/* A refund frees the last months, as many as it paid for: 2 of 5 here
+	 * (a member who leaves gets the months not used yet back). */
+	OK(l, tl_refund("M1", 200, c));
+	FAILS(l, tl_dues_for("M1", 100, 202503, 202504), ALREADY_PAID);
+	names("month 202503 was", c);
+	uint64_t r = OK(l, tl_refund("M1", 300, c)); /* in full: every month */
+	uint64_t d = OK(l, tl_dues_for("M1", 100, 202503, 202503));
+	/* Voiding that refund would put C back in force over D's month. */
+	FAILS(l, tl_void(r), ALREADY_PAID);
+	assert_string_equal(last_error.field, "event_voided.target_seq");
+	names("month 202503", d);
+	OK(l, tl_void(d));
+	OK(l, tl_void(r));
+	FAILS(l, tl_dues_for("M1", 100, 202503, 202503), ALREADY_PAID);
+	names("month 202503", c);
+	/* An amendment may keep its own months, may not move onto paid ones,
+	 * and frees the months it leaves. */
+	uint64_t f = OK(l, tl_dues_for("M1", 1200, 202701, 202712));
+	OK(l, tl_amend(f, tl_dues_for("M1", 1300, 202701, 202712)));
+	FAILS(l, tl_amend(f, tl_dues_for("M1", 1200, 202601, 202612)), ALREADY_PAID);
+	assert_string_equal(last_error.field, "event_amended.dues_paid.period_from");
+	OK(l, tl_amend(f, tl_dues_for("M1", 1200, 202801, 202812)));
+	OK(l, tl_dues_for("M1", 1200, 202701, 202712));
+	FAILS(l, tl_dues_for("M1", 100, 202808, 202808), ALREADY_PAID);
+	names("month 202808", f);
+	/* The same state after a restart. */
+	tl_shut(l);
+	tl_reopen(l);
+	FAILS(l, tl_dues_for("M1", 100, 202808, 202808), ALREADY_PAID);
+	OK(l, tl_dues_for("M1", 200, 202504, 202505));
+	/* A small refund (an overcharge) keeps the months its rest pays for,
+	 * rounded up: 1000 of 1234 fen for 12 months keep 10. */
+	uint64_t g = OK(l, tl_dues_for("M2", 1234, 202601, 202612));
+	OK(l, tl_refund("M2", 234, g));
+	FAILS(l, tl_dues_for("M2", 100, 202610, 202611), ALREADY_PAID);
+	names("month 202610 was", g);
+	OK(l, tl_dues_for("M2", 200, 202611, 202612));
+}
+
+/* The rule is for new events: a log written before it may pay a month
+ * twice, and the index rebuilt from it takes both. An index of an older
+ * format (here: one emptied, as one without the months would be) is
+ * rebuilt at start. */
+static void test_dues_rule_and_the_log(void **state)
+{
+	tl_ledger *l = *state;
+	tl_tree(l);
+	OK(l, tl_join("M1", "NJ", 1));
+	uint64_t a = OK(l, tl_dues_for("M1", 1200, 202501, 202512));
+	tl_shut(l);
+
+	store_options o = {.dir = l->dir};
+	store *s = NULL;
+	store_txn *t;
+	model_result mr;
+	ld_errinfo e = {0};
+	uint8_t older = MODEL_INDEX_FORMAT - 1;
+	assert_int_equal(store_open(&s, &o, &e), 0);
+	assert_int_equal(store_write_begin(s, &t), 0);
+	Ledger__Event *twice = tl_dues_for("M1", 1200, 202506, 202506);
+	assert_int_equal(model_apply(t, twice, a + 1, 0, &mr, &e), LD_E(ALREADY_PAID));
+	assert_int_equal(model_apply(t, twice, a + 1, 1, &mr, &e), 0);
+	store_abort(t);
+	assert_int_equal(store_write_begin(s, &t), 0);
+	assert_int_equal(store_index_clear(t), 0);
+	assert_int_equal(store_put(t, DB_IMETA, "format", 6, &older, 1), 0);
+	assert_int_equal(store_commit(t), 0);
+	store_close(s);
+
+	tl_reopen(l);
+	FAILS(l, tl_dues_for("M1", 100, 202503, 202503), ALREADY_PAID);
+	names("month 202503", a);
 }
 
 static void test_void_and_amend(void **state)
@@ -395,6 +510,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transfer_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dissolve_needs_empty_org, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_money_and_refunds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dues_paid_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dues_rule_and_the_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_void_and_amend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_amend_member_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expected_version, setup, teardown),

@@ -50,8 +50,11 @@ void tl_free_all(void);
 
 Ledger__Event *tl_event(void);            /* envelope only: id, occurred_at */
 Ledger__Event *tl_org(const char *id, Ledger__OrgKind kind, const char *parent, uint32_t region);
-/* person: any integer; equal integers are the same person. */
+/* person: any integer; equal integers are the same person. The join gives
+ * the person's national ID (ld_national_id_nth): a daemon hashes it,
+ * tl_append as the daemon would (tl_hash_person, with a key of its own). */
 Ledger__Event *tl_join(const char *member, const char *org, int person);
+void tl_hash_person(Ledger__Event *ev);
 Ledger__Event *tl_transfer(const char *member, const char *from, const char *to);
 Ledger__Event *tl_end(const char *member);
 Ledger__Event *tl_affiliate(const char *member, const char *org);

@@ -50,10 +50,6 @@
 #define MAX_PRINTED     100  /* rejections printed in full; the rest are counted */
 #define N_CODES         64
 
-/* Key of the person hashes when neither --id-key nor LEDGER_ID_KEY is given.
- * The national ids are synthetic, so a public key hides nothing real. */
-#define GEN_ID_KEY "ledger-gen-synthetic-national-ids"
-
 #define SETUP_DAYS   45
 #define DAY_US       86400000000LL
 #define WORK_SPAN_US (14LL * 3600 * 1000000) /* 00:00–14:00 UTC = 08:00–22:00 CST */
@@ -309,7 +305,7 @@ typedef struct dayvec {
 
 typedef struct gen {
 	/* options */
-	const char *url, *prefix, *id_key;
+	const char *url, *prefix;
 	uint64_t seed;
 	uint32_t nmembers;
 	int64_t from_us, to_us; /* first and last day (00:00 UTC) */

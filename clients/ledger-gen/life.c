@@ -93,7 +93,7 @@ static void emit_profile(gen *g, uint32_t mi, int group, int employment, const c
 }
 
 static void emit_dues_paid(gen *g, uint32_t mi, uint32_t from, uint32_t to, int64_t fen,
-                           uint8_t method, uint32_t *tk)
+                           uint8_t method, int additional, uint32_t *tk)
 {
 	Ledger__DuesPaid *b = ev_begin(g, member_lane(g, mi), LEDGER__EVENT__BODY_DUES_PAID);
 	b->member_id = member_id(g, mi);
@@ -102,6 +102,7 @@ static void emit_dues_paid(gen *g, uint32_t mi, uint32_t from, uint32_t to, int6
 	b->period_from = from;
 	b->period_to = to;
 	b->method = method;
+	b->has_additional = b->additional = additional != 0;
 	if (tk)
 		*tk = ev_ticket(g);
 	ev_end(g);
@@ -164,7 +165,7 @@ static void do_dues(gen *g, uint32_t mi)
 		if (m->cadence == 1 && x < 5 && !m->fix) {
 			/* Ten times the amount: amended a few days later. */
 			uint32_t t = 0;
-			emit_dues_paid(g, mi, from, to, fen * 10, m->method, &t);
+			emit_dues_paid(g, mi, from, to, fen * 10, m->method, 0, &t);
 			fixrec *f =
 			    fix_new(g, mi, FIX_AMEND_DUES, g->today + rng_range(&g->r, 1, 7));
 			f->ticket = t;
@@ -174,16 +175,18 @@ static void do_dues(gen *g, uint32_t mi)
 			f->method = m->method;
 		} else {
 			uint32_t t = 0;
-			emit_dues_paid(g, mi, from, to, fen, m->method, m->cadence > 1 ? &t : NULL);
+			emit_dues_paid(g, mi, from, to, fen, m->method, 0, m->cadence > 1 ? &t : NULL);
 			if (m->cadence > 1) {
 				m->pay_ticket = t;
 				m->last_pay_to = to;
 				m->last_pay_fen = fen;
 			}
 			if (x >= 5 && x < 15 && !m->fix) {
-				/* Entered twice: the copy is voided. */
+				/* Entered twice, the copy as an additional payment (the
+				 * ledger refuses a plain second payment of the same
+				 * months): it is voided a few days later. */
 				uint32_t t2 = 0;
-				emit_dues_paid(g, mi, from, to, fen, m->method, &t2);
+				emit_dues_paid(g, mi, from, to, fen, m->method, 1, &t2);
 				fixrec *f = fix_new(g, mi, FIX_VOID_DUES,
 				                    g->today + rng_range(&g->r, 1, 5));
 				f->ticket = t2;

@@ -6,7 +6,7 @@
  * funds, a few corrections), appended through the normal append path.
  *
  *   ledger-gen [--url URL] [--members N] [--seed S] [--from DATE] [--to DATE]
- *              [--batch N] [--conns N] [--prefix P] [--id-key KEY]
+ *              [--batch N] [--conns N] [--prefix P]
  *              [--dry-run] [--quiet]
  *
  * Determinism. The events are a function of the options (seed, members,
@@ -263,8 +263,6 @@ static void usage(FILE *f)
 	    "  --batch N        events per request, 1-%d (default %d)\n"
 	    "  --conns N        connections, each with one request in flight (default %d)\n"
 	    "  --prefix P       organisation and member ids start with P- (default JS)\n"
-	    "  --id-key KEY     key of the person hashes (default $LEDGER_ID_KEY, else a\n"
-	    "                   public key for synthetic ids)\n"
 	    "  --dry-run        generate, check and pack every event, send nothing\n"
 	    "  --quiet          no progress line, a one-line summary\n"
 	    "  --help\n"
@@ -322,9 +320,9 @@ int main(int argc, char **argv)
 	g->url = getenv("LEDGER_URL");
 	if (!g->url || !*g->url)
 		g->url = LDC_DEFAULT_URL;
-	g->id_key = getenv("LEDGER_ID_KEY");
-	if (!g->id_key || !*g->id_key)
-		g->id_key = GEN_ID_KEY;
+	const char *id_key = getenv("LEDGER_ID_KEY"); /* gone: said below */
+	if (id_key && !*id_key)
+		id_key = NULL;
 	g->prefix = "JS";
 	g->nmembers = DEFAULT_MEMBERS;
 	g->seed = 1;
@@ -358,7 +356,7 @@ int main(int argc, char **argv)
 			g->prefix = optarg;
 			break;
 		case 'k':
-			g->id_key = optarg;
+			id_key = optarg;
 			break;
 		case 'd':
 			g->dry = 1;
@@ -383,8 +381,12 @@ int main(int argc, char **argv)
 		        g->prefix);
 		return EXIT_USAGE;
 	}
-	if (!*g->id_key) {
-		fprintf(stderr, "ledger-gen: --id-key is empty\n");
+	if (id_key) {
+		fprintf(stderr,
+		        "ledger-gen: --id-key and LEDGER_ID_KEY are no longer used: the national IDs "
+		        "are sent to the ledger, which checks and hashes them with its own key (a "
+		        "ledger holding persons hashed with the old key lists it in its "
+		        "legacy-id-keys file: docs/OPERATIONS.md)\n");
 		return EXIT_USAGE;
 	}
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "identity.h"
 
 /* ------------------------------------------------------------------ */
 /* Members                                                             */
@@ -60,13 +61,12 @@ unsigned home_city(const gen *g, const member *m)
 }
 
 /* A synthetic 18-digit resident id: birthplace, birth date 1966–2006,
- * sequence, ISO 7064 MOD 11-2 check character. Member i of a run gets the
- * image of i under a bijection of the id space, so ids never repeat within a
- * run (nor, for fewer than 2^21 members, between runs of different seeds). */
+ * sequence, check character (ld_national_id_make). Member i of a run gets
+ * the image of i under a bijection of the id space, so ids never repeat
+ * within a run (nor, for fewer than 2^21 members, between runs of different
+ * seeds). */
 static void national_id(const gen *g, uint32_t mi, char out[19])
 {
-	static const int w[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-	static const char check[] = "10X98765432";
 	uint64_t x = ((g->seed << 21) + mi) % g->id_space;
 	uint64_t p = (uint64_t)(((unsigned __int128)x * g->id_mult + g->id_add) % g->id_space);
 	uint32_t place = g->birthplaces[p % g->nbirthplaces];
@@ -75,12 +75,7 @@ static void national_id(const gen *g, uint32_t mi, char out[19])
 	p /= 14975;
 	int y, mo, d;
 	civil_from_days(day, &y, &mo, &d);
-	snprintf(out, 19, "%06" PRIu32 "%04d%02d%02d%03u", place, y, mo, d, (unsigned)(p % 1000));
-	int sum = 0;
-	for (int i = 0; i < 17; i++)
-		sum += (out[i] - '0') * w[i];
-	out[17] = check[sum % 11];
-	out[18] = '\0';
+	ld_national_id_make(place, y, mo, d, (unsigned)(p % 1000), out);
 }
 
 static uint64_t gcd64(uint64_t a, uint64_t b)
@@ -104,19 +99,12 @@ void ids_init(gen *g)
 	g->id_add = ldc_rng_next(&r) % g->id_space;
 }
 
-static void person_hash(gen *g, uint32_t mi, ProtobufCBinaryData *out)
+/* The national ID of member mi, sent as is: the ledger hashes it. */
+static char *person_id(gen *g, uint32_t mi)
 {
-	char id[19];
-	uint8_t *h = ev_mem(g, LD_HASH_LEN);
-	out->data = h;
-	out->len = LD_HASH_LEN;
-	if (g->counting) {
-		memset(h, 0, LD_HASH_LEN);
-		return;
-	}
+	char *id = ev_mem(g, 19);
 	national_id(g, mi, id);
-	if (ldc_person_hash(g->id_key, id, h) != 0)
-		die(EXIT_INTERNAL, "cannot hash national id %s", id);
+	return id;
 }
 
 static const char *platform_name(const member *m)
@@ -296,10 +284,10 @@ void fill_joined(gen *g, Ledger__MemberJoined *b, uint32_t mi, uint16_t oi, uint
 	b->worker_group = group;
 	b->employment = employment;
 	b->platform = (char *)platform;
-	b->has_region = b->has_real_name = b->has_person_hash = 1;
+	b->has_region = b->has_real_name = 1;
 	b->region = region;
 	b->real_name = real_name;
-	person_hash(g, mi, &b->person_hash);
+	b->national_id = person_id(g, mi);
 }
 
 static void emit_join(gen *g, uint32_t mi)

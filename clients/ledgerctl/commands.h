@@ -31,6 +31,9 @@ RECORDS(transfer);
 RECORDS(end);
 RECORDS(profile);
 RECORDS(forget);
+/* Refuses --id-key and LEDGER_ID_KEY, saying why they are gone (join,
+ * import): 0 when neither is given. */
+int id_key_gone(struct run *r, const struct args *a, ld_errinfo *e);
 
 /* money.c: dues and funds */
 RECORDS(dues_pay);

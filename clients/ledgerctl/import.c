@@ -11,8 +11,6 @@ const struct opt import_opts[] = {
 	OPT_REQ("org", O_STR, "ID", "organisation every row joins"),
 	OPT("atomic", O_FLAG, NULL, "all or nothing (at most 10,000 rows)"),
 	OPT("check", O_FLAG, NULL, "read and check every row, write the report, send nothing"),
-	OPT("id-key", O_STR, "KEY",
-	    "key of the national ID hash (default: $LEDGER_ID_KEY, else a public development key)"),
 	OPT("region", O_REGION, "CODE", "region of rows that give none"),
 	OPT("date", O_DATE, "DATE", "join date of rows that give none"),
 	OPT("batch", O_U32, "N", "rows per request (default 1000, at most 10000)"),
@@ -20,6 +18,7 @@ const struct opt import_opts[] = {
 	OPT("report", O_STR, "PATH", "the error report (default FILE.errors.csv)"),
 	OPT("progress", O_FLAG, NULL, "a progress bar on stderr even when it is not a terminal"),
 	OPT("no-progress", O_FLAG, NULL, "no progress on stderr"),
+	OPT("id-key", O_STR, "KEY", NULL), /* gone: id_key_gone says why */
 	END_OPTS,
 };
 
@@ -38,14 +37,9 @@ int exec_import(struct run *r, const struct args *a, ld_errinfo *e)
 	o.progress = given(a, "no-progress") ? 0 : given(a, "progress") ? 1 : -1;
 	o.warn = 1;
 	o.csv.org_id = sval(a, "org");
-	o.csv.id_key = sval(a, "id-key");
-	if (!o.csv.id_key)
-		o.csv.id_key = getenv("LEDGER_ID_KEY");
-	if (!o.csv.id_key || !*o.csv.id_key)
-		return usage_error(r, e, LD_E(MISSING_FIELD),
-				   "import hashes the national IDs on this machine (to find the same "
-				   "person twice in a file and derive member ids): give --id-key KEY "
-				   "or set LEDGER_ID_KEY, the key this ledger's person hashes use");
+	int rc = id_key_gone(r, a, e);
+	if (rc)
+		return rc;
 	if ((v = val_of(a, "region"))->set)
 		o.csv.region = (uint32_t)v->u;
 	if ((v = val_of(a, "date"))->set) {
@@ -65,7 +59,7 @@ int exec_import(struct run *r, const struct args *a, ld_errinfo *e)
 		o.jobs = (unsigned)v->u;
 	}
 
-	int rc = ldc_import(&o, &res, e);
+	rc = ldc_import(&o, &res, e);
 	if (rc && !res.sent) {
 		r->usage = rc != LD_E(UNAVAILABLE) && rc != LD_E(MALFORMED);
 		return rc;

@@ -86,12 +86,14 @@ static const struct cmd commands[] = {
 	 "用工关系/employment are required; 地区/region and 入会日期/join_date unless\n"
 	 "--region / --date give them; 手机/phone, 平台/platform, 入会渠道/channel\n"
 	 "(default collective-registration), 入会路径/join_path (default from the\n"
-	 "employment relation) and 会员编号/member_id (default P- and 16 hex digits of\n"
-	 "the person hash) are optional. Values may be English names or Chinese labels\n"
-	 "(网约配送员, 劳务派遣, 集体登记). National IDs are checked (check digit) and\n"
-	 "hashed here; they are never sent. Phone numbers are checked, not recorded.\n\n"
-	 "Each row's event id is derived from its member, organisation and join date,\n"
-	 "so importing the same file again records nothing new (duplicates). Rows go in\n"
+	 "employment relation) and 会员编号/member_id (default: the ledger gives P- and\n"
+	 "16 hex digits of the person hash) are optional. Values may be English names\n"
+	 "or Chinese labels (网约配送员, 劳务派遣, 集体登记). National IDs and phones\n"
+	 "are checked here as the ledger checks them; the IDs are sent to the ledger,\n"
+	 "which hashes them as it does a join's (a person already a member is refused,\n"
+	 "naming the member) and never stores them. Phones are not recorded.\n\n"
+	 "Each row's event id is derived by the ledger from the row's join, so importing\n"
+	 "the same file again records nothing new (duplicates). Rows go in\n"
 	 "requests of --batch; a bad row never stops the others. Rejected rows are listed\n"
 	 "in FILE.errors.csv (row, column, reason; in the file's encoding). Exit status\n"
 	 "1 when a row was rejected. --atomic: every row in one all-or-nothing request."},
@@ -255,6 +257,8 @@ static void print_opt_help(const struct opt *o)
 {
 	char left[64], names[512];
 	const char *arg = o->arg;
+	if (!o->help) /* kept only to say it is gone */
+		return;
 	if (o->type == O_ENUM)
 		arg = "NAME";
 	if (o->type == O_FLAG)
@@ -328,7 +332,7 @@ static void print_usage(FILE *f)
 		"  --dry-run                  print the events as JSON instead of sending them\n"
 		"  --timeout MS               wait at most MS ms per request (default %d)\n"
 		"  --help                     this text; COMMAND --help: the command's\n\n"
-		"environment: LEDGER_URL, LEDGER_ID_KEY (hash --national-id here with this key, not on the server)\n"
+		"environment: LEDGER_URL\n"
 		"exit status: 0 done, 1 rejected by the ledger, 2 usage error (nothing sent),\n"
 		"             3 ledger unreachable or answer unreadable,\n"
 		"             4 verify, history --verify(-chain) or tree-head found a hash,\n"

@@ -2,7 +2,6 @@
  * members.c — the commands that record a membership's life (join, affiliate,
  * disaffiliate, transfer, end) and a member's particulars (profile, forget).
  */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,14 +17,29 @@ const struct opt join_opts[] = {
 	OPT("platform", O_STR, "NAME", "platform worked through"),
 	OPT("real-name", O_YESNO, "yes|no", "identity verified (实名制); default no"),
 	OPT("national-id", O_STR, "ID",
-	    "national ID: the server hashes it with its secret and never stores it"),
-	OPT("id-key", O_STR, "KEY",
-	    "hash the national ID here with KEY instead (default: $LEDGER_ID_KEY); older setups"),
+	    "national ID: checked and hashed by the server, never stored"),
 	OPT("name", O_STR, "NAME", "the member's name: stored encrypted, forgettable"),
 	OPT("phone", O_STR, "PHONE", "the member's phone: stored encrypted, forgettable"),
-	OPT("person-hash", O_HEX32, "HEX", "the person hash already computed (64 hex digits)"),
+	OPT("person-hash", O_HEX32, "HEX",
+	    "instead of --national-id: the person hash of a person the ledger holds (a rejoin)"),
+	OPT("id-key", O_STR, "KEY", NULL), /* gone: id_key_gone says why */
 	END_OPTS,
 };
+
+int id_key_gone(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	const char *env = getenv("LEDGER_ID_KEY");
+	if (!given(a, "id-key") && !(env && *env))
+		return 0;
+	return usage_error(r, e, LD_E(INVALID_VALUE),
+			   "%s is no longer used: national IDs are sent to the ledger, which "
+			   "checks and hashes them with its own key, so that a person is one "
+			   "member whichever way they came in. A ledger that holds persons hashed "
+			   "with this key lists it in its legacy-id-keys file "
+			   "(docs/OPERATIONS.md); %s",
+			   given(a, "id-key") ? "--id-key" : "LEDGER_ID_KEY",
+			   given(a, "id-key") ? "drop the option" : "unset LEDGER_ID_KEY");
+}
 
 int build_join(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
 {
@@ -44,37 +58,24 @@ int build_join(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinf
 	b->real_name = 0;
 	GET(a, "real-name", b, real_name, i);
 
+	int rc = id_key_gone(r, a, e);
+	if (rc)
+		return rc;
 	const char *id = sval(a, "national-id");
 	if (!id == !given(a, "person-hash"))
 		return usage_error(r, e, LD_E(MISSING_FIELD),
 				   "give exactly one of --national-id and --person-hash");
 	b->name = sval(a, "name");
 	b->phone = sval(a, "phone");
-	if (!(hash = arena_new(&r->arena, LD_HASH_LEN)))
-		return out_of_memory(e);
-	const char *key = sval(a, "id-key");
-	if (!key)
-		key = getenv("LEDGER_ID_KEY");
-	if (id && (!key || !*key)) {
-		/* The server hashes it with its own secret (PROTOCOL.md). */
-		char *norm = arena_new(&r->arena, strlen(id) + 1);
-		size_t n = 0;
-		if (!norm)
-			return out_of_memory(e);
-		for (const char *p = id; *p; p++)
-			if (!isspace((unsigned char)*p))
-				norm[n++] = (char)toupper((unsigned char)*p);
-		norm[n] = '\0';
-		b->national_id = norm;
+	if (id) {
+		/* Sent as typed: the server reads, checks and hashes it
+		 * (proto/identity.h), whoever sends it. */
+		b->national_id = (char *)id;
 		return 0;
 	}
-	if (id) {
-		if (ldc_person_hash(key, id, hash) != 0)
-			return usage_error(r, e, LD_E(INVALID_VALUE),
-					   "--national-id '%s' cannot be hashed", id);
-	} else {
-		memcpy(hash, val_of(a, "person-hash")->bytes, LD_HASH_LEN);
-	}
+	if (!(hash = arena_new(&r->arena, LD_HASH_LEN)))
+		return out_of_memory(e);
+	memcpy(hash, val_of(a, "person-hash")->bytes, LD_HASH_LEN);
 	b->has_person_hash = 1;
 	b->person_hash.data = hash;
 	b->person_hash.len = LD_HASH_LEN;

@@ -13,6 +13,8 @@ const struct opt dues_pay_opts[] = {
 	OPT_REQ("to", O_PERIOD, "YYYYMM", "last month paid"),
 	ENUM_REQ("method", ledger__payment_method__descriptor, "how it was paid"),
 	OPT("receipt", O_STR, "NO", "receipt number"),
+	OPT("additional", O_FLAG, NULL,
+	    "a deliberate further payment for months already paid (else refused)"),
 	END_OPTS,
 };
 
@@ -25,6 +27,7 @@ int build_dues_pay(struct run *r, const struct args *a, Ledger__Event *ev, ld_er
 	GET(a, "to", b, period_to, u);
 	GET(a, "method", b, method, i);
 	b->receipt = sval(a, "receipt");
+	b->has_additional = b->additional = given(a, "additional");
 	return get_money(r, a, 1, &b->has_amount_fen, &b->amount_fen, e);
 }
 
