@@ -22,22 +22,64 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "digest.h"
+#include "i18n.h"
 
 /* Largest answer accepted: a page of 10,000 events stays far below it. */
 #define LDC_RECV_MAX ((size_t)64 << 20)
 /* Reconnection back-off while the daemon is away. */
 #define LDC_RECONN_MIN_MS 100
-#define LDC_RECONN_MAX_MS 2000
+#define LDC_RECONN_MAX_MS 500
 
 struct ldc {
 	nng_socket sock;
 	int timeout_ms;
 	char url[256];
+	/* Connections up now, kept by the pipe callbacks: a call with none
+	 * waits LDC_CONNECT_MS for one, not its whole timeout. */
+	nng_mtx *mu;
+	nng_cv *cv;
+	int pipes;
+	int interrupted; /* ldc_interrupt: a waiting call returns at once */
 };
 
 /* ------------------------------------------------------------------ */
 /* Connection                                                          */
 /* ------------------------------------------------------------------ */
+
+/* Runs on an NNG thread as a connection comes up or goes away. */
+static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	ldc *c = arg;
+	(void)p;
+	nng_mtx_lock(c->mu);
+	c->pipes += ev == NNG_PIPE_EV_ADD_POST ? 1 : -1;
+	nng_cv_wake(c->cv);
+	nng_mtx_unlock(c->mu);
+}
+
+/* Waits until a connection is up, at most LDC_CONNECT_MS (and at most
+ * until deadline): without one, no answer can come, so there is no point in
+ * waiting for the call's whole timeout. */
+static int wait_connected(ldc *c, nng_time deadline, ld_errinfo *e)
+{
+	nng_time until = nng_clock() + LDC_CONNECT_MS;
+	if (until > deadline)
+		until = deadline;
+	nng_mtx_lock(c->mu);
+	while (c->pipes <= 0 && !c->interrupted && nng_cv_until(c->cv, until) != NNG_ETIMEDOUT)
+		;
+	int up = c->pipes > 0, interrupted = c->interrupted;
+	nng_mtx_unlock(c->mu);
+	if (up)
+		return 0;
+	if (interrupted)
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("the connection to '%s' was closed"),
+				      c->url);
+	return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
+			      _("cannot connect to '%s': no ledger accepted a connection within %d "
+				"ms (is ledgerd running and listening there?)"),
+			      c->url, LDC_CONNECT_MS);
+}
 
 static char *read_file(const char *path)
 {
@@ -147,13 +189,17 @@ int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls,
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	c->timeout_ms = timeout_ms;
 	snprintf(c->url, sizeof(c->url), "%s", url);
+	c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 
-	if ((nrv = nng_req0_open(&c->sock)) != 0) {
+	if ((nrv = nng_mtx_alloc(&c->mu)) != 0 || (nrv = nng_cv_alloc(&c->cv, c->mu)) != 0 ||
+	    (nrv = nng_req0_open(&c->sock)) != 0) {
 		c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 		goto fail;
 	}
 	what = "configure the socket for";
-	if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
+	if ((nrv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event, c)) != 0 ||
+	    (nrv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event, c)) != 0 ||
+	    (nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
 	    (nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms)) != 0 ||
 	    (nrv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, LDC_RECV_MAX)) != 0 ||
 	    (nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, LDC_RECONN_MIN_MS)) != 0 ||
@@ -187,13 +233,23 @@ void ldc_close(ldc *c)
 	if (!c)
 		return;
 	if (nng_socket_id(c->sock) > 0)
-		nng_close(c->sock);
+		nng_close(c->sock); /* returns once no pipe callback runs */
+	if (c->cv)
+		nng_cv_free(c->cv);
+	if (c->mu)
+		nng_mtx_free(c->mu);
 	free(c);
 }
 
 void ldc_interrupt(ldc *c)
 {
-	if (c && nng_socket_id(c->sock) > 0)
+	if (!c)
+		return;
+	nng_mtx_lock(c->mu);
+	c->interrupted = 1;
+	nng_cv_wake(c->cv);
+	nng_mtx_unlock(c->mu);
+	if (nng_socket_id(c->sock) > 0)
 		nng_close(c->sock);
 }
 
@@ -232,6 +288,8 @@ static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg 
 	 * answer is what the send did not use: the whole call stays within
 	 * timeout_ms. */
 	nng_time deadline = nng_clock() + (nng_time)timeout_ms;
+	if ((rc = wait_connected(c, deadline, e)) != 0)
+		goto out;
 	if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
 	    (nrv = nng_sendmsg(c->sock, msg, 0)) != 0) {
 		rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot reach '%s' within %d ms: %s",

@@ -61,73 +61,6 @@ static const char *const col_zh[CSVIMP__COLUMNS] = {
 	[CSVIMP_WORKER_GROUP] = "职业群体", [CSVIMP_EMPLOYMENT] = "用工关系",
 };
 
-struct label {
-	const char *text;
-	int value;
-};
-
-static const struct label group_labels[] = {
-	{"货车司机", LEDGER__WORKER_GROUP__TRUCK_DRIVER},
-	{"网约车司机", LEDGER__WORKER_GROUP__RIDE_HAILING_DRIVER},
-	{"快递员", LEDGER__WORKER_GROUP__COURIER},
-	{"快递小哥", LEDGER__WORKER_GROUP__COURIER},
-	{"网约配送员", LEDGER__WORKER_GROUP__DELIVERY_RIDER},
-	{"网约送餐员", LEDGER__WORKER_GROUP__DELIVERY_RIDER},
-	{"外卖骑手", LEDGER__WORKER_GROUP__DELIVERY_RIDER},
-	{"外卖送餐员", LEDGER__WORKER_GROUP__DELIVERY_RIDER},
-	{"网络主播", LEDGER__WORKER_GROUP__LIVE_STREAMER},
-	{"主播", LEDGER__WORKER_GROUP__LIVE_STREAMER},
-	{"护工护理员", LEDGER__WORKER_GROUP__CARE_WORKER},
-	{"护工", LEDGER__WORKER_GROUP__CARE_WORKER},
-	{"护理员", LEDGER__WORKER_GROUP__CARE_WORKER},
-	{"家政服务员", LEDGER__WORKER_GROUP__DOMESTIC_WORKER},
-	{"商场信息员", LEDGER__WORKER_GROUP__MALL_INFORMATION_WORKER},
-	{"房产中介员", LEDGER__WORKER_GROUP__REAL_ESTATE_AGENT},
-	{"房产中介", LEDGER__WORKER_GROUP__REAL_ESTATE_AGENT},
-	{"保安员", LEDGER__WORKER_GROUP__SECURITY_GUARD},
-	{"其他", LEDGER__WORKER_GROUP__OTHER_GROUP},
-	{NULL, 0},
-};
-
-static const struct label employment_labels[] = {
-	{"劳动关系", LEDGER__EMPLOYMENT_RELATION__EMPLOYED},
-	{"有劳动关系", LEDGER__EMPLOYMENT_RELATION__EMPLOYED},
-	{"建立劳动关系", LEDGER__EMPLOYMENT_RELATION__EMPLOYED},
-	{"全日制用工", LEDGER__EMPLOYMENT_RELATION__EMPLOYED},
-	{"不完全劳动关系", LEDGER__EMPLOYMENT_RELATION__PARTIAL},
-	{"不完全符合确立劳动关系情形", LEDGER__EMPLOYMENT_RELATION__PARTIAL},
-	{"个体经营", LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED},
-	{"个体", LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED},
-	{"自雇", LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED},
-	{"劳务派遣", LEDGER__EMPLOYMENT_RELATION__DISPATCHED_LABOUR},
-	{"派遣", LEDGER__EMPLOYMENT_RELATION__DISPATCHED_LABOUR},
-	{NULL, 0},
-};
-
-static const struct label channel_labels[] = {
-	{"线上", LEDGER__JOIN_CHANNEL__ONLINE},
-	{"网上", LEDGER__JOIN_CHANNEL__ONLINE},
-	{"扫码", LEDGER__JOIN_CHANNEL__ONLINE},
-	{"线上扫码", LEDGER__JOIN_CHANNEL__ONLINE},
-	{"集体登记", LEDGER__JOIN_CHANNEL__COLLECTIVE_REGISTRATION},
-	{"流动窗口", LEDGER__JOIN_CHANNEL__MOBILE_WINDOW},
-	{"沟通会现场", LEDGER__JOIN_CHANNEL__WORKER_MEETING},
-	{"沟通会", LEDGER__JOIN_CHANNEL__WORKER_MEETING},
-	{"集中入会仪式", LEDGER__JOIN_CHANNEL__CEREMONY},
-	{"入会仪式", LEDGER__JOIN_CHANNEL__CEREMONY},
-	{NULL, 0},
-};
-
-static const struct label path_labels[] = {
-	{"劳动关系", LEDGER__JOIN_PATH__LABOUR_RELATION},
-	{"有劳动关系", LEDGER__JOIN_PATH__LABOUR_RELATION},
-	{"平台就业", LEDGER__JOIN_PATH__PLATFORM_WORK},
-	{"依托平台就业", LEDGER__JOIN_PATH__PLATFORM_WORK},
-	{"平台", LEDGER__JOIN_PATH__PLATFORM_WORK},
-	{"劳务派遣", LEDGER__JOIN_PATH__DISPATCHED},
-	{NULL, 0},
-};
-
 /* ------------------------------------------------------------------ */
 /* The reader                                                          */
 /* ------------------------------------------------------------------ */
@@ -612,18 +545,6 @@ static void cell(const csvimp *ci, int c, int ascii, char *out, size_t size)
 	out[n - b] = '\0';
 }
 
-/* An enum from its English name or a Chinese label. */
-static int enum_of(const ProtobufCEnumDescriptor *d, const struct label *labels, const char *s,
-		   int *out)
-{
-	for (const struct label *l = labels; l->text; l++)
-		if (!strcmp(s, l->text)) {
-			*out = l->value;
-			return 0;
-		}
-	return ldc_enum_parse(d, s, out);
-}
-
 static int check_national_id(const char *id, char *why, size_t size)
 {
 	static const int weight[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
@@ -822,7 +743,7 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	cell(ci, CSVIMP_WORKER_GROUP, 1, v, sizeof(v));
 	if (!*v)
 		return (void)row_fail(ci, row, CSVIMP_WORKER_GROUP, "worker group is empty");
-	if (enum_of(&ledger__worker_group__descriptor, group_labels, v, &iv) != 0)
+	if (ldc_enum_parse(&ledger__worker_group__descriptor, v, &iv) != 0)
 		return (void)row_fail(ci, row, CSVIMP_WORKER_GROUP, "unknown worker group '%s'", v);
 	mj->has_worker_group = 1;
 	mj->worker_group = (Ledger__WorkerGroup)iv;
@@ -830,7 +751,7 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	cell(ci, CSVIMP_EMPLOYMENT, 1, v, sizeof(v));
 	if (!*v)
 		return (void)row_fail(ci, row, CSVIMP_EMPLOYMENT, "employment relation is empty");
-	if (enum_of(&ledger__employment_relation__descriptor, employment_labels, v, &iv) != 0)
+	if (ldc_enum_parse(&ledger__employment_relation__descriptor, v, &iv) != 0)
 		return (void)row_fail(ci, row, CSVIMP_EMPLOYMENT,
 				      "unknown employment relation '%s'", v);
 	mj->has_employment = 1;
@@ -839,7 +760,7 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	cell(ci, CSVIMP_JOIN_PATH, 1, v, sizeof(v));
 	mj->has_join_path = 1;
 	if (*v) {
-		if (enum_of(&ledger__join_path__descriptor, path_labels, v, &iv) != 0)
+		if (ldc_enum_parse(&ledger__join_path__descriptor, v, &iv) != 0)
 			return (void)row_fail(ci, row, CSVIMP_JOIN_PATH, "unknown join path '%s'",
 					      v);
 		mj->join_path = (Ledger__JoinPath)iv;
@@ -855,7 +776,7 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	mj->has_channel = 1;
 	mj->channel = LEDGER__JOIN_CHANNEL__COLLECTIVE_REGISTRATION;
 	if (*v) {
-		if (enum_of(&ledger__join_channel__descriptor, channel_labels, v, &iv) != 0)
+		if (ldc_enum_parse(&ledger__join_channel__descriptor, v, &iv) != 0)
 			return (void)row_fail(ci, row, CSVIMP_CHANNEL, "unknown join channel '%s'",
 					      v);
 		mj->channel = (Ledger__JoinChannel)iv;

@@ -137,7 +137,7 @@ void ev_fixup(gen *g, uint64_t *field, uint32_t id)
 /* Time of the k-th of c events of the current day. */
 static int64_t slot_time(const gen *g, uint32_t k, uint32_t c)
 {
-	int64_t base = (g->epoch_day0 + g->today) * DAY_US;
+	int64_t base = g->day_start;
 	if (k >= c)
 		return base + WORK_SPAN_US; /* not reached: the passes agree */
 	int64_t t = (int64_t)((2 * (uint64_t)k + 1) * (uint64_t)WORK_SPAN_US / (2 * (uint64_t)c));

@@ -452,6 +452,7 @@ static void day_begin(gen *g, int32_t d)
 	g->today_k = 0;
 	civil_from_days(g->epoch_day0 + d, &g->y, &g->mon, &g->dom);
 	g->ym = (uint32_t)g->y * 100 + (uint32_t)g->mon;
+	g->day_start = day_start_us(g->epoch_day0 + d);
 }
 
 /* One day of the province. */

@@ -164,10 +164,9 @@ static void summary(gen *g, double count_secs, double build_secs, double secs, u
 		active += g->m[i].status == ST_ACTIVE;
 		ended += g->m[i].status == ST_ENDED;
 	}
-	char from[32], to[32];
-	ldc_format_time(g->from_us, from);
-	ldc_format_time(g->to_us, to);
-	from[10] = to[10] = '\0';
+	char from[16], to[16];
+	format_day(g->from_us / DAY_US, from);
+	format_day(g->to_us / DAY_US, to);
 	if (!g->quiet) {
 		printf("ledger-gen: seed %" PRIu64 ", %" PRIu32 " members, %s … %s%s, prefix %s, "
 		       "%u connection%s, requests of %u%s\n",
@@ -288,10 +287,14 @@ static uint64_t parse_num(const char *opt, const char *s, uint64_t lo, uint64_t 
 	return v;
 }
 
+/* A date as the UTC midnight that starts the calendar day (the days of the
+ * generator are calendar days; their hours are the ledger's zone's). */
 static int64_t parse_day(const char *opt, const char *s)
 {
 	int64_t us;
-	if (strlen(s) != 10 || ldc_parse_time(s, &us) != 0) {
+	char utc[16];
+	snprintf(utc, sizeof(utc), "%.10sZ", s);
+	if (strlen(s) != 10 || ldc_parse_time(utc, &us) != 0) {
 		fprintf(stderr, "ledger-gen: --%s '%s' is not a date YYYY-MM-DD\n", opt, s);
 		exit(EXIT_USAGE);
 	}
@@ -392,6 +395,8 @@ int main(int argc, char **argv)
 	g->from_us = parse_day("from", from);
 	g->to_us = parse_day("to", to);
 	int64_t limit_day = (ldc_now_us() - 3600LL * 1000000) / DAY_US; /* exclusive */
+	while (day_start_us(limit_day - 1) + WORK_SPAN_US > ldc_now_us() - 3600LL * 1000000)
+		limit_day--; /* a zone west of UTC: that day's hours are not over */
 	if (g->to_us / DAY_US >= limit_day) {
 		g->to_us = (limit_day - 1) * DAY_US;
 		g->clamped = 1;

@@ -180,6 +180,19 @@ void civil_from_days(int64_t z, int *y, int *m, int *d)
 	*y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
+void format_day(int64_t day, char out[16])
+{
+	int y, m, d;
+	civil_from_days(day, &y, &m, &d);
+	snprintf(out, 16, "%04d-%02d-%02d", y, m, d);
+}
+
+int64_t day_start_us(int64_t day)
+{
+	int64_t midnight_utc = day * DAY_US;
+	return midnight_utc + WORK_START_US - (int64_t)ldc_tz_offset_s(midnight_utc) * 1000000;
+}
+
 /* YYYYMM plus k months (k may be negative). */
 uint32_t ym_add(uint32_t ym, int k)
 {

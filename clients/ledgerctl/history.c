@@ -70,7 +70,7 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 		snprintf(path, psize, "- %s", ev->member_disaffiliated->org_id);
 		break;
 	case LEDGER__EVENT__BODY_EVENT_VOIDED:
-		snprintf(path, psize, "seq %llu",
+		snprintf(path, psize, _("seq %llu"),
 			 (unsigned long long)ev->event_voided->target_seq);
 		snprintf(why, wsize, "\"%s\"",
 			 ev->event_voided->reason ? ev->event_voided->reason : "");
@@ -82,8 +82,8 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 		fpath[0] = fwhy[0] = '\0';
 		if (fixed.body_case)
 			body_detail(&fixed, fpath, sizeof(fpath), fwhy, sizeof(fwhy));
-		snprintf(path, psize, "seq %llu%s%s",
-			 (unsigned long long)ev->event_amended->target_seq, fpath[0] ? " to " : "",
+		snprintf(path, psize, _("seq %llu%s%s"),
+			 (unsigned long long)ev->event_amended->target_seq, fpath[0] ? _(" to ") : "",
 			 fpath);
 		snprintf(why, wsize, "%s%s\"%s\"", fwhy, fwhy[0] ? " " : "",
 			 ev->event_amended->reason ? ev->event_amended->reason : "");
@@ -148,15 +148,15 @@ static void hist_row_fill(struct hist_row *row, const Ledger__HistoryEntry *he, 
 	marks[0] = '\0';
 	size_t n = 0;
 	if (he->has_voided_by)
-		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " VOIDED by seq %llu",
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, _(" VOIDED by seq %llu"),
 				      (unsigned long long)he->voided_by);
 	if (he->has_amended_by && n < sizeof(marks))
-		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " AMENDED by seq %llu",
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, _(" AMENDED by seq %llu"),
 				      (unsigned long long)he->amended_by);
 	if (he->rejoin && n < sizeof(marks))
-		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " rejoin");
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, _(" rejoin"));
 	if (verify && n < sizeof(marks))
-		snprintf(marks + n, sizeof(marks) - n, " %s", ok ? "hash ok" : "HASH MISMATCH");
+		snprintf(marks + n, sizeof(marks) - n, " %s", ok ? _("hash ok") : _("HASH MISMATCH"));
 	snprintf(row->cell[8], sizeof(row->cell[8]), "%s", marks[0] ? marks + 1 : "");
 }
 
@@ -191,7 +191,7 @@ static void print_history(const Ledger__MemberHistory *h, const int *ok, int ver
 			int cw = text_width(rows[i].cell[k]);
 			w[k] = cw > w[k] ? cw : w[k];
 		}
-	printf("history of member %s as of seq %llu\n", h->member_id ? h->member_id : "?",
+	printf(_("history of member %s as of seq %llu\n"), h->member_id ? h->member_id : "?",
 	       (unsigned long long)as_of);
 	for (int i = 0; i < n; i++)
 		print_row(rows[i].cell, w, HIST_COLS);
@@ -225,8 +225,8 @@ static int verify_history(struct run *r, ldc *c, const char *file,
 	if (rc)
 		return is_proof_failure(rc) ? verify_failed(r, rc, e) : rc;
 	if (!r->json)
-		printf("verified: %zu events in the tree of size %llu, which extends the saved tree "
-		       "head of size %llu (%s)\n",
+		printf(_("verified: %zu events in the tree of size %llu, which extends the saved tree "
+		       "head of size %llu (%s)\n"),
 		       h->n_entries, (unsigned long long)cur.size, (unsigned long long)saved.size,
 		       file);
 	return 0;
@@ -250,13 +250,13 @@ int exec_history(struct run *r, const struct args *a, ld_errinfo *e)
 		goto out;
 	const Ledger__MemberHistory *h = resp->history;
 	if (!h) {
-		rc = no_result(e, "history");
+		rc = no_result(e, _("history"));
 		goto out;
 	}
 	for (size_t i = 0; i < h->n_entries; i++)
 		if (!h->entries[i] || !h->entries[i]->event) {
 			rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-					    "the server answered a history entry without an event");
+					    _("the server answered a history entry without an event"));
 			goto out;
 		}
 	ok = calloc(h->n_entries + 1, sizeof(*ok));
@@ -290,12 +290,12 @@ int exec_history(struct run *r, const struct args *a, ld_errinfo *e)
 	if (bad) {
 		char msg[160];
 		size_t n = (size_t)snprintf(msg, sizeof(msg),
-					    "%zu of %zu events fail the hash check:", bad,
+					    _("%zu of %zu events fail the hash check:"), bad,
 					    h->n_entries);
 		for (size_t i = 0; i < h->n_entries && n < sizeof(msg); i++) {
 			if (ok[i])
 				continue;
-			n += (size_t)snprintf(msg + n, sizeof(msg) - n, " seq %llu",
+			n += (size_t)snprintf(msg + n, sizeof(msg) - n, _(" seq %llu"),
 					      (unsigned long long)h->entries[i]->event->seq);
 		}
 		print_error(r->what, 0, msg, NULL, 0, 0);
