@@ -103,8 +103,8 @@ static nng_tls_config *tls_config(const char *url, const ldc_tls *tls, ld_errinf
 	nng_tls_config *cfg = NULL;
 	if (!tls || !tls->cert || !tls->key || !tls->ca) {
 		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-			       "'%s' needs a client certificate, its key and the CA (--tls-cert, "
-			       "--tls-key, --tls-ca)",
+			       _("'%s' needs a client certificate, its key and the CA (--tls-cert, "
+			       "--tls-key, --tls-ca)"),
 			       url);
 		return NULL;
 	}
@@ -120,10 +120,10 @@ static nng_tls_config *tls_config(const char *url, const ldc_tls *tls, ld_errinf
 	free(cert);
 	free(key);
 	if (what)
-		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot read '%s'", what);
+		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot read '%s'"), what);
 	else if (rv)
 		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-			       "cannot use the TLS files (cert '%s', key '%s', CA '%s'): %s",
+			       _("cannot use the TLS files (cert '%s', key '%s', CA '%s'): %s"),
 			       tls->cert, tls->key, tls->ca, nng_strerror(rv));
 	if ((what || rv) && cfg) {
 		nng_tls_config_free(cfg);
@@ -159,11 +159,11 @@ static int dial_tls(ldc *c, const char *url, const ldc_tls *tls, ld_errinfo *e)
 	if (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH || rv == NNG_ECONNSHUT || rv == NNG_ECLOSED ||
 	    rv == NNG_ECONNRESET)
 		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-				      "TLS handshake with '%s' failed: %s (the server refused our "
+				      _("TLS handshake with '%s' failed: %s (the server refused our "
 				      "certificate -- not signed by its CA, expired or not yet "
-				      "valid -- or its certificate does not verify against '%s')",
+				      "valid -- or its certificate does not verify against '%s')"),
 				      url, nng_strerror(rv), tls->ca);
-	return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot dial '%s': %s", url,
+	return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot dial '%s': %s"), url,
 			      nng_strerror(rv));
 }
 
@@ -177,16 +177,16 @@ int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls,
 	ldc *c = NULL;
 	int nrv = 0;
 	int rc = 0;
-	const char *what = "open a REQ socket for";
+	const char *what = _("open a REQ socket for");
 
 	*out = NULL;
 	if (!url || !*url)
-		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "no server url given");
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("no server url given"));
 	if (timeout_ms <= 0)
 		timeout_ms = LDC_DEFAULT_TIMEOUT_MS;
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 	c->timeout_ms = timeout_ms;
 	snprintf(c->url, sizeof(c->url), "%s", url);
 	c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
@@ -196,7 +196,7 @@ int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls,
 		c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 		goto fail;
 	}
-	what = "configure the socket for";
+	what = _("configure the socket for");
 	if ((nrv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event, c)) != 0 ||
 	    (nrv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event, c)) != 0 ||
 	    (nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
@@ -215,14 +215,14 @@ int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls,
 		*out = c;
 		return 0;
 	}
-	what = "dial";
+	what = _("dial");
 	if ((nrv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
 		goto fail;
 	*out = c;
 	return 0;
 
 fail:
-	rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot %s '%s': %s", what, url,
+	rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot %s '%s': %s"), what, url,
 			    nng_strerror(nrv));
 	ldc_close(c);
 	return rc;
@@ -279,7 +279,7 @@ static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg 
 	size_t n = codec_size(req);
 	if ((nrv = nng_msg_alloc(&msg, n)) != 0) {
 		msg = NULL;
-		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cannot allocate a request of %zu bytes: %s",
+		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("cannot allocate a request of %zu bytes: %s"),
 				    n, nng_strerror(nrv));
 		goto out;
 	}
@@ -292,7 +292,7 @@ static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg 
 		goto out;
 	if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
 	    (nrv = nng_sendmsg(c->sock, msg, 0)) != 0) {
-		rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot reach '%s' within %d ms: %s",
+		rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot reach '%s' within %d ms: %s"),
 				    c->url, timeout_ms, nng_strerror(nrv));
 		goto out; /* a failed send leaves msg with us */
 	}
@@ -304,11 +304,11 @@ static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg 
 		msg = NULL;
 		if (nrv == NNG_ETIMEDOUT)
 			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-					    "no answer from '%s' within %d ms: %s", c->url,
+					    _("no answer from '%s' within %d ms: %s"), c->url,
 					    timeout_ms, nng_strerror(nrv));
 		else
 			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-					    "cannot receive from '%s': %s", c->url,
+					    _("cannot receive from '%s': %s"), c->url,
 					    nng_strerror(nrv));
 		goto out;
 	}
@@ -332,7 +332,7 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 	resp = codec_response_unpack(nng_msg_body(msg), nng_msg_len(msg));
 	if (!resp) {
 		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-				    "answer of %zu bytes from '%s' is not a valid ledger.Response",
+				    _("answer of %zu bytes from '%s' is not a valid ledger.Response"),
 				    nng_msg_len(msg), c->url);
 		goto out;
 	}
@@ -583,10 +583,10 @@ int ldc_sub_open(ldc_sub **out, const char *url, const char *prefix, ld_errinfo 
 	int rv;
 	*out = NULL;
 	if (!s)
-		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 	if ((rv = nng_sub0_open(&s->sock)) != 0) {
 		free(s);
-		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to open a SUB socket: %s",
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("unable to open a SUB socket: %s"),
 				      nng_strerror(rv));
 	}
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, 64u << 20);
@@ -595,7 +595,7 @@ int ldc_sub_open(ldc_sub **out, const char *url, const char *prefix, ld_errinfo 
 	    (rv = nng_dial(s->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
 		nng_close(s->sock);
 		free(s);
-		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to subscribe to '%s': %s",
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("unable to subscribe to '%s': %s"),
 				      url, nng_strerror(rv));
 	}
 	*out = s;
@@ -782,7 +782,7 @@ int ldc_subscribe(ldc *c, const ldc_subscription *s, uint64_t after_seq, ldc_pag
 		Ledger__Response *resp = codec_response_unpack(nng_msg_body(msg), nng_msg_len(msg));
 		rc = resp && resp->error ? error_from_wire(resp->error, e)
 					 : ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-							  "undecodable error answer from '%s'",
+							  _("undecodable error answer from '%s'"),
 							  c->url);
 		codec_response_free(resp);
 		nng_msg_free(msg);
@@ -791,14 +791,14 @@ int ldc_subscribe(ldc *c, const ldc_subscription *s, uint64_t after_seq, ldc_pag
 	if (!p || !body) {
 		nng_msg_free(msg);
 		return ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-				      "answer from '%s' is not a subscription page", c->url);
+				      _("answer from '%s' is not a subscription page"), c->url);
 	}
 	if ((rc = parse_page(body, body + body_len, page)) != 0) {
 		nng_msg_free(msg);
 		page->n = 0;
-		return rc == -2 ? ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory")
+		return rc == -2 ? ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"))
 				: ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-						 "malformed subscription page from '%s'", c->url);
+						 _("malformed subscription page from '%s'"), c->url);
 	}
 	page->msg = msg;
 	return 0;
@@ -854,7 +854,7 @@ static void random_bytes(uint8_t *buf, size_t n)
 	if (fd >= 0)
 		close(fd);
 	if (got != n) {
-		fprintf(stderr, "ledgerd client: no source of random bytes for event ids\n");
+		fprintf(stderr, _("ledgerd client: no source of random bytes for event ids\n"));
 		abort();
 	}
 }

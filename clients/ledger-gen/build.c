@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "i18n.h"
 
 /* ------------------------------------------------------------------ */
 /* Building events                                                     */
@@ -97,7 +98,7 @@ uint32_t ev_ticket(gen *g)
 {
 	uint32_t id = ++g->ntickets;
 	if (id >= (uint32_t)TCHUNKS * TCHUNK)
-		die(EXIT_INTERNAL, "too many events referred to by later events");
+		die(EXIT_INTERNAL, _("too many events referred to by later events"));
 	if (g->counting)
 		return id;
 	if (!g->tchunks[id >> TCHUNK_BITS])

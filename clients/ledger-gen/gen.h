@@ -317,7 +317,7 @@ typedef struct gen {
 	uint32_t nmembers;
 	int64_t from_us, to_us; /* first and last day (00:00 UTC) */
 	unsigned batch, conns;
-	int dry, quiet, clamped;
+	int dry, quiet, clamped, json;
 
 	/* calendar */
 	int64_t epoch_day0;     /* days since 1970 of day 0 */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "gen.h"
+#include "i18n.h"
 
 /* ------------------------------------------------------------------ */
 /* Errors and memory                                                   */
@@ -28,7 +29,7 @@ void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (!p)
-		die(EXIT_INTERNAL, "out of memory (%zu bytes)", n);
+		die(EXIT_INTERNAL, _("out of memory (%zu bytes)"), n);
 	return p;
 }
 
@@ -36,7 +37,7 @@ void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 	if (!p)
-		die(EXIT_INTERNAL, "out of memory (%zu × %zu bytes)", n, size);
+		die(EXIT_INTERNAL, _("out of memory (%zu × %zu bytes)"), n, size);
 	return p;
 }
 
@@ -44,7 +45,7 @@ void *xrealloc(void *old, size_t n)
 {
 	void *p = realloc(old, n ? n : 1);
 	if (!p)
-		die(EXIT_INTERNAL, "out of memory (%zu bytes)", n);
+		die(EXIT_INTERNAL, _("out of memory (%zu bytes)"), n);
 	return p;
 }
 

@@ -63,7 +63,8 @@ static const struct cmd commands[] = {
 	 workforce_opts, build_workforce, NULL, 0, NULL},
 	{"void", "SEQ", N_("cancel an event"), void_opts, build_void, NULL, 0, NULL},
 	{"amend", "SEQ", N_("correct an event: amend SEQ --reason R COMMAND ARGS..."), amend_opts,
-	 build_amend, NULL, CMD_REST, N_("COMMAND ARGS... is the command that records the corrected event, in full:\n"
+	 build_amend, NULL, CMD_REST,
+	 N_("COMMAND ARGS... is the command that records the corrected event, in full:\n"
 	 "  ledgerctl amend 42 --reason 'wrong amount' dues pay M1 --fen 1500 \\\n"
 	 "      --from 202401 --to 202412 --method cash\n"
 	 "The options of the amendment itself (--reason, --event-id, --at, ...) go before\n"
@@ -71,14 +72,16 @@ static const struct cmd commands[] = {
 	 "Joins, affiliations, transfers, ends, dues payments and waivers, funds,\n"
 	 "services, activities, stations and workforce estimates can be amended.")},
 	{"batch", "FILE", N_("append the events of FILE, one command per line ('-': stdin)"),
-	 batch_opts, NULL, exec_batch, 0, N_("Lines hold the arguments of one recording command each (\"join M1 --org O1 ...\"),\n"
+	 batch_opts, NULL, exec_batch, 0,
+	 N_("Lines hold the arguments of one recording command each (\"join M1 --org O1 ...\"),\n"
 	 "quoted as in a shell; blank lines and lines starting with '#' are skipped.\n"
 	 "Every line is checked before anything is sent; then all events go in one\n"
 	 "request (--atomic) or in requests of 10,000. A line without --event-id gets\n"
 	 "a random one: to make a file safe to send again, give each line its own\n"
 	 "--event-id and --at, and a second run reports duplicates.")},
 	{"import", "FILE", N_("import a collective registration list (CSV, UTF-8 or GB18030)"),
-	 import_opts, NULL, exec_import, 0, N_("FILE lists one worker per row, with a header naming the columns in Chinese or\n"
+	 import_opts, NULL, exec_import, 0,
+	 N_("FILE lists one worker per row, with a header naming the columns in Chinese or\n"
 	 "English: 姓名/name, 身份证号/national_id, 职业群体/worker_group and\n"
 	 "用工关系/employment are required; 地区/region and 入会日期/join_date unless\n"
 	 "--region / --date give them; 手机/phone, 平台/platform, 入会渠道/channel\n"
@@ -93,20 +96,25 @@ static const struct cmd commands[] = {
 	 "in FILE.errors.csv (row, column, reason; in the file's encoding). Exit status\n"
 	 "1 when a row was rejected. --atomic: every row in one all-or-nothing request.")},
 	{"backup", "DIR", N_("copy the log into DIR while the ledger runs (hot backup)"), no_opts, NULL,
-	 exec_backup, 0, N_("DIR is a directory on the ledger's machine, absent or empty; a relative DIR is\n"
+	 exec_backup, 0,
+	 N_("DIR is a directory on the ledger's machine, absent or empty; a relative DIR is\n"
 	 "taken from the current directory. The copy (DIR/data.mdb, compacted) is one\n"
 	 "consistent snapshot of the log while appends go on; the answer comes once it is\n"
 	 "on disk, and names the seq it holds at least. To restore, start ledgerd on a\n"
 	 "copy of DIR: the projections are rebuilt from the log. Waits up to a day unless\n"
 	 "--timeout says otherwise. See docs/OPERATIONS.md.")},
 	{"get", "SEQ", N_("print one event"), no_opts, NULL, exec_get, 0, NULL},
-	{"log", "", N_("print the log"), log_opts, NULL, exec_log, 0, NULL},
+	{"log", "", N_("print the log"), log_opts, NULL, exec_log, 0,
+	 N_("Events from --from (default 1), a page of at most --limit (default 1000, at\n"
+	    "most 10,000); with --to, none after it. --type, --org and --region filter as\n"
+	    "export does; a line on stderr says where the next page starts.")},
 	{"stream", "NAME", N_("print a stream (member/ID, org/ID, region/CODE)"), stream_opts, NULL,
 	 exec_stream, 0, NULL},
 	{"head", "", N_("print the head of the log"), no_opts, NULL, exec_head, 0, NULL},
 	{"member", "MEMBER", N_("print a member's current view"), member_opts, NULL, exec_member, 0, wait_notes},
 	{"coverage", "ORG", N_("print the coverage of an organisation's subtree"),
-	 coverage_opts, NULL, exec_coverage, 0, N_("One row per organisation, indented by its depth below ORG: members of the\n"
+	 coverage_opts, NULL, exec_coverage, 0,
+	 N_("One row per organisation, indented by its depth below ORG: members of the\n"
 	 "subtree (each once), direct members, affiliations into the subtree, grassroots\n"
 	 "units with members / units, and the share of members registered by real name\n"
 	 "and paid up through --period; under each row its members per worker group and,\n"
@@ -115,7 +123,8 @@ static const struct cmd commands[] = {
 	 "With --wait-seq the ledger waits until its projections have applied that seq,\n"
 	 "or answers ERR_NOT_CAUGHT_UP after --wait-ms.")},
 	{"history", "MEMBER", N_("print a member's history with its corrections"), history_opts, NULL,
-	 exec_history, 0, N_("One line per event, in seq order: seq, when it happened, when it was recorded,\n"
+	 exec_history, 0,
+	 N_("One line per event, in seq order: seq, when it happened, when it was recorded,\n"
 	 "actor, kind, where it moved the member (from \u2192 to), why, and the start of its\n"
 	 "hash; a voided event is marked \"VOIDED by seq N\", an amended one \"AMENDED by\n"
 	 "seq N\", and the correction itself is shown under it. A join after an end is\n"
@@ -130,11 +139,13 @@ static const struct cmd commands[] = {
 	 "inclusion proof of every event shown, whose hash is recomputed from its content.\n"
 	 "Any failure prints VERIFICATION FAILED and exits with status 4.")},
 	{"transfers", "", N_("print the transfers of an organisation's subtree"),
-	 transfers_opts, NULL, exec_transfers, 0, N_("One line per transfer, by when it happened: IN (into the subtree of --org),\n"
+	 transfers_opts, NULL, exec_transfers, 0,
+	 N_("One line per transfer, by when it happened: IN (into the subtree of --org),\n"
 	 "OUT (out of it) or WITHIN (both ends in it), the member, from \u2192 to, why, when,\n"
 	 "and its seq; \"(truncated)\" if more than --limit matched.")},
 	{"progress", "PLAN", N_("print a plan's progress per target, year and city"), progress_opts,
-	 NULL, exec_progress, 0, N_("A block per target of the plan (plans/*.yaml; 'ledgerctl plans' lists them):\n"
+	 NULL, exec_progress, 0,
+	 N_("A block per target of the plan (plans/*.yaml; 'ledgerctl plans' lists them):\n"
 	 "per window (a year, or \"total\" for a cumulative target) and region (the\n"
 	 "province, then each city), the figure reached and the target, the percent, a\n"
 	 "bar, the status against the pace (target x elapsed share of the window: AHEAD\n"
@@ -144,28 +155,35 @@ static const struct cmd commands[] = {
 	 "Amounts are in yuan; a ratio shows its share of the events counted.")},
 	{"plans", "", N_("list the plans and their targets"), no_opts, NULL, exec_plans, 0, NULL},
 	{"tree-head", "", N_("print the signed head of the log's Merkle tree (and save it)"),
-	 tree_head_opts, NULL, exec_tree_head, 0, N_("Fetches the signed tree head (size, root, time, Ed25519 signature) and checks\n"
+	 tree_head_opts, NULL, exec_tree_head, 0,
+	 N_("Fetches the signed tree head (size, root, time, Ed25519 signature) and checks\n"
 	 "its signature, with --key if given, else with the key the server sends along.\n"
 	 "--save FILE keeps it (JSON) for 'history MEMBER --verify FILE' later: an\n"
 	 "auditor saves heads, and any later answer must extend them.")},
 	{"public-key", "", N_("print the key that signs the tree heads"), no_opts, NULL,
 	 exec_public_key, 0, NULL},
 	{"verify", "", N_("recompute the hash chain of the log and report the first bad seq"),
-	 verify_opts, NULL, exec_verify, 0, N_("Reads the log in pages and checks every event from --from to --to: that it is\n"
+	 verify_opts, NULL, exec_verify, 0,
+	 N_("Reads the log in pages and checks every event from --from to --to: that it is\n"
 	 "the seq that follows, that its prev_hash is the hash of the event before, and\n"
 	 "that its stored hash is the one its content gives. From seq 1, the Merkle root\n"
 	 "of the signed tree head is recomputed from the hashes too. Prints \"hash chain\n"
 	 "intact\" or names the first seq that fails and exits with status 4.")},
 	{"export", "", N_("write events to stdout as JSON lines or CSV, streaming"), export_opts, NULL,
-	 exec_export, 0, N_("Events --from SEQ --to SEQ (default: from 1 to the head when the export\n"
-	 "starts), read with the subscription protocol in pages of 10,000, written as\n"
-	 "they come. jsonl: one event per line, as 'ledgerctl --json get' shows it (times\n"
-	 "in µs, bytes in hex, enums by name). csv: a header, then seq, recorded_at,\n"
-	 "occurred_at (µs), kind, stream, version, actor, event_id, hash and the body as\n"
-	 "JSON. --type, --org and --region filter as subscriptions do (proto/PROTOCOL.md).\n"
-	 "Progress goes to stderr when it is a terminal (or with --progress).")},
+	 exec_export, 0,
+	 N_("Events --from SEQ --to SEQ (default: from 1 to the head when the export\n"
+	    "starts), at most --limit of them, read with the subscription protocol in pages\n"
+	    "of 10,000, written as they come; log takes the same range and filters. jsonl:\n"
+	    "one event per line, as 'ledgerctl --json get' shows it (times in µs, each with\n"
+	    "its RFC 3339 form in the ledger's time zone beside it, bytes in hex, enums by\n"
+	    "name). csv: a header, then seq, recorded_at, recorded_at_rfc3339, occurred_at,\n"
+	    "occurred_at_rfc3339, kind, stream, version, actor, event_id, hash and the body\n"
+	    "as JSON. --type, --org and --region filter as subscriptions do\n"
+	    "(proto/PROTOCOL.md). Progress goes to stderr when it is a terminal (or with\n"
+	    "--progress).")},
 	{"subscribers", "", N_("list the subscribers the server has seen"), no_opts, NULL,
-	 exec_subscribers, 0, N_("Each subscriber id the server has seen since it started (the last 256), most\n"
+	 exec_subscribers, 0,
+	 N_("Each subscriber id the server has seen since it started (the last 256), most\n"
 	 "recent first: the last seq it was given, its lag behind the head, when it last\n"
 	 "asked, its requests and events, whether a long-poll of it waits now, and the\n"
 	 "address of its connection.")},

@@ -12,7 +12,15 @@
 void print_error(const char *where, int code, const char *message, const char *field,
 		 uint64_t seq, int with_code)
 {
-	fprintf(stderr, "ledgerctl: %s: %s", where, message && *message ? message : ld_strerror(code));
+	/* The ledger's own message is English; in another language the
+	 * description of its code goes first, in that language. */
+	const char *desc = code ? _(ld_strerror(code)) : NULL;
+	if (!message || !*message)
+		fprintf(stderr, "ledgerctl: %s: %s", where, desc ? desc : "");
+	else if (desc && with_code && strcmp(desc, ld_strerror(code)) != 0)
+		fprintf(stderr, _("ledgerctl: %s: %s: %s"), where, desc, message);
+	else
+		fprintf(stderr, "ledgerctl: %s: %s", where, message);
 	if (with_code) {
 		fprintf(stderr, " (%s", ld_errname(code));
 		if (field && *field)
