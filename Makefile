@@ -14,6 +14,7 @@
 #   make fuzz         build the libFuzzer harnesses (fuzz/, clang-14) into build/fuzz/ and run
 #                     each for FUZZ_SECONDS seconds from its seed corpus (fuzz/README.md)
 #   make soak         hundreds of kill -9 rounds (test_daemon test_crash_rounds; CRASH_ROUNDS, default 300)
+#   make check-layers fail if a file includes a header of a layer above its own
 #   make format       clang-format every source file
 #   make clean
 #
@@ -28,11 +29,27 @@
 #   URL     listen address used by `make run`          (tcp://127.0.0.1:7450)
 #   PUB     live feed (NNG PUB) address of `make run`   (tcp://127.0.0.1:7451)
 #
-# Layout: proto/ is the wire contract and its codec (shared by daemon and
-# clients), daemon/ the server, projections/ the derived views, clients/ the
-# client library (every clients/*.c not named ledger*.c) and the programs
-# (clients/ledger*.c, or a folder clients/NAME/ with a main.c), tests/ one binary per tests/test_*.c (linked with the
-# other tests/*.c, the test library) plus shell tests (tests/*_test.sh).
+# Layout: the folders are layers, each built on the ones before it only
+# (docs/ARCHITECTURE.md says what lives where and why):
+#
+#   proto/        the contract: ledger.proto, codec, checks, hashing, errors
+#   core/         the log store, write model, writer, Merkle tree, keystore,
+#                 personal data, roles, subscriptions' log reading, backup,
+#                 counters, log lines
+#   projections/  the derived views and their runner
+#   server/       NNG: listeners, identities, requests
+#   daemon/       main, config, HTTP metrics, live feed
+#   clients/      the client library (every clients/*.c not named ledger*.c)
+#                 and the programs (clients/ledger*.c, or a folder
+#                 clients/NAME/ with a main.c); on proto/ only
+#
+# Each layer is compiled with the include paths of itself and the layers
+# below it and nothing more, so including a header from above fails to
+# compile; `make check-layers` (part of `make test`) says so by name, for
+# every quoted #include of every layer's files (scripts/check-layers.sh).
+# tests/ (one binary per tests/test_*.c, linked with the other tests/*.c,
+# the test library, plus shell tests tests/*_test.sh), bench/ and fuzz/ see
+# every layer.
 
 BUILD  ?= build
 # A build directory remembers how it was configured (SAN, OPT): a later
@@ -66,8 +83,19 @@ NNG_LIBS   := $(shell pkg-config --libs nng 2>/dev/null || echo -lnng)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wno-unused-parameter -Wvla
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) \
-           -I$(BUILD)/gen -Iproto -Idaemon -Iprojections -Iclients \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(NNG_CFLAGS)
+
+# The layers, lowest first, and the include paths each is compiled with:
+# its own and those of the layers below it (clients/: proto/ and itself).
+LAYERS          := proto core projections server daemon
+INC_proto       := -I$(BUILD)/gen -Iproto
+INC_core        := $(INC_proto) -Icore
+INC_projections := $(INC_core) -Iprojections
+INC_server      := $(INC_projections) -Iserver
+INC_daemon      := $(INC_server) -Idaemon
+INC_clients     := $(INC_proto) -Iclients
+INC_all         := $(INC_daemon) -Iclients  # tests/, bench/, fuzz/
+INC              = $(INC_all)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(NNG_LIBS) -lpthread -lm
 LDLIBS  += -lcsv  # libcsv (Debian libcsv-dev) has no pkg-config file
 
@@ -88,12 +116,17 @@ GEN_C   := $(BUILD)/gen/ledger.pb-c.c
 GEN_H   := $(BUILD)/gen/ledger.pb-c.h $(BUILD)/gen/required.h
 
 PROTO_SRCS  := $(wildcard proto/*.c)
-DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+CORE_SRCS   := $(wildcard core/*.c)
 PROJ_SRCS   := $(wildcard projections/*.c)
+SERVER_SRCS := $(wildcard server/*.c)
+DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 CLIENT_PROGS_SRCS := $(wildcard clients/ledger*.c)
 # A program in several files has a folder: clients/NAME/*.c, main.c among them.
 CLIENT_PROG_DIRS  := $(patsubst %/main.c,%,$(wildcard clients/*/main.c))
-CLIENT_LIB_SRCS   := $(filter-out $(CLIENT_PROGS_SRCS),$(wildcard clients/*.c))
+# The full-screen terminal (ncursesw) is ledger-monitor's alone, not part of
+# the client library every program links.
+TERM_SRCS   := clients/term.c
+CLIENT_LIB_SRCS   := $(filter-out $(CLIENT_PROGS_SRCS) $(TERM_SRCS),$(wildcard clients/*.c))
 TEST_SRCS   := $(wildcard tests/test_*.c)
 TEST_LIB_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
 BENCH_SRCS  := $(wildcard bench/*.c)
@@ -101,7 +134,8 @@ BENCH_SRCS  := $(wildcard bench/*.c)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 PROTO_OBJS  := $(call obj,$(PROTO_SRCS)) $(BUILD)/obj/gen/ledger.pb-c.o
-CORE_OBJS   := $(call obj,$(DAEMON_SRCS) $(PROJ_SRCS))
+# Everything of the daemon but main (the tests, benchmarks and fuzzers link it too).
+CORE_OBJS   := $(call obj,$(CORE_SRCS) $(PROJ_SRCS) $(SERVER_SRCS) $(DAEMON_SRCS))
 CLIENT_OBJS := $(call obj,$(CLIENT_LIB_SRCS))
 TEST_LIB_OBJS := $(call obj,$(TEST_LIB_SRCS))
 
@@ -114,7 +148,7 @@ FUZZ_SECONDS ?= 60
 MO_FILES := $(patsubst po/%.po,$(BUILD)/locale/%/LC_MESSAGES/ledgerd.mo,$(wildcard po/*.po))
 
 .PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak \
-	pot
+	check-layers pot
 .SUFFIXES:
 .SECONDARY:
 
@@ -137,16 +171,19 @@ $(BUILD)/gen/required.h: proto/ledger.proto scripts/gen-required.awk
 $(BUILD)/obj/gen/ledger.pb-c.o: $(GEN_C)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(INC_proto) -Wno-missing-prototypes -MMD -MP -c $< -o $@
 
 $(BUILD)/config.mk:
 	@mkdir -p $(BUILD)
 	@printf 'SAN ?= %s\nOPT ?= %s\n' '$(SAN)' '$(OPT)' > $@
 
+# Each layer's objects see only its include paths (INC_<layer> above).
+$(foreach l,$(LAYERS) clients,$(eval $(BUILD)/obj/$(l)/%.o: INC = $(INC_$(l))))
+
 $(BUILD)/obj/%.o: %.c $(GEN_H) | $(BUILD)/config.mk
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
 
 $(BUILD)/ledgerd: $(BUILD)/obj/daemon/main.o $(CORE_OBJS) $(PROTO_OBJS)
 	@echo "  LD      $@"
@@ -191,9 +228,13 @@ $(BUILD)/gen/dash_assets.c: $(WEB_FILES) scripts/embed-assets.sh
 $(BUILD)/obj/gen/dash_assets.o: $(BUILD)/gen/dash_assets.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(INC_clients) -c $< -o $@
 
 $(BUILD)/ledger-dashboard: $(BUILD)/obj/gen/dash_assets.o
+
+$(BUILD)/ledger-monitor: $(call obj,$(TERM_SRCS))
+$(BUILD)/ledger-monitor: LDLIBS += $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
+$(BUILD)/obj/clients/term.o: CFLAGS += $(shell pkg-config --cflags ncursesw 2>/dev/null)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIB_OBJS) $(CORE_OBJS) $(CLIENT_OBJS) $(PROTO_OBJS)
 	@mkdir -p $(dir $@)
@@ -224,7 +265,7 @@ run: deps
 	@$(MAKE) --no-print-directory programs
 	scripts/run.sh $(BUILD) $(DATA) $(URL) $(PUB)
 
-test: deps
+test: deps check-layers
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
 	@tests/run.sh build/asan
 
@@ -241,13 +282,17 @@ soak: deps
 	@TEST=test_crash_rounds CRASH_ROUNDS=$${CRASH_ROUNDS:-300} TEST_TIMEOUT=$${TEST_TIMEOUT:-7200} \
 		tests/run.sh build/asan test_daemon
 
+# A lower layer never includes a higher one (the layers are listed above).
+check-layers:
+	@scripts/check-layers.sh $(LAYERS) -- clients:proto
+
 valgrind:
 	@$(MAKE) --no-print-directory BUILD=build/vg OPT=-O0 tests
 	@VALGRIND=1 tests/run.sh build/vg
 
 format:
-	clang-format -i $(wildcard proto/*.[ch] daemon/*.[ch] projections/*.[ch] clients/*.[ch] clients/*/*.[ch] tests/*.[ch] \
-		bench/*.[ch])
+	clang-format -i $(wildcard proto/*.[ch] core/*.[ch] projections/*.[ch] server/*.[ch] daemon/*.[ch] \
+		clients/*.[ch] clients/*/*.[ch] tests/*.[ch] bench/*.[ch])
 
 # make install [PREFIX=/usr/local] [SYSCONFDIR=$(PREFIX)/etc] [DESTDIR=staging root]:
 # the programs, the systemd unit (paths filled in), the config example (an

@@ -1,5 +1,5 @@
 /*
- * import.c — the collective registration import, measured (issue 8: at least
+ * import.c — the collective registration import, measured (target: at least
  * 100,000 rows/s from CSV, end to end).
  *
  *   import --url URL --org ORG [--rows N] [--runs R] [--seed S] [--batch B] [--jobs J]

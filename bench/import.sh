@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# import.sh BUILD_DIR — the import and generator benchmarks (issue 8);
+# import.sh BUILD_DIR — the import and generator benchmarks;
 # also `BENCH_ONLY=import bench/run.sh BUILD_DIR`.
 #
 # Import: starts $BUILD/ledgerd on a fresh data directory (on disk, in

@@ -1,5 +1,5 @@
 /*
- * merkle.c — the cost of proving a member's history (issue 6): against a
+ * merkle.c — the cost of proving a member's history: against a
  * running ledgerd with a filled log, picks members at random (fixed seed)
  * among those that joined, reads each one's history (every event, not
  * timed), and times the proof of that history against the signed tree head:

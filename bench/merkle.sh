@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# merkle.sh BUILD_DIR — what the Merkle tree costs (issue 6), provisional
+# merkle.sh BUILD_DIR — what the Merkle tree costs, provisional
 # figures for a shared machine:
 #
 #  1. batched ingest (bench/ingest --workload batch: requests of BATCH events

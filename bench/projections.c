@@ -1,6 +1,6 @@
 /*
- * projections.c — the projection benchmark of ledgerd: the figures of
- * issue 3, each beside its ceiling on the same machine.
+ * projections.c — the projection benchmark of ledgerd: rebuild, query and
+ * read-your-writes figures, each beside its ceiling on the same machine.
  *
  *   projections --workload replay   --ledgerd PATH --data DIR --url URL  [options]
  *   projections --workload decode   --data DIR                           [options]

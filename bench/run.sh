@@ -30,8 +30,8 @@
 #   BENCH_PROJ_EVENTS (1000000: the replayed log; the coverage figures want
 #   at least 500000)  BENCH_PROJ_RUNS (3)  BENCH_PROJ_QUERIES (10000 per run)
 #   BENCH_PROJ_LAG_RATES ("100000 100000:1000 5000": events/s[:events per
-#   request, 100]: the target as issue 3 puts it, the target in requests of
-#   1000 (the most the daemon ingests), then a rate it sustains)
+#   request, 100]: the target rate (100,000 events/s), the target in requests
+#   of 1000 (the most the daemon ingests), then a rate it sustains)
 #   BENCH_PROJ_LAG_SECONDS (4 per run)
 #   Feed (bench/feed.c: a committed event's delay to the live progress
 #   feed): BENCH_FEED_RATES ("100000:1000 20000:100 5000:100")
@@ -80,9 +80,9 @@ PROJ_QUERIES=${BENCH_PROJ_QUERIES:-10000}
 PROJ_LAG_RATES=${BENCH_PROJ_LAG_RATES:-100000 100000:1000 5000}
 PROJ_LAG_SECONDS=${BENCH_PROJ_LAG_SECONDS:-4}
 ONLY=${BENCH_ONLY:-}
-# The import and generator benchmarks live in their own script (issue 8).
+# The import and generator benchmarks live in their own script.
 [ "$ONLY" = import ] && exec "$ROOT/bench/import.sh" "$BUILD"
-# Subscriptions (issue 5) have a script of their own.
+# Subscriptions have a script of their own.
 [ "$ONLY" = subscribe ] && exec "$ROOT/bench/subscribe.sh" "$BUILD"
 RUN_PG=0
 case "$ONLY" in
@@ -417,7 +417,7 @@ lag_rate() { echo "${1%%:*}"; }
 lag_batch() { case "$1" in *:*) echo "${1#*:}" ;; *) echo 100 ;; esac; }
 lag_step() { echo "proj-lag-$(lag_rate "$1")-$(lag_batch "$1")"; }
 
-# Issue 3's figures on a log of their own, filled once through the daemon
+# The projection figures on a log of their own, filled once through the daemon
 # (the ingest generator: one organisation tree, so one province root), then
 # rebuilt, walked, queried and appended to.
 if [ "$RUN_PROJ" = 1 ]; then
@@ -595,7 +595,7 @@ bad() {
 	elif [ "${e:-0}" != 0 ]; then echo "$e errors, see RESULTS.log"; fi
 }
 
-# The target of issue 3's lag figure.
+# The target of the read-your-writes lag figure (p99 ≤ 10 ms at this rate).
 LAG_TARGET_RATE=100000
 
 # prow_lag SPEC: the main table's row of the lag run of level SPEC.
@@ -658,7 +658,7 @@ report_projections() {
 	for st in "$TMP"/proj-*.secs; do secs=$(awk -v a="$secs" -v b="$(cat "$st")" 'BEGIN { print a + b }'); done
 	echo "## Projections"
 	echo
-	echo "Issue 3's figures, on a log of their own: $(commas "${ev:-0}") events (the ingest generator, seed $SEED: one"
+	echo "The projection figures, on a log of their own: $(commas "${ev:-0}") events (the ingest generator, seed $SEED: one"
 	echo "organisation tree of $(commas 79) organisations, then members joining, paying, being served, moving and"
 	echo "leaving), appended by \`ingest --workload batch\` in $(cat "$TMP/proj-fill.secs" 2>/dev/null || echo ?) s"
 	echo "($(commas "$(pv proj-fill batch median)") events/s, requests of $(commas "$BATCH") over $CONNS connections, the projections applying"
@@ -742,7 +742,7 @@ report_feed() {
 	echo "notes each message's arrival and seq. Latency = from a request's answer (after its commit) to"
 	echo "the first message covering its last seq; $FEED_RUNS runs of $FEED_SECONDS s, medians (p99 min–max)."
 	echo "The feed coalesces: at most one message per plan and region per --feed-interval-ms, so the"
-	echo "interval bounds the delay under steady load. Target (issue 4): p99 ≤ 50 ms at 100,000 events/s."
+	echo "interval bounds the delay under steady load. Target: p99 ≤ 50 ms at 100,000 events/s."
 	echo
 	for iv in $FEED_INTERVALS; do
 		echo "### --feed-interval-ms $iv$([ "$iv" = 200 ] && echo " (the default: five messages a second per plan and region)")"

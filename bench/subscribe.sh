@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# subscribe.sh BUILD_DIR — the subscriptions benchmark (issue 5); also run by
+# subscribe.sh BUILD_DIR — the subscriptions benchmark; also run by
 # `BENCH_ONLY=subscribe bench/run.sh BUILD_DIR`. Not part of `make test`.
 #
 # Fills a fresh ledgerd with a ledger-gen province (fixed seed), then measures

@@ -1,7 +1,7 @@
 /*
  * ledger-monitor — live progress of a plan in a terminal.
  *
- *   ledger-monitor PLAN [--region CODE] [--year YYYY] [--url URL] [--once]
+ *   ledger-monitor PLAN [--region CODE] [--year YYYY] [--province] [--url URL] [--once]
  *
  * Reads the plan's progress over REQ/REP, then follows the daemon's live feed
  * (NNG SUB on the address the daemon names in its plan list): each message
@@ -11,10 +11,17 @@
  * for slow subscribers), and the monitor re-reads the whole state. Without a
  * feed it polls every --poll-ms.
  *
- * On a terminal the table is redrawn in place with colours; otherwise (a
- * pipe, a file) every figure that moves is printed as one line, so the
- * output can be logged or grepped.
+ * On a terminal it is a full-screen view (term.h): a header that stays put
+ * (the plan, the time and seq of the figures, live or polling), a body that
+ * scrolls, keys to choose a city and a year, and a line naming the keys.
+ * Updates and resizes redraw it in place. Otherwise (a pipe, a file) every
+ * figure that moves is printed as one line, so the output can be logged or
+ * grepped.
+ *
+ * It always holds the whole plan (every region and year): --region and
+ * --year only choose what is shown first, and the keys change it.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,8 +32,12 @@
 
 #include "client.h"
 #include "progress_view.h"
+#include "term.h"
 
-#define MAX_REGIONS 65
+#define MAX_REGIONS     65
+#define HEADER_ROWS     4 /* title; as of and live state; city and year; a rule */
+#define KEY_WAIT_MS     100
+#define CALL_TIMEOUT_MS 5000 /* per request: how long the screen may wait for a gone daemon */
 
 static volatile sig_atomic_t stop;
 
@@ -39,34 +50,59 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ledger-monitor PLAN [options]\n"
-		"\n"
-		"Shows a plan's progress live: per target, window and city, the figure\n"
-		"reached against the target, a bar and the on-track status, redrawn in place\n"
-		"when stdout is a terminal; otherwise one line per figure that moves.\n"
-		"\n"
-		"  --url URL        the ledger (default $LEDGER_URL, else %s)\n"
-		"  --region CODE    only the province or this city\n"
-		"  --year YYYY      only the windows that include this year\n"
-		"  --province       leave out the per-city rows\n"
-		"  --poll-ms MS     how often to re-read when the daemon publishes no feed [1000]\n"
-		"  --once           print the current state once and exit\n"
-		"  --exit-after S   stop after S seconds (for scripts)\n"
-		"  -h, --help       this text\n",
-		LDC_DEFAULT_URL);
+	        "usage: ledger-monitor PLAN [options]\n"
+	        "\n"
+	        "Shows a plan's progress live: per target, window and city, the figure\n"
+	        "reached against the target, a bar and the on-track status. On a terminal,\n"
+	        "a full-screen view redrawn in place; otherwise one line per figure that moves.\n"
+	        "\n"
+	        "  --url URL        the ledger (default $LEDGER_URL, else %s)\n"
+	        "  --region CODE    show the province or this city (all regions by default)\n"
+	        "  --year YYYY      show the windows of this year (and the cumulative ones)\n"
+	        "  --province       leave out the per-city rows\n"
+	        "  --poll-ms MS     how often to re-read when the daemon publishes no feed [1000]\n"
+	        "  --once           print the current state once and exit\n"
+	        "  --exit-after S   stop after S seconds (for scripts)\n"
+	        "  -h, --help       this text\n"
+	        "\n"
+	        "Keys on a terminal: Up/Down (k/j), PgUp/PgDn (b/space), Home/End (g/G) scroll;\n"
+	        "c chooses a city, y a year; q quits.\n",
+	        LDC_DEFAULT_URL);
 }
+
+/* One line of the body: its segments, copied. */
+typedef struct mseg {
+	char *text;
+	int style, status;
+} mseg;
+
+typedef struct mline {
+	mseg *segs;
+	size_t n;
+} mline;
 
 typedef struct monitor {
 	ldc *c;
 	const char *plan;
-	uint32_t region, year;
-	int tty, province_only;
-	Ledger__Response *full;			 /* the last whole read */
+	const Ledger__PlanInfo *info; /* in `full` */
+	uint32_t region, year;        /* what is shown (0: all) */
+	int province_only;
+	Ledger__Response *full;                    /* the last whole read */
 	Ledger__ProgressReport *part[MAX_REGIONS]; /* newer messages per region */
-	uint64_t seq[MAX_REGIONS];		 /* what we hold, per region */
+	uint64_t seq[MAX_REGIONS];                 /* what we hold, per region */
 	uint64_t last_seq;
 	int64_t last_at;
 	unsigned rereads, messages;
+
+	/* The full-screen view. */
+	term *t;
+	char state[300]; /* live feed, polling, or what went wrong */
+	int state_style;
+	mline *body;
+	size_t nbody, capbody;
+	int top;      /* first body line shown */
+	int menu;     /* 0, or 'c' / 'y' while a choice is open */
+	int menu_sel; /* the highlighted entry */
 } monitor;
 
 static int region_index(const Ledger__PlanInfo *p, uint32_t region)
@@ -102,10 +138,11 @@ static void clear_parts(monitor *m)
 	}
 }
 
+/* The whole plan, every region and year; on failure what was held stays. */
 static int reread(monitor *m, ld_errinfo *e)
 {
 	Ledger__Response *resp = NULL;
-	int rc = ldc_progress(m->c, m->plan, m->year, m->region, 0, NULL, &resp, e);
+	int rc = ldc_progress(m->c, m->plan, 0, 0, 0, NULL, &resp, e);
 	if (rc) {
 		codec_response_free(resp);
 		return rc;
@@ -117,53 +154,49 @@ static int reread(monitor *m, ld_errinfo *e)
 	codec_response_free(m->full);
 	clear_parts(m);
 	m->full = resp;
+	m->info = resp->progress->plan;
 	m->last_seq = resp->as_of_seq;
 	m->last_at = resp->progress->at;
+	resp->progress->has_seq = 1;
+	resp->progress->seq = resp->as_of_seq;
 	for (int i = 0; i < MAX_REGIONS; i++)
 		m->seq[i] = resp->as_of_seq;
 	m->rereads++;
 	return 0;
 }
 
-static void draw(monitor *m, const char *feed)
+static pv_opts view_opts(const monitor *m)
 {
-	Ledger__ProgressReport view = *m->full->progress;
-	Ledger__ProgressRow **rows = calloc(view.n_rows + 1, sizeof(*rows));
-	if (!rows)
-		return;
-	for (size_t i = 0; i < view.n_rows; i++)
-		rows[i] = (Ledger__ProgressRow *)current(m, view.rows[i]);
-	view.rows = rows;
-	view.has_seq = 1;
-	view.seq = m->last_seq;
-	view.has_at = 1;
-	view.at = m->last_at;
-	pv_opts o = {.colour = 1, .bar = 20, .region = m->region, .province_only = m->province_only};
-	fputs("\033[H\033[2J", stdout);
-	pv_print_report(stdout, &view, &o);
-	printf("\n%s; %u message(s), %u full read(s); Ctrl-C quits\n",
-	       feed ? feed : "no live feed: polling", m->messages, m->rereads);
-	fflush(stdout);
-	free(rows);
+	return (pv_opts){.colour = 1,
+	                 .bar = 20,
+	                 .region = m->region,
+	                 .year = m->year,
+	                 .province_only = m->province_only};
 }
 
-/* Line mode: every row (all = 1) or those that moved since `before`. */
-static void lines(monitor *m, const Ledger__ProgressReport *rep, const Ledger__ProgressReport *before)
+/* ------------------------------------------------------------------ */
+/* Line mode: a pipe or a file                                         */
+/* ------------------------------------------------------------------ */
+
+/* Every row shown (before = NULL) or those that moved since `before`. */
+static void lines(monitor *m, const Ledger__ProgressReport *rep,
+                  const Ledger__ProgressReport *before)
 {
+	pv_opts o = view_opts(m);
 	for (size_t i = 0; i < rep->n_rows; i++) {
 		const Ledger__ProgressRow *r = rep->rows[i];
-		if (m->province_only && r->region != rep->plan->region)
+		if (!pv_row_shown(rep, r, &o))
 			continue;
 		if (before) {
-			const Ledger__ProgressRow *o = NULL;
-			for (size_t k = 0; k < before->n_rows && !o; k++) {
+			const Ledger__ProgressRow *old = NULL;
+			for (size_t k = 0; k < before->n_rows && !old; k++) {
 				const Ledger__ProgressRow *b = before->rows[k];
 				if (b->region == r->region && b->year == r->year &&
 				    !strcmp(b->target_id, r->target_id))
-					o = b;
+					old = b;
 			}
-			if (o && o->actual == r->actual && o->denominator == r->denominator &&
-			    o->status == r->status)
+			if (old && old->actual == r->actual && old->denominator == r->denominator &&
+			    old->status == r->status)
 				continue;
 		}
 		pv_print_line(stdout, rep, r);
@@ -171,8 +204,8 @@ static void lines(monitor *m, const Ledger__ProgressReport *rep, const Ledger__P
 	fflush(stdout);
 }
 
-/* A feed message: 1 if it changed what we show, 0 if stale, <0 on a gap
- * (the caller re-reads). */
+/* A feed message: 1 if it changed what we hold, 0 if stale, <0 on a gap
+ * (the caller re-reads). In line mode the rows that moved are printed. */
 static int take(monitor *m, const uint8_t *body, size_t len)
 {
 	Ledger__ProgressReport *rep = ledger__progress_report__unpack(NULL, len, body);
@@ -181,7 +214,7 @@ static int take(monitor *m, const uint8_t *body, size_t len)
 			ledger__progress_report__free_unpacked(rep, NULL);
 		return 0;
 	}
-	int ix = region_index(m->full->progress->plan, rep->rows[0]->region);
+	int ix = region_index(m->info, rep->rows[0]->region);
 	if (ix < 0 || rep->seq <= m->seq[ix]) {
 		ledger__progress_report__free_unpacked(rep, NULL);
 		return 0;
@@ -191,8 +224,8 @@ static int take(monitor *m, const uint8_t *body, size_t len)
 		return -1; /* a message in between was dropped */
 	}
 	m->messages++;
-	if (!m->tty) {
-		/* What moved, against what we showed for the region. */
+	if (!m->t) {
+		/* What moved, against what we held for the region. */
 		Ledger__ProgressReport before = *m->full->progress;
 		Ledger__ProgressRow **rows = calloc(before.n_rows + 1, sizeof(*rows));
 		size_t n = 0;
@@ -201,7 +234,6 @@ static int take(monitor *m, const uint8_t *body, size_t len)
 				rows[n++] = (Ledger__ProgressRow *)current(m, before.rows[i]);
 		before.rows = rows;
 		before.n_rows = n;
-		rep->plan = m->full->progress->plan == rep->plan ? rep->plan : rep->plan;
 		lines(m, rep, rows ? &before : NULL);
 		free(rows);
 	}
@@ -215,14 +247,526 @@ static int take(monitor *m, const uint8_t *body, size_t len)
 	return 1;
 }
 
+/* ------------------------------------------------------------------ */
+/* The full-screen view                                                */
+/* ------------------------------------------------------------------ */
+
+static void body_clear(monitor *m)
+{
+	for (size_t i = 0; i < m->nbody; i++) {
+		for (size_t k = 0; k < m->body[i].n; k++)
+			free(m->body[i].segs[k].text);
+		free(m->body[i].segs);
+	}
+	m->nbody = 0;
+}
+
+static void body_line(void *arg, const pv_seg *segs, size_t n)
+{
+	monitor *m = arg;
+	if (m->nbody == m->capbody) {
+		size_t cap = m->capbody ? m->capbody * 2 : 256;
+		mline *b = realloc(m->body, cap * sizeof(*b));
+		if (!b)
+			return;
+		m->body = b;
+		m->capbody = cap;
+	}
+	mline *l = &m->body[m->nbody];
+	l->n = 0;
+	l->segs = n ? calloc(n, sizeof(*l->segs)) : NULL;
+	if (n && !l->segs)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		l->segs[i].text = strdup(segs[i].text);
+		if (!l->segs[i].text)
+			break;
+		l->segs[i].style = segs[i].style;
+		l->segs[i].status = segs[i].status;
+		l->n++;
+	}
+	m->nbody++;
+}
+
+static void widest_line(void *arg, const pv_seg *segs, size_t n)
+{
+	int w = 0, *max = arg;
+	for (size_t i = 0; i < n; i++)
+		w += pv_width(segs[i].text);
+	if (w > *max)
+		*max = w;
+}
+
+/* The body's lines again, from the figures held and the choices; the
+ * progress bars get what the terminal's width leaves them (20 at most). */
+static void rebuild(monitor *m)
+{
+	body_clear(m);
+	Ledger__ProgressReport view = *m->full->progress;
+	Ledger__ProgressRow **rows = calloc(view.n_rows + 1, sizeof(*rows));
+	if (!rows)
+		return;
+	for (size_t i = 0; i < view.n_rows; i++)
+		rows[i] = (Ledger__ProgressRow *)current(m, view.rows[i]);
+	view.rows = rows;
+	pv_opts o = view_opts(m);
+	o.no_heading = 1;
+	int rows_, cols, widest = 0;
+	term_size(m->t, &rows_, &cols);
+	o.bar = 0;
+	pv_render_report(&view, &o, widest_line, &widest);
+	o.bar = cols - widest - 4 >= 20 ? 20 : cols - widest - 4 >= 5 ? cols - widest - 4 : 0;
+	pv_render_report(&view, &o, body_line, m);
+	if (!m->nbody)
+		body_line(m, &(pv_seg){"(no figures for this choice)", PV_DIM, 0}, 1);
+	free(rows);
+}
+
+static int seg_style(const mseg *s)
+{
+	switch (s->style) {
+	case PV_BOLD:
+		return TERM_BOLD;
+	case PV_DIM:
+		return TERM_DIM;
+	case PV_STATUS:
+		switch (s->status) {
+		case LEDGER__PROGRESS_STATUS__AHEAD:
+		case LEDGER__PROGRESS_STATUS__ACHIEVED:
+			return TERM_GREEN;
+		case LEDGER__PROGRESS_STATUS__ON_TRACK:
+			return TERM_CYAN;
+		case LEDGER__PROGRESS_STATUS__BEHIND:
+			return TERM_YELLOW;
+		case LEDGER__PROGRESS_STATUS__MISSED:
+			return TERM_RED;
+		default:
+			return TERM_DIM;
+		}
+	default:
+		return TERM_PLAIN;
+	}
+}
+
+static int body_rows(const monitor *m)
+{
+	int rows, cols;
+	term_size(m->t, &rows, &cols);
+	return rows - HEADER_ROWS - 1 > 0 ? rows - HEADER_ROWS - 1 : 0;
+}
+
+/* The entries of the open menu: count, and the label of entry i. */
+static int menu_entries(const monitor *m)
+{
+	const Ledger__PlanInfo *p = m->info;
+	if (m->menu == 'c')
+		return 2 + (int)p->n_cities;
+	return 1 + (int)(p->to_year - p->from_year + 1);
+}
+
+static void menu_label(const monitor *m, int i, char *out, size_t n)
+{
+	const Ledger__PlanInfo *p = m->info;
+	if (m->menu == 'c') {
+		if (i == 0)
+			snprintf(out, n, "all regions (the province and every city)");
+		else if (i == 1)
+			snprintf(out, n, "province %u", p->region);
+		else
+			snprintf(out, n, "%s  %u", p->cities[i - 2]->name, p->cities[i - 2]->code);
+	} else {
+		if (i == 0)
+			snprintf(out, n, "every year");
+		else
+			snprintf(out, n, "%u", p->from_year + (unsigned)i - 1);
+	}
+}
+
+/* The entry of the current choice. */
+static int menu_current(const monitor *m)
+{
+	const Ledger__PlanInfo *p = m->info;
+	if (m->menu == 'c') {
+		if (!m->region)
+			return 0;
+		int ix = region_index(p, m->region);
+		return ix < 0 ? 0 : ix + 1;
+	}
+	return m->year ? (int)(m->year - p->from_year) + 1 : 0;
+}
+
+static void menu_choose(monitor *m, int i)
+{
+	const Ledger__PlanInfo *p = m->info;
+	if (m->menu == 'c')
+		m->region = i == 0 ? 0 : i == 1 ? p->region : p->cities[i - 2]->code;
+	else
+		m->year = i == 0 ? 0 : p->from_year + (unsigned)i - 1;
+	m->menu = 0;
+	m->top = 0;
+	rebuild(m);
+}
+
+static void draw(monitor *m)
+{
+	term *t = m->t;
+	const Ledger__PlanInfo *p = m->info;
+	int rows, cols;
+	char buf[400], name[96], when[32] = "-";
+	term_size(t, &rows, &cols);
+	term_erase(t);
+
+	/* The header: the plan; the figures' time and seq, live or not; the choice. */
+	int x = term_put(t, 0, 0, TERM_BOLD, -1, p->title ? p->title : p->id);
+	x += term_put(t, 0, x, TERM_PLAIN, -1, " — ");
+	term_put(t, 0, x, TERM_DIM, -1, p->id);
+	if (m->last_at)
+		ldc_format_time(m->last_at, when);
+	snprintf(buf, sizeof(buf), "as of %s, seq %llu   ", when, (unsigned long long)m->last_seq);
+	x = term_put(t, 1, 0, TERM_PLAIN, -1, buf);
+	term_put(t, 1, x, m->state_style, -1, m->state);
+	char year[16] = "every year";
+	if (!m->region)
+		snprintf(name, sizeof(name), "all regions");
+	else if (m->region == p->region)
+		snprintf(name, sizeof(name), "province %u", p->region);
+	else {
+		char city[80];
+		pv_region_name(p, m->region, city, sizeof(city));
+		snprintf(name, sizeof(name), "%s %u", city, m->region);
+	}
+	if (m->year)
+		snprintf(year, sizeof(year), "%u", m->year);
+	snprintf(buf, sizeof(buf), "city: %s   year: %s   %u update%s, %u full read%s", name, year,
+	         m->messages, m->messages == 1 ? "" : "s", m->rereads, m->rereads == 1 ? "" : "s");
+	term_put(t, 2, 0, TERM_PLAIN, -1, buf);
+	for (int i = 0; i < cols; i++)
+		term_put(t, 3, i, TERM_DIM, 1, "─");
+
+	/* The body: the report, or the open menu. */
+	int h = body_rows(m);
+	if (m->menu) {
+		int n = menu_entries(m);
+		term_put(t, HEADER_ROWS, 0, TERM_BOLD, -1,
+		         m->menu == 'c' ? "Choose a city: Up/Down, Enter; Esc cancels"
+		                        : "Choose a year: Up/Down, Enter; Esc cancels");
+		int first = m->menu_sel - (h - 2) < 0 ? 0 : m->menu_sel - (h - 2);
+		for (int i = first, r = HEADER_ROWS + 1; i < n && r < HEADER_ROWS + h; i++, r++) {
+			char label[160];
+			menu_label(m, i, label, sizeof(label));
+			snprintf(buf, sizeof(buf), "  %s %s", i == menu_current(m) ? "*" : " ",
+			         label);
+			int style = i == m->menu_sel ? TERM_REVERSE : TERM_PLAIN;
+			if (i == m->menu_sel)
+				term_fill(t, r, 0, style, 48);
+			term_put(t, r, 0, style, -1, buf);
+		}
+	} else {
+		int maxtop = (int)m->nbody - h > 0 ? (int)m->nbody - h : 0;
+		if (m->top > maxtop)
+			m->top = maxtop;
+		if (m->top < 0)
+			m->top = 0;
+		for (int r = 0; r < h && m->top + r < (int)m->nbody; r++) {
+			const mline *l = &m->body[m->top + r];
+			x = 0;
+			for (size_t k = 0; k < l->n; k++)
+				x += term_put(t, HEADER_ROWS + r, x, seg_style(&l->segs[k]), -1,
+				              l->segs[k].text);
+		}
+	}
+
+	/* The keys, and where the body is. */
+	if (rows > HEADER_ROWS) {
+		term_fill(t, rows - 1, 0, TERM_REVERSE, cols);
+		x = term_put(t, rows - 1, 0, TERM_REVERSE, -1,
+		             " Up/Dn PgUp/PgDn Home/End  c city  y year  q quit ");
+		int last = m->top + h < (int)m->nbody ? m->top + h : (int)m->nbody;
+		snprintf(buf, sizeof(buf), " lines %d-%d of %zu ", m->nbody ? m->top + 1 : 0, last,
+		         m->nbody);
+		int w = pv_width(buf);
+		if (!m->menu && cols - w > x)
+			term_put(t, rows - 1, cols - w, TERM_REVERSE, -1, buf);
+	}
+	term_show(t);
+}
+
+/* A key: 1 to redraw, 0 not, -1 to quit. */
+static int on_key(monitor *m, int k)
+{
+	int h = body_rows(m);
+	if (k == TERM_KEY_RESIZE)
+		return 1;
+	if (m->menu) {
+		int n = menu_entries(m);
+		switch (k) {
+		case TERM_KEY_UP:
+		case 'k':
+			m->menu_sel = m->menu_sel > 0 ? m->menu_sel - 1 : 0;
+			return 1;
+		case TERM_KEY_DOWN:
+		case 'j':
+			m->menu_sel = m->menu_sel + 1 < n ? m->menu_sel + 1 : n - 1;
+			return 1;
+		case TERM_KEY_HOME:
+			m->menu_sel = 0;
+			return 1;
+		case TERM_KEY_END:
+			m->menu_sel = n - 1;
+			return 1;
+		case TERM_KEY_ENTER:
+			menu_choose(m, m->menu_sel);
+			return 1;
+		case TERM_KEY_ESC:
+		case 'q':
+		case 'c':
+		case 'y':
+			m->menu = 0;
+			return 1;
+		default:
+			return 0;
+		}
+	}
+	switch (k) {
+	case 'q':
+	case 'Q':
+		return -1;
+	case TERM_KEY_UP:
+	case 'k':
+		m->top--;
+		return 1;
+	case TERM_KEY_DOWN:
+	case 'j':
+		m->top++;
+		return 1;
+	case TERM_KEY_PGUP:
+	case 'b':
+		m->top -= h > 1 ? h - 1 : 1;
+		return 1;
+	case TERM_KEY_PGDN:
+	case ' ':
+		m->top += h > 1 ? h - 1 : 1;
+		return 1;
+	case TERM_KEY_HOME:
+	case 'g':
+		m->top = 0;
+		return 1;
+	case TERM_KEY_END:
+	case 'G':
+		m->top = (int)m->nbody;
+		return 1;
+	case 'c':
+	case 'y':
+		m->menu = k;
+		m->menu_sel = menu_current(m);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void set_state(monitor *m, int style, const char *text)
+{
+	snprintf(m->state, sizeof(m->state), "%s", text);
+	m->state_style = style;
+}
+
+/* ------------------------------------------------------------------ */
+/* Start-up                                                            */
+/* ------------------------------------------------------------------ */
+
+/* The plan in the daemon's list, and the --region and --year asked for
+ * checked against it: 0, or 2 with the reason said. */
+static int check_choice(monitor *m, const Ledger__PlanList *l)
+{
+	const Ledger__PlanInfo *p = NULL;
+	for (size_t i = 0; l && i < l->n_plans && !p; i++)
+		if (l->plans[i]->id && !strcmp(l->plans[i]->id, m->plan))
+			p = l->plans[i];
+	if (!p) {
+		fprintf(
+		    stderr,
+		    "ledger-monitor: the daemon counts against no plan '%s' (its plans:", m->plan);
+		for (size_t i = 0; l && i < l->n_plans; i++)
+			fprintf(stderr, " %s", l->plans[i]->id);
+		fprintf(stderr, "%s)\n", l && l->n_plans ? "" : " none");
+		return 2;
+	}
+	if (m->region && region_index(p, m->region) < 0) {
+		fprintf(
+		    stderr,
+		    "ledger-monitor: region %u is unknown to plan '%s': it covers the province %u "
+		    "and its %zu cities (",
+		    m->region, p->id, p->region, p->n_cities);
+		for (size_t i = 0; i < p->n_cities; i++)
+			fprintf(stderr, "%s%u %s", i ? ", " : "", p->cities[i]->code,
+			        p->cities[i]->name);
+		fprintf(stderr, ")\n");
+		return 2;
+	}
+	if (m->year && (m->year < p->from_year || m->year > p->to_year)) {
+		fprintf(stderr, "ledger-monitor: plan '%s' runs from %u to %u, not in %u\n", p->id,
+		        p->from_year, p->to_year, m->year);
+		return 2;
+	}
+	return 0;
+}
+
+/* A 6-digit region code, as written: the plan decides whether it is known. */
+static int parse_region(const char *s, uint32_t *out)
+{
+	if (strlen(s) != 6 || s[0] == '0')
+		return -1;
+	for (const char *c = s; *c; c++)
+		if (!isdigit((unsigned char)*c))
+			return -1;
+	*out = (uint32_t)strtoul(s, NULL, 10);
+	return 0;
+}
+
+/* The live loop on a terminal; returns when asked to stop. */
+static void run_screen(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
+{
+	ld_errinfo e = {0};
+	double t0 = now_s(), next_poll = t0 + poll_ms / 1000.0;
+	rebuild(m);
+	draw(m);
+	while (!stop) {
+		if (exit_after > 0 && now_s() - t0 >= exit_after)
+			break;
+		int dirty = 0, k;
+		int wait = KEY_WAIT_MS;
+		if (sub)
+			wait = 0;
+		else if ((next_poll - now_s()) * 1000 < wait)
+			wait = next_poll > now_s() ? (int)((next_poll - now_s()) * 1000) : 0;
+		while ((k = term_key(m->t, wait)) != TERM_KEY_NONE) {
+			int r = on_key(m, k);
+			if (r < 0)
+				return;
+			if (k == TERM_KEY_RESIZE)
+				rebuild(m);
+			dirty |= r;
+			wait = 0;
+		}
+		int changed = 0;
+		if (sub) {
+			char topic[160];
+			uint8_t *body;
+			size_t len;
+			if (ldc_sub_recv(sub, KEY_WAIT_MS, topic, sizeof(topic), &body, &len) ==
+			    0) {
+				int tk = take(m, body, len);
+				free(body);
+				if (tk < 0 && reread(m, &e) != 0) {
+					char msg[300];
+					snprintf(msg, sizeof(msg), "re-reading after a gap: %.200s",
+					         e.message);
+					set_state(m, TERM_RED, msg);
+					dirty = 1;
+				}
+				changed = tk != 0;
+			}
+		} else if (now_s() >= next_poll) {
+			next_poll = now_s() + poll_ms / 1000.0;
+			char msg[300];
+			if (reread(m, &e) != 0) {
+				snprintf(
+				    msg, sizeof(msg),
+				    "the daemon does not answer (%.200s); asking again every %d ms",
+				    e.message, poll_ms);
+				set_state(m, TERM_RED, msg);
+			} else {
+				snprintf(msg, sizeof(msg),
+				         "polling every %d ms (the daemon publishes no live feed)",
+				         poll_ms);
+				set_state(m, TERM_YELLOW, msg);
+				changed = 1;
+			}
+			dirty = 1;
+		}
+		if (changed)
+			rebuild(m);
+		if (changed || dirty)
+			draw(m);
+	}
+}
+
+/* A copy of what is held (the last read with the newer messages in it),
+ * to compare a new read with; NULL when out of memory. */
+static Ledger__ProgressReport *snapshot(monitor *m)
+{
+	Ledger__ProgressReport view = *m->full->progress, *copy = NULL;
+	Ledger__ProgressRow **rows = calloc(view.n_rows + 1, sizeof(*rows));
+	if (!rows)
+		return NULL;
+	for (size_t i = 0; i < view.n_rows; i++)
+		rows[i] = (Ledger__ProgressRow *)current(m, view.rows[i]);
+	view.rows = rows;
+	size_t n = ledger__progress_report__get_packed_size(&view);
+	uint8_t *buf = malloc(n ? n : 1);
+	if (buf) {
+		ledger__progress_report__pack(&view, buf);
+		copy = ledger__progress_report__unpack(NULL, n, buf);
+	}
+	free(buf);
+	free(rows);
+	return copy;
+}
+
+/* The live loop in line mode. */
+static void run_lines(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
+{
+	ld_errinfo e = {0};
+	double t0 = now_s();
+	lines(m, m->full->progress, NULL);
+	while (!stop) {
+		if (exit_after > 0 && now_s() - t0 >= exit_after)
+			break;
+		if (sub) {
+			char topic[160];
+			uint8_t *body;
+			size_t len;
+			if (ldc_sub_recv(sub, 250, topic, sizeof(topic), &body, &len) != 0)
+				continue;
+			int tk = take(m, body, len);
+			free(body);
+			if (tk >= 0)
+				continue;
+			printf("# gap in the feed: re-reading the whole state\n");
+		} else {
+			usleep((useconds_t)poll_ms * 1000);
+		}
+		/* Re-read, and print what moved against what was held. */
+		Ledger__ProgressReport *before = snapshot(m);
+		if (reread(m, &e) != 0)
+			fprintf(stderr, "ledger-monitor: %s\n", e.message);
+		else
+			lines(m, m->full->progress, before);
+		if (before)
+			ledger__progress_report__free_unpacked(before, NULL);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"url", required_argument, NULL, 'u'},	  {"region", required_argument, NULL, 'r'},
-		{"year", required_argument, NULL, 'y'},	  {"province", no_argument, NULL, 'P'},
-		{"poll-ms", required_argument, NULL, 'p'}, {"once", no_argument, NULL, 'o'},
-		{"exit-after", required_argument, NULL, 'x'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"url", required_argument, NULL, 'u'},
+	    {"region", required_argument, NULL, 'r'},
+	    {"year", required_argument, NULL, 'y'},
+	    {"province", no_argument, NULL, 'P'},
+	    {"poll-ms", required_argument, NULL, 'p'},
+	    {"once", no_argument, NULL, 'o'},
+	    {"exit-after", required_argument, NULL, 'x'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	monitor m = {0};
 	const char *url = getenv("LEDGER_URL");
@@ -235,17 +779,19 @@ int main(int argc, char **argv)
 			url = optarg;
 			break;
 		case 'r':
-			m.region = (uint32_t)strtoul(optarg, &end, 10);
-			if (*end || m.region < 110000 || m.region > 829999) {
-				fprintf(stderr, "ledger-monitor: --region '%s' is not a 6-digit region code\n",
-					optarg);
+			if (parse_region(optarg, &m.region) != 0) {
+				fprintf(
+				    stderr,
+				    "ledger-monitor: --region '%s' is not a 6-digit region code\n",
+				    optarg);
 				return 2;
 			}
 			break;
 		case 'y':
 			m.year = (uint32_t)strtoul(optarg, &end, 10);
 			if (*end || m.year < 1970 || m.year > 2999) {
-				fprintf(stderr, "ledger-monitor: --year '%s' is not a year\n", optarg);
+				fprintf(stderr, "ledger-monitor: --year '%s' is not a year\n",
+				        optarg);
 				return 2;
 			}
 			break;
@@ -253,10 +799,11 @@ int main(int argc, char **argv)
 			m.province_only = 1;
 			break;
 		case 'p':
-			poll_ms = atoi(optarg);
-			if (poll_ms < 50 || poll_ms > 600000) {
-				fprintf(stderr, "ledger-monitor: --poll-ms '%s' is not 50 to 600000\n",
-					optarg);
+			poll_ms = (int)strtol(optarg, &end, 10);
+			if (*end || poll_ms < 50 || poll_ms > 600000) {
+				fprintf(stderr,
+				        "ledger-monitor: --poll-ms '%s' is not 50 to 600000\n",
+				        optarg);
 				return 2;
 			}
 			break;
@@ -266,9 +813,10 @@ int main(int argc, char **argv)
 		case 'x':
 			exit_after = strtod(optarg, &end);
 			if (*end || exit_after <= 0) {
-				fprintf(stderr, "ledger-monitor: --exit-after '%s' is not a positive "
-						"number of seconds\n",
-					optarg);
+				fprintf(stderr,
+				        "ledger-monitor: --exit-after '%s' is not a positive "
+				        "number of seconds\n",
+				        optarg);
 				return 2;
 			}
 			break;
@@ -285,7 +833,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	m.plan = argv[optind];
-	m.tty = isatty(1);
+	int tty = isatty(1);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -295,21 +843,23 @@ int main(int argc, char **argv)
 	ldc_sub *sub = NULL;
 	char feed[300] = "";
 	int rc = 1;
-	if (ldc_open(&m.c, url ? url : LDC_DEFAULT_URL, 10000, &e) != 0 ||
-	    ldc_plans(m.c, &plans, &e) != 0 || reread(&m, &e) != 0) {
+	if (ldc_open(&m.c, url ? url : LDC_DEFAULT_URL, CALL_TIMEOUT_MS, &e) != 0 ||
+	    ldc_plans(m.c, &plans, &e) != 0) {
+		fprintf(stderr, "ledger-monitor: %s (%s)\n", e.message, ld_errname(e.code));
+		goto out;
+	}
+	if ((rc = check_choice(&m, plans->plans)) != 0)
+		goto out;
+	rc = 1;
+	if (reread(&m, &e) != 0) {
 		fprintf(stderr, "ledger-monitor: %s (%s)\n", e.message, ld_errname(e.code));
 		goto out;
 	}
 	if (once) {
-		if (m.tty) {
-			pv_opts o = {.colour = 1, .bar = 20, .region = m.region,
-				     .province_only = m.province_only};
-			m.full->progress->has_seq = 1;
-			m.full->progress->seq = m.last_seq;
+		if (tty) {
+			pv_opts o = view_opts(&m);
 			pv_print_report(stdout, m.full->progress, &o);
 		} else {
-			m.full->progress->has_seq = 1;
-			m.full->progress->seq = m.last_seq;
 			lines(&m, m.full->progress, NULL);
 		}
 		rc = 0;
@@ -317,85 +867,36 @@ int main(int argc, char **argv)
 	}
 	if (plans->plans && ld_has(plans->plans->feed_url)) {
 		char prefix[160];
-		if (m.region)
-			snprintf(prefix, sizeof(prefix), "progress/%s/%u", m.plan, m.region);
-		else
-			snprintf(prefix, sizeof(prefix), "progress/%s/", m.plan);
+		snprintf(prefix, sizeof(prefix), "progress/%s/", m.plan);
 		if (ldc_sub_open(&sub, plans->plans->feed_url, prefix, &e) != 0)
 			fprintf(stderr, "ledger-monitor: %s; polling instead\n", e.message);
 		else
-			snprintf(feed, sizeof(feed), "live feed %s", plans->plans->feed_url);
+			snprintf(feed, sizeof(feed), "live: feed %s", plans->plans->feed_url);
 	}
-	if (m.tty)
-		draw(&m, sub ? feed : NULL);
-	else {
-		m.full->progress->has_seq = 1;
-		m.full->progress->seq = m.last_seq;
-		lines(&m, m.full->progress, NULL);
+	if (tty && term_open(&m.t, &e) != 0) {
+		fprintf(stderr, "ledger-monitor: %s; printing lines instead\n", e.message);
+		m.t = NULL;
 	}
-
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (!stop) {
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		double el = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
-		if (exit_after > 0 && el >= exit_after)
-			break;
-		int changed = 0;
+	if (m.t) {
 		if (sub) {
-			char topic[160];
-			uint8_t *body;
-			size_t len;
-			if (ldc_sub_recv(sub, 250, topic, sizeof(topic), &body, &len) == 0) {
-				int t = take(&m, body, len);
-				free(body);
-				if (t < 0) {
-					Ledger__ProgressReport *old = NULL;
-					if (!m.tty && m.full)
-						old = m.full->progress;
-					Ledger__Response *keep = m.full;
-					m.full = NULL;
-					if (!m.tty)
-						printf("# gap in the feed: re-reading the whole state\n");
-					if (reread(&m, &e) != 0) {
-						m.full = keep;
-						fprintf(stderr, "ledger-monitor: %s\n", e.message);
-					} else {
-						if (!m.tty && old) {
-							m.full->progress->has_seq = 1;
-							m.full->progress->seq = m.last_seq;
-							lines(&m, m.full->progress, old);
-						}
-						codec_response_free(keep);
-					}
-					changed = 1;
-				} else {
-					changed = t > 0;
-				}
-			}
+			set_state(&m, TERM_GREEN, feed);
 		} else {
-			usleep((useconds_t)poll_ms * 1000);
-			Ledger__Response *keep = m.full;
-			m.full = NULL;
-			if (reread(&m, &e) != 0) {
-				m.full = keep;
-				fprintf(stderr, "ledger-monitor: %s\n", e.message);
-			} else {
-				if (!m.tty) {
-					m.full->progress->has_seq = 1;
-					m.full->progress->seq = m.last_seq;
-					lines(&m, m.full->progress, keep->progress);
-				}
-				codec_response_free(keep);
-				changed = 1;
-			}
+			char msg[100];
+			snprintf(msg, sizeof(msg),
+			         "polling every %d ms (the daemon publishes no live feed)",
+			         poll_ms);
+			set_state(&m, TERM_YELLOW, msg);
 		}
-		if (changed && m.tty)
-			draw(&m, sub ? feed : NULL);
+		run_screen(&m, sub, poll_ms, exit_after);
+		term_close(m.t);
+		m.t = NULL;
+	} else {
+		run_lines(&m, sub, poll_ms, exit_after);
 	}
 	rc = 0;
 out:
+	body_clear(&m);
+	free(m.body);
 	ldc_sub_close(sub);
 	clear_parts(&m);
 	codec_response_free(m.full);

@@ -1,7 +1,11 @@
 /* progress_view.c — plan progress as text. See progress_view.h. */
 #include "progress_view.h"
 
+#include <locale.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "client.h"
 
@@ -54,47 +58,89 @@ void pv_region_name(const Ledger__PlanInfo *p, uint32_t code, char *out, size_t 
 	snprintf(out, n, code == (p ? p->region : 0) ? "province %u" : "%u", code);
 }
 
-static int wide(unsigned cp)
+/* ------------------------------------------------------------------ */
+/* Widths                                                              */
+/* ------------------------------------------------------------------ */
+
+/* wcwidth() answers for the calling thread's locale; a UTF-8 one is put in
+ * place for the call (uselocale), so widths do not depend on LANG and the
+ * program's own locale is left alone. */
+static locale_t utf8;
+static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
+
+static void utf8_init(void)
 {
-	return (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) ||
-	       (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
-	       (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
-	       (cp >= 0xffe0 && cp <= 0xffe6);
+	utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+/* The code point at *p (advanced past it); a byte that is not UTF-8 is
+ * taken as itself. */
+static unsigned next_cp(const unsigned char **pp)
+{
+	const unsigned char *p = *pp;
+	unsigned cp = *p, extra = 0;
+	if (cp >= 0xf0 && cp < 0xf8)
+		cp &= 0x07, extra = 3;
+	else if (cp >= 0xe0 && cp < 0xf0)
+		cp &= 0x0f, extra = 2;
+	else if (cp >= 0xc0 && cp < 0xe0)
+		cp &= 0x1f, extra = 1;
+	p++;
+	while (extra && (*p & 0xc0) == 0x80) {
+		cp = cp << 6 | (*p++ & 0x3f);
+		extra--;
+	}
+	if (extra) /* cut short: the lead byte alone */
+		cp = **pp, p = *pp + 1;
+	*pp = p;
+	return cp;
+}
+
+static int cp_width(unsigned cp, locale_t loc)
+{
+	if (cp < 0x80)
+		return cp >= 0x20 && cp != 0x7f;
+	int w = -1;
+	if (loc) {
+		locale_t old = uselocale(loc);
+		w = wcwidth((wchar_t)cp);
+		uselocale(old);
+	}
+	return w < 0 ? 1 : w;
 }
 
 int pv_width(const char *s)
 {
+	pthread_once(&utf8_once, utf8_init);
 	int w = 0;
 	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		unsigned cp = *p, extra = 0;
-		if (cp >= 0xf0)
-			cp &= 0x07, extra = 3;
-		else if (cp >= 0xe0)
-			cp &= 0x0f, extra = 2;
-		else if (cp >= 0xc0)
-			cp &= 0x1f, extra = 1;
-		p++;
-		while (extra-- && (*p & 0xc0) == 0x80)
-			cp = cp << 6 | (*p++ & 0x3f);
-		w += wide(cp) ? 2 : 1;
-	}
+	while (*p)
+		w += cp_width(next_cp(&p), utf8);
 	return w;
 }
 
-static void pad(FILE *f, const char *s, int w)
+size_t pv_fit(const char *s, int cols)
 {
-	int n = w - pv_width(s);
-	fputs(s, f);
-	while (n-- > 0)
-		fputc(' ', f);
+	pthread_once(&utf8_once, utf8_init);
+	const unsigned char *p = (const unsigned char *)s, *q = p;
+	int w = 0;
+	while (*q) {
+		const unsigned char *r = q;
+		int cw = cp_width(next_cp(&r), utf8);
+		if (w + cw > cols)
+			break;
+		w += cw;
+		q = r;
+	}
+	return (size_t)(q - p);
 }
 
 static void thousands(int64_t v, char *out, size_t n)
 {
 	char raw[32], tmp[48];
 	int neg = v < 0;
-	snprintf(raw, sizeof(raw), "%llu", (unsigned long long)(neg ? -(v + 1) + 1ull : (uint64_t)v));
+	snprintf(raw, sizeof(raw), "%llu",
+	         (unsigned long long)(neg ? -(v + 1) + 1ull : (uint64_t)v));
 	size_t len = strlen(raw), j = 0;
 	if (neg)
 		tmp[j++] = '-';
@@ -133,13 +179,14 @@ static int is_ratio(const Ledger__PlanTarget *t)
 
 /* actual and target as shown: a ratio as "share% of N". */
 static void figures(const Ledger__PlanTarget *t, const Ledger__ProgressRow *r, char *act, size_t an,
-		    char *tgt, size_t tn)
+                    char *tgt, size_t tn)
 {
 	if (is_ratio(t)) {
 		char den[32];
 		thousands(r->denominator, den, sizeof(den));
 		snprintf(act, an, "%.1f%% of %s",
-			 r->denominator ? (double)r->actual * 100.0 / (double)r->denominator : 0.0, den);
+		         r->denominator ? (double)r->actual * 100.0 / (double)r->denominator : 0.0,
+		         den);
 		if (r->has_target)
 			snprintf(tgt, tn, "%lld%%", (long long)r->target);
 		else
@@ -153,47 +200,136 @@ static void figures(const Ledger__PlanTarget *t, const Ledger__ProgressRow *r, c
 		snprintf(tgt, tn, "-");
 }
 
-static void bar(FILE *f, double pct, int w)
+/* ------------------------------------------------------------------ */
+/* Lines of segments                                                   */
+/* ------------------------------------------------------------------ */
+
+#define LINE_SEGS 4
+#define SEG_CAP   320
+
+/* A line being built: segments of text, each padded by columns. */
+typedef struct line {
+	char text[LINE_SEGS][SEG_CAP];
+	size_t len[LINE_SEGS];
+	pv_seg seg[LINE_SEGS];
+	size_t n;
+} line;
+
+static void line_seg(line *l, int style, int status)
 {
-	int fill = pct <= 0 ? 0 : pct >= 100 ? w : (int)(pct * w / 100.0 + 0.5);
-	fputc('[', f);
-	for (int i = 0; i < w; i++)
-		fputs(i < fill ? "#" : "-", f);
-	fputc(']', f);
+	if (l->n == LINE_SEGS)
+		return;
+	l->text[l->n][0] = 0;
+	l->len[l->n] = 0;
+	l->seg[l->n] = (pv_seg){l->text[l->n], style, status};
+	l->n++;
 }
 
-void pv_print_report(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o)
+static void line_add(line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line_add(line *l, const char *fmt, ...)
+{
+	if (!l->n)
+		line_seg(l, PV_PLAIN, 0);
+	size_t i = l->n - 1, room = SEG_CAP - l->len[i];
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(l->text[i] + l->len[i], room, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		l->len[i] += (size_t)k < room ? (size_t)k : room - 1;
+}
+
+/* s in w columns: left-aligned (right = 0) or right-aligned. */
+static void line_pad(line *l, const char *s, int w, int right)
+{
+	int n = w - pv_width(s);
+	if (right)
+		line_add(l, "%*s", n > 0 ? n : 0, "");
+	line_add(l, "%s", s);
+	if (!right)
+		line_add(l, "%*s", n > 0 ? n : 0, "");
+}
+
+static void line_bar(line *l, double pct, int w)
+{
+	int fill = pct <= 0 ? 0 : pct >= 100 ? w : (int)(pct * w / 100.0 + 0.5);
+	line_add(l, "[");
+	for (int i = 0; i < w; i++)
+		line_add(l, "%c", i < fill ? '#' : '-');
+	line_add(l, "]");
+}
+
+static void line_emit(line *l, pv_line_fn fn, void *arg)
+{
+	fn(arg, l->seg, l->n);
+	l->n = 0;
+}
+
+int pv_row_shown(const Ledger__ProgressReport *r, const Ledger__ProgressRow *row, const pv_opts *o)
 {
 	const Ledger__PlanInfo *p = r->plan;
-	char when[32] = "-";
-	if (r->has_at)
-		ldc_format_time(r->at, when);
-	fprintf(f, "%s%s%s — %s\n", o->colour ? "\033[1m" : "", p && p->title ? p->title : "?",
-		o->colour ? "\033[0m" : "", p && p->id ? p->id : "?");
-	fprintf(f, "status as of %s", when);
-	if (r->has_seq)
-		fprintf(f, ", seq %llu", (unsigned long long)r->seq);
-	fputc('\n', f);
-	int wreg = 6;
+	if (o->region && row->region != o->region)
+		return 0;
+	if (o->province_only && p && row->region != p->region)
+		return 0;
+	if (o->year && row->year && row->year != o->year)
+		return 0;
+	return 1;
+}
+
+void pv_render_report(const Ledger__ProgressReport *r, const pv_opts *o, pv_line_fn fn, void *arg)
+{
+	const Ledger__PlanInfo *p = r->plan;
+	line l = {.n = 0};
+	if (!o->no_heading) {
+		char when[32] = "-";
+		if (r->has_at)
+			ldc_format_time(r->at, when);
+		line_seg(&l, PV_BOLD, 0);
+		line_add(&l, "%s", p && p->title ? p->title : "?");
+		line_seg(&l, PV_PLAIN, 0);
+		line_add(&l, " — %s", p && p->id ? p->id : "?");
+		line_emit(&l, fn, arg);
+		line_add(&l, "status as of %s", when);
+		if (r->has_seq)
+			line_add(&l, ", seq %llu", (unsigned long long)r->seq);
+		line_emit(&l, fn, arg);
+	}
+	/* Columns wide enough for every row shown. */
+	int wreg = 6, wact = 16, wtgt = 12;
 	for (size_t i = 0; i < r->n_rows; i++) {
-		char name[96];
-		pv_region_name(p, r->rows[i]->region, name, sizeof(name));
-		int w = pv_width(name);
-		wreg = w > wreg ? w : wreg;
+		const Ledger__ProgressRow *row = r->rows[i];
+		if (!pv_row_shown(r, row, o))
+			continue;
+		char name[96], act[48], tgt[48];
+		pv_region_name(p, row->region, name, sizeof(name));
+		figures(pv_target(p, row->target_id), row, act, sizeof(act), tgt, sizeof(tgt));
+		int w;
+		if ((w = pv_width(name)) > wreg)
+			wreg = w;
+		if ((w = pv_width(act)) > wact)
+			wact = w;
+		if ((w = pv_width(tgt)) > wtgt)
+			wtgt = w;
 	}
 	const char *last_target = NULL;
 	for (size_t i = 0; i < r->n_rows; i++) {
 		const Ledger__ProgressRow *row = r->rows[i];
 		const Ledger__PlanTarget *t = pv_target(p, row->target_id);
-		if (o->region && row->region != o->region)
-			continue;
-		if (o->province_only && p && row->region != p->region)
+		if (!pv_row_shown(r, row, o))
 			continue;
 		if (!last_target || strcmp(last_target, row->target_id)) {
+			/* A blank line before each target's block, but not at the top. */
+			if (!o->no_heading || last_target)
+				line_emit(&l, fn, arg);
 			last_target = row->target_id;
-			fprintf(f, "\n%s%s%s  %s  (%s, %s)\n", o->colour ? "\033[1m" : "",
-				row->target_id, o->colour ? "\033[0m" : "", t && t->title ? t->title : "",
-				t && t->measure ? t->measure : "?", t && t->window ? t->window : "?");
+			line_seg(&l, PV_BOLD, 0);
+			line_add(&l, "%s", row->target_id);
+			line_seg(&l, PV_PLAIN, 0);
+			line_add(&l, "  %s  (%s, %s)", t && t->title ? t->title : "",
+			         t && t->measure ? t->measure : "?",
+			         t && t->window ? t->window : "?");
+			line_emit(&l, fn, arg);
 		}
 		char year[16], name[96], act[48], tgt[48], need[64] = "";
 		if (row->year)
@@ -207,20 +343,58 @@ void pv_print_report(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o)
 			pv_format(t, (int64_t)(row->needed_per_day + 0.999), nd, sizeof(nd));
 			snprintf(need, sizeof(need), "needs %s/day", nd);
 		}
-		fprintf(f, "  %-5s  ", year);
-		pad(f, name, wreg);
-		fprintf(f, "  %16s / %-12s %6.1f%%  ", act, tgt, row->has_percent ? row->percent : 0.0);
+		line_add(&l, "  %-5s  ", year);
+		line_pad(&l, name, wreg, 0);
+		line_add(&l, "  ");
+		line_pad(&l, act, wact, 1);
+		line_add(&l, " / ");
+		line_pad(&l, tgt, wtgt, 0);
+		line_add(&l, " %6.1f%%  ", row->has_percent ? row->percent : 0.0);
 		if (o->bar) {
-			bar(f, row->has_percent ? row->percent : 0, o->bar);
-			fputs("  ", f);
+			line_bar(&l, row->has_percent ? row->percent : 0, o->bar);
+			line_add(&l, "  ");
 		}
-		if (o->colour)
-			fputs(status_colour(row->status), f);
-		fprintf(f, need[0] ? "%-11s" : "%s", pv_status_word(row->status));
-		if (o->colour)
-			fputs("\033[0m", f);
-		fprintf(f, need[0] ? "  %s\n" : "\n", need);
+		line_seg(&l, PV_STATUS, row->status);
+		if (need[0])
+			line_pad(&l, pv_status_word(row->status), 11, 0);
+		else
+			line_add(&l, "%s", pv_status_word(row->status));
+		if (need[0]) {
+			line_seg(&l, PV_PLAIN, 0);
+			line_add(&l, "  %s", need);
+		}
+		line_emit(&l, fn, arg);
 	}
+}
+
+/* pv_print_report's line callback. */
+struct print_ctx {
+	FILE *f;
+	int colour;
+};
+
+static void print_line(void *arg, const pv_seg *segs, size_t n)
+{
+	struct print_ctx *c = arg;
+	for (size_t i = 0; i < n; i++) {
+		const char *on = !c->colour                   ? NULL
+		                 : segs[i].style == PV_BOLD   ? "\033[1m"
+		                 : segs[i].style == PV_DIM    ? "\033[2m"
+		                 : segs[i].style == PV_STATUS ? status_colour(segs[i].status)
+		                                              : NULL;
+		if (on)
+			fputs(on, c->f);
+		fputs(segs[i].text, c->f);
+		if (on)
+			fputs("\033[0m", c->f);
+	}
+	fputc('\n', c->f);
+}
+
+void pv_print_report(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o)
+{
+	struct print_ctx c = {f, o->colour};
+	pv_render_report(r, o, print_line, &c);
 }
 
 void pv_print_line(FILE *f, const Ledger__ProgressReport *r, const Ledger__ProgressRow *row)
@@ -235,9 +409,10 @@ void pv_print_line(FILE *f, const Ledger__ProgressReport *r, const Ledger__Progr
 		ldc_format_time(r->at, when);
 	pv_region_name(r->plan, row->region, name, sizeof(name));
 	figures(t, row, act, sizeof(act), tgt, sizeof(tgt));
-	fprintf(f, "%s seq=%llu plan=%s target=%s window=%s region=%u (%s) actual=%s target=%s "
-		   "percent=%.1f status=%s\n",
-		when, (unsigned long long)r->seq, r->plan && r->plan->id ? r->plan->id : "?",
-		row->target_id, win, row->region, name, act, tgt,
-		row->has_percent ? row->percent : 0.0, pv_status_word(row->status));
+	fprintf(f,
+	        "%s seq=%llu plan=%s target=%s window=%s region=%u (%s) actual=%s target=%s "
+	        "percent=%.1f status=%s\n",
+	        when, (unsigned long long)r->seq, r->plan && r->plan->id ? r->plan->id : "?",
+	        row->target_id, win, row->region, name, act, tgt,
+	        row->has_percent ? row->percent : 0.0, pv_status_word(row->status));
 }

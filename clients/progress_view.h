@@ -1,38 +1,72 @@
 /*
  * progress_view.h — plan progress as text: the tables `ledgerctl progress`
- * prints and `ledger-monitor` redraws, and the one-line form of a row for
- * logs and pipes. Widths count East Asian wide characters (city names) as
- * two columns.
+ * prints and `ledger-monitor` draws, and the one-line form of a row for
+ * logs and pipes.
+ *
+ * Widths are terminal columns, not bytes: a Chinese city name takes two
+ * columns per character and "¥" one, as wcwidth(3) says in a UTF-8 locale
+ * (taken whatever the program's own locale is), so that columns line up.
  */
 #ifndef LD_PROGRESS_VIEW_H
 #define LD_PROGRESS_VIEW_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "codec.h"
 
 typedef struct pv_opts {
-	int colour;	  /* ANSI colours by status */
-	int bar;	  /* width of the progress bar (0: none) */
-	uint32_t region;  /* only this region (0: all rows of the report) */
+	int colour;        /* pv_print_report: ANSI colours by status */
+	int bar;           /* width of the progress bar (0: none) */
+	uint32_t region;   /* only this region (0: all rows of the report) */
+	uint32_t year;     /* only this year's windows and the cumulative ones (0: all) */
 	int province_only; /* leave out the city rows */
+	int no_heading;    /* leave out the plan's title and "status as of" lines */
 } pv_opts;
+
+/* How a piece of a line is shown. */
+enum pv_style {
+	PV_PLAIN,
+	PV_BOLD,   /* the plan's title, a target's id */
+	PV_DIM,    /* secondary text */
+	PV_STATUS, /* the colour of the segment's status (ProgressStatus) */
+};
+
+/* A piece of a line: text (UTF-8, owned by the caller of the callback and
+ * valid only during the call) and how to show it. */
+typedef struct pv_seg {
+	const char *text;
+	int style;  /* enum pv_style */
+	int status; /* with PV_STATUS: a LEDGER__PROGRESS_STATUS__* */
+} pv_seg;
+
+/* Receives one line of a report (without its newline) as n segments; an
+ * empty line has n = 0. */
+typedef void (*pv_line_fn)(void *arg, const pv_seg *segs, size_t n);
 
 /* "AHEAD", "ON TRACK", ... */
 const char *pv_status_word(int status);
 /* The name of a region of the plan: a city's name, or "province" with the
  * code for the plan's region. */
 void pv_region_name(const Ledger__PlanInfo *p, uint32_t code, char *out, size_t n);
-/* Columns a UTF-8 string takes in a terminal. */
+/* Columns a UTF-8 string takes in a terminal (wcwidth; a byte that is not
+ * UTF-8 counts one). */
 int pv_width(const char *s);
+/* The longest prefix of s that fits in cols columns, in bytes (never cuts a
+ * character). */
+size_t pv_fit(const char *s, int cols);
 /* A figure in the target's unit: amounts in fen as yuan, ratios as a
  * percent, counts with thousands separators. */
 void pv_format(const Ledger__PlanTarget *t, int64_t v, char *out, size_t n);
 /* The target a row belongs to (NULL if the report does not define it). */
 const Ledger__PlanTarget *pv_target(const Ledger__PlanInfo *p, const char *id);
+/* Whether a row is shown under o (region, year, province_only). */
+int pv_row_shown(const Ledger__ProgressReport *r, const Ledger__ProgressRow *row, const pv_opts *o);
 
-/* The whole report, a block per target. */
+/* The whole report, a block per target, one call of fn per line. */
+void pv_render_report(const Ledger__ProgressReport *r, const pv_opts *o, pv_line_fn fn, void *arg);
+/* pv_render_report onto f, with ANSI colours when o->colour. */
 void pv_print_report(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o);
 /* One row on one line: time, seq, target, window, region, actual/target,
  * percent, status. */

@@ -1,4 +1,4 @@
-/* metrics.c — counters and the Prometheus text exposition. See metrics.h. */
+/* metrics.c — the Prometheus text exposition of the counters and gauges. See metrics.h. */
 #include "metrics.h"
 
 #include <pthread.h>
@@ -9,92 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "counters.h"
 #include "error.h"
-
-/* ------------------------------------------------------------------ */
-/* Counters                                                            */
-/* ------------------------------------------------------------------ */
-
-#define MAX_CODE 64
-#define MAX_COMMAND 128
-
-/* Histogram bounds (le). */
-static const double latency_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-				    0.05,   0.1,   0.25,   0.5,   1,    2.5};
-#define NLAT (sizeof(latency_le) / sizeof(latency_le[0]))
-static const double size_le[] = {1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 65536};
-#define NSIZE (sizeof(size_le) / sizeof(size_le[0]))
-
-typedef struct histogram {
-	atomic_ullong bucket[16]; /* per bound, not cumulative; the last is +Inf */
-	atomic_ullong count;
-	atomic_ullong sum_micro; /* sum × 1e6 (latency) or the plain sum (sizes) */
-} histogram;
-
-static struct {
-	atomic_ullong requests[MAX_COMMAND];
-	atomic_ullong errors[MAX_CODE];
-	atomic_ullong events_accepted, events_duplicate, events_rejected;
-	atomic_ullong commits_ok, commits_failed;
-	histogram request_events; /* events per append request */
-	histogram commit_events;  /* events per transaction */
-	histogram commit_seconds; /* start of the transaction → end of its commit */
-	atomic_ullong backups_ok, backups_failed, backup_bytes;
-	atomic_llong backup_last_ok; /* unix seconds */
-	atomic_llong backup_last_us;
-} m;
-
-static void observe(histogram *h, const double *le, size_t n, double v, uint64_t sum_add)
-{
-	size_t i = 0;
-	while (i < n && v > le[i])
-		i++;
-	atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->sum_micro, sum_add, memory_order_relaxed);
-}
-
-void metrics_request(int command)
-{
-	if (command < 0 || command >= MAX_COMMAND)
-		command = 0;
-	atomic_fetch_add_explicit(&m.requests[command], 1, memory_order_relaxed);
-}
-
-void metrics_append(size_t n, uint32_t accepted, uint32_t duplicates, uint32_t rejected)
-{
-	observe(&m.request_events, size_le, NSIZE, (double)n, n);
-	atomic_fetch_add_explicit(&m.events_accepted, accepted, memory_order_relaxed);
-	atomic_fetch_add_explicit(&m.events_duplicate, duplicates, memory_order_relaxed);
-	atomic_fetch_add_explicit(&m.events_rejected, rejected, memory_order_relaxed);
-}
-
-void metrics_error(int code)
-{
-	int c = code < 0 ? -code : code;
-	if (c >= MAX_CODE)
-		c = 0;
-	atomic_fetch_add_explicit(&m.errors[c], 1, memory_order_relaxed);
-}
-
-void metrics_commit(size_t events, int64_t us, int ok)
-{
-	atomic_fetch_add_explicit(ok ? &m.commits_ok : &m.commits_failed, 1, memory_order_relaxed);
-	if (!ok)
-		return;
-	observe(&m.commit_events, size_le, NSIZE, (double)events, events);
-	observe(&m.commit_seconds, latency_le, NLAT, (double)us / 1e6, (uint64_t)(us < 0 ? 0 : us));
-}
-
-void metrics_backup(int ok, int64_t us, uint64_t bytes)
-{
-	atomic_fetch_add_explicit(ok ? &m.backups_ok : &m.backups_failed, 1, memory_order_relaxed);
-	if (ok) {
-		atomic_store(&m.backup_last_ok, (long long)time(NULL));
-		atomic_store(&m.backup_last_us, (long long)us);
-		atomic_store(&m.backup_bytes, bytes);
-	}
-}
 
 /* ------------------------------------------------------------------ */
 /* Sources                                                             */
@@ -172,8 +88,8 @@ static void gauge(metrics_buf *b, const char *name, const char *help, double v)
 	metrics_printf(b, "%s %.17g\n", name, v);
 }
 
-static void render_histogram(metrics_buf *b, const char *name, const char *help, histogram *h,
-			     const double *le, size_t n, int seconds)
+static void render_histogram(metrics_buf *b, const char *name, const char *help,
+			     const counters_histogram *h, const double *le, size_t n, int seconds)
 {
 	family(b, name, "histogram", help);
 	unsigned long long cum = 0;
@@ -210,10 +126,11 @@ char *metrics_render(store *s, writer *w, runner *r, size_t *len)
 	if (!(b.data = malloc(b.cap)))
 		return NULL;
 	b.data[0] = '\0';
+	const counters *m = counters_get();
 
 	family(&b, "ledgerd_requests_total", "counter", "Requests received, by command.");
-	for (int c = 0; c < MAX_COMMAND; c++) {
-		unsigned long long v = atomic_load(&m.requests[c]);
+	for (int c = 0; c < COUNTERS_MAX_COMMAND; c++) {
+		unsigned long long v = atomic_load(&m->requests[c]);
 		if (v || c == LEDGER__REQUEST__COMMAND_APPEND)
 			metrics_printf(&b, "ledgerd_requests_total{command=\"%s\"} %llu\n",
 				       command_name(c), v);
@@ -221,32 +138,32 @@ char *metrics_render(store *s, writer *w, runner *r, size_t *len)
 	family(&b, "ledgerd_events_total", "counter",
 	       "Events of append requests, by outcome (recorded, duplicate, rejected).");
 	metrics_printf(&b, "ledgerd_events_total{outcome=\"recorded\"} %llu\n",
-		       (unsigned long long)atomic_load(&m.events_accepted));
+		       (unsigned long long)atomic_load(&m->events_accepted));
 	metrics_printf(&b, "ledgerd_events_total{outcome=\"duplicate\"} %llu\n",
-		       (unsigned long long)atomic_load(&m.events_duplicate));
+		       (unsigned long long)atomic_load(&m->events_duplicate));
 	metrics_printf(&b, "ledgerd_events_total{outcome=\"rejected\"} %llu\n",
-		       (unsigned long long)atomic_load(&m.events_rejected));
+		       (unsigned long long)atomic_load(&m->events_rejected));
 	family(&b, "ledgerd_errors_total", "counter",
 	       "Errors answered (whole requests and single events), by code.");
-	for (int c = 1; c < MAX_CODE; c++) {
-		unsigned long long v = atomic_load(&m.errors[c]);
+	for (int c = 1; c < COUNTERS_MAX_CODE; c++) {
+		unsigned long long v = atomic_load(&m->errors[c]);
 		const char *name = ld_errname(c);
 		if (v || (strcmp(name, "ERR_UNKNOWN") != 0 && c <= LEDGER__ERROR_CODE__ERR_INTERNAL))
 			metrics_printf(&b, "ledgerd_errors_total{code=\"%s\"} %llu\n", name, v);
 	}
 	family(&b, "ledgerd_commits_total", "counter", "Write transactions, by result.");
 	metrics_printf(&b, "ledgerd_commits_total{result=\"ok\"} %llu\n",
-		       (unsigned long long)atomic_load(&m.commits_ok));
+		       (unsigned long long)atomic_load(&m->commits_ok));
 	metrics_printf(&b, "ledgerd_commits_total{result=\"failed\"} %llu\n",
-		       (unsigned long long)atomic_load(&m.commits_failed));
+		       (unsigned long long)atomic_load(&m->commits_failed));
 	render_histogram(&b, "ledgerd_append_request_events", "Events per append request.",
-			 &m.request_events, size_le, NSIZE, 0);
+			 &m->request_events, counters_size_le, counters_nsize, 0);
 	render_histogram(&b, "ledgerd_commit_events", "Events per write transaction (group commit).",
-			 &m.commit_events, size_le, NSIZE, 0);
+			 &m->commit_events, counters_size_le, counters_nsize, 0);
 	render_histogram(&b, "ledgerd_commit_seconds",
 			 "Time from the start of a write transaction to the end of its durable "
 			 "commit.",
-			 &m.commit_seconds, latency_le, NLAT, 1);
+			 &m->commit_seconds, counters_latency_le, counters_nlatency, 1);
 
 	if (w) {
 		uint64_t seq;
@@ -305,16 +222,16 @@ char *metrics_render(store *s, writer *w, runner *r, size_t *len)
 	}
 	family(&b, "ledgerd_backups_total", "counter", "Hot backups, by result.");
 	metrics_printf(&b, "ledgerd_backups_total{result=\"ok\"} %llu\n",
-		       (unsigned long long)atomic_load(&m.backups_ok));
+		       (unsigned long long)atomic_load(&m->backups_ok));
 	metrics_printf(&b, "ledgerd_backups_total{result=\"failed\"} %llu\n",
-		       (unsigned long long)atomic_load(&m.backups_failed));
+		       (unsigned long long)atomic_load(&m->backups_failed));
 	gauge(&b, "ledgerd_backup_last_success_seconds",
 	      "When the last successful backup finished (unix time; 0: none since start).",
-	      (double)atomic_load(&m.backup_last_ok));
+	      (double)atomic_load(&m->backup_last_ok));
 	gauge(&b, "ledgerd_backup_last_duration_seconds", "How long the last successful backup took.",
-	      (double)atomic_load(&m.backup_last_us) / 1e6);
+	      (double)atomic_load(&m->backup_last_us) / 1e6);
 	gauge(&b, "ledgerd_backup_last_bytes", "Size of the last successful backup's data file.",
-	      (double)atomic_load(&m.backup_bytes));
+	      (double)atomic_load(&m->backup_bytes));
 
 	pthread_rwlock_rdlock(&src_lock);
 	for (size_t i = 0; i < 8; i++)

@@ -1,16 +1,16 @@
 /*
- * metrics.h — the daemon's counters and their Prometheus text exposition
- * (format 0.0.4), served by daemon/http.c on a loopback address.
+ * metrics.h — the Prometheus text exposition (format 0.0.4) of the daemon's
+ * counters, served by daemon/http.c on a loopback address.
  *
- * Counters are process-wide atomics, bumped from any thread without locks:
- * the server counts requests, results and errors, the writer counts commits.
- * Gauges (log head, projection lag, map usage) are read from the modules
+ * The counters themselves are core/counters.h (process-wide atomics that
+ * any layer bumps: the server counts requests, results and errors, the
+ * writer commits); this module only renders them. Gauges (log head, projection lag, map usage) are read from the modules
  * when a scrape renders them. Every family is documented in docs/OPERATIONS.md.
  *
  * Other modules add families of their own with metrics_add_source: a
  * function called at each scrape that writes complete families (# HELP,
- * # TYPE, samples) into the buffer. The subscriptions (issue 5) hook their
- * subscriber lag in here, e.g. ledgerd_subscriber_lag_events{subscriber=...}.
+ * # TYPE, samples) into the buffer, e.g. a subscriber's lag as
+ * ledgerd_subscriber_lag_events{subscriber=...}.
  */
 #ifndef LD_METRICS_H
 #define LD_METRICS_H
@@ -41,22 +41,6 @@ typedef void (*metrics_source_fn)(metrics_buf *b, void *arg);
  * scrape is calling it. */
 int metrics_add_source(metrics_source_fn fn, void *arg);
 void metrics_remove_source(metrics_source_fn fn, void *arg);
-
-/* --- what the modules count (any thread) --- */
-
-/* A request was received (its Request.command field number; 0 if it could
- * not be decoded). */
-void metrics_request(int command);
-/* An append request of n events was decided: how many were recorded,
- * were duplicates, were rejected. */
-void metrics_append(size_t n, uint32_t accepted, uint32_t duplicates, uint32_t rejected);
-/* An error was answered: a whole request's, or one event's (code < 0). */
-void metrics_error(int code);
-/* The writer committed (ok) or failed a transaction of `events` events
- * after `us` microseconds from its start to the end of the commit. */
-void metrics_commit(size_t events, int64_t us, int ok);
-/* A backup finished: ok, its duration and size. */
-void metrics_backup(int ok, int64_t us, uint64_t bytes);
 
 /* Renders every family: the counters above, then the log head (from w),
  * the log's and projections' map usage (s, and r's store), each projection's

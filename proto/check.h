@@ -16,7 +16,7 @@
  *   term_years                                    3 or 5
  *   every other string                            valid UTF-8, ≤ 1024 bytes
  * Stateful rules (references exist, one active membership, …) are the write
- * model's (daemon/model.h).
+ * model's (core/model.h).
  *
  * Thread-safe; no allocation.
  */

@@ -1,7 +1,7 @@
 /*
  * rfc6962.h — the Merkle tree of the log in the style of Certificate
  * Transparency (RFC 6962 §2.1), pure math shared by the daemon (which keeps
- * the tree, daemon/merkle.h) and the clients (which check its proofs).
+ * the tree, core/merkle.h) and the clients (which check its proofs).
  *
  *   leaf(n)        = SHA-256(0x00 || hash(n))   hash(n): event n's chain hash
  *   node(l, r)     = SHA-256(0x01 || l || r)

@@ -19,7 +19,10 @@ PACKAGES=(
 	libmicrohttpd-dev                 # metrics endpoint, ledger-dashboard (not NNG's HTTP: LIBRARIES.md)
 	curl                              # tests: metrics scrapes, the dashboard's HTTP requests
 	chromium                          # headless browser of the dashboard test (tests/browser/)
-	# ledger-sink (issue 5): its SQLite and PostgreSQL targets; the sqlite3 CLI and
+	fonts-noto-cjk                    # ... which must draw the page's Chinese
+	libncurses-dev                    # ledger-monitor's full-screen view (ncursesw)
+	tmux                              # monitor_test.sh drives ledger-monitor in a real terminal
+	# ledger-sink: its SQLite and PostgreSQL targets; the sqlite3 CLI and
 	# a PostgreSQL 15 server for its tests and benchmark
 	libsqlite3-dev sqlite3
 	libpq-dev

@@ -1,16 +1,31 @@
 #!/usr/bin/env bash
-# run.sh BUILD_DIR [NAME...] — run the test suite against the binaries in BUILD_DIR.
+# run.sh [--list] BUILD_DIR [NAME[:CASE,...]...] — run the test suite against
+# the binaries in BUILD_DIR.
 #
 # Every tests/test_*.c is a cmocka binary ($BUILD/tests/test_*); every
 # tests/*_test.sh is a shell test that gets LEDGERD, LEDGERCTL and BUILD in its
 # environment and its own temporary directory in TMPDIR. Each runs in its own
-# process with a timeout. Names given on the command line select tests
-# (e.g. `tests/run.sh build/asan test_store`). A test that exits 77 could not
-# run what it needs (it says why) and counts as skipped. Ends with
+# process with a timeout. Names given on the command line select tests, and a
+# cmocka binary's name may be followed by ':' and its cases (comma-separated,
+# `*` and `?` as in the shell):
+#   tests/run.sh build/asan test_model ops_test        two whole tests
+#   tests/run.sh build/asan test_daemon:test_crash_rounds
+#   tests/run.sh build/asan 'test_daemon:test_kill*,test_reads' test_check:test_enums
+#   tests/run.sh --list build/asan [NAME...]            every test and its cases
+# The cases reach the binary as TEST (tests/testlib.h, tl_run_tests), which
+# also works by hand: TEST=test_reads build/asan/tests/test_daemon; TEST set
+# for the whole run applies to every cmocka binary (one with no such case is
+# skipped). A name or case that matches nothing is an error. A test that exits
+# 77 could not run what it needs (it says why) and counts as skipped. Ends with
 # "N passed, N failed" (", N skipped" when any) and exits non-zero if
 # anything failed.
 set -u
-BUILD=${1:?usage: tests/run.sh BUILD_DIR [NAME...]}
+LIST=0
+if [ "${1:-}" = "--list" ] || [ "${1:-}" = "-l" ]; then
+	LIST=1
+	shift
+fi
+BUILD=${1:?usage: tests/run.sh [--list] BUILD_DIR [NAME[:CASE,...]...]}
 shift
 BUILD=$(cd "$BUILD" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,27 +39,90 @@ tests=()
 for t in "$BUILD"/tests/test_*; do [ -x "$t" ] && tests+=("$t"); done
 for t in "$ROOT"/tests/*_test.sh; do [ -f "$t" ] && tests+=("$t"); done
 
+# The selection: want[NAME] = its cases ("" = all of them).
+declare -A want=() known=()
+for t in "${tests[@]}"; do known[$(basename "$t" .sh)]=$t; done
+for arg in "$@"; do
+	name=${arg%%:*} cases=""
+	[[ "$arg" == *:* ]] && cases=${arg#*:}
+	if [ -z "${known[$name]:-}" ]; then
+		echo "run.sh: no test named '$name' in $BUILD/tests or tests/*_test.sh" >&2
+		exit 2
+	fi
+	if [[ "$arg" == *:* ]]; then
+		if [[ "${known[$name]}" == *.sh ]]; then
+			echo "run.sh: '$name' is a shell test: it has no cases to name" >&2
+			exit 2
+		fi
+		if [ -z "$cases" ]; then
+			echo "run.sh: '$arg' names no case after ':'" >&2
+			exit 2
+		fi
+		names=$(TEST_LIST=1 "${known[$name]}")
+		IFS=, read -ra pats <<<"$cases"
+		for pat in "${pats[@]}"; do
+			hit=0
+			while read -r n; do
+				# shellcheck disable=SC2053 # $pat is a pattern on purpose
+				[[ "$n" == $pat ]] && hit=1 && break
+			done <<<"$names"
+			if [ $hit -eq 0 ]; then
+				echo "run.sh: $name has no case matching '$pat' (tests/run.sh --list $BUILD $name)" >&2
+				exit 2
+			fi
+		done
+	fi
+	if [ -n "${want[$name]+set}" ]; then
+		# Named twice: whole beats cases; otherwise the cases add up.
+		if [ -z "${want[$name]}" ] || [ -z "$cases" ]; then
+			want[$name]=""
+		else
+			want[$name]="${want[$name]},$cases"
+		fi
+	else
+		want[$name]=$cases
+	fi
+done
+
+if [ $LIST -eq 1 ]; then
+	for t in "${tests[@]}"; do
+		name=$(basename "$t" .sh)
+		[ $# -gt 0 ] && [ -z "${want[$name]+set}" ] && continue
+		if [[ "$t" == *.sh ]]; then
+			echo "$name"
+		else
+			TEST_LIST=1 "$t" | sed "s/^/$name:/"
+		fi
+	done
+	exit 0
+fi
+
 passed=0 failed=0 skipped=0 failures=()
 for t in "${tests[@]}"; do
 	name=$(basename "$t" .sh)
-	if [ $# -gt 0 ]; then
-		want=0
-		for n in "$@"; do [ "$n" = "$name" ] && want=1; done
-		[ $want -eq 1 ] || continue
-	fi
+	[ $# -gt 0 ] && [ -z "${want[$name]+set}" ] && continue
+	cases=${want[$name]:-}
+	label=$name${cases:+:$cases}
+	runenv=()
+	[ -n "$cases" ] && runenv=(TEST="$cases")
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/ledgerd-test.XXXXXX")
-	echo "=== $name"
+	echo "=== $label"
 	start=$(date +%s.%N)
 	if [[ "$t" == *.sh ]]; then
 		(cd "$dir" && TMPDIR="$dir" timeout -k 5 "$TIMEOUT" bash "$t")
 	elif [ -n "${VALGRIND:-}" ]; then
-		(cd "$dir" && TMPDIR="$dir" timeout -k 5 "$((TIMEOUT * 4))" valgrind -q --error-exitcode=99 \
-			--leak-check=full --errors-for-leak-kinds=definite "$t")
+		(cd "$dir" && env TMPDIR="$dir" "${runenv[@]}" timeout -k 5 "$((TIMEOUT * 4))" \
+			valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite "$t")
 	else
-		(cd "$dir" && TMPDIR="$dir" timeout -k 5 "$TIMEOUT" "$t")
+		(cd "$dir" && env TMPDIR="$dir" "${runenv[@]}" timeout -k 5 "$TIMEOUT" "$t")
 	fi
 	rc=$?
 	secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+	# Cases named on the command line that the binary does not have: an error, not a skip.
+	if [ $rc -eq 77 ] && [ -n "$cases" ]; then
+		rc=1
+	fi
+	name=$label
 	if [ $rc -eq 77 ]; then
 		skipped=$((skipped + 1))
 		printf -- "--- skip %s (%.1fs)\n" "$name" "$secs"

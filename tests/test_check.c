@@ -1401,9 +1401,6 @@ static void test_wire_primitives(void **state)
 int main(void)
 {
 	srand(12345);
-	/* One test by name: TEST=test_reads build/tests/test_daemon */
-	if (getenv("TEST"))
-		cmocka_set_test_filter(getenv("TEST"));
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_required_table_resolves, teardown),
 	    cmocka_unit_test_teardown(test_required_fields_generic, teardown),
@@ -1432,5 +1429,5 @@ int main(void)
 	    cmocka_unit_test_teardown(test_amended_body, teardown),
 	    cmocka_unit_test_teardown(test_wire_primitives, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }

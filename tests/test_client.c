@@ -24,6 +24,7 @@
 #include "client.h"
 #include "digest.h"
 #include "parse.h"
+#include "testlib.h"
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -563,5 +564,5 @@ int main(void)
 		cmocka_unit_test(test_call_server_error),
 		cmocka_unit_test(test_call_success_and_garbage),
 	};
-	return cmocka_run_group_tests_name("client", tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "testlib.h"
 
 static void write_text(const char *path, const char *text)
 {
@@ -152,5 +153,5 @@ int main(void)
 		cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_file_and_flags),
 	};
-	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 
 #include "client.h"
 #include "csvimport.h"
+#include "testlib.h"
 
 #define KEY "test-key"
 /* Valid resident IDs (check digits computed). */
@@ -482,5 +483,5 @@ int main(void)
 		cmocka_unit_test(test_tabs_and_ignored),
 		cmocka_unit_test(test_gb18030_and_report),
 	};
-	return cmocka_run_group_tests_name("csvimport", tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }

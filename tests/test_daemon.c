@@ -2409,9 +2409,6 @@ static void test_actor(void **state)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	/* One test by name: TEST=test_reads build/tests/test_daemon */
-	if (getenv("TEST"))
-		cmocka_set_test_filter(getenv("TEST"));
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_hostile_input, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_command, setup, teardown),
@@ -2437,5 +2434,5 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_region_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_actor, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@
 /* The harness bodies, compiled into this test (the Makefile links only
  * the tests/ sources into test binaries). */
 #include "../fuzz/harness.c"
+#include "testlib.h"
 
 static const char *root(void)
 {
@@ -118,5 +119,5 @@ int main(void)
 	    cmocka_unit_test(test_model_corpus),
 	    cmocka_unit_test(test_plan_corpus),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }

@@ -781,5 +781,5 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_catch_up, setup, teardown),
 	    cmocka_unit_test(test_redo_keeps_tree),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }

@@ -404,5 +404,5 @@ int main(void)
 		cmocka_unit_test(test_map_grows),
 		cmocka_unit_test_setup_teardown(test_hash_chain_detects_change, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 
 #include "codec.h"
 #include "digest.h"
+#include "testlib.h"
 
 static void test_seal_open(void **state)
 {
@@ -130,5 +131,5 @@ int main(void)
 	    cmocka_unit_test(test_secret_files),
 	    cmocka_unit_test(test_hash_leaves_clear_data_out),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }

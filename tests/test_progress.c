@@ -623,5 +623,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_plans_change_rebuilds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_bad_input, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }

@@ -1339,7 +1339,7 @@ static void drop_aff(mstate *s, int org)
 }
 
 /*
- * The write model's fold of a member's stream (daemon/model.c member_step
+ * The write model's fold of a member's stream (core/model.c member_step
  * without the organisation checks, as a re-fold does), with event idx
  * replaced by repl (NULL: voided; idx -1: none). 1 if it folds, with the
  * state in *out.
@@ -2530,5 +2530,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incremental_equals_rebuild, setup, teardown),
 		cmocka_unit_test(test_kill_during_catch_up),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }

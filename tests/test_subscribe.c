@@ -634,8 +634,6 @@ static void test_pub(void **state)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	if (getenv("TEST"))
-		cmocka_set_test_filter(getenv("TEST"));
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
@@ -646,5 +644,5 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pub, setup_none, teardown),
 	    cmocka_unit_test_setup_teardown(test_wait_limit, setup_none, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }

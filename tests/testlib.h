@@ -1,6 +1,8 @@
 /*
  * testlib.h — what every test needs, linked into each tests/test_*.c binary:
  *
+ *  - the runner every binary's main() ends with (tl_run_tests), which runs
+ *    the cases named by TEST;
  *  - event builders (tl_org, tl_join, …) that allocate from one arena,
  *    freed at once by tl_free_all();
  *  - an in-process ledger (store + writer on a temporary directory) to test
@@ -13,12 +15,30 @@
 #ifndef LD_TESTLIB_H
 #define LD_TESTLIB_H
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include <cmocka.h>
 
 #include "codec.h"
 #include "store.h"
 #include "writer.h"
+
+/* ---- running a binary's cases ---- */
+/* Runs the group `tests` (an array) and returns what main() returns: 0 when
+ * every case run passed. TEST in the environment selects cases by name: a
+ * comma-separated list of patterns (`*` and `?` as in the shell), e.g.
+ * TEST=test_crash_rounds or TEST='test_kill*,test_reads'. A TEST that names
+ * no case of this binary prints so and returns 77 (tests/run.sh: skipped,
+ * or failed when the case was named as BINARY:CASE). TEST_LIST=1 prints the
+ * binary's case names, one a line, and runs nothing. */
+#define tl_run_tests(tests, setup, teardown) \
+	tl_run_group(tests, sizeof(tests) / sizeof((tests)[0]), setup, teardown)
+int tl_run_group(const struct CMUnitTest *tests, size_t n, CMFixtureFunction setup,
+		 CMFixtureFunction teardown);
 
 /* The fixed business time of builder events: 2025-03-01T08:00:00Z. */
 #define TL_T0 1740816000000000LL
@@ -100,9 +120,7 @@ int tl_free_port(void);
 /* rm -rf dir. */
 void tl_rmrf(const char *dir);
 
-#endif
-
-/* ---- more builders (added with tests/test_projections.c) ---- */
+/* ---- more builders ---- */
 /* Dues paid for the months from … to (YYYYMM). */
 Ledger__Event *tl_dues_for(const char *member, int64_t fen, uint32_t from, uint32_t to);
 Ledger__Event *tl_waive(const char *member, uint32_t from, uint32_t to);
@@ -139,10 +157,12 @@ typedef struct tl_dump {
 void tl_dump_store(store *s, const char *const *names, unsigned ndbs, tl_dump *d);
 void tl_dump_free(tl_dump *d);
 
-/* ---- the log's index (DATA/index/, daemon/store.h) ---- */
+/* ---- the log's index (DATA/index/, core/store.h) ---- */
 /* Opens the ledger in data_dir (no daemon on it), which brings its index up
  * to the log, and dumps every database of the log's store (log, meta, every
  * index and its checkpoint); then throws the index away, reopens (a rebuild
  * from the log) and fails the test unless the dump is byte for byte the
  * same. Returns the number of entries compared. */
 size_t tl_expect_index_rebuilds_same(const char *data_dir);
+
+#endif

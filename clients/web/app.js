@@ -7,6 +7,10 @@
 // one was missed (the daemon's PUB feed drops for slow subscribers): the page
 // then re-reads the whole report. Rows are replaced only by newer seqs.
 // Paths are relative, so the page also works under a reverse-proxy prefix.
+//
+// The view: a plan, a year, a region (the whole province, or one city: the
+// drill-down) and a selected target. The URL holds them (?plan=&year=&region=
+// &target=), so a view can be bookmarked or sent. Words come from i18n.js.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -18,8 +22,8 @@ const state = {
   rows: new Map(),        // "target|year|region" -> row (with _seq)
   snapshotSeq: 0,         // seq of the last full read
   lastSeen: {},           // topic -> seq of the last message on it
-  points: new Map(),      // "target|year" -> [{t (ms), v}] seen at the province
-  year: 0, target: null,
+  points: new Map(),      // "target|year|region" -> [{t (ms), v, d}] seen live
+  year: 0, target: null, region: 0,
   es: null, retry: null,
   fetching: false, again: false,
   lastSeq: 0, lastAt: 0, updates: 0, gaps: 0,
@@ -39,12 +43,34 @@ function el(tag, attrs, ...kids) {
   return e;
 }
 
+// GET url as JSON. A failure carries what the page needs to say it plainly:
+// .status (0: the gateway did not answer) and .code (the gateway's).
 async function getJSON(url) {
-  const r = await fetch(url, { cache: 'no-store' });
+  let r;
+  try {
+    r = await fetch(url, { cache: 'no-store' });
+  } catch (e) {
+    const err = new Error('network');
+    err.status = 0;
+    throw err;
+  }
   let j = null;
   try { j = await r.json(); } catch (e) { /* not JSON */ }
-  if (!r.ok) throw new Error((j && j.error) || `${r.status} ${r.statusText}`);
+  if (!r.ok) {
+    const err = new Error((j && j.error) || `${r.status}`);
+    err.status = r.status;
+    err.code = j && j.code;
+    throw err;
+  }
   return j;
+}
+
+// The sentence for a failed request: never a URL or an error code.
+function plainError(e) {
+  if (!e.status) return tr('gateway-down');
+  if (e.status === 503 || e.status === 502 || e.code === 'ERR_UNAVAILABLE') return tr('daemon-down');
+  if (e.status === 404) return tr('no-such-plan');
+  return tr('read-failed');
 }
 
 function showError(msg) {
@@ -57,30 +83,43 @@ const num = (v) => Number(v || 0);
 const rowKey = (target, year, region) => `${target}|${year}|${region}`;
 const isRatio = (t) => t && t.measure === 'ratio';
 const isMoney = (t) => t && t.measure === 'sum:amount_fen';
+const LOCALE = tr('html-lang');
 
 function fmtNum(v, digits = 0) {
-  return Number(v).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+  return Number(v).toLocaleString(LOCALE, { maximumFractionDigits: digits, minimumFractionDigits: 0 });
 }
 // A figure in the target's unit: fen as yuan, counts with separators.
 function fmt(t, v) {
   return isMoney(t) ? '¥' + fmtNum(Math.trunc(num(v) / 100)) : fmtNum(num(v));
 }
+function unitWord(t) {
+  if (!t || isMoney(t) || !t.unit) return '';
+  const u = tr('units')[t.unit];
+  return u !== undefined ? u : LANG === 'en' ? t.unit : '';
+}
 function share(row) {
   return num(row.denominator) ? (num(row.actual) * 100) / num(row.denominator) : 0;
 }
-const STATUS_WORD = {
-  NOT_STARTED: 'not started', AHEAD: 'ahead', ON_TRACK: 'on track', BEHIND: 'behind',
-  ACHIEVED: 'achieved', MISSED: 'missed', NO_TARGET: 'no target',
-};
+const statusWord = (st) => tr('status')[st] || st;
 function cityName(code) {
+  if (!code || code === state.info.region) return tr('whole-province');
   const c = (state.info.cities || []).find((x) => x.code === code);
   return c ? c.name : String(code);
 }
 function fmtTime(us) {
   return new Date(num(us) / 1000).toLocaleString('sv-SE');
 }
-// A date in the browser's time zone (the plan's windows start at local midnight in China).
-function fmtDate(ms) { return new Date(ms).toLocaleDateString('sv-SE'); }
+// A date in the plan's own time zone: its period starts at a local
+// midnight, which gives the offset (+08:00 for China) whatever the browser's.
+function planOffsetMs() {
+  const day = 86400000, from = num(state.info && state.info.from) / 1000;
+  return (day - (from % day)) % day;
+}
+function fmtDate(ms) { return new Date(ms + planOffsetMs()).toISOString().slice(0, 10); }
+// A chart's width in its own units: the element's width in pixels, so that
+// its text keeps its size on a phone as on a desktop.
+function chartWidth(svg) { return Math.max(320, Math.min(900, Math.round(svg.clientWidth || 600))); }
+const viewRegion = () => state.region || state.info.region;
 
 // --- state -----------------------------------------------------------------
 
@@ -99,7 +138,7 @@ function applyReport(rep, full) {
     if (old && old._seq > seq) continue;
     row._seq = seq;
     state.rows.set(k, row);
-    if (num(row.region) === state.info.region) addPoint(row, num(rep.at) / 1000);
+    addPoint(row, num(rep.at) / 1000);
   }
   if (seq >= state.lastSeq) {
     state.lastSeq = seq;
@@ -108,9 +147,9 @@ function applyReport(rep, full) {
   render();
 }
 
-// The cumulative line: a point per distinct figure seen at the province.
+// The cumulative line: a point per distinct figure seen.
 function addPoint(row, t) {
-  const k = `${row.target_id}|${num(row.year)}`;
+  const k = rowKey(row.target_id, num(row.year), num(row.region));
   const pts = state.points.get(k) || [];
   const v = num(row.actual), d = num(row.denominator);
   const last = pts[pts.length - 1];
@@ -127,7 +166,7 @@ async function refetch() {
     const rep = await getJSON('api/progress?plan=' + encodeURIComponent(plan));
     if (plan === state.plan) { applyReport(rep, true); showError(''); }
   } catch (e) {
-    showError('Unable to read the progress: ' + e.message);
+    showError(plainError(e));
   } finally {
     state.fetching = false;
     if (state.again) { state.again = false; refetch(); }
@@ -151,7 +190,7 @@ function onProgress(ev) {
 function setLive(on, text) {
   const e = $('live');
   e.className = 'live ' + (on ? 'on' : 'off');
-  e.textContent = text || (on ? 'live' : 'reconnecting');
+  e.textContent = text || tr(on ? 'live' : 'reconnecting');
 }
 
 function connect() {
@@ -161,7 +200,7 @@ function connect() {
   state.es = es;
   es.addEventListener('open', () => { setLive(true); refetch(); });  // re-read what a break missed
   es.addEventListener('hello', (ev) => {
-    try { const h = JSON.parse(ev.data); setLive(true, h.live === 'poll' ? 'live (polled)' : 'live'); } catch (e) { /* */ }
+    try { const h = JSON.parse(ev.data); setLive(true, tr(h.live === 'poll' ? 'live-polled' : 'live')); } catch (e) { /* */ }
   });
   es.addEventListener('progress', onProgress);
   es.addEventListener('resync', () => { state.gaps++; refetch(); });
@@ -170,6 +209,25 @@ function connect() {
     if (es.readyState === EventSource.CLOSED && es === state.es)  // refused: retry ourselves
       state.retry = setTimeout(connect, 3000);
   });
+}
+
+// The view in the URL, for bookmarks and the back button.
+function saveView() {
+  const q = new URLSearchParams(location.search);
+  q.set('plan', state.plan);
+  q.set('year', state.year);
+  if (state.target) q.set('target', state.target);
+  if (state.region) q.set('region', state.region); else q.delete('region');
+  history.replaceState(null, '', '?' + q.toString());
+}
+
+function selectRegion(code) {
+  const known = (state.info.cities || []).some((c) => c.code === code);
+  state.region = known ? code : 0;
+  $('region').value = state.region;
+  saveView();
+  render();
+  window.scrollTo({ top: 0 });
 }
 
 async function selectPlan(id) {
@@ -182,15 +240,21 @@ async function selectPlan(id) {
   const info = state.info;
   const ys = $('year');
   ys.replaceChildren();
-  for (let y = info.from_year; y <= info.to_year; y++) ys.append(el('option', { value: y, text: y }));
+  for (let y = info.from_year; y <= info.to_year; y++) ys.append(el('option', { value: y, text: tr('year-n', y) }));
   const want = num(params.get('year')) || new Date().getFullYear();
   state.year = Math.min(Math.max(want, info.from_year), info.to_year);
   ys.value = state.year;
+  const rs = $('region');
+  rs.replaceChildren(el('option', { value: 0, text: tr('whole-province') }),
+    ...(info.cities || []).map((c) => el('option', { value: c.code, text: c.name })));
+  const wantRegion = num(params.get('region'));
+  state.region = (info.cities || []).some((c) => c.code === wantRegion) ? wantRegion : 0;
+  rs.value = state.region;
   const targets = info.targets || [];
-  state.target = (targets.find((t) => t.id === params.get('target')) || targets[0] || {}).id || null;
+  state.target = (targets.find((t) => t.id === (state.target || params.get('target'))) || targets[0] || {}).id || null;
   $('plan-title').textContent = info.title || info.id;
-  $('plan-source').textContent = `${info.id} · ${info.from_year}–${info.to_year} · region ${info.region}` +
-    (info.source ? ` · ${info.source}` : '');
+  $('plan-meta').textContent = tr('plan-meta', info.from_year, info.to_year, (info.cities || []).length);
+  saveView();
   render();
   connect();
   await refetch();
@@ -200,57 +264,62 @@ async function selectPlan(id) {
 
 function render() {
   if (!state.info) return;
+  const city = state.region !== 0;
+  $('crumbs').hidden = !city;
+  $('crumb-city').textContent = city ? cityName(state.region) : '';
   renderCards();
   renderDetail();
   $('last').textContent = state.lastSeq
-    ? `seq ${state.lastSeq} · ${fmtTime(state.lastAt)} · ${state.updates} live update${state.updates === 1 ? '' : 's'}` +
-      (state.gaps ? ` · ${state.gaps} re-read${state.gaps === 1 ? '' : 's'}` : '')
-    : 'no update yet';
+    ? tr('last-update', fmtNum(state.lastSeq), fmtTime(state.lastAt), state.updates, state.gaps)
+    : tr('no-update');
   $('last').dataset.seq = state.lastSeq;
 }
 
 function renderCards() {
   const cards = [];
+  const region = viewRegion();
   for (const t of state.info.targets || []) {
-    const row = state.rows.get(rowKey(t.id, yearFor(t), state.info.region));
+    const row = state.rows.get(rowKey(t.id, yearFor(t), region));
     const st = row ? row.status : 'NOT_STARTED';
     const pct = row ? num(row.percent) : 0;
+    const hasTarget = row && row.target !== undefined;
     let figures, pace = null;
     if (!row) {
       figures = el('div', { class: 'figures', text: '…' });
     } else if (isRatio(t)) {
       figures = el('div', { class: 'figures' },
         el('span', { class: 'actual', 'data-value': row.actual, text: share(row).toFixed(1) + '%' }),
-        el('span', { class: 'of', text: ` of ${fmtNum(row.denominator)} · target ${num(row.target)}%` }));
+        el('span', { class: 'of', text: ' ' + tr('share-of', fmtNum(row.denominator), num(row.target)) }));
     } else {
       figures = el('div', { class: 'figures' },
         el('span', { class: 'actual', 'data-value': row.actual, text: fmt(t, row.actual) }),
-        el('span', { class: 'of', text: ` / ${fmt(t, row.target)} ${isMoney(t) ? '' : t.unit || ''}` }));
+        el('span', { class: 'of', text: hasTarget ? ` / ${fmt(t, row.target)} ${unitWord(t)}` : ` ${unitWord(t)} · ${tr('no-city-target')}` }));
       if (num(row.target)) pace = Math.min(100, (num(row.expected) * 100) / num(row.target));
     }
     const fill = el('div', { class: 'fill' });
     fill.style.width = Math.min(100, Math.max(0, pct)) + '%';
     const bar = el('div', { class: 'bar', title: `${pct.toFixed(1)}%` }, fill);
     if (pace !== null) {
-      const m = el('div', { class: 'pace', title: 'the pace' });
+      const m = el('div', { class: 'pace', title: tr('legend-pace') });
       m.style.left = pace + '%';
       bar.append(m);
     }
     const needs = row && row.needed_per_day > 0 && !isRatio(t) && st !== 'ACHIEVED' && st !== 'MISSED'
-      ? `needs ${fmt(t, Math.ceil(row.needed_per_day))}/day` : '';
+      ? tr('needs', fmt(t, Math.ceil(row.needed_per_day))) : '';
+    const pick = () => { state.target = t.id; saveView(); render(); };
     const card = el('article', {
       class: `card st-${st}` + (t.id === state.target ? ' selected' : ''),
-      'data-target': t.id, tabindex: 0, title: 'show per city',
-      onclick: () => { state.target = t.id; render(); },
-      onkeydown: (ev) => { if (ev.key === 'Enter') { state.target = t.id; render(); } },
+      'data-target': t.id, tabindex: 0, title: tr('show-city'),
+      onclick: pick,
+      onkeydown: (ev) => { if (ev.key === 'Enter') pick(); },
     },
     el('h3', { text: t.title || t.id }),
     figures, bar,
     el('div', { class: 'meta' },
-      el('span', { class: 'status', text: `${STATUS_WORD[st] || st} · ${pct.toFixed(1)}%` }),
+      el('span', { class: 'status', text: hasTarget ? `${statusWord(st)} · ${pct.toFixed(1)}%` : statusWord(st) }),
       el('span', { class: 'needs', text: needs })),
     el('div', { class: 'meta' },
-      el('span', { text: t.window === 'yearly' ? `year ${state.year}` : `to ${fmtDate(num(state.info.to) / 1000 - 1)}` })));
+      el('span', { text: t.window === 'yearly' ? tr('year-n', state.year) : tr('until', fmtDate(num(state.info.to) / 1000 - 1)) })));
     cards.push(card);
   }
   $('cards').replaceChildren(...cards);
@@ -260,7 +329,8 @@ function renderDetail() {
   const t = (state.info.targets || []).find((x) => x.id === state.target);
   if (!t) { $('detail').hidden = true; return; }
   $('detail').hidden = false;
-  $('detail-title').textContent = (t.title || t.id) + (t.window === 'yearly' ? ` — ${state.year}` : '');
+  $('detail-title').textContent = (t.title || t.id) + (t.window === 'yearly' ? ` — ${tr('year-n', state.year)}` : '') +
+    ` — ${cityName(viewRegion())}`;
   renderCities(t);
   renderLine(t);
 }
@@ -272,23 +342,31 @@ function renderCities(t) {
   const val = (r) => (r.row ? (isRatio(t) ? share(r.row) : num(r.row.actual)) : 0);
   const tgt = (r) => (r.row && r.row.target !== undefined ? num(r.row.target) : 0);
   const max = Math.max(1, ...rows.map((r) => Math.max(val(r), tgt(r))));
-  const W = 600, left = 90, right = 130, h = 20, H = rows.length * h + 10;
+  const W = chartWidth(svg), left = 90, right = Math.min(130, W / 4), h = 20, H = rows.length * h + 10;
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('aria-label', tr('per-city'));
   const kids = [];
   rows.forEach((r, i) => {
     const y0 = 5 + i * h, w = ((W - left - right) * val(r)) / max;
     const st = r.row ? r.row.status : 'NOT_STARTED';
-    kids.push(el('svg:text', { x: left - 6, y: y0 + 13, 'text-anchor': 'end', text: r.c.name }));
-    kids.push(el('svg:rect', { x: left, y: y0 + 3, width: Math.max(0, w), height: h - 6, class: `b-${st}`, 'data-region': r.c.code, 'data-value': r.row ? r.row.actual : 0 }));
+    const chosen = state.region === r.c.code;
+    const go = () => selectRegion(chosen ? 0 : r.c.code);
+    // A city's row is one link: its name, its bar and its figure.
+    const g = el('svg:g', { class: 'city' + (chosen ? ' chosen' : ''), 'data-region': r.c.code, tabindex: 0, role: 'link', onclick: go,
+      onkeydown: (ev) => { if (ev.key === 'Enter') go(); } });
+    g.append(el('svg:rect', { x: 0, y: y0, width: W, height: h, class: 'hit' }));
+    g.append(el('svg:text', { x: left - 6, y: y0 + 14, 'text-anchor': 'end', class: 'name', text: r.c.name }));
+    g.append(el('svg:rect', { x: left, y: y0 + 3, width: Math.max(0, w), height: h - 6, class: `bar b-${st}`, 'data-region': r.c.code, 'data-value': r.row ? r.row.actual : 0 }));
     if (tgt(r)) {
       const x = left + ((W - left - right) * tgt(r)) / max;
-      kids.push(el('svg:line', { x1: x, x2: x, y1: y0 + 1, y2: y0 + h - 1, class: 'tick' }));
+      g.append(el('svg:line', { x1: x, x2: x, y1: y0 + 1, y2: y0 + h - 1, class: 'tick' }));
     }
     const label = r.row
       ? (isRatio(t) ? `${share(r.row).toFixed(1)}%` : fmt(t, r.row.actual)) +
         (tgt(r) ? ` / ${isRatio(t) ? tgt(r) + '%' : fmt(t, tgt(r))}` : '')
       : '…';
-    kids.push(el('svg:text', { x: left + Math.max(0, w) + 4, y: y0 + 13, class: 'dim', text: label }));
+    g.append(el('svg:text', { x: left + Math.max(0, w) + 4, y: y0 + 14, class: 'dim', text: label }));
+    kids.push(g);
   });
   svg.replaceChildren(...kids);
 }
@@ -296,15 +374,17 @@ function renderCities(t) {
 function renderLine(t) {
   const svg = $('line');
   const y = yearFor(t);
-  const row = state.rows.get(rowKey(t.id, y, state.info.region));
-  const W = 600, H = 260, L = 70, R = 15, T = 15, B = 30;
+  const region = viewRegion();
+  const row = state.rows.get(rowKey(t.id, y, region));
+  const W = chartWidth(svg), H = 260, L = 70, R = 15, T = 15, B = 30;
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   if (!row) { svg.replaceChildren(); return; }
   const from = num(row.window_from) / 1000, to = num(row.window_to) / 1000;
   const ratio = isRatio(t);
-  $('line-caption').textContent = ratio ? 'Share over time, against the target share'
-    : 'Cumulative, against the target pace';
-  const pts = (state.points.get(`${t.id}|${y}`) || []).map((p) => ({ t: p.t, v: ratio ? (p.d ? (p.v * 100) / p.d : 0) : p.v }));
+  $('line-caption').textContent = tr(ratio ? 'share-over-time' : 'cumulative');
+  $('legend-actual').textContent = tr(ratio ? 'legend-share' : 'legend-actual');
+  svg.setAttribute('aria-label', $('line-caption').textContent);
+  const pts = (state.points.get(rowKey(t.id, y, region)) || []).map((p) => ({ t: p.t, v: ratio ? (p.d ? (p.v * 100) / p.d : 0) : p.v }));
   const target = num(row.target);
   const maxV = Math.max(1, target, ...pts.map((p) => p.v)) * 1.05;
   const X = (ms) => L + ((W - L - R) * (Math.min(Math.max(ms, from), to) - from)) / Math.max(1, to - from);
@@ -337,26 +417,77 @@ function renderLine(t) {
   svg.replaceChildren(...kids);
 }
 
+// --- export ----------------------------------------------------------------
+
+// The figures of the view as rows: every target of the year for the region
+// shown, and in the whole-province view each city's as well.
+function viewTable() {
+  const out = [tr('csv')];
+  const regions = state.region ? [state.region] : [state.info.region, ...(state.info.cities || []).map((c) => c.code)];
+  for (const t of state.info.targets || []) {
+    for (const code of regions) {
+      const row = state.rows.get(rowKey(t.id, yearFor(t), code));
+      if (!row) continue;
+      const ratio = isRatio(t);
+      const money = (v) => (isMoney(t) ? (num(v) / 100).toFixed(2) : num(v));
+      out.push([
+        t.title || t.id, t.id, tr(t.window === 'yearly' ? 'window-yearly' : 'window-cumulative'),
+        num(row.year) || tr('total'), code, code === state.info.region ? tr('whole-province') : cityName(code),
+        ratio ? share(row).toFixed(1) + '%' : money(row.actual),
+        row.target === undefined ? '' : ratio ? num(row.target) + '%' : money(row.target),
+        row.target === undefined ? '' : num(row.percent).toFixed(1),
+        row.expected === undefined || ratio ? '' : money(row.expected),
+        statusWord(row.status),
+      ]);
+    }
+  }
+  return out;
+}
+
+function viewName() {
+  return [state.plan, state.year, state.region ? cityName(state.region) : ''];
+}
+
+async function onExportChart(ev) {
+  const b = ev.currentTarget;
+  const which = b.dataset.chart, format = b.dataset.format;
+  try {
+    const caption = b.closest('figcaption').querySelector('span').textContent.replace(/（.*）|\(.*\)/, '');
+    await exportChart($(which), format, fileName([...viewName(), state.target, which], format),
+      `${$('detail-title').textContent} · ${caption}`);
+  } catch (e) {
+    showError(tr('export-failed') + e.message);
+  }
+}
+
 // --- start -----------------------------------------------------------------
 
 async function init() {
   try {
     const pl = await getJSON('api/plans');
     state.plans = pl.plans || [];
-    if (!state.plans.length) { showError('The daemon counts against no plan (ledgerd --plans DIR).'); return; }
+    if (!state.plans.length) { showError(tr('no-plans')); return; }
+    showError('');
     const sel = $('plan');
-    for (const p of state.plans) sel.append(el('option', { value: p.id, text: p.title ? `${p.id} — ${p.title}` : p.id }));
+    sel.replaceChildren(...state.plans.map((p) => el('option', { value: p.id, text: p.title || p.id })));
     const want = params.get('plan') || pl.default_plan;
     const id = state.plans.some((p) => p.id === want) ? want : state.plans[0].id;
     sel.value = id;
     sel.addEventListener('change', () => selectPlan(sel.value));
-    $('year').addEventListener('change', () => { state.year = num($('year').value); render(); });
+    $('year').addEventListener('change', () => { state.year = num($('year').value); saveView(); render(); });
+    $('region').addEventListener('change', () => selectRegion(num($('region').value)));
+    $('back').addEventListener('click', (ev) => { ev.preventDefault(); selectRegion(0); });
+    $('export-csv').addEventListener('click', () => exportCSV(viewTable(), fileName(viewName(), 'csv')));
+    for (const b of document.querySelectorAll('button[data-chart]')) b.addEventListener('click', onExportChart);
     await selectPlan(id);
   } catch (e) {
-    showError('Unable to reach the dashboard gateway: ' + e.message);
-    setLive(false, 'offline');
+    showError(plainError(e));
+    setLive(false, tr('offline'));
     setTimeout(init, 3000);
   }
 }
 
+applyWords();
+let resizing = null;
+window.addEventListener('resize', () => { clearTimeout(resizing); resizing = setTimeout(render, 150); });
 init();

@@ -1,34 +1,41 @@
 // dashboard.js — the browser half of tests/dashboard_test.sh: Debian's
-// headless Chromium, driven by playwright-core, against a running
-// ledger-dashboard.
+// headless Chromium (fresh profile, no sandbox, no GPU), driven by
+// playwright-core, against a running ledger-dashboard.
 //
-//   node dashboard.js BASE_URL PLAN YEAR TARGET CITY WANT WANT_AFTER -- CMD ARG...
+//   node dashboard.js live BASE_URL PLAN YEAR TARGET CITY WANT WANT_AFTER -- CMD ARG...
+//     Loads the page, waits until the card of TARGET shows WANT (the province
+//     figure) and the bar of CITY exists, runs CMD (which appends an event),
+//     then waits until the same card shows WANT_AFTER, the "last update" seq
+//     has grown and the city's bar has moved — without a reload.
+//   node dashboard.js view BASE_URL EXPECT.json
+//     What a reader sees (EXPECT holds the figures per ledgerctl): Chinese by
+//     default with <html lang>, drawn with a CJK font; English for an English
+//     browser; no internal references; a city drill-down showing that city's
+//     figures; the CSV, SVG and PNG exports; the layout at 1400 and 420 px
+//     (no horizontal overflow; screenshots kept in $TMPDIR).
+//   node dashboard.js down BASE_URL
+//     With the daemon stopped: a plain sentence, no address or error code.
 //
-// Loads BASE_URL/?plan=PLAN&year=YEAR, waits until the card of TARGET shows
-// WANT (the province figure) and the bar of CITY exists, runs CMD (which
-// appends an event), then waits until the same card shows WANT_AFTER and the
-// "last update" seq has grown — without a reload (a mark left on the window
-// must survive). Any page error, console error or failed request fails it.
-// Exit status: 0 passed; 1 failed; 77 Chromium could not be launched.
+// Any page error, console error or failed request fails it. Exit status: 0
+// passed; 1 failed; 77 Chromium could not be launched.
 'use strict';
 const { spawnSync } = require('child_process');
+const fs = require('fs');
 const path = require('path');
 
-const [base, plan, year, target, city, want, wantAfter, sep, ...cmd] = process.argv.slice(2);
-if (!wantAfter || sep !== '--' || !cmd.length) {
-  console.error('usage: node dashboard.js BASE_URL PLAN YEAR TARGET CITY WANT WANT_AFTER -- CMD ARG...');
-  process.exit(2);
-}
+const [mode, base, ...rest] = process.argv.slice(2);
 const exe = process.env.CHROMIUM || '/usr/bin/chromium';
 const shots = process.env.TMPDIR || '/tmp';
 
 function fail(msg) {
-  console.error('dashboard.js: FAIL: ' + msg);
+  msg = [...new Set(String(msg).split('; '))].slice(0, 4).join('; ');
+  console.error(`dashboard.js ${mode}: FAIL: ${msg}`);
   process.exitCode = 1;
   throw new Error(msg);
 }
+const say = (msg) => console.log(`dashboard.js ${mode}: ${msg}`);
 
-(async () => {
+async function launch() {
   let chromium;
   try {
     ({ chromium } = require('playwright-core'));
@@ -36,89 +43,230 @@ function fail(msg) {
     console.error('dashboard.js: playwright-core is not installed (npm ci in tests/browser): ' + e.message);
     process.exit(1);
   }
-  let browser;
   try {
-    browser = await chromium.launch({ executablePath: exe, headless: true, timeout: 30000,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    // launch() gives each run a fresh temporary profile (--user-data-dir).
+    return await chromium.launch({ executablePath: exe, headless: true, timeout: 30000,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+        '--disable-component-update', '--no-first-run'] });
   } catch (e) {
     console.error(`dashboard.js: unable to launch ${exe}: ${e.message.split('\n')[0]}`);
     process.exit(77);
   }
-  const problems = [];
-  const page = await browser.newPage();
+}
+
+// A page of a new context (locale, viewport) that records every problem.
+async function openPage(browser, opts, problems, allowFailed) {
+  const ctx = await browser.newContext({ acceptDownloads: true, locale: 'zh-CN', viewport: { width: 1400, height: 1000 }, ...opts });
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  page.on('console', (m) => { if (m.type() === 'error' && !allowFailed) problems.push('console error: ' + m.text()); });
+  page.on('requestfailed', (r) => {
+    // The SSE stream is cut when the page closes; anything else failing is a fault.
+    if (!r.url().includes('/api/events') && !allowFailed) problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`);
+  });
+  return page;
+}
+
+async function goto(page, url) {
+  const resp = await page.goto(url, { waitUntil: 'load', timeout: 15000 });
+  if (!resp || resp.status() !== 200) fail(`GET ${url}: ${resp && resp.status()}`);
+}
+
+async function waitValue(page, sel, want, what, problems, timeout = 15000) {
   try {
-    page.on('pageerror', (e) => problems.push('page error: ' + e.message));
-    page.on('console', (m) => { if (m.type() === 'error') problems.push('console error: ' + m.text()); });
-    page.on('requestfailed', (r) => {
-      // The SSE stream is cut when the page closes; anything else failing is a fault.
-      if (!r.url().includes('/api/events')) problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`);
-    });
-    const url = `${base}/?plan=${encodeURIComponent(plan)}&year=${year}&target=${encodeURIComponent(target)}`;
-    const resp = await page.goto(url, { waitUntil: 'load', timeout: 15000 });
-    if (!resp || resp.status() !== 200) fail(`GET ${url}: ${resp && resp.status()}`);
-
-    const card = `article.card[data-target="${target}"]`;
-    const actual = `${card} .actual`;
-    try {
-      await page.waitForFunction(([sel, v]) => {
-        const e = document.querySelector(sel);
-        return e && e.dataset.value === v;
-      }, [actual, want], { timeout: 15000 });
-    } catch (e) {
-      const got = await page.$eval(actual, (x) => x.dataset.value).catch(() => 'no such element');
-      fail(`the card of ${target} does not show the seeded ${want} (shows ${got}); ${problems.join('; ')}`);
-    }
-    const cityBar = `#cities rect[data-region="${city}"]`;
-    const cityBefore = await page.$eval(cityBar, (e) => e.dataset.value).catch(() => null);
-    if (cityBefore === null) fail(`no per-city bar for ${city}`);
-    const title = await page.$eval('#plan-title', (e) => e.textContent);
-    if (!title) fail('the plan title is empty');
-    await page.waitForFunction(() => document.getElementById('live').textContent.startsWith('live'),
-      null, { timeout: 10000 }).catch(() => fail('the live indicator never says "live"'));
-    const seqBefore = Number(await page.$eval('#last', (e) => e.dataset.seq));
-    const line = await page.$$eval('#line polyline.actual', (e) => e.length);
-    if (line !== 1) fail('no cumulative line');
-    const pace = await page.$$eval('#line line.pace', (e) => e.length);
-    if (pace !== 1) fail('no target pace line');
-    await page.evaluate(() => { window.__noReload = 1; });
-    await page.screenshot({ path: path.join(shots, 'dashboard-before.png'), fullPage: true });
-    console.log(`dashboard.js: page shows ${target} = ${want}, ${city} bar = ${cityBefore}, seq ${seqBefore}; appending`);
-
-    const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', timeout: 15000 });
-    if (r.status !== 0) fail(`${cmd.join(' ')}: exit ${r.status}: ${r.stderr}`);
-    process.stdout.write(r.stdout);
-
-    const t0 = Date.now();
-    try {
-      await page.waitForFunction(([sel, v]) => {
-        const e = document.querySelector(sel);
-        return e && e.dataset.value === v;
-      }, [actual, wantAfter], { timeout: 10000 });
-    } catch (e) {
-      const got = await page.$eval(actual, (x) => x.dataset.value).catch(() => 'no such element');
-      fail(`after the append the card of ${target} shows ${got}, not ${wantAfter}; ${problems.join('; ')}`);
-    }
-    const ms = Date.now() - t0;
-    if (!(await page.evaluate(() => window.__noReload === 1))) fail('the page was reloaded');
-    const seqAfter = Number(await page.$eval('#last', (e) => e.dataset.seq));
-    if (!(seqAfter > seqBefore)) fail(`the last-update seq did not grow (${seqBefore} -> ${seqAfter})`);
-    // The city's report is a message of its own (topic progress/PLAN/CITY), maybe a moment later.
-    const cityWant = String(Number(cityBefore) + 1);
-    await page.waitForFunction(([sel, v]) => {
-      const e = document.querySelector(sel);
+    await page.waitForFunction(([s, v]) => {
+      const e = document.querySelector(s);
       return e && e.dataset.value === v;
-    }, [cityBar, cityWant], { timeout: 10000 }).catch(() => null);
-    const cityAfter = await page.$eval(cityBar, (e) => e.dataset.value);
-    if (cityAfter !== cityWant) fail(`the ${city} bar shows ${cityAfter}, wanted ${cityWant}`);
-    const dots = await page.$$eval('#line circle.dot', (e) => e.length);
-    if (dots < 2) fail(`the cumulative line has ${dots} point(s) after an update, wanted 2 or more`);
-    await page.screenshot({ path: path.join(shots, 'dashboard-after.png'), fullPage: true });
-    if (problems.length) fail(problems.join('; '));
-    console.log(`dashboard.js: updated live to ${wantAfter} in ${ms} ms (seq ${seqBefore} -> ${seqAfter}), ${city} bar ${cityBefore} -> ${cityAfter}`);
+    }, [sel, String(want)], { timeout });
+  } catch (e) {
+    const got = await page.$eval(sel, (x) => x.dataset.value).catch(() => 'no such element');
+    fail(`${what}: shows ${got}, wanted ${want}; ${problems.join('; ')}`);
+  }
+}
+
+// --- live --------------------------------------------------------------------
+
+async function live(browser) {
+  const [plan, year, target, city, want, wantAfter, sep, ...cmd] = rest;
+  if (!wantAfter || sep !== '--' || !cmd.length) fail('usage: live BASE_URL PLAN YEAR TARGET CITY WANT WANT_AFTER -- CMD ARG...');
+  const problems = [];
+  const page = await openPage(browser, {}, problems);
+  await goto(page, `${base}/?plan=${encodeURIComponent(plan)}&year=${year}&target=${encodeURIComponent(target)}`);
+  const actual = `article.card[data-target="${target}"] .actual`;
+  await waitValue(page, actual, want, `the card of ${target}`, problems);
+  const cityBar = `#cities rect[data-region="${city}"]`;
+  const cityBefore = await page.$eval(cityBar, (e) => e.dataset.value).catch(() => null);
+  if (cityBefore === null) fail(`no per-city bar for ${city}`);
+  const title = await page.$eval('#plan-title', (e) => e.textContent);
+  if (!title) fail('the plan title is empty');
+  await page.waitForSelector('#live.on', { timeout: 10000 }).catch(() => fail('the live indicator never turns on'));
+  const seqBefore = Number(await page.$eval('#last', (e) => e.dataset.seq));
+  if ((await page.$$('#line line.pace')).length !== 1) fail('no target pace line');
+  await page.evaluate(() => { window.__noReload = 1; });
+  say(`page shows ${target} = ${want}, ${city} bar = ${cityBefore}, seq ${seqBefore}; appending`);
+
+  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', timeout: 15000 });
+  if (r.status !== 0) fail(`${cmd.join(' ')}: exit ${r.status}: ${r.stderr}`);
+  process.stdout.write(r.stdout);
+
+  const t0 = Date.now();
+  await waitValue(page, actual, wantAfter, `after the append the card of ${target}`, problems, 10000);
+  const ms = Date.now() - t0;
+  if (!(await page.evaluate(() => window.__noReload === 1))) fail('the page was reloaded');
+  const seqAfter = Number(await page.$eval('#last', (e) => e.dataset.seq));
+  if (!(seqAfter > seqBefore)) fail(`the last-update seq did not grow (${seqBefore} -> ${seqAfter})`);
+  // The city's report is a message of its own (topic progress/PLAN/CITY), maybe a moment later.
+  await waitValue(page, cityBar, Number(cityBefore) + 1, `the ${city} bar`, problems, 10000);
+  await page.screenshot({ path: path.join(shots, 'dashboard-live.png'), fullPage: true });
+  if (problems.length) fail(problems.join('; '));
+  say(`updated live to ${wantAfter} in ${ms} ms (seq ${seqBefore} -> ${seqAfter})`);
+}
+
+// --- view --------------------------------------------------------------------
+
+// The fonts Chromium drew sel's text with (DevTools: CSS.getPlatformFontsForNode).
+async function fontsOf(page, sel) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('DOM.enable');
+  await cdp.send('CSS.enable');
+  const { root } = await cdp.send('DOM.getDocument', { depth: -1 });
+  const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector: sel });
+  if (!nodeId) fail(`no element ${sel}`);
+  const { fonts } = await cdp.send('CSS.getPlatformFontsForNode', { nodeId });
+  await cdp.detach();
+  return fonts;
+}
+
+// Nothing wider than the window: the page does not scroll sideways, and
+// no element of the page reaches past its right edge.
+async function checkLayout(page, width) {
+  await page.setViewportSize({ width, height: 1000 });
+  await page.waitForTimeout(400); // the charts redraw after a resize
+  const over = await page.evaluate(() => {
+    const w = document.documentElement.clientWidth;
+    const bad = [];
+    if (document.documentElement.scrollWidth > w) bad.push(`the page is ${document.documentElement.scrollWidth}px wide`);
+    for (const e of document.querySelectorAll('header *, main *, footer')) {
+      const r = e.getBoundingClientRect();
+      if (r.width && (r.right > w + 0.5 || r.left < -0.5)) bad.push(`${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${e.getAttribute('class') || ''} spans ${Math.round(r.left)}..${Math.round(r.right)}`);
+    }
+    return bad.slice(0, 5);
+  });
+  const file = path.join(shots, `dashboard-${width}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  if (over.length) fail(`at ${width} px: ${over.join('; ')} (screenshot ${file})`);
+  // Cards side by side on a desktop, one column on a phone.
+  const cols = await page.$$eval('article.card', (cs) => new Set(cs.map((c) => Math.round(c.getBoundingClientRect().left))).size);
+  if (width >= 1400 && cols < 3) fail(`at ${width} px the cards stand in ${cols} column(s)`);
+  if (width <= 420 && cols !== 1) fail(`at ${width} px the cards stand in ${cols} columns`);
+  say(`layout at ${width} px: no overflow, ${cols} card column(s); ${file}`);
+}
+
+async function download(page, click) {
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), click()]);
+  const file = path.join(shots, dl.suggestedFilename());
+  await dl.saveAs(file);
+  return { name: dl.suggestedFilename(), data: fs.readFileSync(file) };
+}
+
+async function view(browser) {
+  const x = JSON.parse(fs.readFileSync(rest[0], 'utf8'));
+  const problems = [];
+  const page = await openPage(browser, {}, problems);
+  const card = (t) => `article.card[data-target="${t}"] .actual`;
+  await goto(page, `${base}/?plan=${x.plan}&year=${x.year}&target=${x.target}`);
+  await waitValue(page, card(x.target), x.province, 'the province figure', problems);
+
+  // Chinese, drawn with a CJK font, and nothing internal on the screen.
+  const lang = await page.evaluate(() => document.documentElement.lang);
+  if (lang !== 'zh-CN') fail(`<html lang="${lang}">, wanted zh-CN`);
+  const h1 = await page.$eval('h1', (e) => e.textContent);
+  if (h1 !== '计划进展') fail(`the heading is '${h1}'`);
+  for (const sel of ['h1', `#cities g.city[data-region="${x.city}"] text.name`, 'article.card h3']) {
+    const fonts = await fontsOf(page, sel);
+    const cjk = fonts.filter((f) => /CJK|Noto Sans SC|WenQuanYi|Droid Sans Fallback/i.test(f.familyName));
+    const glyphs = fonts.reduce((n, f) => n + f.glyphCount, 0);
+    if (!cjk.length || cjk.reduce((n, f) => n + f.glyphCount, 0) < glyphs - 2)
+      fail(`${sel} is not drawn with a CJK font: ${JSON.stringify(fonts)}`);
+  }
+  const text = await page.evaluate(() => document.body.innerText);
+  for (const bad of ['seeds/', '§', 'sum:', 'amount_fen', 'distinct_members', 'tcp://', 'ERR_'])
+    if (text.includes(bad)) fail(`the page shows '${bad}'`);
+  say(`Chinese (lang ${lang}), drawn with ${(await fontsOf(page, 'h1')).map((f) => f.familyName).join(', ')}`);
+
+  // The layout holds on a desktop and on a phone.
+  await checkLayout(page, 1400);
+  await checkLayout(page, 420);
+  await page.setViewportSize({ width: 1400, height: 1000 });
+
+  // Drill-down: a click on a city shows that city's figures.
+  await page.click(`#cities g.city[data-region="${x.city}"]`);
+  await page.waitForFunction((c) => new URLSearchParams(location.search).get('region') === String(c), x.city, { timeout: 5000 })
+    .catch(() => fail('the click on the city does not open it'));
+  const crumb = await page.$eval('#crumb-city', (e) => e.textContent);
+  if (crumb !== x.cityName) fail(`the drill-down is titled '${crumb}', not '${x.cityName}'`);
+  for (const [t, v] of Object.entries(x.cityFigures)) await waitValue(page, card(t), v, `${x.cityName}'s ${t}`, problems, 5000);
+  const money = await page.$eval(`article.card[data-target="${x.moneyTarget}"] .actual`, (e) => e.textContent);
+  if (money !== x.cityMoney) fail(`${x.cityName}'s ${x.moneyTarget} reads '${money}', wanted '${x.cityMoney}'`);
+  say(`drill-down into ${crumb}: ${JSON.stringify(x.cityFigures)}, ${money}`);
+
+  // Exports of that view.
+  const csv = await download(page, () => page.click('#export-csv'));
+  const lines = csv.data.toString('utf8').replace(/^\ufeff/, '').trim().split(/\r\n/);
+  if (!lines[0].startsWith('指标,指标编号,')) fail(`the CSV header is '${lines[0]}'`);
+  for (const [t, v] of Object.entries(x.cityFigures)) {
+    const row = lines.find((l) => l.split(',')[1] === t);
+    if (!row || row.split(',')[5] !== x.cityName || row.split(',')[6] !== String(v)) fail(`the CSV row of ${t}: '${row}'`);
+  }
+  if (lines.some((l) => l.split(',')[4] !== String(x.city) && l !== lines[0])) fail('the CSV of a city holds other regions');
+  const svg = await download(page, () => page.click('button[data-chart="cities"][data-format="svg"]'));
+  const svgText = svg.data.toString('utf8');
+  if (!svgText.includes('<svg') || !svgText.includes(x.cityName) || !svgText.includes('fill="rgb(')) fail(`the SVG export: ${svgText.slice(0, 200)}`);
+  const png = await download(page, () => page.click('button[data-chart="line"][data-format="png"]'));
+  if (png.data.length < 1000 || png.data.toString('hex', 0, 8) !== '89504e470d0a1a0a') fail(`the PNG export (${png.data.length} bytes) is not a PNG`);
+  say(`exports: ${csv.name} (${lines.length - 1} rows), ${svg.name}, ${png.name} (${png.data.length} bytes)`);
+
+  // Back to the province.
+  await page.click('#back');
+  await waitValue(page, card(x.target), x.province, 'the province figure after going back', problems, 5000);
+
+  // An English browser gets English.
+  const en = await openPage(browser, { locale: 'en-US' }, problems);
+  await goto(en, `${base}/?plan=${x.plan}&year=${x.year}`);
+  await waitValue(en, card(x.target), x.province, 'the province figure in English', problems);
+  const enLang = await en.evaluate(() => document.documentElement.lang);
+  const enH1 = await en.$eval('h1', (e) => e.textContent);
+  if (enLang !== 'en' || enH1 !== 'Plan progress') fail(`an English browser gets lang '${enLang}', '${enH1}'`);
+  if (problems.length) fail(problems.join('; '));
+}
+
+// --- down --------------------------------------------------------------------
+
+async function down(browser) {
+  const problems = [];
+  const page = await openPage(browser, {}, problems, true);
+  await goto(page, `${base}/`);
+  await page.waitForSelector('#error:not([hidden])', { timeout: 15000 }).catch(() => fail('no message while the daemon is down'));
+  const msg = await page.$eval('#error', (e) => e.textContent);
+  if (!msg.includes('成员账本服务暂时没有响应')) fail(`the message is '${msg}'`);
+  if (/tcp:|ipc:|127\.0\.0\.1|ERR_|\d{3,}/.test(msg)) fail(`the message shows an address or code: '${msg}'`);
+  if (problems.length) fail(problems.join('; '));
+  say(`the daemon is down: '${msg}'`);
+}
+
+(async () => {
+  const modes = { live, view, down };
+  if (!modes[mode] || !base) {
+    console.error('usage: node dashboard.js live|view|down BASE_URL ...');
+    process.exit(2);
+  }
+  const browser = await launch();
+  try {
+    await modes[mode](browser);
   } finally {
     await browser.close();
   }
 })().catch((e) => {
-  if (!process.exitCode) console.error('dashboard.js: FAIL: ' + e.message);
+  if (!process.exitCode) console.error(`dashboard.js ${mode}: FAIL: ${e.message}`);
   process.exitCode = 1;
 });

@@ -15,16 +15,16 @@
  * log, rebuilt from it when it cannot be trusted:
  *   idem       event_id (16 bytes)            → seq (8 BE)          permanent
  *   streams    stream name, 0, version (8 BE) → seq (8 BE)
- *              stream name, 0, 0xff × 8       → version, state (daemon/model.c)
+ *              stream name, 0, 0xff × 8       → version, state (core/model.c)
  *   persons    person_hash (32 bytes)         → member_id
  *   stations   station_id                     → org_id
  *   fixes      target seq (8 BE)              → correcting seq (8 BE) + kind
  *   refunds    DuesPaid seq (8 BE)            → fen refunded so far (8 BE)
  *   merkle     end leaf (8 BE), level (1)     → 32-byte hash of the complete
  *              subtree of 2^level leaves ending before leaf `end`
- *              (daemon/merkle.h)
+ *              (core/merkle.h)
  *   imeta      "applied" → seq (8 BE) + hash (32) of the last event the
- *              index reflects (daemon/writer.c)
+ *              index reflects (core/writer.c)
  *
  * A write transaction spans both; store_commit commits the log (synced)
  * first, then the index (not synced). So the index can be behind the log but

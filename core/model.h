@@ -58,7 +58,7 @@ int model_fix_get(store_txn *t, uint64_t seq, int *kind, uint64_t *by);
 /* The parent (parent[0] = 0 for a root) and region (NULL: not wanted) of
  * an organisation, as registered (neither ever changes): 0,
  * LD_E(NOT_FOUND) or a storage error. The org parent chain of role scopes
- * (daemon/roles.c) and subscription filters (daemon/subscribe.c). */
+ * (core/roles.c) and subscription filters (core/subscribe.c). */
 int model_org_parent(store_txn *t, const char *org_id, char parent[LD_ID_MAX + 1],
 		     uint32_t *region);
 

@@ -2,7 +2,7 @@
  * subscribe.h — subscriptions to the event stream, the part that knows no
  * transport: reading a page of the log after a seq through a filter, and the
  * registry of subscribers seen recently. The long-poll (waiting for the next
- * commit without holding a thread) is NNG's business and lives in server.c.
+ * commit without holding a thread) is NNG's business and lives in server/.
  *
  * A page is the stored bytes of the matching events (store_val pointing into
  * the map, valid until the read transaction ends), in seq order, plus the

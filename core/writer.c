@@ -9,7 +9,7 @@
 #include "keystore.h"
 #include "log.h"
 #include "merkle.h"
-#include "metrics.h"
+#include "counters.h"
 #include "model.h"
 
 struct writer {
@@ -573,7 +573,7 @@ static void commit_batch(writer *w, append_req *batch)
 		log_debug("writer: %zu events: applied in %lld us, committed in %lld us", total,
 			  (long long)(applied - recorded_at), (long long)(done - applied));
 		if (status != STORE_MAP_FULL)
-			metrics_commit(total, done - recorded_at, status == 0);
+			counters_commit(total, done - recorded_at, status == 0);
 		if (status == 0) {
 			/* Only a commit that appended moves the head (a batch of
 			 * duplicates and rejections leaves it as it was). */

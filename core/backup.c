@@ -13,7 +13,7 @@
 #include "keystore.h"
 #include "log.h"
 #include "merkle.h"
-#include "metrics.h"
+#include "counters.h"
 
 struct backup {
 	store *s;
@@ -95,7 +95,7 @@ static void *backup_main(void *arg)
 	if (rc == 0 && b->keys)
 		rc = keystore_backup(b->keys, r.dir, &e);
 	r.duration_us = mono_us() - start;
-	metrics_backup(rc == 0, r.duration_us, r.bytes);
+	counters_backup(rc == 0, r.duration_us, r.bytes);
 	if (rc == 0)
 		log_info("backup: '%s' done: %llu bytes, seq >= %llu, %.3f s", r.dir,
 			 (unsigned long long)r.bytes, (unsigned long long)r.head_seq,

@@ -24,7 +24,7 @@
 #include "history.h"
 #include "log.h"
 #include "members.h"
-#include "metrics.h"
+#include "counters.h"
 #include "model.h"
 #include "pii.h"
 #include "progress.h"
@@ -62,7 +62,7 @@ struct server {
 	runner *proj;
 	merkle_signer *signer;
 	const roles *roles; /* NULL: development mode, everyone is admin */
-	keystore *keys;     /* personal data (daemon/pii.h); NULL: none accepted */
+	keystore *keys;     /* personal data (core/pii.h); NULL: none accepted */
 	size_t max_msg;
 	worker *workers;
 	int nworkers;
@@ -152,7 +152,7 @@ static nng_msg *pack_response(const Ledger__Response *resp)
 
 static void fill_error(Ledger__Error *err, const ld_errinfo *e)
 {
-	metrics_error(e->code);
+	counters_error(e->code);
 	ledger__error__init(err);
 	err->has_code = 1;
 	err->code = ld_wire_code(e->code);
@@ -230,7 +230,7 @@ static nng_msg *append_reply(const append_req *r)
 			accepted++;
 		}
 	}
-	metrics_append(n, accepted, dups, rejected);
+	counters_append(n, accepted, dups, rejected);
 	res.n_results = n;
 	res.results = ptrs;
 	res.has_head_seq = res.has_accepted = res.has_duplicates = res.has_rejected = 1;
@@ -876,7 +876,7 @@ static nng_msg *start_append(worker *w, Ledger__Request *req, const char *identi
 		memset(&e, 0, sizeof(e));
 		/* Personal data: the national ID becomes person_hash before
 		 * anything else sees it; name and phone are sealed once the
-		 * event passed its checks (daemon/pii.h). */
+		 * event passed its checks (core/pii.h). */
 		int rc = w->srv->keys ? pii_prepare(w->srv->keys, a->events[i], &e) : 0;
 		if (rc == 0)
 			rc = check_event(a->events[i], now, &e);
@@ -1577,10 +1577,10 @@ static nng_msg *dispatch(worker *w, nng_msg *msg, page *p, int *handed_off)
 		return error_reply(&e);
 	}
 	if (codec_request_unpack(nng_msg_body(msg), len, &req, &e)) {
-		metrics_request(0);
+		counters_request(0);
 		return error_reply(&e);
 	}
-	metrics_request((int)req->command_case);
+	counters_request((int)req->command_case);
 	/* Who asks, and may they? */
 	char identity[WRITER_ACTOR_MAX];
 	const role *ro = NULL;

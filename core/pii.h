@@ -1,6 +1,6 @@
 /*
  * pii.h — personal data on the way in and out of the log
- * (proto/PROTOCOL.md, "Personal data"; the keys: daemon/keystore.h).
+ * (proto/PROTOCOL.md, "Personal data"; the keys: core/keystore.h).
  *
  * In (server threads, on an append's events, in this order):
  *   pii_prepare  national_id → person_hash (HMAC with the server secret); the

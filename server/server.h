@@ -63,11 +63,11 @@ typedef struct server_options {
 	 * listener's CA, or with an expired one, fails the handshake). TLS
 	 * 1.2 (NNG 1.5.2 with mbed TLS). */
 	const char *tls_cert, *tls_key, *tls_ca;
-	/* Who may do what (daemon/roles.h); NULL: the development mode,
+	/* Who may do what (core/roles.h); NULL: the development mode,
 	 * everyone is admin. Must outlive the server. */
 	const roles *roles;
 	struct keystore *keys; /* personal data: hashes national IDs, seals names
-				* and phones, decrypts them on reads (daemon/pii.h);
+				* and phones, decrypts them on reads (core/pii.h);
 				* NULL: events with personal data are refused */
 	const char *data_dir; /* where the secret files live (hot backups copy them) */
 } server_options;

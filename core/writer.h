@@ -7,7 +7,7 @@
  * then reports every request of the batch done. "Recorded" in a result thus
  * means on disk: it survives kill -9 and power loss.
  *
- * The transaction spans the log's two environments (daemon/store.h): the
+ * The transaction spans the log's two environments (core/store.h): the
  * log is committed durably first, then the indexes (unsynced) with their
  * checkpoint, "applied" (the batch's last seq and hash). An index that
  * missed a commit (its commit failed after the log's, or the process died
@@ -21,7 +21,7 @@
  *
  * MDB_MAP_FULL (from a put or from the commit) aborts the batch, grows the
  * map and redoes the batch; requests are kept until their commit succeeds.
- * The Merkle tree of the log (daemon/merkle.h) is appended to in the same
+ * The Merkle tree of the log (core/merkle.h) is appended to in the same
  * transaction, from a working copy of its right edge that a failed attempt
  * (or an atomic request's rejection) throws away with the rest.
  * A full disk or another storage failure fails the whole batch with
@@ -57,7 +57,7 @@ typedef void (*append_done_fn)(append_req *r);
 struct append_req {
 	/* Filled by the submitter. */
 	Ledger__AppendRequest *req; /* owned by the submitter; not changed */
-	char actor[WRITER_ACTOR_MAX]; /* the authenticated identity (server.c) */
+	char actor[WRITER_ACTOR_MAX]; /* the authenticated identity (server/) */
 	const role *role;    /* NULL: no limits; a clerk: each event is checked
 			      * against its scope (roles_check_event) in the
 			      * write transaction, after the duplicate check and
@@ -80,10 +80,10 @@ typedef struct writer writer;
 typedef void (*writer_commit_fn)(void *arg, uint64_t head_seq);
 
 typedef struct writer_options {
-	/* 1: do not maintain the Merkle tree of the log (daemon/merkle.h), for
+	/* 1: do not maintain the Merkle tree of the log (core/merkle.h), for
 	 * benchmarks; the next start without it catches the tree up. */
 	int no_merkle;
-	/* The keystore (daemon/keystore.h): a MemberForgotten event destroys
+	/* The keystore (core/keystore.h): a MemberForgotten event destroys
 	 * its member's key before it is recorded. NULL: keys are not touched. */
 	struct keystore *keys;
 } writer_options;

@@ -1,7 +1,7 @@
 /*
  * roles.h — who may do what: the role file (docs/ROLES.md) and the checks.
  *
- * An identity is the string the server reads from a connection (server.c):
+ * An identity is the string the server reads from a connection (server/):
  * "tls:<group>" for tls+tcp:// (the name of the listener whose client CA
  * issued the certificate: NNG 1.5.2 cannot read a certificate's CN),
  * "uid:<number>" for ipc://, and "addr:<ip>" for plain tcp:// (development

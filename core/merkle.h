@@ -2,13 +2,13 @@
  * merkle.h — the daemon's Merkle tree of the log (RFC 6962; the math is in
  * proto/rfc6962.h) and the key that signs its tree heads.
  *
- * The tree is stored in the log's index environment (DATA/index/, daemon/
+ * The tree is stored in the log's index environment (DATA/index/, core/
  * store.h: derived from the log, rebuilt from it), database "merkle": every
  * complete subtree (start, level) as its hash under the key (end leaf 8 BE,
  * level 1 byte), end = start + 2^level. An append completes the leaf and the
  * subtrees it closes, all with the same end and increasing levels, so keys
  * only ever grow and are written with MDB_APPEND. The writer appends in the
- * same transaction as the events (daemon/writer.c), so the tree and the log
+ * same transaction as the events (core/writer.c), so the tree and the log
  * commit or fail together; about two nodes (~100 bytes) per event. Any proof
  * reads O(log n) nodes.
  *

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# monitor_test.sh — ledger-monitor's full-screen view in a real terminal
+# (tmux, on a private server): the header (plan, as-of time and seq, live or
+# polling) is visible on an 80x24 and a 200x60 terminal; updates, driven by
+# appending events, redraw in place and add nothing to the scrollback
+# (#{history_size}); figures with yuan and Chinese city names line up (widths
+# by wcwidth, not bytes); the keys page, choose a city and a year, and quit;
+# a resize redraws at the new size; without a feed the header says it polls,
+# and that the daemon does not answer when it is gone. Also: an unknown
+# region is called unknown, not malformed.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+need_ledgerctl
+MONITOR="$BUILD/ledger-monitor"
+[ -x "$MONITOR" ] || fail "no monitor at $MONITOR"
+command -v tmux >/dev/null || fail "'tmux' is not installed (scripts/install-deps.sh)"
+PLAN=jiangsu-2024-2026
+YEAR=2025
+
+TMUX_SOCK="$TMPDIR/tmux.sock"
+tm() { tmux -S "$TMUX_SOCK" -f /dev/null "$@"; }
+cleanup() {
+	tm kill-server 2>/dev/null || true
+	stop_ledgerd
+}
+
+# --- arguments ---------------------------------------------------------------
+start_ledgerd --plans "$ROOT/plans" --pub "tcp://127.0.0.1:$(free_port)" --feed-interval-ms 50
+trap cleanup EXIT
+export LEDGER_URL="$URL"
+export LEDGER_ID_KEY="monitor-test-key"
+
+set +e
+"$MONITOR" --url "$URL" "$PLAN" --region 990000 --once >"$TMPDIR/r.out" 2>"$TMPDIR/r.err"
+rc=$?
+set -e
+[ "$rc" = 2 ] || fail "--region 990000: exit $rc, wanted 2"
+grep -q "region 990000 is unknown to plan '$PLAN'.*320100 南京市" "$TMPDIR/r.err" ||
+	{ cat "$TMPDIR/r.err" >&2; fail "--region 990000 is not called unknown"; }
+grep -q "6-digit" "$TMPDIR/r.err" && fail "--region 990000 is called malformed"
+set +e
+"$MONITOR" --url "$URL" "$PLAN" --region 32010x --once 2>"$TMPDIR/r.err"
+rc=$?
+"$MONITOR" --url "$URL" "$PLAN" --year 2031 --once 2>"$TMPDIR/y.err"
+rcy=$?
+set -e
+[ "$rc" = 2 ] && grep -q "'32010x' is not a 6-digit region code" "$TMPDIR/r.err" ||
+	fail "--region 32010x: exit $rc, $(cat "$TMPDIR/r.err")"
+[ "$rcy" = 2 ] && grep -q "runs from 2024 to 2026, not in 2031" "$TMPDIR/y.err" ||
+	fail "--year 2031: exit $rcy, $(cat "$TMPDIR/y.err")"
+
+# --- a small province, with money --------------------------------------------
+ok org add JS --name JS --kind federation-province --region 320000 --at 2024-01-02
+ok org add NJ --name NJ --kind federation-city --region 320100 --parent JS --at 2024-01-02
+ok org add SZ --name SZ --kind federation-city --region 320500 --parent JS --at 2024-01-02
+join_member() { # ID ORG REGION DAY
+	ok join "$1" --org "$2" --path platform-work --channel online --group delivery-rider \
+		--employment self-employed --region "$3" --national-id "3201021990010${1#M}" --at "$YEAR-$4"
+}
+join_member M1001 NJ 320102 02-01
+join_member M1002 SZ 320505 03-01
+ok service education-grant --org NJ --member M1001 --yuan 123456.78 --at "$YEAR-04-01"
+ok service education-grant --org SZ --member M1002 --yuan 2000 --at "$YEAR-04-02"
+recorded
+
+# --- the terminal --------------------------------------------------------------
+# start_monitor NAME COLSxROWS ARG...: the monitor in a new tmux session; when
+# it ends the pane says so and stays.
+start_monitor() {
+	local name=$1 size=$2
+	shift 2
+	tm new-session -d -s "$name" -x "${size%x*}" -y "${size#*x}" \
+		"env LANG=C.UTF-8 TERM=screen-256color '$MONITOR' --url '$URL' $* 2>'$TMPDIR/$name.err'; echo \"EXITED \$?\"; sleep 600"
+}
+cap() { tm capture-pane -p -t "$1"; }
+history_size() { tm display -p -t "$1" '#{history_size}'; }
+# wait_screen NAME REGEX WHAT: until the pane shows REGEX (10 s)
+wait_screen() {
+	for _ in $(seq 100); do
+		grep -Eq -- "$2" <<<"$(cap "$1")" && return 0
+		sleep 0.1
+	done
+	echo "--- the screen of $1:" >&2
+	cap "$1" >&2
+	cat "$TMPDIR/$1.err" >&2 2>/dev/null || true
+	fail "$3"
+}
+# line NAME N: the Nth line of the pane (1-based)
+line() { cap "$1" | sed -n "${2}p"; }
+pane_size() { tm display -p -t "$1" '#{pane_width}x#{pane_height}'; }
+
+# The header, at 80x24.
+start_monitor small 80x24 "$PLAN"
+wait_screen small "^as of .*, seq $SEQ " "the header's as-of line with seq $SEQ at 80x24"
+expect_eq "$(pane_size small)" 80x24 "the pane's size"
+line small 1 | grep -q "^江苏省.* — $PLAN" || fail "the first line is not the plan's title: $(line small 1)"
+line small 2 | grep -q "live: feed tcp://" || fail "the header does not say live: $(line small 2)"
+line small 3 | grep -q "^city: all regions   year: every year" || fail "line 3: $(line small 3)"
+line small 24 | grep -q "q quit.*lines 1-19 of [0-9]" || fail "the key line: $(line small 24)"
+expect_eq "$(cap small | wc -l)" 24 "lines on the 80x24 screen"
+
+# Updates redraw in place: the scrollback does not grow.
+H0=$(history_size small)
+for i in 1 2 3 4 5; do
+	ok activity themed-activity --org NJ --participants "$i" --at "$YEAR-05-0$i"
+	recorded
+	wait_screen small "^as of .*, seq $SEQ " "the header after update $i (seq $SEQ)"
+	expect_eq "$(history_size small)" "$H0" "the scrollback after update $i"
+done
+wait_screen small "[1-9][0-9]* updates?, 1 full read" "the update count"
+line small 1 | grep -q "^江苏省" || fail "the title scrolled away after the updates"
+
+# Paging: PgDn moves the body, Home brings it back, End shows the last line.
+tm send-keys -t small NPage
+wait_screen small "lines 19-37 of " "PgDn (a page less one line of overlap)"
+line small 1 | grep -q "^江苏省" || fail "the title scrolled away with the body"
+TOTAL=$(line small 24 | sed -n 's/.*lines [0-9]*-[0-9]* of \([0-9]*\).*/\1/p')
+tm send-keys -t small End
+wait_screen small "lines $((TOTAL - 18))-$TOTAL of $TOTAL" "End shows the last page"
+tm send-keys -t small Home
+wait_screen small "lines 1-19 of $TOTAL" "Home"
+
+# Columns line up whatever the text: find the education grant's block (money
+# with ¥, Chinese city names) by paging, and compare where " / " falls.
+tm resize-window -t small -x 200 -y 60
+wait_screen small "lines 1-55 of " "the redraw after a resize to 200x60"
+expect_eq "$(pane_size small)" 200x60 "the pane's size after the resize"
+line small 1 | grep -q "^江苏省" || fail "no title after the resize"
+[ "$(line small 4 | tr -d '\n' | python3 -c 'import sys; print(len(sys.stdin.read()))')" = 200 ] ||
+	fail "the rule under the header is not 200 columns after the resize"
+line small 6 | grep -q '\[[-#]*\]' || fail "no progress bars at 200 columns: $(line small 6)"
+for _ in $(seq 20); do
+	cap small | grep -q '^education-grant-amount' && break
+	tm send-keys -t small NPage
+	sleep 0.2
+done
+cap small >"$TMPDIR/screen.txt"
+python3 - "$TMPDIR/screen.txt" <<'EOF' || fail "the education grant's rows do not line up"
+import sys, unicodedata
+def width(s):
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+rows, inblock = [], False
+for l in open(sys.argv[1], encoding="utf-8"):
+    if l.startswith("education-grant-amount"):
+        inblock = True
+    elif inblock and l.startswith("  2") and " / " in l:
+        rows.append(l)
+    elif inblock and rows and not l.strip():
+        break
+assert len(rows) >= 3, "too few rows of education-grant-amount on the screen: %r" % rows
+money = [r for r in rows if "¥123,456" in r]
+assert money and any("南京市" in r for r in money), rows
+cols = {width(r[:r.index(" / ")]) for r in rows}
+ends = {width(r[:r.index("%")]) for r in rows}
+assert len(cols) == 1 and len(ends) == 1, "' / ' at columns %s, '%%' at %s:\n%s" % (cols, ends, "".join(rows))
+print("education-grant-amount: %d rows, ' / ' at column %d" % (len(rows), cols.pop()))
+EOF
+tm resize-window -t small -x 80 -y 24
+wait_screen small "lines [0-9]+-[0-9]+ of " "the redraw after a resize back to 80x24"
+[ "$(line small 4 | tr -d '\n' | python3 -c 'import sys; print(len(sys.stdin.read()))')" = 80 ] ||
+	fail "the rule is not 80 columns after resizing back"
+expect_eq "$(history_size small)" "$H0" "the scrollback after the resizes"
+
+# Choose a city, then a year.
+tm send-keys -t small Home c
+wait_screen small "^Choose a city" "c opens the choice of a city"
+wait_screen small "南京市  320100" "the cities in the choice"
+tm send-keys -t small Down Down Enter
+wait_screen small "^city: 南京市 320100   year: every year" "Nanjing chosen"
+cap small | sed -n '5,23p' | grep -E '^  (20[0-9][0-9]|total) ' >"$TMPDIR/rows" || true
+[ -s "$TMPDIR/rows" ] || fail "no rows after choosing Nanjing"
+grep -v '南京市' "$TMPDIR/rows" && fail "rows of another region after choosing Nanjing"
+tm send-keys -t small y
+wait_screen small "^Choose a year" "y opens the choice of a year"
+tm send-keys -t small Down Down Enter
+wait_screen small "^city: 南京市 320100   year: $YEAR " "year $YEAR chosen"
+cap small | sed -n '5,23p' | grep -E '^  (20[0-9][0-9]|total) ' >"$TMPDIR/rows" || true
+grep -Eq "^  $YEAR " "$TMPDIR/rows" || fail "no $YEAR rows"
+grep -Ev "^  ($YEAR|total) " "$TMPDIR/rows" && fail "rows of another year after choosing $YEAR"
+# The Nanjing money figure, then Esc leaves a choice unchanged.
+tm send-keys -t small c Escape
+wait_screen small "^city: 南京市 320100   year: $YEAR " "Esc keeps the choice"
+cap small | grep -q "^Choose a city" && fail "Esc did not close the choice"
+ok service education-grant --org NJ --member M1001 --yuan 100 --at "$YEAR-06-01"
+recorded
+wait_screen small "^as of .*, seq $SEQ " "the header after an update in the chosen city"
+tm send-keys -t small End
+wait_screen small "¥123,556" "Nanjing's education grant after the update"
+expect_eq "$(history_size small)" "$H0" "the scrollback after the choices"
+
+# q quits, giving the terminal back.
+tm send-keys -t small q
+wait_screen small "^EXITED 0" "q does not quit (exit 0)"
+
+# Started at 200x60 on a chosen city: the header and the bars.
+start_monitor big 200x60 "$PLAN" --region 320500 --year "$YEAR"
+wait_screen big "^as of .*, seq $SEQ .*live: feed" "the header at 200x60"
+line big 3 | grep -q "^city: 苏州市 320500   year: $YEAR" || fail "line 3 at 200x60: $(line big 3)"
+line big 60 | grep -q "q quit" || fail "the key line at 200x60: $(line big 60)"
+cap big | grep -q '¥2,000 ' || fail "Suzhou's grant at 200x60"
+tm send-keys -t big q
+wait_screen big "^EXITED 0" "q at 200x60"
+
+# --- without a feed: polling, then a daemon gone ----------------------------------
+stop_ledgerd
+start_ledgerd --plans "$ROOT/plans"
+export LEDGER_URL="$URL"
+start_monitor poll 100x30 "$PLAN" --poll-ms 200
+wait_screen poll "polling every 200 ms" "the header does not say it polls"
+ok activity themed-activity --org SZ --participants 3 --at "$YEAR-07-01"
+recorded
+wait_screen poll "^as of .*, seq $SEQ " "the polled header at seq $SEQ"
+stop_ledgerd
+wait_screen poll "the daemon does not answer" "the header does not say the daemon is gone"
+tm send-keys -t poll q
+wait_screen poll "^EXITED 0" "q while the daemon is gone"
+echo "$TEST_NAME: ok"
