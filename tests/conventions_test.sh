@@ -77,32 +77,29 @@ DEAD="tcp://127.0.0.1:$(free_port)"
 now() { date +%s.%N; }
 within() { awk -v a="$1" -v b="$(now)" -v s="$2" 'BEGIN { exit !(b - a < s) }'; }
 
-t0=$(now)
-set +e
-"$LEDGERCTL" --url "$DEAD" head >/dev/null 2>"$TMPDIR/err"
-rc=$?
-set -e
-within "$t0" 2 || fail "ledgerctl took 2 s or more to report that nothing listens at $DEAD"
-expect_eq "$rc" 3 "ledgerctl without a ledger: exit status"
-grep -q "cannot connect to '$DEAD'" "$TMPDIR/err" || fail "ledgerctl does not name $DEAD: $(cat "$TMPDIR/err")"
-
-t0=$(now)
-set +e
-"$GEN" --url "$DEAD" --members 10 --quiet >/dev/null 2>"$TMPDIR/err"
-rc=$?
-set -e
-within "$t0" 2 || fail "ledger-gen took 2 s or more to report that nothing listens at $DEAD"
-expect_eq "$rc" 3 "ledger-gen without a ledger: exit status"
-grep -q "'$DEAD'" "$TMPDIR/err" || fail "ledger-gen does not name $DEAD: $(cat "$TMPDIR/err")"
-
-t0=$(now)
-set +e
-"$MONITOR" --url "$DEAD" --once jiangsu-2024-2026 >/dev/null 2>"$TMPDIR/err"
-rc=$?
-set -e
-within "$t0" 2 || fail "ledger-monitor took 2 s or more to report that nothing listens at $DEAD"
-[ "$rc" -ne 0 ] || fail "ledger-monitor without a ledger exits 0"
-grep -q "'$DEAD'" "$TMPDIR/err" || fail "ledger-monitor does not name $DEAD: $(cat "$TMPDIR/err")"
+# fails_fast STATUS PROGRAM ARGS...: PROGRAM exits with STATUS ("nonzero": any
+# but 0) within 2 s, naming the url on stderr.
+fails_fast() {
+	local want=$1 name
+	shift
+	name=$(basename "$1")
+	t0=$(now)
+	set +e
+	"$@" >/dev/null 2>"$TMPDIR/err"
+	rc=$?
+	set -e
+	within "$t0" 2 || fail "$name took 2 s or more to report that nothing listens at $DEAD"
+	if [ "$want" = nonzero ]; then
+		[ "$rc" -ne 0 ] || fail "$name without a ledger exits 0"
+	else
+		expect_eq "$rc" "$want" "$name without a ledger: exit status"
+	fi
+	grep -q "'$DEAD'" "$TMPDIR/err" || fail "$name does not name $DEAD: $(cat "$TMPDIR/err")"
+}
+fails_fast 3 "$LEDGERCTL" --url "$DEAD" head
+grep -q "cannot connect to '$DEAD'" "$TMPDIR/err" || fail "ledgerctl: $(cat "$TMPDIR/err")"
+fails_fast 3 "$GEN" --url "$DEAD" --members 10 --quiet
+fails_fast nonzero "$MONITOR" --url "$DEAD" --once jiangsu-2024-2026
 
 # ledger-sink keeps trying (a ledger may come back), but says so at once.
 "$SINK" --url "$DEAD" "$TMPDIR/sink.sqlite" >/dev/null 2>"$TMPDIR/sink.err" &
