@@ -8,8 +8,12 @@
 #   make bench        build optimised and run the benchmarks in bench/ (not part of test;
 #                     PostgreSQL is the peer: bench/pg.c; BENCH_ONLY=pg|growth|... one part)
 #   make valgrind     run the unit tests under valgrind (non-sanitized build)
-#   make install      install programs, message catalogues, systemd unit, config example,
-#                     docs (PREFIX, DESTDIR, SYSCONFDIR, BINDIR, UNITDIR, DOCDIR, LOCALEDIR)
+#   make install      install programs, message catalogues, systemd units, config example,
+#                     plans, docs, manual pages, bash completion (PREFIX, DESTDIR,
+#                     SYSCONFDIR, BINDIR, UNITDIR, DOCDIR, MANDIR, COMPLETIONDIR, LOCALEDIR)
+#   make man          the manual pages, from the programs' --help (help2man), into $(BUILD)/man
+#   make deb          the Debian packages ledgerd and ledgerd-clients (debian/), built from a
+#                     copy of the tree in $(BUILD)/deb, then checked by lintian
 #   make pot          extract the texts to translate into po/ledgerd.pot, merge into po/*.po
 #   make fuzz         build the libFuzzer harnesses (fuzz/, clang-14) into build/fuzz/ and run
 #                     each for FUZZ_SECONDS seconds from its seed corpus (fuzz/README.md)
@@ -67,6 +71,10 @@ SYSCONFDIR ?= $(PREFIX)/etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DOCDIR ?= $(PREFIX)/share/doc/ledgerd
 LOCALEDIR ?= $(PREFIX)/share/locale
+MANDIR ?= $(PREFIX)/share/man
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+# The version every program prints (--version), which debian/changelog follows.
+VERSION := $(shell sed -n 's/^\#define LD_VERSION "\(.*\)"/\1/p' proto/version.h)
 
 CC      ?= cc
 V       ?=
@@ -119,7 +127,10 @@ PROTO_SRCS  := $(wildcard proto/*.c)
 CORE_SRCS   := $(wildcard core/*.c)
 PROJ_SRCS   := $(wildcard projections/*.c)
 SERVER_SRCS := $(wildcard server/*.c)
-DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+# The program ledgerd: main, and its side of systemd (libsystemd: the
+# readiness notice and the journal's log prefixes), which nothing else links.
+DAEMON_MAIN_SRCS := daemon/main.c daemon/systemd.c
+DAEMON_SRCS := $(filter-out $(DAEMON_MAIN_SRCS),$(wildcard daemon/*.c))
 CLIENT_PROGS_SRCS := $(wildcard clients/ledger*.c)
 # A program in several files has a folder: clients/NAME/*.c, main.c among them.
 CLIENT_PROG_DIRS  := $(patsubst %/main.c,%,$(wildcard clients/*/main.c))
@@ -148,7 +159,7 @@ FUZZ_SECONDS ?= 60
 MO_FILES := $(patsubst po/%.po,$(BUILD)/locale/%/LC_MESSAGES/ledgerd.mo,$(wildcard po/*.po))
 
 .PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak \
-	check-layers pot
+	check-layers man deb pot
 .SUFFIXES:
 .SECONDARY:
 
@@ -173,6 +184,18 @@ $(BUILD)/obj/gen/ledger.pb-c.o: $(GEN_C)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) $(INC_proto) -Wno-missing-prototypes -MMD -MP -c $< -o $@
 
+# What ledgerd_build_info says (daemon/metrics.c): the version, and the
+# versions of the main libraries it is built against.
+NNG_VERSION = $(shell awk '/define NNG_(MAJOR|MINOR|PATCH)_VERSION/ { v = v (v == "" ? "" : ".") $$3 } \
+	END { print v }' /usr/include/nng/nng.h 2>/dev/null)
+mod = $(shell pkg-config --modversion $(1) 2>/dev/null)
+$(BUILD)/gen/build_info.h: Makefile daemon/main.c | $(BUILD)/config.mk
+	@mkdir -p $(BUILD)/gen
+	$(Q)printf '#define LD_BUILD_VERSION "%s"\n#define LD_BUILD_LIBS "%s"\n' '$(VERSION)' \
+		'compiler=\"$(notdir $(CC)) $(shell $(CC) -dumpfullversion 2>/dev/null)\",lmdb=\"$(call mod,lmdb)\",nng=\"$(NNG_VERSION)\",protobuf_c=\"$(call mod,libprotobuf-c)\",libuv=\"$(call mod,libuv)\",openssl=\"$(call mod,libcrypto)\",libmicrohttpd=\"$(call mod,libmicrohttpd)\"' \
+		> $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/daemon/metrics.o: $(BUILD)/gen/build_info.h
+
 $(BUILD)/config.mk:
 	@mkdir -p $(BUILD)
 	@printf 'SAN ?= %s\nOPT ?= %s\n' '$(SAN)' '$(OPT)' > $@
@@ -185,9 +208,10 @@ $(BUILD)/obj/%.o: %.c $(GEN_H) | $(BUILD)/config.mk
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
 
-$(BUILD)/ledgerd: $(BUILD)/obj/daemon/main.o $(CORE_OBJS) $(PROTO_OBJS)
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null || echo -lsystemd)
+$(BUILD)/ledgerd: $(call obj,$(DAEMON_MAIN_SRCS)) $(CORE_OBJS) $(PROTO_OBJS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) $(SYSTEMD_LIBS) -o $@
 
 $(BUILD)/ledger%: $(BUILD)/obj/clients/ledger%.o $(CLIENT_OBJS) $(PROTO_OBJS)
 	@echo "  LD      $@"
@@ -295,18 +319,31 @@ format:
 		clients/*.[ch] clients/*/*.[ch] tests/*.[ch] bench/*.[ch])
 
 # make install [PREFIX=/usr/local] [SYSCONFDIR=$(PREFIX)/etc] [DESTDIR=staging root]:
-# the programs, the systemd unit (paths filled in), the config example (an
-# existing ledgerd.conf is kept; the example always goes to the doc directory)
-# and the docs. For a system install: make install PREFIX=/usr SYSCONFDIR=/etc
-install: programs
+# the programs, the systemd units (paths filled in), the config example and
+# the settings of the sink's and dashboard's units (existing ones are kept;
+# the example always goes to the doc directory), the plans, the docs, the
+# manual pages and the bash completion (one file; the other programs' names
+# link to it). For a system install: make install PREFIX=/usr SYSCONFDIR=/etc
+install: programs man
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/ledgerd \
 		$(DESTDIR)$(DOCDIR)
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
 	for mo in $(MO_FILES); do lang=$$(basename $$(dirname $$(dirname $$mo))); \
 		install -D -m 644 $$mo $(DESTDIR)$(LOCALEDIR)/$$lang/LC_MESSAGES/ledgerd.mo; done
-	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-		-e 's|@DOCDIR@|$(DOCDIR)|g' etc/ledgerd.service > $(DESTDIR)$(UNITDIR)/ledgerd.service
-	chmod 644 $(DESTDIR)$(UNITDIR)/ledgerd.service
+	for u in $(UNITS); do \
+		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+			-e 's|@DOCDIR@|$(DOCDIR)|g' etc/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	install -d $(DESTDIR)$(SYSCONFDIR)/default
+	for d in ledger-sink ledger-dashboard; do [ -e $(DESTDIR)$(SYSCONFDIR)/default/$$d ] || \
+		install -m 644 etc/$$d.default $(DESTDIR)$(SYSCONFDIR)/default/$$d || exit 1; done
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	install -m 644 $(BUILD)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(BUILD)/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(COMPLETIONDIR)
+	install -m 644 etc/bash-completion/ledgerctl $(DESTDIR)$(COMPLETIONDIR)/ledgerctl
+	for p in $(filter-out ledgerctl,$(notdir $(PROGRAMS))); do \
+		ln -sf ledgerctl $(DESTDIR)$(COMPLETIONDIR)/$$p || exit 1; done
 	install -m 644 etc/ledgerd.conf $(DESTDIR)$(DOCDIR)/ledgerd.conf.example
 	[ -e $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf ] || \
 		install -m 644 etc/ledgerd.conf $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf
@@ -314,6 +351,36 @@ install: programs
 	install -d $(DESTDIR)$(SYSCONFDIR)/ledgerd/plans
 	for f in plans/*.yaml; do [ -e $(DESTDIR)$(SYSCONFDIR)/ledgerd/$$f ] || \
 		install -m 644 $$f $(DESTDIR)$(SYSCONFDIR)/ledgerd/plans/; done
+
+# The systemd units in etc/ (@BINDIR@, @SYSCONFDIR@, @DOCDIR@ filled in by install).
+UNITS := ledgerd.service ledger-sink.service ledger-dashboard.service
+
+# Manual pages: help2man over each program's --help (scripts/gen-man.sh), with
+# what --help does not say from docs/man/*.h2m.
+man: $(BUILD)/man/.done
+$(BUILD)/man/.done: $(PROGRAMS) scripts/gen-man.sh $(wildcard docs/man/*.h2m)
+	@echo "  MAN     $(BUILD)/man"
+	$(Q)rm -rf $(BUILD)/man && scripts/gen-man.sh $(BUILD) $(BUILD)/man $(VERSION) && touch $@
+
+# Debian packages, from a copy of the tree (the files git knows, as they are
+# now, and new ones it does not ignore), so the checkout stays clean; the
+# .deb files and lintian's findings end up in $(BUILD)/deb.
+DEB_SRC = $(BUILD)/deb/ledgerd-$(VERSION)
+deb: deps
+	@command -v dpkg-buildpackage >/dev/null || \
+		{ echo "make deb: dpkg-buildpackage is missing (scripts/install-deps.sh)" >&2; exit 1; }
+	rm -rf $(BUILD)/deb && mkdir -p $(DEB_SRC)
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard | \
+			tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C $(DEB_SRC); \
+	else \
+		tar --exclude=./build --exclude=./data -cf - . | tar -xf - -C $(DEB_SRC); \
+	fi
+	cd $(DEB_SRC) && dpkg-buildpackage -b -uc -us
+	@if command -v lintian >/dev/null; then \
+		echo "  LINTIAN $(BUILD)/deb/*.changes"; \
+		lintian --info --display-info --pedantic $(BUILD)/deb/*.changes | tee $(BUILD)/deb/lintian.txt; \
+	fi
 
 clean:
 	rm -rf build

@@ -62,6 +62,7 @@
 #include "client.h"
 #include "codec.h"
 #include "error.h"
+#include "kinds.h"
 
 /* ------------------------------------------------------------------ */
 /* Settings                                                            */
@@ -150,22 +151,8 @@ __attribute__((format(printf, 3, 4))) static void note_error(run_shared *sh, int
 /* The member or organisation an event is about, for error messages. */
 static const char *event_subject(const Ledger__Event *ev)
 {
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_ORG_REGISTERED:
-		return ev->org_registered->org_id;
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		return ev->member_joined->member_id;
-	case LEDGER__EVENT__BODY_DUES_PAID:
-		return ev->dues_paid->member_id;
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		return ev->service_delivered->member_id;
-	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
-		return ev->member_transferred->member_id;
-	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
-		return ev->membership_ended->member_id;
-	default:
-		return "?";
-	}
+	const char *id = ld_event_subject(ev);
+	return id ? id : "?";
 }
 
 /* Whether resp is a whole-request ERR_BUSY (to be retried). */

@@ -9,6 +9,12 @@
 
 static volatile int max_level = LOG_INFO;
 static const char *const names[] = {"ERROR", "WARN ", "INFO ", "DEBUG"};
+static const char *const *prefix;
+
+void log_set_prefixes(const char *const *prefixes)
+{
+	prefix = prefixes;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -29,13 +35,18 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if ((int)level > max_level)
 		return;
 	char line[1024];
-	struct timespec ts;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ", ts.tv_nsec / 1000000,
-			      names[level]);
+	size_t n;
+	if (prefix) {
+		n = (size_t)snprintf(line, sizeof(line), "%s%s ", prefix[level], names[level]);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+		n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ",
+				      ts.tv_nsec / 1000000, names[level]);
+	}
 	va_list ap;
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);

@@ -6,6 +6,11 @@
  * UTC timestamp, level (ERROR WARN INFO DEBUG), subsystem, message. Lines are
  * written whole with one write(2), so threads do not interleave. Not to be
  * confused with the event log, which is the store's.
+ *
+ * When stderr is the journal (daemon/systemd.h), each line starts with the
+ * journal's priority prefix of its level instead of the time stamp:
+ *
+ *   <6>INFO  store: map grown to 2048 MiB
  */
 #ifndef LD_LOG_H
 #define LD_LOG_H
@@ -14,6 +19,10 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 /* Lines above this level are dropped. Default LOG_INFO. */
 void log_set_level(enum log_level level);
+/* Prefixes of the four levels, in enum log_level order (the array must
+ * live as long as the process), written in place of the time stamp; NULL
+ * goes back to time stamps. Call before the threads that log start. */
+void log_set_prefixes(const char *const *prefixes);
 /* Parses "error", "warn", "info", "debug"; returns -1 if unknown. */
 int log_parse_level(const char *name);
 

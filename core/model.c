@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinds.h"
+
 /* ================================================================== */
 /* State records                                                       */
 /* ================================================================== */
@@ -413,79 +415,116 @@ static int check_org_registered(store_txn *t, const Ledger__OrgRegistered *r, ld
 
 enum { CHECK_ORGS = 1 };
 
+/* A field path for messages: "<kind>.<field>". */
+static const char *path_of(char out[96], const ld_kind *k, const char *field)
+{
+	snprintf(out, 96, "%s.%s", k->name, field);
+	return out;
+}
+
+/* The organisations a member enters with ev (proto/kinds.c: LD_ORG_ENTERS)
+ * exist, are not dissolved and admit members. */
+static int orgs_admit(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
+{
+	ld_org_ref orgs[LD_KIND_MAX_ORGS];
+	size_t n = ld_event_orgs(ev, LD_ORG_ENTERS, orgs);
+	for (size_t i = 0; i < n; i++) {
+		int rc = org_admits(t, orgs[i].id, orgs[i].path, e);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* The organisations ev names that must be live (LD_ORG_LIVE) are. */
+static int orgs_live(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
+{
+	ld_org_ref orgs[LD_KIND_MAX_ORGS];
+	org_state o;
+	size_t n = ld_event_orgs(ev, LD_ORG_LIVE, orgs);
+	for (size_t i = 0; i < n; i++) {
+		int rc = org_live(t, orgs[i].id, orgs[i].path, &o, e);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* The join of member `id`, whose state is *m. */
+static int join_step(store_txn *t, member_state *m, const char *id, const Ledger__MemberJoined *j,
+		     ld_errinfo *e)
+{
+	int rc;
+	if (m->status == MEMBER_ACTIVE)
+		return ld_errinfo_set(e, LD_E(ALREADY_MEMBER), "member_joined.member_id",
+				      "member '%s' is already active in '%s' "
+				      "(join once, transfer dynamically)",
+				      id, m->org);
+	if (m->status == MEMBER_ENDED && memcmp(m->hash, j->person_hash.data, LD_HASH_LEN))
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "member_joined.person_hash",
+				      "member '%s' was registered for another person "
+				      "(person_hash differs)",
+				      id);
+	store_val v;
+	rc = store_get(t, DB_PERSONS, j->person_hash.data, LD_HASH_LEN, &v);
+	if (rc == 0 && (v.len != strlen(id) || memcmp(v.data, id, v.len) != 0)) {
+		char other[LD_ID_MAX + 1];
+		member_state om;
+		snprintf(other, sizeof(other), "%.*s", (int)v.len, (const char *)v.data);
+		if ((rc = member_load(t, other, &om)))
+			return rc;
+		if (om.status == MEMBER_ACTIVE)
+			return ld_errinfo_set(e, LD_E(ALREADY_MEMBER), "member_joined.person_hash",
+					      "this person is already an active member as "
+					      "'%s' in '%s' (one membership per person: "
+					      "transfer instead)",
+					      other, om.org);
+		return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_joined.person_hash",
+				      "this person is registered as member '%s'; rejoin "
+				      "as '%s'",
+				      other, other);
+	} else if (rc && rc != LD_E(NOT_FOUND)) {
+		return rc;
+	}
+	m->status = MEMBER_ACTIVE;
+	memcpy(m->hash, j->person_hash.data, LD_HASH_LEN);
+	snprintf(m->org, sizeof(m->org), "%s", j->org_id);
+	m->naff = 0;
+	return 0;
+}
+
 /*
  * Applies one member event to *m (the state of `id`). With CHECK_ORGS the
  * organisations it enters must be live and admit members; a re-fold after a
  * correction skips that for past events (they were checked when recorded)
- * and checks only the final state.
+ * and checks only the final state. On an error *m may be half changed: the
+ * caller drops it.
  */
 static int member_step(store_txn *t, member_state *m, const char *id, const Ledger__Event *ev,
 		       int flags, ld_errinfo *e)
 {
-	int rc;
-	const char *body = codec_event_type_name(ev->body_case);
-	char field[64];
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	char field[96];
+	int rc = 0;
 
+	/* Nothing personal is recorded for a forgotten member any more. */
+	if (m->forgotten && ld_field_set(&k->sealed, ld_kind_body(k, ev)))
+		return ld_errinfo_set(e, LD_E(ALREADY_FORGOTTEN), path_of(field, k, "name"),
+				      "member '%s' was forgotten: no personal data is "
+				      "recorded for them any more",
+				      id);
+	/* Every member event but a join needs a member. */
+	if (ev->body_case != LEDGER__EVENT__BODY_MEMBER_JOINED && m->status == MEMBER_NONE)
+		return ld_errinfo_set(e, LD_E(NOT_FOUND), k->member.path, "member '%s' not found",
+				      id);
+
+	/* The write model's fold of a member: a case for each kind that
+	 * changes its state or has a rule of its own. Dues, services and
+	 * profile changes only need the member to exist. */
 	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_MEMBER_JOINED: {
-		const Ledger__MemberJoined *j = ev->member_joined;
-		if (m->forgotten && j->has_personal)
-			return ld_errinfo_set(e, LD_E(ALREADY_FORGOTTEN), "member_joined.name",
-					      "member '%s' was forgotten: no personal data is "
-					      "recorded for them any more",
-					      id);
-		if (m->status == MEMBER_ACTIVE)
-			return ld_errinfo_set(e, LD_E(ALREADY_MEMBER), "member_joined.member_id",
-					      "member '%s' is already active in '%s' "
-					      "(join once, transfer dynamically)",
-					      id, m->org);
-		if (m->status == MEMBER_ENDED && memcmp(m->hash, j->person_hash.data, LD_HASH_LEN))
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "member_joined.person_hash",
-					      "member '%s' was registered for another person "
-					      "(person_hash differs)",
-					      id);
-		store_val v;
-		rc = store_get(t, DB_PERSONS, j->person_hash.data, LD_HASH_LEN, &v);
-		if (rc == 0 && (v.len != strlen(id) || memcmp(v.data, id, v.len) != 0)) {
-			char other[LD_ID_MAX + 1];
-			member_state om;
-			snprintf(other, sizeof(other), "%.*s", (int)v.len, (const char *)v.data);
-			if ((rc = member_load(t, other, &om)))
-				return rc;
-			if (om.status == MEMBER_ACTIVE)
-				return ld_errinfo_set(e, LD_E(ALREADY_MEMBER),
-						      "member_joined.person_hash",
-						      "this person is already an active member as "
-						      "'%s' in '%s' (one membership per person: "
-						      "transfer instead)",
-						      other, om.org);
-			return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_joined.person_hash",
-					      "this person is registered as member '%s'; rejoin "
-					      "as '%s'",
-					      other, other);
-		} else if (rc && rc != LD_E(NOT_FOUND)) {
-			return rc;
-		}
-		if ((flags & CHECK_ORGS) &&
-		    (rc = org_admits(t, j->org_id, "member_joined.org_id", e)))
-			return rc;
-		m->status = MEMBER_ACTIVE;
-		memcpy(m->hash, j->person_hash.data, LD_HASH_LEN);
-		snprintf(m->org, sizeof(m->org), "%s", j->org_id);
-		m->naff = 0;
-		return 0;
-	}
-	default:
+	case LEDGER__EVENT__BODY_MEMBER_JOINED:
+		rc = join_step(t, m, id, ev->member_joined, e);
 		break;
-	}
-
-	/* Every other member event needs a member. */
-	if (m->status == MEMBER_NONE) {
-		snprintf(field, sizeof(field), "%s.member_id", body);
-		return ld_errinfo_set(e, LD_E(NOT_FOUND), field, "member '%s' not found", id);
-	}
-
-	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED: {
 		const Ledger__MemberAffiliated *a = ev->member_affiliated;
 		if (m->status != MEMBER_ACTIVE)
@@ -498,23 +537,21 @@ static int member_step(store_txn *t, member_state *m, const char *id, const Ledg
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_affiliated.org_id",
 					      "member '%s' already has %d affiliations", id,
 					      MAX_AFF);
-		if ((flags & CHECK_ORGS) &&
-		    (rc = org_admits(t, a->org_id, "member_affiliated.org_id", e)))
-			return rc;
 		m->aff[m->naff].kind = (uint8_t)a->kind;
 		snprintf(m->aff[m->naff].org, sizeof(m->aff[0].org), "%s", a->org_id);
 		m->naff++;
-		return 0;
+		break;
 	}
 	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED: {
 		const char *org = ev->member_disaffiliated->org_id;
-		for (int i = 0; i < m->naff; i++)
-			if (strcmp(m->aff[i].org, org) == 0) {
-				m->aff[i] = m->aff[--m->naff];
-				return 0;
-			}
-		return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_disaffiliated.org_id",
-				      "member '%s' is not affiliated with '%s'", id, org);
+		int i = 0;
+		while (i < m->naff && strcmp(m->aff[i].org, org) != 0)
+			i++;
+		if (i == m->naff)
+			return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_disaffiliated.org_id",
+					      "member '%s' is not affiliated with '%s'", id, org);
+		m->aff[i] = m->aff[--m->naff];
+		break;
 	}
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED: {
 		const Ledger__MemberTransferred *x = ev->member_transferred;
@@ -527,16 +564,13 @@ static int member_step(store_txn *t, member_state *m, const char *id, const Ledg
 					      "member_transferred.from_org",
 					      "member '%s' is in '%s', not in '%s'", id, m->org,
 					      x->from_org);
-		if ((flags & CHECK_ORGS) &&
-		    (rc = org_admits(t, x->to_org, "member_transferred.to_org", e)))
-			return rc;
 		snprintf(m->org, sizeof(m->org), "%s", x->to_org);
 		for (int i = 0; i < m->naff; i++)
 			if (strcmp(m->aff[i].org, x->to_org) == 0) {
 				m->aff[i] = m->aff[--m->naff];
 				break;
 			}
-		return 0;
+		break;
 	}
 	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
 		if (m->status != MEMBER_ACTIVE)
@@ -544,29 +578,20 @@ static int member_step(store_txn *t, member_state *m, const char *id, const Ledg
 					      "member '%s' has no active membership to end", id);
 		m->status = MEMBER_ENDED;
 		m->naff = 0;
-		return 0;
+		break;
 	case LEDGER__EVENT__BODY_MEMBER_FORGOTTEN:
 		if (m->forgotten)
 			return ld_errinfo_set(e, LD_E(ALREADY_FORGOTTEN),
 					      "member_forgotten.member_id",
 					      "member '%s' was already forgotten", id);
 		m->forgotten = 1;
-		return 0;
-	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
-		if (m->forgotten && ev->profile_changed->has_personal)
-			return ld_errinfo_set(e, LD_E(ALREADY_FORGOTTEN), "profile_changed.name",
-					      "member '%s' was forgotten: no personal data is "
-					      "recorded for them any more",
-					      id);
-		return 0;
-	case LEDGER__EVENT__BODY_DUES_PAID:
-	case LEDGER__EVENT__BODY_DUES_WAIVED:
-	case LEDGER__EVENT__BODY_DUES_REFUNDED:
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		return 0; /* they need the member to exist, which it does */
+		break;
 	default:
-		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "%s is not a member event", body);
+		break;
 	}
+	if (rc || !(flags & CHECK_ORGS))
+		return rc;
+	return orgs_admit(t, ev, e);
 }
 
 
@@ -687,8 +712,7 @@ static int effective(store_txn *t, uint64_t seq, Ledger__Event **holder, Ledger_
 
 static int is_correction(const Ledger__Event *ev)
 {
-	return ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED ||
-	       ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED;
+	return (ld_kind_of(ev->body_case)->flags & LD_KIND_CORRECTION) != 0;
 }
 
 /*
@@ -853,6 +877,24 @@ static int org_refold_admits(store_txn *t, const char *stream, uint64_t skip, ui
 	return rc == LD_E(NOT_FOUND) ? 0 : rc;
 }
 
+/* The station ev refers to (proto/kinds.c: `station`), if any, exists;
+ * the error names the field behind `prefix` ("" or "event_amended."). */
+static int station_exists(store_txn *t, const Ledger__Event *ev, const char *prefix, ld_errinfo *e)
+{
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	const char *st = ld_field_str(&k->station, ld_kind_body(k, ev));
+	store_val v;
+	if (!st)
+		return 0;
+	int rc = store_get(t, DB_STATIONS, st, strlen(st), &v);
+	if (rc == LD_E(NOT_FOUND)) {
+		char field[96];
+		snprintf(field, sizeof(field), "%s%s", prefix, k->station.path);
+		return ld_errinfo_set(e, rc, field, "station '%s' not found", st);
+	}
+	return rc;
+}
+
 /*
  * A void (replacement == NULL) or an amendment of `target`, recorded as
  * event `seq`. Validates, then writes the state that changes.
@@ -865,32 +907,19 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 	const char *field = replacement ? "event_amended.target_seq" : "event_voided.target_seq";
 	unsigned long long ts = (unsigned long long)target->seq;
 
-	if (is_correction(target))
+	const ld_kind *tk = ld_kind_of(target->body_case);
+	if (tk->flags & LD_KIND_CORRECTION)
 		return ld_errinfo_set(e, LD_E(INVALID_STATE), field,
 				      "seq %llu is itself a correction; correct the original event",
 				      ts);
-	if (target->body_case == LEDGER__EVENT__BODY_MEMBER_FORGOTTEN)
-		return ld_errinfo_set(e, LD_E(INVALID_STATE), field,
-				      "seq %llu forgot a member's personal data: its key is "
-				      "destroyed, which no correction can undo",
-				      ts);
+	if (tk->final) /* proto/kinds.c says why */
+		return ld_errinfo_set(e, LD_E(INVALID_STATE), field, "seq %llu %s", ts, tk->final);
 	if ((rc = model_fix_get(t, target->seq, &kind, &by)))
 		return rc;
 	if (kind == FIX_VOID)
 		return ld_errinfo_set(e, LD_E(INVALID_STATE), field,
 				      "seq %llu was already voided by seq %llu", ts,
 				      (unsigned long long)by);
-
-	switch (target->body_case) {
-	case LEDGER__EVENT__BODY_ORG_REGISTERED:
-	case LEDGER__EVENT__BODY_ORG_DISSOLVED:
-		return ld_errinfo_set(e, LD_E(INVALID_STATE), field,
-				      "seq %llu (%s) cannot be voided; record a new organisation "
-				      "event instead",
-				      ts, codec_event_type_name(target->body_case));
-	default:
-		break;
-	}
 
 	if (replacement) {
 		char stream[LD_STREAM_MAX];
@@ -907,12 +936,13 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 					      "an amendment keeps the subject (%s); void seq %llu "
 					      "and record a new event instead",
 					      target_stream, ts);
+		if ((rc = station_exists(t, replacement, "event_amended.", e)))
+			return rc;
 	}
 
-	/* Rules that follow the kind of the corrected event. */
+	/* A payment some of which was refunded: the refunds go first. */
 	const Ledger__Event *now_ev = replacement;
-	switch (target->body_case) {
-	case LEDGER__EVENT__BODY_DUES_PAID: {
+	if (target->body_case == LEDGER__EVENT__BODY_DUES_PAID) {
 		int64_t done;
 		if ((rc = refunded(t, target->seq, &done)))
 			return rc;
@@ -921,23 +951,6 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 					      "%lld fen of payment seq %llu were refunded; "
 					      "void the refunds first",
 					      (long long)done, ts);
-		break;
-	}
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		if (replacement && ld_has(replacement->service_delivered->station_id)) {
-			store_val v;
-			const char *st = replacement->service_delivered->station_id;
-			rc = store_get(t, DB_STATIONS, st, strlen(st), &v);
-			if (rc == LD_E(NOT_FOUND))
-				return ld_errinfo_set(e, rc,
-						      "event_amended.service_delivered.station_id",
-						      "station '%s' not found", st);
-			if (rc)
-				return rc;
-		}
-		break;
-	default:
-		break;
 	}
 
 	/* Member streams re-fold; everything else has little state. */
@@ -993,12 +1006,8 @@ static int apply_member_event(store_txn *t, const Ledger__Event *ev, ld_errinfo 
 	if (ev->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED &&
 	    (rc = check_refund(t, ev->dues_refunded, e)))
 		return rc;
-	if (ev->body_case == LEDGER__EVENT__BODY_SERVICE_DELIVERED) {
-		org_state o;
-		if ((rc = org_live(t, ev->service_delivered->org_id, "service_delivered.org_id",
-				   &o, e)))
-			return rc;
-	}
+	if ((rc = orgs_live(t, ev, e))) /* a service: the organisation that served */
+		return rc;
 	/* Writes from here on. */
 	if (ev->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED &&
 	    (rc = refund_add(t, ev->dues_refunded->paid_seq, ev->dues_refunded->amount_fen)))
@@ -1006,10 +1015,15 @@ static int apply_member_event(store_txn *t, const Ledger__Event *ev, ld_errinfo 
 	return member_save(t, id, &old, &new);
 }
 
+/* An event of an organisation's (or a region's) stream. */
 static int apply_org_event(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
 {
 	org_state o, p;
 	int rc;
+	/* The write model's fold of an organisation: a case for each kind that
+	 * changes its state (or a station's). Every other kind (funds, a
+	 * service to a non-member, an activity, a workforce estimate) only
+	 * needs the organisations it names to be live. */
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_ORG_REGISTERED: {
 		const Ledger__OrgRegistered *r = ev->org_registered;
@@ -1053,17 +1067,6 @@ static int apply_org_event(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
 			return rc;
 		return org_save(t, d->org_id, &o);
 	}
-	case LEDGER__EVENT__BODY_FUNDS_ALLOCATED: {
-		const Ledger__FundsAllocated *f = ev->funds_allocated;
-		if ((rc = org_live(t, f->from_org, "funds_allocated.from_org", &o, e)))
-			return rc;
-		return org_live(t, f->to_org, "funds_allocated.to_org", &o, e);
-	}
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED: /* to a non-member */
-		return org_live(t, ev->service_delivered->org_id, "service_delivered.org_id", &o,
-				e);
-	case LEDGER__EVENT__BODY_ACTIVITY_HELD:
-		return org_live(t, ev->activity_held->org_id, "activity_held.org_id", &o, e);
 	case LEDGER__EVENT__BODY_STATION_OPENED: {
 		const Ledger__StationOpened *s = ev->station_opened;
 		store_val v;
@@ -1079,7 +1082,7 @@ static int apply_org_event(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
 				 strlen(s->org_id));
 	}
 	default:
-		return 0;
+		return orgs_live(t, ev, e);
 	}
 }
 
@@ -1090,16 +1093,12 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 	int rc;
 
 	/* 1. The stream, its version, and the expected version. */
-	if (is_correction(ev)) {
-		uint64_t ts = ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED
-				      ? ev->event_voided->target_seq
-				      : ev->event_amended->target_seq;
-		const char *field = ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED
-					    ? "event_voided.target_seq"
-					    : "event_amended.target_seq";
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	if (k->flags & LD_KIND_CORRECTION) {
+		uint64_t ts = ld_field_num(&k->target, ld_kind_body(k, ev));
 		rc = model_load_event(t, ts, &target);
 		if (rc == LD_E(NOT_FOUND))
-			return ld_errinfo_set(e, rc, field, "no event seq %llu to correct",
+			return ld_errinfo_set(e, rc, k->target.path, "no event seq %llu to correct",
 					      (unsigned long long)ts);
 		if (rc)
 			return rc;
@@ -1120,45 +1119,15 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 	r->version = last + 1;
 
 	/* 2. The invariants, then the state. */
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
-	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
-	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
-	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
-	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
-	case LEDGER__EVENT__BODY_MEMBER_FORGOTTEN:
-	case LEDGER__EVENT__BODY_DUES_PAID:
-	case LEDGER__EVENT__BODY_DUES_WAIVED:
-	case LEDGER__EVENT__BODY_DUES_REFUNDED:
-		rc = apply_member_event(t, ev, e);
-		break;
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		if (ld_has(ev->service_delivered->station_id)) {
-			store_val v;
-			const char *st = ev->service_delivered->station_id;
-			rc = store_get(t, DB_STATIONS, st, strlen(st), &v);
-			if (rc == LD_E(NOT_FOUND))
-				rc = ld_errinfo_set(e, rc, "service_delivered.station_id",
-						    "station '%s' not found", st);
-			if (rc)
-				break;
-		}
-		rc = ld_has(ev->service_delivered->member_id) ? apply_member_event(t, ev, e)
-						      : apply_org_event(t, ev, e);
-		break;
-	case LEDGER__EVENT__BODY_EVENT_VOIDED:
-		rc = apply_correction(t, target, r->stream, NULL, seq, e);
-		break;
-	case LEDGER__EVENT__BODY_EVENT_AMENDED:
+	if (k->flags & LD_KIND_AMENDMENT) {
 		codec_amended_body(ev->event_amended, &replacement);
 		/* The replacement stands in the target's place in the stream. */
 		replacement.seq = target->seq;
 		rc = apply_correction(t, target, r->stream, &replacement, seq, e);
-		break;
-	default:
-		rc = apply_org_event(t, ev, e);
-		break;
+	} else if (k->flags & LD_KIND_CORRECTION) {
+		rc = apply_correction(t, target, r->stream, NULL, seq, e);
+	} else if (!(rc = station_exists(t, ev, "", e))) {
+		rc = codec_event_member(ev) ? apply_member_event(t, ev, e) : apply_org_event(t, ev, e);
 	}
 	if (rc)
 		goto out;

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinds.h"
 #include "model.h"
+#include "orgtree.h"
 
 struct roles {
 	role *v;
@@ -286,24 +288,24 @@ int roles_allow(const role *ro, const char *identity, roles_action act, const ch
 /* Clerk scope                                                         */
 /* ------------------------------------------------------------------ */
 
+static int model_parent(void *t, const char *org, ld_org_id parent)
+{
+	return model_org_parent(t, org, parent, NULL);
+}
+
 /* 1 if org lies in one of the clerk's subtrees, 0 if not, 2 if the write
  * model does not know it, or a storage error. */
 static int in_subtree(const role *ro, store_txn *t, const char *org)
 {
-	char cur[LD_ID_MAX + 1], parent[LD_ID_MAX + 1];
-	snprintf(cur, sizeof(cur), "%s", org);
-	for (int depth = 0; depth < 64 && cur[0]; depth++) {
-		for (size_t i = 0; i < ro->norgs; i++)
-			if (strcmp(ro->orgs[i], cur) == 0)
-				return 1;
-		int rc = model_org_parent(t, cur, parent, NULL);
-		if (rc == LD_E(NOT_FOUND))
-			return depth == 0 ? 2 : 0;
-		if (rc)
-			return rc;
-		memcpy(cur, parent, sizeof(cur));
-	}
-	return 0;
+	ld_org_id ids[64];
+	int n;
+	int rc = ld_org_chain(org, model_parent, t, ids, 64, &n);
+	for (size_t i = 0; i < ro->norgs; i++)
+		if (ld_org_chain_has((const ld_org_id *)ids, n, ro->orgs[i]))
+			return 1;
+	if (rc == LD_E(NOT_FOUND))
+		return n == 1 ? 2 : 0;
+	return rc;
 }
 
 typedef struct scope_ctx {
@@ -367,7 +369,10 @@ static int need_member(scope_ctx *c, const char *member)
 
 static int check_body(scope_ctx *c, const Ledger__Event *ev, int depth);
 
-static int check_target(scope_ctx *c, const Ledger__Event *ev, uint64_t target_seq, int depth)
+/* A correction is in scope when both what it corrects (as recorded) and,
+ * for an amendment, the corrected body are. */
+static int check_target(scope_ctx *c, const ld_kind *k, const Ledger__Event *ev,
+			uint64_t target_seq, int depth)
 {
 	Ledger__Event *target;
 	int rc = model_load_event(c->t, target_seq, &target);
@@ -379,7 +384,7 @@ static int check_target(scope_ctx *c, const Ledger__Event *ev, uint64_t target_s
 	codec_event_free(target);
 	if (rc)
 		return rc;
-	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
+	if (k->flags & LD_KIND_AMENDMENT) {
 		Ledger__Event replacement;
 		codec_amended_body(ev->event_amended, &replacement);
 		if (replacement.body_case != LEDGER__EVENT__BODY__NOT_SET)
@@ -388,62 +393,31 @@ static int check_target(scope_ctx *c, const Ledger__Event *ev, uint64_t target_s
 	return rc;
 }
 
+/* What a clerk must hold to record ev: proto/kinds.c says which of the
+ * organisations it names count (LD_ORG_SCOPE), and whether the member's
+ * organisation does (its `home`). */
 static int check_body(scope_ctx *c, const Ledger__Event *ev, int depth)
 {
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	const ProtobufCMessage *body = ld_kind_body(k, ev);
+	ld_org_ref orgs[LD_KIND_MAX_ORGS];
 	int rc;
 	if (depth > 2)
 		return 0;
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_ORG_REGISTERED:
-		if (!ld_has(ev->org_registered->parent_id))
-			return denied(c, "registers a root organisation (admin only)");
-		return need_org(c, ev->org_registered->parent_id, "(the parent of the new one)");
-	case LEDGER__EVENT__BODY_ORG_UPDATED:
-		return need_org(c, ev->org_updated->org_id, "");
-	case LEDGER__EVENT__BODY_ORG_DISSOLVED:
-		if ((rc = need_org(c, ev->org_dissolved->org_id, "")))
+	if (k->flags & LD_KIND_CORRECTION)
+		return check_target(c, k, ev, ld_field_num(&k->target, body), depth);
+	size_t n = ld_event_orgs(ev, LD_ORG_SCOPE, orgs);
+	if (k->home & LD_ORG_SCOPE) {
+		if ((rc = need_member(c, ld_field_str(&k->member, body))))
 			return rc;
-		return need_org(c, ev->org_dissolved->merged_into, "(merged into)");
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		return need_org(c, ev->member_joined->org_id, "(the organisation joined)");
-	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
-		if ((rc = need_org(c, ev->member_transferred->from_org, "(transfer from)")))
-			return rc;
-		return need_org(c, ev->member_transferred->to_org, "(transfer to)");
-	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
-		if ((rc = need_member(c, ev->member_affiliated->member_id)))
-			return rc;
-		return need_org(c, ev->member_affiliated->org_id, "(affiliation)");
-	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
-		if ((rc = need_member(c, ev->member_disaffiliated->member_id)))
-			return rc;
-		return need_org(c, ev->member_disaffiliated->org_id, "(affiliation)");
-	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
-	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
-	case LEDGER__EVENT__BODY_DUES_PAID:
-	case LEDGER__EVENT__BODY_DUES_WAIVED:
-	case LEDGER__EVENT__BODY_DUES_REFUNDED:
-		return need_member(c, codec_event_member(ev));
-	case LEDGER__EVENT__BODY_FUNDS_ALLOCATED:
-		if ((rc = need_org(c, ev->funds_allocated->from_org, "(funds from)")))
-			return rc;
-		return need_org(c, ev->funds_allocated->to_org, "(funds to)");
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		return need_org(c, ev->service_delivered->org_id, "(the one that served)");
-	case LEDGER__EVENT__BODY_ACTIVITY_HELD:
-		return need_org(c, ev->activity_held->org_id, "");
-	case LEDGER__EVENT__BODY_STATION_OPENED:
-		return need_org(c, ev->station_opened->org_id, "");
-	case LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED:
-		return denied(c, "is a workforce estimate, which names no organisation (admin "
-				 "only)");
-	case LEDGER__EVENT__BODY_EVENT_VOIDED:
-		return check_target(c, ev, ev->event_voided->target_seq, depth);
-	case LEDGER__EVENT__BODY_EVENT_AMENDED:
-		return check_target(c, ev, ev->event_amended->target_seq, depth);
-	default:
-		return denied(c, "is of a kind a clerk may not record");
+	} else if (n == 0) {
+		return denied(c, k->clerk_refusal ? k->clerk_refusal
+						  : "is of a kind a clerk may not record");
 	}
+	for (size_t i = 0; i < n; i++)
+		if ((rc = need_org(c, orgs[i].id, orgs[i].why)))
+			return rc;
+	return 0;
 }
 
 int roles_check_event(const role *ro, const char *identity, store_txn *t, const Ledger__Event *ev,

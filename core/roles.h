@@ -82,21 +82,15 @@ int roles_allow(const role *ro, const char *identity, roles_action act, const ch
  * of the write transaction t? Only clerks are limited; every other role
  * passes. An event is in scope when every organisation it concerns lies in
  * one of the clerk's subtrees (the organisation or one of its ancestors is
- * a root of the clerk's). What an event concerns:
- *   org_registered          its parent (a root organisation: admin only)
- *   org_updated             the organisation
- *   org_dissolved           the organisation and merged_into
- *   member_joined           the organisation joined
- *   member_transferred      from_org and to_org (both)
- *   member_(dis)affiliated  the member's organisation and the one named
- *   membership_ended, profile_changed, dues_*
- *                           the member's current organisation
- *   funds_allocated         from_org and to_org
- *   service_delivered, activity_held, station_opened
- *                           org_id (the organisation that acted)
- *   workforce_estimated     names no organisation: admin only
- *   event_voided            what the target event concerns now
- *   event_amended           the target and the corrected body
+ * a root of the clerk's). What an event concerns is proto/kinds.c's: the
+ * organisations its body names marked LD_ORG_SCOPE (a registration: the
+ * parent; a transfer and funds: both sides; a service, an activity, a
+ * station: the organisation that acted), and the member's current
+ * organisation for kinds whose `home` is LD_ORG_SCOPE (affiliations, ends,
+ * profile changes, dues); a correction concerns what its target concerns
+ * now and, for an amendment, what the corrected body does. A kind that
+ * names none of these (a root registration, a workforce estimate, a forget)
+ * is admin only.
  * Organisations and members the write model does not know are left to the
  * model's own NOT_FOUND / HIERARCHY checks. 0, LD_E(PERMISSION_DENIED)
  * with e filled, or a storage error.

@@ -8,7 +8,9 @@
 #include <time.h>
 
 #include "check.h"
+#include "kinds.h"
 #include "model.h"
+#include "orgtree.h"
 
 /* ================================================================== */
 /* Filters                                                             */
@@ -105,16 +107,13 @@ static int member_home(store_txn *t, const char *stream, uint64_t version, char 
 		memcpy(logkey, iv.data, 8);
 		if ((rc = store_get(t, DB_LOG, logkey, 8, &ev)))
 			return rc;
-		int bc = codec_peek_body_case(ev.data, ev.len);
-		if (bc != LEDGER__EVENT__BODY_MEMBER_JOINED &&
-		    bc != LEDGER__EVENT__BODY_MEMBER_TRANSFERRED)
-			continue;
+		const ld_kind *k = ld_kind_of(codec_peek_body_case(ev.data, ev.len));
+		if (!k->home_after.fd)
+			continue; /* the member stays where it was */
 		Ledger__Event *e = codec_event_unpack(ev.data, ev.len);
 		if (!e)
 			return LD_E(STORAGE);
-		const char *org = bc == LEDGER__EVENT__BODY_MEMBER_JOINED
-		                      ? e->member_joined->org_id
-		                      : e->member_transferred->to_org;
+		const char *org = ld_field_raw(&k->home_after, ld_kind_body(k, e));
 		snprintf(out, LD_ID_MAX + 1, "%s", org ? org : "");
 		codec_event_free(e);
 		return 0;
@@ -122,59 +121,21 @@ static int member_home(store_txn *t, const char *stream, uint64_t version, char 
 	return 0;
 }
 
+/* What ev concerns: the organisations and the region its body names
+ * (proto/kinds.c: LD_ORG_CONCERN, `region`), and the organisation behind
+ * its stream unless the body names it (its `home`). */
 static int concern_of(store_txn *t, const Ledger__Event *ev, concern *c)
 {
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	ld_org_ref orgs[LD_KIND_MAX_ORGS];
 	memset(c, 0, sizeof(*c));
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_ORG_REGISTERED:
-		add_org(c, ev->org_registered->org_id);
-		add_region(c, ev->org_registered->region);
-		break;
-	case LEDGER__EVENT__BODY_ORG_UPDATED:
-		add_org(c, ev->org_updated->org_id);
-		break;
-	case LEDGER__EVENT__BODY_ORG_DISSOLVED:
-		add_org(c, ev->org_dissolved->org_id);
-		add_org(c, ev->org_dissolved->merged_into);
-		break;
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		add_org(c, ev->member_joined->org_id);
-		add_region(c, ev->member_joined->region);
-		return 0; /* the join names the member's organisation */
-	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
-		add_org(c, ev->member_affiliated->org_id);
-		break;
-	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
-		add_org(c, ev->member_disaffiliated->org_id);
-		break;
-	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
-		add_org(c, ev->member_transferred->from_org);
-		add_org(c, ev->member_transferred->to_org);
-		return 0; /* from_org is the member's organisation */
-	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
-		if (ev->profile_changed->has_region)
-			add_region(c, ev->profile_changed->region);
-		break;
-	case LEDGER__EVENT__BODY_FUNDS_ALLOCATED:
-		add_org(c, ev->funds_allocated->from_org);
-		add_org(c, ev->funds_allocated->to_org);
-		break;
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		add_org(c, ev->service_delivered->org_id);
-		break;
-	case LEDGER__EVENT__BODY_ACTIVITY_HELD:
-		add_org(c, ev->activity_held->org_id);
-		break;
-	case LEDGER__EVENT__BODY_STATION_OPENED:
-		add_org(c, ev->station_opened->org_id);
-		add_region(c, ev->station_opened->region);
-		break;
-	case LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED:
-		add_region(c, ev->workforce_estimated->region);
-		break;
-	default:
-		break;
-	}
+	size_t n = ld_event_orgs(ev, LD_ORG_CONCERN, orgs);
+	for (size_t i = 0; i < n; i++)
+		add_org(c, orgs[i].id);
+	add_region(c, (uint32_t)ld_field_num(&k->region, ld_kind_body(k, ev)));
+	if (!(k->home & LD_ORG_CONCERN))
+		return 0; /* the body names it: a join, a transfer, an organisation's or
+			   * a region's own event */
 	/* The stream: an organisation's, a member's (its organisation at the
 	 * event), or a region's. */
 	const char *s = ev->stream ? ev->stream : "";
@@ -209,6 +170,22 @@ static unsigned id_hash(const char *s)
 	return h;
 }
 
+typedef struct parent_arg {
+	store_txn *t;
+	uint32_t region; /* of the first organisation looked up */
+	int looked;
+} parent_arg;
+
+static int parent_and_region(void *arg, const char *org, ld_org_id parent)
+{
+	parent_arg *pa = arg;
+	uint32_t region;
+	int rc = model_org_parent(pa->t, org, parent, &region);
+	if (rc == 0 && pa->looked++ == 0)
+		pa->region = region;
+	return rc;
+}
+
 /* Is org in the subtree of root (root itself included)? *region gets its
  * region. An organisation the model does not know counts as outside. */
 static int org_check(store_txn *t, org_cache *oc, const char *root, const char *org, int *in,
@@ -220,27 +197,14 @@ static int org_check(store_txn *t, org_cache *oc, const char *root, const char *
 		*region = oc->e[slot].region;
 		return 0;
 	}
-	char cur[LD_ID_MAX + 1], parent[LD_ID_MAX + 1];
-	uint32_t r, first_region = 0;
-	int found = 0;
-	snprintf(cur, sizeof(cur), "%s", org);
-	for (int depth = 0; depth < 64; depth++) {
-		if (root[0] && strcmp(cur, root) == 0) {
-			found = 1;
-			if (depth > 0)
-				break;
-		}
-		int rc = model_org_parent(t, cur, parent, &r);
-		if (rc == LD_E(NOT_FOUND))
-			break;
-		if (rc)
-			return rc;
-		if (depth == 0)
-			first_region = r;
-		if (found || !parent[0] || !root[0])
-			break;
-		memcpy(cur, parent, sizeof(cur));
-	}
+	/* Without a root, only org's own region is wanted: one lookup. */
+	ld_org_id ids[64];
+	parent_arg pa = {.t = t};
+	int n, rc = ld_org_chain(org, parent_and_region, &pa, ids, root[0] ? 64 : 1, &n);
+	int found = root[0] && ld_org_chain_has((const ld_org_id *)ids, n, root);
+	if (rc && rc != LD_E(NOT_FOUND) && !found)
+		return rc;
+	uint32_t first_region = pa.region;
 	snprintf(oc->e[slot].id, sizeof(oc->e[slot].id), "%s", org);
 	oc->e[slot].in = (int8_t)found;
 	oc->e[slot].region = first_region;

@@ -10,8 +10,9 @@
  * subscriber's checkpoint advances even when nothing matches.
  *
  * What an event "concerns", for the organisation and region filters
- * (documented in proto/PROTOCOL.md, "Subscriptions"):
- *  - the organisations its body names (org_id, parent_id, from_org, to_org,
+ * (documented in proto/PROTOCOL.md, "Subscriptions"; per kind in
+ * proto/kinds.c, LD_ORG_CONCERN, `home` and `region`):
+ *  - the organisations its body names (org_id, from_org, to_org,
  *    merged_into), the organisation of an org/<id> stream (voids and
  *    amendments of organisation events), and for events of a member's
  *    stream the member's organisation at that event: the to_org / org_id of

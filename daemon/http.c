@@ -51,12 +51,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	static char not_allowed[] = "method not allowed: GET /metrics\n";
-	static char not_found[] = "not found: the metrics are at /metrics\n";
+	static char not_allowed[] = "method not allowed: GET /metrics, /healthz or /readyz\n";
+	static char not_found[] = "not found: the metrics are at /metrics; health at /healthz "
+				  "and /readyz\n";
 	static char no_memory[] = "out of memory\n";
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", not_allowed,
 			      strlen(not_allowed), MHD_RESPMEM_PERSISTENT);
+	int health = strcmp(url, "/healthz") == 0, ready = strcmp(url, "/readyz") == 0;
+	if (health || ready) {
+		char line[512];
+		int status = health ? metrics_health(h->s, h->w, line, sizeof(line))
+				    : metrics_readiness(h->s, h->w, h->r, line, sizeof(line));
+		char *body = strdup(line);
+		if (!body)
+			return answer(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", no_memory,
+				      strlen(no_memory), MHD_RESPMEM_PERSISTENT);
+		return answer(c, (unsigned)status, "text/plain; charset=utf-8", body, strlen(body),
+			      MHD_RESPMEM_MUST_FREE);
+	}
 	if (strcmp(url, "/metrics") != 0)
 		return answer(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found, strlen(not_found),
 			      MHD_RESPMEM_PERSISTENT);

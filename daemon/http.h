@@ -4,8 +4,10 @@
  * some request paths (../shared/LIBRARIES.md), so it is not used.
  *
  * One thread of libmicrohttpd's serves GET (and HEAD) /metrics with
- * metrics_render's text, Content-Type "text/plain; version=0.0.4"; any other
- * path is 404, any other method 405. At most 8 connections, 10 s each.
+ * metrics_render's text, Content-Type "text/plain; version=0.0.4", and
+ * /healthz and /readyz with metrics_health's and metrics_readiness's line
+ * and status (200 or 503); any other path is 404, any other method 405. At
+ * most 8 connections, 10 s each.
  * Meant for loopback: a non-loopback address is served but logged as a
  * warning, as the page needs no credentials.
  */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <ftw.h>
@@ -27,6 +28,7 @@
 #include "roles.h"
 #include "server.h"
 #include "store.h"
+#include "systemd.h"
 #include "verify.h"
 #include "writer.h"
 #include "i18n.h"
@@ -191,6 +193,10 @@ int main(int argc, char **argv)
 	free(flags);
 	config_finish(&cfg);
 	log_set_level((enum log_level)cfg.log_level);
+	systemd_log_setup();
+	/* Whatever the caller's umask, nothing the daemon creates (the log, the
+	 * keystore, backups, secrets) is readable by others. */
+	umask(umask(027) | 027);
 	store_options so = cfg.store;
 	server_options srvo = cfg.server;
 	int rebuild = cfg.rebuild;
@@ -263,16 +269,14 @@ int main(int argc, char **argv)
 		log_info("--rebuild: removing '%s'; the projections are rebuilt from the log", pdir);
 		nftw(pdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	}
-	/* Plans are an input of the progress projection: load them first. */
-	if (progress_load_plans(cfg.plans ? cfg.plans : "plans", !cfg.plans, &e) != 0) {
+	/* Plans are an input of the progress projection: it loads them first. */
+	proj_options po = {.plans_dir = cfg.plans ? cfg.plans : "plans",
+			   .plans_missing_ok = !cfg.plans};
+	if (runner_start(&r, pdir, s, w, &po, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
 	}
-	log_info("plans: %u loaded from '%s'", progress_plans()->n, cfg.plans ? cfg.plans : "plans");
-	if (runner_start(&r, pdir, s, w, &e) != 0) {
-		log_error("%s", e.message);
-		goto out;
-	}
+	log_info("plans: %u loaded from '%s'", progress_plans(progress_of(r))->n, po.plans_dir);
 	if (server_start(&srv, s, w, r, &srvo, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
@@ -292,7 +296,12 @@ int main(int argc, char **argv)
 		log_info("metrics: serving http://%s/metrics (port %d)", cfg.metrics,
 			 http_port(http));
 	}
+	if (metrics_watch_subscribers(server_subscribers(srv), w) != 0)
+		log_warn("metrics: no room for the subscribers' families");
+	/* The log is open and checked and every listener is up. */
+	metrics_set_phase(PHASE_READY);
 	log_info("ready");
+	systemd_ready("serving");
 
 	for (;;) {
 		struct timespec tick = {60, 0};
@@ -300,6 +309,8 @@ int main(int argc, char **argv)
 		if (sig == SIGINT || sig == SIGTERM) {
 			log_info("%s: finishing the batch in flight and stopping",
 				 sig == SIGINT ? "SIGINT" : "SIGTERM");
+			metrics_set_phase(PHASE_STOPPING);
+			systemd_stopping();
 			break;
 		}
 		int dead = store_reader_check(s);
@@ -311,7 +322,9 @@ out:
 	/* The writer first: it decides every queued append; then the runner,
 	 * which answers every waiting query; the server can still deliver
 	 * those answers before it closes. */
+	metrics_set_phase(PHASE_STOPPING);
 	http_stop(http); /* scrapes read the writer, the runner and the stores */
+	metrics_unwatch_subscribers();
 	writer_stop(w);
 	runner_stop(r);
 	progress_feed_stop(pfeed);
@@ -326,7 +339,6 @@ out:
 	roles_free(rl);
 	keystore_close(keys);
 	store_close(s);
-	progress_unload();
 	log_info("stopped");
 	config_release(&cfg);
 	return rc;

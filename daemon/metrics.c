@@ -1,14 +1,18 @@
 /* metrics.c — the Prometheus text exposition of the counters and gauges. See metrics.h. */
 #include "metrics.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "build_info.h"
 #include "counters.h"
 #include "error.h"
 
@@ -119,6 +123,104 @@ static const char *command_name(int c)
 	return f ? f->name : "undecodable";
 }
 
+/* A label value as the exposition format wants it: \\, \" and \n escaped. */
+static void label_value(metrics_buf *b, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			metrics_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			metrics_printf(b, "\\n");
+		else
+			metrics_printf(b, "%c", *v);
+	}
+}
+
+static void render_build(metrics_buf *b)
+{
+	family(b, "ledgerd_build_info", "gauge",
+	       "Always 1: the version of ledgerd and of the libraries it was built against.");
+	metrics_printf(b, "ledgerd_build_info{version=\"%s\",%s} 1\n", LD_BUILD_VERSION,
+		       LD_BUILD_LIBS);
+}
+
+/*
+ * The process, from /proc/self (the standard process_* families). stat's
+ * fields after the command name's closing parenthesis: state is field 3,
+ * utime 14, stime 15, num_threads 20, starttime 22, vsize 23, rss 24.
+ */
+static void render_process(metrics_buf *b)
+{
+	char buf[1024];
+	FILE *f = fopen("/proc/self/stat", "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	unsigned long long v[25] = {0};
+	int got = 0;
+	if (p) {
+		char *q = (char *)p + 2;
+		for (int i = 3; i <= 24 && *q; i++) {
+			if (i == 3) { /* state: one character */
+				q += 1;
+			} else {
+				v[i] = strtoull(q, &q, 10);
+				got = i;
+			}
+			while (*q == ' ')
+				q++;
+		}
+	}
+	long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	if (got >= 24 && tick > 0 && page > 0) {
+		family(b, "process_cpu_seconds_total", "counter",
+		       "User and system CPU time spent, in seconds.");
+		metrics_printf(b, "process_cpu_seconds_total %.2f\n",
+			       (double)(v[14] + v[15]) / (double)tick);
+		gauge(b, "process_resident_memory_bytes", "Resident memory size in bytes.",
+		      (double)v[24] * (double)page);
+		gauge(b, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+		      (double)v[23]);
+		gauge(b, "process_threads", "Threads of the process.", (double)v[20]);
+		/* The boot time (btime in /proc/stat) plus the start in ticks. */
+		unsigned long long btime = 0;
+		if ((f = fopen("/proc/stat", "r"))) {
+			char line[256];
+			while (fgets(line, sizeof(line), f))
+				if (sscanf(line, "btime %llu", &btime) == 1)
+					break;
+			fclose(f);
+		}
+		if (btime)
+			gauge(b, "process_start_time_seconds",
+			      "Start time of the process since the epoch, in seconds.",
+			      (double)btime + (double)v[22] / (double)tick);
+	}
+	DIR *d = opendir("/proc/self/fd");
+	if (d) {
+		long fds = -1; /* the directory's own descriptor is listed too */
+		struct dirent *de;
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.')
+				fds++;
+		closedir(d);
+		gauge(b, "process_open_fds", "Open file descriptors.", (double)fds);
+	}
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		gauge(b, "process_max_fds", "Most file descriptors the process may open.",
+		      (double)rl.rlim_cur);
+}
+
+static _Atomic int phase = PHASE_STARTING;
+
+void metrics_set_phase(enum metrics_phase p)
+{
+	atomic_store(&phase, (int)p);
+}
+
 char *metrics_render(store *s, writer *w, runner *r, size_t *len)
 {
 	metrics_buf b = {0};
@@ -127,6 +229,13 @@ char *metrics_render(store *s, writer *w, runner *r, size_t *len)
 		return NULL;
 	b.data[0] = '\0';
 	const counters *m = counters_get();
+
+	render_build(&b);
+	render_process(&b);
+	gauge(&b, "ledgerd_ready",
+	      "1 once start-up is complete and until a shutdown begins (as /readyz, without "
+	      "its projection check).",
+	      atomic_load(&phase) == PHASE_READY ? 1 : 0);
 
 	family(&b, "ledgerd_requests_total", "counter", "Requests received, by command.");
 	for (int c = 0; c < COUNTERS_MAX_COMMAND; c++) {
@@ -245,4 +354,109 @@ char *metrics_render(store *s, writer *w, runner *r, size_t *len)
 	}
 	*len = b.len;
 	return b.data;
+}
+
+/* ------------------------------------------------------------------ */
+/* Subscribers                                                         */
+/* ------------------------------------------------------------------ */
+
+static struct {
+	sub_registry *reg;
+	writer *w;
+} watched;
+
+static void render_subscribers(metrics_buf *b, void *arg)
+{
+	(void)arg;
+	uint64_t head;
+	Ledger__SubscriberList l;
+	writer_head(watched.w, &head, NULL, NULL);
+	if (subreg_list(watched.reg, head, &l) != 0) {
+		b->oom = 1;
+		return;
+	}
+	static const char *const names[] = {"ledgerd_subscriber_lag_events",
+					    "ledgerd_subscriber_last_seen_seconds",
+					    "ledgerd_subscriber_waiting"};
+	static const char *const helps[] = {
+	    "Events in the log after the last one a subscriber was given.",
+	    "When a subscriber last asked for a page (unix time).",
+	    "1 while a long-poll of the subscriber waits for the next commit."};
+	for (int k = 0; k < 3; k++) {
+		family(b, names[k], "gauge", helps[k]);
+		for (size_t i = 0; i < l.n_subscribers; i++) {
+			const Ledger__SubscriberInfo *si = l.subscribers[i];
+			metrics_printf(b, "%s{subscriber=\"", names[k]);
+			label_value(b, si->subscriber_id ? si->subscriber_id : "");
+			if (k == 0)
+				metrics_printf(b, "\"} %llu\n", (unsigned long long)si->lag_events);
+			else if (k == 1)
+				metrics_printf(b, "\"} %.3f\n", (double)si->last_seen / 1e6);
+			else
+				metrics_printf(b, "\"} %d\n", si->waiting ? 1 : 0);
+		}
+	}
+	subreg_list_free(&l);
+}
+
+int metrics_watch_subscribers(sub_registry *reg, writer *w)
+{
+	watched.reg = reg;
+	watched.w = w;
+	return metrics_add_source(render_subscribers, &watched);
+}
+
+void metrics_unwatch_subscribers(void)
+{
+	metrics_remove_source(render_subscribers, &watched);
+}
+
+/* ------------------------------------------------------------------ */
+/* Health                                                              */
+/* ------------------------------------------------------------------ */
+
+int metrics_health(store *s, writer *w, char *buf, size_t n)
+{
+	store_txn *t;
+	int rc = store_read_begin(s, &t);
+	if (rc != 0) {
+		snprintf(buf, n, "unhealthy: the log cannot be read (%s)\n", ld_strerror(rc));
+		return 503;
+	}
+	store_read_end(t);
+	uint64_t head;
+	writer_head(w, &head, NULL, NULL);
+	snprintf(buf, n, "ok: log head seq %llu\n", (unsigned long long)head);
+	return 200;
+}
+
+int metrics_readiness(store *s, writer *w, runner *r, char *buf, size_t n)
+{
+	int p = atomic_load(&phase);
+	if (p != PHASE_READY) {
+		snprintf(buf, n, "not ready: %s\n",
+			 p == PHASE_STARTING ? "starting" : "stopping");
+		return 503;
+	}
+	int status = metrics_health(s, w, buf, n);
+	if (status != 200)
+		return status;
+	Ledger__ProjectionStatus st;
+	if (r && runner_status(r, &st) == 0) {
+		for (size_t i = 0; i < st.n_projections; i++)
+			if (st.projections[i]->stopped) {
+				snprintf(buf, n, "not ready: projection '%s' stopped: %s\n",
+					 st.projections[i]->name,
+					 st.projections[i]->error ? st.projections[i]->error : "");
+				status = 503;
+				break;
+			}
+		runner_status_free(&st);
+	}
+	if (status == 200) {
+		uint64_t head;
+		writer_head(w, &head, NULL, NULL);
+		snprintf(buf, n, "ok: ready, log head seq %llu\n", (unsigned long long)head);
+	}
+	return status;
 }

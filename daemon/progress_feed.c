@@ -61,7 +61,7 @@ static int region_index(const plan *p, uint32_t region)
 static void on_change(void *arg, unsigned pl, uint32_t region, uint64_t seq)
 {
 	progress_feed *f = arg;
-	const plan_set *ps = progress_plans();
+	const plan_set *ps = progress_plans(progress_of(f->r));
 	(void)seq;
 	if (pl >= f->nplans)
 		return;
@@ -81,7 +81,8 @@ static void on_change(void *arg, unsigned pl, uint32_t region, uint64_t seq)
 /* Publishes the given regions of plan pl (lock not held). */
 static void publish(progress_feed *f, unsigned pl, const uint8_t *dirty)
 {
-	const plan *p = &progress_plans()->plans[pl];
+	const progress *pg = progress_of(f->r);
+	const plan *p = &progress_plans(pg)->plans[pl];
 	store_txn *t;
 	if (store_read_begin(runner_store(f->r), &t) != 0) {
 		log_warn("progress feed: unable to read the projections");
@@ -96,7 +97,7 @@ static void publish(progress_feed *f, unsigned pl, const uint8_t *dirty)
 		Ledger__ProgressReport rep;
 		ld_arena a = LD_ARENA_INIT;
 		ld_errinfo e = {0};
-		if (progress_report(t, p, 0, region, at, &rep, &a, &e) == 0) {
+		if (progress_report(pg, t, p, 0, region, at, &rep, &a, &e) == 0) {
 			char topic[128];
 			pthread_mutex_lock(&f->lock);
 			rep.has_seq = rep.has_prev_seq = 1;
@@ -182,7 +183,7 @@ int progress_feed_start(progress_feed **out, feed *fd, runner *r, unsigned inter
 	f->fd = fd;
 	f->r = r;
 	f->interval_ms = interval_ms ? interval_ms : 200;
-	f->nplans = progress_plans()->n;
+	f->nplans = progress_plans(progress_of(r))->n;
 	f->plans = calloc(f->nplans + 1, sizeof(*f->plans));
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->wake, NULL);
@@ -194,7 +195,7 @@ int progress_feed_start(progress_feed **out, feed *fd, runner *r, unsigned inter
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start the progress feed");
 	}
 	f->started = 1;
-	progress_on_change(on_change, f);
+	progress_on_change(progress_of(r), on_change, f);
 	*out = f;
 	return 0;
 }
@@ -203,7 +204,7 @@ void progress_feed_stop(progress_feed *f)
 {
 	if (!f)
 		return;
-	progress_on_change(NULL, NULL);
+	progress_on_change(progress_of(f->r), NULL, NULL);
 	pthread_mutex_lock(&f->lock);
 	f->stopping = 1;
 	pthread_cond_signal(&f->wake);

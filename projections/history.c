@@ -4,34 +4,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kinds.h"
 #include "model.h"
 
 #define HISTORY_MAX 10000
 
-static int membership_event(int body_case)
-{
-	switch (body_case) {
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
-	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
-	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
-	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
-	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
-	case LEDGER__EVENT__BODY_MEMBER_FORGOTTEN:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-/* The event a correction corrects, 0 for other events. */
+/* The event a correction corrects (proto/kinds.c: `target`), 0 for other
+ * events. */
 static uint64_t target_of(const Ledger__Event *ev)
 {
-	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED)
-		return ev->event_voided->target_seq;
-	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED)
-		return ev->event_amended->target_seq;
-	return 0;
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	return ld_field_num(&k->target, ld_kind_body(k, ev));
 }
 
 int history_query(store_txn *t, const char *id, int all, Ledger__MemberHistory *out, ld_arena *a)
@@ -66,7 +49,7 @@ int history_query(store_txn *t, const char *id, int all, Ledger__MemberHistory *
 		if ((rc = model_load_event(t, seq, &ev)))
 			break;
 		uint64_t target = target_of(ev);
-		int show = all || membership_event(ev->body_case);
+		int show = all || (ld_kind_of(ev->body_case)->flags & LD_KIND_MEMBERSHIP);
 		for (size_t i = 0; !show && target && i < nshown; i++)
 			show = shown[i] == target;
 		int kind = 0;

@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinds.h"
 #include "model.h"
+#include "orgtree.h"
 
 #define NGROUPS 12   /* WorkerGroup values 0 … 11 */
 #define NCHANNELS 6  /* JoinChannel values 0 … 5 */
@@ -209,8 +211,10 @@ static void aff_remove(mview *m, const char *org)
 		}
 }
 
-/* One event of a member's stream, folded into its view. The log holds only
- * events that passed the write model, so nothing here is rejected. */
+/* One event of a member's stream, folded into its view: a case for each
+ * kind that changes what the view shows (forgetting and services do not).
+ * The log holds only events that passed the write model, so nothing here is
+ * rejected. */
 static void member_step(mview *m, const Ledger__Event *ev)
 {
 	m->version = ev->version;
@@ -366,10 +370,35 @@ typedef struct org_slot {
 	org_agg o;
 } org_slot;
 
-static struct {
+typedef struct org_cache {
 	org_slot *slots;
 	size_t cap, n;
-} cache;
+} org_cache;
+
+/*
+ * Changes to the dues-month counts are summed per (organisation, month) in
+ * memory for the chunk, like the organisation records, and written out by
+ * members_flush: a payment moves a member's month in every organisation of
+ * its chain, and most of those cancel or repeat within a chunk.
+ */
+typedef struct month_slot {
+	uint8_t key[LD_ID_MAX + 5];
+	uint8_t klen, used;
+	int64_t delta;
+} month_slot;
+
+typedef struct month_cache {
+	month_slot *slots;
+	size_t cap, n;
+} month_cache;
+
+/* The projection's state in one runner (members_create): its two caches. */
+typedef struct mstate {
+	org_cache cache;
+	month_cache months;
+} mstate;
+
+#define STATE(c) ((mstate *)(c)->state)
 
 #define CACHE_MAX 65536 /* organisations kept before an early flush */
 
@@ -381,14 +410,14 @@ static uint64_t hash_id(const char *s)
 	return h;
 }
 
-static org_slot *cache_find(const char *id, int insert)
+static org_slot *cache_find(org_cache *cache, const char *id, int insert)
 {
-	if (insert && (cache.n + 1) * 2 > cache.cap) {
-		size_t cap = cache.cap ? cache.cap * 2 : 1024;
-		org_slot *old = cache.slots, *slots = calloc(cap, sizeof(*slots));
+	if (insert && (cache->n + 1) * 2 > cache->cap) {
+		size_t cap = cache->cap ? cache->cap * 2 : 1024;
+		org_slot *old = cache->slots, *slots = calloc(cap, sizeof(*slots));
 		if (!slots)
 			return NULL;
-		for (size_t i = 0; i < cache.cap; i++) {
+		for (size_t i = 0; i < cache->cap; i++) {
 			if (!old[i].used)
 				continue;
 			size_t j = hash_id(old[i].id) & (cap - 1);
@@ -397,19 +426,19 @@ static org_slot *cache_find(const char *id, int insert)
 			slots[j] = old[i];
 		}
 		free(old);
-		cache.slots = slots;
-		cache.cap = cap;
+		cache->slots = slots;
+		cache->cap = cap;
 	}
-	if (!cache.cap)
+	if (!cache->cap)
 		return NULL;
-	for (size_t j = hash_id(id) & (cache.cap - 1);; j = (j + 1) & (cache.cap - 1)) {
-		org_slot *sl = &cache.slots[j];
+	for (size_t j = hash_id(id) & (cache->cap - 1);; j = (j + 1) & (cache->cap - 1)) {
+		org_slot *sl = &cache->slots[j];
 		if (!sl->used) {
 			if (!insert)
 				return NULL;
 			sl->used = 1;
 			snprintf(sl->id, sizeof(sl->id), "%s", id);
-			cache.n++;
+			cache->n++;
 			return sl;
 		}
 		if (strcmp(sl->id, id) == 0)
@@ -417,17 +446,18 @@ static org_slot *cache_find(const char *id, int insert)
 	}
 }
 
-static int months_flush(store_txn *t);
-static void months_discard(void);
+static int months_flush(month_cache *months, store_txn *t);
+static void months_discard(month_cache *months);
 
 static int members_flush(proj_ctx *c)
 {
 	uint8_t buf[sizeof(org_agg) + 64];
-	int mrc = months_flush(c->pt);
+	org_cache *cache = &STATE(c)->cache;
+	int mrc = months_flush(&STATE(c)->months, c->pt);
 	if (mrc)
 		return mrc;
-	for (size_t i = 0; i < cache.cap; i++) {
-		org_slot *sl = &cache.slots[i];
+	for (size_t i = 0; i < cache->cap; i++) {
+		org_slot *sl = &cache->slots[i];
 		if (!sl->used || !sl->dirty)
 			continue;
 		int rc = store_put(c->pt, PDB_ORGS, sl->id, strlen(sl->id), buf,
@@ -439,11 +469,27 @@ static int members_flush(proj_ctx *c)
 	return 0;
 }
 
-static void members_discard(void)
+static void members_discard(void *state)
 {
-	free(cache.slots);
-	memset(&cache, 0, sizeof(cache));
-	months_discard();
+	mstate *ms = state;
+	free(ms->cache.slots);
+	memset(&ms->cache, 0, sizeof(ms->cache));
+	months_discard(&ms->months);
+}
+
+static int members_create(void **state, const proj_options *o, ld_errinfo *e)
+{
+	(void)o;
+	if (!(*state = calloc(1, sizeof(mstate))))
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	return 0;
+}
+
+static void members_destroy(void *state)
+{
+	if (state)
+		members_discard(state);
+	free(state);
 }
 
 /* For queries, on any thread: the committed record, never the cache. */
@@ -456,9 +502,11 @@ static int org_read(store_txn *t, const char *id, org_agg *o)
 
 /* For the runner's thread: 0 with *o, LD_E(NOT_FOUND) or a storage error;
  * reads through the cache. */
-static int org_load(store_txn *t, const char *id, org_agg *o)
+static int org_load(proj_ctx *c, const char *id, org_agg *o)
 {
-	org_slot *sl = cache_find(id, 0);
+	org_cache *cache = &STATE(c)->cache;
+	store_txn *t = c->pt;
+	org_slot *sl = cache_find(cache, id, 0);
 	if (sl) {
 		*o = sl->o;
 		return 0;
@@ -467,46 +515,45 @@ static int org_load(store_txn *t, const char *id, org_agg *o)
 	int rc = store_get(t, PDB_ORGS, id, strlen(id), &v);
 	if (rc || (rc = org_decode(&v, o)))
 		return rc;
-	if ((sl = cache_find(id, 1)))
+	if ((sl = cache_find(cache, id, 1)))
 		sl->o = *o;
 	return 0;
 }
 
-static int org_save(store_txn *t, const char *id, const org_agg *o)
+static int org_save(proj_ctx *c, const char *id, const org_agg *o)
 {
-	if (cache.n >= CACHE_MAX) {
-		proj_ctx c = {.pt = t};
-		int rc = members_flush(&c);
+	org_cache *cache = &STATE(c)->cache;
+	if (cache->n >= CACHE_MAX) {
+		int rc = members_flush(c);
 		if (rc)
 			return rc;
-		members_discard();
+		members_discard(c->state);
 	}
-	org_slot *sl = cache_find(id, 1);
+	org_slot *sl = cache_find(cache, id, 1);
 	if (!sl) { /* out of memory for the cache: write through */
 		uint8_t buf[sizeof(org_agg) + 64];
-		return store_put(t, PDB_ORGS, id, strlen(id), buf, org_encode(o, buf));
+		return store_put(c->pt, PDB_ORGS, id, strlen(id), buf, org_encode(o, buf));
 	}
 	sl->o = *o;
 	sl->dirty = 1;
 	return 0;
 }
 
-/* The organisation and its ancestors, nearest first. */
-static int chain_of(store_txn *t, const char *org, char ids[MAX_DEPTH][LD_ID_MAX + 1], int *n)
+static int parent_in(void *c, const char *org, ld_org_id parent)
 {
 	org_agg o;
-	*n = 0;
-	copy_str(ids[0], sizeof(ids[0]), org);
-	while (*n < MAX_DEPTH) {
-		int rc = org_load(t, ids[*n], &o);
-		if (rc)
-			return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
-		(*n)++;
-		if (!o.parent[0] || *n == MAX_DEPTH)
-			return 0;
-		copy_str(ids[*n], sizeof(ids[0]), o.parent);
-	}
-	return 0;
+	int rc = org_load(c, org, &o);
+	if (!rc)
+		memcpy(parent, o.parent, sizeof(o.parent));
+	return rc;
+}
+
+/* The organisation and its ancestors, nearest first, in this projection's
+ * aggregates (through the cache). */
+static int chain_of(proj_ctx *c, const char *org, char ids[MAX_DEPTH][LD_ID_MAX + 1], int *n)
+{
+	int rc = ld_org_chain(org, parent_in, c, ids, MAX_DEPTH, n);
+	return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
 }
 
 static size_t month_key(uint8_t *key, const char *org, uint32_t month)
@@ -539,23 +586,6 @@ static int month_write(store_txn *t, const uint8_t *key, size_t klen, int64_t de
 	return store_put(t, PDB_MONTHS, key, klen, val, 8);
 }
 
-/*
- * Changes to the dues-month counts are summed per (organisation, month) in
- * memory for the chunk, like the organisation records, and written out by
- * members_flush: a payment moves a member's month in every organisation of
- * its chain, and most of those cancel or repeat within a chunk.
- */
-typedef struct month_slot {
-	uint8_t key[LD_ID_MAX + 5];
-	uint8_t klen, used;
-	int64_t delta;
-} month_slot;
-
-static struct {
-	month_slot *slots;
-	size_t cap, n;
-} months;
-
 static uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
@@ -564,14 +594,14 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n)
 	return h;
 }
 
-static month_slot *months_find(const uint8_t *key, size_t klen)
+static month_slot *months_find(month_cache *months, const uint8_t *key, size_t klen)
 {
-	if ((months.n + 1) * 2 > months.cap) {
-		size_t cap = months.cap ? months.cap * 2 : 1024;
-		month_slot *old = months.slots, *slots = calloc(cap, sizeof(*slots));
+	if ((months->n + 1) * 2 > months->cap) {
+		size_t cap = months->cap ? months->cap * 2 : 1024;
+		month_slot *old = months->slots, *slots = calloc(cap, sizeof(*slots));
 		if (!slots)
 			return NULL;
-		for (size_t i = 0; i < months.cap; i++) {
+		for (size_t i = 0; i < months->cap; i++) {
 			if (!old[i].used)
 				continue;
 			size_t j = hash_bytes(old[i].key, old[i].klen) & (cap - 1);
@@ -580,16 +610,16 @@ static month_slot *months_find(const uint8_t *key, size_t klen)
 			slots[j] = old[i];
 		}
 		free(old);
-		months.slots = slots;
-		months.cap = cap;
+		months->slots = slots;
+		months->cap = cap;
 	}
-	for (size_t j = hash_bytes(key, klen) & (months.cap - 1);; j = (j + 1) & (months.cap - 1)) {
-		month_slot *sl = &months.slots[j];
+	for (size_t j = hash_bytes(key, klen) & (months->cap - 1);; j = (j + 1) & (months->cap - 1)) {
+		month_slot *sl = &months->slots[j];
 		if (!sl->used) {
 			sl->used = 1;
 			sl->klen = (uint8_t)klen;
 			memcpy(sl->key, key, klen);
-			months.n++;
+			months->n++;
 			return sl;
 		}
 		if (sl->klen == klen && memcmp(sl->key, key, klen) == 0)
@@ -597,10 +627,10 @@ static month_slot *months_find(const uint8_t *key, size_t klen)
 	}
 }
 
-static int months_flush(store_txn *t)
+static int months_flush(month_cache *months, store_txn *t)
 {
-	for (size_t i = 0; i < months.cap; i++) {
-		month_slot *sl = &months.slots[i];
+	for (size_t i = 0; i < months->cap; i++) {
+		month_slot *sl = &months->slots[i];
 		if (!sl->used || sl->delta == 0)
 			continue;
 		int rc = month_write(t, sl->key, sl->klen, sl->delta);
@@ -611,23 +641,25 @@ static int months_flush(store_txn *t)
 	return 0;
 }
 
-static void months_discard(void)
+static void months_discard(month_cache *months)
 {
-	free(months.slots);
-	memset(&months, 0, sizeof(months));
+	free(months->slots);
+	memset(months, 0, sizeof(*months));
 }
 
-static int month_add(store_txn *t, const char *org, uint32_t month, int sign)
+static int month_add(proj_ctx *c, const char *org, uint32_t month, int sign)
 {
+	month_cache *months = &STATE(c)->months;
+	store_txn *t = c->pt;
 	uint8_t key[LD_ID_MAX + 5];
 	size_t klen = month_key(key, org, month);
-	if (months.n >= CACHE_MAX) {
-		int rc = months_flush(t);
+	if (months->n >= CACHE_MAX) {
+		int rc = months_flush(months, t);
 		if (rc)
 			return rc;
-		months_discard();
+		months_discard(months);
 	}
-	month_slot *sl = months_find(key, klen);
+	month_slot *sl = months_find(months, key, klen);
 	if (!sl) /* no memory for the cache: write through */
 		return month_write(t, key, klen, sign);
 	sl->delta += sign;
@@ -635,7 +667,7 @@ static int month_add(store_txn *t, const char *org, uint32_t month, int sign)
 }
 
 /* Adds (sign +1) or removes (-1) what member m counts for, everywhere. */
-static int contribute(store_txn *t, const mview *m, int sign)
+static int contribute(proj_ctx *c, const mview *m, int sign)
 {
 	char ids[MAX_DEPTH][LD_ID_MAX + 1];
 	org_agg o;
@@ -645,18 +677,18 @@ static int contribute(store_txn *t, const mview *m, int sign)
 		return 0;
 
 	/* Its own organisation first: does it gain or lose its first member? */
-	if ((rc = org_load(t, m->org, &o)))
+	if ((rc = org_load(c, m->org, &o)))
 		return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
 	int covered_change = grassroots(o.kind) && ((sign > 0 && o.direct == 0) ||
 						     (sign < 0 && o.direct == 1));
 	o.direct += s;
-	if ((rc = org_save(t, m->org, &o)))
+	if ((rc = org_save(c, m->org, &o)))
 		return rc;
 
-	if ((rc = chain_of(t, m->org, ids, &n)))
+	if ((rc = chain_of(c, m->org, ids, &n)))
 		return rc;
 	for (int i = 0; i < n; i++) {
-		if ((rc = org_load(t, ids[i], &o)))
+		if ((rc = org_load(c, ids[i], &o)))
 			return rc;
 		o.members += s;
 		if (m->group < NGROUPS)
@@ -667,19 +699,19 @@ static int contribute(store_txn *t, const mview *m, int sign)
 			o.real_name += s;
 		if (covered_change)
 			o.units_covered += s;
-		if ((rc = org_save(t, ids[i], &o)))
+		if ((rc = org_save(c, ids[i], &o)))
 			return rc;
-		if ((rc = month_add(t, ids[i], m->paid_through, sign)))
+		if ((rc = month_add(c, ids[i], m->paid_through, sign)))
 			return rc;
 	}
 	for (int a = 0; a < m->naff; a++) {
-		if ((rc = chain_of(t, m->aff[a].org, ids, &n)))
+		if ((rc = chain_of(c, m->aff[a].org, ids, &n)))
 			return rc;
 		for (int i = 0; i < n; i++) {
-			if ((rc = org_load(t, ids[i], &o)))
+			if ((rc = org_load(c, ids[i], &o)))
 				return rc;
 			o.affiliated += s;
-			if ((rc = org_save(t, ids[i], &o)))
+			if ((rc = org_save(c, ids[i], &o)))
 				return rc;
 		}
 	}
@@ -699,14 +731,14 @@ static int same_contribution(const mview *a, const mview *b)
 	return 1;
 }
 
-static int member_change(store_txn *t, const char *id, const mview *old, const mview *new)
+static int member_change(proj_ctx *c, const char *id, const mview *old, const mview *new)
 {
 	int rc;
 	if (!same_contribution(old, new)) {
-		if ((rc = contribute(t, old, -1)) || (rc = contribute(t, new, +1)))
+		if ((rc = contribute(c, old, -1)) || (rc = contribute(c, new, +1)))
 			return rc;
 	}
-	return mview_save(t, id, new);
+	return mview_save(c->pt, id, new);
 }
 
 /* ================================================================== */
@@ -790,7 +822,7 @@ static int member_refold(proj_ctx *c, const char *id, const Ledger__Event *at, u
 		f->m.version = at->version;
 		f->m.last_seq = at->seq;
 	}
-	rc = member_change(c->pt, id, &old, &f->m);
+	rc = member_change(c, id, &old, &f->m);
 out:
 	free(f);
 	return rc;
@@ -805,7 +837,7 @@ static int org_registered(proj_ctx *c, const Ledger__OrgRegistered *r)
 	o.region = r->region;
 	copy_str(o.parent, sizeof(o.parent), ld_has(r->parent_id) ? r->parent_id : "");
 	copy_str(o.name, sizeof(o.name), r->name);
-	if ((rc = org_save(c->pt, r->org_id, &o)))
+	if ((rc = org_save(c, r->org_id, &o)))
 		return rc;
 	if (o.parent[0]) {
 		uint8_t key[2 * LD_ID_MAX + 2];
@@ -820,13 +852,13 @@ static int org_registered(proj_ctx *c, const Ledger__OrgRegistered *r)
 		return 0;
 	char ids[MAX_DEPTH][LD_ID_MAX + 1];
 	int n;
-	if ((rc = chain_of(c->pt, r->org_id, ids, &n)))
+	if ((rc = chain_of(c, r->org_id, ids, &n)))
 		return rc;
 	for (int i = 0; i < n; i++) {
-		if ((rc = org_load(c->pt, ids[i], &o)))
+		if ((rc = org_load(c, ids[i], &o)))
 			return rc;
 		o.units++;
-		if ((rc = org_save(c->pt, ids[i], &o)))
+		if ((rc = org_save(c, ids[i], &o)))
 			return rc;
 	}
 	return 0;
@@ -835,21 +867,21 @@ static int org_registered(proj_ctx *c, const Ledger__OrgRegistered *r)
 static int org_dissolved(proj_ctx *c, const char *id)
 {
 	org_agg o;
-	int rc = org_load(c->pt, id, &o);
+	int rc = org_load(c, id, &o);
 	if (rc)
 		return rc;
 	o.dissolved = 1;
-	if ((rc = org_save(c->pt, id, &o)) || !grassroots(o.kind))
+	if ((rc = org_save(c, id, &o)) || !grassroots(o.kind))
 		return rc;
 	char ids[MAX_DEPTH][LD_ID_MAX + 1];
 	int n;
-	if ((rc = chain_of(c->pt, id, ids, &n)))
+	if ((rc = chain_of(c, id, ids, &n)))
 		return rc;
 	for (int i = 0; i < n; i++) {
-		if ((rc = org_load(c->pt, ids[i], &o)))
+		if ((rc = org_load(c, ids[i], &o)))
 			return rc;
 		o.units--;
-		if ((rc = org_save(c->pt, ids[i], &o)))
+		if ((rc = org_save(c, ids[i], &o)))
 			return rc;
 	}
 	return 0;
@@ -920,9 +952,9 @@ static int apply_correction(proj_ctx *c, const Ledger__Event *corr)
 		const char *id = t->org_updated->org_id;
 		char stream[LD_STREAM_MAX];
 		snprintf(stream, sizeof(stream), "org/%s", id);
-		if (!(rc = org_load(c->pt, id, &o)) &&
+		if (!(rc = org_load(c, id, &o)) &&
 		    !(rc = proj_fold_stream(c, stream, corr->seq, name_step, &o)))
-			rc = org_save(c->pt, id, &o);
+			rc = org_save(c, id, &o);
 	} else if (t->body_case == LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED) {
 		/* Re-derive every group of the region: the correction may take
 		 * the estimate out of a group an earlier amendment put it in. */
@@ -951,19 +983,24 @@ static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 			return rc;
 		new = old;
 		member_step(&new, ev);
-		return member_change(c->pt, member, &old, &new);
+		return member_change(c, member, &old, &new);
 	}
+	if (ld_kind_of(ev->body_case)->flags & LD_KIND_CORRECTION)
+		return apply_correction(c, ev);
+	/* The organisations' own events and the workforce estimates: a case
+	 * for each that changes what this projection keeps. Services,
+	 * activities, funds and stations are not in these views. */
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_ORG_REGISTERED:
 		return org_registered(c, ev->org_registered);
 	case LEDGER__EVENT__BODY_ORG_UPDATED:
 		if (ld_has(ev->org_updated->name)) {
 			org_agg o;
-			int rc = org_load(c->pt, ev->org_updated->org_id, &o);
+			int rc = org_load(c, ev->org_updated->org_id, &o);
 			if (rc)
 				return rc;
 			copy_str(o.name, sizeof(o.name), ev->org_updated->name);
-			return org_save(c->pt, ev->org_updated->org_id, &o);
+			return org_save(c, ev->org_updated->org_id, &o);
 		}
 		return 0;
 	case LEDGER__EVENT__BODY_ORG_DISSOLVED:
@@ -972,16 +1009,15 @@ static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 		return workforce_put(c, ev->workforce_estimated->region,
 				     (unsigned)ev->workforce_estimated->worker_group,
 				     ev->workforce_estimated->count, 1);
-	case LEDGER__EVENT__BODY_EVENT_VOIDED:
-	case LEDGER__EVENT__BODY_EVENT_AMENDED:
-		return apply_correction(c, ev);
 	default:
-		return 0; /* services, activities, funds, stations: not this view */
+		return 0;
 	}
 }
 
 const projection_ops members_projection = {
 	.name = "members",
+	.create = members_create,
+	.destroy = members_destroy,
 	.apply = members_apply,
 	.flush = members_flush,
 	.discard = members_discard,

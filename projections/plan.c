@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <yaml.h>
 
 #include "digest.h"
+#include "kinds.h"
 
 /* ------------------------------------------------------------------ */
 /* A parsed document and error reporting                               */
@@ -148,23 +150,17 @@ static int get_date(ydoc *d, yaml_node_t *v, const char *key, int *y, int *m, in
 /* Vocabulary                                                          */
 /* ------------------------------------------------------------------ */
 
-static const struct {
-	const char *name;
-	int body;
-} events[] = {
-	{"member_joined", LEDGER__EVENT__BODY_MEMBER_JOINED},
-	{"service_delivered", LEDGER__EVENT__BODY_SERVICE_DELIVERED},
-	{"activity_held", LEDGER__EVENT__BODY_ACTIVITY_HELD},
-	{"station_opened", LEDGER__EVENT__BODY_STATION_OPENED},
-	{"org_registered", LEDGER__EVENT__BODY_ORG_REGISTERED},
-};
+/* The kinds a plan can count are those proto/kinds.c gives a place (where
+ * they happened); a target names one by its canonical name. */
+static int countable_named(const char *s)
+{
+	const ld_kind *k = ld_kind_named(s);
+	return k && k->place.fd && strcmp(k->name, s) == 0 ? k->body_case : 0;
+}
 
 const char *plan_event_name(int body)
 {
-	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
-		if (events[i].body == body)
-			return events[i].name;
-	return "?";
+	return ld_kind_of(body)->name;
 }
 
 const char *plan_measure_name(int m)
@@ -185,35 +181,87 @@ const char *plan_window_name(int w)
 	return w == PW_YEARLY ? "yearly" : w == PW_CUMULATIVE ? "cumulative" : "?";
 }
 
-/* The filter keys each event kind knows, and the enum behind each list. */
+/* The filter keys each event kind knows, the enum behind each list, and
+ * what each reads of an event: a field of its body, whether the join is a
+ * first one (from the member's stream), or whether it names a member. */
+enum { FK_FIELD, FK_FIRST_JOIN, FK_MEMBER };
+
 typedef struct fkey {
 	const char *key;
-	int body; /* 0: any kind */
+	int body;
 	const ProtobufCEnumDescriptor *en;
 	size_t off; /* of the bit set (enums) or the tri-state (booleans) */
+	int reads;  /* FK_* */
 } fkey;
 
 #define FOFF(f) offsetof(plan_filter, f)
+#define B(k) LEDGER__EVENT__BODY_##k
+#define WG &ledger__worker_group__descriptor
 static const fkey fkeys[] = {
-	{"first_join", LEDGER__EVENT__BODY_MEMBER_JOINED, NULL, FOFF(first_join)},
-	{"real_name", LEDGER__EVENT__BODY_MEMBER_JOINED, NULL, FOFF(real_name)},
-	{"worker_group", LEDGER__EVENT__BODY_MEMBER_JOINED, &ledger__worker_group__descriptor,
-	 FOFF(groups)},
-	{"channel", LEDGER__EVENT__BODY_MEMBER_JOINED, &ledger__join_channel__descriptor,
-	 FOFF(channels)},
-	{"join_path", LEDGER__EVENT__BODY_MEMBER_JOINED, &ledger__join_path__descriptor,
-	 FOFF(paths)},
-	{"employment", LEDGER__EVENT__BODY_MEMBER_JOINED, &ledger__employment_relation__descriptor,
-	 FOFF(employments)},
-	{"kind", LEDGER__EVENT__BODY_SERVICE_DELIVERED, &ledger__service_kind__descriptor,
-	 FOFF(kinds)},
-	{"member", LEDGER__EVENT__BODY_SERVICE_DELIVERED, NULL, FOFF(member)},
-	{"kind", LEDGER__EVENT__BODY_ACTIVITY_HELD, &ledger__activity_kind__descriptor, FOFF(kinds)},
-	{"kind", LEDGER__EVENT__BODY_STATION_OPENED, &ledger__station_kind__descriptor, FOFF(kinds)},
-	{"kind", LEDGER__EVENT__BODY_ORG_REGISTERED, &ledger__org_kind__descriptor, FOFF(kinds)},
-	{"worker_group", LEDGER__EVENT__BODY_ORG_REGISTERED, &ledger__worker_group__descriptor,
-	 FOFF(groups)},
+	{"first_join", B(MEMBER_JOINED), NULL, FOFF(first_join), FK_FIRST_JOIN},
+	{"real_name", B(MEMBER_JOINED), NULL, FOFF(real_name), FK_FIELD},
+	{"worker_group", B(MEMBER_JOINED), WG, FOFF(groups), FK_FIELD},
+	{"channel", B(MEMBER_JOINED), &ledger__join_channel__descriptor, FOFF(channels), FK_FIELD},
+	{"join_path", B(MEMBER_JOINED), &ledger__join_path__descriptor, FOFF(paths), FK_FIELD},
+	{"employment", B(MEMBER_JOINED), &ledger__employment_relation__descriptor,
+	 FOFF(employments), FK_FIELD},
+	{"kind", B(SERVICE_DELIVERED), &ledger__service_kind__descriptor, FOFF(kinds), FK_FIELD},
+	{"member", B(SERVICE_DELIVERED), NULL, FOFF(member), FK_MEMBER},
+	{"kind", B(ACTIVITY_HELD), &ledger__activity_kind__descriptor, FOFF(kinds), FK_FIELD},
+	{"kind", B(STATION_OPENED), &ledger__station_kind__descriptor, FOFF(kinds), FK_FIELD},
+	{"kind", B(ORG_REGISTERED), &ledger__org_kind__descriptor, FOFF(kinds), FK_FIELD},
+	{"worker_group", B(ORG_REGISTERED), WG, FOFF(groups), FK_FIELD},
 };
+#define NFKEYS (sizeof(fkeys) / sizeof(fkeys[0]))
+
+/* The body fields of fkeys, resolved once. */
+static ld_field fkey_fields[NFKEYS];
+static pthread_once_t fkeys_once = PTHREAD_ONCE_INIT;
+
+static void fkeys_resolve(void)
+{
+	for (size_t i = 0; i < NFKEYS; i++)
+		if (fkeys[i].reads == FK_FIELD) /* the key is the field's name */
+			fkey_fields[i] = (ld_field){
+				.name = fkeys[i].key,
+				.fd = protobuf_c_message_descriptor_get_field_by_name(
+					ld_kind_of(fkeys[i].body)->desc, fkeys[i].key),
+			};
+}
+
+static int in_set(uint64_t set, uint64_t v)
+{
+	return !set || (v > 0 && v < 64 && (set >> v & 1));
+}
+
+static int tri(int8_t want, int have)
+{
+	return want < 0 || want == !!have;
+}
+
+int plan_filter_matches(const plan_filter *f, const Ledger__Event *ev, int first)
+{
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	const ProtobufCMessage *body = ld_kind_body(k, ev);
+	const char *base = (const char *)f;
+	if (!body || !k->place.fd)
+		return 0;
+	pthread_once(&fkeys_once, fkeys_resolve);
+	for (size_t i = 0; i < NFKEYS; i++) {
+		const fkey *fk = &fkeys[i];
+		if (fk->body != k->body_case)
+			continue;
+		const ld_field *fd = &fkey_fields[i];
+		uint64_t v = fk->reads == FK_FIRST_JOIN ? (uint64_t)(first != 0)
+			     : fk->reads == FK_MEMBER	? ld_field_str(&k->member, body) != NULL
+			     : ld_field_set(fd, body)	? ld_field_num(fd, body)
+							: 0;
+		if (fk->en ? !in_set(*(const uint64_t *)(base + fk->off), v)
+			   : !tri(*(const int8_t *)(base + fk->off), v != 0))
+			return 0;
+	}
+	return 1;
+}
 
 static int enum_bit(ydoc *d, yaml_node_t *v, const char *key, const ProtobufCEnumDescriptor *en,
 		    uint64_t *bits)
@@ -255,12 +303,12 @@ static int filter_pair(ydoc *d, const char *key, yaml_node_t *k, yaml_node_t *v,
 {
 	filter_arg *fa = arg;
 	const fkey *fk = NULL;
-	for (size_t i = 0; i < sizeof(fkeys) / sizeof(fkeys[0]) && !fk; i++)
+	for (size_t i = 0; i < NFKEYS && !fk; i++)
 		if (fkeys[i].body == fa->body && strcmp(fkeys[i].key, key) == 0)
 			fk = &fkeys[i];
 	if (!fk) {
 		char known[200] = "";
-		for (size_t i = 0; i < sizeof(fkeys) / sizeof(fkeys[0]); i++) {
+		for (size_t i = 0; i < NFKEYS; i++) {
 			if (fkeys[i].body != fa->body)
 				continue;
 			size_t n = strlen(known);
@@ -335,14 +383,16 @@ static int target_pair(ydoc *d, const char *key, yaml_node_t *k, yaml_node_t *v,
 		ta->has[H_EVENT] = 1;
 		ta->event = v;
 		const char *s = scalar(v);
-		for (size_t i = 0; s && i < sizeof(events) / sizeof(events[0]); i++)
-			if (!strcmp(events[i].name, s))
-				t->event = events[i].body;
-		if (!t->event)
-			return fail(d, v,
-				    "'event' must be one of member_joined, service_delivered, "
-				    "activity_held, station_opened, org_registered");
-		return 0;
+		if ((t->event = countable_named(s)))
+			return 0;
+		char known[256] = "";
+		for (size_t i = 0; i < ld_kinds_count(); i++) {
+			const ld_kind *kind = ld_kind_nth(i);
+			size_t n = strlen(known);
+			if (kind->place.fd)
+				snprintf(known + n, sizeof(known) - n, "%s%s", n ? ", " : "", kind->name);
+		}
+		return fail(d, v, "'event' must be one of %s", known);
 	}
 	if (!strcmp(key, "where")) {
 		ta->where = v;
@@ -391,8 +441,7 @@ static int parse_measure(ydoc *d, yaml_node_t *v, plan_target *t)
 			return fail(d, v,
 				    "'measure' must be count, distinct_members, {sum: FIELD} or "
 				    "{ratio: FILTER}");
-		if (t->measure == PM_DISTINCT && t->event != LEDGER__EVENT__BODY_SERVICE_DELIVERED &&
-		    t->event != LEDGER__EVENT__BODY_MEMBER_JOINED)
+		if (t->measure == PM_DISTINCT && !ld_kind_of(t->event)->member.fd)
 			return fail(d, v, "distinct_members counts members: only for member_joined "
 					  "or service_delivered");
 		return 0;

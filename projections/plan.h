@@ -115,6 +115,10 @@ static inline uint32_t plan_province_of(uint32_t region)
 	return region / 10000 * 10000;
 }
 
+/* Does ev (as it counts; `first`: a join that is not a rejoin) pass filter
+ * f of a target counting its kind? An event of another kind never does. */
+int plan_filter_matches(const plan_filter *f, const Ledger__Event *ev, int first);
+
 /* Names for messages and reports. */
 const char *plan_measure_name(int measure);
 const char *plan_field_name(int field);

@@ -7,24 +7,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinds.h"
 #include "log.h"
 #include "model.h"
 
 #define KEY_LEN 10	/* plan, target, year, region */
 #define DIGEST_KEY "progress/digest"
 
-static plan_set g_plans;
-static pthread_mutex_t g_change_lock = PTHREAD_MUTEX_INITIALIZER;
-static progress_change_fn g_change; /* under g_change_lock */
-static void *g_change_arg;
+/* The projection's state in one runner: its plans, who listens to its
+ * changes, and the chunk's figures (the cache below). */
+struct progress {
+	plan_set plans;
+	pthread_mutex_t change_lock;
+	progress_change_fn change; /* under change_lock */
+	void *change_arg;
+	struct cslot *cache;
+	size_t ccap, cused;
+};
 
-int progress_load_plans(const char *dir, int missing_ok, ld_errinfo *e)
+static int create(void **state, const proj_options *o, ld_errinfo *e)
 {
-	progress_unload();
-	if (!dir)
-		return plan_load_dir("/nonexistent/", 1, &g_plans, e);
-	int rc = plan_load_dir(dir, missing_ok, &g_plans, e);
-	if (rc) {
+	progress *pg = calloc(1, sizeof(*pg));
+	int rc;
+	if (!pg)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	pthread_mutex_init(&pg->change_lock, NULL);
+	*state = pg;
+	if (!o->plans_dir)
+		return plan_load_dir("/nonexistent/", 1, &pg->plans, e);
+	if ((rc = plan_load_dir(o->plans_dir, o->plans_missing_ok, &pg->plans, e))) {
 		char msg[sizeof(e->message)];
 		snprintf(msg, sizeof(msg), "%s", e->message);
 		return ld_errinfo_set(e, LD_E(PLAN_INVALID), NULL, "%s", msg);
@@ -32,22 +43,28 @@ int progress_load_plans(const char *dir, int missing_ok, ld_errinfo *e)
 	return 0;
 }
 
-void progress_unload(void)
+static void destroy(void *state)
 {
-	plan_set_free(&g_plans);
+	progress *pg = state;
+	if (!pg)
+		return;
+	plan_set_free(&pg->plans);
+	pthread_mutex_destroy(&pg->change_lock);
+	free(pg->cache);
+	free(pg);
 }
 
-const plan_set *progress_plans(void)
+const plan_set *progress_plans(const progress *pg)
 {
-	return &g_plans;
+	return &pg->plans;
 }
 
-void progress_on_change(progress_change_fn fn, void *arg)
+void progress_on_change(progress *pg, progress_change_fn fn, void *arg)
 {
-	pthread_mutex_lock(&g_change_lock);
-	g_change = fn;
-	g_change_arg = arg;
-	pthread_mutex_unlock(&g_change_lock);
+	pthread_mutex_lock(&pg->change_lock);
+	pg->change = fn;
+	pg->change_arg = arg;
+	pthread_mutex_unlock(&pg->change_lock);
 }
 
 static void make_key(uint8_t *k, unsigned pl, unsigned target, unsigned year, uint32_t region)
@@ -71,9 +88,6 @@ typedef struct cslot {
 	int64_t num, den;
 } cslot;
 
-static cslot *cache;
-static size_t ccap, cused;
-
 static uint64_t key_hash(const uint8_t *k)
 {
 	uint64_t h = 1469598103934665603ull;
@@ -82,40 +96,41 @@ static uint64_t key_hash(const uint8_t *k)
 	return h;
 }
 
-static cslot *cache_slot(const uint8_t *key)
+static cslot *cache_slot(progress *pg, const uint8_t *key)
 {
-	if ((cused + 1) * 2 > ccap) {
-		size_t ncap = ccap ? ccap * 2 : 1024;
+	if ((pg->cused + 1) * 2 > pg->ccap) {
+		size_t ncap = pg->ccap ? pg->ccap * 2 : 1024;
 		cslot *n = calloc(ncap, sizeof(*n));
 		if (!n)
 			return NULL;
-		for (size_t i = 0; i < ccap; i++) {
-			if (!cache[i].used)
+		for (size_t i = 0; i < pg->ccap; i++) {
+			if (!pg->cache[i].used)
 				continue;
-			size_t j = key_hash(cache[i].key) & (ncap - 1);
+			size_t j = key_hash(pg->cache[i].key) & (ncap - 1);
 			while (n[j].used)
 				j = (j + 1) & (ncap - 1);
-			n[j] = cache[i];
+			n[j] = pg->cache[i];
 		}
-		free(cache);
-		cache = n;
-		ccap = ncap;
+		free(pg->cache);
+		pg->cache = n;
+		pg->ccap = ncap;
 	}
-	size_t j = key_hash(key) & (ccap - 1);
+	cslot *cache = pg->cache;
+	size_t j = key_hash(key) & (pg->ccap - 1);
 	while (cache[j].used && memcmp(cache[j].key, key, KEY_LEN))
-		j = (j + 1) & (ccap - 1);
+		j = (j + 1) & (pg->ccap - 1);
 	if (!cache[j].used) {
 		memcpy(cache[j].key, key, KEY_LEN);
 		cache[j].used = 1;
 		cache[j].num = cache[j].den = 0;
-		cused++;
+		pg->cused++;
 	}
 	return &cache[j];
 }
 
-static int cache_add(const uint8_t *key, int64_t num, int64_t den)
+static int cache_add(progress *pg, const uint8_t *key, int64_t num, int64_t den)
 {
-	cslot *s = cache_slot(key);
+	cslot *s = cache_slot(pg, key);
 	if (!s)
 		return LD_E(INTERNAL);
 	s->num += num;
@@ -141,8 +156,9 @@ static int read_figure(store_txn *t, const uint8_t *key, int64_t *num, int64_t *
 
 static int flush(proj_ctx *c)
 {
-	for (size_t i = 0; i < ccap; i++) {
-		cslot *s = &cache[i];
+	progress *pg = c->state;
+	for (size_t i = 0; i < pg->ccap; i++) {
+		cslot *s = &pg->cache[i];
 		if (!s->used || (!s->num && !s->den))
 			continue;
 		int64_t num, den;
@@ -158,21 +174,23 @@ static int flush(proj_ctx *c)
 	return 0;
 }
 
-static void discard(void)
+static void discard(void *state)
 {
-	if (cused)
-		memset(cache, 0, ccap * sizeof(*cache));
-	cused = 0;
+	progress *pg = state;
+	if (pg->cused)
+		memset(pg->cache, 0, pg->ccap * sizeof(*pg->cache));
+	pg->cused = 0;
 }
 
 /* Tells the listener which plans and regions moved. */
-static void committed(uint64_t checkpoint)
+static void committed(void *state, uint64_t checkpoint)
 {
-	if (!cused)
+	progress *pg = state;
+	if (!pg->cused)
 		return;
-	pthread_mutex_lock(&g_change_lock);
-	if (!g_change) {
-		pthread_mutex_unlock(&g_change_lock);
+	pthread_mutex_lock(&pg->change_lock);
+	if (!pg->change) {
+		pthread_mutex_unlock(&pg->change_lock);
 		return;
 	}
 	/* A few distinct (plan, region) pairs: a small list, deduplicated. */
@@ -181,8 +199,8 @@ static void committed(uint64_t checkpoint)
 		uint32_t region;
 	} seen[256];
 	unsigned n = 0;
-	for (size_t i = 0; i < ccap; i++) {
-		cslot *s = &cache[i];
+	for (size_t i = 0; i < pg->ccap; i++) {
+		cslot *s = &pg->cache[i];
 		if (!s->used || (!s->num && !s->den))
 			continue;
 		unsigned pl = (unsigned)s->key[0] << 8 | s->key[1];
@@ -197,9 +215,9 @@ static void committed(uint64_t checkpoint)
 			seen[n].region = region;
 			n++;
 		}
-		g_change(g_change_arg, pl, region, checkpoint);
+		pg->change(pg->change_arg, pl, region, checkpoint);
 	}
-	pthread_mutex_unlock(&g_change_lock);
+	pthread_mutex_unlock(&pg->change_lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -255,42 +273,6 @@ static int add_distinct(cbuf *b, const uint8_t *key, const char *member)
 	return cbuf_put(b, e, KEY_LEN + 2 + n);
 }
 
-static int in_set(uint64_t set, int v)
-{
-	return !set || (v > 0 && v < 64 && (set >> v & 1));
-}
-
-static int tri(int8_t want, int have)
-{
-	return want < 0 || want == !!have;
-}
-
-static int matches(const plan_filter *f, const Ledger__Event *ev, int first)
-{
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_MEMBER_JOINED: {
-		const Ledger__MemberJoined *j = ev->member_joined;
-		return in_set(f->groups, j->worker_group) && in_set(f->channels, j->channel) &&
-		       in_set(f->paths, j->join_path) && in_set(f->employments, j->employment) &&
-		       tri(f->first_join, first) && tri(f->real_name, j->real_name);
-	}
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		return in_set(f->kinds, ev->service_delivered->kind) &&
-		       tri(f->member, ld_has(ev->service_delivered->member_id));
-	case LEDGER__EVENT__BODY_ACTIVITY_HELD:
-		return in_set(f->kinds, ev->activity_held->kind);
-	case LEDGER__EVENT__BODY_STATION_OPENED:
-		return in_set(f->kinds, ev->station_opened->kind);
-	case LEDGER__EVENT__BODY_ORG_REGISTERED: {
-		const Ledger__OrgRegistered *o = ev->org_registered;
-		return in_set(f->kinds, o->kind) &&
-		       in_set(f->groups, o->has_worker_group ? (int)o->worker_group : 0);
-	}
-	default:
-		return 0;
-	}
-}
-
 static int64_t field_value(int field, const Ledger__Event *ev)
 {
 	switch (field) {
@@ -307,41 +289,22 @@ static int64_t field_value(int field, const Ledger__Event *ev)
 	}
 }
 
-static const char *member_of(const Ledger__Event *ev)
-{
-	if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED)
-		return ev->member_joined->member_id;
-	if (ev->body_case == LEDGER__EVENT__BODY_SERVICE_DELIVERED)
-		return ev->service_delivered->member_id;
-	return NULL;
-}
-
-/* The region an event counts in (0: none known). */
+/* The region an event counts in (0: none known): its place (proto/kinds.c),
+ * a region, or an organisation whose region it is. */
 static int event_region(proj_ctx *c, const Ledger__Event *ev, uint32_t *region)
 {
-	const char *org;
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	const ProtobufCMessage *body = ld_kind_body(k, ev);
 	store_val v;
 	*region = 0;
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_ORG_REGISTERED:
-		*region = ev->org_registered->region;
+	if (!k->place.fd)
 		return 0;
-	case LEDGER__EVENT__BODY_STATION_OPENED:
-		*region = ev->station_opened->region;
-		return 0;
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		org = ev->member_joined->org_id;
-		break;
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		org = ev->service_delivered->org_id;
-		break;
-	case LEDGER__EVENT__BODY_ACTIVITY_HELD:
-		org = ev->activity_held->org_id;
-		break;
-	default:
+	if (k->place.fd->type != PROTOBUF_C_TYPE_STRING) {
+		*region = (uint32_t)ld_field_num(&k->place, body);
 		return 0;
 	}
-	if (!ld_has(org))
+	const char *org = ld_field_str(&k->place, body);
+	if (!org)
 		return 0;
 	int rc = store_get(c->pt, PDB_PORGS, org, strlen(org), &v);
 	if (rc == LD_E(NOT_FOUND))
@@ -354,13 +317,10 @@ static int event_region(proj_ctx *c, const Ledger__Event *ev, uint32_t *region)
 	return 0;
 }
 
+/* Plans count the kinds with a place. */
 static int countable(int body)
 {
-	return body == LEDGER__EVENT__BODY_MEMBER_JOINED ||
-	       body == LEDGER__EVENT__BODY_SERVICE_DELIVERED ||
-	       body == LEDGER__EVENT__BODY_ACTIVITY_HELD ||
-	       body == LEDGER__EVENT__BODY_STATION_OPENED ||
-	       body == LEDGER__EVENT__BODY_ORG_REGISTERED;
+	return ld_kind_of(body)->place.fd != NULL;
 }
 
 /* What ev (as it counts; `first`: a first join) adds, into b. */
@@ -372,8 +332,9 @@ static int contributions(proj_ctx *c, const Ledger__Event *ev, int first, cbuf *
 		return 0;
 	if ((rc = event_region(c, ev, &region)) || !region)
 		return rc;
-	for (unsigned pi = 0; pi < g_plans.n; pi++) {
-		const plan *p = &g_plans.plans[pi];
+	const plan_set *plans = &((progress *)c->state)->plans;
+	for (unsigned pi = 0; pi < plans->n; pi++) {
+		const plan *p = &plans->plans[pi];
 		int64_t at = ev->occurred_at;
 		if (plan_province_of(region) != p->region || at < p->from_us || at >= p->to_us)
 			continue;
@@ -382,7 +343,8 @@ static int contributions(proj_ctx *c, const Ledger__Event *ev, int first, cbuf *
 		unsigned nreg = regions[1] == p->region ? 1 : 2;
 		for (unsigned ti = 0; ti < p->ntargets; ti++) {
 			const plan_target *t = &p->targets[ti];
-			if (t->event != (int)ev->body_case || !matches(&t->where, ev, first))
+			if (t->event != (int)ev->body_case ||
+			    !plan_filter_matches(&t->where, ev, first))
 				continue;
 			unsigned wy = t->window == PW_YEARLY ? (unsigned)year : 0;
 			for (unsigned ri = 0; ri < nreg && !rc; ri++) {
@@ -399,10 +361,12 @@ static int contributions(proj_ctx *c, const Ledger__Event *ev, int first, cbuf *
 					break;
 				}
 				case PM_RATIO:
-					rc = add_sum(b, key, matches(&t->numerator, ev, first), 1);
+					rc = add_sum(b, key,
+						     plan_filter_matches(&t->numerator, ev, first),
+						     1);
 					break;
 				case PM_DISTINCT: {
-					const char *m = member_of(ev);
+					const char *m = codec_event_member(ev);
 					if (ld_has(m))
 						rc = add_distinct(b, key, m);
 					break;
@@ -430,7 +394,7 @@ static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign)
 		if (type == C_SUM) {
 			if (end - p < 16)
 				return LD_E(STORAGE);
-			rc = cache_add(key, sign * (int64_t)ld_get_be64(p),
+			rc = cache_add(c->state, key, sign * (int64_t)ld_get_be64(p),
 				       sign * (int64_t)ld_get_be64(p + 8));
 			p += 16;
 		} else if (type == C_DISTINCT) {
@@ -452,11 +416,11 @@ static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign)
 				ld_put_be32(val, refs + 1);
 				rc = store_put(c->pt, PDB_PDISTINCT, dk, dn, val, 4);
 				if (!rc && refs == 0)
-					rc = cache_add(key, 1, 0);
+					rc = cache_add(c->state, key, 1, 0);
 			} else if (refs <= 1) {
 				rc = store_del(c->pt, PDB_PDISTINCT, dk, dn);
 				if (!rc && refs == 1)
-					rc = cache_add(key, -1, 0);
+					rc = cache_add(c->state, key, -1, 0);
 			} else {
 				ld_put_be32(val, refs - 1);
 				rc = store_put(c->pt, PDB_PDISTINCT, dk, dn, val, 4);
@@ -556,7 +520,7 @@ static int correct(proj_ctx *c, const Ledger__Event *ev, uint64_t target)
 		if (orig->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED) {
 			recount_arg ra = {c, 0};
 			rc = proj_fold_stream(c, orig->stream, ev->seq, recount_step, &ra);
-		} else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
+		} else if (ld_kind_of(ev->body_case)->flags & LD_KIND_AMENDMENT) {
 			proj_eff eff;
 			if ((rc = proj_effective(c, target, &eff)) == 0 && eff.ev)
 				rc = count(c, eff.ev, target, 1);
@@ -572,7 +536,7 @@ static int apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 	uint64_t target;
 	int rc, first = 1;
 	(void)e;
-	if (!g_plans.n)
+	if (!((progress *)c->state)->plans.n)
 		return 0;
 	if ((rc = proj_fix_record(c, ev, &target)))
 		return rc;
@@ -597,10 +561,11 @@ static int apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
  * counted with. */
 static int prepare(proj_ctx *c, int *reset)
 {
+	const plan_set *plans = &((progress *)c->state)->plans;
 	store_val v;
 	int rc = store_get(c->pt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), &v);
 	*reset = 0;
-	if (rc == 0 && v.len == 32 && memcmp(v.data, g_plans.digest, 32) == 0)
+	if (rc == 0 && v.len == 32 && memcmp(v.data, plans->digest, 32) == 0)
 		return 0;
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
@@ -628,11 +593,13 @@ static int prepare(proj_ctx *c, int *reset)
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
 	*reset = 1;
-	return store_put(c->pt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), g_plans.digest, 32);
+	return store_put(c->pt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), plans->digest, 32);
 }
 
 const projection_ops progress_projection = {
 	.name = "progress",
+	.create = create,
+	.destroy = destroy,
 	.apply = apply,
 	.flush = flush,
 	.discard = discard,
@@ -776,10 +743,11 @@ static void judge(Ledger__ProgressRow *r, const plan_target *t, int64_t at)
 	}
 }
 
-int progress_report(store_txn *t, const plan *p, uint32_t year, uint32_t region, int64_t at,
-		    Ledger__ProgressReport *out, ld_arena *a, ld_errinfo *e)
+int progress_report(const progress *pg, store_txn *t, const plan *p, uint32_t year,
+		    uint32_t region, int64_t at, Ledger__ProgressReport *out, ld_arena *a,
+		    ld_errinfo *e)
 {
-	unsigned pi = (unsigned)(p - g_plans.plans);
+	unsigned pi = (unsigned)(p - pg->plans.plans);
 	int rc, city_ix = -2; /* -2: all regions, -1: the province, else a city */
 	double share[PLAN_MAX_CITIES];
 

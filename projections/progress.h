@@ -16,9 +16,9 @@
  * body's. A join counts as a first join when no earlier join of the member
  * counts; a correction of a join re-evaluates all of that member's joins.
  *
- * PLANS ARE INPUTS. The plans are loaded before the runner starts; their
- * digest is kept with the state, and when the files change the projection
- * clears itself and is rebuilt from the log (prepare).
+ * PLANS ARE INPUTS. The plans are loaded when the runner starts (create);
+ * their digest is kept with the state, and when the files change the
+ * projection clears itself and is rebuilt from the log (prepare).
  *
  * STATUS is not stored: on-track judgements depend on the time they are made
  * at, and are computed by progress_report from the stored figures.
@@ -32,31 +32,39 @@
 
 extern const projection_ops progress_projection;
 
-/* Loads the plans of dir (missing_ok: a missing directory is no plans).
- * Call before runner_start; they stay loaded until progress_unload. */
-int progress_load_plans(const char *dir, int missing_ok, ld_errinfo *e);
-void progress_unload(void);
-const plan_set *progress_plans(void);
+/* The projection's state in one runner: its plans (loaded from
+ * proj_options.plans_dir when the runner starts; LD_E(PLAN_INVALID) naming
+ * the file and line stops the start), its listener, its chunk's figures. */
+typedef struct progress progress;
+
+/* The progress projection of runner r; valid until runner_free. */
+static inline progress *progress_of(runner *r)
+{
+	return runner_state(r, &progress_projection);
+}
+
+const plan_set *progress_plans(const progress *pg);
 
 /*
  * Figures moved: after each commit that changed any, fn(arg, plan index,
  * region, seq) once per plan and region that moved (the province and each
  * city), with the seq the committed state reflects. Runs on the runner's
- * thread and must not block. Set before runner_start, cleared after
- * runner_stop.
+ * thread and must not block. Cleared (fn NULL) after runner_stop.
  */
 typedef void (*progress_change_fn)(void *arg, unsigned plan, uint32_t region, uint64_t seq);
-void progress_on_change(progress_change_fn fn, void *arg);
+void progress_on_change(progress *pg, progress_change_fn fn, void *arg);
 
 /*
- * The report of plan p from read transaction t on the projection
- * environment: a row per target, window and region. year (0: all) keeps the
- * windows that include that year; region (0: all) keeps the province or one
- * city; at is the time status is judged at (µs). Allocates from a.
- * LD_E(INVALID_VALUE) with e filled for a year or region outside the plan.
+ * The report of plan p (one of progress_plans(pg)) from read transaction t
+ * on the projection environment: a row per target, window and region. year
+ * (0: all) keeps the windows that include that year; region (0: all) keeps
+ * the province or one city; at is the time status is judged at (µs).
+ * Allocates from a. LD_E(INVALID_VALUE) with e filled for a year or region
+ * outside the plan.
  */
-int progress_report(store_txn *t, const plan *p, uint32_t year, uint32_t region, int64_t at,
-		    Ledger__ProgressReport *out, ld_arena *a, ld_errinfo *e);
+int progress_report(const progress *pg, store_txn *t, const plan *p, uint32_t year,
+		    uint32_t region, int64_t at, Ledger__ProgressReport *out, ld_arena *a,
+		    ld_errinfo *e);
 
 /* The plan as a message (targets and cities), allocated from a. */
 Ledger__PlanInfo *progress_plan_info(const plan *p, ld_arena *a);

@@ -28,6 +28,14 @@
  * projection writes must be a function of the log up to the event it
  * applies (never of the clock or of later events), so a rebuild from scratch
  * gives the same state as incremental application.
+ *
+ * INSTANCES. A projection keeps nothing in file-level variables: what it
+ * holds in memory (its caches of the chunk being applied, its inputs such as
+ * the plans) is its state, made by its `create` when a runner starts and
+ * freed by its `destroy` with the runner, and every operation gets it. So a
+ * process can run several runners, each on its own data directory, and each
+ * projection of each runner has its own state (tests/test_projections.c
+ * runs two).
  */
 #ifndef LD_PROJECTION_H
 #define LD_PROJECTION_H
@@ -60,15 +68,29 @@ enum proj_db {
 /* Their names in the environment (for tools and tests that open it). */
 extern const char *const proj_db_names[PDB__COUNT];
 
+/* What the caller of runner_start gives the projections; each reads its
+ * own part when it makes its state. */
+typedef struct proj_options {
+	const char *plans_dir; /* progress: the plan files (NULL: no plans) */
+	int plans_missing_ok;  /* ... a missing directory is no plans */
+} proj_options;
+
 /* What an apply sees. */
 typedef struct proj_ctx {
 	store_txn *pt;   /* write transaction on the projection environment */
 	store_txn *lt;   /* read transaction on the log, at or after ev->seq */
 	const char *name;
+	void *state;     /* the projection's state in this runner (create) */
 } proj_ctx;
 
 typedef struct projection_ops {
 	const char *name;
+	/* Optional: makes the projection's state for one runner into *state
+	 * (which may stay NULL), from o, before anything else; 0, or an error
+	 * with e filled, and the runner does not start. destroy frees it (also
+	 * NULL) when the runner is freed. */
+	int (*create)(void **state, const proj_options *o, ld_errinfo *e);
+	void (*destroy)(void *state);
 	/* Applies one event (its seq is ev->seq). 0, or a negative code with e
 	 * filled: the projection stops there. Storage errors (STORE_MAP_FULL
 	 * and the like) abort the chunk instead and are retried. */
@@ -77,7 +99,7 @@ typedef struct projection_ops {
 	 * writes it into ctx->pt before the checkpoint is written; discard
 	 * drops it (after the commit, or when the chunk is aborted). */
 	int (*flush)(proj_ctx *ctx);
-	void (*discard)(void);
+	void (*discard)(void *state);
 	/* Optional: at start, in a write transaction, before checkpoints are
 	 * read. Setting *reset drops the projection's checkpoint: it has
 	 * cleared its state (e.g. its inputs besides the log changed) and is
@@ -85,7 +107,7 @@ typedef struct projection_ops {
 	int (*prepare)(proj_ctx *ctx, int *reset);
 	/* Optional: after a chunk's transaction committed (before discard),
 	 * on the runner's thread; checkpoint = the projection's new one. */
-	void (*committed)(uint64_t checkpoint);
+	void (*committed)(void *state, uint64_t checkpoint);
 } projection_ops;
 
 /* The projections, in the order they are run. */
@@ -126,9 +148,11 @@ int proj_fold_stream(proj_ctx *c, const char *stream, uint64_t upto, proj_stream
 
 typedef struct runner runner;
 
-/* Opens DATA/projections (dir) and starts the loop thread, which catches up
+/* Makes every projection's state (from o; NULL: the defaults, no plans),
+ * opens DATA/projections (dir) and starts the loop thread, which catches up
  * with the log at once. w's commit hook is set to wake it. */
-int runner_start(runner **out, const char *dir, store *log, writer *w, ld_errinfo *e);
+int runner_start(runner **out, const char *dir, store *log, writer *w, const proj_options *o,
+		 ld_errinfo *e);
 /* Stops the loop after the chunk in flight and answers every waiter with
  * "shutting down"; queries keep working until runner_free. */
 void runner_stop(runner *r);
@@ -136,6 +160,10 @@ void runner_free(runner *r);
 
 /* The projection environment, for queries (read transactions). */
 store *runner_store(runner *r);
+
+/* The state of projection ops in runner r (NULL if it keeps none); valid
+ * until runner_free. */
+void *runner_state(runner *r, const projection_ops *ops);
 
 /* The lowest checkpoint of the projections a query needs (all of them). */
 uint64_t runner_checkpoint(runner *r);

@@ -25,6 +25,7 @@ const char *const proj_db_names[PDB__COUNT] = {
 
 typedef struct pstate {
 	const projection_ops *ops;
+	void *state;         /* the projection's own (ops->create), this runner's */
 	uint64_t checkpoint; /* under runner.lock */
 	uint64_t applied;
 	int stopped;
@@ -134,7 +135,8 @@ static int apply_chunk(runner *r, uint64_t head, uint64_t limit)
 		for (unsigned i = 0; i < np && !rc; i++) {
 			if (last[i] >= seq)
 				continue; /* this one is ahead */
-			proj_ctx ctx = {.pt = pt, .lt = lt, .name = part[i]->ops->name};
+			proj_ctx ctx = {.pt = pt, .lt = lt, .name = part[i]->ops->name,
+					.state = part[i]->state};
 			memset(&e, 0, sizeof(e));
 			rc = part[i]->ops->apply(&ctx, ev, &e);
 			if (rc == 0)
@@ -163,7 +165,7 @@ static int apply_chunk(runner *r, uint64_t head, uint64_t limit)
 		 * projection that could not apply it. */
 		for (unsigned i = 0; i < np; i++)
 			if (part[i]->ops->discard)
-				part[i]->ops->discard();
+				part[i]->ops->discard(part[i]->state);
 		store_abort(pt);
 		store_read_end(lt);
 		if (failed > from && (rc = apply_chunk(r, head, failed)) != 0 && rc != 1)
@@ -186,7 +188,8 @@ static int apply_chunk(runner *r, uint64_t head, uint64_t limit)
 		if (last[i] == part[i]->checkpoint)
 			continue;
 		progress = 1;
-		proj_ctx ctx = {.pt = pt, .lt = lt, .name = part[i]->ops->name};
+		proj_ctx ctx = {.pt = pt, .lt = lt, .name = part[i]->ops->name,
+				.state = part[i]->state};
 		char ck[80];
 		uint8_t val[8];
 		cp_key(ck, sizeof(ck), part[i]->ops->name);
@@ -209,13 +212,13 @@ static int apply_chunk(runner *r, uint64_t head, uint64_t limit)
 		pthread_mutex_unlock(&r->lock);
 		for (unsigned i = 0; i < np; i++)
 			if (part[i]->ops->committed)
-				part[i]->ops->committed(last[i]);
+				part[i]->ops->committed(part[i]->state, last[i]);
 	}
 out:
 	/* Committed (written out) or aborted: either way in-memory state is stale. */
 	for (unsigned i = 0; i < np; i++)
 		if (part[i]->ops->discard)
-			part[i]->ops->discard();
+			part[i]->ops->discard(part[i]->state);
 	store_cursor_close(c);
 	store_abort(pt);
 	store_read_end(lt);
@@ -435,7 +438,8 @@ static int prepare_all(runner *r, ld_errinfo *e)
 	}
 	for (unsigned i = 0; i < nprojections && !rc; i++) {
 		int reset = 0;
-		proj_ctx ctx = {.pt = pt, .lt = lt, .name = projections[i]->name};
+		proj_ctx ctx = {.pt = pt, .lt = lt, .name = projections[i]->name,
+				.state = r->st[i].state};
 		if (!projections[i]->prepare)
 			continue;
 		if ((rc = projections[i]->prepare(&ctx, &reset)) == 0 && reset) {
@@ -458,7 +462,36 @@ static int prepare_all(runner *r, ld_errinfo *e)
 	return store_commit(pt);
 }
 
-int runner_start(runner **out, const char *dir, store *log, writer *w, ld_errinfo *e)
+/* Each projection's state, made from o, and freed. */
+static int create_all(runner *r, const proj_options *o, ld_errinfo *e)
+{
+	static const proj_options none = {0};
+	for (unsigned i = 0; i < nprojections; i++) {
+		r->st[i].ops = projections[i];
+		if (!projections[i]->create)
+			continue;
+		int rc = projections[i]->create(&r->st[i].state, o ? o : &none, e);
+		if (rc) {
+			if (e && !e->message[0])
+				ld_errinfo_set(e, rc, NULL, "projection %s: %s", projections[i]->name,
+					       ld_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void destroy_all(runner *r)
+{
+	for (unsigned i = 0; i < nprojections; i++) {
+		if (r->st[i].ops && r->st[i].ops->destroy)
+			r->st[i].ops->destroy(r->st[i].state);
+		r->st[i].state = NULL;
+	}
+}
+
+int runner_start(runner **out, const char *dir, store *log, writer *w, const proj_options *o,
+		 ld_errinfo *e)
 {
 	runner *r = calloc(1, sizeof(*r));
 	*out = NULL;
@@ -467,7 +500,10 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, ld_errinf
 	pthread_mutex_init(&r->lock, NULL);
 	r->log = log;
 	r->w = w;
-	int rc = open_projections(r, dir, e);
+	int rc = create_all(r, o, e);
+	if (rc)
+		goto fail;
+	rc = open_projections(r, dir, e);
 	if (rc) {
 		if (e && !e->message[0])
 			ld_errinfo_set(e, rc, NULL, "unable to open the projections in '%s': %s", dir,
@@ -484,7 +520,6 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, ld_errinf
 	for (unsigned i = 0; i < nprojections; i++) {
 		char ck[80];
 		store_val v;
-		r->st[i].ops = projections[i];
 		cp_key(ck, sizeof(ck), projections[i]->name);
 		if (store_get(t, PDB_META, ck, strlen(ck), &v) == 0 && v.len == 8)
 			r->st[i].checkpoint = ld_get_be64(v.data);
@@ -508,6 +543,7 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, ld_errinf
 	return 0;
 fail:
 	store_close(r->ps);
+	destroy_all(r);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 	return rc;
@@ -538,6 +574,7 @@ void runner_free(runner *r)
 		log_warn("projections: unable to mark a clean stop; they will be rebuilt if the "
 			 "machine restarts first");
 	store_close(r->ps);
+	destroy_all(r);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -545,6 +582,14 @@ void runner_free(runner *r)
 store *runner_store(runner *r)
 {
 	return r->ps;
+}
+
+void *runner_state(runner *r, const projection_ops *ops)
+{
+	for (unsigned i = 0; i < nprojections; i++)
+		if (r->st[i].ops == ops)
+			return r->st[i].state;
+	return NULL;
 }
 
 uint64_t runner_checkpoint(runner *r)

@@ -16,12 +16,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kinds.h"
 #include "model.h"
+#include "orgtree.h"
 
 #define MAX_DEPTH 16
 #define TIME_OFFSET 0x8000000000000000ULL /* occurred_at may be any int64 */
 
-typedef char org_id[LD_ID_MAX + 1];
+typedef ld_org_id org_id;
 
 static int parent_of(store_txn *t, const char *org, char *parent)
 {
@@ -36,21 +38,17 @@ static int parent_of(store_txn *t, const char *org, char *parent)
 	return 0;
 }
 
+static int parent_in(void *t, const char *org, ld_org_id parent)
+{
+	return parent_of(t, org, parent);
+}
+
+/* The organisation and its ancestors, nearest first, in this projection's
+ * own tree (as of its checkpoint). */
 static int chain_of(store_txn *t, const char *org, org_id ids[MAX_DEPTH], int *n)
 {
-	*n = 0;
-	snprintf(ids[0], sizeof(ids[0]), "%s", org);
-	while (*n < MAX_DEPTH) {
-		char parent[LD_ID_MAX + 1];
-		int rc = parent_of(t, ids[*n], parent);
-		if (rc)
-			return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
-		(*n)++;
-		if (!parent[0] || *n == MAX_DEPTH)
-			return 0;
-		memcpy(ids[*n], parent, sizeof(parent));
-	}
-	return 0;
+	int rc = ld_org_chain(org, parent_in, t, ids, MAX_DEPTH, n);
+	return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
 }
 
 static int in_chain(org_id ids[MAX_DEPTH], int n, const char *org)
@@ -159,8 +157,40 @@ static int unfile_transfer(store_txn *pt, uint64_t seq)
 	return store_del(pt, PDB_TKEYS, skey, 8);
 }
 
+/* A void or an amendment: a transfer it corrects is taken out, and an
+ * amended one filed again with its corrected body. */
+static int correct(proj_ctx *c, const Ledger__Event *ev, const ld_kind *k)
+{
+	uint64_t target;
+	Ledger__Event *t = NULL;
+	int rc = proj_fix_record(c, ev, &target);
+	if (rc || (rc = model_load_event(c->lt, target, &t)))
+		return rc;
+	if (t->body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED) {
+		rc = unfile_transfer(c->pt, target);
+		if (!rc && (k->flags & LD_KIND_AMENDMENT)) {
+			const Ledger__EventAmended *a = ev->event_amended;
+			Ledger__Event fixed;
+			codec_amended_body(a, &fixed);
+			if (fixed.body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED)
+				rc = file_transfer(c->pt, t, fixed.member_transferred,
+						   a->has_corrected_occurred_at
+							   ? a->corrected_occurred_at
+							   : t->occurred_at,
+						   ev->seq);
+		}
+	}
+	codec_event_free(t);
+	return rc;
+}
+
 static int transfers_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 {
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	if (k->flags & LD_KIND_CORRECTION)
+		return correct(c, ev, k);
+	/* This projection keeps the tree (registrations) and the transfers;
+	 * every other kind is none of its business. */
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_ORG_REGISTERED: {
 		const Ledger__OrgRegistered *r = ev->org_registered;
@@ -170,30 +200,6 @@ static int transfers_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 	}
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
 		return file_transfer(c->pt, ev, ev->member_transferred, ev->occurred_at, 0);
-	case LEDGER__EVENT__BODY_EVENT_VOIDED:
-	case LEDGER__EVENT__BODY_EVENT_AMENDED: {
-		uint64_t target;
-		Ledger__Event *t = NULL;
-		int rc = proj_fix_record(c, ev, &target);
-		if (rc || (rc = model_load_event(c->lt, target, &t)))
-			return rc;
-		if (t->body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED) {
-			rc = unfile_transfer(c->pt, target);
-			if (!rc && ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
-				const Ledger__EventAmended *a = ev->event_amended;
-				Ledger__Event fixed;
-				codec_amended_body(a, &fixed);
-				if (fixed.body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED)
-					rc = file_transfer(c->pt, t, fixed.member_transferred,
-							   a->has_corrected_occurred_at
-								   ? a->corrected_occurred_at
-								   : t->occurred_at,
-							   ev->seq);
-			}
-		}
-		codec_event_free(t);
-		return rc;
-	}
 	default:
 		return 0;
 	}

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kinds.h"
 #include "required.h"
 
 /* ------------------------------------------------------------------ */
@@ -276,16 +277,67 @@ int check_message(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e)
 /* Rules across fields of one body                                      */
 /* ------------------------------------------------------------------ */
 
+/* A field of a body by name (NULL if it has none). */
+static const ProtobufCFieldDescriptor *named(const ProtobufCMessage *m, const char *name)
+{
+	return protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+}
+
+/* Rules the table of kinds and the field names decide, for every kind. */
+static int check_kind_rules(const ld_kind *k, const ProtobufCMessage *body, ld_errinfo *e)
+{
+	const ProtobufCMessageDescriptor *d = body->descriptor;
+	char path[96];
+	if (k->flags & LD_KIND_AT_LEAST_ONE) {
+		int any = 0;
+		for (unsigned i = 0; i < d->n_fields && !any; i++) {
+			const ProtobufCFieldDescriptor *f = &d->fields[i];
+			if (f != k->member.fd && f != k->subject.fd && f != k->sealed.fd)
+				any = field_present(body, f);
+		}
+		if (!any)
+			return ld_errinfo_set(e, LD_E(MISSING_FIELD), k->name,
+					      "%s changes nothing: set at least one field", k->name);
+	}
+	/* A period runs forwards. */
+	const ProtobufCFieldDescriptor *pf = named(body, "period_from"), *pt = named(body, "period_to");
+	if (pf && pt && field_present(body, pf) && field_present(body, pt)) {
+		uint32_t from = *(const uint32_t *)((const char *)body + pf->offset);
+		uint32_t to = *(const uint32_t *)((const char *)body + pt->offset);
+		path_of(path, sizeof(path), k->name, "period_to");
+		if (from > to)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+					      "period_to %u is before period_from %u", to, from);
+	}
+	if ((k->flags & LD_KIND_CORRECTION) && ld_field_num(&k->target, body) == 0) {
+		path_of(path, sizeof(path), k->name, k->target.name);
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+				      "target_seq must be a seq (1 or more)");
+	}
+	if ((k->flags & LD_KIND_AMENDMENT) &&
+	    ((const Ledger__EventAmended *)body)->corrected_case ==
+		    LEDGER__EVENT_AMENDED__CORRECTED__NOT_SET) {
+		path_of(path, sizeof(path), k->name, "corrected");
+		return ld_errinfo_set(e, LD_E(MISSING_FIELD), path,
+				      "an amendment needs the corrected body");
+	}
+	return 0;
+}
+
 static int check_body_rules(const Ledger__Event *ev, ld_errinfo *e)
 {
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	const ProtobufCMessage *body = ld_kind_body(k, ev);
+	int rc;
+	if (!body)
+		return 0;
+	if ((rc = check_kind_rules(k, body, e)))
+		return rc;
+	/* Rules between two fields that only one kind has, each in its own
+	 * words: a case per kind is the clearest way to say them. */
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_ORG_UPDATED: {
 		const Ledger__OrgUpdated *u = ev->org_updated;
-		if (!ld_has(u->name) && !u->has_legal_person && !ld_has(u->legal_person_code) &&
-		    !ld_has(u->fund_account) &&
-		    !u->has_reelected_at && !u->has_term_years && !u->has_admits_members)
-			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "org_updated",
-					      "org_updated changes nothing: set at least one field");
 		if (u->has_reelected_at != u->has_term_years)
 			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "org_updated.term_years",
 					      "a re-election needs both reelected_at and term_years");
@@ -306,14 +358,6 @@ static int check_body_rules(const Ledger__Event *ev, ld_errinfo *e)
 					      d->org_id);
 		break;
 	}
-	case LEDGER__EVENT__BODY_PROFILE_CHANGED: {
-		const Ledger__ProfileChanged *p = ev->profile_changed;
-		if (!p->has_worker_group && !p->has_employment && !ld_has(p->platform) && !p->has_region &&
-		    !p->has_real_name && !ld_has(p->name) && !ld_has(p->phone))
-			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "profile_changed",
-					      "profile_changed changes nothing: set at least one field");
-		break;
-	}
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED: {
 		const Ledger__MemberTransferred *t = ev->member_transferred;
 		if (strcmp(t->from_org, t->to_org) == 0)
@@ -329,35 +373,33 @@ static int check_body_rules(const Ledger__Event *ev, ld_errinfo *e)
 					      "funds must move between two organisations");
 		break;
 	}
-	case LEDGER__EVENT__BODY_DUES_PAID:
-		if (ev->dues_paid->period_from > ev->dues_paid->period_to)
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "dues_paid.period_to",
-					      "period_to %u is before period_from %u",
-					      ev->dues_paid->period_to, ev->dues_paid->period_from);
-		break;
-	case LEDGER__EVENT__BODY_DUES_WAIVED:
-		if (ev->dues_waived->period_from > ev->dues_waived->period_to)
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "dues_waived.period_to",
-					      "period_to %u is before period_from %u",
-					      ev->dues_waived->period_to, ev->dues_waived->period_from);
-		break;
-	case LEDGER__EVENT__BODY_EVENT_VOIDED:
-		if (ev->event_voided->target_seq == 0)
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "event_voided.target_seq",
-					      "target_seq must be a seq (1 or more)");
-		break;
-	case LEDGER__EVENT__BODY_EVENT_AMENDED:
-		if (ev->event_amended->target_seq == 0)
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "event_amended.target_seq",
-					      "target_seq must be a seq (1 or more)");
-		if (ev->event_amended->corrected_case == LEDGER__EVENT_AMENDED__CORRECTED__NOT_SET)
-			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "event_amended.corrected",
-					      "an amendment needs the corrected body");
-		break;
 	default:
 		break;
 	}
 	return 0;
+}
+
+/* The sealed personal data (a kind's `sealed` field, also in an amendment's
+ * corrected body) is the server's (PROTOCOL.md). */
+static int check_sealed(const Ledger__Event *ev, ld_errinfo *e)
+{
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	const ProtobufCMessage *body = ld_kind_body(k, ev);
+	char path[96] = "";
+	if ((k->flags & LD_KIND_AMENDMENT) && body) {
+		Ledger__Event corrected;
+		codec_amended_body((const Ledger__EventAmended *)body, &corrected);
+		snprintf(path, sizeof(path), "%s.", k->name);
+		k = ld_kind_of(corrected.body_case);
+		body = ld_kind_body(k, &corrected);
+	}
+	if (!ld_field_set(&k->sealed, body))
+		return 0;
+	size_t n = strlen(path);
+	snprintf(path + n, sizeof(path) - n, "%s.%s", n ? k->amend->name : k->name,
+		 k->sealed.name);
+	return ld_errinfo_set(e, LD_E(SERVER_FIELD), path,
+			      "personal is set by the server (it seals name and phone); leave it out");
 }
 
 int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
@@ -372,6 +414,7 @@ int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
 		{offsetof(Ledger__Event, has_prev_hash), "prev_hash"},
 		{offsetof(Ledger__Event, has_hash), "hash"},
 	};
+	int rc;
 	for (size_t i = 0; i < sizeof(server_fields) / sizeof(server_fields[0]); i++)
 		if (*(const protobuf_c_boolean *)((const char *)ev + server_fields[i].offset))
 			return ld_errinfo_set(e, LD_E(SERVER_FIELD), server_fields[i].name,
@@ -381,25 +424,8 @@ int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
 		return ld_errinfo_set(e, LD_E(SERVER_FIELD), ev->actor ? "actor" : "stream",
 				      "%s is set by the server; leave it out",
 				      ev->actor ? "actor" : "stream");
-	{
-		/* The sealed personal data is the server's (PROTOCOL.md). */
-		const Ledger__MemberJoined *j = NULL;
-		const char *field = NULL;
-		if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED)
-			j = ev->member_joined, field = "member_joined.personal";
-		else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED &&
-			 ev->event_amended->corrected_case ==
-				 LEDGER__EVENT_AMENDED__CORRECTED_MEMBER_JOINED)
-			j = ev->event_amended->member_joined,
-			field = "event_amended.member_joined.personal";
-		if ((j && j->has_personal) ||
-		    (ev->body_case == LEDGER__EVENT__BODY_PROFILE_CHANGED &&
-		     ev->profile_changed->has_personal))
-			return ld_errinfo_set(e, LD_E(SERVER_FIELD),
-					      field ? field : "profile_changed.personal",
-					      "personal is set by the server (it seals name and "
-					      "phone); leave it out");
-	}
+	if ((rc = check_sealed(ev, e)))
+		return rc;
 
 	if (!ev->has_event_id)
 		return ld_errinfo_set(e, LD_E(MISSING_FIELD), "event_id",
@@ -425,11 +451,11 @@ int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
 				      "the event has no body (member_joined, dues_paid, …)");
 
 	/* The body is the one message field set in the oneof. */
-	int rc = check_message(codec_event_body(ev), codec_event_type_name(ev->body_case), e);
+	rc = check_message(codec_event_body(ev), codec_event_type_name(ev->body_case), e);
 	if (rc)
 		return rc;
-	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED &&
-	    ev->event_amended->has_corrected_occurred_at) {
+	int amendment = (ld_kind_of(ev->body_case)->flags & LD_KIND_AMENDMENT) != 0;
+	if (amendment && ev->event_amended->has_corrected_occurred_at) {
 		int64_t t = ev->event_amended->corrected_occurred_at;
 		if (t < LD_MIN_TIME_US || t > now_us + LD_MAX_SKEW_US)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE),
@@ -437,7 +463,7 @@ int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
 					      "corrected_occurred_at is outside 2000-01-01 … now");
 	}
 	rc = check_body_rules(ev, e);
-	if (rc == 0 && ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
+	if (rc == 0 && amendment) {
 		Ledger__Event corrected;
 		codec_amended_body(ev->event_amended, &corrected);
 		rc = check_body_rules(&corrected, e);

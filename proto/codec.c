@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "digest.h"
+#include "kinds.h"
 
 int ld_errinfo_set(ld_errinfo *e, int code, const char *field, const char *fmt, ...)
 {
@@ -142,26 +143,29 @@ size_t codec_pack(const void *msg, uint8_t *out)
 /* Canonical bytes and hash                                            */
 /* ------------------------------------------------------------------ */
 
-static int has_clear_personal_joined(const Ledger__MemberJoined *j)
+/* The body that may carry personal data in clear: the event's own, or the
+ * corrected body of an amendment. */
+static const ld_kind *personal_body(const Ledger__Event *ev, const ProtobufCMessage **body)
 {
-	return j && (j->national_id || j->name || j->phone);
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	*body = ld_kind_body(k, ev);
+	if ((k->flags & LD_KIND_AMENDMENT) && *body) {
+		Ledger__Event corrected;
+		codec_amended_body((const Ledger__EventAmended *)*body, &corrected);
+		k = ld_kind_of(corrected.body_case);
+		*body = ld_kind_body(k, &corrected);
+	}
+	return k;
 }
 
 int codec_has_clear_personal(const Ledger__Event *ev)
 {
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		return has_clear_personal_joined(ev->member_joined);
-	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
-		return ev->profile_changed && (ev->profile_changed->name || ev->profile_changed->phone);
-	case LEDGER__EVENT__BODY_EVENT_AMENDED:
-		return ev->event_amended &&
-		       ev->event_amended->corrected_case ==
-			       LEDGER__EVENT_AMENDED__CORRECTED_MEMBER_JOINED &&
-		       has_clear_personal_joined(ev->event_amended->member_joined);
-	default:
-		return 0;
-	}
+	const ProtobufCMessage *body;
+	const ld_kind *k = personal_body(ev, &body);
+	for (size_t i = 0; i < LD_KIND_MAX_CLEAR; i++)
+		if (ld_field_raw(&k->clear[i], body))
+			return 1;
+	return 0;
 }
 
 void codec_strip_personal(const Ledger__Event *ev, Ledger__Event *out, codec_personal_buf *b)
@@ -169,27 +173,20 @@ void codec_strip_personal(const Ledger__Event *ev, Ledger__Event *out, codec_per
 	*out = *ev;
 	if (!codec_has_clear_personal(ev))
 		return;
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		b->joined = *ev->member_joined;
-		b->joined.national_id = b->joined.name = b->joined.phone = NULL;
-		out->member_joined = &b->joined;
-		break;
-	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
-		b->profile = *ev->profile_changed;
-		b->profile.name = b->profile.phone = NULL;
-		out->profile_changed = &b->profile;
-		break;
-	case LEDGER__EVENT__BODY_EVENT_AMENDED:
+	const ld_kind *outer = ld_kind_of(ev->body_case);
+	const ProtobufCMessage *body;
+	const ld_kind *k = personal_body(ev, &body);
+	memcpy(&b->body, body, k->desc->sizeof_message); /* fits: proto/kinds.c checks */
+	for (size_t i = 0; i < LD_KIND_MAX_CLEAR; i++)
+		if (k->clear[i].fd)
+			*(char **)((char *)&b->body + k->clear[i].fd->offset) = NULL;
+	void *copy = &b->body;
+	if (outer != k) { /* an amendment: a copy of it pointing at the copy */
 		b->amended = *ev->event_amended;
-		b->joined = *ev->event_amended->member_joined;
-		b->joined.national_id = b->joined.name = b->joined.phone = NULL;
-		b->amended.member_joined = &b->joined;
-		out->event_amended = &b->amended;
-		break;
-	default:
-		break;
+		*(void **)((char *)&b->amended + k->amend->offset) = copy;
+		copy = &b->amended;
 	}
+	*(void **)((char *)out + outer->offset) = copy;
 }
 
 int codec_event_hash(const Ledger__Event *ev, uint8_t out[LD_HASH_LEN])
@@ -259,39 +256,22 @@ int codec_event_check(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev
 
 const char *codec_event_type_name(int body_case)
 {
-	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field(&ledger__event__descriptor, (unsigned)body_case);
-	if (!f || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
-		return "unknown";
-	return f->name;
+	return ld_kind_of(body_case)->name;
 }
 
 void codec_amended_body(const Ledger__EventAmended *a, Ledger__Event *out)
 {
 	ledger__event__init(out);
-	const ProtobufCFieldDescriptor *cf = protobuf_c_message_descriptor_get_field(
-		&ledger__event_amended__descriptor, (unsigned)a->corrected_case);
-	if (!cf)
+	const ld_kind *k = ld_kind_amended(a->corrected_case);
+	if (!k->body_case)
 		return;
-	const ProtobufCMessageDescriptor *ed = &ledger__event__descriptor;
-	for (unsigned i = 0; i < ed->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &ed->fields[i];
-		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && f->descriptor == cf->descriptor) {
-			out->body_case = (Ledger__Event__BodyCase)f->id;
-			*(void **)((char *)out + f->offset) =
-				*(void *const *)((const char *)a + cf->offset);
-			return;
-		}
-	}
+	out->body_case = (Ledger__Event__BodyCase)k->body_case;
+	*(void **)((char *)out + k->offset) = *(void *const *)((const char *)a + k->amend->offset);
 }
 
 const ProtobufCMessage *codec_event_body(const Ledger__Event *ev)
 {
-	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
-		&ledger__event__descriptor, (unsigned)ev->body_case);
-	if (!f || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
-		return NULL;
-	return *(const ProtobufCMessage *const *)((const char *)ev + f->offset);
+	return ld_kind_body(ld_kind_of(ev->body_case), ev);
 }
 
 /* ------------------------------------------------------------------ */
@@ -308,61 +288,30 @@ static int stream_of(char out[LD_STREAM_MAX], const char *kind, const char *id)
 
 const char *codec_event_member(const Ledger__Event *ev)
 {
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		return ev->member_joined->member_id;
-	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
-		return ev->member_affiliated->member_id;
-	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
-		return ev->member_disaffiliated->member_id;
-	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
-		return ev->member_transferred->member_id;
-	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
-		return ev->membership_ended->member_id;
-	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
-		return ev->profile_changed->member_id;
-	case LEDGER__EVENT__BODY_MEMBER_FORGOTTEN:
-		return ev->member_forgotten->member_id;
-	case LEDGER__EVENT__BODY_DUES_PAID:
-		return ev->dues_paid->member_id;
-	case LEDGER__EVENT__BODY_DUES_WAIVED:
-		return ev->dues_waived->member_id;
-	case LEDGER__EVENT__BODY_DUES_REFUNDED:
-		return ev->dues_refunded->member_id;
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED:
-		return ld_has(ev->service_delivered->member_id) ? ev->service_delivered->member_id
-							       : NULL;
-	default:
-		return NULL;
-	}
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	return ld_field_str(&k->member, ld_kind_body(k, ev));
 }
 
 int codec_event_stream(const Ledger__Event *ev, char out[LD_STREAM_MAX])
 {
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	const ProtobufCMessage *body = ld_kind_body(k, ev);
+	const char *member;
 	char region[16];
-	const char *member = codec_event_member(ev);
-	if (member)
-		return stream_of(out, "member", member);
-	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_ORG_REGISTERED:
-		return stream_of(out, "org", ev->org_registered->org_id);
-	case LEDGER__EVENT__BODY_ORG_UPDATED:
-		return stream_of(out, "org", ev->org_updated->org_id);
-	case LEDGER__EVENT__BODY_ORG_DISSOLVED:
-		return stream_of(out, "org", ev->org_dissolved->org_id);
-	case LEDGER__EVENT__BODY_FUNDS_ALLOCATED:
-		return stream_of(out, "org", ev->funds_allocated->from_org);
-	case LEDGER__EVENT__BODY_SERVICE_DELIVERED: /* to a non-member */
-		return stream_of(out, "org", ev->service_delivered->org_id);
-	case LEDGER__EVENT__BODY_ACTIVITY_HELD:
-		return stream_of(out, "org", ev->activity_held->org_id);
-	case LEDGER__EVENT__BODY_STATION_OPENED:
-		return stream_of(out, "org", ev->station_opened->org_id);
-	case LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED:
-		snprintf(region, sizeof(region), "%u", ev->workforce_estimated->region);
+	switch (k->stream) {
+	case LD_STREAM_MEMBER:
+		if ((member = ld_field_str(&k->member, body)))
+			return stream_of(out, "member", member);
+		if (!k->subject.fd)
+			return LD_E(MISSING_FIELD);
+		/* A service to a non-member is in its organisation's stream. */
+		return stream_of(out, "org", ld_field_raw(&k->subject, body));
+	case LD_STREAM_ORG:
+		return stream_of(out, "org", ld_field_raw(&k->subject, body));
+	case LD_STREAM_REGION:
+		snprintf(region, sizeof(region), "%u", (unsigned)ld_field_num(&k->subject, body));
 		return stream_of(out, "region", region);
-	case LEDGER__EVENT__BODY_EVENT_VOIDED:
-	case LEDGER__EVENT__BODY_EVENT_AMENDED:
+	case LD_STREAM_TARGET:
 		return LD_E(NOT_FOUND);
 	default:
 		return LD_E(MISSING_FIELD);

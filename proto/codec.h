@@ -78,16 +78,19 @@ size_t codec_pack(const void *msg, uint8_t *out);
 int codec_event_hash(const Ledger__Event *ev, uint8_t out[LD_HASH_LEN]);
 
 /*
- * Personal data in clear: national_id, name and phone of MemberJoined (also
- * as an amendment's corrected body) and ProfileChanged. They are never
+ * Personal data in clear: the fields proto/kinds.c lists as `clear` (today
+ * national_id, name and phone of MemberJoined, also as an amendment's
+ * corrected body, and name and phone of ProfileChanged). They are never
  * stored (the server keeps only person_hash and the sealed `personal`) and
  * never hashed: the canonical bytes above leave them out, so an event a read
  * decrypted still gives its stored hash. codec_strip_personal makes *out a
  * shallow copy of ev without them (copies of the bodies it changes in b).
  */
 typedef struct codec_personal_buf {
-	Ledger__MemberJoined joined;
-	Ledger__ProfileChanged profile;
+	union { /* a copy of the body that carries them: room for each such body */
+		Ledger__MemberJoined joined;
+		Ledger__ProfileChanged profile;
+	} body;
 	Ledger__EventAmended amended;
 } codec_personal_buf;
 int codec_has_clear_personal(const Ledger__Event *ev);

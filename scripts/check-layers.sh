@@ -7,7 +7,8 @@
 # nothing else. After --, DIR:LAYER puts a folder outside the stack on one
 # layer of it: clients:proto lets clients/ include its own headers and
 # proto/'s only. Headers generated into the build directory from
-# proto/ledger.proto (ledger.pb-c.h, required.h) belong to proto/. A
+# proto/ledger.proto (ledger.pb-c.h, required.h) belong to proto/, the build
+# information the Makefile writes for the metrics (build_info.h) to daemon/. A
 # folder's subfolders (clients/ledgerctl/) belong to its layer.
 # A quoted include is looked up as the compiler does: beside the file
 # first, then in every folder named here. Prints every forbidden include
@@ -47,7 +48,7 @@ resolve() {
 		return
 	fi
 	[ -e "$d/$inc" ] && { echo "${d%%/*}"; return; }
-	case "$inc" in ledger.pb-c.h | required.h) echo proto; return ;; esac
+	case "$inc" in ledger.pb-c.h | required.h) echo proto; return ;; build_info.h) echo daemon; return ;; esac
 	for d in "${layers[@]}" "${dirs[@]}"; do
 		[ -e "$d/$inc" ] && { echo "$d"; return; }
 	done

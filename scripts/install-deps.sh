@@ -32,6 +32,10 @@ PACKAGES=(
 	gettext                           # msgfmt: the message catalogues (po/*.po)
 	locales                           # the zh_CN.UTF-8 locale the Chinese tests run in
 	tzdata                            # the ledger's time zone (--tz, Asia/Shanghai)
+	libsystemd-dev                    # ledgerd tells systemd it is ready (sd_notify)
+	# make deb and its test (tests/deb_test.sh): the package tools, the manual
+	# pages made from --help, their rendering, and the units' security rating
+	debhelper dpkg-dev lintian help2man man-db systemd
 )
 # node and npm run the dashboard's browser test (playwright-core); only when
 # no node is installed already.

@@ -1082,14 +1082,15 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 					    "progress.plan is required");
 			break;
 		}
-		if (!(p = plan_find(progress_plans(), q->plan))) {
+		const progress *pg = progress_of(srv->proj);
+		if (!(p = plan_find(progress_plans(pg), q->plan))) {
 			rc = ld_errinfo_set(&e, LD_E(NOT_FOUND), "progress.plan",
 					    "no plan '%.64s' (%u plan(s) loaded; 'ledgerctl plans' "
 					    "lists them)",
-					    q->plan, progress_plans()->n);
+					    q->plan, progress_plans(pg)->n);
 			break;
 		}
-		rc = progress_report(t, p, q->has_year ? q->year : 0, q->has_region ? q->region : 0,
+		rc = progress_report(pg, t, p, q->has_year ? q->year : 0, q->has_region ? q->region : 0,
 				     q->has_at ? q->at : now_us(), &u.progress, &a, &e);
 		resp.result_case = LEDGER__RESPONSE__RESULT_PROGRESS;
 		resp.progress = &u.progress;
@@ -1117,7 +1118,7 @@ static nng_msg *plans_reply(server *srv)
 	Ledger__Response resp = LEDGER__RESPONSE__INIT;
 	Ledger__PlanList list = LEDGER__PLAN_LIST__INIT;
 	ld_arena a = LD_ARENA_INIT;
-	const plan_set *ps = progress_plans();
+	const plan_set *ps = progress_plans(progress_of(srv->proj));
 	list.n_plans = ps->n;
 	list.plans = ld_arena_alloc(&a, (ps->n + 1) * sizeof(*list.plans));
 	for (unsigned i = 0; i < ps->n; i++)
@@ -2265,4 +2266,9 @@ void server_stop(server *srv)
 unsigned server_ipc_restarts(server *srv)
 {
 	return atomic_load(&srv->ipc_restarts);
+}
+
+struct sub_registry *server_subscribers(server *srv)
+{
+	return srv->subs;
 }

@@ -87,4 +87,8 @@ void server_stop(server *srv);
 /* Times an IPC listener was re-created because it stopped accepting. */
 unsigned server_ipc_restarts(server *srv);
 
+/* The registry of the subscribers the server has seen (the metrics list
+ * their lag); valid until server_stop. */
+struct sub_registry *server_subscribers(server *srv);
+
 #endif

@@ -35,6 +35,7 @@ typedef struct fx {
 	tl_ledger l;
 	runner *r;
 	char pdir[600];
+	char plans[1024]; /* the plans the runner starts with */
 	ld_arena a;
 } fx;
 
@@ -46,18 +47,23 @@ static const char *plans_dir(void)
 	return dir;
 }
 
-static void load_plans(const char *dir)
+/* The plans the next start loads. */
+static void load_plans(fx *f, const char *dir)
 {
-	ld_errinfo e = {0};
-	if (progress_load_plans(dir, 0, &e) != 0)
-		fail_msg("loading %s: %s", dir, e.message);
+	snprintf(f->plans, sizeof(f->plans), "%s", dir);
 }
 
 static void start(fx *f)
 {
 	ld_errinfo e = {0};
-	if (runner_start(&f->r, f->pdir, f->l.s, f->l.w, &e) != 0)
-		fail_msg("runner_start: %s", e.message);
+	proj_options o = {.plans_dir = f->plans};
+	if (runner_start(&f->r, f->pdir, f->l.s, f->l.w, &o, &e) != 0)
+		fail_msg("runner_start (plans %s): %s", f->plans, e.message);
+}
+
+static const plan_set *plans_of(fx *f)
+{
+	return progress_plans(progress_of(f->r));
 }
 
 static void stop(fx *f)
@@ -72,7 +78,7 @@ static int setup(void **state)
 	fx *f = calloc(1, sizeof(*f));
 	tl_open(&f->l, 0);
 	snprintf(f->pdir, sizeof(f->pdir), "%s/projections", f->l.dir);
-	load_plans(plans_dir());
+	load_plans(f, plans_dir());
 	start(f);
 	*state = f;
 	return 0;
@@ -85,7 +91,6 @@ static int teardown(void **state)
 		stop(f);
 	tl_close(&f->l);
 	ld_arena_free(&f->a);
-	progress_unload();
 	free(f);
 	return 0;
 }
@@ -191,14 +196,14 @@ typedef struct fig {
 static fig figure(fx *f, const char *plan_id, const char *target, uint32_t year, uint32_t region,
 		  int64_t at)
 {
-	const plan *p = plan_find(progress_plans(), plan_id);
+	const plan *p = plan_find(plans_of(f), plan_id);
 	store_txn *t;
 	Ledger__ProgressReport rep;
 	ld_errinfo e = {0};
 	fig g = {0};
 	assert_non_null(p);
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	if (progress_report(t, p, 0, 0, at, &rep, &f->a, &e) != 0)
+	if (progress_report(progress_of(f->r), t, p, 0, 0, at, &rep, &f->a, &e) != 0)
 		fail_msg("report: %s", e.message);
 	store_read_end(t);
 	for (size_t i = 0; i < rep.n_rows; i++) {
@@ -349,6 +354,107 @@ static void test_plan_errors(void **state)
 		 good_head);
 	expect_error(buf, "a ratio's target is a percent");
 	expect_error("id: t\nbogus: 1\n", "p.yaml:2: unknown key 'bogus'");
+}
+
+/* Every filter key of a plan, against events that pass it and events that
+ * do not: the key reads its field of the body (plan_filter_matches). */
+static void test_plan_filters(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *event, *where;
+	} targets[] = {
+		{"member_joined", "{ worker_group: [courier, delivery_rider], channel: online, "
+				  "join_path: platform_work, employment: self_employed, "
+				  "real_name: true, first_join: true }"},
+		{"service_delivered", "{ kind: legal_aid, member: false }"},
+		{"activity_held", "{ kind: service_fair }"},
+		{"station_opened", "{ kind: rider_home }"},
+		{"org_registered", "{ kind: platform_enterprise_union, worker_group: courier }"},
+	};
+	char buf[4096];
+	size_t n = (size_t)snprintf(buf, sizeof(buf), "%s", good_head);
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				      "  - id: t%zu\n    title: T\n    event: %s\n    where: %s\n"
+				      "    measure: count\n    window: yearly\n    target: 5\n",
+				      i, targets[i].event, targets[i].where);
+	plan p;
+	ld_errinfo e = {0};
+	if (plan_load_buffer("f.yaml", buf, n, &p, &e))
+		fail_msg("%s", e.message);
+	assert_int_equal(p.ntargets, 5);
+	const plan_filter *fj = &p.targets[0].where, *fs = &p.targets[1].where;
+	const plan_filter *fa = &p.targets[2].where, *fst = &p.targets[3].where;
+	const plan_filter *fo = &p.targets[4].where;
+
+	Ledger__Event *j = tl_join("M1", "NJ", 1);
+	Ledger__MemberJoined *mj = j->member_joined;
+	mj->worker_group = LEDGER__WORKER_GROUP__DELIVERY_RIDER;
+	mj->channel = LEDGER__JOIN_CHANNEL__ONLINE;
+	mj->join_path = LEDGER__JOIN_PATH__PLATFORM_WORK;
+	mj->employment = LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED;
+	mj->real_name = 1;
+	assert_true(plan_filter_matches(fj, j, 1));
+	assert_false(plan_filter_matches(fj, j, 0)); /* a rejoin */
+	mj->worker_group = LEDGER__WORKER_GROUP__TRUCK_DRIVER;
+	assert_false(plan_filter_matches(fj, j, 1));
+	mj->worker_group = LEDGER__WORKER_GROUP__COURIER;
+	assert_true(plan_filter_matches(fj, j, 1));
+	mj->channel = LEDGER__JOIN_CHANNEL__CEREMONY;
+	assert_false(plan_filter_matches(fj, j, 1));
+	mj->channel = LEDGER__JOIN_CHANNEL__ONLINE;
+	mj->join_path = LEDGER__JOIN_PATH__LABOUR_RELATION;
+	assert_false(plan_filter_matches(fj, j, 1));
+	mj->join_path = LEDGER__JOIN_PATH__PLATFORM_WORK;
+	mj->employment = LEDGER__EMPLOYMENT_RELATION__EMPLOYED;
+	assert_false(plan_filter_matches(fj, j, 1));
+	mj->employment = LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED;
+	mj->real_name = 0;
+	assert_false(plan_filter_matches(fj, j, 1));
+	mj->real_name = 1;
+	assert_true(plan_filter_matches(fj, j, 1));
+
+	Ledger__Event *sv = tl_service("NJ", NULL, LEDGER__SERVICE_KIND__LEGAL_AID);
+	assert_true(plan_filter_matches(fs, sv, 1));
+	sv = tl_service("NJ", "M1", LEDGER__SERVICE_KIND__LEGAL_AID);
+	assert_false(plan_filter_matches(fs, sv, 1)); /* served a member */
+	sv = tl_service("NJ", NULL, LEDGER__SERVICE_KIND__HEALTH_CHECK);
+	assert_false(plan_filter_matches(fs, sv, 1));
+
+	Ledger__Event *a = tl_event();
+	Ledger__ActivityHeld ah = LEDGER__ACTIVITY_HELD__INIT;
+	ah.org_id = "NJ";
+	ah.has_kind = ah.has_participants = 1;
+	ah.kind = LEDGER__ACTIVITY_KIND__SERVICE_FAIR;
+	ah.participants = 30;
+	a->body_case = LEDGER__EVENT__BODY_ACTIVITY_HELD;
+	a->activity_held = &ah;
+	assert_true(plan_filter_matches(fa, a, 1));
+	ah.kind = LEDGER__ACTIVITY_KIND__THEMED_ACTIVITY;
+	assert_false(plan_filter_matches(fa, a, 1));
+
+	Ledger__Event *st = station("S1", "NJ", LEDGER__STATION_KIND__RIDER_HOME, 320102, TL_T0);
+	assert_true(plan_filter_matches(fst, st, 1));
+	st->station_opened->kind = LEDGER__STATION_KIND__DRIVER_HOME;
+	assert_false(plan_filter_matches(fst, st, 1));
+
+	Ledger__Event *o = tl_org("NJ-P", LEDGER__ORG_KIND__PLATFORM_ENTERPRISE_UNION, "NJ", 320100);
+	assert_false(plan_filter_matches(fo, o, 1)); /* no worker group */
+	o->org_registered->has_worker_group = 1;
+	o->org_registered->worker_group = LEDGER__WORKER_GROUP__COURIER;
+	assert_true(plan_filter_matches(fo, o, 1));
+	o->org_registered->kind = LEDGER__ORG_KIND__INDUSTRY_UNION;
+	assert_false(plan_filter_matches(fo, o, 1));
+
+	/* Kinds plans do not count pass no filter, not even an empty one. */
+	plan_filter none;
+	memset(&none, 0, sizeof(none));
+	none.first_join = none.real_name = none.member = -1;
+	assert_false(plan_filter_matches(&none, tl_dues("M1", 100), 1));
+	assert_true(plan_filter_matches(&none, a, 1));
+	plan_free(&p);
+	tl_free_all();
 }
 
 /* ------------------------------------------------------------------ */
@@ -525,7 +631,7 @@ static void test_jiangsu_and_guangdong(void **state)
 			 LEDGER__PROGRESS_STATUS__ACHIEVED);
 
 	/* A rebuild from the log gives the same figures, byte for byte. */
-	const plan_set *ps = progress_plans();
+	const plan_set *ps = plans_of(f);
 	size_t before_len[2];
 	uint8_t *before[2];
 	for (unsigned k = 0; k < 2; k++) {
@@ -533,7 +639,9 @@ static void test_jiangsu_and_guangdong(void **state)
 		Ledger__ProgressReport rep;
 		ld_errinfo e = {0};
 		assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-		assert_int_equal(progress_report(t, &ps->plans[k], 0, 0, AT, &rep, &f->a, &e), 0);
+		assert_int_equal(
+			progress_report(progress_of(f->r), t, &ps->plans[k], 0, 0, AT, &rep, &f->a, &e),
+			0);
 		store_read_end(t);
 		before_len[k] = ledger__progress_report__get_packed_size(&rep);
 		before[k] = malloc(before_len[k]);
@@ -543,12 +651,15 @@ static void test_jiangsu_and_guangdong(void **state)
 	tl_rmrf(f->pdir);
 	start(f);
 	caught_up(f);
+	ps = plans_of(f); /* the new runner's */
 	for (unsigned k = 0; k < 2; k++) {
 		store_txn *t;
 		Ledger__ProgressReport rep;
 		ld_errinfo e = {0};
 		assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-		assert_int_equal(progress_report(t, &ps->plans[k], 0, 0, AT, &rep, &f->a, &e), 0);
+		assert_int_equal(
+			progress_report(progress_of(f->r), t, &ps->plans[k], 0, 0, AT, &rep, &f->a, &e),
+			0);
 		store_read_end(t);
 		size_t n = ledger__progress_report__get_packed_size(&rep);
 		uint8_t *after = malloc(n);
@@ -577,7 +688,7 @@ static void test_plans_change_rebuilds(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(cmd, sizeof(cmd), "cp %s/guangdong-2021-2022.yaml %s/", plans_dir(), dir);
 	assert_int_equal(system(cmd), 0);
-	load_plans(dir);
+	load_plans(f, dir);
 	start(f);
 	caught_up(f);
 	EXPECT(f, GD, "new-grassroots-unions", 0, 440000, 4);
@@ -586,7 +697,7 @@ static void test_plans_change_rebuilds(void **state)
 	tl_rmrf(dir);
 
 	/* And back. */
-	load_plans(plans_dir());
+	load_plans(f, plans_dir());
 	start(f);
 	caught_up(f);
 	EXPECT(f, JS, "new-members-total", 0, 320000, 1);
@@ -597,16 +708,17 @@ static void test_plans_change_rebuilds(void **state)
 static void test_report_bad_input(void **state)
 {
 	fx *f = *state;
-	const plan *p = plan_find(progress_plans(), JS);
+	const plan *p = plan_find(plans_of(f), JS);
+	const progress *pg = progress_of(f->r);
 	store_txn *t;
 	Ledger__ProgressReport rep;
 	ld_errinfo e = {0};
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	assert_int_equal(progress_report(t, p, 2030, 0, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
+	assert_int_equal(progress_report(pg, t, p, 2030, 0, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
 	assert_non_null(strstr(e.message, "runs from 2024 to 2026, not in 2030"));
-	assert_int_equal(progress_report(t, p, 0, 440100, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
+	assert_int_equal(progress_report(pg, t, p, 0, 440100, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
 	assert_non_null(strstr(e.message, "region 440100 is neither"));
-	assert_int_equal(progress_report(t, p, 2025, 320100, AT, &rep, &f->a, &e), 0);
+	assert_int_equal(progress_report(pg, t, p, 2025, 320100, AT, &rep, &f->a, &e), 0);
 	for (size_t i = 0; i < rep.n_rows; i++) {
 		assert_int_equal(rep.rows[i]->region, 320100);
 		assert_true(rep.rows[i]->year == 2025 || rep.rows[i]->year == 0);
@@ -619,6 +731,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shipped_plans_load),
 		cmocka_unit_test(test_plan_errors),
+		cmocka_unit_test(test_plan_filters),
 		cmocka_unit_test_setup_teardown(test_jiangsu_and_guangdong, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plans_change_rebuilds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_bad_input, setup, teardown),

@@ -20,6 +20,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@
 #include "client.h"
 #include "history.h"
 #include "members.h"
+#include "plan.h"
+#include "progress.h"
 #include "projection.h"
 #include "testlib.h"
 #include "transfers.h"
@@ -66,7 +69,7 @@ static runner *runner_up(const char *dir, tl_ledger *l)
 {
 	runner *r = NULL;
 	ld_errinfo e = {0};
-	if (runner_start(&r, dir, l->s, l->w, &e) != 0)
+	if (runner_start(&r, dir, l->s, l->w, NULL, &e) != 0)
 		fail_msg("runner_start '%s': %s", dir, e.message);
 	return r;
 }
@@ -2267,6 +2270,159 @@ static void test_incremental_equals_rebuild(void **state)
 }
 
 /* ================================================================== */
+/* Two runners in one process                                          */
+/* ================================================================== */
+
+#define ROUNDS 20
+
+/* Appends ROUNDS batches of n events (evs: ROUNDS rows of n) to l. */
+typedef struct feeder {
+	tl_ledger *l;
+	Ledger__Event **evs;
+	size_t n;
+	char failed[400];
+} feeder;
+
+static void *feed_rounds(void *arg)
+{
+	feeder *fd = arg;
+	append_item items[64];
+	for (int round = 0; round < ROUNDS && !fd->failed[0]; round++) {
+		int rc = tl_append_batch(fd->l, fd->evs + (size_t)round * fd->n, fd->n, 1, items);
+		for (size_t i = 0; i < fd->n; i++) {
+			if (items[i].code && !fd->failed[0])
+				snprintf(fd->failed, sizeof(fd->failed), "round %d event %zu: %.256s ",
+					 round, i, items[i].err ? items[i].err->message : "");
+			free(items[i].err);
+		}
+		if (rc && !fd->failed[0])
+			snprintf(fd->failed, sizeof(fd->failed), "round %d: %s ", round,
+				 ld_errname(rc));
+	}
+	return NULL;
+}
+
+/* The cumulative figure of target `id` of plan `plan_id` for the province
+ * 320000, from runner r's own progress projection. */
+static int64_t plan_figure(runner *r, const char *plan_id, const char *id, ld_arena *a)
+{
+	const progress *pg = progress_of(r);
+	const plan *p = plan_find(progress_plans(pg), plan_id);
+	store_txn *t;
+	Ledger__ProgressReport rep;
+	ld_errinfo e = {0};
+	assert_non_null(p);
+	assert_int_equal(store_read_begin(runner_store(r), &t), 0);
+	if (progress_report(pg, t, p, 0, 320000, TL_T0, &rep, a, &e))
+		fail_msg("report %s: %s", plan_id, e.message);
+	store_read_end(t);
+	for (size_t i = 0; i < rep.n_rows; i++)
+		if (!strcmp(rep.rows[i]->target_id, id) && rep.rows[i]->region == 320000)
+			return rep.rows[i]->actual;
+	fail_msg("no row %s of %s", id, plan_id);
+	return -1;
+}
+
+/* Two runners in one process, on two data directories, applying at the same
+ * time: each projection of each runner has its own state (the members
+ * projection's caches, the progress projection's plans and figures), so
+ * each answers for its own ledger. */
+static void test_two_runners(void **state)
+{
+	(void)state;
+	tl_ledger la, lb;
+	runner *ra = NULL, *rb = NULL;
+	ld_arena a = LD_ARENA_INIT;
+	ld_errinfo e = {0};
+	char pa[600], pb[600], plans_a[1024], plans_b[] = "/tmp/ld-plans-XXXXXX", cmd[2200];
+	const char *root = getenv("ROOT");
+
+	/* A counts both shipped plans (Guangdong first, by name); B only
+	 * Jiangsu's, which is its plan 0. */
+	snprintf(plans_a, sizeof(plans_a), "%s/plans", root ? root : ".");
+	assert_non_null(mkdtemp(plans_b));
+	snprintf(cmd, sizeof(cmd), "cp %s/jiangsu-2024-2026.yaml %s/", plans_a, plans_b);
+	assert_int_equal(system(cmd), 0);
+	tl_open(&la, 0);
+	tl_open(&lb, 0);
+	snprintf(pa, sizeof(pa), "%s/projections", la.dir);
+	snprintf(pb, sizeof(pb), "%s/projections", lb.dir);
+	proj_options oa = {.plans_dir = plans_a}, ob = {.plans_dir = plans_b};
+	if (runner_start(&ra, pa, la.s, la.w, &oa, &e) || runner_start(&rb, pb, lb.s, lb.w, &ob, &e))
+		fail_msg("runner_start: %s", e.message);
+	for (unsigned i = 0; i < nprojections; i++)
+		if (runner_state(ra, projections[i]))
+			assert_ptr_not_equal(runner_state(ra, projections[i]),
+					     runner_state(rb, projections[i]));
+	assert_non_null(runner_state(ra, &members_projection));
+	assert_ptr_not_equal(progress_of(ra), progress_of(rb));
+	assert_int_equal(progress_plans(progress_of(ra))->n, 2);
+	assert_int_equal(progress_plans(progress_of(rb))->n, 1);
+
+	/* A's members join NJ-GL, B's join SZ, each pays dues; the events
+	 * are built first, then appended to both ledgers from two threads, so
+	 * that both runners apply at the same time. */
+	tl_tree(&la);
+	tl_tree(&lb);
+	static Ledger__Event *ea[ROUNDS][20], *eb[ROUNDS][30];
+	for (int round = 0; round < ROUNDS; round++) {
+		char id[32];
+		for (int i = 0; i < 10; i++) {
+			snprintf(id, sizeof(id), "A%d-%d", round, i);
+			ea[round][i] = tl_join(id, "NJ-GL", round * 100 + i);
+			ea[round][10 + i] = tl_dues_for(id, 1200, 202501, 202512);
+		}
+		for (int i = 0; i < 15; i++) {
+			snprintf(id, sizeof(id), "B%d-%d", round, i);
+			eb[round][i] = tl_join(id, "SZ", round * 100 + i);
+			eb[round][15 + i] = tl_dues_for(id, 1200, 202501, 202506);
+		}
+	}
+	feeder fa_feed = {.l = &la, .evs = &ea[0][0], .n = 20};
+	feeder fb_feed = {.l = &lb, .evs = &eb[0][0], .n = 30};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, feed_rounds, &fb_feed), 0);
+	feed_rounds(&fa_feed);
+	pthread_join(th, NULL);
+	if (fa_feed.failed[0] || fb_feed.failed[0])
+		fail_msg("append: %s%s", fa_feed.failed, fb_feed.failed);
+	caught_up(ra, &la, 30);
+	caught_up(rb, &lb, 30);
+
+	fx fa = {.l = la, .r = ra}, fb = {.l = lb, .r = rb};
+	assert_int_equal(org_cov(&fa, "JS", 202506)->members, 10 * ROUNDS);
+	assert_int_equal(org_cov(&fb, "JS", 202506)->members, 15 * ROUNDS);
+	assert_int_equal(org_cov(&fa, "NJ", 202506)->members, 10 * ROUNDS);
+	assert_int_equal(org_cov(&fb, "NJ", 202506)->members, 0);
+	assert_int_equal(org_cov(&fa, "SZ", 202506)->members, 0);
+	assert_int_equal(org_cov(&fb, "SZ", 202506)->members, 15 * ROUNDS);
+	/* Dues months: A's paid through 202512, B's through 202506. */
+	assert_int_equal(org_cov(&fa, "JS", 202512)->dues_current, 10 * ROUNDS);
+	assert_int_equal(org_cov(&fb, "JS", 202506)->dues_current, 15 * ROUNDS);
+	assert_int_equal(org_cov(&fb, "JS", 202507)->dues_current, 0);
+	assert_string_equal(member_ok(&fa, "A19-9")->org_id, "NJ-GL");
+	assert_string_equal(member_ok(&fb, "B19-14")->org_id, "SZ");
+	assert_null(member(&fa, "B0-0"));
+	assert_null(member(&fb, "A0-0"));
+	assert_int_equal(plan_figure(ra, "jiangsu-2024-2026", "new-members-total", &a),
+			 10 * ROUNDS);
+	assert_int_equal(plan_figure(rb, "jiangsu-2024-2026", "new-members-total", &a),
+			 15 * ROUNDS);
+	assert_null(plan_find(progress_plans(progress_of(rb)), "guangdong-2021-2022"));
+
+	runner_down(ra, &la);
+	runner_down(rb, &lb);
+	tl_close(&la);
+	tl_close(&lb);
+	ld_arena_free(&fa.a);
+	ld_arena_free(&fb.a);
+	ld_arena_free(&a);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", plans_b);
+	assert_int_equal(system(cmd), 0);
+	tl_free_all();
+}
+
+/* ================================================================== */
 /* 5. kill -9 during catch-up                                          */
 /* ================================================================== */
 
@@ -2528,6 +2684,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rebuilt_after_machine_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_projection_stops_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_equals_rebuild, setup, teardown),
+		cmocka_unit_test(test_two_runners),
 		cmocka_unit_test(test_kill_during_catch_up),
 	};
 	return tl_run_tests(tests, NULL, NULL);
