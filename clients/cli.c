@@ -48,6 +48,17 @@ int ldc_cli_tz(const char *zone)
 	return LDC_EXIT_USAGE;
 }
 
+int ldc_cli_option(int ch, const char *arg)
+{
+	if (ch == 'V') {
+		ldc_cli_version(0);
+		return 0;
+	}
+	if (ch == 'z' && ldc_cli_tz(arg) != 0)
+		return LDC_EXIT_USAGE;
+	return -1;
+}
+
 const char *ldc_cli_url(void)
 {
 	const char *url = getenv("LEDGER_URL");

@@ -35,6 +35,11 @@ void ldc_cli_version(int json);
  * LDC_EXIT_USAGE. */
 int ldc_cli_tz(const char *zone);
 
+/* The common options of a getopt loop that needs nothing else of them:
+ * ch 'V' (--version: printed) and 'z' (--tz arg). -1: the program goes on;
+ * else the status to exit with at once (0 after --version). */
+int ldc_cli_option(int ch, const char *arg);
+
 /* $LEDGER_URL if set and not empty, else LDC_DEFAULT_URL. */
 const char *ldc_cli_url(void);
 

@@ -833,10 +833,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			ldc_cli_version(0);
-			return 0;
 		case 'z':
-			if ((rc = ldc_cli_tz(optarg)) != 0)
+			if ((rc = ldc_cli_option(c, optarg)) >= 0)
 				return rc;
 			break;
 		default:

@@ -78,9 +78,6 @@ const char *ldc_enum_name(const ProtobufCEnumDescriptor *d, int value)
 
 void ldc_enum_list(const ProtobufCEnumDescriptor *d, char *out, size_t size)
 {
-	/* Kinds of events are spelled as their canonical names (member_joined);
-	 * other values as the command line takes them (delivery-rider). */
-	char sep = d == &ledger__event_type__descriptor ? '_' : '-';
 	const int zh = ld_i18n_zh();
 	size_t used = 0;
 	if (size == 0)
@@ -101,7 +98,7 @@ void ldc_enum_list(const ProtobufCEnumDescriptor *d, char *out, size_t size)
 			out[used++] = ' ';
 		}
 		for (; *name; name++)
-			out[used++] = *name == '_' ? sep : (char)tolower((unsigned char)*name);
+			out[used++] = *name == '_' ? '-' : (char)tolower((unsigned char)*name);
 		out[used] = '\0';
 		if (label)
 			used += (size_t)snprintf(out + used, size - used, "\uff08%s\uff09", label);

@@ -30,8 +30,7 @@ int ldc_enum_parse(const ProtobufCEnumDescriptor *d, const char *text, int *out)
 const char *ldc_enum_name(const ProtobufCEnumDescriptor *d, int value);
 
 /* The accepted names of an enum, lowercase with dashes, comma-separated
- * ("truck-driver, ride-hailing-driver, …"; kinds of events with '_', as
- * their canonical names: "member_joined, …"), UNSPECIFIED left out, each
+ * ("truck-driver, ride-hailing-driver, …"), UNSPECIFIED left out, each
  * followed by its Chinese name in Chinese mode ("truck-driver（货车司机）"),
  * into out (always terminated; truncated with "…" if it does not fit). */
 void ldc_enum_list(const ProtobufCEnumDescriptor *d, char *out, size_t size);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinds.h"
 #include "ledgerctl.h"
 
 void *arena_new(struct arena *a, size_t size)
@@ -93,6 +94,28 @@ static const struct {
 	{&ledger__dissolve_reason__descriptor, N_("dissolve reason")},
 	{&ledger__event_type__descriptor, N_("event kind")},
 };
+
+int enum_parse(const ProtobufCEnumDescriptor *d, const char *text, int *out)
+{
+	const ld_kind *k = d == &ledger__event_type__descriptor ? ld_kind_named(text) : NULL;
+	if (k) {
+		*out = k->body_case; /* a kind's body case is its EventType value */
+		return 0;
+	}
+	return ldc_enum_parse(d, text, out);
+}
+
+void enum_names(const ProtobufCEnumDescriptor *d, char *out, size_t size)
+{
+	size_t n = 0;
+	if (d != &ledger__event_type__descriptor) {
+		ldc_enum_list(d, out, size);
+		return;
+	}
+	out[0] = '\0';
+	for (size_t i = 0; i < ld_kinds_count() && n < size; i++)
+		n += (size_t)snprintf(out + n, size - n, "%s%s", i ? ", " : "", ld_kind_nth(i)->name);
+}
 
 /* The subject of a message: an enum's name in words ("WorkerGroup" →
  * "worker group"), in the user's language when the table above has it. */
@@ -201,8 +224,8 @@ static int convert(struct run *r, const struct opt *o, const char *text, struct 
 		v->u = u32;
 		break;
 	case O_ENUM:
-		if (ldc_enum_parse(o->en, text, &iv) != 0) {
-			ldc_enum_list(o->en, names, sizeof(names));
+		if (enum_parse(o->en, text, &iv) != 0) {
+			enum_names(o->en, names, sizeof(names));
 			enum_words(o->en, what, sizeof(what));
 			return usage_error(r, e, LD_E(UNKNOWN_ENUM),
 					   _("unknown %s '%s' for --%s (expected one of: %s)"), what,
@@ -456,9 +479,9 @@ int pos_enum(struct run *r, const struct args *a, int i, const ProtobufCEnumDesc
 	     int *out, ld_errinfo *e)
 {
 	char names[1024], what[64];
-	if (ldc_enum_parse(d, a->pos[i], out) == 0)
+	if (enum_parse(d, a->pos[i], out) == 0)
 		return 0;
-	ldc_enum_list(d, names, sizeof(names));
+	enum_names(d, names, sizeof(names));
 	enum_words(d, what, sizeof(what));
 	return usage_error(r, e, LD_E(UNKNOWN_ENUM), _("unknown %s '%s' (expected one of: %s)"), what,
 			   a->pos[i], names);

@@ -80,7 +80,7 @@ enum opt_type {
 	O_FEN,    /* money in fen, > 0 */
 	O_YUAN,   /* money in yuan with ≤ 2 decimals, stored as fen */
 	O_PERIOD, /* month YYYYMM */
-	O_DATE,   /* UTC date or date-time, stored as µs */
+	O_DATE,   /* date or date-time in the ledger's zone (when.h), stored as µs */
 	O_HEX16,  /* 16 bytes in hex */
 	O_HEX32,  /* 32 bytes in hex */
 };
@@ -185,6 +185,13 @@ void print_cmd_help(const struct cmd *c);
 extern const struct opt event_opts[];  /* every command that records an event */
 extern const struct opt global_opts[]; /* every command (may follow it) */
 extern const struct opt no_opts[];     /* a command without options of its own */
+
+/* An enum value as a command line gives it (ldc_enum_parse, parse.h); a kind
+ * of event (EventType) by its canonical name first (kinds.h). */
+int enum_parse(const ProtobufCEnumDescriptor *d, const char *text, int *out);
+/* The names enum_parse takes, for help and messages: kinds of events as
+ * their canonical names ("member_joined"), the rest as ldc_enum_list. */
+void enum_names(const ProtobufCEnumDescriptor *d, char *out, size_t size);
 
 /* A usage error: the command line is wrong and nothing was sent. Sets
  * r->usage and e; returns code. */

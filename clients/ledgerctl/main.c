@@ -268,7 +268,7 @@ static void print_opt_help(const struct opt *o)
 	printf("  %-26s %s%s\n", left, o->help ? _(o->help) : "",
 	       o->flags & OPT_REQUIRED ? _(" (required)") : "");
 	if (o->type == O_ENUM) {
-		ldc_enum_list(o->en, names, sizeof(names));
+		enum_names(o->en, names, sizeof(names));
 		print_wrapped(_("one of: "), names, 31);
 	}
 }
@@ -296,9 +296,9 @@ void print_cmd_help(const struct cmd *c)
 	}
 	if (!strcmp(c->name, "service") || !strcmp(c->name, "activity")) {
 		char names[1024];
-		ldc_enum_list(!strcmp(c->name, "service") ? &ledger__service_kind__descriptor
-							  : &ledger__activity_kind__descriptor,
-			      names, sizeof(names));
+		enum_names(!strcmp(c->name, "service") ? &ledger__service_kind__descriptor
+						       : &ledger__activity_kind__descriptor,
+			   names, sizeof(names));
 		putchar('\n');
 		print_wrapped(_("KIND is one of: "), names, 0);
 	}
