@@ -83,7 +83,7 @@ fams=$(sed -n 's/^\t"\(ledgerctl-[a-z]*\)|.*/\1/p' "$ROOT/scripts/gen-man.sh")
 [ "$(wc -l <<<"$fams")" -ge 10 ] || fail "scripts/gen-man.sh names only these families: $fams"
 for f in $fams; do has "$TMPDIR/c.list" -rw-r--r-- "/usr/share/man/man1/$f.1.gz"; done
 # Nothing else: no test program, no build directory, nothing world-writable.
-cat "$TMPDIR/d.list" "$TMPDIR/c.list" | grep -Ev ' /(etc/(ledgerd|default)|lib/systemd/system|usr/bin|usr/share/(doc|man|bash-completion))(/|$)| /(etc|lib|lib/systemd|usr|usr/share)?/?$' &&
+cat "$TMPDIR/d.list" "$TMPDIR/c.list" | grep -Ev ' /(etc/(ledgerd|default)|lib/systemd/system|usr/bin|usr/share/(doc|man|bash-completion|locale))(/|$)| /(etc|lib|lib/systemd|usr|usr/share)?/?$' &&
 	fail "files outside the expected places (above)"
 grep -E '^.{7}w. |^.{8}w ' "$TMPDIR/d.list" "$TMPDIR/c.list" | grep -v '^[^ ]*:l' &&
 	fail "world-writable files (above)"
