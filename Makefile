@@ -18,6 +18,7 @@
 #   make fuzz         build the libFuzzer harnesses (fuzz/, clang-14) into build/fuzz/ and run
 #                     each for FUZZ_SECONDS seconds from its seed corpus (fuzz/README.md)
 #   make soak         hundreds of kill -9 rounds (test_daemon test_crash_rounds; CRASH_ROUNDS, default 300)
+#   make soak-replica the replication simulation over many seeds (REPLICA_SEEDS, default 2000)
 #   make check-layers fail if a file includes a header of a layer above its own
 #   make format       clang-format every source file
 #   make clean
@@ -124,7 +125,8 @@ GEN_C   := $(BUILD)/gen/ledger.pb-c.c
 GEN_H   := $(BUILD)/gen/ledger.pb-c.h $(BUILD)/gen/required.h
 
 PROTO_SRCS  := $(wildcard proto/*.c)
-CORE_SRCS   := $(wildcard core/*.c)
+# core/replica.c (C-Raft) is linked only into what replicates (below).
+CORE_SRCS   := $(filter-out core/replica.c,$(wildcard core/*.c))
 PROJ_SRCS   := $(wildcard projections/*.c)
 SERVER_SRCS := $(wildcard server/*.c)
 # The program ledgerd: main, and its side of systemd (libsystemd: the
@@ -159,7 +161,7 @@ FUZZ_SECONDS ?= 60
 MO_FILES := $(patsubst po/%.po,$(BUILD)/locale/%/LC_MESSAGES/ledgerd.mo,$(wildcard po/*.po))
 
 .PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak \
-	check-layers man deb pot
+	soak-replica check-layers man deb pot
 .SUFFIXES:
 .SECONDARY:
 
@@ -277,6 +279,12 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(BUILD)/obj/fuzz/harness.o $(CORE_OBJS) 
 
 fuzzers: $(FUZZERS)
 
+# C-Raft (libraft-dev) is linked only into what replicates: core/replica.c
+# and its test, which runs the deterministic simulation on raft/fixture.h.
+RAFT_LIBS := $(shell pkg-config --libs raft 2>/dev/null || echo -lraft)
+$(BUILD)/tests/test_replica: $(BUILD)/obj/core/replica.o
+$(BUILD)/tests/test_replica: LDLIBS += $(RAFT_LIBS)
+
 # bench/pg.c, the PostgreSQL peer, is the only libpq client.
 $(BUILD)/obj/bench/pg.o: CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
 $(BUILD)/bench/pg: LDLIBS += $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
@@ -306,6 +314,11 @@ soak: deps
 	@TEST=test_crash_rounds CRASH_ROUNDS=$${CRASH_ROUNDS:-300} TEST_TIMEOUT=$${TEST_TIMEOUT:-7200} \
 		tests/run.sh build/asan test_daemon
 
+soak-replica: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
+	@TEST=test_simulation REPLICA_SEEDS=$${REPLICA_SEEDS:-2000} TEST_TIMEOUT=$${TEST_TIMEOUT:-14400} \
+		tests/run.sh build/asan test_replica
+
 # A lower layer never includes a higher one (the layers are listed above).
 check-layers:
 	@scripts/check-layers.sh $(LAYERS) -- clients:proto
@@ -321,7 +334,9 @@ format:
 # make install [PREFIX=/usr/local] [SYSCONFDIR=$(PREFIX)/etc] [DESTDIR=staging root]:
 # the programs, the systemd units (paths filled in), the config example and
 # the settings of the sink's and dashboard's units (existing ones are kept;
-# the example always goes to the doc directory), the plans, the docs, the
+# the example always goes to the doc directory), the plans, the docs
+# (docs/*.md, with the protocol itself, proto/PROTOCOL.md and ledger.proto,
+# in the place of docs/PROTOCOL.md, the repository's pointer to it), the
 # manual pages and the bash completion (one file; the other programs' names
 # link to it). For a system install: make install PREFIX=/usr SYSCONFDIR=/etc
 install: programs man
@@ -347,7 +362,8 @@ install: programs man
 	install -m 644 etc/ledgerd.conf $(DESTDIR)$(DOCDIR)/ledgerd.conf.example
 	[ -e $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf ] || \
 		install -m 644 etc/ledgerd.conf $(DESTDIR)$(SYSCONFDIR)/ledgerd/ledgerd.conf
-	install -m 644 docs/*.md proto/ledger.proto $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(filter-out docs/PROTOCOL.md,$(wildcard docs/*.md)) $(DESTDIR)$(DOCDIR)/
+	install -m 644 proto/PROTOCOL.md proto/ledger.proto $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)$(SYSCONFDIR)/ledgerd/plans
 	for f in plans/*.yaml; do [ -e $(DESTDIR)$(SYSCONFDIR)/ledgerd/$$f ] || \
 		install -m 644 $$f $(DESTDIR)$(SYSCONFDIR)/ledgerd/plans/; done

@@ -21,6 +21,7 @@
 #include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "clock.h"
 #include "digest.h"
 #include "i18n.h"
 
@@ -905,14 +906,5 @@ int ldc_person_hash(const char *key, const char *national_id, uint8_t out[LD_HAS
 
 int64_t ldc_now_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t ldc_mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return ld_wall_us();
 }

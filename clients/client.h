@@ -308,11 +308,9 @@ void ldc_derived_event_id(const char *text, uint8_t id[LD_EVENT_ID_LEN]);
  * LD_E(INTERNAL) if libcrypto fails. */
 int ldc_person_hash(const char *key, const char *national_id, uint8_t out[LD_HASH_LEN]);
 
-/* Current time in microseconds since the epoch (CLOCK_REALTIME). */
+/* Current time in microseconds since the epoch (CLOCK_REALTIME: ld_wall_us of
+ * clock.h, which also has the monotonic clock for durations). */
 int64_t ldc_now_us(void);
-/* Nanoseconds on a clock that only moves forward (CLOCK_MONOTONIC), for
- * durations and rates; its zero means nothing. */
-int64_t ldc_mono_ns(void);
 
 /* Renders any message as JSON: field names as in the .proto, in field-number
  * order; enums by name (a value this build does not know: its number); bytes

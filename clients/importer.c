@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "clock.h"
 #include "i18n.h"
 
 #define MAX_BATCH 10000
@@ -225,7 +226,7 @@ static void progress_show(progress *p, double frac, uint64_t rows, int final)
 {
 	if (!p->mode)
 		return;
-	double t = (double)ldc_mono_ns() / 1e9;
+	double t = (double)ld_mono_us() / 1e6;
 	if (p->mode == 1) {
 		if (!final && t - p->last < 0.1)
 			return;
@@ -335,7 +336,7 @@ int ldc_import(const ldc_import_options *o, ldc_import_result *res, ld_errinfo *
 		snprintf(res->report_path, sizeof(res->report_path), "%s", o->report_path);
 	else
 		snprintf(res->report_path, sizeof(res->report_path), "%s.errors.csv", o->path);
-	double start = (double)ldc_mono_ns() / 1e9;
+	double start = (double)ld_mono_us() / 1e6;
 	char *data = read_file(o->path, &len, e);
 	if (!data)
 		return e->code;
@@ -351,7 +352,7 @@ int ldc_import(const ldc_import_options *o, ldc_import_result *res, ld_errinfo *
 
 	progress pg = {0};
 	pg.name = o->path;
-	pg.start = pg.last = (double)ldc_mono_ns() / 1e9;
+	pg.start = pg.last = (double)ld_mono_us() / 1e6;
 	if (o->progress == 1 || (o->progress < 0 && isatty(STDERR_FILENO)))
 		pg.mode = 1;
 	else if (o->progress < 0 && len > (1u << 20))
@@ -488,7 +489,7 @@ stop:
 	} else if (!rc) {
 		unlink(res->report_path);
 	}
-	res->seconds = (double)ldc_mono_ns() / 1e9 - start;
+	res->seconds = (double)ld_mono_us() / 1e6 - start;
 	free(im.errs);
 	csvimp_free(im.ci);
 	pthread_cond_destroy(&im.cv);

@@ -10,10 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "counters.h"
 #include "keystore.h"
 #include "log.h"
 #include "merkle.h"
-#include "counters.h"
 
 struct backup {
 	store *s;
@@ -34,13 +35,6 @@ struct backup {
 	int have_last;
 	backup_result last; /* the last successful backup */
 };
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* Copies a small private file (a key) from DATA into the backup, mode 0600,
  * synced; a file that does not exist is skipped. 0, or -1 with e. */
@@ -81,7 +75,7 @@ static void *backup_main(void *arg)
 	memcpy(r.dir, b->dir, sizeof(r.dir));
 	pthread_mutex_unlock(&b->lock);
 
-	int64_t start = mono_us();
+	int64_t start = ld_mono_us();
 	writer_head(b->w, &r.head_seq, NULL, NULL); /* committed before the copy's snapshot */
 	log_info("backup: copying the log (head seq %llu) into '%s'",
 		 (unsigned long long)r.head_seq, r.dir);
@@ -94,7 +88,7 @@ static void *backup_main(void *arg)
 		rc = copy_private(b->data_dir, KEYSTORE_HASH_FILE, r.dir, &e);
 	if (rc == 0 && b->keys)
 		rc = keystore_backup(b->keys, r.dir, &e);
-	r.duration_us = mono_us() - start;
+	r.duration_us = ld_mono_us() - start;
 	counters_backup(rc == 0, r.duration_us, r.bytes);
 	if (rc == 0)
 		log_info("backup: '%s' done: %llu bytes, seq >= %llu, %.3f s", r.dir,

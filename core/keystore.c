@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -236,11 +237,25 @@ static int write_key(keystore *k, const char *member_id, const uint8_t *key, int
 	}
 }
 
+/* Tests: while the file LEDGERD_TEST_KEYSTORE_HOLD names exists, making a
+ * new key waits, as on a slow disk (tests/sealing_test.sh: the wait holds
+ * no thread of NNG's). */
+static void test_hold(void)
+{
+	const char *f = getenv("LEDGERD_TEST_KEYSTORE_HOLD");
+	if (!f || access(f, F_OK) != 0)
+		return;
+	log_info("keystore: holding a new key while '%s' exists (test)", f);
+	while (access(f, F_OK) == 0)
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+}
+
 int keystore_get_or_create(keystore *k, const char *member_id, uint8_t key[LD_SECRET_LEN])
 {
 	int rc = keystore_get(k, member_id, key);
 	if (rc != LD_E(NOT_FOUND))
 		return rc;
+	test_hold();
 	pthread_rwlock_wrlock(&k->lock);
 	rc = get_locked(k, member_id, key); /* another thread may have made it */
 	if (rc == LD_E(NOT_FOUND)) {

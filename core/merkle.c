@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define NODE_KEY       9
@@ -209,11 +210,9 @@ int merkle_sign(merkle_signer *s, uint64_t size, const uint8_t root[LD_MERKLE_HA
 	pthread_mutex_lock(&s->lock);
 	if (!s->last.timestamp || s->last.size != size ||
 	    memcmp(s->last.root, root, LD_MERKLE_HASH) != 0) {
-		struct timespec ts;
 		uint8_t msg[LD_TREE_HEAD_MSG_LEN];
 		merkle_head h = {.size = size};
-		clock_gettime(CLOCK_REALTIME, &ts);
-		h.timestamp = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+		h.timestamp = ld_wall_us();
 		memcpy(h.root, root, LD_MERKLE_HASH);
 		ld_tree_head_message(size, h.timestamp, root, msg);
 		if (ld_ed25519_sign(s->priv, msg, sizeof(msg), h.sig) != 0)

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "clock.h"
 #include "kinds.h"
 #include "model.h"
 #include "orgtree.h"
@@ -250,13 +251,6 @@ static int matches(store_txn *t, org_cache *oc, const sub_filter *f, const uint8
 /* Pages                                                               */
 /* ================================================================== */
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int sub_read(store_txn *t, uint64_t after, uint64_t head, const sub_filter *f, size_t max_events,
              size_t max_bytes, sub_page *p, ld_errinfo *e)
 {
@@ -291,7 +285,7 @@ int sub_read(store_txn *t, uint64_t after, uint64_t head, const sub_filter *f, s
 	}
 	if ((rc = store_cursor_open(t, DB_LOG, &c)))
 		goto out;
-	int64_t t0 = mono_ms();
+	int64_t t0 = ld_mono_ms();
 	ld_put_be64(key, after + 1);
 	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0;
 	     rc = store_cursor_next(c, &k, &v)) {
@@ -300,7 +294,7 @@ int sub_read(store_txn *t, uint64_t after, uint64_t head, const sub_filter *f, s
 			break;
 		/* A filter that decodes (organisation, region) costs µs per
 		 * event: bound the time of one page too. */
-		if (oc && p->scanned && p->scanned % 256 == 0 && mono_ms() - t0 > SUB_MAX_SCAN_MS)
+		if (oc && p->scanned && p->scanned % 256 == 0 && ld_mono_ms() - t0 > SUB_MAX_SCAN_MS)
 			break;
 		size_t sz = codec_ld_len(1, v.len);
 		if (p->n && p->bytes + sz > max_bytes)
@@ -348,13 +342,6 @@ struct sub_registry {
 	size_t n;
 };
 
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 sub_registry *subreg_new(void)
 {
 	sub_registry *r = calloc(1, sizeof(*r));
@@ -394,7 +381,7 @@ void subreg_seen(sub_registry *r, const char *id, uint64_t last_seq, uint64_t ev
 	if (!waiting)
 		s->requests++;
 	s->waiting = waiting;
-	s->last_seen = wall_us();
+	s->last_seen = ld_wall_us();
 	snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "");
 	pthread_mutex_unlock(&r->lock);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "keystore.h"
 #include "log.h"
 #include "merkle.h"
@@ -51,13 +52,6 @@ typedef struct head {
 	ld_merkle_frontier *tree; /* working copy; NULL: no tree */
 	keystore *keys;
 } head;
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void item_fail(append_item *it, int code, const ld_errinfo *e)
 {
@@ -440,7 +434,7 @@ static int index_recover(writer *w)
 	ld_errinfo e = {0};
 	uint64_t at = 0, log_head = w->seq, replayed = 0;
 	uint8_t hash[LD_HASH_LEN];
-	int64_t t0 = now_us();
+	int64_t t0 = ld_wall_us();
 	int rc = 0, first = 1;
 	while (rc == 0) {
 		store_txn *t;
@@ -479,7 +473,7 @@ static int index_recover(writer *w)
 		return rc;
 	}
 	if (replayed) {
-		int64_t us = now_us() - t0;
+		int64_t us = ld_wall_us() - t0;
 		log_info("writer: index replayed %llu events to seq %llu in %.3f s (%.0f events/s)",
 			 (unsigned long long)replayed, (unsigned long long)at, us / 1e6,
 			 us ? replayed * 1e6 / us : 0.0);
@@ -528,14 +522,19 @@ static void commit_batch(writer *w, append_req *batch)
 		total += r->req->n_events;
 	uint8_t *pre = calloc(total ? total : 1, 1);
 	size_t k = 0;
-	for (append_req *r = batch; r; r = r->next)
+	for (append_req *r = batch; pre && r; r = r->next)
 		for (size_t i = 0; i < r->req->n_events; i++)
 			pre[k++] = r->items[i].code != 0;
 
-	int status;
+	/* Without that note a failed attempt could not be redone: the batch
+	 * fails whole, nothing of it written. */
+	int status = pre ? 0 : LD_E(INTERNAL);
 	head h;
+	pthread_mutex_lock(&w->lock);
+	h.seq = w->seq; /* the head the requests are told, should none commit */
+	pthread_mutex_unlock(&w->lock);
 	ld_merkle_frontier tree;
-	for (;;) {
+	for (; pre;) {
 		/* Validating against an index behind the log would miss what
 		 * it lacks (a resent event id, a member's join). */
 		if (w->index_behind && (status = index_recover(w)) != 0)
@@ -550,14 +549,14 @@ static void commit_batch(writer *w, append_req *batch)
 			tree = w->tree;
 		pthread_mutex_unlock(&w->lock);
 
-		int64_t recorded_at = now_us();
+		int64_t recorded_at = ld_wall_us();
 		store_txn *txn = NULL;
 		status = store_write_begin(w->s, &txn);
 		for (append_req *r = batch; status == 0 && r; r = r->next)
 			status = append_request(txn, &h, r, recorded_at);
 		if (status == 0 && h.seq != w->seq)
 			status = put_applied(txn, h.seq, h.hash);
-		int64_t applied = now_us();
+		int64_t applied = ld_wall_us();
 		if (status == 0) {
 			status = store_commit(txn);
 			if (status == STORE_INDEX_BEHIND) {
@@ -569,7 +568,7 @@ static void commit_batch(writer *w, append_req *batch)
 		} else {
 			store_abort(txn);
 		}
-		int64_t done = now_us();
+		int64_t done = ld_wall_us();
 		log_debug("writer: %zu events: applied in %lld us, committed in %lld us", total,
 			  (long long)(applied - recorded_at), (long long)(done - applied));
 		if (status != STORE_MAP_FULL)

@@ -1,7 +1,8 @@
 /*
  * http.h — the metrics endpoint: libmicrohttpd (Debian libmicrohttpd-dev)
  * behind one file. NNG 1.5.2's own HTTP server reads past a heap buffer on
- * some request paths (../shared/LIBRARIES.md), so it is not used.
+ * some request paths (a bug of that version: docs/LIBRARIES.md), so it is not
+ * used.
  *
  * One thread of libmicrohttpd's serves GET (and HEAD) /metrics with
  * metrics_render's text, Content-Type "text/plain; version=0.0.4", and

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "clock.h"
 #include "log.h"
 #include "progress.h"
 
@@ -32,20 +33,6 @@ struct progress_feed {
 	unsigned nplans;
 	uint64_t published;
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int region_index(const plan *p, uint32_t region)
 {
@@ -89,7 +76,7 @@ static void publish(progress_feed *f, unsigned pl, const uint8_t *dirty)
 		return;
 	}
 	uint64_t seq = runner_snapshot_seq(t);
-	int64_t at = wall_us();
+	int64_t at = ld_wall_us();
 	for (int ix = 0; ix < MAX_REGIONS; ix++) {
 		if (!dirty[ix])
 			continue;
@@ -130,7 +117,7 @@ static void *feed_main(void *arg)
 	progress_feed *f = arg;
 	pthread_mutex_lock(&f->lock);
 	while (!f->stopping) {
-		uint64_t now = mono_ms(), next = UINT64_MAX;
+		uint64_t now = (uint64_t)ld_mono_ms(), next = UINT64_MAX;
 		int sent = 0;
 		for (unsigned pl = 0; pl < f->nplans; pl++) {
 			fplan *fp = &f->plans[pl];
@@ -157,15 +144,7 @@ static void *feed_main(void *arg)
 		if (next == UINT64_MAX) {
 			pthread_cond_wait(&f->wake, &f->lock);
 		} else {
-			struct timespec ts;
-			uint64_t wait = next - now;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += (time_t)(wait / 1000);
-			ts.tv_nsec += (long)(wait % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			struct timespec ts = ld_wall_after_ms(next - now);
 			pthread_cond_timedwait(&f->wake, &f->lock, &ts);
 		}
 	}

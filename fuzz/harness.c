@@ -107,7 +107,7 @@ int fuzz_request(const uint8_t *data, size_t size)
 	if (rc)
 		PROPERTY(e.code == rc && e.message[0] != '\0');
 
-	/* An append as server/server.c start_append checks it. */
+	/* An append as server/intake.c intake_append checks it. */
 	if (req->command_case == LEDGER__REQUEST__COMMAND_APPEND) {
 		Ledger__AppendRequest *a = req->append;
 		fuzz_seen.appends++;

@@ -6,6 +6,7 @@
 
 #include "kinds.h"
 #include "model.h"
+#include "pii.h"
 
 #define HISTORY_MAX 10000
 
@@ -94,3 +95,39 @@ void history_release(Ledger__MemberHistory *h)
 	for (size_t i = 0; i < h->n_entries; i++)
 		codec_event_free(h->entries[i]->event);
 }
+
+/* history: a member's history, read from the log; sealed personal data is
+ * opened for the answer (and closed again by release, before the events are
+ * freed). */
+static int history_run(const proj_query_ctx *q, const ProtobufCMessage *args,
+		       Ledger__Response *resp)
+{
+	const Ledger__HistoryRequest *r = (const Ledger__HistoryRequest *)args;
+	int rc = proj_required_id(r->member_id, "history.member_id", "member_id", q->e);
+	if (rc)
+		return rc;
+	Ledger__MemberHistory *h = ld_arena_alloc(q->a, sizeof(*h));
+	rc = history_query(q->t, r->member_id, r->all, h, q->a);
+	for (size_t i = 0; rc == 0 && i < h->n_entries; i++)
+		pii_reveal(q->keys, h->entries[i]->event, q->a);
+	if (rc == LD_E(NOT_FOUND))
+		ld_errinfo_set(q->e, rc, "history.member_id", "member '%s' not found",
+			       r->member_id);
+	resp->result_case = LEDGER__RESPONSE__RESULT_HISTORY;
+	resp->history = h;
+	return rc;
+}
+
+static void history_done(Ledger__Response *resp)
+{
+	if (resp->result_case != LEDGER__RESPONSE__RESULT_HISTORY)
+		return;
+	for (size_t i = 0; i < resp->history->n_entries; i++)
+		pii_unreveal(resp->history->entries[i]->event);
+	history_release(resp->history);
+}
+
+const projection_query history_queries[] = {
+	{LEDGER__REQUEST__COMMAND_HISTORY, PQ_READS_LOG, history_run, history_done},
+	{0},
+};

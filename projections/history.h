@@ -8,6 +8,7 @@
 #define LD_HISTORY_H
 
 #include "arena.h"
+#include "projection.h"
 #include "store.h"
 
 /* History of member `id` in the log read transaction t. Without `all`,
@@ -17,5 +18,8 @@
 int history_query(store_txn *t, const char *id, int all, Ledger__MemberHistory *out, ld_arena *a);
 /* Frees the events history_query decoded (the rest is in the arena). */
 void history_release(Ledger__MemberHistory *h);
+
+/* Its query: history (PQ_READS_LOG: as fresh as the log, no wait). */
+extern const projection_query history_queries[];
 
 #endif

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "kinds.h"
 #include "model.h"
 #include "orgtree.h"
@@ -1021,6 +1022,7 @@ const projection_ops members_projection = {
 	.apply = members_apply,
 	.flush = members_flush,
 	.discard = members_discard,
+	.queries = members_queries,
 };
 
 /* ================================================================== */
@@ -1233,3 +1235,53 @@ int members_coverage(store_txn *t, const char *org, uint32_t depth, uint32_t per
 	int rc = coverage_walk(t, org, 0, depth, period, out, a);
 	return rc;
 }
+
+/* get_member: a member's view. */
+static int member_query(const proj_query_ctx *q, const ProtobufCMessage *args,
+			Ledger__Response *resp)
+{
+	const char *id = ((const Ledger__GetMemberRequest *)args)->member_id;
+	int rc = proj_required_id(id, "get_member.member_id", "member_id", q->e);
+	if (rc)
+		return rc;
+	Ledger__MemberView *v = ld_arena_alloc(q->a, sizeof(*v));
+	rc = members_get(q->t, id, v, q->a);
+	if (rc == LD_E(NOT_FOUND))
+		ld_errinfo_set(q->e, rc, "get_member.member_id", "member '%s' not found", id);
+	resp->result_case = LEDGER__RESPONSE__RESULT_MEMBER;
+	resp->member = v;
+	return rc;
+}
+
+/* coverage: an organisation's subtree, with the dues figures of a month
+ * (this month by default). */
+static int coverage_query(const proj_query_ctx *q, const ProtobufCMessage *args,
+			  Ledger__Response *resp)
+{
+	const Ledger__CoverageRequest *r = (const Ledger__CoverageRequest *)args;
+	uint32_t period = r->has_period ? r->period : proj_month_of(q->now_us);
+	int rc = proj_required_id(r->org_id, "coverage.org_id", "org_id", q->e);
+	if (rc)
+		return rc;
+	if (r->has_depth && r->depth > MEMBERS_COVERAGE_MAX_DEPTH)
+		return ld_errinfo_set(q->e, LD_E(INVALID_VALUE), "coverage.depth",
+				      "depth %u is more than %d", r->depth,
+				      MEMBERS_COVERAGE_MAX_DEPTH);
+	if (!check_period(period))
+		return ld_errinfo_set(q->e, LD_E(INVALID_VALUE), "coverage.period",
+				      "period %u is not a month written YYYYMM", period);
+	Ledger__CoverageReport *cov = ld_arena_alloc(q->a, sizeof(*cov));
+	rc = members_coverage(q->t, r->org_id, r->depth, period, cov, q->a);
+	if (rc == LD_E(NOT_FOUND))
+		ld_errinfo_set(q->e, rc, "coverage.org_id", "organisation '%s' not found",
+			       r->org_id);
+	resp->result_case = LEDGER__RESPONSE__RESULT_COVERAGE;
+	resp->coverage = cov;
+	return rc;
+}
+
+const projection_query members_queries[] = {
+	{LEDGER__REQUEST__COMMAND_GET_MEMBER, 0, member_query, NULL},
+	{LEDGER__REQUEST__COMMAND_COVERAGE, 0, coverage_query, NULL},
+	{0},
+};

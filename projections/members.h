@@ -9,6 +9,13 @@
 #include "projection.h"
 
 extern const projection_ops members_projection;
+/* Its queries: get_member and coverage. */
+extern const projection_query members_queries[];
+
+/* The deepest coverage answered, in levels below the organisation asked
+ * about: no organisation chain is longer (at most 16 levels, root
+ * included). */
+#define MEMBERS_COVERAGE_MAX_DEPTH 16
 
 /* The view of member id as of the projection's checkpoint (read
  * transaction t on the projection environment). 0, LD_E(NOT_FOUND) or a

@@ -605,6 +605,7 @@ const projection_ops progress_projection = {
 	.discard = discard,
 	.prepare = prepare,
 	.committed = committed,
+	.queries = progress_queries,
 };
 
 /* ------------------------------------------------------------------ */
@@ -829,3 +830,55 @@ int progress_report(const progress *pg, store_txn *t, const plan *p, uint32_t ye
 	}
 	return 0;
 }
+
+/* ------------------------------------------------------------------ */
+/* Queries                                                             */
+/* ------------------------------------------------------------------ */
+
+/* progress: a plan's report, its status judged at `at` (now by default). */
+static int progress_run(const proj_query_ctx *q, const ProtobufCMessage *args,
+			Ledger__Response *resp)
+{
+	const Ledger__ProgressRequest *r = (const Ledger__ProgressRequest *)args;
+	const progress *pg = q->state;
+	const plan *p;
+	if (!ld_has(r->plan))
+		return ld_errinfo_set(q->e, LD_E(MISSING_FIELD), "progress.plan",
+				      "progress.plan is required");
+	if (!(p = plan_find(progress_plans(pg), r->plan)))
+		return ld_errinfo_set(q->e, LD_E(NOT_FOUND), "progress.plan",
+				      "no plan '%.64s' (%u plan(s) loaded; 'ledgerctl plans' lists "
+				      "them)",
+				      r->plan, progress_plans(pg)->n);
+	Ledger__ProgressReport *rep = ld_arena_alloc(q->a, sizeof(*rep));
+	int rc = progress_report(pg, q->t, p, r->has_year ? r->year : 0,
+				 r->has_region ? r->region : 0, r->has_at ? r->at : q->now_us, rep,
+				 q->a, q->e);
+	resp->result_case = LEDGER__RESPONSE__RESULT_PROGRESS;
+	resp->progress = rep;
+	return rc;
+}
+
+/* plans: the plans loaded, and where the live feed is. */
+static int plans_run(const proj_query_ctx *q, const ProtobufCMessage *args,
+		     Ledger__Response *resp)
+{
+	const plan_set *ps = progress_plans(q->state);
+	Ledger__PlanList *list = ld_arena_alloc(q->a, sizeof(*list));
+	(void)args;
+	ledger__plan_list__init(list);
+	list->n_plans = ps->n;
+	list->plans = ld_arena_alloc(q->a, (ps->n + 1) * sizeof(*list->plans));
+	for (unsigned i = 0; i < ps->n; i++)
+		list->plans[i] = progress_plan_info(&ps->plans[i], q->a);
+	list->feed_url = (char *)q->feed_url;
+	resp->result_case = LEDGER__RESPONSE__RESULT_PLANS;
+	resp->plans = list;
+	return 0;
+}
+
+const projection_query progress_queries[] = {
+	{LEDGER__REQUEST__COMMAND_PROGRESS, 0, progress_run, NULL},
+	{LEDGER__REQUEST__COMMAND_PLANS, PQ_NO_STATE, plans_run, NULL},
+	{0},
+};

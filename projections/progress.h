@@ -31,6 +31,8 @@
 #include "projection.h"
 
 extern const projection_ops progress_projection;
+/* Its queries: progress, and plans (the definitions, with no state). */
+extern const projection_query progress_queries[];
 
 /* The projection's state in one runner: its plans (loaded from
  * proj_options.plans_dir when the runner starts; LD_E(PLAN_INVALID) naming

@@ -24,7 +24,9 @@
  * the seq; the log and the other projections go on.
  *
  * A PROJECTION is a table of operations (projection_ops); adding one is
- * adding a module and a line in projections.c's table. Everything a
+ * adding a module and a line in projections.c's table. The module answers
+ * its own queries too (projection_query, below): the server finds them
+ * through that table and needs no edit. Everything a
  * projection writes must be a function of the log up to the event it
  * applies (never of the clock or of later events), so a rebuild from scratch
  * gives the same state as incremental application.
@@ -42,6 +44,7 @@
 
 #include <stdint.h>
 
+#include "arena.h"
 #include "codec.h"
 #include "store.h"
 #include "writer.h"
@@ -83,8 +86,13 @@ typedef struct proj_ctx {
 	void *state;     /* the projection's state in this runner (create) */
 } proj_ctx;
 
+struct projection_query;
+
 typedef struct projection_ops {
 	const char *name;
+	/* The requests it answers (projection_query, below), ending with a
+	 * zero command; NULL: none. */
+	const struct projection_query *queries;
 	/* Optional: makes the projection's state for one runner into *state
 	 * (which may stay NULL), from o, before anything else; 0, or an error
 	 * with e filled, and the runner does not start. destroy frees it (also
@@ -143,6 +151,62 @@ typedef int (*proj_stream_fn)(void *arg, const Ledger__Event *ev);
 int proj_fold_stream(proj_ctx *c, const char *stream, uint64_t upto, proj_stream_fn fn, void *arg);
 
 /* ------------------------------------------------------------------ */
+/* Queries                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A QUERY is answered by the module that owns the state it reads: the
+ * request case it answers, its argument checks and limits, and the answer.
+ * The server (server/query.c) does only what every query shares: the
+ * role check, the wait for the caller's consistency.min_seq (any request
+ * message with a `consistency` field: RUNNER_WAIT_*, below), one read
+ * transaction, the answer's as_of_seq, and packing.
+ */
+typedef struct proj_query_ctx {
+	store_txn *t;          /* read transaction: the projection environment's,
+				* or the log's for a PQ_READS_LOG query */
+	struct keystore *keys; /* opens sealed personal data (core/pii.h); NULL:
+				* it reads as forgotten */
+	const char *feed_url;  /* where the live feed is published; NULL: none */
+	int64_t now_us;        /* when the request is answered (defaults that
+				* depend on the time: this month, status now) */
+	void *state;           /* the answering projection's state in this
+				* runner (runner_state); NULL for a log view */
+	ld_arena *a;           /* everything of the answer is allocated here */
+	ld_errinfo *e;         /* why it failed, naming the request's field */
+} proj_query_ctx;
+
+enum {
+	PQ_READS_LOG = 1, /* reads the log, which has every committed seq: no wait;
+			   * as_of_seq is the log head taken before the read */
+	PQ_NO_STATE = 2,  /* reads no stored state (definitions): no transaction,
+			   * no wait, no as_of_seq */
+};
+
+typedef struct projection_query {
+	int command; /* the Request.command case (LEDGER__REQUEST__COMMAND_*) */
+	int flags;   /* PQ_* */
+	/* Checks args (the request's message for that case) and fills resp:
+	 * result_case and its member, allocated in q->a. 0, or a negative
+	 * code with q->e filled (a NOT_FOUND names what was not found). */
+	int (*run)(const proj_query_ctx *q, const ProtobufCMessage *args, Ledger__Response *resp);
+	/* Optional: frees what run left outside the arena, once the answer
+	 * is packed (also after a failure). */
+	void (*release)(Ledger__Response *resp);
+} projection_query;
+
+/* The query that answers a request case (a projection's, or a view read
+ * from the log: history), or NULL; *owner (may be NULL) is set to the
+ * projection it belongs to (NULL for a log view). */
+const projection_query *projection_query_find(int command, const projection_ops **owner);
+
+/* Query helpers: an identifier argument that must be given (0, or
+ * MISSING_FIELD / INVALID_VALUE naming `field`); the month of a time as
+ * YYYYMM (UTC). */
+int proj_required_id(const char *s, const char *field, const char *what, ld_errinfo *e);
+uint32_t proj_month_of(int64_t us);
+
+/* ------------------------------------------------------------------ */
 /* The runner                                                          */
 /* ------------------------------------------------------------------ */
 
@@ -170,6 +234,11 @@ uint64_t runner_checkpoint(runner *r);
 /* The same, as seen by read transaction t on the projection environment:
  * what an answer read in t reflects (its as_of_seq). */
 uint64_t runner_snapshot_seq(store_txn *t);
+
+/* How long a query may wait for the projections to reach its min_seq
+ * (consistency.timeout_ms): by default, and at most. */
+#define RUNNER_WAIT_DEFAULT_MS 1000
+#define RUNNER_WAIT_MAX_MS     10000
 
 /*
  * Calls fn(arg, ok) on the runner's thread once every projection has

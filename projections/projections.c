@@ -4,7 +4,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "check.h"
+#include "history.h"
 #include "members.h"
 #include "model.h"
 #include "progress.h"
@@ -16,6 +19,51 @@ const projection_ops *const projections[] = {
 	&progress_projection,
 };
 const unsigned nprojections = sizeof(projections) / sizeof(projections[0]);
+
+/* Views read from the log itself, with no state of their own to apply:
+ * their queries are answered like the projections'. */
+static const projection_query *const log_views[] = {
+	history_queries,
+};
+
+static const projection_query *query_in(const projection_query *q, int command)
+{
+	for (; q && q->command; q++)
+		if (q->command == command)
+			return q;
+	return NULL;
+}
+
+const projection_query *projection_query_find(int command, const projection_ops **owner)
+{
+	const projection_query *q = NULL;
+	if (owner)
+		*owner = NULL;
+	for (unsigned i = 0; !q && i < nprojections; i++)
+		if ((q = query_in(projections[i]->queries, command)) && owner)
+			*owner = projections[i];
+	for (size_t i = 0; !q && i < sizeof(log_views) / sizeof(log_views[0]); i++)
+		q = query_in(log_views[i], command);
+	return q;
+}
+
+int proj_required_id(const char *s, const char *field, const char *what, ld_errinfo *e)
+{
+	if (!ld_has(s))
+		return ld_errinfo_set(e, LD_E(MISSING_FIELD), field, "%s is required", field);
+	if (!check_id(s))
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field, "%s '%.80s' is not an identifier",
+				      what, s);
+	return 0;
+}
+
+uint32_t proj_month_of(int64_t us)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	return (uint32_t)(tm.tm_year + 1900) * 100 + (uint32_t)tm.tm_mon + 1;
+}
 
 static size_t fix_key(uint8_t *key, const char *name, uint64_t target)
 {

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "log.h"
 #include "model.h"
 
@@ -54,13 +55,6 @@ struct runner {
 	int stopping;
 	waiter *waiters;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void cp_key(char *key, size_t n, const char *name)
 {
@@ -249,7 +243,7 @@ static void on_tick(uv_timer_t *t);
 /* Calls back every waiter that is decided. */
 static void settle_waiters(runner *r, int final)
 {
-	uint64_t now = now_ms();
+	uint64_t now = (uint64_t)ld_mono_ms();
 	waiter *done = NULL;
 	pthread_mutex_lock(&r->lock);
 	uint64_t cp = min_checkpoint_locked(r);
@@ -632,7 +626,7 @@ int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, runner_wait_fn
 			rc = -2;
 		} else {
 			wt->min_seq = min_seq;
-			wt->deadline_ms = now_ms() + timeout_ms;
+			wt->deadline_ms = (uint64_t)ld_mono_ms() + timeout_ms;
 			wt->fn = fn;
 			wt->arg = arg;
 			wt->next = r->waiters;
@@ -656,9 +650,7 @@ int runner_status(runner *r, Ledger__ProjectionStatus *st)
 	/* Lag in time: how long ago the oldest event not yet applied was
 	 * committed (its recorded_at), per projection. */
 	int64_t lag_ms[8] = {0};
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	int64_t now_us = ld_wall_us();
 	store_txn *lt;
 	if (store_read_begin(r->log, &lt) == 0) {
 		for (unsigned i = 0; i < nprojections; i++) {

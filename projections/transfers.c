@@ -208,6 +208,7 @@ static int transfers_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 const projection_ops transfers_projection = {
 	.name = "transfers",
 	.apply = transfers_apply,
+	.queries = transfers_queries,
 };
 
 /* ------------------------------------------------------------------ */
@@ -287,3 +288,36 @@ int transfers_query(store_txn *t, const char *org, int64_t from_time, int64_t to
 	store_cursor_close(c);
 	return rc == LD_E(NOT_FOUND) ? 0 : rc;
 }
+
+/* transfers: into, out of or within an organisation's subtree, in a window
+ * of occurred_at. */
+static int transfers_run(const proj_query_ctx *q, const ProtobufCMessage *args,
+			 Ledger__Response *resp)
+{
+	const Ledger__TransfersRequest *r = (const Ledger__TransfersRequest *)args;
+	int64_t from = r->has_from_time ? r->from_time : INT64_MIN;
+	int64_t to = r->has_to_time ? r->to_time : INT64_MAX;
+	uint32_t limit = r->has_limit ? r->limit : TRANSFERS_DEFAULT_LIMIT;
+	int rc = proj_required_id(r->org_id, "transfers.org_id", "org_id", q->e);
+	if (rc)
+		return rc;
+	if (limit < 1 || limit > TRANSFERS_MAX_LIMIT)
+		return ld_errinfo_set(q->e, LD_E(INVALID_VALUE), "transfers.limit",
+				      "limit must be 1 to %d, got %u", TRANSFERS_MAX_LIMIT, limit);
+	if (from >= to)
+		return ld_errinfo_set(q->e, LD_E(INVALID_VALUE), "transfers.to_time",
+				      "the window is empty: to_time must be after from_time");
+	Ledger__TransferList *l = ld_arena_alloc(q->a, sizeof(*l));
+	rc = transfers_query(q->t, r->org_id, from, to, limit, l, q->a);
+	if (rc == LD_E(NOT_FOUND))
+		ld_errinfo_set(q->e, rc, "transfers.org_id", "organisation '%s' not found",
+			       r->org_id);
+	resp->result_case = LEDGER__RESPONSE__RESULT_TRANSFERS;
+	resp->transfers = l;
+	return rc;
+}
+
+const projection_query transfers_queries[] = {
+	{LEDGER__REQUEST__COMMAND_TRANSFERS, 0, transfers_run, NULL},
+	{0},
+};

@@ -8,6 +8,12 @@
 #include "projection.h"
 
 extern const projection_ops transfers_projection;
+/* Its query: transfers. */
+extern const projection_query transfers_queries[];
+
+/* Transfers in one answer: when the request says none, and at most. */
+#define TRANSFERS_DEFAULT_LIMIT 1000
+#define TRANSFERS_MAX_LIMIT     10000
 
 /* Transfers into, out of or within org's subtree with from_time <=
  * occurred_at < to_time, by occurred_at then seq; at most `limit` (then

@@ -1,12 +1,15 @@
 /*
- * server.h — NNG behind one file: the REP socket, its listeners and the
- * request loop (the async server pattern: N contexts, each an nng_ctx and an
- * nng_aio whose callback receives, dispatches, replies and receives again).
+ * server.h — NNG behind one layer (server/): the REP socket, its listeners
+ * and the request loop (the async server pattern: N contexts, each an
+ * nng_ctx and an nng_aio whose callback receives, dispatches, replies and
+ * receives again). How its files divide the work: server/call.h.
  *
  * Reads are answered on NNG's threads inside a short read transaction.
  * Appends are checked statelessly (proto/check.h) on NNG's threads, then
  * handed to the writer; the reply is sent when the writer's commit decides
- * them. Callbacks never block and never write to LMDB.
+ * them. Personal data is sealed on a thread of the server's own first: a
+ * new member key is a synced commit of the keystore. Callbacks never block
+ * and never write to LMDB.
  *
  * Identity: each request's connection is identified (roles.h):
  * "tls:<group>" for tls+tcp://, "uid:<number>" of the peer for ipc://,

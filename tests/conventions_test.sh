@@ -25,7 +25,7 @@ DASH=$BUILD/ledger-dashboard
 
 VERSION=$("$LEDGERD" --version | awk '{print $2}')
 [ -n "$VERSION" ] || fail "ledgerd --version prints no version"
-for p in "$LEDGERD" "$LEDGERCTL" "$GEN" "$MONITOR" "$DASH"; do
+for p in "$LEDGERD" "$LEDGERCTL" "$GEN" "$SINK" "$MONITOR" "$DASH"; do
 	name=$(basename "$p")
 	for v in --version -V; do
 		got=$("$p" $v) || fail "$name $v: exit $?"

@@ -144,9 +144,13 @@ make -s -C "$ROOT" BUILD="$BUILD" install DESTDIR="$TMPDIR/stage" PREFIX=/usr SY
 	>"$TMPDIR/install.out" 2>&1 || { cat "$TMPDIR/install.out" >&2; fail "make install failed"; }
 for f in usr/bin/ledgerd usr/bin/ledgerctl usr/bin/ledger-gen etc/ledgerd/ledgerd.conf \
 	usr/lib/systemd/system/ledgerd.service usr/share/doc/ledgerd/OPERATIONS.md \
-	usr/share/doc/ledgerd/CONFIG.md usr/share/doc/ledgerd/ledgerd.conf.example; do
+	usr/share/doc/ledgerd/CONFIG.md usr/share/doc/ledgerd/ledgerd.conf.example \
+	usr/share/doc/ledgerd/ledger.proto; do
 	[ -e "$TMPDIR/stage/$f" ] || fail "make install did not install $f"
 done
+# The protocol itself, not the repository's pointer to proto/PROTOCOL.md.
+cmp -s "$ROOT/proto/PROTOCOL.md" "$TMPDIR/stage/usr/share/doc/ledgerd/PROTOCOL.md" ||
+	fail "make install did not install proto/PROTOCOL.md as the docs' PROTOCOL.md"
 grep -q '^ExecStart=/usr/bin/ledgerd --config /etc/ledgerd/ledgerd.conf ' \
 	"$TMPDIR/stage/usr/lib/systemd/system/ledgerd.service" || fail "the unit's paths were not filled in"
 # Placeholders are @NAME@ (system-call sets such as @system-service are not).

@@ -55,6 +55,7 @@
 
 #include "check.h"
 #include "cli.h"
+#include "clock.h"
 #include "gen.h"
 #include "i18n.h"
 
@@ -76,7 +77,7 @@ static void *progress_main(void *arg)
 		pthread_cond_timedwait(&g->done_cv, &g->mu, &ts);
 		if (g->finished)
 			break;
-		int64_t now = ldc_mono_ns();
+		int64_t now = ld_mono_us() * 1000;
 		if (now - last_print < (tty ? 1000000000LL : 10000000000LL))
 			continue;
 		last_print = now;
@@ -492,9 +493,9 @@ int main(int argc, char **argv)
 	join_curve(g);
 
 	/* Pass 1: count each day's events (and build the tree for preflight). */
-	int64_t t0 = ldc_mono_ns();
+	int64_t t0 = ld_mono_us() * 1000;
 	sim_run(g, 1);
-	double count_secs = (ldc_mono_ns() - t0) / 1e9;
+	double count_secs = (ld_mono_us() * 1000 - t0) / 1e9;
 
 	uint64_t head0 = 0, head1 = 0;
 	if (!g->dry && (rc = preflight(g, &head0)) != 0)
@@ -504,18 +505,18 @@ int main(int argc, char **argv)
 		lanes_stop(g);
 		return rc;
 	}
-	g->t_start_ns = ldc_mono_ns();
+	g->t_start_ns = ld_mono_us() * 1000;
 	if (!g->quiet && !g->json && pthread_create(&g->progress_tid, NULL, progress_main, g) == 0)
 		g->progress_started = 1;
 
 	/* Pass 2: the events, sent as they are made. */
-	int64_t t1 = ldc_mono_ns();
+	int64_t t1 = ld_mono_us() * 1000;
 	sim_run(g, 0);
 	for (unsigned i = 0; i < g->conns; i++)
 		lane_flush(g, i);
-	double build_secs = (ldc_mono_ns() - t1) / 1e9;
+	double build_secs = (ld_mono_us() * 1000 - t1) / 1e9;
 	barrier(g);
-	double secs = (ldc_mono_ns() - g->t_start_ns) / 1e9;
+	double secs = (ld_mono_us() * 1000 - g->t_start_ns) / 1e9;
 
 	pthread_mutex_lock(&g->mu);
 	g->finished = 1;

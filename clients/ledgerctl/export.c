@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "commands.h"
 
 const struct opt export_opts[] = {
@@ -101,7 +102,7 @@ int exec_export(struct run *r, const struct args *a, ld_errinfo *e)
 		      out);
 	uint64_t after = from - 1, n = 0;
 	int first = 1, done = 0;
-	double t0 = (double)ldc_mono_ns() / 1e9, shown = t0;
+	double t0 = (double)ld_mono_us() / 1e6, shown = t0;
 	while (!done) {
 		if ((rc = ldc_subscribe(c, &s, after, &p, e)) != 0)
 			break;
@@ -131,7 +132,7 @@ int exec_export(struct run *r, const struct args *a, ld_errinfo *e)
 					    path ? path : "stdout", strerror(errno));
 			break;
 		}
-		double now = (double)ldc_mono_ns() / 1e9;
+		double now = (double)ld_mono_us() / 1e6;
 		if (progress && now - shown >= 0.5) {
 			shown = now;
 			fprintf(stderr,
@@ -154,7 +155,7 @@ int exec_export(struct run *r, const struct args *a, ld_errinfo *e)
 	if (progress && rc == 0)
 		fprintf(stderr, _("\rledgerctl: export: %llu events from seq %llu to %llu in %.1f s%20s\n"),
 			(unsigned long long)n, (unsigned long long)from,
-			(unsigned long long)(after < to ? after : to), (double)ldc_mono_ns() / 1e9 - t0, "");
+			(unsigned long long)(after < to ? after : to), (double)ld_mono_us() / 1e6 - t0, "");
 	ldc_page_free(&p);
 	return rc;
 }

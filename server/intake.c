@@ -1,0 +1,309 @@
+/*
+ * intake.c — the requests that write: appends, and forgets (an append of
+ * MemberForgotten). See server.h and core/writer.h.
+ *
+ * On NNG's threads each event is checked without state: personal data
+ * first (the national ID becomes person_hash before anything else sees it:
+ * core/pii.h), then check_event (proto/check.h). An event that carries a
+ * name or phone must then be sealed with its member's key, and making a new
+ * key is a synced commit of the keystore: that step runs on the sealing
+ * thread, never on NNG's. Then the writer gets the request, and the reply
+ * is built when its commit decided every event (on NNG's threads again).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "check.h"
+#include "clock.h"
+#include "counters.h"
+#include "log.h"
+#include "pii.h"
+
+/* ------------------------------------------------------------------ */
+/* The reply                                                           */
+/* ------------------------------------------------------------------ */
+
+static nng_msg *append_reply(const append_req *r)
+{
+	size_t n = r->req->n_events;
+	if (r->status) {
+		ld_errinfo e;
+		ld_errinfo_set(&e, r->status, NULL, "%s; nothing of this request was recorded",
+			       ld_strerror(r->status));
+		return reply_error(&e);
+	}
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__AppendResult res = LEDGER__APPEND_RESULT__INIT;
+	Ledger__EventResult *results = calloc(n ? n : 1, sizeof(*results));
+	Ledger__EventResult **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	Ledger__Error *errs = calloc(n ? n : 1, sizeof(*errs));
+	nng_msg *m = NULL;
+	if (!results || !ptrs || !errs)
+		goto out;
+	uint32_t accepted = 0, dups = 0, rejected = 0;
+	for (size_t i = 0; i < n; i++) {
+		const append_item *it = &r->items[i];
+		Ledger__EventResult *er = &results[i];
+		ledger__event_result__init(er);
+		ptrs[i] = er;
+		if (it->code) {
+			ld_errinfo fallback;
+			const ld_errinfo *e = it->err;
+			if (!e) {
+				ld_errinfo_set(&fallback, it->code, NULL, "%s", ld_strerror(it->code));
+				e = &fallback;
+			}
+			reply_fill_error(&errs[i], e);
+			if (it->err == NULL)
+				errs[i].message = (char *)ld_strerror(it->code);
+			errs[i].has_index = 1;
+			errs[i].index = (uint32_t)i;
+			er->error = &errs[i];
+			rejected++;
+			continue;
+		}
+		er->has_seq = er->has_version = 1;
+		er->seq = it->seq;
+		er->version = it->version;
+		if (it->duplicate) {
+			er->has_duplicate = er->duplicate = 1;
+			dups++;
+		} else {
+			accepted++;
+		}
+	}
+	counters_append(n, accepted, dups, rejected);
+	res.n_results = n;
+	res.results = ptrs;
+	res.has_head_seq = res.has_accepted = res.has_duplicates = res.has_rejected = 1;
+	res.head_seq = r->head_seq;
+	res.accepted = accepted;
+	res.duplicates = dups;
+	res.rejected = rejected;
+	resp.result_case = LEDGER__RESPONSE__RESULT_APPEND;
+	resp.append = &res;
+	m = reply_pack(&resp);
+out:
+	free(results);
+	free(ptrs);
+	free(errs);
+	return m;
+}
+
+void intake_release(call *c)
+{
+	if (!c->areq.items)
+		return;
+	append_req_release(&c->areq);
+	free(c->areq.items);
+	c->areq.items = NULL;
+}
+
+/* The writer (or the sealer) decided: the reply, on NNG's threads. */
+static nng_msg *append_decided(call *c)
+{
+	return append_reply(&c->areq);
+}
+
+/* ------------------------------------------------------------------ */
+/* Checks, and the hand-off to the writer                              */
+/* ------------------------------------------------------------------ */
+
+static void item_fail(append_item *it, int code, const ld_errinfo *e)
+{
+	it->code = code;
+	it->err = malloc(sizeof(ld_errinfo));
+	if (it->err)
+		*it->err = *e;
+}
+
+/* 1 when nothing is left for the writer: every event failed its checks,
+ * or one did in an atomic request (the others are then marked aborted). */
+static int nothing_to_write(call *c)
+{
+	append_req *r = &c->areq;
+	Ledger__AppendRequest *a = r->req;
+	size_t failed = 0;
+	for (size_t i = 0; i < a->n_events; i++)
+		failed += r->items[i].code != 0;
+	if (!(failed == a->n_events || (failed && a->atomic)))
+		return 0;
+	for (size_t i = 0; i < a->n_events; i++)
+		if (!r->items[i].code) {
+			ld_errinfo e;
+			ld_errinfo_set(&e, LD_E(ABORTED), NULL,
+				       "not recorded: another event of the atomic batch was rejected");
+			item_fail(&r->items[i], LD_E(ABORTED), &e);
+		}
+	writer_head(c->srv->w, &r->head_seq, NULL, NULL);
+	return 1;
+}
+
+/* The writer calls this when its commit decided the request. */
+static void append_done(append_req *r)
+{
+	call_wake(r->arg, 0);
+}
+
+/* Gives a handed-off call's request to the writer (any thread). */
+static void submit(call *c)
+{
+	append_req *r = &c->areq;
+	r->done = append_done;
+	r->arg = c;
+	int rc = writer_submit(c->srv->w, r);
+	if (rc != 0) {
+		/* Refused (busy, stopping): the answer says so, with every item
+		 * failed; it goes out like a decided one. */
+		r->status = rc;
+		call_wake(c, 0);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The sealing thread                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Seals the personal data of every event that passed its checks (making
+ * member keys: synced commits), then gives the request to the writer. */
+static void seal_job(call *c)
+{
+	server *srv = c->srv;
+	append_req *r = &c->areq;
+	Ledger__AppendRequest *a = r->req;
+	for (size_t i = 0; i < a->n_events; i++) {
+		ld_errinfo e = {0};
+		if (r->items[i].code || !codec_has_clear_personal(a->events[i]))
+			continue;
+		int rc = pii_seal(srv->keys, srv->s, a->events[i], &e);
+		if (rc)
+			item_fail(&r->items[i], rc, &e);
+	}
+	if (nothing_to_write(c))
+		call_wake(c, 0);
+	else
+		submit(c);
+}
+
+static void *sealer_main(void *arg)
+{
+	server *srv = arg;
+	pthread_mutex_lock(&srv->seal_lock);
+	for (;;) {
+		while (!srv->seal_head && !srv->sealer_stopping)
+			pthread_cond_wait(&srv->seal_wake, &srv->seal_lock);
+		call *c = srv->seal_head;
+		if (!c)
+			break;
+		srv->seal_head = c->seal_next;
+		if (!srv->seal_head)
+			srv->seal_tail = NULL;
+		pthread_mutex_unlock(&srv->seal_lock);
+		seal_job(c);
+		pthread_mutex_lock(&srv->seal_lock);
+	}
+	pthread_mutex_unlock(&srv->seal_lock);
+	return NULL;
+}
+
+int intake_start(server *srv, ld_errinfo *e)
+{
+	if (pthread_create(&srv->sealer, NULL, sealer_main, srv) != 0)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start a thread");
+	srv->sealing = 1;
+	return 0;
+}
+
+/* Every queued call was sealed (server_stop waited for their aios). */
+void intake_stop(server *srv)
+{
+	if (!srv->sealing)
+		return;
+	pthread_mutex_lock(&srv->seal_lock);
+	srv->sealer_stopping = 1;
+	pthread_cond_signal(&srv->seal_wake);
+	pthread_mutex_unlock(&srv->seal_lock);
+	pthread_join(srv->sealer, NULL);
+	srv->sealing = 0;
+}
+
+static void seal_enqueue(call *c)
+{
+	server *srv = c->srv;
+	pthread_mutex_lock(&srv->seal_lock);
+	c->seal_next = NULL;
+	if (srv->seal_tail)
+		srv->seal_tail->seal_next = c;
+	else
+		srv->seal_head = c;
+	srv->seal_tail = c;
+	pthread_cond_signal(&srv->seal_wake);
+	pthread_mutex_unlock(&srv->seal_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* The handlers                                                        */
+/* ------------------------------------------------------------------ */
+
+nng_msg *intake_append(call *c)
+{
+	server *srv = c->srv;
+	Ledger__AppendRequest *a = c->req->append;
+	ld_errinfo e;
+	if (a->n_events == 0) {
+		ld_errinfo_set(&e, LD_E(MISSING_FIELD), "append.events", "the append has no events");
+		return reply_error(&e);
+	}
+	if (a->n_events > WRITER_MAX_BATCH) {
+		ld_errinfo_set(&e, LD_E(TOO_LARGE), "append.events",
+			       "%zu events in one request; at most %d", a->n_events,
+			       WRITER_MAX_BATCH);
+		return reply_error(&e);
+	}
+	append_req *r = &c->areq;
+	memset(r, 0, sizeof(*r));
+	r->req = a;
+	r->items = calloc(a->n_events, sizeof(*r->items));
+	if (!r->items)
+		return reply_error_msg(LD_E(INTERNAL), "out of memory");
+	snprintf(r->actor, sizeof(r->actor), "%s", c->identity);
+	r->role = c->role && c->role->kind == ROLE_CLERK ? c->role : NULL;
+	int64_t now = ld_wall_us();
+	int to_seal = 0;
+	for (size_t i = 0; i < a->n_events; i++) {
+		memset(&e, 0, sizeof(e));
+		int rc = srv->keys ? pii_prepare(srv->keys, a->events[i], &e) : 0;
+		if (rc == 0)
+			rc = check_event(a->events[i], now, &e);
+		if (rc == 0 && codec_has_clear_personal(a->events[i])) {
+			if (srv->keys)
+				to_seal = 1;
+			else
+				rc = ld_errinfo_set(&e, LD_E(KEYSTORE), NULL,
+						    "this server has no keystore: personal data is "
+						    "refused");
+		}
+		if (rc)
+			item_fail(&r->items[i], rc, &e);
+	}
+	if (!to_seal && nothing_to_write(c))
+		return append_reply(r); /* answered now, without a commit */
+	if (call_hand_off(c, append_decided, NULL) != 0)
+		return reply_error_msg(LD_E(SHUTTING_DOWN),
+				       "server shutting down; nothing was recorded");
+	if (to_seal)
+		seal_enqueue(c);
+	else
+		submit(c);
+	return CALL_AWAY;
+}
+
+nng_msg *intake_forget(call *c)
+{
+	ld_errinfo e;
+	if (pii_forget_request(c->req, ld_wall_us(), &e))
+		return reply_error(&e);
+	return intake_append(c);
+}

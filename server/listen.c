@@ -1,0 +1,371 @@
+/* listen.c — the listeners: their addresses, mutual TLS per client group
+ * (PEM files, one CA each), and the probe thread that re-creates an IPC
+ * listener that stopped serving. See server.h. */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "call.h"
+#include "clock.h"
+#include "log.h"
+
+/* ------------------------------------------------------------------ */
+/* Listeners and the IPC probe                                          */
+/* ------------------------------------------------------------------ */
+
+static int listener_start(server *srv, listener *li, ld_errinfo *e)
+{
+	int rv = nng_listener_create(&li->l, srv->sock, li->url);
+	if (rv == 0)
+		rv = nng_listener_set_size(li->l, NNG_OPT_RECVMAXSZ, SERVER_HARD_MAX_MSG);
+	if (rv == 0 && li->tls)
+		rv = nng_listener_set_ptr(li->l, NNG_OPT_TLS_CONFIG, li->tls);
+	if (rv == 0 && li->ipc)
+		rv = nng_listener_set_int(li->l, NNG_OPT_IPC_PERMISSIONS, 0600);
+	if (rv == 0)
+		rv = nng_listener_start(li->l, 0);
+	if (rv != 0)
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to listen on '%s': %s",
+		                      li->spec, nng_strerror(rv));
+	return 0;
+}
+
+/* Counts each connection that reaches the socket, per listener: the proof
+ * that a listener serves. Runs on NNG's threads. */
+static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	server *srv = arg;
+	int id = nng_listener_id(nng_pipe_listener(p));
+	(void)ev;
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		if (nng_listener_id(srv->listeners[i].l) == id)
+			atomic_fetch_add(&srv->listeners[i].pipes, 1);
+}
+
+/*
+ * 1 if a fresh connection to li reaches the server's socket within 1 s. A
+ * completed handshake is not enough: with the NNG 1.5.2 bug the listener
+ * still accepts and negotiates, but its pipes never reach the socket. The
+ * socket's own pipe event is the signal, so a server whose workers are all
+ * busy still passes.
+ */
+static int probe_ipc(server *srv, listener *li)
+{
+	nng_socket s;
+	unsigned before = atomic_load(&li->pipes);
+	if (nng_req0_open(&s) != 0)
+		return 1; /* cannot tell; do not disturb the listener */
+	int ok = 0;
+	if (nng_dial(s, li->url, NULL, NNG_FLAG_NONBLOCK) == 0)
+		for (int i = 0; i < 100 && !ok; i++) {
+			nanosleep(&(struct timespec){0, 10000000}, NULL);
+			ok = atomic_load(&li->pipes) != before;
+		}
+	nng_close(s);
+	(void)srv;
+	return ok;
+}
+
+static void *probe_main(void *arg)
+{
+	server *srv = arg;
+	pthread_mutex_lock(&srv->probe_lock);
+	while (!srv->stopping) {
+		struct timespec ts = ld_wall_after_ms((uint64_t)srv->probe_ms);
+		pthread_cond_timedwait(&srv->probe_wake, &srv->probe_lock, &ts);
+		if (srv->stopping)
+			break;
+		pthread_mutex_unlock(&srv->probe_lock);
+		for (size_t i = 0; i < srv->nlisteners; i++) {
+			listener *li = &srv->listeners[i];
+			if (!li->ipc)
+				continue;
+			/* Two failed probes in a row: one may be a slow machine. */
+			if (probe_ipc(srv, li) || probe_ipc(srv, li))
+				continue;
+			log_warn("server: IPC listener '%s' stopped serving new connections; "
+				 "re-creating it",
+				 li->url);
+			nng_listener_close(li->l);
+			ld_errinfo e;
+			if (listener_start(srv, li, &e) != 0)
+				log_error("server: %s", e.message);
+			else
+				atomic_fetch_add(&srv->ipc_restarts, 1);
+		}
+		pthread_mutex_lock(&srv->probe_lock);
+	}
+	pthread_mutex_unlock(&srv->probe_lock);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* ------------------------------------------------------------------ */
+/* Addresses and TLS                                                   */
+/* ------------------------------------------------------------------ */
+
+
+/* A whole PEM file, NUL-terminated (malloc'd), or NULL with e filled. */
+static char *read_pem(const char *path, const char *what, ld_errinfo *e)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0;
+	if (f) {
+		buf = malloc(1 << 20);
+		if (buf)
+			n = fread(buf, 1, (1 << 20) - 1, f);
+		fclose(f);
+	}
+	if (!buf || !n) {
+		free(buf);
+		ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "cannot read the %s '%s'", what, path);
+		return NULL;
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+static int valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	return n >= 1 && n <= LISTENER_NAME_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/*
+ * Fills li from a configured address: "URL" or, for tls+tcp:// only,
+ * "URL?name=GROUP&ca=FILE" (ca defaults to --tls-ca; name is required).
+ * No percent-decoding: a CA path may not contain '&'.
+ */
+static int listener_parse(listener *li, const char *spec, const server_options *o, ld_errinfo *e)
+{
+	memset(li, 0, sizeof(*li));
+	if (strlen(spec) >= sizeof(li->spec))
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "listen address '%.60s…' is too long", spec);
+	snprintf(li->spec, sizeof(li->spec), "%s", spec);
+	int tls = strncmp(spec, "tls+tcp://", 10) == 0;
+	li->ipc = strncmp(spec, "ipc://", 6) == 0;
+	const char *q = strchr(spec, '?');
+	size_t ulen = q ? (size_t)(q - spec) : strlen(spec);
+	if (ulen >= sizeof(li->url))
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "listen address '%.60s…' is too long", spec);
+	memcpy(li->url, spec, ulen);
+	li->url[ulen] = 0;
+	if (q && !tls)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "'%s': only tls+tcp:// listeners take ?name=GROUP&ca=FILE",
+		                      spec);
+	char params[512];
+	snprintf(params, sizeof(params), "%s", q ? q + 1 : "");
+	for (char *save = NULL, *kv = strtok_r(params, "&", &save); kv;
+	     kv = strtok_r(NULL, "&", &save)) {
+		char *v = strchr(kv, '=');
+		if (v)
+			*v++ = 0;
+		if (!v || !*v)
+			return ld_errinfo_set(
+			    e, LD_E(INVALID_VALUE), NULL,
+			    "'%s': parameter '%s' needs a value (name=GROUP, ca=FILE)", spec, kv);
+		if (strcmp(kv, "name") == 0) {
+			if (li->name[0])
+				return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				                      "'%s': name given twice", spec);
+			if (!valid_name(v))
+				return ld_errinfo_set(
+				    e, LD_E(INVALID_VALUE), NULL,
+				    "'%s': name '%s' must be 1 to %d letters, digits, "
+				    "'.', '_' or '-'",
+				    spec, v, LISTENER_NAME_MAX);
+			snprintf(li->name, sizeof(li->name), "%s", v);
+		} else if (strcmp(kv, "ca") == 0) {
+			if (li->ca[0])
+				return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				                      "'%s': ca given twice", spec);
+			snprintf(li->ca, sizeof(li->ca), "%s", v);
+		} else {
+			return ld_errinfo_set(
+			    e, LD_E(INVALID_VALUE), NULL,
+			    "'%s': unknown listener parameter '%s' (known: name, ca)", spec, kv);
+		}
+	}
+	if (!tls)
+		return 0;
+	if (!li->name[0])
+		return ld_errinfo_set(
+		    e, LD_E(INVALID_VALUE), NULL,
+		    "'%s' needs ?name=GROUP: a client whose certificate chains to "
+		    "the listener's CA is identified as tls:GROUP (docs/ROLES.md)",
+		    spec);
+	if (!li->ca[0] && o->tls_ca)
+		snprintf(li->ca, sizeof(li->ca), "%s", o->tls_ca);
+	if (!li->ca[0])
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "'%s' needs the CA of its clients: &ca=FILE or --tls-ca FILE",
+		                      spec);
+	if (!o->tls_cert || !o->tls_key)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "'%s' needs --tls-cert and --tls-key", spec);
+	return 0;
+}
+
+/* The next PEM certificate block of *p (its base64 text without
+ * whitespace, in out), advancing *p; 0 when there is none. */
+static int next_cert(const char **p, char *out, size_t n)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----",
+			  end[] = "-----END CERTIFICATE-----";
+	const char *b = strstr(*p, begin), *en;
+	if (!b || !(en = strstr(b, end)))
+		return 0;
+	size_t k = 0;
+	for (const char *c = b + sizeof(begin) - 1; c < en && k + 1 < n; c++)
+		if (*c != ' ' && *c != '\t' && *c != '\r' && *c != '\n')
+			out[k++] = *c;
+	out[k] = 0;
+	*p = en + sizeof(end) - 1;
+	return 1;
+}
+
+/* 1 if the PEM texts a and b hold a certificate in common. */
+static int shared_cert(const char *a, const char *b)
+{
+	static char ca[16384], cb[16384]; /* start-up only: one thread */
+	for (const char *pa = a; next_cert(&pa, ca, sizeof(ca));)
+		for (const char *pb = b; next_cert(&pb, cb, sizeof(cb));)
+			if (strcmp(ca, cb) == 0)
+				return 1;
+	return 0;
+}
+
+/*
+ * The server side of mutual TLS for one listener: our certificate and key
+ * (cert, key: PEM text), its clients' CA and nothing else, a client
+ * certificate REQUIRED. Two listeners with different names may not trust
+ * the same CA (a certificate in both PEM files): a certificate from it could
+ * then choose its identity.
+ */
+static int tls_setup(server *srv, listener *li, const server_options *o, const char *cert,
+                     const char *key, ld_errinfo *e)
+{
+	char what[128];
+	snprintf(what, sizeof(what), "client CA of tls:%s", li->name);
+	if (!(li->ca_pem = read_pem(li->ca, what, e)))
+		return e->code;
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		const listener *other = &srv->listeners[i];
+		if (other->ca_pem && strcmp(other->name, li->name) != 0 &&
+		    shared_cert(other->ca_pem, li->ca_pem))
+			return ld_errinfo_set(
+			    e, LD_E(INVALID_VALUE), NULL,
+			    "%s (tls:%s) and %s (tls:%s) trust a CA in common: a "
+			    "certificate from it could choose either identity; give "
+			    "each client group a CA of its own",
+			    other->url, other->name, li->url, li->name);
+	}
+	const char *step = "set up TLS", *file = "";
+	int rv = nng_tls_config_alloc(&li->tls, NNG_TLS_MODE_SERVER);
+	if (rv == 0) {
+		step = "use the certificate and key";
+		file = o->tls_cert;
+		rv = nng_tls_config_own_cert(li->tls, cert, key, NULL);
+	}
+	if (rv == 0) {
+		step = "use the client CA";
+		file = li->ca;
+		rv = nng_tls_config_ca_chain(li->tls, li->ca_pem, NULL);
+	}
+	if (rv == 0) {
+		step = "require client certificates";
+		file = "";
+		rv = nng_tls_config_auth_mode(li->tls, NNG_TLS_AUTH_MODE_REQUIRED);
+	}
+	if (rv != 0)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "%s (tls:%s): unable to %s '%s': %s", li->url, li->name, step,
+		                      file, nng_strerror(rv));
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Start and stop                                                      */
+/* ------------------------------------------------------------------ */
+
+int listeners_start(server *srv, const server_options *o, ld_errinfo *e)
+{
+	char *tls_cert = NULL, *tls_key = NULL; /* PEM text, while listeners start */
+	nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_POST, pipe_added, srv);
+	for (size_t i = 0; i < o->nurls; i++) {
+		listener *li = &srv->listeners[srv->nlisteners];
+		if (listener_parse(li, o->urls[i], o, e) != 0)
+			goto fail;
+		if (strncmp(li->url, "tls+tcp://", 10) == 0) {
+			if (!tls_cert &&
+			    (!(tls_cert = read_pem(o->tls_cert, "TLS certificate", e)) ||
+			     !(tls_key = read_pem(o->tls_key, "TLS key", e))))
+				goto fail_listener;
+			if (tls_setup(srv, li, o, tls_cert, tls_key, e) != 0)
+				goto fail_listener;
+		}
+		if (listener_start(srv, li, e) != 0)
+			goto fail_listener;
+		srv->nlisteners++;
+		if (li->name[0])
+			log_info("server: listening on %s: clients with a certificate from %s are "
+			         "tls:%s",
+			         li->url, li->ca, li->name);
+		else
+			log_info("server: listening on %s", li->url);
+		if (strncmp(li->url, "tcp://", 6) == 0 && strncmp(li->url, "tcp://127.", 10) != 0 &&
+		    strncmp(li->url, "tcp://localhost:", 16) != 0 &&
+		    strncmp(li->url, "tcp://[::1]:", 12) != 0)
+			log_warn("server: %s is plain TCP off loopback: clients are identified "
+				 "only by their address (development mode); use tls+tcp://",
+				 li->url);
+	}
+	free(tls_cert);
+	free(tls_key);
+	if (srv->probe_ms > 0) {
+		int any_ipc = 0;
+		for (size_t i = 0; i < srv->nlisteners; i++)
+			any_ipc |= srv->listeners[i].ipc;
+		if (any_ipc && pthread_create(&srv->probe, NULL, probe_main, srv) == 0)
+			srv->probing = 1;
+	}
+	return 0;
+fail_listener: /* the listener being set up owns what it allocated */
+	free(srv->listeners[srv->nlisteners].ca_pem);
+	if (srv->listeners[srv->nlisteners].tls)
+		nng_tls_config_free(srv->listeners[srv->nlisteners].tls);
+fail:
+	free(tls_cert);
+	free(tls_key);
+	return e->code;
+}
+
+void listeners_stop(server *srv)
+{
+	pthread_mutex_lock(&srv->probe_lock);
+	srv->stopping = 1;
+	pthread_cond_signal(&srv->probe_wake);
+	pthread_mutex_unlock(&srv->probe_lock);
+	if (srv->probing)
+		pthread_join(srv->probe, NULL);
+	srv->probing = 0;
+}
+
+void listeners_free(server *srv)
+{
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		free(srv->listeners[i].ca_pem);
+		if (srv->listeners[i].tls)
+			nng_tls_config_free(srv->listeners[i].tls);
+	}
+	srv->nlisteners = 0;
+}

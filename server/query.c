@@ -1,0 +1,168 @@
+/*
+ * query.c — the projections' queries, and their status. What every query
+ * shares is here; what each one asks and answers is its projection's
+ * (projections/projection.h, projection_query):
+ *
+ *   1. the query's consistency (any request message with a `consistency`
+ *      field): timeout_ms at most RUNNER_WAIT_MAX_MS, min_seq at most the
+ *      log head;
+ *   2. when the projections are behind min_seq, the call is handed off to
+ *      the runner's wait (runner_wait) and resumes when they reach it or
+ *      the timeout passes;
+ *   3. one read transaction (the projections', or the log's for a view
+ *      read from the log), the projection's query function, as_of_seq,
+ *      packing, and the query's release.
+ */
+#include <string.h>
+
+#include "call.h"
+#include "clock.h"
+
+/* The request's message for its command case (the oneof member). */
+static const ProtobufCMessage *args_of(const Ledger__Request *req)
+{
+	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+		&ledger__request__descriptor, (unsigned)req->command_case);
+	return f ? *(const ProtobufCMessage *const *)((const char *)req + f->offset) : NULL;
+}
+
+/* Its consistency field, if its message has one and it is set. */
+static const Ledger__Consistency *consistency_of(const ProtobufCMessage *args)
+{
+	const ProtobufCFieldDescriptor *f =
+		args ? protobuf_c_message_descriptor_get_field_by_name(args->descriptor,
+								       "consistency")
+		     : NULL;
+	if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE ||
+	    f->descriptor != &ledger__consistency__descriptor)
+		return NULL;
+	return *(const Ledger__Consistency *const *)((const char *)args + f->offset);
+}
+
+/* Answers the query from one read transaction. */
+static nng_msg *run_query(server *srv, const Ledger__Request *req)
+{
+	const projection_ops *owner;
+	const projection_query *pq = projection_query_find((int)req->command_case, &owner);
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	ld_arena a = LD_ARENA_INIT;
+	ld_errinfo e = {0};
+	store_txn *t = NULL;
+	proj_query_ctx q = {.keys = srv->keys,
+			    .feed_url = srv->has_pub ? srv->pub_url : NULL,
+			    .now_us = ld_wall_us(),
+			    .state = owner ? runner_state(srv->proj, owner) : NULL,
+			    .a = &a,
+			    .e = &e};
+	int rc;
+	if (!(pq->flags & PQ_NO_STATE)) {
+		/* A view of the log: the head is taken before the transaction
+		 * begins, so the answer holds at least what as_of_seq says. */
+		resp.has_as_of_seq = 1;
+		if (pq->flags & PQ_READS_LOG)
+			writer_head(srv->w, &resp.as_of_seq, NULL, NULL);
+		rc = store_read_begin(pq->flags & PQ_READS_LOG ? srv->s : runner_store(srv->proj),
+				      &t);
+		if (rc)
+			return reply_error_msg(rc, "unable to read the projections");
+		if (!(pq->flags & PQ_READS_LOG))
+			resp.as_of_seq = runner_snapshot_seq(t);
+	}
+	q.t = t;
+	rc = pq->run(&q, args_of(req), &resp);
+	if (rc && !e.code)
+		ld_errinfo_set(&e, rc, NULL, "%s", ld_strerror(rc));
+	nng_msg *m = rc ? reply_error(&e) : reply_pack(&resp);
+	if (pq->release)
+		pq->release(&resp);
+	if (t)
+		store_read_end(t);
+	ld_arena_free(&a);
+	return m;
+}
+
+static nng_msg *wait_failed(int ok, uint64_t min_seq)
+{
+	ld_errinfo e;
+	if (ok == 0)
+		ld_errinfo_set(&e, LD_E(NOT_CAUGHT_UP), "consistency.min_seq",
+			       "the projections did not reach seq %llu in time",
+			       (unsigned long long)min_seq);
+	else if (ok == -1)
+		ld_errinfo_set(&e, LD_E(PROJECTION_STOPPED), NULL,
+			       "a projection stopped on an event it could not apply; see "
+			       "'ledgerctl projections'");
+	else
+		ld_errinfo_set(&e, LD_E(SHUTTING_DOWN), NULL, "server shutting down");
+	return reply_error(&e);
+}
+
+/* The wait ended: the answer, on NNG's threads. */
+static nng_msg *query_waited(call *c)
+{
+	const Ledger__Consistency *cons = consistency_of(args_of(c->req));
+	if (c->wait_ok != 1)
+		return wait_failed(c->wait_ok, cons ? cons->min_seq : 0);
+	return run_query(c->srv, c->req);
+}
+
+/* On the runner's thread (or at once, when decided already). */
+static void query_ready(void *arg, int ok)
+{
+	call *c = arg;
+	c->wait_ok = ok;
+	call_wake(c, 0);
+}
+
+nng_msg *query_start(call *c)
+{
+	server *srv = c->srv;
+	const projection_query *pq = projection_query_find((int)c->req->command_case, NULL);
+	if (!srv->proj || !pq)
+		return reply_error_msg(LD_E(UNKNOWN_COMMAND),
+				       "projections are not running on this server");
+	if (pq->flags & PQ_NO_STATE)
+		return run_query(srv, c->req);
+	const Ledger__Consistency *cons = consistency_of(args_of(c->req));
+	uint64_t min_seq = cons && cons->has_min_seq ? cons->min_seq : 0;
+	uint32_t timeout = cons && cons->has_timeout_ms ? cons->timeout_ms : RUNNER_WAIT_DEFAULT_MS;
+	ld_errinfo e;
+	if (timeout > RUNNER_WAIT_MAX_MS) {
+		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency.timeout_ms",
+			       "timeout_ms %u is more than %d", timeout, RUNNER_WAIT_MAX_MS);
+		return reply_error(&e);
+	}
+	uint64_t head;
+	writer_head(srv->w, &head, NULL, NULL);
+	if (min_seq > head) {
+		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency.min_seq",
+			       "min_seq %llu is beyond the log head %llu",
+			       (unsigned long long)min_seq, (unsigned long long)head);
+		return reply_error(&e);
+	}
+	/* A view of the log has every committed seq. */
+	if (!min_seq || (pq->flags & PQ_READS_LOG) || runner_checkpoint(srv->proj) >= min_seq)
+		return run_query(srv, c->req);
+	if (call_hand_off(c, query_waited, NULL) != 0)
+		return wait_failed(-2, min_seq);
+	int rc = runner_wait(srv->proj, min_seq, timeout, query_ready, c);
+	if (rc != RUNNER_WAITING)
+		query_ready(c, rc);
+	return CALL_AWAY;
+}
+
+nng_msg *query_status(call *c)
+{
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__ProjectionStatus st;
+	if (!c->srv->proj)
+		return reply_error_msg(LD_E(UNKNOWN_COMMAND),
+				       "projections are not running on this server");
+	if (runner_status(c->srv->proj, &st) != 0)
+		return reply_error_msg(LD_E(INTERNAL), "out of memory");
+	resp.result_case = LEDGER__RESPONSE__RESULT_PROJECTIONS;
+	resp.projections = &st;
+	nng_msg *m = reply_pack(&resp);
+	runner_status_free(&st);
+	return m;
+}
