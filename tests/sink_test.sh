@@ -160,6 +160,26 @@ grep -q "the ledger is back; resuming after seq $LAST_SEQ" "$TMPDIR/follow.log" 
 "$SINK" --url "$URL" --quiet --once "$TMPDIR/clean.db" || fail "the clean run (2) failed"
 cmp -s <(sink_dump "$TMPDIR/follow.db") <(sink_dump "$TMPDIR/clean.db") || fail "the follower's tables after the daemon restarted"
 
+# --- two sinks of one source into one database: the one overtaken stops -----
+"$SINK" --url "$URL" --id stopped "$TMPDIR/follow.db" 2>"$TMPDIR/two.err" &
+SINK_PID=$!
+for _ in $(seq 100); do grep -q "up to date at seq $HEAD2" "$TMPDIR/two.err" && break; sleep 0.1; done
+kill -STOP "$SINK_PID"
+ok join SINKT-TWO --national-id 110101190001019997 --org JS-320100-rider-meituan --region 320102 \
+	--path platform-work --channel online --group delivery-rider --employment self-employed
+"$SINK" --url "$URL" --quiet --once "$TMPDIR/follow.db" || fail "the second sink of the source failed"
+kill -CONT "$SINK_PID"
+set +e
+wait "$SINK_PID"
+rc=$?
+set -e
+SINK_PID=""
+[ $rc -eq 1 ] && grep -q "another ledger-sink loaded source 'ledger' of this database up to seq $((HEAD2 + 1)) while this one was at seq $HEAD2" "$TMPDIR/two.err" ||
+	{ cat "$TMPDIR/two.err" >&2; fail "a sink overtaken by another of its source: exit $rc, wanted 1 with why"; }
+"$SINK" --url "$URL" --quiet --once "$TMPDIR/clean.db" || fail "the clean run (3) failed"
+cmp -s <(sink_dump "$TMPDIR/follow.db") <(sink_dump "$TMPDIR/clean.db") || fail "tables after two sinks of one source"
+HEAD2=$((HEAD2 + 1))
+
 # --- another ledger, or an older copy: refused --------------------------------
 refuse() { # DB MESSAGE-RE WHAT
 	set +e

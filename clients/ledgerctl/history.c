@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "kinds.h"
 
 /* --- history ------------------------------------------------------- */
 
@@ -20,14 +21,12 @@ const struct opt history_opts[] = {
 	END_OPTS,
 };
 
-/* The event a correction corrects; 0 for other events. */
+/* The event a correction corrects (proto/kinds.c: `target`); 0 for other
+ * events. */
 static uint64_t correction_target(const Ledger__Event *ev)
 {
-	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED && ev->event_voided)
-		return ev->event_voided->target_seq;
-	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED && ev->event_amended)
-		return ev->event_amended->target_seq;
-	return 0;
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	return ld_field_num(&k->target, ld_kind_body(k, ev));
 }
 
 /* Where a body moves a member ("PU → IU", "→ PU", "+ RU") and why, as
@@ -36,7 +35,30 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 			size_t wsize)
 {
 	char num[16];
+	const ld_kind *kind = ld_kind_of(ev->body_case);
 	path[0] = why[0] = '\0';
+	if (kind->flags & LD_KIND_CORRECTION) {
+		/* "seq N" and the reason; an amendment also what it corrects to. */
+		const ProtobufCMessage *body = ld_kind_body(kind, ev);
+		const ld_field rf = {
+			.name = "reason",
+			.fd = protobuf_c_message_descriptor_get_field_by_name(kind->desc, "reason"),
+		};
+		const char *reason = ld_field_raw(&rf, body);
+		char fpath[160] = "", fwhy[160] = "";
+		if (kind->flags & LD_KIND_AMENDMENT) {
+			Ledger__Event fixed;
+			codec_amended_body(ev->event_amended, &fixed);
+			if (fixed.body_case)
+				body_detail(&fixed, fpath, sizeof(fpath), fwhy, sizeof(fwhy));
+		}
+		snprintf(path, psize, _("seq %llu%s%s"),
+			 (unsigned long long)ld_field_num(&kind->target, body), fpath[0] ? _(" to ") : "",
+			 fpath);
+		snprintf(why, wsize, "%s%s\"%s\"", fwhy, fwhy[0] ? " " : "", reason ? reason : "");
+		return;
+	}
+	/* How history draws a member's move: a case per kind that moves one. */
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_MEMBER_JOINED:
 		snprintf(path, psize, "\u2192 %s", ev->member_joined->org_id);
@@ -69,26 +91,6 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
 		snprintf(path, psize, "- %s", ev->member_disaffiliated->org_id);
 		break;
-	case LEDGER__EVENT__BODY_EVENT_VOIDED:
-		snprintf(path, psize, _("seq %llu"),
-			 (unsigned long long)ev->event_voided->target_seq);
-		snprintf(why, wsize, "\"%s\"",
-			 ev->event_voided->reason ? ev->event_voided->reason : "");
-		break;
-	case LEDGER__EVENT__BODY_EVENT_AMENDED: {
-		Ledger__Event fixed;
-		char fpath[160], fwhy[160];
-		codec_amended_body(ev->event_amended, &fixed);
-		fpath[0] = fwhy[0] = '\0';
-		if (fixed.body_case)
-			body_detail(&fixed, fpath, sizeof(fpath), fwhy, sizeof(fwhy));
-		snprintf(path, psize, _("seq %llu%s%s"),
-			 (unsigned long long)ev->event_amended->target_seq, fpath[0] ? _(" to ") : "",
-			 fpath);
-		snprintf(why, wsize, "%s%s\"%s\"", fwhy, fwhy[0] ? " " : "",
-			 ev->event_amended->reason ? ev->event_amended->reason : "");
-		break;
-	}
 	default: {
 		/* The body's fields as name=value, without the member's id. */
 		const ProtobufCMessage *body = codec_event_body(ev);
@@ -148,15 +150,15 @@ static void hist_row_fill(struct hist_row *row, const Ledger__HistoryEntry *he, 
 	marks[0] = '\0';
 	size_t n = 0;
 	if (he->has_voided_by)
-		n += (size_t)snprintf(marks + n, sizeof(marks) - n, _(" VOIDED by seq %llu"),
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " VOIDED by seq %llu",
 				      (unsigned long long)he->voided_by);
 	if (he->has_amended_by && n < sizeof(marks))
-		n += (size_t)snprintf(marks + n, sizeof(marks) - n, _(" AMENDED by seq %llu"),
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " AMENDED by seq %llu",
 				      (unsigned long long)he->amended_by);
 	if (he->rejoin && n < sizeof(marks))
-		n += (size_t)snprintf(marks + n, sizeof(marks) - n, _(" rejoin"));
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " rejoin");
 	if (verify && n < sizeof(marks))
-		snprintf(marks + n, sizeof(marks) - n, " %s", ok ? _("hash ok") : _("HASH MISMATCH"));
+		snprintf(marks + n, sizeof(marks) - n, " %s", ok ? "hash ok" : "HASH MISMATCH");
 	snprintf(row->cell[8], sizeof(row->cell[8]), "%s", marks[0] ? marks + 1 : "");
 }
 
@@ -191,7 +193,7 @@ static void print_history(const Ledger__MemberHistory *h, const int *ok, int ver
 			int cw = text_width(rows[i].cell[k]);
 			w[k] = cw > w[k] ? cw : w[k];
 		}
-	printf(_("history of member %s as of seq %llu\n"), h->member_id ? h->member_id : "?",
+	printf("history of member %s as of seq %llu\n", h->member_id ? h->member_id : "?",
 	       (unsigned long long)as_of);
 	for (int i = 0; i < n; i++)
 		print_row(rows[i].cell, w, HIST_COLS);
@@ -225,8 +227,8 @@ static int verify_history(struct run *r, ldc *c, const char *file,
 	if (rc)
 		return is_proof_failure(rc) ? verify_failed(r, rc, e) : rc;
 	if (!r->json)
-		printf(_("verified: %zu events in the tree of size %llu, which extends the saved tree "
-		       "head of size %llu (%s)\n"),
+		printf("verified: %zu events in the tree of size %llu, which extends the saved tree "
+		       "head of size %llu (%s)\n",
 		       h->n_entries, (unsigned long long)cur.size, (unsigned long long)saved.size,
 		       file);
 	return 0;
@@ -250,13 +252,13 @@ int exec_history(struct run *r, const struct args *a, ld_errinfo *e)
 		goto out;
 	const Ledger__MemberHistory *h = resp->history;
 	if (!h) {
-		rc = no_result(e, _("history"));
+		rc = no_result(e, "history");
 		goto out;
 	}
 	for (size_t i = 0; i < h->n_entries; i++)
 		if (!h->entries[i] || !h->entries[i]->event) {
 			rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-					    _("the server answered a history entry without an event"));
+					    "the server answered a history entry without an event");
 			goto out;
 		}
 	ok = calloc(h->n_entries + 1, sizeof(*ok));
@@ -290,12 +292,12 @@ int exec_history(struct run *r, const struct args *a, ld_errinfo *e)
 	if (bad) {
 		char msg[160];
 		size_t n = (size_t)snprintf(msg, sizeof(msg),
-					    _("%zu of %zu events fail the hash check:"), bad,
+					    "%zu of %zu events fail the hash check:", bad,
 					    h->n_entries);
 		for (size_t i = 0; i < h->n_entries && n < sizeof(msg); i++) {
 			if (ok[i])
 				continue;
-			n += (size_t)snprintf(msg + n, sizeof(msg) - n, _(" seq %llu"),
+			n += (size_t)snprintf(msg + n, sizeof(msg) - n, " seq %llu",
 					      (unsigned long long)h->entries[i]->event->seq);
 		}
 		print_error(r->what, 0, msg, NULL, 0, 0);

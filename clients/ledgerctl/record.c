@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinds.h"
 #include "ledgerctl.h"
 
 /* ------------------------------------------------------------------ */
@@ -44,12 +45,12 @@ int build_event(struct run *r, int argc, char **argv, Ledger__Event *ev, int nes
 
 	if (!c || !c->build) {
 		if (argc == 0)
-			return usage_error(r, e, LD_E(MISSING_FIELD), _("missing command"));
-		return usage_error(r, e, LD_E(INVALID_VALUE), _("'%s' is not a command that records "
-				   "an event"), argv[0]);
+			return usage_error(r, e, LD_E(MISSING_FIELD), "missing command");
+		return usage_error(r, e, LD_E(INVALID_VALUE), "'%s' is not a command that records "
+				   "an event", argv[0]);
 	}
 	if (nested && !strcmp(c->name, "amend"))
-		return usage_error(r, e, LD_E(INVALID_VALUE), _("an amendment cannot be amended"));
+		return usage_error(r, e, LD_E(INVALID_VALUE), "an amendment cannot be amended");
 	if ((rc = parse_args(r, c, argc - words + 1, argv + words - 1, &a, e)) != 0 || a.help)
 		return rc;
 	if ((rc = c->build(r, &a, ev, e)) != 0)
@@ -57,7 +58,7 @@ int build_event(struct run *r, int argc, char **argv, Ledger__Event *ev, int nes
 
 	const struct val *at = val_of(&a, "at"), *at_us = val_of(&a, "at-us");
 	if (at->set && at_us->set)
-		return usage_error(r, e, LD_E(INVALID_VALUE), _("give --at or --at-us, not both"));
+		return usage_error(r, e, LD_E(INVALID_VALUE), "give --at or --at-us, not both");
 	if (at->set || at_us->set) {
 		ev->has_occurred_at = 1;
 		ev->occurred_at = at->set ? at->i : at_us->i;
@@ -65,8 +66,8 @@ int build_event(struct run *r, int argc, char **argv, Ledger__Event *ev, int nes
 	if (nested) {
 		if (given(&a, "event-id") || given(&a, "expect-version"))
 			return usage_error(r, e, LD_E(INVALID_VALUE),
-					   _("--event-id and --expect-version of an amendment go "
-					   "before the corrected command"));
+					   "--event-id and --expect-version of an amendment go "
+					   "before the corrected command");
 		return 0;
 	}
 	if (!ev->has_occurred_at) {
@@ -96,14 +97,12 @@ static void describe_stream(const Ledger__Event *ev, const Ledger__EventResult *
 {
 	char stream[LD_STREAM_MAX];
 	unsigned long long version = res->has_version ? (unsigned long long)res->version : 0;
+	const ld_kind *k = ld_kind_of(ev->body_case);
 	if (codec_event_stream(ev, stream) == 0)
 		snprintf(out, size, _("stream %s version %llu"), stream, version);
-	else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED)
+	else if (k->flags & LD_KIND_CORRECTION) /* in the stream of what it corrects */
 		snprintf(out, size, _("version %llu of the stream of seq %llu"), version,
-			 (unsigned long long)ev->event_voided->target_seq);
-	else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED)
-		snprintf(out, size, _("version %llu of the stream of seq %llu"), version,
-			 (unsigned long long)ev->event_amended->target_seq);
+			 (unsigned long long)ld_field_num(&k->target, ld_kind_body(k, ev)));
 	else
 		snprintf(out, size, _("version %llu"), version);
 }
@@ -151,7 +150,7 @@ int append_and_report(struct run *r, Ledger__Event **evs, size_t n, int atomic,
 		const Ledger__AppendResult *ar = resp->append;
 		if (!ar || ar->n_results != k) {
 			rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-					    _("the server answered %zu results for %zu events"),
+					    "the server answered %zu results for %zu events",
 					    ar ? ar->n_results : 0, k);
 			goto out;
 		}
@@ -188,13 +187,13 @@ int append_and_report(struct run *r, Ledger__Event **evs, size_t n, int atomic,
 			if (r->json)
 				continue;
 			if (lines)
-				printf(_("line %d: "), lines[off + i]);
+				printf("line %d: ", lines[off + i]);
 			if (res->has_duplicate && res->duplicate) {
-				printf(_("duplicate: already recorded as seq %llu\n"),
+				printf("duplicate: already recorded as seq %llu\n",
 				       (unsigned long long)res->seq);
 			} else {
 				describe_stream(ev, res, desc, sizeof(desc));
-				printf(_("recorded seq %llu (%s)\n"), (unsigned long long)res->seq,
+				printf("recorded seq %llu (%s)\n", (unsigned long long)res->seq,
 				       desc);
 			}
 		}
@@ -214,7 +213,7 @@ int append_and_report(struct run *r, Ledger__Event **evs, size_t n, int atomic,
 	}
 	if (aborted) {
 		char msg[96];
-		text(msg, sizeof(msg), _("%llu other events not recorded with the atomic batch"),
+		text(msg, sizeof(msg), "%llu other events not recorded with the atomic batch",
 		     (unsigned long long)aborted);
 		print_error(r->what, LD_E(ABORTED), msg, NULL, 0, 1);
 		if (!first)
@@ -230,7 +229,7 @@ int append_and_report(struct run *r, Ledger__Event **evs, size_t n, int atomic,
 			puts(s);
 		free(s);
 	} else if (lines) {
-		printf(_("%llu recorded, %llu duplicates, %llu rejected; head seq %llu\n"),
+		printf("%llu recorded, %llu duplicates, %llu rejected; head seq %llu\n",
 		       (unsigned long long)accepted, (unsigned long long)duplicates,
 		       (unsigned long long)rejected, (unsigned long long)head);
 	}
