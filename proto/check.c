@@ -456,11 +456,20 @@ int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
 		return rc;
 	int amendment = (ld_kind_of(ev->body_case)->flags & LD_KIND_AMENDMENT) != 0;
 	if (amendment && ev->event_amended->has_corrected_occurred_at) {
+		/* The bounds of occurred_at, and its errors. */
 		int64_t t = ev->event_amended->corrected_occurred_at;
-		if (t < LD_MIN_TIME_US || t > now_us + LD_MAX_SKEW_US)
+		if (t < LD_MIN_TIME_US)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE),
 					      "event_amended.corrected_occurred_at",
-					      "corrected_occurred_at is outside 2000-01-01 … now");
+					      "corrected_occurred_at %lld is before 2000-01-01",
+					      (long long)t);
+		if (t > now_us + LD_MAX_SKEW_US)
+			return ld_errinfo_set(e, LD_E(FUTURE_TIME),
+					      "event_amended.corrected_occurred_at",
+					      "corrected_occurred_at is %lld s in the future (at most "
+					      "%lld s allowed)",
+					      (long long)((t - now_us) / 1000000),
+					      (long long)(LD_MAX_SKEW_US / 1000000));
 	}
 	rc = check_body_rules(ev, e);
 	if (rc == 0 && amendment) {
