@@ -112,6 +112,33 @@ int proj_fix_get(proj_ctx *c, uint64_t target, int *kind, uint64_t *by)
 	return 0;
 }
 
+int proj_clear(store_txn *t, const projection_ops *ops)
+{
+	int rc = 0;
+	for (unsigned i = 0; i < ops->ndbs && !rc; i++)
+		rc = store_empty(t, proj_db(ops, i));
+	if (rc)
+		return rc;
+	/* The corrections it has seen (PDB_FIXES under its name). */
+	store_cursor *cur;
+	store_val k, v;
+	size_t nl = strlen(ops->name) + 1;
+	if ((rc = store_cursor_open(t, PDB_FIXES, &cur)))
+		return rc;
+	for (rc = store_cursor_seek(cur, ops->name, nl, &k, &v); rc == 0;
+	     rc = store_cursor_seek(cur, ops->name, nl, &k, &v)) {
+		if (k.len < nl || memcmp(k.data, ops->name, nl))
+			break;
+		uint8_t kk[128];
+		size_t kn = k.len < sizeof(kk) ? k.len : sizeof(kk);
+		memcpy(kk, k.data, kn);
+		if ((rc = store_del(t, PDB_FIXES, kk, kn)))
+			break;
+	}
+	store_cursor_close(cur);
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}
+
 int proj_fix_record(proj_ctx *c, const Ledger__Event *ev, uint64_t *target)
 {
 	uint8_t key[64 + 9], val[9];

@@ -270,7 +270,7 @@ done
 snapshot() { # FILE: coverage of the root and some members, as JSON
 	ctl --url "$URL" --json coverage JS-320000 --depth 2 --wait-seq "$RSEQ" --wait-ms 10000
 	[ "$RC" -eq 0 ] || { show coverage; fail "coverage on the restored ledger"; }
-	echo "$OUT" | python3 -c 'import json,sys; j=json.load(sys.stdin); j.pop("as_of_seq", None); print(json.dumps(j, sort_keys=True))' >"$1"
+	echo "$OUT" | python3 -c 'import json,sys; j=json.load(sys.stdin); j.pop("as_of_seq", None); j.pop("at", None); j.pop("at_rfc3339", None); print(json.dumps(j, sort_keys=True))' >"$1"
 	for m in $MEMBERS; do
 		ok --url "$URL" --json member "$m"
 		echo "$OUT" | python3 -c 'import json,sys; j=json.load(sys.stdin); j.pop("as_of_seq", None); print(json.dumps(j, sort_keys=True))' >>"$1"

@@ -1807,7 +1807,7 @@ static void wait_projections(uint64_t head)
 	for (int tries = 0; tries < 2 && rc != 0; tries++) {
 		Ledger__Response *r = NULL;
 		ld_errinfo e = {0};
-		rc = ldc_coverage(c, "JS", 0, 202601, &cons, &r, &e);
+		rc = ldc_coverage(c, "JS", 0, 202601, 0, &cons, &r, &e);
 		codec_response_free(r);
 		if (rc && rc != LD_E(NOT_CAUGHT_UP))
 			fail_msg("coverage at seq %llu: %s: %s", (unsigned long long)head,
