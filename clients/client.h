@@ -131,6 +131,18 @@ int ldc_projections(ldc *c, Ledger__Response **out, ld_errinfo *e);
  * plan, ERR_INVALID_VALUE for a year or region outside it. */
 int ldc_progress(ldc *c, const char *plan, uint32_t year, uint32_t region, int64_t at,
 		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e);
+/* A target's figure day by day (or week by week): (*out)->progress_series.
+ * region 0: the province; year, from_day, to_day 0: the plan's whole period
+ * (days as YYYYMMDD in the plan's local time, to_day inclusive).
+ * ERR_NOT_FOUND for an unknown plan or target, ERR_INVALID_VALUE for a
+ * region, year or day outside the plan. */
+typedef struct ldc_series_query {
+	const char *plan, *target;
+	uint32_t region, year, from_day, to_day;
+	int week; /* weeks (Monday to Sunday) instead of days */
+} ldc_series_query;
+int ldc_progress_series(ldc *c, const ldc_series_query *q, const ldc_consistency *cons,
+			Ledger__Response **out, ld_errinfo *e);
 /* The plans the daemon counts against and where its live feed is:
  * (*out)->plans. */
 int ldc_plans(ldc *c, Ledger__Response **out, ld_errinfo *e);

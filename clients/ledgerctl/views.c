@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -364,6 +365,105 @@ int exec_progress(struct run *r, const struct args *a, ld_errinfo *e)
 		resp->progress->seq = resp->as_of_seq;
 		pv_print_report(stdout, resp->progress, &o);
 	}
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+const struct opt series_opts[] = {
+	OPT("region", O_REGION, "CODE", "the province (default) or one of its cities"),
+	OPT("year", O_U32, "YYYY", "only the days of this year"),
+	OPT("from", O_DATE, "DAY", "first day, YYYY-MM-DD (the plan's local day)"),
+	OPT("to", O_DATE, "DAY", "last day, YYYY-MM-DD, included"),
+	OPT("week", O_FLAG, NULL, "a line per week (Monday to Sunday) instead of per day"),
+	WAIT_OPTS,
+	END_OPTS,
+};
+
+/* A date option as the day YYYYMMDD it names (0 when not given): the day
+ * in the ledger's time zone, in which it was read (when.h). */
+static uint32_t day_opt(const struct val *v)
+{
+	if (!v->set)
+		return 0;
+	time_t t = (time_t)(v->i / 1000000);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	return (uint32_t)((tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday);
+}
+
+static void print_series(const Ledger__ProgressSeries *s, uint64_t as_of)
+{
+	const Ledger__PlanTarget *t = s->definition;
+	int ratio = t && t->measure && !strcmp(t->measure, "ratio");
+	int week = s->step == LEDGER__SERIES_STEP__WEEK;
+	char v[48], cum[48];
+	int64_t sum = 0, den = 0;
+	printf(week ? _("%s  %s  region %u, %04u-%02u-%02u to %04u-%02u-%02u, by week\n")
+		    : _("%s  %s  region %u, %04u-%02u-%02u to %04u-%02u-%02u, by day\n"),
+	       s->target, t && t->title ? t->title : "", s->region, s->from_day / 10000,
+	       s->from_day / 100 % 100, s->from_day % 100, s->to_day / 10000, s->to_day / 100 % 100,
+	       s->to_day % 100);
+	printf("  ");
+	print_cell(week ? _("week of") : _("day"), 10);
+	printf("  %14s  %16s  %8s\n", _("added"), ratio ? _("share so far") : _("so far"),
+	       _("events"));
+	for (size_t i = 0; i < s->n_points; i++) {
+		const Ledger__ProgressPoint *p = s->points[i];
+		sum += p->value;
+		den += p->denominator;
+		if (ratio) {
+			snprintf(v, sizeof(v), "%lld/%lld", (long long)p->value, (long long)p->denominator);
+			snprintf(cum, sizeof(cum), "%.1f%%", den ? (double)sum * 100.0 / (double)den : 0.0);
+		} else {
+			pv_format(t, p->value, v, sizeof(v));
+			pv_format(t, sum, cum, sizeof(cum));
+		}
+		printf("  %04u-%02u-%02u  %14s  %16s  %8lld\n", p->day / 10000, p->day / 100 % 100,
+		       p->day % 100, v, cum, (long long)p->events);
+	}
+	if (ratio)
+		snprintf(v, sizeof(v), _("%lld of %lld"), (long long)s->value, (long long)s->denominator);
+	else
+		pv_format(t, s->value, v, sizeof(v));
+	printf(week ? P_("%zu week with events", "%zu weeks with events", s->n_points)
+		    : P_("%zu day with events", "%zu days with events", s->n_points),
+	       s->n_points);
+	printf(P_("; in all %s from %lld event", "; in all %s from %lld events", s->events), v,
+	       (long long)s->events);
+	for (size_t i = 0; i < s->n_kinds; i++)
+		printf("%s%s %lld", i ? ", " : _("; by kind: "), s->kinds[i]->kind,
+		       (long long)s->kinds[i]->count);
+	printf(_("\nas of seq %llu\n"), (unsigned long long)as_of);
+}
+
+int exec_series(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc_consistency cons;
+	ldc *c;
+	int rc;
+
+	wait_of(a, &cons);
+	ldc_series_query q = {.plan = a->pos[0],
+			      .target = a->pos[1],
+			      .region = (uint32_t)val_of(a, "region")->u,
+			      .year = (uint32_t)val_of(a, "year")->u,
+			      .from_day = day_opt(val_of(a, "from")),
+			      .to_day = day_opt(val_of(a, "to")),
+			      .week = val_of(a, "week")->set};
+	if (q.from_day && q.to_day && q.from_day > q.to_day)
+		return usage_error(r, e, LD_E(INVALID_VALUE), _("--to must not be before --from"));
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_progress_series(c, &q, &cons, &resp, e)) != 0)
+		goto out;
+	if (!resp->progress_series)
+		rc = no_result(e, _("progress series"));
+	else if (r->json)
+		rc = dump_json(result_json(resp, resp->progress_series), e);
+	else
+		print_series(resp->progress_series, resp->as_of_seq);
 out:
 	codec_response_free(resp);
 	return rc;
