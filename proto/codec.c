@@ -396,3 +396,44 @@ int codec_peek_body_case(const uint8_t *buf, size_t len)
 	}
 	return 0;
 }
+
+int codec_peek_field(const uint8_t *buf, size_t len, unsigned field, const uint8_t **out, size_t *n)
+{
+	const uint8_t *p = buf, *end = buf + len;
+	while (p && p < end) {
+		uint64_t key, v;
+		if (!(p = get_varint(p, end, &key)))
+			break;
+		switch (key & 7) {
+		case 0:
+			p = get_varint(p, end, &v);
+			break;
+		case 1:
+			p = p + 8 <= end ? p + 8 : NULL;
+			break;
+		case 2:
+			if (!(p = get_varint(p, end, &v)) || v > (uint64_t)(end - p))
+				return LD_E(NOT_FOUND);
+			if ((key >> 3) == field) {
+				*out = p;
+				*n = (size_t)v;
+				return 0;
+			}
+			p += v;
+			break;
+		case 5:
+			p = p + 4 <= end ? p + 4 : NULL;
+			break;
+		default:
+			return LD_E(NOT_FOUND);
+		}
+	}
+	return LD_E(NOT_FOUND);
+}
+
+int codec_peek_hash(const uint8_t *buf, size_t len, const uint8_t **hash)
+{
+	size_t n;
+	int rc = codec_peek_field(buf, len, 9, hash, &n); /* Event.hash */
+	return rc == 0 && n != LD_HASH_LEN ? LD_E(NOT_FOUND) : rc;
+}

@@ -144,6 +144,12 @@ size_t codec_ld_len(unsigned field, size_t len);
 /* The body kind (Event.body field number) of a packed Event, read from its
  * top-level field keys without decoding; 0 if none or malformed. */
 int codec_peek_body_case(const uint8_t *buf, size_t len);
+/* The first top-level length-delimited field `field` of a packed message,
+ * without decoding: 0 with *p, *n set, or LD_E(NOT_FOUND) (absent or
+ * malformed). */
+int codec_peek_field(const uint8_t *buf, size_t len, unsigned field, const uint8_t **p, size_t *n);
+/* The stored hash of a packed Event (32 bytes): 0, or LD_E(NOT_FOUND). */
+int codec_peek_hash(const uint8_t *buf, size_t len, const uint8_t **hash);
 
 /* Big-endian helpers used for LMDB keys and hashing. */
 static inline void ld_put_be64(uint8_t *p, uint64_t v)

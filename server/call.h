@@ -114,6 +114,8 @@ typedef struct sub_state {
 /* A page of stored events, embedded as they are stored (reads.c). */
 typedef struct page {
 	store_val ev[10000];
+	uint64_t seq[10000];     /* a stream's seqs and versions (read_stream) */
+	uint32_t version[10000];
 	size_t n, bytes;
 } page;
 

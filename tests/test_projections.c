@@ -2261,11 +2261,11 @@ static void test_incremental_equals_rebuild(void **state)
 	tl_dump_free(&reb);
 	gen_free(&g);
 
-	/* The write model's index (DATA/index/): kept as the writer went,
-	 * and rebuilt from the log, byte for byte the same. */
+	/* The write model: kept as the writer went (its snapshot), and
+	 * rebuilt from the log, the same. */
 	tl_shut(&f->l);
-	size_t n = tl_expect_index_rebuilds_same(f->l.dir);
-	printf("# the log's index: %zu entries, the same rebuilt from the log\n", n);
+	size_t n = tl_expect_model_rebuilds_same(f->l.dir);
+	printf("# the write model: %zu lines, the same rebuilt from the log\n", n);
 	tl_reopen(&f->l);
 }
 
@@ -2646,8 +2646,8 @@ static void test_kill_during_catch_up(void **state)
 	runner_down(r, &l);
 	tl_shut(&l);
 
-	/* The log's index after the kills and replays, and rebuilt. */
-	tl_expect_index_rebuilds_same(data);
+	/* The write model after the kills and replays, and rebuilt. */
+	tl_expect_model_rebuilds_same(data);
 
 	tl_dump crashed, fresh;
 	dump_projections(pdir, &crashed);
