@@ -17,6 +17,7 @@
 #   make fuzz         build the libFuzzer harnesses (fuzz/, clang-14) into build/fuzz/ and run
 #                     each for FUZZ_SECONDS seconds from its seed corpus (fuzz/README.md)
 #   make soak         hundreds of kill -9 rounds (test_daemon test_crash_rounds; CRASH_ROUNDS, default 300)
+#   make soak-replica the replication simulation over many seeds (REPLICA_SEEDS, default 2000)
 #   make check-layers fail if a file includes a header of a layer above its own
 #   make format       clang-format every source file
 #   make clean
@@ -123,7 +124,8 @@ GEN_C   := $(BUILD)/gen/ledger.pb-c.c
 GEN_H   := $(BUILD)/gen/ledger.pb-c.h $(BUILD)/gen/required.h
 
 PROTO_SRCS  := $(wildcard proto/*.c)
-CORE_SRCS   := $(wildcard core/*.c)
+# core/replica.c (C-Raft) is linked only into what replicates (below).
+CORE_SRCS   := $(filter-out core/replica.c,$(wildcard core/*.c))
 PROJ_SRCS   := $(wildcard projections/*.c)
 SERVER_SRCS := $(wildcard server/*.c)
 # The program ledgerd: main, and its side of systemd (libsystemd: the
@@ -157,7 +159,7 @@ FUZZERS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
 
 .PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak \
-	check-layers man deb
+	soak-replica check-layers man deb
 .SUFFIXES:
 .SECONDARY:
 
@@ -260,6 +262,12 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(BUILD)/obj/fuzz/harness.o $(CORE_OBJS) 
 
 fuzzers: $(FUZZERS)
 
+# C-Raft (libraft-dev) is linked only into what replicates: core/replica.c
+# and its test, which runs the deterministic simulation on raft/fixture.h.
+RAFT_LIBS := $(shell pkg-config --libs raft 2>/dev/null || echo -lraft)
+$(BUILD)/tests/test_replica: $(BUILD)/obj/core/replica.o
+$(BUILD)/tests/test_replica: LDLIBS += $(RAFT_LIBS)
+
 # bench/pg.c, the PostgreSQL peer, is the only libpq client.
 $(BUILD)/obj/bench/pg.o: CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
 $(BUILD)/bench/pg: LDLIBS += $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
@@ -288,6 +296,11 @@ soak: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
 	@TEST=test_crash_rounds CRASH_ROUNDS=$${CRASH_ROUNDS:-300} TEST_TIMEOUT=$${TEST_TIMEOUT:-7200} \
 		tests/run.sh build/asan test_daemon
+
+soak-replica: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
+	@TEST=test_simulation REPLICA_SEEDS=$${REPLICA_SEEDS:-2000} TEST_TIMEOUT=$${TEST_TIMEOUT:-14400} \
+		tests/run.sh build/asan test_replica
 
 # A lower layer never includes a higher one (the layers are listed above).
 check-layers:

@@ -2,10 +2,14 @@
  * sink_pg.c — the PostgreSQL target of ledger-sink (libpq behind one file).
  * See sink.h.
  *
- * Rows are gathered per table in COPY's binary format; commit sends, in one
- * transaction, a COPY ... FROM STDIN per table that has rows and the new
- * checkpoint. Disk full on the server (SQLSTATE 53100) is SINK_FULL; the
- * transaction is rolled back by the server, checkpoint included.
+ * Rows are gathered per table in COPY's binary format and sent by flush (and
+ * commit) as one COPY ... FROM STDIN per table; an upsert table's rows go
+ * through a temporary staging table and one INSERT ... ON CONFLICT DO
+ * UPDATE. Queries ask for binary results, so integers, booleans and times
+ * are read without parsing text. Disk full on the server (SQLSTATE 53100)
+ * is SINK_FULL; a lost connection (the server restarted, the backend was
+ * terminated: SQLSTATE 08xxx, 57P01–57P03, or libpq's connection gone) is
+ * SINK_LOST, and the caller reconnects.
  */
 #include "sink.h"
 
@@ -15,6 +19,9 @@
 
 #include <libpq-fe.h>
 
+#define FLUSH_BYTES (32u << 20)       /* rows buffered before they are sent */
+#define PG_EPOCH_US 946684800000000LL /* 2000-01-01T00:00:00Z, PostgreSQL's epoch */
+
 typedef struct buf {
 	char *p;
 	size_t n, cap;
@@ -23,7 +30,7 @@ typedef struct buf {
 struct sink {
 	PGconn *conn;
 	buf rows[ST__COUNT];
-	size_t nrows;
+	size_t buffered;
 };
 
 static int reserve(buf *b, size_t more)
@@ -41,20 +48,38 @@ static int reserve(buf *b, size_t more)
 	return 0;
 }
 
+static int lost(sink *s, const char *state)
+{
+	if (PQstatus(s->conn) == CONNECTION_BAD)
+		return 1;
+	return state && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+	                 strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0);
+}
+
 static int pg_error(sink *s, const PGresult *res, char err[SINK_ERRLEN], const char *what)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn);
+	const char *msg = res ? PQresultErrorMessage(res) : NULL;
+	if (!msg || !*msg)
+		msg = PQerrorMessage(s->conn);
 	snprintf(err, SINK_ERRLEN, "postgresql: %s: %s", what, msg && *msg ? msg : "failed");
 	size_t n = strlen(err);
 	while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
 		err[--n] = 0;
-	/* 53100 disk_full; 53xxx insufficient resources in general. */
+	if (lost(s, state))
+		return SINK_LOST;
 	return state && strcmp(state, "53100") == 0 ? SINK_FULL : SINK_ERR;
 }
 
-/* Runs a statement without results: 0 or an error. */
-static int exec(sink *s, const char *sql, char err[SINK_ERRLEN], const char *what)
+static void drop_rows(sink *s)
+{
+	for (int i = 0; i < ST__COUNT; i++)
+		s->rows[i].n = 0;
+	s->buffered = 0;
+}
+
+/* Statements without parameters or results (several allowed). */
+static int run(sink *s, const char *sql, char err[SINK_ERRLEN], const char *what)
 {
 	PGresult *res = PQexec(s->conn, sql);
 	ExecStatusType st = PQresultStatus(res);
@@ -76,32 +101,29 @@ static void pg_close(sink *s)
 
 static int pg_open(sink **out, const char *target, char err[SINK_ERRLEN])
 {
-	char sql[8192];
+	static const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+	const char *vals[] = {target, "ledger-sink", NULL};
 	sink *s = calloc(1, sizeof(*s));
 	*out = NULL;
 	if (!s) {
 		snprintf(err, SINK_ERRLEN, "out of memory");
 		return SINK_ERR;
 	}
-	s->conn = PQconnectdb(target);
+	s->conn = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		snprintf(err, SINK_ERRLEN, "postgresql: cannot connect: %s",
-		         PQerrorMessage(s->conn));
+		         s->conn ? PQerrorMessage(s->conn) : "out of memory");
 		size_t n = strlen(err);
-		while (n && err[n - 1] == '\n')
+		while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
 			err[--n] = 0;
+		/* A server that is not there, or not accepting connections yet
+		 * (starting, shutting down), is waited for; a refusal (password,
+		 * database) is final. */
+		PGPing ping = PQpingParams(keys, vals, 1);
 		pg_close(s);
-		return SINK_ERR;
+		return ping == PQPING_NO_RESPONSE || ping == PQPING_REJECT ? SINK_LOST : SINK_ERR;
 	}
-	sink_schema_sql(sql, sizeof(sql), "BIGINT", "BYTEA");
-	int rc = exec(s, "SET client_min_messages = warning", err, "setting up");
-	if (!rc)
-		rc = exec(s, sql, err, "creating the tables");
-	if (!rc)
-		rc = exec(s,
-		          "INSERT INTO sink_checkpoint (id, last_seq) VALUES (1, 0) "
-		          "ON CONFLICT (id) DO NOTHING",
-		          err, "creating the checkpoint");
+	int rc = run(s, "SET client_min_messages = warning", err, "setting up");
 	if (rc) {
 		pg_close(s);
 		return rc;
@@ -110,23 +132,128 @@ static int pg_open(sink **out, const char *target, char err[SINK_ERRLEN])
 	return 0;
 }
 
-static int pg_checkpoint(sink *s, uint64_t *last, char err[SINK_ERRLEN])
+/* ------------------------------------------------------------------ */
+/* Statements and queries                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct params {
+	const char *v[16];
+	char num[16][24];
+} params;
+
+static int set_params(params *p, const sink_val *vals, int n, char err[SINK_ERRLEN])
 {
-	PGresult *res = PQexec(s->conn, "SELECT last_seq FROM sink_checkpoint WHERE id = 1");
-	int rc = 0;
-	*last = 0;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		rc = pg_error(s, res, err, "reading the checkpoint");
-	else if (PQntuples(res) == 1)
-		*last = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	if (n > 16) {
+		snprintf(err, SINK_ERRLEN, "postgresql: too many parameters");
+		return SINK_ERR;
+	}
+	for (int i = 0; i < n; i++) {
+		switch (vals[i].t) {
+		case SV_NULL:
+			p->v[i] = NULL;
+			break;
+		case SV_INT:
+			snprintf(p->num[i], sizeof(p->num[i]), "%lld", (long long)vals[i].i);
+			p->v[i] = p->num[i];
+			break;
+		default:
+			p->v[i] = vals[i].s;
+			break;
+		}
+	}
+	return 0;
+}
+
+static int pg_exec(sink *s, const char *sql, const sink_val *vals, int n, char err[SINK_ERRLEN])
+{
+	if (n == 0)
+		return run(s, sql, err, "exec");
+	params p;
+	int rc = set_params(&p, vals, n, err);
+	if (rc)
+		return rc;
+	PGresult *res = PQexecParams(s->conn, sql, n, NULL, p.v, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : pg_error(s, res, err, "exec");
 	PQclear(res);
 	return rc;
 }
 
-/* COPY's binary format: a header, then per row a 16-bit field count and per
- * field a 32-bit length (-1: NULL) and the value in the type's binary form
- * (bigint: 8 bytes big-endian; text and bytea: the bytes), then -1 as the
- * field count. The server parses nothing: cheaper than text for bytea. */
+static int64_t get_be(const char *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | (uint8_t)p[i];
+	if (n < 8 && n > 0 && (v >> (8 * n - 1)) & 1) /* sign-extend */
+		v |= ~0ULL << (8 * n);
+	return (int64_t)v;
+}
+
+/* The rows of a binary result, read as types, to fn. */
+static int result_rows(const PGresult *res, const enum sink_ctype *types, int ncols, sink_row_fn fn,
+                       void *arg)
+{
+	sink_val v[SINK_MAX_COLS];
+	int nr = PQntuples(res), nc = PQnfields(res);
+	if (ncols > nc)
+		ncols = nc;
+	for (int r = 0; r < nr; r++) {
+		for (int c = 0; c < ncols && c < SINK_MAX_COLS; c++) {
+			v[c] = sink_null();
+			if (PQgetisnull(res, r, c))
+				continue;
+			const char *d = PQgetvalue(res, r, c);
+			int len = PQgetlength(res, r, c);
+			switch (types[c]) {
+			case SC_INT:
+			case SC_BOOL:
+				v[c] = sink_int(len <= 8 ? get_be(d, len) : 0);
+				break;
+			case SC_TIME:
+				v[c] = sink_int(len == 8 ? get_be(d, 8) + PG_EPOCH_US : 0);
+				break;
+			case SC_TEXT: /* binary text is followed by a NUL (libpq) */
+				v[c] = (sink_val){.t = SV_TEXT, .s = d};
+				break;
+			case SC_BLOB:
+				v[c] = (sink_val){.t = SV_BLOB, .s = d, .len = (size_t)len};
+				break;
+			default:
+				break;
+			}
+		}
+		int rc = fn(arg, v);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int pg_query(sink *s, const char *sql, const sink_val *vals, int n,
+                    const enum sink_ctype *types, int ncols, sink_row_fn fn, void *arg,
+                    char err[SINK_ERRLEN])
+{
+	params p;
+	int rc = set_params(&p, vals, n, err);
+	if (rc)
+		return rc;
+	PGresult *res = PQexecParams(s->conn, sql, n, NULL, p.v, NULL, NULL, 1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = pg_error(s, res, err, "query");
+	else
+		rc = result_rows(res, types, ncols, fn, arg);
+	PQclear(res);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rows: COPY's binary format                                           */
+/* ------------------------------------------------------------------ */
+
+/* A header, then per row a 16-bit field count and per field a 32-bit length
+ * (-1: NULL) and the value in the type's binary form (bigint: 8 bytes
+ * big-endian; boolean: 1 byte; timestamptz: µs since 2000 as bigint; text and
+ * bytea: the bytes), then -1 as the field count. The server parses nothing. */
 static const char copy_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 
 static void put_be(buf *b, uint64_t v, int n)
@@ -135,43 +262,48 @@ static void put_be(buf *b, uint64_t v, int n)
 		b->p[b->n++] = (char)(v >> (8 * i));
 }
 
+static void put_bytes(buf *b, const char *data, size_t len)
+{
+	put_be(b, len, 4);
+	memcpy(b->p + b->n, data, len);
+	b->n += len;
+}
+
 /* One value of a column of type ct; reserve() was called for it. */
 static void put_val(buf *b, enum sink_ctype ct, const sink_val *v)
 {
 	char num[24];
-	const char *data = NULL;
-	size_t len = 0;
 	switch (v->t) {
 	case SV_NULL:
 		put_be(b, 0xffffffffu, 4);
 		return;
 	case SV_INT:
-		if (ct == SC_INT) {
+		if (ct == SC_BOOL) {
+			put_be(b, 1, 4);
+			put_be(b, v->i != 0, 1);
+		} else if (ct == SC_INT || ct == SC_TIME) {
 			put_be(b, 8, 4);
-			put_be(b, (uint64_t)v->i, 8);
-			return;
+			put_be(b, (uint64_t)(ct == SC_TIME ? v->i - PG_EPOCH_US : v->i), 8);
+		} else { /* an enum value this build has no name for */
+			size_t len = (size_t)snprintf(num, sizeof(num), "%lld", (long long)v->i);
+			put_bytes(b, num, len);
 		}
-		len = (size_t)snprintf(num, sizeof(num), "%lld", (long long)v->i);
-		data = num; /* an enum value this build has no name for */
-		break;
+		return;
 	case SV_TEXT:
-		data = v->s;
-		len = strlen(v->s);
-		break;
+		put_bytes(b, v->s, strlen(v->s));
+		return;
 	case SV_BLOB:
-		data = v->s;
-		len = v->len;
-		break;
+		put_bytes(b, v->s, v->len);
+		return;
 	}
-	put_be(b, len, 4);
-	memcpy(b->p + b->n, data, len);
-	b->n += len;
 }
 
 static size_t val_size(const sink_val *v)
 {
 	return 4 + (v->t == SV_TEXT ? strlen(v->s) : v->t == SV_BLOB ? v->len : 24);
 }
+
+static int pg_flush(sink *s, char err[SINK_ERRLEN]);
 
 static int pg_row(sink *s, int table, const sink_val *v, char err[SINK_ERRLEN])
 {
@@ -184,24 +316,27 @@ static int pg_row(sink *s, int table, const sink_val *v, char err[SINK_ERRLEN])
 		snprintf(err, SINK_ERRLEN, "out of memory");
 		return SINK_ERR;
 	}
+	size_t before = b->n;
 	if (b->n == 0) {
 		memcpy(b->p, copy_header, sizeof(copy_header));
 		b->n = sizeof(copy_header);
 	}
 	put_be(b, (uint64_t)tb->ncols, 2);
 	for (int c = 0; c < tb->ncols; c++)
-		put_val(b, tb->types[c], &v[c]);
-	s->nrows++;
-	return 0;
+		put_val(b, tb->cols[c].type, &v[c]);
+	s->buffered += b->n - before;
+	return s->buffered >= FLUSH_BYTES ? pg_flush(s, err) : 0;
 }
 
-static int copy_table(sink *s, int t, char err[SINK_ERRLEN])
+/* COPY the buffered rows of table t into `into`. */
+static int copy_rows(sink *s, int t, const char *into, char err[SINK_ERRLEN])
 {
 	const sink_table *tb = &sink_tables[t];
 	char sql[1024];
-	size_t n = (size_t)snprintf(sql, sizeof(sql), "COPY %s (", tb->name);
+	size_t n = (size_t)snprintf(sql, sizeof(sql), "COPY %s (", into);
 	for (int c = 0; c < tb->ncols; c++)
-		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", c ? "," : "", tb->cols[c]);
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", c ? "," : "",
+		                      tb->cols[c].name);
 	snprintf(sql + n, sizeof(sql) - n, ") FROM STDIN (FORMAT binary)");
 	PGresult *res = PQexec(s->conn, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
@@ -234,34 +369,145 @@ static int copy_table(sink *s, int t, char err[SINK_ERRLEN])
 	return rc;
 }
 
-static int pg_commit(sink *s, uint64_t last, char err[SINK_ERRLEN])
+/* An upsert table's rows: staged, then merged over the rows of their keys. */
+static int upsert_rows(sink *s, int t, char err[SINK_ERRLEN])
 {
-	char sql[128];
-	int rc = exec(s, "BEGIN", err, "BEGIN");
-	for (int t = 0; !rc && t < ST__COUNT; t++)
-		if (s->rows[t].n)
-			rc = copy_table(s, t, err);
-	snprintf(sql, sizeof(sql), "UPDATE sink_checkpoint SET last_seq = %llu WHERE id = 1",
-	         (unsigned long long)last);
-	if (!rc)
-		rc = exec(s, sql, err, "writing the checkpoint");
-	if (!rc)
-		rc = exec(s, "COMMIT", err, "COMMIT");
-	if (rc) {
-		char ignored[SINK_ERRLEN];
-		exec(s, "ROLLBACK", ignored, "ROLLBACK");
-	}
-	for (int t = 0; t < ST__COUNT; t++)
+	const sink_table *tb = &sink_tables[t];
+	char stage[96], sql[4096];
+	snprintf(stage, sizeof(stage), "sink_stage_%s", tb->name);
+	snprintf(sql, sizeof(sql), "CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s)", stage, tb->name);
+	int rc = run(s, sql, err, "staging");
+	if (rc || (rc = copy_rows(s, t, stage, err)))
+		return rc;
+	size_t n = (size_t)snprintf(
+	    sql, sizeof(sql), "INSERT INTO %s SELECT * FROM %s ON CONFLICT (", tb->name, stage);
+	for (int c = 0; c < tb->nkey; c++)
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", c ? ", " : "",
+		                      tb->cols[c].name);
+	n += (size_t)snprintf(sql + n, sizeof(sql) - n, ") DO UPDATE SET ");
+	for (int c = tb->nkey; c < tb->ncols; c++)
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s = EXCLUDED.%s",
+		                      c > tb->nkey ? ", " : "", tb->cols[c].name, tb->cols[c].name);
+	snprintf(sql + n, sizeof(sql) - n, "; DELETE FROM %s", stage);
+	return run(s, sql, err, tb->name);
+}
+
+static int pg_flush(sink *s, char err[SINK_ERRLEN])
+{
+	int rc = 0;
+	for (int t = 0; t < ST__COUNT && !rc; t++) {
+		if (!s->rows[t].n)
+			continue;
+		rc = sink_tables[t].upsert ? upsert_rows(s, t, err)
+		                           : copy_rows(s, t, sink_tables[t].name, err);
 		s->rows[t].n = 0;
-	s->nrows = 0;
+	}
+	if (rc)
+		drop_rows(s);
+	s->buffered = 0;
+	return rc;
+}
+
+static int pg_begin(sink *s, int lock, char err[SINK_ERRLEN])
+{
+	drop_rows(s);
+	int rc = run(s, "BEGIN", err, "BEGIN");
+	/* Sinks of several sources may share the database: one at a time
+	 * changes its schema. */
+	if (!rc && lock)
+		rc = run(s, "SELECT pg_advisory_xact_lock(7450745)", err, "locking the schema");
+	return rc;
+}
+
+static int pg_commit(sink *s, char err[SINK_ERRLEN])
+{
+	int rc = pg_flush(s, err);
+	if (!rc)
+		rc = run(s, "COMMIT", err, "COMMIT");
+	return rc;
+}
+
+static void pg_rollback(sink *s)
+{
+	drop_rows(s);
+	if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+		PGresult *res = PQexec(s->conn, "ROLLBACK");
+		PQclear(res);
+	}
+}
+
+/* A text array literal of keys: {"a","b"} (quotes and backslashes escaped). */
+static char *array_literal(const char *const *keys, size_t n)
+{
+	size_t len = 3;
+	for (size_t i = 0; i < n; i++)
+		len += 2 * strlen(keys[i]) + 3;
+	char *p = malloc(len), *q = p;
+	if (!p)
+		return NULL;
+	*q++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			*q++ = ',';
+		*q++ = '"';
+		for (const char *k = keys[i]; *k; k++) {
+			if (*k == '"' || *k == '\\')
+				*q++ = '\\';
+			*q++ = *k;
+		}
+		*q++ = '"';
+	}
+	*q++ = '}';
+	*q = 0;
+	return p;
+}
+
+static int pg_load(sink *s, int table, const char *source, int col, const char *const *keys,
+                   size_t n, int open_only, sink_row_fn fn, void *arg, char err[SINK_ERRLEN])
+{
+	const sink_table *tb = &sink_tables[table];
+	enum sink_ctype types[SINK_MAX_COLS];
+	char sql[256];
+	if (!n)
+		return 0;
+	char *arr = array_literal(keys, n);
+	if (!arr) {
+		snprintf(err, SINK_ERRLEN, "out of memory");
+		return SINK_ERR;
+	}
+	snprintf(sql, sizeof(sql), "SELECT * FROM %s WHERE source = $1 AND %s = ANY($2::text[])%s",
+	         tb->name, tb->cols[col].name, open_only ? " AND ended_at IS NULL" : "");
+	for (int c = 0; c < tb->ncols; c++)
+		types[c] = tb->cols[c].type;
+	sink_val p[2] = {sink_text(source), sink_text(arr)};
+	int rc = pg_query(s, sql, p, 2, types, tb->ncols, fn, arg, err);
+	free(arr);
 	return rc;
 }
 
 const sink_ops sink_pg_ops = {
     .name = "postgresql",
+    .types = {[SC_INT] = "BIGINT",
+              [SC_TEXT] = "TEXT",
+              [SC_BLOB] = "BYTEA",
+              [SC_TIME] = "TIMESTAMPTZ",
+              [SC_BOOL] = "BOOLEAN"},
+    .has_table_sql = "SELECT 1 FROM information_schema.tables WHERE table_schema = "
+                     "current_schema() AND table_name = $1",
+    .has_column_sql = "SELECT 1 FROM information_schema.columns WHERE table_schema = "
+                      "current_schema() AND table_name = $1 AND column_name = $2",
+    .analyze_sql =
+        "ANALYZE events, corrections, organisations, org_tree, members, memberships, "
+        "affiliations, transfers, dues, services, activities, funds, stations, workforce",
+    .lock_row = " FOR UPDATE",
     .open = pg_open,
-    .checkpoint = pg_checkpoint,
-    .row = pg_row,
-    .commit = pg_commit,
     .close = pg_close,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .exec = pg_exec,
+    .query = pg_query,
+    .row = pg_row,
+    .flush = pg_flush,
+    .load = pg_load,
 };

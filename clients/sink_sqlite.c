@@ -5,7 +5,8 @@
  * WAL journal with synchronous=NORMAL: a commit survives the sink being
  * killed at any point (the WAL is written before COMMIT returns); a power
  * loss may undo the last commits, which the checkpoint undoes with them.
- * One prepared INSERT per table; a batch is one transaction.
+ * Rows are written as they come (no buffering: flush has nothing to do);
+ * statements are prepared once and kept. Times are ISO 8601 text in UTC.
  */
 #include "sink.h"
 
@@ -16,11 +17,16 @@
 
 #include <sqlite3.h>
 
+#define STMT_CACHE 96
+
 struct sink {
 	sqlite3 *db;
 	sqlite3_stmt *ins[ST__COUNT];
-	sqlite3_stmt *cp_set, *cp_get, *begin, *commit, *rollback;
-	int in_txn;
+	struct cached {
+		char *sql;
+		sqlite3_stmt *st;
+	} cache[STMT_CACHE];
+	int ncache;
 };
 
 static int fail(sink *s, int rc, char err[SINK_ERRLEN], const char *what)
@@ -39,166 +45,300 @@ static void sq_close(sink *s)
 		return;
 	for (int i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->ins[i]);
-	sqlite3_finalize(s->cp_set);
-	sqlite3_finalize(s->cp_get);
-	sqlite3_finalize(s->begin);
-	sqlite3_finalize(s->commit);
-	sqlite3_finalize(s->rollback);
+	for (int i = 0; i < s->ncache; i++) {
+		sqlite3_finalize(s->cache[i].st);
+		free(s->cache[i].sql);
+	}
 	sqlite3_close(s->db);
 	free(s);
-}
-
-static int prepare(sink *s, const char *sql, sqlite3_stmt **st, char err[SINK_ERRLEN])
-{
-	int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
-	return rc == SQLITE_OK ? 0 : fail(s, rc, err, "prepare");
 }
 
 static int sq_open(sink **out, const char *target, char err[SINK_ERRLEN])
 {
 	sink *s = calloc(1, sizeof(*s));
-	char sql[8192];
-	int rc;
+	char *msg = NULL;
 	*out = NULL;
 	if (!s) {
 		snprintf(err, SINK_ERRLEN, "out of memory");
 		return SINK_ERR;
 	}
-	rc = sqlite3_open_v2(
+	int rc = sqlite3_open_v2(
 	    target, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(err, SINK_ERRLEN, "sqlite: cannot open '%s': %s", target,
-		         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-		sq_close(s);
-		return SINK_ERR;
+	if (rc == SQLITE_OK) {
+		/* Another writer of the file (a sink of another source) holds the
+		 * lock for a batch at most: wait for it. */
+		sqlite3_busy_timeout(s->db, 60000);
+		rc = sqlite3_exec(s->db,
+		                  "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; "
+		                  "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;",
+		                  NULL, NULL, &msg);
 	}
-	sqlite3_busy_timeout(s->db, 5000);
-	sink_schema_sql(sql, sizeof(sql), "INTEGER", "BLOB");
-	char *msg = NULL;
-	rc = sqlite3_exec(s->db,
-	                  "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-	                  "PRAGMA cache_size=-65536;",
-	                  NULL, NULL, &msg);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(
-		    s->db, "INSERT OR IGNORE INTO sink_checkpoint (id, last_seq) VALUES (1, 0)",
-		    NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
-		int r = fail(s, rc, err, "creating the tables");
-		snprintf(err, SINK_ERRLEN, "sqlite: cannot set up '%s': %s", target,
-		         msg ? msg : sqlite3_errstr(rc));
+		int r = fail(s, rc, err, "open");
+		snprintf(err, SINK_ERRLEN, "sqlite: cannot open '%s': %s", target,
+		         msg     ? msg
+		         : s->db ? sqlite3_errmsg(s->db)
+		                 : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		sq_close(s);
 		return r;
 	}
-	for (int t = 0; t < ST__COUNT; t++) {
-		const sink_table *tb = &sink_tables[t];
-		size_t n = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO %s VALUES (", tb->name);
-		for (int c = 0; c < tb->ncols; c++)
-			n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s?", c ? "," : "");
-		snprintf(sql + n, sizeof(sql) - n, ")");
-		if ((rc = prepare(s, sql, &s->ins[t], err)))
-			goto bad;
-	}
-	if ((rc = prepare(s, "UPDATE sink_checkpoint SET last_seq = ? WHERE id = 1", &s->cp_set,
-	                  err)) ||
-	    (rc = prepare(s, "SELECT last_seq FROM sink_checkpoint WHERE id = 1", &s->cp_get,
-	                  err)) ||
-	    (rc = prepare(s, "BEGIN", &s->begin, err)) ||
-	    (rc = prepare(s, "COMMIT", &s->commit, err)) ||
-	    (rc = prepare(s, "ROLLBACK", &s->rollback, err)))
-		goto bad;
 	*out = s;
 	return 0;
-bad:
-	sq_close(s);
-	return rc;
 }
 
-static int step(sink *s, sqlite3_stmt *st, char err[SINK_ERRLEN], const char *what)
+/* A prepared statement for sql ($1 … $9 become ?1 … ?9), kept. */
+static int prepare(sink *s, const char *sql, sqlite3_stmt **st, char err[SINK_ERRLEN])
 {
-	int rc = sqlite3_step(st);
+	for (int i = 0; i < s->ncache; i++)
+		if (strcmp(s->cache[i].sql, sql) == 0) {
+			*st = s->cache[i].st;
+			return 0;
+		}
+	char *text = strdup(sql);
+	if (!text) {
+		snprintf(err, SINK_ERRLEN, "out of memory");
+		return SINK_ERR;
+	}
+	for (char *p = text; *p; p++)
+		if (*p == '$' && p[1] >= '1' && p[1] <= '9')
+			*p = '?';
+	int rc = sqlite3_prepare_v2(s->db, text, -1, st, NULL);
+	free(text);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, err, "prepare");
+	if (s->ncache == STMT_CACHE) { /* full: the oldest goes */
+		sqlite3_finalize(s->cache[0].st);
+		free(s->cache[0].sql);
+		memmove(&s->cache[0], &s->cache[1], (STMT_CACHE - 1) * sizeof(s->cache[0]));
+		s->ncache--;
+	}
+	if (!(s->cache[s->ncache].sql = strdup(sql))) {
+		sqlite3_finalize(*st);
+		snprintf(err, SINK_ERRLEN, "out of memory");
+		return SINK_ERR;
+	}
+	s->cache[s->ncache++].st = *st;
+	return 0;
+}
+
+static void bind(sqlite3_stmt *st, int i, enum sink_ctype ct, const sink_val *v)
+{
+	char t[SINK_TIME_LEN];
+	switch (v->t) {
+	case SV_NULL:
+		sqlite3_bind_null(st, i);
+		break;
+	case SV_INT:
+		if (ct == SC_TIME) {
+			sink_time_format(v->i, t);
+			sqlite3_bind_text(st, i, t, -1, SQLITE_TRANSIENT);
+		} else {
+			sqlite3_bind_int64(st, i, v->i);
+		}
+		break;
+	case SV_TEXT:
+		sqlite3_bind_text(st, i, v->s, -1, SQLITE_STATIC);
+		break;
+	case SV_BLOB:
+		sqlite3_bind_blob(st, i, v->s, (int)v->len, SQLITE_STATIC);
+		break;
+	}
+}
+
+static void bind_params(sqlite3_stmt *st, const sink_val *params, int n)
+{
 	sqlite3_reset(st);
-	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-		return 0;
-	return fail(s, rc, err, what);
+	sqlite3_clear_bindings(st);
+	for (int i = 0; i < n; i++)
+		bind(st, i + 1, SC_INT, &params[i]);
 }
 
-static int sq_checkpoint(sink *s, uint64_t *last, char err[SINK_ERRLEN])
+static int sq_exec(sink *s, const char *sql, const sink_val *params, int n, char err[SINK_ERRLEN])
 {
-	int rc = sqlite3_step(s->cp_get);
-	*last = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s->cp_get, 0) : 0;
-	sqlite3_reset(s->cp_get);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
-	                                             : fail(s, rc, err, "reading the checkpoint");
+	if (n == 0) {
+		char *msg = NULL;
+		int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+		if (rc != SQLITE_OK) {
+			int r = fail(s, rc, err, "exec");
+			snprintf(err, SINK_ERRLEN, "sqlite: %s", msg ? msg : sqlite3_errstr(rc));
+			sqlite3_free(msg);
+			return r;
+		}
+		return 0;
+	}
+	sqlite3_stmt *st;
+	int rc = prepare(s, sql, &st, err);
+	if (rc)
+		return rc;
+	bind_params(st, params, n);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail(s, rc, err, "exec");
+}
+
+/* Steps st, handing each row to fn read as types. */
+static int rows(sink *s, sqlite3_stmt *st, const enum sink_ctype *types, int ncols, sink_row_fn fn,
+                void *arg, char err[SINK_ERRLEN])
+{
+	sink_val v[SINK_MAX_COLS];
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int c = 0; c < ncols && c < SINK_MAX_COLS; c++) {
+			int ty = sqlite3_column_type(st, c);
+			v[c] = sink_null();
+			if (ty == SQLITE_NULL)
+				continue;
+			switch (types[c]) {
+			case SC_TIME:
+				if (ty == SQLITE_TEXT) {
+					int64_t us;
+					if (sink_time_parse(
+					        (const char *)sqlite3_column_text(st, c), &us) == 0)
+						v[c] = sink_int(us);
+				} else {
+					v[c] = sink_int(sqlite3_column_int64(st, c));
+				}
+				break;
+			case SC_INT:
+			case SC_BOOL:
+				v[c] = sink_int(sqlite3_column_int64(st, c));
+				break;
+			case SC_TEXT:
+				v[c] = (sink_val){.t = SV_TEXT,
+				                  .s = (const char *)sqlite3_column_text(st, c)};
+				break;
+			case SC_BLOB:
+				v[c] = (sink_val){.t = SV_BLOB,
+				                  .s = sqlite3_column_blob(st, c),
+				                  .len = (size_t)sqlite3_column_bytes(st, c)};
+				break;
+			default:
+				break;
+			}
+		}
+		int r = fn(arg, v);
+		if (r) {
+			sqlite3_reset(st);
+			return r;
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail(s, rc, err, "query");
+}
+
+static int sq_query(sink *s, const char *sql, const sink_val *params, int n,
+                    const enum sink_ctype *types, int ncols, sink_row_fn fn, void *arg,
+                    char err[SINK_ERRLEN])
+{
+	sqlite3_stmt *st;
+	int rc = prepare(s, sql, &st, err);
+	if (rc)
+		return rc;
+	bind_params(st, params, n);
+	return rows(s, st, types, ncols, fn, arg, err);
+}
+
+static int sq_begin(sink *s, int lock, char err[SINK_ERRLEN])
+{
+	(void)lock; /* BEGIN IMMEDIATE takes the file's write lock anyway */
+	return sq_exec(s, "BEGIN IMMEDIATE", NULL, 0, err);
+}
+
+static int sq_commit(sink *s, char err[SINK_ERRLEN])
+{
+	return sq_exec(s, "COMMIT", NULL, 0, err);
 }
 
 static void sq_rollback(sink *s)
 {
-	if (s->in_txn && !sqlite3_get_autocommit(s->db)) {
-		sqlite3_step(s->rollback);
-		sqlite3_reset(s->rollback);
-	}
-	s->in_txn = 0;
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static int sq_row(sink *s, int table, const sink_val *v, char err[SINK_ERRLEN])
 {
+	const sink_table *tb = &sink_tables[table];
 	int rc;
-	if (!s->in_txn) {
-		if ((rc = step(s, s->begin, err, "BEGIN")))
-			return rc;
-		s->in_txn = 1;
+	if (!s->ins[table]) {
+		/* An upsert updates in place (only the indexes of changed columns
+		 * move), where REPLACE would delete and insert. */
+		char sql[4096];
+		size_t n = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO %s VALUES (", tb->name);
+		for (int c = 0; c < tb->ncols; c++)
+			n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s?", c ? "," : "");
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, ")");
+		if (tb->upsert) {
+			n += (size_t)snprintf(sql + n, sizeof(sql) - n, " ON CONFLICT (");
+			for (int c = 0; c < tb->nkey; c++)
+				n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s",
+				                      c ? ", " : "", tb->cols[c].name);
+			n += (size_t)snprintf(sql + n, sizeof(sql) - n, ") DO UPDATE SET ");
+			for (int c = tb->nkey; c < tb->ncols; c++)
+				n += (size_t)snprintf(
+				    sql + n, sizeof(sql) - n, "%s%s = excluded.%s",
+				    c > tb->nkey ? ", " : "", tb->cols[c].name, tb->cols[c].name);
+		}
+		if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &s->ins[table], NULL)) != SQLITE_OK)
+			return fail(s, rc, err, "prepare");
 	}
 	sqlite3_stmt *st = s->ins[table];
-	for (int c = 0; c < sink_tables[table].ncols; c++) {
-		switch (v[c].t) {
-		case SV_NULL:
-			sqlite3_bind_null(st, c + 1);
-			break;
-		case SV_INT:
-			sqlite3_bind_int64(st, c + 1, v[c].i);
-			break;
-		case SV_TEXT:
-			sqlite3_bind_text(st, c + 1, v[c].s, -1, SQLITE_STATIC);
-			break;
-		case SV_BLOB:
-			sqlite3_bind_blob(st, c + 1, v[c].s, (int)v[c].len, SQLITE_STATIC);
-			break;
-		}
-	}
-	if ((rc = step(s, st, err, sink_tables[table].name))) {
-		sq_rollback(s);
-		return rc;
-	}
+	for (int c = 0; c < tb->ncols; c++)
+		bind(st, c + 1, tb->cols[c].type, &v[c]);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail(s, rc, err, tb->name);
+}
+
+static int sq_flush(sink *s, char err[SINK_ERRLEN])
+{
+	(void)s;
+	(void)err;
 	return 0;
 }
 
-static int sq_commit(sink *s, uint64_t last, char err[SINK_ERRLEN])
+static int sq_load(sink *s, int table, const char *source, int col, const char *const *keys,
+                   size_t n, int open_only, sink_row_fn fn, void *arg, char err[SINK_ERRLEN])
 {
-	int rc;
-	if (!s->in_txn) {
-		if ((rc = step(s, s->begin, err, "BEGIN")))
-			return rc;
-		s->in_txn = 1;
-	}
-	sqlite3_bind_int64(s->cp_set, 1, (int64_t)last);
-	if ((rc = step(s, s->cp_set, err, "writing the checkpoint")) ||
-	    (rc = step(s, s->commit, err, "COMMIT"))) {
-		sq_rollback(s);
+	const sink_table *tb = &sink_tables[table];
+	enum sink_ctype types[SINK_MAX_COLS];
+	char sql[256];
+	sqlite3_stmt *st;
+	snprintf(sql, sizeof(sql), "SELECT * FROM %s WHERE source = $1 AND %s = $2%s", tb->name,
+	         tb->cols[col].name, open_only ? " AND ended_at IS NULL" : "");
+	int rc = prepare(s, sql, &st, err);
+	if (rc)
 		return rc;
+	for (int c = 0; c < tb->ncols; c++)
+		types[c] = tb->cols[c].type;
+	for (size_t i = 0; i < n && !rc; i++) {
+		sink_val p[2] = {sink_text(source), sink_text(keys[i])};
+		bind_params(st, p, 2);
+		rc = rows(s, st, types, tb->ncols, fn, arg, err);
 	}
-	s->in_txn = 0;
-	return 0;
+	return rc;
 }
 
 const sink_ops sink_sqlite_ops = {
     .name = "sqlite",
+    .types = {[SC_INT] = "INTEGER",
+              [SC_TEXT] = "TEXT",
+              [SC_BLOB] = "BLOB",
+              [SC_TIME] = "TEXT",
+              [SC_BOOL] = "INTEGER"},
+    .has_table_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",
+    .has_column_sql = "SELECT 1 FROM pragma_table_info($1) WHERE name = $2",
+    .analyze_sql = "PRAGMA analysis_limit = 1000; ANALYZE",
+    .lock_row = "",
     .open = sq_open,
-    .checkpoint = sq_checkpoint,
-    .row = sq_row,
-    .commit = sq_commit,
     .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .exec = sq_exec,
+    .query = sq_query,
+    .row = sq_row,
+    .flush = sq_flush,
+    .load = sq_load,
 };

@@ -498,6 +498,21 @@ static int txn_link(void *arg, uint64_t seq, ld_link *l)
 	return link_get_stored(t, seq, l);
 }
 
+int model_link(store_txn *t, uint64_t seq, ld_link *l)
+{
+	return txn_link(t, seq, l);
+}
+
+int model_station_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1])
+{
+	model *m = model_of(t);
+	uint32_t s = m ? ms_station_find(m, id) : MT_NONE;
+	if (s == MT_NONE)
+		return LD_E(NOT_FOUND);
+	ms_org_name(m, ms_station(m, s)->org, org);
+	return 0;
+}
+
 int model_fix_get(store_txn *t, uint64_t seq, int *kind, uint64_t *by)
 {
 	*kind = 0;

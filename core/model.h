@@ -119,6 +119,14 @@ void model_publish(model *m, uint32_t stream_ref, uint64_t seq);
 int model_stream_read(store_txn *t, const char *stream, uint32_t from, uint64_t upto, size_t max,
 		      uint64_t *seqs, uint32_t *versions, size_t *n);
 
+/* The link of event seq (core/links.h) as t sees it: 0, LD_E(NOT_FOUND)
+ * or a storage error. */
+int model_link(store_txn *t, uint64_t seq, ld_link *l);
+
+/* The organisation that runs station `id` (open, as t sees it): 0,
+ * LD_E(NOT_FOUND). */
+int model_station_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1]);
+
 /* The correction recorded for `seq` as of t: *kind 0 (none), 1 (voided)
  * or 2 (amended), and *by the seq of the void / latest amendment. */
 int model_fix_get(store_txn *t, uint64_t seq, int *kind, uint64_t *by);

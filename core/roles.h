@@ -85,12 +85,14 @@ int roles_allow(const role *ro, const char *identity, roles_action act, const ch
  * a root of the clerk's). What an event concerns is proto/kinds.c's: the
  * organisations its body names marked LD_ORG_SCOPE (a registration: the
  * parent; a transfer and funds: both sides; a service, an activity, a
- * station: the organisation that acted), and the member's current
- * organisation for kinds whose `home` is LD_ORG_SCOPE (affiliations, ends,
- * profile changes, dues); a correction concerns what its target concerns
- * now and, for an amendment, what the corrected body does. A kind that
- * names none of these (a root registration, a workforce estimate, a forget)
- * is admin only.
+ * station: the organisation that acted), the organisation that runs the
+ * station an event was given at (its kind's station_uses), and the
+ * member's current organisation for kinds whose `home` is LD_ORG_SCOPE
+ * (affiliations, ends, profile changes, dues); a correction concerns what
+ * its target concerned when it was recorded (the member's organisation then:
+ * core/orgref.h) and, for an amendment, what the corrected body does at
+ * that place. A kind that names none of these (a root registration, a
+ * workforce estimate, a forget) is admin only.
  * Organisations and members the write model does not know are left to the
  * model's own NOT_FOUND / HIERARCHY checks. 0, LD_E(PERMISSION_DENIED)
  * with e filled, or a storage error.

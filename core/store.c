@@ -92,6 +92,23 @@ static int fail(const char *what, int rc)
 	return xlate(rc);
 }
 
+void store_boot_id(char out[64])
+{
+	const char *fake = getenv("LEDGERD_TEST_BOOT_ID");
+	out[0] = 0;
+	if (fake && *fake) {
+		snprintf(out, 64, "%s", fake);
+		return;
+	}
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+	if (f) {
+		if (!fgets(out, 64, f))
+			out[0] = 0;
+		fclose(f);
+	}
+	out[strcspn(out, "\n")] = 0;
+}
+
 static int env_open(MDB_env **env, const char *dir, size_t map_size, unsigned max_readers,
 		    unsigned flags)
 {
@@ -230,7 +247,8 @@ int store_open(store **out, const store_options *o, ld_errinfo *e)
 
 lmdb_fail:
 	ld_errinfo_set(e, rc == ENOSPC ? LD_E(DISK_FULL) : LD_E(STORAGE), NULL,
-		       "unable to open the log in '%s': %s", o->dir, mdb_strerror(rc));
+		       "unable to open %s in '%s': %s", o->name ? o->name : "the log", o->dir,
+		       mdb_strerror(rc));
 fail:
 	if (txn)
 		mdb_txn_abort(txn);

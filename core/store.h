@@ -10,7 +10,8 @@
  *   merkle   end leaf (8 BE), level (1) → 32-byte hash of a complete subtree
  *            (core/merkle.h: the upper levels only)
  *   meta     name → value ("format" = 3, "keystore" = its id, "model-seed":
- *            the seed of the write model's hashes)
+ *            the seed of the write model's hashes, "projections-boot" and
+ *            "projections-clean": the projections' marks, projections/runner.c)
  * The writer appends an event, its links, its correction and the tree's new
  * nodes in one transaction (core/group.h): they are on disk together or not
  * at all. The write model itself (core/model.h) is memory, saved in
@@ -88,6 +89,8 @@ typedef struct store_options {
 	 * this table are the `db` arguments below. */
 	const char *const *dbs;
 	unsigned ndbs;
+	const char *name; /* what it holds, for messages ("the projections");
+			   * NULL: "the log" */
 } store_options;
 
 #define STORE_MAX_DBS 16
@@ -98,6 +101,10 @@ typedef struct store_options {
  * transaction has ended. */
 int store_open(store **out, const store_options *o, ld_errinfo *e);
 void store_close(store *s);
+
+/* The kernel's id of this boot (it changes when the machine restarts), or
+ * LEDGERD_TEST_BOOT_ID (a simulated restart), into out ("" if unknown). */
+void store_boot_id(char out[64]);
 
 /* The name of a database of the log's store (enum store_db). */
 const char *store_db_name(unsigned db);

@@ -10,8 +10,8 @@
 #include "check.h"
 #include "clock.h"
 #include "kinds.h"
-#include "links.h"
 #include "model.h"
+#include "orgref.h"
 #include "orgtree.h"
 
 /* ================================================================== */
@@ -86,36 +86,6 @@ static void add_region(concern *c, uint32_t code)
 		c->region[c->nregion++] = code;
 }
 
-/* The member's organisation at event seq of its stream: the latest join's
- * org_id or transfer's to_org before it, as recorded, found along the
- * stream's links. "" if none is found within a bounded walk. */
-static int member_home(store_txn *t, uint64_t seq, char out[LD_ID_MAX + 1])
-{
-	uint8_t logkey[8];
-	ld_link l;
-	out[0] = 0;
-	int rc = link_get_stored(t, seq, &l);
-	for (uint64_t steps = 0; rc == 0 && l.prev && steps < 10000; steps++) {
-		store_val ev;
-		uint64_t at = l.prev;
-		ld_put_be64(logkey, at);
-		if ((rc = store_get(t, DB_LOG, logkey, 8, &ev)))
-			break;
-		const ld_kind *k = ld_kind_of(codec_peek_body_case(ev.data, ev.len));
-		if (k->home_after.fd) {
-			Ledger__Event *e = codec_event_unpack(ev.data, ev.len);
-			if (!e)
-				return LD_E(STORAGE);
-			const char *org = ld_field_raw(&k->home_after, ld_kind_body(k, e));
-			snprintf(out, LD_ID_MAX + 1, "%s", org ? org : "");
-			codec_event_free(e);
-			return 0;
-		}
-		rc = link_get_stored(t, at, &l); /* the member stays where it was */
-	}
-	return rc == LD_E(NOT_FOUND) ? 0 : rc;
-}
-
 /* What ev concerns: the organisations and the region its body names
  * (proto/kinds.c: LD_ORG_CONCERN, `region`), and the organisation behind
  * its stream unless the body names it (its `home`). */
@@ -137,7 +107,7 @@ static int concern_of(store_txn *t, const Ledger__Event *ev, concern *c)
 	if (strncmp(s, "org/", 4) == 0) {
 		add_org(c, s + 4);
 	} else if (strncmp(s, "member/", 7) == 0 && ev->version > 1) {
-		int rc = member_home(t, ev->seq, c->home);
+		int rc = orgref_member_at(t, s, ev->version, c->home);
 		if (rc)
 			return rc;
 		add_org(c, c->home);

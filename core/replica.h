@@ -1,0 +1,289 @@
+/*
+ * replica.h — the log replicated on C-Raft (Debian's libraft 0.15), behind
+ * this one file. Nothing else includes raft.h; nothing else links libraft but
+ * what replicates (docs/REPLICATION.md is the design, docs/LIBRARIES.md what
+ * 0.15 does wrong and how this file stays clear of it).
+ *
+ * One group commit of the writer is one raft entry: a header naming the
+ * events it carries (first seq, count, the hash before the first, the hash of
+ * the last) and the events themselves, opaque here. Every node applies the
+ * committed entries, in raft order, to its own log through the state machine
+ * below, and checks each entry against its own hash chain before it does:
+ *
+ *   - an entry at a raft index past the one the log last applied must start
+ *     at the log's head + 1 and its prev_hash must be the log's head hash;
+ *   - an entry at an index the log has applied already (a restart replays
+ *     them) must match what the log holds for those seqs; it is skipped;
+ *   - anything else is a fork: the node halts. It stops applying, stops its
+ *     raft node (it neither votes nor leads again), logs why, and says so in
+ *     replica_status() until it is re-seeded from a healthy peer. It never
+ *     continues on a forked chain.
+ *
+ * C-Raft 0.15 can commit entries of earlier terms by counting replicas and
+ * appends nothing when a leader is elected, so these checks are what keeps a
+ * fork from spreading, not a formality. A new leader appends a raft barrier
+ * and accepts no proposal until it is applied (every earlier entry applied
+ * too); it then proposes a checkpoint entry (no events, its head as
+ * prev_hash) so that any follower whose chain differs halts at once, and
+ * another after each idle election timeout.
+ *
+ * Snapshots are markers: the raft index, seq and head hash of a synced state
+ * of the log (sm->sync first). A follower that installs one while behind it
+ * fetches the missing events from a peer (sm->fetch; the events are checked
+ * against the marker's hash before any is applied) and queues the entries
+ * that arrive meanwhile; it applies them once the fetch completes.
+ *
+ * Payloads are padded to a multiple of 8 bytes (0.15 corrupts its segments on
+ * restart otherwise); automatic segment recovery is off (0.15 would rename a
+ * damaged segment away and start without its entries); an I/O error in any
+ * raft callback is fatal: the node stops and must be restarted (0.15's own
+ * recovery from them is unreliable).
+ *
+ * Threads: everything here runs on the thread of the libuv loop the replica
+ * was started on (or, in tests, the thread that steps the fixture), callbacks
+ * included. The state machine's functions are called on it too.
+ *
+ * Errors: 0 or a negative code: LD_E(NAME) (proto/error.h) or one of the
+ * REPLICA_E_* below, which are the replica's own and never sent as such.
+ */
+#ifndef LD_REPLICA_H
+#define LD_REPLICA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+struct uv_loop_s;
+struct raft;
+struct raft_fsm;
+
+/* This node is not the leader (replica_status names the leader, if known). */
+#define REPLICA_E_NOT_LEADER (-1100)
+/* The proposal was handed to raft, then leadership was lost, the node stopped
+ * or its disk failed: the entry may or may not be committed. Retry with the
+ * same event ids; the writer's duplicate check answers. */
+#define REPLICA_E_UNKNOWN (-1101)
+/* The node halted on a fork or failed on an I/O error (replica_status says
+ * which and why). */
+#define REPLICA_E_HALTED (-1102)
+
+/* ---- entries ---- */
+
+#define REPLICA_HASH_LEN 32
+/* Bytes of an encoded entry header; the events follow, then zero padding up
+ * to a multiple of 8. */
+#define REPLICA_ENTRY_HDR 88
+
+typedef struct replica_entry {
+	uint64_t first_seq;                  /* seq of the first event (>= 1) */
+	uint32_t count;                      /* events in the entry; 0 = checkpoint */
+	uint8_t prev_hash[REPLICA_HASH_LEN]; /* hash of event first_seq - 1 (zeros: none) */
+	uint8_t last_hash[REPLICA_HASH_LEN]; /* hash of the last event (= prev_hash if
+	                                      * count is 0) */
+} replica_entry;
+
+/* Size of the encoding of an entry with `len` bytes of events. */
+size_t replica_entry_size(size_t len);
+/*
+ * Encodes h and the events (len bytes) into out (replica_entry_size(len)
+ * bytes):
+ *
+ *   0   "LDRE"  magic               4
+ *   4   1       format (BE)         2      6  0  flags           2
+ *   8   first_seq (BE)              8
+ *   16  count (BE)                  4      20 len of events (BE) 4
+ *   24  prev_hash                   32
+ *   56  last_hash                   32
+ *   88  events                      len
+ *       zeros to a multiple of 8
+ */
+void replica_entry_encode(const replica_entry *h, const void *events, size_t len, uint8_t *out);
+/* Decodes an entry: h, and where its events are in buf. Returns 0, or
+ * LD_E(MALFORMED) with why (size n) for a bad magic or format, a length that
+ * is not a multiple of 8 or does not add up, padding that is not zeros, a
+ * first_seq of 0, or a checkpoint whose hashes differ. */
+int replica_entry_decode(const void *buf, size_t size, replica_entry *h, const uint8_t **events,
+                         size_t *len, char *why, size_t n);
+
+/* ---- the state machine: the node's own log ---- */
+
+typedef struct replica replica;
+
+typedef struct replica_sm_ops {
+	/* The log's head: seq and hash of its last event (0 and zeros when
+	 * empty) and the raft index of the last entry applied to it (0 when
+	 * none: a log that predates replication, or an empty one). */
+	void (*head)(void *sm, uint64_t *seq, uint8_t hash[REPLICA_HASH_LEN], uint64_t *index);
+	/* The hash of event seq (1 <= seq <= head) into hash. 0, or negative. */
+	int (*hash_at)(void *sm, uint64_t seq, uint8_t hash[REPLICA_HASH_LEN]);
+	/* Appends the entry's events (h->count of them, `len` bytes) after the
+	 * head, recording `index` as applied in the same transaction. The
+	 * replica has checked that h follows the head; the state machine checks
+	 * that the events chain from h->prev_hash to h->last_hash and returns
+	 * LD_E(CHAIN_BROKEN), appending nothing, if they do not. Any other
+	 * error is a storage failure (fatal for the node). */
+	int (*apply)(void *sm, uint64_t index, const replica_entry *h, const void *events,
+	             size_t len);
+	/* Makes everything applied so far durable (an unsynced log is synced),
+	 * before a snapshot marker names it. 0 or negative. */
+	int (*sync)(void *sm);
+	/* Starts bringing the log from its head up to event to_seq, whose hash
+	 * must be to_hash, from a peer (a snapshot marker at raft index `index`
+	 * is ahead of the log). The events fetched are checked against to_hash
+	 * before any is applied; the last ones are applied with `index`. Calls
+	 * replica_fetched() when done or failed, later, on the loop's thread.
+	 * Returns 0, or negative if it cannot start (the replica retries). */
+	int (*fetch)(void *sm, uint64_t to_seq, const uint8_t to_hash[REPLICA_HASH_LEN],
+	             uint64_t index);
+} replica_sm_ops;
+
+/* The fetch started by sm->fetch is over: status 0 (the log holds the events
+ * asked for) or negative (the replica asks again after an election
+ * timeout). */
+void replica_fetched(replica *r, int status);
+
+/* ---- lifecycle ---- */
+
+typedef struct replica_options {
+	uint64_t id;                 /* this node's raft id, > 0 */
+	const char *address;         /* "A.B.C.D:PORT" it listens on: a private IPv4
+	                              * address (loopback, RFC 1918, 100.64/10, link
+	                              * local); C-Raft's TCP has no TLS and no
+	                              * authentication (docs/REPLICATION.md) */
+	const char *dir;             /* raft's own directory (segments, metadata,
+	                              * snapshots); created if missing */
+	unsigned election_ms;        /* election timeout; 0 = 3000 */
+	unsigned heartbeat_ms;       /* 0 = election_ms / 6 */
+	unsigned snapshot_threshold; /* entries between snapshots; 0 = 1024 */
+	unsigned snapshot_trailing;  /* entries kept behind one; 0 = 8192 */
+	unsigned checkpoint_ms;      /* idle leader's checkpoint period; 0 = election_ms */
+	/* On a data directory raft has never used: the voters to bootstrap
+	 * with (ids and addresses, n of them; this node among them). NULL or 0
+	 * on a node that joins an existing cluster (it is added by the
+	 * leader) or restarts. */
+	const uint64_t *bootstrap_ids;
+	const char *const *bootstrap_addresses;
+	unsigned bootstrap_n;
+	/* Called on the loop's thread after any change replica_status would
+	 * show in role, readiness, leader, halt or failure (the writer rebases
+	 * its pending state when the node becomes ready). May be NULL. */
+	void (*on_change)(replica *r, void *arg);
+	void *arg;
+} replica_options;
+
+/* A replica applying to the state machine ops/sm (which must outlive it).
+ * Returns 0 or LD_E(INTERNAL) (memory). */
+int replica_new(replica **out, const replica_sm_ops *ops, void *sm);
+/* Frees a replica that is not running (never started, or stopped). */
+void replica_free(replica *r);
+
+/*
+ * Starts the raft node on loop with C-Raft's disk I/O (o->dir) and TCP
+ * transport (o->address): bootstraps it if o->bootstrap_n and the directory
+ * is new, loads the log and the last snapshot (the state machine sees the
+ * marker and every entry after it again, and skips what it holds). Returns 0,
+ * or LD_E(INVALID_VALUE) (options, a public address), LD_E(STORAGE) (the
+ * directory, or segments C-Raft cannot read: nothing is renamed away), with
+ * e saying why.
+ */
+int replica_start(replica *r, struct uv_loop_s *loop, const replica_options *o, ld_errinfo *e);
+/* Stops the raft node (pending proposals end with REPLICA_E_UNKNOWN) and
+ * calls done(r, arg) on the loop when everything is closed. */
+void replica_stop(replica *r, void (*done)(replica *r, void *arg), void *arg);
+
+/* For the deterministic simulation (raft/fixture.h), where the fixture owns
+ * the raft instances: the fsm to give the fixture (version 2), the raft
+ * instance once the fixture made it, and replica_poll() after every step
+ * (replica_start runs it after every loop iteration). On a halt or failure
+ * the owner of the instance stops it (replica_status says so). o may give
+ * checkpoint_ms and on_change; the rest is the fixture's. */
+struct raft_fsm *replica_fsm(replica *r);
+void replica_bind(replica *r, struct raft *raft, const replica_options *o);
+void replica_poll(replica *r);
+
+/* ---- writing ---- */
+
+/* Called once a proposal (or a membership change, a transfer) is over. For a
+ * proposal: status 0 = committed (on a majority) and applied to this node's
+ * log, at raft index `index`; or REPLICA_E_UNKNOWN (also when the node halted
+ * or failed meanwhile). index is 0 but for a proposal's success. */
+typedef void (*replica_done_cb)(replica *r, int status, uint64_t index, void *arg);
+
+/*
+ * Proposes one entry: h and its events (len bytes, copied). Only the leader,
+ * once ready, accepts, and only an entry that follows the last one it
+ * accepted (h->first_seq and prev_hash continue the tail: the head of the
+ * log plus every proposal still in flight). Returns 0 (cb will be called
+ * exactly once), REPLICA_E_NOT_LEADER, LD_E(BUSY) (leader, election barrier
+ * not applied yet, or catching up: retry shortly), LD_E(INVALID_STATE) (h
+ * does not follow the tail; why in e), LD_E(TOO_LARGE), REPLICA_E_HALTED.
+ */
+int replica_propose(replica *r, const replica_entry *h, const void *events, size_t len,
+                    replica_done_cb cb, void *arg, ld_errinfo *e);
+/* The tail proposals must follow: seq and hash after the last accepted
+ * proposal (the log's head when none is in flight). */
+void replica_tail(replica *r, uint64_t *seq, uint8_t hash[REPLICA_HASH_LEN]);
+
+/* ---- operations ---- */
+
+enum replica_role {
+	REPLICA_STOPPED,
+	REPLICA_FOLLOWER,
+	REPLICA_CANDIDATE,
+	REPLICA_LEADER,
+	REPLICA_HALTED, /* stopped on a fork: re-seed from a healthy peer */
+	REPLICA_FAILED, /* stopped on an I/O error: restart the node */
+};
+/* "stopped", "follower", ... (static). */
+const char *replica_role_name(int role);
+
+#define REPLICA_MAX_NODES 16
+
+typedef struct replica_node {
+	uint64_t id;
+	char address[64];
+	int voter; /* 1 voter, 0 stand-by (replicates, does not vote), -1 spare */
+} replica_node;
+
+typedef struct replica_status {
+	int role;        /* enum replica_role */
+	int ready;       /* leader accepting proposals */
+	int catching_up; /* fetching events up to a snapshot marker */
+	uint64_t id;
+	uint64_t leader_id; /* 0: none known */
+	char leader_address[64];
+	uint64_t term;
+	uint64_t last_index;    /* raft: last entry in this node's log */
+	uint64_t commit_index;  /* raft: known committed */
+	uint64_t applied_index; /* raft: applied here (entries queued while catching
+	                         * up count as applied) */
+	uint64_t log_seq;       /* the log's head seq, its hash, the raft index */
+	uint8_t log_hash[REPLICA_HASH_LEN];
+	uint64_t log_index;
+	uint64_t snapshot_index; /* last snapshot marker taken or installed */
+	uint64_t snapshots;      /* markers taken here */
+	uint64_t checkpoints;    /* checkpoint entries applied here */
+	char reason[320];        /* why halted or failed; "" otherwise */
+	unsigned n_nodes;        /* the configuration, as this node knows it */
+	replica_node nodes[REPLICA_MAX_NODES];
+} replica_status;
+
+void replica_status_get(replica *r, replica_status *st);
+
+/* Membership changes, one at a time (0.15 mishandles overlapping ones): add
+ * a node as a stand-by (it replicates, does not vote), make a node a voter
+ * (voter = 1) or a stand-by (0), remove one. Leader only. cb(r, status, arg)
+ * once the change is committed (0) or failed. Returns 0, REPLICA_E_NOT_LEADER,
+ * LD_E(BUSY) (another change in flight), LD_E(INVALID_VALUE) (ids, address). cb's
+ * status for a change: 0, REPLICA_E_UNKNOWN (leadership lost meanwhile),
+ * LD_E(INVALID_STATE) (C-Raft refused it), REPLICA_E_HALTED. */
+int replica_add(replica *r, uint64_t id, const char *address, replica_done_cb cb, void *arg);
+int replica_assign(replica *r, uint64_t id, int voter, replica_done_cb cb, void *arg);
+int replica_remove(replica *r, uint64_t id, replica_done_cb cb, void *arg);
+/* Hands leadership to node id (0: any up-to-date voter). cb status 0 when
+ * that node leads, LD_E(BUSY) when the transfer lapsed (0.15 can drop it
+ * silently; check and retry). */
+int replica_transfer(replica *r, uint64_t id, replica_done_cb cb, void *arg);
+
+#endif
