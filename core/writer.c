@@ -83,6 +83,53 @@ struct writer {
 	} hooks[WRITER_MAX_HOOKS];
 };
 
+/* The client's parts of a request's events (codec.h), packed by
+ * writer_submit: event i's head at buf + off[i], its body right after. */
+typedef struct append_pack {
+	codec_parts *parts;
+	size_t *off;
+	uint8_t *buf;
+} append_pack;
+
+static int pack_request(append_req *r)
+{
+	size_t n = r->req->n_events, bytes = 0;
+	codec_parts *parts = malloc(n * (sizeof(codec_parts) + sizeof(size_t)) + sizeof(append_pack));
+	if (!parts)
+		return LD_E(INTERNAL);
+	append_pack *pk = (append_pack *)(parts + n);
+	pk->parts = parts;
+	pk->off = (size_t *)(pk + 1);
+	for (size_t i = 0; i < n; i++) {
+		if (r->items[i].code) {
+			parts[i] = (codec_parts){0, 0};
+			continue;
+		}
+		parts[i] = codec_event_parts_size(r->req->events[i]);
+		pk->off[i] = bytes;
+		bytes += parts[i].head + parts[i].body;
+	}
+	if (!(pk->buf = malloc(bytes ? bytes : 1))) {
+		free(parts);
+		return LD_E(INTERNAL);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!r->items[i].code)
+			codec_event_parts_pack(r->req->events[i], pk->buf + pk->off[i],
+					       pk->buf + pk->off[i] + parts[i].head);
+	r->pack = pk;
+	return 0;
+}
+
+static void pack_free(append_req *r)
+{
+	if (r->pack) {
+		free(r->pack->buf);
+		free(r->pack->parts);
+		r->pack = NULL;
+	}
+}
+
 static void item_fail(append_item *it, int code, const ld_errinfo *e)
 {
 	it->code = code;
@@ -294,32 +341,22 @@ static int decide_one(writer *w, store_txn *t, wgroup *g, const append_req *r, s
 	if ((rc = model_id_add(t, ev->event_id.data, seq)) || (rc = streams_room(g)))
 		return rc;
 
-	/* Stored without personal data in clear (pii.h). */
-	Ledger__Event rec;
-	codec_personal_buf pb;
-	codec_strip_personal(ev, &rec, &pb);
-	rec.has_expected_version = 0;
-	rec.has_seq = 1;
-	rec.seq = seq;
-	rec.has_recorded_at = 1;
-	rec.recorded_at = g->recorded_at;
-	rec.actor = (char *)r->actor;
-	rec.stream = mr.stream;
-	rec.has_version = 1;
-	rec.version = mr.version;
-	rec.has_prev_hash = 1;
-	rec.prev_hash.len = LD_HASH_LEN;
-	rec.prev_hash.data = w->dhash;
+	/* The stored bytes: the client's parts (packed by writer_submit,
+	 * personal data in clear left out) around the writer's fields. */
+	const append_pack *pk = r->pack;
+	codec_parts parts = pk->parts[index];
+	codec_stored st = {.seq = seq,
+			   .recorded_at = g->recorded_at,
+			   .actor = r->actor,
+			   .stream = mr.stream,
+			   .version = mr.version,
+			   .prev_hash = w->dhash};
 	uint8_t hash[LD_HASH_LEN], *dst, *hdst;
-	if ((rc = codec_event_hash(&rec, hash)))
+	const uint8_t *head = pk->buf + pk->off[index];
+	if ((rc = group_add(&g->g, codec_stored_size(&st, parts), &mr.link, mr.fix_kind,
+			    mr.fix_target, &dst, &hdst)))
 		return rc;
-	rec.has_hash = 1;
-	rec.hash.len = LD_HASH_LEN;
-	rec.hash.data = hash;
-	size_t n = codec_size(&rec);
-	if ((rc = group_add(&g->g, n, &mr.link, mr.fix_kind, mr.fix_target, &dst, &hdst)))
-		return rc;
-	codec_pack(&rec, dst);
+	codec_stored_pack(&st, head, head + parts.head, parts, dst, hash);
 	memcpy(hdst, hash, LD_HASH_LEN);
 	g->streams[g->g.n - 1] = mr.stream_ref;
 
@@ -482,6 +519,7 @@ static void answer(wgroup *g, int status, uint64_t head)
 		if (!r->status)
 			r->status = status;
 		r->head_seq = head;
+		pack_free(r);
 		r->done(r);
 	}
 	g->reqs = g->reqs_tail = NULL;
@@ -613,6 +651,7 @@ static void send_open(writer *w)
 static void refuse(append_req *r, int status)
 {
 	r->status = status;
+	pack_free(r);
 	r->done(r);
 }
 
@@ -1111,8 +1150,11 @@ int writer_submit(writer *w, append_req *r)
 	int rc = 0;
 	r->next = NULL;
 	r->status = 0;
+	r->pack = NULL;
 	for (size_t i = 0; i < r->req->n_events; i++)
 		r->items[i].stateless = r->items[i].code != 0;
+	if ((rc = pack_request(r)))
+		return rc;
 	pthread_mutex_lock(&w->lock);
 	if (w->stopping)
 		rc = LD_E(SHUTTING_DOWN);
@@ -1128,6 +1170,8 @@ int writer_submit(writer *w, append_req *r)
 		pthread_cond_signal(&w->wake);
 	}
 	pthread_mutex_unlock(&w->lock);
+	if (rc)
+		pack_free(r);
 	return rc;
 }
 

@@ -75,6 +75,8 @@ struct append_req {
 	int status;        /* 0, or why the whole request failed */
 	uint64_t head_seq; /* log head after its commit */
 	append_req *next;  /* queue link */
+	struct append_pack *pack; /* the events' client parts, packed by
+				   * writer_submit on the caller's thread */
 };
 
 typedef struct writer writer;
@@ -118,8 +120,11 @@ void writer_on_commit(writer *w, writer_commit_fn fn, void *arg);
 int writer_hook_add(writer *w, writer_commit_fn fn, void *arg);
 void writer_hook_remove(writer *w, writer_commit_fn fn, void *arg);
 
-/* Queues r. Returns 0 (r->done will be called exactly once), or
- * LD_E(SHUTTING_DOWN) / LD_E(BUSY) (r->done will not be called). */
+/* Packs the client's part of every event of r that passed its checks
+ * (codec_event_parts_pack: the stateless half of the writer's work, done on
+ * the caller's thread) and queues r. Returns 0 (r->done will be called
+ * exactly once), or LD_E(SHUTTING_DOWN) / LD_E(BUSY) / LD_E(INTERNAL) (out of
+ * memory; r->done will not be called). */
 int writer_submit(writer *w, append_req *r);
 
 /* The committed head: seq and hash (32 zero bytes for an empty log). */

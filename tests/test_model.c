@@ -841,6 +841,69 @@ static void test_migrates_old_formats(void **state)
 	tl_reopen(l);
 }
 
+/* The stored bytes put together from parts (the client's, packed where the
+ * request is, and the writer's fields) are protobuf-c's packing of the
+ * whole event, and the hash is codec_event_hash's: for every kind of body,
+ * personal data in clear left out, big and negative numbers. */
+static void test_stored_bytes_canonical(void **state)
+{
+	(void)state;
+	Ledger__Event *evs[] = {
+		tl_org("JS", LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000),
+		tl_join("M1", "NJ", 1), tl_transfer("M1", "NJ", "SZ"), tl_end("M1"),
+		tl_dues("M1", 1200), tl_refund("M1", 300, 123456789012ull), tl_void(77),
+		tl_amend(5, tl_join("M1", "SZ", 1)), tl_workforce(320102, LEDGER__WORKER_GROUP__COURIER, 5),
+		tl_service("NJ", NULL, LEDGER__SERVICE_KIND__LEGAL_AID), tl_profile("M1"), forget("M1"),
+		station("ST", "NJ"),
+	};
+	/* Personal data in clear (a request's): never stored. */
+	evs[1]->member_joined->name = (char *)"张三";
+	evs[1]->member_joined->phone = (char *)"13800138000";
+	evs[2]->occurred_at = -5;
+	uint8_t prev[LD_HASH_LEN];
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+		memset(prev, (int)i, sizeof(prev));
+		codec_parts p = codec_event_parts_size(evs[i]);
+		uint8_t *parts = malloc(p.head + p.body + 1);
+		codec_event_parts_pack(evs[i], parts, parts + p.head);
+		codec_stored st = {.seq = (uint64_t)1 << (7 * i), .recorded_at = (int64_t)i * 1000003,
+				   .actor = i % 2 ? "tls:clerks" : "", .stream = "member/M1",
+				   .version = i + 1, .prev_hash = prev};
+		size_t n = codec_stored_size(&st, p);
+		uint8_t *mine = malloc(n), hash[LD_HASH_LEN];
+		codec_stored_pack(&st, parts, parts + p.head, p, mine, hash);
+
+		Ledger__Event rec;
+		codec_personal_buf pb;
+		codec_strip_personal(evs[i], &rec, &pb);
+		rec.has_seq = rec.has_recorded_at = rec.has_version = 1;
+		rec.seq = st.seq;
+		rec.recorded_at = st.recorded_at;
+		rec.version = st.version;
+		rec.actor = (char *)st.actor;
+		rec.stream = (char *)st.stream;
+		rec.has_prev_hash = 1;
+		rec.prev_hash.len = LD_HASH_LEN;
+		rec.prev_hash.data = prev;
+		uint8_t want_hash[LD_HASH_LEN];
+		assert_int_equal(codec_event_hash(&rec, want_hash), 0);
+		rec.has_hash = 1;
+		rec.hash.len = LD_HASH_LEN;
+		rec.hash.data = want_hash;
+		assert_int_equal(codec_size(&rec), n);
+		uint8_t *want = malloc(n);
+		codec_pack(&rec, want);
+		if (memcmp(mine, want, n) != 0)
+			fail_msg("event %zu (%s): the bytes differ", i,
+				 codec_event_type_name(evs[i]->body_case));
+		assert_memory_equal(hash, want_hash, LD_HASH_LEN);
+		free(parts);
+		free(mine);
+		free(want);
+	}
+	tl_free_all();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -862,6 +925,7 @@ int main(void)
 		cmocka_unit_test(test_commit_failure_rolls_back),
 		cmocka_unit_test(test_group_blobs_replicate),
 		cmocka_unit_test_setup_teardown(test_migrates_old_formats, setup, teardown),
+		cmocka_unit_test(test_stored_bytes_canonical),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }

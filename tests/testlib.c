@@ -823,6 +823,15 @@ size_t tl_check_derived(tl_ledger *l)
 	for (int rc = store_cursor_next(c, &k, &v); rc == 0; rc = store_cursor_next(c, &k, &v)) {
 		Ledger__Event *ev = codec_event_unpack(v.data, v.len);
 		assert_non_null(ev);
+		/* Stored as protobuf-c packs it: the writer puts the bytes
+		 * together from parts (codec_stored_pack). */
+		size_t size = codec_size(ev);
+		uint8_t *again = malloc(size ? size : 1);
+		codec_pack(ev, again);
+		if (size != v.len || memcmp(again, v.data, size) != 0)
+			fail_msg("seq %llu is not stored as protobuf-c packs it",
+				 (unsigned long long)ev->seq);
+		free(again);
 		if (n == cap)
 			all = realloc(all, (cap *= 2) * sizeof(*all));
 		all[n].stream = strdup(ev->stream);
