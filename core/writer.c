@@ -540,8 +540,11 @@ static void *committer_main(void *arg)
 		int64_t t0 = ld_wall_us();
 		int status = g->g.n ? commit_group(w, g) : 0;
 		int64_t done = ld_wall_us();
-		if (g->g.n)
+		if (g->g.n) {
 			counters_commit(g->g.n, done - t0, status == 0);
+			log_debug("writer: a group of %zu events (seq %llu..) committed in %lld us",
+				  g->g.n, (unsigned long long)g->g.first, (long long)(done - t0));
+		}
 		g->status = status;
 		if (status == 0) {
 			for (size_t i = 0; i < g->g.n; i++)
