@@ -170,6 +170,8 @@ typedef struct proj_query_ctx {
 				* or the log's for a PQ_READS_LOG query */
 	struct keystore *keys; /* opens sealed personal data (core/pii.h); NULL:
 				* it reads as forgotten */
+	const struct role *reader; /* who asks: personal data is opened only for
+				    * a role that may see it (core/roles.h) */
 	const char *feed_url;  /* where the live feed is published; NULL: none */
 	int64_t now_us;        /* when the request is answered (defaults that
 				* depend on the time: this month, status now) */
