@@ -452,6 +452,28 @@ static int check_body(scope_ctx *c, const Ledger__Event *ev, const char *home, i
 	return need_station(c, k, body);
 }
 
+/* ------------------------------------------------------------------ */
+/* Personal data on reads                                              */
+/* ------------------------------------------------------------------ */
+
+int roles_may_see_personal(const role *ro, store_txn *t, const char *member)
+{
+	char org[LD_ID_MAX + 1];
+	if (!ro)
+		return 0;
+	switch (ro->kind) {
+	case ROLE_ADMIN:
+		return 1;
+	case ROLE_CLERK:
+		return member && model_member_org(t, member, org) == 0 &&
+		       in_subtree(ro, t, org) == 1;
+	case ROLE_AUDITOR:
+	case ROLE_SUBSCRIBER:
+		return 0;
+	}
+	return 0;
+}
+
 int roles_check_event(const role *ro, const char *identity, store_txn *t, const Ledger__Event *ev,
 		      size_t index, ld_errinfo *e)
 {

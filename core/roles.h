@@ -8,11 +8,12 @@
  * mode). The role file maps identities to one role each:
  *   admin       everything
  *   clerk       reads everything; records events only inside its
- *               organisation subtrees (roles_check_event)
- *   auditor     reads everything, records nothing
+ *               organisation subtrees (roles_check_event); sees names and
+ *               phones of its subtrees' members only
+ *   auditor     reads everything but names and phones, records nothing
  *   subscriber  reads the log only: read_log, get_event, head and the
  *               audit proofs (no member / projection queries, no
- *               read_stream), records nothing
+ *               read_stream), never names or phones, records nothing
  * Without a role file (roles == NULL) everyone is admin: the development
  * mode. With one, an identity it does not name is refused everything.
  *
@@ -76,6 +77,16 @@ const char *roles_kind_name(role_kind k);
  * (`what`, e.g. "append") was refused. */
 int roles_allow(const role *ro, const char *identity, roles_action act, const char *what,
 		ld_errinfo *e);
+
+/*
+ * May a reader of role ro see the personal data (name, phone) of `member`
+ * in clear, as of the read transaction t of the log? Admins may (and
+ * everyone in the development mode); a clerk may for a member whose
+ * organisation (its current one, or its last one if the membership ended)
+ * lies in one of its subtrees; auditors and subscribers never do. 1 or 0;
+ * 0 also when it cannot be told (an unknown member, a storage error).
+ */
+int roles_may_see_personal(const role *ro, store_txn *t, const char *member);
 
 /*
  * Is event ev (number `index` of its request) inside the scope of ro, as

@@ -1,11 +1,14 @@
 /* reads.c — the log as it is stored: single events, pages of the log and of
  * a stream, the head. Answered on NNG's threads in a short read
  * transaction; events are embedded in the answer as stored, not decoded
- * (get_event decodes those that carry sealed personal data, to open it). */
+ * (get_event decodes those that carry sealed personal data: it opens them
+ * for a reader whose role may see that member's (core/roles.h,
+ * roles_may_see_personal) and marks them "[withheld]" for any other). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "call.h"
+#include "model.h"
 #include "pii.h"
 
 #define READ_DEFAULT_LIMIT 1000   /* events in a page when the request says none */
@@ -135,41 +138,29 @@ nng_msg *reads_stream(call *c)
 	writer_head(srv->w, &head, NULL, NULL);
 
 	store_txn *t;
-	store_cursor *cur;
-	store_val k, v, ev;
-	uint8_t key[LD_STREAM_MAX + 9], logkey[8];
-	size_t n = strlen(q->stream);
+	store_val ev;
+	uint8_t logkey[8];
+	size_t n = 0;
 	nng_msg *m = NULL;
 	int rc = store_read_begin(srv->s, &t);
 	if (rc)
 		return reply_error_msg(rc, "unable to read the log");
-	memcpy(key, q->stream, n);
-	key[n] = 0;
-	ld_put_be64(key + n + 1, from);
 	p->n = p->bytes = 0;
-	uint64_t next = from, found = 0;
-	if ((rc = store_cursor_open(t, DB_STREAMS, &cur)) == 0) {
-		for (rc = store_cursor_seek(cur, key, n + 9, &k, &v); rc == 0 && p->n < (size_t)limit;
-		     rc = store_cursor_next(cur, &k, &v)) {
-			if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0 ||
-			    ld_get_be64((const uint8_t *)k.data + n + 1) == UINT64_MAX)
-				break; /* past the stream, or at its head record */
-			uint64_t seq = ld_get_be64(v.data);
-			if (seq > head)
-				break;
-			memcpy(logkey, v.data, 8);
-			if ((rc = store_get(t, DB_LOG, logkey, 8, &ev)))
-				break;
-			p->ev[p->n++] = ev;
-			p->bytes += codec_ld_len(1, ev.len);
-			next = ld_get_be64((const uint8_t *)k.data + n + 1) + 1;
-			found++;
-		}
-		store_cursor_close(cur);
+	uint64_t next = from;
+	if (from <= UINT32_MAX)
+		rc = model_stream_read(t, q->stream, (uint32_t)from, head, (size_t)limit, p->seq,
+				       p->version, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		ld_put_be64(logkey, p->seq[i]);
+		if ((rc = store_get(t, DB_LOG, logkey, 8, &ev)))
+			break;
+		p->ev[p->n++] = ev;
+		p->bytes += codec_ld_len(1, ev.len);
+		next = (uint64_t)p->version[i] + 1;
 	}
-	if (rc && rc != LD_E(NOT_FOUND)) {
+	if (rc) {
 		m = reply_error_msg(rc, "unable to read the stream");
-	} else if (!found && from == 1) {
+	} else if (!n && from == 1) {
 		ld_errinfo_set(&e, LD_E(NOT_FOUND), "read_stream.stream", "stream '%s' not found",
 			       q->stream);
 		m = reply_error(&e);
@@ -188,14 +179,17 @@ static int revealable(store_val v)
 	       bc == LEDGER__EVENT__BODY_EVENT_AMENDED;
 }
 
-static nng_msg *revealed_event_reply(server *srv, store_val v)
+static nng_msg *revealed_event_reply(call *c, store_txn *t, store_val v)
 {
 	Ledger__Event *ev = codec_event_unpack(v.data, v.len);
 	if (!ev)
 		return reply_error_msg(LD_E(STORAGE), "a stored event does not decode");
 	ld_arena a = LD_ARENA_INIT;
 	Ledger__Response resp = LEDGER__RESPONSE__INIT;
-	pii_reveal(srv->keys, ev, &a);
+	if (roles_may_see_personal(c->role, t, pii_member(ev)))
+		pii_reveal(c->srv->keys, ev, &a);
+	else
+		pii_withhold(ev);
 	resp.result_case = LEDGER__RESPONSE__RESULT_EVENT;
 	resp.event = ev;
 	nng_msg *m = reply_pack(&resp);
@@ -232,7 +226,7 @@ nng_msg *reads_get_event(call *c)
 	ld_put_be64(key, q->seq);
 	rc = store_get(t, DB_LOG, key, 8, &v);
 	if (rc == 0 && revealable(v)) {
-		m = revealed_event_reply(srv, v);
+		m = revealed_event_reply(c, t, v);
 	} else if (rc == 0) {
 		m = reply_stored_event(v);
 	} else {

@@ -9,6 +9,7 @@
 
 #include "gen.h"
 #include "identity.h"
+#include "i18n.h"
 
 /* ------------------------------------------------------------------ */
 /* Members                                                             */

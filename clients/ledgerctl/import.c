@@ -48,13 +48,13 @@ int exec_import(struct run *r, const struct args *a, ld_errinfo *e)
 	}
 	if ((v = val_of(a, "batch"))->set) {
 		if (v->u < 1 || v->u > BATCH_CHUNK)
-			return usage_error(r, e, LD_E(INVALID_VALUE), "--batch %llu is not 1-%d",
+			return usage_error(r, e, LD_E(INVALID_VALUE), _("--batch %llu is not 1-%d"),
 					   (unsigned long long)v->u, BATCH_CHUNK);
 		o.batch = (unsigned)v->u;
 	}
 	if ((v = val_of(a, "jobs"))->set) {
 		if (v->u < 1 || v->u > 64)
-			return usage_error(r, e, LD_E(INVALID_VALUE), "--jobs %llu is not 1-64",
+			return usage_error(r, e, LD_E(INVALID_VALUE), _("--jobs %llu is not 1-64"),
 					   (unsigned long long)v->u);
 		o.jobs = (unsigned)v->u;
 	}
@@ -74,17 +74,17 @@ int exec_import(struct run *r, const struct args *a, ld_errinfo *e)
 		       (unsigned long long)res.head_seq, res.seconds, res.report ? "\"" : "",
 		       res.report ? res.report_path : "null", res.report ? "\"" : "");
 	} else {
-		printf("%s (%s): %llu rows: %llu imported, %llu duplicates, %llu rejected",
+		printf(_("%s (%s): %llu rows: %llu imported, %llu duplicates, %llu rejected"),
 		       o.path, res.encoding, (unsigned long long)res.rows,
 		       (unsigned long long)res.imported, (unsigned long long)res.duplicates,
 		       (unsigned long long)res.rejected);
 		if (res.unsent)
-			printf(", %llu not recorded%s", (unsigned long long)res.unsent,
+			printf(_(", %llu not recorded%s"), (unsigned long long)res.unsent,
 			       o.check_only ? " (--check)" : o.atomic ? " (--atomic)" : "");
 		if (res.sent)
-			printf("; head seq %llu", (unsigned long long)res.head_seq);
+			printf(_("; head seq %llu"), (unsigned long long)res.head_seq);
 		if (res.report)
-			printf("; report %s", res.report_path);
+			printf(_("; report %s"), res.report_path);
 		printf("\n");
 	}
 	if (rc)

@@ -64,7 +64,7 @@ int build_join(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinf
 	const char *id = sval(a, "national-id");
 	if (!id == !given(a, "person-hash"))
 		return usage_error(r, e, LD_E(MISSING_FIELD),
-				   "give exactly one of --national-id and --person-hash");
+				   _("give exactly one of --national-id and --person-hash"));
 	b->name = sval(a, "name");
 	b->phone = sval(a, "phone");
 	if (id) {
