@@ -780,7 +780,7 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	if (first)
 		return (void)row_fail(ci, row, CSVIMP_NATIONAL_ID,
 				      _("the same person as row %lu (one row per person)"), first);
-	if (ci->col[CSVIMP_MEMBER_ID] >= 0) {
+	if (ci->col[CSVIMP_MEMBER_ID] >= 0 && row->member_id[0]) {
 		uint8_t k[LD_EVENT_ID_LEN];
 		char t[80];
 		snprintf(t, sizeof(t), "member:%s", row->member_id);

@@ -11,7 +11,7 @@
  * Macao residents' permits as well as the regions themselves). */
 static const unsigned char provinces[] = {
     11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42,
-    43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
+    43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83,
 };
 
 int ld_province_code(unsigned p)
@@ -259,6 +259,6 @@ int ld_phone(const char *in, char out[LD_PHONE_MAX + 1], const char *field, ld_e
 	}
 	return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
 			      "phone %s is neither a mobile number (11 digits: 1, then 3-9, ...) "
-			      "nor a landline with its area code (010-12345678, 0512-1234567)",
+			      "nor a landline with its area code (010-62345678, 0512-6123456)",
 			      shown);
 }

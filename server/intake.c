@@ -277,6 +277,11 @@ nng_msg *intake_append(call *c)
 		int rc = srv->keys ? pii_prepare(srv->keys, srv->s, a->events[i], now, &e) : 0;
 		if (rc == 0)
 			rc = check_event(a->events[i], now, &e);
+		if (rc == 0 && !srv->keys && a->events[i]->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED &&
+		    !a->events[i]->member_joined->has_person_hash)
+			rc = ld_errinfo_set(&e, LD_E(KEYSTORE), "member_joined.national_id",
+					    "this server has no keystore: national IDs cannot be "
+					    "hashed");
 		if (rc == 0 && codec_has_clear_personal(a->events[i])) {
 			if (srv->keys)
 				to_seal = 1;

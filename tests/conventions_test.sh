@@ -156,7 +156,7 @@ for i in 1 2 3 4 5 6; do
 	org=NJ region=320102
 	[ $((i % 2)) -eq 0 ] && org=SZ region=320505
 	ok join "M$i" --org "$org" --path platform-work --channel online --group courier \
-		--employment partial --region "$region" --person-hash "$(printf '%064x' "$i")" \
+		--employment partial --region "$region" --national-id "$(national_id 320102 "$i")" \
 		--at "2026-02-0$i"
 done
 ok head

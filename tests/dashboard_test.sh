@@ -26,7 +26,7 @@ PLAN=jiangsu-2024-2026
 YEAR=2025 # a year of the plan that is over: figures do not depend on today
 PUB="tcp://127.0.0.1:$(free_port)"
 start_ledgerd --pub "$PUB" --plans "$ROOT/plans"
-export LEDGER_URL="$URL" LEDGER_ID_KEY="dashboard-test-key"
+export LEDGER_URL="$URL"
 
 DASH_PID=
 DASH_LOG="$TMPDIR/dashboard.log"

@@ -35,12 +35,12 @@ start() {
 }
 head_seq() { CTL head | awk '{print $3}'; }
 
-# Batches of 200 joins, each person a distinct hash.
+# Batches of 200 joins, each a distinct person (of region 32bbbb, sequence i).
 batch() {
 	local b=$1
 	for i in $(seq 0 199); do
-		printf 'join M%dx%d --org NJ --path platform-work --channel online --group courier --employment employed --region 320100 --person-hash %064x\n' \
-			"$b" "$i" $((b * 1000 + i + 1))
+		printf 'join M%dx%d --org NJ --path platform-work --channel online --group courier --employment employed --region 320100 --national-id %s\n' \
+			"$b" "$i" "$(national_id $((320000 + b)) "$i")"
 	done >"$TMPDIR/b$b.txt"
 	CTL batch "$TMPDIR/b$b.txt"
 }

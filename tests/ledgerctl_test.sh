@@ -10,7 +10,6 @@ need_ledgerctl
 
 start_ledgerd
 export LEDGER_URL="$URL"
-export LEDGER_ID_KEY="ledgerctl-test-key"
 
 # --- help and usage (no daemon needed, nothing sent) ----------------------
 ok --help
@@ -51,7 +50,7 @@ expect_eq "$(json 'j["stream"]')" org/JS "get 1 --json stream"
 
 # --- a member's life ------------------------------------------------------
 ok join M1 --org PU --path platform-work --channel online --group rider --employment partial \
-	--region 320102 --platform Meituan --real-name yes --national-id 32010219900101001x --at 2024-02-01
+	--region 320102 --platform Meituan --real-name yes --national-id 32010219900101111x --at 2024-02-01
 recorded
 JOIN_SEQ=$SEQ
 out_has 'stream member/M1 version 1' "join is not version 1 of member/M1"
@@ -84,7 +83,7 @@ ok workforce 320100 --group delivery-rider --count 52000 --source "platform data
 ok end M1 --reason left --at 2024-03-01
 # Join once, transfer dynamically: the same person rejoins as the same member.
 ok join M1 --org RU --path platform-work --channel mobile-window --group delivery-rider --employment partial \
-	--region 320102 --national-id " 32010219900101001X " --at 2024-04-01
+	--region 320102 --national-id " 32010219900101111X " --at 2024-04-01
 recorded
 REJOIN_SEQ=$SEQ
 
@@ -167,12 +166,12 @@ HEAD_BEFORE=$(echo "$OUT" | awk '{print $3}')
 # Each line carries its own event id and time, so the file can be sent again.
 for i in $(seq 1 300); do
 	printf 'join R%03d --org IU --path platform-work --channel collective-registration --group rider ' "$i"
-	printf -- '--employment partial --region 320100 --national-id 3201021995%08d ' "$i"
+	printf -- '--employment partial --region 320100 --national-id %s ' "$(national_id 320100 "$i")"
 	printf -- '--event-id %032x --at 2024-06-01T09:00:00\n' $((0x5000 + i))
 done >"$TMPDIR/riders.txt"
 { echo "# a bad line: the organisation does not exist"; sed -n 1,5p "$TMPDIR/riders.txt"; } \
 	>"$TMPDIR/bad.txt"
-echo 'join R999 --org NOPE --path platform-work --channel online --group rider --employment partial --region 320100 --national-id 1' \
+echo 'join R999 --org NOPE --path platform-work --channel online --group rider --employment partial --region 320100 --national-id 110101198001010010' \
 	>>"$TMPDIR/bad.txt"
 refused 1 "bad.txt:7: .*NOPE.*ERR_NOT_FOUND" batch "$TMPDIR/bad.txt" --atomic
 echo "$ERR" | grep -q '5 other events not recorded with the atomic batch (ERR_ABORTED)' ||
@@ -190,13 +189,13 @@ out_has 'member_joined +→ IU +COLLECTIVE_REGISTRATION' "R150 is not registered
 # --- bad input: usage errors (2), refusals (1), unreachable (3) -----------
 refused 1 "organisation 'O9' not found \(ERR_NOT_FOUND, field member_joined.org_id\)" \
 	join M2 --org O9 --path platform-work --channel online --group rider --employment partial \
-	--region 320100 --national-id 320102199001010022
+	--region 320100 --national-id 320102199001010029
 refused 1 'ERR_ALREADY_MEMBER' join M3 --org IU --path platform-work --channel online --group rider \
-	--employment partial --region 320100 --national-id 32010219900101001X
+	--employment partial --region 320100 --national-id 32010219900101111X
 refused 1 'ERR_ORG_CLOSED' join M4 --org CL --path labour-relation --channel online --group courier \
-	--employment employed --region 320102 --national-id 320102199001010044
+	--employment employed --region 320102 --national-id 320102199001010045
 refused 1 'ERR_ORG_DISSOLVED' join M4 --org OLD --path labour-relation --channel online --group courier \
-	--employment employed --region 320102 --national-id 320102199001010044
+	--employment employed --region 320102 --national-id 320102199001010045
 refused 1 'ERR_NOT_ACTIVE|ERR_NOT_FOUND' end NOBODY --reason left
 refused 1 '^ledgerctl: get: .*ERR_NOT_FOUND' get 99999
 refused 2 "^ledgerctl: join: unknown worker group 'pilot' for --group \(expected one of: .*delivery-rider" \

@@ -23,6 +23,9 @@
 #   json EXPR              print a Python expression over the last stdout
 #                          parsed as JSON (j)
 #   expect_eq GOT WANT WHAT  fail unless GOT = WANT
+#   national_id REGION N   a valid national ID (GB 11643, check character
+#                          computed) of a person of REGION born 1980-01-01,
+#                          sequence N (0-999): distinct N, distinct persons
 
 TEST_NAME=$(basename "$0" .sh)
 : "${LEDGERD:?LEDGERD is not set (run through tests/run.sh)}"
@@ -145,3 +148,10 @@ json() {
 }
 
 expect_eq() { [ "$1" = "$2" ] || fail "$3: got '$1', wanted '$2'"; }
+
+national_id() {
+	local body i sum=0 w=(7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2) c=10X98765432
+	body=$(printf '%06d19800101%03d' "$1" "$2")
+	for i in $(seq 0 16); do sum=$((sum + ${body:i:1} * w[i])); done
+	printf '%s%s\n' "$body" "${c:sum % 11:1}"
+}

@@ -29,7 +29,6 @@ cleanup() {
 start_ledgerd --plans "$ROOT/plans" --pub "tcp://127.0.0.1:$(free_port)" --feed-interval-ms 50
 trap cleanup EXIT
 export LEDGER_URL="$URL"
-export LEDGER_ID_KEY="monitor-test-key"
 
 set +e
 "$MONITOR" --url "$URL" "$PLAN" --region 990000 --once >"$TMPDIR/r.out" 2>"$TMPDIR/r.err"

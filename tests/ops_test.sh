@@ -11,7 +11,6 @@ need_ledgerctl
 command -v curl >/dev/null || fail "'curl' is not installed (scripts/install-deps.sh)"
 GEN="$BUILD/ledger-gen"
 PROM="$ROOT/tests/promtext.py"
-export LEDGER_ID_KEY=test-key
 
 # --- --version ------------------------------------------------------------
 V=$("$LEDGERD" --version)

@@ -23,7 +23,7 @@ ok org add JS --name "Jiangsu federation" --kind federation-province --region 32
 ok org add NJ --name "Nanjing federation" --kind federation-city --region 320100 --parent JS --at 2024-01-02
 ok org add U1 --name "Riders union" --kind industry-union --region 320100 --parent NJ --at 2024-01-03
 
-IDS=(32010219900101123X 320102198512310456 11010519491231002X 320102200002290017)
+IDS=(32010219900101111X 320102198512310459 11010519491231002X 320102200002290013)
 NAMES=("Zhang SanQ7" "李四王五Q8" "Wang WuQ9" "Zhao LiuQ0")
 PHONES=(13800138001 13900139002 13700137003 13600136004)
 for i in 0 1 2 3; do
@@ -34,8 +34,8 @@ done
 # The same person (lower-case x, spaces) under another id: a duplicate, found
 # by the server's hash.
 refused 1 "ERR_ALREADY_MEMBER" join MX --org U1 --path platform-work --channel online --group rider \
-	--employment partial --region 320102 --national-id " 32010219900101123x " --at 2024-02-09
-refused 1 "national_id must be 18 characters" join MY --org U1 --path platform-work --channel online \
+	--employment partial --region 320102 --national-id " 32010219900101111x " --at 2024-02-09
+refused 1 "national ID \*+ has 5 characters; a citizen ID number has 18" join MY --org U1 --path platform-work --channel online \
 	--group rider --employment partial --region 320102 --national-id 12345 --at 2024-02-09
 echo "$ERR" | grep -q 12345 && fail "the refusal of a bad national ID repeats it"
 ok profile M1 --phone 15000150001 --name "Li Si RenamedQ8" --at 2024-03-01
@@ -49,14 +49,14 @@ expect_eq "$(json 'j["member_joined"]["name"]')" "李四王五Q8" "get decrypts 
 expect_eq "$(json 'len(j["member_joined"]["person_hash"])')" 64 "person_hash is 32 bytes"
 
 # A client cannot set the sealed bytes itself.
-printf 'append { events { event_id: "0123456789abcdef" occurred_at: 1706745600000000 member_joined { member_id: "MZ" org_id: "U1" join_path: PLATFORM_WORK channel: ONLINE worker_group: DELIVERY_RIDER employment: PARTIAL region: 320102 real_name: false person_hash: "01234567890123456789012345678901" personal: "forged" } } }' |
+printf 'append { events { event_id: "0123456789abcdef" occurred_at: 1706745600000000 member_joined { member_id: "MZ" org_id: "U1" join_path: PLATFORM_WORK channel: ONLINE worker_group: DELIVERY_RIDER employment: PARTIAL region: 320102 real_name: false national_id: "110101198001010010" personal: "forged" } } }' |
 	pb_encode Request >"$TMPDIR/forged.bin"
 nng_call "$TMPDIR/forged.bin" "$TMPDIR/forged.out"
 pb_decode Response <"$TMPDIR/forged.out" | grep -q ERR_SERVER_FIELD || fail "a client-set personal is accepted"
 
 # The grep test, before forgetting: no national ID anywhere on disk.
 stop_ledgerd
-for id in "${IDS[@]}" 32010219900101123x; do
+for id in "${IDS[@]}" 32010219900101111x; do
 	[ -z "$(on_disk "$id")" ] || fail "national ID $id found on disk: $(on_disk "$id")"
 done
 for s in "${NAMES[@]}" "${PHONES[@]}" 15000150001 "Li Si RenamedQ8"; do

@@ -14,7 +14,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
-export LEDGER_ID_KEY="privacy-test-key"
 ME="addr:127.0.0.1"
 NJ_NAME="王小明" NJ_PHONE="13800000001" NJ_PHONE2="13800000003"
 SZ_NAME="李小红" SZ_PHONE="13900000002"
@@ -77,11 +76,11 @@ ok org add SZ --name "Suzhou" --kind federation-city --region 320500 --parent JS
 ok org add NJ-U1 --name "Nanjing riders" --kind industry-union --region 320100 --parent NJ --at 2024-01-03
 ok org add SZ-U1 --name "Suzhou riders" --kind industry-union --region 320500 --parent SZ --at 2024-01-03
 ok join M-NJ --org NJ-U1 --path platform-work --channel online --group rider --employment partial \
-	--region 320102 --national-id 320102199001011111 --name "$NJ_NAME" --phone "$NJ_PHONE" --at 2024-01-04
+	--region 320102 --national-id 32010219900101111X --name "$NJ_NAME" --phone "$NJ_PHONE" --at 2024-01-04
 recorded
 J_NJ=$SEQ
 ok join M-SZ --org SZ-U1 --path platform-work --channel online --group rider --employment partial \
-	--region 320505 --national-id 320505199001012222 --name "$SZ_NAME" --phone "$SZ_PHONE" --at 2024-01-04
+	--region 320505 --national-id 320505199001012228 --name "$SZ_NAME" --phone "$SZ_PHONE" --at 2024-01-04
 recorded
 J_SZ=$SEQ
 ok profile M-NJ --phone "$NJ_PHONE2" --at 2024-01-05
@@ -97,7 +96,7 @@ nngcat --sub --connect "$PUB" --subscribe commit --raw --count 1 --recv-timeout 
 FEED=$!
 sleep 1
 ok join M-FEED --org NJ-U1 --path platform-work --channel online --group rider --employment partial \
-	--region 320102 --national-id 320102199001013333 --name "张三丰" --phone 13700000004 --at 2024-01-06
+	--region 320102 --national-id 320102199001013334 --name "张三丰" --phone 13700000004 --at 2024-01-06
 wait "$FEED" || fail "no commit notice on the feed"
 [ -s "$TMPDIR/feed.bin" ] || fail "the commit notice is empty"
 python3 - "$TMPDIR/feed.bin" <<'PY' || fail "the live feed carries a name or phone in clear"

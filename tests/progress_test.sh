@@ -37,7 +37,6 @@ grep -q "plans directory $TMPDIR/nonexistent" "$TMPDIR/bad2.log" || fail "missin
 PUB="tcp://127.0.0.1:$(free_port)"
 start_ledgerd --plans "$ROOT/plans" --pub "$PUB" --feed-interval-ms 50
 export LEDGER_URL="$URL"
-export LEDGER_ID_KEY="progress-test-key"
 
 ok plans
 out_has '^jiangsu-2024-2026 ' "plans lists Jiangsu"
@@ -48,10 +47,10 @@ ok org add JS --name JS --kind federation-province --region 320000 --at 2024-01-
 ok org add NJ --name NJ --kind federation-city --region 320100 --parent JS --at 2024-01-02
 ok org add NJ-R --name NJ-R --kind industry-union --region 320100 --parent NJ --group delivery-rider --at 2024-01-02
 ok join M1 --org NJ-R --path platform-work --channel online --group delivery-rider \
-	--employment self-employed --region 320102 --real-name yes --national-id 320102199001010011 \
+	--employment self-employed --region 320102 --real-name yes --national-id 320102199001010010 \
 	--at 2025-03-01
 ok join M2 --org NJ-R --path platform-work --channel ceremony --group delivery-rider \
-	--employment self-employed --region 320102 --national-id 320102199001010022 --at 2025-06-01
+	--employment self-employed --region 320102 --national-id 320102199001010029 --at 2025-06-01
 ok activity service-fair --org NJ --participants 120 --at 2025-07-01
 recorded
 ok progress jiangsu-2024-2026 --year 2025 --region 320100 --wait-seq "$SEQ" --json

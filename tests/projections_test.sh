@@ -13,7 +13,6 @@ need_ledgerctl
 
 start_ledgerd
 export LEDGER_URL="$URL"
-export LEDGER_ID_KEY="projections-test-key"
 
 # cov [ORG_INDEX]: one line summing up organisation ORG_INDEX (default 0) of
 # the last `coverage --json`, every figure of it, groups and channels sorted
@@ -107,20 +106,20 @@ joins() { # joins MEMBER ORG CHANNEL GROUP EMPLOYMENT REGION REAL_NAME ID AT
 		--region "$6" --real-name "$7" --national-id "$8" --at "$9"
 	recorded
 }
-joins M1 IU online delivery-rider partial 320102 yes 320102199001010011 2024-02-01
+joins M1 IU online delivery-rider partial 320102 yes 320102199001010010 2024-02-01
 ok affiliate M1 --org RU --kind residence --at 2024-02-02
 ok affiliate M1 --org SI --kind platform --at 2024-02-03
-joins M2 RU mobile-window courier employed 320102 no 320102199001010022 2024-02-05
-joins M3 IU online delivery-rider partial 320100 yes 320102199001010033 2024-02-01
+joins M2 RU mobile-window courier employed 320102 no 320102199001010029 2024-02-05
+joins M3 IU online delivery-rider partial 320100 yes 320102199001010037 2024-02-01
 M3_JOIN=$SEQ
 ok end M3 --reason left --at 2024-03-01
 recorded
 M3_END=$SEQ
 # The same person rejoins as the same member, now through a ceremony.
-joins M3 IU ceremony delivery-rider partial 320100 yes 320102199001010033 2024-04-01
+joins M3 IU ceremony delivery-rider partial 320100 yes 320102199001010037 2024-04-01
 M3_REJOIN=$SEQ
-joins M4 NJ worker-meeting truck-driver self-employed 320100 yes 320102199001010044 2024-02-10
-joins M5 RU online delivery-rider partial 320102 yes 320102199001010055 2024-02-12
+joins M4 NJ worker-meeting truck-driver self-employed 320100 yes 320102199001010045 2024-02-10
+joins M5 RU online delivery-rider partial 320102 yes 320102199001010053 2024-02-12
 # Dues: M1 24.00 yuan for 2024; M2 through March only; M3 36.00 for April-June,
 # 6.00 of it refunded (paid 30.00 in total); M5 May-June; M4 nothing.
 ok dues pay M1 --yuan 24 --from 202401 --to 202412 --method wechat --at 2024-02-15

@@ -13,7 +13,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
-export LEDGER_ID_KEY="roles-test-key"
 ME="addr:127.0.0.1"
 
 roles() { cat >"$TMPDIR/roles.ini"; }
@@ -43,7 +42,7 @@ ok org add SZ --name "Suzhou federation" --kind federation-city --region 320500 
 ok org add NJ-U1 --name "Nanjing riders" --kind industry-union --region 320100 --parent NJ --at 2024-01-03
 ok org add SZ-U1 --name "Suzhou riders" --kind industry-union --region 320500 --parent SZ --at 2024-01-03
 ok join M-SZ --org SZ-U1 --path platform-work --channel online --group rider --employment partial \
-	--region 320505 --national-id 320505199001011234 --at 2024-01-04
+	--region 320505 --national-id 320505199001011233 --at 2024-01-04
 recorded
 ok get "$SEQ" --json
 expect_eq "$(json 'j["actor"]')" "$ME" "actor in development mode"
@@ -107,7 +106,7 @@ recorded
 ok get "$SEQ" --json
 expect_eq "$(json 'j["actor"]')" "$ME" "actor of the clerk's event"
 ok join M-NJ --org NJ-U1 --path platform-work --channel online --group rider --employment partial \
-	--region 320102 --national-id 320102199001011111 --at 2024-02-02
+	--region 320102 --national-id 32010219900101111X --at 2024-02-02
 ok transfer M-NJ --from NJ-U1 --to NJ-U2 --reason moved-region --at 2024-02-03
 recorded
 NJ_TRANSFER=$SEQ

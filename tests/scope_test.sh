@@ -13,7 +13,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
-export LEDGER_ID_KEY="scope-test-key"
 ME="addr:127.0.0.1"
 
 as() {
@@ -39,7 +38,7 @@ ok org add NJ-U1 --name "Nanjing riders" --kind industry-union --region 320100 -
 ok station add NJ-ST --org NJ --kind rider-home --region 320102 --name "Nanjing rider home" --at 2024-01-03
 ok station add SZ-ST --org SZ --kind rider-home --region 320505 --name "Suzhou rider home" --at 2024-01-03
 ok join M1 --org NJ --path platform-work --channel online --group rider --employment partial \
-	--region 320102 --national-id 320102199001011111 --at 2024-01-04
+	--region 320102 --national-id 32010219900101111X --at 2024-01-04
 pay M1 202401 2024-01-05
 PAID_IN_NJ=$SEQ
 ok transfer M1 --from NJ --to NJ-U1 --reason moved-region --at 2024-02-01
@@ -49,7 +48,7 @@ pay M1 202403 2024-03-02
 PAID_IN_U1_B=$SEQ
 # M2's transfer was voided before its payment: it paid in NJ
 ok join M2 --org NJ --path platform-work --channel online --group rider --employment partial \
-	--region 320102 --national-id 320102199001012222 --at 2024-01-04
+	--region 320102 --national-id 320102199001012227 --at 2024-01-04
 ok transfer M2 --from NJ --to NJ-U1 --reason moved-region --at 2024-02-01
 recorded
 ok void "$SEQ" --reason "entered by mistake" --at 2024-02-01
@@ -58,7 +57,7 @@ M2_PAID=$SEQ
 # M3's transfer NJ → SZ was amended to NJ → NJ-U1 before its payment: it
 # paid in NJ-U1
 ok join M3 --org NJ --path platform-work --channel online --group rider --employment partial \
-	--region 320102 --national-id 320102199001013333 --at 2024-01-04
+	--region 320102 --national-id 320102199001013334 --at 2024-01-04
 ok transfer M3 --from NJ --to SZ --reason moved-region --at 2024-02-01
 recorded
 M3_TRANSFER=$SEQ

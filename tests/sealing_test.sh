@@ -26,7 +26,7 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; stop_ledger
 for i in $(seq $N); do
 	"$LEDGERCTL" --timeout 60000 join "P$i" --org NJ --path platform-work --channel online \
 		--group rider --employment partial --region 320102 --name "Name Q$i" \
-		--national-id "$(printf '320102199001%05dX' "$i")" \
+		--national-id "$(national_id 320102 "$i")" \
 		--at 2024-02-01 >"$TMPDIR/join$i.out" 2>&1 &
 	pids+=($!)
 done
@@ -41,7 +41,7 @@ sleep 2
 
 ok head
 ok join W1 --org NJ --path platform-work --channel online --group rider --employment partial \
-	--region 320102 --national-id 320102199002000010 --at 2024-02-02
+	--region 320102 --national-id 320102199002010012 --at 2024-02-02
 ok history W1
 ctl history P1
 [ "$RC" -ne 0 ] || fail "a join whose key is held was recorded"

@@ -16,7 +16,7 @@ GEN="$BUILD/ledger-gen"
 PLAN=jiangsu-2024-2026
 
 start_ledgerd --plans "$ROOT/plans"
-export LEDGER_URL="$URL" LEDGER_ID_KEY="series-test-key"
+export LEDGER_URL="$URL"
 "$GEN" --url "$URL" --members 300 --seed 7 --to 2026-06-30 --quiet >"$TMPDIR/gen.out" ||
 	{ cat "$TMPDIR/gen.out" >&2; fail "ledger-gen"; }
 ok --json head
@@ -112,7 +112,7 @@ EOF
 ok org add X --name X --kind federation-province --region 320000 --at 2024-01-02
 ok org add X-NJ --name X-NJ --kind federation-city --region 320100 --parent X --at 2024-01-02
 ok join XM1 --org X-NJ --path platform-work --channel online --group delivery-rider \
-	--employment self-employed --region 320102 --national-id 320102199001019901 --at 2025-01-10
+	--employment self-employed --region 320102 --national-id 320102199001019904 --at 2025-01-10
 grants() { # the days of XM1's education grants in the series (distinct members)
 	ctl --json series "$PLAN" education-grant-workers --region 320100 --year 2025 --wait-seq "$SEQ"
 	python3 -c 'import json,sys; s=json.load(sys.stdin); print(" ".join("%d:%d/%d" % (p["day"], p["value"], p["events"]) for p in s.get("points", []) if p["day"] >= 20250601 and p["day"] < 20250701))' <<<"$OUT"
@@ -146,11 +146,11 @@ out_has 'by kind: service_delivered 1, event_voided 1, event_amended 1$' "the te
 ok org add G --name G --kind federation-province --region 440000 --at 2021-01-02
 ok org add G-GZ --name G-GZ --kind federation-city --region 440100 --parent G --at 2021-01-02
 ok join GM1 --org G-GZ --path platform-work --channel online --group delivery-rider --employment self-employed \
-	--region 440103 --national-id 440103199001011111 --real-name yes --at 2021-03-01
+	--region 440103 --national-id 440103199001011113 --real-name yes --at 2021-03-01
 ok join GM2 --org G-GZ --path platform-work --channel online --group delivery-rider --employment self-employed \
-	--region 440103 --national-id 440103199001012222 --at 2021-03-01
+	--region 440103 --national-id 440103199001012220 --at 2021-03-01
 ok join GM3 --org G-GZ --path platform-work --channel online --group delivery-rider --employment self-employed \
-	--region 440103 --national-id 440103199001013333 --real-name yes --at 2021-04-02
+	--region 440103 --national-id 440103199001013338 --real-name yes --at 2021-04-02
 recorded
 HEAD=$SEQ
 every_row guangdong-2021-2022 440000 440100 || fail "a ratio's series does not add up"

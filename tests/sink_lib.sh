@@ -32,7 +32,7 @@ sql() {
 sink_dump() { python3 "$SINK_CHECK" dump "$1"; }
 
 # A national ID of the right form for test member k (the server only hashes it).
-nid() { printf '11010119000101%03d9' "$1"; }
+nid() { national_id 110101 "$1"; }
 
 # The organisations ledger-gen makes under the prefix: three cities' rider
 # platform unions, Nanjing's federation, and its themed-activity organiser.

@@ -75,7 +75,7 @@ echo "sink_pg_test: checkpoints after each kill -9:$CPS (head $HEAD); follower b
 sink_corrections JS
 wait_cp "$PG/follow" "$LAST_SEQ"
 pg_down
-ok join SINKT-PGDOWN --national-id 110101190001019998 --org JS-320100-rider-meituan --region 320102 \
+ok join SINKT-PGDOWN --national-id "$(nid 998)" --org JS-320100-rider-meituan --region 320102 \
 	--path platform-work --channel online --group delivery-rider --employment self-employed
 sleep 2 # the follower meets the closed connection and a server that is not there
 pg_up
@@ -97,7 +97,7 @@ SINK_PID=$!
 for _ in $(seq 300); do grep -q "up to date at seq $HEAD2" "$TMPDIR/two.err" && break; sleep 0.1; done
 grep -q "up to date at seq $HEAD2" "$TMPDIR/two.err" || { cat "$TMPDIR/two.err" >&2; fail "the second follower did not come up to date"; }
 kill -STOP "$SINK_PID"
-ok join SINKT-TWO --national-id 110101190001019997 --org JS-320100-rider-meituan --region 320102 \
+ok join SINKT-TWO --national-id "$(nid 997)" --org JS-320100-rider-meituan --region 320102 \
 	--path platform-work --channel online --group delivery-rider --employment self-employed
 "$SINK" --url "$URL" --source js --quiet --once "$PG/follow" || fail "the second sink of the source failed"
 kill -CONT "$SINK_PID"

@@ -146,7 +146,7 @@ sleep 11 # longer than the sink's 10 s request timeout: it says so and retries
 "$LEDGERD" --data "$TMPDIR/data" --listen "$SAVED_URL" --plans "$ROOT/plans" 2>>"$LEDGERD_LOG" &
 LEDGERD_PID=$!
 for _ in $(seq 100); do "$LEDGERCTL" --url "$URL" head >/dev/null 2>&1 && break; sleep 0.1; done
-ok join SINKT-AFTER --national-id 110101190001019999 --org JS-320100-rider-meituan --region 320102 \
+ok join SINKT-AFTER --national-id "$(nid 999)" --org JS-320100-rider-meituan --region 320102 \
 	--path platform-work --channel online --group delivery-rider --employment self-employed
 HEAD2=$(head_seq)
 wait_cp "$TMPDIR/follow.db" "$HEAD2"
@@ -166,7 +166,7 @@ SINK_PID=$!
 for _ in $(seq 300); do grep -q "up to date at seq $HEAD2" "$TMPDIR/two.err" && break; sleep 0.1; done
 grep -q "up to date at seq $HEAD2" "$TMPDIR/two.err" || { cat "$TMPDIR/two.err" >&2; fail "the second follower did not come up to date"; }
 kill -STOP "$SINK_PID"
-ok join SINKT-TWO --national-id 110101190001019997 --org JS-320100-rider-meituan --region 320102 \
+ok join SINKT-TWO --national-id "$(nid 997)" --org JS-320100-rider-meituan --region 320102 \
 	--path platform-work --channel online --group delivery-rider --employment self-employed
 "$SINK" --url "$URL" --quiet --once "$TMPDIR/follow.db" || fail "the second sink of the source failed"
 kill -CONT "$SINK_PID"

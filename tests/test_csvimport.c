@@ -244,7 +244,7 @@ static void test_bad_rows(void **state)
 		 "leading +86)"},
 		{"A," ID1 ",courier,employed,320102,2025-01-01,12345", "phone",
 		 "phone 1***5 is neither a mobile number (11 digits: 1, then 3-9, ...) nor a "
-		 "landline with its area code (010-12345678, 0512-1234567)"},
+		 "landline with its area code (010-62345678, 0512-6123456)"},
 		{"A," ID1 ",courier,employed,320102,2025-01-01,,1", "",
 		 "the row has 8 cells; the header has 7"},
 		{" ," ID1 ",courier,employed,320102,2025-01-01,", "name",

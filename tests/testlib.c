@@ -231,6 +231,9 @@ Ledger__Event *tl_dues(const char *member, int64_t fen)
 	d->period_from = 202501;
 	d->period_to = 202512;
 	d->method = LEDGER__PAYMENT_METHOD__WECHAT_PAY;
+	/* Tests pay the same months again and again: additional payments,
+	 * but for the tests of the rule (tl_dues_plain). */
+	d->has_additional = d->additional = 1;
 	ev->body_case = LEDGER__EVENT__BODY_DUES_PAID;
 	ev->dues_paid = d;
 	return ev;
@@ -636,6 +639,13 @@ Ledger__Event *tl_dues_for(const char *member, int64_t fen, uint32_t from, uint3
 	Ledger__Event *ev = tl_dues(member, fen);
 	ev->dues_paid->period_from = from;
 	ev->dues_paid->period_to = to;
+	return ev;
+}
+
+Ledger__Event *tl_dues_plain(const char *member, int64_t fen, uint32_t from, uint32_t to)
+{
+	Ledger__Event *ev = tl_dues_for(member, fen, from, to);
+	ev->dues_paid->has_additional = ev->dues_paid->additional = 0;
 	return ev;
 }
 

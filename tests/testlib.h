@@ -126,6 +126,9 @@ void tl_rmrf(const char *dir);
 /* ---- more builders ---- */
 /* Dues paid for the months from … to (YYYYMM). */
 Ledger__Event *tl_dues_for(const char *member, int64_t fen, uint32_t from, uint32_t to);
+/* tl_dues and tl_dues_for are additional payments (DuesPaid.additional:
+ * tests pay the same months again and again); this one is not. */
+Ledger__Event *tl_dues_plain(const char *member, int64_t fen, uint32_t from, uint32_t to);
 Ledger__Event *tl_waive(const char *member, uint32_t from, uint32_t to);
 Ledger__Event *tl_disaffiliate(const char *member, const char *org);
 /* A profile change that sets nothing yet: the caller sets the fields. */

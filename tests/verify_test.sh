@@ -12,7 +12,6 @@ need_ledgerctl
 
 start_ledgerd
 export LEDGER_URL="$URL"
-export LEDGER_ID_KEY="verify-test-key"
 
 # --- an intact log ----------------------------------------------------------
 ok verify
@@ -23,7 +22,7 @@ for i in 1 2 3 4 5; do
 	ok org add "U$i" --name "Union $i" --kind industry-union --region 320100 --parent NJ --at 2024-01-03
 done
 ok join M1 --org U1 --path platform-work --channel online --group rider --employment partial \
-	--region 320102 --national-id 320102199001011234 --at 2024-01-04
+	--region 320102 --national-id 320102199001011232 --at 2024-01-04
 ok tree-head --save "$TMPDIR/head.json"
 out_has 'tree size 8' "tree-head size"
 out_has 'signature ok' "tree-head signature"
@@ -122,7 +121,7 @@ chmod 600 "$TMPDIR/data/tree-head.key"
 start_ledgerd --verify-at-start 2
 export LEDGER_URL="$URL"
 for i in $(seq 12 140); do
-	echo "dues pay M1 --yuan 1 --from 202401 --to 202401 --method cash --at 2024-02-01"
+	echo "dues pay M1 --yuan 1 --from 202401 --to 202401 --method cash --additional --at 2024-02-01"
 done >"$TMPDIR/dues.txt"
 ok batch "$TMPDIR/dues.txt"
 ok export --from 65 --to 128 --format jsonl

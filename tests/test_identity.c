@@ -1,0 +1,243 @@
+/*
+ * test_identity.c — the one reading of national IDs and phone numbers
+ * (proto/identity.h) that the server applies on every path and the importer
+ * applies before sending: what is accepted and how it is written back, each
+ * rule's error, and that no message ever shows a whole ID.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "identity.h"
+#include "testlib.h"
+
+/* 2026-12-03T12:00:00Z, a fixed "now" for ages. */
+#define NOW_US 1796299200000000LL
+
+static const char *id_ok(const char *in)
+{
+	static char out[LD_NATIONAL_ID_LEN + 1];
+	ld_errinfo e = {0};
+	int rc = ld_national_id(in, NOW_US, out, NULL, NULL, "f", &e);
+	if (rc)
+		fail_msg("'%s' refused: %s", in, e.message);
+	return out;
+}
+
+/* The error of a refused ID: its code, field "f", and a message holding
+ * `want`. */
+static void id_bad(const char *in, int code, const char *want)
+{
+	char out[LD_NATIONAL_ID_LEN + 1];
+	ld_errinfo e = {0};
+	int rc = ld_national_id(in, NOW_US, out, NULL, NULL, "f", &e);
+	if (rc != code)
+		fail_msg("'%s': got %s (%s), wanted %s", in, ld_errname(rc), e.message,
+			 ld_errname(code));
+	assert_string_equal(e.field, "f");
+	if (!strstr(e.message, want))
+		fail_msg("'%s': message '%s' lacks '%s'", in, e.message, want);
+}
+
+static void test_national_id_accepted(void **state)
+{
+	(void)state;
+	assert_string_equal(id_ok("320102199001011232"), "320102199001011232");
+	/* A lower-case x is X; blanks, tabs, U+3000 and full-width digits read. */
+	assert_string_equal(id_ok("32010219900101111x"), "32010219900101111X");
+	assert_string_equal(id_ok(" 3201 0219 9001 0111 1X\t"), "32010219900101111X");
+	assert_string_equal(id_ok("\xE3\x80\x80３２０１０６１９９５１２３０４５６９"),
+			    "320106199512304569");
+	assert_string_equal(id_ok("３２０１０２１９９００１０１１１１ｘ"), "32010219900101111X");
+	/* Leap day in a leap year; the age bounds' edges (born on this day). */
+	assert_string_equal(id_ok("320102200002290013"), "320102200002290013");
+	char id[LD_NATIONAL_ID_LEN + 1];
+	ld_national_id_make(110101, 2026 - LD_ID_MIN_AGE, 12, 3, 7, id);
+	id_ok(id);
+	ld_national_id_make(110101, 2026 - LD_ID_MAX_AGE, 12, 3, 7, id);
+	id_ok(id);
+	/* A Taiwan resident's permit (83), Macao (82). */
+	ld_national_id_make(830000, 1990, 1, 1, 1, id);
+	id_ok(id);
+	ld_national_id_make(820000, 1990, 1, 1, 1, id);
+	id_ok(id);
+}
+
+/* A 15-digit first-generation number is the same person's 18-digit one. */
+static void test_national_id_15(void **state)
+{
+	(void)state;
+	char out[LD_NATIONAL_ID_LEN + 1], out15[16];
+	int was15 = 0;
+	ld_errinfo e = {0};
+	assert_int_equal(ld_national_id("320102900101123", NOW_US, out, &was15, out15, "f", &e), 0);
+	assert_true(was15);
+	assert_string_equal(out15, "320102900101123");
+	assert_string_equal(out, "320102199001011232");
+	assert_int_equal(ld_national_id("320102199001011232", NOW_US, out, &was15, out15, "f", &e),
+			 0);
+	assert_false(was15);
+	id_bad("320102901301123", LD_E(INVALID_VALUE), "its month is 13");
+}
+
+static void test_national_id_refused(void **state)
+{
+	(void)state;
+	/* The README's old example: its check character is 2. */
+	id_bad("320102199001011234", LD_E(INVALID_VALUE),
+	       "national ID 320102********1234 fails its GB 11643 check: after these 17 "
+	       "digits the 18th character would be 2, not 4 (mistyped?)");
+	id_bad("320102199013011234", LD_E(INVALID_VALUE),
+	       "national ID 320102********1234 holds no birth date: its month is 13");
+	id_bad("320102199000011234", LD_E(INVALID_VALUE), "its month is 00");
+	id_bad("320102199002301231", LD_E(INVALID_VALUE), "month 02 has no day 30");
+	id_bad("320102199102291234", LD_E(INVALID_VALUE), "month 02 has no day 29 in that year");
+	id_bad("320102199004001234", LD_E(INVALID_VALUE), "month 04 has no day 00");
+	id_bad("990102199001011234", LD_E(INVALID_VALUE),
+	       "starts with 99, which is no province code of GB/T 2260");
+	id_bad("000102199001011234", LD_E(INVALID_VALUE), "starts with 00");
+	id_bad("390102199001011234", LD_E(INVALID_VALUE), "starts with 39");
+	id_bad("320102202901011234", LD_E(INVALID_VALUE), "a birth date in the future");
+	id_bad("320102201501011234", LD_E(INVALID_VALUE), "an age of 11; a member is 16 to 120");
+	id_bad("320102188001011234", LD_E(INVALID_VALUE), "an age of 146");
+	id_bad("3201021990010112", LD_E(INVALID_VALUE),
+	       "national ID 320102******0112 has 16 characters; a citizen ID number has 18");
+	id_bad("3201021990010112321", LD_E(INVALID_VALUE), "has 19 characters");
+	id_bad("12345", LD_E(INVALID_VALUE), "national ID ***** has 5 characters");
+	id_bad("32010219900A011232", LD_E(INVALID_VALUE),
+	       "a character other than a digit at position 12 (only the 18th may be X)");
+	id_bad("3201021990010112X2", LD_E(INVALID_VALUE), "at position 17");
+	id_bad("320102199001011Y32", LD_E(INVALID_VALUE), "at position 16");
+	id_bad("", LD_E(MISSING_FIELD), "national ID is empty");
+	id_bad(" \xE3\x80\x80\t", LD_E(MISSING_FIELD), "national ID is empty");
+	id_bad(NULL, LD_E(MISSING_FIELD), "national ID is empty");
+	char lng[200];
+	memset(lng, '1', sizeof(lng) - 1);
+	lng[sizeof(lng) - 1] = '\0';
+	id_bad(lng, LD_E(INVALID_VALUE), "longer than 63 characters");
+}
+
+/* Hostile input: no crash, and whatever the rule, the message never holds
+ * the ID whole (nor its 17 digits). */
+static void test_national_id_never_shown(void **state)
+{
+	(void)state;
+	char id[LD_NATIONAL_ID_LEN + 1], in[64], out[LD_NATIONAL_ID_LEN + 1];
+	unsigned long long x = 88172645463325252ULL;
+	int refused = 0;
+	for (int i = 0; i < 20000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		ld_national_id_make((uint32_t)(x % 1000000), 1900 + (int)(x >> 20) % 140,
+				    (int)(x >> 30) % 14, (int)(x >> 34) % 33, (unsigned)(x >> 40),
+				    id);
+		if (x >> 60 & 1)
+			id[17] = (char)('0' + (x >> 50) % 10);
+		snprintf(in, sizeof(in), "%s", id);
+		if (x >> 61 & 1)
+			in[(x >> 44) % 18] = "Xx- \x80\xff"[(x >> 8) % 6];
+		ld_errinfo e = {0};
+		if (ld_national_id(in, NOW_US, out, NULL, NULL, "f", &e) != 0) {
+			refused++;
+			char first17[18];
+			memcpy(first17, in, 17);
+			first17[17] = '\0';
+			if (strstr(e.message, first17) || strstr(e.message, in))
+				fail_msg("the message shows the ID: %s", e.message);
+		} else {
+			assert_int_equal(strlen(out), 18);
+		}
+	}
+	assert_true(refused > 1000);
+}
+
+static const char *phone_ok(const char *in)
+{
+	static char out[LD_PHONE_MAX + 1];
+	ld_errinfo e = {0};
+	int rc = ld_phone(in, out, "p", &e);
+	if (rc)
+		fail_msg("phone '%s' refused: %s", in, e.message);
+	return out;
+}
+
+static void phone_bad(const char *in, const char *want)
+{
+	char out[LD_PHONE_MAX + 1];
+	ld_errinfo e = {0};
+	int rc = ld_phone(in, out, "p", &e);
+	if (rc == 0)
+		fail_msg("phone '%s' accepted as '%s'", in, out);
+	assert_string_equal(e.field, "p");
+	if (!strstr(e.message, want))
+		fail_msg("phone '%s': message '%s' lacks '%s'", in, e.message, want);
+}
+
+static void test_phones(void **state)
+{
+	(void)state;
+	assert_string_equal(phone_ok("13812345678"), "13812345678");
+	assert_string_equal(phone_ok("138 1234 5678"), "13812345678");
+	assert_string_equal(phone_ok("+86 138-1234-5678"), "13812345678");
+	assert_string_equal(phone_ok("0086 19912345678"), "19912345678");
+	assert_string_equal(phone_ok("１３８１２３４５６７８"), "13812345678");
+	assert_string_equal(phone_ok("＋８６\xE3\x80\x80" "13812345678"), "13812345678");
+	assert_string_equal(phone_ok("010-62345678"), "010-62345678");
+	assert_string_equal(phone_ok("(025) 84201234"), "025-84201234");
+	assert_string_equal(phone_ok("０２５－８４２０１２３４"), "025-84201234");
+	assert_string_equal(phone_ok("0512-6123456"), "0512-6123456");
+	assert_string_equal(phone_ok("051261234567"), "0512-61234567");
+	phone_bad("12345", "phone 1***5 is neither a mobile number");
+	phone_bad("12812345678", "neither a mobile number"); /* 1 then 2 */
+	phone_bad("1381234567", "neither");                  /* 10 digits */
+	phone_bad("138123456789", "neither");                /* 12 digits */
+	phone_bad("010-1234567", "neither");                 /* 010: 8 digits */
+	phone_bad("025-04201234", "neither");                /* local starts 0 */
+	phone_bad("0512-1234567", "neither");                /* local starts 1 */
+	phone_bad("0112345678", "neither");                  /* 011: no such code */
+	phone_bad("138a2345678", "a character other than a digit");
+	phone_bad("", "phone is empty");
+	phone_bad("+86", "neither");
+	/* The message shows three and four digits of a long phone, no more. */
+	char out[LD_PHONE_MAX + 1];
+	ld_errinfo e = {0};
+	assert_int_not_equal(ld_phone("13812345678999", out, "p", &e), 0);
+	assert_null(strstr(e.message, "13812345678999"));
+	assert_non_null(strstr(e.message, "138*******8999"));
+}
+
+static void test_masks(void **state)
+{
+	(void)state;
+	char m[40];
+	ld_mask_id("320102199001011232", m, sizeof(m));
+	assert_string_equal(m, "320102********1232");
+	ld_mask_id("12345", m, sizeof(m));
+	assert_string_equal(m, "*****");
+	ld_mask_phone("13812345678", m, sizeof(m));
+	assert_string_equal(m, "138****5678");
+	/* Generated IDs are valid and distinct. */
+	char a[LD_NATIONAL_ID_LEN + 1], b[LD_NATIONAL_ID_LEN + 1];
+	for (uint64_t n = 0; n < 3000; n += 7) {
+		ld_national_id_nth(n, a);
+		ld_national_id_nth(n + 1, b);
+		assert_string_not_equal(a, b);
+		id_ok(a);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_national_id_accepted),
+		cmocka_unit_test(test_national_id_15),
+		cmocka_unit_test(test_national_id_refused),
+		cmocka_unit_test(test_national_id_never_shown),
+		cmocka_unit_test(test_phones),
+		cmocka_unit_test(test_masks),
+	};
+	return tl_run_tests(tests, NULL, NULL);
+}
