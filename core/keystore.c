@@ -296,11 +296,9 @@ const char *keystore_legacy_advice(const keystore *k, char *buf, size_t size)
 {
 	(void)k;
 	snprintf(buf, size,
-		 "this log was begun before the server hashed every national ID, and may hold "
-		 "persons hashed by clients with keys of their own (ledgerctl --id-key or "
-		 "LEDGER_ID_KEY, ledger-gen --id-key): no join is recorded until %s in the data "
-		 "directory lists those keys, one a line, or exists without any to say there "
-		 "were none (docs/OPERATIONS.md, \"Person hashes made by clients\")",
+		 "this log was begun before the ledger hashed every national ID and may hold "
+		 "persons hashed by clients with keys of their own: no join until DATA/%s lists "
+		 "those keys, or is empty if there were none (docs/OPERATIONS.md)",
 		 KEYSTORE_LEGACY_FILE);
 	return buf;
 }

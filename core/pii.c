@@ -126,7 +126,7 @@ static int prepare_join(keystore *k, store *log, Ledger__Event *ev, Ledger__Memb
 			const char *prefix, int64_t now_us, ld_errinfo *e)
 {
 	char field[64], advice[512], id[LD_NATIONAL_ID_LEN + 1], id15[16], member[LD_ID_MAX + 1];
-	int was15 = 0, rc = 0;
+	int has15 = 0, rc = 0;
 	int top = ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED;
 	snprintf(field, sizeof(field), "%s.national_id", prefix);
 	if (keystore_legacy_unknown(k))
@@ -156,10 +156,18 @@ static int prepare_join(keystore *k, store *log, Ledger__Event *ev, Ledger__Memb
 		rc = ld_errinfo_set(e, LD_E(MISSING_FIELD), field,
 				    "national_id is required: the server hashes it into person_hash");
 	if (rc == 0)
-		rc = ld_national_id(j->national_id, now_us, id, &was15, id15, field, e);
+		rc = ld_national_id(j->national_id, now_us, id, &has15, id15, field, e);
+	if (rc == 0 && !has15 && id[6] == '1' && id[7] == '9') {
+		/* The 15-digit number of the same card, as an older server or a
+		 * client may have hashed it. */
+		memcpy(id15, id, 6);
+		memcpy(id15 + 6, id + 8, 9);
+		id15[15] = '\0';
+		has15 = 1;
+	}
 	if (rc == 0 && !(j->person_hash.data = malloc(LD_HASH_LEN)))
 		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
-	else if (rc == 0 && (rc = person_of(k, log, id, was15 ? id15 : NULL, j->person_hash.data)))
+	else if (rc == 0 && (rc = person_of(k, log, id, has15 ? id15 : NULL, j->person_hash.data)))
 		ld_errinfo_set(e, rc, field, "unable to hash the national ID");
 	else if (rc == 0) {
 		/* protobuf-c frees person_hash.data with the request. */

@@ -9,10 +9,17 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "digest.h"
 #include "identity.h"
+#include "keystore.h"
+#include "pii.h"
 #include "testlib.h"
 
 /* 2026-12-03T12:00:00Z, a fixed "now" for ages. */
@@ -229,6 +236,144 @@ static void test_masks(void **state)
 	}
 }
 
+static void write_file(const char *path, const char *text, int mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, (mode_t)mode), 0);
+	close(fd);
+}
+
+/* A join by national ID, prepared as the server does, then appended. */
+static int join_by_id(tl_ledger *l, keystore *k, const char *member, const char *id,
+		      ld_errinfo *e)
+{
+	Ledger__Event *ev = tl_join(member, "NJ", 0);
+	ev->member_joined->national_id = strdup(id); /* pii_prepare frees it */
+	memset(e, 0, sizeof(*e));
+	int rc = pii_prepare(k, l->s, ev, NOW_US, e);
+	if (rc == 0)
+		rc = tl_append(l, ev, NULL, e);
+	return rc;
+}
+
+/* A join of `member` whose person_hash an old client made with `key` from
+ * the ID as typed. */
+static void join_hashed_by_client(tl_ledger *l, const char *member, const char *key,
+				  const char *id)
+{
+	Ledger__Event *ev = tl_join(member, "NJ", 0);
+	Ledger__MemberJoined *j = ev->member_joined;
+	j->national_id = NULL;
+	j->has_person_hash = 1;
+	j->person_hash.len = LD_HASH_LEN;
+	j->person_hash.data = tl_alloc(LD_HASH_LEN);
+	assert_int_equal(ld_hmac_sha256(key, strlen(key), id, strlen(id), j->person_hash.data), 0);
+	ld_errinfo e = {0};
+	if (tl_append(l, ev, NULL, &e) != 0)
+		fail_msg("old join of %s: %s", member, e.message);
+}
+
+/*
+ * A log begun before the server hashed every ID: joins are refused until
+ * DATA/legacy-id-keys says with which keys clients hashed; then a person
+ * the log holds under one of them (as an 18- or a 15-digit number) is that
+ * person; a file others may read is refused; an empty one says none.
+ */
+static void test_legacy_keys(void **state)
+{
+	(void)state;
+	tl_ledger l;
+	keystore *k = NULL;
+	ld_errinfo e = {0};
+	char path[600];
+	tl_open(&l, 0);
+	tl_tree(&l);
+	/* The keystore comes to a log that has events: an older one. */
+	assert_int_equal(keystore_open(&k, l.dir, l.s, &e), 0);
+	assert_true(keystore_legacy_unknown(k));
+	assert_int_equal(join_by_id(&l, k, "M0", "320102199001011232", &e), LD_E(KEYSTORE));
+	assert_string_equal(e.field, "member_joined.national_id");
+	assert_non_null(strstr(e.message, "no join until DATA/legacy-id-keys lists those keys"));
+	keystore_close(k);
+
+	snprintf(path, sizeof(path), "%s/%s", l.dir, KEYSTORE_LEGACY_FILE);
+	write_file(path, "# old clients\n\nold-key\r\nother\n", 0644);
+	assert_int_equal(keystore_open(&k, l.dir, l.s, &e), LD_E(KEYSTORE));
+	assert_non_null(strstr(e.message, "may be read or written by others; chmod 600 it"));
+	write_file(path, "# old clients\n\nold-key\r\nother\n", 0600);
+	assert_int_equal(keystore_open(&k, l.dir, l.s, &e), 0);
+	assert_false(keystore_legacy_unknown(k));
+	assert_int_equal(keystore_legacy_count(k), 2);
+
+	/* Persons an old client recorded: with the second key, as typed (an
+	 * 18-digit number with X, and a 15-digit one). */
+	join_hashed_by_client(&l, "OLD1", "other", "32010219900101111X");
+	join_hashed_by_client(&l, "OLD2", "old-key", "320106951230456");
+	/* Joining now finds them, however the ID is typed. */
+	assert_int_equal(join_by_id(&l, k, "NEW1", " 32010219900101111x", &e), LD_E(ALREADY_MEMBER));
+	assert_non_null(strstr(e.message, "'OLD1'"));
+	assert_int_equal(join_by_id(&l, k, "NEW2", "320106199512304569", &e), LD_E(ALREADY_MEMBER));
+	assert_non_null(strstr(e.message, "'OLD2'"));
+	assert_int_equal(join_by_id(&l, k, "NEW3", "320106951230456", &e), LD_E(ALREADY_MEMBER));
+	assert_non_null(strstr(e.message, "'OLD2'"));
+	/* Someone else is new, with the server's own hash. */
+	assert_int_equal(join_by_id(&l, k, "NEW4", "320102199001011232", &e), 0);
+	assert_int_equal(join_by_id(&l, k, "NEW5", "320102199001011232", &e), LD_E(ALREADY_MEMBER));
+	assert_non_null(strstr(e.message, "'NEW4'"));
+	/* A member id left out: the ledger gives P- and the hash, and the
+	 * event id too. */
+	Ledger__Event *ev = tl_join("X", "NJ", 0);
+	ev->member_joined->member_id = NULL;
+	ev->has_event_id = 0;
+	ev->member_joined->national_id = strdup("320102198001010059");
+	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, &e), 0);
+	assert_int_equal(strncmp(ev->member_joined->member_id, "P-", 2), 0);
+	assert_int_equal(strlen(ev->member_joined->member_id), 18);
+	assert_true(ev->has_event_id);
+	assert_int_equal(ev->event_id.len, LD_EVENT_ID_LEN);
+	keystore_close(k);
+
+	/* An empty file: there were none. */
+	write_file(path, "", 0600);
+	assert_int_equal(keystore_open(&k, l.dir, l.s, &e), 0);
+	assert_false(keystore_legacy_unknown(k));
+	assert_int_equal(keystore_legacy_count(k), 0);
+	assert_int_equal(join_by_id(&l, k, "NEW6", "320102198001010059", &e), 0);
+	keystore_close(k);
+	tl_close(&l);
+}
+
+/* A log begun by this version needs no file. */
+static void test_new_log_server_only(void **state)
+{
+	(void)state;
+	tl_ledger l;
+	keystore *k = NULL;
+	ld_errinfo e = {0};
+	tl_open(&l, 0);
+	assert_int_equal(keystore_open(&k, l.dir, l.s, &e), 0);
+	assert_false(keystore_legacy_unknown(k));
+	tl_tree(&l);
+	assert_int_equal(join_by_id(&l, k, "M1", "320102199001011232", &e), 0);
+	/* A person_hash the ledger does not hold is refused; one it holds is
+	 * taken (a rejoin). */
+	Ledger__Event *ev = tl_join("M2", "NJ", 0);
+	ev->member_joined->national_id = NULL;
+	ev->member_joined->has_person_hash = 1;
+	ev->member_joined->person_hash.len = LD_HASH_LEN;
+	ev->member_joined->person_hash.data = tl_alloc(LD_HASH_LEN);
+	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, &e), LD_E(INVALID_VALUE));
+	assert_string_equal(e.field, "member_joined.person_hash");
+	assert_int_equal(keystore_person_hash(k, "320102199001011232",
+					      ev->member_joined->person_hash.data),
+			 0);
+	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, &e), 0);
+	keystore_close(k);
+	tl_close(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +383,8 @@ int main(void)
 		cmocka_unit_test(test_national_id_never_shown),
 		cmocka_unit_test(test_phones),
 		cmocka_unit_test(test_masks),
+		cmocka_unit_test(test_legacy_keys),
+		cmocka_unit_test(test_new_log_server_only),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }

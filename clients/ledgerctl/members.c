@@ -32,13 +32,13 @@ int id_key_gone(struct run *r, const struct args *a, ld_errinfo *e)
 	if (!given(a, "id-key") && !(env && *env))
 		return 0;
 	return usage_error(r, e, LD_E(INVALID_VALUE),
-			   "%s is no longer used: national IDs are sent to the ledger, which "
-			   "checks and hashes them with its own key, so that a person is one "
-			   "member whichever way they came in. A ledger that holds persons hashed "
-			   "with this key lists it in its legacy-id-keys file "
-			   "(docs/OPERATIONS.md); %s",
+			   _("%s is no longer used: national IDs are sent to the ledger, which "
+			     "checks and hashes them with its own key, so that a person is one "
+			     "member whichever way they came in. A ledger that holds persons "
+			     "hashed with this key lists it in its legacy-id-keys file "
+			     "(docs/OPERATIONS.md); %s"),
 			   given(a, "id-key") ? "--id-key" : "LEDGER_ID_KEY",
-			   given(a, "id-key") ? "drop the option" : "unset LEDGER_ID_KEY");
+			   given(a, "id-key") ? _("drop the option") : _("unset LEDGER_ID_KEY"));
 }
 
 int build_join(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
