@@ -310,6 +310,12 @@ static int join_step(model *m, member_state *s, const char *id, const Ledger__Me
 		     ld_errinfo *e)
 {
 	char org[LD_ID_MAX + 1];
+	/* The server reads a national ID into person_hash before the writer
+	 * (core/pii.h); a join that reaches here without one was not. */
+	if (!j->has_person_hash || j->person_hash.len != LD_HASH_LEN)
+		return ld_errinfo_set(e, LD_E(MISSING_FIELD), "member_joined.person_hash",
+				      "member_joined.person_hash is required (the server makes it "
+				      "from national_id)");
 	if (s->status == MEMBER_ACTIVE)
 		return ld_errinfo_set(e, LD_E(ALREADY_MEMBER), "member_joined.member_id",
 				      "member '%s' is already active in '%s' "
@@ -878,8 +884,8 @@ static int dues_now(store_txn *t, uint64_t seq, int *in_force, uint32_t *from, u
  * is no reason to refuse correcting it. Otherwise ALREADY_PAID naming the
  * first payment it meets: its seq, its months, and the months they share.
  */
-static int dues_check(store_txn *t, const char *member, uint64_t self, const Ledger__DuesPaid *d,
-		      int64_t refunded, const char *field, ld_errinfo *e)
+static int dues_overlap(store_txn *t, const char *member, uint64_t self,
+			const Ledger__DuesPaid *d, int64_t refunded, const char *field, ld_errinfo *e)
 {
 	model *m = model_of(t);
 	char stream[LD_STREAM_MAX];
@@ -931,6 +937,17 @@ static int dues_check(store_txn *t, const char *member, uint64_t self, const Led
 	return rc;
 }
 
+static int dues_check(store_txn *t, const char *member, uint64_t self, const Ledger__DuesPaid *d,
+		      int64_t refunded, const char *field, ld_errinfo *e)
+{
+	int rc = dues_overlap(t, member, self, d, refunded, field, e);
+	if (rc == 0 || rc == LD_E(ALREADY_PAID))
+		return rc;
+	/* A payment of the member's stream that cannot be read. */
+	rc = rc == LD_E(NOT_FOUND) ? LD_E(STORAGE) : rc;
+	return ld_errinfo_set(e, rc, field, "unable to read the payments of member '%s'", member);
+}
+
 /*
  * The void of refund r: its fen go back to the payment, which may then pay
  * for months again (checked as a payment would be).
@@ -951,6 +968,10 @@ static int check_void_refund(store_txn *t, const Ledger__DuesRefunded *r, const 
 		ld_errinfo_set(e, rc, field, "voiding it gives payment seq %llu back %lld fen, but %s",
 			       (unsigned long long)r->paid_seq, (long long)r->amount_fen,
 			       inner.message);
+	else if (rc)
+		rc = ld_errinfo_set(e, rc == LD_E(NOT_FOUND) ? LD_E(STORAGE) : rc, field,
+				    "unable to read payment seq %llu",
+				    (unsigned long long)r->paid_seq);
 	codec_event_free(holder);
 	codec_event_free(amend);
 	return rc;

@@ -352,6 +352,8 @@ static void test_personal_data(void **state)
 {
 	Ledger__Event *j = tl_join("M1", "NJ", 1), out;
 	codec_personal_buf b;
+	assert_int_equal(codec_has_clear_personal(j), 1); /* its national_id */
+	tl_hash_person(j);
 	assert_int_equal(codec_has_clear_personal(j), 0);
 	j->member_joined->name = "张三";
 	j->member_joined->phone = "";
