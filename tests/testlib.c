@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -410,7 +411,7 @@ void tl_hash_person(Ledger__Event *ev)
 							  LEDGER__EVENT_AMENDED__CORRECTED_MEMBER_JOINED
 					  ? ev->event_amended->member_joined
 					  : NULL;
-	static const char key[] = "test-key";
+	static const char key[] = TL_PERSON_KEY;
 	if (!j || !j->national_id)
 		return;
 	j->has_person_hash = 1;
@@ -553,6 +554,22 @@ int tl_daemon_start(tl_daemon *d, const char *const *extra)
 	snprintf(data, sizeof(data), "%s/data", d->dir);
 	snprintf(logpath, sizeof(logpath), "%s/ledgerd.log", d->dir);
 
+	/* A log written in process holds persons hashed with the tests' key
+	 * (tl_hash_person), not the daemon's: the daemon is told so, as an
+	 * operator tells it of old client keys (docs/OPERATIONS.md). */
+	char mdb[640], legacy[640];
+	snprintf(mdb, sizeof(mdb), "%s/data.mdb", data);
+	snprintf(legacy, sizeof(legacy), "%s/legacy-id-keys", data);
+	if (access(mdb, F_OK) == 0 && access(legacy, F_OK) != 0) {
+		int fd = open(legacy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 || write(fd, TL_PERSON_KEY "\n", sizeof(TL_PERSON_KEY)) !=
+				      (ssize_t)sizeof(TL_PERSON_KEY)) {
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+	}
 	const char *argv[32] = {bin, "--data", data, "--listen", d->url};
 	int argc = 5;
 	for (int i = 0; extra && extra[i] && argc < 31; i++)

@@ -54,6 +54,9 @@ Ledger__Event *tl_org(const char *id, Ledger__OrgKind kind, const char *parent, 
  * the person's national ID (ld_national_id_nth): a daemon hashes it,
  * tl_append as the daemon would (tl_hash_person, with a key of its own). */
 Ledger__Event *tl_join(const char *member, const char *org, int person);
+/* The key tl_hash_person hashes with (a daemon started on such a log
+ * lists it in DATA/legacy-id-keys: tl_daemon_start). */
+#define TL_PERSON_KEY "test-key"
 void tl_hash_person(Ledger__Event *ev);
 Ledger__Event *tl_transfer(const char *member, const char *from, const char *to);
 Ledger__Event *tl_end(const char *member);
