@@ -123,8 +123,8 @@ GEN_C   := $(BUILD)/gen/ledger.pb-c.c
 GEN_H   := $(BUILD)/gen/ledger.pb-c.h $(BUILD)/gen/required.h
 
 PROTO_SRCS  := $(wildcard proto/*.c)
-# core/replica.c (C-Raft) is linked only into what replicates (below).
-CORE_SRCS   := $(filter-out core/replica.c,$(wildcard core/*.c))
+# core/replica*.c (C-Raft) is linked only into what replicates (below).
+CORE_SRCS   := $(filter-out core/replica%.c,$(wildcard core/*.c))
 PROJ_SRCS   := $(wildcard projections/*.c)
 SERVER_SRCS := $(wildcard server/*.c)
 # The program ledgerd: main, and its side of systemd (libsystemd: the
@@ -261,10 +261,11 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(BUILD)/obj/fuzz/harness.o $(CORE_OBJS) 
 
 fuzzers: $(FUZZERS)
 
-# C-Raft (libraft-dev) is linked only into what replicates: core/replica.c
+# C-Raft (libraft-dev) is linked only into what replicates: core/replica*.c
 # and its test, which runs the deterministic simulation on raft/fixture.h.
 RAFT_LIBS := $(shell pkg-config --libs raft 2>/dev/null || echo -lraft)
-$(BUILD)/tests/test_replica: $(BUILD)/obj/core/replica.o
+$(BUILD)/tests/test_replica: $(BUILD)/obj/core/replica.o $(BUILD)/obj/core/replica_node.o \
+	$(BUILD)/obj/core/replica_confirm.o
 $(BUILD)/tests/test_replica: LDLIBS += $(RAFT_LIBS)
 
 # bench/pg.c, the PostgreSQL peer, is the only libpq client.
