@@ -462,6 +462,7 @@ void rp_queue_drop(replica *r, uint64_t upto)
 }
 
 static void answer(replica *r, uint64_t index);
+static void seen(replica *r, uint64_t index);
 
 /* Applies a confirmed entry, if it is what this node's raft log holds at
  * that index (C-Raft never replaces an entry it reported committed; were it
@@ -517,6 +518,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 		if (r->snapshot_owed && !r->q_head && !r->catching_up && rp_is_ready(r) &&
 		    raft_state(r->raft) == RAFT_LEADER) {
 			r->held_back = index;
+			r->holdbacks++;
+			seen(r, index);
 			return RAFT_BUSY;
 		}
 		return enqueue(r, index, buf->base, buf->len);
@@ -744,7 +747,7 @@ static void finish(replica *r, struct proposal *p, int status)
 	p->answered = 1;
 	if (status == 0) {
 		r->acks++;
-		if (p->raft_done)
+		if (p->raft_seen)
 			r->ack_wait_us += now_us(r) - p->raft_at;
 	} else {
 		/* What follows the entry is unknown: rebase the tail on the log
@@ -771,6 +774,17 @@ static void answer(replica *r, uint64_t index)
 		}
 }
 
+/* C-Raft reports entry index committed, or tries to apply it: from then on
+ * the time to its confirmation is what the confirmation costs. */
+static void seen(replica *r, uint64_t index)
+{
+	for (struct proposal *p = r->p_head; p; p = p->next)
+		if (p->req.index == index && !p->raft_seen) {
+			p->raft_seen = 1;
+			p->raft_at = now_us(r);
+		}
+}
+
 /* Every proposal not answered, but those of the leadership in `keep_term`
  * (0: all), ends "outcome unknown": the entry may be committed elsewhere. */
 void rp_fail_pending(replica *r, uint64_t keep_term)
@@ -791,7 +805,10 @@ static void proposal_cb(struct raft_apply *req, int status, void *result)
 	replica *r = p->r;
 	(void)result;
 	p->raft_done = 1;
-	p->raft_at = now_us(r);
+	if (!p->raft_seen) {
+		p->raft_seen = 1;
+		p->raft_at = now_us(r);
+	}
 	if (status && rp_io_error(status))
 		rp_fail(r, "appending an entry: %s", raft_strerror(status));
 	/* Committed as C-Raft counts: answered once confirmed (answer). */

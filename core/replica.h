@@ -297,11 +297,15 @@ typedef struct replica_status {
 	uint64_t snapshots;         /* markers taken here */
 	uint64_t snapshots_refused; /* C-Raft asked while entries awaited
 	                             * confirmation (it asks again later) */
+	uint64_t holdbacks;         /* entries a leader then held back from C-Raft
+	                             * until confirmed, for it to take one */
 	uint64_t confirmed_index;   /* confirmed and held here: applied up to it */
 	uint64_t acks;              /* proposals answered 0 here */
 	uint64_t ack_wait_us;       /* over those: time from C-Raft's report of
-	                             * the commit to the confirmation (0 when
-	                             * the confirmation came first) */
+	                             * the commit (or its attempt to apply a
+	                             * held-back entry) to the confirmation; 0 when
+	                             * the confirmation came first. What the
+	                             * confirmation adds to an acknowledgement */
 	uint64_t checkpoints;       /* checkpoint entries applied here */
 	char reason[320];           /* why halted or failed; "" otherwise */
 	unsigned n_nodes;           /* the configuration, as this node knows it */

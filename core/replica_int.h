@@ -41,8 +41,9 @@ struct proposal {
 	struct proposal *next;
 	uint64_t term;    /* the leader's term it was proposed in */
 	int raft_done;    /* C-Raft called back (it no longer holds req) */
+	int raft_seen;    /* C-Raft reported it committed (or tried to apply it) */
 	int answered;     /* cb called */
-	uint64_t raft_at; /* when C-Raft reported it committed (µs) */
+	uint64_t raft_at; /* when C-Raft first did (µs) */
 };
 
 /* A send that failed at once, reported to C-Raft later (see w_send). */
@@ -108,6 +109,7 @@ struct replica {
 	uint64_t acks, ack_wait_us, snapshots_refused;
 	int snapshot_owed;  /* C-Raft's last snapshot was put off */
 	uint64_t held_back; /* the entry fsm_apply held back for it */
+	uint64_t holdbacks; /* how many times */
 
 	/* role, as last polled */
 	int role;

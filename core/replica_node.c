@@ -752,6 +752,7 @@ void replica_status_get(replica *r, replica_status *st)
 	st->snapshot_index = r->snapshot_index;
 	st->snapshots = r->snapshots;
 	st->snapshots_refused = r->snapshots_refused;
+	st->holdbacks = r->holdbacks;
 	st->confirmed_index = r->committed;
 	st->acks = r->acks;
 	st->ack_wait_us = r->ack_wait_us;

@@ -46,6 +46,7 @@
 
 #include "digest.h"
 #include "replica.h"
+#include "replica_confirm.h"
 #include "testlib.h"
 
 #define H REPLICA_HASH_LEN
@@ -361,6 +362,123 @@ static void test_entry_format(void **state)
 	replica_entry_encode(&h, NULL, 0, out);
 	assert_int_equal(replica_entry_decode(out, sizeof out, &d, &e, &l, why, sizeof why),
 	                 LD_E(MALFORMED));
+}
+
+/* ------------------------------------------------------------------ */
+/* The replica's account of what is on disk where                       */
+/* ------------------------------------------------------------------ */
+
+static void test_confirm_account(void **state)
+{
+	(void)state;
+	rc_log l;
+	uint64_t d;
+	rc_log_init(&l);
+	/* Loaded: 1..2 of term 1, then a tail of term 2 that the leader of term
+	 * 3 never sent: nothing of term 3 is held. */
+	rc_log_load(&l, 0, 0, 1);
+	uint64_t terms[] = {1, 1, 2, 2};
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(rc_log_push(&l, terms[i], 100 + (uint64_t)i), 0);
+	rc_log_loaded(&l);
+	assert_int_equal(rc_log_held(&l, 2), 4);
+	assert_int_equal(rc_log_held(&l, 3), 0);
+	/* Term 3's leader replaces index 3 on: two writes in flight (3..4, 5),
+	 * then a truncation from 4 (a later conflict) cuts both. */
+	rc_log_truncate(&l, 3);
+	assert_int_equal(rc_log_held(&l, 2), 0);
+	assert_int_equal(rc_log_held(&l, 1), 2);
+	assert_int_equal(rc_log_push(&l, 3, 3), 0);
+	assert_int_equal(rc_log_push(&l, 3, 4), 0);
+	assert_int_equal(rc_log_submit(&l, 2), 0);
+	assert_int_equal(rc_log_push(&l, 3, 5), 0);
+	assert_int_equal(rc_log_submit(&l, 1), 0);
+	assert_int_equal(rc_log_held(&l, 3), 0); /* nothing on disk yet */
+	rc_log_truncate(&l, 4);
+	assert_int_equal(rc_log_push(&l, 4, 6), 0);
+	assert_int_equal(rc_log_submit(&l, 1), 0);
+	rc_log_written(&l); /* 3..4, cut to 3 */
+	assert_int_equal(rc_log_held(&l, 3), 3);
+	rc_log_written(&l); /* 5: cut to nothing */
+	assert_int_equal(l.durable, 3);
+	rc_log_written(&l); /* the new 4, of term 4 */
+	assert_int_equal(rc_log_held(&l, 4), 4);
+	assert_int_equal(rc_log_held(&l, 3), 0);
+	assert_int_equal(rc_log_digest(&l, 4, &d), 0);
+	assert_int_equal(d, 6);
+	/* A write that never started is taken back. */
+	assert_int_equal(rc_log_push(&l, 4, 7), 0);
+	assert_int_equal(rc_log_submit(&l, 1), 0);
+	rc_log_cancel(&l);
+	rc_log_truncate(&l, 5);
+	assert_int_equal(rc_log_last(&l), 4);
+	/* An installed snapshot: nothing counts until it is stored, a write in
+	 * flight meanwhile never does; then the snapshot's index and term. */
+	assert_int_equal(rc_log_push(&l, 4, 8), 0);
+	assert_int_equal(rc_log_submit(&l, 1), 0);
+	rc_log_install(&l, 10, 5);
+	assert_int_equal(rc_log_held(&l, 4), 0);
+	rc_log_written(&l);
+	assert_int_equal(rc_log_held(&l, 5), 0);
+	rc_log_truncate(&l, 1); /* the fixture's own step of an install */
+	rc_log_installed(&l);
+	assert_int_equal(rc_log_held(&l, 5), 10);
+	assert_int_equal(rc_log_first(&l), 11);
+	assert_int_equal(rc_log_term(&l, 10), 5);
+	assert_int_equal(rc_log_digest(&l, 10, &d), -1);
+	/* A snapshot taken here keeps `trailing` entries behind it. */
+	for (uint64_t i = 11; i <= 20; i++)
+		assert_int_equal(rc_log_push(&l, 6, i), 0);
+	assert_int_equal(rc_log_submit(&l, 10), 0);
+	rc_log_written(&l);
+	assert_int_equal(rc_log_held(&l, 6), 20);
+	rc_log_compact(&l, 18, 6, 2);
+	assert_int_equal(rc_log_first(&l), 17);
+	assert_int_equal(rc_log_digest(&l, 16, &d), -1);
+	assert_int_equal(rc_log_digest(&l, 17, &d), 0);
+	assert_int_equal(d, 17);
+	assert_int_equal(rc_log_held(&l, 6), 20);
+	rc_log_free(&l);
+
+	/* The quorum: what a majority of voters holds in the term, the leader
+	 * counted for what its own disk holds. */
+	rc_peers q = {0};
+	rc_peers_note(&q, 2, 5, 10);
+	rc_peers_note(&q, 3, 5, 7);
+	rc_peers_note(&q, 2, 4, 99); /* an older term: ignored */
+	rc_peers_note(&q, 3, 5, 6);  /* less than said before: ignored */
+	uint64_t three[] = {1, 2, 3}, five[] = {1, 2, 3, 4, 5};
+	assert_int_equal(rc_quorum(&q, three, 3, 1, 8, 5), 8);
+	assert_int_equal(rc_quorum(&q, three, 3, 1, 0, 5), 7);
+	assert_int_equal(rc_quorum(&q, five, 5, 1, 8, 5), 7);
+	assert_int_equal(rc_quorum(&q, five, 5, 1, 8, 6), 0); /* nobody else in term 6 */
+	assert_int_equal(rc_quorum(&q, three, 1, 1, 8, 6), 8); /* a cluster of one */
+	uint64_t without_self[] = {2, 3};
+	assert_int_equal(rc_quorum(&q, without_self, 2, 1, 99, 5), 7);
+
+	/* The messages. */
+	rc_msg m = {.type = RC_HOLD, .from = 3, .term = 7, .index = 1234, .digest = 0xfeed}, m2;
+	uint8_t b[RC_MSG_LEN];
+	rc_msg_encode(&m, b);
+	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), 0);
+	assert_int_equal(m2.type, RC_HOLD);
+	assert_int_equal(m2.from, 3);
+	assert_int_equal(m2.term, 7);
+	assert_int_equal(m2.index, 1234);
+	assert_int_equal(m2.digest, 0xfeed);
+	assert_int_equal(rc_msg_decode(b, sizeof b - 1, &m2), -1);
+	b[5] = 9;
+	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), -1);
+	b[5] = RC_SAFE;
+	b[0] = 'X';
+	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), -1);
+	/* A digest sees the type, the length and the first bytes. */
+	uint8_t e1[200] = {1}, e2[200] = {1};
+	assert_true(rc_digest(1, e1, 100) == rc_digest(1, e2, 100));
+	assert_true(rc_digest(1, e1, 100) != rc_digest(2, e1, 100));
+	assert_true(rc_digest(1, e1, 100) != rc_digest(1, e1, 104));
+	e2[50] = 2;
+	assert_true(rc_digest(1, e1, 100) != rc_digest(1, e2, 100));
 }
 
 /* ------------------------------------------------------------------ */
@@ -834,6 +952,94 @@ static void test_uv_three_nodes(void **state)
 	un_teardown();
 }
 
+static unsigned env_u(const char *name, unsigned def)
+{
+	const char *v = getenv(name);
+	return v && *v ? (unsigned)strtoul(v, NULL, 10) : def;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t pct(const uint64_t *v, unsigned n, unsigned p)
+{
+	return v[(n - 1) * p / 100];
+}
+
+/* What the confirmation costs a client, on raft_uv, three nodes on loopback:
+ * entries proposed one after another, each timed from its proposal to its
+ * acknowledgement ("with"); the leader's status says how long after C-Raft
+ * reported it committed the confirmation came, so a client answered on
+ * C-Raft's report would have had it that much earlier ("without"). Printed,
+ * never asserted: a measurement, not a timed test. REPLICA_COST_N entries
+ * (default 100). */
+static void test_uv_confirm_cost(void **state)
+{
+	(void)state;
+	ld_errinfo e = {0};
+	int who = -1;
+	unsigned n = env_u("REPLICA_COST_N", 100);
+	un_setup(3, "cost");
+	rng_state = 5;
+	for (unsigned i = 0; i < 3; i++)
+		if (un_start(i, 1, 0, &e))
+			fail_msg("start %u: %s", i, e.message);
+	assert_true(run_until(any_ready, &who, 20000));
+	for (int k = 0; k < 10; k++)
+		un_propose((unsigned)who);
+	uint64_t *with = calloc(n, sizeof *with), *without = calloc(n, sizeof *without);
+	unsigned first = 0;
+	for (unsigned k = 0; k < n; k++) {
+		replica_status a, b;
+		uint64_t seq;
+		uint8_t prev[H];
+		replica_entry h;
+		size_t len;
+		replica_tail(un[who].rep, &seq, prev);
+		uint8_t *ev = make_events(seq, prev, 1, &h, &len);
+		struct pending p = {0};
+		replica_status_get(un[who].rep, &a);
+		uint64_t t0 = uv_hrtime(), end = uv_now(&uvl) + 10000;
+		assert_int_equal(replica_propose(un[who].rep, &h, ev, len, proposed, &p, &e), 0);
+		while (!p.done && uv_now(&uvl) < end)
+			uv_run(&uvl, UV_RUN_ONCE);
+		uint64_t t1 = uv_hrtime();
+		free(ev);
+		assert_true(p.done);
+		assert_int_equal(p.status, 0);
+		replica_status_get(un[who].rep, &b);
+		uint64_t wait = b.ack_wait_us - a.ack_wait_us;
+		with[k] = (t1 - t0) / 1000;
+		without[k] = with[k] > wait ? with[k] - wait : 0;
+		first += wait == 0;
+	}
+	replica_status st;
+	replica_status_get(un[who].rep, &st);
+	qsort(with, n, sizeof *with, cmp_u64);
+	qsort(without, n, sizeof *without, cmp_u64);
+	double lavg[3] = {0};
+	if (getloadavg(lavg, 3) < 0)
+		lavg[0] = -1;
+	fprintf(stderr,
+	        "replica cost, raft_uv, 3 nodes on loopback, %u entries one after another (load "
+	        "average %.2f): acknowledged after %llu us median, %llu p90, %llu p99, %llu max; "
+	        "raft reported them committed after %llu us median, %llu p90, %llu p99, %llu "
+	        "max; the confirmation came first for %u; %llu snapshots, %llu put off, %llu "
+	        "entries held back for one\n",
+	        n, lavg[0], (unsigned long long)pct(with, n, 50), (unsigned long long)pct(with, n, 90),
+	        (unsigned long long)pct(with, n, 99), (unsigned long long)with[n - 1],
+	        (unsigned long long)pct(without, n, 50), (unsigned long long)pct(without, n, 90),
+	        (unsigned long long)pct(without, n, 99), (unsigned long long)without[n - 1], first,
+	        (unsigned long long)st.snapshots, (unsigned long long)st.snapshots_refused,
+	        (unsigned long long)st.holdbacks);
+	free(with);
+	free(without);
+	un_teardown();
+}
+
 /* ------------------------------------------------------------------ */
 /* The simulation                                                      */
 /* ------------------------------------------------------------------ */
@@ -908,6 +1114,8 @@ typedef struct snode {
 	              raft_io_send_cb);
 	int (*o_set_term)(struct raft_io *, raft_term);
 	int (*o_set_vote)(struct raft_io *, raft_id);
+	int (*o_start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
+	raft_io_recv_cb recv; /* what the fixture delivers to (the replica's) */
 } snode;
 
 struct acked {
@@ -937,7 +1145,8 @@ struct cmsg {
 
 /* What a seed measured, for the soak's totals. */
 struct sim_stats {
-	uint64_t acks, ack_ms, ack_wait_us, snapshots, snapshots_refused, overcommits, send_fails;
+	uint64_t acks, ack_ms, ack_wait_us, snapshots, snapshots_refused, holdbacks, overcommits,
+	    send_fails;
 };
 
 typedef struct sim {
@@ -1320,12 +1529,23 @@ static int w_load(struct raft_io *io, raft_term *term, raft_id *voted,
 	return 0;
 }
 
+/* Keeps what the fixture delivers messages to, so that a test can deliver
+ * one of its own. */
+static int w_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
+{
+	snode *n = &S->s[node_of(io)];
+	n->recv = recv;
+	return n->o_start(io, msecs, tick, recv);
+}
+
 /* Puts the disk model behind server i's io, starting from what the fixture
  * holds for it (the bootstrap configuration, entries added by hand). */
 static void disk_attach(unsigned i)
 {
 	snode *n = &S->s[i];
 	struct raft_io *io = &S->f.servers[i].io;
+	n->o_start = io->start;
+	io->start = w_start;
 	n->o_load = io->load;
 	n->o_append = io->append;
 	n->o_truncate = io->truncate;
@@ -1428,6 +1648,7 @@ static void collect(unsigned i)
 	S->st.ack_wait_us += st.ack_wait_us;
 	S->st.snapshots += st.snapshots;
 	S->st.snapshots_refused += st.snapshots_refused;
+	S->st.holdbacks += st.holdbacks;
 }
 
 static int sim_usable(ledger *p)
@@ -2218,12 +2439,6 @@ static int sim_run(uint64_t seed, unsigned steps, int verbose, uint64_t *digest,
 	return bad ? -1 : 0;
 }
 
-static unsigned env_u(const char *name, unsigned def)
-{
-	const char *v = getenv(name);
-	return v && *v ? (unsigned)strtoul(v, NULL, 10) : def;
-}
-
 /* Seeds that failed before the confirmation (an entry acknowledged on one
  * node of three, or C-Raft crashing), run in every make test. */
 static const uint64_t former_failures[] = {43, 231, 253, 369, 548, 1431, 1591, 4913};
@@ -2251,6 +2466,7 @@ static int sim_child(uint64_t seed, unsigned steps, int verbose, struct sim_stat
 		t->ack_wait_us += st.ack_wait_us;
 		t->snapshots += st.snapshots;
 		t->snapshots_refused += st.snapshots_refused;
+		t->holdbacks += st.holdbacks;
 		t->overcommits += st.overcommits;
 		t->send_fails += st.send_fails;
 	}
@@ -2299,13 +2515,22 @@ static void test_simulation(void **state)
 	        "(%u died); %llu acknowledgements, %.1f ms simulated from proposal to "
 	        "acknowledgement, of which %.2f ms waiting for the confirmation after raft "
 	        "reported the commit; raft over-committed %llu times, none acknowledged; "
-	        "%llu snapshots taken, %llu put off; %llu sends failed at once\n",
+	        "%llu snapshots taken, %llu put off (%llu entries held back for one); %llu sends "
+	        "failed at once\n",
 	        runs, steps, (unsigned long long)base, failed, died_n, (unsigned long long)t.acks,
 	        t.acks ? (double)t.ack_ms / (double)t.acks : 0.0,
 	        t.acks ? (double)t.ack_wait_us / 1000.0 / (double)t.acks : 0.0,
 	        (unsigned long long)t.overcommits, (unsigned long long)t.snapshots,
-	        (unsigned long long)t.snapshots_refused, (unsigned long long)t.send_fails);
+	        (unsigned long long)t.snapshots_refused, (unsigned long long)t.holdbacks,
+	        (unsigned long long)t.send_fails);
 	assert_int_equal(failed, 0);
+	/* The simulation still brings on what the confirmation is there for:
+	 * C-Raft reporting committed an entry a minority holds (a few times in
+	 * every forty seeds or so), and sends failing at once. */
+	if (seeds >= 40) {
+		assert_true(t.overcommits > 0);
+		assert_true(t.send_fails > 0);
+	}
 	/* the same seed, the same run */
 	uint64_t d1, d2;
 	assert_int_equal(sim_run(base, steps / 2, 0, &d1, NULL), 0);
@@ -2474,12 +2699,107 @@ static void test_forced_divergence(void **state)
 	sim_close();
 }
 
+/* An AppendEntries from index 1 (the probe of a new leader that lost track
+ * of a follower) reaching a follower whose log starts after a snapshot:
+ * 0.15 appends the entries after its last one, finds none at index 1 and
+ * dereferences NULL. The replica makes the message start at the follower's
+ * snapshot; a leader whose log does not hold that snapshot's entry is a fork,
+ * and the follower halts. The messages are the leader's own entries,
+ * delivered where the fixture delivers. */
+static struct raft_message probe_from_one(unsigned leader, uint64_t bad_upto)
+{
+	snode *l = &S->s[leader];
+	struct raft *lr = &S->f.servers[leader].raft;
+	assert_int_equal(l->base, 1);
+	size_t total = 0;
+	for (size_t k = 0; k < l->nd; k++)
+		total += l->d[k].len;
+	uint8_t *batch = raft_malloc(total ? total : 8), *cur = batch;
+	struct raft_entry *es = raft_calloc(l->nd, sizeof *es);
+	for (size_t k = 0; k < l->nd; k++) {
+		es[k].term = l->d[k].term + (k + 1 <= bad_upto);
+		es[k].type = l->d[k].type;
+		es[k].buf.base = cur;
+		es[k].buf.len = l->d[k].len;
+		es[k].batch = batch;
+		memcpy(cur, l->d[k].bytes, l->d[k].len);
+		cur += l->d[k].len;
+	}
+	struct raft_message m = {.type = RAFT_IO_APPEND_ENTRIES,
+	                         .server_id = S->f.servers[leader].id,
+	                         .server_address = S->f.servers[leader].address};
+	m.append_entries.term = lr->current_term;
+	m.append_entries.leader_commit = lr->commit_index;
+	m.append_entries.entries = es;
+	m.append_entries.n_entries = (unsigned)l->nd;
+	return m;
+}
+
+static void test_probe_below_snapshot(void **state)
+{
+	(void)state;
+	static sim one;
+	S = &one;
+	memset(S, 0, sizeof *S);
+	S->fixed_timeouts = 1;
+	S->verbose = (int)env_u("REPLICA_TRACE", 0) * 2;
+	rng_state = 7;
+	sim_threshold = 8;
+	sim_trailing = 2;
+	sim_open(3);
+	sim_start();
+	raft_fixture_set_randomized_election_timeout(&S->f, 0, 1000);
+	raft_fixture_set_randomized_election_timeout(&S->f, 1, 3000);
+	raft_fixture_set_randomized_election_timeout(&S->f, 2, 3000);
+	int zero_i = 0;
+	assert_true(step_until(leader_is, &zero_i, 10000));
+	for (int k = 0; k < 30; k++) {
+		assert_int_equal(propose(0), 0);
+		assert_true(step_until(settled, NULL, 5000));
+	}
+	replica_status st;
+	replica_status_get(S->s[1].rep, &st);
+	assert_true(st.snapshot_index > 2); /* its raft log starts after index 1 */
+	uint64_t snap = st.snapshot_index, acks = S->acks;
+
+	/* The leader's log from index 1: taken from the follower's snapshot on,
+	 * as if the leader had probed there. */
+	struct raft_message m = probe_from_one(0, 0);
+	S->s[1].recv(&S->f.servers[1].io, &m);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(propose(0), 0);
+		assert_true(step_until(settled, NULL, 5000));
+	}
+	assert_int_equal(S->acks, acks + 3);
+	assert_int_equal(S->halts, 0);
+	replica_status_get(S->s[1].rep, &st);
+	assert_int_equal(st.role, REPLICA_FOLLOWER);
+
+	/* A leader whose entries up to there have another term does not hold
+	 * what the follower took a snapshot of: it halts, and is re-seeded. */
+	replica_status_get(S->s[1].rep, &st);
+	snap = st.snapshot_index;
+	m = probe_from_one(0, snap);
+	S->s[1].recv(&S->f.servers[1].io, &m);
+	unsigned want = 1;
+	assert_true(step_until(halts_reach, &want, 1000));
+	assert_non_null(strstr(S->last_halt, "does not hold this node's snapshot"));
+	assert_true(step_until(settled, NULL, 20000));
+	assert_int_equal(propose(0), 0);
+	assert_true(step_until(settled, NULL, 5000));
+	assert_string_equal(S->failure, "");
+	sim_close();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_entry_format),   cmocka_unit_test(test_uv_one_node),
+	    cmocka_unit_test(test_entry_format),   cmocka_unit_test(test_confirm_account),
+	    cmocka_unit_test(test_uv_one_node),
 	    cmocka_unit_test(test_uv_write_error), cmocka_unit_test(test_uv_upgrade),
-	    cmocka_unit_test(test_uv_three_nodes), cmocka_unit_test(test_forced_divergence),
+	    cmocka_unit_test(test_uv_three_nodes), cmocka_unit_test(test_uv_confirm_cost),
+	    cmocka_unit_test(test_forced_divergence),
+	    cmocka_unit_test(test_probe_below_snapshot),
 	    cmocka_unit_test(test_simulation),
 	};
 	return tl_run_tests(tests, NULL, NULL);
