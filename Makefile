@@ -17,7 +17,7 @@
 #   make fuzz         build the libFuzzer harnesses (fuzz/, clang-14) into build/fuzz/ and run
 #                     each for FUZZ_SECONDS seconds from its seed corpus (fuzz/README.md)
 #   make soak         hundreds of kill -9 rounds (test_daemon test_crash_rounds; CRASH_ROUNDS, default 300)
-#   make soak-replica the replication simulation over many seeds (REPLICA_SEEDS, default 2000)
+#   make soak-replica the replication simulation over many seeds (REPLICA_SEEDS, default 3000)
 #   make check-layers fail if a file includes a header of a layer above its own
 #   make format       clang-format every source file
 #   make clean
@@ -299,7 +299,7 @@ soak: deps
 
 soak-replica: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
-	@TEST=test_simulation REPLICA_SEEDS=$${REPLICA_SEEDS:-2000} TEST_TIMEOUT=$${TEST_TIMEOUT:-14400} \
+	@TEST=test_simulation REPLICA_SEEDS=$${REPLICA_SEEDS:-3000} TEST_TIMEOUT=$${TEST_TIMEOUT:-14400} \
 		tests/run.sh build/asan test_replica
 
 # A lower layer never includes a higher one (the layers are listed above).
