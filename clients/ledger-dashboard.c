@@ -50,8 +50,10 @@
 
 #include <microhttpd.h>
 
+#include "cli.h"
 #include "client.h"
 #include "dash_assets.h"
+#include "i18n.h"
 
 #define EXIT_USAGE  2
 #define EXIT_LISTEN 3
@@ -847,7 +849,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: ledger-dashboard [OPTIONS]\n"
+	        _("usage: ledger-dashboard [OPTIONS]\n"
 	        "Serves the browser dashboard of plan progress (docs/DASHBOARD.md).\n"
 	        "  -u, --url URL        the daemon (REQ)          [$LEDGER_URL or %s]\n"
 	        "  -l, --listen H:P     address to serve on       [%s]\n"
@@ -857,7 +859,9 @@ static void usage(FILE *f)
 	        "      --poll-ms MS     without a daemon feed, poll every MS [1000]\n"
 	        "      --queue N        messages queued per live stream [64]; a browser\n"
 	        "                       further behind skips them and re-reads the state\n"
-	        "  -h, --help\n",
+	        "      --tz ZONE        the ledger's time zone [$LEDGER_TZ or Asia/Shanghai]\n"
+	        "  -h, --help           this text\n"
+	        "  -V, --version        the version\n"),
 	        LDC_DEFAULT_URL, DEFAULT_LISTEN, DEFAULT_MAX_CONN);
 }
 
@@ -907,15 +911,20 @@ int main(int argc, char **argv)
 	    {"poll-ms", required_argument, NULL, 'P'},
 	    {"queue", required_argument, NULL, 'Q'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"tz", required_argument, NULL, 'z'},
 	    {0, 0, 0, 0},
 	};
-	opt.url = getenv("LEDGER_URL") ? getenv("LEDGER_URL") : LDC_DEFAULT_URL;
+	int rc = ldc_cli_init("ledger-dashboard");
+	if (rc != 0)
+		return rc;
+	opt.url = ldc_cli_url();
 	opt.listen = DEFAULT_LISTEN;
 	opt.max_conn = DEFAULT_MAX_CONN;
 	opt.poll_ms = 1000;
 	opt.queue = 64;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "u:l:p:c:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "u:l:p:c:hV", longopts, NULL)) != -1) {
 		char *end = NULL;
 		unsigned long v;
 		switch (ch) {
@@ -951,6 +960,11 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+		case 'z':
+			if ((rc = ldc_cli_option(ch, optarg)) >= 0)
+				return rc;
+			break;
 		default:
 			usage(stderr);
 			return EXIT_USAGE;

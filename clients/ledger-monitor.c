@@ -30,7 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "client.h"
+#include "i18n.h"
 #include "progress_view.h"
 #include "term.h"
 
@@ -50,7 +52,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: ledger-monitor PLAN [options]\n"
+	        _("usage: ledger-monitor PLAN [options]\n"
 	        "\n"
 	        "Shows a plan's progress live: per target, window and city, the figure\n"
 	        "reached against the target, a bar and the on-track status. On a terminal,\n"
@@ -63,10 +65,12 @@ static void usage(FILE *f)
 	        "  --poll-ms MS     how often to re-read when the daemon publishes no feed [1000]\n"
 	        "  --once           print the current state once and exit\n"
 	        "  --exit-after S   stop after S seconds (for scripts)\n"
+	        "  --tz ZONE        the ledger's time zone (default $LEDGER_TZ, else Asia/Shanghai)\n"
 	        "  -h, --help       this text\n"
+	        "  -V, --version    the version\n"
 	        "\n"
 	        "Keys on a terminal: Up/Down (k/j), PgUp/PgDn (b/space), Home/End (g/G) scroll;\n"
-	        "c chooses a city, y a year; q quits.\n",
+	        "c chooses a city, y a year; q quits.\n"),
 	        LDC_DEFAULT_URL);
 }
 
@@ -766,13 +770,18 @@ int main(int argc, char **argv)
 	    {"once", no_argument, NULL, 'o'},
 	    {"exit-after", required_argument, NULL, 'x'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"tz", required_argument, NULL, 'z'},
 	    {NULL, 0, NULL, 0},
 	};
 	monitor m = {0};
-	const char *url = getenv("LEDGER_URL");
+	int rc = ldc_cli_init("ledger-monitor");
+	if (rc != 0)
+		return rc;
+	const char *url = ldc_cli_url();
 	int once = 0, poll_ms = 1000, c;
 	double exit_after = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		char *end = NULL;
 		switch (c) {
 		case 'u':
@@ -823,6 +832,11 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+		case 'z':
+			if ((rc = ldc_cli_option(c, optarg)) >= 0)
+				return rc;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -842,7 +856,7 @@ int main(int argc, char **argv)
 	Ledger__Response *plans = NULL;
 	ldc_sub *sub = NULL;
 	char feed[300] = "";
-	int rc = 1;
+	rc = 1;
 	if (ldc_open(&m.c, url ? url : LDC_DEFAULT_URL, CALL_TIMEOUT_MS, &e) != 0 ||
 	    ldc_plans(m.c, &plans, &e) != 0) {
 		fprintf(stderr, "ledger-monitor: %s (%s)\n", e.message, ld_errname(e.code));

@@ -95,9 +95,7 @@ static int fail(const char *what, int rc)
 	return xlate(rc);
 }
 
-/* The kernel's id of this boot (it changes when the machine restarts), or
- * LEDGERD_TEST_BOOT_ID for tests that simulate a machine crash. */
-static void boot_id(char out[64])
+void store_boot_id(char out[64])
 {
 	const char *fake = getenv("LEDGERD_TEST_BOOT_ID");
 	out[0] = 0;
@@ -191,7 +189,7 @@ static int index_open(store *s, const store_options *o, ld_errinfo *e)
 {
 	char boot[64], was[64] = "";
 	int rc, clean = 1;
-	boot_id(boot);
+	store_boot_id(boot);
 	MDB_txn *txn;
 	MDB_val k = {10, "index-boot"}, v;
 	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)))
@@ -331,7 +329,8 @@ int store_open(store **out, const store_options *o, ld_errinfo *e)
 
 lmdb_fail:
 	ld_errinfo_set(e, rc == ENOSPC ? LD_E(DISK_FULL) : LD_E(STORAGE), NULL,
-		       "unable to open the log in '%s': %s", o->dir, mdb_strerror(rc));
+		       "unable to open %s in '%s': %s", o->name ? o->name : "the log", o->dir,
+		       mdb_strerror(rc));
 fail:
 	if (txn)
 		mdb_txn_abort(txn);
@@ -370,7 +369,7 @@ void store_close(store *s)
 		/* Everything written, then the clean mark: the index can be
 		 * trusted after a restart of the machine. */
 		char boot[64];
-		boot_id(boot);
+		store_boot_id(boot);
 		int rc = mdb_env_sync(s->ienv, 1);
 		mdb_env_close(s->ienv);
 		if (rc == 0)

@@ -10,10 +10,12 @@
  *  - its commits are not synced (MDB_NOSYNC): they are derived, and each
  *    commit holds a projection's state together with its checkpoint, so a
  *    crash of the process loses nothing (the kernel writes the pages out).
- *    A crash of the machine could tear them: the runner notes the kernel's
- *    boot id and a clean-stop mark, and rebuilds from the (synced) log when
- *    the machine restarted without a clean stop. Appends thus pay for one
- *    synced commit, the log's, not two.
+ *    A crash of the machine could tear them. The runner keeps the kernel's
+ *    boot id and a clean-stop mark in the log's meta (synced; never in this
+ *    environment, which would be torn with them) and rebuilds the
+ *    projections from the log when the machine restarted without a clean
+ *    stop, when nothing records how they were left, or when LMDB cannot read
+ *    them. Appends thus pay for one synced commit, the log's, not two.
  *
  * THE RUNNER. One thread runs a libuv loop. The writer's commit hook wakes it
  * with uv_async_send (coalescing: many commits, one wake-up). Each
@@ -168,6 +170,8 @@ typedef struct proj_query_ctx {
 				* or the log's for a PQ_READS_LOG query */
 	struct keystore *keys; /* opens sealed personal data (core/pii.h); NULL:
 				* it reads as forgotten */
+	const struct role *reader; /* who asks: personal data is opened only for
+				    * a role that may see it (core/roles.h) */
 	const char *feed_url;  /* where the live feed is published; NULL: none */
 	int64_t now_us;        /* when the request is answered (defaults that
 				* depend on the time: this month, status now) */
