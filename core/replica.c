@@ -252,7 +252,11 @@ void rp_tell(replica *r)
 	uint64_t term = raft->current_term, now = rp_now_ms(r), held = rc_log_held(&r->log, term);
 	int leader = raft_state(raft) == RAFT_LEADER,
 	    due = now - r->sent_at >= raft->heartbeat_timeout;
-	uint64_t what = leader ? r->safe_index : held;
+	/* The leader says what it has confirmed once C-Raft has applied it
+	 * there: after the proposal's answer, not before it, and still before
+	 * C-Raft's next AppendEntries tells the followers it is committed. */
+	uint64_t applied = raft_last_applied(raft);
+	uint64_t what = !leader ? held : r->safe_index < applied ? r->safe_index : applied;
 	if (!what || (!due && r->sent_term == term && r->sent_index == what))
 		return;
 	if (leader) {
@@ -272,8 +276,8 @@ void rp_tell(replica *r)
 	r->sent_at = now;
 }
 
-/* Works out what is confirmed, applies it, and tells the others. */
-static void advance(replica *r)
+/* Works out what is confirmed, applies it, and (tell) tells the others. */
+static void advance(replica *r, int tell)
 {
 	if (!rp_running(r))
 		return;
@@ -287,7 +291,7 @@ static void advance(replica *r)
 		r->held_back = 0;
 		checkpoint(r);
 	}
-	if (rp_running(r))
+	if (tell && rp_running(r))
 		rp_tell(r);
 }
 
@@ -325,7 +329,10 @@ void replica_receive(replica *r, const void *msg, size_t len)
 			return;
 		}
 	}
-	advance(r);
+	/* The others are told in the next poll, once this loop iteration
+	 * has handled what else arrived (C-Raft's own messages): what is
+	 * confirmed is applied and answered first. */
+	advance(r, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -965,7 +972,7 @@ void replica_poll(replica *r)
 	/* Proposals of a leadership lost (or of a halted node) end unknown. */
 	if (r->p_head)
 		rp_fail_pending(r, role == REPLICA_LEADER ? r->raft->current_term : 0);
-	advance(r);
+	advance(r, 1);
 
 	if (role == REPLICA_LEADER) {
 		/* One barrier at a time: 0.15 mishandles overlapping ones. */

@@ -139,12 +139,14 @@ static void w_append_cb(struct raft_io_append *req, int status)
 	if (r->write_failed)
 		return;
 	rc_log_written(&r->log);
-	/* Said before C-Raft answers (a follower) or counts (the leader): when
-	 * C-Raft then reports the entry committed, it is most often confirmed
-	 * already and applied at once (see fsm_snapshot). */
+	/* Reckoned before C-Raft counts it (the leader), said before C-Raft
+	 * answers (a follower): when C-Raft then reports the entry committed,
+	 * it is most often confirmed already and applied at once (see
+	 * fsm_snapshot). A leader tells the others in the next poll. */
 	if (rp_running(r)) {
 		rp_reckon(r);
-		rp_tell(r);
+		if (raft_state(r->raft) != RAFT_LEADER)
+			rp_tell(r);
 	}
 	cb(req, 0);
 }

@@ -34,7 +34,8 @@
  * failed before the confirmation; make soak-replica runs thousands),
  * REPLICA_SEED_BASE (the first, 1), REPLICA_SEED (that one seed only, with its trace),
  * REPLICA_STEPS (steps per seed, default 4000), REPLICA_TRACE=1 (print every
- * seed's trace), REPLICA_COST_N (entries timed on raft_uv, 100). A failing
+ * seed's trace), REPLICA_FAULTS=0 (no faults: what the confirmation costs
+ * when nothing goes wrong), REPLICA_COST_N (entries timed on raft_uv, 100). A failing
  * seed prints the seed, the step and the trace; the same seed replays the
  * same run exactly.
  */
@@ -1112,6 +1113,7 @@ typedef struct snode {
 	unsigned disk_ms;
 	unsigned disk_faults; /* the next disk operations that fail */
 	uint64_t send_fail_until; /* sends fail at once until then */
+	int term_fault;           /* a term or vote write failed (C-Raft stops) */
 	unsigned net_ms;          /* the latency of what it sends */
 	int last_role, last_ready;
 	uint64_t last_term;
@@ -1490,6 +1492,7 @@ static int w_set_term(struct raft_io *io, raft_term term)
 	snode *n = &S->s[node_of(io)];
 	if (n->up && n->disk_faults) {
 		n->disk_faults--;
+		n->term_fault = 1;
 		return RAFT_IOERR;
 	}
 	return n->o_set_term(io, term);
@@ -1500,6 +1503,7 @@ static int w_set_vote(struct raft_io *io, raft_id id)
 	snode *n = &S->s[node_of(io)];
 	if (n->up && n->disk_faults) {
 		n->disk_faults--;
+		n->term_fault = 1;
 		return RAFT_IOERR;
 	}
 	return n->o_set_vote(io, id);
@@ -1736,6 +1740,7 @@ static struct raft_fsm dead_fsm = {.version = 2,
 static void crash(unsigned i, int machine, const char *why)
 {
 	S->s[i].disk_faults = 0;
+	S->s[i].term_fault = 0;
 	snode *n = &S->s[i];
 	raft_fixture_kill(&S->f, i);
 	n->up = 0;
@@ -2061,9 +2066,11 @@ static void notice(unsigned i)
 	} else if (st.role == REPLICA_FAILED ||
 	           raft_state(&S->f.servers[i].raft) == RAFT_UNAVAILABLE) {
 		S->failures++;
-		/* C-Raft shutting itself down: it found a conflict at an index
-		 * it had counted committed (a follower's stale entries) */
-		S->st.shutdowns += st.role != REPLICA_FAILED;
+		/* C-Raft shutting itself down but for a failed term or vote
+		 * write: it found a conflict at an index it had counted
+		 * committed (a follower's stale entries) */
+		S->st.shutdowns += st.role != REPLICA_FAILED && !n->term_fault;
+		n->term_fault = 0;
 		trace("node %u failed: %s", i,
 		      st.reason[0] ? st.reason : raft_errmsg(&S->f.servers[i].raft));
 		crash(i, 0, "failed");
@@ -2415,8 +2422,9 @@ static int sim_run(uint64_t seed, unsigned steps, int verbose, uint64_t *digest,
 	trace("seed %llu: %u nodes, snapshot every %u entries (%u kept)", (unsigned long long)seed,
 	      n, sim_threshold, sim_trailing);
 	unsigned permille = 150 + rnd(350);
+	int with_faults = (int)env_u("REPLICA_FAULTS", 1);
 	while (S->step < steps && !S->failure[0])
-		sim_step(1, permille);
+		sim_step(with_faults, permille);
 	if (!S->failure[0])
 		sim_settle();
 	int bad = S->failure[0] != 0;
@@ -2538,7 +2546,7 @@ static void test_simulation(void **state)
 	        "acknowledgement, of which %.2f ms waiting for the confirmation after raft "
 	        "reported the commit; raft over-committed %llu times, none acknowledged; "
 	        "%llu snapshots taken, %llu put off (%llu entries held back for one); %llu sends "
-	        "failed at once; raft shut itself down %llu times; %llu halts\n",
+	        "failed at once; raft shut itself down on a conflict %llu times; %llu halts\n",
 	        runs, steps, (unsigned long long)base, failed, died_n, (unsigned long long)t.acks,
 	        t.acks ? (double)t.ack_ms / (double)t.acks : 0.0,
 	        t.acks ? (double)t.ack_wait_us / 1000.0 / (double)t.acks : 0.0,
@@ -2550,7 +2558,7 @@ static void test_simulation(void **state)
 	/* The simulation still brings on what the confirmation is there for:
 	 * C-Raft reporting committed an entry a minority holds (a few times in
 	 * every forty seeds or so), and sends failing at once. */
-	if (seeds >= 40) {
+	if (seeds >= 40 && env_u("REPLICA_FAULTS", 1)) {
 		assert_true(t.overcommits > 0);
 		assert_true(t.send_fails > 0);
 	}
