@@ -46,14 +46,12 @@
  * Requests are matched to their replica through one list: a callback gets
  * only the request, whose data field is C-Raft's.
  */
-enum { W_APPEND, W_PUT };
 struct watched {
 	void *req;
 	replica *r;
-	int kind;
-	raft_io_append_cb append_cb;
-	raft_io_snapshot_put_cb put_cb;
-	uint64_t index, term; /* a snapshot's */
+	raft_io_append_cb append_cb;    /* a write's, or */
+	raft_io_snapshot_put_cb put_cb; /* a snapshot store's */
+	uint64_t index, term;           /* a snapshot's */
 	unsigned trailing;
 	struct watched *next;
 };
@@ -158,7 +156,7 @@ static int w_append(struct raft_io *io, struct raft_io_append *req,
 	if (r->write_failed)
 		return RAFT_IOERR;
 	uint64_t first = rc_log_last(&r->log) + 1;
-	struct watched w = {.req = req, .r = r, .kind = W_APPEND, .append_cb = cb};
+	struct watched w = {.req = req, .r = r, .append_cb = cb};
 	int rv = RAFT_NOMEM;
 	for (unsigned k = 0; k < n; k++)
 		if (rc_log_push(&r->log, entries[k].term, entry_digest(&entries[k])))
@@ -208,7 +206,6 @@ static int w_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_
 	replica *r = of_io(io);
 	struct watched w = {.req = req,
 	                    .r = r,
-	                    .kind = W_PUT,
 	                    .put_cb = cb,
 	                    .index = snapshot->index,
 	                    .term = snapshot->term,
