@@ -470,7 +470,7 @@ int ldc_get_member(ldc *c, const char *member_id, const ldc_consistency *cons,
 	return ldc_call(c, &req, out, e);
 }
 
-int ldc_coverage(ldc *c, const char *org_id, uint32_t depth, uint32_t period,
+int ldc_coverage(ldc *c, const char *org_id, uint32_t depth, uint32_t period, int64_t at,
 		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e)
 {
 	Ledger__Request req = LEDGER__REQUEST__INIT;
@@ -484,6 +484,10 @@ int ldc_coverage(ldc *c, const char *org_id, uint32_t depth, uint32_t period,
 	if (period) {
 		q.has_period = 1;
 		q.period = period;
+	}
+	if (at) {
+		q.has_at = 1;
+		q.at = at;
 	}
 	q.consistency = consistency(cons, &w);
 	req.command_case = LEDGER__REQUEST__COMMAND_COVERAGE;
@@ -558,6 +562,30 @@ int ldc_progress(ldc *c, const char *plan, uint32_t year, uint32_t region, int64
 	q.consistency = consistency(cons, &w);
 	req.command_case = LEDGER__REQUEST__COMMAND_PROGRESS;
 	req.progress = &q;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_progress_series(ldc *c, const ldc_series_query *q, const ldc_consistency *cons,
+			Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__ProgressSeriesRequest r = LEDGER__PROGRESS_SERIES_REQUEST__INIT;
+	Ledger__Consistency w;
+	r.plan = (char *)(q->plan ? q->plan : "");
+	r.target = (char *)(q->target ? q->target : "");
+	r.has_region = q->region != 0;
+	r.region = q->region;
+	r.has_year = q->year != 0;
+	r.year = q->year;
+	r.has_from_day = q->from_day != 0;
+	r.from_day = q->from_day;
+	r.has_to_day = q->to_day != 0;
+	r.to_day = q->to_day;
+	r.has_step = q->week != 0;
+	r.step = q->week ? LEDGER__SERIES_STEP__WEEK : LEDGER__SERIES_STEP__DAY;
+	r.consistency = consistency(cons, &w);
+	req.command_case = LEDGER__REQUEST__COMMAND_PROGRESS_SERIES;
+	req.progress_series = &r;
 	return ldc_call(c, &req, out, e);
 }
 

@@ -104,9 +104,10 @@ int ldc_get_member(ldc *c, const char *member_id, const ldc_consistency *cons,
 		   Ledger__Response **out, ld_errinfo *e);
 /* An organisation and its subtree down to depth levels (0: the organisation
  * alone; at most 16), depth-first: (*out)->coverage. period (YYYYMM) is the
- * month the dues figures refer to, 0 for the server's current month.
- * ERR_NOT_FOUND for an unknown organisation. */
-int ldc_coverage(ldc *c, const char *org_id, uint32_t depth, uint32_t period,
+ * month the dues figures refer to, 0 for the server's current month; at (µs)
+ * the time whose workforce estimates are the denominators (those in force
+ * then), 0 for now. ERR_NOT_FOUND for an unknown organisation. */
+int ldc_coverage(ldc *c, const char *org_id, uint32_t depth, uint32_t period, int64_t at,
 		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e);
 /* A member's history in seq order, read from the log with the corrections
  * of each event: (*out)->history. all: every event of the member's stream
@@ -130,6 +131,18 @@ int ldc_projections(ldc *c, Ledger__Response **out, ld_errinfo *e);
  * plan, ERR_INVALID_VALUE for a year or region outside it. */
 int ldc_progress(ldc *c, const char *plan, uint32_t year, uint32_t region, int64_t at,
 		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e);
+/* A target's figure day by day (or week by week): (*out)->progress_series.
+ * region 0: the province; year, from_day, to_day 0: the plan's whole period
+ * (days as YYYYMMDD in the plan's local time, to_day inclusive).
+ * ERR_NOT_FOUND for an unknown plan or target, ERR_INVALID_VALUE for a
+ * region, year or day outside the plan. */
+typedef struct ldc_series_query {
+	const char *plan, *target;
+	uint32_t region, year, from_day, to_day;
+	int week; /* weeks (Monday to Sunday) instead of days */
+} ldc_series_query;
+int ldc_progress_series(ldc *c, const ldc_series_query *q, const ldc_consistency *cons,
+			Ledger__Response **out, ld_errinfo *e);
 /* The plans the daemon counts against and where its live feed is:
  * (*out)->plans. */
 int ldc_plans(ldc *c, Ledger__Response **out, ld_errinfo *e);

@@ -5,7 +5,7 @@
  *   ledger-dashboard [--url REQ_URL] [--listen HOST:PORT] [--plan ID]
  *                    [--max-conn N] [--allow-host NAME]
  *
- * It serves the page (clients/web/, compiled in), three JSON/SSE endpoints
+ * It serves the page (clients/web/, compiled in), four JSON/SSE endpoints
  * (docs/DASHBOARD.md):
  *
  *   GET /api/plans                         the plans (PlanList as JSON)
@@ -13,6 +13,10 @@
  *                                          a ProgressReport as JSON, with "seq"
  *   GET /api/events?plan=ID                Server-Sent Events: every live
  *                                          ProgressReport of the plan
+ *   GET /api/series?plan=ID&target=ID[&region=CODE][&year=Y]
+ *       [&from=YYYY-MM-DD][&to=YYYY-MM-DD][&step=day|week]
+ *                                          a ProgressSeries as JSON: the
+ *                                          target's figure day by day
  *
  * HTTP is libmicrohttpd (Debian), one thread per connection, at most
  * --max-conn connections: NNG's own HTTP server reads past a buffer on
@@ -52,6 +56,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "clock.h"
 #include "dash_assets.h"
 #include "i18n.h"
 
@@ -76,6 +81,7 @@ static struct {
 	const char *allow_host;
 	char listen_host[256];
 	unsigned max_conn;
+	unsigned max_per_ip; /* 0: three quarters of max_conn */
 	unsigned poll_ms;
 	unsigned queue;
 } opt;
@@ -546,11 +552,41 @@ static enum MHD_Result send_daemon_error(struct MHD_Connection *conn, int rc, co
 /* The query of a request, checked: only the names in allowed, each at most
  * once, plan an id, region and year numbers. */
 struct query {
-	const char *plan;
+	const char *plan, *target;
 	unsigned long region, year;
+	unsigned long from_day, to_day; /* YYYYMMDD */
+	int week;			/* step=week */
 	char bad[200];
 	const char *allowed;
 };
+
+/* An id as plans and targets have them: letters, digits, '.', '_', '-'. */
+static int is_id(const char *s, size_t n)
+{
+	int ok = n > 0 && n <= MAX_PLAN_ID;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = isalnum((unsigned char)s[i]) || strchr("._-", s[i]);
+	return ok;
+}
+
+/* "YYYY-MM-DD" as YYYYMMDD, a real calendar day; 0 if not. */
+static unsigned long day_of(const char *s)
+{
+	unsigned y, m, d;
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return 0;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+			return 0;
+	if (sscanf(s, "%4u-%2u-%2u", &y, &m, &d) != 3 || y < 1970 || y > 2999 || m < 1 || m > 12 ||
+	    d < 1)
+		return 0;
+	static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	unsigned leap = m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0);
+	if (d > mdays[m - 1] + leap)
+		return 0;
+	return (unsigned long)y * 10000 + m * 100 + d;
+}
 
 static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                  size_t key_size, const char *value, size_t value_size)
@@ -571,18 +607,33 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 		return MHD_NO;
 	}
 	size_t n = strlen(value);
-	if (strcmp(key, "plan") == 0) {
-		int ok = n <= MAX_PLAN_ID && !q->plan;
-		for (size_t i = 0; ok && i < n; i++)
-			ok = isalnum((unsigned char)value[i]) || strchr("._-", value[i]);
-		if (!ok) {
+	if (strcmp(key, "plan") == 0 || strcmp(key, "target") == 0) {
+		const char **id = key[0] == 'p' ? &q->plan : &q->target;
+		if (*id || !is_id(value, n)) {
 			snprintf(q->bad, sizeof(q->bad),
-			         q->plan ? "parameter 'plan' given twice"
-			                 : "'plan' must be a plan id (letters, digits, '.', '_', "
-			                   "'-'; at most 64)");
+			         *id ? "parameter '%s' given twice"
+			             : "'%s' must be an id (letters, digits, '.', '_', '-'; at most 64)",
+			         key);
 			return MHD_NO;
 		}
-		q->plan = value;
+		*id = value;
+		return MHD_YES;
+	}
+	if (strcmp(key, "from") == 0 || strcmp(key, "to") == 0) {
+		unsigned long *d = key[0] == 'f' ? &q->from_day : &q->to_day;
+		if (*d || !(*d = day_of(value))) {
+			snprintf(q->bad, sizeof(q->bad), "'%s' must be given once, as a day YYYY-MM-DD",
+			         key);
+			return MHD_NO;
+		}
+		return MHD_YES;
+	}
+	if (strcmp(key, "step") == 0) {
+		if (strcmp(value, "day") != 0 && strcmp(value, "week") != 0) {
+			snprintf(q->bad, sizeof(q->bad), "'step' must be 'day' or 'week'");
+			return MHD_NO;
+		}
+		q->week = value[0] == 'w';
 		return MHD_YES;
 	}
 	unsigned long *v = strcmp(key, "region") == 0 ? &q->region : &q->year;
@@ -606,6 +657,8 @@ static int parse_query(struct MHD_Connection *conn, struct query *q, const char 
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, query_arg, q);
 	if (!q->bad[0] && !q->plan && strstr(allowed, " plan "))
 		snprintf(q->bad, sizeof(q->bad), "parameter 'plan' is required");
+	if (!q->bad[0] && !q->target && strstr(allowed, " target "))
+		snprintf(q->bad, sizeof(q->bad), "parameter 'target' is required");
 	return q->bad[0] ? -1 : 0;
 }
 
@@ -679,6 +732,37 @@ static enum MHD_Result api_progress(struct MHD_Connection *conn)
 	resp->progress->has_seq = 1;
 	resp->progress->seq = resp->as_of_seq;
 	json_t *j = ldc_to_json(resp->progress);
+	codec_response_free(resp);
+	return j ? send_json(conn, 200, j) : MHD_NO;
+}
+
+static enum MHD_Result api_series(struct MHD_Connection *conn)
+{
+	struct query q;
+	if (parse_query(conn, &q, " plan target region year from to step ") != 0)
+		return send_error(conn, 400, "BAD_QUERY", "%s", q.bad);
+	ldc *c;
+	ld_errinfo e = {0};
+	Ledger__Response *resp = NULL;
+	ldc_series_query sq = {.plan = q.plan,
+	                       .target = q.target,
+	                       .region = (uint32_t)q.region,
+	                       .year = (uint32_t)q.year,
+	                       .from_day = (uint32_t)q.from_day,
+	                       .to_day = (uint32_t)q.to_day,
+	                       .week = q.week};
+	int rc = pool_get(&c, &e);
+	if (rc == 0) {
+		rc = ldc_progress_series(c, &sq, NULL, &resp, &e);
+		pool_put(c, rc);
+	}
+	if (rc != 0 || !resp || !resp->progress_series) {
+		codec_response_free(resp);
+		return send_daemon_error(conn, rc ? rc : LD_E(MALFORMED), &e);
+	}
+	json_t *j = ldc_to_json(resp->progress_series);
+	if (j)
+		json_object_set_new(j, "seq", json_integer((json_int_t)resp->as_of_seq));
 	codec_response_free(resp);
 	return j ? send_json(conn, 200, j) : MHD_NO;
 }
@@ -776,6 +860,8 @@ static int host_allowed(struct MHD_Connection *conn)
 	       (opt.allow_host && strcasecmp(name, opt.allow_host) == 0);
 }
 
+static void watch_mark(struct MHD_Connection *conn, int receiving);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -785,6 +871,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (*con_cls)
 		return MHD_NO;
 	*con_cls = conn;
+	watch_mark(conn, 0); /* the request is whole: the deadline is met */
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		struct MHD_Response *r = MHD_create_response_from_buffer(
 		    strlen("{\"error\":\"only GET and HEAD\",\"code\":\"METHOD\"}"),
@@ -807,6 +894,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return api_progress(conn);
 	if (strcmp(url, "/api/events") == 0)
 		return api_events(conn);
+	if (strcmp(url, "/api/series") == 0)
+		return api_series(conn);
 	const struct dash_asset *a = find_asset(url);
 	if (!a)
 		return send_error(conn, 404, "NOT_FOUND", "no such page");
@@ -843,6 +932,126 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* ------------------------------------------------------------------ */
+/* The request deadline                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * libmicrohttpd's timeout is of inactivity only, reset by every byte, so a
+ * client that sends a header line now and then would hold a connection (and
+ * its thread) for ever: 64 of them held the whole dashboard. A request must
+ * therefore arrive whole within REQUEST_DEADLINE_S of its connection (or of
+ * the answer before it on a kept-alive connection); a watch thread shuts
+ * down the socket of one past it, and libmicrohttpd closes the connection.
+ * A connection is unlinked by its close notice, under the same lock, before
+ * libmicrohttpd closes its socket. Streams, whose request arrived, are not
+ * concerned.
+ */
+#define REQUEST_DEADLINE_S 10
+
+typedef struct watched {
+	int fd;
+	int64_t since_us;
+	int receiving, cut;
+	struct watched *prev, *next;
+} watched;
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	watched *conns;
+	int stop;
+	unsigned long cut;
+} watch = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0};
+
+static watched *watched_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* receiving 0: the request arrived; 1: the connection waits for its next. */
+static void watch_mark(struct MHD_Connection *conn, int receiving)
+{
+	watched *w = watched_of(conn);
+	if (!w)
+		return;
+	pthread_mutex_lock(&watch.mu);
+	w->receiving = receiving;
+	w->since_us = ld_mono_us();
+	pthread_mutex_unlock(&watch.mu);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode why)
+{
+	watch_mark(conn, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	watched *w = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci || !(w = calloc(1, sizeof(*w))))
+			return; /* not watched: the idle timeout still applies */
+		w->fd = ci->connect_fd;
+		w->since_us = ld_mono_us();
+		w->receiving = 1;
+		pthread_mutex_lock(&watch.mu);
+		w->next = watch.conns;
+		if (watch.conns)
+			watch.conns->prev = w;
+		watch.conns = w;
+		pthread_mutex_unlock(&watch.mu);
+		*socket_context = w;
+		return;
+	}
+	if (!w)
+		return;
+	pthread_mutex_lock(&watch.mu);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		watch.conns = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&watch.mu);
+	free(w);
+	*socket_context = NULL;
+}
+
+static void *watch_main(void *arg)
+{
+	pthread_mutex_lock(&watch.mu);
+	while (!watch.stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&watch.cv, &watch.mu, &ts);
+		int64_t now = ld_mono_us();
+		for (watched *w = watch.conns; w; w = w->next)
+			if (w->receiving && !w->cut &&
+			    now - w->since_us > REQUEST_DEADLINE_S * 1000000LL) {
+				shutdown(w->fd, SHUT_RDWR);
+				w->cut = 1;
+				if (watch.cut++ % 100 == 0)
+					say("a request did not arrive within %d s; its connection is "
+					    "closed (%lu so far)",
+					    REQUEST_DEADLINE_S, watch.cut);
+			}
+	}
+	pthread_mutex_unlock(&watch.mu);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
 /* Start-up                                                             */
 /* ------------------------------------------------------------------ */
 
@@ -855,6 +1064,7 @@ static void usage(FILE *f)
 	        "  -l, --listen H:P     address to serve on       [%s]\n"
 	        "  -p, --plan ID        the plan the page opens   [the first]\n"
 	        "  -c, --max-conn N     HTTP connections at most  [%d]; live streams: N/2\n"
+	        "      --max-per-ip N   HTTP connections from one address at most [3N/4]\n"
 	        "      --allow-host H   also answer requests for Host H (behind a proxy)\n"
 	        "      --poll-ms MS     without a daemon feed, poll every MS [1000]\n"
 	        "      --queue N        messages queued per live stream [64]; a browser\n"
@@ -907,6 +1117,7 @@ int main(int argc, char **argv)
 	    {"listen", required_argument, NULL, 'l'},
 	    {"plan", required_argument, NULL, 'p'},
 	    {"max-conn", required_argument, NULL, 'c'},
+	    {"max-per-ip", required_argument, NULL, 'I'},
 	    {"allow-host", required_argument, NULL, 'A'},
 	    {"poll-ms", required_argument, NULL, 'P'},
 	    {"queue", required_argument, NULL, 'Q'},
@@ -941,9 +1152,13 @@ int main(int argc, char **argv)
 			opt.allow_host = optarg;
 			break;
 		case 'c':
+		case 'I':
 		case 'P':
 		case 'Q': {
-			const char *name = ch == 'c' ? "max-conn" : ch == 'P' ? "poll-ms" : "queue";
+			const char *name = ch == 'c'   ? "max-conn"
+			                   : ch == 'I' ? "max-per-ip"
+			                   : ch == 'P' ? "poll-ms"
+			                               : "queue";
 			unsigned long lo = ch == 'c' ? 4 : ch == 'P' ? 100 : 1;
 			unsigned long hi = ch == 'Q' ? QUEUE_MAX : 100000;
 			v = strtoul(optarg, &end, 10);
@@ -953,6 +1168,7 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			*(ch == 'c'   ? &opt.max_conn
+			  : ch == 'I' ? &opt.max_per_ip
 			  : ch == 'P' ? &opt.poll_ms
 			              : &opt.queue) = (unsigned)v;
 			break;
@@ -994,14 +1210,26 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* One address may take three quarters: never every connection, yet
+	 * enough for one browser's every live stream (N/2) and its pages. */
+	if (!opt.max_per_ip)
+		opt.max_per_ip = opt.max_conn * 3 / 4;
+	pthread_t watcher;
+	if (pthread_create(&watcher, NULL, watch_main, NULL) != 0) {
+		say("unable to start a thread");
+		return 1;
+	}
 	struct MHD_Daemon *d = MHD_start_daemon(
 	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
 	        (v6 ? MHD_USE_IPv6 : 0),
 	    0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_SOCK_ADDR,
 	    (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt.max_conn,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opt.max_per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)64, MHD_OPTION_END);
+	    (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)64,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, NULL, MHD_OPTION_END);
 	if (!d) {
 		say("unable to listen on '%s' (in use, or not an address of this host?)",
 		    opt.listen);
@@ -1024,6 +1252,11 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&hub.mu);
 	MHD_stop_daemon(d);
 	pthread_join(feed, NULL);
+	pthread_mutex_lock(&watch.mu);
+	watch.stop = 1;
+	pthread_cond_signal(&watch.cv);
+	pthread_mutex_unlock(&watch.mu);
+	pthread_join(watcher, NULL);
 	pool_free();
 	return 0;
 }

@@ -118,8 +118,10 @@ static const struct cmd commands[] = {
 	 "subtree (each once), direct members, affiliations into the subtree, grassroots\n"
 	 "units with members / units, and the share of members registered by real name\n"
 	 "and paid up through --period; under each row its members per worker group and,\n"
-	 "where the region has a workforce estimate, the coverage of the group. --json\n"
-	 "has everything, join channels included.\n\n"
+	 "where the region has a workforce estimate, the coverage of the group: members\n"
+	 "now against the estimate in force at --at (default now), the one with the latest\n"
+	 "business time not after it (of two at the same time, the one recorded last).\n"
+	 "--json has everything, join channels and each estimate's time and seq included.\n\n"
 	 "With --wait-seq the ledger waits until its projections have applied that seq,\n"
 	 "or answers ERR_NOT_CAUGHT_UP after --wait-ms.")},
 	{"history", "MEMBER", N_("print a member's history with its corrections"), history_opts, NULL,
@@ -153,6 +155,15 @@ static const struct cmd commands[] = {
 	 "and what the rest of the window needs per day. City targets are the province's\n"
 	 "shared out by the workforce estimates of each city; \"-\" where there are none.\n"
 	 "Amounts are in yuan; a ratio shows its share of the events counted.")},
+	{"series", "PLAN TARGET", N_("print a target's figure day by day (or week by week)"),
+	 series_opts, NULL, exec_series, 0,
+	 N_("What each day (--week: each week) added to the target's figure in the region\n"
+	 "(the province unless --region), from the plan-progress projection: the days\n"
+	 "with events counted, each with what it added, the figure so far and its\n"
+	 "events; then the events behind the figure by kind, with the voids and\n"
+	 "amendments that changed it. Days are the plan's local days; by default the\n"
+	 "plan's whole period, --year one year of it, --from/--to any days of it.\n"
+	 "Over a target's whole window the days add up to its figure in 'progress'.")},
 	{"plans", "", N_("list the plans and their targets"), no_opts, NULL, exec_plans, 0, NULL},
 	{"tree-head", "", N_("print the signed head of the log's Merkle tree (and save it)"),
 	 tree_head_opts, NULL, exec_tree_head, 0,

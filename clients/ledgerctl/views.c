@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -90,6 +91,8 @@ out:
 const struct opt coverage_opts[] = {
 	OPT("depth", O_U32, "N", "levels below ORG to include (default 0, max 16)"),
 	OPT("period", O_PERIOD, "YYYYMM", "month the dues figures refer to (default: this month)"),
+	OPT("at", O_DATE, "TIME",
+	    "workforce estimates in force at TIME, YYYY-MM-DD[THH:MM:SS] (default: now)"),
 	WAIT_OPTS,
 	END_OPTS,
 };
@@ -163,7 +166,7 @@ static void print_groups(const Ledger__OrgCoverage *o, int indent)
 
 static void print_coverage(const Ledger__CoverageReport *rep, uint64_t as_of)
 {
-	char label[ORG_COL_MAX + 80], month[16], units[48], p1[16], p2[16];
+	char label[ORG_COL_MAX + 80], month[16], when[32], units[48], p1[16], p2[16];
 	const char *head[] = {_("ORGANISATION"), _("KIND"),          _("MEMBERS"),   _("DIRECT"),
 			      _("AFFIL."),       _("UNITS COVERED"), _("REAL NAME"), _("DUES PAID")};
 	int cw[] = {text_width(head[0]), 10, 8, 8, 8, 13, 9, 9};
@@ -179,8 +182,10 @@ static void print_coverage(const Ledger__CoverageReport *rep, uint64_t as_of)
 			period = rep->orgs[i]->dues_period;
 	}
 	ldc_format_period(period, month);
+	ldc_format_time(rep->at - rep->at % 1000000, when);
 	printf(_("coverage of %s as of seq %llu; dues paid through %s\n"),
 	       rep->n_orgs ? rep->orgs[0]->org_id : "?", (unsigned long long)as_of, month);
+	printf(_("workforce estimates in force at %s\n"), when);
 	cw[0] = w;
 	print_cell(head[0], cw[0]);
 	print_cell(head[1], cw[1]);
@@ -212,8 +217,9 @@ int exec_coverage(struct run *r, const struct args *a, ld_errinfo *e)
 	wait_of(a, &cons);
 	if ((rc = connection(r, &c, e)) != 0)
 		return rc;
+	const struct val *at = val_of(a, "at");
 	rc = ldc_coverage(c, a->pos[0], (uint32_t)val_of(a, "depth")->u,
-			  (uint32_t)val_of(a, "period")->u, &cons, &resp, e);
+			  (uint32_t)val_of(a, "period")->u, at->set ? at->i : 0, &cons, &resp, e);
 	if (rc != 0)
 		goto out;
 	if (!resp->coverage)
@@ -359,6 +365,105 @@ int exec_progress(struct run *r, const struct args *a, ld_errinfo *e)
 		resp->progress->seq = resp->as_of_seq;
 		pv_print_report(stdout, resp->progress, &o);
 	}
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+const struct opt series_opts[] = {
+	OPT("region", O_REGION, "CODE", "the province (default) or one of its cities"),
+	OPT("year", O_U32, "YYYY", "only the days of this year"),
+	OPT("from", O_DATE, "DAY", "first day, YYYY-MM-DD (the plan's local day)"),
+	OPT("to", O_DATE, "DAY", "last day, YYYY-MM-DD, included"),
+	OPT("week", O_FLAG, NULL, "a line per week (Monday to Sunday) instead of per day"),
+	WAIT_OPTS,
+	END_OPTS,
+};
+
+/* A date option as the day YYYYMMDD it names (0 when not given): the day
+ * in the ledger's time zone, in which it was read (when.h). */
+static uint32_t day_opt(const struct val *v)
+{
+	if (!v->set)
+		return 0;
+	time_t t = (time_t)(v->i / 1000000);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	return (uint32_t)((tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday);
+}
+
+static void print_series(const Ledger__ProgressSeries *s, uint64_t as_of)
+{
+	const Ledger__PlanTarget *t = s->definition;
+	int ratio = t && t->measure && !strcmp(t->measure, "ratio");
+	int week = s->step == LEDGER__SERIES_STEP__WEEK;
+	char v[48], cum[48];
+	int64_t sum = 0, den = 0;
+	printf(week ? _("%s  %s  region %u, %04u-%02u-%02u to %04u-%02u-%02u, by week\n")
+		    : _("%s  %s  region %u, %04u-%02u-%02u to %04u-%02u-%02u, by day\n"),
+	       s->target, t && t->title ? t->title : "", s->region, s->from_day / 10000,
+	       s->from_day / 100 % 100, s->from_day % 100, s->to_day / 10000, s->to_day / 100 % 100,
+	       s->to_day % 100);
+	printf("  ");
+	print_cell(week ? _("week of") : _("day"), 10);
+	printf("  %14s  %16s  %8s\n", _("added"), ratio ? _("share so far") : _("so far"),
+	       _("events"));
+	for (size_t i = 0; i < s->n_points; i++) {
+		const Ledger__ProgressPoint *p = s->points[i];
+		sum += p->value;
+		den += p->denominator;
+		if (ratio) {
+			snprintf(v, sizeof(v), "%lld/%lld", (long long)p->value, (long long)p->denominator);
+			snprintf(cum, sizeof(cum), "%.1f%%", den ? (double)sum * 100.0 / (double)den : 0.0);
+		} else {
+			pv_format(t, p->value, v, sizeof(v));
+			pv_format(t, sum, cum, sizeof(cum));
+		}
+		printf("  %04u-%02u-%02u  %14s  %16s  %8lld\n", p->day / 10000, p->day / 100 % 100,
+		       p->day % 100, v, cum, (long long)p->events);
+	}
+	if (ratio)
+		snprintf(v, sizeof(v), _("%lld of %lld"), (long long)s->value, (long long)s->denominator);
+	else
+		pv_format(t, s->value, v, sizeof(v));
+	printf(week ? P_("%zu week with events", "%zu weeks with events", s->n_points)
+		    : P_("%zu day with events", "%zu days with events", s->n_points),
+	       s->n_points);
+	printf(P_("; in all %s from %lld event", "; in all %s from %lld events", s->events), v,
+	       (long long)s->events);
+	for (size_t i = 0; i < s->n_kinds; i++)
+		printf("%s%s %lld", i ? ", " : _("; by kind: "), s->kinds[i]->kind,
+		       (long long)s->kinds[i]->count);
+	printf(_("\nas of seq %llu\n"), (unsigned long long)as_of);
+}
+
+int exec_series(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc_consistency cons;
+	ldc *c;
+	int rc;
+
+	wait_of(a, &cons);
+	ldc_series_query q = {.plan = a->pos[0],
+			      .target = a->pos[1],
+			      .region = (uint32_t)val_of(a, "region")->u,
+			      .year = (uint32_t)val_of(a, "year")->u,
+			      .from_day = day_opt(val_of(a, "from")),
+			      .to_day = day_opt(val_of(a, "to")),
+			      .week = val_of(a, "week")->set};
+	if (q.from_day && q.to_day && q.from_day > q.to_day)
+		return usage_error(r, e, LD_E(INVALID_VALUE), _("--to must not be before --from"));
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_progress_series(c, &q, &cons, &resp, e)) != 0)
+		goto out;
+	if (!resp->progress_series)
+		rc = no_result(e, _("progress series"));
+	else if (r->json)
+		rc = dump_json(result_json(resp, resp->progress_series), e);
+	else
+		print_series(resp->progress_series, resp->as_of_seq);
 out:
 	codec_response_free(resp);
 	return rc;
