@@ -6,11 +6,10 @@
  * funds, a few corrections), appended through the normal append path.
  *
  *   ledger-gen [--url URL] [--members N] [--seed S] [--from DATE] [--to DATE]
- *              [--batch N] [--conns N] [--prefix P]
- *              [--dry-run] [--quiet]
+ *              [--monthly-dues PCT] [--dry-run] [--quiet]
  *
  * Determinism. The events are a function of the options (seed, members,
- * window, prefix, id key) alone: every decision is drawn from one seeded PRNG
+ * window, prefix) alone: every decision is drawn from one seeded PRNG
  * in one order, event n gets the id ldc_derived_event_id("gen:<seed>:<n>"),
  * and its occurred_at is fixed by the day it happens on and its rank among
  * that day's events. Running the same command again therefore adds nothing:
@@ -313,6 +312,8 @@ static void usage(FILE *f)
 	    "  --batch N        events per request, 1-%d (default %d)\n"
 	    "  --conns N        connections, each with one request in flight (default %d)\n"
 	    "  --prefix P       organisation and member ids start with P- (default JS)\n"
+	    "  --monthly-dues PCT  members paying dues monthly, in percent, 0-%d (default\n"
+	    "                   %d); the rest of them pay yearly: fewer events per member\n"
 	    "  --dry-run        generate, check and pack every event, send nothing\n"
 	    "  --quiet          no progress line, a one-line summary\n"
 	    "  --json           no progress line, the summary as JSON\n"
@@ -325,7 +326,7 @@ static void usage(FILE *f)
 	    "(or the log holds another run's tree under this prefix); 3 the ledger cannot be\n"
 	    "reached; 4 internal error.\n"),
 	    LDC_DEFAULT_URL, DEFAULT_MEMBERS, DEFAULT_FROM, DEFAULT_TO, MAX_BATCH, DEFAULT_BATCH,
-	    DEFAULT_CONNS);
+	    DEFAULT_CONNS, DEFAULT_MONTHLY + DEFAULT_YEARLY, DEFAULT_MONTHLY);
 }
 
 static uint64_t parse_num(const char *opt, const char *s, uint64_t lo, uint64_t hi)
@@ -369,6 +370,7 @@ int main(int argc, char **argv)
 	    {"conns", required_argument, NULL, 'c'},
 	    {"prefix", required_argument, NULL, 'p'},
 	    {"id-key", required_argument, NULL, 'k'},
+	    {"monthly-dues", required_argument, NULL, 'm'},
 	    {"dry-run", no_argument, NULL, 'd'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"json", no_argument, NULL, 'j'},
@@ -390,6 +392,7 @@ int main(int argc, char **argv)
 	g->seed = 1;
 	g->batch = DEFAULT_BATCH;
 	g->conns = DEFAULT_CONNS;
+	g->monthly_dues = DEFAULT_MONTHLY;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (ch) {
@@ -419,6 +422,10 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			id_key = optarg;
+			break;
+		case 'm':
+			g->monthly_dues = (unsigned)parse_num("monthly-dues", optarg, 0,
+			                                      DEFAULT_MONTHLY + DEFAULT_YEARLY);
 			break;
 		case 'd':
 			g->dry = 1;
