@@ -113,7 +113,7 @@ province_figure() {
 
 join_member() { # ID ORG REGION DAY
 	ok join "$1" --org "$2" --path platform-work --channel online --group delivery-rider \
-		--employment self-employed --region "$3" --national-id "3201021990010${1#M}" --at "$YEAR-$4"
+		--employment self-employed --region "$3" --national-id "$(national_id 320102 "${1#M}")" --at "$YEAR-$4"
 }
 
 # --- a small province -----------------------------------------------------
@@ -428,7 +428,7 @@ browser() {
 }
 browser live "$HTTP" "$PLAN" "$YEAR" new-members-yearly 320100 "$NEW_MEMBERS" "$((NEW_MEMBERS + 1))" -- \
 	"$LEDGERCTL" --timeout 10000 join M1007 --org NJ --path platform-work --channel online \
-	--group delivery-rider --employment self-employed --region 320102 --national-id 3201021990101007 \
+	--group delivery-rider --employment self-employed --region 320102 --national-id "$(national_id 320102 101007)" \
 	--at "$YEAR-09-01"
 expect_eq "$(province_figure new-members-yearly 320100)" "$((NJ_MEMBERS + 1))" "Nanjing after the browser test"
 alive "after the browser test"
@@ -439,7 +439,7 @@ alive "after the browser test"
 ok service education-grant --org SZ --member M1004 --yuan 2000.50 --at "$YEAR-10-02"
 ok service education-grant --org NJ --member M1001 --yuan 300 --at "$YEAR-10-03"
 ok join M1008 --org SZ --path platform-work --channel online --group delivery-rider \
-	--employment self-employed --region 320505 --national-id 3201021990101008 --at "$YEAR-11-05"
+	--employment self-employed --region 320505 --national-id "$(national_id 320102 101008)" --at "$YEAR-11-05"
 recorded
 ok void "$SEQ" --reason "recorded in the wrong federation"
 recorded

@@ -7,6 +7,7 @@
 # and passes without running.
 set -euo pipefail
 : "${LEDGERD:?} ${LEDGERCTL:?} ${TMPDIR:?}"
+. "$ROOT/tests/lib.sh" # national_id
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "diskfull_test: not root: cannot mount a small file system; not run"

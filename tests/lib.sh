@@ -24,8 +24,9 @@
 #                          parsed as JSON (j)
 #   expect_eq GOT WANT WHAT  fail unless GOT = WANT
 #   national_id REGION N   a valid national ID (GB 11643, check character
-#                          computed) of a person of REGION born 1980-01-01,
-#                          sequence N (0-999): distinct N, distinct persons
+#                          computed) of a person of REGION born in 1980 (day
+#                          of the year and sequence from N): distinct N below
+#                          336,000, distinct persons
 
 TEST_NAME=$(basename "$0" .sh)
 : "${LEDGERD:?LEDGERD is not set (run through tests/run.sh)}"
@@ -151,7 +152,7 @@ expect_eq() { [ "$1" = "$2" ] || fail "$3: got '$1', wanted '$2'"; }
 
 national_id() {
 	local body i sum=0 w=(7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2) c=10X98765432
-	body=$(printf '%06d19800101%03d' "$1" "$2")
+	body=$(printf '%06d1980%02d%02d%03d' "$1" $((1 + $2 / 28000 % 12)) $((1 + $2 / 1000 % 28)) $(($2 % 1000)))
 	for i in $(seq 0 16); do sum=$((sum + ${body:i:1} * w[i])); done
 	printf '%s%s\n' "$body" "${c:sum % 11:1}"
 }

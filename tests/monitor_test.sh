@@ -55,7 +55,7 @@ ok org add NJ --name NJ --kind federation-city --region 320100 --parent JS --at 
 ok org add SZ --name SZ --kind federation-city --region 320500 --parent JS --at 2024-01-02
 join_member() { # ID ORG REGION DAY
 	ok join "$1" --org "$2" --path platform-work --channel online --group delivery-rider \
-		--employment self-employed --region "$3" --national-id "3201021990010${1#M}" --at "$YEAR-$4"
+		--employment self-employed --region "$3" --national-id "$(national_id 320102 "${1#M}")" --at "$YEAR-$4"
 }
 join_member M1001 NJ 320102 02-01
 join_member M1002 SZ 320505 03-01
