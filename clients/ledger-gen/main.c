@@ -6,6 +6,7 @@
  * funds, a few corrections), appended through the normal append path.
  *
  *   ledger-gen [--url URL] [--members N] [--seed S] [--from DATE] [--to DATE]
+ *              [--batch N] [--conns N] [--prefix P]
  *              [--monthly-dues PCT] [--dry-run] [--quiet]
  *
  * Determinism. The events are a function of the options (seed, members,
