@@ -102,6 +102,7 @@ static void make_key(uint8_t *k, unsigned pl, unsigned target, unsigned year, ui
 typedef struct cslot {
 	uint8_t key[KEY_LEN];
 	uint8_t used;
+	uint8_t moved; /* flushed into the state since the last commit */
 	int64_t num, den;
 } cslot;
 
@@ -139,6 +140,7 @@ static cslot *cache_slot(progress *pg, const uint8_t *key)
 	if (!cache[j].used) {
 		memcpy(cache[j].key, key, KEY_LEN);
 		cache[j].used = 1;
+		cache[j].moved = 0;
 		cache[j].num = cache[j].den = 0;
 		pg->cused++;
 	}
@@ -155,20 +157,25 @@ static int cache_add(progress *pg, const uint8_t *key, int64_t num, int64_t den)
 	return 0;
 }
 
-static int read_figure(store_txn *t, const uint8_t *key, int64_t *num, int64_t *den)
+static int figure_value(int rc, const store_val *v, int64_t *num, int64_t *den)
 {
-	store_val v;
-	int rc = store_get(t, DB(GDB_FIGURES), key, KEY_LEN, &v);
 	*num = *den = 0;
 	if (rc == LD_E(NOT_FOUND))
 		return 0;
 	if (rc)
 		return rc;
-	if (v.len != 16)
+	if (v->len != 16)
 		return LD_E(STORAGE);
-	*num = (int64_t)ld_get_be64(v.data);
-	*den = (int64_t)ld_get_be64((const uint8_t *)v.data + 8);
+	*num = (int64_t)ld_get_be64(v->data);
+	*den = (int64_t)ld_get_be64((const uint8_t *)v->data + 8);
 	return 0;
+}
+
+/* A figure as flushed (reports: read transaction t). */
+static int read_figure(store_txn *t, const uint8_t *key, int64_t *num, int64_t *den)
+{
+	store_val v;
+	return figure_value(store_get(t, DB(GDB_FIGURES), key, KEY_LEN, &v), &v, num, den);
 }
 
 static int flush(proj_ctx *c)
@@ -180,13 +187,18 @@ static int flush(proj_ctx *c)
 			continue;
 		int64_t num, den;
 		uint8_t val[16];
-		int rc = read_figure(c->pt, s->key, &num, &den);
+		store_val v;
+		int rc = figure_value(proj_get(c, DB(GDB_FIGURES), s->key, KEY_LEN, &v), &v, &num,
+				      &den);
 		if (rc)
 			return rc;
 		ld_put_be64(val, (uint64_t)(num + s->num));
 		ld_put_be64(val + 8, (uint64_t)(den + s->den));
-		if ((rc = store_put(c->pt, DB(GDB_FIGURES), s->key, KEY_LEN, val, 16)))
+		if ((rc = proj_put(c, DB(GDB_FIGURES), s->key, KEY_LEN, val, 16)))
 			return rc;
+		/* In the state now; the listener hears of it once committed. */
+		s->num = s->den = 0;
+		s->moved = 1;
 	}
 	return 0;
 }
@@ -194,9 +206,9 @@ static int flush(proj_ctx *c)
 static void discard(void *state)
 {
 	progress *pg = state;
-	if (pg->cused)
-		memset(pg->cache, 0, pg->ccap * sizeof(*pg->cache));
-	pg->cused = 0;
+	free(pg->cache);
+	pg->cache = NULL;
+	pg->ccap = pg->cused = 0;
 }
 
 /* Tells the listener which plans and regions moved. */
@@ -207,6 +219,8 @@ static void committed(void *state, uint64_t checkpoint)
 		return;
 	pthread_mutex_lock(&pg->change_lock);
 	if (!pg->change) {
+		for (size_t i = 0; i < pg->ccap; i++)
+			pg->cache[i].moved = 0;
 		pthread_mutex_unlock(&pg->change_lock);
 		return;
 	}
@@ -218,8 +232,9 @@ static void committed(void *state, uint64_t checkpoint)
 	unsigned n = 0;
 	for (size_t i = 0; i < pg->ccap; i++) {
 		cslot *s = &pg->cache[i];
-		if (!s->used || (!s->num && !s->den))
+		if (!s->used || !s->moved)
 			continue;
+		s->moved = 0;
 		unsigned pl = (unsigned)s->key[0] << 8 | s->key[1];
 		uint32_t region = ld_get_be32(s->key + 6);
 		unsigned j = 0;
@@ -246,19 +261,35 @@ static void committed(void *state, uint64_t checkpoint)
 enum { C_SUM = 0, C_DISTINCT = 1 };
 
 typedef struct cbuf {
-	uint8_t *b;
+	uint8_t *b; /* inl, until it outgrows it */
 	size_t n, cap;
+	uint8_t inl[512];
 } cbuf;
+
+static void cbuf_init(cbuf *b)
+{
+	b->b = b->inl;
+	b->n = 0;
+	b->cap = sizeof(b->inl);
+}
+
+static void cbuf_free(cbuf *b)
+{
+	if (b->b != b->inl)
+		free(b->b);
+}
 
 static int cbuf_put(cbuf *b, const void *p, size_t n)
 {
 	if (b->n + n > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 256;
+		size_t cap = b->cap * 2;
 		while (cap < b->n + n)
 			cap *= 2;
-		uint8_t *nb = realloc(b->b, cap);
+		uint8_t *nb = b->b == b->inl ? malloc(cap) : realloc(b->b, cap);
 		if (!nb)
 			return LD_E(INTERNAL);
+		if (b->b == b->inl)
+			memcpy(nb, b->inl, b->n);
 		b->b = nb;
 		b->cap = cap;
 	}
@@ -323,7 +354,7 @@ static int event_region(proj_ctx *c, const Ledger__Event *ev, uint32_t *region)
 	const char *org = ld_field_str(&k->place, body);
 	if (!org)
 		return 0;
-	int rc = store_get(c->pt, DB(GDB_ORGS), org, strlen(org), &v);
+	int rc = proj_get(c, DB(GDB_ORGS), org, strlen(org), &v);
 	if (rc == LD_E(NOT_FOUND))
 		return 0;
 	if (rc)
@@ -424,23 +455,23 @@ static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign)
 			memcpy(dk, key, KEY_LEN);
 			memcpy(dk + KEY_LEN, p + 1, p[0]);
 			p += 1 + p[0];
-			rc = store_get(c->pt, DB(GDB_DISTINCT), dk, dn, &v);
+			rc = proj_get(c, DB(GDB_DISTINCT), dk, dn, &v);
 			if (rc == 0 && v.len == 4)
 				refs = ld_get_be32(v.data);
 			else if (rc && rc != LD_E(NOT_FOUND))
 				return rc;
 			if (sign > 0) {
 				ld_put_be32(val, refs + 1);
-				rc = store_put(c->pt, DB(GDB_DISTINCT), dk, dn, val, 4);
+				rc = proj_put(c, DB(GDB_DISTINCT), dk, dn, val, 4);
 				if (!rc && refs == 0)
 					rc = cache_add(c->state, key, 1, 0);
 			} else if (refs <= 1) {
-				rc = store_del(c->pt, DB(GDB_DISTINCT), dk, dn);
+				rc = proj_del(c, DB(GDB_DISTINCT), dk, dn);
 				if (!rc && refs == 1)
 					rc = cache_add(c->state, key, -1, 0);
 			} else {
 				ld_put_be32(val, refs - 1);
-				rc = store_put(c->pt, DB(GDB_DISTINCT), dk, dn, val, 4);
+				rc = proj_put(c, DB(GDB_DISTINCT), dk, dn, val, 4);
 			}
 		} else {
 			return LD_E(STORAGE);
@@ -453,16 +484,17 @@ static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign)
 
 static int count(proj_ctx *c, const Ledger__Event *ev, uint64_t seq, int first)
 {
-	cbuf b = {0};
+	cbuf b;
+	cbuf_init(&b);
 	uint8_t key[8];
 	int rc = contributions(c, ev, first, &b);
 	if (!rc && b.n) {
 		ld_put_be64(key, seq);
 		rc = apply_list(c, b.b, b.n, 1);
 		if (!rc)
-			rc = store_put(c->pt, DB(GDB_CONTRIB), key, 8, b.b, b.n);
+			rc = proj_put(c, DB(GDB_CONTRIB), key, 8, b.b, b.n);
 	}
-	free(b.b);
+	cbuf_free(&b);
 	return rc;
 }
 
@@ -471,7 +503,7 @@ static int uncount(proj_ctx *c, uint64_t seq)
 	uint8_t key[8];
 	store_val v;
 	ld_put_be64(key, seq);
-	int rc = store_get(c->pt, DB(GDB_CONTRIB), key, 8, &v);
+	int rc = proj_get(c, DB(GDB_CONTRIB), key, 8, &v);
 	if (rc == LD_E(NOT_FOUND))
 		return 0;
 	if (rc)
@@ -484,7 +516,7 @@ static int uncount(proj_ctx *c, uint64_t seq)
 	size_t n = v.len;
 	rc = apply_list(c, copy, n, -1);
 	free(copy);
-	return rc ? rc : store_del(c->pt, DB(GDB_CONTRIB), key, 8);
+	return rc ? rc : proj_del(c, DB(GDB_CONTRIB), key, 8);
 }
 
 /* Does the member's stream hold a join that counts before `upto`? */
@@ -563,7 +595,7 @@ static int apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 		const Ledger__OrgRegistered *o = ev->org_registered;
 		uint8_t val[4];
 		ld_put_be32(val, o->region);
-		if ((rc = store_put(c->pt, DB(GDB_ORGS), o->org_id, strlen(o->org_id), val, 4)))
+		if ((rc = proj_put(c, DB(GDB_ORGS), o->org_id, strlen(o->org_id), val, 4)))
 			return rc;
 	}
 	if (!countable(ev->body_case))
@@ -576,24 +608,24 @@ static int apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 
 /* Clears the projection's state when the plans differ from those it was
  * counted with. */
-static int prepare(proj_ctx *c, int *reset)
+static int prepare(proj_ctx *c, store_txn *wt, int *reset)
 {
 	const plan_set *plans = &((progress *)c->state)->plans;
 	store_val v;
-	int rc = store_get(c->pt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), &v);
+	int rc = store_get(wt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), &v);
 	*reset = 0;
 	if (rc == 0 && v.len == 32 && memcmp(v.data, plans->digest, 32) == 0)
 		return 0;
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
 	for (unsigned i = 0; i < GDB__COUNT; i++) /* every database of its own */
-		if ((rc = store_empty(c->pt, DB(i))))
+		if ((rc = store_empty(wt, DB(i))))
 			return rc;
 	/* The corrections it has seen (PDB_FIXES under its name). */
 	store_cursor *cur;
 	store_val k;
 	size_t nl = strlen(c->name) + 1;
-	if ((rc = store_cursor_open(c->pt, PDB_FIXES, &cur)))
+	if ((rc = store_cursor_open(wt, PDB_FIXES, &cur)))
 		return rc;
 	for (rc = store_cursor_seek(cur, c->name, nl, &k, &v); rc == 0;
 	     rc = store_cursor_seek(cur, c->name, nl, &k, &v)) {
@@ -602,14 +634,14 @@ static int prepare(proj_ctx *c, int *reset)
 		uint8_t kk[128];
 		size_t kn = k.len < sizeof(kk) ? k.len : sizeof(kk);
 		memcpy(kk, k.data, kn);
-		if ((rc = store_del(c->pt, PDB_FIXES, kk, kn)))
+		if ((rc = store_del(wt, PDB_FIXES, kk, kn)))
 			break;
 	}
 	store_cursor_close(cur);
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
 	*reset = 1;
-	return store_put(c->pt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), plans->digest, 32);
+	return store_put(wt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), plans->digest, 32);
 }
 
 const projection_ops progress_projection = {
