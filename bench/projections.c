@@ -1518,6 +1518,24 @@ static long thread_named(long pid, const char *name)
 	return found;
 }
 
+/* CPU time (user + system) of one thread of pid, in seconds, or -1. */
+static double thread_cpu_seconds(long pid, long tid)
+{
+	char path[96], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/stat", pid, tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	unsigned long long ut, st;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* Bytes a thread passed to write calls (wchar of its io), or -1. */
 static double thread_wchar(long pid, long tid)
 {
@@ -1554,7 +1572,7 @@ static int proj_cost_now(ldc *c, const pb_opts *o, proj_cost *pc, ld_errinfo *e)
 		long tid = thread_named(o->pid, "ld-runner");
 		pc->daemon_cpu = proc_cpu_seconds(o->pid);
 		if (tid > 0) {
-			pc->runner_cpu = proc_cpu_seconds(tid);
+			pc->runner_cpu = thread_cpu_seconds(o->pid, tid);
 			pc->runner_wchar = thread_wchar(o->pid, tid);
 		}
 	}
