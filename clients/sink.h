@@ -33,13 +33,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Results of the operations: 0, or */
-#define SINK_ERR  (-1) /* anything else; the message says what */
-#define SINK_FULL (-2) /* the database's disk is full: nothing of the transaction was written */
-#define SINK_LOST                                                                                  \
-	(-3) /* the connection to the database was lost (server restarted, backend                 \
-	      * terminated): the transaction in flight may or may not have been                    \
-	      * committed; reconnect and read the checkpoint */
+#include "error.h"
+
+/* Results of the operations: 0, or a negative LD_E() code (proto/error.h):
+ *  SINK_ERR   anything else; the message says what;
+ *  SINK_FULL  the database's disk is full: nothing of the transaction was
+ *             written;
+ *  SINK_LOST  the connection to the database was lost (server restarted,
+ *             backend terminated): the transaction in flight may or may not
+ *             have been committed; reconnect and read the checkpoint. */
+#define SINK_ERR  LD_E(STORAGE)
+#define SINK_FULL LD_E(DISK_FULL)
+#define SINK_LOST LD_E(UNAVAILABLE)
 
 #define SINK_ERRLEN         512
 #define SINK_MAX_COLS       32

@@ -168,10 +168,11 @@ typedef struct projection_ops {
 	 * code with e filled: the projection stops there. Runs on one thread
 	 * at a time, not always the same one (a parallel rebuild). */
 	int (*apply)(proj_ctx *ctx, const Ledger__Event *ev, ld_errinfo *e);
-	/* Optional: a projection that keeps state in caches of its own writes
-	 * what changed in them into its table (proj_put) before each flush;
-	 * once only per flush (it is not called again when a flush's
-	 * transaction is retried). The caches may stay, clean. */
+	/* Optional: a projection that keeps state in caches of its own moves
+	 * what changed in them since its last call into its table (proj_put)
+	 * before each flush. It is called again when a flush's transaction
+	 * failed and is tried again, so it must not move a change twice. The
+	 * caches may stay, clean. */
 	int (*flush)(proj_ctx *ctx);
 	/* Optional: drops every cache of its own, clean or not: after a
 	 * failed apply (its table goes back to the last flush too), or to give
@@ -245,6 +246,8 @@ typedef struct proj_query_ctx {
 				* or the log's for a PQ_READS_LOG query */
 	struct keystore *keys; /* opens sealed personal data (core/pii.h); NULL:
 				* it reads as forgotten */
+	const struct role *reader; /* who asks: personal data is opened only for
+				    * a role that may see it (core/roles.h) */
 	const char *feed_url;  /* where the live feed is published; NULL: none */
 	int64_t now_us;        /* when the request is answered (defaults that
 				* depend on the time: this month, status now) */

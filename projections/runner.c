@@ -30,7 +30,6 @@ typedef struct pstate {
 	uint64_t applied;   /* the last seq applied in memory */
 	uint64_t stop_at;   /* an apply failed at this seq (0: none) */
 	char fail[300];     /* ... and why */
-	int flushed_caches; /* ops->flush done for the flush in progress */
 	int rewound;        /* after stop_at: its state went back to the last flush */
 	/* Under runner.lock: */
 	uint64_t checkpoint; /* the last flush: what queries see */
@@ -109,6 +108,7 @@ static void fail_at(pstate *p, uint64_t seq, const char *type, int code, const l
 	snprintf(p->fail, sizeof(p->fail), "seq %llu: %.32s%s%.200s (%s)", (unsigned long long)seq,
 		 type ? type : "", type ? ": " : "",
 		 e && e->message[0] ? e->message : ld_strerror(code), ld_errname(code));
+	ld_utf8_clean(p->fail); /* %.200s may cut a character */
 }
 
 static void apply_one(pstate *p, const Ledger__Event *ev, store_txn *lt)
@@ -513,7 +513,7 @@ static void trim(runner *r)
 
 /*
  * One flush: every projection that applied events since its checkpoint
- * writes its caches into its table (once), then every table's dirty keys
+ * writes what changed in its caches into its table, then every table's dirty keys
  * and the checkpoints go into one transaction of the projection
  * environment. On the loop thread, with no batch being applied. 0, or a
  * store error (the state stays dirty and is flushed again later).
@@ -538,13 +538,12 @@ static int flush_all(runner *r)
 			break;
 		for (unsigned i = 0; i < np && !rc; i++) {
 			pstate *p = part[i];
-			if (p->flushed_caches || !p->ops->flush)
+			if (!p->ops->flush)
 				continue;
 			proj_ctx ctx = {.kv = p->kv, .name = p->ops->name, .state = p->state};
 			kv_set_base(p->kv, base);
 			rc = p->ops->flush(&ctx);
 			kv_set_base(p->kv, NULL);
-			p->flushed_caches = rc == 0;
 		}
 		if (!rc)
 			rc = store_write_begin(r->ps, &wt);
@@ -580,7 +579,6 @@ static int flush_all(runner *r)
 	for (unsigned i = 0; i < np; i++) {
 		pstate *p = part[i];
 		kv_written(p->kv);
-		p->flushed_caches = 0;
 		pthread_mutex_lock(&r->lock);
 		p->count += p->applied - p->checkpoint;
 		p->checkpoint = p->applied;

@@ -94,7 +94,8 @@ echo "sink_pg_test: the follower lost its connection $LOST times and resumed $BA
 # Two sinks of one source into one database: the one overtaken stops.
 "$SINK" --url "$URL" --source js --id stopped "$PG/follow" 2>"$TMPDIR/two.err" &
 SINK_PID=$!
-for _ in $(seq 100); do grep -q "up to date at seq $HEAD2" "$TMPDIR/two.err" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q "up to date at seq $HEAD2" "$TMPDIR/two.err" && break; sleep 0.1; done
+grep -q "up to date at seq $HEAD2" "$TMPDIR/two.err" || { cat "$TMPDIR/two.err" >&2; fail "the second follower did not come up to date"; }
 kill -STOP "$SINK_PID"
 ok join SINKT-TWO --national-id 110101190001019997 --org JS-320100-rider-meituan --region 320102 \
 	--path platform-work --channel online --group delivery-rider --employment self-employed
