@@ -2,6 +2,7 @@
 #include "verify.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "merkle.h"
@@ -23,6 +24,7 @@ int verify_tail(store *s, uint64_t n, uint64_t *checked, ld_errinfo *e)
 	uint8_t prev[LD_HASH_LEN] = {0}, key[8];
 	char why[200];
 	uint64_t good = 0;
+	uint8_t(*hashes)[LD_HASH_LEN] = NULL;
 	int rc;
 
 	if (checked)
@@ -58,6 +60,12 @@ int verify_tail(store *s, uint64_t n, uint64_t *checked, ld_errinfo *e)
 	}
 	ld_put_be64(key, from);
 	uint64_t want = from;
+	/* The chain hashes of the range, for the Merkle nodes within it. */
+	hashes = malloc((head - from + 1) * LD_HASH_LEN);
+	if (!hashes) {
+		rc = LD_E(INTERNAL);
+		goto out;
+	}
 	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0;
 	     rc = store_cursor_next(c, &k, &v), want++) {
 		uint64_t seq = k.len == 8 ? ld_get_be64(k.data) : 0;
@@ -73,20 +81,11 @@ int verify_tail(store *s, uint64_t n, uint64_t *checked, ld_errinfo *e)
 			goto out;
 		}
 		rc = codec_event_check(ev, seq, prev, why, sizeof(why));
-		if (rc == 0)
+		if (rc == 0) {
 			memcpy(prev, ev->hash.data, LD_HASH_LEN);
-		codec_event_free(ev);
-		/* The event's leaf in the Merkle tree, where the tree has it. */
-		uint8_t leaf[LD_HASH_LEN], stored[LD_HASH_LEN];
-		if (rc == 0 && merkle_node(t, seq - 1, 0, stored) == 0) {
-			ld_merkle_leaf(prev, leaf);
-			if (memcmp(leaf, stored, LD_HASH_LEN) != 0) {
-				snprintf(why, sizeof(why),
-				         "the Merkle tree's leaf of seq %llu is not its hash's",
-				         (unsigned long long)seq);
-				rc = LD_E(CHAIN_BROKEN);
-			}
+			memcpy(hashes[seq - from], prev, LD_HASH_LEN);
 		}
+		codec_event_free(ev);
 		if (rc == LD_E(CHAIN_BROKEN)) {
 			rc = broken(e, seq, why);
 			goto out;
@@ -97,7 +96,38 @@ int verify_tail(store *s, uint64_t n, uint64_t *checked, ld_errinfo *e)
 	}
 	if (rc == LD_E(NOT_FOUND))
 		rc = 0;
+	/* Every stored node of the Merkle tree over the range, against the
+	 * hashes just checked. */
+	for (unsigned level = MERKLE_STORED_LEVEL; rc == 0 && level < 64; level++) {
+		uint64_t size = (uint64_t)1 << level;
+		if (size > head - from + 1)
+			break;
+		for (uint64_t start = (from - 1 + size - 1) / size * size; rc == 0 && start + size <= head;
+		     start += size) {
+			uint8_t stored[LD_HASH_LEN], want_root[LD_HASH_LEN], leaf[LD_HASH_LEN];
+			int got = merkle_node(t, start, level, stored);
+			if (got == LD_E(NOT_FOUND))
+				continue; /* a tree behind the log (--no-merkle) */
+			if (got) {
+				rc = got;
+				break;
+			}
+			ld_merkle_frontier f = {0};
+			for (uint64_t i = 0; i < size; i++) {
+				ld_merkle_leaf(hashes[start + i + 1 - from], leaf);
+				ld_merkle_append(&f, leaf, NULL, NULL);
+			}
+			ld_merkle_root(&f, want_root);
+			if (memcmp(want_root, stored, LD_HASH_LEN) != 0) {
+				snprintf(why, sizeof(why),
+				         "the Merkle tree's node of seq %llu to %llu is not their hashes'",
+				         (unsigned long long)start + 1, (unsigned long long)(start + size));
+				rc = broken(e, start + 1, why);
+			}
+		}
+	}
 out:
+	free(hashes);
 	if (rc && rc != LD_E(CHAIN_BROKEN) && e && !e->code)
 		ld_errinfo_set(e, rc, NULL, "unable to read the log: %s", ld_strerror(rc));
 	if (c)

@@ -16,7 +16,8 @@
  * has fewer; n = 0 checks nothing): each event decodes, is the seq its key
  * says, its prev_hash is the hash of the event before (the stored hash of the
  * event before the range anchors it), its content gives its stored hash, and
- * its leaf in the Merkle tree (where the tree has it) is that hash's.
+ * and each node of the Merkle tree stored over the range (where the tree has
+ * it) is that of the events' hashes.
  * *checked (if not NULL) gets the number of events found good. Returns 0,
  * LD_E(CHAIN_BROKEN) with e->seq the first bad seq and e->message saying how
  * it fails, or LD_E(STORAGE).

@@ -4,7 +4,7 @@
 # seq; a byte flipped inside data.mdb (in the stored event's payload, found by
 # a unique string) is detected by verify, by `history --verify` against a tree
 # head saved before, and by the daemon's start-up check, which refuses to
-# start naming the seq. Tree heads: saved, checked, a tampered one refused
+# start naming the seq; so is a stored node of the Merkle tree changed. Tree heads: saved, checked, a tampered one refused
 # (exit 4); the signing key's file mode.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -97,8 +97,6 @@ refused 4 "HASH CHAIN BROKEN at seq $TARGET: the content of seq $TARGET does not
 refused 4 "HASH CHAIN BROKEN at seq $TARGET" verify --from "$TARGET"
 refused 4 "VERIFICATION FAILED: seq $TARGET: the event's content does not give its hash" \
 	history M1 --verify "$TMPDIR/head.json"
-ok --json get 11
-HASH11=$(json 'j["hash"]')
 ok verify --from $((TARGET + 1))
 ok verify --to $((TARGET - 1))
 ctl --json verify
@@ -118,27 +116,42 @@ grep -q "may be read or written by others (mode 644); chmod 600 it" "$TMPDIR/sta
 	{ cat "$TMPDIR/start.err" >&2; fail "no clear error for the key file's mode"; }
 chmod 600 "$TMPDIR/data/tree-head.key"
 
-# A Merkle leaf edited on disk (in the index, DATA/index/): the start-up check names its seq.
-python3 - "$TMPDIR/data/index/data.mdb" "$HASH11" <<'PY'
-import hashlib, sys
-p, h = sys.argv[1], bytes.fromhex(sys.argv[2])
-leaf = hashlib.sha256(b"\x00" + h).digest()
+# A stored Merkle node edited on disk: the start-up check names its events. The tree
+# keeps the nodes of 64 events and more (core/merkle.h): the log grows to 140 events,
+# then the node of seq 65 to 128 (past the tampered event) is changed.
+start_ledgerd --verify-at-start 2
+export LEDGER_URL="$URL"
+for i in $(seq 12 140); do
+	echo "dues pay M1 --yuan 1 --from 202401 --to 202401 --method cash --at 2024-02-01"
+done >"$TMPDIR/dues.txt"
+ok batch "$TMPDIR/dues.txt"
+ok export --from 65 --to 128 --format jsonl
+printf '%s\n' "$OUT" >"$TMPDIR/node.jsonl"
+stop_ledgerd
+python3 - "$TMPDIR/data/data.mdb" "$TMPDIR/node.jsonl" <<'PY'
+import hashlib, json, sys
+p, lines = sys.argv[1], [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+assert len(lines) == 64, len(lines)
+level = [hashlib.sha256(b"\x00" + bytes.fromhex(e["hash"])).digest() for e in lines]
+while len(level) > 1:
+    level = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+node = level[0]
 b = bytearray(open(p, 'rb').read())
-i, n = b.find(leaf), 0
+i, n = b.find(node), 0
 while i >= 0:
     b[i] ^= 0xff
     n += 1
-    i = b.find(leaf, i + 1)
+    i = b.find(node, i + 1)
 if n == 0:
-    sys.exit("the leaf of seq 11 is not in index/data.mdb")
+    sys.exit("the node of seq 65 to 128 is not in data.mdb")
 open(p, 'wb').write(b)
 PY
 set +e
-"$LEDGERD" --data "$TMPDIR/data" --listen "tcp://127.0.0.1:$(free_port)" --verify-at-start 1 \
+"$LEDGERD" --data "$TMPDIR/data" --listen "tcp://127.0.0.1:$(free_port)" --verify-at-start 100 \
 	2>"$TMPDIR/start.err"
 RCD=$?
 set -e
-[ $RCD -ne 0 ] || fail "ledgerd started with a Merkle leaf changed"
-grep -q "hash chain broken at seq 11: the Merkle tree's leaf of seq 11 is not its hash's" \
-	"$TMPDIR/start.err" || { cat "$TMPDIR/start.err" >&2; fail "the changed leaf is not named"; }
+[ $RCD -ne 0 ] || fail "ledgerd started with a Merkle node changed"
+grep -q "hash chain broken at seq 65: the Merkle tree's node of seq 65 to 128 is not their hashes'" \
+	"$TMPDIR/start.err" || { cat "$TMPDIR/start.err" >&2; fail "the changed node is not named"; }
 echo "verify_test: ok"
