@@ -527,7 +527,8 @@ crow() {
 # cost WORKLOAD
 cost() {
 	local f=$TMP/$1.out
-	echo "| $1 | $(value "$f" "$1" client_cpu_us) | $(value "$f" "$1" daemon_cpu_us) | $(commas "$(value "$f" "$1" daemon_write_bytes)") | $(value "$f" "$1" sent) | $(value "$f" "$1" accepted) | $(value "$f" "$1" rejected) | $(value "$f" "$1" failed) | $(value "$f" "$1" busy) |"
+	local th="$1-threads"
+	echo "| $1 | $(value "$f" "$1" client_cpu_us) | $(value "$f" "$1" daemon_cpu_us) | $(value "$f" "$th" writer) / $(value "$f" "$th" commit) / $(value "$f" "$th" nng) / $(value "$f" "$th" rest) | $(commas "$(value "$f" "$1" daemon_write_bytes)") | $(value "$f" "$1" sent) | $(value "$f" "$1" accepted) | $(value "$f" "$1" rejected) | $(value "$f" "$1" failed) | $(value "$f" "$1" busy) |"
 }
 
 CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -574,10 +575,14 @@ report_ingest() {
 	echo "### Cost per event and counts (all runs)"
 	echo
 	echo "CPU time per event sent, µs: the bench process (client library, NNG threads, response decoding)"
-	echo "and the daemon (from /proc), over the timed part of each run, median of the runs."
+	echo "and the daemon (from /proc), over the timed part of each run, median of the runs; the daemon's"
+	echo "by thread (/proc/PID/task): the writer (deciding: checks against the model, seq, hash chain,"
+	echo "packing), the committer (the LMDB transaction and its sync, then the answers), NNG's threads"
+	echo "(receiving, decoding, stateless checks, packing the event's parts, sending the answer) and the"
+	echo "rest (mostly the projection runner, which applies every commit)."
 	echo
-	echo "| workload | client CPU µs/event | daemon CPU µs/event | daemon writes bytes/event | sent | accepted | rejected | failed | busy retries |"
-	echo "|---|---|---|---|---|---|---|---|---|"
+	echo "| workload | client CPU µs/event | daemon CPU µs/event | of which writer / committer / NNG / rest | daemon writes bytes/event | sent | accepted | rejected | failed | busy retries |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
 	cost batch
 	cost concurrent
 	cost concurrent-async
