@@ -143,6 +143,12 @@ void mindex_free(mindex *x)
 /* A slot keeps the hash's high 32 bits (its tag), and the probe starts at
  * the tag's low bits: growing finds every entry's new home from its slot
  * alone. Tables stay below 2^32 slots. */
+int mindex_reset(mindex *x, uint64_t capacity)
+{
+	mindex_free(x);
+	return mindex_init(x, capacity);
+}
+
 uint32_t mindex_find(const mindex *x, uint64_t hash, const void *key, mindex_eq_fn eq, void *arg)
 {
 	const mindex_slots *s = atomic_load_explicit(&x->s, memory_order_acquire);
