@@ -249,6 +249,77 @@ void codec_event_free(Ledger__Event *ev)
 		ledger__event__free_unpacked(ev, NULL);
 }
 
+/* ------------------------------------------------------------------ */
+/* Pools                                                               */
+/* ------------------------------------------------------------------ */
+
+#define POOL_BLOCK ((size_t)1 << 20)
+
+struct codec_block {
+	struct codec_block *next;
+	size_t size;
+	max_align_t data[];
+};
+
+static void *pool_alloc(void *arg, size_t n)
+{
+	codec_pool *p = arg;
+	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	if (!n)
+		n = sizeof(max_align_t);
+	if ((size_t)(p->end - p->at) < n) {
+		struct codec_block *b = p->spare;
+		if (b && b->size >= n) {
+			p->spare = b->next;
+		} else {
+			size_t size = n > POOL_BLOCK ? n : POOL_BLOCK;
+			if (!(b = malloc(sizeof(*b) + size)))
+				return NULL;
+			b->size = size;
+		}
+		b->next = p->blocks;
+		p->blocks = b;
+		p->at = (uint8_t *)b->data;
+		p->end = p->at + b->size;
+	}
+	void *r = p->at;
+	p->at += n;
+	return r;
+}
+
+static void pool_free(void *arg, void *ptr)
+{
+	(void)arg;
+	(void)ptr; /* given back with the whole pool */
+}
+
+Ledger__Event *codec_event_unpack_pool(const uint8_t *buf, size_t len, codec_pool *p)
+{
+	ProtobufCAllocator a = {.alloc = pool_alloc, .free = pool_free, .allocator_data = p};
+	return ledger__event__unpack(&a, len, buf);
+}
+
+void codec_pool_reset(codec_pool *p)
+{
+	while (p->blocks) {
+		struct codec_block *b = p->blocks;
+		p->blocks = b->next;
+		b->next = p->spare;
+		p->spare = b;
+	}
+	p->at = p->end = NULL;
+}
+
+void codec_pool_free(codec_pool *p)
+{
+	codec_pool_reset(p);
+	while (p->spare) {
+		struct codec_block *b = p->spare;
+		p->spare = b->next;
+		free(b);
+	}
+}
+
 Ledger__Response *codec_response_unpack(const uint8_t *buf, size_t len)
 {
 	return ledger__response__unpack(NULL, len, buf);
