@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 
@@ -61,6 +62,25 @@ static void norm(const char *name, char *out, size_t size)
 
 #define BAD(...) (snprintf(err, errlen, __VA_ARGS__), -1)
 
+/* NNG 1.5.2's WebSocket transport (ws://, wss://, and the tls+ws:// or
+ * ws4/ws6 spellings) runs on NNG's own HTTP server, which reads past a heap
+ * buffer on a request for "/%41" (docs/LIBRARIES.md): anyone who can reach
+ * the port can make the daemon read memory it does not own. So the daemon
+ * never listens on it. */
+#define WS_WHY                                                                                 \
+	"NNG 1.5.2's WebSocket transport runs on its HTTP server, which reads past a heap "    \
+	"buffer on some requests (a request for /%%41)"
+
+static int websocket(const char *url)
+{
+	static const char *const schemes[] = {"ws://", "wss://", "ws4://", "ws6://", "wss4://",
+					      "wss6://", "tls+ws://"};
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (!strncasecmp(url, schemes[i], strlen(schemes[i])))
+			return 1;
+	return 0;
+}
+
 int config_set(config *c, const char *name, const char *value, int from_flag, char *err,
 	       size_t errlen)
 {
@@ -78,9 +98,15 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			c->urls_from_flags = 1;
 			c->server.nurls = 0; /* flags replace the file's addresses */
 		}
+		if (websocket(value))
+			return BAD("'listen' does not take WebSocket addresses (%s): " WS_WHY
+				   "; use tcp://HOST:PORT, tls+tcp://HOST:PORT?name=GROUP or "
+				   "ipc:///PATH",
+				   value);
 		if (strncmp(value, "tcp://", 6) && strncmp(value, "ipc://", 6) &&
-		    strncmp(value, "tls+tcp://", 10) && strncmp(value, "ws://", 5))
-			return BAD("'listen' must be tcp://HOST:PORT or ipc:///PATH, got '%s'",
+		    strncmp(value, "tls+tcp://", 10))
+			return BAD("'listen' must be tcp://HOST:PORT, tls+tcp://HOST:PORT?name=GROUP "
+				   "or ipc:///PATH, got '%s'",
 				   value);
 		if (c->server.nurls == SERVER_MAX_URLS)
 			return BAD("at most %d 'listen' addresses", SERVER_MAX_URLS);
@@ -130,6 +156,10 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 		if (!*value || !strcmp(value, "off")) {
 			c->server.pub_url = NULL;
 		} else {
+			if (websocket(value))
+				return BAD("'pub' does not take WebSocket addresses (%s): " WS_WHY
+					   "; use tcp://HOST:PORT or ipc:///PATH",
+					   value);
 			if (strncmp(value, "tcp://", 6) && strncmp(value, "ipc://", 6))
 				return BAD("'pub' must be tcp://HOST:PORT or ipc:///PATH (or off), "
 					   "got '%s'",

@@ -30,7 +30,7 @@
 
 typedef struct feed feed;
 
-/* Listens on url (tcp://, ipc://, ws://), hooks into the writer and starts
+/* Listens on url (tcp://, ipc://), hooks into the writer and starts
  * the thread. with_events: notices carry the events. 0, or LD_E(UNAVAILABLE)
  * with e->message naming the url. */
 int feed_start(feed **out, const char *url, int with_events, store *s, writer *w, ld_errinfo *e);
