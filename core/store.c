@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "digest.h"
 #include "log.h"
 
 static const char *const db_names[DB__COUNT] = {
@@ -40,7 +41,9 @@ struct store {
 	MDB_env *ienv; /* the index environment (the log's store only), or NULL */
 	MDB_dbi dbi[STORE_MAX_DBS];
 	unsigned char in_index[STORE_MAX_DBS];
+	unsigned char absent[STORE_MAX_DBS]; /* read-only: the database does not exist */
 	unsigned ndbs;
+	int read_only;
 	char *dir;
 	char *idir;
 	int index_wiped;    /* the index was thrown away at open (machine crash) */
@@ -65,8 +68,11 @@ struct store_txn {
 	int appended; /* DB_LOG was appended to (the crash test hook) */
 };
 
+/* NULL for a database a read-only store does not have (it reads as empty). */
 static MDB_txn *tx(const store_txn *t, unsigned db)
 {
+	if (t->s->absent[db])
+		return NULL;
 	return t->s->in_index[db] ? t->itxn : t->txn;
 }
 
@@ -138,21 +144,32 @@ static int env_open(MDB_env **env, const char *dir, size_t map_size, unsigned ma
 static int dbs_open(store *s, MDB_env *env, int which, const char *const *names)
 {
 	MDB_txn *txn;
-	int rc = mdb_txn_begin(env, NULL, 0, &txn);
+	int rc = mdb_txn_begin(env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
 	if (rc)
 		return rc;
-	for (unsigned i = 0; i < s->ndbs; i++)
-		if (s->in_index[i] == which &&
-		    (rc = mdb_dbi_open(txn, names[i], MDB_CREATE, &s->dbi[i])) != 0) {
+	for (unsigned i = 0; i < s->ndbs; i++) {
+		if (s->in_index[i] != which)
+			continue;
+		rc = mdb_dbi_open(txn, names[i], s->read_only ? 0 : MDB_CREATE, &s->dbi[i]);
+		if (rc == MDB_NOTFOUND && s->read_only) {
+			s->absent[i] = 1;
+			rc = 0;
+		}
+		if (rc) {
 			mdb_txn_abort(txn);
 			return rc;
 		}
+	}
 	return mdb_txn_commit(txn);
 }
 
+#define INDEX_DIGEST_KEY "index-digest"
+
 /* Writes the index's boot id and clean mark into the log environment's
- * meta (synced, so they survive what the index may not). */
-static int index_mark(store *s, const char *boot, int clean)
+ * meta (synced, so they survive what the index may not), and with the
+ * clean mark the SHA-256 of the index's file as closed (digest; NULL: none,
+ * and any earlier one is removed). */
+static int index_mark(store *s, const char *boot, int clean, const uint8_t *digest)
 {
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
@@ -160,8 +177,14 @@ static int index_mark(store *s, const char *boot, int clean)
 		return rc;
 	MDB_val bk = {10, "index-boot"}, bv = {strlen(boot), (void *)boot};
 	MDB_val ck = {11, "index-clean"}, cv = {1, clean ? "1" : "0"};
+	MDB_val dk = {strlen(INDEX_DIGEST_KEY), INDEX_DIGEST_KEY},
+		dv = {LD_SHA256_LEN, (void *)digest};
 	if ((rc = mdb_put(txn, s->dbi[DB_META], &bk, &bv, 0)) ||
-	    (rc = mdb_put(txn, s->dbi[DB_META], &ck, &cv, 0))) {
+	    (rc = mdb_put(txn, s->dbi[DB_META], &ck, &cv, 0)) ||
+	    (rc = clean && digest ? mdb_put(txn, s->dbi[DB_META], &dk, &dv, 0)
+				  : mdb_del(txn, s->dbi[DB_META], &dk, NULL)) == MDB_NOTFOUND)
+		rc = 0;
+	if (rc) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
@@ -189,8 +212,9 @@ static void index_remove(store *s)
  */
 static int index_open(store *s, const store_options *o, ld_errinfo *e)
 {
-	char boot[64], was[64] = "";
-	int rc, clean = 1;
+	char boot[64], was[64] = "", file[4200];
+	uint8_t digest[LD_SHA256_LEN], now[LD_SHA256_LEN];
+	int rc, clean = 1, has_digest = 0;
 	boot_id(boot);
 	MDB_txn *txn;
 	MDB_val k = {10, "index-boot"}, v;
@@ -204,14 +228,33 @@ static int index_open(store *s, const store_options *o, ld_errinfo *e)
 		clean = mdb_get(txn, s->dbi[DB_META], &k, &v) == 0 && v.mv_size == 1 &&
 			*(const char *)v.mv_data == '1';
 	}
+	k.mv_size = strlen(INDEX_DIGEST_KEY);
+	k.mv_data = INDEX_DIGEST_KEY;
+	if (clean && mdb_get(txn, s->dbi[DB_META], &k, &v) == 0 && v.mv_size == LD_SHA256_LEN) {
+		memcpy(digest, v.mv_data, LD_SHA256_LEN);
+		has_digest = 1;
+	}
 	mdb_txn_abort(txn);
 	if (mkdir(s->idir, 0750) != 0 && errno != EEXIST)
 		return ld_errinfo_set(e, LD_E(STORAGE), NULL,
 				      "unable to create index directory '%s': %s", s->idir,
 				      strerror(errno));
-	if (was[0] && !clean && strcmp(was, boot) != 0) {
+	snprintf(file, sizeof(file), "%s/data.mdb", s->idir);
+	if (o->discard_index) {
+		log_warn("store: %s: the index in '%s' is rebuilt from the log", o->discard_index,
+			 s->idir);
+		index_remove(s);
+	} else if (was[0] && !clean && strcmp(was, boot) != 0) {
 		log_warn("store: the machine restarted since the index in '%s' was last closed "
 			 "cleanly; it is rebuilt from the log",
+			 s->idir);
+		index_remove(s);
+	} else if (has_digest && access(file, F_OK) == 0 &&
+		   (ld_sha256_file(file, now) != 0 || memcmp(now, digest, LD_SHA256_LEN) != 0)) {
+		/* Derived data changed at rest: a flipped byte could answer a
+		 * resent event as new or let a person join twice. */
+		log_warn("store: the index in '%s' was changed since it was closed cleanly (its "
+			 "SHA-256 is not the one recorded then); it is rebuilt from the log",
 			 s->idir);
 		index_remove(s);
 	}
@@ -230,12 +273,33 @@ static int index_open(store *s, const store_options *o, ld_errinfo *e)
 			 s->idir, mdb_strerror(rc));
 		index_remove(s);
 	}
-	if ((rc = index_mark(s, boot, 0)))
+	if ((rc = index_mark(s, boot, 0, NULL)))
 		goto lmdb_fail;
 	return 0;
 lmdb_fail:
 	return ld_errinfo_set(e, rc == ENOSPC ? LD_E(DISK_FULL) : LD_E(STORAGE), NULL,
 			      "unable to open the index in '%s': %s", s->idir, mdb_strerror(rc));
+}
+
+/* Read-only: the index as it is, if it is there and LMDB opens it (what
+ * index_open would throw away reads as empty: nothing of it is checked). */
+static void index_open_read_only(store *s, const store_options *o)
+{
+	char file[4200];
+	snprintf(file, sizeof(file), "%s/data.mdb", s->idir);
+	int rc = access(file, F_OK) == 0
+			 ? env_open(&s->ienv, s->idir, o->map_size, o->max_readers, MDB_RDONLY)
+			 : MDB_NOTFOUND;
+	if (rc == 0)
+		rc = dbs_open(s, s->ienv, 1, db_names);
+	if (rc == 0)
+		return;
+	if (s->ienv)
+		mdb_env_close(s->ienv);
+	s->ienv = NULL;
+	for (unsigned i = 0; i < s->ndbs; i++)
+		if (s->in_index[i])
+			s->absent[i] = 1;
 }
 
 int store_open(store **out, const store_options *o, ld_errinfo *e)
@@ -257,7 +321,15 @@ int store_open(store **out, const store_options *o, ld_errinfo *e)
 	const char *failidx = getenv("LEDGERD_TEST_INDEX_FAIL_AT_COMMIT");
 	s->fail_index_at = failidx ? atol(failidx) : 0;
 
-	if (mkdir(o->dir, 0750) != 0 && errno != EEXIST) {
+	s->read_only = o->read_only;
+	if (o->read_only) {
+		char file[4200];
+		snprintf(file, sizeof(file), "%s/data.mdb", o->dir);
+		if (access(file, F_OK) != 0) {
+			ld_errinfo_set(e, LD_E(NOT_FOUND), NULL, "there is no log in '%s'", o->dir);
+			goto fail;
+		}
+	} else if (mkdir(o->dir, 0750) != 0 && errno != EEXIST) {
 		ld_errinfo_set(e, LD_E(STORAGE), NULL, "unable to create data directory '%s': %s",
 			       o->dir, strerror(errno));
 		goto fail;
@@ -275,8 +347,40 @@ int store_open(store **out, const store_options *o, ld_errinfo *e)
 		snprintf(s->idir, n, "%s/index", o->dir);
 	}
 	unsigned flags = (o->no_sync ? MDB_NOSYNC : 0) | (o->no_meta_sync ? MDB_NOMETASYNC : 0);
+	if (o->read_only)
+		flags = MDB_RDONLY;
 	if ((rc = env_open(&s->env, o->dir, o->map_size, o->max_readers, flags)) != 0)
 		goto lmdb_fail;
+	if (o->read_only) {
+		/* Only what a check reads: the log's databases, the format, and
+		 * the index if asked for and there. */
+		MDB_val fk = {6, "format"}, fv;
+		MDB_txn *rt;
+		if ((rc = dbs_open(s, s->env, 0, names)) != 0 ||
+		    (rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &rt)) != 0)
+			goto lmdb_fail;
+		rc = o->dbs || s->absent[DB_META] ? MDB_NOTFOUND
+						  : mdb_get(rt, s->dbi[DB_META], &fk, &fv);
+		int known = rc == MDB_NOTFOUND ||
+			    (rc == 0 && fv.mv_size == 1 && *(const char *)fv.mv_data == '2');
+		mdb_txn_abort(rt);
+		if (rc && rc != MDB_NOTFOUND)
+			goto lmdb_fail;
+		if (!known) {
+			ld_errinfo_set(e, LD_E(STORAGE), NULL,
+				       "data directory '%s' has a format this check does not read",
+				       o->dir);
+			goto fail;
+		}
+		if (s->idir && !o->no_index)
+			index_open_read_only(s, o);
+		else
+			for (unsigned i = 0; i < s->ndbs; i++)
+				if (s->in_index[i])
+					s->absent[i] = 1;
+		*out = s;
+		return 0;
+	}
 
 	/* Open every named database once, at start, in one transaction. */
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
@@ -366,15 +470,21 @@ void store_close(store *s)
 {
 	if (!s)
 		return;
-	if (s->ienv) {
-		/* Everything written, then the clean mark: the index can be
-		 * trusted after a restart of the machine. */
-		char boot[64];
+	if (s->ienv && s->read_only) {
+		mdb_env_close(s->ienv);
+	} else if (s->ienv) {
+		/* Everything written, then the clean mark and the file's digest:
+		 * the index can be trusted after a restart of the machine, as
+		 * long as its file is what was closed here. */
+		char boot[64], file[4200];
+		uint8_t digest[LD_SHA256_LEN];
 		boot_id(boot);
 		int rc = mdb_env_sync(s->ienv, 1);
 		mdb_env_close(s->ienv);
+		snprintf(file, sizeof(file), "%s/data.mdb", s->idir);
+		int hashed = rc == 0 && ld_sha256_file(file, digest) == 0;
 		if (rc == 0)
-			rc = index_mark(s, boot, 1);
+			rc = index_mark(s, boot, 1, hashed ? digest : NULL);
 		if (rc)
 			log_error("store: closing the index in '%s': %s", s->idir, mdb_strerror(rc));
 	}
@@ -584,8 +694,15 @@ int store_commit(store_txn *t)
 		rc = mdb_txn_commit(itxn);
 		if (rc == 0)
 			return 0;
-		if (child || !appended) /* nothing of it was recorded */
+		if (child || !appended) { /* nothing of it was recorded */
+			if (rc != MDB_MAP_FULL && disk_full(s)) {
+				log_error("store: commit of the index: no space left on the device "
+					  "of '%s' (%s)",
+					  s->idir, mdb_strerror(rc));
+				return LD_E(DISK_FULL);
+			}
 			return fail("commit of the index", rc);
+		}
 		log_error("store: the log committed but its index did not: %s",
 			  mdb_strerror(rc));
 		return STORE_INDEX_BEHIND;
@@ -621,6 +738,8 @@ void store_abort(store_txn *t)
 int store_get(store_txn *t, unsigned db, const void *key, size_t klen, store_val *v)
 {
 	MDB_val k = {klen, (void *)key}, d;
+	if (!tx(t, db))
+		return LD_E(NOT_FOUND);
 	int rc = mdb_get(tx(t, db), t->s->dbi[db], &k, &d);
 	if (rc)
 		return rc == MDB_NOTFOUND ? LD_E(NOT_FOUND) : fail("get", rc);
@@ -666,7 +785,7 @@ int store_append_reserve(store_txn *t, unsigned db, const void *key, size_t klen
 size_t store_count(store_txn *t, unsigned db)
 {
 	MDB_stat st;
-	if (mdb_stat(tx(t, db), t->s->dbi[db], &st) != 0)
+	if (!tx(t, db) || mdb_stat(tx(t, db), t->s->dbi[db], &st) != 0)
 		return 0;
 	return st.ms_entries;
 }
@@ -678,6 +797,8 @@ size_t store_count(store_txn *t, unsigned db)
 int store_cursor_open(store_txn *t, unsigned db, store_cursor **c)
 {
 	MDB_cursor *mc;
+	if (!tx(t, db))
+		return LD_E(NOT_FOUND);
 	int rc = mdb_cursor_open(tx(t, db), t->s->dbi[db], &mc);
 	if (rc)
 		return fail("cursor", rc);

@@ -34,7 +34,12 @@
  * pages: store_open throws the index away when the boot id changed since it
  * was opened and it was not closed cleanly (store_close syncs it, then marks
  * it clean; the marks are in the log's meta, synced), or when LMDB cannot
- * open it, and the writer rebuilds it from the log. A read transaction
+ * open it, and the writer rebuilds it from the log. A clean close also
+ * records the SHA-256 of the index's file beside the clean mark; an index
+ * whose file no longer has it at the next open was changed while the daemon
+ * was stopped (a flipped byte, an edit) and is thrown away and rebuilt too,
+ * so an entry damaged at rest (a duplicate id, a person, a Merkle node)
+ * never answers. A read transaction
  * begins the index's snapshot before the log's, so every seq an index entry
  * names is in the log it reads.
  *
@@ -107,6 +112,16 @@ typedef struct store_options {
 	 * this table are the `db` arguments below. */
 	const char *const *dbs;
 	unsigned ndbs;
+	/* The log's store only. read_only: opened MDB_RDONLY, nothing created
+	 * or written (no marks, no format, no index directory); a database
+	 * that does not exist reads as empty, and a directory without a log
+	 * is LD_E(NOT_FOUND). no_index (with read_only): the index
+	 * environment is not opened at all, its databases read as empty.
+	 * discard_index: not NULL, the index is thrown away at open and
+	 * rebuilt from the log, and the text says why in the log lines. */
+	int read_only;
+	int no_index;
+	const char *discard_index;
 } store_options;
 
 #define STORE_MAX_DBS 16
@@ -185,7 +200,8 @@ int store_append_reserve(store_txn *t, unsigned db, const void *key, size_t klen
 
 /* Cursors: positioned by seek (first key >= key), first, last; stepped by
  * next/prev. Each returns 0 with k/v set, LD_E(NOT_FOUND) at the end, or
- * LD_E(STORAGE). k or v may be NULL. */
+ * LD_E(STORAGE). k or v may be NULL. Opening one on a database a read-only
+ * store does not have is LD_E(NOT_FOUND). */
 int store_cursor_open(store_txn *t, unsigned db, store_cursor **c);
 void store_cursor_close(store_cursor *c);
 int store_cursor_seek(store_cursor *c, const void *key, size_t klen, store_val *k, store_val *v);

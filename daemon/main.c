@@ -217,7 +217,7 @@ int main(int argc, char **argv)
 	roles *rl = NULL;
 	writer_options wo = {.no_merkle = cfg.no_merkle};
 	feed *fd = NULL;
-	char pdir[4096];
+	char pdir[4096], discard_why[300];
 	ld_errinfo e = {0};
 	int rc = 1;
 
@@ -234,20 +234,33 @@ int main(int argc, char **argv)
 	} else {
 		log_warn("roles: no --roles file: everyone is admin (development mode)");
 	}
-	if (store_open(&s, &so, &e) != 0) {
-		log_error("%s", e.message);
-		goto out;
-	}
+	/* Checked before it is opened, in a child process: a damaged page
+	 * that crashes LMDB ends the check, not the daemon. */
 	if (cfg.verify_at_start) {
 		uint64_t good;
-		if (verify_tail(s, cfg.verify_at_start, &good, &e) != 0) {
+		int vrc = verify_at_start(so.dir, so.map_size, cfg.verify_at_start, &good, &e);
+		if (vrc == LD_E(CHAIN_BROKEN)) {
 			log_error("%s; refusing to start (inspect it with 'ledgerctl verify' after "
 				  "starting with --verify-at-start 0)",
 				  e.message);
 			goto out;
 		}
+		if (vrc == VERIFY_INDEX_DAMAGED) {
+			snprintf(discard_why, sizeof(discard_why), "%s", e.message);
+			so.discard_index = discard_why;
+		} else if (vrc != 0) {
+			log_error("%s; refusing to start: restore the data directory from a backup "
+				  "(docs/OPERATIONS.md, \"Restore\"); mdb_stat -a and mdb_dump show "
+				  "what LMDB can still read",
+				  e.message);
+			goto out;
+		}
 		log_info("verify: hash chain of the newest %llu events intact",
 			 (unsigned long long)good);
+	}
+	if (store_open(&s, &so, &e) != 0) {
+		log_error("%s", e.message);
+		goto out;
 	}
 	if (merkle_signer_open(&srvo.signer, so.dir, &e) != 0) {
 		log_error("%s", e.message);
@@ -300,8 +313,13 @@ int main(int argc, char **argv)
 	log_info("ready");
 	systemd_ready("serving");
 
+	/* Every minute: stale reader slots, and a keystore compaction owed
+	 * since a forget could not finish (LEDGERD_TEST_TICK_MS: sooner, for
+	 * tests). */
+	const char *tick_env = getenv("LEDGERD_TEST_TICK_MS");
+	long tick_ms = tick_env && atol(tick_env) > 0 ? atol(tick_env) : 60000;
 	for (;;) {
-		struct timespec tick = {60, 0};
+		struct timespec tick = {tick_ms / 1000, (tick_ms % 1000) * 1000000};
 		int sig = sigtimedwait(&sigs, NULL, &tick);
 		if (sig == SIGINT || sig == SIGTERM) {
 			log_info("%s: finishing the batch in flight and stopping",
@@ -313,6 +331,7 @@ int main(int argc, char **argv)
 		int dead = store_reader_check(s);
 		if (dead)
 			log_warn("store: cleared %d stale reader slot(s)", dead);
+		keystore_settle(keys);
 	}
 	rc = 0;
 out:
