@@ -181,9 +181,10 @@ static int append_one(store_txn *t, head *h, const append_req *r, size_t index,
 	if ((rc = model_apply(t, ev, seq, &mr, e))) {
 		/* Personal data for a forgotten member: the key the server made
 		 * for it (a forget came in between) goes too. */
+		int krc;
 		if (rc == LD_E(ALREADY_FORGOTTEN) && h->keys && codec_event_member(ev) &&
-		    keystore_destroy(h->keys, codec_event_member(ev)) != 0)
-			return LD_E(KEYSTORE);
+		    (krc = keystore_destroy(h->keys, codec_event_member(ev))) != 0)
+			return krc;
 		return rc;
 	}
 	/* Forgetting: the key goes (durably, in its own environment) before
