@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -195,6 +196,11 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			c->no_merkle = 1;
 		else
 			return BAD("'merkle' must be on or off, got '%s'", value);
+	} else if (!strcmp(key, "tree-head-key")) {
+		if (!*value)
+			return BAD("'tree-head-key' is empty");
+		if (!(c->tree_head_key = keep(c, value)))
+			return BAD("out of memory");
 	} else if (!strcmp(key, "tls-cert") || !strcmp(key, "tls-key") || !strcmp(key, "tls-ca") ||
 		   !strcmp(key, "roles")) {
 		const char *v = *value ? keep(c, value) : NULL;
@@ -267,6 +273,41 @@ void config_finish(config *c)
 {
 	if (c->server.nurls == 0)
 		c->server.urls[c->server.nurls++] = CONFIG_DEFAULT_URL;
+}
+
+int config_tree_head_key(const config *c, char *out, size_t n, char *err, size_t errlen)
+{
+	const char *cred = getenv("CREDENTIALS_DIRECTORY"), *xdg = getenv("XDG_CONFIG_HOME"),
+		   *home = getenv("HOME");
+	/* A credential is there only if the administrator said so (systemd's
+	 * LoadCredential=): a key the service can read but not change. */
+	if (cred && *cred) {
+		snprintf(out, n, "%s/tree-head.key", cred);
+		if (access(out, F_OK) == 0)
+			return 0;
+	}
+	if (c->tree_head_key) {
+		snprintf(out, n, "%s", c->tree_head_key);
+		return 0;
+	}
+	if (c->file) {
+		const char *slash = strrchr(c->file, '/');
+		if (slash)
+			snprintf(out, n, "%.*s/tree-head.key", (int)(slash - c->file), c->file);
+		else
+			snprintf(out, n, "tree-head.key");
+		return 0;
+	}
+	if (xdg && *xdg == '/') {
+		snprintf(out, n, "%s/ledgerd/tree-head.key", xdg);
+		return 0;
+	}
+	if (home && *home == '/') {
+		snprintf(out, n, "%s/.config/ledgerd/tree-head.key", home);
+		return 0;
+	}
+	return BAD("no place for the tree-head signing key outside the data directory (no config "
+		   "file, no HOME): set tree_head_key (--tree-head-key FILE)");
 }
 
 void config_release(config *c)

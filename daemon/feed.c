@@ -8,12 +8,14 @@
 #include <string.h>
 
 #include "log.h"
+#include "merkle.h"
 
 struct feed {
 	nng_socket sock;
 	store *s;
 	writer *w;
-	int with_events, hooked, running;
+	merkle_signer *signer;
+	int with_events, hooked, signing, running;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -113,9 +115,43 @@ static void announce(feed *f, uint64_t after, uint64_t head)
 	}
 }
 
+/* The signer's hook: every new signed head, published as it is. */
+static void feed_on_head(void *arg, const merkle_head *mh, const uint8_t pub[LD_ED25519_KEY])
+{
+	feed *f = arg;
+	Ledger__TreeHead h = LEDGER__TREE_HEAD__INIT;
+	uint8_t root[LD_HASH_LEN], sig[LD_ED25519_SIG], key[LD_ED25519_KEY], buf[256];
+	memcpy(root, mh->root, sizeof(root));
+	memcpy(sig, mh->sig, sizeof(sig));
+	memcpy(key, pub, sizeof(key));
+	h.has_tree_size = h.has_root_hash = h.has_timestamp = h.has_signature = 1;
+	h.has_public_key = 1;
+	h.tree_size = mh->size;
+	h.root_hash.len = LD_HASH_LEN;
+	h.root_hash.data = root;
+	h.timestamp = mh->timestamp;
+	h.signature.len = LD_ED25519_SIG;
+	h.signature.data = sig;
+	h.public_key.len = LD_ED25519_KEY;
+	h.public_key.data = key;
+	if (codec_size(&h) <= sizeof(buf))
+		feed_publish(f, FEED_TOPIC_TREE_HEAD, buf, codec_pack(&h, buf));
+}
+
+/* A signed head of the committed tree (published by the hook if new). */
+static void sign_head(feed *f)
+{
+	uint64_t size;
+	uint8_t root[LD_HASH_LEN];
+	merkle_head h;
+	if (f->signer && writer_tree(f->w, &size, root) == 0)
+		merkle_sign(f->signer, size, root, &h);
+}
+
 static void *feed_main(void *arg)
 {
 	feed *f = arg;
+	sign_head(f);
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
 		while (f->head == f->announced && !f->stopping)
@@ -125,6 +161,7 @@ static void *feed_main(void *arg)
 		uint64_t after = f->announced, head = f->head;
 		pthread_mutex_unlock(&f->lock);
 		announce(f, after, head);
+		sign_head(f);
 		pthread_mutex_lock(&f->lock);
 		f->announced = head;
 	}
@@ -142,7 +179,8 @@ static void feed_on_commit(void *arg, uint64_t head)
 	pthread_mutex_unlock(&f->lock);
 }
 
-int feed_start(feed **out, const char *url, int with_events, store *s, writer *w, ld_errinfo *e)
+int feed_start(feed **out, const char *url, int with_events, store *s, writer *w,
+               merkle_signer *signer, ld_errinfo *e)
 {
 	int rv;
 	feed *f = calloc(1, sizeof(*f));
@@ -151,6 +189,7 @@ int feed_start(feed **out, const char *url, int with_events, store *s, writer *w
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	f->s = s;
 	f->w = w;
+	f->signer = signer;
 	f->with_events = with_events;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->wake, NULL);
@@ -160,6 +199,10 @@ int feed_start(feed **out, const char *url, int with_events, store *s, writer *w
 		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to publish on '%s': %s", url,
 		               nng_strerror(rv));
 		goto fail;
+	}
+	if (signer) {
+		merkle_signer_on_sign(signer, feed_on_head, f);
+		f->signing = 1;
 	}
 	if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start the feed thread");
@@ -171,7 +214,8 @@ int feed_start(feed **out, const char *url, int with_events, store *s, writer *w
 		goto fail;
 	}
 	f->hooked = 1;
-	log_info("feed: publishing commits on %s%s", url, with_events ? " with their events" : "");
+	log_info("feed: publishing commits%s on %s%s", signer ? " and signed tree heads" : "", url,
+	         with_events ? " with their events" : "");
 	*out = f;
 	return 0;
 fail:
@@ -185,6 +229,8 @@ void feed_stop(feed *f)
 		return;
 	if (f->hooked)
 		writer_hook_remove(f->w, feed_on_commit, f);
+	if (f->signing)
+		merkle_signer_on_sign(f->signer, NULL, NULL);
 	if (f->running) {
 		pthread_mutex_lock(&f->lock);
 		f->stopping = 1;

@@ -11,6 +11,13 @@
  * may take several. PUB drops messages for slow receivers: subscribers fill
  * gaps with the pull protocol (subscribe), the source of truth.
  *
+ * Every tree head the daemon signs (core/merkle.h: on demand, or by the
+ * feed's thread after each round of notices, so that a head follows every
+ * commit) is published under topic "tree-head" as a packed ledger.TreeHead:
+ * an auditor's witness (`ledgerctl witness --follow`) sees them all and
+ * checks each against the last it kept, and a head given to one client
+ * cannot be kept from the others.
+ *
  * Other features publish on the same socket with feed_publish under their
  * own topic (every topic is a plain prefix, so a SUB for "commit" gets only
  * these notices).
@@ -21,19 +28,23 @@
 #include <stddef.h>
 
 #include "codec.h"
+#include "merkle.h"
 #include "store.h"
 #include "writer.h"
 
 #define FEED_TOPIC_COMMIT "commit"
+#define FEED_TOPIC_TREE_HEAD "tree-head"
 #define FEED_MAX_EVENTS   10000
 #define FEED_MAX_BYTES    (4u << 20)
 
 typedef struct feed feed;
 
-/* Listens on url (tcp://, ipc://), hooks into the writer and starts
- * the thread. with_events: notices carry the events. 0, or LD_E(UNAVAILABLE)
- * with e->message naming the url. */
-int feed_start(feed **out, const char *url, int with_events, store *s, writer *w, ld_errinfo *e);
+/* Listens on url (tcp://, ipc://), hooks into the writer and the signer
+ * (NULL: no Merkle tree, no heads) and starts the thread, which publishes
+ * the current signed head at once. with_events: notices carry the events.
+ * 0, or LD_E(UNAVAILABLE) with e->message naming the url. */
+int feed_start(feed **out, const char *url, int with_events, store *s, writer *w,
+               merkle_signer *signer, ld_errinfo *e);
 /* Publishes what is committed and not yet announced, unhooks, stops the
  * thread and closes the socket. Takes NULL. */
 void feed_stop(feed *f);

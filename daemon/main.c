@@ -68,6 +68,9 @@ static void usage(FILE *f)
 		"      --tls-ca FILE     client CA of tls+tcp:// listeners without &ca=\n"
 		"      --roles FILE      who may do what (docs/ROLES.md); without it everyone is\n"
 		"                        admin (development mode)\n"
+		"      --tree-head-key FILE  the key that signs tree heads, kept outside the data\n"
+		"                        directory [beside the config file, or\n"
+		"                        ~/.config/ledgerd/tree-head.key; docs/CONFIG.md]\n"
 		"  -V, --version         print the version and exit\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -112,6 +115,7 @@ int main(int argc, char **argv)
 		{"tls-key", required_argument, NULL, OPT_SETTING},
 		{"tls-ca", required_argument, NULL, OPT_SETTING},
 		{"roles", required_argument, NULL, OPT_SETTING},
+		{"tree-head-key", required_argument, NULL, OPT_SETTING},
 		{"pub-events", no_argument, NULL, OPT_PUB_EVENTS},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -262,10 +266,16 @@ int main(int argc, char **argv)
 		log_error("%s", e.message);
 		goto out;
 	}
-	if (merkle_signer_open(&srvo.signer, so.dir, &e) != 0) {
+	char key_path[4096], key_used[4096];
+	if (config_tree_head_key(&cfg, key_path, sizeof(key_path), err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (merkle_signer_open(&srvo.signer, key_path, so.dir, key_used, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
 	}
+	log_info("merkle: tree heads are signed with '%s'", key_used);
 	if (keystore_open(&keys, so.dir, s, &e) != 0) {
 		log_error("%s; refusing to start", e.message);
 		goto out;
@@ -287,16 +297,19 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_info("plans: %u loaded from '%s'", progress_plans(progress_of(r))->n, po.plans_dir);
-	if (server_start(&srv, s, w, r, &srvo, &e) != 0) {
-		log_error("%s", e.message);
-		goto out;
-	}
+	/* The feed before the server: every head the server signs is
+	 * published. */
 	if (srvo.pub_url) {
-		if (feed_start(&fd, srvo.pub_url, cfg.pub_events, s, w, &e) != 0 ||
+		if (feed_start(&fd, srvo.pub_url, cfg.pub_events, s, w,
+			       cfg.no_merkle ? NULL : srvo.signer, &e) != 0 ||
 		    progress_feed_start(&pfeed, fd, r, cfg.feed_interval_ms, &e) != 0) {
 			log_error("%s", e.message);
 			goto out;
 		}
+	}
+	if (server_start(&srv, s, w, r, &srvo, &e) != 0) {
+		log_error("%s", e.message);
+		goto out;
 	}
 	if (cfg.metrics) {
 		if (http_start(&http, cfg.metrics, s, w, r, &e) != 0) {
