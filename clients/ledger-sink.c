@@ -37,10 +37,10 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_FULL = 3 };
 
-#define DEFAULT_SOURCE "ledger"
+#define DEFAULT_SOURCE  "ledger"
 #define CALL_TIMEOUT_MS 10000 /* per request to the ledger */
-#define FOLLOW_WAIT_MS 1000   /* long-poll when caught up: also the longest a stop waits */
-#define BACKOFF_MAX_MS 30000  /* between attempts to reach PostgreSQL */
+#define FOLLOW_WAIT_MS  1000  /* long-poll when caught up: also the longest a stop waits */
+#define BACKOFF_MAX_MS  30000 /* between attempts to reach PostgreSQL */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -53,32 +53,33 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ledger-sink [OPTIONS] TARGET\n"
-		"\n"
-		"Loads the ledger's events into TARGET for analysts and keeps following it.\n"
-		"TARGET is a SQLite file path (created if missing) or a PostgreSQL connection\n"
-		"string (\"postgresql://user@host:port/db\" or \"host=... dbname=...\").\n"
-		"Tables (docs/SINK.md): events and corrections as recorded; organisations,\n"
-		"org_tree, members (one row per member), memberships, affiliations, transfers,\n"
-		"dues, services, activities, funds, stations and workforce as in effect after\n"
-		"voids and amendments; sink_checkpoint.\n"
-		"\n"
-		"  --url URL        the ledger (default $LEDGER_URL, else " LDC_DEFAULT_URL ")\n"
-		"  --source NAME    the name of this ledger in TARGET's `source` columns, so that\n"
-		"                   several ledgers load into one database       [" DEFAULT_SOURCE "]\n"
-		"  --id ID          subscriber id shown by 'ledgerctl subscribers' [ledger-sink]\n"
-		"  --batch N        events per database transaction, at most        [50000]\n"
-		"  --once           stop (exit 0) once caught up with the head\n"
-		"  --quiet          no progress on stderr (errors only)\n"
-		"  --migrate        rebuild the tables of an older ledger-sink from its events\n"
-		"  -h, --help       this text\n"
-		"\n"
-		"While catching up it shows a progress bar (a line every 10 s when stderr is not\n"
-		"a terminal); once caught up, a line a minute at most, and only when events came.\n"
-		"\n"
-		"Exit status: 0 stopped (SIGINT/SIGTERM, or --once caught up), 1 error,\n"
-		"2 usage, 3 the database's disk is full (the checkpoint is intact: free space\n"
-		"and start it again).\n");
+	        "usage: ledger-sink [OPTIONS] TARGET\n"
+	        "\n"
+	        "Loads the ledger's events into TARGET for analysts and keeps following it.\n"
+	        "TARGET is a SQLite file path (created if missing) or a PostgreSQL connection\n"
+	        "string (\"postgresql://user@host:port/db\" or \"host=... dbname=...\").\n"
+	        "Tables (docs/SINK.md): events and corrections as recorded; organisations,\n"
+	        "org_tree, members (one row per member), memberships, affiliations, transfers,\n"
+	        "dues, services, activities, funds, stations and workforce as in effect after\n"
+	        "voids and amendments; sink_checkpoint.\n"
+	        "\n"
+	        "  --url URL        the ledger (default $LEDGER_URL, else " LDC_DEFAULT_URL ")\n"
+	        "  --source NAME    the name of this ledger in TARGET's `source` columns, so that\n"
+	        "                   several ledgers load into one database       [" DEFAULT_SOURCE
+	        "]\n"
+	        "  --id ID          subscriber id shown by 'ledgerctl subscribers' [ledger-sink]\n"
+	        "  --batch N        events per database transaction, at most        [50000]\n"
+	        "  --once           stop (exit 0) once caught up with the head\n"
+	        "  --quiet          no progress on stderr (errors only)\n"
+	        "  --migrate        rebuild the tables of an older ledger-sink from its events\n"
+	        "  -h, --help       this text\n"
+	        "\n"
+	        "While catching up it shows a progress bar (a line every 10 s when stderr is not\n"
+	        "a terminal); once caught up, a line a minute at most, and only when events came.\n"
+	        "\n"
+	        "Exit status: 0 stopped (SIGINT/SIGTERM, or --once caught up), 1 error,\n"
+	        "2 usage, 3 the database's disk is full (the checkpoint is intact: free space\n"
+	        "and start it again).\n");
 }
 
 static double mono_s(void)
@@ -108,8 +109,8 @@ static void nap(int ms)
 
 typedef struct progress {
 	int quiet, tty, live, bar, once;
-	double started, last_draw, minute_at;
-	uint64_t start_seq, minute_seq, minute_events;
+	double started, last_draw, minute_at, caught_up_at;
+	uint64_t start_seq, minute_seq, minute_events, caught_up_seq;
 	struct {
 		double t;
 		uint64_t seq;
@@ -154,8 +155,9 @@ static double rate_now(double now, uint64_t seq)
 {
 	int oldest = prog.ns < RATE_SAMPLES ? 0 : prog.next;
 	if (!prog.ns || now - prog.s[oldest].t < 0.5)
-		return now - prog.started > 0.5 ? (double)(seq - prog.start_seq) / (now - prog.started)
-						 : 0;
+		return now - prog.started > 0.5
+		           ? (double)(seq - prog.start_seq) / (now - prog.started)
+		           : 0;
 	return (double)(seq - prog.s[oldest].seq) / (now - prog.s[oldest].t);
 }
 
@@ -184,6 +186,25 @@ static void fmt_eta(double secs, char *out, size_t cap)
 		snprintf(out, cap, "%ld:%02ld", s / 60, s % 60);
 }
 
+/* Says that it caught up (progress_page noted it), after the commit and the
+ * analysts' indexes: when this is said, the database has it all and the sink
+ * holds no lock. */
+static void progress_caught_up(void)
+{
+	if (prog.quiet || !prog.caught_up_at)
+		return;
+	double secs = prog.caught_up_at - prog.started;
+	uint64_t seq = prog.caught_up_seq, n = seq - prog.start_seq;
+	if (!n)
+		say("up to date at seq %llu%s", (unsigned long long)seq,
+		    prog.once ? "" : "; following");
+	else
+		say("caught up at seq %llu: %llu events in %.1f s (%.0f/s)%s",
+		    (unsigned long long)seq, (unsigned long long)n, secs,
+		    secs > 0 ? (double)n / secs : 0.0, prog.once ? "" : "; following");
+	prog.caught_up_at = 0;
+}
+
 /* After a page: seq is the last event loaded, head the ledger's; n events. */
 static void progress_page(uint64_t seq, uint64_t head, size_t n)
 {
@@ -207,24 +228,19 @@ static void progress_page(uint64_t seq, uint64_t head, size_t n)
 		if (now - prog.minute_at >= 60) {
 			if (prog.minute_events)
 				say("at seq %llu: %llu events in the last minute",
-				    (unsigned long long)seq, (unsigned long long)prog.minute_events);
+				    (unsigned long long)seq,
+				    (unsigned long long)prog.minute_events);
 			prog.minute_at = now;
 			prog.minute_events = 0;
 		}
 		return;
 	}
 	double rate = rate_now(now, seq);
-	if (lag == 0) {
-		double secs = now - prog.started;
-		if (seq == prog.start_seq)
-			say("up to date at seq %llu%s", (unsigned long long)seq,
-			    prog.once ? "" : "; following");
-		else
-			say("caught up at seq %llu: %llu events in %.1f s (%.0f/s)%s",
-			    (unsigned long long)seq, (unsigned long long)(seq - prog.start_seq),
-			    secs, secs > 0 ? (double)(seq - prog.start_seq) / secs : 0.0,
-			    prog.once ? "" : "; following");
+	if (lag == 0) { /* said by progress_caught_up, once it is committed */
+		bar_clear();
 		prog.live = 1;
+		prog.caught_up_at = now;
+		prog.caught_up_seq = seq;
 		prog.minute_at = now;
 		prog.minute_events = 0;
 		return;
@@ -243,7 +259,7 @@ static void progress_page(uint64_t seq, uint64_t head, size_t n)
 			bar[i] = i < full ? '#' : '-';
 		bar[30] = 0;
 		fprintf(stderr, "\rledger-sink %s [%s] %s / %s events  %.1fk/s  ETA %s\033[K",
-			prog.what, bar, done, all, rate / 1000, eta);
+		        prog.what, bar, done, all, rate / 1000, eta);
 		fflush(stderr);
 		prog.bar = 1;
 		prog.last_draw = now;
@@ -319,7 +335,7 @@ static void *fetch_main(void *arg)
 }
 
 static int fetch_start(fetcher *f, ldc *conn, const char *id, uint32_t max_events, uint64_t after,
-		       int once)
+                       int once)
 {
 	f->conn = conn;
 	f->after = after;
@@ -397,9 +413,9 @@ typedef struct session {
 	sink_loader *l;
 	ldc *conn;
 	fetcher *f;
-	uint64_t loaded;   /* events committed, over the whole run */
-	int committed_any; /* in this session */
-	int reconnects;    /* sessions ended by a lost connection */
+	uint64_t loaded;      /* events committed, over the whole run */
+	int committed_any;    /* in this session */
+	int reconnects;       /* sessions ended by a lost connection */
 	uint64_t analyzed_at; /* the checkpoint when statistics were last refreshed */
 } session;
 
@@ -477,7 +493,7 @@ static int follow(session *ss, int *rc, char *err)
 	int caught_up = 0, away = 0;
 	ld_errinfo e;
 	if (fetch_start(ss->f, ss->conn, o->id, o->batch < 10000 ? (uint32_t)o->batch : 10000, cp,
-			o->once)) {
+	                o->once)) {
 		say("cannot start a thread");
 		return EXIT_FAIL;
 	}
@@ -499,6 +515,8 @@ static int follow(session *ss, int *rc, char *err)
 				return -1;
 			ss->analyzed_at = cp_now;
 		}
+		if (caught_up)
+			progress_caught_up();
 		if (stop_requested || (o->once && caught_up))
 			return EXIT_OK;
 		slot *sl = fetch_next(ss->f);
@@ -595,10 +613,14 @@ int main(int argc, char **argv)
 	    .batch = 50000,
 	};
 	static const struct option opts[] = {
-	    {"url", required_argument, NULL, 'u'},   {"id", required_argument, NULL, 'i'},
-	    {"source", required_argument, NULL, 's'}, {"batch", required_argument, NULL, 'b'},
-	    {"once", no_argument, NULL, 'o'},        {"quiet", no_argument, NULL, 'q'},
-	    {"migrate", no_argument, NULL, 'm'},     {"help", no_argument, NULL, 'h'},
+	    {"url", required_argument, NULL, 'u'},
+	    {"id", required_argument, NULL, 'i'},
+	    {"source", required_argument, NULL, 's'},
+	    {"batch", required_argument, NULL, 'b'},
+	    {"once", no_argument, NULL, 'o'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"migrate", no_argument, NULL, 'm'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
@@ -613,9 +635,9 @@ int main(int argc, char **argv)
 		case 's':
 			if (!sink_source_valid(optarg)) {
 				fprintf(stderr,
-					"ledger-sink: --source '%s' is not 1 to 64 of "
-					"A-Z a-z 0-9 . _ : -\n",
-					optarg);
+				        "ledger-sink: --source '%s' is not 1 to 64 of "
+				        "A-Z a-z 0-9 . _ : -\n",
+				        optarg);
 				return EXIT_USAGE;
 			}
 			o.source = optarg;
@@ -626,7 +648,7 @@ int main(int argc, char **argv)
 			o.batch = strtol(optarg, &end, 10);
 			if (errno || *end || o.batch < 1 || o.batch > 10000000) {
 				fprintf(stderr, "ledger-sink: --batch '%s' is not 1 to 10000000\n",
-					optarg);
+				        optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -649,7 +671,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "ledger-sink: %s\n", optind < argc ? "one TARGET only" : "no TARGET");
+		fprintf(stderr, "ledger-sink: %s\n",
+		        optind < argc ? "one TARGET only" : "no TARGET");
 		usage(stderr);
 		return EXIT_USAGE;
 	}

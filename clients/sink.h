@@ -33,15 +33,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Results of the operations: 0, or */
-#define SINK_ERR  (-1) /* anything else; the message says what */
-#define SINK_FULL (-2) /* the database's disk is full: nothing of the transaction was written */
-#define SINK_LOST (-3) /* the connection to the database was lost (server restarted, backend
-			* terminated): the transaction in flight may or may not have been
-			* committed; reconnect and read the checkpoint */
+#include "error.h"
 
-#define SINK_ERRLEN   512
-#define SINK_MAX_COLS 32
+/* Results of the operations: 0, or a negative LD_E() code (proto/error.h):
+ *  SINK_ERR   anything else; the message says what;
+ *  SINK_FULL  the database's disk is full: nothing of the transaction was
+ *             written;
+ *  SINK_LOST  the connection to the database was lost (server restarted,
+ *             backend terminated): the transaction in flight may or may not
+ *             have been committed; reconnect and read the checkpoint. */
+#define SINK_ERR  LD_E(STORAGE)
+#define SINK_FULL LD_E(DISK_FULL)
+#define SINK_LOST LD_E(UNAVAILABLE)
+
+#define SINK_ERRLEN         512
+#define SINK_MAX_COLS       32
 #define SINK_SCHEMA_VERSION 2
 
 /* Column types. SC_TIME is µs since the epoch in C; SC_BOOL 0 or 1. */
@@ -144,6 +150,9 @@ typedef struct sink_ops {
 	 * $2 (in the schema the connection works in). */
 	const char *types[SC__COUNT];
 	const char *has_table_sql, *has_column_sql;
+	/* After a SELECT of one row: locks it until the transaction ends ("" when
+	 * the transaction's own lock serialises writers, as SQLite's does). */
+	const char *lock_row;
 	/* Refreshes the planner's statistics of the sink's tables (after a
 	 * load: without them SQLite plans the example joins badly). */
 	const char *analyze_sql;
@@ -166,11 +175,11 @@ typedef struct sink_ops {
 	/* A statement without results. Parameters are $1, $2 ... (text or
 	 * integers); with none, sql may hold several statements. */
 	int (*exec)(sink *s, const char *sql, const sink_val *params, int nparams,
-		    char err[SINK_ERRLEN]);
+	            char err[SINK_ERRLEN]);
 	/* A query: fn gets each row, its ncols values read as types[]. */
 	int (*query)(sink *s, const char *sql, const sink_val *params, int nparams,
-		     const enum sink_ctype *types, int ncols, sink_row_fn fn, void *arg,
-		     char err[SINK_ERRLEN]);
+	             const enum sink_ctype *types, int ncols, sink_row_fn fn, void *arg,
+	             char err[SINK_ERRLEN]);
 
 	/* Adds a row (every column of the table, in order) to the open
 	 * transaction: an insert, or a replace for an upsert table. Rows may be
@@ -182,7 +191,7 @@ typedef struct sink_ops {
 	 * column, in no particular order. Bulk, for loading state: one round
 	 * trip for many keys where the target has round trips. */
 	int (*load)(sink *s, int table, const char *source, int col, const char *const *keys,
-		    size_t n, int open_only, sink_row_fn fn, void *arg, char err[SINK_ERRLEN]);
+	            size_t n, int open_only, sink_row_fn fn, void *arg, char err[SINK_ERRLEN]);
 } sink_ops;
 
 extern const sink_ops sink_sqlite_ops;
@@ -206,7 +215,7 @@ const sink_ops *sink_ops_for(const char *target);
  * *migrating is set when sink_v1_events is there to be loaded.
  */
 int sink_schema_open(const sink_ops *ops, sink *s, int migrate, int *migrating,
-		     char err[SINK_ERRLEN]);
+                     char err[SINK_ERRLEN]);
 
 /* Once caught up: makes the indexes of the analysts' joins that are missing
  * and refreshes the planner's statistics (outside a transaction). */

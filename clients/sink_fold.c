@@ -503,7 +503,7 @@ void sink_org_step(sink_org *o, const Ledger__Event *ev, int64_t depth)
 		}
 		if (ld_has(u->legal_person_code))
 			copy_str(o->legal_person_code, sizeof(o->legal_person_code),
-				 u->legal_person_code);
+			         u->legal_person_code);
 		if (ld_has(u->fund_account))
 			copy_str(o->fund_account, sizeof(o->fund_account), u->fund_account);
 		if (u->has_reelected_at) {
@@ -554,8 +554,8 @@ int sink_org_write(const sink_org *o, const sink_emit *e)
 	v[16] = sink_opt(o->has_term, o->term_years);
 	v[17] = sink_int(o->registered_at);
 	v[18] = sink_opt(o->dissolved, o->dissolved_at);
-	v[19] = sink_enum(EN(dissolve_reason), o->dissolved && o->dissolve_reason,
-			  o->dissolve_reason);
+	v[19] =
+	    sink_enum(EN(dissolve_reason), o->dissolved && o->dissolve_reason, o->dissolve_reason);
 	v[20] = sink_text(o->merged_into);
 	v[21] = sink_int(o->seq);
 	v[22] = sink_int(o->last_seq);

@@ -20,9 +20,9 @@
 
 #include "sink_rows.h"
 
-#define SINK_ID_LEN  (LD_ID_MAX + 1)
-#define SINK_STR_LEN 1025 /* strings of events are at most 1 KiB */
-#define SINK_PLATFORM_LEN 256 /* the member view keeps 255 bytes, cut at a UTF-8 boundary */
+#define SINK_ID_LEN       (LD_ID_MAX + 1)
+#define SINK_STR_LEN      1025 /* strings of events are at most 1 KiB */
+#define SINK_PLATFORM_LEN 256  /* the member view keeps 255 bytes, cut at a UTF-8 boundary */
 
 typedef struct sink_mship {
 	int64_t seq; /* of the join */

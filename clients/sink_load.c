@@ -17,7 +17,7 @@ typedef struct smap {
 	struct smap_slot {
 		char *key;
 		void *val;
-	} *slots;
+	} * slots;
 	size_t cap, n;
 } smap;
 
@@ -189,7 +189,7 @@ static int tree_fn(void *arg, const sink_val *v)
 }
 
 int sink_loader_open(sink_loader **out, const sink_ops *ops, sink *s, const char *source,
-		     char err[SINK_ERRLEN])
+                     char err[SINK_ERRLEN])
 {
 	sink_loader *l = calloc(1, sizeof(*l));
 	*out = NULL;
@@ -209,14 +209,14 @@ int sink_loader_open(sink_loader **out, const sink_ops *ops, sink *s, const char
 	if (rc)
 		goto fail;
 	if ((rc = ops->exec(s,
-			    "INSERT INTO sink_checkpoint (source, last_seq) VALUES ($1, 0) "
-			    "ON CONFLICT (source) DO NOTHING",
-			    &p, 1, err)) ||
+	                    "INSERT INTO sink_checkpoint (source, last_seq) VALUES ($1, 0) "
+	                    "ON CONFLICT (source) DO NOTHING",
+	                    &p, 1, err)) ||
 	    (rc = ops->query(s, "SELECT last_seq, last_hash FROM sink_checkpoint WHERE source = $1",
-			     &p, 1, cp_types, 2, cp_fn, l, err)) ||
+	                     &p, 1, cp_types, 2, cp_fn, l, err)) ||
 	    (rc = ops->query(s,
-			     "SELECT org_id, parent_id, depth FROM organisations WHERE source = $1",
-			     &p, 1, tree_types, 3, tree_fn, l, err)) ||
+	                     "SELECT org_id, parent_id, depth FROM organisations WHERE source = $1",
+	                     &p, 1, tree_types, 3, tree_fn, l, err)) ||
 	    (rc = ops->commit(s, err)))
 		goto fail;
 	batch_reset(l);
@@ -305,10 +305,12 @@ static int members_prefetch(sink_loader *l, Ledger__Event *const *evs, size_t n)
 	if (!nids)
 		goto out;
 	const sink_ops *o = l->ops;
-	if ((rc = o->load(l->s, ST_MEMBERS, l->source, 1, ids, nids, 0, member_row_fn, l, l->err)) ||
+	if ((rc =
+	         o->load(l->s, ST_MEMBERS, l->source, 1, ids, nids, 0, member_row_fn, l, l->err)) ||
 	    (rc = o->load(l->s, ST_MEMBERSHIPS, l->source, 2, ids, nids, 1, mship_row_fn, l,
-			  l->err)) ||
-	    (rc = o->load(l->s, ST_AFFILIATIONS, l->source, 2, ids, nids, 1, aff_row_fn, l, l->err)))
+	                  l->err)) ||
+	    (rc =
+	         o->load(l->s, ST_AFFILIATIONS, l->source, 2, ids, nids, 1, aff_row_fn, l, l->err)))
 		goto out;
 out:
 	free(ids);
@@ -339,7 +341,7 @@ static sink_org *org_get(sink_loader *l, const char *id, int *rc)
 	}
 	snprintf(o->id, sizeof(o->id), "%s", id);
 	if ((*rc = l->ops->load(l->s, ST_ORGANISATIONS, l->source, 1, &id, 1, 0, org_row_fn, o,
-				l->err)))
+	                        l->err)))
 		return NULL;
 	return o;
 }
@@ -445,6 +447,30 @@ static int load_event(sink_loader *l, const Ledger__Event *ev, const ldc_bytes *
 	}
 }
 
+/* At the start of a batch: the checkpoint is still the one this loader
+ * committed, and stays so until the batch commits (its row is locked), or
+ * another sink loads the same source into the same database: refused, before
+ * it could collide with this one's rows. */
+static int checkpoint_held(sink_loader *l)
+{
+	static const enum sink_ctype types[] = {SC_INT, SC_TEXT};
+	char sql[128];
+	sink_loader seen = {.err = l->err};
+	sink_val p = src(l);
+	snprintf(sql, sizeof(sql),
+	         "SELECT last_seq, last_hash FROM sink_checkpoint WHERE source = $1%s",
+	         l->ops->lock_row);
+	int rc = l->ops->query(l->s, sql, &p, 1, types, 2, cp_fn, &seen, l->err);
+	if (rc || seen.cp == l->cp)
+		return rc;
+	snprintf(
+	    l->err, SINK_ERRLEN,
+	    "another ledger-sink loaded source '%s' of this database up to seq %llu while this "
+	    "one was at seq %llu: one sink per source and database",
+	    l->source, (unsigned long long)seen.cp, (unsigned long long)l->cp);
+	return SINK_ERR;
+}
+
 int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SINK_ERRLEN])
 {
 	Ledger__Event **evs = calloc(n ? n : 1, sizeof(*evs));
@@ -456,18 +482,20 @@ int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SI
 		if ((rc = l->ops->begin(l->s, 0, err)))
 			goto out;
 		l->in_txn = 1;
+		if ((rc = checkpoint_held(l)))
+			goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		Ledger__Event *ev = evs[i] = codec_event_unpack(raw[i].data, raw[i].len);
 		if (!ev) {
 			snprintf(err, SINK_ERRLEN, "event seq %llu does not decode",
-				 (unsigned long long)l->last + 1);
+			         (unsigned long long)l->last + 1);
 			rc = SINK_ERR;
 			goto out;
 		}
 		if (ev->seq != l->last + 1) {
 			snprintf(err, SINK_ERRLEN, "expected event seq %llu, got seq %llu",
-				 (unsigned long long)l->last + 1, (unsigned long long)ev->seq);
+			         (unsigned long long)l->last + 1, (unsigned long long)ev->seq);
 			rc = SINK_ERR;
 			goto out;
 		}
@@ -475,11 +503,12 @@ int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SI
 		    (ev->prev_hash.len != LD_HASH_LEN ||
 		     memcmp(ev->prev_hash.data, l->last_hash, LD_HASH_LEN) != 0)) {
 			snprintf(err, SINK_ERRLEN,
-				 "event seq %llu does not follow the event seq %llu loaded into "
-				 "source '%s' (its prev_hash differs): this is another ledger, or "
-				 "an older copy of it; load it under another --source, or into "
-				 "another database",
-				 (unsigned long long)ev->seq, (unsigned long long)l->last, l->source);
+			         "event seq %llu does not follow the event seq %llu loaded into "
+			         "source '%s' (its prev_hash differs): this is another ledger, or "
+			         "an older copy of it; load it under another --source, or into "
+			         "another database",
+			         (unsigned long long)ev->seq, (unsigned long long)l->last,
+			         l->source);
 			rc = SINK_ERR;
 			goto out;
 		}
@@ -515,13 +544,13 @@ typedef struct readback {
 } readback;
 
 static const char *const stream_sql =
-	"SELECT e.seq, e.version, e.raw, e.voided_by, a.raw FROM events e "
-	"LEFT JOIN events a ON a.source = e.source AND a.seq = e.amended_by "
-	"WHERE e.source = $1 AND e.stream = $2 ORDER BY e.seq";
+    "SELECT e.seq, e.version, e.raw, e.voided_by, a.raw FROM events e "
+    "LEFT JOIN events a ON a.source = e.source AND a.seq = e.amended_by "
+    "WHERE e.source = $1 AND e.stream = $2 ORDER BY e.seq";
 static const char *const event_sql =
-	"SELECT e.seq, e.version, e.raw, e.voided_by, a.raw FROM events e "
-	"LEFT JOIN events a ON a.source = e.source AND a.seq = e.amended_by "
-	"WHERE e.source = $1 AND e.seq = $2";
+    "SELECT e.seq, e.version, e.raw, e.voided_by, a.raw FROM events e "
+    "LEFT JOIN events a ON a.source = e.source AND a.seq = e.amended_by "
+    "WHERE e.source = $1 AND e.seq = $2";
 static const enum sink_ctype readback_types[] = {SC_INT, SC_INT, SC_BLOB, SC_INT, SC_BLOB};
 
 static int readback_fn(void *arg, const sink_val *v)
@@ -537,7 +566,7 @@ static int readback_fn(void *arg, const sink_val *v)
 	Ledger__Event *o = codec_event_unpack((const uint8_t *)v[2].s, v[2].len);
 	if (!o) {
 		snprintf(r->l->err, SINK_ERRLEN, "stored event seq %lld does not decode",
-			 (long long)v[0].i);
+		         (long long)v[0].i);
 		return SINK_ERR;
 	}
 	if (ld_kind_of(o->body_case)->flags & LD_KIND_CORRECTION) {
@@ -548,7 +577,7 @@ static int readback_fn(void *arg, const sink_val *v)
 	if (v[4].t == SV_BLOB && !(a = codec_event_unpack((const uint8_t *)v[4].s, v[4].len))) {
 		codec_event_free(o);
 		snprintf(r->l->err, SINK_ERRLEN, "the amendment of seq %lld does not decode",
-			 (long long)v[0].i);
+		         (long long)v[0].i);
 		return SINK_ERR;
 	}
 	if (r->n == r->cap) {
@@ -599,7 +628,7 @@ static int del_where(sink_loader *l, int table, const char *col, sink_val key)
 {
 	char sql[128];
 	snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE source = $1 AND %s = $2",
-		 sink_tables[table].name, col);
+	         sink_tables[table].name, col);
 	sink_val p[2] = {src(l), key};
 	return l->ops->exec(l->s, sql, p, 2, l->err);
 }
@@ -608,7 +637,7 @@ static int del_where(sink_loader *l, int table, const char *col, sink_val key)
 static int refold_member(sink_loader *l, const char *id)
 {
 	static const int tables[] = {ST_MEMBERS,   ST_MEMBERSHIPS, ST_AFFILIATIONS,
-				     ST_TRANSFERS, ST_DUES,        ST_SERVICES};
+	                             ST_TRANSFERS, ST_DUES,        ST_SERVICES};
 	char stream[LD_STREAM_MAX];
 	readback r;
 	sink_member m;
@@ -674,7 +703,7 @@ static int refix(sink_loader *l, uint64_t seq, int table)
 	int rc = del_where(l, table, "seq", p[1]);
 	if (!rc)
 		rc = l->ops->query(l->s, event_sql, p, 2, readback_types, 5, readback_fn, &r,
-				   l->err);
+		                   l->err);
 	if (!rc && r.n == 1)
 		rc = sink_emit_fact(&l->emit, &r.eff[0], NULL);
 	readback_free(&r);
@@ -717,21 +746,22 @@ static int apply_corrections(sink_loader *l)
 		int table;
 		sink_val p[3] = {src(l), sink_int((int64_t)c->target), sink_int((int64_t)c->seq)};
 		rc = l->ops->query(l->s,
-				   c->amend ? "UPDATE events SET amended_by = $3 WHERE source = $1 "
-					      "AND seq = $2 RETURNING stream, kind"
-					    : "UPDATE events SET voided_by = $3 WHERE source = $1 "
-					      "AND seq = $2 RETURNING stream, kind",
-				   p, 3, tt, 2, target_fn, &t, l->err);
+		                   c->amend ? "UPDATE events SET amended_by = $3 WHERE source = $1 "
+		                              "AND seq = $2 RETURNING stream, kind"
+		                            : "UPDATE events SET voided_by = $3 WHERE source = $1 "
+		                              "AND seq = $2 RETURNING stream, kind",
+		                   p, 3, tt, 2, target_fn, &t, l->err);
 		if (rc)
 			break;
 		if (!t.found) {
 			snprintf(l->err, SINK_ERRLEN,
-				 "event seq %llu corrects seq %llu, which is not loaded",
-				 (unsigned long long)c->seq, (unsigned long long)c->target);
+			         "event seq %llu corrects seq %llu, which is not loaded",
+			         (unsigned long long)c->seq, (unsigned long long)c->target);
 			rc = SINK_ERR;
 		} else if (strncmp(t.stream, "member/", 7) == 0) {
 			rc = smap_put(&l->refold, t.stream + 7, l) ? oom(l) : 0;
-		} else if (strncmp(t.stream, "org/", 4) == 0 && strcmp(t.kind, "org_updated") == 0) {
+		} else if (strncmp(t.stream, "org/", 4) == 0 &&
+		           strcmp(t.kind, "org_updated") == 0) {
 			rc = smap_put(&orgs, t.stream + 4, l) ? oom(l) : 0;
 		} else if ((table = sink_fact_table_named(t.kind)) >= 0) {
 			size_t k = 0;
@@ -775,9 +805,9 @@ int sink_loader_commit(sink_loader *l, char err[SINK_ERRLEN])
 			ldc_format_hex(l->last_hash, LD_HASH_LEN, hex);
 		sink_val p[3] = {src(l), sink_int((int64_t)l->last), sink_text(hex)};
 		rc = l->ops->exec(l->s,
-				  "UPDATE sink_checkpoint SET last_seq = $2, last_hash = $3 "
-				  "WHERE source = $1",
-				  p, 3, err);
+		                  "UPDATE sink_checkpoint SET last_seq = $2, last_hash = $3 "
+		                  "WHERE source = $1",
+		                  p, 3, err);
 	}
 	if (!rc)
 		rc = l->ops->commit(l->s, err);
@@ -808,7 +838,7 @@ static int v1_fn(void *arg, const sink_val *v)
 	v1_page *pg = arg;
 	if (v[1].t != SV_BLOB) {
 		snprintf(pg->l->err, SINK_ERRLEN, "sink_v1_events seq %lld has no stored bytes",
-			 (long long)v[0].i);
+		         (long long)v[0].i);
 		return SINK_ERR;
 	}
 	uint8_t *copy = malloc(v[1].len ? v[1].len : 1);
@@ -828,7 +858,7 @@ static int max_fn(void *arg, const sink_val *v)
 }
 
 int sink_loader_migrate_page(sink_loader *l, size_t max, size_t *n, uint64_t *last,
-			     char err[SINK_ERRLEN])
+                             char err[SINK_ERRLEN])
 {
 	static const enum sink_ctype types[] = {SC_INT, SC_BLOB};
 	enum sink_ctype it = SC_INT;
@@ -839,17 +869,17 @@ int sink_loader_migrate_page(sink_loader *l, size_t max, size_t *n, uint64_t *la
 	if (!pg.evs)
 		return oom(l);
 	if (!l->v1_known) {
-		if ((rc = l->ops->query(l->s, "SELECT max(seq) FROM sink_v1_events", NULL, 0, &it, 1,
-					max_fn, &l->v1_last, err)))
+		if ((rc = l->ops->query(l->s, "SELECT max(seq) FROM sink_v1_events", NULL, 0, &it,
+		                        1, max_fn, &l->v1_last, err)))
 			goto out;
 		l->v1_known = 1;
 	}
 	*last = l->v1_last;
 	sink_val p[2] = {sink_int((int64_t)l->last), sink_int((int64_t)max)};
 	if ((rc = l->ops->query(l->s,
-				"SELECT seq, raw FROM sink_v1_events WHERE seq > $1 ORDER BY seq "
-				"LIMIT $2",
-				p, 2, types, 2, v1_fn, &pg, err)))
+	                        "SELECT seq, raw FROM sink_v1_events WHERE seq > $1 ORDER BY seq "
+	                        "LIMIT $2",
+	                        p, 2, types, 2, v1_fn, &pg, err)))
 		goto out;
 	if (pg.n)
 		rc = sink_loader_page(l, pg.evs, pg.n, err);

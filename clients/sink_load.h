@@ -36,7 +36,7 @@ typedef struct sink_loader sink_loader;
  * tree. After any failed call but sink_loader_open, free the loader (the
  * target's transaction is rolled back) and open a new one. */
 int sink_loader_open(sink_loader **out, const sink_ops *ops, sink *s, const char *source,
-		     char err[SINK_ERRLEN]);
+                     char err[SINK_ERRLEN]);
 void sink_loader_free(sink_loader *l);
 
 /* The committed checkpoint; and the last seq of the open batch (the
@@ -59,7 +59,7 @@ int sink_loader_commit(sink_loader *l, char err[SINK_ERRLEN]);
  * highest seq it holds (for progress).
  */
 int sink_loader_migrate_page(sink_loader *l, size_t max, size_t *n, uint64_t *last,
-			     char err[SINK_ERRLEN]);
+                             char err[SINK_ERRLEN]);
 int sink_loader_migrated(sink_loader *l, char err[SINK_ERRLEN]);
 
 #endif

@@ -19,7 +19,7 @@
 
 #include <libpq-fe.h>
 
-#define FLUSH_BYTES (32u << 20) /* rows buffered before they are sent */
+#define FLUSH_BYTES (32u << 20)       /* rows buffered before they are sent */
 #define PG_EPOCH_US 946684800000000LL /* 2000-01-01T00:00:00Z, PostgreSQL's epoch */
 
 typedef struct buf {
@@ -53,7 +53,7 @@ static int lost(sink *s, const char *state)
 	if (PQstatus(s->conn) == CONNECTION_BAD)
 		return 1;
 	return state && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
-			 strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0);
+	                 strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0);
 }
 
 static int pg_error(sink *s, const PGresult *res, char err[SINK_ERRLEN], const char *what)
@@ -112,7 +112,7 @@ static int pg_open(sink **out, const char *target, char err[SINK_ERRLEN])
 	s->conn = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		snprintf(err, SINK_ERRLEN, "postgresql: cannot connect: %s",
-			 s->conn ? PQerrorMessage(s->conn) : "out of memory");
+		         s->conn ? PQerrorMessage(s->conn) : "out of memory");
 		size_t n = strlen(err);
 		while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
 			err[--n] = 0;
@@ -190,8 +190,8 @@ static int64_t get_be(const char *p, int n)
 }
 
 /* The rows of a binary result, read as types, to fn. */
-static int result_rows(const PGresult *res, const enum sink_ctype *types, int ncols,
-		       sink_row_fn fn, void *arg)
+static int result_rows(const PGresult *res, const enum sink_ctype *types, int ncols, sink_row_fn fn,
+                       void *arg)
 {
 	sink_val v[SINK_MAX_COLS];
 	int nr = PQntuples(res), nc = PQnfields(res);
@@ -230,8 +230,8 @@ static int result_rows(const PGresult *res, const enum sink_ctype *types, int nc
 }
 
 static int pg_query(sink *s, const char *sql, const sink_val *vals, int n,
-		    const enum sink_ctype *types, int ncols, sink_row_fn fn, void *arg,
-		    char err[SINK_ERRLEN])
+                    const enum sink_ctype *types, int ncols, sink_row_fn fn, void *arg,
+                    char err[SINK_ERRLEN])
 {
 	params p;
 	int rc = set_params(&p, vals, n, err);
@@ -335,7 +335,8 @@ static int copy_rows(sink *s, int t, const char *into, char err[SINK_ERRLEN])
 	char sql[1024];
 	size_t n = (size_t)snprintf(sql, sizeof(sql), "COPY %s (", into);
 	for (int c = 0; c < tb->ncols; c++)
-		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", c ? "," : "", tb->cols[c].name);
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", c ? "," : "",
+		                      tb->cols[c].name);
 	snprintf(sql + n, sizeof(sql) - n, ") FROM STDIN (FORMAT binary)");
 	PGresult *res = PQexec(s->conn, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
@@ -378,14 +379,15 @@ static int upsert_rows(sink *s, int t, char err[SINK_ERRLEN])
 	int rc = run(s, sql, err, "staging");
 	if (rc || (rc = copy_rows(s, t, stage, err)))
 		return rc;
-	size_t n = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO %s SELECT * FROM %s ON CONFLICT (",
-				    tb->name, stage);
+	size_t n = (size_t)snprintf(
+	    sql, sizeof(sql), "INSERT INTO %s SELECT * FROM %s ON CONFLICT (", tb->name, stage);
 	for (int c = 0; c < tb->nkey; c++)
-		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", c ? ", " : "", tb->cols[c].name);
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", c ? ", " : "",
+		                      tb->cols[c].name);
 	n += (size_t)snprintf(sql + n, sizeof(sql) - n, ") DO UPDATE SET ");
 	for (int c = tb->nkey; c < tb->ncols; c++)
 		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s = EXCLUDED.%s",
-				      c > tb->nkey ? ", " : "", tb->cols[c].name, tb->cols[c].name);
+		                      c > tb->nkey ? ", " : "", tb->cols[c].name, tb->cols[c].name);
 	snprintf(sql + n, sizeof(sql) - n, "; DELETE FROM %s", stage);
 	return run(s, sql, err, tb->name);
 }
@@ -397,7 +399,7 @@ static int pg_flush(sink *s, char err[SINK_ERRLEN])
 		if (!s->rows[t].n)
 			continue;
 		rc = sink_tables[t].upsert ? upsert_rows(s, t, err)
-					   : copy_rows(s, t, sink_tables[t].name, err);
+		                           : copy_rows(s, t, sink_tables[t].name, err);
 		s->rows[t].n = 0;
 	}
 	if (rc)
@@ -461,7 +463,7 @@ static char *array_literal(const char *const *keys, size_t n)
 }
 
 static int pg_load(sink *s, int table, const char *source, int col, const char *const *keys,
-		   size_t n, int open_only, sink_row_fn fn, void *arg, char err[SINK_ERRLEN])
+                   size_t n, int open_only, sink_row_fn fn, void *arg, char err[SINK_ERRLEN])
 {
 	const sink_table *tb = &sink_tables[table];
 	enum sink_ctype types[SINK_MAX_COLS];
@@ -474,7 +476,7 @@ static int pg_load(sink *s, int table, const char *source, int col, const char *
 		return SINK_ERR;
 	}
 	snprintf(sql, sizeof(sql), "SELECT * FROM %s WHERE source = $1 AND %s = ANY($2::text[])%s",
-		 tb->name, tb->cols[col].name, open_only ? " AND ended_at IS NULL" : "");
+	         tb->name, tb->cols[col].name, open_only ? " AND ended_at IS NULL" : "");
 	for (int c = 0; c < tb->ncols; c++)
 		types[c] = tb->cols[c].type;
 	sink_val p[2] = {sink_text(source), sink_text(arr)};
@@ -486,16 +488,18 @@ static int pg_load(sink *s, int table, const char *source, int col, const char *
 const sink_ops sink_pg_ops = {
     .name = "postgresql",
     .types = {[SC_INT] = "BIGINT",
-	      [SC_TEXT] = "TEXT",
-	      [SC_BLOB] = "BYTEA",
-	      [SC_TIME] = "TIMESTAMPTZ",
-	      [SC_BOOL] = "BOOLEAN"},
+              [SC_TEXT] = "TEXT",
+              [SC_BLOB] = "BYTEA",
+              [SC_TIME] = "TIMESTAMPTZ",
+              [SC_BOOL] = "BOOLEAN"},
     .has_table_sql = "SELECT 1 FROM information_schema.tables WHERE table_schema = "
-		     "current_schema() AND table_name = $1",
+                     "current_schema() AND table_name = $1",
     .has_column_sql = "SELECT 1 FROM information_schema.columns WHERE table_schema = "
-		      "current_schema() AND table_name = $1 AND column_name = $2",
-    .analyze_sql = "ANALYZE events, corrections, organisations, org_tree, members, memberships, "
-		   "affiliations, transfers, dues, services, activities, funds, stations, workforce",
+                      "current_schema() AND table_name = $1 AND column_name = $2",
+    .analyze_sql =
+        "ANALYZE events, corrections, organisations, org_tree, members, memberships, "
+        "affiliations, transfers, dues, services, activities, funds, stations, workforce",
+    .lock_row = " FOR UPDATE",
     .open = pg_open,
     .close = pg_close,
     .begin = pg_begin,

@@ -38,7 +38,8 @@ void sink_effective(const Ledger__Event *orig, const Ledger__Event *amend, Ledge
 	out->has_seq = 1;
 	out->seq = orig->seq;
 	out->has_occurred_at = 1;
-	out->occurred_at = a->has_corrected_occurred_at ? a->corrected_occurred_at : orig->occurred_at;
+	out->occurred_at =
+	    a->has_corrected_occurred_at ? a->corrected_occurred_at : orig->occurred_at;
 	out->has_recorded_at = orig->has_recorded_at;
 	out->recorded_at = orig->recorded_at;
 	out->actor = orig->actor;

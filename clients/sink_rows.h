@@ -21,8 +21,7 @@ typedef struct sink_emit {
 
 /* The events row of a stored event (raw: its bytes, ev: decoded).
  * voided_by and amended_by start NULL; the loader sets them. */
-int sink_emit_event(const sink_emit *e, const Ledger__Event *ev, const uint8_t *raw,
-		    size_t rawlen);
+int sink_emit_event(const sink_emit *e, const Ledger__Event *ev, const uint8_t *raw, size_t rawlen);
 /* The corrections row of a void or an amendment (nothing for other kinds). */
 int sink_emit_correction(const sink_emit *e, const Ledger__Event *ev);
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Columns a few to a line (clang-format would give each its own). */
+/* clang-format off */
 #define I SC_INT
 #define T SC_TEXT
 #define B SC_BLOB
@@ -113,6 +115,8 @@ const sink_table sink_tables[ST__COUNT] = {
 		      IX("region, worker_group")},
 };
 
+/* clang-format on */
+
 int sink_col_index(int t, const char *name)
 {
 	for (int c = 0; c < sink_tables[t].ncols; c++)
@@ -135,7 +139,8 @@ int sink_source_valid(const char *s)
 	if (n < 1 || n > 64)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-", s[i]))
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-",
+		            s[i]))
 			return 0;
 	return 1;
 }
@@ -313,12 +318,13 @@ static char *schema_sql(const sink_ops *ops, int analysts)
 		index_sql(&b, tb, tb->loader_indexes);
 	}
 	if (!analysts)
-		sb_add(&b,
-		       "CREATE TABLE IF NOT EXISTS sink_checkpoint (source %s NOT NULL PRIMARY KEY, "
-		       "last_seq %s NOT NULL, last_hash %s);\n"
-		       "CREATE TABLE IF NOT EXISTS sink_schema (version %s NOT NULL);\n",
-		       ops->types[SC_TEXT], ops->types[SC_INT], ops->types[SC_TEXT],
-		       ops->types[SC_INT]);
+		sb_add(
+		    &b,
+		    "CREATE TABLE IF NOT EXISTS sink_checkpoint (source %s NOT NULL PRIMARY KEY, "
+		    "last_seq %s NOT NULL, last_hash %s);\n"
+		    "CREATE TABLE IF NOT EXISTS sink_schema (version %s NOT NULL);\n",
+		    ops->types[SC_TEXT], ops->types[SC_INT], ops->types[SC_TEXT],
+		    ops->types[SC_INT]);
 	else
 		sb_add(&b, "%s;\n", ops->analyze_sql);
 	if (b.oom) {
@@ -356,7 +362,7 @@ static int has_table(const sink_ops *ops, sink *s, const char *name, int *yes, c
 }
 
 static int has_column(const sink_ops *ops, sink *s, const char *table, const char *col, int *yes,
-		      char *err)
+                      char *err)
 {
 	sink_val p[2] = {sink_text(table), sink_text(col)};
 	enum sink_ctype ty = SC_INT;
@@ -371,9 +377,9 @@ static int int_fn(void *arg, const sink_val *v)
 }
 
 /* The first version's tables besides events. */
-static const char *const v1_tables[] = {"organisations", "members",  "transfers",
-					"dues",          "services", "activities",
-					"corrections",   "sink_checkpoint"};
+static const char *const v1_tables[] = {"organisations", "members",        "transfers",
+                                        "dues",          "services",       "activities",
+                                        "corrections",   "sink_checkpoint"};
 
 static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrating, char *err)
 {
@@ -388,13 +394,13 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 		int64_t v = -1;
 		enum sink_ctype ty = SC_INT;
 		if ((rc = ops->query(s, "SELECT max(version) FROM sink_schema", NULL, 0, &ty, 1,
-				     int_fn, &v, err)))
+		                     int_fn, &v, err)))
 			return rc;
 		if (v > SINK_SCHEMA_VERSION) {
 			snprintf(err, SINK_ERRLEN,
-				 "the database holds ledger-sink tables of schema version %lld, "
-				 "newer than this ledger-sink's %d: use a newer ledger-sink",
-				 (long long)v, SINK_SCHEMA_VERSION);
+			         "the database holds ledger-sink tables of schema version %lld, "
+			         "newer than this ledger-sink's %d: use a newer ledger-sink",
+			         (long long)v, SINK_SCHEMA_VERSION);
 			return SINK_ERR;
 		}
 	} else if (have_events) {
@@ -402,19 +408,21 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 		if (have_cp && (rc = has_column(ops, s, "sink_checkpoint", "id", &v1, err)))
 			return rc;
 		if (!v1) {
-			snprintf(err, SINK_ERRLEN,
-				 "the database has an 'events' table that ledger-sink did not make; "
-				 "give ledger-sink a database (or PostgreSQL schema) of its own");
+			snprintf(
+			    err, SINK_ERRLEN,
+			    "the database has an 'events' table that ledger-sink did not make; "
+			    "give ledger-sink a database (or PostgreSQL schema) of its own");
 			return SINK_ERR;
 		}
 		if (!migrate) {
-			snprintf(err, SINK_ERRLEN,
-				 "the database holds the first version of ledger-sink's tables (one "
-				 "row per event in 'members', integer times, corrections not "
-				 "applied); nothing was changed. Run 'ledger-sink --migrate [--source "
-				 "NAME] TARGET' once to rebuild them from its events table (the ledger "
-				 "is not needed; it can be interrupted and resumed), or load into a "
-				 "new database");
+			snprintf(
+			    err, SINK_ERRLEN,
+			    "the database holds the first version of ledger-sink's tables (one "
+			    "row per event in 'members', integer times, corrections not "
+			    "applied); nothing was changed. Run 'ledger-sink --migrate [--source "
+			    "NAME] TARGET' once to rebuild them from its events table (the ledger "
+			    "is not needed; it can be interrupted and resumed), or load into a "
+			    "new database");
 			return SINK_ERR;
 		}
 		/* Keep the events' stored bytes (every event loaded), drop what
@@ -423,10 +431,10 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 		 * key's name, which the new events table needs. */
 		char sql[256];
 		snprintf(sql, sizeof(sql),
-			 "CREATE TABLE sink_v1_events (seq %s NOT NULL PRIMARY KEY, raw %s); "
-			 "INSERT INTO sink_v1_events (seq, raw) SELECT seq, raw FROM events; "
-			 "DROP TABLE events",
-			 ops->types[SC_INT], ops->types[SC_BLOB]);
+		         "CREATE TABLE sink_v1_events (seq %s NOT NULL PRIMARY KEY, raw %s); "
+		         "INSERT INTO sink_v1_events (seq, raw) SELECT seq, raw FROM events; "
+		         "DROP TABLE events",
+		         ops->types[SC_INT], ops->types[SC_BLOB]);
 		if ((rc = ops->exec(s, sql, NULL, 0, err)))
 			return rc;
 		for (size_t i = 0; i < sizeof(v1_tables) / sizeof(v1_tables[0]); i++) {
@@ -447,7 +455,8 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 		return rc;
 	if (!have_schema) {
 		sink_val v = sink_int(SINK_SCHEMA_VERSION);
-		if ((rc = ops->exec(s, "INSERT INTO sink_schema (version) VALUES ($1)", &v, 1, err)))
+		if ((rc =
+		         ops->exec(s, "INSERT INTO sink_schema (version) VALUES ($1)", &v, 1, err)))
 			return rc;
 	}
 	*migrating = have_v1;
@@ -455,7 +464,7 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 }
 
 int sink_schema_open(const sink_ops *ops, sink *s, int migrate, int *migrating,
-		     char err[SINK_ERRLEN])
+                     char err[SINK_ERRLEN])
 {
 	*migrating = 0;
 	int rc = ops->begin(s, 1, err);

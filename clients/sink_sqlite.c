@@ -33,9 +33,9 @@ static int fail(sink *s, int rc, char err[SINK_ERRLEN], const char *what)
 {
 	int ext = s->db ? sqlite3_extended_errcode(s->db) : rc;
 	int full = rc == SQLITE_FULL || (rc & 0xff) == SQLITE_FULL ||
-		   ((ext & 0xff) == SQLITE_IOERR && sqlite3_system_errno(s->db) == ENOSPC);
+	           ((ext & 0xff) == SQLITE_IOERR && sqlite3_system_errno(s->db) == ENOSPC);
 	snprintf(err, SINK_ERRLEN, "sqlite: %s: %s", what,
-		 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 	return full ? SINK_FULL : SINK_ERR;
 }
 
@@ -62,22 +62,23 @@ static int sq_open(sink **out, const char *target, char err[SINK_ERRLEN])
 		snprintf(err, SINK_ERRLEN, "out of memory");
 		return SINK_ERR;
 	}
-	int rc = sqlite3_open_v2(target, &s->db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-				 NULL);
+	int rc = sqlite3_open_v2(
+	    target, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
 		/* Another writer of the file (a sink of another source) holds the
 		 * lock for a batch at most: wait for it. */
 		sqlite3_busy_timeout(s->db, 60000);
 		rc = sqlite3_exec(s->db,
-				  "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; "
-				  "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;",
-				  NULL, NULL, &msg);
+		                  "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; "
+		                  "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;",
+		                  NULL, NULL, &msg);
 	}
 	if (rc != SQLITE_OK) {
 		int r = fail(s, rc, err, "open");
 		snprintf(err, SINK_ERRLEN, "sqlite: cannot open '%s': %s", target,
-			 msg ? msg : s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		         msg     ? msg
+		         : s->db ? sqlite3_errmsg(s->db)
+		                 : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		sq_close(s);
 		return r;
@@ -153,8 +154,7 @@ static void bind_params(sqlite3_stmt *st, const sink_val *params, int n)
 		bind(st, i + 1, SC_INT, &params[i]);
 }
 
-static int sq_exec(sink *s, const char *sql, const sink_val *params, int n,
-		   char err[SINK_ERRLEN])
+static int sq_exec(sink *s, const char *sql, const sink_val *params, int n, char err[SINK_ERRLEN])
 {
 	if (n == 0) {
 		char *msg = NULL;
@@ -180,7 +180,7 @@ static int sq_exec(sink *s, const char *sql, const sink_val *params, int n,
 
 /* Steps st, handing each row to fn read as types. */
 static int rows(sink *s, sqlite3_stmt *st, const enum sink_ctype *types, int ncols, sink_row_fn fn,
-		void *arg, char err[SINK_ERRLEN])
+                void *arg, char err[SINK_ERRLEN])
 {
 	sink_val v[SINK_MAX_COLS];
 	int rc;
@@ -194,8 +194,8 @@ static int rows(sink *s, sqlite3_stmt *st, const enum sink_ctype *types, int nco
 			case SC_TIME:
 				if (ty == SQLITE_TEXT) {
 					int64_t us;
-					if (sink_time_parse((const char *)sqlite3_column_text(st, c),
-							    &us) == 0)
+					if (sink_time_parse(
+					        (const char *)sqlite3_column_text(st, c), &us) == 0)
 						v[c] = sink_int(us);
 				} else {
 					v[c] = sink_int(sqlite3_column_int64(st, c));
@@ -207,12 +207,12 @@ static int rows(sink *s, sqlite3_stmt *st, const enum sink_ctype *types, int nco
 				break;
 			case SC_TEXT:
 				v[c] = (sink_val){.t = SV_TEXT,
-						  .s = (const char *)sqlite3_column_text(st, c)};
+				                  .s = (const char *)sqlite3_column_text(st, c)};
 				break;
 			case SC_BLOB:
 				v[c] = (sink_val){.t = SV_BLOB,
-						  .s = sqlite3_column_blob(st, c),
-						  .len = (size_t)sqlite3_column_bytes(st, c)};
+				                  .s = sqlite3_column_blob(st, c),
+				                  .len = (size_t)sqlite3_column_bytes(st, c)};
 				break;
 			default:
 				break;
@@ -229,8 +229,8 @@ static int rows(sink *s, sqlite3_stmt *st, const enum sink_ctype *types, int nco
 }
 
 static int sq_query(sink *s, const char *sql, const sink_val *params, int n,
-		    const enum sink_ctype *types, int ncols, sink_row_fn fn, void *arg,
-		    char err[SINK_ERRLEN])
+                    const enum sink_ctype *types, int ncols, sink_row_fn fn, void *arg,
+                    char err[SINK_ERRLEN])
 {
 	sqlite3_stmt *st;
 	int rc = prepare(s, sql, &st, err);
@@ -272,13 +272,13 @@ static int sq_row(sink *s, int table, const sink_val *v, char err[SINK_ERRLEN])
 		if (tb->upsert) {
 			n += (size_t)snprintf(sql + n, sizeof(sql) - n, " ON CONFLICT (");
 			for (int c = 0; c < tb->nkey; c++)
-				n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", c ? ", " : "",
-						      tb->cols[c].name);
+				n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s",
+				                      c ? ", " : "", tb->cols[c].name);
 			n += (size_t)snprintf(sql + n, sizeof(sql) - n, ") DO UPDATE SET ");
 			for (int c = tb->nkey; c < tb->ncols; c++)
-				n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s = excluded.%s",
-						      c > tb->nkey ? ", " : "", tb->cols[c].name,
-						      tb->cols[c].name);
+				n += (size_t)snprintf(
+				    sql + n, sizeof(sql) - n, "%s%s = excluded.%s",
+				    c > tb->nkey ? ", " : "", tb->cols[c].name, tb->cols[c].name);
 		}
 		if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &s->ins[table], NULL)) != SQLITE_OK)
 			return fail(s, rc, err, "prepare");
@@ -299,14 +299,14 @@ static int sq_flush(sink *s, char err[SINK_ERRLEN])
 }
 
 static int sq_load(sink *s, int table, const char *source, int col, const char *const *keys,
-		   size_t n, int open_only, sink_row_fn fn, void *arg, char err[SINK_ERRLEN])
+                   size_t n, int open_only, sink_row_fn fn, void *arg, char err[SINK_ERRLEN])
 {
 	const sink_table *tb = &sink_tables[table];
 	enum sink_ctype types[SINK_MAX_COLS];
 	char sql[256];
 	sqlite3_stmt *st;
 	snprintf(sql, sizeof(sql), "SELECT * FROM %s WHERE source = $1 AND %s = $2%s", tb->name,
-		 tb->cols[col].name, open_only ? " AND ended_at IS NULL" : "");
+	         tb->cols[col].name, open_only ? " AND ended_at IS NULL" : "");
 	int rc = prepare(s, sql, &st, err);
 	if (rc)
 		return rc;
@@ -323,13 +323,14 @@ static int sq_load(sink *s, int table, const char *source, int col, const char *
 const sink_ops sink_sqlite_ops = {
     .name = "sqlite",
     .types = {[SC_INT] = "INTEGER",
-	      [SC_TEXT] = "TEXT",
-	      [SC_BLOB] = "BLOB",
-	      [SC_TIME] = "TEXT",
-	      [SC_BOOL] = "INTEGER"},
+              [SC_TEXT] = "TEXT",
+              [SC_BLOB] = "BLOB",
+              [SC_TIME] = "TEXT",
+              [SC_BOOL] = "INTEGER"},
     .has_table_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",
     .has_column_sql = "SELECT 1 FROM pragma_table_info($1) WHERE name = $2",
     .analyze_sql = "PRAGMA analysis_limit = 1000; ANALYZE",
+    .lock_row = "",
     .open = sq_open,
     .close = sq_close,
     .begin = sq_begin,

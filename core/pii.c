@@ -210,6 +210,23 @@ void pii_reveal(keystore *k, Ledger__Event *ev, ld_arena *a)
 	protobuf_c_message_free_unpacked(&pd->base, NULL);
 }
 
+void pii_withhold(Ledger__Event *ev)
+{
+	const char *member;
+	ProtobufCBinaryData *sealed;
+	char **name, **phone;
+	if (parts(ev, &member, &sealed, &name, &phone))
+		*name = *phone = (char *)PII_WITHHELD;
+}
+
+const char *pii_member(const Ledger__Event *ev)
+{
+	const char *member;
+	ProtobufCBinaryData *sealed;
+	char **name, **phone;
+	return parts(ev, &member, &sealed, &name, &phone) ? member : NULL;
+}
+
 void pii_unreveal(Ledger__Event *ev)
 {
 	const char *member;

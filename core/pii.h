@@ -12,10 +12,16 @@
  *                stay in the request: the writer stores the event without
  *                them (codec_strip_personal), and compares a resent event
  *                without personal data.
- * Out (reads that decrypt: get_event, history):
+ * Out (reads that decrypt: get_event, history), for a reader whose role
+ * may see the member's personal data (core/roles.h, roles_may_see_personal):
  *   pii_reveal   `personal` → name and phone, or "[forgotten]" for both when
  *                the member's key is gone; pii_unreveal undoes it before the
  *                event is freed (the strings belong to the arena).
+ * and for any other reader:
+ *   pii_withhold name and phone → "[withheld]", `personal` left sealed as
+ *                stored; pii_unreveal undoes it too.
+ * Every other read (pages of the log and of streams, subscriptions, the
+ * live feed) gives the events as stored: sealed, never decrypted.
  */
 #ifndef LD_PII_H
 #define LD_PII_H
@@ -25,6 +31,7 @@
 #include "keystore.h"
 
 #define PII_FORGOTTEN "[forgotten]"
+#define PII_WITHHELD "[withheld]"
 
 /* 0, or a negative code with e naming the field (the message never holds the
  * ID). */
@@ -37,7 +44,10 @@ int pii_seal(keystore *k, store *log, Ledger__Event *ev, ld_errinfo *e);
 /* 1 if ev carries sealed personal data (reads only decode such events). */
 int pii_sealed(const Ledger__Event *ev);
 void pii_reveal(keystore *k, Ledger__Event *ev, ld_arena *a);
+void pii_withhold(Ledger__Event *ev);
 void pii_unreveal(Ledger__Event *ev);
+/* The member whose personal data ev carries sealed (NULL: none). */
+const char *pii_member(const Ledger__Event *ev);
 
 /* Turns a ForgetRequest (Request.forget) into the append of its
  * MemberForgotten event, in place: the fields are moved into the event and

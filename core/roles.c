@@ -11,6 +11,7 @@
 
 #include "kinds.h"
 #include "model.h"
+#include "orgref.h"
 #include "orgtree.h"
 
 struct roles {
@@ -352,12 +353,20 @@ static int need_org(scope_ctx *c, const char *org, const char *why)
 	return denied(c, what);
 }
 
-/* The member's organisation must be in scope. */
-static int need_member(scope_ctx *c, const char *member)
+/* The member's organisation must be in scope: `home` when the event's
+ * place in its stream says it (a correction's target: where the member was
+ * then), else the one it is in now. */
+static int need_member(scope_ctx *c, const char *member, const char *home)
 {
 	char org[LD_ID_MAX + 1], why[128];
 	if (!member || !*member)
 		return 0;
+	if (home && *home) {
+		snprintf(org, sizeof(org), "%s", home);
+		snprintf(why, sizeof(why), "(the organisation of member %s when it was recorded)",
+			 member);
+		return need_org(c, org, why);
+	}
 	int rc = model_member_org(c->t, member, org);
 	if (rc == LD_E(NOT_FOUND))
 		return 0; /* the model rejects it */
@@ -367,36 +376,59 @@ static int need_member(scope_ctx *c, const char *member)
 	return need_org(c, org, why);
 }
 
-static int check_body(scope_ctx *c, const Ledger__Event *ev, int depth);
+/* A station the event was given at: the organisation that runs it must be
+ * in scope (proto/kinds.c: station_uses). */
+static int need_station(scope_ctx *c, const ld_kind *k, const ProtobufCMessage *body)
+{
+	const char *st = ld_field_str(&k->station, body);
+	char org[LD_ID_MAX + 1], why[128];
+	if (!st || !(k->station_uses & LD_ORG_SCOPE))
+		return 0;
+	int rc = orgref_station(c->t, st, org);
+	if (rc == LD_E(NOT_FOUND))
+		return 0; /* the model rejects it */
+	if (rc)
+		return rc;
+	snprintf(why, sizeof(why), "(it runs station %s)", st);
+	return need_org(c, org, why);
+}
 
-/* A correction is in scope when both what it corrects (as recorded) and,
- * for an amendment, the corrected body are. */
+static int check_body(scope_ctx *c, const Ledger__Event *ev, const char *home, int depth);
+
+/* A correction concerns what it corrects as it was recorded: the
+ * organisations the target names, and the member's organisation when the
+ * target was recorded (not where the member is now); an amendment also
+ * what its corrected body names, at the target's place. */
 static int check_target(scope_ctx *c, const ld_kind *k, const Ledger__Event *ev,
 			uint64_t target_seq, int depth)
 {
 	Ledger__Event *target;
+	char home[LD_ID_MAX + 1] = "";
 	int rc = model_load_event(c->t, target_seq, &target);
 	if (rc == LD_E(NOT_FOUND))
 		return 0; /* the model rejects it */
 	if (rc)
 		return rc;
-	rc = check_body(c, target, depth + 1);
-	codec_event_free(target);
-	if (rc)
-		return rc;
-	if (k->flags & LD_KIND_AMENDMENT) {
+	if (target->stream && strncmp(target->stream, "member/", 7) == 0)
+		rc = orgref_member_at(c->t, target->stream, target->version, home);
+	if (rc == 0)
+		rc = check_body(c, target, home, depth + 1);
+	if (rc == 0 && (k->flags & LD_KIND_AMENDMENT)) {
 		Ledger__Event replacement;
 		codec_amended_body(ev->event_amended, &replacement);
 		if (replacement.body_case != LEDGER__EVENT__BODY__NOT_SET)
-			rc = check_body(c, &replacement, depth + 1);
+			rc = check_body(c, &replacement, home, depth + 1);
 	}
+	codec_event_free(target);
 	return rc;
 }
 
 /* What a clerk must hold to record ev: proto/kinds.c says which of the
- * organisations it names count (LD_ORG_SCOPE), and whether the member's
- * organisation does (its `home`). */
-static int check_body(scope_ctx *c, const Ledger__Event *ev, int depth)
+ * organisations it names count (LD_ORG_SCOPE), whether the member's
+ * organisation does (its `home`: the member's organisation `home`, or now
+ * when NULL or ""), and whether the organisation of the station it names
+ * does. */
+static int check_body(scope_ctx *c, const Ledger__Event *ev, const char *home, int depth)
 {
 	const ld_kind *k = ld_kind_of(ev->body_case);
 	const ProtobufCMessage *body = ld_kind_body(k, ev);
@@ -408,7 +440,7 @@ static int check_body(scope_ctx *c, const Ledger__Event *ev, int depth)
 		return check_target(c, k, ev, ld_field_num(&k->target, body), depth);
 	size_t n = ld_event_orgs(ev, LD_ORG_SCOPE, orgs);
 	if (k->home & LD_ORG_SCOPE) {
-		if ((rc = need_member(c, ld_field_str(&k->member, body))))
+		if ((rc = need_member(c, ld_field_str(&k->member, body), home)))
 			return rc;
 	} else if (n == 0) {
 		return denied(c, k->clerk_refusal ? k->clerk_refusal
@@ -417,6 +449,28 @@ static int check_body(scope_ctx *c, const Ledger__Event *ev, int depth)
 	for (size_t i = 0; i < n; i++)
 		if ((rc = need_org(c, orgs[i].id, orgs[i].why)))
 			return rc;
+	return need_station(c, k, body);
+}
+
+/* ------------------------------------------------------------------ */
+/* Personal data on reads                                              */
+/* ------------------------------------------------------------------ */
+
+int roles_may_see_personal(const role *ro, store_txn *t, const char *member)
+{
+	char org[LD_ID_MAX + 1];
+	if (!ro)
+		return 0;
+	switch (ro->kind) {
+	case ROLE_ADMIN:
+		return 1;
+	case ROLE_CLERK:
+		return member && model_member_org(t, member, org) == 0 &&
+		       in_subtree(ro, t, org) == 1;
+	case ROLE_AUDITOR:
+	case ROLE_SUBSCRIBER:
+		return 0;
+	}
 	return 0;
 }
 
@@ -426,5 +480,5 @@ int roles_check_event(const role *ro, const char *identity, store_txn *t, const 
 	if (!ro || ro->kind != ROLE_CLERK)
 		return 0;
 	scope_ctx c = {.ro = ro, .identity = identity, .t = t, .index = index, .e = e};
-	return check_body(&c, ev, 0);
+	return check_body(&c, ev, NULL, 0);
 }

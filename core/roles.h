@@ -8,11 +8,12 @@
  * mode). The role file maps identities to one role each:
  *   admin       everything
  *   clerk       reads everything; records events only inside its
- *               organisation subtrees (roles_check_event)
- *   auditor     reads everything, records nothing
+ *               organisation subtrees (roles_check_event); sees names and
+ *               phones of its subtrees' members only
+ *   auditor     reads everything but names and phones, records nothing
  *   subscriber  reads the log only: read_log, get_event, head and the
  *               audit proofs (no member / projection queries, no
- *               read_stream), records nothing
+ *               read_stream), never names or phones, records nothing
  * Without a role file (roles == NULL) everyone is admin: the development
  * mode. With one, an identity it does not name is refused everything.
  *
@@ -78,6 +79,16 @@ int roles_allow(const role *ro, const char *identity, roles_action act, const ch
 		ld_errinfo *e);
 
 /*
+ * May a reader of role ro see the personal data (name, phone) of `member`
+ * in clear, as of the read transaction t of the log? Admins may (and
+ * everyone in the development mode); a clerk may for a member whose
+ * organisation (its current one, or its last one if the membership ended)
+ * lies in one of its subtrees; auditors and subscribers never do. 1 or 0;
+ * 0 also when it cannot be told (an unknown member, a storage error).
+ */
+int roles_may_see_personal(const role *ro, store_txn *t, const char *member);
+
+/*
  * Is event ev (number `index` of its request) inside the scope of ro, as
  * of the write transaction t? Only clerks are limited; every other role
  * passes. An event is in scope when every organisation it concerns lies in
@@ -85,12 +96,14 @@ int roles_allow(const role *ro, const char *identity, roles_action act, const ch
  * a root of the clerk's). What an event concerns is proto/kinds.c's: the
  * organisations its body names marked LD_ORG_SCOPE (a registration: the
  * parent; a transfer and funds: both sides; a service, an activity, a
- * station: the organisation that acted), and the member's current
- * organisation for kinds whose `home` is LD_ORG_SCOPE (affiliations, ends,
- * profile changes, dues); a correction concerns what its target concerns
- * now and, for an amendment, what the corrected body does. A kind that
- * names none of these (a root registration, a workforce estimate, a forget)
- * is admin only.
+ * station: the organisation that acted), the organisation that runs the
+ * station an event was given at (its kind's station_uses), and the
+ * member's current organisation for kinds whose `home` is LD_ORG_SCOPE
+ * (affiliations, ends, profile changes, dues); a correction concerns what
+ * its target concerned when it was recorded (the member's organisation then:
+ * core/orgref.h) and, for an amendment, what the corrected body does at
+ * that place. A kind that names none of these (a root registration, a
+ * workforce estimate, a forget) is admin only.
  * Organisations and members the write model does not know are left to the
  * model's own NOT_FOUND / HIERARCHY checks. 0, LD_E(PERMISSION_DENIED)
  * with e filled, or a storage error.

@@ -101,9 +101,7 @@ static int fail(const char *what, int rc)
 	return xlate(rc);
 }
 
-/* The kernel's id of this boot (it changes when the machine restarts), or
- * LEDGERD_TEST_BOOT_ID for tests that simulate a machine crash. */
-static void boot_id(char out[64])
+void store_boot_id(char out[64])
 {
 	const char *fake = getenv("LEDGERD_TEST_BOOT_ID");
 	out[0] = 0;
@@ -215,7 +213,7 @@ static int index_open(store *s, const store_options *o, ld_errinfo *e)
 	char boot[64], was[64] = "", file[4200];
 	uint8_t digest[LD_SHA256_LEN], now[LD_SHA256_LEN];
 	int rc, clean = 1, has_digest = 0;
-	boot_id(boot);
+	store_boot_id(boot);
 	MDB_txn *txn;
 	MDB_val k = {10, "index-boot"}, v;
 	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)))
@@ -435,7 +433,8 @@ int store_open(store **out, const store_options *o, ld_errinfo *e)
 
 lmdb_fail:
 	ld_errinfo_set(e, rc == ENOSPC ? LD_E(DISK_FULL) : LD_E(STORAGE), NULL,
-		       "unable to open the log in '%s': %s", o->dir, mdb_strerror(rc));
+		       "unable to open %s in '%s': %s", o->name ? o->name : "the log", o->dir,
+		       mdb_strerror(rc));
 fail:
 	if (txn)
 		mdb_txn_abort(txn);
@@ -478,7 +477,7 @@ void store_close(store *s)
 		 * long as its file is what was closed here. */
 		char boot[64], file[4200];
 		uint8_t digest[LD_SHA256_LEN];
-		boot_id(boot);
+		store_boot_id(boot);
 		int rc = mdb_env_sync(s->ienv, 1);
 		mdb_env_close(s->ienv);
 		snprintf(file, sizeof(file), "%s/data.mdb", s->idir);

@@ -9,7 +9,11 @@
  *   meta       name                           → value ("format" = 2,
  *                                               "keystore" = its id,
  *                                               "index-boot", "index-clean":
- *                                               the index's marks, below)
+ *                                               the index's marks, below;
+ *                                               "projections-boot",
+ *                                               "projections-clean": the
+ *                                               same for DATA/projections/,
+ *                                               projections/runner.c)
  *
  * DATA/index/ (MDB_NOSYNC | MDB_NOMETASYNC): everything derivable from the
  * log, rebuilt from it when it cannot be trusted:
@@ -122,6 +126,8 @@ typedef struct store_options {
 	int read_only;
 	int no_index;
 	const char *discard_index;
+	const char *name; /* what it holds, for messages ("the projections");
+			   * NULL: "the log" */
 } store_options;
 
 #define STORE_MAX_DBS 16
@@ -132,6 +138,10 @@ typedef struct store_options {
  * transaction has ended. */
 int store_open(store **out, const store_options *o, ld_errinfo *e);
 void store_close(store *s);
+
+/* The kernel's id of this boot (it changes when the machine restarts), or
+ * LEDGERD_TEST_BOOT_ID (a simulated restart), into out ("" if unknown). */
+void store_boot_id(char out[64]);
 
 /* The name of a database of the log's store (enum store_db). */
 const char *store_db_name(unsigned db);

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "kinds.h"
 #include "model.h"
+#include "orgref.h"
 #include "orgtree.h"
 
 /* ================================================================== */
@@ -85,43 +86,6 @@ static void add_region(concern *c, uint32_t code)
 		c->region[c->nregion++] = code;
 }
 
-/* The member's organisation at the event with `version` in `stream` (a
- * member stream): the latest join's org_id or transfer's to_org before it,
- * as recorded. "" if none is found within a bounded walk. */
-static int member_home(store_txn *t, const char *stream, uint64_t version, char out[LD_ID_MAX + 1])
-{
-	uint8_t key[LD_STREAM_MAX + 9], logkey[8];
-	size_t n = strlen(stream);
-	out[0] = 0;
-	memcpy(key, stream, n);
-	key[n] = 0;
-	for (uint64_t v = version - 1, steps = 0; v >= 1 && steps < 10000; v--, steps++) {
-		store_val iv, ev;
-		ld_put_be64(key + n + 1, v);
-		int rc = store_get(t, DB_STREAMS, key, n + 9, &iv);
-		if (rc == LD_E(NOT_FOUND))
-			continue;
-		if (rc)
-			return rc;
-		if (iv.len < 8)
-			return LD_E(STORAGE);
-		memcpy(logkey, iv.data, 8);
-		if ((rc = store_get(t, DB_LOG, logkey, 8, &ev)))
-			return rc;
-		const ld_kind *k = ld_kind_of(codec_peek_body_case(ev.data, ev.len));
-		if (!k->home_after.fd)
-			continue; /* the member stays where it was */
-		Ledger__Event *e = codec_event_unpack(ev.data, ev.len);
-		if (!e)
-			return LD_E(STORAGE);
-		const char *org = ld_field_raw(&k->home_after, ld_kind_body(k, e));
-		snprintf(out, LD_ID_MAX + 1, "%s", org ? org : "");
-		codec_event_free(e);
-		return 0;
-	}
-	return 0;
-}
-
 /* What ev concerns: the organisations and the region its body names
  * (proto/kinds.c: LD_ORG_CONCERN, `region`), and the organisation behind
  * its stream unless the body names it (its `home`). */
@@ -143,7 +107,7 @@ static int concern_of(store_txn *t, const Ledger__Event *ev, concern *c)
 	if (strncmp(s, "org/", 4) == 0) {
 		add_org(c, s + 4);
 	} else if (strncmp(s, "member/", 7) == 0 && ev->version > 1) {
-		int rc = member_home(t, s, ev->version, c->home);
+		int rc = orgref_member_at(t, s, ev->version, c->home);
 		if (rc)
 			return rc;
 		add_org(c, c->home);

@@ -15,9 +15,10 @@
  *  - the organisations its body names (org_id, from_org, to_org,
  *    merged_into), the organisation of an org/<id> stream (voids and
  *    amendments of organisation events), and for events of a member's
- *    stream the member's organisation at that event: the to_org / org_id of
- *    the latest transfer or join before it in the member's stream, as
- *    recorded (a later correction is an event of its own);
+ *    stream the member's organisation at that event (core/orgref.h: the
+ *    to_org / org_id of the latest transfer or join before it, as the log
+ *    stood when it was recorded; a later correction is an event of its
+ *    own);
  *  - the regions its body names (org_registered, member_joined,
  *    profile_changed, station_opened, workforce_estimated), a region/<code>
  *    stream, and the region of every organisation it concerns.

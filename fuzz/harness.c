@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,72 @@ fuzz_stats fuzz_seen;
 			abort();                                                                   \
 		}                                                                                  \
 	} while (0)
+
+/* ------------------------------------------------------------------ */
+/* What one input allocates                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A request must not make the daemon allocate far more than its size
+ * (proto/codec.h: a request's budget). The sanitizer's allocator tells us
+ * every allocation and free (its hooks; weak, so that a build without a
+ * sanitizer links and skips the check); the peak of what fuzz_request has
+ * live for one input must stay within what the daemon allows a request:
+ * the decoded request and its repacked copy decoded again (two budgets),
+ * the copy's bytes, and a fixed allowance for the checks and hashing.
+ * libFuzzer's -malloc_limit_mb and -rss_limit_mb (fuzz/run.sh) catch one
+ * huge allocation and the process as a whole.
+ */
+int __sanitizer_install_malloc_and_free_hooks(void (*)(const volatile void *, size_t),
+					      void (*)(const volatile void *))
+	__attribute__((weak));
+size_t __sanitizer_get_allocated_size(const volatile void *p) __attribute__((weak));
+
+#define FUZZ_ALLOWANCE ((size_t)256 << 10)
+
+/* Signed: a block allocated before counting began may be freed during it. */
+static atomic_int tracking;
+static atomic_llong live, peak;
+
+static void on_malloc(const volatile void *p, size_t size)
+{
+	(void)p;
+	if (!atomic_load(&tracking))
+		return;
+	long long now = atomic_fetch_add(&live, (long long)size) + (long long)size;
+	if (now > atomic_load(&peak))
+		atomic_store(&peak, now);
+}
+
+static void on_free(const volatile void *p)
+{
+	if (atomic_load(&tracking) && p)
+		atomic_fetch_sub(&live, (long long)__sanitizer_get_allocated_size(p));
+}
+
+/* Starts counting what is allocated from now on; 0 if the build has no
+ * sanitizer to tell. */
+static int track_begin(void)
+{
+	static int installed = -1;
+	if (installed < 0)
+		installed = __sanitizer_install_malloc_and_free_hooks &&
+			    __sanitizer_get_allocated_size &&
+			    __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) != 0;
+	if (!installed)
+		return 0;
+	atomic_store(&live, 0);
+	atomic_store(&peak, 0);
+	atomic_store(&tracking, 1);
+	return 1;
+}
+
+/* The most that was live at once since track_begin. */
+static size_t track_end(void)
+{
+	atomic_store(&tracking, 0);
+	return (size_t)atomic_load(&peak);
+}
 
 /* What the writer does with an event that passed check_event: the stream
  * name, the record with the server's fields, its hash and packing. */
@@ -74,17 +141,32 @@ static void as_the_writer_would(const Ledger__Event *ev)
 	free(buf);
 }
 
+static void request_body(const uint8_t *data, size_t size);
+
 int fuzz_request(const uint8_t *data, size_t size)
+{
+	fuzz_seen.requests++;
+	int tracked = track_begin();
+	request_body(data, size);
+	size_t most = track_end();
+	if (tracked && most > 2 * codec_request_budget(size) + size + FUZZ_ALLOWANCE) {
+		fprintf(stderr, "fuzz: a request of %zu bytes had %zu bytes allocated at once\n",
+			size, most);
+		PROPERTY(!"a request allocates far more than its size");
+	}
+	return 0;
+}
+
+static void request_body(const uint8_t *data, size_t size)
 {
 	Ledger__Request *req = NULL;
 	ld_errinfo e;
 	memset(&e, 0, sizeof(e));
-	fuzz_seen.requests++;
 	int rc = codec_request_unpack(data, size, &req, &e);
 	if (rc) {
 		PROPERTY(rc < 0 && req == NULL);
 		PROPERTY(e.code == rc && e.message[0] != '\0');
-		return 0;
+		return;
 	}
 	PROPERTY(req != NULL);
 	fuzz_seen.decoded++;
@@ -127,7 +209,6 @@ int fuzz_request(const uint8_t *data, size_t size)
 		}
 	}
 	codec_request_free(req);
-	return 0;
 }
 
 int fuzz_plan(const uint8_t *data, size_t size)

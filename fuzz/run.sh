@@ -22,9 +22,13 @@ for bin in "$BUILD"/fuzz/fuzz_*; do
 	dict=()
 	[ -f "$ROOT/fuzz/$t.dict" ] && dict=(-dict="$ROOT/fuzz/$t.dict")
 	echo "=== fuzz_$t (${SECS}s)"
-	# -timeout: one input may take at most 10 s; -rss_limit_mb: the 2-core,
-	# 24 GiB machine is shared; -max_len: requests and plan files are small.
-	if nice "$bin" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+	# -timeout: one input may take at most 10 s; -max_len: requests and
+	# plan files are small. Memory: an input of at most 64 KiB that makes
+	# one allocation of 64 MiB, or the process pass 1 GiB, fails the run
+	# (-malloc_limit_mb, -rss_limit_mb); fuzz_request also fails an input
+	# that has more than its budget allocated at once (harness.c).
+	if nice "$bin" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=64 \
+		-max_len=65536 \
 		-print_final_stats=1 -artifact_prefix="$crashes/$t-" "${dict[@]}" \
 		"$work" "$ROOT/fuzz/corpus/$t" "$ROOT/fuzz/regress/$t" >"$BUILD/fuzz/$t.log" 2>&1; then
 		passed=$((passed + 1))

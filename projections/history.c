@@ -7,6 +7,7 @@
 #include "kinds.h"
 #include "model.h"
 #include "pii.h"
+#include "roles.h"
 
 #define HISTORY_MAX 10000
 
@@ -97,8 +98,9 @@ void history_release(Ledger__MemberHistory *h)
 }
 
 /* history: a member's history, read from the log; sealed personal data is
- * opened for the answer (and closed again by release, before the events are
- * freed). */
+ * opened for the answer when the reader's role may see this member's, and
+ * marked "[withheld]" otherwise (either undone by release, before the events
+ * are freed). */
 static int history_run(const proj_query_ctx *q, const ProtobufCMessage *args,
 		       Ledger__Response *resp)
 {
@@ -108,8 +110,13 @@ static int history_run(const proj_query_ctx *q, const ProtobufCMessage *args,
 		return rc;
 	Ledger__MemberHistory *h = ld_arena_alloc(q->a, sizeof(*h));
 	rc = history_query(q->t, r->member_id, r->all, h, q->a);
-	for (size_t i = 0; rc == 0 && i < h->n_entries; i++)
-		pii_reveal(q->keys, h->entries[i]->event, q->a);
+	int clear = rc == 0 && roles_may_see_personal(q->reader, q->t, r->member_id);
+	for (size_t i = 0; rc == 0 && i < h->n_entries; i++) {
+		if (clear)
+			pii_reveal(q->keys, h->entries[i]->event, q->a);
+		else
+			pii_withhold(h->entries[i]->event);
+	}
 	if (rc == LD_E(NOT_FOUND))
 		ld_errinfo_set(q->e, rc, "history.member_id", "member '%s' not found",
 			       r->member_id);

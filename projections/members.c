@@ -23,6 +23,14 @@
 #include "model.h"
 #include "orgtree.h"
 
+/* The databases of this projection (members.h numbers them). */
+static const char *const dbs[MEMBERS_DB__COUNT] = {
+	[MEMBERS_DB_VIEWS] = "members",	    [MEMBERS_DB_ORGS] = "orgs",
+	[MEMBERS_DB_CHILDREN] = "children", [MEMBERS_DB_MONTHS] = "months",
+	[MEMBERS_DB_WORKFORCE] = "workforce",
+};
+#define DB(i) proj_db(&members_projection, i)
+
 #define NGROUPS 12   /* WorkerGroup values 0 … 11 */
 #define NCHANNELS 6  /* JoinChannel values 0 … 5 */
 #define MAX_AFF 8
@@ -185,7 +193,7 @@ static int mview_decode(const store_val *v, mview *m)
 static int mview_load(store_txn *t, const char *id, mview *m)
 {
 	store_val v;
-	int rc = store_get(t, PDB_MEMBERS, id, strlen(id), &v);
+	int rc = store_get(t, DB(MEMBERS_DB_VIEWS), id, strlen(id), &v);
 	if (rc == LD_E(NOT_FOUND)) {
 		memset(m, 0, sizeof(*m));
 		return 0;
@@ -197,8 +205,8 @@ static int mview_save(store_txn *t, const char *id, const mview *m)
 {
 	uint8_t buf[sizeof(mview) + 64];
 	if (m->status == 0)
-		return store_del(t, PDB_MEMBERS, id, strlen(id));
-	return store_put(t, PDB_MEMBERS, id, strlen(id), buf, mview_encode(m, buf));
+		return store_del(t, DB(MEMBERS_DB_VIEWS), id, strlen(id));
+	return store_put(t, DB(MEMBERS_DB_VIEWS), id, strlen(id), buf, mview_encode(m, buf));
 }
 
 static void aff_remove(mview *m, const char *org)
@@ -461,7 +469,7 @@ static int members_flush(proj_ctx *c)
 		org_slot *sl = &cache->slots[i];
 		if (!sl->used || !sl->dirty)
 			continue;
-		int rc = store_put(c->pt, PDB_ORGS, sl->id, strlen(sl->id), buf,
+		int rc = store_put(c->pt, DB(MEMBERS_DB_ORGS), sl->id, strlen(sl->id), buf,
 				   org_encode(&sl->o, buf));
 		if (rc)
 			return rc;
@@ -497,7 +505,7 @@ static void members_destroy(void *state)
 static int org_read(store_txn *t, const char *id, org_agg *o)
 {
 	store_val v;
-	int rc = store_get(t, PDB_ORGS, id, strlen(id), &v);
+	int rc = store_get(t, DB(MEMBERS_DB_ORGS), id, strlen(id), &v);
 	return rc ? rc : org_decode(&v, o);
 }
 
@@ -513,7 +521,7 @@ static int org_load(proj_ctx *c, const char *id, org_agg *o)
 		return 0;
 	}
 	store_val v;
-	int rc = store_get(t, PDB_ORGS, id, strlen(id), &v);
+	int rc = store_get(t, DB(MEMBERS_DB_ORGS), id, strlen(id), &v);
 	if (rc || (rc = org_decode(&v, o)))
 		return rc;
 	if ((sl = cache_find(cache, id, 1)))
@@ -533,7 +541,7 @@ static int org_save(proj_ctx *c, const char *id, const org_agg *o)
 	org_slot *sl = cache_find(cache, id, 1);
 	if (!sl) { /* out of memory for the cache: write through */
 		uint8_t buf[sizeof(org_agg) + 64];
-		return store_put(c->pt, PDB_ORGS, id, strlen(id), buf, org_encode(o, buf));
+		return store_put(c->pt, DB(MEMBERS_DB_ORGS), id, strlen(id), buf, org_encode(o, buf));
 	}
 	sl->o = *o;
 	sl->dirty = 1;
@@ -575,16 +583,16 @@ static int month_write(store_txn *t, const uint8_t *key, size_t klen, int64_t de
 	uint8_t val[8];
 	store_val v;
 	uint64_t count = 0;
-	int rc = store_get(t, PDB_MONTHS, key, klen, &v);
+	int rc = store_get(t, DB(MEMBERS_DB_MONTHS), key, klen, &v);
 	if (rc == 0)
 		count = ld_get_be64(v.data);
 	else if (rc != LD_E(NOT_FOUND))
 		return rc;
 	count += (uint64_t)delta;
 	if (count == 0)
-		return store_del(t, PDB_MONTHS, key, klen);
+		return store_del(t, DB(MEMBERS_DB_MONTHS), key, klen);
 	ld_put_be64(val, count);
-	return store_put(t, PDB_MONTHS, key, klen, val, 8);
+	return store_put(t, DB(MEMBERS_DB_MONTHS), key, klen, val, 8);
 }
 
 static uint64_t hash_bytes(const uint8_t *p, size_t n)
@@ -846,7 +854,7 @@ static int org_registered(proj_ctx *c, const Ledger__OrgRegistered *r)
 		memcpy(key, o.parent, pn);
 		key[pn] = 0;
 		memcpy(key + pn + 1, r->org_id, cn);
-		if ((rc = store_put(c->pt, PDB_CHILDREN, key, pn + 1 + cn, "", 0)))
+		if ((rc = store_put(c->pt, DB(MEMBERS_DB_CHILDREN), key, pn + 1 + cn, "", 0)))
 			return rc;
 	}
 	if (!grassroots(o.kind))
@@ -914,9 +922,9 @@ static int workforce_put(proj_ctx *c, uint32_t region, unsigned group, uint64_t 
 	uint8_t key[5], val[8];
 	workforce_key(key, region, group);
 	if (!present)
-		return store_del(c->pt, PDB_WORKFORCE, key, 5);
+		return store_del(c->pt, DB(MEMBERS_DB_WORKFORCE), key, 5);
 	ld_put_be64(val, count);
-	return store_put(c->pt, PDB_WORKFORCE, key, 5, val, 8);
+	return store_put(c->pt, DB(MEMBERS_DB_WORKFORCE), key, 5, val, 8);
 }
 
 /* Every group's latest estimate in a region's stream. */
@@ -1017,6 +1025,8 @@ static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 
 const projection_ops members_projection = {
 	.name = "members",
+	.dbs = dbs,
+	.ndbs = MEMBERS_DB__COUNT,
 	.create = members_create,
 	.destroy = members_destroy,
 	.apply = members_apply,
@@ -1118,7 +1128,7 @@ static int fill_coverage(store_txn *t, const char *id, uint32_t depth, uint32_t 
 		store_val v;
 		uint64_t est = 0;
 		workforce_key(key, o.region, g);
-		int have = store_get(t, PDB_WORKFORCE, key, 5, &v) == 0;
+		int have = store_get(t, DB(MEMBERS_DB_WORKFORCE), key, 5, &v) == 0;
 		if (have)
 			est = ld_get_be64(v.data);
 		if (!o.by_group[g] && !have)
@@ -1156,7 +1166,7 @@ static int fill_coverage(store_txn *t, const char *id, uint32_t depth, uint32_t 
 	store_cursor *c;
 	store_val k, v;
 	uint64_t current = 0;
-	if ((rc = store_cursor_open(t, PDB_MONTHS, &c)))
+	if ((rc = store_cursor_open(t, DB(MEMBERS_DB_MONTHS), &c)))
 		return rc;
 	for (rc = store_cursor_seek(c, key, klen, &k, &v); rc == 0; rc = store_cursor_next(c, &k, &v)) {
 		if (k.len != n + 5 || memcmp(k.data, key, n + 1) != 0)
@@ -1198,7 +1208,7 @@ static int coverage_walk(store_txn *t, const char *id, uint32_t level, uint32_t 
 	store_cursor *c;
 	store_val k;
 	char child[LD_ID_MAX + 1];
-	if ((rc = store_cursor_open(t, PDB_CHILDREN, &c)))
+	if ((rc = store_cursor_open(t, DB(MEMBERS_DB_CHILDREN), &c)))
 		return rc;
 	/* Collect first: the recursion opens cursors of its own. */
 	char (*kids)[LD_ID_MAX + 1] = NULL;

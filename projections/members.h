@@ -17,6 +17,18 @@ extern const projection_query members_queries[];
  * included). */
 #define MEMBERS_COVERAGE_MAX_DEPTH 16
 
+/* Its databases (proj_db(&members_projection, i)). */
+enum members_db {
+	MEMBERS_DB_VIEWS,     /* "members": member_id → packed MemberView */
+	MEMBERS_DB_ORGS,      /* "orgs": org_id → organisation aggregate */
+	MEMBERS_DB_CHILDREN,  /* "children": parent_id, 0, child_id → "" */
+	MEMBERS_DB_MONTHS,    /* "months": org_id, 0, YYYYMM (4 BE) → active members paid
+			       * through that month */
+	MEMBERS_DB_WORKFORCE, /* "workforce": region (4 BE), group (1) → estimate (8 BE);
+			       * also read by progress (city shares) */
+	MEMBERS_DB__COUNT
+};
+
 /* The view of member id as of the projection's checkpoint (read
  * transaction t on the projection environment). 0, LD_E(NOT_FOUND) or a
  * storage error. Strings and sub-messages are allocated in a. */

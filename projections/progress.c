@@ -9,7 +9,24 @@
 
 #include "kinds.h"
 #include "log.h"
+#include "members.h"
 #include "model.h"
+
+/* The databases of this projection. */
+enum {
+	GDB_FIGURES,  /* "progress": plan (2 BE), target (2 BE), year (2 BE), region (4 BE) →
+		       * num, den (8+8 BE) */
+	GDB_CONTRIB,  /* "pcontrib": seq (8 BE) → what the event added to the figures */
+	GDB_DISTINCT, /* "pdistinct": figure key (10), member_id → events counting the member
+		       * there (4 BE) */
+	GDB_ORGS,     /* "porgs": org_id → region (4 BE) (this projection's own copy) */
+	GDB__COUNT
+};
+static const char *const dbs[GDB__COUNT] = {[GDB_FIGURES] = "progress",
+					    [GDB_CONTRIB] = "pcontrib",
+					    [GDB_DISTINCT] = "pdistinct",
+					    [GDB_ORGS] = "porgs"};
+#define DB(i) proj_db(&progress_projection, i)
 
 #define KEY_LEN 10	/* plan, target, year, region */
 #define DIGEST_KEY "progress/digest"
@@ -141,7 +158,7 @@ static int cache_add(progress *pg, const uint8_t *key, int64_t num, int64_t den)
 static int read_figure(store_txn *t, const uint8_t *key, int64_t *num, int64_t *den)
 {
 	store_val v;
-	int rc = store_get(t, PDB_PROGRESS, key, KEY_LEN, &v);
+	int rc = store_get(t, DB(GDB_FIGURES), key, KEY_LEN, &v);
 	*num = *den = 0;
 	if (rc == LD_E(NOT_FOUND))
 		return 0;
@@ -168,7 +185,7 @@ static int flush(proj_ctx *c)
 			return rc;
 		ld_put_be64(val, (uint64_t)(num + s->num));
 		ld_put_be64(val + 8, (uint64_t)(den + s->den));
-		if ((rc = store_put(c->pt, PDB_PROGRESS, s->key, KEY_LEN, val, 16)))
+		if ((rc = store_put(c->pt, DB(GDB_FIGURES), s->key, KEY_LEN, val, 16)))
 			return rc;
 	}
 	return 0;
@@ -306,7 +323,7 @@ static int event_region(proj_ctx *c, const Ledger__Event *ev, uint32_t *region)
 	const char *org = ld_field_str(&k->place, body);
 	if (!org)
 		return 0;
-	int rc = store_get(c->pt, PDB_PORGS, org, strlen(org), &v);
+	int rc = store_get(c->pt, DB(GDB_ORGS), org, strlen(org), &v);
 	if (rc == LD_E(NOT_FOUND))
 		return 0;
 	if (rc)
@@ -407,23 +424,23 @@ static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign)
 			memcpy(dk, key, KEY_LEN);
 			memcpy(dk + KEY_LEN, p + 1, p[0]);
 			p += 1 + p[0];
-			rc = store_get(c->pt, PDB_PDISTINCT, dk, dn, &v);
+			rc = store_get(c->pt, DB(GDB_DISTINCT), dk, dn, &v);
 			if (rc == 0 && v.len == 4)
 				refs = ld_get_be32(v.data);
 			else if (rc && rc != LD_E(NOT_FOUND))
 				return rc;
 			if (sign > 0) {
 				ld_put_be32(val, refs + 1);
-				rc = store_put(c->pt, PDB_PDISTINCT, dk, dn, val, 4);
+				rc = store_put(c->pt, DB(GDB_DISTINCT), dk, dn, val, 4);
 				if (!rc && refs == 0)
 					rc = cache_add(c->state, key, 1, 0);
 			} else if (refs <= 1) {
-				rc = store_del(c->pt, PDB_PDISTINCT, dk, dn);
+				rc = store_del(c->pt, DB(GDB_DISTINCT), dk, dn);
 				if (!rc && refs == 1)
 					rc = cache_add(c->state, key, -1, 0);
 			} else {
 				ld_put_be32(val, refs - 1);
-				rc = store_put(c->pt, PDB_PDISTINCT, dk, dn, val, 4);
+				rc = store_put(c->pt, DB(GDB_DISTINCT), dk, dn, val, 4);
 			}
 		} else {
 			return LD_E(STORAGE);
@@ -443,7 +460,7 @@ static int count(proj_ctx *c, const Ledger__Event *ev, uint64_t seq, int first)
 		ld_put_be64(key, seq);
 		rc = apply_list(c, b.b, b.n, 1);
 		if (!rc)
-			rc = store_put(c->pt, PDB_PCONTRIB, key, 8, b.b, b.n);
+			rc = store_put(c->pt, DB(GDB_CONTRIB), key, 8, b.b, b.n);
 	}
 	free(b.b);
 	return rc;
@@ -454,7 +471,7 @@ static int uncount(proj_ctx *c, uint64_t seq)
 	uint8_t key[8];
 	store_val v;
 	ld_put_be64(key, seq);
-	int rc = store_get(c->pt, PDB_PCONTRIB, key, 8, &v);
+	int rc = store_get(c->pt, DB(GDB_CONTRIB), key, 8, &v);
 	if (rc == LD_E(NOT_FOUND))
 		return 0;
 	if (rc)
@@ -467,7 +484,7 @@ static int uncount(proj_ctx *c, uint64_t seq)
 	size_t n = v.len;
 	rc = apply_list(c, copy, n, -1);
 	free(copy);
-	return rc ? rc : store_del(c->pt, PDB_PCONTRIB, key, 8);
+	return rc ? rc : store_del(c->pt, DB(GDB_CONTRIB), key, 8);
 }
 
 /* Does the member's stream hold a join that counts before `upto`? */
@@ -546,7 +563,7 @@ static int apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 		const Ledger__OrgRegistered *o = ev->org_registered;
 		uint8_t val[4];
 		ld_put_be32(val, o->region);
-		if ((rc = store_put(c->pt, PDB_PORGS, o->org_id, strlen(o->org_id), val, 4)))
+		if ((rc = store_put(c->pt, DB(GDB_ORGS), o->org_id, strlen(o->org_id), val, 4)))
 			return rc;
 	}
 	if (!countable(ev->body_case))
@@ -569,9 +586,8 @@ static int prepare(proj_ctx *c, int *reset)
 		return 0;
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
-	static const unsigned dbs[] = {PDB_PROGRESS, PDB_PCONTRIB, PDB_PDISTINCT, PDB_PORGS};
-	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
-		if ((rc = store_empty(c->pt, dbs[i])))
+	for (unsigned i = 0; i < GDB__COUNT; i++) /* every database of its own */
+		if ((rc = store_empty(c->pt, DB(i))))
 			return rc;
 	/* The corrections it has seen (PDB_FIXES under its name). */
 	store_cursor *cur;
@@ -598,6 +614,8 @@ static int prepare(proj_ctx *c, int *reset)
 
 const projection_ops progress_projection = {
 	.name = "progress",
+	.dbs = dbs,
+	.ndbs = GDB__COUNT,
 	.create = create,
 	.destroy = destroy,
 	.apply = apply,
@@ -659,9 +677,9 @@ Ledger__PlanInfo *progress_plan_info(const plan *p, ld_arena *a)
 	return pi;
 }
 
-/* Each city's share of the province's workforce estimates (members
- * projection, PDB_WORKFORCE: region (4 BE), group (1) → count (8 BE));
- * 0 when there are none. */
+/* Each city's share of the province's workforce estimates (the members
+ * projection's MEMBERS_DB_WORKFORCE: region (4 BE), group (1) → count
+ * (8 BE)); 0 when there are none. */
 static int workforce_shares(store_txn *t, const plan *p, double *share)
 {
 	uint64_t total = 0, *city = calloc(p->ncities + 1, sizeof(*city));
@@ -671,7 +689,7 @@ static int workforce_shares(store_txn *t, const plan *p, double *share)
 	int rc;
 	if (!city)
 		return LD_E(INTERNAL);
-	if ((rc = store_cursor_open(t, PDB_WORKFORCE, &cur))) {
+	if ((rc = store_cursor_open(t, proj_db(&members_projection, MEMBERS_DB_WORKFORCE), &cur))) {
 		free(city);
 		return rc;
 	}

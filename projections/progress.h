@@ -3,7 +3,7 @@
  * target, window and region, counted from the log.
  *
  * WHAT IS STORED. For each (plan, target, window year — 0 for cumulative —,
- * region) a numerator and a denominator (PDB_PROGRESS): a count, a sum, the
+ * region) a numerator and a denominator (its database "progress"): a count, a sum, the
  * number of distinct members, or a ratio's two counts. Regions are the
  * plan's province and each city (NNNN00) of the region of the event: the
  * organisation's for joins, services and activities, the station's or the
@@ -11,7 +11,7 @@
  * occurred_at in the plan's local time, so late-recorded events count where
  * they happened.
  *
- * CORRECTIONS. What each event added is kept beside it (PDB_PCONTRIB); a
+ * CORRECTIONS. What each event added is kept beside it ("pcontrib"); a
  * void takes it back, an amendment takes it back and adds the corrected
  * body's. A join counts as a first join when no earlier join of the member
  * counts; a correction of a join re-evaluates all of that member's joins.

@@ -10,10 +10,12 @@
  *  - its commits are not synced (MDB_NOSYNC): they are derived, and each
  *    commit holds a projection's state together with its checkpoint, so a
  *    crash of the process loses nothing (the kernel writes the pages out).
- *    A crash of the machine could tear them: the runner notes the kernel's
- *    boot id and a clean-stop mark, and rebuilds from the (synced) log when
- *    the machine restarted without a clean stop. Appends thus pay for one
- *    synced commit, the log's, not two.
+ *    A crash of the machine could tear them. The runner keeps the kernel's
+ *    boot id and a clean-stop mark in the log's meta (synced; never in this
+ *    environment, which would be torn with them) and rebuilds the
+ *    projections from the log when the machine restarted without a clean
+ *    stop, when nothing records how they were left, or when LMDB cannot read
+ *    them. Appends thus pay for one synced commit, the log's, not two.
  *
  * THE RUNNER. One thread runs a libuv loop. The writer's commit hook wakes it
  * with uv_async_send (coalescing: many commits, one wake-up). Each
@@ -49,27 +51,14 @@
 #include "store.h"
 #include "writer.h"
 
-/* The projection environment's databases. */
-enum proj_db {
-	PDB_META,      /* "cp/<name>" → checkpoint seq (8 BE) */
-	PDB_FIXES,     /* name, 0, target seq (8 BE) → kind (1), correcting seq (8 BE) */
-	PDB_MEMBERS,   /* member_id → packed MemberView */
-	PDB_ORGS,      /* org_id → organisation aggregate (members.c) */
-	PDB_CHILDREN,  /* parent_id, 0, child_id → "" */
-	PDB_MONTHS,    /* org_id, 0, YYYYMM (4 BE) → active members paid through that month */
-	PDB_WORKFORCE, /* region (4 BE), group (1) → estimate */
-	PDB_TRANSFERS, /* org_id, 0, occurred_at (8 BE, offset), seq (8 BE) → transfer entry */
-	PDB_TKEYS,     /* seq (8 BE) → the org ids a transfer is indexed under */
-	PDB_TORGS,     /* org_id → parent_id (the transfers projection's own tree) */
-	PDB_PROGRESS,  /* plan (2 BE), target (2 BE), year (2 BE), region (4 BE) → num, den (8+8 BE) */
-	PDB_PCONTRIB,  /* seq (8 BE) → what the event added to PDB_PROGRESS (progress.c) */
-	PDB_PDISTINCT, /* progress key (10), member_id → events counting the member there (4 BE) */
-	PDB_PORGS,     /* org_id → region (4 BE) (the progress projection's own copy) */
-	PDB__COUNT
+/* The projection environment's databases. The runner's own come first;
+ * each projection names its own in its ops (`dbs`), and proj_db gives their
+ * handles, so adding a projection edits nothing shared. */
+enum {
+	PDB_META,  /* "cp/<name>" → checkpoint seq (8 BE); "boot", "clean"; a projection's keys */
+	PDB_FIXES, /* name, 0, target seq (8 BE) → kind (1), correcting seq (8 BE) */
+	PDB_RUNNER_COUNT
 };
-
-/* Their names in the environment (for tools and tests that open it). */
-extern const char *const proj_db_names[PDB__COUNT];
 
 /* What the caller of runner_start gives the projections; each reads its
  * own part when it makes its state. */
@@ -90,6 +79,11 @@ struct projection_query;
 
 typedef struct projection_ops {
 	const char *name;
+	/* Its databases in the projection environment, by name (unique in the
+	 * environment), in the order of the projection's own numbering: handle
+	 * of its i-th is proj_db(ops, i). */
+	const char *const *dbs;
+	unsigned ndbs;
 	/* The requests it answers (projection_query, below), ending with a
 	 * zero command; NULL: none. */
 	const struct projection_query *queries;
@@ -121,6 +115,15 @@ typedef struct projection_ops {
 /* The projections, in the order they are run. */
 extern const projection_ops *const projections[];
 extern const unsigned nprojections;
+
+/* The handle of database i (in ops->dbs) of projection ops in any
+ * transaction on the projection environment. */
+unsigned proj_db(const projection_ops *ops, unsigned i);
+
+/* Every database of the environment in handle order, the runner's first
+ * (for the runner, and for tools and tests that open it): the count, at most
+ * STORE_MAX_DBS. */
+unsigned proj_env_dbs(const char *names[STORE_MAX_DBS]);
 
 /* Corrections as this projection has seen them (PDB_FIXES, keyed by the
  * projection's name, so each sees only those up to its own checkpoint):
@@ -167,6 +170,8 @@ typedef struct proj_query_ctx {
 				* or the log's for a PQ_READS_LOG query */
 	struct keystore *keys; /* opens sealed personal data (core/pii.h); NULL:
 				* it reads as forgotten */
+	const struct role *reader; /* who asks: personal data is opened only for
+				    * a role that may see it (core/roles.h) */
 	const char *feed_url;  /* where the live feed is published; NULL: none */
 	int64_t now_us;        /* when the request is answered (defaults that
 				* depend on the time: this month, status now) */

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "history.h"
+#include "kinds.h"
 #include "members.h"
 #include "model.h"
 #include "progress.h"
@@ -19,6 +20,25 @@ const projection_ops *const projections[] = {
 	&progress_projection,
 };
 const unsigned nprojections = sizeof(projections) / sizeof(projections[0]);
+
+unsigned proj_db(const projection_ops *ops, unsigned i)
+{
+	unsigned base = PDB_RUNNER_COUNT;
+	for (unsigned p = 0; p < nprojections && projections[p] != ops; p++)
+		base += projections[p]->ndbs;
+	return base + i;
+}
+
+unsigned proj_env_dbs(const char *names[STORE_MAX_DBS])
+{
+	unsigned n = 0;
+	names[n++] = "meta";
+	names[n++] = "fixes";
+	for (unsigned p = 0; p < nprojections; p++)
+		for (unsigned i = 0; i < projections[p]->ndbs && n < STORE_MAX_DBS; i++)
+			names[n++] = projections[p]->dbs[i];
+	return n;
+}
 
 /* Views read from the log itself, with no state of their own to apply:
  * their queries are answered like the projections'. */
@@ -95,16 +115,12 @@ int proj_fix_get(proj_ctx *c, uint64_t target, int *kind, uint64_t *by)
 int proj_fix_record(proj_ctx *c, const Ledger__Event *ev, uint64_t *target)
 {
 	uint8_t key[64 + 9], val[9];
+	const ld_kind *k = ld_kind_of(ev->body_case);
 	*target = 0;
-	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED) {
-		*target = ev->event_voided->target_seq;
-		val[0] = PFIX_VOID;
-	} else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED) {
-		*target = ev->event_amended->target_seq;
-		val[0] = PFIX_AMEND;
-	} else {
+	if (!(k->flags & LD_KIND_CORRECTION))
 		return 0;
-	}
+	*target = ld_field_num(&k->target, ld_kind_body(k, ev));
+	val[0] = k->flags & LD_KIND_AMENDMENT ? PFIX_AMEND : PFIX_VOID;
 	ld_put_be64(val + 1, ev->seq);
 	return store_put(c->pt, PDB_FIXES, key, fix_key(key, c->name, *target), val, 9);
 }
@@ -121,8 +137,7 @@ int proj_effective(proj_ctx *c, uint64_t seq, proj_eff *out)
 	if ((rc = model_load_event(c->lt, seq, &out->orig)))
 		return rc;
 	Ledger__Event *ev = out->orig;
-	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED ||
-	    ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED)
+	if (ld_kind_of(ev->body_case)->flags & LD_KIND_CORRECTION)
 		return 0;
 	out->ev = ev;
 	if (kind != PFIX_AMEND)

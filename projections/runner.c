@@ -2,6 +2,7 @@
 #include "projection.h"
 
 #include <ftw.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,14 +16,6 @@
 
 #define CHUNK_EVENTS 50000 /* events per projection transaction */
 #define WAIT_TICK_MS 5     /* how often deadlines of waiters are checked */
-
-const char *const proj_db_names[PDB__COUNT] = {
-	[PDB_META] = "meta",	     [PDB_FIXES] = "fixes",	[PDB_MEMBERS] = "members",
-	[PDB_ORGS] = "orgs",	     [PDB_CHILDREN] = "children", [PDB_MONTHS] = "months",
-	[PDB_WORKFORCE] = "workforce", [PDB_TRANSFERS] = "transfers", [PDB_TKEYS] = "tkeys",
-	[PDB_TORGS] = "torgs",	     [PDB_PROGRESS] = "progress", [PDB_PCONTRIB] = "pcontrib",
-	[PDB_PDISTINCT] = "pdistinct", [PDB_PORGS] = "porgs",
-};
 
 typedef struct pstate {
 	const projection_ops *ops;
@@ -341,19 +334,6 @@ static void on_commit(void *arg, uint64_t head)
 /* Public                                                              */
 /* ------------------------------------------------------------------ */
 
-/* The kernel's id of this boot: it changes when the machine restarts. */
-static void boot_id(char out[64])
-{
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
-	out[0] = 0;
-	if (f) {
-		if (!fgets(out, 64, f))
-			out[0] = 0;
-		fclose(f);
-	}
-	out[strcspn(out, "\n")] = 0;
-}
-
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
@@ -362,62 +342,118 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path);
 }
 
-/* Writes the boot id and the clean mark (1 on a clean stop, 0 while
- * running), and syncs. */
-static int mark(store *ps, const char *boot, int clean)
+/*
+ * THE MARKS. The projection environment is not synced, so what would tell
+ * that it may be torn cannot live in it: a machine crash tears the marks
+ * with the rest. They live in the log's meta, whose commits are synced:
+ *   MARK_BOOT   the boot id of the process that last opened the projections;
+ *   MARK_CLEAN  "1" once a clean stop had synced them, "0" while they run.
+ * A start under another boot id with MARK_CLEAN "0" (or with no marks at
+ * all beside an existing environment: nothing says how it was left) throws
+ * the environment away and rebuilds it from the log.
+ */
+#define MARK_BOOT  "projections-boot"
+#define MARK_CLEAN "projections-clean"
+
+/* Reads the marks from the log: *known = 0 when there are none. */
+static int marks_get(store *log, char was[64], int *clean, int *known)
 {
 	store_txn *t;
-	int rc = store_write_begin(ps, &t);
+	store_val v;
+	int rc = store_read_begin(log, &t);
+	*known = 0;
+	*clean = 0;
+	was[0] = 0;
 	if (rc)
 		return rc;
-	if ((rc = store_put(t, PDB_META, "boot", 4, boot, strlen(boot))) ||
-	    (rc = store_put(t, PDB_META, "clean", 5, clean ? "1" : "0", 1))) {
+	if (store_get(t, DB_META, MARK_BOOT, strlen(MARK_BOOT), &v) == 0 && v.len < 64) {
+		memcpy(was, v.data, v.len);
+		was[v.len] = 0;
+		*known = 1;
+		*clean = store_get(t, DB_META, MARK_CLEAN, strlen(MARK_CLEAN), &v) == 0 &&
+			 v.len == 1 && *(const char *)v.data == '1';
+	}
+	store_read_end(t);
+	return 0;
+}
+
+/* Writes the marks into the log's meta (a synced commit). The writer is
+ * idle whenever this runs: at start, before the server takes requests, and
+ * at the end, after the writer has stopped. */
+static int marks_put(store *log, const char *boot, int clean)
+{
+	store_txn *t;
+	int rc = store_write_begin(log, &t);
+	if (rc)
+		return rc;
+	if ((rc = store_put(t, DB_META, MARK_BOOT, strlen(MARK_BOOT), boot, strlen(boot))) ||
+	    (rc = store_put(t, DB_META, MARK_CLEAN, strlen(MARK_CLEAN), clean ? "1" : "0", 1))) {
 		store_abort(t);
 		return rc;
 	}
-	if ((rc = store_commit(t)))
-		return rc;
-	return store_sync(ps);
+	return store_commit(t);
 }
+
+static void wipe(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Opens the projection environment (dir) and reads what the runner needs
+ * from it: each projection's prepare, then the checkpoints. A storage
+ * error anywhere in it means an environment LMDB cannot read. */
+static int open_env(runner *r, const char *dir, ld_errinfo *e);
 
 /*
  * Opens the projection environment. Projections are derived data, so their
  * commits are not synced (MDB_NOSYNC): after a crash of the process the
  * kernel still writes them out, and a checkpoint always travels with its
- * state. Only a crash of the machine can lose or tear them; then the boot
- * id differs and the last stop was not clean, and they are rebuilt from the
- * log, which is synced.
+ * state. A crash of the machine can lose or tear them: the marks in the
+ * log (above) say so, and they are rebuilt from the log, which is synced.
+ * So is an environment that cannot be read (a torn one the marks could not
+ * tell, a damaged disk): derived data, nothing is lost by throwing it away.
  */
 static int open_projections(runner *r, const char *dir, ld_errinfo *e)
 {
-	store_options o = {.dir = dir, .no_sync = 1, .dbs = proj_db_names, .ndbs = PDB__COUNT};
-	char boot[64], was[64] = "";
-	int clean = 1, rc;
-	boot_id(boot);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if ((rc = store_open(&r->ps, &o, e)))
-			return rc;
-		store_txn *t;
-		store_val v;
-		if ((rc = store_read_begin(r->ps, &t)))
-			return rc;
-		if (store_get(t, PDB_META, "boot", 4, &v) == 0 && v.len < sizeof(was)) {
-			memcpy(was, v.data, v.len);
-			was[v.len] = 0;
-			clean = store_get(t, PDB_META, "clean", 5, &v) == 0 && v.len == 1 &&
-				*(const char *)v.data == '1';
+	char boot[64], was[64], path[4200];
+	int clean, known, rc;
+	store_boot_id(boot);
+	if ((rc = marks_get(r->log, was, &clean, &known)))
+		return ld_errinfo_set(e, rc, NULL, "unable to read the projections' marks in the log");
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if (access(path, F_OK) == 0) {
+		if (!known) {
+			log_warn("projections: nothing records how '%s' was last closed; rebuilding "
+				 "them from the log",
+				 dir);
+			wipe(dir);
+		} else if (!clean && strcmp(was, boot) != 0) {
+			log_warn("projections: the machine restarted since '%s' was last closed "
+				 "cleanly; rebuilding them from the log",
+				 dir);
+			wipe(dir);
 		}
-		store_read_end(t);
-		if (!was[0] || clean || strcmp(was, boot) == 0)
-			break;
-		log_warn("projections: the machine restarted since they were last closed cleanly; "
-			 "rebuilding them from the log");
+	}
+	/* Marked running before anything is written: from here a machine
+	 * crash leaves "0" under this boot id. */
+	if ((rc = marks_put(r->log, boot, 0)))
+		return ld_errinfo_set(e, rc, NULL,
+				      "unable to record the projections' marks in the log: %s",
+				      ld_strerror(rc));
+	for (int attempt = 0;; attempt++) {
+		ld_errinfo oe = {0};
+		if ((rc = open_env(r, dir, &oe)) == 0)
+			return 0;
 		store_close(r->ps);
 		r->ps = NULL;
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-		was[0] = 0;
+		if (attempt || rc == LD_E(DISK_FULL) || rc == LD_E(PLAN_INVALID)) {
+			*e = oe;
+			return rc;
+		}
+		log_warn("projections: '%s' cannot be read (%s); rebuilding them from the log",
+			 dir, oe.message[0] ? oe.message : ld_strerror(rc));
+		wipe(dir);
 	}
-	return mark(r->ps, boot, 0);
 }
 
 static int prepare_all(runner *r, ld_errinfo *e)
@@ -454,6 +490,39 @@ static int prepare_all(runner *r, ld_errinfo *e)
 		return rc;
 	}
 	return store_commit(pt);
+}
+
+static int open_env(runner *r, const char *dir, ld_errinfo *e)
+{
+	const char *names[STORE_MAX_DBS];
+	store_options o = {.dir = dir, .no_sync = 1, .dbs = names, .ndbs = proj_env_dbs(names),
+			   .name = "the projections"};
+	store_txn *t;
+	int rc;
+	if ((rc = store_open(&r->ps, &o, e)) || (rc = prepare_all(r, e)))
+		return rc;
+	if ((rc = store_read_begin(r->ps, &t)))
+		return ld_errinfo_set(e, rc, NULL, "unable to read the projections in '%s'", dir);
+	for (unsigned i = 0; i < nprojections && !rc; i++) {
+		char ck[80];
+		store_val v;
+		cp_key(ck, sizeof(ck), projections[i]->name);
+		r->st[i].checkpoint = 0;
+		rc = store_get(t, PDB_META, ck, strlen(ck), &v);
+		if (rc == 0 && v.len == 8)
+			r->st[i].checkpoint = ld_get_be64(v.data);
+		else if (rc == 0)
+			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
+					    "the checkpoint of projection %s is damaged",
+					    projections[i]->name);
+		else if (rc == LD_E(NOT_FOUND))
+			rc = 0;
+		else
+			ld_errinfo_set(e, rc, NULL, "unable to read the checkpoint of projection %s",
+				       projections[i]->name);
+	}
+	store_read_end(t);
+	return rc;
 }
 
 /* Each projection's state, made from o, and freed. */
@@ -497,30 +566,11 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, const pro
 	int rc = create_all(r, o, e);
 	if (rc)
 		goto fail;
-	rc = open_projections(r, dir, e);
-	if (rc) {
-		if (e && !e->message[0])
-			ld_errinfo_set(e, rc, NULL, "unable to open the projections in '%s': %s", dir,
-				       ld_strerror(rc));
+	if ((rc = open_projections(r, dir, e)))
 		goto fail;
-	}
-
-	/* Projections that check their inputs; then checkpoints. */
-	store_txn *t;
-	if ((rc = prepare_all(r, e)))
-		goto fail;
-	if ((rc = store_read_begin(r->ps, &t)))
-		goto fail;
-	for (unsigned i = 0; i < nprojections; i++) {
-		char ck[80];
-		store_val v;
-		cp_key(ck, sizeof(ck), projections[i]->name);
-		if (store_get(t, PDB_META, ck, strlen(ck), &v) == 0 && v.len == 8)
-			r->st[i].checkpoint = ld_get_be64(v.data);
+	for (unsigned i = 0; i < nprojections; i++)
 		log_info("projection %s: checkpoint %llu", projections[i]->name,
 			 (unsigned long long)r->st[i].checkpoint);
-	}
-	store_read_end(t);
 
 	uv_loop_init(&r->loop);
 	uv_async_init(&r->loop, &r->wake, on_wake);
@@ -562,9 +612,11 @@ void runner_free(runner *r)
 	if (!r)
 		return;
 	runner_stop(r);
+	/* Everything written out, then the clean mark: the projections can be
+	 * trusted after a restart of the machine. */
 	char boot[64];
-	boot_id(boot);
-	if (mark(r->ps, boot, 1) != 0)
+	store_boot_id(boot);
+	if (r->ps && (store_sync(r->ps) != 0 || marks_put(r->log, boot, 1) != 0))
 		log_warn("projections: unable to mark a clean stop; they will be rebuilt if the "
 			 "machine restarts first");
 	store_close(r->ps);

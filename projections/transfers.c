@@ -8,7 +8,7 @@
  * Each entry knows its direction relative to the organisation it is filed
  * under: INTO (only the destination is below it), OUT_OF (only the source),
  * WITHIN (both). A voided transfer's entries are removed; an amended one is
- * re-filed with its corrected body (PDB_TKEYS remembers where each seq is
+ * re-filed with its corrected body (DB(TRANSFERS_DB_KEYS) remembers where each seq is
  * filed). The projection keeps its own copy of the organisation tree.
  */
 #include "transfers.h"
@@ -20,6 +20,12 @@
 #include "model.h"
 #include "orgtree.h"
 
+/* The databases of this projection (transfers.h numbers them). */
+static const char *const dbs[TRANSFERS_DB__COUNT] = {
+	[TRANSFERS_DB_ENTRIES] = "transfers", [TRANSFERS_DB_KEYS] = "tkeys",
+	[TRANSFERS_DB_ORGS] = "torgs"};
+#define DB(i) proj_db(&transfers_projection, i)
+
 #define MAX_DEPTH 16
 #define TIME_OFFSET 0x8000000000000000ULL /* occurred_at may be any int64 */
 
@@ -28,7 +34,7 @@ typedef ld_org_id org_id;
 static int parent_of(store_txn *t, const char *org, char *parent)
 {
 	store_val v;
-	int rc = store_get(t, PDB_TORGS, org, strlen(org), &v);
+	int rc = store_get(t, DB(TRANSFERS_DB_ORGS), org, strlen(org), &v);
 	if (rc)
 		return rc;
 	if (v.len > LD_ID_MAX)
@@ -118,14 +124,14 @@ static int file_transfer(store_txn *pt, const Ledger__Event *orig, const Ledger_
 						: in_chain(to, nt, ids[i]) ? LEDGER__TRANSFER_DIRECTION__WITHIN
 									   : LEDGER__TRANSFER_DIRECTION__OUT_OF);
 			size_t klen = entry_key(ekey, ids[i], occurred, orig->seq);
-			if ((rc = store_put(pt, PDB_TRANSFERS, ekey, klen, val, vlen)))
+			if ((rc = store_put(pt, DB(TRANSFERS_DB_ENTRIES), ekey, klen, val, vlen)))
 				return rc;
 			kp = put_str(kp, ids[i]);
 		}
 	}
 	uint8_t skey[8];
 	ld_put_be64(skey, orig->seq);
-	return store_put(pt, PDB_TKEYS, skey, 8, keys, (size_t)(kp - keys));
+	return store_put(pt, DB(TRANSFERS_DB_KEYS), skey, 8, keys, (size_t)(kp - keys));
 }
 
 /* Removes every entry of transfer `seq`. */
@@ -134,7 +140,7 @@ static int unfile_transfer(store_txn *pt, uint64_t seq)
 	uint8_t skey[8], ekey[LD_ID_MAX + 17];
 	store_val v;
 	ld_put_be64(skey, seq);
-	int rc = store_get(pt, PDB_TKEYS, skey, 8, &v);
+	int rc = store_get(pt, DB(TRANSFERS_DB_KEYS), skey, 8, &v);
 	if (rc)
 		return rc == LD_E(NOT_FOUND) ? 0 : rc;
 	/* Copy: the deletes below may move the value. */
@@ -151,10 +157,10 @@ static int unfile_transfer(store_txn *pt, uint64_t seq)
 		memcpy(org, buf + off + 1, n);
 		org[n] = 0;
 		off += 1 + n;
-		if ((rc = store_del(pt, PDB_TRANSFERS, ekey, entry_key(ekey, org, occurred, seq))))
+		if ((rc = store_del(pt, DB(TRANSFERS_DB_ENTRIES), ekey, entry_key(ekey, org, occurred, seq))))
 			return rc;
 	}
-	return store_del(pt, PDB_TKEYS, skey, 8);
+	return store_del(pt, DB(TRANSFERS_DB_KEYS), skey, 8);
 }
 
 /* A void or an amendment: a transfer it corrects is taken out, and an
@@ -195,7 +201,7 @@ static int transfers_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 	case LEDGER__EVENT__BODY_ORG_REGISTERED: {
 		const Ledger__OrgRegistered *r = ev->org_registered;
 		const char *parent = ld_has(r->parent_id) ? r->parent_id : "";
-		return store_put(c->pt, PDB_TORGS, r->org_id, strlen(r->org_id), parent,
+		return store_put(c->pt, DB(TRANSFERS_DB_ORGS), r->org_id, strlen(r->org_id), parent,
 				 strlen(parent));
 	}
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
@@ -207,6 +213,8 @@ static int transfers_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 
 const projection_ops transfers_projection = {
 	.name = "transfers",
+	.dbs = dbs,
+	.ndbs = TRANSFERS_DB__COUNT,
 	.apply = transfers_apply,
 	.queries = transfers_queries,
 };
@@ -238,7 +246,7 @@ int transfers_query(store_txn *t, const char *org, int64_t from_time, int64_t to
 		return rc;
 	ledger__transfer_list__init(out);
 	out->transfers = ld_arena_alloc(a, (size_t)limit * sizeof(void *));
-	if ((rc = store_cursor_open(t, PDB_TRANSFERS, &c)))
+	if ((rc = store_cursor_open(t, DB(TRANSFERS_DB_ENTRIES), &c)))
 		return rc;
 	for (rc = store_cursor_seek(c, key, klen, &k, &v); rc == 0; rc = store_cursor_next(c, &k, &v)) {
 		if (k.len != n + 17 || memcmp(k.data, key, n + 1) != 0)

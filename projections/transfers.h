@@ -15,6 +15,15 @@ extern const projection_query transfers_queries[];
 #define TRANSFERS_DEFAULT_LIMIT 1000
 #define TRANSFERS_MAX_LIMIT     10000
 
+/* Its databases (proj_db(&transfers_projection, i)). */
+enum transfers_db {
+	TRANSFERS_DB_ENTRIES, /* "transfers": org_id, 0, occurred_at (8 BE, offset), seq
+			       * (8 BE) → transfer entry */
+	TRANSFERS_DB_KEYS,    /* "tkeys": seq (8 BE) → the org ids a transfer is filed under */
+	TRANSFERS_DB_ORGS,    /* "torgs": org_id → parent_id (this projection's own tree) */
+	TRANSFERS_DB__COUNT
+};
+
 /* Transfers into, out of or within org's subtree with from_time <=
  * occurred_at < to_time, by occurred_at then seq; at most `limit` (then
  * out->truncated). 0, LD_E(NOT_FOUND) for an unknown organisation, or a

@@ -76,15 +76,56 @@ static int check_unknown(const ProtobufCMessage *m, char *path, size_t pathlen, 
 	return 0;
 }
 
+/* protobuf-c's allocator for a request: plain malloc (so that what it
+ * allocates is freed like anything else, with or without an allocator), but
+ * refusing to go beyond the request's budget in total. */
+typedef struct budget {
+	size_t used, max;
+	int refused;
+} budget;
+
+static void *budget_alloc(void *data, size_t size)
+{
+	budget *b = data;
+	if (size > b->max - b->used) {
+		b->refused = 1;
+		return NULL;
+	}
+	void *p = malloc(size);
+	if (p)
+		b->used += size;
+	return p;
+}
+
+static void budget_free(void *data, void *p)
+{
+	(void)data;
+	free(p);
+}
+
+static int malformed(size_t len, ld_errinfo *e)
+{
+	return ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+			      "request of %zu bytes is not a valid ledger.Request", len);
+}
+
 int codec_request_unpack(const uint8_t *buf, size_t len, Ledger__Request **out, ld_errinfo *e)
 {
 	*out = NULL;
-	Ledger__Request *req = ledger__request__unpack(NULL, len, buf);
+	size_t cost;
+	int rc = codec_request_measure(buf, len, &cost, e);
+	if (rc)
+		return rc;
+	budget b = {.max = codec_request_budget(len)};
+	ProtobufCAllocator alloc = {.alloc = budget_alloc, .free = budget_free, .allocator_data = &b};
+	Ledger__Request *req = ledger__request__unpack(&alloc, len, buf);
+	if (!req && b.refused)
+		return ld_errinfo_set(e, LD_E(TOO_LARGE), NULL,
+				      "the request of %zu bytes takes more than %zu bytes to decode",
+				      len, b.max);
 	if (!req)
-		return ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-				      "request of %zu bytes is not a valid ledger.Request", len);
+		return malformed(len, e);
 	char path[96] = "";
-	int rc;
 	if (req->base.n_unknown_fields > 0)
 		/* A top-level field this schema lacks is a command of a newer
 		 * protocol. */
@@ -394,5 +435,218 @@ int codec_peek_body_case(const uint8_t *buf, size_t len)
 			return 0;
 		}
 	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading a request before decoding it                                */
+/* ------------------------------------------------------------------ */
+
+size_t codec_request_budget(size_t len)
+{
+	if (len > CODEC_BUDGET_MAX / CODEC_BUDGET_FACTOR)
+		return CODEC_BUDGET_MAX;
+	return len * CODEC_BUDGET_FACTOR > CODEC_BUDGET_MIN ? len * CODEC_BUDGET_FACTOR
+							    : CODEC_BUDGET_MIN;
+}
+
+/* One field of a message on the wire: its key and where its value is. */
+typedef struct wire_field {
+	unsigned num, type;
+	uint64_t varint;         /* type 0 */
+	const uint8_t *val, *end; /* type 2: the bytes of the value */
+} wire_field;
+
+/* Reads the field at *p; NULL p when the bytes do not parse (protobuf-c
+ * refuses groups and the reserved wire types as well). */
+static const uint8_t *next_field(const uint8_t *p, const uint8_t *end, wire_field *f)
+{
+	uint64_t key, v;
+	if (!(p = get_varint(p, end, &key)) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+		return NULL;
+	f->num = (unsigned)(key >> 3);
+	f->type = (unsigned)(key & 7);
+	f->val = f->end = p;
+	switch (f->type) {
+	case 0:
+		return get_varint(p, end, &f->varint);
+	case 1:
+		return end - p >= 8 ? p + 8 : NULL;
+	case 2:
+		if (!(p = get_varint(p, end, &v)) || v > (uint64_t)(end - p))
+			return NULL;
+		f->val = p;
+		f->end = p + v;
+		return f->end;
+	case 5:
+		return end - p >= 4 ? p + 4 : NULL;
+	default:
+		return NULL;
+	}
+}
+
+int codec_request_command(const uint8_t *buf, size_t len)
+{
+	const uint8_t *p = buf, *end = buf + len;
+	int command = 0;
+	wire_field f;
+	while (p < end) {
+		if (!(p = next_field(p, end, &f)))
+			return 0;
+		const ProtobufCFieldDescriptor *fd =
+			protobuf_c_message_descriptor_get_field(&ledger__request__descriptor, f.num);
+		if (fd && (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+			command = (int)f.num;
+	}
+	return command;
+}
+
+typedef struct measure_ctx {
+	size_t cost, max, len;
+	ld_errinfo *e;
+	char path[96];
+} measure_ctx;
+
+/* What protobuf-c allocates for one element of a repeated field. */
+static size_t element_size(const ProtobufCFieldDescriptor *f)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return 8;
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(void *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	default:
+		return 4; /* 32-bit numbers, enums, protobuf_c_boolean */
+	}
+}
+
+/* A repeated number sent packed: several elements in one value. */
+static int packed(const ProtobufCFieldDescriptor *f, const wire_field *w)
+{
+	return w->type == 2 && f->type != PROTOBUF_C_TYPE_MESSAGE &&
+	       f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_BYTES;
+}
+
+/* Elements in the packed value of a repeated scalar field. */
+static size_t packed_count(const ProtobufCFieldDescriptor *f, const wire_field *w)
+{
+	size_t bytes = (size_t)(w->end - w->val), n = 0;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_FLOAT:
+		return bytes / 4;
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return bytes / 8;
+	default: /* varints: one ends at each byte without the high bit */
+		for (const uint8_t *p = w->val; p < w->end; p++)
+			n += !(*p & 0x80);
+		return n;
+	}
+}
+
+/* Appends ".name" to the path at `used`; returns the new length. */
+static size_t path_push(measure_ctx *c, size_t used, const char *name)
+{
+	int n = snprintf(c->path + used, sizeof(c->path) - used, "%s%s", used ? "." : "", name);
+	size_t to = used + (n > 0 ? (size_t)n : 0);
+	return to < sizeof(c->path) ? to : sizeof(c->path) - 1;
+}
+
+/* Every repeated field's elements in one message, by the field's place in
+ * the descriptor (no message of ledger.proto has more fields than this). */
+#define MEASURE_MAX_FIELDS 64
+/* What protobuf-c allocates to scan a message of `fields` fields: it keeps
+ * the first 16 on its stack and the others in slabs of 32, 64, 128 …
+ * entries of 32 bytes (a ScannedMember), freed when the message is done. */
+static size_t scan_slabs(size_t fields)
+{
+	size_t bytes = 0;
+	for (size_t room = 16, slab = 32; room < fields; room += slab, slab *= 2)
+		bytes += slab * 32;
+	return bytes;
+}
+
+/* Adds what decoding the message d at [p, end) allocates to c->cost, or
+ * refuses it. The schema has no recursive types, so the depth is bounded by
+ * it; the bound here is for bytes that nest an unknown field's contents. */
+static int measure_message(measure_ctx *c, const ProtobufCMessageDescriptor *d,
+			   const uint8_t *p, const uint8_t *end, size_t used, int depth)
+{
+	size_t counts[MEASURE_MAX_FIELDS] = {0}, fields = 0;
+	wire_field w;
+	if (depth > 32 || d->n_fields > MEASURE_MAX_FIELDS)
+		return malformed(c->len, c->e);
+	c->cost += d->sizeof_message;
+	while (p < end) {
+		if (!(p = next_field(p, end, &w)))
+			return malformed(c->len, c->e);
+		fields++;
+		size_t vlen = (size_t)(w.end - w.val);
+		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, w.num);
+		if (!f) { /* kept as an unknown field (and refused after decoding) */
+			c->cost += sizeof(ProtobufCMessageUnknownField) + vlen;
+			continue;
+		}
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = 1, i = (size_t)(f - d->fields);
+			if (packed(f, &w))
+				n = packed_count(f, &w);
+			counts[i] += n;
+			c->cost += n * element_size(f);
+			if (counts[i] > CODEC_MAX_REPEATED) {
+				/* Count the rest of them for the message, reading
+				 * nothing else. */
+				for (const uint8_t *q = p; q && q < end;) {
+					if (!(q = next_field(q, end, &w)))
+						return malformed(c->len, c->e);
+					if (w.num == f->id)
+						counts[i] += packed(f, &w) ? packed_count(f, &w) : 1;
+				}
+				path_push(c, used, f->name);
+				return ld_errinfo_set(c->e, LD_E(TOO_LARGE), c->path,
+						      "%s has %zu elements; at most %d", c->path,
+						      counts[i], CODEC_MAX_REPEATED);
+			}
+		}
+		if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES) {
+			c->cost += vlen + 1;
+		} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			if (w.type != 2)
+				return malformed(c->len, c->e);
+			size_t to = path_push(c, used, f->name);
+			int rc = measure_message(c, f->descriptor, w.val, w.end, to, depth + 1);
+			c->path[used] = '\0';
+			if (rc)
+				return rc;
+		}
+	}
+	c->cost += scan_slabs(fields);
+	return 0;
+}
+
+int codec_request_measure(const uint8_t *buf, size_t len, size_t *cost, ld_errinfo *e)
+{
+	measure_ctx c = {.max = codec_request_budget(len), .len = len, .e = e};
+	*cost = 0;
+	int rc = measure_message(&c, &ledger__request__descriptor, buf, buf + len, 0, 0);
+	if (rc)
+		return rc;
+	*cost = c.cost;
+	if (c.cost > c.max)
+		return ld_errinfo_set(e, LD_E(TOO_LARGE), NULL,
+				      "the request of %zu bytes would take more than %zu bytes to "
+				      "decode (at most %d times its size, %zu bytes in all)",
+				      len, c.max, CODEC_BUDGET_FACTOR, CODEC_BUDGET_MAX);
 	return 0;
 }

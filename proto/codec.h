@@ -39,9 +39,43 @@ int ld_errinfo_set(ld_errinfo *e, int code, const char *field, const char *fmt, 
 	__attribute__((format(printf, 4, 5)));
 
 /*
- * Decodes a Request. Rejects bytes that do not parse (ERR_MALFORMED), a
- * top-level field this schema does not know (a command of a newer protocol:
- * ERR_UNKNOWN_COMMAND), and any unknown field deeper down
+ * What decoding a request may cost. protobuf-c allocates every element of a
+ * repeated field and a struct for every embedded message: an empty Event is
+ * 2 bytes on the wire and over 200 in memory, so 16 MiB of them would take
+ * gigabytes. A request is therefore first read on its raw bytes (the
+ * structure walked with the descriptors, nothing allocated), and refused
+ * there with ERR_TOO_LARGE, naming the field, when a repeated field has more
+ * than CODEC_MAX_REPEATED elements in one message, or when its decoded form
+ * would take more than its budget: CODEC_BUDGET_FACTOR times its size, at
+ * least CODEC_BUDGET_MIN, at most CODEC_BUDGET_MAX. Then it is unpacked
+ * with an allocator that refuses to go beyond that budget whatever the
+ * reading missed (ERR_TOO_LARGE too). Real requests take 3 to 8 times their
+ * size.
+ */
+#define CODEC_MAX_REPEATED  10000 /* the most of any repeated field: append.events */
+#define CODEC_BUDGET_FACTOR 16
+#define CODEC_BUDGET_MIN    ((size_t)64 << 10)
+#define CODEC_BUDGET_MAX    ((size_t)256 << 20)
+
+/* The budget of a request of len bytes. */
+size_t codec_request_budget(size_t len);
+
+/* The command of a request (its Request.command field number, the last one
+ * if it names several, as decoding keeps), read from its top-level field
+ * keys only: enough to check who may send it before anything is decoded.
+ * 0 when it names none or the keys do not parse. */
+int codec_request_command(const uint8_t *buf, size_t len);
+
+/* Reads a request's raw bytes as above without decoding them: 0 and *cost
+ * (the bytes decoding would allocate, an upper bound), ERR_MALFORMED, or
+ * ERR_TOO_LARGE with e naming the field or the budget. */
+int codec_request_measure(const uint8_t *buf, size_t len, size_t *cost, ld_errinfo *e);
+
+/*
+ * Decodes a Request within its budget (above). Rejects bytes that do not
+ * parse (ERR_MALFORMED), a request over its limits (ERR_TOO_LARGE), a
+ * top-level field this schema does not know (a command of a newer
+ * protocol: ERR_UNKNOWN_COMMAND), and any unknown field deeper down
  * (ERR_UNKNOWN_FIELD, naming it), so that what the server stores is exactly
  * what it understood.
  * On success *out must be freed with codec_request_free().

@@ -140,6 +140,9 @@ static ld_kind table[LD_KIND_SLOTS] = {
 	    .home = LD_ORG_CONCERN,
 	    .place = F("org_id"),
 	    .station = F("station_id"),
+	    /* ... and, for a clerk, the organisation that runs the station
+	     * where it was given. */
+	    .station_uses = LD_ORG_SCOPE,
 	},
     [B(ACTIVITY_HELD)] =
 	{

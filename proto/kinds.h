@@ -105,6 +105,8 @@ typedef struct ld_kind {
 	ld_field place;      /* plans: where it happened, an org id (its region counts)
 			      * or a region; kinds without one are never counted */
 	ld_field station;    /* a station it refers to, which must exist */
+	unsigned station_uses; /* LD_ORG_* of that station's organisation: a service
+				* at a station concerns the one that runs it */
 	ld_field target;     /* corrections: the seq corrected */
 	ld_field sealed;     /* personal data sealed by the server (server-set) */
 	ld_field clear[LD_KIND_MAX_CLEAR]; /* personal data in clear: request only, never

@@ -40,7 +40,7 @@ static const Ledger__Consistency *consistency_of(const ProtobufCMessage *args)
 }
 
 /* Answers the query from one read transaction. */
-static nng_msg *run_query(server *srv, const Ledger__Request *req)
+static nng_msg *run_query(server *srv, const Ledger__Request *req, const role *reader)
 {
 	const projection_ops *owner;
 	const projection_query *pq = projection_query_find((int)req->command_case, &owner);
@@ -49,6 +49,7 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req)
 	ld_errinfo e = {0};
 	store_txn *t = NULL;
 	proj_query_ctx q = {.keys = srv->keys,
+			    .reader = reader,
 			    .feed_url = srv->has_pub ? srv->pub_url : NULL,
 			    .now_us = ld_wall_us(),
 			    .state = owner ? runner_state(srv->proj, owner) : NULL,
@@ -103,7 +104,7 @@ static nng_msg *query_waited(call *c)
 	const Ledger__Consistency *cons = consistency_of(args_of(c->req));
 	if (c->wait_ok != 1)
 		return wait_failed(c->wait_ok, cons ? cons->min_seq : 0);
-	return run_query(c->srv, c->req);
+	return run_query(c->srv, c->req, c->role);
 }
 
 /* On the runner's thread (or at once, when decided already). */
@@ -122,7 +123,7 @@ nng_msg *query_start(call *c)
 		return reply_error_msg(LD_E(UNKNOWN_COMMAND),
 				       "projections are not running on this server");
 	if (pq->flags & PQ_NO_STATE)
-		return run_query(srv, c->req);
+		return run_query(srv, c->req, c->role);
 	const Ledger__Consistency *cons = consistency_of(args_of(c->req));
 	uint64_t min_seq = cons && cons->has_min_seq ? cons->min_seq : 0;
 	uint32_t timeout = cons && cons->has_timeout_ms ? cons->timeout_ms : RUNNER_WAIT_DEFAULT_MS;
@@ -142,7 +143,7 @@ nng_msg *query_start(call *c)
 	}
 	/* A view of the log has every committed seq. */
 	if (!min_seq || (pq->flags & PQ_READS_LOG) || runner_checkpoint(srv->proj) >= min_seq)
-		return run_query(srv, c->req);
+		return run_query(srv, c->req, c->role);
 	if (call_hand_off(c, query_waited, NULL) != 0)
 		return wait_failed(-2, min_seq);
 	int rc = runner_wait(srv->proj, min_seq, timeout, query_ready, c);

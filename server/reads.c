@@ -1,7 +1,9 @@
 /* reads.c — the log as it is stored: single events, pages of the log and of
  * a stream, the head. Answered on NNG's threads in a short read
  * transaction; events are embedded in the answer as stored, not decoded
- * (get_event decodes those that carry sealed personal data, to open it). */
+ * (get_event decodes those that carry sealed personal data: it opens them
+ * for a reader whose role may see that member's (core/roles.h,
+ * roles_may_see_personal) and marks them "[withheld]" for any other). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,14 +190,17 @@ static int revealable(store_val v)
 	       bc == LEDGER__EVENT__BODY_EVENT_AMENDED;
 }
 
-static nng_msg *revealed_event_reply(server *srv, store_val v)
+static nng_msg *revealed_event_reply(call *c, store_txn *t, store_val v)
 {
 	Ledger__Event *ev = codec_event_unpack(v.data, v.len);
 	if (!ev)
 		return reply_error_msg(LD_E(STORAGE), "a stored event does not decode");
 	ld_arena a = LD_ARENA_INIT;
 	Ledger__Response resp = LEDGER__RESPONSE__INIT;
-	pii_reveal(srv->keys, ev, &a);
+	if (roles_may_see_personal(c->role, t, pii_member(ev)))
+		pii_reveal(c->srv->keys, ev, &a);
+	else
+		pii_withhold(ev);
 	resp.result_case = LEDGER__RESPONSE__RESULT_EVENT;
 	resp.event = ev;
 	nng_msg *m = reply_pack(&resp);
@@ -232,7 +237,7 @@ nng_msg *reads_get_event(call *c)
 	ld_put_be64(key, q->seq);
 	rc = store_get(t, DB_LOG, key, 8, &v);
 	if (rc == 0 && revealable(v)) {
-		m = revealed_event_reply(srv, v);
+		m = revealed_event_reply(c, t, v);
 	} else if (rc == 0) {
 		m = reply_stored_event(v);
 	} else {

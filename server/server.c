@@ -84,9 +84,47 @@ static void call_finish(call *c, nng_msg *reply)
 	nng_ctx_send(c->ctx, c->aio);
 }
 
-/* Decodes msg, identifies and checks its sender and hands it to its row's
- * handler. Returns the reply, or CALL_AWAY (then the call must not be
- * touched: it may already be answered on another thread). */
+/* Who sends msg, and may they send its command? 0, or the refusal with e
+ * filled. Read from the connection and the request's top-level keys only:
+ * nothing the request asks for is allocated before its sender is known to
+ * be allowed to make it. A request no one answers is checked as a query, so
+ * that it tells a caller only what a query would. */
+static const char *command_name(int command)
+{
+	const ProtobufCFieldDescriptor *f =
+		command ? protobuf_c_message_descriptor_get_field(&ledger__request__descriptor,
+								  (unsigned)command)
+			: NULL;
+	return f ? f->name : "the request";
+}
+
+static int admit(call *c, nng_msg *msg, int command, ld_errinfo *e)
+{
+	server *srv = c->srv;
+	const char *what = command_name(command);
+	int denied;
+	c->role = NULL;
+	c->h = handler_find(command);
+	if (identity_of(srv, msg, c->identity, sizeof(c->identity)) != 0)
+		denied = ld_errinfo_set(e, LD_E(PERMISSION_DENIED), NULL,
+					"the connection has no usable identity (%s): %s refused",
+					c->identity, what);
+	else
+		denied = roles_allow(c->role = roles_lookup(srv->roles, c->identity), c->identity,
+				     c->h ? c->h->action : ROLES_QUERY, what, e);
+	if (!denied)
+		return 0;
+	if (c->h && c->h->denied_note)
+		snprintf(e->message + strlen(e->message), sizeof(e->message) - strlen(e->message),
+			 "%s", c->h->denied_note);
+	log_info("server: permission denied: %s", e->message);
+	return denied;
+}
+
+/* Identifies and checks the sender of msg, decodes it within its budget
+ * (proto/codec.h) and hands it to its row's handler. Returns the reply, or
+ * CALL_AWAY (then the call must not be touched: it may already be answered
+ * on another thread). */
 static nng_msg *dispatch(call *c, nng_msg *msg)
 {
 	server *srv = c->srv;
@@ -97,36 +135,24 @@ static nng_msg *dispatch(call *c, nng_msg *msg)
 			       srv->max_msg);
 		return reply_error(&e);
 	}
+	int command = codec_request_command(nng_msg_body(msg), len);
+	if (admit(c, msg, command, &e)) {
+		counters_request(command);
+		c->h = NULL;
+		return reply_error(&e);
+	}
 	if (codec_request_unpack(nng_msg_body(msg), len, &c->req, &e)) {
 		c->req = NULL;
+		c->h = NULL;
 		counters_request(0);
 		return reply_error(&e);
 	}
-	int command = (int)c->req->command_case;
 	counters_request(command);
-	c->h = handler_find(command);
-	/* Who asks, and may they? A request no one answers is checked as a
-	 * query, so that it tells a caller only what a query would. */
-	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field(&ledger__request__descriptor,
-							(unsigned)command);
-	const char *what = f ? f->name : "the request";
-	int denied;
-	c->role = NULL;
-	if (identity_of(srv, msg, c->identity, sizeof(c->identity)) != 0)
-		denied = ld_errinfo_set(&e, LD_E(PERMISSION_DENIED), NULL,
-					"the connection has no usable identity (%s): %s refused",
-					c->identity, what);
-	else
-		denied = roles_allow(c->role = roles_lookup(srv->roles, c->identity), c->identity,
-				     c->h ? c->h->action : ROLES_QUERY, what, &e);
-	if (denied) {
-		if (c->h && c->h->denied_note)
-			snprintf(e.message + strlen(e.message), sizeof(e.message) - strlen(e.message),
-				 "%s", c->h->denied_note);
-		log_info("server: permission denied: %s", e.message);
-		return reply_error(&e);
-	}
+	/* The sender was admitted for the command its keys named; decoding
+	 * must have found that one (it keeps the last, as the reading did). */
+	if ((int)c->req->command_case != command)
+		return reply_error_msg(LD_E(MALFORMED),
+				       "the request's command could not be read before decoding");
 	if (!c->h)
 		return reply_error_msg(LD_E(UNKNOWN_COMMAND),
 				       "the request carries no command this server knows");
@@ -135,7 +161,7 @@ static nng_msg *dispatch(call *c, nng_msg *msg)
 	if (reply == CALL_AWAY && !h->may_hand_off)
 		log_error("server: the %s handler handed its call off, which its row in "
 			  "server/handlers.c does not allow for",
-			  what);
+			  command_name(command));
 	return reply;
 }
 

@@ -50,16 +50,34 @@ class DB:
             check=True, capture_output=True, text=True).stdout
         return [tuple(r.strip("\n").split("\x1f")) for r in out.split("\x1e") if r.strip("\n")]
 
+    def many(self, sqls):
+        """The rows of each query, in one psql run for PostgreSQL."""
+        if not self.pg:
+            return [self.rows(q) for q in sqls]
+        args = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-P", "null=" + NULL,
+                "-F", "\x1f", "-R", "\x1e", "-c", "SET TimeZone = 'UTC'"]
+        for i, q in enumerate(sqls):
+            args += ["-c", f"SELECT '@@{i}'", "-c", q]
+        out = subprocess.run(args + [self.target], check=True, capture_output=True,
+                             text=True).stdout
+        # psql ends each result with a newline, not the record separator.
+        parts = re.split(r"(?:^|\n)@@\d+\n", out)[1:]
+        return [[tuple(r.split("\x1f")) for r in part.rstrip("\n").split("\x1e") if r]
+                for part in parts]
+
     def columns(self, table):
         """(name, kind) of each column: kind time, bool, blob or plain."""
         if not self.pg:
             cols = self.con.execute(f"PRAGMA table_info({table})").fetchall()
             return [(c[1], "blob" if c[2] == "BLOB" else "plain") for c in cols]
-        kinds = {"timestamp with time zone": "time", "boolean": "bool", "bytea": "blob"}
-        rows = self.rows(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE "
-            f"table_schema = current_schema() AND table_name = '{table}' ORDER BY ordinal_position")
-        return [(r[0], kinds.get(r[1], "plain")) for r in rows]
+        if not hasattr(self, "cols"):
+            kinds = {"timestamp with time zone": "time", "boolean": "bool", "bytea": "blob"}
+            self.cols = collections.defaultdict(list)
+            for t, c, k in self.rows(
+                    "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"):
+                self.cols[t].append((c, kinds.get(k, "plain")))
+        return self.cols[table]
 
     def expr(self, col, kind):
         if kind == "blob":
@@ -86,13 +104,16 @@ TABLES = ["events", "corrections", "organisations", "org_tree", "members", "memb
 
 
 def dump(db, source=None):
+    queries = []
     for t in TABLES:
         cols = db.columns(t)
         sel = ", ".join(db.expr(c, k) for c, k in cols)
         order = ", ".join(str(i + 1) for i in range(min(3, len(cols))))
         where = f" WHERE source = '{source}'" if source and cols[0][0] == "source" else ""
+        queries.append(f"SELECT {sel} FROM {t}{where} ORDER BY {order}")
+    for t, rows in zip(TABLES, db.many(queries)):
         print(f"-- {t}")
-        for r in db.rows(f"SELECT {sel} FROM {t}{where} ORDER BY {order}"):
+        for r in rows:
             print("\t".join(r))
 
 

@@ -56,10 +56,10 @@ SINK_PID=$!
 GEN_PID=$!
 CPS="" TERMINATED=0
 for i in $(seq 8); do
-	"$SINK" --url "$URL" --source js --quiet --batch $((RANDOM % 4000 + 200)) "$PG/killed" \
+	"$SINK" --url "$URL" --source js --quiet --batch $((RANDOM % 2000 + 200)) "$PG/killed" \
 		2>>"$TMPDIR/sink.log" &
 	pid=$!
-	sleep "$(printf "0.%03d" $((RANDOM % 600 + 200)))"
+	sleep "$(awk -v r=$((RANDOM % 1200 + 300)) 'BEGIN { print r / 1000 }')"
 	kill -9 "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	CPS="$CPS $(cp_of "$PG/killed" || echo -)"
@@ -90,6 +90,25 @@ BACK=$(grep -c "reconnected to postgresql; resuming after seq [0-9]*$" "$TMPDIR/
 	{ cat "$TMPDIR/follow.log" >&2; fail "the follower lost its connection $LOST times and came back $BACK times (wanted 2 or more)"; }
 grep -q "reconnecting to postgresql in [0-9.]* s" "$TMPDIR/follow.log" || fail "no backoff said"
 echo "sink_pg_test: the follower lost its connection $LOST times and resumed $BACK times"
+
+# Two sinks of one source into one database: the one overtaken stops.
+"$SINK" --url "$URL" --source js --id stopped "$PG/follow" 2>"$TMPDIR/two.err" &
+SINK_PID=$!
+for _ in $(seq 300); do grep -q "up to date at seq $HEAD2" "$TMPDIR/two.err" && break; sleep 0.1; done
+grep -q "up to date at seq $HEAD2" "$TMPDIR/two.err" || { cat "$TMPDIR/two.err" >&2; fail "the second follower did not come up to date"; }
+kill -STOP "$SINK_PID"
+ok join SINKT-TWO --national-id 110101190001019997 --org JS-320100-rider-meituan --region 320102 \
+	--path platform-work --channel online --group delivery-rider --employment self-employed
+"$SINK" --url "$URL" --source js --quiet --once "$PG/follow" || fail "the second sink of the source failed"
+kill -CONT "$SINK_PID"
+set +e
+wait "$SINK_PID"
+rc=$?
+set -e
+SINK_PID=""
+[ $rc -eq 1 ] && grep -q "another ledger-sink loaded source 'js' of this database up to seq $((HEAD2 + 1))" "$TMPDIR/two.err" ||
+	{ cat "$TMPDIR/two.err" >&2; fail "a sink overtaken by another of its source: exit $rc, wanted 1 with why"; }
+HEAD2=$(head_seq)
 
 "$SINK" --url "$URL" --source js --quiet --once "$PG/killed" || fail "the sink did not finish after the kills"
 T0=$(date +%s.%N)

@@ -80,7 +80,7 @@ echo "sink_test: ledger-gen's province: $HEAD events, $VOIDS voids, $AMENDS amen
 "$SINK" --url "$URL" --id follower "$TMPDIR/follow.db" 2>"$TMPDIR/follow.log" &
 SINK_PID=$!
 wait_cp "$TMPDIR/follow.db" "$HEAD"
-for _ in $(seq 50); do grep -q "caught up at seq $HEAD" "$TMPDIR/follow.log" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q "caught up at seq $HEAD" "$TMPDIR/follow.log" && break; sleep 0.1; done
 grep -q "caught up at seq $HEAD: $HEAD events in .* s ([0-9]*/s); following" "$TMPDIR/follow.log" ||
 	{ cat "$TMPDIR/follow.log" >&2; fail "the follower did not say it caught up"; }
 if grep -q $'\r' "$TMPDIR/follow.log"; then fail "a progress bar on stderr that is not a terminal"; fi
@@ -159,6 +159,27 @@ grep -q "the ledger is back; resuming after seq $LAST_SEQ" "$TMPDIR/follow.log" 
 	{ cat "$TMPDIR/follow.log" >&2; fail "the sink did not report resuming"; }
 "$SINK" --url "$URL" --quiet --once "$TMPDIR/clean.db" || fail "the clean run (2) failed"
 cmp -s <(sink_dump "$TMPDIR/follow.db") <(sink_dump "$TMPDIR/clean.db") || fail "the follower's tables after the daemon restarted"
+
+# --- two sinks of one source into one database: the one overtaken stops -----
+"$SINK" --url "$URL" --id stopped "$TMPDIR/follow.db" 2>"$TMPDIR/two.err" &
+SINK_PID=$!
+for _ in $(seq 300); do grep -q "up to date at seq $HEAD2" "$TMPDIR/two.err" && break; sleep 0.1; done
+grep -q "up to date at seq $HEAD2" "$TMPDIR/two.err" || { cat "$TMPDIR/two.err" >&2; fail "the second follower did not come up to date"; }
+kill -STOP "$SINK_PID"
+ok join SINKT-TWO --national-id 110101190001019997 --org JS-320100-rider-meituan --region 320102 \
+	--path platform-work --channel online --group delivery-rider --employment self-employed
+"$SINK" --url "$URL" --quiet --once "$TMPDIR/follow.db" || fail "the second sink of the source failed"
+kill -CONT "$SINK_PID"
+set +e
+wait "$SINK_PID"
+rc=$?
+set -e
+SINK_PID=""
+[ $rc -eq 1 ] && grep -q "another ledger-sink loaded source 'ledger' of this database up to seq $((HEAD2 + 1)) while this one was at seq $HEAD2" "$TMPDIR/two.err" ||
+	{ cat "$TMPDIR/two.err" >&2; fail "a sink overtaken by another of its source: exit $rc, wanted 1 with why"; }
+"$SINK" --url "$URL" --quiet --once "$TMPDIR/clean.db" || fail "the clean run (3) failed"
+cmp -s <(sink_dump "$TMPDIR/follow.db") <(sink_dump "$TMPDIR/clean.db") || fail "tables after two sinks of one source"
+HEAD2=$((HEAD2 + 1))
 
 # --- another ledger, or an older copy: refused --------------------------------
 refuse() { # DB MESSAGE-RE WHAT
@@ -242,9 +263,12 @@ for i in $(seq 20); do
 		{ cat "$TMPDIR/once.err" >&2; fail "--once run $i on a loaded database failed"; }
 done
 for i in $(seq 5); do
-	"$SINK" --url "$URL" --quiet "$TMPDIR/clean.db" 2>"$TMPDIR/term.err" &
+	"$SINK" --url "$URL" "$TMPDIR/clean.db" 2>"$TMPDIR/term.err" &
 	pid=$!
-	sleep "$(printf "0.%03d" $((RANDOM % 900 + 300)))"
+	# Once it follows (its signal handlers set long before), at a random
+	# point of its long-polls.
+	for _ in $(seq 300); do grep -q "up to date at seq" "$TMPDIR/term.err" && break; sleep 0.05; done
+	sleep "$(printf "0.%03d" $((RANDOM % 1000)))"
 	kill -TERM "$pid"
 	wait "$pid" || { cat "$TMPDIR/term.err" >&2; fail "SIGTERM run $i did not exit 0"; }
 done

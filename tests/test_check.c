@@ -1055,6 +1055,153 @@ static void test_unpack_unknown_fields(void **state)
 	assert_string_equal(e.field, "head");
 }
 
+/* n copies of the bytes b. */
+static uint8_t *times(const uint8_t *b, size_t nb, size_t n, size_t *out)
+{
+	uint8_t *o = tl_alloc(nb * n + 1);
+	for (size_t i = 0; i < n; i++)
+		memcpy(o + i * nb, b, nb);
+	*out = nb * n;
+	return o;
+}
+
+/* A counting allocator: what protobuf-c really allocates for a request. */
+static void *count_alloc(void *data, size_t size)
+{
+	*(size_t *)data += size;
+	return malloc(size);
+}
+
+static void count_free(void *data, void *p)
+{
+	(void)data;
+	free(p);
+}
+
+/* The command is read from the top-level keys, as decoding would choose it
+ * (the last of several), before anything is decoded. */
+static void test_request_command(void **state)
+{
+	static const uint8_t head[] = {0xba, 0x01, 0x00};            /* head (23) {} */
+	static const uint8_t append[] = {0x52, 0x02, 0x0a, 0x00};    /* append { events {} } */
+	static const uint8_t two[] = {0x52, 0x00, 0xba, 0x01, 0x00}; /* append {} head {} */
+	static const uint8_t broken[] = {0x52, 0x10};
+	assert_int_equal(codec_request_command(head, sizeof(head)),
+			 LEDGER__REQUEST__COMMAND_HEAD);
+	assert_int_equal(codec_request_command(append, sizeof(append)),
+			 LEDGER__REQUEST__COMMAND_APPEND);
+	assert_int_equal(codec_request_command(two, sizeof(two)), LEDGER__REQUEST__COMMAND_HEAD);
+	Ledger__Request *r = NULL;
+	ld_errinfo e;
+	assert_int_equal(codec_request_unpack(two, sizeof(two), &r, &e), 0);
+	assert_int_equal(r->command_case, LEDGER__REQUEST__COMMAND_HEAD);
+	codec_request_free(r);
+	assert_int_equal(codec_request_command(broken, sizeof(broken)), 0);
+	assert_int_equal(codec_request_command(unknown999, sizeof(unknown999)), 0);
+	assert_int_equal(codec_request_command((const uint8_t *)"", 0), 0);
+}
+
+/* A repeated field over CODEC_MAX_REPEATED elements is refused on the raw
+ * bytes, naming it and counting all of them, sent one by one or packed; a
+ * request whose decoded form would take more than its budget is refused
+ * too (2 bytes of empty event are over 200 in memory). */
+static void test_request_limits(void **state)
+{
+	ld_errinfo e;
+	size_t n, m, cost;
+	static const uint8_t empty_event[] = {0x0a, 0x00};
+	uint8_t *events = times(empty_event, sizeof(empty_event), CODEC_MAX_REPEATED + 5, &n);
+	uint8_t *rq = wrap(10, events, n, &m);
+	assert_int_equal(codec_request_measure(rq, m, &cost, &e), LD_E(TOO_LARGE));
+	assert_string_equal(e.field, "append.events");
+	assert_string_equal(e.message, "append.events has 10005 elements; at most 10000");
+	assert_int_equal(unpack(rq, m, &e), LD_E(TOO_LARGE));
+
+	/* read_log.types (3), one by one and packed; subscribe.filter.kinds. */
+	static const uint8_t type20[] = {0x18, 0x14};
+	uint8_t *types = times(type20, sizeof(type20), CODEC_MAX_REPEATED + 1, &n);
+	rq = wrap(21, types, n, &m);
+	assert_int_equal(unpack(rq, m, &e), LD_E(TOO_LARGE));
+	assert_string_equal(e.message, "read_log.types has 10001 elements; at most 10000");
+	static const uint8_t v20[] = {0x14}, v300[] = {0xac, 0x02};
+	uint8_t *vals = times(v20, 1, 6000, &n);
+	uint8_t *more = times(v300, 2, 4001, &m);
+	vals = cat(vals, n, more, m, &n);
+	uint8_t *packed = wrap(3, vals, n, &m);
+	rq = wrap(21, packed, m, &m);
+	assert_int_equal(unpack(rq, m, &e), LD_E(TOO_LARGE));
+	assert_string_equal(e.message, "read_log.types has 10001 elements; at most 10000");
+	static const uint8_t kind20[] = {0x08, 0x14};
+	uint8_t *kinds = times(kind20, sizeof(kind20), 20000, &n);
+	uint8_t *filter = wrap(4, kinds, n, &m);
+	rq = wrap(50, filter, m, &m);
+	assert_int_equal(unpack(rq, m, &e), LD_E(TOO_LARGE));
+	assert_string_equal(e.field, "subscribe.filter.kinds");
+	assert_string_equal(e.message, "subscribe.filter.kinds has 20000 elements; at most 10000");
+	/* At the limit it decodes (packed: one byte each). */
+	vals = times(v20, 1, CODEC_MAX_REPEATED, &n);
+	packed = wrap(3, vals, n, &m);
+	rq = wrap(21, packed, m, &m);
+	assert_int_equal(unpack(rq, m, &e), 0);
+
+	/* 10,000 empty events are within the count but not the budget. */
+	events = times(empty_event, sizeof(empty_event), CODEC_MAX_REPEATED, &n);
+	rq = wrap(10, events, n, &m);
+	assert_int_equal(codec_request_measure(rq, m, &cost, &e), LD_E(TOO_LARGE));
+	assert_non_null(strstr(e.message, "the request of 20004 bytes would take more than 320064 bytes"));
+	assert_int_equal(unpack(rq, m, &e), LD_E(TOO_LARGE));
+	/* 100 are within it (64 KiB for any request). */
+	events = times(empty_event, sizeof(empty_event), 100, &n);
+	rq = wrap(10, events, n, &m);
+	assert_int_equal(codec_request_measure(rq, m, &cost, &e), 0);
+	assert_true(cost > 100 * sizeof(Ledger__Event) && cost < CODEC_BUDGET_MIN);
+	assert_int_equal(unpack(rq, m, &e), 0);
+
+	assert_int_equal(codec_request_budget(0), CODEC_BUDGET_MIN);
+	assert_int_equal(codec_request_budget(1 << 20), 16u << 20);
+	assert_int_equal(codec_request_budget(64u << 20), CODEC_BUDGET_MAX);
+}
+
+/* What the reading says decoding costs is at least what protobuf-c
+ * allocates, and real requests stay far within their budget: a batch of
+ * every kind of event (the checks' own fixtures) and a batch of joins. */
+static void test_request_cost_bounds(void **state)
+{
+	Ledger__Event *evs[16];
+	size_t nev = 0;
+	evs[nev++] = tl_join("M1", "NJ", 1);
+	evs[nev++] = tl_join("M2-with-a-longer-id", "NJ-RIDERS-UNION", 2);
+	evs[nev++] = tl_org("NJ-GL", LEDGER__ORG_KIND__FEDERATION_COUNTY, "NJ", 320102);
+	evs[nev++] = tl_transfer("M1", "NJ", "SZ");
+	evs[nev++] = tl_end("M1");
+	evs[nev++] = tl_affiliate("M1", "NJ");
+	evs[nev++] = tl_dues("M1", 1200);
+	evs[nev++] = tl_refund("M1", 100, 7);
+	evs[nev++] = tl_service("NJ", "M1", LEDGER__SERVICE_KIND__LEGAL_AID);
+	evs[nev++] = tl_dissolve("NJ-GL");
+	evs[nev++] = tl_void(3);
+	evs[nev++] = tl_amend(7, tl_dues("M1", 1));
+	Ledger__AppendRequest a = LEDGER__APPEND_REQUEST__INIT;
+	a.n_events = nev;
+	a.events = evs;
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	req.command_case = LEDGER__REQUEST__COMMAND_APPEND;
+	req.append = &a;
+	size_t n, cost, used = 0;
+	uint8_t *b = pack(&req, &n);
+	ld_errinfo e;
+	assert_int_equal(codec_request_measure(b, n, &cost, &e), 0);
+	ProtobufCAllocator counting = {.alloc = count_alloc, .free = count_free,
+				       .allocator_data = &used};
+	Ledger__Request *r = ledger__request__unpack(&counting, n, b);
+	assert_non_null(r);
+	ledger__request__free_unpacked(r, NULL);
+	if (used > cost)
+		fail_msg("protobuf-c allocated %zu bytes; the reading said %zu", used, cost);
+	if (cost > 8 * n)
+		fail_msg("a real append of %zu bytes costs %zu to decode", n, cost);
+}
+
 /* An append whose event body, envelope or amended body carries a field the
  * schema does not know: rejected, naming where. */
 static void test_unpack_unknown_nested(void **state)
@@ -1423,6 +1570,9 @@ int main(void)
 	    cmocka_unit_test_teardown(test_unpack_malformed, teardown),
 	    cmocka_unit_test_teardown(test_unpack_unknown_fields, teardown),
 	    cmocka_unit_test_teardown(test_unpack_unknown_nested, teardown),
+	    cmocka_unit_test_teardown(test_request_command, teardown),
+	    cmocka_unit_test_teardown(test_request_limits, teardown),
+	    cmocka_unit_test_teardown(test_request_cost_bounds, teardown),
 	    cmocka_unit_test_teardown(test_event_hash, teardown),
 	    cmocka_unit_test_teardown(test_peek_body_case, teardown),
 	    cmocka_unit_test_teardown(test_event_stream, teardown),

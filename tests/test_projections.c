@@ -2073,8 +2073,8 @@ static void expect_generator_figures(store *ps, const gen *g)
 				 g->org[s->org].id, s->naff);
 		ld_arena_free(&a);
 	}
-	assert_int_equal(store_count(t, PDB_MEMBERS), nviews);
-	assert_int_equal(store_count(t, PDB_TKEYS), g->live_transfers);
+	assert_int_equal(store_count(t, proj_db(&members_projection, MEMBERS_DB_VIEWS)), nviews);
+	assert_int_equal(store_count(t, proj_db(&transfers_projection, TRANSFERS_DB_KEYS)), g->live_transfers);
 	store_read_end(t);
 	free(members);
 	free(affiliated);
@@ -2088,8 +2088,14 @@ static void expect_generator_figures(store *ps, const gen *g)
 /*
  * The projections are not synced: if the machine restarted (another boot
  * id) without a clean stop, they may be torn, and are rebuilt from the log.
- * A clean stop, or the same boot, keeps them.
+ * A clean stop, or the same boot, keeps them. The marks that say so are in
+ * the log's meta (synced), never in the projection environment, which a
+ * machine crash tears with the rest; an environment nothing records, or one
+ * LMDB cannot read, is rebuilt too.
  */
+#define MARK_BOOT "projections-boot"
+#define MARK_CLEAN "projections-clean"
+
 static void put_meta(const char *dir, const char *key, const char *val)
 {
 	store *s = tl_proj_open(dir);
@@ -2112,39 +2118,100 @@ static int has_meta(const char *dir, const char *key)
 	return found;
 }
 
+/* A mark in the log's meta (NULL: deleted); the writer is idle. */
+static void put_log_meta(tl_ledger *l, const char *key, const char *val)
+{
+	store_txn *t;
+	assert_int_equal(store_write_begin(l->s, &t), 0);
+	if (val)
+		assert_int_equal(store_put(t, DB_META, key, strlen(key), val, strlen(val)), 0);
+	else
+		assert_int_equal(store_del(t, DB_META, key, strlen(key)), 0);
+	assert_int_equal(store_commit(t), 0);
+}
+
+static void get_log_meta(tl_ledger *l, const char *key, char *out, size_t n)
+{
+	store_txn *t;
+	store_val v;
+	out[0] = 0;
+	assert_int_equal(store_read_begin(l->s, &t), 0);
+	if (store_get(t, DB_META, key, strlen(key), &v) == 0)
+		snprintf(out, n, "%.*s", (int)v.len, (const char *)v.data);
+	store_read_end(t);
+}
+
 static void test_rebuilt_after_machine_restart(void **state)
 {
 	fx *f = *state;
+	char mark[80];
 	tree(f);
 	OK(f, tl_join("M1", "NJ-RIDER", 1));
 	sync_fx(f);
+	setenv("LEDGERD_TEST_BOOT_ID", "boot-a", 1);
+
+	/* Running: marked not clean, under this boot, in the log. */
+	runner_down(f->r, &f->l);
+	f->r = runner_up(f->pdir, &f->l);
+	get_log_meta(&f->l, MARK_BOOT, mark, sizeof(mark));
+	assert_string_equal(mark, "boot-a");
+	get_log_meta(&f->l, MARK_CLEAN, mark, sizeof(mark));
+	assert_string_equal(mark, "0");
+	/* Stopped cleanly: marked so. */
+	runner_down(f->r, &f->l);
+	get_log_meta(&f->l, MARK_CLEAN, mark, sizeof(mark));
+	assert_string_equal(mark, "1");
 
 	/* Same boot, not clean (a killed process): kept. */
-	runner_down(f->r, &f->l);
 	put_meta(f->pdir, "marker", "kept");
-	put_meta(f->pdir, "clean", "0");
+	put_log_meta(&f->l, MARK_CLEAN, "0");
 	f->r = runner_up(f->pdir, &f->l);
 	sync_fx(f);
 	runner_down(f->r, &f->l);
 	assert_true(has_meta(f->pdir, "marker"));
 
 	/* Another boot after a clean stop: kept. */
-	put_meta(f->pdir, "boot", "another-boot");
-	put_meta(f->pdir, "clean", "1");
+	setenv("LEDGERD_TEST_BOOT_ID", "boot-b", 1);
 	f->r = runner_up(f->pdir, &f->l);
 	sync_fx(f);
 	runner_down(f->r, &f->l);
 	assert_true(has_meta(f->pdir, "marker"));
 
-	/* Another boot without a clean stop: rebuilt, and right again. */
-	put_meta(f->pdir, "boot", "another-boot");
-	put_meta(f->pdir, "clean", "0");
+	/* Another boot without a clean stop: rebuilt, and right again —
+	 * whatever the projection environment itself says (what an earlier
+	 * version kept there is ignored). */
+	put_log_meta(&f->l, MARK_CLEAN, "0");
+	put_meta(f->pdir, "boot", "boot-c");
+	put_meta(f->pdir, "clean", "1");
+	setenv("LEDGERD_TEST_BOOT_ID", "boot-c", 1);
 	f->r = runner_up(f->pdir, &f->l);
 	sync_fx(f);
 	assert_non_null(member(f, "M1"));
 	runner_down(f->r, &f->l);
 	assert_false(has_meta(f->pdir, "marker"));
+
+	/* An environment the log has no marks for: rebuilt. */
+	put_meta(f->pdir, "marker", "kept");
+	put_log_meta(&f->l, MARK_BOOT, NULL);
+	put_log_meta(&f->l, MARK_CLEAN, NULL);
 	f->r = runner_up(f->pdir, &f->l);
+	sync_fx(f);
+	assert_non_null(member(f, "M1"));
+	runner_down(f->r, &f->l);
+	assert_false(has_meta(f->pdir, "marker"));
+
+	/* Marked clean, but LMDB cannot read it: rebuilt. */
+	char path[700];
+	snprintf(path, sizeof(path), "%s/data.mdb", f->pdir);
+	FILE *fp = fopen(path, "r+");
+	assert_non_null(fp);
+	for (int i = 0; i < 3 * 4096; i++)
+		fputc(i * 131 % 251, fp);
+	fclose(fp);
+	f->r = runner_up(f->pdir, &f->l);
+	sync_fx(f);
+	assert_non_null(member(f, "M1"));
+	unsetenv("LEDGERD_TEST_BOOT_ID");
 }
 
 /*
@@ -2169,7 +2236,7 @@ static void test_projection_stops_alone(void **state)
 	store *ps = tl_proj_open(f->pdir);
 	store_txn *t;
 	assert_int_equal(store_write_begin(ps, &t), 0);
-	assert_int_equal(store_del(t, PDB_ORGS, "NJ-RIDER", 8), 0);
+	assert_int_equal(store_del(t, proj_db(&members_projection, MEMBERS_DB_ORGS), "NJ-RIDER", 8), 0);
 	assert_int_equal(store_commit(t), 0);
 	store_close(ps);
 	f->r = runner_up(f->pdir, &f->l);
@@ -2660,6 +2727,186 @@ static void test_kill_during_catch_up(void **state)
 	tl_rmrf(d.dir);
 }
 
+/* ================================================================== */
+/* A machine crash under the projections                               */
+/* ================================================================== */
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fail_msg("cannot open '%s'", path);
+	fseek(f, 0, SEEK_END);
+	long size = ftell(f);
+	assert_true(size > 0);
+	fseek(f, 0, SEEK_SET);
+	uint8_t *p = malloc((size_t)size);
+	assert_non_null(p);
+	assert_int_equal(fread(p, 1, (size_t)size, f), (size_t)size);
+	fclose(f);
+	*n = (size_t)size;
+	return p;
+}
+
+static void spill(const char *path, const uint8_t *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		fail_msg("cannot write '%s'", path);
+	assert_int_equal(fwrite(p, 1, n, f), n);
+	fclose(f);
+}
+
+static int file_has(const char *path, const char *needle)
+{
+	size_t n;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	fclose(f);
+	char *p = (char *)slurp(path, &n);
+	p = realloc(p, n + 1);
+	p[n] = 0;
+	int found = strstr(p, needle) != NULL;
+	free(p);
+	return found;
+}
+
+#define TORN_FIRST 3000  /* events before the clean stop */
+#define TORN_MORE 3000   /* events after it, then kill -9 */
+#define TORN_TRIALS 8
+#define PAGE 4096
+
+/*
+ * A simulated power loss under the projections. Their pages are not
+ * synced, so what a crash of the machine leaves of them is any mix of
+ * pages as last written and pages as the disk last held them. A daemon is
+ * stopped cleanly (its projection file then is what the disk holds),
+ * started again, given more events and killed -9; the log file is what it
+ * is then (its commits are synced). Each trial puts back, under another
+ * boot id, that log and a projection file whose pages the second run
+ * changed are each either kept or replaced by their earlier copy (a page
+ * past the earlier end by zeros):
+ *   trial 0: every changed page but LMDB's two meta pages (new roots over
+ *            old pages);
+ *   trial 1: the meta pages only (old roots over pages written since);
+ *   others:  each changed page with probability 1/2 (a fixed seed).
+ * The daemon must start, rebuild them, and hold exactly what `ledgerd
+ * --rebuild` builds from the same log; and never call the projections
+ * "the log" (as it did when it refused a torn environment as "the log").
+ */
+static void test_machine_crash_torn_projections(void **state)
+{
+	(void)state;
+	tl_daemon d = {0};
+	gen g;
+	char data[600], pfile[700], lfile[700], logpath[700], boot[32];
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	snprintf(d.dir, sizeof(d.dir), "%s/torn.XXXXXX", tmp);
+	assert_non_null(mkdtemp(d.dir));
+	snprintf(data, sizeof(data), "%s/data", d.dir);
+	snprintf(pfile, sizeof(pfile), "%s/projections/data.mdb", data);
+	snprintf(lfile, sizeof(lfile), "%s/data.mdb", data);
+	snprintf(logpath, sizeof(logpath), "%s/ledgerd.log", d.dir);
+	char pdir[700];
+	snprintf(pdir, sizeof(pdir), "%s/projections", data);
+
+	setenv("LEDGERD_TEST_BOOT_ID", "boot-1", 1);
+	gen_init(&g, GEN_SEED ^ 7);
+	if (tl_daemon_start(&d, NULL) != 0)
+		fail_msg("ledgerd did not start (log %s)", logpath);
+	gen_append_client(&g, &d, TORN_FIRST);
+	daemon_wait_projections(&d, g.next_seq - 1, 0, 0, 120);
+	assert_int_equal(tl_daemon_stop(&d, SIGTERM), 0);
+	size_t nearly, nlater, nlog;
+	uint8_t *earlier = slurp(pfile, &nearly);
+
+	if (tl_daemon_start(&d, NULL) != 0)
+		fail_msg("ledgerd did not restart (log %s)", logpath);
+	gen_append_client(&g, &d, TORN_FIRST + TORN_MORE);
+	uint64_t head = g.next_seq - 1;
+	daemon_wait_projections(&d, head, 0, 0, 120);
+	assert_int_equal(tl_daemon_stop(&d, SIGKILL), 128 + SIGKILL);
+	uint8_t *later = slurp(pfile, &nlater);
+	uint8_t *log_after = slurp(lfile, &nlog);
+	size_t changed = 0;
+	for (size_t off = 0; off < nlater; off += PAGE)
+		changed += off >= nearly ||
+			   memcmp(later + off, earlier + off,
+				  nlater - off < PAGE ? nlater - off : PAGE) != 0;
+	printf("# projections: %zu pages, %zu changed since the clean stop\n", nlater / PAGE,
+	       changed);
+	assert_true(changed > 2);
+
+	/* What a rebuild from that log holds. */
+	const char *const rebuild[] = {"--rebuild", NULL};
+	setenv("LEDGERD_TEST_BOOT_ID", "boot-rebuild", 1);
+	if (tl_daemon_start(&d, rebuild) != 0)
+		fail_msg("ledgerd --rebuild did not start (log %s)", logpath);
+	daemon_wait_projections(&d, head, 0, 0, 120);
+	assert_int_equal(tl_daemon_stop(&d, SIGTERM), 0);
+	tl_dump fresh;
+	dump_projections(pdir, &fresh);
+
+	uint64_t rng = 0x70a2c4ULL;
+	uint8_t *torn = malloc(nlater);
+	assert_non_null(torn);
+	for (int trial = 0; trial < TORN_TRIALS; trial++) {
+		size_t reverted = 0;
+		for (size_t off = 0; off < nlater; off += PAGE) {
+			size_t n = nlater - off < PAGE ? nlater - off : PAGE;
+			int meta = off < 2 * PAGE, revert;
+			memcpy(torn + off, later + off, n);
+			if (off < nearly && memcmp(later + off, earlier + off, n) == 0)
+				continue;
+			rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+			revert = trial == 0 ? !meta : trial == 1 ? meta : (int)(rng >> 63);
+			if (!revert)
+				continue;
+			reverted++;
+			if (off < nearly)
+				memcpy(torn + off, earlier + off, n);
+			else
+				memset(torn + off, 0, n);
+		}
+		spill(lfile, log_after, nlog);
+		spill(pfile, torn, nlater);
+		unlink(logpath);
+		snprintf(boot, sizeof(boot), "boot-%d", trial + 2);
+		setenv("LEDGERD_TEST_BOOT_ID", boot, 1);
+		if (tl_daemon_start(&d, NULL) != 0)
+			fail_msg("trial %d (%zu of %zu changed pages reverted): ledgerd did not start "
+				 "(log %s)",
+				 trial, reverted, changed, logpath);
+		daemon_wait_projections(&d, head, 0, 0, 120);
+		assert_int_equal(tl_daemon_stop(&d, SIGTERM), 0);
+		if (!file_has(logpath, "the machine restarted since"))
+			fail_msg("trial %d: the daemon did not say it rebuilt the projections (log %s)",
+				 trial, logpath);
+		if (file_has(logpath, "open the log"))
+			fail_msg("trial %d: the daemon called the projections the log (log %s)", trial,
+				 logpath);
+		tl_dump after;
+		dump_projections(pdir, &after);
+		char name[32];
+		snprintf(name, sizeof(name), "torn-%d", trial);
+		expect_same_dump(&after, name, &fresh, "rebuild");
+		tl_dump_free(&after);
+		printf("# trial %d: %zu of %zu changed pages reverted; rebuilt, the same as "
+		       "--rebuild\n",
+		       trial, reverted, changed);
+	}
+	unsetenv("LEDGERD_TEST_BOOT_ID");
+	tl_dump_free(&fresh);
+	free(torn);
+	free(earlier);
+	free(later);
+	free(log_after);
+	gen_free(&g);
+	tl_free_all();
+	tl_rmrf(d.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2686,6 +2933,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incremental_equals_rebuild, setup, teardown),
 		cmocka_unit_test(test_two_runners),
 		cmocka_unit_test(test_kill_during_catch_up),
+		cmocka_unit_test(test_machine_crash_torn_projections),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }

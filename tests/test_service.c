@@ -41,6 +41,7 @@
 
 #include "client.h"
 #include "codec.h"
+#include "members.h"
 #include "projection.h"
 #include "testlib.h"
 
@@ -584,7 +585,7 @@ static void test_health_and_metrics(void **state)
 	store *ps = tl_proj_open(pdir);
 	store_txn *t;
 	assert_int_equal(store_write_begin(ps, &t), 0);
-	assert_int_equal(store_del(t, PDB_ORGS, "NJ-RIDER", 8), 0);
+	assert_int_equal(store_del(t, proj_db(&members_projection, MEMBERS_DB_ORGS), "NJ-RIDER", 8), 0);
 	assert_int_equal(store_commit(t), 0);
 	store_close(ps);
 	assert_int_equal(tl_daemon_start(&D, extra), 0);

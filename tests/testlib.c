@@ -689,14 +689,21 @@ void tl_open_dir(tl_ledger *l, const char *dir, size_t map_size)
 /* The projection environment                                          */
 /* ================================================================== */
 
-const char *const *const tl_pdb_names = proj_db_names; /* projections/runner.c */
-const unsigned tl_pdb_count = PDB__COUNT;
+static const char *pdb_names[STORE_MAX_DBS];
+const char *const *const tl_pdb_names = pdb_names;
+unsigned tl_pdb_count;
+
+/* The projection environment's databases, as the runner opens them. */
+__attribute__((constructor)) static void pdb_names_init(void)
+{
+	tl_pdb_count = proj_env_dbs(pdb_names);
+}
 
 store *tl_proj_open(const char *dir)
 {
 	store *s = NULL;
 	ld_errinfo e = {0};
-	store_options o = {.dir = dir, .no_meta_sync = 1, .dbs = tl_pdb_names, .ndbs = PDB__COUNT};
+	store_options o = {.dir = dir, .no_meta_sync = 1, .dbs = tl_pdb_names, .ndbs = tl_pdb_count};
 	if (store_open(&s, &o, &e) != 0)
 		fail_msg("store_open '%s': %s", dir, e.message);
 	return s;

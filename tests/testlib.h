@@ -135,10 +135,9 @@ Ledger__Event *tl_org_renamed(const char *org, const char *name);
 void tl_open_dir(tl_ledger *l, const char *dir, size_t map_size);
 
 /* ---- the projection environment ---- */
-/* Its database names in enum proj_db order: a copy of projections/runner.c's
- * pdb_names, which is static there. */
+/* Its database names in handle order (proj_env_dbs), and their count. */
 extern const char *const *const tl_pdb_names;
-extern const unsigned tl_pdb_count;
+extern unsigned tl_pdb_count;
 /* Opens DATA/projections (dir) with the options the runner uses, while no
  * runner has it open. Fails the test on error. */
 store *tl_proj_open(const char *dir);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "kinds.h"
 
 /* --- history ------------------------------------------------------- */
 
@@ -20,14 +21,12 @@ const struct opt history_opts[] = {
 	END_OPTS,
 };
 
-/* The event a correction corrects; 0 for other events. */
+/* The event a correction corrects (proto/kinds.c: `target`); 0 for other
+ * events. */
 static uint64_t correction_target(const Ledger__Event *ev)
 {
-	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED && ev->event_voided)
-		return ev->event_voided->target_seq;
-	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED && ev->event_amended)
-		return ev->event_amended->target_seq;
-	return 0;
+	const ld_kind *k = ld_kind_of(ev->body_case);
+	return ld_field_num(&k->target, ld_kind_body(k, ev));
 }
 
 /* Where a body moves a member ("PU → IU", "→ PU", "+ RU") and why, as
@@ -36,7 +35,30 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 			size_t wsize)
 {
 	char num[16];
+	const ld_kind *kind = ld_kind_of(ev->body_case);
 	path[0] = why[0] = '\0';
+	if (kind->flags & LD_KIND_CORRECTION) {
+		/* "seq N" and the reason; an amendment also what it corrects to. */
+		const ProtobufCMessage *body = ld_kind_body(kind, ev);
+		const ld_field rf = {
+			.name = "reason",
+			.fd = protobuf_c_message_descriptor_get_field_by_name(kind->desc, "reason"),
+		};
+		const char *reason = ld_field_raw(&rf, body);
+		char fpath[160] = "", fwhy[160] = "";
+		if (kind->flags & LD_KIND_AMENDMENT) {
+			Ledger__Event fixed;
+			codec_amended_body(ev->event_amended, &fixed);
+			if (fixed.body_case)
+				body_detail(&fixed, fpath, sizeof(fpath), fwhy, sizeof(fwhy));
+		}
+		snprintf(path, psize, "seq %llu%s%s",
+			 (unsigned long long)ld_field_num(&kind->target, body), fpath[0] ? " to " : "",
+			 fpath);
+		snprintf(why, wsize, "%s%s\"%s\"", fwhy, fwhy[0] ? " " : "", reason ? reason : "");
+		return;
+	}
+	/* How history draws a member's move: a case per kind that moves one. */
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_MEMBER_JOINED:
 		snprintf(path, psize, "\u2192 %s", ev->member_joined->org_id);
@@ -69,26 +91,6 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
 		snprintf(path, psize, "- %s", ev->member_disaffiliated->org_id);
 		break;
-	case LEDGER__EVENT__BODY_EVENT_VOIDED:
-		snprintf(path, psize, "seq %llu",
-			 (unsigned long long)ev->event_voided->target_seq);
-		snprintf(why, wsize, "\"%s\"",
-			 ev->event_voided->reason ? ev->event_voided->reason : "");
-		break;
-	case LEDGER__EVENT__BODY_EVENT_AMENDED: {
-		Ledger__Event fixed;
-		char fpath[160], fwhy[160];
-		codec_amended_body(ev->event_amended, &fixed);
-		fpath[0] = fwhy[0] = '\0';
-		if (fixed.body_case)
-			body_detail(&fixed, fpath, sizeof(fpath), fwhy, sizeof(fwhy));
-		snprintf(path, psize, "seq %llu%s%s",
-			 (unsigned long long)ev->event_amended->target_seq, fpath[0] ? " to " : "",
-			 fpath);
-		snprintf(why, wsize, "%s%s\"%s\"", fwhy, fwhy[0] ? " " : "",
-			 ev->event_amended->reason ? ev->event_amended->reason : "");
-		break;
-	}
 	default: {
 		/* The body's fields as name=value, without the member's id. */
 		const ProtobufCMessage *body = codec_event_body(ev);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinds.h"
 #include "ledgerctl.h"
 
 /* ------------------------------------------------------------------ */
@@ -96,14 +97,12 @@ static void describe_stream(const Ledger__Event *ev, const Ledger__EventResult *
 {
 	char stream[LD_STREAM_MAX];
 	unsigned long long version = res->has_version ? (unsigned long long)res->version : 0;
+	const ld_kind *k = ld_kind_of(ev->body_case);
 	if (codec_event_stream(ev, stream) == 0)
 		snprintf(out, size, "stream %s version %llu", stream, version);
-	else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_VOIDED)
+	else if (k->flags & LD_KIND_CORRECTION) /* in the stream of what it corrects */
 		snprintf(out, size, "version %llu of the stream of seq %llu", version,
-			 (unsigned long long)ev->event_voided->target_seq);
-	else if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED)
-		snprintf(out, size, "version %llu of the stream of seq %llu", version,
-			 (unsigned long long)ev->event_amended->target_seq);
+			 (unsigned long long)ld_field_num(&k->target, ld_kind_body(k, ev)));
 	else
 		snprintf(out, size, "version %llu", version);
 }
