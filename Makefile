@@ -8,12 +8,13 @@
 #   make bench        build optimised and run the benchmarks in bench/ (not part of test;
 #                     PostgreSQL is the peer: bench/pg.c; BENCH_ONLY=pg|growth|... one part)
 #   make valgrind     run the unit tests under valgrind (non-sanitized build)
-#   make install      install programs, systemd units, config example, plans, docs, manual
-#                     pages, bash completion (PREFIX, DESTDIR, SYSCONFDIR, BINDIR, UNITDIR,
-#                     DOCDIR, MANDIR, COMPLETIONDIR)
+#   make install      install programs, message catalogues, systemd units, config example,
+#                     plans, docs, manual pages, bash completion (PREFIX, DESTDIR,
+#                     SYSCONFDIR, BINDIR, UNITDIR, DOCDIR, MANDIR, COMPLETIONDIR, LOCALEDIR)
 #   make man          the manual pages, from the programs' --help (help2man), into $(BUILD)/man
 #   make deb          the Debian packages ledgerd and ledgerd-clients (debian/), built from a
 #                     copy of the tree in $(BUILD)/deb, then checked by lintian
+#   make pot          extract the texts to translate into po/ledgerd.pot, merge into po/*.po
 #   make fuzz         build the libFuzzer harnesses (fuzz/, clang-14) into build/fuzz/ and run
 #                     each for FUZZ_SECONDS seconds from its seed corpus (fuzz/README.md)
 #   make soak         hundreds of kill -9 rounds (test_daemon test_crash_rounds; CRASH_ROUNDS, default 300)
@@ -70,10 +71,11 @@ BINDIR ?= $(PREFIX)/bin
 SYSCONFDIR ?= $(PREFIX)/etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DOCDIR ?= $(PREFIX)/share/doc/ledgerd
+LOCALEDIR ?= $(PREFIX)/share/locale
 MANDIR ?= $(PREFIX)/share/man
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
-# The version: the daemon's (ledgerd --version), which debian/changelog follows.
-VERSION := $(shell sed -n 's/^\#define LEDGERD_VERSION "\(.*\)"/\1/p' daemon/main.c)
+# The version every program prints (--version), which debian/changelog follows.
+VERSION := $(shell sed -n 's/^\#define LD_VERSION "\(.*\)"/\1/p' proto/version.h)
 
 CC      ?= cc
 V       ?=
@@ -156,15 +158,16 @@ TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 FUZZERS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
+MO_FILES := $(patsubst po/%.po,$(BUILD)/locale/%/LC_MESSAGES/ledgerd.mo,$(wildcard po/*.po))
 
 .PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak \
-	soak-replica check-layers man deb
+	soak-replica check-layers man deb pot
 .SUFFIXES:
 .SECONDARY:
 
 all: programs tests benches
 
-programs: $(PROGRAMS)
+programs: $(PROGRAMS) $(MO_FILES)
 tests: $(TESTS) programs
 benches: $(BENCHES) programs
 
@@ -224,6 +227,21 @@ $(BUILD)/$(notdir $(1)): $(call obj,$(wildcard $(1)/*.c)) $(CLIENT_OBJS) $(PROTO
 	$(Q)$(CC) $(LDFLAGS) $$^ $(LDLIBS) -o $$@
 endef
 $(foreach d,$(CLIENT_PROG_DIRS),$(eval $(call folder_program,$(d))))
+
+# The message catalogues (gettext): po/LANG.po compiled into BUILD/locale,
+# where the programs look next to themselves (proto/i18n.h), and installed
+# under LOCALEDIR. `make pot` extracts the marked texts (_(), N_(), P_(), the
+# help of ledgerctl's option tables) and merges them into every po/LANG.po.
+$(BUILD)/locale/%/LC_MESSAGES/ledgerd.mo: po/%.po
+	@mkdir -p $(dir $@)
+	@echo "  MSGFMT  $<"
+	$(Q)msgfmt --check -o $@ $<
+
+pot:
+	xgettext --from-code=UTF-8 --language=C --add-comments=TRANSLATORS --package-name=ledgerd \
+		-k_ -kN_ -kP_:1,2 -kOPT:4 -kOPT_REQ:4 -kENUM:3 -kENUM_REQ:3 -o po/ledgerd.pot \
+		$(sort $(wildcard proto/*.[ch] clients/*.[ch] clients/*/*.[ch] daemon/*.c))
+	for po in $(wildcard po/*.po); do msgmerge -q --update --backup=none $$po po/ledgerd.pot; done
 
 # The dashboard's page (clients/web/) is compiled into ledger-dashboard, so
 # that the program serves it from wherever it is installed.
@@ -325,6 +343,8 @@ install: programs man
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/ledgerd \
 		$(DESTDIR)$(DOCDIR)
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
+	for mo in $(MO_FILES); do lang=$$(basename $$(dirname $$(dirname $$mo))); \
+		install -D -m 644 $$mo $(DESTDIR)$(LOCALEDIR)/$$lang/LC_MESSAGES/ledgerd.mo; done
 	for u in $(UNITS); do \
 		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 			-e 's|@DOCDIR@|$(DOCDIR)|g' etc/$$u > $(DESTDIR)$(UNITDIR)/$$u && \

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "i18n.h"
 #include "digest.h"
 #include "rfc6962.h"
 
@@ -34,7 +35,7 @@ static int stored_hash(ldc *c, uint64_t seq, uint8_t out[LD_HASH_LEN], ld_errinf
 	int rc = ldc_get(c, seq, &resp, e);
 	if (rc == 0 &&
 	    (!resp->event || !resp->event->has_hash || resp->event->hash.len != LD_HASH_LEN))
-		rc = ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL, "seq %llu has no stored hash",
+		rc = ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL, _("seq %llu has no stored hash"),
 		                    (unsigned long long)seq);
 	if (rc == 0)
 		memcpy(out, resp->event->hash.data, LD_HASH_LEN);
@@ -60,8 +61,8 @@ static int find_undecodable(ldc *c, uint64_t from, uint64_t to, ldc_verify_resul
 			return rc;
 	}
 	return ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-	                      "a page of the log from seq %llu does not decode, but each of its "
-	                      "events does",
+	                      _("a page of the log from seq %llu does not decode, but each of its "
+	                      "events does"),
 	                      (unsigned long long)from);
 }
 
@@ -83,7 +84,7 @@ int ldc_verify_chain(ldc *c, uint64_t from, uint64_t to, const ldc_tree_head *th
 		from = 1;
 	if (to > head) {
 		rc = ld_errinfo_set(e, LD_E(INVALID_VALUE), "to",
-		                    "--to %llu is beyond the head of the log, %llu",
+		                    _("--to %llu is beyond the head of the log, %llu"),
 		                    (unsigned long long)to, (unsigned long long)head);
 		goto out;
 	}
@@ -95,7 +96,7 @@ int ldc_verify_chain(ldc *c, uint64_t from, uint64_t to, const ldc_tree_head *th
 		if (head == 0 && from == 1)
 			return 0; /* an empty log is intact */
 		rc =
-		    ld_errinfo_set(e, LD_E(INVALID_VALUE), "from", "--from %llu is after --to %llu",
+		    ld_errinfo_set(e, LD_E(INVALID_VALUE), "from", _("--from %llu is after --to %llu"),
 		                   (unsigned long long)from, (unsigned long long)to);
 		goto out;
 	}
@@ -103,7 +104,7 @@ int ldc_verify_chain(ldc *c, uint64_t from, uint64_t to, const ldc_tree_head *th
 		goto out;
 	if (th && from == 1 && th->size <= to) {
 		if (!(tree = calloc(1, sizeof(*tree)))) {
-			rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+			rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 			goto out;
 		}
 		if (th->size == 0)
@@ -124,7 +125,7 @@ int ldc_verify_chain(ldc *c, uint64_t from, uint64_t to, const ldc_tree_head *th
 		const Ledger__EventPage *p = resp->page;
 		if (!p || p->n_events == 0) {
 			rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-			                    "the server answered an empty page from seq %llu",
+			                    _("the server answered an empty page from seq %llu"),
 			                    (unsigned long long)next);
 			goto out;
 		}
@@ -201,7 +202,7 @@ int ldc_public_key(ldc *c, uint8_t key[32], ld_errinfo *e)
 	int rc = ldc_call(c, &req, &resp, e);
 	if (rc == 0 && (!resp->public_key || !resp->public_key->has_key ||
 	                resp->public_key->key.len != LD_ED25519_KEY))
-		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the server answered no Ed25519 key");
+		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL, _("the server answered no Ed25519 key"));
 	if (rc == 0)
 		memcpy(key, resp->public_key->key.data, LD_ED25519_KEY);
 	codec_response_free(resp);
@@ -249,13 +250,13 @@ int ldc_tree_head_check(const ldc_tree_head *h, const uint8_t *key, ld_errinfo *
 	uint8_t msg[LD_TREE_HEAD_MSG_LEN];
 	if (key && memcmp(key, h->key, LD_ED25519_KEY) != 0)
 		return ld_errinfo_set(e, LD_E(BAD_SIGNATURE), NULL,
-		                      "the tree head of size %llu is signed by another key than "
-		                      "the one trusted",
+		                      _("the tree head of size %llu is signed by another key than "
+		                      "the one trusted"),
 		                      (unsigned long long)h->size);
 	ld_tree_head_message(h->size, h->timestamp, h->root, msg);
 	if (!ld_ed25519_verify(h->key, msg, sizeof(msg), h->sig))
 		return ld_errinfo_set(e, LD_E(BAD_SIGNATURE), NULL,
-		                      "the signature of the tree head of size %llu does not verify",
+		                      _("the signature of the tree head of size %llu does not verify"),
 		                      (unsigned long long)h->size);
 	return 0;
 }
@@ -268,7 +269,7 @@ static int head_of(const Ledger__TreeHead *t, const uint8_t *key, ldc_tree_head 
 	if (!t || !t->has_tree_size || t->root_hash.len != LD_HASH_LEN ||
 	    t->signature.len != sizeof(out->sig) || t->public_key.len != sizeof(out->key))
 		return ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-		                      "the server answered no complete tree head");
+		                      _("the server answered no complete tree head"));
 	out->size = t->tree_size;
 	memcpy(out->root, t->root_hash.data, LD_HASH_LEN);
 	out->timestamp = t->timestamp;
@@ -292,7 +293,7 @@ int ldc_tree_head_unpack(const uint8_t *body, size_t len, const uint8_t *key, ld
 {
 	Ledger__TreeHead *t = ledger__tree_head__unpack(NULL, len, body);
 	if (!t)
-		return ld_errinfo_set(e, LD_E(MALFORMED), NULL, "a tree head that does not decode");
+		return ld_errinfo_set(e, LD_E(MALFORMED), NULL, _("a tree head that does not decode"));
 	int rc = head_of(t, key, h, e);
 	ledger__tree_head__free_unpacked(t, NULL);
 	return rc;
@@ -315,7 +316,7 @@ int ldc_tree_head_save(const char *path, const ldc_tree_head *h, ld_errinfo *e)
 	int rc = j ? json_dump_file(j, path, JSON_INDENT(2)) : -1;
 	json_decref(j);
 	if (rc != 0)
-		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "unable to write '%s': %s",
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, _("unable to write '%s': %s"),
 		                      path, strerror(errno));
 	return 0;
 }
@@ -335,8 +336,8 @@ int ldc_tree_head_from_json(json_t *j, ldc_tree_head *h, ld_errinfo *e)
 	    hex_field(j, "signature", h->sig, sizeof(h->sig)) ||
 	    hex_field(j, "public_key", h->key, sizeof(h->key)))
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-		                      "not a saved tree head (tree_size, root_hash, timestamp, "
-		                      "signature, public_key)");
+		                      _("not a saved tree head (tree_size, root_hash, timestamp, "
+		                        "signature, public_key)"));
 	h->size = (uint64_t)json_integer_value(size);
 	h->timestamp = (int64_t)json_integer_value(ts);
 	return ldc_tree_head_check(h, NULL, e);
@@ -348,13 +349,13 @@ int ldc_tree_head_load(const char *path, ldc_tree_head *h, ld_errinfo *e)
 	memset(h, 0, sizeof(*h));
 	json_t *j = json_load_file(path, 0, &je);
 	if (!j)
-		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "unable to read '%s': %s", path,
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, _("unable to read '%s': %s"), path,
 		                      je.text);
 	int rc = ldc_tree_head_from_json(j, h, e);
 	if (rc == LD_E(INVALID_VALUE))
 		ld_errinfo_set(e, rc, NULL,
-		               "'%s' is not a saved tree head (tree_size, root_hash, timestamp, "
-		               "signature, public_key)",
+		               _("'%s' is not a saved tree head (tree_size, root_hash, "
+		                 "timestamp, signature, public_key)"),
 		               path);
 	json_decref(j);
 	return rc;
@@ -384,22 +385,22 @@ int ldc_check_consistency(ldc *c, const ldc_tree_head *old, const ldc_tree_head 
 	uint8_t path[LD_MERKLE_MAX_PROOF][LD_HASH_LEN];
 	if (old->size > cur->size)
 		return ld_errinfo_set(e, LD_E(PROOF_MISMATCH), NULL,
-		                      "the saved tree head (size %llu) is larger than the current "
-		                      "one (size %llu): the log lost events",
+		                      _("the saved tree head (size %llu) is larger than the current "
+		                      "one (size %llu): the log lost events"),
 		                      (unsigned long long)old->size, (unsigned long long)cur->size);
 	int rc = ldc_consistency_proof(c, old->size, cur->size, &resp, e);
 	const Ledger__ConsistencyProof *p = rc == 0 ? resp->consistency_proof : NULL;
 	if (rc == 0 && (!p || p->from_size != old->size || p->to_size != cur->size ||
 	                path_of(p->path, p->n_path, path) != 0))
 		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-		                    "the server answered no consistency proof from %llu to %llu",
+		                    _("the server answered no consistency proof from %llu to %llu"),
 		                    (unsigned long long)old->size, (unsigned long long)cur->size);
 	if (rc == 0 &&
 	    ld_merkle_verify_consistency(old->size, cur->size, old->root, cur->root,
 	                                 (const uint8_t(*)[LD_HASH_LEN])path, p->n_path) != 0)
 		rc = ld_errinfo_set(e, LD_E(PROOF_MISMATCH), NULL,
-		                    "the tree of size %llu is not a prefix of the tree of size "
-		                    "%llu: the consistency proof does not verify",
+		                    _("the tree of size %llu is not a prefix of the tree of size "
+		                    "%llu: the consistency proof does not verify"),
 		                    (unsigned long long)old->size, (unsigned long long)cur->size);
 	codec_response_free(resp);
 	return rc;
@@ -409,7 +410,7 @@ int ldc_check_consistency(ldc *c, const ldc_tree_head *old, const ldc_tree_head 
 
 static int bad(ld_errinfo *e, uint64_t *bad_seq, uint64_t seq, int code, const char *why)
 {
-	ld_errinfo_set(e, code, NULL, "seq %llu: %s", (unsigned long long)seq, why);
+	ld_errinfo_set(e, code, NULL, _("seq %llu: %s"), (unsigned long long)seq, why);
 	if (e)
 		e->seq = seq;
 	if (bad_seq)
@@ -428,7 +429,7 @@ int ldc_check_inclusion(ldc *c, const ldc_tree_head *h, Ledger__Event *const *ev
 		const Ledger__Event *ev = evs[i];
 		int ok = ldc_event_hash_ok(ev);
 		if (ok < 0)
-			return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+			return ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 		if (!ok)
 			return bad(e, bad_seq, ev->seq, LD_E(CHAIN_BROKEN),
 			           "the event's content does not give its hash");
@@ -445,8 +446,8 @@ int ldc_check_inclusion(ldc *c, const ldc_tree_head *h, Ledger__Event *const *ev
 		const Ledger__InclusionProofs *p = rc == 0 ? resp->inclusion_proofs : NULL;
 		if (rc == 0 && (!p || p->tree_size != h->size || p->n_proofs != k))
 			rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-			                    "the server answered no inclusion proofs for a tree of "
-			                    "size %llu",
+			                    _("the server answered no inclusion proofs for a tree of "
+			                    "size %llu"),
 			                    (unsigned long long)h->size);
 		for (size_t i = 0; rc == 0 && i < k; i++) {
 			const Ledger__InclusionProof *ip = p->proofs[i];

@@ -21,23 +21,66 @@
 #include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "clock.h"
 #include "digest.h"
+#include "i18n.h"
 
 /* Largest answer accepted: a page of 10,000 events stays far below it. */
 #define LDC_RECV_MAX ((size_t)64 << 20)
 /* Reconnection back-off while the daemon is away. */
 #define LDC_RECONN_MIN_MS 100
-#define LDC_RECONN_MAX_MS 2000
+#define LDC_RECONN_MAX_MS 500
 
 struct ldc {
 	nng_socket sock;
 	int timeout_ms;
 	char url[256];
+	/* Connections up now, kept by the pipe callbacks: a call with none
+	 * waits LDC_CONNECT_MS for one, not its whole timeout. */
+	nng_mtx *mu;
+	nng_cv *cv;
+	int pipes;
+	int interrupted; /* ldc_interrupt: a waiting call returns at once */
 };
 
 /* ------------------------------------------------------------------ */
 /* Connection                                                          */
 /* ------------------------------------------------------------------ */
+
+/* Runs on an NNG thread as a connection comes up or goes away. */
+static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	ldc *c = arg;
+	(void)p;
+	nng_mtx_lock(c->mu);
+	c->pipes += ev == NNG_PIPE_EV_ADD_POST ? 1 : -1;
+	nng_cv_wake(c->cv);
+	nng_mtx_unlock(c->mu);
+}
+
+/* Waits until a connection is up, at most LDC_CONNECT_MS (and at most
+ * until deadline): without one, no answer can come, so there is no point in
+ * waiting for the call's whole timeout. */
+static int wait_connected(ldc *c, nng_time deadline, ld_errinfo *e)
+{
+	nng_time until = nng_clock() + LDC_CONNECT_MS;
+	if (until > deadline)
+		until = deadline;
+	nng_mtx_lock(c->mu);
+	while (c->pipes <= 0 && !c->interrupted && nng_cv_until(c->cv, until) != NNG_ETIMEDOUT)
+		;
+	int up = c->pipes > 0, interrupted = c->interrupted;
+	nng_mtx_unlock(c->mu);
+	if (up)
+		return 0;
+	if (interrupted)
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("the connection to '%s' was closed"),
+				      c->url);
+	return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
+			      _("cannot connect to '%s': no ledger accepted a connection within %d "
+				"ms (is ledgerd running and listening there?)"),
+			      c->url, LDC_CONNECT_MS);
+}
 
 static char *read_file(const char *path)
 {
@@ -61,8 +104,8 @@ static nng_tls_config *tls_config(const char *url, const ldc_tls *tls, ld_errinf
 	nng_tls_config *cfg = NULL;
 	if (!tls || !tls->cert || !tls->key || !tls->ca) {
 		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-			       "'%s' needs a client certificate, its key and the CA (--tls-cert, "
-			       "--tls-key, --tls-ca)",
+			       _("'%s' needs a client certificate, its key and the CA (--tls-cert, "
+			       "--tls-key, --tls-ca)"),
 			       url);
 		return NULL;
 	}
@@ -78,10 +121,10 @@ static nng_tls_config *tls_config(const char *url, const ldc_tls *tls, ld_errinf
 	free(cert);
 	free(key);
 	if (what)
-		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot read '%s'", what);
+		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot read '%s'"), what);
 	else if (rv)
 		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-			       "cannot use the TLS files (cert '%s', key '%s', CA '%s'): %s",
+			       _("cannot use the TLS files (cert '%s', key '%s', CA '%s'): %s"),
 			       tls->cert, tls->key, tls->ca, nng_strerror(rv));
 	if ((what || rv) && cfg) {
 		nng_tls_config_free(cfg);
@@ -117,11 +160,11 @@ static int dial_tls(ldc *c, const char *url, const ldc_tls *tls, ld_errinfo *e)
 	if (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH || rv == NNG_ECONNSHUT || rv == NNG_ECLOSED ||
 	    rv == NNG_ECONNRESET)
 		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-				      "TLS handshake with '%s' failed: %s (the server refused our "
+				      _("TLS handshake with '%s' failed: %s (the server refused our "
 				      "certificate -- not signed by its CA, expired or not yet "
-				      "valid -- or its certificate does not verify against '%s')",
+				      "valid -- or its certificate does not verify against '%s')"),
 				      url, nng_strerror(rv), tls->ca);
-	return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot dial '%s': %s", url,
+	return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot dial '%s': %s"), url,
 			      nng_strerror(rv));
 }
 
@@ -135,25 +178,29 @@ int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls,
 	ldc *c = NULL;
 	int nrv = 0;
 	int rc = 0;
-	const char *what = "open a REQ socket for";
+	const char *what = _("open a REQ socket for");
 
 	*out = NULL;
 	if (!url || !*url)
-		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "no server url given");
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("no server url given"));
 	if (timeout_ms <= 0)
 		timeout_ms = LDC_DEFAULT_TIMEOUT_MS;
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 	c->timeout_ms = timeout_ms;
 	snprintf(c->url, sizeof(c->url), "%s", url);
+	c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 
-	if ((nrv = nng_req0_open(&c->sock)) != 0) {
+	if ((nrv = nng_mtx_alloc(&c->mu)) != 0 || (nrv = nng_cv_alloc(&c->cv, c->mu)) != 0 ||
+	    (nrv = nng_req0_open(&c->sock)) != 0) {
 		c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 		goto fail;
 	}
-	what = "configure the socket for";
-	if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
+	what = _("configure the socket for");
+	if ((nrv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event, c)) != 0 ||
+	    (nrv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event, c)) != 0 ||
+	    (nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
 	    (nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms)) != 0 ||
 	    (nrv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, LDC_RECV_MAX)) != 0 ||
 	    (nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, LDC_RECONN_MIN_MS)) != 0 ||
@@ -169,14 +216,14 @@ int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls,
 		*out = c;
 		return 0;
 	}
-	what = "dial";
+	what = _("dial");
 	if ((nrv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
 		goto fail;
 	*out = c;
 	return 0;
 
 fail:
-	rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot %s '%s': %s", what, url,
+	rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot %s '%s': %s"), what, url,
 			    nng_strerror(nrv));
 	ldc_close(c);
 	return rc;
@@ -187,13 +234,23 @@ void ldc_close(ldc *c)
 	if (!c)
 		return;
 	if (nng_socket_id(c->sock) > 0)
-		nng_close(c->sock);
+		nng_close(c->sock); /* returns once no pipe callback runs */
+	if (c->cv)
+		nng_cv_free(c->cv);
+	if (c->mu)
+		nng_mtx_free(c->mu);
 	free(c);
 }
 
 void ldc_interrupt(ldc *c)
 {
-	if (c && nng_socket_id(c->sock) > 0)
+	if (!c)
+		return;
+	nng_mtx_lock(c->mu);
+	c->interrupted = 1;
+	nng_cv_wake(c->cv);
+	nng_mtx_unlock(c->mu);
+	if (nng_socket_id(c->sock) > 0)
 		nng_close(c->sock);
 }
 
@@ -223,7 +280,7 @@ static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg 
 	size_t n = codec_size(req);
 	if ((nrv = nng_msg_alloc(&msg, n)) != 0) {
 		msg = NULL;
-		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cannot allocate a request of %zu bytes: %s",
+		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("cannot allocate a request of %zu bytes: %s"),
 				    n, nng_strerror(nrv));
 		goto out;
 	}
@@ -232,9 +289,11 @@ static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg 
 	 * answer is what the send did not use: the whole call stays within
 	 * timeout_ms. */
 	nng_time deadline = nng_clock() + (nng_time)timeout_ms;
+	if ((rc = wait_connected(c, deadline, e)) != 0)
+		goto out;
 	if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
 	    (nrv = nng_sendmsg(c->sock, msg, 0)) != 0) {
-		rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "cannot reach '%s' within %d ms: %s",
+		rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot reach '%s' within %d ms: %s"),
 				    c->url, timeout_ms, nng_strerror(nrv));
 		goto out; /* a failed send leaves msg with us */
 	}
@@ -246,11 +305,11 @@ static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg 
 		msg = NULL;
 		if (nrv == NNG_ETIMEDOUT)
 			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-					    "no answer from '%s' within %d ms: %s", c->url,
+					    _("no answer from '%s' within %d ms: %s"), c->url,
 					    timeout_ms, nng_strerror(nrv));
 		else
 			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-					    "cannot receive from '%s': %s", c->url,
+					    _("cannot receive from '%s': %s"), c->url,
 					    nng_strerror(nrv));
 		goto out;
 	}
@@ -274,7 +333,7 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 	resp = codec_response_unpack(nng_msg_body(msg), nng_msg_len(msg));
 	if (!resp) {
 		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-				    "answer of %zu bytes from '%s' is not a valid ledger.Response",
+				    _("answer of %zu bytes from '%s' is not a valid ledger.Response"),
 				    nng_msg_len(msg), c->url);
 		goto out;
 	}
@@ -502,6 +561,30 @@ int ldc_progress(ldc *c, const char *plan, uint32_t year, uint32_t region, int64
 	return ldc_call(c, &req, out, e);
 }
 
+int ldc_progress_series(ldc *c, const ldc_series_query *q, const ldc_consistency *cons,
+			Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__ProgressSeriesRequest r = LEDGER__PROGRESS_SERIES_REQUEST__INIT;
+	Ledger__Consistency w;
+	r.plan = (char *)(q->plan ? q->plan : "");
+	r.target = (char *)(q->target ? q->target : "");
+	r.has_region = q->region != 0;
+	r.region = q->region;
+	r.has_year = q->year != 0;
+	r.year = q->year;
+	r.has_from_day = q->from_day != 0;
+	r.from_day = q->from_day;
+	r.has_to_day = q->to_day != 0;
+	r.to_day = q->to_day;
+	r.has_step = q->week != 0;
+	r.step = q->week ? LEDGER__SERIES_STEP__WEEK : LEDGER__SERIES_STEP__DAY;
+	r.consistency = consistency(cons, &w);
+	req.command_case = LEDGER__REQUEST__COMMAND_PROGRESS_SERIES;
+	req.progress_series = &r;
+	return ldc_call(c, &req, out, e);
+}
+
 int ldc_plans(ldc *c, Ledger__Response **out, ld_errinfo *e)
 {
 	Ledger__Request req = LEDGER__REQUEST__INIT;
@@ -525,10 +608,10 @@ int ldc_sub_open(ldc_sub **out, const char *url, const char *prefix, ld_errinfo 
 	int rv;
 	*out = NULL;
 	if (!s)
-		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 	if ((rv = nng_sub0_open(&s->sock)) != 0) {
 		free(s);
-		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to open a SUB socket: %s",
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("unable to open a SUB socket: %s"),
 				      nng_strerror(rv));
 	}
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, 64u << 20);
@@ -537,7 +620,7 @@ int ldc_sub_open(ldc_sub **out, const char *url, const char *prefix, ld_errinfo 
 	    (rv = nng_dial(s->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
 		nng_close(s->sock);
 		free(s);
-		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to subscribe to '%s': %s",
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("unable to subscribe to '%s': %s"),
 				      url, nng_strerror(rv));
 	}
 	*out = s;
@@ -724,7 +807,7 @@ int ldc_subscribe(ldc *c, const ldc_subscription *s, uint64_t after_seq, ldc_pag
 		Ledger__Response *resp = codec_response_unpack(nng_msg_body(msg), nng_msg_len(msg));
 		rc = resp && resp->error ? error_from_wire(resp->error, e)
 					 : ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-							  "undecodable error answer from '%s'",
+							  _("undecodable error answer from '%s'"),
 							  c->url);
 		codec_response_free(resp);
 		nng_msg_free(msg);
@@ -733,14 +816,14 @@ int ldc_subscribe(ldc *c, const ldc_subscription *s, uint64_t after_seq, ldc_pag
 	if (!p || !body) {
 		nng_msg_free(msg);
 		return ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-				      "answer from '%s' is not a subscription page", c->url);
+				      _("answer from '%s' is not a subscription page"), c->url);
 	}
 	if ((rc = parse_page(body, body + body_len, page)) != 0) {
 		nng_msg_free(msg);
 		page->n = 0;
-		return rc == -2 ? ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory")
+		return rc == -2 ? ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"))
 				: ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-						 "malformed subscription page from '%s'", c->url);
+						 _("malformed subscription page from '%s'"), c->url);
 	}
 	page->msg = msg;
 	return 0;
@@ -796,7 +879,7 @@ static void random_bytes(uint8_t *buf, size_t n)
 	if (fd >= 0)
 		close(fd);
 	if (got != n) {
-		fprintf(stderr, "ledgerd client: no source of random bytes for event ids\n");
+		fprintf(stderr, _("ledgerd client: no source of random bytes for event ids\n"));
 		abort();
 	}
 }
@@ -847,14 +930,5 @@ int ldc_person_hash(const char *key, const char *national_id, uint8_t out[LD_HAS
 
 int64_t ldc_now_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t ldc_mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return ld_wall_us();
 }

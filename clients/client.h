@@ -21,16 +21,22 @@
 
 #define LDC_DEFAULT_URL "tcp://127.0.0.1:7450"
 #define LDC_DEFAULT_TIMEOUT_MS 30000
+/* How long a call waits for a connection when none is up: a ledger that
+ * does not listen is reported after this, not after the call's timeout. */
+#define LDC_CONNECT_MS 1500
 
 typedef struct ldc ldc;
 
 /* Opens a REQ socket dialled to url (tcp://, ipc://). The dial is retried in
  * the background, so a daemon that starts later is found. timeout_ms bounds
- * every call, sending and receiving together (<= 0: LDC_DEFAULT_TIMEOUT_MS).
- * Answers are accepted up to 64 MiB. Returns 0 and *out, or LD_E(UNAVAILABLE)
- * with e->message naming the url and the reason (only a url that cannot work
- * fails here: an absent daemon shows at the first call). Close with
- * ldc_close(), which also takes NULL. */
+ * every call, sending and receiving together (<= 0: LDC_DEFAULT_TIMEOUT_MS);
+ * but a call made while no connection is up waits at most LDC_CONNECT_MS for
+ * one, then fails with LD_E(UNAVAILABLE) naming the url, so that a ledger
+ * that is not there is reported at once while a slow answer on a connection
+ * gets the whole timeout. Answers are accepted up to 64 MiB. Returns 0 and
+ * *out, or LD_E(UNAVAILABLE) with e->message naming the url and the reason
+ * (only a url that cannot work fails here: an absent daemon shows at the
+ * first call). Close with ldc_close(), which also takes NULL. */
 int ldc_open(ldc **out, const char *url, int timeout_ms, ld_errinfo *e);
 
 /* Client side of mutual TLS (PEM files): our certificate and key, and the
@@ -124,6 +130,18 @@ int ldc_projections(ldc *c, Ledger__Response **out, ld_errinfo *e);
  * plan, ERR_INVALID_VALUE for a year or region outside it. */
 int ldc_progress(ldc *c, const char *plan, uint32_t year, uint32_t region, int64_t at,
 		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e);
+/* A target's figure day by day (or week by week): (*out)->progress_series.
+ * region 0: the province; year, from_day, to_day 0: the plan's whole period
+ * (days as YYYYMMDD in the plan's local time, to_day inclusive).
+ * ERR_NOT_FOUND for an unknown plan or target, ERR_INVALID_VALUE for a
+ * region, year or day outside the plan. */
+typedef struct ldc_series_query {
+	const char *plan, *target;
+	uint32_t region, year, from_day, to_day;
+	int week; /* weeks (Monday to Sunday) instead of days */
+} ldc_series_query;
+int ldc_progress_series(ldc *c, const ldc_series_query *q, const ldc_consistency *cons,
+			Ledger__Response **out, ld_errinfo *e);
 /* The plans the daemon counts against and where its live feed is:
  * (*out)->plans. */
 int ldc_plans(ldc *c, Ledger__Response **out, ld_errinfo *e);
@@ -311,20 +329,24 @@ void ldc_derived_event_id(const char *text, uint8_t id[LD_EVENT_ID_LEN]);
  * LD_E(INTERNAL) if libcrypto fails. */
 int ldc_person_hash(const char *key, const char *national_id, uint8_t out[LD_HASH_LEN]);
 
-/* Current time in microseconds since the epoch (CLOCK_REALTIME). */
+/* Current time in microseconds since the epoch (CLOCK_REALTIME: ld_wall_us of
+ * clock.h, which also has the monotonic clock for durations). */
 int64_t ldc_now_us(void);
-/* Nanoseconds on a clock that only moves forward (CLOCK_MONOTONIC), for
- * durations and rates; its zero means nothing. */
-int64_t ldc_mono_ns(void);
 
 /* Renders any message as JSON: field names as in the .proto, in field-number
  * order; enums by name (a value this build does not know: its number); bytes
  * as lowercase hex; 64-bit integers as numbers (uint64 above 2^63-1, which no
- * ledger field reaches, as a decimal string); times kept as integers (µs);
- * nested messages as objects; repeated fields as arrays (also when empty);
+ * ledger field reaches, as a decimal string); times kept as integers (µs),
+ * each followed by "<name>_rfc3339", the time in RFC 3339 with the ledger's
+ * offset ("2026-06-30T14:05:00+08:00", when.h); nested messages as objects; repeated fields as arrays (also when empty);
  * of a oneof only the member that is set; optional fields only when present;
  * strings that are not UTF-8 with '?' for the bytes >= 0x80. NULL msg gives
  * JSON null. Returns a new reference, or NULL if memory runs out. */
 json_t *ldc_to_json(const void *msg);
+
+/* Whether field f of messages d holds an instant, µs since the epoch: the
+ * int64 fields named *_at, at, timestamp, last_seen, from_time, to_time,
+ * window_from, window_to, and a plan's from and to. */
+int ldc_is_time_field(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f);
 
 #endif

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "i18n.h"
 #include "parse.h"
 
 #define MAX_FIELDS 256
@@ -59,73 +60,6 @@ static const char *const col_field[CSVIMP__COLUMNS] = {
 static const char *const col_zh[CSVIMP__COLUMNS] = {
 	[CSVIMP_NAME] = "姓名", [CSVIMP_NATIONAL_ID] = "身份证号",
 	[CSVIMP_WORKER_GROUP] = "职业群体", [CSVIMP_EMPLOYMENT] = "用工关系",
-};
-
-struct label {
-	const char *text;
-	int value;
-};
-
-static const struct label group_labels[] = {
-	{"货车司机", LEDGER__WORKER_GROUP__TRUCK_DRIVER},
-	{"网约车司机", LEDGER__WORKER_GROUP__RIDE_HAILING_DRIVER},
-	{"快递员", LEDGER__WORKER_GROUP__COURIER},
-	{"快递小哥", LEDGER__WORKER_GROUP__COURIER},
-	{"网约配送员", LEDGER__WORKER_GROUP__DELIVERY_RIDER},
-	{"网约送餐员", LEDGER__WORKER_GROUP__DELIVERY_RIDER},
-	{"外卖骑手", LEDGER__WORKER_GROUP__DELIVERY_RIDER},
-	{"外卖送餐员", LEDGER__WORKER_GROUP__DELIVERY_RIDER},
-	{"网络主播", LEDGER__WORKER_GROUP__LIVE_STREAMER},
-	{"主播", LEDGER__WORKER_GROUP__LIVE_STREAMER},
-	{"护工护理员", LEDGER__WORKER_GROUP__CARE_WORKER},
-	{"护工", LEDGER__WORKER_GROUP__CARE_WORKER},
-	{"护理员", LEDGER__WORKER_GROUP__CARE_WORKER},
-	{"家政服务员", LEDGER__WORKER_GROUP__DOMESTIC_WORKER},
-	{"商场信息员", LEDGER__WORKER_GROUP__MALL_INFORMATION_WORKER},
-	{"房产中介员", LEDGER__WORKER_GROUP__REAL_ESTATE_AGENT},
-	{"房产中介", LEDGER__WORKER_GROUP__REAL_ESTATE_AGENT},
-	{"保安员", LEDGER__WORKER_GROUP__SECURITY_GUARD},
-	{"其他", LEDGER__WORKER_GROUP__OTHER_GROUP},
-	{NULL, 0},
-};
-
-static const struct label employment_labels[] = {
-	{"劳动关系", LEDGER__EMPLOYMENT_RELATION__EMPLOYED},
-	{"有劳动关系", LEDGER__EMPLOYMENT_RELATION__EMPLOYED},
-	{"建立劳动关系", LEDGER__EMPLOYMENT_RELATION__EMPLOYED},
-	{"全日制用工", LEDGER__EMPLOYMENT_RELATION__EMPLOYED},
-	{"不完全劳动关系", LEDGER__EMPLOYMENT_RELATION__PARTIAL},
-	{"不完全符合确立劳动关系情形", LEDGER__EMPLOYMENT_RELATION__PARTIAL},
-	{"个体经营", LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED},
-	{"个体", LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED},
-	{"自雇", LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED},
-	{"劳务派遣", LEDGER__EMPLOYMENT_RELATION__DISPATCHED_LABOUR},
-	{"派遣", LEDGER__EMPLOYMENT_RELATION__DISPATCHED_LABOUR},
-	{NULL, 0},
-};
-
-static const struct label channel_labels[] = {
-	{"线上", LEDGER__JOIN_CHANNEL__ONLINE},
-	{"网上", LEDGER__JOIN_CHANNEL__ONLINE},
-	{"扫码", LEDGER__JOIN_CHANNEL__ONLINE},
-	{"线上扫码", LEDGER__JOIN_CHANNEL__ONLINE},
-	{"集体登记", LEDGER__JOIN_CHANNEL__COLLECTIVE_REGISTRATION},
-	{"流动窗口", LEDGER__JOIN_CHANNEL__MOBILE_WINDOW},
-	{"沟通会现场", LEDGER__JOIN_CHANNEL__WORKER_MEETING},
-	{"沟通会", LEDGER__JOIN_CHANNEL__WORKER_MEETING},
-	{"集中入会仪式", LEDGER__JOIN_CHANNEL__CEREMONY},
-	{"入会仪式", LEDGER__JOIN_CHANNEL__CEREMONY},
-	{NULL, 0},
-};
-
-static const struct label path_labels[] = {
-	{"劳动关系", LEDGER__JOIN_PATH__LABOUR_RELATION},
-	{"有劳动关系", LEDGER__JOIN_PATH__LABOUR_RELATION},
-	{"平台就业", LEDGER__JOIN_PATH__PLATFORM_WORK},
-	{"依托平台就业", LEDGER__JOIN_PATH__PLATFORM_WORK},
-	{"平台", LEDGER__JOIN_PATH__PLATFORM_WORK},
-	{"劳务派遣", LEDGER__JOIN_PATH__DISPATCHED},
-	{NULL, 0},
 };
 
 /* ------------------------------------------------------------------ */
@@ -403,13 +337,13 @@ static int read_header(csvimp *ci, ld_errinfo *e)
 	for (int c = 0; c < CSVIMP__COLUMNS; c++)
 		ci->col[c] = -1;
 	if (!read_record(ci))
-		return ld_errinfo_set(e, LD_E(MISSING_FIELD), NULL, "the file is empty: no header");
+		return ld_errinfo_set(e, LD_E(MISSING_FIELD), NULL, _("the file is empty: no header"));
 	if (ci->too_many)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				      "the header has more than %d columns", MAX_FIELDS);
+				      _("the header has more than %d columns"), MAX_FIELDS);
 	ci->headers = malloc(ci->flen ? ci->flen : 1);
 	if (!ci->headers)
-		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 	memcpy(ci->headers, ci->fbuf, ci->flen);
 	ci->nheaders = ci->nfields;
 	memcpy(ci->hoff, ci->foff, ci->nfields * sizeof(size_t));
@@ -428,7 +362,7 @@ static int read_header(csvimp *ci, ld_errinfo *e)
 		}
 		if (ci->col[found] >= 0)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-					      "columns '%s' and '%s' both give the %s",
+					      _("columns '%s' and '%s' both give the %s"),
 					      ci->headers + ci->hoff[ci->col[found]],
 					      ci->headers + ci->hoff[i], col_names[found][0]);
 		ci->col[found] = (int)i;
@@ -438,15 +372,15 @@ static int read_header(csvimp *ci, ld_errinfo *e)
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (ci->col[required[i]] < 0)
 			return ld_errinfo_set(e, LD_E(MISSING_FIELD), NULL,
-					      "no %s column (%s / %s)", col_names[required[i]][0],
+					      _("no %s column (%s / %s)"), col_names[required[i]][0],
 					      col_zh[required[i]], col_names[required[i]][0]);
 	if (ci->col[CSVIMP_REGION] < 0 && !ci->o.region)
 		return ld_errinfo_set(e, LD_E(MISSING_FIELD), NULL,
-				      "no region column (地区 / region) and no default region");
+				      _("no region column (地区 / region) and no default region"));
 	if (ci->col[CSVIMP_JOIN_DATE] < 0 && !ci->o.has_default_date)
 		return ld_errinfo_set(e, LD_E(MISSING_FIELD), NULL,
-				      "no join date column (入会日期 / join_date) and no default "
-				      "date");
+				      _("no join date column (入会日期 / join_date) and no default "
+				      "date"));
 	return 0;
 }
 
@@ -456,10 +390,10 @@ int csvimp_open(csvimp **out, const void *data, size_t len, const csvimp_options
 	*out = NULL;
 	if (!o->org_id || !*o->org_id || !o->id_key || !*o->id_key)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				      "an organisation and an id key are needed");
+				      _("an organisation and an id key are needed"));
 	csvimp *ci = calloc(1, sizeof(*ci));
 	if (!ci)
-		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 	ci->o = *o;
 	ci->org_id = strdup(o->org_id);
 	ci->id_key = strdup(o->id_key);
@@ -470,7 +404,7 @@ int csvimp_open(csvimp **out, const void *data, size_t len, const csvimp_options
 		free(ci->org_id);
 		free(ci->id_key);
 		free(ci);
-		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 	}
 	const char *in = data;
 	if (csvimp_is_utf8(in, len)) {
@@ -492,7 +426,7 @@ int csvimp_open(csvimp **out, const void *data, size_t len, const csvimp_options
 	}
 	if (!ci->buf) {
 		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL,
-				    "unable to convert the file from GB18030 (iconv)");
+				    _("unable to convert the file from GB18030 (iconv)"));
 		goto fail;
 	}
 	/* A header with tabs and no commas: tab-separated. */
@@ -612,38 +546,26 @@ static void cell(const csvimp *ci, int c, int ascii, char *out, size_t size)
 	out[n - b] = '\0';
 }
 
-/* An enum from its English name or a Chinese label. */
-static int enum_of(const ProtobufCEnumDescriptor *d, const struct label *labels, const char *s,
-		   int *out)
-{
-	for (const struct label *l = labels; l->text; l++)
-		if (!strcmp(s, l->text)) {
-			*out = l->value;
-			return 0;
-		}
-	return ldc_enum_parse(d, s, out);
-}
-
 static int check_national_id(const char *id, char *why, size_t size)
 {
 	static const int weight[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
 	static const char check[] = "10X98765432";
 	size_t n = strlen(id);
 	if (n != 18) {
-		snprintf(why, size, "national ID has %zu characters; a resident ID has 18", n);
+		snprintf(why, size, _("national ID has %zu characters; a resident ID has 18"), n);
 		return -1;
 	}
 	int sum = 0;
 	for (int i = 0; i < 17; i++) {
 		if (id[i] < '0' || id[i] > '9') {
-			snprintf(why, size, "national ID has a non-digit at position %d", i + 1);
+			snprintf(why, size, _("national ID has a non-digit at position %d"), i + 1);
 			return -1;
 		}
 		sum += (id[i] - '0') * weight[i];
 	}
 	char want = check[sum % 11], got = id[17] == 'x' ? 'X' : id[17];
 	if (got != want) {
-		snprintf(why, size, "national ID check digit does not match (mistyped?)");
+		snprintf(why, size, _("national ID check digit does not match (mistyped?)"));
 		return -1;
 	}
 	int y = (id[6] - '0') * 1000 + (id[7] - '0') * 100 + (id[8] - '0') * 10 + (id[9] - '0');
@@ -651,7 +573,7 @@ static int check_national_id(const char *id, char *why, size_t size)
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	if (y < 1900 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] ||
 	    (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))) {
-		snprintf(why, size, "national ID holds no valid birth date");
+		snprintf(why, size, _("national ID holds no valid birth date"));
 		return -1;
 	}
 	return 0;
@@ -769,13 +691,13 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	int iv;
 
 	if (ci->too_long)
-		return (void)row_fail(ci, row, -1, "a cell is longer than %d bytes", MAX_FIELD_LEN);
+		return (void)row_fail(ci, row, -1, _("a cell is longer than %d bytes"), MAX_FIELD_LEN);
 	if (ci->too_many || ci->nfields > ci->nheaders) {
 		for (size_t i = ci->nheaders; i < ci->nfields; i++)
 			if (field_len(ci, i) || ci->too_many)
 				return (void)row_fail(ci, row, -1,
-						      "the row has %s%zu cells; the header has %zu",
-						      ci->too_many ? "more than " : "",
+						      _("the row has %s%zu cells; the header has %zu"),
+						      ci->too_many ? _("more than ") : "",
 						      ci->nfields, ci->nheaders);
 	}
 	for (int c = 0; c < CSVIMP__COLUMNS; c++) {
@@ -784,9 +706,9 @@ static void make_row(csvimp *ci, csvimp_row *row)
 		const char *f = field(ci, (size_t)ci->col[c]);
 		if (strstr(f, REPLACEMENT) && ci->gb18030)
 			return (void)row_fail(ci, row, c,
-					      "bytes that are neither UTF-8 nor GB18030");
+					      _("bytes that are neither UTF-8 nor GB18030"));
 		if (strlen(f) != field_len(ci, (size_t)ci->col[c]))
-			return (void)row_fail(ci, row, c, "a NUL byte in the cell");
+			return (void)row_fail(ci, row, c, _("a NUL byte in the cell"));
 	}
 
 	Ledger__MemberJoined *mj = &row->mj;
@@ -795,17 +717,17 @@ static void make_row(csvimp *ci, csvimp_row *row)
 
 	cell(ci, CSVIMP_NAME, 0, v, sizeof(v));
 	if (!*v)
-		return (void)row_fail(ci, row, CSVIMP_NAME, "name is empty (real-name registration)");
+		return (void)row_fail(ci, row, CSVIMP_NAME, _("name is empty (real-name registration)"));
 	if (strlen(v) > 200)
-		return (void)row_fail(ci, row, CSVIMP_NAME, "name is longer than 200 bytes");
+		return (void)row_fail(ci, row, CSVIMP_NAME, _("name is longer than 200 bytes"));
 
 	cell(ci, CSVIMP_NATIONAL_ID, 1, v, sizeof(v));
 	if (!*v)
-		return (void)row_fail(ci, row, CSVIMP_NATIONAL_ID, "national ID is empty");
+		return (void)row_fail(ci, row, CSVIMP_NATIONAL_ID, _("national ID is empty"));
 	if (check_national_id(v, why, sizeof(why)) != 0)
 		return (void)row_fail(ci, row, CSVIMP_NATIONAL_ID, "%s", why);
 	if (ldc_person_hash(ci->o.id_key, v, row->person_hash) != 0)
-		return (void)row_fail(ci, row, CSVIMP_NATIONAL_ID, "national ID cannot be hashed");
+		return (void)row_fail(ci, row, CSVIMP_NATIONAL_ID, _("national ID cannot be hashed"));
 	memset(v, 0, sizeof(v)); /* the ID in clear goes no further */
 	mj->has_person_hash = 1;
 	mj->person_hash.data = row->person_hash;
@@ -815,32 +737,32 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	cell(ci, CSVIMP_PHONE, 1, v, sizeof(v));
 	if (*v && check_phone(v) != 0)
 		return (void)row_fail(ci, row, CSVIMP_PHONE,
-				      "phone '%s' is neither an 11-digit mobile number nor a "
-				      "landline with its area code",
+				      _("phone '%s' is neither an 11-digit mobile number nor a "
+				      "landline with its area code"),
 				      v);
 
 	cell(ci, CSVIMP_WORKER_GROUP, 1, v, sizeof(v));
 	if (!*v)
-		return (void)row_fail(ci, row, CSVIMP_WORKER_GROUP, "worker group is empty");
-	if (enum_of(&ledger__worker_group__descriptor, group_labels, v, &iv) != 0)
-		return (void)row_fail(ci, row, CSVIMP_WORKER_GROUP, "unknown worker group '%s'", v);
+		return (void)row_fail(ci, row, CSVIMP_WORKER_GROUP, _("worker group is empty"));
+	if (ldc_enum_parse(&ledger__worker_group__descriptor, v, &iv) != 0)
+		return (void)row_fail(ci, row, CSVIMP_WORKER_GROUP, _("unknown worker group '%s'"), v);
 	mj->has_worker_group = 1;
 	mj->worker_group = (Ledger__WorkerGroup)iv;
 
 	cell(ci, CSVIMP_EMPLOYMENT, 1, v, sizeof(v));
 	if (!*v)
-		return (void)row_fail(ci, row, CSVIMP_EMPLOYMENT, "employment relation is empty");
-	if (enum_of(&ledger__employment_relation__descriptor, employment_labels, v, &iv) != 0)
+		return (void)row_fail(ci, row, CSVIMP_EMPLOYMENT, _("employment relation is empty"));
+	if (ldc_enum_parse(&ledger__employment_relation__descriptor, v, &iv) != 0)
 		return (void)row_fail(ci, row, CSVIMP_EMPLOYMENT,
-				      "unknown employment relation '%s'", v);
+				      _("unknown employment relation '%s'"), v);
 	mj->has_employment = 1;
 	mj->employment = (Ledger__EmploymentRelation)iv;
 
 	cell(ci, CSVIMP_JOIN_PATH, 1, v, sizeof(v));
 	mj->has_join_path = 1;
 	if (*v) {
-		if (enum_of(&ledger__join_path__descriptor, path_labels, v, &iv) != 0)
-			return (void)row_fail(ci, row, CSVIMP_JOIN_PATH, "unknown join path '%s'",
+		if (ldc_enum_parse(&ledger__join_path__descriptor, v, &iv) != 0)
+			return (void)row_fail(ci, row, CSVIMP_JOIN_PATH, _("unknown join path '%s'"),
 					      v);
 		mj->join_path = (Ledger__JoinPath)iv;
 	} else {
@@ -855,8 +777,8 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	mj->has_channel = 1;
 	mj->channel = LEDGER__JOIN_CHANNEL__COLLECTIVE_REGISTRATION;
 	if (*v) {
-		if (enum_of(&ledger__join_channel__descriptor, channel_labels, v, &iv) != 0)
-			return (void)row_fail(ci, row, CSVIMP_CHANNEL, "unknown join channel '%s'",
+		if (ldc_enum_parse(&ledger__join_channel__descriptor, v, &iv) != 0)
+			return (void)row_fail(ci, row, CSVIMP_CHANNEL, _("unknown join channel '%s'"),
 					      v);
 		mj->channel = (Ledger__JoinChannel)iv;
 	}
@@ -865,15 +787,15 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	uint32_t region = ci->o.region;
 	if (*v && (strlen(v) != 6 || ldc_parse_u32(v, &region) != 0 || region < 110000))
 		return (void)row_fail(ci, row, CSVIMP_REGION,
-				      "region '%s' is not a 6-digit GB/T 2260 code", v);
+				      _("region '%s' is not a 6-digit GB/T 2260 code"), v);
 	if (!region)
-		return (void)row_fail(ci, row, CSVIMP_REGION, "region is empty");
+		return (void)row_fail(ci, row, CSVIMP_REGION, _("region is empty"));
 	mj->has_region = 1;
 	mj->region = region;
 
 	cell(ci, CSVIMP_PLATFORM, 0, v, sizeof(v));
 	if (strlen(v) >= sizeof(row->platform))
-		return (void)row_fail(ci, row, CSVIMP_PLATFORM, "platform is longer than %zu bytes",
+		return (void)row_fail(ci, row, CSVIMP_PLATFORM, _("platform is longer than %zu bytes"),
 				      sizeof(row->platform) - 1);
 	memcpy(row->platform, v, strlen(v) + 1);
 	mj->platform = *v ? row->platform : NULL;
@@ -882,13 +804,13 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	if (*v) {
 		if (parse_date(v, &row->ev.occurred_at) != 0)
 			return (void)row_fail(ci, row, CSVIMP_JOIN_DATE,
-					      "join date '%s' is not a date (2025-03-01, "
-					      "2025/3/1, 2025年3月1日)",
+					      _("join date '%s' is not a date (2025-03-01, "
+					      "2025/3/1, 2025年3月1日)"),
 					      v);
 	} else if (ci->o.has_default_date) {
 		row->ev.occurred_at = ci->o.default_date;
 	} else {
-		return (void)row_fail(ci, row, CSVIMP_JOIN_DATE, "join date is empty");
+		return (void)row_fail(ci, row, CSVIMP_JOIN_DATE, _("join date is empty"));
 	}
 	row->ev.has_occurred_at = 1;
 
@@ -898,7 +820,7 @@ static void make_row(csvimp *ci, csvimp_row *row)
 		if (n > 64 || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 					"0123456789._:-") != n)
 			return (void)row_fail(ci, row, CSVIMP_MEMBER_ID,
-					      "member id '%s' is not 1-64 of A-Z a-z 0-9 . _ : -",
+					      _("member id '%s' is not 1-64 of A-Z a-z 0-9 . _ : -"),
 					      v);
 		memcpy(row->member_id, v, n + 1);
 	} else {
@@ -914,7 +836,7 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	unsigned long first = seen_before(ci, row->person_hash, row->line);
 	if (first)
 		return (void)row_fail(ci, row, CSVIMP_NATIONAL_ID,
-				      "the same person as row %lu (one row per person)", first);
+				      _("the same person as row %lu (one row per person)"), first);
 	if (ci->col[CSVIMP_MEMBER_ID] >= 0) {
 		uint8_t k[LD_EVENT_ID_LEN];
 		char t[80];
@@ -923,7 +845,7 @@ static void make_row(csvimp *ci, csvimp_row *row)
 		k[0] ^= 0x5a; /* apart from person hashes */
 		if ((first = seen_before(ci, k, row->line)))
 			return (void)row_fail(ci, row, CSVIMP_MEMBER_ID,
-					      "member id '%s' is also on row %lu", row->member_id,
+					      _("member id '%s' is also on row %lu"), row->member_id,
 					      first);
 	}
 
@@ -1017,24 +939,24 @@ int csvimp_write_report(const csvimp *ci, const char *path, const csvimp_error *
 	}
 	if (bad) {
 		free(buf);
-		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 	}
 	char *out = buf;
 	size_t outlen = len;
 	if (ci->gb18030 && !(out = to_gb18030(buf, len, &outlen))) {
 		free(buf);
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL,
-				      "unable to convert the report to GB18030 (iconv)");
+				      _("unable to convert the report to GB18030 (iconv)"));
 	}
 	FILE *f = fopen(path, "wb");
 	int rc = 0;
 	if (!f || (ci->bom && fwrite("\xEF\xBB\xBF", 1, 3, f) != 3) ||
 	    fwrite(out, 1, outlen, f) != outlen) {
-		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "unable to write '%s': %s", path,
+		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, _("unable to write '%s': %s"), path,
 				    strerror(errno));
 	}
 	if (f && fclose(f) != 0 && !rc)
-		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "unable to write '%s': %s", path,
+		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, _("unable to write '%s': %s"), path,
 				    strerror(errno));
 	if (out != buf)
 		free(out);

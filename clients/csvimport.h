@@ -29,7 +29,8 @@
  *               partial / self-employed → platform-work)
  *   channel     the 入会渠道 column, else collective-registration
  *   region      the 地区 column (6-digit GB/T 2260), else options.region
- *   occurred_at the join date at 00:00 UTC, else options.default_date
+ *   occurred_at the join date at 00:00 in the ledger's time zone (when.h),
+ *               else options.default_date
  *   event_id    ldc_derived_event_id("csv-import:join:" member, org,
  *               occurred_at): sending the file again gives duplicates, and
  *               a row changed since gives ERR_IDEMPOTENCY_MISMATCH

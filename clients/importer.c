@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "clock.h"
+#include "i18n.h"
 
 #define MAX_BATCH 10000
 #define MAX_JOBS 64
@@ -113,7 +115,7 @@ static int send_batch(imp *im, ldc *c, batch *b, ld_errinfo *e)
 	if (!ar || ar->n_results != b->n) {
 		codec_response_free(resp);
 		return ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-				      "the ledger answered %zu results for %zu events",
+				      _("the ledger answered %zu results for %zu events"),
 				      ar ? ar->n_results : 0, b->n);
 	}
 	pthread_mutex_lock(&im->lock);
@@ -224,7 +226,7 @@ static void progress_show(progress *p, double frac, uint64_t rows, int final)
 {
 	if (!p->mode)
 		return;
-	double t = (double)ldc_mono_ns() / 1e9;
+	double t = (double)ld_mono_us() / 1e6;
 	if (p->mode == 1) {
 		if (!final && t - p->last < 0.1)
 			return;
@@ -235,7 +237,7 @@ static void progress_show(progress *p, double frac, uint64_t rows, int final)
 			bar[i] = i < fill ? '#' : ' ';
 		bar[30] = '\0';
 		double el = t - p->start;
-		fprintf(stderr, "\rimport %s: [%s] %3d%% %llu rows %.0f rows/s%s", p->name, bar,
+		fprintf(stderr, _("\rimport %s: [%s] %3d%% %llu rows %.0f rows/s%s"), p->name, bar,
 			(int)(frac * 100 + 0.5), (unsigned long long)rows,
 			el > 0 ? (double)rows / el : 0.0, final ? "\n" : "");
 		return;
@@ -243,7 +245,7 @@ static void progress_show(progress *p, double frac, uint64_t rows, int final)
 	int tenth = (int)(frac * 10);
 	if (tenth > p->last_tenth || (final && p->last_tenth < 10)) {
 		p->last_tenth = final ? 10 : tenth;
-		fprintf(stderr, "import %s: %d%%, %llu rows\n", p->name,
+		fprintf(stderr, _("import %s: %d%%, %llu rows\n"), p->name,
 			final ? 100 : tenth * 10, (unsigned long long)rows);
 	}
 }
@@ -256,7 +258,7 @@ static char *read_file(const char *path, size_t *len, ld_errinfo *e)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f) {
-		ld_errinfo_set(e, LD_E(NOT_FOUND), NULL, "unable to open '%s': %s", path,
+		ld_errinfo_set(e, LD_E(NOT_FOUND), NULL, _("unable to open '%s': %s"), path,
 			       strerror(errno));
 		return NULL;
 	}
@@ -285,7 +287,7 @@ static char *read_file(const char *path, size_t *len, ld_errinfo *e)
 	if (!buf || err) {
 		free(buf);
 		ld_errinfo_set(e, buf ? LD_E(STORAGE) : LD_E(INTERNAL), NULL,
-			       "unable to read '%s'", path);
+			       _("unable to read '%s'"), path);
 		return NULL;
 	}
 	*len = n;
@@ -303,7 +305,7 @@ static int org_exists(const ldc_import_options *o, ld_errinfo *e)
 	if (rc == 0)
 		rc = ldc_read_stream(c, stream, 1, 1, &resp, e);
 	if (rc == LD_E(NOT_FOUND))
-		ld_errinfo_set(e, rc, NULL, "organisation '%s' not found", o->csv.org_id);
+		ld_errinfo_set(e, rc, NULL, _("organisation '%s' not found"), o->csv.org_id);
 	codec_response_free(resp);
 	ldc_close(c);
 	return rc;
@@ -329,12 +331,12 @@ int ldc_import(const ldc_import_options *o, ldc_import_result *res, ld_errinfo *
 	memset(res, 0, sizeof(*res));
 	if (bsize > MAX_BATCH || jobs > MAX_JOBS)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				      "batches of 1-%d rows and 1-%d jobs", MAX_BATCH, MAX_JOBS);
+				      _("batches of 1-%d rows and 1-%d jobs"), MAX_BATCH, MAX_JOBS);
 	if (o->report_path)
 		snprintf(res->report_path, sizeof(res->report_path), "%s", o->report_path);
 	else
 		snprintf(res->report_path, sizeof(res->report_path), "%s.errors.csv", o->path);
-	double start = (double)ldc_mono_ns() / 1e9;
+	double start = (double)ld_mono_us() / 1e6;
 	char *data = read_file(o->path, &len, e);
 	if (!data)
 		return e->code;
@@ -344,13 +346,13 @@ int ldc_import(const ldc_import_options *o, ldc_import_result *res, ld_errinfo *
 		return rc;
 	snprintf(res->encoding, sizeof(res->encoding), "%s", csvimp_encoding(im.ci));
 	for (size_t i = 0; o->warn && csvimp_ignored(im.ci, i); i++)
-		fprintf(stderr, "ledgerctl: import: %s: column '%s' is not one the ledger "
-				"records; ignored\n",
+		fprintf(stderr, _("ledgerctl: import: %s: column '%s' is not one the ledger "
+				"records; ignored\n"),
 			o->path, csvimp_ignored(im.ci, i));
 
 	progress pg = {0};
 	pg.name = o->path;
-	pg.start = pg.last = (double)ldc_mono_ns() / 1e9;
+	pg.start = pg.last = (double)ld_mono_us() / 1e6;
 	if (o->progress == 1 || (o->progress < 0 && isatty(STDERR_FILENO)))
 		pg.mode = 1;
 	else if (o->progress < 0 && len > (1u << 20))
@@ -363,7 +365,7 @@ int ldc_import(const ldc_import_options *o, ldc_import_result *res, ld_errinfo *
 	int send = !o->check_only && !o->atomic;
 	for (; send && nth < jobs; nth++)
 		if (pthread_create(&th[nth], NULL, sender_main, &im) != 0) {
-			rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start a thread");
+			rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("unable to start a thread"));
 			break;
 		}
 	if (rc)
@@ -372,7 +374,7 @@ int ldc_import(const ldc_import_options *o, ldc_import_result *res, ld_errinfo *
 	size_t cap = o->atomic ? 1024 : bsize;
 	for (;;) {
 		if (!cur && !(cur = batch_new(cap))) {
-			rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+			rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 			goto stop;
 		}
 		if (cur->n == cur->cap) { /* atomic: one growing batch */
@@ -382,7 +384,7 @@ int ldc_import(const ldc_import_options *o, ldc_import_result *res, ld_errinfo *
 				cur->rows = nr;
 			Ledger__Event **ne = nr ? realloc(cur->evs, nc * sizeof(*ne)) : NULL;
 			if (!nr || !ne) {
-				rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+				rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 				goto stop;
 			}
 			cur->evs = ne;
@@ -391,7 +393,7 @@ int ldc_import(const ldc_import_options *o, ldc_import_result *res, ld_errinfo *
 		csvimp_row *row = &cur->rows[cur->n];
 		int got = csvimp_next(im.ci, row);
 		if (got < 0) {
-			rc = ld_errinfo_set(e, got, NULL, "out of memory");
+			rc = ld_errinfo_set(e, got, NULL, _("out of memory"));
 			goto stop;
 		}
 		if (got == 0)
@@ -404,14 +406,14 @@ int ldc_import(const ldc_import_options *o, ldc_import_result *res, ld_errinfo *
 			im.decided++;
 			pthread_mutex_unlock(&im.lock);
 			if (bad) {
-				rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+				rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 				goto stop;
 			}
 		} else {
 			cur->n++;
 			if (o->atomic && cur->n > MAX_BATCH) {
 				rc = ld_errinfo_set(e, LD_E(TOO_LARGE), NULL,
-						    "--atomic takes at most %d rows; '%s' has more",
+						    _("--atomic takes at most %d rows; '%s' has more"),
 						    MAX_BATCH, o->path);
 				goto stop;
 			}
@@ -487,7 +489,7 @@ stop:
 	} else if (!rc) {
 		unlink(res->report_path);
 	}
-	res->seconds = (double)ldc_mono_ns() / 1e9 - start;
+	res->seconds = (double)ld_mono_us() / 1e6 - start;
 	free(im.errs);
 	csvimp_free(im.ci);
 	pthread_cond_destroy(&im.cv);

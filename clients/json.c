@@ -158,6 +158,33 @@ static int field_present(const ProtobufCFieldDescriptor *f, const char *base)
 	return 1;
 }
 
+int ldc_is_time_field(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f)
+{
+	/* The int64 fields that hold an instant (µs): named *_at, or one of
+	 * these, or the window of a plan. */
+	static const char *const names[] = {"at", "timestamp", "last_seen", "from_time",
+					    "to_time", "window_from", "window_to"};
+	size_t n = strlen(f->name);
+	if (f->type != PROTOBUF_C_TYPE_INT64)
+		return 0;
+	if (n > 3 && !strcmp(f->name + n - 3, "_at"))
+		return 1;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(f->name, names[i]))
+			return 1;
+	return d == &ledger__plan_info__descriptor &&
+	       (!strcmp(f->name, "from") || !strcmp(f->name, "to"));
+}
+
+/* Beside an instant: "<name>_rfc3339": the time in the ledger's zone. */
+static int add_rfc3339(json_t *obj, const ProtobufCFieldDescriptor *f, int64_t us)
+{
+	char key[128], t[LDC_RFC3339_MAX];
+	snprintf(key, sizeof(key), "%s_rfc3339", f->name);
+	ldc_format_rfc3339(us, t);
+	return json_object_set_new(obj, key, json_string(t));
+}
+
 static json_t *message_to_json(const ProtobufCMessage *m)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -189,6 +216,9 @@ static json_t *message_to_json(const ProtobufCMessage *m)
 		}
 		/* json_object_set_new takes v, and frees it on failure. */
 		if (!v || json_object_set_new(obj, f->name, v) != 0)
+			goto fail;
+		if (f->label != PROTOBUF_C_LABEL_REPEATED && ldc_is_time_field(d, f) &&
+		    add_rfc3339(obj, f, *(const int64_t *)(base + f->offset)) != 0)
 			goto fail;
 	}
 	return obj;

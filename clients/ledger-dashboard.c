@@ -5,7 +5,7 @@
  *   ledger-dashboard [--url REQ_URL] [--listen HOST:PORT] [--plan ID]
  *                    [--max-conn N] [--allow-host NAME]
  *
- * It serves the page (clients/web/, compiled in), three JSON/SSE endpoints
+ * It serves the page (clients/web/, compiled in), four JSON/SSE endpoints
  * (docs/DASHBOARD.md):
  *
  *   GET /api/plans                         the plans (PlanList as JSON)
@@ -13,6 +13,10 @@
  *                                          a ProgressReport as JSON, with "seq"
  *   GET /api/events?plan=ID                Server-Sent Events: every live
  *                                          ProgressReport of the plan
+ *   GET /api/series?plan=ID&target=ID[&region=CODE][&year=Y]
+ *       [&from=YYYY-MM-DD][&to=YYYY-MM-DD][&step=day|week]
+ *                                          a ProgressSeries as JSON: the
+ *                                          target's figure day by day
  *
  * HTTP is libmicrohttpd (Debian), one thread per connection, at most
  * --max-conn connections: NNG's own HTTP server reads past a buffer on
@@ -50,8 +54,10 @@
 
 #include <microhttpd.h>
 
+#include "cli.h"
 #include "client.h"
 #include "dash_assets.h"
+#include "i18n.h"
 
 #define EXIT_USAGE  2
 #define EXIT_LISTEN 3
@@ -544,11 +550,41 @@ static enum MHD_Result send_daemon_error(struct MHD_Connection *conn, int rc, co
 /* The query of a request, checked: only the names in allowed, each at most
  * once, plan an id, region and year numbers. */
 struct query {
-	const char *plan;
+	const char *plan, *target;
 	unsigned long region, year;
+	unsigned long from_day, to_day; /* YYYYMMDD */
+	int week;			/* step=week */
 	char bad[200];
 	const char *allowed;
 };
+
+/* An id as plans and targets have them: letters, digits, '.', '_', '-'. */
+static int is_id(const char *s, size_t n)
+{
+	int ok = n > 0 && n <= MAX_PLAN_ID;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = isalnum((unsigned char)s[i]) || strchr("._-", s[i]);
+	return ok;
+}
+
+/* "YYYY-MM-DD" as YYYYMMDD, a real calendar day; 0 if not. */
+static unsigned long day_of(const char *s)
+{
+	unsigned y, m, d;
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return 0;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+			return 0;
+	if (sscanf(s, "%4u-%2u-%2u", &y, &m, &d) != 3 || y < 1970 || y > 2999 || m < 1 || m > 12 ||
+	    d < 1)
+		return 0;
+	static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	unsigned leap = m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0);
+	if (d > mdays[m - 1] + leap)
+		return 0;
+	return (unsigned long)y * 10000 + m * 100 + d;
+}
 
 static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                  size_t key_size, const char *value, size_t value_size)
@@ -569,18 +605,33 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 		return MHD_NO;
 	}
 	size_t n = strlen(value);
-	if (strcmp(key, "plan") == 0) {
-		int ok = n <= MAX_PLAN_ID && !q->plan;
-		for (size_t i = 0; ok && i < n; i++)
-			ok = isalnum((unsigned char)value[i]) || strchr("._-", value[i]);
-		if (!ok) {
+	if (strcmp(key, "plan") == 0 || strcmp(key, "target") == 0) {
+		const char **id = key[0] == 'p' ? &q->plan : &q->target;
+		if (*id || !is_id(value, n)) {
 			snprintf(q->bad, sizeof(q->bad),
-			         q->plan ? "parameter 'plan' given twice"
-			                 : "'plan' must be a plan id (letters, digits, '.', '_', "
-			                   "'-'; at most 64)");
+			         *id ? "parameter '%s' given twice"
+			             : "'%s' must be an id (letters, digits, '.', '_', '-'; at most 64)",
+			         key);
 			return MHD_NO;
 		}
-		q->plan = value;
+		*id = value;
+		return MHD_YES;
+	}
+	if (strcmp(key, "from") == 0 || strcmp(key, "to") == 0) {
+		unsigned long *d = key[0] == 'f' ? &q->from_day : &q->to_day;
+		if (*d || !(*d = day_of(value))) {
+			snprintf(q->bad, sizeof(q->bad), "'%s' must be given once, as a day YYYY-MM-DD",
+			         key);
+			return MHD_NO;
+		}
+		return MHD_YES;
+	}
+	if (strcmp(key, "step") == 0) {
+		if (strcmp(value, "day") != 0 && strcmp(value, "week") != 0) {
+			snprintf(q->bad, sizeof(q->bad), "'step' must be 'day' or 'week'");
+			return MHD_NO;
+		}
+		q->week = value[0] == 'w';
 		return MHD_YES;
 	}
 	unsigned long *v = strcmp(key, "region") == 0 ? &q->region : &q->year;
@@ -604,6 +655,8 @@ static int parse_query(struct MHD_Connection *conn, struct query *q, const char 
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, query_arg, q);
 	if (!q->bad[0] && !q->plan && strstr(allowed, " plan "))
 		snprintf(q->bad, sizeof(q->bad), "parameter 'plan' is required");
+	if (!q->bad[0] && !q->target && strstr(allowed, " target "))
+		snprintf(q->bad, sizeof(q->bad), "parameter 'target' is required");
 	return q->bad[0] ? -1 : 0;
 }
 
@@ -677,6 +730,37 @@ static enum MHD_Result api_progress(struct MHD_Connection *conn)
 	resp->progress->has_seq = 1;
 	resp->progress->seq = resp->as_of_seq;
 	json_t *j = ldc_to_json(resp->progress);
+	codec_response_free(resp);
+	return j ? send_json(conn, 200, j) : MHD_NO;
+}
+
+static enum MHD_Result api_series(struct MHD_Connection *conn)
+{
+	struct query q;
+	if (parse_query(conn, &q, " plan target region year from to step ") != 0)
+		return send_error(conn, 400, "BAD_QUERY", "%s", q.bad);
+	ldc *c;
+	ld_errinfo e = {0};
+	Ledger__Response *resp = NULL;
+	ldc_series_query sq = {.plan = q.plan,
+	                       .target = q.target,
+	                       .region = (uint32_t)q.region,
+	                       .year = (uint32_t)q.year,
+	                       .from_day = (uint32_t)q.from_day,
+	                       .to_day = (uint32_t)q.to_day,
+	                       .week = q.week};
+	int rc = pool_get(&c, &e);
+	if (rc == 0) {
+		rc = ldc_progress_series(c, &sq, NULL, &resp, &e);
+		pool_put(c, rc);
+	}
+	if (rc != 0 || !resp || !resp->progress_series) {
+		codec_response_free(resp);
+		return send_daemon_error(conn, rc ? rc : LD_E(MALFORMED), &e);
+	}
+	json_t *j = ldc_to_json(resp->progress_series);
+	if (j)
+		json_object_set_new(j, "seq", json_integer((json_int_t)resp->as_of_seq));
 	codec_response_free(resp);
 	return j ? send_json(conn, 200, j) : MHD_NO;
 }
@@ -805,6 +889,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return api_progress(conn);
 	if (strcmp(url, "/api/events") == 0)
 		return api_events(conn);
+	if (strcmp(url, "/api/series") == 0)
+		return api_series(conn);
 	const struct dash_asset *a = find_asset(url);
 	if (!a)
 		return send_error(conn, 404, "NOT_FOUND", "no such page");
@@ -847,7 +933,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: ledger-dashboard [OPTIONS]\n"
+	        _("usage: ledger-dashboard [OPTIONS]\n"
 	        "Serves the browser dashboard of plan progress (docs/DASHBOARD.md).\n"
 	        "  -u, --url URL        the daemon (REQ)          [$LEDGER_URL or %s]\n"
 	        "  -l, --listen H:P     address to serve on       [%s]\n"
@@ -857,7 +943,9 @@ static void usage(FILE *f)
 	        "      --poll-ms MS     without a daemon feed, poll every MS [1000]\n"
 	        "      --queue N        messages queued per live stream [64]; a browser\n"
 	        "                       further behind skips them and re-reads the state\n"
-	        "  -h, --help\n",
+	        "      --tz ZONE        the ledger's time zone [$LEDGER_TZ or Asia/Shanghai]\n"
+	        "  -h, --help           this text\n"
+	        "  -V, --version        the version\n"),
 	        LDC_DEFAULT_URL, DEFAULT_LISTEN, DEFAULT_MAX_CONN);
 }
 
@@ -907,15 +995,20 @@ int main(int argc, char **argv)
 	    {"poll-ms", required_argument, NULL, 'P'},
 	    {"queue", required_argument, NULL, 'Q'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"tz", required_argument, NULL, 'z'},
 	    {0, 0, 0, 0},
 	};
-	opt.url = getenv("LEDGER_URL") ? getenv("LEDGER_URL") : LDC_DEFAULT_URL;
+	int rc = ldc_cli_init("ledger-dashboard");
+	if (rc != 0)
+		return rc;
+	opt.url = ldc_cli_url();
 	opt.listen = DEFAULT_LISTEN;
 	opt.max_conn = DEFAULT_MAX_CONN;
 	opt.poll_ms = 1000;
 	opt.queue = 64;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "u:l:p:c:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "u:l:p:c:hV", longopts, NULL)) != -1) {
 		char *end = NULL;
 		unsigned long v;
 		switch (ch) {
@@ -951,6 +1044,11 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+		case 'z':
+			if ((rc = ldc_cli_option(ch, optarg)) >= 0)
+				return rc;
+			break;
 		default:
 			usage(stderr);
 			return EXIT_USAGE;

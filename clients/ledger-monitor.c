@@ -30,7 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "client.h"
+#include "i18n.h"
 #include "progress_view.h"
 #include "term.h"
 
@@ -50,7 +52,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: ledger-monitor PLAN [options]\n"
+	        _("usage: ledger-monitor PLAN [options]\n"
 	        "\n"
 	        "Shows a plan's progress live: per target, window and city, the figure\n"
 	        "reached against the target, a bar and the on-track status. On a terminal,\n"
@@ -63,10 +65,12 @@ static void usage(FILE *f)
 	        "  --poll-ms MS     how often to re-read when the daemon publishes no feed [1000]\n"
 	        "  --once           print the current state once and exit\n"
 	        "  --exit-after S   stop after S seconds (for scripts)\n"
+	        "  --tz ZONE        the ledger's time zone (default $LEDGER_TZ, else Asia/Shanghai)\n"
 	        "  -h, --help       this text\n"
+	        "  -V, --version    the version\n"
 	        "\n"
 	        "Keys on a terminal: Up/Down (k/j), PgUp/PgDn (b/space), Home/End (g/G) scroll;\n"
-	        "c chooses a city, y a year; q quits.\n",
+	        "c chooses a city, y a year; q quits.\n"),
 	        LDC_DEFAULT_URL);
 }
 
@@ -149,7 +153,7 @@ static int reread(monitor *m, ld_errinfo *e)
 	}
 	if (!resp->progress || !resp->progress->plan) {
 		codec_response_free(resp);
-		return ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the server answered no report");
+		return ld_errinfo_set(e, LD_E(MALFORMED), NULL, _("the server answered no report"));
 	}
 	codec_response_free(m->full);
 	clear_parts(m);
@@ -318,7 +322,7 @@ static void rebuild(monitor *m)
 	o.bar = cols - widest - 4 >= 20 ? 20 : cols - widest - 4 >= 5 ? cols - widest - 4 : 0;
 	pv_render_report(&view, &o, body_line, m);
 	if (!m->nbody)
-		body_line(m, &(pv_seg){"(no figures for this choice)", PV_DIM, 0}, 1);
+		body_line(m, &(pv_seg){_("(no figures for this choice)"), PV_DIM, 0}, 1);
 	free(rows);
 }
 
@@ -369,14 +373,14 @@ static void menu_label(const monitor *m, int i, char *out, size_t n)
 	const Ledger__PlanInfo *p = m->info;
 	if (m->menu == 'c') {
 		if (i == 0)
-			snprintf(out, n, "all regions (the province and every city)");
+			snprintf(out, n, "%s", _("all regions (the province and every city)"));
 		else if (i == 1)
-			snprintf(out, n, "province %u", p->region);
+			snprintf(out, n, _("province %u"), p->region);
 		else
 			snprintf(out, n, "%s  %u", p->cities[i - 2]->name, p->cities[i - 2]->code);
 	} else {
 		if (i == 0)
-			snprintf(out, n, "every year");
+			snprintf(out, n, "%s", _("every year"));
 		else
 			snprintf(out, n, "%u", p->from_year + (unsigned)i - 1);
 	}
@@ -422,14 +426,15 @@ static void draw(monitor *m)
 	term_put(t, 0, x, TERM_DIM, -1, p->id);
 	if (m->last_at)
 		ldc_format_time(m->last_at, when);
-	snprintf(buf, sizeof(buf), "as of %s, seq %llu   ", when, (unsigned long long)m->last_seq);
+	snprintf(buf, sizeof(buf), _("as of %s, seq %llu   "), when, (unsigned long long)m->last_seq);
 	x = term_put(t, 1, 0, TERM_PLAIN, -1, buf);
 	term_put(t, 1, x, m->state_style, -1, m->state);
-	char year[16] = "every year";
+	char year[64], updates[64], reads[64], city_part[160], year_part[100];
+	snprintf(year, sizeof(year), "%s", _("every year"));
 	if (!m->region)
-		snprintf(name, sizeof(name), "all regions");
+		snprintf(name, sizeof(name), "%s", _("all regions"));
 	else if (m->region == p->region)
-		snprintf(name, sizeof(name), "province %u", p->region);
+		snprintf(name, sizeof(name), _("province %u"), p->region);
 	else {
 		char city[80];
 		pv_region_name(p, m->region, city, sizeof(city));
@@ -437,8 +442,11 @@ static void draw(monitor *m)
 	}
 	if (m->year)
 		snprintf(year, sizeof(year), "%u", m->year);
-	snprintf(buf, sizeof(buf), "city: %s   year: %s   %u update%s, %u full read%s", name, year,
-	         m->messages, m->messages == 1 ? "" : "s", m->rereads, m->rereads == 1 ? "" : "s");
+	snprintf(city_part, sizeof(city_part), _("city: %s"), name);
+	snprintf(year_part, sizeof(year_part), _("year: %s"), year);
+	snprintf(updates, sizeof(updates), P_("%u update", "%u updates", m->messages), m->messages);
+	snprintf(reads, sizeof(reads), P_("%u full read", "%u full reads", m->rereads), m->rereads);
+	snprintf(buf, sizeof(buf), "%s   %s   %s, %s", city_part, year_part, updates, reads);
 	term_put(t, 2, 0, TERM_PLAIN, -1, buf);
 	for (int i = 0; i < cols; i++)
 		term_put(t, 3, i, TERM_DIM, 1, "─");
@@ -448,8 +456,8 @@ static void draw(monitor *m)
 	if (m->menu) {
 		int n = menu_entries(m);
 		term_put(t, HEADER_ROWS, 0, TERM_BOLD, -1,
-		         m->menu == 'c' ? "Choose a city: Up/Down, Enter; Esc cancels"
-		                        : "Choose a year: Up/Down, Enter; Esc cancels");
+		         m->menu == 'c' ? _("Choose a city: Up/Down, Enter; Esc cancels")
+		                        : _("Choose a year: Up/Down, Enter; Esc cancels"));
 		int first = m->menu_sel - (h - 2) < 0 ? 0 : m->menu_sel - (h - 2);
 		for (int i = first, r = HEADER_ROWS + 1; i < n && r < HEADER_ROWS + h; i++, r++) {
 			char label[160];
@@ -480,9 +488,9 @@ static void draw(monitor *m)
 	if (rows > HEADER_ROWS) {
 		term_fill(t, rows - 1, 0, TERM_REVERSE, cols);
 		x = term_put(t, rows - 1, 0, TERM_REVERSE, -1,
-		             " Up/Dn PgUp/PgDn Home/End  c city  y year  q quit ");
+		             _(" Up/Dn PgUp/PgDn Home/End  c city  y year  q quit "));
 		int last = m->top + h < (int)m->nbody ? m->top + h : (int)m->nbody;
-		snprintf(buf, sizeof(buf), " lines %d-%d of %zu ", m->nbody ? m->top + 1 : 0, last,
+		snprintf(buf, sizeof(buf), _(" lines %d-%d of %zu "), m->nbody ? m->top + 1 : 0, last,
 		         m->nbody);
 		int w = pv_width(buf);
 		if (!m->menu && cols - w > x)
@@ -593,17 +601,17 @@ static int check_choice(monitor *m, const Ledger__PlanList *l)
 	if (!p) {
 		fprintf(
 		    stderr,
-		    "ledger-monitor: the daemon counts against no plan '%s' (its plans:", m->plan);
+		    _("ledger-monitor: the daemon counts against no plan '%s' (its plans:"), m->plan);
 		for (size_t i = 0; l && i < l->n_plans; i++)
 			fprintf(stderr, " %s", l->plans[i]->id);
-		fprintf(stderr, "%s)\n", l && l->n_plans ? "" : " none");
+		fprintf(stderr, "%s)\n", l && l->n_plans ? "" : _(" none"));
 		return 2;
 	}
 	if (m->region && region_index(p, m->region) < 0) {
 		fprintf(
 		    stderr,
-		    "ledger-monitor: region %u is unknown to plan '%s': it covers the province %u "
-		    "and its %zu cities (",
+		    _("ledger-monitor: region %u is unknown to plan '%s': it covers the province %u "
+		      "and its %zu cities ("),
 		    m->region, p->id, p->region, p->n_cities);
 		for (size_t i = 0; i < p->n_cities; i++)
 			fprintf(stderr, "%s%u %s", i ? ", " : "", p->cities[i]->code,
@@ -612,7 +620,7 @@ static int check_choice(monitor *m, const Ledger__PlanList *l)
 		return 2;
 	}
 	if (m->year && (m->year < p->from_year || m->year > p->to_year)) {
-		fprintf(stderr, "ledger-monitor: plan '%s' runs from %u to %u, not in %u\n", p->id,
+		fprintf(stderr, _("ledger-monitor: plan '%s' runs from %u to %u, not in %u\n"), p->id,
 		        p->from_year, p->to_year, m->year);
 		return 2;
 	}
@@ -667,7 +675,7 @@ static void run_screen(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
 				free(body);
 				if (tk < 0 && reread(m, &e) != 0) {
 					char msg[300];
-					snprintf(msg, sizeof(msg), "re-reading after a gap: %.200s",
+					snprintf(msg, sizeof(msg), _("re-reading after a gap: %.200s"),
 					         e.message);
 					set_state(m, TERM_RED, msg);
 					dirty = 1;
@@ -680,12 +688,12 @@ static void run_screen(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
 			if (reread(m, &e) != 0) {
 				snprintf(
 				    msg, sizeof(msg),
-				    "the daemon does not answer (%.200s); asking again every %d ms",
+				    _("the daemon does not answer (%.200s); asking again every %d ms"),
 				    e.message, poll_ms);
 				set_state(m, TERM_RED, msg);
 			} else {
 				snprintf(msg, sizeof(msg),
-				         "polling every %d ms (the daemon publishes no live feed)",
+				         _("polling every %d ms (the daemon publishes no live feed)"),
 				         poll_ms);
 				set_state(m, TERM_YELLOW, msg);
 				changed = 1;
@@ -740,7 +748,7 @@ static void run_lines(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
 			free(body);
 			if (tk >= 0)
 				continue;
-			printf("# gap in the feed: re-reading the whole state\n");
+			printf("%s", _("# gap in the feed: re-reading the whole state\n"));
 		} else {
 			usleep((useconds_t)poll_ms * 1000);
 		}
@@ -766,13 +774,18 @@ int main(int argc, char **argv)
 	    {"once", no_argument, NULL, 'o'},
 	    {"exit-after", required_argument, NULL, 'x'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"tz", required_argument, NULL, 'z'},
 	    {NULL, 0, NULL, 0},
 	};
 	monitor m = {0};
-	const char *url = getenv("LEDGER_URL");
+	int rc = ldc_cli_init("ledger-monitor");
+	if (rc != 0)
+		return rc;
+	const char *url = ldc_cli_url();
 	int once = 0, poll_ms = 1000, c;
 	double exit_after = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		char *end = NULL;
 		switch (c) {
 		case 'u':
@@ -782,7 +795,7 @@ int main(int argc, char **argv)
 			if (parse_region(optarg, &m.region) != 0) {
 				fprintf(
 				    stderr,
-				    "ledger-monitor: --region '%s' is not a 6-digit region code\n",
+				    _("ledger-monitor: --region '%s' is not a 6-digit region code\n"),
 				    optarg);
 				return 2;
 			}
@@ -790,7 +803,7 @@ int main(int argc, char **argv)
 		case 'y':
 			m.year = (uint32_t)strtoul(optarg, &end, 10);
 			if (*end || m.year < 1970 || m.year > 2999) {
-				fprintf(stderr, "ledger-monitor: --year '%s' is not a year\n",
+				fprintf(stderr, _("ledger-monitor: --year '%s' is not a year\n"),
 				        optarg);
 				return 2;
 			}
@@ -802,7 +815,7 @@ int main(int argc, char **argv)
 			poll_ms = (int)strtol(optarg, &end, 10);
 			if (*end || poll_ms < 50 || poll_ms > 600000) {
 				fprintf(stderr,
-				        "ledger-monitor: --poll-ms '%s' is not 50 to 600000\n",
+				        _("ledger-monitor: --poll-ms '%s' is not 50 to 600000\n"),
 				        optarg);
 				return 2;
 			}
@@ -814,8 +827,8 @@ int main(int argc, char **argv)
 			exit_after = strtod(optarg, &end);
 			if (*end || exit_after <= 0) {
 				fprintf(stderr,
-				        "ledger-monitor: --exit-after '%s' is not a positive "
-				        "number of seconds\n",
+				        _("ledger-monitor: --exit-after '%s' is not a positive "
+				          "number of seconds\n"),
 				        optarg);
 				return 2;
 			}
@@ -823,6 +836,11 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+		case 'z':
+			if ((rc = ldc_cli_option(c, optarg)) >= 0)
+				return rc;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -842,7 +860,7 @@ int main(int argc, char **argv)
 	Ledger__Response *plans = NULL;
 	ldc_sub *sub = NULL;
 	char feed[300] = "";
-	int rc = 1;
+	rc = 1;
 	if (ldc_open(&m.c, url ? url : LDC_DEFAULT_URL, CALL_TIMEOUT_MS, &e) != 0 ||
 	    ldc_plans(m.c, &plans, &e) != 0) {
 		fprintf(stderr, "ledger-monitor: %s (%s)\n", e.message, ld_errname(e.code));
@@ -869,12 +887,12 @@ int main(int argc, char **argv)
 		char prefix[160];
 		snprintf(prefix, sizeof(prefix), "progress/%s/", m.plan);
 		if (ldc_sub_open(&sub, plans->plans->feed_url, prefix, &e) != 0)
-			fprintf(stderr, "ledger-monitor: %s; polling instead\n", e.message);
+			fprintf(stderr, _("ledger-monitor: %s; polling instead\n"), e.message);
 		else
-			snprintf(feed, sizeof(feed), "live: feed %s", plans->plans->feed_url);
+			snprintf(feed, sizeof(feed), _("live: feed %s"), plans->plans->feed_url);
 	}
 	if (tty && term_open(&m.t, &e) != 0) {
-		fprintf(stderr, "ledger-monitor: %s; printing lines instead\n", e.message);
+		fprintf(stderr, _("ledger-monitor: %s; printing lines instead\n"), e.message);
 		m.t = NULL;
 	}
 	if (m.t) {
@@ -883,7 +901,7 @@ int main(int argc, char **argv)
 		} else {
 			char msg[100];
 			snprintf(msg, sizeof(msg),
-			         "polling every %d ms (the daemon publishes no live feed)",
+			         _("polling every %d ms (the daemon publishes no live feed)"),
 			         poll_ms);
 			set_state(&m, TERM_YELLOW, msg);
 		}

@@ -31,7 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "client.h"
+#include "i18n.h"
 #include "sink.h"
 #include "sink_load.h"
 
@@ -53,7 +55,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: ledger-sink [OPTIONS] TARGET\n"
+	        _("usage: ledger-sink [OPTIONS] TARGET\n"
 	        "\n"
 	        "Loads the ledger's events into TARGET for analysts and keeps following it.\n"
 	        "TARGET is a SQLite file path (created if missing) or a PostgreSQL connection\n"
@@ -63,23 +65,25 @@ static void usage(FILE *f)
 	        "dues, services, activities, funds, stations and workforce as in effect after\n"
 	        "voids and amendments; sink_checkpoint.\n"
 	        "\n"
-	        "  --url URL        the ledger (default $LEDGER_URL, else " LDC_DEFAULT_URL ")\n"
+	        "  --url URL        the ledger (default $LEDGER_URL, else %s)\n"
 	        "  --source NAME    the name of this ledger in TARGET's `source` columns, so that\n"
-	        "                   several ledgers load into one database       [" DEFAULT_SOURCE
-	        "]\n"
+	        "                   several ledgers load into one database       [%s]\n"
 	        "  --id ID          subscriber id shown by 'ledgerctl subscribers' [ledger-sink]\n"
 	        "  --batch N        events per database transaction, at most        [50000]\n"
 	        "  --once           stop (exit 0) once caught up with the head\n"
 	        "  --quiet          no progress on stderr (errors only)\n"
 	        "  --migrate        rebuild the tables of an older ledger-sink from its events\n"
+	        "  --tz ZONE        the ledger's time zone (default $LEDGER_TZ, else Asia/Shanghai)\n"
 	        "  -h, --help       this text\n"
+	        "  -V, --version    the version\n"
 	        "\n"
 	        "While catching up it shows a progress bar (a line every 10 s when stderr is not\n"
 	        "a terminal); once caught up, a line a minute at most, and only when events came.\n"
 	        "\n"
 	        "Exit status: 0 stopped (SIGINT/SIGTERM, or --once caught up), 1 error,\n"
 	        "2 usage, 3 the database's disk is full (the checkpoint is intact: free space\n"
-	        "and start it again).\n");
+	        "and start it again).\n"),
+	        LDC_DEFAULT_URL, DEFAULT_SOURCE);
 }
 
 static double mono_s(void)
@@ -606,8 +610,11 @@ static void session_end(session *ss)
 
 int main(int argc, char **argv)
 {
+	int c = ldc_cli_init("ledger-sink");
+	if (c != 0)
+		return c;
 	options o = {
-	    .url = getenv("LEDGER_URL") ? getenv("LEDGER_URL") : LDC_DEFAULT_URL,
+	    .url = ldc_cli_url(),
 	    .id = "ledger-sink",
 	    .source = DEFAULT_SOURCE,
 	    .batch = 50000,
@@ -621,10 +628,11 @@ int main(int argc, char **argv)
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"migrate", no_argument, NULL, 'm'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"tz", required_argument, NULL, 'z'},
 	    {NULL, 0, NULL, 0},
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
 			o.url = optarg;
@@ -665,6 +673,13 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return EXIT_OK;
+		case 'V':
+		case 'z': {
+			int rc = ldc_cli_option(c, optarg);
+			if (rc >= 0)
+				return rc;
+			break;
+		}
 		default:
 			usage(stderr);
 			return EXIT_USAGE;

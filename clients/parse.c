@@ -4,9 +4,10 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "error.h"
+#include "i18n.h"
+#include "labels.h"
 
 /* ------------------------------------------------------------------ */
 /* Enumerations                                                        */
@@ -47,6 +48,8 @@ int ldc_enum_parse(const ProtobufCEnumDescriptor *d, const char *text, int *out)
 
 	if (!text || !*text)
 		return LD_E(UNKNOWN_ENUM);
+	if (ldc_label_parse(d, text, out) == 0)
+		return 0;
 	for (unsigned i = 0; i < d->n_values; i++) {
 		const ProtobufCEnumValue *v = &d->values[i];
 		if (v->value == 0)
@@ -75,15 +78,17 @@ const char *ldc_enum_name(const ProtobufCEnumDescriptor *d, int value)
 
 void ldc_enum_list(const ProtobufCEnumDescriptor *d, char *out, size_t size)
 {
+	const int zh = ld_i18n_zh();
 	size_t used = 0;
 	if (size == 0)
 		return;
 	out[0] = '\0';
 	for (unsigned i = 0; i < d->n_values; i++) {
 		const char *name = d->values[i].name;
+		const char *label = zh ? ldc_label_zh(d, d->values[i].value) : NULL;
 		if (d->values[i].value == 0)
 			continue;
-		size_t need = strlen(name) + (used ? 2 : 0);
+		size_t need = strlen(name) + (used ? 2 : 0) + (label ? strlen(label) + 6 : 0);
 		if (used + need + 4 >= size) { /* room for "…" and NUL */
 			snprintf(out + used, size - used, "%s", "\u2026");
 			return;
@@ -95,6 +100,8 @@ void ldc_enum_list(const ProtobufCEnumDescriptor *d, char *out, size_t size)
 		for (; *name; name++)
 			out[used++] = *name == '_' ? '-' : (char)tolower((unsigned char)*name);
 		out[used] = '\0';
+		if (label)
+			used += (size_t)snprintf(out + used, size - used, "\uff08%s\uff09", label);
 	}
 }
 
@@ -174,111 +181,12 @@ int ldc_parse_yuan(const char *s, int64_t *fen)
 	return 0;
 }
 
-/* ------------------------------------------------------------------ */
-/* Periods and times                                                   */
-/* ------------------------------------------------------------------ */
-
 void ldc_format_yuan(int64_t fen, char out[32])
 {
 	/* Through unsigned: -INT64_MIN does not fit an int64. */
 	uint64_t v = fen < 0 ? 0 - (uint64_t)fen : (uint64_t)fen;
 	snprintf(out, 32, "%s%llu.%02llu", fen < 0 ? "-" : "", (unsigned long long)(v / 100),
 		 (unsigned long long)(v % 100));
-}
-
-void ldc_format_period(uint32_t period, char out[16])
-{
-	if (period == 0)
-		snprintf(out, 16, "-");
-	else if (period % 100 >= 1 && period % 100 <= 12 && period >= 100000 && period <= 999912)
-		snprintf(out, 16, "%04u-%02u", period / 100, period % 100);
-	else
-		snprintf(out, 16, "%u", period);
-}
-
-/* Reads exactly n digits from *s, advancing it. */
-static int digits(const char **s, int n, int *out)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		char ch = (*s)[i];
-		if (ch < '0' || ch > '9')
-			return -1;
-		v = v * 10 + (ch - '0');
-	}
-	*s += n;
-	*out = v;
-	return 0;
-}
-
-int ldc_parse_period(const char *s, uint32_t *out)
-{
-	int y, m;
-	if (!s || digits(&s, 4, &y) != 0)
-		return LD_E(INVALID_VALUE);
-	if (*s == '-')
-		s++;
-	if (digits(&s, 2, &m) != 0 || *s)
-		return LD_E(INVALID_VALUE);
-	if (y < 1900 || m < 1 || m > 12)
-		return LD_E(INVALID_VALUE);
-	*out = (uint32_t)(y * 100 + m);
-	return 0;
-}
-
-static int days_in_month(int y, int m)
-{
-	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	return days[m - 1] + (m == 2 && leap);
-}
-
-int ldc_parse_time(const char *s, int64_t *us)
-{
-	int y, mo, d, h = 0, mi = 0, sec = 0;
-	if (!s || digits(&s, 4, &y) != 0 || *s++ != '-' || digits(&s, 2, &mo) != 0 ||
-	    *s++ != '-' || digits(&s, 2, &d) != 0)
-		return LD_E(INVALID_VALUE);
-	if (*s == 'T' || *s == 't' || *s == ' ') {
-		s++;
-		if (digits(&s, 2, &h) != 0 || *s++ != ':' || digits(&s, 2, &mi) != 0 ||
-		    *s++ != ':' || digits(&s, 2, &sec) != 0)
-			return LD_E(INVALID_VALUE);
-	}
-	if (*s == 'Z' || *s == 'z')
-		s++;
-	if (*s)
-		return LD_E(INVALID_VALUE);
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
-	    mi > 59 || sec > 59)
-		return LD_E(INVALID_VALUE);
-	struct tm tm = {
-		.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-		.tm_hour = h, .tm_min = mi, .tm_sec = sec,
-	};
-	*us = (int64_t)timegm(&tm) * 1000000;
-	return 0;
-}
-
-void ldc_format_time(int64_t us, char out[32])
-{
-	int64_t secs = us / 1000000;
-	int64_t frac = us % 1000000;
-	if (frac < 0) {
-		frac += 1000000;
-		secs--;
-	}
-	time_t t = (time_t)secs;
-	struct tm tm;
-	if (!gmtime_r(&t, &tm)) {
-		snprintf(out, 32, "@%lld", (long long)us);
-		return;
-	}
-	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (frac)
-		snprintf(out + n, 32 - n, ".%06lldZ", (long long)frac);
-	else
-		snprintf(out + n, 32 - n, "Z");
 }
 
 /* ------------------------------------------------------------------ */

@@ -1,6 +1,6 @@
 /*
  * parse.h — the human forms of ledger values, read and written: enum names,
- * money, periods, times, hex. Shared by ledgerctl and the other programs in
+ * money, hex; months and times in when.h. Shared by ledgerctl and the other programs in
  * clients/; part of the client library (prefix ldc_).
  *
  * Parsers return 0 and store the value, or a negative LD_E() code
@@ -14,13 +14,14 @@
 #include <stdint.h>
 
 #include "ledger.pb-c.h"
+#include "when.h" /* months and times, in the ledger's time zone */
 
 /*
  * An enum value by name, case-insensitively, '-' standing for '_':
  * "DELIVERY_RIDER", "delivery-rider" and "Delivery_Rider" are one value.
  * Also accepted: a word-aligned part of the name that starts or ends it and
  * names exactly one value ("rider" for DELIVERY_RIDER, "platform" for
- * PLATFORM_AFFILIATION). The value 0 (…_UNSPECIFIED) is never accepted, as
+ * PLATFORM_AFFILIATION), and the value's Chinese names (labels.h: 网约配送员). The value 0 (…_UNSPECIFIED) is never accepted, as
  * the server rejects it. LD_E(UNKNOWN_ENUM) for no match or an ambiguous part.
  */
 int ldc_enum_parse(const ProtobufCEnumDescriptor *d, const char *text, int *out);
@@ -29,8 +30,9 @@ int ldc_enum_parse(const ProtobufCEnumDescriptor *d, const char *text, int *out)
 const char *ldc_enum_name(const ProtobufCEnumDescriptor *d, int value);
 
 /* The accepted names of an enum, lowercase with dashes, comma-separated
- * ("truck-driver, ride-hailing-driver, …"), UNSPECIFIED left out, into out
- * (always terminated; truncated with "…" if it does not fit). */
+ * ("truck-driver, ride-hailing-driver, …"), UNSPECIFIED left out, each
+ * followed by its Chinese name in Chinese mode ("truck-driver（货车司机）"),
+ * into out (always terminated; truncated with "…" if it does not fit). */
 void ldc_enum_list(const ProtobufCEnumDescriptor *d, char *out, size_t size);
 
 /* Unsigned decimal integer, digits only, no sign, no overflow; the whole
@@ -48,23 +50,6 @@ int ldc_parse_yuan(const char *s, int64_t *fen);
 /* fen as yuan with two decimals ("12.34", "-0.05", "0.00"). out needs 32
  * bytes. */
 void ldc_format_yuan(int64_t fen, char out[32]);
-
-/* A month YYYYMM as "YYYY-MM"; 0 as "-", a value that is not a month as its
- * number. out needs 16 bytes. */
-void ldc_format_period(uint32_t period, char out[16]);
-
-/* A month "YYYYMM" or "YYYY-MM" (year 1900–9999, month 01–12) as the
- * YYYYMM number the ledger uses (202405). */
-int ldc_parse_period(const char *s, uint32_t *out);
-
-/* A UTC date or time "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS" (also with ' ' for
- * 'T' and an optional trailing 'Z') as µs since the epoch. Fields are
- * range-checked (Feb 30 is refused). */
-int ldc_parse_time(const char *s, int64_t *us);
-
-/* µs since the epoch as "YYYY-MM-DDTHH:MM:SSZ" (seconds; fractions are
- * shown as ".ffffff" only when not zero). out needs 32 bytes. */
-void ldc_format_time(int64_t us, char out[32]);
 
 /* Exactly n bytes from 2n hex digits (either case). */
 int ldc_parse_hex(const char *s, uint8_t *out, size_t n);

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "i18n.h"
 #include "log.h"
 
 void config_init(config *c)
@@ -88,12 +89,12 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 	char key[64];
 	norm(name, key, sizeof(key));
 	if (!value)
-		return BAD("'%s' needs a value", key);
+		return BAD(_("'%s' needs a value"), key);
 	if (!strcmp(key, "data")) {
 		if (!*value)
-			return BAD("'data' is empty");
+			return BAD(_("'data' is empty"));
 		if (!(c->store.dir = keep(c, value)))
-			return BAD("out of memory");
+			return BAD(_("out of memory"));
 	} else if (!strcmp(key, "listen")) {
 		if (from_flag && !c->urls_from_flags) {
 			c->urls_from_flags = 1;
@@ -110,31 +111,31 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 				   "or ipc:///PATH, got '%s'",
 				   value);
 		if (c->server.nurls == SERVER_MAX_URLS)
-			return BAD("at most %d 'listen' addresses", SERVER_MAX_URLS);
+			return BAD(_("at most %d 'listen' addresses"), SERVER_MAX_URLS);
 		const char *u = keep(c, value);
 		if (!u)
-			return BAD("out of memory");
+			return BAD(_("out of memory"));
 		c->server.urls[c->server.nurls++] = u;
 	} else if (!strcmp(key, "map-size")) {
 		size_t v;
 		if (config_parse_size(value, &v) || v < (1u << 20))
-			return BAD("'map-size' must be a size of 1M or more, got '%s'", value);
+			return BAD(_("'map-size' must be a size of 1M or more, got '%s'"), value);
 		c->store.map_size = v;
 	} else if (!strcmp(key, "workers")) {
 		char *end;
 		long v = strtol(value, &end, 10);
 		if (*end || end == value || v < 1 || v > 4096)
-			return BAD("'workers' must be 1 to 4096, got '%s'", value);
+			return BAD(_("'workers' must be 1 to 4096, got '%s'"), value);
 		c->server.workers = (int)v;
 	} else if (!strcmp(key, "max-msg")) {
 		size_t v;
 		if (config_parse_size(value, &v) || v < 1024)
-			return BAD("'max-msg' must be a size of 1K or more, got '%s'", value);
+			return BAD(_("'max-msg' must be a size of 1K or more, got '%s'"), value);
 		c->server.max_msg = v;
 	} else if (!strcmp(key, "log-level")) {
 		int l = log_parse_level(value);
 		if (l < 0)
-			return BAD("'log-level' must be error, warn, info or debug, got '%s'",
+			return BAD(_("'log-level' must be error, warn, info or debug, got '%s'"),
 				   value);
 		c->log_level = l;
 	} else if (!strcmp(key, "metrics")) {
@@ -142,17 +143,17 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			c->metrics = NULL;
 		} else {
 			if (!strchr(value, ':'))
-				return BAD("'metrics' must be HOST:PORT (or tcp://HOST:PORT, or "
-					   "off), got '%s'",
+				return BAD(_("'metrics' must be HOST:PORT (or tcp://HOST:PORT, or "
+					   "off), got '%s'"),
 					   value);
 			if (!(c->metrics = keep(c, value)))
-				return BAD("out of memory");
+				return BAD(_("out of memory"));
 		}
 	} else if (!strcmp(key, "plans")) {
 		if (!*value)
-			return BAD("'plans' is empty");
+			return BAD(_("'plans' is empty"));
 		if (!(c->plans = keep(c, value)))
-			return BAD("out of memory");
+			return BAD(_("out of memory"));
 	} else if (!strcmp(key, "pub")) {
 		if (!*value || !strcmp(value, "off")) {
 			c->server.pub_url = NULL;
@@ -162,24 +163,24 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 					   "; use tcp://HOST:PORT or ipc:///PATH",
 					   value);
 			if (strncmp(value, "tcp://", 6) && strncmp(value, "ipc://", 6))
-				return BAD("'pub' must be tcp://HOST:PORT or ipc:///PATH (or off), "
-					   "got '%s'",
+				return BAD(_("'pub' must be tcp://HOST:PORT or ipc:///PATH (or off), "
+					   "got '%s'"),
 					   value);
 			if (!(c->server.pub_url = keep(c, value)))
-				return BAD("out of memory");
+				return BAD(_("out of memory"));
 		}
 	} else if (!strcmp(key, "feed-interval-ms")) {
 		char *end;
 		long v = strtol(value, &end, 10);
 		if (*end || end == value || v < 1 || v > 60000)
-			return BAD("'feed-interval-ms' must be 1 to 60000, got '%s'", value);
+			return BAD(_("'feed-interval-ms' must be 1 to 60000, got '%s'"), value);
 		c->feed_interval_ms = (unsigned)v;
 	} else if (!strcmp(key, "verify-at-start")) {
 		char *end;
 		errno = 0;
 		unsigned long long v = strtoull(value, &end, 10);
 		if (errno || *end || end == value || *value == '-')
-			return BAD("'verify-at-start' must be a number of events (0: skip), got '%s'",
+			return BAD(_("'verify-at-start' must be a number of events (0: skip), got '%s'"),
 				   value);
 		c->verify_at_start = v;
 	} else if (!strcmp(key, "pub-events")) {
@@ -188,26 +189,26 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 		else if (!strcmp(value, "off"))
 			c->pub_events = 0;
 		else
-			return BAD("'pub-events' must be on or off, got '%s'", value);
+			return BAD(_("'pub-events' must be on or off, got '%s'"), value);
 	} else if (!strcmp(key, "merkle")) {
 		if (!strcmp(value, "on"))
 			c->no_merkle = 0;
 		else if (!strcmp(value, "off"))
 			c->no_merkle = 1;
 		else
-			return BAD("'merkle' must be on or off, got '%s'", value);
+			return BAD(_("'merkle' must be on or off, got '%s'"), value);
 	} else if (!strcmp(key, "tree-head-key")) {
 		if (!*value)
-			return BAD("'tree-head-key' is empty");
+			return BAD(_("'tree-head-key' is empty"));
 		if (!(c->tree_head_key = keep(c, value)))
-			return BAD("out of memory");
+			return BAD(_("out of memory"));
 	} else if (!strcmp(key, "tls-cert") || !strcmp(key, "tls-key") || !strcmp(key, "tls-ca") ||
 		   !strcmp(key, "roles")) {
 		const char *v = *value ? keep(c, value) : NULL;
 		if (!*value)
-			return BAD("'%s' is empty", key);
+			return BAD(_("'%s' is empty"), key);
 		if (!v)
-			return BAD("out of memory");
+			return BAD(_("out of memory"));
 		if (!strcmp(key, "tls-cert"))
 			c->server.tls_cert = v;
 		else if (!strcmp(key, "tls-key"))
@@ -217,7 +218,7 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 		else
 			c->roles = v;
 	} else {
-		return BAD("unknown setting '%s'", name);
+		return BAD(_("unknown setting '%s'"), name);
 	}
 	return 0;
 }
@@ -253,15 +254,15 @@ int config_load(config *c, const char *path, char *err, size_t errlen)
 	struct load l = {c, why, sizeof(why), 0};
 	int rc = ini_parse(path, on_pair, &l);
 	if (rc == -1) {
-		snprintf(err, errlen, "unable to read config file '%s': %s", path, strerror(errno));
+		snprintf(err, errlen, _("unable to read config file '%s': %s"), path, strerror(errno));
 		return -1;
 	}
 	if (rc == -2) {
-		snprintf(err, errlen, "config file '%s': out of memory", path);
+		snprintf(err, errlen, _("config file '%s': out of memory"), path);
 		return -1;
 	}
 	if (rc > 0) {
-		snprintf(err, errlen, "config file '%s', line %d: %s", path, rc,
+		snprintf(err, errlen, _("config file '%s', line %d: %s"), path, rc,
 			 why[0] ? why : "not a 'name = value' line, a [section] or a comment");
 		return -1;
 	}

@@ -31,13 +31,13 @@
 #include "systemd.h"
 #include "verify.h"
 #include "writer.h"
-
-#define LEDGERD_VERSION "0.1.0"
+#include "i18n.h"
+#include "version.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ledgerd [--config FILE] [options]\n"
+		_("usage: ledgerd [--config FILE] [options]\n"
 		"\n"
 		"  -c, --config FILE     read settings from FILE first; flags override it\n"
 		"                        (docs/CONFIG.md; every setting is also a flag)\n"
@@ -45,7 +45,7 @@ static void usage(FILE *f)
 		"  -l, --listen URL      address to serve, repeatable: tcp://HOST:PORT, ipc:///PATH,\n"
 		"                        tls+tcp://HOST:PORT?name=GROUP[&ca=FILE] (mutual TLS:\n"
 		"                        clients whose certificate chains to FILE are tls:GROUP)\n"
-		"                        [" CONFIG_DEFAULT_URL "]\n"
+		"                        [%s]\n"
 		"      --map-size BYTES  initial LMDB map size; it grows by doubling   [1G]\n"
 		"      --workers N       requests served concurrently                  [64]\n"
 		"      --max-msg BYTES   largest request answered (not refused)        [16M]\n"
@@ -75,7 +75,9 @@ static void usage(FILE *f)
 		"  -h, --help            this text\n"
 		"\n"
 		"Sizes take K, M or G. Without TLS or IPC credentials the actor of each event is\n"
-		"the peer's address (addr:IP): a development mode, for loopback only.\n");
+		"the peer's address (addr:IP): a development mode, for loopback only.\n"
+		"LANG=zh_CN.UTF-8: this text and the errors of the options in Chinese.\n"),
+		CONFIG_DEFAULT_URL);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -127,6 +129,7 @@ int main(int argc, char **argv)
 	char err[512];
 	int c, idx;
 
+	ld_i18n_init();
 	config_init(&cfg);
 	if (!flags)
 		return 1;
@@ -159,7 +162,7 @@ int main(int argc, char **argv)
 			cfg.rebuild = 1;
 			break;
 		case 'V':
-			printf("ledgerd %s\n", LEDGERD_VERSION);
+			printf("ledgerd %s\n", LD_VERSION);
 			free(flags);
 			return 0;
 		case 'h':
@@ -173,7 +176,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "ledgerd: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, _("ledgerd: unexpected argument '%s'\n"), argv[optind]);
 		usage(stderr);
 		free(flags);
 		return 2;
@@ -225,7 +228,7 @@ int main(int argc, char **argv)
 	ld_errinfo e = {0};
 	int rc = 1;
 
-	log_info("ledgerd %s starting on '%s'%s%s", LEDGERD_VERSION, so.dir,
+	log_info("ledgerd %s starting on '%s'%s%s", LD_VERSION, so.dir,
 		 cfg.file ? " with config " : "", cfg.file ? cfg.file : "");
 	if (cfg.roles) {
 		if (roles_load(&rl, cfg.roles, &e) != 0) {

@@ -20,16 +20,24 @@ enum {
 	GDB_DISTINCT, /* "pdistinct": figure key (10), member_id → events counting the member
 		       * there (4 BE) */
 	GDB_ORGS,     /* "porgs": org_id → region (4 BE) (this projection's own copy) */
+	GDB_DAILY,    /* "pdaily": figure key (10), the plan's local day (4 BE) →
+		       * num, den, events, voided, amended (5 × 8 BE) */
+	GDB_DDAYS,    /* "pddays": figure key (10), member_id length (1) and bytes, day (4 BE)
+		       * → events counting the member there that day (4 BE) */
 	GDB__COUNT
 };
-static const char *const dbs[GDB__COUNT] = {[GDB_FIGURES] = "progress",
-					    [GDB_CONTRIB] = "pcontrib",
-					    [GDB_DISTINCT] = "pdistinct",
-					    [GDB_ORGS] = "porgs"};
+static const char *const dbs[GDB__COUNT] = {
+    [GDB_FIGURES] = "progress", [GDB_CONTRIB] = "pcontrib", [GDB_DISTINCT] = "pdistinct",
+    [GDB_ORGS] = "porgs",	[GDB_DAILY] = "pdaily",	    [GDB_DDAYS] = "pddays"};
 #define DB(i) proj_db(&progress_projection, i)
 
 #define KEY_LEN 10	/* plan, target, year, region */
+#define DAY_KEY_LEN 14	/* ... and a day */
 #define DIGEST_KEY "progress/digest"
+/* The layout of the projection's databases, stored after the plans' digest:
+ * a daemon that finds another rebuilds the projection from the log. */
+#define LAYOUT 2
+#define NO_DAY UINT32_MAX
 
 /* The projection's state in one runner: its plans, who listens to its
  * changes, and the chunk's figures (the cache below). */
@@ -99,21 +107,24 @@ static void make_key(uint8_t *k, unsigned pl, unsigned target, unsigned year, ui
 /* The chunk's figures, in memory until flush                          */
 /* ------------------------------------------------------------------ */
 
+/* A figure (klen KEY_LEN: "progress") or one day of it (DAY_KEY_LEN:
+ * "pdaily"), as the chunk changes it. */
 typedef struct cslot {
-	uint8_t key[KEY_LEN];
-	uint8_t used;
+	uint8_t key[DAY_KEY_LEN];
+	uint8_t used, klen;
 	int64_t num, den;
+	int64_t events, voided, amended; /* days only */
 } cslot;
 
-static uint64_t key_hash(const uint8_t *k)
+static uint64_t key_hash(const uint8_t *k, size_t n)
 {
 	uint64_t h = 1469598103934665603ull;
-	for (int i = 0; i < KEY_LEN; i++)
+	for (size_t i = 0; i < n; i++)
 		h = (h ^ k[i]) * 1099511628211ull;
 	return h;
 }
 
-static cslot *cache_slot(progress *pg, const uint8_t *key)
+static cslot *cache_slot(progress *pg, const uint8_t *key, size_t klen)
 {
 	if ((pg->cused + 1) * 2 > pg->ccap) {
 		size_t ncap = pg->ccap ? pg->ccap * 2 : 1024;
@@ -123,7 +134,7 @@ static cslot *cache_slot(progress *pg, const uint8_t *key)
 		for (size_t i = 0; i < pg->ccap; i++) {
 			if (!pg->cache[i].used)
 				continue;
-			size_t j = key_hash(pg->cache[i].key) & (ncap - 1);
+			size_t j = key_hash(pg->cache[i].key, pg->cache[i].klen) & (ncap - 1);
 			while (n[j].used)
 				j = (j + 1) & (ncap - 1);
 			n[j] = pg->cache[i];
@@ -133,13 +144,14 @@ static cslot *cache_slot(progress *pg, const uint8_t *key)
 		pg->ccap = ncap;
 	}
 	cslot *cache = pg->cache;
-	size_t j = key_hash(key) & (pg->ccap - 1);
-	while (cache[j].used && memcmp(cache[j].key, key, KEY_LEN))
+	size_t j = key_hash(key, klen) & (pg->ccap - 1);
+	while (cache[j].used && (cache[j].klen != klen || memcmp(cache[j].key, key, klen)))
 		j = (j + 1) & (pg->ccap - 1);
 	if (!cache[j].used) {
-		memcpy(cache[j].key, key, KEY_LEN);
+		memset(&cache[j], 0, sizeof(cache[j]));
+		memcpy(cache[j].key, key, klen);
 		cache[j].used = 1;
-		cache[j].num = cache[j].den = 0;
+		cache[j].klen = (uint8_t)klen;
 		pg->cused++;
 	}
 	return &cache[j];
@@ -147,11 +159,33 @@ static cslot *cache_slot(progress *pg, const uint8_t *key)
 
 static int cache_add(progress *pg, const uint8_t *key, int64_t num, int64_t den)
 {
-	cslot *s = cache_slot(pg, key);
+	cslot *s = cache_slot(pg, key, KEY_LEN);
 	if (!s)
 		return LD_E(INTERNAL);
 	s->num += num;
 	s->den += den;
+	return 0;
+}
+
+/* What a correction did to a day's events, beside adding or taking back. */
+enum { MARK_NONE, MARK_VOIDED, MARK_AMENDED };
+
+/* Adds to the day `day` of a figure: what it counts, its events, and a
+ * correction mark. */
+static int day_add(progress *pg, const uint8_t *key, uint32_t day, int64_t num, int64_t den,
+		   int64_t events, int mark)
+{
+	uint8_t dk[DAY_KEY_LEN];
+	memcpy(dk, key, KEY_LEN);
+	ld_put_be32(dk + KEY_LEN, day);
+	cslot *s = cache_slot(pg, dk, DAY_KEY_LEN);
+	if (!s)
+		return LD_E(INTERNAL);
+	s->num += num;
+	s->den += den;
+	s->events += events;
+	s->voided += mark == MARK_VOIDED;
+	s->amended += mark == MARK_AMENDED;
 	return 0;
 }
 
@@ -171,13 +205,44 @@ static int read_figure(store_txn *t, const uint8_t *key, int64_t *num, int64_t *
 	return 0;
 }
 
+/* A day's counters: in "pdaily" as 5 × 8 BE, added to; a day whose
+ * counters all come to 0 is deleted, so that the state does not depend on
+ * how the log was cut into chunks. */
+static int flush_day(proj_ctx *c, const cslot *s)
+{
+	int64_t f[5] = {s->num, s->den, s->events, s->voided, s->amended};
+	store_val v;
+	uint8_t val[40];
+	int rc = store_get(c->pt, DB(GDB_DAILY), s->key, DAY_KEY_LEN, &v);
+	if (rc && rc != LD_E(NOT_FOUND))
+		return rc;
+	if (rc == 0 && v.len != sizeof(val))
+		return LD_E(STORAGE);
+	int zero = 1;
+	for (int i = 0; i < 5; i++) {
+		if (rc == 0)
+			f[i] += (int64_t)ld_get_be64((const uint8_t *)v.data + 8 * i);
+		ld_put_be64(val + 8 * i, (uint64_t)f[i]);
+		zero &= f[i] == 0;
+	}
+	if (zero)
+		return rc == 0 ? store_del(c->pt, DB(GDB_DAILY), s->key, DAY_KEY_LEN) : 0;
+	return store_put(c->pt, DB(GDB_DAILY), s->key, DAY_KEY_LEN, val, sizeof(val));
+}
+
 static int flush(proj_ctx *c)
 {
 	progress *pg = c->state;
 	for (size_t i = 0; i < pg->ccap; i++) {
 		cslot *s = &pg->cache[i];
-		if (!s->used || (!s->num && !s->den))
+		if (!s->used || (!s->num && !s->den && !s->events && !s->voided && !s->amended))
 			continue;
+		if (s->klen == DAY_KEY_LEN) {
+			int rc = flush_day(c, s);
+			if (rc)
+				return rc;
+			continue;
+		}
 		int64_t num, den;
 		uint8_t val[16];
 		int rc = read_figure(c->pt, s->key, &num, &den);
@@ -218,7 +283,7 @@ static void committed(void *state, uint64_t checkpoint)
 	unsigned n = 0;
 	for (size_t i = 0; i < pg->ccap; i++) {
 		cslot *s = &pg->cache[i];
-		if (!s->used || (!s->num && !s->den))
+		if (!s->used || s->klen != KEY_LEN || (!s->num && !s->den))
 			continue;
 		unsigned pl = (unsigned)s->key[0] << 8 | s->key[1];
 		uint32_t region = ld_get_be32(s->key + 6);
@@ -241,8 +306,9 @@ static void committed(void *state, uint64_t checkpoint)
 /* What an event contributes                                           */
 /* ------------------------------------------------------------------ */
 
-/* A contribution list: entries of key (10), type (1), then for SUM num and
- * den (8 + 8 BE), for DISTINCT the member id's length (1) and bytes. */
+/* A contribution list: entries of key (10), type (1), the plan's local day
+ * of the event (4 BE, days since 1970-01-01), then for SUM num and den
+ * (8 + 8 BE), for DISTINCT the member id's length (1) and bytes. */
 enum { C_SUM = 0, C_DISTINCT = 1 };
 
 typedef struct cbuf {
@@ -267,27 +333,37 @@ static int cbuf_put(cbuf *b, const void *p, size_t n)
 	return 0;
 }
 
-static int add_sum(cbuf *b, const uint8_t *key, int64_t num, int64_t den)
+static int add_sum(cbuf *b, const uint8_t *key, uint32_t day, int64_t num, int64_t den)
 {
-	uint8_t e[KEY_LEN + 17];
+	uint8_t e[KEY_LEN + 21];
 	memcpy(e, key, KEY_LEN);
 	e[KEY_LEN] = C_SUM;
-	ld_put_be64(e + KEY_LEN + 1, (uint64_t)num);
-	ld_put_be64(e + KEY_LEN + 9, (uint64_t)den);
+	ld_put_be32(e + KEY_LEN + 1, day);
+	ld_put_be64(e + KEY_LEN + 5, (uint64_t)num);
+	ld_put_be64(e + KEY_LEN + 13, (uint64_t)den);
 	return cbuf_put(b, e, sizeof(e));
 }
 
-static int add_distinct(cbuf *b, const uint8_t *key, const char *member)
+static int add_distinct(cbuf *b, const uint8_t *key, uint32_t day, const char *member)
 {
-	uint8_t e[KEY_LEN + 2 + LD_ID_MAX];
+	uint8_t e[KEY_LEN + 6 + LD_ID_MAX];
 	size_t n = strlen(member);
 	if (n > LD_ID_MAX)
 		return LD_E(INVALID_VALUE);
 	memcpy(e, key, KEY_LEN);
 	e[KEY_LEN] = C_DISTINCT;
-	e[KEY_LEN + 1] = (uint8_t)n;
-	memcpy(e + KEY_LEN + 2, member, n);
-	return cbuf_put(b, e, KEY_LEN + 2 + n);
+	ld_put_be32(e + KEY_LEN + 1, day);
+	e[KEY_LEN + 5] = (uint8_t)n;
+	memcpy(e + KEY_LEN + 6, member, n);
+	return cbuf_put(b, e, KEY_LEN + 6 + n);
+}
+
+/* The plan's local day of t (days since 1970-01-01). */
+static uint32_t plan_day_of(const plan *p, int64_t t_us)
+{
+	int64_t local = t_us + (int64_t)p->utc_offset_s * 1000000;
+	int64_t day = local / 86400000000LL - (local % 86400000000LL < 0);
+	return (uint32_t)day;
 }
 
 static int64_t field_value(int field, const Ledger__Event *ev)
@@ -356,6 +432,7 @@ static int contributions(proj_ctx *c, const Ledger__Event *ev, int first, cbuf *
 		if (plan_province_of(region) != p->region || at < p->from_us || at >= p->to_us)
 			continue;
 		int year = plan_year_of(p, at);
+		uint32_t day = plan_day_of(p, at);
 		uint32_t regions[2] = {p->region, plan_city_of(region)};
 		unsigned nreg = regions[1] == p->region ? 1 : 2;
 		for (unsigned ti = 0; ti < p->ntargets; ti++) {
@@ -369,23 +446,23 @@ static int contributions(proj_ctx *c, const Ledger__Event *ev, int first, cbuf *
 				make_key(key, pi, ti, wy, regions[ri]);
 				switch (t->measure) {
 				case PM_COUNT:
-					rc = add_sum(b, key, 1, 0);
+					rc = add_sum(b, key, day, 1, 0);
 					break;
 				case PM_SUM: {
 					int64_t x = field_value(t->field, ev);
 					if (x)
-						rc = add_sum(b, key, x, 0);
+						rc = add_sum(b, key, day, x, 0);
 					break;
 				}
 				case PM_RATIO:
-					rc = add_sum(b, key,
+					rc = add_sum(b, key, day,
 						     plan_filter_matches(&t->numerator, ev, first),
 						     1);
 					break;
 				case PM_DISTINCT: {
 					const char *m = codec_event_member(ev);
 					if (ld_has(m))
-						rc = add_distinct(b, key, m);
+						rc = add_distinct(b, key, day, m);
 					break;
 				}
 				}
@@ -397,22 +474,81 @@ static int contributions(proj_ctx *c, const Ledger__Event *ev, int first, cbuf *
 	return 0;
 }
 
-/* Adds (sign 1) or takes back (-1) a contribution list. */
-static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign)
+/* The first day on which a member counts in a figure ("pddays"), NO_DAY
+ * if none. prefix: the figure's key, the member id's length and bytes. */
+static int first_day(proj_ctx *c, const uint8_t *prefix, size_t n, uint32_t *day)
 {
+	store_cursor *cur;
+	store_val k, v;
+	int rc = store_cursor_open(c->pt, DB(GDB_DDAYS), &cur);
+	*day = NO_DAY;
+	if (rc)
+		return rc;
+	rc = store_cursor_seek(cur, prefix, n, &k, &v);
+	if (rc == 0 && k.len == n + 4 && memcmp(k.data, prefix, n) == 0)
+		*day = ld_get_be32((const uint8_t *)k.data + n);
+	store_cursor_close(cur);
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}
+
+/* A distinct member's event on `day` added (sign 1) or taken back: the
+ * member counts on the first day of its events there, so its 1 moves when
+ * that day changes. */
+static int distinct_day(proj_ctx *c, const uint8_t *key, const uint8_t *member, size_t mlen,
+			uint32_t day, int sign)
+{
+	uint8_t dk[KEY_LEN + 1 + LD_ID_MAX + 4], val[4];
+	size_t pn = KEY_LEN + 1 + mlen;
+	uint32_t before, after, refs = 0;
+	store_val v;
+	memcpy(dk, key, KEY_LEN);
+	dk[KEY_LEN] = (uint8_t)mlen;
+	memcpy(dk + KEY_LEN + 1, member, mlen);
+	ld_put_be32(dk + pn, day);
+	int rc = first_day(c, dk, pn, &before);
+	if (!rc)
+		rc = store_get(c->pt, DB(GDB_DDAYS), dk, pn + 4, &v);
+	if (rc == 0 && v.len == 4)
+		refs = ld_get_be32(v.data);
+	else if (rc && rc != LD_E(NOT_FOUND))
+		return rc;
+	if (sign > 0 || refs > 1) {
+		ld_put_be32(val, sign > 0 ? refs + 1 : refs - 1);
+		rc = store_put(c->pt, DB(GDB_DDAYS), dk, pn + 4, val, 4);
+	} else {
+		rc = refs ? store_del(c->pt, DB(GDB_DDAYS), dk, pn + 4) : 0;
+	}
+	if (!rc)
+		rc = first_day(c, dk, pn, &after);
+	if (rc || after == before)
+		return rc;
+	progress *pg = c->state;
+	if (before != NO_DAY && (rc = day_add(pg, key, before, -1, 0, 0, MARK_NONE)))
+		return rc;
+	return after != NO_DAY ? day_add(pg, key, after, 1, 0, 0, MARK_NONE) : 0;
+}
+
+/* Adds (sign 1) or takes back (-1) a contribution list; what takes it back
+ * marks the days it leaves (a void, an amendment). */
+static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign, int mark)
+{
+	progress *pg = c->state;
 	const uint8_t *end = p + n;
 	while (p < end) {
-		if (end - p < KEY_LEN + 1)
+		if (end - p < KEY_LEN + 5)
 			return LD_E(STORAGE);
 		const uint8_t *key = p;
 		int type = p[KEY_LEN];
-		p += KEY_LEN + 1;
+		uint32_t day = ld_get_be32(p + KEY_LEN + 1);
+		p += KEY_LEN + 5;
 		int rc;
 		if (type == C_SUM) {
 			if (end - p < 16)
 				return LD_E(STORAGE);
-			rc = cache_add(c->state, key, sign * (int64_t)ld_get_be64(p),
-				       sign * (int64_t)ld_get_be64(p + 8));
+			int64_t num = sign * (int64_t)ld_get_be64(p), den = sign * (int64_t)ld_get_be64(p + 8);
+			rc = cache_add(pg, key, num, den);
+			if (!rc)
+				rc = day_add(pg, key, day, num, den, sign, mark);
 			p += 16;
 		} else if (type == C_DISTINCT) {
 			if (end - p < 1 || end - p < 1 + p[0])
@@ -423,7 +559,12 @@ static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign)
 			uint32_t refs = 0;
 			memcpy(dk, key, KEY_LEN);
 			memcpy(dk + KEY_LEN, p + 1, p[0]);
+			rc = distinct_day(c, key, p + 1, p[0], day, sign);
+			if (!rc)
+				rc = day_add(pg, key, day, 0, 0, sign, mark);
 			p += 1 + p[0];
+			if (rc)
+				return rc;
 			rc = store_get(c->pt, DB(GDB_DISTINCT), dk, dn, &v);
 			if (rc == 0 && v.len == 4)
 				refs = ld_get_be32(v.data);
@@ -433,11 +574,11 @@ static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign)
 				ld_put_be32(val, refs + 1);
 				rc = store_put(c->pt, DB(GDB_DISTINCT), dk, dn, val, 4);
 				if (!rc && refs == 0)
-					rc = cache_add(c->state, key, 1, 0);
+					rc = cache_add(pg, key, 1, 0);
 			} else if (refs <= 1) {
 				rc = store_del(c->pt, DB(GDB_DISTINCT), dk, dn);
 				if (!rc && refs == 1)
-					rc = cache_add(c->state, key, -1, 0);
+					rc = cache_add(pg, key, -1, 0);
 			} else {
 				ld_put_be32(val, refs - 1);
 				rc = store_put(c->pt, DB(GDB_DISTINCT), dk, dn, val, 4);
@@ -458,7 +599,7 @@ static int count(proj_ctx *c, const Ledger__Event *ev, uint64_t seq, int first)
 	int rc = contributions(c, ev, first, &b);
 	if (!rc && b.n) {
 		ld_put_be64(key, seq);
-		rc = apply_list(c, b.b, b.n, 1);
+		rc = apply_list(c, b.b, b.n, 1, MARK_NONE);
 		if (!rc)
 			rc = store_put(c->pt, DB(GDB_CONTRIB), key, 8, b.b, b.n);
 	}
@@ -466,7 +607,8 @@ static int count(proj_ctx *c, const Ledger__Event *ev, uint64_t seq, int first)
 	return rc;
 }
 
-static int uncount(proj_ctx *c, uint64_t seq)
+/* Takes back what the event at seq added, if anything; mark: why. */
+static int uncount(proj_ctx *c, uint64_t seq, int mark)
 {
 	uint8_t key[8];
 	store_val v;
@@ -482,7 +624,7 @@ static int uncount(proj_ctx *c, uint64_t seq)
 		return LD_E(INTERNAL);
 	memcpy(copy, v.data, v.len);
 	size_t n = v.len;
-	rc = apply_list(c, copy, n, -1);
+	rc = apply_list(c, copy, n, -1, mark);
 	free(copy);
 	return rc ? rc : store_del(c->pt, DB(GDB_CONTRIB), key, 8);
 }
@@ -518,7 +660,7 @@ static int recount_step(void *arg, const Ledger__Event *ev)
 	recount_arg *ra = arg;
 	if (ev->body_case != LEDGER__EVENT__BODY_MEMBER_JOINED)
 		return 0;
-	int rc = uncount(ra->c, ev->seq);
+	int rc = uncount(ra->c, ev->seq, MARK_NONE);
 	if (!rc)
 		rc = count(ra->c, ev, ev->seq, !ra->seen);
 	ra->seen = 1;
@@ -533,11 +675,12 @@ static int correct(proj_ctx *c, const Ledger__Event *ev, uint64_t target)
 		return 0;
 	if (rc)
 		return rc;
-	if ((rc = uncount(c, target)) == 0) {
+	int amend = (ld_kind_of(ev->body_case)->flags & LD_KIND_AMENDMENT) != 0;
+	if ((rc = uncount(c, target, amend ? MARK_AMENDED : MARK_VOIDED)) == 0) {
 		if (orig->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED) {
 			recount_arg ra = {c, 0};
 			rc = proj_fold_stream(c, orig->stream, ev->seq, recount_step, &ra);
-		} else if (ld_kind_of(ev->body_case)->flags & LD_KIND_AMENDMENT) {
+		} else if (amend) {
 			proj_eff eff;
 			if ((rc = proj_effective(c, target, &eff)) == 0 && eff.ev)
 				rc = count(c, eff.ev, target, 1);
@@ -580,9 +723,12 @@ static int prepare(proj_ctx *c, int *reset)
 {
 	const plan_set *plans = &((progress *)c->state)->plans;
 	store_val v;
+	uint8_t digest[33];
+	memcpy(digest, plans->digest, 32);
+	digest[32] = LAYOUT;
 	int rc = store_get(c->pt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), &v);
 	*reset = 0;
-	if (rc == 0 && v.len == 32 && memcmp(v.data, plans->digest, 32) == 0)
+	if (rc == 0 && v.len == sizeof(digest) && memcmp(v.data, digest, sizeof(digest)) == 0)
 		return 0;
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
@@ -609,7 +755,7 @@ static int prepare(proj_ctx *c, int *reset)
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
 	*reset = 1;
-	return store_put(c->pt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), plans->digest, 32);
+	return store_put(c->pt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), digest, sizeof(digest));
 }
 
 const projection_ops progress_projection = {
@@ -630,6 +776,26 @@ const projection_ops progress_projection = {
 /* Reports                                                             */
 /* ------------------------------------------------------------------ */
 
+/* A target as a message, allocated from a. */
+static Ledger__PlanTarget *target_info(const plan_target *t, ld_arena *a)
+{
+	Ledger__PlanTarget *pt = ld_arena_alloc(a, sizeof(*pt));
+	char measure[64];
+	ledger__plan_target__init(pt);
+	pt->id = ld_arena_strdup(a, t->id);
+	pt->title = ld_arena_strdup(a, t->title);
+	pt->event = ld_arena_strdup(a, plan_event_name(t->event));
+	snprintf(measure, sizeof(measure), "%s%s%s", plan_measure_name(t->measure),
+		 t->measure == PM_SUM ? ":" : "", t->measure == PM_SUM ? plan_field_name(t->field) : "");
+	pt->measure = ld_arena_strdup(a, measure);
+	pt->window = ld_arena_strdup(a, plan_window_name(t->window));
+	pt->has_target = pt->has_city_targets = 1;
+	pt->target = t->target;
+	pt->unit = ld_arena_strdup(a, t->unit);
+	pt->city_targets = t->city_targets == PCT_WORKFORCE;
+	return pt;
+}
+
 Ledger__PlanInfo *progress_plan_info(const plan *p, ld_arena *a)
 {
 	Ledger__PlanInfo *pi = ld_arena_alloc(a, sizeof(*pi));
@@ -646,24 +812,8 @@ Ledger__PlanInfo *progress_plan_info(const plan *p, ld_arena *a)
 	pi->to_year = (uint32_t)p->to_year;
 	pi->n_targets = p->ntargets;
 	pi->targets = ld_arena_alloc(a, p->ntargets * sizeof(*pi->targets));
-	for (unsigned i = 0; i < p->ntargets; i++) {
-		const plan_target *t = &p->targets[i];
-		Ledger__PlanTarget *pt = ld_arena_alloc(a, sizeof(*pt));
-		char measure[64];
-		ledger__plan_target__init(pt);
-		pt->id = ld_arena_strdup(a, t->id);
-		pt->title = ld_arena_strdup(a, t->title);
-		pt->event = ld_arena_strdup(a, plan_event_name(t->event));
-		snprintf(measure, sizeof(measure), "%s%s%s", plan_measure_name(t->measure),
-			 t->measure == PM_SUM ? ":" : "", t->measure == PM_SUM ? plan_field_name(t->field) : "");
-		pt->measure = ld_arena_strdup(a, measure);
-		pt->window = ld_arena_strdup(a, plan_window_name(t->window));
-		pt->has_target = pt->has_city_targets = 1;
-		pt->target = t->target;
-		pt->unit = ld_arena_strdup(a, t->unit);
-		pt->city_targets = t->city_targets == PCT_WORKFORCE;
-		pi->targets[i] = pt;
-	}
+	for (unsigned i = 0; i < p->ntargets; i++)
+		pi->targets[i] = target_info(&p->targets[i], a);
 	pi->n_cities = p->ncities;
 	pi->cities = ld_arena_alloc(a, (p->ncities + 1) * sizeof(*pi->cities));
 	for (unsigned i = 0; i < p->ncities; i++) {
@@ -850,6 +1000,249 @@ int progress_report(const progress *pg, store_txn *t, const plan *p, uint32_t ye
 }
 
 /* ------------------------------------------------------------------ */
+/* A figure day by day                                                 */
+/* ------------------------------------------------------------------ */
+
+/* Days since 1970-01-01 of a civil date, and back (H. Hinnant's algorithms). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* The day n as YYYYMMDD. */
+static uint32_t ymd_of(int64_t n)
+{
+	n += 719468;
+	int64_t era = (n >= 0 ? n : n - 146096) / 146097;
+	unsigned doe = (unsigned)(n - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t y = (int64_t)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned d = doy - (153 * mp + 2) / 5 + 1;
+	unsigned m = mp < 10 ? mp + 3 : mp - 9;
+	return (uint32_t)((y + (m <= 2)) * 10000 + m * 100 + d);
+}
+
+/* YYYYMMDD as a day number; -1 if it is not a calendar day. */
+static int64_t day_of_ymd(uint32_t ymd)
+{
+	unsigned y = ymd / 10000, m = ymd / 100 % 100, d = ymd % 100;
+	if (y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1)
+		return -1;
+	int64_t n = days_from_civil(y, m, d);
+	return ymd_of(n) == ymd ? n : -1;
+}
+
+/* "YYYY-MM-DD" of a day number, for messages. */
+static void day_text(int64_t n, char out[16])
+{
+	uint32_t v = ymd_of(n);
+	snprintf(out, 16, "%04u-%02u-%02u", v / 10000, v / 100 % 100, v % 100);
+}
+
+/* A requested day (YYYYMMDD) within [lo, hi], into *day. */
+static int check_day(const plan *p, const char *field, uint32_t ymd, int64_t lo, int64_t hi,
+		     int64_t *day, ld_errinfo *e)
+{
+	char a[16], b[16], c[16];
+	int64_t n = day_of_ymd(ymd);
+	if (n < 0)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field, "%u is not a day YYYYMMDD", ymd);
+	if (n < lo || n > hi) {
+		day_text(n, a);
+		day_text(lo, b);
+		day_text(hi, c);
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
+				      "day %s is outside %s to %s (plan '%s')", a, b, c, p->id);
+	}
+	*day = n;
+	return 0;
+}
+
+/* The counters of one day of a figure, as "pdaily" holds them. */
+typedef struct day_counts {
+	int64_t num, den, events, voided, amended;
+} day_counts;
+
+/* Adds the days [lo, hi] of the figure `key` to the buckets. */
+typedef struct series_acc {
+	Ledger__ProgressSeries *out;
+	size_t cap;
+	int week;
+	int64_t offset_us; /* the plan's */
+	int64_t voided, amended;
+	ld_arena *a;
+} series_acc;
+
+static void series_add(series_acc *acc, int64_t day, const day_counts *d)
+{
+	Ledger__ProgressSeries *o = acc->out;
+	int64_t start = acc->week ? day - (day + 3) % 7 : day; /* 1970-01-01 was a Thursday */
+	o->value += d->num;
+	o->denominator += d->den;
+	o->events += d->events;
+	acc->voided += d->voided;
+	acc->amended += d->amended;
+	if (!d->events)
+		return; /* a point is a bucket where events count */
+	Ledger__ProgressPoint *pt = o->n_points ? o->points[o->n_points - 1] : NULL;
+	if (!pt || (int64_t)pt->day != (int64_t)ymd_of(start)) {
+		if (o->n_points == acc->cap)
+			return; /* cannot happen: cap is the days of the range */
+		pt = ld_arena_alloc(acc->a, sizeof(*pt));
+		ledger__progress_point__init(pt);
+		pt->has_day = pt->has_at = pt->has_value = pt->has_events = 1;
+		pt->day = ymd_of(start);
+		pt->at = start * 86400000000LL - acc->offset_us;
+		o->points[o->n_points++] = pt;
+	}
+	pt->value += d->num;
+	pt->events += d->events;
+	if (d->den) {
+		pt->has_denominator = 1;
+		pt->denominator += d->den;
+	}
+}
+
+static int series_scan(store_txn *t, const uint8_t *key, int64_t lo, int64_t hi, series_acc *acc)
+{
+	uint8_t from[DAY_KEY_LEN];
+	store_cursor *cur;
+	store_val k, v;
+	memcpy(from, key, KEY_LEN);
+	ld_put_be32(from + KEY_LEN, (uint32_t)lo);
+	int rc = store_cursor_open(t, DB(GDB_DAILY), &cur);
+	if (rc)
+		return rc;
+	for (rc = store_cursor_seek(cur, from, DAY_KEY_LEN, &k, &v); rc == 0;
+	     rc = store_cursor_next(cur, &k, &v)) {
+		if (k.len != DAY_KEY_LEN || memcmp(k.data, key, KEY_LEN) != 0)
+			break;
+		int64_t day = ld_get_be32((const uint8_t *)k.data + KEY_LEN);
+		if (day > hi)
+			break;
+		if (v.len != 40) {
+			rc = LD_E(STORAGE);
+			break;
+		}
+		const uint8_t *b = v.data;
+		day_counts d = {(int64_t)ld_get_be64(b), (int64_t)ld_get_be64(b + 8),
+				(int64_t)ld_get_be64(b + 16), (int64_t)ld_get_be64(b + 24),
+				(int64_t)ld_get_be64(b + 32)};
+		series_add(acc, day, &d);
+	}
+	store_cursor_close(cur);
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}
+
+static Ledger__KindCount *kind_count(ld_arena *a, const char *kind, int64_t n)
+{
+	Ledger__KindCount *k = ld_arena_alloc(a, sizeof(*k));
+	ledger__kind_count__init(k);
+	k->kind = ld_arena_strdup(a, kind);
+	k->has_count = 1;
+	k->count = n;
+	return k;
+}
+
+int progress_series(const progress *pg, store_txn *t, const plan *p,
+		    const Ledger__ProgressSeriesRequest *q, Ledger__ProgressSeries *out, ld_arena *a,
+		    ld_errinfo *e)
+{
+	unsigned pi = (unsigned)(p - pg->plans.plans), ti;
+	uint32_t region = q->has_region && q->region ? q->region : p->region;
+	int rc;
+
+	ledger__progress_series__init(out);
+	for (ti = 0; ti < p->ntargets; ti++)
+		if (q->target && !strcmp(p->targets[ti].id, q->target))
+			break;
+	if (ti == p->ntargets)
+		return ld_errinfo_set(e, LD_E(NOT_FOUND), "progress_series.target",
+				      "plan '%s' has no target '%s'", p->id, q->target ? q->target : "");
+	const plan_target *tg = &p->targets[ti];
+	int known = region == p->region;
+	for (unsigned i = 0; i < p->ncities && !known; i++)
+		known = p->cities[i].code == region;
+	if (!known)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "progress_series.region",
+				      "region %u is neither plan '%s''s province %u nor one of its %u "
+				      "cities",
+				      region, p->id, p->region, p->ncities);
+	/* The days asked for, within the plan's period (and the year). */
+	int64_t lo = plan_day_of(p, p->from_us), hi = plan_day_of(p, p->to_us - 1);
+	if (q->has_year && q->year) {
+		if (q->year < (uint32_t)p->from_year || q->year > (uint32_t)p->to_year)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "progress_series.year",
+					      "plan '%s' runs from %d to %d, not in %u", p->id,
+					      p->from_year, p->to_year, q->year);
+		int64_t y0 = days_from_civil(q->year, 1, 1), y1 = days_from_civil(q->year, 12, 31);
+		lo = y0 > lo ? y0 : lo;
+		hi = y1 < hi ? y1 : hi;
+	}
+	int64_t from = lo, to = hi;
+	if (q->has_from_day && q->from_day &&
+	    (rc = check_day(p, "progress_series.from_day", q->from_day, lo, hi, &from, e)))
+		return rc;
+	if (q->has_to_day && q->to_day &&
+	    (rc = check_day(p, "progress_series.to_day", q->to_day, lo, hi, &to, e)))
+		return rc;
+	if (from > to)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "progress_series.to_day",
+				      "to_day %u is before from_day %u", q->to_day, q->from_day);
+
+	int64_t offset_us = (int64_t)p->utc_offset_s * 1000000;
+	out->plan = ld_arena_strdup(a, p->id);
+	out->target = ld_arena_strdup(a, tg->id);
+	out->has_region = out->has_from_day = out->has_to_day = out->has_from = out->has_to = 1;
+	out->region = region;
+	out->from_day = ymd_of(from);
+	out->to_day = ymd_of(to);
+	out->from = from * 86400000000LL - offset_us;
+	out->to = (to + 1) * 86400000000LL - offset_us;
+	out->has_step = 1;
+	out->step = q->step == LEDGER__SERIES_STEP__WEEK ? LEDGER__SERIES_STEP__WEEK
+							 : LEDGER__SERIES_STEP__DAY;
+	out->has_value = out->has_events = 1;
+	out->has_denominator = tg->measure == PM_RATIO;
+	out->definition = target_info(tg, a);
+	series_acc acc = {.out = out,
+			  .cap = (size_t)(to - from + 1),
+			  .week = out->step == LEDGER__SERIES_STEP__WEEK,
+			  .offset_us = offset_us,
+			  .a = a};
+	out->points = ld_arena_alloc(a, (acc.cap + 1) * sizeof(*out->points));
+
+	/* A yearly target keeps each year's days under that year's window. */
+	uint8_t key[KEY_LEN];
+	if (tg->window == PW_YEARLY) {
+		uint32_t y0 = ymd_of(from) / 10000, y1 = ymd_of(to) / 10000;
+		for (uint32_t y = y0; y <= y1; y++) {
+			int64_t a0 = days_from_civil(y, 1, 1), a1 = days_from_civil(y, 12, 31);
+			make_key(key, pi, ti, y, region);
+			if ((rc = series_scan(t, key, a0 > from ? a0 : from, a1 < to ? a1 : to, &acc)))
+				return rc;
+		}
+	} else {
+		make_key(key, pi, ti, 0, region);
+		if ((rc = series_scan(t, key, from, to, &acc)))
+			return rc;
+	}
+	out->kinds = ld_arena_alloc(a, 3 * sizeof(*out->kinds));
+	out->kinds[out->n_kinds++] = kind_count(a, plan_event_name(tg->event), out->events);
+	if (acc.voided)
+		out->kinds[out->n_kinds++] = kind_count(a, "event_voided", acc.voided);
+	if (acc.amended)
+		out->kinds[out->n_kinds++] = kind_count(a, "event_amended", acc.amended);
+	return 0;
+}
+/* ------------------------------------------------------------------ */
 /* Queries                                                             */
 /* ------------------------------------------------------------------ */
 
@@ -877,6 +1270,28 @@ static int progress_run(const proj_query_ctx *q, const ProtobufCMessage *args,
 	return rc;
 }
 
+/* progress_series: a target's figure day by day (progress_series above). */
+static int series_run(const proj_query_ctx *q, const ProtobufCMessage *args, Ledger__Response *resp)
+{
+	const Ledger__ProgressSeriesRequest *r = (const Ledger__ProgressSeriesRequest *)args;
+	const progress *pg = q->state;
+	const plan *p;
+	int rc;
+	if ((rc = proj_required_id(r->plan, "progress_series.plan", "plan", q->e)) ||
+	    (rc = proj_required_id(r->target, "progress_series.target", "target", q->e)))
+		return rc;
+	if (!(p = plan_find(progress_plans(pg), r->plan)))
+		return ld_errinfo_set(q->e, LD_E(NOT_FOUND), "progress_series.plan",
+				      "no plan '%.64s' (%u plan(s) loaded; 'ledgerctl plans' lists "
+				      "them)",
+				      r->plan, progress_plans(pg)->n);
+	Ledger__ProgressSeries *out = ld_arena_alloc(q->a, sizeof(*out));
+	rc = progress_series(pg, q->t, p, r, out, q->a, q->e);
+	resp->result_case = LEDGER__RESPONSE__RESULT_PROGRESS_SERIES;
+	resp->progress_series = out;
+	return rc;
+}
+
 /* plans: the plans loaded, and where the live feed is. */
 static int plans_run(const proj_query_ctx *q, const ProtobufCMessage *args,
 		     Ledger__Response *resp)
@@ -897,6 +1312,7 @@ static int plans_run(const proj_query_ctx *q, const ProtobufCMessage *args,
 
 const projection_query progress_queries[] = {
 	{LEDGER__REQUEST__COMMAND_PROGRESS, 0, progress_run, NULL},
+	{LEDGER__REQUEST__COMMAND_PROGRESS_SERIES, 0, series_run, NULL},
 	{LEDGER__REQUEST__COMMAND_PLANS, PQ_NO_STATE, plans_run, NULL},
 	{0},
 };

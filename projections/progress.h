@@ -68,6 +68,20 @@ int progress_report(const progress *pg, store_txn *t, const plan *p, uint32_t ye
 		    uint32_t region, int64_t at, Ledger__ProgressReport *out, ld_arena *a,
 		    ld_errinfo *e);
 
+/*
+ * A target's figure day by day (or week by week) from read transaction t:
+ * what each bucket added, with its events, over the days q asks for (the
+ * plan's period by default; its year; from_day..to_day within them), for
+ * the province or one city, and the events behind the figure by kind (the
+ * target's, then event_voided and event_amended: the corrections that took
+ * events back from it). Only buckets where events counted are points.
+ * Allocates from a. LD_E(NOT_FOUND) for an unknown target,
+ * LD_E(INVALID_VALUE) for a region, year or day outside the plan, e filled.
+ */
+int progress_series(const progress *pg, store_txn *t, const plan *p,
+		    const Ledger__ProgressSeriesRequest *q, Ledger__ProgressSeries *out, ld_arena *a,
+		    ld_errinfo *e);
+
 /* The plan as a message (targets and cities), allocated from a. */
 Ledger__PlanInfo *progress_plan_info(const plan *p, ld_arena *a);
 

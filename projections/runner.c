@@ -137,6 +137,7 @@ static int apply_chunk(runner *r, uint64_t head, uint64_t limit)
 				snprintf(why, sizeof(why), "%s", e.message);
 				snprintf(e.message, sizeof(e.message), "%.32s: %.200s",
 					 codec_event_type_name(ev->body_case), why);
+				ld_utf8_clean(e.message); /* %.200s may cut a character */
 			}
 		}
 		codec_event_free(ev);

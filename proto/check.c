@@ -89,46 +89,16 @@ int check_period(uint32_t p)
 	return y >= 1990 && y <= 2100 && m >= 1 && m <= 12;
 }
 
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
- * U+10FFFF; control characters other than tab and newline are refused. */
+/* Strict UTF-8 (RFC 3629: codec.h, ld_utf8_len); control characters other
+ * than tab and newline are refused. */
 static int utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < n) {
-		unsigned c = p[i];
-		unsigned lo = 0x80, hi = 0xbf; /* range of the first continuation */
-		size_t k;
-		if (c < 0x80) {
-			if (c < 0x20 && c != '\t' && c != '\n')
-				return 0;
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			k = 1;
-		else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			if (c == 0xe0)
-				lo = 0xa0; /* overlong below U+0800 */
-			if (c == 0xed)
-				hi = 0x9f; /* surrogates U+D800..U+DFFF */
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			if (c == 0xf0)
-				lo = 0x90; /* overlong below U+10000 */
-			if (c == 0xf4)
-				hi = 0x8f; /* above U+10FFFF */
-		} else
+	for (size_t i = 0, k; i < n; i += k) {
+		if (!(k = ld_utf8_len(p + i, n - i)))
 			return 0;
-		if (i + k >= n)
+		if (p[i] < 0x20 && p[i] != '\t' && p[i] != '\n')
 			return 0;
-		if (p[i + 1] < lo || p[i + 1] > hi)
-			return 0;
-		for (size_t j = 2; j <= k; j++)
-			if ((p[i + j] & 0xc0) != 0x80)
-				return 0;
-		i += k + 1;
 	}
 	return 1;
 }

@@ -20,7 +20,66 @@ int ld_errinfo_set(ld_errinfo *e, int code, const char *field, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(e->message, sizeof(e->message), fmt, ap);
 	va_end(ap);
+	ld_utf8_clean(e->message);
+	ld_utf8_clean(e->field);
 	return code;
+}
+
+size_t ld_utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned c = n ? p[0] : 0;
+	unsigned lo = 0x80, hi = 0xbf; /* the range of the first continuation */
+	size_t k;
+	if (!n)
+		return 0;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		k = 1;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		k = 2;
+		lo = c == 0xe0 ? 0xa0 : lo; /* overlong below U+0800 */
+		hi = c == 0xed ? 0x9f : hi; /* surrogates U+D800..U+DFFF */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		k = 3;
+		lo = c == 0xf0 ? 0x90 : lo; /* overlong below U+10000 */
+		hi = c == 0xf4 ? 0x8f : hi; /* above U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (k >= n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t j = 2; j <= k; j++)
+		if ((p[j] & 0xc0) != 0x80)
+			return 0;
+	return k + 1;
+}
+
+void ld_utf8_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t n = strlen(s), i = 0, o = 0;
+	while (i < n) {
+		size_t k = ld_utf8_len(p + i, n - i);
+		if (k) {
+			memmove(p + o, p + i, k);
+			o += k;
+			i += k;
+			continue;
+		}
+		/* A lead byte whose continuations all are there but run out at
+		 * the end: a character cut short, dropped. */
+		size_t j = i + 1;
+		while (j < n && (p[j] & 0xc0) == 0x80 && j - i < 4)
+			j++;
+		if (j == n && p[i] >= 0xc2 && p[i] <= 0xf4 && j - i < 4) {
+			i = n;
+			break;
+		}
+		p[o++] = '?';
+		i++;
+	}
+	p[o] = 0;
 }
 
 /* ------------------------------------------------------------------ */

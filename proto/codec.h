@@ -34,9 +34,21 @@ static inline int ld_has(const char *s)
 }
 
 /* Sets e (if not NULL; seq is reset to 0) and returns code. printf-style
- * message. */
+ * message. The message and the field are always valid UTF-8, whatever the
+ * arguments hold (they often quote a request's bytes) and wherever `%.80s`
+ * or the buffer's end cut a character: ld_utf8_clean. */
 int ld_errinfo_set(ld_errinfo *e, int code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* The length of the UTF-8 character at p (at most n bytes there), 1 to 4,
+ * or 0 when the bytes there are not one (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF, nothing cut short). */
+size_t ld_utf8_len(const unsigned char *p, size_t n);
+
+/* Makes the NUL-terminated s valid UTF-8 in place: each byte that begins
+ * no character becomes '?', except a character cut short at the end, which
+ * is dropped. */
+void ld_utf8_clean(char *s);
 
 /*
  * What decoding a request may cost. protobuf-c allocates every element of a

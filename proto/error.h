@@ -23,7 +23,8 @@
  * string is static. */
 const char *ld_errname(int code);
 
-/* A short lowercase description of a code ("not found"). Static string. */
+/* A short lowercase description of a code ("not found"). Static string, in
+ * English (it goes on the wire); _(ld_strerror(code)) in the user's language. */
 const char *ld_strerror(int code);
 
 /* The wire code (positive) for a project code (negative or zero). */

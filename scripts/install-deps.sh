@@ -30,6 +30,9 @@ PACKAGES=(
 	postgresql
 	time                              # bench/subscribe.sh: the sink's CPU time
 	clang-14 libclang-rt-14-dev       # libFuzzer harnesses (make fuzz)
+	gettext                           # msgfmt: the message catalogues (po/*.po)
+	locales                           # the zh_CN.UTF-8 locale the Chinese tests run in
+	tzdata                            # the ledger's time zone (--tz, Asia/Shanghai)
 	libsystemd-dev                    # ledgerd tells systemd it is ready (sd_notify)
 	# make deb and its test (tests/deb_test.sh): the package tools, the manual
 	# pages made from --help, their rendering, and the units' security rating
@@ -43,10 +46,20 @@ missing=()
 for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "installing missing Debian packages: ${missing[*]}" >&2
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >&2
+
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing missing Debian packages: ${missing[*]}" >&2
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >&2
+fi
+
+# The programs speak Chinese under LANG=zh_CN.UTF-8, which needs the locale
+# generated (the locales package ships none): tests run them in it.
+if ! locale -a 2>/dev/null | grep -qix 'zh_CN.utf8'; then
+	echo "generating the zh_CN.UTF-8 locale" >&2
+	$SUDO sed -i 's/^# *\(zh_CN.UTF-8 UTF-8\)/\1/' /etc/locale.gen
+	grep -q '^zh_CN.UTF-8 UTF-8' /etc/locale.gen || echo 'zh_CN.UTF-8 UTF-8' | $SUDO tee -a /etc/locale.gen >/dev/null
+	$SUDO locale-gen >&2
+fi

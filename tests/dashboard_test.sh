@@ -167,6 +167,15 @@ expect_eq "$(json "sorted(set(r['region'] for r in j['rows']))")" "[320000]" "/a
 expect_status 200 "/api/progress?plan=$PLAN"
 OUT=$BODY
 expect_eq "$(json "len(set(r['region'] for r in j['rows']))")" 14 "/api/progress: the province and 13 cities"
+expect_status 200 "/api/series?plan=$PLAN&target=new-members-yearly&year=$YEAR"
+OUT=$BODY
+expect_eq "$(json "[(p['day'], p['value']) for p in j['points']]")" \
+	"[(${YEAR}0201, 1), (${YEAR}0301, 1), (${YEAR}0401, 1), (${YEAR}0501, 1)]" "/api/series: the days of the joins"
+expect_eq "$(json "(j['value'], j['seq'], j['kinds'][0]['kind'], j['kinds'][0]['count'])")" \
+	"($NEW_MEMBERS, 8, 'member_joined', $NEW_MEMBERS)" "/api/series: the figure, its seq and its events"
+expect_status 200 "/api/series?plan=$PLAN&target=new-members-total&region=320500&from=$YEAR-03-01&to=$YEAR-12-31&step=week"
+OUT=$BODY
+expect_eq "$(json "[(p['day'], p['value']) for p in j['points']]")" "[(${YEAR}0428, 1)]" "/api/series: Suzhou by week"
 
 # --- hostile and wrong requests: clear 4xx, never a crash -----------------
 expect_error 404 /%41
@@ -194,6 +203,16 @@ expect_error 404 "/api/progress?plan=no-such-plan"
 expect_error 404 "/api/events?plan=no-such-plan"
 expect_error 400 "/api/events"
 expect_error 400 "/api/plans?x=1"
+expect_error 400 "/api/series?plan=$PLAN"
+expect_error 400 "/api/series?plan=$PLAN&target=../x"
+expect_error 400 "/api/series?plan=$PLAN&target=new-members-total&from=2025-02-30"
+expect_error 400 "/api/series?plan=$PLAN&target=new-members-total&from=2025-2-3"
+expect_error 400 "/api/series?plan=$PLAN&target=new-members-total&step=month"
+expect_error 400 "/api/series?plan=$PLAN&target=new-members-total&to=2025-01-01&to=2025-01-02"
+expect_error 400 "/api/series?plan=$PLAN&target=new-members-total&from=2020-01-01"
+expect_error 400 "/api/series?plan=$PLAN&target=new-members-total&region=999999"
+expect_error 404 "/api/series?plan=$PLAN&target=no-such-target"
+expect_error 404 "/api/series?plan=no-such-plan&target=x"
 expect_error 414 "/$(head -c 2000 /dev/zero | tr '\0' a)"
 get "/$(head -c 100000 /dev/zero | tr '\0' a)"
 case "$CODE" in 4??) ;; *) fail "a 100 KB URL: status $CODE, wanted 4xx" ;; esac
@@ -414,11 +433,32 @@ browser live "$HTTP" "$PLAN" "$YEAR" new-members-yearly 320100 "$NEW_MEMBERS" "$
 expect_eq "$(province_figure new-members-yearly 320100)" "$((NJ_MEMBERS + 1))" "Nanjing after the browser test"
 alive "after the browser test"
 
-# What a reader sees: Chinese, a city's drill-down, the exports, the layout.
+# What a reader sees: Chinese, a city's drill-down, the exports, the layout,
+# the real curve of a past year, and the events behind a figure (a join in
+# Suzhou voided: the figure does not count it, the events behind it do).
 ok service education-grant --org SZ --member M1004 --yuan 2000.50 --at "$YEAR-10-02"
 ok service education-grant --org NJ --member M1001 --yuan 300 --at "$YEAR-10-03"
+ok join M1008 --org SZ --path platform-work --channel online --group delivery-rider \
+	--employment self-employed --region 320505 --national-id 3201021990101008 --at "$YEAR-11-05"
+recorded
+ok void "$SEQ" --reason "recorded in the wrong federation"
 recorded
 ok progress "$PLAN" --year "$YEAR" --wait-seq "$SEQ" --json
+# The days with joins that count, from the log itself (first joins, not voided, +08:00).
+"$LEDGERCTL" export --from 1 --format jsonl >"$TMPDIR/log.jsonl"
+JOIN_DAYS=$(python3 - "$TMPDIR/log.jsonl" "$YEAR" <<'EOF'
+import datetime, json, sys
+events = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+voided = {e["event_voided"]["target_seq"] for e in events if "event_voided" in e}
+days = set()
+for e in events:
+    if "member_joined" in e and e["seq"] not in voided:
+        d = (datetime.datetime.utcfromtimestamp(e["occurred_at"] / 1e6) + datetime.timedelta(hours=8)).date()
+        if d.year == int(sys.argv[2]):
+            days.add(d)
+print(len(days))
+EOF
+)
 cat >"$TMPDIR/expect.json" <<EOF
 {"plan": "$PLAN", "year": $YEAR, "target": "new-members-yearly",
  "province": $(province_figure new-members-yearly),
@@ -426,7 +466,8 @@ cat >"$TMPDIR/expect.json" <<EOF
  "cityFigures": {"new-members-yearly": $(province_figure new-members-yearly 320500),
                  "new-members-total": $(province_figure new-members-total 320500),
                  "education-grant-workers": 1},
- "moneyTarget": "education-grant-amount", "cityMoney": "¥2,000"}
+ "moneyTarget": "education-grant-amount", "cityMoney": "¥2,000",
+ "joinDays": $JOIN_DAYS, "cityVoided": 1}
 EOF
 browser view "$HTTP" "$TMPDIR/expect.json"
 

@@ -39,8 +39,8 @@ done
 B="$TMPDIR/b"
 make -C "$ROOT" --no-print-directory deb BUILD="$B" >"$TMPDIR/deb.log" 2>&1 ||
 	{ tail -n 40 "$TMPDIR/deb.log" >&2; fail "make deb failed (log above)"; }
-VERSION=$(sed -n 's/^#define LEDGERD_VERSION "\(.*\)"/\1/p' "$ROOT/daemon/main.c")
-[ -n "$VERSION" ] || fail "no LEDGERD_VERSION in daemon/main.c"
+VERSION=$(sed -n 's/^#define LD_VERSION "\(.*\)"/\1/p' "$ROOT/proto/version.h")
+[ -n "$VERSION" ] || fail "no LD_VERSION in proto/version.h"
 DEBVERSION=$(dpkg-parsechangelog -l "$ROOT/debian/changelog" -S Version)
 [ "${DEBVERSION%-*}" = "$VERSION" ] ||
 	fail "debian/changelog is at $DEBVERSION, the daemon at $VERSION: add a changelog entry"
@@ -75,6 +75,7 @@ for u in ledger-sink ledger-dashboard; do
 	has "$TMPDIR/c.list" -rw-r--r-- /etc/default/$u
 done
 has "$TMPDIR/c.list" -rw-r--r-- /usr/share/bash-completion/completions/ledgerctl
+has "$TMPDIR/c.list" -rw-r--r-- /usr/share/locale/zh_CN/LC_MESSAGES/ledgerd.mo
 for p in ledgerd ledger-sink ledger-monitor ledger-dashboard ledger-gen; do
 	grep -q "^lrwxrwxrwx root/root /usr/share/bash-completion/completions/$p -> ledgerctl\$" \
 		"$TMPDIR/c.list" || fail "no completion link for $p"
@@ -84,7 +85,7 @@ fams=$(sed -n 's/^\t"\(ledgerctl-[a-z]*\)|.*/\1/p' "$ROOT/scripts/gen-man.sh")
 [ "$(wc -l <<<"$fams")" -ge 10 ] || fail "scripts/gen-man.sh names only these families: $fams"
 for f in $fams; do has "$TMPDIR/c.list" -rw-r--r-- "/usr/share/man/man1/$f.1.gz"; done
 # Nothing else: no test program, no build directory, nothing world-writable.
-cat "$TMPDIR/d.list" "$TMPDIR/c.list" | grep -Ev ' /(etc/(ledgerd|default)|lib/systemd/system|usr/bin|usr/share/(doc|man|bash-completion))(/|$)| /(etc|lib|lib/systemd|usr|usr/share)?/?$' &&
+cat "$TMPDIR/d.list" "$TMPDIR/c.list" | grep -Ev ' /(etc/(ledgerd|default)|lib/systemd/system|usr/bin|usr/share/(doc|man|bash-completion|locale))(/|$)| /(etc|lib|lib/systemd|usr|usr/share)?/?$' &&
 	fail "files outside the expected places (above)"
 grep -E '^.{7}w. |^.{8}w ' "$TMPDIR/d.list" "$TMPDIR/c.list" | grep -v '^[^ ]*:l' &&
 	fail "world-writable files (above)"

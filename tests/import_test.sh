@@ -39,8 +39,11 @@ json '[e["member_joined"]["region"] for e in j["events"]][2]' | grep -qx 320106 
 	fail "full-width region digits were not read as 320106"
 json 'sorted(set(e["member_joined"]["join_path"] for e in j["events"]))' |
 	grep -q "LABOUR_RELATION" || fail "an employed worker's join path is not labour-relation"
-json 'j["events"][0]["occurred_at"]' | grep -qx "$(date -u -d 2025-03-01 +%s)000000" ||
-	fail "join date 2025-03-01 is not 00:00 UTC"
+# A date is the start of that day in the ledger's time zone, Beijing.
+json 'j["events"][0]["occurred_at"]' | grep -qx "$(TZ=Asia/Shanghai date -d 2025-03-01 +%s)000000" ||
+	fail "join date 2025-03-01 is not 00:00 Beijing time"
+json 'j["events"][0]["occurred_at_rfc3339"]' | grep -qx "2025-03-01T00:00:00+08:00" ||
+	fail "the JSON has no RFC 3339 time with its offset beside occurred_at"
 # The national IDs are nowhere in the daemon's files.
 for id in 320102199001011232 320502198505120018 320106199512304569; do
 	if grep -rqa "$id" "$TMPDIR/data"; then fail "national ID $id found in the data directory"; fi

@@ -101,7 +101,7 @@ ok --json head
 expect_eq "$(json 'j["seq"]')" "$SEQ" "head --json seq"
 expect_eq "$(json 'len(j["hash"])')" 64 "head hash is 32 bytes of hex"
 ok get "$JOIN_SEQ"
-out_has "^$JOIN_SEQ 2024-02-01T00:00:00Z [^ ]+ member_joined member/M1 v1 .*org_id=PU" \
+out_has "^$JOIN_SEQ 2024-02-01T00:00:00\+08:00 [^ ]+ member_joined member/M1 v1 .*org_id=PU" \
 	"get prints no readable line: $OUT"
 out_has 'worker_group=DELIVERY_RIDER' "get does not show enums by name"
 ok log
@@ -121,9 +121,9 @@ expect_eq "$(json 'j["events"][0]["version"]')" 1 "stream versions start at 1"
 # history: the membership events of the stream, with their corrections
 ok history M1
 out_has "^history of member M1 as of seq $SEQ\$" "history has no heading: $OUT"
-out_has "^$JOIN_SEQ +2024-02-01T00:00:00Z +[0-9T:-]+Z +[^ ]+ +member_joined +→ PU +ONLINE +[0-9a-f]{12}\$" \
+out_has "^$JOIN_SEQ +2024-02-01 00:00:00 +[0-9-]+ [0-9:]+ +[^ ]+ +member_joined +→ PU +ONLINE +[0-9a-f]{12}\$" \
 	"history does not show the join: $OUT"
-out_has "^[0-9]+ +2024-02-04T00:00:00Z .* member_transferred +PU → IU +CHANGED_PLATFORM " \
+out_has "^[0-9]+ +2024-02-04 00:00:00 .* member_transferred +PU → IU +CHANGED_PLATFORM " \
 	"history does not show the transfer from → to: $OUT"
 out_has "^$REJOIN_SEQ .* member_joined +→ RU +MOBILE_WINDOW +[0-9a-f]{12} +rejoin\$" \
 	"history does not mark the rejoin: $OUT"

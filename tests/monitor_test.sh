@@ -5,7 +5,8 @@
 # appending events, redraw in place and add nothing to the scrollback
 # (#{history_size}); figures with yuan and Chinese city names line up (widths
 # by wcwidth, not bytes); the keys page, choose a city and a year, and quit;
-# a resize redraws at the new size; without a feed the header says it polls,
+# a resize redraws at the new size; a Chinese user reads it in Chinese;
+# without a feed the header says it polls,
 # and that the daemon does not answer when it is gone. Also: an unknown
 # region is called unknown, not malformed.
 set -euo pipefail
@@ -70,7 +71,7 @@ start_monitor() {
 	local name=$1 size=$2
 	shift 2
 	tm new-session -d -s "$name" -x "${size%x*}" -y "${size#*x}" \
-		"env LANG=C.UTF-8 TERM=screen-256color '$MONITOR' --url '$URL' $* 2>'$TMPDIR/$name.err'; echo \"EXITED \$?\"; sleep 600"
+		"env LANG=${MONITOR_LANG:-C.UTF-8} LC_ALL=${MONITOR_LANG:-C.UTF-8} LANGUAGE= TERM=screen-256color '$MONITOR' --url '$URL' $* 2>'$TMPDIR/$name.err'; echo \"EXITED \$?\"; sleep 600"
 }
 cap() { tm capture-pane -p -t "$1"; }
 history_size() { tm display -p -t "$1" '#{history_size}'; }
@@ -200,6 +201,14 @@ line big 60 | grep -q "q quit" || fail "the key line at 200x60: $(line big 60)"
 cap big | grep -q '¥2,000 ' || fail "Suzhou's grant at 200x60"
 tm send-keys -t big q
 wait_screen big "^EXITED 0" "q at 200x60"
+
+# In Chinese for a Chinese user.
+MONITOR_LANG=zh_CN.UTF-8 start_monitor zh 100x30 "$PLAN"
+wait_screen zh "^截至 .*，第 $SEQ 条 .*实时：推送 tcp://" "the Chinese header"
+line zh 3 | grep -q "^城市：全部地区   年份：全部年份" || fail "line 3 in Chinese: $(line zh 3)"
+line zh 30 | grep -q "q 退出" || fail "the key line in Chinese: $(line zh 30)"
+tm send-keys -t zh q
+wait_screen zh "^EXITED 0" "q in Chinese"
 
 # --- without a feed: polling, then a daemon gone ----------------------------------
 stop_ledgerd

@@ -230,16 +230,20 @@ coverage_is NJ "NJ members=4 direct=1 affiliated=1 units=2/2 real_name=3 (0.75) 
 #   estimate for 320500; COURIER still 0 of 200.
 coverage_is SZ "SZ members=1 direct=0 affiliated=1 units=1/1 real_name=1 (1.0) dues=1 (1.0) period=202406 groups=COURIER:0/200=0.0,DELIVERY_RIDER:1 channels=CEREMONY:1"
 
-# The member view: joined 2024-02-01 (1706745600 s: 2024-01-01 is 1704067200,
-# plus 31 days), ended, rejoined 2024-04-01 (1711929600: plus 29 + 31 days),
+# The member view: joined 2024-02-01 Beijing time (1706716800 s: 2024-01-01
+# 00:00+08:00 is 1704038400, plus 31 days), ended, rejoined 2024-04-01
+# (1711900800: plus 29 + 31 days),
 # one rejoin, one transfer; 36.00 - 6.00 = 30.00 yuan paid, through June.
 # Its stream: join, end, join, pay, refund, service, transfer = version 7.
 ok --json member M3 --wait-seq "$TSEQ" --wait-ms 5000
 expect_eq "$(json '(j["member_id"], j["status"], j["org_id"], j["affiliations"])')" "('M3', 'ACTIVE', 'SI', [])" \
 	"M3 after the transfer"
 expect_eq "$(json '(j["rejoins"], j["transfers"])')" "(1, 1)" "M3's rejoins and transfers"
+# --at 2024-02-01 is the start of that day in Beijing (UTC+8).
 expect_eq "$(json '(j["first_joined_at"], j["last_joined_at"], "ended_at" in j)')" \
-	"(1706745600000000, 1711929600000000, False)" "M3's join dates"
+	"(1706716800000000, 1711900800000000, False)" "M3's join dates"
+expect_eq "$(json '(j["first_joined_at_rfc3339"], j["last_joined_at_rfc3339"])')" \
+	"('2024-02-01T00:00:00+08:00', '2024-04-01T00:00:00+08:00')" "M3's join dates in RFC 3339"
 expect_eq "$(json '(j["worker_group"], j["employment"], j["region"], j["real_name"], j["join_path"], j["channel"])')" \
 	"('DELIVERY_RIDER', 'PARTIAL', 320100, True, 'PLATFORM_WORK', 'CEREMONY')" "M3's profile"
 expect_eq "$(json '(j["dues_paid_through"], j["dues_paid_fen"])')" "(202406, 3000)" "M3's dues"
@@ -253,8 +257,8 @@ out_has '^affiliations +-$' "member: no affiliations: $OUT"
 out_has '^worker group +DELIVERY_RIDER$' "member: no group: $OUT"
 out_has '^region +320100$' "member: no region: $OUT"
 out_has '^real name +yes$' "member: no real name: $OUT"
-out_has '^first joined +2024-02-01T00:00:00Z$' "member: no first join: $OUT"
-out_has '^latest join +2024-04-01T00:00:00Z$' "member: no latest join: $OUT"
+out_has '^first joined +2024-02-01 00:00:00$' "member: no first join: $OUT"
+out_has '^latest join +2024-04-01 00:00:00$' "member: no latest join: $OUT"
 out_has '^rejoins +1$' "member: no rejoins: $OUT"
 out_has '^transfers +1$' "member: no transfers: $OUT"
 out_has '^dues paid +through 2024-06, 30.00 yuan in total$' "member: no dues: $OUT"
@@ -268,8 +272,8 @@ out_has '^dues paid +through 2024-12, 24.00 yuan in total$' "member M1: dues: $O
 ok --json transfers --org NJ --wait-seq "$TSEQ"
 expect_eq "$(json '[(t["seq"], t["direction"], t["member_id"], t["from_org"], t["to_org"], t["reason"]) for t in j["transfers"]]')" \
 	"[($TSEQ, 'OUT_OF', 'M3', 'IU', 'SI', 'MOVED_REGION')]" "transfers --org NJ"
-expect_eq "$(json '(j["transfers"][0]["occurred_at"], j.get("truncated", False))')" "(1714521600000000, False)" \
-	"transfer time (2024-05-01 = 1711929600 + 30 days = 1714521600 s)"
+expect_eq "$(json '(j["transfers"][0]["occurred_at"], j.get("truncated", False))')" "(1714492800000000, False)" \
+	"transfer time (2024-05-01 Beijing = 1711900800 + 30 days = 1714492800 s)"
 THASH=$(json 'j["transfers"][0]["hash"]')
 ok --json get "$TSEQ"
 expect_eq "$(json 'j["hash"]')" "$THASH" "the transfer's hash in the list"
@@ -287,7 +291,7 @@ expect_eq "$(json 'len(j["transfers"])')" 0 "transfers in [2024-04-01, 2024-05-0
 ok --json transfers --org NJ --from 2024-05-01T00:00:01
 expect_eq "$(json 'len(j["transfers"])')" 0 "transfers from 2024-05-01T00:00:01"
 ok transfers --org NJ
-out_has "^OUT +M3 +IU → SI +MOVED_REGION +2024-05-01T00:00:00Z +seq $TSEQ\$" "transfers line: $OUT"
+out_has "^OUT +M3 +IU → SI +MOVED_REGION +2024-05-01 00:00:00 +seq $TSEQ\$" "transfers line: $OUT"
 out_has "^1 transfer as of seq [0-9]+\$" "transfers footer: $OUT"
 ok transfers --org JS
 out_has "^WITHIN +M3 +IU → SI " "transfers --org JS line: $OUT"
@@ -306,12 +310,12 @@ expect_eq "$(json '[e["event"]["seq"] for e in j["entries"]] == sorted(e["event"
 	True "history M3 --all in seq order"
 ok history M3 --verify-chain
 out_has "^history of member M3 as of seq [0-9]+\$" "history heading: $OUT"
-out_has "^$M3_JOIN +2024-02-01T00:00:00Z +[0-9T:-]+Z +addr:[^ ]+ +member_joined +→ IU +ONLINE +[0-9a-f]{12} +hash ok\$" \
+out_has "^$M3_JOIN +2024-02-01 00:00:00 +[0-9-]+ [0-9:]+ +addr:[^ ]+ +member_joined +→ IU +ONLINE +[0-9a-f]{12} +hash ok\$" \
 	"history: the join: $OUT"
-out_has "^$M3_END +2024-03-01T00:00:00Z .* membership_ended +LEFT +[0-9a-f]{12} +hash ok\$" "history: the end: $OUT"
-out_has "^$M3_REJOIN +2024-04-01T00:00:00Z .* member_joined +→ IU +CEREMONY +[0-9a-f]{12} +rejoin hash ok\$" \
+out_has "^$M3_END +2024-03-01 00:00:00 .* membership_ended +LEFT +[0-9a-f]{12} +hash ok\$" "history: the end: $OUT"
+out_has "^$M3_REJOIN +2024-04-01 00:00:00 .* member_joined +→ IU +CEREMONY +[0-9a-f]{12} +rejoin hash ok\$" \
 	"history: the rejoin: $OUT"
-out_has "^$TSEQ +2024-05-01T00:00:00Z .* member_transferred +IU → SI +MOVED_REGION +${THASH:0:12} +hash ok\$" \
+out_has "^$TSEQ +2024-05-01 00:00:00 .* member_transferred +IU → SI +MOVED_REGION +${THASH:0:12} +hash ok\$" \
 	"history: the transfer: $OUT"
 expect_eq "$(echo "$OUT" | grep -c 'hash ok$')" 4 "history --verify-chain: every line checked"
 
@@ -340,7 +344,7 @@ ok history M3
 out_has "^$TSEQ .* member_transferred +IU → SI +MOVED_REGION +[0-9a-f]{12} +VOIDED by seq $VSEQ\$" \
 	"history: no VOIDED marker beside the transfer: $OUT"
 echo "$OUT" | grep -A1 "^$TSEQ " | tail -n1 |
-	grep -Eq "^  └ $VSEQ +2024-05-02T00:00:00Z .* event_voided +seq $TSEQ +\"entered for the wrong member\"" ||
+	grep -Eq "^  └ $VSEQ +2024-05-02 00:00:00 .* event_voided +seq $TSEQ +\"entered for the wrong member\"" ||
 	{ echo "$OUT" >&2; fail "history: the void is not shown under the transfer"; }
 
 # --- read your writes --------------------------------------------------------

@@ -34,6 +34,10 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
 TIMEOUT=${TEST_TIMEOUT:-300}
+# The programs speak the user's language: the tests read their English,
+# whatever the locale of whoever runs them (lang_test.sh asks for Chinese).
+unset LC_ALL LANGUAGE
+export LC_MESSAGES=C
 
 tests=()
 for t in "$BUILD"/tests/test_*; do [ -x "$t" ] && tests+=("$t"); done

@@ -36,76 +36,77 @@ nid() { printf '11010119000101%03d9' "$1"; }
 
 # The organisations ledger-gen makes under the prefix: three cities' rider
 # platform unions, Nanjing's federation, and its themed-activity organiser.
+# Times are UTC (Z): the dates the tables show are those of the UTC times.
 sink_corrections() {
 	local p=$1 NJ="$1-320100-rider-meituan" SZ="$1-320500-rider-meituan" WX="$1-320200-rider-meituan"
 	local m="SINKT-$p" J
 	local joinargs=(--path platform-work --channel online --group delivery-rider
 		--employment self-employed --platform meituan)
 	# 1. a join voided: the member is gone
-	ok join "$m-1" --national-id "$(nid 1)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-02-10T02:00:00; recorded
+	ok join "$m-1" --national-id "$(nid 1)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-02-10T02:00:00Z; recorded
 	ok void "$SEQ" --reason "joined twice by mistake"
 	# 2. a join amended: another city, another month, the real-name check done
-	ok join "$m-2" --national-id "$(nid 2)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-03-05T02:00:00; recorded
+	ok join "$m-2" --national-id "$(nid 2)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-03-05T02:00:00Z; recorded
 	ok amend "$SEQ" --reason "wrong branch and date" join "$m-2" --national-id "$(nid 2)" --org "$SZ" --region 320505 \
-		"${joinargs[@]}" --real-name yes --at 2024-12-20T03:00:00
+		"${joinargs[@]}" --real-name yes --at 2024-12-20T03:00:00Z
 	# 3. a transfer voided (a later payment still stands)
-	ok join "$m-3" --national-id "$(nid 3)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-01-06T02:00:00
-	ok transfer "$m-3" --from "$NJ" --to "$SZ" --reason moved-region --at 2025-04-01T02:00:00; recorded
+	ok join "$m-3" --national-id "$(nid 3)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-01-06T02:00:00Z
+	ok transfer "$m-3" --from "$NJ" --to "$SZ" --reason moved-region --at 2025-04-01T02:00:00Z; recorded
 	J=$SEQ
-	ok dues pay "$m-3" --fen 1200 --from 202501 --to 202512 --method wechat-pay --at 2025-05-01T02:00:00
+	ok dues pay "$m-3" --fen 1200 --from 202501 --to 202512 --method wechat-pay --at 2025-05-01T02:00:00Z
 	ok void "$J" --reason "did not move after all"
 	# 4. a transfer amended: to a third city, later
-	ok join "$m-4" --national-id "$(nid 4)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-01-07T02:00:00
-	ok transfer "$m-4" --from "$NJ" --to "$SZ" --reason moved-region --at 2025-04-02T02:00:00; recorded
+	ok join "$m-4" --national-id "$(nid 4)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-01-07T02:00:00Z
+	ok transfer "$m-4" --from "$NJ" --to "$SZ" --reason moved-region --at 2025-04-02T02:00:00Z; recorded
 	ok amend "$SEQ" --reason "moved to Wuxi, not Suzhou" transfer "$m-4" --from "$NJ" --to "$WX" \
-		--reason changed-employer --at 2025-06-01T02:00:00
+		--reason changed-employer --at 2025-06-01T02:00:00Z
 	# 5. an end voided: active again
-	ok join "$m-5" --national-id "$(nid 5)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-01-08T02:00:00
-	ok end "$m-5" --reason left --at 2025-07-01T02:00:00; recorded
+	ok join "$m-5" --national-id "$(nid 5)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-01-08T02:00:00Z
+	ok end "$m-5" --reason left --at 2025-07-01T02:00:00Z; recorded
 	ok void "$SEQ" --reason "recorded for the wrong member"
 	# 6. refunds in full: months no longer settled; one refund voided again
 	for k in 6 7; do
-		ok join "$m-$k" --national-id "$(nid $k)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-01-09T02:00:00
-		ok dues pay "$m-$k" --fen 1200 --from 202501 --to 202512 --method cash --at 2025-01-10T02:00:00
-		ok dues pay "$m-$k" --fen 1200 --from 202601 --to 202612 --method cash --at 2025-02-10T02:00:00; recorded
-		ok dues refund "$m-$k" --fen 1200 --paid-seq "$SEQ" --at 2025-03-10T02:00:00; recorded
+		ok join "$m-$k" --national-id "$(nid $k)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-01-09T02:00:00Z
+		ok dues pay "$m-$k" --fen 1200 --from 202501 --to 202512 --method cash --at 2025-01-10T02:00:00Z
+		ok dues pay "$m-$k" --fen 1200 --from 202601 --to 202612 --method cash --at 2025-02-10T02:00:00Z; recorded
+		ok dues refund "$m-$k" --fen 1200 --paid-seq "$SEQ" --at 2025-03-10T02:00:00Z; recorded
 	done
 	ok void "$SEQ" --reason "refund not paid out"
 	# 7. an affiliation voided; a disaffiliation voided; a profile change voided
-	ok join "$m-8" --national-id "$(nid 8)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-01-11T02:00:00
-	ok affiliate "$m-8" --org "$p-320102-street" --kind residence --at 2025-02-11T02:00:00; recorded
+	ok join "$m-8" --national-id "$(nid 8)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-01-11T02:00:00Z
+	ok affiliate "$m-8" --org "$p-320102-street" --kind residence --at 2025-02-11T02:00:00Z; recorded
 	ok void "$SEQ" --reason "lives elsewhere"
-	ok join "$m-9" --national-id "$(nid 9)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-01-12T02:00:00
-	ok affiliate "$m-9" --org "$p-320102-street" --kind residence --at 2025-02-12T02:00:00
-	ok disaffiliate "$m-9" --org "$p-320102-street" --at 2025-03-12T02:00:00; recorded
+	ok join "$m-9" --national-id "$(nid 9)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-01-12T02:00:00Z
+	ok affiliate "$m-9" --org "$p-320102-street" --kind residence --at 2025-02-12T02:00:00Z
+	ok disaffiliate "$m-9" --org "$p-320102-street" --at 2025-03-12T02:00:00Z; recorded
 	ok void "$SEQ" --reason "still lives there"
-	ok profile "$m-9" --group courier --at 2025-04-12T02:00:00; recorded
+	ok profile "$m-9" --group courier --at 2025-04-12T02:00:00Z; recorded
 	ok void "$SEQ" --reason "still a rider"
 	# 8. activities: one amended (more participants, another year), one voided
-	ok activity themed-activity --org "$NJ" --participants 30 --title "sink test" --at 2025-05-05T02:00:00; recorded
+	ok activity themed-activity --org "$NJ" --participants 30 --title "sink test" --at 2025-05-05T02:00:00Z; recorded
 	ok amend "$SEQ" --reason "head count corrected" activity themed-activity --org "$NJ" \
-		--participants 45 --title "sink test" --at 2024-05-05T02:00:00
-	ok activity service-fair --org "$NJ" --participants 300 --at 2025-05-06T02:00:00; recorded
+		--participants 45 --title "sink test" --at 2024-05-05T02:00:00Z
+	ok activity service-fair --org "$NJ" --participants 300 --at 2025-05-06T02:00:00Z; recorded
 	ok void "$SEQ" --reason "never held"
 	# 9. services: to a non-member voided, to a member amended
-	ok service condolence-visit --org "$NJ" --quantity 7 --at 2025-05-07T02:00:00; recorded
+	ok service condolence-visit --org "$NJ" --quantity 7 --at 2025-05-07T02:00:00Z; recorded
 	ok void "$SEQ" --reason "duplicate"
-	ok service condolence-visit --org "$NJ" --member "$m-3" --quantity 1 --at 2025-05-08T02:00:00; recorded
+	ok service condolence-visit --org "$NJ" --member "$m-3" --quantity 1 --at 2025-05-08T02:00:00Z; recorded
 	ok amend "$SEQ" --reason "two visits" service condolence-visit --org "$SZ" --member "$m-3" \
-		--quantity 2 --at 2025-05-08T02:00:00
+		--quantity 2 --at 2025-05-08T02:00:00Z
 	# 10. an organisation's new name voided; a workforce estimate, funds and a
 	#     station amended
-	ok org update "$NJ" --name "改名又撤回" --at 2025-05-09T02:00:00; recorded
+	ok org update "$NJ" --name "改名又撤回" --at 2025-05-09T02:00:00Z; recorded
 	ok void "$SEQ" --reason "renamed by mistake"
-	ok workforce 320100 --group delivery-rider --count 999 --at 2025-05-10T02:00:00; recorded
+	ok workforce 320100 --group delivery-rider --count 999 --at 2025-05-10T02:00:00Z; recorded
 	ok amend "$SEQ" --reason "survey corrected" workforce 320100 --group delivery-rider --count 1234 \
-		--at 2025-05-10T02:00:00
-	ok funds "$p-320000" "$p-320100" --fen 500000 --purpose funding-allocation --at 2025-05-11T02:00:00; recorded
+		--at 2025-05-10T02:00:00Z
+	ok funds "$p-320000" "$p-320100" --fen 500000 --purpose funding-allocation --at 2025-05-11T02:00:00Z; recorded
 	ok amend "$SEQ" --reason "amount corrected" funds "$p-320000" "$p-320100" --fen 600000 \
-		--purpose funding-allocation --at 2025-05-11T02:00:00
-	ok station add "$m-ST" --org "$NJ" --kind rider-home --region 320102 --name "骑手之家" --at 2025-05-12T02:00:00; recorded
+		--purpose funding-allocation --at 2025-05-11T02:00:00Z
+	ok station add "$m-ST" --org "$NJ" --kind rider-home --region 320102 --name "骑手之家" --at 2025-05-12T02:00:00Z; recorded
 	ok amend "$SEQ" --reason "it is a love station" station add "$m-ST" --org "$NJ" --kind love-station \
-		--region 320102 --name "爱心驿站" --at 2025-05-12T02:00:00
+		--region 320102 --name "爱心驿站" --at 2025-05-12T02:00:00Z
 	LAST_SEQ=$SEQ
 	ok head
 	LAST_SEQ=$(awk '{print $3}' <<<"$OUT")

@@ -23,6 +23,8 @@
 
 #include "client.h"
 #include "digest.h"
+#include "i18n.h"
+#include "labels.h"
 #include "parse.h"
 #include "testlib.h"
 
@@ -90,11 +92,15 @@ static void test_json_member_joined(void **state)
 	mj.person_hash.data = ph;
 	mj.person_hash.len = sizeof(ph);
 
+	assert_int_equal(ldc_tz_set("Asia/Shanghai"), 0);
 	json_t *j = ldc_to_json(&ev);
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "event_id")),
 			    "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf");
 	assert_int_equal(json_integer_value(json_object_get(j, "occurred_at")), 1714521600000000LL);
+	/* Beside each time (µs), its RFC 3339 form in the ledger's zone. */
+	assert_string_equal(json_string_value(json_object_get(j, "occurred_at_rfc3339")),
+			    "2024-05-01T08:00:00+08:00");
 	/* Fields not set are left out, server-set and client-set alike. */
 	assert_null(json_object_get(j, "seq"));
 	assert_null(json_object_get(j, "actor"));
@@ -116,11 +122,11 @@ static void test_json_member_joined(void **state)
 	/* Field order is field-number order. */
 	const char *key;
 	json_t *v;
-	const char *order[] = {"event_id", "occurred_at", "member_joined"};
+	const char *order[] = {"event_id", "occurred_at", "occurred_at_rfc3339", "member_joined"};
 	int k = 0;
 	json_object_foreach(j, key, v)
 	{
-		assert_true(k < 3);
+		assert_true(k < 4);
 		assert_string_equal(key, order[k++]);
 	}
 	json_decref(j);
@@ -362,6 +368,100 @@ static void test_parse_numbers_and_money(void **state)
 	assert_int_equal(i, 7);
 }
 
+/* The ledger's time zone: input without a zone is in it, explicit zones are
+ * honoured, output is in it (RFC 3339 with its offset for machines). */
+static void test_times_in_the_ledgers_zone(void **state)
+{
+	int64_t us, day = 1782777600000000LL; /* 2026-06-30T00:00:00Z */
+	char t[32], r[LDC_RFC3339_MAX];
+
+	assert_int_equal(ldc_tz_set("Asia/Shanghai"), 0);
+	assert_string_equal(ldc_tz(), "Asia/Shanghai");
+	assert_int_equal(ldc_tz_offset_s(day), 8 * 3600);
+	/* --at 2026-06-30 is the start of that day in Beijing. */
+	assert_int_equal(ldc_parse_time("2026-06-30", &us), 0);
+	assert_true(us == day - 8 * 3600 * 1000000LL);
+	ldc_format_rfc3339(us, r);
+	assert_string_equal(r, "2026-06-30T00:00:00+08:00");
+	ldc_format_time(us, t);
+	assert_string_equal(t, "2026-06-30 00:00:00");
+	ldc_format_rfc3339(us + 5, r);
+	assert_string_equal(r, "2026-06-30T00:00:00.000005+08:00");
+	/* Explicit zones win over the ledger's. */
+	assert_int_equal(ldc_parse_time("2026-06-30T00:00:00+08:00", &us), 0);
+	assert_true(us == day - 8 * 3600 * 1000000LL);
+	assert_int_equal(ldc_parse_time("2026-06-30T00:00:00-0500", &us), 0);
+	assert_true(us == day + 5 * 3600 * 1000000LL);
+	assert_int_equal(ldc_parse_time("2026-06-30 12:00:00z", &us), 0);
+	assert_true(us == day + 12 * 3600 * 1000000LL);
+	assert_int_equal(ldc_parse_time("2026-06-30T00:00:00+24:00", &us), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_time("2026-06-30T00:00:00+08", &us), LD_E(INVALID_VALUE));
+
+	/* Another zone: the same input is another instant. */
+	assert_int_equal(ldc_tz_set("UTC"), 0);
+	assert_int_equal(ldc_parse_time("2026-06-30", &us), 0);
+	assert_true(us == day);
+	ldc_format_rfc3339(us, r);
+	assert_string_equal(r, "2026-06-30T00:00:00Z");
+	assert_int_equal(ldc_tz_set("America/New_York"), 0);
+	ldc_format_rfc3339(day, r);
+	assert_string_equal(r, "2026-06-29T20:00:00-04:00");
+
+	/* glibc would take an unknown zone for UTC: refused here, zone kept. */
+	assert_int_equal(ldc_tz_set("Mars/Olympus_Mons"), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_tz_set("../../etc/passwd"), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_tz_set("/etc/localtime"), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_tz_set(""), LD_E(INVALID_VALUE));
+	assert_string_equal(ldc_tz(), "America/New_York");
+	assert_int_equal(ldc_tz_set("Asia/Shanghai"), 0);
+}
+
+/* The Chinese names of enum values: accepted as input wherever names are,
+ * shown only in Chinese mode (this test runs in the C locale: English). */
+static void test_chinese_labels(void **state)
+{
+	int v;
+	char buf[64];
+	assert_int_equal(ldc_enum_parse(&ledger__worker_group__descriptor, "外卖骑手", &v), 0);
+	assert_int_equal(v, LEDGER__WORKER_GROUP__DELIVERY_RIDER);
+	assert_int_equal(ldc_enum_parse(&ledger__worker_group__descriptor, "网约配送员", &v), 0);
+	assert_int_equal(v, LEDGER__WORKER_GROUP__DELIVERY_RIDER);
+	assert_int_equal(ldc_enum_parse(&ledger__join_channel__descriptor, "集体登记", &v), 0);
+	assert_int_equal(v, LEDGER__JOIN_CHANNEL__COLLECTIVE_REGISTRATION);
+	/* One name, two enums: each reads it as its own value. */
+	assert_int_equal(ldc_enum_parse(&ledger__employment_relation__descriptor, "劳务派遣", &v), 0);
+	assert_int_equal(v, LEDGER__EMPLOYMENT_RELATION__DISPATCHED_LABOUR);
+	assert_int_equal(ldc_enum_parse(&ledger__join_path__descriptor, "劳务派遣", &v), 0);
+	assert_int_equal(v, LEDGER__JOIN_PATH__DISPATCHED);
+	/* A name of another enum is no value of this one. */
+	assert_int_equal(ldc_enum_parse(&ledger__worker_group__descriptor, "集体登记", &v),
+			 LD_E(UNKNOWN_ENUM));
+	assert_string_equal(ldc_label_zh(&ledger__transfer_reason__descriptor,
+					 LEDGER__TRANSFER_REASON__MOVED_REGION),
+			    "迁居");
+	assert_null(ldc_label_zh(&ledger__worker_group__descriptor, 0));
+	assert_false(ld_i18n_zh());
+	assert_string_equal(ldc_enum_label(&ledger__worker_group__descriptor,
+					   LEDGER__WORKER_GROUP__DELIVERY_RIDER, buf, sizeof(buf)),
+			    "delivery-rider");
+	assert_string_equal(ldc_enum_label(&ledger__worker_group__descriptor, 99, buf, sizeof(buf)),
+			    "99");
+	/* Every value of every enum the table names has a Chinese name. */
+	const ProtobufCEnumDescriptor *named[] = {
+		&ledger__worker_group__descriptor,    &ledger__join_path__descriptor,
+		&ledger__join_channel__descriptor,    &ledger__employment_relation__descriptor,
+		&ledger__transfer_reason__descriptor, &ledger__end_reason__descriptor,
+		&ledger__waiver_reason__descriptor,   &ledger__dissolve_reason__descriptor,
+		&ledger__org_kind__descriptor,        &ledger__service_kind__descriptor,
+		&ledger__activity_kind__descriptor,   &ledger__station_kind__descriptor,
+		&ledger__payment_method__descriptor,  &ledger__fund_purpose__descriptor,
+	};
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++)
+		for (unsigned k = 0; k < named[i]->n_values; k++)
+			if (named[i]->values[k].value)
+				assert_non_null(ldc_label_zh(named[i], named[i]->values[k].value));
+}
+
 static void test_parse_times_periods_hex(void **state)
 {
 	uint32_t p;
@@ -374,14 +474,16 @@ static void test_parse_times_periods_hex(void **state)
 	assert_int_equal(ldc_parse_period("202413", &p), LD_E(INVALID_VALUE));
 	assert_int_equal(ldc_parse_period("20245", &p), LD_E(INVALID_VALUE));
 
+	/* Times without a zone are Beijing times (the ledger's default zone). */
+	assert_int_equal(ldc_tz_set("Asia/Shanghai"), 0);
 	assert_int_equal(ldc_parse_time("2024-05-01", &us), 0);
-	assert_true(us == 1714521600000000LL);
+	assert_true(us == 1714521600000000LL - 8 * 3600 * 1000000LL);
 	assert_int_equal(ldc_parse_time("2024-05-01T08:30:15Z", &us), 0);
 	assert_true(us == 1714521600000000LL + (8 * 3600 + 30 * 60 + 15) * 1000000LL);
 	ldc_format_time(us, t);
-	assert_string_equal(t, "2024-05-01T08:30:15Z");
+	assert_string_equal(t, "2024-05-01 16:30:15");
 	ldc_format_time(us + 250, t);
-	assert_string_equal(t, "2024-05-01T08:30:15.000250Z");
+	assert_string_equal(t, "2024-05-01 16:30:15.000250");
 	assert_int_equal(ldc_parse_time("2024-02-29", &us), 0);  /* leap year */
 	assert_int_equal(ldc_parse_time("2023-02-29", &us), LD_E(INVALID_VALUE));
 	assert_int_equal(ldc_parse_time("2024-05-01T24:00:00", &us), LD_E(INVALID_VALUE));
@@ -421,6 +523,42 @@ static void test_unavailable(void **state)
 	assert_true(took >= 0.25 && took < 2.0);
 	ldc_close(c);
 	ldc_close(NULL);
+}
+
+/* Nobody listening: a call with a long timeout fails after LDC_CONNECT_MS,
+ * naming the url, instead of waiting its timeout out; a server that is there
+ * but slow to answer gets the whole timeout. */
+static void test_fast_failure_and_slow_answer(void **state)
+{
+	char url[64];
+	ldc *c = NULL;
+	ld_errinfo e = {0};
+	Ledger__Response *resp = NULL;
+	nng_socket rep;
+
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", free_port());
+	assert_int_equal(ldc_open(&c, url, 30000, &e), 0);
+	double t0 = now_s();
+	assert_int_equal(ldc_head(c, &resp, &e), LD_E(UNAVAILABLE));
+	double took = now_s() - t0;
+	assert_null(resp);
+	assert_non_null(strstr(e.message, url));
+	assert_non_null(strstr(e.message, "no ledger accepted a connection"));
+	assert_true(took >= LDC_CONNECT_MS / 1000.0 - 0.05);
+	assert_true(took < 10.0); /* the timeout was 30 s */
+	ldc_close(c);
+
+	/* A REP socket that takes the request and never answers. */
+	assert_int_equal(nng_rep0_open(&rep), 0);
+	assert_int_equal(nng_listen(rep, url, NULL, 0), 0);
+	assert_int_equal(ldc_open(&c, url, 3000, &e), 0);
+	t0 = now_s();
+	assert_int_equal(ldc_head(c, &resp, &e), LD_E(UNAVAILABLE));
+	took = now_s() - t0;
+	assert_non_null(strstr(e.message, "no answer"));
+	assert_true(took >= 2.95);
+	ldc_close(c);
+	nng_close(rep);
 }
 
 static void test_open_bad_url(void **state)
@@ -559,7 +697,10 @@ int main(void)
 		cmocka_unit_test(test_enum_parse),
 		cmocka_unit_test(test_parse_numbers_and_money),
 		cmocka_unit_test(test_parse_times_periods_hex),
+		cmocka_unit_test(test_times_in_the_ledgers_zone),
+		cmocka_unit_test(test_chinese_labels),
 		cmocka_unit_test(test_unavailable),
+		cmocka_unit_test(test_fast_failure_and_slow_answer),
 		cmocka_unit_test(test_open_bad_url),
 		cmocka_unit_test(test_call_server_error),
 		cmocka_unit_test(test_call_success_and_garbage),

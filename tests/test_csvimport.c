@@ -117,8 +117,12 @@ static void test_english_header_bom_and_defaults(void **state)
 	csvimp_free(ci);
 }
 
+/* UTC+8: how much earlier a Beijing date starts than the UTC one. */
+#define BEIJING_US (8 * 3600 * 1000000LL)
+
 static void test_chinese_labels_and_formats(void **state)
 {
+	assert_int_equal(ldc_tz_set("Asia/Shanghai"), 0);
 	(void)state;
 	const char *text =
 		"姓名,身份证号,职业群体,用工关系,地区,入会日期,入会渠道,入会路径,会员编号\n"
@@ -135,21 +139,23 @@ static void test_chinese_labels_and_formats(void **state)
 	assert_int_equal(row.mj.employment, LEDGER__EMPLOYMENT_RELATION__PARTIAL);
 	assert_int_equal(row.mj.join_path, LEDGER__JOIN_PATH__PLATFORM_WORK);
 	assert_int_equal(row.mj.channel, LEDGER__JOIN_CHANNEL__MOBILE_WINDOW);
-	assert_int_equal(row.ev.occurred_at, 1740787200000000LL); /* 2025-03-01Z */
+	/* Join dates are Beijing dates: 2025-03-01T00:00+08:00. */
+	assert_int_equal(row.ev.occurred_at, 1740787200000000LL - BEIJING_US);
 	assert_null(row.mj.platform);
 	assert_int_equal(csvimp_next(ci, &row), 1);
 	assert_int_equal(row.code, 0);
 	assert_int_equal(row.mj.employment, LEDGER__EMPLOYMENT_RELATION__DISPATCHED_LABOUR);
 	assert_int_equal(row.mj.join_path, LEDGER__JOIN_PATH__DISPATCHED);
 	assert_int_equal(row.mj.channel, LEDGER__JOIN_CHANNEL__WORKER_MEETING);
-	assert_int_equal(row.ev.occurred_at, 1740873600000000LL);
+	assert_int_equal(row.ev.occurred_at, 1740873600000000LL - BEIJING_US);
 	assert_int_equal(csvimp_next(ci, &row), 1);
 	assert_int_equal(row.code, 0);
 	assert_int_equal(row.mj.region, 320106);
 	assert_int_equal(row.mj.employment, LEDGER__EMPLOYMENT_RELATION__SELF_EMPLOYED);
 	assert_int_equal(row.mj.join_path, LEDGER__JOIN_PATH__PLATFORM_WORK);
 	assert_int_equal(row.mj.channel, LEDGER__JOIN_CHANNEL__CEREMONY);
-	assert_int_equal(row.ev.occurred_at, 1740960000000000LL + (8 * 3600 + 5 * 60 + 9) * 1000000LL);
+	assert_int_equal(row.ev.occurred_at,
+			 1740960000000000LL - BEIJING_US + (8 * 3600 + 5 * 60 + 9) * 1000000LL);
 	/* Moving a row and fixing it keeps its event whole. */
 	csvimp_row *moved = malloc(sizeof(*moved));
 	memcpy(moved, &row, sizeof(row));

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "i18n.h"
 
 /* ------------------------------------------------------------------ */
 /* Building events                                                     */
@@ -97,7 +98,7 @@ uint32_t ev_ticket(gen *g)
 {
 	uint32_t id = ++g->ntickets;
 	if (id >= (uint32_t)TCHUNKS * TCHUNK)
-		die(EXIT_INTERNAL, "too many events referred to by later events");
+		die(EXIT_INTERNAL, _("too many events referred to by later events"));
 	if (g->counting)
 		return id;
 	if (!g->tchunks[id >> TCHUNK_BITS])
@@ -137,7 +138,7 @@ void ev_fixup(gen *g, uint64_t *field, uint32_t id)
 /* Time of the k-th of c events of the current day. */
 static int64_t slot_time(const gen *g, uint32_t k, uint32_t c)
 {
-	int64_t base = (g->epoch_day0 + g->today) * DAY_US;
+	int64_t base = g->day_start;
 	if (k >= c)
 		return base + WORK_SPAN_US; /* not reached: the passes agree */
 	int64_t t = (int64_t)((2 * (uint64_t)k + 1) * (uint64_t)WORK_SPAN_US / (2 * (uint64_t)c));

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "i18n.h"
 
 /* ------------------------------------------------------------------ */
 /* The days                                                            */
@@ -411,7 +412,7 @@ void merges(gen *g)
 				still += g->m[mi].status == ST_ACTIVE &&
 				         (g->m[mi].org == mg->org || g->m[mi].aff == mg->org);
 			if (still)
-				die(EXIT_INTERNAL, "%d members still in '%s' on its dissolution",
+				die(EXIT_INTERNAL, _("%d members still in '%s' on its dissolution"),
 				    still, o->id);
 			barrier(g);
 			Ledger__OrgDissolved *b = ev_begin(g, 0, LEDGER__EVENT__BODY_ORG_DISSOLVED);
@@ -452,6 +453,7 @@ static void day_begin(gen *g, int32_t d)
 	g->today_k = 0;
 	civil_from_days(g->epoch_day0 + d, &g->y, &g->mon, &g->dom);
 	g->ym = (uint32_t)g->y * 100 + (uint32_t)g->mon;
+	g->day_start = day_start_us(g->epoch_day0 + d);
 }
 
 /* One day of the province. */
@@ -557,7 +559,7 @@ void sim_run(gen *g, int counting)
 			*c = g->today_k;
 		else if (*c != g->today_k)
 			die(EXIT_INTERNAL,
-			    "day %d had %u events, not %u as counted (a generator bug)", d,
+			    _("day %d had %u events, not %u as counted (a generator bug)"), d,
 			    g->today_k, *c);
 	}
 }

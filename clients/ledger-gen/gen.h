@@ -56,7 +56,10 @@
 
 #define SETUP_DAYS   45
 #define DAY_US       86400000000LL
-#define WORK_SPAN_US (14LL * 3600 * 1000000) /* 00:00–14:00 UTC = 08:00–22:00 CST */
+/* A day's events are spread over 08:00–22:00 in the ledger's time zone
+ * (--tz; Beijing: 00:00–14:00 UTC). */
+#define WORK_START_US (8LL * 3600 * 1000000)
+#define WORK_SPAN_US  (14LL * 3600 * 1000000)
 #define NEVER        INT32_MAX
 #define NO_ORG       0xffffu
 
@@ -314,7 +317,7 @@ typedef struct gen {
 	uint32_t nmembers;
 	int64_t from_us, to_us; /* first and last day (00:00 UTC) */
 	unsigned batch, conns;
-	int dry, quiet, clamped;
+	int dry, quiet, clamped, json;
 
 	/* calendar */
 	int64_t epoch_day0;     /* days since 1970 of day 0 */
@@ -327,6 +330,7 @@ typedef struct gen {
 	uint32_t ym;
 	uint32_t today_k;
 	int64_t last_t;
+	int64_t day_start; /* 08:00 of today in the ledger's zone, µs */
 	uint64_t next_n;
 	rng r;
 
@@ -418,6 +422,10 @@ int32_t rng_exp_days(rng *r, double per_year);
 unsigned rng_pick(rng *r, const unsigned *weights, unsigned n);
 int64_t days_from_civil(int64_t y, int m, int d);
 void civil_from_days(int64_t z, int *y, int *m, int *d);
+/* day (days since 1970-01-01) as "YYYY-MM-DD". */
+void format_day(int64_t day, char out[16]);
+/* 08:00 in the ledger's time zone of day (days since 1970-01-01), µs. */
+int64_t day_start_us(int64_t day);
 uint32_t ym_add(uint32_t ym, int k);
 int ym_diff(uint32_t a, uint32_t b);
 

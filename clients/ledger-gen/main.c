@@ -54,7 +54,10 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "cli.h"
+#include "clock.h"
 #include "gen.h"
+#include "i18n.h"
 
 /* ------------------------------------------------------------------ */
 /* Running                                                             */
@@ -74,13 +77,13 @@ static void *progress_main(void *arg)
 		pthread_cond_timedwait(&g->done_cv, &g->mu, &ts);
 		if (g->finished)
 			break;
-		int64_t now = ldc_mono_ns();
+		int64_t now = ld_mono_us() * 1000;
 		if (now - last_print < (tty ? 1000000000LL : 10000000000LL))
 			continue;
 		last_print = now;
 		double secs = (now - g->t_start_ns) / 1e9;
 		uint64_t a = atomic_load(&g->answered);
-		fprintf(stderr, "%sledger-gen: %" PRIu64 " events sent, %.0f events/s%s",
+		fprintf(stderr, _("%sledger-gen: %" PRIu64 " events sent, %.0f events/s%s"),
 		        tty ? "\r" : "", a, secs > 0 ? a / secs : 0.0, tty ? "   " : "\n");
 		printed = 1;
 	}
@@ -103,7 +106,7 @@ static int preflight(gen *g, uint64_t *head)
 
 	memset(&e, 0, sizeof(e));
 	if ((rc = ldc_open(&c, g->url, 10000, &e)) != 0 || (rc = ldc_head(c, &resp, &e)) != 0) {
-		fprintf(stderr, "ledger-gen: %s\n", e.message[0] ? e.message : ld_strerror(rc));
+		fprintf(stderr, _("ledger-gen: %s\n"), e.message[0] ? e.message : ld_strerror(rc));
 		codec_response_free(resp);
 		ldc_close(c);
 		return EXIT_UNAVAILABLE;
@@ -120,16 +123,16 @@ static int preflight(gen *g, uint64_t *head)
 		if (ev->event_id.len != LD_EVENT_ID_LEN ||
 		    memcmp(ev->event_id.data, want, LD_EVENT_ID_LEN) != 0) {
 			fprintf(stderr,
-			        "ledger-gen: the log already holds organisation '%s', not made by "
-			        "ledger-gen --seed %" PRIu64 "; use another --prefix\n",
+			        _("ledger-gen: the log already holds organisation '%s', not made by "
+			        "ledger-gen --seed %" PRIu64 "; use another --prefix\n"),
 			        g->orgs[g->province].id, g->seed);
 			rc = EXIT_USAGE;
 		} else if (!g->quiet) {
-			fprintf(stderr, "ledger-gen: the log holds this seed's province already: "
-			                "events recorded before come back as duplicates\n");
+			fprintf(stderr, _("ledger-gen: the log holds this seed's province already: "
+			                "events recorded before come back as duplicates\n"));
 		}
 	} else if (rc != 0 && rc != LD_E(NOT_FOUND)) {
-		fprintf(stderr, "ledger-gen: %s\n", e.message[0] ? e.message : ld_strerror(rc));
+		fprintf(stderr, _("ledger-gen: %s\n"), e.message[0] ? e.message : ld_strerror(rc));
 		rc = EXIT_UNAVAILABLE;
 	} else {
 		rc = 0;
@@ -152,6 +155,52 @@ static uint64_t head_now(gen *g)
 	return seq;
 }
 
+/* The summary as JSON on stdout (--json): the run, its counts, what the
+ * province did; times in µs and RFC 3339. */
+static void summary_json(gen *g, double secs, uint64_t head0, uint64_t head1)
+{
+	uint32_t active = 0, ended = 0;
+	char from[16], to[16];
+	for (uint32_t i = 0; i < g->created; i++) {
+		active += g->m[i].status == ST_ACTIVE;
+		ended += g->m[i].status == ST_ENDED;
+	}
+	format_day(g->from_us / DAY_US, from);
+	format_day(g->to_us / DAY_US, to);
+	json_t *kinds = json_object(), *codes = json_object();
+	for (unsigned t = 0; t < 128; t++)
+		if (g->by_type[t])
+			json_object_set_new(kinds, codec_event_type_name((int)t),
+					    json_integer((json_int_t)g->by_type[t]));
+	for (int c = 0; c < N_CODES; c++)
+		if (g->by_code[c])
+			json_object_set_new(codes, ld_errname(c), json_integer((json_int_t)g->by_code[c]));
+	json_t *j = json_pack(
+	    "{s:s, s:I, s:I, s:s, s:s, s:b, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:f, s:o, s:o,"
+	    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+	    "program", "ledger-gen", "seed", (json_int_t)g->seed, "members", (json_int_t)g->nmembers,
+	    "from", from, "to", to, "clamped", g->clamped, "prefix", g->prefix, "tz", ldc_tz(),
+	    "dry_run", g->dry, "events", (json_int_t)g->next_n, "recorded",
+	    (json_int_t)atomic_load(&g->accepted), "duplicates", (json_int_t)atomic_load(&g->duplicates),
+	    "rejected", (json_int_t)atomic_load(&g->rejected), "not_answered",
+	    (json_int_t)atomic_load(&g->failed), "seconds", secs, "by_kind", kinds,
+	    "rejected_by_code", codes, "province", "joined", (json_int_t)g->created, "rejoins",
+	    (json_int_t)g->joins_again, "active", (json_int_t)active, "ended", (json_int_t)ended,
+	    "transfers", (json_int_t)g->transfers, "dual_affiliations", (json_int_t)g->dual,
+	    "dues_waivers", (json_int_t)g->waivers);
+	if (j && !g->dry) {
+		json_object_set_new(j, "head_before", json_integer((json_int_t)head0));
+		json_object_set_new(j, "head_after", json_integer((json_int_t)head1));
+	}
+	if (j && g->fatal)
+		json_object_set_new(j, "stopped", json_string(g->fatal_msg));
+	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	if (s)
+		puts(s);
+	free(s);
+	json_decref(j);
+}
+
 /* The summary on stdout. */
 static void summary(gen *g, double count_secs, double build_secs, double secs, uint64_t head0,
                     uint64_t head1)
@@ -164,17 +213,18 @@ static void summary(gen *g, double count_secs, double build_secs, double secs, u
 		active += g->m[i].status == ST_ACTIVE;
 		ended += g->m[i].status == ST_ENDED;
 	}
-	char from[32], to[32];
-	ldc_format_time(g->from_us, from);
-	ldc_format_time(g->to_us, to);
-	from[10] = to[10] = '\0';
+	char from[16], to[16];
+	format_day(g->from_us / DAY_US, from);
+	format_day(g->to_us / DAY_US, to);
 	if (!g->quiet) {
-		printf("ledger-gen: seed %" PRIu64 ", %" PRIu32 " members, %s … %s%s, prefix %s, "
-		       "%u connection%s, requests of %u%s\n",
-		       g->seed, g->nmembers, from, to, g->clamped ? " (clamped to now - 1 h)" : "",
-		       g->prefix, g->conns, g->conns == 1 ? "" : "s", g->batch,
-		       g->dry ? " (dry run: nothing sent)" : "");
-		printf("  events by type:");
+		printf(P_("ledger-gen: seed %" PRIu64 ", %" PRIu32 " members, %s … %s%s, prefix %s, "
+			  "%u connection, requests of %u%s\n",
+			  "ledger-gen: seed %" PRIu64 ", %" PRIu32 " members, %s … %s%s, prefix %s, "
+			  "%u connections, requests of %u%s\n",
+			  g->conns),
+		       g->seed, g->nmembers, from, to, g->clamped ? _(" (clamped to now - 1 h)") : "",
+		       g->prefix, g->conns, g->batch, g->dry ? _(" (dry run: nothing sent)") : "");
+		printf(_("  events by type:"));
 		int col = 17;
 		for (unsigned t = 0; t < 128; t++) {
 			if (!g->by_type[t])
@@ -189,65 +239,65 @@ static void summary(gen *g, double count_secs, double build_secs, double secs, u
 			fputs(item, stdout);
 			col += n;
 		}
-		printf("\n  members: %" PRIu32 " joined (%" PRIu64 " rejoins after an end); at the "
+		printf(_("\n  members: %" PRIu32 " joined (%" PRIu64 " rejoins after an end); at the "
 		       "end %" PRIu32 " active, %" PRIu32 " ended; %" PRIu64 " transfers, %" PRIu64
-		       " dual affiliations, %" PRIu64 " dues waivers\n",
+		       " dual affiliations, %" PRIu64 " dues waivers\n"),
 		       g->created, g->joins_again, active, ended, g->transfers, g->dual,
 		       g->waivers);
 		char yuan[32];
 		ldc_format_yuan(g->plan_grant_fen, yuan);
-		printf("  plan figures (Jiangsu 2024–2026 × %.4g): service fairs %" PRIu64
+		printf(_("  plan figures (Jiangsu 2024–2026 × %.4g): service fairs %" PRIu64
 		       " (%" PRIu64 " served), mutual-aid policies %" PRIu64
 		       ", condolence visits %" PRIu64 ",\n    legal-aid outreach %" PRIu64
 		       ", enterprises visited %" PRIu64 ", legal health checks %" PRIu64
 		       ", education grants %" PRIu64 " (%s yuan),\n    skill upgrades %" PRIu64
 		       ", themed activities %" PRIu64 ", model-worker events %" PRIu64
-		       ", national-security education %" PRIu64 "\n",
+		       ", national-security education %" PRIu64 "\n"),
 		       g->scale, g->plan_fairs, g->plan_fair_people, g->plan_insurance,
 		       g->plan_condolence, g->plan_outreach, g->plan_visits, g->plan_health_checks,
 		       g->plan_grants, yuan, g->plan_skills, g->plan_themed, g->plan_campus,
 		       g->plan_security);
 		if (!g->dry)
-			printf("  log head: seq %" PRIu64 " before, %" PRIu64 " after\n", head0,
+			printf(_("  log head: seq %" PRIu64 " before, %" PRIu64 " after\n"), head0,
 			       head1);
 		if (g->dry) {
 			double gen_secs = count_secs + build_secs - g->check_ns / 1e9;
-			printf("  generator alone: %.2f s counting, %.2f s building and packing "
-			       "(%.0f events/s); %.2f s more checking them\n",
+			printf(_("  generator alone: %.2f s counting, %.2f s building and packing "
+			       "(%.0f events/s); %.2f s more checking them\n"),
 			       count_secs, build_secs - g->check_ns / 1e9,
 			       gen_secs > 0 ? total / gen_secs : 0.0, g->check_ns / 1e9);
 		} else
 			printf(
-			    "  time: %.2f s counting each day's events, then %.2f s building and "
-			    "sending\n",
+			    _("  time: %.2f s counting each day's events, then %.2f s building and "
+			    "sending\n"),
 			    count_secs, secs);
 		if (rej)
 			for (int c = 0; c < N_CODES; c++)
 				if (g->by_code[c])
-					printf("  rejected with %s: %" PRIu64 "\n", ld_errname(c),
+					printf(_("  rejected with %s: %" PRIu64 "\n"), ld_errname(c),
 					       g->by_code[c]);
 	}
-	printf("ledger-gen: %" PRIu64 " events in %.1f s (%.0f events/s): %" PRIu64
-	       " recorded, %" PRIu64 " duplicates, %" PRIu64 " rejected%s",
+	printf(_("ledger-gen: %" PRIu64 " events in %.1f s (%.0f events/s): %" PRIu64
+	       " recorded, %" PRIu64 " duplicates, %" PRIu64 " rejected%s"),
 	       total, secs, secs > 0 ? total / secs : 0.0, acc, dup, rej, fail ? "" : "\n");
 	if (fail)
-		printf(", %" PRIu64 " not answered\n", fail);
+		printf(_(", %" PRIu64 " not answered\n"), fail);
 	if (g->printed > MAX_PRINTED)
-		fprintf(stderr, "ledger-gen: %u more rejections not printed\n",
+		fprintf(stderr, _("ledger-gen: %u more rejections not printed\n"),
 		        g->printed - MAX_PRINTED);
 	if (g->by_code[LEDGER__ERROR_CODE__ERR_IDEMPOTENCY_MISMATCH])
-		fprintf(stderr, "ledger-gen: ERR_IDEMPOTENCY_MISMATCH: the log holds a run of the "
+		fprintf(stderr, _("ledger-gen: ERR_IDEMPOTENCY_MISMATCH: the log holds a run of the "
 		                "same seed with other options (--members, --from, --to); use "
-		                "another --prefix or --seed\n");
+		                "another --prefix or --seed\n"));
 	if (!g->quiet && !g->dry && !g->fatal)
-		printf("  look: ledgerctl coverage %s --depth 1\n", g->orgs[g->province].id);
+		printf(_("  look: ledgerctl coverage %s --depth 1\n"), g->orgs[g->province].id);
 }
 
 static void usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "usage: ledger-gen [OPTIONS]\n"
+	    _("usage: ledger-gen [OPTIONS]\n"
 	    "\n"
 	    "Generates a realistic province (the Jiangsu federations, industry, platform and\n"
 	    "regional unions; N members who join, transfer, pay dues, get services, leave and\n"
@@ -267,11 +317,15 @@ static void usage(FILE *f)
 	    "                   public key for synthetic ids)\n"
 	    "  --dry-run        generate, check and pack every event, send nothing\n"
 	    "  --quiet          no progress line, a one-line summary\n"
-	    "  --help\n"
+	    "  --json           no progress line, the summary as JSON\n"
+	    "  --tz ZONE        the ledger's time zone: each day's events happen from 08:00\n"
+	    "                   to 22:00 in it (default $LEDGER_TZ, else Asia/Shanghai)\n"
+	    "  -h, --help       this text\n"
+	    "  -V, --version    the version\n"
 	    "\n"
 	    "Exit status: 0 every event recorded or already recorded; 1 some rejected; 2 usage\n"
 	    "(or the log holds another run's tree under this prefix); 3 the ledger cannot be\n"
-	    "reached; 4 internal error.\n",
+	    "reached; 4 internal error.\n"),
 	    LDC_DEFAULT_URL, DEFAULT_MEMBERS, DEFAULT_FROM, DEFAULT_TO, MAX_BATCH, DEFAULT_BATCH,
 	    DEFAULT_CONNS);
 }
@@ -281,18 +335,22 @@ static uint64_t parse_num(const char *opt, const char *s, uint64_t lo, uint64_t 
 	uint64_t v;
 	if (ldc_parse_u64(s, &v) != 0 || v < lo || v > hi) {
 		fprintf(stderr,
-		        "ledger-gen: --%s '%s' is not a number from %" PRIu64 " to %" PRIu64 "\n",
+		        _("ledger-gen: --%s '%s' is not a number from %" PRIu64 " to %" PRIu64 "\n"),
 		        opt, s, lo, hi);
 		exit(EXIT_USAGE);
 	}
 	return v;
 }
 
+/* A date as the UTC midnight that starts the calendar day (the days of the
+ * generator are calendar days; their hours are the ledger's zone's). */
 static int64_t parse_day(const char *opt, const char *s)
 {
 	int64_t us;
-	if (strlen(s) != 10 || ldc_parse_time(s, &us) != 0) {
-		fprintf(stderr, "ledger-gen: --%s '%s' is not a date YYYY-MM-DD\n", opt, s);
+	char utc[16];
+	snprintf(utc, sizeof(utc), "%.10sZ", s);
+	if (strlen(s) != 10 || ldc_parse_time(utc, &us) != 0) {
+		fprintf(stderr, _("ledger-gen: --%s '%s' is not a date YYYY-MM-DD\n"), opt, s);
 		exit(EXIT_USAGE);
 	}
 	return us;
@@ -315,13 +373,17 @@ int main(int argc, char **argv)
 	    {"id-key", required_argument, NULL, 'k'},
 	    {"dry-run", no_argument, NULL, 'd'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"tz", required_argument, NULL, 'z'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 
-	g->url = getenv("LEDGER_URL");
-	if (!g->url || !*g->url)
-		g->url = LDC_DEFAULT_URL;
+	int rc = ldc_cli_init("ledger-gen"), version = 0;
+	if (rc != 0)
+		return rc;
+	g->url = ldc_cli_url();
 	g->id_key = getenv("LEDGER_ID_KEY");
 	if (!g->id_key || !*g->id_key)
 		g->id_key = GEN_ID_KEY;
@@ -331,7 +393,7 @@ int main(int argc, char **argv)
 	g->batch = DEFAULT_BATCH;
 	g->conns = DEFAULT_CONNS;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'u':
 			g->url = optarg;
@@ -366,25 +428,39 @@ int main(int argc, char **argv)
 		case 'q':
 			g->quiet = 1;
 			break;
+		case 'j':
+			g->json = 1;
+			break;
+		case 'z':
+			if ((rc = ldc_cli_tz(optarg)) != 0)
+				return rc;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+			version = 1;
+			break;
 		default:
 			usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
+	if (version) {
+		ldc_cli_version(g->json);
+		return 0;
+	}
 	if (optind < argc) {
-		fprintf(stderr, "ledger-gen: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, _("ledger-gen: unexpected argument '%s'\n"), argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (!*g->prefix || strlen(g->prefix) > 24 || !check_id(g->prefix)) {
-		fprintf(stderr, "ledger-gen: --prefix '%s' is not 1-24 of [A-Za-z0-9._:-]\n",
+		fprintf(stderr, _("ledger-gen: --prefix '%s' is not 1-24 of [A-Za-z0-9._:-]\n"),
 		        g->prefix);
 		return EXIT_USAGE;
 	}
 	if (!*g->id_key) {
-		fprintf(stderr, "ledger-gen: --id-key is empty\n");
+		fprintf(stderr, _("ledger-gen: --id-key is empty\n"));
 		return EXIT_USAGE;
 	}
 
@@ -392,12 +468,14 @@ int main(int argc, char **argv)
 	g->from_us = parse_day("from", from);
 	g->to_us = parse_day("to", to);
 	int64_t limit_day = (ldc_now_us() - 3600LL * 1000000) / DAY_US; /* exclusive */
+	while (day_start_us(limit_day - 1) + WORK_SPAN_US > ldc_now_us() - 3600LL * 1000000)
+		limit_day--; /* a zone west of UTC: that day's hours are not over */
 	if (g->to_us / DAY_US >= limit_day) {
 		g->to_us = (limit_day - 1) * DAY_US;
 		g->clamped = 1;
 	}
 	if (g->from_us < days_from_civil(2000, 3, 1) * DAY_US || g->to_us < g->from_us) {
-		fprintf(stderr, "ledger-gen: the window %s … %s is empty or before 2000-03-01%s\n",
+		fprintf(stderr, _("ledger-gen: the window %s … %s is empty or before 2000-03-01%s\n"),
 		        from, to,
 		        g->clamped ? " (its end is clamped to the day before now - 1 h)" : "");
 		return EXIT_USAGE;
@@ -415,12 +493,11 @@ int main(int argc, char **argv)
 	join_curve(g);
 
 	/* Pass 1: count each day's events (and build the tree for preflight). */
-	int64_t t0 = ldc_mono_ns();
+	int64_t t0 = ld_mono_us() * 1000;
 	sim_run(g, 1);
-	double count_secs = (ldc_mono_ns() - t0) / 1e9;
+	double count_secs = (ld_mono_us() * 1000 - t0) / 1e9;
 
 	uint64_t head0 = 0, head1 = 0;
-	int rc = 0;
 	if (!g->dry && (rc = preflight(g, &head0)) != 0)
 		return rc;
 	ids_init(g);
@@ -428,18 +505,18 @@ int main(int argc, char **argv)
 		lanes_stop(g);
 		return rc;
 	}
-	g->t_start_ns = ldc_mono_ns();
-	if (!g->quiet && pthread_create(&g->progress_tid, NULL, progress_main, g) == 0)
+	g->t_start_ns = ld_mono_us() * 1000;
+	if (!g->quiet && !g->json && pthread_create(&g->progress_tid, NULL, progress_main, g) == 0)
 		g->progress_started = 1;
 
 	/* Pass 2: the events, sent as they are made. */
-	int64_t t1 = ldc_mono_ns();
+	int64_t t1 = ld_mono_us() * 1000;
 	sim_run(g, 0);
 	for (unsigned i = 0; i < g->conns; i++)
 		lane_flush(g, i);
-	double build_secs = (ldc_mono_ns() - t1) / 1e9;
+	double build_secs = (ld_mono_us() * 1000 - t1) / 1e9;
 	barrier(g);
-	double secs = (ldc_mono_ns() - g->t_start_ns) / 1e9;
+	double secs = (ld_mono_us() * 1000 - g->t_start_ns) / 1e9;
 
 	pthread_mutex_lock(&g->mu);
 	g->finished = 1;
@@ -449,10 +526,13 @@ int main(int argc, char **argv)
 		pthread_join(g->progress_tid, NULL);
 	lanes_stop(g);
 	if (g->fatal)
-		fprintf(stderr, "ledger-gen: stopped: %s\n", g->fatal_msg);
+		fprintf(stderr, _("ledger-gen: stopped: %s\n"), g->fatal_msg);
 	if (!g->dry)
 		head1 = head_now(g);
-	summary(g, count_secs, build_secs, secs, head0, head1);
+	if (g->json)
+		summary_json(g, secs, head0, head1);
+	else
+		summary(g, count_secs, build_secs, secs, head0, head1);
 
 	rc = g->fatal ? EXIT_UNAVAILABLE : atomic_load(&g->rejected) > 0 ? EXIT_REJECTED : 0;
 	sim_free(g);

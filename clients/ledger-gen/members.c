@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "i18n.h"
 
 /* ------------------------------------------------------------------ */
 /* Members                                                             */
@@ -116,7 +117,7 @@ static void person_hash(gen *g, uint32_t mi, ProtobufCBinaryData *out)
 	}
 	national_id(g, mi, id);
 	if (ldc_person_hash(g->id_key, id, h) != 0)
-		die(EXIT_INTERNAL, "cannot hash national id %s", id);
+		die(EXIT_INTERNAL, _("cannot hash national id %s"), id);
 }
 
 static const char *platform_name(const member *m)

@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "gen.h"
+#include "i18n.h"
 
 /* ------------------------------------------------------------------ */
 /* The organisation tree                                               */
@@ -28,7 +29,7 @@ static uint16_t org_add(gen *g, Ledger__OrgKind kind, uint16_t parent, uint32_t 
 	char idpart[LD_ID_MAX];
 	va_list ap;
 	if (g->norgs >= NO_ORG)
-		die(EXIT_INTERNAL, "too many organisations");
+		die(EXIT_INTERNAL, _("too many organisations"));
 	g->orgs = xrealloc(g->orgs, (g->norgs + 1) * sizeof(*g->orgs));
 	org *o = &g->orgs[g->norgs];
 	memset(o, 0, sizeof(*o));
@@ -37,7 +38,7 @@ static uint16_t org_add(gen *g, Ledger__OrgKind kind, uint16_t parent, uint32_t 
 	va_end(ap);
 	snprintf(o->id, sizeof(o->id), "%s-%s", g->prefix, idpart);
 	if (!check_id(o->id))
-		die(EXIT_USAGE, "'%s' is not a valid organisation id (is --prefix too long?)",
+		die(EXIT_USAGE, _("'%s' is not a valid organisation id (is --prefix too long?)"),
 		    o->id);
 	o->name = name;
 	o->kind = kind;

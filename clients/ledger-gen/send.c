@@ -11,7 +11,9 @@
 #include <time.h>
 
 #include "check.h"
+#include "clock.h"
 #include "gen.h"
+#include "i18n.h"
 
 /* ------------------------------------------------------------------ */
 /* Tickets                                                             */
@@ -97,7 +99,7 @@ static void note_rejection(gen *g, const batch *b, size_t i, int code, const cha
 	pthread_mutex_lock(&g->mu);
 	g->by_code[ld_wire_code(code) % N_CODES]++;
 	if (g->printed++ < MAX_PRINTED)
-		fprintf(stderr, "ledger-gen: rejected event %" PRIu64 " (%s, %s, %s): %s: %s%s%s\n",
+		fprintf(stderr, _("ledger-gen: rejected event %" PRIu64 " (%s, %s, %s): %s: %s%s%s\n"),
 		        b->gen_n[i], codec_event_type_name(ev->body_case), stream, when,
 		        ld_errname(code), message && *message ? message : ld_strerror(code),
 		        field && *field ? "; field " : "", field && *field ? field : "");
@@ -148,7 +150,7 @@ static void send_batch(lane *l, batch *b)
 		nanosleep(&ts, NULL);
 	}
 	if (rc != 0) {
-		set_fatal(g, "a request of %zu events (from event %" PRIu64 ") failed: %s: %s",
+		set_fatal(g, _("a request of %zu events (from event %" PRIu64 ") failed: %s: %s"),
 		          b->n, b->gen_n[0], ld_errname(rc),
 		          e.message[0] ? e.message : ld_strerror(rc));
 		atomic_fetch_add(&g->failed, b->n);
@@ -158,7 +160,7 @@ static void send_batch(lane *l, batch *b)
 	}
 	const Ledger__AppendResult *ar = resp->append;
 	if (!ar || ar->n_results != b->n) {
-		set_fatal(g, "the daemon answered %zu results for %zu events",
+		set_fatal(g, _("the daemon answered %zu results for %zu events"),
 		          ar ? ar->n_results : 0, b->n);
 		atomic_fetch_add(&g->failed, b->n);
 		fill_tickets(g, b, NULL);
@@ -226,13 +228,13 @@ static void dry_batch(gen *g, batch *b)
 	uint64_t rej = 0;
 
 	apply_fixups(g, b);
-	int64_t t0 = ldc_mono_ns();
+	int64_t t0 = ld_mono_us() * 1000;
 	for (size_t i = 0; i < b->n; i++)
 		if (check_event(b->evs[i], g->check_now, &e) != 0) {
 			note_rejection(g, b, i, e.code, e.message, e.field);
 			rej++;
 		}
-	g->check_ns += ldc_mono_ns() - t0;
+	g->check_ns += ld_mono_us() * 1000 - t0;
 	ap.n_events = b->n;
 	ap.events = b->evs;
 	req.command_case = LEDGER__REQUEST__COMMAND_APPEND;
@@ -360,11 +362,11 @@ int lanes_start(gen *g)
 		if (g->dry)
 			continue;
 		if (ldc_open(&l->conn, g->url, CALL_TIMEOUT_MS, &e) != 0) {
-			fprintf(stderr, "ledger-gen: %s\n", e.message);
+			fprintf(stderr, _("ledger-gen: %s\n"), e.message);
 			return EXIT_UNAVAILABLE;
 		}
 		if (pthread_create(&l->tid, NULL, lane_main, l) != 0) {
-			fprintf(stderr, "ledger-gen: cannot start a sender thread\n");
+			fprintf(stderr, _("ledger-gen: cannot start a sender thread\n"));
 			return EXIT_INTERNAL;
 		}
 		l->started = 1;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "gen.h"
+#include "i18n.h"
 
 /* ------------------------------------------------------------------ */
 /* Errors and memory                                                   */
@@ -28,7 +29,7 @@ void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (!p)
-		die(EXIT_INTERNAL, "out of memory (%zu bytes)", n);
+		die(EXIT_INTERNAL, _("out of memory (%zu bytes)"), n);
 	return p;
 }
 
@@ -36,7 +37,7 @@ void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 	if (!p)
-		die(EXIT_INTERNAL, "out of memory (%zu × %zu bytes)", n, size);
+		die(EXIT_INTERNAL, _("out of memory (%zu × %zu bytes)"), n, size);
 	return p;
 }
 
@@ -44,7 +45,7 @@ void *xrealloc(void *old, size_t n)
 {
 	void *p = realloc(old, n ? n : 1);
 	if (!p)
-		die(EXIT_INTERNAL, "out of memory (%zu bytes)", n);
+		die(EXIT_INTERNAL, _("out of memory (%zu bytes)"), n);
 	return p;
 }
 
@@ -178,6 +179,19 @@ void civil_from_days(int64_t z, int *y, int *m, int *d)
 	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
 	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
 	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+void format_day(int64_t day, char out[16])
+{
+	int y, m, d;
+	civil_from_days(day, &y, &m, &d);
+	snprintf(out, 16, "%04d-%02d-%02d", y, m, d);
+}
+
+int64_t day_start_us(int64_t day)
+{
+	int64_t midnight_utc = day * DAY_US;
+	return midnight_utc + WORK_START_US - (int64_t)ldc_tz_offset_s(midnight_utc) * 1000000;
 }
 
 /* YYYYMM plus k months (k may be negative). */

@@ -64,7 +64,7 @@ static char *read_all(const char *path, size_t *len, ld_errinfo *e)
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
 	if (!f) {
-		ld_errinfo_set(e, LD_E(NOT_FOUND), NULL, "cannot open '%s': %s", path,
+		ld_errinfo_set(e, LD_E(NOT_FOUND), NULL, _("cannot open '%s': %s"), path,
 			       strerror(errno));
 		return NULL;
 	}
@@ -73,7 +73,7 @@ static char *read_all(const char *path, size_t *len, ld_errinfo *e)
 			cap = cap ? 2 * cap : 1 << 20;
 			char *nb = cap <= BATCH_MAX_BYTES ? realloc(buf, cap + 1) : NULL;
 			if (!nb) {
-				ld_errinfo_set(e, LD_E(TOO_LARGE), NULL, "'%s' is too large", path);
+				ld_errinfo_set(e, LD_E(TOO_LARGE), NULL, _("'%s' is too large"), path);
 				goto fail;
 			}
 			buf = nb;
@@ -84,7 +84,7 @@ static char *read_all(const char *path, size_t *len, ld_errinfo *e)
 			break;
 	}
 	if (ferror(f)) {
-		ld_errinfo_set(e, LD_E(STORAGE), NULL, "cannot read '%s': %s", path,
+		ld_errinfo_set(e, LD_E(STORAGE), NULL, _("cannot read '%s': %s"), path,
 			       strerror(errno));
 		goto fail;
 	}
@@ -133,7 +133,7 @@ int exec_batch(struct run *r, const struct args *a, ld_errinfo *e)
 		text(r->what, sizeof(r->what), "%s: %s:%d", saved, path, lineno);
 		if (nw < 0) {
 			rc = usage_error(r, e, LD_E(INVALID_VALUE),
-					 "unterminated quote or too many words");
+					 _("unterminated quote or too many words"));
 			goto out;
 		}
 		line = next;
@@ -165,7 +165,7 @@ int exec_batch(struct run *r, const struct args *a, ld_errinfo *e)
 	snprintf(r->what, sizeof(r->what), "%s", saved);
 	r->in_batch = 0;
 	if (n == 0) {
-		rc = usage_error(r, e, LD_E(MISSING_FIELD), "'%s' holds no events", path);
+		rc = usage_error(r, e, LD_E(MISSING_FIELD), _("'%s' holds no events"), path);
 		goto out;
 	}
 	rc = append_and_report(r, evs, n, given(a, "atomic"), path, lines, e);

@@ -53,8 +53,9 @@ exec_fn exec_get, exec_log, exec_stream, exec_head;
 
 /* views.c: what the projections answer */
 extern const char wait_notes[]; /* help of the commands with WAIT_OPTS */
-extern const struct opt member_opts[], coverage_opts[], transfers_opts[], progress_opts[];
-exec_fn exec_member, exec_coverage, exec_transfers, exec_progress, exec_plans;
+extern const struct opt member_opts[], coverage_opts[], transfers_opts[], progress_opts[],
+    series_opts[];
+exec_fn exec_member, exec_coverage, exec_transfers, exec_progress, exec_series, exec_plans;
 
 /* history.c: a member's history, checked against the chain or a tree head */
 extern const struct opt history_opts[];

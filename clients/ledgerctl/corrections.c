@@ -55,7 +55,7 @@ int build_amend(struct run *r, const struct args *a, Ledger__Event *ev, ld_errin
 		protobuf_c_message_descriptor_get_field_by_name(&ledger__event_amended__descriptor,
 								kind);
 	if (!f || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
-		return usage_error(r, e, LD_E(INVALID_VALUE), "a %s event cannot be amended", kind);
+		return usage_error(r, e, LD_E(INVALID_VALUE), _("a %s event cannot be amended"), kind);
 	*(uint32_t *)((char *)b + f->quantifier_offset) = f->id;
 	*(const void **)((char *)b + f->offset) = codec_event_body(&inner);
 	if (inner.has_occurred_at) {

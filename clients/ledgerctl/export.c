@@ -9,16 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "commands.h"
 
 const struct opt export_opts[] = {
-	OPT("from", O_U64, "SEQ", "first seq (default 1)"),
-	OPT("to", O_U64, "SEQ", "last seq (default: the head when the export starts)"),
+	RANGE_OPTS,
 	OPT("format", O_STR, "F", "jsonl (default) or csv"),
-	{"type", O_ENUM, &ledger__event_type__descriptor, OPT_MULTI, NULL,
-	 "only events of this type (repeatable)"},
-	OPT("org", O_STR, "ORG", "only events concerning ORG or its subtree"),
-	OPT("region", O_STR, "PREFIX", "only events concerning a region starting with PREFIX"),
 	OPT("output", O_STR, "FILE", "write to FILE instead of stdout"),
 	OPT("progress", O_FLAG, NULL, "report progress on stderr even when it is not a terminal"),
 	END_OPTS,
@@ -53,8 +49,11 @@ static int export_event(FILE *out, int csv, const Ledger__Event *ev, ld_errinfo 
 			ldc_format_hex(ev->event_id.data, LD_EVENT_ID_LEN, id);
 		if (ev->hash.len == LD_HASH_LEN)
 			ldc_format_hex(ev->hash.data, LD_HASH_LEN, hash);
-		fprintf(out, "%llu,%lld,%lld,%s,", (unsigned long long)ev->seq,
-			(long long)ev->recorded_at, (long long)ev->occurred_at,
+		char recorded[LDC_RFC3339_MAX], occurred[LDC_RFC3339_MAX];
+		ldc_format_rfc3339(ev->recorded_at, recorded);
+		ldc_format_rfc3339(ev->occurred_at, occurred);
+		fprintf(out, "%llu,%lld,%s,%lld,%s,%s,", (unsigned long long)ev->seq,
+			(long long)ev->recorded_at, recorded, (long long)ev->occurred_at, occurred,
 			codec_event_type_name(ev->body_case));
 		csv_field(out, ev->stream ? ev->stream : "");
 		fprintf(out, ",%llu,", (unsigned long long)ev->version);
@@ -69,8 +68,7 @@ static int export_event(FILE *out, int csv, const Ledger__Event *ev, ld_errinfo 
 
 int exec_export(struct run *r, const struct args *a, ld_errinfo *e)
 {
-	Ledger__EventType types[MAX_TYPES];
-	const struct val *tv = val_of(a, "type");
+	struct range g;
 	const char *format = sval(a, "format") ? sval(a, "format") : "jsonl";
 	const char *path = sval(a, "output");
 	ldc_page p = {0};
@@ -80,36 +78,31 @@ int exec_export(struct run *r, const struct args *a, ld_errinfo *e)
 
 	int csv = strcmp(format, "csv") == 0;
 	if (!csv && strcmp(format, "jsonl") != 0)
-		return usage_error(r, e, LD_E(INVALID_VALUE), "--format '%s' is not jsonl or csv",
+		return usage_error(r, e, LD_E(INVALID_VALUE), _("--format '%s' is not jsonl or csv"),
 				   format);
-	uint64_t from = given(a, "from") ? val_of(a, "from")->u : 1;
-	uint64_t to = given(a, "to") ? val_of(a, "to")->u : UINT64_MAX;
-	if (from == 0)
-		from = 1;
-	if (to < from)
-		return usage_error(r, e, LD_E(INVALID_VALUE), "--to %llu is before --from %llu",
-				   (unsigned long long)to, (unsigned long long)from);
-	for (size_t i = 0; i < tv->nlist; i++)
-		types[i] = (Ledger__EventType)tv->list[i];
+	if ((rc = range_of(r, a, &g, e)) != 0)
+		return rc;
+	uint64_t from = g.from, to = g.to;
 	if ((rc = connection(r, &c, e)) != 0)
 		return rc;
 	if (path && !(out = fopen(path, "w")))
-		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "output", "cannot write '%s': %s",
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "output", _("cannot write '%s': %s"),
 				      path, strerror(errno));
 	int progress = given(a, "progress") || isatty(2);
 	ldc_subscription s = {
 		.max_events = 10000,
-		.kinds = types,
-		.nkinds = tv->nlist,
-		.org_subtree = sval(a, "org"),
-		.region_prefix = sval(a, "region"),
+		.kinds = g.types,
+		.nkinds = g.ntypes,
+		.org_subtree = g.org,
+		.region_prefix = g.region,
 	};
 	if (csv)
-		fputs("seq,recorded_at,occurred_at,kind,stream,version,actor,event_id,hash,body\n",
+		fputs("seq,recorded_at,recorded_at_rfc3339,occurred_at,occurred_at_rfc3339,kind,stream,"
+		      "version,actor,event_id,hash,body\n",
 		      out);
 	uint64_t after = from - 1, n = 0;
 	int first = 1, done = 0;
-	double t0 = (double)ldc_mono_ns() / 1e9, shown = t0;
+	double t0 = (double)ld_mono_us() / 1e6, shown = t0;
 	while (!done) {
 		if ((rc = ldc_subscribe(c, &s, after, &p, e)) != 0)
 			break;
@@ -120,13 +113,13 @@ int exec_export(struct run *r, const struct args *a, ld_errinfo *e)
 			Ledger__Event *ev = codec_event_unpack(p.events[i].data, p.events[i].len);
 			if (!ev) {
 				rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-						    "the server sent an undecodable event");
+						    _("the server sent an undecodable event"));
 				break;
 			}
 			if (ev->seq > to)
 				done = 1;
 			else if ((rc = export_event(out, csv, ev, e)) == 0)
-				n++;
+				done = ++n == g.limit;
 			codec_event_free(ev);
 			if (done)
 				break;
@@ -135,16 +128,16 @@ int exec_export(struct run *r, const struct args *a, ld_errinfo *e)
 			break;
 		after = p.next_seq - 1;
 		if (ferror(out)) {
-			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "cannot write %s: %s",
+			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, _("cannot write %s: %s"),
 					    path ? path : "stdout", strerror(errno));
 			break;
 		}
-		double now = (double)ldc_mono_ns() / 1e9;
+		double now = (double)ld_mono_us() / 1e6;
 		if (progress && now - shown >= 0.5) {
 			shown = now;
 			fprintf(stderr,
-				"\rledgerctl: export: %llu events, at seq %llu of %llu (%.0f%%), "
-				"%.0f events/s ",
+				_("\rledgerctl: export: %llu events, at seq %llu of %llu (%.0f%%), "
+				"%.0f events/s "),
 				(unsigned long long)n, (unsigned long long)after,
 				(unsigned long long)to,
 				to ? 100.0 * (double)after / (double)to : 100.0,
@@ -154,15 +147,15 @@ int exec_export(struct run *r, const struct args *a, ld_errinfo *e)
 			done = 1;
 	}
 	if (fflush(out) != 0 && rc == 0)
-		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "cannot write %s: %s",
+		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, _("cannot write %s: %s"),
 				    path ? path : "stdout", strerror(errno));
 	if (path && fclose(out) != 0 && rc == 0)
-		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "cannot write %s: %s", path,
+		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, _("cannot write %s: %s"), path,
 				    strerror(errno));
 	if (progress && rc == 0)
-		fprintf(stderr, "\rledgerctl: export: %llu events from seq %llu to %llu in %.1f s%20s\n",
+		fprintf(stderr, _("\rledgerctl: export: %llu events from seq %llu to %llu in %.1f s%20s\n"),
 			(unsigned long long)n, (unsigned long long)from,
-			(unsigned long long)(after < to ? after : to), (double)ldc_mono_ns() / 1e9 - t0, "");
+			(unsigned long long)(after < to ? after : to), (double)ld_mono_us() / 1e6 - t0, "");
 	ldc_page_free(&p);
 	return rc;
 }

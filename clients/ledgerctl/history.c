@@ -52,8 +52,8 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 			if (fixed.body_case)
 				body_detail(&fixed, fpath, sizeof(fpath), fwhy, sizeof(fwhy));
 		}
-		snprintf(path, psize, "seq %llu%s%s",
-			 (unsigned long long)ld_field_num(&kind->target, body), fpath[0] ? " to " : "",
+		snprintf(path, psize, _("seq %llu%s%s"),
+			 (unsigned long long)ld_field_num(&kind->target, body), fpath[0] ? _(" to ") : "",
 			 fpath);
 		snprintf(why, wsize, "%s%s\"%s\"", fwhy, fwhy[0] ? " " : "", reason ? reason : "");
 		return;

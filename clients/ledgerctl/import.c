@@ -43,9 +43,9 @@ int exec_import(struct run *r, const struct args *a, ld_errinfo *e)
 		o.csv.id_key = getenv("LEDGER_ID_KEY");
 	if (!o.csv.id_key || !*o.csv.id_key)
 		return usage_error(r, e, LD_E(MISSING_FIELD),
-				   "import hashes the national IDs on this machine (to find the same "
+				   _("import hashes the national IDs on this machine (to find the same "
 				   "person twice in a file and derive member ids): give --id-key KEY "
-				   "or set LEDGER_ID_KEY, the key this ledger's person hashes use");
+				   "or set LEDGER_ID_KEY, the key this ledger's person hashes use"));
 	if ((v = val_of(a, "region"))->set)
 		o.csv.region = (uint32_t)v->u;
 	if ((v = val_of(a, "date"))->set) {
@@ -54,13 +54,13 @@ int exec_import(struct run *r, const struct args *a, ld_errinfo *e)
 	}
 	if ((v = val_of(a, "batch"))->set) {
 		if (v->u < 1 || v->u > BATCH_CHUNK)
-			return usage_error(r, e, LD_E(INVALID_VALUE), "--batch %llu is not 1-%d",
+			return usage_error(r, e, LD_E(INVALID_VALUE), _("--batch %llu is not 1-%d"),
 					   (unsigned long long)v->u, BATCH_CHUNK);
 		o.batch = (unsigned)v->u;
 	}
 	if ((v = val_of(a, "jobs"))->set) {
 		if (v->u < 1 || v->u > 64)
-			return usage_error(r, e, LD_E(INVALID_VALUE), "--jobs %llu is not 1-64",
+			return usage_error(r, e, LD_E(INVALID_VALUE), _("--jobs %llu is not 1-64"),
 					   (unsigned long long)v->u);
 		o.jobs = (unsigned)v->u;
 	}
@@ -80,17 +80,17 @@ int exec_import(struct run *r, const struct args *a, ld_errinfo *e)
 		       (unsigned long long)res.head_seq, res.seconds, res.report ? "\"" : "",
 		       res.report ? res.report_path : "null", res.report ? "\"" : "");
 	} else {
-		printf("%s (%s): %llu rows: %llu imported, %llu duplicates, %llu rejected",
+		printf(_("%s (%s): %llu rows: %llu imported, %llu duplicates, %llu rejected"),
 		       o.path, res.encoding, (unsigned long long)res.rows,
 		       (unsigned long long)res.imported, (unsigned long long)res.duplicates,
 		       (unsigned long long)res.rejected);
 		if (res.unsent)
-			printf(", %llu not recorded%s", (unsigned long long)res.unsent,
+			printf(_(", %llu not recorded%s"), (unsigned long long)res.unsent,
 			       o.check_only ? " (--check)" : o.atomic ? " (--atomic)" : "");
 		if (res.sent)
-			printf("; head seq %llu", (unsigned long long)res.head_seq);
+			printf(_("; head seq %llu"), (unsigned long long)res.head_seq);
 		if (res.report)
-			printf("; report %s", res.report_path);
+			printf(_("; report %s"), res.report_path);
 		printf("\n");
 	}
 	if (rc)

@@ -21,6 +21,8 @@
 #include <stdio.h>
 
 #include "client.h"
+#include "i18n.h"   /* _(): every text people read is translated */
+#include "labels.h" /* the Chinese names of enum values */
 
 #define EXIT_REJECTED 1
 #define EXIT_USAGE 2
@@ -78,7 +80,7 @@ enum opt_type {
 	O_FEN,    /* money in fen, > 0 */
 	O_YUAN,   /* money in yuan with ≤ 2 decimals, stored as fen */
 	O_PERIOD, /* month YYYYMM */
-	O_DATE,   /* UTC date or date-time, stored as µs */
+	O_DATE,   /* date or date-time in the ledger's zone (when.h), stored as µs */
 	O_HEX16,  /* 16 bytes in hex */
 	O_HEX32,  /* 32 bytes in hex */
 };
@@ -105,6 +107,26 @@ struct opt {
 #define WAIT_OPTS                                                                                  \
 	OPT("wait-seq", O_U64, "SEQ", "answer once the projections have applied SEQ"),            \
 	OPT("wait-ms", O_U32, "MS", "wait at most MS ms for that (default 1000, max 10000)")
+
+/* The range of the log a command reads, and its filters: log and export
+ * take the same (reads.c, export.c). */
+#define RANGE_OPTS                                                                                 \
+	OPT("from", O_U64, "SEQ", "first seq (default 1)"),                                       \
+	OPT("to", O_U64, "SEQ", "last seq (default: the head when the command starts)"),          \
+	OPT("limit", O_U64, "N", "at most N events (log: default 1000; export: no limit)"),       \
+	{"type", O_ENUM, &ledger__event_type__descriptor, OPT_MULTI, NULL,                         \
+	 N_("only events of this kind (repeatable)")},                                             \
+	OPT("org", O_STR, "ORG", "only events concerning ORG or its subtree"),                     \
+	OPT("region", O_STR, "PREFIX", "only events concerning a region starting with PREFIX")
+
+/* The range a command with RANGE_OPTS was given (range_of). */
+struct range {
+	uint64_t from, to; /* to: UINT64_MAX when not given */
+	uint64_t limit;    /* 0: none given */
+	Ledger__EventType types[MAX_TYPES];
+	size_t ntypes;
+	const char *org, *region;
+};
 
 /* A parsed value. Which member holds it depends on the type: s for O_STR,
  * i for O_I64, O_ENUM, O_YESNO, O_FEN, O_YUAN and O_DATE, u for the unsigned
@@ -164,6 +186,13 @@ extern const struct opt event_opts[];  /* every command that records an event */
 extern const struct opt global_opts[]; /* every command (may follow it) */
 extern const struct opt no_opts[];     /* a command without options of its own */
 
+/* An enum value as a command line gives it (ldc_enum_parse, parse.h); a kind
+ * of event (EventType) by its canonical name first (kinds.h). */
+int enum_parse(const ProtobufCEnumDescriptor *d, const char *text, int *out);
+/* The names enum_parse takes, for help and messages: kinds of events as
+ * their canonical names ("member_joined"), the rest as ldc_enum_list. */
+void enum_names(const ProtobufCEnumDescriptor *d, char *out, size_t size);
+
 /* A usage error: the command line is wrong and nothing was sent. Sets
  * r->usage and e; returns code. */
 __attribute__((format(printf, 4, 5))) int usage_error(struct run *r, ld_errinfo *e, int code,
@@ -199,6 +228,10 @@ char *sval(const struct args *a, const char *name);
 			(msg)->field = v_->member;                                                 \
 		}                                                                                  \
 	} while (0)
+
+/* The range given to a command with RANGE_OPTS: from 1 and to UINT64_MAX
+ * unless given; a usage error if --to is before --from. */
+int range_of(struct run *r, const struct args *a, struct range *g, ld_errinfo *e);
 
 /* Money from --fen or --yuan, exactly one of them when required. */
 int get_money(struct run *r, const struct args *a, int required, protobuf_c_boolean *has,
@@ -276,15 +309,18 @@ int print_page(struct run *r, const Ledger__EventPage *p, ld_errinfo *e);
 /* --wait-seq and --wait-ms of a's command. */
 void wait_of(const struct args *a, ldc_consistency *cons);
 
-/* An enum value's name as in the .proto, or its number if unknown. */
+/* An enum value as tables show it: its name as in the .proto, its Chinese
+ * name in Chinese mode (labels.h), or its number if unknown. The lowercase
+ * form a command line takes: ldc_enum_label (labels.h). */
 const char *enum_str(const ProtobufCEnumDescriptor *d, int v, char out[16]);
-/* The same in the form ledgerctl accepts: lowercase with dashes. */
-const char *enum_lower(const ProtobufCEnumDescriptor *d, int v, char *out, size_t size);
 
-/* Columns a UTF-8 string takes (one per code point). */
+/* Columns a UTF-8 string takes in a terminal (two for a Chinese character). */
 int text_width(const char *s);
 /* Prints s left-aligned in a column of width w, then the gap to the next. */
 void print_cell(const char *s, int w);
+/* Prints s right-aligned in a column of width w, then the gap to the next,
+ * or the end of the line if last. */
+void print_rcell(const char *s, int w, int last);
 /* Prints n cells aligned to widths w (the last one unpadded), without
  * trailing blanks when the last ones are empty. */
 void print_row(char (*cell)[200], const int *w, int n);

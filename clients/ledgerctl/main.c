@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 
 /* ------------------------------------------------------------------ */
@@ -30,58 +31,57 @@
 /* ------------------------------------------------------------------ */
 
 static const struct cmd commands[] = {
-	{"org add", "ID", "register an organisation", org_add_opts, build_org_add, NULL, 0, NULL},
-	{"org update", "ID", "change an organisation's particulars", org_update_opts,
+	{"org add", "ID", N_("register an organisation"), org_add_opts, build_org_add, NULL, 0, NULL},
+	{"org update", "ID", N_("change an organisation's particulars"), org_update_opts,
 	 build_org_update, NULL, 0, NULL},
-	{"org dissolve", "ID", "dissolve an organisation or merge it into another",
+	{"org dissolve", "ID", N_("dissolve an organisation or merge it into another"),
 	 org_dissolve_opts, build_org_dissolve, NULL, 0, NULL},
-	{"join", "MEMBER", "record that a worker joined", join_opts, build_join, NULL, 0, NULL},
-	{"affiliate", "MEMBER", "affiliate a member with a platform or residence union",
+	{"join", "MEMBER", N_("record that a worker joined"), join_opts, build_join, NULL, 0, NULL},
+	{"affiliate", "MEMBER", N_("affiliate a member with a platform or residence union"),
 	 affiliate_opts, build_affiliate, NULL, 0, NULL},
-	{"disaffiliate", "MEMBER", "end an affiliation", disaffiliate_opts, build_disaffiliate,
+	{"disaffiliate", "MEMBER", N_("end an affiliation"), disaffiliate_opts, build_disaffiliate,
 	 NULL, 0, NULL},
-	{"transfer", "MEMBER", "move a membership to another organisation", transfer_opts,
+	{"transfer", "MEMBER", N_("move a membership to another organisation"), transfer_opts,
 	 build_transfer, NULL, 0, NULL},
-	{"end", "MEMBER", "end a membership", end_opts, build_end, NULL, 0, NULL},
-	{"profile", "MEMBER", "change a member's group, employment, platform or region",
+	{"end", "MEMBER", N_("end a membership"), end_opts, build_end, NULL, 0, NULL},
+	{"profile", "MEMBER", N_("change a member's group, employment, platform or region"),
 	 profile_opts, build_profile, NULL, 0, NULL},
-	{"forget", "MEMBER",
-	 "forget a member's personal data: the server destroys its key (crypto-shredding)",
+	{"forget", "MEMBER", N_("forget a member's personal data: the server destroys its key (crypto-shredding)"),
 	 forget_opts, build_forget, NULL, 0, NULL},
-	{"dues pay", "MEMBER", "record a dues payment", dues_pay_opts, build_dues_pay, NULL, 0, NULL},
-	{"dues waive", "MEMBER", "waive dues for some months", dues_waive_opts, build_dues_waive,
+	{"dues pay", "MEMBER", N_("record a dues payment"), dues_pay_opts, build_dues_pay, NULL, 0, NULL},
+	{"dues waive", "MEMBER", N_("waive dues for some months"), dues_waive_opts, build_dues_waive,
 	 NULL, 0, NULL},
-	{"dues refund", "MEMBER", "refund (part of) a dues payment", dues_refund_opts,
+	{"dues refund", "MEMBER", N_("refund (part of) a dues payment"), dues_refund_opts,
 	 build_dues_refund, NULL, 0, NULL},
-	{"funds", "FROM_ORG TO_ORG", "record funds passed between organisations", funds_opts,
+	{"funds", "FROM_ORG TO_ORG", N_("record funds passed between organisations"), funds_opts,
 	 build_funds, NULL, 0, NULL},
-	{"service", "KIND", "record a service delivered", service_opts, build_service, NULL, 0, NULL},
-	{"activity", "KIND", "record an activity held", activity_opts, build_activity, NULL, 0, NULL},
-	{"station add", "ID", "record a service station opened", station_add_opts,
+	{"service", "KIND", N_("record a service delivered"), service_opts, build_service, NULL, 0, NULL},
+	{"activity", "KIND", N_("record an activity held"), activity_opts, build_activity, NULL, 0, NULL},
+	{"station add", "ID", N_("record a service station opened"), station_add_opts,
 	 build_station_add, NULL, 0, NULL},
-	{"workforce", "REGION", "record an estimate of the workforce of a region",
+	{"workforce", "REGION", N_("record an estimate of the workforce of a region"),
 	 workforce_opts, build_workforce, NULL, 0, NULL},
-	{"void", "SEQ", "cancel an event", void_opts, build_void, NULL, 0, NULL},
-	{"amend", "SEQ", "correct an event: amend SEQ --reason R COMMAND ARGS...", amend_opts,
+	{"void", "SEQ", N_("cancel an event"), void_opts, build_void, NULL, 0, NULL},
+	{"amend", "SEQ", N_("correct an event: amend SEQ --reason R COMMAND ARGS..."), amend_opts,
 	 build_amend, NULL, CMD_REST,
-	 "COMMAND ARGS... is the command that records the corrected event, in full:\n"
+	 N_("COMMAND ARGS... is the command that records the corrected event, in full:\n"
 	 "  ledgerctl amend 42 --reason 'wrong amount' dues pay M1 --fen 1500 \\\n"
 	 "      --from 202401 --to 202412 --method cash\n"
 	 "The options of the amendment itself (--reason, --event-id, --at, ...) go before\n"
 	 "COMMAND; an --at or --at-us after it corrects the time the event happened.\n"
 	 "Joins, affiliations, transfers, ends, dues payments and waivers, funds,\n"
-	 "services, activities, stations and workforce estimates can be amended."},
-	{"batch", "FILE", "append the events of FILE, one command per line ('-': stdin)",
+	 "services, activities, stations and workforce estimates can be amended.")},
+	{"batch", "FILE", N_("append the events of FILE, one command per line ('-': stdin)"),
 	 batch_opts, NULL, exec_batch, 0,
-	 "Lines hold the arguments of one recording command each (\"join M1 --org O1 ...\"),\n"
+	 N_("Lines hold the arguments of one recording command each (\"join M1 --org O1 ...\"),\n"
 	 "quoted as in a shell; blank lines and lines starting with '#' are skipped.\n"
 	 "Every line is checked before anything is sent; then all events go in one\n"
 	 "request (--atomic) or in requests of 10,000. A line without --event-id gets\n"
 	 "a random one: to make a file safe to send again, give each line its own\n"
-	 "--event-id and --at, and a second run reports duplicates."},
-	{"import", "FILE", "import a collective registration list (CSV, UTF-8 or GB18030)",
+	 "--event-id and --at, and a second run reports duplicates.")},
+	{"import", "FILE", N_("import a collective registration list (CSV, UTF-8 or GB18030)"),
 	 import_opts, NULL, exec_import, 0,
-	 "FILE lists one worker per row, with a header naming the columns in Chinese or\n"
+	 N_("FILE lists one worker per row, with a header naming the columns in Chinese or\n"
 	 "English: 姓名/name, 身份证号/national_id, 职业群体/worker_group and\n"
 	 "用工关系/employment are required; 地区/region and 入会日期/join_date unless\n"
 	 "--region / --date give them; 手机/phone, 平台/platform, 入会渠道/channel\n"
@@ -94,35 +94,37 @@ static const struct cmd commands[] = {
 	 "so importing the same file again records nothing new (duplicates). Rows go in\n"
 	 "requests of --batch; a bad row never stops the others. Rejected rows are listed\n"
 	 "in FILE.errors.csv (row, column, reason; in the file's encoding). Exit status\n"
-	 "1 when a row was rejected. --atomic: every row in one all-or-nothing request."},
-	{"backup", "DIR", "copy the log into DIR while the ledger runs (hot backup)", no_opts, NULL,
+	 "1 when a row was rejected. --atomic: every row in one all-or-nothing request.")},
+	{"backup", "DIR", N_("copy the log into DIR while the ledger runs (hot backup)"), no_opts, NULL,
 	 exec_backup, 0,
-	 "DIR is a directory on the ledger's machine, absent or empty; a relative DIR is\n"
+	 N_("DIR is a directory on the ledger's machine, absent or empty; a relative DIR is\n"
 	 "taken from the current directory. The copy (DIR/data.mdb, compacted) is one\n"
 	 "consistent snapshot of the log while appends go on; the answer comes once it is\n"
 	 "on disk, and names the seq it holds at least. To restore, start ledgerd on a\n"
 	 "copy of DIR: the projections are rebuilt from the log. Waits up to a day unless\n"
-	 "--timeout says otherwise. See docs/OPERATIONS.md."},
-	{"get", "SEQ", "print one event", no_opts, NULL, exec_get, 0, NULL},
-	{"log", "", "print the log", log_opts, NULL, exec_log, 0, NULL},
-	{"stream", "NAME", "print a stream (member/ID, org/ID, region/CODE)", stream_opts, NULL,
+	 "--timeout says otherwise. See docs/OPERATIONS.md.")},
+	{"get", "SEQ", N_("print one event"), no_opts, NULL, exec_get, 0, NULL},
+	{"log", "", N_("print the log"), log_opts, NULL, exec_log, 0,
+	 N_("Events from --from (default 1), a page of at most --limit (default 1000, at\n"
+	    "most 10,000); with --to, none after it. --type, --org and --region filter as\n"
+	    "export does; a line on stderr says where the next page starts.")},
+	{"stream", "NAME", N_("print a stream (member/ID, org/ID, region/CODE)"), stream_opts, NULL,
 	 exec_stream, 0, NULL},
-	{"head", "", "print the head of the log", no_opts, NULL, exec_head, 0, NULL},
-	{"member", "MEMBER", "print a member's current view", member_opts, NULL, exec_member, 0,
-	 wait_notes},
-	{"coverage", "ORG", "print the coverage of an organisation's subtree",
+	{"head", "", N_("print the head of the log"), no_opts, NULL, exec_head, 0, NULL},
+	{"member", "MEMBER", N_("print a member's current view"), member_opts, NULL, exec_member, 0, wait_notes},
+	{"coverage", "ORG", N_("print the coverage of an organisation's subtree"),
 	 coverage_opts, NULL, exec_coverage, 0,
-	 "One row per organisation, indented by its depth below ORG: members of the\n"
+	 N_("One row per organisation, indented by its depth below ORG: members of the\n"
 	 "subtree (each once), direct members, affiliations into the subtree, grassroots\n"
 	 "units with members / units, and the share of members registered by real name\n"
 	 "and paid up through --period; under each row its members per worker group and,\n"
 	 "where the region has a workforce estimate, the coverage of the group. --json\n"
 	 "has everything, join channels included.\n\n"
 	 "With --wait-seq the ledger waits until its projections have applied that seq,\n"
-	 "or answers ERR_NOT_CAUGHT_UP after --wait-ms."},
-	{"history", "MEMBER", "print a member's history with its corrections", history_opts, NULL,
+	 "or answers ERR_NOT_CAUGHT_UP after --wait-ms.")},
+	{"history", "MEMBER", N_("print a member's history with its corrections"), history_opts, NULL,
 	 exec_history, 0,
-	 "One line per event, in seq order: seq, when it happened, when it was recorded,\n"
+	 N_("One line per event, in seq order: seq, when it happened, when it was recorded,\n"
 	 "actor, kind, where it moved the member (from \u2192 to), why, and the start of its\n"
 	 "hash; a voided event is marked \"VOIDED by seq N\", an amended one \"AMENDED by\n"
 	 "seq N\", and the correction itself is shown under it. A join after an end is\n"
@@ -135,34 +137,43 @@ static const struct cmd commands[] = {
 	 "'tree-head --save FILE': the saved head's signature, the current head's (same\n"
 	 "key), a consistency proof from the saved tree to the current one, and an\n"
 	 "inclusion proof of every event shown, whose hash is recomputed from its content.\n"
-	 "Any failure prints VERIFICATION FAILED and exits with status 4."},
-	{"transfers", "", "print the transfers of an organisation's subtree",
+	 "Any failure prints VERIFICATION FAILED and exits with status 4.")},
+	{"transfers", "", N_("print the transfers of an organisation's subtree"),
 	 transfers_opts, NULL, exec_transfers, 0,
-	 "One line per transfer, by when it happened: IN (into the subtree of --org),\n"
+	 N_("One line per transfer, by when it happened: IN (into the subtree of --org),\n"
 	 "OUT (out of it) or WITHIN (both ends in it), the member, from \u2192 to, why, when,\n"
-	 "and its seq; \"(truncated)\" if more than --limit matched."},
-	{"progress", "PLAN", "print a plan's progress per target, year and city", progress_opts,
+	 "and its seq; \"(truncated)\" if more than --limit matched.")},
+	{"progress", "PLAN", N_("print a plan's progress per target, year and city"), progress_opts,
 	 NULL, exec_progress, 0,
-	 "A block per target of the plan (plans/*.yaml; 'ledgerctl plans' lists them):\n"
+	 N_("A block per target of the plan (plans/*.yaml; 'ledgerctl plans' lists them):\n"
 	 "per window (a year, or \"total\" for a cumulative target) and region (the\n"
 	 "province, then each city), the figure reached and the target, the percent, a\n"
 	 "bar, the status against the pace (target x elapsed share of the window: AHEAD\n"
 	 "above 105%, ON TRACK from 95%, BEHIND below; ACHIEVED, MISSED, NOT STARTED)\n"
 	 "and what the rest of the window needs per day. City targets are the province's\n"
 	 "shared out by the workforce estimates of each city; \"-\" where there are none.\n"
-	 "Amounts are in yuan; a ratio shows its share of the events counted."},
-	{"plans", "", "list the plans and their targets", no_opts, NULL, exec_plans, 0, NULL},
-	{"tree-head", "", "print the signed head of the log's Merkle tree (and save it)",
+	 "Amounts are in yuan; a ratio shows its share of the events counted.")},
+	{"series", "PLAN TARGET", N_("print a target's figure day by day (or week by week)"),
+	 series_opts, NULL, exec_series, 0,
+	 N_("What each day (--week: each week) added to the target's figure in the region\n"
+	 "(the province unless --region), from the plan-progress projection: the days\n"
+	 "with events counted, each with what it added, the figure so far and its\n"
+	 "events; then the events behind the figure by kind, with the voids and\n"
+	 "amendments that changed it. Days are the plan's local days; by default the\n"
+	 "plan's whole period, --year one year of it, --from/--to any days of it.\n"
+	 "Over a target's whole window the days add up to its figure in 'progress'.")},
+	{"plans", "", N_("list the plans and their targets"), no_opts, NULL, exec_plans, 0, NULL},
+	{"tree-head", "", N_("print the signed head of the log's Merkle tree (and save it)"),
 	 tree_head_opts, NULL, exec_tree_head, 0,
-	 "Fetches the signed tree head (size, root, time, Ed25519 signature) and checks\n"
+	 N_("Fetches the signed tree head (size, root, time, Ed25519 signature) and checks\n"
 	 "its signature, with --key if given, else with the key the server sends along.\n"
 	 "--save FILE keeps it (JSON) for 'history MEMBER --verify FILE' later: an\n"
-	 "auditor saves heads, and any later answer must extend them."},
-	{"public-key", "", "print the key that signs the tree heads", no_opts, NULL,
+	 "auditor saves heads, and any later answer must extend them.")},
+	{"public-key", "", N_("print the key that signs the tree heads"), no_opts, NULL,
 	 exec_public_key, 0, NULL},
-	{"witness", "", "keep every signed tree head and check each extends the last",
+	{"witness", "", N_("keep every signed tree head and check each extends the last"),
 	 witness_opts, NULL, exec_witness, 0,
-	 "An auditor's witness, run outside the ledger's machine. Fetches the signed tree\n"
+	 N_("An auditor's witness, run outside the ledger's machine. Fetches the signed tree\n"
 	 "head and checks it against the last one kept in --file: the new tree must\n"
 	 "extend it (a consistency proof from its size, checked here), with the same key\n"
 	 "(--key, else the key of the heads in the file). A head that does not is a\n"
@@ -174,10 +185,10 @@ static const struct cmd commands[] = {
 	 "commit; --feed URL, else the address the ledger gives) and asks for the head\n"
 	 "every --interval seconds, until SIGINT or SIGTERM (exit 0). This is what makes\n"
 	 "'verify' mean something against someone who can write the data directory:\n"
-	 "see docs/OPERATIONS.md, \"Audit\"."},
-	{"verify", "", "recompute the hash chain of the log and report the first bad seq",
+	 "see docs/OPERATIONS.md, \"The signing key, and auditors' witnesses\".")},
+	{"verify", "", N_("recompute the hash chain of the log and report the first bad seq"),
 	 verify_opts, NULL, exec_verify, 0,
-	 "Reads the log in pages and checks every event from --from to --to: that it is\n"
+	 N_("Reads the log in pages and checks every event from --from to --to: that it is\n"
 	 "the seq that follows, that its prev_hash is the hash of the event before, and\n"
 	 "that its stored hash is the one its content gives. From seq 1, the Merkle root\n"
 	 "of the signed tree head is recomputed from the hashes too. Prints \"hash chain\n"
@@ -185,27 +196,29 @@ static const struct cmd commands[] = {
 	 "What it proves is that the log agrees with itself, and the signed head with\n"
 	 "the log. It cannot tell a history rewritten and signed again (by someone who\n"
 	 "can write the data directory) from the original: keep tree heads outside the\n"
-	 "ledger ('ledgerctl witness') and check them."},
-	{"export", "", "write events to stdout as JSON lines or CSV, streaming", export_opts, NULL,
+	 "ledger ('ledgerctl witness') and check them.")},
+	{"export", "", N_("write events to stdout as JSON lines or CSV, streaming"), export_opts, NULL,
 	 exec_export, 0,
-	 "Events --from SEQ --to SEQ (default: from 1 to the head when the export\n"
-	 "starts), read with the subscription protocol in pages of 10,000, written as\n"
-	 "they come. jsonl: one event per line, as 'ledgerctl --json get' shows it (times\n"
-	 "in µs, bytes in hex, enums by name). csv: a header, then seq, recorded_at,\n"
-	 "occurred_at (µs), kind, stream, version, actor, event_id, hash and the body as\n"
-	 "JSON. --type, --org and --region filter as subscriptions do (proto/PROTOCOL.md).\n"
-	 "Progress goes to stderr when it is a terminal (or with --progress)."},
-	{"subscribers", "", "list the subscribers the server has seen", no_opts, NULL,
+	 N_("Events --from SEQ --to SEQ (default: from 1 to the head when the export\n"
+	    "starts), at most --limit of them, read with the subscription protocol in pages\n"
+	    "of 10,000, written as they come; log takes the same range and filters. jsonl:\n"
+	    "one event per line, as 'ledgerctl --json get' shows it (times in µs, each with\n"
+	    "its RFC 3339 form in the ledger's time zone beside it, bytes in hex, enums by\n"
+	    "name). csv: a header, then seq, recorded_at, recorded_at_rfc3339, occurred_at,\n"
+	    "occurred_at_rfc3339, kind, stream, version, actor, event_id, hash and the body\n"
+	    "as JSON. --type, --org and --region filter as subscriptions do\n"
+	    "(proto/PROTOCOL.md). Progress goes to stderr when it is a terminal (or with\n"
+	    "--progress).")},
+	{"subscribers", "", N_("list the subscribers the server has seen"), no_opts, NULL,
 	 exec_subscribers, 0,
-	 "Each subscriber id the server has seen since it started (the last 256), most\n"
+	 N_("Each subscriber id the server has seen since it started (the last 256), most\n"
 	 "recent first: the last seq it was given, its lag behind the head, when it last\n"
 	 "asked, its requests and events, whether a long-poll of it waits now, and the\n"
-	 "address of its connection."},
-	{"projections", "", "print the state of the projections", no_opts, NULL, exec_projections,
-	 0,
-	 "Each projection's checkpoint (the last seq applied), how many events and\n"
+	 "address of its connection.")},
+	{"projections", "", N_("print the state of the projections"), no_opts, NULL, exec_projections,
+	 0, N_("Each projection's checkpoint (the last seq applied), how many events and\n"
 	 "milliseconds it lags behind the log, the events applied since the server\n"
-	 "started, and whether it stopped on an event it could not apply (and why)."},
+	 "started, and whether it stopped on an event it could not apply (and why).")},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -272,7 +285,7 @@ static void print_wrapped(const char *lead, const char *list, int indent)
 
 static void print_opt_help(const struct opt *o)
 {
-	char left[64], names[512];
+	char left[64], names[1024];
 	const char *arg = o->arg;
 	if (o->type == O_ENUM)
 		arg = "NAME";
@@ -280,79 +293,95 @@ static void print_opt_help(const struct opt *o)
 		snprintf(left, sizeof(left), "--%s", o->name);
 	else
 		snprintf(left, sizeof(left), "--%s %s", o->name, arg ? arg : "VALUE");
-	printf("  %-26s %s%s\n", left, o->help ? o->help : "",
-	       o->flags & OPT_REQUIRED ? " (required)" : "");
+	printf("  %-26s %s%s\n", left, o->help ? _(o->help) : "",
+	       o->flags & OPT_REQUIRED ? _(" (required)") : "");
 	if (o->type == O_ENUM) {
-		ldc_enum_list(o->en, names, sizeof(names));
-		print_wrapped("one of: ", names, 31);
+		enum_names(o->en, names, sizeof(names));
+		print_wrapped(_("one of: "), names, 31);
 	}
 }
 
 void print_cmd_help(const struct cmd *c)
 {
-	printf("usage: ledgerctl %s%s%s [OPTIONS]%s\n\n%c%s.\n", c->name, *c->pos ? " " : "",
-	       c->pos, c->flags & CMD_REST ? " COMMAND ARGS..." : "",
-	       c->summary[0] - ('a' <= c->summary[0] && c->summary[0] <= 'z' ? 'a' - 'A' : 0),
-	       c->summary + 1);
+	const char *summary = _(c->summary);
+	printf(_("usage: ledgerctl %s%s%s [OPTIONS]%s\n"), c->name, *c->pos ? " " : "", c->pos,
+	       c->flags & CMD_REST ? _(" COMMAND ARGS...") : "");
+	/* The summary as a sentence: capitalised (English) and ended. */
+	printf("\n%c%s%s\n",
+	       summary[0] - ('a' <= summary[0] && summary[0] <= 'z' ? 'a' - 'A' : 0), summary + 1,
+	       ld_i18n_zh() ? "。" : ".");
 	if (c->notes)
-		printf("\n%s\n", c->notes);
+		printf("\n%s\n", _(c->notes));
 	if (c->opts[0].name) {
-		printf("\noptions:\n");
+		printf("\n%s\n", _("options:"));
 		for (const struct opt *o = c->opts; o->name; o++)
 			print_opt_help(o);
 	}
 	if (c->build) {
-		printf("\nevent options:\n");
+		printf("\n%s\n", _("event options:"));
 		for (const struct opt *o = event_opts; o->name; o++)
 			print_opt_help(o);
 	}
 	if (!strcmp(c->name, "service") || !strcmp(c->name, "activity")) {
-		char names[512];
-		ldc_enum_list(!strcmp(c->name, "service") ? &ledger__service_kind__descriptor
-							  : &ledger__activity_kind__descriptor,
-			      names, sizeof(names));
+		char names[1024];
+		enum_names(!strcmp(c->name, "service") ? &ledger__service_kind__descriptor
+						       : &ledger__activity_kind__descriptor,
+			   names, sizeof(names));
 		putchar('\n');
-		print_wrapped("KIND is one of: ", names, 0);
+		print_wrapped(_("KIND is one of: "), names, 0);
 	}
 	int enums = c->build != NULL;
 	for (const struct opt *o = c->opts; o->name; o++)
 		enums |= o->type == O_ENUM;
 	if (enums)
-		printf("\nEnum values are accepted in any case, with '-' or '_', or as an "
-		       "unambiguous\nfirst or last part (\"rider\"). Money: --fen N, or --yuan "
-		       "X.YY. The global\noptions (--url, --json, --dry-run, --timeout) may also "
-		       "follow the command.\n");
+		printf("\n%s\n", _("Enum values are accepted in any case, with '-' or '_', as an "
+				   "unambiguous\nfirst or last part (\"rider\") or by their Chinese "
+				   "name (网约配送员). Money:\n--fen N, or --yuan X.YY. Times are "
+				   "in the ledger's time zone (--tz). The\nglobal options (--url, "
+				   "--json, --dry-run, --timeout, --tz) may also follow the\ncommand."));
 	else
-		printf("\nThe global options (--url, --json, --dry-run, --timeout) may also "
-		       "follow the\ncommand.\n");
+		printf("\n%s\n", _("The global options (--url, --json, --dry-run, --timeout, --tz) "
+				   "may also follow\nthe command."));
 }
 
 static void print_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: ledgerctl [--url URL] [--json] [--dry-run] [--timeout MS] COMMAND [ARGS] [OPTIONS]\n\n"
-		"Records events in ledgerd and reads them back.\n\ncommands:\n");
+	fprintf(f, "%s\n\n%s\n\n%s\n",
+		_("usage: ledgerctl [--url URL] [--json] [--dry-run] [--timeout MS] [--tz ZONE]\n"
+		  "                 COMMAND [ARGS] [OPTIONS]\n"
+		  "       ledgerctl help [COMMAND]"),
+		_("Records events in ledgerd and reads them back."), _("commands:"));
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		char left[48];
 		snprintf(left, sizeof(left), "%s %s", commands[i].name, commands[i].pos);
-		fprintf(f, "  %-26s %s\n", left, commands[i].summary);
+		fprintf(f, "  %-26s %s\n", left, _(commands[i].summary));
 	}
-	fprintf(f,
-		"\nglobal options:\n"
-		"  --url URL                  the ledger (default $LEDGER_URL, else %s)\n"
-		"  --tls-cert FILE            client certificate for tls+tcp:// ($LEDGER_TLS_CERT)\n"
+	fprintf(f, "\n%s\n", _("global options:"));
+	fprintf(f, _("  --url URL                  the ledger (default $LEDGER_URL, else %s)\n"),
+		LDC_DEFAULT_URL);
+	fputs(_("  --tls-cert FILE            client certificate for tls+tcp:// ($LEDGER_TLS_CERT)\n"
 		"  --tls-key FILE             its key ($LEDGER_TLS_KEY)\n"
 		"  --tls-ca FILE              CA of the server's certificate ($LEDGER_TLS_CA)\n"
 		"  --json                     print the answer as JSON\n"
-		"  --dry-run                  print the events as JSON instead of sending them\n"
-		"  --timeout MS               wait at most MS ms per request (default %d)\n"
-		"  --help                     this text; COMMAND --help: the command's\n\n"
-		"environment: LEDGER_URL, LEDGER_ID_KEY (hash --national-id here with this key, not on the server)\n"
+		"  --dry-run                  print the events as JSON instead of sending them\n"),
+	      f);
+	fprintf(f, _("  --timeout MS               wait at most MS ms per request (default %d); a\n"
+		     "                             ledger that accepts no connection is reported\n"
+		     "                             after %d ms\n"),
+		LDC_DEFAULT_TIMEOUT_MS, LDC_CONNECT_MS);
+	fprintf(f, _("  --tz ZONE                  the ledger's time zone, for times read and shown\n"
+		     "                             (default $LEDGER_TZ, else %s)\n"),
+		LDC_DEFAULT_TZ);
+	fputs(_("  -h, --help                 this text; help COMMAND or COMMAND --help: the\n"
+		"                             command's\n"
+		"  -V, --version              the version\n\n"
+		"environment: LEDGER_URL, LEDGER_TZ, LEDGER_ID_KEY (hash --national-id here with\n"
+		"this key, not on the server); LANG=zh_CN.UTF-8: messages in Chinese\n"
 		"exit status: 0 done, 1 rejected by the ledger, 2 usage error (nothing sent),\n"
 		"             3 ledger unreachable or answer unreadable,\n"
 		"             4 verify, history --verify(-chain) or tree-head found a hash,\n"
-		"               proof or signature that does not match\n",
-		LDC_DEFAULT_URL, LDC_DEFAULT_TIMEOUT_MS);
+		"               proof or signature that does not match\n"),
+	      f);
 }
 
 /* Help for a group of two-word commands ("ledgerctl org"). */
@@ -363,10 +392,30 @@ static int print_group(const char *word)
 		if (!strchr(commands[i].name, ' ') || !word_is(commands[i].name, 0, word))
 			continue;
 		if (!found++)
-			printf("usage: ledgerctl %s SUBCOMMAND ...\n\nsubcommands:\n", word);
-		printf("  %-26s %s\n", commands[i].name, commands[i].summary);
+			printf(_("usage: ledgerctl %s SUBCOMMAND ...\n\nsubcommands:\n"), word);
+		printf("  %-26s %s\n", commands[i].name, _(commands[i].summary));
 	}
 	return found;
+}
+
+/* help [COMMAND...]: the usage, a command's help or a group's. */
+static int help(struct run *r, int argc, char **argv, ld_errinfo *e)
+{
+	int words;
+	if (argc == 0) {
+		print_usage(stdout);
+		return 0;
+	}
+	const struct cmd *c = find_cmd(argc, argv, &words);
+	if (c && words == argc) {
+		print_cmd_help(c);
+		return 0;
+	}
+	if (argc == 1 && print_group(argv[0]))
+		return 0;
+	snprintf(r->what, sizeof(r->what), "help");
+	return usage_error(r, e, LD_E(INVALID_VALUE), _("'%s' is not a command (see 'ledgerctl help')"),
+			   argv[argc > 1 && c ? words : 0]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -376,6 +425,8 @@ static int print_group(const char *word)
 static int run_command(struct run *r, int argc, char **argv, ld_errinfo *e)
 {
 	int words, rc;
+	if (!strcmp(argv[0], "help"))
+		return help(r, argc - 1, argv + 1, e);
 	const struct cmd *c = find_cmd(argc, argv, &words);
 
 	if (!c) {
@@ -383,9 +434,9 @@ static int run_command(struct run *r, int argc, char **argv, ld_errinfo *e)
 		snprintf(r->what, sizeof(r->what), "%s", argv[0]);
 		if (group && print_group(argv[0]))
 			return argc == 1 ? usage_error(r, e, LD_E(MISSING_FIELD),
-						       "missing subcommand") : 0;
+						       _("missing subcommand")) : 0;
 		return usage_error(r, e, LD_E(INVALID_VALUE),
-				   "unknown command (see 'ledgerctl --help')");
+				   _("unknown command (see 'ledgerctl help')"));
 	}
 	snprintf(r->what, sizeof(r->what), "%s", c->name);
 	if (c->build) {
@@ -403,12 +454,14 @@ static int run_command(struct run *r, int argc, char **argv, ld_errinfo *e)
 	return c->exec(r, &a, e);
 }
 
-const struct option main_opts[] = {
+static const struct option main_opts[] = {
 	{"url", required_argument, NULL, 'u'},
 	{"json", no_argument, NULL, 'j'},
 	{"dry-run", no_argument, NULL, 'n'},
 	{"timeout", required_argument, NULL, 't'},
+	{"tz", required_argument, NULL, 'z'},
 	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
 	{"tls-cert", required_argument, NULL, 'C'},
 	{"tls-key", required_argument, NULL, 'K'},
 	{"tls-ca", required_argument, NULL, 'A'},
@@ -420,17 +473,17 @@ int main(int argc, char **argv)
 	struct run r = {0};
 	ld_errinfo e = {0};
 	uint32_t ms;
-	int ch, rc;
+	int ch, rc, version = 0;
 
-	r.url = getenv("LEDGER_URL");
-	if (!r.url || !*r.url)
-		r.url = LDC_DEFAULT_URL;
+	if ((rc = ldc_cli_init("ledgerctl")) != 0)
+		return rc;
+	r.url = ldc_cli_url();
 	r.timeout_ms = LDC_DEFAULT_TIMEOUT_MS;
 	r.tls.cert = getenv("LEDGER_TLS_CERT");
 	r.tls.key = getenv("LEDGER_TLS_KEY");
 	r.tls.ca = getenv("LEDGER_TLS_CA");
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:", main_opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:hV", main_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'u':
 			r.url = optarg;
@@ -452,23 +505,34 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			if (ldc_parse_u32(optarg, &ms) != 0 || ms == 0 || ms > MAX_TIMEOUT_MS) {
-				fprintf(stderr, "ledgerctl: --timeout '%s' is not a number of "
-						"milliseconds (1-%d)\n",
-					optarg, MAX_TIMEOUT_MS);
+				ldc_cli_error(_("--timeout '%s' is not a number of milliseconds "
+						"(1-%d)"),
+					      optarg, MAX_TIMEOUT_MS);
 				return EXIT_USAGE;
 			}
 			r.timeout_ms = (int)ms;
 			break;
+		case 'z':
+			if ((rc = ldc_cli_tz(optarg)) != 0)
+				return rc;
+			break;
 		case 'h':
 			print_usage(stdout);
 			return 0;
+		case 'V':
+			version = 1;
+			break;
 		case ':':
-			fprintf(stderr, "ledgerctl: option '%s' needs a value\n", argv[optind - 1]);
+			ldc_cli_error(_("option '%s' needs a value"), argv[optind - 1]);
 			return EXIT_USAGE;
 		default:
-			fprintf(stderr, "ledgerctl: unknown option '%s'\n", argv[optind - 1]);
+			ldc_cli_error(_("unknown option '%s'"), argv[optind - 1]);
 			return EXIT_USAGE;
 		}
+	}
+	if (version) {
+		ldc_cli_version(r.json);
+		return 0;
 	}
 	if (optind >= argc) {
 		print_usage(stderr);

@@ -47,7 +47,7 @@ int build_join(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinf
 	const char *id = sval(a, "national-id");
 	if (!id == !given(a, "person-hash"))
 		return usage_error(r, e, LD_E(MISSING_FIELD),
-				   "give exactly one of --national-id and --person-hash");
+				   _("give exactly one of --national-id and --person-hash"));
 	b->name = sval(a, "name");
 	b->phone = sval(a, "phone");
 	if (!(hash = arena_new(&r->arena, LD_HASH_LEN)))
@@ -71,7 +71,7 @@ int build_join(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinf
 	if (id) {
 		if (ldc_person_hash(key, id, hash) != 0)
 			return usage_error(r, e, LD_E(INVALID_VALUE),
-					   "--national-id '%s' cannot be hashed", id);
+					   _("--national-id '%s' cannot be hashed"), id);
 	} else {
 		memcpy(hash, val_of(a, "person-hash")->bytes, LD_HASH_LEN);
 	}

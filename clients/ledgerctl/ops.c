@@ -13,19 +13,24 @@
 
 static void print_projections(const Ledger__ProjectionStatus *st)
 {
-	int w = (int)strlen("PROJECTION");
+	const char *head[] = {_("PROJECTION"), _("CHECKPOINT"), _("LAG EVENTS"),
+			      _("LAG MS"),     _("APPLIED"),    _("STATE")};
+	const int cw[] = {0, 10, 10, 8, 10};
+	int w = text_width(head[0]);
 	for (size_t i = 0; i < st->n_projections; i++) {
 		int n = text_width(st->projections[i]->name ? st->projections[i]->name : "");
 		w = n > w ? n : w;
 	}
-	printf("%-*s  %10s  %10s  %8s  %10s  %s\n", w, "PROJECTION", "CHECKPOINT", "LAG EVENTS",
-	       "LAG MS", "APPLIED", "STATE");
+	print_cell(head[0], w);
+	for (int k = 1; k < 5; k++)
+		print_rcell(head[k], cw[k], 0);
+	printf("%s\n", head[5]);
 	for (size_t i = 0; i < st->n_projections; i++) {
 		const Ledger__ProjectionInfo *p = st->projections[i];
 		print_cell(p->name ? p->name : "?", w);
 		printf("%10llu  %10llu  %8lld  %10llu  %s%s%s\n", (unsigned long long)p->checkpoint,
 		       (unsigned long long)p->lag_events, (long long)p->lag_ms,
-		       (unsigned long long)p->applied, p->stopped ? "STOPPED" : "running",
+		       (unsigned long long)p->applied, p->stopped ? _("STOPPED") : _("running"),
 		       p->stopped && ld_has(p->error) ? ": " : "",
 		       p->stopped && ld_has(p->error) ? p->error : "");
 	}
@@ -42,7 +47,7 @@ int exec_projections(struct run *r, const struct args *a, ld_errinfo *e)
 	if ((rc = ldc_projections(c, &resp, e)) != 0)
 		goto out;
 	if (!resp->projections)
-		rc = no_result(e, "projection status");
+		rc = no_result(e, _("projection status"));
 	else if (r->json)
 		rc = dump_json(result_json(resp, resp->projections), e);
 	else
@@ -60,11 +65,11 @@ static void print_age(int64_t us, char out[32])
 	if (s < 0)
 		s = 0;
 	if (s < 120)
-		snprintf(out, 32, "%llds ago", (long long)s);
+		snprintf(out, 32, _("%llds ago"), (long long)s);
 	else if (s < 7200)
-		snprintf(out, 32, "%lldm ago", (long long)(s / 60));
+		snprintf(out, 32, _("%lldm ago"), (long long)(s / 60));
 	else
-		snprintf(out, 32, "%lldh ago", (long long)(s / 3600));
+		snprintf(out, 32, _("%lldh ago"), (long long)(s / 3600));
 }
 
 int exec_subscribers(struct run *r, const struct args *a, ld_errinfo *e)
@@ -78,7 +83,7 @@ int exec_subscribers(struct run *r, const struct args *a, ld_errinfo *e)
 	if ((rc = ldc_subscribers(c, &resp, e)) != 0)
 		goto out;
 	if (!resp->subscribers) {
-		rc = no_result(e, "subscriber list");
+		rc = no_result(e, _("subscriber list"));
 		goto out;
 	}
 	if (r->json) {
@@ -86,22 +91,29 @@ int exec_subscribers(struct run *r, const struct args *a, ld_errinfo *e)
 		goto out;
 	}
 	const Ledger__SubscriberList *l = resp->subscribers;
-	int w = (int)strlen("SUBSCRIBER");
+	const char *head[] = {_("SUBSCRIBER"), _("LAST SEQ"), _("LAG"),   _("LAST SEEN"),
+			      _("REQUESTS"),   _("EVENTS"),   _("STATE"), _("PEER")};
+	const int cw[] = {0, 10, 10, 10, 9, 12};
+	int w = text_width(head[0]);
 	for (size_t i = 0; i < l->n_subscribers; i++) {
 		int n = text_width(l->subscribers[i]->subscriber_id);
 		w = n > w ? n : w;
 	}
-	printf("%-*s  %10s  %10s  %10s  %9s  %12s  %-7s  %s\n", w, "SUBSCRIBER", "LAST SEQ", "LAG",
-	       "LAST SEEN", "REQUESTS", "EVENTS", "STATE", "PEER");
+	print_cell(head[0], w);
+	for (int k = 1; k < 6; k++)
+		print_rcell(head[k], cw[k], 0);
+	print_cell(head[6], 7);
+	printf("%s\n", head[7]);
 	for (size_t i = 0; i < l->n_subscribers; i++) {
 		const Ledger__SubscriberInfo *s = l->subscribers[i];
 		char age[32];
 		print_age(s->last_seen, age);
 		print_cell(s->subscriber_id, w);
-		printf("%10llu  %10llu  %10s  %9llu  %12llu  %-7s  %s\n",
-		       (unsigned long long)s->last_seq, (unsigned long long)s->lag_events, age,
-		       (unsigned long long)s->requests, (unsigned long long)s->events,
-		       s->waiting ? "waiting" : "-", s->peer ? s->peer : "");
+		printf("%10llu  %10llu  %10s  %9llu  %12llu  ", (unsigned long long)s->last_seq,
+		       (unsigned long long)s->lag_events, age, (unsigned long long)s->requests,
+		       (unsigned long long)s->events);
+		print_cell(s->waiting ? _("waiting") : "-", 7);
+		printf("%s\n", s->peer ? s->peer : "");
 	}
 out:
 	codec_response_free(resp);
@@ -120,7 +132,7 @@ int exec_backup(struct run *r, const struct args *a, ld_errinfo *e)
 		char cwd[2048];
 		if (!getcwd(cwd, sizeof(cwd)))
 			return usage_error(r, e, LD_E(INVALID_VALUE),
-					   "cannot make '%s' absolute: %s", d, strerror(errno));
+					   _("cannot make '%s' absolute: %s"), d, strerror(errno));
 		text(dir, sizeof(dir), "%s/%s", cwd, d);
 		d = dir;
 	}
@@ -133,13 +145,13 @@ int exec_backup(struct run *r, const struct args *a, ld_errinfo *e)
 	if (rc == 0)
 		rc = ldc_backup(c, d, &resp, e);
 	if (rc == 0 && !resp->backup)
-		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the server answered no backup result");
+		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL, _("the server answered no backup result"));
 	if (rc == 0) {
 		const Ledger__BackupResult *b = resp->backup;
 		if (r->json)
 			rc = print_json(b, e);
 		else
-			printf("backup in %s: seq %llu and before, %.1f MiB in %.2f s\n",
+			printf(_("backup in %s: seq %llu and before, %.1f MiB in %.2f s\n"),
 			       b->dir ? b->dir : d, (unsigned long long)b->head_seq,
 			       (double)b->bytes / (1 << 20), (double)b->duration_us / 1e6);
 	}

@@ -42,7 +42,7 @@ const struct opt org_update_opts[] = {
 	OPT("legal-person", O_YESNO, "yes|no", "legal-person status obtained or lost"),
 	OPT("legal-person-code", O_STR, "CODE", "unified social credit code"),
 	OPT("fund-account", O_STR, "ACCOUNT", "own fund account opened"),
-	OPT("reelected", O_DATE, "DATE", "committee re-elected on DATE (UTC)"),
+	OPT("reelected", O_DATE, "DATE", "committee re-elected on DATE"),
 	OPT("term", O_U32, "3|5", "term of the committee in years"),
 	OPT("admits", O_YESNO, "yes|no", "admits members directly"),
 	END_OPTS,

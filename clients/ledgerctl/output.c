@@ -12,13 +12,21 @@
 void print_error(const char *where, int code, const char *message, const char *field,
 		 uint64_t seq, int with_code)
 {
-	fprintf(stderr, "ledgerctl: %s: %s", where, message && *message ? message : ld_strerror(code));
+	/* The ledger's own message is English; in another language the
+	 * description of its code goes first, in that language. */
+	const char *desc = code ? _(ld_strerror(code)) : NULL;
+	if (!message || !*message)
+		fprintf(stderr, "ledgerctl: %s: %s", where, desc ? desc : "");
+	else if (desc && with_code && strcmp(desc, ld_strerror(code)) != 0)
+		fprintf(stderr, _("ledgerctl: %s: %s: %s"), where, desc, message);
+	else
+		fprintf(stderr, "ledgerctl: %s: %s", where, message);
 	if (with_code) {
 		fprintf(stderr, " (%s", ld_errname(code));
 		if (field && *field)
-			fprintf(stderr, ", field %s", field);
+			fprintf(stderr, _(", field %s"), field);
 		if (seq)
-			fprintf(stderr, ", seq %llu", (unsigned long long)seq);
+			fprintf(stderr, _(", seq %llu"), (unsigned long long)seq);
 		fputc(')', stderr);
 	}
 	fputc('\n', stderr);
@@ -43,15 +51,9 @@ int print_json(const void *msg, ld_errinfo *e)
 /* Events                                                              */
 /* ------------------------------------------------------------------ */
 
-static int ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-	return n >= k && !strcmp(s + n - k, suffix);
-}
-
-/* " name=value" for each field present in m; enums by name, times (int64
- * fields named *_at) in ISO-8601, long hex shortened, nested messages as
- * compact JSON. */
+/* " name=value" for each field present in m; enums by name, times in RFC
+ * 3339 (the ledger's zone), long hex shortened, nested messages as compact
+ * JSON. */
 static void print_fields(const ProtobufCMessage *m)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -61,14 +63,14 @@ static void print_fields(const ProtobufCMessage *m)
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		json_t *v = json_object_get(j, f->name);
-		char tbuf[32];
+		char tbuf[LDC_RFC3339_MAX];
 		if (!v)
 			continue;
 		printf(" %s=", f->name);
 		if (f->type == PROTOBUF_C_TYPE_BYTES && json_string_length(v) > 16) {
 			printf("%.12s..", json_string_value(v));
-		} else if (f->type == PROTOBUF_C_TYPE_INT64 && ends_with(f->name, "_at")) {
-			ldc_format_time(json_integer_value(v), tbuf);
+		} else if (ldc_is_time_field(d, f)) {
+			ldc_format_rfc3339(json_integer_value(v), tbuf);
 			fputs(tbuf, stdout);
 		} else if (json_is_string(v) && *json_string_value(v) &&
 			   !strpbrk(json_string_value(v), " \t\"=\\")) {
@@ -82,14 +84,14 @@ static void print_fields(const ProtobufCMessage *m)
 	json_decref(j);
 }
 
-/* One event per line: seq, time (occurred_at, UTC), actor, type, stream and
- * version, the body's fields, and the start of the event's chain hash. */
+/* One event per line: seq, time (occurred_at, RFC 3339), actor, type, stream
+ * and version, the body's fields, and the start of the event's chain hash. */
 void print_event(const Ledger__Event *ev)
 {
 	char hash[2 * LD_HASH_LEN + 1];
-	char t[32] = "-";
+	char t[LDC_RFC3339_MAX] = "-";
 	if (ev->has_occurred_at)
-		ldc_format_time(ev->occurred_at, t);
+		ldc_format_rfc3339(ev->occurred_at, t);
 	printf("%llu %s %s %s %s v%llu", (unsigned long long)ev->seq, t,
 	       ev->actor && *ev->actor ? ev->actor : "-", codec_event_type_name(ev->body_case),
 	       ev->stream && *ev->stream ? ev->stream : "-", (unsigned long long)ev->version);
@@ -106,7 +108,7 @@ void print_event(const Ledger__Event *ev)
 int print_page(struct run *r, const Ledger__EventPage *p, ld_errinfo *e)
 {
 	if (!p)
-		return ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the server answered no page");
+		return ld_errinfo_set(e, LD_E(MALFORMED), NULL, _("the server answered no page"));
 	if (r->json)
 		return print_json(p, e);
 	for (size_t i = 0; i < p->n_events; i++)
@@ -122,7 +124,7 @@ void wait_of(const struct args *a, ldc_consistency *cons)
 /* An answer that lacks the result its request asks for. */
 int no_result(ld_errinfo *e, const char *what)
 {
-	return ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the server answered no %s", what);
+	return ld_errinfo_set(e, LD_E(MALFORMED), NULL, _("the server answered no %s"), what);
 }
 
 /* The result of a projection answer as JSON, with the answer's as_of_seq
@@ -150,27 +152,13 @@ int dump_json(json_t *j, ld_errinfo *e)
 	return 0;
 }
 
-/* An enum value's name as in the .proto, or its number if unknown. */
 const char *enum_str(const ProtobufCEnumDescriptor *d, int v, char out[16])
 {
-	const char *name = ldc_enum_name(d, v);
+	const char *zh = ld_i18n_zh() ? ldc_label_zh(d, v) : NULL;
+	const char *name = zh ? zh : ldc_enum_name(d, v);
 	if (name)
 		return name;
 	snprintf(out, 16, "%d", v);
-	return out;
-}
-
-/* The same in the form ledgerctl accepts: lowercase with dashes. */
-const char *enum_lower(const ProtobufCEnumDescriptor *d, int v, char *out, size_t size)
-{
-	char num[16];
-	const char *name = enum_str(d, v, num);
-	size_t i = 0;
-	for (; name[i] && i + 1 < size; i++)
-		out[i] = name[i] == '_' ? '-' : (char)(name[i] >= 'A' && name[i] <= 'Z'
-							       ? name[i] - 'A' + 'a'
-							       : name[i]);
-	out[i] = '\0';
 	return out;
 }
 
@@ -179,17 +167,38 @@ const char *enum_lower(const ProtobufCEnumDescriptor *d, int v, char *out, size_
 int text_width(const char *s)
 {
 	int n = 0;
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xc0) != 0x80;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		uint32_t cp = *p;
+		int len = cp < 0x80 ? 1 : cp >= 0xf0 ? 4 : cp >= 0xe0 ? 3 : cp >= 0xc0 ? 2 : 1;
+		if (len > 1)
+			cp &= 0x3fu >> (len - 1);
+		for (int k = 1; k < len && (p[k] & 0xc0) == 0x80; k++)
+			cp = cp << 6 | (p[k] & 0x3f);
+		for (int k = 0; k < len && *p; k++)
+			p++;
+		/* East Asian wide characters take two columns in a terminal:
+		 * Hangul Jamo, CJK and its punctuation, Hangul, compatibility
+		 * ideographs, full-width forms. */
+		int wide = (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) ||
+			   (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
+			   (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
+			   (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x20000 && cp <= 0x3fffd);
+		n += 1 + wide;
+	}
 	return n;
 }
 
-/* Prints s left-aligned in a column of width w, then the gap to the next. */
 void print_cell(const char *s, int w)
 {
 	int pad = w - text_width(s);
 	fputs(s, stdout);
 	printf("%*s  ", pad > 0 ? pad : 0, "");
+}
+
+void print_rcell(const char *s, int w, int last)
+{
+	int pad = w - text_width(s);
+	printf("%*s%s%s", pad > 0 ? pad : 0, "", s, last ? "\n" : "  ");
 }
 
 /* Prints n cells aligned to widths w (the last one unpadded), without

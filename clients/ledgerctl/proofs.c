@@ -11,7 +11,7 @@
 int verify_failed(struct run *r, int rc, const ld_errinfo *e)
 {
 	char msg[400];
-	snprintf(msg, sizeof(msg), "VERIFICATION FAILED: %s (%s)", e->message, ld_errname(rc));
+	snprintf(msg, sizeof(msg), _("VERIFICATION FAILED: %s (%s)"), e->message, ld_errname(rc));
 	print_error(r->what, 0, msg, NULL, 0, 0);
 	r->reported = 1;
 	r->verify_failed = 1;
@@ -74,29 +74,30 @@ int exec_verify(struct run *r, const struct args *a, ld_errinfo *e)
 		if ((rc = dump_json(j, e)) != 0)
 			return rc;
 	} else if (!res.first_bad && res.to == 0) {
-		printf("hash chain intact: the log is empty\n");
+		printf(_("hash chain intact: the log is empty\n"));
 	} else if (!res.first_bad) {
-		printf("hash chain intact: seq %llu to %llu, %llu events\n",
+		printf(_("hash chain intact: seq %llu to %llu, %llu events\n"),
 		       (unsigned long long)res.from, (unsigned long long)res.to,
 		       (unsigned long long)res.checked);
 		if (res.root_checked) {
 			char hex[2 * LD_HASH_LEN + 1];
 			ldc_format_hex(th.root, LD_HASH_LEN, hex);
-			printf("merkle root of seq 1 to %llu matches the signed tree head: %s\n",
+			printf(_("merkle root of seq 1 to %llu matches the signed tree head: %s\n"),
 			       (unsigned long long)th.size, hex);
 		}
-		printf("this proves: every event checked gives its hash and follows the one "
-		       "before%s.\n"
-		       "it cannot prove: that this is the history the ledger showed before. "
-		       "Whoever can\nwrite its data directory can change an event, recompute "
-		       "the chain and have it\nsigned again; only tree heads kept elsewhere "
-		       "tell ('ledgerctl witness').\n",
-		       res.root_checked ? ", and the signed head is the root of these events"
-					: "");
+		printf(res.root_checked
+			       ? _("this proves: every event checked gives its hash and follows the "
+				   "one before, and the signed head is the root of these events.\n")
+			       : _("this proves: every event checked gives its hash and follows the "
+				   "one before.\n"));
+		printf(_("it cannot prove: that this is the history the ledger showed before. "
+			 "Whoever can\nwrite its data directory can change an event, recompute "
+			 "the chain and have it\nsigned again; only tree heads kept elsewhere "
+			 "tell ('ledgerctl witness').\n"));
 	}
 	if (res.first_bad) {
 		char msg[320];
-		snprintf(msg, sizeof(msg), "HASH CHAIN BROKEN at seq %llu: %s (%llu events before it are intact)",
+		snprintf(msg, sizeof(msg), _("HASH CHAIN BROKEN at seq %llu: %s (%llu events before it are intact)"),
 			 (unsigned long long)res.first_bad, res.why, (unsigned long long)res.checked);
 		print_error(r->what, 0, msg, NULL, 0, 0);
 		r->reported = 1;
@@ -119,7 +120,7 @@ static int key_of(struct run *r, const struct args *a, uint8_t key[32], ld_errin
 	const char *hex = val_of(a, "key")->s;
 	if (strlen(hex) != 64 || ldc_parse_hex(hex, key, 32) != 0)
 		return usage_error(r, e, LD_E(INVALID_VALUE),
-				   "--key '%s' is not 64 hexadecimal digits", hex);
+				   _("--key '%s' is not 64 hexadecimal digits"), hex);
 	return 0;
 }
 
@@ -149,10 +150,10 @@ int exec_tree_head(struct run *r, const struct args *a, ld_errinfo *e)
 		return dump_json(j, e);
 	}
 	ldc_format_time(th.timestamp, t);
-	printf("tree size %llu\nroot      %s\nsigned    %s by ed25519 key %s (signature ok)\n",
+	printf(_("tree size %llu\nroot      %s\nsigned    %s by ed25519 key %s (signature ok)\n"),
 	       (unsigned long long)th.size, root, t, pub);
 	if (given(a, "save"))
-		printf("saved to  %s\n", val_of(a, "save")->s);
+		printf(_("saved to  %s\n"), val_of(a, "save")->s);
 	return 0;
 }
 

@@ -99,12 +99,12 @@ static void describe_stream(const Ledger__Event *ev, const Ledger__EventResult *
 	unsigned long long version = res->has_version ? (unsigned long long)res->version : 0;
 	const ld_kind *k = ld_kind_of(ev->body_case);
 	if (codec_event_stream(ev, stream) == 0)
-		snprintf(out, size, "stream %s version %llu", stream, version);
+		snprintf(out, size, _("stream %s version %llu"), stream, version);
 	else if (k->flags & LD_KIND_CORRECTION) /* in the stream of what it corrects */
-		snprintf(out, size, "version %llu of the stream of seq %llu", version,
+		snprintf(out, size, _("version %llu of the stream of seq %llu"), version,
 			 (unsigned long long)ld_field_num(&k->target, ld_kind_body(k, ev)));
 	else
-		snprintf(out, size, "version %llu", version);
+		snprintf(out, size, _("version %llu"), version);
 }
 
 /*

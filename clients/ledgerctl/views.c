@@ -4,16 +4,17 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "progress_view.h"
 
-const char wait_notes[] =
+const char wait_notes[] = N_(
 	"With --wait-seq the ledger waits until its projections have applied that seq\n"
 	"(read your own writes), or answers ERR_NOT_CAUGHT_UP after --wait-ms; a seq\n"
 	"beyond the head of the log is refused. The answer says which seq it reflects\n"
-	"(\"as of seq N\"; \"as_of_seq\" with --json).";
+	"(\"as of seq N\"; \"as_of_seq\" with --json).");
 
 /* --- member -------------------------------------------------------- */
 
@@ -22,42 +23,44 @@ const struct opt member_opts[] = {WAIT_OPTS, END_OPTS};
 static void print_member(const Ledger__MemberView *m, uint64_t as_of)
 {
 	char t[32], t2[32], num[16], num2[16], money[32], month[16];
-	printf("member         %s\n", m->member_id ? m->member_id : "-");
-	printf("status         %s\n", enum_str(&ledger__member_status__descriptor, m->status, num));
-	printf("organisation   %s\n", ld_has(m->org_id) ? m->org_id : "-");
-	printf("affiliations   ");
+	/* TRANSLATORS: the labels of the member view are padded to one column
+	 * (15 columns; a Chinese character takes two). */
+	printf(_("member         %s\n"), m->member_id ? m->member_id : "-");
+	printf(_("status         %s\n"), enum_str(&ledger__member_status__descriptor, m->status, num));
+	printf(_("organisation   %s\n"), ld_has(m->org_id) ? m->org_id : "-");
+	printf(_("affiliations   "));
 	for (size_t i = 0; i < m->n_affiliations; i++)
 		printf("%s%s (%s)", i ? ", " : "", m->affiliations[i]->org_id,
 		       enum_str(&ledger__affiliation_kind__descriptor, m->affiliations[i]->kind,
 				num));
 	printf("%s\n", m->n_affiliations ? "" : "-");
-	printf("worker group   %s\n",
+	printf(_("worker group   %s\n"),
 	       enum_str(&ledger__worker_group__descriptor, m->worker_group, num));
-	printf("employment     %s\n",
+	printf(_("employment     %s\n"),
 	       enum_str(&ledger__employment_relation__descriptor, m->employment, num));
-	printf("platform       %s\n", ld_has(m->platform) ? m->platform : "-");
-	printf("region         %06u\n", m->region);
-	printf("real name      %s\n", m->real_name ? "yes" : "no");
-	printf("joined by      %s, %s\n",
+	printf(_("platform       %s\n"), ld_has(m->platform) ? m->platform : "-");
+	printf(_("region         %06u\n"), m->region);
+	printf(_("real name      %s\n"), m->real_name ? _("yes") : _("no"));
+	printf(_("joined by      %s, %s\n"),
 	       enum_str(&ledger__join_path__descriptor, m->join_path, num),
 	       enum_str(&ledger__join_channel__descriptor, m->channel, num2));
 	ldc_format_time(m->first_joined_at, t);
 	ldc_format_time(m->last_joined_at, t2);
-	printf("first joined   %s\n", t);
-	printf("latest join    %s\n", t2);
-	printf("rejoins        %u\n", m->rejoins);
-	printf("transfers      %u\n", m->transfers);
+	printf(_("first joined   %s\n"), t);
+	printf(_("latest join    %s\n"), t2);
+	printf(_("rejoins        %u\n"), m->rejoins);
+	printf(_("transfers      %u\n"), m->transfers);
 	if (m->has_ended_at) {
 		ldc_format_time(m->ended_at, t);
-		printf("ended          %s (%s)\n", t,
+		printf(_("ended          %s (%s)\n"), t,
 		       enum_str(&ledger__end_reason__descriptor, m->end_reason, num));
 	}
 	ldc_format_period(m->dues_paid_through, month);
 	ldc_format_yuan(m->dues_paid_fen, money);
-	printf("dues paid      through %s, %s yuan in total\n", month, money);
-	printf("stream         version %llu, last seq %llu\n", (unsigned long long)m->version,
+	printf(_("dues paid      through %s, %s yuan in total\n"), month, money);
+	printf(_("stream         version %llu, last seq %llu\n"), (unsigned long long)m->version,
 	       (unsigned long long)m->last_seq);
-	printf("as of seq      %llu\n", (unsigned long long)as_of);
+	printf(_("as of seq      %llu\n"), (unsigned long long)as_of);
 }
 
 int exec_member(struct run *r, const struct args *a, ld_errinfo *e)
@@ -73,7 +76,7 @@ int exec_member(struct run *r, const struct args *a, ld_errinfo *e)
 	if ((rc = ldc_get_member(c, a->pos[0], &cons, &resp, e)) != 0)
 		goto out;
 	if (!resp->member)
-		rc = no_result(e, "member view");
+		rc = no_result(e, _("member view"));
 	else if (r->json)
 		rc = dump_json(result_json(resp, resp->member), e);
 	else
@@ -92,9 +95,12 @@ const struct opt coverage_opts[] = {
 	END_OPTS,
 };
 
-/* Kinds of organisation in a word, for the table. */
+/* Kinds of organisation in a word, for the table (in Chinese: their name). */
 static const char *kind_word(int kind)
 {
+	const char *zh = ld_i18n_zh() ? ldc_label_zh(&ledger__org_kind__descriptor, kind) : NULL;
+	if (zh)
+		return zh;
 	static const char *const words[] = {
 		[LEDGER__ORG_KIND__FEDERATION_PROVINCE] = "province",
 		[LEDGER__ORG_KIND__FEDERATION_CITY] = "city",
@@ -117,7 +123,7 @@ static const char *kind_word(int kind)
 static void org_label(const Ledger__OrgCoverage *o, char *out, size_t size)
 {
 	snprintf(out, size, "%*s%s%s", 2 * (int)(o->depth < 16 ? o->depth : 16), "",
-		 o->org_id ? o->org_id : "?", o->dissolved ? " (dissolved)" : "");
+		 o->org_id ? o->org_id : "?", o->dissolved ? _(" (dissolved)") : "");
 }
 
 /* The worker groups of an organisation, under its row, wrapped at
@@ -128,24 +134,29 @@ static void print_groups(const Ledger__OrgCoverage *o, int indent)
 	for (size_t i = 0; i < o->n_by_group; i++) {
 		const Ledger__GroupCount *g = o->by_group[i];
 		char item[160], name[48], pct[16];
-		enum_lower(&ledger__worker_group__descriptor, g->worker_group, name, sizeof(name));
+		const char *gname = ldc_enum_label(&ledger__worker_group__descriptor, g->worker_group,
+						   name, sizeof(name));
 		if (g->has_estimated_workers)
-			snprintf(item, sizeof(item), "%s %llu of %llu (%s)", name,
+			snprintf(item, sizeof(item), _("%s %llu of %llu (%s)"), gname,
 				 (unsigned long long)g->members,
 				 (unsigned long long)g->estimated_workers,
 				 percent(g->has_coverage, g->coverage, pct));
 		else
-			snprintf(item, sizeof(item), "%s %llu", name,
+			snprintf(item, sizeof(item), "%s %llu", gname,
 				 (unsigned long long)g->members);
-		int len = (int)strlen(item) + (i + 1 < o->n_by_group ? 1 : 0);
+		int len = text_width(item) + (i + 1 < o->n_by_group ? 1 : 0);
+		const char *lead = _("groups: ");
 		if (col == 0) {
-			col = printf("%*sgroups: ", indent, "");
+			printf("%*s%s", indent, "", lead);
+			col = indent + text_width(lead);
 		} else if (col + 1 + len > TABLE_WIDTH) {
-			col = printf("\n%*s", indent + 8, "") - 1;
+			printf("\n%*s", indent + text_width(lead), "");
+			col = indent + text_width(lead) - 1;
 		} else {
 			col += printf(" ");
 		}
-		col += printf("%s%s", item, i + 1 < o->n_by_group ? "," : "");
+		printf("%s%s", item, i + 1 < o->n_by_group ? "," : "");
+		col += len;
 	}
 	if (col)
 		putchar('\n');
@@ -154,7 +165,10 @@ static void print_groups(const Ledger__OrgCoverage *o, int indent)
 static void print_coverage(const Ledger__CoverageReport *rep, uint64_t as_of)
 {
 	char label[ORG_COL_MAX + 80], month[16], units[48], p1[16], p2[16];
-	int w = (int)strlen("ORGANISATION");
+	const char *head[] = {_("ORGANISATION"), _("KIND"),          _("MEMBERS"),   _("DIRECT"),
+			      _("AFFIL."),       _("UNITS COVERED"), _("REAL NAME"), _("DUES PAID")};
+	int cw[] = {text_width(head[0]), 10, 8, 8, 8, 13, 9, 9};
+	int w = cw[0];
 	uint32_t period = 0;
 
 	for (size_t i = 0; i < rep->n_orgs; i++) {
@@ -166,17 +180,21 @@ static void print_coverage(const Ledger__CoverageReport *rep, uint64_t as_of)
 			period = rep->orgs[i]->dues_period;
 	}
 	ldc_format_period(period, month);
-	printf("coverage of %s as of seq %llu; dues paid through %s\n",
+	printf(_("coverage of %s as of seq %llu; dues paid through %s\n"),
 	       rep->n_orgs ? rep->orgs[0]->org_id : "?", (unsigned long long)as_of, month);
-	printf("%-*s  %-10s  %8s  %8s  %8s  %13s  %9s  %9s\n", w, "ORGANISATION", "KIND", "MEMBERS",
-	       "DIRECT", "AFFIL.", "UNITS COVERED", "REAL NAME", "DUES PAID");
+	cw[0] = w;
+	print_cell(head[0], cw[0]);
+	print_cell(head[1], cw[1]);
+	for (int k = 2; k < 8; k++)
+		print_rcell(head[k], cw[k], k == 7);
 	for (size_t i = 0; i < rep->n_orgs; i++) {
 		const Ledger__OrgCoverage *o = rep->orgs[i];
 		org_label(o, label, sizeof(label));
 		snprintf(units, sizeof(units), "%llu/%llu", (unsigned long long)o->units_covered,
 			 (unsigned long long)o->units);
 		print_cell(label, w);
-		printf("%-10s  %8llu  %8llu  %8llu  %13s  %9s  %9s\n", kind_word(o->kind),
+		print_cell(kind_word(o->kind), cw[1]);
+		printf("%8llu  %8llu  %8llu  %13s  %9s  %9s\n",
 		       (unsigned long long)o->members, (unsigned long long)o->direct_members,
 		       (unsigned long long)o->affiliated, units,
 		       percent(o->has_real_name_ratio, o->real_name_ratio, p1),
@@ -200,7 +218,7 @@ int exec_coverage(struct run *r, const struct args *a, ld_errinfo *e)
 	if (rc != 0)
 		goto out;
 	if (!resp->coverage)
-		rc = no_result(e, "coverage report");
+		rc = no_result(e, _("coverage report"));
 	else if (r->json)
 		rc = dump_json(result_json(resp, resp->coverage), e);
 	else
@@ -214,7 +232,7 @@ out:
 
 const struct opt transfers_opts[] = {
 	OPT_REQ("org", O_STR, "ORG", "transfers into, out of or within ORG's subtree"),
-	OPT("from", O_DATE, "TIME", "that happened at or after TIME, YYYY-MM-DD[THH:MM:SS] UTC"),
+	OPT("from", O_DATE, "TIME", "that happened at or after TIME, YYYY-MM-DD[THH:MM:SS]"),
 	OPT("to", O_DATE, "TIME", "... and before TIME (exclusive)"),
 	OPT("limit", O_U32, "N", "at most N transfers (default 1000, max 10000)"),
 	WAIT_OPTS,
@@ -223,6 +241,10 @@ const struct opt transfers_opts[] = {
 
 static const char *direction_word(int d)
 {
+	const char *zh = ld_i18n_zh() ? ldc_label_zh(&ledger__transfer_direction__descriptor, d)
+				      : NULL;
+	if (zh)
+		return zh;
 	switch (d) {
 	case LEDGER__TRANSFER_DIRECTION__INTO:
 		return "IN";
@@ -246,7 +268,7 @@ static void print_transfers(const Ledger__TransferList *l, uint64_t as_of)
 		wm = n > wm ? n : wm;
 		n = text_width(path);
 		wp = n > wp ? n : wp;
-		n = (int)strlen(enum_str(&ledger__transfer_reason__descriptor, t->reason, num));
+		n = text_width(enum_str(&ledger__transfer_reason__descriptor, t->reason, num));
 		wr = n > wr ? n : wr;
 	}
 	for (size_t i = 0; i < l->n_transfers; i++) {
@@ -258,14 +280,15 @@ static void print_transfers(const Ledger__TransferList *l, uint64_t as_of)
 		print_cell(t->member_id ? t->member_id : "", wm);
 		print_cell(path, wp);
 		print_cell(enum_str(&ledger__transfer_reason__descriptor, t->reason, num), wr);
-		printf("%s  seq %llu", when, (unsigned long long)t->seq);
+		printf(_("%s  seq %llu"), when, (unsigned long long)t->seq);
 		if (t->has_amended_by)
-			printf("  AMENDED by seq %llu", (unsigned long long)t->amended_by);
+			printf(_("  AMENDED by seq %llu"), (unsigned long long)t->amended_by);
 		putchar('\n');
 	}
 	if (l->truncated)
-		printf("(truncated)\n");
-	printf("%zu transfer%s as of seq %llu\n", l->n_transfers, l->n_transfers == 1 ? "" : "s",
+		printf(_("(truncated)\n"));
+	printf(P_("%zu transfer as of seq %llu\n", "%zu transfers as of seq %llu\n", l->n_transfers),
+	       l->n_transfers,
 	       (unsigned long long)as_of);
 }
 
@@ -279,7 +302,7 @@ int exec_transfers(struct run *r, const struct args *a, ld_errinfo *e)
 
 	wait_of(a, &cons);
 	if (from->set && to->set && from->i >= to->i)
-		return usage_error(r, e, LD_E(INVALID_VALUE), "--to must be after --from");
+		return usage_error(r, e, LD_E(INVALID_VALUE), _("--to must be after --from"));
 	if ((rc = connection(r, &c, e)) != 0)
 		return rc;
 	rc = ldc_transfers(c, sval(a, "org"), from->set ? from->i : INT64_MIN,
@@ -288,7 +311,7 @@ int exec_transfers(struct run *r, const struct args *a, ld_errinfo *e)
 	if (rc != 0)
 		goto out;
 	if (!resp->transfers)
-		rc = no_result(e, "transfer list");
+		rc = no_result(e, _("transfer list"));
 	else if (r->json)
 		rc = dump_json(result_json(resp, resp->transfers), e);
 	else
@@ -326,7 +349,7 @@ int exec_progress(struct run *r, const struct args *a, ld_errinfo *e)
 	if (rc != 0)
 		goto out;
 	if (!resp->progress || !resp->progress->plan) {
-		rc = no_result(e, "progress report");
+		rc = no_result(e, _("progress report"));
 	} else if (r->json) {
 		rc = dump_json(result_json(resp, resp->progress), e);
 	} else {
@@ -337,6 +360,105 @@ int exec_progress(struct run *r, const struct args *a, ld_errinfo *e)
 		resp->progress->seq = resp->as_of_seq;
 		pv_print_report(stdout, resp->progress, &o);
 	}
+out:
+	codec_response_free(resp);
+	return rc;
+}
+
+const struct opt series_opts[] = {
+	OPT("region", O_REGION, "CODE", "the province (default) or one of its cities"),
+	OPT("year", O_U32, "YYYY", "only the days of this year"),
+	OPT("from", O_DATE, "DAY", "first day, YYYY-MM-DD (the plan's local day)"),
+	OPT("to", O_DATE, "DAY", "last day, YYYY-MM-DD, included"),
+	OPT("week", O_FLAG, NULL, "a line per week (Monday to Sunday) instead of per day"),
+	WAIT_OPTS,
+	END_OPTS,
+};
+
+/* A date option as the day YYYYMMDD it names (0 when not given): the day
+ * in the ledger's time zone, in which it was read (when.h). */
+static uint32_t day_opt(const struct val *v)
+{
+	if (!v->set)
+		return 0;
+	time_t t = (time_t)(v->i / 1000000);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	return (uint32_t)((tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday);
+}
+
+static void print_series(const Ledger__ProgressSeries *s, uint64_t as_of)
+{
+	const Ledger__PlanTarget *t = s->definition;
+	int ratio = t && t->measure && !strcmp(t->measure, "ratio");
+	int week = s->step == LEDGER__SERIES_STEP__WEEK;
+	char v[48], cum[48];
+	int64_t sum = 0, den = 0;
+	printf(week ? _("%s  %s  region %u, %04u-%02u-%02u to %04u-%02u-%02u, by week\n")
+		    : _("%s  %s  region %u, %04u-%02u-%02u to %04u-%02u-%02u, by day\n"),
+	       s->target, t && t->title ? t->title : "", s->region, s->from_day / 10000,
+	       s->from_day / 100 % 100, s->from_day % 100, s->to_day / 10000, s->to_day / 100 % 100,
+	       s->to_day % 100);
+	printf("  ");
+	print_cell(week ? _("week of") : _("day"), 10);
+	printf("  %14s  %16s  %8s\n", _("added"), ratio ? _("share so far") : _("so far"),
+	       _("events"));
+	for (size_t i = 0; i < s->n_points; i++) {
+		const Ledger__ProgressPoint *p = s->points[i];
+		sum += p->value;
+		den += p->denominator;
+		if (ratio) {
+			snprintf(v, sizeof(v), "%lld/%lld", (long long)p->value, (long long)p->denominator);
+			snprintf(cum, sizeof(cum), "%.1f%%", den ? (double)sum * 100.0 / (double)den : 0.0);
+		} else {
+			pv_format(t, p->value, v, sizeof(v));
+			pv_format(t, sum, cum, sizeof(cum));
+		}
+		printf("  %04u-%02u-%02u  %14s  %16s  %8lld\n", p->day / 10000, p->day / 100 % 100,
+		       p->day % 100, v, cum, (long long)p->events);
+	}
+	if (ratio)
+		snprintf(v, sizeof(v), _("%lld of %lld"), (long long)s->value, (long long)s->denominator);
+	else
+		pv_format(t, s->value, v, sizeof(v));
+	printf(week ? P_("%zu week with events", "%zu weeks with events", s->n_points)
+		    : P_("%zu day with events", "%zu days with events", s->n_points),
+	       s->n_points);
+	printf(P_("; in all %s from %lld event", "; in all %s from %lld events", s->events), v,
+	       (long long)s->events);
+	for (size_t i = 0; i < s->n_kinds; i++)
+		printf("%s%s %lld", i ? ", " : _("; by kind: "), s->kinds[i]->kind,
+		       (long long)s->kinds[i]->count);
+	printf(_("\nas of seq %llu\n"), (unsigned long long)as_of);
+}
+
+int exec_series(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc_consistency cons;
+	ldc *c;
+	int rc;
+
+	wait_of(a, &cons);
+	ldc_series_query q = {.plan = a->pos[0],
+			      .target = a->pos[1],
+			      .region = (uint32_t)val_of(a, "region")->u,
+			      .year = (uint32_t)val_of(a, "year")->u,
+			      .from_day = day_opt(val_of(a, "from")),
+			      .to_day = day_opt(val_of(a, "to")),
+			      .week = val_of(a, "week")->set};
+	if (q.from_day && q.to_day && q.from_day > q.to_day)
+		return usage_error(r, e, LD_E(INVALID_VALUE), _("--to must not be before --from"));
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_progress_series(c, &q, &cons, &resp, e)) != 0)
+		goto out;
+	if (!resp->progress_series)
+		rc = no_result(e, _("progress series"));
+	else if (r->json)
+		rc = dump_json(result_json(resp, resp->progress_series), e);
+	else
+		print_series(resp->progress_series, resp->as_of_seq);
 out:
 	codec_response_free(resp);
 	return rc;
@@ -354,14 +476,14 @@ int exec_plans(struct run *r, const struct args *a, ld_errinfo *e)
 	if ((rc = ldc_plans(c, &resp, e)) != 0)
 		goto out;
 	if (!resp->plans) {
-		rc = no_result(e, "plan list");
+		rc = no_result(e, _("plan list"));
 	} else if (r->json) {
 		rc = dump_json(ldc_to_json(resp->plans), e);
 	} else {
 		const Ledger__PlanList *l = resp->plans;
 		for (size_t i = 0; i < l->n_plans; i++) {
 			const Ledger__PlanInfo *p = l->plans[i];
-			printf("%s  %s  (%u, %u-%u, %zu targets, %zu cities)\n", p->id, p->title,
+			printf(_("%s  %s  (%u, %u-%u, %zu targets, %zu cities)\n"), p->id, p->title,
 			       p->region, p->from_year, p->to_year, p->n_targets, p->n_cities);
 			for (size_t k = 0; k < p->n_targets; k++) {
 				const Ledger__PlanTarget *t = p->targets[k];
@@ -371,8 +493,9 @@ int exec_plans(struct run *r, const struct args *a, ld_errinfo *e)
 				       tgt, !strcmp(t->measure, "ratio") ? "%" : "", t->title);
 			}
 		}
-		printf("%zu plan%s; live feed: %s\n", l->n_plans, l->n_plans == 1 ? "" : "s",
-		       ld_has(l->feed_url) ? l->feed_url : "not published (ledgerd --pub URL)");
+		printf(P_("%zu plan; live feed: %s\n", "%zu plans; live feed: %s\n", l->n_plans),
+		       l->n_plans,
+		       ld_has(l->feed_url) ? l->feed_url : _("not published (ledgerd --pub URL)"));
 	}
 out:
 	codec_response_free(resp);

@@ -73,7 +73,7 @@ static int load(struct run *r, struct witness *w, ld_errinfo *e)
 	if (!f)
 		return errno == ENOENT ? 0
 				       : ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-							"unable to read '%s': %s", w->file,
+							_("unable to read '%s': %s"), w->file,
 							strerror(errno));
 	char line[4096];
 	int rc = 0;
@@ -88,10 +88,10 @@ static int load(struct run *r, struct witness *w, ld_errinfo *e)
 		json_decref(j);
 		if (rc == 0 && w->pinned && memcmp(h.key, w->key, sizeof(w->key)) != 0)
 			rc = ld_errinfo_set(e, LD_E(BAD_SIGNATURE), NULL,
-					    "signed by another key than the heads before it");
+					    _("signed by another key than the heads before it"));
 		if (rc == 0 && w->n && h.size < w->heads[w->n - 1].size)
 			rc = ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-					    "a head of size %llu after one of size %llu",
+					    _("a head of size %llu after one of size %llu"),
 					    (unsigned long long)h.size,
 					    (unsigned long long)w->heads[w->n - 1].size);
 		if (rc == 0)
@@ -99,7 +99,7 @@ static int load(struct run *r, struct witness *w, ld_errinfo *e)
 		if (rc) {
 			char why[300];
 			text(why, sizeof(why), "%s", e->message);
-			ld_errinfo_set(e, rc, NULL, "'%s' line %u: %s", w->file, no, why);
+			ld_errinfo_set(e, rc, NULL, _("'%s' line %u: %s"), w->file, no, why);
 		}
 	}
 	fclose(f);
@@ -120,7 +120,7 @@ static int append(struct witness *w, const ldc_tree_head *h, ld_errinfo *e)
 		ok = fclose(f) == 0 && ok;
 	free(s);
 	if (!ok)
-		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "unable to write '%s': %s",
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, _("unable to write '%s': %s"),
 				      w->file, strerror(errno));
 	return keep(w, h, e);
 }
@@ -169,18 +169,18 @@ static int inconsistent(struct run *r, ldc *c, struct witness *w, const ldc_tree
 	when(w->heads[bad].timestamp, t2);
 	if (cur->size < last->size && lo > cur->size)
 		text(msg, sizeof(msg),
-		     "INCONSISTENT: the ledger's tree has %llu events, fewer than the %llu of the "
-		     "head witnessed at %s: events up to seq %llu were removed",
+		     _("INCONSISTENT: the ledger's tree has %llu events, fewer than the %llu of "
+		       "the head witnessed at %s: events up to seq %llu were removed"),
 		     (unsigned long long)cur->size, (unsigned long long)last->size, t1,
 		     (unsigned long long)last->size);
 	else
 		text(msg, sizeof(msg),
-		     "INCONSISTENT: the ledger's tree of size %llu does not extend the head of size "
-		     "%llu witnessed at %s: the history was rewritten at seq %llu to %llu (the head "
-		     "of size %llu witnessed at %s is no longer in it; %s)",
+		     _("INCONSISTENT: the ledger's tree of size %llu does not extend the head of "
+		       "size %llu witnessed at %s: the history was rewritten at seq %llu to %llu "
+		       "(the head of size %llu witnessed at %s is no longer in it; %s)"),
 		     (unsigned long long)cur->size, (unsigned long long)last->size, t1,
 		     (unsigned long long)lo, (unsigned long long)hi, (unsigned long long)hi, t2,
-		     good ? "the heads before it still are" : "no head witnessed still is");
+		     good ? _("the heads before it still are") : _("no head witnessed still is"));
 	if (r->json) {
 		char root[65];
 		ldc_format_hex(cur->root, 32, root);
@@ -227,11 +227,11 @@ static int witness_one(struct run *r, ldc *c, struct witness *w, const ldc_tree_
 		if ((rc = dump_json(j, e)) != 0)
 			return rc;
 	} else if (w->n == 1) {
-		printf("witnessed tree size %llu, root %s, signed %s: the first head kept in %s\n",
+		printf(_("witnessed tree size %llu, root %s, signed %s: the first head kept in %s\n"),
 		       (unsigned long long)cur->size, root, t, w->file);
 	} else {
-		printf("witnessed tree size %llu, root %s, signed %s: extends the head of size "
-		       "%llu (%zu heads kept in %s)\n",
+		printf(_("witnessed tree size %llu, root %s, signed %s: extends the head of size "
+			 "%llu (%zu heads kept in %s)\n"),
 		       (unsigned long long)cur->size, root, t,
 		       (unsigned long long)w->heads[w->n - 2].size, w->n, w->file);
 	}
@@ -260,8 +260,8 @@ static int follow(struct run *r, ldc *c, struct witness *w, const struct args *a
 		int rc = ldc_plans(c, &resp, e);
 		if (rc == 0 && (!resp->plans || !resp->plans->feed_url || !*resp->plans->feed_url))
 			rc = ld_errinfo_set(e, LD_E(INVALID_STATE), NULL,
-					    "the ledger publishes no live feed (ledgerd --pub URL); "
-					    "give --feed, or run without --follow");
+					    _("the ledger publishes no live feed (ledgerd --pub URL); "
+					      "give --feed, or run without --follow"));
 		if (rc == 0)
 			text(url, sizeof(url), "%s", resp->plans->feed_url);
 		codec_response_free(resp);
@@ -327,11 +327,11 @@ int exec_witness(struct run *r, const struct args *a, ld_errinfo *e)
 		const char *hex = val_of(a, "key")->s;
 		if (strlen(hex) != 64 || ldc_parse_hex(hex, w.key, 32) != 0)
 			return usage_error(r, e, LD_E(INVALID_VALUE),
-					   "--key '%s' is not 64 hexadecimal digits", hex);
+					   _("--key '%s' is not 64 hexadecimal digits"), hex);
 		w.pinned = 1;
 	}
 	if (given(a, "interval") && val_of(a, "interval")->u == 0)
-		return usage_error(r, e, LD_E(INVALID_VALUE), "--interval must be 1 or more");
+		return usage_error(r, e, LD_E(INVALID_VALUE), _("--interval must be 1 or more"));
 	if ((rc = load(r, &w, e)) == 0 && (rc = connection(r, &c, e)) == 0) {
 		rc = ask(r, c, &w, e);
 		if (rc == 0 && given(a, "follow"))

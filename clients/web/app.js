@@ -22,8 +22,9 @@ const state = {
   rows: new Map(),        // "target|year|region" -> row (with _seq)
   snapshotSeq: 0,         // seq of the last full read
   lastSeen: {},           // topic -> seq of the last message on it
-  points: new Map(),      // "target|year|region" -> [{t (ms), v, d}] seen live
+  series: new Map(),      // "target|year|region" -> {data (ProgressSeries), seq, loading}
   year: 0, target: null, region: 0,
+  behind: false,          // the events behind the selected figure are shown
   es: null, retry: null,
   fetching: false, again: false,
   lastSeq: 0, lastAt: 0, updates: 0, gaps: 0,
@@ -138,7 +139,6 @@ function applyReport(rep, full) {
     if (old && old._seq > seq) continue;
     row._seq = seq;
     state.rows.set(k, row);
-    addPoint(row, num(rep.at) / 1000);
   }
   if (seq >= state.lastSeq) {
     state.lastSeq = seq;
@@ -147,30 +147,41 @@ function applyReport(rep, full) {
   render();
 }
 
-// The cumulative line: a point per distinct figure seen.
-function addPoint(row, t) {
-  const k = rowKey(row.target_id, num(row.year), num(row.region));
-  const pts = state.points.get(k) || [];
-  const v = num(row.actual), d = num(row.denominator);
-  const last = pts[pts.length - 1];
-  if (!last || last.v !== v || last.d !== d) pts.push({ t: t || Date.now(), v, d });
-  else last.t = Math.max(last.t, t || 0);
-  state.points.set(k, pts);
+// The figure's history from the ledger (GET api/series): what each day
+// added, with the events behind it by kind. Read again when the figure moves.
+async function loadSeries(t, y, region) {
+  const k = rowKey(t.id, y, region);
+  const row = state.rows.get(k);
+  const s = state.series.get(k);
+  const want = row ? row._seq : 0;
+  if (!row || (s && (s.loading || s.seq >= want))) return;
+  state.series.set(k, { ...(s || {}), loading: true });
+  const plan = state.plan;
+  let j = null;
+  try {
+    j = await getJSON(`api/series?plan=${encodeURIComponent(plan)}&target=${encodeURIComponent(t.id)}` +
+      `&region=${region}` + (y ? `&year=${y}` : ''));
+  } catch (e) {
+    showError(plainError(e));
+  }
+  if (plan !== state.plan) return;
+  state.series.set(k, j ? { data: j, seq: Math.max(num(j.seq), want), loading: false } : { ...(s || {}), seq: want, loading: false });
+  render();
 }
 
 async function refetch() {
   if (state.fetching) { state.again = true; return; }
   state.fetching = true;
   const plan = state.plan;
+  let rep = null;
   try {
-    const rep = await getJSON('api/progress?plan=' + encodeURIComponent(plan));
-    if (plan === state.plan) { applyReport(rep, true); showError(''); }
+    rep = await getJSON('api/progress?plan=' + encodeURIComponent(plan));
   } catch (e) {
     showError(plainError(e));
-  } finally {
-    state.fetching = false;
-    if (state.again) { state.again = false; refetch(); }
   }
+  state.fetching = false;
+  if (rep && plan === state.plan) { showError(''); applyReport(rep, true); }
+  if (state.again) { state.again = false; refetch(); }
 }
 
 function onProgress(ev) {
@@ -234,7 +245,8 @@ async function selectPlan(id) {
   state.plan = id;
   state.info = state.plans.find((p) => p.id === id);
   state.rows.clear();
-  state.points.clear();
+  state.series.clear();
+  state.behind = false;
   state.lastSeen = {};
   state.snapshotSeq = state.lastSeq = state.lastAt = 0;
   const info = state.info;
@@ -284,15 +296,25 @@ function renderCards() {
     const pct = row ? num(row.percent) : 0;
     const hasTarget = row && row.target !== undefined;
     let figures, pace = null;
+    const pick = () => { state.target = t.id; saveView(); render(); };
+    const showBehind = (ev) => {
+      ev.preventDefault();
+      ev.stopPropagation();
+      state.target = t.id;
+      state.behind = true;
+      saveView();
+      render();
+      $('behind').scrollIntoView({ block: 'nearest' });
+    };
     if (!row) {
       figures = el('div', { class: 'figures', text: '…' });
     } else if (isRatio(t)) {
       figures = el('div', { class: 'figures' },
-        el('span', { class: 'actual', 'data-value': row.actual, text: share(row).toFixed(1) + '%' }),
+        el('a', { href: '#behind', class: 'actual', 'data-value': row.actual, title: tr('behind-link'), onclick: showBehind, text: share(row).toFixed(1) + '%' }),
         el('span', { class: 'of', text: ' ' + tr('share-of', fmtNum(row.denominator), num(row.target)) }));
     } else {
       figures = el('div', { class: 'figures' },
-        el('span', { class: 'actual', 'data-value': row.actual, text: fmt(t, row.actual) }),
+        el('a', { href: '#behind', class: 'actual', 'data-value': row.actual, title: tr('behind-link'), onclick: showBehind, text: fmt(t, row.actual) }),
         el('span', { class: 'of', text: hasTarget ? ` / ${fmt(t, row.target)} ${unitWord(t)}` : ` ${unitWord(t)} · ${tr('no-city-target')}` }));
       if (num(row.target)) pace = Math.min(100, (num(row.expected) * 100) / num(row.target));
     }
@@ -306,7 +328,6 @@ function renderCards() {
     }
     const needs = row && row.needed_per_day > 0 && !isRatio(t) && st !== 'ACHIEVED' && st !== 'MISSED'
       ? tr('needs', fmt(t, Math.ceil(row.needed_per_day))) : '';
-    const pick = () => { state.target = t.id; saveView(); render(); };
     const card = el('article', {
       class: `card st-${st}` + (t.id === state.target ? ' selected' : ''),
       'data-target': t.id, tabindex: 0, title: tr('show-city'),
@@ -332,7 +353,9 @@ function renderDetail() {
   $('detail-title').textContent = (t.title || t.id) + (t.window === 'yearly' ? ` — ${tr('year-n', state.year)}` : '') +
     ` — ${cityName(viewRegion())}`;
   renderCities(t);
+  loadSeries(t, yearFor(t), viewRegion());
   renderLine(t);
+  renderBehind(t);
 }
 
 function renderCities(t) {
@@ -371,11 +394,15 @@ function renderCities(t) {
   svg.replaceChildren(...kids);
 }
 
+// The figure over its window: the cumulative sum of what each day added
+// (a ratio: the share so far), a dot per day with events, against the pace
+// (the target spread evenly over the window; a ratio: the target share).
 function renderLine(t) {
   const svg = $('line');
   const y = yearFor(t);
   const region = viewRegion();
   const row = state.rows.get(rowKey(t.id, y, region));
+  const s = state.series.get(rowKey(t.id, y, region));
   const W = chartWidth(svg), H = 260, L = 70, R = 15, T = 15, B = 30;
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   if (!row) { svg.replaceChildren(); return; }
@@ -384,9 +411,19 @@ function renderLine(t) {
   $('line-caption').textContent = tr(ratio ? 'share-over-time' : 'cumulative');
   $('legend-actual').textContent = tr(ratio ? 'legend-share' : 'legend-actual');
   svg.setAttribute('aria-label', $('line-caption').textContent);
-  const pts = (state.points.get(rowKey(t.id, y, region)) || []).map((p) => ({ t: p.t, v: ratio ? (p.d ? (p.v * 100) / p.d : 0) : p.v }));
+  const DAY = 86400000;
+  const pts = [];
+  let sum = 0, den = 0;
+  for (const p of (s && s.data && s.data.points) || []) {
+    sum += num(p.value);
+    den += num(p.denominator);
+    // By the end of the day, the figure had reached this.
+    pts.push({ t: Math.min(num(p.at) / 1000 + DAY, to), v: ratio ? (den ? (sum * 100) / den : 0) : sum });
+  }
+  svg.dataset.points = pts.length;
+  svg.dataset.total = ratio ? sum + '/' + den : sum;
   const target = num(row.target);
-  const maxV = Math.max(1, target, ...pts.map((p) => p.v)) * 1.05;
+  const maxV = Math.max(1, ratio ? 100 : target, ...pts.map((p) => p.v)) * 1.05;
   const X = (ms) => L + ((W - L - R) * (Math.min(Math.max(ms, from), to) - from)) / Math.max(1, to - from);
   const Y = (v) => H - B - ((H - T - B) * v) / maxV;
   const kids = [
@@ -394,7 +431,7 @@ function renderLine(t) {
     el('svg:line', { x1: L, x2: L, y1: T, y2: H - B, class: 'axis' }),
     el('svg:text', { x: L, y: H - 10, class: 'dim', text: fmtDate(from) }),
     el('svg:text', { x: W - R, y: H - 10, class: 'dim', 'text-anchor': 'end', text: fmtDate(to - 1) }),
-    el('svg:text', { x: L - 6, y: H - B, 'text-anchor': 'end', class: 'dim', text: '0' }),
+    el('svg:text', { x: L - 6, y: H - B, 'text-anchor': 'end', class: 'dim', text: ratio ? '0%' : '0' }),
   ];
   if (row.target !== undefined) {
     kids.push(el('svg:text', { x: L - 6, y: Y(target) + 4, 'text-anchor': 'end', class: 'dim', text: ratio ? target + '%' : fmt(t, target) }));
@@ -403,18 +440,41 @@ function renderLine(t) {
       : el('svg:line', { x1: X(from), x2: X(to), y1: Y(0), y2: Y(target), class: 'pace' }));
   }
   const now = Date.now();
-  if (now > from && now < to)
+  if (now > from && now < to) {
     kids.push(el('svg:line', { x1: X(now), x2: X(now), y1: T, y2: H - B, class: 'axis' }));
-  // The actual line starts at the window's start (nothing before it counts) and goes through what was seen live.
+    kids.push(el('svg:text', { x: X(now), y: T + 10, class: 'dim', 'text-anchor': 'middle', text: tr('chart-today') }));
+  }
+  // A cumulative figure starts at 0 with the window; a share has no value before its first event.
   const line = (ratio ? [] : [{ t: from, v: 0 }]).concat(pts);
-  if (line.length)
+  if (!ratio && now > from) line.push({ t: Math.min(now, to), v: sum });
+  if (line.length > 1)
     kids.push(el('svg:polyline', { class: 'actual', points: line.map((p) => `${X(p.t).toFixed(1)},${Y(p.v).toFixed(1)}`).join(' ') }));
-  for (const p of pts) kids.push(el('svg:circle', { class: 'dot', cx: X(p.t), cy: Y(p.v), r: 3 }));
+  for (const p of pts) kids.push(el('svg:circle', { class: 'dot', cx: X(p.t).toFixed(1), cy: Y(p.v).toFixed(1), r: pts.length > 60 ? 2 : 3 }));
   if (pts.length) {
     const p = pts[pts.length - 1];
     kids.push(el('svg:text', { x: Math.min(X(p.t) + 6, W - 80), y: Y(p.v) - 6, text: ratio ? p.v.toFixed(1) + '%' : fmt(t, p.v) }));
   }
   svg.replaceChildren(...kids);
+  $('line-note').textContent = !s || !s.data ? '' : pts.length ? tr('series-note', pts.length) : tr('chart-empty');
+}
+
+// The events behind the selected figure, by kind: those it counts, and the
+// corrections (voids, amendments) that changed it.
+function renderBehind(t) {
+  const box = $('behind');
+  const region = viewRegion();
+  const s = state.series.get(rowKey(t.id, yearFor(t), region));
+  box.hidden = !state.behind;
+  if (!state.behind) return;
+  $('behind-title').textContent = tr('behind-title', `${t.title || t.id} — ${cityName(region)}` +
+    (t.window === 'yearly' ? ` — ${tr('year-n', state.year)}` : ''));
+  const rows = [el('tr', {}, el('th', { text: tr('behind-kind') }), el('th', { text: tr('behind-count') }))];
+  for (const k of (s && s.data && s.data.kinds) || []) {
+    const word = tr('kinds')[k.kind] || k.kind;
+    rows.push(el('tr', { 'data-kind': k.kind }, el('td', { text: word }), el('td', { class: 'n', 'data-value': num(k.count), text: fmtNum(k.count) })));
+  }
+  $('behind-table').replaceChildren(...rows);
+  $('behind-note').textContent = s && s.data ? tr('behind-note') : '';
 }
 
 // --- export ----------------------------------------------------------------
@@ -462,29 +522,34 @@ async function onExportChart(ev) {
 
 // --- start -----------------------------------------------------------------
 
+// The plans first; until the gateway and the daemon answer, a sentence
+// says so and the page asks again every 3 s.
 async function init() {
+  let pl;
   try {
-    const pl = await getJSON('api/plans');
-    state.plans = pl.plans || [];
-    if (!state.plans.length) { showError(tr('no-plans')); return; }
-    showError('');
-    const sel = $('plan');
-    sel.replaceChildren(...state.plans.map((p) => el('option', { value: p.id, text: p.title || p.id })));
-    const want = params.get('plan') || pl.default_plan;
-    const id = state.plans.some((p) => p.id === want) ? want : state.plans[0].id;
-    sel.value = id;
-    sel.addEventListener('change', () => selectPlan(sel.value));
-    $('year').addEventListener('change', () => { state.year = num($('year').value); saveView(); render(); });
-    $('region').addEventListener('change', () => selectRegion(num($('region').value)));
-    $('back').addEventListener('click', (ev) => { ev.preventDefault(); selectRegion(0); });
-    $('export-csv').addEventListener('click', () => exportCSV(viewTable(), fileName(viewName(), 'csv')));
-    for (const b of document.querySelectorAll('button[data-chart]')) b.addEventListener('click', onExportChart);
-    await selectPlan(id);
+    pl = await getJSON('api/plans');
   } catch (e) {
     showError(plainError(e));
     setLive(false, tr('offline'));
     setTimeout(init, 3000);
+    return;
   }
+  state.plans = pl.plans || [];
+  if (!state.plans.length) { showError(tr('no-plans')); return; }
+  showError('');
+  const sel = $('plan');
+  sel.replaceChildren(...state.plans.map((p) => el('option', { value: p.id, text: p.title || p.id })));
+  const want = params.get('plan') || pl.default_plan;
+  const id = state.plans.some((p) => p.id === want) ? want : state.plans[0].id;
+  sel.value = id;
+  sel.addEventListener('change', () => selectPlan(sel.value));
+  $('year').addEventListener('change', () => { state.year = num($('year').value); saveView(); render(); });
+  $('region').addEventListener('change', () => selectRegion(num($('region').value)));
+  $('back').addEventListener('click', (ev) => { ev.preventDefault(); selectRegion(0); });
+  $('behind-close').addEventListener('click', () => { state.behind = false; render(); });
+  $('export-csv').addEventListener('click', () => exportCSV(viewTable(), fileName(viewName(), 'csv')));
+  for (const b of document.querySelectorAll('button[data-chart]')) b.addEventListener('click', onExportChart);
+  await selectPlan(id);
 }
 
 applyWords();

@@ -11,7 +11,9 @@
 //     What a reader sees (EXPECT holds the figures per ledgerctl): Chinese by
 //     default with <html lang>, drawn with a CJK font; English for an English
 //     browser; no internal references; a city drill-down showing that city's
-//     figures; the CSV, SVG and PNG exports; the layout at 1400 and 420 px
+//     figures and the events behind them by kind; the past year's curve with a
+//     point per day with events; the CSV, SVG and PNG exports; the layout at
+//     1400 and 420 px
 //     (no horizontal overflow; screenshots kept in $TMPDIR).
 //   node dashboard.js down BASE_URL
 //     With the daemon stopped: a plain sentence, no address or error code.
@@ -194,6 +196,17 @@ async function view(browser) {
     if (text.includes(bad)) fail(`the page shows '${bad}'`);
   say(`Chinese (lang ${lang}), drawn with ${(await fontsOf(page, 'h1')).map((f) => f.familyName).join(', ')}`);
 
+  // The real curve of a past year: a point per day with events counted, up
+  // to the figure, against the pace.
+  await page.waitForFunction((n) => document.querySelectorAll('#line circle.dot').length === n, x.joinDays, { timeout: 10000 })
+    .catch(async () => fail(`the ${x.year} curve has ${await page.$$eval('#line circle.dot', (d) => d.length)} points, ` +
+      `the log ${x.joinDays} days with joins`));
+  const total = await page.$eval('#line', (e) => e.dataset.total);
+  if (total !== String(x.province)) fail(`the curve ends at ${total}, the figure is ${x.province}`);
+  if ((await page.$$('#line line.pace')).length !== 1 || (await page.$$('#line polyline.actual')).length !== 1)
+    fail('the curve or the pace line is missing');
+  say(`the ${x.year} curve: ${x.joinDays} points (days with joins in the log), up to ${total}`);
+
   // The layout holds on a desktop and on a phone.
   await checkLayout(page, 1400);
   await checkLayout(page, 420);
@@ -209,6 +222,17 @@ async function view(browser) {
   const money = await page.$eval(`article.card[data-target="${x.moneyTarget}"] .actual`, (e) => e.textContent);
   if (money !== x.cityMoney) fail(`${x.cityName}'s ${x.moneyTarget} reads '${money}', wanted '${x.cityMoney}'`);
   say(`drill-down into ${crumb}: ${JSON.stringify(x.cityFigures)}, ${money}`);
+
+  // A figure links to the events behind it: counted by kind, and the voided.
+  await page.click(`article.card[data-target="${x.target}"] a.actual`);
+  await page.waitForSelector('#behind:not([hidden]) tr[data-kind="member_joined"]', { timeout: 5000 })
+    .catch(() => fail('the figure does not open the events behind it'));
+  const kinds = await page.$$eval('#behind tr[data-kind]', (rows) => Object.fromEntries(rows.map((r) => [r.dataset.kind, Number(r.querySelector('td.n').dataset.value)])));
+  const want = { member_joined: x.cityFigures[x.target], event_voided: x.cityVoided };
+  if (JSON.stringify(kinds) !== JSON.stringify(want)) fail(`the events behind ${x.cityName}'s figure: ${JSON.stringify(kinds)}, wanted ${JSON.stringify(want)}`);
+  const behindText = await page.$eval('#behind', (e) => e.innerText);
+  if (!behindText.includes('已作废') || !behindText.includes(x.cityName)) fail(`the events behind read '${behindText}'`);
+  say(`the events behind ${x.cityName}'s ${x.target}: ${JSON.stringify(kinds)}`);
 
   // Exports of that view.
   const csv = await download(page, () => page.click('#export-csv'));
