@@ -60,7 +60,10 @@ static void summary(const char *what, double *v, int n)
 static void make_id(uint32_t region, int y, int m, int d, int seq, char out[19])
 {
 	static const int w[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
-	snprintf(out, 19, "%06u%04d%02d%02d%03d", region, y, m, d, seq);
+	char digits[32]; /* room for any int, as the compiler cannot see the ranges */
+	snprintf(digits, sizeof(digits), "%06u%04d%02d%02d%03d", region % 1000000, y % 10000,
+		 m % 100, d % 100, seq % 1000);
+	memcpy(out, digits, 17);
 	int sum = 0;
 	for (int i = 0; i < 17; i++)
 		sum += (out[i] - '0') * w[i];

@@ -43,7 +43,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,24 +281,70 @@ static void *client_main(void *arg)
 	return NULL;
 }
 
-/* Per-stream versions, counted by the client: a hash table of names. */
-static int version_of(struct hsearch_data *h, const char *stream, char *out, size_t cap)
+/*
+ * Per-stream versions, counted by the client: an open-addressing table of
+ * names (FNV-1a, linear probing), the names in the run's arena. Not glibc's
+ * hsearch: its hash keeps only the first few bytes of a key, and every
+ * stream of a run shares a long prefix ("member/PB0-..."), so every name
+ * collided and filling the table took minutes.
+ */
+typedef struct versions {
+	struct slot {
+		const char *name; /* NULL: empty */
+		uint64_t hash, version;
+	} *slots;
+	size_t cap; /* a power of two, at least twice the names it holds */
+	arena *a;
+} versions;
+
+static int versions_init(versions *v, arena *a, size_t names)
 {
-	ENTRY want = {.key = (char *)stream}, *e;
-	if (hsearch_r(want, FIND, &e, h) && e) {
-		e->data = (void *)((uintptr_t)e->data + 1);
-	} else {
-		want.key = strdup(stream);
-		want.data = (void *)(uintptr_t)1;
-		if (!want.key || !hsearch_r(want, ENTER, &e, h))
+	v->cap = 1024;
+	while (v->cap < 2 * names)
+		v->cap *= 2;
+	v->slots = calloc(v->cap, sizeof(*v->slots));
+	v->a = a;
+	return v->slots ? 0 : -1;
+}
+
+static void versions_free(versions *v)
+{
+	free(v->slots);
+	v->slots = NULL;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+	return h;
+}
+
+/* The next version of stream (1 for a new one), as text into out. */
+static int version_of(versions *v, const char *stream, char *out, size_t cap)
+{
+	uint64_t h = fnv1a(stream);
+	size_t i = h & (v->cap - 1);
+	while (v->slots[i].name && (v->slots[i].hash != h || strcmp(v->slots[i].name, stream)))
+		i = (i + 1) & (v->cap - 1);
+	struct slot *sl = &v->slots[i];
+	if (!sl->name) {
+		size_t n = strlen(stream) + 1;
+		char *name = arena_alloc(v->a, n);
+		if (!name)
 			return -1;
+		memcpy(name, stream, n);
+		sl->name = name;
+		sl->hash = h;
 	}
-	snprintf(out, cap, "%" PRIuPTR, (uintptr_t)e->data);
+	sl->version++;
+	snprintf(out, cap, "%" PRIu64, sl->version);
 	return 0;
 }
 
 /* Fills rows from events (packed payload, stream, version, type). */
-static int make_rows(arena *a, struct hsearch_data *h, Ledger__Event **evs, size_t n, row *rows)
+static int make_rows(arena *a, versions *h, Ledger__Event **evs, size_t n, row *rows)
 {
 	for (size_t i = 0; i < n; i++) {
 		row *r = &rows[i];
@@ -322,7 +367,7 @@ static int make_rows(arena *a, struct hsearch_data *h, Ledger__Event **evs, size
 }
 
 /* Inserts the organisation tree in one transaction (not timed). */
-static int register_tree(PGconn *c, arena *a, struct hsearch_data *h, org_tree *t)
+static int register_tree(PGconn *c, arena *a, versions *h, org_tree *t)
 {
 	row rows[N_ORGS];
 	if (make_rows(a, h, t->events, N_ORGS, rows) != 0)
@@ -354,11 +399,10 @@ static int one_run(const pg_opts *o, PGconn *admin, unsigned run, double *eps, i
 	size_t mix[K_NKINDS] = {0};
 	ld_errinfo e = {0};
 	unsigned parts = o->wl == PW_BATCH ? o->conns : o->wl == PW_CONCURRENT ? o->clients : 1;
-	struct hsearch_data h;
-	memset(&h, 0, sizeof(h));
+	versions h;
 	int rc = -1;
 	client *cls = calloc(parts, sizeof(*cls));
-	if (!cls || !hcreate_r(o->events + 4096, &h)) {
+	if (!cls || versions_init(&h, &a, o->events + 4096) != 0) {
 		free(cls);
 		return -1;
 	}
@@ -423,7 +467,7 @@ out:
 		if (cls[p].conn)
 			PQfinish(cls[p].conn);
 	free(cls);
-	hdestroy_r(&h); /* the strdup'ed keys are left: a few MB per run */
+	versions_free(&h);
 	arena_release(&a);
 	return rc;
 }

@@ -470,7 +470,7 @@ int ldc_get_member(ldc *c, const char *member_id, const ldc_consistency *cons,
 	return ldc_call(c, &req, out, e);
 }
 
-int ldc_coverage(ldc *c, const char *org_id, uint32_t depth, uint32_t period,
+int ldc_coverage(ldc *c, const char *org_id, uint32_t depth, uint32_t period, int64_t at,
 		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e)
 {
 	Ledger__Request req = LEDGER__REQUEST__INIT;
@@ -484,6 +484,10 @@ int ldc_coverage(ldc *c, const char *org_id, uint32_t depth, uint32_t period,
 	if (period) {
 		q.has_period = 1;
 		q.period = period;
+	}
+	if (at) {
+		q.has_at = 1;
+		q.at = at;
 	}
 	q.consistency = consistency(cons, &w);
 	req.command_case = LEDGER__REQUEST__COMMAND_COVERAGE;

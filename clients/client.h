@@ -104,9 +104,10 @@ int ldc_get_member(ldc *c, const char *member_id, const ldc_consistency *cons,
 		   Ledger__Response **out, ld_errinfo *e);
 /* An organisation and its subtree down to depth levels (0: the organisation
  * alone; at most 16), depth-first: (*out)->coverage. period (YYYYMM) is the
- * month the dues figures refer to, 0 for the server's current month.
- * ERR_NOT_FOUND for an unknown organisation. */
-int ldc_coverage(ldc *c, const char *org_id, uint32_t depth, uint32_t period,
+ * month the dues figures refer to, 0 for the server's current month; at (µs)
+ * the time whose workforce estimates are the denominators (those in force
+ * then), 0 for now. ERR_NOT_FOUND for an unknown organisation. */
+int ldc_coverage(ldc *c, const char *org_id, uint32_t depth, uint32_t period, int64_t at,
 		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e);
 /* A member's history in seq order, read from the log with the corrections
  * of each event: (*out)->history. all: every event of the member's stream

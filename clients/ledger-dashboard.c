@@ -56,6 +56,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "clock.h"
 #include "dash_assets.h"
 #include "i18n.h"
 
@@ -80,6 +81,7 @@ static struct {
 	const char *allow_host;
 	char listen_host[256];
 	unsigned max_conn;
+	unsigned max_per_ip; /* 0: three quarters of max_conn */
 	unsigned poll_ms;
 	unsigned queue;
 } opt;
@@ -858,6 +860,8 @@ static int host_allowed(struct MHD_Connection *conn)
 	       (opt.allow_host && strcasecmp(name, opt.allow_host) == 0);
 }
 
+static void watch_mark(struct MHD_Connection *conn, int receiving);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -867,6 +871,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (*con_cls)
 		return MHD_NO;
 	*con_cls = conn;
+	watch_mark(conn, 0); /* the request is whole: the deadline is met */
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		struct MHD_Response *r = MHD_create_response_from_buffer(
 		    strlen("{\"error\":\"only GET and HEAD\",\"code\":\"METHOD\"}"),
@@ -927,6 +932,126 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* ------------------------------------------------------------------ */
+/* The request deadline                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * libmicrohttpd's timeout is of inactivity only, reset by every byte, so a
+ * client that sends a header line now and then would hold a connection (and
+ * its thread) for ever: 64 of them held the whole dashboard. A request must
+ * therefore arrive whole within REQUEST_DEADLINE_S of its connection (or of
+ * the answer before it on a kept-alive connection); a watch thread shuts
+ * down the socket of one past it, and libmicrohttpd closes the connection.
+ * A connection is unlinked by its close notice, under the same lock, before
+ * libmicrohttpd closes its socket. Streams, whose request arrived, are not
+ * concerned.
+ */
+#define REQUEST_DEADLINE_S 10
+
+typedef struct watched {
+	int fd;
+	int64_t since_us;
+	int receiving, cut;
+	struct watched *prev, *next;
+} watched;
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	watched *conns;
+	int stop;
+	unsigned long cut;
+} watch = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0};
+
+static watched *watched_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* receiving 0: the request arrived; 1: the connection waits for its next. */
+static void watch_mark(struct MHD_Connection *conn, int receiving)
+{
+	watched *w = watched_of(conn);
+	if (!w)
+		return;
+	pthread_mutex_lock(&watch.mu);
+	w->receiving = receiving;
+	w->since_us = ld_mono_us();
+	pthread_mutex_unlock(&watch.mu);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode why)
+{
+	watch_mark(conn, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	watched *w = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci || !(w = calloc(1, sizeof(*w))))
+			return; /* not watched: the idle timeout still applies */
+		w->fd = ci->connect_fd;
+		w->since_us = ld_mono_us();
+		w->receiving = 1;
+		pthread_mutex_lock(&watch.mu);
+		w->next = watch.conns;
+		if (watch.conns)
+			watch.conns->prev = w;
+		watch.conns = w;
+		pthread_mutex_unlock(&watch.mu);
+		*socket_context = w;
+		return;
+	}
+	if (!w)
+		return;
+	pthread_mutex_lock(&watch.mu);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		watch.conns = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&watch.mu);
+	free(w);
+	*socket_context = NULL;
+}
+
+static void *watch_main(void *arg)
+{
+	pthread_mutex_lock(&watch.mu);
+	while (!watch.stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&watch.cv, &watch.mu, &ts);
+		int64_t now = ld_mono_us();
+		for (watched *w = watch.conns; w; w = w->next)
+			if (w->receiving && !w->cut &&
+			    now - w->since_us > REQUEST_DEADLINE_S * 1000000LL) {
+				shutdown(w->fd, SHUT_RDWR);
+				w->cut = 1;
+				if (watch.cut++ % 100 == 0)
+					say("a request did not arrive within %d s; its connection is "
+					    "closed (%lu so far)",
+					    REQUEST_DEADLINE_S, watch.cut);
+			}
+	}
+	pthread_mutex_unlock(&watch.mu);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
 /* Start-up                                                             */
 /* ------------------------------------------------------------------ */
 
@@ -939,6 +1064,7 @@ static void usage(FILE *f)
 	        "  -l, --listen H:P     address to serve on       [%s]\n"
 	        "  -p, --plan ID        the plan the page opens   [the first]\n"
 	        "  -c, --max-conn N     HTTP connections at most  [%d]; live streams: N/2\n"
+	        "      --max-per-ip N   HTTP connections from one address at most [3N/4]\n"
 	        "      --allow-host H   also answer requests for Host H (behind a proxy)\n"
 	        "      --poll-ms MS     without a daemon feed, poll every MS [1000]\n"
 	        "      --queue N        messages queued per live stream [64]; a browser\n"
@@ -991,6 +1117,7 @@ int main(int argc, char **argv)
 	    {"listen", required_argument, NULL, 'l'},
 	    {"plan", required_argument, NULL, 'p'},
 	    {"max-conn", required_argument, NULL, 'c'},
+	    {"max-per-ip", required_argument, NULL, 'I'},
 	    {"allow-host", required_argument, NULL, 'A'},
 	    {"poll-ms", required_argument, NULL, 'P'},
 	    {"queue", required_argument, NULL, 'Q'},
@@ -1025,9 +1152,13 @@ int main(int argc, char **argv)
 			opt.allow_host = optarg;
 			break;
 		case 'c':
+		case 'I':
 		case 'P':
 		case 'Q': {
-			const char *name = ch == 'c' ? "max-conn" : ch == 'P' ? "poll-ms" : "queue";
+			const char *name = ch == 'c'   ? "max-conn"
+			                   : ch == 'I' ? "max-per-ip"
+			                   : ch == 'P' ? "poll-ms"
+			                               : "queue";
 			unsigned long lo = ch == 'c' ? 4 : ch == 'P' ? 100 : 1;
 			unsigned long hi = ch == 'Q' ? QUEUE_MAX : 100000;
 			v = strtoul(optarg, &end, 10);
@@ -1037,6 +1168,7 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			*(ch == 'c'   ? &opt.max_conn
+			  : ch == 'I' ? &opt.max_per_ip
 			  : ch == 'P' ? &opt.poll_ms
 			              : &opt.queue) = (unsigned)v;
 			break;
@@ -1078,14 +1210,26 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* One address may take three quarters: never every connection, yet
+	 * enough for one browser's every live stream (N/2) and its pages. */
+	if (!opt.max_per_ip)
+		opt.max_per_ip = opt.max_conn * 3 / 4;
+	pthread_t watcher;
+	if (pthread_create(&watcher, NULL, watch_main, NULL) != 0) {
+		say("unable to start a thread");
+		return 1;
+	}
 	struct MHD_Daemon *d = MHD_start_daemon(
 	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
 	        (v6 ? MHD_USE_IPv6 : 0),
 	    0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_SOCK_ADDR,
 	    (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt.max_conn,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opt.max_per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)64, MHD_OPTION_END);
+	    (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)64,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, NULL, MHD_OPTION_END);
 	if (!d) {
 		say("unable to listen on '%s' (in use, or not an address of this host?)",
 		    opt.listen);
@@ -1108,6 +1252,11 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&hub.mu);
 	MHD_stop_daemon(d);
 	pthread_join(feed, NULL);
+	pthread_mutex_lock(&watch.mu);
+	watch.stop = 1;
+	pthread_cond_signal(&watch.cv);
+	pthread_mutex_unlock(&watch.mu);
+	pthread_join(watcher, NULL);
 	pool_free();
 	return 0;
 }

@@ -21,19 +21,49 @@ static void node_key(uint8_t key[NODE_KEY], uint64_t start, unsigned level)
 	key[8] = (uint8_t)level;
 }
 
+/* The chain hash of event seq, read from the log in t. */
+static int event_hash(store_txn *t, uint64_t seq, uint8_t out[LD_HASH_LEN])
+{
+	uint8_t key[8];
+	store_val v;
+	const uint8_t *h;
+	ld_put_be64(key, seq);
+	int rc = store_get(t, DB_LOG, key, 8, &v);
+	if (rc)
+		return rc;
+	if (codec_peek_hash(v.data, v.len, &h) != 0)
+		return LD_E(STORAGE);
+	memcpy(out, h, LD_HASH_LEN);
+	return 0;
+}
+
 int merkle_node(void *txn, uint64_t start, unsigned level, uint8_t out[LD_MERKLE_HASH])
 {
 	uint8_t key[NODE_KEY];
 	store_val v;
 	if (level > 63)
 		return LD_E(INVALID_VALUE);
-	node_key(key, start, level);
-	int rc = store_get(txn, DB_MERKLE, key, NODE_KEY, &v);
-	if (rc == 0 && v.len != LD_MERKLE_HASH)
-		rc = LD_E(STORAGE);
-	if (rc == 0)
-		memcpy(out, v.data, LD_MERKLE_HASH);
-	return rc;
+	if (level >= MERKLE_STORED_LEVEL) {
+		node_key(key, start, level);
+		int rc = store_get(txn, DB_MERKLE, key, NODE_KEY, &v);
+		if (rc == 0 && v.len != LD_MERKLE_HASH)
+			rc = LD_E(STORAGE);
+		if (rc == 0)
+			memcpy(out, v.data, LD_MERKLE_HASH);
+		return rc;
+	}
+	/* Below the stored levels: from the events' hashes. */
+	ld_merkle_frontier f = {0};
+	uint8_t h[LD_HASH_LEN], leaf[LD_MERKLE_HASH];
+	for (uint64_t i = 0; i < (uint64_t)1 << level; i++) {
+		int rc = event_hash(txn, start + i + 1, h);
+		if (rc)
+			return rc;
+		ld_merkle_leaf(h, leaf);
+		ld_merkle_append(&f, leaf, NULL, NULL);
+	}
+	ld_merkle_root(&f, out);
+	return 0;
 }
 
 int merkle_load(store_txn *t, ld_merkle_frontier *f)
@@ -53,7 +83,9 @@ int merkle_load(store_txn *t, ld_merkle_frontier *f)
 	if (k.len != NODE_KEY)
 		return LD_E(STORAGE);
 	uint64_t size = ld_get_be64(k.data), start = 0;
-	for (int level = 63; level >= 0; level--) {
+	if (size % ((uint64_t)1 << MERKLE_STORED_LEVEL))
+		return LD_E(STORAGE);
+	for (int level = 63; level >= MERKLE_STORED_LEVEL; level--) {
 		if (!((size >> level) & 1))
 			continue;
 		if ((rc = merkle_node(t, start, (unsigned)level, f->h[f->n])) != 0) {
@@ -73,6 +105,8 @@ static int store_node(void *arg, uint64_t start, unsigned level, const uint8_t h
 {
 	uint8_t key[NODE_KEY];
 	void *dst;
+	if (level < MERKLE_STORED_LEVEL)
+		return 0;
 	node_key(key, start, level);
 	int rc = store_append_reserve(arg, DB_MERKLE, key, NODE_KEY, LD_MERKLE_HASH, &dst);
 	if (rc == 0)
@@ -101,17 +135,14 @@ static int catch_up_chunk(store_txn *t, ld_merkle_frontier *f, uint64_t limit, u
 	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0 && *added < limit;
 	     rc = store_cursor_next(c, &k, &v)) {
 		uint64_t seq = ld_get_be64(k.data);
-		Ledger__Event *ev = codec_event_unpack(v.data, v.len);
-		if (seq != f->size + 1 || !ev || !ev->has_hash || ev->hash.len != LD_HASH_LEN) {
+		const uint8_t *h;
+		if (seq != f->size + 1 || codec_peek_hash(v.data, v.len, &h) != 0) {
 			log_error("merkle: seq %llu of the log cannot be added to the tree",
 			          (unsigned long long)(f->size + 1));
-			codec_event_free(ev);
 			rc = LD_E(STORAGE);
 			break;
 		}
-		rc = merkle_append(t, f, ev->hash.data);
-		codec_event_free(ev);
-		if (rc)
+		if ((rc = merkle_append(t, f, h)))
 			break;
 		(*added)++;
 	}
@@ -123,15 +154,21 @@ int merkle_catch_up(store *s, ld_merkle_frontier *f, ld_errinfo *e)
 {
 	store_txn *t;
 	int rc;
-	uint64_t total = 0;
+	uint64_t first = UINT64_MAX;
+	ld_merkle_frontier work;
 	for (;;) {
-		ld_merkle_frontier work;
-		uint64_t added = 0;
+		uint64_t added = 0, s0 = 0;
 		if ((rc = store_write_begin(s, &t)) != 0)
 			break;
-		if ((rc = merkle_load(t, &work)) == 0)
+		if ((rc = merkle_load(t, &work)) == 0) {
+			s0 = work.size;
+			if (first == UINT64_MAX)
+				first = s0;
 			rc = catch_up_chunk(t, &work, CATCH_UP_CHUNK, &added);
-		if (rc == 0 && added == 0) {
+		}
+		/* No stored node completed: nothing to write, and the log's
+		 * head is reached (a chunk completes several). */
+		if (rc == 0 && work.size - s0 < ((uint64_t)1 << MERKLE_STORED_LEVEL)) {
 			store_abort(t);
 			*f = work;
 			break;
@@ -144,14 +181,14 @@ int merkle_catch_up(store *s, ld_merkle_frontier *f, ld_errinfo *e)
 		}
 		if (rc)
 			break;
-		total += added;
-		log_info("merkle: tree caught up to seq %llu (%llu leaves added)",
-		         (unsigned long long)work.size, (unsigned long long)total);
 	}
 	if (rc)
 		return ld_errinfo_set(e, rc, NULL,
 		                      "unable to bring the Merkle tree up to the log: %s",
 		                      ld_strerror(rc));
+	if (f->size - first >= ((uint64_t)1 << MERKLE_STORED_LEVEL))
+		log_info("merkle: tree caught up to seq %llu (%llu leaves added)",
+		         (unsigned long long)f->size, (unsigned long long)(f->size - first));
 	return 0;
 }
 

@@ -2,15 +2,16 @@
  * merkle.h — the daemon's Merkle tree of the log (RFC 6962; the math is in
  * proto/rfc6962.h) and the key that signs its tree heads.
  *
- * The tree is stored in the log's index environment (DATA/index/, core/
- * store.h: derived from the log, rebuilt from it), database "merkle": every
- * complete subtree (start, level) as its hash under the key (end leaf 8 BE,
- * level 1 byte), end = start + 2^level. An append completes the leaf and the
- * subtrees it closes, all with the same end and increasing levels, so keys
- * only ever grow and are written with MDB_APPEND. The writer appends in the
- * same transaction as the events (core/writer.c), so the tree and the log
- * commit or fail together; about two nodes (~100 bytes) per event. Any proof
- * reads O(log n) nodes.
+ * The tree's right edge (its frontier) is memory, the writer's. Stored, in
+ * the log's store (core/store.h, database "merkle"), are the complete
+ * subtrees of MERKLE_STORED_LEVEL and above, each as its hash under the key
+ * (end leaf 8 BE, level 1 byte), end = start + 2^level: one node per 32
+ * events, written in the transaction of the events that complete it
+ * (core/group.c), with keys that only grow (MDB_APPEND). A subtree below
+ * that level is computed when a proof asks for it, from the hashes of its
+ * at most 2^MERKLE_STORED_LEVEL - 1 events, read from the log. So the tree
+ * costs about 1.5 bytes per event on disk instead of about 100, and a proof
+ * reads O(log n) nodes plus at most 63 events.
  *
  * Tree heads are signed with an Ed25519 key (PEM, mode 0600, created at
  * first start) kept outside the data directory: whoever can write the data
@@ -34,24 +35,29 @@
 #include "store.h"
 
 #define MERKLE_KEY_FILE "tree-head.key"
+#define MERKLE_STORED_LEVEL 6
 
-/* The tree as stored in t: its right edge (size = number of leaves). 0, or
- * LD_E(STORAGE) when a node it needs is missing. */
+/* The stored part of the tree in t: the frontier of its largest size that
+ * is a multiple of 2^MERKLE_STORED_LEVEL. 0, or LD_E(STORAGE) when a node
+ * it needs is missing. */
 int merkle_load(store_txn *t, ld_merkle_frontier *f);
 
 /* Appends the leaf of an event with chain hash event_hash to f and stores
- * the nodes it completes in t. 0, STORE_MAP_FULL or LD_E(STORAGE); on error
- * the transaction must be aborted (f may be ahead of it). */
+ * the nodes of the stored levels it completes in t. 0, STORE_MAP_FULL or
+ * LD_E(STORAGE); on error the transaction must be aborted (f may be ahead
+ * of it). */
 int merkle_append(store_txn *t, ld_merkle_frontier *f, const uint8_t event_hash[LD_HASH_LEN]);
 
-/* The stored hash of the complete subtree (start, level) (an
- * ld_merkle_get_fn; arg is the store_txn). 0, LD_E(NOT_FOUND), LD_E(STORAGE). */
+/* The hash of the complete subtree (start, level) of the log in txn (an
+ * ld_merkle_get_fn; arg is the store_txn): stored, or computed from its
+ * events. 0, LD_E(NOT_FOUND) (beyond the tree), LD_E(STORAGE). */
 int merkle_node(void *txn, uint64_t start, unsigned level, uint8_t out[LD_MERKLE_HASH]);
 
-/* Brings the stored tree up to the log's head (after a run with the tree
- * off, or on a log older than the tree), in transactions of up to 100,000
- * events, growing the map when full. Writer thread (or before it starts)
- * only. f gets the tree. 0, or a negative code with e->message. */
+/* Brings the tree up to the log's head (after a run with the tree off, on
+ * a log older than the tree, or past its last stored node), in
+ * transactions of up to 100,000 events, growing the map when full. Writer
+ * thread (or before it starts) only. f gets the tree. 0, or a negative code
+ * with e->message. */
 int merkle_catch_up(store *s, ld_merkle_frontier *f, ld_errinfo *e);
 
 /* ---- signed tree heads ---- */

@@ -1,317 +1,173 @@
-/* model.c — the write model and its invariants. See model.h. */
+/* model.c — the write model's invariants. See model.h; the state is
+ * mstate.h's. */
 #include "model.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kinds.h"
+#include "mstate.h"
+
+/* The model of t's store, and whether t is the writer's (a view). */
+static model *model_of(store_txn *t)
+{
+	return store_model(store_txn_store(t));
+}
+
+static const model_view *view_of(store_txn *t)
+{
+	return store_txn_view(t);
+}
 
 /* ================================================================== */
-/* State records                                                       */
+/* Member state, as the fold steps see it                              */
 /* ================================================================== */
-
-#define MAX_AFF 8 /* affiliations per member ("platform + residence" and a few more) */
-
-enum { MEMBER_NONE = 0, MEMBER_ACTIVE = 1, MEMBER_ENDED = 2 };
 
 typedef struct member_state {
-	uint8_t status;
-	uint8_t naff;
-	uint8_t forgotten; /* personal data forgotten (stored after the affiliations) */
+	uint8_t status, naff, forgotten;
 	uint8_t hash[LD_HASH_LEN];
-	char org[LD_ID_MAX + 1];
-	struct {
-		uint8_t kind;
-		char org[LD_ID_MAX + 1];
-	} aff[MAX_AFF];
+	uint32_t org; /* org record, MT_NONE */
+	char unknown_org[LD_ID_MAX + 1]; /* the id, when org is MT_NONE */
+	uint32_t aff[MAX_AFF];
+	uint8_t aff_kind[MAX_AFF];
 } member_state;
 
-typedef struct org_state {
-	uint8_t kind;
-	uint8_t dissolved;
-	uint8_t admits;
-	uint32_t region;
-	uint64_t members;    /* active members whose organisation this is */
-	uint64_t affiliated; /* active members affiliated with it */
-	uint64_t children;   /* organisations under it not dissolved */
-	char parent[LD_ID_MAX + 1];
-} org_state;
-
-/* Strings are stored as one length byte and the bytes. */
-static uint8_t *put_str(uint8_t *p, const char *s)
+static void member_get(const model *m, uint32_t rec, member_state *s)
 {
-	size_t n = strlen(s);
-	*p++ = (uint8_t)n;
-	memcpy(p, s, n);
-	return p + n;
+	memset(s, 0, sizeof(*s));
+	s->org = MT_NONE;
+	if (rec == MT_NONE)
+		return;
+	const mmember *mm = ms_member(m, rec);
+	s->status = mm->status;
+	s->naff = mm->naff;
+	s->forgotten = mm->forgotten;
+	memcpy(s->hash, mm->hash, LD_HASH_LEN);
+	s->org = mm->org;
+	if (mm->aff != MT_NONE)
+		for (int i = 0; i < mm->naff; i++) {
+			s->aff[i] = ms_aff(m, mm->aff)->org[i];
+			s->aff_kind[i] = ms_aff(m, mm->aff)->kind[i];
+		}
 }
 
-static const uint8_t *get_str(const uint8_t *p, const uint8_t *end, char out[LD_ID_MAX + 1])
+/* The name of the member's organisation. */
+static const char *state_org(const model *m, const member_state *s, char out[LD_ID_MAX + 1])
 {
-	if (p >= end || *p > LD_ID_MAX || p + 1 + *p > end)
-		return NULL;
-	memcpy(out, p + 1, *p);
-	out[*p] = '\0';
-	return p + 1 + *p;
+	if (s->org == MT_NONE)
+		return s->unknown_org;
+	return ms_org_name(m, s->org, out);
 }
 
-static size_t member_encode(const member_state *m, uint8_t *buf)
+static int has_aff(const member_state *s, uint32_t org)
 {
-	uint8_t *p = buf;
-	*p++ = m->status;
-	*p++ = m->naff;
-	memcpy(p, m->hash, LD_HASH_LEN);
-	p = put_str(p + LD_HASH_LEN, m->org);
-	for (int i = 0; i < m->naff; i++) {
-		*p++ = m->aff[i].kind;
-		p = put_str(p, m->aff[i].org);
-	}
-	if (m->forgotten) /* absent in states written before personal data */
-		*p++ = 1;
-	return (size_t)(p - buf);
-}
-
-static int member_decode(const store_val *v, member_state *m)
-{
-	const uint8_t *p = v->data, *end = p + v->len;
-	memset(m, 0, sizeof(*m));
-	if (v->len < 2 + LD_HASH_LEN)
-		return LD_E(STORAGE);
-	m->status = p[0];
-	m->naff = p[1];
-	memcpy(m->hash, p + 2, LD_HASH_LEN);
-	p = get_str(p + 2 + LD_HASH_LEN, end, m->org);
-	for (int i = 0; p && i < m->naff && i < MAX_AFF; i++) {
-		if (p >= end)
-			return LD_E(STORAGE);
-		m->aff[i].kind = *p++;
-		p = get_str(p, end, m->aff[i].org);
-	}
-	if (p && p < end)
-		m->forgotten = *p++;
-	return p ? 0 : LD_E(STORAGE);
-}
-
-static size_t org_encode(const org_state *o, uint8_t *buf)
-{
-	uint8_t *p = buf;
-	*p++ = o->kind;
-	*p++ = o->dissolved;
-	*p++ = o->admits;
-	ld_put_be64(p, o->region);
-	ld_put_be64(p + 8, o->members);
-	ld_put_be64(p + 16, o->affiliated);
-	ld_put_be64(p + 24, o->children);
-	return (size_t)(put_str(p + 32, o->parent) - buf);
-}
-
-static int org_decode(const store_val *v, org_state *o)
-{
-	const uint8_t *p = v->data;
-	memset(o, 0, sizeof(*o));
-	if (v->len < 35)
-		return LD_E(STORAGE);
-	o->kind = p[0];
-	o->dissolved = p[1];
-	o->admits = p[2];
-	o->region = (uint32_t)ld_get_be64(p + 3);
-	o->members = ld_get_be64(p + 11);
-	o->affiliated = ld_get_be64(p + 19);
-	o->children = ld_get_be64(p + 27);
-	return get_str(p + 35, p + v->len, o->parent) ? 0 : LD_E(STORAGE);
-}
-
-/*
- * Each stream's current state and version live in its head record, the key
- * "<stream>\0" + 8 bytes 0xff: the last key of the stream's range in the
- * streams database, so it shares a leaf page with the stream's latest
- * entries. An event of a member then dirties one page of that index, not two.
- * Value: version (8 bytes BE), then the state (member or organisation
- * encoding; empty for regions and for members whose join was voided).
- */
-static size_t stream_key(uint8_t *key, const char *stream, uint64_t version)
-{
-	size_t n = strlen(stream);
-	memcpy(key, stream, n);
-	key[n] = 0;
-	ld_put_be64(key + n + 1, version);
-	return n + 9;
-}
-
-#define HEAD_VERSION UINT64_MAX
-
-/* Version and state (pointing into the map) of a stream; 0 and empty if it
- * has no events. */
-static int head_get(store_txn *t, const char *stream, uint64_t *version, store_val *state)
-{
-	uint8_t key[LD_STREAM_MAX + 9];
-	store_val v;
-	int rc = store_get(t, DB_STREAMS, key, stream_key(key, stream, HEAD_VERSION), &v);
-	*version = 0;
-	state->data = NULL;
-	state->len = 0;
-	if (rc == LD_E(NOT_FOUND))
-		return 0;
-	if (rc)
-		return rc;
-	if (v.len < 8)
-		return LD_E(STORAGE);
-	*version = ld_get_be64(v.data);
-	state->data = (const uint8_t *)v.data + 8;
-	state->len = v.len - 8;
-	return 0;
-}
-
-static int head_put(store_txn *t, const char *stream, uint64_t version, const void *state,
-		    size_t len)
-{
-	uint8_t key[LD_STREAM_MAX + 9], val[8 + 512];
-	if (len > sizeof(val) - 8)
-		return LD_E(INTERNAL);
-	ld_put_be64(val, version);
-	if (len)
-		memcpy(val + 8, state, len);
-	return store_put(t, DB_STREAMS, key, stream_key(key, stream, HEAD_VERSION), val, 8 + len);
-}
-
-/* Replaces a stream's state, keeping its version. */
-static int state_put(store_txn *t, const char *stream, const void *state, size_t len)
-{
-	uint64_t version;
-	store_val old;
-	int rc = head_get(t, stream, &version, &old);
-	return rc ? rc : head_put(t, stream, version, state, len);
-}
-
-static void stream_name(char out[LD_STREAM_MAX], const char *kind, const char *id)
-{
-	snprintf(out, LD_STREAM_MAX, "%s/%s", kind, id);
-}
-
-static int member_load(store_txn *t, const char *id, member_state *m)
-{
-	char stream[LD_STREAM_MAX];
-	uint64_t version;
-	store_val v;
-	stream_name(stream, "member", id);
-	int rc = head_get(t, stream, &version, &v);
-	if (rc)
-		return rc;
-	if (v.len == 0) {
-		memset(m, 0, sizeof(*m));
-		return 0;
-	}
-	return member_decode(&v, m);
-}
-
-/* 0 with *o filled, LD_E(NOT_FOUND), or a storage error. */
-static int org_load(store_txn *t, const char *id, org_state *o)
-{
-	char stream[LD_STREAM_MAX];
-	uint64_t version;
-	store_val v;
-	stream_name(stream, "org", id);
-	int rc = head_get(t, stream, &version, &v);
-	if (rc)
-		return rc;
-	return v.len == 0 ? LD_E(NOT_FOUND) : org_decode(&v, o);
-}
-
-static int org_save(store_txn *t, const char *id, const org_state *o)
-{
-	char stream[LD_STREAM_MAX];
-	uint8_t buf[64 + LD_ID_MAX];
-	stream_name(stream, "org", id);
-	return state_put(t, stream, buf, org_encode(o, buf));
-}
-
-/* Adds to an organisation's counters. */
-static int org_adjust(store_txn *t, const char *id, int64_t members, int64_t affiliated,
-		      int64_t children)
-{
-	org_state o;
-	int rc = org_load(t, id, &o);
-	if (rc)
-		return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
-	o.members += (uint64_t)members;
-	o.affiliated += (uint64_t)affiliated;
-	o.children += (uint64_t)children;
-	return org_save(t, id, &o);
-}
-
-static int has_aff(const member_state *m, const char *org)
-{
-	for (int i = 0; i < m->naff; i++)
-		if (strcmp(m->aff[i].org, org) == 0)
+	for (int i = 0; i < s->naff; i++)
+		if (s->aff[i] == org)
 			return 1;
 	return 0;
 }
 
+/* Adds to an organisation's counters. */
+static int org_adjust(model *m, uint32_t org, int members, int affiliated, int children)
+{
+	if (org == MT_NONE)
+		return LD_E(INTERNAL);
+	morg *o = ms_touch(m, MA_ORGS, org);
+	o->members += (uint32_t)members;
+	o->affiliated += (uint32_t)affiliated;
+	o->children += (uint32_t)children;
+	return 0;
+}
+
+/* The member record of stream *stream (member `id`), made with the stream
+ * if there is none yet. */
+static int member_rec(model *m, const char *id, uint32_t *stream, uint32_t *rec)
+{
+	if (*stream == MT_NONE) {
+		int rc = ms_stream_add(m, MS_MEMBER, id, strlen(id), stream);
+		if (rc)
+			return rc;
+	}
+	*rec = ms_stream(m, *stream)->state;
+	return 0;
+}
+
 /*
- * Writes the change of a member from `old` to `new`: its record, the persons
- * index, and the counters of the organisations it leaves and enters.
+ * Writes the change of member rec from `old` to `new`: the record, the
+ * persons index, and the counters of the organisations it leaves and enters.
  */
-static int member_save(store_txn *t, const char *id, const member_state *old,
-		       const member_state *new)
+static int member_save(model *m, uint32_t rec, const member_state *old, const member_state *new)
 {
 	int rc = 0;
 	int was = old->status == MEMBER_ACTIVE, is = new->status == MEMBER_ACTIVE;
 
-	if (was && (!is || strcmp(old->org, new->org) != 0))
-		rc = org_adjust(t, old->org, -1, 0, 0);
-	if (!rc && is && (!was || strcmp(old->org, new->org) != 0))
-		rc = org_adjust(t, new->org, +1, 0, 0);
+	if (was && (!is || old->org != new->org))
+		rc = org_adjust(m, old->org, -1, 0, 0);
+	if (!rc && is && (!was || old->org != new->org))
+		rc = org_adjust(m, new->org, +1, 0, 0);
 	for (int i = 0; !rc && was && i < old->naff; i++)
-		if (!is || !has_aff(new, old->aff[i].org))
-			rc = org_adjust(t, old->aff[i].org, 0, -1, 0);
+		if (!is || !has_aff(new, old->aff[i]))
+			rc = org_adjust(m, old->aff[i], 0, -1, 0);
 	for (int i = 0; !rc && is && i < new->naff; i++)
-		if (!was || !has_aff(old, new->aff[i].org))
-			rc = org_adjust(t, new->aff[i].org, 0, +1, 0);
+		if (!was || !has_aff(old, new->aff[i]))
+			rc = org_adjust(m, new->aff[i], 0, +1, 0);
 	if (rc)
 		return rc;
 
-	if (old->status != MEMBER_NONE &&
-	    (new->status == MEMBER_NONE || memcmp(old->hash, new->hash, LD_HASH_LEN) != 0))
-		if ((rc = store_del(t, DB_PERSONS, old->hash, LD_HASH_LEN)))
+	int hash_changed = memcmp(old->hash, new->hash, LD_HASH_LEN) != 0;
+	if (old->status != MEMBER_NONE && (new->status == MEMBER_NONE || hash_changed))
+		if ((rc = ms_person_remove(m, rec)))
 			return rc;
-	char stream[LD_STREAM_MAX];
-	stream_name(stream, "member", id);
-	if (new->status == MEMBER_NONE)
-		return state_put(t, stream, NULL, 0);
-	if (old->status == MEMBER_NONE || memcmp(old->hash, new->hash, LD_HASH_LEN) != 0)
-		if ((rc = store_put(t, DB_PERSONS, new->hash, LD_HASH_LEN, id, strlen(id))))
+	int affs_changed = old->naff != new->naff;
+	for (int i = 0; !affs_changed && i < new->naff; i++)
+		affs_changed = old->aff[i] != new->aff[i] || old->aff_kind[i] != new->aff_kind[i];
+	if (affs_changed && new->naff) {
+		maff *a;
+		if ((rc = ms_aff_copy(m, rec, &a)))
 			return rc;
-	uint8_t buf[3 + LD_HASH_LEN + (MAX_AFF + 1) * (LD_ID_MAX + 2)];
-	return state_put(t, stream, buf, member_encode(new, buf));
+		for (int i = 0; i < new->naff; i++) {
+			a->org[i] = new->aff[i];
+			a->kind[i] = new->aff_kind[i];
+		}
+	}
+	mmember *mm = ms_touch(m, MA_MEMBERS, rec);
+	mm->status = new->status;
+	mm->naff = new->naff;
+	__atomic_store_n(&mm->forgotten, new->forgotten, __ATOMIC_RELAXED);
+	memcpy(mm->hash, new->hash, LD_HASH_LEN);
+	__atomic_store_n(&mm->org, new->org, __ATOMIC_RELAXED);
+	if (new->status != MEMBER_NONE && (old->status == MEMBER_NONE || hash_changed))
+		if ((rc = ms_person_add(m, rec)))
+			return rc;
+	return 0;
 }
 
 /* ================================================================== */
 /* Checks on organisations                                             */
 /* ================================================================== */
 
-/* The organisation exists and is not dissolved. */
-static int org_live(store_txn *t, const char *id, const char *field, org_state *o, ld_errinfo *e)
+/* The organisation exists and is not dissolved: its record into *o. */
+static int org_live(model *m, const char *id, const char *field, uint32_t *o, ld_errinfo *e)
 {
-	int rc = org_load(t, id, o);
-	if (rc == LD_E(NOT_FOUND))
-		return ld_errinfo_set(e, rc, field, "organisation '%s' not found", id);
-	if (rc)
-		return rc;
-	if (o->dissolved)
+	*o = ms_org_find(m, id);
+	if (*o == MT_NONE)
+		return ld_errinfo_set(e, LD_E(NOT_FOUND), field, "organisation '%s' not found", id);
+	if (ms_org(m, *o)->dissolved)
 		return ld_errinfo_set(e, LD_E(ORG_DISSOLVED), field,
 				      "organisation '%s' is dissolved", id);
 	return 0;
 }
 
 /* The organisation exists, is not dissolved and admits members. */
-static int org_admits(store_txn *t, const char *id, const char *field, ld_errinfo *e)
+static int org_admits(model *m, const char *id, const char *field, ld_errinfo *e)
 {
-	org_state o;
-	int rc = org_live(t, id, field, &o, e);
+	uint32_t o;
+	int rc = org_live(m, id, field, &o, e);
 	if (rc)
 		return rc;
-	if (!o.admits)
+	if (!ms_org(m, o)->admits)
 		return ld_errinfo_set(e, LD_E(ORG_CLOSED), field,
 				      "organisation '%s' does not admit members", id);
 	return 0;
@@ -353,15 +209,13 @@ static int region_contains(uint32_t parent, uint32_t child)
 	return parent == child;
 }
 
-static int check_org_registered(store_txn *t, const Ledger__OrgRegistered *r, ld_errinfo *e)
+static int check_org_registered(model *m, const Ledger__OrgRegistered *r, ld_errinfo *e)
 {
-	org_state o, p;
-	int rc = org_load(t, r->org_id, &o);
-	if (rc == 0)
+	uint32_t p;
+	int rc;
+	if (ms_org_find(m, r->org_id) != MT_NONE)
 		return ld_errinfo_set(e, LD_E(ALREADY_EXISTS), "org_registered.org_id",
 				      "organisation '%s' is already registered", r->org_id);
-	if (rc != LD_E(NOT_FOUND))
-		return rc;
 	unsigned kind = (unsigned)r->kind;
 	if (r->has_regional_level && kind != LEDGER__ORG_KIND__REGIONAL_UNION)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "org_registered.regional_level",
@@ -390,22 +244,23 @@ static int check_org_registered(store_txn *t, const Ledger__OrgRegistered *r, ld
 	if (kind == LEDGER__ORG_KIND__FEDERATION_PROVINCE)
 		return ld_errinfo_set(e, LD_E(HIERARCHY), "org_registered.parent_id",
 				      "a province federation is a root and has no parent");
-	if ((rc = org_live(t, r->parent_id, "org_registered.parent_id", &p, e)))
+	if ((rc = org_live(m, r->parent_id, "org_registered.parent_id", &p, e)))
 		return rc == LD_E(NOT_FOUND) || rc == LD_E(ORG_DISSOLVED)
 			       ? ld_errinfo_set(e, LD_E(HIERARCHY), "org_registered.parent_id",
 						"parent organisation '%s' %s", r->parent_id,
 						rc == LD_E(NOT_FOUND) ? "not found"
 								      : "is dissolved")
 			       : rc;
+	const morg *po = ms_org(m, p);
 	if (kind >= sizeof(parent_kinds) / sizeof(parent_kinds[0]) ||
-	    !(parent_kinds[kind] & (1u << p.kind)))
+	    !(parent_kinds[kind] & (1u << po->kind)))
 		return ld_errinfo_set(e, LD_E(HIERARCHY), "org_registered.parent_id",
 				      "a %s cannot sit under '%s', a %s", kind_name(kind),
-				      r->parent_id, kind_name(p.kind));
-	if (!region_contains(p.region, r->region))
+				      r->parent_id, kind_name(po->kind));
+	if (!region_contains(po->region, r->region))
 		return ld_errinfo_set(e, LD_E(HIERARCHY), "org_registered.region",
 				      "region %u lies outside region %u of parent '%s'", r->region,
-				      p.region, r->parent_id);
+				      po->region, r->parent_id);
 	return 0;
 }
 
@@ -424,12 +279,12 @@ static const char *path_of(char out[96], const ld_kind *k, const char *field)
 
 /* The organisations a member enters with ev (proto/kinds.c: LD_ORG_ENTERS)
  * exist, are not dissolved and admit members. */
-static int orgs_admit(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
+static int orgs_admit(model *m, const Ledger__Event *ev, ld_errinfo *e)
 {
 	ld_org_ref orgs[LD_KIND_MAX_ORGS];
 	size_t n = ld_event_orgs(ev, LD_ORG_ENTERS, orgs);
 	for (size_t i = 0; i < n; i++) {
-		int rc = org_admits(t, orgs[i].id, orgs[i].path, e);
+		int rc = org_admits(m, orgs[i].id, orgs[i].path, e);
 		if (rc)
 			return rc;
 	}
@@ -437,84 +292,90 @@ static int orgs_admit(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
 }
 
 /* The organisations ev names that must be live (LD_ORG_LIVE) are. */
-static int orgs_live(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
+static int orgs_live(model *m, const Ledger__Event *ev, ld_errinfo *e)
 {
 	ld_org_ref orgs[LD_KIND_MAX_ORGS];
-	org_state o;
+	uint32_t o;
 	size_t n = ld_event_orgs(ev, LD_ORG_LIVE, orgs);
 	for (size_t i = 0; i < n; i++) {
-		int rc = org_live(t, orgs[i].id, orgs[i].path, &o, e);
+		int rc = org_live(m, orgs[i].id, orgs[i].path, &o, e);
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-/* The join of member `id`, whose state is *m. */
-static int join_step(store_txn *t, member_state *m, const char *id, const Ledger__MemberJoined *j,
+/* The join of member `id`, whose state is *s. */
+static int join_step(model *m, member_state *s, const char *id, const Ledger__MemberJoined *j,
 		     ld_errinfo *e)
 {
-	int rc;
-	if (m->status == MEMBER_ACTIVE)
+	char org[LD_ID_MAX + 1];
+	if (s->status == MEMBER_ACTIVE)
 		return ld_errinfo_set(e, LD_E(ALREADY_MEMBER), "member_joined.member_id",
 				      "member '%s' is already active in '%s' "
 				      "(join once, transfer dynamically)",
-				      id, m->org);
-	if (m->status == MEMBER_ENDED && memcmp(m->hash, j->person_hash.data, LD_HASH_LEN))
+				      id, state_org(m, s, org));
+	if (s->status == MEMBER_ENDED && memcmp(s->hash, j->person_hash.data, LD_HASH_LEN))
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "member_joined.person_hash",
 				      "member '%s' was registered for another person "
 				      "(person_hash differs)",
 				      id);
-	store_val v;
-	rc = store_get(t, DB_PERSONS, j->person_hash.data, LD_HASH_LEN, &v);
-	if (rc == 0 && (v.len != strlen(id) || memcmp(v.data, id, v.len) != 0)) {
+	uint32_t p = ms_person_find(m, j->person_hash.data);
+	if (p != MT_NONE) {
 		char other[LD_ID_MAX + 1];
-		member_state om;
-		snprintf(other, sizeof(other), "%.*s", (int)v.len, (const char *)v.data);
-		if ((rc = member_load(t, other, &om)))
-			return rc;
-		if (om.status == MEMBER_ACTIVE)
-			return ld_errinfo_set(e, LD_E(ALREADY_MEMBER), "member_joined.person_hash",
-					      "this person is already an active member as "
-					      "'%s' in '%s' (one membership per person: "
-					      "transfer instead)",
-					      other, om.org);
-		return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_joined.person_hash",
-				      "this person is registered as member '%s'; rejoin "
-				      "as '%s'",
-				      other, other);
-	} else if (rc && rc != LD_E(NOT_FOUND)) {
-		return rc;
+		ms_name(m, ms_member(m, p)->stream, other);
+		if (strcmp(other, id) != 0) {
+			const mmember *om = ms_member(m, p);
+			if (om->status == MEMBER_ACTIVE)
+				return ld_errinfo_set(e, LD_E(ALREADY_MEMBER),
+						      "member_joined.person_hash",
+						      "this person is already an active member as "
+						      "'%s' in '%s' (one membership per person: "
+						      "transfer instead)",
+						      other, ms_org_name(m, om->org, org));
+			return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_joined.person_hash",
+					      "this person is registered as member '%s'; rejoin "
+					      "as '%s'",
+					      other, other);
+		}
 	}
-	m->status = MEMBER_ACTIVE;
-	memcpy(m->hash, j->person_hash.data, LD_HASH_LEN);
-	snprintf(m->org, sizeof(m->org), "%s", j->org_id);
-	m->naff = 0;
+	s->status = MEMBER_ACTIVE;
+	memcpy(s->hash, j->person_hash.data, LD_HASH_LEN);
+	if ((s->org = ms_org_find(m, j->org_id)) == MT_NONE)
+		snprintf(s->unknown_org, sizeof(s->unknown_org), "%s", j->org_id);
+	s->naff = 0;
 	return 0;
 }
 
+/* The org record of id, for a member's state (the event's checks name the
+ * unknown ones; orgs_admit runs after). */
+static uint32_t org_of(const model *m, const char *id)
+{
+	return ms_org_find(m, id);
+}
+
 /*
- * Applies one member event to *m (the state of `id`). With CHECK_ORGS the
+ * Applies one member event to *s (the state of `id`). With CHECK_ORGS the
  * organisations it enters must be live and admit members; a re-fold after a
  * correction skips that for past events (they were checked when recorded)
- * and checks only the final state. On an error *m may be half changed: the
+ * and checks only the final state. On an error *s may be half changed: the
  * caller drops it.
  */
-static int member_step(store_txn *t, member_state *m, const char *id, const Ledger__Event *ev,
+static int member_step(model *m, member_state *s, const char *id, const Ledger__Event *ev,
 		       int flags, ld_errinfo *e)
 {
 	const ld_kind *k = ld_kind_of(ev->body_case);
-	char field[96];
+	char field[96], org[LD_ID_MAX + 1];
 	int rc = 0;
 
 	/* Nothing personal is recorded for a forgotten member any more. */
-	if (m->forgotten && ld_field_set(&k->sealed, ld_kind_body(k, ev)))
+	if (s->forgotten && ld_field_set(&k->sealed, ld_kind_body(k, ev)))
 		return ld_errinfo_set(e, LD_E(ALREADY_FORGOTTEN), path_of(field, k, "name"),
 				      "member '%s' was forgotten: no personal data is "
 				      "recorded for them any more",
 				      id);
 	/* Every member event but a join needs a member. */
-	if (ev->body_case != LEDGER__EVENT__BODY_MEMBER_JOINED && m->status == MEMBER_NONE)
+	if (ev->body_case != LEDGER__EVENT__BODY_MEMBER_JOINED && s->status == MEMBER_NONE)
 		return ld_errinfo_set(e, LD_E(NOT_FOUND), k->member.path, "member '%s' not found",
 				      id);
 
@@ -523,145 +384,151 @@ static int member_step(store_txn *t, member_state *m, const char *id, const Ledg
 	 * profile changes only need the member to exist. */
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		rc = join_step(t, m, id, ev->member_joined, e);
+		rc = join_step(m, s, id, ev->member_joined, e);
 		break;
 	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED: {
 		const Ledger__MemberAffiliated *a = ev->member_affiliated;
-		if (m->status != MEMBER_ACTIVE)
+		uint32_t o = org_of(m, a->org_id);
+		if (s->status != MEMBER_ACTIVE)
 			return ld_errinfo_set(e, LD_E(NOT_ACTIVE), "member_affiliated.member_id",
 					      "member '%s' has no active membership", id);
-		if (strcmp(m->org, a->org_id) == 0 || has_aff(m, a->org_id))
+		if (o != MT_NONE && (s->org == o || has_aff(s, o)))
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_affiliated.org_id",
 					      "member '%s' already belongs to '%s'", id, a->org_id);
-		if (m->naff == MAX_AFF)
+		if (s->naff == MAX_AFF)
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_affiliated.org_id",
 					      "member '%s' already has %d affiliations", id,
 					      MAX_AFF);
-		m->aff[m->naff].kind = (uint8_t)a->kind;
-		snprintf(m->aff[m->naff].org, sizeof(m->aff[0].org), "%s", a->org_id);
-		m->naff++;
+		s->aff_kind[s->naff] = (uint8_t)a->kind;
+		s->aff[s->naff] = o;
+		s->naff++;
 		break;
 	}
 	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED: {
-		const char *org = ev->member_disaffiliated->org_id;
+		const char *name = ev->member_disaffiliated->org_id;
+		uint32_t o = org_of(m, name);
 		int i = 0;
-		while (i < m->naff && strcmp(m->aff[i].org, org) != 0)
+		while (i < s->naff && (o == MT_NONE || s->aff[i] != o))
 			i++;
-		if (i == m->naff)
+		if (i == s->naff)
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_disaffiliated.org_id",
-					      "member '%s' is not affiliated with '%s'", id, org);
-		m->aff[i] = m->aff[--m->naff];
+					      "member '%s' is not affiliated with '%s'", id, name);
+		s->aff[i] = s->aff[s->naff - 1];
+		s->aff_kind[i] = s->aff_kind[s->naff - 1];
+		s->naff--;
 		break;
 	}
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED: {
 		const Ledger__MemberTransferred *x = ev->member_transferred;
-		if (m->status != MEMBER_ACTIVE)
+		uint32_t from = org_of(m, x->from_org), to = org_of(m, x->to_org);
+		if (s->status != MEMBER_ACTIVE)
 			return ld_errinfo_set(e, LD_E(NOT_ACTIVE), "member_transferred.member_id",
 					      "member '%s' has no active membership to transfer",
 					      id);
-		if (strcmp(m->org, x->from_org) != 0)
+		if (from == MT_NONE || s->org != from)
 			return ld_errinfo_set(e, LD_E(INVALID_STATE),
 					      "member_transferred.from_org",
-					      "member '%s' is in '%s', not in '%s'", id, m->org,
-					      x->from_org);
-		snprintf(m->org, sizeof(m->org), "%s", x->to_org);
-		for (int i = 0; i < m->naff; i++)
-			if (strcmp(m->aff[i].org, x->to_org) == 0) {
-				m->aff[i] = m->aff[--m->naff];
+					      "member '%s' is in '%s', not in '%s'", id,
+					      state_org(m, s, org), x->from_org);
+		if ((s->org = to) == MT_NONE)
+			snprintf(s->unknown_org, sizeof(s->unknown_org), "%s", x->to_org);
+		for (int i = 0; to != MT_NONE && i < s->naff; i++)
+			if (s->aff[i] == to) {
+				s->aff[i] = s->aff[s->naff - 1];
+				s->aff_kind[i] = s->aff_kind[s->naff - 1];
+				s->naff--;
 				break;
 			}
 		break;
 	}
 	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
-		if (m->status != MEMBER_ACTIVE)
+		if (s->status != MEMBER_ACTIVE)
 			return ld_errinfo_set(e, LD_E(NOT_ACTIVE), "membership_ended.member_id",
 					      "member '%s' has no active membership to end", id);
-		m->status = MEMBER_ENDED;
-		m->naff = 0;
+		s->status = MEMBER_ENDED;
+		s->naff = 0;
 		break;
 	case LEDGER__EVENT__BODY_MEMBER_FORGOTTEN:
-		if (m->forgotten)
+		if (s->forgotten)
 			return ld_errinfo_set(e, LD_E(ALREADY_FORGOTTEN),
 					      "member_forgotten.member_id",
 					      "member '%s' was already forgotten", id);
-		m->forgotten = 1;
+		s->forgotten = 1;
 		break;
 	default:
 		break;
 	}
 	if (rc || !(flags & CHECK_ORGS))
 		return rc;
-	return orgs_admit(t, ev, e);
+	return orgs_admit(m, ev, e);
 }
 
-
 /* ================================================================== */
-/* The log and the stream index                                        */
+/* Events, links and corrections as the transaction sees them          */
 /* ================================================================== */
-
-int model_member_forgotten(store_txn *t, const char *id)
-{
-	member_state m;
-	return member_load(t, id, &m) == 0 && m.forgotten;
-}
 
 int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
 {
+	const model_view *v = view_of(t);
+	if (v) {
+		int rc = v->event(v->arg, seq, ev);
+		if (rc != LD_E(NOT_FOUND))
+			return rc;
+	}
 	uint8_t key[8];
-	store_val v;
+	store_val val;
 	ld_put_be64(key, seq);
-	int rc = store_get(t, DB_LOG, key, sizeof(key), &v);
+	int rc = store_get(t, DB_LOG, key, sizeof(key), &val);
 	if (rc)
 		return rc;
-	*ev = codec_event_unpack(v.data, v.len);
+	*ev = codec_event_unpack(val.data, val.len);
 	return *ev ? 0 : LD_E(STORAGE);
 }
 
-int model_org_parent(store_txn *t, const char *org_id, char parent[LD_ID_MAX + 1],
-		     uint32_t *region)
+/* link_get_fn of a transaction: the writer's view first. */
+static int txn_link(void *arg, uint64_t seq, ld_link *l)
 {
-	org_state o;
-	int rc = org_load(t, org_id, &o);
-	if (rc)
-		return rc;
-	snprintf(parent, LD_ID_MAX + 1, "%s", o.parent);
-	if (region)
-		*region = o.region;
-	return 0;
+	store_txn *t = arg;
+	const model_view *v = view_of(t);
+	if (v) {
+		int rc = v->link(v->arg, seq, l);
+		if (rc != LD_E(NOT_FOUND))
+			return rc;
+	}
+	return link_get_stored(t, seq, l);
 }
 
-int model_member_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1])
+int model_link(store_txn *t, uint64_t seq, ld_link *l)
 {
-	member_state m;
-	int rc = member_load(t, id, &m);
-	if (rc)
-		return rc;
-	if (m.status == MEMBER_NONE || !m.org[0])
+	return txn_link(t, seq, l);
+}
+
+int model_station_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1])
+{
+	model *m = model_of(t);
+	uint32_t s = m ? ms_station_find(m, id) : MT_NONE;
+	if (s == MT_NONE)
 		return LD_E(NOT_FOUND);
-	snprintf(org, LD_ID_MAX + 1, "%s", m.org);
+	ms_org_name(m, ms_station(m, s)->org, org);
 	return 0;
 }
-
-int model_stream_version(store_txn *t, const char *stream, uint64_t *version)
-{
-	store_val state;
-	return head_get(t, stream, version, &state);
-}
-
-/* ================================================================== */
-/* Corrections: voids and amendments                                   */
-/* ================================================================== */
-
-enum { FIX_VOID = 1, FIX_AMEND = 2 };
 
 int model_fix_get(store_txn *t, uint64_t seq, int *kind, uint64_t *by)
 {
+	*kind = 0;
+	*by = 0;
+	if (view_of(t)) {
+		uint64_t v;
+		if (mmap64_get(&model_of(t)->fixes, seq, &v)) {
+			*kind = (int)(v >> 56);
+			*by = v & ((UINT64_C(1) << 56) - 1);
+		}
+		return 0;
+	}
 	uint8_t key[8];
 	store_val v;
 	ld_put_be64(key, seq);
 	int rc = store_get(t, DB_FIXES, key, 8, &v);
-	*kind = 0;
-	*by = 0;
 	if (rc == LD_E(NOT_FOUND))
 		return 0;
 	if (rc)
@@ -673,13 +540,118 @@ int model_fix_get(store_txn *t, uint64_t seq, int *kind, uint64_t *by)
 	return 0;
 }
 
-static int fix_put(store_txn *t, uint64_t seq, int kind, uint64_t by)
+static int fix_put(model *m, uint64_t seq, int kind, uint64_t by, model_result *r)
 {
-	uint8_t key[8], val[9];
-	ld_put_be64(key, seq);
-	val[0] = (uint8_t)kind;
-	ld_put_be64(val + 1, by);
-	return store_put(t, DB_FIXES, key, 8, val, 9);
+	r->fix_kind = kind;
+	r->fix_target = seq;
+	return ms_map_put(m, &m->fixes, seq, (uint64_t)kind << 56 | by);
+}
+
+/* "member/<id>" → MS_MEMBER and the id; 0 if not a stream name. */
+static int parse_stream(const char *stream, const char **id)
+{
+	static const struct {
+		const char *prefix;
+		size_t len;
+		int kind;
+	} kinds[] = {{"member/", 7, MS_MEMBER}, {"org/", 4, MS_ORG}, {"region/", 7, MS_REGION}};
+	for (size_t i = 0; stream && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strncmp(stream, kinds[i].prefix, kinds[i].len) == 0) {
+			*id = stream + kinds[i].len;
+			return kinds[i].kind;
+		}
+	return 0;
+}
+
+static uint32_t stream_lookup(const model *m, const char *stream)
+{
+	const char *id;
+	int kind = parse_stream(stream, &id);
+	return kind ? ms_stream_find(m, kind, id, strlen(id)) : MT_NONE;
+}
+
+int model_stream_read(store_txn *t, const char *stream, uint32_t from, uint64_t upto, size_t max,
+		      uint64_t *seqs, uint32_t *versions, size_t *n)
+{
+	model *m = model_of(t);
+	*n = 0;
+	if (!m)
+		return LD_E(INTERNAL);
+	uint32_t s = stream_lookup(m, stream);
+	if (s == MT_NONE)
+		return 0;
+	if (view_of(t))
+		return link_walk(txn_link, t, ms_stream(m, s)->head, upto, from, max, seqs, versions,
+				 n);
+	uint64_t head = atomic_load_explicit((_Atomic uint64_t *)marray_at(&m->pub, s),
+					     memory_order_acquire);
+	ld_link l;
+	int rc = link_get_stored(t, head, &l);
+	if (rc != LD_E(NOT_FOUND))
+		return rc ? rc : link_walk(link_get_stored, t, head, upto, from, max, seqs, versions, n);
+	/* t began before that commit: the links through a newer transaction
+	 * (the seqs past t's snapshot are the caller's to skip). */
+	store_txn *fresh;
+	if ((rc = store_read_begin(store_txn_store(t), &fresh)))
+		return rc;
+	rc = link_walk(link_get_stored, fresh, head, upto, from, max, seqs, versions, n);
+	store_read_end(fresh);
+	return rc;
+}
+
+/* Every event of stream s as t sees it, in order: a malloc'd array. */
+static int stream_all(store_txn *t, uint32_t s, uint64_t **seqs, size_t *n)
+{
+	model *m = model_of(t);
+	const mstream *st = ms_stream(m, s);
+	*seqs = malloc((st->version ? st->version : 1) * sizeof(uint64_t));
+	if (!*seqs)
+		return LD_E(INTERNAL);
+	int rc = link_walk(txn_link, t, st->head, UINT64_MAX, 1, st->version, *seqs, NULL, n);
+	if (rc == 0 && *n != st->version)
+		rc = LD_E(STORAGE);
+	if (rc) {
+		free(*seqs);
+		*seqs = NULL;
+	}
+	return rc;
+}
+
+int model_member_forgotten(store_txn *t, const char *id)
+{
+	model *m = model_of(t);
+	uint32_t r = m ? ms_member_find(m, id) : MT_NONE;
+	return r != MT_NONE && __atomic_load_n(&ms_member(m, r)->forgotten, __ATOMIC_RELAXED);
+}
+
+int model_org_parent(store_txn *t, const char *org_id, char parent[LD_ID_MAX + 1],
+		     uint32_t *region)
+{
+	model *m = model_of(t);
+	uint32_t o = m ? ms_org_find(m, org_id) : MT_NONE;
+	if (o == MT_NONE)
+		return LD_E(NOT_FOUND);
+	const morg *r = ms_org(m, o);
+	parent[0] = 0;
+	if (r->parent != MT_NONE)
+		ms_org_name(m, r->parent, parent);
+	if (region)
+		*region = r->region;
+	return 0;
+}
+
+int model_member_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1])
+{
+	model *m = model_of(t);
+	uint32_t r = m ? ms_member_find(m, id) : MT_NONE;
+	if (r == MT_NONE)
+		return LD_E(NOT_FOUND);
+	const mmember *mm = ms_member(m, r);
+	uint32_t o = __atomic_load_n(&mm->org, __ATOMIC_RELAXED);
+	if (mm->status == MEMBER_NONE || o == MT_NONE)
+		return LD_E(NOT_FOUND);
+	ms_org_name(m, o, org);
+	return 0;
 }
 
 /*
@@ -716,66 +688,56 @@ static int is_correction(const Ledger__Event *ev)
 }
 
 /*
- * Re-folds member `id` from its stream, with event `seq` replaced by
- * `replacement` (NULL: voided). Fails with INVALID_STATE naming the first
- * event that no longer applies.
+ * Re-folds member `id` (stream s) from its stream, with event `seq`
+ * replaced by `replacement` (NULL: voided). Fails with INVALID_STATE naming
+ * the first event that no longer applies.
  */
-static int member_refold(store_txn *t, const char *id, uint64_t seq,
+static int member_refold(store_txn *t, uint32_t s, const char *id, uint64_t seq,
 			 const Ledger__Event *replacement, member_state *out, ld_errinfo *e)
 {
-	char stream[LD_STREAM_MAX];
-	uint8_t key[LD_STREAM_MAX + 9];
-	store_cursor *c;
-	store_val k, v;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	snprintf(stream, sizeof(stream), "member/%s", id);
-	size_t n = strlen(stream), klen = stream_key(key, stream, 0);
-	if ((rc = store_cursor_open(t, DB_STREAMS, &c)))
+	model *m = model_of(t);
+	uint64_t *seqs;
+	size_t n;
+	int rc = stream_all(t, s, &seqs, &n);
+	member_get(m, MT_NONE, out);
+	if (rc)
 		return rc;
-	for (rc = store_cursor_seek(c, key, klen, &k, &v); rc == 0;
-	     rc = store_cursor_next(c, &k, &v)) {
-		if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0 ||
-		    ld_get_be64((const uint8_t *)k.data + n + 1) == HEAD_VERSION)
-			break;
-		uint64_t s = ld_get_be64(v.data);
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		Ledger__Event *holder = NULL, *amend = NULL, scratch;
 		const Ledger__Event *eff = NULL;
-		if (s == seq) {
+		if (seqs[i] == seq)
 			eff = replacement;
-		} else if ((rc = effective(t, s, &holder, &amend, &scratch, &eff))) {
+		else if ((rc = effective(t, seqs[i], &holder, &amend, &scratch, &eff)))
 			break;
-		}
 		if (eff && !is_correction(eff)) {
 			ld_errinfo inner;
-			rc = member_step(t, out, id, eff, 0, &inner);
+			rc = member_step(m, out, id, eff, 0, &inner);
 			if (rc && e)
 				ld_errinfo_set(e, rc == LD_E(STORAGE) ? rc : LD_E(INVALID_STATE),
 					       inner.field,
 					       "the correction would make event seq %llu (%s) "
 					       "invalid: %s",
-					       (unsigned long long)s,
+					       (unsigned long long)seqs[i],
 					       codec_event_type_name(eff->body_case), inner.message);
 			if (rc && rc != LD_E(STORAGE))
 				rc = LD_E(INVALID_STATE);
 		}
 		codec_event_free(holder);
 		codec_event_free(amend);
-		if (rc)
-			break;
 	}
-	store_cursor_close(c);
-	if (rc && rc != LD_E(NOT_FOUND))
+	free(seqs);
+	if (rc)
 		return rc;
 	if (out->status == MEMBER_ACTIVE) {
-		org_state o;
-		if ((rc = org_live(t, out->org, NULL, &o, e)))
+		uint32_t o;
+		char org[LD_ID_MAX + 1];
+		const char *name = state_org(m, out, org);
+		if ((rc = org_live(m, name, NULL, &o, e)))
 			return rc == LD_E(NOT_FOUND) || rc == LD_E(ORG_DISSOLVED)
 				       ? ld_errinfo_set(e, LD_E(INVALID_STATE), NULL,
 							"the correction would leave member '%s' "
 							"in '%s', which is %s",
-							id, out->org,
+							id, name,
 							rc == LD_E(ORG_DISSOLVED) ? "dissolved"
 										  : "unknown")
 				       : rc;
@@ -784,30 +746,16 @@ static int member_refold(store_txn *t, const char *id, uint64_t seq,
 }
 
 /* Refunded so far of DuesPaid `seq`. */
-static int refunded(store_txn *t, uint64_t seq, int64_t *total)
+static int64_t refunded(const model *m, uint64_t seq)
 {
-	uint8_t key[8];
-	store_val v;
-	ld_put_be64(key, seq);
-	int rc = store_get(t, DB_REFUNDS, key, 8, &v);
-	*total = 0;
-	if (rc == LD_E(NOT_FOUND))
-		return 0;
-	if (rc == 0)
-		*total = (int64_t)ld_get_be64(v.data);
-	return rc;
+	uint64_t v = 0;
+	mmap64_get(&m->refunds, seq, &v);
+	return (int64_t)v;
 }
 
-static int refund_add(store_txn *t, uint64_t seq, int64_t delta)
+static int refund_add(model *m, uint64_t seq, int64_t delta)
 {
-	int64_t total;
-	uint8_t key[8], val[8];
-	int rc = refunded(t, seq, &total);
-	if (rc)
-		return rc;
-	ld_put_be64(key, seq);
-	ld_put_be64(val, (uint64_t)(total + delta));
-	return store_put(t, DB_REFUNDS, key, 8, val, 8);
+	return ms_map_put(m, &m->refunds, seq, (uint64_t)(refunded(m, seq) + delta));
 }
 
 /* A refund of `fen` from payment `paid_seq` of `member` is possible. */
@@ -830,8 +778,8 @@ static int check_refund(store_txn *t, const Ledger__DuesRefunded *r, ld_errinfo 
 		rc = ld_errinfo_set(e, LD_E(INVALID_VALUE), "dues_refunded.paid_seq",
 				    "seq %llu is not a dues payment of member '%s'",
 				    (unsigned long long)r->paid_seq, r->member_id);
-	else if (!(rc = refunded(t, r->paid_seq, &done)) &&
-		 done + r->amount_fen > paid->dues_paid->amount_fen)
+	else if ((done = refunded(model_of(t), r->paid_seq)) + r->amount_fen >
+		 paid->dues_paid->amount_fen)
 		rc = ld_errinfo_set(e, LD_E(INVALID_STATE), "dues_refunded.amount_fen",
 				    "refunds of seq %llu would reach %lld fen, more than the "
 				    "%lld fen paid",
@@ -842,27 +790,19 @@ static int check_refund(store_txn *t, const Ledger__DuesRefunded *r, ld_errinfo 
 	return rc;
 }
 
-/* Re-folds whether an organisation admits members, without update `skip`. */
-static int org_refold_admits(store_txn *t, const char *stream, uint64_t skip, uint8_t *admits)
+/* Re-folds whether an organisation (stream s) admits members, without
+ * update `skip`. */
+static int org_refold_admits(store_txn *t, uint32_t s, uint64_t skip, uint8_t *admits)
 {
-	uint8_t key[LD_STREAM_MAX + 9];
-	size_t n = strlen(stream), klen = stream_key(key, stream, 0);
-	store_cursor *c;
-	store_val k, v;
-	int rc = store_cursor_open(t, DB_STREAMS, &c);
-	if (rc)
-		return rc;
-	for (rc = store_cursor_seek(c, key, klen, &k, &v); rc == 0;
-	     rc = store_cursor_next(c, &k, &v)) {
-		if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0 ||
-		    ld_get_be64((const uint8_t *)k.data + n + 1) == HEAD_VERSION)
-			break;
-		uint64_t s = ld_get_be64(v.data);
+	uint64_t *seqs;
+	size_t n;
+	int rc = stream_all(t, s, &seqs, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
 		Ledger__Event *holder, *amend, scratch;
 		const Ledger__Event *eff;
-		if (s == skip)
+		if (seqs[i] == skip)
 			continue;
-		if ((rc = effective(t, s, &holder, &amend, &scratch, &eff)))
+		if ((rc = effective(t, seqs[i], &holder, &amend, &scratch, &eff)))
 			break;
 		if (eff && eff->body_case == LEDGER__EVENT__BODY_ORG_REGISTERED)
 			*admits = !eff->org_registered->has_admits_members ||
@@ -873,52 +813,51 @@ static int org_refold_admits(store_txn *t, const char *stream, uint64_t skip, ui
 		codec_event_free(holder);
 		codec_event_free(amend);
 	}
-	store_cursor_close(c);
-	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+	free(seqs);
+	return rc;
 }
 
 /* The station ev refers to (proto/kinds.c: `station`), if any, exists;
  * the error names the field behind `prefix` ("" or "event_amended."). */
-static int station_exists(store_txn *t, const Ledger__Event *ev, const char *prefix, ld_errinfo *e)
+static int station_exists(const model *m, const Ledger__Event *ev, const char *prefix,
+			  ld_errinfo *e)
 {
 	const ld_kind *k = ld_kind_of(ev->body_case);
 	const char *st = ld_field_str(&k->station, ld_kind_body(k, ev));
-	store_val v;
-	if (!st)
+	if (!st || ms_station_find(m, st) != MT_NONE)
 		return 0;
-	int rc = store_get(t, DB_STATIONS, st, strlen(st), &v);
-	if (rc == LD_E(NOT_FOUND)) {
-		char field[96];
-		snprintf(field, sizeof(field), "%s%s", prefix, k->station.path);
-		return ld_errinfo_set(e, rc, field, "station '%s' not found", st);
-	}
-	return rc;
+	char field[96];
+	snprintf(field, sizeof(field), "%s%s", prefix, k->station.path);
+	return ld_errinfo_set(e, LD_E(NOT_FOUND), field, "station '%s' not found", st);
 }
 
 /*
- * A void (replacement == NULL) or an amendment of `target`, recorded as
- * event `seq`. Validates, then writes the state that changes.
+ * A void (replacement == NULL) or an amendment of `target` (in stream ts,
+ * named r->stream), recorded as event `seq`. Validates, then writes the
+ * state that changes.
  */
-static int apply_correction(store_txn *t, const Ledger__Event *target, const char *target_stream,
-			    const Ledger__Event *replacement, uint64_t seq, ld_errinfo *e)
+static int apply_correction(store_txn *t, const Ledger__Event *target, uint32_t ts,
+			    const Ledger__Event *replacement, uint64_t seq, model_result *r,
+			    ld_errinfo *e)
 {
+	model *m = model_of(t);
 	int rc, kind;
 	uint64_t by;
 	const char *field = replacement ? "event_amended.target_seq" : "event_voided.target_seq";
-	unsigned long long ts = (unsigned long long)target->seq;
+	unsigned long long tseq = (unsigned long long)target->seq;
 
 	const ld_kind *tk = ld_kind_of(target->body_case);
 	if (tk->flags & LD_KIND_CORRECTION)
 		return ld_errinfo_set(e, LD_E(INVALID_STATE), field,
 				      "seq %llu is itself a correction; correct the original event",
-				      ts);
+				      tseq);
 	if (tk->final) /* proto/kinds.c says why */
-		return ld_errinfo_set(e, LD_E(INVALID_STATE), field, "seq %llu %s", ts, tk->final);
+		return ld_errinfo_set(e, LD_E(INVALID_STATE), field, "seq %llu %s", tseq, tk->final);
 	if ((rc = model_fix_get(t, target->seq, &kind, &by)))
 		return rc;
 	if (kind == FIX_VOID)
 		return ld_errinfo_set(e, LD_E(INVALID_STATE), field,
-				      "seq %llu was already voided by seq %llu", ts,
+				      "seq %llu was already voided by seq %llu", tseq,
 				      (unsigned long long)by);
 
 	if (replacement) {
@@ -927,44 +866,42 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "event_amended.corrected",
 					      "seq %llu is %s; an amendment must correct it with "
 					      "a body of the same kind, not %s",
-					      ts, codec_event_type_name(target->body_case),
+					      tseq, codec_event_type_name(target->body_case),
 					      codec_event_type_name(replacement->body_case));
 		if ((rc = codec_event_stream(replacement, stream)))
 			return rc;
-		if (strcmp(stream, target_stream) != 0)
+		if (strcmp(stream, r->stream) != 0)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "event_amended.corrected",
 					      "an amendment keeps the subject (%s); void seq %llu "
 					      "and record a new event instead",
-					      target_stream, ts);
-		if ((rc = station_exists(t, replacement, "event_amended.", e)))
+					      r->stream, tseq);
+		if ((rc = station_exists(m, replacement, "event_amended.", e)))
 			return rc;
 	}
 
 	/* A payment some of which was refunded: the refunds go first. */
-	const Ledger__Event *now_ev = replacement;
 	if (target->body_case == LEDGER__EVENT__BODY_DUES_PAID) {
-		int64_t done;
-		if ((rc = refunded(t, target->seq, &done)))
-			return rc;
+		int64_t done = refunded(m, target->seq);
 		if (done > 0 && (!replacement || replacement->dues_paid->amount_fen < done))
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), field,
 					      "%lld fen of payment seq %llu were refunded; "
 					      "void the refunds first",
-					      (long long)done, ts);
+					      (long long)done, tseq);
 	}
 
 	/* Member streams re-fold; everything else has little state. */
 	const char *member = codec_event_member(target);
-	if (ld_has(member) && strncmp(target_stream, "member/", 7) == 0) {
+	const mstream *st = ms_stream(m, ts);
+	if (ld_has(member) && st->kind == MS_MEMBER) {
 		member_state old, new;
-		if ((rc = member_load(t, member, &old)))
+		uint32_t rec = st->state;
+		member_get(m, rec, &old);
+		if ((rc = member_refold(t, ts, member, target->seq, replacement, &new, e)))
 			return rc;
-		if ((rc = member_refold(t, member, target->seq, now_ev, &new, e)))
-			return rc;
-		if ((rc = member_save(t, member, &old, &new)))
+		if ((rc = member_save(m, rec, &old, &new)))
 			return rc;
 		if (target->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED && !replacement)
-			if ((rc = refund_add(t, target->dues_refunded->paid_seq,
+			if ((rc = refund_add(m, target->dues_refunded->paid_seq,
 					     -target->dues_refunded->amount_fen)))
 				return rc;
 	} else if (target->body_case == LEDGER__EVENT__BODY_ORG_UPDATED) {
@@ -972,53 +909,58 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, const cha
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
 					      "amend admits_members with a new org update");
 		if (!replacement) {
-			org_state o;
-			const char *id = target->org_updated->org_id;
-			if ((rc = org_load(t, id, &o)))
+			uint32_t o = ms_org_find(m, target->org_updated->org_id);
+			uint8_t admits;
+			if (o == MT_NONE)
+				return LD_E(NOT_FOUND);
+			admits = ms_org(m, o)->admits;
+			if ((rc = org_refold_admits(t, ts, target->seq, &admits)))
 				return rc;
-			if ((rc = org_refold_admits(t, target_stream, target->seq, &o.admits)))
-				return rc;
-			if ((rc = org_save(t, id, &o)))
-				return rc;
+			((morg *)ms_touch(m, MA_ORGS, o))->admits = admits;
 		}
 	} else if (target->body_case == LEDGER__EVENT__BODY_STATION_OPENED && !replacement) {
-		const char *st = target->station_opened->station_id;
-		if ((rc = store_del(t, DB_STATIONS, st, strlen(st))))
-			return rc;
+		uint32_t s = ms_station_find(m, target->station_opened->station_id);
+		if (s != MT_NONE)
+			((mstation *)ms_touch(m, MA_STATIONS, s))->open = 0;
 	}
-	return fix_put(t, target->seq, replacement ? FIX_AMEND : FIX_VOID, seq);
+	return fix_put(m, target->seq, replacement ? FIX_AMEND : FIX_VOID, seq, r);
 }
 
 /* ================================================================== */
 /* model_apply                                                          */
 /* ================================================================== */
 
-static int apply_member_event(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
+static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint32_t *stream,
+			      ld_errinfo *e)
 {
+	model *m = model_of(t);
 	const char *id = codec_event_member(ev);
 	member_state old, new;
-	int rc = member_load(t, id, &old);
-	if (rc)
-		return rc;
+	uint32_t rec = *stream == MT_NONE ? MT_NONE : ms_stream(m, *stream)->state;
+	member_get(m, rec, &old);
 	new = old;
-	if ((rc = member_step(t, &new, id, ev, CHECK_ORGS, e)))
+	int rc = member_step(m, &new, id, ev, CHECK_ORGS, e);
+	if (rc)
 		return rc;
 	if (ev->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED &&
 	    (rc = check_refund(t, ev->dues_refunded, e)))
 		return rc;
-	if ((rc = orgs_live(t, ev, e))) /* a service: the organisation that served */
+	if ((rc = orgs_live(m, ev, e))) /* a service: the organisation that served */
 		return rc;
-	/* Writes from here on. */
+	/* Changes from here on. */
 	if (ev->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED &&
-	    (rc = refund_add(t, ev->dues_refunded->paid_seq, ev->dues_refunded->amount_fen)))
+	    (rc = refund_add(m, ev->dues_refunded->paid_seq, ev->dues_refunded->amount_fen)))
 		return rc;
-	return member_save(t, id, &old, &new);
+	if ((rc = member_rec(m, id, stream, &rec)))
+		return rc;
+	return member_save(m, rec, &old, &new);
 }
 
 /* An event of an organisation's (or a region's) stream. */
-static int apply_org_event(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
+static int apply_org_event(store_txn *t, const Ledger__Event *ev, uint32_t *stream, ld_errinfo *e)
 {
-	org_state o, p;
+	model *m = model_of(t);
+	uint32_t o, p;
 	int rc;
 	/* The write model's fold of an organisation: a case for each kind that
 	 * changes its state (or a station's). Every other kind (funds, a
@@ -1027,71 +969,78 @@ static int apply_org_event(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_ORG_REGISTERED: {
 		const Ledger__OrgRegistered *r = ev->org_registered;
-		if ((rc = check_org_registered(t, r, e)))
+		if ((rc = check_org_registered(m, r, e)))
 			return rc;
-		memset(&o, 0, sizeof(o));
-		o.kind = (uint8_t)r->kind;
-		o.admits = !r->has_admits_members || r->admits_members;
-		o.region = r->region;
-		snprintf(o.parent, sizeof(o.parent), "%s", ld_has(r->parent_id) ? r->parent_id : "");
-		if (ld_has(r->parent_id) && (rc = org_adjust(t, r->parent_id, 0, 0, +1)))
+		p = ld_has(r->parent_id) ? ms_org_find(m, r->parent_id) : MT_NONE;
+		if (*stream == MT_NONE &&
+		    (rc = ms_stream_add(m, MS_ORG, r->org_id, strlen(r->org_id), stream)))
 			return rc;
-		return org_save(t, r->org_id, &o);
+		if (p != MT_NONE && (rc = org_adjust(m, p, 0, 0, +1)))
+			return rc;
+		morg *org = ms_touch(m, MA_ORGS, ms_stream(m, *stream)->state);
+		org->kind = (uint8_t)r->kind;
+		org->admits = !r->has_admits_members || r->admits_members;
+		org->region = r->region;
+		org->parent = p;
+		org->dissolved = 0;
+		org->members = org->affiliated = org->children = 0;
+		org->flags = 0;
+		return 0;
 	}
 	case LEDGER__EVENT__BODY_ORG_UPDATED: {
 		const Ledger__OrgUpdated *u = ev->org_updated;
-		if ((rc = org_live(t, u->org_id, "org_updated.org_id", &o, e)))
+		if ((rc = org_live(m, u->org_id, "org_updated.org_id", &o, e)))
 			return rc;
-		if (!u->has_admits_members)
-			return 0;
-		o.admits = u->admits_members;
-		return org_save(t, u->org_id, &o);
+		if (u->has_admits_members)
+			((morg *)ms_touch(m, MA_ORGS, o))->admits = u->admits_members;
+		return 0;
 	}
 	case LEDGER__EVENT__BODY_ORG_DISSOLVED: {
 		const Ledger__OrgDissolved *d = ev->org_dissolved;
-		if ((rc = org_live(t, d->org_id, "org_dissolved.org_id", &o, e)))
+		if ((rc = org_live(m, d->org_id, "org_dissolved.org_id", &o, e)))
 			return rc;
-		if (o.members || o.affiliated || o.children)
+		const morg *org = ms_org(m, o);
+		if (org->members || org->affiliated || org->children)
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "org_dissolved.org_id",
 					      "organisation '%s' still has %llu active members, "
 					      "%llu affiliated members and %llu organisations "
 					      "under it; transfer them first",
-					      d->org_id, (unsigned long long)o.members,
-					      (unsigned long long)o.affiliated,
-					      (unsigned long long)o.children);
+					      d->org_id, (unsigned long long)org->members,
+					      (unsigned long long)org->affiliated,
+					      (unsigned long long)org->children);
 		if (ld_has(d->merged_into) &&
-		    (rc = org_live(t, d->merged_into, "org_dissolved.merged_into", &p, e)))
+		    (rc = org_live(m, d->merged_into, "org_dissolved.merged_into", &p, e)))
 			return rc;
-		o.dissolved = 1;
-		if (o.parent[0] && (rc = org_adjust(t, o.parent, 0, 0, -1)))
+		if (org->parent != MT_NONE && (rc = org_adjust(m, org->parent, 0, 0, -1)))
 			return rc;
-		return org_save(t, d->org_id, &o);
+		((morg *)ms_touch(m, MA_ORGS, o))->dissolved = 1;
+		return 0;
 	}
 	case LEDGER__EVENT__BODY_STATION_OPENED: {
 		const Ledger__StationOpened *s = ev->station_opened;
-		store_val v;
-		rc = store_get(t, DB_STATIONS, s->station_id, strlen(s->station_id), &v);
-		if (rc == 0)
+		if (ms_station_find(m, s->station_id) != MT_NONE)
 			return ld_errinfo_set(e, LD_E(ALREADY_EXISTS), "station_opened.station_id",
 					      "station '%s' already exists", s->station_id);
-		if (rc != LD_E(NOT_FOUND))
+		if ((rc = org_live(m, s->org_id, "station_opened.org_id", &o, e)))
 			return rc;
-		if ((rc = org_live(t, s->org_id, "station_opened.org_id", &o, e)))
-			return rc;
-		return store_put(t, DB_STATIONS, s->station_id, strlen(s->station_id), s->org_id,
-				 strlen(s->org_id));
+		return ms_station_add(m, s->station_id, o);
 	}
 	default:
-		return orgs_live(t, ev, e);
+		return orgs_live(m, ev, e);
 	}
 }
 
 int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_result *r,
 		ld_errinfo *e)
 {
+	model *m = model_of(t);
 	Ledger__Event *target = NULL, replacement;
+	uint32_t s;
 	int rc;
 
+	memset(&r->link, 0, sizeof(r->link));
+	r->fix_kind = 0;
+	r->fix_target = 0;
 	/* 1. The stream, its version, and the expected version. */
 	const ld_kind *k = ld_kind_of(ev->body_case);
 	if (k->flags & LD_KIND_CORRECTION) {
@@ -1103,12 +1052,16 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 		if (rc)
 			return rc;
 		snprintf(r->stream, sizeof(r->stream), "%s", target->stream ? target->stream : "");
+		if ((s = stream_lookup(m, r->stream)) == MT_NONE) {
+			rc = LD_E(STORAGE); /* an event of a stream the model lacks */
+			goto out;
+		}
 	} else if ((rc = codec_event_stream(ev, r->stream))) {
 		return ld_errinfo_set(e, rc, NULL, "the event names no member or organisation");
+	} else {
+		s = stream_lookup(m, r->stream);
 	}
-	uint64_t last;
-	if ((rc = model_stream_version(t, r->stream, &last)))
-		goto out;
+	uint64_t last = s == MT_NONE ? 0 : ms_stream(m, s)->version;
 	if (ev->has_expected_version && ev->expected_version != last) {
 		rc = ld_errinfo_set(e, LD_E(VERSION_CONFLICT), "expected_version",
 				    "stream %s is at version %llu, not %llu", r->stream,
@@ -1123,35 +1076,352 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 		codec_amended_body(ev->event_amended, &replacement);
 		/* The replacement stands in the target's place in the stream. */
 		replacement.seq = target->seq;
-		rc = apply_correction(t, target, r->stream, &replacement, seq, e);
+		rc = apply_correction(t, target, s, &replacement, seq, r, e);
 	} else if (k->flags & LD_KIND_CORRECTION) {
-		rc = apply_correction(t, target, r->stream, NULL, seq, e);
-	} else if (!(rc = station_exists(t, ev, "", e))) {
-		rc = codec_event_member(ev) ? apply_member_event(t, ev, e) : apply_org_event(t, ev, e);
+		rc = apply_correction(t, target, s, NULL, seq, r, e);
+	} else if (!(rc = station_exists(m, ev, "", e))) {
+		rc = codec_event_member(ev) ? apply_member_event(t, ev, &s, e)
+					    : apply_org_event(t, ev, &s, e);
 	}
 	if (rc)
 		goto out;
 
-	/* 3. The stream index and the new version. */
-	{
-		uint8_t key[LD_STREAM_MAX + 9], val[8], state[512];
-		size_t klen = stream_key(key, r->stream, r->version);
-		uint64_t v;
-		store_val cur;
-		ld_put_be64(val, seq);
-		if ((rc = store_put(t, DB_STREAMS, key, klen, val, 8)))
-			goto out;
-		if ((rc = head_get(t, r->stream, &v, &cur)))
-			goto out;
-		if (cur.len > sizeof(state)) {
-			rc = LD_E(STORAGE);
+	/* 3. The stream: the event's link, the new version and head. */
+	if (s == MT_NONE) {
+		const char *id;
+		int kind = parse_stream(r->stream, &id);
+		if (!kind) {
+			rc = LD_E(INTERNAL);
 			goto out;
 		}
-		if (cur.len) /* copied: the put may move what cur points at */
-			memcpy(state, cur.data, cur.len);
-		rc = head_put(t, r->stream, r->version, state, cur.len);
+		if ((rc = ms_stream_add(m, kind, id, strlen(id), &s)))
+			goto out;
 	}
+	mstream *st = ms_stream(m, s);
+	r->link.prev = st->head;
+	r->link.version = (uint32_t)r->version;
+	if ((rc = link_skip_for(txn_link, t, st->head, st->version, st->head_skip, &r->link.skip)))
+		goto out;
+	st = ms_touch(m, MA_STREAMS, s);
+	st->head = seq;
+	st->head_skip = r->link.skip;
+	st->version = (uint32_t)r->version;
+	r->stream_ref = s;
 out:
 	codec_event_free(target);
 	return rc;
+}
+
+/* ================================================================== */
+/* Event ids, undo, publishing                                         */
+/* ================================================================== */
+
+typedef struct id_probe {
+	store_txn *t;
+	const uint8_t *id;
+	int err;
+	uint64_t seq;
+} id_probe;
+
+/* A candidate of the event-id table: 1 (stop) when it is the id, or on an
+ * error reading it. */
+static int id_matches(uint64_t seq, void *arg)
+{
+	id_probe *p = arg;
+	Ledger__Event *ev;
+	int rc = model_load_event(p->t, seq, &ev);
+	if (rc) {
+		p->err = rc;
+		return 1;
+	}
+	int same = ev->event_id.len == LD_EVENT_ID_LEN &&
+		   memcmp(ev->event_id.data, p->id, LD_EVENT_ID_LEN) == 0;
+	codec_event_free(ev);
+	if (same)
+		p->seq = seq;
+	return same;
+}
+
+int model_id_lookup(store_txn *t, const uint8_t id[LD_EVENT_ID_LEN], uint64_t *seq)
+{
+	id_probe p = {.t = t, .id = id};
+	ms_id_find(model_of(t), id, id_matches, &p);
+	*seq = p.seq;
+	return p.err;
+}
+
+int model_id_add(store_txn *t, const uint8_t id[LD_EVENT_ID_LEN], uint64_t seq)
+{
+	return ms_id_add(model_of(t), id, seq);
+}
+
+model_undo *model_undo_new(void)
+{
+	return calloc(1, sizeof(model_undo));
+}
+
+void model_undo_free(model_undo *u)
+{
+	if (u) {
+		free(u->buf);
+		free(u);
+	}
+}
+
+void model_undo_use(model *m, model_undo *u)
+{
+	m->undo = u;
+}
+
+size_t model_undo_mark(const model_undo *u)
+{
+	return u->len;
+}
+
+void model_undo_rollback(model *m, model_undo *u, size_t mark)
+{
+	ms_rollback(m, u, mark);
+}
+
+void model_undo_clear(model_undo *u)
+{
+	u->len = 0;
+}
+
+int model_undo_failed(const model_undo *u)
+{
+	return u->failed;
+}
+
+void model_publish(model *m, uint32_t stream_ref, uint64_t seq)
+{
+	atomic_store_explicit((_Atomic uint64_t *)marray_at(&m->pub, stream_ref), seq,
+			      memory_order_release);
+}
+
+/* ================================================================== */
+/* Life and inspection                                                 */
+/* ================================================================== */
+
+int model_create(model **out, store *s)
+{
+	model *m = malloc(sizeof(*m));
+	*out = NULL;
+	if (!m)
+		return LD_E(INTERNAL);
+	uint64_t seed;
+	int rc = store_model_seed(s, &seed);
+	if (rc || ms_init(m, s, seed) != 0) {
+		if (!rc)
+			ms_release(m);
+		free(m);
+		return rc ? rc : LD_E(INTERNAL);
+	}
+	store_set_model(s, m);
+	*out = m;
+	return 0;
+}
+
+void model_free(model *m)
+{
+	if (!m)
+		return;
+	if (store_model(m->s) == m)
+		store_set_model(m->s, NULL);
+	ms_release(m);
+	free(m);
+}
+
+size_t model_memory(const model *m)
+{
+	size_t n = sizeof(*m) + marray_bytes(&m->pub) + mindex_bytes(&m->streams) +
+		   mindex_bytes(&m->persons) + mindex_bytes(&m->stations) + mids_bytes(&m->ids) +
+		   (m->refunds.mask + 1) * 16 + (m->fixes.mask + 1) * 16 +
+		   (size_t)m->names.nchunks * MT_BYTES_CHUNK;
+	for (unsigned i = 0; i < MA__COUNT; i++)
+		n += marray_bytes(&m->arr[i]);
+	return n;
+}
+
+void model_counts(const model *m, uint64_t *members, uint64_t *orgs, uint64_t *streams,
+		  uint64_t *ids)
+{
+	*members = marray_count(&m->arr[MA_MEMBERS]);
+	*orgs = marray_count(&m->arr[MA_ORGS]);
+	*streams = marray_count(&m->arr[MA_STREAMS]);
+	*ids = m->ids.live;
+}
+
+/* ---- the dump ---- */
+
+typedef struct dump {
+	char *p;
+	size_t len, cap;
+	int failed;
+} dump;
+
+__attribute__((format(printf, 2, 3))) static void out(dump *d, const char *fmt, ...)
+{
+	va_list ap;
+	for (int pass = 0; pass < 2 && !d->failed; pass++) {
+		va_start(ap, fmt);
+		int n = vsnprintf(d->p + d->len, d->cap - d->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			d->failed = 1;
+			return;
+		}
+		if ((size_t)n < d->cap - d->len) {
+			d->len += (size_t)n;
+			return;
+		}
+		size_t cap = d->cap ? d->cap * 2 : 1 << 16;
+		while (cap < d->len + (size_t)n + 1)
+			cap *= 2;
+		char *p = realloc(d->p, cap);
+		if (!p)
+			d->failed = 1;
+		d->p = p;
+		d->cap = cap;
+	}
+}
+
+static void hex(char *o, const uint8_t *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		o[2 * i] = digits[p[i] >> 4];
+		o[2 * i + 1] = digits[p[i] & 15];
+	}
+	o[2 * n] = 0;
+}
+
+static const model *sort_model;
+
+static int stream_cmp(const void *a, const void *b)
+{
+	const mstream *x = ms_stream(sort_model, *(const uint32_t *)a);
+	const mstream *y = ms_stream(sort_model, *(const uint32_t *)b);
+	if (x->kind != y->kind)
+		return x->kind - y->kind;
+	size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+	int c = memcmp(mbytes_at(&sort_model->names, x->name), mbytes_at(&sort_model->names, y->name),
+		       n);
+	return c ? c : x->name_len - y->name_len;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+typedef struct pairs {
+	uint64_t *kv;
+	size_t n;
+} pairs;
+
+static void pair_add(uint64_t key, uint64_t v, void *arg)
+{
+	pairs *p = arg;
+	p->kv[2 * p->n] = key;
+	p->kv[2 * p->n + 1] = v;
+	p->n++;
+}
+
+static void dump_map(dump *d, const char *what, const mmap64 *map)
+{
+	pairs p = {.kv = malloc((map->live ? map->live : 1) * 2 * sizeof(uint64_t))};
+	if (!p.kv) {
+		d->failed = 1;
+		return;
+	}
+	mmap64_each(map, pair_add, &p);
+	qsort(p.kv, p.n, 2 * sizeof(uint64_t), u64_cmp);
+	for (size_t i = 0; i < p.n; i++)
+		out(d, "%s %llu %llx\n", what, (unsigned long long)p.kv[2 * i],
+		    (unsigned long long)p.kv[2 * i + 1]);
+	free(p.kv);
+}
+
+static const char *const kind_names[] = {[MS_MEMBER] = "member", [MS_ORG] = "org",
+					 [MS_REGION] = "region"};
+
+int model_dump(const model *m, char **outp, size_t *len)
+{
+	dump d = {0};
+	char name[LD_ID_MAX + 1], org[LD_ID_MAX + 1], h[2 * LD_HASH_LEN + 1];
+	uint32_t n = marray_count(&m->arr[MA_STREAMS]), live = 0;
+	uint32_t *order = malloc((n ? n : 1) * sizeof(*order));
+	if (!order)
+		return LD_E(INTERNAL);
+	for (uint32_t i = 0; i < n; i++)
+		if (!(ms_stream(m, i)->flags & MS_DEAD))
+			order[live++] = i;
+	sort_model = m;
+	qsort(order, live, sizeof(*order), stream_cmp);
+	for (uint32_t i = 0; i < live; i++) {
+		const mstream *st = ms_stream(m, order[i]);
+		out(&d, "stream %s/%s version %u head %llu skip %llu", kind_names[st->kind],
+		    ms_name(m, order[i], name), st->version, (unsigned long long)st->head,
+		    (unsigned long long)st->head_skip);
+		if (st->kind == MS_MEMBER) {
+			const mmember *mm = ms_member(m, st->state);
+			hex(h, mm->hash, LD_HASH_LEN);
+			out(&d, " status %u forgotten %u person %s%s org %s", mm->status,
+			    mm->forgotten, h,
+			    mm->status != MEMBER_NONE && ms_person_find(m, mm->hash) != st->state
+				    ? " (NOT INDEXED)"
+				    : "",
+			    mm->org == MT_NONE ? "-" : ms_org_name(m, mm->org, org));
+			for (int a = 0; a < mm->naff; a++)
+				out(&d, " aff %u:%s", ms_aff(m, mm->aff)->kind[a],
+				    ms_org_name(m, ms_aff(m, mm->aff)->org[a], org));
+		} else if (st->kind == MS_ORG) {
+			const morg *o = ms_org(m, st->state);
+			out(&d, " kind %u parent %s region %u admits %u dissolved %u members %u "
+				"affiliated %u children %u flags %u",
+			    o->kind, o->parent == MT_NONE ? "-" : ms_org_name(m, o->parent, org),
+			    o->region, o->admits, o->dissolved, o->members, o->affiliated,
+			    o->children, o->flags);
+		}
+		out(&d, "\n");
+	}
+	free(order);
+	n = marray_count(&m->arr[MA_STATIONS]);
+	for (uint32_t i = 0; i < n; i++) {
+		const mstation *st = ms_station(m, i);
+		if (!st->open)
+			continue;
+		memcpy(name, mbytes_at(&m->names, st->name), st->name_len);
+		name[st->name_len] = 0;
+		out(&d, "station %s org %s%s\n", name, ms_org_name(m, st->org, org),
+		    ms_station_find(m, name) == i ? "" : " (NOT INDEXED)");
+	}
+	dump_map(&d, "refund", &m->refunds);
+	dump_map(&d, "fix", &m->fixes);
+	uint64_t *ids = malloc((m->ids.live ? m->ids.live : 1) * sizeof(uint64_t));
+	size_t nid = 0;
+	if (!ids)
+		d.failed = 1;
+	for (unsigned g = 0; ids && g < MIDS_SEGMENTS; g++)
+		for (uint64_t i = 0; i < (uint64_t)1 << m->ids.seg[g].bits; i++) {
+			uint64_t v = m->ids.seg[g].slot[i];
+			if (v && v != MIDS_DEAD && nid < m->ids.live)
+				ids[nid++] = (v & MIDS_SEQ_MASK) << 28 | v >> MIDS_SEQ_BITS;
+		}
+	if (ids) {
+		qsort(ids, nid, sizeof(*ids), u64_cmp);
+		for (size_t i = 0; i < nid; i++)
+			out(&d, "id %llu %07llx\n", (unsigned long long)(ids[i] >> 28),
+			    (unsigned long long)(ids[i] & 0xfffffff));
+		free(ids);
+	}
+	if (d.failed) {
+		free(d.p);
+		return LD_E(INTERNAL);
+	}
+	*outp = d.p;
+	*len = d.len;
+	return 0;
 }

@@ -17,24 +17,6 @@ typedef struct seen {
 	int amends;
 } seen;
 
-/* The seq of version v of a stream: 0 and *seq, LD_E(NOT_FOUND), or a
- * storage error. */
-static int stream_seq(store_txn *t, const char *stream, size_t n, uint64_t v, uint64_t *seq)
-{
-	uint8_t key[LD_STREAM_MAX + 9];
-	store_val iv;
-	memcpy(key, stream, n);
-	key[n] = 0;
-	ld_put_be64(key + n + 1, v);
-	int rc = store_get(t, DB_STREAMS, key, n + 9, &iv);
-	if (rc)
-		return rc;
-	if (iv.len < 8)
-		return LD_E(STORAGE);
-	*seq = ld_get_be64(iv.data);
-	return 0;
-}
-
 /* The organisation a join or transfer at `seq` puts its member in, as of
  * the corrections in s: "" when voided. */
 static int home_after(store_txn *t, const ld_kind *k, uint64_t seq, const seen *s, size_t ns,
@@ -67,55 +49,48 @@ static int home_after(store_txn *t, const ld_kind *k, uint64_t seq, const seen *
 
 int orgref_member_at(store_txn *t, const char *stream, uint64_t version, char org[LD_ID_MAX + 1])
 {
-	size_t n = strlen(stream);
 	seen s[SEEN_MAX];
-	size_t ns = 0;
+	size_t ns = 0, n;
+	uint64_t seq;
 	org[0] = 0;
-	if (n >= LD_STREAM_MAX || version < 2)
+	if (strlen(stream) >= LD_STREAM_MAX || version < 2 || version - 1 > UINT32_MAX)
 		return 0;
-	for (uint64_t v = version - 1, steps = 0; v >= 1 && steps < ORGREF_MAX_WALK; v--, steps++) {
-		uint64_t seq;
-		store_val ev;
-		uint8_t logkey[8];
-		int rc = stream_seq(t, stream, n, v, &seq);
-		if (rc == LD_E(NOT_FOUND))
-			continue;
-		if (rc)
-			return rc;
-		ld_put_be64(logkey, seq);
-		if ((rc = store_get(t, DB_LOG, logkey, 8, &ev)))
-			return rc;
-		const ld_kind *k = ld_kind_of(codec_peek_body_case(ev.data, ev.len));
+	/* The event before it, then back along the stream's links. */
+	int rc = model_stream_read(t, stream, (uint32_t)(version - 1), UINT64_MAX, 1, &seq, NULL, &n);
+	if (rc || !n)
+		return rc;
+	for (uint64_t steps = 0; seq && steps < ORGREF_MAX_WALK; steps++) {
+		Ledger__Event *ev;
+		ld_link l;
+		if ((rc = model_load_event(t, seq, &ev)))
+			return rc == LD_E(NOT_FOUND) ? 0 : rc;
+		const ld_kind *k = ld_kind_of(ev->body_case);
 		if (k->home_after.fd) {
+			codec_event_free(ev);
 			if ((rc = home_after(t, k, seq, s, ns, org)))
 				return rc;
 			if (org[0])
 				return 0;
-			continue; /* voided before: the one before it counts */
+		} else {
+			if ((k->flags & LD_KIND_CORRECTION) && ns < SEEN_MAX) {
+				uint64_t target = ld_field_num(&k->target, ld_kind_body(k, ev));
+				int known = 0;
+				for (size_t i = 0; i < ns; i++)
+					known |= s[i].target == target;
+				if (!known) /* the first met is the latest before the event */
+					s[ns++] = (seen){target, seq,
+							 (k->flags & LD_KIND_AMENDMENT) != 0};
+			}
+			codec_event_free(ev);
 		}
-		if (!(k->flags & LD_KIND_CORRECTION) || ns == SEEN_MAX)
-			continue;
-		Ledger__Event *c = codec_event_unpack(ev.data, ev.len);
-		if (!c)
-			return LD_E(STORAGE);
-		uint64_t target = ld_field_num(&k->target, ld_kind_body(k, c));
-		codec_event_free(c);
-		int known = 0;
-		for (size_t i = 0; i < ns; i++)
-			known |= s[i].target == target;
-		if (!known) /* the first met is the latest before the event */
-			s[ns++] = (seen){target, seq, (k->flags & LD_KIND_AMENDMENT) != 0};
+		if ((rc = model_link(t, seq, &l)))
+			return rc == LD_E(NOT_FOUND) ? 0 : rc;
+		seq = l.prev;
 	}
 	return 0;
 }
 
 int orgref_station(store_txn *t, const char *id, char org[LD_ID_MAX + 1])
 {
-	store_val v;
-	int rc = store_get(t, DB_STATIONS, id, strlen(id), &v);
-	if (rc)
-		return rc;
-	snprintf(org, LD_ID_MAX + 1, "%.*s", (int)(v.len < LD_ID_MAX ? v.len : LD_ID_MAX),
-		 (const char *)v.data);
-	return 0;
+	return model_station_org(t, id, org);
 }

@@ -1,8 +1,8 @@
 /*
  * orgref.h — organisations an event refers to beyond what its body names:
  * the organisation its member was in when it was recorded, and the one that
- * runs a station. Read in a transaction of the log (its index: the streams
- * and the stations).
+ * runs a station. Read in a transaction of the log, through the write model
+ * (its streams' links and its stations: core/model.h).
  *
  * A member's organisation at an event of its stream is the org_id of the
  * latest join or the to_org of the latest transfer before it (proto/kinds.c:

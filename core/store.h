@@ -2,60 +2,42 @@
  * store.h — LMDB behind one file: the environment, its named databases,
  * transactions, and map growth. Nothing outside store.c includes lmdb.h.
  *
- * The log's store is two environments:
+ * The log's store is one environment, DATA/ (synced: every commit is on disk
+ * before it returns):
+ *   log      seq (8 bytes BE)  → packed ledger.Event
+ *   links    seq (8 bytes BE)  → the event's stream links (core/links.h)
+ *   fixes    target seq (8 BE) → kind (1: void, 2: amend), correcting seq (8 BE)
+ *   merkle   end leaf (8 BE), level (1) → 32-byte hash of a complete subtree
+ *            (core/merkle.h: the upper levels only)
+ *   meta     name → value ("format" = 3, "keystore" = its id, "model-seed":
+ *            the seed of the write model's hashes, "projections-boot" and
+ *            "projections-clean": the projections' marks, projections/runner.c)
+ * The writer appends an event, its links, its correction and the tree's new
+ * nodes in one transaction (core/group.h): they are on disk together or not
+ * at all. The write model itself (core/model.h) is memory, saved in
+ * DATA/model.snap (core/snapshot.h) and rebuilt from the log past it.
  *
- * DATA/ (synced: every commit is on disk before it returns)
- *   log        seq (8 bytes BE)               → packed ledger.Event
- *   meta       name                           → value ("format" = 2,
- *                                               "keystore" = its id,
- *                                               "index-boot", "index-clean":
- *                                               the index's marks, below;
- *                                               "projections-boot",
- *                                               "projections-clean": the
- *                                               same for DATA/projections/,
- *                                               projections/runner.c)
+ * Formats: 3 is the above. 2 kept the indexes of an older write model in a
+ * second environment (DATA/index/), 1 beside the log. Opening either drops
+ * them (they are derived from the log: nothing recorded is lost) and says
+ * so; store_migrating() then tells the writer to fill links, fixes and
+ * merkle from the log, and store_migrated() writes format 3 when it has.
+ * Until then the format on disk stays the old one, so a migration cut short
+ * starts again where it stopped.
  *
- * DATA/index/ (MDB_NOSYNC | MDB_NOMETASYNC): everything derivable from the
- * log, rebuilt from it when it cannot be trusted:
- *   idem       event_id (16 bytes)            → seq (8 BE)          permanent
- *   streams    stream name, 0, version (8 BE) → seq (8 BE)
- *              stream name, 0, 0xff × 8       → version, state (core/model.c)
- *   persons    person_hash (32 bytes)         → member_id
- *   stations   station_id                     → org_id
- *   fixes      target seq (8 BE)              → correcting seq (8 BE) + kind
- *   refunds    DuesPaid seq (8 BE)            → fen refunded so far (8 BE)
- *   merkle     end leaf (8 BE), level (1)     → 32-byte hash of the complete
- *              subtree of 2^level leaves ending before leaf `end`
- *              (core/merkle.h)
- *   imeta      "applied" → seq (8 BE) + hash (32) of the last event the
- *              index reflects (core/writer.c)
- *
- * A write transaction spans both; store_commit commits the log (synced)
- * first, then the index (not synced). So the index can be behind the log but
- * never ahead: after a crash of the process between the two commits, or an
- * index commit that failed, the writer replays the log past "applied"
- * (writer_start). A crash of the machine can lose or tear unsynced index
- * pages: store_open throws the index away when the boot id changed since it
- * was opened and it was not closed cleanly (store_close syncs it, then marks
- * it clean; the marks are in the log's meta, synced), or when LMDB cannot
- * open it, and the writer rebuilds it from the log. A clean close also
- * records the SHA-256 of the index's file beside the clean mark; an index
- * whose file no longer has it at the next open was changed while the daemon
- * was stopped (a flipped byte, an edit) and is thrown away and rebuilt too,
- * so an entry damaged at rest (a duplicate id, a person, a Merkle node)
- * never answers. A read transaction
- * begins the index's snapshot before the log's, so every seq an index entry
- * names is in the log it reads.
+ * The log's store carries its write model (store_set_model), so that any
+ * code holding a transaction reaches it; and a transaction may carry a view
+ * (store_txn_set_view): what the writer decided beyond what is committed.
  *
  * Other stores (projections, keystore) name their own databases
- * (store_options.dbs) and are one environment.
+ * (store_options.dbs).
  *
- * Test hooks, read from the environment at store_open: LEDGERD_TEST_BOOT_ID
- * stands in for the kernel's boot id (a simulated machine restart);
+ * Test hooks, read from the environment at store_open:
  * LEDGERD_TEST_CRASH_AT_COMMIT=N kills the process (SIGKILL) right after the
- * log's commit of the N-th transaction that appended to it, before the
- * index's; LEDGERD_TEST_INDEX_FAIL_AT_COMMIT=N aborts that one's index
- * transaction instead of committing it (store_commit: STORE_INDEX_BEHIND).
+ * N-th commit that appended to the log is on disk, before anything else
+ * (the answer, the projections, a snapshot) learns of it;
+ * LEDGERD_TEST_FAIL_AT_COMMIT=N makes that commit fail instead (aborted,
+ * reported as LD_E(STORAGE)), as a failing disk would.
  *
  * Threads: one writer thread owns write transactions. Read transactions may
  * be begun on any thread (MDB_NOTLS) and must be short: while one is open the
@@ -74,25 +56,16 @@
 
 enum store_db {
 	DB_LOG,
-	DB_IDEM,
-	DB_STREAMS,
-	DB_PERSONS,
-	DB_STATIONS,
+	DB_LINKS,
 	DB_FIXES,
-	DB_REFUNDS,
-	DB_META,
 	DB_MERKLE,
-	DB_IMETA,
+	DB_META,
 	DB__COUNT
 };
 
 /* Store-private result, never sent on the wire: the map is full; the writer
  * aborts, calls store_grow() and redoes its batch. */
 #define STORE_MAP_FULL (-1000)
-/* Store-private result of store_commit: the log committed (what it holds is
- * recorded), the index did not; the caller brings the index up to the log
- * before using it again. */
-#define STORE_INDEX_BEHIND (-1001)
 
 typedef struct store store;
 typedef struct store_txn store_txn;
@@ -116,18 +89,18 @@ typedef struct store_options {
 	 * this table are the `db` arguments below. */
 	const char *const *dbs;
 	unsigned ndbs;
-	/* The log's store only. read_only: opened MDB_RDONLY, nothing created
-	 * or written (no marks, no format, no index directory); a database
-	 * that does not exist reads as empty, and a directory without a log
-	 * is LD_E(NOT_FOUND). no_index (with read_only): the index
-	 * environment is not opened at all, its databases read as empty.
-	 * discard_index: not NULL, the index is thrown away at open and
-	 * rebuilt from the log, and the text says why in the log lines. */
-	int read_only;
-	int no_index;
-	const char *discard_index;
 	const char *name; /* what it holds, for messages ("the projections");
 			   * NULL: "the log" */
+	/* read_only: opened MDB_RDONLY (the start-up check, core/verify.h):
+	 * nothing created or written, no format converted; a database that does
+	 * not exist reads as empty (and so do the log's derived databases of a
+	 * format 1 or 2, of another layout); a directory without a log is
+	 * LD_E(NOT_FOUND). */
+	int read_only;
+	/* The log's store: not NULL, the Merkle tree's stored nodes are found
+	 * damaged (the text says how, for the log lines): they are emptied at
+	 * open, and the writer builds them again from the log. */
+	const char *rebuild_merkle;
 } store_options;
 
 #define STORE_MAX_DBS 16
@@ -145,12 +118,25 @@ void store_boot_id(char out[64]);
 
 /* The name of a database of the log's store (enum store_db). */
 const char *store_db_name(unsigned db);
-/* 1 if store_open threw the index away (the machine restarted since it was
- * closed cleanly): it must be rebuilt from the log. */
-int store_index_wiped(store *s);
-/* Empties every database of the index environment but imeta, in the write
- * transaction t (an index that does not match the log). */
-int store_index_clear(store_txn *t);
+/* The directory of the environment. */
+const char *store_dir(const store *s);
+/* 1 while the log's store is of an older format (above): links, fixes
+ * and merkle must be filled from the log; store_migrated() then writes
+ * format 3 and removes what the old format left. 0 or LD_E(STORAGE). */
+int store_migrating(store *s);
+int store_migrated(store *s);
+
+/* The seed of the write model's hashes, made at the first open. */
+int store_model_seed(store *s, uint64_t *seed);
+
+/* The write model of the log's store (core/model.h), or NULL. */
+struct model;
+void store_set_model(store *s, struct model *m);
+struct model *store_model(store *s);
+/* The store of a transaction; the writer's view on one (NULL: none). */
+store *store_txn_store(store_txn *t);
+void store_txn_set_view(store_txn *t, const void *view);
+const void *store_txn_view(store_txn *t);
 
 /* Current map size and bytes in use (last page × page size). */
 void store_usage(store *s, size_t *map_size, size_t *used);
@@ -168,8 +154,9 @@ int store_sync(store *s);
 int store_grow(store *s, size_t min);
 
 /*
- * Hot backup: copies the environment (of the log's store: the log
- * environment only; a restored copy rebuilds its index at start), compacted (mdb_env_copy2 with
+ * Hot backup: copies the environment (of the log's store: the log, its
+ * links, fixes and tree; a restored copy rebuilds its write model from the
+ * log at start), compacted (mdb_env_copy2 with
  * MDB_CP_COMPACT), into DIR/data.mdb as of one read transaction, so the copy
  * is consistent while writes go on; then syncs the file and the directory.
  * dir is created (0750) if absent, and must otherwise be empty. Takes long
@@ -187,10 +174,9 @@ void store_read_end(store_txn *t);
 int store_write_begin(store *s, store_txn **t);
 /* A nested transaction inside a write transaction (for atomic batches). */
 int store_child_begin(store_txn *parent, store_txn **t);
-/* Commits durably (unless no_sync): for the log's store, the log durably,
- * then the index. Returns 0, STORE_MAP_FULL, LD_E(DISK_FULL) or
- * LD_E(STORAGE) (nothing committed), or STORE_INDEX_BEHIND (the log
- * committed, the index not). The transaction is gone either way. */
+/* Commits durably (unless no_sync). Returns 0, or STORE_MAP_FULL,
+ * LD_E(DISK_FULL) or LD_E(STORAGE) with nothing committed. The transaction
+ * is gone either way. */
 int store_commit(store_txn *t);
 void store_abort(store_txn *t);
 

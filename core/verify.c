@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -16,7 +17,7 @@
 /* Where a check is, for the parent to tell after a crash              */
 /* ------------------------------------------------------------------ */
 
-enum { AT_NOTHING, AT_OPEN, AT_LOG, AT_INDEX };
+enum { AT_NOTHING, AT_OPEN, AT_LOG, AT_MERKLE };
 
 /* Shared between the child that checks and the daemon (MAP_SHARED). */
 typedef struct progress {
@@ -52,15 +53,65 @@ static int broken(ld_errinfo *e, uint64_t seq, const char *why)
 	return LD_E(CHAIN_BROKEN);
 }
 
-int verify_tail(store *s, uint64_t n, uint64_t *checked, ld_errinfo *e)
+/* The nodes of the Merkle tree stored over the range from..head (chain
+ * hashes in hashes[seq - from]), against those hashes. 0, or
+ * VERIFY_MERKLE_DAMAGED with e saying which node (the first found). */
+static int check_nodes(store_txn *t, uint64_t from, uint64_t head,
+                       const uint8_t (*hashes)[LD_HASH_LEN], uint64_t good, ld_errinfo *e)
+{
+	char why[200] = "";
+	uint64_t bad = 0;
+	for (unsigned level = MERKLE_STORED_LEVEL; !why[0] && level < 64; level++) {
+		uint64_t size = (uint64_t)1 << level;
+		if (size > head - from + 1)
+			break;
+		for (uint64_t start = (from - 1 + size - 1) / size * size;
+		     !why[0] && start + size <= head; start += size) {
+			uint8_t stored[LD_HASH_LEN], want_root[LD_HASH_LEN], leaf[LD_HASH_LEN];
+			at(AT_MERKLE, start + 1, good);
+			int got = merkle_node(t, start, level, stored);
+			if (got == LD_E(NOT_FOUND))
+				continue; /* a tree behind the log (--no-merkle) */
+			bad = start + 1;
+			if (got) {
+				snprintf(why, sizeof(why),
+				         "the Merkle tree's node of seq %llu to %llu cannot be read (%s)",
+				         (unsigned long long)start + 1, (unsigned long long)(start + size),
+				         ld_strerror(got));
+				break;
+			}
+			ld_merkle_frontier f = {0};
+			for (uint64_t i = 0; i < size; i++) {
+				ld_merkle_leaf(hashes[start + i + 1 - from], leaf);
+				ld_merkle_append(&f, leaf, NULL, NULL);
+			}
+			ld_merkle_root(&f, want_root);
+			if (memcmp(want_root, stored, LD_HASH_LEN) != 0)
+				snprintf(why, sizeof(why),
+				         "the Merkle tree's node of seq %llu to %llu is not their hashes' "
+				         "(the events themselves are intact)",
+				         (unsigned long long)start + 1, (unsigned long long)(start + size));
+		}
+	}
+	if (!why[0])
+		return 0;
+	ld_errinfo_set(e, VERIFY_MERKLE_DAMAGED, NULL, "%s", why);
+	if (e)
+		e->seq = bad;
+	return VERIFY_MERKLE_DAMAGED;
+}
+
+/* verify_tail, the Merkle tree's nodes checked too or not. */
+static int check_tail(store *s, uint64_t n, int with_merkle, uint64_t *checked, ld_errinfo *e)
 {
 	store_txn *t;
 	store_cursor *c = NULL;
 	store_val k, v;
 	uint8_t prev[LD_HASH_LEN] = {0}, key[8];
-	char why[200], leaf_why[200] = "";
-	uint64_t good = 0, bad_leaf = 0;
-	int rc, index_ok = 1;
+	char why[200];
+	uint64_t good = 0;
+	uint8_t(*hashes)[LD_HASH_LEN] = NULL;
+	int rc;
 
 	if (checked)
 		*checked = 0;
@@ -100,6 +151,12 @@ int verify_tail(store *s, uint64_t n, uint64_t *checked, ld_errinfo *e)
 	}
 	ld_put_be64(key, from);
 	uint64_t want = from;
+	/* The chain hashes of the range, for the Merkle nodes within it. */
+	hashes = malloc((head - from + 1) * LD_HASH_LEN);
+	if (!hashes) {
+		rc = LD_E(INTERNAL);
+		goto out;
+	}
 	at(AT_LOG, want, good);
 	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0;
 	     at(AT_LOG, want + 1, good), rc = store_cursor_next(c, &k, &v), want++) {
@@ -116,8 +173,10 @@ int verify_tail(store *s, uint64_t n, uint64_t *checked, ld_errinfo *e)
 			goto out;
 		}
 		rc = codec_event_check(ev, seq, prev, why, sizeof(why));
-		if (rc == 0)
+		if (rc == 0) {
 			memcpy(prev, ev->hash.data, LD_HASH_LEN);
+			memcpy(hashes[seq - from], prev, LD_HASH_LEN);
+		}
 		codec_event_free(ev);
 		if (rc == LD_E(CHAIN_BROKEN)) {
 			rc = broken(e, seq, why);
@@ -125,43 +184,16 @@ int verify_tail(store *s, uint64_t n, uint64_t *checked, ld_errinfo *e)
 		}
 		if (rc)
 			goto out;
-		/* The event's leaf in the Merkle tree, where the tree has it. A
-		 * wrong one is the index's damage, not the log's: noted, and the
-		 * log's check goes on. */
-		uint8_t leaf[LD_HASH_LEN], stored[LD_HASH_LEN];
-		if (index_ok) {
-			at(AT_INDEX, seq, good);
-			int lrc = merkle_node(t, seq - 1, 0, stored);
-			if (lrc == 0) {
-				ld_merkle_leaf(prev, leaf);
-				if (memcmp(leaf, stored, LD_HASH_LEN) != 0)
-					snprintf(leaf_why, sizeof(leaf_why),
-					         "the Merkle tree's leaf of seq %llu in the index is "
-					         "not the hash of the event",
-					         (unsigned long long)seq);
-			} else if (lrc != LD_E(NOT_FOUND)) {
-				snprintf(leaf_why, sizeof(leaf_why),
-				         "the index cannot be read at the Merkle leaf of seq %llu",
-				         (unsigned long long)seq);
-			}
-			if (leaf_why[0]) {
-				index_ok = 0;
-				bad_leaf = seq;
-			}
-			at(AT_LOG, seq, good);
-		}
 		good++;
 	}
 	if (rc == LD_E(NOT_FOUND))
 		rc = 0;
-	if (rc == 0 && !index_ok) {
-		ld_errinfo_set(e, VERIFY_INDEX_DAMAGED, NULL, "%s", leaf_why);
-		if (e)
-			e->seq = bad_leaf;
-		rc = VERIFY_INDEX_DAMAGED;
-	}
+	/* The log is intact as far as checked; the tree is derived from it. */
+	if (rc == 0 && with_merkle)
+		rc = check_nodes(t, from, head, (const uint8_t(*)[LD_HASH_LEN])hashes, good, e);
 out:
-	if (rc && rc != LD_E(CHAIN_BROKEN) && rc != VERIFY_INDEX_DAMAGED && e && !e->code)
+	free(hashes);
+	if (rc && rc != LD_E(CHAIN_BROKEN) && rc != VERIFY_MERKLE_DAMAGED && e && !e->code)
 		ld_errinfo_set(e, rc, NULL, "unable to read the log: %s", ld_strerror(rc));
 	if (c)
 		store_cursor_close(c);
@@ -171,12 +203,17 @@ out:
 	return rc;
 }
 
+int verify_tail(store *s, uint64_t n, uint64_t *checked, ld_errinfo *e)
+{
+	return check_tail(s, n, 1, checked, e);
+}
+
 /* ------------------------------------------------------------------ */
 /* In a child process                                                  */
 /* ------------------------------------------------------------------ */
 
 /* The child: opens dir read-only, checks, reports in *p, and ends. */
-static void child_main(progress *p, const char *dir, size_t map_size, uint64_t n, int index)
+static void child_main(progress *p, const char *dir, size_t map_size, uint64_t n, int merkle)
 {
 	/* Die of a crash quietly and at once (no sanitizer report, no core):
 	 * the parent says what it means. */
@@ -187,7 +224,7 @@ static void child_main(progress *p, const char *dir, size_t map_size, uint64_t n
 		signal(sigs[i], SIG_DFL);
 	prog = p;
 	store *s = NULL;
-	store_options o = {.dir = dir, .map_size = map_size, .read_only = 1, .no_index = !index};
+	store_options o = {.dir = dir, .map_size = map_size, .read_only = 1};
 	ld_errinfo e = {0};
 	uint64_t good = 0;
 	at(AT_OPEN, 0, 0);
@@ -196,7 +233,7 @@ static void child_main(progress *p, const char *dir, size_t map_size, uint64_t n
 		rc = 0; /* no log yet */
 	} else if (rc == 0) {
 		memset(&e, 0, sizeof(e));
-		rc = verify_tail(s, n, &good, &e);
+		rc = check_tail(s, n, merkle, &good, &e);
 		at(AT_NOTHING, 0, good);
 		store_close(s);
 	}
@@ -209,7 +246,7 @@ static void child_main(progress *p, const char *dir, size_t map_size, uint64_t n
 
 /* Runs one check in a child. 0: it finished (p->rc, p->e); 1: it died (its
  * signal in *sig, 0 if it exited without finishing); -1: no child. */
-static int run_child(progress *p, const char *dir, size_t map_size, uint64_t n, int index,
+static int run_child(progress *p, const char *dir, size_t map_size, uint64_t n, int merkle,
                      int *sig)
 {
 	memset(p, 0, sizeof(*p));
@@ -219,7 +256,7 @@ static int run_child(progress *p, const char *dir, size_t map_size, uint64_t n, 
 	if (pid < 0)
 		return -1;
 	if (pid == 0)
-		child_main(p, dir, map_size, n, index);
+		child_main(p, dir, map_size, n, merkle);
 	int status;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
@@ -239,13 +276,13 @@ static void crash_text(const progress *p, int sig, char *out, size_t n)
 		snprintf(what, sizeof(what), "reading seq %llu", (unsigned long long)p->seq);
 	else if (p->at == AT_LOG)
 		snprintf(what, sizeof(what), "finding the newest event");
-	else if (p->at == AT_INDEX)
-		snprintf(what, sizeof(what), "reading the index's Merkle leaf of seq %llu",
+	else if (p->at == AT_MERKLE)
+		snprintf(what, sizeof(what), "reading the Merkle tree's node from seq %llu",
 		         (unsigned long long)p->seq);
 	else
 		snprintf(what, sizeof(what), "opening it");
 	char good[64] = "";
-	if (p->at == AT_LOG || p->at == AT_INDEX)
+	if (p->at == AT_LOG || p->at == AT_MERKLE)
 		snprintf(good, sizeof(good), ", after %llu events found good",
 		         (unsigned long long)p->checked);
 	if (sig)
@@ -277,7 +314,7 @@ int verify_at_start(const char *dir, size_t map_size, uint64_t n, uint64_t *chec
 		goto out;
 	}
 	if (!crashed && (p->rc == 0 || p->rc == LD_E(CHAIN_BROKEN) ||
-	                 p->rc == VERIFY_INDEX_DAMAGED)) {
+	                 p->rc == VERIFY_MERKLE_DAMAGED)) {
 		rc = p->rc;
 		if (e)
 			*e = p->e;
@@ -285,7 +322,7 @@ int verify_at_start(const char *dir, size_t map_size, uint64_t n, uint64_t *chec
 			*checked = p->checked;
 		goto out;
 	}
-	/* The log with the index, failed otherwise: which of the two? */
+	/* The log with its tree, failed otherwise: which of the two? */
 	if (crashed)
 		crash_text(p, sig, first, sizeof(first));
 	else
@@ -308,12 +345,14 @@ int verify_at_start(const char *dir, size_t map_size, uint64_t n, uint64_t *chec
 		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "the log in '%s' is damaged: %s", dir,
 		                    p->e.message);
 	} else {
-		/* The log alone is intact: the index is what failed. */
-		rc = ld_errinfo_set(e, VERIFY_INDEX_DAMAGED, NULL,
-		                    "the index cannot be read (%s), the log is intact", first);
+		/* The events alone are intact: the tree's pages are what failed.
+		 * They are pages of the same file, which LMDB would walk again to
+		 * empty the tree: the file is damaged, not just derived data. */
+		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
+		                    "the log's file in '%s' is damaged in the Merkle tree's pages (%s); "
+		                    "the %llu events checked are intact",
+		                    dir, first, (unsigned long long)p->checked);
 	}
-	if (checked && (rc == 0 || rc == VERIFY_INDEX_DAMAGED))
-		*checked = p->checked;
 out:
 	munmap(p, sizeof(*p));
 	return rc;

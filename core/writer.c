@@ -1,57 +1,134 @@
-/* writer.c — group commit on one thread. See writer.h. */
+/* writer.c — decisions in memory, group commit on its own thread. See
+ * writer.h. */
 #include "writer.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
+#include "counters.h"
+#include "group.h"
 #include "keystore.h"
 #include "log.h"
 #include "merkle.h"
-#include "counters.h"
 #include "model.h"
+#include "snapshot.h"
+
+#define REPLAY_CHUNK 50000 /* events per transaction when replaying at start */
+
+/* A group: its blob, the changes it made to the model, its requests. */
+typedef struct wgroup {
+	group g;
+	model_undo *undo;
+	append_req *reqs, *reqs_tail;
+	uint32_t *streams; /* each event's stream, to publish after the commit */
+	size_t ncap;
+	int64_t recorded_at;
+	uint64_t last;     /* seq of its last event (or the head before it) */
+	uint8_t hash[LD_HASH_LEN];
+	size_t events;     /* events of its requests (for the bound) */
+	int status;        /* its commit: 0, or why it failed */
+} wgroup;
+
+enum { FLIGHT_NONE, FLIGHT_COMMITTING, FLIGHT_DONE };
 
 struct writer {
 	store *s;
-	pthread_t thread;
+	model *m;
+	pthread_t decider, committer;
+	int started;
 	pthread_mutex_t lock;
-	pthread_cond_t wake;
+	pthread_cond_t wake;     /* the decider: requests, a commit done, stopping */
+	pthread_cond_t go;       /* the committer: a group to commit, stopping */
 	append_req *head, *tail; /* the queue */
 	size_t queued_events;
-	int stopping;
+	int stopping, broken;
+	int committer_done; /* the decider has stopped: the committer may */
 
-	/* Committed head, read by other threads under lock. */
+	/* Committed head and tree, read by other threads under lock. */
 	uint64_t seq;
 	uint8_t hash[LD_HASH_LEN];
 	int64_t recorded_at;
-	/* The committed Merkle tree (when merkle is set), under lock. */
 	int merkle;
 	ld_merkle_frontier tree;
 	uint8_t root[LD_HASH_LEN];
 	keystore *keys; /* destroys keys of MemberForgotten events; may be NULL */
-	int index_behind; /* the index missed a commit of the log: replay first */
+
+	/* The pipeline (under lock): the group being decided and the one
+	 * being committed. */
+	wgroup groups[2];
+	wgroup *open, *flight;
+	int flight_state;
+	/* The decider's own: the last event decided, its read transaction. */
+	uint64_t dseq;
+	uint8_t dhash[LD_HASH_LEN];
+	store_txn *txn;
+	model_view view;
+	/* The committer's own working tree. */
+	ld_merkle_frontier ctree;
+
+	uint64_t snapshot_every, snap_seq;
+	void (*on_group)(void *arg, const uint8_t *blob, size_t len);
+	void *on_group_arg;
 
 	/* The commit hook, called with hook_lock held, so that clearing it
 	 * (which takes the lock) waits for a call in flight. */
 	pthread_mutex_t hook_lock;
 	writer_commit_fn on_commit;
 	void *on_commit_arg;
-	/* More hooks (subscriptions, the PUB feed), same rules. */
 	struct {
 		writer_commit_fn fn;
 		void *arg;
 	} hooks[WRITER_MAX_HOOKS];
 };
 
-/* The working head inside a transaction. */
-typedef struct head {
-	uint64_t seq;
-	uint8_t hash[LD_HASH_LEN];
-	ld_merkle_frontier *tree; /* working copy; NULL: no tree */
-	keystore *keys;
-} head;
+/* The client's parts of a request's events (codec.h), packed by
+ * writer_submit: event i's head at buf + off[i], its body right after. */
+typedef struct append_pack {
+	codec_parts *parts;
+	size_t *off;
+	uint8_t *buf;
+} append_pack;
+
+static int pack_request(append_req *r)
+{
+	size_t n = r->req->n_events, bytes = 0;
+	codec_parts *parts = malloc(n * (sizeof(codec_parts) + sizeof(size_t)) + sizeof(append_pack));
+	if (!parts)
+		return LD_E(INTERNAL);
+	append_pack *pk = (append_pack *)(parts + n);
+	pk->parts = parts;
+	pk->off = (size_t *)(pk + 1);
+	for (size_t i = 0; i < n; i++) {
+		if (r->items[i].code) {
+			parts[i] = (codec_parts){0, 0};
+			continue;
+		}
+		parts[i] = codec_event_parts_size(r->req->events[i]);
+		pk->off[i] = bytes;
+		bytes += parts[i].head + parts[i].body;
+	}
+	if (!(pk->buf = malloc(bytes ? bytes : 1))) {
+		free(parts);
+		return LD_E(INTERNAL);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!r->items[i].code)
+			codec_event_parts_pack(r->req->events[i], pk->buf + pk->off[i],
+					       pk->buf + pk->off[i] + parts[i].head);
+	r->pack = pk;
+	return 0;
+}
+
+static void pack_free(append_req *r)
+{
+	if (r->pack) {
+		free(r->pack->buf);
+		free(r->pack->parts);
+		r->pack = NULL;
+	}
+}
 
 static void item_fail(append_item *it, int code, const ld_errinfo *e)
 {
@@ -73,6 +150,59 @@ void append_req_release(append_req *r)
 		free(r->items[i].err);
 		r->items[i].err = NULL;
 	}
+}
+
+static int is_storage_error(int rc)
+{
+	return rc == STORE_MAP_FULL || rc == LD_E(STORAGE) || rc == LD_E(DISK_FULL) ||
+	       rc == LD_E(INTERNAL) || rc == LD_E(KEYSTORE);
+}
+
+/* ------------------------------------------------------------------ */
+/* What the decider sees beyond the log: its groups                    */
+/* ------------------------------------------------------------------ */
+
+static int view_event(void *arg, uint64_t seq, Ledger__Event **ev)
+{
+	writer *w = arg;
+	const uint8_t *b;
+	size_t n;
+	for (int i = 0; i < 2; i++) {
+		const wgroup *g = &w->groups[i];
+		if (g->g.n && group_event(&g->g, seq, &b, &n) == 0) {
+			*ev = codec_event_unpack(b, n);
+			return *ev ? 0 : LD_E(INTERNAL);
+		}
+	}
+	return LD_E(NOT_FOUND);
+}
+
+static int view_link(void *arg, uint64_t seq, ld_link *l)
+{
+	writer *w = arg;
+	for (int i = 0; i < 2; i++)
+		if (w->groups[i].g.n && group_link(&w->groups[i].g, seq, l) == 0)
+			return 0;
+	return LD_E(NOT_FOUND);
+}
+
+/* The decider's read transaction of the log, with its view. */
+static int decider_txn(writer *w, store_txn **t)
+{
+	if (!w->txn) {
+		int rc = store_read_begin(w->s, &w->txn);
+		if (rc)
+			return rc;
+		store_txn_set_view(w->txn, &w->view);
+	}
+	*t = w->txn;
+	return 0;
+}
+
+static void decider_txn_end(writer *w)
+{
+	store_read_end(w->txn);
+	w->txn = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -156,517 +286,464 @@ static int check_duplicate(store_txn *t, const Ledger__Event *ev, uint64_t seq, 
 	return rc;
 }
 
+/* Room for one more stream ref in g. */
+static int streams_room(wgroup *g)
+{
+	if (g->g.n < g->ncap)
+		return 0;
+	size_t cap = g->ncap ? g->ncap * 2 : 1024;
+	uint32_t *s = realloc(g->streams, cap * sizeof(*s));
+	if (!s)
+		return LD_E(INTERNAL);
+	g->streams = s;
+	g->ncap = cap;
+	return 0;
+}
+
 /*
- * Validates and appends one event in t. Returns 0 (recorded or duplicate,
- * it filled), a rejection (< 0, e filled, nothing written), or a storage
- * error (STORE_MAP_FULL, LD_E(STORAGE), LD_E(DISK_FULL)): the transaction
- * must be aborted.
+ * Decides one event into the open group. Returns 0 (recorded or duplicate,
+ * it filled), a rejection (< 0, e filled, the model unchanged), or an error
+ * of the kind is_storage_error() names (the request's changes must be
+ * rolled back).
  */
-static int append_one(store_txn *t, head *h, const append_req *r, size_t index,
-		      int64_t recorded_at, append_item *it, ld_errinfo *e)
+static int decide_one(writer *w, store_txn *t, wgroup *g, const append_req *r, size_t index,
+		      append_item *it, ld_errinfo *e)
 {
 	const Ledger__Event *ev = r->req->events[index];
-	const char *actor = r->actor;
-	store_val v;
 	model_result mr;
-	int rc = store_get(t, DB_IDEM, ev->event_id.data, LD_EVENT_ID_LEN, &v);
-	if (rc == 0)
-		return check_duplicate(t, ev, ld_get_be64(v.data), it, e);
-	if (rc != LD_E(NOT_FOUND))
+	uint64_t dup;
+	int rc = model_id_lookup(t, ev->event_id.data, &dup);
+	if (rc)
 		return rc;
+	if (dup)
+		return check_duplicate(t, ev, dup, it, e);
 
-	if ((rc = roles_check_event(r->role, actor, t, ev, index, e)))
+	if ((rc = roles_check_event(r->role, r->actor, t, ev, index, e)))
 		return rc;
-	uint64_t seq = h->seq + 1;
+	uint64_t seq = w->dseq + 1;
 	if ((rc = model_apply(t, ev, seq, &mr, e))) {
 		/* Personal data for a forgotten member: the key the server made
 		 * for it (a forget came in between) goes too. */
 		int krc;
-		if (rc == LD_E(ALREADY_FORGOTTEN) && h->keys && codec_event_member(ev) &&
-		    (krc = keystore_destroy(h->keys, codec_event_member(ev))) != 0)
+		if (rc == LD_E(ALREADY_FORGOTTEN) && w->keys && codec_event_member(ev) &&
+		    (krc = keystore_destroy(w->keys, codec_event_member(ev))) != 0)
 			return krc;
 		return rc;
 	}
 	/* Forgetting: the key goes (durably, in its own environment) before
-	 * the event is recorded; a batch that then fails leaves the member
+	 * the event is recorded; a group that then fails leaves the member
 	 * forgotten without the event, and the resent request records it. */
-	if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_FORGOTTEN && h->keys &&
-	    (rc = keystore_destroy(h->keys, ev->member_forgotten->member_id))) {
+	if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_FORGOTTEN && w->keys &&
+	    (rc = keystore_destroy(w->keys, ev->member_forgotten->member_id))) {
 		log_error("writer: unable to destroy the key of member '%s'",
 			  ev->member_forgotten->member_id);
 		return rc;
 	}
-
-	/* Stored without personal data in clear (pii.h). */
-	Ledger__Event rec;
-	codec_personal_buf pb;
-	codec_strip_personal(ev, &rec, &pb);
-	rec.has_expected_version = 0;
-	rec.has_seq = 1;
-	rec.seq = seq;
-	rec.has_recorded_at = 1;
-	rec.recorded_at = recorded_at;
-	rec.actor = (char *)actor;
-	rec.stream = mr.stream;
-	rec.has_version = 1;
-	rec.version = mr.version;
-	rec.has_prev_hash = 1;
-	rec.prev_hash.len = LD_HASH_LEN;
-	rec.prev_hash.data = h->hash;
-	uint8_t hash[LD_HASH_LEN];
-	if ((rc = codec_event_hash(&rec, hash)))
-		return rc;
-	rec.has_hash = 1;
-	rec.hash.len = LD_HASH_LEN;
-	rec.hash.data = hash;
-
-	uint8_t key[8], val[8];
-	void *dst;
-	ld_put_be64(key, seq);
-	if ((rc = store_append_reserve(t, DB_LOG, key, 8, codec_size(&rec), &dst)))
-		return rc;
-	codec_pack(&rec, dst);
-	ld_put_be64(val, seq);
-	if ((rc = store_put(t, DB_IDEM, ev->event_id.data, LD_EVENT_ID_LEN, val, 8)))
-		return rc;
-	if (h->tree && (rc = merkle_append(t, h->tree, hash)))
+	if ((rc = model_id_add(t, ev->event_id.data, seq)) || (rc = streams_room(g)))
 		return rc;
 
-	h->seq = seq;
-	memcpy(h->hash, hash, LD_HASH_LEN);
+	/* The stored bytes: the client's parts (packed by writer_submit,
+	 * personal data in clear left out) around the writer's fields. */
+	const append_pack *pk = r->pack;
+	codec_parts parts = pk->parts[index];
+	codec_stored st = {.seq = seq,
+			   .recorded_at = g->recorded_at,
+			   .actor = r->actor,
+			   .stream = mr.stream,
+			   .version = mr.version,
+			   .prev_hash = w->dhash};
+	uint8_t hash[LD_HASH_LEN], *dst, *hdst;
+	const uint8_t *head = pk->buf + pk->off[index];
+	if ((rc = group_add(&g->g, codec_stored_size(&st, parts), &mr.link, mr.fix_kind,
+			    mr.fix_target, &dst, &hdst)))
+		return rc;
+	codec_stored_pack(&st, head, head + parts.head, parts, dst, hash);
+	memcpy(hdst, hash, LD_HASH_LEN);
+	g->streams[g->g.n - 1] = mr.stream_ref;
+
+	w->dseq = seq;
+	memcpy(w->dhash, hash, LD_HASH_LEN);
 	it->seq = seq;
 	it->version = mr.version;
 	return 0;
-}
-
-static int is_storage_error(int rc)
-{
-	return rc == STORE_MAP_FULL || rc == LD_E(STORAGE) || rc == LD_E(DISK_FULL) ||
-	       rc == LD_E(INTERNAL) || rc == LD_E(KEYSTORE);
 }
 
 /* ------------------------------------------------------------------ */
 /* One request                                                         */
 /* ------------------------------------------------------------------ */
 
-/* Returns 0, or a storage error that dooms the transaction. */
-static int append_request(store_txn *txn, head *h, append_req *r, int64_t recorded_at)
+typedef struct mark {
+	size_t undo;
+	group_mark g;
+	uint64_t dseq;
+	uint8_t dhash[LD_HASH_LEN];
+} mark;
+
+static mark mark_now(writer *w, wgroup *g)
 {
-	size_t n = r->req->n_events;
-	ld_errinfo e;
-
-	if (!r->req->atomic) {
-		for (size_t i = 0; i < n; i++) {
-			append_item *it = &r->items[i];
-			if (it->code)
-				continue; /* failed the stateless check */
-			memset(&e, 0, sizeof(e));
-			int rc = append_one(txn, h, r, i, recorded_at, it, &e);
-			if (is_storage_error(rc))
-				return rc;
-			if (rc)
-				item_fail(it, rc, &e);
-		}
-		return 0;
-	}
-
-	/* Atomic: all in a nested transaction, dropped if one event fails. */
-	for (size_t i = 0; i < n; i++)
-		if (r->items[i].code) {
-			for (size_t j = 0; j < n; j++)
-				if (!r->items[j].code) {
-					ld_errinfo_set(&e, LD_E(ABORTED), NULL,
-						       "not recorded: event %zu of the atomic "
-						       "batch was rejected",
-						       i);
-					item_fail(&r->items[j], LD_E(ABORTED), &e);
-				}
-			return 0;
-		}
-	store_txn *child;
-	head saved = *h;
-	ld_merkle_frontier saved_tree;
-	if (h->tree)
-		saved_tree = *h->tree;
-	int rc = store_child_begin(txn, &child);
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		memset(&e, 0, sizeof(e));
-		rc = append_one(child, h, r, i, recorded_at, &r->items[i], &e);
-		if (rc == 0)
-			continue;
-		store_abort(child);
-		*h = saved;
-		if (h->tree)
-			*h->tree = saved_tree;
-		if (is_storage_error(rc))
-			return rc;
-		item_fail(&r->items[i], rc, &e);
-		for (size_t j = 0; j < n; j++) {
-			if (j == i)
-				continue;
-			r->items[j].seq = r->items[j].version = 0;
-			r->items[j].duplicate = 0;
-			ld_errinfo_set(&e, LD_E(ABORTED), NULL,
-				       "not recorded: event %zu of the atomic batch was rejected",
-				       i);
-			item_fail(&r->items[j], LD_E(ABORTED), &e);
-		}
-		return 0;
-	}
-	return store_commit(child);
+	mark m = {.undo = model_undo_mark(g->undo), .g = group_mark_at(&g->g), .dseq = w->dseq};
+	memcpy(m.dhash, w->dhash, LD_HASH_LEN);
+	return m;
 }
 
-/* ------------------------------------------------------------------ */
-/* The index: checkpoint, replay, rebuild                              */
-/* ------------------------------------------------------------------ */
-
-#define APPLIED_KEY "applied"
-#define REPLAY_CHUNK 50000 /* events per replay transaction */
-
-/* The index's checkpoint: the last event it reflects, in the same index
- * transaction as the changes. */
-static int put_applied(store_txn *t, uint64_t seq, const uint8_t hash[LD_HASH_LEN])
+static void back_to(writer *w, wgroup *g, const mark *m)
 {
-	uint8_t v[8 + LD_HASH_LEN];
-	ld_put_be64(v, seq);
-	memcpy(v + 8, hash, LD_HASH_LEN);
-	return store_put(t, DB_IMETA, APPLIED_KEY, strlen(APPLIED_KEY), v, sizeof(v));
+	model_undo_rollback(w->m, g->undo, m->undo);
+	group_truncate(&g->g, m->g);
+	w->dseq = m->dseq;
+	memcpy(w->dhash, m->dhash, LD_HASH_LEN);
 }
 
-/* The checkpoint in t: *seq 0 for none. An index whose checkpoint names an
- * event the log does not have, or has with another hash, belongs to another
- * log (a restored backup, a copied directory): it is emptied and *seq = 0. */
-static int check_applied(store_txn *t, uint64_t log_head, uint64_t *seq)
-{
-	store_val v;
-	*seq = 0;
-	int rc = store_get(t, DB_IMETA, APPLIED_KEY, strlen(APPLIED_KEY), &v);
-	if (rc == 0 && v.len == 8 + LD_HASH_LEN) {
-		uint64_t at = ld_get_be64(v.data);
-		uint8_t hash[LD_HASH_LEN];
-		memcpy(hash, (const uint8_t *)v.data + 8, LD_HASH_LEN);
-		Ledger__Event *ev = NULL;
-		if (at <= log_head && (rc = model_load_event(t, at, &ev)) == 0 && ev->has_hash &&
-		    ev->hash.len == LD_HASH_LEN && memcmp(ev->hash.data, hash, LD_HASH_LEN) == 0) {
-			codec_event_free(ev);
-			*seq = at;
-			return 0;
-		}
-		codec_event_free(ev);
-		if (rc && rc != LD_E(NOT_FOUND))
-			return rc;
-		log_warn("writer: the index (checkpoint seq %llu) does not match the log (head "
-			 "%llu); it is rebuilt",
-			 (unsigned long long)at, (unsigned long long)log_head);
-	} else if (rc != 0 && rc != LD_E(NOT_FOUND)) {
-		return rc;
-	}
-	return store_index_clear(t);
-}
-
-/* Applies events from+1 .. at most `limit` of them to the index in t, as the
- * writer did when it recorded them (they passed its checks then, on the
- * same state, so they pass again; a failure means index and log disagree).
- * *last = the last applied. */
-static int replay_chunk(store_txn *t, uint64_t from, uint64_t limit, uint64_t *last,
-			uint8_t hash[LD_HASH_LEN], ld_errinfo *e)
-{
-	store_cursor *c;
-	store_val k, v;
-	uint8_t key[8], val[8];
-	int rc = store_cursor_open(t, DB_LOG, &c);
-	if (rc)
-		return rc;
-	*last = from;
-	ld_put_be64(key, from + 1);
-	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0 && *last - from < limit;
-	     rc = store_cursor_next(c, &k, &v)) {
-		uint64_t seq = ld_get_be64(k.data);
-		Ledger__Event *ev = codec_event_unpack(v.data, v.len);
-		model_result mr;
-		if (!ev || seq != *last + 1 || !ev->has_hash || ev->hash.len != LD_HASH_LEN) {
-			codec_event_free(ev);
-			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
-					    "index replay: seq %llu of the log is unreadable",
-					    (unsigned long long)(*last + 1));
-			break;
-		}
-		rc = model_apply(t, ev, seq, &mr, e);
-		if (rc == 0 && (mr.version != ev->version || !ev->stream ||
-				strcmp(mr.stream, ev->stream) != 0))
-			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
-					    "index replay: seq %llu is version %llu of %s in the "
-					    "log but %llu of %s in the index",
-					    (unsigned long long)seq, (unsigned long long)ev->version,
-					    ev->stream ? ev->stream : "-",
-					    (unsigned long long)mr.version, mr.stream);
-		else if (rc && rc != STORE_MAP_FULL && rc != LD_E(STORAGE))
-			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
-					    "index replay: seq %llu rejected: %s",
-					    (unsigned long long)seq, e->message);
-		ld_put_be64(val, seq);
-		if (rc == 0)
-			rc = store_put(t, DB_IDEM, ev->event_id.data, ev->event_id.len, val, 8);
-		if (rc == 0)
-			memcpy(hash, ev->hash.data, LD_HASH_LEN);
-		codec_event_free(ev);
-		if (rc)
-			break;
-		*last = seq;
-	}
-	store_cursor_close(c);
-	if (rc == LD_E(NOT_FOUND))
-		rc = 0;
-	if (rc == 0 && *last > from)
-		rc = put_applied(t, *last, hash);
-	return rc;
-}
-
-/*
- * Brings the index up to the log (writer thread, or before it starts): the
- * events past its checkpoint are applied again, in transactions of
- * REPLAY_CHUNK events (the map grows when full); then the Merkle tree.
- * 0, or a negative code with the reason logged.
- */
-static int index_recover(writer *w)
-{
-	ld_errinfo e = {0};
-	uint64_t at = 0, log_head = w->seq, replayed = 0;
-	uint8_t hash[LD_HASH_LEN];
-	int64_t t0 = ld_wall_us();
-	int rc = 0, first = 1;
-	while (rc == 0) {
-		store_txn *t;
-		uint64_t from = at, last;
-		if ((rc = store_write_begin(w->s, &t)))
-			break;
-		if (first && (rc = check_applied(t, log_head, &from)) == 0) {
-			at = from;
-			if (from < log_head)
-				log_info("writer: the index is at seq %llu, the log at %llu: "
-					 "replaying",
-					 (unsigned long long)from, (unsigned long long)log_head);
-		}
-		if (rc == 0)
-			rc = replay_chunk(t, from, REPLAY_CHUNK, &last, hash, &e);
-		if (rc == 0 && last == from && !first) {
-			store_abort(t);
-			break;
-		}
-		rc = rc == 0 ? store_commit(t) : (store_abort(t), rc);
-		if (rc == STORE_MAP_FULL) {
-			rc = store_grow(w->s, 0);
-			continue; /* from the same checkpoint */
-		}
-		if (rc)
-			break;
-		first = 0;
-		replayed += last - from;
-		at = last;
-		if (last == from)
-			break;
-	}
-	if (rc) {
-		log_error("writer: unable to bring the index up to the log: %s",
-			  e.message[0] ? e.message : ld_strerror(rc));
-		return rc;
-	}
-	if (replayed) {
-		int64_t us = ld_wall_us() - t0;
-		log_info("writer: index replayed %llu events to seq %llu in %.3f s (%.0f events/s)",
-			 (unsigned long long)replayed, (unsigned long long)at, us / 1e6,
-			 us ? replayed * 1e6 / us : 0.0);
-	}
-	if (w->merkle) {
-		ld_merkle_frontier tree;
-		if ((rc = merkle_catch_up(w->s, &tree, &e)) != 0) {
-			log_error("writer: %s", e.message);
-			return rc;
-		}
-		if (tree.size != log_head) {
-			log_error("writer: the Merkle tree has %llu leaves but the log %llu events",
-				  (unsigned long long)tree.size, (unsigned long long)log_head);
-			return LD_E(STORAGE);
-		}
-		pthread_mutex_lock(&w->lock);
-		w->tree = tree;
-		ld_merkle_root(&w->tree, w->root);
-		pthread_mutex_unlock(&w->lock);
-	}
-	w->index_behind = 0;
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* The batch loop                                                      */
-/* ------------------------------------------------------------------ */
-
-/* Forgets the outcome of a failed attempt so the batch can be redone. */
-static void reset_items(append_req *r, const uint8_t *prestate)
+/* Forgets what the writer decided for r (its items but the stateless
+ * failures), to decide it again. */
+static void reset_items(append_req *r)
 {
 	for (size_t i = 0; i < r->req->n_events; i++) {
 		append_item *it = &r->items[i];
-		if (prestate[i])
-			continue; /* stateless failure: keep */
+		if (it->stateless)
+			continue;
 		free(it->err);
 		memset(it, 0, sizeof(*it));
 	}
 }
 
-static void commit_batch(writer *w, append_req *batch)
+/* Decides r into g. Its status is set when it cannot be decided (a
+ * storage error while reading the log, memory): then nothing of it
+ * stays. */
+static void decide_request(writer *w, wgroup *g, append_req *r)
 {
-	/* Which items failed before the writer saw them, to redo cleanly. */
-	size_t total = 0;
-	for (append_req *r = batch; r; r = r->next)
-		total += r->req->n_events;
-	uint8_t *pre = calloc(total ? total : 1, 1);
-	size_t k = 0;
-	for (append_req *r = batch; pre && r; r = r->next)
-		for (size_t i = 0; i < r->req->n_events; i++)
-			pre[k++] = r->items[i].code != 0;
+	size_t n = r->req->n_events;
+	store_txn *t;
+	ld_errinfo e;
+	mark m = mark_now(w, g);
+	int rc = decider_txn(w, &t);
 
-	/* Without that note a failed attempt could not be redone: the batch
-	 * fails whole, nothing of it written. */
-	int status = pre ? 0 : LD_E(INTERNAL);
-	head h;
-	pthread_mutex_lock(&w->lock);
-	h.seq = w->seq; /* the head the requests are told, should none commit */
-	pthread_mutex_unlock(&w->lock);
-	ld_merkle_frontier tree;
-	for (; pre;) {
-		/* Validating against an index behind the log would miss what
-		 * it lacks (a resent event id, a member's join). */
-		if (w->index_behind && (status = index_recover(w)) != 0)
-			break;
-		/* Every attempt starts from the committed head and tree. */
-		pthread_mutex_lock(&w->lock);
-		h.seq = w->seq;
-		memcpy(h.hash, w->hash, LD_HASH_LEN);
-		h.tree = w->merkle ? &tree : NULL;
-		h.keys = w->keys;
-		if (h.tree)
-			tree = w->tree;
-		pthread_mutex_unlock(&w->lock);
-
-		int64_t recorded_at = ld_wall_us();
-		store_txn *txn = NULL;
-		status = store_write_begin(w->s, &txn);
-		for (append_req *r = batch; status == 0 && r; r = r->next)
-			status = append_request(txn, &h, r, recorded_at);
-		if (status == 0 && h.seq != w->seq)
-			status = put_applied(txn, h.seq, h.hash);
-		int64_t applied = ld_wall_us();
-		if (status == 0) {
-			status = store_commit(txn);
-			if (status == STORE_INDEX_BEHIND) {
-				/* Recorded: the index catches up before the next
-				 * batch uses it. */
-				w->index_behind = 1;
-				status = 0;
+	if (rc == 0 && r->req->atomic)
+		for (size_t i = 0; i < n; i++)
+			if (r->items[i].code) {
+				for (size_t j = 0; j < n; j++)
+					if (!r->items[j].code) {
+						ld_errinfo_set(&e, LD_E(ABORTED), NULL,
+							       "not recorded: event %zu of the atomic "
+							       "batch was rejected",
+							       i);
+						item_fail(&r->items[j], LD_E(ABORTED), &e);
+					}
+				return;
 			}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		append_item *it = &r->items[i];
+		if (it->code)
+			continue; /* failed the stateless check */
+		memset(&e, 0, sizeof(e));
+		int one = decide_one(w, t, g, r, i, it, &e);
+		if (one == 0)
+			continue;
+		if (is_storage_error(one) || model_undo_failed(g->undo)) {
+			rc = one;
+			break;
+		}
+		item_fail(it, one, &e);
+		if (!r->req->atomic)
+			continue;
+		/* Atomic: what the others changed goes. */
+		back_to(w, g, &m);
+		for (size_t j = 0; j < n; j++)
+			if (j != i && !r->items[j].code) {
+				r->items[j].seq = r->items[j].version = 0;
+				r->items[j].duplicate = 0;
+				ld_errinfo_set(&e, LD_E(ABORTED), NULL,
+					       "not recorded: event %zu of the atomic batch was "
+					       "rejected",
+					       i);
+				item_fail(&r->items[j], LD_E(ABORTED), &e);
+			}
+		break;
+	}
+	if (rc) {
+		if (model_undo_failed(g->undo)) {
+			/* The model cannot be taken back: nothing more is decided. */
+			log_error("writer: out of memory logging the write model's changes; "
+				  "no more appends until ledgerd restarts");
+			w->broken = 1;
 		} else {
-			store_abort(txn);
+			back_to(w, g, &m);
 		}
-		int64_t done = ld_wall_us();
-		log_debug("writer: %zu events: applied in %lld us, committed in %lld us", total,
-			  (long long)(applied - recorded_at), (long long)(done - applied));
-		if (status != STORE_MAP_FULL)
-			counters_commit(total, done - recorded_at, status == 0);
-		if (status == 0) {
-			/* Only a commit that appended moves the head (a batch of
-			 * duplicates and rejections leaves it as it was). */
-			uint8_t root[LD_HASH_LEN];
-			if (h.tree)
-				ld_merkle_root(h.tree, root);
-			pthread_mutex_lock(&w->lock);
-			if (h.seq != w->seq) {
-				w->seq = h.seq;
-				memcpy(w->hash, h.hash, LD_HASH_LEN);
-				w->recorded_at = recorded_at;
-				if (h.tree) {
-					w->tree = *h.tree;
-					memcpy(w->root, root, LD_HASH_LEN);
-				}
-			}
-			pthread_mutex_unlock(&w->lock);
-			break;
-		}
-		k = 0;
-		for (append_req *r = batch; r; r = r->next) {
-			reset_items(r, pre + k);
-			k += r->req->n_events;
-		}
-		if (status != STORE_MAP_FULL)
-			break;
-		if ((status = store_grow(w->s, 0)) != 0)
-			break;
-	}
-	free(pre);
-
-	if (status) {
-		log_error("writer: batch of %zu events not recorded: %s", total,
-			  ld_strerror(status));
-	} else {
-		pthread_mutex_lock(&w->hook_lock);
-		if (w->on_commit)
-			w->on_commit(w->on_commit_arg, h.seq);
-		for (int i = 0; i < WRITER_MAX_HOOKS; i++)
-			if (w->hooks[i].fn)
-				w->hooks[i].fn(w->hooks[i].arg, h.seq);
-		pthread_mutex_unlock(&w->hook_lock);
-	}
-	for (append_req *r = batch, *next; r; r = next) {
-		next = r->next;
-		r->status = status;
-		r->head_seq = h.seq;
-		r->done(r);
+		reset_items(r);
+		r->status = rc == STORE_MAP_FULL ? LD_E(STORAGE) : rc;
+		log_error("writer: a request of %zu events not decided: %s", n, ld_strerror(rc));
 	}
 }
 
-static void *writer_main(void *arg)
-{
-	writer *w = arg;
-	for (;;) {
-		pthread_mutex_lock(&w->lock);
-		while (!w->head && !w->stopping)
-			pthread_cond_wait(&w->wake, &w->lock);
-		if (!w->head) {
-			pthread_mutex_unlock(&w->lock);
-			break;
-		}
-		/* Take whole requests up to the transaction bound. */
-		append_req *batch = w->head, *last = w->head;
-		size_t events = last->req->n_events;
-		while (last->next && events + last->next->req->n_events <= WRITER_MAX_EVENTS) {
-			last = last->next;
-			events += last->req->n_events;
-		}
-		w->head = last->next;
-		if (!w->head)
-			w->tail = NULL;
-		last->next = NULL;
-		w->queued_events -= events;
-		int stopping = w->stopping;
-		pthread_mutex_unlock(&w->lock);
+/* ------------------------------------------------------------------ */
+/* The committer                                                       */
+/* ------------------------------------------------------------------ */
 
-		if (stopping) {
-			/* Only the batch in flight is finished; the rest is refused. */
-			for (append_req *r = batch, *next; r; r = next) {
-				next = r->next;
-				r->status = LD_E(SHUTTING_DOWN);
-				r->done(r);
-			}
+static void call_hooks(writer *w, uint64_t head)
+{
+	pthread_mutex_lock(&w->hook_lock);
+	if (w->on_commit)
+		w->on_commit(w->on_commit_arg, head);
+	for (int i = 0; i < WRITER_MAX_HOOKS; i++)
+		if (w->hooks[i].fn)
+			w->hooks[i].fn(w->hooks[i].arg, head);
+	pthread_mutex_unlock(&w->hook_lock);
+}
+
+/* Writes g's blob durably (the map grown as often as it fills). */
+static int commit_group(writer *w, wgroup *g)
+{
+	ld_merkle_frontier tree;
+	for (;;) {
+		store_txn *t;
+		tree = w->ctree;
+		int rc = store_write_begin(w->s, &t);
+		if (rc)
+			return rc;
+		rc = group_apply(t, g->g.buf, g->g.len, w->merkle ? &tree : NULL);
+		rc = rc ? (store_abort(t), rc) : store_commit(t);
+		if (rc == STORE_MAP_FULL) {
+			if ((rc = store_grow(w->s, 0)) != 0)
+				return rc;
 			continue;
 		}
-		commit_batch(w, batch);
+		if (rc == 0)
+			w->ctree = tree;
+		return rc == LD_E(INVALID_VALUE) ? LD_E(INTERNAL) : rc;
 	}
+}
+
+static void answer(wgroup *g, int status, uint64_t head)
+{
+	for (append_req *r = g->reqs, *next; r; r = next) {
+		next = r->next;
+		if (!r->status)
+			r->status = status;
+		r->head_seq = head;
+		pack_free(r);
+		r->done(r);
+	}
+	g->reqs = g->reqs_tail = NULL;
+}
+
+static void *committer_main(void *arg)
+{
+	writer *w = arg;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (w->flight_state != FLIGHT_COMMITTING && !w->committer_done)
+			pthread_cond_wait(&w->go, &w->lock);
+		if (w->flight_state != FLIGHT_COMMITTING)
+			break;
+		wgroup *g = w->flight;
+		pthread_mutex_unlock(&w->lock);
+
+		int64_t t0 = ld_wall_us();
+		int status = g->g.n ? commit_group(w, g) : 0;
+		int64_t done = ld_wall_us();
+		if (g->g.n) {
+			counters_commit(g->g.n, done - t0, status == 0);
+			log_debug("writer: a group of %zu events (seq %llu..) committed in %lld us",
+				  g->g.n, (unsigned long long)g->g.first, (long long)(done - t0));
+		}
+		g->status = status;
+		if (status == 0) {
+			for (size_t i = 0; i < g->g.n; i++)
+				model_publish(w->m, g->streams[i], g->g.first + i);
+			uint8_t root[LD_HASH_LEN];
+			if (w->merkle)
+				ld_merkle_root(&w->ctree, root);
+			pthread_mutex_lock(&w->lock);
+			if (g->g.n) {
+				w->seq = g->last;
+				memcpy(w->hash, g->hash, LD_HASH_LEN);
+				w->recorded_at = g->recorded_at;
+				if (w->merkle) {
+					w->tree = w->ctree;
+					memcpy(w->root, root, LD_HASH_LEN);
+				}
+			}
+			uint64_t head = w->seq;
+			pthread_mutex_unlock(&w->lock);
+			if (g->g.n && w->on_group)
+				w->on_group(w->on_group_arg, g->g.buf, g->g.len);
+			if (g->g.n)
+				call_hooks(w, head);
+			answer(g, 0, head);
+		} else {
+			log_error("writer: a group of %zu events not recorded: %s", g->g.n,
+				  ld_strerror(status));
+		}
+		pthread_mutex_lock(&w->lock);
+		w->flight_state = FLIGHT_DONE;
+		pthread_cond_signal(&w->wake);
+	}
+	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
 /* ------------------------------------------------------------------ */
-/* Public                                                              */
+/* The decider                                                         */
+/* ------------------------------------------------------------------ */
+
+static void group_open(writer *w, wgroup *g)
+{
+	group_reset(&g->g, w->dseq + 1, w->dhash, 0);
+	model_undo_clear(g->undo);
+	g->reqs = g->reqs_tail = NULL;
+	g->recorded_at = ld_wall_us();
+	g->events = 0;
+	g->status = 0;
+	g->last = w->dseq;
+	memcpy(g->hash, w->dhash, LD_HASH_LEN);
+}
+
+/* The flight's commit is done (lock held): on success its changes stay;
+ * on failure they and the open group's go, the flight's requests are
+ * answered with the error (the lock let go meanwhile) and the open group's
+ * go back to the queue. */
+static void flight_done(writer *w)
+{
+	wgroup *f = w->flight;
+	if (f->status == 0) {
+		model_undo_clear(f->undo);
+	} else {
+		wgroup failed = *f;
+		model_undo_rollback(w->m, w->open->undo, 0);
+		model_undo_rollback(w->m, f->undo, 0);
+		append_req *again = w->open->reqs, *last = w->open->reqs_tail;
+		for (append_req *r = again; r; r = r->next) {
+			reset_items(r);
+			r->status = 0;
+		}
+		if (last) {
+			last->next = w->head;
+			w->head = again;
+			if (!w->tail)
+				w->tail = last;
+			w->queued_events += w->open->events;
+		}
+		w->dseq = w->seq;
+		memcpy(w->dhash, w->hash, LD_HASH_LEN);
+		group_open(w, w->open);
+		f->reqs = f->reqs_tail = NULL;
+		w->flight_state = FLIGHT_NONE;
+		uint64_t head = w->seq;
+		pthread_mutex_unlock(&w->lock);
+		answer(&failed, failed.status, head);
+		pthread_mutex_lock(&w->lock);
+		return;
+	}
+	w->flight_state = FLIGHT_NONE;
+}
+
+/* Hands the open group to the committer (lock held). */
+static void send_open(writer *w)
+{
+	wgroup *g = w->open;
+	group_seal(&g->g);
+	g->last = w->dseq;
+	memcpy(g->hash, w->dhash, LD_HASH_LEN);
+	w->flight = g;
+	w->open = g == &w->groups[0] ? &w->groups[1] : &w->groups[0];
+	w->flight_state = FLIGHT_COMMITTING;
+	group_open(w, w->open);
+	model_undo_use(w->m, w->open->undo);
+	pthread_cond_signal(&w->go);
+}
+
+static void refuse(append_req *r, int status)
+{
+	r->status = status;
+	pack_free(r);
+	r->done(r);
+}
+
+static void *decider_main(void *arg)
+{
+	writer *w = arg;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		if (w->flight_state == FLIGHT_DONE)
+			flight_done(w);
+		int idle = w->flight_state == FLIGHT_NONE;
+		/* A snapshot wants nothing decided beyond the committed head:
+		 * taken when the pipeline is empty; until then no new group. */
+		int want_snap = w->seq - w->snap_seq >= w->snapshot_every && !w->stopping &&
+				!snapshot_running(w->m);
+		if (want_snap && idle && !w->open->reqs) {
+			if (snapshot_start(w->m, store_dir(w->s), w->seq, w->hash) == 0)
+				w->snap_seq = w->seq;
+			else
+				w->snap_seq = w->seq; /* not before as many again */
+			continue;
+		}
+		if (w->open->reqs && idle) {
+			send_open(w);
+			continue;
+		}
+		int room = w->open->events < WRITER_MAX_EVENTS && !want_snap;
+		if (w->head && (room || w->stopping)) {
+			/* Take whole requests up to the group's bound. */
+			append_req *batch = w->head, *last = w->head;
+			size_t events = last->req->n_events;
+			if (!w->stopping) {
+				while (last->next &&
+				       w->open->events + events + last->next->req->n_events <=
+					       WRITER_MAX_EVENTS) {
+					last = last->next;
+					events += last->req->n_events;
+				}
+			} else {
+				while (last->next) {
+					last = last->next;
+					events += last->req->n_events;
+				}
+			}
+			w->head = last->next;
+			if (!w->head)
+				w->tail = NULL;
+			last->next = NULL;
+			w->queued_events -= events;
+			int stopping = w->stopping, broken = w->broken;
+			wgroup *g = w->open;
+			pthread_mutex_unlock(&w->lock);
+
+			for (append_req *r = batch, *next; r; r = next) {
+				next = r->next;
+				r->next = NULL;
+				if (stopping || broken) {
+					/* Only what was decided is finished. */
+					refuse(r, stopping ? LD_E(SHUTTING_DOWN) : LD_E(INTERNAL));
+					continue;
+				}
+				decide_request(w, g, r);
+				if (r->status) {
+					refuse(r, r->status);
+					continue;
+				}
+				g->events += r->req->n_events;
+				if (g->reqs_tail)
+					g->reqs_tail->next = r;
+				else
+					g->reqs = r;
+				g->reqs_tail = r;
+			}
+			if (w->txn)
+				decider_txn_end(w);
+			pthread_mutex_lock(&w->lock);
+			continue;
+		}
+		if (w->stopping && !w->head && !w->open->reqs && idle)
+			break;
+		pthread_cond_wait(&w->wake, &w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Start: the model from its snapshot and the log                      */
 /* ------------------------------------------------------------------ */
 
 static int read_head(writer *w)
@@ -698,6 +775,255 @@ static int read_head(writer *w)
 	return rc;
 }
 
+/* The hash of event seq in the log, and the last key of the links. */
+static int log_facts(store *s, uint64_t seq, uint8_t hash[LD_HASH_LEN], uint64_t *links_head)
+{
+	store_txn *t;
+	int rc = store_read_begin(s, &t);
+	if (rc)
+		return rc;
+	uint8_t key[8];
+	store_val v, k;
+	const uint8_t *h;
+	if (seq) {
+		ld_put_be64(key, seq);
+		rc = store_get(t, DB_LOG, key, 8, &v);
+		if (rc == 0 && codec_peek_hash(v.data, v.len, &h) == 0)
+			memcpy(hash, h, LD_HASH_LEN);
+		else if (rc == 0)
+			rc = LD_E(STORAGE);
+	}
+	store_cursor *c;
+	*links_head = 0;
+	if (rc == 0 && (rc = store_cursor_open(t, DB_LINKS, &c)) == 0) {
+		rc = store_cursor_last(c, &k, NULL);
+		if (rc == 0 && k.len == 8)
+			*links_head = ld_get_be64(k.data);
+		if (rc == LD_E(NOT_FOUND))
+			rc = 0;
+		store_cursor_close(c);
+	}
+	store_read_end(t);
+	return rc;
+}
+
+typedef struct replay {
+	writer *w;
+	group derived; /* links and corrections of events that lack them */
+	model_view view;
+} replay;
+
+static int replay_event_none(void *arg, uint64_t seq, Ledger__Event **ev)
+{
+	(void)arg;
+	(void)seq;
+	(void)ev;
+	return LD_E(NOT_FOUND);
+}
+
+static int replay_link(void *arg, uint64_t seq, ld_link *l)
+{
+	replay *r = arg;
+	return r->derived.n ? group_link(&r->derived, seq, l) : LD_E(NOT_FOUND);
+}
+
+/*
+ * Applies events from+1 .. (at most REPLAY_CHUNK) of the log to the model,
+ * as the writer did when it recorded them (they passed its checks then, on
+ * the same state, so they pass again; a failure means the log and the
+ * model's snapshot disagree). Events past links_head get their links and
+ * corrections written too (a log of an older format). *last = the last
+ * applied. 0 or a negative code with e filled.
+ */
+static int replay_chunk(replay *rp, uint64_t from, uint64_t links_head, ld_merkle_frontier *tree,
+			uint64_t *last, ld_errinfo *e)
+{
+	writer *w = rp->w;
+	int derive = from + 1 > links_head && from < w->seq;
+	store_txn *t;
+	store_cursor *c;
+	store_val k, v;
+	uint8_t key[8];
+	int rc = derive ? store_write_begin(w->s, &t) : store_read_begin(w->s, &t);
+	if (rc)
+		return rc;
+	store_txn_set_view(t, &rp->view);
+	if (derive) {
+		uint8_t prev[LD_HASH_LEN] = {0};
+		group_reset(&rp->derived, from + 1, prev, GROUP_DERIVED);
+	}
+	/* A chunk does not straddle the links' head: past it, it derives. */
+	uint64_t limit = derive || links_head - from > REPLAY_CHUNK ? REPLAY_CHUNK : links_head - from;
+	*last = from;
+	if ((rc = store_cursor_open(t, DB_LOG, &c)))
+		goto out;
+	ld_put_be64(key, from + 1);
+	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0 && *last - from < limit;
+	     rc = store_cursor_next(c, &k, &v)) {
+		uint64_t seq = ld_get_be64(k.data);
+		Ledger__Event *ev = codec_event_unpack(v.data, v.len);
+		model_result mr;
+		if (!ev || seq != *last + 1 || !ev->has_hash || ev->hash.len != LD_HASH_LEN) {
+			codec_event_free(ev);
+			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
+					    "replay: seq %llu of the log is unreadable",
+					    (unsigned long long)(*last + 1));
+			break;
+		}
+		rc = model_apply(t, ev, seq, &mr, e);
+		if (rc == 0 && (mr.version != ev->version || !ev->stream ||
+				strcmp(mr.stream, ev->stream) != 0))
+			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
+					    "replay: seq %llu is version %llu of %s in the log but "
+					    "%llu of %s in the write model",
+					    (unsigned long long)seq, (unsigned long long)ev->version,
+					    ev->stream ? ev->stream : "-",
+					    (unsigned long long)mr.version, mr.stream);
+		else if (rc && rc != LD_E(STORAGE) && rc != LD_E(INTERNAL))
+			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "replay: seq %llu rejected: %s",
+					    (unsigned long long)seq, e->message);
+		if (rc == 0)
+			rc = model_id_add(t, ev->event_id.data, seq);
+		if (rc == 0) {
+			model_publish(w->m, mr.stream_ref, seq);
+			if (seq > links_head) {
+				uint8_t *b, *h;
+				rc = group_add(&rp->derived, 0, &mr.link, mr.fix_kind, mr.fix_target,
+					       &b, &h);
+				if (rc == 0)
+					memcpy(h, ev->hash.data, LD_HASH_LEN);
+			}
+		}
+		codec_event_free(ev);
+		if (rc)
+			break;
+		*last = seq;
+	}
+	store_cursor_close(c);
+	if (rc == LD_E(NOT_FOUND))
+		rc = 0;
+	if (rc == 0 && derive && rp->derived.n) {
+		group_seal(&rp->derived);
+		ld_merkle_frontier work = *tree;
+		int with_tree = w->merkle && tree->size == rp->derived.first - 1;
+		rc = group_apply(t, rp->derived.buf, rp->derived.len, with_tree ? &work : NULL);
+		if (rc == 0 && (rc = store_commit(t)) == 0 && with_tree)
+			*tree = work;
+		t = NULL;
+		group_reset(&rp->derived, 0, (uint8_t[LD_HASH_LEN]){0}, GROUP_DERIVED);
+		rp->derived.n = 0;
+	}
+out:
+	if (t)
+		derive ? store_abort(t) : store_read_end(t);
+	return rc;
+}
+
+/* The model as of the log's head: its snapshot, then the log past it. */
+static int load_model(writer *w, ld_errinfo *e)
+{
+	const char *dir = store_dir(w->s);
+	uint64_t from = 0, links_head;
+	uint8_t snap_hash[LD_HASH_LEN], log_hash[LD_HASH_LEN];
+	int64_t t0 = ld_wall_us();
+	int rc;
+	if ((rc = model_create(&w->m, w->s)))
+		return ld_errinfo_set(e, rc, NULL, "out of memory");
+	if (!store_migrating(w->s)) {
+		ld_errinfo se = {0};
+		rc = snapshot_load(w->m, dir, &from, snap_hash, &se);
+		if (rc == 0) {
+			if (from > w->seq || log_facts(w->s, from, log_hash, &links_head) != 0 ||
+			    (from && memcmp(log_hash, snap_hash, LD_HASH_LEN) != 0)) {
+				ld_errinfo_set(&se, LD_E(STORAGE), NULL,
+					       "the snapshot of the write model (as of seq %llu) "
+					       "does not match the log (head %llu)",
+					       (unsigned long long)from, (unsigned long long)w->seq);
+				rc = LD_E(STORAGE);
+			}
+		}
+		if (rc) {
+			if (rc != LD_E(NOT_FOUND))
+				log_warn("writer: %s; the write model is rebuilt from the log",
+					 se.message);
+			else if (w->seq)
+				log_info("writer: no snapshot of the write model; it is rebuilt "
+					 "from the log");
+			model_free(w->m);
+			w->m = NULL;
+			from = 0;
+			if ((rc = model_create(&w->m, w->s)))
+				return ld_errinfo_set(e, rc, NULL, "out of memory");
+		}
+	}
+	if ((rc = log_facts(w->s, 0, log_hash, &links_head)))
+		return ld_errinfo_set(e, rc, NULL, "unable to read the log");
+	ld_merkle_frontier tree = {0};
+	if (w->merkle && links_head < w->seq) {
+		/* Nodes are written with the links: the tree as stored. */
+		store_txn *t;
+		if ((rc = store_read_begin(w->s, &t)) == 0) {
+			rc = merkle_load(t, &tree);
+			store_read_end(t);
+		}
+		if (rc)
+			return ld_errinfo_set(e, rc, NULL, "unable to read the Merkle tree");
+		if (tree.size != links_head)
+			tree.size = UINT64_MAX; /* not in step: caught up after */
+	}
+	replay rp = {.w = w, .view = {replay_event_none, replay_link, NULL}};
+	rp.view.arg = &rp;
+	group_init(&rp.derived);
+	model_undo_use(w->m, NULL);
+	uint64_t at = from, replayed = 0;
+	if (from < w->seq)
+		log_info("writer: replaying the log from seq %llu to %llu into the write model",
+			 (unsigned long long)from + 1, (unsigned long long)w->seq);
+	while (at < w->seq) {
+		uint64_t last;
+		rc = replay_chunk(&rp, at, links_head, &tree, &last, e);
+		if (rc == STORE_MAP_FULL) {
+			/* The derived data did not fit: the map grows, and the
+			 * model starts again (the events were applied to it). */
+			group_free(&rp.derived);
+			if ((rc = store_grow(w->s, 0)))
+				break;
+			model_free(w->m);
+			w->m = NULL;
+			return load_model(w, e);
+		}
+		if (rc || last == at)
+			break;
+		replayed += last - at;
+		at = last;
+	}
+	group_free(&rp.derived);
+	if (rc) {
+		if (!e->message[0])
+			ld_errinfo_set(e, rc, NULL, "replay: %s", ld_strerror(rc));
+		return rc;
+	}
+	if (at != w->seq)
+		return ld_errinfo_set(e, LD_E(STORAGE), NULL,
+				      "replay: the log ends at seq %llu, not at its head %llu",
+				      (unsigned long long)at, (unsigned long long)w->seq);
+	if (store_migrating(w->s) && (rc = store_migrated(w->s)))
+		return ld_errinfo_set(e, rc, NULL, "unable to record the log's new format");
+	if (replayed) {
+		int64_t us = ld_wall_us() - t0;
+		log_info("writer: the write model replayed %llu events to seq %llu in %.3f s "
+			 "(%.0f events/s)",
+			 (unsigned long long)replayed, (unsigned long long)at, us / 1e6,
+			 us ? replayed * 1e6 / us : 0.0);
+	}
+	w->snap_seq = from;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public                                                              */
+/* ------------------------------------------------------------------ */
+
 int writer_start(writer **out, store *s)
 {
 	return writer_start_opts(out, s, NULL);
@@ -706,6 +1032,7 @@ int writer_start(writer **out, store *s)
 int writer_start_opts(writer **out, store *s, const writer_options *o)
 {
 	writer *w = calloc(1, sizeof(*w));
+	ld_errinfo e = {0};
 	int rc;
 	*out = NULL;
 	if (!w)
@@ -713,23 +1040,77 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	w->s = s;
 	w->merkle = !(o && o->no_merkle);
 	w->keys = o ? o->keys : NULL;
+	w->snapshot_every = o && o->snapshot_every ? o->snapshot_every : WRITER_SNAPSHOT_EVENTS;
+	w->on_group = o ? o->on_group : NULL;
+	w->on_group_arg = o ? o->on_group_arg : NULL;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_mutex_init(&w->hook_lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
+	pthread_cond_init(&w->go, NULL);
+	for (int i = 0; i < 2; i++) {
+		group_init(&w->groups[i].g);
+		if (!(w->groups[i].undo = model_undo_new())) {
+			rc = LD_E(INTERNAL);
+			goto fail;
+		}
+	}
 	if ((rc = read_head(w)) != 0) {
 		log_error("writer: unable to read the head of the log: %s", ld_strerror(rc));
 		goto fail;
 	}
-	if ((rc = index_recover(w)) != 0)
+	if ((rc = load_model(w, &e)) != 0) {
+		log_error("writer: unable to load the write model: %s", e.message);
 		goto fail;
-	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+	}
+	if (w->merkle) {
+		if ((rc = merkle_catch_up(s, &w->tree, &e)) != 0) {
+			log_error("writer: %s", e.message);
+			goto fail;
+		}
+		if (w->tree.size != w->seq) {
+			log_error("writer: the Merkle tree has %llu leaves but the log %llu events",
+				  (unsigned long long)w->tree.size, (unsigned long long)w->seq);
+			rc = LD_E(STORAGE);
+			goto fail;
+		}
+		ld_merkle_root(&w->tree, w->root);
+		w->ctree = w->tree;
+	}
+	w->dseq = w->seq;
+	memcpy(w->dhash, w->hash, LD_HASH_LEN);
+	w->view = (model_view){view_event, view_link, w};
+	w->open = &w->groups[0];
+	group_open(w, w->open);
+	model_undo_use(w->m, w->open->undo);
+	if (pthread_create(&w->committer, NULL, committer_main, w) != 0) {
 		rc = LD_E(INTERNAL);
 		goto fail;
 	}
-	log_info("writer: log head is seq %llu", (unsigned long long)w->seq);
+	if (pthread_create(&w->decider, NULL, decider_main, w) != 0) {
+		pthread_mutex_lock(&w->lock);
+		w->committer_done = 1;
+		pthread_cond_signal(&w->go);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->committer, NULL);
+		rc = LD_E(INTERNAL);
+		goto fail;
+	}
+	w->started = 1;
+	uint64_t members, orgs, streams, ids;
+	model_counts(w->m, &members, &orgs, &streams, &ids);
+	log_info("writer: log head is seq %llu; the write model knows %llu members, %llu "
+		 "organisations, %llu streams in %.1f MiB",
+		 (unsigned long long)w->seq, (unsigned long long)members, (unsigned long long)orgs,
+		 (unsigned long long)streams, model_memory(w->m) / 1048576.0);
 	*out = w;
 	return 0;
 fail:
+	model_free(w->m);
+	for (int i = 0; i < 2; i++) {
+		group_free(&w->groups[i].g);
+		model_undo_free(w->groups[i].undo);
+	}
+	pthread_cond_destroy(&w->go);
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->hook_lock);
 	pthread_mutex_destroy(&w->lock);
@@ -773,6 +1154,11 @@ int writer_submit(writer *w, append_req *r)
 	int rc = 0;
 	r->next = NULL;
 	r->status = 0;
+	r->pack = NULL;
+	for (size_t i = 0; i < r->req->n_events; i++)
+		r->items[i].stateless = r->items[i].code != 0;
+	if ((rc = pack_request(r)))
+		return rc;
 	pthread_mutex_lock(&w->lock);
 	if (w->stopping)
 		rc = LD_E(SHUTTING_DOWN);
@@ -788,6 +1174,8 @@ int writer_submit(writer *w, append_req *r)
 		pthread_cond_signal(&w->wake);
 	}
 	pthread_mutex_unlock(&w->lock);
+	if (rc)
+		pack_free(r);
 	return rc;
 }
 
@@ -812,21 +1200,45 @@ int writer_tree(writer *w, uint64_t *size, uint8_t root[LD_HASH_LEN])
 	return on ? 0 : LD_E(INVALID_STATE);
 }
 
+struct model *writer_model(writer *w)
+{
+	return w->m;
+}
+
 void writer_stop(writer *w)
 {
-	if (!w)
+	if (!w || !w->started)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->stopping = 1;
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->thread, NULL);
+	pthread_join(w->decider, NULL);
+	pthread_mutex_lock(&w->lock);
+	w->committer_done = 1;
+	pthread_cond_signal(&w->go);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->committer, NULL);
+	w->started = 0;
+	/* A clean stop leaves a snapshot of the head: the next start replays
+	 * nothing. */
+	snapshot_wait(w->m);
+	if (w->seq != w->snap_seq && snapshot_write(w->m, store_dir(w->s), w->seq, w->hash) == 0)
+		w->snap_seq = w->seq;
 }
 
 void writer_free(writer *w)
 {
 	if (!w)
 		return;
+	writer_stop(w);
+	model_free(w->m);
+	for (int i = 0; i < 2; i++) {
+		group_free(&w->groups[i].g);
+		model_undo_free(w->groups[i].undo);
+		free(w->groups[i].streams);
+	}
+	pthread_cond_destroy(&w->go);
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->hook_lock);
 	pthread_mutex_destroy(&w->lock);

@@ -1,32 +1,33 @@
 /*
- * writer.h — the single writer thread and its group commit.
+ * writer.h — the single writer: decisions against the write model in
+ * memory, and group commit.
  *
- * Appends are queued by any thread; the writer drains everything pending into
- * one write transaction (bounded by WRITER_MAX_EVENTS), validates each event
- * against the write model, appends it with its hash, commits durably, and only
- * then reports every request of the batch done. "Recorded" in a result thus
- * means on disk: it survives kill -9 and power loss.
+ * Appends are queued by any thread. The writer's deciding thread takes
+ * whole requests from the queue and decides each event against the write
+ * model (core/model.h): a duplicate event_id, a clerk's scope, every
+ * invariant; an accepted event gets its seq, version, time and hash and is
+ * packed, with its stream link, into the open group (core/group.h), the
+ * model changing as it goes (each change logged, so that an atomic request
+ * whose event is rejected is taken back exactly). The committing thread
+ * writes a group into the log's store in one transaction and commits it
+ * durably; only then are its requests answered ("recorded" means on disk:
+ * it survives kill -9 and power loss), the streams' heads published to
+ * readers, and the commit hooks called. While one group commits, the next
+ * is decided (the model already holds the first), so deciding and syncing
+ * overlap.
  *
- * The transaction spans the log's two environments (core/store.h): the
- * log is committed durably first, then the indexes (unsynced) with their
- * checkpoint, "applied" (the batch's last seq and hash). An index that
- * missed a commit (its commit failed after the log's, or the process died
- * between the two, or the machine crashed and store_open threw it away) is
- * brought up to the log before it is used: writer_start, and the next batch,
- * re-apply the log's events past the checkpoint (model_apply on the stored
- * events, which pass its checks again on the same state; a failure there
- * means log and index disagree and stops the writer's start), then catch the
- * Merkle tree up. An index whose checkpoint's hash is not the log's at that
- * seq (another log's: a restored backup) is emptied and rebuilt.
+ * A group whose commit fails (a full disk, a storage error) fails every
+ * request in it with ERR_DISK_FULL / ERR_STORAGE, nothing of it recorded;
+ * the model is rolled back to before it (and before the group decided on
+ * top of it, whose requests are decided again). MDB_MAP_FULL grows the map
+ * and the same group is written again.
  *
- * MDB_MAP_FULL (from a put or from the commit) aborts the batch, grows the
- * map and redoes the batch; requests are kept until their commit succeeds.
- * The Merkle tree of the log (core/merkle.h) is appended to in the same
- * transaction, from a working copy of its right edge that a failed attempt
- * (or an atomic request's rejection) throws away with the rest.
- * A full disk or another storage failure fails the whole batch with
- * ERR_DISK_FULL / ERR_STORAGE and nothing of it recorded; the writer goes on
- * with the next batch.
+ * At start the model is loaded from its snapshot (core/snapshot.h) and the
+ * log past it is replayed (model_apply on the stored events, which pass its
+ * checks again on the same state; a failure there means the log and the
+ * snapshot disagree and stops the start); with no usable snapshot the whole
+ * log is. A snapshot is written every WRITER_SNAPSHOT_EVENTS events (on its
+ * own thread) and when the writer stops.
  */
 #ifndef LD_WRITER_H
 #define LD_WRITER_H
@@ -41,6 +42,7 @@
 #define WRITER_MAX_EVENTS 65536    /* events in one transaction (several requests) */
 #define WRITER_MAX_QUEUED 1000000  /* events waiting; more gets ERR_BUSY */
 #define WRITER_ACTOR_MAX 96
+#define WRITER_SNAPSHOT_EVENTS 2000000 /* a snapshot of the model every so many events */
 
 /* The outcome of one event. */
 typedef struct append_item {
@@ -49,6 +51,7 @@ typedef struct append_item {
 	int code;         /* 0, or the negative error code */
 	int duplicate;    /* event_id seen before: seq is the original */
 	ld_errinfo *err;  /* details when code != 0 (owned by the request) */
+	int stateless;    /* code was set before the writer saw it (writer) */
 } append_item;
 
 typedef struct append_req append_req;
@@ -72,6 +75,8 @@ struct append_req {
 	int status;        /* 0, or why the whole request failed */
 	uint64_t head_seq; /* log head after its commit */
 	append_req *next;  /* queue link */
+	struct append_pack *pack; /* the events' client parts, packed by
+				   * writer_submit on the caller's thread */
 };
 
 typedef struct writer writer;
@@ -86,11 +91,20 @@ typedef struct writer_options {
 	/* The keystore (core/keystore.h): a MemberForgotten event destroys
 	 * its member's key before it is recorded. NULL: keys are not touched. */
 	struct keystore *keys;
+	/* A snapshot of the write model every so many events (0: the
+	 * default, WRITER_SNAPSHOT_EVENTS). */
+	uint64_t snapshot_every;
+	/* Called on the committing thread with each group's blob (core/
+	 * group.h) after its commit, before its requests are answered: what
+	 * group_apply() writes into another copy of the log. NULL: none. */
+	void (*on_group)(void *arg, const uint8_t *blob, size_t len);
+	void *on_group_arg;
 } writer_options;
 
-/* Starts the writer thread on s; reads the log head and (unless
- * o->no_merkle) brings the Merkle tree up to it. o may be NULL (defaults).
- * 0 or a negative code. */
+/* Starts the writer on s: loads the write model (its snapshot and the log
+ * past it), brings the Merkle tree up to the log (unless o->no_merkle) and
+ * starts its threads. o may be NULL (defaults). 0 or a negative code (the
+ * reason logged). */
 int writer_start_opts(writer **out, store *s, const writer_options *o);
 /* writer_start_opts with the defaults. */
 int writer_start(writer **out, store *s);
@@ -106,8 +120,11 @@ void writer_on_commit(writer *w, writer_commit_fn fn, void *arg);
 int writer_hook_add(writer *w, writer_commit_fn fn, void *arg);
 void writer_hook_remove(writer *w, writer_commit_fn fn, void *arg);
 
-/* Queues r. Returns 0 (r->done will be called exactly once), or
- * LD_E(SHUTTING_DOWN) / LD_E(BUSY) (r->done will not be called). */
+/* Packs the client's part of every event of r that passed its checks
+ * (codec_event_parts_pack: the stateless half of the writer's work, done on
+ * the caller's thread) and queues r. Returns 0 (r->done will be called
+ * exactly once), or LD_E(SHUTTING_DOWN) / LD_E(BUSY) / LD_E(INTERNAL) (out of
+ * memory; r->done will not be called). */
 int writer_submit(writer *w, append_req *r);
 
 /* The committed head: seq and hash (32 zero bytes for an empty log). */
@@ -119,9 +136,13 @@ void writer_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], int64_t *r
  * match a committed log. */
 int writer_tree(writer *w, uint64_t *size, uint8_t root[LD_HASH_LEN]);
 
-/* Finishes the batch in flight, answers every queued request with
- * ERR_SHUTTING_DOWN and stops the thread. Later submits get
- * ERR_SHUTTING_DOWN; writer_head keeps working until writer_free. */
+/* The write model (readers reach it through the store too). */
+struct model *writer_model(writer *w);
+
+/* Finishes the groups decided, answers every queued request with
+ * ERR_SHUTTING_DOWN, stops the threads and writes a snapshot of the model.
+ * Later submits get ERR_SHUTTING_DOWN; writer_head keeps working, and the
+ * model stays readable, until writer_free. */
 void writer_stop(writer *w);
 void writer_free(writer *w);
 

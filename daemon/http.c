@@ -4,12 +4,35 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
+#include "clock.h"
 #include "log.h"
+
+/* Connections: at most HTTP_MAX_CONN, HTTP_MAX_PER_IP from one address. A
+ * request must arrive whole within HTTP_REQUEST_DEADLINE_S of its
+ * connection (or of the answer before it on a kept-alive connection), and a
+ * connection idle for HTTP_IDLE_S is closed: libmicrohttpd's own timeout is
+ * of inactivity only, reset by every line, so a client that sends a header
+ * line now and then would hold its connection for ever. */
+#define HTTP_MAX_CONN          32
+#define HTTP_MAX_PER_IP        8
+#define HTTP_IDLE_S            10
+#define HTTP_REQUEST_DEADLINE_S 10
+
+/* A connection, from libmicrohttpd's start notice to its close notice. */
+typedef struct http_conn {
+	int fd;
+	int64_t since_us;  /* when its current request began to arrive */
+	int receiving;     /* its request is not complete yet */
+	int cut;           /* shut down by the deadline */
+	struct http_conn *prev, *next;
+} http_conn;
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -17,6 +40,17 @@ struct http_server {
 	writer *w;
 	runner *r;
 	int port;
+	/* The deadline's watch: the connections, and a thread that shuts down
+	 * the socket of a request past its deadline (libmicrohttpd then closes
+	 * it). The close notice unlinks a connection before libmicrohttpd
+	 * closes its socket, under the same lock, so no other file's
+	 * descriptor is ever shut down. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	http_conn *conns;
+	pthread_t watch;
+	int watching, stopping;
+	unsigned long cut;
 };
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type,
@@ -36,6 +70,106 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* The request deadline                                                */
+/* ------------------------------------------------------------------ */
+
+static void request_arrived(http_server *h, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	http_conn *hc = ci ? ci->socket_context : NULL;
+	if (!hc)
+		return;
+	pthread_mutex_lock(&h->lock);
+	hc->receiving = 0;
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* A request was answered (or given up): the connection waits for its next
+ * one, which has a deadline of its own. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode why)
+{
+	http_server *h = cls;
+	(void)con_cls;
+	(void)why;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	http_conn *hc = ci ? ci->socket_context : NULL;
+	if (!hc)
+		return;
+	pthread_mutex_lock(&h->lock);
+	hc->receiving = 1;
+	hc->since_us = ld_mono_us();
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	http_server *h = cls;
+	http_conn *hc = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci || !(hc = calloc(1, sizeof(*hc))))
+			return; /* not watched: the idle timeout still applies */
+		hc->fd = ci->connect_fd;
+		hc->since_us = ld_mono_us();
+		hc->receiving = 1;
+		pthread_mutex_lock(&h->lock);
+		hc->next = h->conns;
+		if (h->conns)
+			h->conns->prev = hc;
+		h->conns = hc;
+		pthread_mutex_unlock(&h->lock);
+		*socket_context = hc;
+		return;
+	}
+	if (!hc)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (hc->prev)
+		hc->prev->next = hc->next;
+	else
+		h->conns = hc->next;
+	if (hc->next)
+		hc->next->prev = hc->prev;
+	pthread_mutex_unlock(&h->lock);
+	free(hc);
+	*socket_context = NULL;
+}
+
+static void *watch_main(void *arg)
+{
+	http_server *h = arg;
+	pthread_mutex_lock(&h->lock);
+	while (!h->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&h->wake, &h->lock, &ts);
+		int64_t now = ld_mono_us();
+		for (http_conn *hc = h->conns; hc; hc = hc->next)
+			if (hc->receiving && !hc->cut &&
+			    now - hc->since_us > HTTP_REQUEST_DEADLINE_S * 1000000LL) {
+				shutdown(hc->fd, SHUT_RDWR);
+				hc->cut = 1;
+				if (h->cut++ % 100 == 0)
+					log_warn("metrics: a request did not arrive within %d s; its "
+						 "connection is closed (%lu so far)",
+						 HTTP_REQUEST_DEADLINE_S, h->cut);
+			}
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -51,6 +185,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	request_arrived(h, c); /* the request is whole: the deadline is met */
 	static char not_allowed[] = "method not allowed: GET /metrics, /healthz or /readyz\n";
 	static char not_found[] = "not found: the metrics are at /metrics; health at /healthz "
 				  "and /readyz\n";
@@ -85,8 +220,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 /* libmicrohttpd's own format strings (MHD_OPTION_EXTERNAL_LOGGER). */
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	/* A client hammering the endpoint must not flood the log: ten lines
+	 * a minute at most, then how many were left out. */
+	static int64_t window_us;
+	static unsigned lines, dropped;
 	char line[512];
 	(void)cls;
+	int64_t now = ld_mono_us();
+	if (now - window_us > 60 * 1000000LL) {
+		if (dropped)
+			log_warn("metrics: %u more messages of the HTTP server left out", dropped);
+		window_us = now;
+		lines = dropped = 0;
+	}
+	if (lines++ >= 10) {
+		dropped++;
+		return;
+	}
 	vsnprintf(line, sizeof(line), fmt, ap);
 	size_t n = strlen(line);
 	while (n && line[n - 1] == '\n')
@@ -159,16 +309,26 @@ int http_start(http_server **out, const char *addr, store *s, writer *w, runner 
 	h->s = s;
 	h->w = w;
 	h->r = r;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->wake, NULL);
+	if (pthread_create(&h->watch, NULL, watch_main, h) != 0) {
+		http_stop(h);
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start a thread");
+	}
+	h->watching = 1;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG |
 			 (v6 ? MHD_USE_IPv6 : 0);
 	uint16_t port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 				 : ((struct sockaddr_in *)&ss)->sin_port);
-	h->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
-				mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				MHD_OPTION_CONNECTION_LIMIT, 8u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-				MHD_OPTION_END);
+	h->d = MHD_start_daemon(
+		flags, port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)HTTP_MAX_CONN, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)HTTP_MAX_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_S,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_NOTIFY_COMPLETED,
+		on_completed, h, MHD_OPTION_END);
 	if (!h->d) {
-		free(h);
+		http_stop(h);
 		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
 				      "unable to serve metrics on '%s' (address in use?)", addr);
 	}
@@ -193,6 +353,16 @@ void http_stop(http_server *h)
 {
 	if (!h)
 		return;
-	MHD_stop_daemon(h->d);
+	if (h->d)
+		MHD_stop_daemon(h->d); /* every connection's close notice came */
+	if (h->watching) {
+		pthread_mutex_lock(&h->lock);
+		h->stopping = 1;
+		pthread_cond_signal(&h->wake);
+		pthread_mutex_unlock(&h->lock);
+		pthread_join(h->watch, NULL);
+	}
+	pthread_cond_destroy(&h->wake);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

@@ -8,7 +8,9 @@
  * metrics_render's text, Content-Type "text/plain; version=0.0.4", and
  * /healthz and /readyz with metrics_health's and metrics_readiness's line
  * and status (200 or 503); any other path is 404, any other method 405. At
- * most 8 connections, 10 s each.
+ * most 32 connections, 8 from one address; a request must arrive whole
+ * within 10 s (a client sending a header line now and then is cut off
+ * then), and an idle connection is closed after 10 s.
  * Meant for loopback: a non-loopback address is served but logged as a
  * warning, as the page needs no credentials.
  */

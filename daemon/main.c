@@ -224,7 +224,7 @@ int main(int argc, char **argv)
 	roles *rl = NULL;
 	writer_options wo = {.no_merkle = cfg.no_merkle};
 	feed *fd = NULL;
-	char pdir[4096], discard_why[300];
+	char pdir[4096], merkle_why[300];
 	ld_errinfo e = {0};
 	int rc = 1;
 
@@ -252,9 +252,10 @@ int main(int argc, char **argv)
 				  e.message);
 			goto out;
 		}
-		if (vrc == VERIFY_INDEX_DAMAGED) {
-			snprintf(discard_why, sizeof(discard_why), "%s", e.message);
-			so.discard_index = discard_why;
+		if (vrc == VERIFY_MERKLE_DAMAGED) {
+			snprintf(merkle_why, sizeof(merkle_why), "verify: %s", e.message);
+			so.rebuild_merkle = merkle_why;
+			memset(&e, 0, sizeof(e));
 		} else if (vrc != 0) {
 			log_error("%s; refusing to start: restore the data directory from a backup "
 				  "(docs/OPERATIONS.md, \"Restore\"); mdb_stat -a and mdb_dump show "

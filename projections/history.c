@@ -22,16 +22,14 @@ static uint64_t target_of(const Ledger__Event *ev)
 int history_query(store_txn *t, const char *id, int all, Ledger__MemberHistory *out, ld_arena *a)
 {
 	char stream[LD_STREAM_MAX];
-	uint8_t key[LD_STREAM_MAX + 9];
-	store_cursor *c;
-	store_val k, v;
-	int rc, ended = 0;
+	int rc = 0, ended = 0;
+	enum { PAGE = 1024 };
+	uint64_t seqs[PAGE];
+	uint32_t versions[PAGE];
+	size_t n = 0, at = 0;
+	uint32_t from = 1;
 
 	snprintf(stream, sizeof(stream), "member/%s", id);
-	size_t n = strlen(stream);
-	memcpy(key, stream, n);
-	key[n] = 0;
-	ld_put_be64(key + n + 1, 0);
 	ledger__member_history__init(out);
 	out->member_id = ld_arena_strdup(a, id);
 	out->entries = ld_arena_alloc(a, HISTORY_MAX * sizeof(void *));
@@ -39,14 +37,20 @@ int history_query(store_txn *t, const char *id, int all, Ledger__MemberHistory *
 	uint64_t *shown = ld_arena_alloc(a, HISTORY_MAX * sizeof(uint64_t));
 	size_t nshown = 0;
 
-	if ((rc = store_cursor_open(t, DB_STREAMS, &c)))
-		return rc;
-	for (rc = store_cursor_seek(c, key, n + 9, &k, &v); rc == 0 && out->n_entries < HISTORY_MAX;
-	     rc = store_cursor_next(c, &k, &v)) {
-		if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0 ||
-		    ld_get_be64((const uint8_t *)k.data + n + 1) == UINT64_MAX)
-			break;
-		uint64_t seq = ld_get_be64(v.data);
+	/* The member's stream, a page at a time; events past t's snapshot
+	 * (committed since it began) are left out. */
+	while (out->n_entries < HISTORY_MAX) {
+		if (at == n) {
+			if (from > 1 && n < PAGE)
+				break;
+			if ((rc = model_stream_read(t, stream, from, UINT64_MAX, PAGE, seqs, versions,
+						    &n)) ||
+			    !n)
+				break;
+			at = 0;
+			from = versions[n - 1] + 1;
+		}
+		uint64_t seq = seqs[at++];
 		Ledger__Event *ev;
 		if ((rc = model_load_event(t, seq, &ev)))
 			break;
@@ -85,7 +89,6 @@ int history_query(store_txn *t, const char *id, int all, Ledger__MemberHistory *
 		out->entries[out->n_entries++] = he;
 		shown[nshown++] = seq;
 	}
-	store_cursor_close(c);
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
 	return out->n_entries || nshown ? 0 : LD_E(NOT_FOUND);

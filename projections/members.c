@@ -27,7 +27,7 @@
 static const char *const dbs[MEMBERS_DB__COUNT] = {
 	[MEMBERS_DB_VIEWS] = "members",	    [MEMBERS_DB_ORGS] = "orgs",
 	[MEMBERS_DB_CHILDREN] = "children", [MEMBERS_DB_MONTHS] = "months",
-	[MEMBERS_DB_WORKFORCE] = "workforce",
+	[MEMBERS_DB_ESTIMATES] = "estimates",
 };
 #define DB(i) proj_db(&members_projection, i)
 
@@ -907,52 +907,131 @@ static int name_step(void *arg, const Ledger__Event *ev)
 	return 0;
 }
 
-static size_t workforce_key(uint8_t *key, uint32_t region, unsigned group)
+/*
+ * Workforce estimates. Every estimate is kept, keyed by region, group, time
+ * and seq, so that the one in force at any time can be read: the one with
+ * the latest occurred_at not after it, ties broken by the higher seq (a
+ * back-filled estimate of an earlier year never replaces a later one).
+ */
+#define ESTIMATE_KEY 21
+
+static size_t estimate_key(uint8_t *key, uint32_t region, unsigned group, int64_t at,
+			   uint64_t seq)
 {
-	key[0] = (uint8_t)(region >> 24);
-	key[1] = (uint8_t)(region >> 16);
-	key[2] = (uint8_t)(region >> 8);
-	key[3] = (uint8_t)region;
+	ld_put_be32(key, region);
 	key[4] = (uint8_t)group;
-	return 5;
+	ld_put_be64(key + 5, (uint64_t)at ^ (1ULL << 63)); /* signed order */
+	ld_put_be64(key + 13, seq);
+	return ESTIMATE_KEY;
 }
 
-static int workforce_put(proj_ctx *c, uint32_t region, unsigned group, uint64_t count, int present)
+/* Puts (present) or deletes the estimate of ev as it counts: ev is an
+ * effective event (proj_effective), seq its own. */
+static int estimate_put(proj_ctx *c, const Ledger__Event *ev, int present)
 {
-	uint8_t key[5], val[8];
-	workforce_key(key, region, group);
-	if (!present)
-		return store_del(c->pt, DB(MEMBERS_DB_WORKFORCE), key, 5);
-	ld_put_be64(val, count);
-	return store_put(c->pt, DB(MEMBERS_DB_WORKFORCE), key, 5, val, 8);
-}
-
-/* Every group's latest estimate in a region's stream. */
-typedef struct wf_fold {
-	uint64_t count[NGROUPS];
-	uint8_t present[NGROUPS];
-} wf_fold;
-
-static int workforce_step(void *arg, const Ledger__Event *ev)
-{
-	wf_fold *f = arg;
-	unsigned g;
-	if (ev->body_case == LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED &&
-	    (g = (unsigned)ev->workforce_estimated->worker_group) < NGROUPS) {
-		f->count[g] = ev->workforce_estimated->count;
-		f->present[g] = 1;
+	uint8_t key[ESTIMATE_KEY], val[8];
+	const Ledger__WorkforceEstimated *w = ev->workforce_estimated;
+	if (ev->body_case != LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED || !w)
+		return 0;
+	estimate_key(key, w->region, (unsigned)w->worker_group, ev->occurred_at, ev->seq);
+	if (!present) {
+		int rc = store_del(c->pt, DB(MEMBERS_DB_ESTIMATES), key, ESTIMATE_KEY);
+		return rc == LD_E(NOT_FOUND) ? 0 : rc;
 	}
+	ld_put_be64(val, w->count);
+	return store_put(c->pt, DB(MEMBERS_DB_ESTIMATES), key, ESTIMATE_KEY, val, 8);
+}
+
+/* The estimate of seq as it counts now (voided: none). */
+static int estimate_effective(proj_ctx *c, uint64_t seq, int present)
+{
+	proj_eff eff;
+	int rc = proj_effective(c, seq, &eff);
+	if (!rc && eff.ev)
+		rc = estimate_put(c, eff.ev, present);
+	proj_eff_free(&eff);
+	return rc;
+}
+
+int members_estimate_at(store_cursor *cur, uint32_t region, unsigned group, int64_t at,
+		     struct members_estimate *out)
+{
+	uint8_t key[ESTIMATE_KEY];
+	store_val k, v;
+	estimate_key(key, region, group, at, UINT64_MAX);
+	int rc = store_cursor_seek(cur, key, ESTIMATE_KEY, &k, &v);
+	rc = rc == LD_E(NOT_FOUND) ? store_cursor_last(cur, &k, &v)
+	     : rc == 0		   ? store_cursor_prev(cur, &k, &v)
+				   : rc;
+	if (rc)
+		return rc;
+	if (k.len != ESTIMATE_KEY || v.len != 8 || memcmp(k.data, key, 5) != 0)
+		return LD_E(NOT_FOUND); /* another region or group: none in force */
+	out->count = ld_get_be64(v.data);
+	out->at = (int64_t)(ld_get_be64((const uint8_t *)k.data + 5) ^ (1ULL << 63));
+	out->seq = ld_get_be64((const uint8_t *)k.data + 13);
 	return 0;
+}
+
+int members_estimates_each(store_txn *t, uint32_t lo, uint32_t hi, int64_t at,
+			   members_estimate_fn fn, void *arg)
+{
+	uint8_t key[4];
+	store_cursor *cur;
+	store_val k, v;
+	uint32_t region = 0;
+	unsigned group = 0;
+	int have = 0;
+	struct members_estimate best;
+	int rc = store_cursor_open(t, DB(MEMBERS_DB_ESTIMATES), &cur);
+	if (rc)
+		return rc;
+	ld_put_be32(key, lo);
+	for (rc = store_cursor_seek(cur, key, 4, &k, &v); rc == 0;
+	     rc = store_cursor_next(cur, &k, &v)) {
+		if (k.len != ESTIMATE_KEY || v.len != 8)
+			continue;
+		const uint8_t *kd = k.data;
+		uint32_t r = ld_get_be32(kd);
+		if (r > hi)
+			break;
+		if (have && (r != region || kd[4] != group)) {
+			if ((rc = fn(arg, region, group, &best)))
+				break;
+			have = 0;
+		}
+		int64_t when = (int64_t)(ld_get_be64(kd + 5) ^ (1ULL << 63));
+		if (when > at)
+			continue; /* not in force yet; later ones of the group neither */
+		region = r;
+		group = kd[4];
+		best.count = ld_get_be64(v.data);
+		best.at = when;
+		best.seq = ld_get_be64(kd + 13);
+		have = 1;
+	}
+	store_cursor_close(cur);
+	if (rc == LD_E(NOT_FOUND))
+		rc = 0;
+	if (!rc && have)
+		rc = fn(arg, region, group, &best);
+	return rc;
 }
 
 /* A void or an amendment: re-derive whatever the target fed. */
 static int apply_correction(proj_ctx *c, const Ledger__Event *corr)
 {
-	uint64_t target;
+	const ld_kind *k = ld_kind_of(corr->body_case);
+	uint64_t target = ld_field_num(&k->target, ld_kind_body(k, corr));
 	Ledger__Event *t = NULL;
-	int rc = proj_fix_record(c, corr, &target);
-	if (rc || (rc = model_load_event(c->lt, target, &t)))
+	int rc = model_load_event(c->lt, target, &t);
+	/* An estimate: out as it counted before, in as it counts after. */
+	int estimate = !rc && t->body_case == LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED;
+	if (rc || (estimate && (rc = estimate_effective(c, target, 0))) ||
+	    (rc = proj_fix_record(c, corr, &target))) {
+		codec_event_free(t);
 		return rc;
+	}
 	const char *member = codec_event_member(t);
 	if (member) {
 		rc = member_refold(c, member, corr, corr->seq);
@@ -964,17 +1043,8 @@ static int apply_correction(proj_ctx *c, const Ledger__Event *corr)
 		if (!(rc = org_load(c, id, &o)) &&
 		    !(rc = proj_fold_stream(c, stream, corr->seq, name_step, &o)))
 			rc = org_save(c, id, &o);
-	} else if (t->body_case == LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED) {
-		/* Re-derive every group of the region: the correction may take
-		 * the estimate out of a group an earlier amendment put it in. */
-		uint32_t region = t->workforce_estimated->region;
-		char stream[LD_STREAM_MAX];
-		wf_fold f;
-		memset(&f, 0, sizeof(f));
-		snprintf(stream, sizeof(stream), "region/%u", region);
-		rc = proj_fold_stream(c, stream, corr->seq, workforce_step, &f);
-		for (unsigned g = 1; g < NGROUPS && !rc; g++)
-			rc = workforce_put(c, region, g, f.count[g], f.present[g]);
+	} else if (estimate) {
+		rc = estimate_effective(c, target, 1);
 	}
 	codec_event_free(t);
 	return rc;
@@ -1015,12 +1085,31 @@ static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 	case LEDGER__EVENT__BODY_ORG_DISSOLVED:
 		return org_dissolved(c, ev->org_dissolved->org_id);
 	case LEDGER__EVENT__BODY_WORKFORCE_ESTIMATED:
-		return workforce_put(c, ev->workforce_estimated->region,
-				     (unsigned)ev->workforce_estimated->worker_group,
-				     ev->workforce_estimated->count, 1);
+		return estimate_put(c, ev, 1);
 	default:
 		return 0;
 	}
+}
+
+/*
+ * The format of this projection's databases, in PDB_META. An environment
+ * of another format (one that kept only the last estimate recorded of each
+ * region and group) is cleared and rebuilt from the log at start.
+ */
+#define FORMAT_KEY "members-format"
+#define FORMAT	   "2"
+
+static int members_prepare(proj_ctx *c, int *reset)
+{
+	store_val v;
+	int rc = store_get(c->pt, PDB_META, FORMAT_KEY, strlen(FORMAT_KEY), &v);
+	*reset = 0;
+	if (rc == 0 && v.len == strlen(FORMAT) && memcmp(v.data, FORMAT, v.len) == 0)
+		return 0;
+	if ((rc && rc != LD_E(NOT_FOUND)) || (rc = proj_clear(c->pt, &members_projection)))
+		return rc;
+	*reset = 1;
+	return store_put(c->pt, PDB_META, FORMAT_KEY, strlen(FORMAT_KEY), FORMAT, strlen(FORMAT));
 }
 
 const projection_ops members_projection = {
@@ -1032,6 +1121,7 @@ const projection_ops members_projection = {
 	.apply = members_apply,
 	.flush = members_flush,
 	.discard = members_discard,
+	.prepare = members_prepare,
 	.queries = members_queries,
 };
 
@@ -1092,7 +1182,7 @@ int members_get(store_txn *t, const char *id, Ledger__MemberView *out, ld_arena 
 }
 
 static int fill_coverage(store_txn *t, const char *id, uint32_t depth, uint32_t period,
-			 Ledger__OrgCoverage *oc, ld_arena *a)
+			 int64_t at, Ledger__OrgCoverage *oc, ld_arena *a)
 {
 	org_agg o;
 	int rc = org_read(t, id, &o);
@@ -1121,16 +1211,19 @@ static int fill_coverage(store_txn *t, const char *id, uint32_t depth, uint32_t 
 		oc->real_name_ratio = (double)o.real_name / (double)o.members;
 	}
 
-	/* Groups, with the region's workforce estimate where there is one. */
+	/* Groups, with the region's workforce estimate in force at `at` where
+	 * there is one. */
+	store_cursor *ec;
+	if ((rc = store_cursor_open(t, DB(MEMBERS_DB_ESTIMATES), &ec)))
+		return rc;
 	oc->by_group = ld_arena_alloc(a, NGROUPS * sizeof(void *));
 	for (unsigned g = 1; g < NGROUPS; g++) {
-		uint8_t key[5];
-		store_val v;
-		uint64_t est = 0;
-		workforce_key(key, o.region, g);
-		int have = store_get(t, DB(MEMBERS_DB_WORKFORCE), key, 5, &v) == 0;
-		if (have)
-			est = ld_get_be64(v.data);
+		struct members_estimate est;
+		rc = members_estimate_at(ec, o.region, g, at, &est);
+		if (rc && rc != LD_E(NOT_FOUND))
+			break;
+		int have = rc == 0;
+		rc = 0;
 		if (!o.by_group[g] && !have)
 			continue;
 		Ledger__GroupCount *gc = ld_arena_alloc(a, sizeof(*gc));
@@ -1139,15 +1232,20 @@ static int fill_coverage(store_txn *t, const char *id, uint32_t depth, uint32_t 
 		gc->worker_group = (Ledger__WorkerGroup)g;
 		gc->members = o.by_group[g];
 		if (have) {
-			gc->has_estimated_workers = 1;
-			gc->estimated_workers = est;
-			if (est) {
+			gc->has_estimated_workers = gc->has_estimated_at = gc->has_estimate_seq = 1;
+			gc->estimated_workers = est.count;
+			gc->estimated_at = est.at;
+			gc->estimate_seq = est.seq;
+			if (est.count) {
 				gc->has_coverage = 1;
-				gc->coverage = (double)o.by_group[g] / (double)est;
+				gc->coverage = (double)o.by_group[g] / (double)est.count;
 			}
 		}
 		oc->by_group[oc->n_by_group++] = gc;
 	}
+	store_cursor_close(ec);
+	if (rc)
+		return rc;
 	oc->by_channel = ld_arena_alloc(a, NCHANNELS * sizeof(void *));
 	for (unsigned ch = 1; ch < NCHANNELS; ch++) {
 		if (!o.by_channel[ch])
@@ -1190,12 +1288,12 @@ static int fill_coverage(store_txn *t, const char *id, uint32_t depth, uint32_t 
 
 /* Depth-first: the organisation, then each child's subtree, to `depth`. */
 static int coverage_walk(store_txn *t, const char *id, uint32_t level, uint32_t depth,
-			 uint32_t period, Ledger__CoverageReport *out, ld_arena *a)
+			 uint32_t period, int64_t at, Ledger__CoverageReport *out, ld_arena *a)
 {
 	if (out->n_orgs >= COVERAGE_MAX_ORGS)
 		return 0;
 	Ledger__OrgCoverage *oc = ld_arena_alloc(a, sizeof(*oc));
-	int rc = fill_coverage(t, id, level, period, oc, a);
+	int rc = fill_coverage(t, id, level, period, at, oc, a);
 	if (rc)
 		return rc;
 	out->orgs[out->n_orgs++] = oc;
@@ -1232,18 +1330,19 @@ static int coverage_walk(store_txn *t, const char *id, uint32_t level, uint32_t 
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
 	for (size_t i = 0; i < nk; i++)
-		if ((rc = coverage_walk(t, kids[i], level + 1, depth, period, out, a)))
+		if ((rc = coverage_walk(t, kids[i], level + 1, depth, period, at, out, a)))
 			return rc;
 	return 0;
 }
 
-int members_coverage(store_txn *t, const char *org, uint32_t depth, uint32_t period,
+int members_coverage(store_txn *t, const char *org, uint32_t depth, uint32_t period, int64_t at,
 		     Ledger__CoverageReport *out, ld_arena *a)
 {
 	ledger__coverage_report__init(out);
+	out->has_at = 1;
+	out->at = at;
 	out->orgs = ld_arena_alloc(a, COVERAGE_MAX_ORGS * sizeof(void *));
-	int rc = coverage_walk(t, org, 0, depth, period, out, a);
-	return rc;
+	return coverage_walk(t, org, 0, depth, period, at, out, a);
 }
 
 /* get_member: a member's view. */
@@ -1264,7 +1363,8 @@ static int member_query(const proj_query_ctx *q, const ProtobufCMessage *args,
 }
 
 /* coverage: an organisation's subtree, with the dues figures of a month
- * (this month by default). */
+ * (this month by default) and the workforce estimates in force at a time
+ * (now by default). */
 static int coverage_query(const proj_query_ctx *q, const ProtobufCMessage *args,
 			  Ledger__Response *resp)
 {
@@ -1281,7 +1381,8 @@ static int coverage_query(const proj_query_ctx *q, const ProtobufCMessage *args,
 		return ld_errinfo_set(q->e, LD_E(INVALID_VALUE), "coverage.period",
 				      "period %u is not a month written YYYYMM", period);
 	Ledger__CoverageReport *cov = ld_arena_alloc(q->a, sizeof(*cov));
-	rc = members_coverage(q->t, r->org_id, r->depth, period, cov, q->a);
+	rc = members_coverage(q->t, r->org_id, r->depth, period, r->has_at ? r->at : q->now_us, cov,
+			      q->a);
 	if (rc == LD_E(NOT_FOUND))
 		ld_errinfo_set(q->e, rc, "coverage.org_id", "organisation '%s' not found",
 			       r->org_id);

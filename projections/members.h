@@ -24,8 +24,10 @@ enum members_db {
 	MEMBERS_DB_CHILDREN,  /* "children": parent_id, 0, child_id → "" */
 	MEMBERS_DB_MONTHS,    /* "months": org_id, 0, YYYYMM (4 BE) → active members paid
 			       * through that month */
-	MEMBERS_DB_WORKFORCE, /* "workforce": region (4 BE), group (1) → estimate (8 BE);
-			       * also read by progress (city shares) */
+	MEMBERS_DB_ESTIMATES, /* "estimates": region (4 BE), group (1), occurred_at (8 BE,
+			       * sign bit flipped), seq (8 BE) → count (8 BE): every
+			       * workforce estimate as it counts; also read by progress
+			       * (city shares) through members_estimate_at */
 	MEMBERS_DB__COUNT
 };
 
@@ -35,8 +37,31 @@ enum members_db {
 int members_get(store_txn *t, const char *id, Ledger__MemberView *out, ld_arena *a);
 
 /* Coverage of org and its subtree down to `depth` levels, with dues figures
- * for `period` (YYYYMM). At most 10,000 organisations. */
-int members_coverage(store_txn *t, const char *org, uint32_t depth, uint32_t period,
+ * for `period` (YYYYMM) and the workforce estimates in force at `at` (µs).
+ * At most 10,000 organisations. */
+int members_coverage(store_txn *t, const char *org, uint32_t depth, uint32_t period, int64_t at,
 		     Ledger__CoverageReport *out, ld_arena *a);
+
+/* The workforce estimate of a region and group in force at `at`: the one
+ * with the latest occurred_at not after `at`, of two at the same time the
+ * one with the higher seq. cur is a cursor on MEMBERS_DB_ESTIMATES (read
+ * transaction on the projection environment). 0 with *out, LD_E(NOT_FOUND)
+ * when there is none, or a storage error. */
+struct members_estimate {
+	uint64_t count;
+	int64_t at;   /* its occurred_at, µs */
+	uint64_t seq; /* its seq */
+};
+int members_estimate_at(store_cursor *cur, uint32_t region, unsigned group, int64_t at,
+		     struct members_estimate *out);
+
+/* Calls fn for every region from lo to hi (inclusive) and worker group
+ * that has a workforce estimate in force at `at`, in region and group order,
+ * with that estimate; stops at fn's first non-zero return, which it returns.
+ * t: read transaction on the projection environment. */
+typedef int (*members_estimate_fn)(void *arg, uint32_t region, unsigned group,
+				   const struct members_estimate *e);
+int members_estimates_each(store_txn *t, uint32_t lo, uint32_t hi, int64_t at,
+			   members_estimate_fn fn, void *arg);
 
 #endif

@@ -33,6 +33,7 @@ static const char *const dbs[GDB__COUNT] = {
 
 #define KEY_LEN 10	/* plan, target, year, region */
 #define DAY_KEY_LEN 14	/* ... and a day */
+#define WF_GROUPS 16 /* WorkerGroup values below it (ledger.proto has 0 … 11) */
 #define DIGEST_KEY "progress/digest"
 /* The layout of the projection's databases, stored after the plans' digest:
  * a daemon that finds another rebuilds the projection from the log. */
@@ -732,27 +733,7 @@ static int prepare(proj_ctx *c, int *reset)
 		return 0;
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
-	for (unsigned i = 0; i < GDB__COUNT; i++) /* every database of its own */
-		if ((rc = store_empty(c->pt, DB(i))))
-			return rc;
-	/* The corrections it has seen (PDB_FIXES under its name). */
-	store_cursor *cur;
-	store_val k;
-	size_t nl = strlen(c->name) + 1;
-	if ((rc = store_cursor_open(c->pt, PDB_FIXES, &cur)))
-		return rc;
-	for (rc = store_cursor_seek(cur, c->name, nl, &k, &v); rc == 0;
-	     rc = store_cursor_seek(cur, c->name, nl, &k, &v)) {
-		if (k.len < nl || memcmp(k.data, c->name, nl))
-			break;
-		uint8_t kk[128];
-		size_t kn = k.len < sizeof(kk) ? k.len : sizeof(kk);
-		memcpy(kk, k.data, kn);
-		if ((rc = store_del(c->pt, PDB_FIXES, kk, kn)))
-			break;
-	}
-	store_cursor_close(cur);
-	if (rc && rc != LD_E(NOT_FOUND))
+	if ((rc = proj_clear(c->pt, &progress_projection)))
 		return rc;
 	*reset = 1;
 	return store_put(c->pt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), digest, sizeof(digest));
@@ -827,41 +808,58 @@ Ledger__PlanInfo *progress_plan_info(const plan *p, ld_arena *a)
 	return pi;
 }
 
-/* Each city's share of the province's workforce estimates (the members
- * projection's MEMBERS_DB_WORKFORCE: region (4 BE), group (1) → count
- * (8 BE)); 0 when there are none. */
-static int workforce_shares(store_txn *t, const plan *p, double *share)
+/* The estimates of a plan's cities, per group: their own (a city's code),
+ * and the sums of their districts'. */
+typedef struct city_wf {
+	const plan *p;
+	uint64_t own[PLAN_MAX_CITIES][WF_GROUPS], districts[PLAN_MAX_CITIES][WF_GROUPS];
+	uint8_t has_own[PLAN_MAX_CITIES][WF_GROUPS];
+} city_wf;
+
+static int city_wf_add(void *arg, uint32_t region, unsigned group,
+		       const struct members_estimate *e)
 {
-	uint64_t total = 0, *city = calloc(p->ncities + 1, sizeof(*city));
-	store_cursor *cur;
-	store_val k, v;
-	uint8_t key[4];
-	int rc;
-	if (!city)
-		return LD_E(INTERNAL);
-	if ((rc = store_cursor_open(t, proj_db(&members_projection, MEMBERS_DB_WORKFORCE), &cur))) {
-		free(city);
-		return rc;
-	}
-	ld_put_be32(key, p->region);
-	for (rc = store_cursor_seek(cur, key, 4, &k, &v); rc == 0;
-	     rc = store_cursor_next(cur, &k, &v)) {
-		if (k.len != 5 || v.len != 8)
+	city_wf *w = arg;
+	if (group >= WF_GROUPS)
+		return 0;
+	for (unsigned i = 0; i < w->p->ncities; i++) {
+		if (plan_city_of(region) != w->p->cities[i].code)
 			continue;
-		uint32_t region = ld_get_be32(k.data);
-		if (plan_province_of(region) != p->region)
-			break;
-		uint64_t n = ld_get_be64(v.data);
-		total += n;
-		for (unsigned i = 0; i < p->ncities; i++)
-			if (plan_city_of(region) == p->cities[i].code)
-				city[i] += n;
+		if (region == w->p->cities[i].code) {
+			w->own[i][group] = e->count;
+			w->has_own[i][group] = 1;
+		} else {
+			w->districts[i][group] += e->count;
+		}
 	}
-	store_cursor_close(cur);
+	return 0;
+}
+
+/*
+ * Each city's share of the workforce of the plan's cities, from the
+ * workforce estimates in force at `at` (the members projection's, read
+ * through members_estimates_each). A city's workforce is the sum over worker
+ * groups of its own estimate, or, for a group it has none of, the sum of its
+ * districts'. The province's own estimates are not shared out: they would
+ * count the same workers twice. 0 everywhere when there are none.
+ */
+static int workforce_shares(store_txn *t, const plan *p, int64_t at, double *share)
+{
+	city_wf *w = calloc(1, sizeof(*w));
+	uint64_t total = 0, city[PLAN_MAX_CITIES] = {0};
+	if (!w)
+		return LD_E(INTERNAL);
+	w->p = p;
+	int rc = members_estimates_each(t, p->region, p->region + 9999, at, city_wf_add, w);
+	for (unsigned i = 0; i < p->ncities && !rc; i++) {
+		for (unsigned g = 0; g < WF_GROUPS; g++)
+			city[i] += w->has_own[i][g] ? w->own[i][g] : w->districts[i][g];
+		total += city[i];
+	}
 	for (unsigned i = 0; i < p->ncities; i++)
 		share[i] = total ? (double)city[i] / (double)total : 0;
-	free(city);
-	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+	free(w);
+	return rc;
 }
 
 static void judge(Ledger__ProgressRow *r, const plan_target *t, int64_t at)
@@ -937,7 +935,7 @@ int progress_report(const progress *pg, store_txn *t, const plan *p, uint32_t ye
 					      "its %u cities",
 					      region, p->id, p->region, p->ncities);
 	}
-	if ((rc = workforce_shares(t, p, share)))
+	if ((rc = workforce_shares(t, p, at, share)))
 		return rc;
 
 	out->plan = progress_plan_info(p, a);

@@ -133,6 +133,11 @@ enum { PFIX_VOID = 1, PFIX_AMEND = 2 };
 int proj_fix_get(proj_ctx *c, uint64_t target, int *kind, uint64_t *by);
 int proj_fix_record(proj_ctx *c, const Ledger__Event *ev, uint64_t *target);
 
+/* Empties every database of projection ops and forgets the corrections it
+ * has seen, in write transaction t on the projection environment: what a
+ * prepare does before asking for a rebuild (*reset). */
+int proj_clear(store_txn *t, const projection_ops *ops);
+
 /* Event seq as this projection counts it: out->ev is NULL when it is voided
  * or is itself a correction; an amended event has its corrected body and
  * time in the original's place. Free with proj_eff_free. */

@@ -112,6 +112,33 @@ int proj_fix_get(proj_ctx *c, uint64_t target, int *kind, uint64_t *by)
 	return 0;
 }
 
+int proj_clear(store_txn *t, const projection_ops *ops)
+{
+	int rc = 0;
+	for (unsigned i = 0; i < ops->ndbs && !rc; i++)
+		rc = store_empty(t, proj_db(ops, i));
+	if (rc)
+		return rc;
+	/* The corrections it has seen (PDB_FIXES under its name). */
+	store_cursor *cur;
+	store_val k, v;
+	size_t nl = strlen(ops->name) + 1;
+	if ((rc = store_cursor_open(t, PDB_FIXES, &cur)))
+		return rc;
+	for (rc = store_cursor_seek(cur, ops->name, nl, &k, &v); rc == 0;
+	     rc = store_cursor_seek(cur, ops->name, nl, &k, &v)) {
+		if (k.len < nl || memcmp(k.data, ops->name, nl))
+			break;
+		uint8_t kk[128];
+		size_t kn = k.len < sizeof(kk) ? k.len : sizeof(kk);
+		memcpy(kk, k.data, kn);
+		if ((rc = store_del(t, PDB_FIXES, kk, kn)))
+			break;
+	}
+	store_cursor_close(cur);
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}
+
 int proj_fix_record(proj_ctx *c, const Ledger__Event *ev, uint64_t *target)
 {
 	uint8_t key[64 + 9], val[9];
@@ -171,33 +198,29 @@ void proj_eff_free(proj_eff *e)
 
 int proj_fold_stream(proj_ctx *c, const char *stream, uint64_t upto, proj_stream_fn fn, void *arg)
 {
-	uint8_t key[LD_STREAM_MAX + 9];
-	size_t n = strlen(stream);
-	store_cursor *cur;
-	store_val k, v;
-	memcpy(key, stream, n);
-	key[n] = 0;
-	ld_put_be64(key + n + 1, 0);
-	int rc = store_cursor_open(c->lt, DB_STREAMS, &cur);
-	if (rc)
-		return rc;
-	for (rc = store_cursor_seek(cur, key, n + 9, &k, &v); rc == 0;
-	     rc = store_cursor_next(cur, &k, &v)) {
-		if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0 ||
-		    ld_get_be64((const uint8_t *)k.data + n + 1) == UINT64_MAX)
-			break; /* past the stream, or at its head record */
-		uint64_t seq = ld_get_be64(v.data);
-		if (seq >= upto)
-			break; /* later events are not applied yet */
-		proj_eff eff;
-		if ((rc = proj_effective(c, seq, &eff)))
+	enum { PAGE = 512 };
+	uint64_t seqs[PAGE];
+	uint32_t versions[PAGE];
+	uint32_t from = 1;
+	int rc = 0;
+	if (upto == 0)
+		return 0;
+	for (;;) {
+		size_t n;
+		/* Only events before upto: later ones are not applied yet. */
+		if ((rc = model_stream_read(c->lt, stream, from, upto - 1, PAGE, seqs, versions, &n)))
 			break;
-		if (eff.ev)
-			rc = fn(arg, eff.ev);
-		proj_eff_free(&eff);
-		if (rc)
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			proj_eff eff;
+			if ((rc = proj_effective(c, seqs[i], &eff)))
+				break;
+			if (eff.ev)
+				rc = fn(arg, eff.ev);
+			proj_eff_free(&eff);
+		}
+		if (rc || n < PAGE)
 			break;
+		from = versions[n - 1] + 1;
 	}
-	store_cursor_close(cur);
 	return rc == LD_E(NOT_FOUND) ? 0 : rc;
 }

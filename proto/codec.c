@@ -323,6 +323,111 @@ int codec_event_hash(const Ledger__Event *ev, uint8_t out[LD_HASH_LEN])
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Stored bytes from parts                                             */
+/* ------------------------------------------------------------------ */
+
+enum {
+	F_SEQ = 1, F_EVENT_ID = 2, F_OCCURRED_AT = 3, F_RECORDED_AT = 4, F_ACTOR = 5,
+	F_STREAM = 6, F_VERSION = 7, F_PREV_HASH = 8, F_HASH = 9,
+};
+
+static size_t key_len(unsigned field, unsigned type)
+{
+	return codec_varint_len((uint64_t)field << 3 | type);
+}
+
+static uint8_t *put_key(uint8_t *p, unsigned field, unsigned type)
+{
+	return codec_put_varint(p, (uint64_t)field << 3 | type);
+}
+
+static const ProtobufCMessage *stored_body(const Ledger__Event *ev, Ledger__Event *c,
+					   codec_personal_buf *pb)
+{
+	codec_strip_personal(ev, c, pb);
+	return codec_event_body(c);
+}
+
+codec_parts codec_event_parts_size(const Ledger__Event *ev)
+{
+	codec_parts p = {0, 0};
+	Ledger__Event c;
+	codec_personal_buf pb;
+	if (ev->has_event_id)
+		p.head += codec_ld_len(F_EVENT_ID, ev->event_id.len);
+	if (ev->has_occurred_at)
+		p.head += key_len(F_OCCURRED_AT, 0) + codec_varint_len((uint64_t)ev->occurred_at);
+	const ProtobufCMessage *body = stored_body(ev, &c, &pb);
+	if (body)
+		p.body = codec_ld_len((unsigned)ev->body_case, codec_size(body));
+	return p;
+}
+
+void codec_event_parts_pack(const Ledger__Event *ev, uint8_t *head, uint8_t *body)
+{
+	Ledger__Event c;
+	codec_personal_buf pb;
+	if (ev->has_event_id) {
+		head = codec_put_ld(head, F_EVENT_ID, ev->event_id.len);
+		memcpy(head, ev->event_id.data, ev->event_id.len);
+		head += ev->event_id.len;
+	}
+	if (ev->has_occurred_at) {
+		head = put_key(head, F_OCCURRED_AT, 0);
+		codec_put_varint(head, (uint64_t)ev->occurred_at);
+	}
+	const ProtobufCMessage *b = stored_body(ev, &c, &pb);
+	if (b) {
+		size_t n = codec_size(b);
+		codec_pack(b, codec_put_ld(body, (unsigned)ev->body_case, n));
+	}
+}
+
+/* The fields between the client's head and the prev_hash. */
+static size_t middle_len(const codec_stored *s, size_t actor, size_t stream)
+{
+	return key_len(F_RECORDED_AT, 0) + codec_varint_len((uint64_t)s->recorded_at) +
+	       codec_ld_len(F_ACTOR, actor) + codec_ld_len(F_STREAM, stream) +
+	       key_len(F_VERSION, 0) + codec_varint_len(s->version);
+}
+
+size_t codec_stored_size(const codec_stored *s, codec_parts p)
+{
+	return key_len(F_SEQ, 0) + codec_varint_len(s->seq) + p.head +
+	       middle_len(s, strlen(s->actor), strlen(s->stream)) +
+	       codec_ld_len(F_PREV_HASH, LD_HASH_LEN) + codec_ld_len(F_HASH, LD_HASH_LEN) + p.body;
+}
+
+void codec_stored_pack(const codec_stored *s, const uint8_t *head, const uint8_t *body,
+		       codec_parts p, uint8_t *out, uint8_t hash[LD_HASH_LEN])
+{
+	size_t actor = strlen(s->actor), stream = strlen(s->stream);
+	uint8_t *o = codec_put_varint(put_key(out, F_SEQ, 0), s->seq);
+	memcpy(o, head, p.head);
+	o += p.head;
+	o = codec_put_varint(put_key(o, F_RECORDED_AT, 0), (uint64_t)s->recorded_at);
+	o = codec_put_ld(o, F_ACTOR, actor);
+	memcpy(o, s->actor, actor);
+	o += actor;
+	o = codec_put_ld(o, F_STREAM, stream);
+	memcpy(o, s->stream, stream);
+	o += stream;
+	o = codec_put_varint(put_key(o, F_VERSION, 0), s->version);
+	size_t canon = (size_t)(o - out); /* the canonical bytes: this, then the body */
+	o = codec_put_ld(o, F_PREV_HASH, LD_HASH_LEN);
+	memcpy(o, s->prev_hash, LD_HASH_LEN);
+	o = codec_put_ld(o + LD_HASH_LEN, F_HASH, LD_HASH_LEN);
+	uint8_t *h = o;
+	memcpy(o + LD_HASH_LEN, body, p.body);
+	/* hash = SHA-256(prev_hash || seq BE || canonical) */
+	uint8_t prefix[LD_HASH_LEN + 8];
+	memcpy(prefix, s->prev_hash, LD_HASH_LEN);
+	ld_put_be64(prefix + LD_HASH_LEN, s->seq);
+	ld_sha256_3(prefix, sizeof(prefix), out, canon, body, p.body, hash);
+	memcpy(h, hash, LD_HASH_LEN);
+}
+
 int codec_event_check(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev, char *why,
 		      size_t n)
 {
@@ -495,6 +600,47 @@ int codec_peek_body_case(const uint8_t *buf, size_t len)
 		}
 	}
 	return 0;
+}
+
+int codec_peek_field(const uint8_t *buf, size_t len, unsigned field, const uint8_t **out, size_t *n)
+{
+	const uint8_t *p = buf, *end = buf + len;
+	while (p && p < end) {
+		uint64_t key, v;
+		if (!(p = get_varint(p, end, &key)))
+			break;
+		switch (key & 7) {
+		case 0:
+			p = get_varint(p, end, &v);
+			break;
+		case 1:
+			p = p + 8 <= end ? p + 8 : NULL;
+			break;
+		case 2:
+			if (!(p = get_varint(p, end, &v)) || v > (uint64_t)(end - p))
+				return LD_E(NOT_FOUND);
+			if ((key >> 3) == field) {
+				*out = p;
+				*n = (size_t)v;
+				return 0;
+			}
+			p += v;
+			break;
+		case 5:
+			p = p + 4 <= end ? p + 4 : NULL;
+			break;
+		default:
+			return LD_E(NOT_FOUND);
+		}
+	}
+	return LD_E(NOT_FOUND);
+}
+
+int codec_peek_hash(const uint8_t *buf, size_t len, const uint8_t **hash)
+{
+	size_t n;
+	int rc = codec_peek_field(buf, len, 9, hash, &n); /* Event.hash */
+	return rc == 0 && n != LD_HASH_LEN ? LD_E(NOT_FOUND) : rc;
 }
 
 /* ------------------------------------------------------------------ */

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,31 +33,6 @@ void ld_sha256_3(const void *a, size_t alen, const void *b, size_t blen, const v
 	if (c)
 		SHA256_Update(&ctx, c, clen);
 	SHA256_Final(out, &ctx);
-}
-
-int ld_sha256_file(const char *path, uint8_t out[LD_SHA256_LEN])
-{
-	enum { CHUNK = 1 << 20 };
-	uint8_t *buf = malloc(CHUNK);
-	int fd = buf ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	if (fd < 0) {
-		free(buf);
-		return -1;
-	}
-	SHA256_CTX ctx;
-	SHA256_Init(&ctx);
-	ssize_t n;
-	while ((n = read(fd, buf, CHUNK)) > 0)
-		SHA256_Update(&ctx, buf, (size_t)n);
-	int err = errno;
-	close(fd);
-	free(buf);
-	SHA256_Final(out, &ctx);
-	if (n < 0) {
-		errno = err;
-		return -1;
-	}
-	return 0;
 }
 
 int ld_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,

@@ -14,10 +14,6 @@
 void ld_sha256_3(const void *a, size_t alen, const void *b, size_t blen, const void *c,
 		 size_t clen, uint8_t out[LD_SHA256_LEN]);
 
-/* SHA-256 of a whole file's bytes. 0, or -1 with errno set (a file that
- * cannot be opened or read). */
-int ld_sha256_file(const char *path, uint8_t out[LD_SHA256_LEN]);
-
 /* HMAC-SHA-256(key, msg) into out. Returns 0, or -1 if libcrypto fails. */
 int ld_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
 		   uint8_t out[LD_SHA256_LEN]);

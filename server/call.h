@@ -74,6 +74,15 @@ struct server {
 	pthread_cond_t probe_wake;
 	int stopping;
 	atomic_uint ipc_restarts;
+	/* identity.c: each connection's identity, worked out at its first
+	 * request, dropped when it closes. */
+	pthread_mutex_t ident_lock;
+	struct ident_entry {
+		uint32_t pipe; /* 0: empty */
+		int rc;
+		char id[WRITER_ACTOR_MAX];
+	} *idents;
+	size_t nidents, nident_used; /* a power of two; entries in use */
 	/* Where the live feed is published (the daemon owns the socket). */
 	int has_pub;
 	char pub_url[256];
@@ -114,6 +123,8 @@ typedef struct sub_state {
 /* A page of stored events, embedded as they are stored (reads.c). */
 typedef struct page {
 	store_val ev[10000];
+	uint64_t seq[10000];     /* a stream's seqs and versions (read_stream) */
+	uint32_t version[10000];
 	size_t n, bytes;
 } page;
 
@@ -232,6 +243,10 @@ void listeners_free(server *srv);
 /* The identity of the connection msg came on: 0, or -1 when it cannot be
  * told (out says why). */
 int identity_of(server *srv, nng_msg *msg, char *out, size_t n);
+/* Forgets the identity of a connection that closed (listen.c's pipe
+ * notification). */
+void identity_forget(server *srv, nng_pipe p);
+void identity_free(server *srv);
 void identity_check_roles(server *srv);
 
 #endif

@@ -4,6 +4,7 @@
 #include <nng/nng.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "call.h"
@@ -33,9 +34,8 @@ static void peer_ip(nng_pipe p, char *ip, size_t n)
  * is the listener's: each tls+tcp:// listener trusts one client CA of its
  * own, and every certificate that chains to it is that client group.
  */
-int identity_of(server *srv, nng_msg *msg, char *out, size_t n)
+static int identity_read(server *srv, nng_pipe p, char *out, size_t n)
 {
-	nng_pipe p = nng_msg_get_pipe(msg);
 	uint64_t uid;
 	bool verified;
 	char ip[INET6_ADDRSTRLEN];
@@ -63,6 +63,97 @@ int identity_of(server *srv, nng_msg *msg, char *out, size_t n)
 	}
 	snprintf(out, n, "(unknown peer)");
 	return -1;
+}
+
+/*
+ * Identities are kept per connection (a table of pipe ids, open
+ * addressing): reading one costs a system call (the peer's address) and
+ * formatting, for every request otherwise. A pipe's entry goes when the
+ * pipe closes; the table is emptied when it fills, so it never holds more
+ * than IDENT_MAX entries.
+ */
+#define IDENT_MAX 65536
+
+static struct ident_entry *ident_slot(server *srv, uint32_t pipe)
+{
+	size_t mask = srv->nidents - 1;
+	for (size_t i = (pipe * 2654435761u) & mask;; i = (i + 1) & mask)
+		if (srv->idents[i].pipe == pipe || srv->idents[i].pipe == 0)
+			return &srv->idents[i];
+}
+
+int identity_of(server *srv, nng_msg *msg, char *out, size_t n)
+{
+	nng_pipe p = nng_msg_get_pipe(msg);
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+	pthread_mutex_lock(&srv->ident_lock);
+	if (!srv->idents) {
+		srv->nidents = 4096;
+		srv->idents = calloc(srv->nidents, sizeof(*srv->idents));
+	}
+	struct ident_entry *e = srv->idents && id ? ident_slot(srv, id) : NULL;
+	if (e && e->pipe == id) {
+		int rc = e->rc;
+		snprintf(out, n, "%s", e->id);
+		pthread_mutex_unlock(&srv->ident_lock);
+		return rc;
+	}
+	pthread_mutex_unlock(&srv->ident_lock);
+	int rc = identity_read(srv, p, out, n);
+	pthread_mutex_lock(&srv->ident_lock);
+	if (srv->idents && id && ident_slot(srv, id)->pipe != id) {
+		if ((srv->nident_used + 1) * 2 > srv->nidents) {
+			size_t bigger = srv->nidents * 2;
+			struct ident_entry *t = bigger <= IDENT_MAX ? calloc(bigger, sizeof(*t)) : NULL;
+			if (t) {
+				struct ident_entry *old = srv->idents;
+				size_t nold = srv->nidents;
+				srv->idents = t;
+				srv->nidents = bigger;
+				for (size_t i = 0; i < nold; i++)
+					if (old[i].pipe)
+						*ident_slot(srv, old[i].pipe) = old[i];
+				free(old);
+			} else {
+				memset(srv->idents, 0, srv->nidents * sizeof(*srv->idents));
+				srv->nident_used = 0;
+			}
+		}
+		e = ident_slot(srv, id);
+		srv->nident_used++;
+		e->pipe = id;
+		e->rc = rc;
+		snprintf(e->id, sizeof(e->id), "%s", out);
+	}
+	pthread_mutex_unlock(&srv->ident_lock);
+	return rc;
+}
+
+void identity_forget(server *srv, nng_pipe p)
+{
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+	pthread_mutex_lock(&srv->ident_lock);
+	if (srv->idents && id) {
+		struct ident_entry *e = ident_slot(srv, id);
+		if (e->pipe == id) {
+			srv->nident_used--;
+			/* Out of the probe chains: the entries after it move up. */
+			size_t mask = srv->nidents - 1, i = (size_t)(e - srv->idents);
+			e->pipe = 0;
+			for (size_t j = (i + 1) & mask; srv->idents[j].pipe; j = (j + 1) & mask) {
+				struct ident_entry moved = srv->idents[j];
+				srv->idents[j].pipe = 0;
+				*ident_slot(srv, moved.pipe) = moved;
+			}
+		}
+	}
+	pthread_mutex_unlock(&srv->ident_lock);
+}
+
+void identity_free(server *srv)
+{
+	free(srv->idents);
+	srv->idents = NULL;
 }
 
 /* Warns about tls:GROUP identities of the role file that no listener

@@ -46,6 +46,13 @@ static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 			atomic_fetch_add(&srv->listeners[i].pipes, 1);
 }
 
+/* A connection closed: its identity is forgotten (identity.c). */
+static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)ev;
+	identity_forget(arg, p);
+}
+
 /*
  * 1 if a fresh connection to li reaches the server's socket within 1 s. A
  * completed handshake is not enough: with the NNG 1.5.2 bug the listener
@@ -301,6 +308,7 @@ int listeners_start(server *srv, const server_options *o, ld_errinfo *e)
 {
 	char *tls_cert = NULL, *tls_key = NULL; /* PEM text, while listeners start */
 	nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_POST, pipe_added, srv);
+	nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pipe_removed, srv);
 	for (size_t i = 0; i < o->nurls; i++) {
 		listener *li = &srv->listeners[srv->nlisteners];
 		if (listener_parse(li, o->urls[i], o, e) != 0)

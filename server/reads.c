@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "model.h"
 #include "pii.h"
 
 #define READ_DEFAULT_LIMIT 1000   /* events in a page when the request says none */
@@ -137,41 +138,29 @@ nng_msg *reads_stream(call *c)
 	writer_head(srv->w, &head, NULL, NULL);
 
 	store_txn *t;
-	store_cursor *cur;
-	store_val k, v, ev;
-	uint8_t key[LD_STREAM_MAX + 9], logkey[8];
-	size_t n = strlen(q->stream);
+	store_val ev;
+	uint8_t logkey[8];
+	size_t n = 0;
 	nng_msg *m = NULL;
 	int rc = store_read_begin(srv->s, &t);
 	if (rc)
 		return reply_error_msg(rc, "unable to read the log");
-	memcpy(key, q->stream, n);
-	key[n] = 0;
-	ld_put_be64(key + n + 1, from);
 	p->n = p->bytes = 0;
-	uint64_t next = from, found = 0;
-	if ((rc = store_cursor_open(t, DB_STREAMS, &cur)) == 0) {
-		for (rc = store_cursor_seek(cur, key, n + 9, &k, &v); rc == 0 && p->n < (size_t)limit;
-		     rc = store_cursor_next(cur, &k, &v)) {
-			if (k.len != n + 9 || memcmp(k.data, key, n + 1) != 0 ||
-			    ld_get_be64((const uint8_t *)k.data + n + 1) == UINT64_MAX)
-				break; /* past the stream, or at its head record */
-			uint64_t seq = ld_get_be64(v.data);
-			if (seq > head)
-				break;
-			memcpy(logkey, v.data, 8);
-			if ((rc = store_get(t, DB_LOG, logkey, 8, &ev)))
-				break;
-			p->ev[p->n++] = ev;
-			p->bytes += codec_ld_len(1, ev.len);
-			next = ld_get_be64((const uint8_t *)k.data + n + 1) + 1;
-			found++;
-		}
-		store_cursor_close(cur);
+	uint64_t next = from;
+	if (from <= UINT32_MAX)
+		rc = model_stream_read(t, q->stream, (uint32_t)from, head, (size_t)limit, p->seq,
+				       p->version, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		ld_put_be64(logkey, p->seq[i]);
+		if ((rc = store_get(t, DB_LOG, logkey, 8, &ev)))
+			break;
+		p->ev[p->n++] = ev;
+		p->bytes += codec_ld_len(1, ev.len);
+		next = (uint64_t)p->version[i] + 1;
 	}
-	if (rc && rc != LD_E(NOT_FOUND)) {
+	if (rc) {
 		m = reply_error_msg(rc, "unable to read the stream");
-	} else if (!found && from == 1) {
+	} else if (!n && from == 1) {
 		ld_errinfo_set(&e, LD_E(NOT_FOUND), "read_stream.stream", "stream '%s' not found",
 			       q->stream);
 		m = reply_error(&e);

@@ -234,6 +234,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	pthread_mutex_init(&srv->seal_lock, NULL);
 	pthread_cond_init(&srv->seal_wake, NULL);
 	pthread_mutex_init(&srv->sub_lock, NULL);
+	pthread_mutex_init(&srv->ident_lock, NULL);
 	pthread_mutex_init(&srv->pool_lock, NULL);
 	pthread_cond_init(&srv->pool_wake, NULL);
 	if (backup_create(&srv->backup, s, w, o->keys, o->data_dir) != 0) {
@@ -316,6 +317,8 @@ void server_stop(server *srv)
 	pthread_cond_destroy(&srv->pool_wake);
 	pthread_mutex_destroy(&srv->pool_lock);
 	pthread_mutex_destroy(&srv->sub_lock);
+	identity_free(srv);
+	pthread_mutex_destroy(&srv->ident_lock);
 	pthread_cond_destroy(&srv->seal_wake);
 	pthread_mutex_destroy(&srv->seal_lock);
 	pthread_cond_destroy(&srv->probe_wake);

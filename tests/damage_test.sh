@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # damage_test.sh — a data directory damaged on disk, and what the daemon
 # answers afterwards. Never a crash, never a silent wrong answer:
-#   - a duplicate-id entry and a persons entry of the index changed while the
-#     daemon was stopped: the index is rebuilt, so the resent event is still
-#     a duplicate and the same person still cannot join twice;
-#   - a Merkle node of the index changed (after a kill -9, and after a clean
-#     stop): the index is rebuilt from the intact log instead of the start
-#     being refused as "hash chain broken", and the signed tree head is the
-#     root of the log's chain again (`ledgerctl verify` recomputes it);
+#   - the write model's snapshot (DATA/model.snap) with the idempotency entry
+#     of a payment (its event-id slot) and a person's hash changed while the
+#     daemon was stopped: the snapshot's checksum no longer matches, the model
+#     is rebuilt from the log, so the resent payment is still a duplicate and
+#     the same person still cannot join twice;
+#   - the Merkle tree's stored nodes changed in the log's file after a kill -9:
+#     the events are intact, so the nodes are rebuilt from the log instead of
+#     the start being refused as "hash chain broken", and the signed tree head
+#     is the root of the log's chain again (`ledgerctl verify` recomputes it);
 #   - an LMDB page header of the log corrupted (mp_lower of the page holding
 #     the newest event), which makes liblmdb crash: the daemon refuses to
 #     start with a message naming the damage and the way back (a backup),
@@ -15,61 +17,70 @@
 # A changed event of the log itself still refuses the start "hash chain broken
 # at seq N" (verify_test.sh).
 #
-# The bytes changed are found by what they are (an event id, a person hash, a
-# Merkle subtree hash computed from the chain), wherever the daemon keeps them
-# under DATA/ outside the log, its keystore and the projections.
+# The bytes changed are found by what they are (a person hash, an event-id
+# slot naming the payment's seq, a Merkle subtree hash computed from the
+# chain).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
 
 DATA=$TMPDIR/data
-# flip HEX... — flips one byte of every copy of each hex string in the files
-# under DATA/ other than the log itself, the keystore and the projections;
+# flip FILE HEX... — flips one byte of every copy of each hex string in FILE;
 # prints how many copies it changed (0: none found).
 flip() {
-	python3 - "$DATA" "$@" <<'PY'
-import os, sys
-root, needles = sys.argv[1], [bytes.fromhex(h) for h in sys.argv[2:]]
-skip_files = {os.path.join(root, "data.mdb"), os.path.join(root, "lock.mdb")}
-skip_dirs = {os.path.join(root, "keys"), os.path.join(root, "projections")}
+	python3 - "$@" <<'PY'
+import sys
+p, needles = sys.argv[1], [bytes.fromhex(h) for h in sys.argv[2:]]
+b = bytearray(open(p, "rb").read())
 n = 0
-for d, dirs, files in os.walk(root):
-    dirs[:] = [x for x in dirs if os.path.join(d, x) not in skip_dirs]
-    for f in files:
-        p = os.path.join(d, f)
-        if p in skip_files or f == "lock.mdb" or f.endswith(".key"):
-            continue
-        b = bytearray(open(p, "rb").read())
-        hit = 0
-        for nd in needles:
-            i = b.find(nd)
-            while i >= 0:
-                b[i + len(nd) // 2] ^= 0x5a
-                hit += 1
-                i = b.find(nd, i + 1)
-        if hit:
-            open(p, "wb").write(b)
-            n += hit
+for nd in needles:
+    i = b.find(nd)
+    while i >= 0:
+        b[i + len(nd) // 2] ^= 0x5a
+        n += 1
+        i = b.find(nd, i + 1)
+if n:
+    open(p, "wb").write(b)
 print(n)
 PY
 }
 
-# merkle_nodes — the hashes of every complete subtree of the log's Merkle tree
-# (RFC 6962) that holds the newest event, from the chain hashes of `export`.
+# flip_id_slot FILE SEQ — in the snapshot's event-id table a slot is a 64-bit
+# word, fingerprint << 36 | seq (core/mtable.h): flips the fingerprint of
+# every word naming SEQ; prints how many.
+flip_id_slot() {
+	python3 - "$@" <<'PY'
+import struct, sys
+p, seq = sys.argv[1], int(sys.argv[2])
+b = bytearray(open(p, "rb").read())
+n = 0
+for i in range(0, len(b) - 8 - 7):  # the segments follow 4-byte sizes: any offset
+    w = struct.unpack_from("<Q", b, i)[0]
+    if w & ((1 << 36) - 1) == seq and w >> 36 and w != 0xffffffffffffffff:
+        b[i + 6] ^= 0x5a
+        n += 1
+if n:
+    open(p, "wb").write(b)
+print(n)
+PY
+}
+
+# merkle_nodes — the hashes of every complete subtree of 64 events or more of
+# the log's Merkle tree (RFC 6962; the levels the daemon stores,
+# core/merkle.h), from the chain hashes of `export`.
 merkle_nodes() {
 	"$LEDGERCTL" export --from 1 --format jsonl | python3 -c '
 import hashlib, json, sys
 leaves = [hashlib.sha256(b"\0" + bytes.fromhex(json.loads(l)["hash"])).digest() for l in sys.stdin]
-n, last = len(leaves), len(leaves) - 1
+n = len(leaves)
 def node(a, b):  # hash of leaves [a, b), b - a a power of two
     if b - a == 1:
         return leaves[a]
     m = (a + b) // 2
     return hashlib.sha256(b"\1" + node(a, m) + node(m, b)).digest()
-size = 1
+size = 64
 while size <= n:
-    start = last - last % size
-    if start + size <= n:
+    for start in range(0, n - size + 1, size):
         print(node(start, start + size).hex())
     size *= 2
 '
@@ -103,12 +114,18 @@ ok "${PAY[@]}"
 recorded
 PAID=$SEQ
 
-# --- a duplicate-id entry and a persons entry changed at rest ----------------
+# --- an idempotency entry and a persons entry of the snapshot changed at rest -
 stop_ledgerd
-n=$(flip "$EID" "$PERSON")
-[ "$n" -ge 2 ] || fail "the event id and the person hash are not both kept under DATA/ ($n copies found): adapt flip to where the index keeps them"
+: >"$LEDGERD_LOG"
+[ -s "$DATA/model.snap" ] || fail "no snapshot of the write model after a clean stop"
+n=$(flip "$DATA/model.snap" "$PERSON")
+[ "$n" -ge 1 ] || fail "the person hash is not in model.snap"
+n=$(flip_id_slot "$DATA/model.snap" "$PAID")
+[ "$n" -ge 1 ] || fail "no event-id slot names seq $PAID in model.snap"
 start_ledgerd
 export LEDGER_URL="$URL"
+grep -q "writer: .*model.snap.* is damaged (its checksum does not match); the write model is rebuilt from the log" \
+	"$LEDGERD_LOG" || { cat "$LEDGERD_LOG" >&2; fail "the damaged snapshot was not named and rebuilt"; }
 before=$(head_seq)
 ok "${PAY[@]}"
 out_has "seq $PAID" "the resent payment is not answered with its seq $PAID"
@@ -116,37 +133,27 @@ out_has "duplicate|already recorded" "the resent payment is not reported as a du
 expect_eq "$(head_seq)" "$before" "head after resending a recorded event (recorded twice)"
 refused 1 "ERR_ALREADY_MEMBER|already" join P2 "${JOIN[@]}" --national-id 320102199001011234
 expect_eq "$(head_seq)" "$before" "head after the same person joined a second time"
-grep -q "rebuilt from the log" "$LEDGERD_LOG" || fail "the damaged index was not rebuilt"
 
-# --- a Merkle node changed after a kill -9 ------------------------------------
-for i in $(seq 13 20); do
-	ok join "M$i" "${JOIN[@]}" --national-id "3201021990010$(printf %05d "$i")"
-done
+# --- the Merkle tree's nodes changed after a kill -9 ---------------------------
+for i in $(seq 1 60); do
+	echo "dues pay M$((i % 12 + 1)) --yuan 1 --from 202401 --to 202401 --method cash --at 2024-02-01"
+done >"$TMPDIR/dues.txt"
+ok batch "$TMPDIR/dues.txt"
+ok org add ZZ --name "DamageMarkerQ7" --kind federation-city --region 320500 --parent JS
 mapfile -t NODES < <(merkle_nodes)
+[ "${#NODES[@]}" -ge 1 ] || fail "fewer than 64 events: no stored Merkle node"
 crash
 : >"$LEDGERD_LOG"
-n=$(flip "${NODES[@]}")
-[ "$n" -ge 1 ] || fail "no Merkle node holding the newest event is kept under DATA/: adapt merkle_nodes"
+n=$(flip "$DATA/data.mdb" "${NODES[@]}")
+[ "$n" -ge 1 ] || fail "no Merkle node is kept in data.mdb: adapt merkle_nodes"
 start_ledgerd
 export LEDGER_URL="$URL"
-grep -q "hash chain broken" "$LEDGERD_LOG" && fail "a changed Merkle node of the index was reported as the log's chain"
-grep -q "rebuilt from the log" "$LEDGERD_LOG" || fail "the index with a changed Merkle node was not rebuilt"
+grep -q "hash chain broken" "$LEDGERD_LOG" && fail "a changed Merkle node was reported as the log's chain"
+grep -q "the Merkle tree's stored nodes are rebuilt from the log" "$LEDGERD_LOG" ||
+	{ cat "$LEDGERD_LOG" >&2; fail "the changed Merkle node was not rebuilt"; }
 ok verify
 out_has "merkle root of seq 1 to [0-9]+ matches the signed tree head" \
 	"the tree head after the rebuild is not the root of the log's chain"
-
-# --- ... and after a clean stop -------------------------------------------------
-ok org add ZZ --name "DamageMarkerQ7" --kind federation-city --region 320500 --parent JS
-mapfile -t NODES < <(merkle_nodes)
-stop_ledgerd
-: >"$LEDGERD_LOG"
-n=$(flip "${NODES[@]}")
-[ "$n" -ge 1 ] || fail "no Merkle node holding the newest event is kept under DATA/"
-start_ledgerd
-export LEDGER_URL="$URL"
-grep -q "rebuilt from the log" "$LEDGERD_LOG" || fail "the index with a changed Merkle node was not rebuilt"
-ok verify
-out_has "merkle root of seq 1 to [0-9]+ matches the signed tree head" "tree head after the rebuild"
 LAST=$(head_seq)
 
 # --- an LMDB page header of the log corrupted -----------------------------------

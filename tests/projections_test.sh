@@ -87,7 +87,7 @@ ok org add RU --name "Xinjiekou street union" --kind regional-union --region 320
 ok org add SI --name "Suzhou couriers' union" --kind industry-union --region 320500 --parent SZ \
 	--group courier --at 2024-01-04
 
-# --- workforce estimates (per region and group; a later one replaces) ----
+# --- workforce estimates (per region and group; the latest in time holds) -
 ok workforce 320100 --group delivery-rider --count 300 --source "first count" --at 2024-01-10
 ok workforce 320100 --group delivery-rider --count 400 --source "recount" --at 2024-01-20
 ok workforce 320000 --group delivery-rider --count 1000 --at 2024-01-10
@@ -170,7 +170,7 @@ expect_eq "$(json '(j["orgs"][0]["dues_current"], j["orgs"][0]["dues_current_rat
 	"JS dues current for 202501"
 
 # The subtree, depth-first, children by id: JS; NJ, IU, XW, RU; SZ, SI.
-ok --json coverage JS --depth 3 --period 202406
+ok --json coverage JS --depth 3 --period 202406 --at 2024-07-01
 expect_eq "$(json '[(o["org_id"], o["depth"]) for o in j["orgs"]]')" \
 	"[('JS', 0), ('NJ', 1), ('IU', 2), ('XW', 2), ('RU', 3), ('SZ', 1), ('SI', 2)]" "coverage JS --depth 3"
 # IU: M1 and M3 directly (units 1/1); IU lies in 320100 too, so its riders
@@ -189,6 +189,8 @@ expect_eq "$(json '[o["org_id"] for o in j["orgs"]]')" "['JS', 'NJ', 'SZ']" "cov
 # The table: one row per organisation, indented by depth, within 100 columns.
 ok coverage JS --depth 3 --period 202406
 out_has "^coverage of JS as of seq [0-9]+; dues paid through 2024-06\$" "no coverage heading: $OUT"
+out_has "^workforce estimates in force at [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\$" \
+	"no time of the workforce estimates: $OUT"
 out_has '^ORGANISATION +KIND +MEMBERS +DIRECT +AFFIL. +UNITS COVERED +REAL NAME +DUES PAID$' "no column heads: $OUT"
 out_has '^JS +province +5 +0 +2 +2/3 +80.0% +60.0%$' "no row for JS: $OUT"
 out_has '^  NJ +city +5 +1 +1 +2/2 +80.0% +60.0%$' "no row for NJ: $OUT"
@@ -323,7 +325,7 @@ expect_eq "$(echo "$OUT" | grep -c 'hash ok$')" 4 "history --verify-chain: every
 ok void "$TSEQ" --reason "entered for the wrong member" --at 2024-05-02
 recorded
 VSEQ=$SEQ
-ok --json coverage JS --depth 3 --period 202406 --wait-seq "$VSEQ"
+ok --json coverage JS --depth 3 --period 202406 --at 2024-07-01 --wait-seq "$VSEQ"
 python3 -c 'import json, sys; j = json.load(sys.stdin); j.pop("as_of_seq"); print(json.dumps(j, sort_keys=True))' \
 	<<<"$OUT" >"$TMPDIR/coverage-after.json"
 cmp -s "$TMPDIR/coverage-before.json" "$TMPDIR/coverage-after.json" || {
@@ -398,7 +400,7 @@ out_has "^members +$HEAD +0 +0 +$HEAD +running\$" "projections: members: $OUT"
 out_has "^transfers +$HEAD +0 +0 +$HEAD +running\$" "projections: transfers: $OUT"
 
 # --- a rebuild from the log gives the same views ----------------------------
-ok --json coverage JS --depth 3 --period 202406
+ok --json coverage JS --depth 3 --period 202406 --at 2024-07-01
 BEFORE_COVERAGE=$OUT
 ok --json member M3
 BEFORE_MEMBER=$OUT
@@ -408,7 +410,7 @@ stop_ledgerd
 start_ledgerd --rebuild
 export LEDGER_URL="$URL"
 ok member M3 --wait-seq "$HEAD" --wait-ms 10000
-ok --json coverage JS --depth 3 --period 202406
+ok --json coverage JS --depth 3 --period 202406 --at 2024-07-01
 expect_eq "$OUT" "$BEFORE_COVERAGE" "coverage of JS after ledgerd --rebuild"
 ok --json member M3
 expect_eq "$OUT" "$BEFORE_MEMBER" "member M3 after ledgerd --rebuild"

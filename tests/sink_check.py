@@ -11,9 +11,10 @@
       Only runs the example queries and writes their answers.
 
   sink_check.py check TARGET --source S --ledgerctl PATH --url URL --doc docs/SINK.md
-                 --plan PLAN --period YYYYMM [--sample N] [--answers FILE]
+                 --plan PLAN --period YYYYMM [--at TIME] [--sample N] [--answers FILE]
       Runs every example query of docs/SINK.md (```sql NAME [dialect]) on TARGET,
-      with 'ledger' replaced by the source, and compares the answers with the
+      with 'ledger' replaced by the source (and the period and the time asked
+      about by --period and --at, YYYY-MM-DDTHH:MM:SSZ), and compares the answers with the
       daemon's projections: coverage per city (members, real name, dues paid,
       groups and estimates, units), new members per year and city and the
       plan's other targets (progress), transfers between cities (transfers per
@@ -126,6 +127,18 @@ def differ(what, got, want):
     problems.append(f"{what}: sink {got!r}, daemon {want!r}")
 
 
+# The time the example queries ask about, as docs/SINK.md writes it, and as
+# --at gives it (UTC, to the second).
+AT_SQL = "'2026-12-31T16:00:00.000000+00:00'"
+
+
+def at_sql(at):
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)Z", at)
+    if not m:
+        sys.exit(f"sink_check: --at {at!r} is not YYYY-MM-DDTHH:MM:SSZ")
+    return f"'{m.group(1)}.000000+00:00'"
+
+
 def ctl(args, a):
     out = subprocess.run([a.ledgerctl, "--url", a.url, "--json", "--timeout", "30000"] + args,
                          check=True, capture_output=True, text=True).stdout
@@ -158,7 +171,8 @@ def run_queries(db, a):
         problems.append(f"docs/SINK.md example queries: {sorted(queries)}, wanted {sorted(want)}")
     answers = {}
     for name, sql in sorted(queries.items()):
-        sql = sql.replace("'ledger'", f"'{a.source}'").replace("202612", str(a.period))
+        sql = (sql.replace("'ledger'", f"'{a.source}'").replace("202612", str(a.period))
+               .replace(AT_SQL, at_sql(a.at)))
         answers[name] = db.rows(sql)
     if a.answers:
         with open(a.answers, "w", encoding="utf-8") as f:
@@ -179,7 +193,8 @@ def check(db, a):
     prov_id, prov_region = province[0][0], int(province[0][1])
 
     # Coverage per city.
-    cov = ctl(["coverage", prov_id, "--depth", "1", "--period", str(a.period)], a)["orgs"]
+    cov = ctl(["coverage", prov_id, "--depth", "1", "--period", str(a.period), "--at", a.at],
+              a)["orgs"]
     cities = {o["org_id"]: o for o in cov if o.get("depth") == 1}
     got = {r[0]: r for r in answers["coverage-by-city"]}
     if sorted(got) != sorted(cities):
@@ -421,6 +436,7 @@ def main():
     p.add_argument("--plan")
     p.add_argument("--plan-file")
     p.add_argument("--period", type=int, default=202612)
+    p.add_argument("--at", default="2026-12-31T16:00:00Z")
     p.add_argument("--sample", type=int, default=40)
     p.add_argument("--answers")
     ARGS = p.parse_args()

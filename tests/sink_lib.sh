@@ -101,6 +101,9 @@ sink_corrections() {
 	ok workforce 320100 --group delivery-rider --count 999 --at 2025-05-10T02:00:00Z; recorded
 	ok amend "$SEQ" --reason "survey corrected" workforce 320100 --group delivery-rider --count 1234 \
 		--at 2025-05-10T02:00:00Z
+	#     and a survey of 2023 entered late: recorded last, in force only before the others
+	ok workforce 320100 --group delivery-rider --count 555 --source "2023年摸底（补录）" \
+		--at 2023-06-30T02:00:00Z
 	ok funds "$p-320000" "$p-320100" --fen 500000 --purpose funding-allocation --at 2025-05-11T02:00:00Z; recorded
 	ok amend "$SEQ" --reason "amount corrected" funds "$p-320000" "$p-320100" --fen 600000 \
 		--purpose funding-allocation --at 2025-05-11T02:00:00Z

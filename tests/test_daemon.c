@@ -1410,7 +1410,7 @@ static void test_kill9_concurrent(void **state)
 }
 
 /* ================================================================== */
-/* The index (DATA/index/): crashes between the log and the index       */
+/* The write model: its snapshot, a crash, a failed commit              */
 /* ================================================================== */
 
 /* 1 if the daemon's log so far has a line containing s. */
@@ -1456,10 +1456,10 @@ static void expect_duplicates(ldc *c, Ledger__Event **evs, size_t n, uint64_t fi
 	codec_response_free(r);
 }
 
-/* What the index must know after the restart: the members' joins (a dues
- * payment of one is accepted, a second join of its person refused), their
- * streams (read_stream), event ids (resends are duplicates). */
-static void expect_index_knows(ldc *c, const char *member, int person)
+/* What the write model must know after the restart: the member's join (a
+ * dues payment of it is accepted, a second join of its person refused),
+ * its stream (read_stream). */
+static void expect_model_knows(ldc *c, const char *member, int person)
 {
 	uint64_t s = append1(c, tl_dues(member, 4242));
 	assert_true(s > 0);
@@ -1475,67 +1475,44 @@ static void expect_index_knows(ldc *c, const char *member, int person)
 	assert_int_equal(ldc_read_stream(c, stream, 1, 100, &r, &e), 0);
 	if (r->error)
 		fail_msg("read_stream %s: %s", stream, r->error->message);
+	assert_true(r->page->n_events >= 3); /* join, dues, dues */
 	codec_response_free(r);
 }
 
-/* The daemon's log index (stopped) equals one rebuilt from its log:
- * tl_expect_index_rebuilds_same on D's data directory. */
-static size_t expect_index_rebuilds_same(void)
+/* The daemon's write model (stopped) equals one rebuilt from its log:
+ * tl_expect_model_rebuilds_same on D's data directory. */
+static size_t expect_model_rebuilds_same(void)
 {
 	char data[700];
 	snprintf(data, sizeof(data), "%s/data", D.dir);
-	return tl_expect_index_rebuilds_same(data);
-}
-
-/* The index's commit of a batch fails after the log's
- * (LEDGERD_TEST_INDEX_FAIL_AT_COMMIT): the batch is answered recorded; the
- * next batch first replays it into the index, so its checks see it. */
-static void test_index_commit_fails(void **state)
-{
-	enum { N = 20 };
-	Ledger__Event *a[2 * N], *b[2 * N];
-	member_batch(a, "A", N, 100);
-	member_batch(b, "B", N, 200);
-	setenv("LEDGERD_TEST_INDEX_FAIL_AT_COMMIT", "3", 1);
-	start(NULL);
-	unsetenv("LEDGERD_TEST_INDEX_FAIL_AT_COMMIT");
-	ldc *c = conn();
-	tree(c);
-	codec_response_free(append(c, a, 2 * N, 0));
-	Ledger__Response *r = append(c, b, 2 * N, 0);
-	for (size_t i = 0; i < 2 * N; i++) {
-		assert_null(r->append->results[i]->error);
-		assert_int_equal(r->append->results[i]->seq, 5 + 2 * N + 1 + i);
-	}
-	codec_response_free(r);
-	assert_true(log_has("the index's commit fails"));
-	/* The next batch: the index catches up first. */
-	expect_index_knows(c, "B7", 207);
-	assert_true(log_has("the index is at seq 45, the log at 85: replaying"));
-	expect_duplicates(c, b, 2 * N, 5 + 2 * N + 1);
-	ldc_close(c);
-	stop_cleanly();
-	expect_index_rebuilds_same();
+	return tl_expect_model_rebuilds_same(data);
 }
 
 /* The daemon is killed (LEDGERD_TEST_CRASH_AT_COMMIT) right after the log's
- * commit of a batch and before its index's: the client has no answer, the
- * events are recorded. After the restart the index is replayed from the
- * log: the resent batch gives the recorded events back as duplicates, the
- * index knows the new members, and it equals one rebuilt from scratch. */
-static void test_kill_between_log_and_index(void **state)
+ * commit of a batch, before anything else learns of it (the answer, the
+ * projections, a snapshot): the client has no answer, the events are
+ * recorded. The model's snapshot is older (written at the clean stop
+ * before); after the restart the log past it is replayed: the resent batch
+ * gives the recorded events back as duplicates, the model knows the new
+ * members, and it equals one rebuilt from the whole log. */
+static void test_kill_after_log_commit(void **state)
 {
 	enum { N = 20 };
 	Ledger__Event *a[2 * N], *b[2 * N];
 	member_batch(a, "A", N, 100);
 	member_batch(b, "B", N, 200);
-	/* Commits that append: the tree (1), batch a (2), batch b (3). */
-	setenv("LEDGERD_TEST_CRASH_AT_COMMIT", "3", 1);
 	start(NULL);
-	unsetenv("LEDGERD_TEST_CRASH_AT_COMMIT");
-	ldc *c = conn_to(D.url, 3000);
+	ldc *c = conn();
 	tree(c);
 	codec_response_free(append(c, a, 2 * N, 0));
+	ldc_close(c);
+	stop_cleanly(); /* a snapshot as of seq 45 */
+
+	/* This run's first commit that appends: batch b. */
+	setenv("LEDGERD_TEST_CRASH_AT_COMMIT", "1", 1);
+	restart();
+	unsetenv("LEDGERD_TEST_CRASH_AT_COMMIT");
+	c = conn_to(D.url, 3000);
 	Ledger__Response *r = NULL;
 	ld_errinfo e = {0};
 	int rc = ldc_append(c, b, 2 * N, 0, &r, &e);
@@ -1543,17 +1520,17 @@ static void test_kill_between_log_and_index(void **state)
 	codec_response_free(r);
 	ldc_close(c);
 	assert_int_equal(tl_daemon_stop(&D, SIGKILL), 128 + SIGKILL);
-	assert_true(log_has("killed between the log's commit and the index's"));
+	assert_true(log_has("killed right after the log's commit"));
 
 	restart();
-	assert_true(log_has("the index is at seq 45, the log at 85: replaying"));
+	assert_true(log_has("replaying the log from seq 46 to 85 into the write model"));
 	c = conn();
 	uint8_t hash[LD_HASH_LEN];
 	assert_int_equal(head_of(c, hash).seq, 5 + 4 * N);
 	expect_duplicates(c, b, 2 * N, 5 + 2 * N + 1);
 	expect_duplicates(c, a, 2 * N, 6);
-	expect_index_knows(c, "B7", 207);
-	/* The Merkle tree was caught up too: a tree head of the whole log. */
+	expect_model_knows(c, "B7", 207);
+	/* The Merkle tree as well: a tree head of the whole log. */
 	logview lv;
 	read_all(c, &lv);
 	assert_chain(&lv);
@@ -1561,66 +1538,135 @@ static void test_kill_between_log_and_index(void **state)
 	ldc_close(c);
 	stop_cleanly();
 
-	size_t n = expect_index_rebuilds_same();
-	printf("# index after the crash and replay: %zu entries, the same rebuilt\n", n);
+	size_t n = expect_model_rebuilds_same();
+	printf("# the write model after the crash and replay: %zu lines, the same rebuilt\n", n);
 }
 
-/* A simulated crash of the machine: killed, the index file overwritten with
- * garbage (unsynced pages lost or torn), restarted under another boot id
- * (LEDGERD_TEST_BOOT_ID): the index is thrown away and rebuilt from the log,
- * and every acknowledged event's id is still known. A clean stop followed
- * by a new boot keeps the index. */
-static void test_machine_crash_rebuilds_index(void **state)
+/* A batch's commit fails (LEDGERD_TEST_FAIL_AT_COMMIT, as a failing disk):
+ * it is answered ERR_STORAGE with nothing of it recorded, and the write
+ * model forgets it: resent, it is recorded anew (not duplicates) at the
+ * same seqs, its members joining as if the first try never happened. */
+static void test_commit_fails_rolls_back(void **state)
+{
+	enum { N = 20 };
+	Ledger__Event *a[2 * N], *b[2 * N];
+	member_batch(a, "A", N, 100);
+	member_batch(b, "B", N, 200);
+	/* Commits that append: the tree (1), batch a (2), batch b (3). */
+	setenv("LEDGERD_TEST_FAIL_AT_COMMIT", "3", 1);
+	start(NULL);
+	unsetenv("LEDGERD_TEST_FAIL_AT_COMMIT");
+	ldc *c = conn();
+	tree(c);
+	codec_response_free(append(c, a, 2 * N, 0));
+	Ledger__Response *r = NULL;
+	ld_errinfo e = {0};
+	assert_int_equal(ldc_append(c, b, 2 * N, 0, &r, &e), LD_E(STORAGE));
+	assert_non_null(strstr(e.message, "nothing of this request was recorded"));
+	codec_response_free(r);
+	assert_true(log_has("this commit fails"));
+	uint8_t hash[LD_HASH_LEN];
+	assert_int_equal(head_of(c, hash).seq, 5 + 2 * N);
+
+	/* Resent: recorded, at the seqs the failed try had. */
+	r = append(c, b, 2 * N, 0);
+	for (size_t i = 0; i < 2 * N; i++) {
+		const Ledger__EventResult *er = r->append->results[i];
+		if (er->error)
+			fail_msg("resent event %zu: %s", i, er->error->message);
+		assert_false(er->duplicate);
+		assert_int_equal(er->seq, 5 + 2 * N + 1 + i);
+	}
+	codec_response_free(r);
+	expect_model_knows(c, "B7", 207);
+	logview lv;
+	read_all(c, &lv);
+	assert_chain(&lv);
+	lv_free(&lv);
+	ldc_close(c);
+	stop_cleanly();
+	expect_model_rebuilds_same();
+}
+
+/* The snapshot of the write model damaged (a crash of the machine tearing
+ * it, a disk error), missing, or another log's: the model is rebuilt from
+ * the log, and the log says why; every acknowledged event's id is still
+ * known. An intact one is used: nothing is replayed. */
+static void test_snapshot_damaged_or_missing(void **state)
 {
 	enum { N = 30 };
 	Ledger__Event *a[2 * N];
 	member_batch(a, "M", N, 300);
-	setenv("LEDGERD_TEST_BOOT_ID", "boot-1", 1);
 	start(NULL);
 	ldc *c = conn();
 	tree(c);
 	for (int i = 0; i < 2 * N; i += 10)
 		codec_response_free(append(c, a + i, 10, i % 20 == 0));
 	ldc_close(c);
-	assert_int_equal(tl_daemon_stop(&D, SIGKILL), 128 + SIGKILL);
+	stop_cleanly();
 
-	char path[800];
-	snprintf(path, sizeof(path), "%s/data/index/data.mdb", D.dir);
-	FILE *f = fopen(path, "r+");
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	long size = ftell(f);
-	assert_true(size > 0);
-	fseek(f, 0, SEEK_SET);
-	for (long i = 0; i < size; i++)
-		fputc((int)(i * 131 % 251), f);
-	fclose(f);
-
-	setenv("LEDGERD_TEST_BOOT_ID", "boot-2", 1);
+	char path[800], log[700], old[900];
+	snprintf(path, sizeof(path), "%s/data/model.snap", D.dir);
+	snprintf(log, sizeof(log), "%s/ledgerd.log", D.dir);
+	int round = 0;
+	for (const char *how = "intact"; how; round++) {
+		snprintf(old, sizeof(old), "%s.%d", log, round);
+		assert_int_equal(rename(log, old), 0);
+		if (!strcmp(how, "garbage")) {
+			FILE *f = fopen(path, "r+");
+			assert_non_null(f);
+			fseek(f, 0, SEEK_END);
+			long size = ftell(f);
+			assert_true(size > 0);
+			fseek(f, size / 2, SEEK_SET);
+			for (long i = size / 2; i < size; i++)
+				fputc((int)(i * 131 % 251), f);
+			fclose(f);
+		} else if (!strcmp(how, "cut")) {
+			assert_int_equal(truncate(path, 100), 0);
+		} else if (!strcmp(how, "missing")) {
+			assert_int_equal(unlink(path), 0);
+		}
+		restart();
+		if (!strcmp(how, "intact"))
+			assert_false(log_has("replaying"));
+		else if (!strcmp(how, "missing"))
+			assert_true(log_has("no snapshot of the write model; it is rebuilt from the "
+					    "log"));
+		else
+			assert_true(log_has("the write model is rebuilt from the log"));
+		if (strcmp(how, "intact"))
+			assert_true(log_has("replaying the log from seq 1 to 65"));
+		c = conn();
+		uint8_t hash[LD_HASH_LEN];
+		assert_int_equal(head_of(c, hash).seq, 5 + 2 * N);
+		expect_duplicates(c, a, 2 * N, 6);
+		ldc_close(c);
+		stop_cleanly();
+		how = !strcmp(how, "intact")    ? "garbage"
+		      : !strcmp(how, "garbage") ? "cut"
+		      : !strcmp(how, "cut")     ? "missing"
+						: NULL;
+	}
+	/* Another log's snapshot (of a log with fewer events) does not match. */
+	tl_ledger other;
+	tl_open(&other, 0);
+	tl_tree(&other);
+	tl_shut(&other);
+	char theirs[1100];
+	snprintf(theirs, sizeof(theirs), "%s/model.snap", other.dir);
+	assert_int_equal(rename(theirs, path), 0);
+	tl_rmrf(other.dir);
+	snprintf(old, sizeof(old), "%s.%d", log, round);
+	assert_int_equal(rename(log, old), 0);
 	restart();
-	assert_true(log_has("the machine restarted since the index"));
-	assert_true(log_has("index replayed 65 events"));
+	assert_true(log_has("does not match the log"));
 	c = conn();
-	uint8_t hash[LD_HASH_LEN];
-	assert_int_equal(head_of(c, hash).seq, 5 + 2 * N);
 	expect_duplicates(c, a, 2 * N, 6);
-	expect_index_knows(c, "M3", 303);
+	expect_model_knows(c, "M3", 303);
 	ldc_close(c);
 	stop_cleanly();
-
-	/* Stopped cleanly, then a new boot: the index is trusted. */
-	char before[900];
-	snprintf(path, sizeof(path), "%s/ledgerd.log", D.dir);
-	snprintf(before, sizeof(before), "%s.1", path);
-	assert_int_equal(rename(path, before), 0);
-	setenv("LEDGERD_TEST_BOOT_ID", "boot-3", 1);
-	restart();
-	unsetenv("LEDGERD_TEST_BOOT_ID");
-	assert_false(log_has("the machine restarted since the index"));
-	assert_false(log_has("index replayed"));
-	stop_cleanly();
-
-	expect_index_rebuilds_same();
+	expect_model_rebuilds_same();
 }
 
 /* SIGTERM while four clients append: exit status 0 (under ASan: also no
@@ -1807,7 +1853,7 @@ static void wait_projections(uint64_t head)
 	for (int tries = 0; tries < 2 && rc != 0; tries++) {
 		Ledger__Response *r = NULL;
 		ld_errinfo e = {0};
-		rc = ldc_coverage(c, "JS", 0, 202601, &cons, &r, &e);
+		rc = ldc_coverage(c, "JS", 0, 202601, 0, &cons, &r, &e);
 		codec_response_free(r);
 		if (rc && rc != LD_E(NOT_CAUGHT_UP))
 			fail_msg("coverage at seq %llu: %s: %s", (unsigned long long)head,
@@ -2018,10 +2064,10 @@ static void test_crash_rounds(void **state)
 				         (unsigned long long)head);
 			tl_dump_free(&after_crash);
 			tl_dump_free(&rebuilt);
-			/* And the log's index after the kills: what a rebuild from
-			 * the log gives, byte for byte. */
-			if (expect_index_rebuilds_same() < (size_t)head)
-				fail_msg("round %d: the index compared fewer entries than the log "
+			/* And the write model after the kills: what a rebuild
+			 * from the log gives, byte for byte. */
+			if (expect_model_rebuilds_same() < (size_t)head)
+				fail_msg("round %d: the model compared fewer lines than the log "
 				         "has events (%llu)",
 				         round, (unsigned long long)head);
 			start(NULL);
@@ -2423,9 +2469,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_kill9_durability, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9_concurrent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_rounds, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_kill_between_log_and_index, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_index_commit_fails, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_machine_crash_rebuilds_index, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kill_after_log_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_fails_rolls_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_damaged_or_missing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sigterm_under_load, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_16_clients, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ipc_listener_recovers, setup, teardown),

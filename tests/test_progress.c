@@ -673,6 +673,47 @@ static void test_jiangsu_and_guangdong(void **state)
 
 /* Changing the plan files rebuilds the projection: the figures of a plan that
  * moved to another index are not those of the plan that was there. */
+/* A city's target of new members in 2026, judged at `at` (0: none). */
+static int64_t city_target(fx *f, uint32_t city, int64_t at)
+{
+	caught_up(f);
+	fig c = figure(f, JS, "new-members-yearly", 2026, city, at);
+	return c.has_target ? c.target : 0;
+}
+
+/*
+ * City targets share the province's out by the workforce estimates in force
+ * at the time asked about: per group a city's own estimate, else the sum of
+ * its districts'; the province's own estimates are not shared out; an
+ * estimate of an earlier year recorded later changes nothing after it.
+ */
+static void test_city_shares_in_force(void **state)
+{
+	fx *f = *state;
+	const Ledger__WorkerGroup R = LEDGER__WORKER_GROUP__DELIVERY_RIDER,
+				  C = LEDGER__WORKER_GROUP__COURIER;
+	tl_tree(&f->l);
+	OK(f, when(tl_workforce(320100, R, 300), day(2024, 12, 15)));
+	OK(f, when(tl_workforce(320102, R, 999), day(2024, 12, 15))); /* NJ has its own */
+	OK(f, when(tl_workforce(320505, C, 100), day(2024, 12, 15))); /* SZ: districts */
+	OK(f, when(tl_workforce(320506, C, 100), day(2024, 12, 15)));
+	OK(f, when(tl_workforce(320000, R, 5000), day(2024, 12, 15))); /* the province's */
+	int64_t at = day(2026, 6, 1);
+	assert_int_equal(city_target(f, 320100, at), 180000); /* 300 : 200 */
+	assert_int_equal(city_target(f, 320500, at), 120000);
+	/* A back-filled estimate of 2023 does not replace 2024's ... */
+	OK(f, when(tl_workforce(320100, R, 100), day(2023, 6, 30)));
+	assert_int_equal(city_target(f, 320100, at), 180000);
+	/* ... but is the one in force in late 2023 (SZ had none yet). */
+	assert_int_equal(city_target(f, 320100, day(2023, 12, 1)), 300000);
+	assert_int_equal(city_target(f, 320500, day(2023, 12, 1)), 0);
+	assert_int_equal(city_target(f, 320100, day(2023, 1, 1)), 0); /* none in force */
+	/* A later estimate takes over from its time on. */
+	OK(f, when(tl_workforce(320100, R, 800), day(2025, 12, 15)));
+	assert_int_equal(city_target(f, 320100, at), 240000); /* 800 : 200 */
+	assert_int_equal(city_target(f, 320100, day(2025, 6, 1)), 180000);
+}
+
 static void test_plans_change_rebuilds(void **state)
 {
 	fx *f = *state;
@@ -733,6 +774,7 @@ int main(void)
 		cmocka_unit_test(test_plan_errors),
 		cmocka_unit_test(test_plan_filters),
 		cmocka_unit_test_setup_teardown(test_jiangsu_and_guangdong, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_city_shares_in_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plans_change_rebuilds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_bad_input, setup, teardown),
 	};

@@ -30,6 +30,7 @@
 
 #include "arena.h"
 #include "client.h"
+#include "clock.h"
 #include "history.h"
 #include "members.h"
 #include "plan.h"
@@ -188,18 +189,25 @@ static Ledger__MemberView *member_ok(fx *f, const char *id)
 	return v;
 }
 
-static Ledger__CoverageReport *coverage(fx *f, const char *org, uint32_t depth, uint32_t period)
+/* Coverage with the workforce estimates in force at `at`. */
+static Ledger__CoverageReport *coverage_at(fx *f, const char *org, uint32_t depth,
+					   uint32_t period, int64_t at)
 {
 	store_txn *t;
 	sync_fx(f);
 	Ledger__CoverageReport *rep = ld_arena_alloc(&f->a, sizeof(*rep));
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	int rc = members_coverage(t, org, depth, period, rep, &f->a);
+	int rc = members_coverage(t, org, depth, period, at, rep, &f->a);
 	store_read_end(t);
 	if (rc)
 		fail_msg("members_coverage '%s': %s", org, ld_errname(rc));
 	assert_true(rep->n_orgs >= 1);
 	return rep;
+}
+
+static Ledger__CoverageReport *coverage(fx *f, const char *org, uint32_t depth, uint32_t period)
+{
+	return coverage_at(f, org, depth, period, ld_wall_us());
 }
 
 static Ledger__OrgCoverage *org_cov(fx *f, const char *org, uint32_t period)
@@ -215,7 +223,7 @@ typedef struct blob {
 
 static blob report_bytes(fx *f, const char *org)
 {
-	Ledger__CoverageReport *rep = coverage(f, org, 9, PERIOD);
+	Ledger__CoverageReport *rep = coverage_at(f, org, 9, PERIOD, TL_T0 + 100 * DAY_US);
 	blob b;
 	b.n = ledger__coverage_report__get_packed_size(rep);
 	b.p = ld_arena_alloc(&f->a, b.n + 1);
@@ -679,6 +687,68 @@ static void test_workforce(void **state)
 	uint64_t c = OK(f, tl_workforce(320100, TRUCKER, 5));
 	OK(f, tl_amend(c, tl_workforce(320100, TRUCKER, 7)));
 	assert_int_equal(group_of(org_cov(f, "NJ", PERIOD), TRUCKER)->estimated_workers, 7);
+}
+
+/* The estimate of NJ's riders in force at `at` (NULL: none). */
+static const Ledger__GroupCount *rider_estimate(fx *f, int64_t at)
+{
+	const Ledger__GroupCount *g = group_of(coverage_at(f, "NJ", 0, PERIOD, at)->orgs[0], RIDER);
+	return g && g->has_estimated_workers ? g : NULL;
+}
+
+/*
+ * The estimate in force at a time is the one with the latest occurred_at not
+ * after it, ties broken by seq: an estimate of an earlier year recorded
+ * later (back-filled) does not replace a later year's as the denominator.
+ */
+static void test_workforce_in_force(void **state)
+{
+	fx *f = *state;
+	const int64_t y23 = TL_T0 - 600 * DAY_US, y24 = TL_T0 - 300 * DAY_US;
+	tree(f);
+	OK(f, tl_join("M1", "NJ-RIDER", 1));
+	uint64_t e24 = OK(f, at(tl_workforce(320100, RIDER, 100), y24));
+	uint64_t e23 = OK(f, at(tl_workforce(320100, RIDER, 50), y23)); /* back-filled */
+
+	const Ledger__GroupCount *g = rider_estimate(f, TL_T0);
+	assert_non_null(g);
+	assert_int_equal(g->estimated_workers, 100);
+	assert_true(g->has_estimated_at && g->estimated_at == y24);
+	assert_int_equal(g->estimate_seq, e24);
+	assert_true(g->coverage == 1.0 / 100.0);
+	/* Asked about a time between the two: the earlier one. */
+	g = rider_estimate(f, y24 - 1);
+	assert_non_null(g);
+	assert_int_equal(g->estimated_workers, 50);
+	assert_int_equal(g->estimate_seq, e23);
+	assert_int_equal(rider_estimate(f, y23)->estimated_workers, 50); /* at its very time */
+	assert_null(rider_estimate(f, y23 - 1));			    /* before any */
+	assert_int_equal(coverage_at(f, "NJ", 0, PERIOD, y23 - 1)->at, y23 - 1);
+
+	/* Two at the same time: the one recorded last. */
+	uint64_t tie = OK(f, at(tl_workforce(320100, RIDER, 120), y24));
+	assert_int_equal(rider_estimate(f, TL_T0)->estimate_seq, tie);
+	/* Amended to an earlier time: the other one of y24 is in force again. */
+	Ledger__Event *am = tl_amend(tie, tl_workforce(320100, RIDER, 120));
+	am->event_amended->has_corrected_occurred_at = 1;
+	am->event_amended->corrected_occurred_at = y23 + DAY_US;
+	OK(f, am);
+	assert_int_equal(rider_estimate(f, TL_T0)->estimated_workers, 100);
+	assert_int_equal(rider_estimate(f, y23 + 2 * DAY_US)->estimated_workers, 120);
+	/* An amendment without a corrected time keeps the time it corrects. */
+	OK(f, tl_amend(e24, tl_workforce(320100, RIDER, 110)));
+	g = rider_estimate(f, TL_T0);
+	assert_int_equal(g->estimated_workers, 110);
+	assert_true(g->estimated_at == y24);
+	/* Voided: the latest one before it holds. */
+	OK(f, tl_void(e24));
+	assert_int_equal(rider_estimate(f, TL_T0)->estimated_workers, 120);
+	OK(f, tl_void(tie));
+	assert_int_equal(rider_estimate(f, TL_T0)->estimated_workers, 50);
+	/* Not in force yet: an estimate dated after the time asked about. */
+	OK(f, at(tl_workforce(320100, RIDER, 999), TL_T0 + DAY_US));
+	assert_int_equal(rider_estimate(f, TL_T0)->estimated_workers, 50);
+	assert_int_equal(rider_estimate(f, TL_T0 + DAY_US)->estimated_workers, 999);
 }
 
 /*
@@ -2028,7 +2098,7 @@ static void expect_generator_figures(store *ps, const gen *g)
 	assert_int_equal(store_read_begin(ps, &t), 0);
 	for (int i = 0; i < g->norg; i++) {
 		Ledger__CoverageReport rep;
-		assert_int_equal(members_coverage(t, g->org[i].id, 0, PERIOD, &rep, &a), 0);
+		assert_int_equal(members_coverage(t, g->org[i].id, 0, PERIOD, ld_wall_us(), &rep, &a), 0);
 		const Ledger__OrgCoverage *oc = rep.orgs[0];
 		if ((long)oc->direct_members != g->org[i].members || (long)oc->members != members[i] ||
 		    (long)oc->affiliated != affiliated[i] || (long)oc->units != units[i] ||
@@ -2328,11 +2398,11 @@ static void test_incremental_equals_rebuild(void **state)
 	tl_dump_free(&reb);
 	gen_free(&g);
 
-	/* The write model's index (DATA/index/): kept as the writer went,
-	 * and rebuilt from the log, byte for byte the same. */
+	/* The write model: kept as the writer went (its snapshot), and
+	 * rebuilt from the log, the same. */
 	tl_shut(&f->l);
-	size_t n = tl_expect_index_rebuilds_same(f->l.dir);
-	printf("# the log's index: %zu entries, the same rebuilt from the log\n", n);
+	size_t n = tl_expect_model_rebuilds_same(f->l.dir);
+	printf("# the write model: %zu lines, the same rebuilt from the log\n", n);
 	tl_reopen(&f->l);
 }
 
@@ -2713,8 +2783,8 @@ static void test_kill_during_catch_up(void **state)
 	runner_down(r, &l);
 	tl_shut(&l);
 
-	/* The log's index after the kills and replays, and rebuilt. */
-	tl_expect_index_rebuilds_same(data);
+	/* The write model after the kills and replays, and rebuilt. */
+	tl_expect_model_rebuilds_same(data);
 
 	tl_dump crashed, fresh;
 	dump_projections(pdir, &crashed);
@@ -2917,6 +2987,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rejoin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workforce, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_workforce_in_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workforce_void_after_group_amendment, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_workforce_second_group_amendment, setup,

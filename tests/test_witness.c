@@ -4,9 +4,10 @@
  *
  * The attack: with the daemon stopped, an event of the log is edited, the
  * hash chain recomputed from it to the head (with the project's own codec:
- * the result is a log as the writer would have written it), and index/ and
- * projections/ deleted. The daemon rebuilds its index and Merkle tree from
- * the rewritten log and signs them; the start-up check and `ledgerctl
+ * the result is a log as the writer would have written it), the Merkle
+ * tree's stored nodes emptied, model.snap and projections/ deleted. The
+ * daemon rebuilds its write model and Merkle tree from the rewritten log and
+ * signs them; the start-up check and `ledgerctl
  * verify` both pass. A witness holding a head signed before the rewrite
  * catches it: `ledgerctl witness` exits 4 naming the seqs, once asked, and
  * by itself when it follows the live feed, which publishes every signed
@@ -213,11 +214,14 @@ static void rewrite(uint64_t at)
 		assert_int_equal(store_put(t, DB_LOG, key, 8, buf, n), 0);
 		free(buf);
 	}
+	/* The Merkle tree's nodes and the write model's snapshot are derived
+	 * from the log: emptied and removed, the daemon builds them again. */
+	assert_int_equal(store_empty(t, DB_MERKLE), 0);
 	assert_int_equal(store_commit(t), 0);
 	store_close(s);
 	char path[700];
-	snprintf(path, sizeof(path), "%s/index", dir);
-	tl_rmrf(path);
+	snprintf(path, sizeof(path), "%s/model.snap", dir);
+	unlink(path);
 	snprintf(path, sizeof(path), "%s/projections", dir);
 	tl_rmrf(path);
 }

@@ -156,12 +156,20 @@ typedef struct tl_dump {
 void tl_dump_store(store *s, const char *const *names, unsigned ndbs, tl_dump *d);
 void tl_dump_free(tl_dump *d);
 
-/* ---- the log's index (DATA/index/, core/store.h) ---- */
-/* Opens the ledger in data_dir (no daemon on it), which brings its index up
- * to the log, and dumps every database of the log's store (log, meta, every
- * index and its checkpoint); then throws the index away, reopens (a rebuild
- * from the log) and fails the test unless the dump is byte for byte the
- * same. Returns the number of entries compared. */
-size_t tl_expect_index_rebuilds_same(const char *data_dir);
+/* ---- the write model (core/model.h) ---- */
+/* The write model's state as text (model_dump), malloc'd. */
+char *tl_model_dump(tl_ledger *l, size_t *len);
+/* Every link, correction and stored Merkle node of the log in l against
+ * what the log's events say (each stream's events in order, each
+ * correction's target, each complete subtree's hash), recomputed here
+ * independently. Returns the number of events checked. */
+size_t tl_check_derived(tl_ledger *l);
+/* Opens the ledger in data_dir (no daemon on it), which loads its write
+ * model (from its snapshot and the log past it), and dumps the model;
+ * checks its links, corrections and tree (tl_check_derived); then removes
+ * the snapshot, reopens (the model rebuilt from the whole log) and fails
+ * the test unless the dump is byte for byte the same. Returns the number
+ * of lines compared. */
+size_t tl_expect_model_rebuilds_same(const char *data_dir);
 
 #endif

@@ -8,8 +8,10 @@
 # (exit 4). The signing key: outside the data directory (beside the config
 # file, or under $XDG_CONFIG_HOME, or where tree_head_key says), mode 0600;
 # a key left in the data directory by an older ledgerd is still used, with a
-# warning saying how to move it. (Damage to the index, which is rebuilt
-# rather than refused, and to LMDB's pages: damage_test.sh; a history
+# warning saying how to move it. A stored node of the Merkle tree changed on
+# disk is named by the start-up check and rebuilt from the log (the tree is
+# derived from the events), its root then the one signed before. (Damage to
+# LMDB's pages and to the write model's snapshot: damage_test.sh; a history
 # rewritten and re-signed, caught by a witness: test_witness.)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -106,7 +108,6 @@ refused 4 "HASH CHAIN BROKEN at seq $TARGET: the content of seq $TARGET does not
 refused 4 "HASH CHAIN BROKEN at seq $TARGET" verify --from "$TARGET"
 refused 4 "VERIFICATION FAILED: seq $TARGET: the event's content does not give its hash" \
 	history M1 --verify "$TMPDIR/head.json"
-ok --json get 11
 ok verify --from $((TARGET + 1))
 ok verify --to $((TARGET - 1))
 ctl --json verify
@@ -171,5 +172,50 @@ stop_ledgerd
 start_ledgerd --verify-at-start 0 --tree-head-key "$TMPDIR/keys/signing.pem"
 [ "$(stat -c %a "$TMPDIR/keys/signing.pem")" = 600 ] || fail "--tree-head-key: no key made there"
 [ "$(stat -c %a "$TMPDIR/keys")" = 700 ] || fail "--tree-head-key: its directory is not 0700"
+stop_ledgerd
+
+# --- a stored Merkle node changed on disk -------------------------------------
+# The tree keeps the nodes of 64 events and more (core/merkle.h): the log grows
+# to 140 events, its head is saved, then the node of seq 65 to 128 (past the
+# tampered event) is changed. The start-up check names it, the tree is rebuilt
+# from the log, and its head is the one saved (a witness finds it the same).
+start_ledgerd --verify-at-start 2
+export LEDGER_URL="$URL"
+for i in $(seq 12 140); do
+	echo "dues pay M1 --yuan 1 --from 202401 --to 202401 --method cash --at 2024-02-01"
+done >"$TMPDIR/dues.txt"
+ok batch "$TMPDIR/dues.txt"
+ok export --from 65 --to 128 --format jsonl
+printf '%s\n' "$OUT" >"$TMPDIR/node.jsonl"
+ok witness --file "$TMPDIR/heads"
+out_has "tree size 140" "the witness's first head"
+stop_ledgerd
+python3 - "$TMPDIR/data/data.mdb" "$TMPDIR/node.jsonl" <<'PY'
+import hashlib, json, sys
+p, lines = sys.argv[1], [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+assert len(lines) == 64, len(lines)
+level = [hashlib.sha256(b"\x00" + bytes.fromhex(e["hash"])).digest() for e in lines]
+while len(level) > 1:
+    level = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+node = level[0]
+b = bytearray(open(p, 'rb').read())
+i, n = b.find(node), 0
+while i >= 0:
+    b[i] ^= 0xff
+    n += 1
+    i = b.find(node, i + 1)
+if n == 0:
+    sys.exit("the node of seq 65 to 128 is not in data.mdb")
+open(p, 'wb').write(b)
+PY
+start_ledgerd --verify-at-start 100
+export LEDGER_URL="$URL"
+grep -q "verify: the Merkle tree's node of seq 65 to 128 is not their hashes' (the events themselves are intact); the Merkle tree's stored nodes are rebuilt from the log" \
+	"$LEDGERD_LOG" || { cat "$LEDGERD_LOG" >&2; fail "the changed node is not named, or not rebuilt"; }
+grep -q "merkle: tree caught up to seq 140 (140 leaves added)" "$LEDGERD_LOG" || fail "the tree was not rebuilt"
+grep -q "hash chain broken" "$LEDGERD_LOG" && fail "a changed Merkle node called the log's damage"
+ok witness --file "$TMPDIR/heads"
+out_has "tree size 140" "the witness's head after the rebuild"
+ok verify --from $((TARGET + 1))
 stop_ledgerd
 echo "verify_test: ok"

@@ -118,8 +118,10 @@ static const struct cmd commands[] = {
 	 "subtree (each once), direct members, affiliations into the subtree, grassroots\n"
 	 "units with members / units, and the share of members registered by real name\n"
 	 "and paid up through --period; under each row its members per worker group and,\n"
-	 "where the region has a workforce estimate, the coverage of the group. --json\n"
-	 "has everything, join channels included.\n\n"
+	 "where the region has a workforce estimate, the coverage of the group: members\n"
+	 "now against the estimate in force at --at (default now), the one with the latest\n"
+	 "business time not after it (of two at the same time, the one recorded last).\n"
+	 "--json has everything, join channels and each estimate's time and seq included.\n\n"
 	 "With --wait-seq the ledger waits until its projections have applied that seq,\n"
 	 "or answers ERR_NOT_CAUGHT_UP after --wait-ms.")},
 	{"history", "MEMBER", N_("print a member's history with its corrections"), history_opts, NULL,

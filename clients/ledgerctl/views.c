@@ -91,6 +91,8 @@ out:
 const struct opt coverage_opts[] = {
 	OPT("depth", O_U32, "N", "levels below ORG to include (default 0, max 16)"),
 	OPT("period", O_PERIOD, "YYYYMM", "month the dues figures refer to (default: this month)"),
+	OPT("at", O_DATE, "TIME",
+	    "workforce estimates in force at TIME, YYYY-MM-DD[THH:MM:SS] (default: now)"),
 	WAIT_OPTS,
 	END_OPTS,
 };
@@ -164,7 +166,7 @@ static void print_groups(const Ledger__OrgCoverage *o, int indent)
 
 static void print_coverage(const Ledger__CoverageReport *rep, uint64_t as_of)
 {
-	char label[ORG_COL_MAX + 80], month[16], units[48], p1[16], p2[16];
+	char label[ORG_COL_MAX + 80], month[16], when[32], units[48], p1[16], p2[16];
 	const char *head[] = {_("ORGANISATION"), _("KIND"),          _("MEMBERS"),   _("DIRECT"),
 			      _("AFFIL."),       _("UNITS COVERED"), _("REAL NAME"), _("DUES PAID")};
 	int cw[] = {text_width(head[0]), 10, 8, 8, 8, 13, 9, 9};
@@ -180,8 +182,10 @@ static void print_coverage(const Ledger__CoverageReport *rep, uint64_t as_of)
 			period = rep->orgs[i]->dues_period;
 	}
 	ldc_format_period(period, month);
+	ldc_format_time(rep->at - rep->at % 1000000, when);
 	printf(_("coverage of %s as of seq %llu; dues paid through %s\n"),
 	       rep->n_orgs ? rep->orgs[0]->org_id : "?", (unsigned long long)as_of, month);
+	printf(_("workforce estimates in force at %s\n"), when);
 	cw[0] = w;
 	print_cell(head[0], cw[0]);
 	print_cell(head[1], cw[1]);
@@ -213,8 +217,9 @@ int exec_coverage(struct run *r, const struct args *a, ld_errinfo *e)
 	wait_of(a, &cons);
 	if ((rc = connection(r, &c, e)) != 0)
 		return rc;
+	const struct val *at = val_of(a, "at");
 	rc = ldc_coverage(c, a->pos[0], (uint32_t)val_of(a, "depth")->u,
-			  (uint32_t)val_of(a, "period")->u, &cons, &resp, e);
+			  (uint32_t)val_of(a, "period")->u, at->set ? at->i : 0, &cons, &resp, e);
 	if (rc != 0)
 		goto out;
 	if (!resp->coverage)

@@ -1,0 +1,181 @@
+/*
+ * mstate.h — the write model's state in memory (core/model.h applies the
+ * invariants to it; core/snapshot.h saves and loads it). Inside core only.
+ *
+ * What the model knows, one record per thing, in arrays whose records never
+ * move (core/mtable.h):
+ *   streams   every stream ("member/<id>", "org/<id>", "region/<code>"):
+ *             its id, version and last event (seq and skip link, for the
+ *             stream links: core/links.h), and its member or organisation
+ *   members   status, organisation, affiliations, person_hash, forgotten
+ *   orgs      kind, parent, region, whether it admits members or was
+ *             dissolved, and its counts of active and affiliated members
+ *             and of live organisations under it
+ *   stations  id, organisation, whether it is open
+ *   names     the ids' bytes
+ * and the tables over them: streams by name, members by person_hash,
+ * stations by id, event ids → seq (mtable's mids), refunds per payment,
+ * corrections per corrected event.
+ *
+ * Memory, per item (measured by model_memory(); bench/RESULTS.growth.md):
+ * a member ~130 bytes (its stream 40 + 8 published, its record 48, its id,
+ * 16 bytes of two index slots at 70% load, half again for the retired
+ * arrays of the streams index), an event 8 bytes of the event-id table at
+ * 50-70% load (11-16). So 10M members and 100M events take about 1.3 +
+ * 1.4 GiB: within the 4 GiB budget (docs/ARCHITECTURE.md).
+ *
+ * Threads. The writer (core/writer.c) owns the model and changes it while
+ * deciding; every change is logged in the current undo log, so that a
+ * rejected atomic request or a group whose commit failed is taken back
+ * exactly. What other threads read:
+ *   - the published head of each stream (its last committed event's seq),
+ *     set by the writer after each commit (model_publish), through the
+ *     streams index, without a lock;
+ *   - an organisation's parent and region (never changed once registered);
+ *   - a member's forgotten flag and organisation (single words, read
+ *     atomically; a moment old at worst).
+ */
+#ifndef LD_MSTATE_H
+#define LD_MSTATE_H
+
+#include <pthread.h>
+
+#include "model.h"
+#include "mtable.h"
+
+#define MAX_AFF 8 /* affiliations per member ("platform + residence" and a few more) */
+
+enum { MS_MEMBER = 1, MS_ORG = 2, MS_REGION = 3 };
+enum { MS_DEAD = 1 }; /* flags: a record whose creation was undone */
+enum { MEMBER_NONE = 0, MEMBER_ACTIVE = 1, MEMBER_ENDED = 2 };
+enum { FIX_VOID = 1, FIX_AMEND = 2 };
+
+typedef struct mstream {
+	uint64_t name;      /* the id's offset in names */
+	uint64_t head;      /* seq of its last event (decided), 0 if none */
+	uint64_t head_skip; /* that event's skip link (core/links.h) */
+	uint32_t version;   /* decided */
+	uint32_t state;     /* member or org record; MT_NONE for a region */
+	uint8_t kind, name_len, flags, pad[5];
+} mstream;
+
+typedef struct mmember {
+	uint8_t hash[LD_HASH_LEN];
+	uint32_t stream;
+	uint32_t org; /* org record; MT_NONE before a join */
+	uint32_t aff; /* affiliation block (maff), MT_NONE if none */
+	uint8_t status, naff, forgotten, flags;
+} mmember;
+
+/* Affiliations are copied on change, never changed in place. */
+typedef struct maff {
+	uint32_t org[MAX_AFF];
+	uint8_t kind[MAX_AFF];
+} maff;
+
+typedef struct morg {
+	uint32_t stream;
+	uint32_t parent; /* org record, MT_NONE for a root */
+	uint32_t region;
+	uint32_t members, affiliated, children;
+	uint8_t kind, dissolved, admits, flags;
+} morg;
+
+typedef struct mstation {
+	uint64_t name;
+	uint32_t org;
+	uint8_t name_len, open, flags, pad;
+} mstation;
+
+/* The arrays, numbered for undo entries and the snapshot. */
+enum { MA_STREAMS, MA_MEMBERS, MA_ORGS, MA_AFFS, MA_STATIONS, MA__COUNT };
+
+/* An undo log: the changes of one group of the writer (or a part of one),
+ * newest last. */
+typedef struct model_undo {
+	uint8_t *buf;
+	size_t len, cap;
+	int failed; /* a change could not be logged (out of memory) */
+} model_undo;
+
+struct snapshot_run; /* core/snapshot.c: a snapshot being written */
+
+struct model {
+	store *s;
+	uint64_t seed; /* of every hash (kept in the snapshot) */
+	marray arr[MA__COUNT];
+	marray pub;  /* per stream: _Atomic uint64_t, its committed head */
+	mbytes names;
+	mindex streams, persons, stations;
+	mids ids;
+	mmap64 refunds; /* DuesPaid seq → fen refunded so far */
+	mmap64 fixes;   /* corrected seq → kind << 56 | correcting seq */
+	model_undo *undo; /* where changes are logged; NULL: not logged */
+	/* The snapshot being written, if any (snapshot.c): records about to
+	 * change are copied for it first. */
+	struct snapshot_run *_Atomic snap;
+	pthread_mutex_t snap_lock;
+	uint64_t seq; /* the last event applied (decided) */
+	uint8_t hash[LD_HASH_LEN]; /* its hash */
+};
+
+/* Lookups (writer; the readers' are in model.h). MT_NONE if absent. */
+uint32_t ms_stream_find(const model *m, int kind, const char *id, size_t len);
+uint32_t ms_org_find(const model *m, const char *id);     /* a live, registered org */
+uint32_t ms_member_find(const model *m, const char *id);  /* its member record */
+uint32_t ms_person_find(const model *m, const uint8_t hash[LD_HASH_LEN]);
+uint32_t ms_station_find(const model *m, const char *id);
+
+static inline mstream *ms_stream(const model *m, uint32_t i)
+{
+	return marray_at(&m->arr[MA_STREAMS], i);
+}
+static inline mmember *ms_member(const model *m, uint32_t i)
+{
+	return marray_at(&m->arr[MA_MEMBERS], i);
+}
+static inline morg *ms_org(const model *m, uint32_t i)
+{
+	return marray_at(&m->arr[MA_ORGS], i);
+}
+static inline mstation *ms_station(const model *m, uint32_t i)
+{
+	return marray_at(&m->arr[MA_STATIONS], i);
+}
+static inline const maff *ms_aff(const model *m, uint32_t i)
+{
+	return marray_at(&m->arr[MA_AFFS], i);
+}
+/* A stream's id, and an org's (NUL-terminated into out). */
+const char *ms_name(const model *m, uint32_t stream, char out[LD_ID_MAX + 1]);
+const char *ms_org_name(const model *m, uint32_t org, char out[LD_ID_MAX + 1]);
+
+/* Changes, each logged for undo (and copied for a snapshot in progress).
+ * Every one returns 0 or LD_E(INTERNAL) (out of memory). */
+/* The record i of array `arr`, about to be changed. */
+void *ms_touch(model *m, unsigned arr, uint32_t i);
+/* A new stream (and its member or org record for those kinds). */
+int ms_stream_add(model *m, int kind, const char *id, size_t len, uint32_t *out);
+int ms_person_add(model *m, uint32_t member);
+int ms_person_remove(model *m, uint32_t member);
+int ms_station_add(model *m, const char *id, uint32_t org);
+/* A copy of the member's affiliations to change (a new block). */
+int ms_aff_copy(model *m, uint32_t member, maff **out);
+int ms_id_add(model *m, const uint8_t id[LD_EVENT_ID_LEN], uint64_t seq);
+int ms_map_put(model *m, mmap64 *map, uint64_t key, uint64_t v);
+
+/* The event-id table: calls fn for each seq that may hold id. */
+int ms_id_find(const model *m, const uint8_t id[LD_EVENT_ID_LEN], mids_fn fn, void *arg);
+
+/* Every change logged in u since mark, undone newest first. */
+void ms_rollback(model *m, model_undo *u, size_t mark);
+
+/* ---- for core/snapshot.c ---- */
+uint64_t ms_name_hash(const model *m, int kind, const char *id, size_t len);
+uint64_t ms_person_hash(const model *m, const uint8_t hash[LD_HASH_LEN]);
+/* Fills the indexes from the records (after a snapshot's load). */
+int ms_reindex(model *m);
+int ms_init(model *m, store *s, uint64_t seed);
+void ms_release(model *m);
+
+#endif
