@@ -18,6 +18,8 @@ void config_init(config *c)
 	c->store.dir = CONFIG_DEFAULT_DATA;
 	c->log_level = LOG_INFO;
 	c->feed_interval_ms = 200;
+	c->pub_max_subscribers = 256;
+	c->pub_max_per_ip = 16;
 	c->verify_at_start = 1000;
 }
 
@@ -183,6 +185,15 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			return BAD(_("'verify-at-start' must be a number of events (0: skip), got '%s'"),
 				   value);
 		c->verify_at_start = v;
+	} else if (!strcmp(key, "pub-max-subscribers") || !strcmp(key, "pub-max-per-ip")) {
+		char *end;
+		long v = strtol(value, &end, 10);
+		if (*end || end == value || v < 1 || v > 100000)
+			return BAD(_("'%s' must be 1 to 100000, got '%s'"), key, value);
+		if (key[8] == 's')
+			c->pub_max_subscribers = (unsigned)v;
+		else
+			c->pub_max_per_ip = (unsigned)v;
 	} else if (!strcmp(key, "pub-events")) {
 		if (!strcmp(value, "on"))
 			c->pub_events = 1;

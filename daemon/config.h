@@ -37,6 +37,8 @@ typedef struct config {
 	const char *plans;    /* plan files' directory; NULL: ./plans if it exists */
 	unsigned feed_interval_ms; /* least time between progress messages (200) */
 	int pub_events;       /* commit notices carry the events (pub-events = on) */
+	unsigned pub_max_subscribers; /* the feed's subscribers at once (256) */
+	unsigned pub_max_per_ip;      /* ... from one address (16) */
 	unsigned long long verify_at_start; /* newest events checked at start (1000) */
 	int no_merkle;        /* merkle = off / --no-merkle */
 	const char *roles;    /* the role file, NULL: development mode */

@@ -3,12 +3,21 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
+#include <arpa/inet.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "merkle.h"
+
+/* An admitted subscriber: its pipe and its address (family, then bytes). */
+typedef struct sub {
+	uint32_t pipe;
+	uint8_t addr[17];
+} sub;
 
 struct feed {
 	nng_socket sock;
@@ -22,7 +31,99 @@ struct feed {
 	uint64_t head;      /* committed, as the hook saw it */
 	uint64_t announced; /* the last seq announced */
 	int stopping;
+	/* Subscribers (NNG's pipe callbacks, under subs_lock). */
+	pthread_mutex_t subs_lock;
+	sub *subs;
+	size_t nsubs, subs_cap;
+	unsigned max_subs, max_per_ip;
+	unsigned long refused, refused_logged; /* since the start; when last logged */
+	int64_t logged_at;                      /* µs, 0: never */
 };
+
+/* ------------------------------------------------------------------ */
+/* Who may subscribe                                                   */
+/* ------------------------------------------------------------------ */
+
+static void pipe_addr(nng_pipe p, uint8_t key[17], char *text, size_t n)
+{
+	nng_sockaddr sa;
+	memset(key, 0, 17);
+	snprintf(text, n, "?");
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	key[0] = (uint8_t)sa.s_family;
+	if (sa.s_family == NNG_AF_INET) {
+		memcpy(key + 1, &sa.s_in.sa_addr, 4);
+		inet_ntop(AF_INET, &sa.s_in.sa_addr, text, (socklen_t)n);
+	} else if (sa.s_family == NNG_AF_INET6) {
+		memcpy(key + 1, sa.s_in6.sa_addr, 16);
+		inet_ntop(AF_INET6, sa.s_in6.sa_addr, text, (socklen_t)n);
+	} else {
+		snprintf(text, n, "ipc"); /* every local process: one address */
+	}
+}
+
+/* NNG's pipe callback: a subscriber beyond a limit is closed before it is
+ * added (no message is ever queued for it); an admitted one is noted, and
+ * forgotten when it goes. */
+static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	feed *f = arg;
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+	pthread_mutex_lock(&f->subs_lock);
+	if (ev == NNG_PIPE_EV_REM_POST) {
+		for (size_t i = 0; i < f->nsubs; i++)
+			if (f->subs[i].pipe == id) {
+				f->subs[i] = f->subs[--f->nsubs];
+				break;
+			}
+		pthread_mutex_unlock(&f->subs_lock);
+		return;
+	}
+	uint8_t key[17];
+	char text[64];
+	pipe_addr(p, key, text, sizeof(text));
+	unsigned same = 0;
+	for (size_t i = 0; i < f->nsubs; i++)
+		same += memcmp(f->subs[i].addr, key, sizeof(key)) == 0;
+	const char *why = f->nsubs >= f->max_subs ? "subscribers at once"
+			  : same >= f->max_per_ip  ? "subscribers from one address"
+						   : NULL;
+	if (!why && f->nsubs == f->subs_cap) {
+		size_t cap = f->subs_cap ? f->subs_cap * 2 : 64;
+		sub *ns = realloc(f->subs, cap * sizeof(*ns));
+		if (ns) {
+			f->subs = ns;
+			f->subs_cap = cap;
+		} else {
+			why = "memory";
+		}
+	}
+	if (!why) {
+		f->subs[f->nsubs].pipe = id;
+		memcpy(f->subs[f->nsubs].addr, key, sizeof(key));
+		f->nsubs++;
+		pthread_mutex_unlock(&f->subs_lock);
+		return;
+	}
+	f->refused++;
+	int64_t now = ld_wall_us();
+	int say = !f->logged_at || now - f->logged_at >= 60 * 1000000LL;
+	unsigned long n = f->refused - f->refused_logged;
+	if (say) {
+		f->logged_at = now;
+		f->refused_logged = f->refused;
+	}
+	unsigned held = (unsigned)f->nsubs;
+	pthread_mutex_unlock(&f->subs_lock);
+	nng_pipe_close(p);
+	if (say)
+		log_warn("feed: closed %lu new subscriber%s (the last from %s): the limit of %s "
+		         "(%u subscribers held, at most %u, %u from one address) is reached; "
+		         "said at most once a minute",
+		         n, n == 1 ? "" : "s", text, why, held, f->max_subs, f->max_per_ip);
+}
+
 
 int feed_publish(feed *f, const char *topic, const void *body, size_t len)
 {
@@ -179,7 +280,7 @@ static void feed_on_commit(void *arg, uint64_t head)
 	pthread_mutex_unlock(&f->lock);
 }
 
-int feed_start(feed **out, const char *url, int with_events, store *s, writer *w,
+int feed_start(feed **out, const char *url, const feed_options *o, store *s, writer *w,
                merkle_signer *signer, ld_errinfo *e)
 {
 	int rv;
@@ -190,12 +291,19 @@ int feed_start(feed **out, const char *url, int with_events, store *s, writer *w
 	f->s = s;
 	f->w = w;
 	f->signer = signer;
-	f->with_events = with_events;
+	f->with_events = o->with_events;
+	f->max_subs = o->max_subscribers ? o->max_subscribers : 256;
+	f->max_per_ip = o->max_per_ip ? o->max_per_ip : 16;
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_init(&f->subs_lock, NULL);
 	pthread_cond_init(&f->wake, NULL);
 	writer_head(w, &f->head, NULL, NULL);
 	f->announced = f->head;
-	if ((rv = nng_pub0_open(&f->sock)) != 0 || (rv = nng_listen(f->sock, url, NULL, 0)) != 0) {
+	if ((rv = nng_pub0_open(&f->sock)) != 0 ||
+	    (rv = nng_socket_set_int(f->sock, NNG_OPT_SENDBUF, FEED_QUEUE)) != 0 ||
+	    (rv = nng_pipe_notify(f->sock, NNG_PIPE_EV_ADD_PRE, on_pipe, f)) != 0 ||
+	    (rv = nng_pipe_notify(f->sock, NNG_PIPE_EV_REM_POST, on_pipe, f)) != 0 ||
+	    (rv = nng_listen(f->sock, url, NULL, 0)) != 0) {
 		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to publish on '%s': %s", url,
 		               nng_strerror(rv));
 		goto fail;
@@ -214,8 +322,9 @@ int feed_start(feed **out, const char *url, int with_events, store *s, writer *w
 		goto fail;
 	}
 	f->hooked = 1;
-	log_info("feed: publishing commits%s on %s%s", signer ? " and signed tree heads" : "", url,
-	         with_events ? " with their events" : "");
+	log_info("feed: publishing commits%s on %s%s (at most %u subscribers, %u from one address)",
+	         signer ? " and signed tree heads" : "", url, o->with_events ? " with their events" : "",
+	         f->max_subs, f->max_per_ip);
 	*out = f;
 	return 0;
 fail:
@@ -242,5 +351,7 @@ void feed_stop(feed *f)
 		nng_close(f->sock);
 	pthread_cond_destroy(&f->wake);
 	pthread_mutex_destroy(&f->lock);
+	pthread_mutex_destroy(&f->subs_lock);
+	free(f->subs);
 	free(f);
 }

@@ -57,6 +57,9 @@ static void usage(FILE *f)
 		"      --pub URL         publish the live feed (NNG PUB) on URL: commit notices\n"
 		"                        (topic \"commit\") and plan progress (\"progress/\")  [off]\n"
 		"      --pub-events      the commit notices carry the committed events too\n"
+		"      --pub-max-subscribers N  subscribers of the feed at once, beyond which\n"
+		"                        new ones are closed                             [256]\n"
+		"      --pub-max-per-ip N  subscribers from one address (ipc://: one)     [16]\n"
 		"      --feed-interval-ms N  least time between two progress messages of a plan\n"
 		"                        and region                                      [200]\n"
 		"      --verify-at-start N  recompute the hash chain of the newest N events before\n"
@@ -119,6 +122,8 @@ int main(int argc, char **argv)
 		{"roles", required_argument, NULL, OPT_SETTING},
 		{"tree-head-key", required_argument, NULL, OPT_SETTING},
 		{"pub-events", no_argument, NULL, OPT_PUB_EVENTS},
+		{"pub-max-subscribers", required_argument, NULL, OPT_SETTING},
+		{"pub-max-per-ip", required_argument, NULL, OPT_SETTING},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -304,8 +309,11 @@ int main(int argc, char **argv)
 	/* The feed before the server: every head the server signs is
 	 * published. */
 	if (srvo.pub_url) {
-		if (feed_start(&fd, srvo.pub_url, cfg.pub_events, s, w,
-			       cfg.no_merkle ? NULL : srvo.signer, &e) != 0 ||
+		feed_options fo = {.with_events = cfg.pub_events,
+				   .max_subscribers = cfg.pub_max_subscribers,
+				   .max_per_ip = cfg.pub_max_per_ip};
+		if (feed_start(&fd, srvo.pub_url, &fo, s, w, cfg.no_merkle ? NULL : srvo.signer,
+			       &e) != 0 ||
 		    progress_feed_start(&pfeed, fd, r, cfg.feed_interval_ms, &e) != 0) {
 			log_error("%s", e.message);
 			goto out;
