@@ -36,6 +36,7 @@ typedef struct config {
 	int rebuild;          /* --rebuild (a flag only) */
 	const char *plans;    /* plan files' directory; NULL: ./plans if it exists */
 	unsigned feed_interval_ms; /* least time between progress messages (200) */
+	size_t projections_memory; /* the projections' state in memory (0: their default) */
 	int pub_events;       /* commit notices carry the events (pub-events = on) */
 	unsigned pub_max_subscribers; /* the feed's subscribers at once (256) */
 	unsigned pub_max_per_ip;      /* ... from one address (16) */
