@@ -69,7 +69,7 @@ static void usage(FILE *f)
 	        "  --source NAME    the name of this ledger in TARGET's `source` columns, so that\n"
 	        "                   several ledgers load into one database       [%s]\n"
 	        "  --id ID          subscriber id shown by 'ledgerctl subscribers' [ledger-sink]\n"
-	        "  --batch N        events per database transaction, at most        [50000]\n"
+	        "  --batch N        events per database transaction, at most       [200000]\n"
 	        "  --once           stop (exit 0) once caught up with the head\n"
 	        "  --quiet          no progress on stderr (errors only)\n"
 	        "  --migrate        rebuild the tables of an older ledger-sink from its events\n"
@@ -517,6 +517,7 @@ static int follow(session *ss, int *rc, char *err)
 		    (ss->analyzed_at == 0 || cp_now >= 2 * ss->analyzed_at)) {
 			if ((*rc = sink_schema_finish(ss->ops, ss->s, err)))
 				return -1;
+			sink_loader_indexed(ss->l);
 			ss->analyzed_at = cp_now;
 		}
 		if (caught_up)
@@ -617,7 +618,7 @@ int main(int argc, char **argv)
 	    .url = ldc_cli_url(),
 	    .id = "ledger-sink",
 	    .source = DEFAULT_SOURCE,
-	    .batch = 50000,
+	    .batch = 200000,
 	};
 	static const struct option opts[] = {
 	    {"url", required_argument, NULL, 'u'},
