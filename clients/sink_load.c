@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "i18n.h"
+
 #include "kinds.h"
 #include "sink_fold.h"
 
@@ -163,7 +165,7 @@ static int emit_row(void *arg, int table, const sink_val *v, int replace)
 
 static int oom(sink_loader *l)
 {
-	snprintf(l->err, SINK_ERRLEN, "out of memory");
+	snprintf(l->err, SINK_ERRLEN, _("out of memory"));
 	return SINK_ERR;
 }
 
@@ -222,7 +224,7 @@ int sink_loader_open(sink_loader **out, const sink_ops *ops, sink *s, const char
 	sink_loader *l = calloc(1, sizeof(*l));
 	*out = NULL;
 	if (!l) {
-		snprintf(err, SINK_ERRLEN, "out of memory");
+		snprintf(err, SINK_ERRLEN, _("out of memory"));
 		return SINK_ERR;
 	}
 	l->ops = ops;
@@ -529,8 +531,8 @@ static int checkpoint_held(sink_loader *l)
 		return rc;
 	snprintf(
 	    l->err, SINK_ERRLEN,
-	    "another ledger-sink loaded source '%s' of this database up to seq %llu while this "
-	    "one was at seq %llu: one sink per source and database",
+	    _("another ledger-sink loaded source '%s' of this database up to seq %llu while this "
+	    "one was at seq %llu: one sink per source and database"),
 	    l->source, (unsigned long long)seen.cp, (unsigned long long)l->cp);
 	return SINK_ERR;
 }
@@ -552,13 +554,13 @@ int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SI
 	for (size_t i = 0; i < n; i++) {
 		Ledger__Event *ev = evs[i] = codec_event_unpack(raw[i].data, raw[i].len);
 		if (!ev) {
-			snprintf(err, SINK_ERRLEN, "event seq %llu does not decode",
+			snprintf(err, SINK_ERRLEN, _("event seq %llu does not decode"),
 			         (unsigned long long)l->last + 1);
 			rc = SINK_ERR;
 			goto out;
 		}
 		if (ev->seq != l->last + 1) {
-			snprintf(err, SINK_ERRLEN, "expected event seq %llu, got seq %llu",
+			snprintf(err, SINK_ERRLEN, _("expected event seq %llu, got seq %llu"),
 			         (unsigned long long)l->last + 1, (unsigned long long)ev->seq);
 			rc = SINK_ERR;
 			goto out;
@@ -567,10 +569,10 @@ int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SI
 		    (ev->prev_hash.len != LD_HASH_LEN ||
 		     memcmp(ev->prev_hash.data, l->last_hash, LD_HASH_LEN) != 0)) {
 			snprintf(err, SINK_ERRLEN,
-			         "event seq %llu does not follow the event seq %llu loaded into "
+			         _("event seq %llu does not follow the event seq %llu loaded into "
 			         "source '%s' (its prev_hash differs): this is another ledger, or "
 			         "an older copy of it; load it under another --source, or into "
-			         "another database",
+			         "another database"),
 			         (unsigned long long)ev->seq, (unsigned long long)l->last,
 			         l->source);
 			rc = SINK_ERR;
@@ -629,7 +631,7 @@ static int readback_fn(void *arg, const sink_val *v)
 		return 0;
 	Ledger__Event *o = codec_event_unpack((const uint8_t *)v[2].s, v[2].len);
 	if (!o) {
-		snprintf(r->l->err, SINK_ERRLEN, "stored event seq %lld does not decode",
+		snprintf(r->l->err, SINK_ERRLEN, _("stored event seq %lld does not decode"),
 		         (long long)v[0].i);
 		return SINK_ERR;
 	}
@@ -640,7 +642,7 @@ static int readback_fn(void *arg, const sink_val *v)
 	Ledger__Event *a = NULL;
 	if (v[4].t == SV_BLOB && !(a = codec_event_unpack((const uint8_t *)v[4].s, v[4].len))) {
 		codec_event_free(o);
-		snprintf(r->l->err, SINK_ERRLEN, "the amendment of seq %lld does not decode",
+		snprintf(r->l->err, SINK_ERRLEN, _("the amendment of seq %lld does not decode"),
 		         (long long)v[0].i);
 		return SINK_ERR;
 	}
@@ -880,7 +882,7 @@ static int apply_corrections(sink_loader *l)
 			break;
 		if (!t.found) {
 			snprintf(l->err, SINK_ERRLEN,
-			         "event seq %llu corrects seq %llu, which is not loaded",
+			         _("event seq %llu corrects seq %llu, which is not loaded"),
 			         (unsigned long long)c->seq, (unsigned long long)c->target);
 			rc = SINK_ERR;
 		} else if (strncmp(t.stream, "member/", 7) == 0) {
@@ -979,7 +981,7 @@ static int v1_fn(void *arg, const sink_val *v)
 {
 	v1_page *pg = arg;
 	if (v[1].t != SV_BLOB) {
-		snprintf(pg->l->err, SINK_ERRLEN, "sink_v1_events seq %lld has no stored bytes",
+		snprintf(pg->l->err, SINK_ERRLEN, _("sink_v1_events seq %lld has no stored bytes"),
 		         (long long)v[0].i);
 		return SINK_ERR;
 	}

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "i18n.h"
+
 /* Columns a few to a line (clang-format would give each its own). */
 /* clang-format off */
 #define I SC_INT
@@ -345,7 +347,7 @@ int sink_schema_finish(const sink_ops *ops, sink *s, char err[SINK_ERRLEN])
 {
 	char *sql = schema_sql(ops, 1);
 	if (!sql) {
-		snprintf(err, SINK_ERRLEN, "out of memory");
+		snprintf(err, SINK_ERRLEN, _("out of memory"));
 		return SINK_ERR;
 	}
 	int rc = ops->exec(s, sql, NULL, 0, err);
@@ -426,8 +428,8 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 			return rc;
 		if (v > SINK_SCHEMA_VERSION) {
 			snprintf(err, SINK_ERRLEN,
-			         "the database holds ledger-sink tables of schema version %lld, "
-			         "newer than this ledger-sink's %d: use a newer ledger-sink",
+			         _("the database holds ledger-sink tables of schema version %lld, "
+			         "newer than this ledger-sink's %d: use a newer ledger-sink"),
 			         (long long)v, SINK_SCHEMA_VERSION);
 			return SINK_ERR;
 		}
@@ -438,19 +440,19 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 		if (!v1) {
 			snprintf(
 			    err, SINK_ERRLEN,
-			    "the database has an 'events' table that ledger-sink did not make; "
-			    "give ledger-sink a database (or PostgreSQL schema) of its own");
+			    _("the database has an 'events' table that ledger-sink did not make; "
+			    "give ledger-sink a database (or PostgreSQL schema) of its own"));
 			return SINK_ERR;
 		}
 		if (!migrate) {
 			snprintf(
 			    err, SINK_ERRLEN,
-			    "the database holds the first version of ledger-sink's tables (one "
+			    _("the database holds the first version of ledger-sink's tables (one "
 			    "row per event in 'members', integer times, corrections not "
 			    "applied); nothing was changed. Run 'ledger-sink --migrate [--source "
 			    "NAME] TARGET' once to rebuild them from its events table (the ledger "
 			    "is not needed; it can be interrupted and resumed), or load into a "
-			    "new database");
+			    "new database"));
 			return SINK_ERR;
 		}
 		/* Keep the events' stored bytes (every event loaded), drop what
@@ -474,7 +476,7 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 	}
 	char *sql = schema_sql(ops, 0);
 	if (!sql) {
-		snprintf(err, SINK_ERRLEN, "out of memory");
+		snprintf(err, SINK_ERRLEN, _("out of memory"));
 		return SINK_ERR;
 	}
 	rc = ops->exec(s, sql, NULL, 0, err);
