@@ -157,9 +157,13 @@ typedef struct sink_ops {
 	/* What follows CREATE TABLE's column list (SQLite: WITHOUT ROWID, so
 	 * that a table is one b-tree, its primary key's, instead of two). */
 	const char *table_options;
-	/* "the value is one of the integers of parameter $2, a JSON array
-	 * ("[1,2,3]")", after a column: "seq %s" with this. */
-	const char *in_ints;
+	/* "the value is one of the integers of parameter $2", after a column:
+	 * "seq %s" with this; $2 is the integers between the two characters of
+	 * ints_brackets, separated by commas ("[1,2,3]": a JSON array for
+	 * SQLite; "{1,2,3}": an array literal for PostgreSQL, read once, where
+	 * an expression of $2 would be read again for every row a scan
+	 * meets). */
+	const char *in_ints, *ints_brackets;
 	/* After a SELECT of one row: locks it until the transaction ends ("" when
 	 * the transaction's own lock serialises writers, as SQLite's does). */
 	const char *lock_row;

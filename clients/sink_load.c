@@ -682,8 +682,8 @@ static void readback_free(readback *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* A first load: the seqs of stream as a JSON array ("[3,17]"; "[]" for
- * none), for ops->in_ints. NULL: out of memory. */
+/* A first load: the seqs of stream as ops->in_ints reads them ("[3,17]",
+ * "{3,17}"; "[]" for none). NULL: out of memory. */
 static char *stream_seqs(sink_loader *l, const char *stream)
 {
 	const seqs *q = smap_get(&l->streams, stream);
@@ -691,10 +691,11 @@ static char *stream_seqs(sink_loader *l, const char *stream)
 	char *out = malloc(n * 21 + 3);
 	if (!out)
 		return NULL;
-	out[k++] = '[';
+	out[k++] = l->ops->ints_brackets[0];
 	for (size_t i = 0; i < n; i++)
 		k += (size_t)sprintf(out + k, "%s%lld", i ? "," : "", (long long)q->v[i]);
-	memcpy(out + k, "]", 2);
+	out[k++] = l->ops->ints_brackets[1];
+	out[k] = 0;
 	return out;
 }
 

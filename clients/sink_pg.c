@@ -505,7 +505,8 @@ const sink_ops sink_pg_ops = {
     .has_index_sql = "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND "
                      "indexname = $1",
     .table_options = "",
-    .in_ints = "= ANY (CAST(translate($2, '[]', '{}') AS bigint[]))",
+    .in_ints = "= ANY ($2::bigint[])",
+    .ints_brackets = "{}",
     /* events without its raw bytes, hashes and ids: sampling those costs
      * most of the time and helps no plan. */
     .analyze_sql =

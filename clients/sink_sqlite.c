@@ -334,6 +334,7 @@ const sink_ops sink_sqlite_ops = {
     .has_index_sql = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = $1",
     .table_options = " WITHOUT ROWID",
     .in_ints = "IN (SELECT value FROM json_each($2))",
+    .ints_brackets = "[]",
     .analyze_sql = "PRAGMA analysis_limit = 1000; ANALYZE",
     .lock_row = "",
     .open = sq_open,
