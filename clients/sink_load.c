@@ -155,7 +155,7 @@ struct sink_loader {
 
 /* Members a first load keeps in memory, at most (about 1 KB each): past
  * them, the loader's indexes are made and it loads states per batch. */
-#define FIRST_LOAD_MEMBERS 2000000
+#define FIRST_LOAD_MEMBERS 1000000
 
 static int emit_row(void *arg, int table, const sink_val *v, int replace)
 {
