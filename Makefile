@@ -3,7 +3,7 @@
 #   make              build the daemon, the clients and the tests into build/
 #   make run          install missing Debian packages, build, start ledgerd on ./data
 #                     (a fresh ./data first gets a demo province: DEMO=0 skips it,
-#                     DEMO_MEMBERS=N sizes it, default 20000)
+#                     DEMO_MEMBERS=N sizes it, default 1000000, the plan's scale)
 #   make test         build everything with ASan+UBSan into build/asan/ and run every test
 #   make bench        build optimised and run the benchmarks in bench/ (not part of test;
 #                     PostgreSQL is the peer: bench/pg.c; BENCH_ONLY=pg|growth|... one part)
@@ -18,7 +18,7 @@
 #   make fuzz         build the libFuzzer harnesses (fuzz/, clang-14) into build/fuzz/ and run
 #                     each for FUZZ_SECONDS seconds from its seed corpus (fuzz/README.md)
 #   make soak         hundreds of kill -9 rounds (test_daemon test_crash_rounds; CRASH_ROUNDS, default 300)
-#   make soak-replica the replication simulation over many seeds (REPLICA_SEEDS, default 2000)
+#   make soak-replica the replication simulation over many seeds (REPLICA_SEEDS, default 3000)
 #   make check-layers fail if a file includes a header of a layer above its own
 #   make format       clang-format every source file
 #   make clean
@@ -126,8 +126,8 @@ GEN_C   := $(BUILD)/gen/ledger.pb-c.c
 GEN_H   := $(BUILD)/gen/ledger.pb-c.h $(BUILD)/gen/required.h
 
 PROTO_SRCS  := $(wildcard proto/*.c)
-# core/replica.c (C-Raft) is linked only into what replicates (below).
-CORE_SRCS   := $(filter-out core/replica.c,$(wildcard core/*.c))
+# core/replica*.c (C-Raft) is linked only into what replicates (below).
+CORE_SRCS   := $(filter-out core/replica%.c,$(wildcard core/*.c))
 PROJ_SRCS   := $(wildcard projections/*.c)
 SERVER_SRCS := $(wildcard server/*.c)
 # The program ledgerd: main, and its side of systemd (libsystemd: the
@@ -280,10 +280,11 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/fuzz/%.o $(BUILD)/obj/fuzz/harness.o $(CORE_OBJS) 
 
 fuzzers: $(FUZZERS)
 
-# C-Raft (libraft-dev) is linked only into what replicates: core/replica.c
+# C-Raft (libraft-dev) is linked only into what replicates: core/replica*.c
 # and its test, which runs the deterministic simulation on raft/fixture.h.
 RAFT_LIBS := $(shell pkg-config --libs raft 2>/dev/null || echo -lraft)
-$(BUILD)/tests/test_replica: $(BUILD)/obj/core/replica.o
+$(BUILD)/tests/test_replica: $(BUILD)/obj/core/replica.o $(BUILD)/obj/core/replica_node.o \
+	$(BUILD)/obj/core/replica_confirm.o
 $(BUILD)/tests/test_replica: LDLIBS += $(RAFT_LIBS)
 
 # bench/pg.c, the PostgreSQL peer, is the only libpq client.
@@ -317,7 +318,7 @@ soak: deps
 
 soak-replica: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
-	@TEST=test_simulation REPLICA_SEEDS=$${REPLICA_SEEDS:-2000} TEST_TIMEOUT=$${TEST_TIMEOUT:-14400} \
+	@TEST=test_simulation REPLICA_SEEDS=$${REPLICA_SEEDS:-3000} TEST_TIMEOUT=$${TEST_TIMEOUT:-14400} \
 		tests/run.sh build/asan test_replica
 
 # A lower layer never includes a higher one (the layers are listed above).

@@ -1,127 +1,29 @@
 /*
- * replica.c — the log replicated on C-Raft 0.15 (see replica.h for the
- * contract, docs/REPLICATION.md for the design).
+ * replica.c — the log replicated on C-Raft 0.15: what the replica decides
+ * (see replica.h for the contract, docs/REPLICATION.md for the design;
+ * core/replica_node.c is the plumbing around C-Raft).
  *
- * Sections: entries and markers; halting; applying (the state machine side
- * of C-Raft: apply, snapshot, restore, catch-up); the leader (barrier,
- * proposals, checkpoints); polling; the libuv node; operations.
+ * Sections: entries and markers; halting; confirmation (what a majority
+ * holds, and what is therefore applied); applying (the state machine side of
+ * C-Raft: apply, snapshot, restore, catch-up); the leader (barrier,
+ * proposals, checkpoints); polling.
  */
-#include "replica.h"
-
-#include <arpa/inet.h>
-#include <errno.h>
-#include <pthread.h>
-#include <raft.h>
-#include <raft/uv.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <uv.h>
 
 #include "log.h"
-
-/* The largest entry proposed: C-Raft keeps entries in memory until a
- * snapshot, and sends a follower's backlog in one message. */
-#define ENTRY_MAX (64u << 20)
-/* Entries queued while catching up to a snapshot marker, at most. Past it the
- * node fails and restarts: C-Raft replays them from its log. */
-#define QUEUE_MAX ((size_t)512 << 20)
-
-#define MARKER_LEN 56
-
-struct queued {
-	struct queued *next;
-	uint64_t index;
-	size_t size;
-	uint8_t data[];
-};
-
-struct proposal {
-	struct raft_apply req; /* first: C-Raft hands it back */
-	replica *r;
-	replica_done_cb cb; /* NULL: a checkpoint */
-	void *arg;
-};
-
-struct replica {
-	const replica_sm_ops *ops;
-	void *sm;
-	struct raft_fsm fsm;
-	struct raft *raft; /* the fixture's, or own_raft */
-
-	/* the libuv node (replica_start) */
-	uv_loop_t *loop;
-	struct raft_uv_transport transport;
-	struct raft_io io;
-	int (*o_append)(struct raft_io *, struct raft_io_append *, const struct raft_entry[],
-	                unsigned, raft_io_append_cb);
-	unsigned test_fail_append; /* LEDGERD_TEST_RAFT_APPEND_FAIL_AT */
-	struct raft own_raft;
-	uv_check_t check;
-	int has_transport, has_io, has_raft, has_check;
-	int raft_running; /* raft_start succeeded, raft_close not yet called */
-	int close_called; /* raft_close called (once) */
-	int raft_closed;  /* its callback ran (or raft never ran) */
-	int stopping;
-	void (*stop_done)(replica *r, void *arg);
-	void *stop_arg;
-
-	unsigned election_ms, checkpoint_ms;
-	void (*on_change)(replica *r, void *arg);
-	void *arg;
-	int notify;
-
-	/* role, as last polled */
-	int role;
-	uint64_t leader_id;
-	/* The leader's way to readiness: a barrier, then everything before it
-	 * applied to the log (not just queued while catching up), then the
-	 * tail taken from the log. */
-	enum { L_NONE, L_BARRIER, L_SENT, L_APPLIED, L_READY } lstate;
-	uint64_t lterm; /* the term lstate belongs to */
-	int barrier_pending;
-	struct raft_barrier barrier;
-
-	/* the tail proposals must follow */
-	uint64_t tail_seq;
-	uint8_t tail_hash[REPLICA_HASH_LEN];
-	unsigned inflight;
-	int checkpoint_inflight, checkpoint_due;
-	uint64_t last_activity;
-
-	/* catching up to a marker */
-	int catching_up, fetch_running;
-	uint64_t cu_seq, cu_index, fetch_retry_at;
-	uint8_t cu_hash[REPLICA_HASH_LEN];
-	uint64_t f_seq; /* the fetch in flight: up to this seq, this hash */
-	uint8_t f_hash[REPLICA_HASH_LEN];
-	struct queued *q_head, *q_tail;
-	size_t q_bytes;
-
-	int halted, failed;
-	char reason[320];
-
-	uint64_t snapshot_index, snapshots, checkpoints;
-	struct raft_buffer snap_buf;
-
-	struct raft_change change;
-	int change_busy;
-	replica_done_cb change_cb;
-	void *change_arg;
-	struct raft_transfer *transfer;
-	replica_done_cb transfer_cb;
-	void *transfer_arg;
-};
+#include "replica_int.h"
 
 static const uint8_t zero_hash[REPLICA_HASH_LEN];
+_Static_assert(RC_MSG_LEN <= REPLICA_MSG_MAX, "a confirmation message fits");
 
 static void maybe_ready(replica *r);
 
 /* ------------------------------------------------------------------ */
-/* Entries and markers                                                 */
+/* Entries and markers                                                */
 /* ------------------------------------------------------------------ */
 
 static void put_be(uint8_t *p, uint64_t v, int n)
@@ -236,17 +138,16 @@ static const char *hex8(const uint8_t *h, char out[17])
 }
 
 /* ------------------------------------------------------------------ */
-/* Halting                                                             */
+/* Halting                                                            */
 /* ------------------------------------------------------------------ */
 
-static uint64_t now_ms(replica *r)
+uint64_t rp_now_ms(replica *r)
 {
 	return r->raft ? (uint64_t)r->raft->io->time(r->raft->io) : 0;
 }
 
 /* Stops applying for good on a fork: a chain this node must not continue. */
-static int halt(replica *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int halt(replica *r, const char *fmt, ...)
+int rp_halt(replica *r, const char *fmt, ...)
 {
 	if (r->halted || r->failed)
 		return RAFT_CORRUPT;
@@ -264,8 +165,7 @@ static int halt(replica *r, const char *fmt, ...)
 
 /* Stops on an I/O error: the node must be restarted (C-Raft 0.15 does not
  * recover from one reliably). */
-static void fail(replica *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(replica *r, const char *fmt, ...)
+void rp_fail(replica *r, const char *fmt, ...)
 {
 	if (r->halted || r->failed)
 		return;
@@ -278,13 +178,165 @@ static void fail(replica *r, const char *fmt, ...)
 	log_error("replica: FAILED: %s; the node stops and must be restarted", r->reason);
 }
 
-static int is_io_error(int status)
+int rp_io_error(int status)
 {
 	return status == RAFT_IOERR || status == RAFT_NOSPACE;
 }
 
 /* ------------------------------------------------------------------ */
-/* Applying                                                            */
+/* Confirmation                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * What C-Raft reports committed is not trusted: an entry is confirmed when
+ * an entry of the current leader's term at that index or after it is on the
+ * disks of a majority of voters, as they say themselves (RC_HOLD, to the
+ * leader). The leader tells the others how far that goes (RC_SAFE). A node
+ * applies an entry C-Raft hands over only once it is confirmed and its own
+ * disk holds the leader's log up to it (docs/REPLICATION.md has the
+ * argument). The messages are resent every heartbeat: a lost one costs a
+ * heartbeat, not safety.
+ */
+
+static void drain(replica *r);
+static void checkpoint(replica *r);
+
+static uint64_t now_us(replica *r)
+{
+	return r->loop ? uv_hrtime() / 1000 : rp_now_ms(r) * 1000;
+}
+
+static void say(replica *r, uint64_t to, int type, uint64_t term, uint64_t index)
+{
+	rc_msg m = {.type = type, .from = r->raft->id, .term = term, .index = index};
+	uint8_t buf[RC_MSG_LEN];
+	rc_log_digest(&r->log, index, &m.digest);
+	rc_msg_encode(&m, buf);
+	if (r->send)
+		r->send(r, to, buf, sizeof buf, r->arg);
+}
+
+int rp_running(replica *r)
+{
+	return r->raft && !r->halted && !r->failed && !(r->loop && !r->raft_running);
+}
+
+/* Works out what is confirmed and held here. */
+void rp_reckon(replica *r)
+{
+	struct raft *raft = r->raft;
+	uint64_t term = raft->current_term, held = rc_log_held(&r->log, term);
+	if (r->safe_term != term) {
+		r->safe_term = term;
+		r->safe_index = 0;
+	}
+	if (raft_state(raft) == RAFT_LEADER) {
+		uint64_t v[RC_MAX_PEERS];
+		unsigned nv = 0;
+		for (unsigned i = 0; i < raft->configuration.n && nv < RC_MAX_PEERS; i++)
+			if (raft->configuration.servers[i].role == RAFT_VOTER)
+				v[nv++] = raft->configuration.servers[i].id;
+		uint64_t c = rc_quorum(&r->peers, v, nv, raft->id, held, term);
+		if (c > r->safe_index)
+			r->safe_index = c;
+	}
+	uint64_t safe = r->safe_index < held ? r->safe_index : held;
+	if (safe > r->committed)
+		r->committed = safe;
+}
+
+/* Tells the others what changed, or what holds, once a heartbeat. */
+void rp_tell(replica *r)
+{
+	struct raft *raft = r->raft;
+	uint64_t term = raft->current_term, now = rp_now_ms(r), held = rc_log_held(&r->log, term);
+	int leader = raft_state(raft) == RAFT_LEADER,
+	    due = now - r->sent_at >= raft->heartbeat_timeout;
+	/* The leader says what it has confirmed once C-Raft has applied it
+	 * there: after the proposal's answer, not before it, and still before
+	 * C-Raft's next AppendEntries tells the followers it is committed. */
+	uint64_t applied = raft_last_applied(raft);
+	uint64_t what = !leader ? held : r->safe_index < applied ? r->safe_index : applied;
+	if (!what || (!due && r->sent_term == term && r->sent_index == what))
+		return;
+	if (leader) {
+		for (unsigned i = 0; i < raft->configuration.n; i++)
+			if (raft->configuration.servers[i].id != raft->id)
+				say(r, raft->configuration.servers[i].id, RC_SAFE, term, what);
+	} else {
+		raft_id lid = 0;
+		const char *laddr = NULL;
+		raft_leader(raft, &lid, &laddr);
+		if (!lid || lid == raft->id)
+			return;
+		say(r, lid, RC_HOLD, term, what);
+	}
+	r->sent_term = term;
+	r->sent_index = what;
+	r->sent_at = now;
+}
+
+/* Works out what is confirmed, applies it, and (tell) tells the others. */
+static void advance(replica *r, int tell)
+{
+	if (!rp_running(r))
+		return;
+	rp_reckon(r);
+	drain(r);
+	maybe_ready(r);
+	/* An entry held back from C-Raft for a snapshot's sake (fsm_apply) is
+	 * confirmed now: a checkpoint's write makes C-Raft apply again. */
+	if (r->held_back && r->committed >= r->held_back && rp_is_ready(r) &&
+	    !r->checkpoint_inflight) {
+		r->held_back = 0;
+		checkpoint(r);
+	}
+	if (tell && rp_running(r))
+		rp_tell(r);
+}
+
+void replica_receive(replica *r, const void *msg, size_t len)
+{
+	rc_msg m;
+	uint64_t d;
+	if (!r->raft || r->halted || r->failed || (r->loop && !r->raft_running) ||
+	    rc_msg_decode(msg, len, &m) || m.from == r->raft->id || m.term != r->raft->current_term)
+		return;
+	int leader = raft_state(r->raft) == RAFT_LEADER;
+	if (m.type == RC_HOLD) {
+		/* Only the leader of m.term made its entries; a node that holds
+		 * another one at that index and term is not counted. */
+		if (!leader || rc_log_term(&r->log, m.index) != m.term ||
+		    (rc_log_digest(&r->log, m.index, &d) == 0 && d != m.digest))
+			return;
+		rc_peers_note(&r->peers, m.from, m.term, m.index);
+	} else {
+		if (leader)
+			return;
+		if (r->safe_term != m.term) {
+			r->safe_term = m.term;
+			r->safe_index = 0;
+		}
+		if (m.index > r->safe_index)
+			r->safe_index = m.index;
+		if (rc_log_held(&r->log, m.term) >= m.index &&
+		    rc_log_digest(&r->log, m.index, &d) == 0 && d != m.digest) {
+			rp_halt(
+			    r,
+			    "raft's log here holds another entry at index %llu, term %llu, than "
+			    "the leader's",
+			    (unsigned long long)m.index, (unsigned long long)m.term);
+			return;
+		}
+	}
+	/* The others are told in the next poll, once this loop iteration
+	 * has handled what else arrived (C-Raft's own messages): what is
+	 * confirmed is applied and answered first. */
+	advance(r, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Applying                                                           */
 /* ------------------------------------------------------------------ */
 
 /* Checks the entry at raft index `index` against the log and applies it (or
@@ -297,7 +349,7 @@ static int apply_entry(replica *r, uint64_t index, const void *data, size_t size
 	size_t len;
 	char why[128], a[17], b[17];
 	if (replica_entry_decode(data, size, &h, &events, &len, why, sizeof why))
-		return halt(r, "entry %llu cannot be read: %s", (unsigned long long)index, why);
+		return rp_halt(r, "entry %llu cannot be read: %s", (unsigned long long)index, why);
 
 	uint64_t seq, at;
 	uint8_t head[REPLICA_HASH_LEN], hash[REPLICA_HASH_LEN];
@@ -308,63 +360,65 @@ static int apply_entry(replica *r, uint64_t index, const void *data, size_t size
 		/* Applied before (a restart replays from the last snapshot):
 		 * the log must hold exactly these events. */
 		if (last > seq)
-			return halt(r,
-			            "entry %llu (seq %llu..%llu) was applied before, but the log "
-			            "ends at seq %llu",
-			            (unsigned long long)index, (unsigned long long)h.first_seq,
-			            (unsigned long long)last, (unsigned long long)seq);
+			return rp_halt(
+			    r,
+			    "entry %llu (seq %llu..%llu) was applied before, but the log "
+			    "ends at seq %llu",
+			    (unsigned long long)index, (unsigned long long)h.first_seq,
+			    (unsigned long long)last, (unsigned long long)seq);
 		const uint8_t *prev = zero_hash;
 		if (h.first_seq > 1) {
 			if (r->ops->hash_at(r->sm, h.first_seq - 1, hash)) {
-				fail(r, "the log cannot read seq %llu",
-				     (unsigned long long)(h.first_seq - 1));
+				rp_fail(r, "the log cannot read seq %llu",
+				        (unsigned long long)(h.first_seq - 1));
 				return RAFT_IOERR;
 			}
 			prev = hash;
 		}
 		if (memcmp(prev, h.prev_hash, REPLICA_HASH_LEN))
-			return halt(r,
-			            "entry %llu replayed: seq %llu's hash is %s in the log, %s in "
-			            "the entry",
-			            (unsigned long long)index,
-			            (unsigned long long)(h.first_seq - 1), hex8(prev, a),
-			            hex8(h.prev_hash, b));
+			return rp_halt(
+			    r,
+			    "entry %llu replayed: seq %llu's hash is %s in the log, %s in "
+			    "the entry",
+			    (unsigned long long)index, (unsigned long long)(h.first_seq - 1),
+			    hex8(prev, a), hex8(h.prev_hash, b));
 		if (h.count) {
 			if (r->ops->hash_at(r->sm, last, hash)) {
-				fail(r, "the log cannot read seq %llu", (unsigned long long)last);
+				rp_fail(r, "the log cannot read seq %llu",
+				        (unsigned long long)last);
 				return RAFT_IOERR;
 			}
 			if (memcmp(hash, h.last_hash, REPLICA_HASH_LEN))
-				return halt(r,
-				            "entry %llu replayed: seq %llu's hash is %s in the "
-				            "log, %s in the entry",
-				            (unsigned long long)index, (unsigned long long)last,
-				            hex8(hash, a), hex8(h.last_hash, b));
+				return rp_halt(r,
+				               "entry %llu replayed: seq %llu's hash is %s in the "
+				               "log, %s in the entry",
+				               (unsigned long long)index, (unsigned long long)last,
+				               hex8(hash, a), hex8(h.last_hash, b));
 		}
 		return 0;
 	}
 
 	if (h.first_seq != seq + 1 || memcmp(h.prev_hash, head, REPLICA_HASH_LEN))
-		return halt(r,
-		            "entry %llu starts at seq %llu after hash %s, but the log's head is "
-		            "seq %llu with hash %s (applied at index %llu)",
-		            (unsigned long long)index, (unsigned long long)h.first_seq,
-		            hex8(h.prev_hash, a), (unsigned long long)seq, hex8(head, b),
-		            (unsigned long long)at);
+		return rp_halt(r,
+		               "entry %llu starts at seq %llu after hash %s, but the log's head is "
+		               "seq %llu with hash %s (applied at index %llu)",
+		               (unsigned long long)index, (unsigned long long)h.first_seq,
+		               hex8(h.prev_hash, a), (unsigned long long)seq, hex8(head, b),
+		               (unsigned long long)at);
 	if (h.count == 0) {
 		r->checkpoints++;
 		return 0;
 	}
 	int rc = r->ops->apply(r->sm, index, &h, events, len);
 	if (rc == LD_E(CHAIN_BROKEN))
-		return halt(r,
-		            "entry %llu: its events do not chain from seq %llu's hash to the "
-		            "hash it names for seq %llu",
-		            (unsigned long long)index, (unsigned long long)seq,
-		            (unsigned long long)last);
+		return rp_halt(r,
+		               "entry %llu: its events do not chain from seq %llu's hash to the "
+		               "hash it names for seq %llu",
+		               (unsigned long long)index, (unsigned long long)seq,
+		               (unsigned long long)last);
 	if (rc) {
-		fail(r, "applying entry %llu to the log: %s", (unsigned long long)index,
-		     ld_strerror(rc));
+		rp_fail(r, "applying entry %llu to the log: %s", (unsigned long long)index,
+		        ld_strerror(rc));
 		return RAFT_IOERR;
 	}
 	return 0;
@@ -373,13 +427,15 @@ static int apply_entry(replica *r, uint64_t index, const void *data, size_t size
 static int enqueue(replica *r, uint64_t index, const void *data, size_t size)
 {
 	if (r->q_bytes + size > QUEUE_MAX) {
-		fail(r, "over %zu MiB of entries arrived while catching up to index %llu",
-		     QUEUE_MAX >> 20, (unsigned long long)r->cu_index);
+		rp_fail(r,
+		        "over %zu MiB of entries wait to be applied (unconfirmed, or behind a "
+		        "catch-up to index %llu)",
+		        QUEUE_MAX >> 20, (unsigned long long)r->cu_index);
 		return RAFT_NOMEM;
 	}
 	struct queued *q = malloc(sizeof *q + size);
 	if (!q) {
-		fail(r, "out of memory queueing entry %llu", (unsigned long long)index);
+		rp_fail(r, "out of memory queueing entry %llu", (unsigned long long)index);
 		return RAFT_NOMEM;
 	}
 	q->next = NULL;
@@ -395,7 +451,7 @@ static int enqueue(replica *r, uint64_t index, const void *data, size_t size)
 	return 0;
 }
 
-static void queue_drop(replica *r, uint64_t upto)
+void rp_queue_drop(replica *r, uint64_t upto)
 {
 	struct queued **pp = &r->q_head, *last = NULL;
 	while (*pp) {
@@ -412,6 +468,42 @@ static void queue_drop(replica *r, uint64_t upto)
 	r->q_tail = last;
 }
 
+static void answer(replica *r, uint64_t index);
+static void seen(replica *r, uint64_t index);
+
+/* Applies a confirmed entry, if it is what this node's raft log holds at
+ * that index (C-Raft never replaces an entry it reported committed; were it
+ * to, the node restarts and C-Raft hands over its log again). */
+static int apply_confirmed(replica *r, uint64_t index, const void *data, size_t size)
+{
+	uint64_t d;
+	if (rc_log_digest(&r->log, index, &d) == 0 && d != rc_digest(RAFT_COMMAND, data, size)) {
+		rp_fail(r, "C-Raft handed over an entry at index %llu that its log no longer holds",
+		        (unsigned long long)index);
+		return RAFT_IOERR;
+	}
+	int rc = apply_entry(r, index, data, size);
+	if (rc == 0)
+		answer(r, index);
+	return rc;
+}
+
+/* Applies what C-Raft handed over, in order, as far as it is confirmed and
+ * not waiting behind a catch-up. */
+static void drain(replica *r)
+{
+	while (r->q_head && r->q_head->index <= r->committed && !r->catching_up && !r->halted &&
+	       !r->failed) {
+		struct queued *q = r->q_head;
+		r->q_head = q->next;
+		if (!r->q_head)
+			r->q_tail = NULL;
+		r->q_bytes -= q->size;
+		apply_confirmed(r, q->index, q->data, q->size);
+		free(q);
+	}
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
 	replica *r = fsm->data;
@@ -419,21 +511,45 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	if (r->halted || r->failed)
 		return RAFT_CORRUPT;
 	/* C-Raft 0.15 passes no index: entries are applied in order and
-	 * last_applied moves after each, so this one is the next. */
+	 * last_applied moves after each, so this one is the next. What it says
+	 * is committed waits here until it is confirmed. */
 	uint64_t index = raft_last_applied(r->raft) + 1;
-	if (r->catching_up)
+	if (r->q_head || r->catching_up || index > r->committed) {
+		/* C-Raft takes a snapshot only right after it applied entries,
+		 * and the marker must not name one awaiting confirmation. A
+		 * leader that had to put one off holds the next unconfirmed entry
+		 * back from C-Raft instead (it stops there, takes the snapshot,
+		 * and applies the entry again later: errors from apply are
+		 * ignored on a leader; never on a follower, whose answer to the
+		 * leader would be lost). */
+		if (r->snapshot_owed && !r->q_head && !r->catching_up && rp_is_ready(r) &&
+		    raft_state(r->raft) == RAFT_LEADER) {
+			r->held_back = index;
+			r->holdbacks++;
+			seen(r, index);
+			return RAFT_BUSY;
+		}
 		return enqueue(r, index, buf->base, buf->len);
-	return apply_entry(r, index, buf->base, buf->len);
+	}
+	return apply_confirmed(r, index, buf->base, buf->len);
 }
 
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
 {
 	replica *r = fsm->data;
-	if (r->halted || r->failed || r->catching_up)
-		return RAFT_BUSY; /* C-Raft tries again later */
+	/* A marker names the log at raft's last applied index: everything up to
+	 * it must be confirmed and in the log. C-Raft tries again after its
+	 * next apply. */
+	if (r->halted || r->failed || r->catching_up || r->q_head ||
+	    raft_last_applied(r->raft) > r->committed) {
+		r->snapshots_refused++;
+		r->snapshot_owed = 1;
+		return RAFT_BUSY;
+	}
+	r->snapshot_owed = 0;
 	int rc = r->ops->sync(r->sm);
 	if (rc) {
-		fail(r, "syncing the log for a snapshot: %s", ld_strerror(rc));
+		rp_fail(r, "syncing the log for a snapshot: %s", ld_strerror(rc));
 		return RAFT_IOERR;
 	}
 	struct marker m;
@@ -471,7 +587,7 @@ static void fetch_start(replica *r)
 	int rc = r->ops->fetch(r->sm, r->cu_seq, r->cu_hash, r->cu_index);
 	if (rc) {
 		r->fetch_running = 0;
-		r->fetch_retry_at = now_ms(r) + r->election_ms;
+		r->fetch_retry_at = rp_now_ms(r) + r->election_ms;
 		log_warn("replica: cannot fetch events up to seq %llu: %s; retrying",
 		         (unsigned long long)r->cu_seq, ld_strerror(rc));
 	}
@@ -488,27 +604,33 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	if (r->halted || r->failed)
 		return RAFT_CORRUPT;
 	if (marker_decode(buf->base, buf->len, &m))
-		return halt(r, "a snapshot marker of %zu bytes cannot be read", buf->len);
+		return rp_halt(r, "a snapshot marker of %zu bytes cannot be read", buf->len);
 	uint64_t seq, at;
 	uint8_t head[REPLICA_HASH_LEN], hash[REPLICA_HASH_LEN];
 	r->ops->head(r->sm, &seq, head, &at);
 	r->snapshot_index = m.index;
+	/* A marker names a confirmed state (fsm_snapshot), which covers what
+	 * C-Raft handed over before it. */
+	if (m.index > r->committed)
+		r->committed = m.index;
+	rp_queue_drop(r, m.index);
 	if (m.seq <= seq) {
 		const uint8_t *have = zero_hash;
 		if (m.seq) {
 			if (r->ops->hash_at(r->sm, m.seq, hash)) {
-				fail(r, "the log cannot read seq %llu", (unsigned long long)m.seq);
+				rp_fail(r, "the log cannot read seq %llu",
+				        (unsigned long long)m.seq);
 				return RAFT_IOERR;
 			}
 			have = hash;
 		}
 		if (memcmp(have, m.hash, REPLICA_HASH_LEN))
-			return halt(r,
-			            "snapshot at index %llu: seq %llu's hash is %s, the log has %s",
-			            (unsigned long long)m.index, (unsigned long long)m.seq,
-			            hex8(m.hash, a), hex8(have, b));
+			return rp_halt(
+			    r, "snapshot at index %llu: seq %llu's hash is %s, the log has %s",
+			    (unsigned long long)m.index, (unsigned long long)m.seq, hex8(m.hash, a),
+			    hex8(have, b));
 		if (seq > m.seq && at < m.index)
-			return halt(
+			return rp_halt(
 			    r,
 			    "snapshot at index %llu ends at seq %llu, but the log holds seq "
 			    "%llu from index %llu or earlier",
@@ -518,7 +640,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 		 * log's own copy of those events is the node's only one. */
 		int rc = r->ops->sync(r->sm);
 		if (rc) {
-			fail(r, "syncing the log for a snapshot: %s", ld_strerror(rc));
+			rp_fail(r, "syncing the log for a snapshot: %s", ld_strerror(rc));
 			return RAFT_IOERR;
 		}
 		raft_free(buf->base);
@@ -527,7 +649,6 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	log_info("replica: snapshot at index %llu is ahead of the log (seq %llu > %llu): "
 	         "fetching the events from a peer",
 	         (unsigned long long)m.index, (unsigned long long)m.seq, (unsigned long long)seq);
-	queue_drop(r, m.index);
 	r->catching_up = 1;
 	r->cu_seq = m.seq;
 	r->cu_index = m.index;
@@ -545,7 +666,7 @@ void replica_fetched(replica *r, int status)
 	if (!r->catching_up || r->halted || r->failed)
 		return;
 	if (status) {
-		r->fetch_retry_at = now_ms(r) + r->election_ms;
+		r->fetch_retry_at = rp_now_ms(r) + r->election_ms;
 		log_warn("replica: fetching events up to seq %llu failed: %s; retrying",
 		         (unsigned long long)r->cu_seq, ld_strerror(status));
 		return;
@@ -555,9 +676,10 @@ void replica_fetched(replica *r, int status)
 	char a[17], b[17];
 	r->ops->head(r->sm, &seq, head, &at);
 	if (seq != r->f_seq || memcmp(head, r->f_hash, REPLICA_HASH_LEN)) {
-		halt(r, "the fetch ended at seq %llu with hash %s, not the marker's seq %llu, %s",
-		     (unsigned long long)seq, hex8(head, a), (unsigned long long)r->f_seq,
-		     hex8(r->f_hash, b));
+		rp_halt(r,
+		        "the fetch ended at seq %llu with hash %s, not the marker's seq %llu, %s",
+		        (unsigned long long)seq, hex8(head, a), (unsigned long long)r->f_seq,
+		        hex8(r->f_hash, b));
 		return;
 	}
 	if (seq != r->cu_seq) {
@@ -569,32 +691,26 @@ void replica_fetched(replica *r, int status)
 	r->notify = 1;
 	log_info("replica: caught up to seq %llu (index %llu)", (unsigned long long)seq,
 	         (unsigned long long)r->cu_index);
-	while (r->q_head && !r->halted && !r->failed) {
-		struct queued *q = r->q_head;
-		r->q_head = q->next;
-		if (!r->q_head)
-			r->q_tail = NULL;
-		r->q_bytes -= q->size;
-		apply_entry(r, q->index, q->data, q->size);
-		free(q);
-	}
+	drain(r);
 	maybe_ready(r);
 }
 
 /* ------------------------------------------------------------------ */
-/* The leader                                                          */
+/* The leader                                                         */
 /* ------------------------------------------------------------------ */
 
-static int is_ready(replica *r)
+int rp_is_ready(replica *r)
 {
 	return r->lstate == L_READY && !r->catching_up && !r->halted && !r->failed;
 }
 
-/* Once the barrier applied and nothing is left queued, the log's head is
- * the tail: ready. */
+/* Once the barrier is applied and confirmed (so every entry before it is
+ * committed) and nothing before it waits to be applied, the log's head is the
+ * tail: ready. */
 static void maybe_ready(replica *r)
 {
-	if (r->lstate != L_APPLIED || r->catching_up || r->halted || r->failed)
+	if (r->lstate != L_APPLIED || r->catching_up || r->halted || r->failed ||
+	    r->committed < r->barrier_index || (r->q_head && r->q_head->index <= r->barrier_index))
 		return;
 	uint64_t at;
 	r->ops->head(r->sm, &r->tail_seq, r->tail_hash, &at);
@@ -607,8 +723,8 @@ static void barrier_cb(struct raft_barrier *req, int status)
 {
 	replica *r = (replica *)((char *)req - offsetof(replica, barrier));
 	r->barrier_pending = 0;
-	if (is_io_error(status)) {
-		fail(r, "the election barrier: %s", raft_strerror(status));
+	if (rp_io_error(status)) {
+		rp_fail(r, "the election barrier: %s", raft_strerror(status));
 		return;
 	}
 	if (r->lstate != L_SENT)
@@ -621,28 +737,92 @@ static void barrier_cb(struct raft_barrier *req, int status)
 	maybe_ready(r);
 }
 
-static void proposal_cb(struct raft_apply *req, int status, void *result)
+void rp_unlink_proposal(replica *r, struct proposal *p)
 {
-	struct proposal *p = (struct proposal *)req;
-	replica *r = p->r;
-	(void)result;
-	r->inflight--;
-	int rc = 0;
-	if (status) {
-		if (is_io_error(status))
-			fail(r, "appending an entry: %s", raft_strerror(status));
-		rc = REPLICA_E_UNKNOWN; /* on the other nodes it may be committed */
-		/* What follows the failed entry is unknown: rebase the tail on
-		 * the log once a barrier has applied again. */
+	for (struct proposal **pp = &r->p_head; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	free(p);
+}
+
+/* Answers a proposal once: 0 (confirmed and applied here) or
+ * REPLICA_E_UNKNOWN. It is freed once C-Raft is done with it too. */
+static void finish(replica *r, struct proposal *p, int status)
+{
+	p->answered = 1;
+	if (status == 0) {
+		r->acks++;
+		if (p->raft_seen)
+			r->ack_wait_us += now_us(r) - p->raft_at;
+	} else {
+		/* What follows the entry is unknown: rebase the tail on the log
+		 * once a barrier has applied again. */
 		if (r->lstate != L_NONE)
 			r->lstate = L_BARRIER;
 		r->notify = 1;
 	}
 	if (p->cb)
-		p->cb(r, rc, rc ? 0 : p->req.index, p->arg);
+		p->cb(r, status, status ? 0 : p->req.index, p->arg);
 	else
 		r->checkpoint_inflight = 0;
-	free(p);
+	if (p->raft_done)
+		rp_unlink_proposal(r, p);
+}
+
+/* Entry index is applied: its proposal (of this leadership) is answered. */
+static void answer(replica *r, uint64_t index)
+{
+	for (struct proposal *p = r->p_head; p; p = p->next)
+		if (!p->answered && p->req.index == index) {
+			finish(r, p, 0);
+			return;
+		}
+}
+
+/* C-Raft reports entry index committed, or tries to apply it: from then on
+ * the time to its confirmation is what the confirmation costs. */
+static void seen(replica *r, uint64_t index)
+{
+	for (struct proposal *p = r->p_head; p; p = p->next)
+		if (p->req.index == index && !p->raft_seen) {
+			p->raft_seen = 1;
+			p->raft_at = now_us(r);
+		}
+}
+
+/* Every proposal not answered, but those of the leadership in `keep_term`
+ * (0: all), ends "outcome unknown": the entry may be committed elsewhere. */
+void rp_fail_pending(replica *r, uint64_t keep_term)
+{
+	for (;;) {
+		struct proposal *p = r->p_head;
+		while (p && (p->answered || (keep_term && p->term == keep_term)))
+			p = p->next;
+		if (!p)
+			return;
+		finish(r, p, REPLICA_E_UNKNOWN);
+	}
+}
+
+static void proposal_cb(struct raft_apply *req, int status, void *result)
+{
+	struct proposal *p = (struct proposal *)req;
+	replica *r = p->r;
+	(void)result;
+	p->raft_done = 1;
+	if (!p->raft_seen) {
+		p->raft_seen = 1;
+		p->raft_at = now_us(r);
+	}
+	if (status && rp_io_error(status))
+		rp_fail(r, "appending an entry: %s", raft_strerror(status));
+	/* Committed as C-Raft counts: answered once confirmed (answer). */
+	if (p->answered)
+		rp_unlink_proposal(r, p);
+	else if (status)
+		finish(r, p, REPLICA_E_UNKNOWN);
 }
 
 static int submit(replica *r, const replica_entry *h, const void *events, size_t len,
@@ -661,22 +841,26 @@ static int submit(replica *r, const replica_entry *h, const void *events, size_t
 	p->cb = cb;
 	p->arg = arg;
 	p->req.data = p;
+	p->term = r->raft->current_term;
 	int rv = raft_apply(r->raft, &p->req, &b, 1, proposal_cb);
 	if (rv) {
 		raft_free(b.base);
 		free(p);
 		if (rv == RAFT_NOTLEADER || rv == RAFT_LEADERSHIPLOST)
 			return REPLICA_E_NOT_LEADER;
-		if (is_io_error(rv)) {
-			fail(r, "appending an entry: %s", raft_strerror(rv));
+		if (rp_io_error(rv)) {
+			rp_fail(r, "appending an entry: %s", raft_strerror(rv));
 			return REPLICA_E_HALTED;
 		}
 		return LD_E(INTERNAL);
 	}
-	r->inflight++;
+	struct proposal **pp = &r->p_head;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = p;
 	r->tail_seq = h->first_seq + h->count - 1;
 	memcpy(r->tail_hash, h->last_hash, REPLICA_HASH_LEN);
-	r->last_activity = now_ms(r);
+	r->last_activity = rp_now_ms(r);
 	return 0;
 }
 
@@ -688,7 +872,7 @@ int replica_propose(replica *r, const replica_entry *h, const void *events, size
 		return ld_errinfo_set(e, REPLICA_E_HALTED, NULL, "this node halted: %s", r->reason);
 	if (!r->raft || r->role != REPLICA_LEADER)
 		return ld_errinfo_set(e, REPLICA_E_NOT_LEADER, NULL, "not the leader");
-	if (!is_ready(r))
+	if (!rp_is_ready(r))
 		return ld_errinfo_set(e, LD_E(BUSY), NULL,
 		                      "the leader is applying its election barrier");
 	if (len > ENTRY_MAX)
@@ -731,10 +915,10 @@ static void checkpoint(replica *r)
 }
 
 /* ------------------------------------------------------------------ */
-/* Polling                                                             */
+/* Polling                                                            */
 /* ------------------------------------------------------------------ */
 
-static int role_of(replica *r)
+int rp_role_of(replica *r)
 {
 	if (r->halted)
 		return REPLICA_HALTED;
@@ -754,29 +938,18 @@ static int role_of(replica *r)
 	}
 }
 
-static void raft_closed_cb(struct raft *raft);
-
-/* raft_close, once for every raft_init (started or not). */
-static void close_raft(replica *r)
-{
-	r->raft_running = 0;
-	if (r->close_called)
-		return;
-	r->close_called = 1;
-	raft_close(r->raft, raft_closed_cb);
-}
-
 void replica_poll(replica *r)
 {
 	if (!r->raft)
 		return;
+	rp_flush_deferred(r);
 	int st = raft_state(r->raft);
 	/* C-Raft turns itself off after an error it cannot handle (a failed
 	 * write on a follower, say). In the fixture its owner checks. */
 	if (r->loop && r->raft_running && st == RAFT_UNAVAILABLE)
-		fail(r, "raft stopped on its own: %s", raft_errmsg(r->raft));
+		rp_fail(r, "raft stopped on its own: %s", raft_errmsg(r->raft));
 
-	int role = role_of(r);
+	int role = rp_role_of(r);
 	if (role != r->role)
 		r->notify = 1;
 	r->role = role;
@@ -796,6 +969,10 @@ void replica_poll(replica *r)
 		r->leader_id = lid;
 		r->notify = 1;
 	}
+	/* Proposals of a leadership lost (or of a halted node) end unknown. */
+	if (r->p_head)
+		rp_fail_pending(r, role == REPLICA_LEADER ? r->raft->current_term : 0);
+	advance(r, 1);
 
 	if (role == REPLICA_LEADER) {
 		/* One barrier at a time: 0.15 mishandles overlapping ones. */
@@ -805,25 +982,26 @@ void replica_poll(replica *r)
 			int rv = raft_barrier(r->raft, &r->barrier, barrier_cb);
 			if (rv == 0) {
 				r->barrier_pending = 1;
+				r->barrier_index = r->barrier.index;
 				r->lstate = L_SENT;
-			} else if (is_io_error(rv)) {
-				fail(r, "the election barrier: %s", raft_strerror(rv));
+			} else if (rp_io_error(rv)) {
+				rp_fail(r, "the election barrier: %s", raft_strerror(rv));
 			}
 		}
 		maybe_ready(r);
-		if (is_ready(r) && !r->checkpoint_inflight &&
-		    (r->checkpoint_due || now_ms(r) - r->last_activity >= r->checkpoint_ms))
+		if (rp_is_ready(r) && !r->checkpoint_inflight &&
+		    (r->checkpoint_due || rp_now_ms(r) - r->last_activity >= r->checkpoint_ms))
 			checkpoint(r);
 	}
 
 	if (r->catching_up && !r->fetch_running && !r->halted && !r->failed &&
-	    now_ms(r) >= r->fetch_retry_at)
+	    rp_now_ms(r) >= r->fetch_retry_at)
 		fetch_start(r);
 
 	/* A halted or failed node stops its raft instance: it must neither vote
 	 * nor lead. In the fixture, its owner does. */
 	if ((r->halted || r->failed) && r->loop && r->raft_running)
-		close_raft(r);
+		rp_close_raft(r);
 
 	if (r->notify) {
 		r->notify = 0;
@@ -832,475 +1010,15 @@ void replica_poll(replica *r)
 	}
 }
 
-/* ------------------------------------------------------------------ */
-/* Lifecycle                                                           */
-/* ------------------------------------------------------------------ */
-
-int replica_new(replica **out, const replica_sm_ops *ops, void *sm)
+/* The state machine C-Raft applies to (version 2: 3, asynchronous snapshots,
+ * fails with raft_uv in 0.15). */
+void rp_fsm_init(replica *r)
 {
-	replica *r = calloc(1, sizeof *r);
-	if (!r)
-		return LD_E(INTERNAL);
-	r->ops = ops;
-	r->sm = sm;
-	r->fsm.version = 2; /* 3 (async snapshots) fails with raft_uv in 0.15 */
+	r->fsm.version = 2;
 	r->fsm.data = r;
 	r->fsm.apply = fsm_apply;
 	r->fsm.snapshot = fsm_snapshot;
 	r->fsm.restore = fsm_restore;
 	r->fsm.snapshot_finalize = fsm_snapshot_finalize;
 	r->fsm.snapshot_async = NULL;
-	r->election_ms = 3000;
-	r->checkpoint_ms = 3000;
-	r->raft_closed = 1;
-	uint64_t at;
-	ops->head(sm, &r->tail_seq, r->tail_hash, &at);
-	*out = r;
-	return 0;
-}
-
-void replica_free(replica *r)
-{
-	if (!r)
-		return;
-	queue_drop(r, UINT64_MAX);
-	free(r->transfer);
-	free(r);
-}
-
-struct raft_fsm *replica_fsm(replica *r)
-{
-	return &r->fsm;
-}
-
-static void take_options(replica *r, const replica_options *o)
-{
-	if (!o)
-		return;
-	if (o->election_ms)
-		r->election_ms = o->election_ms;
-	r->checkpoint_ms = o->checkpoint_ms ? o->checkpoint_ms : r->election_ms;
-	r->on_change = o->on_change;
-	r->arg = o->arg;
-}
-
-void replica_bind(replica *r, struct raft *raft, const replica_options *o)
-{
-	r->raft = raft;
-	take_options(r, o);
-	if (!(o && o->election_ms))
-		r->election_ms = raft->election_timeout;
-	if (!(o && o->checkpoint_ms))
-		r->checkpoint_ms = r->election_ms;
-	r->last_activity = now_ms(r);
-}
-
-/* Raft traffic is plain TCP: the address must be one that only the cluster's
- * machines reach (loopback, RFC 1918, 100.64/10 as WireGuard and CGNAT use,
- * link local). Returns 0, or -1 with why. */
-static int private_address(const char *address, char *why, size_t n)
-{
-	char host[64];
-	const char *colon = strrchr(address, ':');
-	if (!colon || colon == address || (size_t)(colon - address) >= sizeof host || !colon[1]) {
-		snprintf(why, n, "'%s' is not A.B.C.D:PORT", address);
-		return -1;
-	}
-	memcpy(host, address, (size_t)(colon - address));
-	host[colon - address] = 0;
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	struct in_addr a;
-	if (*end || port < 1 || port > 65535 || inet_pton(AF_INET, host, &a) != 1) {
-		snprintf(why, n, "'%s' is not A.B.C.D:PORT (C-Raft's TCP is IPv4 only)", address);
-		return -1;
-	}
-	uint32_t ip = ntohl(a.s_addr);
-	if ((ip >> 24) == 127 || (ip >> 24) == 10 || (ip >> 20) == 0xac1 /* 172.16/12 */ ||
-	    (ip >> 16) == 0xc0a8 /* 192.168/16 */ || (ip >> 22) == 0x191 /* 100.64/10 */ ||
-	    (ip >> 16) == 0xa9fe /* 169.254/16 */)
-		return 0;
-	snprintf(why, n,
-	         "'%s' is not a private address: raft's peer traffic has no TLS and no "
-	         "authentication, so it must stay on a network only the cluster reaches "
-	         "(docs/REPLICATION.md)",
-	         address);
-	return -1;
-}
-
-/*
- * raft_uv's writes, watched: C-Raft 0.15's handling of a failed write on a
- * leader truncates its in-memory log under the other writes in flight and
- * crashes or corrupts it (seen in the simulation). So a failed write never
- * reaches it: the node fails (and is closed by the next poll), and every
- * later completion is swallowed too. The writes are matched to their
- * replica through one list, as the callback only gets the request.
- */
-struct watched {
-	struct raft_io_append *req;
-	raft_io_append_cb cb;
-	replica *r;
-	struct watched *next;
-};
-static pthread_mutex_t watched_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct watched *watched;
-
-static struct watched *watched_take(struct raft_io_append *req)
-{
-	pthread_mutex_lock(&watched_lock);
-	struct watched **pp = &watched, *w = NULL;
-	for (; *pp; pp = &(*pp)->next)
-		if ((*pp)->req == req) {
-			w = *pp;
-			*pp = w->next;
-			break;
-		}
-	pthread_mutex_unlock(&watched_lock);
-	return w;
-}
-
-static void io_append_cb(struct raft_io_append *req, int status)
-{
-	struct watched *w = watched_take(req);
-	if (!w)
-		abort(); /* a completion for a write never submitted: a bug */
-	replica *r = w->r;
-	raft_io_append_cb cb = w->cb;
-	free(w);
-	if (r->test_fail_append && --r->test_fail_append == 0)
-		status = RAFT_IOERR;
-	if (status)
-		fail(r, "writing raft's log: %s", raft_strerror(status));
-	if (r->failed || r->halted)
-		return;
-	cb(req, status);
-}
-
-static int io_append(struct raft_io *io, struct raft_io_append *req,
-                     const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
-{
-	replica *r = (replica *)((char *)io - offsetof(replica, io));
-	if (r->failed)
-		return RAFT_IOERR;
-	struct watched *w = malloc(sizeof *w);
-	if (!w)
-		return RAFT_NOMEM;
-	w->req = req;
-	w->cb = cb;
-	w->r = r;
-	pthread_mutex_lock(&watched_lock);
-	w->next = watched;
-	watched = w;
-	pthread_mutex_unlock(&watched_lock);
-	int rv = r->o_append(io, req, entries, n, io_append_cb);
-	if (rv)
-		free(watched_take(req));
-	return rv;
-}
-
-static void poll_cb(uv_check_t *h)
-{
-	replica_poll(h->data);
-}
-
-static void finish_stop(replica *r)
-{
-	if (r->stop_done)
-		r->stop_done(r, r->stop_arg);
-}
-
-static void check_closed_cb(uv_handle_t *h)
-{
-	replica *r = h->data;
-	r->has_check = 0;
-	finish_stop(r);
-}
-
-static void close_check(replica *r)
-{
-	if (r->has_check) {
-		uv_check_stop(&r->check);
-		uv_close((uv_handle_t *)&r->check, check_closed_cb);
-	} else {
-		finish_stop(r);
-	}
-}
-
-static void raft_closed_cb(struct raft *raft)
-{
-	replica *r = raft->data;
-	r->raft_closed = 1;
-	r->has_raft = 0;
-	if (r->has_io)
-		raft_uv_close(&r->io);
-	if (r->has_transport)
-		raft_uv_tcp_close(&r->transport);
-	r->has_io = r->has_transport = 0;
-	if (r->stopping)
-		close_check(r);
-}
-
-int replica_start(replica *r, uv_loop_t *loop, const replica_options *o, ld_errinfo *e)
-{
-	char why[256];
-	int rv;
-	if (!o->id || !o->address || !o->dir)
-		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "raft",
-		                      "id, address and dir are needed");
-	if (private_address(o->address, why, sizeof why))
-		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "raft.address", "%s", why);
-	if (mkdir(o->dir, 0700) && errno != EEXIST)
-		return ld_errinfo_set(e, LD_E(STORAGE), "raft.dir", "cannot create '%s': %s",
-		                      o->dir, strerror(errno));
-	r->loop = loop;
-	take_options(r, o);
-	if (!o->election_ms)
-		r->election_ms = 3000;
-	if (!o->checkpoint_ms)
-		r->checkpoint_ms = r->election_ms;
-
-	if ((rv = raft_uv_tcp_init(&r->transport, loop)))
-		return ld_errinfo_set(e, LD_E(INTERNAL), "raft", "raft_uv_tcp_init: %s",
-		                      raft_strerror(rv));
-	r->has_transport = 1;
-	if ((rv = raft_uv_init(&r->io, loop, o->dir, &r->transport)))
-		return ld_errinfo_set(e, LD_E(STORAGE), "raft.dir", "'%s': %s", o->dir,
-		                      r->io.errmsg);
-	r->has_io = 1;
-	r->o_append = r->io.append;
-	r->io.append = io_append;
-	const char *t = getenv("LEDGERD_TEST_RAFT_APPEND_FAIL_AT");
-	r->test_fail_append = t ? (unsigned)strtoul(t, NULL, 10) : 0;
-	/* By default 0.15 renames a segment it cannot read out of the way and
-	 * starts without its entries: a silent loss. Refuse to start instead. */
-	raft_uv_set_auto_recovery(&r->io, false);
-	if ((rv = raft_init(&r->own_raft, &r->io, &r->fsm, o->id, o->address)))
-		return ld_errinfo_set(e, LD_E(INTERNAL), "raft", "raft_init: %s",
-		                      raft_errmsg(&r->own_raft));
-	r->has_raft = 1;
-	r->raft_closed = 0;
-	r->raft = &r->own_raft;
-	r->own_raft.data = r;
-	unsigned hb = o->heartbeat_ms ? o->heartbeat_ms : r->election_ms / 6;
-	raft_set_election_timeout(r->raft, r->election_ms);
-	raft_set_heartbeat_timeout(r->raft, hb ? hb : 1);
-	/* A follower may start an election while it installs a snapshot: give
-	 * installs time. */
-	raft_set_install_snapshot_timeout(r->raft, 10 * r->election_ms);
-	raft_set_snapshot_threshold(r->raft, o->snapshot_threshold ? o->snapshot_threshold : 1024);
-	raft_set_snapshot_trailing(r->raft, o->snapshot_trailing ? o->snapshot_trailing : 8192);
-	raft_set_pre_vote(r->raft, true);
-
-	if (o->bootstrap_n) {
-		struct raft_configuration conf;
-		raft_configuration_init(&conf);
-		for (unsigned i = 0; i < o->bootstrap_n && rv == 0; i++) {
-			if (private_address(o->bootstrap_addresses[i], why, sizeof why)) {
-				raft_configuration_close(&conf);
-				return ld_errinfo_set(e, LD_E(INVALID_VALUE), "raft.peers", "%s",
-				                      why);
-			}
-			rv = raft_configuration_add(&conf, o->bootstrap_ids[i],
-			                            o->bootstrap_addresses[i], RAFT_VOTER);
-		}
-		if (rv == 0)
-			rv = raft_bootstrap(r->raft, &conf);
-		raft_configuration_close(&conf);
-		if (rv && rv != RAFT_CANTBOOTSTRAP)
-			return ld_errinfo_set(
-			    e, rv == RAFT_IOERR ? LD_E(STORAGE) : LD_E(INVALID_VALUE), "raft.peers",
-			    "bootstrap: %s", raft_errmsg(r->raft));
-	}
-	if ((rv = raft_start(r->raft))) {
-		if (r->halted)
-			return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), "raft", "%s", r->reason);
-		return ld_errinfo_set(e, LD_E(STORAGE), "raft.dir", "'%s': %s", o->dir,
-		                      raft_errmsg(r->raft));
-	}
-	r->raft_running = 1;
-	r->last_activity = now_ms(r);
-	uv_check_init(loop, &r->check);
-	r->check.data = r;
-	r->has_check = 1;
-	uv_check_start(&r->check, poll_cb);
-	return 0;
-}
-
-void replica_stop(replica *r, void (*done)(replica *r, void *arg), void *arg)
-{
-	r->stop_done = done;
-	r->stop_arg = arg;
-	r->stopping = 1;
-	if (r->has_raft) {
-		/* raft_closed_cb finishes (after a halt it is closing already). */
-		close_raft(r);
-		return;
-	}
-	if (r->has_io)
-		raft_uv_close(&r->io);
-	if (r->has_transport)
-		raft_uv_tcp_close(&r->transport);
-	r->has_io = r->has_transport = 0;
-	close_check(r);
-}
-
-/* ------------------------------------------------------------------ */
-/* Operations                                                          */
-/* ------------------------------------------------------------------ */
-
-const char *replica_role_name(int role)
-{
-	static const char *const names[] = {
-	    [REPLICA_STOPPED] = "stopped",     [REPLICA_FOLLOWER] = "follower",
-	    [REPLICA_CANDIDATE] = "candidate", [REPLICA_LEADER] = "leader",
-	    [REPLICA_HALTED] = "halted",       [REPLICA_FAILED] = "failed",
-	};
-	return role >= 0 && role <= REPLICA_FAILED ? names[role] : "unknown";
-}
-
-void replica_status_get(replica *r, replica_status *st)
-{
-	memset(st, 0, sizeof *st);
-	st->role = role_of(r);
-	st->ready = is_ready(r);
-	st->catching_up = r->catching_up;
-	r->ops->head(r->sm, &st->log_seq, st->log_hash, &st->log_index);
-	st->snapshot_index = r->snapshot_index;
-	st->snapshots = r->snapshots;
-	st->checkpoints = r->checkpoints;
-	snprintf(st->reason, sizeof st->reason, "%s", r->reason);
-	if (!r->raft || (r->loop && r->raft_closed))
-		return;
-	struct raft *raft = r->raft;
-	st->id = raft->id;
-	raft_id lid = 0;
-	const char *laddr = NULL;
-	if (raft_state(raft) != RAFT_UNAVAILABLE)
-		raft_leader(raft, &lid, &laddr);
-	st->leader_id = lid;
-	snprintf(st->leader_address, sizeof st->leader_address, "%s", laddr ? laddr : "");
-	st->last_index = raft_last_index(raft);
-	st->applied_index = raft_last_applied(raft);
-	/* 0.15 has no getters for these: with the configuration below and
-	 * current_term in replica_poll, the only fields of struct raft this file
-	 * reads (renamed after 0.15; Debian 12 ships 0.15). */
-	st->term = raft->current_term;
-	st->commit_index = raft->commit_index;
-	for (unsigned i = 0; i < raft->configuration.n && i < REPLICA_MAX_NODES; i++) {
-		const struct raft_server *s = &raft->configuration.servers[i];
-		st->nodes[i].id = s->id;
-		snprintf(st->nodes[i].address, sizeof st->nodes[i].address, "%s", s->address);
-		st->nodes[i].voter = s->role == RAFT_VOTER ? 1 : s->role == RAFT_STANDBY ? 0 : -1;
-		st->n_nodes = i + 1;
-	}
-}
-
-static void change_cb(struct raft_change *req, int status)
-{
-	replica *r = req->data;
-	r->change_busy = 0;
-	if (is_io_error(status))
-		fail(r, "a membership change: %s", raft_strerror(status));
-	int rc = status == 0                                                 ? 0
-	         : status == RAFT_NOTLEADER || status == RAFT_LEADERSHIPLOST ? REPLICA_E_UNKNOWN
-	         : r->failed                                                 ? REPLICA_E_HALTED
-	                                                                     : LD_E(INVALID_STATE);
-	if (r->change_cb)
-		r->change_cb(r, rc, 0, r->change_arg);
-}
-
-static int change_result(replica *r, int rv)
-{
-	if (rv == 0) {
-		r->change_busy = 1;
-		return 0;
-	}
-	if (rv == RAFT_NOTLEADER)
-		return REPLICA_E_NOT_LEADER;
-	if (rv == RAFT_CANTCHANGE)
-		return LD_E(BUSY);
-	return LD_E(INVALID_VALUE);
-}
-
-static int change_check(replica *r, replica_done_cb cb, void *arg)
-{
-	if (r->halted || r->failed)
-		return REPLICA_E_HALTED;
-	if (!r->raft || role_of(r) != REPLICA_LEADER)
-		return REPLICA_E_NOT_LEADER;
-	if (r->change_busy)
-		return LD_E(BUSY);
-	memset(&r->change, 0, sizeof r->change);
-	r->change.data = r;
-	r->change_cb = cb;
-	r->change_arg = arg;
-	return 0;
-}
-
-int replica_add(replica *r, uint64_t id, const char *address, replica_done_cb cb, void *arg)
-{
-	char why[256];
-	int rc = change_check(r, cb, arg);
-	if (rc)
-		return rc;
-	if (!id || (r->loop && private_address(address, why, sizeof why)))
-		return LD_E(INVALID_VALUE);
-	/* C-Raft adds a spare; a stand-by replicates. */
-	return change_result(r, raft_add(r->raft, &r->change, id, address, change_cb));
-}
-
-int replica_assign(replica *r, uint64_t id, int voter, replica_done_cb cb, void *arg)
-{
-	int rc = change_check(r, cb, arg);
-	if (rc)
-		return rc;
-	return change_result(
-	    r, raft_assign(r->raft, &r->change, id, voter ? RAFT_VOTER : RAFT_STANDBY, change_cb));
-}
-
-int replica_remove(replica *r, uint64_t id, replica_done_cb cb, void *arg)
-{
-	int rc = change_check(r, cb, arg);
-	if (rc)
-		return rc;
-	return change_result(r, raft_remove(r->raft, &r->change, id, change_cb));
-}
-
-static void transfer_cb(struct raft_transfer *req)
-{
-	replica *r = req->data;
-	uint64_t want = req->id;
-	raft_id lid = 0;
-	const char *laddr = NULL;
-	if (raft_state(r->raft) != RAFT_UNAVAILABLE)
-		raft_leader(r->raft, &lid, &laddr);
-	int ok = lid && lid != r->raft->id && (!want || lid == want);
-	/* Freed only now: 0.15 may still use it until this callback. */
-	free(r->transfer);
-	r->transfer = NULL;
-	if (r->transfer_cb)
-		r->transfer_cb(r, ok ? 0 : LD_E(BUSY), 0, r->transfer_arg);
-}
-
-int replica_transfer(replica *r, uint64_t id, replica_done_cb cb, void *arg)
-{
-	if (r->halted || r->failed)
-		return REPLICA_E_HALTED;
-	if (!r->raft || role_of(r) != REPLICA_LEADER)
-		return REPLICA_E_NOT_LEADER;
-	if (r->transfer)
-		return LD_E(BUSY);
-	r->transfer = calloc(1, sizeof *r->transfer);
-	if (!r->transfer)
-		return LD_E(INTERNAL);
-	r->transfer->data = r;
-	r->transfer_cb = cb;
-	r->transfer_arg = arg;
-	int rv = raft_transfer(r->raft, r->transfer, id, transfer_cb);
-	if (rv) {
-		free(r->transfer);
-		r->transfer = NULL;
-		return rv == RAFT_NOTLEADER ? REPLICA_E_NOT_LEADER : LD_E(INVALID_VALUE);
-	}
-	return 0;
 }

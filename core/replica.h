@@ -19,13 +19,23 @@
  *     replica_status() until it is re-seeded from a healthy peer. It never
  *     continues on a forked chain.
  *
- * C-Raft 0.15 can commit entries of earlier terms by counting replicas and
- * appends nothing when a leader is elected, so these checks are what keeps a
- * fork from spreading, not a formality. A new leader appends a raft barrier
- * and accepts no proposal until it is applied (every earlier entry applied
- * too); it then proposes a checkpoint entry (no events, its head as
- * prev_hash) so that any follower whose chain differs halts at once, and
- * another after each idle election timeout.
+ * What C-Raft 0.15 reports committed is not trusted: it can count an entry
+ * as stored on a follower that holds another one there (and commit an entry
+ * one node of three has), and commits entries of earlier terms by counting
+ * replicas. An entry is confirmed when a majority of voters say, over the
+ * replicas' own messages, that their raft log on disk holds the leader's log
+ * up to an entry of the leader's current term at or after it (each node sees
+ * its own disk through a wrapper of the raft_io C-Raft writes with). Every
+ * node applies an entry C-Raft hands over only once it is confirmed; a
+ * proposal is answered only then. So no node's log ever holds an event that
+ * is not on a majority's disks (docs/REPLICATION.md has the argument).
+ *
+ * A new leader appends a raft barrier and accepts no proposal until it is
+ * confirmed and applied (every earlier entry applied too); it then proposes
+ * a checkpoint entry (no events, its head as prev_hash) so that any follower
+ * whose chain differs halts at once, and another after each idle election
+ * timeout. The chain checks above stay: they catch what the confirmation
+ * cannot (a node's raft log that differs where C-Raft cannot see it).
  *
  * Snapshots are markers: the raft index, seq and head hash of a synced state
  * of the log (sm->sync first). A follower that installs one while behind it
@@ -37,11 +47,15 @@
  * restart otherwise); automatic segment recovery is off (0.15 would rename a
  * damaged segment away and start without its entries); an I/O error in any
  * raft callback is fatal: the node stops and must be restarted (0.15's own
- * recovery from them is unreliable).
+ * recovery from them is unreliable). A send that fails at once is reported
+ * to C-Raft later, as lost (0.15 frees entries twice otherwise), and an
+ * AppendEntries from index 1 reaching a node whose log starts after a
+ * snapshot is made to start at the snapshot (0.15 crashes on it otherwise).
  *
  * Threads: everything here runs on the thread of the libuv loop the replica
  * was started on (or, in tests, the thread that steps the fixture), callbacks
- * included. The state machine's functions are called on it too.
+ * included. The state machine's functions and the send function are called
+ * on it too, and replica_receive must be.
  *
  * Errors: 0 or a negative code: LD_E(NAME) (proto/error.h) or one of the
  * REPLICA_E_* below, which are the replica's own and never sent as such.
@@ -169,8 +183,20 @@ typedef struct replica_options {
 	 * show in role, readiness, leader, halt or failure (the writer rebases
 	 * its pending state when the node becomes ready). May be NULL. */
 	void (*on_change)(replica *r, void *arg);
-	void *arg;
+	/* Sends a confirmation message (len <= REPLICA_MSG_MAX bytes) to node
+	 * `to`, which hands it to its replica_receive. Loss, delay, reordering
+	 * and duplicates are fine: what a message says is resent each heartbeat.
+	 * NULL with replica_start: UDP on `address` (the same port number as
+	 * C-Raft's TCP), accepted only from the address the configuration gives
+	 * the sender. Required with replica_bind. The return value is ignored. */
+	int (*send)(replica *r, uint64_t to, const void *msg, size_t len, void *arg);
+	void *arg; /* for on_change and send */
 } replica_options;
+
+#define REPLICA_MSG_MAX 64
+/* A confirmation message from another node (what a send function sent).
+ * Anything that is not one is ignored. */
+void replica_receive(replica *r, const void *msg, size_t len);
 
 /* A replica applying to the state machine ops/sm (which must outlive it).
  * Returns 0 or LD_E(INTERNAL) (memory). */
@@ -194,20 +220,26 @@ void replica_stop(replica *r, void (*done)(replica *r, void *arg), void *arg);
 
 /* For the deterministic simulation (raft/fixture.h), where the fixture owns
  * the raft instances: the fsm to give the fixture (version 2), the raft
- * instance once the fixture made it, and replica_poll() after every step
+ * instance once the fixture made it and before it starts (its raft_io is
+ * wrapped, and raft->data set), and replica_poll() after every step
  * (replica_start runs it after every loop iteration). On a halt or failure
- * the owner of the instance stops it (replica_status says so). o may give
- * checkpoint_ms and on_change; the rest is the fixture's. */
+ * the owner of the instance stops it (replica_status says so). o gives send
+ * and may give checkpoint_ms and on_change; the rest is the fixture's.
+ * replica_unbind, before the owner closes the instance, reports what was
+ * held back from it and gives the raft_io its methods back. */
 struct raft_fsm *replica_fsm(replica *r);
 void replica_bind(replica *r, struct raft *raft, const replica_options *o);
+void replica_unbind(replica *r);
 void replica_poll(replica *r);
 
 /* ---- writing ---- */
 
 /* Called once a proposal (or a membership change, a transfer) is over. For a
- * proposal: status 0 = committed (on a majority) and applied to this node's
- * log, at raft index `index`; or REPLICA_E_UNKNOWN (also when the node halted
- * or failed meanwhile). index is 0 but for a proposal's success. */
+ * proposal: status 0 = confirmed (on the disks of a majority, in this
+ * leader's term) and applied to this node's log, at raft index `index`; or
+ * REPLICA_E_UNKNOWN (leadership lost before the confirmation, or the node
+ * halted, failed or stopped meanwhile: the entry may be committed). index
+ * is 0 but for a proposal's success. */
 typedef void (*replica_done_cb)(replica *r, int status, uint64_t index, void *arg);
 
 /*
@@ -261,11 +293,22 @@ typedef struct replica_status {
 	uint64_t log_seq;       /* the log's head seq, its hash, the raft index */
 	uint8_t log_hash[REPLICA_HASH_LEN];
 	uint64_t log_index;
-	uint64_t snapshot_index; /* last snapshot marker taken or installed */
-	uint64_t snapshots;      /* markers taken here */
-	uint64_t checkpoints;    /* checkpoint entries applied here */
-	char reason[320];        /* why halted or failed; "" otherwise */
-	unsigned n_nodes;        /* the configuration, as this node knows it */
+	uint64_t snapshot_index;    /* last snapshot marker taken or installed */
+	uint64_t snapshots;         /* markers taken here */
+	uint64_t snapshots_refused; /* C-Raft asked while entries awaited
+	                             * confirmation (it asks again later) */
+	uint64_t holdbacks;         /* entries a leader then held back from C-Raft
+	                             * until confirmed, for it to take one */
+	uint64_t confirmed_index;   /* confirmed and held here: applied up to it */
+	uint64_t acks;              /* proposals answered 0 here */
+	uint64_t ack_wait_us;       /* over those: time from C-Raft's report of
+	                             * the commit (or its attempt to apply a
+	                             * held-back entry) to the confirmation; 0 when
+	                             * the confirmation came first. What the
+	                             * confirmation adds to an acknowledgement */
+	uint64_t checkpoints;       /* checkpoint entries applied here */
+	char reason[320];           /* why halted or failed; "" otherwise */
+	unsigned n_nodes;           /* the configuration, as this node knows it */
 	replica_node nodes[REPLICA_MAX_NODES];
 } replica_status;
 

@@ -10,7 +10,7 @@ PACKAGES=(
 	libprotobuf-c-dev protobuf-c-compiler protobuf-compiler  # wire format; protoc for interop
 	libuv1-dev                        # projection workers
 	libxxhash-dev                     # the write model's hash tables (core/mtable.c)
-	libraft-dev                       # replication: C-Raft 0.15 (core/replica.c)
+	libraft-dev                       # replication: C-Raft 0.15 (core/replica*.c)
 	libssl-dev                        # SHA-256 of the hash chain
 	libjansson-dev                    # JSON output of the clients
 	libyaml-dev                       # plan files (plans/*.yaml)

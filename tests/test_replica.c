@@ -2,28 +2,42 @@
  * test_replica.c — core/replica on C-Raft 0.15.
  *
  *  - the entry format: padding to 8 bytes, what decoding refuses;
+ *  - the replica's account of what is on disk (writes in flight cut by a
+ *    truncation, an installed snapshot, compaction), the quorum of the
+ *    leader's term, the confirmation messages;
  *  - a real node on raft_uv (a temporary directory, TCP on loopback): odd
  *    sized entries survive a restart and replay without a halt; a damaged
  *    segment stops the start instead of vanishing; a log that predates
  *    replication becomes a one-node cluster with no event changed; three
  *    nodes: the leader stopped, a new one elected, the old one back and
- *    caught up (through a snapshot marker and a fetch), all logs equal;
+ *    caught up (through a snapshot marker and a fetch), all logs equal; what
+ *    the confirmation costs a client there (printed);
  *  - the deterministic simulation: C-Raft's fixture (raft/fixture.h) with
  *    this replica and an in-memory log with a real SHA-256 hash chain in
  *    every node, seeded crashes, partitions, lost and slow messages, disk
- *    errors. After every step: every acknowledged entry is durable on a
- *    majority; no two nodes (but halted ones) hold different events at one
- *    seq, so their heads agree on their common prefix. Each seed ends healed:
- *    every node back, one more entry acknowledged, every log equal.
+ *    errors, sends failing at once; the replicas' confirmation messages on
+ *    the same links. After every step: every acknowledged entry is durable
+ *    on a majority; no two nodes (but halted ones) hold different events at
+ *    one seq, so their heads agree on their common prefix. Each seed ends
+ *    healed: every node back, one more entry acknowledged, every log equal.
+ *    C-Raft reporting committed an entry a minority holds is counted: it
+ *    must happen (the simulation still tests the confirmation) and never
+ *    reach a client;
  *  - a forced divergence (a different entry at one node, same index and
  *    term) is caught: that node halts and the others go on; it is replaced by
- *    a new member.
+ *    a new member;
+ *  - an AppendEntries from index 1 to a follower whose log starts after a
+ *    snapshot (C-Raft 0.15 dereferences NULL on it) is taken from the
+ *    snapshot on; one from a leader without that snapshot halts the node.
  *
- * Environment: REPLICA_SEEDS (how many seeds, default 40; make soak-replica
- * runs thousands), REPLICA_SEED (that one seed only, with its trace),
+ * Environment: REPLICA_SEEDS (how many seeds, default 40, and the seeds that
+ * failed before the confirmation; make soak-replica runs thousands),
+ * REPLICA_SEED_BASE (the first, 1), REPLICA_SEED (that one seed only, with its trace),
  * REPLICA_STEPS (steps per seed, default 4000), REPLICA_TRACE=1 (print every
- * seed's trace). A failing seed prints the seed, the step and the trace; the
- * same seed replays the same run exactly.
+ * seed's trace), REPLICA_FAULTS=0 (no faults: what the confirmation costs
+ * when nothing goes wrong), REPLICA_COST_N (entries timed on raft_uv, 100). A failing
+ * seed prints the seed, the step and the trace; the same seed replays the
+ * same run exactly.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -46,6 +60,7 @@
 
 #include "digest.h"
 #include "replica.h"
+#include "replica_confirm.h"
 #include "testlib.h"
 
 #define H REPLICA_HASH_LEN
@@ -361,6 +376,123 @@ static void test_entry_format(void **state)
 	replica_entry_encode(&h, NULL, 0, out);
 	assert_int_equal(replica_entry_decode(out, sizeof out, &d, &e, &l, why, sizeof why),
 	                 LD_E(MALFORMED));
+}
+
+/* ------------------------------------------------------------------ */
+/* The replica's account of what is on disk where                       */
+/* ------------------------------------------------------------------ */
+
+static void test_confirm_account(void **state)
+{
+	(void)state;
+	rc_log l;
+	uint64_t d;
+	rc_log_init(&l);
+	/* Loaded: 1..2 of term 1, then a tail of term 2 that the leader of term
+	 * 3 never sent: nothing of term 3 is held. */
+	rc_log_load(&l, 0, 0, 1);
+	uint64_t terms[] = {1, 1, 2, 2};
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(rc_log_push(&l, terms[i], 100 + (uint64_t)i), 0);
+	rc_log_loaded(&l);
+	assert_int_equal(rc_log_held(&l, 2), 4);
+	assert_int_equal(rc_log_held(&l, 3), 0);
+	/* Term 3's leader replaces index 3 on: two writes in flight (3..4, 5),
+	 * then a truncation from 4 (a later conflict) cuts both. */
+	rc_log_truncate(&l, 3);
+	assert_int_equal(rc_log_held(&l, 2), 0);
+	assert_int_equal(rc_log_held(&l, 1), 2);
+	assert_int_equal(rc_log_push(&l, 3, 3), 0);
+	assert_int_equal(rc_log_push(&l, 3, 4), 0);
+	assert_int_equal(rc_log_submit(&l, 2), 0);
+	assert_int_equal(rc_log_push(&l, 3, 5), 0);
+	assert_int_equal(rc_log_submit(&l, 1), 0);
+	assert_int_equal(rc_log_held(&l, 3), 0); /* nothing on disk yet */
+	rc_log_truncate(&l, 4);
+	assert_int_equal(rc_log_push(&l, 4, 6), 0);
+	assert_int_equal(rc_log_submit(&l, 1), 0);
+	rc_log_written(&l); /* 3..4, cut to 3 */
+	assert_int_equal(rc_log_held(&l, 3), 3);
+	rc_log_written(&l); /* 5: cut to nothing */
+	assert_int_equal(l.durable, 3);
+	rc_log_written(&l); /* the new 4, of term 4 */
+	assert_int_equal(rc_log_held(&l, 4), 4);
+	assert_int_equal(rc_log_held(&l, 3), 0);
+	assert_int_equal(rc_log_digest(&l, 4, &d), 0);
+	assert_int_equal(d, 6);
+	/* A write that never started is taken back. */
+	assert_int_equal(rc_log_push(&l, 4, 7), 0);
+	assert_int_equal(rc_log_submit(&l, 1), 0);
+	rc_log_cancel(&l);
+	rc_log_truncate(&l, 5);
+	assert_int_equal(rc_log_last(&l), 4);
+	/* An installed snapshot: nothing counts until it is stored, a write in
+	 * flight meanwhile never does; then the snapshot's index and term. */
+	assert_int_equal(rc_log_push(&l, 4, 8), 0);
+	assert_int_equal(rc_log_submit(&l, 1), 0);
+	rc_log_install(&l, 10, 5);
+	assert_int_equal(rc_log_held(&l, 4), 0);
+	rc_log_written(&l);
+	assert_int_equal(rc_log_held(&l, 5), 0);
+	rc_log_truncate(&l, 1); /* the fixture's own step of an install */
+	rc_log_installed(&l);
+	assert_int_equal(rc_log_held(&l, 5), 10);
+	assert_int_equal(rc_log_first(&l), 11);
+	assert_int_equal(rc_log_term(&l, 10), 5);
+	assert_int_equal(rc_log_digest(&l, 10, &d), -1);
+	/* A snapshot taken here keeps `trailing` entries behind it. */
+	for (uint64_t i = 11; i <= 20; i++)
+		assert_int_equal(rc_log_push(&l, 6, i), 0);
+	assert_int_equal(rc_log_submit(&l, 10), 0);
+	rc_log_written(&l);
+	assert_int_equal(rc_log_held(&l, 6), 20);
+	rc_log_compact(&l, 18, 6, 2);
+	assert_int_equal(rc_log_first(&l), 17);
+	assert_int_equal(rc_log_digest(&l, 16, &d), -1);
+	assert_int_equal(rc_log_digest(&l, 17, &d), 0);
+	assert_int_equal(d, 17);
+	assert_int_equal(rc_log_held(&l, 6), 20);
+	rc_log_free(&l);
+
+	/* The quorum: what a majority of voters holds in the term, the leader
+	 * counted for what its own disk holds. */
+	rc_peers q = {0};
+	rc_peers_note(&q, 2, 5, 10);
+	rc_peers_note(&q, 3, 5, 7);
+	rc_peers_note(&q, 2, 4, 99); /* an older term: ignored */
+	rc_peers_note(&q, 3, 5, 6);  /* less than said before: ignored */
+	uint64_t three[] = {1, 2, 3}, five[] = {1, 2, 3, 4, 5};
+	assert_int_equal(rc_quorum(&q, three, 3, 1, 8, 5), 8);
+	assert_int_equal(rc_quorum(&q, three, 3, 1, 0, 5), 7);
+	assert_int_equal(rc_quorum(&q, five, 5, 1, 8, 5), 7);
+	assert_int_equal(rc_quorum(&q, five, 5, 1, 8, 6), 0); /* nobody else in term 6 */
+	assert_int_equal(rc_quorum(&q, three, 1, 1, 8, 6), 8); /* a cluster of one */
+	uint64_t without_self[] = {2, 3};
+	assert_int_equal(rc_quorum(&q, without_self, 2, 1, 99, 5), 7);
+
+	/* The messages. */
+	rc_msg m = {.type = RC_HOLD, .from = 3, .term = 7, .index = 1234, .digest = 0xfeed}, m2;
+	uint8_t b[RC_MSG_LEN];
+	rc_msg_encode(&m, b);
+	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), 0);
+	assert_int_equal(m2.type, RC_HOLD);
+	assert_int_equal(m2.from, 3);
+	assert_int_equal(m2.term, 7);
+	assert_int_equal(m2.index, 1234);
+	assert_int_equal(m2.digest, 0xfeed);
+	assert_int_equal(rc_msg_decode(b, sizeof b - 1, &m2), -1);
+	b[5] = 9;
+	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), -1);
+	b[5] = RC_SAFE;
+	b[0] = 'X';
+	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), -1);
+	/* A digest sees the type, the length and the first bytes. */
+	uint8_t e1[200] = {1}, e2[200] = {1};
+	assert_true(rc_digest(1, e1, 100) == rc_digest(1, e2, 100));
+	assert_true(rc_digest(1, e1, 100) != rc_digest(2, e1, 100));
+	assert_true(rc_digest(1, e1, 100) != rc_digest(1, e1, 104));
+	e2[50] = 2;
+	assert_true(rc_digest(1, e1, 100) != rc_digest(1, e2, 100));
 }
 
 /* ------------------------------------------------------------------ */
@@ -834,6 +966,94 @@ static void test_uv_three_nodes(void **state)
 	un_teardown();
 }
 
+static unsigned env_u(const char *name, unsigned def)
+{
+	const char *v = getenv(name);
+	return v && *v ? (unsigned)strtoul(v, NULL, 10) : def;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t pct(const uint64_t *v, unsigned n, unsigned p)
+{
+	return v[(n - 1) * p / 100];
+}
+
+/* What the confirmation costs a client, on raft_uv, three nodes on loopback:
+ * entries proposed one after another, each timed from its proposal to its
+ * acknowledgement ("with"); the leader's status says how long after C-Raft
+ * reported it committed the confirmation came, so a client answered on
+ * C-Raft's report would have had it that much earlier ("without"). Printed,
+ * never asserted: a measurement, not a timed test. REPLICA_COST_N entries
+ * (default 100), a snapshot every 64. */
+static void test_uv_confirm_cost(void **state)
+{
+	(void)state;
+	ld_errinfo e = {0};
+	int who = -1;
+	unsigned n = env_u("REPLICA_COST_N", 100);
+	un_setup(3, "cost");
+	rng_state = 5;
+	for (unsigned i = 0; i < 3; i++)
+		if (un_start(i, 1, 64, &e))
+			fail_msg("start %u: %s", i, e.message);
+	assert_true(run_until(any_ready, &who, 20000));
+	for (int k = 0; k < 10; k++)
+		un_propose((unsigned)who);
+	uint64_t *with = calloc(n, sizeof *with), *without = calloc(n, sizeof *without);
+	unsigned first = 0;
+	for (unsigned k = 0; k < n; k++) {
+		replica_status a, b;
+		uint64_t seq;
+		uint8_t prev[H];
+		replica_entry h;
+		size_t len;
+		replica_tail(un[who].rep, &seq, prev);
+		uint8_t *ev = make_events(seq, prev, 1, &h, &len);
+		struct pending p = {0};
+		replica_status_get(un[who].rep, &a);
+		uint64_t t0 = uv_hrtime(), end = uv_now(&uvl) + 10000;
+		assert_int_equal(replica_propose(un[who].rep, &h, ev, len, proposed, &p, &e), 0);
+		while (!p.done && uv_now(&uvl) < end)
+			uv_run(&uvl, UV_RUN_ONCE);
+		uint64_t t1 = uv_hrtime();
+		free(ev);
+		assert_true(p.done);
+		assert_int_equal(p.status, 0);
+		replica_status_get(un[who].rep, &b);
+		uint64_t wait = b.ack_wait_us - a.ack_wait_us;
+		with[k] = (t1 - t0) / 1000;
+		without[k] = with[k] > wait ? with[k] - wait : 0;
+		first += wait == 0;
+	}
+	replica_status st;
+	replica_status_get(un[who].rep, &st);
+	qsort(with, n, sizeof *with, cmp_u64);
+	qsort(without, n, sizeof *without, cmp_u64);
+	double lavg[3] = {0};
+	if (getloadavg(lavg, 3) < 0)
+		lavg[0] = -1;
+	fprintf(stderr,
+	        "replica cost, raft_uv, 3 nodes on loopback, %u entries one after another (load "
+	        "average %.2f): acknowledged after %llu us median, %llu p90, %llu p99, %llu max; "
+	        "raft reported them committed after %llu us median, %llu p90, %llu p99, %llu "
+	        "max; the confirmation came first for %u; %llu snapshots, %llu put off, %llu "
+	        "entries held back for one\n",
+	        n, lavg[0], (unsigned long long)pct(with, n, 50), (unsigned long long)pct(with, n, 90),
+	        (unsigned long long)pct(with, n, 99), (unsigned long long)with[n - 1],
+	        (unsigned long long)pct(without, n, 50), (unsigned long long)pct(without, n, 90),
+	        (unsigned long long)pct(without, n, 99), (unsigned long long)without[n - 1], first,
+	        (unsigned long long)st.snapshots, (unsigned long long)st.snapshots_refused,
+	        (unsigned long long)st.holdbacks);
+	free(with);
+	free(without);
+	un_teardown();
+}
+
 /* ------------------------------------------------------------------ */
 /* The simulation                                                      */
 /* ------------------------------------------------------------------ */
@@ -892,6 +1112,9 @@ typedef struct snode {
 	size_t nsq, capsq, hsq;
 	unsigned disk_ms;
 	unsigned disk_faults; /* the next disk operations that fail */
+	uint64_t send_fail_until; /* sends fail at once until then */
+	int term_fault;           /* a term or vote write failed (C-Raft stops) */
+	unsigned net_ms;          /* the latency of what it sends */
 	int last_role, last_ready;
 	uint64_t last_term;
 	/* the fixture's methods */
@@ -906,6 +1129,8 @@ typedef struct snode {
 	              raft_io_send_cb);
 	int (*o_set_term)(struct raft_io *, raft_term);
 	int (*o_set_vote)(struct raft_io *, raft_id);
+	int (*o_start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
+	raft_io_recv_cb recv; /* what the fixture delivers to (the replica's) */
 } snode;
 
 struct acked {
@@ -917,14 +1142,37 @@ struct acked {
 
 struct proposal_ctx {
 	unsigned node;
+	uint64_t at; /* proposed at (simulated ms) */
 	uint64_t first, count;
 	uint8_t last[H];
 	size_t size;
 	uint8_t *bytes;
 };
 
+/* A replica's message to another, on its way: the same links as raft's
+ * (latency, partitions, lost messages). */
+struct cmsg {
+	uint64_t due, n;
+	unsigned from, to;
+	size_t len;
+	uint8_t b[REPLICA_MSG_MAX];
+};
+
+/* What a seed measured, for the soak's totals. */
+struct sim_stats {
+	uint64_t acks, ack_ms, ack_wait_us, snapshots, snapshots_refused, holdbacks, overcommits,
+	    send_fails, shutdowns, halts;
+};
+
 typedef struct sim {
 	uint64_t seed, step;
+	struct cmsg *cq; /* by due time, then order sent */
+	size_t ncq, capcq;
+	uint64_t csent;
+	uint64_t rng2;   /* faults added after the first soak draw from their own
+	                  * sequence: adding them left the others' draws as they were */
+	struct sim_stats st;
+	uint64_t overcommit_term, overcommit_index;
 	struct raft_fixture f;
 	unsigned n; /* servers in the fixture */
 	snode s[SIM_MAX];
@@ -1213,6 +1461,11 @@ static int w_send(struct raft_io *io, struct raft_io_send *req, const struct raf
 		      (unsigned long long)m->append_entries.prev_log_term,
 		      m->append_entries.n_entries,
 		      (unsigned long long)m->append_entries.leader_commit);
+	if (n->up && S->f.time < n->send_fail_until) {
+		/* what a transport says when it cannot even queue the message */
+		S->st.send_fails++;
+		return RAFT_NOCONNECTION;
+	}
 	int rv = n->o_send(io, req, m, w_send_cb);
 	if (rv)
 		return rv;
@@ -1239,6 +1492,7 @@ static int w_set_term(struct raft_io *io, raft_term term)
 	snode *n = &S->s[node_of(io)];
 	if (n->up && n->disk_faults) {
 		n->disk_faults--;
+		n->term_fault = 1;
 		return RAFT_IOERR;
 	}
 	return n->o_set_term(io, term);
@@ -1249,6 +1503,7 @@ static int w_set_vote(struct raft_io *io, raft_id id)
 	snode *n = &S->s[node_of(io)];
 	if (n->up && n->disk_faults) {
 		n->disk_faults--;
+		n->term_fault = 1;
 		return RAFT_IOERR;
 	}
 	return n->o_set_vote(io, id);
@@ -1291,12 +1546,23 @@ static int w_load(struct raft_io *io, raft_term *term, raft_id *voted,
 	return 0;
 }
 
+/* Keeps what the fixture delivers messages to, so that a test can deliver
+ * one of its own. */
+static int w_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
+{
+	snode *n = &S->s[node_of(io)];
+	n->recv = recv;
+	return n->o_start(io, msecs, tick, recv);
+}
+
 /* Puts the disk model behind server i's io, starting from what the fixture
  * holds for it (the bootstrap configuration, entries added by hand). */
 static void disk_attach(unsigned i)
 {
 	snode *n = &S->s[i];
 	struct raft_io *io = &S->f.servers[i].io;
+	n->o_start = io->start;
+	io->start = w_start;
 	n->o_load = io->load;
 	n->o_append = io->append;
 	n->o_truncate = io->truncate;
@@ -1340,6 +1606,68 @@ static int drained(const snode *n)
 
 static unsigned sim_threshold, sim_trailing;
 
+/* ---- the replicas' own messages ---- */
+
+static int link_down(unsigned i, unsigned j)
+{
+	return S->heal_part_at[i][j] || S->heal_part_at[j][i] || S->heal_sat_at[i][j];
+}
+
+static int sim_send(replica *r, uint64_t to, const void *msg, size_t len, void *arg)
+{
+	unsigned i = (unsigned)(uintptr_t)arg, j = (unsigned)(to - 1);
+	(void)r;
+	if (j >= S->n || len > REPLICA_MSG_MAX || !S->s[i].up || !S->s[j].in || link_down(i, j))
+		return 0;
+	if (S->ncq == S->capcq) {
+		S->capcq = S->capcq ? 2 * S->capcq : 64;
+		S->cq = realloc(S->cq, S->capcq * sizeof *S->cq);
+	}
+	struct cmsg m = {.due = S->f.time + S->s[i].net_ms, .n = S->csent++, .from = i, .to = j,
+	                 .len = len};
+	memcpy(m.b, msg, len);
+	size_t k = S->ncq++;
+	while (k > 0 && S->cq[k - 1].due > m.due) {
+		S->cq[k] = S->cq[k - 1];
+		k--;
+	}
+	S->cq[k] = m;
+	return 0;
+}
+
+/* Delivers what is due, to nodes up, over links up. */
+static void sim_deliver(void)
+{
+	size_t k = 0;
+	while (k < S->ncq && S->cq[k].due <= S->f.time) {
+		struct cmsg *m = &S->cq[k++];
+		snode *t = &S->s[m->to];
+		if (t->up && !t->halted && !link_down(m->from, m->to))
+			replica_receive(t->rep, m->b, m->len);
+	}
+	if (k) {
+		memmove(S->cq, S->cq + k, (S->ncq - k) * sizeof *S->cq);
+		S->ncq -= k;
+	}
+}
+
+static void set_latency(unsigned i, unsigned ms)
+{
+	raft_fixture_set_network_latency(&S->f, i, ms);
+	S->s[i].net_ms = ms;
+}
+
+/* What a replica measured, added to the seed's before it goes. */
+static void collect(unsigned i)
+{
+	replica_status st;
+	replica_status_get(S->s[i].rep, &st);
+	S->st.ack_wait_us += st.ack_wait_us;
+	S->st.snapshots += st.snapshots;
+	S->st.snapshots_refused += st.snapshots_refused;
+	S->st.holdbacks += st.holdbacks;
+}
+
 static int sim_usable(ledger *p)
 {
 	for (unsigned i = 0; i < S->n; i++)
@@ -1357,7 +1685,7 @@ static void raft_setup(unsigned i)
 	raft_set_snapshot_threshold(r, sim_threshold);
 	raft_set_snapshot_trailing(r, sim_trailing);
 	raft_set_pre_vote(r, true);
-	replica_options o = {.checkpoint_ms = 1000};
+	replica_options o = {.checkpoint_ms = 1000, .send = sim_send, .arg = (void *)(uintptr_t)i};
 	replica_bind(S->s[i].rep, r, &o);
 }
 
@@ -1412,6 +1740,7 @@ static struct raft_fsm dead_fsm = {.version = 2,
 static void crash(unsigned i, int machine, const char *why)
 {
 	S->s[i].disk_faults = 0;
+	S->s[i].term_fault = 0;
 	snode *n = &S->s[i];
 	raft_fixture_kill(&S->f, i);
 	n->up = 0;
@@ -1459,6 +1788,8 @@ static int restart(unsigned i)
 		      (unsigned long long)n->lg.seq);
 	}
 	n->tail = n->base + n->nd - 1; /* the writes in flight at the crash are lost */
+	collect(i);
+	replica_unbind(n->rep);
 	raft_close(&srv->raft, NULL);
 	replica_free(n->rep);
 	assert_int_equal(replica_new(&n->rep, &sm_ops, &n->lg), 0);
@@ -1559,6 +1890,8 @@ static void proposal_done(replica *r, int status, uint64_t index, void *arg)
 		a->size = p->size;
 		a->bytes = p->bytes;
 		S->acks++;
+		S->st.acks++;
+		S->st.ack_ms += S->f.time - p->at;
 		trace("node %u: ack index %llu seq %llu..%llu", p->node, (unsigned long long)index,
 		      (unsigned long long)p->first, (unsigned long long)(p->first + p->count - 1));
 		check_acked(a);
@@ -1582,6 +1915,7 @@ static int propose(unsigned i)
 	uint8_t *ev = make_events(seq, prev, 1 + rnd(3), &h, &len);
 	struct proposal_ctx *p = calloc(1, sizeof *p);
 	p->node = i;
+	p->at = S->f.time;
 	p->first = h.first_seq;
 	p->count = h.count;
 	memcpy(p->last, h.last_hash, H);
@@ -1616,8 +1950,55 @@ static int ready_leader(void)
 
 /* ---- invariants, after every step ---- */
 
+/* Does C-Raft's leader i report committed an entry on a minority of disks?
+ * That is the fault the confirmation designs around: counted (once per entry),
+ * not a violation, as long as no such entry is acknowledged. */
+static void count_overcommit(unsigned i)
+{
+	struct raft *raft = &S->f.servers[i].raft;
+	snode *l = &S->s[i];
+	uint64_t c = raft->commit_index;
+	if (raft_state(raft) != RAFT_LEADER || c < l->base || c >= l->base + l->nd ||
+	    (raft->current_term == S->overcommit_term && c <= S->overcommit_index))
+		return;
+	struct dentry *d = &l->d[c - l->base];
+	struct acked a = {.index = c, .size = d->len, .bytes = d->bytes};
+	replica_entry h;
+	const uint8_t *ev;
+	size_t len;
+	char why[128];
+	int cmd = d->type == RAFT_COMMAND &&
+	          replica_entry_decode(d->bytes, d->len, &h, &ev, &len, why, sizeof why) == 0 &&
+	          h.count;
+	int on = 0;
+	for (unsigned j = 0; j < S->n; j++) {
+		snode *n = &S->s[j];
+		if (!n->in)
+			continue;
+		if (cmd) {
+			a.first = h.first_seq;
+			a.count = h.count;
+			memcpy(a.last, h.last_hash, H);
+			on += on_node(j, &a);
+		} else {
+			on += c >= n->base && c < n->base + n->nd && n->d[c - n->base].len == d->len &&
+			      !memcmp(n->d[c - n->base].bytes, d->bytes, d->len);
+		}
+	}
+	if (on > voters() / 2)
+		return;
+	S->overcommit_term = raft->current_term;
+	S->overcommit_index = c;
+	S->st.overcommits++;
+	trace("node %u: raft reports index %llu committed, on %d of %d disks", i,
+	      (unsigned long long)c, on, voters());
+}
+
 static void check_invariants(void)
 {
+	for (unsigned i = 0; i < S->n; i++)
+		if (S->s[i].up)
+			count_overcommit(i);
 	/* No two leaders in one term (the fixture aborts on it too). */
 	for (unsigned i = 0; i < S->n; i++)
 		for (unsigned j = i + 1; j < S->n; j++) {
@@ -1685,6 +2066,11 @@ static void notice(unsigned i)
 	} else if (st.role == REPLICA_FAILED ||
 	           raft_state(&S->f.servers[i].raft) == RAFT_UNAVAILABLE) {
 		S->failures++;
+		/* C-Raft shutting itself down but for a failed term or vote
+		 * write: it found a conflict at an index it had counted
+		 * committed (a follower's stale entries) */
+		S->st.shutdowns += st.role != REPLICA_FAILED && !n->term_fault;
+		n->term_fault = 0;
 		trace("node %u failed: %s", i,
 		      st.reason[0] ? st.reason : raft_errmsg(&S->f.servers[i].raft));
 		crash(i, 0, "failed");
@@ -1730,7 +2116,7 @@ static void faults(void)
 		}
 	} else if (roll < 160) { /* slow (and so reordered) messages from i */
 		unsigned ms = rnd(4) ? 5 + rnd(60) : 100 + rnd(400);
-		raft_fixture_set_network_latency(&S->f, i, ms);
+		set_latency(i, ms);
 		S->slows++;
 		trace("node %u: network latency %u ms", i, ms);
 	} else if (roll < 168) { /* disk errors: the next writes fail */
@@ -1738,6 +2124,14 @@ static void faults(void)
 			S->s[i].disk_faults = 1 + rnd(3);
 			S->io_faults++;
 			trace("node %u: disk errors armed", i);
+		}
+	} else if (roll < 190) { /* sends fail at once for a while */
+		uint64_t z = (S->rng2 += 0x9e3779b97f4a7c15ull);
+		z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
+		unsigned ms = 10 + (unsigned)((z >> 17) % 400);
+		if (S->s[i].up) {
+			S->s[i].send_fail_until = now + ms;
+			trace("node %u: sends fail for %u ms", i, ms);
 		}
 	}
 }
@@ -1775,6 +2169,7 @@ static void sim_step(int with_faults, unsigned propose_permille)
 			propose((unsigned)l);
 	}
 	raft_fixture_step(&S->f);
+	sim_deliver();
 	for (unsigned i = 0; i < S->n; i++) {
 		if (!S->s[i].up)
 			continue;
@@ -1848,6 +2243,7 @@ static void sim_start(void)
 		raft_setup(i);
 		S->s[i].disk_ms = rnd(5) ? 1 + rnd(20) : 50 + rnd(100);
 		raft_fixture_set_disk_latency(&S->f, i, S->s[i].disk_ms);
+		S->s[i].net_ms = 15; /* the fixture's default */
 		S->s[i].up = 1;
 	}
 	assert_int_equal(raft_fixture_start(&S->f), 0);
@@ -1855,6 +2251,10 @@ static void sim_start(void)
 
 static void sim_close(void)
 {
+	for (unsigned i = 0; i < S->n; i++) {
+		collect(i);
+		replica_unbind(S->s[i].rep);
+	}
 	/* Every server must hold a raft instance for the fixture to close. */
 	for (unsigned i = 0; i < S->n; i++) {
 		struct raft_fixture_server *srv = &S->f.servers[i];
@@ -1879,6 +2279,7 @@ static void sim_close(void)
 	for (size_t k = 0; k < S->nacked; k++)
 		free(S->acked[k].bytes);
 	free(S->acked);
+	free(S->cq);
 }
 
 static int logs_equal(void)
@@ -1904,8 +2305,9 @@ static void sim_settle(void)
 {
 	heals(1);
 	for (unsigned i = 0; i < S->n; i++) {
-		raft_fixture_set_network_latency(&S->f, i, 15);
+		set_latency(i, 15);
 		S->s[i].disk_faults = 0;
+		S->s[i].send_fail_until = 0;
 		if (S->s[i].in && !S->s[i].up)
 			S->s[i].up_at = S->f.time;
 	}
@@ -1995,8 +2397,10 @@ static void on_fatal(int sig)
 void __asan_set_death_callback(void (*cb)(void)) __attribute__((weak));
 
 /* Runs one seed; returns 0, or -1 after printing the seed, the violation
- * and the trace. *digest gets the run's digest. */
-static int sim_run(uint64_t seed, unsigned steps, int verbose, uint64_t *digest)
+ * and the trace. *digest gets the run's digest, *stats what it measured
+ * (either may be NULL). */
+static int sim_run(uint64_t seed, unsigned steps, int verbose, uint64_t *digest,
+                   struct sim_stats *stats)
 {
 	static sim one;
 	S = &one;
@@ -2009,6 +2413,7 @@ static int sim_run(uint64_t seed, unsigned steps, int verbose, uint64_t *digest)
 	signal(SIGSEGV, on_fatal);
 	signal(SIGABRT, on_fatal);
 	rng_state = seed * 0x2545f4914f6cdd1dull + 1;
+	S->rng2 = seed ^ 0x5851f42d4c957f2dull;
 	unsigned n = rnd(4) ? 3 : 5;
 	sim_threshold = 8 + rnd(56);
 	sim_trailing = 2 + rnd(14);
@@ -2017,8 +2422,9 @@ static int sim_run(uint64_t seed, unsigned steps, int verbose, uint64_t *digest)
 	trace("seed %llu: %u nodes, snapshot every %u entries (%u kept)", (unsigned long long)seed,
 	      n, sim_threshold, sim_trailing);
 	unsigned permille = 150 + rnd(350);
+	int with_faults = (int)env_u("REPLICA_FAULTS", 1);
 	while (S->step < steps && !S->failure[0])
-		sim_step(1, permille);
+		sim_step(with_faults, permille);
 	if (!S->failure[0])
 		sim_settle();
 	int bad = S->failure[0] != 0;
@@ -2028,12 +2434,14 @@ static int sim_run(uint64_t seed, unsigned steps, int verbose, uint64_t *digest)
 		    "replica sim seed %llu: %s%s (step %llu, t=%llu ms; %u nodes; %u proposals, "
 		    "%u acks, %u unknown; %u crashes (%u of the machine), %u restarts, %u "
 		    "partitions, %u drops, %u slow, %u disk faults, %u failures, %u installs, "
-		    "%u halts, %u re-seeds)\n",
+		    "%u halts, %u re-seeds; raft over-committed %llu times, sends failed at once "
+		    "%llu times)\n",
 		    (unsigned long long)seed, bad ? "FAILED: " : "ok", S->failure,
 		    (unsigned long long)S->step, (unsigned long long)S->f.time, n, S->proposals,
 		    S->acks, S->unknowns, S->crashes, S->machine_crashes, S->restarts,
 		    S->partitions, S->drops, S->slows, S->io_faults, S->failures, S->installs,
-		    S->halts, S->reseeds);
+		    S->halts, S->reseeds, (unsigned long long)S->st.overcommits,
+		    (unsigned long long)S->st.send_fails);
 		if (bad || verbose > 1 || S->halts)
 			print_trace();
 		if (bad)
@@ -2044,7 +2452,10 @@ static int sim_run(uint64_t seed, unsigned steps, int verbose, uint64_t *digest)
 	if (digest)
 		*digest = sim_digest();
 	unsigned halts = S->halts;
+	S->st.halts = halts;
 	sim_close();
+	if (stats)
+		*stats = S->st;
 	running_seed = 0;
 	if (halts && !bad)
 		fprintf(stderr,
@@ -2053,10 +2464,51 @@ static int sim_run(uint64_t seed, unsigned steps, int verbose, uint64_t *digest)
 	return bad ? -1 : 0;
 }
 
-static unsigned env_u(const char *name, unsigned def)
+/* Seeds that failed before the confirmation (an entry acknowledged while on
+ * one node of three or two of five; C-Raft crashing: 231, 4913), run in every
+ * make test. The runs are not the same any more (the confirmation changes
+ * when leaders become ready, and so what follows), but they stay good seeds. */
+static const uint64_t former_failures[] = {43,   231,  253,  369,  548,  1431, 1591, 1661,
+                                           1928, 1939, 1989, 2047, 2378, 2617, 2759, 4913};
+
+/* Runs a seed in a child (C-Raft can crash outright, which must not end the
+ * run); 0 passed, 1 failed, 2 died. Adds what it measured to *t. */
+static int sim_child(uint64_t seed, unsigned steps, int verbose, struct sim_stats *t)
 {
-	const char *v = getenv(name);
-	return v && *v ? (unsigned)strtoul(v, NULL, 10) : def;
+	int fd[2];
+	struct sim_stats st = {0};
+	fflush(NULL);
+	assert_int_equal(pipe(fd), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fd[0]);
+		int rc = sim_run(seed, steps, verbose, NULL, &st);
+		if (write(fd[1], &st, sizeof st) != (ssize_t)sizeof st)
+			rc = -1;
+		_exit(rc ? 1 : 0);
+	}
+	close(fd[1]);
+	if (read(fd[0], &st, sizeof st) == (ssize_t)sizeof st) {
+		t->acks += st.acks;
+		t->ack_ms += st.ack_ms;
+		t->ack_wait_us += st.ack_wait_us;
+		t->snapshots += st.snapshots;
+		t->snapshots_refused += st.snapshots_refused;
+		t->holdbacks += st.holdbacks;
+		t->overcommits += st.overcommits;
+		t->send_fails += st.send_fails;
+		t->shutdowns += st.shutdowns;
+		t->halts += st.halts;
+	}
+	close(fd[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status)) {
+		fprintf(stderr, "replica sim seed %llu: FAILED: died of signal %d\n",
+		        (unsigned long long)seed, WTERMSIG(status));
+		return 2;
+	}
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 
 static void test_simulation(void **state)
@@ -2067,36 +2519,53 @@ static void test_simulation(void **state)
 	const char *one = getenv("REPLICA_SEED");
 	if (one && *one) {
 		assert_int_equal(
-		    sim_run(strtoull(one, NULL, 10), steps, verbose ? verbose : 2, NULL), 0);
+		    sim_run(strtoull(one, NULL, 10), steps, verbose ? verbose : 2, NULL, NULL), 0);
 		return;
 	}
-	unsigned seeds = env_u("REPLICA_SEEDS", 40), failed = 0, died_n = 0;
+	unsigned seeds = env_u("REPLICA_SEEDS", 40), failed = 0, died_n = 0, runs = 0;
 	uint64_t base = env_u("REPLICA_SEED_BASE", 1);
-	/* Each seed in a child: C-Raft 0.15 can crash outright (a follower's
-	 * append that starts below its snapshot), which must not end the run. */
+	struct sim_stats t = {0};
 	for (uint64_t s = base; s < base + seeds; s++) {
-		fflush(NULL);
-		pid_t pid = fork();
-		if (pid == 0)
-			_exit(sim_run(s, steps, verbose, NULL) ? 1 : 0);
-		int status;
-		assert_int_equal(waitpid(pid, &status, 0), pid);
-		if (WIFSIGNALED(status)) {
-			fprintf(stderr, "replica sim seed %llu: FAILED: died of signal %d\n",
-			        (unsigned long long)s, WTERMSIG(status));
-			died_n++;
-			failed++;
-		} else if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-			failed++;
-		}
+		int rc = sim_child(s, steps, verbose, &t);
+		failed += rc != 0;
+		died_n += rc == 2;
+		runs++;
 	}
-	fprintf(stderr, "replica sim: %u seeds of %u steps, %u failed (%u died)\n", seeds, steps,
-	        failed, died_n);
+	for (size_t k = 0; k < sizeof former_failures / sizeof *former_failures; k++) {
+		uint64_t s = former_failures[k];
+		if (s >= base && s < base + seeds)
+			continue;
+		int rc = sim_child(s, steps, verbose, &t);
+		failed += rc != 0;
+		died_n += rc == 2;
+		runs++;
+	}
+	fprintf(stderr,
+	        "replica sim: %u seeds of %u steps (%llu.. and the former failures), %u failed "
+	        "(%u died); %llu acknowledgements, %.1f ms simulated from proposal to "
+	        "acknowledgement, of which %.2f ms waiting for the confirmation after raft "
+	        "reported the commit; raft over-committed %llu times, none acknowledged; "
+	        "%llu snapshots taken, %llu put off (%llu entries held back for one); %llu sends "
+	        "failed at once; raft shut itself down on a conflict %llu times; %llu halts\n",
+	        runs, steps, (unsigned long long)base, failed, died_n, (unsigned long long)t.acks,
+	        t.acks ? (double)t.ack_ms / (double)t.acks : 0.0,
+	        t.acks ? (double)t.ack_wait_us / 1000.0 / (double)t.acks : 0.0,
+	        (unsigned long long)t.overcommits, (unsigned long long)t.snapshots,
+	        (unsigned long long)t.snapshots_refused, (unsigned long long)t.holdbacks,
+	        (unsigned long long)t.send_fails, (unsigned long long)t.shutdowns,
+	        (unsigned long long)t.halts);
 	assert_int_equal(failed, 0);
+	/* The simulation still brings on what the confirmation is there for:
+	 * C-Raft reporting committed an entry a minority holds (a few times in
+	 * every forty seeds or so), and sends failing at once. */
+	if (seeds >= 40 && env_u("REPLICA_FAULTS", 1)) {
+		assert_true(t.overcommits > 0);
+		assert_true(t.send_fails > 0);
+	}
 	/* the same seed, the same run */
 	uint64_t d1, d2;
-	assert_int_equal(sim_run(base, steps / 2, 0, &d1), 0);
-	assert_int_equal(sim_run(base, steps / 2, 0, &d2), 0);
+	assert_int_equal(sim_run(base, steps / 2, 0, &d1, NULL), 0);
+	assert_int_equal(sim_run(base, steps / 2, 0, &d2, NULL), 0);
 	assert_true(d1 == d2);
 }
 
@@ -2151,9 +2620,10 @@ static int settled(void *arg)
 
 /* Nodes 0 and 1 hold entry A at index 2, node 2 entry B, same term, same
  * seqs: a fork C-Raft cannot see (its log matching property assumes it away)
- * and 0.15's bugs can produce. Node 2 applies B, then halts on the leader's
- * first checkpoint; re-seeded from a peer with its raft log kept, it halts
- * again on B replayed; replaced by a new member, the cluster goes on. */
+ * and 0.15's bugs can produce. Node 2 halts on the leader's confirmation
+ * (its digest names A) before it applies B; re-seeded from a peer with its
+ * raft log kept, the chain check halts it on B replayed; replaced by a new
+ * member, the cluster goes on. */
 static void test_forced_divergence(void **state)
 {
 	(void)state;
@@ -2191,9 +2661,12 @@ static void test_forced_divergence(void **state)
 	unsigned want = 1;
 	assert_true(step_until(halts_reach, &want, 10000));
 	assert_true(S->s[2].halted);
-	assert_true(S->forks_seen > 0); /* node 2 held B until it halted */
+	/* The leader's SAFE names its entry's digest: node 2 halts before it
+	 * applies B, so no node's log ever held it. */
+	assert_int_equal(S->forks_seen, 0);
+	assert_int_equal(S->s[2].lg.seq, 0);
 	assert_false(S->s[0].halted || S->s[1].halted);
-	assert_non_null(strstr(S->last_halt, "starts at seq 3"));
+	assert_non_null(strstr(S->last_halt, "another entry at index 2"));
 	assert_int_equal(S->s[0].lg.seq, 2);
 	assert_memory_equal(S->s[0].lg.hash[2], ha.last_hash, H);
 	assert_memory_equal(S->s[1].lg.hash[2], ha.last_hash, H);
@@ -2233,6 +2706,7 @@ static void test_forced_divergence(void **state)
 	}
 	disk_attach(3);
 	raft_setup(3);
+	s3->net_ms = 15;
 	assert_int_equal(raft_start(&S->f.servers[3].raft), 0);
 	s3->up = s3->in = 1;
 	memset(&p, 0, sizeof p);
@@ -2260,12 +2734,107 @@ static void test_forced_divergence(void **state)
 	sim_close();
 }
 
+/* An AppendEntries from index 1 (the probe of a new leader that lost track
+ * of a follower) reaching a follower whose log starts after a snapshot:
+ * 0.15 appends the entries after its last one, finds none at index 1 and
+ * dereferences NULL. The replica makes the message start at the follower's
+ * snapshot; a leader whose log does not hold that snapshot's entry is a fork,
+ * and the follower halts. The messages are the leader's own entries,
+ * delivered where the fixture delivers. */
+static struct raft_message probe_from_one(unsigned leader, uint64_t bad_upto)
+{
+	snode *l = &S->s[leader];
+	struct raft *lr = &S->f.servers[leader].raft;
+	assert_int_equal(l->base, 1);
+	size_t total = 0;
+	for (size_t k = 0; k < l->nd; k++)
+		total += l->d[k].len;
+	uint8_t *batch = raft_malloc(total ? total : 8), *cur = batch;
+	struct raft_entry *es = raft_calloc(l->nd, sizeof *es);
+	for (size_t k = 0; k < l->nd; k++) {
+		es[k].term = l->d[k].term + (k + 1 <= bad_upto);
+		es[k].type = l->d[k].type;
+		es[k].buf.base = cur;
+		es[k].buf.len = l->d[k].len;
+		es[k].batch = batch;
+		memcpy(cur, l->d[k].bytes, l->d[k].len);
+		cur += l->d[k].len;
+	}
+	struct raft_message m = {.type = RAFT_IO_APPEND_ENTRIES,
+	                         .server_id = S->f.servers[leader].id,
+	                         .server_address = S->f.servers[leader].address};
+	m.append_entries.term = lr->current_term;
+	m.append_entries.leader_commit = lr->commit_index;
+	m.append_entries.entries = es;
+	m.append_entries.n_entries = (unsigned)l->nd;
+	return m;
+}
+
+static void test_probe_below_snapshot(void **state)
+{
+	(void)state;
+	static sim one;
+	S = &one;
+	memset(S, 0, sizeof *S);
+	S->fixed_timeouts = 1;
+	S->verbose = (int)env_u("REPLICA_TRACE", 0) * 2;
+	rng_state = 7;
+	sim_threshold = 8;
+	sim_trailing = 2;
+	sim_open(3);
+	sim_start();
+	raft_fixture_set_randomized_election_timeout(&S->f, 0, 1000);
+	raft_fixture_set_randomized_election_timeout(&S->f, 1, 3000);
+	raft_fixture_set_randomized_election_timeout(&S->f, 2, 3000);
+	int zero_i = 0;
+	assert_true(step_until(leader_is, &zero_i, 10000));
+	for (int k = 0; k < 30; k++) {
+		assert_int_equal(propose(0), 0);
+		assert_true(step_until(settled, NULL, 5000));
+	}
+	replica_status st;
+	replica_status_get(S->s[1].rep, &st);
+	assert_true(st.snapshot_index > 2); /* its raft log starts after index 1 */
+	uint64_t snap = st.snapshot_index, acks = S->acks;
+
+	/* The leader's log from index 1: taken from the follower's snapshot on,
+	 * as if the leader had probed there. */
+	struct raft_message m = probe_from_one(0, 0);
+	S->s[1].recv(&S->f.servers[1].io, &m);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(propose(0), 0);
+		assert_true(step_until(settled, NULL, 5000));
+	}
+	assert_int_equal(S->acks, acks + 3);
+	assert_int_equal(S->halts, 0);
+	replica_status_get(S->s[1].rep, &st);
+	assert_int_equal(st.role, REPLICA_FOLLOWER);
+
+	/* A leader whose entries up to there have another term does not hold
+	 * what the follower took a snapshot of: it halts, and is re-seeded. */
+	replica_status_get(S->s[1].rep, &st);
+	snap = st.snapshot_index;
+	m = probe_from_one(0, snap);
+	S->s[1].recv(&S->f.servers[1].io, &m);
+	unsigned want = 1;
+	assert_true(step_until(halts_reach, &want, 1000));
+	assert_non_null(strstr(S->last_halt, "does not hold this node's snapshot"));
+	assert_true(step_until(settled, NULL, 20000));
+	assert_int_equal(propose(0), 0);
+	assert_true(step_until(settled, NULL, 5000));
+	assert_string_equal(S->failure, "");
+	sim_close();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_entry_format),   cmocka_unit_test(test_uv_one_node),
+	    cmocka_unit_test(test_entry_format),   cmocka_unit_test(test_confirm_account),
+	    cmocka_unit_test(test_uv_one_node),
 	    cmocka_unit_test(test_uv_write_error), cmocka_unit_test(test_uv_upgrade),
-	    cmocka_unit_test(test_uv_three_nodes), cmocka_unit_test(test_forced_divergence),
+	    cmocka_unit_test(test_uv_three_nodes), cmocka_unit_test(test_uv_confirm_cost),
+	    cmocka_unit_test(test_forced_divergence),
+	    cmocka_unit_test(test_probe_below_snapshot),
 	    cmocka_unit_test(test_simulation),
 	};
 	return tl_run_tests(tests, NULL, NULL);

@@ -1,0 +1,894 @@
+/*
+ * replica_node.c — the plumbing around C-Raft 0.15 (core/replica.c decides;
+ * replica.h is the contract, docs/REPLICATION.md the design).
+ *
+ * Sections: raft's I/O as seen from here (what is on disk, and three faults
+ * of 0.15 kept from it); the confirmation messages over UDP; the node's life
+ * (new, bind, start, stop); operations (status, membership, transfer).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "replica_int.h"
+
+/* ------------------------------------------------------------------ */
+/* Raft's I/O, as seen from here                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Every raft_io method that writes, sends or receives goes through here, for
+ * two reasons. The replica keeps its own account of what this node's raft
+ * log holds on disk (rc_log: each entry's term and digest, the last index on
+ * disk), which the confirmation (replica.c) is built on, instead of trusting
+ * C-Raft's. And three faults of 0.15 are kept from it:
+ *
+ *   - a failed write of its log (0.15 truncates its in-memory log under the
+ *     writes in flight and crashes or corrupts it): the node fails and
+ *     C-Raft hears of no write any more;
+ *   - a send that fails at once (0.15 then frees an AppendEntries' entries
+ *     twice, answering it): the send is reported later, as a message lost;
+ *     an AppendEntries whose send fails is reported sent, so the leader does
+ *     not go back to probing from the follower's last match (index 1 for a
+ *     new leader), which is what brings on the next fault;
+ *   - an AppendEntries from index 1 to a follower whose log starts after a
+ *     snapshot (0.15 appends the entries after its last one, finds none at
+ *     index 1 and dereferences NULL): the entries up to the follower's
+ *     snapshot are dropped and the message starts at the snapshot's index,
+ *     whose term the follower knows, as if the leader had probed there.
+ *
+ * Requests are matched to their replica through one list: a callback gets
+ * only the request, whose data field is C-Raft's.
+ */
+struct watched {
+	void *req;
+	replica *r;
+	raft_io_append_cb append_cb;    /* a write's, or */
+	raft_io_snapshot_put_cb put_cb; /* a snapshot store's */
+	uint64_t index, term;           /* a snapshot's */
+	unsigned trailing;
+	struct watched *next;
+};
+static pthread_mutex_t watched_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct watched *watched;
+/* C-Raft's callback for its AppendEntries sends (one function of libraft). */
+static raft_io_send_cb ae_send_cb;
+
+static int watch(struct watched *w)
+{
+	struct watched *c = malloc(sizeof *c);
+	if (!c)
+		return -1;
+	*c = *w;
+	pthread_mutex_lock(&watched_lock);
+	c->next = watched;
+	watched = c;
+	pthread_mutex_unlock(&watched_lock);
+	return 0;
+}
+
+/* Takes the record of req (NULL: none), or with req NULL the first of r's. */
+static struct watched *watched_take(void *req, replica *r)
+{
+	pthread_mutex_lock(&watched_lock);
+	struct watched **pp = &watched, *w = NULL;
+	for (; *pp; pp = &(*pp)->next)
+		if (req ? (*pp)->req == req : (*pp)->r == r) {
+			w = *pp;
+			*pp = w->next;
+			break;
+		}
+	pthread_mutex_unlock(&watched_lock);
+	return w;
+}
+
+static replica *of_io(struct raft_io *io)
+{
+	return ((struct raft *)io->data)->data;
+}
+
+static uint64_t entry_digest(const struct raft_entry *e)
+{
+	return rc_digest(e->type, e->buf.base, e->buf.len);
+}
+
+static int w_load(struct raft_io *io, raft_term *term, raft_id *voted,
+                  struct raft_snapshot **snapshot, raft_index *start, struct raft_entry **entries,
+                  size_t *n)
+{
+	replica *r = of_io(io);
+	int rv = r->o_load(io, term, voted, snapshot, start, entries, n);
+	if (rv)
+		return rv;
+	const struct raft_snapshot *s = *snapshot;
+	rc_log_load(&r->log, s ? s->index : 0, s ? s->term : 0, *start);
+	for (size_t k = 0; k < *n; k++)
+		if (rc_log_push(&r->log, (*entries)[k].term, entry_digest(&(*entries)[k]))) {
+			rp_fail(r, "out of memory loading raft's log");
+			return RAFT_NOMEM;
+		}
+	rc_log_loaded(&r->log);
+	/* A snapshot is only ever taken of confirmed entries (fsm_snapshot). */
+	if (s && s->index > r->committed)
+		r->committed = s->index;
+	return 0;
+}
+
+static void w_append_cb(struct raft_io_append *req, int status)
+{
+	struct watched *w = watched_take(req, NULL);
+	if (!w)
+		abort(); /* a completion for a write never submitted: a bug */
+	replica *r = w->r;
+	raft_io_append_cb cb = w->append_cb;
+	free(w);
+	if (r->test_fail_append && --r->test_fail_append == 0)
+		status = RAFT_IOERR;
+	if (status) {
+		r->write_failed = 1;
+		rp_fail(r, "writing raft's log: %s", raft_strerror(status));
+	}
+	if (r->write_failed)
+		return;
+	rc_log_written(&r->log);
+	/* Reckoned before C-Raft counts it (the leader), said before C-Raft
+	 * answers (a follower): when C-Raft then reports the entry committed,
+	 * it is most often confirmed already and applied at once (see
+	 * fsm_snapshot). A leader tells the others in the next poll. */
+	if (rp_running(r)) {
+		rp_reckon(r);
+		if (raft_state(r->raft) != RAFT_LEADER)
+			rp_tell(r);
+	}
+	cb(req, 0);
+}
+
+static int w_append(struct raft_io *io, struct raft_io_append *req,
+                    const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+	replica *r = of_io(io);
+	if (r->write_failed)
+		return RAFT_IOERR;
+	uint64_t first = rc_log_last(&r->log) + 1;
+	struct watched w = {.req = req, .r = r, .append_cb = cb};
+	int rv = RAFT_NOMEM;
+	for (unsigned k = 0; k < n; k++)
+		if (rc_log_push(&r->log, entries[k].term, entry_digest(&entries[k])))
+			goto undo;
+	if (rc_log_submit(&r->log, n))
+		goto undo;
+	if (watch(&w))
+		goto undo_write;
+	rv = r->o_append(io, req, entries, n, w_append_cb);
+	if (rv == 0)
+		return 0;
+	free(watched_take(req, NULL));
+undo_write:
+	rc_log_cancel(&r->log);
+undo:
+	rc_log_truncate(&r->log, first);
+	return rv;
+}
+
+static int w_truncate(struct raft_io *io, raft_index index)
+{
+	replica *r = of_io(io);
+	rc_log_truncate(&r->log, index);
+	return r->o_truncate(io, index);
+}
+
+static void w_put_cb(struct raft_io_snapshot_put *req, int status)
+{
+	struct watched *w = watched_take(req, NULL);
+	if (!w)
+		abort();
+	replica *r = w->r;
+	raft_io_snapshot_put_cb cb = w->put_cb;
+	if (status == 0 && w->trailing == 0)
+		rc_log_installed(&r->log);
+	else if (status == 0)
+		rc_log_compact(&r->log, w->index, w->term, w->trailing);
+	else if (rp_io_error(status))
+		rp_fail(r, "storing a snapshot: %s", raft_strerror(status));
+	free(w);
+	cb(req, status);
+}
+
+static int w_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
+                 const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
+{
+	replica *r = of_io(io);
+	struct watched w = {.req = req,
+	                    .r = r,
+	                    .put_cb = cb,
+	                    .index = snapshot->index,
+	                    .term = snapshot->term,
+	                    .trailing = trailing};
+	if (watch(&w))
+		return RAFT_NOMEM;
+	/* Installing replaces the log: from now on none of it counts. */
+	if (trailing == 0)
+		rc_log_install(&r->log, snapshot->index, snapshot->term);
+	int rv = r->o_put(io, trailing, req, snapshot, w_put_cb);
+	if (rv)
+		free(watched_take(req, NULL));
+	return rv;
+}
+
+static void ae_sent(struct raft_io_send *req, int status)
+{
+	(void)status; /* failed: lost on the way, as far as C-Raft knows */
+	ae_send_cb(req, 0);
+}
+
+static int w_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
+                  raft_io_send_cb cb)
+{
+	replica *r = of_io(io);
+	raft_io_send_cb use = cb;
+	int ae = m->type == RAFT_IO_APPEND_ENTRIES;
+	if (ae && cb && !ae_send_cb)
+		ae_send_cb = cb;
+	if (ae && cb && cb == ae_send_cb)
+		use = ae_sent;
+	int rv = r->o_send(io, req, m, use);
+	if (rv == 0)
+		return 0;
+	struct deferred *d = malloc(sizeof *d);
+	if (!d)
+		return rv;
+	d->req = req;
+	d->cb = cb;
+	d->status = ae ? 0 : rv;
+	d->next = r->deferred;
+	r->deferred = d;
+	return 0;
+}
+
+/* The sends that failed at once, reported now (in the next poll; before
+ * raft is closed). */
+void rp_flush_deferred(replica *r)
+{
+	while (r->deferred) {
+		struct deferred *d = r->deferred;
+		r->deferred = d->next;
+		if (d->cb)
+			d->cb(d->req, d->status);
+		free(d);
+	}
+}
+
+/* An AppendEntries from index 1 to a follower whose log starts after a
+ * snapshot: made to start at the snapshot's index (see above). A leader
+ * whose log does not reach that index, or holds another term there, does not
+ * hold what this node took a snapshot of, which was confirmed: a fork. */
+static void fix_probe(replica *r, struct raft_append_entries *ae)
+{
+	uint64_t s = r->log.snap_index;
+	if (ae->prev_log_index || !ae->n_entries || !s || r->log.installing ||
+	    rc_log_first(&r->log) <= 1)
+		return;
+	uint64_t t = rc_log_term(&r->log, s);
+	if (ae->n_entries < s || ae->entries[s - 1].term != t) {
+		rp_halt(r,
+		        "the leader's log (%u entries from index 1) does not hold this node's "
+		        "snapshot at index %llu (term %llu)",
+		        ae->n_entries, (unsigned long long)s, (unsigned long long)t);
+		return;
+	}
+	struct raft_entry *e = ae->entries;
+	unsigned n = ae->n_entries, keep = n - (unsigned)s;
+	for (unsigned i = 0; i < s; i++) {
+		int used = i > 0 && e[i - 1].batch == e[i].batch;
+		for (unsigned k = (unsigned)s; k < n && !used; k++)
+			used = e[k].batch == e[i].batch;
+		if (!used)
+			raft_free(e[i].batch);
+	}
+	memmove(e, e + s, keep * sizeof *e);
+	ae->n_entries = keep;
+	ae->prev_log_index = s;
+	ae->prev_log_term = t;
+	if (!keep) {
+		raft_free(e);
+		ae->entries = NULL;
+	}
+}
+
+static void w_recv(struct raft_io *io, struct raft_message *m)
+{
+	replica *r = of_io(io);
+	if (m->type == RAFT_IO_APPEND_ENTRIES) {
+		fix_probe(r, &m->append_entries);
+		if (r->halted) {
+			if (m->append_entries.n_entries) {
+				raft_free(m->append_entries.entries[0].batch);
+				raft_free(m->append_entries.entries);
+			}
+			return;
+		}
+	}
+	r->c_recv(io, m);
+}
+
+static int w_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
+{
+	replica *r = of_io(io);
+	r->c_recv = recv;
+	return r->o_start(io, msecs, tick, w_recv);
+}
+
+static void wrap_io(replica *r, struct raft_io *io)
+{
+	r->wio = io;
+	r->o_load = io->load;
+	r->o_start = io->start;
+	r->o_send = io->send;
+	r->o_append = io->append;
+	r->o_truncate = io->truncate;
+	r->o_put = io->snapshot_put;
+	io->load = w_load;
+	io->start = w_start;
+	io->send = w_send;
+	io->append = w_append;
+	io->truncate = w_truncate;
+	io->snapshot_put = w_put;
+}
+
+static void unwrap_io(replica *r)
+{
+	struct raft_io *io = r->wio;
+	if (!io)
+		return;
+	if (io->load == w_load)
+		io->load = r->o_load;
+	if (io->start == w_start)
+		io->start = r->o_start;
+	if (io->send == w_send)
+		io->send = r->o_send;
+	if (io->append == w_append)
+		io->append = r->o_append;
+	if (io->truncate == w_truncate)
+		io->truncate = r->o_truncate;
+	if (io->snapshot_put == w_put)
+		io->snapshot_put = r->o_put;
+	r->wio = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The confirmation messages over UDP                                 */
+/* ------------------------------------------------------------------ */
+
+/* The confirmation messages over UDP, on the raft address (replica_start
+ * without a send function): the same private network as C-Raft's TCP, and
+ * accepted only from the address the configuration gives the sender. */
+static int peer_addr(replica *r, uint64_t id, struct sockaddr_in *sa)
+{
+	const struct raft_configuration *c = &r->raft->configuration;
+	for (unsigned i = 0; i < c->n; i++) {
+		if (c->servers[i].id != id)
+			continue;
+		char host[64];
+		const char *a = c->servers[i].address, *colon = strrchr(a, ':');
+		if (!colon || (size_t)(colon - a) >= sizeof host)
+			return -1;
+		memcpy(host, a, (size_t)(colon - a));
+		host[colon - a] = 0;
+		return uv_ip4_addr(host, atoi(colon + 1), sa) ? -1 : 0;
+	}
+	return -1;
+}
+
+static int udp_send(replica *r, uint64_t to, const void *msg, size_t len, void *arg)
+{
+	(void)arg;
+	struct sockaddr_in sa;
+	if (!r->has_udp || peer_addr(r, to, &sa))
+		return LD_E(NOT_FOUND);
+	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
+	/* Dropped when the socket's buffer is full: said again next heartbeat. */
+	return uv_udp_try_send(&r->udp, &b, 1, (const struct sockaddr *)&sa) < 0 ? LD_E(UNAVAILABLE)
+	                                                                         : 0;
+}
+
+static void udp_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
+{
+	replica *r = h->data;
+	(void)size;
+	*b = uv_buf_init((char *)r->udp_buf, sizeof r->udp_buf);
+}
+
+static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const struct sockaddr *from,
+                     unsigned flags)
+{
+	replica *r = h->data;
+	rc_msg m;
+	struct sockaddr_in sa;
+	const struct sockaddr_in *f = (const struct sockaddr_in *)from;
+	if (n != RC_MSG_LEN || !from || from->sa_family != AF_INET || (flags & UV_UDP_PARTIAL) ||
+	    !r->raft || rc_msg_decode(b->base, (size_t)n, &m) || peer_addr(r, m.from, &sa) ||
+	    sa.sin_addr.s_addr != f->sin_addr.s_addr || sa.sin_port != f->sin_port)
+		return;
+	replica_receive(r, b->base, (size_t)n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                          */
+/* ------------------------------------------------------------------ */
+
+static void raft_closed_cb(struct raft *raft);
+
+/* raft_close, once for every raft_init (started or not). */
+void rp_close_raft(replica *r)
+{
+	r->raft_running = 0;
+	if (r->close_called)
+		return;
+	r->close_called = 1;
+	rp_flush_deferred(r);
+	raft_close(r->raft, raft_closed_cb);
+}
+
+int replica_new(replica **out, const replica_sm_ops *ops, void *sm)
+{
+	replica *r = calloc(1, sizeof *r);
+	if (!r)
+		return LD_E(INTERNAL);
+	r->ops = ops;
+	r->sm = sm;
+	rp_fsm_init(r);
+	r->election_ms = 3000;
+	r->checkpoint_ms = 3000;
+	r->raft_closed = 1;
+	rc_log_init(&r->log);
+	/* What the log applied was confirmed. */
+	ops->head(sm, &r->tail_seq, r->tail_hash, &r->committed);
+	*out = r;
+	return 0;
+}
+
+void replica_free(replica *r)
+{
+	if (!r)
+		return;
+	unwrap_io(r);
+	rp_fail_pending(r, 0);
+	while (r->p_head) /* C-Raft is closed: nothing calls back any more */
+		rp_unlink_proposal(r, r->p_head);
+	struct watched *w;
+	while ((w = watched_take(NULL, r)))
+		free(w);
+	while (r->deferred) {
+		struct deferred *d = r->deferred;
+		r->deferred = d->next;
+		free(d);
+	}
+	rp_queue_drop(r, UINT64_MAX);
+	rc_log_free(&r->log);
+	free(r->transfer);
+	free(r);
+}
+
+struct raft_fsm *replica_fsm(replica *r)
+{
+	return &r->fsm;
+}
+
+static void take_options(replica *r, const replica_options *o)
+{
+	if (!o)
+		return;
+	if (o->election_ms)
+		r->election_ms = o->election_ms;
+	r->checkpoint_ms = o->checkpoint_ms ? o->checkpoint_ms : r->election_ms;
+	r->on_change = o->on_change;
+	r->send = o->send;
+	r->arg = o->arg;
+}
+
+void replica_bind(replica *r, struct raft *raft, const replica_options *o)
+{
+	r->raft = raft;
+	raft->data = r;
+	wrap_io(r, raft->io);
+	take_options(r, o);
+	if (!(o && o->election_ms))
+		r->election_ms = raft->election_timeout;
+	if (!(o && o->checkpoint_ms))
+		r->checkpoint_ms = r->election_ms;
+	r->last_activity = rp_now_ms(r);
+}
+
+void replica_unbind(replica *r)
+{
+	rp_flush_deferred(r);
+	unwrap_io(r);
+}
+
+/* Raft traffic is plain TCP: the address must be one that only the cluster's
+ * machines reach (loopback, RFC 1918, 100.64/10 as WireGuard and CGNAT use,
+ * link local). Returns 0, or -1 with why. */
+static int private_address(const char *address, char *why, size_t n)
+{
+	char host[64];
+	const char *colon = strrchr(address, ':');
+	if (!colon || colon == address || (size_t)(colon - address) >= sizeof host || !colon[1]) {
+		snprintf(why, n, "'%s' is not A.B.C.D:PORT", address);
+		return -1;
+	}
+	memcpy(host, address, (size_t)(colon - address));
+	host[colon - address] = 0;
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	struct in_addr a;
+	if (*end || port < 1 || port > 65535 || inet_pton(AF_INET, host, &a) != 1) {
+		snprintf(why, n, "'%s' is not A.B.C.D:PORT (C-Raft's TCP is IPv4 only)", address);
+		return -1;
+	}
+	uint32_t ip = ntohl(a.s_addr);
+	if ((ip >> 24) == 127 || (ip >> 24) == 10 || (ip >> 20) == 0xac1 /* 172.16/12 */ ||
+	    (ip >> 16) == 0xc0a8 /* 192.168/16 */ || (ip >> 22) == 0x191 /* 100.64/10 */ ||
+	    (ip >> 16) == 0xa9fe /* 169.254/16 */)
+		return 0;
+	snprintf(why, n,
+	         "'%s' is not a private address: raft's peer traffic has no TLS and no "
+	         "authentication, so it must stay on a network only the cluster reaches "
+	         "(docs/REPLICATION.md)",
+	         address);
+	return -1;
+}
+
+static void poll_cb(uv_check_t *h)
+{
+	replica_poll(h->data);
+}
+
+static void finish_stop(replica *r)
+{
+	if (r->stop_done)
+		r->stop_done(r, r->stop_arg);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	replica *r = h->data;
+	if (--r->closing == 0)
+		finish_stop(r);
+}
+
+/* Closes the loop's handles, then calls the stop's callback. */
+static void close_handles(replica *r)
+{
+	r->closing = 1;
+	if (r->has_check) {
+		uv_check_stop(&r->check);
+		r->closing++;
+		uv_close((uv_handle_t *)&r->check, handle_closed);
+		r->has_check = 0;
+	}
+	if (r->has_udp) {
+		uv_udp_recv_stop(&r->udp);
+		r->closing++;
+		uv_close((uv_handle_t *)&r->udp, handle_closed);
+		r->has_udp = 0;
+	}
+	if (--r->closing == 0)
+		finish_stop(r);
+}
+
+static void raft_closed_cb(struct raft *raft)
+{
+	replica *r = raft->data;
+	r->raft_closed = 1;
+	r->has_raft = 0;
+	rp_fail_pending(r, 0);
+	if (r->has_io)
+		raft_uv_close(&r->io);
+	if (r->has_transport)
+		raft_uv_tcp_close(&r->transport);
+	r->has_io = r->has_transport = 0;
+	if (r->stopping)
+		close_handles(r);
+}
+
+/* The UDP socket of the confirmation messages, on the raft address. */
+static int open_udp(replica *r, uv_loop_t *loop, const char *address, ld_errinfo *e)
+{
+	char host[64];
+	const char *colon = strrchr(address, ':');
+	struct sockaddr_in sa;
+	memcpy(host, address, (size_t)(colon - address));
+	host[colon - address] = 0;
+	int rv = uv_ip4_addr(host, atoi(colon + 1), &sa);
+	if (!rv)
+		rv = uv_udp_init(loop, &r->udp);
+	if (rv)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "raft.address", "'%s': %s", address,
+		                      uv_strerror(rv));
+	r->udp.data = r;
+	r->has_udp = 1;
+	if ((rv = uv_udp_bind(&r->udp, (const struct sockaddr *)&sa, 0)) ||
+	    (rv = uv_udp_recv_start(&r->udp, udp_alloc, udp_recv)))
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "raft.address",
+		                      "UDP on '%s' (the replicas' confirmations): %s", address,
+		                      uv_strerror(rv));
+	r->send = udp_send;
+	return 0;
+}
+
+int replica_start(replica *r, uv_loop_t *loop, const replica_options *o, ld_errinfo *e)
+{
+	char why[256];
+	int rv;
+	if (!o->id || !o->address || !o->dir)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "raft",
+		                      "id, address and dir are needed");
+	if (private_address(o->address, why, sizeof why))
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "raft.address", "%s", why);
+	if (mkdir(o->dir, 0700) && errno != EEXIST)
+		return ld_errinfo_set(e, LD_E(STORAGE), "raft.dir", "cannot create '%s': %s",
+		                      o->dir, strerror(errno));
+	r->loop = loop;
+	take_options(r, o);
+	if (!o->election_ms)
+		r->election_ms = 3000;
+	if (!o->checkpoint_ms)
+		r->checkpoint_ms = r->election_ms;
+
+	if ((rv = raft_uv_tcp_init(&r->transport, loop)))
+		return ld_errinfo_set(e, LD_E(INTERNAL), "raft", "raft_uv_tcp_init: %s",
+		                      raft_strerror(rv));
+	r->has_transport = 1;
+	if (!o->send && (rv = open_udp(r, loop, o->address, e)))
+		return rv;
+	if ((rv = raft_uv_init(&r->io, loop, o->dir, &r->transport)))
+		return ld_errinfo_set(e, LD_E(STORAGE), "raft.dir", "'%s': %s", o->dir,
+		                      r->io.errmsg);
+	r->has_io = 1;
+	const char *t = getenv("LEDGERD_TEST_RAFT_APPEND_FAIL_AT");
+	r->test_fail_append = t ? (unsigned)strtoul(t, NULL, 10) : 0;
+	/* By default 0.15 renames a segment it cannot read out of the way and
+	 * starts without its entries: a silent loss. Refuse to start instead. */
+	raft_uv_set_auto_recovery(&r->io, false);
+	if ((rv = raft_init(&r->own_raft, &r->io, &r->fsm, o->id, o->address)))
+		return ld_errinfo_set(e, LD_E(INTERNAL), "raft", "raft_init: %s",
+		                      raft_errmsg(&r->own_raft));
+	r->has_raft = 1;
+	r->raft_closed = 0;
+	r->raft = &r->own_raft;
+	r->own_raft.data = r;
+	wrap_io(r, &r->io);
+	unsigned hb = o->heartbeat_ms ? o->heartbeat_ms : r->election_ms / 6;
+	raft_set_election_timeout(r->raft, r->election_ms);
+	raft_set_heartbeat_timeout(r->raft, hb ? hb : 1);
+	/* A follower may start an election while it installs a snapshot: give
+	 * installs time. */
+	raft_set_install_snapshot_timeout(r->raft, 10 * r->election_ms);
+	raft_set_snapshot_threshold(r->raft, o->snapshot_threshold ? o->snapshot_threshold : 1024);
+	raft_set_snapshot_trailing(r->raft, o->snapshot_trailing ? o->snapshot_trailing : 8192);
+	raft_set_pre_vote(r->raft, true);
+
+	if (o->bootstrap_n) {
+		struct raft_configuration conf;
+		raft_configuration_init(&conf);
+		for (unsigned i = 0; i < o->bootstrap_n && rv == 0; i++) {
+			if (private_address(o->bootstrap_addresses[i], why, sizeof why)) {
+				raft_configuration_close(&conf);
+				return ld_errinfo_set(e, LD_E(INVALID_VALUE), "raft.peers", "%s",
+				                      why);
+			}
+			rv = raft_configuration_add(&conf, o->bootstrap_ids[i],
+			                            o->bootstrap_addresses[i], RAFT_VOTER);
+		}
+		if (rv == 0)
+			rv = raft_bootstrap(r->raft, &conf);
+		raft_configuration_close(&conf);
+		if (rv && rv != RAFT_CANTBOOTSTRAP)
+			return ld_errinfo_set(
+			    e, rv == RAFT_IOERR ? LD_E(STORAGE) : LD_E(INVALID_VALUE), "raft.peers",
+			    "bootstrap: %s", raft_errmsg(r->raft));
+	}
+	if ((rv = raft_start(r->raft))) {
+		if (r->halted)
+			return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), "raft", "%s", r->reason);
+		return ld_errinfo_set(e, LD_E(STORAGE), "raft.dir", "'%s': %s", o->dir,
+		                      raft_errmsg(r->raft));
+	}
+	r->raft_running = 1;
+	r->last_activity = rp_now_ms(r);
+	uv_check_init(loop, &r->check);
+	r->check.data = r;
+	r->has_check = 1;
+	uv_check_start(&r->check, poll_cb);
+	return 0;
+}
+
+void replica_stop(replica *r, void (*done)(replica *r, void *arg), void *arg)
+{
+	r->stop_done = done;
+	r->stop_arg = arg;
+	r->stopping = 1;
+	if (r->has_raft) {
+		/* raft_closed_cb finishes (after a halt it is closing already). */
+		rp_close_raft(r);
+		return;
+	}
+	if (r->has_io)
+		raft_uv_close(&r->io);
+	if (r->has_transport)
+		raft_uv_tcp_close(&r->transport);
+	r->has_io = r->has_transport = 0;
+	close_handles(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Operations                                                         */
+/* ------------------------------------------------------------------ */
+
+const char *replica_role_name(int role)
+{
+	static const char *const names[] = {
+	    [REPLICA_STOPPED] = "stopped",     [REPLICA_FOLLOWER] = "follower",
+	    [REPLICA_CANDIDATE] = "candidate", [REPLICA_LEADER] = "leader",
+	    [REPLICA_HALTED] = "halted",       [REPLICA_FAILED] = "failed",
+	};
+	return role >= 0 && role <= REPLICA_FAILED ? names[role] : "unknown";
+}
+
+void replica_status_get(replica *r, replica_status *st)
+{
+	memset(st, 0, sizeof *st);
+	st->role = rp_role_of(r);
+	st->ready = rp_is_ready(r);
+	st->catching_up = r->catching_up;
+	r->ops->head(r->sm, &st->log_seq, st->log_hash, &st->log_index);
+	st->snapshot_index = r->snapshot_index;
+	st->snapshots = r->snapshots;
+	st->snapshots_refused = r->snapshots_refused;
+	st->holdbacks = r->holdbacks;
+	st->confirmed_index = r->committed;
+	st->acks = r->acks;
+	st->ack_wait_us = r->ack_wait_us;
+	st->checkpoints = r->checkpoints;
+	snprintf(st->reason, sizeof st->reason, "%s", r->reason);
+	if (!r->raft || (r->loop && r->raft_closed))
+		return;
+	struct raft *raft = r->raft;
+	st->id = raft->id;
+	raft_id lid = 0;
+	const char *laddr = NULL;
+	if (raft_state(raft) != RAFT_UNAVAILABLE)
+		raft_leader(raft, &lid, &laddr);
+	st->leader_id = lid;
+	snprintf(st->leader_address, sizeof st->leader_address, "%s", laddr ? laddr : "");
+	st->last_index = raft_last_index(raft);
+	st->applied_index = raft_last_applied(raft);
+	/* 0.15 has no getters for these: with the configuration below and
+	 * current_term in replica_poll, the only fields of struct raft this file
+	 * reads (renamed after 0.15; Debian 12 ships 0.15). */
+	st->term = raft->current_term;
+	st->commit_index = raft->commit_index;
+	for (unsigned i = 0; i < raft->configuration.n && i < REPLICA_MAX_NODES; i++) {
+		const struct raft_server *s = &raft->configuration.servers[i];
+		st->nodes[i].id = s->id;
+		snprintf(st->nodes[i].address, sizeof st->nodes[i].address, "%s", s->address);
+		st->nodes[i].voter = s->role == RAFT_VOTER ? 1 : s->role == RAFT_STANDBY ? 0 : -1;
+		st->n_nodes = i + 1;
+	}
+}
+
+static void change_cb(struct raft_change *req, int status)
+{
+	replica *r = req->data;
+	r->change_busy = 0;
+	if (rp_io_error(status))
+		rp_fail(r, "a membership change: %s", raft_strerror(status));
+	int rc = status == 0                                                 ? 0
+	         : status == RAFT_NOTLEADER || status == RAFT_LEADERSHIPLOST ? REPLICA_E_UNKNOWN
+	         : r->failed                                                 ? REPLICA_E_HALTED
+	                                                                     : LD_E(INVALID_STATE);
+	if (r->change_cb)
+		r->change_cb(r, rc, 0, r->change_arg);
+}
+
+static int change_result(replica *r, int rv)
+{
+	if (rv == 0) {
+		r->change_busy = 1;
+		return 0;
+	}
+	if (rv == RAFT_NOTLEADER)
+		return REPLICA_E_NOT_LEADER;
+	if (rv == RAFT_CANTCHANGE)
+		return LD_E(BUSY);
+	return LD_E(INVALID_VALUE);
+}
+
+static int change_check(replica *r, replica_done_cb cb, void *arg)
+{
+	if (r->halted || r->failed)
+		return REPLICA_E_HALTED;
+	if (!r->raft || rp_role_of(r) != REPLICA_LEADER)
+		return REPLICA_E_NOT_LEADER;
+	if (r->change_busy)
+		return LD_E(BUSY);
+	memset(&r->change, 0, sizeof r->change);
+	r->change.data = r;
+	r->change_cb = cb;
+	r->change_arg = arg;
+	return 0;
+}
+
+int replica_add(replica *r, uint64_t id, const char *address, replica_done_cb cb, void *arg)
+{
+	char why[256];
+	int rc = change_check(r, cb, arg);
+	if (rc)
+		return rc;
+	if (!id || (r->loop && private_address(address, why, sizeof why)))
+		return LD_E(INVALID_VALUE);
+	/* C-Raft adds a spare; a stand-by replicates. */
+	return change_result(r, raft_add(r->raft, &r->change, id, address, change_cb));
+}
+
+int replica_assign(replica *r, uint64_t id, int voter, replica_done_cb cb, void *arg)
+{
+	int rc = change_check(r, cb, arg);
+	if (rc)
+		return rc;
+	return change_result(
+	    r, raft_assign(r->raft, &r->change, id, voter ? RAFT_VOTER : RAFT_STANDBY, change_cb));
+}
+
+int replica_remove(replica *r, uint64_t id, replica_done_cb cb, void *arg)
+{
+	int rc = change_check(r, cb, arg);
+	if (rc)
+		return rc;
+	return change_result(r, raft_remove(r->raft, &r->change, id, change_cb));
+}
+
+static void transfer_cb(struct raft_transfer *req)
+{
+	replica *r = req->data;
+	uint64_t want = req->id;
+	raft_id lid = 0;
+	const char *laddr = NULL;
+	if (raft_state(r->raft) != RAFT_UNAVAILABLE)
+		raft_leader(r->raft, &lid, &laddr);
+	int ok = lid && lid != r->raft->id && (!want || lid == want);
+	/* Freed only now: 0.15 may still use it until this callback. */
+	free(r->transfer);
+	r->transfer = NULL;
+	if (r->transfer_cb)
+		r->transfer_cb(r, ok ? 0 : LD_E(BUSY), 0, r->transfer_arg);
+}
+
+int replica_transfer(replica *r, uint64_t id, replica_done_cb cb, void *arg)
+{
+	if (r->halted || r->failed)
+		return REPLICA_E_HALTED;
+	if (!r->raft || rp_role_of(r) != REPLICA_LEADER)
+		return REPLICA_E_NOT_LEADER;
+	if (r->transfer)
+		return LD_E(BUSY);
+	r->transfer = calloc(1, sizeof *r->transfer);
+	if (!r->transfer)
+		return LD_E(INTERNAL);
+	r->transfer->data = r;
+	r->transfer_cb = cb;
+	r->transfer_arg = arg;
+	int rv = raft_transfer(r->raft, r->transfer, id, transfer_cb);
+	if (rv) {
+		free(r->transfer);
+		r->transfer = NULL;
+		return rv == RAFT_NOTLEADER ? REPLICA_E_NOT_LEADER : LD_E(INVALID_VALUE);
+	}
+	return 0;
+}
