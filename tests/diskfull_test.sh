@@ -109,7 +109,7 @@ JOIN="--org NJ --path platform-work --channel online --group courier --employmen
 start
 for m in K1 K2; do
 	# shellcheck disable=SC2086
-	CTL join "$m" $JOIN --person-hash "$(printf '%064x' $((900000 + ${m#K})))" --name "姓名$m" \
+	CTL join "$m" $JOIN --national-id "$(national_id 320102 $((900 + ${m#K})))" --name "姓名$m" \
 		--phone 1380000000${m#K} >/dev/null || fail "join $m with a name"
 done
 stop
@@ -144,8 +144,8 @@ before=$(head_seq)
 {
 	echo 'org add XX --name X --kind federation-city --region 320100 --parent JS'
 	for i in $(seq 0 499); do
-		printf 'join N%d %s --person-hash %064x --name "李四%d" --phone 1390000%04d\n' \
-			"$i" "$JOIN" $((700000 + i)) "$i" "$i"
+		printf 'join N%d %s --national-id %s --name "李四%d" --phone 1390000%04d\n' \
+			"$i" "$JOIN" "$(national_id 320700 "$i")" "$i" "$i"
 	done
 } >"$TMPDIR/mixed.txt"
 if CTL batch "$TMPDIR/mixed.txt" >"$TMPDIR/out" 2>"$TMPDIR/err"; then
