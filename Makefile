@@ -132,7 +132,8 @@ PROJ_SRCS   := $(wildcard projections/*.c)
 SERVER_SRCS := $(wildcard server/*.c)
 # The program ledgerd: main, and its side of systemd (libsystemd: the
 # readiness notice and the journal's log prefixes), which nothing else links.
-DAEMON_MAIN_SRCS := daemon/main.c daemon/systemd.c
+# And the cluster (daemon/cluster.c), the only part of it that links C-Raft.
+DAEMON_MAIN_SRCS := daemon/main.c daemon/systemd.c daemon/cluster.c
 DAEMON_SRCS := $(filter-out $(DAEMON_MAIN_SRCS),$(wildcard daemon/*.c))
 CLIENT_PROGS_SRCS := $(wildcard clients/ledger*.c)
 # A program in several files has a folder: clients/NAME/*.c, main.c among them.
@@ -286,6 +287,9 @@ RAFT_LIBS := $(shell pkg-config --libs raft 2>/dev/null || echo -lraft)
 $(BUILD)/tests/test_replica: $(BUILD)/obj/core/replica.o $(BUILD)/obj/core/replica_node.o \
 	$(BUILD)/obj/core/replica_confirm.o
 $(BUILD)/tests/test_replica: LDLIBS += $(RAFT_LIBS)
+$(BUILD)/ledgerd: $(BUILD)/obj/core/replica.o $(BUILD)/obj/core/replica_node.o \
+	$(BUILD)/obj/core/replica_confirm.o
+$(BUILD)/ledgerd: LDLIBS += $(RAFT_LIBS)
 
 # bench/pg.c, the PostgreSQL peer, is the only libpq client.
 $(BUILD)/obj/bench/pg.o: CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)

@@ -40,6 +40,12 @@ typedef struct config {
 	unsigned long long verify_at_start; /* newest events checked at start (1000) */
 	int no_merkle;        /* merkle = off / --no-merkle */
 	const char *roles;    /* the role file, NULL: development mode */
+	/* Replication (docs/REPLICATION.md): none without peers. */
+	unsigned long long node_id; /* node-id: this node's raft id */
+	const char *peers[16];      /* peer = ID,A.B.C.D:PORT,URL (repeatable;
+				     * checked by daemon/cluster.c) */
+	unsigned npeers;
+	unsigned election_ms;       /* election-ms (0: 1000) */
 	/* Where each setting came from, for the start-up log. */
 	const char *file;     /* the config file read, or NULL */
 	char *strings[96];    /* copies owned by the config */
