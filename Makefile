@@ -4,6 +4,7 @@
 #   make run          install missing Debian packages, build, start ledgerd on ./data
 #                     (a fresh ./data first gets a demo province: DEMO=0 skips it,
 #                     DEMO_MEMBERS=N sizes it, default 20000)
+#   make run-cluster  three ledgerd nodes replicating one ledger on loopback (./data-cluster)
 #   make test         build everything with ASan+UBSan into build/asan/ and run every test
 #   make bench        build optimised and run the benchmarks in bench/ (not part of test;
 #                     PostgreSQL is the peer: bench/pg.c; BENCH_ONLY=pg|growth|... one part)
@@ -163,7 +164,7 @@ FUZZ_SECONDS ?= 60
 MO_FILES := $(patsubst po/%.po,$(BUILD)/locale/%/LC_MESSAGES/ledgerd.mo,$(wildcard po/*.po))
 
 .PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak \
-	soak-replica check-layers man deb pot
+	soak-replica run-cluster check-layers man deb pot
 .SUFFIXES:
 .SECONDARY:
 
@@ -302,6 +303,12 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory programs
 	scripts/run.sh $(BUILD) $(DATA) $(URL) $(PUB)
+
+# Three nodes of one replicated ledger on loopback (ports 7471-7473, raft on
+# 7481-7483), data in $(DATA)-cluster/ (docs/REPLICATION.md).
+run-cluster: deps
+	@$(MAKE) --no-print-directory programs
+	scripts/run-cluster.sh $(BUILD) $(DATA)-cluster
 
 test: deps check-layers
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests

@@ -71,7 +71,10 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
  * waiting for the call's whole timeout. */
 static int wait_connected(ldc *c, nng_time deadline, ld_errinfo *e)
 {
-	nng_time until = nng_clock() + LDC_CONNECT_MS;
+	/* A node of a list that is not up is left for the next one sooner:
+	 * another node is the likely answer. */
+	int wait_ms = c->nurls > 1 ? LDC_CONNECT_MS / 3 : LDC_CONNECT_MS;
+	nng_time until = nng_clock() + (nng_time)wait_ms;
 	if (until > deadline)
 		until = deadline;
 	nng_mtx_lock(c->mu);
@@ -87,7 +90,7 @@ static int wait_connected(ldc *c, nng_time deadline, ld_errinfo *e)
 	return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
 			      _("cannot connect to '%s': no ledger accepted a connection within %d "
 				"ms (is ledgerd running and listening there?)"),
-			      c->url, LDC_CONNECT_MS);
+			      c->url, wait_ms);
 }
 
 static char *read_file(const char *path)
@@ -541,6 +544,15 @@ int ldc_head(ldc *c, Ledger__Response **out, ld_errinfo *e)
 	Ledger__HeadRequest h = LEDGER__HEAD_REQUEST__INIT;
 	req.command_case = LEDGER__REQUEST__COMMAND_HEAD;
 	req.head = &h;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_cluster(ldc *c, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__ClusterRequest q = LEDGER__CLUSTER_REQUEST__INIT;
+	req.command_case = LEDGER__REQUEST__COMMAND_CLUSTER;
+	req.cluster = &q;
 	return ldc_call(c, &req, out, e);
 }
 

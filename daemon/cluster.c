@@ -568,3 +568,56 @@ int cluster_status(cluster *c, replica_status *st)
 	pthread_mutex_unlock(&c->lock);
 	return have ? 0 : LD_E(INVALID_STATE);
 }
+
+/* What the cluster request answers (server/nodes.c). */
+struct status_block {
+	replica_status st;
+	Ledger__ClusterNode nodes[REPLICA_MAX_NODES];
+	Ledger__ClusterNode *ptrs[REPLICA_MAX_NODES];
+};
+
+void *cluster_fill(void *arg, Ledger__ClusterStatus *out)
+{
+	cluster *c = arg;
+	struct status_block *b = calloc(1, sizeof(*b));
+	if (!b || cluster_status(c, &b->st) != 0) {
+		free(b);
+		return NULL; /* not started: said as not replicated */
+	}
+	const replica_status *st = &b->st;
+	out->has_replicated = out->replicated = 1;
+	out->has_id = 1;
+	out->id = st->id;
+	out->role = (char *)replica_role_name(st->role);
+	out->has_ready = 1;
+	out->ready = st->ready;
+	out->has_leader_id = 1;
+	out->leader_id = st->leader_id;
+	out->leader_url = (char *)cluster_url_of(c, st->leader_id);
+	out->has_term = out->has_last_index = out->has_commit_index = 1;
+	out->term = st->term;
+	out->last_index = st->last_index;
+	out->commit_index = st->commit_index;
+	out->has_confirmed_index = out->has_applied_index = out->has_log_seq = 1;
+	out->confirmed_index = st->confirmed_index;
+	out->applied_index = st->log_index;
+	out->log_seq = st->log_seq;
+	out->has_log_hash = 1;
+	out->log_hash.data = b->st.log_hash;
+	out->log_hash.len = REPLICA_HASH_LEN;
+	if (st->reason[0])
+		out->reason = b->st.reason;
+	for (unsigned i = 0; i < st->n_nodes && i < REPLICA_MAX_NODES; i++) {
+		Ledger__ClusterNode *n = &b->nodes[i];
+		ledger__cluster_node__init(n);
+		n->has_id = n->has_voter = 1;
+		n->id = st->nodes[i].id;
+		n->raft_address = b->st.nodes[i].address;
+		n->url = (char *)cluster_url_of(c, st->nodes[i].id);
+		n->voter = st->nodes[i].voter == 1;
+		b->ptrs[i] = n;
+	}
+	out->n_nodes = st->n_nodes;
+	out->nodes = b->ptrs;
+	return b;
+}

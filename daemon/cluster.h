@@ -67,5 +67,8 @@ void cluster_free(cluster *c);
 int cluster_status(cluster *c, replica_status *st);
 /* The client URL of raft id `id` ("" unknown). */
 const char *cluster_url_of(cluster *c, uint64_t id);
+/* Fills the answer of the cluster request (server_options.cluster_status,
+ * arg = the cluster); returns the block to free after packing. */
+void *cluster_fill(void *arg, Ledger__ClusterStatus *out);
 
 #endif

@@ -283,6 +283,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		cluster_writer_options(cl, &wo);
+		srvo.cluster_status = cluster_fill;
+		srvo.cluster_arg = cl;
 	} else if (cfg.node_id) {
 		log_error("node-id without any peer: list every node of the cluster with --peer");
 		goto out;
