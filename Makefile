@@ -164,7 +164,7 @@ FUZZ_SECONDS ?= 60
 MO_FILES := $(patsubst po/%.po,$(BUILD)/locale/%/LC_MESSAGES/ledgerd.mo,$(wildcard po/*.po))
 
 .PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak \
-	soak-replica run-cluster check-layers man deb pot
+	soak-replica run-cluster bench-cluster check-layers man deb pot
 .SUFFIXES:
 .SECONDARY:
 
@@ -313,6 +313,12 @@ run-cluster: deps
 test: deps check-layers
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
 	@tests/run.sh build/asan
+
+# Replication's figures: single node, 3 nodes and PostgreSQL interleaved,
+# the ceiling of one client, failover (bench/RESULTS.cluster.md).
+bench-cluster: deps
+	@$(MAKE) --no-print-directory benches
+	@bench/cluster.sh $(BUILD)
 
 bench: deps
 	@$(MAKE) --no-print-directory benches

@@ -4,9 +4,11 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -53,6 +55,7 @@ struct cluster {
 	int answer;
 	replica_status st;  /* as of the last change or tick */
 	uint64_t last_leader;
+	int failed; /* an I/O error stopped the replica: the daemon exits */
 	int have_st;
 };
 
@@ -407,6 +410,15 @@ static void copy_status(cluster *c)
 	int was = c->leading;
 	pthread_mutex_unlock(&c->lock);
 	int now = st.role == REPLICA_LEADER && st.ready;
+	if (st.role == REPLICA_FAILED && !c->failed) {
+		/* 0.15 cannot be trusted to recover from an I/O error: the
+		 * process stops, and its supervisor starts it again (raft's log
+		 * is reloaded from disk). */
+		c->failed = 1;
+		log_error("cluster: the replica failed (%s); ledgerd stops, to be restarted",
+			  st.reason);
+		kill(getpid(), SIGTERM);
+	}
 	if (now != was || (!now && st.leader_id != c->last_leader)) {
 		if (now != was)
 			log_info("cluster: %s (term %llu)%s%s",
@@ -557,6 +569,11 @@ void cluster_free(cluster *c)
 	pthread_cond_destroy(&c->answered);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+int cluster_failed(cluster *c)
+{
+	return c && c->failed;
 }
 
 int cluster_status(cluster *c, replica_status *st)

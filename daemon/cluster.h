@@ -61,6 +61,9 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e);
  * unknown"; later ones are refused): before writer_stop. */
 void cluster_stop(cluster *c);
 void cluster_free(cluster *c);
+/* 1 once the replica failed on an I/O error: the daemon, sent SIGTERM
+ * then, exits with status 1 to be restarted. */
+int cluster_failed(cluster *c);
 
 /* The replica's status as of its last change (or heartbeat); with each
  * node's client URL. 0, or LD_E(INVALID_STATE) before the start. */

@@ -367,6 +367,8 @@ out:
 	}
 	runner_free(r);
 	writer_free(w);
+	if (cluster_failed(cl))
+		rc = 1;
 	cluster_free(cl);
 	merkle_signer_free(srvo.signer);
 	roles_free(rl);
