@@ -212,10 +212,10 @@ say "failover (ms from the kill to the first write sent after it being acknowled
 med() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { print NR ? a[int((NR + 1) / 2)] : 0 }'; }
 p99() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { i = int(NR * 0.99 + 0.999); print NR ? a[i < 1 ? 1 : i] : "-" }'; }
 m() { echo "${R[$1]:-}" | med; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { print b > 0 ? sprintf("%.2f", a / b) : "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > 0 ? sprintf("%.2f", a / b) : "-") }'; }
 SYNC=$(cut -d. -f1 "$TMP/fsync.out" | med)
 RTT=$(sed -n 's/^RESULT workload=ceiling-nng-1 .* median=\([0-9]*\) .*/\1/p' "$LOG" | med)
-CEIL=$(awk -v a="$SYNC" -v b="$RTT" 'BEGIN { print a > 0 && b > 0 ? int(1 / (1 / a + 1 / b)) : 0 }')
+CEIL=$(awk -v a="$SYNC" -v b="$RTT" 'BEGIN { print (a > 0 && b > 0 ? int(1 / (1 / a + 1 / b)) : 0) }')
 {
 	echo "# Replication: figures of bench/cluster.sh"
 	echo
