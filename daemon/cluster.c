@@ -184,10 +184,12 @@ static int replicate(void *arg, const uint8_t *blob, size_t len)
 	p->c = c;
 	p->blob = blob;
 	p->len = len;
-	p->ticket = ++c->tickets;
+	uint64_t ticket = p->ticket = ++c->tickets;
 	c->queued = p;
 	uv_async_send(&c->async);
-	while (c->answered_ticket < p->ticket)
+	/* p is the cluster's from here: freed once the replica answered it,
+	 * maybe before this thread wakes. */
+	while (c->answered_ticket < ticket)
 		pthread_cond_wait(&c->answered, &c->lock);
 	int rc = c->answer;
 	pthread_mutex_unlock(&c->lock);
