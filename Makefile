@@ -3,7 +3,7 @@
 #   make              build the daemon, the clients and the tests into build/
 #   make run          install missing Debian packages, build, start ledgerd on ./data
 #                     (a fresh ./data first gets a demo province: DEMO=0 skips it,
-#                     DEMO_MEMBERS=N sizes it, default 20000)
+#                     DEMO_MEMBERS=N sizes it, default 1000000, the plan's scale)
 #   make run-cluster  three ledgerd nodes replicating one ledger on loopback (./data-cluster)
 #   make test         build everything with ASan+UBSan into build/asan/ and run every test
 #   make bench        build optimised and run the benchmarks in bench/ (not part of test;

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,6 +94,56 @@ out:
 	if (f)
 		fclose(f);
 	return rc;
+}
+
+/* The daemon's threads by what they do, from the names it gives them
+ * (core/writer.c, server/intake.c) and NNG's ("nng:..."); the rest is the
+ * projection runner, the main thread and the other helpers. */
+enum { TCPU_WRITER, TCPU_COMMIT, TCPU_NNG, TCPU_REST, TCPU__N };
+static const char *const tcpu_names[TCPU__N] = {"writer", "commit", "nng", "rest"};
+
+/* CPU seconds of each class of pid's threads (out[TCPU__N]); 0, or -1 if
+ * /proc cannot tell. A thread that ended between two readings takes its
+ * time with it: the daemon's threads live as long as it does. */
+BENCH_FN int proc_threads_cpu(long pid, double out[TCPU__N])
+{
+	char path[96], buf[1024];
+	for (int i = 0; i < TCPU__N; i++)
+		out[i] = 0;
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	struct dirent *de;
+	double tck = (double)sysconf(_SC_CLK_TCK);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/stat", pid, de->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+		unsigned long long ut = 0, st = 0;
+		if (!open || !close ||
+		    sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+			   &st) != 2)
+			continue;
+		*close = '\0';
+		const char *comm = open + 1;
+		int k = !strcmp(comm, "ld-writer")   ? TCPU_WRITER
+			: !strcmp(comm, "ld-commit") ? TCPU_COMMIT
+			: !strncmp(comm, "nng", 3)   ? TCPU_NNG
+						     : TCPU_REST;
+		out[k] += (double)(ut + st) / tck;
+	}
+	closedir(d);
+	return 0;
 }
 
 /* Bytes process pid (0: this one) has caused to be written to storage

@@ -664,6 +664,7 @@ typedef struct run_result {
 	double client_cpu_us; /* per event sent; this process, every thread */
 	double daemon_cpu_us; /* per event sent; < 0 unknown */
 	double daemon_wbytes; /* bytes written to storage per event sent; < 0 unknown */
+	double thread_us[TCPU__N]; /* daemon CPU per event sent by thread class; < 0 unknown */
 	int head_ok;
 	uint64_t head_delta, head_expected;
 	double pack_us; /* per event, before the clock (batch, async) */
@@ -816,10 +817,13 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 
 	double cpu0 = self_cpu_seconds(), dcpu0 = proc_cpu_seconds(o->pid);
 	double wb0 = o->pid > 0 ? proc_write_bytes(o->pid) : -1;
+	double tc0[TCPU__N], tc1[TCPU__N];
+	int tc_ok = proc_threads_cpu(o->pid, tc0) == 0;
 	if ((rc = run_clients(o, ws, parts, &sh, &res->seconds)) != 0)
 		goto out;
 	double cpu1 = self_cpu_seconds(), dcpu1 = proc_cpu_seconds(o->pid);
 	double wb1 = o->pid > 0 ? proc_write_bytes(o->pid) : -1;
+	tc_ok = tc_ok && proc_threads_cpu(o->pid, tc1) == 0;
 
 	for (unsigned p = 0; p < parts; p++) {
 		tally *t = &ws[p].t;
@@ -838,6 +842,8 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 	res->client_cpu_us = (cpu1 - cpu0) * 1e6 / sent;
 	res->daemon_cpu_us = dcpu0 >= 0 && dcpu1 >= 0 ? (dcpu1 - dcpu0) * 1e6 / sent : -1;
 	res->daemon_wbytes = wb0 >= 0 && wb1 >= 0 ? (wb1 - wb0) / sent : -1;
+	for (int k = 0; k < TCPU__N; k++)
+		res->thread_us[k] = tc_ok ? (tc1[k] - tc0[k]) * 1e6 / sent : -1;
 
 	/* Every accepted event and nothing else must be in the log. A daemon
 	 * that no longer answers ends the benchmark after this run's report. */
@@ -861,6 +867,12 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 		       res->seconds > 0 ? (dcpu1 - dcpu0) / res->seconds : 0);
 	if (res->daemon_wbytes >= 0)
 		printf(", writes %.0f bytes/event", res->daemon_wbytes);
+	if (res->thread_us[0] >= 0) {
+		printf(" (threads, us/event:");
+		for (int k = 0; k < TCPU__N; k++)
+			printf(" %s %.2f", tcpu_names[k], res->thread_us[k]);
+		printf(")");
+	}
 	if (head_rc)
 		printf(" | head UNKNOWN: the daemon does not answer\n");
 	else
@@ -901,12 +913,13 @@ static int bench_daemon(const bench_opts *o)
 	double *ccpu = calloc(o->runs, sizeof(*ccpu));
 	double *dcpu = calloc(o->runs, sizeof(*dcpu));
 	double *dwb = calloc(o->runs, sizeof(*dwb));
+	double *tus = calloc(o->runs, sizeof(*tus));
 	size_t mix[K_NKINDS] = {0};
 	tally all = {0};
 	int head_bad = 0, rc = 0;
 	unsigned done = 0, truncated = 0;
 
-	if (!res || !eps || !ccpu || !dcpu || !dwb) {
+	if (!res || !eps || !ccpu || !dcpu || !dwb || !tus) {
 		rc = LD_E(INTERNAL);
 		goto out;
 	}
@@ -965,6 +978,17 @@ static int bench_daemon(const bench_opts *o)
 	       all.sent, all.accepted, all.rejected, all.duplicates, all.failed, all.busy,
 	       truncated, head_bad, aborted, sc.median, o->pid > 0 ? sd.median : -1.0,
 	       o->pid > 0 ? sw.median : -1.0);
+	if (o->pid > 0 && done) {
+		/* The daemon's CPU by thread class, appended to the RESULT line
+		 * just printed: median over the runs of each. */
+		printf("RESULT workload=%s-threads unit=us/event", wl_label(o));
+		for (int k = 0; k < TCPU__N; k++) {
+			for (unsigned r = 0; r < done; r++)
+				tus[r] = res[r].thread_us[k];
+			printf(" %s=%.2f", tcpu_names[k], stats_of(tus, done).median);
+		}
+		printf("\n");
+	}
 	if (aborted)
 		printf("ABORTED after %u of %u runs: the daemon stopped answering or a run could "
 		       "not be set up\n",
@@ -977,6 +1001,7 @@ out:
 	free(ccpu);
 	free(dcpu);
 	free(dwb);
+	free(tus);
 	return rc;
 }
 

@@ -58,6 +58,7 @@
  * "Projections" table of bench/RESULTS.md. Exit status 0 when every answer
  * checked out, 1 otherwise, 2 on bad usage.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -123,6 +124,7 @@ typedef struct pb_opts {
 	double seconds;   /* lag: sending time per run */
 	unsigned sample_every;
 	int timeout_ms;
+	long pid; /* lag: the daemon's pid (its CPU, its runner thread's writes) */
 } pb_opts;
 
 /* ------------------------------------------------------------------ */
@@ -307,6 +309,7 @@ typedef struct proj_state {
 	uint64_t min_applied, max_applied;
 	uint64_t max_lag_events;
 	int64_t max_lag_ms;
+	uint64_t max_flushes; /* flushes of the projections' state since the start */
 	unsigned n, stopped;
 	char error[300]; /* of the first stopped one */
 } proj_state;
@@ -334,6 +337,7 @@ static int get_state(ldc *c, proj_state *ps, ld_errinfo *e)
 			ps->max_applied = PB_MAX(ps->max_applied, pi->applied);
 			ps->max_lag_events = PB_MAX(ps->max_lag_events, pi->lag_events);
 			ps->max_lag_ms = PB_MAX(ps->max_lag_ms, pi->lag_ms);
+			ps->max_flushes = PB_MAX(ps->max_flushes, pi->flushes);
 			if (pi->stopped && !ps->stopped++)
 				snprintf(ps->error, sizeof(ps->error), "%s: %s",
 				         pi->name ? pi->name : "?", pi->error ? pi->error : "?");
@@ -577,6 +581,7 @@ enum {
 	R_WBYTES,  /* bytes the daemon caused to be written, per event */
 	R_LAG_MS,  /* the largest lag_ms `projections` reported meanwhile */
 	R_LAG_EV,  /* ... and lag_events */
+	R_CPU_US,  /* the daemon's CPU time per event, µs */
 	R_N
 };
 
@@ -656,6 +661,7 @@ static int replay_run(const pb_opts *o, unsigned run, double v[R_N], uint64_t *e
 	v[R_WBYTES] = wb >= 0 && head ? wb / (double)head : -1;
 	v[R_LAG_MS] = (double)lag_ms;
 	v[R_LAG_EV] = (double)lag_ev;
+	v[R_CPU_US] = cpu >= 0 && head ? cpu * 1e6 / (double)head : -1;
 	*events = head;
 	/* A rebuild applies the whole log: each projection from 0. */
 	if (ps.max_checkpoint != head || ps.min_applied != head || ps.max_applied != head)
@@ -681,10 +687,12 @@ static int replay_run(const pb_opts *o, unsigned run, double v[R_N], uint64_t *e
 		errs_note(er, "run %u: %s", run + 1, e.message);
 	}
 	printf("replay run %u/%u: %" PRIu64 " events rebuilt in %.3f s = %.0f events/s (first "
-	       "answer after %.3f s; daemon CPU %.2f cores, %.0f bytes written per event; "
+	       "answer after %.3f s; daemon CPU %.2f cores = %.2f us/event, %.0f bytes written "
+	       "per event; "
 	       "meanwhile `projections` said lag_events up to %" PRIu64 ", lag_ms up to %" PRId64
 	       ")\n",
-	       run + 1, o->runs, head, v[R_SECONDS], v[R_RATE], v[R_FIRST], v[R_CORES], v[R_WBYTES],
+	       run + 1, o->runs, head, v[R_SECONDS], v[R_RATE], v[R_FIRST], v[R_CORES], v[R_CPU_US],
+	       v[R_WBYTES],
 	       lag_ev, lag_ms);
 	fflush(stdout);
 out:
@@ -714,7 +722,7 @@ static int url_taken(const char *url)
 static int bench_replay(const pb_opts *o)
 {
 	static const char *const keys[R_N] = {"rate",        "seconds", "first_answer_s", "cores",
-	                                      "write_bytes", "lag_ms",  "lag_events"};
+	                                      "write_bytes", "lag_ms",  "lag_events", "cpu_us"};
 	double *v[R_N] = {0};
 	errs er;
 	unsigned done = 0;
@@ -750,7 +758,7 @@ static int bench_replay(const pb_opts *o)
 	       "events=%" PRIu64 " poll_ms=%u errors=%" PRIu64,
 	       s.median, s.min, s.max, done, events, o->poll_ms, er.n + (done < o->runs));
 	for (int k = R_SECONDS; k < R_N; k++)
-		print_spread(keys[k], v[k], done, k == R_WBYTES || k >= R_LAG_MS ? 0 : 3);
+		print_spread(keys[k], v[k], done, k == R_WBYTES || k == R_LAG_MS || k == R_LAG_EV ? 0 : 3);
 	printf("\n");
 	rc = rc || er.n || done < o->runs;
 out:
@@ -1476,7 +1484,100 @@ typedef struct lag_result {
 	double achieved, late_pct, drain_ms;
 	dist ryw, append, mon_ms, mon_events;
 	uint64_t accepted, skipped, not_caught_up, busy;
+	/* The projections' side: their flushes (from `projections`); with
+	 * --pid, the daemon's CPU per event, and the runner thread's (named
+	 * ld-runner) CPU per event and bytes written per flush. */
+	double flushes, events_per_flush, flush_bytes, runner_cpu_us, daemon_cpu_us;
 } lag_result;
+
+/* The thread of pid named `name` (its comm), or -1. */
+static long thread_named(long pid, const char *name)
+{
+	char path[96], comm[64];
+	long found = -1;
+	snprintf(path, sizeof(path), "/proc/%ld/task", pid);
+	DIR *d = opendir(path);
+	struct dirent *de;
+	while (d && found < 0 && (de = readdir(d))) {
+		long tid = strtol(de->d_name, NULL, 10);
+		if (tid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/task/%ld/comm", pid, tid);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f)) {
+			comm[strcspn(comm, "\n")] = 0;
+			if (strcmp(comm, name) == 0)
+				found = tid;
+		}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* CPU time (user + system) of one thread of pid, in seconds, or -1. */
+static double thread_cpu_seconds(long pid, long tid)
+{
+	char path[96], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/stat", pid, tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	unsigned long long ut, st;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Bytes a thread passed to write calls (wchar of its io), or -1. */
+static double thread_wchar(long pid, long tid)
+{
+	char path[96], line[128];
+	double rc = -1;
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/io", pid, tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long v;
+		if (sscanf(line, "wchar: %llu", &v) == 1) {
+			rc = (double)v;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+/* What the projections' side has done so far. */
+typedef struct proj_cost {
+	uint64_t flushes;
+	double daemon_cpu, runner_cpu, runner_wchar; /* negative: unknown */
+} proj_cost;
+
+static int proj_cost_now(ldc *c, const pb_opts *o, proj_cost *pc, ld_errinfo *e)
+{
+	proj_state ps;
+	int rc = get_state(c, &ps, e);
+	pc->flushes = ps.max_flushes;
+	pc->daemon_cpu = pc->runner_cpu = pc->runner_wchar = -1;
+	if (o->pid > 0) {
+		long tid = thread_named(o->pid, "ld-runner");
+		pc->daemon_cpu = proc_cpu_seconds(o->pid);
+		if (tid > 0) {
+			pc->runner_cpu = thread_cpu_seconds(o->pid, tid);
+			pc->runner_wchar = thread_wchar(o->pid, tid);
+		}
+	}
+	return rc;
+}
 
 static int lag_run(const pb_opts *o, unsigned run, lag_result *res, errs *append_er, errs *probe_er,
                    errs *mon_er)
@@ -1490,6 +1591,7 @@ static int lag_run(const pb_opts *o, unsigned run, lag_result *res, errs *append
 	gate g;
 	int64_t t0 = 0;
 	uint64_t head0 = 0, head1 = 0;
+	proj_cost cost0, cost1;
 	size_t mix[K_NKINDS] = {0};
 	char ns[32];
 	int rc;
@@ -1571,6 +1673,8 @@ static int lag_run(const pb_opts *o, unsigned run, lag_result *res, errs *append
 		ss[p].prober_started = 1;
 		threads++;
 	}
+	if ((rc = proj_cost_now(c, o, &cost0, &e)) != 0)
+		goto out;
 	t0 = mono_ns() + 2000000; /* senders wait for their first slot */
 	for (unsigned p = 0; p < K; p++)
 		ss[p].end_ns = t0 + (int64_t)(o->seconds * 1e9);
@@ -1601,6 +1705,8 @@ static int lag_run(const pb_opts *o, unsigned run, lag_result *res, errs *append
 	    (rc = wait_caught_up(c, head1, 5, 60000, &e)) != 0)
 		goto out;
 	res->drain_ms = (double)(mono_ns() - d0) / 1e6;
+	if ((rc = proj_cost_now(c, o, &cost1, &e)) != 0)
+		goto out;
 
 	samples ryw = {0}, app = {0};
 	uint64_t sent_reqs = 0, late = 0;
@@ -1621,6 +1727,18 @@ static int lag_run(const pb_opts *o, unsigned run, lag_result *res, errs *append
 	res->append = dist_of(&app);
 	res->mon_ms = dist_of(&mon.lag_ms);
 	res->mon_events = dist_of(&mon.lag_events);
+	uint64_t nflush = cost1.flushes - cost0.flushes, nev = head1 - head0;
+	res->flushes = (double)nflush;
+	res->events_per_flush = nflush ? (double)nev / (double)nflush : 0;
+	res->flush_bytes = nflush && cost0.runner_wchar >= 0 && cost1.runner_wchar >= 0
+				   ? (cost1.runner_wchar - cost0.runner_wchar) / (double)nflush
+				   : -1;
+	res->runner_cpu_us = nev && cost0.runner_cpu >= 0 && cost1.runner_cpu >= 0
+				     ? (cost1.runner_cpu - cost0.runner_cpu) * 1e6 / (double)nev
+				     : -1;
+	res->daemon_cpu_us = nev && cost0.daemon_cpu >= 0 && cost1.daemon_cpu >= 0
+				     ? (cost1.daemon_cpu - cost0.daemon_cpu) * 1e6 / (double)nev
+				     : -1;
 	samples_free(&ryw);
 	samples_free(&app);
 	if (head1 - head0 != res->accepted)
@@ -1631,12 +1749,15 @@ static int lag_run(const pb_opts *o, unsigned run, lag_result *res, errs *append
 	       " events; %.1f%% of requests sent > 1 ms late; busy %" PRIu64 ") | append p50 "
 	       "%.2f p99 %.2f ms | read-your-writes p50 %.2f p99 %.2f max %.2f ms (%zu samples, "
 	       "%" PRIu64 " skipped: prober busy) | lag_ms polled p50 %.0f p99 %.0f max %.0f, "
-	       "lag_events max %.0f | caught up %.0f ms after the last append | generated in "
-	       "%.1f s\n",
+	       "lag_events max %.0f | caught up %.0f ms after the last append | projections: "
+	       "%.0f flushes, %.1f events per flush, %.0f bytes (%.1f pages) written per flush, "
+	       "runner CPU %.1f us/event, daemon CPU %.1f us/event | generated in %.1f s\n",
 	       run + 1, o->runs, o->rate, res->achieved, res->accepted, res->late_pct, res->busy,
 	       res->append.p50, res->append.p99, res->ryw.p50, res->ryw.p99, res->ryw.max,
 	       res->ryw.n, res->skipped, res->mon_ms.p50, res->mon_ms.p99, res->mon_ms.max,
-	       res->mon_events.max, res->drain_ms, gen_s);
+	       res->mon_events.max, res->drain_ms, res->flushes, res->events_per_flush,
+	       res->flush_bytes, res->flush_bytes / 4096, res->runner_cpu_us, res->daemon_cpu_us,
+	       gen_s);
 	fflush(stdout);
 out:
 	if (rc)
@@ -1675,6 +1796,11 @@ enum {
 	L_MONEV,
 	L_DRAIN,
 	L_LATE,
+	L_FLUSHES,
+	L_EVFLUSH,
+	L_FLUSHB,
+	L_RCPU,
+	L_DCPU,
 	L_N
 };
 
@@ -1682,7 +1808,8 @@ static int bench_lag(const pb_opts *o)
 {
 	static const char *const keys[L_N] = {
 	    "rate",       "ryw_p50",    "ryw_p99",    "ryw_max",    "append_p50", "append_p99",
-	    "lag_ms_p50", "lag_ms_p99", "lag_ms_max", "lag_ev_max", "drain_ms",   "late_pct"};
+	    "lag_ms_p50", "lag_ms_p99", "lag_ms_max", "lag_ev_max", "drain_ms",   "late_pct",
+	    "flushes",    "events_per_flush", "flush_bytes", "runner_cpu_us", "daemon_cpu_us"};
 	double *v[L_N] = {0};
 	errs ae, pe, me;
 	uint64_t samples_n = 0, skipped = 0, ncu = 0, accepted = 0;
@@ -1710,7 +1837,9 @@ static int bench_lag(const pb_opts *o)
 		double vals[L_N] = {res.achieved,       res.ryw.p50,    res.ryw.p99,
 		                    res.ryw.max,        res.append.p50, res.append.p99,
 		                    res.mon_ms.p50,     res.mon_ms.p99, res.mon_ms.max,
-		                    res.mon_events.max, res.drain_ms,   res.late_pct};
+		                    res.mon_events.max, res.drain_ms,   res.late_pct,
+		                    res.flushes,        res.events_per_flush, res.flush_bytes,
+		                    res.runner_cpu_us,  res.daemon_cpu_us};
 		for (int k = 0; k < L_N; k++)
 			v[k][done] = vals[k];
 		samples_n += res.ryw.n;
@@ -1729,7 +1858,8 @@ static int bench_lag(const pb_opts *o)
 	       s.median, s.min, s.max, done, o->rate, o->batch, o->senders, o->seconds, accepted,
 	       samples_n, skipped, ncu, ae.n + pe.n + me.n + (done < o->runs), o->seed);
 	for (int k = 0; k < L_N; k++)
-		print_spread(keys[k], v[k], done, k == L_RATE ? 0 : 3);
+		print_spread(keys[k], v[k], done,
+			     k == L_RATE || k == L_FLUSHES || k == L_FLUSHB ? 0 : 3);
 	printf("\n");
 	rc = rc || ae.n || pe.n || me.n || done < o->runs;
 out:
@@ -1766,7 +1896,9 @@ static void usage(FILE *f)
 	        "  --senders N        lag: connections sending, one request in flight each (4)\n"
 	        "  --seconds S        lag: sending time per run (4)\n"
 	        "  --sample-every N   lag: probe every N-th request of a sender (1)\n"
-	        "  --timeout MS       per request (30000)\n",
+	        "  --timeout MS       per request (30000)\n"
+	        "  --pid PID          lag: the daemon's pid, for its CPU per event and its runner\n"
+	        "                     thread's CPU and bytes written per flush\n",
 	        LDC_DEFAULT_URL);
 }
 
@@ -1804,6 +1936,7 @@ int main(int argc, char **argv)
 	    {"seconds", required_argument, NULL, 'T'},
 	    {"sample-every", required_argument, NULL, 'e'},
 	    {"timeout", required_argument, NULL, 't'},
+	    {"pid", required_argument, NULL, 'I'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1886,6 +2019,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			o.timeout_ms = (int)parse_num("--timeout", optarg);
+			break;
+		case 'I':
+			o.pid = (long)parse_num("--pid", optarg);
 			break;
 		case 'h':
 			usage(stdout);

@@ -402,8 +402,25 @@ if [ "$RUN_GROWTH" = 1 ]; then
 		projb=$(du -sB1 "$DATA/projections" | cut -f1)
 		fillr=$(value "$TMP/growth-fill-$size.out" batch median 2>/dev/null || true)
 		fills=$(cat "$TMP/growth-fill-$size.secs" 2>/dev/null || echo 0)
-		echo "$size $head ${fillr:-0} $fills $hwm $anon $logb $projb" >>"$TMP/growth.rows"
-		echo "growth at $head events: peak RSS $hwm kB, RssAnon max $anon kB, log $logb B, projections $projb B" | tee -a "$LOG"
+		# A restart at this size: its time (snapshot loaded, log tail replayed,
+		# projections opened) and, once it answers, the write model's own count
+		# and size (the writer's start line) and RssAnon then, without the
+		# transient buffers of the fill.
+		kill "$SAMPLER" 2>/dev/null || true
+		stop_daemon TERM
+		: >"$TMP/ledgerd.log"
+		t0=$(date +%s.%N)
+		start_daemon
+		rsecs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+		sleep 2
+		ranon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$PID/status")
+		mline=$(grep -o 'knows [0-9]* members, [0-9]* organisations, [0-9]* streams in [0-9.]* MiB' "$TMP/ledgerd.log" | tail -n 1)
+		mmembers=$(awk '{ print $2 }' <<<"$mline")
+		mmib=$(awk '{ print $(NF - 1) }' <<<"$mline")
+		mem_sampler "$PID" "$TMP/rss-anon.max" &
+		SAMPLER=$!
+		echo "$size $head ${fillr:-0} $fills $hwm $anon $logb $projb ${rsecs:-0} ${ranon:-0} ${mmembers:-0} ${mmib:-0}" >>"$TMP/growth.rows"
+		echo "growth at $head events: peak RSS $hwm kB, RssAnon max $anon kB, log $logb B, projections $projb B; restart ${rsecs} s, then RssAnon $ranon kB, model: $mline" | tee -a "$LOG"
 	done
 	stop_daemon TERM
 	GROWTH_STOP=$STOP_MSG
@@ -510,7 +527,8 @@ crow() {
 # cost WORKLOAD
 cost() {
 	local f=$TMP/$1.out
-	echo "| $1 | $(value "$f" "$1" client_cpu_us) | $(value "$f" "$1" daemon_cpu_us) | $(commas "$(value "$f" "$1" daemon_write_bytes)") | $(value "$f" "$1" sent) | $(value "$f" "$1" accepted) | $(value "$f" "$1" rejected) | $(value "$f" "$1" failed) | $(value "$f" "$1" busy) |"
+	local th="$1-threads"
+	echo "| $1 | $(value "$f" "$1" client_cpu_us) | $(value "$f" "$1" daemon_cpu_us) | $(value "$f" "$th" writer) / $(value "$f" "$th" commit) / $(value "$f" "$th" nng) / $(value "$f" "$th" rest) | $(commas "$(value "$f" "$1" daemon_write_bytes)") | $(value "$f" "$1" sent) | $(value "$f" "$1" accepted) | $(value "$f" "$1" rejected) | $(value "$f" "$1" failed) | $(value "$f" "$1" busy) |"
 }
 
 CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -557,10 +575,14 @@ report_ingest() {
 	echo "### Cost per event and counts (all runs)"
 	echo
 	echo "CPU time per event sent, µs: the bench process (client library, NNG threads, response decoding)"
-	echo "and the daemon (from /proc), over the timed part of each run, median of the runs."
+	echo "and the daemon (from /proc), over the timed part of each run, median of the runs; the daemon's"
+	echo "by thread (/proc/PID/task): the writer (deciding: checks against the model, seq, hash chain,"
+	echo "packing), the committer (the LMDB transaction and its sync, then the answers), NNG's threads"
+	echo "(receiving, decoding, stateless checks, packing the event's parts, sending the answer) and the"
+	echo "rest (mostly the projection runner, which applies every commit)."
 	echo
-	echo "| workload | client CPU µs/event | daemon CPU µs/event | daemon writes bytes/event | sent | accepted | rejected | failed | busy retries |"
-	echo "|---|---|---|---|---|---|---|---|---|"
+	echo "| workload | client CPU µs/event | daemon CPU µs/event | of which writer / committer / NNG / rest | daemon writes bytes/event | sent | accepted | rejected | failed | busy retries |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
 	cost batch
 	cost concurrent
 	cost concurrent-async
@@ -767,13 +789,23 @@ report_growth() {
 	echo
 	echo "| events in the log | fill rate events/s (s) | ingest events/s | history p99 ms | member view p99 ms | coverage p99 ms | peak RSS MiB | RssAnon max MiB | log bytes/event | projections bytes/event |"
 	echo "|---|---|---|---|---|---|---|---|---|---|"
-	while read -r size head fillr fills hwm anon logb projb; do
+	while read -r size head fillr fills hwm anon logb projb _; do
 		echo "| $(commas "$head") | $(commas "$fillr") ($fills s) | $(rspread "growth-ingest-$size" batch) | $(mspread "growth-query-$size" history p99) | $(mspread "growth-query-$size" member p99) | $(mspread "growth-coverage-$size" coverage-1 p99) | $(awk -v k="$hwm" 'BEGIN { printf "%.0f", k / 1024 }') | $(awk -v k="$anon" 'BEGIN { printf "%.0f", k / 1024 }') | $(awk -v b="$logb" -v n="$head" 'BEGIN { printf "%.0f", b / n }') | $(awk -v b="$projb" -v n="$head" 'BEGIN { printf "%.0f", b / n }') |"
+	done <"$TMP/growth.rows"
+	echo
+	echo "Memory after a restart at each size (the daemon stopped and started on the same data: the"
+	echo "write model loaded from its snapshot, the log tail replayed; RssAnon 2 s after it answers;"
+	echo "the write model's own size as its start line reports it):"
+	echo
+	echo "| events in the log | restart s | RssAnon MiB | write model: members | write model MiB | model bytes/event |"
+	echo "|---|---|---|---|---|---|"
+	while read -r size head _ _ _ _ _ _ rsecs ranon mmembers mmib; do
+		echo "| $(commas "$head") | $rsecs | $(awk -v k="$ranon" 'BEGIN { printf "%.0f", k / 1024 }') | $(commas "$mmembers") | $mmib | $(awk -v m="$mmib" -v n="$head" 'BEGIN { printf "%.0f", m * 1048576 / n }') |"
 	done <"$TMP/growth.rows"
 	echo
 	local first_fill
 	first_fill=$(head -n 1 "$TMP/growth.rows" | awk '{ print $3 }')
-	read -r size head fillr fills hwm anon logb projb < <(tail -n 1 "$TMP/growth.rows")
+	read -r size head fillr fills hwm anon logb projb _ < <(tail -n 1 "$TMP/growth.rows")
 	echo "100 M events are outside this bench (and CI): at the last fill rate, $(commas "${fillr:-0}") events/s, filling"
 	echo "the log to 100 M would take about $(awk -v r="${fillr:-0}" -v h="$head" 'BEGIN { if (r > 0) printf "%.0f min", (1e8 - h) / r / 60; else print "?" }') more — a lower bound if the rate keeps falling with size"
 	echo "(the first fill ran at $(commas "${first_fill:-0}") events/s) — and the log"

@@ -59,6 +59,7 @@
 #include "clock.h"
 #include "dash_assets.h"
 #include "i18n.h"
+#include "web.h"
 
 #define EXIT_USAGE  2
 #define EXIT_LISTEN 3
@@ -73,6 +74,11 @@
 #define CALL_TIMEOUT_MS  5000        /* per request to the daemon */
 #define POOL_MAX         4           /* REQ connections to the daemon */
 #define PLANS_REFRESH_S  10          /* poll mode: look for a feed again */
+/* A request must arrive whole within this (64 clients each sending a header
+ * line now and then held the whole dashboard); an idle connection is closed
+ * after IDLE_S. */
+#define REQUEST_DEADLINE_S 10
+#define IDLE_S             30
 
 static struct {
 	const char *url;
@@ -860,18 +866,10 @@ static int host_allowed(struct MHD_Connection *conn)
 	       (opt.allow_host && strcasecmp(name, opt.allow_host) == 0);
 }
 
-static void watch_mark(struct MHD_Connection *conn, int receiving);
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
+static enum MHD_Result on_request(void *arg, struct MHD_Connection *conn, const char *url,
+                                  const char *method)
 {
-	/* Everything is decided on the headers (the first call); a body sent
-	 * with a GET is discarded by MHD after the answer. */
-	if (*con_cls)
-		return MHD_NO;
-	*con_cls = conn;
-	watch_mark(conn, 0); /* the request is whole: the deadline is met */
+	(void)arg;
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		struct MHD_Response *r = MHD_create_response_from_buffer(
 		    strlen("{\"error\":\"only GET and HEAD\",\"code\":\"METHOD\"}"),
@@ -904,151 +902,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return send_response(conn, 200, r, a->type, 1);
 }
 
-/* Percent-decoding of paths and query arguments, as MHD's own but leaving
- * "%00" as it is: a NUL inside the C string MHD hands on would cut it short
- * ("/app.js%00.html" would serve /app.js). */
-static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+static void on_log(void *arg, const char *line)
 {
-	char *w = s;
-	const char *r = s;
-	while (*r) {
-		if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2]) &&
-		    !(r[1] == '0' && r[2] == '0')) {
-			char hex[3] = {r[1], r[2], 0};
-			*w++ = (char)strtoul(hex, NULL, 16);
-			r += 3;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	*w = 0;
-	return (size_t)(w - s);
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	fputs("ledger-dashboard: http: ", stderr);
-	vfprintf(stderr, fmt, ap);
-}
-
-/* ------------------------------------------------------------------ */
-/* The request deadline                                                */
-/* ------------------------------------------------------------------ */
-
-/*
- * libmicrohttpd's timeout is of inactivity only, reset by every byte, so a
- * client that sends a header line now and then would hold a connection (and
- * its thread) for ever: 64 of them held the whole dashboard. A request must
- * therefore arrive whole within REQUEST_DEADLINE_S of its connection (or of
- * the answer before it on a kept-alive connection); a watch thread shuts
- * down the socket of one past it, and libmicrohttpd closes the connection.
- * A connection is unlinked by its close notice, under the same lock, before
- * libmicrohttpd closes its socket. Streams, whose request arrived, are not
- * concerned.
- */
-#define REQUEST_DEADLINE_S 10
-
-typedef struct watched {
-	int fd;
-	int64_t since_us;
-	int receiving, cut;
-	struct watched *prev, *next;
-} watched;
-
-static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	watched *conns;
-	int stop;
-	unsigned long cut;
-} watch = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0};
-
-static watched *watched_of(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return ci ? ci->socket_context : NULL;
-}
-
-/* receiving 0: the request arrived; 1: the connection waits for its next. */
-static void watch_mark(struct MHD_Connection *conn, int receiving)
-{
-	watched *w = watched_of(conn);
-	if (!w)
-		return;
-	pthread_mutex_lock(&watch.mu);
-	w->receiving = receiving;
-	w->since_us = ld_mono_us();
-	pthread_mutex_unlock(&watch.mu);
-}
-
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode why)
-{
-	watch_mark(conn, 1);
-}
-
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-                          enum MHD_ConnectionNotificationCode code)
-{
-	watched *w = *socket_context;
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *ci =
-		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		if (!ci || !(w = calloc(1, sizeof(*w))))
-			return; /* not watched: the idle timeout still applies */
-		w->fd = ci->connect_fd;
-		w->since_us = ld_mono_us();
-		w->receiving = 1;
-		pthread_mutex_lock(&watch.mu);
-		w->next = watch.conns;
-		if (watch.conns)
-			watch.conns->prev = w;
-		watch.conns = w;
-		pthread_mutex_unlock(&watch.mu);
-		*socket_context = w;
-		return;
-	}
-	if (!w)
-		return;
-	pthread_mutex_lock(&watch.mu);
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		watch.conns = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	pthread_mutex_unlock(&watch.mu);
-	free(w);
-	*socket_context = NULL;
-}
-
-static void *watch_main(void *arg)
-{
-	pthread_mutex_lock(&watch.mu);
-	while (!watch.stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 250 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&watch.cv, &watch.mu, &ts);
-		int64_t now = ld_mono_us();
-		for (watched *w = watch.conns; w; w = w->next)
-			if (w->receiving && !w->cut &&
-			    now - w->since_us > REQUEST_DEADLINE_S * 1000000LL) {
-				shutdown(w->fd, SHUT_RDWR);
-				w->cut = 1;
-				if (watch.cut++ % 100 == 0)
-					say("a request did not arrive within %d s; its connection is "
-					    "closed (%lu so far)",
-					    REQUEST_DEADLINE_S, watch.cut);
-			}
-	}
-	pthread_mutex_unlock(&watch.mu);
-	return NULL;
+	(void)arg;
+	say("%s", line);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1073,41 +930,6 @@ static void usage(FILE *f)
 	        "  -h, --help           this text\n"
 	        "  -V, --version        the version\n"),
 	        LDC_DEFAULT_URL, DEFAULT_LISTEN, DEFAULT_MAX_CONN);
-}
-
-/* "HOST:PORT" or "[V6]:PORT" into a socket address. */
-static int parse_listen(const char *s, struct sockaddr_storage *ss, int *v6)
-{
-	char host[256];
-	const char *colon = strrchr(s, ':');
-	if (!colon || colon == s || !colon[1] || (size_t)(colon - s) >= sizeof(host))
-		return -1;
-	size_t hl = (size_t)(colon - s);
-	memcpy(host, s, hl);
-	host[hl] = 0;
-	snprintf(opt.listen_host, sizeof(opt.listen_host), "%s", host);
-	if (host[0] == '[' && host[hl - 1] == ']') {
-		memmove(host, host + 1, hl - 2);
-		host[hl - 2] = 0;
-	}
-	char *end;
-	unsigned long port = strtoul(colon + 1, &end, 10);
-	if (*end || port > 65535)
-		return -1;
-	struct addrinfo hints = {0}, *ai;
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	if (getaddrinfo(host, NULL, &hints, &ai) != 0)
-		return -1;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*v6 = ai->ai_family == AF_INET6;
-	freeaddrinfo(ai);
-	if (*v6)
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-	else
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-	return 0;
 }
 
 int main(int argc, char **argv)
@@ -1195,9 +1017,9 @@ int main(int argc, char **argv)
 		say("--plan: '%s' is not a plan id", opt.plan);
 		return EXIT_USAGE;
 	}
-	struct sockaddr_storage ss = {0};
-	int v6 = 0;
-	if (parse_listen(opt.listen, &ss, &v6) != 0) {
+	struct sockaddr_storage ss;
+	int v6;
+	if (web_parse_addr(opt.listen, &ss, &v6, opt.listen_host, sizeof(opt.listen_host)) != 0) {
 		say("--listen: '%s' is not HOST:PORT", opt.listen);
 		return EXIT_USAGE;
 	}
@@ -1214,31 +1036,30 @@ int main(int argc, char **argv)
 	 * enough for one browser's every live stream (N/2) and its pages. */
 	if (!opt.max_per_ip)
 		opt.max_per_ip = opt.max_conn * 3 / 4;
-	pthread_t watcher;
-	if (pthread_create(&watcher, NULL, watch_main, NULL) != 0) {
-		say("unable to start a thread");
-		return 1;
-	}
-	struct MHD_Daemon *d = MHD_start_daemon(
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
-	        (v6 ? MHD_USE_IPv6 : 0),
-	    0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_SOCK_ADDR,
-	    (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)opt.max_conn,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)opt.max_per_ip,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)64,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-	    on_completed, NULL, MHD_OPTION_END);
-	if (!d) {
-		say("unable to listen on '%s' (in use, or not an address of this host?)",
-		    opt.listen);
+	/* Live streams block their thread: a thread per connection. */
+	web_options wo = {
+	    .name = "dashboard",
+	    .max_conn = opt.max_conn,
+	    .max_per_ip = opt.max_per_ip,
+	    .idle_s = IDLE_S,
+	    .deadline_s = REQUEST_DEADLINE_S,
+	    .thread_per_connection = 1,
+	    .conn_memory = 64 * 1024,
+	    .backlog = 64,
+	    .keep_nul_escapes = 1,
+	    .handler = on_request,
+	    .log = on_log,
+	};
+	web *d;
+	ld_errinfo e = {0};
+	if (web_start(&d, opt.listen, &wo, &e) != 0) {
+		say("%s", e.message);
 		return EXIT_LISTEN;
 	}
 	pthread_t feed;
 	if (pthread_create(&feed, NULL, feed_main, NULL) != 0) {
 		say("unable to start the feed thread");
-		MHD_stop_daemon(d);
+		web_stop(d);
 		return 1;
 	}
 	say("serving http://%s/ for the daemon at %s", opt.listen, opt.url);
@@ -1250,13 +1071,8 @@ int main(int argc, char **argv)
 	stopping = 1;
 	pthread_cond_broadcast(&hub.cv);
 	pthread_mutex_unlock(&hub.mu);
-	MHD_stop_daemon(d);
+	web_stop(d);
 	pthread_join(feed, NULL);
-	pthread_mutex_lock(&watch.mu);
-	watch.stop = 1;
-	pthread_cond_signal(&watch.cv);
-	pthread_mutex_unlock(&watch.mu);
-	pthread_join(watcher, NULL);
 	pool_free();
 	return 0;
 }

@@ -405,7 +405,14 @@ void ms_rollback(model *m, model_undo *u, size_t mark)
 
 int ms_reindex(model *m)
 {
+	/* Sized once for what was loaded (no reader exists yet): grown by
+	 * doubling instead, each index would keep its retired arrays, as much
+	 * again as the index itself, for as long as the daemon runs. */
 	uint32_t n = marray_count(&m->arr[MA_STREAMS]);
+	if (mindex_reset(&m->streams, n) != 0 ||
+	    mindex_reset(&m->persons, marray_count(&m->arr[MA_MEMBERS])) != 0 ||
+	    mindex_reset(&m->stations, marray_count(&m->arr[MA_STATIONS])) != 0)
+		return LD_E(INTERNAL);
 	for (uint32_t i = 0; i < n; i++) {
 		const mstream *st = ms_stream(m, i);
 		if (st->flags & MS_DEAD)

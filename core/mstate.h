@@ -17,12 +17,16 @@
  * stations by id, event ids → seq (mtable's mids), refunds per payment,
  * corrections per corrected event.
  *
- * Memory, per item (measured by model_memory(); bench/RESULTS.growth.md):
- * a member ~130 bytes (its stream 40 + 8 published, its record 48, its id,
- * 16 bytes of two index slots at 70% load, half again for the retired
- * arrays of the streams index), an event 8 bytes of the event-id table at
- * 50-70% load (11-16). So 10M members and 100M events take about 1.3 +
- * 1.4 GiB: within the 4 GiB budget (docs/ARCHITECTURE.md).
+ * Memory (model_memory(), measured in bench/RESULTS.growth.md): a member
+ * about 200 bytes (its stream 40 + 8 published, its record 48, its id, two
+ * index slots of 8 bytes at 35-70% load, and as much again for the arrays an
+ * index retires as it doubles, which lock-free readers may still be probing,
+ * so they are kept: a restart sizes the indexes once and has none); an event
+ * 8 bytes of the event-id table at 40-80% load (10-20). Measured: 167 MiB at
+ * 1.27M events (759k members), 1,324 MiB at 10.3M (6.18M members). So 10M
+ * members and 100M events take about 1.9 GiB + 1.0 GiB (the id table's
+ * segments at 75%): 2.9 GiB, within the 4 GiB budget of docs/ARCHITECTURE.md;
+ * between 105M and 210M events the id table is 2 GiB.
  *
  * Threads. The writer (core/writer.c) owns the model and changes it while
  * deciding; every change is logged in the current undo log, so that a

@@ -143,6 +143,12 @@ void mindex_free(mindex *x)
 /* A slot keeps the hash's high 32 bits (its tag), and the probe starts at
  * the tag's low bits: growing finds every entry's new home from its slot
  * alone. Tables stay below 2^32 slots. */
+int mindex_reset(mindex *x, uint64_t capacity)
+{
+	mindex_free(x);
+	return mindex_init(x, capacity);
+}
+
 uint32_t mindex_find(const mindex *x, uint64_t hash, const void *key, mindex_eq_fn eq, void *arg)
 {
 	const mindex_slots *s = atomic_load_explicit(&x->s, memory_order_acquire);
@@ -230,6 +236,12 @@ size_t mindex_bytes(const mindex *x)
  * 4096th of the table) is ever copied at a time.
  */
 #define FP_BITS (64 - MIDS_SEQ_BITS)
+/* A segment doubles past 80% load (in tenths): one slot of 8 bytes is an
+ * event's whole cost, so the table is 10 to 20 bytes an event; an append's
+ * id is new, so its lookup is a miss, about 13 probes at 80% (2 cache lines,
+ * fingerprints only) against 6 at 70%, for a third less memory at the top
+ * of the range (docs/ARCHITECTURE.md, the memory budget). */
+#define MIDS_LOAD 8
 
 static uint64_t id_fp(uint64_t hash)
 {
@@ -252,7 +264,7 @@ static int seg_init(mids_seg *g, unsigned bits)
 int mids_init(mids *t, uint64_t capacity)
 {
 	unsigned bits = 6;
-	while (bits < FP_BITS && ((uint64_t)MIDS_SEGMENTS << bits) * 7 < capacity * 10)
+	while (bits < FP_BITS && ((uint64_t)MIDS_SEGMENTS << bits) * MIDS_LOAD < capacity * 10)
 		bits++;
 	memset(t, 0, sizeof(*t));
 	for (unsigned i = 0; i < MIDS_SEGMENTS; i++)
@@ -299,7 +311,7 @@ static int seg_grow(mids_seg *g)
 {
 	mids_seg n;
 	unsigned bits = g->bits;
-	if ((g->live + 1) * 10 > ((uint64_t)7 << bits) / 2)
+	if ((g->live + 1) * 10 > ((uint64_t)MIDS_LOAD << bits) / 2)
 		bits++;
 	if (bits > FP_BITS || seg_init(&n, bits) != 0)
 		return -1;
@@ -316,7 +328,7 @@ int mids_add(mids *t, uint64_t hash, uint64_t seq)
 	mids_seg *g = &t->seg[hash % MIDS_SEGMENTS];
 	if (seq > MIDS_SEQ_MASK)
 		return -1;
-	if ((g->used + 1) * 10 > ((uint64_t)7 << g->bits) && seg_grow(g) != 0)
+	if ((g->used + 1) * 10 > ((uint64_t)MIDS_LOAD << g->bits) && seg_grow(g) != 0)
 		return -1;
 	seg_put(g, id_fp(hash) << MIDS_SEQ_BITS | seq);
 	t->live++;

@@ -105,6 +105,10 @@ typedef int (*mindex_eq_fn)(const void *key, uint32_t rec, void *arg);
 
 int mindex_init(mindex *x, uint64_t capacity);
 void mindex_free(mindex *x);
+/* Empties x and sizes it for capacity entries, freeing every array it had
+ * (the retired ones too): only while no other thread can read it. 0, or -1
+ * out of memory (x is then empty and unusable). */
+int mindex_reset(mindex *x, uint64_t capacity);
 /* The record with that key, or MT_NONE. Any thread. */
 uint32_t mindex_find(const mindex *x, uint64_t hash, const void *key, mindex_eq_fn eq, void *arg);
 /* Adds rec under hash (the key must not be there). 0, or -1 out of memory. */

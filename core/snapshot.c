@@ -326,6 +326,7 @@ static void run_report(snapshot_run *r)
 static void *run_main(void *arg)
 {
 	snapshot_run *r = arg;
+	pthread_setname_np(pthread_self(), "ld-snapshot");
 	int rc = run_write(r);
 	if (!r->rc)
 		r->rc = rc;

@@ -670,3 +670,11 @@ int store_cursor_prev(store_cursor *c, store_val *k, store_val *v)
 	MDB_val mk = {0, NULL};
 	return cursor_op(c, &mk, MDB_PREV, k, v);
 }
+
+int store_cursor_append(store_cursor *c, const void *key, size_t klen, const void *val,
+			size_t vlen)
+{
+	MDB_val k = {klen, (void *)key}, d = {vlen, (void *)val};
+	int rc = mdb_cursor_put((MDB_cursor *)c, &k, &d, MDB_APPEND);
+	return rc ? fail("append", rc) : 0;
+}

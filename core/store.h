@@ -193,6 +193,11 @@ int store_cursor_seek(store_cursor *c, const void *key, size_t klen, store_val *
 int store_cursor_last(store_cursor *c, store_val *k, store_val *v);
 int store_cursor_next(store_cursor *c, store_val *k, store_val *v);
 int store_cursor_prev(store_cursor *c, store_val *k, store_val *v);
+/* Appends through a cursor of a write transaction: the key must be larger
+ * than every key of the database. Many appends in a row through one cursor
+ * do not search the tree again each time. 0, STORE_MAP_FULL, LD_E(STORAGE). */
+int store_cursor_append(store_cursor *c, const void *key, size_t klen, const void *val,
+			size_t vlen);
 
 /* Entries in db as seen by t. */
 size_t store_count(store_txn *t, unsigned db);

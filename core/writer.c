@@ -538,6 +538,8 @@ static void answer(wgroup *g, int status, uint64_t head)
 static void *committer_main(void *arg)
 {
 	writer *w = arg;
+	/* Named, so that top -H, perf and bench/ingest tell the threads apart. */
+	pthread_setname_np(pthread_self(), "ld-commit");
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (w->flight_state != FLIGHT_COMMITTING && !w->committer_done)
@@ -675,6 +677,7 @@ static void refuse(append_req *r, int status)
 static void *decider_main(void *arg)
 {
 	writer *w = arg;
+	pthread_setname_np(pthread_self(), "ld-writer");
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		if (w->flight_state == FLIGHT_DONE)

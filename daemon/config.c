@@ -138,6 +138,13 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			if (!(c->server.pub_url = keep(c, value)))
 				return BAD(_("out of memory"));
 		}
+	} else if (!strcmp(key, "projections-memory")) {
+		size_t v;
+		if (config_parse_size(value, &v) || v < (1u << 20))
+			return BAD(_("'projections-memory' must be a size of 1M or more, got "
+				     "'%s'"),
+				   value);
+		c->projections_memory = v;
 	} else if (!strcmp(key, "feed-interval-ms")) {
 		char *end;
 		long v = strtol(value, &end, 10);

@@ -36,6 +36,7 @@ typedef struct config {
 	int rebuild;          /* --rebuild (a flag only) */
 	const char *plans;    /* plan files' directory; NULL: ./plans if it exists */
 	unsigned feed_interval_ms; /* least time between progress messages (200) */
+	size_t projections_memory; /* the projections' state in memory (0: their default) */
 	int pub_events;       /* commit notices carry the events (pub-events = on) */
 	unsigned long long verify_at_start; /* newest events checked at start (1000) */
 	int no_merkle;        /* merkle = off / --no-merkle */

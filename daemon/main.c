@@ -60,6 +60,8 @@ static void usage(FILE *f)
 		"      --pub-events      the commit notices carry the committed events too\n"
 		"      --feed-interval-ms N  least time between two progress messages of a plan\n"
 		"                        and region                                      [200]\n"
+		"      --projections-memory BYTES  state the projections keep in memory beyond\n"
+		"                        what LMDB maps (clean parts are dropped past it)  [256M]\n"
 		"      --verify-at-start N  recompute the hash chain of the newest N events before\n"
 		"                        serving; refuse to start if it is broken (0: skip) [1000]\n"
 		"      --no-merkle       do not maintain the Merkle tree (benchmarks); the next\n"
@@ -114,6 +116,7 @@ int main(int argc, char **argv)
 		{"plans", required_argument, NULL, OPT_SETTING},
 		{"pub", required_argument, NULL, OPT_SETTING},
 		{"feed-interval-ms", required_argument, NULL, OPT_SETTING},
+		{"projections-memory", required_argument, NULL, OPT_SETTING},
 		{"verify-at-start", required_argument, NULL, OPT_SETTING},
 		{"no-merkle", no_argument, NULL, OPT_NO_MERKLE},
 		{"tls-cert", required_argument, NULL, OPT_SETTING},
@@ -302,7 +305,8 @@ int main(int argc, char **argv)
 	}
 	/* Plans are an input of the progress projection: it loads them first. */
 	proj_options po = {.plans_dir = cfg.plans ? cfg.plans : "plans",
-			   .plans_missing_ok = !cfg.plans};
+			   .plans_missing_ok = !cfg.plans,
+			   .memory = cfg.projections_memory};
 	if (runner_start(&r, pdir, s, w, &po, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;

@@ -327,6 +327,19 @@ char *metrics_render(store *s, writer *w, runner *r, size_t *len)
 		for (size_t i = 0; i < st.n_projections; i++)
 			metrics_printf(&b, "ledgerd_projection_stopped{projection=\"%s\"} %d\n",
 				       st.projections[i]->name, st.projections[i]->stopped ? 1 : 0);
+		family(&b, "ledgerd_projection_flushes_total", "counter",
+		       "Flushes of a projection's state (with its checkpoint) into LMDB since the "
+		       "start.");
+		for (size_t i = 0; i < st.n_projections; i++)
+			metrics_printf(&b, "ledgerd_projection_flushes_total{projection=\"%s\"} %llu\n",
+				       st.projections[i]->name,
+				       (unsigned long long)st.projections[i]->flushes);
+		family(&b, "ledgerd_projection_memory_bytes", "gauge",
+		       "A projection's state held in memory, as of its last flush.");
+		for (size_t i = 0; i < st.n_projections; i++)
+			metrics_printf(&b, "ledgerd_projection_memory_bytes{projection=\"%s\"} %llu\n",
+				       st.projections[i]->name,
+				       (unsigned long long)st.projections[i]->memory_bytes);
 		runner_status_free(&st);
 	}
 	family(&b, "ledgerd_backups_total", "counter", "Hot backups, by result.");

@@ -190,7 +190,9 @@ static int mview_decode(const store_val *v, mview *m)
 	return r.bad ? LD_E(STORAGE) : 0;
 }
 
-static int mview_load(store_txn *t, const char *id, mview *m)
+/* A member's view as flushed (queries: read transaction t) or as applied
+ * so far (the runner: c). No view: a zeroed one (status 0). */
+static int mview_read(store_txn *t, const char *id, mview *m)
 {
 	store_val v;
 	int rc = store_get(t, DB(MEMBERS_DB_VIEWS), id, strlen(id), &v);
@@ -201,12 +203,23 @@ static int mview_load(store_txn *t, const char *id, mview *m)
 	return rc ? rc : mview_decode(&v, m);
 }
 
-static int mview_save(store_txn *t, const char *id, const mview *m)
+static int mview_load(proj_ctx *c, const char *id, mview *m)
+{
+	store_val v;
+	int rc = proj_get(c, DB(MEMBERS_DB_VIEWS), id, strlen(id), &v);
+	if (rc == LD_E(NOT_FOUND)) {
+		memset(m, 0, sizeof(*m));
+		return 0;
+	}
+	return rc ? rc : mview_decode(&v, m);
+}
+
+static int mview_save(proj_ctx *c, const char *id, const mview *m)
 {
 	uint8_t buf[sizeof(mview) + 64];
 	if (m->status == 0)
-		return store_del(t, DB(MEMBERS_DB_VIEWS), id, strlen(id));
-	return store_put(t, DB(MEMBERS_DB_VIEWS), id, strlen(id), buf, mview_encode(m, buf));
+		return proj_del(c, DB(MEMBERS_DB_VIEWS), id, strlen(id));
+	return proj_put(c, DB(MEMBERS_DB_VIEWS), id, strlen(id), buf, mview_encode(m, buf));
 }
 
 static void aff_remove(mview *m, const char *org)
@@ -368,27 +381,34 @@ static int org_decode(const store_val *v, org_agg *o)
 /*
  * Organisation aggregates are few and hot: every member event changes the
  * records of its organisation's whole chain. They are kept decoded in a
- * write-back cache for the length of one chunk (one transaction) and
- * written out by members_flush before the checkpoint; the runner discards
- * the cache after every commit or abort, so it never outlives the
- * transaction it belongs to. Only the runner's thread applies events.
+ * write-back cache over the projection's state (proj_get/proj_put), and
+ * written into it by members_flush before each flush of the projections;
+ * the cache lives on across flushes (clean), and members_discard drops it
+ * (a failed apply, or memory to give back). Only one thread at a time
+ * applies events.
  */
 typedef struct org_slot {
-	char id[LD_ID_MAX + 1];
-	uint8_t used, dirty;
+	uint64_t hash;
+	uint8_t dirty;
 	org_agg o;
+	char id[LD_ID_MAX + 1];
 } org_slot;
 
+/* Slots are allocated one by one, so a slot's address holds while the
+ * table grows: the chain of an organisation is a list of them. */
 typedef struct org_cache {
-	org_slot *slots;
+	org_slot **slots;
 	size_t cap, n;
+	uint64_t emptied; /* how many times a full cache was flushed and emptied */
+	org_slot **dirty; /* the slots changed since the last flush */
+	size_t ndirty, dcap;
 } org_cache;
 
 /*
  * Changes to the dues-month counts are summed per (organisation, month) in
- * memory for the chunk, like the organisation records, and written out by
- * members_flush: a payment moves a member's month in every organisation of
- * its chain, and most of those cancel or repeat within a chunk.
+ * memory between flushes, like the organisation records, and added into the
+ * state by members_flush: a payment moves a member's month in every
+ * organisation of its chain, and most of those cancel or repeat in between.
  */
 typedef struct month_slot {
 	uint8_t key[LD_ID_MAX + 5];
@@ -409,79 +429,99 @@ typedef struct mstate {
 
 #define STATE(c) ((mstate *)(c)->state)
 
-#define CACHE_MAX 65536 /* organisations kept before an early flush */
+#define CACHE_MAX 65536 /* organisations (or months) kept before an early flush */
 
-static uint64_t hash_id(const char *s)
+static uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
+	while (n--)
+		h = (h ^ *p++) * 1099511628211ULL;
 	return h;
 }
 
-static org_slot *cache_find(org_cache *cache, const char *id, int insert)
+static org_slot **cache_slot(org_cache *cache, const char *id, size_t n, uint64_t h)
 {
-	if (insert && (cache->n + 1) * 2 > cache->cap) {
-		size_t cap = cache->cap ? cache->cap * 2 : 1024;
-		org_slot *old = cache->slots, *slots = calloc(cap, sizeof(*slots));
-		if (!slots)
-			return NULL;
-		for (size_t i = 0; i < cache->cap; i++) {
-			if (!old[i].used)
-				continue;
-			size_t j = hash_id(old[i].id) & (cap - 1);
-			while (slots[j].used)
-				j = (j + 1) & (cap - 1);
-			slots[j] = old[i];
-		}
-		free(old);
-		cache->slots = slots;
-		cache->cap = cap;
-	}
-	if (!cache->cap)
-		return NULL;
-	for (size_t j = hash_id(id) & (cache->cap - 1);; j = (j + 1) & (cache->cap - 1)) {
-		org_slot *sl = &cache->slots[j];
-		if (!sl->used) {
-			if (!insert)
-				return NULL;
-			sl->used = 1;
-			snprintf(sl->id, sizeof(sl->id), "%s", id);
-			cache->n++;
-			return sl;
-		}
-		if (strcmp(sl->id, id) == 0)
-			return sl;
+	for (size_t j = h & (cache->cap - 1);; j = (j + 1) & (cache->cap - 1)) {
+		org_slot *sl = cache->slots[j];
+		if (!sl || (sl->hash == h && memcmp(sl->id, id, n + 1) == 0))
+			return &cache->slots[j];
 	}
 }
 
-static int months_flush(month_cache *months, store_txn *t);
+static int cache_grow(org_cache *cache)
+{
+	size_t cap = cache->cap ? cache->cap * 2 : 256;
+	org_slot **slots = calloc(cap, sizeof(*slots));
+	if (!slots)
+		return LD_E(INTERNAL);
+	for (size_t i = 0; i < cache->cap; i++) {
+		org_slot *sl = cache->slots[i];
+		if (!sl)
+			continue;
+		size_t j = sl->hash & (cap - 1);
+		while (slots[j])
+			j = (j + 1) & (cap - 1);
+		slots[j] = sl;
+	}
+	free(cache->slots);
+	cache->slots = slots;
+	cache->cap = cap;
+	return 0;
+}
+
+static int months_flush(month_cache *months, proj_ctx *c);
 static void months_discard(month_cache *months);
+
+/* Marks a slot changed: written into the state at the next flush. If the
+ * list cannot grow, the slot is written at once. */
+static void org_dirty(proj_ctx *c, org_slot *sl)
+{
+	org_cache *cache = &STATE(c)->cache;
+	if (sl->dirty)
+		return;
+	if (cache->ndirty == cache->dcap) {
+		size_t cap = cache->dcap ? cache->dcap * 2 : 64;
+		org_slot **d = realloc(cache->dirty, cap * sizeof(*d));
+		if (!d) {
+			uint8_t buf[sizeof(org_agg) + 64];
+			(void)proj_put(c, DB(MEMBERS_DB_ORGS), sl->id, strlen(sl->id), buf,
+				       org_encode(&sl->o, buf));
+			return;
+		}
+		cache->dirty = d;
+		cache->dcap = cap;
+	}
+	cache->dirty[cache->ndirty++] = sl;
+	sl->dirty = 1;
+}
 
 static int members_flush(proj_ctx *c)
 {
 	uint8_t buf[sizeof(org_agg) + 64];
 	org_cache *cache = &STATE(c)->cache;
-	int mrc = months_flush(&STATE(c)->months, c->pt);
-	if (mrc)
-		return mrc;
-	for (size_t i = 0; i < cache->cap; i++) {
-		org_slot *sl = &cache->slots[i];
-		if (!sl->used || !sl->dirty)
-			continue;
-		int rc = store_put(c->pt, DB(MEMBERS_DB_ORGS), sl->id, strlen(sl->id), buf,
-				   org_encode(&sl->o, buf));
-		if (rc)
+	int rc = months_flush(&STATE(c)->months, c);
+	if (rc)
+		return rc;
+	while (cache->ndirty) {
+		org_slot *sl = cache->dirty[cache->ndirty - 1];
+		if ((rc = proj_put(c, DB(MEMBERS_DB_ORGS), sl->id, strlen(sl->id), buf,
+				   org_encode(&sl->o, buf))))
 			return rc;
 		sl->dirty = 0;
+		cache->ndirty--;
 	}
+	/* The months' changes are in the state now: their table goes. */
+	months_discard(&STATE(c)->months);
 	return 0;
 }
 
 static void members_discard(void *state)
 {
 	mstate *ms = state;
+	for (size_t i = 0; i < ms->cache.cap; i++)
+		free(ms->cache.slots[i]);
 	free(ms->cache.slots);
+	free(ms->cache.dirty);
 	memset(&ms->cache, 0, sizeof(ms->cache));
 	months_discard(&ms->months);
 }
@@ -501,7 +541,7 @@ static void members_destroy(void *state)
 	free(state);
 }
 
-/* For queries, on any thread: the committed record, never the cache. */
+/* For queries, on any thread: the flushed record, never the cache. */
 static int org_read(store_txn *t, const char *id, org_agg *o)
 {
 	store_val v;
@@ -509,60 +549,107 @@ static int org_read(store_txn *t, const char *id, org_agg *o)
 	return rc ? rc : org_decode(&v, o);
 }
 
-/* For the runner's thread: 0 with *o, LD_E(NOT_FOUND) or a storage error;
- * reads through the cache. */
-static int org_load(proj_ctx *c, const char *id, org_agg *o)
+/*
+ * For the applying thread: the organisation's aggregate in the cache (read
+ * from the projection's state the first time), changed in place by the
+ * caller, who marks it dirty. NULL with *rc: LD_E(NOT_FOUND), a storage
+ * error, or out of memory. A full cache is flushed into the state and
+ * emptied first: slots got before are not valid after the next org_get.
+ */
+static org_slot *org_get(proj_ctx *c, const char *id, int *rc)
 {
 	org_cache *cache = &STATE(c)->cache;
-	store_txn *t = c->pt;
-	org_slot *sl = cache_find(cache, id, 0);
-	if (sl) {
-		*o = sl->o;
-		return 0;
+	size_t n = strlen(id);
+	uint64_t h = hash_bytes((const uint8_t *)id, n);
+	*rc = 0;
+	if (n > LD_ID_MAX) {
+		*rc = LD_E(NOT_FOUND);
+		return NULL;
 	}
-	store_val v;
-	int rc = store_get(t, DB(MEMBERS_DB_ORGS), id, strlen(id), &v);
-	if (rc || (rc = org_decode(&v, o)))
-		return rc;
-	if ((sl = cache_find(cache, id, 1)))
-		sl->o = *o;
-	return 0;
-}
-
-static int org_save(proj_ctx *c, const char *id, const org_agg *o)
-{
-	org_cache *cache = &STATE(c)->cache;
+	if (cache->cap) {
+		org_slot *sl = *cache_slot(cache, id, n, h);
+		if (sl)
+			return sl;
+	}
 	if (cache->n >= CACHE_MAX) {
-		int rc = members_flush(c);
-		if (rc)
-			return rc;
-		members_discard(c->state);
+		if ((*rc = members_flush(c)))
+			return NULL;
+		mstate *ms = STATE(c);
+		for (size_t i = 0; i < ms->cache.cap; i++)
+			free(ms->cache.slots[i]);
+		memset(ms->cache.slots, 0, ms->cache.cap * sizeof(*ms->cache.slots));
+		ms->cache.n = 0;
+		ms->cache.emptied++;
 	}
-	org_slot *sl = cache_find(cache, id, 1);
-	if (!sl) { /* out of memory for the cache: write through */
-		uint8_t buf[sizeof(org_agg) + 64];
-		return store_put(c->pt, DB(MEMBERS_DB_ORGS), id, strlen(id), buf, org_encode(o, buf));
+	if ((cache->n + 1) * 2 > cache->cap && (*rc = cache_grow(cache)))
+		return NULL;
+	store_val v;
+	org_slot *sl = malloc(sizeof(*sl));
+	if (!sl) {
+		*rc = LD_E(INTERNAL);
+		return NULL;
 	}
-	sl->o = *o;
-	sl->dirty = 1;
-	return 0;
+	if ((*rc = proj_get(c, DB(MEMBERS_DB_ORGS), id, n, &v)) || (*rc = org_decode(&v, &sl->o))) {
+		free(sl);
+		return NULL;
+	}
+	sl->hash = h;
+	sl->dirty = 0;
+	memcpy(sl->id, id, n + 1);
+	*cache_slot(cache, id, n, h) = sl;
+	cache->n++;
+	return sl;
 }
 
-static int parent_in(void *c, const char *org, ld_org_id parent)
+/* A new organisation's aggregate, in the cache (dirty). */
+static int org_new(proj_ctx *c, const char *id, const org_agg *o)
 {
-	org_agg o;
-	int rc = org_load(c, org, &o);
-	if (!rc)
-		memcpy(parent, o.parent, sizeof(o.parent));
+	uint8_t buf[sizeof(org_agg) + 64];
+	int rc;
+	if ((rc = proj_put(c, DB(MEMBERS_DB_ORGS), id, strlen(id), buf, org_encode(o, buf))))
+		return rc;
+	org_slot *sl = org_get(c, id, &rc);
+	return sl ? 0 : rc;
+}
+
+/* The walk up the tree (ld_org_chain) through the cache, keeping the slot
+ * of each organisation it passes: the chain's slots, nearest first. */
+typedef struct chain_walk {
+	proj_ctx *c;
+	org_slot **slots; /* NULL: not kept */
+	int n;
+} chain_walk;
+
+static int parent_in(void *arg, const char *org, ld_org_id parent)
+{
+	chain_walk *w = arg;
+	int rc;
+	org_slot *sl = org_get(w->c, org, &rc);
+	if (sl) {
+		memcpy(parent, sl->o.parent, sizeof(sl->o.parent));
+		if (w->slots && w->n < MAX_DEPTH)
+			w->slots[w->n++] = sl;
+	}
 	return rc;
 }
 
-/* The organisation and its ancestors, nearest first, in this projection's
- * aggregates (through the cache). */
-static int chain_of(proj_ctx *c, const char *org, char ids[MAX_DEPTH][LD_ID_MAX + 1], int *n)
+/* The chain of org as cache slots (valid until the next org_get). */
+static int chain_slots(proj_ctx *c, const char *org, org_slot *out[MAX_DEPTH], int *n)
 {
-	int rc = ld_org_chain(org, parent_in, c, ids, MAX_DEPTH, n);
-	return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
+	char ids[MAX_DEPTH][LD_ID_MAX + 1];
+	org_cache *cache = &STATE(c)->cache;
+	/* A full cache emptied during the walk frees the slots kept before
+	 * it: then once more, over the emptied cache (it cannot fill again). */
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t emptied = cache->emptied;
+		chain_walk w = {c, out, 0};
+		int rc = ld_org_chain(org, parent_in, &w, ids, MAX_DEPTH, n);
+		if (rc)
+			return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
+		if (cache->emptied == emptied && w.n == *n)
+			return 0;
+	}
+	return LD_E(INTERNAL);
 }
 
 static size_t month_key(uint8_t *key, const char *org, uint32_t month)
@@ -577,30 +664,22 @@ static size_t month_key(uint8_t *key, const char *org, uint32_t month)
 	return n + 5;
 }
 
-/* Writes a net change of one (organisation, month) count. */
-static int month_write(store_txn *t, const uint8_t *key, size_t klen, int64_t delta)
+/* Writes a net change of one (organisation, month) count into the state. */
+static int month_write(proj_ctx *c, const uint8_t *key, size_t klen, int64_t delta)
 {
 	uint8_t val[8];
 	store_val v;
 	uint64_t count = 0;
-	int rc = store_get(t, DB(MEMBERS_DB_MONTHS), key, klen, &v);
+	int rc = proj_get(c, DB(MEMBERS_DB_MONTHS), key, klen, &v);
 	if (rc == 0)
 		count = ld_get_be64(v.data);
 	else if (rc != LD_E(NOT_FOUND))
 		return rc;
 	count += (uint64_t)delta;
 	if (count == 0)
-		return store_del(t, DB(MEMBERS_DB_MONTHS), key, klen);
+		return proj_del(c, DB(MEMBERS_DB_MONTHS), key, klen);
 	ld_put_be64(val, count);
-	return store_put(t, DB(MEMBERS_DB_MONTHS), key, klen, val, 8);
-}
-
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	while (n--)
-		h = (h ^ *p++) * 1099511628211ULL;
-	return h;
+	return proj_put(c, DB(MEMBERS_DB_MONTHS), key, klen, val, 8);
 }
 
 static month_slot *months_find(month_cache *months, const uint8_t *key, size_t klen)
@@ -636,13 +715,13 @@ static month_slot *months_find(month_cache *months, const uint8_t *key, size_t k
 	}
 }
 
-static int months_flush(month_cache *months, store_txn *t)
+static int months_flush(month_cache *months, proj_ctx *c)
 {
 	for (size_t i = 0; i < months->cap; i++) {
 		month_slot *sl = &months->slots[i];
 		if (!sl->used || sl->delta == 0)
 			continue;
-		int rc = month_write(t, sl->key, sl->klen, sl->delta);
+		int rc = month_write(c, sl->key, sl->klen, sl->delta);
 		if (rc)
 			return rc;
 		sl->delta = 0;
@@ -659,18 +738,17 @@ static void months_discard(month_cache *months)
 static int month_add(proj_ctx *c, const char *org, uint32_t month, int sign)
 {
 	month_cache *months = &STATE(c)->months;
-	store_txn *t = c->pt;
 	uint8_t key[LD_ID_MAX + 5];
 	size_t klen = month_key(key, org, month);
 	if (months->n >= CACHE_MAX) {
-		int rc = months_flush(months, t);
+		int rc = months_flush(months, c);
 		if (rc)
 			return rc;
 		months_discard(months);
 	}
 	month_slot *sl = months_find(months, key, klen);
 	if (!sl) /* no memory for the cache: write through */
-		return month_write(t, key, klen, sign);
+		return month_write(c, key, klen, sign);
 	sl->delta += sign;
 	return 0;
 }
@@ -678,50 +756,46 @@ static int month_add(proj_ctx *c, const char *org, uint32_t month, int sign)
 /* Adds (sign +1) or removes (-1) what member m counts for, everywhere. */
 static int contribute(proj_ctx *c, const mview *m, int sign)
 {
-	char ids[MAX_DEPTH][LD_ID_MAX + 1];
-	org_agg o;
+	org_slot *chain[MAX_DEPTH];
 	int n, rc;
 	uint64_t s = (uint64_t)(int64_t)sign;
 	if (m->status != LEDGER__MEMBER_STATUS__ACTIVE)
 		return 0;
 
+	if ((rc = chain_slots(c, m->org, chain, &n)))
+		return rc;
 	/* Its own organisation first: does it gain or lose its first member? */
-	if ((rc = org_load(c, m->org, &o)))
-		return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
-	int covered_change = grassroots(o.kind) && ((sign > 0 && o.direct == 0) ||
-						     (sign < 0 && o.direct == 1));
-	o.direct += s;
-	if ((rc = org_save(c, m->org, &o)))
-		return rc;
-
-	if ((rc = chain_of(c, m->org, ids, &n)))
-		return rc;
+	org_agg *own = &chain[0]->o;
+	int covered_change = grassroots(own->kind) && ((sign > 0 && own->direct == 0) ||
+						       (sign < 0 && own->direct == 1));
+	own->direct += s;
 	for (int i = 0; i < n; i++) {
-		if ((rc = org_load(c, ids[i], &o)))
-			return rc;
-		o.members += s;
+		org_agg *o = &chain[i]->o;
+		o->members += s;
 		if (m->group < NGROUPS)
-			o.by_group[m->group] += s;
+			o->by_group[m->group] += s;
 		if (m->channel < NCHANNELS)
-			o.by_channel[m->channel] += s;
+			o->by_channel[m->channel] += s;
 		if (m->real_name)
-			o.real_name += s;
+			o->real_name += s;
 		if (covered_change)
-			o.units_covered += s;
-		if ((rc = org_save(c, ids[i], &o)))
-			return rc;
+			o->units_covered += s;
+		org_dirty(c, chain[i]);
+	}
+	/* The months after the aggregates: month_add never touches the
+	 * organisation cache, so the slots above stay valid until here. */
+	char ids[MAX_DEPTH][LD_ID_MAX + 1];
+	for (int i = 0; i < n; i++)
+		memcpy(ids[i], chain[i]->id, sizeof(ids[i]));
+	for (int i = 0; i < n; i++)
 		if ((rc = month_add(c, ids[i], m->paid_through, sign)))
 			return rc;
-	}
 	for (int a = 0; a < m->naff; a++) {
-		if ((rc = chain_of(c, m->aff[a].org, ids, &n)))
+		if ((rc = chain_slots(c, m->aff[a].org, chain, &n)))
 			return rc;
 		for (int i = 0; i < n; i++) {
-			if ((rc = org_load(c, ids[i], &o)))
-				return rc;
-			o.affiliated += s;
-			if ((rc = org_save(c, ids[i], &o)))
-				return rc;
+			chain[i]->o.affiliated += s;
+			org_dirty(c, chain[i]);
 		}
 	}
 	return 0;
@@ -747,7 +821,7 @@ static int member_change(proj_ctx *c, const char *id, const mview *old, const mv
 		if ((rc = contribute(c, old, -1)) || (rc = contribute(c, new, +1)))
 			return rc;
 	}
-	return mview_save(c->pt, id, new);
+	return mview_save(c, id, new);
 }
 
 /* ================================================================== */
@@ -821,7 +895,7 @@ static int member_refold(proj_ctx *c, const char *id, const Ledger__Event *at, u
 	if (!f)
 		return LD_E(INTERNAL);
 	snprintf(stream, sizeof(stream), "member/%s", id);
-	if ((rc = mview_load(c->pt, id, &old)) ||
+	if ((rc = mview_load(c, id, &old)) ||
 	    (rc = proj_fold_stream(c, stream, upto, refold_step, f)))
 		goto out;
 	f->pass = 1;
@@ -846,7 +920,7 @@ static int org_registered(proj_ctx *c, const Ledger__OrgRegistered *r)
 	o.region = r->region;
 	copy_str(o.parent, sizeof(o.parent), ld_has(r->parent_id) ? r->parent_id : "");
 	copy_str(o.name, sizeof(o.name), r->name);
-	if ((rc = org_save(c, r->org_id, &o)))
+	if ((rc = org_new(c, r->org_id, &o)))
 		return rc;
 	if (o.parent[0]) {
 		uint8_t key[2 * LD_ID_MAX + 2];
@@ -854,44 +928,39 @@ static int org_registered(proj_ctx *c, const Ledger__OrgRegistered *r)
 		memcpy(key, o.parent, pn);
 		key[pn] = 0;
 		memcpy(key + pn + 1, r->org_id, cn);
-		if ((rc = store_put(c->pt, DB(MEMBERS_DB_CHILDREN), key, pn + 1 + cn, "", 0)))
+		if ((rc = proj_put(c, DB(MEMBERS_DB_CHILDREN), key, pn + 1 + cn, "", 0)))
 			return rc;
 	}
 	if (!grassroots(o.kind))
 		return 0;
-	char ids[MAX_DEPTH][LD_ID_MAX + 1];
+	org_slot *chain[MAX_DEPTH];
 	int n;
-	if ((rc = chain_of(c, r->org_id, ids, &n)))
+	if ((rc = chain_slots(c, r->org_id, chain, &n)))
 		return rc;
 	for (int i = 0; i < n; i++) {
-		if ((rc = org_load(c, ids[i], &o)))
-			return rc;
-		o.units++;
-		if ((rc = org_save(c, ids[i], &o)))
-			return rc;
+		chain[i]->o.units++;
+		org_dirty(c, chain[i]);
 	}
 	return 0;
 }
 
 static int org_dissolved(proj_ctx *c, const char *id)
 {
-	org_agg o;
-	int rc = org_load(c, id, &o);
-	if (rc)
+	int rc;
+	org_slot *sl = org_get(c, id, &rc);
+	if (!sl)
 		return rc;
-	o.dissolved = 1;
-	if ((rc = org_save(c, id, &o)) || !grassroots(o.kind))
-		return rc;
-	char ids[MAX_DEPTH][LD_ID_MAX + 1];
+	sl->o.dissolved = 1;
+	org_dirty(c, sl);
+	if (!grassroots(sl->o.kind))
+		return 0;
+	org_slot *chain[MAX_DEPTH];
 	int n;
-	if ((rc = chain_of(c, id, ids, &n)))
+	if ((rc = chain_slots(c, id, chain, &n)))
 		return rc;
 	for (int i = 0; i < n; i++) {
-		if ((rc = org_load(c, ids[i], &o)))
-			return rc;
-		o.units--;
-		if ((rc = org_save(c, ids[i], &o)))
-			return rc;
+		chain[i]->o.units--;
+		org_dirty(c, chain[i]);
 	}
 	return 0;
 }
@@ -935,11 +1004,11 @@ static int estimate_put(proj_ctx *c, const Ledger__Event *ev, int present)
 		return 0;
 	estimate_key(key, w->region, (unsigned)w->worker_group, ev->occurred_at, ev->seq);
 	if (!present) {
-		int rc = store_del(c->pt, DB(MEMBERS_DB_ESTIMATES), key, ESTIMATE_KEY);
+		int rc = proj_del(c, DB(MEMBERS_DB_ESTIMATES), key, ESTIMATE_KEY);
 		return rc == LD_E(NOT_FOUND) ? 0 : rc;
 	}
 	ld_put_be64(val, w->count);
-	return store_put(c->pt, DB(MEMBERS_DB_ESTIMATES), key, ESTIMATE_KEY, val, 8);
+	return proj_put(c, DB(MEMBERS_DB_ESTIMATES), key, ESTIMATE_KEY, val, 8);
 }
 
 /* The estimate of seq as it counts now (voided: none). */
@@ -1036,13 +1105,14 @@ static int apply_correction(proj_ctx *c, const Ledger__Event *corr)
 	if (member) {
 		rc = member_refold(c, member, corr, corr->seq);
 	} else if (t->body_case == LEDGER__EVENT__BODY_ORG_UPDATED) {
-		org_agg o;
 		const char *id = t->org_updated->org_id;
 		char stream[LD_STREAM_MAX];
+		org_slot *sl;
 		snprintf(stream, sizeof(stream), "org/%s", id);
-		if (!(rc = org_load(c, id, &o)) &&
-		    !(rc = proj_fold_stream(c, stream, corr->seq, name_step, &o)))
-			rc = org_save(c, id, &o);
+		/* The fold reads the log and the corrections, never the cache. */
+		if ((sl = org_get(c, id, &rc)) &&
+		    !(rc = proj_fold_stream(c, stream, corr->seq, name_step, &sl->o)))
+			org_dirty(c, sl);
 	} else if (estimate) {
 		rc = estimate_effective(c, target, 1);
 	}
@@ -1057,7 +1127,7 @@ static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 		return member_refold(c, member, ev, ev->seq + 1); /* may un-settle months */
 	if (member) {
 		mview old, new;
-		int rc = mview_load(c->pt, member, &old);
+		int rc = mview_load(c, member, &old);
 		if (rc)
 			return rc;
 		new = old;
@@ -1074,12 +1144,13 @@ static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 		return org_registered(c, ev->org_registered);
 	case LEDGER__EVENT__BODY_ORG_UPDATED:
 		if (ld_has(ev->org_updated->name)) {
-			org_agg o;
-			int rc = org_load(c, ev->org_updated->org_id, &o);
-			if (rc)
+			int rc;
+			org_slot *sl = org_get(c, ev->org_updated->org_id, &rc);
+			if (!sl)
 				return rc;
-			copy_str(o.name, sizeof(o.name), ev->org_updated->name);
-			return org_save(c, ev->org_updated->org_id, &o);
+			copy_str(sl->o.name, sizeof(sl->o.name), ev->org_updated->name);
+			org_dirty(c, sl);
+			return 0;
 		}
 		return 0;
 	case LEDGER__EVENT__BODY_ORG_DISSOLVED:
@@ -1099,17 +1170,17 @@ static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 #define FORMAT_KEY "members-format"
 #define FORMAT	   "2"
 
-static int members_prepare(proj_ctx *c, int *reset)
+static int members_prepare(proj_ctx *c, store_txn *wt, int *reset)
 {
 	store_val v;
-	int rc = store_get(c->pt, PDB_META, FORMAT_KEY, strlen(FORMAT_KEY), &v);
+	int rc = store_get(wt, PDB_META, FORMAT_KEY, strlen(FORMAT_KEY), &v);
 	*reset = 0;
 	if (rc == 0 && v.len == strlen(FORMAT) && memcmp(v.data, FORMAT, v.len) == 0)
 		return 0;
-	if ((rc && rc != LD_E(NOT_FOUND)) || (rc = proj_clear(c->pt, &members_projection)))
+	if ((rc && rc != LD_E(NOT_FOUND)) || (rc = proj_clear(wt, &members_projection)))
 		return rc;
 	*reset = 1;
-	return store_put(c->pt, PDB_META, FORMAT_KEY, strlen(FORMAT_KEY), FORMAT, strlen(FORMAT));
+	return store_put(wt, PDB_META, FORMAT_KEY, strlen(FORMAT_KEY), FORMAT, strlen(FORMAT));
 }
 
 const projection_ops members_projection = {
@@ -1132,7 +1203,7 @@ const projection_ops members_projection = {
 int members_get(store_txn *t, const char *id, Ledger__MemberView *out, ld_arena *a)
 {
 	mview m;
-	int rc = mview_load(t, id, &m);
+	int rc = mview_read(t, id, &m);
 	if (rc)
 		return rc;
 	if (m.status == 0)

@@ -22,8 +22,9 @@ enum {
 	GDB_ORGS,     /* "porgs": org_id → region (4 BE) (this projection's own copy) */
 	GDB_DAILY,    /* "pdaily": figure key (10), the plan's local day (4 BE) →
 		       * num, den, events, voided, amended (5 × 8 BE) */
-	GDB_DDAYS,    /* "pddays": figure key (10), member_id length (1) and bytes, day (4 BE)
-		       * → events counting the member there that day (4 BE) */
+	GDB_DDAYS,    /* "pddays": figure key (10), member_id length (1) and bytes → the
+		       * days of the events counting the member there, each day (4 BE)
+		       * with its events (4 BE), by day */
 	GDB__COUNT
 };
 static const char *const dbs[GDB__COUNT] = {
@@ -37,7 +38,7 @@ static const char *const dbs[GDB__COUNT] = {
 #define DIGEST_KEY "progress/digest"
 /* The layout of the projection's databases, stored after the plans' digest:
  * a daemon that finds another rebuilds the projection from the log. */
-#define LAYOUT 2
+#define LAYOUT 3
 #define NO_DAY UINT32_MAX
 
 /* The projection's state in one runner: its plans, who listens to its
@@ -113,6 +114,7 @@ static void make_key(uint8_t *k, unsigned pl, unsigned target, unsigned year, ui
 typedef struct cslot {
 	uint8_t key[DAY_KEY_LEN];
 	uint8_t used, klen;
+	uint8_t moved; /* written into the state since the last commit */
 	int64_t num, den;
 	int64_t events, voided, amended; /* days only */
 } cslot;
@@ -190,20 +192,25 @@ static int day_add(progress *pg, const uint8_t *key, uint32_t day, int64_t num, 
 	return 0;
 }
 
-static int read_figure(store_txn *t, const uint8_t *key, int64_t *num, int64_t *den)
+static int figure_value(int rc, const store_val *v, int64_t *num, int64_t *den)
 {
-	store_val v;
-	int rc = store_get(t, DB(GDB_FIGURES), key, KEY_LEN, &v);
 	*num = *den = 0;
 	if (rc == LD_E(NOT_FOUND))
 		return 0;
 	if (rc)
 		return rc;
-	if (v.len != 16)
+	if (v->len != 16)
 		return LD_E(STORAGE);
-	*num = (int64_t)ld_get_be64(v.data);
-	*den = (int64_t)ld_get_be64((const uint8_t *)v.data + 8);
+	*num = (int64_t)ld_get_be64(v->data);
+	*den = (int64_t)ld_get_be64((const uint8_t *)v->data + 8);
 	return 0;
+}
+
+/* A figure as flushed (reports: read transaction t). */
+static int read_figure(store_txn *t, const uint8_t *key, int64_t *num, int64_t *den)
+{
+	store_val v;
+	return figure_value(store_get(t, DB(GDB_FIGURES), key, KEY_LEN, &v), &v, num, den);
 }
 
 /* A day's counters: in "pdaily" as 5 × 8 BE, added to; a day whose
@@ -214,7 +221,7 @@ static int flush_day(proj_ctx *c, const cslot *s)
 	int64_t f[5] = {s->num, s->den, s->events, s->voided, s->amended};
 	store_val v;
 	uint8_t val[40];
-	int rc = store_get(c->pt, DB(GDB_DAILY), s->key, DAY_KEY_LEN, &v);
+	int rc = proj_get(c, DB(GDB_DAILY), s->key, DAY_KEY_LEN, &v);
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
 	if (rc == 0 && v.len != sizeof(val))
@@ -227,8 +234,8 @@ static int flush_day(proj_ctx *c, const cslot *s)
 		zero &= f[i] == 0;
 	}
 	if (zero)
-		return rc == 0 ? store_del(c->pt, DB(GDB_DAILY), s->key, DAY_KEY_LEN) : 0;
-	return store_put(c->pt, DB(GDB_DAILY), s->key, DAY_KEY_LEN, val, sizeof(val));
+		return rc == 0 ? proj_del(c, DB(GDB_DAILY), s->key, DAY_KEY_LEN) : 0;
+	return proj_put(c, DB(GDB_DAILY), s->key, DAY_KEY_LEN, val, sizeof(val));
 }
 
 static int flush(proj_ctx *c)
@@ -242,27 +249,36 @@ static int flush(proj_ctx *c)
 			int rc = flush_day(c, s);
 			if (rc)
 				return rc;
+			s->num = s->den = s->events = s->voided = s->amended = 0;
 			continue;
 		}
 		int64_t num, den;
 		uint8_t val[16];
-		int rc = read_figure(c->pt, s->key, &num, &den);
+		store_val v;
+		int rc = figure_value(proj_get(c, DB(GDB_FIGURES), s->key, KEY_LEN, &v), &v, &num,
+				      &den);
 		if (rc)
 			return rc;
 		ld_put_be64(val, (uint64_t)(num + s->num));
 		ld_put_be64(val + 8, (uint64_t)(den + s->den));
-		if ((rc = store_put(c->pt, DB(GDB_FIGURES), s->key, KEY_LEN, val, 16)))
+		if ((rc = proj_put(c, DB(GDB_FIGURES), s->key, KEY_LEN, val, 16)))
 			return rc;
+		/* In the state now (a second flush adds nothing twice); the
+		 * listener hears of it once committed. */
+		s->num = s->den = 0;
+		s->moved = 1;
 	}
 	return 0;
 }
 
+/* Drops the figures' cache (its changes are in the state, or thrown away
+ * with it). */
 static void discard(void *state)
 {
 	progress *pg = state;
-	if (pg->cused)
-		memset(pg->cache, 0, pg->ccap * sizeof(*pg->cache));
-	pg->cused = 0;
+	free(pg->cache);
+	pg->cache = NULL;
+	pg->ccap = pg->cused = 0;
 }
 
 /* Tells the listener which plans and regions moved. */
@@ -274,6 +290,7 @@ static void committed(void *state, uint64_t checkpoint)
 	pthread_mutex_lock(&pg->change_lock);
 	if (!pg->change) {
 		pthread_mutex_unlock(&pg->change_lock);
+		discard(pg);
 		return;
 	}
 	/* A few distinct (plan, region) pairs: a small list, deduplicated. */
@@ -284,7 +301,7 @@ static void committed(void *state, uint64_t checkpoint)
 	unsigned n = 0;
 	for (size_t i = 0; i < pg->ccap; i++) {
 		cslot *s = &pg->cache[i];
-		if (!s->used || s->klen != KEY_LEN || (!s->num && !s->den))
+		if (!s->used || s->klen != KEY_LEN || !s->moved)
 			continue;
 		unsigned pl = (unsigned)s->key[0] << 8 | s->key[1];
 		uint32_t region = ld_get_be32(s->key + 6);
@@ -301,6 +318,8 @@ static void committed(void *state, uint64_t checkpoint)
 		pg->change(pg->change_arg, pl, region, checkpoint);
 	}
 	pthread_mutex_unlock(&pg->change_lock);
+	/* Told: the cache starts afresh (it holds every day a flush touched). */
+	discard(pg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -313,19 +332,35 @@ static void committed(void *state, uint64_t checkpoint)
 enum { C_SUM = 0, C_DISTINCT = 1 };
 
 typedef struct cbuf {
-	uint8_t *b;
+	uint8_t *b; /* inl, until it outgrows it */
 	size_t n, cap;
+	uint8_t inl[512];
 } cbuf;
+
+static void cbuf_init(cbuf *b)
+{
+	b->b = b->inl;
+	b->n = 0;
+	b->cap = sizeof(b->inl);
+}
+
+static void cbuf_free(cbuf *b)
+{
+	if (b->b != b->inl)
+		free(b->b);
+}
 
 static int cbuf_put(cbuf *b, const void *p, size_t n)
 {
 	if (b->n + n > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 256;
+		size_t cap = b->cap * 2;
 		while (cap < b->n + n)
 			cap *= 2;
-		uint8_t *nb = realloc(b->b, cap);
+		uint8_t *nb = b->b == b->inl ? malloc(cap) : realloc(b->b, cap);
 		if (!nb)
 			return LD_E(INTERNAL);
+		if (b->b == b->inl)
+			memcpy(nb, b->inl, b->n);
 		b->b = nb;
 		b->cap = cap;
 	}
@@ -400,7 +435,7 @@ static int event_region(proj_ctx *c, const Ledger__Event *ev, uint32_t *region)
 	const char *org = ld_field_str(&k->place, body);
 	if (!org)
 		return 0;
-	int rc = store_get(c->pt, DB(GDB_ORGS), org, strlen(org), &v);
+	int rc = proj_get(c, DB(GDB_ORGS), org, strlen(org), &v);
 	if (rc == LD_E(NOT_FOUND))
 		return 0;
 	if (rc)
@@ -475,22 +510,8 @@ static int contributions(proj_ctx *c, const Ledger__Event *ev, int first, cbuf *
 	return 0;
 }
 
-/* The first day on which a member counts in a figure ("pddays"), NO_DAY
- * if none. prefix: the figure's key, the member id's length and bytes. */
-static int first_day(proj_ctx *c, const uint8_t *prefix, size_t n, uint32_t *day)
-{
-	store_cursor *cur;
-	store_val k, v;
-	int rc = store_cursor_open(c->pt, DB(GDB_DDAYS), &cur);
-	*day = NO_DAY;
-	if (rc)
-		return rc;
-	rc = store_cursor_seek(cur, prefix, n, &k, &v);
-	if (rc == 0 && k.len == n + 4 && memcmp(k.data, prefix, n) == 0)
-		*day = ld_get_be32((const uint8_t *)k.data + n);
-	store_cursor_close(cur);
-	return rc == LD_E(NOT_FOUND) ? 0 : rc;
-}
+/* A member's days in a figure ("pddays"): (day, events) pairs by day. */
+#define DDAYS_MAX 65536 /* days of one member in one figure (a plan lasts years, not 179) */
 
 /* A distinct member's event on `day` added (sign 1) or taken back: the
  * member counts on the first day of its events there, so its 1 moves when
@@ -498,29 +519,54 @@ static int first_day(proj_ctx *c, const uint8_t *prefix, size_t n, uint32_t *day
 static int distinct_day(proj_ctx *c, const uint8_t *key, const uint8_t *member, size_t mlen,
 			uint32_t day, int sign)
 {
-	uint8_t dk[KEY_LEN + 1 + LD_ID_MAX + 4], val[4];
-	size_t pn = KEY_LEN + 1 + mlen;
-	uint32_t before, after, refs = 0;
+	uint8_t dk[KEY_LEN + 1 + LD_ID_MAX];
+	size_t pn = KEY_LEN + 1 + mlen, n = 0;
 	store_val v;
 	memcpy(dk, key, KEY_LEN);
 	dk[KEY_LEN] = (uint8_t)mlen;
 	memcpy(dk + KEY_LEN + 1, member, mlen);
-	ld_put_be32(dk + pn, day);
-	int rc = first_day(c, dk, pn, &before);
-	if (!rc)
-		rc = store_get(c->pt, DB(GDB_DDAYS), dk, pn + 4, &v);
-	if (rc == 0 && v.len == 4)
-		refs = ld_get_be32(v.data);
-	else if (rc && rc != LD_E(NOT_FOUND))
+	int rc = proj_get(c, DB(GDB_DDAYS), dk, pn, &v);
+	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
-	if (sign > 0 || refs > 1) {
-		ld_put_be32(val, sign > 0 ? refs + 1 : refs - 1);
-		rc = store_put(c->pt, DB(GDB_DDAYS), dk, pn + 4, val, 4);
-	} else {
-		rc = refs ? store_del(c->pt, DB(GDB_DDAYS), dk, pn + 4) : 0;
+	if (rc == 0 && (v.len % 8 || v.len > 8 * DDAYS_MAX))
+		return LD_E(STORAGE);
+	/* Copied, with room for one more: the put below may move the value. */
+	uint8_t *d = malloc((rc == 0 ? v.len : 0) + 8);
+	if (!d)
+		return LD_E(INTERNAL);
+	if (rc == 0) {
+		memcpy(d, v.data, v.len);
+		n = v.len / 8;
+	}
+	uint32_t before = n ? ld_get_be32(d) : NO_DAY;
+	size_t i = 0;
+	while (i < n && ld_get_be32(d + 8 * i) < day)
+		i++;
+	int here = i < n && ld_get_be32(d + 8 * i) == day;
+	uint32_t refs = here ? ld_get_be32(d + 8 * i + 4) : 0;
+	rc = 0;
+	if (sign > 0) {
+		if (here) {
+			ld_put_be32(d + 8 * i + 4, refs + 1);
+		} else if (n < DDAYS_MAX) {
+			memmove(d + 8 * (i + 1), d + 8 * i, 8 * (n - i));
+			ld_put_be32(d + 8 * i, day);
+			ld_put_be32(d + 8 * i + 4, 1);
+			n++;
+		} else {
+			rc = LD_E(TOO_LARGE);
+		}
+	} else if (here && refs > 1) {
+		ld_put_be32(d + 8 * i + 4, refs - 1);
+	} else if (here) {
+		memmove(d + 8 * i, d + 8 * (i + 1), 8 * (n - i - 1));
+		n--;
 	}
 	if (!rc)
-		rc = first_day(c, dk, pn, &after);
+		rc = n ? proj_put(c, DB(GDB_DDAYS), dk, pn, d, 8 * n)
+		       : proj_del(c, DB(GDB_DDAYS), dk, pn);
+	uint32_t after = n ? ld_get_be32(d) : NO_DAY;
+	free(d);
 	if (rc || after == before)
 		return rc;
 	progress *pg = c->state;
@@ -566,23 +612,23 @@ static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign, int mar
 			p += 1 + p[0];
 			if (rc)
 				return rc;
-			rc = store_get(c->pt, DB(GDB_DISTINCT), dk, dn, &v);
+			rc = proj_get(c, DB(GDB_DISTINCT), dk, dn, &v);
 			if (rc == 0 && v.len == 4)
 				refs = ld_get_be32(v.data);
 			else if (rc && rc != LD_E(NOT_FOUND))
 				return rc;
 			if (sign > 0) {
 				ld_put_be32(val, refs + 1);
-				rc = store_put(c->pt, DB(GDB_DISTINCT), dk, dn, val, 4);
+				rc = proj_put(c, DB(GDB_DISTINCT), dk, dn, val, 4);
 				if (!rc && refs == 0)
 					rc = cache_add(pg, key, 1, 0);
 			} else if (refs <= 1) {
-				rc = store_del(c->pt, DB(GDB_DISTINCT), dk, dn);
+				rc = proj_del(c, DB(GDB_DISTINCT), dk, dn);
 				if (!rc && refs == 1)
 					rc = cache_add(pg, key, -1, 0);
 			} else {
 				ld_put_be32(val, refs - 1);
-				rc = store_put(c->pt, DB(GDB_DISTINCT), dk, dn, val, 4);
+				rc = proj_put(c, DB(GDB_DISTINCT), dk, dn, val, 4);
 			}
 		} else {
 			return LD_E(STORAGE);
@@ -595,16 +641,17 @@ static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign, int mar
 
 static int count(proj_ctx *c, const Ledger__Event *ev, uint64_t seq, int first)
 {
-	cbuf b = {0};
+	cbuf b;
+	cbuf_init(&b);
 	uint8_t key[8];
 	int rc = contributions(c, ev, first, &b);
 	if (!rc && b.n) {
 		ld_put_be64(key, seq);
 		rc = apply_list(c, b.b, b.n, 1, MARK_NONE);
 		if (!rc)
-			rc = store_put(c->pt, DB(GDB_CONTRIB), key, 8, b.b, b.n);
+			rc = proj_put(c, DB(GDB_CONTRIB), key, 8, b.b, b.n);
 	}
-	free(b.b);
+	cbuf_free(&b);
 	return rc;
 }
 
@@ -614,7 +661,7 @@ static int uncount(proj_ctx *c, uint64_t seq, int mark)
 	uint8_t key[8];
 	store_val v;
 	ld_put_be64(key, seq);
-	int rc = store_get(c->pt, DB(GDB_CONTRIB), key, 8, &v);
+	int rc = proj_get(c, DB(GDB_CONTRIB), key, 8, &v);
 	if (rc == LD_E(NOT_FOUND))
 		return 0;
 	if (rc)
@@ -627,7 +674,7 @@ static int uncount(proj_ctx *c, uint64_t seq, int mark)
 	size_t n = v.len;
 	rc = apply_list(c, copy, n, -1, mark);
 	free(copy);
-	return rc ? rc : store_del(c->pt, DB(GDB_CONTRIB), key, 8);
+	return rc ? rc : proj_del(c, DB(GDB_CONTRIB), key, 8);
 }
 
 /* Does the member's stream hold a join that counts before `upto`? */
@@ -707,7 +754,7 @@ static int apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 		const Ledger__OrgRegistered *o = ev->org_registered;
 		uint8_t val[4];
 		ld_put_be32(val, o->region);
-		if ((rc = store_put(c->pt, DB(GDB_ORGS), o->org_id, strlen(o->org_id), val, 4)))
+		if ((rc = proj_put(c, DB(GDB_ORGS), o->org_id, strlen(o->org_id), val, 4)))
 			return rc;
 	}
 	if (!countable(ev->body_case))
@@ -720,23 +767,23 @@ static int apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 
 /* Clears the projection's state when the plans differ from those it was
  * counted with. */
-static int prepare(proj_ctx *c, int *reset)
+static int prepare(proj_ctx *c, store_txn *wt, int *reset)
 {
 	const plan_set *plans = &((progress *)c->state)->plans;
 	store_val v;
 	uint8_t digest[33];
 	memcpy(digest, plans->digest, 32);
 	digest[32] = LAYOUT;
-	int rc = store_get(c->pt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), &v);
+	int rc = store_get(wt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), &v);
 	*reset = 0;
 	if (rc == 0 && v.len == sizeof(digest) && memcmp(v.data, digest, sizeof(digest)) == 0)
 		return 0;
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
-	if ((rc = proj_clear(c->pt, &progress_projection)))
+	if ((rc = proj_clear(wt, &progress_projection)))
 		return rc;
 	*reset = 1;
-	return store_put(c->pt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), digest, sizeof(digest));
+	return store_put(wt, PDB_META, DIGEST_KEY, strlen(DIGEST_KEY), digest, sizeof(digest));
 }
 
 const projection_ops progress_projection = {

@@ -17,13 +17,55 @@
  *    stop, when nothing records how they were left, or when LMDB cannot read
  *    them. Appends thus pay for one synced commit, the log's, not two.
  *
+ * STATE IN MEMORY, FLUSHED. A projection applies events to its state in
+ * memory (proj_get/proj_put/proj_del: projections/kv.h, a write-back table
+ * of its keys over their flushed copy, plus whatever decoded caches the
+ * projection keeps itself), never to LMDB. The runner FLUSHES every
+ * projection together: each one's caches into its table (ops->flush), then
+ * every dirty key, sorted, and each projection's checkpoint, in ONE write
+ * transaction, so a crash never applies an event twice or skips one, and
+ * LMDB sees one put per key per flush however many events changed it. A
+ * flush happens
+ *  - PROJ_FLUSH_MS after the first event it would hold was applied (the
+ *    freshness of queries that do not ask for a seq);
+ *  - at once when a query waits for a seq that is applied but not flushed
+ *    (read-your-writes: such a query waits for one flush, not for the
+ *    timer), at most once per PROJ_FLUSH_GAP_MS;
+ *  - after PROJ_FLUSH_EVENTS events, or when the dirty state passes half
+ *    of the memory budget (proj_options.memory), and when the runner stops;
+ *  - far behind (a rebuild, a parallel catch-up), every
+ *    PROJ_BULK_FLUSH_EVENTS or at half the memory budget: every flush
+ *    after the first puts keys among the flushed ones instead of
+ *    appending them after the last, so fewer flushes make a faster
+ *    rebuild.
+ * Flushing is a question of when, never of what: the state after a flush is
+ * a function of the log up to its checkpoint, whatever the timing. Memory:
+ * past the budget, the clean part of every table and cache is dropped after
+ * a flush (and read back from LMDB when needed again).
+ *
+ * HOW QUERIES READ. Queries run on NNG's threads and never see the state in
+ * memory: they read the flushed state, in one LMDB read transaction, whose
+ * checkpoints say exactly which seq it reflects (as_of_seq). This costs
+ * freshness (a query sees the last flush: at most PROJ_FLUSH_MS old, or
+ * exactly the seq a read-your-writes query waited for) and keeps the state
+ * twice (in memory and in the page cache). What it buys: no locks between
+ * the applying thread and the readers, no copy-on-write or versioned
+ * structure in memory, answers that are consistent by construction (LMDB's
+ * MVCC), and queries that cost what they cost before. A versioned
+ * in-memory view would save the flush a reader waits for (about a
+ * millisecond) at the price of all that.
+ *
  * THE RUNNER. One thread runs a libuv loop. The writer's commit hook wakes it
- * with uv_async_send (coalescing: many commits, one wake-up). Each
- * projection then reads the log after its own checkpoint, in seq order, and
- * applies the events in chunks; each chunk's state changes and the new
- * checkpoint are one transaction, so a crash never applies an event twice or
- * skips one. A projection whose apply fails stops with a logged error naming
- * the seq; the log and the other projections go on.
+ * with uv_async_send (coalescing: many commits, one wake-up); it reads the
+ * log after the projections' position, decodes each event once and applies
+ * it to every projection that has not applied it. When far behind (a
+ * rebuild, a restart after a long stop: PROJ_PARALLEL_MIN events or more),
+ * it decodes batches on its own thread and hands each batch to one thread
+ * per projection, which apply it in parallel; a flush waits until every
+ * projection has applied the same batches. A projection whose apply fails
+ * stops with a logged error naming the seq, keeping everything before it
+ * (its state is thrown back to its last flush and re-applied up to the
+ * seq before); the log and the other projections go on.
  *
  * A PROJECTION is a table of operations (projection_ops); adding one is
  * adding a module and a line in projections.c's table. The module answers
@@ -34,8 +76,7 @@
  * gives the same state as incremental application.
  *
  * INSTANCES. A projection keeps nothing in file-level variables: what it
- * holds in memory (its caches of the chunk being applied, its inputs such as
- * the plans) is its state, made by its `create` when a runner starts and
+ * holds in memory (its caches, its inputs such as the plans) is its state, made by its `create` when a runner starts and
  * freed by its `destroy` with the runner, and every operation gets it. So a
  * process can run several runners, each on its own data directory, and each
  * projection of each runner has its own state (tests/test_projections.c
@@ -48,6 +89,7 @@
 
 #include "arena.h"
 #include "codec.h"
+#include "kv.h"
 #include "store.h"
 #include "writer.h"
 
@@ -55,7 +97,7 @@
  * each projection names its own in its ops (`dbs`), and proj_db gives their
  * handles, so adding a projection edits nothing shared. */
 enum {
-	PDB_META,  /* "cp/<name>" → checkpoint seq (8 BE); "boot", "clean"; a projection's keys */
+	PDB_META,  /* "cp/<name>" → checkpoint seq (8 BE); a projection's keys */
 	PDB_FIXES, /* name, 0, target seq (8 BE) → kind (1), correcting seq (8 BE) */
 	PDB_RUNNER_COUNT
 };
@@ -65,15 +107,43 @@ enum {
 typedef struct proj_options {
 	const char *plans_dir; /* progress: the plan files (NULL: no plans) */
 	int plans_missing_ok;  /* ... a missing directory is no plans */
+	size_t memory;         /* bytes of state kept in memory by all projections
+				* (0: PROJ_MEMORY_DEFAULT) */
 } proj_options;
 
-/* What an apply sees. */
+/* Flushing (above) and the memory budget. */
+#define PROJ_FLUSH_MS 5
+#define PROJ_FLUSH_GAP_MS 1
+#define PROJ_FLUSH_EVENTS 65536
+#define PROJ_BULK_FLUSH_EVENTS (1 << 20)
+#define PROJ_MEMORY_DEFAULT ((size_t)256 << 20)
+/* Behind by this many events or more: applied in parallel. */
+#define PROJ_PARALLEL_MIN 8192
+
+/* What an apply (and a flush) sees. */
 typedef struct proj_ctx {
-	store_txn *pt;   /* write transaction on the projection environment */
-	store_txn *lt;   /* read transaction on the log, at or after ev->seq */
+	proj_kv *kv;    /* the projection's state in memory (kv.h) */
+	store_txn *lt;  /* read transaction on the log, at or after ev->seq */
 	const char *name;
-	void *state;     /* the projection's state in this runner (create) */
+	void *state;    /* the projection's own (create), in this runner */
 } proj_ctx;
+
+/* The projection's state, as applied so far: what an apply reads and
+ * writes (kv_get, kv_put, kv_del on ctx's table). A value got is valid
+ * until the next put or delete. */
+static inline int proj_get(proj_ctx *c, unsigned db, const void *key, size_t klen, store_val *v)
+{
+	return kv_get(c->kv, db, key, klen, v);
+}
+static inline int proj_put(proj_ctx *c, unsigned db, const void *key, size_t klen,
+			   const void *val, size_t vlen)
+{
+	return kv_put(c->kv, db, key, klen, val, vlen);
+}
+static inline int proj_del(proj_ctx *c, unsigned db, const void *key, size_t klen)
+{
+	return kv_del(c->kv, db, key, klen);
+}
 
 struct projection_query;
 
@@ -93,22 +163,28 @@ typedef struct projection_ops {
 	 * NULL) when the runner is freed. */
 	int (*create)(void **state, const proj_options *o, ld_errinfo *e);
 	void (*destroy)(void *state);
-	/* Applies one event (its seq is ev->seq). 0, or a negative code with e
-	 * filled: the projection stops there. Storage errors (STORE_MAP_FULL
-	 * and the like) abort the chunk instead and are retried. */
+	/* Applies one event (its seq is ev->seq) to ctx's state, through
+	 * proj_get/proj_put/proj_del and its own caches. 0, or a negative
+	 * code with e filled: the projection stops there. Runs on one thread
+	 * at a time, not always the same one (a parallel rebuild). */
 	int (*apply)(proj_ctx *ctx, const Ledger__Event *ev, ld_errinfo *e);
-	/* Optional: a projection may keep state of the chunk in memory; flush
-	 * writes it into ctx->pt before the checkpoint is written; discard
-	 * drops it (after the commit, or when the chunk is aborted). */
+	/* Optional: a projection that keeps state in caches of its own moves
+	 * what changed in them since its last call into its table (proj_put)
+	 * before each flush. It is called again when a flush's transaction
+	 * failed and is tried again, so it must not move a change twice. The
+	 * caches may stay, clean. */
 	int (*flush)(proj_ctx *ctx);
+	/* Optional: drops every cache of its own, clean or not: after a
+	 * failed apply (its table goes back to the last flush too), or to give
+	 * memory back right after a flush. */
 	void (*discard)(void *state);
-	/* Optional: at start, in a write transaction, before checkpoints are
-	 * read. Setting *reset drops the projection's checkpoint: it has
-	 * cleared its state (e.g. its inputs besides the log changed) and is
-	 * rebuilt from the start of the log. */
-	int (*prepare)(proj_ctx *ctx, int *reset);
-	/* Optional: after a chunk's transaction committed (before discard),
-	 * on the runner's thread; checkpoint = the projection's new one. */
+	/* Optional: at start, in the write transaction wt on the projection
+	 * environment, before checkpoints are read. Setting *reset drops the
+	 * projection's checkpoint: it has cleared its state (e.g. its inputs
+	 * besides the log changed) and is rebuilt from the start of the log. */
+	int (*prepare)(proj_ctx *ctx, store_txn *wt, int *reset);
+	/* Optional: after a flush's transaction committed, on the runner's
+	 * thread; checkpoint = the projection's new one. */
 	void (*committed)(void *state, uint64_t checkpoint);
 } projection_ops;
 
@@ -227,8 +303,9 @@ typedef struct runner runner;
  * with the log at once. w's commit hook is set to wake it. */
 int runner_start(runner **out, const char *dir, store *log, writer *w, const proj_options *o,
 		 ld_errinfo *e);
-/* Stops the loop after the chunk in flight and answers every waiter with
- * "shutting down"; queries keep working until runner_free. */
+/* Stops the loop after the batch in flight, flushes what was applied, and
+ * answers every waiter with "shutting down"; queries keep working until
+ * runner_free. */
 void runner_stop(runner *r);
 void runner_free(runner *r);
 
@@ -239,7 +316,8 @@ store *runner_store(runner *r);
  * until runner_free. */
 void *runner_state(runner *r, const projection_ops *ops);
 
-/* The lowest checkpoint of the projections a query needs (all of them). */
+/* The lowest checkpoint (the last flush) of the projections a query needs
+ * (all of them). */
 uint64_t runner_checkpoint(runner *r);
 /* The same, as seen by read transaction t on the projection environment:
  * what an answer read in t reflects (its as_of_seq). */
@@ -252,7 +330,7 @@ uint64_t runner_snapshot_seq(store_txn *t);
 
 /*
  * Calls fn(arg, ok) on the runner's thread once every projection has
- * applied min_seq (ok = 1), when timeout_ms has passed (0), when a
+ * applied and flushed min_seq (ok = 1: a query reads it now), when timeout_ms has passed (0), when a
  * projection has stopped (-1) or the runner stops (-2). If that is decided
  * already, returns it at once (1, -1, -2) without calling fn; otherwise
  * returns RUNNER_WAITING and fn will be called exactly once.

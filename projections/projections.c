@@ -98,7 +98,7 @@ int proj_fix_get(proj_ctx *c, uint64_t target, int *kind, uint64_t *by)
 {
 	uint8_t key[64 + 9];
 	store_val v;
-	int rc = store_get(c->pt, PDB_FIXES, key, fix_key(key, c->name, target), &v);
+	int rc = proj_get(c, PDB_FIXES, key, fix_key(key, c->name, target), &v);
 	*kind = 0;
 	*by = 0;
 	if (rc == LD_E(NOT_FOUND))
@@ -149,7 +149,7 @@ int proj_fix_record(proj_ctx *c, const Ledger__Event *ev, uint64_t *target)
 	*target = ld_field_num(&k->target, ld_kind_body(k, ev));
 	val[0] = k->flags & LD_KIND_AMENDMENT ? PFIX_AMEND : PFIX_VOID;
 	ld_put_be64(val + 1, ev->seq);
-	return store_put(c->pt, PDB_FIXES, key, fix_key(key, c->name, *target), val, 9);
+	return proj_put(c, PDB_FIXES, key, fix_key(key, c->name, *target), val, 9);
 }
 
 int proj_effective(proj_ctx *c, uint64_t seq, proj_eff *out)

@@ -2,26 +2,40 @@
 #include "projection.h"
 
 #include <ftw.h>
-#include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "clock.h"
 #include "log.h"
 #include "model.h"
 
-#define CHUNK_EVENTS 50000 /* events per projection transaction */
-#define WAIT_TICK_MS 5     /* how often deadlines of waiters are checked */
+#define MAX_PROJECTIONS 8
+#define WAIT_TICK_MS 5        /* how often deadlines of waiters are checked */
+#define SERIAL_EVENTS 4096    /* events applied between two looks at the clock */
+#define BATCH_EVENTS 4096     /* events of one batch of a parallel catch-up */
+#define NBATCHES 4            /* batches decoded ahead of the slowest projection */
+#define FLUSH_RETRY_MS 1000   /* a flush that failed (not a full map) is tried again */
 
 typedef struct pstate {
 	const projection_ops *ops;
-	void *state;         /* the projection's own (ops->create), this runner's */
-	uint64_t checkpoint; /* under runner.lock */
-	uint64_t applied;
+	void *state;        /* the projection's own (ops->create), this runner's */
+	proj_kv *kv;        /* its state in memory */
+	/* The applying thread's (the runner's, or its worker's during a
+	 * parallel batch; the runner reads them between batches): */
+	uint64_t applied;   /* the last seq applied in memory */
+	uint64_t stop_at;   /* an apply failed at this seq (0: none) */
+	char fail[300];     /* ... and why */
+	int rewound;        /* after stop_at: its state went back to the last flush */
+	/* Under runner.lock: */
+	uint64_t checkpoint; /* the last flush: what queries see */
+	uint64_t count;      /* events applied and flushed since the start */
+	uint64_t flushes;    /* flushes that carried it */
+	size_t memory;       /* its table's bytes, as of the last flush */
 	int stopped;
 	char error[300];
 } pstate;
@@ -40,11 +54,20 @@ struct runner {
 	pthread_t thread;
 	uv_loop_t loop;
 	uv_async_t wake;
-	uv_timer_t tick;
+	uv_timer_t tick;  /* waiters' deadlines */
+	uv_timer_t flush; /* the next flush */
 	int started;
+	size_t memory;    /* the budget of the state in memory */
 
-	pthread_mutex_t lock; /* everything below */
-	pstate st[8];
+	/* The loop thread's: */
+	codec_pool pool;
+	uint64_t unflushed_since; /* when the first event not flushed was applied (ms; 0: none) */
+	uint64_t unflushed;       /* events applied since the last flush */
+	uint64_t last_flush;      /* when (ms) */
+	uint64_t flush_failed;    /* when the last flush failed (ms; 0: it did not) */
+
+	pthread_mutex_t lock; /* everything below, and pstate's marked so */
+	pstate st[MAX_PROJECTIONS];
 	int stopping;
 	waiter *waiters;
 };
@@ -58,162 +81,530 @@ static void cp_key(char *key, size_t n, const char *name)
 /* Applying                                                            */
 /* ------------------------------------------------------------------ */
 
-/*
- * One chunk for every running projection behind `head`, in ONE transaction:
- * each log event after the lowest of their checkpoints is decoded once and
- * applied to each projection that has not applied it yet; then each one's
- * state is flushed and its checkpoint written, and the transaction commits.
- * At most CHUNK_EVENTS events; with `limit` (a re-run after a failure) it
- * stops before that seq. Returns 0, 1 if a projection stopped (the others'
- * progress before the bad event is committed), or a storage error.
- */
-static int apply_chunk(runner *r, uint64_t head, uint64_t limit)
+/* Whether p is to apply seq now: running, behind it, not past a seq it
+ * failed on. The applying thread's view. */
+static int needs(const pstate *p, uint64_t seq)
 {
-	store_txn *lt = NULL, *pt = NULL;
-	store_cursor *c = NULL;
-	store_val k, v;
-	uint8_t key[8];
-	ld_errinfo e = {0};
-	pstate *part[8], *bad = NULL;
-	uint64_t last[8], from = UINT64_MAX, failed = 0;
-	unsigned np = 0;
-	int rc;
+	return !p->stopped && p->applied < seq && (!p->stop_at || seq < p->stop_at);
+}
 
+/* The first seq some projection needs (UINT64_MAX: none). */
+static uint64_t first_needed(runner *r)
+{
+	uint64_t from = UINT64_MAX;
 	for (unsigned i = 0; i < nprojections; i++) {
 		pstate *p = &r->st[i];
-		if (p->stopped || p->checkpoint >= head)
-			continue;
-		last[np] = p->checkpoint;
-		part[np++] = p;
-		if (p->checkpoint + 1 < from)
-			from = p->checkpoint + 1;
+		if (needs(p, p->applied + 1) && p->applied + 1 < from)
+			from = p->applied + 1;
 	}
-	if (!np)
-		return 0;
+	return from;
+}
 
-	if ((rc = store_read_begin(r->log, &lt)) || (rc = store_write_begin(r->ps, &pt)))
-		goto out;
-	if ((rc = store_cursor_open(lt, DB_LOG, &c)))
-		goto out;
-	ld_put_be64(key, from);
-	uint64_t expect = from;
-	unsigned n = 0;
-	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0 && n < CHUNK_EVENTS;
-	     rc = store_cursor_next(c, &k, &v), n++) {
-		uint64_t seq = ld_get_be64(k.data);
-		if (seq > head || (limit && seq >= limit))
-			break;
-		if (seq != expect) {
-			rc = ld_errinfo_set(&e, LD_E(STORAGE), NULL, "gap in the log before seq %llu",
-					    (unsigned long long)seq);
-			failed = seq;
-			bad = part[0];
-			break;
-		}
-		expect = seq + 1;
-		Ledger__Event *ev = codec_event_unpack(v.data, v.len);
-		if (!ev) {
-			rc = ld_errinfo_set(&e, LD_E(STORAGE), NULL, "event seq %llu does not decode",
-					    (unsigned long long)seq);
-			failed = seq;
-			bad = part[0];
-			break;
-		}
-		for (unsigned i = 0; i < np && !rc; i++) {
-			if (last[i] >= seq)
-				continue; /* this one is ahead */
-			proj_ctx ctx = {.pt = pt, .lt = lt, .name = part[i]->ops->name,
-					.state = part[i]->state};
-			memset(&e, 0, sizeof(e));
-			rc = part[i]->ops->apply(&ctx, ev, &e);
-			if (rc == 0)
-				last[i] = seq;
-			else if (rc != STORE_MAP_FULL) {
-				failed = seq;
-				bad = part[i];
-				if (e.code != rc) /* the apply did not say why: say what we know */
-					ld_errinfo_set(&e, rc, NULL, "%s", ld_strerror(rc));
-				char why[sizeof(e.message)];
-				snprintf(why, sizeof(why), "%s", e.message);
-				snprintf(e.message, sizeof(e.message), "%.32s: %.200s",
-					 codec_event_type_name(ev->body_case), why);
-				ld_utf8_clean(e.message); /* %.200s may cut a character */
-			}
-		}
-		codec_event_free(ev);
-		if (rc)
-			break;
-	}
-	if (rc == LD_E(NOT_FOUND))
-		rc = 0;
-	store_cursor_close(c);
-	c = NULL;
-	if (failed) {
-		/* Keep everyone's progress before the bad event, then stop the
-		 * projection that could not apply it. */
-		for (unsigned i = 0; i < np; i++)
-			if (part[i]->ops->discard)
-				part[i]->ops->discard(part[i]->state);
-		store_abort(pt);
-		store_read_end(lt);
-		if (failed > from && (rc = apply_chunk(r, head, failed)) != 0 && rc != 1)
-			return rc;
-		pthread_mutex_lock(&r->lock);
-		bad->stopped = 1;
-		snprintf(bad->error, sizeof(bad->error), "seq %llu: %s (%s)",
-			 (unsigned long long)failed, e.message[0] ? e.message : ld_strerror(e.code),
-			 ld_errname(e.code));
-		pthread_mutex_unlock(&r->lock);
-		log_error("projection %s: stopped: %s; the log and the other projections go on "
-			  "('ledgerd --rebuild' rebuilds it)",
-			  bad->ops->name, bad->error);
-		return 1;
-	}
+/* Notes that p cannot apply seq (why: e's message, or code's name); it
+ * applies nothing from there. */
+static void fail_at(pstate *p, uint64_t seq, const char *type, int code, const ld_errinfo *e)
+{
+	p->stop_at = seq;
+	snprintf(p->fail, sizeof(p->fail), "seq %llu: %.32s%s%.200s (%s)", (unsigned long long)seq,
+		 type ? type : "", type ? ": " : "",
+		 e && e->message[0] ? e->message : ld_strerror(code), ld_errname(code));
+	ld_utf8_clean(p->fail); /* %.200s may cut a character */
+}
+
+static void apply_one(pstate *p, const Ledger__Event *ev, store_txn *lt)
+{
+	proj_ctx ctx = {.kv = p->kv, .lt = lt, .name = p->ops->name, .state = p->state};
+	ld_errinfo e = {0};
+	int rc = p->ops->apply(&ctx, ev, &e);
+	if (rc == 0)
+		p->applied = ev->seq;
+	else
+		fail_at(p, ev->seq, codec_event_type_name(ev->body_case), rc, e.code == rc ? &e : NULL);
+}
+
+/* Read transactions for applying: the log at or after every seq read, the
+ * projections' flushed state behind each table's misses. */
+static int txns_begin(runner *r, pstate *p, store_txn **lt, store_txn **base)
+{
+	int rc = store_read_begin(r->log, lt);
 	if (rc)
-		goto out;
-	int progress = 0;
-	for (unsigned i = 0; i < np && !rc; i++) {
-		if (last[i] == part[i]->checkpoint)
-			continue;
-		progress = 1;
-		proj_ctx ctx = {.pt = pt, .lt = lt, .name = part[i]->ops->name,
-				.state = part[i]->state};
-		char ck[80];
-		uint8_t val[8];
-		cp_key(ck, sizeof(ck), part[i]->ops->name);
-		ld_put_be64(val, last[i]);
-		if (part[i]->ops->flush)
-			rc = part[i]->ops->flush(&ctx);
-		if (!rc)
-			rc = store_put(pt, PDB_META, ck, strlen(ck), val, 8);
+		return rc;
+	if ((rc = store_read_begin(r->ps, base))) {
+		store_read_end(*lt);
+		return rc;
 	}
-	if (rc || !progress)
-		goto out;
-	rc = store_commit(pt);
-	pt = NULL;
-	if (rc == 0) {
-		pthread_mutex_lock(&r->lock);
-		for (unsigned i = 0; i < np; i++) {
-			part[i]->applied += last[i] - part[i]->checkpoint;
-			part[i]->checkpoint = last[i];
+	for (unsigned i = 0; i < nprojections; i++)
+		if (!p || p == &r->st[i])
+			kv_set_base(r->st[i].kv, *base);
+	return 0;
+}
+
+static void txns_end(runner *r, pstate *p, store_txn *lt, store_txn *base)
+{
+	for (unsigned i = 0; i < nprojections; i++)
+		if (!p || p == &r->st[i])
+			kv_set_base(r->st[i].kv, NULL);
+	store_read_end(base);
+	store_read_end(lt);
+}
+
+/* A seq missing from the log or an event that does not decode: no
+ * projection that needs it can go on. */
+static void log_broken(runner *r, uint64_t seq, const char *why)
+{
+	ld_errinfo e;
+	ld_errinfo_set(&e, LD_E(STORAGE), NULL, "%s", why);
+	for (unsigned i = 0; i < nprojections; i++)
+		if (needs(&r->st[i], seq))
+			fail_at(&r->st[i], seq, NULL, LD_E(STORAGE), &e);
+}
+
+/* Where reading the log stopped short: a seq that is missing or does not
+ * decode (broken), or nothing (a storage error, tried again later). */
+typedef struct short_read {
+	uint64_t seq; /* 0: none */
+	char why[120];
+} short_read;
+
+/*
+ * Reads events [from, to] of the log (at most `max`) and decodes them into
+ * out[] from pool. Returns how many; a gap or an event that does not
+ * decode ends the run there and is said in *sr.
+ */
+static size_t decode_run(store_txn *lt, uint64_t from, uint64_t to, size_t max, codec_pool *pool,
+			 Ledger__Event **out, short_read *sr)
+{
+	store_cursor *c;
+	store_val k, v;
+	uint8_t key[8];
+	size_t n = 0;
+	sr->seq = 0;
+	if (store_cursor_open(lt, DB_LOG, &c))
+		return 0;
+	ld_put_be64(key, from);
+	int rc;
+	for (rc = store_cursor_seek(c, key, 8, &k, &v); rc == 0 && n < max;
+	     rc = store_cursor_next(c, &k, &v)) {
+		uint64_t seq = ld_get_be64(k.data);
+		if (seq > to)
+			break;
+		if (seq != from + n) {
+			sr->seq = from + n;
+			snprintf(sr->why, sizeof(sr->why), "gap in the log before seq %llu",
+				 (unsigned long long)seq);
+			break;
 		}
-		pthread_mutex_unlock(&r->lock);
-		for (unsigned i = 0; i < np; i++)
-			if (part[i]->ops->committed)
-				part[i]->ops->committed(part[i]->state, last[i]);
+		if (!(out[n] = codec_event_unpack_pool(v.data, v.len, pool))) {
+			sr->seq = seq;
+			snprintf(sr->why, sizeof(sr->why), "event seq %llu does not decode",
+				 (unsigned long long)seq);
+			break;
+		}
+		n++;
+	}
+	if (rc && rc != LD_E(NOT_FOUND) && n < max)
+		log_error("projections: reading the log at seq %llu: %s",
+			  (unsigned long long)(from + n), ld_strerror(rc));
+	store_cursor_close(c);
+	return n;
+}
+
+/* Applies [from, to] (at most SERIAL_EVENTS of it) on this thread, each
+ * event decoded once for every projection that needs it. */
+static void apply_serial(runner *r, uint64_t from, uint64_t to)
+{
+	Ledger__Event *evs[64];
+	store_txn *lt, *base;
+	if (txns_begin(r, NULL, &lt, &base)) {
+		log_error("projections: unable to read the log; retrying at the next commit");
+		return;
+	}
+	for (uint64_t seq = from, done = 0; seq <= to && done < SERIAL_EVENTS;) {
+		size_t want = to - seq + 1 < 64 ? (size_t)(to - seq + 1) : 64;
+		short_read sr;
+		codec_pool_reset(&r->pool);
+		size_t n = decode_run(lt, seq, to, want, &r->pool, evs, &sr);
+		for (size_t j = 0; j < n; j++)
+			for (unsigned i = 0; i < nprojections; i++)
+				if (needs(&r->st[i], evs[j]->seq))
+					apply_one(&r->st[i], evs[j], lt);
+		if (sr.seq)
+			log_broken(r, sr.seq, sr.why);
+		if (n < want)
+			break;
+		seq += n;
+		done += n;
+	}
+	codec_pool_reset(&r->pool);
+	txns_end(r, NULL, lt, base);
+}
+
+/* ------------------------------------------------------------------ */
+/* Applying in parallel                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Far behind, the loop thread decodes batches of events and each
+ * projection applies them on a thread of its own; NBATCHES batches are in
+ * flight, so decoding runs ahead of the slowest projection. A projection's
+ * state is only ever touched by its worker during a batch, and by the loop
+ * thread once every batch handed out has been applied (drain): flushes,
+ * failures and the end happen then.
+ */
+typedef struct batch {
+	Ledger__Event **ev;
+	size_t n;
+	unsigned pending; /* workers yet to apply it */
+	codec_pool pool;
+} batch;
+
+typedef struct pipeline {
+	runner *r;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	batch b[NBATCHES];
+	uint64_t published; /* batches handed out: batch k is b[k % NBATCHES] */
+	int quit;
+	int unreadable; /* a worker could not open its read transactions */
+} pipeline;
+
+typedef struct worker {
+	pipeline *pl;
+	pstate *p;
+	pthread_t tid;
+	uint64_t next; /* the next batch to apply */
+	size_t dirty;  /* its table's dirty bytes after its last batch (under pl.mu) */
+	int skip;      /* a batch could not be applied: neither are the later ones */
+} worker;
+
+static void *worker_main(void *arg)
+{
+	worker *wk = arg;
+	pipeline *pl = wk->pl;
+	char name[16];
+	snprintf(name, sizeof(name), "ld-proj-%.7s", wk->p->ops->name);
+	pthread_setname_np(pthread_self(), name);
+	for (;;) {
+		pthread_mutex_lock(&pl->mu);
+		while (!pl->quit && wk->next == pl->published)
+			pthread_cond_wait(&pl->cv, &pl->mu);
+		if (wk->next == pl->published) {
+			pthread_mutex_unlock(&pl->mu);
+			return NULL;
+		}
+		batch *b = &pl->b[wk->next % NBATCHES];
+		pthread_mutex_unlock(&pl->mu);
+
+		/* A batch it cannot read for is left, and so is every later
+		 * one (they would apply after a gap): the next catch-up goes on
+		 * from the last event it applied. */
+		store_txn *lt, *base;
+		int unreadable = 0;
+		if (!wk->skip && txns_begin(pl->r, wk->p, &lt, &base) == 0) {
+			for (size_t i = 0; i < b->n; i++)
+				if (needs(wk->p, b->ev[i]->seq))
+					apply_one(wk->p, b->ev[i], lt);
+			txns_end(pl->r, wk->p, lt, base);
+		} else if (!wk->skip) {
+			wk->skip = unreadable = 1;
+		}
+
+		size_t dirty = kv_dirty_bytes(wk->p->kv);
+		pthread_mutex_lock(&pl->mu);
+		pl->unreadable |= unreadable;
+		wk->dirty = dirty;
+		wk->next++;
+		b->pending--;
+		pthread_cond_broadcast(&pl->cv);
+		pthread_mutex_unlock(&pl->mu);
+	}
+}
+
+/* Waits until every batch handed out has been applied. */
+static void drain(pipeline *pl)
+{
+	pthread_mutex_lock(&pl->mu);
+	for (;;) {
+		unsigned pending = 0;
+		for (int i = 0; i < NBATCHES; i++)
+			pending += pl->b[i].pending;
+		if (!pending)
+			break;
+		pthread_cond_wait(&pl->cv, &pl->mu);
+	}
+	pthread_mutex_unlock(&pl->mu);
+}
+
+static int flush_all(runner *r);
+static int flush_due(runner *r);
+static void settle_waiters(runner *r, int final);
+
+static int stopping(runner *r)
+{
+	pthread_mutex_lock(&r->lock);
+	int s = r->stopping;
+	pthread_mutex_unlock(&r->lock);
+	return s;
+}
+
+/* A projection failed and its state has not been taken back yet. */
+static int any_failed(runner *r)
+{
+	for (unsigned i = 0; i < nprojections; i++)
+		if (r->st[i].stop_at && !r->st[i].rewound)
+			return 1;
+	return 0;
+}
+
+/* Applies everything up to head in parallel; returns when done, when the
+ * runner stops, or when a projection failed (the caller deals with it). */
+static void apply_parallel(runner *r, uint64_t head)
+{
+	pipeline pl = {.r = r};
+	worker wk[MAX_PROJECTIONS];
+	short_read sr = {0};
+	unsigned nw = 0;
+	uint64_t seq = first_needed(r);
+	pthread_mutex_init(&pl.mu, NULL);
+	pthread_cond_init(&pl.cv, NULL);
+	for (int i = 0; i < NBATCHES; i++)
+		if (!(pl.b[i].ev = malloc(BATCH_EVENTS * sizeof(*pl.b[i].ev))))
+			goto out;
+	for (unsigned i = 0; i < nprojections; i++) {
+		if (!needs(&r->st[i], r->st[i].applied + 1))
+			continue;
+		wk[nw] = (worker){.pl = &pl, .p = &r->st[i]};
+		if (pthread_create(&wk[nw].tid, NULL, worker_main, &wk[nw]) != 0)
+			goto out;
+		nw++;
+	}
+	while (nw && seq <= head && !stopping(r) && !any_failed(r)) {
+		batch *b = &pl.b[pl.published % NBATCHES];
+		pthread_mutex_lock(&pl.mu);
+		while (b->pending)
+			pthread_cond_wait(&pl.cv, &pl.mu);
+		pthread_mutex_unlock(&pl.mu);
+
+		store_txn *lt;
+		if (store_read_begin(r->log, &lt)) {
+			log_error("projections: unable to read the log; retrying at the next commit");
+			break;
+		}
+		codec_pool_reset(&b->pool);
+		b->n = decode_run(lt, seq, head, BATCH_EVENTS, &b->pool, b->ev, &sr);
+		store_read_end(lt);
+		pthread_mutex_lock(&pl.mu);
+		int unreadable = pl.unreadable;
+		pthread_mutex_unlock(&pl.mu);
+		if (!b->n || unreadable)
+			break;
+		pthread_mutex_lock(&pl.mu);
+		b->pending = nw;
+		pl.published++;
+		pthread_cond_broadcast(&pl.cv);
+		pthread_mutex_unlock(&pl.mu);
+		seq += b->n;
+		if (!r->unflushed_since)
+			r->unflushed_since = (uint64_t)ld_mono_ms();
+		r->unflushed += b->n;
+		/* Flushed when half the memory budget is dirty, or every
+		 * PROJ_BULK_FLUSH_EVENTS: each flush of a catch-up puts keys
+		 * among those of the last one instead of appending them, so
+		 * fewer is faster. */
+		size_t dirty = 0;
+		pthread_mutex_lock(&pl.mu);
+		for (unsigned i = 0; i < nw; i++)
+			dirty += wk[i].dirty;
+		pthread_mutex_unlock(&pl.mu);
+		if (sr.seq)
+			break;
+		if (dirty >= r->memory / 2 || r->unflushed >= PROJ_BULK_FLUSH_EVENTS) {
+			drain(&pl);
+			flush_all(r);
+		}
 	}
 out:
-	/* Committed (written out) or aborted: either way in-memory state is stale. */
-	for (unsigned i = 0; i < np; i++)
-		if (part[i]->ops->discard)
-			part[i]->ops->discard(part[i]->state);
-	store_cursor_close(c);
-	store_abort(pt);
-	store_read_end(lt);
-	if (rc == STORE_MAP_FULL)
-		rc = store_grow(r->ps, 0);
-	return rc;
+	drain(&pl);
+	/* Every batch applied: the projections are the loop thread's again. */
+	if (sr.seq)
+		log_broken(r, sr.seq, sr.why);
+	if (pl.unreadable)
+		log_error("projections: unable to read the log; retrying at the next commit");
+	pthread_mutex_lock(&pl.mu);
+	pl.quit = 1;
+	pthread_cond_broadcast(&pl.cv);
+	pthread_mutex_unlock(&pl.mu);
+	for (unsigned i = 0; i < nw; i++)
+		pthread_join(wk[i].tid, NULL);
+	for (int i = 0; i < NBATCHES; i++) {
+		free(pl.b[i].ev);
+		codec_pool_free(&pl.b[i].pool);
+	}
+	pthread_mutex_destroy(&pl.mu);
+	pthread_cond_destroy(&pl.cv);
 }
+
+/* ------------------------------------------------------------------ */
+/* Flushing                                                            */
+/* ------------------------------------------------------------------ */
+
+static size_t dirty_bytes(runner *r)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < nprojections; i++)
+		n += kv_dirty_bytes(r->st[i].kv);
+	return n;
+}
+
+/* Whether the applied state is too much to keep unflushed any longer. */
+static int flush_due(runner *r)
+{
+	return r->unflushed >= PROJ_FLUSH_EVENTS || dirty_bytes(r) >= r->memory / 2;
+}
+
+/* Projections that failed: their state goes back to their last flush, to
+ * be applied again up to the seq before the one that failed; one that is
+ * there already stops now. */
+static void settle_failures(runner *r, int flushed)
+{
+	for (unsigned i = 0; i < nprojections; i++) {
+		pstate *p = &r->st[i];
+		if (!p->stop_at || p->stopped)
+			continue;
+		pthread_mutex_lock(&r->lock);
+		uint64_t cp = p->checkpoint;
+		pthread_mutex_unlock(&r->lock);
+		if (cp + 1 >= p->stop_at) {
+			pthread_mutex_lock(&r->lock);
+			p->stopped = 1;
+			snprintf(p->error, sizeof(p->error), "%s", p->fail);
+			pthread_mutex_unlock(&r->lock);
+			log_error("projection %s: stopped: %s; the log and the other projections go "
+				  "on ('ledgerd --rebuild' rebuilds it)",
+				  p->ops->name, p->error);
+		} else if (!flushed && !p->rewound) {
+			/* What it applied since the last flush may include part
+			 * of the failed event: thrown away, applied again up to
+			 * the seq before it, flushed, and then it stops. */
+			kv_discard(p->kv);
+			if (p->ops->discard)
+				p->ops->discard(p->state);
+			p->applied = cp;
+			p->rewound = 1;
+		}
+	}
+}
+
+/* Gives memory back when the state held is past the budget: right after
+ * a flush, every clean entry and cache goes. */
+static void trim(runner *r)
+{
+	size_t held = 0;
+	for (unsigned i = 0; i < nprojections; i++)
+		held += kv_bytes(r->st[i].kv);
+	if (held <= r->memory)
+		return;
+	for (unsigned i = 0; i < nprojections; i++) {
+		kv_trim(r->st[i].kv);
+		if (r->st[i].ops->discard)
+			r->st[i].ops->discard(r->st[i].state);
+	}
+}
+
+/*
+ * One flush: every projection that applied events since its checkpoint
+ * writes what changed in its caches into its table, then every table's dirty keys
+ * and the checkpoints go into one transaction of the projection
+ * environment. On the loop thread, with no batch being applied. 0, or a
+ * store error (the state stays dirty and is flushed again later).
+ */
+static int flush_all(runner *r)
+{
+	pstate *part[MAX_PROJECTIONS];
+	unsigned np = 0;
+	int rc = 0;
+	for (unsigned i = 0; i < nprojections; i++) {
+		pthread_mutex_lock(&r->lock);
+		int behind = r->st[i].applied != r->st[i].checkpoint;
+		pthread_mutex_unlock(&r->lock);
+		if (behind)
+			part[np++] = &r->st[i];
+	}
+	if (!np)
+		goto done;
+	for (int attempt = 0;; attempt++) {
+		store_txn *base = NULL, *wt = NULL;
+		if ((rc = store_read_begin(r->ps, &base)))
+			break;
+		for (unsigned i = 0; i < np && !rc; i++) {
+			pstate *p = part[i];
+			if (!p->ops->flush)
+				continue;
+			proj_ctx ctx = {.kv = p->kv, .name = p->ops->name, .state = p->state};
+			kv_set_base(p->kv, base);
+			rc = p->ops->flush(&ctx);
+			kv_set_base(p->kv, NULL);
+		}
+		if (!rc)
+			rc = store_write_begin(r->ps, &wt);
+		for (unsigned i = 0; i < np && !rc; i++) {
+			char ck[80];
+			uint8_t val[8];
+			cp_key(ck, sizeof(ck), part[i]->ops->name);
+			ld_put_be64(val, part[i]->applied);
+			if (!(rc = kv_write(part[i]->kv, wt)))
+				rc = store_put(wt, PDB_META, ck, strlen(ck), val, 8);
+		}
+		if (!rc) {
+			rc = store_commit(wt);
+			wt = NULL;
+		}
+		store_abort(wt);
+		store_read_end(base);
+		if (rc != STORE_MAP_FULL || attempt == 3)
+			break;
+		if ((rc = store_grow(r->ps, 0)))
+			break;
+	}
+	if (rc) {
+		if (!r->flush_failed)
+			log_error("projections: flushing their state failed: %s; trying again",
+				  ld_strerror(rc));
+		r->flush_failed = (uint64_t)ld_mono_ms();
+		return rc;
+	}
+	if (r->flush_failed)
+		log_info("projections: flushed again");
+	r->flush_failed = 0;
+	for (unsigned i = 0; i < np; i++) {
+		pstate *p = part[i];
+		kv_written(p->kv);
+		pthread_mutex_lock(&r->lock);
+		p->count += p->applied - p->checkpoint;
+		p->checkpoint = p->applied;
+		p->flushes++;
+		pthread_mutex_unlock(&r->lock);
+	}
+	for (unsigned i = 0; i < np; i++)
+		if (part[i]->ops->committed)
+			part[i]->ops->committed(part[i]->state, part[i]->applied);
+done:
+	r->unflushed = 0;
+	r->unflushed_since = 0;
+	r->last_flush = (uint64_t)ld_mono_ms();
+	settle_failures(r, 1);
+	trim(r);
+	pthread_mutex_lock(&r->lock);
+	for (unsigned i = 0; i < nprojections; i++)
+		r->st[i].memory = kv_bytes(r->st[i].kv);
+	pthread_mutex_unlock(&r->lock);
+	settle_waiters(r, 0); /* the queries this flush lets through */
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiters                                                             */
+/* ------------------------------------------------------------------ */
 
 static uint64_t min_checkpoint_locked(runner *r)
 {
@@ -265,42 +656,107 @@ static void settle_waiters(runner *r, int final)
 		uv_timer_stop(&r->tick);
 }
 
-static void catch_up(runner *r)
+/* Whether a waiting query would be answered by a flush now: it waits for
+ * a seq every running projection has applied. */
+static int waiter_served(runner *r)
 {
-	uint64_t head;
-	writer_head(r->w, &head, NULL, NULL);
-	for (;;) {
-		pthread_mutex_lock(&r->lock);
-		int stopping = r->stopping, behind = 0;
-		for (unsigned i = 0; i < nprojections; i++)
-			behind |= !r->st[i].stopped && r->st[i].checkpoint < head;
-		pthread_mutex_unlock(&r->lock);
-		if (stopping || !behind)
-			break;
-		int rc = apply_chunk(r, head, 0);
-		if (rc < 0) {
-			log_error("projections: %s; retrying at the next commit", ld_strerror(rc));
-			return;
-		}
-		settle_waiters(r, 0);
-	}
-	settle_waiters(r, 0);
+	uint64_t applied = UINT64_MAX;
+	for (unsigned i = 0; i < nprojections; i++)
+		if (!r->st[i].stopped && r->st[i].applied < applied)
+			applied = r->st[i].applied;
+	pthread_mutex_lock(&r->lock);
+	int served = 0;
+	for (waiter *wt = r->waiters; wt && !served; wt = wt->next)
+		served = wt->min_seq <= applied;
+	pthread_mutex_unlock(&r->lock);
+	return served;
 }
 
 /* ------------------------------------------------------------------ */
 /* The loop                                                            */
 /* ------------------------------------------------------------------ */
 
+static void on_flush(uv_timer_t *t);
+
+/* Flushes now if a flush is due, or (arm) arms the timer for when it
+ * will be. */
+static void schedule_flush(runner *r, int arm)
+{
+	uint64_t now = (uint64_t)ld_mono_ms(), at;
+	int failing = 0;
+	for (unsigned i = 0; i < nprojections; i++)
+		failing |= r->st[i].stop_at && !r->st[i].stopped;
+	if (!r->unflushed_since && !failing)
+		return;
+	if (r->flush_failed)
+		at = r->flush_failed + FLUSH_RETRY_MS;
+	else if (flush_due(r))
+		at = now;
+	else if (waiter_served(r))
+		at = r->last_flush + PROJ_FLUSH_GAP_MS;
+	else
+		at = r->unflushed_since ? r->unflushed_since + PROJ_FLUSH_MS : now;
+	if (at <= now) {
+		uv_timer_stop(&r->flush);
+		flush_all(r);
+		return;
+	}
+	if (arm)
+		uv_timer_start(&r->flush, on_flush, at - now, 0);
+}
+
+static void catch_up(runner *r)
+{
+	for (;;) {
+		uint64_t head;
+		writer_head(r->w, &head, NULL, NULL);
+		settle_failures(r, 0);
+		uint64_t from = first_needed(r);
+		if (stopping(r) || from > head)
+			break;
+		uint64_t before = r->unflushed;
+		if (head - from + 1 >= PROJ_PARALLEL_MIN) {
+			apply_parallel(r, head);
+		} else {
+			uint64_t mark[MAX_PROJECTIONS], n = 0;
+			for (unsigned i = 0; i < nprojections; i++)
+				mark[i] = r->st[i].applied;
+			apply_serial(r, from, head);
+			for (unsigned i = 0; i < nprojections; i++)
+				if (r->st[i].applied - mark[i] > n)
+					n = r->st[i].applied - mark[i];
+			if (n && !r->unflushed_since)
+				r->unflushed_since = (uint64_t)ld_mono_ms();
+			r->unflushed += n;
+			/* Busy with a steady stream: timers cannot run meanwhile. */
+			schedule_flush(r, 0);
+		}
+		if (r->unflushed == before && first_needed(r) == from && !any_failed(r))
+			break; /* no progress: the log could not be read; the next commit retries */
+	}
+	schedule_flush(r, 1);
+	settle_waiters(r, 0);
+}
+
+static void on_flush(uv_timer_t *t)
+{
+	runner *r = t->data;
+	if (stopping(r))
+		return;
+	catch_up(r);
+}
+
 static void on_wake(uv_async_t *h)
 {
 	runner *r = h->data;
-	pthread_mutex_lock(&r->lock);
-	int stopping = r->stopping;
-	pthread_mutex_unlock(&r->lock);
-	if (stopping) {
+	if (stopping(r)) {
+		/* What was applied is flushed: a restart goes on from there. */
+		settle_failures(r, 0);
+		flush_all(r);
 		settle_waiters(r, 1);
 		uv_close((uv_handle_t *)&r->wake, NULL);
 		uv_close((uv_handle_t *)&r->tick, NULL);
+		uv_close((uv_handle_t *)&r->flush, NULL);
 		return;
 	}
 	catch_up(r);
@@ -314,6 +770,7 @@ static void on_tick(uv_timer_t *t)
 static void *runner_main(void *arg)
 {
 	runner *r = arg;
+	pthread_setname_np(pthread_self(), "ld-runner");
 	catch_up(r); /* whatever was committed before we started */
 	uv_run(&r->loop, UV_RUN_DEFAULT);
 	return NULL;
@@ -325,6 +782,7 @@ static void *runner_main(void *arg)
 static void on_commit(void *arg, uint64_t head)
 {
 	runner *r = arg;
+	(void)head;
 	pthread_mutex_lock(&r->lock);
 	if (!r->stopping)
 		uv_async_send(&r->wake);
@@ -469,11 +927,10 @@ static int prepare_all(runner *r, ld_errinfo *e)
 	}
 	for (unsigned i = 0; i < nprojections && !rc; i++) {
 		int reset = 0;
-		proj_ctx ctx = {.pt = pt, .lt = lt, .name = projections[i]->name,
-				.state = r->st[i].state};
+		proj_ctx ctx = {.lt = lt, .name = projections[i]->name, .state = r->st[i].state};
 		if (!projections[i]->prepare)
 			continue;
-		if ((rc = projections[i]->prepare(&ctx, &reset)) == 0 && reset) {
+		if ((rc = projections[i]->prepare(&ctx, pt, &reset)) == 0 && reset) {
 			char ck[80];
 			cp_key(ck, sizeof(ck), projections[i]->name);
 			rc = store_del(pt, PDB_META, ck, strlen(ck));
@@ -521,6 +978,21 @@ static int open_env(runner *r, const char *dir, ld_errinfo *e)
 		else
 			ld_errinfo_set(e, rc, NULL, "unable to read the checkpoint of projection %s",
 				       projections[i]->name);
+		r->st[i].applied = r->st[i].checkpoint;
+	}
+	/* Each projection's state in memory, over what is flushed; a database
+	 * with nothing in it (a rebuild) is complete in memory from the start. */
+	unsigned ndbs = o.ndbs;
+	for (unsigned i = 0; i < nprojections && !rc; i++) {
+		kv_free(r->st[i].kv);
+		r->st[i].kv = NULL;
+		if ((rc = kv_create(&r->st[i].kv, ndbs))) {
+			ld_errinfo_set(e, rc, NULL, "out of memory");
+			break;
+		}
+		for (unsigned db = 0; db < ndbs; db++)
+			if (store_count(t, db) == 0)
+				kv_set_complete(r->st[i].kv, db);
 	}
 	store_read_end(t);
 	return rc;
@@ -551,7 +1023,10 @@ static void destroy_all(runner *r)
 		if (r->st[i].ops && r->st[i].ops->destroy)
 			r->st[i].ops->destroy(r->st[i].state);
 		r->st[i].state = NULL;
+		kv_free(r->st[i].kv);
+		r->st[i].kv = NULL;
 	}
+	codec_pool_free(&r->pool);
 }
 
 int runner_start(runner **out, const char *dir, store *log, writer *w, const proj_options *o,
@@ -564,7 +1039,8 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, const pro
 	pthread_mutex_init(&r->lock, NULL);
 	r->log = log;
 	r->w = w;
-	int rc = create_all(r, o, e);
+	r->memory = o && o->memory ? o->memory : PROJ_MEMORY_DEFAULT;
+	int rc = nprojections > MAX_PROJECTIONS ? LD_E(INTERNAL) : create_all(r, o, e);
 	if (rc)
 		goto fail;
 	if ((rc = open_projections(r, dir, e)))
@@ -576,8 +1052,11 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, const pro
 	uv_loop_init(&r->loop);
 	uv_async_init(&r->loop, &r->wake, on_wake);
 	uv_timer_init(&r->loop, &r->tick);
+	uv_timer_init(&r->loop, &r->flush);
 	r->wake.data = r;
 	r->tick.data = r;
+	r->flush.data = r;
+	r->last_flush = (uint64_t)ld_mono_ms();
 	writer_on_commit(w, on_commit, r);
 	if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
 		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start the projection thread");
@@ -702,7 +1181,7 @@ int runner_status(runner *r, Ledger__ProjectionStatus *st)
 		return LD_E(INTERNAL);
 	/* Lag in time: how long ago the oldest event not yet applied was
 	 * committed (its recorded_at), per projection. */
-	int64_t lag_ms[8] = {0};
+	int64_t lag_ms[MAX_PROJECTIONS] = {0};
 	int64_t now_us = ld_wall_us();
 	store_txn *lt;
 	if (store_read_begin(r->log, &lt) == 0) {
@@ -732,7 +1211,10 @@ int runner_status(runner *r, Ledger__ProjectionStatus *st)
 		pi->lag_events = head > p->checkpoint ? head - p->checkpoint : 0;
 		pi->lag_ms = pi->lag_events ? lag_ms[i] : 0;
 		pi->stopped = p->stopped;
-		pi->applied = p->applied;
+		pi->applied = p->count;
+		pi->has_flushes = pi->has_memory_bytes = 1;
+		pi->flushes = p->flushes;
+		pi->memory_bytes = p->memory;
 		if (p->stopped)
 			pi->error = strdup(p->error);
 		st->projections[st->n_projections++] = pi;

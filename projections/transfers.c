@@ -8,7 +8,7 @@
  * Each entry knows its direction relative to the organisation it is filed
  * under: INTO (only the destination is below it), OUT_OF (only the source),
  * WITHIN (both). A voided transfer's entries are removed; an amended one is
- * re-filed with its corrected body (DB(TRANSFERS_DB_KEYS) remembers where each seq is
+ * re-filed with its corrected body (its "tkeys" remember where each seq is
  * filed). The projection keeps its own copy of the organisation tree.
  */
 #include "transfers.h"
@@ -31,29 +31,36 @@ static const char *const dbs[TRANSFERS_DB__COUNT] = {
 
 typedef ld_org_id org_id;
 
-static int parent_of(store_txn *t, const char *org, char *parent)
+static int parent_value(int rc, const store_val *v, char *parent)
 {
-	store_val v;
-	int rc = store_get(t, DB(TRANSFERS_DB_ORGS), org, strlen(org), &v);
 	if (rc)
 		return rc;
-	if (v.len > LD_ID_MAX)
+	if (v->len > LD_ID_MAX)
 		return LD_E(STORAGE);
-	memcpy(parent, v.data, v.len);
-	parent[v.len] = 0;
+	memcpy(parent, v->data, v->len);
+	parent[v->len] = 0;
 	return 0;
 }
 
-static int parent_in(void *t, const char *org, ld_org_id parent)
+/* The parent of org: as flushed (queries: read transaction t), or as
+ * applied so far (the applying thread: c). */
+static int parent_of(store_txn *t, const char *org, char *parent)
 {
-	return parent_of(t, org, parent);
+	store_val v;
+	return parent_value(store_get(t, DB(TRANSFERS_DB_ORGS), org, strlen(org), &v), &v, parent);
+}
+
+static int parent_in(void *c, const char *org, ld_org_id parent)
+{
+	store_val v;
+	return parent_value(proj_get(c, DB(TRANSFERS_DB_ORGS), org, strlen(org), &v), &v, parent);
 }
 
 /* The organisation and its ancestors, nearest first, in this projection's
- * own tree (as of its checkpoint). */
-static int chain_of(store_txn *t, const char *org, org_id ids[MAX_DEPTH], int *n)
+ * own tree (as applied so far). */
+static int chain_of(proj_ctx *c, const char *org, org_id ids[MAX_DEPTH], int *n)
 {
-	int rc = ld_org_chain(org, parent_in, t, ids, MAX_DEPTH, n);
+	int rc = ld_org_chain(org, parent_in, c, ids, MAX_DEPTH, n);
 	return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
 }
 
@@ -86,7 +93,7 @@ static uint8_t *put_str(uint8_t *p, const char *s)
 }
 
 /* Files transfer `t` (seq, times, actor, hash from `orig`) everywhere. */
-static int file_transfer(store_txn *pt, const Ledger__Event *orig, const Ledger__MemberTransferred *x,
+static int file_transfer(proj_ctx *pt, const Ledger__Event *orig, const Ledger__MemberTransferred *x,
 			 int64_t occurred, uint64_t amended_by)
 {
 	org_id from[MAX_DEPTH], to[MAX_DEPTH];
@@ -124,23 +131,23 @@ static int file_transfer(store_txn *pt, const Ledger__Event *orig, const Ledger_
 						: in_chain(to, nt, ids[i]) ? LEDGER__TRANSFER_DIRECTION__WITHIN
 									   : LEDGER__TRANSFER_DIRECTION__OUT_OF);
 			size_t klen = entry_key(ekey, ids[i], occurred, orig->seq);
-			if ((rc = store_put(pt, DB(TRANSFERS_DB_ENTRIES), ekey, klen, val, vlen)))
+			if ((rc = proj_put(pt, DB(TRANSFERS_DB_ENTRIES), ekey, klen, val, vlen)))
 				return rc;
 			kp = put_str(kp, ids[i]);
 		}
 	}
 	uint8_t skey[8];
 	ld_put_be64(skey, orig->seq);
-	return store_put(pt, DB(TRANSFERS_DB_KEYS), skey, 8, keys, (size_t)(kp - keys));
+	return proj_put(pt, DB(TRANSFERS_DB_KEYS), skey, 8, keys, (size_t)(kp - keys));
 }
 
 /* Removes every entry of transfer `seq`. */
-static int unfile_transfer(store_txn *pt, uint64_t seq)
+static int unfile_transfer(proj_ctx *pt, uint64_t seq)
 {
 	uint8_t skey[8], ekey[LD_ID_MAX + 17];
 	store_val v;
 	ld_put_be64(skey, seq);
-	int rc = store_get(pt, DB(TRANSFERS_DB_KEYS), skey, 8, &v);
+	int rc = proj_get(pt, DB(TRANSFERS_DB_KEYS), skey, 8, &v);
 	if (rc)
 		return rc == LD_E(NOT_FOUND) ? 0 : rc;
 	/* Copy: the deletes below may move the value. */
@@ -157,10 +164,10 @@ static int unfile_transfer(store_txn *pt, uint64_t seq)
 		memcpy(org, buf + off + 1, n);
 		org[n] = 0;
 		off += 1 + n;
-		if ((rc = store_del(pt, DB(TRANSFERS_DB_ENTRIES), ekey, entry_key(ekey, org, occurred, seq))))
+		if ((rc = proj_del(pt, DB(TRANSFERS_DB_ENTRIES), ekey, entry_key(ekey, org, occurred, seq))))
 			return rc;
 	}
-	return store_del(pt, DB(TRANSFERS_DB_KEYS), skey, 8);
+	return proj_del(pt, DB(TRANSFERS_DB_KEYS), skey, 8);
 }
 
 /* A void or an amendment: a transfer it corrects is taken out, and an
@@ -173,13 +180,13 @@ static int correct(proj_ctx *c, const Ledger__Event *ev, const ld_kind *k)
 	if (rc || (rc = model_load_event(c->lt, target, &t)))
 		return rc;
 	if (t->body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED) {
-		rc = unfile_transfer(c->pt, target);
+		rc = unfile_transfer(c, target);
 		if (!rc && (k->flags & LD_KIND_AMENDMENT)) {
 			const Ledger__EventAmended *a = ev->event_amended;
 			Ledger__Event fixed;
 			codec_amended_body(a, &fixed);
 			if (fixed.body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED)
-				rc = file_transfer(c->pt, t, fixed.member_transferred,
+				rc = file_transfer(c, t, fixed.member_transferred,
 						   a->has_corrected_occurred_at
 							   ? a->corrected_occurred_at
 							   : t->occurred_at,
@@ -201,11 +208,11 @@ static int transfers_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 	case LEDGER__EVENT__BODY_ORG_REGISTERED: {
 		const Ledger__OrgRegistered *r = ev->org_registered;
 		const char *parent = ld_has(r->parent_id) ? r->parent_id : "";
-		return store_put(c->pt, DB(TRANSFERS_DB_ORGS), r->org_id, strlen(r->org_id), parent,
+		return proj_put(c, DB(TRANSFERS_DB_ORGS), r->org_id, strlen(r->org_id), parent,
 				 strlen(parent));
 	}
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
-		return file_transfer(c->pt, ev, ev->member_transferred, ev->occurred_at, 0);
+		return file_transfer(c, ev, ev->member_transferred, ev->occurred_at, 0);
 	default:
 		return 0;
 	}

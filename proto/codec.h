@@ -100,6 +100,26 @@ void codec_request_free(Ledger__Request *req);
 Ledger__Event *codec_event_unpack(const uint8_t *buf, size_t len);
 void codec_event_free(Ledger__Event *ev);
 
+/*
+ * Decoding many stored events that are thrown away together (the
+ * projections' batches): their memory comes from a pool of large blocks
+ * instead of one malloc per string and sub-message, and is given back all
+ * at once by codec_pool_reset, which keeps the blocks for the next batch.
+ * An event from codec_event_unpack_pool is never passed to
+ * codec_event_free. A pool is used by one thread at a time.
+ */
+typedef struct codec_pool {
+	struct codec_block *blocks, *spare;
+	uint8_t *at, *end; /* free space in blocks' first */
+} codec_pool;
+
+#define CODEC_POOL_INIT {NULL, NULL, NULL, NULL}
+
+/* NULL if the bytes do not parse (or memory runs out). */
+Ledger__Event *codec_event_unpack_pool(const uint8_t *buf, size_t len, codec_pool *p);
+void codec_pool_reset(codec_pool *p);
+void codec_pool_free(codec_pool *p);
+
 /* Decodes a Response (client side). NULL if the bytes do not parse. Free with
  * codec_response_free(). */
 Ledger__Response *codec_response_unpack(const uint8_t *buf, size_t len);

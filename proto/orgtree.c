@@ -10,7 +10,9 @@ int ld_org_chain(const char *org, ld_parent_fn parent, void *arg, ld_org_id ids[
 	*n = 0;
 	if (max <= 0)
 		return 0;
-	snprintf(ids[0], sizeof(ids[0]), "%s", org);
+	size_t len = strnlen(org, LD_ID_MAX);
+	memcpy(ids[0], org, len); /* a longer id is cut, as it always was */
+	ids[0][len] = 0;
 	for (*n = 1;; (*n)++) {
 		ld_org_id up;
 		int rc = parent(arg, ids[*n - 1], up);

@@ -219,6 +219,7 @@ static void seal_job(call *c)
 static void *sealer_main(void *arg)
 {
 	server *srv = arg;
+	pthread_setname_np(pthread_self(), "ld-sealer");
 	pthread_mutex_lock(&srv->seal_lock);
 	for (;;) {
 		while (!srv->seal_head && !srv->sealer_stopping)

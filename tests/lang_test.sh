@@ -66,6 +66,14 @@ set -e
 [ "$RC" -eq 2 ] || fail "ledgerd --workers 0: exit $RC"
 err_has '^ledgerd: --workers: “workers”应为 1 到 4096，实际为“0”$' "ledgerd's option error is not in Chinese"
 out_has '^用法：ledgerd ' "ledgerd --help is not in Chinese"
+out_has '^      --projections-memory BYTES  投影' "ledgerd --help: --projections-memory is not in Chinese"
+set +e
+ERR=$(LC_ALL=zh_CN.UTF-8 "$LEDGERD" --projections-memory 1K 2>&1 >/dev/null)
+RC=$?
+set -e
+[ "$RC" -eq 2 ] || fail "ledgerd --projections-memory 1K: exit $RC"
+err_has '^ledgerd: --projections-memory: “projections-memory”应为 1M 或更大的大小，实际为“1K”$' \
+	"ledgerd's --projections-memory error is not in Chinese"
 grep -q '^用法：ledger-gen ' <<<"$GEN" || fail "ledger-gen --help is not in Chinese"
 
 # --- a ledger in Chinese --------------------------------------------------------

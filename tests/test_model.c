@@ -18,6 +18,7 @@
 
 #include "client.h"
 #include "group.h"
+#include "model.h"
 #include "testlib.h"
 
 #define OK(l, ev) ok_(l, ev, __LINE__)
@@ -526,6 +527,47 @@ static void test_restart_same_state(void **state)
 	assert_int_equal(tl_verify_chain(l), 0);
 }
 
+/* A restart sizes the model's indexes once for what its snapshot holds:
+ * grown by doubling, the streams and persons indexes keep every array they
+ * retired (lock-free readers may still probe one), as much again as the
+ * index; a load has no readers yet and needs none of them. */
+static void test_restart_sizes_indexes(void **state)
+{
+	tl_ledger *l = *state;
+	enum { N = 500, ROUNDS = 12 };
+	Ledger__Event *evs[N];
+	append_item items[N];
+	char id[32];
+	tl_tree(l);
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int i = 0; i < N; i++) {
+			snprintf(id, sizeof(id), "G%d-%d", r, i);
+			evs[i] = tl_join(id, "NJ", 10000 + r * N + i);
+		}
+		assert_int_equal(tl_append_batch(l, evs, N, 1, items), 0);
+		for (int i = 0; i < N; i++) {
+			assert_int_equal(items[i].code, 0);
+			free(items[i].err);
+		}
+	}
+	size_t grown = model_memory(writer_model(l->w));
+	size_t an, bn;
+	char *a = dump(l, &an);
+	tl_shut(l);
+	tl_reopen(l);
+	size_t loaded = model_memory(writer_model(l->w));
+	char *b = dump(l, &bn);
+	expect_same(a, an, b, bn, "loaded from its snapshot");
+	free(a);
+	free(b);
+	/* 6,000 members: streams and persons indexes of 16,384 slots (128 KiB
+	 * each), which retired 1,024 to 8,192 slots on the way (120 KiB each). */
+	if (loaded + 200 * 1024 > grown)
+		fail_msg("the model takes %zu bytes after a restart, %zu before it: the "
+			 "indexes' retired arrays were not left behind",
+			 loaded, grown);
+}
+
 /* An atomic request rejected at its last event leaves the model exactly as
  * it was (every change of its other events undone). */
 static void test_atomic_rollback_exact(void **state)
@@ -921,6 +963,7 @@ int main(void)
 		cmocka_unit_test(test_map_grows),
 		cmocka_unit_test_setup_teardown(test_hash_chain_detects_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_same_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_sizes_indexes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_rollback_exact, setup, teardown),
 		cmocka_unit_test(test_commit_failure_rolls_back),
 		cmocka_unit_test(test_group_blobs_replicate),

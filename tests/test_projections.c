@@ -2361,6 +2361,103 @@ static void test_projection_stops_alone(void **state)
 	f->r = NULL;
 }
 
+/*
+ * The same, far behind: the runner catches up in parallel (a thread per
+ * projection) when it is PROJ_PARALLEL_MIN events or more behind. The
+ * projection that cannot apply an event stops there, keeping everything
+ * before it, though the other projections and the batches decoded ahead
+ * have gone past it.
+ */
+#define FAR (PROJ_PARALLEL_MIN + 2000)
+
+static void append_orgs(fx *f, const char *prefix, int n)
+{
+	Ledger__Event *evs[500];
+	append_item items[500];
+	for (int done = 0; done < n;) {
+		int k = n - done < 500 ? n - done : 500;
+		for (int i = 0; i < k; i++) {
+			char id[32];
+			snprintf(id, sizeof(id), "%s%d", prefix, done + i);
+			evs[i] = tl_org(id, LEDGER__ORG_KIND__FEDERATION_CITY, "JS", 320200);
+		}
+		assert_int_equal(tl_append_batch(&f->l, evs, (size_t)k, 1, items), 0);
+		for (int i = 0; i < k; i++) {
+			assert_int_equal(items[i].code, 0);
+			free(items[i].err);
+		}
+		tl_free_all();
+		done += k;
+	}
+}
+
+static void test_projection_stops_alone_in_parallel(void **state)
+{
+	fx *f = *state;
+	tree(f);
+	OK(f, tl_join("M1", "NJ-RIDER", 1));
+	sync_fx(f);
+
+	/* NJ-RIDER taken out of the members projection behind its back, and
+	 * the log runs far ahead while the runner is down. */
+	runner_down(f->r, &f->l);
+	f->r = NULL;
+	store *ps = tl_proj_open(f->pdir);
+	store_txn *t;
+	assert_int_equal(store_write_begin(ps, &t), 0);
+	assert_int_equal(store_del(t, proj_db(&members_projection, MEMBERS_DB_ORGS), "NJ-RIDER", 8),
+			 0);
+	assert_int_equal(store_commit(t), 0);
+	store_close(ps);
+	append_orgs(f, "EARLY", FAR / 2);
+	uint64_t bad = OK(f, tl_dues("M1", 100));
+	append_orgs(f, "LATE", FAR / 2);
+	uint64_t head;
+	writer_head(f->l.w, &head, NULL, NULL);
+
+	f->r = runner_up(f->pdir, &f->l);
+	Ledger__ProjectionStatus st;
+	const Ledger__ProjectionInfo *members = NULL, *transfers = NULL;
+	for (int i = 0; i < 30000; i++) {
+		assert_int_equal(runner_status(f->r, &st), 0);
+		members = transfers = NULL;
+		for (size_t k = 0; k < st.n_projections; k++) {
+			if (strcmp(st.projections[k]->name, "members") == 0)
+				members = st.projections[k];
+			if (strcmp(st.projections[k]->name, "transfers") == 0)
+				transfers = st.projections[k];
+		}
+		if (members->stopped && transfers->checkpoint == head)
+			break;
+		runner_status_free(&st);
+		st.n_projections = 0;
+		st.projections = NULL;
+		sleep_ms(1);
+	}
+	assert_true(members->stopped);
+	assert_int_equal(members->checkpoint, bad - 1);
+	char want[32];
+	snprintf(want, sizeof(want), "seq %llu", (unsigned long long)bad);
+	assert_non_null(strstr(members->error, want));
+	assert_non_null(strstr(members->error, "dues_paid"));
+	assert_false(transfers->stopped);
+	assert_int_equal(transfers->checkpoint, head);
+	runner_status_free(&st);
+
+	/* What it kept is what it had applied: the organisations before the
+	 * bad seq, none after. */
+	store_txn *rt;
+	Ledger__CoverageReport rep;
+	assert_int_equal(store_read_begin(runner_store(f->r), &rt), 0);
+	int64_t now = ld_wall_us();
+	assert_int_equal(members_coverage(rt, "EARLY0", 0, PERIOD, now, &rep, &f->a), 0);
+	assert_int_equal(members_coverage(rt, "LATE0", 0, PERIOD, now, &rep, &f->a),
+			 LD_E(NOT_FOUND));
+	store_read_end(rt);
+	runner_down(f->r, &f->l);
+	f->r = NULL;
+}
+
 static void test_incremental_equals_rebuild(void **state)
 {
 	fx *f = *state;
@@ -2394,6 +2491,23 @@ static void test_incremental_equals_rebuild(void **state)
 	       "%.1f s\n",
 	       (unsigned long long)(g.next_seq - 1), t1 - t0, t2 - t1, t4 - t3);
 	expect_same_dump(&inc, "incremental", &reb, "rebuild");
+
+	/* Again with a memory budget far below the state: flushed and trimmed
+	 * all along, every key read back from LMDB many times over. */
+	tl_dump small;
+	runner *r;
+	ld_errinfo e = {0};
+	proj_options po = {.memory = 256 << 10};
+	tl_rmrf(f->pdir);
+	double t5 = now_s();
+	if (runner_start(&r, f->pdir, f->l.s, f->l.w, &po, &e) != 0)
+		fail_msg("runner_start: %s", e.message);
+	caught_up(r, &f->l, 120);
+	printf("# rebuilt within a 256 KiB budget in %.1f s\n", now_s() - t5);
+	runner_down(r, &f->l);
+	dump_projections(f->pdir, &small);
+	expect_same_dump(&small, "small-budget", &reb, "rebuild");
+	tl_dump_free(&small);
 	tl_dump_free(&inc);
 	tl_dump_free(&reb);
 	gen_free(&g);
@@ -2623,7 +2737,7 @@ static void daemon_wait_projections(const tl_daemon *d, uint64_t head, uint64_t 
 		if (rc == 0 && !head && lo > above) {
 			if (lo >= limit)
 				fail_msg("ledgerd caught up with %llu before it could be killed "
-					 "between two chunks:%s",
+					 "between two flushes:%s",
 					 (unsigned long long)limit, why);
 			break;
 		}
@@ -2717,9 +2831,11 @@ static void test_kill_during_catch_up(void **state)
 	tl_shut(&l);
 	printf("# wrote %d events in %.1f s\n", CRASH_EVENTS, now_s() - t0);
 
-	/* ledgerd --rebuild, killed -9 some 100 ms after it answers: in its
-	 * first chunk, most likely (the runner commits every 50,000 events). */
-	const char *const rebuild[] = {"--rebuild", NULL};
+	/* ledgerd --rebuild, killed -9 some 100 ms after it answers: before
+	 * or in its first flush, most likely (a rebuild flushes once a second
+	 * or when half its memory is dirty: 1 MiB here, so that it flushes
+	 * many times on the way). */
+	const char *const rebuild[] = {"--rebuild", "--projections-memory", "1M", NULL};
 	uint64_t cpm, cpt;
 	if (tl_daemon_start(&d, rebuild) != 0)
 		fail_msg("ledgerd did not start (log %s/ledgerd.log)", d.dir);
@@ -2730,14 +2846,14 @@ static void test_kill_during_catch_up(void **state)
 	       (unsigned long long)cpm, (unsigned long long)cpt);
 	assert_int_equal(cpm, cpt); /* one transaction for both */
 
-	/* Again, killed as soon as its status shows the first chunk
+	/* Again, killed as soon as its status shows the first flush
 	 * committed: in the middle of the second. */
 	if (tl_daemon_start(&d, rebuild) != 0)
 		fail_msg("ledgerd did not start (log %s/ledgerd.log)", d.dir);
 	daemon_wait_projections(&d, 0, 0, CRASH_EVENTS, 120);
 	assert_int_equal(tl_daemon_stop(&d, SIGKILL), 128 + SIGKILL);
 	read_checkpoints(pdir, &cpm, &cpt);
-	printf("# --rebuild, kill -9 after the first chunk: checkpoints members %llu, transfers "
+	printf("# --rebuild, kill -9 after the first flush: checkpoints members %llu, transfers "
 	       "%llu\n",
 	       (unsigned long long)cpm, (unsigned long long)cpt);
 	fflush(stdout);
@@ -2842,9 +2958,9 @@ static int file_has(const char *path, const char *needle)
 	return found;
 }
 
-#define TORN_FIRST 3000  /* events before the clean stop */
-#define TORN_MORE 3000   /* events after it, then kill -9 */
-#define TORN_TRIALS 8
+#define TORN_FIRST 2000  /* events before the clean stop */
+#define TORN_MORE 2000   /* events after it, then kill -9 */
+#define TORN_TRIALS 6
 #define PAGE 4096
 
 /*
@@ -3001,6 +3117,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_refund, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebuilt_after_machine_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_projection_stops_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_projection_stops_alone_in_parallel, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_equals_rebuild, setup, teardown),
 		cmocka_unit_test(test_two_runners),
 		cmocka_unit_test(test_kill_during_catch_up),

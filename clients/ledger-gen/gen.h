@@ -41,6 +41,8 @@
 #define DEFAULT_TO      "2026-10-31"
 #define DEFAULT_BATCH   1000
 #define DEFAULT_CONNS   4
+#define DEFAULT_MONTHLY 38 /* % of members who pay dues monthly */
+#define DEFAULT_YEARLY  35 /* ... and yearly (those off monthly pay yearly) */
 #define MAX_CONNS       64
 #define MAX_BATCH       10000 /* the daemon's limit per request */
 #define QUEUE_MAX       2     /* requests per lane queued or in flight */
@@ -65,10 +67,9 @@
 
 /* The plan's scale: Jiangsu expects 1,000,000 new members over 2024–2026
  * (DOMAIN.md), so with N members every plan figure is multiplied by
- * N / 1,000,000; PACE > 1 keeps the generated province slightly ahead. */
+ * N / 1,000,000; each figure's rate against the plan's pace is in days.c. */
 #define PLAN_MEMBERS 1000000.0
 #define PLAN_DAYS    1096.0
-#define PACE         1.1
 
 /* ------------------------------------------------------------------ */
 /* The province's data (province.c)                                    */
@@ -136,6 +137,7 @@ struct enterprise_def {
 #define N_OUTSIDE_BIRTHPLACES 8
 
 extern const struct city_def cities[N_CITIES];
+extern const double city_pace[N_CITIES];
 extern const struct group_def groups[N_MAIN_GROUPS];
 extern const struct other_group other_groups[N_OTHER_GROUPS];
 extern const struct regional_def regional_defs[N_REGIONAL];
@@ -317,6 +319,7 @@ typedef struct gen {
 	uint32_t nmembers;
 	int64_t from_us, to_us; /* first and last day (00:00 UTC) */
 	unsigned batch, conns;
+	unsigned monthly_dues; /* % of members paying dues monthly */
 	int dry, quiet, clamped, json;
 
 	/* calendar */

@@ -7,7 +7,7 @@
  *
  *   ledger-gen [--url URL] [--members N] [--seed S] [--from DATE] [--to DATE]
  *              [--batch N] [--conns N] [--prefix P] [--id-key KEY]
- *              [--dry-run] [--quiet]
+ *              [--monthly-dues PCT] [--dry-run] [--quiet]
  *
  * Determinism. The events are a function of the options (seed, members,
  * window, prefix, id key) alone: every decision is drawn from one seeded PRNG
@@ -315,6 +315,8 @@ static void usage(FILE *f)
 	    "  --prefix P       organisation and member ids start with P- (default JS)\n"
 	    "  --id-key KEY     key of the person hashes (default $LEDGER_ID_KEY, else a\n"
 	    "                   public key for synthetic ids)\n"
+	    "  --monthly-dues PCT  members paying dues monthly, in percent, 0-%d (default\n"
+	    "                   %d); the rest of them pay yearly: fewer events per member\n"
 	    "  --dry-run        generate, check and pack every event, send nothing\n"
 	    "  --quiet          no progress line, a one-line summary\n"
 	    "  --json           no progress line, the summary as JSON\n"
@@ -327,7 +329,7 @@ static void usage(FILE *f)
 	    "(or the log holds another run's tree under this prefix); 3 the ledger cannot be\n"
 	    "reached; 4 internal error.\n"),
 	    LDC_DEFAULT_URL, DEFAULT_MEMBERS, DEFAULT_FROM, DEFAULT_TO, MAX_BATCH, DEFAULT_BATCH,
-	    DEFAULT_CONNS);
+	    DEFAULT_CONNS, DEFAULT_MONTHLY + DEFAULT_YEARLY, DEFAULT_MONTHLY);
 }
 
 static uint64_t parse_num(const char *opt, const char *s, uint64_t lo, uint64_t hi)
@@ -371,6 +373,7 @@ int main(int argc, char **argv)
 	    {"conns", required_argument, NULL, 'c'},
 	    {"prefix", required_argument, NULL, 'p'},
 	    {"id-key", required_argument, NULL, 'k'},
+	    {"monthly-dues", required_argument, NULL, 'm'},
 	    {"dry-run", no_argument, NULL, 'd'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"json", no_argument, NULL, 'j'},
@@ -392,6 +395,7 @@ int main(int argc, char **argv)
 	g->seed = 1;
 	g->batch = DEFAULT_BATCH;
 	g->conns = DEFAULT_CONNS;
+	g->monthly_dues = DEFAULT_MONTHLY;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (ch) {
@@ -421,6 +425,10 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			g->id_key = optarg;
+			break;
+		case 'm':
+			g->monthly_dues = (unsigned)parse_num("monthly-dues", optarg, 0,
+			                                      DEFAULT_MONTHLY + DEFAULT_YEARLY);
 			break;
 		case 'd':
 			g->dry = 1;

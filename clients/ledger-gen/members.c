@@ -248,7 +248,9 @@ static void profile_pick(gen *g, member *m, int gi, int platform, int path)
 static void dues_pick(gen *g, member *m)
 {
 	static const uint16_t fees[] = {200, 300, 500, 500, 500, 800, 1000, 1500, 2000};
-	static const unsigned cad_w[] = {38, 12, 35, 15};
+	/* --monthly-dues moves members between monthly and yearly payment. */
+	const unsigned cad_w[] = {g->monthly_dues, 12,
+	                          DEFAULT_YEARLY + DEFAULT_MONTHLY - g->monthly_dues, 15};
 	static const uint8_t cad[] = {1, 3, 12, 0};
 	m->cadence = cad[rng_pick(&g->r, cad_w, 4)];
 	m->fee = fees[ldc_rng_below(&g->r, sizeof(fees) / sizeof(fees[0]))];

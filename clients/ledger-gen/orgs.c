@@ -485,7 +485,7 @@ unsigned city_pick(gen *g)
 {
 	unsigned w[N_CITIES];
 	for (int c = 0; c < N_CITIES; c++)
-		w[c] = cities[c].weight;
+		w[c] = (unsigned)(cities[c].weight * city_pace[c] * 100 + 0.5);
 	return rng_pick(&g->r, w, N_CITIES);
 }
 

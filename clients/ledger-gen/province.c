@@ -75,6 +75,16 @@ const struct city_def cities[N_CITIES] = {
     {321300, "宿迁市", "宿迁", 4, 3, {{321302, "宿城区"}, {321311, "宿豫区"}, {321322, "沭阳县"}}},
 };
 
+/* How each city keeps up with the plan: its members and activities are its
+ * weight times this, against targets shared out by its workforce (weight
+ * times noise, orgs.c). Suzhou and Nanjing ahead, Lianyungang, Suqian and
+ * Zhenjiang behind, the others near the pace. */
+const double city_pace[N_CITIES] = {
+    1.10, /* 南京 */ 1.05, /* 无锡 */ 0.95, /* 徐州 */ 1.00, /* 常州 */ 1.12, /* 苏州 */
+    1.00, /* 南通 */ 0.82, /* 连云港 */ 0.92, /* 淮安 */ 0.97, /* 盐城 */ 1.02, /* 扬州 */
+    0.86, /* 镇江 */ 1.06, /* 泰州 */ 0.84, /* 宿迁 */
+};
+
 /* The five new-employment-form groups: an industry union per city each, and
  * platform-enterprise unions of their main platforms. wf: workers of the
  * group in Jiangsu per member of the plan's scale (workforce estimates). */

@@ -1,0 +1,499 @@
+/* kv.c — a projection's state in memory over its flushed copy. See kv.h. */
+#include "kv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+/* One key of one database, as the table knows it: the key, then room for
+ * its value, in one block (moved when the value outgrows it). */
+typedef struct kv_entry {
+	uint32_t vlen, vcap;
+	uint32_t dirty_ix; /* its place in the dirty list, when dirty */
+	uint16_t klen;
+	uint8_t db;
+	uint8_t absent; /* known not to exist (deleted, or absent in LMDB) */
+	uint8_t dirty;  /* changed since the last flush */
+	uint8_t data[]; /* key, then value */
+} kv_entry;
+
+typedef struct kv_slot {
+	uint64_t hash;
+	kv_entry *e; /* NULL: free */
+} kv_slot;
+
+/* What an entry costs beside its key and value: itself, malloc's
+ * bookkeeping, its slot at half load, its place in the dirty list. */
+#define ENTRY_OVERHEAD (sizeof(kv_entry) + 16 + 2 * sizeof(kv_slot) + sizeof(void *))
+
+struct proj_kv {
+	kv_slot *slots; /* open addressing, linear probing; cap a power of 2 */
+	size_t cap, n;
+	kv_entry **dirty; /* the dirty entries, in no order */
+	size_t ndirty, dcap;
+	size_t bytes, dirty_bytes;
+	store_txn *base;
+	unsigned ndbs;
+	uint8_t complete[STORE_MAX_DBS];
+};
+
+static uint64_t hash_key(unsigned db, const uint8_t *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)db << 56) ^ n;
+	while (n >= 8) {
+		uint64_t x;
+		memcpy(&x, p, 8);
+		h = (h ^ x) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+		p += 8;
+		n -= 8;
+	}
+	uint64_t x = 0;
+	memcpy(&x, p, n);
+	h ^= x;
+	/* MurmurHash3's finaliser: every input bit reaches the low bits that
+	 * pick the slot. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static size_t entry_cost(const kv_entry *e)
+{
+	return ENTRY_OVERHEAD + e->klen + e->vcap;
+}
+
+static uint8_t *val_of(kv_entry *e)
+{
+	return e->data + e->klen;
+}
+
+int kv_create(proj_kv **out, unsigned ndbs)
+{
+	proj_kv *kv = calloc(1, sizeof(*kv));
+	*out = NULL;
+	if (!kv || ndbs > STORE_MAX_DBS) {
+		free(kv);
+		return LD_E(INTERNAL);
+	}
+	kv->ndbs = ndbs;
+	*out = kv;
+	return 0;
+}
+
+void kv_free(proj_kv *kv)
+{
+	if (!kv)
+		return;
+	for (size_t i = 0; i < kv->cap; i++)
+		free(kv->slots[i].e);
+	free(kv->slots);
+	free(kv->dirty);
+	free(kv);
+}
+
+void kv_set_base(proj_kv *kv, store_txn *base)
+{
+	kv->base = base;
+}
+
+void kv_set_complete(proj_kv *kv, unsigned db)
+{
+	if (db < kv->ndbs)
+		kv->complete[db] = 1;
+}
+
+static void place(kv_slot *slots, size_t cap, uint64_t h, kv_entry *e)
+{
+	size_t j = h & (cap - 1);
+	while (slots[j].e)
+		j = (j + 1) & (cap - 1);
+	slots[j].hash = h;
+	slots[j].e = e;
+}
+
+static int grow(proj_kv *kv)
+{
+	size_t cap = kv->cap ? kv->cap * 2 : 1024;
+	kv_slot *slots = calloc(cap, sizeof(*slots));
+	if (!slots)
+		return LD_E(INTERNAL);
+	for (size_t i = 0; i < kv->cap; i++)
+		if (kv->slots[i].e)
+			place(slots, cap, kv->slots[i].hash, kv->slots[i].e);
+	kv->bytes += (cap - kv->cap) * sizeof(*slots);
+	free(kv->slots);
+	kv->slots = slots;
+	kv->cap = cap;
+	return 0;
+}
+
+/* The slot of (db, key): its entry's, or the free one it would take. */
+static kv_slot *slot_of(proj_kv *kv, unsigned db, const void *key, size_t klen, uint64_t h)
+{
+	for (size_t j = h & (kv->cap - 1);; j = (j + 1) & (kv->cap - 1)) {
+		kv_slot *sl = &kv->slots[j];
+		if (!sl->e || (sl->hash == h && sl->e->db == db && sl->e->klen == klen &&
+			       memcmp(sl->e->data, key, klen) == 0))
+			return sl;
+	}
+}
+
+/* Room for a value of vlen bytes, with a little to grow: views change size
+ * by a few bytes. */
+static size_t room_for(size_t vlen)
+{
+	return (vlen + vlen / 8 + 15) & ~(size_t)15;
+}
+
+/* The slot of (db, key), with an entry made (absent, clean, with room for
+ * a value of vlen bytes) if the table has none (*made set). NULL: out of
+ * memory. */
+static kv_slot *entry_of(proj_kv *kv, unsigned db, const void *key, size_t klen, size_t vlen,
+			 int *made)
+{
+	uint64_t h = hash_key(db, key, klen);
+	*made = 0;
+	if ((kv->n + 1) * 2 > kv->cap && grow(kv))
+		return NULL;
+	kv_slot *sl = slot_of(kv, db, key, klen, h);
+	if (sl->e)
+		return sl;
+	size_t cap = vlen ? room_for(vlen) : 0;
+	if (cap > UINT32_MAX)
+		return NULL;
+	kv_entry *e = malloc(sizeof(*e) + klen + cap);
+	if (!e)
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	e->vcap = (uint32_t)cap;
+	e->db = (uint8_t)db;
+	e->klen = (uint16_t)klen;
+	e->absent = 1;
+	memcpy(e->data, key, klen);
+	sl->hash = h;
+	sl->e = e;
+	kv->n++;
+	kv->bytes += entry_cost(e);
+	*made = 1;
+	return sl;
+}
+
+static int set_value(proj_kv *kv, kv_slot *sl, const void *val, size_t vlen)
+{
+	kv_entry *e = sl->e;
+	if (vlen > UINT32_MAX)
+		return LD_E(INTERNAL);
+	if (e->vcap < vlen) {
+		size_t cap = room_for(vlen);
+		size_t before = entry_cost(e);
+		kv_entry *n = realloc(e, sizeof(*e) + e->klen + cap);
+		if (!n)
+			return LD_E(INTERNAL);
+		n->vcap = (uint32_t)cap;
+		sl->e = e = n;
+		if (e->dirty)
+			kv->dirty[e->dirty_ix] = e;
+		kv->bytes += entry_cost(e) - before;
+		if (e->dirty)
+			kv->dirty_bytes += entry_cost(e) - before;
+	}
+	if (vlen)
+		memcpy(val_of(e), val, vlen);
+	e->vlen = (uint32_t)vlen;
+	e->absent = 0;
+	return 0;
+}
+
+static int mark_dirty(proj_kv *kv, kv_entry *e)
+{
+	if (e->dirty)
+		return 0;
+	if (kv->ndirty == kv->dcap) {
+		size_t cap = kv->dcap ? kv->dcap * 2 : 1024;
+		kv_entry **d = realloc(kv->dirty, cap * sizeof(*d));
+		if (!d)
+			return LD_E(INTERNAL);
+		kv->dirty = d;
+		kv->dcap = cap;
+	}
+	e->dirty_ix = (uint32_t)kv->ndirty;
+	kv->dirty[kv->ndirty++] = e;
+	e->dirty = 1;
+	kv->dirty_bytes += entry_cost(e);
+	return 0;
+}
+
+int kv_get(proj_kv *kv, unsigned db, const void *key, size_t klen, store_val *v)
+{
+	if (kv->cap) {
+		kv_entry *e = slot_of(kv, db, key, klen, hash_key(db, key, klen))->e;
+		if (e) {
+			if (e->absent)
+				return LD_E(NOT_FOUND);
+			v->data = val_of(e);
+			v->len = e->vlen;
+			return 0;
+		}
+	}
+	if (db < kv->ndbs && kv->complete[db])
+		return LD_E(NOT_FOUND);
+	if (!kv->base)
+		return LD_E(STORAGE);
+	store_val bv;
+	int rc = store_get(kv->base, db, key, klen, &bv);
+	if (rc && rc != LD_E(NOT_FOUND))
+		return rc;
+	/* Kept, found or not: the flushed state does not change under it. */
+	int made;
+	kv_slot *sl = entry_of(kv, db, key, klen, rc ? 0 : bv.len, &made);
+	if (!sl)
+		return LD_E(INTERNAL);
+	if (rc)
+		return rc;
+	if (set_value(kv, sl, bv.data, bv.len))
+		return LD_E(INTERNAL);
+	v->data = val_of(sl->e);
+	v->len = sl->e->vlen;
+	return 0;
+}
+
+int kv_put(proj_kv *kv, unsigned db, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	int made;
+	kv_slot *sl = entry_of(kv, db, key, klen, vlen, &made);
+	if (!sl || mark_dirty(kv, sl->e) || set_value(kv, sl, val, vlen))
+		return LD_E(INTERNAL);
+	return 0;
+}
+
+int kv_del(proj_kv *kv, unsigned db, const void *key, size_t klen)
+{
+	int made;
+	kv_slot *sl = entry_of(kv, db, key, klen, 0, &made);
+	if (!sl)
+		return LD_E(INTERNAL);
+	if (made && db < kv->ndbs && kv->complete[db])
+		return 0; /* not in LMDB, not in the table: nothing to delete */
+	if (mark_dirty(kv, sl->e))
+		return LD_E(INTERNAL);
+	sl->e->absent = 1;
+	sl->e->vlen = 0;
+	return 0;
+}
+
+/* An entry to sort: its database and first key bytes, so that most
+ * comparisons need no memcmp and no look at the entry. */
+typedef struct sort_item {
+	uint64_t prefix; /* db, then the key's first 7 bytes (zeros past its end) */
+	kv_entry *e;
+} sort_item;
+
+/* LMDB's default order within a database: bytes, then the shorter first. */
+static int item_cmp(const void *a, const void *b)
+{
+	const sort_item *x = a, *y = b;
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	const kv_entry *p = x->e, *q = y->e;
+	size_t n = p->klen < q->klen ? p->klen : q->klen;
+	int c = memcmp(p->data, q->data, n);
+	if (c)
+		return c;
+	return p->klen < q->klen ? -1 : p->klen > q->klen;
+}
+
+/* Whether a sorted run is in order already (keys often come in order:
+ * seqs, a member's stream). */
+static int in_order(const sort_item *it, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (item_cmp(&it[i - 1], &it[i]) > 0)
+			return 0;
+	return 1;
+}
+
+/* Sorts the dirty list by database and key: grouped by database first
+ * (counting), then each database's keys, unless they came in order. 0 or
+ * LD_E(INTERNAL). */
+static int sort_dirty(proj_kv *kv)
+{
+	size_t start[STORE_MAX_DBS + 1] = {0}, at[STORE_MAX_DBS];
+	sort_item *it = malloc((kv->ndirty ? kv->ndirty : 1) * sizeof(*it));
+	if (!it)
+		return LD_E(INTERNAL);
+	for (size_t i = 0; i < kv->ndirty; i++)
+		start[kv->dirty[i]->db + 1]++;
+	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
+		start[db + 1] += start[db];
+		at[db] = start[db];
+	}
+	for (size_t i = 0; i < kv->ndirty; i++) {
+		kv_entry *e = kv->dirty[i];
+		uint64_t p = (uint64_t)e->db << 56;
+		for (size_t k = 0; k < 7 && k < e->klen; k++)
+			p |= (uint64_t)e->data[k] << (48 - 8 * k);
+		it[at[e->db]].prefix = p;
+		it[at[e->db]++].e = e;
+	}
+	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
+		size_t n = start[db + 1] - start[db];
+		if (n > 1 && !in_order(it + start[db], n))
+			qsort(it + start[db], n, sizeof(*it), item_cmp);
+	}
+	for (size_t i = 0; i < kv->ndirty; i++) {
+		kv->dirty[i] = it[i].e;
+		it[i].e->dirty_ix = (uint32_t)i;
+	}
+	free(it);
+	return 0;
+}
+
+static int key_after(const uint8_t *k, size_t kn, const uint8_t *last, size_t ln)
+{
+	size_t n = kn < ln ? kn : ln;
+	int c = memcmp(k, last, n);
+	return c > 0 || (c == 0 && kn > ln);
+}
+
+int kv_write(proj_kv *kv, store_txn *t)
+{
+	int db = -1, have_last = 0, rc = sort_dirty(kv);
+	uint8_t first_last[512];
+	const uint8_t *last = NULL;
+	size_t last_len = 0;
+	store_cursor *c = NULL;
+	for (size_t i = 0; i < kv->ndirty && !rc; i++) {
+		kv_entry *e = kv->dirty[i];
+		if (e->db != db) {
+			/* A database's run: keys past its last one are appended
+			 * through one cursor, the others put or deleted. */
+			store_val k;
+			store_cursor_close(c);
+			c = NULL;
+			db = e->db;
+			if ((rc = store_cursor_open(t, (unsigned)db, &c)))
+				break;
+			rc = store_cursor_last(c, &k, NULL);
+			have_last = rc == 0;
+			if (have_last) { /* LMDB keys are at most 511 bytes */
+				last_len = k.len < sizeof(first_last) ? k.len : sizeof(first_last);
+				memcpy(first_last, k.data, last_len);
+				last = first_last;
+			}
+			if (rc == LD_E(NOT_FOUND))
+				rc = 0;
+			if (rc)
+				break;
+		}
+		int past = !have_last || key_after(e->data, e->klen, last, last_len);
+		if (e->absent) {
+			if (!past)
+				rc = store_del(t, (unsigned)db, e->data, e->klen);
+			continue;
+		}
+		if (past) {
+			rc = store_cursor_append(c, e->data, e->klen, val_of(e), e->vlen);
+			have_last = 1;
+			last = e->data;
+			last_len = e->klen;
+		} else {
+			rc = store_put(t, (unsigned)db, e->data, e->klen, val_of(e), e->vlen);
+		}
+	}
+	store_cursor_close(c);
+	return rc;
+}
+
+void kv_written(proj_kv *kv)
+{
+	for (size_t i = 0; i < kv->ndirty; i++)
+		kv->dirty[i]->dirty = 0;
+	kv->ndirty = 0;
+	kv->dirty_bytes = 0;
+}
+
+/* Drops the entries for which drop() says so; every database they were in
+ * is no longer complete. */
+static int drop_where(proj_kv *kv, int (*drop)(const kv_entry *))
+{
+	size_t keep = 0, cap = 1024;
+	for (size_t i = 0; i < kv->cap; i++)
+		keep += kv->slots[i].e && !drop(kv->slots[i].e);
+	while (cap < 2 * keep)
+		cap *= 2;
+	kv_slot *slots = calloc(cap, sizeof(*slots));
+	if (!slots)
+		return LD_E(INTERNAL);
+	for (size_t i = 0; i < kv->cap; i++) {
+		kv_entry *e = kv->slots[i].e;
+		if (!e)
+			continue;
+		if (drop(e)) {
+			if (e->db < kv->ndbs)
+				kv->complete[e->db] = 0;
+			kv->bytes -= entry_cost(e);
+			free(e);
+		} else {
+			place(slots, cap, kv->slots[i].hash, e);
+		}
+	}
+	kv->bytes = kv->bytes - kv->cap * sizeof(*slots) + cap * sizeof(*slots);
+	free(kv->slots);
+	kv->slots = slots;
+	kv->cap = cap;
+	kv->n = keep;
+	return 0;
+}
+
+static int is_dirty(const kv_entry *e)
+{
+	return e->dirty;
+}
+
+static int is_clean(const kv_entry *e)
+{
+	return !e->dirty;
+}
+
+void kv_discard(proj_kv *kv)
+{
+	if (kv->ndirty && drop_where(kv, is_dirty) != 0) {
+		/* No memory for a new table: everything goes, clean or not (the
+		 * clean part is read again from LMDB). */
+		for (size_t i = 0; i < kv->cap; i++) {
+			if (kv->slots[i].e)
+				kv->bytes -= entry_cost(kv->slots[i].e);
+			free(kv->slots[i].e);
+		}
+		memset(kv->slots, 0, kv->cap * sizeof(*kv->slots));
+		memset(kv->complete, 0, sizeof(kv->complete));
+		kv->n = 0;
+	}
+	kv->ndirty = 0;
+	kv->dirty_bytes = 0;
+}
+
+void kv_trim(proj_kv *kv)
+{
+	(void)drop_where(kv, is_clean); /* no memory for it: nothing to give back */
+}
+
+size_t kv_bytes(const proj_kv *kv)
+{
+	return kv->bytes;
+}
+
+size_t kv_dirty_bytes(const proj_kv *kv)
+{
+	return kv->dirty_bytes;
+}
+
+size_t kv_dirty(const proj_kv *kv)
+{
+	return kv->ndirty;
+}

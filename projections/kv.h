@@ -1,0 +1,73 @@
+/*
+ * kv.h — a projection's state in memory: a write-back table of the keys of
+ * its databases, over their flushed copy in the projection environment.
+ *
+ * A projection applies events against its table, never against LMDB: a get
+ * is a hash lookup (a key not in the table is read once from the flushed
+ * state, `base`, and kept); a put or delete changes the table only and
+ * marks the key dirty. The runner writes every dirty key into one write
+ * transaction with the projection's checkpoint (kv_write), sorted, so each
+ * page of a database is touched once and keys past a database's last one
+ * are appended; once that transaction has committed (kv_written), the keys
+ * are clean. So LMDB sees one put per key per flush however often the
+ * events of that flush changed it.
+ *
+ * Memory. Every entry counts (key, value, bookkeeping); kv_trim drops clean
+ * entries when the runner's budget is exceeded, and dirty bytes past a share
+ * of it make the runner flush. A database that was empty when the table
+ * began, and from which nothing has been dropped since, is complete in
+ * memory: a key the table does not hold is absent, with no read of LMDB
+ * (a rebuild from scratch never reads its own state back from LMDB).
+ *
+ * Threads: a table is used by one thread at a time (the runner's, or the
+ * worker applying its projection in a parallel rebuild; the runner hands it
+ * over only between batches).
+ */
+#ifndef LD_KV_H
+#define LD_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+typedef struct proj_kv proj_kv;
+
+/* A table for databases [0, ndbs) of the environment (handles as in
+ * store.h); `complete` marks those known empty in LMDB. */
+int kv_create(proj_kv **out, unsigned ndbs);
+void kv_free(proj_kv *kv);
+
+/* Where keys not in the table are read: a read transaction on the
+ * projection environment that sees the last flush (NULL: none yet, which
+ * reads as absent only for complete databases; others fail). */
+void kv_set_base(proj_kv *kv, store_txn *base);
+
+/* Marks db as empty in LMDB: a key the table does not hold is absent. */
+void kv_set_complete(proj_kv *kv, unsigned db);
+
+/* 0 with *v (valid until the next put, delete or trim of this table),
+ * LD_E(NOT_FOUND), or a storage error from base. */
+int kv_get(proj_kv *kv, unsigned db, const void *key, size_t klen, store_val *v);
+/* 0 or LD_E(INTERNAL) (out of memory). */
+int kv_put(proj_kv *kv, unsigned db, const void *key, size_t klen, const void *val, size_t vlen);
+int kv_del(proj_kv *kv, unsigned db, const void *key, size_t klen);
+
+/* Writes every dirty key into the write transaction t (database by
+ * database, in LMDB's key order). The keys stay dirty until kv_written:
+ * a transaction that fails to commit is written again later. 0 or a store
+ * error (STORE_MAP_FULL, ...). */
+int kv_write(proj_kv *kv, store_txn *t);
+/* The transaction kv_write wrote into has committed: every key is clean. */
+void kv_written(proj_kv *kv);
+/* Drops every dirty key: the table is back to the flushed state. */
+void kv_discard(proj_kv *kv);
+/* Drops every clean key (the databases concerned are no longer complete). */
+void kv_trim(proj_kv *kv);
+
+/* Bytes held, and of them dirty; dirty keys. */
+size_t kv_bytes(const proj_kv *kv);
+size_t kv_dirty_bytes(const proj_kv *kv);
+size_t kv_dirty(const proj_kv *kv);
+
+#endif

@@ -1,0 +1,352 @@
+/*
+ * test_kv.c — a projection's state in memory (projections/kv.h) against a
+ * real LMDB environment: reads through to the flushed state, writes only in
+ * memory until flushed, one sorted write per key (appended past a
+ * database's last key, put or deleted before it, in LMDB's own order),
+ * values that outgrow their room while dirty, a flush that fails and is
+ * written again, discarding back to the flushed state, trimming, and
+ * "complete" databases that never read LMDB. Every case checks the table
+ * against a plain model of what LMDB must hold.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kv.h"
+#include "testlib.h"
+
+enum { DB_A, DB_B, NDBS };
+static const char *const names[NDBS] = {"a", "b"};
+
+typedef struct fx {
+	char dir[512];
+	store *s;
+	proj_kv *kv;
+	store_txn *base;
+} fx;
+
+static int setup(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	snprintf(f->dir, sizeof(f->dir), "%s/kv.XXXXXX", tmp);
+	assert_non_null(mkdtemp(f->dir));
+	ld_errinfo e = {0};
+	store_options o = {.dir = f->dir, .no_sync = 1, .dbs = names, .ndbs = NDBS,
+			   .name = "the test's"};
+	assert_int_equal(store_open(&f->s, &o, &e), 0);
+	assert_int_equal(kv_create(&f->kv, NDBS), 0);
+	*state = f;
+	return 0;
+}
+
+static void base_end(fx *f)
+{
+	kv_set_base(f->kv, NULL);
+	store_read_end(f->base);
+	f->base = NULL;
+}
+
+static void base_begin(fx *f)
+{
+	if (f->base)
+		base_end(f);
+	assert_int_equal(store_read_begin(f->s, &f->base), 0);
+	kv_set_base(f->kv, f->base);
+}
+
+static int teardown(void **state)
+{
+	fx *f = *state;
+	if (f->base)
+		base_end(f);
+	kv_free(f->kv);
+	store_close(f->s);
+	tl_rmrf(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Flushes the table into LMDB and renews the base: 0 or kv_write's error. */
+static int flush(fx *f)
+{
+	store_txn *t;
+	if (f->base)
+		base_end(f);
+	assert_int_equal(store_write_begin(f->s, &t), 0);
+	int rc = kv_write(f->kv, t);
+	if (rc) {
+		store_abort(t);
+		return rc;
+	}
+	assert_int_equal(store_commit(t), 0);
+	kv_written(f->kv);
+	base_begin(f);
+	return 0;
+}
+
+static void put_s(fx *f, unsigned db, const char *k, const char *v)
+{
+	assert_int_equal(kv_put(f->kv, db, k, strlen(k), v, strlen(v)), 0);
+}
+
+/* The table's value of k ("" and NOT_FOUND for none). */
+static int get_s(fx *f, unsigned db, const char *k, char *out, size_t n)
+{
+	store_val v;
+	int rc = kv_get(f->kv, db, k, strlen(k), &v);
+	out[0] = 0;
+	if (rc == 0)
+		snprintf(out, n, "%.*s", (int)v.len, (const char *)v.data);
+	return rc;
+}
+
+static void expect_kv(fx *f, unsigned db, const char *k, const char *want)
+{
+	char got[4096];
+	int rc = get_s(f, db, k, got, sizeof(got));
+	if (!want) {
+		if (rc != LD_E(NOT_FOUND))
+			fail_msg("%s/%s: '%s' (%d), expected none", names[db], k, got, rc);
+		return;
+	}
+	if (rc || strcmp(got, want) != 0)
+		fail_msg("%s/%s: '%s' (%d), expected '%s'", names[db], k, got, rc, want);
+}
+
+/* What LMDB holds, one "db key=value" a line, in LMDB's order. */
+static char *lmdb_text(fx *f)
+{
+	store_txn *t;
+	size_t cap = 1 << 16, len = 0;
+	char *out = malloc(cap);
+	out[0] = 0;
+	assert_int_equal(store_read_begin(f->s, &t), 0);
+	for (unsigned db = 0; db < NDBS; db++) {
+		store_cursor *c;
+		store_val k, v;
+		assert_int_equal(store_cursor_open(t, db, &c), 0);
+		for (int rc = store_cursor_next(c, &k, &v); rc == 0; rc = store_cursor_next(c, &k, &v)) {
+			size_t need = len + k.len + v.len + 16;
+			if (need > cap) {
+				while (cap < need)
+					cap *= 2;
+				out = realloc(out, cap);
+			}
+			len += (size_t)snprintf(out + len, cap - len, "%s %.*s=%.*s\n", names[db],
+						(int)k.len, (const char *)k.data, (int)v.len,
+						(const char *)v.data);
+		}
+		store_cursor_close(c);
+	}
+	store_read_end(t);
+	return out;
+}
+
+static void expect_lmdb(fx *f, const char *want)
+{
+	char *got = lmdb_text(f);
+	if (strcmp(got, want) != 0)
+		fail_msg("LMDB holds:\n%s\nexpected:\n%s", got, want);
+	free(got);
+}
+
+/* Nothing reaches LMDB before a flush; a flush writes each key once, in
+ * LMDB's order (a key before its extensions), and keeps the table. */
+static void test_write_back(void **state)
+{
+	fx *f = *state;
+	base_begin(f);
+	put_s(f, DB_A, "m2", "two");
+	put_s(f, DB_A, "m1", "one");
+	put_s(f, DB_A, "m10", "ten");
+	put_s(f, DB_B, "x", "1");
+	put_s(f, DB_A, "m1", "uno");
+	expect_kv(f, DB_A, "m1", "uno");
+	expect_kv(f, DB_A, "m3", NULL);
+	assert_int_equal(kv_dirty(f->kv), 4);
+	expect_lmdb(f, "");
+	assert_int_equal(flush(f), 0);
+	assert_int_equal(kv_dirty(f->kv), 0);
+	assert_int_equal(kv_dirty_bytes(f->kv), 0);
+	expect_lmdb(f, "a m1=uno\na m10=ten\na m2=two\nb x=1\n");
+	expect_kv(f, DB_B, "x", "1");
+
+	/* Changes before the last key (put, delete) and after it (append). */
+	put_s(f, DB_A, "m0", "zero");
+	put_s(f, DB_A, "m10", "TEN");
+	assert_int_equal(kv_del(f->kv, DB_A, "m2", 2), 0);
+	put_s(f, DB_A, "m3", "three");
+	put_s(f, DB_A, "m30", "thirty");
+	assert_int_equal(kv_del(f->kv, DB_A, "m4", 2), 0); /* never was */
+	expect_kv(f, DB_A, "m2", NULL);
+	assert_int_equal(flush(f), 0);
+	expect_lmdb(f, "a m0=zero\na m1=uno\na m10=TEN\na m3=three\na m30=thirty\nb x=1\n");
+
+	/* Deleted, then put again before the flush. */
+	assert_int_equal(kv_del(f->kv, DB_B, "x", 1), 0);
+	put_s(f, DB_B, "x", "2");
+	assert_int_equal(flush(f), 0);
+	expect_lmdb(f, "a m0=zero\na m1=uno\na m10=TEN\na m3=three\na m30=thirty\nb x=2\n");
+}
+
+/* A key not in the table is read from the flushed state once, and kept:
+ * a later change of LMDB behind its back is not seen (the table is the
+ * state; LMDB only its flushed copy). */
+static void test_read_through(void **state)
+{
+	fx *f = *state;
+	base_begin(f);
+	put_s(f, DB_A, "k", "v1");
+	assert_int_equal(flush(f), 0);
+	kv_trim(f->kv); /* the table forgets it; LMDB has it */
+	expect_kv(f, DB_A, "k", "v1");
+	expect_kv(f, DB_A, "none", NULL);
+	/* Without a base, a key the table does not hold cannot be read. */
+	kv_trim(f->kv);
+	kv_set_base(f->kv, NULL);
+	store_val v;
+	assert_int_equal(kv_get(f->kv, DB_A, "k", 1, &v), LD_E(STORAGE));
+	kv_set_base(f->kv, f->base);
+	expect_kv(f, DB_A, "k", "v1");
+}
+
+/* A complete database is answered from memory alone: no base needed,
+ * until something is dropped from it. */
+static void test_complete(void **state)
+{
+	fx *f = *state;
+	kv_set_complete(f->kv, DB_A);
+	put_s(f, DB_A, "k", "v");
+	expect_kv(f, DB_A, "k", "v");
+	expect_kv(f, DB_A, "other", NULL); /* no base, no read */
+	assert_int_equal(kv_del(f->kv, DB_A, "never", 5), 0);
+	assert_int_equal(kv_dirty(f->kv), 1); /* deleting what never was: nothing to write */
+	assert_int_equal(flush(f), 0);
+	kv_trim(f->kv); /* dropped: no longer complete, read through again */
+	kv_set_base(f->kv, NULL);
+	store_val v;
+	assert_int_equal(kv_get(f->kv, DB_A, "other", 5, &v), LD_E(STORAGE));
+	kv_set_base(f->kv, f->base);
+	expect_kv(f, DB_A, "k", "v");
+}
+
+/* Values that outgrow their room while dirty (the entry moves) still
+ * flush, each once; many keys grow the table. */
+static void test_growing_values(void **state)
+{
+	fx *f = *state;
+	base_begin(f);
+	char key[32], val[3000];
+	for (int i = 0; i < 2000; i++) {
+		snprintf(key, sizeof(key), "k%05d", i);
+		put_s(f, DB_B, key, "s");
+	}
+	for (int round = 1; round <= 5; round++)
+		for (int i = 0; i < 2000; i += 7) {
+			snprintf(key, sizeof(key), "k%05d", i);
+			memset(val, 'a' + round, (size_t)round * 500);
+			val[round * 500] = 0;
+			put_s(f, DB_B, key, val);
+		}
+	assert_int_equal(kv_dirty(f->kv), 2000);
+	assert_int_equal(flush(f), 0);
+	for (int i = 0; i < 2000; i++) {
+		snprintf(key, sizeof(key), "k%05d", i);
+		memset(val, 'f', 2500);
+		val[2500] = 0;
+		expect_kv(f, DB_B, key, i % 7 ? "s" : val);
+	}
+	store_txn *t;
+	assert_int_equal(store_read_begin(f->s, &t), 0);
+	assert_int_equal(store_count(t, DB_B), 2000);
+	store_read_end(t);
+}
+
+/* A flush whose transaction does not commit leaves the keys dirty, and
+ * the next one writes them; a discard goes back to the flushed state. */
+static void test_failed_flush_and_discard(void **state)
+{
+	fx *f = *state;
+	base_begin(f);
+	put_s(f, DB_A, "a", "1");
+	put_s(f, DB_A, "b", "1");
+	assert_int_equal(flush(f), 0);
+
+	put_s(f, DB_A, "a", "2");
+	put_s(f, DB_A, "c", "2");
+	store_txn *t;
+	base_end(f);
+	assert_int_equal(store_write_begin(f->s, &t), 0);
+	assert_int_equal(kv_write(f->kv, t), 0);
+	store_abort(t); /* as a commit that failed */
+	base_begin(f);
+	assert_int_equal(kv_dirty(f->kv), 2);
+	expect_lmdb(f, "a a=1\na b=1\n");
+	/* Still dirty after the failed flush (which sorted them): one of them
+	 * outgrows its room and moves. */
+	char big[600];
+	memset(big, 'z', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	put_s(f, DB_A, "a", big);
+	put_s(f, DB_A, "a", "2");
+	put_s(f, DB_A, "c", big);
+	put_s(f, DB_A, "c", "2");
+	assert_int_equal(kv_dirty(f->kv), 2);
+	assert_int_equal(flush(f), 0);
+	expect_lmdb(f, "a a=2\na b=1\na c=2\n");
+
+	/* Changes thrown away: back to what is flushed. */
+	put_s(f, DB_A, "a", "3");
+	assert_int_equal(kv_del(f->kv, DB_A, "b", 1), 0);
+	put_s(f, DB_A, "d", "3");
+	kv_discard(f->kv);
+	assert_int_equal(kv_dirty(f->kv), 0);
+	expect_kv(f, DB_A, "a", "2");
+	expect_kv(f, DB_A, "b", "1");
+	expect_kv(f, DB_A, "d", NULL);
+	assert_int_equal(flush(f), 0);
+	expect_lmdb(f, "a a=2\na b=1\na c=2\n");
+}
+
+/* Trimming drops what is clean and keeps what is dirty; the memory held
+ * goes down. */
+static void test_trim(void **state)
+{
+	fx *f = *state;
+	base_begin(f);
+	char key[32];
+	for (int i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "key%d", i);
+		put_s(f, DB_A, key, "some value of a few bytes");
+	}
+	assert_int_equal(flush(f), 0);
+	put_s(f, DB_A, "key7", "changed");
+	size_t before = kv_bytes(f->kv);
+	kv_trim(f->kv);
+	assert_true(kv_bytes(f->kv) < before / 4);
+	assert_int_equal(kv_dirty(f->kv), 1);
+	expect_kv(f, DB_A, "key7", "changed");
+	expect_kv(f, DB_A, "key8", "some value of a few bytes");
+	assert_int_equal(flush(f), 0);
+	expect_kv(f, DB_A, "key7", "changed");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_write_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_through, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_complete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_growing_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_flush_and_discard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
+	};
+	return tl_run_tests(tests, NULL, NULL);
+}
