@@ -476,6 +476,7 @@ static void on_async(uv_async_t *a)
 static void *loop_main(void *arg)
 {
 	cluster *c = arg;
+	pthread_setname_np(pthread_self(), "ld-raft");
 	uv_run(&c->loop, UV_RUN_DEFAULT);
 	return NULL;
 }
