@@ -261,38 +261,58 @@ int ldc_tree_head_check(const ldc_tree_head *h, const uint8_t *key, ld_errinfo *
 	return 0;
 }
 
+/* A TreeHead message into out, checked with key. */
+static int head_of(const Ledger__TreeHead *t, const uint8_t *key, ldc_tree_head *out,
+                   ld_errinfo *e)
+{
+	memset(out, 0, sizeof(*out));
+	if (!t || !t->has_tree_size || t->root_hash.len != LD_HASH_LEN ||
+	    t->signature.len != sizeof(out->sig) || t->public_key.len != sizeof(out->key))
+		return ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+		                      _("the server answered no complete tree head"));
+	out->size = t->tree_size;
+	memcpy(out->root, t->root_hash.data, LD_HASH_LEN);
+	out->timestamp = t->timestamp;
+	memcpy(out->sig, t->signature.data, sizeof(out->sig));
+	memcpy(out->key, t->public_key.data, sizeof(out->key));
+	return ldc_tree_head_check(out, key, e);
+}
+
 int ldc_get_tree_head(ldc *c, const uint8_t *key, ldc_tree_head *out, ld_errinfo *e)
 {
 	Ledger__Response *resp = NULL;
 	int rc = ldc_tree_head_raw(c, &resp, e);
-	const Ledger__TreeHead *t = rc == 0 ? resp->tree_head : NULL;
-	memset(out, 0, sizeof(*out));
-	if (rc == 0 &&
-	    (!t || !t->has_tree_size || t->root_hash.len != LD_HASH_LEN ||
-	     t->signature.len != sizeof(out->sig) || t->public_key.len != sizeof(out->key)))
-		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-		                    _("the server answered no complete tree head"));
-	if (rc == 0) {
-		out->size = t->tree_size;
-		memcpy(out->root, t->root_hash.data, LD_HASH_LEN);
-		out->timestamp = t->timestamp;
-		memcpy(out->sig, t->signature.data, sizeof(out->sig));
-		memcpy(out->key, t->public_key.data, sizeof(out->key));
-		rc = ldc_tree_head_check(out, key, e);
-	}
+	if (rc == 0)
+		rc = head_of(resp->tree_head, key, out, e);
 	codec_response_free(resp);
 	return rc;
 }
 
-int ldc_tree_head_save(const char *path, const ldc_tree_head *h, ld_errinfo *e)
+int ldc_tree_head_unpack(const uint8_t *body, size_t len, const uint8_t *key, ldc_tree_head *h,
+                         ld_errinfo *e)
+{
+	Ledger__TreeHead *t = ledger__tree_head__unpack(NULL, len, body);
+	if (!t)
+		return ld_errinfo_set(e, LD_E(MALFORMED), NULL, _("a tree head that does not decode"));
+	int rc = head_of(t, key, h, e);
+	ledger__tree_head__free_unpacked(t, NULL);
+	return rc;
+}
+
+json_t *ldc_tree_head_json(const ldc_tree_head *h)
 {
 	char root[2 * LD_HASH_LEN + 1], sig[2 * sizeof(h->sig) + 1], key[2 * sizeof(h->key) + 1];
 	ldc_format_hex(h->root, LD_HASH_LEN, root);
 	ldc_format_hex(h->sig, sizeof(h->sig), sig);
 	ldc_format_hex(h->key, sizeof(h->key), key);
-	json_t *j = json_pack("{s:I, s:s, s:I, s:s, s:s}", "tree_size", (json_int_t)h->size,
-	                      "root_hash", root, "timestamp", (json_int_t)h->timestamp, "signature",
-	                      sig, "public_key", key);
+	return json_pack("{s:I, s:s, s:I, s:s, s:s}", "tree_size", (json_int_t)h->size,
+	                 "root_hash", root, "timestamp", (json_int_t)h->timestamp, "signature",
+	                 sig, "public_key", key);
+}
+
+int ldc_tree_head_save(const char *path, const ldc_tree_head *h, ld_errinfo *e)
+{
+	json_t *j = ldc_tree_head_json(h);
 	int rc = j ? json_dump_file(j, path, JSON_INDENT(2)) : -1;
 	json_decref(j);
 	if (rc != 0)
@@ -307,6 +327,22 @@ static int hex_field(json_t *j, const char *name, uint8_t *out, size_t n)
 	return s && strlen(s) == 2 * n && ldc_parse_hex(s, out, n) == 0 ? 0 : -1;
 }
 
+int ldc_tree_head_from_json(json_t *j, ldc_tree_head *h, ld_errinfo *e)
+{
+	memset(h, 0, sizeof(*h));
+	json_t *size = json_object_get(j, "tree_size"), *ts = json_object_get(j, "timestamp");
+	if (!json_is_integer(size) || json_integer_value(size) < 0 || !json_is_integer(ts) ||
+	    hex_field(j, "root_hash", h->root, LD_HASH_LEN) ||
+	    hex_field(j, "signature", h->sig, sizeof(h->sig)) ||
+	    hex_field(j, "public_key", h->key, sizeof(h->key)))
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      _("not a saved tree head (tree_size, root_hash, timestamp, "
+		                        "signature, public_key)"));
+	h->size = (uint64_t)json_integer_value(size);
+	h->timestamp = (int64_t)json_integer_value(ts);
+	return ldc_tree_head_check(h, NULL, e);
+}
+
 int ldc_tree_head_load(const char *path, ldc_tree_head *h, ld_errinfo *e)
 {
 	json_error_t je;
@@ -315,21 +351,12 @@ int ldc_tree_head_load(const char *path, ldc_tree_head *h, ld_errinfo *e)
 	if (!j)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, _("unable to read '%s': %s"), path,
 		                      je.text);
-	json_t *size = json_object_get(j, "tree_size"), *ts = json_object_get(j, "timestamp");
-	int rc = 0;
-	if (!json_is_integer(size) || json_integer_value(size) < 0 || !json_is_integer(ts) ||
-	    hex_field(j, "root_hash", h->root, LD_HASH_LEN) ||
-	    hex_field(j, "signature", h->sig, sizeof(h->sig)) ||
-	    hex_field(j, "public_key", h->key, sizeof(h->key)))
-		rc = ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-		                    _("'%s' is not a saved tree head (tree_size, root_hash, "
-		                    "timestamp, signature, public_key)"),
-		                    path);
-	if (rc == 0) {
-		h->size = (uint64_t)json_integer_value(size);
-		h->timestamp = (int64_t)json_integer_value(ts);
-		rc = ldc_tree_head_check(h, NULL, e);
-	}
+	int rc = ldc_tree_head_from_json(j, h, e);
+	if (rc == LD_E(INVALID_VALUE))
+		ld_errinfo_set(e, rc, NULL,
+		               _("'%s' is not a saved tree head (tree_size, root_hash, "
+		                 "timestamp, signature, public_key)"),
+		               path);
 	json_decref(j);
 	return rc;
 }

@@ -239,6 +239,15 @@ int ldc_get_tree_head(ldc *c, const uint8_t *key, ldc_tree_head *out, ld_errinfo
  * LD_E(INVALID_VALUE) for a file that is not such a head. */
 int ldc_tree_head_save(const char *path, const ldc_tree_head *h, ld_errinfo *e);
 int ldc_tree_head_load(const char *path, ldc_tree_head *h, ld_errinfo *e);
+/* The same object in memory: a new JSON object (json_decref it) or NULL;
+ * and back, with the signature checked as by load. */
+json_t *ldc_tree_head_json(const ldc_tree_head *h);
+int ldc_tree_head_from_json(json_t *j, ldc_tree_head *h, ld_errinfo *e);
+/* A packed ledger.TreeHead (the live feed's "tree-head" messages) into h,
+ * its signature checked with key (NULL: the key it names). 0,
+ * LD_E(MALFORMED), or LD_E(BAD_SIGNATURE). */
+int ldc_tree_head_unpack(const uint8_t *body, size_t len, const uint8_t *key, ldc_tree_head *h,
+			 ld_errinfo *e);
 
 /* Proves that the tree of `old` is a prefix of the tree of `cur` (both
  * already checked), with a consistency proof from the server: 0, or

@@ -9,8 +9,11 @@
  * resends after 60 s) never fails or copies twice. Restore = start ledgerd
  * on a copy of the directory (the projections are rebuilt from the log).
  * A backup holds the log (data.mdb), the keystore (keys/) and the secret
- * files (tree-head.key, person-hash.key, mode 0600): keep it as protected as
- * the data directory. A member forgotten after a backup was taken can still
+ * files of the data directory (person-hash.key, and a tree-head.key left
+ * there by an older ledgerd; mode 0600): keep it as protected as the data
+ * directory. The tree-head signing key is kept outside the data directory
+ * (core/merkle.h), so it is not in a backup: it is backed up with the
+ * configuration. A member forgotten after a backup was taken can still
  * be read in that backup: destroy old backups on the same schedule.
  */
 #ifndef LD_BACKUP_H
@@ -37,8 +40,8 @@ typedef void (*backup_done_fn)(void *arg, int rc, const ld_errinfo *e, const bac
 
 typedef struct backup backup;
 
-/* data_dir: where the secrets live (tree-head.key, person-hash.key: copied
- * into the backup beside the log); keys (may be NULL): the keystore, copied
+/* data_dir: where the secrets live (person-hash.key, a tree-head.key if
+ * there: copied into the backup beside the log); keys (may be NULL): the keystore, copied
  * into DIR/keys after the log, so a restore can read what the log seals. */
 struct keystore;
 int backup_create(backup **out, store *s, writer *w, struct keystore *keys, const char *data_dir);

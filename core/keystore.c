@@ -152,6 +152,9 @@ int keystore_open(keystore **out, const char *data_dir, store *log, ld_errinfo *
 		goto fail;
 	if ((rc = bind_to_log(k, log, fresh, e)) != 0)
 		goto fail;
+	/* A forget that could not compact (a full disk, a crash) is finished
+	 * now if it can be; keystore_settle retries it later. */
+	keystore_settle(k);
 	*out = k;
 	return 0;
 fail:
@@ -202,15 +205,21 @@ int keystore_get(keystore *k, const char *member_id, uint8_t key[LD_SECRET_LEN])
 	return rc;
 }
 
+/* What a failed write of the keystore is: a full disk, or the keystore's. */
+static int ks_error(int rc)
+{
+	return rc == LD_E(DISK_FULL) ? rc : LD_E(KEYSTORE);
+}
+
 /* One write transaction, growing the map when full. Lock held exclusive.
- * 0, 1 (del: there was no key), or LD_E(KEYSTORE). */
+ * 0, 1 (del: there was no key), LD_E(DISK_FULL) or LD_E(KEYSTORE). */
 static int write_key(keystore *k, const char *member_id, const uint8_t *key, int del)
 {
 	for (;;) {
 		store_txn *t;
 		int rc = k->s ? store_write_begin(k->s, &t) : LD_E(KEYSTORE);
 		if (rc)
-			return LD_E(KEYSTORE);
+			return ks_error(rc);
 		size_t n = strlen(member_id);
 		if (del) {
 			static const uint8_t zeros[LD_SECRET_LEN];
@@ -229,11 +238,11 @@ static int write_key(keystore *k, const char *member_id, const uint8_t *key, int
 		}
 		rc = rc == 0 ? store_commit(t) : (store_abort(t), rc);
 		if (rc == STORE_MAP_FULL) {
-			if (store_grow(k->s, 0) != 0)
-				return LD_E(KEYSTORE);
+			if ((rc = store_grow(k->s, 0)) != 0)
+				return ks_error(rc);
 			continue;
 		}
-		return rc ? LD_E(KEYSTORE) : 0;
+		return rc ? ks_error(rc) : 0;
 	}
 }
 
@@ -262,7 +271,8 @@ int keystore_get_or_create(keystore *k, const char *member_id, uint8_t key[LD_SE
 		rc = ld_random(key, LD_SECRET_LEN) ? LD_E(KEYSTORE)
 						   : write_key(k, member_id, key, 0);
 		if (rc)
-			log_error("keystore: unable to store a new member key in '%s'", k->dir);
+			log_error("keystore: unable to store a new member key in '%s'%s", k->dir,
+				  rc == LD_E(DISK_FULL) ? ": the disk is full" : "");
 	}
 	pthread_rwlock_unlock(&k->lock);
 	return rc;
@@ -278,33 +288,40 @@ static void sync_dir(const char *dir)
 }
 
 /* Rewrites DATA/keys/data.mdb with only its live pages, so the freed page
- * that held a destroyed key is gone from the file. Lock held exclusive. */
-static int compact(keystore *k)
+ * that held a destroyed key is gone from the file. Lock held exclusive.
+ * 0, LD_E(DISK_FULL) (no room for the copy) or LD_E(KEYSTORE), with why in
+ * e. */
+static int compact(keystore *k, ld_errinfo *e)
 {
 	char tmp[4200], from[4300], to[4300];
-	ld_errinfo e = {0};
-	snprintf(tmp, sizeof(tmp), "%s.compact", k->dir);
+	/* Inside DATA/keys, so that the rename below stays on its file system
+	 * (DATA/keys may be a volume of its own). */
+	snprintf(tmp, sizeof(tmp), "%s/compact", k->dir);
 	snprintf(from, sizeof(from), "%s/data.mdb", tmp);
 	snprintf(to, sizeof(to), "%s/data.mdb", k->dir);
 	uint64_t bytes;
 	unlink(from);
 	if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-		return LD_E(KEYSTORE);
+		return ld_errinfo_set(e, errno == ENOSPC ? LD_E(DISK_FULL) : LD_E(KEYSTORE), NULL,
+				      "unable to create '%s': %s", tmp, strerror(errno));
 	/* The same compacted, synced copy as a hot backup (store_copy). */
-	int rc = store_copy(k->s, tmp, &bytes, &e);
+	int rc = store_copy(k->s, tmp, &bytes, e);
 	if (rc) {
 		unlink(from);
 		rmdir(tmp);
-		return LD_E(KEYSTORE);
+		return e->code = ks_error(rc);
 	}
 	store_close(k->s);
 	k->s = NULL;
-	rc = rename(from, to) == 0 ? 0 : LD_E(KEYSTORE);
+	rc = rename(from, to) == 0 ? 0
+				   : ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "unable to rename '%s': %s",
+						    from, strerror(errno));
 	rmdir(tmp);
 	sync_dir(k->dir);
-	if (ks_open_env(k, &e) != 0) {
-		log_error("keystore: reopening after compaction: %s", e.message);
-		return LD_E(KEYSTORE);
+	ld_errinfo oe = {0};
+	if (ks_open_env(k, &oe) != 0) {
+		log_error("keystore: reopening after compaction: %s", oe.message);
+		return ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "%s", oe.message);
 	}
 	return rc;
 }
@@ -321,17 +338,101 @@ int keystore_backup(keystore *k, const char *dir, ld_errinfo *e)
 	return rc;
 }
 
+/* The mark of a compaction owed (a file beside data.mdb): made, synced,
+ * before a key is deleted, removed once a compaction succeeded. */
+static void owed_path(const keystore *k, char *out, size_t n)
+{
+	snprintf(out, n, "%s/%s", k->dir, KEYSTORE_OWED_FILE);
+}
+
+static int owed(const keystore *k)
+{
+	char path[4200];
+	owed_path(k, path, sizeof(path));
+	return access(path, F_OK) == 0;
+}
+
+static int owe(keystore *k)
+{
+	char path[4200];
+	owed_path(k, path, sizeof(path));
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == ENOSPC || errno == EDQUOT ? LD_E(DISK_FULL) : LD_E(KEYSTORE);
+	int rc = fsync(fd);
+	close(fd);
+	sync_dir(k->dir);
+	return rc ? LD_E(KEYSTORE) : 0;
+}
+
+/* The owed compaction, lock held exclusive: 0 (done, or none owed), or why
+ * not. */
+static int settle(keystore *k, ld_errinfo *e)
+{
+	char path[4200];
+	if (!owed(k))
+		return 0;
+	int rc = k->s ? compact(k, e) : ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "not open");
+	if (rc)
+		return rc;
+	owed_path(k, path, sizeof(path));
+	unlink(path);
+	sync_dir(k->dir);
+	return 0;
+}
+
 int keystore_destroy(keystore *k, const char *member_id)
 {
+	ld_errinfo e = {0};
 	pthread_rwlock_wrlock(&k->lock);
-	int rc = k->s ? write_key(k, member_id, NULL, 1) : LD_E(KEYSTORE);
+	int rc = k->s ? 0 : LD_E(KEYSTORE);
+	/* Owed first: a crash between the delete and the compaction leaves
+	 * the mark, and the next start compacts. */
+	if (rc == 0 && !owed(k)) {
+		store_txn *t;
+		store_val v;
+		int has = 0;
+		if (store_read_begin(k->s, &t) == 0) {
+			has = store_get(t, KDB_KEYS, member_id, strlen(member_id), &v) == 0;
+			store_read_end(t);
+		}
+		if (has)
+			rc = owe(k);
+	}
+	if (rc == 0)
+		rc = write_key(k, member_id, NULL, 1);
 	if (rc == 1)
 		rc = 0;
-	else if (rc == 0 && compact(k) != 0)
-		log_error("keystore: the key of member '%s' is destroyed, but compacting '%s' "
-			  "failed: its bytes may remain on a free page of the file",
-			  member_id, k->dir);
+	if (rc == 0 && (rc = settle(k, &e)) != 0)
+		log_error("keystore: the key of member '%s' is deleted, but compacting '%s' failed "
+			  "(%s): its bytes may remain on a free page of the file until the "
+			  "compaction owed succeeds (retried at start and every minute); the "
+			  "forget is refused meanwhile",
+			  member_id, k->dir, e.message);
+	else if (rc)
+		log_error("keystore: unable to destroy the key of member '%s' in '%s'%s", member_id,
+			  k->dir, rc == LD_E(DISK_FULL) ? ": the disk is full" : "");
 	pthread_rwlock_unlock(&k->lock);
+	return rc;
+}
+
+int keystore_settle(keystore *k)
+{
+	ld_errinfo e = {0};
+	if (!owed(k))
+		return 0;
+	pthread_rwlock_wrlock(&k->lock);
+	int rc = settle(k, &e);
+	pthread_rwlock_unlock(&k->lock);
+	if (rc)
+		log_warn("keystore: the compaction owed since a forget is still not done (%s): a "
+			 "destroyed key may remain on a free page of '%s/data.mdb'; retried in a "
+			 "minute",
+			 e.message, k->dir);
+	else
+		log_info("keystore: the compaction owed since a forget is done: no destroyed key "
+			 "remains in '%s/data.mdb'",
+			 k->dir);
 	return rc;
 }
 

@@ -17,6 +17,15 @@
  * leaves the old bytes on a free page). What remains is below the file
  * system (blocks freed by the rename, SSD remapping, backups): PROTOCOL.md.
  *
+ * A destruction that cannot finish says so: keystore_destroy fails (a full
+ * disk: LD_E(DISK_FULL)), and the forget that asked for it is not recorded.
+ * The compaction is owed from before the delete on (DATA/keys/compact-owed,
+ * synced), so if the delete went through and the compaction did not (no
+ * room for the copy, a crash), it is done at the next start, by
+ * keystore_settle (the daemon calls it every minute), or by the next
+ * keystore_destroy; until then every keystore_destroy fails, so a resent
+ * forget succeeds only once no destroyed key remains in the file.
+ *
  * The keystore and the log are bound by the keystore's id, also written in
  * the log's meta database ("keystore"): a keystore that is lost, damaged or
  * replaced while the log names one is a start-up error (ERR_KEYSTORE), never
@@ -35,6 +44,7 @@
 
 #define KEYSTORE_DIR       "keys"
 #define KEYSTORE_HASH_FILE "person-hash.key"
+#define KEYSTORE_OWED_FILE "compact-owed"
 
 typedef struct keystore keystore;
 
@@ -51,11 +61,16 @@ int keystore_person_hash(keystore *k, const char *national_id, uint8_t out[LD_HA
  * LD_E(KEYSTORE). */
 int keystore_get(keystore *k, const char *member_id, uint8_t key[LD_SECRET_LEN]);
 /* The member's key, made (random, committed and synced) if there is none.
- * 0 or LD_E(KEYSTORE). */
+ * 0, LD_E(DISK_FULL) (no room to store a new key) or LD_E(KEYSTORE). */
 int keystore_get_or_create(keystore *k, const char *member_id, uint8_t key[LD_SECRET_LEN]);
-/* Destroys the member's key (see above). 0 (also when there was none), or
- * LD_E(KEYSTORE). */
+/* Destroys the member's key (see above). 0 (also when there was none) once
+ * no destroyed key remains in the file; LD_E(DISK_FULL) or LD_E(KEYSTORE)
+ * when the key could not be deleted or the compaction owed could not be
+ * done (the reason is logged). */
 int keystore_destroy(keystore *k, const char *member_id);
+/* Does the compaction owed, if any (at open, and on a timer). 0, or why it
+ * is still owed (logged as a warning). */
+int keystore_settle(keystore *k);
 
 /* Copies DATA/keys, compacted and synced, into DIR/keys (a hot backup;
  * the person-hash key file is copied by the caller like any file). 0, or a

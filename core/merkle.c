@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -199,20 +200,54 @@ struct merkle_signer {
 	uint8_t priv[LD_ED25519_KEY], pub[LD_ED25519_KEY];
 	pthread_mutex_t lock;
 	merkle_head last; /* size 0 with timestamp 0: none yet */
+	pthread_mutex_t hook_lock; /* held while the hook runs: clearing it waits */
+	merkle_head_fn hook;
+	void *hook_arg;
 };
 
-int merkle_signer_open(merkle_signer **out, const char *dir, ld_errinfo *e)
+/* mkdir -p of path's directory (0700 for what it makes). */
+static void make_parent(const char *path)
 {
-	char path[4096], err[512];
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		mkdir(dir, 0700);
+		*p = '/';
+	}
+}
+
+int merkle_signer_open(merkle_signer **out, const char *path, const char *data_dir, char *used,
+                       ld_errinfo *e)
+{
+	char legacy[4096], err[512];
 	merkle_signer *s = calloc(1, sizeof(*s));
 	*out = NULL;
 	if (!s)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
-	snprintf(path, sizeof(path), "%s/%s", dir, MERKLE_KEY_FILE);
-	int rc;
+	snprintf(legacy, sizeof(legacy), "%s/%s", data_dir, MERKLE_KEY_FILE);
+	const char *file = path;
+	int rc, in_data = access(legacy, F_OK) == 0 && strcmp(path, legacy) != 0;
 	if (access(path, F_OK) == 0) {
 		rc = ld_ed25519_load(path, s->priv, s->pub, err, sizeof(err));
+		if (rc == 0 && in_data)
+			log_warn("merkle: a tree-head signing key is also in the data directory, "
+			         "'%s', while '%s' signs: anyone who reads it can sign heads of a "
+			         "rewritten history; remove it (shred -u '%s')",
+			         legacy, path, legacy);
+	} else if (in_data) {
+		file = legacy;
+		rc = ld_ed25519_load(legacy, s->priv, s->pub, err, sizeof(err));
+		if (rc == 0)
+			log_warn("merkle: the tree-head signing key '%s' is in the data directory: "
+			         "whoever can write the data directory can rewrite the history and "
+			         "have it signed. Move it out: stop ledgerd, mv '%s' '%s' (mode "
+			         "0600, owned by the user ledgerd runs as), start ledgerd",
+			         legacy, legacy, path);
 	} else {
+		make_parent(path);
 		rc = ld_ed25519_create(path, s->priv, s->pub, err, sizeof(err));
 		if (rc == 0)
 			log_info("merkle: created the tree-head signing key '%s'", path);
@@ -221,9 +256,20 @@ int merkle_signer_open(merkle_signer **out, const char *dir, ld_errinfo *e)
 		free(s);
 		return ld_errinfo_set(e, LD_E(STORAGE), NULL, "%s", err);
 	}
+	if (used)
+		snprintf(used, 4096, "%s", file);
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->hook_lock, NULL);
 	*out = s;
 	return 0;
+}
+
+void merkle_signer_on_sign(merkle_signer *s, merkle_head_fn fn, void *arg)
+{
+	pthread_mutex_lock(&s->hook_lock);
+	s->hook = fn;
+	s->hook_arg = arg;
+	pthread_mutex_unlock(&s->hook_lock);
 }
 
 void merkle_signer_free(merkle_signer *s)
@@ -231,6 +277,7 @@ void merkle_signer_free(merkle_signer *s)
 	if (!s)
 		return;
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->hook_lock);
 	memset(s->priv, 0, sizeof(s->priv));
 	free(s);
 }
@@ -243,7 +290,7 @@ void merkle_signer_public(const merkle_signer *s, uint8_t pub[LD_ED25519_KEY])
 int merkle_sign(merkle_signer *s, uint64_t size, const uint8_t root[LD_MERKLE_HASH],
                 merkle_head *out)
 {
-	int rc = 0;
+	int rc = 0, made = 0;
 	pthread_mutex_lock(&s->lock);
 	if (!s->last.timestamp || s->last.size != size ||
 	    memcmp(s->last.root, root, LD_MERKLE_HASH) != 0) {
@@ -255,10 +302,16 @@ int merkle_sign(merkle_signer *s, uint64_t size, const uint8_t root[LD_MERKLE_HA
 		if (ld_ed25519_sign(s->priv, msg, sizeof(msg), h.sig) != 0)
 			rc = LD_E(INTERNAL);
 		else
-			s->last = h;
+			s->last = h, made = 1;
 	}
 	if (rc == 0)
 		*out = s->last;
 	pthread_mutex_unlock(&s->lock);
+	if (made) {
+		pthread_mutex_lock(&s->hook_lock);
+		if (s->hook)
+			s->hook(s->hook_arg, out, s->pub);
+		pthread_mutex_unlock(&s->hook_lock);
+	}
 	return rc;
 }

@@ -13,9 +13,16 @@
  * costs about 1.5 bytes per event on disk instead of about 100, and a proof
  * reads O(log n) nodes plus at most 63 events.
  *
- * Tree heads are signed with an Ed25519 key kept in the data directory
- * (tree-head.key, PEM, mode 0600, created at first start), on demand and at
- * most once per tree size.
+ * Tree heads are signed with an Ed25519 key (PEM, mode 0600, created at
+ * first start) kept outside the data directory: whoever can write the data
+ * directory could otherwise rewrite an event, recompute the chain, delete
+ * the index and have the daemon sign the rewritten tree, and only a head
+ * kept by someone else would tell. Where the key lives is the daemon's to
+ * choose (daemon/config.h, the tree_head_key setting); a key in the data
+ * directory (DATA/tree-head.key, where ledgerd kept it before) is still used
+ * when the chosen file does not exist, with a warning saying how to move
+ * it. A head is signed on demand and at most once per tree size, and every
+ * new one goes to the hook (the live feed publishes them all).
  */
 #ifndef LD_DAEMON_MERKLE_H
 #define LD_DAEMON_MERKLE_H
@@ -64,16 +71,29 @@ typedef struct merkle_head {
 
 typedef struct merkle_signer merkle_signer;
 
-/* Loads DIR/tree-head.key, creating it (mode 0600) if absent. 0, or
- * LD_E(STORAGE) with e->message naming the file and the reason (a key file
- * others may read is refused). */
-int merkle_signer_open(merkle_signer **out, const char *dir, ld_errinfo *e);
+/* Loads the key at path, or, when there is none, DATA_DIR/tree-head.key if
+ * that exists (with a warning saying how to move it to path), or else
+ * creates path (mode 0600, its directory 0700 if missing). A key at path
+ * with another one left in DATA_DIR is used, with a warning to remove the
+ * one in DATA_DIR. *used (if not NULL, PATH_MAX bytes) gets the file used.
+ * 0, or LD_E(STORAGE) with e->message naming the file and the reason (a
+ * key file others may read is refused). */
+int merkle_signer_open(merkle_signer **out, const char *path, const char *data_dir, char *used,
+                       ld_errinfo *e);
 void merkle_signer_free(merkle_signer *s);
 void merkle_signer_public(const merkle_signer *s, uint8_t pub[LD_ED25519_KEY]);
 
 /* A signed head for the tree (size, root): the last one made if it has the
- * same size, else a new one stamped now. Thread-safe. 0 or LD_E(INTERNAL). */
+ * same size, else a new one stamped now, which is given to the hook before
+ * merkle_sign returns. Thread-safe. 0 or LD_E(INTERNAL). */
 int merkle_sign(merkle_signer *s, uint64_t size, const uint8_t root[LD_MERKLE_HASH],
                 merkle_head *out);
+
+/* Called with every newly signed head and the public key, on the thread
+ * that signed it (never under the signer's lock; heads of different sizes
+ * may come in any order from different threads). NULL clears it. */
+typedef void (*merkle_head_fn)(void *arg, const merkle_head *h,
+                               const uint8_t pub[LD_ED25519_KEY]);
+void merkle_signer_on_sign(merkle_signer *s, merkle_head_fn fn, void *arg);
 
 #endif

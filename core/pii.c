@@ -101,6 +101,10 @@ static int seal(keystore *k, store *log, const char *member, const char *name, c
 				      "them any more",
 				      member);
 	int rc = keystore_get_or_create(k, member, key);
+	if (rc == LD_E(DISK_FULL))
+		return ld_errinfo_set(e, rc, field,
+				      "no space left on the device to store the key of member '%s'",
+				      member);
 	if (rc)
 		return ld_errinfo_set(e, LD_E(KEYSTORE), field,
 				      "unable to make the key of member '%s' in the keystore", member);

@@ -37,8 +37,8 @@
  * ID). */
 int pii_prepare(keystore *k, Ledger__Event *ev, ld_errinfo *e);
 /* 0, or LD_E(INVALID_VALUE) (personal data where it cannot go),
- * LD_E(ALREADY_FORGOTTEN) (a forgotten member, as the log `log` says), or
- * LD_E(KEYSTORE). */
+ * LD_E(ALREADY_FORGOTTEN) (a forgotten member, as the log `log` says),
+ * LD_E(DISK_FULL) (no room for the member's new key), or LD_E(KEYSTORE). */
 int pii_seal(keystore *k, store *log, Ledger__Event *ev, ld_errinfo *e);
 
 /* 1 if ev carries sealed personal data (reads only decode such events). */

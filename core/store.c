@@ -35,7 +35,9 @@ const char *store_db_name(unsigned db)
 struct store {
 	MDB_env *env;
 	MDB_dbi dbi[STORE_MAX_DBS];
+	unsigned char absent[STORE_MAX_DBS]; /* read-only: the database does not exist */
 	unsigned ndbs;
+	int read_only;
 	char *dir;
 	int log;          /* the log's store (not another's) */
 	int migrating;    /* format 1 or 2 on disk: derived data to fill */
@@ -58,13 +60,14 @@ struct store_txn {
 	struct store_txn *parent;
 	int child;
 	int appended; /* DB_LOG was appended to (the test hooks) */
+	int beside;   /* a read transaction under another's resize lock */
 	const void *view;
 };
 
+/* NULL for a database a read-only store does not have (it reads as empty). */
 static MDB_txn *tx(const store_txn *t, unsigned db)
 {
-	(void)db;
-	return t->txn;
+	return t->s->absent[db] ? NULL : t->txn;
 }
 
 /* Translates an LMDB / errno code to the project's convention. */
@@ -190,6 +193,51 @@ static int log_format(store *s, MDB_txn *txn, const char *dir, ld_errinfo *e)
 	return 0;
 }
 
+/*
+ * Read-only (the start-up check): the databases that exist, nothing created;
+ * the log of format 3 is read whole, one of format 1 or 2 (converted when
+ * the daemon opens it) as its log only, since its Merkle tree was of another
+ * layout. 0, -1 with e set, or an LMDB code.
+ */
+static int open_read_only(store *s, const char *const *names, const char *dir, ld_errinfo *e)
+{
+	MDB_txn *txn;
+	MDB_val fk = {6, "format"}, fv;
+	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < s->ndbs; i++) {
+		rc = mdb_dbi_open(txn, names[i], 0, &s->dbi[i]);
+		if (rc == MDB_NOTFOUND) {
+			s->absent[i] = 1;
+			rc = 0;
+		}
+		if (rc)
+			goto out;
+	}
+	if (!s->log)
+		goto out;
+	rc = s->absent[DB_META] ? MDB_NOTFOUND : mdb_get(txn, s->dbi[DB_META], &fk, &fv);
+	char f = rc == 0 && fv.mv_size == 1 ? *(const char *)fv.mv_data : rc == MDB_NOTFOUND ? '1' : 0;
+	if (rc && rc != MDB_NOTFOUND)
+		goto out;
+	rc = 0;
+	if (f == '1' || f == '2') {
+		for (unsigned i = 0; i < s->ndbs; i++)
+			if (i != DB_LOG && i != DB_META)
+				s->absent[i] = 1;
+	} else if (f != '3') {
+		ld_errinfo_set(e, LD_E(STORAGE), NULL, "data directory '%s' has an unknown format", dir);
+		rc = -1;
+	}
+out:
+	/* Committed, not aborted: the handles opened in it stay open. */
+	if (rc == 0)
+		return mdb_txn_commit(txn);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
 int store_open(store **out, const store_options *o, ld_errinfo *e)
 {
 	int rc;
@@ -209,7 +257,15 @@ int store_open(store **out, const store_options *o, ld_errinfo *e)
 	const char *failat = getenv("LEDGERD_TEST_FAIL_AT_COMMIT");
 	s->fail_at = failat ? atol(failat) : 0;
 
-	if (mkdir(o->dir, 0750) != 0 && errno != EEXIST) {
+	s->read_only = o->read_only;
+	if (o->read_only) {
+		char file[4200];
+		snprintf(file, sizeof(file), "%s/data.mdb", o->dir);
+		if (access(file, F_OK) != 0) {
+			ld_errinfo_set(e, LD_E(NOT_FOUND), NULL, "there is no log in '%s'", o->dir);
+			goto fail;
+		}
+	} else if (mkdir(o->dir, 0750) != 0 && errno != EEXIST) {
 		ld_errinfo_set(e, LD_E(STORAGE), NULL, "unable to create data directory '%s': %s",
 			       o->dir, strerror(errno));
 		goto fail;
@@ -222,8 +278,19 @@ int store_open(store **out, const store_options *o, ld_errinfo *e)
 		goto fail;
 	}
 	unsigned flags = (o->no_sync ? MDB_NOSYNC : 0) | (o->no_meta_sync ? MDB_NOMETASYNC : 0);
+	if (o->read_only)
+		flags = MDB_RDONLY;
 	if ((rc = env_open(&s->env, o->dir, o->map_size, o->max_readers, flags)) != 0)
 		goto lmdb_fail;
+	if (o->read_only) {
+		if ((rc = open_read_only(s, names, o->dir, e)) != 0) {
+			if (rc == -1)
+				goto fail;
+			goto lmdb_fail;
+		}
+		*out = s;
+		return 0;
+	}
 
 	/* Open every named database once, at start, in one transaction. */
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
@@ -237,6 +304,14 @@ int store_open(store **out, const store_options *o, ld_errinfo *e)
 		if (rc == -1)
 			goto fail;
 		goto lmdb_fail;
+	}
+	if (s->log && o->rebuild_merkle && !s->migrating) {
+		/* Derived from the log: emptied here, filled again from the log
+		 * by the writer (merkle_catch_up) before anything is served. */
+		log_warn("store: %s; the Merkle tree's stored nodes are rebuilt from the log",
+			 o->rebuild_merkle);
+		if ((rc = mdb_drop(txn, s->dbi[DB_MERKLE], 0)) != 0)
+			goto lmdb_fail;
 	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
@@ -487,12 +562,30 @@ int store_read_begin(store *s, store_txn **t)
 	return txn_begin(s, NULL, MDB_RDONLY, t);
 }
 
+int store_read_beside(store_txn *open, store_txn **out)
+{
+	store_txn *t = calloc(1, sizeof(*t));
+	*out = NULL;
+	if (!t)
+		return LD_E(INTERNAL);
+	t->s = open->s;
+	t->read = t->beside = 1;
+	int rc = mdb_txn_begin(t->s->env, NULL, MDB_RDONLY, &t->txn);
+	if (rc != 0) {
+		free(t);
+		return fail("beginning a transaction", rc);
+	}
+	*out = t;
+	return 0;
+}
+
 void store_read_end(store_txn *t)
 {
 	if (!t)
 		return;
 	mdb_txn_abort(t->txn);
-	pthread_rwlock_unlock(&t->s->resize);
+	if (!t->beside)
+		pthread_rwlock_unlock(&t->s->resize);
 	free(t);
 }
 
@@ -548,7 +641,7 @@ void store_abort(store_txn *t)
 	if (!t)
 		return;
 	mdb_txn_abort(t->txn);
-	if (t->read)
+	if (t->read && !t->beside)
 		pthread_rwlock_unlock(&t->s->resize);
 	free(t);
 }
@@ -560,6 +653,8 @@ void store_abort(store_txn *t)
 int store_get(store_txn *t, unsigned db, const void *key, size_t klen, store_val *v)
 {
 	MDB_val k = {klen, (void *)key}, d;
+	if (!tx(t, db))
+		return LD_E(NOT_FOUND);
 	int rc = mdb_get(tx(t, db), t->s->dbi[db], &k, &d);
 	if (rc)
 		return rc == MDB_NOTFOUND ? LD_E(NOT_FOUND) : fail("get", rc);
@@ -605,7 +700,7 @@ int store_append_reserve(store_txn *t, unsigned db, const void *key, size_t klen
 size_t store_count(store_txn *t, unsigned db)
 {
 	MDB_stat st;
-	if (mdb_stat(tx(t, db), t->s->dbi[db], &st) != 0)
+	if (!tx(t, db) || mdb_stat(tx(t, db), t->s->dbi[db], &st) != 0)
 		return 0;
 	return st.ms_entries;
 }
@@ -617,6 +712,8 @@ size_t store_count(store_txn *t, unsigned db)
 int store_cursor_open(store_txn *t, unsigned db, store_cursor **c)
 {
 	MDB_cursor *mc;
+	if (!tx(t, db))
+		return LD_E(NOT_FOUND);
 	int rc = mdb_cursor_open(tx(t, db), t->s->dbi[db], &mc);
 	if (rc)
 		return fail("cursor", rc);

@@ -91,6 +91,16 @@ typedef struct store_options {
 	unsigned ndbs;
 	const char *name; /* what it holds, for messages ("the projections");
 			   * NULL: "the log" */
+	/* read_only: opened MDB_RDONLY (the start-up check, core/verify.h):
+	 * nothing created or written, no format converted; a database that does
+	 * not exist reads as empty (and so do the log's derived databases of a
+	 * format 1 or 2, of another layout); a directory without a log is
+	 * LD_E(NOT_FOUND). */
+	int read_only;
+	/* The log's store: not NULL, the Merkle tree's stored nodes are found
+	 * damaged (the text says how, for the log lines): they are emptied at
+	 * open, and the writer builds them again from the log. */
+	const char *rebuild_merkle;
 } store_options;
 
 #define STORE_MAX_DBS 16
@@ -160,6 +170,11 @@ int store_copy(store *s, const char *dir, uint64_t *bytes, ld_errinfo *e);
 
 /* Transactions. Errors: LD_E(STORAGE) with the reason logged. */
 int store_read_begin(store *s, store_txn **t);
+/* A newer read transaction of the same store while read transaction `open`
+ * stays open on this thread (end it first). It does not take the map's
+ * resize lock again: `open` holds it, and a second read lock would wait
+ * behind a resize that waits for `open` — a deadlock. */
+int store_read_beside(store_txn *open, store_txn **t);
 void store_read_end(store_txn *t);
 int store_write_begin(store *s, store_txn **t);
 /* A nested transaction inside a write transaction (for atomic batches). */
@@ -186,7 +201,8 @@ int store_append_reserve(store_txn *t, unsigned db, const void *key, size_t klen
 
 /* Cursors: positioned by seek (first key >= key), first, last; stepped by
  * next/prev. Each returns 0 with k/v set, LD_E(NOT_FOUND) at the end, or
- * LD_E(STORAGE). k or v may be NULL. */
+ * LD_E(STORAGE). k or v may be NULL. Opening one on a database a read-only
+ * store does not have is LD_E(NOT_FOUND). */
 int store_cursor_open(store_txn *t, unsigned db, store_cursor **c);
 void store_cursor_close(store_cursor *c);
 int store_cursor_seek(store_cursor *c, const void *key, size_t klen, store_val *k, store_val *v);

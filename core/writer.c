@@ -334,9 +334,10 @@ static int decide_one(writer *w, store_txn *t, wgroup *g, const append_req *r, s
 	if ((rc = model_apply(t, ev, seq, &mr, e))) {
 		/* Personal data for a forgotten member: the key the server made
 		 * for it (a forget came in between) goes too. */
+		int krc;
 		if (rc == LD_E(ALREADY_FORGOTTEN) && w->keys && codec_event_member(ev) &&
-		    keystore_destroy(w->keys, codec_event_member(ev)) != 0)
-			return LD_E(KEYSTORE);
+		    (krc = keystore_destroy(w->keys, codec_event_member(ev))) != 0)
+			return krc;
 		return rc;
 	}
 	/* Forgetting: the key goes (durably, in its own environment) before

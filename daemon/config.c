@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "i18n.h"
 #include "log.h"
@@ -16,6 +18,8 @@ void config_init(config *c)
 	c->store.dir = CONFIG_DEFAULT_DATA;
 	c->log_level = LOG_INFO;
 	c->feed_interval_ms = 200;
+	c->pub_max_subscribers = 256;
+	c->pub_max_per_ip = 16;
 	c->verify_at_start = 1000;
 }
 
@@ -62,6 +66,25 @@ static void norm(const char *name, char *out, size_t size)
 
 #define BAD(...) (snprintf(err, errlen, __VA_ARGS__), -1)
 
+/* NNG 1.5.2's WebSocket transport (ws://, wss://, and the tls+ws:// or
+ * ws4/ws6 spellings) runs on NNG's own HTTP server, which reads past a heap
+ * buffer on a request for "/%41" (docs/LIBRARIES.md): anyone who can reach
+ * the port can make the daemon read memory it does not own. So the daemon
+ * never listens on it. */
+#define WS_WHY                                                                                 \
+	"NNG 1.5.2's WebSocket transport runs on its HTTP server, which reads past a heap "    \
+	"buffer on some requests (a request for /%%41)"
+
+static int websocket(const char *url)
+{
+	static const char *const schemes[] = {"ws://", "wss://", "ws4://", "ws6://", "wss4://",
+					      "wss6://", "tls+ws://"};
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (!strncasecmp(url, schemes[i], strlen(schemes[i])))
+			return 1;
+	return 0;
+}
+
 int config_set(config *c, const char *name, const char *value, int from_flag, char *err,
 	       size_t errlen)
 {
@@ -79,9 +102,15 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			c->urls_from_flags = 1;
 			c->server.nurls = 0; /* flags replace the file's addresses */
 		}
+		if (websocket(value))
+			return BAD("'listen' does not take WebSocket addresses (%s): " WS_WHY
+				   "; use tcp://HOST:PORT, tls+tcp://HOST:PORT?name=GROUP or "
+				   "ipc:///PATH",
+				   value);
 		if (strncmp(value, "tcp://", 6) && strncmp(value, "ipc://", 6) &&
-		    strncmp(value, "tls+tcp://", 10) && strncmp(value, "ws://", 5))
-			return BAD(_("'listen' must be tcp://HOST:PORT or ipc:///PATH, got '%s'"),
+		    strncmp(value, "tls+tcp://", 10))
+			return BAD("'listen' must be tcp://HOST:PORT, tls+tcp://HOST:PORT?name=GROUP "
+				   "or ipc:///PATH, got '%s'",
 				   value);
 		if (c->server.nurls == SERVER_MAX_URLS)
 			return BAD(_("at most %d 'listen' addresses"), SERVER_MAX_URLS);
@@ -131,6 +160,10 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 		if (!*value || !strcmp(value, "off")) {
 			c->server.pub_url = NULL;
 		} else {
+			if (websocket(value))
+				return BAD("'pub' does not take WebSocket addresses (%s): " WS_WHY
+					   "; use tcp://HOST:PORT or ipc:///PATH",
+					   value);
 			if (strncmp(value, "tcp://", 6) && strncmp(value, "ipc://", 6))
 				return BAD(_("'pub' must be tcp://HOST:PORT or ipc:///PATH (or off), "
 					   "got '%s'"),
@@ -159,6 +192,15 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			return BAD(_("'verify-at-start' must be a number of events (0: skip), got '%s'"),
 				   value);
 		c->verify_at_start = v;
+	} else if (!strcmp(key, "pub-max-subscribers") || !strcmp(key, "pub-max-per-ip")) {
+		char *end;
+		long v = strtol(value, &end, 10);
+		if (*end || end == value || v < 1 || v > 100000)
+			return BAD(_("'%s' must be 1 to 100000, got '%s'"), key, value);
+		if (key[8] == 's')
+			c->pub_max_subscribers = (unsigned)v;
+		else
+			c->pub_max_per_ip = (unsigned)v;
 	} else if (!strcmp(key, "pub-events")) {
 		if (!strcmp(value, "on"))
 			c->pub_events = 1;
@@ -194,6 +236,11 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 		if (*end || end == value || v < 100 || v > 60000)
 			return BAD(_("'election-ms' must be 100 to 60000, got '%s'"), value);
 		c->election_ms = (unsigned)v;
+	} else if (!strcmp(key, "tree-head-key")) {
+		if (!*value)
+			return BAD(_("'tree-head-key' is empty"));
+		if (!(c->tree_head_key = keep(c, value)))
+			return BAD(_("out of memory"));
 	} else if (!strcmp(key, "tls-cert") || !strcmp(key, "tls-key") || !strcmp(key, "tls-ca") ||
 		   !strcmp(key, "roles")) {
 		const char *v = *value ? keep(c, value) : NULL;
@@ -266,6 +313,41 @@ void config_finish(config *c)
 {
 	if (c->server.nurls == 0)
 		c->server.urls[c->server.nurls++] = CONFIG_DEFAULT_URL;
+}
+
+int config_tree_head_key(const config *c, char *out, size_t n, char *err, size_t errlen)
+{
+	const char *cred = getenv("CREDENTIALS_DIRECTORY"), *xdg = getenv("XDG_CONFIG_HOME"),
+		   *home = getenv("HOME");
+	/* A credential is there only if the administrator said so (systemd's
+	 * LoadCredential=): a key the service can read but not change. */
+	if (cred && *cred) {
+		snprintf(out, n, "%s/tree-head.key", cred);
+		if (access(out, F_OK) == 0)
+			return 0;
+	}
+	if (c->tree_head_key) {
+		snprintf(out, n, "%s", c->tree_head_key);
+		return 0;
+	}
+	if (c->file) {
+		const char *slash = strrchr(c->file, '/');
+		if (slash)
+			snprintf(out, n, "%.*s/tree-head.key", (int)(slash - c->file), c->file);
+		else
+			snprintf(out, n, "tree-head.key");
+		return 0;
+	}
+	if (xdg && *xdg == '/') {
+		snprintf(out, n, "%s/ledgerd/tree-head.key", xdg);
+		return 0;
+	}
+	if (home && *home == '/') {
+		snprintf(out, n, "%s/.config/ledgerd/tree-head.key", home);
+		return 0;
+	}
+	return BAD("no place for the tree-head signing key outside the data directory (no config "
+		   "file, no HOME): set tree_head_key (--tree-head-key FILE)");
 }
 
 void config_release(config *c)

@@ -38,6 +38,8 @@ typedef struct config {
 	unsigned feed_interval_ms; /* least time between progress messages (200) */
 	size_t projections_memory; /* the projections' state in memory (0: their default) */
 	int pub_events;       /* commit notices carry the events (pub-events = on) */
+	unsigned pub_max_subscribers; /* the feed's subscribers at once (256) */
+	unsigned pub_max_per_ip;      /* ... from one address (16) */
 	unsigned long long verify_at_start; /* newest events checked at start (1000) */
 	int no_merkle;        /* merkle = off / --no-merkle */
 	const char *roles;    /* the role file, NULL: development mode */
@@ -47,6 +49,8 @@ typedef struct config {
 				     * checked by daemon/cluster.c) */
 	unsigned npeers;
 	unsigned election_ms;       /* election-ms (0: 1000) */
+	const char *tree_head_key; /* the tree-head signing key; NULL: the default
+				    * (config_tree_head_key) */
 	/* Where each setting came from, for the start-up log. */
 	const char *file;     /* the config file read, or NULL */
 	char *strings[96];    /* copies owned by the config */
@@ -71,6 +75,14 @@ int config_load(config *c, const char *path, char *err, size_t errlen);
 
 /* Fills what is still unset with its default (the listen address). */
 void config_finish(config *c);
+
+/* Where the tree-head signing key is (core/merkle.h), never in the data
+ * directory unless said so: $CREDENTIALS_DIRECTORY/tree-head.key when that
+ * file exists (systemd's LoadCredential=); else the tree_head_key setting;
+ * else tree-head.key beside the config file read; else
+ * $XDG_CONFIG_HOME/ledgerd/tree-head.key, or ~/.config/ledgerd/. 0, or -1
+ * with err when none can be named (no config file, no HOME). */
+int config_tree_head_key(const config *c, char *out, size_t n, char *err, size_t errlen);
 
 /* Frees the config's copies of strings. */
 void config_release(config *c);

@@ -3,24 +3,127 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
+#include <arpa/inet.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
+#include "merkle.h"
+
+/* An admitted subscriber: its pipe and its address (family, then bytes). */
+typedef struct sub {
+	uint32_t pipe;
+	uint8_t addr[17];
+} sub;
 
 struct feed {
 	nng_socket sock;
 	store *s;
 	writer *w;
-	int with_events, hooked, running;
+	merkle_signer *signer;
+	int with_events, hooked, signing, running;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	uint64_t head;      /* committed, as the hook saw it */
 	uint64_t announced; /* the last seq announced */
 	int stopping;
+	/* Subscribers (NNG's pipe callbacks, under subs_lock). */
+	pthread_mutex_t subs_lock;
+	sub *subs;
+	size_t nsubs, subs_cap;
+	unsigned max_subs, max_per_ip;
+	unsigned long refused, refused_logged; /* since the start; when last logged */
+	int64_t logged_at;                      /* µs, 0: never */
 };
+
+/* ------------------------------------------------------------------ */
+/* Who may subscribe                                                   */
+/* ------------------------------------------------------------------ */
+
+static void pipe_addr(nng_pipe p, uint8_t key[17], char *text, size_t n)
+{
+	nng_sockaddr sa;
+	memset(key, 0, 17);
+	snprintf(text, n, "?");
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	key[0] = (uint8_t)sa.s_family;
+	if (sa.s_family == NNG_AF_INET) {
+		memcpy(key + 1, &sa.s_in.sa_addr, 4);
+		inet_ntop(AF_INET, &sa.s_in.sa_addr, text, (socklen_t)n);
+	} else if (sa.s_family == NNG_AF_INET6) {
+		memcpy(key + 1, sa.s_in6.sa_addr, 16);
+		inet_ntop(AF_INET6, sa.s_in6.sa_addr, text, (socklen_t)n);
+	} else {
+		snprintf(text, n, "ipc"); /* every local process: one address */
+	}
+}
+
+/* NNG's pipe callback: a subscriber beyond a limit is closed before it is
+ * added (no message is ever queued for it); an admitted one is noted, and
+ * forgotten when it goes. */
+static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	feed *f = arg;
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+	pthread_mutex_lock(&f->subs_lock);
+	if (ev == NNG_PIPE_EV_REM_POST) {
+		for (size_t i = 0; i < f->nsubs; i++)
+			if (f->subs[i].pipe == id) {
+				f->subs[i] = f->subs[--f->nsubs];
+				break;
+			}
+		pthread_mutex_unlock(&f->subs_lock);
+		return;
+	}
+	uint8_t key[17];
+	char text[64];
+	pipe_addr(p, key, text, sizeof(text));
+	unsigned same = 0;
+	for (size_t i = 0; i < f->nsubs; i++)
+		same += memcmp(f->subs[i].addr, key, sizeof(key)) == 0;
+	const char *why = f->nsubs >= f->max_subs ? "subscribers at once"
+			  : same >= f->max_per_ip  ? "subscribers from one address"
+						   : NULL;
+	if (!why && f->nsubs == f->subs_cap) {
+		size_t cap = f->subs_cap ? f->subs_cap * 2 : 64;
+		sub *ns = realloc(f->subs, cap * sizeof(*ns));
+		if (ns) {
+			f->subs = ns;
+			f->subs_cap = cap;
+		} else {
+			why = "memory";
+		}
+	}
+	if (!why) {
+		f->subs[f->nsubs].pipe = id;
+		memcpy(f->subs[f->nsubs].addr, key, sizeof(key));
+		f->nsubs++;
+		pthread_mutex_unlock(&f->subs_lock);
+		return;
+	}
+	f->refused++;
+	int64_t now = ld_wall_us();
+	int say = !f->logged_at || now - f->logged_at >= 60 * 1000000LL;
+	unsigned long n = f->refused - f->refused_logged;
+	if (say) {
+		f->logged_at = now;
+		f->refused_logged = f->refused;
+	}
+	unsigned held = (unsigned)f->nsubs;
+	pthread_mutex_unlock(&f->subs_lock);
+	nng_pipe_close(p);
+	if (say)
+		log_warn("feed: closed %lu new subscriber%s (the last from %s): the limit of %s "
+		         "(%u subscribers held, at most %u, %u from one address) is reached; "
+		         "said at most once a minute",
+		         n, n == 1 ? "" : "s", text, why, held, f->max_subs, f->max_per_ip);
+}
+
 
 int feed_publish(feed *f, const char *topic, const void *body, size_t len)
 {
@@ -113,9 +216,43 @@ static void announce(feed *f, uint64_t after, uint64_t head)
 	}
 }
 
+/* The signer's hook: every new signed head, published as it is. */
+static void feed_on_head(void *arg, const merkle_head *mh, const uint8_t pub[LD_ED25519_KEY])
+{
+	feed *f = arg;
+	Ledger__TreeHead h = LEDGER__TREE_HEAD__INIT;
+	uint8_t root[LD_HASH_LEN], sig[LD_ED25519_SIG], key[LD_ED25519_KEY], buf[256];
+	memcpy(root, mh->root, sizeof(root));
+	memcpy(sig, mh->sig, sizeof(sig));
+	memcpy(key, pub, sizeof(key));
+	h.has_tree_size = h.has_root_hash = h.has_timestamp = h.has_signature = 1;
+	h.has_public_key = 1;
+	h.tree_size = mh->size;
+	h.root_hash.len = LD_HASH_LEN;
+	h.root_hash.data = root;
+	h.timestamp = mh->timestamp;
+	h.signature.len = LD_ED25519_SIG;
+	h.signature.data = sig;
+	h.public_key.len = LD_ED25519_KEY;
+	h.public_key.data = key;
+	if (codec_size(&h) <= sizeof(buf))
+		feed_publish(f, FEED_TOPIC_TREE_HEAD, buf, codec_pack(&h, buf));
+}
+
+/* A signed head of the committed tree (published by the hook if new). */
+static void sign_head(feed *f)
+{
+	uint64_t size;
+	uint8_t root[LD_HASH_LEN];
+	merkle_head h;
+	if (f->signer && writer_tree(f->w, &size, root) == 0)
+		merkle_sign(f->signer, size, root, &h);
+}
+
 static void *feed_main(void *arg)
 {
 	feed *f = arg;
+	sign_head(f);
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
 		while (f->head == f->announced && !f->stopping)
@@ -125,6 +262,7 @@ static void *feed_main(void *arg)
 		uint64_t after = f->announced, head = f->head;
 		pthread_mutex_unlock(&f->lock);
 		announce(f, after, head);
+		sign_head(f);
 		pthread_mutex_lock(&f->lock);
 		f->announced = head;
 	}
@@ -142,7 +280,8 @@ static void feed_on_commit(void *arg, uint64_t head)
 	pthread_mutex_unlock(&f->lock);
 }
 
-int feed_start(feed **out, const char *url, int with_events, store *s, writer *w, ld_errinfo *e)
+int feed_start(feed **out, const char *url, const feed_options *o, store *s, writer *w,
+               merkle_signer *signer, ld_errinfo *e)
 {
 	int rv;
 	feed *f = calloc(1, sizeof(*f));
@@ -151,15 +290,27 @@ int feed_start(feed **out, const char *url, int with_events, store *s, writer *w
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	f->s = s;
 	f->w = w;
-	f->with_events = with_events;
+	f->signer = signer;
+	f->with_events = o->with_events;
+	f->max_subs = o->max_subscribers ? o->max_subscribers : 256;
+	f->max_per_ip = o->max_per_ip ? o->max_per_ip : 16;
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_init(&f->subs_lock, NULL);
 	pthread_cond_init(&f->wake, NULL);
 	writer_head(w, &f->head, NULL, NULL);
 	f->announced = f->head;
-	if ((rv = nng_pub0_open(&f->sock)) != 0 || (rv = nng_listen(f->sock, url, NULL, 0)) != 0) {
+	if ((rv = nng_pub0_open(&f->sock)) != 0 ||
+	    (rv = nng_socket_set_int(f->sock, NNG_OPT_SENDBUF, FEED_QUEUE)) != 0 ||
+	    (rv = nng_pipe_notify(f->sock, NNG_PIPE_EV_ADD_PRE, on_pipe, f)) != 0 ||
+	    (rv = nng_pipe_notify(f->sock, NNG_PIPE_EV_REM_POST, on_pipe, f)) != 0 ||
+	    (rv = nng_listen(f->sock, url, NULL, 0)) != 0) {
 		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, "unable to publish on '%s': %s", url,
 		               nng_strerror(rv));
 		goto fail;
+	}
+	if (signer) {
+		merkle_signer_on_sign(signer, feed_on_head, f);
+		f->signing = 1;
 	}
 	if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start the feed thread");
@@ -171,7 +322,9 @@ int feed_start(feed **out, const char *url, int with_events, store *s, writer *w
 		goto fail;
 	}
 	f->hooked = 1;
-	log_info("feed: publishing commits on %s%s", url, with_events ? " with their events" : "");
+	log_info("feed: publishing commits%s on %s%s (at most %u subscribers, %u from one address)",
+	         signer ? " and signed tree heads" : "", url, o->with_events ? " with their events" : "",
+	         f->max_subs, f->max_per_ip);
 	*out = f;
 	return 0;
 fail:
@@ -185,6 +338,8 @@ void feed_stop(feed *f)
 		return;
 	if (f->hooked)
 		writer_hook_remove(f->w, feed_on_commit, f);
+	if (f->signing)
+		merkle_signer_on_sign(f->signer, NULL, NULL);
 	if (f->running) {
 		pthread_mutex_lock(&f->lock);
 		f->stopping = 1;
@@ -196,5 +351,7 @@ void feed_stop(feed *f)
 		nng_close(f->sock);
 	pthread_cond_destroy(&f->wake);
 	pthread_mutex_destroy(&f->lock);
+	pthread_mutex_destroy(&f->subs_lock);
+	free(f->subs);
 	free(f);
 }

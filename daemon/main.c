@@ -58,6 +58,9 @@ static void usage(FILE *f)
 		"      --pub URL         publish the live feed (NNG PUB) on URL: commit notices\n"
 		"                        (topic \"commit\") and plan progress (\"progress/\")  [off]\n"
 		"      --pub-events      the commit notices carry the committed events too\n"
+		"      --pub-max-subscribers N  subscribers of the feed at once, beyond which\n"
+		"                        new ones are closed                             [256]\n"
+		"      --pub-max-per-ip N  subscribers from one address (ipc://: one)     [16]\n"
 		"      --feed-interval-ms N  least time between two progress messages of a plan\n"
 		"                        and region                                      [200]\n"
 		"      --projections-memory BYTES  state the projections keep in memory beyond\n"
@@ -76,6 +79,9 @@ static void usage(FILE *f)
 		"                        included): its raft address (private network only:\n"
 		"                        docs/REPLICATION.md) and its client URL    [none: one node]\n"
 		"      --election-ms N   the cluster's election timeout               [1000]\n"
+		"      --tree-head-key FILE  the key that signs tree heads, kept outside the data\n"
+		"                        directory [beside the config file, or\n"
+		"                        ~/.config/ledgerd/tree-head.key; docs/CONFIG.md]\n"
 		"  -V, --version         print the version and exit\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -126,7 +132,10 @@ int main(int argc, char **argv)
 		{"node-id", required_argument, NULL, OPT_SETTING},
 		{"peer", required_argument, NULL, OPT_SETTING},
 		{"election-ms", required_argument, NULL, OPT_SETTING},
+		{"tree-head-key", required_argument, NULL, OPT_SETTING},
 		{"pub-events", no_argument, NULL, OPT_PUB_EVENTS},
+		{"pub-max-subscribers", required_argument, NULL, OPT_SETTING},
+		{"pub-max-per-ip", required_argument, NULL, OPT_SETTING},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -233,7 +242,7 @@ int main(int argc, char **argv)
 	roles *rl = NULL;
 	writer_options wo = {.no_merkle = cfg.no_merkle};
 	feed *fd = NULL;
-	char pdir[4096];
+	char pdir[4096], merkle_why[300];
 	ld_errinfo e = {0};
 	int rc = 1;
 
@@ -250,25 +259,45 @@ int main(int argc, char **argv)
 	} else {
 		log_warn("roles: no --roles file: everyone is admin (development mode)");
 	}
-	if (store_open(&s, &so, &e) != 0) {
-		log_error("%s", e.message);
-		goto out;
-	}
+	/* Checked before it is opened, in a child process: a damaged page
+	 * that crashes LMDB ends the check, not the daemon. */
 	if (cfg.verify_at_start) {
 		uint64_t good;
-		if (verify_tail(s, cfg.verify_at_start, &good, &e) != 0) {
+		int vrc = verify_at_start(so.dir, so.map_size, cfg.verify_at_start, &good, &e);
+		if (vrc == LD_E(CHAIN_BROKEN)) {
 			log_error("%s; refusing to start (inspect it with 'ledgerctl verify' after "
 				  "starting with --verify-at-start 0)",
+				  e.message);
+			goto out;
+		}
+		if (vrc == VERIFY_MERKLE_DAMAGED) {
+			snprintf(merkle_why, sizeof(merkle_why), "verify: %s", e.message);
+			so.rebuild_merkle = merkle_why;
+			memset(&e, 0, sizeof(e));
+		} else if (vrc != 0) {
+			log_error("%s; refusing to start: restore the data directory from a backup "
+				  "(docs/OPERATIONS.md, \"Restore\"); mdb_stat -a and mdb_dump show "
+				  "what LMDB can still read",
 				  e.message);
 			goto out;
 		}
 		log_info("verify: hash chain of the newest %llu events intact",
 			 (unsigned long long)good);
 	}
-	if (merkle_signer_open(&srvo.signer, so.dir, &e) != 0) {
+	if (store_open(&s, &so, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
 	}
+	char key_path[4096], key_used[4096];
+	if (config_tree_head_key(&cfg, key_path, sizeof(key_path), err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (merkle_signer_open(&srvo.signer, key_path, so.dir, key_used, &e) != 0) {
+		log_error("%s", e.message);
+		goto out;
+	}
+	log_info("merkle: tree heads are signed with '%s'", key_used);
 	if (keystore_open(&keys, so.dir, s, &e) != 0) {
 		log_error("%s; refusing to start", e.message);
 		goto out;
@@ -312,16 +341,22 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_info("plans: %u loaded from '%s'", progress_plans(progress_of(r))->n, po.plans_dir);
-	if (server_start(&srv, s, w, r, &srvo, &e) != 0) {
-		log_error("%s", e.message);
-		goto out;
-	}
+	/* The feed before the server: every head the server signs is
+	 * published. */
 	if (srvo.pub_url) {
-		if (feed_start(&fd, srvo.pub_url, cfg.pub_events, s, w, &e) != 0 ||
+		feed_options fo = {.with_events = cfg.pub_events,
+				   .max_subscribers = cfg.pub_max_subscribers,
+				   .max_per_ip = cfg.pub_max_per_ip};
+		if (feed_start(&fd, srvo.pub_url, &fo, s, w, cfg.no_merkle ? NULL : srvo.signer,
+			       &e) != 0 ||
 		    progress_feed_start(&pfeed, fd, r, cfg.feed_interval_ms, &e) != 0) {
 			log_error("%s", e.message);
 			goto out;
 		}
+	}
+	if (server_start(&srv, s, w, r, &srvo, &e) != 0) {
+		log_error("%s", e.message);
+		goto out;
 	}
 	if (cfg.metrics) {
 		if (http_start(&http, cfg.metrics, s, w, r, &e) != 0) {
@@ -338,8 +373,13 @@ int main(int argc, char **argv)
 	log_info("ready");
 	systemd_ready("serving");
 
+	/* Every minute: stale reader slots, and a keystore compaction owed
+	 * since a forget could not finish (LEDGERD_TEST_TICK_MS: sooner, for
+	 * tests). */
+	const char *tick_env = getenv("LEDGERD_TEST_TICK_MS");
+	long tick_ms = tick_env && atol(tick_env) > 0 ? atol(tick_env) : 60000;
 	for (;;) {
-		struct timespec tick = {60, 0};
+		struct timespec tick = {tick_ms / 1000, (tick_ms % 1000) * 1000000};
 		int sig = sigtimedwait(&sigs, NULL, &tick);
 		if (sig == SIGINT || sig == SIGTERM) {
 			log_info("%s: finishing the batch in flight and stopping",
@@ -351,6 +391,7 @@ int main(int argc, char **argv)
 		int dead = store_reader_check(s);
 		if (dead)
 			log_warn("store: cleared %d stale reader slot(s)", dead);
+		keystore_settle(keys);
 	}
 	rc = 0;
 out:

@@ -58,7 +58,7 @@ FAMILIES=(
 	"ledgerctl-import|appending many events: command files and collective registration lists|batch,import"
 	"ledgerctl-reads|reading the log: events, streams, the head|get,log,stream,head"
 	"ledgerctl-views|what the projections answer: members, coverage, transfers, plans and progress|member,coverage,transfers,progress,series,plans"
-	"ledgerctl-audit|histories and proofs: the hash chain, signed tree heads, inclusion and consistency|history,verify,tree-head,public-key"
+	"ledgerctl-audit|histories and proofs: the hash chain, signed tree heads, inclusion and consistency, witnesses|history,verify,tree-head,public-key,witness"
 	"ledgerctl-export|the log streamed out as JSON lines or CSV|export"
 	"ledgerctl-ops|the running ledger: projections, subscribers, hot backups, the nodes of a cluster|projections,subscribers,backup,cluster"
 )

@@ -207,6 +207,15 @@ static void seal_job(call *c)
 		if (r->items[i].code || !codec_has_clear_personal(a->events[i]))
 			continue;
 		int rc = pii_seal(srv->keys, srv->s, a->events[i], &e);
+		if (rc == LD_E(DISK_FULL) || rc == LD_E(KEYSTORE)) {
+			/* Storage, not this event: the request fails whole and
+			 * nothing of it is recorded, as when the log's commit
+			 * fails (keys made for its other events stay unused). */
+			log_error("intake: %s; nothing of the request is recorded", e.message);
+			r->status = rc;
+			call_wake(c, 0);
+			return;
+		}
 		if (rc)
 			item_fail(&r->items[i], rc, &e);
 	}

@@ -341,4 +341,140 @@ cat "$C/suzhou-ca.pem" "$C/nanjing-ca.pem" >"$C/bundle.pem"
 bad_listen "\(tls:nanjing-clerks\) and .* \(tls:suzhou-clerks\) trust a CA in common" \
 	--listen "tls+tcp://127.0.0.1:$P?name=nanjing-clerks&ca=$C/nanjing-ca.pem" \
 	--listen "tls+tcp://127.0.0.1:$(free_port)?name=suzhou-clerks&ca=$C/bundle.pem" "${TLS_FILES[@]}"
+
+# --- every role over IPC and TLS identities -----------------------------------
+# The role tests above, again with the identities of the other transports: an
+# IPC peer is uid:N, a TLS client tls:GROUP. One daemon listens on tcp://, IPC
+# and both offices' TLS listeners; the role file gives each identity a role,
+# and then the roles rotate. A role given to addr:127.0.0.1 never reaches the
+# same machine's IPC or TLS clients (the identity is the connection's).
+stop_ledgerd 2>/dev/null || true
+N=0
+start_all() {
+	TCP_URL="tcp://127.0.0.1:$(free_port)"
+	NJ_URL="tls+tcp://127.0.0.1:$(free_port)"
+	SZ_URL="tls+tcp://127.0.0.1:$(free_port)"
+	rm -f "$TMPDIR/ledger.ipc"
+	"$LEDGERD" --data "$TMPDIR/data" --roles "$TMPDIR/roles.ini" --listen "$TCP_URL" --listen "$IPC" \
+		--listen "$NJ_URL?name=nanjing-clerks" --tls-ca "$C/nanjing-ca.pem" \
+		--listen "$SZ_URL?ca=$C/suzhou-ca.pem&name=suzhou-clerks" \
+		--tls-cert "$C/server.pem" --tls-key "$C/server.key" 2>>"$LEDGERD_LOG" &
+	LEDGERD_PID=$!
+	for _ in $(seq 100); do [ -S "$TMPDIR/ledger.ipc" ] && break; sleep 0.1; done
+	tls_as nanjing "$NJ_URL"
+	for _ in $(seq 50); do ctl tree-head; [ "$RC" -eq 0 ] || [ "$RC" -eq 1 ] && break; sleep 0.2; done
+}
+via() { # via ipc|nanjing|suzhou|tcp: the client's connection
+	unset LEDGER_TLS_CERT LEDGER_TLS_KEY
+	case $1 in
+	ipc) export LEDGER_URL="$IPC" ;;
+	tcp) export LEDGER_URL="$TCP_URL" ;;
+	nanjing) tls_as nanjing "$NJ_URL" ;;
+	suzhou) tls_as suzhou "$SZ_URL" ;;
+	esac
+}
+# as_role ROLE WHO: what ROLE may and may not do, said of identity WHO
+# (a clerk's scope is NJ), through the connection chosen by via.
+as_role() {
+	local role=$1 who=$2 before=0
+	[ "$role" = none ] || before=$(count_events)
+	N=$((N + 1))
+	local nj=(org add "NJ-R$N" --name R --kind industry-union --region 320100 --parent NJ --at 2024-03-01)
+	local sz=(org add "SZ-R$N" --name R --kind industry-union --region 320500 --parent SZ --at 2024-03-01)
+	local root=(org add "ROOT-$N" --name R --kind federation-province --region 330000 --at 2024-03-01)
+	case $role in
+	admin)
+		ok "${root[@]}"; recorded
+		ok get "$SEQ" --json
+		expect_eq "$(json 'j["actor"]')" "$who" "actor of $who"
+		ok member M-NJ
+		expect_eq "$(count_events)" "$((before + 1))" "events after $who's append" ;;
+	clerk)
+		ok "${nj[@]}"; recorded
+		ok get "$SEQ" --json
+		expect_eq "$(json 'j["actor"]')" "$who" "actor of $who"
+		denied "clerk $who may record events only under NJ; event 0 concerns organisation SZ" "${sz[@]}"
+		denied "clerk $who .*registers a root organisation \(admin only\)" "${root[@]}"
+		ok member M-NJ
+		expect_eq "$(count_events)" "$((before + 1))" "events after $who's appends" ;;
+	auditor)
+		denied "auditor $who may not record events \(an auditor reads only\); append refused; nothing was recorded" "${nj[@]}"
+		ok log
+		ok member M-NJ
+		ok history M-NJ
+		expect_eq "$(count_events)" "$before" "events after $who's append" ;;
+	subscriber)
+		ok log
+		denied "subscriber $who may not query members or projections" member M-NJ
+		denied "subscriber $who .* history refused" history M-NJ
+		denied "subscriber $who may not record events" "${nj[@]}"
+		expect_eq "$(count_events)" "$before" "events after $who's append" ;;
+	none)
+		denied "$who is not in the role file: append refused; nothing was recorded" "${nj[@]}"
+		denied "$who is not in the role file: read_log refused" log
+		denied "$who is not in the role file: get_member refused" member M-NJ ;;
+	esac
+}
+roles <<R
+[addr:127.0.0.1]
+role = admin
+
+[uid:$ME_NAME]
+role = auditor
+
+[tls:nanjing-clerks]
+role = clerk
+orgs = NJ
+
+[tls:suzhou-clerks]
+role = subscriber
+R
+: >"$LEDGERD_LOG"
+start_all
+via tcp; as_role admin addr:127.0.0.1
+via ipc; as_role auditor "uid:$ME_UID"
+via nanjing; as_role clerk tls:nanjing-clerks
+via suzhou; as_role subscriber tls:suzhou-clerks
+stop_ledgerd
+roles <<R
+[uid:$ME_NAME]
+role = subscriber
+
+[tls:nanjing-clerks]
+role = auditor
+
+[tls:suzhou-clerks]
+role = admin
+R
+start_all
+via ipc; as_role subscriber "uid:$ME_UID"
+via nanjing; as_role auditor tls:nanjing-clerks
+via suzhou; as_role admin tls:suzhou-clerks
+via tcp; as_role none addr:127.0.0.1
+stop_ledgerd
+roles <<R
+[addr:127.0.0.1]
+role = admin
+
+[uid:$ME_NAME]
+role = clerk
+orgs = NJ
+
+[tls:nanjing-clerks]
+role = subscriber
+R
+start_all
+via ipc; as_role clerk "uid:$ME_UID"
+via nanjing; as_role subscriber tls:nanjing-clerks
+via suzhou; as_role none tls:suzhou-clerks
+stop_ledgerd
+roles <<R
+[uid:$ME_NAME]
+role = admin
+R
+start_all
+via ipc; as_role admin "uid:$ME_UID"
+via tcp; as_role none addr:127.0.0.1
+via nanjing; as_role none tls:nanjing-clerks
+stop_ledgerd
 echo "roles_test: ok"

@@ -107,13 +107,15 @@ for t in "${tests[@]}"; do
 	[ $# -gt 0 ] && [ -z "${want[$name]+set}" ] && continue
 	cases=${want[$name]:-}
 	label=$name${cases:+:$cases}
-	runenv=()
-	[ -n "$cases" ] && runenv=(TEST="$cases")
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/ledgerd-test.XXXXXX")
+	# A daemon started without a config file keeps its tree-head key under
+	# $XDG_CONFIG_HOME: each test its own, never the user's.
+	runenv=(XDG_CONFIG_HOME="$dir/config")
+	[ -n "$cases" ] && runenv+=(TEST="$cases")
 	echo "=== $label"
 	start=$(date +%s.%N)
 	if [[ "$t" == *.sh ]]; then
-		(cd "$dir" && TMPDIR="$dir" timeout -k 5 "$TIMEOUT" bash "$t")
+		(cd "$dir" && env TMPDIR="$dir" "${runenv[@]}" timeout -k 5 "$TIMEOUT" bash "$t")
 	elif [ -n "${VALGRIND:-}" ]; then
 		(cd "$dir" && env TMPDIR="$dir" "${runenv[@]}" timeout -k 5 "$((TIMEOUT * 4))" \
 			valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite "$t")

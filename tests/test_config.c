@@ -89,6 +89,38 @@ static void test_settings(void **state)
 	config_release(&c);
 }
 
+/* ws:// goes through NNG 1.5.2's HTTP server (its heap over-read on "/%41"):
+ * refused on both listening settings, with why and what to use instead. */
+static void test_websocket_refused(void **state)
+{
+	(void)state;
+	config c;
+	char err[512];
+	const char *ws[] = {"ws://127.0.0.1:7450", "WS://127.0.0.1:7450/x", "wss://127.0.0.1:7450",
+			    "tls+ws://127.0.0.1:7450"};
+	config_init(&c);
+	for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
+		assert_int_equal(config_set(&c, "listen", ws[i], 1, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "'listen' does not take WebSocket addresses"));
+		assert_non_null(strstr(err, "heap buffer on some requests (a request for /%41)"));
+		assert_non_null(strstr(err, "use tcp://HOST:PORT, tls+tcp://"));
+		assert_int_equal(config_set(&c, "pub", ws[i], 1, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "'pub' does not take WebSocket addresses"));
+		assert_non_null(strstr(err, "use tcp://HOST:PORT or ipc:///PATH"));
+	}
+	assert_int_equal(c.server.nurls, 0);
+	assert_null(c.server.pub_url);
+	/* What is offered instead still works. */
+	assert_int_equal(config_set(&c, "listen", "tls+tcp://127.0.0.1:7450?name=a", 1, err,
+				    sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "listen", "ipc:///tmp/x.sock", 1, err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "pub", "tcp://127.0.0.1:7451", 1, err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "listen", "udp://x", 1, err, sizeof(err)), -1);
+	assert_string_equal(err, "'listen' must be tcp://HOST:PORT, tls+tcp://HOST:PORT?name=GROUP "
+				 "or ipc:///PATH, got 'udp://x'");
+	config_release(&c);
+}
+
 static void test_file_and_flags(void **state)
 {
 	(void)state;
@@ -152,6 +184,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_file_and_flags),
+		cmocka_unit_test(test_websocket_refused),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }

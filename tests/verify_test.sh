@@ -4,8 +4,15 @@
 # seq; a byte flipped inside data.mdb (in the stored event's payload, found by
 # a unique string) is detected by verify, by `history --verify` against a tree
 # head saved before, and by the daemon's start-up check, which refuses to
-# start naming the seq; so is a stored node of the Merkle tree changed. Tree heads: saved, checked, a tampered one refused
-# (exit 4); the signing key's file mode.
+# start naming the seq. Tree heads: saved, checked, a tampered one refused
+# (exit 4). The signing key: outside the data directory (beside the config
+# file, or under $XDG_CONFIG_HOME, or where tree_head_key says), mode 0600;
+# a key left in the data directory by an older ledgerd is still used, with a
+# warning saying how to move it. A stored node of the Merkle tree changed on
+# disk is named by the start-up check and rebuilt from the log (the tree is
+# derived from the events), its root then the one signed before. (Damage to
+# LMDB's pages and to the write model's snapshot: damage_test.sh; a history
+# rewritten and re-signed, caught by a witness: test_witness.)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -27,7 +34,11 @@ ok join M1 --org U1 --path platform-work --channel online --group rider --employ
 ok tree-head --save "$TMPDIR/head.json"
 out_has 'tree size 8' "tree-head size"
 out_has 'signature ok' "tree-head signature"
-[ "$(stat -c %a "$TMPDIR/data/tree-head.key")" = 600 ] || fail "tree-head.key is not mode 600"
+: "${XDG_CONFIG_HOME:?run through tests/run.sh}"
+KEY=$XDG_CONFIG_HOME/ledgerd/tree-head.key
+[ "$(stat -c %a "$KEY")" = 600 ] || fail "the tree-head key '$KEY' is not mode 600"
+[ ! -e "$TMPDIR/data/tree-head.key" ] || fail "a tree-head key was made in the data directory"
+grep -q "merkle: tree heads are signed with '$KEY'" "$LEDGERD_LOG" || fail "the log does not say which key signs"
 ok transfer M1 --from U1 --to U2 --reason moved-region --note "TamperTargetQ7Z" --at 2024-01-05
 recorded
 TARGET=$SEQ
@@ -105,7 +116,7 @@ expect_eq "$(json 'j["first_bad"]')" "$TARGET" "verify --json first_bad"
 stop_ledgerd
 
 # The signing key must be the owner's alone.
-chmod 644 "$TMPDIR/data/tree-head.key"
+chmod 644 "$KEY"
 set +e
 "$LEDGERD" --data "$TMPDIR/data" --listen "tcp://127.0.0.1:$(free_port)" --verify-at-start 0 \
 	2>"$TMPDIR/start.err"
@@ -114,11 +125,60 @@ set -e
 [ $RCD -ne 0 ] || fail "ledgerd started with a key file others may read"
 grep -q "may be read or written by others (mode 644); chmod 600 it" "$TMPDIR/start.err" ||
 	{ cat "$TMPDIR/start.err" >&2; fail "no clear error for the key file's mode"; }
-chmod 600 "$TMPDIR/data/tree-head.key"
+chmod 600 "$KEY"
 
-# A stored Merkle node edited on disk: the start-up check names its events. The tree
-# keeps the nodes of 64 events and more (core/merkle.h): the log grows to 140 events,
-# then the node of seq 65 to 128 (past the tampered event) is changed.
+# --- where the signing key is --------------------------------------------------
+PUB=$(python3 - "$TMPDIR/head.json" <<'PY'
+import json, sys
+print(json.load(open(sys.argv[1]))["public_key"])
+PY
+)
+# An older installation: the key in the data directory, none elsewhere. It
+# still signs (the heads saved before still verify), and the log says how
+# to move it.
+mv "$KEY" "$TMPDIR/data/tree-head.key"
+: >"$LEDGERD_LOG"
+start_ledgerd --verify-at-start 0
+export LEDGER_URL="$URL"
+ok public-key
+out_has "^ed25519 $PUB$" "the key in the data directory is not the one used"
+grep -q "tree-head signing key '$TMPDIR/data/tree-head.key' is in the data directory" "$LEDGERD_LOG" ||
+	fail "no warning for a key in the data directory"
+grep -q "mv '$TMPDIR/data/tree-head.key' '$KEY'" "$LEDGERD_LOG" || fail "the warning does not say how to move it"
+stop_ledgerd
+# Moved as it says: the same key, no warning.
+mv "$TMPDIR/data/tree-head.key" "$KEY"
+: >"$LEDGERD_LOG"
+start_ledgerd --verify-at-start 0
+export LEDGER_URL="$URL"
+ok public-key
+out_has "^ed25519 $PUB$" "the moved key is not the one used"
+grep -q "data directory" "$LEDGERD_LOG" && fail "a warning about the data directory after the key was moved"
+stop_ledgerd
+# A copy left behind is a secret lying in the data directory: said so.
+cp -p "$KEY" "$TMPDIR/data/tree-head.key"
+: >"$LEDGERD_LOG"
+start_ledgerd --verify-at-start 0
+grep -q "a tree-head signing key is also in the data directory" "$LEDGERD_LOG" ||
+	fail "no warning for a copy of the key left in the data directory"
+stop_ledgerd
+rm "$TMPDIR/data/tree-head.key"
+# With a config file the key is beside it; tree_head_key puts it anywhere.
+mkdir -p "$TMPDIR/etc"
+printf '[ledgerd]\nverify_at_start = 0\n' >"$TMPDIR/etc/ledgerd.conf"
+start_ledgerd --config "$TMPDIR/etc/ledgerd.conf"
+[ "$(stat -c %a "$TMPDIR/etc/tree-head.key")" = 600 ] || fail "no key beside the config file"
+stop_ledgerd
+start_ledgerd --verify-at-start 0 --tree-head-key "$TMPDIR/keys/signing.pem"
+[ "$(stat -c %a "$TMPDIR/keys/signing.pem")" = 600 ] || fail "--tree-head-key: no key made there"
+[ "$(stat -c %a "$TMPDIR/keys")" = 700 ] || fail "--tree-head-key: its directory is not 0700"
+stop_ledgerd
+
+# --- a stored Merkle node changed on disk -------------------------------------
+# The tree keeps the nodes of 64 events and more (core/merkle.h): the log grows
+# to 140 events, its head is saved, then the node of seq 65 to 128 (past the
+# tampered event) is changed. The start-up check names it, the tree is rebuilt
+# from the log, and its head is the one saved (a witness finds it the same).
 start_ledgerd --verify-at-start 2
 export LEDGER_URL="$URL"
 for i in $(seq 12 140); do
@@ -127,6 +187,8 @@ done >"$TMPDIR/dues.txt"
 ok batch "$TMPDIR/dues.txt"
 ok export --from 65 --to 128 --format jsonl
 printf '%s\n' "$OUT" >"$TMPDIR/node.jsonl"
+ok witness --file "$TMPDIR/heads"
+out_has "tree size 140" "the witness's first head"
 stop_ledgerd
 python3 - "$TMPDIR/data/data.mdb" "$TMPDIR/node.jsonl" <<'PY'
 import hashlib, json, sys
@@ -146,12 +208,14 @@ if n == 0:
     sys.exit("the node of seq 65 to 128 is not in data.mdb")
 open(p, 'wb').write(b)
 PY
-set +e
-"$LEDGERD" --data "$TMPDIR/data" --listen "tcp://127.0.0.1:$(free_port)" --verify-at-start 100 \
-	2>"$TMPDIR/start.err"
-RCD=$?
-set -e
-[ $RCD -ne 0 ] || fail "ledgerd started with a Merkle node changed"
-grep -q "hash chain broken at seq 65: the Merkle tree's node of seq 65 to 128 is not their hashes'" \
-	"$TMPDIR/start.err" || { cat "$TMPDIR/start.err" >&2; fail "the changed node is not named"; }
+start_ledgerd --verify-at-start 100
+export LEDGER_URL="$URL"
+grep -q "verify: the Merkle tree's node of seq 65 to 128 is not their hashes' (the events themselves are intact); the Merkle tree's stored nodes are rebuilt from the log" \
+	"$LEDGERD_LOG" || { cat "$LEDGERD_LOG" >&2; fail "the changed node is not named, or not rebuilt"; }
+grep -q "merkle: tree caught up to seq 140 (140 leaves added)" "$LEDGERD_LOG" || fail "the tree was not rebuilt"
+grep -q "hash chain broken" "$LEDGERD_LOG" && fail "a changed Merkle node called the log's damage"
+ok witness --file "$TMPDIR/heads"
+out_has "tree size 140" "the witness's head after the rebuild"
+ok verify --from $((TARGET + 1))
+stop_ledgerd
 echo "verify_test: ok"

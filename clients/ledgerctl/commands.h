@@ -65,6 +65,10 @@ exec_fn exec_history;
 extern const struct opt verify_opts[], tree_head_opts[];
 exec_fn exec_verify, exec_tree_head, exec_public_key;
 
+/* witness.c: every signed tree head kept, each checked against the last */
+extern const struct opt witness_opts[];
+exec_fn exec_witness;
+
 /* export.c: the log streamed out as JSON lines or CSV */
 extern const struct opt export_opts[];
 exec_fn exec_export;

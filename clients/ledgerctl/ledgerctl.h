@@ -7,7 +7,7 @@
  *   output.c    printing: errors, JSON, events, aligned tables
  *   orgs.c members.c money.c services.c corrections.c
  *               the commands that record an event, by family (commands.h)
- *   reads.c views.c history.c proofs.c export.c ops.c batch.c import.c
+ *   reads.c views.c history.c proofs.c witness.c export.c ops.c batch.c import.c
  *               the other commands, by family (commands.h)
  *
  * Errors follow the client library: 0, or a negative LD_E() code with the

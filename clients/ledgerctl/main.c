@@ -173,13 +173,32 @@ static const struct cmd commands[] = {
 	 "auditor saves heads, and any later answer must extend them.")},
 	{"public-key", "", N_("print the key that signs the tree heads"), no_opts, NULL,
 	 exec_public_key, 0, NULL},
+	{"witness", "", N_("keep every signed tree head and check each extends the last"),
+	 witness_opts, NULL, exec_witness, 0,
+	 N_("An auditor's witness, run outside the ledger's machine. Fetches the signed tree\n"
+	 "head and checks it against the last one kept in --file: the new tree must\n"
+	 "extend it (a consistency proof from its size, checked here), with the same key\n"
+	 "(--key, else the key of the heads in the file). A head that does not is a\n"
+	 "history rewritten after it was signed: INCONSISTENT, naming the seqs where it\n"
+	 "changed (between the newest head kept that the tree still extends and the next\n"
+	 "one), and exit status 4. Otherwise the head is added to the file, one JSON\n"
+	 "object a line, each signature checked again whenever the file is read.\n\n"
+	 "--follow goes on with every head the live feed publishes (one follows every\n"
+	 "commit; --feed URL, else the address the ledger gives) and asks for the head\n"
+	 "every --interval seconds, until SIGINT or SIGTERM (exit 0). This is what makes\n"
+	 "'verify' mean something against someone who can write the data directory:\n"
+	 "see docs/OPERATIONS.md, \"The signing key, and auditors' witnesses\".")},
 	{"verify", "", N_("recompute the hash chain of the log and report the first bad seq"),
 	 verify_opts, NULL, exec_verify, 0,
 	 N_("Reads the log in pages and checks every event from --from to --to: that it is\n"
 	 "the seq that follows, that its prev_hash is the hash of the event before, and\n"
 	 "that its stored hash is the one its content gives. From seq 1, the Merkle root\n"
 	 "of the signed tree head is recomputed from the hashes too. Prints \"hash chain\n"
-	 "intact\" or names the first seq that fails and exits with status 4.")},
+	 "intact\" or names the first seq that fails and exits with status 4.\n\n"
+	 "What it proves is that the log agrees with itself, and the signed head with\n"
+	 "the log. It cannot tell a history rewritten and signed again (by someone who\n"
+	 "can write the data directory) from the original: keep tree heads outside the\n"
+	 "ledger ('ledgerctl witness') and check them.")},
 	{"export", "", N_("write events to stdout as JSON lines or CSV, streaming"), export_opts, NULL,
 	 exec_export, 0,
 	 N_("Events --from SEQ --to SEQ (default: from 1 to the head when the export\n"

@@ -59,9 +59,12 @@ int exec_verify(struct run *r, const struct args *a, ld_errinfo *e)
 	if (r->json) {
 		char hex[2 * LD_HASH_LEN + 1];
 		ldc_format_hex(res.last_hash, LD_HASH_LEN, hex);
-		json_t *j = json_pack("{s:I, s:I, s:I, s:b, s:b}", "from", (json_int_t)res.from,
+		json_t *j = json_pack("{s:I, s:I, s:I, s:b, s:b, s:s}", "from", (json_int_t)res.from,
 				      "to", (json_int_t)res.to, "checked", (json_int_t)res.checked,
-				      "intact", !res.first_bad, "root_checked", res.root_checked);
+				      "intact", !res.first_bad, "root_checked", res.root_checked,
+				      "cannot_prove",
+				      "that this is the history shown before: compare with tree "
+				      "heads kept elsewhere (ledgerctl witness)");
 		if (j && res.first_bad) {
 			json_object_set_new(j, "first_bad", json_integer((json_int_t)res.first_bad));
 			json_object_set_new(j, "why", json_string(res.why));
@@ -82,6 +85,15 @@ int exec_verify(struct run *r, const struct args *a, ld_errinfo *e)
 			printf(_("merkle root of seq 1 to %llu matches the signed tree head: %s\n"),
 			       (unsigned long long)th.size, hex);
 		}
+		printf(res.root_checked
+			       ? _("this proves: every event checked gives its hash and follows the "
+				   "one before, and the signed head is the root of these events.\n")
+			       : _("this proves: every event checked gives its hash and follows the "
+				   "one before.\n"));
+		printf(_("it cannot prove: that this is the history the ledger showed before. "
+			 "Whoever can\nwrite its data directory can change an event, recompute "
+			 "the chain and have it\nsigned again; only tree heads kept elsewhere "
+			 "tell ('ledgerctl witness').\n"));
 	}
 	if (res.first_bad) {
 		char msg[320];
