@@ -60,11 +60,13 @@ ALL="${CURL[1]},${CURL[2]},${CURL[3]}"
 SPID=
 start_single() {
 	"$BUILD/ledgerd" --data "$TMP/single" --listen "$SINGLE_URL" --verify-at-start 0 \
+		--tree-head-key "$TMP/single.tree-head.key" \
 		2>>"$TMP/single.log" &
 	SPID=$!
 }
 start_node() {
 	"$BUILD/ledgerd" --data "$TMP/n$1" --listen "${CURL[$1]}" --node-id "$1" "${PEERS[@]}" \
+		--tree-head-key "$TMP/n$1.tree-head.key" \
 		--verify-at-start 0 2>>"$TMP/n$1.log" &
 	PID[$1]=$!
 }

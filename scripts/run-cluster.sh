@@ -28,6 +28,7 @@ mkdir -p "$DATA"
 pids=()
 for i in 1 2 3; do
 	"$BUILD/ledgerd" --data "$DATA/n$i" --listen "tcp://127.0.0.1:747$i" --node-id "$i" \
+		--tree-head-key "$DATA/n$i.tree-head.key" \
 		"${PEERS[@]}" --plans "$ROOT/plans" 2>>"$DATA/n$i.log" &
 	pids+=($!)
 done
