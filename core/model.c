@@ -590,9 +590,10 @@ int model_stream_read(store_txn *t, const char *stream, uint32_t from, uint64_t 
 	if (rc != LD_E(NOT_FOUND))
 		return rc ? rc : link_walk(link_get_stored, t, head, upto, from, max, seqs, versions, n);
 	/* t began before that commit: the links through a newer transaction
-	 * (the seqs past t's snapshot are the caller's to skip). */
+	 * (the seqs past t's snapshot are the caller's to skip), under t's
+	 * resize lock (a lock of its own would deadlock with a map growth). */
 	store_txn *fresh;
-	if ((rc = store_read_begin(store_txn_store(t), &fresh)))
+	if ((rc = store_read_beside(t, &fresh)))
 		return rc;
 	rc = link_walk(link_get_stored, fresh, head, upto, from, max, seqs, versions, n);
 	store_read_end(fresh);

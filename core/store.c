@@ -60,6 +60,7 @@ struct store_txn {
 	struct store_txn *parent;
 	int child;
 	int appended; /* DB_LOG was appended to (the test hooks) */
+	int beside;   /* a read transaction under another's resize lock */
 	const void *view;
 };
 
@@ -561,12 +562,30 @@ int store_read_begin(store *s, store_txn **t)
 	return txn_begin(s, NULL, MDB_RDONLY, t);
 }
 
+int store_read_beside(store_txn *open, store_txn **out)
+{
+	store_txn *t = calloc(1, sizeof(*t));
+	*out = NULL;
+	if (!t)
+		return LD_E(INTERNAL);
+	t->s = open->s;
+	t->read = t->beside = 1;
+	int rc = mdb_txn_begin(t->s->env, NULL, MDB_RDONLY, &t->txn);
+	if (rc != 0) {
+		free(t);
+		return fail("beginning a transaction", rc);
+	}
+	*out = t;
+	return 0;
+}
+
 void store_read_end(store_txn *t)
 {
 	if (!t)
 		return;
 	mdb_txn_abort(t->txn);
-	pthread_rwlock_unlock(&t->s->resize);
+	if (!t->beside)
+		pthread_rwlock_unlock(&t->s->resize);
 	free(t);
 }
 
@@ -622,7 +641,7 @@ void store_abort(store_txn *t)
 	if (!t)
 		return;
 	mdb_txn_abort(t->txn);
-	if (t->read)
+	if (t->read && !t->beside)
 		pthread_rwlock_unlock(&t->s->resize);
 	free(t);
 }

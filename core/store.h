@@ -170,6 +170,11 @@ int store_copy(store *s, const char *dir, uint64_t *bytes, ld_errinfo *e);
 
 /* Transactions. Errors: LD_E(STORAGE) with the reason logged. */
 int store_read_begin(store *s, store_txn **t);
+/* A newer read transaction of the same store while read transaction `open`
+ * stays open on this thread (end it first). It does not take the map's
+ * resize lock again: `open` holds it, and a second read lock would wait
+ * behind a resize that waits for `open` — a deadlock. */
+int store_read_beside(store_txn *open, store_txn **t);
 void store_read_end(store_txn *t);
 int store_write_begin(store *s, store_txn **t);
 /* A nested transaction inside a write transaction (for atomic batches). */

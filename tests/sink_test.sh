@@ -18,6 +18,8 @@
 #  - a database of the first ledger-sink is refused with the way out, then
 #    migrated (also when the migration is killed half-way);
 #  - progress: a bar on a terminal, lines otherwise, quiet once live;
+#  - its messages in Chinese under LANG=zh_CN.UTF-8 (the catalogue), English
+#    otherwise;
 #  - stops (--once, SIGTERM) never leak (ASan): the fetcher is never
 #    interrupted by closing its socket under a call.
 set -euo pipefail
@@ -136,6 +138,29 @@ if command -v script >/dev/null; then
 else
 	echo "sink_test: 'script' (bsdutils) is not installed: the terminal progress bar was not checked"
 fi
+
+# --- in Chinese ------------------------------------------------------------------
+locale -a 2>/dev/null | grep -qix 'zh_CN.utf8' ||
+	fail "the zh_CN.UTF-8 locale is not generated (scripts/install-deps.sh does it)"
+zh_has() { grep -q "$1" "$TMPDIR/zh.err" || { cat "$TMPDIR/zh.err" >&2; fail "$2"; }; }
+LC_ALL=zh_CN.UTF-8 LANGUAGE= "$SINK" --url "$URL" --once "$TMPDIR/zh.db" 2>"$TMPDIR/zh.err" ||
+	{ cat "$TMPDIR/zh.err" >&2; fail "the sink in Chinese failed"; }
+zh_has "^ledger-sink: 载入 sqlite“$TMPDIR/zh.db”（来源“ledger”），来自 $URL，从序号 0 之后开始$" \
+	"the sink's start is not said in Chinese"
+zh_has "^ledger-sink: 已追上，序号 $LAST_SEQ：$LAST_SEQ 个事件，用时 [0-9.]* 秒（每秒 [0-9]* 个）$" \
+	"the sink's 'caught up' is not in Chinese"
+zh_has "^ledger-sink: 已停止；$LAST_SEQ 个事件已载入，用时 [0-9.]* 秒$" "the sink's stop is not in Chinese"
+set +e
+LC_ALL=zh_CN.UTF-8 LANGUAGE= "$SINK" --batch 0 "$TMPDIR/zh.db" 2>"$TMPDIR/zh.err"
+rc=$?
+set -e
+expect_eq "$rc" 2 "exit status of --batch 0"
+zh_has "^ledger-sink：--batch“0”应为 1 到 10000000$" "the sink's usage error is not in Chinese"
+LC_ALL=zh_CN.UTF-8 LANGUAGE= "$SINK" --help >"$TMPDIR/zh.err"
+zh_has "^用法：ledger-sink " "the sink's help is not in Chinese"
+LC_ALL=C "$SINK" --batch 0 "$TMPDIR/zh.db" 2>"$TMPDIR/zh.err" || true
+zh_has "^ledger-sink: --batch '0' is not 1 to 10000000$" "the sink's usage error is not English in the C locale"
+
 "$SINK" --url "$URL" --quiet --once "$TMPDIR/quiet.db" 2>"$TMPDIR/quiet.err" || fail "--quiet run failed"
 expect_eq "$(wc -c <"$TMPDIR/quiet.err")" 0 "bytes --quiet wrote on stderr"
 
@@ -211,6 +236,8 @@ v1_from() { # NEW-DB V1-DB: the first version's tables, holding NEW-DB's events
 }
 v1_from "$TMPDIR/clean.db" "$TMPDIR/v1.db"
 refuse "$TMPDIR/v1.db" "first version of ledger-sink's tables.*--migrate" "a first-version database"
+LC_ALL=zh_CN.UTF-8 LANGUAGE= refuse "$TMPDIR/v1.db" "数据库中是第一版 ledger-sink 的表.*--migrate" \
+	"a first-version database, in Chinese"
 expect_eq "$(sqlite3 "$TMPDIR/v1.db" "SELECT count(*) FROM members")" \
 	"$(sqlite3 "$TMPDIR/clean.db" "SELECT count(*) FROM memberships")" "the refused database is untouched"
 "$SINK" --url "$URL" --quiet --once --migrate "$TMPDIR/v1.db" || fail "--migrate failed"
