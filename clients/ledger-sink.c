@@ -69,7 +69,7 @@ static void usage(FILE *f)
 	        "  --source NAME    the name of this ledger in TARGET's `source` columns, so that\n"
 	        "                   several ledgers load into one database       [%s]\n"
 	        "  --id ID          subscriber id shown by 'ledgerctl subscribers' [ledger-sink]\n"
-	        "  --batch N        events per database transaction, at most        [50000]\n"
+	        "  --batch N        events per database transaction, at most       [200000]\n"
 	        "  --once           stop (exit 0) once caught up with the head\n"
 	        "  --quiet          no progress on stderr (errors only)\n"
 	        "  --migrate        rebuild the tables of an older ledger-sink from its events\n"
@@ -200,12 +200,12 @@ static void progress_caught_up(void)
 	double secs = prog.caught_up_at - prog.started;
 	uint64_t seq = prog.caught_up_seq, n = seq - prog.start_seq;
 	if (!n)
-		say("up to date at seq %llu%s", (unsigned long long)seq,
-		    prog.once ? "" : "; following");
+		say(_("up to date at seq %llu%s"), (unsigned long long)seq,
+		    prog.once ? "" : _("; following"));
 	else
-		say("caught up at seq %llu: %llu events in %.1f s (%.0f/s)%s",
+		say(_("caught up at seq %llu: %llu events in %.1f s (%.0f/s)%s"),
 		    (unsigned long long)seq, (unsigned long long)n, secs,
-		    secs > 0 ? (double)n / secs : 0.0, prog.once ? "" : "; following");
+		    secs > 0 ? (double)n / secs : 0.0, prog.once ? "" : _("; following"));
 	prog.caught_up_at = 0;
 }
 
@@ -231,7 +231,7 @@ static void progress_page(uint64_t seq, uint64_t head, size_t n)
 		}
 		if (now - prog.minute_at >= 60) {
 			if (prog.minute_events)
-				say("at seq %llu: %llu events in the last minute",
+				say(_("at seq %llu: %llu events in the last minute"),
 				    (unsigned long long)seq,
 				    (unsigned long long)prog.minute_events);
 			prog.minute_at = now;
@@ -262,13 +262,15 @@ static void progress_page(uint64_t seq, uint64_t head, size_t n)
 		for (int i = 0; i < 30; i++)
 			bar[i] = i < full ? '#' : '-';
 		bar[30] = 0;
-		fprintf(stderr, "\rledger-sink %s [%s] %s / %s events  %.1fk/s  ETA %s\033[K",
-		        prog.what, bar, done, all, rate / 1000, eta);
+		fputc('\r', stderr);
+		fprintf(stderr, _("ledger-sink %s [%s] %s / %s events  %.1fk/s  ETA %s"),
+		        _(prog.what), bar, done, all, rate / 1000, eta);
+		fputs("\033[K", stderr);
 		fflush(stderr);
 		prog.bar = 1;
 		prog.last_draw = now;
 	} else if (now - prog.last_draw >= 10) {
-		say("%s: %s of %s events (%.0f%%), %.0f/s, %s left", prog.what, done, all,
+		say(_("%s: %s of %s events (%.0f%%), %.0f/s, %s left"), _(prog.what), done, all,
 		    frac * 100, rate, eta);
 		prog.last_draw = now;
 	}
@@ -431,11 +433,11 @@ static int db_failed(session *ss, int rc, const char *err)
 	if (rc == SINK_LOST)
 		return 0;
 	if (rc == SINK_FULL)
-		say("the database's disk is full (%s); stopped with the checkpoint at seq %llu: "
-		    "free space and start ledger-sink again",
+		say(_("the database's disk is full (%s); stopped with the checkpoint at seq %llu: "
+		    "free space and start ledger-sink again"),
 		    err, (unsigned long long)cp);
 	else if (ss->l)
-		say("%s; stopped with the checkpoint at seq %llu", err, (unsigned long long)cp);
+		say(_("%s; stopped with the checkpoint at seq %llu"), err, (unsigned long long)cp);
 	else
 		say("%s", err);
 	return rc == SINK_FULL ? EXIT_FULL : EXIT_FAIL;
@@ -460,10 +462,10 @@ static int migrate(session *ss, int *rc, char *err)
 	uint64_t last = 0;
 	size_t n;
 	if (!ss->o->quiet)
-		say("migrating: rebuilding the tables of source '%s' from the events this database "
-		    "holds",
+		say(_("migrating: rebuilding the tables of source '%s' from the events this database "
+		    "holds"),
 		    ss->o->source);
-	progress_start("migrating", sink_loader_checkpoint(ss->l));
+	progress_start(N_("migrating"), sink_loader_checkpoint(ss->l));
 	for (;;) {
 		if (stop_requested)
 			return commit(ss, rc, err);
@@ -483,7 +485,7 @@ static int migrate(session *ss, int *rc, char *err)
 	if ((*rc = sink_loader_migrated(ss->l, err)))
 		return -1;
 	if (!ss->o->quiet)
-		say("migrated: %llu events, checkpoint at seq %llu", (unsigned long long)last,
+		say(_("migrated: %llu events, checkpoint at seq %llu"), (unsigned long long)last,
 		    (unsigned long long)sink_loader_checkpoint(ss->l));
 	return 0;
 }
@@ -498,10 +500,10 @@ static int follow(session *ss, int *rc, char *err)
 	ld_errinfo e;
 	if (fetch_start(ss->f, ss->conn, o->id, o->batch < 10000 ? (uint32_t)o->batch : 10000, cp,
 	                o->once)) {
-		say("cannot start a thread");
+		say(_("cannot start a thread"));
 		return EXIT_FAIL;
 	}
-	progress_start("loading", cp);
+	progress_start(N_("loading"), cp);
 	for (;;) {
 		size_t pending;
 		sink_loader_pending(ss->l, &pending);
@@ -517,6 +519,7 @@ static int follow(session *ss, int *rc, char *err)
 		    (ss->analyzed_at == 0 || cp_now >= 2 * ss->analyzed_at)) {
 			if ((*rc = sink_schema_finish(ss->ops, ss->s, err)))
 				return -1;
+			sink_loader_indexed(ss->l);
 			ss->analyzed_at = cp_now;
 		}
 		if (caught_up)
@@ -530,25 +533,25 @@ static int follow(session *ss, int *rc, char *err)
 		e = sl->e;
 		if (sl->rc == LD_E(UNAVAILABLE)) {
 			if (!away && !o->quiet)
-				say("%s; retrying", e.message);
+				say(_("%s; retrying"), e.message);
 			away = 1; /* commit what we have while it is away */
 			fetch_release(ss->f);
 			continue;
 		}
 		if (sl->rc == LD_E(AFTER_HEAD)) {
-			say("the database is loaded up to seq %llu, but the ledger at %s ends at "
+			say(_("the database is loaded up to seq %llu, but the ledger at %s ends at "
 			    "%llu: it is not the ledger this database was loaded from, or an older "
-			    "copy of it",
+			    "copy of it"),
 			    (unsigned long long)sink_loader_pending(ss->l, NULL), o->url,
 			    (unsigned long long)e.seq);
 			return EXIT_FAIL;
 		}
 		if (sl->rc) {
-			say("subscribe: %s (%s)", e.message, ld_errname(sl->rc));
+			say(_("subscribe: %s (%s)"), e.message, ld_errname(sl->rc));
 			return EXIT_FAIL;
 		}
 		if (away && !o->quiet)
-			say("the ledger is back; resuming after seq %llu",
+			say(_("the ledger is back; resuming after seq %llu"),
 			    (unsigned long long)sink_loader_pending(ss->l, NULL));
 		away = 0;
 		if (page.n && (*rc = sink_loader_page(ss->l, page.events, page.n, err)))
@@ -571,17 +574,17 @@ static int session_run(session *ss)
 		if ((status = db_failed(ss, rc, err)) != 0)
 			return status;
 		if (!o->quiet)
-			say("cannot connect to %s (%s)", ss->ops->name, err);
+			say(_("cannot connect to %s (%s)"), ss->ops->name, err);
 		return -1;
 	}
 	if ((rc = sink_schema_open(ss->ops, ss->s, o->migrate, &migrating, err)) ||
 	    (rc = sink_loader_open(&ss->l, ss->ops, ss->s, o->source, err)))
 		goto db_error;
 	if (!o->quiet && ss->reconnects)
-		say("reconnected to %s; resuming after seq %llu", ss->ops->name,
+		say(_("reconnected to %s; resuming after seq %llu"), ss->ops->name,
 		    (unsigned long long)sink_loader_checkpoint(ss->l));
 	else if (!o->quiet)
-		say("loading %s '%s' (source '%s') from %s after seq %llu", ss->ops->name,
+		say(_("loading %s '%s' (source '%s') from %s after seq %llu"), ss->ops->name,
 		    o->target, o->source, o->url,
 		    (unsigned long long)sink_loader_checkpoint(ss->l));
 	if (migrating && migrate(ss, &rc, err))
@@ -593,7 +596,7 @@ db_error:
 	if ((status = db_failed(ss, rc, err)) != 0)
 		return status;
 	if (!o->quiet)
-		say("lost the connection to %s (%s)", ss->ops->name, err);
+		say(_("lost the connection to %s (%s)"), ss->ops->name, err);
 	ss->reconnects++;
 	return -1;
 }
@@ -617,7 +620,7 @@ int main(int argc, char **argv)
 	    .url = ldc_cli_url(),
 	    .id = "ledger-sink",
 	    .source = DEFAULT_SOURCE,
-	    .batch = 50000,
+	    .batch = 200000,
 	};
 	static const struct option opts[] = {
 	    {"url", required_argument, NULL, 'u'},
@@ -643,8 +646,8 @@ int main(int argc, char **argv)
 		case 's':
 			if (!sink_source_valid(optarg)) {
 				fprintf(stderr,
-				        "ledger-sink: --source '%s' is not 1 to 64 of "
-				        "A-Z a-z 0-9 . _ : -\n",
+				        _("ledger-sink: --source '%s' is not 1 to 64 of "
+				          "A-Z a-z 0-9 . _ : -\n"),
 				        optarg);
 				return EXIT_USAGE;
 			}
@@ -655,7 +658,7 @@ int main(int argc, char **argv)
 			errno = 0;
 			o.batch = strtol(optarg, &end, 10);
 			if (errno || *end || o.batch < 1 || o.batch > 10000000) {
-				fprintf(stderr, "ledger-sink: --batch '%s' is not 1 to 10000000\n",
+				fprintf(stderr, _("ledger-sink: --batch '%s' is not 1 to 10000000\n"),
 				        optarg);
 				return EXIT_USAGE;
 			}
@@ -687,7 +690,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "ledger-sink: %s\n",
-		        optind < argc ? "one TARGET only" : "no TARGET");
+		        optind < argc ? _("one TARGET only") : _("no TARGET"));
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -722,7 +725,7 @@ int main(int argc, char **argv)
 		if (ss.committed_any)
 			backoff = 500;
 		if (!o.quiet)
-			say("reconnecting to %s in %.1f s", ss.ops->name, backoff / 1000.0);
+			say(_("reconnecting to %s in %.1f s"), ss.ops->name, backoff / 1000.0);
 		nap(backoff);
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 		if (stop_requested) {
@@ -733,7 +736,7 @@ int main(int argc, char **argv)
 	if (status < 0)
 		status = EXIT_OK;
 	if (!o.quiet)
-		say("stopped; %llu events loaded in %.1f s", (unsigned long long)ss.loaded,
+		say(_("stopped; %llu events loaded in %.1f s"), (unsigned long long)ss.loaded,
 		    mono_s() - t0);
 out:
 	ldc_close(ss.conn);

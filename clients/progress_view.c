@@ -8,8 +8,12 @@
 #include <wchar.h>
 
 #include "client.h"
+#include "i18n.h"
+#include "labels.h"
 
-const char *pv_status_word(int s)
+/* The status as the one-line form gives it, whatever the language: "key=value"
+ * lines are read by scripts too. */
+static const char *status_en(int s)
 {
 	switch (s) {
 	case LEDGER__PROGRESS_STATUS__NOT_STARTED:
@@ -29,6 +33,13 @@ const char *pv_status_word(int s)
 	default:
 		return "?";
 	}
+}
+
+const char *pv_status_word(int s)
+{
+	const char *zh =
+	    ld_i18n_zh() ? ldc_label_zh(&ledger__progress_status__descriptor, s) : NULL;
+	return zh ? zh : status_en(s);
 }
 
 static const char *status_colour(int s)
@@ -55,7 +66,35 @@ void pv_region_name(const Ledger__PlanInfo *p, uint32_t code, char *out, size_t 
 			snprintf(out, n, "%s", p->cities[i]->name);
 			return;
 		}
-	snprintf(out, n, code == (p ? p->region : 0) ? "province %u" : "%u", code);
+	snprintf(out, n, code == (p ? p->region : 0) ? _("province %u") : "%u", code);
+}
+
+/* What a target measures and over which window, in words: the plan's
+ * measure and window names are for machines ("sum:amount_fen"). */
+static const struct {
+	const char *name, *words;
+} measure_words[] = {
+    {"count", N_("count")},
+    {"distinct_members", N_("members, each counted once")},
+    {"ratio", N_("share")},
+    {"sum:amount_fen", N_("amount in yuan")},
+    {"sum:quantity", N_("person-times")},
+    {"sum:participants", N_("participants")},
+    {"sum:enterprises_reached", N_("enterprises reached")},
+    {"yearly", N_("each year")},
+    {"cumulative", N_("over the whole plan")},
+};
+
+/* The words for a measure or window name; the name itself when there are
+ * none (a plan may name a new one), "?" for none. */
+static const char *words_of(const char *name)
+{
+	if (!name)
+		return "?";
+	for (size_t i = 0; i < sizeof(measure_words) / sizeof(measure_words[0]); i++)
+		if (!strcmp(measure_words[i].name, name))
+			return _(measure_words[i].words);
+	return name;
 }
 
 /* ------------------------------------------------------------------ */
@@ -184,7 +223,7 @@ static void figures(const Ledger__PlanTarget *t, const Ledger__ProgressRow *r, c
 	if (is_ratio(t)) {
 		char den[32];
 		thousands(r->denominator, den, sizeof(den));
-		snprintf(act, an, "%.1f%% of %s",
+		snprintf(act, an, _("%.1f%% of %s"),
 		         r->denominator ? (double)r->actual * 100.0 / (double)r->denominator : 0.0,
 		         den);
 		if (r->has_target)
@@ -290,9 +329,9 @@ void pv_render_report(const Ledger__ProgressReport *r, const pv_opts *o, pv_line
 		line_seg(&l, PV_PLAIN, 0);
 		line_add(&l, " — %s", p && p->id ? p->id : "?");
 		line_emit(&l, fn, arg);
-		line_add(&l, "status as of %s", when);
+		line_add(&l, _("status as of %s"), when);
 		if (r->has_seq)
-			line_add(&l, ", seq %llu", (unsigned long long)r->seq);
+			line_add(&l, _(", seq %llu"), (unsigned long long)r->seq);
 		line_emit(&l, fn, arg);
 	}
 	/* Columns wide enough for every row shown. */
@@ -326,24 +365,25 @@ void pv_render_report(const Ledger__ProgressReport *r, const pv_opts *o, pv_line
 			line_seg(&l, PV_BOLD, 0);
 			line_add(&l, "%s", row->target_id);
 			line_seg(&l, PV_PLAIN, 0);
-			line_add(&l, "  %s  (%s, %s)", t && t->title ? t->title : "",
-			         t && t->measure ? t->measure : "?",
-			         t && t->window ? t->window : "?");
+			line_add(&l, _("  %s  (%s, %s)"), t && t->title ? t->title : "",
+			         words_of(t ? t->measure : NULL), words_of(t ? t->window : NULL));
 			line_emit(&l, fn, arg);
 		}
-		char year[16], name[96], act[48], tgt[48], need[64] = "";
+		char year[32], name[96], act[48], tgt[48], need[96] = "";
 		if (row->year)
 			snprintf(year, sizeof(year), "%u", row->year);
 		else
-			snprintf(year, sizeof(year), "total");
+			snprintf(year, sizeof(year), "%s", _("total"));
 		pv_region_name(p, row->region, name, sizeof(name));
 		figures(t, row, act, sizeof(act), tgt, sizeof(tgt));
 		if (row->has_needed_per_day) {
 			char nd[40];
 			pv_format(t, (int64_t)(row->needed_per_day + 0.999), nd, sizeof(nd));
-			snprintf(need, sizeof(need), "needs %s/day", nd);
+			snprintf(need, sizeof(need), _("needs %s/day"), nd);
 		}
-		line_add(&l, "  %-5s  ", year);
+		line_add(&l, "  ");
+		line_pad(&l, year, 5, 0);
+		line_add(&l, "  ");
 		line_pad(&l, name, wreg, 0);
 		line_add(&l, "  ");
 		line_pad(&l, act, wact, 1);
@@ -414,5 +454,5 @@ void pv_print_line(FILE *f, const Ledger__ProgressReport *r, const Ledger__Progr
 	        "percent=%.1f status=%s\n",
 	        when, (unsigned long long)r->seq, r->plan && r->plan->id ? r->plan->id : "?",
 	        row->target_id, win, row->region, name, act, tgt,
-	        row->has_percent ? row->percent : 0.0, pv_status_word(row->status));
+	        row->has_percent ? row->percent : 0.0, status_en(row->status));
 }

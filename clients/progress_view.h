@@ -45,7 +45,8 @@ typedef struct pv_seg {
  * empty line has n = 0. */
 typedef void (*pv_line_fn)(void *arg, const pv_seg *segs, size_t n);
 
-/* "AHEAD", "ON TRACK", ... */
+/* "AHEAD", "ON TRACK", ...; in Chinese mode the status's Chinese name
+ * (labels.h: 超前, 符合进度, ...). */
 const char *pv_status_word(int status);
 /* The name of a region of the plan: a city's name, or "province" with the
  * code for the plan's region. */
@@ -69,7 +70,7 @@ void pv_render_report(const Ledger__ProgressReport *r, const pv_opts *o, pv_line
 /* pv_render_report onto f, with ANSI colours when o->colour. */
 void pv_print_report(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o);
 /* One row on one line: time, seq, target, window, region, actual/target,
- * percent, status. */
+ * percent, status (in English in every language: scripts read it). */
 void pv_print_line(FILE *f, const Ledger__ProgressReport *r, const Ledger__ProgressRow *row);
 
 #endif

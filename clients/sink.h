@@ -95,10 +95,12 @@ typedef struct sink_table {
 	int ncols;
 	const sink_col *cols; /* cols[0] is source */
 	int nkey;             /* the primary key: the first nkey columns */
-	int upsert;           /* a row replaces the row of its key (else: plain inserts) */
-	/* Indexes, each on (source, <these columns>), NULL-terminated: the
-	 * loader's own, made with the table; the analysts', made by
-	 * sink_schema_finish. */
+	int upsert;           /* a row may replace the row of its key (else: inserts only) */
+	/* Indexes, each on (source, <these columns>), NULL-terminated: those
+	 * the loader needs once it follows (a stream's events, a member's
+	 * rows), and the analysts'. Both are made by sink_schema_finish, once
+	 * the first load has caught up: keeping them up to date during a
+	 * large load costs far more than building them at its end. */
 	const char *const *loader_indexes, *const *indexes;
 } sink_table;
 
@@ -150,6 +152,18 @@ typedef struct sink_ops {
 	 * $2 (in the schema the connection works in). */
 	const char *types[SC__COUNT];
 	const char *has_table_sql, *has_column_sql;
+	/* A query answering a row when index $1 exists. */
+	const char *has_index_sql;
+	/* What follows CREATE TABLE's column list (SQLite: WITHOUT ROWID, so
+	 * that a table is one b-tree, its primary key's, instead of two). */
+	const char *table_options;
+	/* "the value is one of the integers of parameter $2", after a column:
+	 * "seq %s" with this; $2 is the integers between the two characters of
+	 * ints_brackets, separated by commas ("[1,2,3]": a JSON array for
+	 * SQLite; "{1,2,3}": an array literal for PostgreSQL, read once, where
+	 * an expression of $2 would be read again for every row a scan
+	 * meets). */
+	const char *in_ints, *ints_brackets;
 	/* After a SELECT of one row: locks it until the transaction ends ("" when
 	 * the transaction's own lock serialises writers, as SQLite's does). */
 	const char *lock_row;
@@ -182,9 +196,11 @@ typedef struct sink_ops {
 	             char err[SINK_ERRLEN]);
 
 	/* Adds a row (every column of the table, in order) to the open
-	 * transaction: an insert, or a replace for an upsert table. Rows may be
-	 * buffered: exec, query and load see them after flush. */
-	int (*row)(sink *s, int table, const sink_val *vals, char err[SINK_ERRLEN]);
+	 * transaction: an insert (no row of its key may exist), or, with
+	 * replace (upsert tables only), an insert or a replace of the row of
+	 * its key. Rows may be buffered: exec, query and load see them after
+	 * flush. */
+	int (*row)(sink *s, int table, const sink_val *vals, int replace, char err[SINK_ERRLEN]);
 	int (*flush)(sink *s, char err[SINK_ERRLEN]);
 	/* The rows of `table` with source = `source` whose column `col` is one
 	 * of keys[0..n) (and, with open_only, whose ended_at is NULL), every
@@ -217,8 +233,13 @@ const sink_ops *sink_ops_for(const char *target);
 int sink_schema_open(const sink_ops *ops, sink *s, int migrate, int *migrating,
                      char err[SINK_ERRLEN]);
 
-/* Once caught up: makes the indexes of the analysts' joins that are missing
- * and refreshes the planner's statistics (outside a transaction). */
+/* Once caught up: makes the indexes that are missing (the loader's and the
+ * analysts') and refreshes the planner's statistics (outside a
+ * transaction). */
 int sink_schema_finish(const sink_ops *ops, sink *s, char err[SINK_ERRLEN]);
+
+/* *yes = whether every index the loader needs exists (they do once a first
+ * load has caught up: sink_schema_finish). */
+int sink_schema_indexed(const sink_ops *ops, sink *s, int *yes, char err[SINK_ERRLEN]);
 
 #endif

@@ -81,6 +81,20 @@ static sink_aff *aff_new(sink_member *m)
 	return x;
 }
 
+void sink_member_prune(sink_member *m)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < m->nmships; i++)
+		if (!m->mships[i].ended || m->mships[i].dirty)
+			m->mships[k++] = m->mships[i];
+	m->nmships = k;
+	k = 0;
+	for (size_t i = 0; i < m->naffs; i++)
+		if (!m->affs[i].ended || m->affs[i].dirty)
+			m->affs[k++] = m->affs[i];
+	m->naffs = k;
+}
+
 static sink_mship *open_mship(sink_member *m)
 {
 	for (size_t i = 0; i < m->nmships; i++)
@@ -140,6 +154,7 @@ void sink_member_from_row(sink_member *m, const sink_val *v)
 	m->membership_seq = int_of(&v[20]);
 	m->version = (uint64_t)int_of(&v[21]);
 	m->last_seq = (uint64_t)int_of(&v[22]);
+	m->stored = 1;
 }
 
 int sink_member_add_mship_row(sink_member *m, const sink_val *v)
@@ -165,6 +180,7 @@ int sink_member_add_mship_row(sink_member *m, const sink_val *v)
 	x->region = (uint32_t)int_of(&v[13]);
 	x->real_name = (int)int_of(&v[14]);
 	x->transfers = (uint32_t)int_of(&v[15]);
+	x->stored = 1;
 	return 0;
 }
 
@@ -180,6 +196,7 @@ int sink_member_add_aff_row(sink_member *m, const sink_val *v)
 	a->started_at = int_of(&v[5]);
 	a->ended = v[6].t != SV_NULL;
 	a->ended_at = int_of(&v[6]);
+	a->stored = 1;
 	return 0;
 }
 
@@ -382,8 +399,9 @@ int sink_member_write(sink_member *m, const sink_emit *e)
 		v[20] = sink_opt(m->membership_seq != 0, m->membership_seq);
 		v[21] = sink_int((int64_t)m->version);
 		v[22] = sink_int((int64_t)m->last_seq);
-		if ((rc = e->row(e->arg, ST_MEMBERS, v)))
+		if ((rc = e->row(e->arg, ST_MEMBERS, v, m->stored)))
 			return rc;
+		m->stored = 1;
 	}
 	m->dirty = 0;
 	for (size_t i = 0; i < m->nmships; i++) {
@@ -406,9 +424,10 @@ int sink_member_write(sink_member *m, const sink_emit *e)
 		v[13] = sink_int(x->region);
 		v[14] = sink_int(x->real_name != 0);
 		v[15] = sink_int(x->transfers);
-		if ((rc = e->row(e->arg, ST_MEMBERSHIPS, v)))
+		if ((rc = e->row(e->arg, ST_MEMBERSHIPS, v, x->stored)))
 			return rc;
 		x->dirty = 0;
+		x->stored = 1;
 	}
 	for (size_t i = 0; i < m->naffs; i++) {
 		sink_aff *a = &m->affs[i];
@@ -421,9 +440,10 @@ int sink_member_write(sink_member *m, const sink_emit *e)
 		v[4] = sink_enum(EN(affiliation_kind), a->kind != 0, a->kind);
 		v[5] = sink_int(a->started_at);
 		v[6] = sink_opt(a->ended, a->ended_at);
-		if ((rc = e->row(e->arg, ST_AFFILIATIONS, v)))
+		if ((rc = e->row(e->arg, ST_AFFILIATIONS, v, a->stored)))
 			return rc;
 		a->dirty = 0;
+		a->stored = 1;
 	}
 	return 0;
 }
@@ -559,5 +579,5 @@ int sink_org_write(const sink_org *o, const sink_emit *e)
 	v[20] = sink_text(o->merged_into);
 	v[21] = sink_int(o->seq);
 	v[22] = sink_int(o->last_seq);
-	return e->row(e->arg, ST_ORGANISATIONS, v);
+	return e->row(e->arg, ST_ORGANISATIONS, v, 1);
 }

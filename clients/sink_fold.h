@@ -31,7 +31,7 @@ typedef struct sink_mship {
 	int ended, end_reason, first_join;
 	int path, channel, group, employment, real_name;
 	uint32_t region, transfers;
-	int dirty;
+	int dirty, stored; /* stored: its row is in the database */
 } sink_mship;
 
 typedef struct sink_aff {
@@ -39,7 +39,7 @@ typedef struct sink_aff {
 	char org[SINK_ID_LEN];
 	int kind, ended;
 	int64_t started_at, ended_at;
-	int dirty;
+	int dirty, stored;
 } sink_aff;
 
 typedef struct sink_member {
@@ -55,7 +55,7 @@ typedef struct sink_member {
 	size_t nmships, capm;
 	sink_aff *affs; /* the open ones and any this batch changed */
 	size_t naffs, capa;
-	int dirty;
+	int dirty, stored;
 } sink_member;
 
 void sink_member_init(sink_member *m, const char *id);
@@ -78,8 +78,15 @@ int sink_member_step(sink_member *m, const Ledger__Event *ev, const sink_emit *e
 int sink_member_fold(sink_member *m, Ledger__Event *const *evs, size_t n, const sink_emit *e);
 
 /* Writes what changed: the members row (none for a member without a join
- * in effect), and the membership and affiliation rows marked dirty. */
+ * in effect), and the membership and affiliation rows marked dirty; a row
+ * already stored (loaded from the database, or written before) replaces
+ * the row of its key, any other is inserted. */
 int sink_member_write(sink_member *m, const sink_emit *e);
+
+/* Forgets the ended memberships and affiliations that are written: the
+ * state becomes what loading it from its rows gives (the members row, open
+ * memberships and affiliations). */
+void sink_member_prune(sink_member *m);
 
 typedef struct sink_org {
 	char id[SINK_ID_LEN], parent[SINK_ID_LEN], merged_into[SINK_ID_LEN];

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "i18n.h"
+
 #include "kinds.h"
 #include "sink_fold.h"
 
@@ -90,6 +92,19 @@ static void free_member(void *p)
 	free(p);
 }
 
+/* The seqs of a stream's events, in order. */
+typedef struct seqs {
+	int64_t *v;
+	size_t n, cap;
+} seqs;
+
+static void free_seqs(void *p)
+{
+	seqs *q = p;
+	free(q->v);
+	free(q);
+}
+
 /* ------------------------------------------------------------------ */
 /* The loader                                                          */
 /* ------------------------------------------------------------------ */
@@ -118,7 +133,7 @@ struct sink_loader {
 	size_t nevents;
 
 	smap tree;    /* org id → org_node, for the whole session */
-	smap members; /* of the batch: id → sink_member */
+	smap members; /* of the batch (first load: of the session): id → sink_member */
 	smap orgs;    /* of the batch: id → sink_org */
 	smap refold;  /* of the batch: member ids to re-fold at commit */
 	correction *corr;
@@ -126,17 +141,40 @@ struct sink_loader {
 
 	uint64_t v1_last;
 	int v1_known;
+
+	/* The first load of a source (its checkpoint 0 and the loader's
+	 * indexes not made yet): every member's state stays in `members` for
+	 * the session instead of being loaded per batch, and the seqs of each
+	 * member's and organisation's stream are kept in `streams`, so that
+	 * re-folding reads a stream by its primary key. The tables then need
+	 * no index but their keys while they fill; sink_schema_finish makes
+	 * the rest at the end. */
+	int first;
+	smap streams; /* first load: "member/ID", "org/ID" → seqs */
 };
 
-static int emit_row(void *arg, int table, const sink_val *v)
+/* Members a first load keeps in memory, at most (about 1 KB each): past
+ * them, the loader's indexes are made and it loads states per batch.
+ * $LEDGER_SINK_FIRST_LOAD_MEMBERS sets another bound (tests: a small one). */
+#define FIRST_LOAD_MEMBERS 1000000
+
+static size_t first_load_members(void)
+{
+	const char *v = getenv("LEDGER_SINK_FIRST_LOAD_MEMBERS");
+	char *end;
+	unsigned long long n = v && *v ? strtoull(v, &end, 10) : 0;
+	return n && !*end ? (size_t)n : FIRST_LOAD_MEMBERS;
+}
+
+static int emit_row(void *arg, int table, const sink_val *v, int replace)
 {
 	sink_loader *l = arg;
-	return l->ops->row(l->s, table, v, l->err);
+	return l->ops->row(l->s, table, v, replace, l->err);
 }
 
 static int oom(sink_loader *l)
 {
-	snprintf(l->err, SINK_ERRLEN, "out of memory");
+	snprintf(l->err, SINK_ERRLEN, _("out of memory"));
 	return SINK_ERR;
 }
 
@@ -147,7 +185,8 @@ static sink_val src(const sink_loader *l)
 
 static void batch_reset(sink_loader *l)
 {
-	smap_clear(&l->members, free_member);
+	if (!l->first)
+		smap_clear(&l->members, free_member);
 	smap_clear(&l->orgs, free);
 	smap_clear(&l->refold, NULL);
 	l->ncorr = 0;
@@ -194,7 +233,7 @@ int sink_loader_open(sink_loader **out, const sink_ops *ops, sink *s, const char
 	sink_loader *l = calloc(1, sizeof(*l));
 	*out = NULL;
 	if (!l) {
-		snprintf(err, SINK_ERRLEN, "out of memory");
+		snprintf(err, SINK_ERRLEN, _("out of memory"));
 		return SINK_ERR;
 	}
 	l->ops = ops;
@@ -205,6 +244,7 @@ int sink_loader_open(sink_loader **out, const sink_ops *ops, sink *s, const char
 	sink_val p = src(l);
 	static const enum sink_ctype cp_types[] = {SC_INT, SC_TEXT};
 	static const enum sink_ctype tree_types[] = {SC_TEXT, SC_TEXT, SC_INT};
+	int indexed = 0;
 	int rc = ops->begin(s, 0, err);
 	if (rc)
 		goto fail;
@@ -217,7 +257,14 @@ int sink_loader_open(sink_loader **out, const sink_ops *ops, sink *s, const char
 	    (rc = ops->query(s,
 	                     "SELECT org_id, parent_id, depth FROM organisations WHERE source = $1",
 	                     &p, 1, tree_types, 3, tree_fn, l, err)) ||
-	    (rc = ops->commit(s, err)))
+	    (rc = sink_schema_indexed(ops, s, &indexed, err)) || (rc = ops->commit(s, err)))
+		goto fail;
+	/* Without the loader's indexes, a source loaded from the start is a
+	 * first load; one loaded part of the way (a first load interrupted)
+	 * gets them now. */
+	if (!indexed && l->cp == 0)
+		l->first = 1;
+	else if (!indexed && (rc = sink_schema_finish(ops, s, err)))
 		goto fail;
 	batch_reset(l);
 	*out = l;
@@ -235,7 +282,9 @@ void sink_loader_free(sink_loader *l)
 		return;
 	if (l->in_txn)
 		l->ops->rollback(l->s);
+	l->first = 0;
 	batch_reset(l);
+	smap_clear(&l->streams, free_seqs);
 	smap_clear(&l->tree, free);
 	free(l->corr);
 	free(l);
@@ -302,7 +351,7 @@ static int members_prefetch(sink_loader *l, Ledger__Event *const *evs, size_t n)
 		sink_member_init(m, id);
 		ids[nids++] = m->id;
 	}
-	if (!nids)
+	if (!nids || l->first) /* a first load knows each member it has seen */
 		goto out;
 	const sink_ops *o = l->ops;
 	if ((rc =
@@ -369,13 +418,13 @@ static int org_registered(sink_loader *l, const Ledger__Event *ev)
 
 	/* The organisation under itself and every ancestor. */
 	sink_val v[4] = {src(l), sink_text(r->org_id), sink_text(r->org_id), sink_int(0)};
-	if ((rc = emit_row(l, ST_ORG_TREE, v)))
+	if ((rc = emit_row(l, ST_ORG_TREE, v, 0)))
 		return rc;
 	const char *a = parent;
 	for (int64_t d = 1; a[0] && d < 64; d++) {
 		v[1] = sink_text(a);
 		v[3] = sink_int(d);
-		if ((rc = emit_row(l, ST_ORG_TREE, v)))
+		if ((rc = emit_row(l, ST_ORG_TREE, v, 0)))
 			return rc;
 		org_node *an = smap_get(&l->tree, a);
 		a = an ? an->parent : "";
@@ -405,10 +454,36 @@ static int correction_note(sink_loader *l, const Ledger__Event *ev, const ld_kin
 	return 0;
 }
 
+/* A first load: ev's seq goes to its stream's seqs (a member's or an
+ * organisation's: the streams re-folded). */
+static int stream_note(sink_loader *l, const Ledger__Event *ev)
+{
+	const char *st = ev->stream;
+	if (!st || (strncmp(st, "member/", 7) != 0 && strncmp(st, "org/", 4) != 0))
+		return 0;
+	seqs *q = smap_get(&l->streams, st);
+	if (!q) {
+		if (!(q = calloc(1, sizeof(*q))) || smap_put(&l->streams, st, q)) {
+			free(q);
+			return oom(l);
+		}
+	}
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 8;
+		int64_t *v = realloc(q->v, cap * sizeof(*v));
+		if (!v)
+			return oom(l);
+		q->v = v;
+		q->cap = cap;
+	}
+	q->v[q->n++] = (int64_t)ev->seq;
+	return 0;
+}
+
 static int load_event(sink_loader *l, const Ledger__Event *ev, const ldc_bytes *raw)
 {
 	int rc = sink_emit_event(&l->emit, ev, raw->data, raw->len);
-	if (rc)
+	if (rc || (l->first && (rc = stream_note(l, ev))))
 		return rc;
 	const char *member = codec_event_member(ev);
 	if (member) {
@@ -465,8 +540,8 @@ static int checkpoint_held(sink_loader *l)
 		return rc;
 	snprintf(
 	    l->err, SINK_ERRLEN,
-	    "another ledger-sink loaded source '%s' of this database up to seq %llu while this "
-	    "one was at seq %llu: one sink per source and database",
+	    _("another ledger-sink loaded source '%s' of this database up to seq %llu while this "
+	    "one was at seq %llu: one sink per source and database"),
 	    l->source, (unsigned long long)seen.cp, (unsigned long long)l->cp);
 	return SINK_ERR;
 }
@@ -488,13 +563,13 @@ int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SI
 	for (size_t i = 0; i < n; i++) {
 		Ledger__Event *ev = evs[i] = codec_event_unpack(raw[i].data, raw[i].len);
 		if (!ev) {
-			snprintf(err, SINK_ERRLEN, "event seq %llu does not decode",
+			snprintf(err, SINK_ERRLEN, _("event seq %llu does not decode"),
 			         (unsigned long long)l->last + 1);
 			rc = SINK_ERR;
 			goto out;
 		}
 		if (ev->seq != l->last + 1) {
-			snprintf(err, SINK_ERRLEN, "expected event seq %llu, got seq %llu",
+			snprintf(err, SINK_ERRLEN, _("expected event seq %llu, got seq %llu"),
 			         (unsigned long long)l->last + 1, (unsigned long long)ev->seq);
 			rc = SINK_ERR;
 			goto out;
@@ -503,10 +578,10 @@ int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SI
 		    (ev->prev_hash.len != LD_HASH_LEN ||
 		     memcmp(ev->prev_hash.data, l->last_hash, LD_HASH_LEN) != 0)) {
 			snprintf(err, SINK_ERRLEN,
-			         "event seq %llu does not follow the event seq %llu loaded into "
+			         _("event seq %llu does not follow the event seq %llu loaded into "
 			         "source '%s' (its prev_hash differs): this is another ledger, or "
 			         "an older copy of it; load it under another --source, or into "
-			         "another database",
+			         "another database"),
 			         (unsigned long long)ev->seq, (unsigned long long)l->last,
 			         l->source);
 			rc = SINK_ERR;
@@ -565,7 +640,7 @@ static int readback_fn(void *arg, const sink_val *v)
 		return 0;
 	Ledger__Event *o = codec_event_unpack((const uint8_t *)v[2].s, v[2].len);
 	if (!o) {
-		snprintf(r->l->err, SINK_ERRLEN, "stored event seq %lld does not decode",
+		snprintf(r->l->err, SINK_ERRLEN, _("stored event seq %lld does not decode"),
 		         (long long)v[0].i);
 		return SINK_ERR;
 	}
@@ -576,7 +651,7 @@ static int readback_fn(void *arg, const sink_val *v)
 	Ledger__Event *a = NULL;
 	if (v[4].t == SV_BLOB && !(a = codec_event_unpack((const uint8_t *)v[4].s, v[4].len))) {
 		codec_event_free(o);
-		snprintf(r->l->err, SINK_ERRLEN, "the amendment of seq %lld does not decode",
+		snprintf(r->l->err, SINK_ERRLEN, _("the amendment of seq %lld does not decode"),
 		         (long long)v[0].i);
 		return SINK_ERR;
 	}
@@ -616,12 +691,43 @@ static void readback_free(readback *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* A first load: the seqs of stream as ops->in_ints reads them ("[3,17]",
+ * "{3,17}"; "[]" for none). NULL: out of memory. */
+static char *stream_seqs(sink_loader *l, const char *stream)
+{
+	const seqs *q = smap_get(&l->streams, stream);
+	size_t n = q ? q->n : 0, k = 0;
+	char *out = malloc(n * 21 + 3);
+	if (!out)
+		return NULL;
+	out[k++] = l->ops->ints_brackets[0];
+	for (size_t i = 0; i < n; i++)
+		k += (size_t)sprintf(out + k, "%s%lld", i ? "," : "", (long long)q->v[i]);
+	out[k++] = l->ops->ints_brackets[1];
+	out[k] = 0;
+	return out;
+}
+
 static int read_stream(sink_loader *l, const char *stream, readback *r)
 {
 	sink_val p[2] = {src(l), sink_text(stream)};
 	memset(r, 0, sizeof(*r));
 	r->l = l;
-	return l->ops->query(l->s, stream_sql, p, 2, readback_types, 5, readback_fn, r, l->err);
+	if (!l->first)
+		return l->ops->query(l->s, stream_sql, p, 2, readback_types, 5, readback_fn, r,
+		                     l->err);
+	char sql[512], *list = stream_seqs(l, stream);
+	if (!list)
+		return oom(l);
+	snprintf(sql, sizeof(sql),
+	         "SELECT e.seq, e.version, e.raw, e.voided_by, a.raw FROM events e "
+	         "LEFT JOIN events a ON a.source = e.source AND a.seq = e.amended_by "
+	         "WHERE e.source = $1 AND e.seq %s ORDER BY e.seq",
+	         l->ops->in_ints);
+	p[1] = sink_text(list);
+	int rc = l->ops->query(l->s, sql, p, 2, readback_types, 5, readback_fn, r, l->err);
+	free(list);
+	return rc;
 }
 
 static int del_where(sink_loader *l, int table, const char *col, sink_val key)
@@ -642,11 +748,27 @@ static int refold_member(sink_loader *l, const char *id)
 	readback r;
 	sink_member m;
 	int rc = 0;
-	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]) && !rc; i++)
-		rc = del_where(l, tables[i], "member_id", sink_text(id));
+	snprintf(stream, sizeof(stream), "member/%s", id);
+	if (l->first) {
+		/* Without the member_id indexes: the member's rows by their keys,
+		 * the seqs of its stream. */
+		char sql[256], *list = stream_seqs(l, stream);
+		if (!list)
+			return oom(l);
+		rc = del_where(l, ST_MEMBERS, "member_id", sink_text(id));
+		for (size_t i = 1; i < sizeof(tables) / sizeof(tables[0]) && !rc; i++) {
+			snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE source = $1 AND seq %s",
+			         sink_tables[tables[i]].name, l->ops->in_ints);
+			sink_val p[2] = {src(l), sink_text(list)};
+			rc = l->ops->exec(l->s, sql, p, 2, l->err);
+		}
+		free(list);
+	} else {
+		for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]) && !rc; i++)
+			rc = del_where(l, tables[i], "member_id", sink_text(id));
+	}
 	if (rc)
 		return rc;
-	snprintf(stream, sizeof(stream), "member/%s", id);
 	if ((rc = read_stream(l, stream, &r)))
 		goto out;
 	Ledger__Event **evs = malloc((r.n ? r.n : 1) * sizeof(*evs));
@@ -666,6 +788,21 @@ static int refold_member(sink_loader *l, const char *id)
 	}
 	if (!rc)
 		rc = sink_member_write(&m, &l->emit);
+	if (!rc && l->first) { /* the member's state is now this */
+		sink_member *keep = malloc(sizeof(*keep));
+		if (!keep) {
+			rc = oom(l);
+		} else {
+			sink_member_prune(&m);
+			*keep = m;
+			free_member(smap_get(&l->members, id));
+			if (smap_put(&l->members, id, keep)) {
+				free_member(keep);
+				rc = oom(l);
+			}
+			memset(&m, 0, sizeof(m));
+		}
+	}
 	sink_member_release(&m);
 out:
 	readback_free(&r);
@@ -755,7 +892,7 @@ static int apply_corrections(sink_loader *l)
 			break;
 		if (!t.found) {
 			snprintf(l->err, SINK_ERRLEN,
-			         "event seq %llu corrects seq %llu, which is not loaded",
+			         _("event seq %llu corrects seq %llu, which is not loaded"),
 			         (unsigned long long)c->seq, (unsigned long long)c->target);
 			rc = SINK_ERR;
 		} else if (strncmp(t.stream, "member/", 7) == 0) {
@@ -792,8 +929,11 @@ int sink_loader_commit(sink_loader *l, char err[SINK_ERRLEN])
 		return 0;
 	/* The batch's states, then its corrections over them. */
 	for (size_t i = 0; i < l->members.cap && !rc; i++)
-		if (l->members.slots[i].key)
+		if (l->members.slots[i].key) {
 			rc = sink_member_write(l->members.slots[i].val, &l->emit);
+			if (l->first)
+				sink_member_prune(l->members.slots[i].val);
+		}
 	for (size_t i = 0; i < l->orgs.cap && !rc; i++)
 		if (l->orgs.slots[i].key && ((sink_org *)l->orgs.slots[i].val)->seq)
 			rc = sink_org_write(l->orgs.slots[i].val, &l->emit);
@@ -820,7 +960,21 @@ int sink_loader_commit(sink_loader *l, char err[SINK_ERRLEN])
 	memcpy(l->cp_hash, l->last_hash, LD_HASH_LEN);
 	l->cp_has_hash = l->last_has_hash;
 	batch_reset(l);
+	if (l->first && l->members.n > first_load_members()) {
+		if ((rc = sink_schema_finish(l->ops, l->s, err)))
+			return rc;
+		sink_loader_indexed(l);
+	}
 	return 0;
+}
+
+void sink_loader_indexed(sink_loader *l)
+{
+	if (!l->first)
+		return;
+	l->first = 0;
+	smap_clear(&l->members, free_member);
+	smap_clear(&l->streams, free_seqs);
 }
 
 /* ------------------------------------------------------------------ */
@@ -837,7 +991,7 @@ static int v1_fn(void *arg, const sink_val *v)
 {
 	v1_page *pg = arg;
 	if (v[1].t != SV_BLOB) {
-		snprintf(pg->l->err, SINK_ERRLEN, "sink_v1_events seq %lld has no stored bytes",
+		snprintf(pg->l->err, SINK_ERRLEN, _("sink_v1_events seq %lld has no stored bytes"),
 		         (long long)v[0].i);
 		return SINK_ERR;
 	}

@@ -9,7 +9,12 @@
  *
  * Within a batch, each member an event concerns is loaded once (its members
  * row, open membership and open affiliations; in bulk per page), stepped by
- * its events (sink_fold.h) and written back at commit. Corrections are
+ * its events (sink_fold.h) and written back at commit. The first load of a
+ * source (from seq 1, before sink_schema_finish made the indexes) keeps
+ * every member's state, and the seqs of each member's and organisation's
+ * stream, in memory instead: it reads nothing back but the streams it
+ * re-folds (by primary key), so the tables need no index while they fill,
+ * and rows it knows are new are inserted rather than upserted. Corrections are
  * applied at commit, after the batch's own rows: the corrected event's
  * voided_by / amended_by is set in `events`; a member whose stream it
  * belongs to (and a member with a refund, which may un-settle months) is
@@ -51,6 +56,11 @@ int sink_loader_page(sink_loader *l, const ldc_bytes *evs, size_t n, char err[SI
 /* Applies the batch's corrections and commits it with the new checkpoint
  * (nothing to do without a batch). */
 int sink_loader_commit(sink_loader *l, char err[SINK_ERRLEN]);
+
+/* Between batches, once sink_schema_finish has made the indexes: a first
+ * load ends, and the loader reads states from the tables from now on
+ * instead of keeping them all in memory. */
+void sink_loader_indexed(sink_loader *l);
 
 /*
  * Migration of a first-version database (sink_schema_open): loads up to max

@@ -3,9 +3,9 @@
  * See sink.h.
  *
  * Rows are gathered per table in COPY's binary format and sent by flush (and
- * commit) as one COPY ... FROM STDIN per table; an upsert table's rows go
- * through a temporary staging table and one INSERT ... ON CONFLICT DO
- * UPDATE. Queries ask for binary results, so integers, booleans and times
+ * commit) as one COPY ... FROM STDIN per table; rows that replace the row
+ * of their key go through a temporary staging table and one INSERT ... ON
+ * CONFLICT DO UPDATE. Queries ask for binary results, so integers, booleans and times
  * are read without parsing text. Disk full on the server (SQLSTATE 53100)
  * is SINK_FULL; a lost connection (the server restarted, the backend was
  * terminated: SQLSTATE 08xxx, 57P01–57P03, or libpq's connection gone) is
@@ -29,7 +29,7 @@ typedef struct buf {
 
 struct sink {
 	PGconn *conn;
-	buf rows[ST__COUNT];
+	buf rows[ST__COUNT], stage[ST__COUNT]; /* inserts; an upsert table's replaces */
 	size_t buffered;
 };
 
@@ -74,7 +74,7 @@ static int pg_error(sink *s, const PGresult *res, char err[SINK_ERRLEN], const c
 static void drop_rows(sink *s)
 {
 	for (int i = 0; i < ST__COUNT; i++)
-		s->rows[i].n = 0;
+		s->rows[i].n = s->stage[i].n = 0;
 	s->buffered = 0;
 }
 
@@ -94,8 +94,10 @@ static void pg_close(sink *s)
 		return;
 	if (s->conn)
 		PQfinish(s->conn);
-	for (int i = 0; i < ST__COUNT; i++)
+	for (int i = 0; i < ST__COUNT; i++) {
 		free(s->rows[i].p);
+		free(s->stage[i].p);
+	}
 	free(s);
 }
 
@@ -305,10 +307,10 @@ static size_t val_size(const sink_val *v)
 
 static int pg_flush(sink *s, char err[SINK_ERRLEN]);
 
-static int pg_row(sink *s, int table, const sink_val *v, char err[SINK_ERRLEN])
+static int pg_row(sink *s, int table, const sink_val *v, int replace, char err[SINK_ERRLEN])
 {
-	buf *b = &s->rows[table];
 	const sink_table *tb = &sink_tables[table];
+	buf *b = replace && tb->upsert ? &s->stage[table] : &s->rows[table];
 	size_t need = 2 + (b->n ? 0 : sizeof(copy_header));
 	for (int c = 0; c < tb->ncols; c++)
 		need += val_size(&v[c]);
@@ -328,8 +330,8 @@ static int pg_row(sink *s, int table, const sink_val *v, char err[SINK_ERRLEN])
 	return s->buffered >= FLUSH_BYTES ? pg_flush(s, err) : 0;
 }
 
-/* COPY the buffered rows of table t into `into`. */
-static int copy_rows(sink *s, int t, const char *into, char err[SINK_ERRLEN])
+/* COPY the rows b holds (of table t) into `into`. */
+static int copy_rows(sink *s, int t, buf *b, const char *into, char err[SINK_ERRLEN])
 {
 	const sink_table *tb = &sink_tables[t];
 	char sql[1024];
@@ -345,7 +347,6 @@ static int copy_rows(sink *s, int t, const char *into, char err[SINK_ERRLEN])
 		return rc;
 	}
 	PQclear(res);
-	buf *b = &s->rows[t];
 	put_be(b, 0xffff, 2); /* the trailer (pg_row reserved room for it) */
 	for (size_t off = 0; off < b->n;) {
 		size_t chunk = b->n - off > (1u << 20) ? 1u << 20 : b->n - off;
@@ -377,7 +378,7 @@ static int upsert_rows(sink *s, int t, char err[SINK_ERRLEN])
 	snprintf(stage, sizeof(stage), "sink_stage_%s", tb->name);
 	snprintf(sql, sizeof(sql), "CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s)", stage, tb->name);
 	int rc = run(s, sql, err, "staging");
-	if (rc || (rc = copy_rows(s, t, stage, err)))
+	if (rc || (rc = copy_rows(s, t, &s->stage[t], stage, err)))
 		return rc;
 	size_t n = (size_t)snprintf(
 	    sql, sizeof(sql), "INSERT INTO %s SELECT * FROM %s ON CONFLICT (", tb->name, stage);
@@ -395,12 +396,17 @@ static int upsert_rows(sink *s, int t, char err[SINK_ERRLEN])
 static int pg_flush(sink *s, char err[SINK_ERRLEN])
 {
 	int rc = 0;
+	/* New rows, then the replaces (a replaced row may be new in this
+	 * transaction, never the other way round). */
 	for (int t = 0; t < ST__COUNT && !rc; t++) {
-		if (!s->rows[t].n)
-			continue;
-		rc = sink_tables[t].upsert ? upsert_rows(s, t, err)
-		                           : copy_rows(s, t, sink_tables[t].name, err);
+		if (s->rows[t].n)
+			rc = copy_rows(s, t, &s->rows[t], sink_tables[t].name, err);
 		s->rows[t].n = 0;
+	}
+	for (int t = 0; t < ST__COUNT && !rc; t++) {
+		if (s->stage[t].n)
+			rc = upsert_rows(s, t, err);
+		s->stage[t].n = 0;
 	}
 	if (rc)
 		drop_rows(s);
@@ -496,8 +502,16 @@ const sink_ops sink_pg_ops = {
                      "current_schema() AND table_name = $1",
     .has_column_sql = "SELECT 1 FROM information_schema.columns WHERE table_schema = "
                       "current_schema() AND table_name = $1 AND column_name = $2",
+    .has_index_sql = "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND "
+                     "indexname = $1",
+    .table_options = "",
+    .in_ints = "= ANY ($2::bigint[])",
+    .ints_brackets = "{}",
+    /* events without its raw bytes, hashes and ids: sampling those costs
+     * most of the time and helps no plan. */
     .analyze_sql =
-        "ANALYZE events, corrections, organisations, org_tree, members, memberships, "
+        "ANALYZE events (seq, kind, stream, version, occurred_at, recorded_at, actor, "
+        "voided_by, amended_by), corrections, organisations, org_tree, members, memberships, "
         "affiliations, transfers, dues, services, activities, funds, stations, workforce",
     .lock_row = " FOR UPDATE",
     .open = pg_open,

@@ -71,7 +71,7 @@ int sink_emit_event(const sink_emit *e, const Ledger__Event *ev, const uint8_t *
 	v[9] = sink_text(hash);
 	v[10] = v[11] = sink_null();
 	v[12] = (sink_val){.t = SV_BLOB, .s = (const char *)raw, .len = rawlen};
-	return e->row(e->arg, ST_EVENTS, v);
+	return e->row(e->arg, ST_EVENTS, v, 0);
 }
 
 int sink_emit_correction(const sink_emit *e, const Ledger__Event *ev)
@@ -95,7 +95,7 @@ int sink_emit_correction(const sink_emit *e, const Ledger__Event *ev)
 		v[4] = sink_text(x->reason);
 		v[5] = sink_opt(x->has_corrected_occurred_at, x->corrected_occurred_at);
 	}
-	return e->row(e->arg, ST_CORRECTIONS, v);
+	return e->row(e->arg, ST_CORRECTIONS, v, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -255,5 +255,5 @@ int sink_emit_fact(const sink_emit *e, const Ledger__Event *ev, const char *memb
 	v[0] = sink_text(e->source);
 	v[1] = sink_int((int64_t)ev->seq);
 	k->fill(ev, member_org, v);
-	return e->row(e->arg, k->table, v);
+	return e->row(e->arg, k->table, v, 0);
 }

@@ -11,10 +11,11 @@
 #include "codec.h"
 #include "sink.h"
 
-/* Where rows go: row(arg, table, values) with every column of the table.
- * source is the value of every row's first column. */
+/* Where rows go: row(arg, table, values, replace) with every column of the
+ * table; replace: a row of its key may exist and is replaced (else none
+ * may). source is the value of every row's first column. */
 typedef struct sink_emit {
-	int (*row)(void *arg, int table, const sink_val *vals);
+	int (*row)(void *arg, int table, const sink_val *vals, int replace);
 	void *arg;
 	const char *source;
 } sink_emit;

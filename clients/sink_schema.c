@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "i18n.h"
+
 /* Columns a few to a line (clang-format would give each its own). */
 /* clang-format off */
 #define I SC_INT
@@ -81,11 +83,12 @@ static const sink_col workforce_c[] = {
     {"estimate_source", T}, {"occurred_at", W},
 };
 
-/* Indexes: those the loader needs (made with the tables: the member
- * lookups, and a stream's events for re-folding), then those of the
- * analysts' joins and filters (made once the sink has caught up: building
- * them at the end of a large first load is much faster than keeping them up
- * to date during it). */
+/* Indexes: those the loader needs once it follows (the member lookups,
+ * and a stream's events for re-folding), then those of the analysts' joins
+ * and filters. Both are made once the first load has caught up: building
+ * them at the end of a large load is much faster than keeping them up to
+ * date during it, and the first load needs none of them (sink_load.c keeps
+ * what it would look up in memory). */
 #define IX(...) (const char *const[]){__VA_ARGS__, NULL}
 #define NONE NULL
 
@@ -282,28 +285,35 @@ static void sb_add(sbuf *b, const char *fmt, ...)
 	}
 }
 
+/* The name of index ix of table tb: events (stream, seq) is
+ * events_stream_seq_idx. */
+static void index_name(const sink_table *tb, const char *ix, char name[128])
+{
+	size_t k = (size_t)snprintf(name, 128, "%s_", tb->name);
+	for (const char *p = ix; *p && k + 5 < 128; p++)
+		if (*p != ' ')
+			name[k++] = *p == ',' ? '_' : *p;
+	memcpy(name + k, "_idx", 5);
+}
+
 static void index_sql(sbuf *b, const sink_table *tb, const char *const *ix)
 {
 	for (; ix && *ix; ix++) {
 		char name[128];
-		size_t k = (size_t)snprintf(name, sizeof(name), "%s_", tb->name);
-		for (const char *p = *ix; *p && k + 1 < sizeof(name); p++)
-			if (*p != ' ')
-				name[k++] = *p == ',' ? '_' : *p;
-		name[k] = 0;
-		sb_add(b, "CREATE INDEX IF NOT EXISTS %s_idx ON %s (source, %s);\n", name, tb->name,
-		       *ix);
+		index_name(tb, *ix, name);
+		sb_add(b, "CREATE INDEX IF NOT EXISTS %s ON %s (source, %s);\n", name, tb->name, *ix);
 	}
 }
 
-/* CREATE TABLE IF NOT EXISTS for every table and the loader's indexes (or,
- * analysts: the analysts' indexes), in the dialect. */
-static char *schema_sql(const sink_ops *ops, int analysts)
+/* CREATE TABLE IF NOT EXISTS for every table (or, indexes: every index and
+ * the statistics), in the dialect. */
+static char *schema_sql(const sink_ops *ops, int indexes)
 {
 	sbuf b = {0};
 	for (int t = 0; t < ST__COUNT; t++) {
 		const sink_table *tb = &sink_tables[t];
-		if (analysts) {
+		if (indexes) {
+			index_sql(&b, tb, tb->loader_indexes);
 			index_sql(&b, tb, tb->indexes);
 			continue;
 		}
@@ -314,10 +324,9 @@ static char *schema_sql(const sink_ops *ops, int analysts)
 		sb_add(&b, "PRIMARY KEY (");
 		for (int c = 0; c < tb->nkey; c++)
 			sb_add(&b, "%s%s", c ? ", " : "", tb->cols[c].name);
-		sb_add(&b, "));\n");
-		index_sql(&b, tb, tb->loader_indexes);
+		sb_add(&b, "))%s;\n", ops->table_options);
 	}
-	if (!analysts)
+	if (!indexes)
 		sb_add(
 		    &b,
 		    "CREATE TABLE IF NOT EXISTS sink_checkpoint (source %s NOT NULL PRIMARY KEY, "
@@ -338,7 +347,7 @@ int sink_schema_finish(const sink_ops *ops, sink *s, char err[SINK_ERRLEN])
 {
 	char *sql = schema_sql(ops, 1);
 	if (!sql) {
-		snprintf(err, SINK_ERRLEN, "out of memory");
+		snprintf(err, SINK_ERRLEN, _("out of memory"));
 		return SINK_ERR;
 	}
 	int rc = ops->exec(s, sql, NULL, 0, err);
@@ -350,6 +359,27 @@ static int exists_fn(void *arg, const sink_val *v)
 {
 	(void)v;
 	*(int *)arg = 1;
+	return 0;
+}
+
+int sink_schema_indexed(const sink_ops *ops, sink *s, int *yes, char err[SINK_ERRLEN])
+{
+	enum sink_ctype ty = SC_INT;
+	*yes = 1;
+	for (int t = 0; t < ST__COUNT; t++)
+		for (const char *const *ix = sink_tables[t].loader_indexes; ix && *ix; ix++) {
+			char name[128];
+			int have = 0;
+			index_name(&sink_tables[t], *ix, name);
+			sink_val p = sink_text(name);
+			int rc = ops->query(s, ops->has_index_sql, &p, 1, &ty, 1, exists_fn, &have, err);
+			if (rc)
+				return rc;
+			if (!have) {
+				*yes = 0;
+				return 0;
+			}
+		}
 	return 0;
 }
 
@@ -398,8 +428,8 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 			return rc;
 		if (v > SINK_SCHEMA_VERSION) {
 			snprintf(err, SINK_ERRLEN,
-			         "the database holds ledger-sink tables of schema version %lld, "
-			         "newer than this ledger-sink's %d: use a newer ledger-sink",
+			         _("the database holds ledger-sink tables of schema version %lld, "
+			         "newer than this ledger-sink's %d: use a newer ledger-sink"),
 			         (long long)v, SINK_SCHEMA_VERSION);
 			return SINK_ERR;
 		}
@@ -410,19 +440,19 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 		if (!v1) {
 			snprintf(
 			    err, SINK_ERRLEN,
-			    "the database has an 'events' table that ledger-sink did not make; "
-			    "give ledger-sink a database (or PostgreSQL schema) of its own");
+			    _("the database has an 'events' table that ledger-sink did not make; "
+			    "give ledger-sink a database (or PostgreSQL schema) of its own"));
 			return SINK_ERR;
 		}
 		if (!migrate) {
 			snprintf(
 			    err, SINK_ERRLEN,
-			    "the database holds the first version of ledger-sink's tables (one "
+			    _("the database holds the first version of ledger-sink's tables (one "
 			    "row per event in 'members', integer times, corrections not "
 			    "applied); nothing was changed. Run 'ledger-sink --migrate [--source "
 			    "NAME] TARGET' once to rebuild them from its events table (the ledger "
 			    "is not needed; it can be interrupted and resumed), or load into a "
-			    "new database");
+			    "new database"));
 			return SINK_ERR;
 		}
 		/* Keep the events' stored bytes (every event loaded), drop what
@@ -446,7 +476,7 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 	}
 	char *sql = schema_sql(ops, 0);
 	if (!sql) {
-		snprintf(err, SINK_ERRLEN, "out of memory");
+		snprintf(err, SINK_ERRLEN, _("out of memory"));
 		return SINK_ERR;
 	}
 	rc = ops->exec(s, sql, NULL, 0, err);

@@ -21,7 +21,7 @@
 
 struct sink {
 	sqlite3 *db;
-	sqlite3_stmt *ins[ST__COUNT];
+	sqlite3_stmt *ins[ST__COUNT], *ups[ST__COUNT]; /* insert; insert or replace */
 	struct cached {
 		char *sql;
 		sqlite3_stmt *st;
@@ -43,8 +43,10 @@ static void sq_close(sink *s)
 {
 	if (!s)
 		return;
-	for (int i = 0; i < ST__COUNT; i++)
+	for (int i = 0; i < ST__COUNT; i++) {
 		sqlite3_finalize(s->ins[i]);
+		sqlite3_finalize(s->ups[i]);
+	}
 	for (int i = 0; i < s->ncache; i++) {
 		sqlite3_finalize(s->cache[i].st);
 		free(s->cache[i].sql);
@@ -257,11 +259,12 @@ static void sq_rollback(sink *s)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static int sq_row(sink *s, int table, const sink_val *v, char err[SINK_ERRLEN])
+static int sq_row(sink *s, int table, const sink_val *v, int replace, char err[SINK_ERRLEN])
 {
 	const sink_table *tb = &sink_tables[table];
+	sqlite3_stmt **st = replace && tb->upsert ? &s->ups[table] : &s->ins[table];
 	int rc;
-	if (!s->ins[table]) {
+	if (!*st) {
 		/* An upsert updates in place (only the indexes of changed columns
 		 * move), where REPLACE would delete and insert. */
 		char sql[4096];
@@ -269,7 +272,7 @@ static int sq_row(sink *s, int table, const sink_val *v, char err[SINK_ERRLEN])
 		for (int c = 0; c < tb->ncols; c++)
 			n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s?", c ? "," : "");
 		n += (size_t)snprintf(sql + n, sizeof(sql) - n, ")");
-		if (tb->upsert) {
+		if (st == &s->ups[table]) {
 			n += (size_t)snprintf(sql + n, sizeof(sql) - n, " ON CONFLICT (");
 			for (int c = 0; c < tb->nkey; c++)
 				n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s",
@@ -280,14 +283,13 @@ static int sq_row(sink *s, int table, const sink_val *v, char err[SINK_ERRLEN])
 				    sql + n, sizeof(sql) - n, "%s%s = excluded.%s",
 				    c > tb->nkey ? ", " : "", tb->cols[c].name, tb->cols[c].name);
 		}
-		if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &s->ins[table], NULL)) != SQLITE_OK)
+		if ((rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL)) != SQLITE_OK)
 			return fail(s, rc, err, "prepare");
 	}
-	sqlite3_stmt *st = s->ins[table];
 	for (int c = 0; c < tb->ncols; c++)
-		bind(st, c + 1, tb->cols[c].type, &v[c]);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
+		bind(*st, c + 1, tb->cols[c].type, &v[c]);
+	rc = sqlite3_step(*st);
+	sqlite3_reset(*st);
 	return rc == SQLITE_DONE ? 0 : fail(s, rc, err, tb->name);
 }
 
@@ -329,6 +331,10 @@ const sink_ops sink_sqlite_ops = {
               [SC_BOOL] = "INTEGER"},
     .has_table_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",
     .has_column_sql = "SELECT 1 FROM pragma_table_info($1) WHERE name = $2",
+    .has_index_sql = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = $1",
+    .table_options = " WITHOUT ROWID",
+    .in_ints = "IN (SELECT value FROM json_each($2))",
+    .ints_brackets = "[]",
     .analyze_sql = "PRAGMA analysis_limit = 1000; ANALYZE",
     .lock_row = "",
     .open = sq_open,

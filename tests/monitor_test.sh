@@ -5,7 +5,9 @@
 # appending events, redraw in place and add nothing to the scrollback
 # (#{history_size}); figures with yuan and Chinese city names line up (widths
 # by wcwidth, not bytes); the keys page, choose a city and a year, and quit;
-# a resize redraws at the new size; a Chinese user reads it in Chinese;
+# a resize redraws at the new size; a Chinese user reads it in Chinese,
+# statuses and what each target measures included (ledgerctl progress too),
+# and nobody reads a plan's internal names ("sum:amount_fen");
 # without a feed the header says it polls,
 # and that the daemon does not answer when it is gone. Also: an unknown
 # region is called unknown, not malformed.
@@ -63,6 +65,25 @@ join_member M1002 SZ 320505 03-01
 ok service education-grant --org NJ --member M1001 --yuan 123456.78 --at "$YEAR-04-01"
 ok service education-grant --org SZ --member M1002 --yuan 2000 --at "$YEAR-04-02"
 recorded
+
+# --- the report's words: in the reader's language, no names meant for machines ---
+STATUS_ZH='(未开始|超前|符合进度|落后|已完成|未完成|无目标)'
+STATUS_EN='(NOT STARTED|AHEAD|ON TRACK|BEHIND|ACHIEVED|MISSED)'
+LC_ALL=zh_CN.UTF-8 LANGUAGE= ok progress "$PLAN" --year "$YEAR"
+out_has '^education-grant-amount  学历教育补助金额.*（金额（元），每年）$' \
+	"ledgerctl progress in Chinese: the amount target's heading is not in words"
+out_has "^  $YEAR   全省 320000 .* $STATUS_ZH( |\$)" "ledgerctl progress in Chinese: no Chinese status"
+out_has "^  $YEAR   南京市 +¥123,456 / " "ledgerctl progress in Chinese: Nanjing's grant"
+out_has '^  累计 ' "ledgerctl progress in Chinese: the whole plan's rows are not called 累计"
+out_has '截至 .* 的状态，序号 [0-9]+$' "ledgerctl progress in Chinese: the as-of line"
+grep -Eq "$STATUS_EN|sum:|distinct_members|[(（,，] ?(yearly|cumulative)|^  total " <<<"$OUT" &&
+	{ echo "$OUT" >&2; fail "ledgerctl progress in Chinese shows English or a plan's internal names"; }
+LC_ALL=C LANGUAGE= ok progress "$PLAN" --year "$YEAR"
+out_has '^education-grant-amount  .*\(amount in yuan, each year\)$' \
+	"ledgerctl progress: the amount target's heading is not in words"
+out_has "^  $YEAR   province 320000 .* $STATUS_EN( |\$)" "ledgerctl progress: no status word"
+grep -Eq "sum:|distinct_members|yearly\)|cumulative\)" <<<"$OUT" &&
+	{ echo "$OUT" >&2; fail "ledgerctl progress shows a plan's internal names"; }
 
 # --- the terminal --------------------------------------------------------------
 # start_monitor NAME COLSxROWS ARG...: the monitor in a new tmux session; when
@@ -207,6 +228,11 @@ MONITOR_LANG=zh_CN.UTF-8 start_monitor zh 100x30 "$PLAN"
 wait_screen zh "^截至 .*，第 $SEQ 条 .*实时：推送 tcp://" "the Chinese header"
 line zh 3 | grep -q "^城市：全部地区   年份：全部年份" || fail "line 3 in Chinese: $(line zh 3)"
 line zh 30 | grep -q "q 退出" || fail "the key line in Chinese: $(line zh 30)"
+cap zh | grep -Eq "（(计数|人数（每人计一次）|占比|金额（元）|人次|参加人数|覆盖的企业数)，(每年|全计划期累计)）" ||
+	{ cap zh >&2; fail "the monitor in Chinese does not say in words what targets measure"; }
+cap zh | grep -Eq "$STATUS_ZH" || { cap zh >&2; fail "the monitor in Chinese has no Chinese status"; }
+cap zh | grep -Eq "$STATUS_EN|sum:|[(（,，] ?(yearly|cumulative)" &&
+	{ cap zh >&2; fail "the monitor in Chinese shows English statuses or internal names"; }
 tm send-keys -t zh q
 wait_screen zh "^EXITED 0" "q in Chinese"
 

@@ -18,6 +18,10 @@
 #  - a database of the first ledger-sink is refused with the way out, then
 #    migrated (also when the migration is killed half-way);
 #  - progress: a bar on a terminal, lines otherwise, quiet once live;
+#  - a first load past its bound of members in memory makes the indexes before
+#    it has caught up and ends with the same tables;
+#  - its messages in Chinese under LANG=zh_CN.UTF-8 (the catalogue), English
+#    otherwise;
 #  - stops (--once, SIGTERM) never leak (ASan): the fetcher is never
 #    interrupted by closing its socket under a call.
 set -euo pipefail
@@ -110,6 +114,23 @@ cmp -s "$TMPDIR/killed.dump" "$TMPDIR/clean.dump" ||
 	{ diff "$TMPDIR/killed.dump" "$TMPDIR/clean.dump" | head -20 >&2; fail "tables after kill -9 and restarts differ from a clean run"; }
 cmp -s "$TMPDIR/follow.dump" "$TMPDIR/clean.dump" ||
 	{ diff "$TMPDIR/follow.dump" "$TMPDIR/clean.dump" | head -20 >&2; fail "the follower's tables differ from a clean run"; }
+# A first load keeps members in memory up to a bound; past it the indexes are
+# made before it has caught up, and it goes on reading states from the tables.
+LEDGER_SINK_FIRST_LOAD_MEMBERS=50 "$SINK" --url "$URL" --quiet --batch 500 "$TMPDIR/bound.db" &
+pid=$!
+for _ in $(seq 600); do
+	[ "$(cp_of "$TMPDIR/bound.db" 2>/dev/null || echo 0)" -ge 1500 ] 2>/dev/null && break
+	sleep 0.05
+done
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+BOUND_CP=$(cp_of "$TMPDIR/bound.db")
+[ "$BOUND_CP" -lt "$LAST_SEQ" ] || fail "the bounded first load caught up before it was killed"
+expect_eq "$(sqlite3 "$TMPDIR/bound.db" "SELECT count(*) FROM sqlite_master WHERE name = 'events_stream_seq_idx'")" 1 \
+	"the loader's index after a first load past its bound of members (checkpoint $BOUND_CP)"
+"$SINK" --url "$URL" --quiet --once "$TMPDIR/bound.db" || fail "the bounded first load did not finish"
+cmp -s <(sink_dump "$TMPDIR/bound.db") "$TMPDIR/clean.dump" ||
+	{ diff <(sink_dump "$TMPDIR/bound.db") "$TMPDIR/clean.dump" | head -20 >&2; fail "a first load past its bound differs from a clean run"; }
 expect_eq "$(sqlite3 "$TMPDIR/clean.db" 'SELECT count(*) FROM events')" "$LAST_SEQ" "events loaded"
 expect_eq "$(sqlite3 "$TMPDIR/clean.db" "SELECT count(*) FROM members")" \
 	"$(sqlite3 "$TMPDIR/clean.db" "SELECT count(DISTINCT member_id) FROM memberships")" "one members row per member"
@@ -136,6 +157,29 @@ if command -v script >/dev/null; then
 else
 	echo "sink_test: 'script' (bsdutils) is not installed: the terminal progress bar was not checked"
 fi
+
+# --- in Chinese ------------------------------------------------------------------
+locale -a 2>/dev/null | grep -qix 'zh_CN.utf8' ||
+	fail "the zh_CN.UTF-8 locale is not generated (scripts/install-deps.sh does it)"
+zh_has() { grep -q "$1" "$TMPDIR/zh.err" || { cat "$TMPDIR/zh.err" >&2; fail "$2"; }; }
+LC_ALL=zh_CN.UTF-8 LANGUAGE= "$SINK" --url "$URL" --once "$TMPDIR/zh.db" 2>"$TMPDIR/zh.err" ||
+	{ cat "$TMPDIR/zh.err" >&2; fail "the sink in Chinese failed"; }
+zh_has "^ledger-sink: 载入 sqlite“$TMPDIR/zh.db”（来源“ledger”），来自 $URL，从序号 0 之后开始$" \
+	"the sink's start is not said in Chinese"
+zh_has "^ledger-sink: 已追上，序号 $LAST_SEQ：$LAST_SEQ 个事件，用时 [0-9.]* 秒（每秒 [0-9]* 个）$" \
+	"the sink's 'caught up' is not in Chinese"
+zh_has "^ledger-sink: 已停止；$LAST_SEQ 个事件已载入，用时 [0-9.]* 秒$" "the sink's stop is not in Chinese"
+set +e
+LC_ALL=zh_CN.UTF-8 LANGUAGE= "$SINK" --batch 0 "$TMPDIR/zh.db" 2>"$TMPDIR/zh.err"
+rc=$?
+set -e
+expect_eq "$rc" 2 "exit status of --batch 0"
+zh_has "^ledger-sink：--batch“0”应为 1 到 10000000$" "the sink's usage error is not in Chinese"
+LC_ALL=zh_CN.UTF-8 LANGUAGE= "$SINK" --help >"$TMPDIR/zh.err"
+zh_has "^用法：ledger-sink " "the sink's help is not in Chinese"
+LC_ALL=C "$SINK" --batch 0 "$TMPDIR/zh.db" 2>"$TMPDIR/zh.err" || true
+zh_has "^ledger-sink: --batch '0' is not 1 to 10000000$" "the sink's usage error is not English in the C locale"
+
 "$SINK" --url "$URL" --quiet --once "$TMPDIR/quiet.db" 2>"$TMPDIR/quiet.err" || fail "--quiet run failed"
 expect_eq "$(wc -c <"$TMPDIR/quiet.err")" 0 "bytes --quiet wrote on stderr"
 
@@ -211,6 +255,8 @@ v1_from() { # NEW-DB V1-DB: the first version's tables, holding NEW-DB's events
 }
 v1_from "$TMPDIR/clean.db" "$TMPDIR/v1.db"
 refuse "$TMPDIR/v1.db" "first version of ledger-sink's tables.*--migrate" "a first-version database"
+LC_ALL=zh_CN.UTF-8 LANGUAGE= refuse "$TMPDIR/v1.db" "数据库中是第一版 ledger-sink 的表.*--migrate" \
+	"a first-version database, in Chinese"
 expect_eq "$(sqlite3 "$TMPDIR/v1.db" "SELECT count(*) FROM members")" \
 	"$(sqlite3 "$TMPDIR/clean.db" "SELECT count(*) FROM memberships")" "the refused database is untouched"
 "$SINK" --url "$URL" --quiet --once --migrate "$TMPDIR/v1.db" || fail "--migrate failed"
