@@ -4,6 +4,7 @@
 #   make run          install missing Debian packages, build, start ledgerd on ./data
 #                     (a fresh ./data first gets a demo province: DEMO=0 skips it,
 #                     DEMO_MEMBERS=N sizes it, default 1000000, the plan's scale)
+#   make run-cluster  three ledgerd nodes replicating one ledger on loopback (./data-cluster)
 #   make test         build everything with ASan+UBSan into build/asan/ and run every test
 #   make bench        build optimised and run the benchmarks in bench/ (not part of test;
 #                     PostgreSQL is the peer: bench/pg.c; BENCH_ONLY=pg|growth|... one part)
@@ -132,7 +133,8 @@ PROJ_SRCS   := $(wildcard projections/*.c)
 SERVER_SRCS := $(wildcard server/*.c)
 # The program ledgerd: main, and its side of systemd (libsystemd: the
 # readiness notice and the journal's log prefixes), which nothing else links.
-DAEMON_MAIN_SRCS := daemon/main.c daemon/systemd.c
+# And the cluster (daemon/cluster.c), the only part of it that links C-Raft.
+DAEMON_MAIN_SRCS := daemon/main.c daemon/systemd.c daemon/cluster.c
 DAEMON_SRCS := $(filter-out $(DAEMON_MAIN_SRCS),$(wildcard daemon/*.c))
 CLIENT_PROGS_SRCS := $(wildcard clients/ledger*.c)
 # A program in several files has a folder: clients/NAME/*.c, main.c among them.
@@ -162,7 +164,7 @@ FUZZ_SECONDS ?= 60
 MO_FILES := $(patsubst po/%.po,$(BUILD)/locale/%/LC_MESSAGES/ledgerd.mo,$(wildcard po/*.po))
 
 .PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak \
-	soak-replica check-layers man deb pot
+	soak-replica run-cluster bench-cluster check-layers man deb pot
 .SUFFIXES:
 .SECONDARY:
 
@@ -286,6 +288,9 @@ RAFT_LIBS := $(shell pkg-config --libs raft 2>/dev/null || echo -lraft)
 $(BUILD)/tests/test_replica: $(BUILD)/obj/core/replica.o $(BUILD)/obj/core/replica_node.o \
 	$(BUILD)/obj/core/replica_confirm.o
 $(BUILD)/tests/test_replica: LDLIBS += $(RAFT_LIBS)
+$(BUILD)/ledgerd: $(BUILD)/obj/core/replica.o $(BUILD)/obj/core/replica_node.o \
+	$(BUILD)/obj/core/replica_confirm.o
+$(BUILD)/ledgerd: LDLIBS += $(RAFT_LIBS)
 
 # bench/pg.c, the PostgreSQL peer, is the only libpq client.
 $(BUILD)/obj/bench/pg.o: CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
@@ -299,9 +304,21 @@ run: deps
 	@$(MAKE) --no-print-directory programs
 	scripts/run.sh $(BUILD) $(DATA) $(URL) $(PUB)
 
+# Three nodes of one replicated ledger on loopback (ports 7471-7473, raft on
+# 7481-7483), data in $(DATA)-cluster/ (docs/REPLICATION.md).
+run-cluster: deps
+	@$(MAKE) --no-print-directory programs
+	scripts/run-cluster.sh $(BUILD) $(DATA)-cluster
+
 test: deps check-layers
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
 	@tests/run.sh build/asan
+
+# Replication's figures: single node, 3 nodes and PostgreSQL interleaved,
+# the ceiling of one client, failover (bench/RESULTS.cluster.md).
+bench-cluster: deps
+	@$(MAKE) --no-print-directory benches
+	@bench/cluster.sh $(BUILD)
 
 bench: deps
 	@$(MAKE) --no-print-directory benches

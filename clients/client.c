@@ -31,10 +31,18 @@
 #define LDC_RECONN_MIN_MS 100
 #define LDC_RECONN_MAX_MS 500
 
+#define LDC_MAX_URLS 8
+
 struct ldc {
 	nng_socket sock;
 	int timeout_ms;
-	char url[256];
+	char url[256]; /* the one the socket is dialled to */
+	/* The nodes of a cluster (--url a,b,c), or the one url: a call that
+	 * finds its node gone, or not the leader, goes on to the next, or to
+	 * the leader the node names. */
+	char urls[LDC_MAX_URLS][256];
+	int nurls, cur;
+	char *tls_cert, *tls_key, *tls_ca;
 	/* Connections up now, kept by the pipe callbacks: a call with none
 	 * waits LDC_CONNECT_MS for one, not its whole timeout. */
 	nng_mtx *mu;
@@ -63,7 +71,10 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
  * waiting for the call's whole timeout. */
 static int wait_connected(ldc *c, nng_time deadline, ld_errinfo *e)
 {
-	nng_time until = nng_clock() + LDC_CONNECT_MS;
+	/* A node of a list that is not up is left for the next one sooner:
+	 * another node is the likely answer. */
+	int wait_ms = c->nurls > 1 ? LDC_CONNECT_MS / 3 : LDC_CONNECT_MS;
+	nng_time until = nng_clock() + (nng_time)wait_ms;
 	if (until > deadline)
 		until = deadline;
 	nng_mtx_lock(c->mu);
@@ -79,7 +90,7 @@ static int wait_connected(ldc *c, nng_time deadline, ld_errinfo *e)
 	return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
 			      _("cannot connect to '%s': no ledger accepted a connection within %d "
 				"ms (is ledgerd running and listening there?)"),
-			      c->url, LDC_CONNECT_MS);
+			      c->url, wait_ms);
 }
 
 static char *read_file(const char *path)
@@ -173,27 +184,19 @@ int ldc_open(ldc **out, const char *url, int timeout_ms, ld_errinfo *e)
 	return ldc_open_tls(out, url, timeout_ms, NULL, e);
 }
 
-int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls, ld_errinfo *e)
+/* Opens c's socket, dialled to url. 0, or LD_E(UNAVAILABLE) with e. */
+static int sock_open(ldc *c, const char *url, ld_errinfo *e)
 {
-	ldc *c = NULL;
 	int nrv = 0;
 	int rc = 0;
+	int timeout_ms = c->timeout_ms;
 	const char *what = _("open a REQ socket for");
+	ldc_tls tlsv = {c->tls_cert, c->tls_key, c->tls_ca};
+	const ldc_tls *tls = c->tls_cert ? &tlsv : NULL;
 
-	*out = NULL;
-	if (!url || !*url)
-		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("no server url given"));
-	if (timeout_ms <= 0)
-		timeout_ms = LDC_DEFAULT_TIMEOUT_MS;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
-	c->timeout_ms = timeout_ms;
 	snprintf(c->url, sizeof(c->url), "%s", url);
-	c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
-
-	if ((nrv = nng_mtx_alloc(&c->mu)) != 0 || (nrv = nng_cv_alloc(&c->cv, c->mu)) != 0 ||
-	    (nrv = nng_req0_open(&c->sock)) != 0) {
+	c->pipes = 0;
+	if ((nrv = nng_req0_open(&c->sock)) != 0) {
 		c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 		goto fail;
 	}
@@ -208,33 +211,84 @@ int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls,
 		goto fail;
 	/* Non-blocking: a refused first attempt is retried in the background,
 	 * and only a url that cannot work at all fails here. */
-	if (strncmp(url, "tls+tcp://", 10) == 0) {
-		if ((rc = dial_tls(c, url, tls, e)) != 0) {
-			ldc_close(c);
-			return rc;
-		}
-		*out = c;
-		return 0;
-	}
+	if (strncmp(url, "tls+tcp://", 10) == 0)
+		return dial_tls(c, url, tls, e);
 	what = _("dial");
 	if ((nrv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
 		goto fail;
-	*out = c;
 	return 0;
 
 fail:
 	rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot %s '%s': %s"), what, url,
 			    nng_strerror(nrv));
-	ldc_close(c);
 	return rc;
+}
+
+static void sock_close(ldc *c)
+{
+	if (nng_socket_id(c->sock) > 0)
+		nng_close(c->sock); /* returns once no pipe callback runs */
+	c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
+}
+
+int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls, ld_errinfo *e)
+{
+	ldc *c = NULL;
+	int nrv = 0;
+
+	*out = NULL;
+	if (!url || !*url)
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("no server url given"));
+	if (timeout_ms <= 0)
+		timeout_ms = LDC_DEFAULT_TIMEOUT_MS;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
+	c->timeout_ms = timeout_ms;
+	c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
+	/* a,b,c: the nodes of a cluster. */
+	for (const char *p = url; *p;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n == 0 || n >= sizeof(c->urls[0]) || c->nurls == LDC_MAX_URLS) {
+			ldc_close(c);
+			return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
+					      _("'%s' is not a url or a list of at most %d urls "
+					      "separated by commas"),
+					      url, LDC_MAX_URLS);
+		}
+		memcpy(c->urls[c->nurls], p, n);
+		c->urls[c->nurls++][n] = '\0';
+		p = end ? end + 1 : p + n;
+	}
+	if (tls && ((tls->cert && !(c->tls_cert = strdup(tls->cert))) ||
+		    (tls->key && !(c->tls_key = strdup(tls->key))) ||
+		    (tls->ca && !(c->tls_ca = strdup(tls->ca))))) {
+		ldc_close(c);
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
+	}
+	if ((nrv = nng_mtx_alloc(&c->mu)) != 0 || (nrv = nng_cv_alloc(&c->cv, c->mu)) != 0) {
+		ldc_close(c);
+		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot %s '%s': %s"),
+				      _("open a REQ socket for"), url, nng_strerror(nrv));
+	}
+	int rc = sock_open(c, c->urls[0], e);
+	if (rc) {
+		ldc_close(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
 }
 
 void ldc_close(ldc *c)
 {
 	if (!c)
 		return;
-	if (nng_socket_id(c->sock) > 0)
-		nng_close(c->sock); /* returns once no pipe callback runs */
+	sock_close(c);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->tls_ca);
 	if (c->cv)
 		nng_cv_free(c->cv);
 	if (c->mu)
@@ -321,7 +375,7 @@ out:
 	return rc;
 }
 
-int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_errinfo *e)
+static int call_once(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_errinfo *e)
 {
 	nng_msg *msg = NULL;
 	Ledger__Response *resp = NULL;
@@ -344,6 +398,73 @@ out:
 	if (msg)
 		nng_msg_free(msg);
 	return rc;
+}
+
+/* Moves c to url (one of its list, or added to it: a leader named by a
+ * node). */
+static int move_to(ldc *c, const char *url, ld_errinfo *e)
+{
+	int k;
+	for (k = 0; k < c->nurls && strcmp(c->urls[k], url) != 0; k++)
+		;
+	if (k == c->nurls) {
+		if (c->nurls == LDC_MAX_URLS || strlen(url) >= sizeof(c->urls[0]))
+			return LD_E(UNAVAILABLE);
+		snprintf(c->urls[c->nurls++], sizeof(c->urls[0]), "%s", url);
+	}
+	c->cur = k;
+	sock_close(c);
+	return sock_open(c, url, e);
+}
+
+/*
+ * A call, followed through a cluster: a node that cannot be reached, does
+ * not lead (ERR_NOT_LEADER: on to the leader it names, else the next url),
+ * or lost the leadership before confirming (ERR_OUTCOME_UNKNOWN: the same
+ * request again, whose event ids make it safe) is left for the next, until
+ * one answers or the call's timeout has passed. With one url a call is made
+ * once, as always: its error names the leader, if known.
+ */
+int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_errinfo *e)
+{
+	nng_time deadline = nng_clock() + (nng_time)c->timeout_ms;
+	unsigned dead = 0; /* urls found unreachable in this call */
+	for (int attempt = 0;; attempt++) {
+		int rc = call_once(c, req, out, e);
+		const char *leader = rc == LD_E(NOT_LEADER) && *out && (*out)->error &&
+					     (*out)->error->leader && *(*out)->error->leader
+				     ? (*out)->error->leader
+				     : NULL;
+		int again = rc == LD_E(UNAVAILABLE) || rc == LD_E(NOT_LEADER) ||
+			    rc == LD_E(OUTCOME_UNKNOWN);
+		if (!again || c->nurls <= 1 || c->interrupted ||
+		    nng_clock() >= deadline || attempt >= 64)
+			return rc;
+		char next[256];
+		if (rc == LD_E(UNAVAILABLE))
+			dead |= 1u << c->cur;
+		int k = -1;
+		if (leader) {
+			for (k = 0; k < c->nurls && strcmp(c->urls[k], leader) != 0; k++)
+				;
+			if (k < c->nurls && (dead & (1u << k)))
+				leader = NULL; /* named, but gone: an election is due */
+		}
+		if (leader)
+			snprintf(next, sizeof(next), "%s", leader);
+		else
+			snprintf(next, sizeof(next), "%s", c->urls[(c->cur + 1) % c->nurls]);
+		codec_response_free(*out);
+		*out = NULL;
+		/* A round without an answer: an election takes a moment. */
+		if (!leader && (c->cur + 1) % c->nurls == 0)
+			nng_msleep(100);
+		if (rc == LD_E(UNAVAILABLE) && ((c->cur + 1) % c->nurls) == 0)
+			dead = 0;
+		ld_errinfo ignored;
+		if (move_to(c, next, &ignored) != 0)
+			return rc;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -423,6 +544,15 @@ int ldc_head(ldc *c, Ledger__Response **out, ld_errinfo *e)
 	Ledger__HeadRequest h = LEDGER__HEAD_REQUEST__INIT;
 	req.command_case = LEDGER__REQUEST__COMMAND_HEAD;
 	req.head = &h;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_cluster(ldc *c, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__ClusterRequest q = LEDGER__CLUSTER_REQUEST__INIT;
+	req.command_case = LEDGER__REQUEST__COMMAND_CLUSTER;
+	req.cluster = &q;
 	return ldc_call(c, &req, out, e);
 }
 

@@ -80,6 +80,9 @@ int ldc_read_log(ldc *c, uint64_t from_seq, uint32_t limit, const Ledger__EventT
 int ldc_read_stream(ldc *c, const char *stream, uint64_t from_version, uint32_t limit,
 		    Ledger__Response **out, ld_errinfo *e);
 int ldc_head(ldc *c, Ledger__Response **out, ld_errinfo *e);
+/* The replication status of the node c is connected to (resp->cluster;
+ * replicated = false for a single node). */
+int ldc_cluster(ldc *c, Ledger__Response **out, ld_errinfo *e);
 
 /*
  * Projection queries. Each answer carries (*out)->as_of_seq, the seq of the

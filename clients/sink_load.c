@@ -154,8 +154,17 @@ struct sink_loader {
 };
 
 /* Members a first load keeps in memory, at most (about 1 KB each): past
- * them, the loader's indexes are made and it loads states per batch. */
+ * them, the loader's indexes are made and it loads states per batch.
+ * $LEDGER_SINK_FIRST_LOAD_MEMBERS sets another bound (tests: a small one). */
 #define FIRST_LOAD_MEMBERS 1000000
+
+static size_t first_load_members(void)
+{
+	const char *v = getenv("LEDGER_SINK_FIRST_LOAD_MEMBERS");
+	char *end;
+	unsigned long long n = v && *v ? strtoull(v, &end, 10) : 0;
+	return n && !*end ? (size_t)n : FIRST_LOAD_MEMBERS;
+}
 
 static int emit_row(void *arg, int table, const sink_val *v, int replace)
 {
@@ -951,7 +960,7 @@ int sink_loader_commit(sink_loader *l, char err[SINK_ERRLEN])
 	memcpy(l->cp_hash, l->last_hash, LD_HASH_LEN);
 	l->cp_has_hash = l->last_has_hash;
 	batch_reset(l);
-	if (l->first && l->members.n > FIRST_LOAD_MEMBERS) {
+	if (l->first && l->members.n > first_load_members()) {
 		if ((rc = sink_schema_finish(l->ops, l->s, err)))
 			return rc;
 		sink_loader_indexed(l);

@@ -143,6 +143,37 @@ void group_seal(group *g)
 	put32(g->buf + 16, (uint32_t)g->n);
 }
 
+int group_read_begin(group_reader *r, const uint8_t *blob, size_t len)
+{
+	if (len < GROUP_HEADER || memcmp(blob, "LDGROUP1", 8) != 0)
+		return LD_E(INVALID_VALUE);
+	r->p = blob + GROUP_HEADER;
+	r->end = blob + len;
+	r->first = get64(blob + 8);
+	r->count = get32(blob + 16);
+	r->flags = get32(blob + 20);
+	r->prev = blob + 24;
+	r->i = 0;
+	return 0;
+}
+
+int group_read_next(group_reader *r, const uint8_t **bytes, size_t *len, const uint8_t **hash)
+{
+	if (r->i == r->count)
+		return r->p == r->end ? 0 : LD_E(INVALID_VALUE);
+	if (r->end - r->p < RECORD_HEAD)
+		return LD_E(INVALID_VALUE);
+	size_t n = get32(r->p), rec = (RECORD_HEAD + n + 7) & ~(size_t)7;
+	if ((size_t)(r->end - r->p) < rec)
+		return LD_E(INVALID_VALUE);
+	*bytes = r->p + RECORD_HEAD;
+	*len = n;
+	*hash = r->p + 16 + LINK_LEN;
+	r->p += rec;
+	r->i++;
+	return 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* Applying a blob                                                     */
 /* ------------------------------------------------------------------ */

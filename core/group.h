@@ -64,6 +64,20 @@ const uint8_t *group_hash(const group *g, size_t i);
 /* The blob: g->buf, g->len bytes, with its count written. */
 void group_seal(group *g);
 
+/* Reading a blob (one that came from another node: every length checked).
+ * group_read_begin: 0, or LD_E(INVALID_VALUE) for a bad header.
+ * group_read_next: 1 with the next event's stored bytes (len) and hash, 0
+ * past the last (all of the blob read), LD_E(INVALID_VALUE) if malformed. */
+typedef struct group_reader {
+	const uint8_t *p, *end;
+	uint64_t first;
+	uint32_t count, i;
+	unsigned flags;
+	const uint8_t *prev; /* the header's prev_hash */
+} group_reader;
+int group_read_begin(group_reader *r, const uint8_t *blob, size_t len);
+int group_read_next(group_reader *r, const uint8_t **bytes, size_t *len, const uint8_t **hash);
+
 /*
  * Writes a blob into the write transaction t of the log's store: each
  * event under its seq (MDB_APPEND; unless the blob is derived only), its

@@ -3,6 +3,7 @@
 #include "writer.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,15 @@ struct writer {
 	uint64_t snapshot_every, snap_seq;
 	void (*on_group)(void *arg, const uint8_t *blob, size_t len);
 	void *on_group_arg;
+
+	/* Replication (under lock): groups go through replicate(); not
+	 * leading, every request is refused; another leader's entries wait
+	 * for the pipeline to be idle (nothing decided, nothing in flight). */
+	int (*replicate)(void *arg, const uint8_t *blob, size_t len);
+	void *replicate_arg;
+	int leading, deciding;
+	char leader_url[256];
+	pthread_cond_t idle;
 
 	/* The commit hook, called with hook_lock held, so that clearing it
 	 * (which takes the lock) waits for a call in flight. */
@@ -541,7 +551,9 @@ static void *committer_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		int64_t t0 = ld_wall_us();
-		int status = g->g.n ? commit_group(w, g) : 0;
+		int status = !g->g.n         ? 0
+			     : w->replicate ? w->replicate(w->replicate_arg, g->g.buf, g->g.len)
+					    : commit_group(w, g);
 		int64_t done = ld_wall_us();
 		if (g->g.n) {
 			counters_commit(g->g.n, done - t0, status == 0);
@@ -634,9 +646,11 @@ static void flight_done(writer *w)
 		pthread_mutex_unlock(&w->lock);
 		answer(&failed, failed.status, head);
 		pthread_mutex_lock(&w->lock);
+		pthread_cond_broadcast(&w->idle);
 		return;
 	}
 	w->flight_state = FLIGHT_NONE;
+	pthread_cond_broadcast(&w->idle);
 }
 
 /* Hands the open group to the committer (lock held). */
@@ -709,15 +723,19 @@ static void *decider_main(void *arg)
 			last->next = NULL;
 			w->queued_events -= events;
 			int stopping = w->stopping, broken = w->broken;
+			int follower = w->replicate && !w->leading;
 			wgroup *g = w->open;
+			w->deciding = 1;
 			pthread_mutex_unlock(&w->lock);
 
 			for (append_req *r = batch, *next; r; r = next) {
 				next = r->next;
 				r->next = NULL;
-				if (stopping || broken) {
+				if (stopping || broken || follower) {
 					/* Only what was decided is finished. */
-					refuse(r, stopping ? LD_E(SHUTTING_DOWN) : LD_E(INTERNAL));
+					refuse(r, stopping ? LD_E(SHUTTING_DOWN)
+						   : broken ? LD_E(INTERNAL)
+							    : LD_E(NOT_LEADER));
 					continue;
 				}
 				decide_request(w, g, r);
@@ -735,6 +753,8 @@ static void *decider_main(void *arg)
 			if (w->txn)
 				decider_txn_end(w);
 			pthread_mutex_lock(&w->lock);
+			w->deciding = 0;
+			pthread_cond_broadcast(&w->idle);
 			continue;
 		}
 		if (w->stopping && !w->head && !w->open->reqs && idle)
@@ -1048,6 +1068,9 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	w->snapshot_every = o && o->snapshot_every ? o->snapshot_every : WRITER_SNAPSHOT_EVENTS;
 	w->on_group = o ? o->on_group : NULL;
 	w->on_group_arg = o ? o->on_group_arg : NULL;
+	w->replicate = o ? o->replicate : NULL;
+	w->replicate_arg = o ? o->replicate_arg : NULL;
+	pthread_cond_init(&w->idle, NULL);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_mutex_init(&w->hook_lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
@@ -1117,6 +1140,7 @@ fail:
 	}
 	pthread_cond_destroy(&w->go);
 	pthread_cond_destroy(&w->wake);
+	pthread_cond_destroy(&w->idle);
 	pthread_mutex_destroy(&w->hook_lock);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
@@ -1245,7 +1269,217 @@ void writer_free(writer *w)
 	}
 	pthread_cond_destroy(&w->go);
 	pthread_cond_destroy(&w->wake);
+	pthread_cond_destroy(&w->idle);
 	pthread_mutex_destroy(&w->hook_lock);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
+}
+
+/* ------------------------------------------------------------------ */
+/* Replication                                                         */
+/* ------------------------------------------------------------------ */
+
+/* The raft index of the last entry applied, in the log's meta. */
+static const char META_RAFT_INDEX[] = "raft-index";
+
+void writer_set_leading(writer *w, int leading, const char *leader_url)
+{
+	pthread_mutex_lock(&w->lock);
+	w->leading = leading;
+	snprintf(w->leader_url, sizeof(w->leader_url), "%s",
+		 !leading && leader_url ? leader_url : "");
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int writer_leads(writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	int yes = !w->replicate || w->leading;
+	pthread_mutex_unlock(&w->lock);
+	return yes;
+}
+
+void writer_leader_url(writer *w, char *out, size_t n)
+{
+	pthread_mutex_lock(&w->lock);
+	snprintf(out, n, "%s", w->leader_url);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int writer_applied_index(writer *w, uint64_t *index)
+{
+	store_txn *t;
+	store_val v;
+	*index = 0;
+	int rc = store_read_begin(w->s, &t);
+	if (rc)
+		return rc;
+	rc = store_get(t, DB_META, META_RAFT_INDEX, sizeof(META_RAFT_INDEX) - 1, &v);
+	if (rc == 0 && v.len == 8)
+		*index = ld_get_be64(v.data);
+	else if (rc == 0)
+		rc = LD_E(STORAGE);
+	store_read_end(t);
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}
+
+/* Writes blob (if any) and the raft index in one transaction, the tree
+ * advanced. */
+static int write_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len)
+{
+	uint8_t v[8];
+	ld_put_be64(v, index);
+	for (;;) {
+		ld_merkle_frontier tree = w->ctree;
+		store_txn *t;
+		int rc = store_write_begin(w->s, &t);
+		if (rc)
+			return rc;
+		if (blob)
+			rc = group_apply(t, blob, len, w->merkle ? &tree : NULL);
+		if (rc == 0)
+			rc = store_put(t, DB_META, META_RAFT_INDEX, sizeof(META_RAFT_INDEX) - 1, v, 8);
+		rc = rc ? (store_abort(t), rc) : store_commit(t);
+		if (rc == STORE_MAP_FULL) {
+			if ((rc = store_grow(w->s, 0)) != 0)
+				return rc;
+			continue;
+		}
+		if (rc == 0)
+			w->ctree = tree;
+		return rc == LD_E(INVALID_VALUE) ? LD_E(CHAIN_BROKEN) : rc;
+	}
+}
+
+/* Another node's group: each event the next of the log, chained, its
+ * content giving its hash (which its record repeats). */
+static int check_blob(writer *w, const uint8_t *blob, size_t len, uint64_t *last,
+		      uint8_t hash[LD_HASH_LEN], int64_t *recorded_at, ld_errinfo *e)
+{
+	group_reader rd;
+	const uint8_t *b, *h;
+	size_t n;
+	char why[200];
+	if (group_read_begin(&rd, blob, len) || rd.flags)
+		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
+				      "a replicated entry that is not a group of events");
+	if (rd.first != w->seq + 1 || memcmp(rd.prev, w->hash, LD_HASH_LEN) != 0)
+		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
+				      "a replicated group from seq %llu does not follow the log's "
+				      "head (seq %llu)",
+				      (unsigned long long)rd.first, (unsigned long long)w->seq);
+	uint64_t seq = w->seq;
+	memcpy(hash, w->hash, LD_HASH_LEN);
+	int rc;
+	while ((rc = group_read_next(&rd, &b, &n, &h)) == 1) {
+		Ledger__Event *ev = codec_event_unpack(b, n);
+		seq++;
+		if (!ev)
+			return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
+					      "seq %llu of a replicated group is unreadable",
+					      (unsigned long long)seq);
+		rc = codec_event_check(ev, seq, hash, why, sizeof(why));
+		if (rc == 0 && memcmp(h, ev->hash.data, LD_HASH_LEN) != 0) {
+			snprintf(why, sizeof(why), "seq %llu's record names another hash",
+				 (unsigned long long)seq);
+			rc = LD_E(CHAIN_BROKEN);
+		}
+		if (rc == 0) {
+			memcpy(hash, ev->hash.data, LD_HASH_LEN);
+			*recorded_at = ev->recorded_at;
+		}
+		codec_event_free(ev);
+		if (rc)
+			return ld_errinfo_set(e, rc, NULL, "a replicated group: %s", why);
+	}
+	if (rc < 0)
+		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL, "a malformed replicated group");
+	*last = seq;
+	return 0;
+}
+
+/* The keys of the members the group forgets go first, as on the leader. */
+static int forget_keys(writer *w, const uint8_t *blob, size_t len)
+{
+	group_reader rd;
+	const uint8_t *b, *h;
+	size_t n;
+	int rc = 0;
+	if (!w->keys || group_read_begin(&rd, blob, len))
+		return 0;
+	while (rc == 0 && group_read_next(&rd, &b, &n, &h) == 1) {
+		if (codec_peek_body_case(b, n) != LEDGER__EVENT__BODY_MEMBER_FORGOTTEN)
+			continue;
+		Ledger__Event *ev = codec_event_unpack(b, n);
+		if (!ev)
+			return LD_E(INTERNAL);
+		rc = keystore_destroy(w->keys, ev->member_forgotten->member_id);
+		codec_event_free(ev);
+	}
+	return rc;
+}
+
+int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len, int own)
+{
+	if (own || !blob)
+		return write_entry(w, index, blob, len);
+
+	/* Nothing of this writer's own may be decided or in flight. */
+	pthread_mutex_lock(&w->lock);
+	while (w->flight_state != FLIGHT_NONE || w->open->reqs || w->deciding)
+		pthread_cond_wait(&w->idle, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	snapshot_wait(w->m);
+
+	ld_errinfo e = {0};
+	uint64_t last = 0;
+	uint8_t hash[LD_HASH_LEN];
+	int64_t recorded_at = w->recorded_at;
+	int rc = check_blob(w, blob, len, &last, hash, &recorded_at, &e);
+	if (rc) {
+		log_error("writer: %s", e.message);
+		return rc;
+	}
+	if ((rc = forget_keys(w, blob, len)) || (rc = write_entry(w, index, blob, len))) {
+		log_error("writer: a replicated group from seq %llu not written: %s",
+			  (unsigned long long)w->seq + 1, ld_strerror(rc));
+		return rc == LD_E(CHAIN_BROKEN) ? LD_E(STORAGE) : rc;
+	}
+
+	/* The model follows the log, as at start. */
+	replay rp = {.w = w, .view = {replay_event_none, replay_link, NULL}};
+	rp.view.arg = &rp;
+	group_init(&rp.derived);
+	model_undo_use(w->m, NULL);
+	uint64_t at = w->seq;
+	while (rc == 0 && at < last) {
+		uint64_t l;
+		if ((rc = replay_chunk(&rp, at, last, NULL, &l, &e)) == 0 && l == at)
+			rc = LD_E(STORAGE);
+		at = l;
+	}
+	model_undo_use(w->m, w->open->undo);
+	group_free(&rp.derived);
+	if (rc) {
+		log_error("writer: the write model does not take the replicated events: %s",
+			  e.message[0] ? e.message : ld_strerror(rc));
+		return LD_E(STORAGE);
+	}
+	uint8_t root[LD_HASH_LEN];
+	if (w->merkle)
+		ld_merkle_root(&w->ctree, root);
+	pthread_mutex_lock(&w->lock);
+	w->seq = w->dseq = last;
+	memcpy(w->hash, hash, LD_HASH_LEN);
+	memcpy(w->dhash, hash, LD_HASH_LEN);
+	w->recorded_at = recorded_at;
+	if (w->merkle) {
+		w->tree = w->ctree;
+		memcpy(w->root, root, LD_HASH_LEN);
+	}
+	group_open(w, w->open);
+	pthread_mutex_unlock(&w->lock);
+	call_hooks(w, last);
+	return 0;
 }

@@ -99,6 +99,16 @@ typedef struct writer_options {
 	 * group_apply() writes into another copy of the log. NULL: none. */
 	void (*on_group)(void *arg, const uint8_t *blob, size_t len);
 	void *on_group_arg;
+	/* Replication (daemon/cluster.h): the committing thread does not write
+	 * a group itself but hands its blob to replicate(), which returns once
+	 * the cluster confirmed it and writer_apply_entry(own = 1) wrote it
+	 * into this log (0), or not: LD_E(NOT_LEADER), LD_E(OUTCOME_UNKNOWN)
+	 * (the group may be recorded: it comes back through
+	 * writer_apply_entry), or a storage error. Its requests then fail with
+	 * that code and the model is rolled back. NULL: the writer commits
+	 * (a single node). A replicated writer starts not leading. */
+	int (*replicate)(void *arg, const uint8_t *blob, size_t len);
+	void *replicate_arg;
 } writer_options;
 
 /* Starts the writer on s: loads the write model (its snapshot and the log
@@ -145,6 +155,37 @@ struct model *writer_model(writer *w);
  * model stays readable, until writer_free. */
 void writer_stop(writer *w);
 void writer_free(writer *w);
+
+/* ---- replication (daemon/cluster.c) ---- */
+
+/* Whether this node leads its cluster. Not leading, the writer refuses
+ * every request (queued ones too) with LD_E(NOT_LEADER); leader_url names
+ * the leader's client URL for the redirect ("" or NULL: unknown). From any
+ * thread. */
+void writer_set_leading(writer *w, int leading, const char *leader_url);
+/* 1 when appends are accepted here: a single node, or the cluster's
+ * leader. */
+int writer_leads(writer *w);
+/* The leader's URL as last set (into out, size n; "" when unknown or when
+ * this node leads). */
+void writer_leader_url(writer *w, char *out, size_t n);
+
+/*
+ * Writes a replicated group blob (len bytes; NULL and 0 for an entry that
+ * carries no events) into the log, with the raft index `index` recorded in
+ * the same transaction (writer_applied_index). own: the blob is the group
+ * this writer's committing thread is replicating (it waits in replicate(),
+ * and publishes and answers once that returns). Otherwise the blob is
+ * another leader's: the writer, not leading, waits until nothing of its own
+ * is in flight, checks that the events chain from the log's head (their
+ * hashes recomputed), writes them, and brings the write model, the head,
+ * the Merkle tree and the keystore (forgotten members) up to them, then
+ * calls the commit hooks. Returns 0, LD_E(CHAIN_BROKEN) (nothing written),
+ * or a storage error. Called on one thread (the replica's).
+ */
+int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len, int own);
+/* The raft index recorded with the last entry applied (0: none). */
+int writer_applied_index(writer *w, uint64_t *index);
 
 /* Frees the err details of a request's items. */
 void append_req_release(append_req *r);

@@ -215,6 +215,27 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			c->no_merkle = 1;
 		else
 			return BAD(_("'merkle' must be on or off, got '%s'"), value);
+	} else if (!strcmp(key, "node-id")) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(value, &end, 10);
+		if (errno || *end || end == value || *value == '-' || v == 0)
+			return BAD(_("'node-id' must be a number of 1 or more, got '%s'"), value);
+		c->node_id = v;
+	} else if (!strcmp(key, "peer")) {
+		const char *v = keep(c, value);
+		if (c->npeers == sizeof(c->peers) / sizeof(c->peers[0]))
+			return BAD(_("at most %d 'peer' settings"),
+				   (int)(sizeof(c->peers) / sizeof(c->peers[0])));
+		if (!v)
+			return BAD(_("out of memory"));
+		c->peers[c->npeers++] = v;
+	} else if (!strcmp(key, "election-ms")) {
+		char *end;
+		long v = strtol(value, &end, 10);
+		if (*end || end == value || v < 100 || v > 60000)
+			return BAD(_("'election-ms' must be 100 to 60000, got '%s'"), value);
+		c->election_ms = (unsigned)v;
 	} else if (!strcmp(key, "tree-head-key")) {
 		if (!*value)
 			return BAD(_("'tree-head-key' is empty"));

@@ -43,6 +43,12 @@ typedef struct config {
 	unsigned long long verify_at_start; /* newest events checked at start (1000) */
 	int no_merkle;        /* merkle = off / --no-merkle */
 	const char *roles;    /* the role file, NULL: development mode */
+	/* Replication (docs/REPLICATION.md): none without peers. */
+	unsigned long long node_id; /* node-id: this node's raft id */
+	const char *peers[16];      /* peer = ID,A.B.C.D:PORT,URL (repeatable;
+				     * checked by daemon/cluster.c) */
+	unsigned npeers;
+	unsigned election_ms;       /* election-ms (0: 1000) */
 	const char *tree_head_key; /* the tree-head signing key; NULL: the default
 				    * (config_tree_head_key) */
 	/* Where each setting came from, for the start-up log. */

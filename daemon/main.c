@@ -16,6 +16,7 @@
 
 #include <ftw.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "http.h"
 #include "keystore.h"
@@ -73,6 +74,11 @@ static void usage(FILE *f)
 		"      --tls-ca FILE     client CA of tls+tcp:// listeners without &ca=\n"
 		"      --roles FILE      who may do what (docs/ROLES.md); without it everyone is\n"
 		"                        admin (development mode)\n"
+		"      --node-id N       this node's id in its cluster (with --peer)\n"
+		"      --peer ID,A.B.C.D:PORT,URL  a node of the cluster (repeatable, this node\n"
+		"                        included): its raft address (private network only:\n"
+		"                        docs/REPLICATION.md) and its client URL    [none: one node]\n"
+		"      --election-ms N   the cluster's election timeout               [1000]\n"
 		"      --tree-head-key FILE  the key that signs tree heads, kept outside the data\n"
 		"                        directory [beside the config file, or\n"
 		"                        ~/.config/ledgerd/tree-head.key; docs/CONFIG.md]\n"
@@ -123,6 +129,9 @@ int main(int argc, char **argv)
 		{"tls-key", required_argument, NULL, OPT_SETTING},
 		{"tls-ca", required_argument, NULL, OPT_SETTING},
 		{"roles", required_argument, NULL, OPT_SETTING},
+		{"node-id", required_argument, NULL, OPT_SETTING},
+		{"peer", required_argument, NULL, OPT_SETTING},
+		{"election-ms", required_argument, NULL, OPT_SETTING},
 		{"tree-head-key", required_argument, NULL, OPT_SETTING},
 		{"pub-events", no_argument, NULL, OPT_PUB_EVENTS},
 		{"pub-max-subscribers", required_argument, NULL, OPT_SETTING},
@@ -224,6 +233,7 @@ int main(int argc, char **argv)
 
 	store *s = NULL;
 	writer *w = NULL;
+	cluster *cl = NULL;
 	runner *r = NULL;
 	server *srv = NULL;
 	http_server *http = NULL;
@@ -294,8 +304,29 @@ int main(int argc, char **argv)
 	}
 	srvo.keys = wo.keys = keys;
 	srvo.data_dir = so.dir;
+	if (cfg.npeers) {
+		cluster_options co = {.id = cfg.node_id,
+				      .peers = cfg.peers,
+				      .npeers = cfg.npeers,
+				      .data_dir = so.dir,
+				      .election_ms = cfg.election_ms};
+		if (cluster_new(&cl, &co, &e) != 0) {
+			log_error("%s", e.message);
+			goto out;
+		}
+		cluster_writer_options(cl, &wo);
+		srvo.cluster_status = cluster_fill;
+		srvo.cluster_arg = cl;
+	} else if (cfg.node_id) {
+		log_error("node-id without any peer: list every node of the cluster with --peer");
+		goto out;
+	}
 	if (writer_start_opts(&w, s, &wo) != 0)
 		goto out;
+	if (cl && cluster_start(cl, s, w, &e) != 0) {
+		log_error("cluster: %s", e.message);
+		goto out;
+	}
 	snprintf(pdir, sizeof(pdir), "%s/projections", so.dir);
 	if (rebuild) {
 		log_info("--rebuild: removing '%s'; the projections are rebuilt from the log", pdir);
@@ -370,6 +401,7 @@ out:
 	metrics_set_phase(PHASE_STOPPING);
 	http_stop(http); /* scrapes read the writer, the runner and the stores */
 	metrics_unwatch_subscribers();
+	cluster_stop(cl); /* a group waiting for its confirmation ends first */
 	writer_stop(w);
 	runner_stop(r);
 	progress_feed_stop(pfeed);
@@ -380,6 +412,9 @@ out:
 	}
 	runner_free(r);
 	writer_free(w);
+	if (cluster_failed(cl))
+		rc = 1;
+	cluster_free(cl);
 	merkle_signer_free(srvo.signer);
 	roles_free(rl);
 	keystore_close(keys);

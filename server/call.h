@@ -94,6 +94,8 @@ struct server {
 	pthread_cond_t seal_wake;
 	call *seal_head, *seal_tail;
 	backup *backup; /* backups.c: hot backups, on a thread of their own */
+	void *(*cluster_status)(void *arg, Ledger__ClusterStatus *st); /* nodes.c */
+	void *cluster_arg;
 	/* subscriptions.c: long-polls waiting for a commit, woken by the
 	 * writer's commit hook or their aio's timeout; the registry; the pool
 	 * that reads pages. */
@@ -234,6 +236,8 @@ void subs_stop(server *srv);  /* joins the pool, frees the registry */
 
 
 nng_msg *backups_backup(call *c); /* backups.c */
+
+nng_msg *nodes_status(call *c); /* nodes.c */
 
 /* ---- listeners and identities (listen.c, identity.c) ---- */
 

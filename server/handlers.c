@@ -34,6 +34,8 @@ static const handler table[] = {
 	{C(PROJECTIONS), ROLES_QUERY, query_status, 0, NULL, NULL},
 	/* backups.c: a hot backup, on the backup thread. */
 	{C(BACKUP), ROLES_ADMIN, backups_backup, 1, NULL, NULL},
+	/* nodes.c: the replication status of this node. */
+	{C(CLUSTER), ROLES_QUERY, nodes_status, 0, NULL, NULL},
 };
 
 /* Every request a projection answers (query.c waits for the projections

@@ -25,13 +25,42 @@
 /* The reply                                                           */
 /* ------------------------------------------------------------------ */
 
-static nng_msg *append_reply(const append_req *r)
+static nng_msg *append_reply(const append_req *r, writer *w)
 {
 	size_t n = r->req->n_events;
+	if (r->status == LD_E(NOT_LEADER)) {
+		/* A node of a cluster that does not lead: the redirect. */
+		char url[256];
+		ld_errinfo e;
+		writer_leader_url(w, url, sizeof(url));
+		if (url[0])
+			ld_errinfo_set(&e, r->status, NULL,
+				       "this node is not the leader of its cluster; nothing of this "
+				       "request was recorded: send it to the leader, %s",
+				       url);
+		else
+			ld_errinfo_set(&e, r->status, NULL,
+				       "this node is not the leader of its cluster and knows of none "
+				       "(an election is under way?); nothing of this request was "
+				       "recorded: retry shortly");
+		Ledger__Response resp = LEDGER__RESPONSE__INIT;
+		Ledger__Error err;
+		reply_fill_error(&err, &e);
+		if (url[0])
+			err.leader = url;
+		resp.error = &err;
+		return reply_pack(&resp);
+	}
 	if (r->status) {
 		ld_errinfo e;
-		ld_errinfo_set(&e, r->status, NULL, "%s; nothing of this request was recorded",
-			       ld_strerror(r->status));
+		if (r->status == LD_E(OUTCOME_UNKNOWN))
+			ld_errinfo_set(&e, r->status, NULL,
+				       "this node lost the leadership of its cluster before the "
+				       "request was confirmed: it may or may not be recorded; send it "
+				       "again, with the same event ids, to the leader");
+		else
+			ld_errinfo_set(&e, r->status, NULL, "%s; nothing of this request was recorded",
+				       ld_strerror(r->status));
 		return reply_error(&e);
 	}
 	Ledger__Response resp = LEDGER__RESPONSE__INIT;
@@ -104,7 +133,7 @@ void intake_release(call *c)
 /* The writer (or the sealer) decided: the reply, on NNG's threads. */
 static nng_msg *append_decided(call *c)
 {
-	return append_reply(&c->areq);
+	return append_reply(&c->areq, c->srv->w);
 }
 
 /* ------------------------------------------------------------------ */
@@ -282,6 +311,12 @@ nng_msg *intake_append(call *c)
 	r->role = c->role && c->role->kind == ROLE_CLERK ? c->role : NULL;
 	int64_t now = ld_wall_us();
 	int to_seal = 0;
+	if (!writer_leads(srv->w)) {
+		/* Nothing of it is prepared here (no key made for its
+		 * members): the leader does that. */
+		r->status = LD_E(NOT_LEADER);
+		return append_reply(r, srv->w);
+	}
 	for (size_t i = 0; i < a->n_events; i++) {
 		memset(&e, 0, sizeof(e));
 		int rc = srv->keys ? pii_prepare(srv->keys, srv->s, a->events[i], now, &e) : 0;
@@ -304,7 +339,7 @@ nng_msg *intake_append(call *c)
 			item_fail(&r->items[i], rc, &e);
 	}
 	if (!to_seal && nothing_to_write(c))
-		return append_reply(r); /* answered now, without a commit */
+		return append_reply(r, srv->w); /* answered now, without a commit */
 	if (call_hand_off(c, append_decided, NULL) != 0)
 		return reply_error_msg(LD_E(SHUTTING_DOWN),
 				       "server shutting down; nothing was recorded");

@@ -272,6 +272,8 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	if (listeners_start(srv, o, e) != 0)
 		goto fail;
 	identity_check_roles(srv);
+	srv->cluster_status = o->cluster_status;
+	srv->cluster_arg = o->cluster_arg;
 	if (o->pub_url) {
 		snprintf(srv->pub_url, sizeof(srv->pub_url), "%s", o->pub_url);
 		srv->has_pub = 1;

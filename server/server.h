@@ -73,6 +73,11 @@ typedef struct server_options {
 				* and phones, decrypts them on reads (core/pii.h);
 				* NULL: events with personal data are refused */
 	const char *data_dir; /* where the secret files live (hot backups copy them) */
+	/* The cluster request (nodes.c): fills st with this node's replication
+	 * status, strings pointing into a block it returns (freed after the
+	 * answer is packed). NULL: a single node. */
+	void *(*cluster_status)(void *arg, Ledger__ClusterStatus *st);
+	void *cluster_arg;
 } server_options;
 
 typedef struct server server;

@@ -18,6 +18,8 @@
 #  - a database of the first ledger-sink is refused with the way out, then
 #    migrated (also when the migration is killed half-way);
 #  - progress: a bar on a terminal, lines otherwise, quiet once live;
+#  - a first load past its bound of members in memory makes the indexes before
+#    it has caught up and ends with the same tables;
 #  - its messages in Chinese under LANG=zh_CN.UTF-8 (the catalogue), English
 #    otherwise;
 #  - stops (--once, SIGTERM) never leak (ASan): the fetcher is never
@@ -112,6 +114,23 @@ cmp -s "$TMPDIR/killed.dump" "$TMPDIR/clean.dump" ||
 	{ diff "$TMPDIR/killed.dump" "$TMPDIR/clean.dump" | head -20 >&2; fail "tables after kill -9 and restarts differ from a clean run"; }
 cmp -s "$TMPDIR/follow.dump" "$TMPDIR/clean.dump" ||
 	{ diff "$TMPDIR/follow.dump" "$TMPDIR/clean.dump" | head -20 >&2; fail "the follower's tables differ from a clean run"; }
+# A first load keeps members in memory up to a bound; past it the indexes are
+# made before it has caught up, and it goes on reading states from the tables.
+LEDGER_SINK_FIRST_LOAD_MEMBERS=50 "$SINK" --url "$URL" --quiet --batch 500 "$TMPDIR/bound.db" &
+pid=$!
+for _ in $(seq 600); do
+	[ "$(cp_of "$TMPDIR/bound.db" 2>/dev/null || echo 0)" -ge 1500 ] 2>/dev/null && break
+	sleep 0.05
+done
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+BOUND_CP=$(cp_of "$TMPDIR/bound.db")
+[ "$BOUND_CP" -lt "$LAST_SEQ" ] || fail "the bounded first load caught up before it was killed"
+expect_eq "$(sqlite3 "$TMPDIR/bound.db" "SELECT count(*) FROM sqlite_master WHERE name = 'events_stream_seq_idx'")" 1 \
+	"the loader's index after a first load past its bound of members (checkpoint $BOUND_CP)"
+"$SINK" --url "$URL" --quiet --once "$TMPDIR/bound.db" || fail "the bounded first load did not finish"
+cmp -s <(sink_dump "$TMPDIR/bound.db") "$TMPDIR/clean.dump" ||
+	{ diff <(sink_dump "$TMPDIR/bound.db") "$TMPDIR/clean.dump" | head -20 >&2; fail "a first load past its bound differs from a clean run"; }
 expect_eq "$(sqlite3 "$TMPDIR/clean.db" 'SELECT count(*) FROM events')" "$LAST_SEQ" "events loaded"
 expect_eq "$(sqlite3 "$TMPDIR/clean.db" "SELECT count(*) FROM members")" \
 	"$(sqlite3 "$TMPDIR/clean.db" "SELECT count(DISTINCT member_id) FROM memberships")" "one members row per member"

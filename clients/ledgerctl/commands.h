@@ -77,7 +77,7 @@ extern const struct opt export_opts[];
 exec_fn exec_export;
 
 /* ops.c: the running ledger: projections, subscribers, hot backup */
-exec_fn exec_projections, exec_subscribers, exec_backup;
+exec_fn exec_projections, exec_subscribers, exec_backup, exec_cluster;
 
 /* batch.c: a file of recording command lines, appended together */
 extern const struct opt batch_opts[];

@@ -219,6 +219,8 @@ static const struct cmd commands[] = {
 	 "recent first: the last seq it was given, its lag behind the head, when it last\n"
 	 "asked, its requests and events, whether a long-poll of it waits now, and the\n"
 	 "address of its connection.")},
+	{"cluster", "", N_("print the nodes of a replicated ledger: role, term, indexes, lag"),
+	 no_opts, NULL, exec_cluster, 0, NULL},
 	{"projections", "", N_("print the state of the projections"), no_opts, NULL, exec_projections,
 	 0, N_("Each projection's checkpoint (the last seq applied), how many events and\n"
 	 "milliseconds it lags behind the log, the events applied since the server\n"

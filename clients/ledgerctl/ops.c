@@ -159,3 +159,127 @@ int exec_backup(struct run *r, const struct args *a, ld_errinfo *e)
 	ldc_close(c);
 	return rc;
 }
+
+/* --- cluster ------------------------------------------------------- */
+
+#define CLUSTER_MAX 16
+
+/* One node's answer (NULL: unreachable, why in err). */
+struct node_answer {
+	char url[256];
+	Ledger__Response *resp;
+	char err[256];
+};
+
+static void ask_node(struct run *r, struct node_answer *n)
+{
+	ldc *c = NULL;
+	ld_errinfo e = {0};
+	if (ldc_open_tls(&c, n->url, r->timeout_ms < 5000 ? r->timeout_ms : 5000, &r->tls, &e) ||
+	    ldc_cluster(c, &n->resp, &e)) {
+		snprintf(n->err, sizeof(n->err), "%s", e.message);
+		codec_response_free(n->resp);
+		n->resp = NULL;
+	}
+	ldc_close(c);
+}
+
+static int has_url(struct node_answer *nodes, int n, const char *url)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(nodes[i].url, url))
+			return 1;
+	return 0;
+}
+
+/* Asks every node given (--url a,b,c) and every node their configuration
+ * names, and prints one line per node: each node knows only itself. */
+int exec_cluster(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	(void)a;
+	static struct node_answer nodes[CLUSTER_MAX];
+	int n = 0;
+	for (const char *p = r->url; *p && n < CLUSTER_MAX;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len && len < sizeof(nodes[n].url)) {
+			memcpy(nodes[n].url, p, len);
+			nodes[n].url[len] = '\0';
+			if (!has_url(nodes, n, nodes[n].url))
+				n++;
+		}
+		p = end ? end + 1 : p + len;
+	}
+	for (int i = 0; i < n; i++) {
+		ask_node(r, &nodes[i]);
+		const Ledger__ClusterStatus *st = nodes[i].resp ? nodes[i].resp->cluster : NULL;
+		for (size_t k = 0; st && k < st->n_nodes && n < CLUSTER_MAX; k++)
+			if (ld_has(st->nodes[k]->url) && !has_url(nodes, n, st->nodes[k]->url))
+				snprintf(nodes[n++].url, sizeof(nodes[0].url), "%s", st->nodes[k]->url);
+	}
+	int rc = 0, reachable = 0;
+	uint64_t top_seq = 0, top_confirmed = 0;
+	for (int i = 0; i < n; i++) {
+		const Ledger__ClusterStatus *st = nodes[i].resp ? nodes[i].resp->cluster : NULL;
+		if (!st)
+			continue;
+		reachable++;
+		if (st->log_seq > top_seq)
+			top_seq = st->log_seq;
+		if (st->confirmed_index > top_confirmed)
+			top_confirmed = st->confirmed_index;
+	}
+	if (r->json) {
+		json_t *arr = json_array();
+		for (int i = 0; arr && i < n; i++) {
+			const Ledger__ClusterStatus *st = nodes[i].resp ? nodes[i].resp->cluster : NULL;
+			json_t *o = st ? ldc_to_json(st) : json_object();
+			if (!o)
+				continue;
+			json_object_set_new(o, "url", json_string(nodes[i].url));
+			if (!st)
+				json_object_set_new(o, "error", json_string(nodes[i].err));
+			else
+				json_object_set_new(o, "lag_events", json_integer((json_int_t)(top_seq - st->log_seq)));
+			json_array_append_new(arr, o);
+		}
+		rc = dump_json(arr, e);
+	} else {
+		printf("%-4s  %-26s  %-9s  %5s  %9s  %9s  %9s  %9s  %s\n", _("NODE"), _("URL"),
+		       _("ROLE"), _("TERM"), _("COMMITTED"), _("APPLIED"), _("SEQ"), _("LAG"),
+		       _("STATE"));
+		for (int i = 0; i < n; i++) {
+			const Ledger__ClusterStatus *st = nodes[i].resp ? nodes[i].resp->cluster : NULL;
+			if (!st) {
+				printf("%-4s  %-26s  %-9s  %5s  %9s  %9s  %9s  %9s  %s: %s\n", "-",
+				       nodes[i].url, "-", "-", "-", "-", "-", "-", _("unreachable"),
+				       nodes[i].err);
+				continue;
+			}
+			if (!st->replicated) {
+				printf("%-4s  %-26s  %-9s  %5s  %9s  %9s  %9s  %9s  %s\n", "-",
+				       nodes[i].url, _("single"), "-", "-", "-", "-", "-",
+				       _("a single node, not replicated"));
+				continue;
+			}
+			char state[400];
+			if (ld_has(st->reason))
+				snprintf(state, sizeof(state), "%s", st->reason);
+			else if (st->ready)
+				snprintf(state, sizeof(state), "%s", _("leading, taking writes"));
+			else
+				snprintf(state, sizeof(state), _("leader: %s"),
+					 ld_has(st->leader_url) ? st->leader_url : _("none known"));
+			printf("%-4llu  %-26s  %-9s  %5llu  %9llu  %9llu  %9llu  %9llu  %s\n",
+			       (unsigned long long)st->id, nodes[i].url, st->role ? st->role : "?",
+			       (unsigned long long)st->term, (unsigned long long)st->confirmed_index,
+			       (unsigned long long)st->applied_index, (unsigned long long)st->log_seq,
+			       (unsigned long long)(top_seq - st->log_seq), state);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		codec_response_free(nodes[i].resp);
+	if (!reachable && rc == 0)
+		rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("no node answered"));
+	return rc;
+}

@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# cluster.sh BUILD_DIR — replication's figures (`make bench-cluster`), in one
+# run, interleaved round by round so that the machine's load falls on every
+# side alike:
+#   - a single ledgerd (no peers: the default) and a cluster of three ledgerd
+#     processes on loopback (docs/REPLICATION.md), each on a fresh data
+#     directory of the same file system;
+#   - PostgreSQL 15, durable (fsync, synchronous_commit on), as bench/run.sh
+#     starts it;
+#   - workloads of bench/ingest.c and bench/pg.c: batch (requests of 1000
+#     events over 4 connections), 16 clients of one event at a time, one
+#     client of one event at a time;
+#   - the ceiling of one client: one fdatasync of a preallocated file plus
+#     one NNG round trip (ingest --workload ceiling);
+#   - failover: BENCH_KILLS times, the leader is killed (kill -9) while one
+#     client appends one event at a time through every URL; the time from the
+#     kill to the first acknowledged write is recorded, and the node is
+#     restarted.
+# Prints a Markdown report (medians of BENCH_ROUNDS rounds, the load average
+# at each round) and writes it to bench/RESULTS.cluster.md; raw output goes
+# to bench/RESULTS.cluster.log.
+#
+# Settings: BENCH_ROUNDS (3), BENCH_SEED (42), BENCH_MAX_SECONDS (6),
+# BENCH_BATCH_EVENTS (100000), BENCH_CONC_EVENTS (20000), BENCH_SEQ_EVENTS
+# (2000), BENCH_KILLS (20), BENCH_PG_BIN (/usr/lib/postgresql/15/bin),
+# BENCH_DIR (a directory to work in; default a new one under TMPDIR).
+set -uo pipefail
+BUILD=${1:?usage: bench/cluster.sh BUILD_DIR}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${BENCH_ROUNDS:-3}
+SEED=${BENCH_SEED:-42}
+MAXS=${BENCH_MAX_SECONDS:-6}
+BATCH_EVENTS=${BENCH_BATCH_EVENTS:-100000}
+CONC_EVENTS=${BENCH_CONC_EVENTS:-20000}
+SEQ_EVENTS=${BENCH_SEQ_EVENTS:-2000}
+KILLS=${BENCH_KILLS:-20}
+PG_BIN=${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}
+TMP=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ledgerd-bench-cluster.XXXXXX")}
+LOG=$ROOT/bench/RESULTS.cluster.log
+OUT=$ROOT/bench/RESULTS.cluster.md
+INGEST=$BUILD/bench/ingest
+PGB=$BUILD/bench/pg
+: >"$LOG"
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+say() { echo "cluster.sh: $*" | tee -a "$LOG" >&2; }
+
+# --- the daemons ---------------------------------------------------------
+SINGLE_URL="tcp://127.0.0.1:$(free_port)"
+declare -a CURL RADDR PID
+PEERS=()
+for i in 1 2 3; do
+	CURL[$i]="tcp://127.0.0.1:$(free_port)"
+	RADDR[$i]="127.0.0.1:$(free_port)"
+	PEERS+=(--peer "$i,${RADDR[$i]},${CURL[$i]}")
+done
+ALL="${CURL[1]},${CURL[2]},${CURL[3]}"
+SPID=
+start_single() {
+	"$BUILD/ledgerd" --data "$TMP/single" --listen "$SINGLE_URL" --verify-at-start 0 \
+		--tree-head-key "$TMP/single.tree-head.key" \
+		2>>"$TMP/single.log" &
+	SPID=$!
+}
+start_node() {
+	"$BUILD/ledgerd" --data "$TMP/n$1" --listen "${CURL[$1]}" --node-id "$1" "${PEERS[@]}" \
+		--tree-head-key "$TMP/n$1.tree-head.key" \
+		--verify-at-start 0 2>>"$TMP/n$1.log" &
+	PID[$1]=$!
+}
+leader() {
+	local i
+	for i in 1 2 3; do
+		[ -n "${PID[$i]:-}" ] && kill -0 "${PID[$i]}" 2>/dev/null || continue
+		awk '/cluster: node [0-9]+ of/ { s = "" } /cluster: this node leads/ { s = "y" }
+			/cluster: this node does not lead/ { s = "" } END { exit s == "y" ? 0 : 1 }' \
+			"$TMP/n$i.log" && { echo "$i"; return 0; }
+	done
+	return 1
+}
+wait_leader() {
+	for _ in $(seq 300); do
+		L=$(leader) && return 0
+		sleep 0.05
+	done
+	return 1
+}
+PG_PID=
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_start() {
+	PGDATA_DIR=$TMP/pgdata
+	PG_PORT=$(free_port)
+	mkdir -p "$PGDATA_DIR" "$TMP/pgsock"
+	[ "$(id -u)" = 0 ] && chown postgres: "$PGDATA_DIR" "$TMP/pgsock" && chmod o+x "$TMP"
+	as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -A trust -U postgres -E UTF8 --no-locale >>"$LOG" 2>&1 || return 1
+	as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$TMP/pgsock/postgres.log" -w -t 60 \
+		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $TMP/pgsock -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB -c max_connections=64" \
+		start >>"$LOG" 2>&1 || return 1
+	PG_PID=$(head -n 1 "$PGDATA_DIR/postmaster.pid")
+	PG_CONN="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
+}
+stop_all() {
+	[ -n "$SPID" ] && kill -TERM "$SPID" 2>/dev/null
+	for i in 1 2 3; do [ -n "${PID[$i]:-}" ] && kill -TERM "${PID[$i]}" 2>/dev/null; done
+	if [ -n "$PG_PID" ]; then
+		as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >>"$LOG" 2>&1 ||
+			kill -9 "$PG_PID" 2>/dev/null
+		PG_PID=
+	fi
+	wait 2>/dev/null
+}
+trap stop_all EXIT
+
+start_single
+for i in 1 2 3; do start_node "$i"; done
+pg_start || say "PostgreSQL did not start: its columns stay empty"
+wait_leader || { say "no leader"; exit 1; }
+for _ in $(seq 100); do
+	"$BUILD/ledgerctl" --url "$SINGLE_URL" --timeout 500 head >/dev/null 2>&1 && break
+	sleep 0.1
+done
+say "single $SINGLE_URL; cluster $ALL (leader ${CURL[$L]}); $(nproc) cores; data in $TMP ($(stat -f -c %T "$TMP"))"
+[ -n "$PG_PID" ] && "$PGB" --conninfo "$PG_CONN" --workload setup >>"$LOG" 2>&1
+
+# result NAME: the median of the last RESULT line of NAME's output
+declare -A R
+step() {
+	local name=$1
+	shift
+	echo "### $name: $*" >>"$LOG"
+	"$@" >"$TMP/step.out" 2>&1
+	cat "$TMP/step.out" >>"$LOG"
+	local v
+	v=$(sed -n 's/^RESULT .* median=\([0-9]*\) .*/\1/p' "$TMP/step.out" | tail -n1)
+	R[$name]="${R[$name]:-} ${v:-0}"
+}
+ing() { echo "$INGEST" --seed "$SEED" --runs 1 --max-seconds "$MAXS"; }
+LOADS=
+for round in $(seq "$ROUNDS"); do
+	LOADS="$LOADS $(cut -d' ' -f1 /proc/loadavg)"
+	say "round $round of $ROUNDS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+	wait_leader
+	LURL=${CURL[$L]}
+	# shellcheck disable=SC2046
+	{
+		step single-batch $(ing) --url "$SINGLE_URL" --workload batch --events "$BATCH_EVENTS"
+		step cluster-batch $(ing) --url "$LURL" --workload batch --events "$BATCH_EVENTS"
+		[ -n "$PG_PID" ] && step pg-batch "$PGB" --conninfo "$PG_CONN" --seed "$SEED" --runs 1 \
+			--max-seconds "$MAXS" --workload batch --events "$BATCH_EVENTS"
+		step single-16 $(ing) --url "$SINGLE_URL" --workload concurrent --events "$CONC_EVENTS" --clients 16
+		step cluster-16 $(ing) --url "$LURL" --workload concurrent --events "$CONC_EVENTS" --clients 16
+		[ -n "$PG_PID" ] && step pg-16 "$PGB" --conninfo "$PG_CONN" --seed "$SEED" --runs 1 \
+			--max-seconds "$MAXS" --workload concurrent --events "$CONC_EVENTS" --clients 16
+		step single-1 $(ing) --url "$SINGLE_URL" --workload sequential --events "$SEQ_EVENTS"
+		step cluster-1 $(ing) --url "$LURL" --workload sequential --events "$SEQ_EVENTS"
+		[ -n "$PG_PID" ] && step pg-1 "$PGB" --conninfo "$PG_CONN" --seed "$SEED" --runs 1 \
+			--max-seconds "$MAXS" --workload sequential --events "$SEQ_EVENTS"
+		step ceiling $(ing) --workload ceiling --data-dir "$TMP" --sync-ops 1000 --rtt-ops 10000
+	}
+	# One fdatasync of a preallocated file, 4 KiB written each time.
+	python3 - "$TMP/fsync.bin" >>"$TMP/fsync.out" <<'PY'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+os.posix_fallocate(fd, 0, 1 << 24)
+os.fsync(fd)
+buf = b"x" * 4096
+n = 1000
+t = time.perf_counter()
+for i in range(n):
+    os.pwrite(fd, buf, (i * 4096) % (1 << 24))
+    os.fdatasync(fd)
+print(n / (time.perf_counter() - t))
+os.close(fd)
+PY
+done
+
+# --- failover ------------------------------------------------------------
+FAIL_MS=()
+for k in $(seq "$KILLS"); do
+	wait_leader || break
+	OLD=$L
+	# A client appending one event at a time through every URL.
+	(
+		n=0
+		while :; do
+			n=$((n + 1))
+			s=$(date +%s%N)
+			"$BUILD/ledgerctl" --timeout 3000 --url "$ALL" workforce 320500 --group courier \
+				--count "$n" --at 2026-04-01 >/dev/null 2>&1 && echo "$s $(date +%s%N)"
+		done
+	) >"$TMP/fail.acks" &
+	CL=$!
+	sleep 1
+	T0=$(date +%s%N)
+	kill -KILL "${PID[$OLD]}"
+	wait "${PID[$OLD]}" 2>/dev/null
+	PID[$OLD]=
+	for _ in $(seq 200); do
+		[ -n "$(awk -v t="$T0" '$1 > t { print; exit }' "$TMP/fail.acks")" ] && break
+		sleep 0.05
+	done
+	kill "$CL" 2>/dev/null
+	wait "$CL" 2>/dev/null
+	FIRST=$(awk -v t="$T0" '$1 > t { print $2; exit }' "$TMP/fail.acks")
+	[ -n "$FIRST" ] && FAIL_MS+=($(((FIRST - T0) / 1000000)))
+	start_node "$OLD"
+	sleep 2
+done
+say "failover (ms from the kill to the first write sent after it being acknowledged): ${FAIL_MS[*]}"
+
+# --- the report ----------------------------------------------------------
+med() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { print NR ? a[int((NR + 1) / 2)] : 0 }'; }
+p99() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { i = int(NR * 0.99 + 0.999); print NR ? a[i < 1 ? 1 : i] : "-" }'; }
+m() { echo "${R[$1]:-}" | med; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > 0 ? sprintf("%.2f", a / b) : "-") }'; }
+SYNC=$(cut -d. -f1 "$TMP/fsync.out" | med)
+RTT=$(sed -n 's/^RESULT workload=ceiling-nng-1 .* median=\([0-9]*\) .*/\1/p' "$LOG" | med)
+CEIL=$(awk -v a="$SYNC" -v b="$RTT" 'BEGIN { print (a > 0 && b > 0 ? int(1 / (1 / a + 1 / b)) : 0) }')
+{
+	echo "# Replication: figures of bench/cluster.sh"
+	echo
+	echo "$(date -u +%Y-%m-%d), $(nproc) cores, data on $(stat -f -c %T "$TMP"); load average at each round:$LOADS"
+	echo "(medians of $ROUNDS interleaved rounds; events/s)"
+	echo
+	echo "| workload | single node | 3 nodes | PostgreSQL 15 | 3 nodes / single | single / PG | 3 nodes / PG |"
+	echo "|---|---|---|---|---|---|---|"
+	for w in batch 16 1; do
+		s=$(m single-$w) c=$(m cluster-$w) p=$(m pg-$w)
+		echo "| $w | $s | $c | $p | $(ratio "$c" "$s") | $(ratio "$s" "$p") | $(ratio "$c" "$p") |"
+	done
+	echo
+	echo "Ceiling of one client (one fdatasync of a preallocated file, $SYNC/s, + one NNG round trip, $RTT/s): ${CEIL:-?} events/s;"
+	echo "single node, one client: $(ratio "$(m single-1)" "${CEIL:-0}") of it."
+	echo
+	echo "Failover over ${#FAIL_MS[@]} kills: median $(echo "${FAIL_MS[*]}" | med) ms, p99 $(echo "${FAIL_MS[*]}" | p99) ms (each: ${FAIL_MS[*]})."
+} | tee "$OUT"

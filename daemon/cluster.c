@@ -1,0 +1,643 @@
+/* cluster.c — the replica between the writer and the other nodes. See
+ * cluster.h. */
+#include "cluster.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "group.h"
+#include "log.h"
+
+/* The group the committing thread waits on (one at a time: the writer
+ * commits one group while it decides the next). Owned by the cluster: freed
+ * when the replica has answered it, which may be after its waiter was
+ * answered ("outcome unknown" when another leader's entry came first). */
+typedef struct prop {
+	struct cluster *c;
+	const uint8_t *blob; /* the writer's, valid while it waits */
+	size_t len;
+	uint64_t ticket;
+	int own_applied; /* written into this log as this node's own */
+	int detached;    /* its waiter was answered; the replica's answer
+			  * frees it */
+} prop;
+
+struct cluster {
+	uint64_t id;
+	cluster_peer peers[CLUSTER_MAX_PEERS];
+	unsigned npeers;
+	char dir[4096];
+	unsigned election_ms;
+	store *s;
+	writer *w;
+	replica *rep;
+
+	pthread_t thread;
+	int started;
+	uv_loop_t loop;
+	uv_async_t async; /* a proposal queued, or stop */
+	uv_timer_t tick;  /* the status copied out */
+
+	/* Under lock: between the committing thread and the loop. */
+	pthread_mutex_t lock;
+	pthread_cond_t answered;
+	int leading, stopping, replica_stopped;
+	prop *queued;       /* waiting for the loop to propose it */
+	prop *inflight;     /* proposed, not answered to the writer yet */
+	uint64_t tickets, answered_ticket;
+	int answer;
+	replica_status st;  /* as of the last change or tick */
+	uint64_t last_leader;
+	int failed; /* an I/O error stopped the replica: the daemon exits */
+	int have_st;
+};
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+/* ------------------------------------------------------------------ */
+
+int cluster_parse_peer(const char *text, cluster_peer *p, char *why, size_t n)
+{
+	memset(p, 0, sizeof(*p));
+	const char *a = strchr(text, ','), *b = a ? strchr(a + 1, ',') : NULL;
+	char *end;
+	unsigned long long id = strtoull(text, &end, 10);
+	if (!a || !b || end != a || id == 0 || *text == '-') {
+		snprintf(why, n, "'%s' is not ID,A.B.C.D:PORT,URL (e.g. 2,10.0.0.2:7460,tcp://10.0.0.2:7450)",
+			 text);
+		return -1;
+	}
+	size_t rl = (size_t)(b - a - 1);
+	if (rl == 0 || rl >= sizeof(p->raft) || strlen(b + 1) == 0 ||
+	    strlen(b + 1) >= sizeof(p->url)) {
+		snprintf(why, n, "'%s': the raft address or the URL is empty or too long", text);
+		return -1;
+	}
+	p->id = id;
+	memcpy(p->raft, a + 1, rl);
+	snprintf(p->url, sizeof(p->url), "%s", b + 1);
+	char host[64];
+	const char *colon = strrchr(p->raft, ':');
+	struct in_addr in;
+	if (!colon || (size_t)(colon - p->raft) >= sizeof(host) || atoi(colon + 1) <= 0 ||
+	    atoi(colon + 1) > 65535) {
+		snprintf(why, n, "'%s': the raft address must be A.B.C.D:PORT", p->raft);
+		return -1;
+	}
+	memcpy(host, p->raft, (size_t)(colon - p->raft));
+	host[colon - p->raft] = '\0';
+	if (inet_pton(AF_INET, host, &in) != 1) {
+		snprintf(why, n, "'%s': the raft address must be an IPv4 A.B.C.D:PORT", p->raft);
+		return -1;
+	}
+	return 0;
+}
+
+int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e)
+{
+	*out = NULL;
+	char why[300];
+	if (o->npeers == 0 || o->npeers > CLUSTER_MAX_PEERS)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "peer", "a cluster has 1 to %d peers",
+				      CLUSTER_MAX_PEERS);
+	cluster *c = calloc(1, sizeof(*c));
+	if (!c)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	int self = 0;
+	for (unsigned i = 0; i < o->npeers; i++) {
+		if (cluster_parse_peer(o->peers[i], &c->peers[i], why, sizeof(why))) {
+			free(c);
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "peer", "peer %s", why);
+		}
+		for (unsigned k = 0; k < i; k++)
+			if (c->peers[k].id == c->peers[i].id ||
+			    !strcmp(c->peers[k].raft, c->peers[i].raft)) {
+				free(c);
+				return ld_errinfo_set(e, LD_E(INVALID_VALUE), "peer",
+						      "peers %u and %u have the same id or raft address",
+						      k + 1, i + 1);
+			}
+		self |= c->peers[i].id == o->id;
+	}
+	if (!self) {
+		free(c);
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "node-id",
+				      "node-id %llu is none of the peers (every voter is listed, this "
+				      "node included)",
+				      (unsigned long long)o->id);
+	}
+	c->id = o->id;
+	c->npeers = o->npeers;
+	c->election_ms = o->election_ms ? o->election_ms : 1000;
+	snprintf(c->dir, sizeof(c->dir), "%s/raft", o->data_dir);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->answered, NULL);
+	*out = c;
+	return 0;
+}
+
+const char *cluster_url_of(cluster *c, uint64_t id)
+{
+	for (unsigned i = 0; i < c->npeers; i++)
+		if (c->peers[i].id == id)
+			return c->peers[i].url;
+	return "";
+}
+
+/* ------------------------------------------------------------------ */
+/* The writer's side: one group, proposed and waited for               */
+/* ------------------------------------------------------------------ */
+
+/* Answers the waiting group (lock held). */
+static void answer_locked(cluster *c, prop *p, int status)
+{
+	if (c->inflight == p)
+		c->inflight = NULL;
+	if (c->queued == p)
+		c->queued = NULL;
+	c->answer = status;
+	c->answered_ticket = p->ticket;
+	pthread_cond_broadcast(&c->answered);
+}
+
+static int replicate(void *arg, const uint8_t *blob, size_t len)
+{
+	cluster *c = arg;
+	pthread_mutex_lock(&c->lock);
+	if (!c->leading || c->stopping) {
+		int rc = c->stopping ? LD_E(SHUTTING_DOWN) : LD_E(NOT_LEADER);
+		pthread_mutex_unlock(&c->lock);
+		return rc;
+	}
+	prop *p = calloc(1, sizeof(*p));
+	if (!p) {
+		pthread_mutex_unlock(&c->lock);
+		return LD_E(INTERNAL);
+	}
+	p->c = c;
+	p->blob = blob;
+	p->len = len;
+	uint64_t ticket = p->ticket = ++c->tickets;
+	c->queued = p;
+	uv_async_send(&c->async);
+	/* p is the cluster's from here: freed once the replica answered it,
+	 * maybe before this thread wakes. */
+	while (c->answered_ticket < ticket)
+		pthread_cond_wait(&c->answered, &c->lock);
+	int rc = c->answer;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+void cluster_writer_options(cluster *c, writer_options *wo)
+{
+	wo->replicate = replicate;
+	wo->replicate_arg = c;
+}
+
+static int map_status(int status)
+{
+	switch (status) {
+	case 0:
+		return 0;
+	case REPLICA_E_NOT_LEADER:
+		return LD_E(NOT_LEADER);
+	case REPLICA_E_UNKNOWN:
+		return LD_E(OUTCOME_UNKNOWN);
+	case REPLICA_E_HALTED:
+		return LD_E(STORAGE);
+	case LD_E(BUSY):
+		return LD_E(BUSY);
+	default:
+		return LD_E(INTERNAL);
+	}
+}
+
+/* The replica answered a proposal (on the loop). */
+static void proposed(replica *r, int status, uint64_t index, void *arg)
+{
+	(void)r;
+	(void)index;
+	prop *p = arg;
+	cluster *c = p->c;
+	pthread_mutex_lock(&c->lock);
+	/* Written here as its own: recorded, whatever the replica says of
+	 * the leadership after. A detached one's waiter was answered already
+	 * (another leader's entry came first). */
+	if (!p->detached)
+		answer_locked(c, p, p->own_applied ? 0 : map_status(status));
+	pthread_mutex_unlock(&c->lock);
+	free(p);
+}
+
+/* The entry header the replica checks: first seq, count, prev and last
+ * hash, from the blob. */
+static int entry_of(const uint8_t *blob, size_t len, replica_entry *h)
+{
+	group_reader rd;
+	const uint8_t *b, *hash = NULL;
+	size_t n;
+	int rc;
+	if (group_read_begin(&rd, blob, len))
+		return LD_E(INTERNAL);
+	memset(h, 0, sizeof(*h));
+	h->first_seq = rd.first;
+	h->count = rd.count;
+	memcpy(h->prev_hash, rd.prev, REPLICA_HASH_LEN);
+	while ((rc = group_read_next(&rd, &b, &n, &hash)) == 1)
+		;
+	if (rc < 0 || !hash)
+		return LD_E(INTERNAL);
+	memcpy(h->last_hash, hash, REPLICA_HASH_LEN);
+	return 0;
+}
+
+/* Proposes the queued group, if any (on the loop). */
+static void propose_queued(cluster *c)
+{
+	pthread_mutex_lock(&c->lock);
+	prop *p = c->queued;
+	if (!p) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	c->queued = NULL;
+	c->inflight = p;
+	pthread_mutex_unlock(&c->lock);
+	replica_entry h;
+	ld_errinfo e = {0};
+	int rc = entry_of(p->blob, p->len, &h);
+	if (rc == 0)
+		rc = replica_propose(c->rep, &h, p->blob, p->len, proposed, p, &e);
+	if (rc) {
+		if (rc == LD_E(INVALID_STATE) || rc == LD_E(INTERNAL))
+			log_error("cluster: a group from seq %llu not proposed: %s",
+				  (unsigned long long)h.first_seq, e.message[0] ? e.message : ld_strerror(rc));
+		pthread_mutex_lock(&c->lock);
+		answer_locked(c, p, map_status(rc));
+		pthread_mutex_unlock(&c->lock);
+		free(p);
+	}
+}
+
+/* Answers the group still waiting ("outcome unknown" if the replica has
+ * it, else not leader): another leader's entry is about to be applied, or
+ * leadership is gone (lock held). The replica's later answer finds nothing. */
+static void give_up_locked(cluster *c)
+{
+	if (c->queued) {
+		prop *p = c->queued;
+		answer_locked(c, p, c->stopping ? LD_E(SHUTTING_DOWN) : LD_E(NOT_LEADER));
+		free(p);
+	}
+	if (c->inflight) {
+		/* The replica's answer frees it. */
+		prop *p = c->inflight;
+		answer_locked(c, p, LD_E(OUTCOME_UNKNOWN));
+		p->detached = 1;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The state machine: this node's log, through the writer              */
+/* ------------------------------------------------------------------ */
+
+static void sm_head(void *sm, uint64_t *seq, uint8_t hash[REPLICA_HASH_LEN], uint64_t *index)
+{
+	cluster *c = sm;
+	writer_head(c->w, seq, hash, NULL);
+	if (writer_applied_index(c->w, index))
+		*index = 0;
+}
+
+static int sm_hash_at(void *sm, uint64_t seq, uint8_t hash[REPLICA_HASH_LEN])
+{
+	cluster *c = sm;
+	store_txn *t;
+	store_val v;
+	uint8_t key[8];
+	const uint8_t *h;
+	int rc = store_read_begin(c->s, &t);
+	if (rc)
+		return rc;
+	ld_put_be64(key, seq);
+	rc = store_get(t, DB_LOG, key, 8, &v);
+	if (rc == 0 && codec_peek_hash(v.data, v.len, &h) == 0)
+		memcpy(hash, h, REPLICA_HASH_LEN);
+	else if (rc == 0)
+		rc = LD_E(STORAGE);
+	store_read_end(t);
+	return rc;
+}
+
+static void set_leading(cluster *c, int leading, uint64_t leader_id);
+
+static int sm_apply(void *sm, uint64_t index, const replica_entry *h, const void *events,
+		    size_t len)
+{
+	cluster *c = sm;
+	if (h->count == 0)
+		return writer_apply_entry(c->w, index, NULL, 0, 0);
+	pthread_mutex_lock(&c->lock);
+	prop *p = c->inflight;
+	int own = p && p->len == len && memcmp(p->blob, events, len) == 0;
+	if (own) {
+		pthread_mutex_unlock(&c->lock);
+		/* The committing thread waits for this very group. */
+		int rc = writer_apply_entry(c->w, index, events, len, 1);
+		if (rc == 0) {
+			pthread_mutex_lock(&c->lock);
+			p->own_applied = 1;
+			pthread_mutex_unlock(&c->lock);
+		}
+		return rc;
+	}
+	/* Another leader's: nothing of this node's may still wait. */
+	give_up_locked(c);
+	int leading = c->leading;
+	pthread_mutex_unlock(&c->lock);
+	if (leading)
+		set_leading(c, 0, 0);
+	return writer_apply_entry(c->w, index, events, len, 0);
+}
+
+static int sm_sync(void *sm)
+{
+	(void)sm;
+	return 0; /* every commit of the log is synced */
+}
+
+static int sm_fetch(void *sm, uint64_t to_seq, const uint8_t to_hash[REPLICA_HASH_LEN],
+		    uint64_t index)
+{
+	(void)sm;
+	(void)to_hash;
+	(void)index;
+	log_error("cluster: this node is behind a snapshot (up to seq %llu): catching up over the "
+		  "page protocol is not built yet; re-seed it from a backup of a peer",
+		  (unsigned long long)to_seq);
+	return LD_E(INVALID_STATE);
+}
+
+static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply, sm_sync, sm_fetch};
+
+/* ------------------------------------------------------------------ */
+/* The loop                                                            */
+/* ------------------------------------------------------------------ */
+
+static void set_leading(cluster *c, int leading, uint64_t leader_id)
+{
+	pthread_mutex_lock(&c->lock);
+	c->leading = leading && !c->stopping;
+	if (!c->leading)
+		give_up_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	writer_set_leading(c->w, leading, leading ? NULL : cluster_url_of(c, leader_id));
+}
+
+static void copy_status(cluster *c)
+{
+	replica_status st;
+	replica_status_get(c->rep, &st);
+	pthread_mutex_lock(&c->lock);
+	c->st = st;
+	c->have_st = 1;
+	int was = c->leading;
+	pthread_mutex_unlock(&c->lock);
+	int now = st.role == REPLICA_LEADER && st.ready;
+	if (st.role == REPLICA_FAILED && !c->failed) {
+		/* 0.15 cannot be trusted to recover from an I/O error: the
+		 * process stops, and its supervisor starts it again (raft's log
+		 * is reloaded from disk). */
+		c->failed = 1;
+		log_error("cluster: the replica failed (%s); ledgerd stops, to be restarted",
+			  st.reason);
+		kill(getpid(), SIGTERM);
+	}
+	if (now != was || (!now && st.leader_id != c->last_leader)) {
+		if (now != was)
+			log_info("cluster: %s (term %llu)%s%s",
+				 now ? "this node leads" : "this node does not lead",
+				 (unsigned long long)st.term,
+				 !now && st.leader_id ? "; the leader is " : "",
+				 !now && st.leader_id ? cluster_url_of(c, st.leader_id) : "");
+		set_leading(c, now, st.leader_id);
+	}
+	c->last_leader = st.leader_id;
+}
+
+static void on_change(replica *r, void *arg)
+{
+	(void)r;
+	copy_status(arg);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	copy_status(t->data);
+}
+
+static void closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void replica_stopped(replica *r, void *arg)
+{
+	(void)r;
+	cluster *c = arg;
+	uv_close((uv_handle_t *)&c->async, closed);
+	uv_close((uv_handle_t *)&c->tick, closed);
+}
+
+static void on_async(uv_async_t *a)
+{
+	cluster *c = a->data;
+	pthread_mutex_lock(&c->lock);
+	int stop = c->stopping && !c->replica_stopped;
+	if (stop)
+		c->replica_stopped = 1;
+	pthread_mutex_unlock(&c->lock);
+	if (stop) {
+		uv_timer_stop(&c->tick);
+		replica_stop(c->rep, replica_stopped, c);
+		return;
+	}
+	propose_queued(c);
+}
+
+static void *loop_main(void *arg)
+{
+	cluster *c = arg;
+	pthread_setname_np(pthread_self(), "ld-raft");
+	uv_run(&c->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
+{
+	c->s = s;
+	c->w = w;
+	writer_set_leading(w, 0, NULL);
+	if (replica_new(&c->rep, &sm_ops, c))
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	if (uv_loop_init(&c->loop)) {
+		replica_free(c->rep);
+		c->rep = NULL;
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cluster: no event loop");
+	}
+	uv_async_init(&c->loop, &c->async, on_async);
+	c->async.data = c;
+	uv_timer_init(&c->loop, &c->tick);
+	c->tick.data = c;
+	uint64_t ids[CLUSTER_MAX_PEERS];
+	const char *addrs[CLUSTER_MAX_PEERS];
+	const char *self = NULL;
+	for (unsigned i = 0; i < c->npeers; i++) {
+		ids[i] = c->peers[i].id;
+		addrs[i] = c->peers[i].raft;
+		if (ids[i] == c->id)
+			self = addrs[i];
+	}
+	replica_options o = {
+	    .id = c->id,
+	    .address = self,
+	    .dir = c->dir,
+	    .election_ms = c->election_ms,
+	    .bootstrap_ids = ids,
+	    .bootstrap_addresses = addrs,
+	    .bootstrap_n = c->npeers,
+	    .on_change = on_change,
+	    .arg = c,
+	};
+	int rc = replica_start(c->rep, &c->loop, &o, e);
+	if (rc) {
+		uv_close((uv_handle_t *)&c->async, closed);
+		uv_close((uv_handle_t *)&c->tick, closed);
+		uv_run(&c->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&c->loop);
+		replica_free(c->rep);
+		c->rep = NULL;
+		return rc;
+	}
+	uv_timer_start(&c->tick, on_tick, 100, 100);
+	if (pthread_create(&c->thread, NULL, loop_main, c)) {
+		/* Not reachable in practice; the replica is left to exit. */
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cluster: no thread");
+	}
+	c->started = 1;
+	log_info("cluster: node %llu of %u, raft on %s (%s)", (unsigned long long)c->id, c->npeers,
+		 self, c->dir);
+	return 0;
+}
+
+void cluster_stop(cluster *c)
+{
+	if (!c || !c->started)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = 1;
+	c->leading = 0;
+	if (c->queued) {
+		prop *p = c->queued;
+		answer_locked(c, p, LD_E(SHUTTING_DOWN));
+		free(p);
+	}
+	pthread_mutex_unlock(&c->lock);
+	writer_set_leading(c->w, 0, NULL);
+	uv_async_send(&c->async);
+	pthread_join(c->thread, NULL);
+	c->started = 0;
+	/* The replica answered what it had (its stop ends every proposal). */
+	pthread_mutex_lock(&c->lock);
+	give_up_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	uv_loop_close(&c->loop);
+	replica_free(c->rep);
+	c->rep = NULL;
+}
+
+void cluster_free(cluster *c)
+{
+	if (!c)
+		return;
+	cluster_stop(c);
+	pthread_cond_destroy(&c->answered);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+int cluster_failed(cluster *c)
+{
+	return c && c->failed;
+}
+
+int cluster_status(cluster *c, replica_status *st)
+{
+	pthread_mutex_lock(&c->lock);
+	int have = c->have_st;
+	if (have)
+		*st = c->st;
+	pthread_mutex_unlock(&c->lock);
+	return have ? 0 : LD_E(INVALID_STATE);
+}
+
+/* What the cluster request answers (server/nodes.c). */
+struct status_block {
+	replica_status st;
+	Ledger__ClusterNode nodes[REPLICA_MAX_NODES];
+	Ledger__ClusterNode *ptrs[REPLICA_MAX_NODES];
+};
+
+void *cluster_fill(void *arg, Ledger__ClusterStatus *out)
+{
+	cluster *c = arg;
+	struct status_block *b = calloc(1, sizeof(*b));
+	if (!b || cluster_status(c, &b->st) != 0) {
+		free(b);
+		return NULL; /* not started: said as not replicated */
+	}
+	const replica_status *st = &b->st;
+	out->has_replicated = out->replicated = 1;
+	out->has_id = 1;
+	out->id = st->id;
+	out->role = (char *)replica_role_name(st->role);
+	out->has_ready = 1;
+	out->ready = st->ready;
+	out->has_leader_id = 1;
+	out->leader_id = st->leader_id;
+	out->leader_url = (char *)cluster_url_of(c, st->leader_id);
+	out->has_term = out->has_last_index = out->has_commit_index = 1;
+	out->term = st->term;
+	out->last_index = st->last_index;
+	out->commit_index = st->commit_index;
+	out->has_confirmed_index = out->has_applied_index = out->has_log_seq = 1;
+	out->confirmed_index = st->confirmed_index;
+	out->applied_index = st->log_index;
+	out->log_seq = st->log_seq;
+	out->has_log_hash = 1;
+	out->log_hash.data = b->st.log_hash;
+	out->log_hash.len = REPLICA_HASH_LEN;
+	if (st->reason[0])
+		out->reason = b->st.reason;
+	for (unsigned i = 0; i < st->n_nodes && i < REPLICA_MAX_NODES; i++) {
+		Ledger__ClusterNode *n = &b->nodes[i];
+		ledger__cluster_node__init(n);
+		n->has_id = n->has_voter = 1;
+		n->id = st->nodes[i].id;
+		n->raft_address = b->st.nodes[i].address;
+		n->url = (char *)cluster_url_of(c, st->nodes[i].id);
+		n->voter = st->nodes[i].voter == 1;
+		b->ptrs[i] = n;
+	}
+	out->n_nodes = st->n_nodes;
+	out->nodes = b->ptrs;
+	return b;
+}

@@ -1,0 +1,77 @@
+/*
+ * cluster.h — ledgerd as one node of a replicated cluster: the replica
+ * (core/replica.h, C-Raft) on a thread and libuv loop of its own, between the
+ * writer and the other nodes (docs/REPLICATION.md).
+ *
+ * Without peers (the default) there is no cluster: the writer commits alone,
+ * exactly as a single node always did. With them:
+ *   - the writer hands each group blob to the replica (writer_options
+ *     .replicate) and answers its requests once a majority confirmed it and
+ *     this node wrote it (writer_apply_entry, on the replica's thread);
+ *   - every node applies the confirmed blobs of the leader to its own log,
+ *     byte for byte (writer_apply_entry, own = 0);
+ *   - only the leader, once ready, accepts appends; the writer of any other
+ *     node refuses them with ERR_NOT_LEADER naming the leader's client URL.
+ *
+ * Threads: cluster_new, cluster_start, cluster_stop and cluster_free on the
+ * main thread; the replicate function on the writer's committing thread;
+ * cluster_status from any thread.
+ */
+#ifndef LD_CLUSTER_H
+#define LD_CLUSTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replica.h"
+#include "store.h"
+#include "writer.h"
+
+#define CLUSTER_MAX_PEERS REPLICA_MAX_NODES
+
+typedef struct cluster_peer {
+	uint64_t id;       /* raft id, > 0 */
+	char raft[64];     /* C-Raft's address, A.B.C.D:PORT (private) */
+	char url[256];     /* its client URL, for the redirect */
+} cluster_peer;
+
+/* Parses "ID,A.B.C.D:PORT,URL" (the `peer` setting). 0, or -1 with why. */
+int cluster_parse_peer(const char *text, cluster_peer *p, char *why, size_t n);
+
+typedef struct cluster_options {
+	uint64_t id;            /* this node's raft id: one of the peers */
+	const char *const *peers; /* the `peer` settings: every voter, this
+				   * node included */
+	unsigned npeers;
+	const char *data_dir;   /* raft's files go in DATA/raft */
+	unsigned election_ms;   /* 0: 1000 */
+} cluster_options;
+
+typedef struct cluster cluster;
+
+/* Checks the options. 0, or LD_E(INVALID_VALUE) with e saying why. */
+int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e);
+/* Sets the writer's replicate function (before writer_start_opts). */
+void cluster_writer_options(cluster *c, writer_options *wo);
+/* Starts the replica's thread on s and w (the writer started with the
+ * options above): the first start of a node bootstraps the cluster of its
+ * peers. 0, or a negative code with e saying why. */
+int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e);
+/* Stops the replica (a group waiting for its confirmation ends "outcome
+ * unknown"; later ones are refused): before writer_stop. */
+void cluster_stop(cluster *c);
+void cluster_free(cluster *c);
+/* 1 once the replica failed on an I/O error: the daemon, sent SIGTERM
+ * then, exits with status 1 to be restarted. */
+int cluster_failed(cluster *c);
+
+/* The replica's status as of its last change (or heartbeat); with each
+ * node's client URL. 0, or LD_E(INVALID_STATE) before the start. */
+int cluster_status(cluster *c, replica_status *st);
+/* The client URL of raft id `id` ("" unknown). */
+const char *cluster_url_of(cluster *c, uint64_t id);
+/* Fills the answer of the cluster request (server_options.cluster_status,
+ * arg = the cluster); returns the block to free after packing. */
+void *cluster_fill(void *arg, Ledger__ClusterStatus *out);
+
+#endif
