@@ -67,34 +67,12 @@ static void sleep_ms(int ms)
 	nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
 }
 
-/* Prints the end of the daemon's log to stderr (for a failure message). */
-static void dump_log_tail(int lines)
-{
-	char path[600], cmd[700];
-	snprintf(path, sizeof(path), "%s/ledgerd.log", D.dir);
-	snprintf(cmd, sizeof(cmd), "tail -n %d '%s' >&2", lines, path);
-	fprintf(stderr, "---- last %d lines of %s ----\n", lines, path);
-	fflush(stderr);
-	if (system(cmd) != 0)
-		fprintf(stderr, "(no log)\n");
-}
-
-/* SIGTERM: the daemon must exit 0 (under ASan: no error, no leak). */
-static void stop_cleanly(void)
-{
-	int status = tl_daemon_stop(&D, SIGTERM);
-	if (status != 0) {
-		dump_log_tail(60);
-		fail_msg("ledgerd exited with status %d after SIGTERM", status);
-	}
-}
-
 /* Starts (or restarts on the same directory) the daemon. */
 static void start(const char *const *extra)
 {
 	D_extra = extra;
 	if (tl_daemon_start(&D, extra) != 0) {
-		dump_log_tail(20);
+		tl_daemon_log_tail(&D, 20);
 		fail_msg("ledgerd did not start (its log is above)");
 	}
 }
@@ -127,7 +105,7 @@ static void start_without_leak_check(const char *const *extra)
 		unsetenv("ASAN_OPTIONS");
 	free(saved);
 	if (rc != 0) {
-		dump_log_tail(20);
+		tl_daemon_log_tail(&D, 20);
 		fail_msg("ledgerd did not start (its log is above)");
 	}
 }
@@ -593,7 +571,7 @@ static void test_hostile_input(void **state)
 	Ledger__Head h1 = head_of(c, NULL);
 	assert_int_equal(h1.seq, 5 + ap.n_events);
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* ledger.proto: ERR_UNKNOWN_COMMAND is for "no command set, or one this
@@ -615,7 +593,7 @@ static void test_unknown_command(void **state)
 		fail_msg("a command this server does not know (Request field 24) gets %s (\"%s\"), "
 		         "not ERR_UNKNOWN_COMMAND",
 		         ld_errname(code), msg);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 static void test_batch_limits(void **state)
@@ -644,7 +622,7 @@ static void test_batch_limits(void **state)
 	codec_response_free(r);
 	assert_int_equal(head_of(c, NULL).seq, 5);
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* ================================================================== */
@@ -770,7 +748,7 @@ static void test_batches(void **state)
 	assert_int_equal(lv.n, head);
 	lv_free(&lv);
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* ================================================================== */
@@ -965,7 +943,7 @@ static void test_reads(void **state)
 	assert_chain(&lv);
 	lv_free(&lv);
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 static Ledger__Event *estimate(uint32_t region, uint64_t count)
@@ -1020,7 +998,7 @@ static void test_read_log_huge_filter(void **state)
 		fail_msg("read_log with %zu types: %s: %s", ntypes, ld_errname(rc), e.message);
 	if (took > 1.0)
 		fail_msg("read_log with %zu types over %d events took %.2f s", ntypes, N, took);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* A stream name too long to exist is not a missing field. */
@@ -1040,7 +1018,7 @@ static void test_read_stream_long_name(void **state)
 		fail_msg("read_stream of a %zu-character stream name: %s (\"%s\"); expected "
 		         "ERR_NOT_FOUND or ERR_INVALID_VALUE",
 		         strlen(name), ld_errname(rc), e.message);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* The required fields of read requests are named like those of events. */
@@ -1067,7 +1045,7 @@ static void test_read_requests_required(void **state)
 		fail_msg("get_event without seq (marked required): %s on '%s', expected "
 		         "ERR_MISSING_FIELD on 'get_event.seq'",
 		         ld_errname(code), field);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* A frame whose length header is absurd is dropped without allocating it;
@@ -1106,7 +1084,7 @@ static void test_oversized_frames(void **state)
 	memset(big, 0, sizeof(big));
 	codec_response_free(raw_expect(big, sizeof(big), LD_E(TOO_LARGE)));
 	assert_true(served_within(D.url, 5000) >= 0);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* A raw SP/TCP connection speaking REQ (no NNG in this process): returns
@@ -1204,7 +1182,7 @@ static void test_append_and_hang_up(void **state)
 	free(index_ids(&lv));
 	lv_free(&lv);
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* ================================================================== */
@@ -1276,7 +1254,7 @@ static void test_kill9_durability(void **state)
 	assert_chain(&after);
 	lv_free(&after);
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* Four clients append; kill -9 in the middle; restart; every acked event
@@ -1406,7 +1384,7 @@ static void test_kill9_concurrent(void **state)
 	free(ix);
 	lv_free(&lv);
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* ================================================================== */
@@ -1506,7 +1484,7 @@ static void test_kill_after_log_commit(void **state)
 	tree(c);
 	codec_response_free(append(c, a, 2 * N, 0));
 	ldc_close(c);
-	stop_cleanly(); /* a snapshot as of seq 45 */
+	tl_daemon_down(&D); /* a snapshot as of seq 45 */
 
 	/* This run's first commit that appends: batch b. */
 	setenv("LEDGERD_TEST_CRASH_AT_COMMIT", "1", 1);
@@ -1536,7 +1514,7 @@ static void test_kill_after_log_commit(void **state)
 	assert_chain(&lv);
 	lv_free(&lv);
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 
 	size_t n = expect_model_rebuilds_same();
 	printf("# the write model after the crash and replay: %zu lines, the same rebuilt\n", n);
@@ -1584,7 +1562,7 @@ static void test_commit_fails_rolls_back(void **state)
 	assert_chain(&lv);
 	lv_free(&lv);
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 	expect_model_rebuilds_same();
 }
 
@@ -1603,7 +1581,7 @@ static void test_snapshot_damaged_or_missing(void **state)
 	for (int i = 0; i < 2 * N; i += 10)
 		codec_response_free(append(c, a + i, 10, i % 20 == 0));
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 
 	char path[800], log[700], old[900];
 	snprintf(path, sizeof(path), "%s/data/model.snap", D.dir);
@@ -1642,7 +1620,7 @@ static void test_snapshot_damaged_or_missing(void **state)
 		assert_int_equal(head_of(c, hash).seq, 5 + 2 * N);
 		expect_duplicates(c, a, 2 * N, 6);
 		ldc_close(c);
-		stop_cleanly();
+		tl_daemon_down(&D);
 		how = !strcmp(how, "intact")    ? "garbage"
 		      : !strcmp(how, "garbage") ? "cut"
 		      : !strcmp(how, "cut")     ? "missing"
@@ -1665,7 +1643,7 @@ static void test_snapshot_damaged_or_missing(void **state)
 	expect_duplicates(c, a, 2 * N, 6);
 	expect_model_knows(c, "M3", 303);
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 	expect_model_rebuilds_same();
 }
 
@@ -1700,7 +1678,7 @@ static void test_sigterm_under_load(void **state)
 	for (int t = 0; t < T; t++)
 		loader_join(&L[t]);
 	if (status != 0) {
-		dump_log_tail(60);
+		tl_daemon_log_tail(&D, 60);
 		fail_msg("ledgerd exited with %d after SIGTERM under load", status);
 	}
 	assert_true(stop_s < 5.0);
@@ -1742,7 +1720,7 @@ static void test_sigterm_under_load(void **state)
 	ldc_close(c);
 	print_message("    (SIGTERM: %zu acked, %zu answered SHUTTING_DOWN, stopped in %.2f s)\n",
 	              nacked, shut, stop_s);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* ================================================================== */
@@ -1796,7 +1774,7 @@ static void test_16_clients(void **state)
 	assert_chain(&lv);
 	lv_free(&lv);
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* ================================================================== */
@@ -2048,13 +2026,13 @@ static void test_crash_rounds(void **state)
 			/* Caught up after the crash, then stopped: the projections;
 			 * then a full rebuild from the log: the same bytes. */
 			wait_projections(head);
-			stop_cleanly();
+			tl_daemon_down(&D);
 			tl_dump after_crash, rebuilt;
 			dump_projection_env(&after_crash);
 			static const char *const rebuild[] = {"--rebuild", NULL};
 			start(rebuild);
 			wait_projections(head);
-			stop_cleanly();
+			tl_daemon_down(&D);
 			dump_projection_env(&rebuilt);
 			if (after_crash.total != rebuilt.total ||
 			    memcmp(after_crash.sha, rebuilt.sha, 32) != 0)
@@ -2081,7 +2059,7 @@ static void test_crash_rounds(void **state)
 	              rounds, now_s() - t_start, total, acked_total, unknown_total);
 	for (int t = 0; t < T; t++)
 		script_free(&S[t]);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* ================================================================== */
@@ -2177,7 +2155,7 @@ static void test_ipc_listener_recovers(void **state)
 		nng_storm(url, 50);
 		double took = served_within(url, 10000);
 		if (took < 0)
-			dump_log_tail(30);
+			tl_daemon_log_tail(&D, 30);
 		if (took < 0)
 			fail_msg("round %d: no IPC client served within 10 s after a connect/close "
 			         "storm (listener re-created %d times; see %s)",
@@ -2194,7 +2172,7 @@ static void test_ipc_listener_recovers(void **state)
 	ldc_close(c);
 	print_message("    (IPC: slowest recovery %.2f s; listener re-created %d times)\n", worst,
 	              count_in_file(logpath, "re-creat"));
-	stop_cleanly();
+	tl_daemon_down(&D);
 	unlink(path);
 	rmdir(dir);
 }
@@ -2230,7 +2208,7 @@ static void test_tcp_connect_storm(void **state)
 	ldc_close(c);
 	nng_storm(D.url, 100);
 	assert_true(served_within(D.url, 5000) >= 0);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* ================================================================== */
@@ -2353,7 +2331,7 @@ static void test_10k_clients_at_once(void **state)
 		took[t] = first_served(t ? url : D.url);
 		took[!t] = first_served(t ? D.url : url);
 		if (took[0] < 0 || took[0] > 1.0 || took[1] < 0 || took[1] > 1.0) {
-			dump_log_tail(30);
+			tl_daemon_log_tail(&D, 30);
 			fail_msg("round %d, after %d %s clients at once: a new client served after "
 			         "%.2f s on TCP, %.2f s on IPC (want within 1 s)",
 			         round, N, name, took[0], took[1]);
@@ -2367,7 +2345,7 @@ static void test_10k_clients_at_once(void **state)
 	assert_int_equal(append1(c, tl_join("AFTER-STORM", "NJ-RIDER", 1)), 6);
 	ldc_close(c);
 	print_message("    (slowest first service: tcp %.3f s, ipc %.3f s)\n", worst[0], worst[1]);
-	stop_cleanly();
+	tl_daemon_down(&D);
 	unlink(path);
 	rmdir(dir);
 }
@@ -2402,7 +2380,7 @@ static void test_region_stream(void **state)
 	assert_int_equal(lv.n, 3);
 	lv_free(&lv);
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 /* ================================================================== */
@@ -2449,7 +2427,7 @@ static void test_actor(void **state)
 	ev->actor = NULL;
 	assert_int_equal(append1(c, ev), 7);
 	ldc_close(c);
-	stop_cleanly();
+	tl_daemon_down(&D);
 }
 
 int main(void)

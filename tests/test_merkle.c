@@ -269,40 +269,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void dump_log(void)
-{
-	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "tail -n 30 '%s/ledgerd.log' >&2", D.dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "(no log)\n");
-}
-
-static void start(const char *const *extra)
-{
-	if (tl_daemon_start(&D, extra) != 0) {
-		dump_log();
-		fail_msg("ledgerd did not start");
-	}
-}
-
-static void stop(void)
-{
-	int status = tl_daemon_stop(&D, SIGTERM);
-	if (status != 0) {
-		dump_log();
-		fail_msg("ledgerd exited with status %d", status);
-	}
-}
-
-static ldc *connect_d(void)
-{
-	ldc *c;
-	ld_errinfo e = {0};
-	if (ldc_open(&c, D.url, TIMEOUT_MS, &e) != 0)
-		fail_msg("ldc_open: %s", e.message);
-	return c;
-}
-
 /* Appends evs; every event must be recorded. */
 static void append(ldc *c, Ledger__Event **evs, size_t n, int atomic)
 {
@@ -378,8 +344,8 @@ static void free_events(Ledger__Event **evs, uint64_t n)
 static void test_daemon_proofs(void **state)
 {
 	(void)state;
-	start(NULL);
-	ldc *c = connect_d();
+	tl_daemon_up(&D, NULL);
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	ld_errinfo e = {0};
 	ldc_tree_head th, first;
 	uint8_t(*leaves)[H];
@@ -487,9 +453,9 @@ static void test_daemon_proofs(void **state)
 
 	/* The tree survives a restart, and grows on. */
 	ldc_close(c);
-	stop();
-	start(NULL);
-	c = connect_d();
+	tl_daemon_down(&D);
+	tl_daemon_up(&D, NULL);
+	c = tl_daemon_connect(&D, TIMEOUT_MS);
 	ldc_tree_head again;
 	assert_int_equal(ldc_get_tree_head(c, th.key, &again, &e), 0);
 	assert_int_equal(again.size, n);
@@ -518,14 +484,14 @@ static void test_daemon_proofs(void **state)
 	assert_int_not_equal(stat(path, &st), 0);
 	free(leaves);
 	ldc_close(c);
-	stop();
+	tl_daemon_down(&D);
 }
 
 static void test_tree_head_signature(void **state)
 {
 	(void)state;
-	start(NULL);
-	ldc *c = connect_d();
+	tl_daemon_up(&D, NULL);
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	ld_errinfo e = {0};
 	ldc_tree_head th, t;
 	fill(c, 0, 5);
@@ -568,7 +534,7 @@ static void test_tree_head_signature(void **state)
 	fclose(f);
 	assert_int_equal(ldc_tree_head_load(path, &t, &e), LD_E(INVALID_VALUE));
 	ldc_close(c);
-	stop();
+	tl_daemon_down(&D);
 }
 
 /* A whole-request error: its code, and its message contains `has`. */
@@ -583,8 +549,8 @@ static void expect_error(int rc, const ld_errinfo *e, int want, const char *has)
 static void test_beyond_head(void **state)
 {
 	(void)state;
-	start(NULL);
-	ldc *c = connect_d();
+	tl_daemon_up(&D, NULL);
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	ld_errinfo e = {0};
 	Ledger__Response *r = NULL;
 	fill(c, 0, 8); /* head 10 */
@@ -638,7 +604,7 @@ static void test_beyond_head(void **state)
 	free(leaves);
 	free_events(events, n);
 	ldc_close(c);
-	stop();
+	tl_daemon_down(&D);
 }
 
 /* A daemon run without the tree catches it up at the next start. */
@@ -646,24 +612,24 @@ static void test_catch_up(void **state)
 {
 	(void)state;
 	static const char *const no_merkle[] = {"--no-merkle", NULL};
-	start(NULL);
-	ldc *c = connect_d();
+	tl_daemon_up(&D, NULL);
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	ld_errinfo e = {0};
 	ldc_tree_head th;
 	Ledger__Response *r = NULL;
 	fill(c, 0, 6);
 	ldc_close(c);
-	stop();
-	start(no_merkle);
-	c = connect_d();
+	tl_daemon_down(&D);
+	tl_daemon_up(&D, no_merkle);
+	c = tl_daemon_connect(&D, TIMEOUT_MS);
 	fill(c, 50, 30);
 	int rc = ldc_tree_head_raw(c, &r, &e);
 	expect_error(rc, &e, LD_E(INVALID_STATE), "--no-merkle");
 	codec_response_free(r);
 	ldc_close(c);
-	stop();
-	start(NULL);
-	c = connect_d();
+	tl_daemon_down(&D);
+	tl_daemon_up(&D, NULL);
+	c = tl_daemon_connect(&D, TIMEOUT_MS);
 	uint8_t(*leaves)[H], want[H];
 	uint64_t n = read_leaves(c, &leaves, NULL);
 	assert_int_equal(n, 38);
@@ -673,7 +639,7 @@ static void test_catch_up(void **state)
 	assert_memory_equal(th.root, want, H);
 	free(leaves);
 	ldc_close(c);
-	stop();
+	tl_daemon_down(&D);
 }
 
 /* ------------------------------------------------------------------ */

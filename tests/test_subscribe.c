@@ -52,15 +52,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static ldc *connect_d(void)
-{
-	ldc *c = NULL;
-	ld_errinfo e;
-	if (ldc_open(&c, D.url, TIMEOUT_MS, &e) != 0)
-		fail_msg("connect: %s", e.message);
-	return c;
-}
-
 static uint64_t append_n(ldc *c, Ledger__Event **evs, size_t n)
 {
 	Ledger__Response *r = NULL;
@@ -143,7 +134,7 @@ static uint64_t fill(ldc *c)
 
 static void test_pages(void **state)
 {
-	ldc *c = connect_d();
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	ldc_page p = {0};
 	ld_errinfo e;
 	uint64_t seqs[16];
@@ -212,7 +203,7 @@ static void expect_error(ldc *c, const ldc_subscription *s, uint64_t after, int 
 
 static void test_bad_requests(void **state)
 {
-	ldc *c = connect_d();
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	fill(c);
 	ldc_subscription s = {0};
 	expect_error(c, &s, 13, LD_E(AFTER_HEAD), "subscribe.after_seq",
@@ -261,7 +252,7 @@ static void expect_seqs(ldc *c, const ldc_subscription *s, const uint64_t *want,
 
 static void test_filters(void **state)
 {
-	ldc *c = connect_d();
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	ldc_page p = {0};
 	ld_errinfo e;
 	fill(c);
@@ -352,7 +343,7 @@ static void sleep_ms(int ms)
 
 static void test_long_poll(void **state)
 {
-	ldc *c = connect_d();
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	uint64_t head = fill(c);
 
 	/* Woken by a commit, well before its wait_ms. */
@@ -430,7 +421,7 @@ static void test_long_poll(void **state)
 
 static void test_subscribers(void **state)
 {
-	ldc *c = connect_d();
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	ldc_page p = {0};
 	ld_errinfo e;
 	fill(c);
@@ -469,7 +460,7 @@ typedef struct ingest {
 static void *ingest_main(void *arg)
 {
 	ingest *in = arg;
-	ldc *c = connect_d();
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	Ledger__Event **evs = calloc((size_t)in->per_batch, sizeof(*evs));
 	for (int b = 0; b < in->batches; b++) {
 		for (int i = 0; i < in->per_batch; i++)
@@ -484,7 +475,7 @@ static void *ingest_main(void *arg)
 
 static void test_catch_up_while_ingesting(void **state)
 {
-	ldc *c = connect_d();
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	fill(c);
 	/* 80,000 events behind, then 20,000 more while it catches up. */
 	enum { PER = 2000 };
@@ -529,7 +520,7 @@ static void test_wait_limit(void **state)
 {
 	const char *extra[] = {"--workers", "4", NULL};
 	assert_int_equal(tl_daemon_start(&D, extra), 0);
-	ldc *c = connect_d();
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	uint64_t head = append1(c, tl_org("JS", LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000));
 	poller pl[3];
 	pthread_t th[3];
@@ -594,7 +585,7 @@ static void test_pub(void **state)
 	assert_int_equal(nng_dial(sub, pub, NULL, 0), 0);
 	sleep_ms(300); /* the subscription reaches the publisher */
 
-	ldc *c = connect_d();
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	uint64_t seq =
 	    append1(c, tl_org("JS", LEDGER__ORG_KIND__FEDERATION_PROVINCE, NULL, 320000));
 	Ledger__CommitNotice *n = recv_notice(sub);

@@ -49,40 +49,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void dump_log(void)
-{
-	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "tail -n 30 '%s/ledgerd.log' >&2", D.dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "(no log)\n");
-}
-
-static void start(const char *const *extra)
-{
-	if (tl_daemon_start(&D, extra) != 0) {
-		dump_log();
-		fail_msg("ledgerd did not start");
-	}
-}
-
-static void stop(void)
-{
-	int status = tl_daemon_stop(&D, SIGTERM);
-	if (status != 0) {
-		dump_log();
-		fail_msg("ledgerd exited with status %d", status);
-	}
-}
-
-static ldc *connect_d(void)
-{
-	ldc *c;
-	ld_errinfo e = {0};
-	if (ldc_open(&c, D.url, TIMEOUT_MS, &e) != 0)
-		fail_msg("ldc_open: %s", e.message);
-	return c;
-}
-
 static void append(ldc *c, Ledger__Event **evs, size_t n)
 {
 	Ledger__Response *r = NULL;
@@ -98,7 +64,7 @@ static void append(ldc *c, Ledger__Event **evs, size_t n)
 /* Organisations U<first> .. U<first+n-1> under a province, one a request. */
 static void orgs(int first, int n)
 {
-	ldc *c = connect_d();
+	ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 	Ledger__Event *ev;
 	char id[32];
 	if (first == 0) {
@@ -230,7 +196,7 @@ static void rewrite(uint64_t at)
 static void test_rewrite_is_caught(void **state)
 {
 	(void)state;
-	start(NULL);
+	tl_daemon_up(&D, NULL);
 	orgs(0, 19); /* seq 1 .. 20 */
 	assert_int_equal(ctl("witness --file \"$D/heads\""), 0);
 	expect_in("out", "witnessed tree size 20");
@@ -239,10 +205,10 @@ static void test_rewrite_is_caught(void **state)
 	expect_in("out", "witnessed tree size 30");
 	expect_in("out", "extends the head of size 20");
 	assert_int_equal(lines("heads"), 2);
-	stop();
+	tl_daemon_down(&D);
 
 	rewrite(25);
-	start(NULL); /* the start-up check passes: the chain was recomputed */
+	tl_daemon_up(&D, NULL); /* the start-up check passes: the chain was recomputed */
 	expect_in("ledgerd.log", "verify: hash chain of the newest 30 events intact");
 	assert_int_equal(ctl("verify"), 0);
 	expect_in("out", "hash chain intact: seq 1 to 30");
@@ -267,11 +233,11 @@ static void test_rewrite_is_caught(void **state)
 	free(h);
 	assert_int_equal(ctl("witness --file \"$D/old\""), 0);
 	expect_in("out", "extends the head of size 20");
-	stop();
+	tl_daemon_down(&D);
 
 	/* Rewriting before the first head witnessed: nothing kept holds. */
 	rewrite(5);
-	start(NULL);
+	tl_daemon_up(&D, NULL);
 	assert_int_equal(ctl("verify"), 0);
 	assert_int_equal(ctl("witness --file \"$D/heads\""), 4);
 	expect_in("err", "the history was rewritten at seq 1 to 20");
@@ -281,7 +247,7 @@ static void test_rewrite_is_caught(void **state)
 	assert_int_equal(system(path), 0);
 	assert_int_equal(ctl("witness --file \"$D/old\""), 4);
 	expect_in("err", "VERIFICATION FAILED");
-	stop();
+	tl_daemon_down(&D);
 }
 
 /* Every signed head is on the feed; a follower catches the rewrite by
@@ -295,7 +261,7 @@ static void test_follow_catches_it(void **state)
 	snprintf(pub, sizeof(pub), "tcp://127.0.0.1:%d", tl_free_port());
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", tl_free_port());
 	const char *extra[] = {"--pub", pub, "--listen", url, NULL};
-	start(extra);
+	tl_daemon_up(&D, extra);
 	orgs(0, 9); /* seq 1 .. 10 */
 
 	/* The feed publishes a signed head after each commit. */
@@ -305,7 +271,7 @@ static void test_follow_catches_it(void **state)
 	ldc_tree_head h = {0};
 	for (int tries = 0; tries < 40 && h.size < 11; tries++) {
 		if (tries % 4 == 0) {
-			ldc *c = connect_d();
+			ldc *c = tl_daemon_connect(&D, TIMEOUT_MS);
 			char id[16];
 			snprintf(id, sizeof(id), "F%d", tries);
 			Ledger__Event *ev = tl_org(id, LEDGER__ORG_KIND__FEDERATION_CITY, "JS",
@@ -348,9 +314,9 @@ static void test_follow_catches_it(void **state)
 	for (int i = 0; i < 300 && lines("heads") < 2; i++)
 		nanosleep(&(struct timespec){0, 100000000}, NULL);
 	assert_true(lines("heads") >= 2);
-	stop();
+	tl_daemon_down(&D);
 	rewrite(3);
-	start(extra);
+	tl_daemon_up(&D, extra);
 	orgs(200, 1); /* a commit: a head on the feed */
 
 	int status = -1;
@@ -369,7 +335,7 @@ static void test_follow_catches_it(void **state)
 	assert_int_equal(WEXITSTATUS(status), 4);
 	expect_in("follow.err", "INCONSISTENT");
 	expect_in("follow.err", "the history was rewritten at seq 1 to");
-	stop();
+	tl_daemon_down(&D);
 }
 
 /* A follower stops with 0 on SIGTERM, and keeps what it saw. */
@@ -379,7 +345,7 @@ static void test_follow_stops(void **state)
 	char pub[64];
 	snprintf(pub, sizeof(pub), "tcp://127.0.0.1:%d", tl_free_port());
 	const char *extra[] = {"--pub", pub, NULL};
-	start(extra);
+	tl_daemon_up(&D, extra);
 	orgs(0, 2);
 	char cmd[2048];
 	const char *bin = getenv("LEDGERCTL") ? getenv("LEDGERCTL") : "build/ledgerctl";
@@ -411,7 +377,7 @@ static void test_follow_stops(void **state)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	expect_in("heads", "\"tree_size\":6");
-	stop();
+	tl_daemon_down(&D);
 }
 
 /* A ledger that signs with another key (a key lost, or replaced to sign a
@@ -423,19 +389,19 @@ static void test_another_key_is_refused(void **state)
 	snprintf(key, sizeof(key), "%s/tree-head.key", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	snprintf(moved, sizeof(moved), "%s.old", key);
 	const char *extra[] = {"--tree-head-key", key, NULL};
-	start(extra);
+	tl_daemon_up(&D, extra);
 	orgs(0, 3);
 	assert_int_equal(ctl("witness --file \"$D/heads\""), 0);
-	stop();
+	tl_daemon_down(&D);
 	assert_int_equal(rename(key, moved), 0); /* a new key is made at start */
-	start(extra);
+	tl_daemon_up(&D, extra);
 	assert_int_equal(ctl("witness --file \"$D/heads\""), 4);
 	expect_in("err", "signed by another key than the one trusted");
-	stop();
+	tl_daemon_down(&D);
 	assert_int_equal(rename(moved, key), 0);
-	start(extra);
+	tl_daemon_up(&D, extra);
 	assert_int_equal(ctl("witness --file \"$D/heads\""), 0);
-	stop();
+	tl_daemon_down(&D);
 	unlink(key);
 }
 

@@ -647,6 +647,42 @@ int tl_daemon_stop(tl_daemon *d, int sig)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+void tl_daemon_log_tail(const tl_daemon *d, int lines)
+{
+	char cmd[700];
+	fprintf(stderr, "---- last %d lines of %s/ledgerd.log ----\n", lines, d->dir);
+	fflush(stderr);
+	snprintf(cmd, sizeof(cmd), "tail -n %d '%s/ledgerd.log' >&2", lines, d->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no log)\n");
+}
+
+void tl_daemon_up(tl_daemon *d, const char *const *extra)
+{
+	if (tl_daemon_start(d, extra) != 0) {
+		tl_daemon_log_tail(d, 30);
+		fail_msg("ledgerd did not start (its log is above)");
+	}
+}
+
+void tl_daemon_down(tl_daemon *d)
+{
+	int status = tl_daemon_stop(d, SIGTERM);
+	if (status != 0) {
+		tl_daemon_log_tail(d, 60);
+		fail_msg("ledgerd exited with status %d after SIGTERM", status);
+	}
+}
+
+ldc *tl_daemon_connect(const tl_daemon *d, int timeout_ms)
+{
+	ldc *c = NULL;
+	ld_errinfo e = {0};
+	if (ldc_open(&c, d->url, timeout_ms, &e) != 0)
+		fail_msg("connecting to %s: %s", d->url, e.message);
+	return c;
+}
+
 /* ================================================================== */
 /* More builders                                                       */
 /* ================================================================== */

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "codec.h"
 #include "store.h"
 #include "writer.h"
@@ -121,6 +122,15 @@ int tl_daemon_stop(tl_daemon *d, int sig);
 /* A test's teardown of its daemon: kill -9 if it runs, remove its
  * directory, clear d, and free the builders' allocations. */
 void tl_daemon_discard(tl_daemon *d);
+/* The last lines of d's log (DIR/ledgerd.log) on stderr, for a failure. */
+void tl_daemon_log_tail(const tl_daemon *d, int lines);
+/* tl_daemon_start, or the test fails after the log's last lines. */
+void tl_daemon_up(tl_daemon *d, const char *const *extra);
+/* SIGTERM, and the daemon must exit 0 (under ASan: no error, no leak), or
+ * the test fails after the log's last lines. */
+void tl_daemon_down(tl_daemon *d);
+/* A client of d (free with ldc_close), or the test fails. */
+ldc *tl_daemon_connect(const tl_daemon *d, int timeout_ms);
 /* A free TCP port on loopback. */
 int tl_free_port(void);
 /* rm -rf dir. */
