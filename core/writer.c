@@ -500,17 +500,28 @@ static void call_hooks(writer *w, uint64_t head)
 	pthread_mutex_unlock(&w->hook_lock);
 }
 
-/* Writes g's blob durably (the map grown as often as it fills). */
-static int commit_group(writer *w, wgroup *g)
+/* The raft index of the last entry applied, in the log's meta. */
+static const char META_RAFT_INDEX[] = "raft-index";
+
+/* Writes blob (if any) and, with index, the raft index in one durable
+ * transaction, the tree advanced; the map grown as often as it fills. A
+ * blob that does not apply is `bad`. */
+static int write_blob(writer *w, const uint8_t *blob, size_t len, const uint64_t *index,
+		      int bad)
 {
-	ld_merkle_frontier tree;
+	uint8_t v[8];
+	if (index)
+		ld_put_be64(v, *index);
 	for (;;) {
+		ld_merkle_frontier tree = w->ctree;
 		store_txn *t;
-		tree = w->ctree;
 		int rc = store_write_begin(w->s, &t);
 		if (rc)
 			return rc;
-		rc = group_apply(t, g->g.buf, g->g.len, w->merkle ? &tree : NULL);
+		if (blob)
+			rc = group_apply(t, blob, len, w->merkle ? &tree : NULL);
+		if (rc == 0 && index)
+			rc = store_put(t, DB_META, META_RAFT_INDEX, sizeof(META_RAFT_INDEX) - 1, v, 8);
 		rc = rc ? (store_abort(t), rc) : store_commit(t);
 		if (rc == STORE_MAP_FULL) {
 			if ((rc = store_grow(w->s, 0)) != 0)
@@ -519,8 +530,15 @@ static int commit_group(writer *w, wgroup *g)
 		}
 		if (rc == 0)
 			w->ctree = tree;
-		return rc == LD_E(INVALID_VALUE) ? LD_E(INTERNAL) : rc;
+		return rc == LD_E(INVALID_VALUE) ? bad : rc;
 	}
+}
+
+/* Writes g's blob durably: a blob this writer made that does not apply is
+ * its own fault. */
+static int commit_group(writer *w, wgroup *g)
+{
+	return write_blob(w, g->g.buf, g->g.len, NULL, LD_E(INTERNAL));
 }
 
 static void answer(wgroup *g, int status, uint64_t head)
@@ -1279,8 +1297,6 @@ void writer_free(writer *w)
 /* Replication                                                         */
 /* ------------------------------------------------------------------ */
 
-/* The raft index of the last entry applied, in the log's meta. */
-static const char META_RAFT_INDEX[] = "raft-index";
 
 void writer_set_leading(writer *w, int leading, const char *leader_url)
 {
@@ -1324,32 +1340,11 @@ int writer_applied_index(writer *w, uint64_t *index)
 	return rc == LD_E(NOT_FOUND) ? 0 : rc;
 }
 
-/* Writes blob (if any) and the raft index in one transaction, the tree
- * advanced. */
+/* Writes another node's blob (if any) and the raft index in one
+ * transaction: a blob that does not apply breaks this log's chain. */
 static int write_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len)
 {
-	uint8_t v[8];
-	ld_put_be64(v, index);
-	for (;;) {
-		ld_merkle_frontier tree = w->ctree;
-		store_txn *t;
-		int rc = store_write_begin(w->s, &t);
-		if (rc)
-			return rc;
-		if (blob)
-			rc = group_apply(t, blob, len, w->merkle ? &tree : NULL);
-		if (rc == 0)
-			rc = store_put(t, DB_META, META_RAFT_INDEX, sizeof(META_RAFT_INDEX) - 1, v, 8);
-		rc = rc ? (store_abort(t), rc) : store_commit(t);
-		if (rc == STORE_MAP_FULL) {
-			if ((rc = store_grow(w->s, 0)) != 0)
-				return rc;
-			continue;
-		}
-		if (rc == 0)
-			w->ctree = tree;
-		return rc == LD_E(INVALID_VALUE) ? LD_E(CHAIN_BROKEN) : rc;
-	}
+	return write_blob(w, blob, len, &index, LD_E(CHAIN_BROKEN));
 }
 
 /* Another node's group: each event the next of the log, chained, its

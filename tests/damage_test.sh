@@ -101,9 +101,9 @@ ok org add NJ --name "Nanjing federation" --kind federation-city --region 320100
 JOIN=(--org NJ --path platform-work --channel online --group courier --employment employed
 	--region 320102 --at 2024-02-01)
 for i in $(seq 1 12); do
-	ok join "M$i" "${JOIN[@]}" --national-id "3201021990010$(printf %05d "$i")"
+	ok join "M$i" "${JOIN[@]}" --national-id "$(national_id 320102 "$i")"
 done
-ok join P1 "${JOIN[@]}" --national-id 320102199001011234
+ok join P1 "${JOIN[@]}" --national-id 320102199001011232
 recorded
 ok --json get "$SEQ"
 PERSON=$(json 'j["member_joined"]["person_hash"]')
@@ -131,12 +131,12 @@ ok "${PAY[@]}"
 out_has "seq $PAID" "the resent payment is not answered with its seq $PAID"
 out_has "duplicate|already recorded" "the resent payment is not reported as a duplicate"
 expect_eq "$(head_seq)" "$before" "head after resending a recorded event (recorded twice)"
-refused 1 "ERR_ALREADY_MEMBER|already" join P2 "${JOIN[@]}" --national-id 320102199001011234
+refused 1 "ERR_ALREADY_MEMBER|already" join P2 "${JOIN[@]}" --national-id 320102199001011232
 expect_eq "$(head_seq)" "$before" "head after the same person joined a second time"
 
 # --- the Merkle tree's nodes changed after a kill -9 ---------------------------
 for i in $(seq 1 60); do
-	echo "dues pay M$((i % 12 + 1)) --yuan 1 --from 202401 --to 202401 --method cash --at 2024-02-01"
+	echo "dues pay M$((i % 12 + 1)) --yuan 1 --from 202401 --to 202401 --method cash --at 2024-02-01 --additional"
 done >"$TMPDIR/dues.txt"
 ok batch "$TMPDIR/dues.txt"
 ok org add ZZ --name "DamageMarkerQ7" --kind federation-city --region 320500 --parent JS
