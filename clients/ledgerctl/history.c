@@ -158,7 +158,7 @@ static void hist_row_fill(struct hist_row *row, const Ledger__HistoryEntry *he, 
 	if (he->rejoin && n < sizeof(marks))
 		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " rejoin");
 	if (verify && n < sizeof(marks))
-		snprintf(marks + n, sizeof(marks) - n, " %s", ok ? "hash ok" : "HASH MISMATCH");
+		snprintf(marks + n, sizeof(marks) - n, " %s", ok ? _("hash ok") : _("HASH MISMATCH"));
 	snprintf(row->cell[8], sizeof(row->cell[8]), "%s", marks[0] ? marks + 1 : "");
 }
 
@@ -193,7 +193,7 @@ static void print_history(const Ledger__MemberHistory *h, const int *ok, int ver
 			int cw = text_width(rows[i].cell[k]);
 			w[k] = cw > w[k] ? cw : w[k];
 		}
-	printf("history of member %s as of seq %llu\n", h->member_id ? h->member_id : "?",
+	printf(_("history of member %s as of seq %llu\n"), h->member_id ? h->member_id : "?",
 	       (unsigned long long)as_of);
 	for (int i = 0; i < n; i++)
 		print_row(rows[i].cell, w, HIST_COLS);
@@ -227,8 +227,8 @@ static int verify_history(struct run *r, ldc *c, const char *file,
 	if (rc)
 		return is_proof_failure(rc) ? verify_failed(r, rc, e) : rc;
 	if (!r->json)
-		printf("verified: %zu events in the tree of size %llu, which extends the saved tree "
-		       "head of size %llu (%s)\n",
+		printf(_("verified: %zu events in the tree of size %llu, which extends the saved "
+			 "tree head of size %llu (%s)\n"),
 		       h->n_entries, (unsigned long long)cur.size, (unsigned long long)saved.size,
 		       file);
 	return 0;

@@ -189,11 +189,11 @@ int append_and_report(struct run *r, Ledger__Event **evs, size_t n, int atomic,
 			if (lines)
 				printf("line %d: ", lines[off + i]);
 			if (res->has_duplicate && res->duplicate) {
-				printf("duplicate: already recorded as seq %llu\n",
+				printf(_("duplicate: already recorded as seq %llu\n"),
 				       (unsigned long long)res->seq);
 			} else {
 				describe_stream(ev, res, desc, sizeof(desc));
-				printf("recorded seq %llu (%s)\n", (unsigned long long)res->seq,
+				printf(_("recorded seq %llu (%s)\n"), (unsigned long long)res->seq,
 				       desc);
 			}
 		}
