@@ -1057,7 +1057,11 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, uint32_t 
 					      tseq, codec_event_type_name(target->body_case),
 					      codec_event_type_name(replacement->body_case));
 		if ((rc = codec_event_stream(replacement, stream)))
-			return rc;
+			return ld_errinfo_set(e, rc, "event_amended.corrected",
+					      "the corrected event names no member or "
+					      "organisation (an amendment keeps the subject of "
+					      "seq %llu)",
+					      tseq);
 		if (strcmp(stream, r->stream) != 0)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "event_amended.corrected",
 					      "an amendment keeps the subject (%s); void seq %llu "
