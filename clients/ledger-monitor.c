@@ -292,17 +292,24 @@ static void body_line(void *arg, const pv_seg *segs, size_t n)
 	m->nbody++;
 }
 
+/* The width of the widest row of figures (a line with a status), without
+ * its closing note: headings hold no bar, and a note that does not fit is
+ * left out (draw). */
 static void widest_line(void *arg, const pv_seg *segs, size_t n)
 {
-	int w = 0, *max = arg;
-	for (size_t i = 0; i < n; i++)
-		w += pv_width(segs[i].text);
-	if (w > *max)
+	int w = 0, *max = arg, row = 0;
+	for (size_t i = 0; i < n; i++) {
+		row |= segs[i].style == PV_STATUS;
+		if (segs[i].style != PV_NOTE)
+			w += pv_width(segs[i].text);
+	}
+	if (row && w > *max)
 		*max = w;
 }
 
 /* The body's lines again, from the figures held and the choices; the
- * progress bars get what the terminal's width leaves them (20 at most). */
+ * progress bars get what the terminal's width leaves the rows of figures
+ * (20 at most, none under 5). */
 static void rebuild(monitor *m)
 {
 	body_clear(m);
@@ -478,9 +485,14 @@ static void draw(monitor *m)
 		for (int r = 0; r < h && m->top + r < (int)m->nbody; r++) {
 			const mline *l = &m->body[m->top + r];
 			x = 0;
-			for (size_t k = 0; k < l->n; k++)
+			for (size_t k = 0; k < l->n; k++) {
+				/* A note cut short would read as another figure. */
+				if (l->segs[k].style == PV_NOTE &&
+				    x + pv_width(l->segs[k].text) > cols)
+					break;
 				x += term_put(t, HEADER_ROWS + r, x, seg_style(&l->segs[k]), -1,
 				              l->segs[k].text);
+			}
 		}
 	}
 

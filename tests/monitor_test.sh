@@ -9,8 +9,9 @@
 # statuses and what each target measures included (ledgerctl progress too),
 # and nobody reads a plan's internal names ("sum:amount_fen");
 # without a feed the header says it polls,
-# and that the daemon does not answer when it is gone. Also: an unknown
-# region is called unknown, not malformed.
+# and that the daemon does not answer when it is gone; at 100 columns in
+# English the rows keep their bars. Also: an unknown region is called
+# unknown, not malformed.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -241,6 +242,11 @@ start_ledgerd --plans "$ROOT/plans"
 export LEDGER_URL="$URL"
 start_monitor poll 100x30 "$PLAN" --poll-ms 200
 wait_screen poll "polling every 200 ms" "the header does not say it polls"
+# At 100 columns in English the rows keep their bars (the headings, longer,
+# do not count), and a row's note that does not fit is left out, never cut.
+wait_screen poll '^  20[0-9]{2} .*%  \[[-#]{5,}\]  ' "no progress bars at 100 columns in English"
+cap poll | grep -E '  needs ' | grep -Ev '  needs [^ ]+/day$' &&
+	fail "a row's note is cut at 100 columns"
 ok activity themed-activity --org SZ --participants 3 --at "$YEAR-07-01"
 recorded
 wait_screen poll "^as of .*, seq $SEQ " "the polled header at seq $SEQ"
