@@ -10,8 +10,8 @@
 # and nobody reads a plan's internal names ("sum:amount_fen");
 # without a feed the header says it polls,
 # and that the daemon does not answer when it is gone; at 100 columns in
-# English the rows keep their bars. Also: an unknown region is called
-# unknown, not malformed.
+# English the rows keep their bars; idle, it does not wake up to look. Also:
+# an unknown region is called unknown, not malformed.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -120,6 +120,15 @@ line small 2 | grep -q "live: feed tcp://" || fail "the header does not say live
 line small 3 | grep -q "^city: all regions   year: every year" || fail "line 3: $(line small 3)"
 line small 24 | grep -q "q quit.*lines 1-19 of [0-9]" || fail "the key line: $(line small 24)"
 expect_eq "$(cap small | wc -l)" 24 "lines on the 80x24 screen"
+
+# Idle, the monitor sleeps until a key, the feed or a signal: over 2 s its
+# threads are woken a few times at most (looking every 100 ms, 20 or more).
+MPID=$(pgrep -P "$(tm display -p -t small '#{pane_pid}')" -x ledger-monitor)
+switches() { cat /proc/"$MPID"/task/*/status | awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s }'; }
+S0=$(switches)
+sleep 2
+S1=$(switches)
+[ $((S1 - S0)) -le 8 ] || fail "the idle monitor woke $((S1 - S0)) times in 2 s"
 
 # Updates redraw in place: the scrollback does not grow.
 H0=$(history_size small)
