@@ -51,6 +51,9 @@ struct store {
 	 * closed. Writer-preferring, so a steady stream of readers cannot
 	 * starve a resize. */
 	pthread_rwlock_t resize;
+	/* Called before each read transaction begins (store_set_read_wait). */
+	void (*read_wait)(void *arg);
+	void *read_wait_arg;
 };
 
 struct store_txn {
@@ -559,7 +562,21 @@ static int txn_begin(store *s, store_txn *parent, unsigned flags, store_txn **ou
 
 int store_read_begin(store *s, store_txn **t)
 {
+	if (s->read_wait)
+		s->read_wait(s->read_wait_arg);
 	return txn_begin(s, NULL, MDB_RDONLY, t);
+}
+
+void store_set_read_wait(store *s, void (*fn)(void *arg), void *arg)
+{
+	s->read_wait_arg = arg;
+	s->read_wait = fn;
+}
+
+int store_set_meta_sync(store *s, int on)
+{
+	int rc = mdb_env_set_flags(s->env, MDB_NOMETASYNC, !on);
+	return rc ? fail("setting the sync mode", rc) : 0;
 }
 
 int store_read_beside(store_txn *open, store_txn **out)
