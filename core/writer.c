@@ -104,7 +104,7 @@ struct writer {
 	uint64_t pin;
 	uint64_t applied_index; /* raft index applied here (stored or not) */
 	pthread_t applier;
-	int applier_started, applier_stop, apply_failed, apply_hold;
+	int applier_started, applier_stop, apply_failed, apply_hold, hold_armed;
 	pthread_cond_t apply_go, stored_cv;
 	void (*failed)(void *arg, int rc);
 	void *failed_arg;
@@ -1387,12 +1387,11 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	w->failed = o ? o->failed : NULL;
 	w->failed_arg = o ? o->failed_arg : NULL;
 	w->pin = UINT64_MAX;
-	/* Test hook: the applier stores nothing, as if the process died
-	 * between raft's flush and the store's commit. */
+	/* Test hook: from this node's first own group on, the applier stores
+	 * nothing, as if the process died each time between raft's flush and
+	 * the store's commit. */
 	const char *hold = getenv("LEDGERD_TEST_APPLY_HOLD");
-	w->apply_hold = w->replicate && hold && *hold && strcmp(hold, "0") != 0;
-	if (w->apply_hold)
-		log_warn("writer: LEDGERD_TEST_APPLY_HOLD: nothing applied is written into the log");
+	w->hold_armed = w->replicate && hold && *hold && strcmp(hold, "0") != 0;
 	pthread_cond_init(&w->apply_go, NULL);
 	pthread_cond_init(&w->stored_cv, NULL);
 	pthread_cond_init(&w->idle, NULL);
@@ -1798,6 +1797,10 @@ static int apply_queued(writer *w, uint64_t index, const uint8_t *blob, size_t l
 		pthread_mutex_unlock(&w->lock);
 		pend_free(p);
 		return rc;
+	}
+	if (blob && w->hold_armed && !w->apply_hold) {
+		log_warn("writer: LEDGERD_TEST_APPLY_HOLD: nothing more is written into the log");
+		w->apply_hold = 1;
 	}
 	if (blob) {
 		memcpy(p->streams, f->streams, f->g.n * sizeof(*p->streams));
