@@ -175,6 +175,8 @@ int store_read_begin(store *s, store_txn **t);
  * the store holds what was acknowledged when it arrived. Set it before
  * other threads read, clear it after they stopped. */
 void store_set_read_wait(store *s, void (*fn)(void *arg), void *arg);
+/* How many read transactions the calling thread has open (of any store). */
+int store_reading(void);
 /* on = 1: every commit syncs data then meta (two device flushes), the
  * default; 0: MDB_NOMETASYNC, one flush per commit: the data pages are
  * synced, the meta page is written but not synced, so a crash of the

@@ -875,7 +875,9 @@ static int wait_stored_locked(writer *w)
 static void read_wait(void *arg)
 {
 	writer *w = arg;
-	if (no_read_wait)
+	/* The writer's threads, and a thread inside a read transaction (the
+	 * applier may wait for it to end, to grow the map), do not wait. */
+	if (no_read_wait || store_reading())
 		return;
 	pthread_mutex_lock(&w->lock);
 	uint64_t want = w->seq;
