@@ -360,6 +360,83 @@ static void test_legacy_keys(void **state)
 	tl_close(&l);
 }
 
+/* An amendment of join seq whose corrected join gives `id` (NULL: none),
+ * prepared as the server does, then appended; *seq gets its seq. */
+static int amend_by_id(tl_ledger *l, keystore *k, uint64_t seq, const char *member,
+		       const char *id, uint64_t *out, ld_errinfo *e)
+{
+	Ledger__Event *with = tl_join(member, "NJ-RIDER", 0);
+	with->member_joined->national_id = id ? strdup(id) : NULL; /* pii_prepare frees it */
+	Ledger__Event *ev = tl_amend(seq, with);
+	memset(e, 0, sizeof(*e));
+	int rc = pii_prepare(k, l->s, ev, NOW_US, e);
+	if (rc == 0) {
+		Ledger__MemberJoined *j = ev->event_amended->member_joined;
+		void *p = j->person_hash.data;
+		j->person_hash.data = memcpy(tl_alloc(LD_HASH_LEN), p, LD_HASH_LEN);
+		free(p);
+		rc = tl_append(l, ev, out, e);
+	}
+	return rc;
+}
+
+/*
+ * A join amended with a national ID: the ID is read by the same rules as a
+ * join's (its errors named under event_amended.member_joined), never kept
+ * as written, and the person it gives is the member's from then on: the
+ * person the join named first is free again, the one the amendment names is
+ * taken, and an amendment cannot give a member a person another member is.
+ */
+static void test_amended_join_national_id(void **state)
+{
+	(void)state;
+	tl_ledger l;
+	keystore *k = NULL;
+	ld_errinfo e = {0};
+	uint64_t seq = 0;
+	tl_open(&l, 0);
+	assert_int_equal(keystore_open(&k, l.dir, l.s, &e), 0);
+	tl_tree(&l);
+	const char *A = "320102199001011232", *B = "32010219900101111X", *C = "320102198001010059";
+	assert_int_equal(join_by_id(&l, k, "M1", A, &e), 0);
+	uint64_t joined;
+	writer_head(l.w, &joined, NULL, NULL);
+	assert_int_equal(join_by_id(&l, k, "M2", C, &e), 0);
+
+	/* The rules of a join's ID, under the amendment's field. */
+	assert_int_equal(amend_by_id(&l, k, joined, "M1", "320102199001011234", &seq, &e),
+			 LD_E(INVALID_VALUE));
+	assert_string_equal(e.field, "event_amended.member_joined.national_id");
+	assert_non_null(strstr(e.message, "fails its GB 11643 check"));
+	assert_null(strstr(e.message, "320102199001011234"));
+	assert_int_equal(amend_by_id(&l, k, joined, "M1", NULL, &seq, &e), LD_E(MISSING_FIELD));
+	assert_string_equal(e.field, "event_amended.member_joined.national_id");
+
+	/* Another member's person: the corrected join would no longer apply
+	 * (the message names the member). */
+	int rc = amend_by_id(&l, k, joined, "M1", C, &seq, &e);
+	if (rc != LD_E(INVALID_STATE) || !strstr(e.message, "already an active member as 'M2'"))
+		fail_msg("amended to M2's person: %s on '%s': %s", ld_errname(rc), e.field, e.message);
+
+	/* Corrected to B (typed with a small x and blanks): recorded, hashed,
+	 * the ID itself nowhere in the log. */
+	assert_int_equal(amend_by_id(&l, k, joined, "M1", " 3201021990 0101111x", &seq, &e), 0);
+	Ledger__Event *got = tl_get(&l, seq);
+	assert_non_null(got);
+	assert_null(got->event_amended->member_joined->national_id);
+	assert_true(got->event_amended->member_joined->has_person_hash);
+	uint8_t hb[LD_HASH_LEN];
+	assert_int_equal(keystore_person_hash(k, B, hb), 0);
+	assert_memory_equal(got->event_amended->member_joined->person_hash.data, hb, LD_HASH_LEN);
+	codec_event_free(got);
+	/* B is M1's now; A is nobody's. */
+	assert_int_equal(join_by_id(&l, k, "M3", B, &e), LD_E(ALREADY_MEMBER));
+	assert_non_null(strstr(e.message, "'M1'"));
+	assert_int_equal(join_by_id(&l, k, "M4", A, &e), 0);
+	keystore_close(k);
+	tl_close(&l);
+}
+
 /* A log begun by this version needs no file. */
 static void test_new_log_server_only(void **state)
 {
@@ -400,6 +477,7 @@ int main(void)
 		cmocka_unit_test(test_masks),
 		cmocka_unit_test(test_legacy_keys),
 		cmocka_unit_test(test_new_log_server_only),
+		cmocka_unit_test(test_amended_join_national_id),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }
