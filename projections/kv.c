@@ -27,6 +27,14 @@ typedef struct kv_slot {
  * bookkeeping, its slot at half load, its place in the dirty list. */
 #define ENTRY_OVERHEAD (sizeof(kv_entry) + 16 + 2 * sizeof(kv_slot) + sizeof(void *))
 
+/* A database's changed keys, sorted, for readers' cursors (kv_read): valid
+ * while `gen` is the table's. */
+typedef struct kv_run {
+	kv_entry **e;
+	size_t n, cap;
+	uint64_t gen; /* 0: never built */
+} kv_run;
+
 struct proj_kv {
 	kv_slot *slots; /* open addressing, linear probing; cap a power of 2 */
 	size_t cap, n;
@@ -36,6 +44,9 @@ struct proj_kv {
 	store_txn *base;
 	unsigned ndbs;
 	uint8_t complete[STORE_MAX_DBS];
+	uint64_t gen; /* moves whenever the set of changed entries (or where one
+		       * lives) changes: the sorted runs are stale */
+	kv_run runs[STORE_MAX_DBS];
 };
 
 static uint64_t hash_key(unsigned db, const uint8_t *p, size_t n)
@@ -81,6 +92,7 @@ int kv_create(proj_kv **out, unsigned ndbs)
 		return LD_E(INTERNAL);
 	}
 	kv->ndbs = ndbs;
+	kv->gen = 1;
 	*out = kv;
 	return 0;
 }
@@ -93,6 +105,8 @@ void kv_free(proj_kv *kv)
 		free(kv->slots[i].e);
 	free(kv->slots);
 	free(kv->dirty);
+	for (unsigned db = 0; db < STORE_MAX_DBS; db++)
+		free(kv->runs[db].e);
 	free(kv);
 }
 
@@ -195,6 +209,8 @@ static int set_value(proj_kv *kv, kv_slot *sl, const void *val, size_t vlen)
 		if (!n)
 			return LD_E(INTERNAL);
 		n->vcap = (uint32_t)cap;
+		if (n != e)
+			kv->gen++;
 		sl->e = e = n;
 		if (e->dirty)
 			kv->dirty[e->dirty_ix] = e;
@@ -224,6 +240,7 @@ static int mark_dirty(proj_kv *kv, kv_entry *e)
 	e->dirty_ix = (uint32_t)kv->ndirty;
 	kv->dirty[kv->ndirty++] = e;
 	e->dirty = 1;
+	kv->gen++;
 	kv->dirty_bytes += entry_cost(e);
 	return 0;
 }
@@ -415,6 +432,7 @@ void kv_written(proj_kv *kv)
 		kv->dirty[i]->dirty = 0;
 	kv->ndirty = 0;
 	kv->dirty_bytes = 0;
+	kv->gen++;
 }
 
 /* Drops the entries for which drop() says so; every database they were in
@@ -429,6 +447,7 @@ static int drop_where(proj_kv *kv, int (*drop)(const kv_entry *))
 	kv_slot *slots = calloc(cap, sizeof(*slots));
 	if (!slots)
 		return LD_E(INTERNAL);
+	kv->gen++;
 	for (size_t i = 0; i < kv->cap; i++) {
 		kv_entry *e = kv->slots[i].e;
 		if (!e)
@@ -476,6 +495,7 @@ void kv_discard(proj_kv *kv)
 	}
 	kv->ndirty = 0;
 	kv->dirty_bytes = 0;
+	kv->gen++;
 }
 
 void kv_trim(proj_kv *kv)
@@ -496,4 +516,296 @@ size_t kv_dirty_bytes(const proj_kv *kv)
 size_t kv_dirty(const proj_kv *kv)
 {
 	return kv->ndirty;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading the state as applied                                        */
+/* ------------------------------------------------------------------ */
+
+/* LMDB's default order: bytes, then the shorter first. */
+static int key_cmp(const void *a, size_t an, const void *b, size_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+	return c ? c : an < bn ? -1 : an > bn;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const kv_entry *p = *(kv_entry *const *)a, *q = *(kv_entry *const *)b;
+	return key_cmp(p->data, p->klen, q->data, q->klen);
+}
+
+/* Whether e differs from the flushed state (a reader's cursor must see it
+ * instead of, or besides, LMDB's keys). */
+static int changed(const kv_entry *e)
+{
+	return e->dirty;
+}
+
+/* db's changed entries, sorted: the cached run, rebuilt if stale. NULL:
+ * out of memory. */
+static const kv_run *run_of(proj_kv *kv, unsigned db)
+{
+	kv_run *r = &kv->runs[db];
+	if (r->gen == kv->gen)
+		return r;
+	r->n = 0;
+	for (size_t i = 0; i < kv->ndirty; i++) {
+		kv_entry *e = kv->dirty[i];
+		if (e->db != db || !changed(e))
+			continue;
+		if (r->n == r->cap) {
+			size_t cap = r->cap ? r->cap * 2 : 64;
+			kv_entry **n = realloc(r->e, cap * sizeof(*n));
+			if (!n)
+				return NULL;
+			r->e = n;
+			r->cap = cap;
+		}
+		r->e[r->n++] = e;
+	}
+	qsort(r->e, r->n, sizeof(*r->e), entry_cmp);
+	r->gen = kv->gen;
+	return r;
+}
+
+int kvr_get(const kv_read *r, unsigned db, const void *key, size_t klen, store_val *v)
+{
+	for (unsigned i = 0; i < r->nkv; i++) {
+		proj_kv *kv = r->kv[i];
+		if (!kv->cap)
+			continue;
+		kv_entry *e = slot_of(kv, db, key, klen, hash_key(db, key, klen))->e;
+		if (!e)
+			continue;
+		if (e->absent)
+			return LD_E(NOT_FOUND);
+		v->data = val_of(e);
+		v->len = e->vlen;
+		return 0;
+	}
+	return store_get(r->t, db, key, klen, v);
+}
+
+/*
+ * A merged cursor: LMDB's cursor on the flushed state (b) and the changed
+ * entries of the tables (o, sorted). Moving forward, both stand at or after
+ * the current key, and `from_b`/`from_o` say which is on it; moving back
+ * re-seeks both from the current key (the estimates' "latest before" is
+ * the only backward read).
+ */
+struct kvr_cursor {
+	store_cursor *b;
+	int b_ok; /* b stands on bk/bv */
+	store_val bk, bv;
+	kv_entry **o; /* sorted */
+	size_t no;
+	kv_entry **own; /* o when merged from several tables (freed) */
+	size_t oi;      /* forward: the next candidate; back: one past it */
+	int from_b, from_o, back;
+	uint8_t cur[512]; /* the current key (re-seeks) */
+	size_t curlen;
+	int have_cur;
+};
+
+int kvr_cursor_open(const kv_read *r, unsigned db, kvr_cursor **out)
+{
+	kvr_cursor *c = calloc(1, sizeof(*c));
+	*out = NULL;
+	if (!c || db >= STORE_MAX_DBS) {
+		free(c);
+		return LD_E(INTERNAL);
+	}
+	const kv_run *runs[STORE_MAX_DBS];
+	unsigned nr = 0;
+	size_t total = 0;
+	for (unsigned i = 0; i < r->nkv && nr < STORE_MAX_DBS; i++) {
+		const kv_run *run = run_of(r->kv[i], db);
+		if (!run) {
+			free(c);
+			return LD_E(INTERNAL);
+		}
+		if (run->n) {
+			runs[nr++] = run;
+			total += run->n;
+		}
+	}
+	if (nr == 1) {
+		c->o = runs[0]->e;
+	} else if (nr > 1) {
+		/* A database several projections keep keys in (the runner's
+		 * own): their runs together. */
+		if (!(c->own = malloc(total * sizeof(*c->own)))) {
+			free(c);
+			return LD_E(INTERNAL);
+		}
+		for (unsigned i = 0, at = 0; i < nr; at += (unsigned)runs[i]->n, i++)
+			memcpy(c->own + at, runs[i]->e, runs[i]->n * sizeof(*c->own));
+		qsort(c->own, total, sizeof(*c->own), entry_cmp);
+		c->o = c->own;
+	}
+	c->no = total;
+	int rc = store_cursor_open(r->t, db, &c->b);
+	if (rc) {
+		free(c->own);
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void kvr_cursor_close(kvr_cursor *c)
+{
+	if (!c)
+		return;
+	store_cursor_close(c->b);
+	free(c->own);
+	free(c);
+}
+
+/* The first changed entry not before key (n: none). */
+static size_t lower_bound(kvr_cursor *c, const void *key, size_t klen)
+{
+	size_t lo = 0, hi = c->no;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (key_cmp(c->o[mid]->data, c->o[mid]->klen, key, klen) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* b's move: 0 (b_ok set or not) or a storage error. */
+static int b_moved(kvr_cursor *c, int rc)
+{
+	c->b_ok = rc == 0;
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}
+
+static int yield(kvr_cursor *c, const void *key, size_t klen, const void *val, size_t vlen,
+		 store_val *k, store_val *v)
+{
+	if (klen > sizeof(c->cur))
+		return LD_E(STORAGE);
+	memcpy(c->cur, key, klen);
+	c->curlen = klen;
+	c->have_cur = 1;
+	if (k) {
+		k->data = key;
+		k->len = klen;
+	}
+	if (v) {
+		v->data = val;
+		v->len = vlen;
+	}
+	return 0;
+}
+
+/* The smallest of b and o[oi] (o's deletions hide b's key). */
+static int settle_fwd(kvr_cursor *c, store_val *k, store_val *v)
+{
+	c->back = 0;
+	for (;;) {
+		kv_entry *o = c->oi < c->no ? c->o[c->oi] : NULL;
+		int rc;
+		if (!o && !c->b_ok)
+			return LD_E(NOT_FOUND);
+		int cmp = !o ? 1 : !c->b_ok ? -1 : key_cmp(o->data, o->klen, c->bk.data, c->bk.len);
+		if (cmp <= 0 && o->absent) {
+			c->oi++;
+			if (cmp == 0 && (rc = b_moved(c, store_cursor_next(c->b, &c->bk, &c->bv))))
+				return rc;
+			continue;
+		}
+		c->from_o = cmp <= 0;
+		c->from_b = cmp >= 0;
+		if (c->from_o)
+			return yield(c, o->data, o->klen, val_of(o), o->vlen, k, v);
+		return yield(c, c->bk.data, c->bk.len, c->bv.data, c->bv.len, k, v);
+	}
+}
+
+/* The largest of b and o[oi - 1]. */
+static int settle_back(kvr_cursor *c, store_val *k, store_val *v)
+{
+	c->back = 1;
+	for (;;) {
+		kv_entry *o = c->oi ? c->o[c->oi - 1] : NULL;
+		int rc;
+		if (!o && !c->b_ok)
+			return LD_E(NOT_FOUND);
+		int cmp = !o ? -1 : !c->b_ok ? 1 : key_cmp(o->data, o->klen, c->bk.data, c->bk.len);
+		if (cmp >= 0 && o->absent) {
+			c->oi--;
+			if (cmp == 0 && (rc = b_moved(c, store_cursor_prev(c->b, &c->bk, &c->bv))))
+				return rc;
+			continue;
+		}
+		if (cmp >= 0)
+			return yield(c, o->data, o->klen, val_of(o), o->vlen, k, v);
+		return yield(c, c->bk.data, c->bk.len, c->bv.data, c->bv.len, k, v);
+	}
+}
+
+int kvr_cursor_seek(kvr_cursor *c, const void *key, size_t klen, store_val *k, store_val *v)
+{
+	int rc = b_moved(c, store_cursor_seek(c->b, key, klen, &c->bk, &c->bv));
+	if (rc)
+		return rc;
+	c->oi = lower_bound(c, key, klen);
+	return settle_fwd(c, k, v);
+}
+
+int kvr_cursor_last(kvr_cursor *c, store_val *k, store_val *v)
+{
+	int rc = b_moved(c, store_cursor_last(c->b, &c->bk, &c->bv));
+	if (rc)
+		return rc;
+	c->oi = c->no;
+	return settle_back(c, k, v);
+}
+
+int kvr_cursor_next(kvr_cursor *c, store_val *k, store_val *v)
+{
+	int rc;
+	if (!c->have_cur)
+		return LD_E(NOT_FOUND);
+	if (c->back) {
+		/* Forward again after a move back: from the current key. */
+		uint8_t key[sizeof(c->cur)];
+		size_t n = c->curlen;
+		memcpy(key, c->cur, n);
+		if ((rc = b_moved(c, store_cursor_seek(c->b, key, n, &c->bk, &c->bv))))
+			return rc;
+		c->oi = lower_bound(c, key, n);
+		if ((rc = settle_fwd(c, NULL, NULL)))
+			return rc;
+	}
+	if (c->from_o)
+		c->oi++;
+	if (c->from_b && (rc = b_moved(c, store_cursor_next(c->b, &c->bk, &c->bv))))
+		return rc;
+	return settle_fwd(c, k, v);
+}
+
+int kvr_cursor_prev(kvr_cursor *c, store_val *k, store_val *v)
+{
+	if (!c->have_cur)
+		return LD_E(NOT_FOUND);
+	/* Both sources to the last key before the current one. */
+	uint8_t key[sizeof(c->cur)];
+	size_t n = c->curlen;
+	memcpy(key, c->cur, n);
+	int rc = store_cursor_seek(c->b, key, n, &c->bk, &c->bv);
+	if (rc == 0)
+		rc = store_cursor_prev(c->b, &c->bk, &c->bv);
+	else if (rc == LD_E(NOT_FOUND))
+		rc = store_cursor_last(c->b, &c->bk, &c->bv);
+	if ((rc = b_moved(c, rc)))
+		return rc;
+	c->oi = lower_bound(c, key, n);
+	return settle_back(c, k, v);
 }

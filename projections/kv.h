@@ -22,6 +22,16 @@
  * Threads: a table is used by one thread at a time (the runner's, or the
  * worker applying its projection in a parallel rebuild; the runner hands it
  * over only between batches).
+ *
+ * Reading the state as applied (kv_read, below): a query reads the tables
+ * of every projection over one read transaction on the flushed state, so
+ * it sees every event applied in memory, flushed or not. A get looks in the
+ * tables first (any entry they hold, clean or dirty, is the newest value);
+ * a cursor merges the flushed database with the table's changed keys of it,
+ * sorted (kept sorted between changes, so many queries between two applies
+ * sort once). A read changes no key of a table, but keeps those sorted
+ * runs in it: reads run on the thread that owns the tables, between two
+ * applies.
  */
 #ifndef LD_KV_H
 #define LD_KV_H
@@ -64,6 +74,31 @@ void kv_written(proj_kv *kv);
 void kv_discard(proj_kv *kv);
 /* Drops every clean key (the databases concerned are no longer complete). */
 void kv_trim(proj_kv *kv);
+
+/* The state to read: the tables over the flushed state t. With nkv 0, t
+ * alone (a query of the flushed state). */
+typedef struct kv_read {
+	store_txn *t;
+	proj_kv *const *kv;
+	unsigned nkv;
+} kv_read;
+/* The flushed state of read transaction t, as a kv_read. */
+#define KV_READ_TXN(txn) (&(const kv_read){.t = (txn)})
+
+/* As store_get: 0 with *v (valid until the tables change or t ends),
+ * LD_E(NOT_FOUND), or a storage error. */
+int kvr_get(const kv_read *r, unsigned db, const void *key, size_t klen, store_val *v);
+
+/* A cursor over database db as r reads it, in LMDB's key order, with the
+ * store cursor's calls (k or v may be NULL): 0, LD_E(NOT_FOUND) past an end,
+ * a storage error, or LD_E(INTERNAL) out of memory. */
+typedef struct kvr_cursor kvr_cursor;
+int kvr_cursor_open(const kv_read *r, unsigned db, kvr_cursor **c);
+void kvr_cursor_close(kvr_cursor *c);
+int kvr_cursor_seek(kvr_cursor *c, const void *key, size_t klen, store_val *k, store_val *v);
+int kvr_cursor_last(kvr_cursor *c, store_val *k, store_val *v);
+int kvr_cursor_next(kvr_cursor *c, store_val *k, store_val *v);
+int kvr_cursor_prev(kvr_cursor *c, store_val *k, store_val *v);
 
 /* Bytes held, and of them dirty; dirty keys. */
 size_t kv_bytes(const proj_kv *kv);

@@ -20,6 +20,7 @@
 #define BATCH_EVENTS 4096     /* events of one batch of a parallel catch-up */
 #define NBATCHES 4            /* batches decoded ahead of the slowest projection */
 #define FLUSH_RETRY_MS 1000   /* a flush that failed (not a full map) is tried again */
+#define QUERY_SLICE_MS 5      /* queries answered in a row before applying goes on */
 
 typedef struct pstate {
 	const projection_ops *ops;
@@ -58,12 +59,12 @@ struct runner {
 	uv_timer_t flush; /* the next flush */
 	int started;
 	size_t memory;    /* the budget of the state in memory */
+	uint64_t flush_ms, flush_events; /* when a flush is due (proj_options) */
 
 	/* The loop thread's: */
 	codec_pool pool;
 	uint64_t unflushed_since; /* when the first event not flushed was applied (ms; 0: none) */
 	uint64_t unflushed;       /* events applied since the last flush */
-	uint64_t last_flush;      /* when (ms) */
 	uint64_t flush_failed;    /* when the last flush failed (ms; 0: it did not) */
 
 	pthread_mutex_t lock; /* everything below, and pstate's marked so */
@@ -459,7 +460,7 @@ static size_t dirty_bytes(runner *r)
 /* Whether the applied state is too much to keep unflushed any longer. */
 static int flush_due(runner *r)
 {
-	return r->unflushed >= PROJ_FLUSH_EVENTS || dirty_bytes(r) >= r->memory / 2;
+	return r->unflushed >= r->flush_events || dirty_bytes(r) >= r->memory / 2;
 }
 
 /* Projections that failed: their state goes back to their last flush, to
@@ -591,7 +592,6 @@ static int flush_all(runner *r)
 done:
 	r->unflushed = 0;
 	r->unflushed_since = 0;
-	r->last_flush = (uint64_t)ld_mono_ms();
 	settle_failures(r, 1);
 	trim(r);
 	pthread_mutex_lock(&r->lock);
@@ -625,17 +625,66 @@ static int any_stopped_locked(runner *r)
 
 static void on_tick(uv_timer_t *t);
 
-/* Calls back every waiter that is decided. */
+/* The seq the state in memory is at, for answering from it: what every
+ * projection has applied (0: it cannot be read now, a projection failed on
+ * an event part of which may be in its state). The loop thread's. */
+static uint64_t servable(runner *r)
+{
+	uint64_t m = UINT64_MAX;
+	for (unsigned i = 0; i < nprojections; i++) {
+		const pstate *p = &r->st[i];
+		if (p->stop_at && !p->rewound && !p->stopped)
+			return 0;
+		if (p->applied < m)
+			m = p->applied;
+	}
+	return m == UINT64_MAX ? 0 : m;
+}
+
+/* The state in memory as queries read it: every projection's caches moved
+ * into its table (ops->flush: a later flush moves nothing twice), over one
+ * read transaction on the flushed state. 0, or an error (then queries wait
+ * for a flush). */
+static int reader_begin(runner *r, store_txn **base, proj_kv **kvs, kv_read *rd)
+{
+	int rc = store_read_begin(r->ps, base);
+	for (unsigned i = 0; i < nprojections && !rc; i++) {
+		pstate *p = &r->st[i];
+		kvs[i] = p->kv;
+		if (!p->ops->flush || p->stopped)
+			continue;
+		proj_ctx ctx = {.kv = p->kv, .name = p->ops->name, .state = p->state};
+		kv_set_base(p->kv, *base);
+		rc = p->ops->flush(&ctx);
+		kv_set_base(p->kv, NULL);
+	}
+	if (rc && *base) {
+		store_read_end(*base);
+		*base = NULL;
+	}
+	*rd = (kv_read){.t = *base, .kv = kvs, .nkv = nprojections};
+	return rc;
+}
+
+/*
+ * Calls back every waiter that is decided. One whose seq is applied is
+ * answered here, on the loop thread, from the state in memory (fn gets the
+ * reader): nothing is applied meanwhile, so every answer is at one seq.
+ * Answering stops after QUERY_SLICE_MS, and the rest wait for the next
+ * turn of the loop, so applying goes on between slices of queries.
+ */
 static void settle_waiters(runner *r, int final)
 {
 	uint64_t now = (uint64_t)ld_mono_ms();
+	uint64_t mem = final ? 0 : servable(r);
 	waiter *done = NULL;
 	pthread_mutex_lock(&r->lock);
 	uint64_t cp = min_checkpoint_locked(r);
 	int stopped = any_stopped_locked(r);
 	for (waiter **pp = &r->waiters; *pp;) {
 		waiter *wt = *pp;
-		if (final || cp >= wt->min_seq || stopped || now >= wt->deadline_ms) {
+		if (final || cp >= wt->min_seq || mem >= wt->min_seq || stopped ||
+		    now >= wt->deadline_ms) {
 			*pp = wt->next;
 			wt->next = done;
 			done = wt;
@@ -643,33 +692,56 @@ static void settle_waiters(runner *r, int final)
 			pp = &wt->next;
 		}
 	}
-	int more = r->waiters != NULL;
 	pthread_mutex_unlock(&r->lock);
+
+	store_txn *base = NULL;
+	proj_kv *kvs[MAX_PROJECTIONS];
+	kv_read rd;
+	int reading = 0, sliced = 0;
+	uint64_t until = now + QUERY_SLICE_MS;
 	for (waiter *wt = done, *next; wt; wt = next) {
 		next = wt->next;
-		wt->fn(wt->arg, final ? -2 : cp >= wt->min_seq ? 1 : stopped ? -1 : 0);
+		if (!final && mem >= wt->min_seq) {
+			if (!reading)
+				reading = reader_begin(r, &base, kvs, &rd) == 0 ? 1 : -1;
+			if (reading == 1 && (uint64_t)ld_mono_ms() >= until) {
+				/* The slice is over: back in the list, answered
+				 * after the next apply. */
+				pthread_mutex_lock(&r->lock);
+				wt->next = r->waiters;
+				r->waiters = wt;
+				pthread_mutex_unlock(&r->lock);
+				sliced = 1;
+				continue;
+			}
+			if (reading == 1) {
+				wt->fn(wt->arg, 1, &rd, mem);
+				free(wt);
+				continue;
+			}
+		}
+		if (!final && cp < wt->min_seq && !stopped && now < wt->deadline_ms) {
+			/* It could not be read from memory: it waits on. */
+			pthread_mutex_lock(&r->lock);
+			wt->next = r->waiters;
+			r->waiters = wt;
+			pthread_mutex_unlock(&r->lock);
+			continue;
+		}
+		wt->fn(wt->arg, final ? -2 : cp >= wt->min_seq ? 1 : stopped ? -1 : 0, NULL, 0);
 		free(wt);
 	}
+	if (base)
+		store_read_end(base);
+	if (sliced)
+		uv_async_send(&r->wake);
+	pthread_mutex_lock(&r->lock);
+	int more = r->waiters != NULL;
+	pthread_mutex_unlock(&r->lock);
 	if (!final && more && !uv_is_active((uv_handle_t *)&r->tick))
 		uv_timer_start(&r->tick, on_tick, WAIT_TICK_MS, WAIT_TICK_MS);
 	if ((final || !more) && uv_is_active((uv_handle_t *)&r->tick))
 		uv_timer_stop(&r->tick);
-}
-
-/* Whether a waiting query would be answered by a flush now: it waits for
- * a seq every running projection has applied. */
-static int waiter_served(runner *r)
-{
-	uint64_t applied = UINT64_MAX;
-	for (unsigned i = 0; i < nprojections; i++)
-		if (!r->st[i].stopped && r->st[i].applied < applied)
-			applied = r->st[i].applied;
-	pthread_mutex_lock(&r->lock);
-	int served = 0;
-	for (waiter *wt = r->waiters; wt && !served; wt = wt->next)
-		served = wt->min_seq <= applied;
-	pthread_mutex_unlock(&r->lock);
-	return served;
 }
 
 /* ------------------------------------------------------------------ */
@@ -692,10 +764,8 @@ static void schedule_flush(runner *r, int arm)
 		at = r->flush_failed + FLUSH_RETRY_MS;
 	else if (flush_due(r))
 		at = now;
-	else if (waiter_served(r))
-		at = r->last_flush + PROJ_FLUSH_GAP_MS;
 	else
-		at = r->unflushed_since ? r->unflushed_since + PROJ_FLUSH_MS : now;
+		at = r->unflushed_since ? r->unflushed_since + r->flush_ms : now;
 	if (at <= now) {
 		uv_timer_stop(&r->flush);
 		flush_all(r);
@@ -730,6 +800,7 @@ static void catch_up(runner *r)
 			r->unflushed += n;
 			/* Busy with a steady stream: timers cannot run meanwhile. */
 			schedule_flush(r, 0);
+			settle_waiters(r, 0); /* read-your-writes: from memory */
 		}
 		if (r->unflushed == before && first_needed(r) == from && !any_failed(r))
 			break; /* no progress: the log could not be read; the next commit retries */
@@ -1040,6 +1111,8 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, const pro
 	r->log = log;
 	r->w = w;
 	r->memory = o && o->memory ? o->memory : PROJ_MEMORY_DEFAULT;
+	r->flush_ms = o && o->flush_ms ? o->flush_ms : PROJ_FLUSH_MS;
+	r->flush_events = o && o->flush_events ? o->flush_events : PROJ_FLUSH_EVENTS;
 	int rc = nprojections > MAX_PROJECTIONS ? LD_E(INTERNAL) : create_all(r, o, e);
 	if (rc)
 		goto fail;
@@ -1056,7 +1129,6 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, const pro
 	r->wake.data = r;
 	r->tick.data = r;
 	r->flush.data = r;
-	r->last_flush = (uint64_t)ld_mono_ms();
 	writer_on_commit(w, on_commit, r);
 	if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
 		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start the projection thread");

@@ -131,7 +131,7 @@ static Ledger__MemberView *member(fx *f, const char *id)
 	caught_up(f);
 	Ledger__MemberView *v = ld_arena_alloc(&f->a, sizeof(*v));
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	int rc = members_get(t, id, v, &f->a);
+	int rc = members_get(KV_READ_TXN(t), id, v, &f->a);
 	store_read_end(t);
 	if (rc)
 		fail_msg("members_get '%s': %s", id, ld_errname(rc));
@@ -156,7 +156,7 @@ static Ledger__OrgCoverage *cov(fx *f, const char *org)
 	caught_up(f);
 	Ledger__CoverageReport *rep = ld_arena_alloc(&f->a, sizeof(*rep));
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	int rc = members_coverage(t, org, 0, PERIOD, ld_wall_us(), rep, &f->a);
+	int rc = members_coverage(KV_READ_TXN(t), org, 0, PERIOD, ld_wall_us(), rep, &f->a);
 	store_read_end(t);
 	if (rc)
 		fail_msg("members_coverage '%s': %s", org, ld_errname(rc));
@@ -191,7 +191,7 @@ static int64_t figure(fx *f, const char *target, uint32_t year, uint32_t region)
 	assert_non_null(p);
 	caught_up(f);
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	if (progress_report(progress_of(f->r), t, p, 0, 0, day(2026, 7, 2), &rep, &f->a, &e) != 0)
+	if (progress_report(progress_of(f->r), KV_READ_TXN(t), p, 0, 0, day(2026, 7, 2), &rep, &f->a, &e) != 0)
 		fail_msg("report: %s", e.message);
 	store_read_end(t);
 	for (size_t i = 0; i < rep.n_rows; i++) {
