@@ -11,10 +11,12 @@
 typedef struct kv_entry {
 	uint32_t vlen, vcap;
 	uint32_t dirty_ix; /* its place in the dirty list, when dirty */
+	uint32_t pend_ix;  /* its place in the pending list, when pending */
 	uint16_t klen;
 	uint8_t db;
-	uint8_t absent; /* known not to exist (deleted, or absent in LMDB) */
-	uint8_t dirty;  /* changed since the last flush */
+	uint8_t absent;  /* known not to exist (deleted, or absent in LMDB) */
+	uint8_t dirty;   /* changed since it was last handed to a flush */
+	uint8_t pending; /* in a flush not yet committed (kv_detach) */
 	uint8_t data[]; /* key, then value */
 } kv_entry;
 
@@ -40,6 +42,8 @@ struct proj_kv {
 	size_t cap, n;
 	kv_entry **dirty; /* the dirty entries, in no order */
 	size_t ndirty, dcap;
+	kv_entry **pend; /* the pending entries (kv_detach) */
+	size_t npend;
 	size_t bytes, dirty_bytes;
 	store_txn *base;
 	unsigned ndbs;
@@ -105,6 +109,7 @@ void kv_free(proj_kv *kv)
 		free(kv->slots[i].e);
 	free(kv->slots);
 	free(kv->dirty);
+	free(kv->pend);
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++)
 		free(kv->runs[db].e);
 	free(kv);
@@ -214,6 +219,8 @@ static int set_value(proj_kv *kv, kv_slot *sl, const void *val, size_t vlen)
 		sl->e = e = n;
 		if (e->dirty)
 			kv->dirty[e->dirty_ix] = e;
+		if (e->pending)
+			kv->pend[e->pend_ix] = e;
 		kv->bytes += entry_cost(e) - before;
 		if (e->dirty)
 			kv->dirty_bytes += entry_cost(e) - before;
@@ -377,15 +384,16 @@ static int key_after(const uint8_t *k, size_t kn, const uint8_t *last, size_t ln
 	return c > 0 || (c == 0 && kn > ln);
 }
 
-int kv_write(proj_kv *kv, store_txn *t)
+/* Writes entries es[0..n) (sorted by database and key) into t. */
+static int write_sorted(kv_entry *const *es, size_t n, store_txn *t)
 {
-	int db = -1, have_last = 0, rc = sort_dirty(kv);
+	int db = -1, have_last = 0, rc = 0;
 	uint8_t first_last[512];
 	const uint8_t *last = NULL;
 	size_t last_len = 0;
 	store_cursor *c = NULL;
-	for (size_t i = 0; i < kv->ndirty && !rc; i++) {
-		kv_entry *e = kv->dirty[i];
+	for (size_t i = 0; i < n && !rc; i++) {
+		const kv_entry *e = es[i];
 		if (e->db != db) {
 			/* A database's run: keys past its last one are appended
 			 * through one cursor, the others put or deleted. */
@@ -408,21 +416,106 @@ int kv_write(proj_kv *kv, store_txn *t)
 				break;
 		}
 		int past = !have_last || key_after(e->data, e->klen, last, last_len);
+		const uint8_t *val = e->data + e->klen;
 		if (e->absent) {
 			if (!past)
 				rc = store_del(t, (unsigned)db, e->data, e->klen);
 			continue;
 		}
 		if (past) {
-			rc = store_cursor_append(c, e->data, e->klen, val_of(e), e->vlen);
+			rc = store_cursor_append(c, e->data, e->klen, val, e->vlen);
 			have_last = 1;
 			last = e->data;
 			last_len = e->klen;
 		} else {
-			rc = store_put(t, (unsigned)db, e->data, e->klen, val_of(e), e->vlen);
+			rc = store_put(t, (unsigned)db, e->data, e->klen, val, e->vlen);
 		}
 	}
 	store_cursor_close(c);
+	return rc;
+}
+
+int kv_write(proj_kv *kv, store_txn *t)
+{
+	int rc = sort_dirty(kv);
+	return rc ? rc : write_sorted(kv->dirty, kv->ndirty, t);
+}
+
+/* A copy of the keys a flush writes: entries (sorted) in one block. */
+struct kv_batch {
+	kv_entry **e;
+	size_t n;
+	uint8_t *mem;
+};
+
+int kv_detach(proj_kv *kv, kv_batch **out)
+{
+	*out = NULL;
+	if (kv->npend)
+		return LD_E(INTERNAL); /* one flush at a time */
+	int rc = sort_dirty(kv);
+	if (rc)
+		return rc;
+	size_t bytes = 0;
+	for (size_t i = 0; i < kv->ndirty; i++)
+		bytes += (sizeof(kv_entry) + kv->dirty[i]->klen + kv->dirty[i]->vlen + 7) & ~(size_t)7;
+	kv_batch *b = calloc(1, sizeof(*b));
+	kv_entry **pend = kv->ndirty ? malloc(kv->ndirty * sizeof(*pend)) : NULL;
+	if (!b || (kv->ndirty && (!(b->e = malloc(kv->ndirty * sizeof(*b->e))) ||
+				  !(b->mem = malloc(bytes)) || !pend))) {
+		kv_batch_free(b);
+		free(pend);
+		return LD_E(INTERNAL);
+	}
+	uint8_t *at = b->mem;
+	for (size_t i = 0; i < kv->ndirty; i++) {
+		kv_entry *e = kv->dirty[i], *c = (kv_entry *)(void *)at;
+		size_t len = sizeof(kv_entry) + e->klen + e->vlen;
+		memcpy(c, e, len);
+		b->e[b->n++] = c;
+		at += (len + 7) & ~(size_t)7;
+		e->dirty = 0;
+		e->pending = 1;
+		e->pend_ix = (uint32_t)i;
+		pend[i] = e;
+	}
+	free(kv->pend);
+	kv->pend = pend;
+	kv->npend = kv->ndirty;
+	kv->ndirty = 0;
+	kv->dirty_bytes = 0;
+	kv->gen++;
+	*out = b;
+	return 0;
+}
+
+int kv_batch_write(const kv_batch *b, store_txn *t)
+{
+	return b ? write_sorted(b->e, b->n, t) : 0;
+}
+
+void kv_batch_free(kv_batch *b)
+{
+	if (!b)
+		return;
+	free(b->e);
+	free(b->mem);
+	free(b);
+}
+
+int kv_settle(proj_kv *kv, int committed)
+{
+	int rc = 0;
+	for (size_t i = 0; i < kv->npend; i++) {
+		kv_entry *e = kv->pend[i];
+		e->pending = 0;
+		/* Not committed: written again by the next flush, with the
+		 * value it has now. */
+		if (!committed && !rc)
+			rc = mark_dirty(kv, e);
+	}
+	kv->npend = 0;
+	kv->gen++;
 	return rc;
 }
 
@@ -476,7 +569,7 @@ static int is_dirty(const kv_entry *e)
 
 static int is_clean(const kv_entry *e)
 {
-	return !e->dirty;
+	return !e->dirty && !e->pending;
 }
 
 void kv_discard(proj_kv *kv)
@@ -539,7 +632,7 @@ static int entry_cmp(const void *a, const void *b)
  * instead of, or besides, LMDB's keys). */
 static int changed(const kv_entry *e)
 {
-	return e->dirty;
+	return e->dirty || e->pending;
 }
 
 /* db's changed entries, sorted: the cached run, rebuilt if stale. NULL:
@@ -550,10 +643,10 @@ static const kv_run *run_of(proj_kv *kv, unsigned db)
 	if (r->gen == kv->gen)
 		return r;
 	r->n = 0;
-	for (size_t i = 0; i < kv->ndirty; i++) {
-		kv_entry *e = kv->dirty[i];
-		if (e->db != db || !changed(e))
-			continue;
+	for (size_t i = 0; i < kv->ndirty + kv->npend; i++) {
+		kv_entry *e = i < kv->ndirty ? kv->dirty[i] : kv->pend[i - kv->ndirty];
+		if (e->db != db || !changed(e) || (i >= kv->ndirty && e->dirty))
+			continue; /* (dirty and pending: listed once) */
 		if (r->n == r->cap) {
 			size_t cap = r->cap ? r->cap * 2 : 64;
 			kv_entry **n = realloc(r->e, cap * sizeof(*n));

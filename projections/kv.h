@@ -68,6 +68,20 @@ int kv_del(proj_kv *kv, unsigned db, const void *key, size_t klen);
  * a transaction that fails to commit is written again later. 0 or a store
  * error (STORE_MAP_FULL, ...). */
 int kv_write(proj_kv *kv, store_txn *t);
+/* Flushing while applying goes on: kv_detach copies every dirty key into a
+ * batch and marks them pending (they are clean for the next flush, and the
+ * table keeps them, newest value first, until kv_settle). kv_batch_write
+ * writes the batch into a write transaction, on any thread, since it reads
+ * only the copy; once that transaction has committed (committed = 1) or
+ * failed (0: every pending key is dirty again, to be written by the next
+ * flush with its value then), kv_settle, on the table's thread. One batch
+ * at a time per table: 0 or LD_E(INTERNAL). */
+typedef struct kv_batch kv_batch;
+int kv_detach(proj_kv *kv, kv_batch **out);
+int kv_batch_write(const kv_batch *b, store_txn *t);
+void kv_batch_free(kv_batch *b);
+int kv_settle(proj_kv *kv, int committed);
+
 /* The transaction kv_write wrote into has committed: every key is clean. */
 void kv_written(proj_kv *kv);
 /* Drops every dirty key: the table is back to the flushed state. */

@@ -5,8 +5,9 @@
  * database's last key, put or deleted before it, in LMDB's own order),
  * values that outgrow their room while dirty, a flush that fails and is
  * written again, discarding back to the flushed state, trimming, and
- * "complete" databases that never read LMDB, and readers (kv_read) that see
- * the tables over the flushed state. Every case checks the table against a
+ * "complete" databases that never read LMDB, readers (kv_read) that see
+ * the tables over the flushed state, and flushes detached from the table
+ * (kv_detach) while it changes, committed or failed. Every case checks the table against a
  * plain model of what LMDB must hold.
  */
 #include <stdarg.h>
@@ -452,6 +453,44 @@ static void check_reader(const kv_read *rd, const rmodel *m)
 	}
 }
 
+/* n random puts and deletes over both tables, noted in the model. */
+static void random_ops(proj_kv *const *kv, rmodel *m, int n, unsigned *seed, int round)
+{
+	for (int op = 0; op < n; op++) {
+		unsigned db = rand_r(seed) % NDBS;
+		int i = rand_r(seed) % RK;
+		char key[8];
+		snprintf(key, sizeof(key), "k%d", i);
+		proj_kv *t = owner_of(kv, db, i);
+		if (rand_r(seed) % 3 == 0) {
+			assert_int_equal(kv_del(t, db, key, strlen(key)), 0);
+			m->has[db][i] = 0;
+			continue;
+		}
+		store_val v;
+		if (rand_r(seed) % 2) /* a read first: a clean entry in the table */
+			(void)kv_get(t, db, key, strlen(key), &v);
+		snprintf(m->val[db][i], sizeof(m->val[db][i]), "v%d.%d", round, op);
+		assert_int_equal(
+			kv_put(t, db, key, strlen(key), m->val[db][i], strlen(m->val[db][i])), 0);
+		m->has[db][i] = 1;
+	}
+}
+
+static void check_over(fx *f, proj_kv *const *kv, const rmodel *m)
+{
+	store_txn *base;
+	assert_int_equal(store_read_begin(f->s, &base), 0);
+	check_reader(&(kv_read){.t = base, .kv = kv, .nkv = 2}, m);
+	store_read_end(base);
+}
+
+static void set_base(proj_kv *const *kv, store_txn *base)
+{
+	kv_set_base(kv[0], base);
+	kv_set_base(kv[1], base);
+}
+
 static void test_reader(void **state)
 {
 	fx *f = *state;
@@ -459,53 +498,70 @@ static void test_reader(void **state)
 	rmodel *m = calloc(1, sizeof(*m));
 	unsigned seed = 7;
 	assert_int_equal(kv_create(&kv[1], NDBS), 0);
-	for (int round = 0; round < 40; round++) {
-		store_txn *base;
+	for (int round = 0; round < 60; round++) {
+		store_txn *base, *t;
 		assert_int_equal(store_read_begin(f->s, &base), 0);
-		kv_set_base(kv[0], base);
-		kv_set_base(kv[1], base);
-		for (int op = 0; op < 60; op++) {
-			unsigned db = rand_r(&seed) % NDBS;
-			int i = rand_r(&seed) % RK;
-			char key[8];
-			snprintf(key, sizeof(key), "k%d", i);
-			proj_kv *t = owner_of(kv, db, i);
-			if (rand_r(&seed) % 3 == 0) {
-				assert_int_equal(kv_del(t, db, key, strlen(key)), 0);
-				m->has[db][i] = 0;
-			} else {
-				store_val v;
-				if (rand_r(&seed) % 2) /* a read first: a clean entry in the table */
-					(void)kv_get(t, db, key, strlen(key), &v);
-				snprintf(m->val[db][i], sizeof(m->val[db][i]), "v%d.%d", round, op);
-				assert_int_equal(kv_put(t, db, key, strlen(key), m->val[db][i],
-							strlen(m->val[db][i])),
-						 0);
-				m->has[db][i] = 1;
-			}
-		}
+		set_base(kv, base);
+		random_ops(kv, m, 60, &seed, round);
 		check_reader(&(kv_read){.t = base, .kv = kv, .nkv = 2}, m);
-		kv_set_base(kv[0], NULL);
-		kv_set_base(kv[1], NULL);
+		set_base(kv, NULL);
 		store_read_end(base);
-		if (round % 3 == 2) { /* flushed: both tables, one transaction */
-			store_txn *t;
+		if (round % 3 == 1) { /* flushed: both tables, one transaction */
 			assert_int_equal(store_write_begin(f->s, &t), 0);
 			assert_int_equal(kv_write(kv[0], t), 0);
 			assert_int_equal(kv_write(kv[1], t), 0);
 			assert_int_equal(store_commit(t), 0);
 			kv_written(kv[0]);
 			kv_written(kv[1]);
-			if (round % 9 == 8) {
+			if (round % 9 == 7) {
 				kv_trim(kv[0]);
 				kv_trim(kv[1]);
 			}
+			check_over(f, kv, m);
 			assert_int_equal(store_read_begin(f->s, &base), 0);
-			check_reader(&(kv_read){.t = base, .kv = kv, .nkv = 2}, m);
 			check_reader(KV_READ_TXN(base), m); /* LMDB alone holds it all */
 			store_read_end(base);
+		} else if (round % 3 == 2) {
+			/* Flushed while changes go on: detached, changed again
+			 * (pending keys among them), written, and committed, or
+			 * (every other time) failed and written by the next. */
+			kv_batch *b[2];
+			assert_int_equal(kv_detach(kv[0], &b[0]), 0);
+			assert_int_equal(kv_detach(kv[1], &b[1]), 0);
+			check_over(f, kv, m);
+			assert_int_equal(store_read_begin(f->s, &base), 0);
+			set_base(kv, base);
+			random_ops(kv, m, 30, &seed, 1000 + round);
+			set_base(kv, NULL);
+			store_read_end(base);
+			check_over(f, kv, m);
+			int commit = round % 6 == 2;
+			assert_int_equal(store_write_begin(f->s, &t), 0);
+			assert_int_equal(kv_batch_write(b[0], t), 0);
+			assert_int_equal(kv_batch_write(b[1], t), 0);
+			if (commit)
+				assert_int_equal(store_commit(t), 0);
+			else
+				store_abort(t);
+			kv_batch_free(b[0]);
+			kv_batch_free(b[1]);
+			check_over(f, kv, m); /* either state of LMDB under the tables */
+			assert_int_equal(kv_settle(kv[0], commit), 0);
+			assert_int_equal(kv_settle(kv[1], commit), 0);
+			check_over(f, kv, m);
 		}
 	}
+	/* Everything flushed: LMDB alone is the model. */
+	store_txn *t, *base;
+	assert_int_equal(store_write_begin(f->s, &t), 0);
+	assert_int_equal(kv_write(kv[0], t), 0);
+	assert_int_equal(kv_write(kv[1], t), 0);
+	assert_int_equal(store_commit(t), 0);
+	kv_written(kv[0]);
+	kv_written(kv[1]);
+	assert_int_equal(store_read_begin(f->s, &base), 0);
+	check_reader(KV_READ_TXN(base), m);
+	store_read_end(base);
 	kv_free(kv[1]);
 	free(m);
 }
