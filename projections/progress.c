@@ -50,6 +50,13 @@ struct progress {
 	void *change_arg;
 	struct cslot *cache;
 	size_t ccap, cused;
+	/* The (plan, region) pairs of flushes written but not yet reported
+	 * committed (flushing, committed). */
+	struct moved_pair {
+		unsigned pl;
+		uint32_t region;
+	} *moved;
+	size_t nmoved, cmoved;
 };
 
 static int create(void **state, const proj_options *o, ld_errinfo *e)
@@ -78,6 +85,7 @@ static void destroy(void *state)
 	plan_set_free(&pg->plans);
 	pthread_mutex_destroy(&pg->change_lock);
 	free(pg->cache);
+	free(pg->moved);
 	free(pg);
 }
 
@@ -281,45 +289,48 @@ static void discard(void *state)
 	pg->ccap = pg->cused = 0;
 }
 
-/* Tells the listener which plans and regions moved. */
-static void committed(void *state, uint64_t checkpoint)
+/* A flush begins: the plans and regions its figures moved are noted (the
+ * cache is clean now, and may be dropped before the flush commits). */
+static void flushing(void *state)
 {
 	progress *pg = state;
-	if (!pg->cused)
-		return;
-	pthread_mutex_lock(&pg->change_lock);
-	if (!pg->change) {
-		pthread_mutex_unlock(&pg->change_lock);
-		discard(pg);
-		return;
-	}
-	/* A few distinct (plan, region) pairs: a small list, deduplicated. */
-	struct {
-		unsigned pl;
-		uint32_t region;
-	} seen[256];
-	unsigned n = 0;
 	for (size_t i = 0; i < pg->ccap; i++) {
 		cslot *s = &pg->cache[i];
 		if (!s->used || s->klen != KEY_LEN || !s->moved)
 			continue;
+		s->moved = 0;
 		unsigned pl = (unsigned)s->key[0] << 8 | s->key[1];
 		uint32_t region = ld_get_be32(s->key + 6);
-		unsigned j = 0;
-		while (j < n && (seen[j].pl != pl || seen[j].region != region))
+		size_t j = 0;
+		while (j < pg->nmoved && (pg->moved[j].pl != pl || pg->moved[j].region != region))
 			j++;
-		if (j < n)
+		if (j < pg->nmoved)
 			continue;
-		if (n < sizeof(seen) / sizeof(seen[0])) {
-			seen[n].pl = pl;
-			seen[n].region = region;
-			n++;
+		if (pg->nmoved == pg->cmoved) {
+			size_t cap = pg->cmoved ? pg->cmoved * 2 : 32;
+			struct moved_pair *m = realloc(pg->moved, cap * sizeof(*m));
+			if (!m)
+				continue; /* out of memory: that change goes untold */
+			pg->moved = m;
+			pg->cmoved = cap;
 		}
-		pg->change(pg->change_arg, pl, region, checkpoint);
+		pg->moved[pg->nmoved].pl = pl;
+		pg->moved[pg->nmoved++].region = region;
 	}
-	pthread_mutex_unlock(&pg->change_lock);
-	/* Told: the cache starts afresh (it holds every day a flush touched). */
+	/* Told at the commit: the cache starts afresh (it holds every day a
+	 * flush touched). */
 	discard(pg);
+}
+
+/* Tells the listener which plans and regions moved. */
+static void committed(void *state, uint64_t checkpoint)
+{
+	progress *pg = state;
+	pthread_mutex_lock(&pg->change_lock);
+	for (size_t i = 0; pg->change && i < pg->nmoved; i++)
+		pg->change(pg->change_arg, pg->moved[i].pl, pg->moved[i].region, checkpoint);
+	pthread_mutex_unlock(&pg->change_lock);
+	pg->nmoved = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -796,6 +807,7 @@ const projection_ops progress_projection = {
 	.flush = flush,
 	.discard = discard,
 	.prepare = prepare,
+	.flushing = flushing,
 	.committed = committed,
 	.queries = progress_queries,
 };

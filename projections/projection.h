@@ -189,8 +189,14 @@ typedef struct projection_ops {
 	 * projection's checkpoint: it has cleared its state (e.g. its inputs
 	 * besides the log changed) and is rebuilt from the start of the log. */
 	int (*prepare)(proj_ctx *ctx, store_txn *wt, int *reset);
+	/* Optional: a flush begins (right after its ops->flush): what its
+	 * caches changed is in the table and goes into this flush, which is
+	 * written while applying goes on; what `committed` is to report of it
+	 * is to be noted now. */
+	void (*flushing)(void *state);
 	/* Optional: after a flush's transaction committed, on the runner's
-	 * thread; checkpoint = the projection's new one. */
+	 * thread; checkpoint = the projection's new one: what was noted at
+	 * `flushing` (of this flush, and of any before it that failed). */
 	void (*committed)(void *state, uint64_t checkpoint);
 } projection_ops;
 

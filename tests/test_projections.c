@@ -3237,6 +3237,80 @@ static void test_machine_crash_torn_projections(void **state)
 	tl_rmrf(d.dir);
 }
 
+/*
+ * A kill -9 during a flush written off the loop thread. `ledgerd
+ * --rebuild` with a 1 MiB budget flushes after every batch or so; each
+ * flush is written by the flusher thread while the runner applies the next
+ * batches, and LEDGERD_TEST_KILL_IN_FLUSH=3 kills the process in the third,
+ * its keys and checkpoints written into the transaction, not committed.
+ * The checkpoints left are the second flush's, the same for both
+ * projections; a restart goes on from them while a client appends, and
+ * what it holds at the end is what an in-process rebuild of the same log
+ * holds.
+ */
+#define KF_EVENTS 40000
+
+static void test_kill_during_offthread_flush(void **state)
+{
+	(void)state;
+	tl_daemon d = {0};
+	tl_ledger l = {0};
+	gen g;
+	char data[600], pdir[700], rebuilt[700], logf[700];
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	snprintf(d.dir, sizeof(d.dir), "%s/kflush.XXXXXX", tmp);
+	assert_non_null(mkdtemp(d.dir));
+	snprintf(data, sizeof(data), "%s/data", d.dir);
+	snprintf(pdir, sizeof(pdir), "%s/projections", data);
+	snprintf(rebuilt, sizeof(rebuilt), "%s/rebuilt", d.dir);
+	snprintf(logf, sizeof(logf), "%s/ledgerd.log", d.dir);
+
+	gen_init(&g, GEN_SEED ^ 11);
+	tl_open_dir(&l, data, 0);
+	gen_append(&g, &l, KF_EVENTS, NULL);
+	tl_shut(&l);
+
+	const char *const rebuild[] = {"--rebuild", "--projections-memory", "1M", NULL};
+	setenv("LEDGERD_TEST_KILL_IN_FLUSH", "3", 1);
+	if (tl_daemon_start(&d, rebuild) == 0) /* (or it died before it answered) */
+		assert_int_equal(tl_daemon_stop(&d, 0), 128 + SIGKILL);
+	unsetenv("LEDGERD_TEST_KILL_IN_FLUSH");
+	if (!file_has(logf, "killed in flush 3")) {
+		tl_daemon_log_tail(&d, 30);
+		fail_msg("ledgerd was not killed in its third flush");
+	}
+	uint64_t cpm, cpt;
+	read_checkpoints(pdir, &cpm, &cpt);
+	printf("# kill -9 in the third off-thread flush: checkpoints members %llu, transfers "
+	       "%llu\n",
+	       (unsigned long long)cpm, (unsigned long long)cpt);
+	assert_int_equal(cpm, cpt);
+	assert_true(cpm > 0 && cpm < KF_EVENTS);
+
+	/* Restarted: on from those checkpoints while a client appends. */
+	tl_daemon_up(&d, NULL);
+	gen_append_client(&g, &d, KF_EVENTS + 3 * BATCH);
+	uint64_t head = g.next_seq - 1;
+	daemon_wait_projections(&d, head, 0, 0, 120);
+	assert_int_equal(tl_daemon_stop(&d, SIGTERM), 0);
+
+	tl_open_dir(&l, data, 0);
+	runner *r = runner_up(rebuilt, &l);
+	caught_up(r, &l, 60);
+	expect_generator_figures(runner_store(r), &g);
+	runner_down(r, &l);
+	tl_shut(&l);
+	tl_dump crashed, fresh;
+	dump_projections(pdir, &crashed);
+	dump_projections(rebuilt, &fresh);
+	expect_same_dump(&crashed, "after-kill", &fresh, "rebuild");
+	tl_dump_free(&crashed);
+	tl_dump_free(&fresh);
+	gen_free(&g);
+	tl_free_all();
+	tl_rmrf(d.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3268,6 +3342,7 @@ int main(void)
 		cmocka_unit_test(test_two_runners),
 		cmocka_unit_test(test_kill_during_catch_up),
 		cmocka_unit_test(test_machine_crash_torn_projections),
+		cmocka_unit_test(test_kill_during_offthread_flush),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }
