@@ -21,6 +21,7 @@
 #   make soak         hundreds of kill -9 rounds (test_daemon test_crash_rounds; CRASH_ROUNDS, default 300)
 #   make soak-replica the replication simulation over many seeds (REPLICA_SEEDS, default 3000)
 #   make check-layers fail if a file includes a header of a layer above its own
+#   make check-po     fail if a catalogue (po/*.po) lacks a translation of a text the code marks
 #   make format       clang-format every source file
 #   make clean
 #
@@ -134,7 +135,7 @@ SERVER_SRCS := $(wildcard server/*.c)
 # The program ledgerd: main, and its side of systemd (libsystemd: the
 # readiness notice and the journal's log prefixes), which nothing else links.
 # And the cluster (daemon/cluster.c), the only part of it that links C-Raft.
-DAEMON_MAIN_SRCS := daemon/main.c daemon/systemd.c daemon/cluster.c
+DAEMON_MAIN_SRCS := daemon/main.c daemon/systemd.c daemon/cluster.c daemon/catchup.c
 DAEMON_SRCS := $(filter-out $(DAEMON_MAIN_SRCS),$(wildcard daemon/*.c))
 CLIENT_PROGS_SRCS := $(wildcard clients/ledger*.c)
 # A program in several files has a folder: clients/NAME/*.c, main.c among them.
@@ -164,7 +165,7 @@ FUZZ_SECONDS ?= 60
 MO_FILES := $(patsubst po/%.po,$(BUILD)/locale/%/LC_MESSAGES/ledgerd.mo,$(wildcard po/*.po))
 
 .PHONY: all programs tests benches run test bench valgrind format clean deps install fuzz fuzzers soak \
-	soak-replica run-cluster bench-cluster check-layers man deb pot
+	soak-replica run-cluster bench-cluster check-layers check-po man deb pot
 .SUFFIXES:
 .SECONDARY:
 
@@ -240,11 +241,21 @@ $(BUILD)/locale/%/LC_MESSAGES/ledgerd.mo: po/%.po
 	@echo "  MSGFMT  $<"
 	$(Q)msgfmt --check -o $@ $<
 
+XGETTEXT = xgettext --from-code=UTF-8 --language=C --add-comments=TRANSLATORS --package-name=ledgerd \
+	-k_ -kN_ -kP_:1,2 -kOPT:4 -kOPT_REQ:4 -kENUM:3 -kENUM_REQ:3 \
+	$(sort $(wildcard proto/*.[ch] clients/*.[ch] clients/*/*.[ch] daemon/*.c))
 pot:
-	xgettext --from-code=UTF-8 --language=C --add-comments=TRANSLATORS --package-name=ledgerd \
-		-k_ -kN_ -kP_:1,2 -kOPT:4 -kOPT_REQ:4 -kENUM:3 -kENUM_REQ:3 -o po/ledgerd.pot \
-		$(sort $(wildcard proto/*.[ch] clients/*.[ch] clients/*/*.[ch] daemon/*.c))
+	$(XGETTEXT) -o po/ledgerd.pot
 	for po in $(wildcard po/*.po); do msgmerge -q --update --backup=none $$po po/ledgerd.pot; done
+
+# Every text the code marks has a translation in every catalogue, neither
+# missing, empty nor fuzzy (msgcmp counts those as missing and names them).
+check-po:
+	@mkdir -p $(BUILD)
+	@$(XGETTEXT) -o $(BUILD)/check-po.pot
+	@for po in $(wildcard po/*.po); do \
+		msgcmp $$po $(BUILD)/check-po.pot || { echo "$$po: not up to date: make pot, then translate" >&2; exit 1; }; \
+	done
 
 # The dashboard's page (clients/web/) is compiled into ledger-dashboard, so
 # that the program serves it from wherever it is installed.
@@ -310,7 +321,7 @@ run-cluster: deps
 	@$(MAKE) --no-print-directory programs
 	scripts/run-cluster.sh $(BUILD) $(DATA)-cluster
 
-test: deps check-layers
+test: deps check-layers check-po
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 tests
 	@tests/run.sh build/asan
 

@@ -32,6 +32,8 @@
 #define LDC_RECONN_MAX_MS 500
 
 #define LDC_MAX_URLS 8
+/* How long a call waits for a connection to a node of a list (--url a,b,c). */
+#define LDC_LIST_CONNECT_MS 250
 
 struct ldc {
 	nng_socket sock;
@@ -49,6 +51,7 @@ struct ldc {
 	nng_cv *cv;
 	int pipes;
 	int interrupted; /* ldc_interrupt: a waiting call returns at once */
+	int received;    /* the answer of the call in flight came (recv_done) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -72,8 +75,10 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 static int wait_connected(ldc *c, nng_time deadline, ld_errinfo *e)
 {
 	/* A node of a list that is not up is left for the next one sooner:
-	 * another node is the likely answer. */
-	int wait_ms = c->nurls > 1 ? LDC_CONNECT_MS / 3 : LDC_CONNECT_MS;
+	 * another node is the likely answer (a node that is up connects in
+	 * milliseconds; one killed refuses at once, but NNG tells only of the
+	 * connections it made). */
+	int wait_ms = c->nurls > 1 ? LDC_LIST_CONNECT_MS : LDC_CONNECT_MS;
 	nng_time until = nng_clock() + (nng_time)wait_ms;
 	if (until > deadline)
 		until = deadline;
@@ -91,6 +96,58 @@ static int wait_connected(ldc *c, nng_time deadline, ld_errinfo *e)
 			      _("cannot connect to '%s': no ledger accepted a connection within %d "
 				"ms (is ledgerd running and listening there?)"),
 			      c->url, wait_ms);
+}
+
+/* The answer of a call in flight came (or its wait ended): on NNG's
+ * thread. */
+static void recv_done(void *arg)
+{
+	ldc *c = arg;
+	nng_mtx_lock(c->mu);
+	c->received = 1;
+	nng_cv_wake(c->cv);
+	nng_mtx_unlock(c->mu);
+}
+
+/*
+ * Receives the answer to the request just sent, within left ms. A node of a
+ * list whose connection goes away meanwhile (killed, or stopped) will not
+ * answer: REQ would keep the request for a connection that is not coming
+ * back until the timeout, so the call gives up at once and goes on to the
+ * next node (the request's event ids make sending it again safe). 0 with
+ * *msg, or an NNG error (NNG_ECONNSHUT for the lost connection).
+ */
+static int recv_answer(ldc *c, nng_duration left, nng_msg **msg)
+{
+	nng_aio *aio;
+	int nrv;
+	if (c->nurls <= 1) {
+		if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, left)) != 0)
+			return nrv;
+		return nng_recvmsg(c->sock, msg, 0);
+	}
+	if ((nrv = nng_aio_alloc(&aio, recv_done, c)) != 0)
+		return nrv;
+	nng_mtx_lock(c->mu);
+	c->received = 0;
+	nng_mtx_unlock(c->mu);
+	nng_aio_set_timeout(aio, left);
+	nng_recv_aio(c->sock, aio);
+	nng_mtx_lock(c->mu);
+	while (!c->received && c->pipes > 0 && !c->interrupted)
+		nng_cv_wait(c->cv);
+	int lost = !c->received;
+	nng_mtx_unlock(c->mu);
+	if (lost)
+		nng_aio_cancel(aio);
+	nng_aio_wait(aio);
+	nrv = nng_aio_result(aio);
+	if (nrv == 0)
+		*msg = nng_aio_get_msg(aio);
+	else if (lost)
+		nrv = NNG_ECONNSHUT;
+	nng_aio_free(aio);
+	return nrv;
 }
 
 static char *read_file(const char *path)
@@ -354,10 +411,13 @@ static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg 
 	msg = NULL;
 	nng_time now = nng_clock();
 	nng_duration left = now < deadline ? (nng_duration)(deadline - now) : 1;
-	if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, left)) != 0 ||
-	    (nrv = nng_recvmsg(c->sock, &msg, 0)) != 0) {
+	if ((nrv = recv_answer(c, left, &msg)) != 0) {
 		msg = NULL;
-		if (nrv == NNG_ETIMEDOUT)
+		if (nrv == NNG_ECONNSHUT)
+			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
+					    _("the connection to '%s' was lost before it answered"),
+					    c->url);
+		else if (nrv == NNG_ETIMEDOUT)
 			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
 					    _("no answer from '%s' within %d ms: %s"), c->url,
 					    timeout_ms, nng_strerror(nrv));

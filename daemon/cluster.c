@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "catchup.h"
 #include "group.h"
 #include "log.h"
 
@@ -35,6 +36,8 @@ struct cluster {
 	unsigned npeers;
 	char dir[4096];
 	unsigned election_ms;
+	cluster_options o; /* snapshot settings, TLS for the catch-up */
+	catchup *cu;       /* sm->fetch (daemon/catchup.h) */
 	store *s;
 	writer *w;
 	replica *rep;
@@ -136,6 +139,7 @@ int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e)
 	c->id = o->id;
 	c->npeers = o->npeers;
 	c->election_ms = o->election_ms ? o->election_ms : 1000;
+	c->o = *o;
 	snprintf(c->dir, sizeof(c->dir), "%s/raft", o->data_dir);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->answered, NULL);
@@ -374,16 +378,19 @@ static int sm_sync(void *sm)
 	return 0; /* every commit of the log is synced */
 }
 
+/* Asks the leader first, then the other peers (daemon/catchup.h). */
 static int sm_fetch(void *sm, uint64_t to_seq, const uint8_t to_hash[REPLICA_HASH_LEN],
 		    uint64_t index)
 {
-	(void)sm;
-	(void)to_hash;
-	(void)index;
-	log_error("cluster: this node is behind a snapshot (up to seq %llu): catching up over the "
-		  "page protocol is not built yet; re-seed it from a backup of a peer",
-		  (unsigned long long)to_seq);
-	return LD_E(INVALID_STATE);
+	cluster *c = sm;
+	const char *urls[CLUSTER_MAX_PEERS];
+	unsigned n = 0;
+	if (c->last_leader && c->last_leader != c->id)
+		urls[n++] = cluster_url_of(c, c->last_leader);
+	for (unsigned i = 0; i < c->npeers; i++)
+		if (c->peers[i].id != c->id && c->peers[i].id != c->last_leader)
+			urls[n++] = c->peers[i].url;
+	return catchup_start(c->cu, urls, n, to_seq, to_hash, index);
 }
 
 static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply, sm_sync, sm_fetch};
@@ -453,6 +460,7 @@ static void replica_stopped(replica *r, void *arg)
 {
 	(void)r;
 	cluster *c = arg;
+	catchup_close(c->cu);
 	uv_close((uv_handle_t *)&c->async, closed);
 	uv_close((uv_handle_t *)&c->tick, closed);
 }
@@ -497,6 +505,15 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	c->async.data = c;
 	uv_timer_init(&c->loop, &c->tick);
 	c->tick.data = c;
+	catchup_options cuo = {.w = w,
+			       .rep = c->rep,
+			       .id = c->id,
+			       .tls_cert = c->o.tls_cert,
+			       .tls_key = c->o.tls_key,
+			       .tls_ca = c->o.tls_ca,
+			       .sync = sm_sync,
+			       .arg = c};
+	catchup_new(&c->cu, &c->loop, &cuo);
 	uint64_t ids[CLUSTER_MAX_PEERS];
 	const char *addrs[CLUSTER_MAX_PEERS];
 	const char *self = NULL;
@@ -511,6 +528,8 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	    .address = self,
 	    .dir = c->dir,
 	    .election_ms = c->election_ms,
+	    .snapshot_threshold = c->o.snapshot_threshold,
+	    .snapshot_trailing = c->o.snapshot_trailing,
 	    .bootstrap_ids = ids,
 	    .bootstrap_addresses = addrs,
 	    .bootstrap_n = c->npeers,
@@ -519,10 +538,13 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	};
 	int rc = replica_start(c->rep, &c->loop, &o, e);
 	if (rc) {
+		catchup_close(c->cu);
 		uv_close((uv_handle_t *)&c->async, closed);
 		uv_close((uv_handle_t *)&c->tick, closed);
 		uv_run(&c->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&c->loop);
+		catchup_free(c->cu);
+		c->cu = NULL;
 		replica_free(c->rep);
 		c->rep = NULL;
 		return rc;
@@ -555,6 +577,8 @@ void cluster_stop(cluster *c)
 	uv_async_send(&c->async);
 	pthread_join(c->thread, NULL);
 	c->started = 0;
+	catchup_free(c->cu);
+	c->cu = NULL;
 	/* The replica answered what it had (its stop ends every proposal). */
 	pthread_mutex_lock(&c->lock);
 	give_up_locked(c);

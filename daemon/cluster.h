@@ -45,6 +45,10 @@ typedef struct cluster_options {
 	unsigned npeers;
 	const char *data_dir;   /* raft's files go in DATA/raft */
 	unsigned election_ms;   /* 0: 1000 */
+	unsigned snapshot_threshold, snapshot_trailing; /* 0: the replica's defaults */
+	/* The catch-up's client credentials for tls+tcp:// peers (the
+	 * daemon's own --tls-cert, --tls-key, --tls-ca; NULL: none). */
+	const char *tls_cert, *tls_key, *tls_ca;
 } cluster_options;
 
 typedef struct cluster cluster;

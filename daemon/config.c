@@ -236,6 +236,16 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 		if (*end || end == value || v < 100 || v > 60000)
 			return BAD(_("'election-ms' must be 100 to 60000, got '%s'"), value);
 		c->election_ms = (unsigned)v;
+	} else if (!strcmp(key, "snapshot-threshold") || !strcmp(key, "snapshot-trailing")) {
+		char *end;
+		errno = 0;
+		long v = strtol(value, &end, 10);
+		if (errno || *end || end == value || v < 1 || v > 1000000)
+			return BAD(_("'%s' must be 1 to 1000000, got '%s'"), key, value);
+		if (key[10] == 'h')
+			c->snapshot_threshold = (unsigned)v;
+		else
+			c->snapshot_trailing = (unsigned)v;
 	} else if (!strcmp(key, "tree-head-key")) {
 		if (!*value)
 			return BAD(_("'tree-head-key' is empty"));

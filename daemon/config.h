@@ -49,6 +49,10 @@ typedef struct config {
 				     * checked by daemon/cluster.c) */
 	unsigned npeers;
 	unsigned election_ms;       /* election-ms (0: 1000) */
+	unsigned snapshot_threshold; /* snapshot-threshold: entries between markers
+				      * (0: the replica's default, 1024) */
+	unsigned snapshot_trailing;  /* snapshot-trailing: entries kept behind one
+				      * (0: 8192) */
 	const char *tree_head_key; /* the tree-head signing key; NULL: the default
 				    * (config_tree_head_key) */
 	/* Where each setting came from, for the start-up log. */

@@ -79,6 +79,8 @@ static void usage(FILE *f)
 		"                        included): its raft address (private network only:\n"
 		"                        docs/REPLICATION.md) and its client URL    [none: one node]\n"
 		"      --election-ms N   the cluster's election timeout               [1000]\n"
+		"      --snapshot-threshold N  raft entries between snapshot markers  [1024]\n"
+		"      --snapshot-trailing N   raft entries kept behind a marker      [8192]\n"
 		"      --tree-head-key FILE  the key that signs tree heads, kept outside the data\n"
 		"                        directory [beside the config file, or\n"
 		"                        ~/.config/ledgerd/tree-head.key; docs/CONFIG.md]\n"
@@ -132,6 +134,8 @@ int main(int argc, char **argv)
 		{"node-id", required_argument, NULL, OPT_SETTING},
 		{"peer", required_argument, NULL, OPT_SETTING},
 		{"election-ms", required_argument, NULL, OPT_SETTING},
+		{"snapshot-threshold", required_argument, NULL, OPT_SETTING},
+		{"snapshot-trailing", required_argument, NULL, OPT_SETTING},
 		{"tree-head-key", required_argument, NULL, OPT_SETTING},
 		{"pub-events", no_argument, NULL, OPT_PUB_EVENTS},
 		{"pub-max-subscribers", required_argument, NULL, OPT_SETTING},
@@ -309,7 +313,12 @@ int main(int argc, char **argv)
 				      .peers = cfg.peers,
 				      .npeers = cfg.npeers,
 				      .data_dir = so.dir,
-				      .election_ms = cfg.election_ms};
+				      .election_ms = cfg.election_ms,
+				      .snapshot_threshold = cfg.snapshot_threshold,
+				      .snapshot_trailing = cfg.snapshot_trailing,
+				      .tls_cert = cfg.server.tls_cert,
+				      .tls_key = cfg.server.tls_key,
+				      .tls_ca = cfg.server.tls_ca};
 		if (cluster_new(&cl, &co, &e) != 0) {
 			log_error("%s", e.message);
 			goto out;

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,127 @@ static void label_value(metrics_buf *b, const char *v)
 	}
 }
 
+/*
+ * Families with a few fixed labelled samples, one counter each:
+ * ledgerd_events_total{outcome="recorded"} and its siblings.
+ */
+typedef struct labelled_family {
+	const char *name, *type, *help, *label;
+	struct {
+		const char *value;
+		size_t counter; /* offsetof(counters, ...) of an atomic_ullong */
+	} rows[3];
+} labelled_family;
+
+#define ROW(v, field) {v, offsetof(counters, field)}
+static const labelled_family events_family = {
+    "ledgerd_events_total", "counter",
+    "Events of append requests, by outcome (recorded, duplicate, rejected).", "outcome",
+    {ROW("recorded", events_accepted), ROW("duplicate", events_duplicate),
+     ROW("rejected", events_rejected)}};
+static const labelled_family commits_family = {
+    "ledgerd_commits_total", "counter", "Write transactions, by result.", "result",
+    {ROW("ok", commits_ok), ROW("failed", commits_failed)}};
+static const labelled_family backups_family = {
+    "ledgerd_backups_total", "counter", "Hot backups, by result.", "result",
+    {ROW("ok", backups_ok), ROW("failed", backups_failed)}};
+#undef ROW
+
+static void render_labelled(metrics_buf *b, const counters *m, const labelled_family *f)
+{
+	family(b, f->name, f->type, f->help);
+	for (size_t i = 0; i < 3 && f->rows[i].value; i++) {
+		const atomic_ullong *c =
+			(const atomic_ullong *)((const char *)m + f->rows[i].counter);
+		metrics_printf(b, "%s{%s=\"%s\"} %llu\n", f->name, f->label, f->rows[i].value,
+			       (unsigned long long)atomic_load(c));
+	}
+}
+
+/*
+ * Families with one sample per item of a list (a projection, a subscriber):
+ * name{LABEL="item's name"} value, the value a field of the item's message
+ * read at `field`. The fields' kinds are those of the generated structs.
+ */
+enum item_kind {
+	ITEM_U64,     /* uint64_t, as an integer */
+	ITEM_BOOL,    /* protobuf_c_boolean, as 0 or 1 */
+	ITEM_MS,      /* int64_t milliseconds, as seconds */
+	ITEM_US_TIME, /* int64_t unix microseconds, as seconds */
+};
+
+typedef struct item_family {
+	const char *name, *type, *help;
+	size_t field;
+	enum item_kind kind;
+} item_family;
+
+#define PROJ(f) offsetof(Ledger__ProjectionInfo, f)
+static const item_family projection_families[] = {
+    {"ledgerd_projection_checkpoint_seq", "gauge", "Last seq each projection applied.",
+     PROJ(checkpoint), ITEM_U64},
+    {"ledgerd_projection_lag_events", "gauge",
+     "Events in the log a projection has not applied yet.", PROJ(lag_events), ITEM_U64},
+    {"ledgerd_projection_lag_seconds", "gauge",
+     "Age of the oldest event a projection has not applied (0: caught up).", PROJ(lag_ms),
+     ITEM_MS},
+    {"ledgerd_projection_stopped", "gauge",
+     "1 if a projection stopped on an event it could not apply.", PROJ(stopped), ITEM_BOOL},
+    {"ledgerd_projection_flushes_total", "counter",
+     "Flushes of a projection's state (with its checkpoint) into LMDB since the start.",
+     PROJ(flushes), ITEM_U64},
+    {"ledgerd_projection_memory_bytes", "gauge",
+     "A projection's state held in memory, as of its last flush.", PROJ(memory_bytes),
+     ITEM_U64},
+};
+#undef PROJ
+
+#define SUB(f) offsetof(Ledger__SubscriberInfo, f)
+static const item_family subscriber_families[] = {
+    {"ledgerd_subscriber_lag_events", "gauge",
+     "Events in the log after the last one a subscriber was given.", SUB(lag_events),
+     ITEM_U64},
+    {"ledgerd_subscriber_last_seen_seconds", "gauge",
+     "When a subscriber last asked for a page (unix time).", SUB(last_seen), ITEM_US_TIME},
+    {"ledgerd_subscriber_waiting", "gauge",
+     "1 while a long-poll of the subscriber waits for the next commit.", SUB(waiting),
+     ITEM_BOOL},
+};
+#undef SUB
+
+/* Each family of fams[0..nf), each with one sample per item of items[0..n);
+ * the label's value is the string at name_field of the item. */
+static void render_items(metrics_buf *b, const item_family *fams, size_t nf, const char *label,
+			 void *const *items, size_t n, size_t name_field)
+{
+	for (size_t k = 0; k < nf; k++) {
+		const item_family *f = &fams[k];
+		family(b, f->name, f->type, f->help);
+		for (size_t i = 0; i < n; i++) {
+			const char *item = items[i];
+			const char *name = *(char *const *)(item + name_field);
+			const void *v = item + f->field;
+			metrics_printf(b, "%s{%s=\"", f->name, label);
+			label_value(b, name ? name : "");
+			switch (f->kind) {
+			case ITEM_U64:
+				metrics_printf(b, "\"} %llu\n",
+					       (unsigned long long)*(const uint64_t *)v);
+				break;
+			case ITEM_BOOL:
+				metrics_printf(b, "\"} %d\n", *(const protobuf_c_boolean *)v ? 1 : 0);
+				break;
+			case ITEM_MS:
+				metrics_printf(b, "\"} %.3f\n", (double)*(const int64_t *)v / 1e3);
+				break;
+			case ITEM_US_TIME:
+				metrics_printf(b, "\"} %.3f\n", (double)*(const int64_t *)v / 1e6);
+				break;
+			}
+		}
+	}
+}
+
 static void render_build(metrics_buf *b)
 {
 	family(b, "ledgerd_build_info", "gauge",
@@ -244,14 +366,7 @@ char *metrics_render(store *s, writer *w, runner *r, size_t *len)
 			metrics_printf(&b, "ledgerd_requests_total{command=\"%s\"} %llu\n",
 				       command_name(c), v);
 	}
-	family(&b, "ledgerd_events_total", "counter",
-	       "Events of append requests, by outcome (recorded, duplicate, rejected).");
-	metrics_printf(&b, "ledgerd_events_total{outcome=\"recorded\"} %llu\n",
-		       (unsigned long long)atomic_load(&m->events_accepted));
-	metrics_printf(&b, "ledgerd_events_total{outcome=\"duplicate\"} %llu\n",
-		       (unsigned long long)atomic_load(&m->events_duplicate));
-	metrics_printf(&b, "ledgerd_events_total{outcome=\"rejected\"} %llu\n",
-		       (unsigned long long)atomic_load(&m->events_rejected));
+	render_labelled(&b, m, &events_family);
 	family(&b, "ledgerd_errors_total", "counter",
 	       "Errors answered (whole requests and single events), by code.");
 	for (int c = 1; c < COUNTERS_MAX_CODE; c++) {
@@ -260,11 +375,7 @@ char *metrics_render(store *s, writer *w, runner *r, size_t *len)
 		if (v || (strcmp(name, "ERR_UNKNOWN") != 0 && c <= LEDGER__ERROR_CODE__ERR_INTERNAL))
 			metrics_printf(&b, "ledgerd_errors_total{code=\"%s\"} %llu\n", name, v);
 	}
-	family(&b, "ledgerd_commits_total", "counter", "Write transactions, by result.");
-	metrics_printf(&b, "ledgerd_commits_total{result=\"ok\"} %llu\n",
-		       (unsigned long long)atomic_load(&m->commits_ok));
-	metrics_printf(&b, "ledgerd_commits_total{result=\"failed\"} %llu\n",
-		       (unsigned long long)atomic_load(&m->commits_failed));
+	render_labelled(&b, m, &commits_family);
 	render_histogram(&b, "ledgerd_append_request_events", "Events per append request.",
 			 &m->request_events, counters_size_le, counters_nsize, 0);
 	render_histogram(&b, "ledgerd_commit_events", "Events per write transaction (group commit).",
@@ -304,49 +415,13 @@ char *metrics_render(store *s, writer *w, runner *r, size_t *len)
 	}
 	Ledger__ProjectionStatus st;
 	if (r && runner_status(r, &st) == 0) {
-		family(&b, "ledgerd_projection_checkpoint_seq", "gauge",
-		       "Last seq each projection applied.");
-		for (size_t i = 0; i < st.n_projections; i++)
-			metrics_printf(&b, "ledgerd_projection_checkpoint_seq{projection=\"%s\"} %llu\n",
-				       st.projections[i]->name,
-				       (unsigned long long)st.projections[i]->checkpoint);
-		family(&b, "ledgerd_projection_lag_events", "gauge",
-		       "Events in the log a projection has not applied yet.");
-		for (size_t i = 0; i < st.n_projections; i++)
-			metrics_printf(&b, "ledgerd_projection_lag_events{projection=\"%s\"} %llu\n",
-				       st.projections[i]->name,
-				       (unsigned long long)st.projections[i]->lag_events);
-		family(&b, "ledgerd_projection_lag_seconds", "gauge",
-		       "Age of the oldest event a projection has not applied (0: caught up).");
-		for (size_t i = 0; i < st.n_projections; i++)
-			metrics_printf(&b, "ledgerd_projection_lag_seconds{projection=\"%s\"} %.3f\n",
-				       st.projections[i]->name,
-				       (double)st.projections[i]->lag_ms / 1000.0);
-		family(&b, "ledgerd_projection_stopped", "gauge",
-		       "1 if a projection stopped on an event it could not apply.");
-		for (size_t i = 0; i < st.n_projections; i++)
-			metrics_printf(&b, "ledgerd_projection_stopped{projection=\"%s\"} %d\n",
-				       st.projections[i]->name, st.projections[i]->stopped ? 1 : 0);
-		family(&b, "ledgerd_projection_flushes_total", "counter",
-		       "Flushes of a projection's state (with its checkpoint) into LMDB since the "
-		       "start.");
-		for (size_t i = 0; i < st.n_projections; i++)
-			metrics_printf(&b, "ledgerd_projection_flushes_total{projection=\"%s\"} %llu\n",
-				       st.projections[i]->name,
-				       (unsigned long long)st.projections[i]->flushes);
-		family(&b, "ledgerd_projection_memory_bytes", "gauge",
-		       "A projection's state held in memory, as of its last flush.");
-		for (size_t i = 0; i < st.n_projections; i++)
-			metrics_printf(&b, "ledgerd_projection_memory_bytes{projection=\"%s\"} %llu\n",
-				       st.projections[i]->name,
-				       (unsigned long long)st.projections[i]->memory_bytes);
+		render_items(&b, projection_families,
+			     sizeof(projection_families) / sizeof(projection_families[0]), "projection",
+			     (void *const *)st.projections, st.n_projections,
+			     offsetof(Ledger__ProjectionInfo, name));
 		runner_status_free(&st);
 	}
-	family(&b, "ledgerd_backups_total", "counter", "Hot backups, by result.");
-	metrics_printf(&b, "ledgerd_backups_total{result=\"ok\"} %llu\n",
-		       (unsigned long long)atomic_load(&m->backups_ok));
-	metrics_printf(&b, "ledgerd_backups_total{result=\"failed\"} %llu\n",
-		       (unsigned long long)atomic_load(&m->backups_failed));
+	render_labelled(&b, m, &backups_family);
 	gauge(&b, "ledgerd_backup_last_success_seconds",
 	      "When the last successful backup finished (unix time; 0: none since start).",
 	      (double)atomic_load(&m->backup_last_ok));
@@ -388,27 +463,10 @@ static void render_subscribers(metrics_buf *b, void *arg)
 		b->oom = 1;
 		return;
 	}
-	static const char *const names[] = {"ledgerd_subscriber_lag_events",
-					    "ledgerd_subscriber_last_seen_seconds",
-					    "ledgerd_subscriber_waiting"};
-	static const char *const helps[] = {
-	    "Events in the log after the last one a subscriber was given.",
-	    "When a subscriber last asked for a page (unix time).",
-	    "1 while a long-poll of the subscriber waits for the next commit."};
-	for (int k = 0; k < 3; k++) {
-		family(b, names[k], "gauge", helps[k]);
-		for (size_t i = 0; i < l.n_subscribers; i++) {
-			const Ledger__SubscriberInfo *si = l.subscribers[i];
-			metrics_printf(b, "%s{subscriber=\"", names[k]);
-			label_value(b, si->subscriber_id ? si->subscriber_id : "");
-			if (k == 0)
-				metrics_printf(b, "\"} %llu\n", (unsigned long long)si->lag_events);
-			else if (k == 1)
-				metrics_printf(b, "\"} %.3f\n", (double)si->last_seen / 1e6);
-			else
-				metrics_printf(b, "\"} %d\n", si->waiting ? 1 : 0);
-		}
-	}
+	render_items(b, subscriber_families,
+		     sizeof(subscriber_families) / sizeof(subscriber_families[0]), "subscriber",
+		     (void *const *)l.subscribers, l.n_subscribers,
+		     offsetof(Ledger__SubscriberInfo, subscriber_id));
 	subreg_list_free(&l);
 }
 

@@ -174,13 +174,14 @@ static void sub_read_job(call *c)
 		c->sub.reply = reply_error(&e);
 		return;
 	}
+	uint64_t after = c->sub.after;
 	c->sub.after = p.next - 1; /* past what the filter skipped, too */
 	if (p.n == 0 && c->sub.wait && !c->sub.timed_out && c->sub.rounds < SUB_MAX_ROUNDS) {
 		store_read_end(t);
 		c->sub.park = 1;
 		return;
 	}
-	c->sub.reply = sub_page_reply(&p, head);
+	c->sub.reply = c->sub.records ? records_page(t, &p, after, head) : sub_page_reply(&p, head);
 	store_read_end(t);
 	subreg_seen(srv->subs, c->sub.id, c->sub.after, p.n, c->identity, 0);
 }
@@ -278,6 +279,11 @@ nng_msg *subs_subscribe(call *c)
 	}
 	if (sub_filter_compile(q->filter, &st->f, &e))
 		return reply_error(&e);
+	st->records = q->has_with_records && q->with_records;
+	if (st->records && q->filter)
+		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.filter",
+				      "a page of records (with_records) is the whole log: no filter"),
+		       reply_error(&e);
 	st->after = q->has_after_seq ? q->after_seq : 0;
 	writer_head(c->srv->w, &head, NULL, NULL);
 	if (st->after > head) {

@@ -132,6 +132,11 @@ done
 out_has "^$L +${URLS[$L]} +leader .*leading, taking writes" "ledgerctl cluster: node $L leads"
 [ "$(grep -c ' follower .*leader: '"${URLS[$L]}" <<<"$OUT")" = 2 ] ||
 	{ echo "$OUT" >&2; die "ledgerctl cluster: two followers naming the leader"; }
+# In Chinese, the roles too (the columns aligned by width, not bytes).
+LC_ALL=zh_CN.UTF-8 LANGUAGE= ctl --url "$ALL" cluster
+out_has "^$L +${URLS[$L]} +领导者 +[0-9]+ " "ledgerctl cluster in Chinese: the leader's role"
+[ "$(grep -c ' 跟随者 ' <<<"$OUT")" = 2 ] ||
+	{ echo "$OUT" >&2; die "ledgerctl cluster in Chinese: the followers' role"; }
 ok --url "$ALL" --json cluster
 expect_eq "$(json 'sorted(n["role"] for n in j)')" "['follower', 'follower', 'leader']" \
 	"ledgerctl --json cluster: the roles"

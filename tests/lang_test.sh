@@ -116,6 +116,12 @@ out_has ' member_transferred +IU → SZ +迁居 ' "a transfer's reason is not in
 zh transfers --org NJ
 out_has '^转出 +M2 +IU → SZ +迁居 +2026-07-01 00:00:00 +序号 [0-9]+$' "transfers are not in Chinese: $OUT"
 
+# A witness of a head it already keeps says so.
+zh witness --file "$TMPDIR/heads"
+zh witness --file "$TMPDIR/heads"
+[ "$RC" -eq 0 ] || fail "witness in Chinese: exit $RC: $ERR"
+out_has '^树未变化：大小 [0-9]+，' "an unchanged tree is not said in Chinese: $OUT"
+
 # The ledger's own refusal: its code described in Chinese, then its message.
 zh join M1 --org IU --path platform-work --channel online --group courier \
 	--employment partial --region 320102 --national-id 320102199001011232

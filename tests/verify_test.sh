@@ -188,6 +188,12 @@ ok export --from 65 --to 128 --format jsonl
 printf '%s\n' "$OUT" >"$TMPDIR/node.jsonl"
 ok witness --file "$TMPDIR/heads"
 out_has "tree size 140" "the witness's first head"
+# The same head again: the witness says the tree has not moved.
+ok witness --file "$TMPDIR/heads"
+out_has "^tree unchanged: size 140, root [0-9a-f]{64}, signed " "a witness of an unchanged head"
+ok --json witness --file "$TMPDIR/heads"
+expect_eq "$(json '(j["unchanged"], j["tree_size"], j["heads_kept"])')" "(True, 140, 1)" \
+	"witness --json of an unchanged head"
 stop_ledgerd
 python3 - "$TMPDIR/data/data.mdb" "$TMPDIR/node.jsonl" <<'PY'
 import hashlib, json, sys

@@ -192,6 +192,20 @@ static int has_url(struct node_answer *nodes, int n, const char *url)
 	return 0;
 }
 
+/* A node's role as the server names it (core/replica's words), in the
+ * user's language; a word this table does not know, as it came. */
+static const char *role_word(const char *role)
+{
+	static const char *const words[] = {
+	    N_("leader"), N_("follower"), N_("candidate"),
+	    N_("halted"), N_("failed"),   N_("stopped"),
+	};
+	for (size_t i = 0; role && i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcmp(role, words[i]))
+			return _(words[i]);
+	return role ? role : "?";
+}
+
 /* Asks every node given (--url a,b,c) and every node their configuration
  * names, and prints one line per node: each node knows only itself. */
 int exec_cluster(struct run *r, const struct args *a, ld_errinfo *e)
@@ -245,9 +259,12 @@ int exec_cluster(struct run *r, const struct args *a, ld_errinfo *e)
 		}
 		rc = dump_json(arr, e);
 	} else {
-		printf("%-4s  %-26s  %-9s  %5s  %9s  %9s  %9s  %9s  %s\n", _("NODE"), _("URL"),
-		       _("ROLE"), _("TERM"), _("COMMITTED"), _("APPLIED"), _("SEQ"), _("LAG"),
-		       _("STATE"));
+		/* The role is a cell of its own: a Chinese word is wider in
+		 * bytes than in columns. */
+		printf("%-4s  %-26s  ", _("NODE"), _("URL"));
+		print_cell(_("ROLE"), 9);
+		printf("%5s  %9s  %9s  %9s  %9s  %s\n", _("TERM"), _("COMMITTED"), _("APPLIED"),
+		       _("SEQ"), _("LAG"), _("STATE"));
 		for (int i = 0; i < n; i++) {
 			const Ledger__ClusterStatus *st = nodes[i].resp ? nodes[i].resp->cluster : NULL;
 			if (!st) {
@@ -257,8 +274,9 @@ int exec_cluster(struct run *r, const struct args *a, ld_errinfo *e)
 				continue;
 			}
 			if (!st->replicated) {
-				printf("%-4s  %-26s  %-9s  %5s  %9s  %9s  %9s  %9s  %s\n", "-",
-				       nodes[i].url, _("single"), "-", "-", "-", "-", "-",
+				printf("%-4s  %-26s  ", "-", nodes[i].url);
+				print_cell(_("single"), 9);
+				printf("%5s  %9s  %9s  %9s  %9s  %s\n", "-", "-", "-", "-", "-",
 				       _("a single node, not replicated"));
 				continue;
 			}
@@ -270,9 +288,9 @@ int exec_cluster(struct run *r, const struct args *a, ld_errinfo *e)
 			else
 				snprintf(state, sizeof(state), _("leader: %s"),
 					 ld_has(st->leader_url) ? st->leader_url : _("none known"));
-			printf("%-4llu  %-26s  %-9s  %5llu  %9llu  %9llu  %9llu  %9llu  %s\n",
-			       (unsigned long long)st->id, nodes[i].url, st->role ? st->role : "?",
-			       (unsigned long long)st->term, (unsigned long long)st->confirmed_index,
+			printf("%-4llu  %-26s  ", (unsigned long long)st->id, nodes[i].url);
+			print_cell(role_word(st->role), 9);
+			printf("%5llu  %9llu  %9llu  %9llu  %9llu  %s\n", (unsigned long long)st->term, (unsigned long long)st->confirmed_index,
 			       (unsigned long long)st->applied_index, (unsigned long long)st->log_seq,
 			       (unsigned long long)(top_seq - st->log_seq), state);
 		}

@@ -211,21 +211,29 @@ static int witness_one(struct run *r, ldc *c, struct witness *w, const ldc_tree_
 			return x;
 		if (!x)
 			return inconsistent(r, c, w, cur, e);
-		if (older || (cur->size == last->size && cur->timestamp == last->timestamp))
-			return 0; /* seen, or covered by the last one kept */
+		if (older)
+			return 0; /* covered by the last one kept */
 	}
-	int rc = append(w, cur, e);
+	/* The very head kept last: the ledger has not moved since. Said, so
+	 * that a run from cron shows it looked. */
+	int unchanged = w->n && cur->size == w->heads[w->n - 1].size &&
+			cur->timestamp == w->heads[w->n - 1].timestamp;
+	int rc = unchanged ? 0 : append(w, cur, e);
 	if (rc)
 		return rc;
 	char root[65], t[32];
 	ldc_format_hex(cur->root, 32, root);
 	when(cur->timestamp, t);
 	if (r->json) {
-		json_t *j = json_pack("{s:b, s:I, s:s, s:I, s:I}", "consistent", 1, "tree_size",
+		json_t *j = json_pack("{s:b, s:I, s:s, s:I, s:I, s:b}", "consistent", 1, "tree_size",
 				      (json_int_t)cur->size, "root_hash", root, "timestamp",
-				      (json_int_t)cur->timestamp, "heads_kept", (json_int_t)w->n);
+				      (json_int_t)cur->timestamp, "heads_kept", (json_int_t)w->n,
+				      "unchanged", unchanged);
 		if ((rc = dump_json(j, e)) != 0)
 			return rc;
+	} else if (unchanged) {
+		printf(_("tree unchanged: size %llu, root %s, signed %s: the last head kept in %s\n"),
+		       (unsigned long long)cur->size, root, t, w->file);
 	} else if (w->n == 1) {
 		printf(_("witnessed tree size %llu, root %s, signed %s: the first head kept in %s\n"),
 		       (unsigned long long)cur->size, root, t, w->file);

@@ -1,0 +1,127 @@
+# cluster_lib.sh — shared by the tests of a cluster of ledgerd processes on
+# loopback (sourced after lib.sh; not run by tests/run.sh). Provides:
+#   cluster_init N          ports, URLs and --peer settings of nodes 1..N (the
+#                           first N are the voters the cluster bootstraps with;
+#                           a node beyond them joins later); each node listens on
+#                           its tcp:// URL (URLS[i], the peer URL) and on
+#                           ipc:// (IPC[i], whose identity is uid:<user>)
+#   start_node I [ARG...]   start node I (its log in $TMPDIR/nI.log); NODE_ARGS
+#                           are added to every node's arguments
+#   stop_node I [SIG]       stop node I (TERM, then KILL after 10 s)
+#   stop_all                stop every node (on exit too)
+#   leads I                 whether node I says, in its log, that it leads
+#   wait_leader             L = the node that leads (fails after 15 s)
+#   head_of I               node I's head seq
+#   wait_head I SEQ         wait until node I's head is SEQ (fails after 30 s)
+#   same_logs I J...        the nodes' log, links, fixes and Merkle databases are
+#                           byte for byte the same (mdb_dump; stopped nodes)
+#   die MSG                 the nodes' last log lines, then fail
+command -v mdb_dump >/dev/null || fail "mdb_dump is not installed (lmdb-utils)"
+
+declare -a CPORT RPORT PID URLS IPC PEERS_OF
+PEERS=()
+NODE_ARGS=()
+cluster_init() {
+	local n=$1 i
+	CLUSTER_N=$n
+	for i in $(seq 1 8); do
+		CPORT[$i]=$(free_port)
+		RPORT[$i]=$(free_port)
+		URLS[$i]="tcp://127.0.0.1:${CPORT[$i]}"
+		IPC[$i]="ipc://$TMPDIR/n$i.ipc"
+	done
+	PEERS=()
+	for i in $(seq 1 "$n"); do
+		PEERS+=(--peer "$i,127.0.0.1:${RPORT[$i]},${URLS[$i]}")
+	done
+}
+
+start_node() {
+	local i=$1
+	shift
+	"$LEDGERD" --data "$TMPDIR/n$i" --listen "${URLS[$i]}" --listen "${IPC[$i]}" \
+		--node-id "$i" "${PEERS[@]}" --tree-head-key "$TMPDIR/n$i.tree-head.key" \
+		--election-ms 1000 --verify-at-start 0 "${NODE_ARGS[@]}" "$@" 2>>"$TMPDIR/n$i.log" &
+	PID[$i]=$!
+}
+
+stop_node() {
+	local i=$1 sig=${2:-TERM}
+	[ -n "${PID[$i]:-}" ] || return 0
+	kill -CONT "${PID[$i]}" 2>/dev/null || true
+	kill "-$sig" "${PID[$i]}" 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "${PID[$i]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "${PID[$i]}" 2>/dev/null || true
+	wait "${PID[$i]}" 2>/dev/null || true
+	PID[$i]=
+}
+
+stop_all() {
+	local i
+	for i in $(seq 1 8); do stop_node "$i"; done
+}
+trap stop_all EXIT
+
+die() {
+	local i
+	for i in $(seq 1 8); do
+		[ -f "$TMPDIR/n$i.log" ] || continue
+		echo "--- node $i's log (last 20 lines):" >&2
+		tail -n 20 "$TMPDIR/n$i.log" >&2 || true
+	done
+	fail "$@"
+}
+
+leads() {
+	awk '/cluster: node [0-9]+ of/ { s = "" } /cluster: this node leads/ { s = "y" }
+		/cluster: this node does not lead/ { s = "" } END { exit s == "y" ? 0 : 1 }' \
+		"$TMPDIR/n$1.log"
+}
+
+wait_leader() {
+	local i
+	for _ in $(seq 150); do
+		for i in $(seq 1 8); do
+			[ -n "${PID[$i]:-}" ] && kill -0 "${PID[$i]}" 2>/dev/null || continue
+			if leads "$i"; then
+				L=$i
+				return 0
+			fi
+		done
+		sleep 0.1
+	done
+	die "no node leads after 15 s"
+}
+
+head_of() {
+	"$LEDGERCTL" --timeout 5000 --url "${URLS[$1]}" --json head 2>/dev/null |
+		python3 -c 'import json,sys; j=json.load(sys.stdin); print(j.get("seq", 0))' 2>/dev/null ||
+		echo -1
+}
+
+wait_head() {
+	for _ in $(seq 300); do
+		[ "$(head_of "$1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	die "node $1's head is $(head_of "$1"), not $2, after 30 s"
+}
+
+same_logs() {
+	local first=$1 i db
+	for i in "$@"; do
+		for db in log links fixes merkle; do
+			mdb_dump -s "$db" "$TMPDIR/n$i" >"$TMPDIR/n$i.$db.dump" ||
+				die "mdb_dump of node $i's $db failed"
+		done
+	done
+	for i in "$@"; do
+		for db in log links fixes merkle; do
+			cmp -s "$TMPDIR/n$first.$db.dump" "$TMPDIR/n$i.$db.dump" ||
+				die "nodes $first and $i: their $db databases differ"
+		done
+	done
+}
