@@ -77,8 +77,9 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req, const role *r
 		if (!(pq->flags & PQ_READS_LOG))
 			resp.as_of_seq = runner_snapshot_seq(t);
 	}
+	kv_read flushed = {.t = t};
 	if (t && !(pq->flags & PQ_READS_LOG))
-		q.rd = KV_READ_TXN(t);
+		q.rd = &flushed;
 	else
 		q.t = t;
 	rc = pq->run(&q, args_of(req), &resp);

@@ -369,7 +369,7 @@ static int model_sorted(const rmodel *m, unsigned db, int *out)
 			out[n++] = i;
 	for (int a = 1; a < n; a++)
 		for (int b = a; b > 0; b--) {
-			char x[8], y[8];
+			char x[16], y[16];
 			snprintf(x, sizeof(x), "k%d", out[b - 1]);
 			snprintf(y, sizeof(y), "k%d", out[b]);
 			if (strcmp(x, y) <= 0)
@@ -390,7 +390,7 @@ static void expect_at(int rc, const store_val *k, const store_val *v, const rmod
 				 rc ? "" : (const char *)k->data);
 		return;
 	}
-	char want[8];
+	char want[16];
 	snprintf(want, sizeof(want), "k%d", keys[pos]);
 	if (rc || k->len != strlen(want) || memcmp(k->data, want, k->len) ||
 	    v->len != strlen(m->val[db][keys[pos]]) || memcmp(v->data, m->val[db][keys[pos]], v->len))
@@ -404,7 +404,7 @@ static void check_reader(const kv_read *rd, const rmodel *m)
 		int keys[RK], n = model_sorted(m, db, keys);
 		store_val k, v;
 		for (int i = 0; i < RK; i++) {
-			char key[8];
+			char key[16];
 			snprintf(key, sizeof(key), "k%d", i);
 			int rc = kvr_get(rd, db, key, strlen(key), &v);
 			if (m->has[db][i] ? rc != 0 || v.len != strlen(m->val[db][i]) ||
@@ -417,11 +417,11 @@ static void check_reader(const kv_read *rd, const rmodel *m)
 		assert_int_equal(kvr_cursor_open(rd, db, &c), 0);
 		/* Forward from every seek: the first key at or after it. */
 		for (int s = 0; s <= RK; s++) {
-			char key[8];
+			char key[16];
 			snprintf(key, sizeof(key), s == RK ? "a" : "k%d", s);
 			int pos = 0;
 			while (pos < n) {
-				char x[8];
+				char x[16];
 				snprintf(x, sizeof(x), "k%d", keys[pos]);
 				if (strcmp(x, key) >= 0)
 					break;
@@ -459,7 +459,7 @@ static void random_ops(proj_kv *const *kv, rmodel *m, int n, unsigned *seed, int
 	for (int op = 0; op < n; op++) {
 		unsigned db = rand_r(seed) % NDBS;
 		int i = rand_r(seed) % RK;
-		char key[8];
+		char key[16];
 		snprintf(key, sizeof(key), "k%d", i);
 		proj_kv *t = owner_of(kv, db, i);
 		if (rand_r(seed) % 3 == 0) {
