@@ -344,20 +344,20 @@ static int in_order(const sort_item *it, size_t n)
 /* Sorts the dirty list by database and key: grouped by database first
  * (counting), then each database's keys, unless they came in order. 0 or
  * LD_E(INTERNAL). */
-static int sort_dirty(proj_kv *kv)
+static int sort_entries(kv_entry **es, size_t ne)
 {
 	size_t start[STORE_MAX_DBS + 1] = {0}, at[STORE_MAX_DBS];
-	sort_item *it = malloc((kv->ndirty ? kv->ndirty : 1) * sizeof(*it));
+	sort_item *it = malloc((ne ? ne : 1) * sizeof(*it));
 	if (!it)
 		return LD_E(INTERNAL);
-	for (size_t i = 0; i < kv->ndirty; i++)
-		start[kv->dirty[i]->db + 1]++;
+	for (size_t i = 0; i < ne; i++)
+		start[es[i]->db + 1]++;
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
 		start[db + 1] += start[db];
 		at[db] = start[db];
 	}
-	for (size_t i = 0; i < kv->ndirty; i++) {
-		kv_entry *e = kv->dirty[i];
+	for (size_t i = 0; i < ne; i++) {
+		kv_entry *e = es[i];
 		uint64_t p = (uint64_t)e->db << 56;
 		for (size_t k = 0; k < 7 && k < e->klen; k++)
 			p |= (uint64_t)e->data[k] << (48 - 8 * k);
@@ -369,12 +369,18 @@ static int sort_dirty(proj_kv *kv)
 		if (n > 1 && !in_order(it + start[db], n))
 			qsort(it + start[db], n, sizeof(*it), item_cmp);
 	}
-	for (size_t i = 0; i < kv->ndirty; i++) {
-		kv->dirty[i] = it[i].e;
-		it[i].e->dirty_ix = (uint32_t)i;
-	}
+	for (size_t i = 0; i < ne; i++)
+		es[i] = it[i].e;
 	free(it);
 	return 0;
+}
+
+static int sort_dirty(proj_kv *kv)
+{
+	int rc = sort_entries(kv->dirty, kv->ndirty);
+	for (size_t i = 0; i < kv->ndirty && !rc; i++)
+		kv->dirty[i]->dirty_ix = (uint32_t)i;
+	return rc;
 }
 
 static int key_after(const uint8_t *k, size_t kn, const uint8_t *last, size_t ln)
@@ -443,9 +449,10 @@ int kv_write(proj_kv *kv, store_txn *t)
 
 /* A copy of the keys a flush writes: entries (sorted) in one block. */
 struct kv_batch {
-	kv_entry **e;
+	kv_entry **e; /* sorted by kv_batch_write */
 	size_t n;
 	uint8_t *mem;
+	int sorted;
 };
 
 int kv_detach(proj_kv *kv, kv_batch **out)
@@ -453,9 +460,6 @@ int kv_detach(proj_kv *kv, kv_batch **out)
 	*out = NULL;
 	if (kv->npend)
 		return LD_E(INTERNAL); /* one flush at a time */
-	int rc = sort_dirty(kv);
-	if (rc)
-		return rc;
 	size_t bytes = 0;
 	for (size_t i = 0; i < kv->ndirty; i++)
 		bytes += (sizeof(kv_entry) + kv->dirty[i]->klen + kv->dirty[i]->vlen + 7) & ~(size_t)7;
@@ -489,9 +493,18 @@ int kv_detach(proj_kv *kv, kv_batch **out)
 	return 0;
 }
 
-int kv_batch_write(const kv_batch *b, store_txn *t)
+int kv_batch_write(kv_batch *b, store_txn *t)
 {
-	return b ? write_sorted(b->e, b->n, t) : 0;
+	if (!b)
+		return 0;
+	/* Sorted here, on the writing thread, once. */
+	if (!b->sorted) {
+		int rc = sort_entries(b->e, b->n);
+		if (rc)
+			return rc;
+		b->sorted = 1;
+	}
+	return write_sorted(b->e, b->n, t);
 }
 
 void kv_batch_free(kv_batch *b)
@@ -657,7 +670,8 @@ static const kv_run *run_of(proj_kv *kv, unsigned db)
 		}
 		r->e[r->n++] = e;
 	}
-	qsort(r->e, r->n, sizeof(*r->e), entry_cmp);
+	if (r->n > 1)
+		qsort(r->e, r->n, sizeof(*r->e), entry_cmp);
 	r->gen = kv->gen;
 	return r;
 }

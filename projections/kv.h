@@ -75,10 +75,11 @@ int kv_write(proj_kv *kv, store_txn *t);
  * only the copy; once that transaction has committed (committed = 1) or
  * failed (0: every pending key is dirty again, to be written by the next
  * flush with its value then), kv_settle, on the table's thread. One batch
- * at a time per table: 0 or LD_E(INTERNAL). */
+ * at a time per table: 0 or LD_E(INTERNAL). The batch is sorted by its
+ * writer, not by kv_detach: the applying thread only copies. */
 typedef struct kv_batch kv_batch;
 int kv_detach(proj_kv *kv, kv_batch **out);
-int kv_batch_write(const kv_batch *b, store_txn *t);
+int kv_batch_write(kv_batch *b, store_txn *t);
 void kv_batch_free(kv_batch *b);
 int kv_settle(proj_kv *kv, int committed);
 
