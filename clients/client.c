@@ -849,6 +849,12 @@ int ldc_sub_recv(ldc_sub *s, int timeout_ms, char *topic, size_t cap, uint8_t **
 	return 0;
 }
 
+int ldc_sub_fd(ldc_sub *s)
+{
+	int fd;
+	return nng_socket_get_int(s->sock, NNG_OPT_RECVFD, &fd) == 0 ? fd : -1;
+}
+
 void ldc_sub_close(ldc_sub *s)
 {
 	if (!s)

@@ -163,6 +163,11 @@ int ldc_sub_open(ldc_sub **out, const char *url, const char *prefix, ld_errinfo 
  * (free with free()); LD_E(UNAVAILABLE) on timeout or a closed socket. */
 int ldc_sub_recv(ldc_sub *s, int timeout_ms, char *topic, size_t cap, uint8_t **body,
 		 size_t *len);
+/* A descriptor that poll(2) finds readable while a message waits (NNG's
+ * NNG_OPT_RECVFD): to sleep on the feed and other descriptors at once, then
+ * take the messages with ldc_sub_recv(s, 0, ...). It stays s's: never read
+ * or close it. -1 if NNG gives none. */
+int ldc_sub_fd(ldc_sub *s);
 void ldc_sub_close(ldc_sub *s);
 
 /* ------------------------------------------------------------------ */

@@ -22,7 +22,10 @@
  * --year only choose what is shown first, and the keys change it.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,15 +41,81 @@
 
 #define MAX_REGIONS     65
 #define HEADER_ROWS     4 /* title; as of and live state; city and year; a rule */
-#define KEY_WAIT_MS     100
 #define CALL_TIMEOUT_MS 5000 /* per request: how long the screen may wait for a gone daemon */
 
+/*
+ * The monitor sleeps in poll(2) until something happens: a key, a message
+ * of the feed, a signal, or the next read when it polls; it does not wake
+ * up to look. A signal may land on any thread (NNG's too), so its handler
+ * writes a byte into a pipe the sleep watches (the self-pipe trick).
+ */
 static volatile sig_atomic_t stop;
+static int wake_pipe[2] = {-1, -1};
+static struct sigaction curses_winch; /* curses' SIGWINCH handler, called from ours */
+
+static void wake(void)
+{
+	int saved = errno;
+	if (wake_pipe[1] >= 0 && write(wake_pipe[1], "", 1) < 0) {
+		/* full: a wake-up is pending anyway */
+	}
+	errno = saved;
+}
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
+	wake();
+}
+
+/* A resize: curses' own handler notes it (its next key is a resize), and
+ * the sleep ends so that the key is read. */
+static void on_winch(int sig, siginfo_t *info, void *ctx)
+{
+	if (curses_winch.sa_flags & SA_SIGINFO)
+		curses_winch.sa_sigaction(sig, info, ctx);
+	else if (curses_winch.sa_handler != SIG_DFL && curses_winch.sa_handler != SIG_IGN)
+		curses_winch.sa_handler(sig);
+	wake();
+}
+
+/* Sleeps until the terminal (tty >= 0) has a key, the feed a message, a
+ * signal came, or timeout_ms passed (-1: no limit). */
+static void sleep_until(int tty, ldc_sub *sub, int timeout_ms)
+{
+	struct pollfd p[3];
+	nfds_t n = 0;
+	p[n++] = (struct pollfd){.fd = wake_pipe[0], .events = POLLIN};
+	if (tty >= 0)
+		p[n++] = (struct pollfd){.fd = tty, .events = POLLIN};
+	if (sub) {
+		int fd = ldc_sub_fd(sub);
+		if (fd >= 0)
+			p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+		else if (timeout_ms < 0 || timeout_ms > 100)
+			timeout_ms = 100; /* no descriptor: look at the feed every 100 ms */
+	}
+	if (poll(p, n, timeout_ms) > 0 && (p[0].revents & POLLIN)) {
+		char buf[64];
+		while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
+			;
+	}
+}
+
+/* Milliseconds from now until the time `at` (now_s's clock), at least 0;
+ * -1 for no time (at <= 0). */
+static int ms_until(double at, double now)
+{
+	if (at <= 0)
+		return -1;
+	return at > now ? (int)((at - now) * 1000) + 1 : 0;
+}
+
+/* The sooner of two timeouts of ms_until. */
+static int sooner(int a, int b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
 }
 
 static void usage(FILE *f)
@@ -292,17 +361,24 @@ static void body_line(void *arg, const pv_seg *segs, size_t n)
 	m->nbody++;
 }
 
+/* The width of the widest row of figures (a line with a status), without
+ * its closing note: headings hold no bar, and a note that does not fit is
+ * left out (draw). */
 static void widest_line(void *arg, const pv_seg *segs, size_t n)
 {
-	int w = 0, *max = arg;
-	for (size_t i = 0; i < n; i++)
-		w += pv_width(segs[i].text);
-	if (w > *max)
+	int w = 0, *max = arg, row = 0;
+	for (size_t i = 0; i < n; i++) {
+		row |= segs[i].style == PV_STATUS;
+		if (segs[i].style != PV_NOTE)
+			w += pv_width(segs[i].text);
+	}
+	if (row && w > *max)
 		*max = w;
 }
 
 /* The body's lines again, from the figures held and the choices; the
- * progress bars get what the terminal's width leaves them (20 at most). */
+ * progress bars get what the terminal's width leaves the rows of figures
+ * (20 at most, none under 5). */
 static void rebuild(monitor *m)
 {
 	body_clear(m);
@@ -478,9 +554,14 @@ static void draw(monitor *m)
 		for (int r = 0; r < h && m->top + r < (int)m->nbody; r++) {
 			const mline *l = &m->body[m->top + r];
 			x = 0;
-			for (size_t k = 0; k < l->n; k++)
+			for (size_t k = 0; k < l->n; k++) {
+				/* A note cut short would read as another figure. */
+				if (l->segs[k].style == PV_NOTE &&
+				    x + pv_width(l->segs[k].text) > cols)
+					break;
 				x += term_put(t, HEADER_ROWS + r, x, seg_style(&l->segs[k]), -1,
 				              l->segs[k].text);
+			}
 		}
 	}
 
@@ -644,33 +725,35 @@ static void run_screen(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
 {
 	ld_errinfo e = {0};
 	double t0 = now_s(), next_poll = t0 + poll_ms / 1000.0;
+	double end = exit_after > 0 ? t0 + exit_after : 0;
+	/* Keys come from stdin (term.h). */
+	struct sigaction sa = {.sa_sigaction = on_winch, .sa_flags = SA_SIGINFO | SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGWINCH, &sa, &curses_winch);
 	rebuild(m);
 	draw(m);
 	while (!stop) {
-		if (exit_after > 0 && now_s() - t0 >= exit_after)
+		double now = now_s();
+		if (end > 0 && now >= end)
+			break;
+		sleep_until(STDIN_FILENO, sub, sooner(ms_until(end, now), sub ? -1 : ms_until(next_poll, now)));
+		if (stop)
 			break;
 		int dirty = 0, k;
-		int wait = KEY_WAIT_MS;
-		if (sub)
-			wait = 0;
-		else if ((next_poll - now_s()) * 1000 < wait)
-			wait = next_poll > now_s() ? (int)((next_poll - now_s()) * 1000) : 0;
-		while ((k = term_key(m->t, wait)) != TERM_KEY_NONE) {
+		while ((k = term_key(m->t, 0)) != TERM_KEY_NONE) {
 			int r = on_key(m, k);
 			if (r < 0)
-				return;
+				goto out;
 			if (k == TERM_KEY_RESIZE)
 				rebuild(m);
 			dirty |= r;
-			wait = 0;
 		}
 		int changed = 0;
 		if (sub) {
 			char topic[160];
 			uint8_t *body;
 			size_t len;
-			if (ldc_sub_recv(sub, KEY_WAIT_MS, topic, sizeof(topic), &body, &len) ==
-			    0) {
+			while (ldc_sub_recv(sub, 0, topic, sizeof(topic), &body, &len) == 0) {
 				int tk = take(m, body, len);
 				free(body);
 				if (tk < 0 && reread(m, &e) != 0) {
@@ -680,7 +763,7 @@ static void run_screen(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
 					set_state(m, TERM_RED, msg);
 					dirty = 1;
 				}
-				changed = tk != 0;
+				changed |= tk != 0;
 			}
 		} else if (now_s() >= next_poll) {
 			next_poll = now_s() + poll_ms / 1000.0;
@@ -705,6 +788,8 @@ static void run_screen(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
 		if (changed || dirty)
 			draw(m);
 	}
+out:
+	sigaction(SIGWINCH, &curses_winch, NULL);
 }
 
 /* A copy of what is held (the last read with the newer messages in it),
@@ -733,24 +818,29 @@ static Ledger__ProgressReport *snapshot(monitor *m)
 static void run_lines(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
 {
 	ld_errinfo e = {0};
-	double t0 = now_s();
+	double end = exit_after > 0 ? now_s() + exit_after : 0;
 	lines(m, m->full->progress, NULL);
 	while (!stop) {
-		if (exit_after > 0 && now_s() - t0 >= exit_after)
+		double now = now_s();
+		if (end > 0 && now >= end)
 			break;
 		if (sub) {
 			char topic[160];
 			uint8_t *body;
 			size_t len;
-			if (ldc_sub_recv(sub, 250, topic, sizeof(topic), &body, &len) != 0)
+			if (ldc_sub_recv(sub, 0, topic, sizeof(topic), &body, &len) != 0) {
+				sleep_until(-1, sub, ms_until(end, now));
 				continue;
+			}
 			int tk = take(m, body, len);
 			free(body);
 			if (tk >= 0)
 				continue;
 			printf("%s", _("# gap in the feed: re-reading the whole state\n"));
 		} else {
-			usleep((useconds_t)poll_ms * 1000);
+			sleep_until(-1, NULL, sooner(ms_until(end, now), poll_ms));
+			if (stop)
+				break;
 		}
 		/* Re-read, and print what moved against what was held. */
 		Ledger__ProgressReport *before = snapshot(m);
@@ -852,6 +942,10 @@ int main(int argc, char **argv)
 	}
 	m.plan = argv[optind];
 	int tty = isatty(1);
+	if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+		fprintf(stderr, "ledger-monitor: %s\n", strerror(errno));
+		return 1;
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);

@@ -400,7 +400,7 @@ void pv_render_report(const Ledger__ProgressReport *r, const pv_opts *o, pv_line
 		else
 			line_add(&l, "%s", pv_status_word(row->status));
 		if (need[0]) {
-			line_seg(&l, PV_PLAIN, 0);
+			line_seg(&l, PV_NOTE, 0);
 			line_add(&l, "  %s", need);
 		}
 		line_emit(&l, fn, arg);

@@ -31,6 +31,8 @@ enum pv_style {
 	PV_BOLD,   /* the plan's title, a target's id */
 	PV_DIM,    /* secondary text */
 	PV_STATUS, /* the colour of the segment's status (ProgressStatus) */
+	PV_NOTE,   /* a row's closing note (what is needed per day): plain, and
+	            * on a narrow screen left out whole rather than cut */
 };
 
 /* A piece of a line: text (UTF-8, owned by the caller of the callback and

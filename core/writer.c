@@ -93,6 +93,9 @@ struct writer {
 	} hooks[WRITER_MAX_HOOKS];
 };
 
+/* Queued events from which the decider is woken while a group commits. */
+#define WRITER_DECIDE_AHEAD 256
+
 /* The client's parts of a request's events (codec.h), packed by
  * writer_submit: event i's head at buf + off[i], its body right after. */
 typedef struct append_pack {
@@ -1218,7 +1221,13 @@ int writer_submit(writer *w, append_req *r)
 			w->head = r;
 		w->tail = r;
 		w->queued_events += r->req->n_events;
-		pthread_cond_signal(&w->wake);
+		/* While a group commits, small requests queue without waking
+		 * the decider: the end of the commit wakes it, and it decides
+		 * them all at once (one wake-up for the batch, not one per
+		 * request). A queue big enough to be worth deciding ahead is
+		 * woken for at once. */
+		if (w->flight_state != FLIGHT_COMMITTING || w->queued_events >= WRITER_DECIDE_AHEAD)
+			pthread_cond_signal(&w->wake);
 	}
 	pthread_mutex_unlock(&w->lock);
 	if (rc)

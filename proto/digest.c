@@ -35,13 +35,35 @@ void ld_sha256_3(const void *a, size_t alen, const void *b, size_t blen, const v
 	SHA256_Final(out, &ctx);
 }
 
+/* HMAC (RFC 2104) on the SHA256_* calls above. OpenSSL 3's one-shot HMAC()
+ * fetches the algorithm and allocates and frees its contexts on every call,
+ * which costs about four times the hashing itself; the server computes one
+ * for every national ID it receives. */
+#define HMAC_BLOCK 64
+
 int ld_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
 		   uint8_t out[LD_SHA256_LEN])
 {
-	unsigned int len = 0;
-	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, out, &len) || len != LD_SHA256_LEN)
-		return -1;
-	return 0;
+	uint8_t k[HMAC_BLOCK] = {0}, pad[HMAC_BLOCK], inner[LD_SHA256_LEN];
+	SHA256_CTX ctx;
+	int ok = 1;
+	if (keylen > HMAC_BLOCK)
+		ok = SHA256(key, keylen, k) != NULL;
+	else if (keylen)
+		memcpy(k, key, keylen);
+	for (int i = 0; i < HMAC_BLOCK; i++)
+		pad[i] = k[i] ^ 0x36;
+	ok = ok && SHA256_Init(&ctx) == 1 && SHA256_Update(&ctx, pad, HMAC_BLOCK) == 1 &&
+	     (!msglen || SHA256_Update(&ctx, msg, msglen) == 1) && SHA256_Final(inner, &ctx) == 1;
+	for (int i = 0; i < HMAC_BLOCK; i++)
+		pad[i] = k[i] ^ 0x5c;
+	ok = ok && SHA256_Init(&ctx) == 1 && SHA256_Update(&ctx, pad, HMAC_BLOCK) == 1 &&
+	     SHA256_Update(&ctx, inner, LD_SHA256_LEN) == 1 && SHA256_Final(out, &ctx) == 1;
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(inner, sizeof(inner));
+	OPENSSL_cleanse(&ctx, sizeof(ctx));
+	return ok ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ */

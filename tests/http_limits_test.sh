@@ -137,7 +137,11 @@ M=$(free_port)
 start_ledgerd --metrics "127.0.0.1:$M"
 slowloris 127.0.0.1 "$M" /metrics 40 25 || fail "the metrics endpoint is held by slow clients"
 kept_alive 127.0.0.1 "$M" /metrics || fail "the metrics endpoint: a kept-alive connection is held"
-curl -sf -m 10 "http://127.0.0.1:$M/metrics" | grep -q '^ledgerd_log_head_seq' || fail "no metrics afterwards"
+# The whole answer first, then grep: under pipefail, `curl | grep -q` fails
+# when grep, done at the line, closes the pipe before curl has written the
+# rest (curl exits 23), as a busy machine makes likely.
+curl -sf -m 10 -o "$TMPDIR/after.txt" "http://127.0.0.1:$M/metrics" || fail "no metrics afterwards"
+grep -q '^ledgerd_log_head_seq' "$TMPDIR/after.txt" || fail "the metrics afterwards lack the log head"
 kill -0 "$LEDGERD_PID" || fail "the daemon died"
 
 # --- ledger-dashboard --------------------------------------------------------------

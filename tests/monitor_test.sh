@@ -9,8 +9,9 @@
 # statuses and what each target measures included (ledgerctl progress too),
 # and nobody reads a plan's internal names ("sum:amount_fen");
 # without a feed the header says it polls,
-# and that the daemon does not answer when it is gone. Also: an unknown
-# region is called unknown, not malformed.
+# and that the daemon does not answer when it is gone; at 100 columns in
+# English the rows keep their bars; idle, it does not wake up to look. Also:
+# an unknown region is called unknown, not malformed.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -119,6 +120,15 @@ line small 2 | grep -q "live: feed tcp://" || fail "the header does not say live
 line small 3 | grep -q "^city: all regions   year: every year" || fail "line 3: $(line small 3)"
 line small 24 | grep -q "q quit.*lines 1-19 of [0-9]" || fail "the key line: $(line small 24)"
 expect_eq "$(cap small | wc -l)" 24 "lines on the 80x24 screen"
+
+# Idle, the monitor sleeps until a key, the feed or a signal: over 2 s its
+# threads are woken a few times at most (looking every 100 ms, 20 or more).
+MPID=$(pgrep -P "$(tm display -p -t small '#{pane_pid}')" -x ledger-monitor)
+switches() { cat /proc/"$MPID"/task/*/status | awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s }'; }
+S0=$(switches)
+sleep 2
+S1=$(switches)
+[ $((S1 - S0)) -le 8 ] || fail "the idle monitor woke $((S1 - S0)) times in 2 s"
 
 # Updates redraw in place: the scrollback does not grow.
 H0=$(history_size small)
@@ -241,6 +251,11 @@ start_ledgerd --plans "$ROOT/plans"
 export LEDGER_URL="$URL"
 start_monitor poll 100x30 "$PLAN" --poll-ms 200
 wait_screen poll "polling every 200 ms" "the header does not say it polls"
+# At 100 columns in English the rows keep their bars (the headings, longer,
+# do not count), and a row's note that does not fit is left out, never cut.
+wait_screen poll '^  20[0-9]{2} .*%  \[[-#]{5,}\]  ' "no progress bars at 100 columns in English"
+cap poll | grep -E '  needs ' | grep -Ev '  needs [^ ]+/day$' &&
+	fail "a row's note is cut at 100 columns"
 ok activity themed-activity --org SZ --participants 3 --at "$YEAR-07-01"
 recorded
 wait_screen poll "^as of .*, seq $SEQ " "the polled header at seq $SEQ"

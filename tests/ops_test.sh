@@ -196,7 +196,8 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$M2/%41")
 expect_eq "$code" 404 "GET /%41 (the path NNG 1.5.2's HTTP server over-reads on)"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "http://127.0.0.1:$M2/metrics")
 expect_eq "$code" 405 "POST /metrics"
-curl -sI "http://127.0.0.1:$M2/metrics" | grep -qi '^content-type: text/plain; version=0.0.4' ||
+curl -sI -o "$TMPDIR/head.txt" "http://127.0.0.1:$M2/metrics"
+grep -qi '^content-type: text/plain; version=0.0.4' "$TMPDIR/head.txt" ||
 	fail "wrong content type"
 
 # --- backup: refusals and repeats ----------------------------------------------------

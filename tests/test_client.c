@@ -10,6 +10,8 @@
 #include <cmocka.h>
 
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +231,27 @@ static void test_hmac_rfc4231(void **state)
 	assert_int_equal(ld_hmac_sha256("Jefe", 4, msg, strlen(msg), out), 0);
 	hex(out, 32, h);
 	assert_string_equal(h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+/* The server's HMAC equals libcrypto's HMAC() for keys shorter than, equal
+ * to and longer than SHA-256's block, and messages of every length around
+ * the block boundaries. */
+static void test_hmac_libcrypto(void **state)
+{
+	static const size_t keylens[] = {0, 1, 20, 32, 63, 64, 65, 131, 300};
+	uint8_t key[300], msg[300], ours[32], theirs[32];
+	for (size_t i = 0; i < sizeof(key); i++) {
+		key[i] = (uint8_t)(i * 7 + 3);
+		msg[i] = (uint8_t)(i * 13 + 1);
+	}
+	for (size_t k = 0; k < sizeof(keylens) / sizeof(keylens[0]); k++)
+		for (size_t m = 0; m <= sizeof(msg); m++) {
+			unsigned int len = 0;
+			assert_int_equal(ld_hmac_sha256(key, keylens[k], msg, m, ours), 0);
+			assert_non_null(HMAC(EVP_sha256(), key, (int)keylens[k], msg, m, theirs, &len));
+			assert_int_equal(len, 32);
+			assert_memory_equal(ours, theirs, 32);
+		}
 }
 
 static void test_event_ids(void **state)
@@ -670,6 +693,7 @@ int main(void)
 		cmocka_unit_test(test_json_amendment_oneof),
 		cmocka_unit_test(test_json_repeated_unknown_enum_and_limits),
 		cmocka_unit_test(test_hmac_rfc4231),
+		cmocka_unit_test(test_hmac_libcrypto),
 		cmocka_unit_test(test_event_ids),
 		cmocka_unit_test(test_now),
 		cmocka_unit_test(test_enum_parse),

@@ -95,38 +95,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void caught_up(fx *f)
-{
-	uint64_t head;
-	writer_head(f->l.w, &head, NULL, NULL);
-	for (int i = 0; i < 10000 && runner_checkpoint(f->r) < head; i++)
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
-	assert_true(runner_checkpoint(f->r) >= head);
-}
-
-#define OK(f, ev) ok_(f, ev, __LINE__)
-static uint64_t ok_(fx *f, Ledger__Event *ev, int line)
-{
-	uint64_t seq = 0;
-	ld_errinfo e = {0};
-	int rc = tl_append(&f->l, ev, &seq, &e);
-	if (rc)
-		fail_msg("line %d: append failed: %s: %s", line, ld_errname(rc), e.message);
-	return seq;
-}
-
-/* Noon in China (04:00 UTC) of a day. */
-static int64_t day(int y, int m, int d)
-{
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 4};
-	return (int64_t)timegm(&tm) * 1000000;
-}
-
-static Ledger__Event *when(Ledger__Event *ev, int64_t t)
-{
-	ev->occurred_at = t;
-	return ev;
-}
+#define caught_up(f) tl_caught_up(&(f)->l, (f)->r)
+#define OK(f, ev)    TL_OK(&(f)->l, ev)
+#define day(y, m, d) tl_day(y, m, d)
+#define when(ev, t)  tl_at(ev, t)
 
 static Ledger__Event *activity(const char *org, Ledger__ActivityKind kind, uint32_t participants,
 			       uint32_t enterprises, int64_t t)

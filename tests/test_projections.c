@@ -81,23 +81,6 @@ static void runner_down(runner *r, tl_ledger *l)
 	writer_on_commit(l->w, NULL, NULL); /* no hook into a freed runner */
 }
 
-/* Fails the test if a projection has stopped, naming it and why. */
-static void expect_running(runner *r)
-{
-	Ledger__ProjectionStatus st;
-	assert_int_equal(runner_status(r, &st), 0);
-	for (size_t i = 0; i < st.n_projections; i++) {
-		const Ledger__ProjectionInfo *pi = st.projections[i];
-		if (pi->stopped) {
-			char msg[400];
-			snprintf(msg, sizeof(msg), "%s", pi->error ? pi->error : "");
-			runner_status_free(&st);
-			fail_msg("projection %s stopped: %s", pi->name, msg);
-		}
-	}
-	runner_status_free(&st);
-}
-
 /* Waits until every projection has applied the writer's head. */
 static void caught_up(runner *r, tl_ledger *l, double timeout_s)
 {
@@ -108,7 +91,7 @@ static void caught_up(runner *r, tl_ledger *l, double timeout_s)
 		if (runner_checkpoint(r) >= head)
 			return;
 		if (i % 100 == 0)
-			expect_running(r);
+			tl_expect_running(r);
 		if (now_s() - t0 > timeout_s)
 			fail_msg("projections at seq %llu, log head %llu, after %.0f s",
 				 (unsigned long long)runner_checkpoint(r), (unsigned long long)head,
@@ -147,38 +130,14 @@ static int teardown(void **state)
 /* Appending and querying                                              */
 /* ================================================================== */
 
-#define OK(f, ev) ok_(f, ev, __LINE__)
-
-static uint64_t ok_(fx *f, Ledger__Event *ev, int line)
-{
-	uint64_t seq = 0;
-	ld_errinfo e;
-	int rc = tl_append(&f->l, ev, &seq, &e);
-	if (rc)
-		fail_msg("line %d: append failed: %s: %s", line, ld_errname(rc), e.message);
-	return seq;
-}
-
-static Ledger__Event *at(Ledger__Event *ev, int64_t occurred_at)
-{
-	ev->occurred_at = occurred_at;
-	return ev;
-}
+#define OK(f, ev) TL_OK(&(f)->l, ev)
+#define at(ev, t) tl_at(ev, t)
 
 /* The member's view, NULL if it is not found. */
 static Ledger__MemberView *member(fx *f, const char *id)
 {
-	store_txn *t;
 	sync_fx(f);
-	Ledger__MemberView *v = ld_arena_alloc(&f->a, sizeof(*v));
-	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	int rc = members_get(KV_READ_TXN(t), id, v, &f->a);
-	store_read_end(t);
-	if (rc == LD_E(NOT_FOUND))
-		return NULL;
-	if (rc)
-		fail_msg("members_get '%s': %s", id, ld_errname(rc));
-	return v;
+	return tl_member(&f->l, f->r, id, &f->a);
 }
 
 static Ledger__MemberView *member_ok(fx *f, const char *id)
@@ -259,22 +218,7 @@ static uint64_t channel_members(const Ledger__OrgCoverage *oc, Ledger__JoinChann
 }
 
 /* Members, direct members, affiliations, units and units covered. */
-#define FIGS(f, org, m, d, af, u, c) figs_(f, org, m, d, af, u, c, __LINE__)
-
-static void figs_(fx *f, const char *org, uint64_t m, uint64_t d, uint64_t af, uint64_t u,
-		  uint64_t c, int line)
-{
-	Ledger__OrgCoverage *oc = org_cov(f, org, PERIOD);
-	if (oc->members != m || oc->direct_members != d || oc->affiliated != af || oc->units != u ||
-	    oc->units_covered != c)
-		fail_msg("line %d: %s: expected members %llu, direct %llu, affiliated %llu, units "
-			 "%llu, covered %llu; got %llu, %llu, %llu, %llu, %llu",
-			 line, org, (unsigned long long)m, (unsigned long long)d,
-			 (unsigned long long)af, (unsigned long long)u, (unsigned long long)c,
-			 (unsigned long long)oc->members, (unsigned long long)oc->direct_members,
-			 (unsigned long long)oc->affiliated, (unsigned long long)oc->units,
-			 (unsigned long long)oc->units_covered);
-}
+#define FIGS(f, org, m, d, af, u, c) TL_FIGS(&(f)->l, (f)->r, &(f)->a, org, PERIOD, m, d, af, u, c)
 
 #define RIDER LEDGER__WORKER_GROUP__DELIVERY_RIDER
 #define COURIER LEDGER__WORKER_GROUP__COURIER
@@ -283,30 +227,10 @@ static void figs_(fx *f, const char *org, uint64_t m, uint64_t d, uint64_t af, u
 #define CEREMONY LEDGER__JOIN_CHANNEL__CEREMONY
 #define MEETING LEDGER__JOIN_CHANNEL__WORKER_MEETING
 
-/*
- * tl_tree's JS > {NJ > {NJ-GL, NJ-RIDER}, SZ} and four more:
- *
- *   JS   province federation                       320000
- *   ├ NJ   city federation                         320100
- *   │ ├ NJ-GL     county federation                320102
- *   │ │ └ NJ-GL-R1   regional union      (unit)    320102
- *   │ └ NJ-RIDER  industry union         (unit)    320100
- *   │   └ NJ-P1      platform union      (unit)    320100
- *   └ SZ   city federation                         320500
- *     ├ SZ-RIDER  industry union         (unit)    320500
- *     └ SZ-GY     county federation                320508
- *
- * Units (grassroots organisations, industry union and below) per subtree:
- * JS 4, NJ 3, NJ-GL 1, NJ-GL-R1 1, NJ-RIDER 2, NJ-P1 1, SZ 1, SZ-RIDER 1,
- * SZ-GY 0.
- */
+/* The tree of tl_tree_wide (testlib.h): nine organisations, five units. */
 static void tree(fx *f)
 {
-	tl_tree(&f->l);
-	OK(f, tl_org("SZ-RIDER", LEDGER__ORG_KIND__INDUSTRY_UNION, "SZ", 320500));
-	OK(f, tl_org("SZ-GY", LEDGER__ORG_KIND__FEDERATION_COUNTY, "SZ", 320508));
-	OK(f, tl_org("NJ-GL-R1", LEDGER__ORG_KIND__REGIONAL_UNION, "NJ-GL", 320102));
-	OK(f, tl_org("NJ-P1", LEDGER__ORG_KIND__PLATFORM_ENTERPRISE_UNION, "NJ-RIDER", 320100));
+	tl_tree_wide(&f->l);
 }
 
 /* A courier who joined at a ceremony and is not registered by real name. */
@@ -395,9 +319,7 @@ static void test_dual_affiliation(void **state)
 	 * SZ-RIDER (residence) and NJ-P1 (its platform). */
 	OK(f, tl_join("M1", "NJ-GL-R1", 1));
 	OK(f, tl_affiliate("M1", "SZ-RIDER"));
-	Ledger__Event *p = tl_affiliate("M1", "NJ-P1");
-	p->member_affiliated->kind = LEDGER__AFFILIATION_KIND__PLATFORM_AFFILIATION;
-	OK(f, p);
+	OK(f, tl_affiliate_platform("M1", "NJ-P1"));
 
 	/* The membership counts once, on the home chain (NJ-GL-R1, NJ-GL,
 	 * NJ, JS); an affiliation counts on the affiliated organisation's

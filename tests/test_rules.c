@@ -72,28 +72,7 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Waits until the projections hold the whole log. */
-static void caught_up(fx *f)
-{
-	uint64_t head;
-	writer_head(f->l.w, &head, NULL, NULL);
-	for (int i = 0; i < 10000 && runner_checkpoint(f->r) < head; i++)
-		nanosleep(&(struct timespec){0, 1000000}, NULL);
-	if (runner_checkpoint(f->r) < head)
-		fail_msg("projections at seq %llu, log head %llu after 10 s",
-			 (unsigned long long)runner_checkpoint(f->r), (unsigned long long)head);
-}
-
-#define OK(f, ev) ok_(f, ev, __LINE__)
-static uint64_t ok_(fx *f, Ledger__Event *ev, int line)
-{
-	uint64_t seq = 0;
-	ld_errinfo e = {0};
-	int rc = tl_append(&f->l, ev, &seq, &e);
-	if (rc)
-		fail_msg("line %d: append failed: %s: %s", line, ld_errname(rc), e.message);
-	return seq;
-}
+#define OK(f, ev) TL_OK(&(f)->l, ev)
 
 /* The append is refused with `code` on `field`, and the log does not move. */
 #define REFUSED(f, ev, code, field) refused_(f, ev, LD_E(code), field, __LINE__)
@@ -112,29 +91,12 @@ static void refused_(fx *f, Ledger__Event *ev, int code, const char *field, int 
 			 (unsigned long long)before, (unsigned long long)after);
 }
 
-static Ledger__Event *when(Ledger__Event *ev, int64_t t)
-{
-	ev->occurred_at = t;
-	return ev;
-}
-
-/* Noon in China (04:00 UTC) of a day. */
-static int64_t day(int y, int m, int d)
-{
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 4};
-	return (int64_t)timegm(&tm) * 1000000;
-}
-
+/* The member's view, or the test fails. */
 static Ledger__MemberView *member(fx *f, const char *id)
 {
-	store_txn *t;
-	caught_up(f);
-	Ledger__MemberView *v = ld_arena_alloc(&f->a, sizeof(*v));
-	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	int rc = members_get(KV_READ_TXN(t), id, v, &f->a);
-	store_read_end(t);
-	if (rc)
-		fail_msg("members_get '%s': %s", id, ld_errname(rc));
+	Ledger__MemberView *v = tl_member(&f->l, f->r, id, &f->a);
+	if (!v)
+		fail_msg("member '%s' not found", id);
 	return v;
 }
 
@@ -150,35 +112,8 @@ static const char *affs(fx *f, const char *id)
 	return s;
 }
 
-static Ledger__OrgCoverage *cov(fx *f, const char *org)
-{
-	store_txn *t;
-	caught_up(f);
-	Ledger__CoverageReport *rep = ld_arena_alloc(&f->a, sizeof(*rep));
-	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	int rc = members_coverage(KV_READ_TXN(t), org, 0, PERIOD, ld_wall_us(), rep, &f->a);
-	store_read_end(t);
-	if (rc)
-		fail_msg("members_coverage '%s': %s", org, ld_errname(rc));
-	return rep->orgs[0];
-}
-
 /* Members, direct members, affiliations, units and units covered. */
-#define FIGS(f, org, m, d, af, u, c) figs_(f, org, m, d, af, u, c, __LINE__)
-static void figs_(fx *f, const char *org, uint64_t m, uint64_t d, uint64_t af, uint64_t u,
-		  uint64_t c, int line)
-{
-	Ledger__OrgCoverage *oc = cov(f, org);
-	if (oc->members != m || oc->direct_members != d || oc->affiliated != af || oc->units != u ||
-	    oc->units_covered != c)
-		fail_msg("line %d: %s: expected members %llu, direct %llu, affiliated %llu, units "
-			 "%llu, covered %llu; got %llu, %llu, %llu, %llu, %llu",
-			 line, org, (unsigned long long)m, (unsigned long long)d,
-			 (unsigned long long)af, (unsigned long long)u, (unsigned long long)c,
-			 (unsigned long long)oc->members, (unsigned long long)oc->direct_members,
-			 (unsigned long long)oc->affiliated, (unsigned long long)oc->units,
-			 (unsigned long long)oc->units_covered);
-}
+#define FIGS(f, org, m, d, af, u, c) TL_FIGS(&(f)->l, (f)->r, &(f)->a, org, PERIOD, m, d, af, u, c)
 
 /* The Jiangsu plan's figure of a target, year (0: the whole plan) and
  * region, judged at the middle of 2026. */
@@ -189,9 +124,9 @@ static int64_t figure(fx *f, const char *target, uint32_t year, uint32_t region)
 	Ledger__ProgressReport rep;
 	ld_errinfo e = {0};
 	assert_non_null(p);
-	caught_up(f);
+	tl_caught_up(&f->l, f->r);
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	if (progress_report(progress_of(f->r), KV_READ_TXN(t), p, 0, 0, day(2026, 7, 2), &rep, &f->a, &e) != 0)
+	if (progress_report(progress_of(f->r), KV_READ_TXN(t), p, 0, 0, tl_day(2026, 7, 2), &rep, &f->a, &e) != 0)
 		fail_msg("report: %s", e.message);
 	store_read_end(t);
 	for (size_t i = 0; i < rep.n_rows; i++) {
@@ -203,26 +138,10 @@ static int64_t figure(fx *f, const char *target, uint32_t year, uint32_t region)
 	return -1;
 }
 
-/*
- * tl_tree's JS > {NJ > {NJ-GL, NJ-RIDER}, SZ} and four more:
- *
- *   JS   province federation                       320000
- *   ├ NJ   city federation                         320100
- *   │ ├ NJ-GL     county federation                320102
- *   │ │ └ NJ-GL-R1   regional union      (unit)    320102
- *   │ └ NJ-RIDER  industry union         (unit)    320100
- *   │   └ NJ-P1      platform union      (unit)    320100
- *   └ SZ   city federation                         320500
- *     ├ SZ-RIDER  industry union         (unit)    320500
- *     └ SZ-GY     county federation                320508
- */
+/* The tree of tl_tree_wide (testlib.h). */
 static void tree(fx *f)
 {
-	tl_tree(&f->l);
-	OK(f, tl_org("SZ-RIDER", LEDGER__ORG_KIND__INDUSTRY_UNION, "SZ", 320500));
-	OK(f, tl_org("SZ-GY", LEDGER__ORG_KIND__FEDERATION_COUNTY, "SZ", 320508));
-	OK(f, tl_org("NJ-GL-R1", LEDGER__ORG_KIND__REGIONAL_UNION, "NJ-GL", 320102));
-	OK(f, tl_org("NJ-P1", LEDGER__ORG_KIND__PLATFORM_ENTERPRISE_UNION, "NJ-RIDER", 320100));
+	tl_tree_wide(&f->l);
 }
 
 /* ================================================================== */
@@ -239,9 +158,7 @@ static void test_join_end_transfer_clear_affiliations(void **state)
 	tree(f);
 	OK(f, tl_join("M1", "NJ-GL-R1", 1));
 	OK(f, tl_affiliate("M1", "SZ-RIDER"));
-	Ledger__Event *p = tl_affiliate("M1", "NJ-P1");
-	p->member_affiliated->kind = LEDGER__AFFILIATION_KIND__PLATFORM_AFFILIATION;
-	OK(f, p);
+	OK(f, tl_affiliate_platform("M1", "NJ-P1"));
 	assert_string_equal(affs(f, "M1"), "SZ-RIDER,NJ-P1");
 	/* An organisation with an affiliated member is not dissolved. */
 	REFUSED(f, tl_dissolve("NJ-P1"), INVALID_STATE, "org_dissolved.org_id");
@@ -290,19 +207,19 @@ static void test_first_join_counts_for_plans(void **state)
 	fx *f = *state;
 	tl_tree(&f->l);
 	/* A: first 2024, ended, rejoined 2025: counts in 2024 only. */
-	OK(f, when(tl_join("A", "NJ-RIDER", 1), day(2024, 3, 1)));
-	OK(f, when(tl_end("A"), day(2024, 6, 1)));
-	OK(f, when(tl_join("A", "NJ-RIDER", 1), day(2025, 2, 1)));
+	OK(f, tl_at(tl_join("A", "NJ-RIDER", 1), tl_day(2024, 3, 1)));
+	OK(f, tl_at(tl_end("A"), tl_day(2024, 6, 1)));
+	OK(f, tl_at(tl_join("A", "NJ-RIDER", 1), tl_day(2025, 2, 1)));
 	/* B: first joined before the plan; its rejoin in 2024 is not new. */
-	OK(f, when(tl_join("B", "NJ-RIDER", 2), day(2023, 12, 1)));
-	OK(f, when(tl_end("B"), day(2024, 2, 1)));
-	OK(f, when(tl_join("B", "NJ-RIDER", 2), day(2024, 5, 1)));
+	OK(f, tl_at(tl_join("B", "NJ-RIDER", 2), tl_day(2023, 12, 1)));
+	OK(f, tl_at(tl_end("B"), tl_day(2024, 2, 1)));
+	OK(f, tl_at(tl_join("B", "NJ-RIDER", 2), tl_day(2024, 5, 1)));
 	/* C: a join voided, then the real one: that one is first (2025). */
-	uint64_t c = OK(f, when(tl_join("C", "NJ-RIDER", 3), day(2025, 1, 5)));
+	uint64_t c = OK(f, tl_at(tl_join("C", "NJ-RIDER", 3), tl_day(2025, 1, 5)));
 	OK(f, tl_void(c));
-	OK(f, when(tl_join("C", "NJ-RIDER", 3), day(2025, 3, 5)));
+	OK(f, tl_at(tl_join("C", "NJ-RIDER", 3), tl_day(2025, 3, 5)));
 	/* D: recorded after all the others, happened in 2024: first, in 2024. */
-	OK(f, when(tl_join("D", "NJ-RIDER", 4), day(2024, 1, 20)));
+	OK(f, tl_at(tl_join("D", "NJ-RIDER", 4), tl_day(2024, 1, 20)));
 
 	assert_int_equal(figure(f, "new-members-yearly", 2024, 320000), 2); /* A, D */
 	assert_int_equal(figure(f, "new-members-yearly", 2025, 320000), 1); /* C */
@@ -310,7 +227,7 @@ static void test_first_join_counts_for_plans(void **state)
 	assert_int_equal(figure(f, "new-members-total", 0, 320100), 3);
 
 	/* E's first join, voided with nothing after it: no member. */
-	uint64_t e = OK(f, when(tl_join("E", "NJ-RIDER", 5), day(2026, 1, 10)));
+	uint64_t e = OK(f, tl_at(tl_join("E", "NJ-RIDER", 5), tl_day(2026, 1, 10)));
 	assert_int_equal(figure(f, "new-members-yearly", 2026, 320000), 1);
 	OK(f, tl_void(e));
 	assert_int_equal(figure(f, "new-members-yearly", 2026, 320000), 0);
@@ -383,29 +300,29 @@ static void test_amendment_without_corrected_time(void **state)
 {
 	fx *f = *state;
 	tl_tree(&f->l);
-	Ledger__Event *j = when(tl_join("M5", "NJ-RIDER", 5), day(2024, 5, 1));
+	Ledger__Event *j = tl_at(tl_join("M5", "NJ-RIDER", 5), tl_day(2024, 5, 1));
 	uint64_t seq = OK(f, j);
 	assert_int_equal(figure(f, "new-members-yearly", 2024, 320000), 1);
 
 	/* Moved to 2025 by an amendment with a corrected time. */
 	Ledger__Event *a = tl_amend(seq, tl_join("M5", "NJ-RIDER", 5));
 	a->event_amended->has_corrected_occurred_at = 1;
-	a->event_amended->corrected_occurred_at = day(2025, 5, 1);
-	OK(f, when(a, day(2026, 2, 1)));
+	a->event_amended->corrected_occurred_at = tl_day(2025, 5, 1);
+	OK(f, tl_at(a, tl_day(2026, 2, 1)));
 	assert_int_equal(figure(f, "new-members-yearly", 2024, 320000), 0);
 	assert_int_equal(figure(f, "new-members-yearly", 2025, 320000), 1);
-	assert_int_equal(member(f, "M5")->first_joined_at, day(2025, 5, 1));
+	assert_int_equal(member(f, "M5")->first_joined_at, tl_day(2025, 5, 1));
 
 	/* A later amendment without one (real name after all), made in 2026:
 	 * the join is back at its original time, 2024. */
 	Ledger__Event *fix = tl_join("M5", "NJ-RIDER", 5);
 	fix->member_joined->real_name = 1;
-	OK(f, when(tl_amend(seq, fix), day(2026, 3, 1)));
+	OK(f, tl_at(tl_amend(seq, fix), tl_day(2026, 3, 1)));
 	assert_int_equal(figure(f, "new-members-yearly", 2024, 320000), 1);
 	assert_int_equal(figure(f, "new-members-yearly", 2025, 320000), 0);
 	assert_int_equal(figure(f, "new-members-yearly", 2026, 320000), 0);
 	Ledger__MemberView *v = member(f, "M5");
-	assert_int_equal(v->first_joined_at, day(2024, 5, 1));
+	assert_int_equal(v->first_joined_at, tl_day(2024, 5, 1));
 	assert_true(v->real_name);
 }
 
@@ -413,32 +330,17 @@ static void test_amendment_without_corrected_time(void **state)
 /* Funds and transfers                                                 */
 /* ================================================================== */
 
-static Ledger__Event *funds(const char *from, const char *to, int64_t fen)
-{
-	Ledger__Event *ev = tl_event();
-	Ledger__FundsAllocated *fa = tl_alloc(sizeof(*fa));
-	ledger__funds_allocated__init(fa);
-	fa->from_org = tl_strdup(from);
-	fa->to_org = tl_strdup(to);
-	fa->has_amount_fen = fa->has_purpose = 1;
-	fa->amount_fen = fen;
-	fa->purpose = LEDGER__FUND_PURPOSE__SUBSIDY;
-	ev->body_case = LEDGER__EVENT__BODY_FUNDS_ALLOCATED;
-	ev->funds_allocated = fa;
-	return ev;
-}
-
 /* from_org and to_org of funds are two organisations; an amendment cannot
  * make them one. */
 static void test_funds_between_two_organisations(void **state)
 {
 	fx *f = *state;
 	tl_tree(&f->l);
-	REFUSED(f, funds("NJ", "NJ", 100000), INVALID_VALUE, "funds_allocated.to_org");
-	uint64_t seq = OK(f, funds("JS", "NJ", 100000));
-	REFUSED(f, tl_amend(seq, funds("JS", "JS", 100000)), INVALID_VALUE,
+	REFUSED(f, tl_funds("NJ", "NJ", 100000), INVALID_VALUE, "funds_allocated.to_org");
+	uint64_t seq = OK(f, tl_funds("JS", "NJ", 100000));
+	REFUSED(f, tl_amend(seq, tl_funds("JS", "JS", 100000)), INVALID_VALUE,
 		"event_amended.funds_allocated.to_org");
-	OK(f, tl_amend(seq, funds("JS", "NJ", 90000)));
+	OK(f, tl_amend(seq, tl_funds("JS", "NJ", 90000)));
 }
 
 /* A transfer's to_org differs from its from_org; an amendment cannot make
@@ -464,7 +366,7 @@ static void test_corrected_time_not_in_future(void **state)
 {
 	fx *f = *state;
 	tl_tree(&f->l);
-	uint64_t seq = OK(f, when(tl_join("M1", "NJ-RIDER", 1), day(2025, 5, 1)));
+	uint64_t seq = OK(f, tl_at(tl_join("M1", "NJ-RIDER", 1), tl_day(2025, 5, 1)));
 	int64_t now = ld_wall_us();
 
 	Ledger__Event *a = tl_amend(seq, tl_join("M1", "NJ-RIDER", 1));
@@ -479,7 +381,7 @@ static void test_corrected_time_not_in_future(void **state)
 	a->event_amended->has_corrected_occurred_at = 1;
 	a->event_amended->corrected_occurred_at = 946684800LL * 1000000 - 1; /* 1999 */
 	REFUSED(f, a, INVALID_VALUE, "event_amended.corrected_occurred_at");
-	assert_int_equal(member(f, "M1")->first_joined_at, day(2025, 5, 1));
+	assert_int_equal(member(f, "M1")->first_joined_at, tl_day(2025, 5, 1));
 
 	/* A minute ahead is within the clocks' allowed skew; yesterday is fine. */
 	a = tl_amend(seq, tl_join("M1", "NJ-RIDER", 1));

@@ -19,11 +19,13 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "clock.h"
 #include "client.h"
 #include "digest.h"
 #include "identity.h"
 #include "kinds.h"
 #include "model.h"
+#include "members.h"
 #include "projection.h"
 
 /* ================================================================== */
@@ -219,6 +221,13 @@ Ledger__Event *tl_affiliate(const char *member, const char *org)
 	a->kind = LEDGER__AFFILIATION_KIND__RESIDENCE_AFFILIATION;
 	ev->body_case = LEDGER__EVENT__BODY_MEMBER_AFFILIATED;
 	ev->member_affiliated = a;
+	return ev;
+}
+
+Ledger__Event *tl_affiliate_platform(const char *member, const char *org)
+{
+	Ledger__Event *ev = tl_affiliate(member, org);
+	ev->member_affiliated->kind = LEDGER__AFFILIATION_KIND__PLATFORM_AFFILIATION;
 	return ev;
 }
 
@@ -991,4 +1000,132 @@ size_t tl_expect_model_rebuilds_same(const char *data_dir)
 	free(a);
 	free(b);
 	return lines;
+}
+
+/* ================================================================== */
+/* Appending, and what the projections then show                       */
+/* ================================================================== */
+
+uint64_t tl_ok_(tl_ledger *l, Ledger__Event *ev, int line)
+{
+	uint64_t seq = 0;
+	ld_errinfo e = {0};
+	int rc = tl_append(l, ev, &seq, &e);
+	if (rc)
+		fail_msg("line %d: append failed: %s: %s", line, ld_errname(rc), e.message);
+	return seq;
+}
+
+Ledger__Event *tl_at(Ledger__Event *ev, int64_t t)
+{
+	ev->occurred_at = t;
+	return ev;
+}
+
+int64_t tl_day(int y, int m, int d)
+{
+	struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 4};
+	return (int64_t)timegm(&tm) * 1000000;
+}
+
+Ledger__Event *tl_funds(const char *from, const char *to, int64_t fen)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__FundsAllocated *fa = NEW(Ledger__FundsAllocated, ledger__funds_allocated__init);
+	fa->from_org = tl_strdup(from);
+	fa->to_org = tl_strdup(to);
+	fa->has_amount_fen = fa->has_purpose = 1;
+	fa->amount_fen = fen;
+	fa->purpose = LEDGER__FUND_PURPOSE__SUBSIDY;
+	ev->body_case = LEDGER__EVENT__BODY_FUNDS_ALLOCATED;
+	ev->funds_allocated = fa;
+	return ev;
+}
+
+int tl_tree_wide(tl_ledger *l)
+{
+	int n = tl_tree(l);
+	TL_OK(l, tl_org("SZ-RIDER", LEDGER__ORG_KIND__INDUSTRY_UNION, "SZ", 320500));
+	TL_OK(l, tl_org("SZ-GY", LEDGER__ORG_KIND__FEDERATION_COUNTY, "SZ", 320508));
+	TL_OK(l, tl_org("NJ-GL-R1", LEDGER__ORG_KIND__REGIONAL_UNION, "NJ-GL", 320102));
+	TL_OK(l, tl_org("NJ-P1", LEDGER__ORG_KIND__PLATFORM_ENTERPRISE_UNION, "NJ-RIDER", 320100));
+	return n + 4;
+}
+
+void tl_expect_running(runner *r)
+{
+	Ledger__ProjectionStatus st;
+	assert_int_equal(runner_status(r, &st), 0);
+	for (size_t i = 0; i < st.n_projections; i++) {
+		const Ledger__ProjectionInfo *pi = st.projections[i];
+		if (pi->stopped) {
+			/* Copied: the status is freed before the test fails. */
+			char msg[600];
+			snprintf(msg, sizeof(msg), "projection %s stopped: %s", pi->name,
+				 pi->error ? pi->error : "");
+			runner_status_free(&st);
+			fail_msg("%s", msg);
+		}
+	}
+	runner_status_free(&st);
+}
+
+void tl_caught_up(tl_ledger *l, runner *r)
+{
+	uint64_t head;
+	writer_head(l->w, &head, NULL, NULL);
+	for (int i = 0; i < 10000 && runner_checkpoint(r) < head; i++) {
+		if (i % 100 == 99)
+			tl_expect_running(r);
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
+	if (runner_checkpoint(r) < head) {
+		tl_expect_running(r);
+		fail_msg("projections at seq %llu, log head %llu after 10 s",
+			 (unsigned long long)runner_checkpoint(r), (unsigned long long)head);
+	}
+}
+
+Ledger__MemberView *tl_member(tl_ledger *l, runner *r, const char *id, ld_arena *a)
+{
+	store_txn *t;
+	tl_caught_up(l, r);
+	Ledger__MemberView *v = ld_arena_alloc(a, sizeof(*v));
+	assert_int_equal(store_read_begin(runner_store(r), &t), 0);
+	int rc = members_get(KV_READ_TXN(t), id, v, a);
+	store_read_end(t);
+	if (rc == LD_E(NOT_FOUND))
+		return NULL;
+	if (rc)
+		fail_msg("members_get '%s': %s", id, ld_errname(rc));
+	return v;
+}
+
+Ledger__OrgCoverage *tl_org_cov(tl_ledger *l, runner *r, const char *org, uint32_t period,
+				ld_arena *a)
+{
+	store_txn *t;
+	tl_caught_up(l, r);
+	Ledger__CoverageReport *rep = ld_arena_alloc(a, sizeof(*rep));
+	assert_int_equal(store_read_begin(runner_store(r), &t), 0);
+	int rc = members_coverage(KV_READ_TXN(t), org, 0, period, ld_wall_us(), rep, a);
+	store_read_end(t);
+	if (rc)
+		fail_msg("members_coverage '%s': %s", org, ld_errname(rc));
+	return rep->orgs[0];
+}
+
+void tl_figs_(tl_ledger *l, runner *r, ld_arena *a, const char *org, uint32_t period,
+	      uint64_t m, uint64_t d, uint64_t af, uint64_t u, uint64_t c, int line)
+{
+	Ledger__OrgCoverage *oc = tl_org_cov(l, r, org, period, a);
+	if (oc->members != m || oc->direct_members != d || oc->affiliated != af || oc->units != u ||
+	    oc->units_covered != c)
+		fail_msg("line %d: %s: expected members %llu, direct %llu, affiliated %llu, units "
+			 "%llu, covered %llu; got %llu, %llu, %llu, %llu, %llu",
+			 line, org, (unsigned long long)m, (unsigned long long)d,
+			 (unsigned long long)af, (unsigned long long)u, (unsigned long long)c,
+			 (unsigned long long)oc->members, (unsigned long long)oc->direct_members,
+			 (unsigned long long)oc->affiliated, (unsigned long long)oc->units,
+			 (unsigned long long)oc->units_covered);
 }

@@ -61,7 +61,8 @@ Ledger__Event *tl_join(const char *member, const char *org, int person);
 void tl_hash_person(Ledger__Event *ev);
 Ledger__Event *tl_transfer(const char *member, const char *from, const char *to);
 Ledger__Event *tl_end(const char *member);
-Ledger__Event *tl_affiliate(const char *member, const char *org);
+Ledger__Event *tl_affiliate(const char *member, const char *org); /* a residence affiliation */
+Ledger__Event *tl_affiliate_platform(const char *member, const char *org);
 Ledger__Event *tl_dues(const char *member, int64_t fen);
 Ledger__Event *tl_refund(const char *member, int64_t fen, uint64_t paid_seq);
 Ledger__Event *tl_service(const char *org, const char *member, Ledger__ServiceKind kind);
@@ -190,5 +191,57 @@ size_t tl_check_derived(tl_ledger *l);
  * the test unless the dump is byte for byte the same. Returns the number
  * of lines compared. */
 size_t tl_expect_model_rebuilds_same(const char *data_dir);
+
+/* ---- appending, and what the projections then show ---- */
+/* Appends ev, or the test fails naming the line; returns its seq. */
+#define TL_OK(l, ev) tl_ok_(l, ev, __LINE__)
+uint64_t tl_ok_(tl_ledger *l, Ledger__Event *ev, int line);
+/* ev with its business time set to t; returns ev. */
+Ledger__Event *tl_at(Ledger__Event *ev, int64_t t);
+/* Noon in China (04:00 UTC) of a day, in µs. */
+int64_t tl_day(int y, int m, int d);
+/* Funds allocated (a subsidy) from one organisation to another. */
+Ledger__Event *tl_funds(const char *from, const char *to, int64_t fen);
+/*
+ * tl_tree's JS > {NJ > {NJ-GL, NJ-RIDER}, SZ} and four more, appended to l
+ * (each append must succeed); returns the number of events:
+ *
+ *   JS   province federation                       320000
+ *   ├ NJ   city federation                         320100
+ *   │ ├ NJ-GL     county federation                320102
+ *   │ │ └ NJ-GL-R1   regional union      (unit)    320102
+ *   │ └ NJ-RIDER  industry union         (unit)    320100
+ *   │   └ NJ-P1      platform union      (unit)    320100
+ *   └ SZ   city federation                         320500
+ *     ├ SZ-RIDER  industry union         (unit)    320500
+ *     └ SZ-GY     county federation                320508
+ *
+ * Units (grassroots organisations, industry union and below) per subtree:
+ * JS 4, NJ 3, NJ-GL 1, NJ-GL-R1 1, NJ-RIDER 2, NJ-P1 1, SZ 1, SZ-RIDER 1,
+ * SZ-GY 0.
+ */
+int tl_tree_wide(tl_ledger *l);
+
+struct runner;
+struct ld_arena;
+/* Fails the test if a projection of r has stopped, naming it and why. */
+void tl_expect_running(struct runner *r);
+/* Waits until r's projections hold l's whole log; the test fails after
+ * 10 s, or at once naming a projection that stopped. */
+void tl_caught_up(tl_ledger *l, struct runner *r);
+/* A member's view once caught up (allocated from a), NULL if unknown. */
+Ledger__MemberView *tl_member(tl_ledger *l, struct runner *r, const char *id,
+			      struct ld_arena *a);
+/* An organisation's coverage for a period (YYYYMM) with the workforce in
+ * force now, once caught up (allocated from a). */
+Ledger__OrgCoverage *tl_org_cov(tl_ledger *l, struct runner *r, const char *org,
+				uint32_t period, struct ld_arena *a);
+/* The organisation's members, direct members, affiliations, units and
+ * units covered in period are these, or the test fails naming the line. */
+#define TL_FIGS(l, r, a, org, period, m, d, af, u, c) \
+	tl_figs_(l, r, a, org, period, m, d, af, u, c, __LINE__)
+void tl_figs_(tl_ledger *l, struct runner *r, struct ld_arena *a, const char *org,
+	      uint32_t period, uint64_t m, uint64_t d, uint64_t af, uint64_t u, uint64_t c,
+	      int line);
 
 #endif
