@@ -59,6 +59,25 @@ static int reserve(group *g, size_t more)
 	return 0;
 }
 
+int group_copy(group *dst, const group *src)
+{
+	group c = {0};
+	c.buf = malloc(src->len ? src->len : 1);
+	c.off = malloc((src->n ? src->n : 1) * sizeof(*c.off));
+	if (!c.buf || !c.off) {
+		group_free(&c);
+		return LD_E(INTERNAL);
+	}
+	memcpy(c.buf, src->buf, src->len);
+	memcpy(c.off, src->off, src->n * sizeof(*c.off));
+	c.len = c.cap = src->len;
+	c.n = c.ncap = src->n;
+	c.first = src->first;
+	group_free(dst);
+	*dst = c;
+	return 0;
+}
+
 void group_reset(group *g, uint64_t first, const uint8_t prev[LD_HASH_LEN], unsigned flags)
 {
 	g->len = g->n = 0;

@@ -56,6 +56,9 @@ static inline group_mark group_mark_at(const group *g)
 	return (group_mark){g->len, g->n};
 }
 void group_truncate(group *g, group_mark m);
+/* dst (initialised; what it held is freed) becomes a copy of src, sized to
+ * fit. 0 or LD_E(INTERNAL) (dst unchanged). */
+int group_copy(group *dst, const group *src);
 /* The stored bytes, link and hash of event seq if it is in g: 0, or
  * LD_E(NOT_FOUND). */
 int group_event(const group *g, uint64_t seq, const uint8_t **bytes, size_t *len);

@@ -200,10 +200,28 @@ static int replicate(void *arg, const uint8_t *blob, size_t len)
 	return rc;
 }
 
+/* The log cannot be written past what raft holds: stop, to be restarted
+ * (raft's log replays it). On the writer's applier thread. */
+static void store_failed(void *arg, int rc)
+{
+	cluster *c = arg;
+	(void)rc;
+	pthread_mutex_lock(&c->lock);
+	int was = c->failed;
+	c->failed = 1;
+	pthread_mutex_unlock(&c->lock);
+	if (!was) {
+		log_error("cluster: the log cannot be written; ledgerd stops, to be restarted");
+		kill(getpid(), SIGTERM);
+	}
+}
+
 void cluster_writer_options(cluster *c, writer_options *wo)
 {
 	wo->replicate = replicate;
 	wo->replicate_arg = c;
+	wo->failed = store_failed;
+	wo->failed_arg = c;
 }
 
 static int map_status(int status)
@@ -316,7 +334,7 @@ static void give_up_locked(cluster *c)
 static void sm_head(void *sm, uint64_t *seq, uint8_t hash[REPLICA_HASH_LEN], uint64_t *index)
 {
 	cluster *c = sm;
-	writer_head(c->w, seq, hash, NULL);
+	writer_applied_head(c->w, seq, hash);
 	if (writer_applied_index(c->w, index))
 		*index = 0;
 }
@@ -374,8 +392,8 @@ static int sm_apply(void *sm, uint64_t index, const replica_entry *h, const void
 
 static int sm_sync(void *sm)
 {
-	(void)sm;
-	return 0; /* every commit of the log is synced */
+	cluster *c = sm;
+	return writer_sync(c->w);
 }
 
 /* Asks the leader first, then the other peers (daemon/catchup.h). */
@@ -494,6 +512,11 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	c->s = s;
 	c->w = w;
 	writer_set_leading(w, 0, NULL);
+	/* One flush per commit of the log: raft's log holds every entry past
+	 * the raft index the log records (docs/REPLICATION.md, "Where the log
+	 * is synced"). */
+	if (store_set_meta_sync(s, 0))
+		return ld_errinfo_set(e, LD_E(STORAGE), NULL, "cluster: the log's sync mode");
 	if (replica_new(&c->rep, &sm_ops, c))
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	if (uv_loop_init(&c->loop)) {
