@@ -80,6 +80,10 @@ typedef struct group_reader {
 } group_reader;
 int group_read_begin(group_reader *r, const uint8_t *blob, size_t len);
 int group_read_next(group_reader *r, const uint8_t **bytes, size_t *len, const uint8_t **hash);
+/* dst (initialised; what it held is freed) becomes a copy of the blob, its
+ * records indexed as group_add would have (group_event, group_link work on
+ * it). 0, LD_E(INVALID_VALUE) (malformed) or LD_E(INTERNAL). */
+int group_load(group *dst, const uint8_t *blob, size_t len);
 
 /*
  * Writes a blob into the write transaction t of the log's store: each

@@ -101,7 +101,7 @@ struct writer {
 	 * read transaction began before (pin: the stored seq it sees). */
 	pend *pending, *pending_tail, *apply_next;
 	size_t unstored;
-	uint64_t pin;
+	uint64_t pin, fpin; /* fpin: the same for another leader's group */
 	uint64_t applied_index; /* raft index applied here (stored or not) */
 	pthread_t applier;
 	int applier_started, applier_stop, apply_failed, apply_hold, hold_armed;
@@ -273,7 +273,7 @@ static void pend_free(pend *p)
 static void prune_locked(writer *w)
 {
 	pend *p;
-	while ((p = w->pending) && p->stored && p->last <= w->pin) {
+	while ((p = w->pending) && p->stored && p->last <= w->pin && p->last <= w->fpin) {
 		w->pending = p->next;
 		if (!w->pending)
 			w->pending_tail = NULL;
@@ -1391,7 +1391,7 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	w->replicate_arg = o ? o->replicate_arg : NULL;
 	w->failed = o ? o->failed : NULL;
 	w->failed_arg = o ? o->failed_arg : NULL;
-	w->pin = UINT64_MAX;
+	w->pin = w->fpin = UINT64_MAX;
 	/* Test hook: from this node's first own group on, the applier stores
 	 * nothing, as if the process died each time between raft's flush and
 	 * the store's commit. */
@@ -1709,11 +1709,84 @@ int writer_sync(writer *w)
 	return rc ? rc : store_sync(w->s);
 }
 
-/* Writes another node's blob (if any) and the raft index in one
- * transaction: a blob that does not apply breaks this log's chain. */
-static int write_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len)
+/* What a replicated group's events see while the model takes them: the
+ * group's own events first, then the writer's view. */
+typedef struct follow_view {
+	writer *w;
+	const group *g;
+} follow_view;
+
+static int follow_event(void *arg, uint64_t seq, Ledger__Event **ev)
 {
-	return write_blob(w, blob, len, &index, LD_E(CHAIN_BROKEN));
+	follow_view *f = arg;
+	const uint8_t *b;
+	size_t n;
+	if (group_event(f->g, seq, &b, &n) == 0) {
+		*ev = codec_event_unpack(b, n);
+		return *ev ? 0 : LD_E(INTERNAL);
+	}
+	return view_event(f->w, seq, ev);
+}
+
+static int follow_link(void *arg, uint64_t seq, ld_link *l)
+{
+	follow_view *f = arg;
+	return group_link(f->g, seq, l) == 0 ? 0 : view_link(f->w, seq, l);
+}
+
+/* Applies another leader's group (p, checked) to the write model, event by
+ * event as at start (each passed the leader's checks on the same state, so
+ * passes again), its streams into p->streams. Reads the log without waiting
+ * for the applier: what it has not stored is in the view. */
+static int model_follow(writer *w, pend *p, ld_errinfo *e)
+{
+	follow_view fv = {w, &p->g};
+	model_view v = {follow_event, follow_link, &fv};
+	store_txn *t;
+	pthread_mutex_lock(&w->lock);
+	w->fpin = w->sseq;
+	pthread_mutex_unlock(&w->lock);
+	int saved = no_read_wait;
+	no_read_wait = 1;
+	int rc = store_read_begin(w->s, &t);
+	no_read_wait = saved;
+	if (rc == 0) {
+		store_txn_set_view(t, &v);
+		model_undo_use(w->m, NULL);
+		for (size_t i = 0; rc == 0 && i < p->g.n; i++) {
+			uint64_t seq = p->g.first + i;
+			const uint8_t *b;
+			size_t n;
+			model_result mr;
+			Ledger__Event *ev = NULL;
+			if (group_event(&p->g, seq, &b, &n) || !(ev = codec_event_unpack(b, n))) {
+				rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "seq %llu is unreadable",
+						    (unsigned long long)seq);
+				break;
+			}
+			rc = model_apply(t, ev, seq, &mr, e);
+			if (rc == 0 && (mr.version != ev->version || !ev->stream ||
+					strcmp(mr.stream, ev->stream) != 0))
+				rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
+						    "seq %llu is version %llu of %s in the group but "
+						    "%llu of %s in the write model",
+						    (unsigned long long)seq, (unsigned long long)ev->version,
+						    ev->stream ? ev->stream : "-",
+						    (unsigned long long)mr.version, mr.stream);
+			if (rc == 0)
+				rc = model_id_add(t, ev->event_id.data, seq);
+			if (rc == 0)
+				p->streams[i] = mr.stream_ref;
+			codec_event_free(ev);
+		}
+		model_undo_use(w->m, w->open->undo);
+		store_read_end(t);
+	}
+	pthread_mutex_lock(&w->lock);
+	w->fpin = UINT64_MAX;
+	prune_locked(w);
+	pthread_mutex_unlock(&w->lock);
+	return rc;
 }
 
 /* Another node's group: each event the next of the log, chained, its
@@ -1833,67 +1906,51 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
 	if (own || !blob)
 		return apply_queued(w, index, own ? blob : NULL, len);
 
-	/* Nothing of this writer's own may be decided, in flight or waiting
-	 * for the store. */
+	/* Nothing of this writer's own may be decided or in flight. */
 	pthread_mutex_lock(&w->lock);
 	while (w->flight_state != FLIGHT_NONE || w->open->reqs || w->deciding)
 		pthread_cond_wait(&w->idle, &w->lock);
-	int rc = wait_stored_locked(w);
 	pthread_mutex_unlock(&w->lock);
-	if (rc)
-		return rc == LD_E(BUSY) ? LD_E(INVALID_STATE) : rc;
 	snapshot_wait(w->m);
 
 	ld_errinfo e = {0};
 	uint64_t last = 0;
 	uint8_t hash[LD_HASH_LEN];
 	int64_t recorded_at = w->recorded_at;
-	rc = check_blob(w, blob, len, &last, hash, &recorded_at, &e);
+	int rc = check_blob(w, blob, len, &last, hash, &recorded_at, &e);
 	if (rc) {
 		log_error("writer: %s", e.message);
 		return rc;
 	}
-	if ((rc = forget_keys(w, blob, len)) || (rc = write_entry(w, index, blob, len))) {
-		log_error("writer: a replicated group from seq %llu not written: %s",
-			  (unsigned long long)w->seq + 1, ld_strerror(rc));
-		return rc == LD_E(CHAIN_BROKEN) ? LD_E(STORAGE) : rc;
+	pend *p = calloc(1, sizeof(*p));
+	if (!p || group_load(&p->g, blob, len) ||
+	    !(p->streams = malloc((p->g.n ? p->g.n : 1) * sizeof(*p->streams)))) {
+		if (p)
+			pend_free(p);
+		return LD_E(INTERNAL);
 	}
-
-	/* The model follows the log, as at start. */
-	replay rp = {.w = w, .view = {replay_event_none, replay_link, NULL}};
-	rp.view.arg = &rp;
-	group_init(&rp.derived);
-	model_undo_use(w->m, NULL);
-	uint64_t at = w->seq;
-	while (rc == 0 && at < last) {
-		uint64_t l;
-		if ((rc = replay_chunk(&rp, at, last, NULL, &l, &e)) == 0 && l == at)
-			rc = LD_E(STORAGE);
-		at = l;
+	p->index = index;
+	p->last = last;
+	memcpy(p->hash, hash, LD_HASH_LEN);
+	p->recorded_at = recorded_at;
+	if ((rc = forget_keys(w, blob, len))) {
+		log_error("writer: a replicated group from seq %llu not applied: %s",
+			  (unsigned long long)p->g.first, ld_strerror(rc));
+		pend_free(p);
+		return rc;
 	}
-	model_undo_use(w->m, w->open->undo);
-	group_free(&rp.derived);
-	if (rc) {
+	/* The model follows, as the leader's did; the store after. */
+	if ((rc = model_follow(w, p, &e))) {
 		log_error("writer: the write model does not take the replicated events: %s",
 			  e.message[0] ? e.message : ld_strerror(rc));
+		pend_free(p);
 		return LD_E(STORAGE);
 	}
-	uint8_t root[LD_HASH_LEN];
-	if (w->merkle)
-		ld_merkle_root(&w->ctree, root);
 	pthread_mutex_lock(&w->lock);
-	w->seq = w->dseq = w->sseq = last;
-	memcpy(w->hash, hash, LD_HASH_LEN);
+	pend_queue(w, p);
+	w->dseq = last;
 	memcpy(w->dhash, hash, LD_HASH_LEN);
-	memcpy(w->shash, hash, LD_HASH_LEN);
-	w->recorded_at = w->srecorded_at = recorded_at;
-	w->applied_index = index;
-	if (w->merkle) {
-		w->tree = w->ctree;
-		memcpy(w->root, root, LD_HASH_LEN);
-	}
 	group_open(w, w->open);
 	pthread_mutex_unlock(&w->lock);
-	call_hooks(w, last);
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -559,6 +560,23 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	    .on_change = on_change,
 	    .arg = c,
 	};
+	/* A log recorded before replication (events, no raft index) that
+	 * raft has never seen: its head is where raft starts (every event
+	 * stays as it is; the next entry follows it). */
+	struct stat st;
+	uint64_t head, index = 0;
+	uint8_t hash[REPLICA_HASH_LEN];
+	int fresh = stat(c->dir, &st) != 0;
+	writer_applied_head(w, &head, hash);
+	writer_applied_index(w, &index);
+	if (fresh && head && !index && c->npeers == 1)
+		log_info("cluster: the log (seq %llu, recorded before replication) becomes a "
+			 "one-node cluster; raft's files in %s",
+			 (unsigned long long)head, c->dir);
+	else if (fresh && head && !index)
+		log_info("cluster: the log (seq %llu, recorded before replication) becomes node "
+			 "%llu's of a cluster of %u; raft's files in %s",
+			 (unsigned long long)head, (unsigned long long)c->id, c->npeers, c->dir);
 	int rc = replica_start(c->rep, &c->loop, &o, e);
 	if (rc) {
 		catchup_close(c->cu);
