@@ -82,6 +82,23 @@ static void staged_free(fetch *f)
 	f->bytes = 0;
 }
 
+/* A PEM file's text (NUL-terminated; free it), or NULL. */
+static char *pem_of(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = malloc(1 << 20);
+	size_t len = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+	fclose(f);
+	if (!len) {
+		free(buf);
+		return NULL;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
 static int dial(catchup *cu, const char *url, nng_socket *s, char *why, size_t n)
 {
 	nng_dialer d;
@@ -102,11 +119,21 @@ static int dial(catchup *cu, const char *url, nng_socket *s, char *why, size_t n
 			nng_close(*s);
 			return -1;
 		}
+		char *cert = pem_of(o->tls_cert), *key = pem_of(o->tls_key);
+		if (!cert || !key) {
+			snprintf(why, n, "cannot read '%s'", !cert ? o->tls_cert : o->tls_key);
+			free(cert);
+			free(key);
+			nng_close(*s);
+			return -1;
+		}
 		if ((rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_CLIENT)) == 0 &&
 		    (rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_REQUIRED)) == 0 &&
 		    (rv = nng_tls_config_ca_file(tls, o->tls_ca)) == 0 &&
-		    (rv = nng_tls_config_cert_key_file(tls, o->tls_cert, o->tls_key)) == 0)
+		    (rv = nng_tls_config_own_cert(tls, cert, key, NULL)) == 0)
 			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls);
+		free(cert);
+		free(key);
 		if (tls)
 			nng_tls_config_free(tls); /* the dialer holds its own reference */
 	}

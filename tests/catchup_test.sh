@@ -13,6 +13,8 @@
 #   - the three logs are then byte for byte the same, and so are the
 #     projections' answers;
 #   - a page of records with a filter is refused, naming the field;
+#   - the same over mutual TLS: the peers' client URLs tls+tcp://, each node
+#     presenting its certificate, a subscriber (tls:nodes) at the others;
 #   - the replication metrics say so: the leader's role, term and markers
 #     taken, the follower's catch-up and the events it fetched, its applied
 #     index moving on.
@@ -127,4 +129,75 @@ grep -q "ERR_INVALID_VALUE" "$TMPDIR/sub.txt" && grep -q 'field: "subscribe.filt
 # --- the three logs, byte for byte ------------------------------------------------
 stop_all
 same_logs 1 2 3
-echo "catchup_test: ok ($WANT events on 3 nodes, identical; node $F caught up through a marker)" >&2
+
+# --- over mutual TLS: the node is tls:nodes, a subscriber, at its peers --------------
+# The peers' client URLs become tls+tcp:// (a client URL is not raft's
+# configuration: the same nodes restart with them). Each node presents its
+# own certificate as a client's; addr:127.0.0.1 is no longer in the role file.
+command -v openssl >/dev/null || fail "'openssl' is not installed (scripts/install-deps.sh)"
+C="$TMPDIR/certs"
+mkdir -p "$C"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/ca.key" -out "$C/ca.pem" -days 30 \
+	-subj "/CN=nodes-ca" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout "$C/node.key" -out "$C/node.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+openssl x509 -req -in "$C/node.csr" -CA "$C/ca.pem" -CAkey "$C/ca.key" -CAcreateserial \
+	-out "$C/node.pem" -days 30 2>/dev/null
+cat >"$TMPDIR/roles.ini" <<R
+[uid:$(id -un)]
+role = admin
+
+[tls:nodes]
+role = subscriber
+R
+declare -a TPORT
+PEERS=()
+for i in 1 2 3; do
+	TPORT[$i]=$(free_port)
+	PEERS+=(--peer "$i,127.0.0.1:${RPORT[$i]},tls+tcp://127.0.0.1:${TPORT[$i]}")
+done
+start_tls() {
+	"$LEDGERD" --data "$TMPDIR/n$1" --listen "tls+tcp://127.0.0.1:${TPORT[$1]}?name=nodes" \
+		--listen "${IPC[$1]}" --node-id "$1" "${PEERS[@]}" --tree-head-key "$TMPDIR/n$1.tree-head.key" \
+		--election-ms 1000 --verify-at-start 0 "${NODE_ARGS[@]}" --tls-cert "$C/node.pem" \
+		--tls-key "$C/node.key" --tls-ca "$C/ca.pem" 2>>"$TMPDIR/n$1.log" &
+	PID[$1]=$!
+}
+ipc_head() {
+	"$LEDGERCTL" --timeout 5000 --url "${IPC[$1]}" --json head 2>/dev/null |
+		python3 -c 'import json,sys; print(json.load(sys.stdin).get("seq", 0))' 2>/dev/null || echo -1
+}
+# wl ARGS...: a write through whichever node leads now (an election may be
+# under way on a loaded machine), with a fixed event id.
+wl() {
+	local eid=$1
+	shift
+	for _ in $(seq 50); do
+		wait_leader
+		ctl --url "${IPC[$L]}" "$@" --event-id "$eid" && [ "$RC" -eq 0 ] && return 0
+		sleep 0.2
+	done
+	show "$@"
+	die "no node took the write"
+}
+for i in 1 2 3; do start_tls "$i"; done
+wait_leader
+F=$(( L % 3 + 1 ))
+wl "$(printf 'cafe%028x' 100)" workforce 320500 --group courier --count 100 --at 2026-03-05
+stop_node "$F"
+for k in $(seq 1 20); do
+	wl "$(printf 'cafe%028x' "$((100 + k))")" workforce 320500 --group courier --count "$((100 + k))" \
+		--at 2026-03-05
+done
+wait_leader
+WANT=$(ipc_head "$L")
+start_tls "$F"
+for _ in $(seq 300); do
+	[ "$(ipc_head "$F")" = "$WANT" ] && break
+	sleep 0.1
+done
+expect_eq "$(ipc_head "$F")" "$WANT" "node $F's head after its catch-up over TLS"
+grep -Eq "catchup: fetched [0-9]+ events \(seq [0-9]+ to [0-9]+\) from tls\+tcp://" "$TMPDIR/n$F.log" ||
+	die "node $F did not catch up over tls+tcp://"
+stop_all
+same_logs 1 2 3
+echo "catchup_test: ok ($WANT events on 3 nodes, identical; caught up through markers over tcp:// and tls+tcp://)" >&2
