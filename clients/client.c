@@ -33,7 +33,7 @@
 
 #define LDC_MAX_URLS 8
 /* How long a call waits for a connection to a node of a list (--url a,b,c). */
-#define LDC_LIST_CONNECT_MS 250
+#define LDC_LIST_CONNECT_MS 150
 
 struct ldc {
 	nng_socket sock;
@@ -518,7 +518,7 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 		*out = NULL;
 		/* A round without an answer: an election takes a moment. */
 		if (!leader && (c->cur + 1) % c->nurls == 0)
-			nng_msleep(100);
+			nng_msleep(50);
 		if (rc == LD_E(UNAVAILABLE) && ((c->cur + 1) % c->nurls) == 0)
 			dead = 0;
 		ld_errinfo ignored;

@@ -59,6 +59,25 @@ static int reserve(group *g, size_t more)
 	return 0;
 }
 
+int group_copy(group *dst, const group *src)
+{
+	group c = {0};
+	c.buf = malloc(src->len ? src->len : 1);
+	c.off = malloc((src->n ? src->n : 1) * sizeof(*c.off));
+	if (!c.buf || !c.off) {
+		group_free(&c);
+		return LD_E(INTERNAL);
+	}
+	memcpy(c.buf, src->buf, src->len);
+	memcpy(c.off, src->off, src->n * sizeof(*c.off));
+	c.len = c.cap = src->len;
+	c.n = c.ncap = src->n;
+	c.first = src->first;
+	group_free(dst);
+	*dst = c;
+	return 0;
+}
+
 void group_reset(group *g, uint64_t first, const uint8_t prev[LD_HASH_LEN], unsigned flags)
 {
 	g->len = g->n = 0;
@@ -172,6 +191,38 @@ int group_read_next(group_reader *r, const uint8_t **bytes, size_t *len, const u
 	r->p += rec;
 	r->i++;
 	return 1;
+}
+
+int group_load(group *dst, const uint8_t *blob, size_t len)
+{
+	group_reader rd;
+	const uint8_t *b, *h;
+	size_t n;
+	int rc;
+	if ((rc = group_read_begin(&rd, blob, len)))
+		return rc;
+	if (rd.count > (len - GROUP_HEADER) / RECORD_HEAD)
+		return LD_E(INVALID_VALUE);
+	group c = {0};
+	c.buf = malloc(len ? len : 1);
+	c.off = malloc((rd.count ? rd.count : 1) * sizeof(*c.off));
+	if (!c.buf || !c.off) {
+		group_free(&c);
+		return LD_E(INTERNAL);
+	}
+	memcpy(c.buf, blob, len);
+	c.len = c.cap = len;
+	c.ncap = rd.count;
+	c.first = rd.first;
+	while ((rc = group_read_next(&rd, &b, &n, &h)) == 1)
+		c.off[c.n++] = (size_t)(b - RECORD_HEAD - blob);
+	if (rc < 0) {
+		group_free(&c);
+		return rc;
+	}
+	group_free(dst);
+	*dst = c;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */

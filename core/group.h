@@ -56,6 +56,9 @@ static inline group_mark group_mark_at(const group *g)
 	return (group_mark){g->len, g->n};
 }
 void group_truncate(group *g, group_mark m);
+/* dst (initialised; what it held is freed) becomes a copy of src, sized to
+ * fit. 0 or LD_E(INTERNAL) (dst unchanged). */
+int group_copy(group *dst, const group *src);
 /* The stored bytes, link and hash of event seq if it is in g: 0, or
  * LD_E(NOT_FOUND). */
 int group_event(const group *g, uint64_t seq, const uint8_t **bytes, size_t *len);
@@ -77,6 +80,10 @@ typedef struct group_reader {
 } group_reader;
 int group_read_begin(group_reader *r, const uint8_t *blob, size_t len);
 int group_read_next(group_reader *r, const uint8_t **bytes, size_t *len, const uint8_t **hash);
+/* dst (initialised; what it held is freed) becomes a copy of the blob, its
+ * records indexed as group_add would have (group_event, group_link work on
+ * it). 0, LD_E(INVALID_VALUE) (malformed) or LD_E(INTERNAL). */
+int group_load(group *dst, const uint8_t *blob, size_t len);
 
 /*
  * Writes a blob into the write transaction t of the log's store: each

@@ -51,6 +51,9 @@ struct store {
 	 * closed. Writer-preferring, so a steady stream of readers cannot
 	 * starve a resize. */
 	pthread_rwlock_t resize;
+	/* Called before each read transaction begins (store_set_read_wait). */
+	void (*read_wait)(void *arg);
+	void *read_wait_arg;
 };
 
 struct store_txn {
@@ -534,6 +537,14 @@ int store_copy(store *s, const char *dir, uint64_t *bytes, ld_errinfo *e)
 /* Transactions                                                        */
 /* ------------------------------------------------------------------ */
 
+/* Read transactions this thread has open (store_reading). */
+static __thread int reading;
+
+int store_reading(void)
+{
+	return reading;
+}
+
 static int txn_begin(store *s, store_txn *parent, unsigned flags, store_txn **out)
 {
 	store_txn *t = calloc(1, sizeof(*t));
@@ -553,13 +564,30 @@ static int txn_begin(store *s, store_txn *parent, unsigned flags, store_txn **ou
 		free(t);
 		return fail("beginning a transaction", rc);
 	}
+	reading += t->read;
 	*out = t;
 	return 0;
 }
 
 int store_read_begin(store *s, store_txn **t)
 {
+	/* A thread that holds a read transaction does not wait: the applier
+	 * may be waiting for it to end (a map growth). */
+	if (s->read_wait && !reading)
+		s->read_wait(s->read_wait_arg);
 	return txn_begin(s, NULL, MDB_RDONLY, t);
+}
+
+void store_set_read_wait(store *s, void (*fn)(void *arg), void *arg)
+{
+	s->read_wait_arg = arg;
+	s->read_wait = fn;
+}
+
+int store_set_meta_sync(store *s, int on)
+{
+	int rc = mdb_env_set_flags(s->env, MDB_NOMETASYNC, !on);
+	return rc ? fail("setting the sync mode", rc) : 0;
 }
 
 int store_read_beside(store_txn *open, store_txn **out)
@@ -575,6 +603,7 @@ int store_read_beside(store_txn *open, store_txn **out)
 		free(t);
 		return fail("beginning a transaction", rc);
 	}
+	reading++;
 	*out = t;
 	return 0;
 }
@@ -583,6 +612,7 @@ void store_read_end(store_txn *t)
 {
 	if (!t)
 		return;
+	reading--;
 	mdb_txn_abort(t->txn);
 	if (!t->beside)
 		pthread_rwlock_unlock(&t->s->resize);
@@ -640,6 +670,7 @@ void store_abort(store_txn *t)
 {
 	if (!t)
 		return;
+	reading -= t->read;
 	mdb_txn_abort(t->txn);
 	if (t->read && !t->beside)
 		pthread_rwlock_unlock(&t->s->resize);

@@ -170,6 +170,21 @@ int store_copy(store *s, const char *dir, uint64_t *bytes, ld_errinfo *e);
 
 /* Transactions. Errors: LD_E(STORAGE) with the reason logged. */
 int store_read_begin(store *s, store_txn **t);
+/* fn(arg) is called at the start of every store_read_begin (NULL: none),
+ * before the transaction begins: the writer makes a read wait there until
+ * the store holds what was acknowledged when it arrived. Set it before
+ * other threads read, clear it after they stopped. */
+void store_set_read_wait(store *s, void (*fn)(void *arg), void *arg);
+/* How many read transactions the calling thread has open (of any store). */
+int store_reading(void);
+/* on = 1: every commit syncs data then meta (two device flushes), the
+ * default; 0: MDB_NOMETASYNC, one flush per commit: the data pages are
+ * synced, the meta page is written but not synced, so a crash of the
+ * machine may undo the last commit (never tears the file; the next commit,
+ * or store_sync, makes it durable). For the log of a replicated node, whose
+ * raft log holds every entry past the raft index recorded in the store.
+ * 0 or LD_E(STORAGE). */
+int store_set_meta_sync(store *s, int on);
 /* A newer read transaction of the same store while read transaction `open`
  * stays open on this thread (end it first). It does not take the map's
  * resize lock again: `open` holds it, and a second read lock would wait

@@ -34,6 +34,25 @@ typedef struct wgroup {
 
 enum { FLIGHT_NONE, FLIGHT_COMMITTING, FLIGHT_DONE };
 
+/* A replicated entry applied here (confirmed, its clients answered or about
+ * to be) that the applier has still to write into the log's store: a copy
+ * of its group (no events: an entry without any, whose raft index only is
+ * recorded) and the head after it. */
+typedef struct pend {
+	struct pend *next;
+	uint64_t index; /* its raft index */
+	group g;
+	uint32_t *streams; /* each event's stream, published once stored */
+	uint64_t last;     /* the head after it: seq, hash, time */
+	uint8_t hash[LD_HASH_LEN];
+	int64_t recorded_at;
+	int stored;
+} pend;
+
+/* The writer's own threads read the log without waiting for the applier
+ * (they see the entries not yet stored through the view). */
+static __thread int no_read_wait;
+
 struct writer {
 	store *s;
 	model *m;
@@ -47,10 +66,16 @@ struct writer {
 	int stopping, broken;
 	int committer_done; /* the decider has stopped: the committer may */
 
-	/* Committed head and tree, read by other threads under lock. */
+	/* The head of what is applied here (a single node: committed; a
+	 * replicated one: confirmed), under lock. */
 	uint64_t seq;
 	uint8_t hash[LD_HASH_LEN];
 	int64_t recorded_at;
+	/* The head and tree of the log's store, what readers see (under
+	 * lock). A single node: the same as the above. */
+	uint64_t sseq;
+	uint8_t shash[LD_HASH_LEN];
+	int64_t srecorded_at;
 	int merkle;
 	ld_merkle_frontier tree;
 	uint8_t root[LD_HASH_LEN];
@@ -66,8 +91,23 @@ struct writer {
 	uint8_t dhash[LD_HASH_LEN];
 	store_txn *txn;
 	model_view view;
-	/* The committer's own working tree. */
+	/* The working tree of the thread that writes the store (the
+	 * committer; replicated: the applier). */
 	ld_merkle_frontier ctree;
+
+	/* Replicated: the entries applied here and not yet stored, in raft
+	 * order (under lock); the applier writes them, as many as are there,
+	 * in one transaction. Kept after they are stored while the decider's
+	 * read transaction began before (pin: the stored seq it sees). */
+	pend *pending, *pending_tail, *apply_next;
+	size_t unstored;
+	uint64_t pin, fpin; /* fpin: the same for another leader's group */
+	uint64_t applied_index; /* raft index applied here (stored or not) */
+	pthread_t applier;
+	int applier_started, applier_stop, apply_failed, apply_hold, hold_armed;
+	pthread_cond_t apply_go, stored_cv;
+	void (*failed)(void *arg, int rc);
+	void *failed_arg;
 
 	uint64_t snapshot_every, snap_seq;
 	void (*on_group)(void *arg, const uint8_t *blob, size_t len);
@@ -175,6 +215,15 @@ static int is_storage_error(int rc)
 /* What the decider sees beyond the log: its groups                    */
 /* ------------------------------------------------------------------ */
 
+/* The entry not yet stored that holds seq (lock held), or NULL. */
+static const pend *pending_at(const writer *w, uint64_t seq)
+{
+	for (const pend *p = w->pending; p; p = p->next)
+		if (p->g.n && seq >= p->g.first && seq < p->g.first + p->g.n)
+			return p;
+	return NULL;
+}
+
 static int view_event(void *arg, uint64_t seq, Ledger__Event **ev)
 {
 	writer *w = arg;
@@ -187,7 +236,15 @@ static int view_event(void *arg, uint64_t seq, Ledger__Event **ev)
 			return *ev ? 0 : LD_E(INTERNAL);
 		}
 	}
-	return LD_E(NOT_FOUND);
+	if (!w->replicate)
+		return LD_E(NOT_FOUND);
+	pthread_mutex_lock(&w->lock);
+	const pend *p = pending_at(w, seq);
+	int rc = p ? group_event(&p->g, seq, &b, &n) : LD_E(NOT_FOUND);
+	if (rc == 0 && !(*ev = codec_event_unpack(b, n)))
+		rc = LD_E(INTERNAL);
+	pthread_mutex_unlock(&w->lock);
+	return rc;
 }
 
 static int view_link(void *arg, uint64_t seq, ld_link *l)
@@ -196,16 +253,50 @@ static int view_link(void *arg, uint64_t seq, ld_link *l)
 	for (int i = 0; i < 2; i++)
 		if (w->groups[i].g.n && group_link(&w->groups[i].g, seq, l) == 0)
 			return 0;
-	return LD_E(NOT_FOUND);
+	if (!w->replicate)
+		return LD_E(NOT_FOUND);
+	pthread_mutex_lock(&w->lock);
+	const pend *p = pending_at(w, seq);
+	int rc = p ? group_link(&p->g, seq, l) : LD_E(NOT_FOUND);
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+static void pend_free(pend *p)
+{
+	group_free(&p->g);
+	free(p->streams);
+	free(p);
+}
+
+/* Frees the stored entries the decider's transaction sees (lock held). */
+static void prune_locked(writer *w)
+{
+	pend *p;
+	while ((p = w->pending) && p->stored && p->last <= w->pin && p->last <= w->fpin) {
+		w->pending = p->next;
+		if (!w->pending)
+			w->pending_tail = NULL;
+		pend_free(p);
+	}
 }
 
 /* The decider's read transaction of the log, with its view. */
 static int decider_txn(writer *w, store_txn **t)
 {
 	if (!w->txn) {
+		/* What the store holds from here on is in the transaction; what
+		 * it does not yet hold stays in the view until it ends. */
+		pthread_mutex_lock(&w->lock);
+		w->pin = w->sseq;
+		pthread_mutex_unlock(&w->lock);
 		int rc = store_read_begin(w->s, &w->txn);
-		if (rc)
+		if (rc) {
+			pthread_mutex_lock(&w->lock);
+			w->pin = UINT64_MAX;
+			pthread_mutex_unlock(&w->lock);
 			return rc;
+		}
 		store_txn_set_view(w->txn, &w->view);
 	}
 	*t = w->txn;
@@ -216,6 +307,10 @@ static void decider_txn_end(writer *w)
 {
 	store_read_end(w->txn);
 	w->txn = NULL;
+	pthread_mutex_lock(&w->lock);
+	w->pin = UINT64_MAX;
+	prune_locked(w);
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -562,6 +657,7 @@ static void *committer_main(void *arg)
 	writer *w = arg;
 	/* Named, so that top -H, perf and bench/ingest tell the threads apart. */
 	pthread_setname_np(pthread_self(), "ld-commit");
+	no_read_wait = 1;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (w->flight_state != FLIGHT_COMMITTING && !w->committer_done)
@@ -582,7 +678,15 @@ static void *committer_main(void *arg)
 				  g->g.n, (unsigned long long)g->g.first, (long long)(done - t0));
 		}
 		g->status = status;
-		if (status == 0) {
+		if (status == 0 && w->replicate) {
+			/* Applied here by writer_apply_entry (own), which queued it
+			 * for the applier: its clients are answered now, once, on
+			 * the raft log's flush. */
+			pthread_mutex_lock(&w->lock);
+			uint64_t head = w->seq;
+			pthread_mutex_unlock(&w->lock);
+			answer(g, 0, head);
+		} else if (status == 0) {
 			for (size_t i = 0; i < g->g.n; i++)
 				model_publish(w->m, g->streams[i], g->g.first + i);
 			uint8_t root[LD_HASH_LEN];
@@ -590,9 +694,10 @@ static void *committer_main(void *arg)
 				ld_merkle_root(&w->ctree, root);
 			pthread_mutex_lock(&w->lock);
 			if (g->g.n) {
-				w->seq = g->last;
+				w->seq = w->sseq = g->last;
 				memcpy(w->hash, g->hash, LD_HASH_LEN);
-				w->recorded_at = g->recorded_at;
+				memcpy(w->shash, g->hash, LD_HASH_LEN);
+				w->recorded_at = w->srecorded_at = g->recorded_at;
 				if (w->merkle) {
 					w->tree = w->ctree;
 					memcpy(w->root, root, LD_HASH_LEN);
@@ -615,6 +720,173 @@ static void *committer_main(void *arg)
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The applier (replicated): entries applied here, into the store      */
+/* ------------------------------------------------------------------ */
+
+/* Writes the entries from..to (each with its blob, if any) and the last
+ * one's raft index in one transaction, the tree advanced. */
+static int store_entries(writer *w, pend *from, pend *to)
+{
+	uint8_t v[8];
+	ld_put_be64(v, to->index);
+	for (;;) {
+		ld_merkle_frontier tree = w->ctree;
+		store_txn *t;
+		int rc = store_write_begin(w->s, &t);
+		if (rc)
+			return rc;
+		for (pend *p = from; rc == 0; p = p->next) {
+			if (p->g.n)
+				rc = group_apply(t, p->g.buf, p->g.len, w->merkle ? &tree : NULL);
+			if (p == to)
+				break;
+		}
+		if (rc == 0)
+			rc = store_put(t, DB_META, META_RAFT_INDEX, sizeof(META_RAFT_INDEX) - 1, v, 8);
+		rc = rc ? (store_abort(t), rc) : store_commit(t);
+		if (rc == STORE_MAP_FULL) {
+			if ((rc = store_grow(w->s, 0)) != 0)
+				return rc;
+			continue;
+		}
+		if (rc == 0)
+			w->ctree = tree;
+		return rc == LD_E(INVALID_VALUE) ? LD_E(INTERNAL) : rc;
+	}
+}
+
+/*
+ * Writes what was applied here into the log's store, off the path of the
+ * acknowledgement: each transaction takes every entry waiting (one device
+ * flush for all: the store commits without syncing its meta page, and raft's
+ * log holds every entry past the raft index recorded with them). Then the
+ * readers see them: the streams' heads published, the store's head and tree
+ * moved on, the commit hooks called.
+ */
+static void *applier_main(void *arg)
+{
+	writer *w = arg;
+	pthread_setname_np(pthread_self(), "ld-apply");
+	no_read_wait = 1;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while ((!w->apply_next || w->apply_hold) && !w->applier_stop)
+			pthread_cond_wait(&w->apply_go, &w->lock);
+		if (!w->apply_next || w->apply_hold)
+			break;
+		pend *from = w->apply_next, *to = w->pending_tail;
+		w->apply_next = NULL;
+		pthread_mutex_unlock(&w->lock);
+
+		int64_t t0 = ld_wall_us();
+		int rc = store_entries(w, from, to);
+		if (rc) {
+			log_error("writer: the entries from raft index %llu to %llu cannot be written "
+				  "into the log: %s; raft's log holds them, and this node stops",
+				  (unsigned long long)from->index, (unsigned long long)to->index,
+				  ld_strerror(rc));
+			pthread_mutex_lock(&w->lock);
+			w->apply_failed = rc;
+			w->broken = 1;
+			pthread_cond_broadcast(&w->stored_cv);
+			pthread_mutex_unlock(&w->lock);
+			if (w->failed)
+				w->failed(w->failed_arg, rc);
+			return NULL;
+		}
+		size_t events = 0, entries = 0;
+		for (pend *p = from;; p = p->next) {
+			for (size_t i = 0; i < p->g.n; i++)
+				model_publish(w->m, p->streams[i], p->g.first + i);
+			events += p->g.n;
+			entries++;
+			if (p == to)
+				break;
+		}
+		log_debug("writer: %zu entries (%zu events) stored in %lld us", entries, events,
+			  (long long)(ld_wall_us() - t0));
+		if (w->on_group)
+			for (pend *p = from;; p = p->next) {
+				if (p->g.n)
+					w->on_group(w->on_group_arg, p->g.buf, p->g.len);
+				if (p == to)
+					break;
+			}
+		uint8_t root[LD_HASH_LEN];
+		if (w->merkle)
+			ld_merkle_root(&w->ctree, root);
+		pthread_mutex_lock(&w->lock);
+		for (pend *p = from;; p = p->next) {
+			p->stored = 1;
+			w->unstored--;
+			if (p == to)
+				break;
+		}
+		uint64_t was = w->sseq;
+		w->sseq = to->last;
+		memcpy(w->shash, to->hash, LD_HASH_LEN);
+		w->srecorded_at = to->recorded_at;
+		if (w->merkle) {
+			w->tree = w->ctree;
+			memcpy(w->root, root, LD_HASH_LEN);
+		}
+		uint64_t head = w->sseq;
+		pthread_cond_broadcast(&w->stored_cv);
+		pthread_mutex_unlock(&w->lock);
+		if (head != was)
+			call_hooks(w, head);
+		pthread_mutex_lock(&w->lock);
+		prune_locked(w);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Queues an entry applied here for the applier (lock held). */
+static void pend_queue(writer *w, pend *p)
+{
+	if (w->pending_tail)
+		w->pending_tail->next = p;
+	else
+		w->pending = p;
+	w->pending_tail = p;
+	if (!w->apply_next)
+		w->apply_next = p;
+	w->unstored++;
+	w->applied_index = p->index;
+	w->seq = p->last;
+	memcpy(w->hash, p->hash, LD_HASH_LEN);
+	w->recorded_at = p->recorded_at;
+	pthread_cond_signal(&w->apply_go);
+}
+
+/* Until the store holds everything applied here (lock held); 0, or the
+ * applier's error. */
+static int wait_stored_locked(writer *w)
+{
+	while (w->unstored && !w->apply_failed && !w->apply_hold)
+		pthread_cond_wait(&w->stored_cv, &w->lock);
+	return w->apply_failed ? w->apply_failed : w->unstored ? LD_E(BUSY) : 0;
+}
+
+/* A read that begins waits until the store holds what was applied here
+ * when it arrived (a replicated writer answers its clients before): at
+ * most the applier's transaction in flight and the next. */
+static void read_wait(void *arg)
+{
+	writer *w = arg;
+	/* The writer's threads, and a thread inside a read transaction (the
+	 * applier may wait for it to end, to grow the map), do not wait. */
+	if (no_read_wait || store_reading())
+		return;
+	pthread_mutex_lock(&w->lock);
+	uint64_t want = w->seq;
+	while (w->sseq < want && !w->apply_failed && !w->apply_hold && w->applier_started)
+		pthread_cond_wait(&w->stored_cv, &w->lock);
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -700,6 +972,7 @@ static void *decider_main(void *arg)
 {
 	writer *w = arg;
 	pthread_setname_np(pthread_self(), "ld-writer");
+	no_read_wait = 1;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		if (w->flight_state == FLIGHT_DONE)
@@ -710,6 +983,11 @@ static void *decider_main(void *arg)
 		int want_snap = w->seq - w->snap_seq >= w->snapshot_every && !w->stopping &&
 				!snapshot_running(w->m);
 		if (want_snap && idle && !w->open->reqs) {
+			/* The snapshot names a state of the store. */
+			if (wait_stored_locked(w)) {
+				w->snap_seq = w->seq;
+				continue;
+			}
 			if (snapshot_start(w->m, store_dir(w->s), w->seq, w->hash) == 0)
 				w->snap_seq = w->seq;
 			else
@@ -1070,6 +1348,26 @@ static int load_model(writer *w, ld_errinfo *e)
 /* Public                                                              */
 /* ------------------------------------------------------------------ */
 
+static int stored_index(writer *w, uint64_t *index);
+
+/* Stores what is applied (unless held or failed) and stops the applier;
+ * readers no longer wait for it. */
+static void stop_applier(writer *w)
+{
+	if (!w->applier_started)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->applier_stop = 1;
+	pthread_cond_signal(&w->apply_go);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->applier, NULL);
+	store_set_read_wait(w->s, NULL, NULL);
+	pthread_mutex_lock(&w->lock);
+	w->applier_started = 0;
+	pthread_cond_broadcast(&w->stored_cv);
+	pthread_mutex_unlock(&w->lock);
+}
+
 int writer_start(writer **out, store *s)
 {
 	return writer_start_opts(out, s, NULL);
@@ -1091,6 +1389,16 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	w->on_group_arg = o ? o->on_group_arg : NULL;
 	w->replicate = o ? o->replicate : NULL;
 	w->replicate_arg = o ? o->replicate_arg : NULL;
+	w->failed = o ? o->failed : NULL;
+	w->failed_arg = o ? o->failed_arg : NULL;
+	w->pin = w->fpin = UINT64_MAX;
+	/* Test hook: from this node's first own group on, the applier stores
+	 * nothing, as if the process died each time between raft's flush and
+	 * the store's commit. */
+	const char *hold = getenv("LEDGERD_TEST_APPLY_HOLD");
+	w->hold_armed = w->replicate && hold && *hold && strcmp(hold, "0") != 0;
+	pthread_cond_init(&w->apply_go, NULL);
+	pthread_cond_init(&w->stored_cv, NULL);
 	pthread_cond_init(&w->idle, NULL);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_mutex_init(&w->hook_lock, NULL);
@@ -1125,13 +1433,28 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 		ld_merkle_root(&w->tree, w->root);
 		w->ctree = w->tree;
 	}
-	w->dseq = w->seq;
+	w->dseq = w->sseq = w->seq;
 	memcpy(w->dhash, w->hash, LD_HASH_LEN);
+	memcpy(w->shash, w->hash, LD_HASH_LEN);
+	w->srecorded_at = w->recorded_at;
+	if (w->replicate && (rc = stored_index(w, &w->applied_index)) != 0) {
+		log_error("writer: unable to read the raft index of the log: %s", ld_strerror(rc));
+		goto fail;
+	}
 	w->view = (model_view){view_event, view_link, w};
 	w->open = &w->groups[0];
 	group_open(w, w->open);
 	model_undo_use(w->m, w->open->undo);
+	if (w->replicate) {
+		if (pthread_create(&w->applier, NULL, applier_main, w) != 0) {
+			rc = LD_E(INTERNAL);
+			goto fail;
+		}
+		w->applier_started = 1;
+		store_set_read_wait(s, read_wait, w);
+	}
 	if (pthread_create(&w->committer, NULL, committer_main, w) != 0) {
+		stop_applier(w);
 		rc = LD_E(INTERNAL);
 		goto fail;
 	}
@@ -1141,6 +1464,7 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 		pthread_cond_signal(&w->go);
 		pthread_mutex_unlock(&w->lock);
 		pthread_join(w->committer, NULL);
+		stop_applier(w);
 		rc = LD_E(INTERNAL);
 		goto fail;
 	}
@@ -1162,6 +1486,8 @@ fail:
 	pthread_cond_destroy(&w->go);
 	pthread_cond_destroy(&w->wake);
 	pthread_cond_destroy(&w->idle);
+	pthread_cond_destroy(&w->apply_go);
+	pthread_cond_destroy(&w->stored_cv);
 	pthread_mutex_destroy(&w->hook_lock);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
@@ -1242,12 +1568,13 @@ int writer_submit(writer *w, append_req *r)
 
 void writer_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], int64_t *recorded_at)
 {
+	read_wait(w);
 	pthread_mutex_lock(&w->lock);
-	*seq = w->seq;
+	*seq = w->sseq;
 	if (hash)
-		memcpy(hash, w->hash, LD_HASH_LEN);
+		memcpy(hash, w->shash, LD_HASH_LEN);
 	if (recorded_at)
-		*recorded_at = w->recorded_at;
+		*recorded_at = w->srecorded_at;
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -1280,11 +1607,12 @@ void writer_stop(writer *w)
 	pthread_cond_signal(&w->go);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->committer, NULL);
+	stop_applier(w);
 	w->started = 0;
 	/* A clean stop leaves a snapshot of the head: the next start replays
-	 * nothing. */
+	 * nothing (of a head the store holds). */
 	snapshot_wait(w->m);
-	if (w->seq != w->snap_seq && snapshot_write(w->m, store_dir(w->s), w->seq, w->hash) == 0)
+	if (w->seq != w->snap_seq && w->seq == w->sseq && snapshot_write(w->m, store_dir(w->s), w->seq, w->hash) == 0)
 		w->snap_seq = w->seq;
 }
 
@@ -1299,6 +1627,13 @@ void writer_free(writer *w)
 		model_undo_free(w->groups[i].undo);
 		free(w->groups[i].streams);
 	}
+	while (w->pending) {
+		pend *p = w->pending;
+		w->pending = p->next;
+		pend_free(p);
+	}
+	pthread_cond_destroy(&w->apply_go);
+	pthread_cond_destroy(&w->stored_cv);
 	pthread_cond_destroy(&w->go);
 	pthread_cond_destroy(&w->wake);
 	pthread_cond_destroy(&w->idle);
@@ -1337,7 +1672,8 @@ void writer_leader_url(writer *w, char *out, size_t n)
 	pthread_mutex_unlock(&w->lock);
 }
 
-int writer_applied_index(writer *w, uint64_t *index)
+/* The raft index recorded in the store (0: none). */
+static int stored_index(writer *w, uint64_t *index)
 {
 	store_txn *t;
 	store_val v;
@@ -1354,11 +1690,108 @@ int writer_applied_index(writer *w, uint64_t *index)
 	return rc == LD_E(NOT_FOUND) ? 0 : rc;
 }
 
-/* Writes another node's blob (if any) and the raft index in one
- * transaction: a blob that does not apply breaks this log's chain. */
-static int write_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len)
+int writer_applied_index(writer *w, uint64_t *index)
 {
-	return write_blob(w, blob, len, &index, LD_E(CHAIN_BROKEN));
+	pthread_mutex_lock(&w->lock);
+	*index = w->applied_index;
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+void writer_applied_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN])
+{
+	pthread_mutex_lock(&w->lock);
+	*seq = w->seq;
+	memcpy(hash, w->hash, LD_HASH_LEN);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int writer_sync(writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	int rc = wait_stored_locked(w);
+	pthread_mutex_unlock(&w->lock);
+	return rc ? rc : store_sync(w->s);
+}
+
+/* What a replicated group's events see while the model takes them: the
+ * group's own events first, then the writer's view. */
+typedef struct follow_view {
+	writer *w;
+	const group *g;
+} follow_view;
+
+static int follow_event(void *arg, uint64_t seq, Ledger__Event **ev)
+{
+	follow_view *f = arg;
+	const uint8_t *b;
+	size_t n;
+	if (group_event(f->g, seq, &b, &n) == 0) {
+		*ev = codec_event_unpack(b, n);
+		return *ev ? 0 : LD_E(INTERNAL);
+	}
+	return view_event(f->w, seq, ev);
+}
+
+static int follow_link(void *arg, uint64_t seq, ld_link *l)
+{
+	follow_view *f = arg;
+	return group_link(f->g, seq, l) == 0 ? 0 : view_link(f->w, seq, l);
+}
+
+/* Applies another leader's group (p, checked) to the write model, event by
+ * event as at start (each passed the leader's checks on the same state, so
+ * passes again), its streams into p->streams. Reads the log without waiting
+ * for the applier: what it has not stored is in the view. */
+static int model_follow(writer *w, pend *p, ld_errinfo *e)
+{
+	follow_view fv = {w, &p->g};
+	model_view v = {follow_event, follow_link, &fv};
+	store_txn *t;
+	pthread_mutex_lock(&w->lock);
+	w->fpin = w->sseq;
+	pthread_mutex_unlock(&w->lock);
+	int saved = no_read_wait;
+	no_read_wait = 1;
+	int rc = store_read_begin(w->s, &t);
+	no_read_wait = saved;
+	if (rc == 0) {
+		store_txn_set_view(t, &v);
+		model_undo_use(w->m, NULL);
+		for (size_t i = 0; rc == 0 && i < p->g.n; i++) {
+			uint64_t seq = p->g.first + i;
+			const uint8_t *b;
+			size_t n;
+			model_result mr;
+			Ledger__Event *ev = NULL;
+			if (group_event(&p->g, seq, &b, &n) || !(ev = codec_event_unpack(b, n))) {
+				rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "seq %llu is unreadable",
+						    (unsigned long long)seq);
+				break;
+			}
+			rc = model_apply(t, ev, seq, &mr, e);
+			if (rc == 0 && (mr.version != ev->version || !ev->stream ||
+					strcmp(mr.stream, ev->stream) != 0))
+				rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
+						    "seq %llu is version %llu of %s in the group but "
+						    "%llu of %s in the write model",
+						    (unsigned long long)seq, (unsigned long long)ev->version,
+						    ev->stream ? ev->stream : "-",
+						    (unsigned long long)mr.version, mr.stream);
+			if (rc == 0)
+				rc = model_id_add(t, ev->event_id.data, seq);
+			if (rc == 0)
+				p->streams[i] = mr.stream_ref;
+			codec_event_free(ev);
+		}
+		model_undo_use(w->m, w->open->undo);
+		store_read_end(t);
+	}
+	pthread_mutex_lock(&w->lock);
+	w->fpin = UINT64_MAX;
+	prune_locked(w);
+	pthread_mutex_unlock(&w->lock);
+	return rc;
 }
 
 /* Another node's group: each event the next of the log, chained, its
@@ -1429,10 +1862,54 @@ static int forget_keys(writer *w, const uint8_t *blob, size_t len)
 	return rc;
 }
 
+/* Queues the group the committing thread replicates, or (blob NULL) an
+ * entry without events, for the applier: applied here, stored after. */
+static int apply_queued(writer *w, uint64_t index, const uint8_t *blob, size_t len)
+{
+	pend *p = calloc(1, sizeof(*p));
+	if (!p)
+		return LD_E(INTERNAL);
+	p->index = index;
+	pthread_mutex_lock(&w->lock);
+	const wgroup *f = w->flight;
+	int rc = 0;
+	if (blob && (w->flight_state != FLIGHT_COMMITTING || f->g.len != len ||
+		     memcmp(f->g.buf, blob, len) != 0)) {
+		log_error("writer: the entry at raft index %llu is not the group in flight",
+			  (unsigned long long)index);
+		rc = LD_E(INTERNAL);
+	} else if (blob && ((rc = group_copy(&p->g, &f->g)) ||
+			    !(p->streams = malloc((f->g.n ? f->g.n : 1) * sizeof(*p->streams))))) {
+		rc = LD_E(INTERNAL);
+	}
+	if (rc) {
+		pthread_mutex_unlock(&w->lock);
+		pend_free(p);
+		return rc;
+	}
+	if (blob && w->hold_armed && !w->apply_hold) {
+		log_warn("writer: LEDGERD_TEST_APPLY_HOLD: nothing more is written into the log");
+		w->apply_hold = 1;
+	}
+	if (blob) {
+		memcpy(p->streams, f->streams, f->g.n * sizeof(*p->streams));
+		p->last = f->last;
+		memcpy(p->hash, f->hash, LD_HASH_LEN);
+		p->recorded_at = f->recorded_at;
+	} else {
+		p->last = w->seq;
+		memcpy(p->hash, w->hash, LD_HASH_LEN);
+		p->recorded_at = w->recorded_at;
+	}
+	pend_queue(w, p);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
 int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len, int own)
 {
 	if (own || !blob)
-		return write_entry(w, index, blob, len);
+		return apply_queued(w, index, own ? blob : NULL, len);
 
 	/* Nothing of this writer's own may be decided or in flight. */
 	pthread_mutex_lock(&w->lock);
@@ -1450,45 +1927,35 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
 		log_error("writer: %s", e.message);
 		return rc;
 	}
-	if ((rc = forget_keys(w, blob, len)) || (rc = write_entry(w, index, blob, len))) {
-		log_error("writer: a replicated group from seq %llu not written: %s",
-			  (unsigned long long)w->seq + 1, ld_strerror(rc));
-		return rc == LD_E(CHAIN_BROKEN) ? LD_E(STORAGE) : rc;
+	pend *p = calloc(1, sizeof(*p));
+	if (!p || group_load(&p->g, blob, len) ||
+	    !(p->streams = malloc((p->g.n ? p->g.n : 1) * sizeof(*p->streams)))) {
+		if (p)
+			pend_free(p);
+		return LD_E(INTERNAL);
 	}
-
-	/* The model follows the log, as at start. */
-	replay rp = {.w = w, .view = {replay_event_none, replay_link, NULL}};
-	rp.view.arg = &rp;
-	group_init(&rp.derived);
-	model_undo_use(w->m, NULL);
-	uint64_t at = w->seq;
-	while (rc == 0 && at < last) {
-		uint64_t l;
-		if ((rc = replay_chunk(&rp, at, last, NULL, &l, &e)) == 0 && l == at)
-			rc = LD_E(STORAGE);
-		at = l;
+	p->index = index;
+	p->last = last;
+	memcpy(p->hash, hash, LD_HASH_LEN);
+	p->recorded_at = recorded_at;
+	if ((rc = forget_keys(w, blob, len))) {
+		log_error("writer: a replicated group from seq %llu not applied: %s",
+			  (unsigned long long)p->g.first, ld_strerror(rc));
+		pend_free(p);
+		return rc;
 	}
-	model_undo_use(w->m, w->open->undo);
-	group_free(&rp.derived);
-	if (rc) {
+	/* The model follows, as the leader's did; the store after. */
+	if ((rc = model_follow(w, p, &e))) {
 		log_error("writer: the write model does not take the replicated events: %s",
 			  e.message[0] ? e.message : ld_strerror(rc));
+		pend_free(p);
 		return LD_E(STORAGE);
 	}
-	uint8_t root[LD_HASH_LEN];
-	if (w->merkle)
-		ld_merkle_root(&w->ctree, root);
 	pthread_mutex_lock(&w->lock);
-	w->seq = w->dseq = last;
-	memcpy(w->hash, hash, LD_HASH_LEN);
+	pend_queue(w, p);
+	w->dseq = last;
 	memcpy(w->dhash, hash, LD_HASH_LEN);
-	w->recorded_at = recorded_at;
-	if (w->merkle) {
-		w->tree = w->ctree;
-		memcpy(w->root, root, LD_HASH_LEN);
-	}
 	group_open(w, w->open);
 	pthread_mutex_unlock(&w->lock);
-	call_hooks(w, last);
 	return 0;
 }

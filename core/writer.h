@@ -12,7 +12,10 @@
  * writes a group into the log's store in one transaction and commits it
  * durably; only then are its requests answered ("recorded" means on disk:
  * it survives kill -9 and power loss), the streams' heads published to
- * readers, and the commit hooks called. While one group commits, the next
+ * readers, and the commit hooks called. Replicated, the committing thread
+ * hands the group to the cluster instead and answers once raft's log holds
+ * it on a majority; the store is written after, on a thread of its own
+ * (writer_apply_entry). While one group commits, the next
  * is decided (the model already holds the first), so deciding and syncing
  * overlap.
  *
@@ -109,6 +112,13 @@ typedef struct writer_options {
 	 * (a single node). A replicated writer starts not leading. */
 	int (*replicate)(void *arg, const uint8_t *blob, size_t len);
 	void *replicate_arg;
+	/* Replicated: called once, on the applier's thread, when what was
+	 * applied here cannot be written into the store (a full disk, a
+	 * storage error). Raft's log holds it; the node must stop and be
+	 * restarted, which replays it. The writer refuses every request from
+	 * then on. NULL: only logged. */
+	void (*failed)(void *arg, int rc);
+	void *failed_arg;
 } writer_options;
 
 /* Starts the writer on s: loads the write model (its snapshot and the log
@@ -137,7 +147,11 @@ void writer_hook_remove(writer *w, writer_commit_fn fn, void *arg);
  * memory; r->done will not be called). */
 int writer_submit(writer *w, append_req *r);
 
-/* The committed head: seq and hash (32 zero bytes for an empty log). */
+/* The committed head, as the log's store holds it: seq and hash (32 zero
+ * bytes for an empty log). Replicated, it first waits until the store
+ * holds every entry applied when it was called (store_read_begin waits so
+ * too): a reader never sees less than what was acknowledged before it
+ * asked. */
 void writer_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], int64_t *recorded_at);
 
 /* The committed Merkle tree: its size (= the head seq) and root. 0, or
@@ -171,21 +185,38 @@ int writer_leads(writer *w);
 void writer_leader_url(writer *w, char *out, size_t n);
 
 /*
- * Writes a replicated group blob (len bytes; NULL and 0 for an entry that
- * carries no events) into the log, with the raft index `index` recorded in
- * the same transaction (writer_applied_index). own: the blob is the group
- * this writer's committing thread is replicating (it waits in replicate(),
- * and publishes and answers once that returns). Otherwise the blob is
- * another leader's: the writer, not leading, waits until nothing of its own
- * is in flight, checks that the events chain from the log's head (their
- * hashes recomputed), writes them, and brings the write model, the head,
- * the Merkle tree and the keystore (forgotten members) up to them, then
- * calls the commit hooks. Returns 0, LD_E(CHAIN_BROKEN) (nothing written),
- * or a storage error. Called on one thread (the replica's).
+ * Applies a replicated group blob (len bytes; NULL and 0 for an entry that
+ * carries no events) at raft index `index`. Called on one thread (the
+ * replica's), in raft order.
+ *
+ * own (the group this writer's committing thread is replicating: it waits
+ * in replicate(), and answers once that returns), or an entry without
+ * events: applied here at once (the head writer_applied_head gives), and
+ * queued for the applier thread, which writes the entries waiting into the
+ * log's store, several in one transaction with the last one's raft index,
+ * and then publishes them to readers (writer_head, the commit hooks).
+ * The store's commits need not sync their meta page (store_set_meta_sync):
+ * raft's log holds every entry past the index the store records, and is
+ * truncated only behind a state writer_sync made durable.
+ *
+ * Otherwise the blob is another leader's: the writer, not leading, waits
+ * until nothing of its own is in flight or waiting for the store, checks
+ * that the events chain from the log's head (their hashes recomputed),
+ * writes them with the index, and brings the write model, the head, the
+ * Merkle tree and the keystore (forgotten members) up to them, then calls
+ * the commit hooks. Returns 0, LD_E(CHAIN_BROKEN) (nothing written), or a
+ * storage error.
  */
 int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len, int own);
-/* The raft index recorded with the last entry applied (0: none). */
+/* The raft index of the last entry applied (stored or not; 0: none). */
 int writer_applied_index(writer *w, uint64_t *index);
+/* The head of what is applied (stored or not): what the replica checks the
+ * next entry against. */
+void writer_applied_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN]);
+/* Waits until the store holds every entry applied, then makes it durable
+ * (store_sync): before a snapshot marker names that state and raft drops
+ * its log behind it. 0 or a storage error. */
+int writer_sync(writer *w);
 
 /* Frees the err details of a request's items. */
 void append_req_release(append_req *r);

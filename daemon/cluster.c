@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -15,6 +16,7 @@
 #include "catchup.h"
 #include "group.h"
 #include "log.h"
+#include "membership.h"
 
 /* The group the committing thread waits on (one at a time: the writer
  * commits one group while it decides the next). Owned by the cluster: freed
@@ -38,6 +40,7 @@ struct cluster {
 	unsigned election_ms;
 	cluster_options o; /* snapshot settings, TLS for the catch-up */
 	catchup *cu;       /* sm->fetch (daemon/catchup.h) */
+	membership *mb;    /* the operator's changes (daemon/membership.h) */
 	store *s;
 	writer *w;
 	replica *rep;
@@ -138,7 +141,7 @@ int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e)
 	}
 	c->id = o->id;
 	c->npeers = o->npeers;
-	c->election_ms = o->election_ms ? o->election_ms : 1000;
+	c->election_ms = o->election_ms ? o->election_ms : CLUSTER_ELECTION_MS;
 	c->o = *o;
 	snprintf(c->dir, sizeof(c->dir), "%s/raft", o->data_dir);
 	pthread_mutex_init(&c->lock, NULL);
@@ -200,10 +203,28 @@ static int replicate(void *arg, const uint8_t *blob, size_t len)
 	return rc;
 }
 
+/* The log cannot be written past what raft holds: stop, to be restarted
+ * (raft's log replays it). On the writer's applier thread. */
+static void store_failed(void *arg, int rc)
+{
+	cluster *c = arg;
+	(void)rc;
+	pthread_mutex_lock(&c->lock);
+	int was = c->failed;
+	c->failed = 1;
+	pthread_mutex_unlock(&c->lock);
+	if (!was) {
+		log_error("cluster: the log cannot be written; ledgerd stops, to be restarted");
+		kill(getpid(), SIGTERM);
+	}
+}
+
 void cluster_writer_options(cluster *c, writer_options *wo)
 {
 	wo->replicate = replicate;
 	wo->replicate_arg = c;
+	wo->failed = store_failed;
+	wo->failed_arg = c;
 }
 
 static int map_status(int status)
@@ -316,7 +337,7 @@ static void give_up_locked(cluster *c)
 static void sm_head(void *sm, uint64_t *seq, uint8_t hash[REPLICA_HASH_LEN], uint64_t *index)
 {
 	cluster *c = sm;
-	writer_head(c->w, seq, hash, NULL);
+	writer_applied_head(c->w, seq, hash);
 	if (writer_applied_index(c->w, index))
 		*index = 0;
 }
@@ -374,8 +395,8 @@ static int sm_apply(void *sm, uint64_t index, const replica_entry *h, const void
 
 static int sm_sync(void *sm)
 {
-	(void)sm;
-	return 0; /* every commit of the log is synced */
+	cluster *c = sm;
+	return writer_sync(c->w);
 }
 
 /* Asks the leader first, then the other peers (daemon/catchup.h). */
@@ -475,10 +496,74 @@ static void on_async(uv_async_t *a)
 	pthread_mutex_unlock(&c->lock);
 	if (stop) {
 		uv_timer_stop(&c->tick);
+		membership_stop(c->mb);
 		replica_stop(c->rep, replica_stopped, c);
 		return;
 	}
 	propose_queued(c);
+	membership_run(c->mb);
+}
+
+/* The operator's changes (daemon/membership.h). */
+static void mb_wake(void *arg)
+{
+	cluster *c = arg;
+	uv_async_send(&c->async);
+}
+
+static void mb_add_url(void *arg, uint64_t id, const char *url)
+{
+	cluster *c = arg;
+	pthread_mutex_lock(&c->lock);
+	unsigned i;
+	for (i = 0; i < c->npeers && c->peers[i].id != id; i++)
+		;
+	if (i < CLUSTER_MAX_PEERS) {
+		c->peers[i].id = id;
+		snprintf(c->peers[i].url, sizeof(c->peers[i].url), "%s", url);
+		if (i == c->npeers)
+			c->npeers++;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static const char *mb_leader_url(void *arg)
+{
+	cluster *c = arg;
+	return cluster_url_of(c, c->last_leader);
+}
+
+static void copy_status(cluster *c);
+
+/* A change's answer: with the status as the change left it. */
+struct change_answer {
+	cluster *c;
+	void (*done)(void *call, int rc, const ld_errinfo *e);
+	void *call;
+};
+
+static void change_done(void *arg, int rc, const ld_errinfo *e)
+{
+	struct change_answer *a = arg;
+	copy_status(a->c);
+	a->done(a->call, rc, e);
+	free(a);
+}
+
+int cluster_change(void *arg, const Ledger__ClusterChangeRequest *q,
+		   void (*done)(void *call, int rc, const ld_errinfo *e), void *call, ld_errinfo *e)
+{
+	cluster *c = arg;
+	if (!c->mb)
+		return ld_errinfo_set(e, LD_E(SHUTTING_DOWN), NULL, "the cluster is not running");
+	struct change_answer *a = malloc(sizeof(*a));
+	if (!a)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	*a = (struct change_answer){c, done, call};
+	int rc = membership_submit(c->mb, q, change_done, a, e);
+	if (rc)
+		free(a);
+	return rc;
 }
 
 static void *loop_main(void *arg)
@@ -494,6 +579,11 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	c->s = s;
 	c->w = w;
 	writer_set_leading(w, 0, NULL);
+	/* One flush per commit of the log: raft's log holds every entry past
+	 * the raft index the log records (docs/REPLICATION.md, "Where the log
+	 * is synced"). */
+	if (store_set_meta_sync(s, 0))
+		return ld_errinfo_set(e, LD_E(STORAGE), NULL, "cluster: the log's sync mode");
 	if (replica_new(&c->rep, &sm_ops, c))
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	if (uv_loop_init(&c->loop)) {
@@ -514,6 +604,8 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 			       .sync = sm_sync,
 			       .arg = c};
 	catchup_new(&c->cu, &c->loop, &cuo);
+	membership_hooks mh = {mb_wake, mb_add_url, mb_leader_url, c};
+	membership_new(&c->mb, c->rep, &mh);
 	uint64_t ids[CLUSTER_MAX_PEERS];
 	const char *addrs[CLUSTER_MAX_PEERS];
 	const char *self = NULL;
@@ -532,10 +624,27 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	    .snapshot_trailing = c->o.snapshot_trailing,
 	    .bootstrap_ids = ids,
 	    .bootstrap_addresses = addrs,
-	    .bootstrap_n = c->npeers,
+	    .bootstrap_n = c->o.join ? 0 : c->npeers,
 	    .on_change = on_change,
 	    .arg = c,
 	};
+	/* A log recorded before replication (events, no raft index) that
+	 * raft has never seen: its head is where raft starts (every event
+	 * stays as it is; the next entry follows it). */
+	struct stat st;
+	uint64_t head, index = 0;
+	uint8_t hash[REPLICA_HASH_LEN];
+	int fresh = stat(c->dir, &st) != 0;
+	writer_applied_head(w, &head, hash);
+	writer_applied_index(w, &index);
+	if (fresh && head && !index && c->npeers == 1)
+		log_info("cluster: the log (seq %llu, recorded before replication) becomes a "
+			 "one-node cluster; raft's files in %s",
+			 (unsigned long long)head, c->dir);
+	else if (fresh && head && !index)
+		log_info("cluster: the log (seq %llu, recorded before replication) becomes node "
+			 "%llu's of a cluster of %u; raft's files in %s",
+			 (unsigned long long)head, (unsigned long long)c->id, c->npeers, c->dir);
 	int rc = replica_start(c->rep, &c->loop, &o, e);
 	if (rc) {
 		catchup_close(c->cu);
@@ -545,6 +654,8 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		uv_loop_close(&c->loop);
 		catchup_free(c->cu);
 		c->cu = NULL;
+		membership_free(c->mb);
+		c->mb = NULL;
 		replica_free(c->rep);
 		c->rep = NULL;
 		return rc;
@@ -555,8 +666,8 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cluster: no thread");
 	}
 	c->started = 1;
-	log_info("cluster: node %llu of %u, raft on %s (%s)", (unsigned long long)c->id, c->npeers,
-		 self, c->dir);
+	log_info("cluster: node %llu of %u, raft on %s (%s)%s", (unsigned long long)c->id, c->npeers,
+		 self, c->dir, c->o.join ? "; joining: waits to be added by the leader" : "");
 	return 0;
 }
 
@@ -579,6 +690,8 @@ void cluster_stop(cluster *c)
 	c->started = 0;
 	catchup_free(c->cu);
 	c->cu = NULL;
+	membership_free(c->mb);
+	c->mb = NULL;
 	/* The replica answered what it had (its stop ends every proposal). */
 	pthread_mutex_lock(&c->lock);
 	give_up_locked(c);
@@ -596,6 +709,11 @@ void cluster_free(cluster *c)
 	pthread_cond_destroy(&c->answered);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+void cluster_catchup_stats(cluster *c, catchup_stats *st)
+{
+	catchup_stats_get(c->cu, st);
 }
 
 int cluster_failed(cluster *c)

@@ -36,6 +36,8 @@ static const handler table[] = {
 	{C(BACKUP), ROLES_ADMIN, backups_backup, 1, NULL, NULL},
 	/* nodes.c: the replication status of this node. */
 	{C(CLUSTER), ROLES_QUERY, nodes_status, 0, NULL, NULL},
+	/* nodes.c: membership and leadership, on the replica's loop. */
+	{C(CLUSTER_CHANGE), ROLES_ADMIN, nodes_change, 1, NULL, "; the cluster was not changed"},
 };
 
 /* Every request a projection answers (query.c waits for the projections

@@ -128,9 +128,18 @@ static void add_seed(const void *msg)
 	seeds[nseeds++] = (seed){b, n};
 }
 
-static void add_request(Ledger__Request *r)
+/* A request whose command is msg, the Request's oneof field named
+ * `command` ("append", "read_stream", ...). */
+static void add_command(const char *command, void *msg)
 {
-	add_seed(r);
+	Ledger__Request r = LEDGER__REQUEST__INIT;
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(&ledger__request__descriptor, command);
+	assert_non_null(f);
+	assert_true(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF);
+	*(void **)((char *)&r + f->offset) = msg;
+	*(uint32_t *)((char *)&r + f->quantifier_offset) = f->id;
+	add_seed(&r);
 }
 
 /* The fuzzers' request seeds (fuzz/corpus/request). */
@@ -183,76 +192,48 @@ static void chinese_seeds(void)
 	evs[3]->service_delivered->station_id = (char *)long_id;
 	evs[4] = tl_transfer(id, long_id, "SZ");
 	evs[5] = tl_amend(3, tl_dues(long_id, 100));
+	Ledger__AppendRequest one[6], all = LEDGER__APPEND_REQUEST__INIT;
 	for (int i = 0; i < 6; i++) {
-		Ledger__AppendRequest a = LEDGER__APPEND_REQUEST__INIT;
-		Ledger__Request r = LEDGER__REQUEST__INIT;
-		a.n_events = 1;
-		a.events = &evs[i];
-		r.command_case = LEDGER__REQUEST__COMMAND_APPEND;
-		r.append = &a;
-		add_request(&r);
+		one[i] = (Ledger__AppendRequest)LEDGER__APPEND_REQUEST__INIT;
+		one[i].n_events = 1;
+		one[i].events = &evs[i];
+		add_command("append", &one[i]);
 	}
-	Ledger__AppendRequest all = LEDGER__APPEND_REQUEST__INIT;
-	Ledger__Request r = LEDGER__REQUEST__INIT;
 	all.n_events = 6;
 	all.events = evs;
-	r.command_case = LEDGER__REQUEST__COMMAND_APPEND;
-	r.append = &all;
-	add_request(&r);
+	add_command("append", &all);
 
 	/* Reads and queries that quote what they were given. */
 	Ledger__ReadStreamRequest rs = LEDGER__READ_STREAM_REQUEST__INIT;
-	rs.stream = tl_strdup("member/骑手骑手骑手");
-	r = (Ledger__Request)LEDGER__REQUEST__INIT;
-	r.command_case = LEDGER__REQUEST__COMMAND_READ_STREAM;
-	r.read_stream = &rs;
-	add_request(&r);
 	Ledger__GetMemberRequest gm = LEDGER__GET_MEMBER_REQUEST__INIT;
-	gm.member_id = (char *)long_id;
-	r = (Ledger__Request)LEDGER__REQUEST__INIT;
-	r.command_case = LEDGER__REQUEST__COMMAND_GET_MEMBER;
-	r.get_member = &gm;
-	add_request(&r);
 	Ledger__HistoryRequest h = LEDGER__HISTORY_REQUEST__INIT;
-	h.member_id = (char *)id;
-	r = (Ledger__Request)LEDGER__REQUEST__INIT;
-	r.command_case = LEDGER__REQUEST__COMMAND_HISTORY;
-	r.history = &h;
-	add_request(&r);
 	Ledger__CoverageRequest cv = LEDGER__COVERAGE_REQUEST__INIT;
-	cv.org_id = (char *)long_id;
-	r = (Ledger__Request)LEDGER__REQUEST__INIT;
-	r.command_case = LEDGER__REQUEST__COMMAND_COVERAGE;
-	r.coverage = &cv;
-	add_request(&r);
 	Ledger__ProgressRequest pg = LEDGER__PROGRESS_REQUEST__INIT;
-	pg.plan = (char *)long_id;
-	r = (Ledger__Request)LEDGER__REQUEST__INIT;
-	r.command_case = LEDGER__REQUEST__COMMAND_PROGRESS;
-	r.progress = &pg;
-	add_request(&r);
 	Ledger__SubscribeFilter sf = LEDGER__SUBSCRIBE_FILTER__INIT;
 	Ledger__SubscribeRequest sr = LEDGER__SUBSCRIBE_REQUEST__INIT;
+	Ledger__BackupRequest bk = LEDGER__BACKUP_REQUEST__INIT;
+	Ledger__ForgetRequest fg = LEDGER__FORGET_REQUEST__INIT;
+	rs.stream = tl_strdup("member/骑手骑手骑手");
+	gm.member_id = (char *)long_id;
+	h.member_id = (char *)id;
+	cv.org_id = (char *)long_id;
+	pg.plan = (char *)long_id;
 	sf.org_subtree = (char *)long_id;
 	sr.filter = &sf;
 	sr.subscriber_id = (char *)long_id;
-	r = (Ledger__Request)LEDGER__REQUEST__INIT;
-	r.command_case = LEDGER__REQUEST__COMMAND_SUBSCRIBE;
-	r.subscribe = &sr;
-	add_request(&r);
-	Ledger__BackupRequest bk = LEDGER__BACKUP_REQUEST__INIT;
 	bk.dir = (char *)long_id;
-	r = (Ledger__Request)LEDGER__REQUEST__INIT;
-	r.command_case = LEDGER__REQUEST__COMMAND_BACKUP;
-	r.backup = &bk;
-	add_request(&r);
-	Ledger__ForgetRequest fg = LEDGER__FORGET_REQUEST__INIT;
 	fg.member_id = (char *)long_id;
 	fg.reason = (char *)long_id;
-	r = (Ledger__Request)LEDGER__REQUEST__INIT;
-	r.command_case = LEDGER__REQUEST__COMMAND_FORGET;
-	r.forget = &fg;
-	add_request(&r);
+	const struct {
+		const char *command;
+		void *msg;
+	} reads[] = {
+	    {"read_stream", &rs}, {"get_member", &gm}, {"history", &h},
+	    {"coverage", &cv},    {"progress", &pg},   {"subscribe", &sr},
+	    {"backup", &bk},      {"forget", &fg},
+	};
+	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+		add_command(reads[i].command, reads[i].msg);
 }
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;

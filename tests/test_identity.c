@@ -25,53 +25,89 @@
 /* 2026-12-03T12:00:00Z, a fixed "now" for ages. */
 #define NOW_US 1796299200000000LL
 
-static const char *id_ok(const char *in)
+/* A reading of one kind: ld_national_id at NOW_US, or ld_phone; field "f". */
+typedef int (*reading)(const char *in, char *out, ld_errinfo *e);
+
+static int read_id(const char *in, char *out, ld_errinfo *e)
 {
-	static char out[LD_NATIONAL_ID_LEN + 1];
-	ld_errinfo e = {0};
-	int rc = ld_national_id(in, NOW_US, out, NULL, NULL, "f", &e);
-	if (rc)
-		fail_msg("'%s' refused: %s", in, e.message);
-	return out;
+	return ld_national_id(in, NOW_US, out, NULL, NULL, "f", e);
 }
 
-/* The error of a refused ID: its code, field "f", and a message holding
- * `want`. */
-static void id_bad(const char *in, int code, const char *want)
+static int read_phone(const char *in, char *out, ld_errinfo *e)
 {
-	char out[LD_NATIONAL_ID_LEN + 1];
-	ld_errinfo e = {0};
-	int rc = ld_national_id(in, NOW_US, out, NULL, NULL, "f", &e);
-	if (rc != code)
-		fail_msg("'%s': got %s (%s), wanted %s", in, ld_errname(rc), e.message,
-			 ld_errname(code));
-	assert_string_equal(e.field, "f");
-	if (!strstr(e.message, want))
-		fail_msg("'%s': message '%s' lacks '%s'", in, e.message, want);
+	return ld_phone(in, out, "f", e);
+}
+
+/* Accepted: in, and how it is written back. */
+typedef struct accepted {
+	const char *in, *out;
+} accepted;
+
+/* Refused: in, the code, and what the message holds. */
+typedef struct refusal {
+	const char *in;
+	int code;
+	const char *want;
+} refusal;
+
+#define CASES(t) (t), sizeof(t) / sizeof((t)[0])
+
+static void expect_accepted(reading rd, const accepted *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char out[LD_NATIONAL_ID_LEN + LD_PHONE_MAX + 2];
+		ld_errinfo e = {0};
+		if (rd(c[i].in, out, &e) != 0)
+			fail_msg("'%s' refused: %s", c[i].in, e.message);
+		if (c[i].out && strcmp(out, c[i].out) != 0)
+			fail_msg("'%s' read as '%s', wanted '%s'", c[i].in, out, c[i].out);
+	}
+}
+
+static void expect_refused(reading rd, const refusal *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char out[LD_NATIONAL_ID_LEN + LD_PHONE_MAX + 2];
+		ld_errinfo e = {0};
+		int rc = rd(c[i].in, out, &e);
+		if (rc != c[i].code)
+			fail_msg("'%s': got %s (%s), wanted %s", c[i].in ? c[i].in : "(null)",
+				 ld_errname(rc), e.message, ld_errname(c[i].code));
+		assert_string_equal(e.field, "f");
+		if (!strstr(e.message, c[i].want))
+			fail_msg("'%s': message '%s' lacks '%s'", c[i].in ? c[i].in : "(null)",
+				 e.message, c[i].want);
+	}
+}
+
+/* An ID of the given birth, read as it is. */
+static void id_made(uint32_t region, int year, int month, int day)
+{
+	char id[LD_NATIONAL_ID_LEN + 1];
+	ld_national_id_make(region, year, month, day, 7, id);
+	expect_accepted(read_id, &(accepted){id, id}, 1);
 }
 
 static void test_national_id_accepted(void **state)
 {
 	(void)state;
-	assert_string_equal(id_ok("320102199001011232"), "320102199001011232");
-	/* A lower-case x is X; blanks, tabs, U+3000 and full-width digits read. */
-	assert_string_equal(id_ok("32010219900101111x"), "32010219900101111X");
-	assert_string_equal(id_ok(" 3201 0219 9001 0111 1X\t"), "32010219900101111X");
-	assert_string_equal(id_ok("\xE3\x80\x80３２０１０６１９９５１２３０４５６９"),
-			    "320106199512304569");
-	assert_string_equal(id_ok("３２０１０２１９９００１０１１１１ｘ"), "32010219900101111X");
-	/* Leap day in a leap year; the age bounds' edges (born on this day). */
-	assert_string_equal(id_ok("320102200002290013"), "320102200002290013");
-	char id[LD_NATIONAL_ID_LEN + 1];
-	ld_national_id_make(110101, 2026 - LD_ID_MIN_AGE, 12, 3, 7, id);
-	id_ok(id);
-	ld_national_id_make(110101, 2026 - LD_ID_MAX_AGE, 12, 3, 7, id);
-	id_ok(id);
+	static const accepted ids[] = {
+	    {"320102199001011232", "320102199001011232"},
+	    /* A lower-case x is X; blanks, tabs, U+3000 and full-width digits read. */
+	    {"32010219900101111x", "32010219900101111X"},
+	    {" 3201 0219 9001 0111 1X\t", "32010219900101111X"},
+	    {"\xE3\x80\x80３２０１０６１９９５１２３０４５６９", "320106199512304569"},
+	    {"３２０１０２１９９００１０１１１１ｘ", "32010219900101111X"},
+	    /* Leap day in a leap year. */
+	    {"320102200002290013", "320102200002290013"},
+	};
+	expect_accepted(read_id, CASES(ids));
+	/* The age bounds' edges (born on this day). */
+	id_made(110101, 2026 - LD_ID_MIN_AGE, 12, 3);
+	id_made(110101, 2026 - LD_ID_MAX_AGE, 12, 3);
 	/* A Taiwan resident's permit (83), Macao (82). */
-	ld_national_id_make(830000, 1990, 1, 1, 1, id);
-	id_ok(id);
-	ld_national_id_make(820000, 1990, 1, 1, 1, id);
-	id_ok(id);
+	id_made(830000, 1990, 1, 1);
+	id_made(820000, 1990, 1, 1);
 }
 
 /* A 15-digit first-generation number is the same person's 18-digit one. */
@@ -88,44 +124,48 @@ static void test_national_id_15(void **state)
 	assert_int_equal(ld_national_id("320102199001011232", NOW_US, out, &was15, out15, "f", &e),
 			 0);
 	assert_false(was15);
-	id_bad("320102901301123", LD_E(INVALID_VALUE), "its month is 13");
+	expect_refused(read_id, &(refusal){"320102901301123", LD_E(INVALID_VALUE), "its month is 13"},
+		       1);
 }
 
 static void test_national_id_refused(void **state)
 {
 	(void)state;
-	/* The README's old example: its check character is 2. */
-	id_bad("320102199001011234", LD_E(INVALID_VALUE),
-	       "national ID 320102********1234 fails its GB 11643 check: after these 17 "
-	       "digits the 18th character would be 2, not 4 (mistyped?)");
-	id_bad("320102199013011234", LD_E(INVALID_VALUE),
-	       "national ID 320102********1234 holds no birth date: its month is 13");
-	id_bad("320102199000011234", LD_E(INVALID_VALUE), "its month is 00");
-	id_bad("320102199002301231", LD_E(INVALID_VALUE), "month 02 has no day 30");
-	id_bad("320102199102291234", LD_E(INVALID_VALUE), "month 02 has no day 29 in that year");
-	id_bad("320102199004001234", LD_E(INVALID_VALUE), "month 04 has no day 00");
-	id_bad("990102199001011234", LD_E(INVALID_VALUE),
-	       "starts with 99, which is no province code of GB/T 2260");
-	id_bad("000102199001011234", LD_E(INVALID_VALUE), "starts with 00");
-	id_bad("390102199001011234", LD_E(INVALID_VALUE), "starts with 39");
-	id_bad("320102202901011234", LD_E(INVALID_VALUE), "a birth date in the future");
-	id_bad("320102201501011234", LD_E(INVALID_VALUE), "an age of 11; a member is 16 to 120");
-	id_bad("320102188001011234", LD_E(INVALID_VALUE), "an age of 146");
-	id_bad("3201021990010112", LD_E(INVALID_VALUE),
-	       "national ID 320102******0112 has 16 characters; a citizen ID number has 18");
-	id_bad("3201021990010112321", LD_E(INVALID_VALUE), "has 19 characters");
-	id_bad("12345", LD_E(INVALID_VALUE), "national ID ***** has 5 characters");
-	id_bad("32010219900A011232", LD_E(INVALID_VALUE),
-	       "a character other than a digit at position 12 (only the 18th may be X)");
-	id_bad("3201021990010112X2", LD_E(INVALID_VALUE), "at position 17");
-	id_bad("320102199001011Y32", LD_E(INVALID_VALUE), "at position 16");
-	id_bad("", LD_E(MISSING_FIELD), "national ID is empty");
-	id_bad(" \xE3\x80\x80\t", LD_E(MISSING_FIELD), "national ID is empty");
-	id_bad(NULL, LD_E(MISSING_FIELD), "national ID is empty");
+	static const refusal ids[] = {
+	    /* The README's old example: its check character is 2. */
+	    {"320102199001011234", LD_E(INVALID_VALUE),
+	     "national ID 320102********1234 fails its GB 11643 check: after these 17 digits the "
+	     "18th character would be 2, not 4 (mistyped?)"},
+	    {"320102199013011234", LD_E(INVALID_VALUE),
+	     "national ID 320102********1234 holds no birth date: its month is 13"},
+	    {"320102199000011234", LD_E(INVALID_VALUE), "its month is 00"},
+	    {"320102199002301231", LD_E(INVALID_VALUE), "month 02 has no day 30"},
+	    {"320102199102291234", LD_E(INVALID_VALUE), "month 02 has no day 29 in that year"},
+	    {"320102199004001234", LD_E(INVALID_VALUE), "month 04 has no day 00"},
+	    {"990102199001011234", LD_E(INVALID_VALUE),
+	     "starts with 99, which is no province code of GB/T 2260"},
+	    {"000102199001011234", LD_E(INVALID_VALUE), "starts with 00"},
+	    {"390102199001011234", LD_E(INVALID_VALUE), "starts with 39"},
+	    {"320102202901011234", LD_E(INVALID_VALUE), "a birth date in the future"},
+	    {"320102201501011234", LD_E(INVALID_VALUE), "an age of 11; a member is 16 to 120"},
+	    {"320102188001011234", LD_E(INVALID_VALUE), "an age of 146"},
+	    {"3201021990010112", LD_E(INVALID_VALUE),
+	     "national ID 320102******0112 has 16 characters; a citizen ID number has 18"},
+	    {"3201021990010112321", LD_E(INVALID_VALUE), "has 19 characters"},
+	    {"12345", LD_E(INVALID_VALUE), "national ID ***** has 5 characters"},
+	    {"32010219900A011232", LD_E(INVALID_VALUE),
+	     "a character other than a digit at position 12 (only the 18th may be X)"},
+	    {"3201021990010112X2", LD_E(INVALID_VALUE), "at position 17"},
+	    {"320102199001011Y32", LD_E(INVALID_VALUE), "at position 16"},
+	    {"", LD_E(MISSING_FIELD), "national ID is empty"},
+	    {" \xE3\x80\x80\t", LD_E(MISSING_FIELD), "national ID is empty"},
+	    {NULL, LD_E(MISSING_FIELD), "national ID is empty"},
+	};
+	expect_refused(read_id, CASES(ids));
 	char lng[200];
 	memset(lng, '1', sizeof(lng) - 1);
 	lng[sizeof(lng) - 1] = '\0';
-	id_bad(lng, LD_E(INVALID_VALUE), "longer than 63 characters");
+	expect_refused(read_id, &(refusal){lng, LD_E(INVALID_VALUE), "longer than 63 characters"}, 1);
 }
 
 /* Hostile input: no crash, and whatever the rule, the message never holds
@@ -135,7 +175,7 @@ static void test_national_id_never_shown(void **state)
 	(void)state;
 	char id[LD_NATIONAL_ID_LEN + 1], in[64], out[LD_NATIONAL_ID_LEN + 1];
 	unsigned long long x = 88172645463325252ULL;
-	int refused = 0;
+	int nrefused = 0;
 	for (int i = 0; i < 20000; i++) {
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		ld_national_id_make((uint32_t)(x % 1000000), 1900 + (int)(x >> 20) % 140,
@@ -148,7 +188,7 @@ static void test_national_id_never_shown(void **state)
 			in[(x >> 44) % 18] = "Xx- \x80\xff"[(x >> 8) % 6];
 		ld_errinfo e = {0};
 		if (ld_national_id(in, NOW_US, out, NULL, NULL, "f", &e) != 0) {
-			refused++;
+			nrefused++;
 			char first17[18];
 			memcpy(first17, in, 17);
 			first17[17] = '\0';
@@ -158,60 +198,44 @@ static void test_national_id_never_shown(void **state)
 			assert_int_equal(strlen(out), 18);
 		}
 	}
-	assert_true(refused > 1000);
-}
-
-static const char *phone_ok(const char *in)
-{
-	static char out[LD_PHONE_MAX + 1];
-	ld_errinfo e = {0};
-	int rc = ld_phone(in, out, "p", &e);
-	if (rc)
-		fail_msg("phone '%s' refused: %s", in, e.message);
-	return out;
-}
-
-static void phone_bad(const char *in, const char *want)
-{
-	char out[LD_PHONE_MAX + 1];
-	ld_errinfo e = {0};
-	int rc = ld_phone(in, out, "p", &e);
-	if (rc == 0)
-		fail_msg("phone '%s' accepted as '%s'", in, out);
-	assert_string_equal(e.field, "p");
-	if (!strstr(e.message, want))
-		fail_msg("phone '%s': message '%s' lacks '%s'", in, e.message, want);
+	assert_true(nrefused > 1000);
 }
 
 static void test_phones(void **state)
 {
 	(void)state;
-	assert_string_equal(phone_ok("13812345678"), "13812345678");
-	assert_string_equal(phone_ok("138 1234 5678"), "13812345678");
-	assert_string_equal(phone_ok("+86 138-1234-5678"), "13812345678");
-	assert_string_equal(phone_ok("0086 19912345678"), "19912345678");
-	assert_string_equal(phone_ok("１３８１２３４５６７８"), "13812345678");
-	assert_string_equal(phone_ok("＋８６\xE3\x80\x80" "13812345678"), "13812345678");
-	assert_string_equal(phone_ok("010-62345678"), "010-62345678");
-	assert_string_equal(phone_ok("(025) 84201234"), "025-84201234");
-	assert_string_equal(phone_ok("０２５－８４２０１２３４"), "025-84201234");
-	assert_string_equal(phone_ok("0512-6123456"), "0512-6123456");
-	assert_string_equal(phone_ok("051261234567"), "0512-61234567");
-	phone_bad("12345", "phone 1***5 is neither a mobile number");
-	phone_bad("12812345678", "neither a mobile number"); /* 1 then 2 */
-	phone_bad("1381234567", "neither");                  /* 10 digits */
-	phone_bad("138123456789", "neither");                /* 12 digits */
-	phone_bad("010-1234567", "neither");                 /* 010: 8 digits */
-	phone_bad("025-04201234", "neither");                /* local starts 0 */
-	phone_bad("0512-1234567", "neither");                /* local starts 1 */
-	phone_bad("0112345678", "neither");                  /* 011: no such code */
-	phone_bad("138a2345678", "a character other than a digit");
-	phone_bad("", "phone is empty");
-	phone_bad("+86", "neither");
+	static const accepted phones[] = {
+	    {"13812345678", "13812345678"},
+	    {"138 1234 5678", "13812345678"},
+	    {"+86 138-1234-5678", "13812345678"},
+	    {"0086 19912345678", "19912345678"},
+	    {"１３８１２３４５６７８", "13812345678"},
+	    {"＋８６\xE3\x80\x80" "13812345678", "13812345678"},
+	    {"010-62345678", "010-62345678"},
+	    {"(025) 84201234", "025-84201234"},
+	    {"０２５－８４２０１２３４", "025-84201234"},
+	    {"0512-6123456", "0512-6123456"},
+	    {"051261234567", "0512-61234567"},
+	};
+	expect_accepted(read_phone, CASES(phones));
+	static const refusal bad[] = {
+	    {"12345", LD_E(INVALID_VALUE), "phone 1***5 is neither a mobile number"},
+	    {"12812345678", LD_E(INVALID_VALUE), "neither a mobile number"}, /* 1 then 2 */
+	    {"1381234567", LD_E(INVALID_VALUE), "neither"},                  /* 10 digits */
+	    {"138123456789", LD_E(INVALID_VALUE), "neither"},                /* 12 digits */
+	    {"010-1234567", LD_E(INVALID_VALUE), "neither"},                 /* 010: 8 digits */
+	    {"025-04201234", LD_E(INVALID_VALUE), "neither"},                /* local starts 0 */
+	    {"0512-1234567", LD_E(INVALID_VALUE), "neither"},                /* local starts 1 */
+	    {"0112345678", LD_E(INVALID_VALUE), "neither"},                  /* 011: no such code */
+	    {"138a2345678", LD_E(INVALID_VALUE), "a character other than a digit"},
+	    {"", LD_E(MISSING_FIELD), "phone is empty"},
+	    {"+86", LD_E(INVALID_VALUE), "neither"},
+	};
+	expect_refused(read_phone, CASES(bad));
 	/* The message shows three and four digits of a long phone, no more. */
 	char out[LD_PHONE_MAX + 1];
 	ld_errinfo e = {0};
-	assert_int_not_equal(ld_phone("13812345678999", out, "p", &e), 0);
+	assert_int_not_equal(ld_phone("13812345678999", out, "f", &e), 0);
 	assert_null(strstr(e.message, "13812345678999"));
 	assert_non_null(strstr(e.message, "138*******8999"));
 }
@@ -232,7 +256,7 @@ static void test_masks(void **state)
 		ld_national_id_nth(n, a);
 		ld_national_id_nth(n + 1, b);
 		assert_string_not_equal(a, b);
-		id_ok(a);
+		expect_accepted(read_id, &(accepted){a, a}, 1);
 	}
 }
 
@@ -360,6 +384,83 @@ static void test_legacy_keys(void **state)
 	tl_close(&l);
 }
 
+/* An amendment of join seq whose corrected join gives `id` (NULL: none),
+ * prepared as the server does, then appended; *seq gets its seq. */
+static int amend_by_id(tl_ledger *l, keystore *k, uint64_t seq, const char *member,
+		       const char *id, uint64_t *out, ld_errinfo *e)
+{
+	Ledger__Event *with = tl_join(member, "NJ-RIDER", 0);
+	with->member_joined->national_id = id ? strdup(id) : NULL; /* pii_prepare frees it */
+	Ledger__Event *ev = tl_amend(seq, with);
+	memset(e, 0, sizeof(*e));
+	int rc = pii_prepare(k, l->s, ev, NOW_US, e);
+	if (rc == 0) {
+		Ledger__MemberJoined *j = ev->event_amended->member_joined;
+		void *p = j->person_hash.data;
+		j->person_hash.data = memcpy(tl_alloc(LD_HASH_LEN), p, LD_HASH_LEN);
+		free(p);
+		rc = tl_append(l, ev, out, e);
+	}
+	return rc;
+}
+
+/*
+ * A join amended with a national ID: the ID is read by the same rules as a
+ * join's (its errors named under event_amended.member_joined), never kept
+ * as written, and the person it gives is the member's from then on: the
+ * person the join named first is free again, the one the amendment names is
+ * taken, and an amendment cannot give a member a person another member is.
+ */
+static void test_amended_join_national_id(void **state)
+{
+	(void)state;
+	tl_ledger l;
+	keystore *k = NULL;
+	ld_errinfo e = {0};
+	uint64_t seq = 0;
+	tl_open(&l, 0);
+	assert_int_equal(keystore_open(&k, l.dir, l.s, &e), 0);
+	tl_tree(&l);
+	const char *A = "320102199001011232", *B = "32010219900101111X", *C = "320102198001010059";
+	assert_int_equal(join_by_id(&l, k, "M1", A, &e), 0);
+	uint64_t joined;
+	writer_head(l.w, &joined, NULL, NULL);
+	assert_int_equal(join_by_id(&l, k, "M2", C, &e), 0);
+
+	/* The rules of a join's ID, under the amendment's field. */
+	assert_int_equal(amend_by_id(&l, k, joined, "M1", "320102199001011234", &seq, &e),
+			 LD_E(INVALID_VALUE));
+	assert_string_equal(e.field, "event_amended.member_joined.national_id");
+	assert_non_null(strstr(e.message, "fails its GB 11643 check"));
+	assert_null(strstr(e.message, "320102199001011234"));
+	assert_int_equal(amend_by_id(&l, k, joined, "M1", NULL, &seq, &e), LD_E(MISSING_FIELD));
+	assert_string_equal(e.field, "event_amended.member_joined.national_id");
+
+	/* Another member's person: the corrected join would no longer apply
+	 * (the message names the member). */
+	int rc = amend_by_id(&l, k, joined, "M1", C, &seq, &e);
+	if (rc != LD_E(INVALID_STATE) || !strstr(e.message, "already an active member as 'M2'"))
+		fail_msg("amended to M2's person: %s on '%s': %s", ld_errname(rc), e.field, e.message);
+
+	/* Corrected to B (typed with a small x and blanks): recorded, hashed,
+	 * the ID itself nowhere in the log. */
+	assert_int_equal(amend_by_id(&l, k, joined, "M1", " 3201021990 0101111x", &seq, &e), 0);
+	Ledger__Event *got = tl_get(&l, seq);
+	assert_non_null(got);
+	assert_null(got->event_amended->member_joined->national_id);
+	assert_true(got->event_amended->member_joined->has_person_hash);
+	uint8_t hb[LD_HASH_LEN];
+	assert_int_equal(keystore_person_hash(k, B, hb), 0);
+	assert_memory_equal(got->event_amended->member_joined->person_hash.data, hb, LD_HASH_LEN);
+	codec_event_free(got);
+	/* B is M1's now; A is nobody's. */
+	assert_int_equal(join_by_id(&l, k, "M3", B, &e), LD_E(ALREADY_MEMBER));
+	assert_non_null(strstr(e.message, "'M1'"));
+	assert_int_equal(join_by_id(&l, k, "M4", A, &e), 0);
+	keystore_close(k);
+	tl_close(&l);
+}
+
 /* A log begun by this version needs no file. */
 static void test_new_log_server_only(void **state)
 {
@@ -400,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_masks),
 		cmocka_unit_test(test_legacy_keys),
 		cmocka_unit_test(test_new_log_server_only),
+		cmocka_unit_test(test_amended_join_national_id),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }

@@ -299,6 +299,20 @@ int dump_json(json_t *j, ld_errinfo *e);
 json_t *result_json(const Ledger__Response *resp, const void *result);
 /* An answer that lacks the result its request asks for. */
 int no_result(ld_errinfo *e, const char *what);
+/* How a command prints its result as text: the result, the seq the answer
+ * reflects (0: none said), and the command's own argument. */
+typedef void (*result_print)(const void *result, uint64_t as_of, const void *arg);
+/* The end every read command shares. When its request succeeded (rc 0),
+ * the answer's result (NULL: the ledger answered without it, `what` names
+ * it) as JSON with the answer's as_of_seq (--json), else print(result,
+ * as_of, arg). Frees resp (NULL is fine); returns rc, or the error of
+ * the printing. */
+int show_result(struct run *r, int rc, Ledger__Response *resp, const void *result,
+		const char *what, result_print print, const void *arg, ld_errinfo *e);
+/* The request of a command that takes no argument (ldc_plans, ...) on the
+ * run's connection; *resp as the call leaves it. */
+int ask_plain(struct run *r, int (*call)(ldc *c, Ledger__Response **out, ld_errinfo *e),
+	      Ledger__Response **resp, ld_errinfo *e);
 
 /* One event per line: seq, time, actor, type, stream and version, the
  * body's fields, and the start of the event's chain hash. */

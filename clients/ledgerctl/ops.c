@@ -11,8 +11,11 @@
 
 /* --- projections --------------------------------------------------- */
 
-static void print_projections(const Ledger__ProjectionStatus *st)
+static void print_projections(const void *result, uint64_t as_of, const void *arg)
 {
+	const Ledger__ProjectionStatus *st = result;
+	(void)as_of;
+	(void)arg;
 	const char *head[] = {_("PROJECTION"), _("CHECKPOINT"), _("LAG EVENTS"),
 			      _("LAG MS"),     _("APPLIED"),    _("STATE")};
 	const int cw[] = {0, 10, 10, 8, 10};
@@ -39,22 +42,10 @@ static void print_projections(const Ledger__ProjectionStatus *st)
 int exec_projections(struct run *r, const struct args *a, ld_errinfo *e)
 {
 	Ledger__Response *resp = NULL;
-	ldc *c;
-	int rc;
-
-	if ((rc = connection(r, &c, e)) != 0)
-		return rc;
-	if ((rc = ldc_projections(c, &resp, e)) != 0)
-		goto out;
-	if (!resp->projections)
-		rc = no_result(e, _("projection status"));
-	else if (r->json)
-		rc = dump_json(result_json(resp, resp->projections), e);
-	else
-		print_projections(resp->projections);
-out:
-	codec_response_free(resp);
-	return rc;
+	(void)a;
+	int rc = ask_plain(r, ldc_projections, &resp, e);
+	return show_result(r, rc, resp, resp ? resp->projections : NULL, _("projection status"),
+			   print_projections, NULL, e);
 }
 
 /* --- subscribers -------------------------------------------------- */
@@ -72,25 +63,11 @@ static void print_age(int64_t us, char out[32])
 		snprintf(out, 32, _("%lldh ago"), (long long)(s / 3600));
 }
 
-int exec_subscribers(struct run *r, const struct args *a, ld_errinfo *e)
+static void print_subscribers(const void *result, uint64_t as_of, const void *arg)
 {
-	Ledger__Response *resp = NULL;
-	ldc *c;
-	int rc;
-
-	if ((rc = connection(r, &c, e)) != 0)
-		return rc;
-	if ((rc = ldc_subscribers(c, &resp, e)) != 0)
-		goto out;
-	if (!resp->subscribers) {
-		rc = no_result(e, _("subscriber list"));
-		goto out;
-	}
-	if (r->json) {
-		rc = dump_json(ldc_to_json(resp->subscribers), e);
-		goto out;
-	}
-	const Ledger__SubscriberList *l = resp->subscribers;
+	const Ledger__SubscriberList *l = result;
+	(void)as_of;
+	(void)arg;
 	const char *head[] = {_("SUBSCRIBER"), _("LAST SEQ"), _("LAG"),   _("LAST SEEN"),
 			      _("REQUESTS"),   _("EVENTS"),   _("STATE"), _("PEER")};
 	const int cw[] = {0, 10, 10, 10, 9, 12};
@@ -115,9 +92,15 @@ int exec_subscribers(struct run *r, const struct args *a, ld_errinfo *e)
 		print_cell(s->waiting ? _("waiting") : "-", 7);
 		printf("%s\n", s->peer ? s->peer : "");
 	}
-out:
-	codec_response_free(resp);
-	return rc;
+}
+
+int exec_subscribers(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	(void)a;
+	int rc = ask_plain(r, ldc_subscribers, &resp, e);
+	return show_result(r, rc, resp, resp ? resp->subscribers : NULL, _("subscriber list"),
+			   print_subscribers, NULL, e);
 }
 
 /* --- backup ------------------------------------------------------- */
@@ -287,12 +270,14 @@ int exec_cluster(struct run *r, const struct args *a, ld_errinfo *e)
 				snprintf(state, sizeof(state), "%s", _("leading, taking writes"));
 			else
 				snprintf(state, sizeof(state), _("leader: %s"),
-					 ld_has(st->leader_url) ? st->leader_url : _("none known"));
+				         ld_has(st->leader_url) ? st->leader_url : _("none known"));
 			printf("%-4llu  %-26s  ", (unsigned long long)st->id, nodes[i].url);
 			print_cell(role_word(st->role), 9);
-			printf("%5llu  %9llu  %9llu  %9llu  %9llu  %s\n", (unsigned long long)st->term, (unsigned long long)st->confirmed_index,
-			       (unsigned long long)st->applied_index, (unsigned long long)st->log_seq,
-			       (unsigned long long)(top_seq - st->log_seq), state);
+			printf(
+			    "%5llu  %9llu  %9llu  %9llu  %9llu  %s\n", (unsigned long long)st->term,
+			    (unsigned long long)st->confirmed_index,
+			    (unsigned long long)st->applied_index, (unsigned long long)st->log_seq,
+			    (unsigned long long)(top_seq - st->log_seq), state);
 		}
 	}
 	for (int i = 0; i < n; i++)

@@ -127,6 +127,27 @@ int no_result(ld_errinfo *e, const char *what)
 	return ld_errinfo_set(e, LD_E(MALFORMED), NULL, _("the server answered no %s"), what);
 }
 
+int show_result(struct run *r, int rc, Ledger__Response *resp, const void *result,
+		const char *what, result_print print, const void *arg, ld_errinfo *e)
+{
+	if (rc == 0 && !result)
+		rc = no_result(e, what);
+	else if (rc == 0 && r->json)
+		rc = dump_json(result_json(resp, result), e);
+	else if (rc == 0)
+		print(result, resp->as_of_seq, arg);
+	codec_response_free(resp);
+	return rc;
+}
+
+int ask_plain(struct run *r, int (*call)(ldc *c, Ledger__Response **out, ld_errinfo *e),
+	      Ledger__Response **resp, ld_errinfo *e)
+{
+	ldc *c;
+	int rc = connection(r, &c, e);
+	return rc ? rc : call(c, resp, e);
+}
+
 /* The result of a projection answer as JSON, with the answer's as_of_seq
  * added; NULL if memory runs out. */
 json_t *result_json(const Ledger__Response *resp, const void *result)

@@ -20,8 +20,10 @@ const char wait_notes[] = N_(
 
 const struct opt member_opts[] = {WAIT_OPTS, END_OPTS};
 
-static void print_member(const Ledger__MemberView *m, uint64_t as_of)
+static void print_member(const void *result, uint64_t as_of, const void *arg)
 {
+	const Ledger__MemberView *m = result;
+	(void)arg;
 	char t[32], t2[32], num[16], num2[16], money[32], month[16];
 	/* TRANSLATORS: the labels of the member view are padded to one column
 	 * (15 columns; a Chinese character takes two). */
@@ -73,17 +75,9 @@ int exec_member(struct run *r, const struct args *a, ld_errinfo *e)
 	wait_of(a, &cons);
 	if ((rc = connection(r, &c, e)) != 0)
 		return rc;
-	if ((rc = ldc_get_member(c, a->pos[0], &cons, &resp, e)) != 0)
-		goto out;
-	if (!resp->member)
-		rc = no_result(e, _("member view"));
-	else if (r->json)
-		rc = dump_json(result_json(resp, resp->member), e);
-	else
-		print_member(resp->member, resp->as_of_seq);
-out:
-	codec_response_free(resp);
-	return rc;
+	rc = ldc_get_member(c, a->pos[0], &cons, &resp, e);
+	return show_result(r, rc, resp, resp ? resp->member : NULL, _("member view"), print_member,
+			   NULL, e);
 }
 
 /* --- coverage ------------------------------------------------------ */
@@ -164,8 +158,10 @@ static void print_groups(const Ledger__OrgCoverage *o, int indent)
 		putchar('\n');
 }
 
-static void print_coverage(const Ledger__CoverageReport *rep, uint64_t as_of)
+static void print_coverage(const void *result, uint64_t as_of, const void *arg)
 {
+	const Ledger__CoverageReport *rep = result;
+	(void)arg;
 	char label[ORG_COL_MAX + 80], month[16], when[32], units[48], p1[16], p2[16];
 	const char *head[] = {_("ORGANISATION"), _("KIND"),          _("MEMBERS"),   _("DIRECT"),
 			      _("AFFIL."),       _("UNITS COVERED"), _("REAL NAME"), _("DUES PAID")};
@@ -220,17 +216,8 @@ int exec_coverage(struct run *r, const struct args *a, ld_errinfo *e)
 	const struct val *at = val_of(a, "at");
 	rc = ldc_coverage(c, a->pos[0], (uint32_t)val_of(a, "depth")->u,
 			  (uint32_t)val_of(a, "period")->u, at->set ? at->i : 0, &cons, &resp, e);
-	if (rc != 0)
-		goto out;
-	if (!resp->coverage)
-		rc = no_result(e, _("coverage report"));
-	else if (r->json)
-		rc = dump_json(result_json(resp, resp->coverage), e);
-	else
-		print_coverage(resp->coverage, resp->as_of_seq);
-out:
-	codec_response_free(resp);
-	return rc;
+	return show_result(r, rc, resp, resp ? resp->coverage : NULL, _("coverage report"),
+			   print_coverage, NULL, e);
 }
 
 /* --- transfers ----------------------------------------------------- */
@@ -262,8 +249,10 @@ static const char *direction_word(int d)
 	}
 }
 
-static void print_transfers(const Ledger__TransferList *l, uint64_t as_of)
+static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 {
+	const Ledger__TransferList *l = result;
+	(void)arg;
 	int wm = 0, wp = 0, wr = 0;
 	char path[160], num[16];
 	for (size_t i = 0; i < l->n_transfers; i++) {
@@ -313,17 +302,8 @@ int exec_transfers(struct run *r, const struct args *a, ld_errinfo *e)
 	rc = ldc_transfers(c, sval(a, "org"), from->set ? from->i : INT64_MIN,
 			   to->set ? to->i : INT64_MAX, (uint32_t)val_of(a, "limit")->u, &cons,
 			   &resp, e);
-	if (rc != 0)
-		goto out;
-	if (!resp->transfers)
-		rc = no_result(e, _("transfer list"));
-	else if (r->json)
-		rc = dump_json(result_json(resp, resp->transfers), e);
-	else
-		print_transfers(resp->transfers, resp->as_of_seq);
-out:
-	codec_response_free(resp);
-	return rc;
+	return show_result(r, rc, resp, resp ? resp->transfers : NULL, _("transfer list"),
+			   print_transfers, NULL, e);
 }
 
 /* --- plan progress ------------------------------------------------- */
@@ -338,6 +318,14 @@ const struct opt progress_opts[] = {
 	END_OPTS,
 };
 
+static void print_progress(const void *result, uint64_t as_of, const void *arg)
+{
+	Ledger__ProgressReport *rep = (Ledger__ProgressReport *)result;
+	rep->has_seq = 1;
+	rep->seq = as_of;
+	pv_print_report(stdout, rep, arg);
+}
+
 int exec_progress(struct run *r, const struct args *a, ld_errinfo *e)
 {
 	Ledger__Response *resp = NULL;
@@ -351,23 +339,13 @@ int exec_progress(struct run *r, const struct args *a, ld_errinfo *e)
 		return rc;
 	rc = ldc_progress(c, a->pos[0], (uint32_t)val_of(a, "year")->u,
 			  (uint32_t)val_of(a, "region")->u, at->set ? at->i : 0, &cons, &resp, e);
-	if (rc != 0)
-		goto out;
-	if (!resp->progress || !resp->progress->plan) {
-		rc = no_result(e, _("progress report"));
-	} else if (r->json) {
-		rc = dump_json(result_json(resp, resp->progress), e);
-	} else {
-		pv_opts o = {.colour = val_of(a, "colour")->set || isatty(1),
-			     .bar = 20,
-			     .province_only = val_of(a, "province")->set};
-		resp->progress->has_seq = 1;
-		resp->progress->seq = resp->as_of_seq;
-		pv_print_report(stdout, resp->progress, &o);
-	}
-out:
-	codec_response_free(resp);
-	return rc;
+	pv_opts o = {.colour = val_of(a, "colour")->set || isatty(1),
+		     .bar = 20,
+		     .province_only = val_of(a, "province")->set};
+	const Ledger__ProgressReport *rep = resp && resp->progress && resp->progress->plan
+						   ? resp->progress
+						   : NULL;
+	return show_result(r, rc, resp, rep, _("progress report"), print_progress, &o, e);
 }
 
 const struct opt series_opts[] = {
@@ -392,8 +370,10 @@ static uint32_t day_opt(const struct val *v)
 	return (uint32_t)((tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday);
 }
 
-static void print_series(const Ledger__ProgressSeries *s, uint64_t as_of)
+static void print_series(const void *result, uint64_t as_of, const void *arg)
 {
+	const Ledger__ProgressSeries *s = result;
+	(void)arg;
 	const Ledger__PlanTarget *t = s->definition;
 	int ratio = t && t->measure && !strcmp(t->measure, "ratio");
 	int week = s->step == LEDGER__SERIES_STEP__WEEK;
@@ -456,53 +436,37 @@ int exec_series(struct run *r, const struct args *a, ld_errinfo *e)
 		return usage_error(r, e, LD_E(INVALID_VALUE), _("--to must not be before --from"));
 	if ((rc = connection(r, &c, e)) != 0)
 		return rc;
-	if ((rc = ldc_progress_series(c, &q, &cons, &resp, e)) != 0)
-		goto out;
-	if (!resp->progress_series)
-		rc = no_result(e, _("progress series"));
-	else if (r->json)
-		rc = dump_json(result_json(resp, resp->progress_series), e);
-	else
-		print_series(resp->progress_series, resp->as_of_seq);
-out:
-	codec_response_free(resp);
-	return rc;
+	rc = ldc_progress_series(c, &q, &cons, &resp, e);
+	return show_result(r, rc, resp, resp ? resp->progress_series : NULL, _("progress series"),
+			   print_series, NULL, e);
+}
+
+static void print_plans(const void *result, uint64_t as_of, const void *arg)
+{
+	const Ledger__PlanList *l = result;
+	(void)as_of;
+	(void)arg;
+	for (size_t i = 0; i < l->n_plans; i++) {
+		const Ledger__PlanInfo *p = l->plans[i];
+		printf(_("%s  %s  (%u, %u-%u, %zu targets, %zu cities)\n"), p->id, p->title, p->region,
+		       p->from_year, p->to_year, p->n_targets, p->n_cities);
+		for (size_t k = 0; k < p->n_targets; k++) {
+			const Ledger__PlanTarget *t = p->targets[k];
+			char tgt[48];
+			pv_format(t, t->target, tgt, sizeof(tgt));
+			printf("    %-34s %-10s %-26s %12s%s  %s\n", t->id, t->window, t->measure, tgt,
+			       !strcmp(t->measure, "ratio") ? "%" : "", t->title);
+		}
+	}
+	printf(P_("%zu plan; live feed: %s\n", "%zu plans; live feed: %s\n", l->n_plans), l->n_plans,
+	       ld_has(l->feed_url) ? l->feed_url : _("not published (ledgerd --pub URL)"));
 }
 
 int exec_plans(struct run *r, const struct args *a, ld_errinfo *e)
 {
 	Ledger__Response *resp = NULL;
-	ldc *c;
-	int rc;
-
 	(void)a;
-	if ((rc = connection(r, &c, e)) != 0)
-		return rc;
-	if ((rc = ldc_plans(c, &resp, e)) != 0)
-		goto out;
-	if (!resp->plans) {
-		rc = no_result(e, _("plan list"));
-	} else if (r->json) {
-		rc = dump_json(ldc_to_json(resp->plans), e);
-	} else {
-		const Ledger__PlanList *l = resp->plans;
-		for (size_t i = 0; i < l->n_plans; i++) {
-			const Ledger__PlanInfo *p = l->plans[i];
-			printf(_("%s  %s  (%u, %u-%u, %zu targets, %zu cities)\n"), p->id, p->title,
-			       p->region, p->from_year, p->to_year, p->n_targets, p->n_cities);
-			for (size_t k = 0; k < p->n_targets; k++) {
-				const Ledger__PlanTarget *t = p->targets[k];
-				char tgt[48];
-				pv_format(t, t->target, tgt, sizeof(tgt));
-				printf("    %-34s %-10s %-26s %12s%s  %s\n", t->id, t->window, t->measure,
-				       tgt, !strcmp(t->measure, "ratio") ? "%" : "", t->title);
-			}
-		}
-		printf(P_("%zu plan; live feed: %s\n", "%zu plans; live feed: %s\n", l->n_plans),
-		       l->n_plans,
-		       ld_has(l->feed_url) ? l->feed_url : _("not published (ledgerd --pub URL)"));
-	}
-out:
-	codec_response_free(resp);
-	return rc;
+	int rc = ask_plain(r, ldc_plans, &resp, e);
+	return show_result(r, rc, resp, resp ? resp->plans : NULL, _("plan list"), print_plans, NULL,
+			   e);
 }
