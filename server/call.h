@@ -159,7 +159,8 @@ struct call {
 	/* What the request families keep while the call is away. */
 	append_req areq;       /* intake.c */
 	call *seal_next;       /* intake.c: in the sealing queue */
-	int wait_ok;           /* query.c: how the wait for the projections ended */
+	int wait_ok;           /* query.c: how the wait for the projections ended, */
+	nng_msg *query_reply;  /* ... and the answer made on the runner's thread */
 	int change_rc;         /* nodes.c: how a change of the cluster ended */
 	ld_errinfo change_err;
 	int backup_rc;         /* backups.c: how the backup ended, and its result */
@@ -234,6 +235,7 @@ nng_msg *audit_inclusion(call *c);
 nng_msg *audit_consistency(call *c);
 
 nng_msg *query_start(call *c); /* query.c */
+void query_release(call *c);
 nng_msg *query_status(call *c);
 
 nng_msg *subs_subscribe(call *c); /* subscriptions.c */

@@ -42,7 +42,8 @@ static const handler table[] = {
 
 /* Every request a projection answers (query.c waits for the projections
  * to reach the caller's min_seq, then calls the projection's query). */
-static const handler projection_query_row = {0, ROLES_QUERY, query_start, 1, NULL, NULL};
+static const handler projection_query_row = {0, ROLES_QUERY, query_start, 1, query_release,
+					     NULL};
 
 const handler *handler_find(int command)
 {
