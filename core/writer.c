@@ -1055,6 +1055,9 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	 * the store's commit. */
 	const char *hold = getenv("LEDGERD_TEST_APPLY_HOLD");
 	w->hold_armed = w->replicate && hold && *hold && strcmp(hold, "0") != 0;
+	/* Test hook: another bound of the bytes applied and not stored. */
+	const char *max = getenv("LEDGERD_TEST_UNSTORED_MAX");
+	w->unstored_max = max && *max ? strtoull(max, NULL, 10) : WRITER_UNSTORED_MAX;
 	pthread_cond_init(&w->apply_go, NULL);
 	pthread_cond_init(&w->stored_cv, NULL);
 	pthread_cond_init(&w->idle, NULL);
@@ -1253,6 +1256,7 @@ void writer_stop(writer *w)
 	pthread_mutex_lock(&w->lock);
 	w->stopping = 1;
 	pthread_cond_signal(&w->wake);
+	pthread_cond_broadcast(&w->stored_cv);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->decider, NULL);
 	pthread_mutex_lock(&w->lock);

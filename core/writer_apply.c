@@ -193,9 +193,16 @@ static void wr_pend_queue(writer *w, pend *p)
  * a store slower than raft holds back the next group, not memory. */
 void wr_wait_room_locked(writer *w)
 {
-	while (w->unstored_bytes > WRITER_UNSTORED_MAX && !w->apply_failed && !w->apply_hold &&
-	       w->applier_started)
+	while (w->unstored_bytes > w->unstored_max && !w->apply_failed && !w->stopping &&
+	       w->applier_started) {
+		if (!w->room_said) {
+			log_warn("writer: %zu bytes applied are not stored yet; the next group waits "
+				 "for the store",
+				 w->unstored_bytes);
+			w->room_said = 1;
+		}
 		pthread_cond_wait(&w->stored_cv, &w->lock);
+	}
 }
 
 /* Until the store holds everything applied here (lock held); 0, or the

@@ -100,7 +100,8 @@ struct writer {
 	 * in one transaction. Kept after they are stored while the decider's
 	 * read transaction began before (pin: the stored seq it sees). */
 	pend *pending, *pending_tail, *apply_next;
-	size_t unstored, unstored_bytes;
+	size_t unstored, unstored_bytes, unstored_max;
+	int room_said; /* the wait for room logged */
 	uint64_t pin, fpin; /* fpin: the same for another leader's group */
 	uint64_t applied_index; /* raft index applied here (stored or not) */
 	pthread_t applier;
