@@ -135,7 +135,8 @@ SERVER_SRCS := $(wildcard server/*.c)
 # The program ledgerd: main, and its side of systemd (libsystemd: the
 # readiness notice and the journal's log prefixes), which nothing else links.
 # And the cluster (daemon/cluster.c), the only part of it that links C-Raft.
-DAEMON_MAIN_SRCS := daemon/main.c daemon/systemd.c daemon/cluster.c daemon/catchup.c
+DAEMON_MAIN_SRCS := daemon/main.c daemon/systemd.c daemon/cluster.c daemon/catchup.c \
+                    daemon/membership.c daemon/cluster_metrics.c
 DAEMON_SRCS := $(filter-out $(DAEMON_MAIN_SRCS),$(wildcard daemon/*.c))
 CLIENT_PROGS_SRCS := $(wildcard clients/ledger*.c)
 # A program in several files has a folder: clients/NAME/*.c, main.c among them.

@@ -87,28 +87,11 @@ wait_leader() {
 	done
 	return 1
 }
-PG_PID=
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-pg_start() {
-	PGDATA_DIR=$TMP/pgdata
-	PG_PORT=$(free_port)
-	mkdir -p "$PGDATA_DIR" "$TMP/pgsock"
-	[ "$(id -u)" = 0 ] && chown postgres: "$PGDATA_DIR" "$TMP/pgsock" && chmod o+x "$TMP"
-	as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -A trust -U postgres -E UTF8 --no-locale >>"$LOG" 2>&1 || return 1
-	as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$TMP/pgsock/postgres.log" -w -t 60 \
-		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $TMP/pgsock -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB -c max_connections=64" \
-		start >>"$LOG" 2>&1 || return 1
-	PG_PID=$(head -n 1 "$PGDATA_DIR/postmaster.pid")
-	PG_CONN="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
-}
+. "$ROOT/bench/pg.sh"
 stop_all() {
 	[ -n "$SPID" ] && kill -TERM "$SPID" 2>/dev/null
 	for i in 1 2 3; do [ -n "${PID[$i]:-}" ] && kill -TERM "${PID[$i]}" 2>/dev/null; done
-	if [ -n "$PG_PID" ]; then
-		as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >>"$LOG" 2>&1 ||
-			kill -9 "$PG_PID" 2>/dev/null
-		PG_PID=
-	fi
+	pg_stop
 	wait 2>/dev/null
 }
 trap stop_all EXIT

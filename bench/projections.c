@@ -1485,8 +1485,8 @@ typedef struct lag_result {
 	dist ryw, append, mon_ms, mon_events;
 	uint64_t accepted, skipped, not_caught_up, busy;
 	/* The projections' side: their flushes (from `projections`); with
-	 * --pid, the daemon's CPU per event, and the runner thread's (named
-	 * ld-runner) CPU per event and bytes written per flush. */
+	 * --pid, the daemon's CPU per event, and the runner's threads' (named
+	 * ld-runner and ld-flush) CPU per event and bytes written per flush. */
 	double flushes, events_per_flush, flush_bytes, runner_cpu_us, daemon_cpu_us;
 } lag_result;
 
@@ -1569,11 +1569,16 @@ static int proj_cost_now(ldc *c, const pb_opts *o, proj_cost *pc, ld_errinfo *e)
 	pc->flushes = ps.max_flushes;
 	pc->daemon_cpu = pc->runner_cpu = pc->runner_wchar = -1;
 	if (o->pid > 0) {
-		long tid = thread_named(o->pid, "ld-runner");
+		/* The runner's loop and its flusher, which writes the flushes. */
+		long tid = thread_named(o->pid, "ld-runner"), ftid = thread_named(o->pid, "ld-flush");
 		pc->daemon_cpu = proc_cpu_seconds(o->pid);
 		if (tid > 0) {
 			pc->runner_cpu = thread_cpu_seconds(o->pid, tid);
 			pc->runner_wchar = thread_wchar(o->pid, tid);
+		}
+		if (tid > 0 && ftid > 0) {
+			pc->runner_cpu += thread_cpu_seconds(o->pid, ftid);
+			pc->runner_wchar += thread_wchar(o->pid, ftid);
 		}
 	}
 	return rc;

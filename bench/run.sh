@@ -104,7 +104,6 @@ PG_BIN=${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_BATCH_EVENTS=${BENCH_PG_BATCH_EVENTS:-$BATCH_EVENTS}
 PG_CONC_EVENTS=${BENCH_PG_CONC_EVENTS:-$CONC_EVENTS}
 PG_SEQ_EVENTS=${BENCH_PG_SEQ_EVENTS:-$SEQ_EVENTS}
-PG_PID=
 OUT=${BENCH_OUT:-$ROOT/bench/RESULTS${ONLY:+.$ONLY}.md}
 LOG=${OUT%.md}.log
 
@@ -316,28 +315,9 @@ if [ "$RUN_INGEST" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------- postgresql
-# PostgreSQL 15 on a private data directory and a free loopback port, owned
-# by user postgres when we are root (initdb refuses root), trust auth on
-# loopback only, durable (fsync, synchronous_commit on: the defaults, set
-# explicitly); shared_buffers 256 MB, everything else default.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-pg_start() {
-	PGDATA_DIR=$TMP/pgdata
-	PG_PORT=$(free_port)
-	mkdir -p "$PGDATA_DIR" "$TMP/pgsock"
-	[ "$(id -u)" = 0 ] && chown postgres: "$PGDATA_DIR" "$TMP/pgsock" && chmod o+x "$TMP"
-	as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -A trust -U postgres -E UTF8 --no-locale >>"$LOG" 2>&1 || return 1
-	as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$TMP/pgsock/postgres.log" -w -t 60 \
-		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $TMP/pgsock -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB -c max_connections=64" \
-		start >>"$LOG" 2>&1 || { cat "$TMP/pgsock/postgres.log" >>"$LOG" 2>/dev/null; return 1; }
-	PG_PID=$(head -n 1 "$PGDATA_DIR/postmaster.pid")
-	PG_CONN="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
-}
-pg_stop() {
-	[ -n "$PG_PID" ] || return 0
-	as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >>"$LOG" 2>&1 || kill -9 "$PG_PID" 2>/dev/null || true
-	PG_PID=""
-}
+# PostgreSQL 15 on a private data directory and a free loopback port
+# (bench/pg.sh).
+. "$ROOT/bench/pg.sh"
 
 if [ "$RUN_PG" = 1 ]; then
 	[ -x "$PG" ] || { echo "run.sh: $PG is missing: run 'make benches BUILD=$BUILD' first" >&2; exit 1; }

@@ -33,7 +33,7 @@
 
 #define LDC_MAX_URLS 8
 /* How long a call waits for a connection to a node of a list (--url a,b,c). */
-#define LDC_LIST_CONNECT_MS 250
+#define LDC_LIST_CONNECT_MS 150
 
 struct ldc {
 	nng_socket sock;
@@ -510,17 +510,26 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 			if (k < c->nurls && (dead & (1u << k)))
 				leader = NULL; /* named, but gone: an election is due */
 		}
+		/* Without a leader named: the next node not found unreachable in
+		 * this call (all of them were: every one again). */
+		int k2 = c->cur, wrapped = 0;
+		if (!leader) {
+			if ((dead | (1u << c->cur)) == (1u << c->nurls) - 1)
+				dead = 0;
+			do {
+				k2 = (k2 + 1) % c->nurls;
+				wrapped |= k2 == 0;
+			} while (dead & (1u << k2));
+		}
 		if (leader)
 			snprintf(next, sizeof(next), "%s", leader);
 		else
-			snprintf(next, sizeof(next), "%s", c->urls[(c->cur + 1) % c->nurls]);
+			snprintf(next, sizeof(next), "%s", c->urls[k2]);
 		codec_response_free(*out);
 		*out = NULL;
 		/* A round without an answer: an election takes a moment. */
-		if (!leader && (c->cur + 1) % c->nurls == 0)
-			nng_msleep(100);
-		if (rc == LD_E(UNAVAILABLE) && ((c->cur + 1) % c->nurls) == 0)
-			dead = 0;
+		if (!leader && wrapped)
+			nng_msleep(50);
 		ld_errinfo ignored;
 		if (move_to(c, next, &ignored) != 0)
 			return rc;

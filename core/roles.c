@@ -276,7 +276,8 @@ int roles_allow(const role *ro, const char *identity, roles_action act, const ch
 	return ld_errinfo_set(e, LD_E(PERMISSION_DENIED), NULL, "%s %s may not %s%s; %s refused",
 			      roles_kind_name(ro->kind), identity,
 			      act == ROLES_WRITE   ? "record events"
-			      : act == ROLES_ADMIN ? "run operations (backup) or forget members"
+			      : act == ROLES_ADMIN ? "run operations (backup, cluster changes) or forget "
+						     "members"
 						   : "query members or projections",
 			      ro->kind == ROLE_SUBSCRIBER ? " (a subscriber reads the log only)"
 			      : ro->kind == ROLE_AUDITOR  ? " (an auditor reads only)"

@@ -1196,6 +1196,7 @@ int writer_submit(writer *w, append_req *r)
 		r->items[i].stateless = r->items[i].code != 0;
 	if ((rc = pack_request(r)))
 		return rc;
+	int wake = 0;
 	pthread_mutex_lock(&w->lock);
 	if (w->stopping)
 		rc = LD_E(SHUTTING_DOWN);
@@ -1213,10 +1214,14 @@ int writer_submit(writer *w, append_req *r)
 		 * them all at once (one wake-up for the batch, not one per
 		 * request). A queue big enough to be worth deciding ahead is
 		 * woken for at once. */
-		if (w->flight_state != FLIGHT_COMMITTING || w->queued_events >= WRITER_DECIDE_AHEAD)
-			pthread_cond_signal(&w->wake);
+		wake = w->flight_state != FLIGHT_COMMITTING ||
+		       w->queued_events >= WRITER_DECIDE_AHEAD;
 	}
 	pthread_mutex_unlock(&w->lock);
+	/* Signalled after the lock is let go: woken while this thread still
+	 * held it, the decider would at once sleep again on the lock. */
+	if (wake)
+		pthread_cond_signal(&w->wake);
 	if (rc)
 		pack_free(r);
 	return rc;

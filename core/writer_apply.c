@@ -256,19 +256,19 @@ void wr_stop_applier(writer *w)
 void writer_set_leading(writer *w, int leading, const char *leader_url)
 {
 	pthread_mutex_lock(&w->lock);
-	w->leading = leading;
+	__atomic_store_n(&w->leading, leading, __ATOMIC_RELEASE);
 	snprintf(w->leader_url, sizeof(w->leader_url), "%s",
 		 !leading && leader_url ? leader_url : "");
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* Read without the lock, which every request would otherwise take once
+ * more: a request let through as the leadership changes is refused by the
+ * decider, which reads it under the lock. */
 int writer_leads(writer *w)
 {
-	pthread_mutex_lock(&w->lock);
-	int yes = !w->replicate || w->leading;
-	pthread_mutex_unlock(&w->lock);
-	return yes;
+	return !w->replicate || __atomic_load_n(&w->leading, __ATOMIC_ACQUIRE);
 }
 
 void writer_leader_url(writer *w, char *out, size_t n)

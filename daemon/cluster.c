@@ -16,6 +16,7 @@
 #include "catchup.h"
 #include "group.h"
 #include "log.h"
+#include "membership.h"
 
 /* The group the committing thread waits on (one at a time: the writer
  * commits one group while it decides the next). Owned by the cluster: freed
@@ -39,6 +40,7 @@ struct cluster {
 	unsigned election_ms;
 	cluster_options o; /* snapshot settings, TLS for the catch-up */
 	catchup *cu;       /* sm->fetch (daemon/catchup.h) */
+	membership *mb;    /* the operator's changes (daemon/membership.h) */
 	store *s;
 	writer *w;
 	replica *rep;
@@ -139,7 +141,7 @@ int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e)
 	}
 	c->id = o->id;
 	c->npeers = o->npeers;
-	c->election_ms = o->election_ms ? o->election_ms : 1000;
+	c->election_ms = o->election_ms ? o->election_ms : CLUSTER_ELECTION_MS;
 	c->o = *o;
 	snprintf(c->dir, sizeof(c->dir), "%s/raft", o->data_dir);
 	pthread_mutex_init(&c->lock, NULL);
@@ -494,10 +496,74 @@ static void on_async(uv_async_t *a)
 	pthread_mutex_unlock(&c->lock);
 	if (stop) {
 		uv_timer_stop(&c->tick);
+		membership_stop(c->mb);
 		replica_stop(c->rep, replica_stopped, c);
 		return;
 	}
 	propose_queued(c);
+	membership_run(c->mb);
+}
+
+/* The operator's changes (daemon/membership.h). */
+static void mb_wake(void *arg)
+{
+	cluster *c = arg;
+	uv_async_send(&c->async);
+}
+
+static void mb_add_url(void *arg, uint64_t id, const char *url)
+{
+	cluster *c = arg;
+	pthread_mutex_lock(&c->lock);
+	unsigned i;
+	for (i = 0; i < c->npeers && c->peers[i].id != id; i++)
+		;
+	if (i < CLUSTER_MAX_PEERS) {
+		c->peers[i].id = id;
+		snprintf(c->peers[i].url, sizeof(c->peers[i].url), "%s", url);
+		if (i == c->npeers)
+			c->npeers++;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static const char *mb_leader_url(void *arg)
+{
+	cluster *c = arg;
+	return cluster_url_of(c, c->last_leader);
+}
+
+static void copy_status(cluster *c);
+
+/* A change's answer: with the status as the change left it. */
+struct change_answer {
+	cluster *c;
+	void (*done)(void *call, int rc, const ld_errinfo *e);
+	void *call;
+};
+
+static void change_done(void *arg, int rc, const ld_errinfo *e)
+{
+	struct change_answer *a = arg;
+	copy_status(a->c);
+	a->done(a->call, rc, e);
+	free(a);
+}
+
+int cluster_change(void *arg, const Ledger__ClusterChangeRequest *q,
+		   void (*done)(void *call, int rc, const ld_errinfo *e), void *call, ld_errinfo *e)
+{
+	cluster *c = arg;
+	if (!c->mb)
+		return ld_errinfo_set(e, LD_E(SHUTTING_DOWN), NULL, "the cluster is not running");
+	struct change_answer *a = malloc(sizeof(*a));
+	if (!a)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	*a = (struct change_answer){c, done, call};
+	int rc = membership_submit(c->mb, q, change_done, a, e);
+	if (rc)
+		free(a);
+	return rc;
 }
 
 static void *loop_main(void *arg)
@@ -538,6 +604,8 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 			       .sync = sm_sync,
 			       .arg = c};
 	catchup_new(&c->cu, &c->loop, &cuo);
+	membership_hooks mh = {mb_wake, mb_add_url, mb_leader_url, c};
+	membership_new(&c->mb, c->rep, &mh);
 	uint64_t ids[CLUSTER_MAX_PEERS];
 	const char *addrs[CLUSTER_MAX_PEERS];
 	const char *self = NULL;
@@ -556,7 +624,7 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	    .snapshot_trailing = c->o.snapshot_trailing,
 	    .bootstrap_ids = ids,
 	    .bootstrap_addresses = addrs,
-	    .bootstrap_n = c->npeers,
+	    .bootstrap_n = c->o.join ? 0 : c->npeers,
 	    .on_change = on_change,
 	    .arg = c,
 	};
@@ -586,6 +654,8 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		uv_loop_close(&c->loop);
 		catchup_free(c->cu);
 		c->cu = NULL;
+		membership_free(c->mb);
+		c->mb = NULL;
 		replica_free(c->rep);
 		c->rep = NULL;
 		return rc;
@@ -596,8 +666,8 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cluster: no thread");
 	}
 	c->started = 1;
-	log_info("cluster: node %llu of %u, raft on %s (%s)", (unsigned long long)c->id, c->npeers,
-		 self, c->dir);
+	log_info("cluster: node %llu of %u, raft on %s (%s)%s", (unsigned long long)c->id, c->npeers,
+		 self, c->dir, c->o.join ? "; joining: waits to be added by the leader" : "");
 	return 0;
 }
 
@@ -620,6 +690,8 @@ void cluster_stop(cluster *c)
 	c->started = 0;
 	catchup_free(c->cu);
 	c->cu = NULL;
+	membership_free(c->mb);
+	c->mb = NULL;
 	/* The replica answered what it had (its stop ends every proposal). */
 	pthread_mutex_lock(&c->lock);
 	give_up_locked(c);
@@ -637,6 +709,11 @@ void cluster_free(cluster *c)
 	pthread_cond_destroy(&c->answered);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+void cluster_catchup_stats(cluster *c, catchup_stats *st)
+{
+	catchup_stats_get(c->cu, st);
 }
 
 int cluster_failed(cluster *c)

@@ -28,6 +28,10 @@
 #include "writer.h"
 
 #define CLUSTER_MAX_PEERS REPLICA_MAX_NODES
+/* The election timeout by default. C-Raft waits 1 to 2 of them without a
+ * heartbeat before it calls an election, which is most of a failover
+ * (docs/REPLICATION.md, "Failover"). */
+#define CLUSTER_ELECTION_MS 600
 
 typedef struct cluster_peer {
 	uint64_t id;       /* raft id, > 0 */
@@ -44,8 +48,12 @@ typedef struct cluster_options {
 				   * node included */
 	unsigned npeers;
 	const char *data_dir;   /* raft's files go in DATA/raft */
-	unsigned election_ms;   /* 0: 1000 */
+	unsigned election_ms;   /* 0: CLUSTER_ELECTION_MS */
 	unsigned snapshot_threshold, snapshot_trailing; /* 0: the replica's defaults */
+	/* 1: a node joining a running cluster (empty, or from a hot backup of
+	 * a node): its raft directory is not bootstrapped; the leader adds it
+	 * (`ledgerctl cluster add`) and sends it the log. */
+	int join;
 	/* The catch-up's client credentials for tls+tcp:// peers (the
 	 * daemon's own --tls-cert, --tls-key, --tls-ca; NULL: none). */
 	const char *tls_cert, *tls_key, *tls_ca;
@@ -72,10 +80,21 @@ int cluster_failed(cluster *c);
 /* The replica's status as of its last change (or heartbeat); with each
  * node's client URL. 0, or LD_E(INVALID_STATE) before the start. */
 int cluster_status(cluster *c, replica_status *st);
+/* The catch-ups' counters (daemon/catchup.h). */
+struct catchup_stats;
+void cluster_catchup_stats(cluster *c, struct catchup_stats *st);
+/* The replication families of the metrics (daemon/cluster_metrics.c): a
+ * metrics source (metrics_add_source), arg = the cluster. */
+struct metrics_buf;
+void cluster_metrics(struct metrics_buf *b, void *arg);
 /* The client URL of raft id `id` ("" unknown). */
 const char *cluster_url_of(cluster *c, uint64_t id);
 /* Fills the answer of the cluster request (server_options.cluster_status,
  * arg = the cluster); returns the block to free after packing. */
 void *cluster_fill(void *arg, Ledger__ClusterStatus *out);
+/* The cluster_change request (server_options.cluster_change, arg = the
+ * cluster): see daemon/membership.h. */
+int cluster_change(void *arg, const Ledger__ClusterChangeRequest *q,
+		   void (*done)(void *call, int rc, const ld_errinfo *e), void *call, ld_errinfo *e);
 
 #endif

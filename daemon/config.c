@@ -208,6 +208,13 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			c->pub_events = 0;
 		else
 			return BAD(_("'pub-events' must be on or off, got '%s'"), value);
+	} else if (!strcmp(key, "join")) {
+		if (!strcmp(value, "on"))
+			c->join = 1;
+		else if (!strcmp(value, "off"))
+			c->join = 0;
+		else
+			return BAD(_("'join' must be on or off, got '%s'"), value);
 	} else if (!strcmp(key, "merkle")) {
 		if (!strcmp(value, "on"))
 			c->no_merkle = 0;

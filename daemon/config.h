@@ -48,11 +48,12 @@ typedef struct config {
 	const char *peers[16];      /* peer = ID,A.B.C.D:PORT,URL (repeatable;
 				     * checked by daemon/cluster.c) */
 	unsigned npeers;
-	unsigned election_ms;       /* election-ms (0: 1000) */
+	unsigned election_ms;       /* election-ms (0: CLUSTER_ELECTION_MS, 600) */
 	unsigned snapshot_threshold; /* snapshot-threshold: entries between markers
 				      * (0: the replica's default, 1024) */
 	unsigned snapshot_trailing;  /* snapshot-trailing: entries kept behind one
 				      * (0: 8192) */
+	int join;                    /* join = on / --join: no bootstrap */
 	const char *tree_head_key; /* the tree-head signing key; NULL: the default
 				    * (config_tree_head_key) */
 	/* Where each setting came from, for the start-up log. */

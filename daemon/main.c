@@ -78,9 +78,11 @@ static void usage(FILE *f)
 		"      --peer ID,A.B.C.D:PORT,URL  a node of the cluster (repeatable, this node\n"
 		"                        included): its raft address (private network only:\n"
 		"                        docs/REPLICATION.md) and its client URL    [none: one node]\n"
-		"      --election-ms N   the cluster's election timeout               [1000]\n"
+		"      --election-ms N   the cluster's election timeout                [600]\n"
 		"      --snapshot-threshold N  raft entries between snapshot markers  [1024]\n"
 		"      --snapshot-trailing N   raft entries kept behind a marker      [8192]\n"
+		"      --join            a node that joins a running cluster (added with\n"
+		"                        'ledgerctl cluster add'): no bootstrap         [off]\n"
 		"      --tree-head-key FILE  the key that signs tree heads, kept outside the data\n"
 		"                        directory [beside the config file, or\n"
 		"                        ~/.config/ledgerd/tree-head.key; docs/CONFIG.md]\n"
@@ -110,7 +112,7 @@ int main(int argc, char **argv)
 {
 	config cfg;
 	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD, OPT_METRICS,
-	       OPT_SETTING, OPT_NO_MERKLE, OPT_PUB_EVENTS };
+	       OPT_SETTING, OPT_NO_MERKLE, OPT_PUB_EVENTS, OPT_JOIN };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"data", required_argument, NULL, 'd'},
@@ -138,6 +140,7 @@ int main(int argc, char **argv)
 		{"snapshot-trailing", required_argument, NULL, OPT_SETTING},
 		{"tree-head-key", required_argument, NULL, OPT_SETTING},
 		{"pub-events", no_argument, NULL, OPT_PUB_EVENTS},
+		{"join", no_argument, NULL, OPT_JOIN},
 		{"pub-max-subscribers", required_argument, NULL, OPT_SETTING},
 		{"pub-max-per-ip", required_argument, NULL, OPT_SETTING},
 		{"version", no_argument, NULL, 'V'},
@@ -175,6 +178,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PUB_EVENTS:
 			flags[nflags++] = (struct flag){"pub-events", "on"};
+			break;
+		case OPT_JOIN:
+			flags[nflags++] = (struct flag){"join", "on"};
 			break;
 		case OPT_NO_MERKLE:
 			flags[nflags++] = (struct flag){"merkle", "off"};
@@ -316,6 +322,7 @@ int main(int argc, char **argv)
 				      .election_ms = cfg.election_ms,
 				      .snapshot_threshold = cfg.snapshot_threshold,
 				      .snapshot_trailing = cfg.snapshot_trailing,
+				      .join = cfg.join,
 				      .tls_cert = cfg.server.tls_cert,
 				      .tls_key = cfg.server.tls_key,
 				      .tls_ca = cfg.server.tls_ca};
@@ -325,6 +332,7 @@ int main(int argc, char **argv)
 		}
 		cluster_writer_options(cl, &wo);
 		srvo.cluster_status = cluster_fill;
+		srvo.cluster_change = cluster_change;
 		srvo.cluster_arg = cl;
 	} else if (cfg.node_id) {
 		log_error("node-id without any peer: list every node of the cluster with --peer");
@@ -377,6 +385,8 @@ int main(int argc, char **argv)
 	}
 	if (metrics_watch_subscribers(server_subscribers(srv), w) != 0)
 		log_warn("metrics: no room for the subscribers' families");
+	if (cl && metrics_add_source(cluster_metrics, cl) != 0)
+		log_warn("metrics: no room for the replication families");
 	/* The log is open and checked and every listener is up. */
 	metrics_set_phase(PHASE_READY);
 	log_info("ready");
@@ -410,6 +420,8 @@ out:
 	metrics_set_phase(PHASE_STOPPING);
 	http_stop(http); /* scrapes read the writer, the runner and the stores */
 	metrics_unwatch_subscribers();
+	if (cl)
+		metrics_remove_source(cluster_metrics, cl);
 	cluster_stop(cl); /* a group waiting for its confirmation ends first */
 	writer_stop(w);
 	runner_stop(r);

@@ -84,7 +84,7 @@ static void publish(progress_feed *f, unsigned pl, const uint8_t *dirty)
 		Ledger__ProgressReport rep;
 		ld_arena a = LD_ARENA_INIT;
 		ld_errinfo e = {0};
-		if (progress_report(pg, t, p, 0, region, at, &rep, &a, &e) == 0) {
+		if (progress_report(pg, KV_READ_TXN(t), p, 0, region, at, &rep, &a, &e) == 0) {
 			char topic[128];
 			pthread_mutex_lock(&f->lock);
 			rep.has_seq = rep.has_prev_seq = 1;

@@ -11,10 +11,12 @@
 typedef struct kv_entry {
 	uint32_t vlen, vcap;
 	uint32_t dirty_ix; /* its place in the dirty list, when dirty */
+	uint32_t pend_ix;  /* its place in the pending list, when pending */
 	uint16_t klen;
 	uint8_t db;
-	uint8_t absent; /* known not to exist (deleted, or absent in LMDB) */
-	uint8_t dirty;  /* changed since the last flush */
+	uint8_t absent;  /* known not to exist (deleted, or absent in LMDB) */
+	uint8_t dirty;   /* changed since it was last handed to a flush */
+	uint8_t pending; /* in a flush not yet committed (kv_detach) */
 	uint8_t data[]; /* key, then value */
 } kv_entry;
 
@@ -27,15 +29,28 @@ typedef struct kv_slot {
  * bookkeeping, its slot at half load, its place in the dirty list. */
 #define ENTRY_OVERHEAD (sizeof(kv_entry) + 16 + 2 * sizeof(kv_slot) + sizeof(void *))
 
+/* A database's changed keys, sorted, for readers' cursors (kv_read): valid
+ * while `gen` is the table's. */
+typedef struct kv_run {
+	kv_entry **e;
+	size_t n, cap;
+	uint64_t gen; /* 0: never built */
+} kv_run;
+
 struct proj_kv {
 	kv_slot *slots; /* open addressing, linear probing; cap a power of 2 */
 	size_t cap, n;
 	kv_entry **dirty; /* the dirty entries, in no order */
 	size_t ndirty, dcap;
+	kv_entry **pend; /* the pending entries (kv_detach) */
+	size_t npend;
 	size_t bytes, dirty_bytes;
 	store_txn *base;
 	unsigned ndbs;
 	uint8_t complete[STORE_MAX_DBS];
+	uint64_t gen; /* moves whenever the set of changed entries (or where one
+		       * lives) changes: the sorted runs are stale */
+	kv_run runs[STORE_MAX_DBS];
 };
 
 static uint64_t hash_key(unsigned db, const uint8_t *p, size_t n)
@@ -81,6 +96,7 @@ int kv_create(proj_kv **out, unsigned ndbs)
 		return LD_E(INTERNAL);
 	}
 	kv->ndbs = ndbs;
+	kv->gen = 1;
 	*out = kv;
 	return 0;
 }
@@ -93,6 +109,9 @@ void kv_free(proj_kv *kv)
 		free(kv->slots[i].e);
 	free(kv->slots);
 	free(kv->dirty);
+	free(kv->pend);
+	for (unsigned db = 0; db < STORE_MAX_DBS; db++)
+		free(kv->runs[db].e);
 	free(kv);
 }
 
@@ -195,9 +214,13 @@ static int set_value(proj_kv *kv, kv_slot *sl, const void *val, size_t vlen)
 		if (!n)
 			return LD_E(INTERNAL);
 		n->vcap = (uint32_t)cap;
+		if (n != e)
+			kv->gen++;
 		sl->e = e = n;
 		if (e->dirty)
 			kv->dirty[e->dirty_ix] = e;
+		if (e->pending)
+			kv->pend[e->pend_ix] = e;
 		kv->bytes += entry_cost(e) - before;
 		if (e->dirty)
 			kv->dirty_bytes += entry_cost(e) - before;
@@ -224,6 +247,7 @@ static int mark_dirty(proj_kv *kv, kv_entry *e)
 	e->dirty_ix = (uint32_t)kv->ndirty;
 	kv->dirty[kv->ndirty++] = e;
 	e->dirty = 1;
+	kv->gen++;
 	kv->dirty_bytes += entry_cost(e);
 	return 0;
 }
@@ -320,20 +344,20 @@ static int in_order(const sort_item *it, size_t n)
 /* Sorts the dirty list by database and key: grouped by database first
  * (counting), then each database's keys, unless they came in order. 0 or
  * LD_E(INTERNAL). */
-static int sort_dirty(proj_kv *kv)
+static int sort_entries(kv_entry **es, size_t ne)
 {
 	size_t start[STORE_MAX_DBS + 1] = {0}, at[STORE_MAX_DBS];
-	sort_item *it = malloc((kv->ndirty ? kv->ndirty : 1) * sizeof(*it));
+	sort_item *it = malloc((ne ? ne : 1) * sizeof(*it));
 	if (!it)
 		return LD_E(INTERNAL);
-	for (size_t i = 0; i < kv->ndirty; i++)
-		start[kv->dirty[i]->db + 1]++;
+	for (size_t i = 0; i < ne; i++)
+		start[es[i]->db + 1]++;
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
 		start[db + 1] += start[db];
 		at[db] = start[db];
 	}
-	for (size_t i = 0; i < kv->ndirty; i++) {
-		kv_entry *e = kv->dirty[i];
+	for (size_t i = 0; i < ne; i++) {
+		kv_entry *e = es[i];
 		uint64_t p = (uint64_t)e->db << 56;
 		for (size_t k = 0; k < 7 && k < e->klen; k++)
 			p |= (uint64_t)e->data[k] << (48 - 8 * k);
@@ -345,12 +369,18 @@ static int sort_dirty(proj_kv *kv)
 		if (n > 1 && !in_order(it + start[db], n))
 			qsort(it + start[db], n, sizeof(*it), item_cmp);
 	}
-	for (size_t i = 0; i < kv->ndirty; i++) {
-		kv->dirty[i] = it[i].e;
-		it[i].e->dirty_ix = (uint32_t)i;
-	}
+	for (size_t i = 0; i < ne; i++)
+		es[i] = it[i].e;
 	free(it);
 	return 0;
+}
+
+static int sort_dirty(proj_kv *kv)
+{
+	int rc = sort_entries(kv->dirty, kv->ndirty);
+	for (size_t i = 0; i < kv->ndirty && !rc; i++)
+		kv->dirty[i]->dirty_ix = (uint32_t)i;
+	return rc;
 }
 
 static int key_after(const uint8_t *k, size_t kn, const uint8_t *last, size_t ln)
@@ -360,15 +390,16 @@ static int key_after(const uint8_t *k, size_t kn, const uint8_t *last, size_t ln
 	return c > 0 || (c == 0 && kn > ln);
 }
 
-int kv_write(proj_kv *kv, store_txn *t)
+/* Writes entries es[0..n) (sorted by database and key) into t. */
+static int write_sorted(kv_entry *const *es, size_t n, store_txn *t)
 {
-	int db = -1, have_last = 0, rc = sort_dirty(kv);
+	int db = -1, have_last = 0, rc = 0;
 	uint8_t first_last[512];
 	const uint8_t *last = NULL;
 	size_t last_len = 0;
 	store_cursor *c = NULL;
-	for (size_t i = 0; i < kv->ndirty && !rc; i++) {
-		kv_entry *e = kv->dirty[i];
+	for (size_t i = 0; i < n && !rc; i++) {
+		const kv_entry *e = es[i];
 		if (e->db != db) {
 			/* A database's run: keys past its last one are appended
 			 * through one cursor, the others put or deleted. */
@@ -391,21 +422,113 @@ int kv_write(proj_kv *kv, store_txn *t)
 				break;
 		}
 		int past = !have_last || key_after(e->data, e->klen, last, last_len);
+		const uint8_t *val = e->data + e->klen;
 		if (e->absent) {
 			if (!past)
 				rc = store_del(t, (unsigned)db, e->data, e->klen);
 			continue;
 		}
 		if (past) {
-			rc = store_cursor_append(c, e->data, e->klen, val_of(e), e->vlen);
+			rc = store_cursor_append(c, e->data, e->klen, val, e->vlen);
 			have_last = 1;
 			last = e->data;
 			last_len = e->klen;
 		} else {
-			rc = store_put(t, (unsigned)db, e->data, e->klen, val_of(e), e->vlen);
+			rc = store_put(t, (unsigned)db, e->data, e->klen, val, e->vlen);
 		}
 	}
 	store_cursor_close(c);
+	return rc;
+}
+
+int kv_write(proj_kv *kv, store_txn *t)
+{
+	int rc = sort_dirty(kv);
+	return rc ? rc : write_sorted(kv->dirty, kv->ndirty, t);
+}
+
+/* A copy of the keys a flush writes: entries (sorted) in one block. */
+struct kv_batch {
+	kv_entry **e; /* sorted by kv_batch_write */
+	size_t n;
+	uint8_t *mem;
+	int sorted;
+};
+
+int kv_detach(proj_kv *kv, kv_batch **out)
+{
+	*out = NULL;
+	if (kv->npend)
+		return LD_E(INTERNAL); /* one flush at a time */
+	size_t bytes = 0;
+	for (size_t i = 0; i < kv->ndirty; i++)
+		bytes += (sizeof(kv_entry) + kv->dirty[i]->klen + kv->dirty[i]->vlen + 7) & ~(size_t)7;
+	kv_batch *b = calloc(1, sizeof(*b));
+	kv_entry **pend = kv->ndirty ? malloc(kv->ndirty * sizeof(*pend)) : NULL;
+	if (!b || (kv->ndirty && (!(b->e = malloc(kv->ndirty * sizeof(*b->e))) ||
+				  !(b->mem = malloc(bytes)) || !pend))) {
+		kv_batch_free(b);
+		free(pend);
+		return LD_E(INTERNAL);
+	}
+	uint8_t *at = b->mem;
+	for (size_t i = 0; i < kv->ndirty; i++) {
+		kv_entry *e = kv->dirty[i], *c = (kv_entry *)(void *)at;
+		size_t len = sizeof(kv_entry) + e->klen + e->vlen;
+		memcpy(c, e, len);
+		b->e[b->n++] = c;
+		at += (len + 7) & ~(size_t)7;
+		e->dirty = 0;
+		e->pending = 1;
+		e->pend_ix = (uint32_t)i;
+		pend[i] = e;
+	}
+	free(kv->pend);
+	kv->pend = pend;
+	kv->npend = kv->ndirty;
+	kv->ndirty = 0;
+	kv->dirty_bytes = 0;
+	kv->gen++;
+	*out = b;
+	return 0;
+}
+
+int kv_batch_write(kv_batch *b, store_txn *t)
+{
+	if (!b)
+		return 0;
+	/* Sorted here, on the writing thread, once. */
+	if (!b->sorted) {
+		int rc = sort_entries(b->e, b->n);
+		if (rc)
+			return rc;
+		b->sorted = 1;
+	}
+	return write_sorted(b->e, b->n, t);
+}
+
+void kv_batch_free(kv_batch *b)
+{
+	if (!b)
+		return;
+	free(b->e);
+	free(b->mem);
+	free(b);
+}
+
+int kv_settle(proj_kv *kv, int committed)
+{
+	int rc = 0;
+	for (size_t i = 0; i < kv->npend; i++) {
+		kv_entry *e = kv->pend[i];
+		e->pending = 0;
+		/* Not committed: written again by the next flush, with the
+		 * value it has now. */
+		if (!committed && !rc)
+			rc = mark_dirty(kv, e);
+	}
+	kv->npend = 0;
+	kv->gen++;
 	return rc;
 }
 
@@ -415,6 +538,7 @@ void kv_written(proj_kv *kv)
 		kv->dirty[i]->dirty = 0;
 	kv->ndirty = 0;
 	kv->dirty_bytes = 0;
+	kv->gen++;
 }
 
 /* Drops the entries for which drop() says so; every database they were in
@@ -429,6 +553,7 @@ static int drop_where(proj_kv *kv, int (*drop)(const kv_entry *))
 	kv_slot *slots = calloc(cap, sizeof(*slots));
 	if (!slots)
 		return LD_E(INTERNAL);
+	kv->gen++;
 	for (size_t i = 0; i < kv->cap; i++) {
 		kv_entry *e = kv->slots[i].e;
 		if (!e)
@@ -457,7 +582,7 @@ static int is_dirty(const kv_entry *e)
 
 static int is_clean(const kv_entry *e)
 {
-	return !e->dirty;
+	return !e->dirty && !e->pending;
 }
 
 void kv_discard(proj_kv *kv)
@@ -476,6 +601,7 @@ void kv_discard(proj_kv *kv)
 	}
 	kv->ndirty = 0;
 	kv->dirty_bytes = 0;
+	kv->gen++;
 }
 
 void kv_trim(proj_kv *kv)
@@ -496,4 +622,297 @@ size_t kv_dirty_bytes(const proj_kv *kv)
 size_t kv_dirty(const proj_kv *kv)
 {
 	return kv->ndirty;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading the state as applied                                        */
+/* ------------------------------------------------------------------ */
+
+/* LMDB's default order: bytes, then the shorter first. */
+static int key_cmp(const void *a, size_t an, const void *b, size_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+	return c ? c : an < bn ? -1 : an > bn;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const kv_entry *p = *(kv_entry *const *)a, *q = *(kv_entry *const *)b;
+	return key_cmp(p->data, p->klen, q->data, q->klen);
+}
+
+/* Whether e differs from the flushed state (a reader's cursor must see it
+ * instead of, or besides, LMDB's keys). */
+static int changed(const kv_entry *e)
+{
+	return e->dirty || e->pending;
+}
+
+/* db's changed entries, sorted: the cached run, rebuilt if stale. NULL:
+ * out of memory. */
+static const kv_run *run_of(proj_kv *kv, unsigned db)
+{
+	kv_run *r = &kv->runs[db];
+	if (r->gen == kv->gen)
+		return r;
+	r->n = 0;
+	for (size_t i = 0; i < kv->ndirty + kv->npend; i++) {
+		kv_entry *e = i < kv->ndirty ? kv->dirty[i] : kv->pend[i - kv->ndirty];
+		if (e->db != db || !changed(e) || (i >= kv->ndirty && e->dirty))
+			continue; /* (dirty and pending: listed once) */
+		if (r->n == r->cap) {
+			size_t cap = r->cap ? r->cap * 2 : 64;
+			kv_entry **n = realloc(r->e, cap * sizeof(*n));
+			if (!n)
+				return NULL;
+			r->e = n;
+			r->cap = cap;
+		}
+		r->e[r->n++] = e;
+	}
+	if (r->n > 1)
+		qsort(r->e, r->n, sizeof(*r->e), entry_cmp);
+	r->gen = kv->gen;
+	return r;
+}
+
+int kvr_get(const kv_read *r, unsigned db, const void *key, size_t klen, store_val *v)
+{
+	for (unsigned i = 0; i < r->nkv; i++) {
+		proj_kv *kv = r->kv[i];
+		if (!kv->cap)
+			continue;
+		kv_entry *e = slot_of(kv, db, key, klen, hash_key(db, key, klen))->e;
+		if (!e)
+			continue;
+		if (e->absent)
+			return LD_E(NOT_FOUND);
+		v->data = val_of(e);
+		v->len = e->vlen;
+		return 0;
+	}
+	return store_get(r->t, db, key, klen, v);
+}
+
+/*
+ * A merged cursor: LMDB's cursor on the flushed state (b) and the changed
+ * entries of the tables (o, sorted). Moving forward, both stand at or after
+ * the current key, and `from_b`/`from_o` say which is on it; moving back
+ * re-seeks both from the current key (the estimates' "latest before" is
+ * the only backward read).
+ */
+struct kvr_cursor {
+	store_cursor *b;
+	int b_ok; /* b stands on bk/bv */
+	store_val bk, bv;
+	kv_entry **o; /* sorted */
+	size_t no;
+	kv_entry **own; /* o when merged from several tables (freed) */
+	size_t oi;      /* forward: the next candidate; back: one past it */
+	int from_b, from_o, back;
+	uint8_t cur[512]; /* the current key (re-seeks) */
+	size_t curlen;
+	int have_cur;
+};
+
+int kvr_cursor_open(const kv_read *r, unsigned db, kvr_cursor **out)
+{
+	kvr_cursor *c = calloc(1, sizeof(*c));
+	*out = NULL;
+	if (!c || db >= STORE_MAX_DBS) {
+		free(c);
+		return LD_E(INTERNAL);
+	}
+	const kv_run *runs[STORE_MAX_DBS];
+	unsigned nr = 0;
+	size_t total = 0;
+	for (unsigned i = 0; i < r->nkv && nr < STORE_MAX_DBS; i++) {
+		const kv_run *run = run_of(r->kv[i], db);
+		if (!run) {
+			free(c);
+			return LD_E(INTERNAL);
+		}
+		if (run->n) {
+			runs[nr++] = run;
+			total += run->n;
+		}
+	}
+	if (nr == 1) {
+		c->o = runs[0]->e;
+	} else if (nr > 1) {
+		/* A database several projections keep keys in (the runner's
+		 * own): their runs together. */
+		if (!(c->own = malloc(total * sizeof(*c->own)))) {
+			free(c);
+			return LD_E(INTERNAL);
+		}
+		for (unsigned i = 0, at = 0; i < nr; at += (unsigned)runs[i]->n, i++)
+			memcpy(c->own + at, runs[i]->e, runs[i]->n * sizeof(*c->own));
+		qsort(c->own, total, sizeof(*c->own), entry_cmp);
+		c->o = c->own;
+	}
+	c->no = total;
+	int rc = store_cursor_open(r->t, db, &c->b);
+	if (rc) {
+		free(c->own);
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void kvr_cursor_close(kvr_cursor *c)
+{
+	if (!c)
+		return;
+	store_cursor_close(c->b);
+	free(c->own);
+	free(c);
+}
+
+/* The first changed entry not before key (n: none). */
+static size_t lower_bound(kvr_cursor *c, const void *key, size_t klen)
+{
+	size_t lo = 0, hi = c->no;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (key_cmp(c->o[mid]->data, c->o[mid]->klen, key, klen) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* b's move: 0 (b_ok set or not) or a storage error. */
+static int b_moved(kvr_cursor *c, int rc)
+{
+	c->b_ok = rc == 0;
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}
+
+static int yield(kvr_cursor *c, const void *key, size_t klen, const void *val, size_t vlen,
+		 store_val *k, store_val *v)
+{
+	if (klen > sizeof(c->cur))
+		return LD_E(STORAGE);
+	memcpy(c->cur, key, klen);
+	c->curlen = klen;
+	c->have_cur = 1;
+	if (k) {
+		k->data = key;
+		k->len = klen;
+	}
+	if (v) {
+		v->data = val;
+		v->len = vlen;
+	}
+	return 0;
+}
+
+/* The smallest of b and o[oi] (o's deletions hide b's key). */
+static int settle_fwd(kvr_cursor *c, store_val *k, store_val *v)
+{
+	c->back = 0;
+	for (;;) {
+		kv_entry *o = c->oi < c->no ? c->o[c->oi] : NULL;
+		int rc;
+		if (!o && !c->b_ok)
+			return LD_E(NOT_FOUND);
+		int cmp = !o ? 1 : !c->b_ok ? -1 : key_cmp(o->data, o->klen, c->bk.data, c->bk.len);
+		if (cmp <= 0 && o->absent) {
+			c->oi++;
+			if (cmp == 0 && (rc = b_moved(c, store_cursor_next(c->b, &c->bk, &c->bv))))
+				return rc;
+			continue;
+		}
+		c->from_o = cmp <= 0;
+		c->from_b = cmp >= 0;
+		if (c->from_o)
+			return yield(c, o->data, o->klen, val_of(o), o->vlen, k, v);
+		return yield(c, c->bk.data, c->bk.len, c->bv.data, c->bv.len, k, v);
+	}
+}
+
+/* The largest of b and o[oi - 1]. */
+static int settle_back(kvr_cursor *c, store_val *k, store_val *v)
+{
+	c->back = 1;
+	for (;;) {
+		kv_entry *o = c->oi ? c->o[c->oi - 1] : NULL;
+		int rc;
+		if (!o && !c->b_ok)
+			return LD_E(NOT_FOUND);
+		int cmp = !o ? -1 : !c->b_ok ? 1 : key_cmp(o->data, o->klen, c->bk.data, c->bk.len);
+		if (cmp >= 0 && o->absent) {
+			c->oi--;
+			if (cmp == 0 && (rc = b_moved(c, store_cursor_prev(c->b, &c->bk, &c->bv))))
+				return rc;
+			continue;
+		}
+		if (cmp >= 0)
+			return yield(c, o->data, o->klen, val_of(o), o->vlen, k, v);
+		return yield(c, c->bk.data, c->bk.len, c->bv.data, c->bv.len, k, v);
+	}
+}
+
+int kvr_cursor_seek(kvr_cursor *c, const void *key, size_t klen, store_val *k, store_val *v)
+{
+	int rc = b_moved(c, store_cursor_seek(c->b, key, klen, &c->bk, &c->bv));
+	if (rc)
+		return rc;
+	c->oi = lower_bound(c, key, klen);
+	return settle_fwd(c, k, v);
+}
+
+int kvr_cursor_last(kvr_cursor *c, store_val *k, store_val *v)
+{
+	int rc = b_moved(c, store_cursor_last(c->b, &c->bk, &c->bv));
+	if (rc)
+		return rc;
+	c->oi = c->no;
+	return settle_back(c, k, v);
+}
+
+int kvr_cursor_next(kvr_cursor *c, store_val *k, store_val *v)
+{
+	int rc;
+	if (!c->have_cur)
+		return LD_E(NOT_FOUND);
+	if (c->back) {
+		/* Forward again after a move back: from the current key. */
+		uint8_t key[sizeof(c->cur)];
+		size_t n = c->curlen;
+		memcpy(key, c->cur, n);
+		if ((rc = b_moved(c, store_cursor_seek(c->b, key, n, &c->bk, &c->bv))))
+			return rc;
+		c->oi = lower_bound(c, key, n);
+		if ((rc = settle_fwd(c, NULL, NULL)))
+			return rc;
+	}
+	if (c->from_o)
+		c->oi++;
+	if (c->from_b && (rc = b_moved(c, store_cursor_next(c->b, &c->bk, &c->bv))))
+		return rc;
+	return settle_fwd(c, k, v);
+}
+
+int kvr_cursor_prev(kvr_cursor *c, store_val *k, store_val *v)
+{
+	if (!c->have_cur)
+		return LD_E(NOT_FOUND);
+	/* Both sources to the last key before the current one. */
+	uint8_t key[sizeof(c->cur)];
+	size_t n = c->curlen;
+	memcpy(key, c->cur, n);
+	int rc = store_cursor_seek(c->b, key, n, &c->bk, &c->bv);
+	if (rc == 0)
+		rc = store_cursor_prev(c->b, &c->bk, &c->bv);
+	else if (rc == LD_E(NOT_FOUND))
+		rc = store_cursor_last(c->b, &c->bk, &c->bv);
+	if ((rc = b_moved(c, rc)))
+		return rc;
+	c->oi = lower_bound(c, key, n);
+	return settle_back(c, k, v);
 }

@@ -22,6 +22,16 @@
  * Threads: a table is used by one thread at a time (the runner's, or the
  * worker applying its projection in a parallel rebuild; the runner hands it
  * over only between batches).
+ *
+ * Reading the state as applied (kv_read, below): a query reads the tables
+ * of every projection over one read transaction on the flushed state, so
+ * it sees every event applied in memory, flushed or not. A get looks in the
+ * tables first (any entry they hold, clean or dirty, is the newest value);
+ * a cursor merges the flushed database with the table's changed keys of it,
+ * sorted (kept sorted between changes, so many queries between two applies
+ * sort once). A read changes no key of a table, but keeps those sorted
+ * runs in it: reads run on the thread that owns the tables, between two
+ * applies.
  */
 #ifndef LD_KV_H
 #define LD_KV_H
@@ -58,12 +68,52 @@ int kv_del(proj_kv *kv, unsigned db, const void *key, size_t klen);
  * a transaction that fails to commit is written again later. 0 or a store
  * error (STORE_MAP_FULL, ...). */
 int kv_write(proj_kv *kv, store_txn *t);
+/* Flushing while applying goes on: kv_detach copies every dirty key into a
+ * batch and marks them pending (they are clean for the next flush, and the
+ * table keeps them, newest value first, until kv_settle). kv_batch_write
+ * writes the batch into a write transaction, on any thread, since it reads
+ * only the copy; once that transaction has committed (committed = 1) or
+ * failed (0: every pending key is dirty again, to be written by the next
+ * flush with its value then), kv_settle, on the table's thread. One batch
+ * at a time per table: 0 or LD_E(INTERNAL). The batch is sorted by its
+ * writer, not by kv_detach: the applying thread only copies. */
+typedef struct kv_batch kv_batch;
+int kv_detach(proj_kv *kv, kv_batch **out);
+int kv_batch_write(kv_batch *b, store_txn *t);
+void kv_batch_free(kv_batch *b);
+int kv_settle(proj_kv *kv, int committed);
+
 /* The transaction kv_write wrote into has committed: every key is clean. */
 void kv_written(proj_kv *kv);
 /* Drops every dirty key: the table is back to the flushed state. */
 void kv_discard(proj_kv *kv);
 /* Drops every clean key (the databases concerned are no longer complete). */
 void kv_trim(proj_kv *kv);
+
+/* The state to read: the tables over the flushed state t. With nkv 0, t
+ * alone (a query of the flushed state). */
+typedef struct kv_read {
+	store_txn *t;
+	proj_kv *const *kv;
+	unsigned nkv;
+} kv_read;
+/* The flushed state of read transaction t, as a kv_read. */
+#define KV_READ_TXN(txn) (&(const kv_read){.t = (txn)})
+
+/* As store_get: 0 with *v (valid until the tables change or t ends),
+ * LD_E(NOT_FOUND), or a storage error. */
+int kvr_get(const kv_read *r, unsigned db, const void *key, size_t klen, store_val *v);
+
+/* A cursor over database db as r reads it, in LMDB's key order, with the
+ * store cursor's calls (k or v may be NULL): 0, LD_E(NOT_FOUND) past an end,
+ * a storage error, or LD_E(INTERNAL) out of memory. */
+typedef struct kvr_cursor kvr_cursor;
+int kvr_cursor_open(const kv_read *r, unsigned db, kvr_cursor **c);
+void kvr_cursor_close(kvr_cursor *c);
+int kvr_cursor_seek(kvr_cursor *c, const void *key, size_t klen, store_val *k, store_val *v);
+int kvr_cursor_last(kvr_cursor *c, store_val *k, store_val *v);
+int kvr_cursor_next(kvr_cursor *c, store_val *k, store_val *v);
+int kvr_cursor_prev(kvr_cursor *c, store_val *k, store_val *v);
 
 /* Bytes held, and of them dirty; dirty keys. */
 size_t kv_bytes(const proj_kv *kv);

@@ -190,12 +190,12 @@ static int mview_decode(const store_val *v, mview *m)
 	return r.bad ? LD_E(STORAGE) : 0;
 }
 
-/* A member's view as flushed (queries: read transaction t) or as applied
- * so far (the runner: c). No view: a zeroed one (status 0). */
-static int mview_read(store_txn *t, const char *id, mview *m)
+/* A member's view in the state a query reads (t), or as applied so far
+ * (the runner: c). No view: a zeroed one (status 0). */
+static int mview_read(const kv_read *t, const char *id, mview *m)
 {
 	store_val v;
-	int rc = store_get(t, DB(MEMBERS_DB_VIEWS), id, strlen(id), &v);
+	int rc = kvr_get(t, DB(MEMBERS_DB_VIEWS), id, strlen(id), &v);
 	if (rc == LD_E(NOT_FOUND)) {
 		memset(m, 0, sizeof(*m));
 		return 0;
@@ -541,11 +541,12 @@ static void members_destroy(void *state)
 	free(state);
 }
 
-/* For queries, on any thread: the flushed record, never the cache. */
-static int org_read(store_txn *t, const char *id, org_agg *o)
+/* For queries: the record in the state they read (the runner has moved
+ * the cache into the table before a query reads it in memory). */
+static int org_read(const kv_read *t, const char *id, org_agg *o)
 {
 	store_val v;
-	int rc = store_get(t, DB(MEMBERS_DB_ORGS), id, strlen(id), &v);
+	int rc = kvr_get(t, DB(MEMBERS_DB_ORGS), id, strlen(id), &v);
 	return rc ? rc : org_decode(&v, o);
 }
 
@@ -1022,15 +1023,15 @@ static int estimate_effective(proj_ctx *c, uint64_t seq, int present)
 	return rc;
 }
 
-int members_estimate_at(store_cursor *cur, uint32_t region, unsigned group, int64_t at,
+int members_estimate_at(kvr_cursor *cur, uint32_t region, unsigned group, int64_t at,
 		     struct members_estimate *out)
 {
 	uint8_t key[ESTIMATE_KEY];
 	store_val k, v;
 	estimate_key(key, region, group, at, UINT64_MAX);
-	int rc = store_cursor_seek(cur, key, ESTIMATE_KEY, &k, &v);
-	rc = rc == LD_E(NOT_FOUND) ? store_cursor_last(cur, &k, &v)
-	     : rc == 0		   ? store_cursor_prev(cur, &k, &v)
+	int rc = kvr_cursor_seek(cur, key, ESTIMATE_KEY, &k, &v);
+	rc = rc == LD_E(NOT_FOUND) ? kvr_cursor_last(cur, &k, &v)
+	     : rc == 0		   ? kvr_cursor_prev(cur, &k, &v)
 				   : rc;
 	if (rc)
 		return rc;
@@ -1042,22 +1043,22 @@ int members_estimate_at(store_cursor *cur, uint32_t region, unsigned group, int6
 	return 0;
 }
 
-int members_estimates_each(store_txn *t, uint32_t lo, uint32_t hi, int64_t at,
+int members_estimates_each(const kv_read *t, uint32_t lo, uint32_t hi, int64_t at,
 			   members_estimate_fn fn, void *arg)
 {
 	uint8_t key[4];
-	store_cursor *cur;
+	kvr_cursor *cur;
 	store_val k, v;
 	uint32_t region = 0;
 	unsigned group = 0;
 	int have = 0;
 	struct members_estimate best;
-	int rc = store_cursor_open(t, DB(MEMBERS_DB_ESTIMATES), &cur);
+	int rc = kvr_cursor_open(t, DB(MEMBERS_DB_ESTIMATES), &cur);
 	if (rc)
 		return rc;
 	ld_put_be32(key, lo);
-	for (rc = store_cursor_seek(cur, key, 4, &k, &v); rc == 0;
-	     rc = store_cursor_next(cur, &k, &v)) {
+	for (rc = kvr_cursor_seek(cur, key, 4, &k, &v); rc == 0;
+	     rc = kvr_cursor_next(cur, &k, &v)) {
 		if (k.len != ESTIMATE_KEY || v.len != 8)
 			continue;
 		const uint8_t *kd = k.data;
@@ -1079,7 +1080,7 @@ int members_estimates_each(store_txn *t, uint32_t lo, uint32_t hi, int64_t at,
 		best.seq = ld_get_be64(kd + 13);
 		have = 1;
 	}
-	store_cursor_close(cur);
+	kvr_cursor_close(cur);
 	if (rc == LD_E(NOT_FOUND))
 		rc = 0;
 	if (!rc && have)
@@ -1200,7 +1201,7 @@ const projection_ops members_projection = {
 /* Queries                                                              */
 /* ================================================================== */
 
-int members_get(store_txn *t, const char *id, Ledger__MemberView *out, ld_arena *a)
+int members_get(const kv_read *t, const char *id, Ledger__MemberView *out, ld_arena *a)
 {
 	mview m;
 	int rc = mview_read(t, id, &m);
@@ -1252,7 +1253,7 @@ int members_get(store_txn *t, const char *id, Ledger__MemberView *out, ld_arena 
 	return 0;
 }
 
-static int fill_coverage(store_txn *t, const char *id, uint32_t depth, uint32_t period,
+static int fill_coverage(const kv_read *t, const char *id, uint32_t depth, uint32_t period,
 			 int64_t at, Ledger__OrgCoverage *oc, ld_arena *a)
 {
 	org_agg o;
@@ -1284,8 +1285,8 @@ static int fill_coverage(store_txn *t, const char *id, uint32_t depth, uint32_t 
 
 	/* Groups, with the region's workforce estimate in force at `at` where
 	 * there is one. */
-	store_cursor *ec;
-	if ((rc = store_cursor_open(t, DB(MEMBERS_DB_ESTIMATES), &ec)))
+	kvr_cursor *ec;
+	if ((rc = kvr_cursor_open(t, DB(MEMBERS_DB_ESTIMATES), &ec)))
 		return rc;
 	oc->by_group = ld_arena_alloc(a, NGROUPS * sizeof(void *));
 	for (unsigned g = 1; g < NGROUPS; g++) {
@@ -1314,7 +1315,7 @@ static int fill_coverage(store_txn *t, const char *id, uint32_t depth, uint32_t 
 		}
 		oc->by_group[oc->n_by_group++] = gc;
 	}
-	store_cursor_close(ec);
+	kvr_cursor_close(ec);
 	if (rc)
 		return rc;
 	oc->by_channel = ld_arena_alloc(a, NCHANNELS * sizeof(void *));
@@ -1332,17 +1333,17 @@ static int fill_coverage(store_txn *t, const char *id, uint32_t depth, uint32_t 
 	/* Dues: active members paid through `period` or later. */
 	uint8_t key[LD_ID_MAX + 5];
 	size_t n = strlen(id), klen = month_key(key, id, period);
-	store_cursor *c;
+	kvr_cursor *c;
 	store_val k, v;
 	uint64_t current = 0;
-	if ((rc = store_cursor_open(t, DB(MEMBERS_DB_MONTHS), &c)))
+	if ((rc = kvr_cursor_open(t, DB(MEMBERS_DB_MONTHS), &c)))
 		return rc;
-	for (rc = store_cursor_seek(c, key, klen, &k, &v); rc == 0; rc = store_cursor_next(c, &k, &v)) {
+	for (rc = kvr_cursor_seek(c, key, klen, &k, &v); rc == 0; rc = kvr_cursor_next(c, &k, &v)) {
 		if (k.len != n + 5 || memcmp(k.data, key, n + 1) != 0)
 			break;
 		current += ld_get_be64(v.data);
 	}
-	store_cursor_close(c);
+	kvr_cursor_close(c);
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
 	oc->has_dues_period = oc->has_dues_current = 1;
@@ -1358,7 +1359,7 @@ static int fill_coverage(store_txn *t, const char *id, uint32_t depth, uint32_t 
 #define COVERAGE_MAX_ORGS 10000
 
 /* Depth-first: the organisation, then each child's subtree, to `depth`. */
-static int coverage_walk(store_txn *t, const char *id, uint32_t level, uint32_t depth,
+static int coverage_walk(const kv_read *t, const char *id, uint32_t level, uint32_t depth,
 			 uint32_t period, int64_t at, Ledger__CoverageReport *out, ld_arena *a)
 {
 	if (out->n_orgs >= COVERAGE_MAX_ORGS)
@@ -1374,16 +1375,16 @@ static int coverage_walk(store_txn *t, const char *id, uint32_t level, uint32_t 
 	size_t n = strlen(id);
 	memcpy(key, id, n);
 	key[n] = 0;
-	store_cursor *c;
+	kvr_cursor *c;
 	store_val k;
 	char child[LD_ID_MAX + 1];
-	if ((rc = store_cursor_open(t, DB(MEMBERS_DB_CHILDREN), &c)))
+	if ((rc = kvr_cursor_open(t, DB(MEMBERS_DB_CHILDREN), &c)))
 		return rc;
 	/* Collect first: the recursion opens cursors of its own. */
 	char (*kids)[LD_ID_MAX + 1] = NULL;
 	size_t nk = 0, cap = 0;
-	for (rc = store_cursor_seek(c, key, n + 1, &k, NULL); rc == 0;
-	     rc = store_cursor_next(c, &k, NULL)) {
+	for (rc = kvr_cursor_seek(c, key, n + 1, &k, NULL); rc == 0;
+	     rc = kvr_cursor_next(c, &k, NULL)) {
 		if (k.len <= n + 1 || memcmp(k.data, key, n + 1) != 0)
 			break;
 		size_t cl = k.len - n - 1;
@@ -1397,7 +1398,7 @@ static int coverage_walk(store_txn *t, const char *id, uint32_t level, uint32_t 
 		}
 		memcpy(kids[nk++], child, cl + 1);
 	}
-	store_cursor_close(c);
+	kvr_cursor_close(c);
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
 	for (size_t i = 0; i < nk; i++)
@@ -1406,7 +1407,7 @@ static int coverage_walk(store_txn *t, const char *id, uint32_t level, uint32_t 
 	return 0;
 }
 
-int members_coverage(store_txn *t, const char *org, uint32_t depth, uint32_t period, int64_t at,
+int members_coverage(const kv_read *t, const char *org, uint32_t depth, uint32_t period, int64_t at,
 		     Ledger__CoverageReport *out, ld_arena *a)
 {
 	ledger__coverage_report__init(out);
@@ -1425,7 +1426,7 @@ static int member_query(const proj_query_ctx *q, const ProtobufCMessage *args,
 	if (rc)
 		return rc;
 	Ledger__MemberView *v = ld_arena_alloc(q->a, sizeof(*v));
-	rc = members_get(q->t, id, v, q->a);
+	rc = members_get(q->rd, id, v, q->a);
 	if (rc == LD_E(NOT_FOUND))
 		ld_errinfo_set(q->e, rc, "get_member.member_id", "member '%s' not found", id);
 	resp->result_case = LEDGER__RESPONSE__RESULT_MEMBER;
@@ -1452,7 +1453,7 @@ static int coverage_query(const proj_query_ctx *q, const ProtobufCMessage *args,
 		return ld_errinfo_set(q->e, LD_E(INVALID_VALUE), "coverage.period",
 				      "period %u is not a month written YYYYMM", period);
 	Ledger__CoverageReport *cov = ld_arena_alloc(q->a, sizeof(*cov));
-	rc = members_coverage(q->t, r->org_id, r->depth, period, r->has_at ? r->at : q->now_us, cov,
+	rc = members_coverage(q->rd, r->org_id, r->depth, period, r->has_at ? r->at : q->now_us, cov,
 			      q->a);
 	if (rc == LD_E(NOT_FOUND))
 		ld_errinfo_set(q->e, rc, "coverage.org_id", "organisation '%s' not found",

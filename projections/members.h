@@ -31,37 +31,36 @@ enum members_db {
 	MEMBERS_DB__COUNT
 };
 
-/* The view of member id as of the projection's checkpoint (read
- * transaction t on the projection environment). 0, LD_E(NOT_FOUND) or a
+/* The view of member id in the state t reads (kv.h: the flushed state,
+ * KV_READ_TXN, or the state in memory). 0, LD_E(NOT_FOUND) or a
  * storage error. Strings and sub-messages are allocated in a. */
-int members_get(store_txn *t, const char *id, Ledger__MemberView *out, ld_arena *a);
+int members_get(const kv_read *t, const char *id, Ledger__MemberView *out, ld_arena *a);
 
 /* Coverage of org and its subtree down to `depth` levels, with dues figures
  * for `period` (YYYYMM) and the workforce estimates in force at `at` (µs).
  * At most 10,000 organisations. */
-int members_coverage(store_txn *t, const char *org, uint32_t depth, uint32_t period, int64_t at,
+int members_coverage(const kv_read *t, const char *org, uint32_t depth, uint32_t period, int64_t at,
 		     Ledger__CoverageReport *out, ld_arena *a);
 
 /* The workforce estimate of a region and group in force at `at`: the one
  * with the latest occurred_at not after `at`, of two at the same time the
- * one with the higher seq. cur is a cursor on MEMBERS_DB_ESTIMATES (read
- * transaction on the projection environment). 0 with *out, LD_E(NOT_FOUND)
+ * one with the higher seq. cur is a cursor on MEMBERS_DB_ESTIMATES. 0 with *out, LD_E(NOT_FOUND)
  * when there is none, or a storage error. */
 struct members_estimate {
 	uint64_t count;
 	int64_t at;   /* its occurred_at, µs */
 	uint64_t seq; /* its seq */
 };
-int members_estimate_at(store_cursor *cur, uint32_t region, unsigned group, int64_t at,
+int members_estimate_at(kvr_cursor *cur, uint32_t region, unsigned group, int64_t at,
 		     struct members_estimate *out);
 
 /* Calls fn for every region from lo to hi (inclusive) and worker group
  * that has a workforce estimate in force at `at`, in region and group order,
  * with that estimate; stops at fn's first non-zero return, which it returns.
- * t: read transaction on the projection environment. */
+ * t: the projections' state (kv.h). */
 typedef int (*members_estimate_fn)(void *arg, uint32_t region, unsigned group,
 				   const struct members_estimate *e);
-int members_estimates_each(store_txn *t, uint32_t lo, uint32_t hi, int64_t at,
+int members_estimates_each(const kv_read *t, uint32_t lo, uint32_t hi, int64_t at,
 			   members_estimate_fn fn, void *arg);
 
 #endif

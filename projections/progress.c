@@ -50,6 +50,13 @@ struct progress {
 	void *change_arg;
 	struct cslot *cache;
 	size_t ccap, cused;
+	/* The (plan, region) pairs of flushes written but not yet reported
+	 * committed (flushing, committed). */
+	struct moved_pair {
+		unsigned pl;
+		uint32_t region;
+	} *moved;
+	size_t nmoved, cmoved;
 };
 
 static int create(void **state, const proj_options *o, ld_errinfo *e)
@@ -78,6 +85,7 @@ static void destroy(void *state)
 	plan_set_free(&pg->plans);
 	pthread_mutex_destroy(&pg->change_lock);
 	free(pg->cache);
+	free(pg->moved);
 	free(pg);
 }
 
@@ -207,10 +215,10 @@ static int figure_value(int rc, const store_val *v, int64_t *num, int64_t *den)
 }
 
 /* A figure as flushed (reports: read transaction t). */
-static int read_figure(store_txn *t, const uint8_t *key, int64_t *num, int64_t *den)
+static int read_figure(const kv_read *t, const uint8_t *key, int64_t *num, int64_t *den)
 {
 	store_val v;
-	return figure_value(store_get(t, DB(GDB_FIGURES), key, KEY_LEN, &v), &v, num, den);
+	return figure_value(kvr_get(t, DB(GDB_FIGURES), key, KEY_LEN, &v), &v, num, den);
 }
 
 /* A day's counters: in "pdaily" as 5 × 8 BE, added to; a day whose
@@ -281,45 +289,48 @@ static void discard(void *state)
 	pg->ccap = pg->cused = 0;
 }
 
-/* Tells the listener which plans and regions moved. */
-static void committed(void *state, uint64_t checkpoint)
+/* A flush begins: the plans and regions its figures moved are noted (the
+ * cache is clean now, and may be dropped before the flush commits). */
+static void flushing(void *state)
 {
 	progress *pg = state;
-	if (!pg->cused)
-		return;
-	pthread_mutex_lock(&pg->change_lock);
-	if (!pg->change) {
-		pthread_mutex_unlock(&pg->change_lock);
-		discard(pg);
-		return;
-	}
-	/* A few distinct (plan, region) pairs: a small list, deduplicated. */
-	struct {
-		unsigned pl;
-		uint32_t region;
-	} seen[256];
-	unsigned n = 0;
 	for (size_t i = 0; i < pg->ccap; i++) {
 		cslot *s = &pg->cache[i];
 		if (!s->used || s->klen != KEY_LEN || !s->moved)
 			continue;
+		s->moved = 0;
 		unsigned pl = (unsigned)s->key[0] << 8 | s->key[1];
 		uint32_t region = ld_get_be32(s->key + 6);
-		unsigned j = 0;
-		while (j < n && (seen[j].pl != pl || seen[j].region != region))
+		size_t j = 0;
+		while (j < pg->nmoved && (pg->moved[j].pl != pl || pg->moved[j].region != region))
 			j++;
-		if (j < n)
+		if (j < pg->nmoved)
 			continue;
-		if (n < sizeof(seen) / sizeof(seen[0])) {
-			seen[n].pl = pl;
-			seen[n].region = region;
-			n++;
+		if (pg->nmoved == pg->cmoved) {
+			size_t cap = pg->cmoved ? pg->cmoved * 2 : 32;
+			struct moved_pair *m = realloc(pg->moved, cap * sizeof(*m));
+			if (!m)
+				continue; /* out of memory: that change goes untold */
+			pg->moved = m;
+			pg->cmoved = cap;
 		}
-		pg->change(pg->change_arg, pl, region, checkpoint);
+		pg->moved[pg->nmoved].pl = pl;
+		pg->moved[pg->nmoved++].region = region;
 	}
-	pthread_mutex_unlock(&pg->change_lock);
-	/* Told: the cache starts afresh (it holds every day a flush touched). */
+	/* Told at the commit: the cache starts afresh (it holds every day a
+	 * flush touched). */
 	discard(pg);
+}
+
+/* Tells the listener which plans and regions moved. */
+static void committed(void *state, uint64_t checkpoint)
+{
+	progress *pg = state;
+	pthread_mutex_lock(&pg->change_lock);
+	for (size_t i = 0; pg->change && i < pg->nmoved; i++)
+		pg->change(pg->change_arg, pg->moved[i].pl, pg->moved[i].region, checkpoint);
+	pthread_mutex_unlock(&pg->change_lock);
+	pg->nmoved = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -796,6 +807,7 @@ const projection_ops progress_projection = {
 	.flush = flush,
 	.discard = discard,
 	.prepare = prepare,
+	.flushing = flushing,
 	.committed = committed,
 	.queries = progress_queries,
 };
@@ -890,7 +902,7 @@ static int city_wf_add(void *arg, uint32_t region, unsigned group,
  * districts'. The province's own estimates are not shared out: they would
  * count the same workers twice. 0 everywhere when there are none.
  */
-static int workforce_shares(store_txn *t, const plan *p, int64_t at, double *share)
+static int workforce_shares(const kv_read *t, const plan *p, int64_t at, double *share)
 {
 	city_wf *w = calloc(1, sizeof(*w));
 	uint64_t total = 0, city[PLAN_MAX_CITIES] = {0};
@@ -957,7 +969,7 @@ static void judge(Ledger__ProgressRow *r, const plan_target *t, int64_t at)
 	}
 }
 
-int progress_report(const progress *pg, store_txn *t, const plan *p, uint32_t year,
+int progress_report(const progress *pg, const kv_read *t, const plan *p, uint32_t year,
 		    uint32_t region, int64_t at, Ledger__ProgressReport *out, ld_arena *a,
 		    ld_errinfo *e)
 {
@@ -1155,18 +1167,18 @@ static void series_add(series_acc *acc, int64_t day, const day_counts *d)
 	}
 }
 
-static int series_scan(store_txn *t, const uint8_t *key, int64_t lo, int64_t hi, series_acc *acc)
+static int series_scan(const kv_read *t, const uint8_t *key, int64_t lo, int64_t hi, series_acc *acc)
 {
 	uint8_t from[DAY_KEY_LEN];
-	store_cursor *cur;
+	kvr_cursor *cur;
 	store_val k, v;
 	memcpy(from, key, KEY_LEN);
 	ld_put_be32(from + KEY_LEN, (uint32_t)lo);
-	int rc = store_cursor_open(t, DB(GDB_DAILY), &cur);
+	int rc = kvr_cursor_open(t, DB(GDB_DAILY), &cur);
 	if (rc)
 		return rc;
-	for (rc = store_cursor_seek(cur, from, DAY_KEY_LEN, &k, &v); rc == 0;
-	     rc = store_cursor_next(cur, &k, &v)) {
+	for (rc = kvr_cursor_seek(cur, from, DAY_KEY_LEN, &k, &v); rc == 0;
+	     rc = kvr_cursor_next(cur, &k, &v)) {
 		if (k.len != DAY_KEY_LEN || memcmp(k.data, key, KEY_LEN) != 0)
 			break;
 		int64_t day = ld_get_be32((const uint8_t *)k.data + KEY_LEN);
@@ -1182,7 +1194,7 @@ static int series_scan(store_txn *t, const uint8_t *key, int64_t lo, int64_t hi,
 				(int64_t)ld_get_be64(b + 32)};
 		series_add(acc, day, &d);
 	}
-	store_cursor_close(cur);
+	kvr_cursor_close(cur);
 	return rc == LD_E(NOT_FOUND) ? 0 : rc;
 }
 
@@ -1196,7 +1208,7 @@ static Ledger__KindCount *kind_count(ld_arena *a, const char *kind, int64_t n)
 	return k;
 }
 
-int progress_series(const progress *pg, store_txn *t, const plan *p,
+int progress_series(const progress *pg, const kv_read *t, const plan *p,
 		    const Ledger__ProgressSeriesRequest *q, Ledger__ProgressSeries *out, ld_arena *a,
 		    ld_errinfo *e)
 {
@@ -1307,7 +1319,7 @@ static int progress_run(const proj_query_ctx *q, const ProtobufCMessage *args,
 				      "them)",
 				      r->plan, progress_plans(pg)->n);
 	Ledger__ProgressReport *rep = ld_arena_alloc(q->a, sizeof(*rep));
-	int rc = progress_report(pg, q->t, p, r->has_year ? r->year : 0,
+	int rc = progress_report(pg, q->rd, p, r->has_year ? r->year : 0,
 				 r->has_region ? r->region : 0, r->has_at ? r->at : q->now_us, rep,
 				 q->a, q->e);
 	resp->result_case = LEDGER__RESPONSE__RESULT_PROGRESS;
@@ -1331,7 +1343,7 @@ static int series_run(const proj_query_ctx *q, const ProtobufCMessage *args, Led
 				      "them)",
 				      r->plan, progress_plans(pg)->n);
 	Ledger__ProgressSeries *out = ld_arena_alloc(q->a, sizeof(*out));
-	rc = progress_series(pg, q->t, p, r, out, q->a, q->e);
+	rc = progress_series(pg, q->rd, p, r, out, q->a, q->e);
 	resp->result_case = LEDGER__RESPONSE__RESULT_PROGRESS_SERIES;
 	resp->progress_series = out;
 	return rc;

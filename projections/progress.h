@@ -57,19 +57,19 @@ typedef void (*progress_change_fn)(void *arg, unsigned plan, uint32_t region, ui
 void progress_on_change(progress *pg, progress_change_fn fn, void *arg);
 
 /*
- * The report of plan p (one of progress_plans(pg)) from read transaction t
- * on the projection environment: a row per target, window and region. year
+ * The report of plan p (one of progress_plans(pg)) from the state t reads
+ * (kv.h): a row per target, window and region. year
  * (0: all) keeps the windows that include that year; region (0: all) keeps
  * the province or one city; at is the time status is judged at (µs).
  * Allocates from a. LD_E(INVALID_VALUE) with e filled for a year or region
  * outside the plan.
  */
-int progress_report(const progress *pg, store_txn *t, const plan *p, uint32_t year,
+int progress_report(const progress *pg, const kv_read *t, const plan *p, uint32_t year,
 		    uint32_t region, int64_t at, Ledger__ProgressReport *out, ld_arena *a,
 		    ld_errinfo *e);
 
 /*
- * A target's figure day by day (or week by week) from read transaction t:
+ * A target's figure day by day (or week by week) from the state t reads:
  * what each bucket added, with its events, over the days q asks for (the
  * plan's period by default; its year; from_day..to_day within them), for
  * the province or one city, and the events behind the figure by kind (the
@@ -78,7 +78,7 @@ int progress_report(const progress *pg, store_txn *t, const plan *p, uint32_t ye
  * Allocates from a. LD_E(NOT_FOUND) for an unknown target,
  * LD_E(INVALID_VALUE) for a region, year or day outside the plan, e filled.
  */
-int progress_series(const progress *pg, store_txn *t, const plan *p,
+int progress_series(const progress *pg, const kv_read *t, const plan *p,
 		    const Ledger__ProgressSeriesRequest *q, Ledger__ProgressSeries *out, ld_arena *a,
 		    ld_errinfo *e);
 

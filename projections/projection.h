@@ -24,13 +24,12 @@
  * projection together: each one's caches into its table (ops->flush), then
  * every dirty key, sorted, and each projection's checkpoint, in ONE write
  * transaction, so a crash never applies an event twice or skips one, and
- * LMDB sees one put per key per flush however many events changed it. A
- * flush happens
+ * LMDB sees one put per key per flush however many events changed it. The
+ * loop thread only moves the caches and copies the dirty keys out (kv.h,
+ * kv_detach); a flusher thread writes and commits them while the loop
+ * applies on (runner.c, "FLUSHING OFF THE LOOP"). A flush happens
  *  - PROJ_FLUSH_MS after the first event it would hold was applied (the
  *    freshness of queries that do not ask for a seq);
- *  - at once when a query waits for a seq that is applied but not flushed
- *    (read-your-writes: such a query waits for one flush, not for the
- *    timer), at most once per PROJ_FLUSH_GAP_MS;
  *  - after PROJ_FLUSH_EVENTS events, or when the dirty state passes half
  *    of the memory budget (proj_options.memory), and when the runner stops;
  *  - far behind (a rebuild, a parallel catch-up), every
@@ -43,17 +42,25 @@
  * past the budget, the clean part of every table and cache is dropped after
  * a flush (and read back from LMDB when needed again).
  *
- * HOW QUERIES READ. Queries run on NNG's threads and never see the state in
- * memory: they read the flushed state, in one LMDB read transaction, whose
- * checkpoints say exactly which seq it reflects (as_of_seq). This costs
- * freshness (a query sees the last flush: at most PROJ_FLUSH_MS old, or
- * exactly the seq a read-your-writes query waited for) and keeps the state
- * twice (in memory and in the page cache). What it buys: no locks between
- * the applying thread and the readers, no copy-on-write or versioned
- * structure in memory, answers that are consistent by construction (LMDB's
- * MVCC), and queries that cost what they cost before. A versioned
- * in-memory view would save the flush a reader waits for (about a
- * millisecond) at the price of all that.
+ * HOW QUERIES READ. Two ways, both consistent at one seq that the answer
+ * states (as_of_seq):
+ *  - a query that asks for no seq, or for one already flushed, runs on
+ *    NNG's threads and reads the flushed state in one LMDB read transaction,
+ *    whose checkpoints say the seq it reflects: at most PROJ_FLUSH_MS old.
+ *    No lock between it and the applying thread (LMDB's MVCC).
+ *  - a query that waits for a seq not yet flushed (read-your-writes:
+ *    consistency.min_seq) is answered ON THE LOOP THREAD, between two
+ *    applies, as soon as every projection has applied that seq in memory:
+ *    it reads the tables (kv_read: each projection's changed keys over the
+ *    flushed state), never waiting for a flush. Nothing is applied while
+ *    it reads, so it needs no lock and sees exactly the seq applied. The
+ *    price is that applying waits for those queries: they are answered in
+ *    slices of QUERY_SLICE_MS at most (the rest after the next apply), and
+ *    each is bounded by its own limits (a coverage by its 10,000
+ *    organisations, a transfer list by its limit).
+ * A reader/writer lock over the tables would let such queries run on NNG's
+ * threads, but every apply would take it (millions a second in a rebuild),
+ * and the caches a projection keeps outside its table would need it too.
  *
  * THE RUNNER. One thread runs a libuv loop. The writer's commit hook wakes it
  * with uv_async_send (coalescing: many commits, one wake-up); it reads the
@@ -109,11 +116,12 @@ typedef struct proj_options {
 	int plans_missing_ok;  /* ... a missing directory is no plans */
 	size_t memory;         /* bytes of state kept in memory by all projections
 				* (0: PROJ_MEMORY_DEFAULT) */
+	uint64_t flush_ms;     /* 0: PROJ_FLUSH_MS */
+	uint64_t flush_events; /* 0: PROJ_FLUSH_EVENTS */
 } proj_options;
 
 /* Flushing (above) and the memory budget. */
 #define PROJ_FLUSH_MS 5
-#define PROJ_FLUSH_GAP_MS 1
 #define PROJ_FLUSH_EVENTS 65536
 #define PROJ_BULK_FLUSH_EVENTS (1 << 20)
 #define PROJ_MEMORY_DEFAULT ((size_t)256 << 20)
@@ -183,8 +191,14 @@ typedef struct projection_ops {
 	 * projection's checkpoint: it has cleared its state (e.g. its inputs
 	 * besides the log changed) and is rebuilt from the start of the log. */
 	int (*prepare)(proj_ctx *ctx, store_txn *wt, int *reset);
+	/* Optional: a flush begins (right after its ops->flush): what its
+	 * caches changed is in the table and goes into this flush, which is
+	 * written while applying goes on; what `committed` is to report of it
+	 * is to be noted now. */
+	void (*flushing)(void *state);
 	/* Optional: after a flush's transaction committed, on the runner's
-	 * thread; checkpoint = the projection's new one. */
+	 * thread; checkpoint = the projection's new one: what was noted at
+	 * `flushing` (of this flush, and of any before it that failed). */
 	void (*committed)(void *state, uint64_t checkpoint);
 } projection_ops;
 
@@ -247,8 +261,10 @@ int proj_fold_stream(proj_ctx *c, const char *stream, uint64_t upto, proj_stream
  * transaction, the answer's as_of_seq, and packing.
  */
 typedef struct proj_query_ctx {
-	store_txn *t;          /* read transaction: the projection environment's,
-				* or the log's for a PQ_READS_LOG query */
+	const kv_read *rd;     /* the projections' state (kv.h): flushed, or as
+				* applied in memory */
+	store_txn *t;          /* a PQ_READS_LOG query's read transaction on the
+				* log */
 	struct keystore *keys; /* opens sealed personal data (core/pii.h); NULL:
 				* it reads as forgotten */
 	const struct role *reader; /* who asks: personal data is opened only for
@@ -329,14 +345,17 @@ uint64_t runner_snapshot_seq(store_txn *t);
 #define RUNNER_WAIT_MAX_MS     10000
 
 /*
- * Calls fn(arg, ok) on the runner's thread once every projection has
- * applied and flushed min_seq (ok = 1: a query reads it now), when timeout_ms has passed (0), when a
- * projection has stopped (-1) or the runner stops (-2). If that is decided
- * already, returns it at once (1, -1, -2) without calling fn; otherwise
- * returns RUNNER_WAITING and fn will be called exactly once.
+ * Calls fn(arg, ok, rd, as_of) on the runner's thread once every projection
+ * has applied min_seq: ok = 1, and the query reads rd NOW, during the call
+ * (the state in memory, at seq as_of), or, with rd NULL, the flushed state
+ * later (it has min_seq). Otherwise ok says: timeout_ms passed (0), a
+ * projection stopped (-1), the runner stops (-2). If that is decided
+ * already (min_seq is flushed: 1), returns it at once (1, -1, -2) without
+ * calling fn; otherwise returns RUNNER_WAITING and fn will be called
+ * exactly once.
  */
 #define RUNNER_WAITING 2
-typedef void (*runner_wait_fn)(void *arg, int ok);
+typedef void (*runner_wait_fn)(void *arg, int ok, const kv_read *rd, uint64_t as_of);
 int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, runner_wait_fn fn, void *arg);
 
 /* Fills st (allocating its entries; free with runner_status_free). */

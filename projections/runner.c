@@ -3,6 +3,7 @@
 
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #define BATCH_EVENTS 4096     /* events of one batch of a parallel catch-up */
 #define NBATCHES 4            /* batches decoded ahead of the slowest projection */
 #define FLUSH_RETRY_MS 1000   /* a flush that failed (not a full map) is tried again */
+#define QUERY_SLICE_MS 5      /* queries answered in a row before applying goes on */
 
 typedef struct pstate {
 	const projection_ops *ops;
@@ -56,15 +58,27 @@ struct runner {
 	uv_async_t wake;
 	uv_timer_t tick;  /* waiters' deadlines */
 	uv_timer_t flush; /* the next flush */
+	uv_async_t flushed; /* the flusher finished one */
 	int started;
 	size_t memory;    /* the budget of the state in memory */
+	uint64_t flush_ms, flush_events; /* when a flush is due (proj_options) */
 
 	/* The loop thread's: */
 	codec_pool pool;
 	uint64_t unflushed_since; /* when the first event not flushed was applied (ms; 0: none) */
 	uint64_t unflushed;       /* events applied since the last flush */
-	uint64_t last_flush;      /* when (ms) */
 	uint64_t flush_failed;    /* when the last flush failed (ms; 0: it did not) */
+	struct flush_job *inflight; /* handed to the flusher, not reaped yet */
+
+	/* The flusher thread: writes one flush at a time, off the loop. */
+	pthread_t flusher;
+	int flusher_started;
+	pthread_mutex_t fl_mu;
+	pthread_cond_t fl_cv;
+	struct flush_job *fl_todo; /* under fl_mu */
+	int fl_quit;               /* under fl_mu */
+	uint64_t kill_in_flush;    /* test hook: LEDGERD_TEST_KILL_IN_FLUSH */
+	uint64_t flushes_begun;    /* the flusher's */
 
 	pthread_mutex_t lock; /* everything below, and pstate's marked so */
 	pstate st[MAX_PROJECTIONS];
@@ -336,6 +350,7 @@ static void drain(pipeline *pl)
 }
 
 static int flush_all(runner *r);
+static int flush_start(runner *r);
 static int flush_due(runner *r);
 static void settle_waiters(runner *r, int final);
 
@@ -419,8 +434,10 @@ static void apply_parallel(runner *r, uint64_t head)
 		if (sr.seq)
 			break;
 		if (dirty >= r->memory / 2 || r->unflushed >= PROJ_BULK_FLUSH_EVENTS) {
+			/* Written by the flusher while the next batches are
+			 * applied (the one before is waited for). */
 			drain(&pl);
-			flush_all(r);
+			flush_start(r);
 		}
 	}
 out:
@@ -459,14 +476,24 @@ static size_t dirty_bytes(runner *r)
 /* Whether the applied state is too much to keep unflushed any longer. */
 static int flush_due(runner *r)
 {
-	return r->unflushed >= PROJ_FLUSH_EVENTS || dirty_bytes(r) >= r->memory / 2;
+	return r->unflushed >= r->flush_events || dirty_bytes(r) >= r->memory / 2;
 }
+
+static void flush_wait(runner *r);
 
 /* Projections that failed: their state goes back to their last flush, to
  * be applied again up to the seq before the one that failed; one that is
- * there already stops now. */
+ * there already stops now. A flush in flight is waited for first: it may
+ * be the one that takes a projection there, and a rewind drops what it
+ * has not committed. */
 static void settle_failures(runner *r, int flushed)
 {
+	int any = 0;
+	for (unsigned i = 0; i < nprojections; i++)
+		any |= r->st[i].stop_at && !r->st[i].stopped;
+	if (!any)
+		return;
+	flush_wait(r);
 	for (unsigned i = 0; i < nprojections; i++) {
 		pstate *p = &r->st[i];
 		if (!p->stop_at || p->stopped)
@@ -495,8 +522,9 @@ static void settle_failures(runner *r, int flushed)
 	}
 }
 
-/* Gives memory back when the state held is past the budget: right after
- * a flush, every clean entry and cache goes. */
+/* Gives memory back when the state held is past the budget: every clean
+ * entry, and every cache once moved into its table (so they are clean).
+ * Before a flush is handed out, when no flush is in flight. */
 static void trim(runner *r)
 {
 	size_t held = 0;
@@ -505,101 +533,236 @@ static void trim(runner *r)
 	if (held <= r->memory)
 		return;
 	for (unsigned i = 0; i < nprojections; i++) {
-		kv_trim(r->st[i].kv);
-		if (r->st[i].ops->discard)
-			r->st[i].ops->discard(r->st[i].state);
+		pstate *p = &r->st[i];
+		kv_trim(p->kv);
+		if (p->ops->discard && !p->stopped)
+			p->ops->discard(p->state);
 	}
 }
 
 /*
- * One flush: every projection that applied events since its checkpoint
- * writes what changed in its caches into its table, then every table's dirty keys
- * and the checkpoints go into one transaction of the projection
- * environment. On the loop thread, with no batch being applied. 0, or a
- * store error (the state stays dirty and is flushed again later).
+ * FLUSHING OFF THE LOOP. A flush is one job: each projection that applied
+ * events since its checkpoint moves its caches into its table (ops->flush,
+ * on the thread that owns the tables, with no batch being applied), and
+ * its dirty keys are copied out (kv_detach: pending in the table until the
+ * job is reaped) with the seq they reach. The flusher thread writes every
+ * copy and every checkpoint in ONE write transaction and commits it, while
+ * the loop applies further events; a crash before the commit leaves the
+ * previous checkpoint with its state, after it the new one with its state.
+ * The loop then reaps the job: the pending keys become clean (or, if the
+ * commit failed, dirty again, written by the next flush with their newest
+ * values), checkpoints move, waiters are settled. One job at a time.
  */
-static int flush_all(runner *r)
-{
+typedef struct flush_job {
 	pstate *part[MAX_PROJECTIONS];
-	unsigned np = 0;
+	kv_batch *b[MAX_PROJECTIONS];
+	uint64_t seq[MAX_PROJECTIONS]; /* each one's checkpoint in this flush */
+	unsigned np;
+	int rc;
+	int done; /* under fl_mu */
+} flush_job;
+
+static void flush_job_free(flush_job *j)
+{
+	for (unsigned i = 0; i < j->np; i++)
+		kv_batch_free(j->b[i]);
+	free(j);
+}
+
+/* The flusher's write: 0 or a store error. */
+static int flush_write(runner *r, flush_job *j)
+{
 	int rc = 0;
-	for (unsigned i = 0; i < nprojections; i++) {
-		pthread_mutex_lock(&r->lock);
-		int behind = r->st[i].applied != r->st[i].checkpoint;
-		pthread_mutex_unlock(&r->lock);
-		if (behind)
-			part[np++] = &r->st[i];
-	}
-	if (!np)
-		goto done;
 	for (int attempt = 0;; attempt++) {
-		store_txn *base = NULL, *wt = NULL;
-		if ((rc = store_read_begin(r->ps, &base)))
-			break;
-		for (unsigned i = 0; i < np && !rc; i++) {
-			pstate *p = part[i];
-			if (!p->ops->flush)
-				continue;
-			proj_ctx ctx = {.kv = p->kv, .name = p->ops->name, .state = p->state};
-			kv_set_base(p->kv, base);
-			rc = p->ops->flush(&ctx);
-			kv_set_base(p->kv, NULL);
-		}
-		if (!rc)
-			rc = store_write_begin(r->ps, &wt);
-		for (unsigned i = 0; i < np && !rc; i++) {
+		store_txn *wt = NULL;
+		rc = store_write_begin(r->ps, &wt);
+		for (unsigned i = 0; i < j->np && !rc; i++) {
 			char ck[80];
 			uint8_t val[8];
-			cp_key(ck, sizeof(ck), part[i]->ops->name);
-			ld_put_be64(val, part[i]->applied);
-			if (!(rc = kv_write(part[i]->kv, wt)))
+			cp_key(ck, sizeof(ck), j->part[i]->ops->name);
+			ld_put_be64(val, j->seq[i]);
+			if (!(rc = kv_batch_write(j->b[i], wt)))
 				rc = store_put(wt, PDB_META, ck, strlen(ck), val, 8);
+		}
+		if (!rc && r->kill_in_flush && ++r->flushes_begun == r->kill_in_flush) {
+			/* The crash tests' hook: the state is written, not
+			 * committed, and the loop is applying meanwhile. */
+			log_warn("projections: LEDGERD_TEST_KILL_IN_FLUSH: killed in flush %llu",
+				 (unsigned long long)r->flushes_begun);
+			kill(getpid(), SIGKILL);
 		}
 		if (!rc) {
 			rc = store_commit(wt);
 			wt = NULL;
 		}
 		store_abort(wt);
-		store_read_end(base);
 		if (rc != STORE_MAP_FULL || attempt == 3)
 			break;
 		if ((rc = store_grow(r->ps, 0)))
 			break;
 	}
+	return rc;
+}
+
+static void *flusher_main(void *arg)
+{
+	runner *r = arg;
+	pthread_setname_np(pthread_self(), "ld-flush");
+	pthread_mutex_lock(&r->fl_mu);
+	for (;;) {
+		while (!r->fl_todo && !r->fl_quit)
+			pthread_cond_wait(&r->fl_cv, &r->fl_mu);
+		if (!r->fl_todo)
+			break;
+		flush_job *j = r->fl_todo;
+		r->fl_todo = NULL;
+		pthread_mutex_unlock(&r->fl_mu);
+		int rc = flush_write(r, j);
+		pthread_mutex_lock(&r->fl_mu);
+		j->rc = rc;
+		j->done = 1;
+		pthread_cond_broadcast(&r->fl_cv);
+		/* Under fl_mu: the loop closes this handle only after joining
+		 * this thread. */
+		uv_async_send(&r->flushed);
+	}
+	pthread_mutex_unlock(&r->fl_mu);
+	return NULL;
+}
+
+/* The job in flight is done: its keys clean (or dirty again), checkpoints
+ * moved, waiters settled. On the loop thread, with no batch being
+ * applied; nothing if no job is done. */
+static void flush_reap(runner *r)
+{
+	flush_job *j = r->inflight;
+	if (!j)
+		return;
+	pthread_mutex_lock(&r->fl_mu);
+	int done = j->done;
+	pthread_mutex_unlock(&r->fl_mu);
+	if (!done)
+		return;
+	r->inflight = NULL;
+	int rc = j->rc;
+	for (unsigned i = 0; i < j->np; i++)
+		if (kv_settle(j->part[i]->kv, rc == 0) && !rc)
+			rc = LD_E(INTERNAL);
 	if (rc) {
+		if (!r->flush_failed)
+			log_error("projections: flushing their state failed: %s; trying again",
+				  ld_strerror(rc));
+		r->flush_failed = (uint64_t)ld_mono_ms();
+		if (!r->unflushed_since)
+			r->unflushed_since = r->flush_failed;
+	} else {
+		if (r->flush_failed)
+			log_info("projections: flushed again");
+		r->flush_failed = 0;
+		for (unsigned i = 0; i < j->np; i++) {
+			pstate *p = j->part[i];
+			pthread_mutex_lock(&r->lock);
+			p->count += j->seq[i] - p->checkpoint;
+			p->checkpoint = j->seq[i];
+			p->flushes++;
+			pthread_mutex_unlock(&r->lock);
+		}
+		for (unsigned i = 0; i < j->np; i++)
+			if (j->part[i]->ops->committed)
+				j->part[i]->ops->committed(j->part[i]->state, j->seq[i]);
+	}
+	flush_job_free(j);
+	settle_failures(r, 1);
+	pthread_mutex_lock(&r->lock);
+	for (unsigned i = 0; i < nprojections; i++)
+		r->st[i].memory = kv_bytes(r->st[i].kv);
+	pthread_mutex_unlock(&r->lock);
+	settle_waiters(r, 0); /* those waiting for a flushed seq */
+}
+
+/* Waits for the job in flight, and reaps it. */
+static void flush_wait(runner *r)
+{
+	if (!r->inflight)
+		return;
+	pthread_mutex_lock(&r->fl_mu);
+	while (!r->inflight->done)
+		pthread_cond_wait(&r->fl_cv, &r->fl_mu);
+	pthread_mutex_unlock(&r->fl_mu);
+	flush_reap(r);
+}
+
+/*
+ * Starts one flush (above): waits for the one in flight first. On the loop
+ * thread, with no batch being applied. 0, or an error preparing it (the
+ * state stays dirty and is flushed again later).
+ */
+static int flush_start(runner *r)
+{
+	flush_wait(r);
+	flush_job *j = calloc(1, sizeof(*j));
+	store_txn *base = NULL;
+	int rc = j ? store_read_begin(r->ps, &base) : LD_E(INTERNAL);
+	for (unsigned i = 0; i < nprojections && !rc; i++) {
+		pstate *p = &r->st[i];
+		pthread_mutex_lock(&r->lock);
+		int behind = p->applied != p->checkpoint;
+		pthread_mutex_unlock(&r->lock);
+		if (!behind)
+			continue;
+		j->part[j->np++] = p;
+		if (!p->ops->flush)
+			continue;
+		proj_ctx ctx = {.kv = p->kv, .name = p->ops->name, .state = p->state};
+		kv_set_base(p->kv, base);
+		rc = p->ops->flush(&ctx);
+		kv_set_base(p->kv, NULL);
+		if (!rc && p->ops->flushing)
+			p->ops->flushing(p->state);
+	}
+	if (!rc)
+		trim(r);
+	for (unsigned i = 0; j && i < j->np && !rc; i++) {
+		rc = kv_detach(j->part[i]->kv, &j->b[i]);
+		j->seq[i] = j->part[i]->applied;
+	}
+	if (base)
+		store_read_end(base);
+	if (rc) {
+		/* Keys detached already go back to dirty. */
+		for (unsigned i = 0; j && i < j->np; i++)
+			if (j->b[i])
+				(void)kv_settle(j->part[i]->kv, 0);
+		if (j)
+			flush_job_free(j);
 		if (!r->flush_failed)
 			log_error("projections: flushing their state failed: %s; trying again",
 				  ld_strerror(rc));
 		r->flush_failed = (uint64_t)ld_mono_ms();
 		return rc;
 	}
-	if (r->flush_failed)
-		log_info("projections: flushed again");
-	r->flush_failed = 0;
-	for (unsigned i = 0; i < np; i++) {
-		pstate *p = part[i];
-		kv_written(p->kv);
-		pthread_mutex_lock(&r->lock);
-		p->count += p->applied - p->checkpoint;
-		p->checkpoint = p->applied;
-		p->flushes++;
-		pthread_mutex_unlock(&r->lock);
-	}
-	for (unsigned i = 0; i < np; i++)
-		if (part[i]->ops->committed)
-			part[i]->ops->committed(part[i]->state, part[i]->applied);
-done:
 	r->unflushed = 0;
 	r->unflushed_since = 0;
-	r->last_flush = (uint64_t)ld_mono_ms();
-	settle_failures(r, 1);
-	trim(r);
-	pthread_mutex_lock(&r->lock);
-	for (unsigned i = 0; i < nprojections; i++)
-		r->st[i].memory = kv_bytes(r->st[i].kv);
-	pthread_mutex_unlock(&r->lock);
-	settle_waiters(r, 0); /* the queries this flush lets through */
+	if (!j->np) {
+		free(j);
+		settle_failures(r, 1);
+		return 0;
+	}
+	r->inflight = j;
+	pthread_mutex_lock(&r->fl_mu);
+	r->fl_todo = j;
+	pthread_cond_signal(&r->fl_cv);
+	pthread_mutex_unlock(&r->fl_mu);
 	return 0;
+}
+
+/* A flush, written and reaped before it returns (a stop, a projection that
+ * failed). */
+static int flush_all(runner *r)
+{
+	int rc = flush_start(r);
+	flush_wait(r);
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -625,17 +788,66 @@ static int any_stopped_locked(runner *r)
 
 static void on_tick(uv_timer_t *t);
 
-/* Calls back every waiter that is decided. */
+/* The seq the state in memory is at, for answering from it: what every
+ * projection has applied (0: it cannot be read now, a projection failed on
+ * an event part of which may be in its state). The loop thread's. */
+static uint64_t servable(runner *r)
+{
+	uint64_t m = UINT64_MAX;
+	for (unsigned i = 0; i < nprojections; i++) {
+		const pstate *p = &r->st[i];
+		if (p->stop_at && !p->rewound && !p->stopped)
+			return 0;
+		if (p->applied < m)
+			m = p->applied;
+	}
+	return m == UINT64_MAX ? 0 : m;
+}
+
+/* The state in memory as queries read it: every projection's caches moved
+ * into its table (ops->flush: a later flush moves nothing twice), over one
+ * read transaction on the flushed state. 0, or an error (then queries wait
+ * for a flush). */
+static int reader_begin(runner *r, store_txn **base, proj_kv **kvs, kv_read *rd)
+{
+	int rc = store_read_begin(r->ps, base);
+	for (unsigned i = 0; i < nprojections && !rc; i++) {
+		pstate *p = &r->st[i];
+		kvs[i] = p->kv;
+		if (!p->ops->flush || p->stopped)
+			continue;
+		proj_ctx ctx = {.kv = p->kv, .name = p->ops->name, .state = p->state};
+		kv_set_base(p->kv, *base);
+		rc = p->ops->flush(&ctx);
+		kv_set_base(p->kv, NULL);
+	}
+	if (rc && *base) {
+		store_read_end(*base);
+		*base = NULL;
+	}
+	*rd = (kv_read){.t = *base, .kv = kvs, .nkv = nprojections};
+	return rc;
+}
+
+/*
+ * Calls back every waiter that is decided. One whose seq is applied is
+ * answered here, on the loop thread, from the state in memory (fn gets the
+ * reader): nothing is applied meanwhile, so every answer is at one seq.
+ * Answering stops after QUERY_SLICE_MS, and the rest wait for the next
+ * turn of the loop, so applying goes on between slices of queries.
+ */
 static void settle_waiters(runner *r, int final)
 {
 	uint64_t now = (uint64_t)ld_mono_ms();
+	uint64_t mem = final ? 0 : servable(r);
 	waiter *done = NULL;
 	pthread_mutex_lock(&r->lock);
 	uint64_t cp = min_checkpoint_locked(r);
 	int stopped = any_stopped_locked(r);
 	for (waiter **pp = &r->waiters; *pp;) {
 		waiter *wt = *pp;
-		if (final || cp >= wt->min_seq || stopped || now >= wt->deadline_ms) {
+		if (final || cp >= wt->min_seq || mem >= wt->min_seq || stopped ||
+		    now >= wt->deadline_ms) {
 			*pp = wt->next;
 			wt->next = done;
 			done = wt;
@@ -643,33 +855,56 @@ static void settle_waiters(runner *r, int final)
 			pp = &wt->next;
 		}
 	}
-	int more = r->waiters != NULL;
 	pthread_mutex_unlock(&r->lock);
+
+	store_txn *base = NULL;
+	proj_kv *kvs[MAX_PROJECTIONS];
+	kv_read rd;
+	int reading = 0, sliced = 0;
+	uint64_t until = now + QUERY_SLICE_MS;
 	for (waiter *wt = done, *next; wt; wt = next) {
 		next = wt->next;
-		wt->fn(wt->arg, final ? -2 : cp >= wt->min_seq ? 1 : stopped ? -1 : 0);
+		if (!final && mem >= wt->min_seq) {
+			if (!reading)
+				reading = reader_begin(r, &base, kvs, &rd) == 0 ? 1 : -1;
+			if (reading == 1 && (uint64_t)ld_mono_ms() >= until) {
+				/* The slice is over: back in the list, answered
+				 * after the next apply. */
+				pthread_mutex_lock(&r->lock);
+				wt->next = r->waiters;
+				r->waiters = wt;
+				pthread_mutex_unlock(&r->lock);
+				sliced = 1;
+				continue;
+			}
+			if (reading == 1) {
+				wt->fn(wt->arg, 1, &rd, mem);
+				free(wt);
+				continue;
+			}
+		}
+		if (!final && cp < wt->min_seq && !stopped && now < wt->deadline_ms) {
+			/* It could not be read from memory: it waits on. */
+			pthread_mutex_lock(&r->lock);
+			wt->next = r->waiters;
+			r->waiters = wt;
+			pthread_mutex_unlock(&r->lock);
+			continue;
+		}
+		wt->fn(wt->arg, final ? -2 : cp >= wt->min_seq ? 1 : stopped ? -1 : 0, NULL, 0);
 		free(wt);
 	}
+	if (base)
+		store_read_end(base);
+	if (sliced)
+		uv_async_send(&r->wake);
+	pthread_mutex_lock(&r->lock);
+	int more = r->waiters != NULL;
+	pthread_mutex_unlock(&r->lock);
 	if (!final && more && !uv_is_active((uv_handle_t *)&r->tick))
 		uv_timer_start(&r->tick, on_tick, WAIT_TICK_MS, WAIT_TICK_MS);
 	if ((final || !more) && uv_is_active((uv_handle_t *)&r->tick))
 		uv_timer_stop(&r->tick);
-}
-
-/* Whether a waiting query would be answered by a flush now: it waits for
- * a seq every running projection has applied. */
-static int waiter_served(runner *r)
-{
-	uint64_t applied = UINT64_MAX;
-	for (unsigned i = 0; i < nprojections; i++)
-		if (!r->st[i].stopped && r->st[i].applied < applied)
-			applied = r->st[i].applied;
-	pthread_mutex_lock(&r->lock);
-	int served = 0;
-	for (waiter *wt = r->waiters; wt && !served; wt = wt->next)
-		served = wt->min_seq <= applied;
-	pthread_mutex_unlock(&r->lock);
-	return served;
 }
 
 /* ------------------------------------------------------------------ */
@@ -688,17 +923,22 @@ static void schedule_flush(runner *r, int arm)
 		failing |= r->st[i].stop_at && !r->st[i].stopped;
 	if (!r->unflushed_since && !failing)
 		return;
+	if (r->inflight) {
+		/* One flush at a time: the next is scheduled when this one is
+		 * reaped, unless the state in memory is too much to wait. */
+		if (dirty_bytes(r) < r->memory / 2)
+			return;
+		flush_wait(r);
+	}
 	if (r->flush_failed)
 		at = r->flush_failed + FLUSH_RETRY_MS;
 	else if (flush_due(r))
 		at = now;
-	else if (waiter_served(r))
-		at = r->last_flush + PROJ_FLUSH_GAP_MS;
 	else
-		at = r->unflushed_since ? r->unflushed_since + PROJ_FLUSH_MS : now;
+		at = r->unflushed_since ? r->unflushed_since + r->flush_ms : now;
 	if (at <= now) {
 		uv_timer_stop(&r->flush);
-		flush_all(r);
+		flush_start(r);
 		return;
 	}
 	if (arm)
@@ -730,6 +970,7 @@ static void catch_up(runner *r)
 			r->unflushed += n;
 			/* Busy with a steady stream: timers cannot run meanwhile. */
 			schedule_flush(r, 0);
+			settle_waiters(r, 0); /* read-your-writes: from memory */
 		}
 		if (r->unflushed == before && first_needed(r) == from && !any_failed(r))
 			break; /* no progress: the log could not be read; the next commit retries */
@@ -746,6 +987,15 @@ static void on_flush(uv_timer_t *t)
 	catch_up(r);
 }
 
+/* The flusher finished a flush: reaped, and the next one scheduled. */
+static void on_flushed(uv_async_t *h)
+{
+	runner *r = h->data;
+	flush_reap(r);
+	if (!stopping(r))
+		schedule_flush(r, 1);
+}
+
 static void on_wake(uv_async_t *h)
 {
 	runner *r = h->data;
@@ -757,6 +1007,7 @@ static void on_wake(uv_async_t *h)
 		uv_close((uv_handle_t *)&r->wake, NULL);
 		uv_close((uv_handle_t *)&r->tick, NULL);
 		uv_close((uv_handle_t *)&r->flush, NULL);
+		uv_close((uv_handle_t *)&r->flushed, NULL);
 		return;
 	}
 	catch_up(r);
@@ -1029,6 +1280,18 @@ static void destroy_all(runner *r)
 	codec_pool_free(&r->pool);
 }
 
+static void flusher_stop(runner *r)
+{
+	if (!r->flusher_started)
+		return;
+	pthread_mutex_lock(&r->fl_mu);
+	r->fl_quit = 1;
+	pthread_cond_broadcast(&r->fl_cv);
+	pthread_mutex_unlock(&r->fl_mu);
+	pthread_join(r->flusher, NULL);
+	r->flusher_started = 0;
+}
+
 int runner_start(runner **out, const char *dir, store *log, writer *w, const proj_options *o,
 		 ld_errinfo *e)
 {
@@ -1037,9 +1300,13 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, const pro
 	if (!r)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->fl_mu, NULL);
+	pthread_cond_init(&r->fl_cv, NULL);
 	r->log = log;
 	r->w = w;
 	r->memory = o && o->memory ? o->memory : PROJ_MEMORY_DEFAULT;
+	r->flush_ms = o && o->flush_ms ? o->flush_ms : PROJ_FLUSH_MS;
+	r->flush_events = o && o->flush_events ? o->flush_events : PROJ_FLUSH_EVENTS;
 	int rc = nprojections > MAX_PROJECTIONS ? LD_E(INTERNAL) : create_all(r, o, e);
 	if (rc)
 		goto fail;
@@ -1051,13 +1318,21 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, const pro
 
 	uv_loop_init(&r->loop);
 	uv_async_init(&r->loop, &r->wake, on_wake);
+	uv_async_init(&r->loop, &r->flushed, on_flushed);
+	r->flushed.data = r;
 	uv_timer_init(&r->loop, &r->tick);
 	uv_timer_init(&r->loop, &r->flush);
 	r->wake.data = r;
 	r->tick.data = r;
 	r->flush.data = r;
-	r->last_flush = (uint64_t)ld_mono_ms();
 	writer_on_commit(w, on_commit, r);
+	const char *kill_at = getenv("LEDGERD_TEST_KILL_IN_FLUSH");
+	r->kill_in_flush = kill_at ? strtoull(kill_at, NULL, 10) : 0;
+	if (pthread_create(&r->flusher, NULL, flusher_main, r) != 0) {
+		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start the flushing thread");
+		goto fail;
+	}
+	r->flusher_started = 1;
 	if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
 		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start the projection thread");
 		goto fail;
@@ -1066,9 +1341,13 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, const pro
 	*out = r;
 	return 0;
 fail:
+	writer_on_commit(w, NULL, NULL);
+	flusher_stop(r);
 	store_close(r->ps);
 	destroy_all(r);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->fl_mu);
+	pthread_cond_destroy(&r->fl_cv);
 	free(r);
 	return rc;
 }
@@ -1083,6 +1362,7 @@ void runner_stop(runner *r)
 	uv_async_send(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 	pthread_join(r->thread, NULL);
+	flusher_stop(r); /* idle: the loop reaped its last flush */
 	uv_loop_close(&r->loop);
 	r->started = 0;
 }
@@ -1102,6 +1382,8 @@ void runner_free(runner *r)
 	store_close(r->ps);
 	destroy_all(r);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->fl_mu);
+	pthread_cond_destroy(&r->fl_cv);
 	free(r);
 }
 

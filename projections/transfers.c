@@ -42,12 +42,12 @@ static int parent_value(int rc, const store_val *v, char *parent)
 	return 0;
 }
 
-/* The parent of org: as flushed (queries: read transaction t), or as
- * applied so far (the applying thread: c). */
-static int parent_of(store_txn *t, const char *org, char *parent)
+/* The parent of org: in the state a query reads (t), or as applied so far
+ * (the applying thread: c). */
+static int parent_of(const kv_read *t, const char *org, char *parent)
 {
 	store_val v;
-	return parent_value(store_get(t, DB(TRANSFERS_DB_ORGS), org, strlen(org), &v), &v, parent);
+	return parent_value(kvr_get(t, DB(TRANSFERS_DB_ORGS), org, strlen(org), &v), &v, parent);
 }
 
 static int parent_in(void *c, const char *org, ld_org_id parent)
@@ -240,12 +240,12 @@ static const uint8_t *get_str(const uint8_t *p, const uint8_t *end, char **out, 
 	return p + 1 + *p;
 }
 
-int transfers_query(store_txn *t, const char *org, int64_t from_time, int64_t to_time,
+int transfers_query(const kv_read *t, const char *org, int64_t from_time, int64_t to_time,
 		    uint32_t limit, Ledger__TransferList *out, ld_arena *a)
 {
 	uint8_t key[LD_ID_MAX + 17];
 	size_t n = strlen(org), klen = entry_key(key, org, from_time, 0);
-	store_cursor *c;
+	kvr_cursor *c;
 	store_val k, v;
 	char parent[LD_ID_MAX + 1];
 	int rc = parent_of(t, org, parent);
@@ -253,9 +253,9 @@ int transfers_query(store_txn *t, const char *org, int64_t from_time, int64_t to
 		return rc;
 	ledger__transfer_list__init(out);
 	out->transfers = ld_arena_alloc(a, (size_t)limit * sizeof(void *));
-	if ((rc = store_cursor_open(t, DB(TRANSFERS_DB_ENTRIES), &c)))
+	if ((rc = kvr_cursor_open(t, DB(TRANSFERS_DB_ENTRIES), &c)))
 		return rc;
-	for (rc = store_cursor_seek(c, key, klen, &k, &v); rc == 0; rc = store_cursor_next(c, &k, &v)) {
+	for (rc = kvr_cursor_seek(c, key, klen, &k, &v); rc == 0; rc = kvr_cursor_next(c, &k, &v)) {
 		if (k.len != n + 17 || memcmp(k.data, key, n + 1) != 0)
 			break;
 		int64_t occurred = (int64_t)(ld_get_be64((const uint8_t *)k.data + n + 1) - TIME_OFFSET);
@@ -300,7 +300,7 @@ int transfers_query(store_txn *t, const char *org, int64_t from_time, int64_t to
 		}
 		out->transfers[out->n_transfers++] = tv;
 	}
-	store_cursor_close(c);
+	kvr_cursor_close(c);
 	return rc == LD_E(NOT_FOUND) ? 0 : rc;
 }
 
@@ -323,7 +323,7 @@ static int transfers_run(const proj_query_ctx *q, const ProtobufCMessage *args,
 		return ld_errinfo_set(q->e, LD_E(INVALID_VALUE), "transfers.to_time",
 				      "the window is empty: to_time must be after from_time");
 	Ledger__TransferList *l = ld_arena_alloc(q->a, sizeof(*l));
-	rc = transfers_query(q->t, r->org_id, from, to, limit, l, q->a);
+	rc = transfers_query(q->rd, r->org_id, from, to, limit, l, q->a);
 	if (rc == LD_E(NOT_FOUND))
 		ld_errinfo_set(q->e, rc, "transfers.org_id", "organisation '%s' not found",
 			       r->org_id);

@@ -28,7 +28,7 @@ enum transfers_db {
  * occurred_at < to_time, by occurred_at then seq; at most `limit` (then
  * out->truncated). 0, LD_E(NOT_FOUND) for an unknown organisation, or a
  * storage error. Allocated in a. */
-int transfers_query(store_txn *t, const char *org, int64_t from_time, int64_t to_time,
+int transfers_query(const kv_read *t, const char *org, int64_t from_time, int64_t to_time,
 		    uint32_t limit, Ledger__TransferList *out, ld_arena *a);
 
 #endif

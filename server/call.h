@@ -95,6 +95,9 @@ struct server {
 	call *seal_head, *seal_tail;
 	backup *backup; /* backups.c: hot backups, on a thread of their own */
 	void *(*cluster_status)(void *arg, Ledger__ClusterStatus *st); /* nodes.c */
+	int (*cluster_change)(void *arg, const Ledger__ClusterChangeRequest *q,
+			      void (*done)(void *call, int rc, const ld_errinfo *e), void *call,
+			      ld_errinfo *e);
 	void *cluster_arg;
 	/* subscriptions.c: long-polls waiting for a commit, woken by the
 	 * writer's commit hook or their aio's timeout; the registry; the pool
@@ -156,7 +159,10 @@ struct call {
 	/* What the request families keep while the call is away. */
 	append_req areq;       /* intake.c */
 	call *seal_next;       /* intake.c: in the sealing queue */
-	int wait_ok;           /* query.c: how the wait for the projections ended */
+	int wait_ok;           /* query.c: how the wait for the projections ended, */
+	nng_msg *query_reply;  /* ... and the answer made on the runner's thread */
+	int change_rc;         /* nodes.c: how a change of the cluster ended */
+	ld_errinfo change_err;
 	int backup_rc;         /* backups.c: how the backup ended, and its result */
 	ld_errinfo backup_err;
 	backup_result backup_res;
@@ -229,6 +235,7 @@ nng_msg *audit_inclusion(call *c);
 nng_msg *audit_consistency(call *c);
 
 nng_msg *query_start(call *c); /* query.c */
+void query_release(call *c);
 nng_msg *query_status(call *c);
 
 nng_msg *subs_subscribe(call *c); /* subscriptions.c */
@@ -242,6 +249,7 @@ void subs_stop(server *srv);  /* joins the pool, frees the registry */
 nng_msg *backups_backup(call *c); /* backups.c */
 
 nng_msg *nodes_status(call *c); /* nodes.c */
+nng_msg *nodes_change(call *c); /* nodes.c */
 
 /* ---- listeners and identities (listen.c, identity.c) ---- */
 

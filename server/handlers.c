@@ -36,11 +36,14 @@ static const handler table[] = {
 	{C(BACKUP), ROLES_ADMIN, backups_backup, 1, NULL, NULL},
 	/* nodes.c: the replication status of this node. */
 	{C(CLUSTER), ROLES_QUERY, nodes_status, 0, NULL, NULL},
+	/* nodes.c: membership and leadership, on the replica's loop. */
+	{C(CLUSTER_CHANGE), ROLES_ADMIN, nodes_change, 1, NULL, "; the cluster was not changed"},
 };
 
 /* Every request a projection answers (query.c waits for the projections
  * to reach the caller's min_seq, then calls the projection's query). */
-static const handler projection_query_row = {0, ROLES_QUERY, query_start, 1, NULL, NULL};
+static const handler projection_query_row = {0, ROLES_QUERY, query_start, 1, query_release,
+					     NULL};
 
 const handler *handler_find(int command)
 {

@@ -6,12 +6,14 @@
  *   1. the query's consistency (any request message with a `consistency`
  *      field): timeout_ms at most RUNNER_WAIT_MAX_MS, min_seq at most the
  *      log head;
- *   2. when the projections are behind min_seq, the call is handed off to
- *      the runner's wait (runner_wait) and resumes when they reach it or
- *      the timeout passes;
- *   3. one read transaction (the projections', or the log's for a view
- *      read from the log), the projection's query function, as_of_seq,
- *      packing, and the query's release.
+ *   2. when min_seq is not flushed yet, the call is handed off to the
+ *      runner's wait (runner_wait): once the projections have applied it,
+ *      the query is answered on the runner's thread from their state in
+ *      memory (at the seq applied, its as_of_seq), or fails when the
+ *      timeout passes;
+ *   3. otherwise one read transaction (the projections' flushed state, or
+ *      the log's for a view read from the log), the projection's query
+ *      function, as_of_seq, packing, and the query's release.
  */
 #include <string.h>
 
@@ -39,8 +41,10 @@ static const Ledger__Consistency *consistency_of(const ProtobufCMessage *args)
 	return *(const Ledger__Consistency *const *)((const char *)args + f->offset);
 }
 
-/* Answers the query from one read transaction. */
-static nng_msg *run_query(server *srv, const Ledger__Request *req, const role *reader)
+/* Answers the query: from rd at seq as_of (the state in memory, on the
+ * runner's thread), or (rd NULL) from one read transaction. */
+static nng_msg *run_query(server *srv, const Ledger__Request *req, const role *reader,
+			  const kv_read *rd, uint64_t as_of)
 {
 	const projection_ops *owner;
 	const projection_query *pq = projection_query_find((int)req->command_case, &owner);
@@ -56,7 +60,11 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req, const role *r
 			    .a = &a,
 			    .e = &e};
 	int rc;
-	if (!(pq->flags & PQ_NO_STATE)) {
+	if (rd && !(pq->flags & (PQ_NO_STATE | PQ_READS_LOG))) {
+		resp.has_as_of_seq = 1;
+		resp.as_of_seq = as_of;
+		q.rd = rd;
+	} else if (!(pq->flags & PQ_NO_STATE)) {
 		/* A view of the log: the head is taken before the transaction
 		 * begins, so the answer holds at least what as_of_seq says. */
 		resp.has_as_of_seq = 1;
@@ -69,7 +77,11 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req, const role *r
 		if (!(pq->flags & PQ_READS_LOG))
 			resp.as_of_seq = runner_snapshot_seq(t);
 	}
-	q.t = t;
+	kv_read flushed = {.t = t};
+	if (t && !(pq->flags & PQ_READS_LOG))
+		q.rd = &flushed;
+	else
+		q.t = t;
 	rc = pq->run(&q, args_of(req), &resp);
 	if (rc && !e.code)
 		ld_errinfo_set(&e, rc, NULL, "%s", ld_strerror(rc));
@@ -98,21 +110,36 @@ static nng_msg *wait_failed(int ok, uint64_t min_seq)
 	return reply_error(&e);
 }
 
-/* The wait ended: the answer, on NNG's threads. */
+/* The wait ended: the answer (made on the runner's thread, or now), on
+ * NNG's threads. */
 static nng_msg *query_waited(call *c)
 {
 	const Ledger__Consistency *cons = consistency_of(args_of(c->req));
+	nng_msg *m = c->query_reply;
+	c->query_reply = NULL;
+	if (m)
+		return m;
 	if (c->wait_ok != 1)
 		return wait_failed(c->wait_ok, cons ? cons->min_seq : 0);
-	return run_query(c->srv, c->req, c->role);
+	return run_query(c->srv, c->req, c->role, NULL, 0);
 }
 
-/* On the runner's thread (or at once, when decided already). */
-static void query_ready(void *arg, int ok)
+/* On the runner's thread (or at once, when decided already): with rd, the
+ * answer is made now, from the state in memory. */
+static void query_ready(void *arg, int ok, const kv_read *rd, uint64_t as_of)
 {
 	call *c = arg;
 	c->wait_ok = ok;
+	if (ok == 1 && rd)
+		c->query_reply = run_query(c->srv, c->req, c->role, rd, as_of);
 	call_wake(c, 0);
+}
+
+void query_release(call *c)
+{
+	if (c->query_reply)
+		nng_msg_free(c->query_reply);
+	c->query_reply = NULL;
 }
 
 nng_msg *query_start(call *c)
@@ -123,7 +150,7 @@ nng_msg *query_start(call *c)
 		return reply_error_msg(LD_E(UNKNOWN_COMMAND),
 				       "projections are not running on this server");
 	if (pq->flags & PQ_NO_STATE)
-		return run_query(srv, c->req, c->role);
+		return run_query(srv, c->req, c->role, NULL, 0);
 	const Ledger__Consistency *cons = consistency_of(args_of(c->req));
 	uint64_t min_seq = cons && cons->has_min_seq ? cons->min_seq : 0;
 	uint32_t timeout = cons && cons->has_timeout_ms ? cons->timeout_ms : RUNNER_WAIT_DEFAULT_MS;
@@ -143,12 +170,12 @@ nng_msg *query_start(call *c)
 	}
 	/* A view of the log has every committed seq. */
 	if (!min_seq || (pq->flags & PQ_READS_LOG) || runner_checkpoint(srv->proj) >= min_seq)
-		return run_query(srv, c->req, c->role);
+		return run_query(srv, c->req, c->role, NULL, 0);
 	if (call_hand_off(c, query_waited, NULL) != 0)
 		return wait_failed(-2, min_seq);
 	int rc = runner_wait(srv->proj, min_seq, timeout, query_ready, c);
 	if (rc != RUNNER_WAITING)
-		query_ready(c, rc);
+		query_ready(c, rc, NULL, 0);
 	return CALL_AWAY;
 }
 

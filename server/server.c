@@ -273,6 +273,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 		goto fail;
 	identity_check_roles(srv);
 	srv->cluster_status = o->cluster_status;
+	srv->cluster_change = o->cluster_change;
 	srv->cluster_arg = o->cluster_arg;
 	if (o->pub_url) {
 		snprintf(srv->pub_url, sizeof(srv->pub_url), "%s", o->pub_url);

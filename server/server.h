@@ -77,6 +77,13 @@ typedef struct server_options {
 	 * status, strings pointing into a block it returns (freed after the
 	 * answer is packed). NULL: a single node. */
 	void *(*cluster_status)(void *arg, Ledger__ClusterStatus *st);
+	/* The cluster_change request (nodes.c): queues the change; done(call,
+	 * ...) is called once, from any thread, when it is over. 0, or an error
+	 * with e (done not called). NULL: a single node, which has nothing to
+	 * change. */
+	int (*cluster_change)(void *arg, const Ledger__ClusterChangeRequest *q,
+			      void (*done)(void *call, int rc, const ld_errinfo *e), void *call,
+			      ld_errinfo *e);
 	void *cluster_arg;
 } server_options;
 

@@ -12,7 +12,10 @@
 #     applies them (its log says so), and follows the leader from there;
 #   - the three logs are then byte for byte the same, and so are the
 #     projections' answers;
-#   - a page of records with a filter is refused, naming the field.
+#   - a page of records with a filter is refused, naming the field;
+#   - the replication metrics say so: the leader's role, term and markers
+#     taken, the follower's catch-up and the events it fetched, its applied
+#     index moving on.
 set -euo pipefail
 [ -n "${CLUSTER_TRACE:-}" ] && { PS4='+ $(date +%T.%N | cut -c1-12) '; set -x; }
 . "$(dirname "$0")/lib.sh"
@@ -28,7 +31,21 @@ role = subscriber
 R
 cluster_init 3
 NODE_ARGS=(--roles "$TMPDIR/roles.ini" --snapshot-threshold 8 --snapshot-trailing 4)
-for i in 1 2 3; do start_node "$i"; done
+declare -a MP
+for i in 1 2 3; do MP[$i]=$(free_port); done
+start() { start_node "$1" --metrics "127.0.0.1:${MP[$1]}"; }
+# scrape I [NAME=VALUE...]: node I's metrics, checked (tests/promtext.py);
+# the samples as JSON in $TMPDIR/metrics.I.json
+scrape() {
+	local i=$1
+	shift
+	curl -sf "http://127.0.0.1:${MP[$i]}/metrics" >"$TMPDIR/metrics.$i" ||
+		die "node $i's metrics cannot be read"
+	python3 "$ROOT/tests/promtext.py" "$TMPDIR/metrics.$i" "$@" >"$TMPDIR/metrics.$i.json" ||
+		die "node $i's metrics: wrong or unexpected (above)"
+}
+sample() { python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[sys.argv[2]]))' "$TMPDIR/metrics.$1.json" "$2"; }
+for i in 1 2 3; do start "$i"; done
 wait_leader
 F=$(( L % 3 + 1 ))
 
@@ -36,6 +53,13 @@ w() { ok --url "${IPC[$L]}" "$@"; }
 w org add JS --name "Jiangsu" --kind federation-province --region 320000 --at 2026-01-01
 w org add NJ --name "Nanjing" --kind federation-city --region 320100 --parent JS --at 2026-01-02
 wait_head "$F" 2
+
+scrape "$L" 'ledgerd_replica_role{role="leader"}=1' 'ledgerd_replica_ready=1' \
+	'ledgerd_replica_halted=0' "ledgerd_replica_id=$L"
+scrape "$F" 'ledgerd_replica_role{role="follower"}=1' 'ledgerd_replica_ready=0' \
+	'ledgerd_replica_catchups_total{result="ok"}=0' "ledgerd_replica_leader_id=$L"
+[ "$(sample "$L" ledgerd_replica_term)" -ge 1 ] || die "the leader's term is not counted"
+APPLIED_BEFORE=$(sample "$F" ledgerd_replica_applied_index)
 
 # --- the follower misses several markers ------------------------------------
 stop_node "$F"
@@ -57,7 +81,7 @@ SNAPS=$(grep -c "catchup: fetched" "$TMPDIR/n$F.log" || true)
 expect_eq "$SNAPS" 0 "catch-ups of the follower before it restarts"
 
 # --- restarted, it catches up through the marker --------------------------------
-start_node "$F"
+start "$F"
 wait_head "$F" "$WANT"
 grep -q "replica: snapshot at index [0-9]* is ahead of the log" "$TMPDIR/n$F.log" ||
 	die "node $F did not install a snapshot marker ahead of its log"
@@ -68,6 +92,17 @@ grep -q "replica: caught up to seq" "$TMPDIR/n$F.log" || die "node $F's replica 
 w workforce 320500 --group courier --count 77 --at 2026-03-02
 WANT=$(head_of "$L")
 for i in 1 2 3; do wait_head "$i" "$WANT"; done
+scrape "$F" 'ledgerd_replica_catchups_total{result="ok"}=1' \
+	'ledgerd_replica_catchups_total{result="failed"}=0' 'ledgerd_replica_catching_up=0' \
+	'ledgerd_replica_role{role="follower"}=1'
+[ "$(sample "$F" ledgerd_replica_catchup_events_total)" -ge 8 ] ||
+	die "the follower's metrics count $(sample "$F" ledgerd_replica_catchup_events_total) events fetched"
+[ "$(sample "$F" ledgerd_replica_applied_index)" -gt "$APPLIED_BEFORE" ] ||
+	die "the follower's applied index did not move"
+scrape "$L"
+[ "$(sample "$L" 'ledgerd_replica_snapshots_total{result="taken"}')" -ge 2 ] ||
+	die "the leader's metrics count fewer than 2 snapshot markers taken"
+[ "$(sample "$L" ledgerd_replica_acks_total)" -ge 30 ] || die "the leader's acknowledgements are not counted"
 
 # --- the projections answer alike on every node --------------------------------
 for i in 1 2 3; do

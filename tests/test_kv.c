@@ -5,8 +5,10 @@
  * database's last key, put or deleted before it, in LMDB's own order),
  * values that outgrow their room while dirty, a flush that fails and is
  * written again, discarding back to the flushed state, trimming, and
- * "complete" databases that never read LMDB. Every case checks the table
- * against a plain model of what LMDB must hold.
+ * "complete" databases that never read LMDB, readers (kv_read) that see
+ * the tables over the flushed state, and flushes detached from the table
+ * (kv_detach) while it changes, committed or failed. Every case checks the table against a
+ * plain model of what LMDB must hold.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -338,6 +340,232 @@ static void test_trim(void **state)
 	expect_kv(f, DB_A, "key7", "changed");
 }
 
+/*
+ * Reading the state as applied (kv_read): two tables over one environment
+ * (database a shared between them by key, b the first's alone), changed at
+ * random, flushed now and then; after every round a get of every key and
+ * cursors (forward from every seek, backward from the end, seek then back,
+ * back then forward) must see exactly the model of what was put and
+ * deleted, flushed or not.
+ */
+#define RK 160 /* keys k0..k159: "k1" < "k10" < "k100" < "k11" in LMDB's order */
+
+typedef struct rmodel {
+	char val[NDBS][RK][16];
+	int has[NDBS][RK];
+} rmodel;
+
+static proj_kv *owner_of(proj_kv *const *kv, unsigned db, int i)
+{
+	return db == DB_A && i % 2 ? kv[1] : kv[0];
+}
+
+/* The model's keys of db in LMDB's order. */
+static int model_sorted(const rmodel *m, unsigned db, int *out)
+{
+	int n = 0;
+	for (int i = 0; i < RK; i++)
+		if (m->has[db][i])
+			out[n++] = i;
+	for (int a = 1; a < n; a++)
+		for (int b = a; b > 0; b--) {
+			char x[16], y[16];
+			snprintf(x, sizeof(x), "k%d", out[b - 1]);
+			snprintf(y, sizeof(y), "k%d", out[b]);
+			if (strcmp(x, y) <= 0)
+				break;
+			int t = out[b];
+			out[b] = out[b - 1];
+			out[b - 1] = t;
+		}
+	return n;
+}
+
+static void expect_at(int rc, const store_val *k, const store_val *v, const rmodel *m,
+		      unsigned db, const int *keys, int n, int pos, const char *what)
+{
+	if (pos < 0 || pos >= n) {
+		if (rc != LD_E(NOT_FOUND))
+			fail_msg("%s: %.*s, expected the end", what, rc ? 0 : (int)k->len,
+				 rc ? "" : (const char *)k->data);
+		return;
+	}
+	char want[16];
+	snprintf(want, sizeof(want), "k%d", keys[pos]);
+	if (rc || k->len != strlen(want) || memcmp(k->data, want, k->len) ||
+	    v->len != strlen(m->val[db][keys[pos]]) || memcmp(v->data, m->val[db][keys[pos]], v->len))
+		fail_msg("%s: got %.*s (%d), expected %s=%s", what, rc ? 0 : (int)k->len,
+			 rc ? "" : (const char *)k->data, rc, want, m->val[db][keys[pos]]);
+}
+
+static void check_reader(const kv_read *rd, const rmodel *m)
+{
+	for (unsigned db = 0; db < NDBS; db++) {
+		int keys[RK], n = model_sorted(m, db, keys);
+		store_val k, v;
+		for (int i = 0; i < RK; i++) {
+			char key[16];
+			snprintf(key, sizeof(key), "k%d", i);
+			int rc = kvr_get(rd, db, key, strlen(key), &v);
+			if (m->has[db][i] ? rc != 0 || v.len != strlen(m->val[db][i]) ||
+						    memcmp(v.data, m->val[db][i], v.len)
+					  : rc != LD_E(NOT_FOUND))
+				fail_msg("get %s/%s: %d, expected %s", names[db], key, rc,
+					 m->has[db][i] ? m->val[db][i] : "none");
+		}
+		kvr_cursor *c;
+		assert_int_equal(kvr_cursor_open(rd, db, &c), 0);
+		/* Forward from every seek: the first key at or after it. */
+		for (int s = 0; s <= RK; s++) {
+			char key[16];
+			snprintf(key, sizeof(key), s == RK ? "a" : "k%d", s);
+			int pos = 0;
+			while (pos < n) {
+				char x[16];
+				snprintf(x, sizeof(x), "k%d", keys[pos]);
+				if (strcmp(x, key) >= 0)
+					break;
+				pos++;
+			}
+			int rc = kvr_cursor_seek(c, key, strlen(key), &k, &v);
+			expect_at(rc, &k, &v, m, db, keys, n, pos, "seek");
+			for (int step = 0; step < 3 && rc == 0; step++) {
+				rc = kvr_cursor_next(c, &k, &v);
+				expect_at(rc, &k, &v, m, db, keys, n, ++pos, "seek, next");
+			}
+			/* Back one from where it stands, then forward again. */
+			if (pos < n && pos > 0) {
+				rc = kvr_cursor_prev(c, &k, &v);
+				expect_at(rc, &k, &v, m, db, keys, n, pos - 1, "next, prev");
+				rc = kvr_cursor_next(c, &k, &v);
+				expect_at(rc, &k, &v, m, db, keys, n, pos, "prev, next");
+			}
+		}
+		/* Backward from the end. */
+		int rc = kvr_cursor_last(c, &k, &v);
+		for (int pos = n - 1;; pos--) {
+			expect_at(rc, &k, &v, m, db, keys, n, pos, "last, prev");
+			if (rc)
+				break;
+			rc = kvr_cursor_prev(c, &k, &v);
+		}
+		kvr_cursor_close(c);
+	}
+}
+
+/* n random puts and deletes over both tables, noted in the model. */
+static void random_ops(proj_kv *const *kv, rmodel *m, int n, unsigned *seed, int round)
+{
+	for (int op = 0; op < n; op++) {
+		unsigned db = rand_r(seed) % NDBS;
+		int i = rand_r(seed) % RK;
+		char key[16];
+		snprintf(key, sizeof(key), "k%d", i);
+		proj_kv *t = owner_of(kv, db, i);
+		if (rand_r(seed) % 3 == 0) {
+			assert_int_equal(kv_del(t, db, key, strlen(key)), 0);
+			m->has[db][i] = 0;
+			continue;
+		}
+		store_val v;
+		if (rand_r(seed) % 2) /* a read first: a clean entry in the table */
+			(void)kv_get(t, db, key, strlen(key), &v);
+		snprintf(m->val[db][i], sizeof(m->val[db][i]), "v%d.%d", round, op);
+		assert_int_equal(
+			kv_put(t, db, key, strlen(key), m->val[db][i], strlen(m->val[db][i])), 0);
+		m->has[db][i] = 1;
+	}
+}
+
+static void check_over(fx *f, proj_kv *const *kv, const rmodel *m)
+{
+	store_txn *base;
+	assert_int_equal(store_read_begin(f->s, &base), 0);
+	check_reader(&(kv_read){.t = base, .kv = kv, .nkv = 2}, m);
+	store_read_end(base);
+}
+
+static void set_base(proj_kv *const *kv, store_txn *base)
+{
+	kv_set_base(kv[0], base);
+	kv_set_base(kv[1], base);
+}
+
+static void test_reader(void **state)
+{
+	fx *f = *state;
+	proj_kv *kv[2] = {f->kv, NULL};
+	rmodel *m = calloc(1, sizeof(*m));
+	unsigned seed = 7;
+	assert_int_equal(kv_create(&kv[1], NDBS), 0);
+	for (int round = 0; round < 60; round++) {
+		store_txn *base, *t;
+		assert_int_equal(store_read_begin(f->s, &base), 0);
+		set_base(kv, base);
+		random_ops(kv, m, 60, &seed, round);
+		check_reader(&(kv_read){.t = base, .kv = kv, .nkv = 2}, m);
+		set_base(kv, NULL);
+		store_read_end(base);
+		if (round % 3 == 1) { /* flushed: both tables, one transaction */
+			assert_int_equal(store_write_begin(f->s, &t), 0);
+			assert_int_equal(kv_write(kv[0], t), 0);
+			assert_int_equal(kv_write(kv[1], t), 0);
+			assert_int_equal(store_commit(t), 0);
+			kv_written(kv[0]);
+			kv_written(kv[1]);
+			if (round % 9 == 7) {
+				kv_trim(kv[0]);
+				kv_trim(kv[1]);
+			}
+			check_over(f, kv, m);
+			assert_int_equal(store_read_begin(f->s, &base), 0);
+			check_reader(KV_READ_TXN(base), m); /* LMDB alone holds it all */
+			store_read_end(base);
+		} else if (round % 3 == 2) {
+			/* Flushed while changes go on: detached, changed again
+			 * (pending keys among them), written, and committed, or
+			 * (every other time) failed and written by the next. */
+			kv_batch *b[2];
+			assert_int_equal(kv_detach(kv[0], &b[0]), 0);
+			assert_int_equal(kv_detach(kv[1], &b[1]), 0);
+			check_over(f, kv, m);
+			assert_int_equal(store_read_begin(f->s, &base), 0);
+			set_base(kv, base);
+			random_ops(kv, m, 30, &seed, 1000 + round);
+			set_base(kv, NULL);
+			store_read_end(base);
+			check_over(f, kv, m);
+			int commit = round % 6 == 2;
+			assert_int_equal(store_write_begin(f->s, &t), 0);
+			assert_int_equal(kv_batch_write(b[0], t), 0);
+			assert_int_equal(kv_batch_write(b[1], t), 0);
+			if (commit)
+				assert_int_equal(store_commit(t), 0);
+			else
+				store_abort(t);
+			kv_batch_free(b[0]);
+			kv_batch_free(b[1]);
+			check_over(f, kv, m); /* either state of LMDB under the tables */
+			assert_int_equal(kv_settle(kv[0], commit), 0);
+			assert_int_equal(kv_settle(kv[1], commit), 0);
+			check_over(f, kv, m);
+		}
+	}
+	/* Everything flushed: LMDB alone is the model. */
+	store_txn *t, *base;
+	assert_int_equal(store_write_begin(f->s, &t), 0);
+	assert_int_equal(kv_write(kv[0], t), 0);
+	assert_int_equal(kv_write(kv[1], t), 0);
+	assert_int_equal(store_commit(t), 0);
+	kv_written(kv[0]);
+	kv_written(kv[1]);
+	assert_int_equal(store_read_begin(f->s, &base), 0);
+	check_reader(KV_READ_TXN(base), m);
+	store_read_end(base);
+	kv_free(kv[1]);
+	free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +575,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_growing_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_flush_and_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }

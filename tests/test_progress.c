@@ -175,7 +175,7 @@ static fig figure(fx *f, const char *plan_id, const char *target, uint32_t year,
 	fig g = {0};
 	assert_non_null(p);
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	if (progress_report(progress_of(f->r), t, p, 0, 0, at, &rep, &f->a, &e) != 0)
+	if (progress_report(progress_of(f->r), KV_READ_TXN(t), p, 0, 0, at, &rep, &f->a, &e) != 0)
 		fail_msg("report: %s", e.message);
 	store_read_end(t);
 	for (size_t i = 0; i < rep.n_rows; i++) {
@@ -612,7 +612,7 @@ static void test_jiangsu_and_guangdong(void **state)
 		ld_errinfo e = {0};
 		assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
 		assert_int_equal(
-			progress_report(progress_of(f->r), t, &ps->plans[k], 0, 0, AT, &rep, &f->a, &e),
+			progress_report(progress_of(f->r), KV_READ_TXN(t), &ps->plans[k], 0, 0, AT, &rep, &f->a, &e),
 			0);
 		store_read_end(t);
 		before_len[k] = ledger__progress_report__get_packed_size(&rep);
@@ -630,7 +630,7 @@ static void test_jiangsu_and_guangdong(void **state)
 		ld_errinfo e = {0};
 		assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
 		assert_int_equal(
-			progress_report(progress_of(f->r), t, &ps->plans[k], 0, 0, AT, &rep, &f->a, &e),
+			progress_report(progress_of(f->r), KV_READ_TXN(t), &ps->plans[k], 0, 0, AT, &rep, &f->a, &e),
 			0);
 		store_read_end(t);
 		size_t n = ledger__progress_report__get_packed_size(&rep);
@@ -727,11 +727,11 @@ static void test_report_bad_input(void **state)
 	Ledger__ProgressReport rep;
 	ld_errinfo e = {0};
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	assert_int_equal(progress_report(pg, t, p, 2030, 0, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
+	assert_int_equal(progress_report(pg, KV_READ_TXN(t), p, 2030, 0, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
 	assert_non_null(strstr(e.message, "runs from 2024 to 2026, not in 2030"));
-	assert_int_equal(progress_report(pg, t, p, 0, 440100, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
+	assert_int_equal(progress_report(pg, KV_READ_TXN(t), p, 0, 440100, AT, &rep, &f->a, &e), LD_E(INVALID_VALUE));
 	assert_non_null(strstr(e.message, "region 440100 is neither"));
-	assert_int_equal(progress_report(pg, t, p, 2025, 320100, AT, &rep, &f->a, &e), 0);
+	assert_int_equal(progress_report(pg, KV_READ_TXN(t), p, 2025, 320100, AT, &rep, &f->a, &e), 0);
 	for (size_t i = 0; i < rep.n_rows; i++) {
 		assert_int_equal(rep.rows[i]->region, 320100);
 		assert_true(rep.rows[i]->year == 2025 || rep.rows[i]->year == 0);

@@ -156,7 +156,7 @@ static Ledger__CoverageReport *coverage_at(fx *f, const char *org, uint32_t dept
 	sync_fx(f);
 	Ledger__CoverageReport *rep = ld_arena_alloc(&f->a, sizeof(*rep));
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	int rc = members_coverage(t, org, depth, period, at, rep, &f->a);
+	int rc = members_coverage(KV_READ_TXN(t), org, depth, period, at, rep, &f->a);
 	store_read_end(t);
 	if (rc)
 		fail_msg("members_coverage '%s': %s", org, ld_errname(rc));
@@ -839,7 +839,7 @@ static Ledger__TransferList *transfers(fx *f, const char *org, int64_t from, int
 	sync_fx(f);
 	Ledger__TransferList *l = ld_arena_alloc(&f->a, sizeof(*l));
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	int rc = transfers_query(t, org, from, to, limit, l, &f->a);
+	int rc = transfers_query(KV_READ_TXN(t), org, from, to, limit, l, &f->a);
 	store_read_end(t);
 	if (rc)
 		fail_msg("transfers_query '%s': %s", org, ld_errname(rc));
@@ -945,7 +945,7 @@ static void test_transfers_query(void **state)
 		store_txn *t;
 		Ledger__TransferList tl;
 		assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-		assert_int_equal(transfers_query(t, "NOPE", ALL_TIME, 10, &tl, &f->a),
+		assert_int_equal(transfers_query(KV_READ_TXN(t), "NOPE", ALL_TIME, 10, &tl, &f->a),
 				 LD_E(NOT_FOUND));
 		store_read_end(t);
 	}
@@ -2020,7 +2020,7 @@ static void expect_generator_figures(store *ps, const gen *g)
 	assert_int_equal(store_read_begin(ps, &t), 0);
 	for (int i = 0; i < g->norg; i++) {
 		Ledger__CoverageReport rep;
-		assert_int_equal(members_coverage(t, g->org[i].id, 0, PERIOD, ld_wall_us(), &rep, &a), 0);
+		assert_int_equal(members_coverage(KV_READ_TXN(t), g->org[i].id, 0, PERIOD, ld_wall_us(), &rep, &a), 0);
 		const Ledger__OrgCoverage *oc = rep.orgs[0];
 		if ((long)oc->direct_members != g->org[i].members || (long)oc->members != members[i] ||
 		    (long)oc->affiliated != affiliated[i] || (long)oc->units != units[i] ||
@@ -2040,7 +2040,7 @@ static void expect_generator_figures(store *ps, const gen *g)
 		Ledger__MemberView v;
 		char id[16];
 		member_id(id, sizeof(id), mi);
-		int rc = members_get(t, id, &v, &a);
+		int rc = members_get(KV_READ_TXN(t), id, &v, &a);
 		if (s->status == ST_NONE) {
 			if (rc != LD_E(NOT_FOUND))
 				fail_msg("member %s: its join was voided, yet members_get: %s", id,
@@ -2211,8 +2211,10 @@ static void test_rebuilt_after_machine_restart(void **state)
  * seq, and keeps what it applied before it; the log and the other
  * projections go on; a query waiting for that seq hears why.
  */
-static void wait_result(void *arg, int ok)
+static void wait_result(void *arg, int ok, const kv_read *rd, uint64_t as_of)
 {
+	(void)rd;
+	(void)as_of;
 	*(volatile int *)arg = ok;
 }
 
@@ -2372,12 +2374,154 @@ static void test_projection_stops_alone_in_parallel(void **state)
 	Ledger__CoverageReport rep;
 	assert_int_equal(store_read_begin(runner_store(f->r), &rt), 0);
 	int64_t now = ld_wall_us();
-	assert_int_equal(members_coverage(rt, "EARLY0", 0, PERIOD, now, &rep, &f->a), 0);
-	assert_int_equal(members_coverage(rt, "LATE0", 0, PERIOD, now, &rep, &f->a),
+	assert_int_equal(members_coverage(KV_READ_TXN(rt), "EARLY0", 0, PERIOD, now, &rep, &f->a), 0);
+	assert_int_equal(members_coverage(KV_READ_TXN(rt), "LATE0", 0, PERIOD, now, &rep, &f->a),
 			 LD_E(NOT_FOUND));
 	store_read_end(rt);
 	runner_down(f->r, &f->l);
 	f->r = NULL;
+}
+
+/*
+ * Read-your-writes from the state in memory. A runner whose flushes are an
+ * hour and far more events apart than are appended answers a query waiting
+ * for the last seq once it has applied it, on its own thread, from its
+ * tables: the answer says that seq and nothing was flushed for it. Every
+ * answer (coverage of each organisation and of the whole tree, each
+ * member, the root's transfers) is byte for byte what the same query reads
+ * from LMDB once that state is flushed.
+ */
+#define RYW_EVENTS 6000
+
+typedef struct ryw {
+	runner *r;
+	const gen *g;
+	uint64_t min_seq;
+	char *buf; /* every answer, packed, each after its length (or an error) */
+	size_t len;
+	long answered; /* answers that were not errors */
+	int ok, from_memory;
+	uint64_t as_of;
+	volatile int done;
+} ryw;
+
+static void ryw_add(ryw *w, const void *p, size_t n)
+{
+	w->buf = realloc(w->buf, w->len + n + 8);
+	memcpy(w->buf + w->len, &n, sizeof(n));
+	memcpy(w->buf + w->len + sizeof(n), p, n);
+	w->len += n + sizeof(n);
+}
+
+/* One query as the server runs it, through its projection's table. */
+static void ryw_query(ryw *w, const kv_read *rd, int command, const ProtobufCMessage *args)
+{
+	const projection_ops *owner;
+	const projection_query *pq = projection_query_find(command, &owner);
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	ld_arena a = LD_ARENA_INIT;
+	ld_errinfo e = {0};
+	proj_query_ctx q = {.rd = rd, .now_us = TL_T0, .a = &a, .e = &e,
+			    .state = owner ? runner_state(w->r, owner) : NULL};
+	int rc = pq->run(&q, args, &resp);
+	if (rc) {
+		char err[64];
+		ryw_add(w, err, (size_t)snprintf(err, sizeof(err), "error %d", rc));
+	} else {
+		size_t n = ledger__response__get_packed_size(&resp);
+		uint8_t *p = malloc(n ? n : 1);
+		ledger__response__pack(&resp, p);
+		ryw_add(w, p, n);
+		free(p);
+		w->answered++;
+	}
+	if (pq->release)
+		pq->release(&resp);
+	ld_arena_free(&a);
+}
+
+static void ryw_all(ryw *w, const kv_read *rd)
+{
+	const gen *g = w->g;
+	for (int i = 0; i <= g->norg; i++) {
+		Ledger__CoverageRequest cr = LEDGER__COVERAGE_REQUEST__INIT;
+		cr.org_id = g->org[i < g->norg ? i : 0].id;
+		cr.has_depth = i == g->norg;
+		cr.depth = 8;
+		cr.has_period = cr.has_at = 1;
+		cr.period = PERIOD;
+		cr.at = TL_T0;
+		ryw_query(w, rd, LEDGER__REQUEST__COMMAND_COVERAGE, &cr.base);
+	}
+	for (int mi = 0; mi < g->nmem; mi++) {
+		char id[16];
+		Ledger__GetMemberRequest mr = LEDGER__GET_MEMBER_REQUEST__INIT;
+		member_id(id, sizeof(id), mi);
+		mr.member_id = id;
+		ryw_query(w, rd, LEDGER__REQUEST__COMMAND_GET_MEMBER, &mr.base);
+	}
+	Ledger__TransfersRequest tr = LEDGER__TRANSFERS_REQUEST__INIT;
+	tr.org_id = g->org[0].id;
+	ryw_query(w, rd, LEDGER__REQUEST__COMMAND_TRANSFERS, &tr.base);
+}
+
+/* On the runner's thread: no cmocka here, the test checks what it noted. */
+static void ryw_ready(void *arg, int ok, const kv_read *rd, uint64_t as_of)
+{
+	ryw *w = arg;
+	w->ok = ok;
+	w->from_memory = rd != NULL;
+	w->as_of = as_of;
+	if (ok == 1 && rd)
+		ryw_all(w, rd);
+	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+}
+
+static void test_read_your_writes_from_memory(void **state)
+{
+	fx *f = *state;
+	gen g;
+	ld_errinfo e = {0};
+	runner_down(f->r, &f->l);
+	proj_options slow = {.flush_ms = 3600 * 1000, .flush_events = 1ULL << 40};
+	if (runner_start(&f->r, f->pdir, f->l.s, f->l.w, &slow, &e) != 0)
+		fail_msg("runner_start: %s", e.message);
+
+	gen_init(&g, GEN_SEED ^ 9);
+	gen_append(&g, &f->l, RYW_EVENTS, NULL);
+	ryw w = {.r = f->r, .g = &g, .min_seq = g.next_seq - 1};
+	int rc = runner_wait(f->r, w.min_seq, RUNNER_WAIT_MAX_MS, ryw_ready, &w);
+	assert_int_equal(rc, RUNNER_WAITING); /* nothing flushed it */
+	for (double t0 = now_s(); !__atomic_load_n(&w.done, __ATOMIC_ACQUIRE);) {
+		if (now_s() - t0 > 120)
+			fail_msg("the query waiting for seq %llu was never answered",
+				 (unsigned long long)w.min_seq);
+		sleep_ms(1);
+	}
+	assert_int_equal(w.ok, 1);
+	assert_true(w.from_memory);
+	assert_int_equal(w.as_of, w.min_seq);
+	if (runner_checkpoint(f->r) >= w.min_seq)
+		fail_msg("answered after a flush (checkpoint %llu), not from memory",
+			 (unsigned long long)runner_checkpoint(f->r));
+	assert_true(w.answered > g.norg + g.nmem / 2);
+
+	/* Flushed (the runner stops), and read again from LMDB. */
+	runner_down(f->r, &f->l);
+	f->r = runner_up(f->pdir, &f->l);
+	caught_up(f->r, &f->l, 60);
+	expect_generator_figures(runner_store(f->r), &g);
+	ryw flushed = {.r = f->r, .g = &g};
+	store_txn *t;
+	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
+	ryw_all(&flushed, KV_READ_TXN(t));
+	store_read_end(t);
+	assert_int_equal(flushed.answered, w.answered);
+	assert_int_equal(flushed.len, w.len);
+	assert_memory_equal(flushed.buf, w.buf, w.len);
+	free(w.buf);
+	free(flushed.buf);
+	gen_free(&g);
 }
 
 static void test_incremental_equals_rebuild(void **state)
@@ -2486,7 +2630,7 @@ static int64_t plan_figure(runner *r, const char *plan_id, const char *id, ld_ar
 	ld_errinfo e = {0};
 	assert_non_null(p);
 	assert_int_equal(store_read_begin(runner_store(r), &t), 0);
-	if (progress_report(pg, t, p, 0, 320000, TL_T0, &rep, a, &e))
+	if (progress_report(pg, KV_READ_TXN(t), p, 0, 320000, TL_T0, &rep, a, &e))
 		fail_msg("report %s: %s", plan_id, e.message);
 	store_read_end(t);
 	for (size_t i = 0; i < rep.n_rows; i++)
@@ -3015,6 +3159,80 @@ static void test_machine_crash_torn_projections(void **state)
 	tl_rmrf(d.dir);
 }
 
+/*
+ * A kill -9 during a flush written off the loop thread. `ledgerd
+ * --rebuild` with a 1 MiB budget flushes after every batch or so; each
+ * flush is written by the flusher thread while the runner applies the next
+ * batches, and LEDGERD_TEST_KILL_IN_FLUSH=3 kills the process in the third,
+ * its keys and checkpoints written into the transaction, not committed.
+ * The checkpoints left are the second flush's, the same for both
+ * projections; a restart goes on from them while a client appends, and
+ * what it holds at the end is what an in-process rebuild of the same log
+ * holds.
+ */
+#define KF_EVENTS 40000
+
+static void test_kill_during_offthread_flush(void **state)
+{
+	(void)state;
+	tl_daemon d = {0};
+	tl_ledger l = {0};
+	gen g;
+	char data[600], pdir[700], rebuilt[700], logf[700];
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	snprintf(d.dir, sizeof(d.dir), "%s/kflush.XXXXXX", tmp);
+	assert_non_null(mkdtemp(d.dir));
+	snprintf(data, sizeof(data), "%s/data", d.dir);
+	snprintf(pdir, sizeof(pdir), "%s/projections", data);
+	snprintf(rebuilt, sizeof(rebuilt), "%s/rebuilt", d.dir);
+	snprintf(logf, sizeof(logf), "%s/ledgerd.log", d.dir);
+
+	gen_init(&g, GEN_SEED ^ 11);
+	tl_open_dir(&l, data, 0);
+	gen_append(&g, &l, KF_EVENTS, NULL);
+	tl_shut(&l);
+
+	const char *const rebuild[] = {"--rebuild", "--projections-memory", "1M", NULL};
+	setenv("LEDGERD_TEST_KILL_IN_FLUSH", "3", 1);
+	if (tl_daemon_start(&d, rebuild) == 0) /* (or it died before it answered) */
+		assert_int_equal(tl_daemon_stop(&d, 0), 128 + SIGKILL);
+	unsetenv("LEDGERD_TEST_KILL_IN_FLUSH");
+	if (!file_has(logf, "killed in flush 3")) {
+		tl_daemon_log_tail(&d, 30);
+		fail_msg("ledgerd was not killed in its third flush");
+	}
+	uint64_t cpm, cpt;
+	read_checkpoints(pdir, &cpm, &cpt);
+	printf("# kill -9 in the third off-thread flush: checkpoints members %llu, transfers "
+	       "%llu\n",
+	       (unsigned long long)cpm, (unsigned long long)cpt);
+	assert_int_equal(cpm, cpt);
+	assert_true(cpm > 0 && cpm < KF_EVENTS);
+
+	/* Restarted: on from those checkpoints while a client appends. */
+	tl_daemon_up(&d, NULL);
+	gen_append_client(&g, &d, KF_EVENTS + 3 * BATCH);
+	uint64_t head = g.next_seq - 1;
+	daemon_wait_projections(&d, head, 0, 0, 120);
+	assert_int_equal(tl_daemon_stop(&d, SIGTERM), 0);
+
+	tl_open_dir(&l, data, 0);
+	runner *r = runner_up(rebuilt, &l);
+	caught_up(r, &l, 60);
+	expect_generator_figures(runner_store(r), &g);
+	runner_down(r, &l);
+	tl_shut(&l);
+	tl_dump crashed, fresh;
+	dump_projections(pdir, &crashed);
+	dump_projections(rebuilt, &fresh);
+	expect_same_dump(&crashed, "after-kill", &fresh, "rebuild");
+	tl_dump_free(&crashed);
+	tl_dump_free(&fresh);
+	gen_free(&g);
+	tl_free_all();
+	tl_rmrf(d.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3042,9 +3260,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_projection_stops_alone_in_parallel, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_equals_rebuild, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_your_writes_from_memory, setup, teardown),
 		cmocka_unit_test(test_two_runners),
 		cmocka_unit_test(test_kill_during_catch_up),
 		cmocka_unit_test(test_machine_crash_torn_projections),
+		cmocka_unit_test(test_kill_during_offthread_flush),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }

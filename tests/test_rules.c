@@ -126,7 +126,7 @@ static int64_t figure(fx *f, const char *target, uint32_t year, uint32_t region)
 	assert_non_null(p);
 	tl_caught_up(&f->l, f->r);
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	if (progress_report(progress_of(f->r), t, p, 0, 0, tl_day(2026, 7, 2), &rep, &f->a, &e) != 0)
+	if (progress_report(progress_of(f->r), KV_READ_TXN(t), p, 0, 0, tl_day(2026, 7, 2), &rep, &f->a, &e) != 0)
 		fail_msg("report: %s", e.message);
 	store_read_end(t);
 	for (size_t i = 0; i < rep.n_rows; i++) {

@@ -1092,7 +1092,7 @@ Ledger__MemberView *tl_member(tl_ledger *l, runner *r, const char *id, ld_arena 
 	tl_caught_up(l, r);
 	Ledger__MemberView *v = ld_arena_alloc(a, sizeof(*v));
 	assert_int_equal(store_read_begin(runner_store(r), &t), 0);
-	int rc = members_get(t, id, v, a);
+	int rc = members_get(KV_READ_TXN(t), id, v, a);
 	store_read_end(t);
 	if (rc == LD_E(NOT_FOUND))
 		return NULL;
@@ -1108,7 +1108,7 @@ Ledger__OrgCoverage *tl_org_cov(tl_ledger *l, runner *r, const char *org, uint32
 	tl_caught_up(l, r);
 	Ledger__CoverageReport *rep = ld_arena_alloc(a, sizeof(*rep));
 	assert_int_equal(store_read_begin(runner_store(r), &t), 0);
-	int rc = members_coverage(t, org, 0, period, ld_wall_us(), rep, a);
+	int rc = members_coverage(KV_READ_TXN(t), org, 0, period, ld_wall_us(), rep, a);
 	store_read_end(t);
 	if (rc)
 		fail_msg("members_coverage '%s': %s", org, ld_errname(rc));

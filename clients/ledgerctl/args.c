@@ -311,7 +311,8 @@ int parse_args(struct run *r, const struct cmd *c, int argc, char **argv, struct
 	       ld_errinfo *e)
 {
 	struct option longopts[MAX_OPTS + 1];
-	int want = count_words(c->pos);
+	/* "[ID]": an optional last one. */
+	int want = count_words(c->pos), need = want - (c->pos && strchr(c->pos, '[') ? 1 : 0);
 	int rc = 0;
 
 	memset(a, 0, sizeof(*a));
@@ -386,7 +387,7 @@ int parse_args(struct run *r, const struct cmd *c, int argc, char **argv, struct
 		if ((rc = convert(r, o, optarg ? optarg : "", &a->vals[k], e)) != 0)
 			return rc;
 	}
-	if (a->npos < want) {
+	if (a->npos < need) {
 		const char *p = c->pos;
 		for (int i = 0; i < a->npos; i++) {
 			p = strchr(p, ' ');

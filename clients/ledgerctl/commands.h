@@ -79,6 +79,10 @@ exec_fn exec_export;
 /* ops.c: the running ledger: projections, subscribers, hot backup */
 exec_fn exec_projections, exec_subscribers, exec_backup, exec_cluster;
 
+/* cluster.c: a replicated ledger's membership and leadership */
+extern const struct opt cluster_add_opts[];
+exec_fn exec_cluster_add, exec_cluster_remove, exec_cluster_transfer;
+
 /* batch.c: a file of recording command lines, appended together */
 extern const struct opt batch_opts[];
 exec_fn exec_batch;

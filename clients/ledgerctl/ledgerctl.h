@@ -309,6 +309,10 @@ typedef void (*result_print)(const void *result, uint64_t as_of, const void *arg
  * the printing. */
 int show_result(struct run *r, int rc, Ledger__Response *resp, const void *result,
 		const char *what, result_print print, const void *arg, ld_errinfo *e);
+/* The request of a command that takes no argument (ldc_plans, ...) on the
+ * run's connection; *resp as the call leaves it. */
+int ask_plain(struct run *r, int (*call)(ldc *c, Ledger__Response **out, ld_errinfo *e),
+	      Ledger__Response **resp, ld_errinfo *e);
 
 /* One event per line: seq, time, actor, type, stream and version, the
  * body's fields, and the start of the event's chain hash. */

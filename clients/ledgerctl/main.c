@@ -219,6 +219,26 @@ static const struct cmd commands[] = {
 	 "recent first: the last seq it was given, its lag behind the head, when it last\n"
 	 "asked, its requests and events, whether a long-poll of it waits now, and the\n"
 	 "address of its connection.")},
+	/* Before "cluster": the first word alone would take them. */
+	{"cluster add", "ID,ADDR,URL", N_("add a node to a replicated ledger (admin)"),
+	 cluster_add_opts, NULL, exec_cluster_add, 0,
+	 N_("Sent to the leader (give every node's URL: --url a,b,c). The node, started\n"
+	    "with --join (an empty data directory, or a hot backup of a node), is added as a\n"
+	    "stand-by: it replicates and catches up, through the page protocol if the others\n"
+	    "have taken snapshot markers past its log. Then, unless --standby, it is made a\n"
+	    "voter, which C-Raft commits once it has caught up; the answer waits for that.\n"
+	    "ADDR is its raft address (A.B.C.D:PORT, private network), URL its client URL.\n"
+	    "One change at a time. Admin only. See docs/REPLICATION.md, \"Membership and\n"
+	    "leadership\".")},
+	{"cluster remove", "ID", N_("remove a node from a replicated ledger (admin)"), no_opts,
+	 NULL, exec_cluster_remove, 0,
+	 N_("Sent to the leader. A removed leader steps down once the change commits; stop\n"
+	    "the removed node afterwards. Admin only.")},
+	{"cluster transfer", "[ID]", N_("hand the leadership to another node (admin)"), no_opts,
+	 NULL, exec_cluster_transfer, 0,
+	 N_("Sent to the leader: it hands the leadership to node ID, or to any up-to-date\n"
+	    "voter. C-Raft 0.15 may let a transfer lapse: ERR_BUSY then, and the same leader\n"
+	    "goes on; try again. Admin only.")},
 	{"cluster", "", N_("print the nodes of a replicated ledger: role, term, indexes, lag"),
 	 no_opts, NULL, exec_cluster, 0, NULL},
 	{"projections", "", N_("print the state of the projections"), no_opts, NULL, exec_projections,

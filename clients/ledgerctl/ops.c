@@ -42,12 +42,8 @@ static void print_projections(const void *result, uint64_t as_of, const void *ar
 int exec_projections(struct run *r, const struct args *a, ld_errinfo *e)
 {
 	Ledger__Response *resp = NULL;
-	ldc *c;
-	int rc;
-
-	if ((rc = connection(r, &c, e)) != 0)
-		return rc;
-	rc = ldc_projections(c, &resp, e);
+	(void)a;
+	int rc = ask_plain(r, ldc_projections, &resp, e);
 	return show_result(r, rc, resp, resp ? resp->projections : NULL, _("projection status"),
 			   print_projections, NULL, e);
 }
@@ -101,13 +97,8 @@ static void print_subscribers(const void *result, uint64_t as_of, const void *ar
 int exec_subscribers(struct run *r, const struct args *a, ld_errinfo *e)
 {
 	Ledger__Response *resp = NULL;
-	ldc *c;
-	int rc;
-
 	(void)a;
-	if ((rc = connection(r, &c, e)) != 0)
-		return rc;
-	rc = ldc_subscribers(c, &resp, e);
+	int rc = ask_plain(r, ldc_subscribers, &resp, e);
 	return show_result(r, rc, resp, resp ? resp->subscribers : NULL, _("subscriber list"),
 			   print_subscribers, NULL, e);
 }

@@ -140,6 +140,14 @@ int show_result(struct run *r, int rc, Ledger__Response *resp, const void *resul
 	return rc;
 }
 
+int ask_plain(struct run *r, int (*call)(ldc *c, Ledger__Response **out, ld_errinfo *e),
+	      Ledger__Response **resp, ld_errinfo *e)
+{
+	ldc *c;
+	int rc = connection(r, &c, e);
+	return rc ? rc : call(c, resp, e);
+}
+
 /* The result of a projection answer as JSON, with the answer's as_of_seq
  * added; NULL if memory runs out. */
 json_t *result_json(const Ledger__Response *resp, const void *result)

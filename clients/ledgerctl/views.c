@@ -465,13 +465,8 @@ static void print_plans(const void *result, uint64_t as_of, const void *arg)
 int exec_plans(struct run *r, const struct args *a, ld_errinfo *e)
 {
 	Ledger__Response *resp = NULL;
-	ldc *c;
-	int rc;
-
 	(void)a;
-	if ((rc = connection(r, &c, e)) != 0)
-		return rc;
-	rc = ldc_plans(c, &resp, e);
+	int rc = ask_plain(r, ldc_plans, &resp, e);
 	return show_result(r, rc, resp, resp ? resp->plans : NULL, _("plan list"), print_plans, NULL,
 			   e);
 }

@@ -1,0 +1,261 @@
+/* membership.c — an operator's changes of the cluster. See membership.h. */
+#include "membership.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum stage { IDLE, QUEUED, ADDING, PROMOTING, REMOVING, TRANSFERRING };
+
+struct membership {
+	replica *rep;
+	membership_hooks h;
+	pthread_mutex_t lock;
+	int stopped;
+	enum stage stage;
+	/* the change */
+	int op;
+	uint64_t id;
+	char address[64], url[256];
+	int standby;
+	membership_done_fn done;
+	void *arg;
+};
+
+int membership_new(membership **out, replica *rep, const membership_hooks *h)
+{
+	membership *m = calloc(1, sizeof(*m));
+	if (!m)
+		return LD_E(INTERNAL);
+	m->rep = rep;
+	m->h = *h;
+	pthread_mutex_init(&m->lock, NULL);
+	*out = m;
+	return 0;
+}
+
+void membership_free(membership *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+static int valid_address(const char *a)
+{
+	char host[64];
+	const char *colon = strrchr(a, ':');
+	struct in_addr in;
+	if (!colon || (size_t)(colon - a) >= sizeof(host) || atoi(colon + 1) <= 0 ||
+	    atoi(colon + 1) > 65535)
+		return 0;
+	memcpy(host, a, (size_t)(colon - a));
+	host[colon - a] = '\0';
+	return inet_pton(AF_INET, host, &in) == 1;
+}
+
+int membership_submit(membership *m, const Ledger__ClusterChangeRequest *q,
+		      membership_done_fn done, void *arg, ld_errinfo *e)
+{
+	int op = q->has_op ? (int)q->op : 0;
+	uint64_t id = q->has_id ? q->id : 0;
+	switch (op) {
+	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_ADD:
+		if (!id)
+			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "cluster_change.id",
+					      "the id of the node to add is required (1 or more)");
+		if (!ld_has(q->raft_address) || strlen(q->raft_address) >= sizeof(m->address) ||
+		    !valid_address(q->raft_address))
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "cluster_change.raft_address",
+					      "the raft address of the node to add must be "
+					      "A.B.C.D:PORT, got '%.64s'",
+					      q->raft_address ? q->raft_address : "");
+		if (!ld_has(q->url) || strlen(q->url) >= sizeof(m->url) ||
+		    (strncmp(q->url, "tcp://", 6) && strncmp(q->url, "tls+tcp://", 10) &&
+		     strncmp(q->url, "ipc://", 6)))
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "cluster_change.url",
+					      "the client URL of the node to add must be tcp://, "
+					      "tls+tcp:// or ipc://, got '%.64s'",
+					      q->url ? q->url : "");
+		break;
+	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_REMOVE:
+		if (!id)
+			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "cluster_change.id",
+					      "the id of the node to remove is required (1 or more)");
+		break;
+	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_TRANSFER:
+		break;
+	default:
+		return ld_errinfo_set(e, LD_E(UNKNOWN_ENUM), "cluster_change.op",
+				      "cluster_change.op must be add, remove or transfer");
+	}
+	pthread_mutex_lock(&m->lock);
+	int rc = 0;
+	if (m->stopped)
+		rc = ld_errinfo_set(e, LD_E(SHUTTING_DOWN), NULL, "the node is stopping");
+	else if (m->stage != IDLE)
+		rc = ld_errinfo_set(e, LD_E(BUSY), NULL,
+				    "another change of the cluster is in flight: one at a time");
+	else {
+		m->stage = QUEUED;
+		m->op = op;
+		m->id = id;
+		snprintf(m->address, sizeof(m->address), "%s", op == 1 ? q->raft_address : "");
+		snprintf(m->url, sizeof(m->url), "%s", op == 1 ? q->url : "");
+		m->standby = q->has_standby && q->standby;
+		m->done = done;
+		m->arg = arg;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (rc == 0)
+		m->h.wake(m->h.arg);
+	return rc;
+}
+
+/* The change is over (on the loop). */
+static void finish(membership *m, int rc, const ld_errinfo *e)
+{
+	pthread_mutex_lock(&m->lock);
+	membership_done_fn done = m->done;
+	void *arg = m->arg;
+	m->stage = IDLE;
+	m->done = NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (done)
+		done(arg, rc, e);
+}
+
+static const char *what(membership *m)
+{
+	switch (m->op) {
+	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_ADD:
+		return "adding";
+	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_REMOVE:
+		return "removing";
+	default:
+		return "handing the leadership to";
+	}
+}
+
+/* A replica status as the request's error (0 passes through). */
+static int fail(membership *m, int status, const char *step)
+{
+	ld_errinfo e = {0};
+	char node[32];
+	snprintf(node, sizeof(node), m->id ? "node %llu" : "another node",
+		 (unsigned long long)m->id);
+	switch (status) {
+	case 0:
+		return 0;
+	case REPLICA_E_NOT_LEADER: {
+		const char *l = m->h.leader_url(m->h.arg);
+		ld_errinfo_set(&e, LD_E(NOT_LEADER), NULL,
+			       "not the leader: changes of the cluster are made by the leader%s%s",
+			       *l ? ", " : " (none known now)", l);
+		break;
+	}
+	case REPLICA_E_UNKNOWN:
+		ld_errinfo_set(&e, LD_E(OUTCOME_UNKNOWN), NULL,
+			       "%s %s: the leadership was lost before the change committed; "
+			       "'ledgerctl cluster' shows whether it took",
+			       what(m), node);
+		break;
+	case REPLICA_E_HALTED:
+		ld_errinfo_set(&e, LD_E(STORAGE), NULL, "%s %s: this node halted", what(m), node);
+		break;
+	case LD_E(BUSY):
+		ld_errinfo_set(&e, LD_E(BUSY), NULL,
+			       m->op == LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_TRANSFER
+				   ? "%s %s: the transfer lapsed (no up-to-date voter took it); "
+				     "try again"
+				   : "%s %s: another change is in flight; try again",
+			       what(m), node);
+		break;
+	case LD_E(INVALID_VALUE):
+		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "cluster_change.id",
+			       "%s %s: %s", what(m), node,
+			       m->op == LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_ADD
+				   ? "that id or raft address is in the configuration already"
+				   : "no such node in the configuration");
+		break;
+	default:
+		ld_errinfo_set(&e, status == LD_E(INVALID_STATE) ? LD_E(INVALID_STATE) : LD_E(INTERNAL),
+			       NULL, "%s %s: C-Raft refused %s (%s)", what(m), node, step,
+			       ld_strerror(status));
+		break;
+	}
+	log_warn("cluster: %s", e.message);
+	finish(m, e.code, &e);
+	return e.code;
+}
+
+static void changed(replica *r, int status, uint64_t index, void *arg)
+{
+	(void)index;
+	membership *m = arg;
+	if (fail(m, status, m->stage == PROMOTING ? "the promotion" : "the change"))
+		return;
+	if (m->stage == ADDING && !m->standby) {
+		m->stage = PROMOTING;
+		log_info("cluster: node %llu added as a stand-by; it becomes a voter once it has "
+			 "caught up", (unsigned long long)m->id);
+		int rc = replica_assign(r, m->id, 1, changed, m);
+		if (rc)
+			fail(m, rc, "the promotion");
+		return;
+	}
+	log_info("cluster: %s node %llu: done",
+		 m->stage == PROMOTING ? "making a voter of" : what(m), (unsigned long long)m->id);
+	finish(m, 0, NULL);
+}
+
+void membership_run(membership *m)
+{
+	pthread_mutex_lock(&m->lock);
+	int go = m->stage == QUEUED;
+	pthread_mutex_unlock(&m->lock);
+	if (!go)
+		return;
+	int rc;
+	log_info("cluster: %s node %llu%s%s", what(m), (unsigned long long)m->id,
+		 m->address[0] ? " at " : "", m->address);
+	switch (m->op) {
+	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_ADD:
+		m->stage = ADDING;
+		m->h.add_url(m->h.arg, m->id, m->url);
+		rc = replica_add(m->rep, m->id, m->address, changed, m);
+		break;
+	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_REMOVE:
+		m->stage = REMOVING;
+		rc = replica_remove(m->rep, m->id, changed, m);
+		break;
+	default:
+		m->stage = TRANSFERRING;
+		rc = replica_transfer(m->rep, m->id, changed, m);
+		break;
+	}
+	if (rc)
+		fail(m, rc, "the change");
+}
+
+void membership_stop(membership *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	m->stopped = 1;
+	int queued = m->stage == QUEUED;
+	pthread_mutex_unlock(&m->lock);
+	if (queued) {
+		ld_errinfo e = {0};
+		ld_errinfo_set(&e, LD_E(SHUTTING_DOWN), NULL, "the node is stopping");
+		finish(m, e.code, &e);
+	}
+	/* One handed to raft is answered by the replica's stop
+	 * (REPLICA_E_UNKNOWN). */
+}

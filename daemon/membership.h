@@ -1,0 +1,58 @@
+/*
+ * membership.h — changes of a cluster's membership and leadership asked by
+ * an operator (`ledgerctl cluster add|remove|transfer`, the ClusterChange
+ * request; docs/REPLICATION.md, "Membership and leadership"), run on the
+ * replica's loop one at a time (C-Raft 0.15 mishandles overlapping ones):
+ *
+ *   - add: replica_add (a stand-by: it replicates, catches up, does not
+ *     vote), then, unless the operator keeps it a stand-by,
+ *     replica_assign(voter), which C-Raft commits once the node has caught
+ *     up with the leader's log;
+ *   - remove: replica_remove (a removed leader steps down);
+ *   - transfer: replica_transfer (0.15 may drop it silently: the answer
+ *     says whether the node asked for leads afterwards).
+ *
+ * Threads: membership_submit from any thread (the server's); the rest on
+ * the loop's thread, where the answer's callback is called too.
+ */
+#ifndef LD_MEMBERSHIP_H
+#define LD_MEMBERSHIP_H
+
+#include <stdint.h>
+
+#include "ledger.pb-c.h"
+#include "replica.h"
+
+typedef struct membership membership;
+
+/* The answer of a change: 0, or a negative code with e saying why. */
+typedef void (*membership_done_fn)(void *arg, int rc, const ld_errinfo *e);
+
+typedef struct membership_hooks {
+	/* Wakes the loop: membership_run is to be called on it. */
+	void (*wake)(void *arg);
+	/* A node added: its client URL, for redirects and the status. */
+	void (*add_url)(void *arg, uint64_t id, const char *url);
+	/* The client URL of the leader (for ERR_NOT_LEADER), "" unknown. */
+	const char *(*leader_url)(void *arg);
+	void *arg;
+} membership_hooks;
+
+int membership_new(membership **out, replica *rep, const membership_hooks *h);
+void membership_free(membership *m);
+/*
+ * Checks and queues a change; done(arg, ...) is called once, on the loop,
+ * when it is over. 0 (queued), or ERR_INVALID_VALUE / ERR_MISSING_FIELD
+ * (the request), ERR_BUSY (another change in flight), ERR_SHUTTING_DOWN,
+ * with e (done is then not called).
+ */
+int membership_submit(membership *m, const Ledger__ClusterChangeRequest *q,
+		      membership_done_fn done, void *arg, ld_errinfo *e);
+/* On the loop: starts the change queued, if any. */
+void membership_run(membership *m);
+/* On the loop, as the replica stops: a change queued or in flight is
+ * answered (ERR_SHUTTING_DOWN; ERR_OUTCOME_UNKNOWN once handed to raft);
+ * later submits are refused. */
+void membership_stop(membership *m);
+
+#endif
