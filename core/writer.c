@@ -1535,6 +1535,7 @@ int writer_submit(writer *w, append_req *r)
 		r->items[i].stateless = r->items[i].code != 0;
 	if ((rc = pack_request(r)))
 		return rc;
+	int wake = 0;
 	pthread_mutex_lock(&w->lock);
 	if (w->stopping)
 		rc = LD_E(SHUTTING_DOWN);
@@ -1552,10 +1553,14 @@ int writer_submit(writer *w, append_req *r)
 		 * them all at once (one wake-up for the batch, not one per
 		 * request). A queue big enough to be worth deciding ahead is
 		 * woken for at once. */
-		if (w->flight_state != FLIGHT_COMMITTING || w->queued_events >= WRITER_DECIDE_AHEAD)
-			pthread_cond_signal(&w->wake);
+		wake = w->flight_state != FLIGHT_COMMITTING ||
+		       w->queued_events >= WRITER_DECIDE_AHEAD;
 	}
 	pthread_mutex_unlock(&w->lock);
+	/* Signalled after the lock is let go: woken while this thread still
+	 * held it, the decider would at once sleep again on the lock. */
+	if (wake)
+		pthread_cond_signal(&w->wake);
 	if (rc)
 		pack_free(r);
 	return rc;
@@ -1645,19 +1650,19 @@ void writer_free(writer *w)
 void writer_set_leading(writer *w, int leading, const char *leader_url)
 {
 	pthread_mutex_lock(&w->lock);
-	w->leading = leading;
+	__atomic_store_n(&w->leading, leading, __ATOMIC_RELEASE);
 	snprintf(w->leader_url, sizeof(w->leader_url), "%s",
 		 !leading && leader_url ? leader_url : "");
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* Read without the lock, which every request would otherwise take once
+ * more: a request let through as the leadership changes is refused by the
+ * decider, which reads it under the lock. */
 int writer_leads(writer *w)
 {
-	pthread_mutex_lock(&w->lock);
-	int yes = !w->replicate || w->leading;
-	pthread_mutex_unlock(&w->lock);
-	return yes;
+	return !w->replicate || __atomic_load_n(&w->leading, __ATOMIC_ACQUIRE);
 }
 
 void writer_leader_url(writer *w, char *out, size_t n)

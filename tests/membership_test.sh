@@ -8,6 +8,7 @@
 #     the page protocol, becomes a voter, and its log is the others';
 #   - `cluster transfer 4` hands it the leadership; it takes writes;
 #   - `cluster remove` takes a node out; the three left go on;
+#   - a fifth node started from a hot backup of a node joins the same way;
 #   - a malformed change is refused naming the field; a change asked of a
 #     single node says there is no cluster;
 #   - every role but admin is refused a change (clerk, auditor,
@@ -73,6 +74,22 @@ LEFT=()
 for i in 1 2 3 4; do [ "$i" = "$R" ] || LEFT+=("$i"); done
 for i in "${LEFT[@]}"; do wait_head "$i" "$WANT"; done
 
+# --- a fifth node from a hot backup of a node ----------------------------------------
+B=${LEFT[0]}
+ok --url "${URLS[$B]}" backup "$TMPDIR/bk5"
+for k in $(seq 1 12); do
+	ok --url "$ALL,${URLS[4]}" workforce 320500 --group courier --count "$((10 + k))" --at 2026-03-04
+done
+recorded
+WANT=$SEQ
+cp -a "$TMPDIR/bk5" "$TMPDIR/n5"
+P5="5,127.0.0.1:${RPORT[5]},${URLS[5]}"
+start_node 5 --peer "$P4" --peer "$P5" --join
+ok --url "$ALL,${URLS[4]}" --timeout 60000 cluster add "$P5"
+out_has "node 5 added; it votes" "cluster add: node 5 (from a hot backup) a voter"
+wait_head 5 "$WANT"
+LEFT+=(5)
+
 # --- bad changes ----------------------------------------------------------------------
 refused 2 "not ID,A.B.C.D:PORT,URL" --url "$ALL,${URLS[4]}" cluster add 5,nowhere
 refused 1 "raft address .*A.B.C.D:PORT" --url "$ALL,${URLS[4]}" cluster add 5,10.0.0.300:1,tcp://x:1
@@ -102,4 +119,4 @@ stop_ledgerd
 start_ledgerd
 refused 1 "a single node, not a cluster" --url "$URL" cluster remove 2
 stop_ledgerd
-echo "membership_test: ok (node 4 added from empty, led, node $R removed; roles refused)" >&2
+echo "membership_test: ok (node 4 added from empty, led, node $R removed, node 5 from a backup; roles refused)" >&2
