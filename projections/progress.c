@@ -1378,6 +1378,6 @@ static int plan_heavy(const ProtobufCMessage *args)
 const projection_query progress_queries[] = {
 	{LEDGER__REQUEST__COMMAND_PROGRESS, 0, progress_run, NULL, plan_heavy},
 	{LEDGER__REQUEST__COMMAND_PROGRESS_SERIES, 0, series_run, NULL, plan_heavy},
-	{LEDGER__REQUEST__COMMAND_PLANS, PQ_NO_STATE, plans_run, NULL},
+	{LEDGER__REQUEST__COMMAND_PLANS, PQ_NO_STATE, plans_run, NULL, NULL},
 	{0},
 };
