@@ -656,6 +656,41 @@ static int orgs_register(ldc *c, org_tree *t, ld_errinfo *e)
 	return 0;
 }
 
+/* pid's context switches so far, voluntary (it waited: a lock, a
+ * condition, a sync) in sw[0] and involuntary (preempted) in sw[1], summed
+ * over its threads (as proc_threads_cpu, an ended thread takes its own
+ * with it); 0, or -1 if /proc cannot tell. */
+static int proc_ctxt_switches(long pid, double sw[2])
+{
+	char path[96], line[128];
+	sw[0] = sw[1] = 0;
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/status", pid, de->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue; /* ended meanwhile */
+		while (fgets(line, sizeof(line), f)) {
+			unsigned long long v;
+			if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1)
+				sw[0] += (double)v;
+			else if (sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+				sw[1] += (double)v;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return 0;
+}
+
 /* The outcome of one run against the daemon. */
 typedef struct run_result {
 	double seconds;
@@ -665,6 +700,8 @@ typedef struct run_result {
 	double daemon_cpu_us; /* per event sent; < 0 unknown */
 	double daemon_wbytes; /* bytes written to storage per event sent; < 0 unknown */
 	double thread_us[TCPU__N]; /* daemon CPU per event sent by thread class; < 0 unknown */
+	double daemon_cs[2]; /* the daemon's context switches per event sent, voluntary and
+	                        involuntary; < 0 unknown */
 	int head_ok;
 	uint64_t head_delta, head_expected;
 	double pack_us; /* per event, before the clock (batch, async) */
@@ -819,11 +856,14 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 	double wb0 = o->pid > 0 ? proc_write_bytes(o->pid) : -1;
 	double tc0[TCPU__N], tc1[TCPU__N];
 	int tc_ok = proc_threads_cpu(o->pid, tc0) == 0;
+	double cs0[2], cs1[2];
+	int cs_ok = proc_ctxt_switches(o->pid, cs0) == 0;
 	if ((rc = run_clients(o, ws, parts, &sh, &res->seconds)) != 0)
 		goto out;
 	double cpu1 = self_cpu_seconds(), dcpu1 = proc_cpu_seconds(o->pid);
 	double wb1 = o->pid > 0 ? proc_write_bytes(o->pid) : -1;
 	tc_ok = tc_ok && proc_threads_cpu(o->pid, tc1) == 0;
+	cs_ok = cs_ok && proc_ctxt_switches(o->pid, cs1) == 0;
 
 	for (unsigned p = 0; p < parts; p++) {
 		tally *t = &ws[p].t;
@@ -844,6 +884,8 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 	res->daemon_wbytes = wb0 >= 0 && wb1 >= 0 ? (wb1 - wb0) / sent : -1;
 	for (int k = 0; k < TCPU__N; k++)
 		res->thread_us[k] = tc_ok ? (tc1[k] - tc0[k]) * 1e6 / sent : -1;
+	for (int k = 0; k < 2; k++)
+		res->daemon_cs[k] = cs_ok ? (cs1[k] - cs0[k]) / sent : -1;
 
 	/* Every accepted event and nothing else must be in the log. A daemon
 	 * that no longer answers ends the benchmark after this run's report. */
@@ -873,6 +915,9 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 			printf(" %s %.2f", tcpu_names[k], res->thread_us[k]);
 		printf(")");
 	}
+	if (res->daemon_cs[0] >= 0)
+		printf(", context switches %.3f/event (%.3f involuntary)", res->daemon_cs[0],
+		       res->daemon_cs[1]);
 	if (head_rc)
 		printf(" | head UNKNOWN: the daemon does not answer\n");
 	else
@@ -986,6 +1031,14 @@ static int bench_daemon(const bench_opts *o)
 			for (unsigned r = 0; r < done; r++)
 				tus[r] = res[r].thread_us[k];
 			printf(" %s=%.2f", tcpu_names[k], stats_of(tus, done).median);
+		}
+		/* And its context switches per event (not CPU, but what most
+		 * of a single-event request's CPU goes to). */
+		static const char *const cs_names[2] = {"cswitch", "cswitch_involuntary"};
+		for (int k = 0; k < 2; k++) {
+			for (unsigned r = 0; r < done; r++)
+				tus[r] = res[r].daemon_cs[k];
+			printf(" %s=%.3f", cs_names[k], stats_of(tus, done).median);
 		}
 		printf("\n");
 	}

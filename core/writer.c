@@ -1,6 +1,7 @@
 /* writer.c — decisions in memory, group commit on its own thread. See
  * writer.h. */
 #include "writer.h"
+#include "writer_int.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -17,121 +18,6 @@
 #include "snapshot.h"
 
 #define REPLAY_CHUNK 50000 /* events per transaction when replaying at start */
-
-/* A group: its blob, the changes it made to the model, its requests. */
-typedef struct wgroup {
-	group g;
-	model_undo *undo;
-	append_req *reqs, *reqs_tail;
-	uint32_t *streams; /* each event's stream, to publish after the commit */
-	size_t ncap;
-	int64_t recorded_at;
-	uint64_t last;     /* seq of its last event (or the head before it) */
-	uint8_t hash[LD_HASH_LEN];
-	size_t events;     /* events of its requests (for the bound) */
-	int status;        /* its commit: 0, or why it failed */
-} wgroup;
-
-enum { FLIGHT_NONE, FLIGHT_COMMITTING, FLIGHT_DONE };
-
-/* A replicated entry applied here (confirmed, its clients answered or about
- * to be) that the applier has still to write into the log's store: a copy
- * of its group (no events: an entry without any, whose raft index only is
- * recorded) and the head after it. */
-typedef struct pend {
-	struct pend *next;
-	uint64_t index; /* its raft index */
-	group g;
-	uint32_t *streams; /* each event's stream, published once stored */
-	uint64_t last;     /* the head after it: seq, hash, time */
-	uint8_t hash[LD_HASH_LEN];
-	int64_t recorded_at;
-	int stored;
-} pend;
-
-/* The writer's own threads read the log without waiting for the applier
- * (they see the entries not yet stored through the view). */
-static __thread int no_read_wait;
-
-struct writer {
-	store *s;
-	model *m;
-	pthread_t decider, committer;
-	int started;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;     /* the decider: requests, a commit done, stopping */
-	pthread_cond_t go;       /* the committer: a group to commit, stopping */
-	append_req *head, *tail; /* the queue */
-	size_t queued_events;
-	int stopping, broken;
-	int committer_done; /* the decider has stopped: the committer may */
-
-	/* The head of what is applied here (a single node: committed; a
-	 * replicated one: confirmed), under lock. */
-	uint64_t seq;
-	uint8_t hash[LD_HASH_LEN];
-	int64_t recorded_at;
-	/* The head and tree of the log's store, what readers see (under
-	 * lock). A single node: the same as the above. */
-	uint64_t sseq;
-	uint8_t shash[LD_HASH_LEN];
-	int64_t srecorded_at;
-	int merkle;
-	ld_merkle_frontier tree;
-	uint8_t root[LD_HASH_LEN];
-	keystore *keys; /* destroys keys of MemberForgotten events; may be NULL */
-
-	/* The pipeline (under lock): the group being decided and the one
-	 * being committed. */
-	wgroup groups[2];
-	wgroup *open, *flight;
-	int flight_state;
-	/* The decider's own: the last event decided, its read transaction. */
-	uint64_t dseq;
-	uint8_t dhash[LD_HASH_LEN];
-	store_txn *txn;
-	model_view view;
-	/* The working tree of the thread that writes the store (the
-	 * committer; replicated: the applier). */
-	ld_merkle_frontier ctree;
-
-	/* Replicated: the entries applied here and not yet stored, in raft
-	 * order (under lock); the applier writes them, as many as are there,
-	 * in one transaction. Kept after they are stored while the decider's
-	 * read transaction began before (pin: the stored seq it sees). */
-	pend *pending, *pending_tail, *apply_next;
-	size_t unstored;
-	uint64_t pin, fpin; /* fpin: the same for another leader's group */
-	uint64_t applied_index; /* raft index applied here (stored or not) */
-	pthread_t applier;
-	int applier_started, applier_stop, apply_failed, apply_hold, hold_armed;
-	pthread_cond_t apply_go, stored_cv;
-	void (*failed)(void *arg, int rc);
-	void *failed_arg;
-
-	uint64_t snapshot_every, snap_seq;
-	void (*on_group)(void *arg, const uint8_t *blob, size_t len);
-	void *on_group_arg;
-
-	/* Replication (under lock): groups go through replicate(); not
-	 * leading, every request is refused; another leader's entries wait
-	 * for the pipeline to be idle (nothing decided, nothing in flight). */
-	int (*replicate)(void *arg, const uint8_t *blob, size_t len);
-	void *replicate_arg;
-	int leading, deciding;
-	char leader_url[256];
-	pthread_cond_t idle;
-
-	/* The commit hook, called with hook_lock held, so that clearing it
-	 * (which takes the lock) waits for a call in flight. */
-	pthread_mutex_t hook_lock;
-	writer_commit_fn on_commit;
-	void *on_commit_arg;
-	struct {
-		writer_commit_fn fn;
-		void *arg;
-	} hooks[WRITER_MAX_HOOKS];
-};
 
 /* Queued events from which the decider is woken while a group commits. */
 #define WRITER_DECIDE_AHEAD 256
@@ -215,16 +101,7 @@ static int is_storage_error(int rc)
 /* What the decider sees beyond the log: its groups                    */
 /* ------------------------------------------------------------------ */
 
-/* The entry not yet stored that holds seq (lock held), or NULL. */
-static const pend *pending_at(const writer *w, uint64_t seq)
-{
-	for (const pend *p = w->pending; p; p = p->next)
-		if (p->g.n && seq >= p->g.first && seq < p->g.first + p->g.n)
-			return p;
-	return NULL;
-}
-
-static int view_event(void *arg, uint64_t seq, Ledger__Event **ev)
+int wr_view_event(void *arg, uint64_t seq, Ledger__Event **ev)
 {
 	writer *w = arg;
 	const uint8_t *b;
@@ -239,7 +116,7 @@ static int view_event(void *arg, uint64_t seq, Ledger__Event **ev)
 	if (!w->replicate)
 		return LD_E(NOT_FOUND);
 	pthread_mutex_lock(&w->lock);
-	const pend *p = pending_at(w, seq);
+	const pend *p = wr_pending_at(w, seq);
 	int rc = p ? group_event(&p->g, seq, &b, &n) : LD_E(NOT_FOUND);
 	if (rc == 0 && !(*ev = codec_event_unpack(b, n)))
 		rc = LD_E(INTERNAL);
@@ -247,7 +124,7 @@ static int view_event(void *arg, uint64_t seq, Ledger__Event **ev)
 	return rc;
 }
 
-static int view_link(void *arg, uint64_t seq, ld_link *l)
+int wr_view_link(void *arg, uint64_t seq, ld_link *l)
 {
 	writer *w = arg;
 	for (int i = 0; i < 2; i++)
@@ -256,29 +133,10 @@ static int view_link(void *arg, uint64_t seq, ld_link *l)
 	if (!w->replicate)
 		return LD_E(NOT_FOUND);
 	pthread_mutex_lock(&w->lock);
-	const pend *p = pending_at(w, seq);
+	const pend *p = wr_pending_at(w, seq);
 	int rc = p ? group_link(&p->g, seq, l) : LD_E(NOT_FOUND);
 	pthread_mutex_unlock(&w->lock);
 	return rc;
-}
-
-static void pend_free(pend *p)
-{
-	group_free(&p->g);
-	free(p->streams);
-	free(p);
-}
-
-/* Frees the stored entries the decider's transaction sees (lock held). */
-static void prune_locked(writer *w)
-{
-	pend *p;
-	while ((p = w->pending) && p->stored && p->last <= w->pin && p->last <= w->fpin) {
-		w->pending = p->next;
-		if (!w->pending)
-			w->pending_tail = NULL;
-		pend_free(p);
-	}
 }
 
 /* The decider's read transaction of the log, with its view. */
@@ -309,7 +167,7 @@ static void decider_txn_end(writer *w)
 	w->txn = NULL;
 	pthread_mutex_lock(&w->lock);
 	w->pin = UINT64_MAX;
-	prune_locked(w);
+	wr_prune_locked(w);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -587,7 +445,7 @@ static void decide_request(writer *w, wgroup *g, append_req *r)
 /* The committer                                                       */
 /* ------------------------------------------------------------------ */
 
-static void call_hooks(writer *w, uint64_t head)
+void wr_call_hooks(writer *w, uint64_t head)
 {
 	pthread_mutex_lock(&w->hook_lock);
 	if (w->on_commit)
@@ -598,28 +456,17 @@ static void call_hooks(writer *w, uint64_t head)
 	pthread_mutex_unlock(&w->hook_lock);
 }
 
-/* The raft index of the last entry applied, in the log's meta. */
-static const char META_RAFT_INDEX[] = "raft-index";
-
-/* Writes blob (if any) and, with index, the raft index in one durable
- * transaction, the tree advanced; the map grown as often as it fills. A
- * blob that does not apply is `bad`. */
-static int write_blob(writer *w, const uint8_t *blob, size_t len, const uint64_t *index,
-		      int bad)
+/* Writes g's blob durably, the tree advanced; the map grown as often as it
+ * fills. A blob this writer made that does not apply is its own fault. */
+static int commit_group(writer *w, wgroup *g)
 {
-	uint8_t v[8];
-	if (index)
-		ld_put_be64(v, *index);
 	for (;;) {
 		ld_merkle_frontier tree = w->ctree;
 		store_txn *t;
 		int rc = store_write_begin(w->s, &t);
 		if (rc)
 			return rc;
-		if (blob)
-			rc = group_apply(t, blob, len, w->merkle ? &tree : NULL);
-		if (rc == 0 && index)
-			rc = store_put(t, DB_META, META_RAFT_INDEX, sizeof(META_RAFT_INDEX) - 1, v, 8);
+		rc = group_apply(t, g->g.buf, g->g.len, w->merkle ? &tree : NULL);
 		rc = rc ? (store_abort(t), rc) : store_commit(t);
 		if (rc == STORE_MAP_FULL) {
 			if ((rc = store_grow(w->s, 0)) != 0)
@@ -628,15 +475,8 @@ static int write_blob(writer *w, const uint8_t *blob, size_t len, const uint64_t
 		}
 		if (rc == 0)
 			w->ctree = tree;
-		return rc == LD_E(INVALID_VALUE) ? bad : rc;
+		return rc == LD_E(INVALID_VALUE) ? LD_E(INTERNAL) : rc;
 	}
-}
-
-/* Writes g's blob durably: a blob this writer made that does not apply is
- * its own fault. */
-static int commit_group(writer *w, wgroup *g)
-{
-	return write_blob(w, g->g.buf, g->g.len, NULL, LD_E(INTERNAL));
 }
 
 static void answer(wgroup *g, int status, uint64_t head)
@@ -657,7 +497,7 @@ static void *committer_main(void *arg)
 	writer *w = arg;
 	/* Named, so that top -H, perf and bench/ingest tell the threads apart. */
 	pthread_setname_np(pthread_self(), "ld-commit");
-	no_read_wait = 1;
+	wr_no_read_wait = 1;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (w->flight_state != FLIGHT_COMMITTING && !w->committer_done)
@@ -667,6 +507,11 @@ static void *committer_main(void *arg)
 		wgroup *g = w->flight;
 		pthread_mutex_unlock(&w->lock);
 
+		if (w->replicate && g->g.n) {
+			pthread_mutex_lock(&w->lock);
+			wr_wait_room_locked(w);
+			pthread_mutex_unlock(&w->lock);
+		}
 		int64_t t0 = ld_wall_us();
 		int status = !g->g.n         ? 0
 			     : w->replicate ? w->replicate(w->replicate_arg, g->g.buf, g->g.len)
@@ -708,7 +553,7 @@ static void *committer_main(void *arg)
 			if (g->g.n && w->on_group)
 				w->on_group(w->on_group_arg, g->g.buf, g->g.len);
 			if (g->g.n)
-				call_hooks(w, head);
+				wr_call_hooks(w, head);
 			answer(g, 0, head);
 		} else {
 			log_error("writer: a group of %zu events not recorded: %s", g->g.n,
@@ -723,177 +568,10 @@ static void *committer_main(void *arg)
 }
 
 /* ------------------------------------------------------------------ */
-/* The applier (replicated): entries applied here, into the store      */
-/* ------------------------------------------------------------------ */
-
-/* Writes the entries from..to (each with its blob, if any) and the last
- * one's raft index in one transaction, the tree advanced. */
-static int store_entries(writer *w, pend *from, pend *to)
-{
-	uint8_t v[8];
-	ld_put_be64(v, to->index);
-	for (;;) {
-		ld_merkle_frontier tree = w->ctree;
-		store_txn *t;
-		int rc = store_write_begin(w->s, &t);
-		if (rc)
-			return rc;
-		for (pend *p = from; rc == 0; p = p->next) {
-			if (p->g.n)
-				rc = group_apply(t, p->g.buf, p->g.len, w->merkle ? &tree : NULL);
-			if (p == to)
-				break;
-		}
-		if (rc == 0)
-			rc = store_put(t, DB_META, META_RAFT_INDEX, sizeof(META_RAFT_INDEX) - 1, v, 8);
-		rc = rc ? (store_abort(t), rc) : store_commit(t);
-		if (rc == STORE_MAP_FULL) {
-			if ((rc = store_grow(w->s, 0)) != 0)
-				return rc;
-			continue;
-		}
-		if (rc == 0)
-			w->ctree = tree;
-		return rc == LD_E(INVALID_VALUE) ? LD_E(INTERNAL) : rc;
-	}
-}
-
-/*
- * Writes what was applied here into the log's store, off the path of the
- * acknowledgement: each transaction takes every entry waiting (one device
- * flush for all: the store commits without syncing its meta page, and raft's
- * log holds every entry past the raft index recorded with them). Then the
- * readers see them: the streams' heads published, the store's head and tree
- * moved on, the commit hooks called.
- */
-static void *applier_main(void *arg)
-{
-	writer *w = arg;
-	pthread_setname_np(pthread_self(), "ld-apply");
-	no_read_wait = 1;
-	pthread_mutex_lock(&w->lock);
-	for (;;) {
-		while ((!w->apply_next || w->apply_hold) && !w->applier_stop)
-			pthread_cond_wait(&w->apply_go, &w->lock);
-		if (!w->apply_next || w->apply_hold)
-			break;
-		pend *from = w->apply_next, *to = w->pending_tail;
-		w->apply_next = NULL;
-		pthread_mutex_unlock(&w->lock);
-
-		int64_t t0 = ld_wall_us();
-		int rc = store_entries(w, from, to);
-		if (rc) {
-			log_error("writer: the entries from raft index %llu to %llu cannot be written "
-				  "into the log: %s; raft's log holds them, and this node stops",
-				  (unsigned long long)from->index, (unsigned long long)to->index,
-				  ld_strerror(rc));
-			pthread_mutex_lock(&w->lock);
-			w->apply_failed = rc;
-			w->broken = 1;
-			pthread_cond_broadcast(&w->stored_cv);
-			pthread_mutex_unlock(&w->lock);
-			if (w->failed)
-				w->failed(w->failed_arg, rc);
-			return NULL;
-		}
-		size_t events = 0, entries = 0;
-		for (pend *p = from;; p = p->next) {
-			for (size_t i = 0; i < p->g.n; i++)
-				model_publish(w->m, p->streams[i], p->g.first + i);
-			events += p->g.n;
-			entries++;
-			if (p == to)
-				break;
-		}
-		log_debug("writer: %zu entries (%zu events) stored in %lld us", entries, events,
-			  (long long)(ld_wall_us() - t0));
-		if (w->on_group)
-			for (pend *p = from;; p = p->next) {
-				if (p->g.n)
-					w->on_group(w->on_group_arg, p->g.buf, p->g.len);
-				if (p == to)
-					break;
-			}
-		uint8_t root[LD_HASH_LEN];
-		if (w->merkle)
-			ld_merkle_root(&w->ctree, root);
-		pthread_mutex_lock(&w->lock);
-		for (pend *p = from;; p = p->next) {
-			p->stored = 1;
-			w->unstored--;
-			if (p == to)
-				break;
-		}
-		uint64_t was = w->sseq;
-		w->sseq = to->last;
-		memcpy(w->shash, to->hash, LD_HASH_LEN);
-		w->srecorded_at = to->recorded_at;
-		if (w->merkle) {
-			w->tree = w->ctree;
-			memcpy(w->root, root, LD_HASH_LEN);
-		}
-		uint64_t head = w->sseq;
-		pthread_cond_broadcast(&w->stored_cv);
-		pthread_mutex_unlock(&w->lock);
-		if (head != was)
-			call_hooks(w, head);
-		pthread_mutex_lock(&w->lock);
-		prune_locked(w);
-	}
-	pthread_mutex_unlock(&w->lock);
-	return NULL;
-}
-
-/* Queues an entry applied here for the applier (lock held). */
-static void pend_queue(writer *w, pend *p)
-{
-	if (w->pending_tail)
-		w->pending_tail->next = p;
-	else
-		w->pending = p;
-	w->pending_tail = p;
-	if (!w->apply_next)
-		w->apply_next = p;
-	w->unstored++;
-	w->applied_index = p->index;
-	w->seq = p->last;
-	memcpy(w->hash, p->hash, LD_HASH_LEN);
-	w->recorded_at = p->recorded_at;
-	pthread_cond_signal(&w->apply_go);
-}
-
-/* Until the store holds everything applied here (lock held); 0, or the
- * applier's error. */
-static int wait_stored_locked(writer *w)
-{
-	while (w->unstored && !w->apply_failed && !w->apply_hold)
-		pthread_cond_wait(&w->stored_cv, &w->lock);
-	return w->apply_failed ? w->apply_failed : w->unstored ? LD_E(BUSY) : 0;
-}
-
-/* A read that begins waits until the store holds what was applied here
- * when it arrived (a replicated writer answers its clients before): at
- * most the applier's transaction in flight and the next. */
-static void read_wait(void *arg)
-{
-	writer *w = arg;
-	/* The writer's threads, and a thread inside a read transaction (the
-	 * applier may wait for it to end, to grow the map), do not wait. */
-	if (no_read_wait || store_reading())
-		return;
-	pthread_mutex_lock(&w->lock);
-	uint64_t want = w->seq;
-	while (w->sseq < want && !w->apply_failed && !w->apply_hold && w->applier_started)
-		pthread_cond_wait(&w->stored_cv, &w->lock);
-	pthread_mutex_unlock(&w->lock);
-}
-
-/* ------------------------------------------------------------------ */
 /* The decider                                                         */
 /* ------------------------------------------------------------------ */
 
-static void group_open(writer *w, wgroup *g)
+void wr_group_open(writer *w, wgroup *g)
 {
 	group_reset(&g->g, w->dseq + 1, w->dhash, 0);
 	model_undo_clear(g->undo);
@@ -932,7 +610,7 @@ static void flight_done(writer *w)
 		}
 		w->dseq = w->seq;
 		memcpy(w->dhash, w->hash, LD_HASH_LEN);
-		group_open(w, w->open);
+		wr_group_open(w, w->open);
 		f->reqs = f->reqs_tail = NULL;
 		w->flight_state = FLIGHT_NONE;
 		uint64_t head = w->seq;
@@ -956,7 +634,7 @@ static void send_open(writer *w)
 	w->flight = g;
 	w->open = g == &w->groups[0] ? &w->groups[1] : &w->groups[0];
 	w->flight_state = FLIGHT_COMMITTING;
-	group_open(w, w->open);
+	wr_group_open(w, w->open);
 	model_undo_use(w->m, w->open->undo);
 	pthread_cond_signal(&w->go);
 }
@@ -972,7 +650,7 @@ static void *decider_main(void *arg)
 {
 	writer *w = arg;
 	pthread_setname_np(pthread_self(), "ld-writer");
-	no_read_wait = 1;
+	wr_no_read_wait = 1;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		if (w->flight_state == FLIGHT_DONE)
@@ -984,7 +662,7 @@ static void *decider_main(void *arg)
 				!snapshot_running(w->m);
 		if (want_snap && idle && !w->open->reqs) {
 			/* The snapshot names a state of the store. */
-			if (wait_stored_locked(w)) {
+			if (wr_wait_stored_locked(w)) {
 				w->snap_seq = w->seq;
 				continue;
 			}
@@ -1348,26 +1026,6 @@ static int load_model(writer *w, ld_errinfo *e)
 /* Public                                                              */
 /* ------------------------------------------------------------------ */
 
-static int stored_index(writer *w, uint64_t *index);
-
-/* Stores what is applied (unless held or failed) and stops the applier;
- * readers no longer wait for it. */
-static void stop_applier(writer *w)
-{
-	if (!w->applier_started)
-		return;
-	pthread_mutex_lock(&w->lock);
-	w->applier_stop = 1;
-	pthread_cond_signal(&w->apply_go);
-	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->applier, NULL);
-	store_set_read_wait(w->s, NULL, NULL);
-	pthread_mutex_lock(&w->lock);
-	w->applier_started = 0;
-	pthread_cond_broadcast(&w->stored_cv);
-	pthread_mutex_unlock(&w->lock);
-}
-
 int writer_start(writer **out, store *s)
 {
 	return writer_start_opts(out, s, NULL);
@@ -1397,6 +1055,9 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	 * the store's commit. */
 	const char *hold = getenv("LEDGERD_TEST_APPLY_HOLD");
 	w->hold_armed = w->replicate && hold && *hold && strcmp(hold, "0") != 0;
+	/* Test hook: another bound of the bytes applied and not stored. */
+	const char *max = getenv("LEDGERD_TEST_UNSTORED_MAX");
+	w->unstored_max = max && *max ? strtoull(max, NULL, 10) : WRITER_UNSTORED_MAX;
 	pthread_cond_init(&w->apply_go, NULL);
 	pthread_cond_init(&w->stored_cv, NULL);
 	pthread_cond_init(&w->idle, NULL);
@@ -1437,24 +1098,24 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	memcpy(w->dhash, w->hash, LD_HASH_LEN);
 	memcpy(w->shash, w->hash, LD_HASH_LEN);
 	w->srecorded_at = w->recorded_at;
-	if (w->replicate && (rc = stored_index(w, &w->applied_index)) != 0) {
+	if (w->replicate && (rc = wr_stored_index(w, &w->applied_index)) != 0) {
 		log_error("writer: unable to read the raft index of the log: %s", ld_strerror(rc));
 		goto fail;
 	}
-	w->view = (model_view){view_event, view_link, w};
+	w->view = (model_view){wr_view_event, wr_view_link, w};
 	w->open = &w->groups[0];
-	group_open(w, w->open);
+	wr_group_open(w, w->open);
 	model_undo_use(w->m, w->open->undo);
 	if (w->replicate) {
-		if (pthread_create(&w->applier, NULL, applier_main, w) != 0) {
+		if (pthread_create(&w->applier, NULL, wr_applier_main, w) != 0) {
 			rc = LD_E(INTERNAL);
 			goto fail;
 		}
 		w->applier_started = 1;
-		store_set_read_wait(s, read_wait, w);
+		store_set_read_wait(s, wr_read_wait, w);
 	}
 	if (pthread_create(&w->committer, NULL, committer_main, w) != 0) {
-		stop_applier(w);
+		wr_stop_applier(w);
 		rc = LD_E(INTERNAL);
 		goto fail;
 	}
@@ -1464,7 +1125,7 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 		pthread_cond_signal(&w->go);
 		pthread_mutex_unlock(&w->lock);
 		pthread_join(w->committer, NULL);
-		stop_applier(w);
+		wr_stop_applier(w);
 		rc = LD_E(INTERNAL);
 		goto fail;
 	}
@@ -1535,6 +1196,7 @@ int writer_submit(writer *w, append_req *r)
 		r->items[i].stateless = r->items[i].code != 0;
 	if ((rc = pack_request(r)))
 		return rc;
+	int wake = 0;
 	pthread_mutex_lock(&w->lock);
 	if (w->stopping)
 		rc = LD_E(SHUTTING_DOWN);
@@ -1552,10 +1214,14 @@ int writer_submit(writer *w, append_req *r)
 		 * them all at once (one wake-up for the batch, not one per
 		 * request). A queue big enough to be worth deciding ahead is
 		 * woken for at once. */
-		if (w->flight_state != FLIGHT_COMMITTING || w->queued_events >= WRITER_DECIDE_AHEAD)
-			pthread_cond_signal(&w->wake);
+		wake = w->flight_state != FLIGHT_COMMITTING ||
+		       w->queued_events >= WRITER_DECIDE_AHEAD;
 	}
 	pthread_mutex_unlock(&w->lock);
+	/* Signalled after the lock is let go: woken while this thread still
+	 * held it, the decider would at once sleep again on the lock. */
+	if (wake)
+		pthread_cond_signal(&w->wake);
 	if (rc)
 		pack_free(r);
 	return rc;
@@ -1563,7 +1229,7 @@ int writer_submit(writer *w, append_req *r)
 
 void writer_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], int64_t *recorded_at)
 {
-	read_wait(w);
+	wr_read_wait(w);
 	pthread_mutex_lock(&w->lock);
 	*seq = w->sseq;
 	if (hash)
@@ -1595,6 +1261,7 @@ void writer_stop(writer *w)
 	pthread_mutex_lock(&w->lock);
 	w->stopping = 1;
 	pthread_cond_signal(&w->wake);
+	pthread_cond_broadcast(&w->stored_cv);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->decider, NULL);
 	pthread_mutex_lock(&w->lock);
@@ -1602,7 +1269,7 @@ void writer_stop(writer *w)
 	pthread_cond_signal(&w->go);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->committer, NULL);
-	stop_applier(w);
+	wr_stop_applier(w);
 	w->started = 0;
 	/* A clean stop leaves a snapshot of the head: the next start replays
 	 * nothing (of a head the store holds). */
@@ -1625,7 +1292,7 @@ void writer_free(writer *w)
 	while (w->pending) {
 		pend *p = w->pending;
 		w->pending = p->next;
-		pend_free(p);
+		wr_pend_free(p);
 	}
 	pthread_cond_destroy(&w->apply_go);
 	pthread_cond_destroy(&w->stored_cv);
@@ -1635,322 +1302,4 @@ void writer_free(writer *w)
 	pthread_mutex_destroy(&w->hook_lock);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
-}
-
-/* ------------------------------------------------------------------ */
-/* Replication                                                         */
-/* ------------------------------------------------------------------ */
-
-
-void writer_set_leading(writer *w, int leading, const char *leader_url)
-{
-	pthread_mutex_lock(&w->lock);
-	w->leading = leading;
-	snprintf(w->leader_url, sizeof(w->leader_url), "%s",
-		 !leading && leader_url ? leader_url : "");
-	pthread_cond_signal(&w->wake);
-	pthread_mutex_unlock(&w->lock);
-}
-
-int writer_leads(writer *w)
-{
-	pthread_mutex_lock(&w->lock);
-	int yes = !w->replicate || w->leading;
-	pthread_mutex_unlock(&w->lock);
-	return yes;
-}
-
-void writer_leader_url(writer *w, char *out, size_t n)
-{
-	pthread_mutex_lock(&w->lock);
-	snprintf(out, n, "%s", w->leader_url);
-	pthread_mutex_unlock(&w->lock);
-}
-
-/* The raft index recorded in the store (0: none). */
-static int stored_index(writer *w, uint64_t *index)
-{
-	store_txn *t;
-	store_val v;
-	*index = 0;
-	int rc = store_read_begin(w->s, &t);
-	if (rc)
-		return rc;
-	rc = store_get(t, DB_META, META_RAFT_INDEX, sizeof(META_RAFT_INDEX) - 1, &v);
-	if (rc == 0 && v.len == 8)
-		*index = ld_get_be64(v.data);
-	else if (rc == 0)
-		rc = LD_E(STORAGE);
-	store_read_end(t);
-	return rc == LD_E(NOT_FOUND) ? 0 : rc;
-}
-
-int writer_applied_index(writer *w, uint64_t *index)
-{
-	pthread_mutex_lock(&w->lock);
-	*index = w->applied_index;
-	pthread_mutex_unlock(&w->lock);
-	return 0;
-}
-
-void writer_applied_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN])
-{
-	pthread_mutex_lock(&w->lock);
-	*seq = w->seq;
-	memcpy(hash, w->hash, LD_HASH_LEN);
-	pthread_mutex_unlock(&w->lock);
-}
-
-int writer_sync(writer *w)
-{
-	pthread_mutex_lock(&w->lock);
-	int rc = wait_stored_locked(w);
-	pthread_mutex_unlock(&w->lock);
-	return rc ? rc : store_sync(w->s);
-}
-
-/* What a replicated group's events see while the model takes them: the
- * group's own events first, then the writer's view. */
-typedef struct follow_view {
-	writer *w;
-	const group *g;
-} follow_view;
-
-static int follow_event(void *arg, uint64_t seq, Ledger__Event **ev)
-{
-	follow_view *f = arg;
-	const uint8_t *b;
-	size_t n;
-	if (group_event(f->g, seq, &b, &n) == 0) {
-		*ev = codec_event_unpack(b, n);
-		return *ev ? 0 : LD_E(INTERNAL);
-	}
-	return view_event(f->w, seq, ev);
-}
-
-static int follow_link(void *arg, uint64_t seq, ld_link *l)
-{
-	follow_view *f = arg;
-	return group_link(f->g, seq, l) == 0 ? 0 : view_link(f->w, seq, l);
-}
-
-/* Applies another leader's group (p, checked) to the write model, event by
- * event as at start (each passed the leader's checks on the same state, so
- * passes again), its streams into p->streams. Reads the log without waiting
- * for the applier: what it has not stored is in the view. */
-static int model_follow(writer *w, pend *p, ld_errinfo *e)
-{
-	follow_view fv = {w, &p->g};
-	model_view v = {follow_event, follow_link, &fv};
-	store_txn *t;
-	pthread_mutex_lock(&w->lock);
-	w->fpin = w->sseq;
-	pthread_mutex_unlock(&w->lock);
-	int saved = no_read_wait;
-	no_read_wait = 1;
-	int rc = store_read_begin(w->s, &t);
-	no_read_wait = saved;
-	if (rc == 0) {
-		store_txn_set_view(t, &v);
-		model_undo_use(w->m, NULL);
-		for (size_t i = 0; rc == 0 && i < p->g.n; i++) {
-			uint64_t seq = p->g.first + i;
-			const uint8_t *b;
-			size_t n;
-			model_result mr;
-			Ledger__Event *ev = NULL;
-			if (group_event(&p->g, seq, &b, &n) || !(ev = codec_event_unpack(b, n))) {
-				rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "seq %llu is unreadable",
-						    (unsigned long long)seq);
-				break;
-			}
-			rc = model_apply(t, ev, seq, &mr, e);
-			if (rc == 0 && (mr.version != ev->version || !ev->stream ||
-					strcmp(mr.stream, ev->stream) != 0))
-				rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
-						    "seq %llu is version %llu of %s in the group but "
-						    "%llu of %s in the write model",
-						    (unsigned long long)seq, (unsigned long long)ev->version,
-						    ev->stream ? ev->stream : "-",
-						    (unsigned long long)mr.version, mr.stream);
-			if (rc == 0)
-				rc = model_id_add(t, ev->event_id.data, seq);
-			if (rc == 0)
-				p->streams[i] = mr.stream_ref;
-			codec_event_free(ev);
-		}
-		model_undo_use(w->m, w->open->undo);
-		store_read_end(t);
-	}
-	pthread_mutex_lock(&w->lock);
-	w->fpin = UINT64_MAX;
-	prune_locked(w);
-	pthread_mutex_unlock(&w->lock);
-	return rc;
-}
-
-/* Another node's group: each event the next of the log, chained, its
- * content giving its hash (which its record repeats). */
-static int check_blob(writer *w, const uint8_t *blob, size_t len, uint64_t *last,
-		      uint8_t hash[LD_HASH_LEN], int64_t *recorded_at, ld_errinfo *e)
-{
-	group_reader rd;
-	const uint8_t *b, *h;
-	size_t n;
-	char why[200];
-	if (group_read_begin(&rd, blob, len) || rd.flags)
-		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
-				      "a replicated entry that is not a group of events");
-	if (rd.first != w->seq + 1 || memcmp(rd.prev, w->hash, LD_HASH_LEN) != 0)
-		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
-				      "a replicated group from seq %llu does not follow the log's "
-				      "head (seq %llu)",
-				      (unsigned long long)rd.first, (unsigned long long)w->seq);
-	uint64_t seq = w->seq;
-	memcpy(hash, w->hash, LD_HASH_LEN);
-	int rc;
-	while ((rc = group_read_next(&rd, &b, &n, &h)) == 1) {
-		Ledger__Event *ev = codec_event_unpack(b, n);
-		seq++;
-		if (!ev)
-			return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
-					      "seq %llu of a replicated group is unreadable",
-					      (unsigned long long)seq);
-		rc = codec_event_check(ev, seq, hash, why, sizeof(why));
-		if (rc == 0 && memcmp(h, ev->hash.data, LD_HASH_LEN) != 0) {
-			snprintf(why, sizeof(why), "seq %llu's record names another hash",
-				 (unsigned long long)seq);
-			rc = LD_E(CHAIN_BROKEN);
-		}
-		if (rc == 0) {
-			memcpy(hash, ev->hash.data, LD_HASH_LEN);
-			*recorded_at = ev->recorded_at;
-		}
-		codec_event_free(ev);
-		if (rc)
-			return ld_errinfo_set(e, rc, NULL, "a replicated group: %s", why);
-	}
-	if (rc < 0)
-		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL, "a malformed replicated group");
-	*last = seq;
-	return 0;
-}
-
-/* The keys of the members the group forgets go first, as on the leader. */
-static int forget_keys(writer *w, const uint8_t *blob, size_t len)
-{
-	group_reader rd;
-	const uint8_t *b, *h;
-	size_t n;
-	int rc = 0;
-	if (!w->keys || group_read_begin(&rd, blob, len))
-		return 0;
-	while (rc == 0 && group_read_next(&rd, &b, &n, &h) == 1) {
-		if (codec_peek_body_case(b, n) != LEDGER__EVENT__BODY_MEMBER_FORGOTTEN)
-			continue;
-		Ledger__Event *ev = codec_event_unpack(b, n);
-		if (!ev)
-			return LD_E(INTERNAL);
-		rc = keystore_destroy(w->keys, ev->member_forgotten->member_id);
-		codec_event_free(ev);
-	}
-	return rc;
-}
-
-/* Queues the group the committing thread replicates, or (blob NULL) an
- * entry without events, for the applier: applied here, stored after. */
-static int apply_queued(writer *w, uint64_t index, const uint8_t *blob, size_t len)
-{
-	pend *p = calloc(1, sizeof(*p));
-	if (!p)
-		return LD_E(INTERNAL);
-	p->index = index;
-	pthread_mutex_lock(&w->lock);
-	const wgroup *f = w->flight;
-	int rc = 0;
-	if (blob && (w->flight_state != FLIGHT_COMMITTING || f->g.len != len ||
-		     memcmp(f->g.buf, blob, len) != 0)) {
-		log_error("writer: the entry at raft index %llu is not the group in flight",
-			  (unsigned long long)index);
-		rc = LD_E(INTERNAL);
-	} else if (blob && ((rc = group_copy(&p->g, &f->g)) ||
-			    !(p->streams = malloc((f->g.n ? f->g.n : 1) * sizeof(*p->streams))))) {
-		rc = LD_E(INTERNAL);
-	}
-	if (rc) {
-		pthread_mutex_unlock(&w->lock);
-		pend_free(p);
-		return rc;
-	}
-	if (blob && w->hold_armed && !w->apply_hold) {
-		log_warn("writer: LEDGERD_TEST_APPLY_HOLD: nothing more is written into the log");
-		w->apply_hold = 1;
-	}
-	if (blob) {
-		memcpy(p->streams, f->streams, f->g.n * sizeof(*p->streams));
-		p->last = f->last;
-		memcpy(p->hash, f->hash, LD_HASH_LEN);
-		p->recorded_at = f->recorded_at;
-	} else {
-		p->last = w->seq;
-		memcpy(p->hash, w->hash, LD_HASH_LEN);
-		p->recorded_at = w->recorded_at;
-	}
-	pend_queue(w, p);
-	pthread_mutex_unlock(&w->lock);
-	return 0;
-}
-
-int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len, int own)
-{
-	if (own || !blob)
-		return apply_queued(w, index, own ? blob : NULL, len);
-
-	/* Nothing of this writer's own may be decided or in flight. */
-	pthread_mutex_lock(&w->lock);
-	while (w->flight_state != FLIGHT_NONE || w->open->reqs || w->deciding)
-		pthread_cond_wait(&w->idle, &w->lock);
-	pthread_mutex_unlock(&w->lock);
-	snapshot_wait(w->m);
-
-	ld_errinfo e = {0};
-	uint64_t last = 0;
-	uint8_t hash[LD_HASH_LEN];
-	int64_t recorded_at = w->recorded_at;
-	int rc = check_blob(w, blob, len, &last, hash, &recorded_at, &e);
-	if (rc) {
-		log_error("writer: %s", e.message);
-		return rc;
-	}
-	pend *p = calloc(1, sizeof(*p));
-	if (!p || group_load(&p->g, blob, len) ||
-	    !(p->streams = malloc((p->g.n ? p->g.n : 1) * sizeof(*p->streams)))) {
-		if (p)
-			pend_free(p);
-		return LD_E(INTERNAL);
-	}
-	p->index = index;
-	p->last = last;
-	memcpy(p->hash, hash, LD_HASH_LEN);
-	p->recorded_at = recorded_at;
-	if ((rc = forget_keys(w, blob, len))) {
-		log_error("writer: a replicated group from seq %llu not applied: %s",
-			  (unsigned long long)p->g.first, ld_strerror(rc));
-		pend_free(p);
-		return rc;
-	}
-	/* The model follows, as the leader's did; the store after. */
-	if ((rc = model_follow(w, p, &e))) {
-		log_error("writer: the write model does not take the replicated events: %s",
-			  e.message[0] ? e.message : ld_strerror(rc));
-		pend_free(p);
-		return LD_E(STORAGE);
-	}
-	pthread_mutex_lock(&w->lock);
-	pend_queue(w, p);
-	w->dseq = last;
-	memcpy(w->dhash, hash, LD_HASH_LEN);
-	group_open(w, w->open);
-	pthread_mutex_unlock(&w->lock);
-	return 0;
 }

@@ -208,6 +208,14 @@ void writer_leader_url(writer *w, char *out, size_t n);
  * storage error.
  */
 int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len, int own);
+/* While the groups applied and not stored exceed 256 MiB, the committing
+ * thread holds the next group back (and a follower the next entry): a store
+ * slower than raft slows the writes instead of growing memory.
+ *
+ * Test hooks, read at writer_start: LEDGERD_TEST_APPLY_HOLD=1 makes the
+ * applier store nothing from this node's first own group on (as if the
+ * process died each time between raft's flush and the store's commit);
+ * LEDGERD_TEST_UNSTORED_MAX=N sets that bound to N bytes. */
 /* The raft index of the last entry applied (stored or not; 0: none). */
 int writer_applied_index(writer *w, uint64_t *index);
 /* The head of what is applied (stored or not): what the replica checks the

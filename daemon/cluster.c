@@ -647,6 +647,9 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 			 (unsigned long long)head, (unsigned long long)c->id, c->npeers, c->dir);
 	int rc = replica_start(c->rep, &c->loop, &o, e);
 	if (rc) {
+		/* What the replica opened before it failed (raft's transport, the
+		 * confirmations' socket) closes on the loop below. */
+		replica_stop(c->rep, NULL, NULL);
 		catchup_close(c->cu);
 		uv_close((uv_handle_t *)&c->async, closed);
 		uv_close((uv_handle_t *)&c->tick, closed);

@@ -138,6 +138,6 @@ static void history_done(Ledger__Response *resp)
 }
 
 const projection_query history_queries[] = {
-	{LEDGER__REQUEST__COMMAND_HISTORY, PQ_READS_LOG, history_run, history_done},
+	{LEDGER__REQUEST__COMMAND_HISTORY, PQ_READS_LOG, history_run, history_done, NULL},
 	{0},
 };

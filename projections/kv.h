@@ -5,15 +5,19 @@
  * A projection applies events against its table, never against LMDB: a get
  * is a hash lookup (a key not in the table is read once from the flushed
  * state, `base`, and kept); a put or delete changes the table only and
- * marks the key dirty. The runner writes every dirty key into one write
- * transaction with the projection's checkpoint (kv_write), sorted, so each
- * page of a database is touched once and keys past a database's last one
- * are appended; once that transaction has committed (kv_written), the keys
- * are clean. So LMDB sees one put per key per flush however often the
- * events of that flush changed it.
+ * marks the key dirty. A flush writes every dirty key into one write
+ * transaction with the projection's checkpoint, sorted, so each page of a
+ * database is touched once and keys past a database's last one are
+ * appended; once that transaction has committed, the keys are clean. So
+ * LMDB sees one put per key per flush however often the events of that
+ * flush changed it. The runner copies the dirty keys out (kv_detach) and
+ * has another thread write the copy while it applies on (kv_batch_write,
+ * kv_settle); kv_write and kv_written do the same in one go on the table's
+ * own thread.
  *
- * Memory. Every entry counts (key, value, bookkeeping); kv_trim drops clean
- * entries when the runner's budget is exceeded, and dirty bytes past a share
+ * Memory. Every entry counts (key, value, bookkeeping; not a batch's copy);
+ * kv_trim drops clean entries (never pending ones) when the runner's budget
+ * is exceeded, and dirty bytes past a share
  * of it make the runner flush. A database that was empty when the table
  * began, and from which nothing has been dropped since, is complete in
  * memory: a key the table does not hold is absent, with no read of LMDB

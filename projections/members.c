@@ -1463,8 +1463,15 @@ static int coverage_query(const proj_query_ctx *q, const ProtobufCMessage *args,
 	return rc;
 }
 
+/* A coverage below the organisation itself walks a subtree. */
+static int coverage_heavy(const ProtobufCMessage *args)
+{
+	const Ledger__CoverageRequest *r = (const Ledger__CoverageRequest *)args;
+	return r->has_depth && r->depth > 0;
+}
+
 const projection_query members_queries[] = {
-	{LEDGER__REQUEST__COMMAND_GET_MEMBER, 0, member_query, NULL},
-	{LEDGER__REQUEST__COMMAND_COVERAGE, 0, coverage_query, NULL},
+	{LEDGER__REQUEST__COMMAND_GET_MEMBER, 0, member_query, NULL, NULL},
+	{LEDGER__REQUEST__COMMAND_COVERAGE, 0, coverage_query, NULL, coverage_heavy},
 	{0},
 };

@@ -1367,9 +1367,17 @@ static int plans_run(const proj_query_ctx *q, const ProtobufCMessage *args,
 	return 0;
 }
 
+/* A plan's report or series: rows over its targets, years and cities, or
+ * its days. */
+static int plan_heavy(const ProtobufCMessage *args)
+{
+	(void)args;
+	return 1;
+}
+
 const projection_query progress_queries[] = {
-	{LEDGER__REQUEST__COMMAND_PROGRESS, 0, progress_run, NULL},
-	{LEDGER__REQUEST__COMMAND_PROGRESS_SERIES, 0, series_run, NULL},
-	{LEDGER__REQUEST__COMMAND_PLANS, PQ_NO_STATE, plans_run, NULL},
+	{LEDGER__REQUEST__COMMAND_PROGRESS, 0, progress_run, NULL, plan_heavy},
+	{LEDGER__REQUEST__COMMAND_PROGRESS_SERIES, 0, series_run, NULL, plan_heavy},
+	{LEDGER__REQUEST__COMMAND_PLANS, PQ_NO_STATE, plans_run, NULL, NULL},
 	{0},
 };

@@ -56,8 +56,12 @@
  *    it reads, so it needs no lock and sees exactly the seq applied. The
  *    price is that applying waits for those queries: they are answered in
  *    slices of QUERY_SLICE_MS at most (the rest after the next apply), and
- *    each is bounded by its own limits (a coverage by its 10,000
- *    organisations, a transfer list by its limit).
+ *    only queries of a small bounded cost run there (a member, one
+ *    organisation's coverage, a transfer list within its limit). One whose
+ *    cost has no small bound (projection_query.heavy: a subtree's
+ *    coverage, a plan's report or series) waits for the flush that holds
+ *    its seq instead (made at once for it) and reads LMDB on NNG's
+ *    threads.
  * A reader/writer lock over the tables would let such queries run on NNG's
  * threads, but every apply would take it (millions a second in a rebuild),
  * and the caches a projection keeps outside its table would need it too.
@@ -295,6 +299,11 @@ typedef struct projection_query {
 	/* Optional: frees what run left outside the arena, once the answer
 	 * is packed (also after a failure). */
 	void (*release)(Ledger__Response *resp);
+	/* Optional: whether this request's cost has no small bound (a walk of
+	 * a subtree, a report over a plan): waiting for a seq, it is answered
+	 * from the flushed state once a flush holds it, never on the runner's
+	 * thread, where it would hold up applying. */
+	int (*heavy)(const ProtobufCMessage *args);
 } projection_query;
 
 /* The query that answers a request case (a projection's, or a view read
@@ -346,7 +355,8 @@ uint64_t runner_snapshot_seq(store_txn *t);
 
 /*
  * Calls fn(arg, ok, rd, as_of) on the runner's thread once every projection
- * has applied min_seq: ok = 1, and the query reads rd NOW, during the call
+ * has applied min_seq (from_memory), or flushed it (!from_memory: a flush is
+ * made at once for it): ok = 1, and the query reads rd NOW, during the call
  * (the state in memory, at seq as_of), or, with rd NULL, the flushed state
  * later (it has min_seq). Otherwise ok says: timeout_ms passed (0), a
  * projection stopped (-1), the runner stops (-2). If that is decided
@@ -356,7 +366,8 @@ uint64_t runner_snapshot_seq(store_txn *t);
  */
 #define RUNNER_WAITING 2
 typedef void (*runner_wait_fn)(void *arg, int ok, const kv_read *rd, uint64_t as_of);
-int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, runner_wait_fn fn, void *arg);
+int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, int from_memory,
+		runner_wait_fn fn, void *arg);
 
 /* Fills st (allocating its entries; free with runner_status_free). */
 int runner_status(runner *r, Ledger__ProjectionStatus *st);

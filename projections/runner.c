@@ -45,6 +45,7 @@ typedef struct pstate {
 typedef struct waiter {
 	struct waiter *next;
 	uint64_t min_seq;
+	int flushed_only; /* answered from the flushed state (runner_wait) */
 	uint64_t deadline_ms;
 	runner_wait_fn fn;
 	void *arg;
@@ -846,8 +847,8 @@ static void settle_waiters(runner *r, int final)
 	int stopped = any_stopped_locked(r);
 	for (waiter **pp = &r->waiters; *pp;) {
 		waiter *wt = *pp;
-		if (final || cp >= wt->min_seq || mem >= wt->min_seq || stopped ||
-		    now >= wt->deadline_ms) {
+		if (final || cp >= wt->min_seq || (!wt->flushed_only && mem >= wt->min_seq) ||
+		    stopped || now >= wt->deadline_ms) {
 			*pp = wt->next;
 			wt->next = done;
 			done = wt;
@@ -864,7 +865,7 @@ static void settle_waiters(runner *r, int final)
 	uint64_t until = now + QUERY_SLICE_MS;
 	for (waiter *wt = done, *next; wt; wt = next) {
 		next = wt->next;
-		if (!final && mem >= wt->min_seq) {
+		if (!final && !wt->flushed_only && mem >= wt->min_seq) {
 			if (!reading)
 				reading = reader_begin(r, &base, kvs, &rd) == 0 ? 1 : -1;
 			if (reading == 1 && (uint64_t)ld_mono_ms() >= until) {
@@ -913,6 +914,19 @@ static void settle_waiters(runner *r, int final)
 
 static void on_flush(uv_timer_t *t);
 
+/* Whether a query waits for a flush of a seq every projection has applied
+ * (one that is not answered from memory): then the flush is made now. */
+static int flush_awaited(runner *r)
+{
+	uint64_t mem = servable(r);
+	int awaited = 0;
+	pthread_mutex_lock(&r->lock);
+	for (waiter *wt = r->waiters; wt && !awaited; wt = wt->next)
+		awaited = wt->flushed_only && wt->min_seq <= mem;
+	pthread_mutex_unlock(&r->lock);
+	return awaited;
+}
+
 /* Flushes now if a flush is due, or (arm) arms the timer for when it
  * will be. */
 static void schedule_flush(runner *r, int arm)
@@ -932,7 +946,7 @@ static void schedule_flush(runner *r, int arm)
 	}
 	if (r->flush_failed)
 		at = r->flush_failed + FLUSH_RETRY_MS;
-	else if (flush_due(r))
+	else if (flush_due(r) || flush_awaited(r))
 		at = now;
 	else
 		at = r->unflushed_since ? r->unflushed_since + r->flush_ms : now;
@@ -1424,7 +1438,8 @@ uint64_t runner_snapshot_seq(store_txn *t)
 	return m == UINT64_MAX ? 0 : m;
 }
 
-int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, runner_wait_fn fn, void *arg)
+int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, int from_memory,
+		runner_wait_fn fn, void *arg)
 {
 	pthread_mutex_lock(&r->lock);
 	int rc;
@@ -1440,6 +1455,7 @@ int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, runner_wait_fn
 			rc = -2;
 		} else {
 			wt->min_seq = min_seq;
+			wt->flushed_only = !from_memory;
 			wt->deadline_ms = (uint64_t)ld_mono_ms() + timeout_ms;
 			wt->fn = fn;
 			wt->arg = arg;

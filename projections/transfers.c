@@ -333,6 +333,6 @@ static int transfers_run(const proj_query_ctx *q, const ProtobufCMessage *args,
 }
 
 const projection_query transfers_queries[] = {
-	{LEDGER__REQUEST__COMMAND_TRANSFERS, 0, transfers_run, NULL},
+	{LEDGER__REQUEST__COMMAND_TRANSFERS, 0, transfers_run, NULL, NULL},
 	{0},
 };

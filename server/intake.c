@@ -25,6 +25,10 @@
 /* The reply                                                           */
 /* ------------------------------------------------------------------ */
 
+/* Requests of up to this many events are answered without allocating
+ * (besides the reply's message). */
+#define REPLY_ON_STACK 16
+
 static nng_msg *append_reply(const append_req *r, writer *w)
 {
 	size_t n = r->req->n_events;
@@ -65,16 +69,23 @@ static nng_msg *append_reply(const append_req *r, writer *w)
 	}
 	Ledger__Response resp = LEDGER__RESPONSE__INIT;
 	Ledger__AppendResult res = LEDGER__APPEND_RESULT__INIT;
-	Ledger__EventResult *results = calloc(n ? n : 1, sizeof(*results));
-	Ledger__EventResult **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
-	Ledger__Error *errs = calloc(n ? n : 1, sizeof(*errs));
+	/* Each event's result and error, and the pointers to the results: on
+	 * the stack for the usual small request. */
+	struct slot {
+		Ledger__EventResult r;
+		Ledger__Error err;
+	} small[REPLY_ON_STACK];
+	Ledger__EventResult *ptrs_small[REPLY_ON_STACK];
+	int big = n > REPLY_ON_STACK;
+	struct slot *slots = big ? malloc(n * sizeof(*slots)) : small;
+	Ledger__EventResult **ptrs = big ? malloc(n * sizeof(*ptrs)) : ptrs_small;
 	nng_msg *m = NULL;
-	if (!results || !ptrs || !errs)
+	if (!slots || !ptrs)
 		goto out;
 	uint32_t accepted = 0, dups = 0, rejected = 0;
 	for (size_t i = 0; i < n; i++) {
 		const append_item *it = &r->items[i];
-		Ledger__EventResult *er = &results[i];
+		Ledger__EventResult *er = &slots[i].r;
 		ledger__event_result__init(er);
 		ptrs[i] = er;
 		if (it->code) {
@@ -84,12 +95,13 @@ static nng_msg *append_reply(const append_req *r, writer *w)
 				ld_errinfo_set(&fallback, it->code, NULL, "%s", ld_strerror(it->code));
 				e = &fallback;
 			}
-			reply_fill_error(&errs[i], e);
+			Ledger__Error *err = &slots[i].err;
+			reply_fill_error(err, e);
 			if (it->err == NULL)
-				errs[i].message = (char *)ld_strerror(it->code);
-			errs[i].has_index = 1;
-			errs[i].index = (uint32_t)i;
-			er->error = &errs[i];
+				err->message = (char *)ld_strerror(it->code);
+			err->has_index = 1;
+			err->index = (uint32_t)i;
+			er->error = err;
 			rejected++;
 			continue;
 		}
@@ -115,9 +127,10 @@ static nng_msg *append_reply(const append_req *r, writer *w)
 	resp.append = &res;
 	m = reply_pack(&resp);
 out:
-	free(results);
-	free(ptrs);
-	free(errs);
+	if (big) {
+		free(slots);
+		free(ptrs);
+	}
 	return m;
 }
 
@@ -307,7 +320,8 @@ nng_msg *intake_append(call *c)
 	r->items = calloc(a->n_events, sizeof(*r->items));
 	if (!r->items)
 		return reply_error_msg(LD_E(INTERNAL), "out of memory");
-	snprintf(r->actor, sizeof(r->actor), "%s", c->identity);
+	_Static_assert(sizeof(r->actor) == sizeof(c->identity), "the identity is the actor");
+	memcpy(r->actor, c->identity, sizeof(r->actor));
 	r->role = c->role && c->role->kind == ROLE_CLERK ? c->role : NULL;
 	int64_t now = ld_wall_us();
 	int to_seal = 0;

@@ -173,7 +173,8 @@ nng_msg *query_start(call *c)
 		return run_query(srv, c->req, c->role, NULL, 0);
 	if (call_hand_off(c, query_waited, NULL) != 0)
 		return wait_failed(-2, min_seq);
-	int rc = runner_wait(srv->proj, min_seq, timeout, query_ready, c);
+	int heavy = pq->heavy && pq->heavy(args_of(c->req));
+	int rc = runner_wait(srv->proj, min_seq, timeout, !heavy, query_ready, c);
 	if (rc != RUNNER_WAITING)
 		query_ready(c, rc, NULL, 0);
 	return CALL_AWAY;

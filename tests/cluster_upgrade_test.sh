@@ -5,7 +5,8 @@
 # its log, takes writes at once (one voter: it leads), and after more writes
 # and a restart every event, link, correction and Merkle node the single
 # node had recorded is still there byte for byte (mdb_dump), the new ones
-# after them.
+# after them. A node whose raft port another process holds says so and
+# exits 1.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -89,4 +90,25 @@ for db in ("log", "links", "fixes", "merkle"):
     if db == "log" and (len(before), len(after)) != (20, 26):
         sys.exit(f"log: {len(before)} events before, {len(after)} after (20, 26 wanted)")
 EOF
+# --- a raft port another process holds: a clear refusal, exit 1 ------------
+python3 -c '
+import socket, sys, time
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.1", int(sys.argv[1])))
+open(sys.argv[2], "w").close()
+time.sleep(60)
+' "${RAFT##*:}" "$TMPDIR/held" &
+HOLDER=$!
+for _ in $(seq 100); do [ -e "$TMPDIR/held" ] && break; sleep 0.1; done
+set +e
+"$LEDGERD" --data "$DATA" --listen "$URL" --tree-head-key "$TMPDIR/tree-head.key" \
+	--verify-at-start 0 "${CLUSTER[@]}" 2>"$TMPDIR/held.log"
+RC=$?
+set -e
+kill "$HOLDER" 2>/dev/null || true
+wait "$HOLDER" 2>/dev/null || true
+[ "$RC" = 1 ] || { cat "$TMPDIR/held.log" >&2; fail "a node whose raft port is taken exited $RC, not 1"; }
+grep -q "UDP on '$RAFT' (the replicas' confirmations): address already in use" "$TMPDIR/held.log" ||
+	{ cat "$TMPDIR/held.log" >&2; fail "a taken raft port is not named"; }
+
 echo "cluster_upgrade_test: ok (20 events of a single node kept byte for byte, 6 more as a one-node cluster)" >&2

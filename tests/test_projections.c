@@ -2276,7 +2276,7 @@ static void test_projection_stops_alone(void **state)
 
 	/* A query waiting for a later seq is told the projection stopped. */
 	volatile int ok = 99;
-	int rc = runner_wait(f->r, after, 1000, wait_result, (void *)&ok);
+	int rc = runner_wait(f->r, after, 1000, 1, wait_result, (void *)&ok);
 	assert_int_equal(rc, -1);
 
 	/* The log goes on. */
@@ -2389,7 +2389,8 @@ static void test_projection_stops_alone_in_parallel(void **state)
  * tables: the answer says that seq and nothing was flushed for it. Every
  * answer (coverage of each organisation and of the whole tree, each
  * member, the root's transfers) is byte for byte what the same query reads
- * from LMDB once that state is flushed.
+ * from LMDB once that state is flushed. A query that is not to run on the
+ * runner's thread (a heavy one) gets a flush made for it instead.
  */
 #define RYW_EVENTS 6000
 
@@ -2490,7 +2491,7 @@ static void test_read_your_writes_from_memory(void **state)
 	gen_init(&g, GEN_SEED ^ 9);
 	gen_append(&g, &f->l, RYW_EVENTS, NULL);
 	ryw w = {.r = f->r, .g = &g, .min_seq = g.next_seq - 1};
-	int rc = runner_wait(f->r, w.min_seq, RUNNER_WAIT_MAX_MS, ryw_ready, &w);
+	int rc = runner_wait(f->r, w.min_seq, RUNNER_WAIT_MAX_MS, 1, ryw_ready, &w);
 	assert_int_equal(rc, RUNNER_WAITING); /* nothing flushed it */
 	for (double t0 = now_s(); !__atomic_load_n(&w.done, __ATOMIC_ACQUIRE);) {
 		if (now_s() - t0 > 120)
@@ -2505,6 +2506,22 @@ static void test_read_your_writes_from_memory(void **state)
 		fail_msg("answered after a flush (checkpoint %llu), not from memory",
 			 (unsigned long long)runner_checkpoint(f->r));
 	assert_true(w.answered > g.norg + g.nmem / 2);
+
+	/* A query whose cost has no small bound waits for a flush instead, and
+	 * the runner makes one for it, though the next is an hour away: it is
+	 * told to read the flushed state (no reader), which has the seq. */
+	ryw heavy = {.r = f->r, .g = &g, .min_seq = w.min_seq};
+	rc = runner_wait(f->r, heavy.min_seq, RUNNER_WAIT_MAX_MS, 0, ryw_ready, &heavy);
+	assert_int_equal(rc, RUNNER_WAITING);
+	for (double t0 = now_s(); !__atomic_load_n(&heavy.done, __ATOMIC_ACQUIRE);) {
+		if (now_s() - t0 > 120)
+			fail_msg("the query waiting for a flush of seq %llu was never answered",
+				 (unsigned long long)heavy.min_seq);
+		sleep_ms(1);
+	}
+	assert_int_equal(heavy.ok, 1);
+	assert_false(heavy.from_memory);
+	assert_true(runner_checkpoint(f->r) >= heavy.min_seq);
 
 	/* Flushed (the runner stops), and read again from LMDB. */
 	runner_down(f->r, &f->l);

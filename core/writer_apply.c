@@ -1,0 +1,568 @@
+/* writer_apply.c — a replicated writer: the entries applied here, stored
+ * by the applier thread off the path of the answer, and another leader's
+ * groups applied to the write model. See writer.h (writer_apply_entry) and
+ * docs/REPLICATION.md ("Where the log is synced"). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "keystore.h"
+#include "log.h"
+#include "snapshot.h"
+#include "writer_int.h"
+
+__thread int wr_no_read_wait;
+
+/* The raft index of the last entry applied, in the log's meta. */
+static const char META_RAFT_INDEX[] = "raft-index";
+
+/* The entry not yet stored that holds seq (lock held), or NULL. */
+const pend *wr_pending_at(const writer *w, uint64_t seq)
+{
+	for (const pend *p = w->pending; p; p = p->next)
+		if (p->g.n && seq >= p->g.first && seq < p->g.first + p->g.n)
+			return p;
+	return NULL;
+}
+
+void wr_pend_free(pend *p)
+{
+	group_free(&p->g);
+	free(p->streams);
+	free(p);
+}
+
+/* Frees the stored entries the decider's transaction sees (lock held). */
+void wr_prune_locked(writer *w)
+{
+	pend *p;
+	while ((p = w->pending) && p->stored && p->last <= w->pin && p->last <= w->fpin) {
+		w->pending = p->next;
+		if (!w->pending)
+			w->pending_tail = NULL;
+		wr_pend_free(p);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The applier (replicated): entries applied here, into the store      */
+/* ------------------------------------------------------------------ */
+
+/* Writes the entries from..to (each with its blob, if any) and the last
+ * one's raft index in one transaction, the tree advanced. */
+static int store_entries(writer *w, pend *from, pend *to)
+{
+	uint8_t v[8];
+	ld_put_be64(v, to->index);
+	for (;;) {
+		ld_merkle_frontier tree = w->ctree;
+		store_txn *t;
+		int rc = store_write_begin(w->s, &t);
+		if (rc)
+			return rc;
+		for (pend *p = from; rc == 0; p = p->next) {
+			if (p->g.n)
+				rc = group_apply(t, p->g.buf, p->g.len, w->merkle ? &tree : NULL);
+			if (p == to)
+				break;
+		}
+		if (rc == 0)
+			rc = store_put(t, DB_META, META_RAFT_INDEX, sizeof(META_RAFT_INDEX) - 1, v, 8);
+		rc = rc ? (store_abort(t), rc) : store_commit(t);
+		if (rc == STORE_MAP_FULL) {
+			if ((rc = store_grow(w->s, 0)) != 0)
+				return rc;
+			continue;
+		}
+		if (rc == 0)
+			w->ctree = tree;
+		return rc == LD_E(INVALID_VALUE) ? LD_E(INTERNAL) : rc;
+	}
+}
+
+/*
+ * Writes what was applied here into the log's store, off the path of the
+ * acknowledgement: each transaction takes every entry waiting (one device
+ * flush for all: the store commits without syncing its meta page, and raft's
+ * log holds every entry past the raft index recorded with them). Then the
+ * readers see them: the streams' heads published, the store's head and tree
+ * moved on, the commit hooks called.
+ */
+void *wr_applier_main(void *arg)
+{
+	writer *w = arg;
+	pthread_setname_np(pthread_self(), "ld-apply");
+	wr_no_read_wait = 1;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while ((!w->apply_next || w->apply_hold) && !w->applier_stop)
+			pthread_cond_wait(&w->apply_go, &w->lock);
+		if (!w->apply_next || w->apply_hold)
+			break;
+		pend *from = w->apply_next, *to = w->pending_tail;
+		w->apply_next = NULL;
+		pthread_mutex_unlock(&w->lock);
+
+		int64_t t0 = ld_wall_us();
+		int rc = store_entries(w, from, to);
+		if (rc) {
+			log_error("writer: the entries from raft index %llu to %llu cannot be written "
+				  "into the log: %s; raft's log holds them, and this node stops",
+				  (unsigned long long)from->index, (unsigned long long)to->index,
+				  ld_strerror(rc));
+			pthread_mutex_lock(&w->lock);
+			w->apply_failed = rc;
+			w->broken = 1;
+			pthread_cond_broadcast(&w->stored_cv);
+			pthread_mutex_unlock(&w->lock);
+			if (w->failed)
+				w->failed(w->failed_arg, rc);
+			return NULL;
+		}
+		size_t events = 0, entries = 0;
+		for (pend *p = from;; p = p->next) {
+			for (size_t i = 0; i < p->g.n; i++)
+				model_publish(w->m, p->streams[i], p->g.first + i);
+			events += p->g.n;
+			entries++;
+			if (p == to)
+				break;
+		}
+		log_debug("writer: %zu entries (%zu events) stored in %lld us", entries, events,
+			  (long long)(ld_wall_us() - t0));
+		if (w->on_group)
+			for (pend *p = from;; p = p->next) {
+				if (p->g.n)
+					w->on_group(w->on_group_arg, p->g.buf, p->g.len);
+				if (p == to)
+					break;
+			}
+		uint8_t root[LD_HASH_LEN];
+		if (w->merkle)
+			ld_merkle_root(&w->ctree, root);
+		pthread_mutex_lock(&w->lock);
+		for (pend *p = from;; p = p->next) {
+			p->stored = 1;
+			w->unstored--;
+			w->unstored_bytes -= p->g.len;
+			if (p == to)
+				break;
+		}
+		uint64_t was = w->sseq;
+		w->sseq = to->last;
+		memcpy(w->shash, to->hash, LD_HASH_LEN);
+		w->srecorded_at = to->recorded_at;
+		if (w->merkle) {
+			w->tree = w->ctree;
+			memcpy(w->root, root, LD_HASH_LEN);
+		}
+		uint64_t head = w->sseq;
+		pthread_cond_broadcast(&w->stored_cv);
+		pthread_mutex_unlock(&w->lock);
+		if (head != was)
+			wr_call_hooks(w, head);
+		pthread_mutex_lock(&w->lock);
+		wr_prune_locked(w);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Queues an entry applied here for the applier (lock held). */
+static void wr_pend_queue(writer *w, pend *p)
+{
+	if (w->pending_tail)
+		w->pending_tail->next = p;
+	else
+		w->pending = p;
+	w->pending_tail = p;
+	if (!w->apply_next)
+		w->apply_next = p;
+	w->unstored++;
+	w->unstored_bytes += p->g.len;
+	w->applied_index = p->index;
+	w->seq = p->last;
+	memcpy(w->hash, p->hash, LD_HASH_LEN);
+	w->recorded_at = p->recorded_at;
+	pthread_cond_signal(&w->apply_go);
+}
+
+/* Until the entries waiting for the store are within bounds (lock held):
+ * a store slower than raft holds back the next group, not memory. */
+void wr_wait_room_locked(writer *w)
+{
+	while (w->unstored_bytes > w->unstored_max && !w->apply_failed && !w->stopping &&
+	       w->applier_started) {
+		if (!w->room_said) {
+			log_warn("writer: %zu bytes applied are not stored yet; the next group waits "
+				 "for the store",
+				 w->unstored_bytes);
+			w->room_said = 1;
+		}
+		pthread_cond_wait(&w->stored_cv, &w->lock);
+	}
+}
+
+/* Until the store holds everything applied here (lock held); 0, or the
+ * applier's error. */
+int wr_wait_stored_locked(writer *w)
+{
+	while (w->unstored && !w->apply_failed && !w->apply_hold)
+		pthread_cond_wait(&w->stored_cv, &w->lock);
+	return w->apply_failed ? w->apply_failed : w->unstored ? LD_E(BUSY) : 0;
+}
+
+/* A read that begins waits until the store holds what was applied here
+ * when it arrived (a replicated writer answers its clients before): at
+ * most the applier's transaction in flight and the next. */
+void wr_read_wait(void *arg)
+{
+	writer *w = arg;
+	/* The writer's threads, and a thread inside a read transaction (the
+	 * applier may wait for it to end, to grow the map), do not wait. */
+	if (wr_no_read_wait || store_reading())
+		return;
+	pthread_mutex_lock(&w->lock);
+	uint64_t want = w->seq;
+	while (w->sseq < want && !w->apply_failed && !w->apply_hold && w->applier_started)
+		pthread_cond_wait(&w->stored_cv, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Stores what is applied (unless held or failed) and stops the applier;
+ * readers no longer wait for it. */
+void wr_stop_applier(writer *w)
+{
+	if (!w->applier_started)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->applier_stop = 1;
+	pthread_cond_signal(&w->apply_go);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->applier, NULL);
+	store_set_read_wait(w->s, NULL, NULL);
+	pthread_mutex_lock(&w->lock);
+	w->applier_started = 0;
+	pthread_cond_broadcast(&w->stored_cv);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Replication                                                         */
+/* ------------------------------------------------------------------ */
+
+void writer_set_leading(writer *w, int leading, const char *leader_url)
+{
+	pthread_mutex_lock(&w->lock);
+	__atomic_store_n(&w->leading, leading, __ATOMIC_RELEASE);
+	snprintf(w->leader_url, sizeof(w->leader_url), "%s",
+		 !leading && leader_url ? leader_url : "");
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Read without the lock, which every request would otherwise take once
+ * more: a request let through as the leadership changes is refused by the
+ * decider, which reads it under the lock. */
+int writer_leads(writer *w)
+{
+	return !w->replicate || __atomic_load_n(&w->leading, __ATOMIC_ACQUIRE);
+}
+
+void writer_leader_url(writer *w, char *out, size_t n)
+{
+	pthread_mutex_lock(&w->lock);
+	snprintf(out, n, "%s", w->leader_url);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* The raft index recorded in the store (0: none). */
+int wr_stored_index(writer *w, uint64_t *index)
+{
+	store_txn *t;
+	store_val v;
+	*index = 0;
+	int rc = store_read_begin(w->s, &t);
+	if (rc)
+		return rc;
+	rc = store_get(t, DB_META, META_RAFT_INDEX, sizeof(META_RAFT_INDEX) - 1, &v);
+	if (rc == 0 && v.len == 8)
+		*index = ld_get_be64(v.data);
+	else if (rc == 0)
+		rc = LD_E(STORAGE);
+	store_read_end(t);
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}
+
+int writer_applied_index(writer *w, uint64_t *index)
+{
+	pthread_mutex_lock(&w->lock);
+	*index = w->applied_index;
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+void writer_applied_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN])
+{
+	pthread_mutex_lock(&w->lock);
+	*seq = w->seq;
+	memcpy(hash, w->hash, LD_HASH_LEN);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int writer_sync(writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	int rc = wr_wait_stored_locked(w);
+	pthread_mutex_unlock(&w->lock);
+	return rc ? rc : store_sync(w->s);
+}
+
+/* What a replicated group's events see while the model takes them: the
+ * group's own events first, then the writer's view. */
+typedef struct follow_view {
+	writer *w;
+	const group *g;
+} follow_view;
+
+static int follow_event(void *arg, uint64_t seq, Ledger__Event **ev)
+{
+	follow_view *f = arg;
+	const uint8_t *b;
+	size_t n;
+	if (group_event(f->g, seq, &b, &n) == 0) {
+		*ev = codec_event_unpack(b, n);
+		return *ev ? 0 : LD_E(INTERNAL);
+	}
+	return wr_view_event(f->w, seq, ev);
+}
+
+static int follow_link(void *arg, uint64_t seq, ld_link *l)
+{
+	follow_view *f = arg;
+	return group_link(f->g, seq, l) == 0 ? 0 : wr_view_link(f->w, seq, l);
+}
+
+/* Applies another leader's group (p, checked) to the write model, event by
+ * event as at start (each passed the leader's checks on the same state, so
+ * passes again), its streams into p->streams. Reads the log without waiting
+ * for the applier: what it has not stored is in the view. */
+static int model_follow(writer *w, pend *p, ld_errinfo *e)
+{
+	follow_view fv = {w, &p->g};
+	model_view v = {follow_event, follow_link, &fv};
+	store_txn *t;
+	pthread_mutex_lock(&w->lock);
+	w->fpin = w->sseq;
+	pthread_mutex_unlock(&w->lock);
+	int saved = wr_no_read_wait;
+	wr_no_read_wait = 1;
+	int rc = store_read_begin(w->s, &t);
+	wr_no_read_wait = saved;
+	if (rc == 0) {
+		store_txn_set_view(t, &v);
+		model_undo_use(w->m, NULL);
+		for (size_t i = 0; rc == 0 && i < p->g.n; i++) {
+			uint64_t seq = p->g.first + i;
+			const uint8_t *b;
+			size_t n;
+			model_result mr;
+			Ledger__Event *ev = NULL;
+			if (group_event(&p->g, seq, &b, &n) || !(ev = codec_event_unpack(b, n))) {
+				rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "seq %llu is unreadable",
+						    (unsigned long long)seq);
+				break;
+			}
+			rc = model_apply(t, ev, seq, &mr, e);
+			if (rc == 0 && (mr.version != ev->version || !ev->stream ||
+					strcmp(mr.stream, ev->stream) != 0))
+				rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
+						    "seq %llu is version %llu of %s in the group but "
+						    "%llu of %s in the write model",
+						    (unsigned long long)seq, (unsigned long long)ev->version,
+						    ev->stream ? ev->stream : "-",
+						    (unsigned long long)mr.version, mr.stream);
+			if (rc == 0)
+				rc = model_id_add(t, ev->event_id.data, seq);
+			if (rc == 0)
+				p->streams[i] = mr.stream_ref;
+			codec_event_free(ev);
+		}
+		model_undo_use(w->m, w->open->undo);
+		store_read_end(t);
+	}
+	pthread_mutex_lock(&w->lock);
+	w->fpin = UINT64_MAX;
+	wr_prune_locked(w);
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+/* Another node's group: each event the next of the log, chained, its
+ * content giving its hash (which its record repeats). */
+static int check_blob(writer *w, const uint8_t *blob, size_t len, uint64_t *last,
+		      uint8_t hash[LD_HASH_LEN], int64_t *recorded_at, ld_errinfo *e)
+{
+	group_reader rd;
+	const uint8_t *b, *h;
+	size_t n;
+	char why[200];
+	if (group_read_begin(&rd, blob, len) || rd.flags)
+		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
+				      "a replicated entry that is not a group of events");
+	if (rd.first != w->seq + 1 || memcmp(rd.prev, w->hash, LD_HASH_LEN) != 0)
+		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
+				      "a replicated group from seq %llu does not follow the log's "
+				      "head (seq %llu)",
+				      (unsigned long long)rd.first, (unsigned long long)w->seq);
+	uint64_t seq = w->seq;
+	memcpy(hash, w->hash, LD_HASH_LEN);
+	int rc;
+	while ((rc = group_read_next(&rd, &b, &n, &h)) == 1) {
+		Ledger__Event *ev = codec_event_unpack(b, n);
+		seq++;
+		if (!ev)
+			return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
+					      "seq %llu of a replicated group is unreadable",
+					      (unsigned long long)seq);
+		rc = codec_event_check(ev, seq, hash, why, sizeof(why));
+		if (rc == 0 && memcmp(h, ev->hash.data, LD_HASH_LEN) != 0) {
+			snprintf(why, sizeof(why), "seq %llu's record names another hash",
+				 (unsigned long long)seq);
+			rc = LD_E(CHAIN_BROKEN);
+		}
+		if (rc == 0) {
+			memcpy(hash, ev->hash.data, LD_HASH_LEN);
+			*recorded_at = ev->recorded_at;
+		}
+		codec_event_free(ev);
+		if (rc)
+			return ld_errinfo_set(e, rc, NULL, "a replicated group: %s", why);
+	}
+	if (rc < 0)
+		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL, "a malformed replicated group");
+	*last = seq;
+	return 0;
+}
+
+/* The keys of the members the group forgets go first, as on the leader. */
+static int forget_keys(writer *w, const uint8_t *blob, size_t len)
+{
+	group_reader rd;
+	const uint8_t *b, *h;
+	size_t n;
+	int rc = 0;
+	if (!w->keys || group_read_begin(&rd, blob, len))
+		return 0;
+	while (rc == 0 && group_read_next(&rd, &b, &n, &h) == 1) {
+		if (codec_peek_body_case(b, n) != LEDGER__EVENT__BODY_MEMBER_FORGOTTEN)
+			continue;
+		Ledger__Event *ev = codec_event_unpack(b, n);
+		if (!ev)
+			return LD_E(INTERNAL);
+		rc = keystore_destroy(w->keys, ev->member_forgotten->member_id);
+		codec_event_free(ev);
+	}
+	return rc;
+}
+
+/* Queues the group the committing thread replicates, or (blob NULL) an
+ * entry without events, for the applier: applied here, stored after. */
+static int apply_queued(writer *w, uint64_t index, const uint8_t *blob, size_t len)
+{
+	pend *p = calloc(1, sizeof(*p));
+	if (!p)
+		return LD_E(INTERNAL);
+	p->index = index;
+	pthread_mutex_lock(&w->lock);
+	const wgroup *f = w->flight;
+	int rc = 0;
+	if (blob && (w->flight_state != FLIGHT_COMMITTING || f->g.len != len ||
+		     memcmp(f->g.buf, blob, len) != 0)) {
+		log_error("writer: the entry at raft index %llu is not the group in flight",
+			  (unsigned long long)index);
+		rc = LD_E(INTERNAL);
+	} else if (blob && ((rc = group_copy(&p->g, &f->g)) ||
+			    !(p->streams = malloc((f->g.n ? f->g.n : 1) * sizeof(*p->streams))))) {
+		rc = LD_E(INTERNAL);
+	}
+	if (rc) {
+		pthread_mutex_unlock(&w->lock);
+		wr_pend_free(p);
+		return rc;
+	}
+	if (blob && w->hold_armed && !w->apply_hold) {
+		log_warn("writer: LEDGERD_TEST_APPLY_HOLD: nothing more is written into the log");
+		w->apply_hold = 1;
+	}
+	if (blob) {
+		memcpy(p->streams, f->streams, f->g.n * sizeof(*p->streams));
+		p->last = f->last;
+		memcpy(p->hash, f->hash, LD_HASH_LEN);
+		p->recorded_at = f->recorded_at;
+	} else {
+		p->last = w->seq;
+		memcpy(p->hash, w->hash, LD_HASH_LEN);
+		p->recorded_at = w->recorded_at;
+	}
+	wr_pend_queue(w, p);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len, int own)
+{
+	if (own || !blob)
+		return apply_queued(w, index, own ? blob : NULL, len);
+
+	/* Nothing of this writer's own may be decided or in flight. */
+	pthread_mutex_lock(&w->lock);
+	while (w->flight_state != FLIGHT_NONE || w->open->reqs || w->deciding)
+		pthread_cond_wait(&w->idle, &w->lock);
+	wr_wait_room_locked(w);
+	pthread_mutex_unlock(&w->lock);
+	snapshot_wait(w->m);
+
+	ld_errinfo e = {0};
+	uint64_t last = 0;
+	uint8_t hash[LD_HASH_LEN];
+	int64_t recorded_at = w->recorded_at;
+	int rc = check_blob(w, blob, len, &last, hash, &recorded_at, &e);
+	if (rc) {
+		log_error("writer: %s", e.message);
+		return rc;
+	}
+	pend *p = calloc(1, sizeof(*p));
+	if (!p || group_load(&p->g, blob, len) ||
+	    !(p->streams = malloc((p->g.n ? p->g.n : 1) * sizeof(*p->streams)))) {
+		if (p)
+			wr_pend_free(p);
+		return LD_E(INTERNAL);
+	}
+	p->index = index;
+	p->last = last;
+	memcpy(p->hash, hash, LD_HASH_LEN);
+	p->recorded_at = recorded_at;
+	if ((rc = forget_keys(w, blob, len))) {
+		log_error("writer: a replicated group from seq %llu not applied: %s",
+			  (unsigned long long)p->g.first, ld_strerror(rc));
+		wr_pend_free(p);
+		return rc;
+	}
+	/* The model follows, as the leader's did; the store after. */
+	if ((rc = model_follow(w, p, &e))) {
+		log_error("writer: the write model does not take the replicated events: %s",
+			  e.message[0] ? e.message : ld_strerror(rc));
+		wr_pend_free(p);
+		return LD_E(STORAGE);
+	}
+	pthread_mutex_lock(&w->lock);
+	wr_pend_queue(w, p);
+	w->dseq = last;
+	memcpy(w->dhash, hash, LD_HASH_LEN);
+	wr_group_open(w, w->open);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
