@@ -5,12 +5,14 @@
 #                           a node beyond them joins later); each node listens on
 #                           its tcp:// URL (URLS[i], the peer URL) and on
 #                           ipc:// (IPC[i], whose identity is uid:<user>)
-#   start_node I [ARG...]   start node I (its log in $TMPDIR/nI.log); NODE_ARGS
-#                           are added to every node's arguments
+#   start_node I [VAR=VALUE...] [ARG...]
+#                           start node I (its log in $TMPDIR/nI.log) with the
+#                           environment and arguments given; NODE_ARGS are added
+#                           to every node's arguments
 #   stop_node I [SIG]       stop node I (TERM, then KILL after 10 s)
 #   stop_all                stop every node (on exit too)
 #   leads I                 whether node I says, in its log, that it leads
-#   wait_leader             L = the node that leads (fails after 15 s)
+#   wait_leader             L = the node that leads (fails after 20 s)
 #   head_of I               node I's head seq
 #   wait_head I SEQ         wait until node I's head is SEQ (fails after 30 s)
 #   same_logs I J...        the nodes' log, links, fixes and Merkle databases are
@@ -37,9 +39,16 @@ cluster_init() {
 }
 
 start_node() {
-	local i=$1
+	local i=$1 env=()
 	shift
-	"$LEDGERD" --data "$TMPDIR/n$i" --listen "${URLS[$i]}" --listen "${IPC[$i]}" \
+	while [ $# -gt 0 ] && [[ $1 == [A-Z_]*=* ]]; do
+		env+=("$1")
+		shift
+	done
+	# What leads() reads from here on is this start's (a node killed while
+	# it led said so in its log).
+	echo "--- test: cluster: node $i of the test's cluster started again" >>"$TMPDIR/n$i.log"
+	env "${env[@]}" "$LEDGERD" --data "$TMPDIR/n$i" --listen "${URLS[$i]}" --listen "${IPC[$i]}" \
 		--node-id "$i" "${PEERS[@]}" --tree-head-key "$TMPDIR/n$i.tree-head.key" \
 		--election-ms 1000 --verify-at-start 0 "${NODE_ARGS[@]}" "$@" 2>>"$TMPDIR/n$i.log" &
 	PID[$i]=$!
@@ -83,7 +92,7 @@ leads() {
 
 wait_leader() {
 	local i
-	for _ in $(seq 150); do
+	for _ in $(seq 200); do
 		for i in $(seq 1 8); do
 			[ -n "${PID[$i]:-}" ] && kill -0 "${PID[$i]}" 2>/dev/null || continue
 			if leads "$i"; then
@@ -93,7 +102,7 @@ wait_leader() {
 		done
 		sleep 0.1
 	done
-	die "no node leads after 15 s"
+	die "no node leads after 20 s"
 }
 
 head_of() {

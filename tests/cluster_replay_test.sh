@@ -24,90 +24,11 @@ set -euo pipefail
 [ -n "${CLUSTER_TRACE:-}" ] && { PS4='+ $(date +%T.%N | cut -c1-12) '; set -x; }
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
-command -v mdb_dump >/dev/null || fail "mdb_dump is not installed (lmdb-utils)"
-
-declare -a CPORT RPORT PID URLS
-for i in 1 2 3; do
-	CPORT[$i]=$(free_port)
-	RPORT[$i]=$(free_port)
-	URLS[$i]="tcp://127.0.0.1:${CPORT[$i]}"
-done
-PEERS=()
-for i in 1 2 3; do
-	PEERS+=(--peer "$i,127.0.0.1:${RPORT[$i]},${URLS[$i]}")
-done
-
-# start_node I [VAR=VALUE...]: node I, with the environment given.
-start_node() {
-	local i=$1
-	shift
-	# What leader() reads from here on is this start's.
-	echo "--- test: cluster: node $i of 3 started again" >>"$TMPDIR/n$i.log"
-	env "$@" "$LEDGERD" --data "$TMPDIR/n$i" --listen "${URLS[$i]}" --node-id "$i" "${PEERS[@]}" \
-		--tree-head-key "$TMPDIR/n$i.tree-head.key" \
-		--election-ms 1000 --verify-at-start 0 2>>"$TMPDIR/n$i.log" &
-	PID[$i]=$!
-}
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_init 3
 
 kill_all() {
-	for i in 1 2 3; do
-		if [ -n "${PID[$i]:-}" ]; then
-			kill -KILL "${PID[$i]}" 2>/dev/null || true
-			wait "${PID[$i]}" 2>/dev/null || true
-			PID[$i]=
-		fi
-	done
-}
-
-stop_all() {
-	for i in 1 2 3; do
-		[ -n "${PID[$i]:-}" ] && kill -TERM "${PID[$i]}" 2>/dev/null || true
-	done
-	for i in 1 2 3; do
-		if [ -n "${PID[$i]:-}" ]; then
-			for _ in $(seq 100); do
-				kill -0 "${PID[$i]}" 2>/dev/null || break
-				sleep 0.1
-			done
-			kill -KILL "${PID[$i]}" 2>/dev/null || true
-			wait "${PID[$i]}" 2>/dev/null || true
-			PID[$i]=
-		fi
-	done
-}
-trap stop_all EXIT
-
-die() {
-	for i in 1 2 3; do
-		echo "--- node $i's log (last 15 lines):" >&2
-		tail -n 15 "$TMPDIR/n$i.log" >&2 || true
-	done
-	fail "$@"
-}
-
-leader() {
-	local i
-	for i in 1 2 3; do
-		[ -n "${PID[$i]:-}" ] && kill -0 "${PID[$i]}" 2>/dev/null || continue
-		awk '/cluster: node [0-9]+ of/ { s = "" } /cluster: this node leads/ { s = "y" }
-			/cluster: this node does not lead/ { s = "" } END { exit s == "y" ? 0 : 1 }' \
-			"$TMPDIR/n$i.log" && { echo "$i"; return 0; }
-	done
-	return 1
-}
-
-wait_leader() {
-	for _ in $(seq 200); do
-		L=$(leader) && return 0
-		sleep 0.1
-	done
-	die "no node leads after 20 s"
-}
-
-head_of() {
-	"$LEDGERCTL" --timeout 5000 --url "${URLS[$1]}" --json head 2>/dev/null |
-		python3 -c 'import json,sys; j=json.load(sys.stdin); print(j.get("seq", 0))' ||
-		echo "?"
+	for i in 1 2 3; do stop_node "$i" KILL; done
 }
 
 # Events in node I's LMDB log, read beside the running daemon.
@@ -238,16 +159,6 @@ for i in 1 2 3; do exactly_once "$i"; done
 
 # --- the three logs, byte for byte -------------------------------------------
 stop_all
-for i in 1 2 3; do
-	for db in log links fixes merkle; do
-		mdb_dump -s "$db" "$TMPDIR/n$i" >"$TMPDIR/n$i.$db.dump" ||
-			die "mdb_dump of node $i's $db failed"
-	done
-done
-for db in log links fixes merkle; do
-	cmp -s "$TMPDIR/n1.$db.dump" "$TMPDIR/n2.$db.dump" &&
-		cmp -s "$TMPDIR/n1.$db.dump" "$TMPDIR/n3.$db.dump" ||
-		fail "the nodes' $db databases differ"
-done
+same_logs 1 2 3
 expect_eq "$(($(grep -c '^ ' "$TMPDIR/n1.log.dump") / 2))" 61 "events in each log"
 echo "cluster_replay_test: ok (61 events acknowledged, all back once on 3 nodes)" >&2
