@@ -813,6 +813,21 @@ typedef struct replay {
 	model_view view;
 } replay;
 
+int wr_replay_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, const char *prefix,
+		    const char *where, model_result *mr, ld_errinfo *e)
+{
+	int rc = model_apply(t, ev, seq, mr, e);
+	if (rc == 0 && (mr->version != ev->version || !ev->stream ||
+			strcmp(mr->stream, ev->stream) != 0))
+		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
+				    "%sseq %llu is version %llu of %s in %s but %llu of %s in the "
+				    "write model",
+				    prefix, (unsigned long long)seq, (unsigned long long)ev->version,
+				    ev->stream ? ev->stream : "-", where,
+				    (unsigned long long)mr->version, mr->stream);
+	return rc;
+}
+
 static int replay_event_none(void *arg, uint64_t seq, Ledger__Event **ev)
 {
 	(void)arg;
@@ -870,16 +885,8 @@ static int replay_chunk(replay *rp, uint64_t from, uint64_t links_head, ld_merkl
 					    (unsigned long long)(*last + 1));
 			break;
 		}
-		rc = model_apply(t, ev, seq, &mr, e);
-		if (rc == 0 && (mr.version != ev->version || !ev->stream ||
-				strcmp(mr.stream, ev->stream) != 0))
-			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
-					    "replay: seq %llu is version %llu of %s in the log but "
-					    "%llu of %s in the write model",
-					    (unsigned long long)seq, (unsigned long long)ev->version,
-					    ev->stream ? ev->stream : "-",
-					    (unsigned long long)mr.version, mr.stream);
-		else if (rc && rc != LD_E(STORAGE) && rc != LD_E(INTERNAL))
+		rc = wr_replay_apply(t, ev, seq, "replay: ", "the log", &mr, e);
+		if (rc && rc != LD_E(STORAGE) && rc != LD_E(INTERNAL))
 			rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "replay: seq %llu rejected: %s",
 					    (unsigned long long)seq, e->message);
 		if (rc == 0)

@@ -375,15 +375,7 @@ static int model_follow(writer *w, pend *p, ld_errinfo *e)
 						    (unsigned long long)seq);
 				break;
 			}
-			rc = model_apply(t, ev, seq, &mr, e);
-			if (rc == 0 && (mr.version != ev->version || !ev->stream ||
-					strcmp(mr.stream, ev->stream) != 0))
-				rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
-						    "seq %llu is version %llu of %s in the group but "
-						    "%llu of %s in the write model",
-						    (unsigned long long)seq, (unsigned long long)ev->version,
-						    ev->stream ? ev->stream : "-",
-						    (unsigned long long)mr.version, mr.stream);
+			rc = wr_replay_apply(t, ev, seq, "", "the group", &mr, e);
 			if (rc == 0)
 				rc = model_id_add(t, ev->event_id.data, seq);
 			if (rc == 0)

@@ -145,6 +145,12 @@ int wr_view_link(void *arg, uint64_t seq, ld_link *l);
 void wr_call_hooks(writer *w, uint64_t head);
 /* Empties g for the next group after the decided head (lock held). */
 void wr_group_open(writer *w, wgroup *g);
+/* Applies the recorded event ev at seq to the write model in t, as a
+ * replay does: it must come out at the version and stream it was recorded
+ * with (else LD_E(STORAGE), "<prefix>seq N is version V of S in <where> but
+ * ..."); other errors are model_apply's. mr is the model's result. */
+int wr_replay_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, const char *prefix,
+		    const char *where, model_result *mr, ld_errinfo *e);
 
 /* ---- core/writer_apply.c ---- */
 
