@@ -103,14 +103,13 @@ out:
 enum { TCPU_WRITER, TCPU_COMMIT, TCPU_NNG, TCPU_REST, TCPU__N };
 static const char *const tcpu_names[TCPU__N] = {"writer", "commit", "nng", "rest"};
 
-/* CPU seconds of each class of pid's threads (out[TCPU__N]); 0, or -1 if
- * /proc cannot tell. A thread that ended between two readings takes its
- * time with it: the daemon's threads live as long as it does. */
-BENCH_FN int proc_threads_cpu(long pid, double out[TCPU__N])
+/* Calls fn with each of pid's threads' /proc/PID/task/TID/<file> open for
+ * reading (a thread that ended meanwhile is skipped); 0, or -1 if /proc
+ * cannot tell. A thread that ended between two walks takes what it counted
+ * with it: the daemon's threads live as long as it does. */
+BENCH_FN int proc_each_task(long pid, const char *file, void (*fn)(FILE *f, void *arg), void *arg)
 {
-	char path[96], buf[1024];
-	for (int i = 0; i < TCPU__N; i++)
-		out[i] = 0;
+	char path[128];
 	if (pid <= 0)
 		return -1;
 	snprintf(path, sizeof(path), "/proc/%ld/task", pid);
@@ -118,33 +117,48 @@ BENCH_FN int proc_threads_cpu(long pid, double out[TCPU__N])
 	if (!d)
 		return -1;
 	struct dirent *de;
-	double tck = (double)sysconf(_SC_CLK_TCK);
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/stat", pid, de->d_name);
+		snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/%.16s", pid, de->d_name, file);
 		FILE *f = fopen(path, "r");
 		if (!f)
 			continue;
-		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fn(f, arg);
 		fclose(f);
-		buf[n] = '\0';
-		char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-		unsigned long long ut = 0, st = 0;
-		if (!open || !close ||
-		    sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-			   &st) != 2)
-			continue;
-		*close = '\0';
-		const char *comm = open + 1;
-		int k = !strcmp(comm, "ld-writer")   ? TCPU_WRITER
-			: !strcmp(comm, "ld-commit") ? TCPU_COMMIT
-			: !strncmp(comm, "nng", 3)   ? TCPU_NNG
-						     : TCPU_REST;
-		out[k] += (double)(ut + st) / tck;
 	}
 	closedir(d);
 	return 0;
+}
+
+/* One thread's stat: its CPU time added to its class's. */
+BENCH_FN void task_cpu(FILE *f, void *arg)
+{
+	double *out = arg;
+	char buf[1024];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+	unsigned long long ut = 0, st = 0;
+	if (!open || !close ||
+	    sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return;
+	*close = '\0';
+	const char *comm = open + 1;
+	int k = !strcmp(comm, "ld-writer")   ? TCPU_WRITER
+		: !strcmp(comm, "ld-commit") ? TCPU_COMMIT
+		: !strncmp(comm, "nng", 3)   ? TCPU_NNG
+					     : TCPU_REST;
+	out[k] += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of each class of pid's threads (out[TCPU__N]); 0, or -1 if
+ * /proc cannot tell. */
+BENCH_FN int proc_threads_cpu(long pid, double out[TCPU__N])
+{
+	for (int i = 0; i < TCPU__N; i++)
+		out[i] = 0;
+	return proc_each_task(pid, "stat", task_cpu, out);
 }
 
 /* Bytes process pid (0: this one) has caused to be written to storage

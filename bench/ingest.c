@@ -656,39 +656,29 @@ static int orgs_register(ldc *c, org_tree *t, ld_errinfo *e)
 	return 0;
 }
 
+/* One thread's status: its context switches added, voluntary in sw[0] and
+ * involuntary in sw[1]. */
+static void task_switches(FILE *f, void *arg)
+{
+	double *sw = arg;
+	char line[128];
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long v;
+		if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1)
+			sw[0] += (double)v;
+		else if (sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+			sw[1] += (double)v;
+	}
+}
+
 /* pid's context switches so far, voluntary (it waited: a lock, a
  * condition, a sync) in sw[0] and involuntary (preempted) in sw[1], summed
  * over its threads (as proc_threads_cpu, an ended thread takes its own
  * with it); 0, or -1 if /proc cannot tell. */
 static int proc_ctxt_switches(long pid, double sw[2])
 {
-	char path[96], line[128];
 	sw[0] = sw[1] = 0;
-	if (pid <= 0)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%ld/task", pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/status", pid, de->d_name);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue; /* ended meanwhile */
-		while (fgets(line, sizeof(line), f)) {
-			unsigned long long v;
-			if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1)
-				sw[0] += (double)v;
-			else if (sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
-				sw[1] += (double)v;
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return 0;
+	return proc_each_task(pid, "status", task_switches, sw);
 }
 
 /* The outcome of one run against the daemon. */
