@@ -97,13 +97,17 @@ typedef struct chunk {
 } chunk;
 
 static chunk *arena;
+/* Tests append from threads of their own too (tl_append_batch). */
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void *tl_alloc(size_t n)
 {
 	chunk *c = calloc(1, sizeof(chunk) + n);
 	assert_non_null(c);
+	pthread_mutex_lock(&arena_lock);
 	c->next = arena;
 	arena = c;
+	pthread_mutex_unlock(&arena_lock);
 	return c->data;
 }
 
@@ -118,11 +122,13 @@ char *tl_strdup(const char *s)
 
 void tl_free_all(void)
 {
+	pthread_mutex_lock(&arena_lock);
 	while (arena) {
 		chunk *next = arena->next;
 		free(arena);
 		arena = next;
 	}
+	pthread_mutex_unlock(&arena_lock);
 }
 
 /* ================================================================== */
