@@ -191,6 +191,17 @@ typedef struct replica_options {
 	 * the sender. Required with replica_bind. The return value is ignored. */
 	int (*send)(replica *r, uint64_t to, const void *msg, size_t len, void *arg);
 	void *arg; /* for on_change and send */
+	/* The id of this node's person-hash key (DATA/person-hash.key: the
+	 * daemon's keystore_key_id; 0: none, which matches only 0). Every node
+	 * of a cluster must hash national IDs with the same key, or one person
+	 * joins twice after a failover. Each confirmation message says the
+	 * sender's; a leader counts a node's HOLD only if it names its own key
+	 * id, so a leader whose key a majority of voters does not share never
+	 * becomes ready (and halts once a majority says another); a node told
+	 * SAFE by a leader with another key id (which a majority confirmed)
+	 * halts. Either halt names both ids (docs/REPLICATION.md, "One
+	 * person-hash key"). */
+	uint64_t key_id;
 } replica_options;
 
 #define REPLICA_MSG_MAX 64
@@ -264,7 +275,9 @@ enum replica_role {
 	REPLICA_FOLLOWER,
 	REPLICA_CANDIDATE,
 	REPLICA_LEADER,
-	REPLICA_HALTED, /* stopped on a fork: re-seed from a healthy peer */
+	REPLICA_HALTED, /* stopped on a fork: re-seed from a healthy peer; or
+	                 * on a person-hash key that is not the cluster's (the
+	                 * reason says which): copy the cluster's key, restart */
 	REPLICA_FAILED, /* stopped on an I/O error: restart the node */
 };
 /* "stopped", "follower", ... (static). */
@@ -308,6 +321,8 @@ typedef struct replica_status {
 	                             * confirmation adds to an acknowledgement */
 	uint64_t checkpoints;       /* checkpoint entries applied here */
 	char reason[320];           /* why halted or failed; "" otherwise */
+	int key_halt;               /* halted because the person-hash key differs */
+	uint64_t key_id;            /* this node's person-hash key id (options) */
 	unsigned n_nodes;           /* the configuration, as this node knows it */
 	replica_node nodes[REPLICA_MAX_NODES];
 } replica_status;

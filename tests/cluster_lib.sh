@@ -8,19 +8,28 @@
 #   start_node I [VAR=VALUE...] [ARG...]
 #                           start node I (its log in $TMPDIR/nI.log) with the
 #                           environment and arguments given; NODE_ARGS are added
-#                           to every node's arguments
+#                           to every node's arguments. A node's data directory
+#                           without a person-hash key gets node 1's first
+#                           (share_key), as an operator copies it
+#   share_key I             node 1's person-hash key into node I's data
+#                           directory, if it has none (scripts/share-key.sh)
 #   stop_node I [SIG]       stop node I (TERM, then KILL after 10 s)
 #   stop_all                stop every node (on exit too)
 #   leads I                 whether node I says, in its log, that it leads
 #   wait_leader             L = the node that leads (fails after 20 s)
 #   head_of I               node I's head seq
 #   wait_head I SEQ         wait until node I's head is SEQ (fails after 30 s)
+#   scrape I [NAME=VALUE...]
+#                           node I's metrics (started with --metrics
+#                           127.0.0.1:${MP[I]}), checked by tests/promtext.py;
+#                           the samples as JSON in $TMPDIR/metrics.I.json
+#   sample I NAME           one of them, as an integer
 #   same_logs I J...        the nodes' log, links, fixes and Merkle databases are
 #                           byte for byte the same (mdb_dump; stopped nodes)
 #   die MSG                 the nodes' last log lines, then fail
 command -v mdb_dump >/dev/null || fail "mdb_dump is not installed (lmdb-utils)"
 
-declare -a CPORT RPORT PID URLS IPC PEERS_OF
+declare -a CPORT RPORT MP PID URLS IPC PEERS_OF
 PEERS=()
 NODE_ARGS=()
 cluster_init() {
@@ -29,6 +38,7 @@ cluster_init() {
 	for i in $(seq 1 8); do
 		CPORT[$i]=$(free_port)
 		RPORT[$i]=$(free_port)
+		MP[$i]=$(free_port)
 		URLS[$i]="tcp://127.0.0.1:${CPORT[$i]}"
 		IPC[$i]="ipc://$TMPDIR/n$i.ipc"
 	done
@@ -38,9 +48,14 @@ cluster_init() {
 	done
 }
 
+share_key() {
+	"$ROOT/scripts/share-key.sh" "$TMPDIR/n1" "$TMPDIR/n$1"
+}
+
 start_node() {
 	local i=$1 env=()
 	shift
+	share_key "$i"
 	while [ $# -gt 0 ] && [[ $1 == [A-Z_]*=* ]]; do
 		env+=("$1")
 		shift
@@ -117,6 +132,20 @@ wait_head() {
 		sleep 0.1
 	done
 	die "node $1's head is $(head_of "$1"), not $2, after 30 s"
+}
+
+scrape() {
+	local i=$1
+	shift
+	curl -sf "http://127.0.0.1:${MP[$i]}/metrics" >"$TMPDIR/metrics.$i" ||
+		die "node $i's metrics cannot be read"
+	python3 "$ROOT/tests/promtext.py" "$TMPDIR/metrics.$i" "$@" >"$TMPDIR/metrics.$i.json" ||
+		die "node $i's metrics: wrong or unexpected (above)"
+}
+
+sample() {
+	python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[sys.argv[2]]))' \
+		"$TMPDIR/metrics.$1.json" "$2"
 }
 
 same_logs() {
