@@ -336,7 +336,7 @@ static void key_heard(replica *r, uint64_t from, uint64_t key)
 		;
 	int known = k < r->n_keys_heard;
 	if (!known) {
-		if (key == r->key_id || k == RC_MAX_PEERS)
+		if (k == RC_MAX_PEERS)
 			return;
 		r->keys_heard[r->n_keys_heard++].id = from;
 	}
@@ -374,6 +374,18 @@ static void key_heard(replica *r, uint64_t from, uint64_t key)
 		         (unsigned long long)other_id, differ, nv);
 }
 
+int replica_key_of(replica *r, uint64_t id, uint64_t *key)
+{
+	if (!r->raft || r->role != REPLICA_LEADER)
+		return LD_E(NOT_FOUND);
+	for (unsigned k = 0; k < r->n_keys_heard; k++)
+		if (r->keys_heard[k].id == id) {
+			*key = r->keys_heard[k].key;
+			return *key == r->key_id ? 0 : LD_E(INVALID_STATE);
+		}
+	return LD_E(NOT_FOUND);
+}
+
 void replica_receive(replica *r, const void *msg, size_t len)
 {
 	rc_msg m;
@@ -403,6 +415,9 @@ void replica_receive(replica *r, const void *msg, size_t len)
 		 * its key hold: this node's key is not the cluster's. It halts
 		 * before it applies anything that leader confirmed. */
 		if (m.key != r->key_id) {
+			/* The leader hears this node's key id first (membership
+			 * waits for it before making a node a voter). */
+			say(r, m.from, RC_HOLD, m.term, rc_log_held(&r->log, m.term));
 			halt_key(r,
 			         "person-hash key id %016llx here, %016llx on the leader, node %llu, "
 			         "and on a majority of the voters; " KEY_FIX,
@@ -1053,8 +1068,10 @@ void replica_poll(replica *r)
 	if (role != REPLICA_LEADER) {
 		r->lstate = L_NONE;
 	} else if (r->lstate == L_NONE || r->lterm != r->raft->current_term) {
-		/* a leadership won (maybe lost and won again between polls) */
+		/* a leadership won (maybe lost and won again between polls):
+		 * the key ids heard are this leadership's */
 		r->lstate = L_BARRIER;
+		r->n_keys_heard = 0;
 		r->lterm = r->raft->current_term;
 		r->notify = 1;
 	}

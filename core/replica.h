@@ -339,6 +339,14 @@ void replica_status_get(replica *r, replica_status *st);
 int replica_add(replica *r, uint64_t id, const char *address, replica_done_cb cb, void *arg);
 int replica_assign(replica *r, uint64_t id, int voter, replica_done_cb cb, void *arg);
 int replica_remove(replica *r, uint64_t id, replica_done_cb cb, void *arg);
+/* The person-hash key id node `id` named in its confirmation messages to
+ * this node as leader (a node says HOLD once it holds an entry of the
+ * leader's term: a stand-by added catches up, then says it): 0 (the same as
+ * this node's), LD_E(INVALID_STATE) (another: *key), LD_E(NOT_FOUND)
+ * (nothing heard from it in this leadership). A node that differs must not
+ * be made a voter (daemon/membership.c waits for it first). */
+int replica_key_of(replica *r, uint64_t id, uint64_t *key);
+
 /* Hands leadership to node id (0: any up-to-date voter). cb status 0 when
  * that node leads, LD_E(BUSY) when the transfer lapsed (0.15 can drop it
  * silently; check and retry). */

@@ -469,7 +469,9 @@ static void on_change(replica *r, void *arg)
 
 static void on_tick(uv_timer_t *t)
 {
-	copy_status(t->data);
+	cluster *c = t->data;
+	copy_status(c);
+	membership_run(c->mb, uv_now(&c->loop));
 }
 
 static void closed(uv_handle_t *h)
@@ -501,7 +503,7 @@ static void on_async(uv_async_t *a)
 		return;
 	}
 	propose_queued(c);
-	membership_run(c->mb);
+	membership_run(c->mb, uv_now(&c->loop));
 }
 
 /* The operator's changes (daemon/membership.h). */

@@ -10,8 +10,10 @@
 #     catches up;
 #   - node 3 then leads (the leadership handed to it): the same person joining
 #     again through it is refused as a member already (one person, one
-#     membership), writes go on, and the three logs are byte for byte the
-#     same.
+#     membership), writes go on;
+#   - a fourth node with a key of its own, started with --join: `ledgerctl
+#     cluster add` refuses to make it a voter, naming both key ids; it halts,
+#     is removed, and the three logs are byte for byte the same.
 set -euo pipefail
 [ -n "${CLUSTER_TRACE:-}" ] && { PS4='+ $(date +%T.%N | cut -c1-12) '; set -x; }
 . "$(dirname "$0")/lib.sh"
@@ -122,6 +124,24 @@ bad = [e for e in acked if seen.get(e) != 1]
 if len(acked) != 30 or bad:
     sys.exit(f"{len(acked)} acknowledged, {len(bad)} not recorded exactly once: {bad[:5]}")
 EOF
+
+# --- a fourth node with its own key is not made a voter ---------------------
+mkdir -p "$TMPDIR/n4"
+(umask 077 && head -c 32 /dev/urandom >"$TMPDIR/n4/$KEY")
+K4=$(key_id "$TMPDIR/n4/$KEY")
+P4="4,127.0.0.1:${RPORT[4]},${URLS[4]}"
+start_node 4 --peer "$P4" --join
+for _ in $(seq 100); do [ -S "$TMPDIR/n4.ipc" ] && break; sleep 0.1; done
+refused 1 "adding node 4: it hashes national IDs with another person-hash key \(key id $K4\) than this cluster \(key id $K1\).*ERR_INVALID_STATE" \
+	--url "$ALL" --timeout 60000 cluster add "$P4"
+grep -q "replica: HALTED, this node's person-hash key is not the cluster's: person-hash key id $K4 here, $K1 on the leader" \
+	"$TMPDIR/n4.log" || die "node 4 did not halt naming both key ids"
+ok --url "$ALL" cluster remove 4
+out_has "node 4 removed" "cluster remove 4"
+stop_node 4
+ok --url "$ALL" workforce 320100 --group courier --count 99 --at 2026-02-02
+recorded
+for i in 1 2 3; do wait_head "$i" "$SEQ"; done
 stop_all
 same_logs 1 2 3
-echo "cluster_key_test: ok (node 3 with its own key halted, naming $K3 and $K1; with node 1's key it caught up and led)" >&2
+echo "cluster_key_test: ok (node 3 with its own key halted, naming $K3 and $K1; with node 1's key it caught up and led; node 4 with its own key not made a voter)" >&2
