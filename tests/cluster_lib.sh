@@ -24,6 +24,12 @@
 #                           127.0.0.1:${MP[I]}), checked by tests/promtext.py;
 #                           the samples as JSON in $TMPDIR/metrics.I.json
 #   sample I NAME           one of them, as an integer
+#   append FROM TO          events FROM..TO, one request each, each with its
+#                           fixed event id, through whichever node leads (every
+#                           URL given); each must be acknowledged; the ids go
+#                           to $TMPDIR/acked
+#   exactly_once I [OTHERS] every id in $TMPDIR/acked is in node I's log
+#                           exactly once, beside OTHERS other events (0)
 #   same_logs I J...        the nodes' log, links, fixes and Merkle databases are
 #                           byte for byte the same (mdb_dump; stopped nodes)
 #   die MSG                 the nodes' last log lines, then fail
@@ -146,6 +152,36 @@ scrape() {
 sample() {
 	python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[sys.argv[2]]))' \
 		"$TMPDIR/metrics.$1.json" "$2"
+}
+
+append() {
+	local k eid
+	for k in $(seq "$1" "$2"); do
+		eid=$(printf '4e71a7%026x' "$k")
+		"$LEDGERCTL" --timeout 10000 --url "${URLS[1]},${URLS[2]},${URLS[3]}" workforce 320200 --group courier \
+			--count "$k" --event-id "$eid" --at 2026-02-01 >/dev/null 2>>"$TMPDIR/append.err" ||
+			{ cat "$TMPDIR/append.err" >&2; die "event $k was not acknowledged"; }
+		echo "$eid" >>"$TMPDIR/acked"
+	done
+}
+
+exactly_once() {
+	ctl --url "${URLS[$1]}" export --format jsonl
+	[ "$RC" -eq 0 ] || { show export; die "export from node $1 failed"; }
+	python3 - "$TMPDIR/acked" "$TMPDIR/out" "${2:-0}" <<'EOF' || die "node $1: acknowledged events lost or doubled"
+import json, sys
+acked = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+ids = {}
+for line in open(sys.argv[2]):
+    if line.strip():
+        eid = json.loads(line).get("event_id", "")
+        ids[eid] = ids.get(eid, 0) + 1
+lost = [a for a in acked if ids.get(a, 0) != 1]
+extra = [e for e in ids if e not in set(acked)]
+if lost or len(extra) != int(sys.argv[3]):
+    print("lost or doubled:", lost[:5], "others:", len(extra), extra[:5], file=sys.stderr)
+    sys.exit(1)
+EOF
 }
 
 same_logs() {

@@ -2634,6 +2634,29 @@ static int settled(void *arg)
 	return S->inflight == 0 && logs_equal();
 }
 
+/* A scripted run of three nodes, no faults: the seed of its random draws
+ * and the snapshot spacing; sim_start and node0_first follow. */
+static void sim_scripted(uint64_t seed, unsigned threshold, unsigned trailing)
+{
+	static sim one;
+	S = &one;
+	memset(S, 0, sizeof *S);
+	S->fixed_timeouts = 1;
+	S->verbose = (int)env_u("REPLICA_TRACE", 0) * 2;
+	rng_state = seed;
+	sim_threshold = threshold;
+	sim_trailing = trailing;
+	sim_open(3);
+}
+
+/* Node 0 calls the first election, the others much later. */
+static void node0_first(void)
+{
+	raft_fixture_set_randomized_election_timeout(&S->f, 0, 1000);
+	raft_fixture_set_randomized_election_timeout(&S->f, 1, 3000);
+	raft_fixture_set_randomized_election_timeout(&S->f, 2, 3000);
+}
+
 /* Nodes 0 and 1 hold entry A at index 2, node 2 entry B, same term, same
  * seqs: a fork C-Raft cannot see (its log matching property assumes it away)
  * and 0.15's bugs can produce. Node 2 halts on the leader's confirmation
@@ -2643,16 +2666,8 @@ static int settled(void *arg)
 static void test_forced_divergence(void **state)
 {
 	(void)state;
-	static sim one;
-	S = &one;
-	memset(S, 0, sizeof *S);
-	S->fixed_timeouts = 1;
+	sim_scripted(99, 1000, 100);
 	S->expect_fork = 1;
-	S->verbose = (int)env_u("REPLICA_TRACE", 0) * 2;
-	rng_state = 99;
-	sim_threshold = 1000;
-	sim_trailing = 100;
-	sim_open(3);
 	uint8_t zero[H] = {0};
 	replica_entry ha, hb;
 	size_t la, lb;
@@ -2669,9 +2684,7 @@ static void test_forced_divergence(void **state)
 	free(ea);
 	free(eb);
 	sim_start();
-	raft_fixture_set_randomized_election_timeout(&S->f, 0, 1000);
-	raft_fixture_set_randomized_election_timeout(&S->f, 1, 3000);
-	raft_fixture_set_randomized_election_timeout(&S->f, 2, 3000);
+	node0_first();
 	int zero_i = 0;
 	assert_true(step_until(leader_is, &zero_i, 10000));
 	unsigned want = 1;
@@ -2787,73 +2800,18 @@ static void key_fixed(unsigned i)
 /* Three nodes, node `wrong`'s key differs; node 0 calls the first election. */
 static void key_sim_open(unsigned wrong)
 {
-	static sim one;
-	S = &one;
-	memset(S, 0, sizeof *S);
-	S->fixed_timeouts = 1;
-	S->verbose = (int)env_u("REPLICA_TRACE", 0) * 2;
-	rng_state = 11;
-	sim_threshold = 1000;
-	sim_trailing = 100;
-	sim_open(3);
+	sim_scripted(11, 1000, 100);
 	for (unsigned i = 0; i < 3; i++)
 		S->s[i].key_id = i == wrong ? KEY_WRONG : KEY_RIGHT;
 	sim_start();
-	raft_fixture_set_randomized_election_timeout(&S->f, 0, 1000);
-	raft_fixture_set_randomized_election_timeout(&S->f, 1, 3000);
-	raft_fixture_set_randomized_election_timeout(&S->f, 2, 3000);
+	node0_first();
 }
 
-/* A follower whose key differs halts at the leader's first confirmation,
- * naming both key ids, before it applies anything; the two others go on;
- * with the right key it catches up. */
-static void test_key_follower(void **state)
+/* After node `wrong` halted and its key was fixed: five entries through a
+ * ready leader, node `wrong` back (a restart, no re-seed) and caught up, one
+ * more entry; one halt, every log the same. */
+static void key_goes_on(unsigned wrong)
 {
-	(void)state;
-	key_sim_open(2);
-	int zero_i = 0;
-	assert_true(step_until(leader_is, &zero_i, 10000));
-	struct key_watch w = {.node = 2};
-	assert_true(step_until(key_halted, &w, 10000));
-	assert_true(S->s[2].halted);
-	assert_false(S->s[0].halted || S->s[1].halted);
-	assert_non_null(strstr(S->last_halt, "person-hash key id 2222222222222222 here, "
-	                                     "1111111111111111 on the leader, node 1"));
-	assert_non_null(strstr(S->last_halt, "copy the first node's DATA/person-hash.key"));
-	for (int k = 0; k < 5; k++) {
-		assert_int_equal(propose(0), 0);
-		assert_true(step_until(none_inflight, NULL, 5000));
-	}
-	assert_int_equal(S->acks, 5);
-	key_fixed(2);
-	assert_true(step_until(settled, NULL, 20000));
-	assert_int_equal(propose(0), 0);
-	assert_true(step_until(settled, NULL, 10000));
-	assert_int_equal(S->acks, 6);
-	assert_int_equal(S->halts, 1);
-	assert_int_equal(S->reseeds, 0);
-	assert_string_equal(S->failure, "");
-	for (unsigned i = 1; i < 3; i++)
-		assert_same_logs(&S->s[i].lg, &S->s[0].lg);
-	sim_close();
-}
-
-/* The node whose key differs wins the first election: it is never ready (the
- * others' HOLDs name another key and do not count) and halts once a majority
- * of voters said so; the others elect one of them and go on. */
-static void test_key_leader(void **state)
-{
-	(void)state;
-	key_sim_open(0);
-	struct key_watch w = {.node = 0};
-	assert_true(step_until(key_halted, &w, 20000));
-	assert_false(w.ever_ready);
-	assert_true(S->s[0].halted);
-	assert_false(S->s[1].halted || S->s[2].halted);
-	assert_non_null(strstr(S->last_halt, "person-hash key id 2222222222222222 here, "
-	                                     "1111111111111111 on node"));
-	assert_non_null(strstr(S->last_halt, "2 of the 3 voters"));
-	key_fixed(0);
 	int l = -1;
 	uint64_t end = S->f.time + 20000;
 	while ((l = ready_leader()) < 0 && S->f.time < end)
@@ -2871,10 +2829,49 @@ static void test_key_leader(void **state)
 	assert_true(step_until(settled, NULL, 10000));
 	assert_int_equal(S->acks, 6);
 	assert_int_equal(S->halts, 1);
+	assert_int_equal(S->reseeds, 0);
 	assert_string_equal(S->failure, "");
-	for (unsigned i = 0; i < 2; i++)
-		assert_same_logs(&S->s[i].lg, &S->s[2].lg);
+	assert_false(S->s[wrong].halted);
+	for (unsigned i = 0; i < 3; i++)
+		assert_same_logs(&S->s[i].lg, &S->s[l].lg);
 	sim_close();
+}
+
+/* A follower whose key differs halts at the leader's first confirmation,
+ * naming both key ids, before it applies anything; the two others go on;
+ * with the right key it catches up. */
+static void test_key_follower(void **state)
+{
+	(void)state;
+	key_sim_open(2);
+	int zero_i = 0;
+	assert_true(step_until(leader_is, &zero_i, 10000));
+	struct key_watch w = {.node = 2};
+	assert_true(step_until(key_halted, &w, 10000));
+	assert_false(S->s[0].halted || S->s[1].halted);
+	assert_non_null(strstr(S->last_halt, "person-hash key id 2222222222222222 here, "
+	                                     "1111111111111111 on the leader, node 1"));
+	assert_non_null(strstr(S->last_halt, "copy the first node's DATA/person-hash.key"));
+	key_fixed(2);
+	key_goes_on(2);
+}
+
+/* The node whose key differs wins the first election: it is never ready (the
+ * others' HOLDs name another key and do not count) and halts once a majority
+ * of voters said so; the others elect one of them and go on. */
+static void test_key_leader(void **state)
+{
+	(void)state;
+	key_sim_open(0);
+	struct key_watch w = {.node = 0};
+	assert_true(step_until(key_halted, &w, 20000));
+	assert_false(w.ever_ready);
+	assert_false(S->s[1].halted || S->s[2].halted);
+	assert_non_null(strstr(S->last_halt, "person-hash key id 2222222222222222 here, "
+	                                     "1111111111111111 on node"));
+	assert_non_null(strstr(S->last_halt, "2 of the 3 voters"));
+	key_fixed(0);
+	key_goes_on(0);
 }
 
 /* An AppendEntries from index 1 (the probe of a new leader that lost track
@@ -2916,19 +2913,9 @@ static struct raft_message probe_from_one(unsigned leader, uint64_t bad_upto)
 static void test_probe_below_snapshot(void **state)
 {
 	(void)state;
-	static sim one;
-	S = &one;
-	memset(S, 0, sizeof *S);
-	S->fixed_timeouts = 1;
-	S->verbose = (int)env_u("REPLICA_TRACE", 0) * 2;
-	rng_state = 7;
-	sim_threshold = 8;
-	sim_trailing = 2;
-	sim_open(3);
+	sim_scripted(7, 8, 2);
 	sim_start();
-	raft_fixture_set_randomized_election_timeout(&S->f, 0, 1000);
-	raft_fixture_set_randomized_election_timeout(&S->f, 1, 3000);
-	raft_fixture_set_randomized_election_timeout(&S->f, 2, 3000);
+	node0_first();
 	int zero_i = 0;
 	assert_true(step_until(leader_is, &zero_i, 10000));
 	for (int k = 0; k < 30; k++) {
