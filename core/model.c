@@ -885,17 +885,17 @@ static int dues_now(store_txn *t, uint64_t seq, int *in_force, uint32_t *from, u
  * is no reason to refuse correcting it. Otherwise ALREADY_PAID naming the
  * first payment it meets: its seq, its months, and the months they share.
  */
-static int dues_overlap(store_txn *t, const char *member, uint64_t self,
+static int dues_overlap(store_txn *t, const char *member, uint32_t s, uint64_t self,
 			const Ledger__DuesPaid *d, int64_t refunded, const char *field, ld_errinfo *e)
 {
 	model *m = model_of(t);
-	char stream[LD_STREAM_MAX];
 	uint32_t to, was_from = 0, was_to = 0;
 	if (m->replaying || (d->has_additional && d->additional) || !dues_kept(d, refunded, &to))
 		return 0;
-	snprintf(stream, sizeof(stream), "member/%s", member);
-	uint32_t s = stream_lookup(m, stream);
 	if (s == MT_NONE)
+		s = ms_stream_find(m, MS_MEMBER, member, strlen(member));
+	/* No payment in the stream: none to overlap (self is none either). */
+	if (s == MT_NONE || (ms_stream(m, s)->flags & MS_NOPAY))
 		return 0;
 	int in_force = 0, rc = self ? dues_now(t, self, &in_force, &was_from, &was_to) : 0;
 	if (rc)
@@ -938,10 +938,10 @@ static int dues_overlap(store_txn *t, const char *member, uint64_t self,
 	return rc;
 }
 
-static int dues_check(store_txn *t, const char *member, uint64_t self, const Ledger__DuesPaid *d,
-		      int64_t refunded, const char *field, ld_errinfo *e)
+static int dues_check(store_txn *t, const char *member, uint32_t s, uint64_t self,
+		      const Ledger__DuesPaid *d, int64_t refunded, const char *field, ld_errinfo *e)
 {
-	int rc = dues_overlap(t, member, self, d, refunded, field, e);
+	int rc = dues_overlap(t, member, s, self, d, refunded, field, e);
 	if (rc == 0 || rc == LD_E(ALREADY_PAID))
 		return rc;
 	/* A payment of the member's stream that cannot be read. */
@@ -963,7 +963,7 @@ static int check_void_refund(store_txn *t, const Ledger__DuesRefunded *r, const 
 		return 0;
 	int rc = effective(t, r->paid_seq, &holder, &amend, &scratch, &paid);
 	if (rc == 0 && paid && paid->body_case == LEDGER__EVENT__BODY_DUES_PAID &&
-	    (rc = dues_check(t, r->member_id, r->paid_seq, paid->dues_paid,
+	    (rc = dues_check(t, r->member_id, MT_NONE, r->paid_seq, paid->dues_paid,
 			     refunded(model_of(t), r->paid_seq) - r->amount_fen, field, &inner)) ==
 		    LD_E(ALREADY_PAID))
 		ld_errinfo_set(e, rc, field, "voiding it gives payment seq %llu back %lld fen, but %s",
@@ -1091,7 +1091,7 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, uint32_t 
 		if ((rc = member_refold(t, ts, member, target->seq, replacement, &new, e)))
 			return rc;
 		if (target->body_case == LEDGER__EVENT__BODY_DUES_PAID && replacement &&
-		    (rc = dues_check(t, member, target->seq, replacement->dues_paid,
+		    (rc = dues_check(t, member, ts, target->seq, replacement->dues_paid,
 				     refunded(m, target->seq), "event_amended.dues_paid.period_from",
 				     e)))
 			return rc;
@@ -1146,7 +1146,7 @@ static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint32_t *s
 	    (rc = check_refund(t, ev->dues_refunded, e)))
 		return rc;
 	if (ev->body_case == LEDGER__EVENT__BODY_DUES_PAID &&
-	    (rc = dues_check(t, id, 0, ev->dues_paid, 0, "dues_paid.period_from", e)))
+	    (rc = dues_check(t, id, *stream, 0, ev->dues_paid, 0, "dues_paid.period_from", e)))
 		return rc;
 	if ((rc = orgs_live(m, ev, e))) /* a service: the organisation that served */
 		return rc;
@@ -1309,6 +1309,12 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 	st->head = seq;
 	st->head_skip = r->link.skip;
 	st->version = (uint32_t)r->version;
+	/* Whether the stream holds a payment (a correction keeps the kind of
+	 * what it corrects, so only a DuesPaid brings one). */
+	if (ev->body_case == LEDGER__EVENT__BODY_DUES_PAID)
+		st->flags &= (uint8_t)~MS_NOPAY;
+	else if (r->version == 1 && st->kind == MS_MEMBER)
+		st->flags |= MS_NOPAY;
 	r->stream_ref = s;
 out:
 	codec_event_free(target);

@@ -50,7 +50,12 @@
 #define MAX_AFF 8 /* affiliations per member ("platform + residence" and a few more) */
 
 enum { MS_MEMBER = 1, MS_ORG = 2, MS_REGION = 3 };
-enum { MS_DEAD = 1 }; /* flags: a record whose creation was undone */
+/* flags: MS_DEAD a record whose creation was undone; MS_NOPAY (a member's
+ * stream) none of its events is a DuesPaid, so no payment of it can be in
+ * force and a payment's overlap check reads none of them. Only ever a hint
+ * that spares reading: a stream without it (one of a snapshot written
+ * before it existed) is read as before. */
+enum { MS_DEAD = 1, MS_NOPAY = 2 };
 enum { MEMBER_NONE = 0, MEMBER_ACTIVE = 1, MEMBER_ENDED = 2 };
 enum { FIX_VOID = 1, FIX_AMEND = 2 };
 
