@@ -491,6 +491,31 @@ int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
 	return *ev ? 0 : LD_E(STORAGE);
 }
 
+/* The body case of event seq as t sees it, from its stored bytes (0 when
+ * they do not tell: decode it). 0 or an error as model_load_event's. */
+static int event_case(store_txn *t, uint64_t seq, int *body)
+{
+	const model_view *v = view_of(t);
+	*body = 0;
+	if (v) {
+		Ledger__Event *ev;
+		int rc = v->event(v->arg, seq, &ev);
+		if (rc != LD_E(NOT_FOUND)) {
+			if (rc == 0)
+				*body = (int)ev->body_case;
+			codec_event_free(rc == 0 ? ev : NULL);
+			return rc;
+		}
+	}
+	uint8_t key[8];
+	store_val val;
+	ld_put_be64(key, seq);
+	int rc = store_get(t, DB_LOG, key, sizeof(key), &val);
+	if (rc == 0)
+		*body = codec_peek_body_case(val.data, val.len);
+	return rc;
+}
+
 /* link_get_fn of a transaction: the writer's view first. */
 static int txn_link(void *arg, uint64_t seq, ld_link *l)
 {
@@ -866,7 +891,16 @@ static int dues_now(store_txn *t, uint64_t seq, int *in_force, uint32_t *from, u
 	Ledger__Event *holder, *amend, scratch;
 	const Ledger__Event *eff;
 	*in_force = 0;
-	int rc = effective(t, seq, &holder, &amend, &scratch, &eff);
+	/* Most of a member's events are no payment: told by their stored
+	 * bytes, not decoded (a corrected one is, to its effective body). */
+	int kind, body;
+	uint64_t by;
+	int rc = model_fix_get(t, seq, &kind, &by);
+	if (rc == 0 && kind == 0)
+		rc = event_case(t, seq, &body);
+	if (rc || (kind == 0 && body && body != LEDGER__EVENT__BODY_DUES_PAID))
+		return rc;
+	rc = effective(t, seq, &holder, &amend, &scratch, &eff);
 	if (rc == 0 && eff && eff->body_case == LEDGER__EVENT__BODY_DUES_PAID &&
 	    dues_kept(eff->dues_paid, refunded(model_of(t), seq), to)) {
 		*from = eff->dues_paid->period_from;
