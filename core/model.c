@@ -663,7 +663,12 @@ void model_replaying(model *m, int on)
 
 int model_person(store_txn *t, const uint8_t hash[LD_HASH_LEN], char member[LD_ID_MAX + 1])
 {
-	model *m = model_of(t);
+	return model_person_in(store_txn_store(t), hash, member);
+}
+
+int model_person_in(store *s, const uint8_t hash[LD_HASH_LEN], char member[LD_ID_MAX + 1])
+{
+	model *m = store_model(s);
 	uint32_t p = m ? ms_person_find(m, hash) : MT_NONE;
 	if (p == MT_NONE)
 		return LD_E(NOT_FOUND);

@@ -160,6 +160,9 @@ int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev);
  * moment old at worst): 0 and member, or LD_E(NOT_FOUND) for a person the
  * ledger does not hold. */
 int model_person(store_txn *t, const uint8_t hash[LD_HASH_LEN], char member[LD_ID_MAX + 1]);
+/* The same without a transaction (the model's tables are read without one:
+ * a join's national ID looked up on NNG's threads opens none). */
+int model_person_in(store *s, const uint8_t hash[LD_HASH_LEN], char member[LD_ID_MAX + 1]);
 
 /* 1 if member id's personal data was forgotten (MemberForgotten), else 0. */
 int model_member_forgotten(store_txn *t, const char *id);
