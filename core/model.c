@@ -1390,6 +1390,19 @@ static int id_matches(uint64_t seq, void *arg)
 	return same;
 }
 
+void model_prefetch(store_txn *t, const Ledger__Event *ev, int records)
+{
+	model *m = model_of(t);
+	const uint8_t *person = NULL;
+	if (!m || (ld_kind_of(ev->body_case)->flags & LD_KIND_CORRECTION))
+		return;
+	if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED && ev->member_joined->has_person_hash &&
+	    ev->member_joined->person_hash.len == LD_HASH_LEN)
+		person = ev->member_joined->person_hash.data;
+	ms_prefetch(m, MS_MEMBER, codec_event_member(ev),
+		    ev->event_id.len == LD_EVENT_ID_LEN ? ev->event_id.data : NULL, person, records);
+}
+
 int model_id_lookup(store_txn *t, const uint8_t id[LD_EVENT_ID_LEN], uint64_t *seq)
 {
 	id_probe p = {.t = t, .id = id};

@@ -174,6 +174,13 @@ int ms_aff_copy(model *m, uint32_t member, maff **out);
 int ms_id_add(model *m, const uint8_t id[LD_EVENT_ID_LEN], uint64_t seq);
 int ms_map_put(model *m, mmap64 *map, uint64_t key, uint64_t v);
 
+/* Hints (core/model.h model_prefetch): with records 0, the slots a lookup
+ * of the stream (kind, id), the event id and the person will start at are
+ * asked for (id, event_id, person may be NULL); with records 1, the stream's
+ * record the first of them names. */
+void ms_prefetch(const model *m, int kind, const char *id, const uint8_t *event_id,
+		 const uint8_t *person, int records);
+
 /* The event-id table: calls fn for each seq that may hold id. */
 int ms_id_find(const model *m, const uint8_t id[LD_EVENT_ID_LEN], mids_fn fn, void *arg);
 
