@@ -64,9 +64,13 @@ static char *member_id_of(const uint8_t hash[LD_HASH_LEN])
 	char *id = malloc(19);
 	if (!id)
 		return NULL;
-	memcpy(id, "P-", 3);
-	for (int i = 0; i < 8; i++)
-		snprintf(id + 2 + 2 * i, 3, "%02x", hash[i]);
+	static const char hex[] = "0123456789abcdef";
+	memcpy(id, "P-", 2);
+	for (int i = 0; i < 8; i++) {
+		id[2 + 2 * i] = hex[hash[i] >> 4];
+		id[3 + 2 * i] = hex[hash[i] & 15];
+	}
+	id[18] = '\0';
 	return id;
 }
 
