@@ -32,12 +32,6 @@
 #                           exactly once, beside OTHERS other events (0)
 #   same_logs I J...        the nodes' log, links, fixes and Merkle databases are
 #                           byte for byte the same (mdb_dump; stopped nodes)
-#   append FROM TO          events FROM..TO one at a time through whichever of
-#                           the cluster's nodes leads, each with its fixed id
-#                           (ACK_PREFIX, 6 hex digits, then K), every one
-#                           acknowledged; their ids go to $TMPDIR/acked
-#   exactly_once I          every id in $TMPDIR/acked is in node I's log exactly
-#                           once, and nothing else is
 #   die MSG                 the nodes' last log lines, then fail
 command -v mdb_dump >/dev/null || fail "mdb_dump is not installed (lmdb-utils)"
 
@@ -204,35 +198,4 @@ same_logs() {
 				die "nodes $first and $i: their $db databases differ"
 		done
 	done
-}
-
-append() {
-	local k eid urls
-	urls=$(IFS=,; echo "${URLS[*]:1:$CLUSTER_N}")
-	for k in $(seq "$1" "$2"); do
-		eid=$(printf '%s%026x' "${ACK_PREFIX:?}" "$k")
-		"$LEDGERCTL" --timeout 10000 --url "$urls" workforce 320200 --group courier \
-			--count "$k" --event-id "$eid" --at 2026-02-01 >/dev/null 2>>"$TMPDIR/append.err" ||
-			{ cat "$TMPDIR/append.err" >&2; die "event $k was not acknowledged"; }
-		echo "$eid" >>"$TMPDIR/acked"
-	done
-}
-
-exactly_once() {
-	ctl --url "${URLS[$1]}" export --format jsonl
-	[ "$RC" -eq 0 ] || { show export; die "export from node $1 failed"; }
-	python3 - "$TMPDIR/acked" "$TMPDIR/out" <<'EOF' || die "node $1: acknowledged events lost or doubled"
-import json, sys
-acked = [l.strip() for l in open(sys.argv[1]) if l.strip()]
-ids = {}
-for line in open(sys.argv[2]):
-    if line.strip():
-        eid = json.loads(line).get("event_id", "")
-        ids[eid] = ids.get(eid, 0) + 1
-lost = [a for a in acked if ids.get(a, 0) != 1]
-extra = [e for e in ids if e not in set(acked)]
-if lost or extra:
-    print("lost or doubled:", lost[:5], "unknown:", extra[:5], file=sys.stderr)
-    sys.exit(1)
-EOF
 }

@@ -78,7 +78,6 @@ EOF
 }
 
 : >"$TMPDIR/acked"
-ACK_PREFIX=4e71a7
 export LEDGERD_TEST_BOOT_ID=boot-1
 
 # --- kill -9 between raft's flush and the LMDB commit -----------------------

@@ -23,7 +23,6 @@ commits() {
 }
 
 : >"$TMPDIR/acked"
-ACK_PREFIX=5d7e1a
 start_node 1 --store-delay-ms 1000 --log-level debug
 wait_leader
 
