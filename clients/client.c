@@ -34,6 +34,10 @@
 #define LDC_MAX_URLS 8
 /* How long a call waits for a connection to a node of a list (--url a,b,c). */
 #define LDC_LIST_CONNECT_MS 150
+/* How long a call passes over a node of a list it found unreachable. */
+#define LDC_SKIP_MS 500
+/* The pause of a call before asking a node of a list again. */
+#define LDC_ROUND_PAUSE_MS 50
 
 struct ldc {
 	nng_socket sock;
@@ -435,14 +439,16 @@ out:
 	return rc;
 }
 
-static int call_once(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_errinfo *e)
+/* One request to the node c is dialled to, answered within timeout_ms. */
+static int call_once(ldc *c, const Ledger__Request *req, int timeout_ms, Ledger__Response **out,
+		     ld_errinfo *e)
 {
 	nng_msg *msg = NULL;
 	Ledger__Response *resp = NULL;
 	int rc;
 
 	*out = NULL;
-	if ((rc = call_raw(c, req, c->timeout_ms, &msg, e)))
+	if ((rc = call_raw(c, req, timeout_ms, &msg, e)))
 		return rc;
 	resp = codec_response_unpack(nng_msg_body(msg), nng_msg_len(msg));
 	if (!resp) {
@@ -482,54 +488,71 @@ static int move_to(ldc *c, const char *url, ld_errinfo *e)
  * not lead (ERR_NOT_LEADER: on to the leader it names, else the next url),
  * or lost the leadership before confirming (ERR_OUTCOME_UNKNOWN: the same
  * request again, whose event ids make it safe) is left for the next, until
- * one answers or the call's timeout has passed. With one url a call is made
- * once, as always: its error names the leader, if known.
+ * one answers or the call's timeout has passed. A node found unreachable is
+ * passed over for LDC_SKIP_MS, even when the others name it (a killed
+ * leader is named until the election), then asked again: one that was only
+ * slow to connect (a loaded machine) is the leader they name. Before asking
+ * a node already asked since the last pause (a round without a leader, a
+ * leader not ready yet naming itself, two nodes naming each other while the
+ * leadership changes) the call pauses LDC_ROUND_PAUSE_MS. With one url a
+ * call is made once, as always: its error names the leader, if known.
  */
 int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_errinfo *e)
 {
 	nng_time deadline = nng_clock() + (nng_time)c->timeout_ms;
-	unsigned dead = 0; /* urls found unreachable in this call */
-	for (int attempt = 0;; attempt++) {
-		int rc = call_once(c, req, out, e);
+	nng_time skip_until[LDC_MAX_URLS] = {0}; /* unreachable: passed over until then */
+	unsigned asked = 0;			 /* the nodes asked since the last pause */
+	for (;;) {
+		nng_time now = nng_clock();
+		int left = now < deadline ? (int)(deadline - now) : 1;
+		asked |= 1u << c->cur;
+		int rc = call_once(c, req, c->nurls > 1 ? left : c->timeout_ms, out, e);
 		const char *leader = rc == LD_E(NOT_LEADER) && *out && (*out)->error &&
 					     (*out)->error->leader && *(*out)->error->leader
 				     ? (*out)->error->leader
 				     : NULL;
 		int again = rc == LD_E(UNAVAILABLE) || rc == LD_E(NOT_LEADER) ||
 			    rc == LD_E(OUTCOME_UNKNOWN);
-		if (!again || c->nurls <= 1 || c->interrupted ||
-		    nng_clock() >= deadline || attempt >= 64)
+		now = nng_clock();
+		if (!again || c->nurls <= 1 || c->interrupted || now >= deadline)
 			return rc;
-		char next[256];
 		if (rc == LD_E(UNAVAILABLE))
-			dead |= 1u << c->cur;
-		int k = -1;
+			skip_until[c->cur] = now + LDC_SKIP_MS;
+		int k = c->nurls;
 		if (leader) {
 			for (k = 0; k < c->nurls && strcmp(c->urls[k], leader) != 0; k++)
 				;
-			if (k < c->nurls && (dead & (1u << k)))
-				leader = NULL; /* named, but gone: an election is due */
+			if (k < c->nurls && skip_until[k] > now)
+				leader = NULL; /* named, but unreachable a moment ago */
 		}
-		/* Without a leader named: the next node not found unreachable in
-		 * this call (all of them were: every one again). */
-		int k2 = c->cur, wrapped = 0;
+		/* Without a leader named: the next node not passed over (none
+		 * left: every one again). */
 		if (!leader) {
-			if ((dead | (1u << c->cur)) == (1u << c->nurls) - 1)
-				dead = 0;
+			int n = 0;
+			k = c->cur;
 			do {
-				k2 = (k2 + 1) % c->nurls;
-				wrapped |= k2 == 0;
-			} while (dead & (1u << k2));
+				k = (k + 1) % c->nurls;
+			} while (skip_until[k] > now && ++n < c->nurls);
+			if (n == c->nurls) {
+				memset(skip_until, 0, sizeof(skip_until));
+				k = (c->cur + 1) % c->nurls;
+			}
 		}
-		if (leader)
-			snprintf(next, sizeof(next), "%s", leader);
-		else
-			snprintf(next, sizeof(next), "%s", c->urls[k2]);
+		char next[256];
+		snprintf(next, sizeof(next), "%s", leader ? leader : c->urls[k]);
 		codec_response_free(*out);
 		*out = NULL;
-		/* A round without an answer: an election takes a moment. */
-		if (!leader && wrapped)
-			nng_msleep(50);
+		/* Asked already since the last pause: an election, or a
+		 * leader's first commit, takes a moment. */
+		if (k < c->nurls && (asked & (1u << k))) {
+			nng_duration pause = LDC_ROUND_PAUSE_MS;
+			if (now + (nng_time)pause > deadline)
+				pause = (nng_duration)(deadline - now);
+			nng_msleep(pause);
+			asked = 0;
+		}
+		if (k == c->cur)
+			continue; /* the same node: its connection stays */
 		ld_errinfo ignored;
 		if (move_to(c, next, &ignored) != 0)
 			return rc;
