@@ -538,17 +538,17 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 				k = (c->cur + 1) % c->nurls;
 			}
 		}
+		/* Asked already since the last pause: an election, or a
+		 * leader's first commit, takes a moment. */
+		int pause = k < c->nurls && (asked & (1u << k));
+		if (pause && now + LDC_ROUND_PAUSE_MS >= deadline)
+			return rc; /* no time left for another round */
 		char next[256];
 		snprintf(next, sizeof(next), "%s", leader ? leader : c->urls[k]);
 		codec_response_free(*out);
 		*out = NULL;
-		/* Asked already since the last pause: an election, or a
-		 * leader's first commit, takes a moment. */
-		if (k < c->nurls && (asked & (1u << k))) {
-			nng_duration pause = LDC_ROUND_PAUSE_MS;
-			if (now + (nng_time)pause > deadline)
-				pause = (nng_duration)(deadline - now);
-			nng_msleep(pause);
+		if (pause) {
+			nng_msleep(LDC_ROUND_PAUSE_MS);
 			asked = 0;
 		}
 		if (k == c->cur)

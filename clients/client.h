@@ -36,7 +36,11 @@ typedef struct ldc ldc;
  * gets the whole timeout. Answers are accepted up to 64 MiB. Returns 0 and
  * *out, or LD_E(UNAVAILABLE) with e->message naming the url and the reason
  * (only a url that cannot work fails here: an absent daemon shows at the
- * first call). Close with ldc_close(), which also takes NULL. */
+ * first call). Close with ldc_close(), which also takes NULL. url may be a
+ * list of a cluster's nodes, "a,b,c" (at most 8): a call goes from node to
+ * node (to the leader one names, past one unreachable or not leading) until
+ * one answers or timeout_ms has passed; a node found unreachable is passed
+ * over for 500 ms, then asked again. */
 int ldc_open(ldc **out, const char *url, int timeout_ms, ld_errinfo *e);
 
 /* Client side of mutual TLS (PEM files): our certificate and key, and the
