@@ -4,7 +4,10 @@
 #   fail MSG...            print "<test>: FAIL: MSG" and exit 1
 #   start_ledgerd [ARG...] start $LEDGERD --data $TMPDIR/data --listen $URL ARG...
 #                          on a free loopback port, wait until it answers a Head
-#                          request, stop it on exit; sets URL and LEDGERD_PID
+#                          request; sets URL and LEDGERD_PID. It is stopped on
+#                          exit unless the test has an EXIT trap of its own
+#                          (which must then stop it): a restart never replaces
+#                          the test's trap
 #   stop_ledgerd           stop it (TERM, then KILL after 5 s)
 #   pb_encode TYPE         text-format protobuf on stdin → binary on stdout
 #   pb_decode TYPE         binary on stdin → text format on stdout
@@ -81,7 +84,7 @@ start_ledgerd() {
 	LEDGERD_LOG="$TMPDIR/ledgerd.log"
 	"$LEDGERD" --data "$TMPDIR/data" --listen "$URL" "$@" 2>>"$LEDGERD_LOG" &
 	LEDGERD_PID=$!
-	trap stop_ledgerd EXIT
+	[ -n "$(trap -p EXIT)" ] || trap stop_ledgerd EXIT
 	echo 'head {}' | pb_encode Request >"$TMPDIR/ready.bin"
 	for _ in $(seq 100); do
 		kill -0 "$LEDGERD_PID" 2>/dev/null || fail "ledgerd exited at start"
