@@ -65,6 +65,7 @@ start_single() {
 	SPID=$!
 }
 start_node() {
+	"$ROOT/scripts/share-key.sh" "$TMP/n1" "$TMP/n$1" # node 1's person-hash key
 	"$BUILD/ledgerd" --data "$TMP/n$1" --listen "${CURL[$1]}" --node-id "$1" "${PEERS[@]}" \
 		--tree-head-key "$TMP/n$1.tree-head.key" \
 		--verify-at-start 0 2>>"$TMP/n$1.log" &

@@ -281,6 +281,19 @@ int keystore_person_hash(keystore *k, const char *national_id, uint8_t out[LD_HA
 		       : 0;
 }
 
+uint64_t keystore_key_id(const keystore *k)
+{
+	static const char label[] = "ledgerd person-hash key id";
+	uint8_t mac[LD_HASH_LEN];
+	uint64_t id = 0;
+	if (ld_hmac_sha256(k->hash_key, LD_SECRET_LEN, label, sizeof(label) - 1, mac))
+		return 0;
+	for (int i = 0; i < 8; i++)
+		id = id << 8 | mac[i];
+	ld_wipe(mac, sizeof(mac));
+	return id ? id : 1;
+}
+
 size_t keystore_legacy_count(const keystore *k)
 {
 	return k->nlegacy;

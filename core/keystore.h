@@ -72,6 +72,14 @@ void keystore_close(keystore *k);
 /* person_hash = HMAC-SHA-256(person-hash key, national_id). 0 or LD_E(INTERNAL). */
 int keystore_person_hash(keystore *k, const char *national_id, uint8_t out[LD_HASH_LEN]);
 
+/* The person-hash key's id: the first 8 bytes of HMAC-SHA-256(person-hash
+ * key, "ledgerd person-hash key id"), big-endian. Names the key without
+ * revealing it: every node of a cluster must hash with the same key, and the
+ * replicas compare their ids (core/replica.h, replica_options.key_id). 0 only
+ * if it cannot be computed (no memory), which no other node's id matches; an
+ * id that comes out 0 is taken as 1. */
+uint64_t keystore_key_id(const keystore *k);
+
 /* The legacy keys (above): how many, and HMAC-SHA-256(legacy key i,
  * national_id) as the clients made it. 0 or LD_E(INTERNAL). */
 size_t keystore_legacy_count(const keystore *k);

@@ -491,6 +491,31 @@ int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
 	return *ev ? 0 : LD_E(STORAGE);
 }
 
+/* The body case of event seq as t sees it, from its stored bytes (0 when
+ * they do not tell: decode it). 0 or an error as model_load_event's. */
+static int event_case(store_txn *t, uint64_t seq, int *body)
+{
+	const model_view *v = view_of(t);
+	*body = 0;
+	if (v) {
+		Ledger__Event *ev;
+		int rc = v->event(v->arg, seq, &ev);
+		if (rc != LD_E(NOT_FOUND)) {
+			if (rc == 0)
+				*body = (int)ev->body_case;
+			codec_event_free(rc == 0 ? ev : NULL);
+			return rc;
+		}
+	}
+	uint8_t key[8];
+	store_val val;
+	ld_put_be64(key, seq);
+	int rc = store_get(t, DB_LOG, key, sizeof(key), &val);
+	if (rc == 0)
+		*body = codec_peek_body_case(val.data, val.len);
+	return rc;
+}
+
 /* link_get_fn of a transaction: the writer's view first. */
 static int txn_link(void *arg, uint64_t seq, ld_link *l)
 {
@@ -638,7 +663,12 @@ void model_replaying(model *m, int on)
 
 int model_person(store_txn *t, const uint8_t hash[LD_HASH_LEN], char member[LD_ID_MAX + 1])
 {
-	model *m = model_of(t);
+	return model_person_in(store_txn_store(t), hash, member);
+}
+
+int model_person_in(store *s, const uint8_t hash[LD_HASH_LEN], char member[LD_ID_MAX + 1])
+{
+	model *m = store_model(s);
 	uint32_t p = m ? ms_person_find(m, hash) : MT_NONE;
 	if (p == MT_NONE)
 		return LD_E(NOT_FOUND);
@@ -866,7 +896,16 @@ static int dues_now(store_txn *t, uint64_t seq, int *in_force, uint32_t *from, u
 	Ledger__Event *holder, *amend, scratch;
 	const Ledger__Event *eff;
 	*in_force = 0;
-	int rc = effective(t, seq, &holder, &amend, &scratch, &eff);
+	/* Most of a member's events are no payment: told by their stored
+	 * bytes, not decoded (a corrected one is, to its effective body). */
+	int kind, body;
+	uint64_t by;
+	int rc = model_fix_get(t, seq, &kind, &by);
+	if (rc == 0 && kind == 0)
+		rc = event_case(t, seq, &body);
+	if (rc || (kind == 0 && body && body != LEDGER__EVENT__BODY_DUES_PAID))
+		return rc;
+	rc = effective(t, seq, &holder, &amend, &scratch, &eff);
 	if (rc == 0 && eff && eff->body_case == LEDGER__EVENT__BODY_DUES_PAID &&
 	    dues_kept(eff->dues_paid, refunded(model_of(t), seq), to)) {
 		*from = eff->dues_paid->period_from;
@@ -885,17 +924,17 @@ static int dues_now(store_txn *t, uint64_t seq, int *in_force, uint32_t *from, u
  * is no reason to refuse correcting it. Otherwise ALREADY_PAID naming the
  * first payment it meets: its seq, its months, and the months they share.
  */
-static int dues_overlap(store_txn *t, const char *member, uint64_t self,
+static int dues_overlap(store_txn *t, const char *member, uint32_t s, uint64_t self,
 			const Ledger__DuesPaid *d, int64_t refunded, const char *field, ld_errinfo *e)
 {
 	model *m = model_of(t);
-	char stream[LD_STREAM_MAX];
 	uint32_t to, was_from = 0, was_to = 0;
 	if (m->replaying || (d->has_additional && d->additional) || !dues_kept(d, refunded, &to))
 		return 0;
-	snprintf(stream, sizeof(stream), "member/%s", member);
-	uint32_t s = stream_lookup(m, stream);
 	if (s == MT_NONE)
+		s = ms_stream_find(m, MS_MEMBER, member, strlen(member));
+	/* No payment in the stream: none to overlap (self is none either). */
+	if (s == MT_NONE || (ms_stream(m, s)->flags & MS_NOPAY))
 		return 0;
 	int in_force = 0, rc = self ? dues_now(t, self, &in_force, &was_from, &was_to) : 0;
 	if (rc)
@@ -938,10 +977,10 @@ static int dues_overlap(store_txn *t, const char *member, uint64_t self,
 	return rc;
 }
 
-static int dues_check(store_txn *t, const char *member, uint64_t self, const Ledger__DuesPaid *d,
-		      int64_t refunded, const char *field, ld_errinfo *e)
+static int dues_check(store_txn *t, const char *member, uint32_t s, uint64_t self,
+		      const Ledger__DuesPaid *d, int64_t refunded, const char *field, ld_errinfo *e)
 {
-	int rc = dues_overlap(t, member, self, d, refunded, field, e);
+	int rc = dues_overlap(t, member, s, self, d, refunded, field, e);
 	if (rc == 0 || rc == LD_E(ALREADY_PAID))
 		return rc;
 	/* A payment of the member's stream that cannot be read. */
@@ -963,7 +1002,7 @@ static int check_void_refund(store_txn *t, const Ledger__DuesRefunded *r, const 
 		return 0;
 	int rc = effective(t, r->paid_seq, &holder, &amend, &scratch, &paid);
 	if (rc == 0 && paid && paid->body_case == LEDGER__EVENT__BODY_DUES_PAID &&
-	    (rc = dues_check(t, r->member_id, r->paid_seq, paid->dues_paid,
+	    (rc = dues_check(t, r->member_id, MT_NONE, r->paid_seq, paid->dues_paid,
 			     refunded(model_of(t), r->paid_seq) - r->amount_fen, field, &inner)) ==
 		    LD_E(ALREADY_PAID))
 		ld_errinfo_set(e, rc, field, "voiding it gives payment seq %llu back %lld fen, but %s",
@@ -1091,7 +1130,7 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, uint32_t 
 		if ((rc = member_refold(t, ts, member, target->seq, replacement, &new, e)))
 			return rc;
 		if (target->body_case == LEDGER__EVENT__BODY_DUES_PAID && replacement &&
-		    (rc = dues_check(t, member, target->seq, replacement->dues_paid,
+		    (rc = dues_check(t, member, ts, target->seq, replacement->dues_paid,
 				     refunded(m, target->seq), "event_amended.dues_paid.period_from",
 				     e)))
 			return rc;
@@ -1146,7 +1185,7 @@ static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint32_t *s
 	    (rc = check_refund(t, ev->dues_refunded, e)))
 		return rc;
 	if (ev->body_case == LEDGER__EVENT__BODY_DUES_PAID &&
-	    (rc = dues_check(t, id, 0, ev->dues_paid, 0, "dues_paid.period_from", e)))
+	    (rc = dues_check(t, id, *stream, 0, ev->dues_paid, 0, "dues_paid.period_from", e)))
 		return rc;
 	if ((rc = orgs_live(m, ev, e))) /* a service: the organisation that served */
 		return rc;
@@ -1309,6 +1348,12 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 	st->head = seq;
 	st->head_skip = r->link.skip;
 	st->version = (uint32_t)r->version;
+	/* Whether the stream holds a payment (a correction keeps the kind of
+	 * what it corrects, so only a DuesPaid brings one). */
+	if (ev->body_case == LEDGER__EVENT__BODY_DUES_PAID)
+		st->flags &= (uint8_t)~MS_NOPAY;
+	else if (r->version == 1 && st->kind == MS_MEMBER)
+		st->flags |= MS_NOPAY;
 	r->stream_ref = s;
 out:
 	codec_event_free(target);
@@ -1343,6 +1388,19 @@ static int id_matches(uint64_t seq, void *arg)
 	if (same)
 		p->seq = seq;
 	return same;
+}
+
+void model_prefetch(store_txn *t, const Ledger__Event *ev, int records)
+{
+	model *m = model_of(t);
+	const uint8_t *person = NULL;
+	if (!m || (ld_kind_of(ev->body_case)->flags & LD_KIND_CORRECTION))
+		return;
+	if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED && ev->member_joined->has_person_hash &&
+	    ev->member_joined->person_hash.len == LD_HASH_LEN)
+		person = ev->member_joined->person_hash.data;
+	ms_prefetch(m, MS_MEMBER, codec_event_member(ev),
+		    ev->event_id.len == LD_EVENT_ID_LEN ? ev->event_id.data : NULL, person, records);
 }
 
 int model_id_lookup(store_txn *t, const uint8_t id[LD_EVENT_ID_LEN], uint64_t *seq)

@@ -156,10 +156,20 @@ int model_member_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1]);
  * LD_E(NOT_FOUND) or LD_E(STORAGE). */
 int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev);
 
+/* A hint for the writer, which decides events in a row: what deciding ev
+ * will look up in the write model is asked of memory ahead, the index slots
+ * (records 0) two events ahead, and the stream's record those slots name
+ * (records 1) one event ahead, so that the cache misses of one event's
+ * lookups overlap deciding the one before. Changes nothing. */
+void model_prefetch(store_txn *t, const Ledger__Event *ev, int records);
+
 /* The member a person hash belongs to, as t sees it (other threads: a
  * moment old at worst): 0 and member, or LD_E(NOT_FOUND) for a person the
  * ledger does not hold. */
 int model_person(store_txn *t, const uint8_t hash[LD_HASH_LEN], char member[LD_ID_MAX + 1]);
+/* The same without a transaction (the model's tables are read without one:
+ * a join's national ID looked up on NNG's threads opens none). */
+int model_person_in(store *s, const uint8_t hash[LD_HASH_LEN], char member[LD_ID_MAX + 1]);
 
 /* 1 if member id's personal data was forgotten (MemberForgotten), else 0. */
 int model_member_forgotten(store_txn *t, const char *id);

@@ -311,6 +311,25 @@ static uint64_t id_hash(const model *m, const uint8_t id[LD_EVENT_ID_LEN])
 	return mt_hash(m->seed, id, LD_EVENT_ID_LEN);
 }
 
+void ms_prefetch(const model *m, int kind, const char *id, const uint8_t *event_id,
+		 const uint8_t *person, int records)
+{
+	size_t len = id ? strlen(id) : 0;
+	uint64_t h = len && len <= LD_ID_MAX ? ms_name_hash(m, kind, id, len) : 0;
+	if (records) {
+		uint32_t s = h ? mindex_first(&m->streams, h) : MT_NONE;
+		if (s != MT_NONE)
+			__builtin_prefetch(ms_stream(m, s));
+		return;
+	}
+	if (h)
+		mindex_prefetch(&m->streams, h);
+	if (event_id)
+		mids_prefetch(&m->ids, id_hash(m, event_id));
+	if (person)
+		mindex_prefetch(&m->persons, ms_person_hash(m, person));
+}
+
 int ms_id_find(const model *m, const uint8_t id[LD_EVENT_ID_LEN], mids_fn fn, void *arg)
 {
 	return mids_find(&m->ids, id_hash(m, id), fn, arg);

@@ -50,7 +50,12 @@
 #define MAX_AFF 8 /* affiliations per member ("platform + residence" and a few more) */
 
 enum { MS_MEMBER = 1, MS_ORG = 2, MS_REGION = 3 };
-enum { MS_DEAD = 1 }; /* flags: a record whose creation was undone */
+/* flags: MS_DEAD a record whose creation was undone; MS_NOPAY (a member's
+ * stream) none of its events is a DuesPaid, so no payment of it can be in
+ * force and a payment's overlap check reads none of them. Only ever a hint
+ * that spares reading: a stream without it (one of a snapshot written
+ * before it existed) is read as before. */
+enum { MS_DEAD = 1, MS_NOPAY = 2 };
 enum { MEMBER_NONE = 0, MEMBER_ACTIVE = 1, MEMBER_ENDED = 2 };
 enum { FIX_VOID = 1, FIX_AMEND = 2 };
 
@@ -168,6 +173,13 @@ int ms_station_add(model *m, const char *id, uint32_t org);
 int ms_aff_copy(model *m, uint32_t member, maff **out);
 int ms_id_add(model *m, const uint8_t id[LD_EVENT_ID_LEN], uint64_t seq);
 int ms_map_put(model *m, mmap64 *map, uint64_t key, uint64_t v);
+
+/* Hints (core/model.h model_prefetch): with records 0, the slots a lookup
+ * of the stream (kind, id), the event id and the person will start at are
+ * asked for (id, event_id, person may be NULL); with records 1, the stream's
+ * record the first of them names. */
+void ms_prefetch(const model *m, int kind, const char *id, const uint8_t *event_id,
+		 const uint8_t *person, int records);
 
 /* The event-id table: calls fn for each seq that may hold id. */
 int ms_id_find(const model *m, const uint8_t id[LD_EVENT_ID_LEN], mids_fn fn, void *arg);

@@ -162,6 +162,20 @@ uint32_t mindex_find(const mindex *x, uint64_t hash, const void *key, mindex_eq_
 	}
 }
 
+void mindex_prefetch(const mindex *x, uint64_t hash)
+{
+	const mindex_slots *s = atomic_load_explicit(&x->s, memory_order_acquire);
+	__builtin_prefetch(&s->slot[(hash >> 32) & s->mask]);
+}
+
+uint32_t mindex_first(const mindex *x, uint64_t hash)
+{
+	const mindex_slots *s = atomic_load_explicit(&x->s, memory_order_acquire);
+	uint64_t tag = hash >> 32;
+	uint64_t v = atomic_load_explicit(&s->slot[tag & s->mask], memory_order_acquire);
+	return v && v != MINDEX_DEAD && v >> 32 == tag ? (uint32_t)v - 1 : MT_NONE;
+}
+
 static void slot_put(mindex_slots *s, uint64_t v)
 {
 	uint64_t i = (v >> 32) & s->mask;
@@ -294,6 +308,12 @@ int mids_find(const mids *t, uint64_t hash, mids_fn fn, void *arg)
 				return rc;
 		}
 	}
+}
+
+void mids_prefetch(const mids *t, uint64_t hash)
+{
+	const mids_seg *g = &t->seg[hash % MIDS_SEGMENTS];
+	__builtin_prefetch(&g->slot[id_home(id_fp(hash), g)]);
 }
 
 static void seg_put(mids_seg *g, uint64_t v)

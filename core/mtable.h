@@ -111,6 +111,12 @@ void mindex_free(mindex *x);
 int mindex_reset(mindex *x, uint64_t capacity);
 /* The record with that key, or MT_NONE. Any thread. */
 uint32_t mindex_find(const mindex *x, uint64_t hash, const void *key, mindex_eq_fn eq, void *arg);
+/* Hints for a lookup of hash coming soon: mindex_prefetch asks for the slot
+ * it starts at; mindex_first reads that slot (prefetched a while before)
+ * and gives the record it holds if its tag is hash's (a likely match, to
+ * prefetch in turn), else MT_NONE. */
+void mindex_prefetch(const mindex *x, uint64_t hash);
+uint32_t mindex_first(const mindex *x, uint64_t hash);
 /* Adds rec under hash (the key must not be there). 0, or -1 out of memory. */
 int mindex_add(mindex *x, uint64_t hash, uint32_t rec);
 /* Removes rec, found under hash: 0, or -1 if it is not there. */
@@ -145,6 +151,8 @@ void mids_free(mids *t);
  * value is returned); 0 when none matched. */
 typedef int (*mids_fn)(uint64_t seq, void *arg);
 int mids_find(const mids *t, uint64_t hash, mids_fn fn, void *arg);
+/* A hint: the slot a mids_find of hash starts at is asked for. */
+void mids_prefetch(const mids *t, uint64_t hash);
 /* Adds seq under hash. 0 or -1 (out of memory, or seq beyond 36 bits). */
 int mids_add(mids *t, uint64_t hash, uint64_t seq);
 /* Removes seq, added under hash (undo). */

@@ -37,12 +37,11 @@ static int person_of(keystore *k, store *log, const char *id, const char *id15,
 	const char *forms[2] = {id, id15};
 	uint8_t h[LD_HASH_LEN];
 	char member[LD_ID_MAX + 1];
-	store_txn *t = NULL;
 	int rc = keystore_person_hash(k, id, out);
-	if (rc || !log || store_read_begin(log, &t) != 0)
+	if (rc || !log)
 		return rc;
 	size_t keys = 1 + keystore_legacy_count(k);
-	int found = model_person(t, out, member) == 0;
+	int found = model_person_in(log, out, member) == 0;
 	for (size_t i = 0; !found && i < keys; i++)
 		for (int f = 0; !found && f < 2; f++) {
 			if ((i == 0 && f == 0) || !forms[f])
@@ -51,10 +50,9 @@ static int person_of(keystore *k, store *log, const char *id, const char *id15,
 				    : keystore_legacy_hash(k, i - 1, forms[f], h);
 			if (rc)
 				break;
-			if ((found = model_person(t, h, member) == 0))
+			if ((found = model_person_in(log, h, member) == 0))
 				memcpy(out, h, LD_HASH_LEN);
 		}
-	store_read_end(t);
 	ld_wipe(h, sizeof(h));
 	return rc;
 }
@@ -66,9 +64,13 @@ static char *member_id_of(const uint8_t hash[LD_HASH_LEN])
 	char *id = malloc(19);
 	if (!id)
 		return NULL;
-	memcpy(id, "P-", 3);
-	for (int i = 0; i < 8; i++)
-		snprintf(id + 2 + 2 * i, 3, "%02x", hash[i]);
+	static const char hex[] = "0123456789abcdef";
+	memcpy(id, "P-", 2);
+	for (int i = 0; i < 8; i++) {
+		id[2 + 2 * i] = hex[hash[i] >> 4];
+		id[3 + 2 * i] = hex[hash[i] & 15];
+	}
+	id[18] = '\0';
 	return id;
 }
 

@@ -146,21 +146,46 @@ uint64_t rp_now_ms(replica *r)
 	return r->raft ? (uint64_t)r->raft->io->time(r->raft->io) : 0;
 }
 
-/* Stops applying for good on a fork: a chain this node must not continue. */
-int rp_halt(replica *r, const char *fmt, ...)
+/* Why a node halts, and what brings it back: a table, indexed by key_halt. */
+static const char *const halt_says[][2] = {
+    {"this node's log forks from the cluster's",
+     "it is re-seeded from a healthy peer"},
+    {"this node's person-hash key is not the cluster's",
+     "DATA/person-hash.key is the cluster's and the node restarted"},
+};
+
+static int halt_v(replica *r, int key, const char *fmt, va_list ap)
 {
 	if (r->halted || r->failed)
 		return RAFT_CORRUPT;
+	vsnprintf(r->reason, sizeof r->reason, fmt, ap);
+	r->halted = 1;
+	r->key_halt = key;
+	r->notify = 1;
+	log_error("replica: HALTED, %s: %s; it stops applying and leaves the cluster until %s",
+	          halt_says[key][0], r->reason, halt_says[key][1]);
+	return RAFT_CORRUPT;
+}
+
+/* Stops applying for good on a fork: a chain this node must not continue. */
+int rp_halt(replica *r, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(r->reason, sizeof r->reason, fmt, ap);
+	int rc = halt_v(r, 0, fmt, ap);
 	va_end(ap);
-	r->halted = 1;
-	r->notify = 1;
-	log_error("replica: HALTED, this node's log forks from the cluster's: %s; it stops "
-	          "applying and leaves the cluster until it is re-seeded from a healthy peer",
-	          r->reason);
-	return RAFT_CORRUPT;
+	return rc;
+}
+
+/* Stops for good on a person-hash key the cluster does not share: this node
+ * must neither decide (as leader) nor apply with it. */
+static void halt_key(replica *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void halt_key(replica *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	halt_v(r, 1, fmt, ap);
+	va_end(ap);
 }
 
 /* Stops on an I/O error: the node must be restarted (C-Raft 0.15 does not
@@ -208,7 +233,8 @@ static uint64_t now_us(replica *r)
 
 static void say(replica *r, uint64_t to, int type, uint64_t term, uint64_t index)
 {
-	rc_msg m = {.type = type, .from = r->raft->id, .term = term, .index = index};
+	rc_msg m = {
+	    .type = type, .from = r->raft->id, .term = term, .index = index, .key = r->key_id};
 	uint8_t buf[RC_MSG_LEN];
 	rc_log_digest(&r->log, index, &m.digest);
 	rc_msg_encode(&m, buf);
@@ -295,6 +321,71 @@ static void advance(replica *r, int tell)
 		rp_tell(r);
 }
 
+#define KEY_FIX                                                                             \
+	"copy the first node's DATA/person-hash.key (mode 0600) into this node's data "         \
+	"directory and restart it"
+
+/* A leader heard node `from` say its person-hash key id is `key`. A node
+ * whose key differs is not counted (its HOLDs are dropped); once the voters
+ * whose key differs from this node's are a majority, this node's key is not
+ * the cluster's: it could never be ready, and halts. */
+static void key_heard(replica *r, uint64_t from, uint64_t key)
+{
+	unsigned k;
+	for (k = 0; k < r->n_keys_heard && r->keys_heard[k].id != from; k++)
+		;
+	int known = k < r->n_keys_heard;
+	if (!known) {
+		if (k == RC_MAX_PEERS)
+			return;
+		r->keys_heard[r->n_keys_heard++].id = from;
+	}
+	if (!known || r->keys_heard[k].key != key) {
+		r->keys_heard[k].key = key;
+		if (key != r->key_id)
+			log_warn("replica: node %llu's person-hash key id is %016llx, this node's "
+			         "%016llx: its confirmations do not count (every node of a cluster "
+			         "needs the first node's DATA/person-hash.key)",
+			         (unsigned long long)from, (unsigned long long)key,
+			         (unsigned long long)r->key_id);
+	}
+	if (key == r->key_id)
+		return;
+	const struct raft_configuration *c = &r->raft->configuration;
+	unsigned nv = 0, differ = 0;
+	uint64_t other = 0, other_id = 0;
+	for (unsigned i = 0; i < c->n; i++) {
+		if (c->servers[i].role != RAFT_VOTER)
+			continue;
+		nv++;
+		for (unsigned j = 0; j < r->n_keys_heard; j++)
+			if (r->keys_heard[j].id == c->servers[i].id &&
+			    r->keys_heard[j].key != r->key_id) {
+				differ++;
+				other = r->keys_heard[j].key;
+				other_id = r->keys_heard[j].id;
+			}
+	}
+	if (nv && differ >= nv / 2 + 1)
+		halt_key(r,
+		         "person-hash key id %016llx here, %016llx on node %llu: %u of the %u voters "
+		         "hash national IDs with another key than this node; " KEY_FIX,
+		         (unsigned long long)r->key_id, (unsigned long long)other,
+		         (unsigned long long)other_id, differ, nv);
+}
+
+int replica_key_of(replica *r, uint64_t id, uint64_t *key)
+{
+	if (!r->raft || r->role != REPLICA_LEADER)
+		return LD_E(NOT_FOUND);
+	for (unsigned k = 0; k < r->n_keys_heard; k++)
+		if (r->keys_heard[k].id == id) {
+			*key = r->keys_heard[k].key;
+			return *key == r->key_id ? 0 : LD_E(INVALID_STATE);
+		}
+	return LD_E(NOT_FOUND);
+}
+
 void replica_receive(replica *r, const void *msg, size_t len)
 {
 	rc_msg m;
@@ -304,15 +395,36 @@ void replica_receive(replica *r, const void *msg, size_t len)
 		return;
 	int leader = raft_state(r->raft) == RAFT_LEADER;
 	if (m.type == RC_HOLD) {
+		if (!leader)
+			return;
+		/* A node hashing national IDs with another key is not counted:
+		 * a leader is ready only with a majority sharing its key. */
+		key_heard(r, m.from, m.key);
+		if (m.key != r->key_id)
+			return;
 		/* Only the leader of m.term made its entries; a node that holds
 		 * another one at that index and term is not counted. */
-		if (!leader || rc_log_term(&r->log, m.index) != m.term ||
+		if (rc_log_term(&r->log, m.index) != m.term ||
 		    (rc_log_digest(&r->log, m.index, &d) == 0 && d != m.digest))
 			return;
 		rc_peers_note(&r->peers, m.from, m.term, m.index);
 	} else {
 		if (leader)
 			return;
+		/* A leader says SAFE only for what a majority of voters sharing
+		 * its key hold: this node's key is not the cluster's. It halts
+		 * before it applies anything that leader confirmed. */
+		if (m.key != r->key_id) {
+			/* The leader hears this node's key id first (membership
+			 * waits for it before making a node a voter). */
+			say(r, m.from, RC_HOLD, m.term, rc_log_held(&r->log, m.term));
+			halt_key(r,
+			         "person-hash key id %016llx here, %016llx on the leader, node %llu, "
+			         "and on a majority of the voters; " KEY_FIX,
+			         (unsigned long long)r->key_id, (unsigned long long)m.key,
+			         (unsigned long long)m.from);
+			return;
+		}
 		if (r->safe_term != m.term) {
 			r->safe_term = m.term;
 			r->safe_index = 0;
@@ -956,8 +1068,10 @@ void replica_poll(replica *r)
 	if (role != REPLICA_LEADER) {
 		r->lstate = L_NONE;
 	} else if (r->lstate == L_NONE || r->lterm != r->raft->current_term) {
-		/* a leadership won (maybe lost and won again between polls) */
+		/* a leadership won (maybe lost and won again between polls):
+		 * the key ids heard are this leadership's */
 		r->lstate = L_BARRIER;
+		r->n_keys_heard = 0;
 		r->lterm = r->raft->current_term;
 		r->notify = 1;
 	}

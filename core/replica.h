@@ -191,6 +191,17 @@ typedef struct replica_options {
 	 * the sender. Required with replica_bind. The return value is ignored. */
 	int (*send)(replica *r, uint64_t to, const void *msg, size_t len, void *arg);
 	void *arg; /* for on_change and send */
+	/* The id of this node's person-hash key (DATA/person-hash.key: the
+	 * daemon's keystore_key_id; 0: none, which matches only 0). Every node
+	 * of a cluster must hash national IDs with the same key, or one person
+	 * joins twice after a failover. Each confirmation message says the
+	 * sender's; a leader counts a node's HOLD only if it names its own key
+	 * id, so a leader whose key a majority of voters does not share never
+	 * becomes ready (and halts once a majority says another); a node told
+	 * SAFE by a leader with another key id (which a majority confirmed)
+	 * halts. Either halt names both ids (docs/REPLICATION.md, "One
+	 * person-hash key"). */
+	uint64_t key_id;
 } replica_options;
 
 #define REPLICA_MSG_MAX 64
@@ -264,7 +275,9 @@ enum replica_role {
 	REPLICA_FOLLOWER,
 	REPLICA_CANDIDATE,
 	REPLICA_LEADER,
-	REPLICA_HALTED, /* stopped on a fork: re-seed from a healthy peer */
+	REPLICA_HALTED, /* stopped on a fork: re-seed from a healthy peer; or
+	                 * on a person-hash key that is not the cluster's (the
+	                 * reason says which): copy the cluster's key, restart */
 	REPLICA_FAILED, /* stopped on an I/O error: restart the node */
 };
 /* "stopped", "follower", ... (static). */
@@ -308,6 +321,8 @@ typedef struct replica_status {
 	                             * confirmation adds to an acknowledgement */
 	uint64_t checkpoints;       /* checkpoint entries applied here */
 	char reason[320];           /* why halted or failed; "" otherwise */
+	int key_halt;               /* halted because the person-hash key differs */
+	uint64_t key_id;            /* this node's person-hash key id (options) */
 	unsigned n_nodes;           /* the configuration, as this node knows it */
 	replica_node nodes[REPLICA_MAX_NODES];
 } replica_status;
@@ -324,6 +339,14 @@ void replica_status_get(replica *r, replica_status *st);
 int replica_add(replica *r, uint64_t id, const char *address, replica_done_cb cb, void *arg);
 int replica_assign(replica *r, uint64_t id, int voter, replica_done_cb cb, void *arg);
 int replica_remove(replica *r, uint64_t id, replica_done_cb cb, void *arg);
+/* The person-hash key id node `id` named in its confirmation messages to
+ * this node as leader (a node says HOLD once it holds an entry of the
+ * leader's term: a stand-by added catches up, then says it): 0 (the same as
+ * this node's), LD_E(INVALID_STATE) (another: *key), LD_E(NOT_FOUND)
+ * (nothing heard from it in this leadership). A node that differs must not
+ * be made a voter (daemon/membership.c waits for it first). */
+int replica_key_of(replica *r, uint64_t id, uint64_t *key);
+
 /* Hands leadership to node id (0: any up-to-date voter). cb status 0 when
  * that node leads, LD_E(BUSY) when the transfer lapsed (0.15 can drop it
  * silently; check and retry). */

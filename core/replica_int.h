@@ -69,6 +69,7 @@ struct replica {
 	uv_check_t check;
 	uv_udp_t udp; /* the confirmation messages, on the raft address */
 	uint8_t udp_buf[RC_MSG_LEN + 8];
+	int warned_format; /* an older release's message was logged once */
 	int has_transport, has_io, has_raft, has_check, has_udp, closing;
 	int raft_running; /* raft_start succeeded, raft_close not yet called */
 	int close_called; /* raft_close called (once) */
@@ -141,7 +142,17 @@ struct replica {
 	size_t q_bytes;
 
 	int halted, failed;
+	int key_halt; /* halted: the person-hash key is not the cluster's */
 	char reason[320];
+
+	/* The person-hash key id of this node (replica_options.key_id), and as
+	 * leader the other key ids the nodes' HOLDs named (their HOLDs do not
+	 * count): enough of them among the voters and this node halts. */
+	uint64_t key_id;
+	struct {
+		uint64_t id, key;
+	} keys_heard[RC_MAX_PEERS];
+	unsigned n_keys_heard;
 
 	uint64_t snapshot_index, snapshots, checkpoints;
 	struct raft_buffer snap_buf;

@@ -399,6 +399,10 @@ static void unwrap_io(replica *r)
  * accepted only from the address the configuration gives the sender. */
 static int peer_addr(replica *r, uint64_t id, struct sockaddr_in *sa)
 {
+	/* A closed raft instance (halted, failed, stopping) has freed its
+	 * configuration; its socket may still hear from the others. */
+	if (!rp_running(r))
+		return -1;
 	const struct raft_configuration *c = &r->raft->configuration;
 	for (unsigned i = 0; i < c->n; i++) {
 		if (c->servers[i].id != id)
@@ -440,6 +444,13 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const struct soc
 	rc_msg m;
 	struct sockaddr_in sa;
 	const struct sockaddr_in *f = (const struct sockaddr_in *)from;
+	if (n == 40 && !r->warned_format && memcmp(b->base, "LDRC\1", 5) == 0) {
+		/* Format 1 said no person-hash key id (replica_confirm.h). */
+		r->warned_format = 1;
+		log_warn("replica: a confirmation message of an older ledgerd (format 1, without "
+		         "the person-hash key id) arrived and is ignored: nodes of that release "
+		         "and this one do not confirm each other's entries; upgrade every node");
+	}
 	if (n != RC_MSG_LEN || !from || from->sa_family != AF_INET || (flags & UV_UDP_PARTIAL) ||
 	    !r->raft || rc_msg_decode(b->base, (size_t)n, &m) || peer_addr(r, m.from, &sa) ||
 	    sa.sin_addr.s_addr != f->sin_addr.s_addr || sa.sin_port != f->sin_port)
@@ -519,6 +530,7 @@ static void take_options(replica *r, const replica_options *o)
 	r->on_change = o->on_change;
 	r->send = o->send;
 	r->arg = o->arg;
+	r->key_id = o->key_id;
 }
 
 void replica_bind(replica *r, struct raft *raft, const replica_options *o)
@@ -786,6 +798,9 @@ void replica_status_get(replica *r, replica_status *st)
 	st->ack_wait_us = r->ack_wait_us;
 	st->checkpoints = r->checkpoints;
 	snprintf(st->reason, sizeof st->reason, "%s", r->reason);
+	st->key_halt = r->key_halt;
+	st->key_id = r->key_id;
+	st->id = r->raft ? r->raft->id : 0; /* kept by a closed instance */
 	if (!r->raft || (r->loop && r->raft_closed))
 		return;
 	struct raft *raft = r->raft;

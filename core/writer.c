@@ -401,6 +401,10 @@ static void decide_request(writer *w, wgroup *g, append_req *r)
 			}
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		append_item *it = &r->items[i];
+		if (i + 2 < n)
+			model_prefetch(t, r->req->events[i + 2], 0);
+		if (i + 1 < n)
+			model_prefetch(t, r->req->events[i + 1], 1);
 		if (it->code)
 			continue; /* failed the stateless check */
 		memset(&e, 0, sizeof(e));

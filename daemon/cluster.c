@@ -469,7 +469,9 @@ static void on_change(replica *r, void *arg)
 
 static void on_tick(uv_timer_t *t)
 {
-	copy_status(t->data);
+	cluster *c = t->data;
+	copy_status(c);
+	membership_run(c->mb, uv_now(&c->loop));
 }
 
 static void closed(uv_handle_t *h)
@@ -501,7 +503,7 @@ static void on_async(uv_async_t *a)
 		return;
 	}
 	propose_queued(c);
-	membership_run(c->mb);
+	membership_run(c->mb, uv_now(&c->loop));
 }
 
 /* The operator's changes (daemon/membership.h). */
@@ -627,6 +629,7 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	    .bootstrap_n = c->o.join ? 0 : c->npeers,
 	    .on_change = on_change,
 	    .arg = c,
+	    .key_id = c->o.key_id,
 	};
 	/* A log recorded before replication (events, no raft index) that
 	 * raft has never seen: its head is where raft starts (every event
@@ -669,8 +672,10 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cluster: no thread");
 	}
 	c->started = 1;
-	log_info("cluster: node %llu of %u, raft on %s (%s)%s", (unsigned long long)c->id, c->npeers,
-		 self, c->dir, c->o.join ? "; joining: waits to be added by the leader" : "");
+	log_info("cluster: node %llu of %u, raft on %s (%s), person-hash key id %016llx%s",
+		 (unsigned long long)c->id, c->npeers, self, c->dir,
+		 (unsigned long long)c->o.key_id,
+		 c->o.join ? "; joining: waits to be added by the leader" : "");
 	return 0;
 }
 

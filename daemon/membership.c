@@ -9,7 +9,7 @@
 
 #include "log.h"
 
-enum stage { IDLE, QUEUED, ADDING, PROMOTING, REMOVING, TRANSFERRING };
+enum stage { IDLE, QUEUED, ADDING, STANDING, KEYCHECK, PROMOTING, REMOVING, TRANSFERRING };
 
 struct membership {
 	replica *rep;
@@ -24,6 +24,7 @@ struct membership {
 	int standby;
 	membership_done_fn done;
 	void *arg;
+	uint64_t key_since; /* KEYCHECK: since when (0: from the next run) */
 };
 
 int membership_new(membership **out, replica *rep, const membership_hooks *h)
@@ -200,13 +201,26 @@ static void changed(replica *r, int status, uint64_t index, void *arg)
 	membership *m = arg;
 	if (fail(m, status, m->stage == PROMOTING ? "the promotion" : "the change"))
 		return;
-	if (m->stage == ADDING && !m->standby) {
-		m->stage = PROMOTING;
-		log_info("cluster: node %llu added as a stand-by; it becomes a voter once it has "
-			 "caught up", (unsigned long long)m->id);
-		int rc = replica_assign(r, m->id, 1, changed, m);
+	if (m->stage == ADDING) {
+		/* C-Raft adds a spare, to which nothing is sent: a stand-by
+		 * replicates, and its confirmations name its key id. */
+		m->stage = STANDING;
+		int rc = replica_assign(r, m->id, 0, changed, m);
 		if (rc)
-			fail(m, rc, "the promotion");
+			fail(m, rc, "the change");
+		return;
+	}
+	if (m->stage == STANDING) {
+		/* Every node must hash national IDs with the cluster's key:
+		 * the addition goes on once the node named this leader's key
+		 * id (membership_run, key_check). */
+		m->stage = KEYCHECK;
+		m->key_since = 0;
+		log_info("cluster: node %llu added as a stand-by; %s once it has named this "
+			 "cluster's person-hash key id",
+			 (unsigned long long)m->id,
+			 m->standby ? "done" : "it becomes a voter, after catching up,");
+		m->h.wake(m->h.arg);
 		return;
 	}
 	log_info("cluster: %s node %llu: done",
@@ -214,11 +228,64 @@ static void changed(replica *r, int status, uint64_t index, void *arg)
 	finish(m, 0, NULL);
 }
 
-void membership_run(membership *m)
+/* An added node's key, checked before it votes (on the loop). */
+static void key_check(membership *m, uint64_t now_ms)
+{
+	uint64_t key = 0;
+	ld_errinfo e = {0};
+	replica_status st;
+	replica_status_get(m->rep, &st);
+	if (st.role != REPLICA_LEADER) {
+		fail(m, st.role == REPLICA_HALTED ? REPLICA_E_HALTED : REPLICA_E_NOT_LEADER,
+		     "the promotion");
+		return;
+	}
+	int rc = replica_key_of(m->rep, m->id, &key);
+	if (rc == 0 && m->standby) {
+		log_info("cluster: node %llu is a stand-by, with this cluster's person-hash key",
+			 (unsigned long long)m->id);
+		finish(m, 0, NULL);
+		return;
+	}
+	if (rc == 0) {
+		m->stage = PROMOTING;
+		rc = replica_assign(m->rep, m->id, 1, changed, m);
+		if (rc)
+			fail(m, rc, "the promotion");
+		return;
+	}
+	if (rc == LD_E(NOT_FOUND)) {
+		if (!m->key_since)
+			m->key_since = now_ms;
+		if (now_ms - m->key_since < MEMBERSHIP_KEY_WAIT_MS)
+			return;
+		ld_errinfo_set(&e, LD_E(UNAVAILABLE), NULL,
+			       "adding node %llu: it has not named its person-hash key id in %d s "
+			       "(is it running, with --join?); it stays a stand-by: 'ledgerctl "
+			       "cluster remove %llu', then add it again",
+			       (unsigned long long)m->id, MEMBERSHIP_KEY_WAIT_MS / 1000,
+			       (unsigned long long)m->id);
+	} else {
+		ld_errinfo_set(&e, LD_E(INVALID_STATE), NULL,
+			       "adding node %llu: it hashes national IDs with another person-hash key "
+			       "(key id %016llx) than this cluster (key id %016llx); it halts and "
+			       "stays a stand-by: 'ledgerctl cluster remove %llu', copy the first "
+			       "node's DATA/person-hash.key into its data directory, start it again "
+			       "with --join and add it again",
+			       (unsigned long long)m->id, (unsigned long long)key,
+			       (unsigned long long)st.key_id, (unsigned long long)m->id);
+	}
+	log_warn("cluster: %s", e.message);
+	finish(m, e.code, &e);
+}
+
+void membership_run(membership *m, uint64_t now_ms)
 {
 	pthread_mutex_lock(&m->lock);
-	int go = m->stage == QUEUED;
+	int go = m->stage == QUEUED, keys = m->stage == KEYCHECK;
 	pthread_mutex_unlock(&m->lock);
+	if (keys)
+		key_check(m, now_ms);
 	if (!go)
 		return;
 	int rc;
@@ -249,7 +316,8 @@ void membership_stop(membership *m)
 		return;
 	pthread_mutex_lock(&m->lock);
 	m->stopped = 1;
-	int queued = m->stage == QUEUED;
+	/* Not in raft's hands: queued, or waiting for a node's key id. */
+	int queued = m->stage == QUEUED || m->stage == KEYCHECK;
 	pthread_mutex_unlock(&m->lock);
 	if (queued) {
 		ld_errinfo e = {0};

@@ -4,10 +4,12 @@
  * request; docs/REPLICATION.md, "Membership and leadership"), run on the
  * replica's loop one at a time (C-Raft 0.15 mishandles overlapping ones):
  *
- *   - add: replica_add (a stand-by: it replicates, catches up, does not
- *     vote), then, unless the operator keeps it a stand-by,
- *     replica_assign(voter), which C-Raft commits once the node has caught
- *     up with the leader's log;
+ *   - add: replica_add (C-Raft adds a spare), replica_assign(stand-by: it
+ *     replicates, catches up, does not vote); once the node has named this
+ *     leader's person-hash key id (replica_key_of; another key id fails the
+ *     change, and the node halts: it stays a stand-by), unless the operator
+ *     keeps it a stand-by, replica_assign(voter), which C-Raft commits once
+ *     the node has caught up with the leader's log;
  *   - remove: replica_remove (a removed leader steps down);
  *   - transfer: replica_transfer (0.15 may drop it silently: the answer
  *     says whether the node asked for leads afterwards).
@@ -48,8 +50,12 @@ void membership_free(membership *m);
  */
 int membership_submit(membership *m, const Ledger__ClusterChangeRequest *q,
 		      membership_done_fn done, void *arg, ld_errinfo *e);
-/* On the loop: starts the change queued, if any. */
-void membership_run(membership *m);
+/* On the loop: starts the change queued, if any, or moves an addition on
+ * from its check of the new node's key; now_ms: the loop's clock. Called on
+ * every wake and every 100 ms. */
+void membership_run(membership *m, uint64_t now_ms);
+/* How long an addition waits for the new node to name its key id. */
+#define MEMBERSHIP_KEY_WAIT_MS 60000
 /* On the loop, as the replica stops: a change queued or in flight is
  * answered (ERR_SHUTTING_DOWN; ERR_OUTCOME_UNKNOWN once handed to raft);
  * later submits are refused. */

@@ -15,6 +15,7 @@
 #include "model.h"
 #include "plan.h"
 #include "store.h"
+#include "wire.h"
 #include "writer.h"
 
 fuzz_stats fuzz_seen;
@@ -209,6 +210,67 @@ static void request_body(const uint8_t *data, size_t size)
 		}
 	}
 	codec_request_free(req);
+}
+
+/* ------------------------------------------------------------------ */
+/* fuzz_wire                                                           */
+/* ------------------------------------------------------------------ */
+
+/* The bytes of a message as protobuf-c packs it (malloc'd; *n its size). */
+static uint8_t *packed(const ProtobufCMessage *m, size_t *n)
+{
+	*n = protobuf_c_message_get_packed_size(m);
+	uint8_t *b = malloc(*n ? *n : 1);
+	PROPERTY(b != NULL);
+	PROPERTY(protobuf_c_message_pack(m, b) == *n);
+	return b;
+}
+
+/* wire_decode of an Event: whatever it decodes, protobuf-c decodes too, to
+ * a message that packs to the same bytes; `canonical` bytes (our packer's)
+ * it must decode. Returns whether it decoded. */
+static int wire_event(const uint8_t *data, size_t size, int canonical)
+{
+	codec_pool pool = CODEC_POOL_INIT;
+	ProtobufCMessage *w = wire_decode(&ledger__event__descriptor, data, size, codec_pool_alloc,
+					  &pool);
+	Ledger__Event *ref = ledger__event__unpack(NULL, size, data);
+	PROPERTY(!canonical || w != NULL);
+	if (w) {
+		PROPERTY(ref != NULL);
+		size_t wn, rn;
+		uint8_t *wb = packed(w, &wn), *rb = packed(&ref->base, &rn);
+		PROPERTY(wn == rn && memcmp(wb, rb, wn) == 0);
+		free(wb);
+		free(rb);
+	}
+	if (ref)
+		ledger__event__free_unpacked(ref, NULL);
+	codec_pool_free(&pool);
+	return w != NULL;
+}
+
+int fuzz_wire(const uint8_t *data, size_t size)
+{
+	/* The bytes as a stored Event. */
+	if (wire_event(data, size, 0))
+		fuzz_seen.wire_decoded++;
+	/* The events of an append, as the writer packs them. */
+	Ledger__Request *req = NULL;
+	ld_errinfo e;
+	memset(&e, 0, sizeof(e));
+	if (codec_request_unpack(data, size, &req, &e))
+		return 0;
+	if (req->command_case == LEDGER__REQUEST__COMMAND_APPEND)
+		for (size_t i = 0; i < req->append->n_events; i++) {
+			size_t n;
+			uint8_t *b = packed(&req->append->events[i]->base, &n);
+			wire_event(b, n, 1);
+			fuzz_seen.wire_canonical++;
+			free(b);
+		}
+	codec_request_free(req);
+	return 0;
 }
 
 int fuzz_plan(const uint8_t *data, size_t size)

@@ -14,6 +14,11 @@
  *                small ledger (the ids the seeds use: JS, NJ, NJ-RIDER, SZ,
  *                member M1 with a payment), aborted after each input so
  *                that every input starts from the same state.
+ *  fuzz_wire     bytes → wire_decode (proto/wire.h) of an Event, beside
+ *                protobuf-c's unpack: what it decodes, protobuf-c decodes
+ *                to a message that packs to the same bytes; and every event
+ *                of an append request, packed as our packer writes records,
+ *                it must decode, to the same.
  *  fuzz_plan     bytes → plan_load_buffer (the plan-file loader); a loaded
  *                plan is walked (windows, names) and freed.
  *
@@ -31,11 +36,13 @@
 typedef struct fuzz_stats {
 	unsigned long requests, decoded, appends, events, events_passed;
 	unsigned long plans, plans_loaded;
+	unsigned long wire_decoded, wire_canonical;
 } fuzz_stats;
 extern fuzz_stats fuzz_seen;
 
 int fuzz_request(const uint8_t *data, size_t size);
 int fuzz_plan(const uint8_t *data, size_t size);
 int fuzz_model(const uint8_t *data, size_t size);
+int fuzz_wire(const uint8_t *data, size_t size);
 
 #endif

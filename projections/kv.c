@@ -26,8 +26,11 @@ typedef struct kv_slot {
 } kv_slot;
 
 /* What an entry costs beside its key and value: itself, malloc's
- * bookkeeping, its slot at half load, its place in the dirty list. */
-#define ENTRY_OVERHEAD (sizeof(kv_entry) + 16 + 2 * sizeof(kv_slot) + sizeof(void *))
+ * bookkeeping, its place in the dirty list. Its slot is not: the slot
+ * array is counted whole where it is allocated (grow, drop_where), and
+ * counting it here too made a table seem half as big again as it is
+ * (a rebuild of 600,000 members trimmed, then read its views back). */
+#define ENTRY_OVERHEAD (sizeof(kv_entry) + 16 + sizeof(void *))
 
 /* A database's changed keys, sorted, for readers' cursors (kv_read): valid
  * while `gen` is the table's. */
@@ -48,6 +51,7 @@ struct proj_kv {
 	store_txn *base;
 	unsigned ndbs;
 	uint8_t complete[STORE_MAX_DBS];
+	uint8_t cold[STORE_MAX_DBS]; /* kv_set_cold */
 	uint64_t gen; /* moves whenever the set of changed entries (or where one
 		       * lives) changes: the sorted runs are stale */
 	kv_run runs[STORE_MAX_DBS];
@@ -126,6 +130,12 @@ void kv_set_complete(proj_kv *kv, unsigned db)
 		kv->complete[db] = 1;
 }
 
+void kv_set_cold(proj_kv *kv, unsigned db)
+{
+	if (db < kv->ndbs)
+		kv->cold[db] = 1;
+}
+
 static void place(kv_slot *slots, size_t cap, uint64_t h, kv_entry *e)
 {
 	size_t j = h & (cap - 1);
@@ -160,6 +170,31 @@ static kv_slot *slot_of(proj_kv *kv, unsigned db, const void *key, size_t klen, 
 			       memcmp(sl->e->data, key, klen) == 0))
 			return sl;
 	}
+}
+
+/* Takes clean entry e out of the table and frees it (linear probing's
+ * deletion: the entries after its slot that would not be found past the
+ * hole move back into it); its database is no longer complete. */
+static void forget(proj_kv *kv, kv_entry *e)
+{
+	size_t mask = kv->cap - 1;
+	kv_slot *sl = slot_of(kv, e->db, e->data, e->klen, hash_key(e->db, e->data, e->klen));
+	size_t i = (size_t)(sl - kv->slots);
+	for (size_t j = (i + 1) & mask; kv->slots[j].e; j = (j + 1) & mask) {
+		size_t home = kv->slots[j].hash & mask;
+		/* The entry at j stays if its home lies in (i, j], cyclically. */
+		if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+			continue;
+		kv->slots[i] = kv->slots[j];
+		i = j;
+	}
+	kv->slots[i].e = NULL;
+	kv->slots[i].hash = 0;
+	kv->n--;
+	kv->bytes -= entry_cost(e);
+	kv->complete[e->db] = 0;
+	kv->gen++;
+	free(e);
 }
 
 /* Room for a value of vlen bytes, with a little to grow: views change size
@@ -310,14 +345,17 @@ int kv_del(proj_kv *kv, unsigned db, const void *key, size_t klen)
 	return 0;
 }
 
-/* An entry to sort: its database and first key bytes, so that most
- * comparisons need no memcmp and no look at the entry. */
+/* An entry to sort: 8 bytes of its key, read past the prefix that every key
+ * of its database in the batch shares, so that most comparisons need no
+ * memcmp and no look at the entry (member ids, for one, share a long
+ * prefix: "B0.p0.m…"). */
 typedef struct sort_item {
-	uint64_t prefix; /* db, then the key's first 7 bytes (zeros past its end) */
+	uint64_t prefix; /* key bytes [lcp, lcp + 8), zeros past its end */
 	kv_entry *e;
 } sort_item;
 
-/* LMDB's default order within a database: bytes, then the shorter first. */
+/* LMDB's default order within a database: bytes, then the shorter first.
+ * Items of one database only: equal prefixes compare the whole keys. */
 static int item_cmp(const void *a, const void *b)
 {
 	const sort_item *x = a, *y = b;
@@ -341,6 +379,34 @@ static int in_order(const sort_item *it, size_t n)
 	return 1;
 }
 
+/* The length of the prefix that the keys of it[0..n) all share. */
+static size_t common_prefix(const sort_item *it, size_t n)
+{
+	const kv_entry *f = it[0].e;
+	size_t lcp = f->klen;
+	for (size_t i = 1; i < n && lcp; i++) {
+		const kv_entry *e = it[i].e;
+		size_t m = e->klen < lcp ? e->klen : lcp, k = 0;
+		while (k < m && e->data[k] == f->data[k])
+			k++;
+		lcp = k;
+	}
+	return lcp;
+}
+
+/* Every key's 8 bytes past lcp, big-endian: comparing them orders keys
+ * that share their first lcp bytes as LMDB does, but for ties. */
+static void set_prefixes(sort_item *it, size_t n, size_t lcp)
+{
+	for (size_t i = 0; i < n; i++) {
+		const kv_entry *e = it[i].e;
+		uint64_t p = 0;
+		for (size_t k = 0; k < 8; k++)
+			p = p << 8 | (lcp + k < e->klen ? e->data[lcp + k] : 0);
+		it[i].prefix = p;
+	}
+}
+
 /* Sorts the dirty list by database and key: grouped by database first
  * (counting), then each database's keys, unless they came in order. 0 or
  * LD_E(INTERNAL). */
@@ -356,17 +422,14 @@ static int sort_entries(kv_entry **es, size_t ne)
 		start[db + 1] += start[db];
 		at[db] = start[db];
 	}
-	for (size_t i = 0; i < ne; i++) {
-		kv_entry *e = es[i];
-		uint64_t p = (uint64_t)e->db << 56;
-		for (size_t k = 0; k < 7 && k < e->klen; k++)
-			p |= (uint64_t)e->data[k] << (48 - 8 * k);
-		it[at[e->db]].prefix = p;
-		it[at[e->db]++].e = e;
-	}
+	for (size_t i = 0; i < ne; i++)
+		it[at[es[i]->db]++].e = es[i];
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
 		size_t n = start[db + 1] - start[db];
-		if (n > 1 && !in_order(it + start[db], n))
+		if (n < 2)
+			continue;
+		set_prefixes(it + start[db], n, common_prefix(it + start[db], n));
+		if (!in_order(it + start[db], n))
 			qsort(it + start[db], n, sizeof(*it), item_cmp);
 	}
 	for (size_t i = 0; i < ne; i++)
@@ -526,6 +589,8 @@ int kv_settle(proj_kv *kv, int committed)
 		 * value it has now. */
 		if (!committed && !rc)
 			rc = mark_dirty(kv, e);
+		else if (committed && kv->cold[e->db] && !e->dirty)
+			forget(kv, e);
 	}
 	kv->npend = 0;
 	kv->gen++;
@@ -534,8 +599,11 @@ int kv_settle(proj_kv *kv, int committed)
 
 void kv_written(proj_kv *kv)
 {
-	for (size_t i = 0; i < kv->ndirty; i++)
+	for (size_t i = 0; i < kv->ndirty; i++) {
 		kv->dirty[i]->dirty = 0;
+		if (kv->cold[kv->dirty[i]->db] && !kv->dirty[i]->pending)
+			forget(kv, kv->dirty[i]);
+	}
 	kv->ndirty = 0;
 	kv->dirty_bytes = 0;
 	kv->gen++;

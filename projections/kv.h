@@ -60,6 +60,13 @@ void kv_set_base(proj_kv *kv, store_txn *base);
 /* Marks db as empty in LMDB: a key the table does not hold is absent. */
 void kv_set_complete(proj_kv *kv, unsigned db);
 
+/* Marks db's keys as written once and seldom read again (a record per
+ * event, read back only to undo it): each leaves memory as soon as a flush
+ * that holds it has committed (kv_settle, kv_written), and is read from
+ * the flushed state if it is ever needed again. So db is complete only
+ * until the first such flush. Call before anything is put. */
+void kv_set_cold(proj_kv *kv, unsigned db);
+
 /* 0 with *v (valid until the next put, delete or trim of this table),
  * LD_E(NOT_FOUND), or a storage error from base. */
 int kv_get(proj_kv *kv, unsigned db, const void *key, size_t klen, store_val *v);

@@ -801,6 +801,7 @@ const projection_ops progress_projection = {
 	.name = "progress",
 	.dbs = dbs,
 	.ndbs = GDB__COUNT,
+	.cold = 1u << GDB_CONTRIB, /* read back only to take an event out */
 	.create = create,
 	.destroy = destroy,
 	.apply = apply,

@@ -166,6 +166,10 @@ typedef struct projection_ops {
 	 * of its i-th is proj_db(ops, i). */
 	const char *const *dbs;
 	unsigned ndbs;
+	/* Which of them (bit i: its i-th) hold a record written once and read
+	 * back only to undo it (a correction): kept in memory only until a
+	 * flush has committed it (kv_set_cold). */
+	uint32_t cold;
 	/* The requests it answers (projection_query, below), ending with a
 	 * zero command; NULL: none. */
 	const struct projection_query *queries;

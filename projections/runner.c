@@ -439,6 +439,14 @@ static void apply_parallel(runner *r, uint64_t head)
 			 * applied (the one before is waited for). */
 			drain(&pl);
 			flush_start(r);
+			/* What the workers said they had dirty went into that
+			 * flush: not counted again for the next one (which
+			 * would be due after the next batch, and wait for this
+			 * one). */
+			pthread_mutex_lock(&pl.mu);
+			for (unsigned i = 0; i < nw; i++)
+				wk[i].dirty = kv_dirty_bytes(wk[i].p->kv);
+			pthread_mutex_unlock(&pl.mu);
 		}
 	}
 out:
@@ -1258,6 +1266,9 @@ static int open_env(runner *r, const char *dir, ld_errinfo *e)
 		for (unsigned db = 0; db < ndbs; db++)
 			if (store_count(t, db) == 0)
 				kv_set_complete(r->st[i].kv, db);
+		for (unsigned j = 0; j < projections[i]->ndbs; j++)
+			if (projections[i]->cold >> j & 1)
+				kv_set_cold(r->st[i].kv, proj_db(projections[i], j));
 	}
 	store_read_end(t);
 	return rc;

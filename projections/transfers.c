@@ -222,6 +222,8 @@ const projection_ops transfers_projection = {
 	.name = "transfers",
 	.dbs = dbs,
 	.ndbs = TRANSFERS_DB__COUNT,
+	/* An entry is read back by queries and to take a transfer out. */
+	.cold = 1u << TRANSFERS_DB_ENTRIES | 1u << TRANSFERS_DB_KEYS,
 	.apply = transfers_apply,
 	.queries = transfers_queries,
 };

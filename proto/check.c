@@ -154,21 +154,32 @@ static void path_of(char *out, size_t n, const char *prefix, const char *name)
 	out[at + b] = 0;
 }
 
+/* path_of into out (96 bytes), returned. */
+static char *at(char out[96], const char *prefix, const char *name)
+{
+	path_of(out, 96, prefix, name);
+	return out;
+}
+
+/* The value of field f of m against its rules; its path (prefix.name) is
+ * put together only for an error. */
 static int check_value(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-		       const char *path, ld_errinfo *e)
+		       const char *prefix, ld_errinfo *e)
 {
 	const char *base = (const char *)m + f->offset;
 	const char *name = f->name;
+	char path[96];
 
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_ENUM: {
 		int v = *(const int *)base;
 		const ProtobufCEnumDescriptor *ed = f->descriptor;
 		if (v == 0)
-			return ld_errinfo_set(e, LD_E(UNKNOWN_ENUM), path, "%s must not be %s", path,
+			return ld_errinfo_set(e, LD_E(UNKNOWN_ENUM), at(path, prefix, name),
+					      "%s must not be %s", path,
 					      ed->values_by_name[0].name ? "UNSPECIFIED" : "0");
 		if (!protobuf_c_enum_descriptor_get_value(ed, v))
-			return ld_errinfo_set(e, LD_E(UNKNOWN_ENUM), path,
+			return ld_errinfo_set(e, LD_E(UNKNOWN_ENUM), at(path, prefix, name),
 					      "%s: %d is not a known %s value", path, v, ed->name);
 		return 0;
 	}
@@ -179,12 +190,12 @@ static int check_value(const ProtobufCMessage *m, const ProtobufCFieldDescriptor
 		size_t n = strlen(s);
 		if (is_id_field(name)) {
 			if (!check_id(s))
-				return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+				return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
 						      "%s '%.80s' is not an identifier "
 						      "(1-64 of A-Z a-z 0-9 . _ : -)",
 						      path, s);
 		} else if (n > 1024 || !utf8_valid(s, n)) {
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
 					      "%s must be valid UTF-8 of at most 1024 bytes", path);
 		}
 		return 0;
@@ -192,7 +203,7 @@ static int check_value(const ProtobufCMessage *m, const ProtobufCFieldDescriptor
 	case PROTOBUF_C_TYPE_BYTES: {
 		const ProtobufCBinaryData *b = (const ProtobufCBinaryData *)base;
 		if (strcmp(name, "person_hash") == 0 && b->len != LD_HASH_LEN)
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
 					      "%s must be %d bytes (HMAC-SHA-256), got %zu", path,
 					      LD_HASH_LEN, b->len);
 		return 0;
@@ -200,23 +211,23 @@ static int check_value(const ProtobufCMessage *m, const ProtobufCFieldDescriptor
 	case PROTOBUF_C_TYPE_UINT32: {
 		uint32_t v = *(const uint32_t *)base;
 		if (strcmp(name, "region") == 0 && !check_region(v))
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
 					      "%s %u is not a 6-digit GB/T 2260 region code", path, v);
 		if (strncmp(name, "period_", 7) == 0 && !check_period(v))
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
 					      "%s %u is not a month written YYYYMM", path, v);
 		if (strcmp(name, "quantity") == 0 && v < 1)
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path, "%s must be at least 1",
-					      path);
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
+					      "%s must be at least 1", path);
 		if (strcmp(name, "term_years") == 0 && v != 3 && v != 5)
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
 					      "%s must be 3 or 5, got %u", path, v);
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_INT64: {
 		int64_t v = *(const int64_t *)base;
 		if (strcmp(name, "amount_fen") == 0 && v <= 0)
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
 					      "%s must be a positive number of fen, got %lld", path,
 					      (long long)v);
 		return 0;
@@ -249,14 +260,14 @@ int check_message(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e)
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		int present = field_present(m, f);
-		path_of(path, sizeof(path), prefix, f->name);
 		if (!present) {
 			if ((!strcmp(f->name, "person_hash") || !strcmp(f->name, "member_id")) &&
 			    national_id_given(m))
 				continue;
 			if (i < 64 && (req >> i) & 1)
-				return ld_errinfo_set(e, LD_E(MISSING_FIELD), path,
-						      "%s is required", path);
+				return ld_errinfo_set(e, LD_E(MISSING_FIELD),
+						      at(path, prefix, f->name), "%s is required",
+						      path);
 			continue;
 		}
 		if (f->label == PROTOBUF_C_LABEL_REPEATED)
@@ -264,12 +275,12 @@ int check_message(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e)
 		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 			const ProtobufCMessage *child =
 				*(const ProtobufCMessage *const *)((const char *)m + f->offset);
-			int rc = check_message(child, path, e);
+			int rc = check_message(child, at(path, prefix, f->name), e);
 			if (rc)
 				return rc;
 			continue;
 		}
-		int rc = check_value(m, f, path, e);
+		int rc = check_value(m, f, prefix, e);
 		if (rc)
 			return rc;
 	}

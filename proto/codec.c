@@ -8,6 +8,7 @@
 
 #include "digest.h"
 #include "kinds.h"
+#include "wire.h"
 
 int ld_errinfo_set(ld_errinfo *e, int code, const char *field, const char *fmt, ...)
 {
@@ -261,7 +262,7 @@ struct codec_block {
 	max_align_t data[];
 };
 
-static void *pool_alloc(void *arg, size_t n)
+void *codec_pool_alloc(void *arg, size_t n)
 {
 	codec_pool *p = arg;
 	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
@@ -295,7 +296,12 @@ static void pool_free(void *arg, void *ptr)
 
 Ledger__Event *codec_event_unpack_pool(const uint8_t *buf, size_t len, codec_pool *p)
 {
-	ProtobufCAllocator a = {.alloc = pool_alloc, .free = pool_free, .allocator_data = p};
+	/* Our own records, in one pass (wire.h); what it declines, protobuf-c
+	 * decides. */
+	ProtobufCMessage *m = wire_decode(&ledger__event__descriptor, buf, len, codec_pool_alloc, p);
+	if (m)
+		return (Ledger__Event *)m;
+	ProtobufCAllocator a = {.alloc = codec_pool_alloc, .free = pool_free, .allocator_data = p};
 	return ledger__event__unpack(&a, len, buf);
 }
 

@@ -115,9 +115,14 @@ typedef struct codec_pool {
 
 #define CODEC_POOL_INIT {NULL, NULL, NULL, NULL}
 
-/* NULL if the bytes do not parse (or memory runs out). */
+/* NULL if the bytes do not parse (or memory runs out). Decoded in one pass
+ * by wire_decode (wire.h) when they are as our packer writes them, by
+ * protobuf-c otherwise: the same event either way. */
 Ledger__Event *codec_event_unpack_pool(const uint8_t *buf, size_t len, codec_pool *p);
 void codec_pool_reset(codec_pool *p);
+/* n bytes from pool `p` (a codec_pool *), aligned for any type; NULL when
+ * memory runs out. A wire_alloc_fn (wire.h). */
+void *codec_pool_alloc(void *p, size_t n);
 void codec_pool_free(codec_pool *p);
 
 /* Decodes a Response (client side). NULL if the bytes do not parse. Free with

@@ -141,6 +141,15 @@ void ld_national_id_nth(uint64_t n, char out[LD_NATIONAL_ID_LEN + 1])
 	ld_national_id_make(320102, y, m, d, (unsigned)(n % 1000), out);
 }
 
+/* shown (40 bytes): the ID s masked, made the first time it is asked for. */
+static const char *mask_once(const char *s, char *shown, int *masked)
+{
+	if (!*masked)
+		ld_mask_id(s, shown, 40);
+	*masked = 1;
+	return shown;
+}
+
 int ld_national_id(const char *in, int64_t now_us, char out[LD_NATIONAL_ID_LEN + 1],
 		   int *was15, char *out15, const char *field, ld_errinfo *e)
 {
@@ -155,19 +164,20 @@ int ld_national_id(const char *in, int64_t now_us, char out[LD_NATIONAL_ID_LEN +
 		return ld_errinfo_set(e, LD_E(MISSING_FIELD), field, "national ID is empty");
 	if (s[n - 1] == 'x')
 		s[n - 1] = 'X';
-	ld_mask_id(s, shown, sizeof(shown));
+	int masked = 0; /* shown: the ID as read, masked, made for an error only */
 	for (int i = 0; i < n; i++)
 		if ((s[i] < '0' || s[i] > '9') && !(i == 17 && s[i] == 'X'))
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
 					      "national ID %s has a character other than a digit "
 					      "at position %d (only the 18th may be X)",
-					      shown, i + 1);
+					      mask_once(s, shown, &masked), i + 1);
 	if (n == 15) {
 		/* A first-generation card: born in the 1900s, no check character. */
 		if (was15)
 			*was15 = 1;
 		if (out15)
 			memcpy(out15, s, 16);
+		mask_once(s, shown, &masked); /* the ID as written */
 		memmove(s + 8, s + 6, 10);
 		s[6] = '1';
 		s[7] = '9';
@@ -178,43 +188,46 @@ int ld_national_id(const char *in, int64_t now_us, char out[LD_NATIONAL_ID_LEN +
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
 				      "national ID %s has %d characters; a citizen ID number has 18 "
 				      "(15 on a first-generation card)",
-				      shown, n);
+				      mask_once(s, shown, &masked), n);
 	}
 	if (!ld_province_code((unsigned)digits(s, 2)))
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
 				      "national ID %s starts with %.2s, which is no province code of "
 				      "GB/T 2260 (11 Beijing ... 82 Macao)",
-				      shown, s);
+				      mask_once(s, shown, &masked), s);
 
 	int y = digits(s + 6, 4), m = digits(s + 10, 2), d = digits(s + 12, 2), ty, tm, td;
 	static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 	if (m < 1 || m > 12)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
-				      "national ID %s holds no birth date: its month is %02d", shown,
-				      m);
+				      "national ID %s holds no birth date: its month is %02d",
+				      mask_once(s, shown, &masked), m);
 	if (d < 1 || d > mdays[m - 1] || (m == 2 && d == 29 && !leap))
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
 				      "national ID %s holds no birth date: month %02d has no day %02d%s",
-				      shown, m, d, m == 2 && d == 29 ? " in that year" : "");
+				      mask_once(s, shown, &masked), m, d,
+				      m == 2 && d == 29 ? " in that year" : "");
 	/* Today in Beijing (UTC+8), the ledger's time zone. */
 	int64_t secs = now_us / 1000000 + 8 * 3600;
 	civil_of(secs / 86400 - (secs % 86400 < 0), &ty, &tm, &td);
 	if (days_of(y, m, d) > days_of(ty, tm, td))
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
-				      "national ID %s gives a birth date in the future", shown);
+				      "national ID %s gives a birth date in the future",
+				      mask_once(s, shown, &masked));
 	int age = ty - y - (tm < m || (tm == m && td < d));
 	if (age < LD_ID_MIN_AGE || age > LD_ID_MAX_AGE)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
 				      "national ID %s gives an age of %d; a member is %d to %d "
 				      "(a mistyped year of birth?)",
-				      shown, age, LD_ID_MIN_AGE, LD_ID_MAX_AGE);
+				      mask_once(s, shown, &masked), age, LD_ID_MIN_AGE,
+				      LD_ID_MAX_AGE);
 	char want = check_char(s);
 	if (s[17] != want)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
 				      "national ID %s fails its GB 11643 check: after these 17 digits "
 				      "the 18th character would be %c, not %c (mistyped?)",
-				      shown, want, s[17]);
+				      mask_once(s, shown, &masked), want, s[17]);
 	memcpy(out, s, LD_NATIONAL_ID_LEN + 1);
 	return 0;
 }

@@ -25,6 +25,9 @@ for i in 1 2 3; do
 	URLS="$URLS${URLS:+,}tcp://127.0.0.1:747$i"
 done
 mkdir -p "$DATA"
+# Every node hashes national IDs with node 1's person-hash key (a node whose
+# key differs halts): copied before a node's first start.
+"$ROOT/scripts/share-key.sh" "$DATA/n1" "$DATA/n2" "$DATA/n3"
 pids=()
 for i in 1 2 3; do
 	"$BUILD/ledgerd" --data "$DATA/n$i" --listen "tcp://127.0.0.1:747$i" --node-id "$i" \

@@ -33,20 +33,7 @@ role = subscriber
 R
 cluster_init 3
 NODE_ARGS=(--roles "$TMPDIR/roles.ini" --snapshot-threshold 8 --snapshot-trailing 4)
-declare -a MP
-for i in 1 2 3; do MP[$i]=$(free_port); done
 start() { start_node "$1" --metrics "127.0.0.1:${MP[$1]}"; }
-# scrape I [NAME=VALUE...]: node I's metrics, checked (tests/promtext.py);
-# the samples as JSON in $TMPDIR/metrics.I.json
-scrape() {
-	local i=$1
-	shift
-	curl -sf "http://127.0.0.1:${MP[$i]}/metrics" >"$TMPDIR/metrics.$i" ||
-		die "node $i's metrics cannot be read"
-	python3 "$ROOT/tests/promtext.py" "$TMPDIR/metrics.$i" "$@" >"$TMPDIR/metrics.$i.json" ||
-		die "node $i's metrics: wrong or unexpected (above)"
-}
-sample() { python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[sys.argv[2]]))' "$TMPDIR/metrics.$1.json" "$2"; }
 for i in 1 2 3; do start "$i"; done
 wait_leader
 F=$(( L % 3 + 1 ))
@@ -156,6 +143,7 @@ for i in 1 2 3; do
 	PEERS+=(--peer "$i,127.0.0.1:${RPORT[$i]},tls+tcp://127.0.0.1:${TPORT[$i]}")
 done
 start_tls() {
+	share_key "$1"
 	"$LEDGERD" --data "$TMPDIR/n$1" --listen "tls+tcp://127.0.0.1:${TPORT[$1]}?name=nodes" \
 		--listen "${IPC[$1]}" --node-id "$1" "${PEERS[@]}" --tree-head-key "$TMPDIR/n$1.tree-head.key" \
 		--election-ms 1000 --verify-at-start 0 "${NODE_ARGS[@]}" --tls-cert "$C/node.pem" \

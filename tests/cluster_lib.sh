@@ -8,19 +8,34 @@
 #   start_node I [VAR=VALUE...] [ARG...]
 #                           start node I (its log in $TMPDIR/nI.log) with the
 #                           environment and arguments given; NODE_ARGS are added
-#                           to every node's arguments
+#                           to every node's arguments. A node's data directory
+#                           without a person-hash key gets node 1's first
+#                           (share_key), as an operator copies it
+#   share_key I             node 1's person-hash key into node I's data
+#                           directory, if it has none (scripts/share-key.sh)
 #   stop_node I [SIG]       stop node I (TERM, then KILL after 10 s)
 #   stop_all                stop every node (on exit too)
 #   leads I                 whether node I says, in its log, that it leads
 #   wait_leader             L = the node that leads (fails after 20 s)
 #   head_of I               node I's head seq
 #   wait_head I SEQ         wait until node I's head is SEQ (fails after 30 s)
+#   scrape I [NAME=VALUE...]
+#                           node I's metrics (started with --metrics
+#                           127.0.0.1:${MP[I]}), checked by tests/promtext.py;
+#                           the samples as JSON in $TMPDIR/metrics.I.json
+#   sample I NAME           one of them, as an integer
+#   append FROM TO          events FROM..TO, one request each, each with its
+#                           fixed event id, through whichever node leads (every
+#                           URL given); each must be acknowledged; the ids go
+#                           to $TMPDIR/acked
+#   exactly_once I [OTHERS] every id in $TMPDIR/acked is in node I's log
+#                           exactly once, beside OTHERS other events (0)
 #   same_logs I J...        the nodes' log, links, fixes and Merkle databases are
 #                           byte for byte the same (mdb_dump; stopped nodes)
 #   die MSG                 the nodes' last log lines, then fail
 command -v mdb_dump >/dev/null || fail "mdb_dump is not installed (lmdb-utils)"
 
-declare -a CPORT RPORT PID URLS IPC PEERS_OF
+declare -a CPORT RPORT MP PID URLS IPC PEERS_OF
 PEERS=()
 NODE_ARGS=()
 cluster_init() {
@@ -29,6 +44,7 @@ cluster_init() {
 	for i in $(seq 1 8); do
 		CPORT[$i]=$(free_port)
 		RPORT[$i]=$(free_port)
+		MP[$i]=$(free_port)
 		URLS[$i]="tcp://127.0.0.1:${CPORT[$i]}"
 		IPC[$i]="ipc://$TMPDIR/n$i.ipc"
 	done
@@ -38,9 +54,14 @@ cluster_init() {
 	done
 }
 
+share_key() {
+	"$ROOT/scripts/share-key.sh" "$TMPDIR/n1" "$TMPDIR/n$1"
+}
+
 start_node() {
 	local i=$1 env=()
 	shift
+	share_key "$i"
 	while [ $# -gt 0 ] && [[ $1 == [A-Z_]*=* ]]; do
 		env+=("$1")
 		shift
@@ -117,6 +138,50 @@ wait_head() {
 		sleep 0.1
 	done
 	die "node $1's head is $(head_of "$1"), not $2, after 30 s"
+}
+
+scrape() {
+	local i=$1
+	shift
+	curl -sf "http://127.0.0.1:${MP[$i]}/metrics" >"$TMPDIR/metrics.$i" ||
+		die "node $i's metrics cannot be read"
+	python3 "$ROOT/tests/promtext.py" "$TMPDIR/metrics.$i" "$@" >"$TMPDIR/metrics.$i.json" ||
+		die "node $i's metrics: wrong or unexpected (above)"
+}
+
+sample() {
+	python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[sys.argv[2]]))' \
+		"$TMPDIR/metrics.$1.json" "$2"
+}
+
+append() {
+	local k eid
+	for k in $(seq "$1" "$2"); do
+		eid=$(printf '4e71a7%026x' "$k")
+		"$LEDGERCTL" --timeout 10000 --url "${URLS[1]},${URLS[2]},${URLS[3]}" workforce 320200 --group courier \
+			--count "$k" --event-id "$eid" --at 2026-02-01 >/dev/null 2>>"$TMPDIR/append.err" ||
+			{ cat "$TMPDIR/append.err" >&2; die "event $k was not acknowledged"; }
+		echo "$eid" >>"$TMPDIR/acked"
+	done
+}
+
+exactly_once() {
+	ctl --url "${URLS[$1]}" export --format jsonl
+	[ "$RC" -eq 0 ] || { show export; die "export from node $1 failed"; }
+	python3 - "$TMPDIR/acked" "$TMPDIR/out" "${2:-0}" <<'EOF' || die "node $1: acknowledged events lost or doubled"
+import json, sys
+acked = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+ids = {}
+for line in open(sys.argv[2]):
+    if line.strip():
+        eid = json.loads(line).get("event_id", "")
+        ids[eid] = ids.get(eid, 0) + 1
+lost = [a for a in acked if ids.get(a, 0) != 1]
+extra = [e for e in ids if e not in set(acked)]
+if lost or len(extra) != int(sys.argv[3]):
+    print("lost or doubled:", lost[:5], "others:", len(extra), extra[:5], file=sys.stderr)
+    sys.exit(1)
+EOF
 }
 
 same_logs() {

@@ -38,19 +38,6 @@ stored_events() {
 	echo $((n / 2))
 }
 
-# append FROM TO: events FROM..TO one at a time, each with its fixed id,
-# through whichever node leads; every one must be acknowledged.
-append() {
-	local k eid
-	for k in $(seq "$1" "$2"); do
-		eid=$(printf '4e71a7%026x' "$k")
-		"$LEDGERCTL" --timeout 10000 --url "${URLS[1]},${URLS[2]},${URLS[3]}" workforce 320200 --group courier \
-			--count "$k" --event-id "$eid" --at 2026-02-01 >/dev/null 2>>"$TMPDIR/append.err" ||
-			{ cat "$TMPDIR/append.err" >&2; die "event $k was not acknowledged"; }
-		echo "$eid" >>"$TMPDIR/acked"
-	done
-}
-
 # Every node's head reaches $1.
 wait_heads() {
 	local i ok
@@ -64,26 +51,6 @@ wait_heads() {
 	done
 	for i in 1 2 3; do echo "node $i: head $(head_of "$i")" >&2; done
 	die "the nodes' heads did not all reach $1"
-}
-
-# Every acknowledged event in node $1's log exactly once, and nothing else.
-exactly_once() {
-	ctl --url "${URLS[$1]}" export --format jsonl
-	[ "$RC" -eq 0 ] || { show export; die "export from node $1 failed"; }
-	python3 - "$TMPDIR/acked" "$TMPDIR/out" <<'EOF' || die "node $1: acknowledged events lost or doubled"
-import json, sys
-acked = [l.strip() for l in open(sys.argv[1]) if l.strip()]
-ids = {}
-for line in open(sys.argv[2]):
-    if line.strip():
-        eid = json.loads(line).get("event_id", "")
-        ids[eid] = ids.get(eid, 0) + 1
-lost = [a for a in acked if ids.get(a, 0) != 1]
-extra = [e for e in ids if e not in set(acked)]
-if lost or extra:
-    print("lost or doubled:", lost[:5], "unknown:", extra[:5], file=sys.stderr)
-    sys.exit(1)
-EOF
 }
 
 # Makes node $1's LMDB file lose its last commit: the newer of its two meta

@@ -103,6 +103,7 @@ ALL="${URLS[1]},${URLS[2]},${URLS[3]}"
 start_node() {
 	local i=$1 pre=()
 	[ "$NETNS" = 1 ] && pre=(ip netns exec "$TAG-$i")
+	"$ROOT/scripts/share-key.sh" "$TMPDIR/n1" "$TMPDIR/n$i" # node 1's person-hash key
 	"${pre[@]}" "$LEDGERD" --data "$TMPDIR/n$i" --listen "${URLS[$i]}" --node-id "$i" "${PEERS[@]}" \
 		--tree-head-key "$TMPDIR/n$i.tree-head.key" --election-ms 1000 --verify-at-start 0 \
 		2>>"$TMPDIR/n$i.log" &

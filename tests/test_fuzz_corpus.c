@@ -6,7 +6,7 @@
  * property that does not hold; ASan and UBSan stop on memory and UB errors.
  *
  * fuzz_model replays the request seeds (and fuzz/regress/model/) through
- * the write model.
+ * the write model; fuzz_wire, through wire_decode beside protobuf-c.
  *
  * Also checks that the seeds still reach deep: most requests decode, most
  * seed events pass check_event (and then go through hashing and packing as
@@ -99,6 +99,20 @@ static void test_model_corpus(void **state)
 	assert_true(fuzz_seen.events_passed < fuzz_seen.events); /* and some refused */
 }
 
+/* The request seeds as stored events: wire_decode beside protobuf-c. */
+static void test_wire_corpus(void **state)
+{
+	(void)state;
+	memset(&fuzz_seen, 0, sizeof(fuzz_seen));
+	unsigned seeds = replay("corpus/wire", fuzz_wire);
+	unsigned crashes = replay("regress/wire", fuzz_wire);
+	print_message("wire: %u seeds, %u regressions; %lu events packed as records decoded, "
+		      "%lu seeds decoded as events themselves\n",
+		      seeds, crashes, fuzz_seen.wire_canonical, fuzz_seen.wire_decoded);
+	assert_true(seeds >= 30);
+	assert_true(fuzz_seen.wire_canonical >= 20); /* every one of them decoded (a property) */
+}
+
 static void test_plan_corpus(void **state)
 {
 	(void)state;
@@ -117,6 +131,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_request_corpus),
 	    cmocka_unit_test(test_model_corpus),
+	    cmocka_unit_test(test_wire_corpus),
 	    cmocka_unit_test(test_plan_corpus),
 	};
 	return tl_run_tests(tests, NULL, NULL);

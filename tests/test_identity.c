@@ -139,6 +139,9 @@ static void test_national_id_refused(void **state)
 	    {"320102199013011234", LD_E(INVALID_VALUE),
 	     "national ID 320102********1234 holds no birth date: its month is 13"},
 	    {"320102199000011234", LD_E(INVALID_VALUE), "its month is 00"},
+	    /* A 15-digit number is shown as written, not as its 18 digits. */
+	    {"320102901301123", LD_E(INVALID_VALUE),
+	     "national ID 320102*****1123 holds no birth date: its month is 13"},
 	    {"320102199002301231", LD_E(INVALID_VALUE), "month 02 has no day 30"},
 	    {"320102199102291234", LD_E(INVALID_VALUE), "month 02 has no day 29 in that year"},
 	    {"320102199004001234", LD_E(INVALID_VALUE), "month 04 has no day 00"},

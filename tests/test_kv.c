@@ -7,7 +7,8 @@
  * written again, discarding back to the flushed state, trimming, and
  * "complete" databases that never read LMDB, readers (kv_read) that see
  * the tables over the flushed state, and flushes detached from the table
- * (kv_detach) while it changes, committed or failed. Every case checks the table against a
+ * (kv_detach) while it changes, committed or failed, and databases whose
+ * keys leave memory once flushed (kv_set_cold). Every case checks the table against a
  * plain model of what LMDB must hold.
  */
 #include <stdarg.h>
@@ -566,6 +567,112 @@ static void test_reader(void **state)
 	free(m);
 }
 
+/*
+ * A cold database (kv_set_cold): its keys leave the table once a flush that
+ * holds them has committed, through either way of flushing, and are read
+ * back from LMDB; the other database's keys stay. Many keys sharing a long
+ * prefix (member ids do), put in no order, so the table's probe chains are
+ * long when cold keys leave it and the flush's sort looks past the prefix:
+ * every key of both databases must still read as the model says, and LMDB
+ * must hold exactly the model (an append out of order fails the flush).
+ */
+#define CK 3000
+
+static void cold_key(char *out, size_t n, int i)
+{
+	snprintf(out, n, "B0.p0.m%d", i);
+}
+
+static void test_cold(void **state)
+{
+	fx *f = *state;
+	static char val[NDBS][CK][32];
+	static int has[NDBS][CK];
+	unsigned seed = 11;
+	memset(has, 0, sizeof(has));
+	kv_set_complete(f->kv, DB_A);
+	kv_set_complete(f->kv, DB_B);
+	kv_set_cold(f->kv, DB_A);
+	for (int round = 0; round < 12; round++) {
+		base_begin(f);
+		for (int op = 0; op < 2000; op++) {
+			unsigned db = rand_r(&seed) % NDBS;
+			int i = rand_r(&seed) % CK;
+			char key[32];
+			cold_key(key, sizeof(key), i);
+			if (rand_r(&seed) % 5 == 0) {
+				assert_int_equal(kv_del(f->kv, db, key, strlen(key)), 0);
+				has[db][i] = 0;
+				continue;
+			}
+			snprintf(val[db][i], sizeof(val[db][i]), "v%d.%d", round, op);
+			put_s(f, db, key, val[db][i]);
+			has[db][i] = 1;
+		}
+		if (round % 2) {
+			assert_int_equal(flush(f), 0);
+		} else { /* detached, written, committed: then settled */
+			kv_batch *b;
+			store_txn *t;
+			assert_int_equal(kv_detach(f->kv, &b), 0);
+			base_end(f);
+			assert_int_equal(store_write_begin(f->s, &t), 0);
+			assert_int_equal(kv_batch_write(b, t), 0);
+			assert_int_equal(store_commit(t), 0);
+			kv_batch_free(b);
+			assert_int_equal(kv_settle(f->kv, 1), 0);
+		}
+		/* Without a base: the cold keys are gone from memory, the others
+		 * are all there (database b is complete still). */
+		if (f->base)
+			base_end(f);
+		for (int i = 0; i < CK; i++) {
+			char key[32];
+			store_val v;
+			cold_key(key, sizeof(key), i);
+			if (has[DB_A][i])
+				assert_int_equal(kv_get(f->kv, DB_A, key, strlen(key), &v),
+						 LD_E(STORAGE));
+			expect_kv(f, DB_B, key, has[DB_B][i] ? val[DB_B][i] : NULL);
+		}
+		/* Over the flushed state, every key reads as the model (a
+		 * reader: it keeps nothing in the table). */
+		store_txn *t;
+		assert_int_equal(store_read_begin(f->s, &t), 0);
+		const kv_read rd = {.t = t, .kv = &f->kv, .nkv = 1};
+		for (unsigned db = 0; db < NDBS; db++)
+			for (int i = 0; i < CK; i++) {
+				char key[32];
+				store_val v;
+				cold_key(key, sizeof(key), i);
+				int rc = kvr_get(&rd, db, key, strlen(key), &v);
+				assert_int_equal(rc, has[db][i] ? 0 : LD_E(NOT_FOUND));
+				if (!rc) {
+					assert_int_equal(v.len, strlen(val[db][i]));
+					assert_memory_equal(v.data, val[db][i], v.len);
+				}
+			}
+		/* LMDB holds the model, no more. */
+		for (unsigned db = 0; db < NDBS; db++) {
+			size_t n = 0, want = 0;
+			for (int i = 0; i < CK; i++) {
+				char key[32];
+				store_val v;
+				cold_key(key, sizeof(key), i);
+				int rc = store_get(t, db, key, strlen(key), &v);
+				want += has[db][i];
+				n += rc == 0;
+				assert_int_equal(rc, has[db][i] ? 0 : LD_E(NOT_FOUND));
+				if (!rc)
+					assert_memory_equal(v.data, val[db][i], v.len);
+			}
+			assert_int_equal(n, want);
+			assert_int_equal(store_count(t, db), want);
+		}
+		store_read_end(t);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -576,6 +683,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_flush_and_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cold, setup, teardown),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }

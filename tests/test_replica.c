@@ -471,7 +471,13 @@ static void test_confirm_account(void **state)
 	assert_int_equal(rc_quorum(&q, without_self, 2, 1, 99, 5), 7);
 
 	/* The messages. */
-	rc_msg m = {.type = RC_HOLD, .from = 3, .term = 7, .index = 1234, .digest = 0xfeed}, m2;
+	rc_msg m = {.type = RC_HOLD,
+	            .from = 3,
+	            .term = 7,
+	            .index = 1234,
+	            .digest = 0xfeed,
+	            .key = 0x0123456789abcdefull},
+	       m2;
 	uint8_t b[RC_MSG_LEN];
 	rc_msg_encode(&m, b);
 	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), 0);
@@ -480,7 +486,13 @@ static void test_confirm_account(void **state)
 	assert_int_equal(m2.term, 7);
 	assert_int_equal(m2.index, 1234);
 	assert_int_equal(m2.digest, 0xfeed);
+	assert_true(m2.key == 0x0123456789abcdefull);
 	assert_int_equal(rc_msg_decode(b, sizeof b - 1, &m2), -1);
+	/* format 1 (no key id) is not read */
+	b[4] = 1;
+	assert_int_equal(rc_msg_decode(b, 40, &m2), -1);
+	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), -1);
+	b[4] = 2;
 	b[5] = 9;
 	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), -1);
 	b[5] = RC_SAFE;
@@ -1098,6 +1110,7 @@ typedef struct snode {
 	int up;     /* its raft instance runs */
 	int halted; /* its replica halted on a fork (noticed) */
 	int reseeds;
+	uint64_t key_id; /* its person-hash key id (0 in the seeds) */
 	uint64_t up_at; /* when down: when to restart it */
 	/* disk */
 	uint64_t base; /* index of d[0] */
@@ -1685,7 +1698,10 @@ static void raft_setup(unsigned i)
 	raft_set_snapshot_threshold(r, sim_threshold);
 	raft_set_snapshot_trailing(r, sim_trailing);
 	raft_set_pre_vote(r, true);
-	replica_options o = {.checkpoint_ms = 1000, .send = sim_send, .arg = (void *)(uintptr_t)i};
+	replica_options o = {.checkpoint_ms = 1000,
+	                     .send = sim_send,
+	                     .arg = (void *)(uintptr_t)i,
+	                     .key_id = S->s[i].key_id};
 	replica_bind(S->s[i].rep, r, &o);
 }
 
@@ -2618,6 +2634,29 @@ static int settled(void *arg)
 	return S->inflight == 0 && logs_equal();
 }
 
+/* A scripted run of three nodes, no faults: the seed of its random draws
+ * and the snapshot spacing; sim_start and node0_first follow. */
+static void sim_scripted(uint64_t seed, unsigned threshold, unsigned trailing)
+{
+	static sim one;
+	S = &one;
+	memset(S, 0, sizeof *S);
+	S->fixed_timeouts = 1;
+	S->verbose = (int)env_u("REPLICA_TRACE", 0) * 2;
+	rng_state = seed;
+	sim_threshold = threshold;
+	sim_trailing = trailing;
+	sim_open(3);
+}
+
+/* Node 0 calls the first election, the others much later. */
+static void node0_first(void)
+{
+	raft_fixture_set_randomized_election_timeout(&S->f, 0, 1000);
+	raft_fixture_set_randomized_election_timeout(&S->f, 1, 3000);
+	raft_fixture_set_randomized_election_timeout(&S->f, 2, 3000);
+}
+
 /* Nodes 0 and 1 hold entry A at index 2, node 2 entry B, same term, same
  * seqs: a fork C-Raft cannot see (its log matching property assumes it away)
  * and 0.15's bugs can produce. Node 2 halts on the leader's confirmation
@@ -2627,16 +2666,8 @@ static int settled(void *arg)
 static void test_forced_divergence(void **state)
 {
 	(void)state;
-	static sim one;
-	S = &one;
-	memset(S, 0, sizeof *S);
-	S->fixed_timeouts = 1;
+	sim_scripted(99, 1000, 100);
 	S->expect_fork = 1;
-	S->verbose = (int)env_u("REPLICA_TRACE", 0) * 2;
-	rng_state = 99;
-	sim_threshold = 1000;
-	sim_trailing = 100;
-	sim_open(3);
 	uint8_t zero[H] = {0};
 	replica_entry ha, hb;
 	size_t la, lb;
@@ -2653,9 +2684,7 @@ static void test_forced_divergence(void **state)
 	free(ea);
 	free(eb);
 	sim_start();
-	raft_fixture_set_randomized_election_timeout(&S->f, 0, 1000);
-	raft_fixture_set_randomized_election_timeout(&S->f, 1, 3000);
-	raft_fixture_set_randomized_election_timeout(&S->f, 2, 3000);
+	node0_first();
 	int zero_i = 0;
 	assert_true(step_until(leader_is, &zero_i, 10000));
 	unsigned want = 1;
@@ -2734,6 +2763,117 @@ static void test_forced_divergence(void **state)
 	sim_close();
 }
 
+/* ---- a person-hash key that is not the cluster's ---- */
+
+#define KEY_RIGHT 0x1111111111111111ull
+#define KEY_WRONG 0x2222222222222222ull
+
+struct key_watch {
+	unsigned node;  /* the node with the wrong key */
+	int ever_ready; /* it was ever a ready leader */
+};
+
+static int key_halted(void *arg)
+{
+	struct key_watch *w = arg;
+	snode *n = &S->s[w->node];
+	if (n->up && !n->halted) {
+		replica_status st;
+		replica_status_get(n->rep, &st);
+		w->ever_ready |= st.ready;
+	}
+	return S->halts >= 1;
+}
+
+/* Node 2 hashes national IDs with another key than nodes 0 and 1. The
+ * operator copies the right key and restarts it (no re-seed: it applied
+ * nothing with its own). */
+static void key_fixed(unsigned i)
+{
+	snode *n = &S->s[i];
+	assert_true(n->halted);
+	assert_int_equal(n->lg.seq, 0);
+	n->key_id = KEY_RIGHT;
+	n->halted = 0;
+}
+
+/* Three nodes, node `wrong`'s key differs; node 0 calls the first election. */
+static void key_sim_open(unsigned wrong)
+{
+	sim_scripted(11, 1000, 100);
+	for (unsigned i = 0; i < 3; i++)
+		S->s[i].key_id = i == wrong ? KEY_WRONG : KEY_RIGHT;
+	sim_start();
+	node0_first();
+}
+
+/* After node `wrong` halted and its key was fixed: five entries through a
+ * ready leader, node `wrong` back (a restart, no re-seed) and caught up, one
+ * more entry; one halt, every log the same. */
+static void key_goes_on(unsigned wrong)
+{
+	int l = -1;
+	uint64_t end = S->f.time + 20000;
+	while ((l = ready_leader()) < 0 && S->f.time < end)
+		sim_step(0, 0);
+	assert_true(l >= 0);
+	for (int k = 0; k < 5; k++) {
+		assert_int_equal(propose((unsigned)l), 0);
+		assert_true(step_until(none_inflight, NULL, 5000));
+	}
+	assert_int_equal(S->acks, 5);
+	assert_true(step_until(settled, NULL, 20000));
+	l = ready_leader();
+	assert_true(l >= 0);
+	assert_int_equal(propose((unsigned)l), 0);
+	assert_true(step_until(settled, NULL, 10000));
+	assert_int_equal(S->acks, 6);
+	assert_int_equal(S->halts, 1);
+	assert_int_equal(S->reseeds, 0);
+	assert_string_equal(S->failure, "");
+	assert_false(S->s[wrong].halted);
+	for (unsigned i = 0; i < 3; i++)
+		assert_same_logs(&S->s[i].lg, &S->s[l].lg);
+	sim_close();
+}
+
+/* A follower whose key differs halts at the leader's first confirmation,
+ * naming both key ids, before it applies anything; the two others go on;
+ * with the right key it catches up. */
+static void test_key_follower(void **state)
+{
+	(void)state;
+	key_sim_open(2);
+	int zero_i = 0;
+	assert_true(step_until(leader_is, &zero_i, 10000));
+	struct key_watch w = {.node = 2};
+	assert_true(step_until(key_halted, &w, 10000));
+	assert_false(S->s[0].halted || S->s[1].halted);
+	assert_non_null(strstr(S->last_halt, "person-hash key id 2222222222222222 here, "
+	                                     "1111111111111111 on the leader, node 1"));
+	assert_non_null(strstr(S->last_halt, "copy the first node's DATA/person-hash.key"));
+	key_fixed(2);
+	key_goes_on(2);
+}
+
+/* The node whose key differs wins the first election: it is never ready (the
+ * others' HOLDs name another key and do not count) and halts once a majority
+ * of voters said so; the others elect one of them and go on. */
+static void test_key_leader(void **state)
+{
+	(void)state;
+	key_sim_open(0);
+	struct key_watch w = {.node = 0};
+	assert_true(step_until(key_halted, &w, 20000));
+	assert_false(w.ever_ready);
+	assert_false(S->s[1].halted || S->s[2].halted);
+	assert_non_null(strstr(S->last_halt, "person-hash key id 2222222222222222 here, "
+	                                     "1111111111111111 on node"));
+	assert_non_null(strstr(S->last_halt, "2 of the 3 voters"));
+	key_fixed(0);
+	key_goes_on(0);
+}
+
 /* An AppendEntries from index 1 (the probe of a new leader that lost track
  * of a follower) reaching a follower whose log starts after a snapshot:
  * 0.15 appends the entries after its last one, finds none at index 1 and
@@ -2773,19 +2913,9 @@ static struct raft_message probe_from_one(unsigned leader, uint64_t bad_upto)
 static void test_probe_below_snapshot(void **state)
 {
 	(void)state;
-	static sim one;
-	S = &one;
-	memset(S, 0, sizeof *S);
-	S->fixed_timeouts = 1;
-	S->verbose = (int)env_u("REPLICA_TRACE", 0) * 2;
-	rng_state = 7;
-	sim_threshold = 8;
-	sim_trailing = 2;
-	sim_open(3);
+	sim_scripted(7, 8, 2);
 	sim_start();
-	raft_fixture_set_randomized_election_timeout(&S->f, 0, 1000);
-	raft_fixture_set_randomized_election_timeout(&S->f, 1, 3000);
-	raft_fixture_set_randomized_election_timeout(&S->f, 2, 3000);
+	node0_first();
 	int zero_i = 0;
 	assert_true(step_until(leader_is, &zero_i, 10000));
 	for (int k = 0; k < 30; k++) {
@@ -2835,6 +2965,7 @@ int main(void)
 	    cmocka_unit_test(test_uv_three_nodes), cmocka_unit_test(test_uv_confirm_cost),
 	    cmocka_unit_test(test_forced_divergence),
 	    cmocka_unit_test(test_probe_below_snapshot),
+	    cmocka_unit_test(test_key_follower),   cmocka_unit_test(test_key_leader),
 	    cmocka_unit_test(test_simulation),
 	};
 	return tl_run_tests(tests, NULL, NULL);

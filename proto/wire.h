@@ -1,0 +1,47 @@
+/*
+ * wire.h — decoding our own messages from the wire format in one pass, into
+ * memory from the caller's allocator (a pool thrown away as a whole).
+ *
+ * Why: protobuf-c's generic unpack scans every message twice (once to find
+ * and count the fields, once to parse them), allocates each string and
+ * sub-message through the allocator's function pointers and keeps unknown
+ * fields; a projection rebuild decodes every record of the log, serially,
+ * before any projection applies it. Our records are written by our own
+ * packer (proto/codec.c), canonical: each field at most once, no unknown
+ * field, no repeated field in an Event. wire_decode reads exactly that in
+ * one pass, guided by protobuf-c's descriptors (no generated code of its
+ * own), and DECLINES anything else, so the caller falls back to protobuf-c,
+ * which decides (codec_event_unpack_pool does).
+ *
+ * The contract: when wire_decode returns a message, protobuf-c's unpack of
+ * the same bytes succeeds, and the two messages are equal field by field
+ * (packing them gives the same bytes; fuzz_wire checks it): the same
+ * defaults (the descriptor's message_init), has_ flags, oneof cases, a
+ * string absent NULL (or its default) and present NUL-terminated, bytes of
+ * length 0 with data NULL, the low 32 bits of a varint for 32-bit types.
+ *
+ * Declined (NULL): a field number the descriptor does not know (an unknown
+ * field protobuf-c would keep), a field given twice (protobuf-c would keep
+ * the last, merging messages), a second member of a oneof, a repeated field,
+ * a wire type that does not match the field's type, a varint longer than 10
+ * bytes or wider than 64 bits, a length past the end, nesting deeper than
+ * WIRE_MAX_DEPTH, a message of more than 128 fields, and memory running out.
+ */
+#ifndef LD_WIRE_H
+#define LD_WIRE_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_MAX_DEPTH 8
+
+/* Memory for the message: n bytes, aligned for any type, or NULL. Nothing
+ * is freed one by one: the caller gives it all back at once. */
+typedef void *(*wire_alloc_fn)(void *arg, size_t n);
+
+/* The message of type d in buf[0..len), or NULL (declined, see above). */
+ProtobufCMessage *wire_decode(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+			      wire_alloc_fn alloc, void *arg);
+
+#endif
