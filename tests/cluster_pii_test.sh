@@ -21,9 +21,7 @@ unset LEDGER_ID_KEY
 . "$(dirname "$0")/cluster_lib.sh"
 cluster_init 3
 ALL="${URLS[1]},${URLS[2]},${URLS[3]}"
-head -c 32 /dev/urandom >"$TMPDIR/cluster.key"
-chmod 600 "$TMPDIR/cluster.key"
-NODE_ARGS=(--cluster-key "$TMPDIR/cluster.key")
+# cluster_lib.sh gives every node $TMPDIR/cluster.key.
 
 # The decrypted name and phone of member $2 as node $1 reads them.
 personal_on() {
