@@ -357,30 +357,20 @@ static int ks_error(int rc)
 	return rc == LD_E(DISK_FULL) ? rc : LD_E(KEYSTORE);
 }
 
-/* One write transaction, growing the map when full. Lock held exclusive.
- * 0, 1 (del: there was no key), LD_E(DISK_FULL) or LD_E(KEYSTORE). */
-static int write_key(keystore *k, const char *member_id, const uint8_t *key, int del)
+/* Runs fill(t, arg) in one write transaction, committed (synced) unless
+ * fill returns 1 (nothing to write: aborted), run again after growing the
+ * map when it is full. Lock held exclusive. 0, 1, LD_E(DISK_FULL) or
+ * LD_E(KEYSTORE). */
+static int ks_write(keystore *k, int (*fill)(store_txn *t, void *arg), void *arg)
 {
 	for (;;) {
 		store_txn *t;
 		int rc = k->s ? store_write_begin(k->s, &t) : LD_E(KEYSTORE);
 		if (rc)
 			return ks_error(rc);
-		size_t n = strlen(member_id);
-		if (del) {
-			static const uint8_t zeros[LD_SECRET_LEN];
-			store_val v;
-			rc = store_get(t, KDB_KEYS, member_id, n, &v);
-			if (rc == LD_E(NOT_FOUND)) {
-				store_abort(t);
-				return 1; /* nothing to destroy */
-			}
-			if (rc == 0)
-				rc = store_put(t, KDB_KEYS, member_id, n, zeros, sizeof(zeros));
-			if (rc == 0)
-				rc = store_del(t, KDB_KEYS, member_id, n);
-		} else {
-			rc = store_put(t, KDB_KEYS, member_id, n, key, LD_SECRET_LEN);
+		if ((rc = fill(t, arg)) == 1) {
+			store_abort(t);
+			return 1;
 		}
 		rc = rc == 0 ? store_commit(t) : (store_abort(t), rc);
 		if (rc == STORE_MAP_FULL) {
@@ -390,6 +380,35 @@ static int write_key(keystore *k, const char *member_id, const uint8_t *key, int
 		}
 		return rc ? ks_error(rc) : 0;
 	}
+}
+
+struct one_key {
+	const char *member_id;
+	const uint8_t *key; /* NULL: delete */
+};
+
+static int fill_one(store_txn *t, void *arg)
+{
+	const struct one_key *o = arg;
+	size_t n = strlen(o->member_id);
+	if (o->key)
+		return store_put(t, KDB_KEYS, o->member_id, n, o->key, LD_SECRET_LEN);
+	static const uint8_t zeros[LD_SECRET_LEN];
+	store_val v;
+	int rc = store_get(t, KDB_KEYS, o->member_id, n, &v);
+	if (rc == LD_E(NOT_FOUND))
+		return 1; /* nothing to destroy */
+	if (rc == 0)
+		rc = store_put(t, KDB_KEYS, o->member_id, n, zeros, sizeof(zeros));
+	return rc ? rc : store_del(t, KDB_KEYS, o->member_id, n);
+}
+
+/* Stores or (del) deletes one key. 0, 1 (del: there was no key),
+ * LD_E(DISK_FULL) or LD_E(KEYSTORE). Lock held exclusive. */
+static int write_key(keystore *k, const char *member_id, const uint8_t *key, int del)
+{
+	struct one_key o = {member_id, del ? NULL : key};
+	return ks_write(k, fill_one, &o);
 }
 
 /* Tests: while the file LEDGERD_TEST_KEYSTORE_HOLD names exists, making a
@@ -691,49 +710,39 @@ int keystore_wrap(keystore *k, uint64_t first, const char *member_id,
 	return rc;
 }
 
-/* Stores n unwrapped keys in one synced commit (lock held exclusive): a
- * member's key already here and the same is left; another one is replaced,
- * said in the log (keystore.h). 0, LD_E(DISK_FULL) or LD_E(KEYSTORE). */
-static int store_keys(keystore *k, size_t n, char (*ids)[LD_ID_MAX + 1],
-		      uint8_t (*keys)[LD_SECRET_LEN])
+struct many_keys {
+	size_t n;
+	char (*ids)[LD_ID_MAX + 1];
+	uint8_t (*keys)[LD_SECRET_LEN];
+};
+
+/* The keys not here yet, or here and other: 0, or 1 when every one is here
+ * already. A member's key here and other than the leader's is replaced,
+ * said in the log (keystore.h). */
+static int fill_many(store_txn *t, void *arg)
 {
-	for (;;) {
-		store_txn *t;
-		int rc = k->s ? store_write_begin(k->s, &t) : LD_E(KEYSTORE);
-		if (rc)
-			return ks_error(rc);
-		size_t put = 0;
-		for (size_t i = 0; rc == 0 && i < n; i++) {
-			store_val v;
-			size_t len = strlen(ids[i]);
-			int got = store_get(t, KDB_KEYS, ids[i], len, &v);
-			if (got == 0 && v.len == LD_SECRET_LEN &&
-			    memcmp(v.data, keys[i], LD_SECRET_LEN) == 0)
-				continue;
-			if (got == 0)
-				log_warn("keystore: member '%s' had another key on this node than "
-					 "the leader's; the leader's, which its events are sealed "
-					 "with, replaces it (docs/REPLICATION.md, \"Personal data "
-					 "across nodes\")",
-					 ids[i]);
-			else if (got != LD_E(NOT_FOUND))
-				rc = got;
-			if (rc == 0)
-				rc = store_put(t, KDB_KEYS, ids[i], len, keys[i], LD_SECRET_LEN);
-			put++;
-		}
-		if (rc == 0 && put == 0) {
-			store_abort(t);
-			return 0;
-		}
-		rc = rc == 0 ? store_commit(t) : (store_abort(t), rc);
-		if (rc == STORE_MAP_FULL) {
-			if ((rc = store_grow(k->s, 0)) != 0)
-				return ks_error(rc);
+	const struct many_keys *m = arg;
+	size_t put = 0;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < m->n; i++) {
+		store_val v;
+		size_t len = strlen(m->ids[i]);
+		int got = store_get(t, KDB_KEYS, m->ids[i], len, &v);
+		if (got == 0 && v.len == LD_SECRET_LEN &&
+		    memcmp(v.data, m->keys[i], LD_SECRET_LEN) == 0)
 			continue;
-		}
-		return rc ? ks_error(rc) : 0;
+		if (got == 0)
+			log_warn("keystore: member '%s' had another key on this node than the "
+				 "leader's; the leader's, which its events are sealed with, replaces "
+				 "it (docs/REPLICATION.md, \"Personal data across nodes\")",
+				 m->ids[i]);
+		else if (got != LD_E(NOT_FOUND))
+			rc = got;
+		if (rc == 0)
+			rc = store_put(t, KDB_KEYS, m->ids[i], len, m->keys[i], LD_SECRET_LEN);
+		put++;
 	}
+	return rc ? rc : put ? 0 : 1;
 }
 
 int keystore_adopt(keystore *k, const uint8_t *blob, size_t len, ld_errinfo *e)
@@ -771,9 +780,11 @@ int keystore_adopt(keystore *k, const uint8_t *blob, size_t len, ld_errinfo *e)
 	if (rc < 0 && !e->code)
 		ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "a malformed key section");
 	if (rc == 0) {
+		struct many_keys m = {n, ids, keys};
 		pthread_rwlock_wrlock(&k->lock);
-		rc = store_keys(k, n, ids, keys);
+		rc = ks_write(k, fill_many, &m);
 		pthread_rwlock_unlock(&k->lock);
+		rc = rc == 1 ? 0 : rc;
 		if (rc)
 			ld_errinfo_set(e, rc, NULL,
 				       "unable to store the member keys of the group from seq %llu "
