@@ -142,7 +142,7 @@ static int prepare_join(keystore *k, store *log, Ledger__Event *ev, Ledger__Memb
 		store_txn *t;
 		snprintf(field, sizeof(field), "%s.person_hash", prefix);
 		rc = LD_E(NOT_FOUND);
-		if (j->person_hash.len == LD_HASH_LEN && log && store_read_begin(log, &t) == 0) {
+		if (j->person_hash.len == LD_HASH_LEN && log && store_read_begin_nowait(log, &t) == 0) {
 			rc = model_person(t, j->person_hash.data, member);
 			store_read_end(t);
 		}
@@ -224,7 +224,7 @@ static int seal(keystore *k, store *log, const char *member, const char *name, c
 	 * should a forget slip in between, it destroys the key again). */
 	store_txn *t;
 	int forgotten = 0;
-	if (log && store_read_begin(log, &t) == 0) {
+	if (log && store_read_begin_nowait(log, &t) == 0) {
 		forgotten = model_member_forgotten(t, member);
 		store_read_end(t);
 	}

@@ -1062,6 +1062,7 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	w->replicate_arg = o ? o->replicate_arg : NULL;
 	w->failed = o ? o->failed : NULL;
 	w->failed_arg = o ? o->failed_arg : NULL;
+	w->store_delay_us = o ? o->store_delay_us : 0;
 	w->pin = w->fpin = UINT64_MAX;
 	/* Test hook: from this node's first own group on, the applier stores
 	 * nothing, as if the process died each time between raft's flush and

@@ -119,6 +119,13 @@ typedef struct writer_options {
 	 * then on. NULL: only logged. */
 	void (*failed)(void *arg, int rc);
 	void *failed_arg;
+	/* Replicated: how long an entry applied here may wait for the applier,
+	 * so that the entries of that time share one store commit (one device
+	 * flush); 0: stored as soon as the applier is free. Not waited out
+	 * when a thread waits for the store (a read, writer_head, writer_sync,
+	 * a snapshot, the bound of what is not stored), when the writer stops,
+	 * or once 1024 entries or 8 MiB wait. */
+	unsigned store_delay_us;
 } writer_options;
 
 /* Starts the writer on s: loads the write model (its snapshot and the log
@@ -193,8 +200,9 @@ void writer_leader_url(writer *w, char *out, size_t n);
  * in replicate(), and answers once that returns), or an entry without
  * events: applied here at once (the head writer_applied_head gives), and
  * queued for the applier thread, which writes the entries waiting into the
- * log's store, several in one transaction with the last one's raft index,
- * and then publishes them to readers (writer_head, the commit hooks).
+ * log's store, several in one transaction with the last one's raft index
+ * (those of up to store_delay_us: writer_options), and then publishes them
+ * to readers (writer_head, the commit hooks).
  * The store's commits need not sync their meta page (store_set_meta_sync):
  * raft's log holds every entry past the index the store records, and is
  * truncated only behind a state writer_sync made durable.
@@ -225,6 +233,13 @@ void writer_applied_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN]);
  * (store_sync): before a snapshot marker names that state and raft drops
  * its log behind it. 0 or a storage error. */
 int writer_sync(writer *w);
+
+/* The calling thread reads the log as its store holds it: its writer_head
+ * and store_read_begin do not wait for what a replicated writer applied and
+ * has not stored yet (a wait that makes the applier store it at once, not
+ * after its store delay). For a thread the commit hooks drive (the
+ * projections' runner), which sees the rest at the next hook. */
+void writer_thread_reads_stored(void);
 
 /* Frees the err details of a request's items. */
 void append_req_release(append_req *r);

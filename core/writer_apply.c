@@ -83,13 +83,48 @@ static int store_entries(writer *w, pend *from, pend *to)
 	}
 }
 
+/* Why the entries waiting are stored now (lock held), or NULL: someone
+ * waits for the store, the writer stops, they reach a bound, or the first
+ * of them has waited the store delay. */
+static const char *store_due(const writer *w)
+{
+	if (w->store_waiters)
+		return "a thread waits for the store";
+	if (w->applier_stop || w->stopping)
+		return "stopping";
+	if (!w->store_delay_us)
+		return "no store delay";
+	if (w->apply_entries >= WRITER_STORE_BATCH_ENTRIES)
+		return "entries waiting";
+	if (w->apply_bytes >= WRITER_STORE_BATCH_BYTES)
+		return "bytes waiting";
+	if (ld_mono_us() - w->apply_since >= (int64_t)w->store_delay_us)
+		return "the store delay";
+	return NULL;
+}
+
+/* A thread is about to wait for the store (lock held): the applier stores
+ * what waits without waiting out its delay. Undone by store_unwanted. */
+static void store_wanted(writer *w)
+{
+	w->store_waiters++;
+	pthread_cond_signal(&w->apply_go);
+}
+
+static void store_unwanted(writer *w)
+{
+	w->store_waiters--;
+}
+
 /*
  * Writes what was applied here into the log's store, off the path of the
  * acknowledgement: each transaction takes every entry waiting (one device
  * flush for all: the store commits without syncing its meta page, and raft's
- * log holds every entry past the raft index recorded with them). Then the
- * readers see them: the streams' heads published, the store's head and tree
- * moved on, the commit hooks called.
+ * log holds every entry past the raft index recorded with them). An entry
+ * waits up to the store delay for others to share that flush, unless a
+ * thread waits for the store (store_due). Then the readers see them: the
+ * streams' heads published, the store's head and tree moved on, the commit
+ * hooks called.
  */
 void *wr_applier_main(void *arg)
 {
@@ -98,12 +133,25 @@ void *wr_applier_main(void *arg)
 	wr_no_read_wait = 1;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while ((!w->apply_next || w->apply_hold) && !w->applier_stop)
-			pthread_cond_wait(&w->apply_go, &w->lock);
+		const char *why = "stopping", *due;
+		while (!w->applier_stop) {
+			if (!w->apply_next || w->apply_hold) {
+				pthread_cond_wait(&w->apply_go, &w->lock);
+			} else if ((due = store_due(w)) != NULL) {
+				why = due;
+				break;
+			} else {
+				int64_t left =
+					w->apply_since + (int64_t)w->store_delay_us - ld_mono_us();
+				struct timespec ts = ld_wall_after_us(left > 0 ? (uint64_t)left : 0);
+				pthread_cond_timedwait(&w->apply_go, &w->lock, &ts);
+			}
+		}
 		if (!w->apply_next || w->apply_hold)
 			break;
 		pend *from = w->apply_next, *to = w->pending_tail;
 		w->apply_next = NULL;
+		w->apply_entries = w->apply_bytes = 0;
 		pthread_mutex_unlock(&w->lock);
 
 		int64_t t0 = ld_wall_us();
@@ -131,8 +179,8 @@ void *wr_applier_main(void *arg)
 			if (p == to)
 				break;
 		}
-		log_debug("writer: %zu entries (%zu events) stored in %lld us", entries, events,
-			  (long long)(ld_wall_us() - t0));
+		log_debug("writer: %zu entries (%zu events) stored in %lld us (%s)", entries, events,
+			  (long long)(ld_wall_us() - t0), why);
 		if (w->on_group)
 			for (pend *p = from;; p = p->next) {
 				if (p->g.n)
@@ -179,15 +227,26 @@ static void wr_pend_queue(writer *w, pend *p)
 	else
 		w->pending = p;
 	w->pending_tail = p;
-	if (!w->apply_next)
+	/* The applier is woken by the first entry it has to store (it then
+	 * waits out the store delay) and by the one that reaches a bound. */
+	int wake = !w->apply_next;
+	if (wake) {
 		w->apply_next = p;
+		w->apply_since = ld_mono_us();
+	}
+	w->apply_entries++;
+	w->apply_bytes += p->g.len;
+	wake |= w->apply_entries == WRITER_STORE_BATCH_ENTRIES ||
+		(w->apply_bytes >= WRITER_STORE_BATCH_BYTES &&
+		 w->apply_bytes - p->g.len < WRITER_STORE_BATCH_BYTES);
 	w->unstored++;
 	w->unstored_bytes += p->g.len;
 	w->applied_index = p->index;
 	w->seq = p->last;
 	memcpy(w->hash, p->hash, LD_HASH_LEN);
 	w->recorded_at = p->recorded_at;
-	pthread_cond_signal(&w->apply_go);
+	if (wake)
+		pthread_cond_signal(&w->apply_go);
 }
 
 /* Until the entries waiting for the store are within bounds (lock held):
@@ -202,7 +261,9 @@ void wr_wait_room_locked(writer *w)
 				 w->unstored_bytes);
 			w->room_said = 1;
 		}
+		store_wanted(w);
 		pthread_cond_wait(&w->stored_cv, &w->lock);
+		store_unwanted(w);
 	}
 }
 
@@ -210,14 +271,18 @@ void wr_wait_room_locked(writer *w)
  * applier's error. */
 int wr_wait_stored_locked(writer *w)
 {
-	while (w->unstored && !w->apply_failed && !w->apply_hold)
+	while (w->unstored && !w->apply_failed && !w->apply_hold) {
+		store_wanted(w);
 		pthread_cond_wait(&w->stored_cv, &w->lock);
+		store_unwanted(w);
+	}
 	return w->apply_failed ? w->apply_failed : w->unstored ? LD_E(BUSY) : 0;
 }
 
 /* A read that begins waits until the store holds what was applied here
  * when it arrived (a replicated writer answers its clients before): at
- * most the applier's transaction in flight and the next. */
+ * most the applier's transaction in flight and the next, which does not
+ * wait out the store delay. */
 void wr_read_wait(void *arg)
 {
 	writer *w = arg;
@@ -227,9 +292,17 @@ void wr_read_wait(void *arg)
 		return;
 	pthread_mutex_lock(&w->lock);
 	uint64_t want = w->seq;
-	while (w->sseq < want && !w->apply_failed && !w->apply_hold && w->applier_started)
+	while (w->sseq < want && !w->apply_failed && !w->apply_hold && w->applier_started) {
+		store_wanted(w);
 		pthread_cond_wait(&w->stored_cv, &w->lock);
+		store_unwanted(w);
+	}
 	pthread_mutex_unlock(&w->lock);
+}
+
+void writer_thread_reads_stored(void)
+{
+	wr_no_read_wait = 1;
 }
 
 /* Stores what is applied (unless held or failed) and stops the applier;

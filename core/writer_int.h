@@ -17,6 +17,10 @@
 #include "writer.h"
 
 #define WRITER_UNSTORED_MAX (256u << 20) /* bytes applied, not yet stored */
+/* Entries and bytes waiting for the applier from which it stores them
+ * without waiting out the store delay (writer_options.store_delay_us). */
+#define WRITER_STORE_BATCH_ENTRIES 1024
+#define WRITER_STORE_BATCH_BYTES (8u << 20)
 
 /* A group: its blob, the changes it made to the model, its requests. */
 typedef struct wgroup {
@@ -101,6 +105,14 @@ struct writer {
 	 * read transaction began before (pin: the stored seq it sees). */
 	pend *pending, *pending_tail, *apply_next;
 	size_t unstored, unstored_bytes, unstored_max;
+	/* The applier's next transaction waits up to store_delay_us from the
+	 * first entry queued for it (apply_since, monotonic), to take more
+	 * entries at once, unless a thread waits for the store (store_waiters:
+	 * a read, writer_sync, a snapshot, room) or the bounds above are
+	 * reached (apply_entries, apply_bytes: queued since apply_next). */
+	uint64_t store_delay_us;
+	int64_t apply_since;
+	size_t apply_entries, apply_bytes, store_waiters;
 	int room_said; /* the wait for room logged */
 	uint64_t pin, fpin; /* fpin: the same for another leader's group */
 	uint64_t applied_index; /* raft index applied here (stored or not) */

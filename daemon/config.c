@@ -21,6 +21,7 @@ void config_init(config *c)
 	c->pub_max_subscribers = 256;
 	c->pub_max_per_ip = 16;
 	c->verify_at_start = 1000;
+	c->store_delay_ms = 10;
 }
 
 int config_parse_size(const char *s, size_t *out)
@@ -243,6 +244,12 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 		if (*end || end == value || v < 100 || v > 60000)
 			return BAD(_("'election-ms' must be 100 to 60000, got '%s'"), value);
 		c->election_ms = (unsigned)v;
+	} else if (!strcmp(key, "store-delay-ms")) {
+		char *end;
+		long v = strtol(value, &end, 10);
+		if (*end || end == value || v < 0 || v > 1000)
+			return BAD(_("'store-delay-ms' must be 0 to 1000, got '%s'"), value);
+		c->store_delay_ms = (unsigned)v;
 	} else if (!strcmp(key, "snapshot-threshold") || !strcmp(key, "snapshot-trailing")) {
 		char *end;
 		errno = 0;

@@ -49,6 +49,8 @@ typedef struct config {
 				     * checked by daemon/cluster.c) */
 	unsigned npeers;
 	unsigned election_ms;       /* election-ms (0: CLUSTER_ELECTION_MS, 600) */
+	unsigned store_delay_ms;    /* store-delay-ms: how long an entry applied may
+				     * wait to share the log's next commit (10) */
 	unsigned snapshot_threshold; /* snapshot-threshold: entries between markers
 				      * (0: the replica's default, 1024) */
 	unsigned snapshot_trailing;  /* snapshot-trailing: entries kept behind one

@@ -79,6 +79,8 @@ static void usage(FILE *f)
 		"                        included): its raft address (private network only:\n"
 		"                        docs/REPLICATION.md) and its client URL    [none: one node]\n"
 		"      --election-ms N   the cluster's election timeout                [600]\n"
+		"      --store-delay-ms N  how long an entry applied may wait to share the\n"
+		"                        log's next commit (0: none)                   [10]\n"
 		"      --snapshot-threshold N  raft entries between snapshot markers  [1024]\n"
 		"      --snapshot-trailing N   raft entries kept behind a marker      [8192]\n"
 		"      --join            a node that joins a running cluster (added with\n"
@@ -140,6 +142,7 @@ int main(int argc, char **argv)
 		{"node-id", required_argument, NULL, OPT_SETTING},
 		{"peer", required_argument, NULL, OPT_SETTING},
 		{"election-ms", required_argument, NULL, OPT_SETTING},
+		{"store-delay-ms", required_argument, NULL, OPT_SETTING},
 		{"snapshot-threshold", required_argument, NULL, OPT_SETTING},
 		{"snapshot-trailing", required_argument, NULL, OPT_SETTING},
 		{"tree-head-key", required_argument, NULL, OPT_SETTING},
@@ -255,7 +258,8 @@ int main(int argc, char **argv)
 	keystore *keys = NULL;
 	progress_feed *pfeed = NULL;
 	roles *rl = NULL;
-	writer_options wo = {.no_merkle = cfg.no_merkle};
+	writer_options wo = {.no_merkle = cfg.no_merkle,
+			     .store_delay_us = cfg.store_delay_ms * 1000u};
 	feed *fd = NULL;
 	char pdir[4096], merkle_why[300];
 	ld_errinfo e = {0};

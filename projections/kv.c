@@ -407,13 +407,52 @@ static void set_prefixes(sort_item *it, size_t n, size_t lcp)
 	}
 }
 
+/* Sorts it[0..n) by prefix, a byte at a time from the last (LSD radix:
+ * each pass keeps the order of the one before; a byte every item shares
+ * is skipped), then each run of equal prefixes by the whole keys. tmp:
+ * room for n items. A flush sorts hundreds of thousands of keys: a few
+ * passes over them instead of twenty comparisons each. */
+static void radix_sort(sort_item *it, sort_item *tmp, size_t n)
+{
+	static const unsigned nb = sizeof(it->prefix);
+	size_t count[sizeof(it->prefix)][256];
+	memset(count, 0, sizeof(count));
+	for (size_t i = 0; i < n; i++)
+		for (unsigned b = 0; b < nb; b++)
+			count[b][it[i].prefix >> (8 * b) & 0xff]++;
+	sort_item *src = it, *dst = tmp;
+	for (unsigned b = 0; b < nb; b++) {
+		size_t *c = count[b], sum = 0;
+		if (c[src[0].prefix >> (8 * b) & 0xff] == n)
+			continue;
+		for (unsigned v = 0; v < 256; v++) {
+			size_t k = c[v];
+			c[v] = sum;
+			sum += k;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[c[src[i].prefix >> (8 * b) & 0xff]++] = src[i];
+		sort_item *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != it)
+		memcpy(it, src, n * sizeof(*it));
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && it[j].prefix == it[i].prefix; j++)
+			;
+		if (j - i > 1)
+			qsort(it + i, j - i, sizeof(*it), item_cmp);
+	}
+}
+
 /* Sorts the dirty list by database and key: grouped by database first
  * (counting), then each database's keys, unless they came in order. 0 or
  * LD_E(INTERNAL). */
 static int sort_entries(kv_entry **es, size_t ne)
 {
 	size_t start[STORE_MAX_DBS + 1] = {0}, at[STORE_MAX_DBS];
-	sort_item *it = malloc((ne ? ne : 1) * sizeof(*it));
+	sort_item *it = malloc((ne ? ne : 1) * 2 * sizeof(*it));
 	if (!it)
 		return LD_E(INTERNAL);
 	for (size_t i = 0; i < ne; i++)
@@ -430,7 +469,7 @@ static int sort_entries(kv_entry **es, size_t ne)
 			continue;
 		set_prefixes(it + start[db], n, common_prefix(it + start[db], n));
 		if (!in_order(it + start[db], n))
-			qsort(it + start[db], n, sizeof(*it), item_cmp);
+			radix_sort(it + start[db], it + ne, n);
 	}
 	for (size_t i = 0; i < ne; i++)
 		es[i] = it[i].e;

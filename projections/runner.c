@@ -1044,6 +1044,9 @@ static void *runner_main(void *arg)
 {
 	runner *r = arg;
 	pthread_setname_np(pthread_self(), "ld-runner");
+	/* Woken by the commit hooks: it reads what the store holds, without
+	 * making a replicated writer store sooner what it lets wait. */
+	writer_thread_reads_stored();
 	catch_up(r); /* whatever was committed before we started */
 	uv_run(&r->loop, UV_RUN_DEFAULT);
 	return NULL;

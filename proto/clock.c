@@ -20,15 +20,20 @@ int64_t ld_mono_ms(void)
 	return ld_mono_us() / 1000;
 }
 
-struct timespec ld_wall_after_ms(uint64_t ms)
+struct timespec ld_wall_after_us(uint64_t us)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	ts.tv_sec += (time_t)(us / 1000000);
+	ts.tv_nsec += (long)(us % 1000000) * 1000L;
 	if (ts.tv_nsec >= 1000000000L) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
 	return ts;
+}
+
+struct timespec ld_wall_after_ms(uint64_t ms)
+{
+	return ld_wall_after_us(ms * 1000);
 }

@@ -17,7 +17,9 @@ int64_t ld_wall_us(void);
 /* Monotonic time in microseconds and in milliseconds. */
 int64_t ld_mono_us(void);
 int64_t ld_mono_ms(void);
-/* The wall time `ms` milliseconds from now, for pthread_cond_timedwait. */
+/* The wall time `ms` milliseconds (`us` microseconds) from now, for
+ * pthread_cond_timedwait. */
 struct timespec ld_wall_after_ms(uint64_t ms);
+struct timespec ld_wall_after_us(uint64_t us);
 
 #endif

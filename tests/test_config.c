@@ -75,6 +75,16 @@ static void test_settings(void **state)
 	assert_int_equal(config_set(&c, "listen", "udp://x", 0, err, sizeof(err)), -1);
 	assert_int_equal(config_set(&c, "colour", "blue", 0, err, sizeof(err)), -1);
 	assert_string_equal(err, "unknown setting 'colour'");
+	assert_int_equal(c.store_delay_ms, 10);
+	assert_int_equal(config_set(&c, "store_delay_ms", "0", 0, err, sizeof(err)), 0);
+	assert_int_equal(c.store_delay_ms, 0);
+	assert_int_equal(config_set(&c, "store-delay-ms", "1000", 0, err, sizeof(err)), 0);
+	assert_int_equal(c.store_delay_ms, 1000);
+	assert_int_equal(config_set(&c, "store-delay-ms", "1001", 0, err, sizeof(err)), -1);
+	assert_string_equal(err, "'store-delay-ms' must be 0 to 1000, got '1001'");
+	assert_int_equal(config_set(&c, "store-delay-ms", "-1", 0, err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "store-delay-ms", "5ms", 0, err, sizeof(err)), -1);
+	assert_int_equal(c.store_delay_ms, 1000);
 	assert_int_equal(config_set(&c, "workers", NULL, 0, err, sizeof(err)), -1);
 	for (int i = 0; i < SERVER_MAX_URLS; i++)
 		assert_int_equal(config_set(&c, "listen", "tcp://127.0.0.1:1", 0, err, sizeof(err)), 0);
