@@ -1,5 +1,5 @@
 /* digest.c — SHA-256 through OpenSSL (SHA-NI / AVX2 code paths where present), HMAC,
- * Ed25519, random secrets and AES-256-GCM. See digest.h. */
+ * Ed25519, random secrets, AES-256-GCM and HKDF. See digest.h. */
 #include "digest.h"
 
 /* The SHA256_* calls are deprecated in OpenSSL 3 in favour of EVP, but they
@@ -19,6 +19,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -386,4 +387,21 @@ int ld_open(const uint8_t key[LD_SECRET_LEN], const void *ad, size_t adlen, cons
 	if (rc)
 		ld_wipe(out, n);
 	return rc;
+}
+
+int ld_hkdf_sha256(const void *key, size_t keylen, const char *info, uint8_t *out,
+		   size_t outlen)
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *c = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM p[] = {
+	    OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, keylen),
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info)),
+	    OSSL_PARAM_construct_end()};
+	int ok = c && EVP_KDF_derive(c, out, outlen, p) == 1;
+	EVP_KDF_CTX_free(c);
+	EVP_KDF_free(kdf);
+	ERR_clear_error();
+	return ok ? 0 : -1;
 }

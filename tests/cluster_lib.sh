@@ -6,11 +6,14 @@
 #                           its tcp:// URL (URLS[i], the peer URL) and on
 #                           ipc:// (IPC[i], whose identity is uid:<user>), on
 #                           127.0.0.1 or NODE_ADDR[i]; a node with NODE_NETNS[i]
-#                           runs in that network namespace (ip netns exec)
+#                           runs in that network namespace (ip netns exec); and
+#                           the cluster key $TMPDIR/cluster.key
 #   start_node I [VAR=VALUE...] [ARG...]
 #                           start node I (its log in $TMPDIR/nI.log) with the
 #                           environment and arguments given; NODE_ARGS are added
-#                           to every node's arguments. A node's data directory
+#                           to every node's arguments (after --cluster-key
+#                           $TMPDIR/cluster.key: a test's own one overrides it).
+#                           A node's data directory
 #                           without a person-hash key gets node 1's first
 #                           (share_key), as an operator copies it
 #   share_key I             node 1's person-hash key into node I's data
@@ -56,6 +59,8 @@ cluster_init() {
 	for i in $(seq 1 "$n"); do
 		PEERS+=(--peer "$i,${NODE_ADDR[$i]:-127.0.0.1}:${RPORT[$i]},${URLS[$i]}")
 	done
+	# The cluster key every node is given (members' keys travel wrapped with it).
+	[ -f "$TMPDIR/cluster.key" ] || (umask 077 && head -c 32 /dev/urandom >"$TMPDIR/cluster.key")
 }
 
 share_key() {
@@ -76,7 +81,8 @@ start_node() {
 	[ -z "${NODE_NETNS[$i]:-}" ] || pre=(ip netns exec "${NODE_NETNS[$i]}")
 	"${pre[@]}" env "${env[@]}" "$LEDGERD" --data "$TMPDIR/n$i" --listen "${URLS[$i]}" --listen "${IPC[$i]}" \
 		--node-id "$i" "${PEERS[@]}" --tree-head-key "$TMPDIR/n$i.tree-head.key" \
-		--election-ms 1000 --verify-at-start 0 "${NODE_ARGS[@]}" "$@" 2>>"$TMPDIR/n$i.log" &
+		--election-ms 1000 --verify-at-start 0 --cluster-key "$TMPDIR/cluster.key" \
+		"${NODE_ARGS[@]}" "$@" 2>>"$TMPDIR/n$i.log" &
 	PID[$i]=$!
 }
 
