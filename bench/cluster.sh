@@ -66,8 +66,9 @@ start_single() {
 }
 start_node() {
 	"$ROOT/scripts/share-key.sh" "$TMP/n1" "$TMP/n$1" # node 1's person-hash key
+	[ -f "$TMP/cluster.key" ] || (umask 077 && head -c 32 /dev/urandom >"$TMP/cluster.key")
 	"$BUILD/ledgerd" --data "$TMP/n$1" --listen "${CURL[$1]}" --node-id "$1" "${PEERS[@]}" \
-		--tree-head-key "$TMP/n$1.tree-head.key" \
+		--tree-head-key "$TMP/n$1.tree-head.key" --cluster-key "$TMP/cluster.key" \
 		--verify-at-start 0 2>>"$TMP/n$1.log" &
 	PID[$1]=$!
 }

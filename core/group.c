@@ -7,6 +7,9 @@
 #include "merkle.h"
 
 #define RECORD_HEAD (4 + 1 + 3 + 8 + LINK_LEN + LD_HASH_LEN) /* 64 */
+#define KEY_HEAD (4 + GROUP_WRAPPED_LEN)                      /* 64 */
+#define KEYS_HEAD 8
+#define KEYS_LOOKBACK 256
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -39,6 +42,9 @@ void group_free(group *g)
 {
 	free(g->buf);
 	free(g->off);
+	if (g->kbuf)
+		ld_wipe(g->kbuf, g->kcap);
+	free(g->kbuf);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -81,6 +87,7 @@ int group_copy(group *dst, const group *src)
 void group_reset(group *g, uint64_t first, const uint8_t prev[LD_HASH_LEN], unsigned flags)
 {
 	g->len = g->n = 0;
+	g->klen = g->nkeys = 0;
 	g->failed = 0;
 	g->first = first;
 	if (reserve(g, GROUP_HEADER))
@@ -127,6 +134,8 @@ void group_truncate(group *g, group_mark m)
 {
 	g->len = m.len;
 	g->n = m.n;
+	g->klen = m.klen;
+	g->nkeys = m.nkeys;
 }
 
 static const uint8_t *record_of(const group *g, uint64_t seq)
@@ -160,6 +169,104 @@ const uint8_t *group_hash(const group *g, size_t i)
 void group_seal(group *g)
 {
 	put32(g->buf + 16, (uint32_t)g->n);
+	if (!g->nkeys || (get32(g->buf + 20) & GROUP_KEYS))
+		return;
+	if (reserve(g, KEYS_HEAD + g->klen))
+		return; /* g->failed */
+	uint8_t *p = g->buf + g->len;
+	put32(p, (uint32_t)g->nkeys);
+	put32(p + 4, 0);
+	memcpy(p + KEYS_HEAD, g->kbuf, g->klen);
+	g->len += KEYS_HEAD + g->klen;
+	put32(g->buf + 20, get32(g->buf + 20) | GROUP_KEYS);
+}
+
+static size_t key_rec(size_t idlen)
+{
+	return (KEY_HEAD + idlen + 1 + 7) & ~(size_t)7;
+}
+
+int group_add_key(group *g, const char *member_id, const uint8_t wrapped[GROUP_WRAPPED_LEN])
+{
+	size_t n = strlen(member_id), rec = key_rec(n);
+	if (n == 0 || n > LD_ID_MAX)
+		return LD_E(INVALID_VALUE);
+	if (g->klen + rec > g->kcap) {
+		size_t cap = g->kcap ? g->kcap * 2 : 4096;
+		uint8_t *b = malloc(cap);
+		if (!b) {
+			g->failed = 1;
+			return LD_E(INTERNAL);
+		}
+		if (g->kbuf) { /* not realloc: the old bytes are wiped */
+			memcpy(b, g->kbuf, g->klen);
+			ld_wipe(g->kbuf, g->kcap);
+			free(g->kbuf);
+		}
+		g->kbuf = b;
+		g->kcap = cap;
+	}
+	uint8_t *p = g->kbuf + g->klen;
+	memset(p, 0, rec);
+	put32(p, (uint32_t)n);
+	memcpy(p + 4, wrapped, GROUP_WRAPPED_LEN);
+	memcpy(p + KEY_HEAD, member_id, n);
+	g->klen += rec;
+	g->nkeys++;
+	return 0;
+}
+
+int group_has_key(const group *g, const char *member_id)
+{
+	size_t n = strlen(member_id), skip = g->nkeys > KEYS_LOOKBACK ? g->nkeys - KEYS_LOOKBACK : 0;
+	const uint8_t *p = g->kbuf, *end = g->kbuf + g->klen;
+	for (size_t i = 0; p && p < end; i++) {
+		size_t len = get32(p);
+		if (i >= skip && len == n && memcmp(p + KEY_HEAD, member_id, n) == 0)
+			return 1;
+		p += key_rec(len);
+	}
+	return 0;
+}
+
+/* The key section at p..end (after the last record) of a blob with flags:
+ * 0 and its count if well formed (0: none), else LD_E(INVALID_VALUE). */
+static int keys_check(unsigned flags, const uint8_t *p, const uint8_t *end, uint32_t *count)
+{
+	*count = 0;
+	if (!(flags & GROUP_KEYS))
+		return p == end ? 0 : LD_E(INVALID_VALUE);
+	if (end - p < KEYS_HEAD || get32(p) == 0 || get32(p + 4) != 0)
+		return LD_E(INVALID_VALUE);
+	uint32_t n = get32(p);
+	p += KEYS_HEAD;
+	for (uint32_t i = 0; i < n; i++) {
+		if (end - p < KEY_HEAD)
+			return LD_E(INVALID_VALUE);
+		size_t len = get32(p);
+		if (len == 0 || len > LD_ID_MAX || (size_t)(end - p) < key_rec(len) ||
+		    p[KEY_HEAD + len] != 0 || memchr(p + KEY_HEAD, 0, len))
+			return LD_E(INVALID_VALUE);
+		p += key_rec(len);
+	}
+	if (p != end)
+		return LD_E(INVALID_VALUE);
+	*count = n;
+	return 0;
+}
+
+void group_drop_keys(group *g)
+{
+	if (g->len < GROUP_HEADER || !(get32(g->buf + 20) & GROUP_KEYS))
+		return;
+	size_t end = GROUP_HEADER;
+	if (g->n) {
+		const uint8_t *r = g->buf + g->off[g->n - 1];
+		end = g->off[g->n - 1] + ((RECORD_HEAD + get32(r) + 7) & ~(size_t)7);
+	}
+	ld_wipe(g->buf + end, g->len - end);
+	g->len = end;
+	put32(g->buf + 20, get32(g->buf + 20) & ~GROUP_KEYS);
 }
 
 int group_read_begin(group_reader *r, const uint8_t *blob, size_t len)
@@ -178,8 +285,10 @@ int group_read_begin(group_reader *r, const uint8_t *blob, size_t len)
 
 int group_read_next(group_reader *r, const uint8_t **bytes, size_t *len, const uint8_t **hash)
 {
-	if (r->i == r->count)
-		return r->p == r->end ? 0 : LD_E(INVALID_VALUE);
+	if (r->i == r->count) {
+		uint32_t keys;
+		return keys_check(r->flags, r->p, r->end, &keys);
+	}
 	if (r->end - r->p < RECORD_HEAD)
 		return LD_E(INVALID_VALUE);
 	size_t n = get32(r->p), rec = (RECORD_HEAD + n + 7) & ~(size_t)7;
@@ -223,6 +332,45 @@ int group_load(group *dst, const uint8_t *blob, size_t len)
 	group_free(dst);
 	*dst = c;
 	return 0;
+}
+
+int group_keys_begin(group_key_reader *r, const uint8_t *blob, size_t len)
+{
+	group_reader rd;
+	const uint8_t *b, *h;
+	size_t n;
+	int rc;
+	memset(r, 0, sizeof(*r));
+	if ((rc = group_read_begin(&rd, blob, len)))
+		return rc;
+	while ((rc = group_read_next(&rd, &b, &n, &h)) == 1)
+		;
+	if (rc < 0)
+		return rc;
+	r->first = rd.first;
+	if (!(rd.flags & GROUP_KEYS))
+		return 0;
+	/* group_read_next checked the section (rd.p..rd.end). */
+	r->count = get32(rd.p);
+	r->p = rd.p + KEYS_HEAD;
+	r->end = rd.end;
+	return 0;
+}
+
+int group_key_next(group_key_reader *r, const char **member_id, const uint8_t **wrapped)
+{
+	if (r->i == r->count)
+		return 0;
+	if (r->end - r->p < KEY_HEAD)
+		return LD_E(INVALID_VALUE);
+	size_t len = get32(r->p);
+	if ((size_t)(r->end - r->p) < key_rec(len))
+		return LD_E(INVALID_VALUE);
+	*wrapped = r->p + 4;
+	*member_id = (const char *)r->p + KEY_HEAD;
+	r->p += key_rec(len);
+	r->i++;
+	return 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -304,5 +452,6 @@ int group_apply(store_txn *t, const uint8_t *blob, size_t len, ld_merkle_frontie
 			return rc;
 		p += rec;
 	}
-	return p == end ? 0 : LD_E(INVALID_VALUE);
+	uint32_t keys; /* the key section, if any, is not written */
+	return keys_check(flags, p, end, &keys);
 }

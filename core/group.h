@@ -11,11 +11,24 @@
  * The blob (integers little-endian):
  *   header  "LDGROUP1", first seq (u64), count (u32), flags (u32: 1 =
  *           derived only: the events are in the log already, their bytes
- *           left out), prev_hash[32] (the hash of seq first - 1)
+ *           left out; 2 = member keys: the key section follows the
+ *           records), prev_hash[32] (the hash of seq first - 1)
  *   records count of them, each 8-byte aligned:
  *           len (u32), fix kind (u8: 0 none, 1 void, 2 amend), 3 bytes 0,
  *           fix target seq (u64), link (16 bytes: core/links.h), hash[32],
  *           the event's stored bytes (len)
+ *   keys    (flag 2 only) nkeys (u32, 1 or more), 4 bytes 0, then nkeys
+ *           records, each 8-byte aligned: id length (u32, 1..LD_ID_MAX),
+ *           the member's key wrapped under the cluster's key-encryption key
+ *           (GROUP_WRAPPED_LEN bytes: core/keystore.h keystore_wrap), the
+ *           member id and a NUL
+ *
+ * The key section is for the nodes of a cluster only (docs/REPLICATION.md,
+ * "Personal data across nodes"): a leader adds the key of each member
+ * whose sealed personal data its events carry; every node stores those
+ * keys before it writes the events (keystore_adopt). group_apply writes the
+ * events only, and a node keeps no blob with keys (group_drop_keys): the
+ * log, its pages, its backups and the on_group hook never see one.
  */
 #ifndef LD_GROUP_H
 #define LD_GROUP_H
@@ -23,12 +36,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec.h"
+#include "digest.h"
 #include "links.h"
 #include "rfc6962.h"
 #include "store.h"
 
 #define GROUP_DERIVED 1u
+#define GROUP_KEYS 2u
 #define GROUP_HEADER 56
+#define GROUP_WRAPPED_LEN (LD_SECRET_LEN + LD_SEAL_OVERHEAD) /* 60 */
 
 typedef struct group {
 	uint8_t *buf; /* the blob */
@@ -37,10 +54,13 @@ typedef struct group {
 	size_t n, ncap;
 	uint64_t first;
 	int failed; /* memory ran out while building: the group is unusable */
+	/* The key records added, appended to the blob by group_seal. */
+	uint8_t *kbuf;
+	size_t klen, kcap, nkeys;
 } group;
 
 typedef struct group_mark {
-	size_t len, n;
+	size_t len, n, klen, nkeys;
 } group_mark;
 
 void group_init(group *g);
@@ -53,7 +73,7 @@ int group_add(group *g, size_t len, const ld_link *l, int fix_kind, uint64_t fix
 	      uint8_t **bytes, uint8_t **hash);
 static inline group_mark group_mark_at(const group *g)
 {
-	return (group_mark){g->len, g->n};
+	return (group_mark){g->len, g->n, g->klen, g->nkeys};
 }
 void group_truncate(group *g, group_mark m);
 /* dst (initialised; what it held is freed) becomes a copy of src, sized to
@@ -64,8 +84,20 @@ int group_copy(group *dst, const group *src);
 int group_event(const group *g, uint64_t seq, const uint8_t **bytes, size_t *len);
 int group_link(const group *g, uint64_t seq, ld_link *l);
 const uint8_t *group_hash(const group *g, size_t i);
-/* The blob: g->buf, g->len bytes, with its count written. */
+/* The blob: g->buf, g->len bytes, with its count written, and the key
+ * records added, if any, as its key section (flag 2). Once only. */
 void group_seal(group *g);
+
+/* Adds the key record of member_id (NUL-terminated, 1..LD_ID_MAX bytes):
+ * its key wrapped (keystore_wrap, with g->first). 0, or LD_E(INTERNAL)
+ * (memory; g->failed) or LD_E(INVALID_VALUE) (the id's length). */
+int group_add_key(group *g, const char *member_id, const uint8_t wrapped[GROUP_WRAPPED_LEN]);
+/* 1 if a key record of member_id was added since the last reset (the
+ * newest 256 records looked at: a repeat past them is harmless). */
+int group_has_key(const group *g, const char *member_id);
+/* Removes the key section of a sealed or loaded blob (the flag cleared):
+ * what a node keeps of another's group. */
+void group_drop_keys(group *g);
 
 /* Reading a blob (one that came from another node: every length checked).
  * group_read_begin: 0, or LD_E(INVALID_VALUE) for a bad header.
@@ -84,6 +116,18 @@ int group_read_next(group_reader *r, const uint8_t **bytes, size_t *len, const u
  * records indexed as group_add would have (group_event, group_link work on
  * it). 0, LD_E(INVALID_VALUE) (malformed) or LD_E(INTERNAL). */
 int group_load(group *dst, const uint8_t *blob, size_t len);
+
+/* The key section of a blob. group_keys_begin: 0 (r->count records; 0
+ * without a section), or LD_E(INVALID_VALUE) (malformed). group_key_next:
+ * 1 with the next member id (NUL-terminated) and wrapped key, 0 past the
+ * last, LD_E(INVALID_VALUE) if malformed. */
+typedef struct group_key_reader {
+	const uint8_t *p, *end;
+	uint64_t first; /* the group's first seq (the wrapping's associated data) */
+	uint32_t count, i;
+} group_key_reader;
+int group_keys_begin(group_key_reader *r, const uint8_t *blob, size_t len);
+int group_key_next(group_key_reader *r, const char **member_id, const uint8_t **wrapped);
 
 /*
  * Writes a blob into the write transaction t of the log's store: each

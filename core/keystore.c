@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "group.h"
 #include "log.h"
 
 #define KS_ID_LEN 16
@@ -33,6 +34,11 @@ struct keystore {
 	int legacy_unknown;
 	size_t nlegacy;
 	char *legacy[LEGACY_MAX];
+	/* The cluster's key-encryption key (keystore_cluster_key), set once
+	 * before the keystore is shared. */
+	int clustered;
+	uint8_t kek[LD_SECRET_LEN];
+	char fingerprint[KEYSTORE_FINGERPRINT_LEN + 1];
 };
 
 static int ks_open_env(keystore *k, ld_errinfo *e)
@@ -259,6 +265,7 @@ void keystore_close(keystore *k)
 	if (k->s)
 		store_close(k->s);
 	ld_wipe(k->hash_key, sizeof(k->hash_key));
+	ld_wipe(k->kek, sizeof(k->kek));
 	for (size_t i = 0; i < k->nlegacy; i++) {
 		ld_wipe(k->legacy[i], strlen(k->legacy[i]));
 		free(k->legacy[i]);
@@ -350,30 +357,20 @@ static int ks_error(int rc)
 	return rc == LD_E(DISK_FULL) ? rc : LD_E(KEYSTORE);
 }
 
-/* One write transaction, growing the map when full. Lock held exclusive.
- * 0, 1 (del: there was no key), LD_E(DISK_FULL) or LD_E(KEYSTORE). */
-static int write_key(keystore *k, const char *member_id, const uint8_t *key, int del)
+/* Runs fill(t, arg) in one write transaction, committed (synced) unless
+ * fill returns 1 (nothing to write: aborted), run again after growing the
+ * map when it is full. Lock held exclusive. 0, 1, LD_E(DISK_FULL) or
+ * LD_E(KEYSTORE). */
+static int ks_write(keystore *k, int (*fill)(store_txn *t, void *arg), void *arg)
 {
 	for (;;) {
 		store_txn *t;
 		int rc = k->s ? store_write_begin(k->s, &t) : LD_E(KEYSTORE);
 		if (rc)
 			return ks_error(rc);
-		size_t n = strlen(member_id);
-		if (del) {
-			static const uint8_t zeros[LD_SECRET_LEN];
-			store_val v;
-			rc = store_get(t, KDB_KEYS, member_id, n, &v);
-			if (rc == LD_E(NOT_FOUND)) {
-				store_abort(t);
-				return 1; /* nothing to destroy */
-			}
-			if (rc == 0)
-				rc = store_put(t, KDB_KEYS, member_id, n, zeros, sizeof(zeros));
-			if (rc == 0)
-				rc = store_del(t, KDB_KEYS, member_id, n);
-		} else {
-			rc = store_put(t, KDB_KEYS, member_id, n, key, LD_SECRET_LEN);
+		if ((rc = fill(t, arg)) == 1) {
+			store_abort(t);
+			return 1;
 		}
 		rc = rc == 0 ? store_commit(t) : (store_abort(t), rc);
 		if (rc == STORE_MAP_FULL) {
@@ -383,6 +380,35 @@ static int write_key(keystore *k, const char *member_id, const uint8_t *key, int
 		}
 		return rc ? ks_error(rc) : 0;
 	}
+}
+
+struct one_key {
+	const char *member_id;
+	const uint8_t *key; /* NULL: delete */
+};
+
+static int fill_one(store_txn *t, void *arg)
+{
+	const struct one_key *o = arg;
+	size_t n = strlen(o->member_id);
+	if (o->key)
+		return store_put(t, KDB_KEYS, o->member_id, n, o->key, LD_SECRET_LEN);
+	static const uint8_t zeros[LD_SECRET_LEN];
+	store_val v;
+	int rc = store_get(t, KDB_KEYS, o->member_id, n, &v);
+	if (rc == LD_E(NOT_FOUND))
+		return 1; /* nothing to destroy */
+	if (rc == 0)
+		rc = store_put(t, KDB_KEYS, o->member_id, n, zeros, sizeof(zeros));
+	return rc ? rc : store_del(t, KDB_KEYS, o->member_id, n);
+}
+
+/* Stores or (del) deletes one key. 0, 1 (del: there was no key),
+ * LD_E(DISK_FULL) or LD_E(KEYSTORE). Lock held exclusive. */
+static int write_key(keystore *k, const char *member_id, const uint8_t *key, int del)
+{
+	struct one_key o = {member_id, del ? NULL : key};
+	return ks_write(k, fill_one, &o);
 }
 
 /* Tests: while the file LEDGERD_TEST_KEYSTORE_HOLD names exists, making a
@@ -586,4 +612,189 @@ size_t keystore_count(keystore *k)
 	}
 	pthread_rwlock_unlock(&k->lock);
 	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Member keys across the nodes of a cluster                           */
+/* ------------------------------------------------------------------ */
+
+_Static_assert(KEYSTORE_WRAPPED_LEN == GROUP_WRAPPED_LEN, "a wrapped key fills a key record");
+
+/* HKDF labels: the KEK and the fingerprint are independent outputs. */
+static const char KEK_INFO[] = "ledgerd cluster key: member-key encryption v1";
+static const char PRINT_INFO[] = "ledgerd cluster key: fingerprint v1";
+
+int keystore_derive(const uint8_t secret[LD_SECRET_LEN], uint8_t kek[LD_SECRET_LEN],
+		    char fingerprint[KEYSTORE_FINGERPRINT_LEN + 1])
+{
+	uint8_t fp[KEYSTORE_FINGERPRINT_LEN / 2];
+	if (ld_hkdf_sha256(secret, LD_SECRET_LEN, KEK_INFO, kek, LD_SECRET_LEN) ||
+	    ld_hkdf_sha256(secret, LD_SECRET_LEN, PRINT_INFO, fp, sizeof(fp)))
+		return LD_E(INTERNAL);
+	for (size_t i = 0; i < sizeof(fp); i++)
+		snprintf(fingerprint + 2 * i, 3, "%02x", fp[i]);
+	return 0;
+}
+
+int keystore_cluster_key(keystore *k, const char *path, ld_errinfo *e)
+{
+	uint8_t secret[LD_SECRET_LEN];
+	char err[4400];
+	if (ld_secret_load(path, secret, err, sizeof(err)) != 0)
+		return ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "cluster key: %s", err);
+	int rc = keystore_derive(secret, k->kek, k->fingerprint);
+	ld_wipe(secret, sizeof(secret));
+	if (rc)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL,
+				      "cluster key: unable to derive the key-encryption key");
+	k->clustered = 1;
+	log_info("keystore: member keys travel between the nodes wrapped with the cluster key "
+		 "'%s' (fingerprint %s)",
+		 path, k->fingerprint);
+	return 0;
+}
+
+const char *keystore_fingerprint(const keystore *k)
+{
+	return k && k->clustered ? k->fingerprint : "";
+}
+
+int keystore_clustered(const keystore *k)
+{
+	return k && k->clustered;
+}
+
+/* The associated data of a wrapped key: the group's first seq (big-endian)
+ * and the member id. */
+static size_t wrap_ad(uint64_t first, const char *member_id, uint8_t *ad)
+{
+	size_t n = strlen(member_id);
+	ld_put_be64(ad, first);
+	memcpy(ad + 8, member_id, n);
+	return 8 + n;
+}
+
+int keystore_key_wrap(const uint8_t kek[LD_SECRET_LEN], uint64_t first, const char *member_id,
+		      const uint8_t key[LD_SECRET_LEN], uint8_t out[KEYSTORE_WRAPPED_LEN])
+{
+	uint8_t ad[8 + LD_ID_MAX];
+	if (strlen(member_id) > LD_ID_MAX)
+		return LD_E(INVALID_VALUE);
+	return ld_seal(kek, ad, wrap_ad(first, member_id, ad), key, LD_SECRET_LEN, out)
+		   ? LD_E(INTERNAL)
+		   : 0;
+}
+
+int keystore_key_unwrap(const uint8_t kek[LD_SECRET_LEN], uint64_t first, const char *member_id,
+			const uint8_t wrapped[KEYSTORE_WRAPPED_LEN], uint8_t key[LD_SECRET_LEN])
+{
+	uint8_t ad[8 + LD_ID_MAX];
+	if (strlen(member_id) > LD_ID_MAX)
+		return LD_E(INVALID_VALUE);
+	return ld_open(kek, ad, wrap_ad(first, member_id, ad), wrapped, KEYSTORE_WRAPPED_LEN,
+		       key)
+		   ? LD_E(KEYSTORE)
+		   : 0;
+}
+
+int keystore_wrap(keystore *k, uint64_t first, const char *member_id,
+		  uint8_t out[KEYSTORE_WRAPPED_LEN])
+{
+	uint8_t key[LD_SECRET_LEN];
+	if (!k->clustered)
+		return LD_E(KEYSTORE);
+	int rc = keystore_get(k, member_id, key);
+	if (rc == 0)
+		rc = keystore_key_wrap(k->kek, first, member_id, key, out);
+	ld_wipe(key, sizeof(key));
+	return rc;
+}
+
+struct many_keys {
+	size_t n;
+	char (*ids)[LD_ID_MAX + 1];
+	uint8_t (*keys)[LD_SECRET_LEN];
+};
+
+/* The keys not here yet, or here and other: 0, or 1 when every one is here
+ * already. A member's key here and other than the leader's is replaced,
+ * said in the log (keystore.h). */
+static int fill_many(store_txn *t, void *arg)
+{
+	const struct many_keys *m = arg;
+	size_t put = 0;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < m->n; i++) {
+		store_val v;
+		size_t len = strlen(m->ids[i]);
+		int got = store_get(t, KDB_KEYS, m->ids[i], len, &v);
+		if (got == 0 && v.len == LD_SECRET_LEN &&
+		    memcmp(v.data, m->keys[i], LD_SECRET_LEN) == 0)
+			continue;
+		if (got == 0)
+			log_warn("keystore: member '%s' had another key on this node than the "
+				 "leader's; the leader's, which its events are sealed with, replaces "
+				 "it (docs/REPLICATION.md, \"Personal data across nodes\")",
+				 m->ids[i]);
+		else if (got != LD_E(NOT_FOUND))
+			rc = got;
+		if (rc == 0)
+			rc = store_put(t, KDB_KEYS, m->ids[i], len, m->keys[i], LD_SECRET_LEN);
+		put++;
+	}
+	return rc ? rc : put ? 0 : 1;
+}
+
+int keystore_adopt(keystore *k, const uint8_t *blob, size_t len, ld_errinfo *e)
+{
+	group_key_reader r;
+	const char *id;
+	const uint8_t *wrapped;
+	int rc;
+	if (group_keys_begin(&r, blob, len))
+		return ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "a malformed group");
+	if (r.count == 0)
+		return 0;
+	if (!k->clustered)
+		return ld_errinfo_set(e, LD_E(KEYSTORE), NULL,
+				      "the group from seq %llu carries member keys wrapped with "
+				      "the leader's cluster key, and this node has none: give "
+				      "every node the same cluster_key (--cluster-key FILE)",
+				      (unsigned long long)r.first);
+	char(*ids)[LD_ID_MAX + 1] = malloc(r.count * sizeof(*ids));
+	uint8_t(*keys)[LD_SECRET_LEN] = malloc(r.count * sizeof(*keys));
+	size_t n = 0;
+	rc = ids && keys ? 0 : ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	while (rc == 0 && (rc = group_key_next(&r, &id, &wrapped)) == 1) {
+		snprintf(ids[n], sizeof(ids[n]), "%s", id);
+		if (keystore_key_unwrap(k->kek, r.first, id, wrapped, keys[n]) != 0)
+			rc = ld_errinfo_set(
+			    e, LD_E(KEYSTORE), NULL,
+			    "the key of member '%s' in the group from seq %llu does not open with "
+			    "this node's cluster key (fingerprint %s): every node needs the same "
+			    "cluster_key file, or the group was altered; nothing of it is stored",
+			    id, (unsigned long long)r.first, k->fingerprint);
+		else
+			n++, rc = 0;
+	}
+	if (rc < 0 && !e->code)
+		ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "a malformed key section");
+	if (rc == 0) {
+		struct many_keys m = {n, ids, keys};
+		pthread_rwlock_wrlock(&k->lock);
+		rc = ks_write(k, fill_many, &m);
+		pthread_rwlock_unlock(&k->lock);
+		rc = rc == 1 ? 0 : rc;
+		if (rc)
+			ld_errinfo_set(e, rc, NULL,
+				       "unable to store the member keys of the group from seq %llu "
+				       "in '%s'%s",
+				       (unsigned long long)r.first, k->dir,
+				       rc == LD_E(DISK_FULL) ? ": the disk is full" : "");
+	}
+	if (keys)
+		ld_wipe(keys, r.count * sizeof(*keys));
+	free(ids);
+	free(keys);
+	return rc < 0 ? (e->code ? e->code : LD_E(KEYSTORE)) : 0;
 }

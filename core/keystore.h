@@ -114,4 +114,55 @@ int keystore_backup(keystore *k, const char *dir, ld_errinfo *e);
 /* Keys held (for tests and logs). */
 size_t keystore_count(keystore *k);
 
+/*
+ * Member keys across the nodes of a cluster (docs/REPLICATION.md,
+ * "Personal data across nodes"). Every node is given the same cluster key
+ * (cluster_key = FILE: 32 random bytes, mode 0600). From it, HKDF-SHA-256
+ * derives a key-encryption key (KEK) and a fingerprint (16 hex digits, that
+ * nodes can compare without revealing the key). The leader adds to each
+ * group the keys of the members whose sealed data its events carry, each
+ * wrapped under the KEK (AES-256-GCM; associated data: the group's first
+ * seq, big-endian, and the member id); every other node unwraps and stores
+ * them (keystore_adopt) before it writes the group's events. A key is not
+ * derived from the cluster key: a derived key could not be destroyed.
+ *
+ * A member's key that a node holds already and that differs from the
+ * leader's (made for an append that was refused as leadership moved, or by
+ * a node before the cluster had a cluster key) is replaced by the leader's,
+ * which the recorded events are sealed with; the log says so.
+ */
+#define KEYSTORE_WRAPPED_LEN (LD_SECRET_LEN + LD_SEAL_OVERHEAD) /* 60 */
+#define KEYSTORE_FINGERPRINT_LEN 16
+
+/* Loads the cluster key file (refused: unreadable, of another size, or
+ * readable by others) and derives the KEK and fingerprint. Called once,
+ * before the keystore is shared. 0, or LD_E(KEYSTORE) with e naming the
+ * file. */
+int keystore_cluster_key(keystore *k, const char *path, ld_errinfo *e);
+/* 1 if a cluster key was loaded. */
+int keystore_clustered(const keystore *k);
+/* Its fingerprint ("" without a cluster key). */
+const char *keystore_fingerprint(const keystore *k);
+/* The KEK and fingerprint of a cluster key (pure: for tests). 0 or
+ * LD_E(INTERNAL). */
+int keystore_derive(const uint8_t secret[LD_SECRET_LEN], uint8_t kek[LD_SECRET_LEN],
+		    char fingerprint[KEYSTORE_FINGERPRINT_LEN + 1]);
+/* Wraps and unwraps one key under kek (pure). unwrap: 0, or LD_E(KEYSTORE)
+ * when kek, first, member_id or the bytes are not those wrapped. */
+int keystore_key_wrap(const uint8_t kek[LD_SECRET_LEN], uint64_t first, const char *member_id,
+		      const uint8_t key[LD_SECRET_LEN], uint8_t out[KEYSTORE_WRAPPED_LEN]);
+int keystore_key_unwrap(const uint8_t kek[LD_SECRET_LEN], uint64_t first, const char *member_id,
+			const uint8_t wrapped[KEYSTORE_WRAPPED_LEN], uint8_t key[LD_SECRET_LEN]);
+/* The member's key wrapped for the group from seq first (the leader). 0,
+ * LD_E(NOT_FOUND) (no key: never made, or destroyed by a forget), or
+ * LD_E(KEYSTORE) (no cluster key, or unreadable). */
+int keystore_wrap(keystore *k, uint64_t first, const char *member_id,
+		  uint8_t out[KEYSTORE_WRAPPED_LEN]);
+/* Every key of a group blob's key section (core/group.h) unwrapped, then
+ * stored in one synced commit. 0 (also without a section), or (nothing
+ * stored) LD_E(KEYSTORE) with e saying why: the blob carries keys and this
+ * node has no cluster key, a key does not open (another cluster key, or
+ * altered bytes), a malformed section; LD_E(DISK_FULL). */
+int keystore_adopt(keystore *k, const uint8_t *blob, size_t len, ld_errinfo *e);
+
 #endif

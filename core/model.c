@@ -763,7 +763,18 @@ static int member_refold(store_txn *t, uint32_t s, const char *id, uint64_t seq,
 			break;
 		if (eff && !is_correction(eff)) {
 			ld_errinfo inner;
+			inner.field[0] = inner.message[0] = '\0';
 			rc = member_step(m, out, id, eff, 0, &inner);
+			if (rc && seqs[i] == seq && rc != LD_E(STORAGE)) {
+				/* The corrected body itself does not apply: its own
+				 * error, as when such an event is recorded (a join of
+				 * another active member's person: ALREADY_MEMBER). */
+				char field[sizeof(inner.field) + 16];
+				snprintf(field, sizeof(field), "event_amended.%s",
+					 inner.field[0] ? inner.field : "corrected");
+				ld_errinfo_set(e, rc, field, "%s", inner.message);
+				break;
+			}
 			if (rc && e)
 				ld_errinfo_set(e, rc == LD_E(STORAGE) ? rc : LD_E(INVALID_STATE),
 					       inner.field,

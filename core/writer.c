@@ -326,6 +326,8 @@ static int decide_one(writer *w, store_txn *t, wgroup *g, const append_req *r, s
 	codec_stored_pack(&st, head, head + parts.head, parts, dst, hash);
 	memcpy(hdst, hash, LD_HASH_LEN);
 	g->streams[g->g.n - 1] = mr.stream_ref;
+	if ((rc = wr_key_wrap(w, g, ev)))
+		return rc;
 
 	w->dseq = seq;
 	memcpy(w->dhash, hash, LD_HASH_LEN);

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "keystore.h"
 #include "log.h"
+#include "pii.h"
 #include "snapshot.h"
 #include "writer_int.h"
 
@@ -474,7 +475,7 @@ static int check_blob(writer *w, const uint8_t *blob, size_t len, uint64_t *last
 	const uint8_t *b, *h;
 	size_t n;
 	char why[200];
-	if (group_read_begin(&rd, blob, len) || rd.flags)
+	if (group_read_begin(&rd, blob, len) || (rd.flags & ~GROUP_KEYS))
 		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
 				      "a replicated entry that is not a group of events");
 	if (rd.first != w->seq + 1 || memcmp(rd.prev, w->hash, LD_HASH_LEN) != 0)
@@ -510,6 +511,29 @@ static int check_blob(writer *w, const uint8_t *blob, size_t len, uint64_t *last
 		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL, "a malformed replicated group");
 	*last = seq;
 	return 0;
+}
+
+/* The leader: the key of the member whose sealed data ev (just decided
+ * into g) carries joins g's key section, wrapped with the cluster's KEK
+ * (core/group.h, keystore.h), once per member. A key gone (a forget
+ * decided before, in this group or an earlier one) is not sent: the
+ * member's data is unreadable everywhere. 0 or LD_E(KEYSTORE) / INTERNAL. */
+int wr_key_wrap(writer *w, wgroup *g, const Ledger__Event *ev)
+{
+	const char *member = pii_member(ev);
+	uint8_t wrapped[KEYSTORE_WRAPPED_LEN];
+	if (!member || !w->replicate || !keystore_clustered(w->keys) ||
+	    group_has_key(&g->g, member))
+		return 0;
+	int rc = keystore_wrap(w->keys, g->g.first, member, wrapped);
+	if (rc == LD_E(NOT_FOUND))
+		return 0;
+	if (rc == 0)
+		rc = group_add_key(&g->g, member, wrapped);
+	if (rc)
+		log_error("writer: unable to add the key of member '%s' to the group: %s", member,
+			  ld_strerror(rc));
+	return rc == LD_E(INVALID_VALUE) ? 0 : rc; /* an id check_event refused */
 }
 
 /* The keys of the members the group forgets go first, as on the leader. */
@@ -553,6 +577,7 @@ static int apply_queued(writer *w, uint64_t index, const uint8_t *blob, size_t l
 			    !(p->streams = malloc((f->g.n ? f->g.n : 1) * sizeof(*p->streams))))) {
 		rc = LD_E(INTERNAL);
 	}
+	group_drop_keys(&p->g); /* the store and on_group never see a key */
 	if (rc) {
 		pthread_mutex_unlock(&w->lock);
 		wr_pend_free(p);
@@ -606,10 +631,20 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
 			wr_pend_free(p);
 		return LD_E(INTERNAL);
 	}
+	group_drop_keys(&p->g); /* the store and on_group never see a key */
 	p->index = index;
 	p->last = last;
 	memcpy(p->hash, hash, LD_HASH_LEN);
 	p->recorded_at = recorded_at;
+	/* The members' keys the leader sent, stored (synced) before the events
+	 * are (pdata, docs/REPLICATION.md "Personal data across nodes"). */
+	if (w->keys && (rc = keystore_adopt(w->keys, blob, len, &e))) {
+		log_error("writer: a replicated group from seq %llu not applied: %s; this node "
+			  "stops",
+			  (unsigned long long)p->g.first, e.message);
+		wr_pend_free(p);
+		return rc;
+	}
 	if ((rc = forget_keys(w, blob, len))) {
 		log_error("writer: a replicated group from seq %llu not applied: %s",
 			  (unsigned long long)p->g.first, ld_strerror(rc));

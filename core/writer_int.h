@@ -168,6 +168,9 @@ int wr_replay_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, const c
 
 /* The entry not yet stored that holds seq (lock held), or NULL. */
 const pend *wr_pending_at(const writer *w, uint64_t seq);
+/* A replicating leader with a cluster key: the key of the member whose
+ * sealed data ev carries, wrapped into g's key section (writer_apply.c). */
+int wr_key_wrap(writer *w, wgroup *g, const Ledger__Event *ev);
 void wr_pend_free(pend *p);
 /* Frees the stored entries no reading thread still needs (lock held). */
 void wr_prune_locked(writer *w);

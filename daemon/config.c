@@ -260,6 +260,11 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			c->snapshot_threshold = (unsigned)v;
 		else
 			c->snapshot_trailing = (unsigned)v;
+	} else if (!strcmp(key, "cluster-key")) {
+		if (!*value)
+			return BAD(_("'%s' is empty"), key);
+		if (!(c->cluster_key = keep(c, value)))
+			return BAD(_("out of memory"));
 	} else if (!strcmp(key, "tree-head-key")) {
 		if (!*value)
 			return BAD(_("'tree-head-key' is empty"));

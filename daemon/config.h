@@ -56,6 +56,8 @@ typedef struct config {
 	unsigned snapshot_trailing;  /* snapshot-trailing: entries kept behind one
 				      * (0: 8192) */
 	int join;                    /* join = on / --join: no bootstrap */
+	const char *cluster_key;     /* cluster-key: the file of the cluster's secret
+				      * (member keys between nodes); NULL: none */
 	const char *tree_head_key; /* the tree-head signing key; NULL: the default
 				    * (config_tree_head_key) */
 	/* Where each setting came from, for the start-up log. */

@@ -85,6 +85,10 @@ static void usage(FILE *f)
 		"      --snapshot-trailing N   raft entries kept behind a marker      [8192]\n"
 		"      --join            a node that joins a running cluster (added with\n"
 		"                        'ledgerctl cluster add'): no bootstrap         [off]\n"
+		"      --cluster-key FILE  the cluster's secret (32 random bytes, mode 0600,\n"
+		"                        the same file on every node): members' keys travel\n"
+		"                        between the nodes wrapped with it   [none: each\n"
+		"                        node reads only the personal data it sealed]\n"
 		"      --tree-head-key FILE  the key that signs tree heads, kept outside the data\n"
 		"                        directory [beside the config file, or\n"
 		"                        ~/.config/ledgerd/tree-head.key; docs/CONFIG.md]\n"
@@ -142,6 +146,7 @@ int main(int argc, char **argv)
 		{"snapshot-threshold", required_argument, NULL, OPT_SETTING},
 		{"snapshot-trailing", required_argument, NULL, OPT_SETTING},
 		{"tree-head-key", required_argument, NULL, OPT_SETTING},
+		{"cluster-key", required_argument, NULL, OPT_SETTING},
 		{"pub-events", no_argument, NULL, OPT_PUB_EVENTS},
 		{"join", no_argument, NULL, OPT_JOIN},
 		{"pub-max-subscribers", required_argument, NULL, OPT_SETTING},
@@ -318,6 +323,14 @@ int main(int argc, char **argv)
 	}
 	srvo.keys = wo.keys = keys;
 	srvo.data_dir = so.dir;
+	if (cfg.cluster_key && keystore_cluster_key(keys, cfg.cluster_key, &e) != 0) {
+		log_error("%s; refusing to start", e.message);
+		goto out;
+	}
+	if (cfg.npeers && !cfg.cluster_key)
+		log_warn("cluster: no cluster_key (--cluster-key FILE): the names and phones this "
+			 "node seals can be read on this node only, and those another node sealed "
+			 "not here (docs/REPLICATION.md, \"Personal data across nodes\")");
 	if (cfg.npeers) {
 		cluster_options co = {.id = cfg.node_id,
 				      .peers = cfg.peers,

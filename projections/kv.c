@@ -198,10 +198,11 @@ static void forget(proj_kv *kv, kv_entry *e)
 }
 
 /* Room for a value of vlen bytes, with a little to grow: views change size
- * by a few bytes. */
+ * by a few bytes. (An eighth more made a member's view 35 bytes bigger: a
+ * rebuild's dirty state, 600,000 views, reached half the budget sooner.) */
 static size_t room_for(size_t vlen)
 {
-	return (vlen + vlen / 8 + 15) & ~(size_t)15;
+	return (vlen + 8 + 7) & ~(size_t)7;
 }
 
 /* The slot of (db, key), with an entry made (absent, clean, with room for

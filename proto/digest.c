@@ -1,5 +1,5 @@
 /* digest.c — SHA-256 through OpenSSL (SHA-NI / AVX2 code paths where present), HMAC,
- * Ed25519, random secrets and AES-256-GCM. See digest.h. */
+ * Ed25519, random secrets, AES-256-GCM and HKDF. See digest.h. */
 #include "digest.h"
 
 /* The SHA256_* calls are deprecated in OpenSSL 3 in favour of EVP, but they
@@ -9,14 +9,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -35,34 +38,109 @@ void ld_sha256_3(const void *a, size_t alen, const void *b, size_t blen, const v
 	SHA256_Final(out, &ctx);
 }
 
-/* HMAC (RFC 2104) on the SHA256_* calls above. OpenSSL 3's one-shot HMAC()
- * fetches the algorithm and allocates and frees its contexts on every call,
- * which costs about four times the hashing itself; the server computes one
- * for every national ID it receives. */
+/* HMAC through OpenSSL 3's EVP_MAC. Keying a context (fetching the
+ * algorithm, hashing the padded key) costs several times the MAC of a
+ * national ID, and the one-shot HMAC() does it on every call (28% of a
+ * batch's instructions when the server used it). So each thread keeps
+ * keyed contexts of the last few keys and re-initialises one with its key
+ * for each call (EVP_MAC_init without a key). bench/hmac.c, 18 bytes with a
+ * 32-byte key, thread CPU per call: 214 ns, against 192 ns for the HMAC made
+ * by hand on the SHA256_* calls that this replaced (1.11 times; A/B of the
+ * two builds, 5 runs each, load 13 on 2 cores); a context duplicated per
+ * call (EVP_MAC_CTX_dup) 530 ns, the one-shot HMAC() 1,190 ns. A key longer
+ * than a block is not kept (no caller has one): it is keyed for the call. */
 #define HMAC_BLOCK 64
+#define HMAC_KEPT 4 /* keys a thread keeps a context for */
+
+typedef struct hmac_slot {
+	EVP_MAC_CTX *ctx;
+	size_t keylen;
+	uint8_t key[HMAC_BLOCK];
+} hmac_slot;
+
+typedef struct hmac_cache {
+	hmac_slot slot[HMAC_KEPT];
+	unsigned next; /* the slot replaced next */
+} hmac_cache;
+
+/* This thread's cache; the key only frees it when the thread ends. */
+static _Thread_local hmac_cache *hmac_mine;
+static pthread_key_t hmac_tls;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static int hmac_tls_ok;
+
+static void hmac_cache_free(void *p)
+{
+	hmac_cache *c = p;
+	for (int i = 0; i < HMAC_KEPT; i++)
+		EVP_MAC_CTX_free(c->slot[i].ctx);
+	OPENSSL_cleanse(c, sizeof(*c));
+	free(c);
+}
+
+static void hmac_tls_init(void)
+{
+	hmac_tls_ok = pthread_key_create(&hmac_tls, hmac_cache_free) == 0;
+}
+
+/* A context keyed with key, or NULL. */
+static EVP_MAC_CTX *hmac_keyed(const void *key, size_t keylen)
+{
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *c = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+			  OSSL_PARAM_construct_end()};
+	EVP_MAC_free(mac);
+	if (c && EVP_MAC_init(c, keylen ? key : (const void *)"", keylen, p) == 1)
+		return c;
+	EVP_MAC_CTX_free(c);
+	return NULL;
+}
+
+/* This thread's context for key, ready for a message; NULL if the key is
+ * not kept (too long, no memory): the caller keys one of its own. */
+static EVP_MAC_CTX *hmac_kept(const void *key, size_t keylen)
+{
+	hmac_cache *c = hmac_mine;
+	if (keylen > HMAC_BLOCK)
+		return NULL;
+	if (!c) {
+		if (pthread_once(&hmac_once, hmac_tls_init) || !hmac_tls_ok ||
+		    !(c = calloc(1, sizeof(*c))))
+			return NULL;
+		if (pthread_setspecific(hmac_tls, c)) {
+			free(c);
+			return NULL;
+		}
+		hmac_mine = c;
+	}
+	for (int i = 0; i < HMAC_KEPT; i++) {
+		hmac_slot *s = &c->slot[i];
+		if (s->ctx && s->keylen == keylen && memcmp(s->key, key, keylen) == 0)
+			return EVP_MAC_init(s->ctx, NULL, 0, NULL) == 1 ? s->ctx : NULL;
+	}
+	hmac_slot *s = &c->slot[c->next];
+	EVP_MAC_CTX *ctx = hmac_keyed(key, keylen);
+	if (!ctx)
+		return NULL;
+	c->next = (c->next + 1) % HMAC_KEPT;
+	EVP_MAC_CTX_free(s->ctx);
+	s->ctx = ctx;
+	s->keylen = keylen;
+	memcpy(s->key, key, keylen);
+	return ctx;
+}
 
 int ld_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
 		   uint8_t out[LD_SHA256_LEN])
 {
-	uint8_t k[HMAC_BLOCK] = {0}, pad[HMAC_BLOCK], inner[LD_SHA256_LEN];
-	SHA256_CTX ctx;
-	int ok = 1;
-	if (keylen > HMAC_BLOCK)
-		ok = SHA256(key, keylen, k) != NULL;
-	else if (keylen)
-		memcpy(k, key, keylen);
-	for (int i = 0; i < HMAC_BLOCK; i++)
-		pad[i] = k[i] ^ 0x36;
-	ok = ok && SHA256_Init(&ctx) == 1 && SHA256_Update(&ctx, pad, HMAC_BLOCK) == 1 &&
-	     (!msglen || SHA256_Update(&ctx, msg, msglen) == 1) && SHA256_Final(inner, &ctx) == 1;
-	for (int i = 0; i < HMAC_BLOCK; i++)
-		pad[i] = k[i] ^ 0x5c;
-	ok = ok && SHA256_Init(&ctx) == 1 && SHA256_Update(&ctx, pad, HMAC_BLOCK) == 1 &&
-	     SHA256_Update(&ctx, inner, LD_SHA256_LEN) == 1 && SHA256_Final(out, &ctx) == 1;
-	OPENSSL_cleanse(k, sizeof(k));
-	OPENSSL_cleanse(pad, sizeof(pad));
-	OPENSSL_cleanse(inner, sizeof(inner));
-	OPENSSL_cleanse(&ctx, sizeof(ctx));
+	EVP_MAC_CTX *kept = hmac_kept(key, keylen);
+	EVP_MAC_CTX *c = kept ? kept : hmac_keyed(key, keylen);
+	size_t len = 0;
+	int ok = c && (!msglen || EVP_MAC_update(c, msg, msglen) == 1) &&
+		 EVP_MAC_final(c, out, &len, LD_SHA256_LEN) == 1 && len == LD_SHA256_LEN;
+	if (c != kept)
+		EVP_MAC_CTX_free(c);
 	return ok ? 0 : -1;
 }
 
@@ -309,4 +387,21 @@ int ld_open(const uint8_t key[LD_SECRET_LEN], const void *ad, size_t adlen, cons
 	if (rc)
 		ld_wipe(out, n);
 	return rc;
+}
+
+int ld_hkdf_sha256(const void *key, size_t keylen, const char *info, uint8_t *out,
+		   size_t outlen)
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *c = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM p[] = {
+	    OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, keylen),
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info)),
+	    OSSL_PARAM_construct_end()};
+	int ok = c && EVP_KDF_derive(c, out, outlen, p) == 1;
+	EVP_KDF_CTX_free(c);
+	EVP_KDF_free(kdf);
+	ERR_clear_error();
+	return ok ? 0 : -1;
 }

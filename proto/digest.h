@@ -75,6 +75,11 @@ int ld_seal(const uint8_t key[LD_SECRET_LEN], const void *ad, size_t adlen, cons
 int ld_open(const uint8_t key[LD_SECRET_LEN], const void *ad, size_t adlen, const uint8_t *in,
 	    size_t len, uint8_t *out);
 
+/* HKDF-SHA-256 (RFC 5869): outlen bytes derived from the secret key (keylen
+ * bytes), no salt, info as the context (a NUL-terminated label). 0 or -1. */
+int ld_hkdf_sha256(const void *key, size_t keylen, const char *info, uint8_t *out,
+		   size_t outlen);
+
 /* Zeroes n bytes in a way the compiler keeps. */
 void ld_wipe(void *p, size_t n);
 

@@ -28,10 +28,12 @@ mkdir -p "$DATA"
 # Every node hashes national IDs with node 1's person-hash key (a node whose
 # key differs halts): copied before a node's first start.
 "$ROOT/scripts/share-key.sh" "$DATA/n1" "$DATA/n2" "$DATA/n3"
+# The cluster key (members' keys of personal data travel wrapped with it).
+[ -f "$DATA/cluster.key" ] || (umask 077 && head -c 32 /dev/urandom >"$DATA/cluster.key")
 pids=()
 for i in 1 2 3; do
 	"$BUILD/ledgerd" --data "$DATA/n$i" --listen "tcp://127.0.0.1:747$i" --node-id "$i" \
-		--tree-head-key "$DATA/n$i.tree-head.key" \
+		--tree-head-key "$DATA/n$i.tree-head.key" --cluster-key "$DATA/cluster.key" \
 		"${PEERS[@]}" --plans "$ROOT/plans" 2>>"$DATA/n$i.log" &
 	pids+=($!)
 done

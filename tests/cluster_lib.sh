@@ -4,11 +4,16 @@
 #                           first N are the voters the cluster bootstraps with;
 #                           a node beyond them joins later); each node listens on
 #                           its tcp:// URL (URLS[i], the peer URL) and on
-#                           ipc:// (IPC[i], whose identity is uid:<user>)
+#                           ipc:// (IPC[i], whose identity is uid:<user>), on
+#                           127.0.0.1 or NODE_ADDR[i]; a node with NODE_NETNS[i]
+#                           runs in that network namespace (ip netns exec); and
+#                           the cluster key $TMPDIR/cluster.key
 #   start_node I [VAR=VALUE...] [ARG...]
 #                           start node I (its log in $TMPDIR/nI.log) with the
 #                           environment and arguments given; NODE_ARGS are added
-#                           to every node's arguments. A node's data directory
+#                           to every node's arguments (after --cluster-key
+#                           $TMPDIR/cluster.key: a test's own one overrides it).
+#                           A node's data directory
 #                           without a person-hash key gets node 1's first
 #                           (share_key), as an operator copies it
 #   share_key I             node 1's person-hash key into node I's data
@@ -16,7 +21,8 @@
 #   stop_node I [SIG]       stop node I (TERM, then KILL after 10 s)
 #   stop_all                stop every node (on exit too)
 #   leads I                 whether node I says, in its log, that it leads
-#   wait_leader             L = the node that leads (fails after 20 s)
+#   wait_leader [I...]      L = the node that leads, of those given (any
+#                           running node by default; fails after 20 s)
 #   head_of I               node I's head seq
 #   wait_head I SEQ         wait until node I's head is SEQ (fails after 30 s)
 #   scrape I [NAME=VALUE...]
@@ -47,11 +53,14 @@ cluster_init() {
 		MP[$i]=$(free_port)
 		URLS[$i]="tcp://127.0.0.1:${CPORT[$i]}"
 		IPC[$i]="ipc://$TMPDIR/n$i.ipc"
+		[ -z "${NODE_ADDR[$i]:-}" ] || URLS[$i]="tcp://${NODE_ADDR[$i]}:${CPORT[$i]}"
 	done
 	PEERS=()
 	for i in $(seq 1 "$n"); do
-		PEERS+=(--peer "$i,127.0.0.1:${RPORT[$i]},${URLS[$i]}")
+		PEERS+=(--peer "$i,${NODE_ADDR[$i]:-127.0.0.1}:${RPORT[$i]},${URLS[$i]}")
 	done
+	# The cluster key every node is given (members' keys travel wrapped with it).
+	[ -f "$TMPDIR/cluster.key" ] || (umask 077 && head -c 32 /dev/urandom >"$TMPDIR/cluster.key")
 }
 
 share_key() {
@@ -59,7 +68,7 @@ share_key() {
 }
 
 start_node() {
-	local i=$1 env=()
+	local i=$1 env=() pre=()
 	shift
 	share_key "$i"
 	while [ $# -gt 0 ] && [[ $1 == [A-Z_]*=* ]]; do
@@ -69,24 +78,17 @@ start_node() {
 	# What leads() reads from here on is this start's (a node killed while
 	# it led said so in its log).
 	echo "--- test: cluster: node $i of the test's cluster started again" >>"$TMPDIR/n$i.log"
-	env "${env[@]}" "$LEDGERD" --data "$TMPDIR/n$i" --listen "${URLS[$i]}" --listen "${IPC[$i]}" \
+	[ -z "${NODE_NETNS[$i]:-}" ] || pre=(ip netns exec "${NODE_NETNS[$i]}")
+	"${pre[@]}" env "${env[@]}" "$LEDGERD" --data "$TMPDIR/n$i" --listen "${URLS[$i]}" --listen "${IPC[$i]}" \
 		--node-id "$i" "${PEERS[@]}" --tree-head-key "$TMPDIR/n$i.tree-head.key" \
-		--election-ms 1000 --verify-at-start 0 "${NODE_ARGS[@]}" "$@" 2>>"$TMPDIR/n$i.log" &
+		--election-ms 1000 --verify-at-start 0 --cluster-key "$TMPDIR/cluster.key" \
+		"${NODE_ARGS[@]}" "$@" 2>>"$TMPDIR/n$i.log" &
 	PID[$i]=$!
 }
 
 stop_node() {
-	local i=$1 sig=${2:-TERM}
-	[ -n "${PID[$i]:-}" ] || return 0
-	kill -CONT "${PID[$i]}" 2>/dev/null || true
-	kill "-$sig" "${PID[$i]}" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "${PID[$i]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "${PID[$i]}" 2>/dev/null || true
-	wait "${PID[$i]}" 2>/dev/null || true
-	PID[$i]=
+	[ -z "${PID[$1]:-}" ] || stop_pid "${PID[$1]}" "${2:-TERM}"
+	PID[$1]=
 }
 
 stop_all() {
@@ -112,9 +114,10 @@ leads() {
 }
 
 wait_leader() {
-	local i
+	local i nodes=("$@")
+	[ $# -gt 0 ] || nodes=(1 2 3 4 5 6 7 8)
 	for _ in $(seq 200); do
-		for i in $(seq 1 8); do
+		for i in "${nodes[@]}"; do
 			[ -n "${PID[$i]:-}" ] && kill -0 "${PID[$i]}" 2>/dev/null || continue
 			if leads "$i"; then
 				L=$i
@@ -123,7 +126,7 @@ wait_leader() {
 		done
 		sleep 0.1
 	done
-	die "no node leads after 20 s"
+	die "no node${*:+ of $*} leads after 20 s"
 }
 
 head_of() {

@@ -362,7 +362,6 @@ LAST_SEQ=$SEQ
 # --- without a feed, the gateway polls --------------------------------------
 stop_ledgerd
 start_ledgerd --plans "$ROOT/plans"
-trap cleanup EXIT # start_ledgerd set its own
 export LEDGER_URL="$URL"
 start_dashboard --poll-ms 200
 get /api/plans
@@ -387,7 +386,6 @@ stop_dashboard
 # --- headless Chromium: the page, live -------------------------------------
 stop_ledgerd
 start_ledgerd --pub "tcp://127.0.0.1:$(free_port)" --plans "$ROOT/plans"
-trap cleanup EXIT
 export LEDGER_URL="$URL"
 start_dashboard
 NJ_MEMBERS=$(province_figure new-members-yearly 320100)

@@ -4,8 +4,13 @@
 #   fail MSG...            print "<test>: FAIL: MSG" and exit 1
 #   start_ledgerd [ARG...] start $LEDGERD --data $TMPDIR/data --listen $URL ARG...
 #                          on a free loopback port, wait until it answers a Head
-#                          request, stop it on exit; sets URL and LEDGERD_PID
-#   stop_ledgerd           stop it (TERM, then KILL after 5 s)
+#                          request; sets URL and LEDGERD_PID. It is stopped on
+#                          exit unless the test has an EXIT trap of its own
+#                          (which must then stop it): a restart never replaces
+#                          the test's trap
+#   stop_ledgerd           stop it (stop_pid, 5 s)
+#   stop_pid PID [SIG] [S] stop a process the test started: woken if stopped,
+#                          SIG (TERM), KILL after S seconds (10), reaped
 #   pb_encode TYPE         text-format protobuf on stdin → binary on stdout
 #   pb_decode TYPE         binary on stdin → text format on stdout
 #   nng_call IN OUT [S]    send file IN as one REQ message to $URL, answer in OUT
@@ -63,16 +68,21 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+stop_pid() {
+	local pid=$1 sig=${2:-TERM} secs=${3:-10}
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+	kill -CONT "$pid" 2>/dev/null || true
+	kill "-$sig" "$pid" 2>/dev/null || true
+	for _ in $(seq $((secs * 10))); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
 stop_ledgerd() {
-	if [ -n "${LEDGERD_PID:-}" ] && kill -0 "$LEDGERD_PID" 2>/dev/null; then
-		kill -TERM "$LEDGERD_PID" 2>/dev/null || true
-		for _ in $(seq 50); do
-			kill -0 "$LEDGERD_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$LEDGERD_PID" 2>/dev/null || true
-		wait "$LEDGERD_PID" 2>/dev/null || true
-	fi
+	[ -z "${LEDGERD_PID:-}" ] || stop_pid "$LEDGERD_PID" TERM 5
 	LEDGERD_PID=
 }
 
@@ -81,7 +91,7 @@ start_ledgerd() {
 	LEDGERD_LOG="$TMPDIR/ledgerd.log"
 	"$LEDGERD" --data "$TMPDIR/data" --listen "$URL" "$@" 2>>"$LEDGERD_LOG" &
 	LEDGERD_PID=$!
-	trap stop_ledgerd EXIT
+	[ -n "$(trap -p EXIT)" ] || trap stop_ledgerd EXIT
 	echo 'head {}' | pb_encode Request >"$TMPDIR/ready.bin"
 	for _ in $(seq 100); do
 		kill -0 "$LEDGERD_PID" 2>/dev/null || fail "ledgerd exited at start"

@@ -21,8 +21,12 @@ command -v tmux >/dev/null || fail "'tmux' is not installed (scripts/install-dep
 PLAN=jiangsu-2024-2026
 YEAR=2025
 
+# The test's own tmux server (its socket in TMPDIR), killed on exit; a pane
+# whose monitor ended stays, dead, to be read (remain-on-exit), with nothing
+# running in it.
 TMUX_SOCK="$TMPDIR/tmux.sock"
-tm() { tmux -S "$TMUX_SOCK" -f /dev/null "$@"; }
+echo "set -g remain-on-exit on" >"$TMPDIR/tmux.conf"
+tm() { tmux -S "$TMUX_SOCK" -f "$TMPDIR/tmux.conf" "$@"; }
 cleanup() {
 	tm kill-server 2>/dev/null || true
 	stop_ledgerd
@@ -87,12 +91,13 @@ grep -Eq "sum:|distinct_members|yearly\)|cumulative\)" <<<"$OUT" &&
 
 # --- the terminal --------------------------------------------------------------
 # start_monitor NAME COLSxROWS ARG...: the monitor in a new tmux session; when
-# it ends the pane says so and stays.
+# it ends its status is written to $TMPDIR/NAME.status (wait_exit) and the
+# pane stays, dead.
 start_monitor() {
 	local name=$1 size=$2
 	shift 2
 	tm new-session -d -s "$name" -x "${size%x*}" -y "${size#*x}" \
-		"env LANG=${MONITOR_LANG:-C.UTF-8} LC_ALL=${MONITOR_LANG:-C.UTF-8} LANGUAGE= TERM=screen-256color '$MONITOR' --url '$URL' $* 2>'$TMPDIR/$name.err'; echo \"EXITED \$?\"; sleep 600"
+		"env LANG=${MONITOR_LANG:-C.UTF-8} LC_ALL=${MONITOR_LANG:-C.UTF-8} LANGUAGE= TERM=screen-256color '$MONITOR' --url '$URL' $* 2>'$TMPDIR/$name.err'; echo \$? >'$TMPDIR/$name.status'"
 }
 cap() { tm capture-pane -p -t "$1"; }
 history_size() { tm display -p -t "$1" '#{history_size}'; }
@@ -106,6 +111,14 @@ wait_screen() {
 	cap "$1" >&2
 	cat "$TMPDIR/$1.err" >&2 2>/dev/null || true
 	fail "$3"
+}
+# wait_exit NAME WHAT: until the pane's monitor has ended (10 s), with status 0
+wait_exit() {
+	for _ in $(seq 100); do
+		[ -s "$TMPDIR/$1.status" ] && break
+		sleep 0.1
+	done
+	expect_eq "$(cat "$TMPDIR/$1.status" 2>/dev/null)" 0 "$2"
 }
 # line NAME N: the Nth line of the pane (1-based)
 line() { cap "$1" | sed -n "${2}p"; }
@@ -221,7 +234,7 @@ expect_eq "$(history_size small)" "$H0" "the scrollback after the choices"
 
 # q quits, giving the terminal back.
 tm send-keys -t small q
-wait_screen small "^EXITED 0" "q does not quit (exit 0)"
+wait_exit small "q: the pane dead, its exit status"
 
 # Started at 200x60 on a chosen city: the header and the bars.
 start_monitor big 200x60 "$PLAN" --region 320500 --year "$YEAR"
@@ -230,7 +243,7 @@ line big 3 | grep -q "^city: 苏州市 320500   year: $YEAR" || fail "line 3 at 
 line big 60 | grep -q "q quit" || fail "the key line at 200x60: $(line big 60)"
 cap big | grep -q '¥2,000 ' || fail "Suzhou's grant at 200x60"
 tm send-keys -t big q
-wait_screen big "^EXITED 0" "q at 200x60"
+wait_exit big "q at 200x60: the pane dead, its exit status"
 
 # In Chinese for a Chinese user.
 MONITOR_LANG=zh_CN.UTF-8 start_monitor zh 100x30 "$PLAN"
@@ -243,7 +256,7 @@ cap zh | grep -Eq "$STATUS_ZH" || { cap zh >&2; fail "the monitor in Chinese has
 cap zh | grep -Eq "$STATUS_EN|sum:|[(（,，] ?(yearly|cumulative)" &&
 	{ cap zh >&2; fail "the monitor in Chinese shows English statuses or internal names"; }
 tm send-keys -t zh q
-wait_screen zh "^EXITED 0" "q in Chinese"
+wait_exit zh "q in Chinese: the pane dead, its exit status"
 
 # --- without a feed: polling, then a daemon gone ----------------------------------
 stop_ledgerd
@@ -262,5 +275,5 @@ wait_screen poll "^as of .*, seq $SEQ " "the polled header at seq $SEQ"
 stop_ledgerd
 wait_screen poll "the daemon does not answer" "the header does not say the daemon is gone"
 tm send-keys -t poll q
-wait_screen poll "^EXITED 0" "q while the daemon is gone"
+wait_exit poll "q while the daemon is gone: the pane dead, its exit status"
 echo "$TEST_NAME: ok"

@@ -18,7 +18,9 @@
 # skipped). A name or case that matches nothing is an error. A test that exits
 # 77 could not run what it needs (it says why) and counts as skipped. Ends with
 # "N passed, N failed" (", N skipped" when any) and exits non-zero if
-# anything failed.
+# anything failed. A test that leaves a process running (one with the test's
+# TMPDIR in its environment: a daemon, a tmux server, a sleep) fails; the
+# processes are named and stopped.
 set -u
 LIST=0
 if [ "${1:-}" = "--list" ] || [ "${1:-}" = "-l" ]; then
@@ -101,6 +103,16 @@ if [ $LIST -eq 1 ]; then
 	exit 0
 fi
 
+# left_running DIR: the pids of the processes that have TMPDIR=DIR in their
+# environment (what a test started and did not stop).
+left_running() {
+	local p
+	for p in /proc/[0-9]*; do
+		grep -qzxF "TMPDIR=$1" "$p/environ" 2>/dev/null && echo "${p#/proc/}"
+	done
+	return 0
+}
+
 passed=0 failed=0 skipped=0 failures=()
 for t in "${tests[@]}"; do
 	name=$(basename "$t" .sh)
@@ -124,6 +136,20 @@ for t in "${tests[@]}"; do
 	fi
 	rc=$?
 	secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+	left=$(left_running "$dir")
+	if [ -n "$left" ]; then
+		echo "$label: FAIL: left running after the test (stopped now):" >&2
+		for p in $left; do
+			echo "  $p $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" >&2
+		done
+		# shellcheck disable=SC2086 # one pid a word
+		kill -TERM $left 2>/dev/null
+		sleep 1
+		left=$(left_running "$dir")
+		# shellcheck disable=SC2086
+		[ -z "$left" ] || kill -KILL $left 2>/dev/null
+		if [ $rc -eq 0 ] || [ $rc -eq 77 ]; then rc=1; fi
+	fi
 	# Cases named on the command line that the binary does not have: an error, not a skip.
 	if [ $rc -eq 77 ] && [ -n "$cases" ]; then
 		rc=1

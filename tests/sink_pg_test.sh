@@ -35,7 +35,6 @@ cleanup() {
 start_pg
 trap cleanup EXIT
 start_ledgerd --plans "$ROOT/plans"
-trap cleanup EXIT
 export LEDGER_URL=$URL
 for db in killed follow clean v1; do psql -X -q "$PG/postgres" -c "CREATE DATABASE $db"; done
 head_seq() { "$LEDGERCTL" --url "${1:-$URL}" head | awk '{print $3}'; }

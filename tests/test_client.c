@@ -255,6 +255,38 @@ static void test_hmac_libcrypto(void **state)
 		}
 }
 
+/* ld_hmac_sha256 keeps a keyed context per thread and key: keys of one
+ * length that differ in one byte, more keys than it keeps, taken in turn,
+ * and a thread of its own (its contexts freed when it ends) each give
+ * libcrypto's HMAC(). */
+static void *hmac_turns(void *arg)
+{
+	uint8_t key[32], msg[18], ours[32], theirs[32];
+	unsigned int len = 0;
+	memset(key, 0x5a, sizeof(key));
+	memcpy(msg, "32010219800101123X", sizeof(msg));
+	for (int round = 0; round < 3; round++)
+		for (int k = 0; k < 6; k++) {
+			key[31] = (uint8_t)k;
+			msg[16] = (char)('0' + k);
+			if (ld_hmac_sha256(key, sizeof(key), msg, sizeof(msg), ours) != 0 ||
+			    !HMAC(EVP_sha256(), key, sizeof(key), msg, sizeof(msg), theirs, &len) ||
+			    memcmp(ours, theirs, 32) != 0)
+				return (void *)1;
+		}
+	return arg;
+}
+
+static void test_hmac_kept_keys(void **state)
+{
+	pthread_t t;
+	void *r = (void *)1;
+	assert_null(hmac_turns(NULL));
+	assert_int_equal(pthread_create(&t, NULL, hmac_turns, NULL), 0);
+	assert_int_equal(pthread_join(t, &r), 0);
+	assert_null(r);
+}
+
 static void test_event_ids(void **state)
 {
 	uint8_t a[16], b[16];
@@ -846,6 +878,7 @@ int main(void)
 		cmocka_unit_test(test_json_repeated_unknown_enum_and_limits),
 		cmocka_unit_test(test_hmac_rfc4231),
 		cmocka_unit_test(test_hmac_libcrypto),
+		cmocka_unit_test(test_hmac_kept_keys),
 		cmocka_unit_test(test_event_ids),
 		cmocka_unit_test(test_now),
 		cmocka_unit_test(test_enum_parse),

@@ -439,10 +439,11 @@ static void test_amended_join_national_id(void **state)
 	assert_int_equal(amend_by_id(&l, k, joined, "M1", NULL, &seq, &e), LD_E(MISSING_FIELD));
 	assert_string_equal(e.field, "event_amended.member_joined.national_id");
 
-	/* Another member's person: the corrected join would no longer apply
-	 * (the message names the member). */
+	/* Another member's person: refused as such a join is (the message
+	 * names the member), under the amendment's field. */
 	int rc = amend_by_id(&l, k, joined, "M1", C, &seq, &e);
-	if (rc != LD_E(INVALID_STATE) || !strstr(e.message, "already an active member as 'M2'"))
+	if (rc != LD_E(ALREADY_MEMBER) || !strstr(e.message, "already an active member as 'M2'") ||
+	    strcmp(e.field, "event_amended.member_joined.person_hash") != 0)
 		fail_msg("amended to M2's person: %s on '%s': %s", ld_errname(rc), e.field, e.message);
 
 	/* Corrected to B (typed with a small x and blanks): recorded, hashed,

@@ -324,6 +324,33 @@ static void test_amend_member_group(void **state)
 	OK(l, tl_transfer("M1", "NJ-GL", "SZ"));
 }
 
+/* An amended join answers for its person as a join does: another active
+ * member's person is ALREADY_MEMBER, one registered as a member who left
+ * INVALID_STATE (rejoin as that member); the error names the amendment's
+ * field. */
+static void test_amend_join_person(void **state)
+{
+	tl_ledger *l = *state;
+	tl_tree(l);
+	uint64_t join = OK(l, tl_join("M1", "NJ", 1));
+	OK(l, tl_join("M2", "NJ", 2));
+	FAILS(l, tl_join("M3", "NJ", 2), ALREADY_MEMBER);
+	FAILS(l, tl_amend(join, tl_join("M1", "NJ", 2)), ALREADY_MEMBER);
+	assert_string_equal(last_error.field, "event_amended.member_joined.person_hash");
+	assert_non_null(strstr(last_error.message, "already an active member as 'M2'"));
+	OK(l, tl_join("M4", "NJ", 4));
+	OK(l, tl_end("M4"));
+	FAILS(l, tl_join("M5", "NJ", 4), INVALID_STATE);
+	FAILS(l, tl_amend(join, tl_join("M1", "NJ", 4)), INVALID_STATE);
+	assert_string_equal(last_error.field, "event_amended.member_joined.person_hash");
+	assert_non_null(strstr(last_error.message, "rejoin as 'M4'"));
+	/* Nothing of the refused amendments stayed: M1 is still person 1. */
+	FAILS(l, tl_join("M6", "SZ", 1), ALREADY_MEMBER);
+	OK(l, tl_amend(join, tl_join("M1", "NJ", 3)));
+	FAILS(l, tl_join("M6", "SZ", 3), ALREADY_MEMBER);
+	OK(l, tl_join("M6", "SZ", 1));
+}
+
 static void test_expected_version(void **state)
 {
 	tl_ledger *l = *state;
@@ -1070,6 +1097,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dues_rule_and_the_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_void_and_amend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_amend_member_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_amend_join_person, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expected_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# cluster_pii_test.sh — personal data across the nodes of a cluster
+# (docs/REPLICATION.md, "Personal data across nodes"), three ledgerd
+# processes on loopback sharing one cluster key (--cluster-key):
+#   - a member joined on the leader with a name and phone: every follower
+#     reads them decrypted (the key came wrapped in the leader's entry);
+#   - the leader is killed: the new leader changes the member's phone (with
+#     the key it received), and every node reads the new phone, the killed
+#     node too once restarted;
+#   - forgetting the member destroys the key on every node: each reads
+#     "[forgotten]", and the key's bytes are in no file of any node's data
+#     directory (its keystore, its log, raft's segments: those hold the key
+#     wrapped, never in clear);
+#   - the ledger's logs stay byte for byte the same (no key section stored);
+#   - a node given another cluster key stops at the first entry carrying a
+#     key, saying why, instead of storing what it cannot open.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+need_ledgerctl
+unset LEDGER_ID_KEY
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_init 3
+ALL="${URLS[1]},${URLS[2]},${URLS[3]}"
+# cluster_lib.sh gives every node $TMPDIR/cluster.key.
+
+# The decrypted name and phone of member $2 as node $1 reads them.
+personal_on() {
+	ok --url "${URLS[$1]}" history "$2"
+}
+# Node $1's key of member $2, in hex ("" if none): its keystore, dumped.
+key_on() {
+	mdb_dump -s keys "$TMPDIR/n$1/keys" | awk -v id="$(printf %s "$2" | od -An -tx1 | tr -d ' \n')" \
+		'$1 == id { getline; print $1; exit }'
+}
+
+for i in 1 2 3; do start_node "$i"; done
+wait_leader
+grep -q "wrapped with the cluster key .*(fingerprint [0-9a-f]\{16\})" "$TMPDIR/n1.log" ||
+	die "node 1 does not log the cluster key's fingerprint"
+
+ok --url "$ALL" org add JS --name "Jiangsu federation" --kind federation-province --region 320000 --at 2024-01-01
+ok --url "$ALL" org add U1 --name "Riders union" --kind industry-union --region 320100 --parent JS --at 2024-01-03
+ok --url "$ALL" join M1 --org U1 --path platform-work --channel online --group rider --employment partial \
+	--region 320102 --national-id 32010219900101111X --name "Zhang SanQ7" --phone 13800138001 --at 2024-02-01
+recorded
+for i in 1 2 3; do
+	wait_head "$i" "$SEQ"
+	personal_on "$i" M1
+	out_has "name=Zhang SanQ7 phone=13800138001" "node $i does not read the name the leader sealed"
+done
+KEY=$(key_on "$L" M1)
+[ ${#KEY} = 64 ] || die "no key of M1 in the leader's keystore"
+for i in 1 2 3; do
+	expect_eq "$(key_on "$i" M1)" "$KEY" "node $i's key of M1"
+done
+
+# --- the leader is killed; the new one amends with the key it received ----
+OLD=$L
+stop_node "$OLD" KILL
+wait_leader
+[ "$L" != "$OLD" ] || die "the killed node still leads"
+ok --url "$ALL" profile M1 --phone 13900139002 --at 2024-03-01
+recorded
+start_node "$OLD"
+for i in 1 2 3; do
+	wait_head "$i" "$SEQ"
+	personal_on "$i" M1
+	out_has "name=Zhang SanQ7 phone=13800138001" "node $i does not read the name the first leader sealed"
+	out_has "profile_changed +phone=13900139002" "node $i does not read the phone the new leader sealed"
+	expect_eq "$(key_on "$i" M1)" "$KEY" "node $i's key of M1 after the failover"
+done
+
+# --- forget: the key goes on every node --------------------------------------
+ok --url "$ALL" forget M1 --reason "deletion request" --at 2024-04-01
+recorded
+for i in 1 2 3; do
+	wait_head "$i" "$SEQ"
+	personal_on "$i" M1
+	out_has "name=\[forgotten\] phone=\[forgotten\]" "node $i still reads the forgotten member"
+	expect_eq "$(key_on "$i" M1)" "" "node $i's key of M1 after the forget"
+done
+stop_all
+same_logs 1 2 3
+python3 - "$KEY" "$TMPDIR/n1" "$TMPDIR/n2" "$TMPDIR/n3" <<'EOF' || die "the forgotten key is still on disk"
+import os, sys
+key = bytes.fromhex(sys.argv[1])
+found = []
+for top in sys.argv[2:]:
+    for d, _, files in os.walk(top):
+        for f in files:
+            p = os.path.join(d, f)
+            with open(p, "rb") as fh:
+                if key in fh.read():
+                    found.append(p)
+if found:
+    print("the key's bytes are in:", *found, file=sys.stderr)
+    sys.exit(1)
+EOF
+
+# --- a node with another cluster key stops ------------------------------------
+head -c 32 /dev/urandom >"$TMPDIR/other.key"
+chmod 600 "$TMPDIR/other.key"
+for i in 1 2; do start_node "$i"; done
+start_node 3 --cluster-key "$TMPDIR/other.key"
+wait_leader
+if [ "$L" = 3 ]; then # the odd node must be a follower: make it step down
+	stop_node 3
+	wait_leader
+	start_node 3 --cluster-key "$TMPDIR/other.key"
+fi
+ok --url "$ALL" join M2 --org U1 --path platform-work --channel online --group rider --employment partial \
+	--region 320102 --national-id 320102198512310459 --name "Li SiQ8" --phone 13700137003 --at 2024-05-01
+recorded
+for _ in $(seq 200); do
+	kill -0 "${PID[3]}" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "${PID[3]}" 2>/dev/null && die "node 3, with another cluster key, goes on"
+grep -q "the key of member 'M2' in the group from seq $SEQ does not open with this node's cluster key" \
+	"$TMPDIR/n3.log" || die "node 3 does not say why it stops"
+[ -z "$(key_on 3 M2)" ] || die "node 3 stored a key it could not open"
+personal_on "$L" M2
+out_has "name=Li SiQ8" "the leader reads M2"
+echo "cluster_pii_test: ok"
