@@ -4,7 +4,9 @@
 #   - one node leads; an append to a follower is refused with
 #     ERR_NOT_LEADER naming the leader's URL, and nothing is recorded there;
 #   - ledgerctl cluster, asked of any node, lists the three with their roles;
-#   - a client given the three URLs writes through whichever leads;
+#   - a client given the three URLs writes through whichever leads, and
+#     through the leader stalled a moment (SIGSTOP, shorter than an
+#     election) while it called;
 #   - the leader is killed (kill -9) while a client appends one event at a
 #     time, each with a fixed event id, retrying on the other nodes: a new
 #     leader takes writes, and every event acknowledged before or after is
@@ -60,6 +62,27 @@ expect_eq "$(json 'sorted(n["role"] for n in j)')" "['follower', 'follower', 'le
 ok --url "${URLS[$F]},${URLS[$L]}" workforce 320100 --group courier --count 3 --at 2026-01-01
 recorded
 expect_eq "$SEQ" 2 "seq of the write through the list"
+
+# --- a leader that stalls a moment is asked again ---------------------------
+# Stopped for less than an election, it accepts no connection while a client
+# of the list (a follower first) calls: the client passes it over, and asks
+# it again while the followers name it. (It used to pass it over for the rest
+# of the call, go back and forth between the followers and fail ERR_NOT_LEADER
+# naming the leader, 2 s in: cluster_replay_test's "event 55" under load.)
+kill -STOP "${PID[$L]}"
+G=$(( F % 3 + 1 ))
+[ "$G" != "$L" ] || G=$(( G % 3 + 1 ))
+set +e
+"$LEDGERCTL" --timeout 10000 --url "${URLS[$F]},${URLS[$L]},${URLS[$G]}" workforce 320100 \
+	--group courier --count 4 --at 2026-01-01 >"$TMPDIR/stall.out" 2>"$TMPDIR/stall.err" &
+STALLED=$!
+sleep 0.7
+kill -CONT "${PID[$L]}"
+wait "$STALLED"
+RC=$?
+set -e
+[ "$RC" -eq 0 ] || { cat "$TMPDIR/stall.err" >&2; die "a write through the list while the leader stalled"; }
+wait_leader
 
 # --- kill -9 of the leader under load --------------------------------------
 # One event at a time, each with its own fixed id, sent to every URL in turn
