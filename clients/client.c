@@ -34,8 +34,10 @@
 #define LDC_MAX_URLS 8
 /* How long a call waits for a connection to a node of a list (--url a,b,c). */
 #define LDC_LIST_CONNECT_MS 150
-/* How long a call passes over a node of a list it found unreachable. */
+/* How long a call passes over a node of a list it found unreachable: twice
+ * as long each time it is found so again, up to LDC_SKIP_MAX_MS. */
 #define LDC_SKIP_MS 500
+#define LDC_SKIP_MAX_MS 4000
 /* The pause of a call before asking a node of a list again. */
 #define LDC_ROUND_PAUSE_MS 50
 
@@ -491,7 +493,9 @@ static int move_to(ldc *c, const char *url, ld_errinfo *e)
  * one answers or the call's timeout has passed. A node found unreachable is
  * passed over for LDC_SKIP_MS, even when the others name it (a killed
  * leader is named until the election), then asked again: one that was only
- * slow to connect (a loaded machine) is the leader they name. Before asking
+ * slow to connect (a loaded machine) is the leader they name; found
+ * unreachable again, it is passed over twice as long (a killed leader costs
+ * a failover fewer attempts to connect to it). Before asking
  * a node already asked since the last pause (a round without a leader, a
  * leader not ready yet naming itself, two nodes naming each other while the
  * leadership changes) the call pauses LDC_ROUND_PAUSE_MS. With one url a
@@ -501,6 +505,7 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 {
 	nng_time deadline = nng_clock() + (nng_time)c->timeout_ms;
 	nng_time skip_until[LDC_MAX_URLS] = {0}; /* unreachable: passed over until then */
+	nng_duration skip_ms[LDC_MAX_URLS] = {0}; /* for how long, the last time */
 	unsigned asked = 0;			 /* the nodes asked since the last pause */
 	for (;;) {
 		nng_time now = nng_clock();
@@ -516,8 +521,11 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 		now = nng_clock();
 		if (!again || c->nurls <= 1 || c->interrupted || now >= deadline)
 			return rc;
-		if (rc == LD_E(UNAVAILABLE))
-			skip_until[c->cur] = now + LDC_SKIP_MS;
+		if (rc == LD_E(UNAVAILABLE)) {
+			nng_duration *ms = &skip_ms[c->cur];
+			*ms = !*ms ? LDC_SKIP_MS : *ms < LDC_SKIP_MAX_MS / 2 ? *ms * 2 : LDC_SKIP_MAX_MS;
+			skip_until[c->cur] = now + (nng_time)*ms;
+		}
 		int k = c->nurls;
 		if (leader) {
 			for (k = 0; k < c->nurls && strcmp(c->urls[k], leader) != 0; k++)

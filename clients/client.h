@@ -40,7 +40,8 @@ typedef struct ldc ldc;
  * list of a cluster's nodes, "a,b,c" (at most 8): a call goes from node to
  * node (to the leader one names, past one unreachable or not leading) until
  * one answers or timeout_ms has passed; a node found unreachable is passed
- * over for 500 ms, then asked again. */
+ * over for 500 ms, then asked again (twice as long each time it is found
+ * unreachable again, up to 4 s). */
 int ldc_open(ldc **out, const char *url, int timeout_ms, ld_errinfo *e);
 
 /* Client side of mutual TLS (PEM files): our certificate and key, and the
