@@ -43,8 +43,6 @@
  * workload does not depend on the wall clock and is never in the future. */
 #define BENCH_T0_US 1767225600000000LL /* 2026-01-01T00:00:00Z */
 #define BENCH_T1_US 1790812800000000LL /* 2026-10-01T00:00:00Z */
-/* Key of the person hashes (HMAC-SHA-256 of a synthetic national id). */
-
 /* ------------------------------------------------------------------ */
 /* Time, CPU, statistics                                               */
 /* ------------------------------------------------------------------ */
@@ -451,7 +449,8 @@ typedef struct gen_stream {
 	arena *a;
 	const org_tree *orgs;
 	const char *ns;
-	unsigned part;
+	unsigned part, parts;
+	uint64_t person0; /* the first person of the run (bench_national_id) */
 	gen_member *members;
 	size_t nmembers;
 	size_t *active; /* indices into members of the active ones */
@@ -484,20 +483,36 @@ BENCH_FN gen_member *pick_active(gen_stream *g, size_t *slot)
 	return &g->members[g->active[s]];
 }
 
-/* The national ID of a member id, sent for the ledger to hash: drawn from
- * its SHA-256 among some 6.8e12 valid numbers (any of the 34 province codes,
- * any four digits after, born 1950-2004, any sequence), so that two of the
- * n members a run joins share one with odds about n^2 / 1.4e13 (one in
- * 1,400 runs of 100,000 members; it shows as an ERR_ALREADY_MEMBER). */
-BENCH_FN void bench_national_id(const char *member_id, char out[LD_NATIONAL_ID_LEN + 1])
+/*
+ * The persons of the bench: person number x (any, taken modulo the space)
+ * is the national ID at place x*MULT+ADD (mod the space, MULT prime to it:
+ * a bijection) among the 6.8e12 valid numbers (any of the 34 province
+ * codes, any four digits after, born 1950-2004, any sequence), so that
+ * distinct numbers below the space are distinct persons. A run draws its
+ * members' persons from its own range: member k of part p of a run whose
+ * ids are named after head H (the log's head when the run began, before it
+ * registered its organisations) is person H * BENCH_PERSONS_PER_SEQ +
+ * k * parts + p. A run registers its N_ORGS organisations before any member,
+ * so the next run on that daemon begins N_ORGS or more seqs later, past
+ * this run's BENCH_RUN_PERSONS persons: no bench run draws a person an
+ * earlier one drew, on a log of up to 32 million events (then the numbers
+ * wrap). Drawn from a hash of the member id they were not fresh: two of n
+ * members shared one with odds of about n^2 / 1.4e13, an ERR_ALREADY_MEMBER.
+ */
+#define BENCH_ID_SPACE 6800000000000ULL /* 34 x 10,000 x 20,000 days x 1,000 */
+#define BENCH_ID_MULT 2654435761ULL     /* odd, and prime to 5 and 17 */
+#define BENCH_ID_ADD 1234567890123ULL
+#define BENCH_RUN_PERSONS (1ULL << 24) /* members of one run, at most */
+#define BENCH_PERSONS_PER_SEQ ((BENCH_RUN_PERSONS + N_ORGS - 1) / N_ORGS)
+
+BENCH_FN void bench_national_id(uint64_t person, char out[LD_NATIONAL_ID_LEN + 1])
 {
 	static const unsigned provinces[34] = {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34,
 	                                       35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
 	                                       53, 54, 61, 62, 63, 64, 65, 71, 81, 82};
-	uint8_t h[LD_SHA256_LEN];
-	uint64_t x;
-	ld_sha256_3(member_id, strlen(member_id), NULL, 0, NULL, 0, h);
-	memcpy(&x, h, sizeof(x));
+	uint64_t x = (uint64_t)(((unsigned __int128)(person % BENCH_ID_SPACE) * BENCH_ID_MULT +
+	                         BENCH_ID_ADD) %
+	                        BENCH_ID_SPACE);
 	unsigned prov = provinces[x % 34];
 	x /= 34;
 	unsigned area = (unsigned)(x % 10000);
@@ -507,7 +522,7 @@ BENCH_FN void bench_national_id(const char *member_id, char out[LD_NATIONAL_ID_L
 	struct tm tm;
 	gmtime_r(&day, &tm);
 	ld_national_id_make(prov * 10000 + area, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	                    (unsigned)(x % 1000), out);
+	                    (unsigned)x, out);
 }
 
 /* MemberJoined of a new member of a random union. */
@@ -554,7 +569,7 @@ BENCH_FN int gen_join(gen_stream *g, Ledger__Event *ev)
 	j->real_name = ldc_rng_below(&g->r, 100) < 95;
 	if (!(j->national_id = arena_alloc(g->a, LD_NATIONAL_ID_LEN + 1)))
 		return LD_E(INTERNAL);
-	bench_national_id(m->id, j->national_id);
+	bench_national_id(g->person0 + (uint64_t)k * g->parts + g->part, j->national_id);
 	ev->body_case = LEDGER__EVENT__BODY_MEMBER_JOINED;
 	ev->member_joined = j;
 	return 0;
@@ -678,25 +693,37 @@ BENCH_FN int gen_end(gen_stream *g, Ledger__Event *ev)
 }
 
 /*
- * Generates stream `part` of a run: n events into out[], allocated in a,
- * deterministic in (seed, run, part). Each event is checked with
- * check_event() so that a bad generator fails here and not at the daemon.
- * counts[] (K_NKINDS) is increased by the kinds generated. Returns 0,
- * LD_E(INTERNAL) if memory runs out, or the check's code with e filled.
+ * Generates stream `part` of the `parts` of a run: n events into out[],
+ * allocated in a, deterministic in (seed, run, part); its ids are named
+ * after ns, its persons after head (bench_national_id: the head the run's
+ * ns names; 0 for a fresh daemon). Each event is checked with check_event()
+ * so that a bad generator fails here and not at the daemon. counts[]
+ * (K_NKINDS) is increased by the kinds generated. Returns 0, LD_E(INTERNAL)
+ * if memory runs out, LD_E(INVALID_VALUE) for a run that could have more
+ * than BENCH_RUN_PERSONS members, or the check's code with e filled.
  */
-BENCH_FN int gen_stream_events(arena *a, const org_tree *orgs, const char *ns, uint64_t seed,
-                               unsigned run, unsigned part, size_t n, Ledger__Event **out,
-                               size_t counts[K_NKINDS], ld_errinfo *e)
+BENCH_FN int gen_stream_events(arena *a, const org_tree *orgs, const char *ns, uint64_t head,
+                               uint64_t seed, unsigned run, unsigned part, unsigned parts,
+                               size_t n, Ledger__Event **out, size_t counts[K_NKINDS],
+                               ld_errinfo *e)
 {
 	gen_stream g = {0};
 	int rc = 0;
 	int64_t now = ldc_now_us();
+
+	if (part >= parts || (uint64_t)n * parts > BENCH_RUN_PERSONS)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+		                      "a run of %u parts of %zu events could have more than %llu "
+		                      "members, each a person of its own",
+		                      parts, n, (unsigned long long)BENCH_RUN_PERSONS);
 
 	ldc_rng_seed(&g.r, seed ^ ((uint64_t)run << 40) ^ ((uint64_t)part << 20));
 	g.a = a;
 	g.orgs = orgs;
 	g.ns = ns;
 	g.part = part;
+	g.parts = parts;
+	g.person0 = head * BENCH_PERSONS_PER_SEQ;
 	g.members = calloc(n ? n : 1, sizeof(*g.members));
 	g.active = calloc(n ? n : 1, sizeof(*g.active));
 	if (!g.members || !g.active) {

@@ -213,7 +213,8 @@ static int one_run(const opts *o, unsigned ri, unsigned run, result *res)
 		size_t counts[K_NKINDS] = {0};
 		s[k].evs = arena_alloc(&a, per * sizeof(*s[k].evs));
 		s[k].nev = per;
-		rc = gen_stream_events(&a, &t, ns, o->seed, run, k, per, s[k].evs, counts, &e);
+		rc = gen_stream_events(&a, &t, ns, 0, o->seed, run, k, o->conns, per, s[k].evs,
+				       counts, &e); /* a fresh daemon: head 0 */
 	}
 	sub_state sub = {0};
 	if (rc == 0)

@@ -816,8 +816,8 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 			rc = LD_E(INTERNAL);
 			goto out;
 		}
-		if ((rc = gen_stream_events(&a, &tree, ns, o->seed, run, p, w->n, w->events, mix,
-		                            &e)) != 0) {
+		if ((rc = gen_stream_events(&a, &tree, ns, head0, o->seed, run, p, parts, w->n,
+		                            w->events, mix, &e)) != 0) {
 			fprintf(stderr,
 			        "ingest: generated event rejected by check_event: %s: %s [%s]\n",
 			        ld_errname(rc), e.message, e.field);
@@ -1429,7 +1429,8 @@ static int bench_ceiling(const bench_opts *o)
 		goto out;
 	}
 	if ((rc = orgs_build(&tree, &a, "ceil")) != 0 ||
-	    (rc = gen_stream_events(&a, &tree, "ceil", o->seed, 0, 0, n, evs, mix, &e)) != 0) {
+	    (rc = gen_stream_events(&a, &tree, "ceil", 0, o->seed, 0, 0, 1, n, evs, mix, &e)) !=
+	        0) {
 		fprintf(stderr, "ingest: generating: %s: %s\n", ld_errname(rc), e.message);
 		goto out;
 	}

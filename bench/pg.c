@@ -419,7 +419,8 @@ static int one_run(const pg_opts *o, PGconn *admin, unsigned run, double *eps, i
 		cl->rows = arena_alloc(&a, (cl->n ? cl->n : 1) * sizeof(*cl->rows));
 		if (!evs || !cl->rows)
 			goto out;
-		if (gen_stream_events(&a, &tree, ns, o->seed, run, p, cl->n, evs, mix, &e) != 0) {
+		if (gen_stream_events(&a, &tree, ns, (uint64_t)base, o->seed, run, p, parts, cl->n,
+				      evs, mix, &e) != 0) {
 			fprintf(stderr, "pg: generating: %s\n", e.message);
 			goto out;
 		}

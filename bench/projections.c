@@ -1608,6 +1608,7 @@ static int lag_run(const pb_opts *o, unsigned run, lag_result *res, errs *append
 	    (rc = get_head(c, &head0, &e)) != 0)
 		goto out;
 	snprintf(ns, sizeof(ns), "L%" PRIu64, head0);
+	uint64_t ns_head = head0; /* head0 is read again after the tree */
 	if ((rc = orgs_build(&tree, &a, ns)) != 0 || (rc = tree_register(c, &tree, &e)) != 0 ||
 	    (rc = get_head(c, &head0, &e)) != 0 ||
 	    (rc = wait_caught_up(c, head0, o->poll_ms, 60000, &e)) != 0)
@@ -1641,7 +1642,8 @@ static int lag_run(const pb_opts *o, unsigned run, lag_result *res, errs *append
 			rc = LD_E(INTERNAL);
 			goto out;
 		}
-		if ((rc = gen_stream_events(&a, &tree, ns, o->seed, run, p, n, evs, mix, &e)) != 0)
+		if ((rc = gen_stream_events(&a, &tree, ns, ns_head, o->seed, run, p, K, n, evs, mix,
+		                            &e)) != 0)
 			goto out;
 		for (size_t b = 0; b < s->nreq; b++) {
 			if ((rc = pack_request(&s->reqs[b], evs + b * o->batch, o->batch)) != 0)
