@@ -1,6 +1,7 @@
 /* group.c — a group commit as one blob. See group.h. */
 #include "group.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +10,7 @@
 #define RECORD_HEAD (4 + 1 + 3 + 8 + LINK_LEN + LD_HASH_LEN) /* 64 */
 #define KEY_HEAD (4 + GROUP_WRAPPED_LEN)                      /* 64 */
 #define KEYS_HEAD 8
-#define KEYS_LOOKBACK 256
+#define KEYS_RECENT (sizeof(((group *)0)->krecent) / sizeof(size_t))
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -136,6 +137,9 @@ void group_truncate(group *g, group_mark m)
 	g->n = m.n;
 	g->klen = m.klen;
 	g->nkeys = m.nkeys;
+	for (size_t i = 0; i < KEYS_RECENT; i++) /* records gone: forgotten here too */
+		if (g->krecent[i] >= m.klen)
+			g->krecent[i] = SIZE_MAX;
 }
 
 static const uint8_t *record_of(const group *g, uint64_t seq)
@@ -211,6 +215,7 @@ int group_add_key(group *g, const char *member_id, const uint8_t wrapped[GROUP_W
 	put32(p, (uint32_t)n);
 	memcpy(p + 4, wrapped, GROUP_WRAPPED_LEN);
 	memcpy(p + KEY_HEAD, member_id, n);
+	g->krecent[g->nkeys % KEYS_RECENT] = g->klen;
 	g->klen += rec;
 	g->nkeys++;
 	return 0;
@@ -218,13 +223,12 @@ int group_add_key(group *g, const char *member_id, const uint8_t wrapped[GROUP_W
 
 int group_has_key(const group *g, const char *member_id)
 {
-	size_t n = strlen(member_id), skip = g->nkeys > KEYS_LOOKBACK ? g->nkeys - KEYS_LOOKBACK : 0;
-	const uint8_t *p = g->kbuf, *end = g->kbuf + g->klen;
-	for (size_t i = 0; p && p < end; i++) {
-		size_t len = get32(p);
-		if (i >= skip && len == n && memcmp(p + KEY_HEAD, member_id, n) == 0)
+	size_t n = strlen(member_id);
+	for (size_t i = 0; i < KEYS_RECENT && i < g->nkeys; i++) {
+		size_t off = g->krecent[(g->nkeys - 1 - i) % KEYS_RECENT];
+		if (off != SIZE_MAX && get32(g->kbuf + off) == n &&
+		    memcmp(g->kbuf + off + KEY_HEAD, member_id, n) == 0)
 			return 1;
-		p += key_rec(len);
 	}
 	return 0;
 }

@@ -54,9 +54,11 @@ typedef struct group {
 	size_t n, ncap;
 	uint64_t first;
 	int failed; /* memory ran out while building: the group is unusable */
-	/* The key records added, appended to the blob by group_seal. */
+	/* The key records added, appended to the blob by group_seal; the
+	 * offsets of the newest GROUP_KEYS_RECENT (a ring, for group_has_key). */
 	uint8_t *kbuf;
 	size_t klen, kcap, nkeys;
+	size_t krecent[16];
 } group;
 
 typedef struct group_mark {
@@ -92,8 +94,9 @@ void group_seal(group *g);
  * its key wrapped (keystore_wrap, with g->first). 0, or LD_E(INTERNAL)
  * (memory; g->failed) or LD_E(INVALID_VALUE) (the id's length). */
 int group_add_key(group *g, const char *member_id, const uint8_t wrapped[GROUP_WRAPPED_LEN]);
-/* 1 if a key record of member_id was added since the last reset (the
- * newest 256 records looked at: a repeat past them is harmless). */
+/* 1 if one of the newest 16 key records added is member_id's (a repeat
+ * past them costs a record, and the node that stores it finds it has the
+ * key already). */
 int group_has_key(const group *g, const char *member_id);
 /* Removes the key section of a sealed or loaded blob (the flag cleared):
  * what a node keeps of another's group. */

@@ -710,6 +710,20 @@ int keystore_wrap(keystore *k, uint64_t first, const char *member_id,
 	return rc;
 }
 
+int keystore_wrap_into(keystore *k, group *g, const char *member_id)
+{
+	uint8_t wrapped[KEYSTORE_WRAPPED_LEN];
+	if (group_has_key(g, member_id))
+		return 0;
+	int rc = keystore_wrap(k, g->first, member_id, wrapped);
+	if (rc == 0)
+		rc = group_add_key(g, member_id, wrapped);
+	if (rc && rc != LD_E(NOT_FOUND) && rc != LD_E(INVALID_VALUE))
+		log_error("keystore: unable to add the key of member '%s' to a group: %s",
+			  member_id, ld_strerror(rc));
+	return rc == LD_E(NOT_FOUND) || rc == LD_E(INVALID_VALUE) ? 0 : rc;
+}
+
 struct many_keys {
 	size_t n;
 	char (*ids)[LD_ID_MAX + 1];

@@ -62,6 +62,7 @@
 #define KEYSTORE_OWED_FILE "compact-owed"
 
 typedef struct keystore keystore;
+struct group;
 
 /* Opens (at first start creates) DATA/person-hash.key and DATA/keys and
  * checks them against the log's meta (binding them at first start). 0, or
@@ -158,6 +159,12 @@ int keystore_key_unwrap(const uint8_t kek[LD_SECRET_LEN], uint64_t first, const 
  * LD_E(KEYSTORE) (no cluster key, or unreadable). */
 int keystore_wrap(keystore *k, uint64_t first, const char *member_id,
 		  uint8_t out[KEYSTORE_WRAPPED_LEN]);
+/* The key of member_id wrapped into g's key section (core/group.h; the
+ * group's first seq as associated data), once per group. 0 also when the
+ * member has no key (forgotten: nothing is sent) or member_id is not an
+ * id; LD_E(KEYSTORE) or LD_E(INTERNAL). The leader's writer and a page of
+ * records for a node catching up use it. */
+int keystore_wrap_into(keystore *k, struct group *g, const char *member_id);
 /* Every key of a group blob's key section (core/group.h) unwrapped, then
  * stored in one synced commit. 0 (also without a section), or (nothing
  * stored) LD_E(KEYSTORE) with e saying why: the blob carries keys and this

@@ -521,19 +521,9 @@ static int check_blob(writer *w, const uint8_t *blob, size_t len, uint64_t *last
 int wr_key_wrap(writer *w, wgroup *g, const Ledger__Event *ev)
 {
 	const char *member = pii_member(ev);
-	uint8_t wrapped[KEYSTORE_WRAPPED_LEN];
-	if (!member || !w->replicate || !keystore_clustered(w->keys) ||
-	    group_has_key(&g->g, member))
+	if (!member || !w->replicate || !keystore_clustered(w->keys))
 		return 0;
-	int rc = keystore_wrap(w->keys, g->g.first, member, wrapped);
-	if (rc == LD_E(NOT_FOUND))
-		return 0;
-	if (rc == 0)
-		rc = group_add_key(&g->g, member, wrapped);
-	if (rc)
-		log_error("writer: unable to add the key of member '%s' to the group: %s", member,
-			  ld_strerror(rc));
-	return rc == LD_E(INVALID_VALUE) ? 0 : rc; /* an id check_event refused */
+	return keystore_wrap_into(w->keys, &g->g, member);
 }
 
 /* The keys of the members the group forgets go first, as on the leader. */

@@ -157,7 +157,7 @@ static int stage(fetch *f, const uint8_t *blob, size_t len, uint64_t *got)
 	char why[200];
 	int rc;
 	*got = 0;
-	if (group_read_begin(&rd, blob, len) || rd.flags) {
+	if (group_read_begin(&rd, blob, len) || (rd.flags & ~GROUP_KEYS)) {
 		snprintf(f->why, sizeof(f->why), "the page after seq %llu is not a group of records",
 			 (unsigned long long)f->seq);
 		return -1;
@@ -247,6 +247,9 @@ static int page(fetch *f, nng_socket s)
 	sr.max_events = left < SUB_MAX_EVENTS ? (uint32_t)left : SUB_MAX_EVENTS;
 	sr.max_bytes = SUB_MAX_BYTES;
 	sr.with_records = 1;
+	/* The members' keys too (docs/REPLICATION.md, "Personal data across
+	 * nodes"): writer_apply_entry stores them before the events. */
+	sr.has_with_keys = sr.with_keys = 1;
 	sr.subscriber_id = id;
 	req.command_case = LEDGER__REQUEST__COMMAND_SUBSCRIBE;
 	req.subscribe = &sr;

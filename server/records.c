@@ -6,14 +6,19 @@
  * link, the correction it records and its hash, which the node checks and
  * writes into its log as it would an entry of the leader. The links and
  * corrections are read as this log stores them, so the two logs end up the
- * same bytes.
+ * same bytes. Asked with_keys by an admin, it carries the keys of the
+ * members whose sealed data the events carry, wrapped with the cluster's
+ * key (docs/REPLICATION.md, "Personal data across nodes"), which the node
+ * stores before it writes the events.
  */
 #include <string.h>
 
 #include "call.h"
 #include "group.h"
+#include "keystore.h"
 #include "links.h"
 #include "mstate.h"
+#include "pii.h"
 
 /* The correction event `ev` records: FIX_VOID / FIX_AMEND of a seq, or
  * none. */
@@ -38,7 +43,25 @@ static int fix_of(const store_val *ev, int *kind, uint64_t *target)
 	return 0;
 }
 
-nng_msg *records_page(store_txn *t, const sub_page *p, uint64_t after, uint64_t head)
+/* The key of the member whose sealed data the stored event carries, into
+ * g's key section. */
+static int key_of(group *g, keystore *k, const store_val *ev)
+{
+	int bc = codec_peek_body_case(ev->data, ev->len);
+	if (bc != LEDGER__EVENT__BODY_MEMBER_JOINED && bc != LEDGER__EVENT__BODY_EVENT_AMENDED &&
+	    bc != LEDGER__EVENT__BODY_PROFILE_CHANGED)
+		return 0;
+	Ledger__Event *e = codec_event_unpack(ev->data, ev->len);
+	if (!e)
+		return LD_E(STORAGE);
+	const char *member = pii_member(e);
+	int rc = member ? keystore_wrap_into(k, g, member) : 0;
+	codec_event_free(e);
+	return rc;
+}
+
+nng_msg *records_page(store_txn *t, const sub_page *p, uint64_t after, uint64_t head,
+		      keystore *keys)
 {
 	uint8_t prev[LD_HASH_LEN] = {0}, key[8];
 	store_val v;
@@ -66,11 +89,15 @@ nng_msg *records_page(store_txn *t, const sub_page *p, uint64_t after, uint64_t 
 		else if ((rc = group_add(&g, p->ev[i].len, &l, kind, target, &bytes, &hash)) == 0) {
 			memcpy(bytes, p->ev[i].data, p->ev[i].len);
 			memcpy(hash, h, LD_HASH_LEN);
+			if (keys)
+				rc = key_of(&g, keys, &p->ev[i]);
 		}
 	}
 	nng_msg *m;
 	if (rc || g.failed) {
-		m = reply_error_msg(rc == LD_E(INTERNAL) || g.failed ? LD_E(INTERNAL) : LD_E(STORAGE),
+		m = reply_error_msg(rc == LD_E(INTERNAL) || g.failed ? LD_E(INTERNAL)
+				    : rc == LD_E(KEYSTORE)		     ? LD_E(KEYSTORE)
+									     : LD_E(STORAGE),
 				    "unable to read the log's records");
 	} else {
 		group_seal(&g);

@@ -17,6 +17,7 @@
 
 #include "call.h"
 #include "check.h"
+#include "log.h"
 
 #define SUB_POOL_NICE   10 /* the pool reads at this lower CPU priority */
 #define SUB_MAX_ROUNDS  16 /* empty reads of one long-poll before it answers */
@@ -181,7 +182,11 @@ static void sub_read_job(call *c)
 		c->sub.park = 1;
 		return;
 	}
-	c->sub.reply = c->sub.records ? records_page(t, &p, after, head) : sub_page_reply(&p, head);
+	c->sub.reply = c->sub.records ? records_page(t, &p, after, head,
+						     c->sub.keys && keystore_clustered(srv->keys)
+							 ? srv->keys
+							 : NULL)
+				      : sub_page_reply(&p, head);
 	store_read_end(t);
 	subreg_seen(srv->subs, c->sub.id, c->sub.after, p.n, c->identity, 0);
 }
@@ -284,6 +289,14 @@ nng_msg *subs_subscribe(call *c)
 		return ld_errinfo_set(&e, LD_E(INVALID_VALUE), "subscribe.filter",
 				      "a page of records (with_records) is the whole log: no filter"),
 		       reply_error(&e);
+	/* Members' keys for an admin only (a subscriber reads the log). */
+	st->keys = st->records && q->has_with_keys && q->with_keys;
+	if (st->keys && c->role && c->role->kind != ROLE_ADMIN) {
+		st->keys = 0;
+		log_warn("subscriptions: '%s' (role %s) asked for the members' keys with its pages "
+			 "of records: they are for an admin only (docs/ROLES.md); sent without",
+			 c->identity, roles_kind_name(c->role->kind));
+	}
 	st->after = q->has_after_seq ? q->after_seq : 0;
 	writer_head(c->srv->w, &head, NULL, NULL);
 	if (st->after > head) {

@@ -77,6 +77,9 @@ grep -q "replica: snapshot at index [0-9]* is ahead of the log" "$TMPDIR/n$F.log
 grep -Eq "catchup: fetched [0-9]+ events \(seq 3 to [0-9]+\) from tcp://.* applied" \
 	"$TMPDIR/n$F.log" || die "node $F did not catch up through the page protocol"
 grep -q "replica: caught up to seq" "$TMPDIR/n$F.log" || die "node $F's replica did not finish"
+# It asked for the members' keys too, which a subscriber is not given.
+cat "$TMPDIR"/n*.log | grep -q "(role subscriber) asked for the members' keys .* sent without" ||
+	die "a subscriber's pages of records came with the members' keys, or nothing says they did not"
 # It follows the leader's entries from there.
 w workforce 320500 --group courier --count 77 --at 2026-03-02
 WANT=$(head_of "$L")

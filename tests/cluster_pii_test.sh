@@ -7,6 +7,9 @@
 #   - the leader is killed: the new leader changes the member's phone (with
 #     the key it received), and every node reads the new phone, the killed
 #     node too once restarted;
+#   - a node down while the others go past a snapshot marker catches up
+#     over pages of records, which carry the keys of the members whose
+#     sealed data they carry: it reads a name sealed while it was down;
 #   - forgetting the member destroys the key on every node: each reads
 #     "[forgotten]", and the key's bytes are in no file of any node's data
 #     directory (its keystore, its log, raft's segments: those hold the key
@@ -21,7 +24,9 @@ unset LEDGER_ID_KEY
 . "$(dirname "$0")/cluster_lib.sh"
 cluster_init 3
 ALL="${URLS[1]},${URLS[2]},${URLS[3]}"
-# cluster_lib.sh gives every node $TMPDIR/cluster.key.
+# cluster_lib.sh gives every node $TMPDIR/cluster.key. Markers often, so that
+# a node down for a few entries catches up over pages.
+NODE_ARGS=(--snapshot-threshold 8 --snapshot-trailing 4)
 
 # The decrypted name and phone of member $2 as node $1 reads them.
 personal_on() {
@@ -69,6 +74,23 @@ for i in 1 2 3; do
 	out_has "profile_changed +phone=13900139002" "node $i does not read the phone the new leader sealed"
 	expect_eq "$(key_on "$i" M1)" "$KEY" "node $i's key of M1 after the failover"
 done
+
+# --- a node catching up behind a marker gets the keys with the events -------
+F=$((L % 3 + 1))
+stop_node "$F"
+ok --url "$ALL" join M3 --org U1 --path platform-work --channel online --group rider --employment partial \
+	--region 320102 --national-id 11010519491231002X --name "Wang WuQ9" --phone 13600136004 --at 2024-03-02
+for i in $(seq 1 14); do
+	ok --url "$ALL" org add "X$i" --name "Branch $i" --kind industry-union --region 320100 --parent JS \
+		--at 2024-03-03
+done
+recorded
+start_node "$F"
+wait_head "$F" "$SEQ"
+grep -q "catchup: fetched .* applied" "$TMPDIR/n$F.log" || die "node $F did not catch up over pages"
+personal_on "$F" M3
+out_has "name=Wang WuQ9 phone=13600136004" "node $F, caught up, does not read the name sealed meanwhile"
+expect_eq "$(key_on "$F" M3)" "$(key_on "$L" M3)" "node $F's key of M3"
 
 # --- forget: the key goes on every node --------------------------------------
 ok --url "$ALL" forget M1 --reason "deletion request" --at 2024-04-01

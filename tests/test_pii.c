@@ -288,6 +288,43 @@ static void test_group_key_section(void **state)
 	group_free(&g);
 }
 
+/* group_has_key looks at the newest 16 records, and forgets those a
+ * request's rollback (group_truncate) took away, however many. */
+static void test_group_has_key(void **state)
+{
+	(void)state;
+	uint8_t prev[LD_HASH_LEN] = {0}, w[KEYSTORE_WRAPPED_LEN] = {0};
+	char id[32];
+	group g;
+	group_init(&g);
+	group_reset(&g, 1, prev, 0);
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "A%d", i);
+		assert_int_equal(group_add_key(&g, id, w), 0);
+	}
+	assert_true(group_has_key(&g, "A19"));
+	assert_true(group_has_key(&g, "A4"));
+	assert_false(group_has_key(&g, "A3")); /* older than the newest 16 */
+	group_mark m = group_mark_at(&g);
+	for (int i = 0; i < 40; i++) {
+		snprintf(id, sizeof(id), "LONGER-ID-%d", i);
+		assert_int_equal(group_add_key(&g, id, w), 0);
+	}
+	assert_true(group_has_key(&g, "LONGER-ID-39"));
+	group_truncate(&g, m);
+	assert_false(group_has_key(&g, "LONGER-ID-39"));
+	assert_false(group_has_key(&g, "LONGER-ID-30"));
+	assert_int_equal(group_add_key(&g, "B", w), 0);
+	assert_int_equal(group_add_key(&g, "C", w), 0);
+	assert_true(group_has_key(&g, "B"));
+	assert_true(group_has_key(&g, "C"));
+	assert_false(group_has_key(&g, "LONGER-ID-25"));
+	assert_int_equal(g.nkeys, 22);
+	group_reset(&g, 1, prev, 0);
+	assert_false(group_has_key(&g, "C"));
+	group_free(&g);
+}
+
 static void write_secret(const char *path, int fill)
 {
 	uint8_t s[LD_SECRET_LEN];
@@ -393,6 +430,7 @@ int main(void)
 	    cmocka_unit_test(test_hkdf_vector),
 	    cmocka_unit_test(test_wrap_unwrap),
 	    cmocka_unit_test(test_group_key_section),
+	    cmocka_unit_test(test_group_has_key),
 	    cmocka_unit_test(test_adopt),
 	};
 	return tl_run_tests(tests, NULL, NULL);
