@@ -523,7 +523,9 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 			return rc;
 		if (rc == LD_E(UNAVAILABLE)) {
 			nng_duration *ms = &skip_ms[c->cur];
-			*ms = !*ms ? LDC_SKIP_MS : *ms < LDC_SKIP_MAX_MS / 2 ? *ms * 2 : LDC_SKIP_MAX_MS;
+			*ms = *ms ? *ms * 2 : LDC_SKIP_MS;
+			if (*ms > LDC_SKIP_MAX_MS)
+				*ms = LDC_SKIP_MAX_MS;
 			skip_until[c->cur] = now + (nng_time)*ms;
 		}
 		int k = c->nurls;
