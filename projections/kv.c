@@ -17,6 +17,7 @@ typedef struct kv_entry {
 	uint8_t absent;  /* known not to exist (deleted, or absent in LMDB) */
 	uint8_t dirty;   /* changed since it was last handed to a flush */
 	uint8_t pending; /* in a flush not yet committed (kv_detach) */
+	uint8_t inlog;   /* held in its database's log, not in the slots */
 	uint8_t data[]; /* key, then value */
 } kv_entry;
 
@@ -40,6 +41,17 @@ typedef struct kv_run {
 	uint64_t gen; /* 0: never built */
 } kv_run;
 
+/* A cold database's keys that came in increasing order (kv_set_cold: a
+ * record per event, keyed by its seq): an array sorted by key, appended to,
+ * instead of the slots. Each is dirty or pending (a flush that has
+ * committed sweeps the rest out), so finding one is a comparison with the
+ * last, or a binary search, and neither its insertion nor its removal
+ * after the flush probes the slots. */
+typedef struct kv_log {
+	kv_entry **e;
+	size_t n, cap;
+} kv_log;
+
 struct proj_kv {
 	kv_slot *slots; /* open addressing, linear probing; cap a power of 2 */
 	size_t cap, n;
@@ -55,6 +67,8 @@ struct proj_kv {
 	uint64_t gen; /* moves whenever the set of changed entries (or where one
 		       * lives) changes: the sorted runs are stale */
 	kv_run runs[STORE_MAX_DBS];
+	kv_log log[STORE_MAX_DBS];
+	size_t nhash[STORE_MAX_DBS]; /* each database's entries in the slots */
 };
 
 static uint64_t hash_key(unsigned db, const uint8_t *p, size_t n)
@@ -79,6 +93,13 @@ static uint64_t hash_key(unsigned db, const uint8_t *p, size_t n)
 	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
 	return h;
+}
+
+/* LMDB's default order: bytes, then the shorter first. */
+static int key_cmp(const void *a, size_t an, const void *b, size_t bn)
+{
+	int c = memcmp(a, b, an < bn ? an : bn);
+	return c ? c : an < bn ? -1 : an > bn;
 }
 
 static size_t entry_cost(const kv_entry *e)
@@ -112,6 +133,11 @@ void kv_free(proj_kv *kv)
 	for (size_t i = 0; i < kv->cap; i++)
 		free(kv->slots[i].e);
 	free(kv->slots);
+	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
+		for (size_t i = 0; i < kv->log[db].n; i++)
+			free(kv->log[db].e[i]);
+		free(kv->log[db].e);
+	}
 	free(kv->dirty);
 	free(kv->pend);
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++)
@@ -191,6 +217,7 @@ static void forget(proj_kv *kv, kv_entry *e)
 	kv->slots[i].e = NULL;
 	kv->slots[i].hash = 0;
 	kv->n--;
+	kv->nhash[e->db]--;
 	kv->bytes -= entry_cost(e);
 	kv->complete[e->db] = 0;
 	kv->gen++;
@@ -205,19 +232,45 @@ static size_t room_for(size_t vlen)
 	return (vlen + 8 + 7) & ~(size_t)7;
 }
 
-/* The slot of (db, key), with an entry made (absent, clean, with room for
- * a value of vlen bytes) if the table has none (*made set). NULL: out of
- * memory. */
-static kv_slot *entry_of(proj_kv *kv, unsigned db, const void *key, size_t klen, size_t vlen,
-			 int *made)
+/* (db, key)'s place in db's log (NULL: not there). */
+static kv_entry **log_find(const kv_log *l, const void *key, size_t klen)
 {
-	uint64_t h = hash_key(db, key, klen);
-	*made = 0;
-	if ((kv->n + 1) * 2 > kv->cap && grow(kv))
+	if (!l->n)
 		return NULL;
-	kv_slot *sl = slot_of(kv, db, key, klen, h);
-	if (sl->e)
-		return sl;
+	const kv_entry *last = l->e[l->n - 1];
+	int c = key_cmp(key, klen, last->data, last->klen);
+	if (c >= 0)
+		return c ? NULL : &l->e[l->n - 1];
+	size_t lo = 0, hi = l->n - 1;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const kv_entry *e = l->e[mid];
+		c = key_cmp(e->data, e->klen, key, klen);
+		if (c == 0)
+			return &l->e[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* (db, key)'s entry, in its log or its slot (NULL: the table has none). */
+static kv_entry *find(proj_kv *kv, unsigned db, const void *key, size_t klen)
+{
+	kv_entry **p = log_find(&kv->log[db], key, klen);
+	if (p)
+		return *p;
+	if (!kv->nhash[db])
+		return NULL;
+	return slot_of(kv, db, key, klen, hash_key(db, key, klen))->e;
+}
+
+/* A new entry of (db, key): absent, clean, with room for a value of vlen
+ * bytes. NULL: out of memory. */
+static kv_entry *entry_new(unsigned db, const void *key, size_t klen, size_t vlen)
+{
 	size_t cap = vlen ? room_for(vlen) : 0;
 	if (cap > UINT32_MAX)
 		return NULL;
@@ -230,17 +283,80 @@ static kv_slot *entry_of(proj_kv *kv, unsigned db, const void *key, size_t klen,
 	e->klen = (uint16_t)klen;
 	e->absent = 1;
 	memcpy(e->data, key, klen);
+	return e;
+}
+
+/* Appends e, whose key is past every key of its database's log. */
+static int log_append(proj_kv *kv, kv_entry *e)
+{
+	kv_log *l = &kv->log[e->db];
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		kv_entry **n = realloc(l->e, cap * sizeof(*n));
+		if (!n)
+			return LD_E(INTERNAL);
+		kv->bytes += (cap - l->cap) * sizeof(*n);
+		l->e = n;
+		l->cap = cap;
+	}
+	e->inlog = 1;
+	l->e[l->n++] = e;
+	return 0;
+}
+
+/* The place of (db, key)'s entry, with one made (entry_new) if the table
+ * has none (*made set): appended to db's log if db is cold, logged is set
+ * and the key is past the log's last, else in a slot. NULL: out of memory. */
+static kv_entry **entry_of(proj_kv *kv, unsigned db, const void *key, size_t klen, size_t vlen,
+			   int logged, int *made)
+{
+	kv_log *l = &kv->log[db];
+	*made = 0;
+	int past = 1;
+	if (l->n) {
+		kv_entry **p = log_find(l, key, klen);
+		if (p)
+			return p;
+		const kv_entry *last = l->e[l->n - 1];
+		past = key_cmp(key, klen, last->data, last->klen) > 0;
+	}
+	logged = logged && past && db < kv->ndbs && kv->cold[db];
+	uint64_t h = 0;
+	kv_slot *sl = NULL;
+	/* The slots are probed unless nothing of db is there and a new entry
+	 * would go to the log. */
+	if (kv->nhash[db] || !logged) {
+		h = hash_key(db, key, klen);
+		if ((kv->n + 1) * 2 > kv->cap && grow(kv))
+			return NULL;
+		sl = slot_of(kv, db, key, klen, h);
+		if (sl->e)
+			return &sl->e;
+	}
+	kv_entry *e = entry_new(db, key, klen, vlen);
+	if (!e)
+		return NULL;
+	kv->bytes += entry_cost(e);
+	*made = 1;
+	if (logged) {
+		if (log_append(kv, e)) {
+			kv->bytes -= entry_cost(e);
+			free(e);
+			return NULL;
+		}
+		return &l->e[l->n - 1];
+	}
 	sl->hash = h;
 	sl->e = e;
 	kv->n++;
-	kv->bytes += entry_cost(e);
-	*made = 1;
-	return sl;
+	kv->nhash[db]++;
+	return &sl->e;
 }
 
-static int set_value(proj_kv *kv, kv_slot *sl, const void *val, size_t vlen)
+/* Sets the value of the entry at place pe (its slot's or its log's). */
+static int set_value(proj_kv *kv, kv_entry **pe, const void *val, size_t vlen)
 {
-	kv_entry *e = sl->e;
+	kv_entry *e = *pe;
 	if (vlen > UINT32_MAX)
 		return LD_E(INTERNAL);
 	if (e->vcap < vlen) {
@@ -252,7 +368,7 @@ static int set_value(proj_kv *kv, kv_slot *sl, const void *val, size_t vlen)
 		n->vcap = (uint32_t)cap;
 		if (n != e)
 			kv->gen++;
-		sl->e = e = n;
+		*pe = e = n;
 		if (e->dirty)
 			kv->dirty[e->dirty_ix] = e;
 		if (e->pending)
@@ -290,15 +406,13 @@ static int mark_dirty(proj_kv *kv, kv_entry *e)
 
 int kv_get(proj_kv *kv, unsigned db, const void *key, size_t klen, store_val *v)
 {
-	if (kv->cap) {
-		kv_entry *e = slot_of(kv, db, key, klen, hash_key(db, key, klen))->e;
-		if (e) {
-			if (e->absent)
-				return LD_E(NOT_FOUND);
-			v->data = val_of(e);
-			v->len = e->vlen;
-			return 0;
-		}
+	kv_entry *e = find(kv, db, key, klen);
+	if (e) {
+		if (e->absent)
+			return LD_E(NOT_FOUND);
+		v->data = val_of(e);
+		v->len = e->vlen;
+		return 0;
 	}
 	if (db < kv->ndbs && kv->complete[db])
 		return LD_E(NOT_FOUND);
@@ -308,25 +422,26 @@ int kv_get(proj_kv *kv, unsigned db, const void *key, size_t klen, store_val *v)
 	int rc = store_get(kv->base, db, key, klen, &bv);
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;
-	/* Kept, found or not: the flushed state does not change under it. */
+	/* Kept, found or not: the flushed state does not change under it.
+	 * In a slot: a log holds only what a flush has yet to write. */
 	int made;
-	kv_slot *sl = entry_of(kv, db, key, klen, rc ? 0 : bv.len, &made);
-	if (!sl)
+	kv_entry **pe = entry_of(kv, db, key, klen, rc ? 0 : bv.len, 0, &made);
+	if (!pe)
 		return LD_E(INTERNAL);
 	if (rc)
 		return rc;
-	if (set_value(kv, sl, bv.data, bv.len))
+	if (set_value(kv, pe, bv.data, bv.len))
 		return LD_E(INTERNAL);
-	v->data = val_of(sl->e);
-	v->len = sl->e->vlen;
+	v->data = val_of(*pe);
+	v->len = (*pe)->vlen;
 	return 0;
 }
 
 int kv_put(proj_kv *kv, unsigned db, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	int made;
-	kv_slot *sl = entry_of(kv, db, key, klen, vlen, &made);
-	if (!sl || mark_dirty(kv, sl->e) || set_value(kv, sl, val, vlen))
+	kv_entry **pe = entry_of(kv, db, key, klen, vlen, 1, &made);
+	if (!pe || mark_dirty(kv, *pe) || set_value(kv, pe, val, vlen))
 		return LD_E(INTERNAL);
 	return 0;
 }
@@ -334,15 +449,16 @@ int kv_put(proj_kv *kv, unsigned db, const void *key, size_t klen, const void *v
 int kv_del(proj_kv *kv, unsigned db, const void *key, size_t klen)
 {
 	int made;
-	kv_slot *sl = entry_of(kv, db, key, klen, 0, &made);
-	if (!sl)
+	/* (A new entry in a slot: one of a complete database stays clean.) */
+	kv_entry **pe = entry_of(kv, db, key, klen, 0, 0, &made);
+	if (!pe)
 		return LD_E(INTERNAL);
 	if (made && db < kv->ndbs && kv->complete[db])
 		return 0; /* not in LMDB, not in the table: nothing to delete */
-	if (mark_dirty(kv, sl->e))
+	if (mark_dirty(kv, *pe))
 		return LD_E(INTERNAL);
-	sl->e->absent = 1;
-	sl->e->vlen = 0;
+	(*pe)->absent = 1;
+	(*pe)->vlen = 0;
 	return 0;
 }
 
@@ -619,6 +735,52 @@ void kv_batch_free(kv_batch *b)
 	free(b);
 }
 
+/* Frees the entries of the logs for which drop() says so (their databases
+ * are no longer complete). */
+static void log_drop(proj_kv *kv, int (*drop)(const kv_entry *))
+{
+	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
+		kv_log *l = &kv->log[db];
+		size_t keep = 0;
+		for (size_t i = 0; i < l->n; i++) {
+			kv_entry *e = l->e[i];
+			if (!drop(e)) {
+				l->e[keep++] = e;
+				continue;
+			}
+			kv->bytes -= entry_cost(e);
+			if (db < kv->ndbs)
+				kv->complete[db] = 0;
+			free(e);
+		}
+		if (keep != l->n)
+			kv->gen++;
+		l->n = keep;
+	}
+}
+
+static int is_dirty(const kv_entry *e)
+{
+	return e->dirty;
+}
+
+static int is_clean(const kv_entry *e)
+{
+	return !e->dirty && !e->pending;
+}
+
+static int is_any(const kv_entry *e)
+{
+	(void)e;
+	return 1;
+}
+
+/* A flush has committed: the log entries it wrote, now clean, leave memory. */
+static void log_sweep(proj_kv *kv)
+{
+	log_drop(kv, is_clean);
+}
+
 int kv_settle(proj_kv *kv, int committed)
 {
 	int rc = 0;
@@ -629,11 +791,13 @@ int kv_settle(proj_kv *kv, int committed)
 		 * value it has now. */
 		if (!committed && !rc)
 			rc = mark_dirty(kv, e);
-		else if (committed && kv->cold[e->db] && !e->dirty)
+		else if (committed && kv->cold[e->db] && !e->dirty && !e->inlog)
 			forget(kv, e);
 	}
 	kv->npend = 0;
 	kv->gen++;
+	if (committed)
+		log_sweep(kv);
 	return rc;
 }
 
@@ -641,12 +805,13 @@ void kv_written(proj_kv *kv)
 {
 	for (size_t i = 0; i < kv->ndirty; i++) {
 		kv->dirty[i]->dirty = 0;
-		if (kv->cold[kv->dirty[i]->db] && !kv->dirty[i]->pending)
+		if (kv->cold[kv->dirty[i]->db] && !kv->dirty[i]->pending && !kv->dirty[i]->inlog)
 			forget(kv, kv->dirty[i]);
 	}
 	kv->ndirty = 0;
 	kv->dirty_bytes = 0;
 	kv->gen++;
+	log_sweep(kv);
 }
 
 /* Drops the entries for which drop() says so; every database they were in
@@ -662,6 +827,7 @@ static int drop_where(proj_kv *kv, int (*drop)(const kv_entry *))
 	if (!slots)
 		return LD_E(INTERNAL);
 	kv->gen++;
+	memset(kv->nhash, 0, sizeof(kv->nhash));
 	for (size_t i = 0; i < kv->cap; i++) {
 		kv_entry *e = kv->slots[i].e;
 		if (!e)
@@ -673,24 +839,16 @@ static int drop_where(proj_kv *kv, int (*drop)(const kv_entry *))
 			free(e);
 		} else {
 			place(slots, cap, kv->slots[i].hash, e);
+			kv->nhash[e->db]++;
 		}
 	}
+	log_drop(kv, drop);
 	kv->bytes = kv->bytes - kv->cap * sizeof(*slots) + cap * sizeof(*slots);
 	free(kv->slots);
 	kv->slots = slots;
 	kv->cap = cap;
 	kv->n = keep;
 	return 0;
-}
-
-static int is_dirty(const kv_entry *e)
-{
-	return e->dirty;
-}
-
-static int is_clean(const kv_entry *e)
-{
-	return !e->dirty && !e->pending;
 }
 
 void kv_discard(proj_kv *kv)
@@ -704,7 +862,9 @@ void kv_discard(proj_kv *kv)
 			free(kv->slots[i].e);
 		}
 		memset(kv->slots, 0, kv->cap * sizeof(*kv->slots));
+		log_drop(kv, is_any);
 		memset(kv->complete, 0, sizeof(kv->complete));
+		memset(kv->nhash, 0, sizeof(kv->nhash));
 		kv->n = 0;
 	}
 	kv->ndirty = 0;
@@ -735,13 +895,6 @@ size_t kv_dirty(const proj_kv *kv)
 /* ------------------------------------------------------------------ */
 /* Reading the state as applied                                        */
 /* ------------------------------------------------------------------ */
-
-/* LMDB's default order: bytes, then the shorter first. */
-static int key_cmp(const void *a, size_t an, const void *b, size_t bn)
-{
-	int c = memcmp(a, b, an < bn ? an : bn);
-	return c ? c : an < bn ? -1 : an > bn;
-}
 
 static int entry_cmp(const void *a, const void *b)
 {
@@ -787,10 +940,7 @@ static const kv_run *run_of(proj_kv *kv, unsigned db)
 int kvr_get(const kv_read *r, unsigned db, const void *key, size_t klen, store_val *v)
 {
 	for (unsigned i = 0; i < r->nkv; i++) {
-		proj_kv *kv = r->kv[i];
-		if (!kv->cap)
-			continue;
-		kv_entry *e = slot_of(kv, db, key, klen, hash_key(db, key, klen))->e;
+		kv_entry *e = find(r->kv[i], db, key, klen);
 		if (!e)
 			continue;
 		if (e->absent)

@@ -64,7 +64,9 @@ void kv_set_complete(proj_kv *kv, unsigned db);
  * event, read back only to undo it): each leaves memory as soon as a flush
  * that holds it has committed (kv_settle, kv_written), and is read from
  * the flushed state if it is ever needed again. So db is complete only
- * until the first such flush. Call before anything is put. */
+ * until the first such flush. Keys put in increasing order (a seq) go to
+ * an array sorted by key, not the hash table: appending one, and dropping
+ * it after its flush, probes nothing. Call before anything is put. */
 void kv_set_cold(proj_kv *kv, unsigned db);
 
 /* 0 with *v (valid until the next put, delete or trim of this table),

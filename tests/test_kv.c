@@ -673,6 +673,200 @@ static void test_cold(void **state)
 	}
 }
 
+/*
+ * A cold database keyed by seq (kv_set_cold's log): records appended in
+ * increasing key order while readers (kv_read) look, flushed every way (in
+ * one go, detached and committed with more appended meanwhile, detached and
+ * failed), with corrections that read a record back (still unflushed, or
+ * flushed and gone from memory) and rewrite or delete it, a put before the
+ * log's last key that it does not hold, and a discard back to the flushed
+ * state. After every step each key reads as the model says (kv_get,
+ * kvr_get, a cursor both ways), and at the end LMDB holds the model.
+ */
+#define SK 2400
+
+typedef struct smodel {
+	char val[SK][24];
+	int has[SK];
+} smodel;
+
+static size_t seq_key(uint8_t *k, int i)
+{
+	for (int b = 0; b < 8; b++)
+		k[b] = (uint8_t)((uint64_t)i >> (56 - 8 * b));
+	return 8;
+}
+
+static void seq_check(fx *f, const smodel *m, int upto)
+{
+	store_txn *t;
+	assert_int_equal(store_read_begin(f->s, &t), 0);
+	const kv_read rd = {.t = t, .kv = &f->kv, .nkv = 1};
+	for (int i = 0; i < upto; i++) {
+		uint8_t k[8];
+		store_val v;
+		int rc = kvr_get(&rd, DB_A, k, seq_key(k, i), &v);
+		assert_int_equal(rc, m->has[i] ? 0 : LD_E(NOT_FOUND));
+		if (!rc) {
+			assert_int_equal(v.len, strlen(m->val[i]));
+			assert_memory_equal(v.data, m->val[i], v.len);
+		}
+	}
+	kvr_cursor *c;
+	store_val k, v;
+	assert_int_equal(kvr_cursor_open(&rd, DB_A, &c), 0);
+	uint8_t key[8];
+	int rc = kvr_cursor_seek(c, key, seq_key(key, 0), &k, &v);
+	for (int i = 0; i < SK; i++) {
+		if (!m->has[i])
+			continue;
+		assert_int_equal(rc, 0);
+		assert_int_equal(k.len, 8);
+		assert_memory_equal(k.data, key, seq_key(key, i));
+		assert_memory_equal(v.data, m->val[i], strlen(m->val[i]));
+		rc = kvr_cursor_next(c, &k, &v);
+	}
+	assert_int_equal(rc, LD_E(NOT_FOUND));
+	rc = kvr_cursor_last(c, &k, &v);
+	for (int i = SK - 1; i >= 0; i--) {
+		if (!m->has[i])
+			continue;
+		assert_int_equal(rc, 0);
+		assert_memory_equal(k.data, key, seq_key(key, i));
+		rc = kvr_cursor_prev(c, &k, &v);
+	}
+	assert_int_equal(rc, LD_E(NOT_FOUND));
+	kvr_cursor_close(c);
+	store_read_end(t);
+}
+
+/* A correction of record i: read back (as the model says), then rewritten
+ * or deleted. */
+static void seq_correct(fx *f, smodel *m, int i, int round)
+{
+	uint8_t k[8];
+	store_val v;
+	size_t kl = seq_key(k, i);
+	int rc = kv_get(f->kv, DB_A, k, kl, &v);
+	assert_int_equal(rc, m->has[i] ? 0 : LD_E(NOT_FOUND));
+	if (!rc)
+		assert_memory_equal(v.data, m->val[i], v.len);
+	if (round % 2) {
+		assert_int_equal(kv_del(f->kv, DB_A, k, kl), 0);
+		m->has[i] = 0;
+		return;
+	}
+	snprintf(m->val[i], sizeof(m->val[i]), "fix%d.%d", round, i);
+	assert_int_equal(kv_put(f->kv, DB_A, k, kl, m->val[i], strlen(m->val[i])), 0);
+	m->has[i] = 1;
+}
+
+static void test_cold_log(void **state)
+{
+	fx *f = *state;
+	static smodel m, flushed;
+	unsigned seed = 5;
+	int next = 0;
+	memset(&m, 0, sizeof(m));
+	memset(&flushed, 0, sizeof(flushed));
+	kv_set_complete(f->kv, DB_A);
+	kv_set_complete(f->kv, DB_B);
+	kv_set_cold(f->kv, DB_A);
+	for (int round = 0; next + 200 <= SK; round++) {
+		base_begin(f);
+		for (int n = 0; n < 150; n++, next++) {
+			uint8_t k[8];
+			snprintf(m.val[next], sizeof(m.val[next]), "r%d", next);
+			assert_int_equal(kv_put(f->kv, DB_A, k, seq_key(k, next), m.val[next],
+						strlen(m.val[next])),
+					 0);
+			m.has[next] = 1;
+			put_s(f, DB_B, "other", m.val[next]);
+			if (n % 50 == 49) /* a record still in the log, read back */
+				seq_correct(f, &m, next - (int)(rand_r(&seed) % 40), round + n);
+		}
+		/* Records before the log's last one: flushed ones (read back
+		 * from LMDB), and one the log never held (deleted before). */
+		seq_correct(f, &m, (int)(rand_r(&seed) % (unsigned)next), round);
+		for (int i = 0; i < next; i++)
+			if (!m.has[i] && rand_r(&seed) % 4 == 0) {
+				seq_correct(f, &m, i, 0);
+				break;
+			}
+		seq_check(f, &m, next);
+		int how = round % 4;
+		if (how == 0) {
+			assert_int_equal(flush(f), 0);
+			flushed = m;
+		} else if (how == 3) { /* back to the flushed state */
+			kv_discard(f->kv);
+			m = flushed;
+			next = 0;
+			for (int i = 0; i < SK; i++)
+				if (m.has[i])
+					next = i + 1;
+			base_begin(f);
+			seq_check(f, &m, SK);
+			assert_int_equal(flush(f), 0);
+		} else { /* detached; appended to and corrected meanwhile; then
+			  * committed (how 1) or failed (how 2) */
+			kv_batch *b;
+			store_txn *t;
+			assert_int_equal(kv_detach(f->kv, &b), 0);
+			for (int n = 0; n < 50; n++, next++) {
+				uint8_t k[8];
+				snprintf(m.val[next], sizeof(m.val[next]), "d%d", next);
+				assert_int_equal(kv_put(f->kv, DB_A, k, seq_key(k, next),
+							m.val[next], strlen(m.val[next])),
+						 0);
+				m.has[next] = 1;
+			}
+			seq_correct(f, &m, next - 60, round); /* a pending one */
+			seq_check(f, &m, next);
+			base_end(f);
+			assert_int_equal(store_write_begin(f->s, &t), 0);
+			assert_int_equal(kv_batch_write(b, t), 0);
+			if (how == 1)
+				assert_int_equal(store_commit(t), 0);
+			else
+				store_abort(t);
+			kv_batch_free(b);
+			assert_int_equal(kv_settle(f->kv, how == 1), 0);
+			base_begin(f);
+			seq_check(f, &m, next);
+			assert_int_equal(flush(f), 0);
+			flushed = m;
+		}
+		seq_check(f, &m, SK);
+		/* Flushed: no record is left in memory (none reads without a
+		 * base), the other database's key is, unless discarded. */
+		base_end(f);
+		for (int i = 0; i < next; i++) {
+			uint8_t k[8];
+			store_val v;
+			if (m.has[i])
+				assert_int_equal(kv_get(f->kv, DB_A, k, seq_key(k, i), &v),
+						 LD_E(STORAGE));
+		}
+		if (how != 3) /* (a discard dropped it, dirty) */
+			assert_int_equal(kv_get(f->kv, DB_B, "other", 5, &(store_val){0}), 0);
+	}
+	assert_true(next > SK / 2);
+	/* LMDB holds the model, no more. */
+	store_txn *t;
+	size_t want = 0;
+	assert_int_equal(store_read_begin(f->s, &t), 0);
+	for (int i = 0; i < SK; i++) {
+		uint8_t k[8];
+		store_val v;
+		int rc = store_get(t, DB_A, k, seq_key(k, i), &v);
+		assert_int_equal(rc, m.has[i] ? 0 : LD_E(NOT_FOUND));
+		want += m.has[i];
+	}
+	assert_int_equal(store_count(t, DB_A), want);
+	store_read_end(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -684,6 +878,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cold_log, setup, teardown),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }
