@@ -756,6 +756,12 @@ static void log_drop(proj_kv *kv, int (*drop)(const kv_entry *))
 		if (keep != l->n)
 			kv->gen++;
 		l->n = keep;
+		if (!keep) { /* (a rebuild's flush held a million: not kept) */
+			kv->bytes -= l->cap * sizeof(*l->e);
+			free(l->e);
+			l->e = NULL;
+			l->cap = 0;
+		}
 	}
 }
 

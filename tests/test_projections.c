@@ -3178,7 +3178,10 @@ static void test_machine_crash_torn_projections(void **state)
 
 /*
  * A kill -9 during a flush written off the loop thread. `ledgerd
- * --rebuild` with a 1 MiB budget flushes after every batch or so; each
+ * --rebuild` with a 1 MiB budget flushes every few batches (when its
+ * workers' dirty bytes, reported after their batches, pass half of it:
+ * 40,000 events gave two such flushes and the last one, or just two when
+ * the second came at the log's end); each
  * flush is written by the flusher thread while the runner applies the next
  * batches, and LEDGERD_TEST_KILL_IN_FLUSH=3 kills the process in the third,
  * its keys and checkpoints written into the transaction, not committed.
@@ -3187,7 +3190,7 @@ static void test_machine_crash_torn_projections(void **state)
  * what it holds at the end is what an in-process rebuild of the same log
  * holds.
  */
-#define KF_EVENTS 40000
+#define KF_EVENTS 100000
 
 static void test_kill_during_offthread_flush(void **state)
 {
