@@ -137,4 +137,9 @@ void cluster_metrics(metrics_buf *b, void *arg)
 	     "Events fetched from peers by those catch-ups.");
 	metrics_printf(b, "ledgerd_replica_catchup_events_total %llu\n",
 		       (unsigned long long)cs.events);
+	head(b, "ledgerd_replica_catchup_keys_withheld_total", "counter",
+	     "Those catch-ups whose peer sent the events without the members' keys (this node's "
+	     "identity not an admin there): their names and phones read [forgotten] here.");
+	metrics_printf(b, "ledgerd_replica_catchup_keys_withheld_total %llu\n",
+		       (unsigned long long)cs.keys_withheld);
 }

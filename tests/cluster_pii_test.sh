@@ -90,6 +90,8 @@ recorded
 start_node "$F"
 wait_head "$F" "$SEQ"
 grep -q "catchup: fetched .* applied" "$TMPDIR/n$F.log" || die "node $F did not catch up over pages"
+grep -q "WITHOUT the members' keys" "$TMPDIR/n$F.log" &&
+	die "node $F, an admin at its peers (no role file), warns that the keys were withheld"
 personal_on "$F" M3
 out_has "name=Wang WuQ9 phone=13600136004" "node $F, caught up, does not read the name sealed meanwhile"
 expect_eq "$(key_on "$F" M3)" "$(key_on "$L" M3)" "node $F's key of M3"
