@@ -489,7 +489,10 @@ static int move_to(ldc *c, const char *url, ld_errinfo *e)
  * A call, followed through a cluster: a node that cannot be reached, does
  * not lead (ERR_NOT_LEADER: on to the leader it names, else the next url),
  * or lost the leadership before confirming (ERR_OUTCOME_UNKNOWN: the same
- * request again, whose event ids make it safe) is left for the next, until
+ * request again, whose event ids make it safe) is left for the next; one
+ * that is busy (ERR_BUSY: a leader still applying its election barrier, or
+ * a full queue; nothing of the request was recorded) is asked again after
+ * LDC_ROUND_PAUSE_MS; until
  * one answers or the call's timeout has passed. A node found unreachable is
  * passed over for LDC_SKIP_MS, even when the others name it (a killed
  * leader is named until the election), then asked again: one that was only
@@ -517,7 +520,7 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 				     ? (*out)->error->leader
 				     : NULL;
 		int again = rc == LD_E(UNAVAILABLE) || rc == LD_E(NOT_LEADER) ||
-			    rc == LD_E(OUTCOME_UNKNOWN);
+			    rc == LD_E(OUTCOME_UNKNOWN) || rc == LD_E(BUSY);
 		now = nng_clock();
 		if (!again || c->nurls <= 1 || c->interrupted || now >= deadline)
 			return rc;
@@ -529,15 +532,19 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 			skip_until[c->cur] = now + (nng_time)*ms;
 		}
 		int k = c->nurls;
-		if (leader) {
+		if (rc == LD_E(BUSY))
+			k = c->cur; /* the leader, busy: the same node after a pause */
+		else if (leader) {
 			for (k = 0; k < c->nurls && strcmp(c->urls[k], leader) != 0; k++)
 				;
-			if (k < c->nurls && skip_until[k] > now)
+			if (k < c->nurls && skip_until[k] > now) {
 				leader = NULL; /* named, but unreachable a moment ago */
+				k = c->nurls;
+			}
 		}
-		/* Without a leader named: the next node not passed over (none
-		 * left: every one again). */
-		if (!leader) {
+		/* Neither busy nor a leader named: the next node not passed
+		 * over (none left: every one again). */
+		if (!leader && k == c->nurls) {
 			int n = 0;
 			k = c->cur;
 			do {
@@ -550,7 +557,7 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 		}
 		/* Asked already since the last pause: an election, or a
 		 * leader's first commit, takes a moment. */
-		int pause = k < c->nurls && (asked & (1u << k));
+		int pause = rc == LD_E(BUSY) || (k < c->nurls && (asked & (1u << k)));
 		if (pause && now + LDC_ROUND_PAUSE_MS >= deadline)
 			return rc; /* no time left for another round */
 		char next[256];
