@@ -2851,61 +2851,67 @@ static void key_goes_on(unsigned wrong)
 	sim_close();
 }
 
-/* A follower whose key differs halts at the leader's first confirmation,
- * naming both key ids, before it applies anything; the two others go on;
- * with the right key it catches up. */
-static void test_key_follower(void **state)
+/* Node `wrong`, a follower whose key `which` is `id`, halts at the leader's
+ * (node 0's) first confirmation, saying `says`, before it applies anything;
+ * the two others go on; with the right key it catches up. */
+static void key_follower_halts(unsigned wrong, int which, uint64_t id, const char *says)
 {
-	(void)state;
-	key_sim_open(2, REPLICA_KEY_HASH, KEY_WRONG);
+	key_sim_open(wrong, which, id);
 	int zero_i = 0;
 	assert_true(step_until(leader_is, &zero_i, 10000));
-	struct key_watch w = {.node = 2};
+	struct key_watch w = {.node = wrong};
 	assert_true(step_until(key_halted, &w, 10000));
-	assert_false(S->s[0].halted || S->s[1].halted);
-	assert_non_null(strstr(S->last_halt, "person-hash key id 2222222222222222 here, "
-	                                     "1111111111111111 on the leader, node 1"));
-	assert_non_null(strstr(S->last_halt, "copy the first node's DATA/person-hash.key"));
-	key_fixed(2);
-	key_goes_on(2);
+	for (unsigned i = 0; i < 3; i++)
+		assert_true(S->s[i].halted == (i == wrong));
+	assert_non_null(strstr(S->last_halt, says));
+	assert_non_null(strstr(S->last_halt, replica_key_table[which].fix));
+	key_fixed(wrong);
+	key_goes_on(wrong);
 }
 
-/* The node whose key differs wins the first election: it is never ready (the
- * others' HOLDs name another key and do not count) and halts once a majority
- * of voters said so; the others elect one of them and go on. */
-static void test_key_leader(void **state)
+/* Node 0, whose key `which` is `id`, wins the first election: it is never
+ * ready (the others' HOLDs name another key and do not count) and halts,
+ * saying `says`, once a majority of voters said so; the others elect one of
+ * them and go on. */
+static void key_leader_halts(int which, uint64_t id, const char *says)
 {
-	(void)state;
-	key_sim_open(0, REPLICA_KEY_HASH, KEY_WRONG);
+	key_sim_open(0, which, id);
 	struct key_watch w = {.node = 0};
 	assert_true(step_until(key_halted, &w, 20000));
 	assert_false(w.ever_ready);
 	assert_false(S->s[1].halted || S->s[2].halted);
-	assert_non_null(strstr(S->last_halt, "person-hash key id 2222222222222222 here, "
-	                                     "1111111111111111 on node"));
+	assert_non_null(strstr(S->last_halt, says));
 	assert_non_null(strstr(S->last_halt, "2 of the 3 voters"));
 	key_fixed(0);
 	key_goes_on(0);
 }
 
+/* The person-hash key: the follower, then the leader (the fix named: copy
+ * the first node's DATA/person-hash.key). */
+static void test_key_follower(void **state)
+{
+	(void)state;
+	key_follower_halts(2, REPLICA_KEY_HASH, KEY_WRONG,
+	                   "person-hash key id 2222222222222222 here, 1111111111111111 on the "
+	                   "leader, node 1");
+}
+
+static void test_key_leader(void **state)
+{
+	(void)state;
+	key_leader_halts(REPLICA_KEY_HASH, KEY_WRONG,
+	                 "person-hash key id 2222222222222222 here, 1111111111111111 on node");
+}
+
 /* The cluster key is checked as the person-hash key is (one table): a
- * follower with another cluster key halts at the leader's first
- * confirmation, before it applies anything (before any entry could carry a
- * key it cannot open); the others go on. */
+ * follower with another cluster key halts before it applies anything (before
+ * any entry could carry a key it cannot open). */
 static void test_key_cluster_follower(void **state)
 {
 	(void)state;
-	key_sim_open(2, REPLICA_KEY_CLUSTER, 0x4444444444444444ull);
-	int zero_i = 0;
-	assert_true(step_until(leader_is, &zero_i, 10000));
-	struct key_watch w = {.node = 2};
-	assert_true(step_until(key_halted, &w, 10000));
-	assert_false(S->s[0].halted || S->s[1].halted);
-	assert_non_null(strstr(S->last_halt, "cluster key fingerprint 4444444444444444 here, "
-	                                     "3333333333333333 on the leader, node 1"));
-	assert_non_null(strstr(S->last_halt, "--cluster-key"));
-	key_fixed(2);
-	key_goes_on(2);
+	key_follower_halts(2, REPLICA_KEY_CLUSTER, 0x4444444444444444ull,
+	                   "cluster key fingerprint 4444444444444444 here, 3333333333333333 on the "
+	                   "leader, node 1");
 }
 
 /* No cluster key (0) is a value of its own: a follower without one, where
@@ -2913,16 +2919,9 @@ static void test_key_cluster_follower(void **state)
 static void test_key_cluster_none(void **state)
 {
 	(void)state;
-	key_sim_open(1, REPLICA_KEY_CLUSTER, 0);
-	int zero_i = 0;
-	assert_true(step_until(leader_is, &zero_i, 10000));
-	struct key_watch w = {.node = 1};
-	assert_true(step_until(key_halted, &w, 10000));
-	assert_false(S->s[0].halted || S->s[2].halted);
-	assert_non_null(strstr(S->last_halt, "cluster key fingerprint 0000000000000000 here, "
-	                                     "3333333333333333 on the leader, node 1"));
-	key_fixed(1);
-	key_goes_on(1);
+	key_follower_halts(1, REPLICA_KEY_CLUSTER, 0,
+	                   "cluster key fingerprint 0000000000000000 here, 3333333333333333 on the "
+	                   "leader, node 1");
 }
 
 /* A leader whose cluster key differs (here: it has none, the others one) is
@@ -2930,16 +2929,8 @@ static void test_key_cluster_none(void **state)
 static void test_key_cluster_leader(void **state)
 {
 	(void)state;
-	key_sim_open(0, REPLICA_KEY_CLUSTER, 0);
-	struct key_watch w = {.node = 0};
-	assert_true(step_until(key_halted, &w, 20000));
-	assert_false(w.ever_ready);
-	assert_false(S->s[1].halted || S->s[2].halted);
-	assert_non_null(strstr(S->last_halt, "cluster key fingerprint 0000000000000000 here, "
-	                                     "3333333333333333 on node"));
-	assert_non_null(strstr(S->last_halt, "2 of the 3 voters"));
-	key_fixed(0);
-	key_goes_on(0);
+	key_leader_halts(REPLICA_KEY_CLUSTER, 0,
+	                 "cluster key fingerprint 0000000000000000 here, 3333333333333333 on node");
 }
 
 /* An AppendEntries from index 1 (the probe of a new leader that lost track
