@@ -22,9 +22,6 @@
 #     taken, the follower's catch-up and the events it fetched, its applied
 #     index moving on.
 set -euo pipefail
-[ -n "${CLUSTER_TRACE:-}" ] && { PS4='+ $(date +%T.%N | cut -c1-12) '; set -x; }
-. "$(dirname "$0")/lib.sh"
-need_ledgerctl
 . "$(dirname "$0")/cluster_lib.sh"
 
 cat >"$TMPDIR/roles.ini" <<R

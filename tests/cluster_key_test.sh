@@ -19,12 +19,8 @@
 #     both fingerprints, before it applies any entry (none carrying a
 #     member's key); the three logs are byte for byte the same.
 set -euo pipefail
-[ -n "${CLUSTER_TRACE:-}" ] && { PS4='+ $(date +%T.%N | cut -c1-12) '; set -x; }
-. "$(dirname "$0")/lib.sh"
-need_ledgerctl
 . "$(dirname "$0")/cluster_lib.sh"
 cluster_init 3
-ALL="${URLS[1]},${URLS[2]},${URLS[3]}"
 KEY=person-hash.key
 # key_id FILE: the id ledgerd names a person-hash key by (keystore_key_id).
 key_id() {
