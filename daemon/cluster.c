@@ -633,7 +633,7 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	    .bootstrap_n = c->o.join ? 0 : c->npeers,
 	    .on_change = on_change,
 	    .arg = c,
-	    .key_id = c->o.key_id,
+	    .keys = c->o.keys,
 	};
 	/* A log recorded before replication (events, no raft index) that
 	 * raft has never seen: its head is where raft starts (every event
@@ -676,9 +676,11 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cluster: no thread");
 	}
 	c->started = 1;
-	log_info("cluster: node %llu of %u, raft on %s (%s), person-hash key id %016llx%s",
+	log_info("cluster: node %llu of %u, raft on %s (%s), person-hash key id %016llx, cluster "
+		 "key fingerprint %016llx%s",
 		 (unsigned long long)c->id, c->npeers, self, c->dir,
-		 (unsigned long long)c->o.key_id,
+		 (unsigned long long)c->o.keys.id[REPLICA_KEY_HASH],
+		 (unsigned long long)c->o.keys.id[REPLICA_KEY_CLUSTER],
 		 c->o.join ? "; joining: waits to be added by the leader" : "");
 	return 0;
 }
