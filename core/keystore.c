@@ -659,6 +659,14 @@ const char *keystore_fingerprint(const keystore *k)
 	return k && k->clustered ? k->fingerprint : "";
 }
 
+uint64_t keystore_cluster_id(const keystore *k)
+{
+	if (!k || !k->clustered)
+		return 0;
+	uint64_t id = strtoull(k->fingerprint, NULL, 16);
+	return id ? id : 1;
+}
+
 int keystore_clustered(const keystore *k)
 {
 	return k && k->clustered;

@@ -76,7 +76,7 @@ int keystore_person_hash(keystore *k, const char *national_id, uint8_t out[LD_HA
 /* The person-hash key's id: the first 8 bytes of HMAC-SHA-256(person-hash
  * key, "ledgerd person-hash key id"), big-endian. Names the key without
  * revealing it: every node of a cluster must hash with the same key, and the
- * replicas compare their ids (core/replica.h, replica_options.key_id). 0 only
+ * replicas compare their ids (core/replica.h, replica_options.keys). 0 only
  * if it cannot be computed (no memory), which no other node's id matches; an
  * id that comes out 0 is taken as 1. */
 uint64_t keystore_key_id(const keystore *k);
@@ -144,6 +144,10 @@ int keystore_cluster_key(keystore *k, const char *path, ld_errinfo *e);
 int keystore_clustered(const keystore *k);
 /* Its fingerprint ("" without a cluster key). */
 const char *keystore_fingerprint(const keystore *k);
+/* The fingerprint as a number (its 16 hex digits; one that comes out 0 is
+ * taken as 1), 0 without a cluster key: the id the replicas compare across
+ * the nodes (core/replica.h, REPLICA_KEY_CLUSTER). */
+uint64_t keystore_cluster_id(const keystore *k);
 /* The KEK and fingerprint of a cluster key (pure: for tests). 0 or
  * LD_E(INTERNAL). */
 int keystore_derive(const uint8_t secret[LD_SECRET_LEN], uint8_t kek[LD_SECRET_LEN],

@@ -150,8 +150,8 @@ uint64_t rp_now_ms(replica *r)
 static const char *const halt_says[][2] = {
     {"this node's log forks from the cluster's",
      "it is re-seeded from a healthy peer"},
-    {"this node's person-hash key is not the cluster's",
-     "DATA/person-hash.key is the cluster's and the node restarted"},
+    {"a key of this node (person-hash or cluster key) is not the cluster's",
+     "it has the cluster's keys and is restarted"},
 };
 
 static int halt_v(replica *r, int key, const char *fmt, va_list ap)
@@ -177,7 +177,7 @@ int rp_halt(replica *r, const char *fmt, ...)
 	return rc;
 }
 
-/* Stops for good on a person-hash key the cluster does not share: this node
+/* Stops for good on a key the cluster does not share (replica_keys): this node
  * must neither decide (as leader) nor apply with it. */
 static void halt_key(replica *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void halt_key(replica *r, const char *fmt, ...)
@@ -234,7 +234,7 @@ static uint64_t now_us(replica *r)
 static void say(replica *r, uint64_t to, int type, uint64_t term, uint64_t index)
 {
 	rc_msg m = {
-	    .type = type, .from = r->raft->id, .term = term, .index = index, .key = r->key_id};
+	    .type = type, .from = r->raft->id, .term = term, .index = index, .keys = r->keys};
 	uint8_t buf[RC_MSG_LEN];
 	rc_log_digest(&r->log, index, &m.digest);
 	rc_msg_encode(&m, buf);
@@ -321,15 +321,29 @@ static void advance(replica *r, int tell)
 		rp_tell(r);
 }
 
-#define KEY_FIX                                                                             \
-	"copy the first node's DATA/person-hash.key (mode 0600) into this node's data "         \
-	"directory and restart it"
+const replica_key_info replica_key_table[REPLICA_KEYS] = {
+    [REPLICA_KEY_HASH] = {"person-hash key id", "ledgerd_replica_person_hash_key_info", "key_id",
+                          "copy the first node's DATA/person-hash.key (mode 0600) into its data "
+                          "directory"},
+    [REPLICA_KEY_CLUSTER] = {"cluster key fingerprint", "ledgerd_replica_cluster_key_info",
+                             "fingerprint",
+                             "give it the other nodes' cluster key file (--cluster-key; none "
+                             "if they have none)"},
+};
 
-/* A leader heard node `from` say its person-hash key id is `key`. A node
- * whose key differs is not counted (its HOLDs are dropped); once the voters
- * whose key differs from this node's are a majority, this node's key is not
- * the cluster's: it could never be ready, and halts. */
-static void key_heard(replica *r, uint64_t from, uint64_t key)
+int replica_keys_differ(const replica_keys *a, const replica_keys *b)
+{
+	for (int k = 0; k < REPLICA_KEYS; k++)
+		if (a->id[k] != b->id[k])
+			return k;
+	return -1;
+}
+
+/* A leader heard node `from` name its keys. A node whose keys differ is not
+ * counted (its HOLDs are dropped); once the voters whose keys differ from
+ * this node's are a majority, this node's are not the cluster's: it could
+ * never be ready, and halts. */
+static void key_heard(replica *r, uint64_t from, const replica_keys *keys)
 {
 	unsigned k;
 	for (k = 0; k < r->n_keys_heard && r->keys_heard[k].id != from; k++)
@@ -340,48 +354,57 @@ static void key_heard(replica *r, uint64_t from, uint64_t key)
 			return;
 		r->keys_heard[r->n_keys_heard++].id = from;
 	}
-	if (!known || r->keys_heard[k].key != key) {
-		r->keys_heard[k].key = key;
-		if (key != r->key_id)
-			log_warn("replica: node %llu's person-hash key id is %016llx, this node's "
-			         "%016llx: its confirmations do not count (every node of a cluster "
-			         "needs the first node's DATA/person-hash.key)",
-			         (unsigned long long)from, (unsigned long long)key,
-			         (unsigned long long)r->key_id);
+	int which = replica_keys_differ(keys, &r->keys);
+	if (!known || replica_keys_differ(&r->keys_heard[k].keys, keys) >= 0) {
+		r->keys_heard[k].keys = *keys;
+		if (which >= 0)
+			log_warn("replica: node %llu's %s is %016llx, this node's %016llx: its "
+			         "confirmations do not count (every node of a cluster must share it: "
+			         "%s)",
+			         (unsigned long long)from, replica_key_table[which].what,
+			         (unsigned long long)keys->id[which],
+			         (unsigned long long)r->keys.id[which], replica_key_table[which].fix);
 	}
-	if (key == r->key_id)
+	if (which < 0)
 		return;
 	const struct raft_configuration *c = &r->raft->configuration;
 	unsigned nv = 0, differ = 0;
 	uint64_t other = 0, other_id = 0;
+	int other_which = which;
 	for (unsigned i = 0; i < c->n; i++) {
 		if (c->servers[i].role != RAFT_VOTER)
 			continue;
 		nv++;
-		for (unsigned j = 0; j < r->n_keys_heard; j++)
-			if (r->keys_heard[j].id == c->servers[i].id &&
-			    r->keys_heard[j].key != r->key_id) {
+		for (unsigned j = 0; j < r->n_keys_heard; j++) {
+			if (r->keys_heard[j].id != c->servers[i].id)
+				continue;
+			int w = replica_keys_differ(&r->keys_heard[j].keys, &r->keys);
+			if (w >= 0) {
 				differ++;
-				other = r->keys_heard[j].key;
+				other_which = w;
+				other = r->keys_heard[j].keys.id[w];
 				other_id = r->keys_heard[j].id;
 			}
+		}
 	}
 	if (nv && differ >= nv / 2 + 1)
 		halt_key(r,
-		         "person-hash key id %016llx here, %016llx on node %llu: %u of the %u voters "
-		         "hash national IDs with another key than this node; " KEY_FIX,
-		         (unsigned long long)r->key_id, (unsigned long long)other,
-		         (unsigned long long)other_id, differ, nv);
+		         "%s %016llx here, %016llx on node %llu: %u of the %u voters do not share "
+		         "this node's keys; %s, and restart it",
+		         replica_key_table[other_which].what,
+		         (unsigned long long)r->keys.id[other_which], (unsigned long long)other,
+		         (unsigned long long)other_id, differ, nv, replica_key_table[other_which].fix);
 }
 
-int replica_key_of(replica *r, uint64_t id, uint64_t *key)
+int replica_key_of(replica *r, uint64_t id, replica_keys *keys, int *which)
 {
 	if (!r->raft || r->role != REPLICA_LEADER)
 		return LD_E(NOT_FOUND);
 	for (unsigned k = 0; k < r->n_keys_heard; k++)
 		if (r->keys_heard[k].id == id) {
-			*key = r->keys_heard[k].key;
-			return *key == r->key_id ? 0 : LD_E(INVALID_STATE);
+			*keys = r->keys_heard[k].keys;
+			*which = replica_keys_differ(keys, &r->keys);
+			return *which < 0 ? 0 : LD_E(INVALID_STATE);
 		}
 	return LD_E(NOT_FOUND);
 }
@@ -397,10 +420,11 @@ void replica_receive(replica *r, const void *msg, size_t len)
 	if (m.type == RC_HOLD) {
 		if (!leader)
 			return;
-		/* A node hashing national IDs with another key is not counted:
-		 * a leader is ready only with a majority sharing its key. */
-		key_heard(r, m.from, m.key);
-		if (m.key != r->key_id)
+		/* A node with other keys (a national ID hashed with another key,
+		 * members' keys it cannot open) is not counted: a leader is
+		 * ready only with a majority sharing its keys. */
+		key_heard(r, m.from, &m.keys);
+		if (replica_keys_differ(&m.keys, &r->keys) >= 0)
 			return;
 		/* Only the leader of m.term made its entries; a node that holds
 		 * another one at that index and term is not counted. */
@@ -412,17 +436,19 @@ void replica_receive(replica *r, const void *msg, size_t len)
 		if (leader)
 			return;
 		/* A leader says SAFE only for what a majority of voters sharing
-		 * its key hold: this node's key is not the cluster's. It halts
+		 * its keys hold: this node's keys are not the cluster's. It halts
 		 * before it applies anything that leader confirmed. */
-		if (m.key != r->key_id) {
-			/* The leader hears this node's key id first (membership
-			 * waits for it before making a node a voter). */
+		int w = replica_keys_differ(&m.keys, &r->keys);
+		if (w >= 0) {
+			/* The leader hears this node's keys first (membership
+			 * waits for them before making a node a voter). */
 			say(r, m.from, RC_HOLD, m.term, rc_log_held(&r->log, m.term));
 			halt_key(r,
-			         "person-hash key id %016llx here, %016llx on the leader, node %llu, "
-			         "and on a majority of the voters; " KEY_FIX,
-			         (unsigned long long)r->key_id, (unsigned long long)m.key,
-			         (unsigned long long)m.from);
+			         "%s %016llx here, %016llx on the leader, node %llu, and on a "
+			         "majority of the voters; %s, and restart it",
+			         replica_key_table[w].what, (unsigned long long)r->keys.id[w],
+			         (unsigned long long)m.keys.id[w], (unsigned long long)m.from,
+			         replica_key_table[w].fix);
 			return;
 		}
 		if (r->safe_term != m.term) {
@@ -1069,7 +1095,7 @@ void replica_poll(replica *r)
 		r->lstate = L_NONE;
 	} else if (r->lstate == L_NONE || r->lterm != r->raft->current_term) {
 		/* a leadership won (maybe lost and won again between polls):
-		 * the key ids heard are this leadership's */
+		 * the keys heard are this leadership's */
 		r->lstate = L_BARRIER;
 		r->n_keys_heard = 0;
 		r->lterm = r->raft->current_term;

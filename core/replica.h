@@ -159,6 +159,38 @@ void replica_fetched(replica *r, int status);
 
 /* ---- lifecycle ---- */
 
+/* What every node of a cluster must hold alike, each named by a 64-bit id
+ * that reveals nothing of it (0: none, which matches only 0):
+ * - the person-hash key (DATA/person-hash.key, keystore_key_id): every node
+ *   must hash national IDs with it, or one person joins twice after a
+ *   failover;
+ * - the cluster key (--cluster-key, keystore_cluster_id; 0: none): members'
+ *   keys travel wrapped with it, and a node with another (or none) cannot
+ *   open them.
+ * One table (replica_key_table) says what each is and how to fix a node
+ * whose id differs; the replicas, the membership and the metrics go by it. */
+enum replica_key {
+	REPLICA_KEY_HASH,
+	REPLICA_KEY_CLUSTER,
+	REPLICA_KEYS
+};
+
+typedef struct replica_keys {
+	uint64_t id[REPLICA_KEYS]; /* by enum replica_key */
+} replica_keys;
+
+typedef struct replica_key_info {
+	const char *what;   /* "person-hash key id" */
+	const char *metric; /* its info metric: NAME{LABEL="16 hex digits"} 1 */
+	const char *label;
+	const char *fix;    /* what makes a node that differs share it */
+} replica_key_info;
+
+extern const replica_key_info replica_key_table[REPLICA_KEYS];
+
+/* The first key on which a and b differ (enum replica_key), or -1. */
+int replica_keys_differ(const replica_keys *a, const replica_keys *b);
+
 typedef struct replica_options {
 	uint64_t id;                 /* this node's raft id, > 0 */
 	const char *address;         /* "A.B.C.D:PORT" it listens on: a private IPv4
@@ -191,17 +223,15 @@ typedef struct replica_options {
 	 * the sender. Required with replica_bind. The return value is ignored. */
 	int (*send)(replica *r, uint64_t to, const void *msg, size_t len, void *arg);
 	void *arg; /* for on_change and send */
-	/* The id of this node's person-hash key (DATA/person-hash.key: the
-	 * daemon's keystore_key_id; 0: none, which matches only 0). Every node
-	 * of a cluster must hash national IDs with the same key, or one person
-	 * joins twice after a failover. Each confirmation message says the
-	 * sender's; a leader counts a node's HOLD only if it names its own key
-	 * id, so a leader whose key a majority of voters does not share never
-	 * becomes ready (and halts once a majority says another); a node told
-	 * SAFE by a leader with another key id (which a majority confirmed)
-	 * halts. Either halt names both ids (docs/REPLICATION.md, "One
-	 * person-hash key"). */
-	uint64_t key_id;
+	/* The ids of the keys every node of a cluster must share (below,
+	 * replica_keys). Each confirmation message says the sender's; a leader
+	 * counts a node's HOLD only if it names all of its own, so a leader
+	 * whose keys a majority of voters does not share never becomes ready
+	 * (and halts once a majority says others); a node told SAFE by a
+	 * leader with other keys (which a majority confirmed) halts. Either
+	 * halt names both ids of the key that differs (docs/REPLICATION.md, "One
+	 * person-hash key", "One cluster key"). */
+	replica_keys keys;
 } replica_options;
 
 #define REPLICA_MSG_MAX 64
@@ -321,8 +351,8 @@ typedef struct replica_status {
 	                             * confirmation adds to an acknowledgement */
 	uint64_t checkpoints;       /* checkpoint entries applied here */
 	char reason[320];           /* why halted or failed; "" otherwise */
-	int key_halt;               /* halted because the person-hash key differs */
-	uint64_t key_id;            /* this node's person-hash key id (options) */
+	int key_halt;               /* halted because a key of replica_keys differs */
+	replica_keys keys;          /* this node's key ids (options) */
 	unsigned n_nodes;           /* the configuration, as this node knows it */
 	replica_node nodes[REPLICA_MAX_NODES];
 } replica_status;
@@ -339,13 +369,14 @@ void replica_status_get(replica *r, replica_status *st);
 int replica_add(replica *r, uint64_t id, const char *address, replica_done_cb cb, void *arg);
 int replica_assign(replica *r, uint64_t id, int voter, replica_done_cb cb, void *arg);
 int replica_remove(replica *r, uint64_t id, replica_done_cb cb, void *arg);
-/* The person-hash key id node `id` named in its confirmation messages to
- * this node as leader (a node says HOLD once it holds an entry of the
- * leader's term: a stand-by added catches up, then says it): 0 (the same as
- * this node's), LD_E(INVALID_STATE) (another: *key), LD_E(NOT_FOUND)
- * (nothing heard from it in this leadership). A node that differs must not
- * be made a voter (daemon/membership.c waits for it first). */
-int replica_key_of(replica *r, uint64_t id, uint64_t *key);
+/* The key ids node `id` named in its confirmation messages to this node as
+ * leader (a node says HOLD once it holds an entry of the leader's term: a
+ * stand-by added catches up, then says it): 0 (the same as this node's),
+ * LD_E(INVALID_STATE) (another: *keys, *which the first that differs),
+ * LD_E(NOT_FOUND) (nothing heard from it in this leadership). A node that
+ * differs must not be made a voter (daemon/membership.c waits for it
+ * first). */
+int replica_key_of(replica *r, uint64_t id, replica_keys *keys, int *which);
 
 /* Hands leadership to node id (0: any up-to-date voter). cb status 0 when
  * that node leads, LD_E(BUSY) when the transfer lapsed (0.15 can drop it

@@ -282,20 +282,21 @@ static uint64_t get64(const uint8_t *p)
 void rc_msg_encode(const rc_msg *m, uint8_t out[RC_MSG_LEN])
 {
 	memcpy(out, "LDRC", 4);
-	out[4] = 2;
+	out[4] = RC_FORMAT;
 	out[5] = (uint8_t)m->type;
 	out[6] = out[7] = 0;
 	put64(out + 8, m->from);
 	put64(out + 16, m->term);
 	put64(out + 24, m->index);
 	put64(out + 32, m->digest);
-	put64(out + 40, m->key);
+	for (int k = 0; k < REPLICA_KEYS; k++)
+		put64(out + 40 + 8 * k, m->keys.id[k]);
 }
 
 int rc_msg_decode(const void *buf, size_t len, rc_msg *m)
 {
 	const uint8_t *p = buf;
-	if (len != RC_MSG_LEN || memcmp(p, "LDRC", 4) || p[4] != 2 ||
+	if (len != RC_MSG_LEN || memcmp(p, "LDRC", 4) || p[4] != RC_FORMAT ||
 	    (p[5] != RC_HOLD && p[5] != RC_SAFE) || p[6] || p[7])
 		return -1;
 	m->type = p[5];
@@ -303,6 +304,7 @@ int rc_msg_decode(const void *buf, size_t len, rc_msg *m)
 	m->term = get64(p + 16);
 	m->index = get64(p + 24);
 	m->digest = get64(p + 32);
-	m->key = get64(p + 40);
+	for (int k = 0; k < REPLICA_KEYS; k++)
+		m->keys.id[k] = get64(p + 40 + 8 * k);
 	return m->from && m->term ? 0 : -1;
 }

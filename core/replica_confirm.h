@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "replica.h"
+
 /* ---- this node's raft log on disk ---- */
 
 struct rc_entry {
@@ -116,17 +118,19 @@ uint64_t rc_quorum(const rc_peers *q, const uint64_t *voters, unsigned nv, uint6
 /* ---- messages ---- */
 
 /*
- *   0  "LDRC"  4    4  format 2   1    5  type   1    6  zeros  2
+ *   0  "LDRC"  4    4  format 3   1    5  type   1    6  zeros  2
  *   8  from (raft id, BE)         8
  *   16 term (BE)                  8
  *   24 index (BE)                 8
  *   32 digest of entry index (BE) 8
- *   40 the sender's person-hash key id (BE) 8
+ *   40 the sender's key ids (replica_keys, in enum replica_key order, BE)
+ *      8 each: the person-hash key id, the cluster key's
  *
- * Format 1 (40 bytes, without the key id) is not read: a node that does not
- * say its key id is not counted.
+ * Formats 1 (40 bytes, no key id) and 2 (48 bytes, the person-hash key id
+ * only) are not read: a node that does not say its key ids is not counted.
  */
-#define RC_MSG_LEN 48
+#define RC_FORMAT 3
+#define RC_MSG_LEN (40 + 8 * REPLICA_KEYS)
 
 enum rc_type {
 	RC_HOLD = 1, /* a follower to the leader: my disk holds term's entries up to index */
@@ -136,7 +140,7 @@ enum rc_type {
 typedef struct rc_msg {
 	int type;
 	uint64_t from, term, index, digest;
-	uint64_t key; /* the sender's person-hash key id (replica_options.key_id) */
+	replica_keys keys; /* the sender's (replica_options.keys) */
 } rc_msg;
 
 void rc_msg_encode(const rc_msg *m, uint8_t out[RC_MSG_LEN]);

@@ -142,15 +142,16 @@ struct replica {
 	size_t q_bytes;
 
 	int halted, failed;
-	int key_halt; /* halted: the person-hash key is not the cluster's */
+	int key_halt; /* halted: a key (replica_keys) is not the cluster's */
 	char reason[320];
 
-	/* The person-hash key id of this node (replica_options.key_id), and as
-	 * leader the other key ids the nodes' HOLDs named (their HOLDs do not
-	 * count): enough of them among the voters and this node halts. */
-	uint64_t key_id;
+	/* The key ids of this node (replica_options.keys), and as leader the
+	 * others' the nodes' HOLDs named (their HOLDs do not count): enough of
+	 * them among the voters and this node halts. */
+	replica_keys keys;
 	struct {
-		uint64_t id, key;
+		uint64_t id;
+		replica_keys keys;
 	} keys_heard[RC_MAX_PEERS];
 	unsigned n_keys_heard;
 

@@ -470,12 +470,14 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const struct soc
 	rc_msg m;
 	struct sockaddr_in sa;
 	const struct sockaddr_in *f = (const struct sockaddr_in *)from;
-	if (n == 40 && !r->warned_format && memcmp(b->base, "LDRC\1", 5) == 0) {
-		/* Format 1 said no person-hash key id (replica_confirm.h). */
+	if (n >= 5 && n != RC_MSG_LEN && !r->warned_format && memcmp(b->base, "LDRC", 4) == 0 &&
+	    ((const uint8_t *)b->base)[4] < RC_FORMAT) {
+		/* Formats 1 and 2 said fewer key ids (replica_confirm.h). */
 		r->warned_format = 1;
-		log_warn("replica: a confirmation message of an older ledgerd (format 1, without "
-		         "the person-hash key id) arrived and is ignored: nodes of that release "
-		         "and this one do not confirm each other's entries; upgrade every node");
+		log_warn("replica: a confirmation message of an older ledgerd (format %u, without "
+		         "all the key ids) arrived and is ignored: nodes of that release and this "
+		         "one do not confirm each other's entries; upgrade every node",
+		         ((const uint8_t *)b->base)[4]);
 	}
 	if (n != RC_MSG_LEN || !from || from->sa_family != AF_INET || (flags & UV_UDP_PARTIAL) ||
 	    !r->raft || rc_msg_decode(b->base, (size_t)n, &m) || peer_addr(r, m.from, &sa) ||
@@ -556,7 +558,7 @@ static void take_options(replica *r, const replica_options *o)
 	r->on_change = o->on_change;
 	r->send = o->send;
 	r->arg = o->arg;
-	r->key_id = o->key_id;
+	r->keys = o->keys;
 }
 
 void replica_bind(replica *r, struct raft *raft, const replica_options *o)
@@ -827,7 +829,7 @@ void replica_status_get(replica *r, replica_status *st)
 	st->checkpoints = r->checkpoints;
 	snprintf(st->reason, sizeof st->reason, "%s", r->reason);
 	st->key_halt = r->key_halt;
-	st->key_id = r->key_id;
+	st->keys = r->keys;
 	st->id = r->raft ? r->raft->id : 0; /* kept by a closed instance */
 	if (!r->raft || (r->loop && r->raft_closed))
 		return;

@@ -181,15 +181,16 @@ void writer_free(writer *w);
 
 /* Whether this node leads its cluster. Not leading, the writer refuses
  * every request (queued ones too) with LD_E(NOT_LEADER); leader_url names
- * the leader's client URL for the redirect ("" or NULL: unknown). From any
- * thread. */
-void writer_set_leading(writer *w, int leading, const char *leader_url);
+ * the leader's client URL for the redirect ("" or NULL: unknown); elected:
+ * this node won its election and is not ready yet (its barrier not
+ * confirmed), so leader_url is its own. From any thread. */
+void writer_set_leading(writer *w, int leading, const char *leader_url, int elected);
 /* 1 when appends are accepted here: a single node, or the cluster's
  * leader. */
 int writer_leads(writer *w);
 /* The leader's URL as last set (into out, size n; "" when unknown or when
- * this node leads). */
-void writer_leader_url(writer *w, char *out, size_t n);
+ * this node leads); 1 if that is this node, elected and not ready yet. */
+int writer_leader_url(writer *w, char *out, size_t n);
 
 /*
  * Applies a replicated group blob (len bytes; NULL and 0 for an entry that

@@ -327,12 +327,13 @@ void wr_stop_applier(writer *w)
 /* Replication                                                         */
 /* ------------------------------------------------------------------ */
 
-void writer_set_leading(writer *w, int leading, const char *leader_url)
+void writer_set_leading(writer *w, int leading, const char *leader_url, int elected)
 {
 	pthread_mutex_lock(&w->lock);
 	__atomic_store_n(&w->leading, leading, __ATOMIC_RELEASE);
 	snprintf(w->leader_url, sizeof(w->leader_url), "%s",
 		 !leading && leader_url ? leader_url : "");
+	w->leader_elected = !leading && elected;
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 }
@@ -345,11 +346,13 @@ int writer_leads(writer *w)
 	return !w->replicate || __atomic_load_n(&w->leading, __ATOMIC_ACQUIRE);
 }
 
-void writer_leader_url(writer *w, char *out, size_t n)
+int writer_leader_url(writer *w, char *out, size_t n)
 {
 	pthread_mutex_lock(&w->lock);
 	snprintf(out, n, "%s", w->leader_url);
+	int elected = w->leader_elected;
 	pthread_mutex_unlock(&w->lock);
+	return elected;
 }
 
 /* The raft index recorded in the store (0: none). */

@@ -133,6 +133,7 @@ struct writer {
 	void *replicate_arg;
 	int leading, deciding;
 	char leader_url[256];
+	int leader_elected; /* leader_url is this node's: elected, not ready */
 	pthread_cond_t idle;
 
 	/* The commit hook, called with hook_lock held, so that clearing it

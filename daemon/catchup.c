@@ -68,6 +68,7 @@ typedef struct fetch {
 	size_t bytes;
 	uint64_t events;
 	char why[400];
+	char withheld[200]; /* the peer withheld the members' keys: why */
 } fetch;
 
 static void staged_free(fetch *f)
@@ -291,6 +292,9 @@ static int page(fetch *f, nng_socket s)
 			 (unsigned long long)resp->subscription->head_seq);
 		rc = -1;
 	}
+	if (rc == 0 && !f->withheld[0] && resp->subscription->keys_withheld &&
+	    resp->subscription->keys_withheld[0])
+		snprintf(f->withheld, sizeof(f->withheld), "%s", resp->subscription->keys_withheld);
 	f->events += got;
 	codec_response_free(resp);
 	return rc;
@@ -363,6 +367,7 @@ static void *fetch_main(void *arg)
 		applied = 0;
 	int status = LD_E(UNAVAILABLE);
 	uint64_t events = 0;
+	int withheld = 0;
 	for (unsigned i = 0; i < cu->nurls && status && !atomic_load(&cu->stop); i++) {
 		fetch f = {.cu = cu, .url = cu->urls[i], .seq = seq0};
 		memcpy(f.hash, hash0, REPLICA_HASH_LEN);
@@ -375,6 +380,17 @@ static void *fetch_main(void *arg)
 				 (unsigned long long)f.events, (unsigned long long)seq0 + 1,
 				 (unsigned long long)cu->to_seq, f.url,
 				 (long long)(ld_mono_ms() - t0), (unsigned long long)cu->index);
+			if (f.withheld[0]) {
+				withheld = 1;
+				log_warn("catchup: %s sent those events WITHOUT the members' keys: %s. "
+					 "On this node the names and phones of the members whose data "
+					 "they carry read \"[forgotten]\" until each member's next "
+					 "change. Give this node's identity the admin role at its peers "
+					 "(docs/ROLES.md); to read them all, re-seed this node from a "
+					 "hot backup of a node with the keys (docs/REPLICATION.md, "
+					 "\"Personal data across nodes\")",
+					 f.url, f.withheld);
+			}
 		} else {
 			log_warn("catchup: fetching seq %llu to %llu from %s failed: %s",
 				 (unsigned long long)seq0 + 1, (unsigned long long)cu->to_seq,
@@ -393,6 +409,7 @@ static void *fetch_main(void *arg)
 	if (status == 0) {
 		cu->st.done++;
 		cu->st.events += events;
+		cu->st.keys_withheld += withheld;
 	} else
 		cu->st.failed++;
 	cu->status = status;

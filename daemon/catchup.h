@@ -67,6 +67,9 @@ void catchup_free(catchup *cu);
 /* For the metrics: catch-ups completed, failed, and events fetched. */
 typedef struct catchup_stats {
 	uint64_t done, failed, events;
+	/* catch-ups whose peer withheld the members' keys (this node's
+	 * identity not an admin there): logged as a warning */
+	uint64_t keys_withheld;
 } catchup_stats;
 void catchup_stats_get(catchup *cu, catchup_stats *st);
 

@@ -61,6 +61,7 @@ struct cluster {
 	int answer;
 	replica_status st;  /* as of the last change or tick */
 	uint64_t last_leader;
+	int last_elected; /* the last status: elected, not ready */
 	int failed; /* an I/O error stopped the replica: the daemon exits */
 	int have_st;
 };
@@ -362,7 +363,7 @@ static int sm_hash_at(void *sm, uint64_t seq, uint8_t hash[REPLICA_HASH_LEN])
 	return rc;
 }
 
-static void set_leading(cluster *c, int leading, uint64_t leader_id);
+static void set_leading(cluster *c, int leading, uint64_t leader_id, int elected);
 
 static int sm_apply(void *sm, uint64_t index, const replica_entry *h, const void *events,
 		    size_t len)
@@ -389,7 +390,7 @@ static int sm_apply(void *sm, uint64_t index, const replica_entry *h, const void
 	int leading = c->leading;
 	pthread_mutex_unlock(&c->lock);
 	if (leading)
-		set_leading(c, 0, 0);
+		set_leading(c, 0, 0, 0);
 	return writer_apply_entry(c->w, index, events, len, 0);
 }
 
@@ -420,14 +421,15 @@ static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply, sm_sync, sm
 /* The loop                                                            */
 /* ------------------------------------------------------------------ */
 
-static void set_leading(cluster *c, int leading, uint64_t leader_id)
+/* elected: this node won its election, its barrier not confirmed yet. */
+static void set_leading(cluster *c, int leading, uint64_t leader_id, int elected)
 {
 	pthread_mutex_lock(&c->lock);
 	c->leading = leading && !c->stopping;
 	if (!c->leading)
 		give_up_locked(c);
 	pthread_mutex_unlock(&c->lock);
-	writer_set_leading(c->w, leading, leading ? NULL : cluster_url_of(c, leader_id));
+	writer_set_leading(c->w, leading, leading ? NULL : cluster_url_of(c, leader_id), elected);
 }
 
 static void copy_status(cluster *c)
@@ -449,16 +451,18 @@ static void copy_status(cluster *c)
 			  st.reason);
 		kill(getpid(), SIGTERM);
 	}
-	if (now != was || (!now && st.leader_id != c->last_leader)) {
+	int elected = st.role == REPLICA_LEADER && !st.ready;
+	if (now != was || (!now && st.leader_id != c->last_leader) || elected != c->last_elected) {
 		if (now != was)
 			log_info("cluster: %s (term %llu)%s%s",
 				 now ? "this node leads" : "this node does not lead",
 				 (unsigned long long)st.term,
 				 !now && st.leader_id ? "; the leader is " : "",
 				 !now && st.leader_id ? cluster_url_of(c, st.leader_id) : "");
-		set_leading(c, now, st.leader_id);
+		set_leading(c, now, st.leader_id, elected);
 	}
 	c->last_leader = st.leader_id;
+	c->last_elected = elected;
 }
 
 static void on_change(replica *r, void *arg)
@@ -580,7 +584,7 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 {
 	c->s = s;
 	c->w = w;
-	writer_set_leading(w, 0, NULL);
+	writer_set_leading(w, 0, NULL, 0);
 	/* One flush per commit of the log: raft's log holds every entry past
 	 * the raft index the log records (docs/REPLICATION.md, "Where the log
 	 * is synced"). */
@@ -629,7 +633,7 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	    .bootstrap_n = c->o.join ? 0 : c->npeers,
 	    .on_change = on_change,
 	    .arg = c,
-	    .key_id = c->o.key_id,
+	    .keys = c->o.keys,
 	};
 	/* A log recorded before replication (events, no raft index) that
 	 * raft has never seen: its head is where raft starts (every event
@@ -672,9 +676,11 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cluster: no thread");
 	}
 	c->started = 1;
-	log_info("cluster: node %llu of %u, raft on %s (%s), person-hash key id %016llx%s",
+	log_info("cluster: node %llu of %u, raft on %s (%s), person-hash key id %016llx, cluster "
+		 "key fingerprint %016llx%s",
 		 (unsigned long long)c->id, c->npeers, self, c->dir,
-		 (unsigned long long)c->o.key_id,
+		 (unsigned long long)c->o.keys.id[REPLICA_KEY_HASH],
+		 (unsigned long long)c->o.keys.id[REPLICA_KEY_CLUSTER],
 		 c->o.join ? "; joining: waits to be added by the leader" : "");
 	return 0;
 }
@@ -692,7 +698,7 @@ void cluster_stop(cluster *c)
 		free(p);
 	}
 	pthread_mutex_unlock(&c->lock);
-	writer_set_leading(c->w, 0, NULL);
+	writer_set_leading(c->w, 0, NULL, 0);
 	uv_async_send(&c->async);
 	pthread_join(c->thread, NULL);
 	c->started = 0;

@@ -57,10 +57,10 @@ typedef struct cluster_options {
 	/* The catch-up's client credentials for tls+tcp:// peers (the
 	 * daemon's own --tls-cert, --tls-key, --tls-ca; NULL: none). */
 	const char *tls_cert, *tls_key, *tls_ca;
-	/* The id of this node's person-hash key (keystore_key_id): the
-	 * replicas halt a node whose key is not the cluster's
-	 * (docs/REPLICATION.md, "One person-hash key"). */
-	uint64_t key_id;
+	/* The ids of this node's person-hash key (keystore_key_id) and cluster
+	 * key (keystore_cluster_id): the replicas halt a node whose keys are
+	 * not the cluster's (docs/REPLICATION.md, "One person-hash key"). */
+	replica_keys keys;
 } cluster_options;
 
 typedef struct cluster cluster;

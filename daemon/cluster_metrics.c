@@ -54,8 +54,8 @@ static const fam families[] = {
      "the confirmation adds to an acknowledgement).",
      ST(ack_wait_us), K_US},
     {"ledgerd_replica_key_halted", "gauge",
-     "1 once this node halted because its person-hash key is not the cluster's (the log and "
-     "ledgerctl cluster name both key ids).",
+     "1 once this node halted because its person-hash key or cluster key is not the "
+     "cluster's (the log and ledgerctl cluster name both ids).",
      ST(key_halt), K_FLAG},
     {"ledgerd_replica_holdbacks_total", "counter",
      "Entries a leader held back from C-Raft until confirmed, for a snapshot put off.",
@@ -98,15 +98,20 @@ void cluster_metrics(metrics_buf *b, void *arg)
 		metrics_printf(b, "ledgerd_replica_role{role=\"%s\"} %d\n", replica_role_name(r),
 			       st.role == r);
 	head(b, "ledgerd_replica_halted", "gauge",
-	     "1 once this node stopped applying on a fork or a person-hash key not the cluster's "
+	     "1 once this node stopped applying on a fork or a key not the cluster's "
 	     "(halted) or on an I/O error (failed); the log says why.");
 	metrics_printf(b, "ledgerd_replica_halted %d\n",
 		       st.role == REPLICA_HALTED || st.role == REPLICA_FAILED);
 	/* A 64-bit id is no float: a label, to compare across nodes. */
-	head(b, "ledgerd_replica_person_hash_key_info", "gauge",
-	     "The id of this node's person-hash key (the same on every node of a cluster).");
-	metrics_printf(b, "ledgerd_replica_person_hash_key_info{key_id=\"%016llx\"} 1\n",
-		       (unsigned long long)st.key_id);
+	for (int k = 0; k < REPLICA_KEYS; k++) {
+		const replica_key_info *ki = &replica_key_table[k];
+		char help[128];
+		snprintf(help, sizeof help, "This node's %s (the same on every node of a cluster).",
+			 ki->what);
+		head(b, ki->metric, "gauge", help);
+		metrics_printf(b, "%s{%s=\"%016llx\"} 1\n", ki->metric, ki->label,
+			       (unsigned long long)st.keys.id[k]);
+	}
 	head(b, "ledgerd_replica_lag_entries", "gauge",
 	     "Entries C-Raft counts committed that this node has not applied to its log.");
 	metrics_printf(b, "ledgerd_replica_lag_entries %llu\n",
@@ -132,4 +137,9 @@ void cluster_metrics(metrics_buf *b, void *arg)
 	     "Events fetched from peers by those catch-ups.");
 	metrics_printf(b, "ledgerd_replica_catchup_events_total %llu\n",
 		       (unsigned long long)cs.events);
+	head(b, "ledgerd_replica_catchup_keys_withheld_total", "counter",
+	     "Those catch-ups whose peer sent the events without the members' keys (this node's "
+	     "identity not an admin there): their names and phones read [forgotten] here.");
+	metrics_printf(b, "ledgerd_replica_catchup_keys_withheld_total %llu\n",
+		       (unsigned long long)cs.keys_withheld);
 }

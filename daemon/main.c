@@ -343,7 +343,8 @@ int main(int argc, char **argv)
 				      .tls_cert = cfg.server.tls_cert,
 				      .tls_key = cfg.server.tls_key,
 				      .tls_ca = cfg.server.tls_ca,
-				      .key_id = keystore_key_id(keys)};
+				      .keys = {{[REPLICA_KEY_HASH] = keystore_key_id(keys),
+						[REPLICA_KEY_CLUSTER] = keystore_cluster_id(keys)}}};
 		if (cluster_new(&cl, &co, &e) != 0) {
 			log_error("%s", e.message);
 			goto out;

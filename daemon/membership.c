@@ -217,7 +217,7 @@ static void changed(replica *r, int status, uint64_t index, void *arg)
 		m->stage = KEYCHECK;
 		m->key_since = 0;
 		log_info("cluster: node %llu added as a stand-by; %s once it has named this "
-			 "cluster's person-hash key id",
+			 "cluster's key ids (person-hash key, cluster key)",
 			 (unsigned long long)m->id,
 			 m->standby ? "done" : "it becomes a voter, after catching up,");
 		m->h.wake(m->h.arg);
@@ -231,7 +231,8 @@ static void changed(replica *r, int status, uint64_t index, void *arg)
 /* An added node's key, checked before it votes (on the loop). */
 static void key_check(membership *m, uint64_t now_ms)
 {
-	uint64_t key = 0;
+	replica_keys keys = {{0}};
+	int which = -1;
 	ld_errinfo e = {0};
 	replica_status st;
 	replica_status_get(m->rep, &st);
@@ -240,9 +241,9 @@ static void key_check(membership *m, uint64_t now_ms)
 		     "the promotion");
 		return;
 	}
-	int rc = replica_key_of(m->rep, m->id, &key);
+	int rc = replica_key_of(m->rep, m->id, &keys, &which);
 	if (rc == 0 && m->standby) {
-		log_info("cluster: node %llu is a stand-by, with this cluster's person-hash key",
+		log_info("cluster: node %llu is a stand-by, with this cluster's keys",
 			 (unsigned long long)m->id);
 		finish(m, 0, NULL);
 		return;
@@ -260,20 +261,20 @@ static void key_check(membership *m, uint64_t now_ms)
 		if (now_ms - m->key_since < MEMBERSHIP_KEY_WAIT_MS)
 			return;
 		ld_errinfo_set(&e, LD_E(UNAVAILABLE), NULL,
-			       "adding node %llu: it has not named its person-hash key id in %d s "
+			       "adding node %llu: it has not named its key ids in %d s "
 			       "(is it running, with --join?); it stays a stand-by: 'ledgerctl "
 			       "cluster remove %llu', then add it again",
 			       (unsigned long long)m->id, MEMBERSHIP_KEY_WAIT_MS / 1000,
 			       (unsigned long long)m->id);
 	} else {
 		ld_errinfo_set(&e, LD_E(INVALID_STATE), NULL,
-			       "adding node %llu: it hashes national IDs with another person-hash key "
-			       "(key id %016llx) than this cluster (key id %016llx); it halts and "
-			       "stays a stand-by: 'ledgerctl cluster remove %llu', copy the first "
-			       "node's DATA/person-hash.key into its data directory, start it again "
-			       "with --join and add it again",
-			       (unsigned long long)m->id, (unsigned long long)key,
-			       (unsigned long long)st.key_id, (unsigned long long)m->id);
+			       "adding node %llu: its %s is %016llx, this cluster's %016llx; it "
+			       "halts and stays a stand-by: 'ledgerctl cluster remove %llu', %s, "
+			       "start it again with --join and add it again",
+			       (unsigned long long)m->id, replica_key_table[which].what,
+			       (unsigned long long)keys.id[which],
+			       (unsigned long long)st.keys.id[which], (unsigned long long)m->id,
+			       replica_key_table[which].fix);
 	}
 	log_warn("cluster: %s", e.message);
 	finish(m, e.code, &e);

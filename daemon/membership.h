@@ -6,8 +6,8 @@
  *
  *   - add: replica_add (C-Raft adds a spare), replica_assign(stand-by: it
  *     replicates, catches up, does not vote); once the node has named this
- *     leader's person-hash key id (replica_key_of; another key id fails the
- *     change, and the node halts: it stays a stand-by), unless the operator
+ *     leader's key ids, person-hash and cluster key (replica_key_of; another
+ *     id fails the change, and the node halts: it stays a stand-by), unless the operator
  *     keeps it a stand-by, replica_assign(voter), which C-Raft commits once
  *     the node has caught up with the leader's log;
  *   - remove: replica_remove (a removed leader steps down);

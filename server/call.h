@@ -122,6 +122,7 @@ typedef struct sub_state {
 	int wait, timed_out, listed, park, rounds;
 	int records;    /* with_records: the page as a group blob (records.c) */
 	int keys;       /* with_keys (an admin's): the members' keys too */
+	char withheld[200]; /* with_keys refused: why ("": not) */
 	nng_msg *reply; /* the page the pool read */
 	char id[LD_ID_MAX + 1], peer[WRITER_ACTOR_MAX];
 	call *next; /* in server.sub_waiters or the pool's queue */
@@ -201,9 +202,10 @@ void call_wake(call *c, int rv);
 nng_msg *reply_pack(const Ledger__Response *resp);
 /* A subscription page (events after `after`, no filter) as one group blob
  * of the log's records (records.c); keys (a keystore with a cluster key, or
- * NULL) adds the keys of the members whose sealed data the events carry. */
+ * NULL) adds the keys of the members whose sealed data the events carry;
+ * withheld (or NULL/""): why the keys asked were refused (the page says). */
 nng_msg *records_page(store_txn *t, const sub_page *p, uint64_t after, uint64_t head,
-		      struct keystore *keys);
+		      struct keystore *keys, const char *withheld);
 /* An error answer; counts it. */
 nng_msg *reply_error(const ld_errinfo *e);
 nng_msg *reply_error_msg(int code, const char *msg);

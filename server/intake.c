@@ -36,8 +36,15 @@ static nng_msg *append_reply(const append_req *r, writer *w)
 		/* A node of a cluster that does not lead: the redirect. */
 		char url[256];
 		ld_errinfo e;
-		writer_leader_url(w, url, sizeof(url));
-		if (url[0])
+		int elected = writer_leader_url(w, url, sizeof(url));
+		if (elected)
+			ld_errinfo_set(&e, r->status, NULL,
+				       "this node was elected leader of its cluster and is not "
+				       "taking writes yet (its first entry is being confirmed); "
+				       "nothing of this request was recorded: retry shortly, here "
+				       "(%s)",
+				       url);
+		else if (url[0])
 			ld_errinfo_set(&e, r->status, NULL,
 				       "this node is not the leader of its cluster; nothing of this "
 				       "request was recorded: send it to the leader, %s",

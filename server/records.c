@@ -61,7 +61,7 @@ static int key_of(group *g, keystore *k, const store_val *ev)
 }
 
 nng_msg *records_page(store_txn *t, const sub_page *p, uint64_t after, uint64_t head,
-		      keystore *keys)
+		      keystore *keys, const char *withheld)
 {
 	uint8_t prev[LD_HASH_LEN] = {0}, key[8];
 	store_val v;
@@ -110,6 +110,8 @@ nng_msg *records_page(store_txn *t, const sub_page *p, uint64_t after, uint64_t 
 		pg.has_records = 1;
 		pg.records.data = g.buf;
 		pg.records.len = g.len;
+		if (withheld && withheld[0])
+			pg.keys_withheld = (char *)withheld;
 		resp.result_case = LEDGER__RESPONSE__RESULT_SUBSCRIPTION;
 		resp.subscription = &pg;
 		m = reply_pack(&resp);

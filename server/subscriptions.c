@@ -185,7 +185,8 @@ static void sub_read_job(call *c)
 	c->sub.reply = c->sub.records ? records_page(t, &p, after, head,
 						     c->sub.keys && keystore_clustered(srv->keys)
 							 ? srv->keys
-							 : NULL)
+							 : NULL,
+						     c->sub.withheld)
 				      : sub_page_reply(&p, head);
 	store_read_end(t);
 	subreg_seen(srv->subs, c->sub.id, c->sub.after, p.n, c->identity, 0);
@@ -293,6 +294,10 @@ nng_msg *subs_subscribe(call *c)
 	st->keys = st->records && q->has_with_keys && q->with_keys;
 	if (st->keys && c->role && c->role->kind != ROLE_ADMIN) {
 		st->keys = 0;
+		snprintf(st->withheld, sizeof(st->withheld),
+			 "'%s' has the role %s here, and the members' keys are for the admin role "
+			 "only (docs/ROLES.md)",
+			 c->identity, roles_kind_name(c->role->kind));
 		log_warn("subscriptions: '%s' (role %s) asked for the members' keys with its pages "
 			 "of records: they are for an admin only (docs/ROLES.md); sent without",
 			 c->identity, roles_kind_name(c->role->kind));

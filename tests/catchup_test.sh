@@ -12,6 +12,9 @@
 #     applies them (its log says so), and follows the leader from there;
 #   - the three logs are then byte for byte the same, and so are the
 #     projections' answers;
+#   - a subscriber is sent the pages without the members' keys, and the node
+#     catching up says so: a warning naming its role and the one it needs,
+#     counted in its metrics;
 #   - a page of records with a filter is refused, naming the field;
 #   - the same over mutual TLS: the peers' client URLs tls+tcp://, each node
 #     presenting its certificate, a subscriber (tls:nodes) at the others;
@@ -19,9 +22,6 @@
 #     taken, the follower's catch-up and the events it fetched, its applied
 #     index moving on.
 set -euo pipefail
-[ -n "${CLUSTER_TRACE:-}" ] && { PS4='+ $(date +%T.%N | cut -c1-12) '; set -x; }
-. "$(dirname "$0")/lib.sh"
-need_ledgerctl
 . "$(dirname "$0")/cluster_lib.sh"
 
 cat >"$TMPDIR/roles.ini" <<R
@@ -80,12 +80,15 @@ grep -q "replica: caught up to seq" "$TMPDIR/n$F.log" || die "node $F's replica 
 # It asked for the members' keys too, which a subscriber is not given.
 cat "$TMPDIR"/n*.log | grep -q "(role subscriber) asked for the members' keys .* sent without" ||
 	die "a subscriber's pages of records came with the members' keys, or nothing says they did not"
+grep -q "WARN  catchup: tcp://.* sent those events WITHOUT the members' keys: '[^']*' has the role subscriber here, and the members' keys are for the admin role only.*\[forgotten\].*Give this node's identity the admin role" \
+	"$TMPDIR/n$F.log" || die "node $F caught up without the members' keys and did not warn, naming the role"
 # It follows the leader's entries from there.
 w workforce 320500 --group courier --count 77 --at 2026-03-02
 WANT=$(head_of "$L")
 for i in 1 2 3; do wait_head "$i" "$WANT"; done
 scrape "$F" 'ledgerd_replica_catchups_total{result="ok"}=1' \
 	'ledgerd_replica_catchups_total{result="failed"}=0' 'ledgerd_replica_catching_up=0' \
+	'ledgerd_replica_catchup_keys_withheld_total=1' \
 	'ledgerd_replica_role{role="follower"}=1'
 [ "$(sample "$F" ledgerd_replica_catchup_events_total)" -ge 8 ] ||
 	die "the follower's metrics count $(sample "$F" ledgerd_replica_catchup_events_total) events fetched"

@@ -13,14 +13,14 @@
 #     membership), writes go on;
 #   - a fourth node with a key of its own, started with --join: `ledgerctl
 #     cluster add` refuses to make it a voter, naming both key ids; it halts,
-#     is removed, and the three logs are byte for byte the same.
+#     is removed;
+#   - a fifth node with the cluster's person-hash key but another cluster
+#     key (--cluster-key; REPLICATION.md, "One cluster key"): the same, naming
+#     both fingerprints, before it applies any entry (none carrying a
+#     member's key); the three logs are byte for byte the same.
 set -euo pipefail
-[ -n "${CLUSTER_TRACE:-}" ] && { PS4='+ $(date +%T.%N | cut -c1-12) '; set -x; }
-. "$(dirname "$0")/lib.sh"
-need_ledgerctl
 . "$(dirname "$0")/cluster_lib.sh"
 cluster_init 3
-ALL="${URLS[1]},${URLS[2]},${URLS[3]}"
 KEY=person-hash.key
 # key_id FILE: the id ledgerd names a person-hash key by (keystore_key_id).
 key_id() {
@@ -43,7 +43,7 @@ for _ in $(seq 300); do
 done
 grep -q "cluster: node 3 of 3, raft on .*person-hash key id $K3" "$TMPDIR/n3.log" ||
 	die "node 3 does not log its key id at start"
-grep -Eq "replica: HALTED, this node's person-hash key is not the cluster's: person-hash key id $K3 here, $K1 on (the leader, )?node [12].*copy the first node's DATA/person-hash.key \(mode 0600\) into this node's data directory and restart it" \
+grep -Eq "replica: HALTED, a key of this node \(person-hash or cluster key\) is not the cluster's: person-hash key id $K3 here, $K1 on (the leader, )?node [12].*copy the first node's DATA/person-hash.key \(mode 0600\) into its data directory, and restart it" \
 	"$TMPDIR/n3.log" || die "node 3 did not halt naming both key ids and the fix"
 grep -q "cluster: this node leads" "$TMPDIR/n3.log" && die "node 3 led with its own key"
 wait_leader
@@ -104,16 +104,43 @@ K4=$(key_id "$TMPDIR/n4/$KEY")
 P4="4,127.0.0.1:${RPORT[4]},${URLS[4]}"
 start_node 4 --peer "$P4" --join
 for _ in $(seq 100); do [ -S "$TMPDIR/n4.ipc" ] && break; sleep 0.1; done
-refused 1 "adding node 4: it hashes national IDs with another person-hash key \(key id $K4\) than this cluster \(key id $K1\).*ERR_INVALID_STATE" \
+refused 1 "adding node 4: its person-hash key id is $K4, this cluster's $K1; it halts.*ERR_INVALID_STATE" \
 	--url "$ALL" --timeout 60000 cluster add "$P4"
-grep -q "replica: HALTED, this node's person-hash key is not the cluster's: person-hash key id $K4 here, $K1 on the leader" \
+grep -q "replica: HALTED, .*: person-hash key id $K4 here, $K1 on the leader" \
 	"$TMPDIR/n4.log" || die "node 4 did not halt naming both key ids"
 ok --url "$ALL" cluster remove 4
 out_has "node 4 removed" "cluster remove 4"
 stop_node 4
+
+# --- a fifth node with another cluster key is not made a voter --------------
+# fingerprint I: the cluster key's that node I logged last.
+fingerprint() {
+	grep -o "wrapped with the cluster key .*(fingerprint [0-9a-f]\{16\})" "$TMPDIR/n$1.log" |
+		tail -1 | grep -o "[0-9a-f]\{16\})" | tr -d ')'
+}
+(umask 077 && head -c 32 /dev/urandom >"$TMPDIR/other-cluster.key")
+P5="5,127.0.0.1:${RPORT[5]},${URLS[5]}"
+start_node 5 --peer "$P5" --join --cluster-key "$TMPDIR/other-cluster.key" --metrics "127.0.0.1:${MP[5]}"
+for _ in $(seq 100); do [ -S "$TMPDIR/n5.ipc" ] && break; sleep 0.1; done
+cmp -s "$TMPDIR/n1/$KEY" "$TMPDIR/n5/$KEY" || die "node 5 did not get node 1's person-hash key"
+F1=$(fingerprint 1)
+F5=$(fingerprint 5)
+[ -n "$F1" ] && [ -n "$F5" ] && [ "$F1" != "$F5" ] || die "fingerprints '$F1' and '$F5'"
+refused 1 "adding node 5: its cluster key fingerprint is $F5, this cluster's $F1; it halts.*--cluster-key.*ERR_INVALID_STATE" \
+	--url "$ALL" --timeout 60000 cluster add "$P5"
+grep -q "replica: HALTED, .*: cluster key fingerprint $F5 here, $F1 on the leader" \
+	"$TMPDIR/n5.log" || die "node 5 did not halt naming both fingerprints"
+grep -q "does not open with this node's cluster key" "$TMPDIR/n5.log" &&
+	die "node 5 got as far as an entry carrying a member's key"
+expect_eq "$(head_of 5)" 0 "node 5's head (it applied nothing)"
+scrape 5 'ledgerd_replica_key_halted=1' "ledgerd_replica_cluster_key_info{fingerprint=\"$F5\"}=1"
+scrape "$L" "ledgerd_replica_cluster_key_info{fingerprint=\"$F1\"}=1"
+ok --url "$ALL" cluster remove 5
+out_has "node 5 removed" "cluster remove 5"
+stop_node 5
 ok --url "$ALL" workforce 320100 --group courier --count 99 --at 2026-02-02
 recorded
 for i in 1 2 3; do wait_head "$i" "$SEQ"; done
 stop_all
 same_logs 1 2 3
-echo "cluster_key_test: ok (node 3 with its own key halted, naming $K3 and $K1; with node 1's key it caught up and led; node 4 with its own key not made a voter)" >&2
+echo "cluster_key_test: ok (node 3 with its own key halted, naming $K3 and $K1; with node 1's key it caught up and led; node 4 with its own key and node 5 with another cluster key not made voters)" >&2

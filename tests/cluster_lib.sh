@@ -1,5 +1,7 @@
 # cluster_lib.sh — shared by the tests of a cluster of ledgerd processes on
-# loopback (sourced after lib.sh; not run by tests/run.sh). Provides:
+# loopback (sourced by them, after `set -euo pipefail`; not run by
+# tests/run.sh). It sources lib.sh, needs ledgerctl, and traces every command
+# with CLUSTER_TRACE=1 in the environment. Provides:
 #   cluster_init N          ports, URLs and --peer settings of nodes 1..N (the
 #                           first N are the voters the cluster bootstraps with;
 #                           a node beyond them joins later); each node listens on
@@ -7,7 +9,8 @@
 #                           ipc:// (IPC[i], whose identity is uid:<user>), on
 #                           127.0.0.1 or NODE_ADDR[i]; a node with NODE_NETNS[i]
 #                           runs in that network namespace (ip netns exec); and
-#                           the cluster key $TMPDIR/cluster.key
+#                           the cluster key $TMPDIR/cluster.key; ALL = the
+#                           voters' URLs, comma-separated (a client's list)
 #   start_node I [VAR=VALUE...] [ARG...]
 #                           start node I (its log in $TMPDIR/nI.log) with the
 #                           environment and arguments given; NODE_ARGS are added
@@ -39,6 +42,9 @@
 #   same_logs I J...        the nodes' log, links, fixes and Merkle databases are
 #                           byte for byte the same (mdb_dump; stopped nodes)
 #   die MSG                 the nodes' last log lines, then fail
+[ -n "${CLUSTER_TRACE:-}" ] && { PS4='+ $(date +%T.%N | cut -c1-12) '; set -x; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_ledgerctl
 command -v mdb_dump >/dev/null || fail "mdb_dump is not installed (lmdb-utils)"
 
 declare -a CPORT RPORT MP PID URLS IPC PEERS_OF
@@ -56,8 +62,10 @@ cluster_init() {
 		[ -z "${NODE_ADDR[$i]:-}" ] || URLS[$i]="tcp://${NODE_ADDR[$i]}:${CPORT[$i]}"
 	done
 	PEERS=()
+	ALL=
 	for i in $(seq 1 "$n"); do
 		PEERS+=(--peer "$i,${NODE_ADDR[$i]:-127.0.0.1}:${RPORT[$i]},${URLS[$i]}")
+		ALL+="${ALL:+,}${URLS[$i]}"
 	done
 	# The cluster key every node is given (members' keys travel wrapped with it).
 	[ -f "$TMPDIR/cluster.key" ] || (umask 077 && head -c 32 /dev/urandom >"$TMPDIR/cluster.key")

@@ -21,9 +21,6 @@
 # the three logs end byte for byte the same (mdb_dump of log, links, fixes
 # and Merkle databases).
 set -euo pipefail
-[ -n "${CLUSTER_TRACE:-}" ] && { PS4='+ $(date +%T.%N | cut -c1-12) '; set -x; }
-. "$(dirname "$0")/lib.sh"
-need_ledgerctl
 . "$(dirname "$0")/cluster_lib.sh"
 cluster_init 3
 

@@ -17,12 +17,8 @@
 #   - a node cut off from the other two (stopped: SIGSTOP) cannot take
 #     writes, and the two others go on.
 set -euo pipefail
-[ -n "${CLUSTER_TRACE:-}" ] && { PS4='+ $(date +%T.%N | cut -c1-12) '; set -x; }
-. "$(dirname "$0")/lib.sh"
-need_ledgerctl
 . "$(dirname "$0")/cluster_lib.sh"
 cluster_init 3
-ALL="${URLS[1]},${URLS[2]},${URLS[3]}"
 
 for i in 1 2 3; do start_node "$i"; done
 wait_leader

@@ -14,16 +14,12 @@
 #   - every role but admin is refused a change (clerk, auditor,
 #     subscriber), and so is an identity the role file does not name.
 set -euo pipefail
-[ -n "${CLUSTER_TRACE:-}" ] && { PS4='+ $(date +%T.%N | cut -c1-12) '; set -x; }
-. "$(dirname "$0")/lib.sh"
-need_ledgerctl
 . "$(dirname "$0")/cluster_lib.sh"
 
 cluster_init 3
 NODE_ARGS=(--snapshot-threshold 8 --snapshot-trailing 4)
 for i in 1 2 3; do start_node "$i"; done
 wait_leader
-ALL="${URLS[1]},${URLS[2]},${URLS[3]}"
 w() { ok --url "$ALL" "$@"; }
 w org add JS --name "Jiangsu" --kind federation-province --region 320000 --at 2026-01-01
 for k in $(seq 1 24); do

@@ -17,9 +17,6 @@
 # compared through cluster_lib.sh (NODE_ADDR and NODE_NETNS put each in its
 # namespace).
 set -euo pipefail
-[ -n "${CLUSTER_TRACE:-}" ] && { PS4='+ $(date +%T.%N | cut -c1-12) '; set -x; }
-. "$(dirname "$0")/lib.sh"
-need_ledgerctl
 . "$(dirname "$0")/cluster_lib.sh"
 
 TAG="ldp$$"
@@ -71,7 +68,6 @@ else
 	echo "partition_test: network namespaces unavailable ($why): the cut-off node is stopped (SIGSTOP) instead" >&2
 fi
 cluster_init 3
-ALL="${URLS[1]},${URLS[2]},${URLS[3]}"
 
 # cut I on|off: node I cut off from the two others, both ways (or stopped).
 cut() {

@@ -11,8 +11,6 @@
 #   - events appended and the node killed (kill -9) before the delay ran out:
 #     raft's log brings each one back, once, at the restart.
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
-need_ledgerctl
 . "$(dirname "$0")/cluster_lib.sh"
 cluster_init 1
 

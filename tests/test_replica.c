@@ -476,7 +476,7 @@ static void test_confirm_account(void **state)
 	            .term = 7,
 	            .index = 1234,
 	            .digest = 0xfeed,
-	            .key = 0x0123456789abcdefull},
+	            .keys = {{0x0123456789abcdefull, 0x00000000000000f1ull}}},
 	       m2;
 	uint8_t b[RC_MSG_LEN];
 	rc_msg_encode(&m, b);
@@ -486,13 +486,20 @@ static void test_confirm_account(void **state)
 	assert_int_equal(m2.term, 7);
 	assert_int_equal(m2.index, 1234);
 	assert_int_equal(m2.digest, 0xfeed);
-	assert_true(m2.key == 0x0123456789abcdefull);
+	assert_true(m2.keys.id[REPLICA_KEY_HASH] == 0x0123456789abcdefull);
+	assert_true(m2.keys.id[REPLICA_KEY_CLUSTER] == 0xf1);
+	assert_int_equal(replica_keys_differ(&m.keys, &m2.keys), -1);
+	m2.keys.id[REPLICA_KEY_CLUSTER] = 0; /* none: another value */
+	assert_int_equal(replica_keys_differ(&m.keys, &m2.keys), REPLICA_KEY_CLUSTER);
 	assert_int_equal(rc_msg_decode(b, sizeof b - 1, &m2), -1);
-	/* format 1 (no key id) is not read */
+	/* formats 1 (no key id) and 2 (the person-hash key id only) are not read */
 	b[4] = 1;
 	assert_int_equal(rc_msg_decode(b, 40, &m2), -1);
 	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), -1);
 	b[4] = 2;
+	assert_int_equal(rc_msg_decode(b, 48, &m2), -1);
+	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), -1);
+	b[4] = RC_FORMAT;
 	b[5] = 9;
 	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), -1);
 	b[5] = RC_SAFE;
@@ -1110,7 +1117,7 @@ typedef struct snode {
 	int up;     /* its raft instance runs */
 	int halted; /* its replica halted on a fork (noticed) */
 	int reseeds;
-	uint64_t key_id; /* its person-hash key id (0 in the seeds) */
+	replica_keys keys; /* its key ids (0 in the seeds) */
 	uint64_t up_at; /* when down: when to restart it */
 	/* disk */
 	uint64_t base; /* index of d[0] */
@@ -1701,7 +1708,7 @@ static void raft_setup(unsigned i)
 	replica_options o = {.checkpoint_ms = 1000,
 	                     .send = sim_send,
 	                     .arg = (void *)(uintptr_t)i,
-	                     .key_id = S->s[i].key_id};
+	                     .keys = S->s[i].keys};
 	replica_bind(S->s[i].rep, r, &o);
 }
 
@@ -2767,6 +2774,9 @@ static void test_forced_divergence(void **state)
 
 #define KEY_RIGHT 0x1111111111111111ull
 #define KEY_WRONG 0x2222222222222222ull
+/* The cases' right keys: a person-hash key id, a cluster key. */
+static const replica_keys keys_right = {{[REPLICA_KEY_HASH] = KEY_RIGHT,
+                                         [REPLICA_KEY_CLUSTER] = 0x3333333333333333ull}};
 
 struct key_watch {
 	unsigned node;  /* the node with the wrong key */
@@ -2793,16 +2803,20 @@ static void key_fixed(unsigned i)
 	snode *n = &S->s[i];
 	assert_true(n->halted);
 	assert_int_equal(n->lg.seq, 0);
-	n->key_id = KEY_RIGHT;
+	n->keys = keys_right;
 	n->halted = 0;
 }
 
-/* Three nodes, node `wrong`'s key differs; node 0 calls the first election. */
-static void key_sim_open(unsigned wrong)
+/* Three nodes, node `wrong`'s key `which` is `id` (the others' keys_right);
+ * node 0 calls the first election. */
+static void key_sim_open(unsigned wrong, int which, uint64_t id)
 {
 	sim_scripted(11, 1000, 100);
-	for (unsigned i = 0; i < 3; i++)
-		S->s[i].key_id = i == wrong ? KEY_WRONG : KEY_RIGHT;
+	for (unsigned i = 0; i < 3; i++) {
+		S->s[i].keys = keys_right;
+		if (i == wrong)
+			S->s[i].keys.id[which] = id;
+	}
 	sim_start();
 	node0_first();
 }
@@ -2837,41 +2851,86 @@ static void key_goes_on(unsigned wrong)
 	sim_close();
 }
 
-/* A follower whose key differs halts at the leader's first confirmation,
- * naming both key ids, before it applies anything; the two others go on;
- * with the right key it catches up. */
-static void test_key_follower(void **state)
+/* Node `wrong`, a follower whose key `which` is `id`, halts at the leader's
+ * (node 0's) first confirmation, saying `says`, before it applies anything;
+ * the two others go on; with the right key it catches up. */
+static void key_follower_halts(unsigned wrong, int which, uint64_t id, const char *says)
 {
-	(void)state;
-	key_sim_open(2);
+	key_sim_open(wrong, which, id);
 	int zero_i = 0;
 	assert_true(step_until(leader_is, &zero_i, 10000));
-	struct key_watch w = {.node = 2};
+	struct key_watch w = {.node = wrong};
 	assert_true(step_until(key_halted, &w, 10000));
-	assert_false(S->s[0].halted || S->s[1].halted);
-	assert_non_null(strstr(S->last_halt, "person-hash key id 2222222222222222 here, "
-	                                     "1111111111111111 on the leader, node 1"));
-	assert_non_null(strstr(S->last_halt, "copy the first node's DATA/person-hash.key"));
-	key_fixed(2);
-	key_goes_on(2);
+	for (unsigned i = 0; i < 3; i++)
+		assert_true(S->s[i].halted == (i == wrong));
+	assert_non_null(strstr(S->last_halt, says));
+	assert_non_null(strstr(S->last_halt, replica_key_table[which].fix));
+	key_fixed(wrong);
+	key_goes_on(wrong);
 }
 
-/* The node whose key differs wins the first election: it is never ready (the
- * others' HOLDs name another key and do not count) and halts once a majority
- * of voters said so; the others elect one of them and go on. */
-static void test_key_leader(void **state)
+/* Node 0, whose key `which` is `id`, wins the first election: it is never
+ * ready (the others' HOLDs name another key and do not count) and halts,
+ * saying `says`, once a majority of voters said so; the others elect one of
+ * them and go on. */
+static void key_leader_halts(int which, uint64_t id, const char *says)
 {
-	(void)state;
-	key_sim_open(0);
+	key_sim_open(0, which, id);
 	struct key_watch w = {.node = 0};
 	assert_true(step_until(key_halted, &w, 20000));
 	assert_false(w.ever_ready);
 	assert_false(S->s[1].halted || S->s[2].halted);
-	assert_non_null(strstr(S->last_halt, "person-hash key id 2222222222222222 here, "
-	                                     "1111111111111111 on node"));
+	assert_non_null(strstr(S->last_halt, says));
 	assert_non_null(strstr(S->last_halt, "2 of the 3 voters"));
 	key_fixed(0);
 	key_goes_on(0);
+}
+
+/* The person-hash key: the follower, then the leader (the fix named: copy
+ * the first node's DATA/person-hash.key). */
+static void test_key_follower(void **state)
+{
+	(void)state;
+	key_follower_halts(2, REPLICA_KEY_HASH, KEY_WRONG,
+	                   "person-hash key id 2222222222222222 here, 1111111111111111 on the "
+	                   "leader, node 1");
+}
+
+static void test_key_leader(void **state)
+{
+	(void)state;
+	key_leader_halts(REPLICA_KEY_HASH, KEY_WRONG,
+	                 "person-hash key id 2222222222222222 here, 1111111111111111 on node");
+}
+
+/* The cluster key is checked as the person-hash key is (one table): a
+ * follower with another cluster key halts before it applies anything (before
+ * any entry could carry a key it cannot open). */
+static void test_key_cluster_follower(void **state)
+{
+	(void)state;
+	key_follower_halts(2, REPLICA_KEY_CLUSTER, 0x4444444444444444ull,
+	                   "cluster key fingerprint 4444444444444444 here, 3333333333333333 on the "
+	                   "leader, node 1");
+}
+
+/* No cluster key (0) is a value of its own: a follower without one, where
+ * the others have one, halts the same way. */
+static void test_key_cluster_none(void **state)
+{
+	(void)state;
+	key_follower_halts(1, REPLICA_KEY_CLUSTER, 0,
+	                   "cluster key fingerprint 0000000000000000 here, 3333333333333333 on the "
+	                   "leader, node 1");
+}
+
+/* A leader whose cluster key differs (here: it has none, the others one) is
+ * never ready and halts once a majority of voters said theirs. */
+static void test_key_cluster_leader(void **state)
+{
+	(void)state;
+	key_leader_halts(REPLICA_KEY_CLUSTER, 0,
+	                 "cluster key fingerprint 0000000000000000 here, 3333333333333333 on node");
 }
 
 /* An AppendEntries from index 1 (the probe of a new leader that lost track
@@ -2966,6 +3025,9 @@ int main(void)
 	    cmocka_unit_test(test_forced_divergence),
 	    cmocka_unit_test(test_probe_below_snapshot),
 	    cmocka_unit_test(test_key_follower),   cmocka_unit_test(test_key_leader),
+	    cmocka_unit_test(test_key_cluster_follower),
+	    cmocka_unit_test(test_key_cluster_none),
+	    cmocka_unit_test(test_key_cluster_leader),
 	    cmocka_unit_test(test_simulation),
 	};
 	return tl_run_tests(tests, NULL, NULL);
