@@ -3214,8 +3214,17 @@ static void test_kill_during_offthread_flush(void **state)
 
 	const char *const rebuild[] = {"--rebuild", "--projections-memory", "1M", NULL};
 	setenv("LEDGERD_TEST_KILL_IN_FLUSH", "3", 1);
-	if (tl_daemon_start(&d, rebuild) == 0) /* (or it died before it answered) */
-		assert_int_equal(tl_daemon_stop(&d, 0), 128 + SIGKILL);
+	if (tl_daemon_start(&d, rebuild) == 0) { /* (or it died before it answered) */
+		int st = tl_daemon_wait(&d, 90);
+		if (st < 0) {
+			tl_daemon_stop(&d, SIGKILL);
+			tl_daemon_log_tail(&d, 30);
+			fail_msg("ledgerd still ran 90 s after its start, not killed in a third "
+				 "flush: its rebuild of %d events made fewer (KF_EVENTS)",
+				 KF_EVENTS);
+		}
+		assert_int_equal(st, 128 + SIGKILL);
+	}
 	unsetenv("LEDGERD_TEST_KILL_IN_FLUSH");
 	if (!file_has(logf, "killed in flush 3")) {
 		tl_daemon_log_tail(&d, 30);

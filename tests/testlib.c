@@ -662,6 +662,24 @@ int tl_daemon_stop(tl_daemon *d, int sig)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+int tl_daemon_wait(tl_daemon *d, int seconds)
+{
+	int status = 0;
+	if (d->pid <= 0)
+		return -1;
+	for (int i = 0; i < seconds * 10; i++) {
+		pid_t r = waitpid(d->pid, &status, WNOHANG);
+		if (r == d->pid) {
+			d->pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		if (r < 0 && errno != EINTR)
+			return -1;
+		usleep(100000);
+	}
+	return -1;
+}
+
 void tl_daemon_log_tail(const tl_daemon *d, int lines)
 {
 	char cmd[700];

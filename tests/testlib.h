@@ -120,6 +120,9 @@ typedef struct tl_daemon {
 int tl_daemon_start(tl_daemon *d, const char *const *extra);
 /* Sends sig and waits for the process; returns its exit status or 128+sig. */
 int tl_daemon_stop(tl_daemon *d, int sig);
+/* Waits up to seconds for the process to end by itself: its exit status or
+ * 128+signal, or -1 if it still runs (left running). */
+int tl_daemon_wait(tl_daemon *d, int seconds);
 /* A test's teardown of its daemon: kill -9 if it runs, remove its
  * directory, clear d, and free the builders' allocations. */
 void tl_daemon_discard(tl_daemon *d);
