@@ -317,7 +317,8 @@ const char *replica_role_name(int role);
 
 typedef struct replica_node {
 	uint64_t id;
-	char address[64];
+	char address[64]; /* its raft address */
+	char url[256];    /* its client URL, as replica_add gave it; "" none */
 	int voter; /* 1 voter, 0 stand-by (replicates, does not vote), -1 spare */
 } replica_node;
 
@@ -360,13 +361,19 @@ typedef struct replica_status {
 void replica_status_get(replica *r, replica_status *st);
 
 /* Membership changes, one at a time (0.15 mishandles overlapping ones): add
- * a node as a stand-by (it replicates, does not vote), make a node a voter
+ * a node as a stand-by (it replicates, does not vote) with its client URL
+ * (NULL or "": none), make a node a voter
  * (voter = 1) or a stand-by (0), remove one. Leader only. cb(r, status, arg)
  * once the change is committed (0) or failed. Returns 0, REPLICA_E_NOT_LEADER,
  * LD_E(BUSY) (another change in flight), LD_E(INVALID_VALUE) (ids, address). cb's
  * status for a change: 0, REPLICA_E_UNKNOWN (leadership lost meanwhile),
  * LD_E(INVALID_STATE) (C-Raft refused it), REPLICA_E_HALTED. */
-int replica_add(replica *r, uint64_t id, const char *address, replica_done_cb cb, void *arg);
+int replica_add(replica *r, uint64_t id, const char *address, const char *url,
+                replica_done_cb cb, void *arg);
+/* The URL travels in the configuration, where C-Raft keeps the address: "A.B.C.D:PORT URL"
+ * (replicated, in its snapshots and reloaded at start like the rest of the configuration;
+ * every node's replica_status names it; the transport and the confirmations' socket see
+ * only the address). */
 int replica_assign(replica *r, uint64_t id, int voter, replica_done_cb cb, void *arg);
 int replica_remove(replica *r, uint64_t id, replica_done_cb cb, void *arg);
 /* The key ids node `id` named in its confirmation messages to this node as

@@ -79,11 +79,52 @@ static void nodelay_connected(struct raft_uv_connect *req, struct uv_stream_s *s
 	tcp_connect_cb(req, stream, status);
 }
 
+/* A configuration's address: "A.B.C.D:PORT", then, for a node replica_add
+ * added with its client URL, a space and the URL (replica.h). The length of
+ * the raft address; *url the URL ("" none). */
+static size_t split_address(const char *a, const char **url)
+{
+	const char *sp = strchr(a, ' ');
+	if (url)
+		*url = sp ? sp + 1 : "";
+	return sp ? (size_t)(sp - a) : strlen(a);
+}
+
+/* The raft addresses of the nodes added with a URL, as the transport is
+ * given them: kept for the process (C-Raft may hold the pointer while it
+ * connects), one slot per address. */
+static pthread_mutex_t stripped_lock = PTHREAD_MUTEX_INITIALIZER;
+static char stripped[64][64];
+
+static const char *raft_address(const char *a)
+{
+	size_t n = split_address(a, NULL);
+	if (!a[n])
+		return a;
+	if (n >= sizeof stripped[0])
+		n = sizeof stripped[0] - 1;
+	const char *out = NULL;
+	pthread_mutex_lock(&stripped_lock);
+	unsigned i = 0;
+	for (; i < sizeof stripped / sizeof stripped[0] && stripped[i][0]; i++)
+		if (strlen(stripped[i]) == n && !memcmp(stripped[i], a, n))
+			break;
+	if (i == sizeof stripped / sizeof stripped[0])
+		i = (unsigned)(n % i); /* full: a slot reused (64 addresses seen) */
+	if (!stripped[i][0] || strlen(stripped[i]) != n || memcmp(stripped[i], a, n)) {
+		memcpy(stripped[i], a, n);
+		stripped[i][n] = 0;
+	}
+	out = stripped[i];
+	pthread_mutex_unlock(&stripped_lock);
+	return out;
+}
+
 static int nodelay_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
                            const char *address, raft_uv_connect_cb cb)
 {
 	tcp_connect_cb = cb;
-	return tcp_connect(t, req, id, address, nodelay_connected);
+	return tcp_connect(t, req, id, raft_address(address), nodelay_connected);
 }
 
 static int watch(struct watched *w)
@@ -434,7 +475,13 @@ static int peer_addr(replica *r, uint64_t id, struct sockaddr_in *sa)
 		if (c->servers[i].id != id)
 			continue;
 		char host[64];
-		const char *a = c->servers[i].address, *colon = strrchr(a, ':');
+		char a[64];
+		size_t n = split_address(c->servers[i].address, NULL);
+		if (n >= sizeof a)
+			return -1;
+		memcpy(a, c->servers[i].address, n);
+		a[n] = 0;
+		const char *colon = strrchr(a, ':');
 		if (!colon || (size_t)(colon - a) >= sizeof host)
 			return -1;
 		memcpy(host, a, (size_t)(colon - a));
@@ -851,7 +898,10 @@ void replica_status_get(replica *r, replica_status *st)
 	for (unsigned i = 0; i < raft->configuration.n && i < REPLICA_MAX_NODES; i++) {
 		const struct raft_server *s = &raft->configuration.servers[i];
 		st->nodes[i].id = s->id;
-		snprintf(st->nodes[i].address, sizeof st->nodes[i].address, "%s", s->address);
+		const char *url;
+		size_t n = split_address(s->address, &url);
+		snprintf(st->nodes[i].address, sizeof st->nodes[i].address, "%.*s", (int)n, s->address);
+		snprintf(st->nodes[i].url, sizeof st->nodes[i].url, "%s", url);
 		st->nodes[i].voter = s->role == RAFT_VOTER ? 1 : s->role == RAFT_STANDBY ? 0 : -1;
 		st->n_nodes = i + 1;
 	}
@@ -899,16 +949,26 @@ static int change_check(replica *r, replica_done_cb cb, void *arg)
 	return 0;
 }
 
-int replica_add(replica *r, uint64_t id, const char *address, replica_done_cb cb, void *arg)
+int replica_add(replica *r, uint64_t id, const char *address, const char *url,
+                replica_done_cb cb, void *arg)
 {
-	char why[256];
+	char why[256], a[64 + 1 + 256];
 	int rc = change_check(r, cb, arg);
 	if (rc)
 		return rc;
-	if (!id || (r->loop && private_address(address, why, sizeof why)))
+	if (!id || strchr(address, ' ') || strlen(address) >= 64 || (url && strlen(url) >= 256) ||
+	    (r->loop && private_address(address, why, sizeof why)))
 		return LD_E(INVALID_VALUE);
+	/* 0.15 refuses an address in the configuration already, but compares
+	 * the whole string: the raft address alone is checked here. */
+	const struct raft_configuration *c = &r->raft->configuration;
+	for (unsigned i = 0; i < c->n; i++)
+		if (split_address(c->servers[i].address, NULL) == strlen(address) &&
+		    !memcmp(c->servers[i].address, address, strlen(address)))
+			return LD_E(INVALID_VALUE);
+	snprintf(a, sizeof a, "%s%s%s", address, url && *url ? " " : "", url && *url ? url : "");
 	/* C-Raft adds a spare; a stand-by replicates. */
-	return change_result(r, raft_add(r->raft, &r->change, id, address, change_cb));
+	return change_result(r, raft_add(r->raft, &r->change, id, a, change_cb));
 }
 
 int replica_assign(replica *r, uint64_t id, int voter, replica_done_cb cb, void *arg)

@@ -151,11 +151,14 @@ int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e)
 	return 0;
 }
 
-const char *cluster_url_of(cluster *c, uint64_t id)
+const char *cluster_url_of(const cluster *c, const replica_status *st, uint64_t id)
 {
 	for (unsigned i = 0; i < c->npeers; i++)
 		if (c->peers[i].id == id)
 			return c->peers[i].url;
+	for (unsigned i = 0; st && i < st->n_nodes && i < REPLICA_MAX_NODES; i++)
+		if (st->nodes[i].id == id)
+			return st->nodes[i].url;
 	return "";
 }
 
@@ -407,11 +410,21 @@ static int sm_fetch(void *sm, uint64_t to_seq, const uint8_t to_hash[REPLICA_HAS
 	cluster *c = sm;
 	const char *urls[CLUSTER_MAX_PEERS];
 	unsigned n = 0;
-	if (c->last_leader && c->last_leader != c->id)
-		urls[n++] = cluster_url_of(c, c->last_leader);
+	/* On the loop, which alone writes c->st: read without the lock. */
+	if (c->last_leader && c->last_leader != c->id && *cluster_url_of(c, &c->st, c->last_leader))
+		urls[n++] = cluster_url_of(c, &c->st, c->last_leader);
 	for (unsigned i = 0; i < c->npeers; i++)
 		if (c->peers[i].id != c->id && c->peers[i].id != c->last_leader)
 			urls[n++] = c->peers[i].url;
+	/* Nodes added at run time: the URLs the configuration carries. */
+	for (unsigned i = 0; i < c->st.n_nodes && n < CLUSTER_MAX_PEERS; i++) {
+		uint64_t id = c->st.nodes[i].id;
+		unsigned k = 0;
+		while (k < c->npeers && c->peers[k].id != id)
+			k++;
+		if (k == c->npeers && id != c->id && id != c->last_leader && c->st.nodes[i].url[0])
+			urls[n++] = c->st.nodes[i].url;
+	}
 	return catchup_start(c->cu, urls, n, to_seq, to_hash, index);
 }
 
@@ -421,7 +434,8 @@ static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply, sm_sync, sm
 /* The loop                                                            */
 /* ------------------------------------------------------------------ */
 
-/* elected: this node won its election, its barrier not confirmed yet. */
+/* elected: this node won its election, its barrier not confirmed yet. On
+ * the loop (c->st read without the lock). */
 static void set_leading(cluster *c, int leading, uint64_t leader_id, int elected)
 {
 	pthread_mutex_lock(&c->lock);
@@ -429,7 +443,8 @@ static void set_leading(cluster *c, int leading, uint64_t leader_id, int elected
 	if (!c->leading)
 		give_up_locked(c);
 	pthread_mutex_unlock(&c->lock);
-	writer_set_leading(c->w, leading, leading ? NULL : cluster_url_of(c, leader_id), elected);
+	writer_set_leading(c->w, leading, leading ? NULL : cluster_url_of(c, &c->st, leader_id),
+			   elected);
 }
 
 static void copy_status(cluster *c)
@@ -458,7 +473,7 @@ static void copy_status(cluster *c)
 				 now ? "this node leads" : "this node does not lead",
 				 (unsigned long long)st.term,
 				 !now && st.leader_id ? "; the leader is " : "",
-				 !now && st.leader_id ? cluster_url_of(c, st.leader_id) : "");
+				 !now && st.leader_id ? cluster_url_of(c, &st, st.leader_id) : "");
 		set_leading(c, now, st.leader_id, elected);
 	}
 	c->last_leader = st.leader_id;
@@ -517,26 +532,10 @@ static void mb_wake(void *arg)
 	uv_async_send(&c->async);
 }
 
-static void mb_add_url(void *arg, uint64_t id, const char *url)
-{
-	cluster *c = arg;
-	pthread_mutex_lock(&c->lock);
-	unsigned i;
-	for (i = 0; i < c->npeers && c->peers[i].id != id; i++)
-		;
-	if (i < CLUSTER_MAX_PEERS) {
-		c->peers[i].id = id;
-		snprintf(c->peers[i].url, sizeof(c->peers[i].url), "%s", url);
-		if (i == c->npeers)
-			c->npeers++;
-	}
-	pthread_mutex_unlock(&c->lock);
-}
-
 static const char *mb_leader_url(void *arg)
 {
 	cluster *c = arg;
-	return cluster_url_of(c, c->last_leader);
+	return cluster_url_of(c, &c->st, c->last_leader);
 }
 
 static void copy_status(cluster *c);
@@ -610,7 +609,7 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 			       .sync = sm_sync,
 			       .arg = c};
 	catchup_new(&c->cu, &c->loop, &cuo);
-	membership_hooks mh = {mb_wake, mb_add_url, mb_leader_url, c};
+	membership_hooks mh = {mb_wake, mb_leader_url, c};
 	membership_new(&c->mb, c->rep, &mh);
 	uint64_t ids[CLUSTER_MAX_PEERS];
 	const char *addrs[CLUSTER_MAX_PEERS];
@@ -769,7 +768,7 @@ void *cluster_fill(void *arg, Ledger__ClusterStatus *out)
 	out->ready = st->ready;
 	out->has_leader_id = 1;
 	out->leader_id = st->leader_id;
-	out->leader_url = (char *)cluster_url_of(c, st->leader_id);
+	out->leader_url = (char *)cluster_url_of(c, st, st->leader_id);
 	out->has_term = out->has_last_index = out->has_commit_index = 1;
 	out->term = st->term;
 	out->last_index = st->last_index;
@@ -789,7 +788,7 @@ void *cluster_fill(void *arg, Ledger__ClusterStatus *out)
 		n->has_id = n->has_voter = 1;
 		n->id = st->nodes[i].id;
 		n->raft_address = b->st.nodes[i].address;
-		n->url = (char *)cluster_url_of(c, st->nodes[i].id);
+		n->url = (char *)cluster_url_of(c, st, st->nodes[i].id);
 		n->voter = st->nodes[i].voter == 1;
 		b->ptrs[i] = n;
 	}

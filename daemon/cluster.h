@@ -91,8 +91,10 @@ void cluster_catchup_stats(cluster *c, struct catchup_stats *st);
  * metrics source (metrics_add_source), arg = the cluster. */
 struct metrics_buf;
 void cluster_metrics(struct metrics_buf *b, void *arg);
-/* The client URL of raft id `id` ("" unknown). */
-const char *cluster_url_of(cluster *c, uint64_t id);
+/* The client URL of raft id `id`: the `peer` setting naming it, else the one
+ * the configuration in st carries (a node added at run time: replica_add;
+ * st may be NULL), "" unknown. */
+const char *cluster_url_of(const cluster *c, const replica_status *st, uint64_t id);
 /* Fills the answer of the cluster request (server_options.cluster_status,
  * arg = the cluster); returns the block to free after packing. */
 void *cluster_fill(void *arg, Ledger__ClusterStatus *out);

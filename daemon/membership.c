@@ -295,8 +295,7 @@ void membership_run(membership *m, uint64_t now_ms)
 	switch (m->op) {
 	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_ADD:
 		m->stage = ADDING;
-		m->h.add_url(m->h.arg, m->id, m->url);
-		rc = replica_add(m->rep, m->id, m->address, changed, m);
+		rc = replica_add(m->rep, m->id, m->address, m->url, changed, m);
 		break;
 	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_REMOVE:
 		m->stage = REMOVING;

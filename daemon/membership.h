@@ -4,7 +4,8 @@
  * request; docs/REPLICATION.md, "Membership and leadership"), run on the
  * replica's loop one at a time (C-Raft 0.15 mishandles overlapping ones):
  *
- *   - add: replica_add (C-Raft adds a spare), replica_assign(stand-by: it
+ *   - add: replica_add (C-Raft adds a spare; its client URL travels in the
+ *     configuration, so every node learns it, durably), replica_assign(stand-by: it
  *     replicates, catches up, does not vote); once the node has named this
  *     leader's key ids, person-hash and cluster key (replica_key_of; another
  *     id fails the change, and the node halts: it stays a stand-by), unless the operator
@@ -33,8 +34,6 @@ typedef void (*membership_done_fn)(void *arg, int rc, const ld_errinfo *e);
 typedef struct membership_hooks {
 	/* Wakes the loop: membership_run is to be called on it. */
 	void (*wake)(void *arg);
-	/* A node added: its client URL, for redirects and the status. */
-	void (*add_url)(void *arg, uint64_t id, const char *url);
 	/* The client URL of the leader (for ERR_NOT_LEADER), "" unknown. */
 	const char *(*leader_url)(void *arg);
 	void *arg;

@@ -6,7 +6,9 @@
 #     three-node cluster with `ledgerctl cluster add` (sent to every node:
 #     it follows the leader); it catches up through a snapshot marker and
 #     the page protocol, becomes a voter, and its log is the others';
-#   - `cluster transfer 4` hands it the leadership; it takes writes;
+#   - `cluster transfer 4` hands it the leadership; it takes writes; a
+#     follower (no --peer names node 4 there) refuses a write naming node
+#     4's URL and lists it in `ledgerctl cluster`, after a restart too;
 #   - `cluster remove` takes a node out; the three left go on;
 #   - a fifth node started from a hot backup of a node joins the same way;
 #   - a malformed change is refused naming the field; a change asked of a
@@ -50,6 +52,25 @@ for _ in $(seq 100); do leads 4 && break; sleep 0.1; done
 leads 4 || die "node 4 does not lead after the transfer"
 ok --url "${URLS[4]}" workforce 320500 --group courier --count 1 --at 2026-03-02
 recorded
+# Node 4's client URL reached every node with the configuration (no --peer
+# names it on nodes 1-3): a follower's refusal names it, its status lists
+# it, and so it does after a restart.
+url4_known() { # NODE WHAT
+	refused 1 "not the leader.*${URLS[4]//./\\.}" --url "${URLS[$1]}" workforce 320500 \
+		--group courier --count 3 --at 2026-03-02
+	ok --url "${URLS[$1]}" --json cluster
+	expect_eq "$(json '[m.get("url") for s in j if s.get("id") == '"$1"' for m in s["nodes"] if m["id"] == 4]')" \
+		"['${URLS[4]}']" "$2: node 4's URL in node $1's status"
+}
+url4_known 1 "node 4 leads"
+stop_node 1
+start_node 1
+for _ in $(seq 100); do
+	ctl --url "${URLS[1]}" --json cluster
+	[ "$RC" = 0 ] && [ "$(json '[s.get("leader_id") for s in j][0]')" = 4 ] && break
+	sleep 0.1
+done
+url4_known 1 "node 1 restarted"
 # Without an id: any up-to-date voter.
 ok --url "${URLS[4]},$ALL" cluster transfer
 for _ in $(seq 100); do leads 4 || break; sleep 0.1; done

@@ -2746,7 +2746,7 @@ static void test_forced_divergence(void **state)
 	assert_int_equal(raft_start(&S->f.servers[3].raft), 0);
 	s3->up = s3->in = 1;
 	memset(&p, 0, sizeof p);
-	assert_int_equal(replica_add(S->s[0].rep, 4, "4", member_done, &p), 0);
+	assert_int_equal(replica_add(S->s[0].rep, 4, "4", "tcp://node4:7450", member_done, &p), 0);
 	assert_true(step_until(change_done, &p, 10000));
 	assert_int_equal(p.status, 0);
 	memset(&p, 0, sizeof p);
@@ -2767,6 +2767,22 @@ static void test_forced_divergence(void **state)
 	for (unsigned i = 0; i < 4; i++)
 		if (S->s[i].in)
 			assert_same_logs(&S->s[i].lg, &S->s[0].lg);
+	/* The added node's client URL, in every node's configuration (its
+	 * own too); the raft address apart from it. */
+	for (unsigned i = 0; i < 4; i++) {
+		if (!S->s[i].in)
+			continue;
+		replica_status_get(S->s[i].rep, &st);
+		unsigned k = 0;
+		while (k < st.n_nodes && st.nodes[k].id != 4)
+			k++;
+		assert_true(k < st.n_nodes);
+		assert_string_equal(st.nodes[k].address, "4");
+		assert_string_equal(st.nodes[k].url, "tcp://node4:7450");
+		for (unsigned j = 0; j < st.n_nodes; j++)
+			if (st.nodes[j].id != 4)
+				assert_string_equal(st.nodes[j].url, "");
+	}
 	sim_close();
 }
 
