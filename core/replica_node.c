@@ -110,7 +110,7 @@ static const char *raft_address(const char *a)
 		if (strlen(stripped[i]) == n && !memcmp(stripped[i], a, n))
 			break;
 	if (i == sizeof stripped / sizeof stripped[0])
-		i = (unsigned)(n % i); /* full: a slot reused (64 addresses seen) */
+		i = (unsigned)(n % (sizeof stripped / sizeof stripped[0])); /* full: one reused */
 	if (!stripped[i][0] || strlen(stripped[i]) != n || memcmp(stripped[i], a, n)) {
 		memcpy(stripped[i], a, n);
 		stripped[i][n] = 0;
