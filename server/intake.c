@@ -29,7 +29,28 @@
  * (besides the reply's message). */
 #define REPLY_ON_STACK 16
 
-static nng_msg *append_reply(const append_req *r, writer *w)
+/* A forget recorded on a node whose members' keys travel between the nodes
+ * (a cluster key): where copies of the key remain (docs/REPLICATION.md,
+ * "Personal data across nodes"). */
+static const char forget_note[] =
+    "the member's key is destroyed on every node; copies of it wrapped with the cluster key "
+    "remain in each node's raft log, in the entries that carried it, until that log is "
+    "truncated behind a snapshot marker (one is taken every --snapshot-threshold entries, "
+    "and the --snapshot-trailing entries before it are kept); the ledger's log, its pages "
+    "and its backups hold none";
+
+static int forgot_with_keys(const append_req *r, const keystore *keys)
+{
+	if (!keys || !keystore_clustered(keys))
+		return 0;
+	for (size_t i = 0; i < r->req->n_events; i++)
+		if (!r->items[i].code && !r->items[i].duplicate &&
+		    r->req->events[i]->body_case == LEDGER__EVENT__BODY_MEMBER_FORGOTTEN)
+			return 1;
+	return 0;
+}
+
+static nng_msg *append_reply(const append_req *r, writer *w, const keystore *keys)
 {
 	size_t n = r->req->n_events;
 	if (r->status == LD_E(NOT_LEADER)) {
@@ -130,6 +151,8 @@ static nng_msg *append_reply(const append_req *r, writer *w)
 	res.accepted = accepted;
 	res.duplicates = dups;
 	res.rejected = rejected;
+	if (forgot_with_keys(r, keys))
+		res.note = (char *)forget_note;
 	resp.result_case = LEDGER__RESPONSE__RESULT_APPEND;
 	resp.append = &res;
 	m = reply_pack(&resp);
@@ -153,7 +176,7 @@ void intake_release(call *c)
 /* The writer (or the sealer) decided: the reply, on NNG's threads. */
 static nng_msg *append_decided(call *c)
 {
-	return append_reply(&c->areq, c->srv->w);
+	return append_reply(&c->areq, c->srv->w, c->srv->keys);
 }
 
 /* ------------------------------------------------------------------ */
@@ -336,7 +359,7 @@ nng_msg *intake_append(call *c)
 		/* Nothing of it is prepared here (no key made for its
 		 * members): the leader does that. */
 		r->status = LD_E(NOT_LEADER);
-		return append_reply(r, srv->w);
+		return append_reply(r, srv->w, srv->keys);
 	}
 	for (size_t i = 0; i < a->n_events; i++) {
 		memset(&e, 0, sizeof(e));
@@ -360,7 +383,7 @@ nng_msg *intake_append(call *c)
 			item_fail(&r->items[i], rc, &e);
 	}
 	if (!to_seal && nothing_to_write(c))
-		return append_reply(r, srv->w); /* answered now, without a commit */
+		return append_reply(r, srv->w, srv->keys); /* answered now, without a commit */
 	if (call_hand_off(c, append_decided, NULL) != 0)
 		return reply_error_msg(LD_E(SHUTTING_DOWN),
 				       "server shutting down; nothing was recorded");

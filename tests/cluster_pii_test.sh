@@ -107,6 +107,9 @@ expect_eq "$(key_on "$F" M3)" "$(key_on "$L" M3)" "node $F's key of M3"
 
 # --- forget: the key goes on every node --------------------------------------
 ok --url "$ALL" forget M1 --reason "deletion request" --at 2024-04-01
+# Its answer says where copies of the key remain (raft's log, until truncated).
+grep -q "note: the member's key is destroyed on every node; copies of it wrapped with the cluster key remain in each node's raft log" <<<"$ERR" ||
+	die "the forget's answer does not say where the key's copies remain: $ERR"
 recorded
 for i in 1 2 3; do
 	wait_head "$i" "$SEQ"

@@ -68,6 +68,7 @@ export LEDGER_URL="$URL"
 # --- forgetting -------------------------------------------------------------
 ok tree-head --save "$TMPDIR/head.json"
 ok forget M1 --reason "deletion request (PIPL art. 47)" --at 2024-04-01
+grep -q "note:" <<<"$ERR" && fail "a single node's forget answers a note of copies elsewhere: $ERR"
 recorded
 FORGET_SEQ=$SEQ
 ok --json get "$FORGET_SEQ"

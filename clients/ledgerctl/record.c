@@ -197,6 +197,10 @@ int append_and_report(struct run *r, Ledger__Event **evs, size_t n, int atomic,
 				       desc);
 			}
 		}
+		if (ar->note && *ar->note && !r->json)
+			fprintf(stderr, _("%s: note: %s\n"), r->what, ar->note);
+		if (all && ar->note && *ar->note)
+			json_object_set_new(all, "note", json_string(ar->note));
 		if (all) {
 			json_t *j = ldc_to_json(ar);
 			if (!j || json_array_extend(json_object_get(all, "results"),
