@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,43 @@ static int websocket(const char *url)
 	return 0;
 }
 
+/* The settings that are a whole number in a range: one row each. */
+#define UFIELD(f) offsetof(config, f)
+static const struct {
+	const char *key;
+	long lo, hi;
+	size_t off; /* of an unsigned (or, for workers, an int) in config */
+} int_settings[] = {
+    {"workers", 1, 4096, UFIELD(server.workers)},
+    {"feed-interval-ms", 1, 60000, UFIELD(feed_interval_ms)},
+    {"pub-max-subscribers", 1, 100000, UFIELD(pub_max_subscribers)},
+    {"pub-max-per-ip", 1, 100000, UFIELD(pub_max_per_ip)},
+    {"election-ms", 100, 60000, UFIELD(election_ms)},
+    {"store-delay-ms", 0, 1000, UFIELD(store_delay_ms)},
+    {"snapshot-threshold", 1, 1000000, UFIELD(snapshot_threshold)},
+    {"snapshot-trailing", 1, 1000000, UFIELD(snapshot_trailing)},
+};
+
+/* Sets key if it is one of int_settings: 1 (set), 0 (not one), -1 (err). */
+static int set_int(config *c, const char *key, const char *value, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(int_settings) / sizeof(int_settings[0]); i++) {
+		if (strcmp(key, int_settings[i].key) != 0)
+			continue;
+		char *end;
+		errno = 0;
+		long v = strtol(value, &end, 10);
+		if (errno || *end || end == value || v < int_settings[i].lo || v > int_settings[i].hi)
+			return BAD(_("'%s' must be %ld to %ld, got '%s'"), key, int_settings[i].lo,
+				   int_settings[i].hi, value);
+		_Static_assert(sizeof(int) == sizeof(unsigned), "int and unsigned fields alike");
+		unsigned u = (unsigned)v;
+		memcpy((char *)c + int_settings[i].off, &u, sizeof(u));
+		return 1;
+	}
+	return 0;
+}
+
 int config_set(config *c, const char *name, const char *value, int from_flag, char *err,
 	       size_t errlen)
 {
@@ -93,6 +131,9 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 	norm(name, key, sizeof(key));
 	if (!value)
 		return BAD(_("'%s' needs a value"), key);
+	int rc = set_int(c, key, value, err, errlen);
+	if (rc)
+		return rc < 0 ? -1 : 0;
 	if (!strcmp(key, "data")) {
 		if (!*value)
 			return BAD(_("'data' is empty"));
@@ -124,12 +165,6 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 		if (config_parse_size(value, &v) || v < (1u << 20))
 			return BAD(_("'map-size' must be a size of 1M or more, got '%s'"), value);
 		c->store.map_size = v;
-	} else if (!strcmp(key, "workers")) {
-		char *end;
-		long v = strtol(value, &end, 10);
-		if (*end || end == value || v < 1 || v > 4096)
-			return BAD(_("'workers' must be 1 to 4096, got '%s'"), value);
-		c->server.workers = (int)v;
 	} else if (!strcmp(key, "max-msg")) {
 		size_t v;
 		if (config_parse_size(value, &v) || v < 1024)
@@ -179,12 +214,6 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 				     "'%s'"),
 				   value);
 		c->projections_memory = v;
-	} else if (!strcmp(key, "feed-interval-ms")) {
-		char *end;
-		long v = strtol(value, &end, 10);
-		if (*end || end == value || v < 1 || v > 60000)
-			return BAD(_("'feed-interval-ms' must be 1 to 60000, got '%s'"), value);
-		c->feed_interval_ms = (unsigned)v;
 	} else if (!strcmp(key, "verify-at-start")) {
 		char *end;
 		errno = 0;
@@ -193,15 +222,6 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			return BAD(_("'verify-at-start' must be a number of events (0: skip), got '%s'"),
 				   value);
 		c->verify_at_start = v;
-	} else if (!strcmp(key, "pub-max-subscribers") || !strcmp(key, "pub-max-per-ip")) {
-		char *end;
-		long v = strtol(value, &end, 10);
-		if (*end || end == value || v < 1 || v > 100000)
-			return BAD(_("'%s' must be 1 to 100000, got '%s'"), key, value);
-		if (key[8] == 's')
-			c->pub_max_subscribers = (unsigned)v;
-		else
-			c->pub_max_per_ip = (unsigned)v;
 	} else if (!strcmp(key, "pub-events")) {
 		if (!strcmp(value, "on"))
 			c->pub_events = 1;
@@ -238,28 +258,6 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 		if (!v)
 			return BAD(_("out of memory"));
 		c->peers[c->npeers++] = v;
-	} else if (!strcmp(key, "election-ms")) {
-		char *end;
-		long v = strtol(value, &end, 10);
-		if (*end || end == value || v < 100 || v > 60000)
-			return BAD(_("'election-ms' must be 100 to 60000, got '%s'"), value);
-		c->election_ms = (unsigned)v;
-	} else if (!strcmp(key, "store-delay-ms")) {
-		char *end;
-		long v = strtol(value, &end, 10);
-		if (*end || end == value || v < 0 || v > 1000)
-			return BAD(_("'store-delay-ms' must be 0 to 1000, got '%s'"), value);
-		c->store_delay_ms = (unsigned)v;
-	} else if (!strcmp(key, "snapshot-threshold") || !strcmp(key, "snapshot-trailing")) {
-		char *end;
-		errno = 0;
-		long v = strtol(value, &end, 10);
-		if (errno || *end || end == value || v < 1 || v > 1000000)
-			return BAD(_("'%s' must be 1 to 1000000, got '%s'"), key, value);
-		if (key[10] == 'h')
-			c->snapshot_threshold = (unsigned)v;
-		else
-			c->snapshot_trailing = (unsigned)v;
 	} else if (!strcmp(key, "cluster-key")) {
 		if (!*value)
 			return BAD(_("'%s' is empty"), key);
