@@ -37,10 +37,7 @@ K1=$(key_id "$TMPDIR/n1/$KEY")
 K3=$(key_id "$TMPDIR/n3/$KEY")
 [ "$K1" != "$K3" ] || die "two random keys with one id"
 cmp -s "$TMPDIR/n1/$KEY" "$TMPDIR/n2/$KEY" || die "node 2 did not get node 1's key"
-for _ in $(seq 300); do
-	grep -q "HALTED" "$TMPDIR/n3.log" && break
-	sleep 0.1
-done
+wait_grep 300 "HALTED" "$TMPDIR/n3.log" || true
 grep -q "cluster: node 3 of 3, raft on .*person-hash key id $K3" "$TMPDIR/n3.log" ||
 	die "node 3 does not log its key id at start"
 grep -Eq "replica: HALTED, a key of this node \(person-hash or cluster key\) is not the cluster's: person-hash key id $K3 here, $K1 on (the leader, )?node [12].*copy the first node's DATA/person-hash.key \(mode 0600\) into its data directory, and restart it" \

@@ -155,10 +155,7 @@ H3=$(head_of "$L")
 ok --url "$ALL" join M2 --org U1 --path platform-work --channel online --group rider --employment partial \
 	--region 320102 --national-id 320102198512310459 --name "Li SiQ8" --phone 13700137003 --at 2024-05-01
 recorded
-for _ in $(seq 200); do
-	grep -q "HALTED" "$TMPDIR/n3.log" && break
-	sleep 0.1
-done
+wait_grep 200 "HALTED" "$TMPDIR/n3.log" || true
 F1=$(fingerprint 1)
 F3=$(fingerprint 3)
 [ -n "$F1" ] && [ -n "$F3" ] && [ "$F1" != "$F3" ] || die "fingerprints '$F1' and '$F3'"

@@ -168,10 +168,7 @@ grep -q "ERR_DISK_FULL" "$TMPDIR/err" || fail "the failed forget is not ERR_DISK
 holds "$K1" && echo "diskfull_test: K1's key is still in the file (deleted or not) while the disk is full"
 # Room returns: the timer does the compaction owed, nobody asks.
 rm -f "$KS/filler"
-for _ in $(seq 100); do
-	grep -q "compaction owed since a forget is done" "$TMPDIR/ledgerd.log" && break
-	sleep 0.1
-done
+wait_grep 100 "compaction owed since a forget is done" "$TMPDIR/ledgerd.log" || true
 grep -q "compaction owed since a forget is done" "$TMPDIR/ledgerd.log" ||
 	fail "the compaction owed was not done once there was room"
 # shellcheck disable=SC2086

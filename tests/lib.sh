@@ -95,6 +95,18 @@ sys.exit("free_port: no free port in 20000-31999")
 EOF
 }
 
+# wait_grep TENTHS [-F|-E] PATTERN FILE: waits up to TENTHS tenths of a
+# second for FILE to hold a line matching PATTERN (grep -q); its status.
+wait_grep() {
+	local n=$1 i
+	shift
+	for i in $(seq "$n"); do
+		grep -q "$@" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	grep -q "$@" 2>/dev/null
+}
+
 stop_pid() {
 	local pid=$1 sig=${2:-TERM} secs=${3:-10}
 	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }

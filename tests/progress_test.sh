@@ -78,10 +78,7 @@ grep -q 'target=new-members-yearly window=2025 region=320000 (province 320000) a
 mon=$!
 sleep 1.5
 ok activity themed-activity --org NJ --participants 25 --at 2025-08-01
-for _ in $(seq 60); do
-	grep -q 'target=themed-activities window=2025 region=320100 (320100) actual=1 ' "$TMPDIR/live.out" && break
-	sleep 0.1
-done
+wait_grep 60 'target=themed-activities window=2025 region=320100 (320100) actual=1 ' "$TMPDIR/live.out" || true
 grep -q 'target=themed-activities window=2025 region=320000 (province 320000) actual=1 ' "$TMPDIR/live.out" ||
 	{ cat "$TMPDIR/live.out" "$TMPDIR/live.err" >&2; fail "the live feed did not reach the monitor"; }
 kill "$mon" 2>/dev/null || true
@@ -97,10 +94,7 @@ export LEDGER_URL="$URL"
 mon=$!
 sleep 1
 ok activity themed-activity --org NJ --participants 25 --at 2025-09-01
-for _ in $(seq 40); do
-	grep -q 'target=themed-activities window=2025 region=320000 (province 320000) actual=2 ' "$TMPDIR/poll.out" && break
-	sleep 0.1
-done
+wait_grep 40 'target=themed-activities window=2025 region=320000 (province 320000) actual=2 ' "$TMPDIR/poll.out" || true
 grep -q 'target=themed-activities window=2025 region=320000 (province 320000) actual=2 ' "$TMPDIR/poll.out" ||
 	{ cat "$TMPDIR/poll.out" >&2; fail "the polling monitor did not see the change"; }
 kill "$mon" 2>/dev/null || true

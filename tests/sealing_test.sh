@@ -32,10 +32,7 @@ for i in $(seq $N); do
 done
 # The first join is held; give the others time to arrive too (were they
 # sealed on NNG's threads, they would now hold all of them).
-for _ in $(seq 100); do
-	grep -q "keystore: holding" "$LEDGERD_LOG" && break
-	sleep 0.1
-done
+wait_grep 100 "keystore: holding" "$LEDGERD_LOG" || true
 grep -q "keystore: holding" "$LEDGERD_LOG" || fail "no join reached the keystore"
 sleep 2
 
