@@ -69,12 +69,26 @@ static unsigned replay(const char *sub, int (*fn)(const uint8_t *, size_t))
 	return count;
 }
 
+/* A target's run: fuzz_seen cleared, its seeds (fuzz/corpus/<corpus>) and
+ * then its regressions (fuzz/regress/<regress>) through fn; the seeds'
+ * count, and the regressions' in *crashes. */
+static unsigned replay_target(const char *corpus, const char *regress,
+			      int (*fn)(const uint8_t *, size_t), unsigned *crashes)
+{
+	char sub[256];
+	memset(&fuzz_seen, 0, sizeof(fuzz_seen));
+	snprintf(sub, sizeof(sub), "corpus/%s", corpus);
+	unsigned seeds = replay(sub, fn);
+	snprintf(sub, sizeof(sub), "regress/%s", regress);
+	*crashes = replay(sub, fn);
+	return seeds;
+}
+
 static void test_request_corpus(void **state)
 {
 	(void)state;
-	memset(&fuzz_seen, 0, sizeof(fuzz_seen));
-	unsigned seeds = replay("corpus/request", fuzz_request);
-	unsigned crashes = replay("regress/request", fuzz_request);
+	unsigned crashes;
+	unsigned seeds = replay_target("request", "request", fuzz_request, &crashes);
 	print_message("request: %u seeds, %u regressions; %lu decoded, %lu appends, "
 		      "%lu of %lu events passed the checks\n",
 		      seeds, crashes, fuzz_seen.decoded, fuzz_seen.appends,
@@ -88,9 +102,8 @@ static void test_request_corpus(void **state)
 static void test_model_corpus(void **state)
 {
 	(void)state;
-	memset(&fuzz_seen, 0, sizeof(fuzz_seen));
-	unsigned seeds = replay("corpus/request", fuzz_model);
-	unsigned crashes = replay("regress/model", fuzz_model);
+	unsigned crashes;
+	unsigned seeds = replay_target("request", "model", fuzz_model, &crashes);
 	print_message("model: %u seeds, %u regressions; %lu of %lu checked events accepted by "
 		      "the write model\n",
 		      seeds, crashes, fuzz_seen.events_passed, fuzz_seen.events);
@@ -103,9 +116,8 @@ static void test_model_corpus(void **state)
 static void test_wire_corpus(void **state)
 {
 	(void)state;
-	memset(&fuzz_seen, 0, sizeof(fuzz_seen));
-	unsigned seeds = replay("corpus/wire", fuzz_wire);
-	unsigned crashes = replay("regress/wire", fuzz_wire);
+	unsigned crashes;
+	unsigned seeds = replay_target("wire", "wire", fuzz_wire, &crashes);
 	print_message("wire: %u seeds, %u regressions; %lu events packed as records decoded, "
 		      "%lu seeds decoded as events themselves\n",
 		      seeds, crashes, fuzz_seen.wire_canonical, fuzz_seen.wire_decoded);
@@ -116,9 +128,8 @@ static void test_wire_corpus(void **state)
 static void test_plan_corpus(void **state)
 {
 	(void)state;
-	memset(&fuzz_seen, 0, sizeof(fuzz_seen));
-	unsigned seeds = replay("corpus/plan", fuzz_plan);
-	unsigned crashes = replay("regress/plan", fuzz_plan);
+	unsigned crashes;
+	unsigned seeds = replay_target("plan", "plan", fuzz_plan, &crashes);
 	print_message("plan: %u seeds, %u regressions; %lu loaded\n", seeds, crashes,
 		      fuzz_seen.plans_loaded);
 	assert_true(seeds >= 10);
