@@ -651,7 +651,12 @@ static int stream_all(store_txn *t, uint32_t s, uint64_t **seqs, size_t *n)
 
 int model_member_forgotten(store_txn *t, const char *id)
 {
-	model *m = model_of(t);
+	return model_member_forgotten_in(store_txn_store(t), id);
+}
+
+int model_member_forgotten_in(store *s, const char *id)
+{
+	model *m = store_model(s);
 	uint32_t r = m ? ms_member_find(m, id) : MT_NONE;
 	return r != MT_NONE && __atomic_load_n(&ms_member(m, r)->forgotten, __ATOMIC_RELAXED);
 }

@@ -171,8 +171,10 @@ int model_person(store_txn *t, const uint8_t hash[LD_HASH_LEN], char member[LD_I
  * a join's national ID looked up on NNG's threads opens none). */
 int model_person_in(store *s, const uint8_t hash[LD_HASH_LEN], char member[LD_ID_MAX + 1]);
 
-/* 1 if member id's personal data was forgotten (MemberForgotten), else 0. */
+/* 1 if member id's personal data was forgotten (MemberForgotten), else 0;
+ * _in: the same without a transaction, as model_person_in. */
 int model_member_forgotten(store_txn *t, const char *id);
+int model_member_forgotten_in(store *s, const char *id);
 
 /* ---- inspection ---- */
 

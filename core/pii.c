@@ -139,13 +139,10 @@ static int prepare_join(keystore *k, store *log, Ledger__Event *ev, Ledger__Memb
 				    "give national_id or person_hash, not both");
 	else if (j->has_person_hash) {
 		/* A hash the server made, copied (a rejoin, an amendment). */
-		store_txn *t;
 		snprintf(field, sizeof(field), "%s.person_hash", prefix);
 		rc = LD_E(NOT_FOUND);
-		if (j->person_hash.len == LD_HASH_LEN && log && store_read_begin_nowait(log, &t) == 0) {
-			rc = model_person(t, j->person_hash.data, member);
-			store_read_end(t);
-		}
+		if (j->person_hash.len == LD_HASH_LEN && log)
+			rc = model_person_in(log, j->person_hash.data, member);
 		if (rc == LD_E(NOT_FOUND))
 			rc = ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
 					    "this ledger holds no person with this person_hash: give "
@@ -222,13 +219,7 @@ static int seal(keystore *k, store *log, const char *member, const char *name, c
 		return 0; /* check_event names the bad member_id */
 	/* No new key for a forgotten member (the writer refuses the event;
 	 * should a forget slip in between, it destroys the key again). */
-	store_txn *t;
-	int forgotten = 0;
-	if (log && store_read_begin_nowait(log, &t) == 0) {
-		forgotten = model_member_forgotten(t, member);
-		store_read_end(t);
-	}
-	if (forgotten)
+	if (log && model_member_forgotten_in(log, member))
 		return ld_errinfo_set(e, LD_E(ALREADY_FORGOTTEN), field,
 				      "member '%s' was forgotten: no personal data is recorded for "
 				      "them any more",

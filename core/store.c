@@ -578,11 +578,6 @@ int store_read_begin(store *s, store_txn **t)
 	return txn_begin(s, NULL, MDB_RDONLY, t);
 }
 
-int store_read_begin_nowait(store *s, store_txn **t)
-{
-	return txn_begin(s, NULL, MDB_RDONLY, t);
-}
-
 void store_set_read_wait(store *s, void (*fn)(void *arg), void *arg)
 {
 	s->read_wait_arg = arg;

@@ -175,11 +175,6 @@ int store_read_begin(store *s, store_txn **t);
  * the store holds what was acknowledged when it arrived. Set it before
  * other threads read, clear it after they stopped. */
 void store_set_read_wait(store *s, void (*fn)(void *arg), void *arg);
-/* store_read_begin without that wait: for a read of the write model alone
- * (model_person, model_member_forgotten: the model in memory is ahead of
- * the store anyway), which then does not make a replicated writer's
- * applier store at once what it lets wait (writer_options.store_delay_us). */
-int store_read_begin_nowait(store *s, store_txn **t);
 /* How many read transactions the calling thread has open (of any store). */
 int store_reading(void);
 /* on = 1: every commit syncs data then meta (two device flushes), the
