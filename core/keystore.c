@@ -618,7 +618,6 @@ size_t keystore_count(keystore *k)
 /* Member keys across the nodes of a cluster                           */
 /* ------------------------------------------------------------------ */
 
-_Static_assert(KEYSTORE_WRAPPED_LEN == GROUP_WRAPPED_LEN, "a wrapped key fills a key record");
 
 /* HKDF labels: the KEK and the fingerprint are independent outputs. */
 static const char KEK_INFO[] = "ledgerd cluster key: member-key encryption v1";

@@ -54,6 +54,7 @@
 
 #include "codec.h"
 #include "digest.h"
+#include "group.h"
 #include "store.h"
 
 #define KEYSTORE_DIR       "keys"
@@ -132,7 +133,7 @@ size_t keystore_count(keystore *k);
  * a node before the cluster had a cluster key) is replaced by the leader's,
  * which the recorded events are sealed with; the log says so.
  */
-#define KEYSTORE_WRAPPED_LEN (LD_SECRET_LEN + LD_SEAL_OVERHEAD) /* 60 */
+#define KEYSTORE_WRAPPED_LEN GROUP_WRAPPED_LEN /* 60: fills a group's key record */
 #define KEYSTORE_FINGERPRINT_LEN 16
 
 /* Loads the cluster key file (refused: unreadable, of another size, or

@@ -881,7 +881,6 @@ void replica_status_get(replica *r, replica_status *st)
 	if (!r->raft || (r->loop && r->raft_closed))
 		return;
 	struct raft *raft = r->raft;
-	st->id = raft->id;
 	raft_id lid = 0;
 	const char *laddr = NULL;
 	if (raft_state(raft) != RAFT_UNAVAILABLE)
