@@ -149,12 +149,8 @@ for i in 1 2 3; do
 	PEERS+=(--peer "$i,127.0.0.1:${RPORT[$i]},tls+tcp://127.0.0.1:${TPORT[$i]}")
 done
 start_tls() {
-	share_key "$1"
-	"$LEDGERD" --data "$TMPDIR/n$1" --listen "tls+tcp://127.0.0.1:${TPORT[$1]}?name=nodes" \
-		--listen "${IPC[$1]}" --node-id "$1" "${PEERS[@]}" --tree-head-key "$TMPDIR/n$1.tree-head.key" \
-		--election-ms 1000 --verify-at-start 0 "${NODE_ARGS[@]}" --tls-cert "$C/node.pem" \
-		--tls-key "$C/node.key" --tls-ca "$C/ca.pem" 2>>"$TMPDIR/n$1.log" &
-	PID[$1]=$!
+	LISTEN[$1]="tls+tcp://127.0.0.1:${TPORT[$1]}?name=nodes"
+	start_node "$1" --tls-cert "$C/node.pem" --tls-key "$C/node.key" --tls-ca "$C/ca.pem"
 }
 ipc_head() {
 	"$LEDGERCTL" --timeout 5000 --url "${IPC[$1]}" --json head 2>/dev/null |

@@ -110,11 +110,6 @@ out_has "node 4 removed" "cluster remove 4"
 stop_node 4
 
 # --- a fifth node with another cluster key is not made a voter --------------
-# fingerprint I: the cluster key's that node I logged last.
-fingerprint() {
-	grep -o "wrapped with the cluster key .*(fingerprint [0-9a-f]\{16\})" "$TMPDIR/n$1.log" |
-		tail -1 | grep -o "[0-9a-f]\{16\})" | tr -d ')'
-}
 (umask 077 && head -c 32 /dev/urandom >"$TMPDIR/other-cluster.key")
 P5="5,127.0.0.1:${RPORT[5]},${URLS[5]}"
 start_node 5 --peer "$P5" --join --cluster-key "$TMPDIR/other-cluster.key" --metrics "127.0.0.1:${MP[5]}"

@@ -12,7 +12,8 @@
 #                           the cluster key $TMPDIR/cluster.key; ALL = the
 #                           voters' URLs, comma-separated (a client's list)
 #   start_node I [VAR=VALUE...] [ARG...]
-#                           start node I (its log in $TMPDIR/nI.log) with the
+#                           start node I (its log in $TMPDIR/nI.log; listening
+#                           on LISTEN[I] if set, else URLS[I]) with the
 #                           environment and arguments given; NODE_ARGS are added
 #                           to every node's arguments (after --cluster-key
 #                           $TMPDIR/cluster.key: a test's own one overrides it).
@@ -33,6 +34,7 @@
 #                           127.0.0.1:${MP[I]}), checked by tests/promtext.py;
 #                           the samples as JSON in $TMPDIR/metrics.I.json
 #   sample I NAME           one of them, as an integer
+#   fingerprint I           the cluster key's fingerprint node I logged last
 #   append FROM TO          events FROM..TO, one request each, each with its
 #                           fixed event id, through whichever node leads (every
 #                           URL given); each must be acknowledged; the ids go
@@ -47,7 +49,7 @@
 need_ledgerctl
 command -v mdb_dump >/dev/null || fail "mdb_dump is not installed (lmdb-utils)"
 
-declare -a CPORT RPORT MP PID URLS IPC PEERS_OF
+declare -a CPORT RPORT MP PID URLS IPC PEERS_OF LISTEN
 PEERS=()
 NODE_ARGS=()
 cluster_init() {
@@ -87,7 +89,7 @@ start_node() {
 	# it led said so in its log).
 	echo "--- test: cluster: node $i of the test's cluster started again" >>"$TMPDIR/n$i.log"
 	[ -z "${NODE_NETNS[$i]:-}" ] || pre=(ip netns exec "${NODE_NETNS[$i]}")
-	"${pre[@]}" env "${env[@]}" "$LEDGERD" --data "$TMPDIR/n$i" --listen "${URLS[$i]}" --listen "${IPC[$i]}" \
+	"${pre[@]}" env "${env[@]}" "$LEDGERD" --data "$TMPDIR/n$i" --listen "${LISTEN[$i]:-${URLS[$i]}}" --listen "${IPC[$i]}" \
 		--node-id "$i" "${PEERS[@]}" --tree-head-key "$TMPDIR/n$i.tree-head.key" \
 		--election-ms 1000 --verify-at-start 0 --cluster-key "$TMPDIR/cluster.key" \
 		"${NODE_ARGS[@]}" "$@" 2>>"$TMPDIR/n$i.log" &
@@ -151,6 +153,13 @@ wait_head() {
 	die "node $1's head is $(head_of "$1"), not $2, after 30 s"
 }
 
+# fingerprint I: the cluster key's fingerprint node I logged last
+# (keystore_fingerprint).
+fingerprint() {
+	grep -o "wrapped with the cluster key .*(fingerprint [0-9a-f]\{16\})" "$TMPDIR/n$1.log" |
+		tail -1 | grep -o "[0-9a-f]\{16\})" | tr -d ')'
+}
+
 scrape() {
 	local i=$1
 	shift
@@ -169,7 +178,7 @@ append() {
 	local k eid
 	for k in $(seq "$1" "$2"); do
 		eid=$(printf '4e71a7%026x' "$k")
-		"$LEDGERCTL" --timeout 10000 --url "${URLS[1]},${URLS[2]},${URLS[3]}" workforce 320200 --group courier \
+		"$LEDGERCTL" --timeout 10000 --url "$ALL" workforce 320200 --group courier \
 			--count "$k" --event-id "$eid" --at 2026-02-01 >/dev/null 2>>"$TMPDIR/append.err" ||
 			{ cat "$TMPDIR/append.err" >&2; die "event $k was not acknowledged"; }
 		echo "$eid" >>"$TMPDIR/acked"

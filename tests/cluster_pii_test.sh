@@ -138,11 +138,6 @@ EOF
 # --- a node with another cluster key halts before any entry with keys -------
 head -c 32 /dev/urandom >"$TMPDIR/other.key"
 chmod 600 "$TMPDIR/other.key"
-# fingerprint I: the one node I logged last (keystore_fingerprint).
-fingerprint() {
-	grep -o "wrapped with the cluster key .*(fingerprint [0-9a-f]\{16\})" "$TMPDIR/n$1.log" |
-		tail -1 | grep -o "[0-9a-f]\{16\})" | tr -d ')'
-}
 for i in 1 2; do start_node "$i"; done
 start_node 3 --cluster-key "$TMPDIR/other.key"
 wait_leader
