@@ -232,7 +232,17 @@ typedef struct replica_options {
 	 * halt names both ids of the key that differs (docs/REPLICATION.md, "One
 	 * person-hash key", "One cluster key"). */
 	replica_keys keys;
+	/* 1: a cluster of one started without peer settings (a single node,
+	 * docs/REPLICATION.md "The daemon"): raft's transport never connects
+	 * and listens nowhere (no port is opened), and there is no
+	 * confirmation socket (the one voter confirms alone). `address` is
+	 * then only a name in raft's configuration (REPLICA_SOLO_ADDRESS), not
+	 * checked; bootstrap_n must be 1. */
+	int solo;
 } replica_options;
+
+/* The address a solo node's configuration gives it: no network address. */
+#define REPLICA_SOLO_ADDRESS "solo"
 
 #define REPLICA_MSG_MAX 64
 /* A confirmation message from another node (what a send function sent).

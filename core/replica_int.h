@@ -71,6 +71,7 @@ struct replica {
 	uint8_t udp_buf[RC_MSG_LEN + 8];
 	int warned_format; /* an older release's message was logged once */
 	int has_transport, has_io, has_raft, has_check, has_udp, closing;
+	int solo; /* replica_options.solo: the transport is solo_transport */
 	int raft_running; /* raft_start succeeded, raft_close not yet called */
 	int close_called; /* raft_close called (once) */
 	int raft_closed;  /* its callback ran (or raft never ran) */

@@ -127,6 +127,53 @@ static int nodelay_connect(struct raft_uv_transport *t, struct raft_uv_connect *
 	return tcp_connect(t, req, id, raft_address(address), nodelay_connected);
 }
 
+/* A cluster of one started without peer settings (replica_options.solo):
+ * one voter sends nothing and hears from no one, so its transport opens no
+ * port. raft_uv calls listen at start (nothing to do) and connect only for a
+ * message to another node, which a one-voter configuration never sends; a
+ * connect fails (raft_uv retries on its timer), and close has nothing to
+ * wait for. */
+static int solo_init(struct raft_uv_transport *t, raft_id id, const char *address)
+{
+	(void)t;
+	(void)id;
+	(void)address;
+	return 0;
+}
+
+static int solo_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
+{
+	(void)t;
+	(void)cb;
+	return 0;
+}
+
+static int solo_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
+                        const char *address, raft_uv_connect_cb cb)
+{
+	(void)req;
+	(void)cb;
+	snprintf(t->errmsg, sizeof t->errmsg,
+	         "a single node connects to no one (node %llu at '%s')", (unsigned long long)id,
+	         address);
+	return RAFT_NOCONNECTION;
+}
+
+static void solo_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
+{
+	if (cb)
+		cb(t);
+}
+
+static void solo_transport(struct raft_uv_transport *t)
+{
+	memset(t, 0, sizeof *t);
+	t->init = solo_init;
+	t->listen = solo_listen;
+	t->connect = solo_connect;
+	t->close = solo_close;
+}
+
 static int watch(struct watched *w)
 {
 	struct watched *c = malloc(sizeof *c);
@@ -706,7 +753,7 @@ static void raft_closed_cb(struct raft *raft)
 	rp_fail_pending(r, 0);
 	if (r->has_io)
 		raft_uv_close(&r->io);
-	if (r->has_transport)
+	if (r->has_transport && !r->solo)
 		raft_uv_tcp_close(&r->transport);
 	r->has_io = r->has_transport = 0;
 	if (r->stopping)
@@ -745,7 +792,10 @@ int replica_start(replica *r, uv_loop_t *loop, const replica_options *o, ld_erri
 	if (!o->id || !o->address || !o->dir)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "raft",
 		                      "id, address and dir are needed");
-	if (private_address(o->address, why, sizeof why))
+	if (o->solo && o->bootstrap_n > 1)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "raft",
+		                      "a single node bootstraps itself alone");
+	if (!o->solo && private_address(o->address, why, sizeof why))
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "raft.address", "%s", why);
 	if (mkdir(o->dir, 0700) && errno != EEXIST)
 		return ld_errinfo_set(e, LD_E(STORAGE), "raft.dir", "cannot create '%s': %s",
@@ -757,13 +807,18 @@ int replica_start(replica *r, uv_loop_t *loop, const replica_options *o, ld_erri
 	if (!o->checkpoint_ms)
 		r->checkpoint_ms = r->election_ms;
 
-	if ((rv = raft_uv_tcp_init(&r->transport, loop)))
-		return ld_errinfo_set(e, LD_E(INTERNAL), "raft", "raft_uv_tcp_init: %s",
-		                      raft_strerror(rv));
+	r->solo = o->solo;
+	if (r->solo) {
+		solo_transport(&r->transport);
+	} else {
+		if ((rv = raft_uv_tcp_init(&r->transport, loop)))
+			return ld_errinfo_set(e, LD_E(INTERNAL), "raft", "raft_uv_tcp_init: %s",
+			                      raft_strerror(rv));
+		tcp_connect = r->transport.connect;
+		r->transport.connect = nodelay_connect;
+	}
 	r->has_transport = 1;
-	tcp_connect = r->transport.connect;
-	r->transport.connect = nodelay_connect;
-	if (!o->send && (rv = open_udp(r, loop, o->address, e)))
+	if (!o->send && !r->solo && (rv = open_udp(r, loop, o->address, e)))
 		return rv;
 	if ((rv = raft_uv_init(&r->io, loop, o->dir, &r->transport)))
 		return ld_errinfo_set(e, LD_E(STORAGE), "raft.dir", "'%s': %s", o->dir,
@@ -796,7 +851,8 @@ int replica_start(replica *r, uv_loop_t *loop, const replica_options *o, ld_erri
 		struct raft_configuration conf;
 		raft_configuration_init(&conf);
 		for (unsigned i = 0; i < o->bootstrap_n && rv == 0; i++) {
-			if (private_address(o->bootstrap_addresses[i], why, sizeof why)) {
+			if (!o->solo &&
+			    private_address(o->bootstrap_addresses[i], why, sizeof why)) {
 				raft_configuration_close(&conf);
 				return ld_errinfo_set(e, LD_E(INVALID_VALUE), "raft.peers", "%s",
 				                      why);
@@ -839,7 +895,7 @@ void replica_stop(replica *r, void (*done)(replica *r, void *arg), void *arg)
 	}
 	if (r->has_io)
 		raft_uv_close(&r->io);
-	if (r->has_transport)
+	if (r->has_transport && !r->solo)
 		raft_uv_tcp_close(&r->transport);
 	r->has_io = r->has_transport = 0;
 	close_handles(r);

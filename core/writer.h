@@ -227,6 +227,12 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
  * LEDGERD_TEST_UNSTORED_MAX=N sets that bound to N bytes. */
 /* The raft index of the last entry applied (stored or not; 0: none). */
 int writer_applied_index(writer *w, uint64_t *index);
+/* Forgets the raft index the store records (0 from then on), in a synced
+ * commit; before the replica starts, on a log restored from a hot backup
+ * whose raft log is not there: raft starts afresh at index 1 and an index
+ * of the old raft log would make its entries look applied. 0 or a storage
+ * error. */
+int writer_rebase_index(writer *w);
 /* The head of what is applied (stored or not): what the replica checks the
  * next entry against. */
 void writer_applied_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN]);

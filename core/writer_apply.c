@@ -373,6 +373,26 @@ int wr_stored_index(writer *w, uint64_t *index)
 	return rc == LD_E(NOT_FOUND) ? 0 : rc;
 }
 
+int writer_rebase_index(writer *w)
+{
+	store_txn *t;
+	int rc = store_write_begin(w->s, &t);
+	if (rc)
+		return rc;
+	rc = store_del(t, DB_META, META_RAFT_INDEX, sizeof(META_RAFT_INDEX) - 1);
+	if (rc == LD_E(NOT_FOUND))
+		rc = 0;
+	rc = rc ? (store_abort(t), rc) : store_commit(t);
+	if (rc == 0)
+		rc = store_sync(w->s);
+	if (rc == 0) {
+		pthread_mutex_lock(&w->lock);
+		w->applied_index = 0;
+		pthread_mutex_unlock(&w->lock);
+	}
+	return rc;
+}
+
 int writer_applied_index(writer *w, uint64_t *index)
 {
 	pthread_mutex_lock(&w->lock);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -111,12 +112,19 @@ int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e)
 {
 	*out = NULL;
 	char why[300];
-	if (o->npeers == 0 || o->npeers > CLUSTER_MAX_PEERS)
+	if (!o->solo && (o->npeers == 0 || o->npeers > CLUSTER_MAX_PEERS))
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "peer", "a cluster has 1 to %d peers",
 				      CLUSTER_MAX_PEERS);
 	cluster *c = calloc(1, sizeof(*c));
 	if (!c)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	if (o->solo) {
+		c->peers[0].id = 1;
+		snprintf(c->peers[0].raft, sizeof(c->peers[0].raft), "%s", REPLICA_SOLO_ADDRESS);
+		c->npeers = 1;
+		c->id = 1;
+		goto made;
+	}
 	int self = 0;
 	for (unsigned i = 0; i < o->npeers; i++) {
 		if (cluster_parse_peer(o->peers[i], &c->peers[i], why, sizeof(why))) {
@@ -142,6 +150,7 @@ int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e)
 	}
 	c->id = o->id;
 	c->npeers = o->npeers;
+made:
 	c->election_ms = o->election_ms ? o->election_ms : CLUSTER_ELECTION_MS;
 	c->o = *o;
 	snprintf(c->dir, sizeof(c->dir), "%s/raft", o->data_dir);
@@ -442,8 +451,10 @@ static void set_leading(cluster *c, int leading, uint64_t leader_id, int elected
 	c->leading = leading && !c->stopping;
 	if (!c->leading)
 		give_up_locked(c);
+	int quiet = c->stopping && c->o.solo; /* cluster_stop */
 	pthread_mutex_unlock(&c->lock);
-	writer_set_leading(c->w, leading, leading ? NULL : cluster_url_of(c, &c->st, leader_id),
+	if (!quiet)
+		writer_set_leading(c->w, leading, leading ? NULL : cluster_url_of(c, &c->st, leader_id),
 			   elected);
 }
 
@@ -559,6 +570,11 @@ int cluster_change(void *arg, const Ledger__ClusterChangeRequest *q,
 		   void (*done)(void *call, int rc, const ld_errinfo *e), void *call, ld_errinfo *e)
 {
 	cluster *c = arg;
+	if (c->o.solo)
+		return ld_errinfo_set(e, LD_E(INVALID_STATE), NULL,
+				      "this node runs alone (no peer settings): its raft transport "
+				      "reaches no one. Start it with --node-id 1 --peer 1,A.B.C.D:PORT,URL "
+				      "first (docs/OPERATIONS.md, \"A cluster\")");
 	if (!c->mb)
 		return ld_errinfo_set(e, LD_E(SHUTTING_DOWN), NULL, "the cluster is not running");
 	struct change_answer *a = malloc(sizeof(*a));
@@ -584,6 +600,43 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	c->s = s;
 	c->w = w;
 	writer_set_leading(w, 0, NULL, 0);
+	/* A log recorded before replication (events, no raft index) that
+	 * raft has never seen: its head is where raft starts (every event
+	 * stays as it is; the next entry follows it). */
+	struct stat st;
+	uint64_t head, index = 0;
+	uint8_t hash[REPLICA_HASH_LEN];
+	int fresh = stat(c->dir, &st) != 0;
+	writer_applied_head(w, &head, hash);
+	writer_applied_index(w, &index);
+	if (fresh && index && c->npeers == 1 && !c->o.join) {
+		/* A log that recorded raft indexes, without raft's files: a hot
+		 * backup restored (raft's directory is not in a backup). Raft
+		 * starts afresh at index 1 with this node its only voter, so the
+		 * index the log recorded, of another raft log, would make the new
+		 * entries up to it look applied already. The log forgets it before
+		 * raft bootstraps (a crash in between finds an upgrade next time).
+		 * With several peers the index is kept: it may be the cluster's
+		 * own (a node that lost its raft directory alone), whose entries
+		 * the leader sends again and the chain checks find held. */
+		int rrc = writer_rebase_index(w);
+		if (rrc)
+			return ld_errinfo_set(e, rrc, NULL, "the log's raft index cannot be reset: %s",
+					      ld_strerror(rrc));
+		log_info("cluster: the log (seq %llu, raft index %llu recorded) has no raft "
+			 "directory: a hot backup restored. Raft starts afresh in %s at index 1, "
+			 "so the log forgets index %llu (every event stays as it is; the next "
+			 "entry follows seq %llu)",
+			 (unsigned long long)head, (unsigned long long)index, c->dir,
+			 (unsigned long long)index, (unsigned long long)head);
+	} else if (fresh && head && !index && c->npeers == 1)
+		log_info("cluster: the log (seq %llu, recorded before replication) becomes a "
+			 "one-node cluster; raft's files in %s",
+			 (unsigned long long)head, c->dir);
+	else if (fresh && head && !index)
+		log_info("cluster: the log (seq %llu, recorded before replication) becomes node "
+			 "%llu's of a cluster of %u; raft's files in %s",
+			 (unsigned long long)head, (unsigned long long)c->id, c->npeers, c->dir);
 	/* One flush per commit of the log: raft's log holds every entry past
 	 * the raft index the log records (docs/REPLICATION.md, "Where the log
 	 * is synced"). */
@@ -633,24 +686,8 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	    .on_change = on_change,
 	    .arg = c,
 	    .keys = c->o.keys,
+	    .solo = c->o.solo,
 	};
-	/* A log recorded before replication (events, no raft index) that
-	 * raft has never seen: its head is where raft starts (every event
-	 * stays as it is; the next entry follows it). */
-	struct stat st;
-	uint64_t head, index = 0;
-	uint8_t hash[REPLICA_HASH_LEN];
-	int fresh = stat(c->dir, &st) != 0;
-	writer_applied_head(w, &head, hash);
-	writer_applied_index(w, &index);
-	if (fresh && head && !index && c->npeers == 1)
-		log_info("cluster: the log (seq %llu, recorded before replication) becomes a "
-			 "one-node cluster; raft's files in %s",
-			 (unsigned long long)head, c->dir);
-	else if (fresh && head && !index)
-		log_info("cluster: the log (seq %llu, recorded before replication) becomes node "
-			 "%llu's of a cluster of %u; raft's files in %s",
-			 (unsigned long long)head, (unsigned long long)c->id, c->npeers, c->dir);
 	int rc = replica_start(c->rep, &c->loop, &o, e);
 	if (rc) {
 		/* What the replica opened before it failed (raft's transport, the
@@ -675,6 +712,12 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cluster: no thread");
 	}
 	c->started = 1;
+	if (c->o.solo)
+		log_info("cluster: a single node, a cluster of one: raft's log in %s is the "
+			 "write-ahead log; no raft port is opened (--peer settings make it a "
+			 "cluster's node), person-hash key id %016llx",
+			 c->dir, (unsigned long long)c->o.keys.id[REPLICA_KEY_HASH]);
+	else
 	log_info("cluster: node %llu of %u, raft on %s (%s), person-hash key id %016llx, cluster "
 		 "key fingerprint %016llx%s",
 		 (unsigned long long)c->id, c->npeers, self, c->dir,
@@ -696,8 +739,21 @@ void cluster_stop(cluster *c)
 		answer_locked(c, p, LD_E(SHUTTING_DOWN));
 		free(p);
 	}
+	/* A single node finishes the group in flight (one flush), as it did
+	 * before it ran raft, instead of answering it "outcome unknown". */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	while (c->o.solo && c->inflight &&
+	       pthread_cond_timedwait(&c->answered, &c->lock, &until) == 0)
+		;
 	pthread_mutex_unlock(&c->lock);
-	writer_set_leading(c->w, 0, NULL, 0);
+	/* A cluster's node sends its clients on (ERR_NOT_LEADER: the client
+	 * library asks the next node). A single node has no next: what the
+	 * writer decides from here is refused ERR_SHUTTING_DOWN (replicate),
+	 * then the rest by writer_stop, as before it ran raft. */
+	if (!c->o.solo)
+		writer_set_leading(c->w, 0, NULL, 0);
 	uv_async_send(&c->async);
 	pthread_join(c->thread, NULL);
 	c->started = 0;
@@ -727,6 +783,17 @@ void cluster_free(cluster *c)
 void cluster_catchup_stats(cluster *c, catchup_stats *st)
 {
 	catchup_stats_get(c->cu, st);
+}
+
+int cluster_ready(cluster *c)
+{
+	pthread_mutex_lock(&c->lock);
+	int ready = c->leading                                                  ? 1
+		    : c->failed || (c->have_st && (c->st.role == REPLICA_HALTED ||
+						   c->st.role == REPLICA_FAILED)) ? -1
+										    : 0;
+	pthread_mutex_unlock(&c->lock);
+	return ready;
 }
 
 int cluster_failed(cluster *c)

@@ -3,8 +3,9 @@
  * (core/replica.h, C-Raft) on a thread and libuv loop of its own, between the
  * writer and the other nodes (docs/REPLICATION.md).
  *
- * Without peers (the default) there is no cluster: the writer commits alone,
- * exactly as a single node always did. With them:
+ * Without peers (the default) the node is a cluster of one (options.solo):
+ * node 1, its only voter, raft's log in DATA/raft the write-ahead log, a
+ * transport that opens no port. With them, the nodes they name. Either way:
  *   - the writer hands each group blob to the replica (writer_options
  *     .replicate) and answers its requests once a majority confirmed it and
  *     this node wrote it (writer_apply_entry, on the replica's thread);
@@ -61,6 +62,10 @@ typedef struct cluster_options {
 	 * key (keystore_cluster_id): the replicas halt a node whose keys are
 	 * not the cluster's (docs/REPLICATION.md, "One person-hash key"). */
 	replica_keys keys;
+	/* 1: no peer settings, a single node: a cluster of one, node 1, its
+	 * only voter (id and peers ignored); raft's transport opens no port and
+	 * connects nowhere, membership changes are refused. */
+	int solo;
 } cluster_options;
 
 typedef struct cluster cluster;
@@ -73,6 +78,11 @@ void cluster_writer_options(cluster *c, writer_options *wo);
  * options above): the first start of a node bootstraps the cluster of its
  * peers. 0, or a negative code with e saying why. */
 int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e);
+/* 1 once this node leads and is ready (its barrier applied: appends are
+ * taken), -1 if it never will without a restart (halted, failed), 0 not
+ * yet. A single node is served only once it is not 0 (daemon/main.c), so
+ * that no client ever hears ERR_NOT_LEADER from it. */
+int cluster_ready(cluster *c);
 /* Stops the replica (a group waiting for its confirmation ends "outcome
  * unknown"; later ones are refused): before writer_stop. */
 void cluster_stop(cluster *c);

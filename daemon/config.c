@@ -104,6 +104,35 @@ static const struct {
     {"snapshot-trailing", 1, 1000000, UFIELD(snapshot_trailing)},
 };
 
+/* The settings that are on or off: one row each; off_means_1 for a field
+ * that says what "off" does (no_merkle, no_raft). */
+static const struct {
+	const char *key;
+	int off_means_1;
+	size_t off; /* of an int in config */
+} switch_settings[] = {
+    {"pub-events", 0, UFIELD(pub_events)},
+    {"join", 0, UFIELD(join)},
+    {"merkle", 1, UFIELD(no_merkle)},
+    {"raft", 1, UFIELD(no_raft)},
+};
+
+/* Sets key if it is one of switch_settings: 1 (set), 0 (not one), -1 (err). */
+static int set_switch(config *c, const char *key, const char *value, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(switch_settings) / sizeof(switch_settings[0]); i++) {
+		if (strcmp(key, switch_settings[i].key) != 0)
+			continue;
+		int on = !strcmp(value, "on");
+		if (!on && strcmp(value, "off"))
+			return BAD(_("'%s' must be on or off, got '%s'"), key, value);
+		int v = switch_settings[i].off_means_1 ? !on : on;
+		memcpy((char *)c + switch_settings[i].off, &v, sizeof(v));
+		return 1;
+	}
+	return 0;
+}
+
 /* Sets key if it is one of int_settings: 1 (set), 0 (not one), -1 (err). */
 static int set_int(config *c, const char *key, const char *value, char *err, size_t errlen)
 {
@@ -132,6 +161,8 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 	if (!value)
 		return BAD(_("'%s' needs a value"), key);
 	int rc = set_int(c, key, value, err, errlen);
+	if (!rc)
+		rc = set_switch(c, key, value, err, errlen);
 	if (rc)
 		return rc < 0 ? -1 : 0;
 	if (!strcmp(key, "data")) {
@@ -222,27 +253,6 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			return BAD(_("'verify-at-start' must be a number of events (0: skip), got '%s'"),
 				   value);
 		c->verify_at_start = v;
-	} else if (!strcmp(key, "pub-events")) {
-		if (!strcmp(value, "on"))
-			c->pub_events = 1;
-		else if (!strcmp(value, "off"))
-			c->pub_events = 0;
-		else
-			return BAD(_("'pub-events' must be on or off, got '%s'"), value);
-	} else if (!strcmp(key, "join")) {
-		if (!strcmp(value, "on"))
-			c->join = 1;
-		else if (!strcmp(value, "off"))
-			c->join = 0;
-		else
-			return BAD(_("'join' must be on or off, got '%s'"), value);
-	} else if (!strcmp(key, "merkle")) {
-		if (!strcmp(value, "on"))
-			c->no_merkle = 0;
-		else if (!strcmp(value, "off"))
-			c->no_merkle = 1;
-		else
-			return BAD(_("'merkle' must be on or off, got '%s'"), value);
 	} else if (!strcmp(key, "node-id")) {
 		char *end;
 		errno = 0;

@@ -56,6 +56,10 @@ typedef struct config {
 	unsigned snapshot_trailing;  /* snapshot-trailing: entries kept behind one
 				      * (0: 8192) */
 	int join;                    /* join = on / --join: no bootstrap */
+	int no_raft;                 /* raft = off / --no-raft: without peers, the
+				      * writer commits its log itself (two flushes
+				      * per group), as before a single node ran
+				      * raft: for benchmarks that compare */
 	const char *cluster_key;     /* cluster-key: the file of the cluster's secret
 				      * (member keys between nodes); NULL: none */
 	const char *tree_head_key; /* the tree-head signing key; NULL: the default

@@ -77,12 +77,16 @@ static void usage(FILE *f)
 		"      --node-id N       this node's id in its cluster (with --peer)\n"
 		"      --peer ID,A.B.C.D:PORT,URL  a node of the cluster (repeatable, this node\n"
 		"                        included): its raft address (private network only:\n"
-		"                        docs/REPLICATION.md) and its client URL    [none: one node]\n"
+		"                        docs/REPLICATION.md) and its client URL\n"
+		"                        [none: a single node, a cluster of one]\n"
 		"      --election-ms N   the cluster's election timeout                [600]\n"
 		"      --store-delay-ms N  how long an entry applied may wait to share the\n"
 		"                        log's next commit (0: none)                   [10]\n"
 		"      --snapshot-threshold N  raft entries between snapshot markers  [1024]\n"
 		"      --snapshot-trailing N   raft entries kept behind a marker      [8192]\n"
+		"      --no-raft         without --peer: commit the log directly (two\n"
+		"                        flushes per group), not as a cluster of one;\n"
+		"                        for benchmarks that compare the two      [off]\n"
 		"      --join            a node that joins a running cluster (added with\n"
 		"                        'ledgerctl cluster add'): no bootstrap         [off]\n"
 		"      --cluster-key FILE  the cluster's secret (32 random bytes, mode 0600,\n"
@@ -109,6 +113,30 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	return remove(path);
 }
 
+/* Waits until the cluster of one leads (or never will), taking SIGINT and
+ * SIGTERM meanwhile: 0 to serve, -1 to stop. */
+static int wait_leading(cluster *cl, const sigset_t *sigs)
+{
+	struct timespec step = {0, 20000000};
+	int rc, waited = 0;
+	while ((rc = cluster_ready(cl)) == 0) {
+		int sig = sigtimedwait(sigs, NULL, &step);
+		if (sig == SIGINT || sig == SIGTERM) {
+			log_info("%s before the node was ready: stopping",
+				 sig == SIGINT ? "SIGINT" : "SIGTERM");
+			return -1;
+		}
+		if (++waited == 250)
+			log_info("cluster: waiting for this node to lead (raft replays its log)");
+	}
+	if (rc < 0 && cluster_failed(cl))
+		return -1;
+	if (rc < 0)
+		log_error("cluster: this node does not lead (halted: its log says why); served "
+			  "for reads only");
+	return 0;
+}
+
 /* Flags are kept in order and applied after the config file. */
 struct flag {
 	const char *name, *value;
@@ -118,7 +146,7 @@ int main(int argc, char **argv)
 {
 	config cfg;
 	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD, OPT_METRICS,
-	       OPT_SETTING, OPT_NO_MERKLE, OPT_PUB_EVENTS, OPT_JOIN };
+	       OPT_SETTING, OPT_NO_MERKLE, OPT_PUB_EVENTS, OPT_JOIN, OPT_NO_RAFT };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"data", required_argument, NULL, 'd'},
@@ -149,6 +177,7 @@ int main(int argc, char **argv)
 		{"cluster-key", required_argument, NULL, OPT_SETTING},
 		{"pub-events", no_argument, NULL, OPT_PUB_EVENTS},
 		{"join", no_argument, NULL, OPT_JOIN},
+		{"no-raft", no_argument, NULL, OPT_NO_RAFT},
 		{"pub-max-subscribers", required_argument, NULL, OPT_SETTING},
 		{"pub-max-per-ip", required_argument, NULL, OPT_SETTING},
 		{"version", no_argument, NULL, 'V'},
@@ -189,6 +218,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_JOIN:
 			flags[nflags++] = (struct flag){"join", "on"};
+			break;
+		case OPT_NO_RAFT:
+			flags[nflags++] = (struct flag){"raft", "off"};
 			break;
 		case OPT_NO_MERKLE:
 			flags[nflags++] = (struct flag){"merkle", "off"};
@@ -331,8 +363,21 @@ int main(int argc, char **argv)
 		log_warn("cluster: no cluster_key (--cluster-key FILE): the names and phones this "
 			 "node seals can be read on this node only, and those another node sealed "
 			 "not here (docs/REPLICATION.md, \"Personal data across nodes\")");
-	if (cfg.npeers) {
+	/* Without peers, a cluster of one (unless raft = off). */
+	int solo = !cfg.npeers && !cfg.no_raft;
+	if (cfg.npeers && cfg.no_raft) {
+		log_error("raft = off (--no-raft) is for a node without peers; a cluster's node "
+			  "runs raft");
+		goto out;
+	}
+	if (cfg.npeers || solo) {
+		if (solo && (cfg.node_id || cfg.join)) {
+			log_error("%s without any peer: list every node of the cluster with --peer",
+				  cfg.node_id ? "node-id" : "join");
+			goto out;
+		}
 		cluster_options co = {.id = cfg.node_id,
+				      .solo = solo,
 				      .peers = cfg.peers,
 				      .npeers = cfg.npeers,
 				      .data_dir = so.dir,
@@ -353,9 +398,6 @@ int main(int argc, char **argv)
 		srvo.cluster_status = cluster_fill;
 		srvo.cluster_change = cluster_change;
 		srvo.cluster_arg = cl;
-	} else if (cfg.node_id) {
-		log_error("node-id without any peer: list every node of the cluster with --peer");
-		goto out;
 	}
 	if (writer_start_opts(&w, s, &wo) != 0)
 		goto out;
@@ -390,6 +432,12 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* A single node is served once it leads (its election is its own, its
+	 * barrier one flush): a client that connects as soon as it answers
+	 * never hears ERR_NOT_LEADER from it. A halted or failed replica is
+	 * served as it is (reads; the log says why). */
+	if (solo && wait_leading(cl, &sigs) != 0)
+		goto out;
 	if (server_start(&srv, s, w, r, &srvo, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;

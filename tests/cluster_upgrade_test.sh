@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# cluster_upgrade_test.sh — a single node's data directory (events, no raft
-# index) becomes a one-node cluster in place (docs/REPLICATION.md,
-# "Upgrade"): ledgerd started on it with itself as the only peer says so in
-# its log, takes writes at once (one voter: it leads), and after more writes
-# and a restart every event, link, correction and Merkle node the single
-# node had recorded is still there byte for byte (mdb_dump), the new ones
-# after them. A node whose raft port another process holds says so and
-# exits 1.
+# cluster_upgrade_test.sh — a single node runs raft as a cluster of one
+# (docs/REPLICATION.md, "The daemon", "Upgrade"):
+#  - a data directory an older release wrote (events, no raft index: made here
+#    with raft = off, the old path) becomes a cluster of one in place at its
+#    first start without peer settings: the log says so once, writes are
+#    taken at once (it leads before it listens), and after more writes and a
+#    restart every event, link, correction and Merkle node the old node had
+#    recorded is still there byte for byte (mdb_dump), the new ones after;
+#  - the single node opens no raft port and no UDP socket: only its listener;
+#  - a hot backup of it (raft indexes recorded, no raft directory) restored
+#    into an empty directory is told from an upgrade and from a restart: the
+#    log says the index is forgotten, writes follow, and after a restart
+#    every event is there once (the resent ones are duplicates);
+#  - a node whose raft port another process holds (with --peer) says so and
+#    exits 1.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -52,27 +59,60 @@ dump() {
 	done
 }
 
-# --- a single node, as it always ran ----------------------------------------
-run
+# sockets PID: the TCP sockets it listens on and its UDP sockets, one a line.
+sockets() {
+	python3 - "$1" <<'EOF'
+import os, sys
+pid = sys.argv[1]
+inodes = set()
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        t = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        continue
+    if t.startswith("socket:["):
+        inodes.add(t[8:-1])
+for proto in ("tcp", "tcp6", "udp", "udp6"):
+    for line in open(f"/proc/{pid}/net/{proto}").read().splitlines()[1:]:
+        f = line.split()
+        if f[9] in inodes and (proto.startswith("udp") or f[3] == "0A"):
+            print(proto, int(f[1].split(":")[1], 16))
+EOF
+}
+# resend FROM TO: each event again, each answered as recorded before.
+resend() {
+	local k
+	for k in $(seq "$1" "$2"); do
+		ok --url "$URL" workforce 320100 --group courier --count "$k" --at 2026-01-01 \
+			--event-id "$(printf 'a9b7%028x' "$k")"
+		grep -qi "already" <<<"$OUT$ERR" || { show workforce; die "event $k resent was not a duplicate"; }
+	done
+}
+
+# --- a single node as an older release ran it (raft = off) ------------------
+run --no-raft
 append 1 20
 stop
-[ ! -e "$DATA/raft" ] || die "a single node made a raft directory"
+[ ! -e "$DATA/raft" ] || die "a node with raft = off made a raft directory"
 dump before
 
-# --- the same directory, a one-node cluster ---------------------------------
-CLUSTER=(--node-id 1 --peer "1,$RAFT,$URL")
-run "${CLUSTER[@]}"
+# --- the same directory, started as every single node now is ----------------
+run
 append 21 25
 grep -q "cluster: the log (seq 20, recorded before replication) becomes a one-node cluster" \
 	"$TMPDIR/ledgerd.log" || die "no line saying the log becomes a one-node cluster"
+[ -d "$DATA/raft" ] || die "no raft directory in $DATA"
+S=$(sockets "$PID")
+[ "$S" = "tcp ${URL##*:}" ] || die "the single node's sockets are not its listener alone: $S"
 stop
-run "${CLUSTER[@]}"
+run
 append 26 26
 ok --url "$URL" head
 out_has '^head seq 26 ' "the head after the restart"
 stop
 [ "$(grep -c 'becomes a one-node cluster' "$TMPDIR/ledgerd.log")" = 1 ] ||
 	die "the restart said again that the log becomes a one-node cluster"
+grep -q 'a hot backup restored' "$TMPDIR/ledgerd.log" && die "an upgrade taken for a restored backup"
 dump after
 
 # Every pair the single node wrote is unchanged; the log has 26 events.
@@ -90,7 +130,39 @@ for db in ("log", "links", "fixes", "merkle"):
     if db == "log" and (len(before), len(after)) != (20, 26):
         sys.exit(f"log: {len(before)} events before, {len(after)} after (20, 26 wanted)")
 EOF
+# --- a hot backup restored into an empty directory -------------------------
+run
+append 27 30
+ok --url "$URL" backup "$TMPDIR/backup"
+out_has '^backup in .*: seq 30 and before' "the backup's answer"
+stop
+cp -a "$TMPDIR/backup" "$TMPDIR/restored"
+[ ! -e "$TMPDIR/restored/raft" ] || die "the backup holds a raft directory"
+DATA=$TMPDIR/restored
+run
+append 31 35
+grep -q "cluster: the log (seq 30, raft index [0-9]* recorded) has no raft directory: a hot backup restored" \
+	"$TMPDIR/ledgerd.log" || die "the restored backup was not told apart"
+stop
+run
+append 36 36
+resend 1 36
+ok --url "$URL" head
+out_has '^head seq 36 ' "the head of the restored node after a restart"
+ok --url "$URL" --json log --from 1 --limit 100
+python3 -c '
+import json, sys
+ev = json.loads(sys.argv[1])["events"]
+seqs = [e["seq"] for e in ev]
+assert seqs == list(range(1, 37)), seqs
+' "$OUT" || die "the restored node's log is not seq 1 to 36, each once"
+stop
+[ "$(grep -c 'a hot backup restored' "$TMPDIR/ledgerd.log")" = 1 ] ||
+	die "the restart of the restored node took it for a restored backup again"
+
 # --- a raft port another process holds: a clear refusal, exit 1 ------------
+DATA=$TMPDIR/data
+CLUSTER=(--node-id 1 --peer "1,$RAFT,$URL")
 python3 -c '
 import socket, sys, time
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -111,4 +183,4 @@ wait "$HOLDER" 2>/dev/null || true
 grep -q "UDP on '$RAFT' (the replicas' confirmations): address already in use" "$TMPDIR/held.log" ||
 	{ cat "$TMPDIR/held.log" >&2; fail "a taken raft port is not named"; }
 
-echo "cluster_upgrade_test: ok (20 events of a single node kept byte for byte, 6 more as a one-node cluster)" >&2
+echo "cluster_upgrade_test: ok (20 events of an older single node kept byte for byte, 6 more as a cluster of one; a restored hot backup rebased, 36 events once)" >&2
