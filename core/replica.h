@@ -239,6 +239,12 @@ typedef struct replica_options {
 	 * then only a name in raft's configuration (REPLICA_SOLO_ADDRESS), not
 	 * checked; bootstrap_n must be 1. */
 	int solo;
+	/* 1: before it starts, raft's configuration becomes this node alone,
+	 * a voter at `address` (C-Raft's raft_recover appends it to the log):
+	 * for a single node's raft log (solo above: REPLICA_SOLO_ADDRESS)
+	 * started as the first node of a cluster. Only for a log whose
+	 * configuration is this node alone: the caller knows. */
+	int recover_alone;
 } replica_options;
 
 /* The address a solo node's configuration gives it: no network address. */

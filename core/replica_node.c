@@ -847,6 +847,18 @@ int replica_start(replica *r, uv_loop_t *loop, const replica_options *o, ld_erri
 	raft_set_snapshot_trailing(r->raft, o->snapshot_trailing ? o->snapshot_trailing : 8192);
 	raft_set_pre_vote(r->raft, true);
 
+	if (o->recover_alone) {
+		struct raft_configuration conf;
+		raft_configuration_init(&conf);
+		rv = raft_configuration_add(&conf, o->id, o->address, RAFT_VOTER);
+		if (rv == 0)
+			rv = raft_recover(r->raft, &conf);
+		raft_configuration_close(&conf);
+		if (rv)
+			return ld_errinfo_set(e, LD_E(STORAGE), "raft.dir",
+			                      "'%s': the configuration of this node alone at '%s': %s",
+			                      o->dir, o->address, raft_strerror(rv));
+	}
 	if (o->bootstrap_n) {
 		struct raft_configuration conf;
 		raft_configuration_init(&conf);

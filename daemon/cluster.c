@@ -3,6 +3,8 @@
 #include "cluster.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -607,6 +609,27 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	uint64_t head, index = 0;
 	uint8_t hash[REPLICA_HASH_LEN];
 	int fresh = stat(c->dir, &st) != 0;
+	/* DATA/raft/solo: raft's log is a single node's (its configuration
+	 * names it node 1 at REPLICA_SOLO_ADDRESS, no network address). */
+	char solo_mark[4200];
+	snprintf(solo_mark, sizeof(solo_mark), "%s/solo", c->dir);
+	int was_solo = !fresh && access(solo_mark, F_OK) == 0, recover = 0;
+	if (c->o.solo && !fresh && !was_solo)
+		return ld_errinfo_set(e, LD_E(INVALID_STATE), "peer",
+				      "raft's files in %s are a cluster node's: start it with its "
+				      "--node-id and --peer settings",
+				      c->dir);
+	if (!c->o.solo && was_solo) {
+		if (c->npeers != 1 || c->o.join || c->id != 1)
+			return ld_errinfo_set(
+			    e, LD_E(INVALID_STATE), "peer",
+			    "raft's files in %s are a single node's (node 1): start it first as "
+			    "a cluster's first node, with --node-id 1 and one --peer setting "
+			    "naming itself, then add the others (ledgerctl cluster add; "
+			    "docs/OPERATIONS.md, \"A cluster\")",
+			    c->dir);
+		recover = 1;
+	}
 	writer_applied_head(w, &head, hash);
 	writer_applied_index(w, &index);
 	if (fresh && index && c->npeers == 1 && !c->o.join) {
@@ -637,6 +660,14 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		log_info("cluster: the log (seq %llu, recorded before replication) becomes node "
 			 "%llu's of a cluster of %u; raft's files in %s",
 			 (unsigned long long)head, (unsigned long long)c->id, c->npeers, c->dir);
+	if (c->o.solo && fresh) {
+		int fd = -1;
+		if ((mkdir(c->dir, 0700) && errno != EEXIST) ||
+		    (fd = open(solo_mark, O_WRONLY | O_CREAT, 0600)) < 0)
+			return ld_errinfo_set(e, LD_E(STORAGE), NULL, "cannot create '%s': %s",
+					      solo_mark, strerror(errno));
+		close(fd);
+	}
 	/* One flush per commit of the log: raft's log holds every entry past
 	 * the raft index the log records (docs/REPLICATION.md, "Where the log
 	 * is synced"). */
@@ -687,6 +718,7 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	    .arg = c,
 	    .keys = c->o.keys,
 	    .solo = c->o.solo,
+	    .recover_alone = recover,
 	};
 	int rc = replica_start(c->rep, &c->loop, &o, e);
 	if (rc) {
@@ -705,6 +737,12 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		replica_free(c->rep);
 		c->rep = NULL;
 		return rc;
+	}
+	if (recover) {
+		log_info("cluster: the single node's raft log in %s becomes node 1's of a cluster, "
+			 "raft on %s: add the other nodes with ledgerctl cluster add",
+			 c->dir, self);
+		unlink(solo_mark);
 	}
 	uv_timer_start(&c->tick, on_tick, 100, 100);
 	if (pthread_create(&c->thread, NULL, loop_main, c)) {

@@ -12,6 +12,10 @@
 #    into an empty directory is told from an upgrade and from a restart: the
 #    log says the index is forgotten, writes follow, and after a restart
 #    every event is there once (the resent ones are duplicates);
+#  - the single node started as a cluster's first node (--node-id 1, one
+#    --peer naming itself) has raft's configuration name its raft address
+#    (once), and is refused with other peer settings; a cluster node started
+#    without peers is refused;
 #  - a node whose raft port another process holds (with --peer) says so and
 #    exits 1.
 set -euo pipefail
@@ -160,9 +164,42 @@ stop
 [ "$(grep -c 'a hot backup restored' "$TMPDIR/ledgerd.log")" = 1 ] ||
 	die "the restart of the restored node took it for a restored backup again"
 
-# --- a raft port another process holds: a clear refusal, exit 1 ------------
+# --- the single node becomes a cluster's first node ------------------------
 DATA=$TMPDIR/data
 CLUSTER=(--node-id 1 --peer "1,$RAFT,$URL")
+for bad in "--node-id 2 --peer 2,$RAFT,$URL" "--node-id 1 --peer 1,$RAFT,$URL --peer 2,127.0.0.1:$(free_port),tcp://127.0.0.1:1"; do
+	set +e
+	# shellcheck disable=SC2086 # the settings are words
+	"$LEDGERD" --data "$DATA" --listen "$URL" --tree-head-key "$TMPDIR/tree-head.key" \
+		--verify-at-start 0 $bad 2>"$TMPDIR/bad.log"
+	RC=$?
+	set -e
+	[ "$RC" = 1 ] && grep -q "are a single node's (node 1): start it first as a cluster's first node" \
+		"$TMPDIR/bad.log" || { cat "$TMPDIR/bad.log" >&2; fail "$bad on a single node's raft log: exit $RC"; }
+done
+run "${CLUSTER[@]}"
+append 31 32
+grep -q "cluster: the single node's raft log in $DATA/raft becomes node 1's of a cluster, raft on $RAFT" \
+	"$TMPDIR/ledgerd.log" || die "no line saying the single node becomes a cluster's first node"
+ok --url "$URL" --json cluster
+[ "$(json 'j[0]["nodes"][0]["raft_address"]')" = "$RAFT" ] || die "raft's configuration does not name $RAFT: $OUT"
+stop
+run "${CLUSTER[@]}"
+append 33 33
+ok --url "$URL" head
+out_has '^head seq 33 ' "the head of the cluster's first node after a restart"
+stop
+[ "$(grep -c "becomes node 1's of a cluster" "$TMPDIR/ledgerd.log")" = 1 ] ||
+	die "the restart changed raft's configuration again"
+set +e
+"$LEDGERD" --data "$DATA" --listen "$URL" --tree-head-key "$TMPDIR/tree-head.key" \
+	--verify-at-start 0 2>"$TMPDIR/bad.log"
+RC=$?
+set -e
+[ "$RC" = 1 ] && grep -q "are a cluster node's: start it with its --node-id and --peer settings" \
+	"$TMPDIR/bad.log" || { cat "$TMPDIR/bad.log" >&2; fail "a cluster node started without peers: exit $RC"; }
+
+# --- a raft port another process holds: a clear refusal, exit 1 ------------
 python3 -c '
 import socket, sys, time
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
