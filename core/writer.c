@@ -1255,6 +1255,7 @@ void writer_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], int64_t *r
 
 int writer_tree(writer *w, uint64_t *size, uint8_t root[LD_HASH_LEN])
 {
+	wr_read_wait(w);
 	pthread_mutex_lock(&w->lock);
 	int on = w->merkle;
 	*size = w->tree.size;

@@ -164,7 +164,7 @@ void writer_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], int64_t *r
 /* The committed Merkle tree: its size (= the head seq) and root. 0, or
  * LD_E(INVALID_STATE) when the writer runs without the tree. Appends to the
  * tree happen in the transaction of the events, so size and root always
- * match a committed log. */
+ * match a committed log. Replicated, it first waits as writer_head does. */
 int writer_tree(writer *w, uint64_t *size, uint8_t root[LD_HASH_LEN]);
 
 /* The write model (readers reach it through the store too). */
