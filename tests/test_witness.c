@@ -129,7 +129,7 @@ static size_t lines(const char *name)
 /*
  * The attack, on a stopped daemon's data directory: the name of the
  * organisation recorded at seq `at` changed, every hash from there to the
- * head recomputed, the derived data removed.
+ * head recomputed, the derived data and raft's log removed.
  */
 static void rewrite(uint64_t at)
 {
@@ -189,6 +189,12 @@ static void rewrite(uint64_t at)
 	snprintf(path, sizeof(path), "%s/model.snap", dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/projections", dir);
+	tl_rmrf(path);
+	/* Raft's log holds the entries since its last marker: replayed at the
+	 * next start, the first rewritten one halts the node (a fork). The
+	 * attacker removes it too: the start then takes the log for a
+	 * restored backup (docs/REPLICATION.md, "Upgrade"). */
+	snprintf(path, sizeof(path), "%s/raft", dir);
 	tl_rmrf(path);
 }
 
