@@ -110,49 +110,53 @@ int cluster_parse_peer(const char *text, cluster_peer *p, char *why, size_t n)
 	return 0;
 }
 
-int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e)
+/* c's peers and id from o's peer settings (a single node: node 1 alone, at
+ * REPLICA_SOLO_ADDRESS). 0, or LD_E(INVALID_VALUE) with e saying why. */
+static int take_peers(cluster *c, const cluster_options *o, ld_errinfo *e)
 {
-	*out = NULL;
 	char why[300];
-	if (!o->solo && (o->npeers == 0 || o->npeers > CLUSTER_MAX_PEERS))
-		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "peer", "a cluster has 1 to %d peers",
-				      CLUSTER_MAX_PEERS);
-	cluster *c = calloc(1, sizeof(*c));
-	if (!c)
-		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	if (o->solo) {
-		c->peers[0].id = 1;
+		c->peers[0].id = c->id = 1;
 		snprintf(c->peers[0].raft, sizeof(c->peers[0].raft), "%s", REPLICA_SOLO_ADDRESS);
 		c->npeers = 1;
-		c->id = 1;
-		goto made;
+		return 0;
 	}
+	if (o->npeers == 0 || o->npeers > CLUSTER_MAX_PEERS)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "peer", "a cluster has 1 to %d peers",
+				      CLUSTER_MAX_PEERS);
 	int self = 0;
 	for (unsigned i = 0; i < o->npeers; i++) {
-		if (cluster_parse_peer(o->peers[i], &c->peers[i], why, sizeof(why))) {
-			free(c);
+		if (cluster_parse_peer(o->peers[i], &c->peers[i], why, sizeof(why)))
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "peer", "peer %s", why);
-		}
 		for (unsigned k = 0; k < i; k++)
 			if (c->peers[k].id == c->peers[i].id ||
-			    !strcmp(c->peers[k].raft, c->peers[i].raft)) {
-				free(c);
+			    !strcmp(c->peers[k].raft, c->peers[i].raft))
 				return ld_errinfo_set(e, LD_E(INVALID_VALUE), "peer",
 						      "peers %u and %u have the same id or raft address",
 						      k + 1, i + 1);
-			}
 		self |= c->peers[i].id == o->id;
 	}
-	if (!self) {
-		free(c);
+	if (!self)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "node-id",
 				      "node-id %llu is none of the peers (every voter is listed, this "
 				      "node included)",
 				      (unsigned long long)o->id);
-	}
 	c->id = o->id;
 	c->npeers = o->npeers;
-made:
+	return 0;
+}
+
+int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e)
+{
+	*out = NULL;
+	cluster *c = calloc(1, sizeof(*c));
+	if (!c)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	int rc = take_peers(c, o, e);
+	if (rc) {
+		free(c);
+		return rc;
+	}
 	c->election_ms = o->election_ms ? o->election_ms : CLUSTER_ELECTION_MS;
 	c->o = *o;
 	snprintf(c->dir, sizeof(c->dir), "%s/raft", o->data_dir);
@@ -456,8 +460,8 @@ static void set_leading(cluster *c, int leading, uint64_t leader_id, int elected
 	int quiet = c->stopping && c->o.solo; /* cluster_stop */
 	pthread_mutex_unlock(&c->lock);
 	if (!quiet)
-		writer_set_leading(c->w, leading, leading ? NULL : cluster_url_of(c, &c->st, leader_id),
-			   elected);
+		writer_set_leading(c->w, leading,
+				   leading ? NULL : cluster_url_of(c, &c->st, leader_id), elected);
 }
 
 static void copy_status(cluster *c)
@@ -597,11 +601,21 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
+/* DATA/raft/solo: raft's log is a single node's (its configuration names
+ * it node 1 at REPLICA_SOLO_ADDRESS, no network address). */
+static void solo_mark_path(const cluster *c, char *out, size_t n)
 {
-	c->s = s;
-	c->w = w;
-	writer_set_leading(w, 0, NULL, 0);
+	snprintf(out, n, "%s/solo", c->dir);
+}
+
+/* What raft's directory and the log's raft index say, before the replica
+ * starts (docs/REPLICATION.md, "Upgrade"): an upgrade (no raft directory, no
+ * index), a restart, or a restored hot backup (no raft directory, an index:
+ * forgotten here); a single node's raft log (DATA/raft/solo) started as a
+ * cluster's first node (*recover: its configuration becomes this node's
+ * address), or refused. 0, or a negative code with e saying why. */
+static int prepare_raft_dir(cluster *c, writer *w, int *recover, ld_errinfo *e)
+{
 	/* A log recorded before replication (events, no raft index) that
 	 * raft has never seen: its head is where raft starts (every event
 	 * stays as it is; the next entry follows it). */
@@ -609,11 +623,10 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	uint64_t head, index = 0;
 	uint8_t hash[REPLICA_HASH_LEN];
 	int fresh = stat(c->dir, &st) != 0;
-	/* DATA/raft/solo: raft's log is a single node's (its configuration
-	 * names it node 1 at REPLICA_SOLO_ADDRESS, no network address). */
 	char solo_mark[4200];
-	snprintf(solo_mark, sizeof(solo_mark), "%s/solo", c->dir);
-	int was_solo = !fresh && access(solo_mark, F_OK) == 0, recover = 0;
+	solo_mark_path(c, solo_mark, sizeof(solo_mark));
+	int was_solo = !fresh && access(solo_mark, F_OK) == 0;
+	*recover = 0;
 	if (c->o.solo && !fresh && !was_solo)
 		return ld_errinfo_set(e, LD_E(INVALID_STATE), "peer",
 				      "raft's files in %s are a cluster node's: start it with its "
@@ -628,7 +641,7 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 			    "naming itself, then add the others (ledgerctl cluster add; "
 			    "docs/OPERATIONS.md, \"A cluster\")",
 			    c->dir);
-		recover = 1;
+		*recover = 1;
 	}
 	writer_applied_head(w, &head, hash);
 	writer_applied_index(w, &index);
@@ -668,6 +681,18 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 					      solo_mark, strerror(errno));
 		close(fd);
 	}
+	return 0;
+}
+
+int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
+{
+	c->s = s;
+	c->w = w;
+	writer_set_leading(w, 0, NULL, 0);
+	int recover;
+	int rc = prepare_raft_dir(c, w, &recover, e);
+	if (rc)
+		return rc;
 	/* One flush per commit of the log: raft's log holds every entry past
 	 * the raft index the log records (docs/REPLICATION.md, "Where the log
 	 * is synced"). */
@@ -720,7 +745,7 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	    .solo = c->o.solo,
 	    .recover_alone = recover,
 	};
-	int rc = replica_start(c->rep, &c->loop, &o, e);
+	rc = replica_start(c->rep, &c->loop, &o, e);
 	if (rc) {
 		/* What the replica opened before it failed (raft's transport, the
 		 * confirmations' socket) closes on the loop below. */
@@ -742,7 +767,9 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		log_info("cluster: the single node's raft log in %s becomes node 1's of a cluster, "
 			 "raft on %s: add the other nodes with ledgerctl cluster add",
 			 c->dir, self);
-		unlink(solo_mark);
+		char mark[4200];
+		solo_mark_path(c, mark, sizeof(mark));
+		unlink(mark);
 	}
 	uv_timer_start(&c->tick, on_tick, 100, 100);
 	if (pthread_create(&c->thread, NULL, loop_main, c)) {
@@ -752,16 +779,17 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	c->started = 1;
 	if (c->o.solo)
 		log_info("cluster: a single node, a cluster of one: raft's log in %s is the "
-			 "write-ahead log; no raft port is opened (--peer settings make it a "
-			 "cluster's node), person-hash key id %016llx",
+			 "write-ahead log; no raft port is opened (started with --node-id 1 and "
+			 "one --peer naming itself, it becomes a cluster's first node), "
+			 "person-hash key id %016llx",
 			 c->dir, (unsigned long long)c->o.keys.id[REPLICA_KEY_HASH]);
 	else
-	log_info("cluster: node %llu of %u, raft on %s (%s), person-hash key id %016llx, cluster "
-		 "key fingerprint %016llx%s",
-		 (unsigned long long)c->id, c->npeers, self, c->dir,
-		 (unsigned long long)c->o.keys.id[REPLICA_KEY_HASH],
-		 (unsigned long long)c->o.keys.id[REPLICA_KEY_CLUSTER],
-		 c->o.join ? "; joining: waits to be added by the leader" : "");
+		log_info("cluster: node %llu of %u, raft on %s (%s), person-hash key id %016llx, cluster "
+			 "key fingerprint %016llx%s",
+			 (unsigned long long)c->id, c->npeers, self, c->dir,
+			 (unsigned long long)c->o.keys.id[REPLICA_KEY_HASH],
+			 (unsigned long long)c->o.keys.id[REPLICA_KEY_CLUSTER],
+			 c->o.join ? "; joining: waits to be added by the leader" : "");
 	return 0;
 }
 
