@@ -110,6 +110,20 @@ int cluster_parse_peer(const char *text, cluster_peer *p, char *why, size_t n)
 	return 0;
 }
 
+/* Raft's files: DATA/raft. */
+static void raft_dir(const char *data_dir, char *out, size_t n)
+{
+	snprintf(out, n, "%s/raft", data_dir);
+}
+
+int cluster_has_raft(const char *data_dir)
+{
+	char dir[4200];
+	struct stat st;
+	raft_dir(data_dir, dir, sizeof(dir));
+	return stat(dir, &st) == 0;
+}
+
 /* c's peers and id from o's peer settings (a single node: node 1 alone, at
  * REPLICA_SOLO_ADDRESS). 0, or LD_E(INVALID_VALUE) with e saying why. */
 static int take_peers(cluster *c, const cluster_options *o, ld_errinfo *e)
@@ -159,7 +173,7 @@ int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e)
 	}
 	c->election_ms = o->election_ms ? o->election_ms : CLUSTER_ELECTION_MS;
 	c->o = *o;
-	snprintf(c->dir, sizeof(c->dir), "%s/raft", o->data_dir);
+	raft_dir(o->data_dir, c->dir, sizeof(c->dir));
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->answered, NULL);
 	*out = c;
@@ -578,9 +592,10 @@ int cluster_change(void *arg, const Ledger__ClusterChangeRequest *q,
 	cluster *c = arg;
 	if (c->o.solo)
 		return ld_errinfo_set(e, LD_E(INVALID_STATE), NULL,
-				      "this node runs alone (no peer settings): its raft transport "
-				      "reaches no one. Start it with --node-id 1 --peer 1,A.B.C.D:PORT,URL "
-				      "first (docs/OPERATIONS.md, \"A cluster\")");
+				      "this ledger is a single node, not a cluster (a cluster of one, "
+				      "whose raft transport reaches no one): start it with --node-id 1 "
+				      "--peer 1,A.B.C.D:PORT,URL first (docs/OPERATIONS.md, \"A "
+				      "cluster\")");
 	if (!c->mb)
 		return ld_errinfo_set(e, LD_E(SHUTTING_DOWN), NULL, "the cluster is not running");
 	struct change_answer *a = malloc(sizeof(*a));
@@ -622,7 +637,13 @@ static int prepare_raft_dir(cluster *c, writer *w, int *recover, ld_errinfo *e)
 	struct stat st;
 	uint64_t head, index = 0;
 	uint8_t hash[REPLICA_HASH_LEN];
-	int fresh = stat(c->dir, &st) != 0;
+	/* Raft has used its directory once it wrote its metadata (a crash
+	 * may leave the directory and DATA/raft/solo alone before that). */
+	char meta[4200];
+	snprintf(meta, sizeof(meta), "%s/metadata1", c->dir);
+	int fresh = stat(meta, &st) != 0;
+	snprintf(meta, sizeof(meta), "%s/metadata2", c->dir);
+	fresh = fresh && stat(meta, &st) != 0;
 	char solo_mark[4200];
 	solo_mark_path(c, solo_mark, sizeof(solo_mark));
 	int was_solo = !fresh && access(solo_mark, F_OK) == 0;

@@ -72,6 +72,8 @@ typedef struct cluster cluster;
 
 /* Checks the options. 0, or LD_E(INVALID_VALUE) with e saying why. */
 int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e);
+/* 1 if data_dir holds raft's files (DATA/raft). */
+int cluster_has_raft(const char *data_dir);
 /* Sets the writer's replicate function (before writer_start_opts). */
 void cluster_writer_options(cluster *c, writer_options *wo);
 /* Starts the replica's thread on s and w (the writer started with the

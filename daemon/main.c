@@ -370,22 +370,18 @@ int main(int argc, char **argv)
 			  "runs raft");
 		goto out;
 	}
-	char raft_dir[4200];
-	struct stat raft_st;
-	snprintf(raft_dir, sizeof(raft_dir), "%s/raft", so.dir);
-	if (cfg.no_raft && stat(raft_dir, &raft_st) == 0) {
-		log_error("raft = off (--no-raft) on '%s', which has raft's files ('%s'): raft's "
-			  "log may hold acknowledged entries the log does not yet; start it with "
-			  "raft on",
-			  so.dir, raft_dir);
+	if (!cfg.npeers && (cfg.node_id || cfg.join)) {
+		log_error("%s without any peer: list every node of the cluster with --peer",
+			  cfg.node_id ? "node-id" : "join");
+		goto out;
+	}
+	if (cfg.no_raft && cluster_has_raft(so.dir)) {
+		log_error("raft = off (--no-raft) on '%s', which has raft's files: raft's log may "
+			  "hold acknowledged entries the log does not yet; start it with raft on",
+			  so.dir);
 		goto out;
 	}
 	if (cfg.npeers || solo) {
-		if (solo && (cfg.node_id || cfg.join)) {
-			log_error("%s without any peer: list every node of the cluster with --peer",
-				  cfg.node_id ? "node-id" : "join");
-			goto out;
-		}
 		cluster_options co = {.id = cfg.node_id,
 				      .solo = solo,
 				      .peers = cfg.peers,
