@@ -473,19 +473,30 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 /* Events, links and corrections as the transaction sees them          */
 /* ================================================================== */
 
-int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
+/* Event seq as t sees it: decoded by the writer's view (*ev), or (*ev
+ * NULL) its stored bytes (*val). 0 or an error as model_load_event's. */
+static int event_at(store_txn *t, uint64_t seq, Ledger__Event **ev, store_val *val)
 {
 	const model_view *v = view_of(t);
 	if (v) {
 		int rc = v->event(v->arg, seq, ev);
+		if (rc == 0)
+			return 0;
+		*ev = NULL;
 		if (rc != LD_E(NOT_FOUND))
 			return rc;
 	}
 	uint8_t key[8];
-	store_val val;
+	*ev = NULL;
 	ld_put_be64(key, seq);
-	int rc = store_get(t, DB_LOG, key, sizeof(key), &val);
-	if (rc)
+	return store_get(t, DB_LOG, key, sizeof(key), val);
+}
+
+int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
+{
+	store_val val;
+	int rc = event_at(t, seq, ev, &val);
+	if (rc || *ev)
 		return rc;
 	*ev = codec_event_unpack(val.data, val.len);
 	return *ev ? 0 : LD_E(STORAGE);
@@ -495,24 +506,11 @@ int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
  * they do not tell: decode it). 0 or an error as model_load_event's. */
 static int event_case(store_txn *t, uint64_t seq, int *body)
 {
-	const model_view *v = view_of(t);
-	*body = 0;
-	if (v) {
-		Ledger__Event *ev;
-		int rc = v->event(v->arg, seq, &ev);
-		if (rc != LD_E(NOT_FOUND)) {
-			if (rc == 0)
-				*body = (int)ev->body_case;
-			codec_event_free(rc == 0 ? ev : NULL);
-			return rc;
-		}
-	}
-	uint8_t key[8];
+	Ledger__Event *ev;
 	store_val val;
-	ld_put_be64(key, seq);
-	int rc = store_get(t, DB_LOG, key, sizeof(key), &val);
-	if (rc == 0)
-		*body = codec_peek_body_case(val.data, val.len);
+	int rc = event_at(t, seq, &ev, &val);
+	*body = rc ? 0 : ev ? (int)ev->body_case : codec_peek_body_case(val.data, val.len);
+	codec_event_free(ev);
 	return rc;
 }
 
@@ -712,19 +710,18 @@ int model_member_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1])
 }
 
 /*
- * An event as it counts now: NULL if voided, else *holder is the event to
- * free and *eff the event whose body counts (the latest amendment's
- * corrected body, in `scratch`, or the event itself).
+ * An event as it counts now, its fix (model_fix_get) given: NULL if
+ * voided, else *holder is the event to free and *eff the event whose body
+ * counts (the latest amendment's corrected body, in `scratch`, or the
+ * event itself).
  */
-static int effective(store_txn *t, uint64_t seq, Ledger__Event **holder, Ledger__Event **amend,
-		     Ledger__Event *scratch, const Ledger__Event **eff)
+static int effective_fixed(store_txn *t, uint64_t seq, int kind, uint64_t by,
+			   Ledger__Event **holder, Ledger__Event **amend, Ledger__Event *scratch,
+			   const Ledger__Event **eff)
 {
-	int kind, rc;
-	uint64_t by;
+	int rc;
 	*holder = *amend = NULL;
 	*eff = NULL;
-	if ((rc = model_fix_get(t, seq, &kind, &by)))
-		return rc;
 	if (kind == FIX_VOID)
 		return 0;
 	if ((rc = model_load_event(t, seq, holder)))
@@ -737,6 +734,18 @@ static int effective(store_txn *t, uint64_t seq, Ledger__Event **holder, Ledger_
 		*eff = scratch;
 	}
 	return 0;
+}
+
+/* effective_fixed with seq's fix (model_fix_get) looked up. */
+static int effective(store_txn *t, uint64_t seq, Ledger__Event **holder, Ledger__Event **amend,
+		     Ledger__Event *scratch, const Ledger__Event **eff)
+{
+	int kind;
+	uint64_t by;
+	int rc = model_fix_get(t, seq, &kind, &by);
+	*holder = *amend = NULL;
+	*eff = NULL;
+	return rc ? rc : effective_fixed(t, seq, kind, by, holder, amend, scratch, eff);
 }
 
 static int is_correction(const Ledger__Event *ev)
@@ -921,7 +930,7 @@ static int dues_now(store_txn *t, uint64_t seq, int *in_force, uint32_t *from, u
 		rc = event_case(t, seq, &body);
 	if (rc || (kind == 0 && body && body != LEDGER__EVENT__BODY_DUES_PAID))
 		return rc;
-	rc = effective(t, seq, &holder, &amend, &scratch, &eff);
+	rc = effective_fixed(t, seq, kind, by, &holder, &amend, &scratch, &eff);
 	if (rc == 0 && eff && eff->body_case == LEDGER__EVENT__BODY_DUES_PAID &&
 	    dues_kept(eff->dues_paid, refunded(model_of(t), seq), to)) {
 		*from = eff->dues_paid->period_from;
