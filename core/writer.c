@@ -1298,6 +1298,7 @@ void writer_free(writer *w)
 		return;
 	writer_stop(w);
 	model_free(w->m);
+	codec_pool_free(&w->follow_pool);
 	for (int i = 0; i < 2; i++) {
 		group_free(&w->groups[i].g);
 		model_undo_free(w->groups[i].undo);
