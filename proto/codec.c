@@ -717,35 +717,23 @@ size_t codec_ld_len(unsigned field, size_t len)
 	return codec_varint_len(((uint64_t)field << 3) | 2) + codec_varint_len(len) + len;
 }
 
-static const uint8_t *get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
-{
-	*v = 0;
-	for (unsigned shift = 0; p < end && shift < 64; shift += 7) {
-		uint8_t b = *p++;
-		*v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80))
-			return p;
-	}
-	return NULL;
-}
-
 int codec_peek_body_case(const uint8_t *buf, size_t len)
 {
 	const uint8_t *p = buf, *end = buf + len;
 	while (p && p < end) {
 		uint64_t key, v;
-		if (!(p = get_varint(p, end, &key)))
+		if (!(p = wire_varint(p, end, &key)))
 			return 0;
 		unsigned field = (unsigned)(key >> 3);
 		switch (key & 7) {
 		case 0:
-			p = get_varint(p, end, &v);
+			p = wire_varint(p, end, &v);
 			break;
 		case 1:
 			p = p + 8 <= end ? p + 8 : NULL;
 			break;
 		case 2:
-			if (!(p = get_varint(p, end, &v)) || v > (uint64_t)(end - p))
+			if (!(p = wire_varint(p, end, &v)) || v > (uint64_t)(end - p))
 				return 0;
 			if (field >= 20)
 				return (int)field;
@@ -766,17 +754,17 @@ int codec_peek_field(const uint8_t *buf, size_t len, unsigned field, const uint8
 	const uint8_t *p = buf, *end = buf + len;
 	while (p && p < end) {
 		uint64_t key, v;
-		if (!(p = get_varint(p, end, &key)))
+		if (!(p = wire_varint(p, end, &key)))
 			break;
 		switch (key & 7) {
 		case 0:
-			p = get_varint(p, end, &v);
+			p = wire_varint(p, end, &v);
 			break;
 		case 1:
 			p = p + 8 <= end ? p + 8 : NULL;
 			break;
 		case 2:
-			if (!(p = get_varint(p, end, &v)) || v > (uint64_t)(end - p))
+			if (!(p = wire_varint(p, end, &v)) || v > (uint64_t)(end - p))
 				return LD_E(NOT_FOUND);
 			if ((key >> 3) == field) {
 				*out = p;
@@ -826,18 +814,18 @@ typedef struct wire_field {
 static const uint8_t *next_field(const uint8_t *p, const uint8_t *end, wire_field *f)
 {
 	uint64_t key, v;
-	if (!(p = get_varint(p, end, &key)) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+	if (!(p = wire_varint(p, end, &key)) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
 		return NULL;
 	f->num = (unsigned)(key >> 3);
 	f->type = (unsigned)(key & 7);
 	f->val = f->end = p;
 	switch (f->type) {
 	case 0:
-		return get_varint(p, end, &f->varint);
+		return wire_varint(p, end, &f->varint);
 	case 1:
 		return end - p >= 8 ? p + 8 : NULL;
 	case 2:
-		if (!(p = get_varint(p, end, &v)) || v > (uint64_t)(end - p))
+		if (!(p = wire_varint(p, end, &v)) || v > (uint64_t)(end - p))
 			return NULL;
 		f->val = p;
 		f->end = p + v;
