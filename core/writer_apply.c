@@ -530,15 +530,12 @@ int wr_key_wrap(writer *w, wgroup *g, const Ledger__Event *ev)
 }
 
 /* The keys of the members the group forgets go first, as on the leader. */
-static int forget_keys(writer *w, const uint8_t *blob, size_t len)
+static int forget_keys(writer *w, const group *g)
 {
-	group_reader rd;
-	const uint8_t *b, *h;
+	const uint8_t *b;
 	size_t n;
 	int rc = 0;
-	if (!w->keys || group_read_begin(&rd, blob, len))
-		return 0;
-	while (rc == 0 && group_read_next(&rd, &b, &n, &h) == 1) {
+	for (uint64_t seq = g->first; w->keys && rc == 0 && group_event(g, seq, &b, &n) == 0; seq++) {
 		if (codec_peek_body_case(b, n) != LEDGER__EVENT__BODY_MEMBER_FORGOTTEN)
 			continue;
 		Ledger__Event *ev = codec_event_unpack(b, n);
@@ -625,20 +622,20 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
 		rc = LD_E(INTERNAL);
 		goto out;
 	}
-	group_drop_keys(&p->g); /* the store and on_group never see a key */
 	p->index = index;
 	p->last = last;
 	memcpy(p->hash, hash, LD_HASH_LEN);
 	p->recorded_at = recorded_at;
 	/* The members' keys the leader sent, stored (synced) before the events
 	 * are (pdata, docs/REPLICATION.md "Personal data across nodes"). */
-	if (w->keys && (rc = keystore_adopt(w->keys, blob, len, &e))) {
+	if (w->keys && (rc = keystore_adopt(w->keys, &p->g, &e))) {
 		log_error("writer: a replicated group from seq %llu not applied: %s; this node "
 			  "stops",
 			  (unsigned long long)p->g.first, e.message);
 		goto out;
 	}
-	if ((rc = forget_keys(w, blob, len))) {
+	group_drop_keys(&p->g); /* the store and on_group never see a key */
+	if ((rc = forget_keys(w, &p->g))) {
 		log_error("writer: a replicated group from seq %llu not applied: %s",
 			  (unsigned long long)p->g.first, ld_strerror(rc));
 		goto out;
