@@ -273,7 +273,7 @@ static int streams_room(wgroup *g)
  * rolled back).
  */
 static int decide_one(writer *w, store_txn *t, wgroup *g, const append_req *r, size_t index,
-		      append_item *it, ld_errinfo *e)
+		      const model_hint *hint, append_item *it, ld_errinfo *e)
 {
 	const Ledger__Event *ev = r->req->events[index];
 	model_result mr;
@@ -287,7 +287,7 @@ static int decide_one(writer *w, store_txn *t, wgroup *g, const append_req *r, s
 	if ((rc = roles_check_event(r->role, r->actor, t, ev, index, e)))
 		return rc;
 	uint64_t seq = w->dseq + 1;
-	if ((rc = model_apply(t, ev, seq, &mr, e))) {
+	if ((rc = model_apply(t, ev, seq, hint, &mr, e))) {
 		/* Personal data for a forgotten member: the key the server made
 		 * for it (a forget came in between) goes too. */
 		int krc;
@@ -399,16 +399,19 @@ static void decide_request(writer *w, wgroup *g, append_req *r)
 					}
 				return;
 			}
+	/* Event j's lookups hashed once, by its first prefetch (two events
+	 * ahead; the first two at the start), for its decision: hint[j % 3]. */
+	model_hint hint[3] = {{0}};
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		append_item *it = &r->items[i];
-		if (i + 2 < n)
-			model_prefetch(t, r->req->events[i + 2], 0);
+		for (size_t j = i ? i + 2 : 0; j <= i + 2 && j < n; j++)
+			model_prefetch(t, r->req->events[j], 0, &hint[j % 3]);
 		if (i + 1 < n)
-			model_prefetch(t, r->req->events[i + 1], 1);
+			model_prefetch(t, r->req->events[i + 1], 1, &hint[(i + 1) % 3]);
 		if (it->code)
 			continue; /* failed the stateless check */
 		memset(&e, 0, sizeof(e));
-		int one = decide_one(w, t, g, r, i, it, &e);
+		int one = decide_one(w, t, g, r, i, &hint[i % 3], it, &e);
 		if (one == 0)
 			continue;
 		if (is_storage_error(one) || model_undo_failed(g->undo)) {
@@ -589,6 +592,14 @@ void wr_group_open(writer *w, wgroup *g)
 	memcpy(g->hash, w->dhash, LD_HASH_LEN);
 }
 
+static size_t count_reqs(const wgroup *g)
+{
+	size_t n = 0;
+	for (const append_req *r = g->reqs; r; r = r->next)
+		n++;
+	return n;
+}
+
 /* The flight's commit is done (lock held): on success its changes stay;
  * on failure they and the open group's go, the flight's requests are
  * answered with the error (the lock let go meanwhile) and the open group's
@@ -627,13 +638,32 @@ static void flight_done(writer *w)
 		return;
 	}
 	w->flight_state = FLIGHT_NONE;
+	if (w->replicate) {
+		int64_t now = ld_mono_us(), wait = (now - w->sent_at) / 2;
+		w->linger_reqs = w->sent_reqs + count_reqs(w->open);
+		w->linger_until = now + (wait < WRITER_LINGER_MAX_US ? wait : WRITER_LINGER_MAX_US);
+	}
 	pthread_cond_broadcast(&w->idle);
+}
+
+/* How long the open group still waits for more requests (lock held): 0,
+ * or µs (see linger_until). */
+static int64_t linger_left(writer *w)
+{
+	if (!w->linger_until || w->stopping || w->broken ||
+	    w->open->events >= WRITER_LINGER_EVENTS || count_reqs(w->open) >= w->linger_reqs)
+		return 0;
+	int64_t left = w->linger_until - ld_mono_us();
+	return left > 0 ? left : 0;
 }
 
 /* Hands the open group to the committer (lock held). */
 static void send_open(writer *w)
 {
 	wgroup *g = w->open;
+	w->sent_reqs = count_reqs(g);
+	w->sent_at = ld_mono_us();
+	w->linger_until = 0;
 	group_seal(&g->g);
 	g->last = w->dseq;
 	memcpy(g->hash, w->dhash, LD_HASH_LEN);
@@ -678,11 +708,19 @@ static void *decider_main(void *arg)
 				w->snap_seq = w->seq; /* not before as many again */
 			continue;
 		}
-		if (w->open->reqs && idle) {
-			send_open(w);
-			continue;
-		}
 		int room = w->open->events < WRITER_MAX_EVENTS && !want_snap;
+		if (w->open->reqs && idle) {
+			int64_t left = room ? linger_left(w) : 0;
+			if (!left) {
+				send_open(w);
+				continue;
+			}
+			if (!w->head) {
+				struct timespec ts = ld_wall_after_us((uint64_t)left);
+				pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+				continue;
+			}
+		}
 		if (w->head && (room || w->stopping)) {
 			/* Take whole requests up to the group's bound. */
 			append_req *batch = w->head, *last = w->head;
@@ -822,7 +860,7 @@ typedef struct replay {
 int wr_replay_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, const char *prefix,
 		    const char *where, model_result *mr, ld_errinfo *e)
 {
-	int rc = model_apply(t, ev, seq, mr, e);
+	int rc = model_apply(t, ev, seq, NULL, mr, e);
 	if (rc == 0 && (mr->version != ev->version || !ev->stream ||
 			strcmp(mr->stream, ev->stream) != 0))
 		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
@@ -1299,6 +1337,7 @@ void writer_free(writer *w)
 		return;
 	writer_stop(w);
 	model_free(w->m);
+	codec_pool_free(&w->follow_pool);
 	for (int i = 0; i < 2; i++) {
 		group_free(&w->groups[i].g);
 		model_undo_free(w->groups[i].undo);
