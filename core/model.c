@@ -682,6 +682,13 @@ int model_person_in(store *s, const uint8_t hash[LD_HASH_LEN], char member[LD_ID
 	return 0;
 }
 
+void model_person_prefetch(store *s, const uint8_t hash[LD_HASH_LEN])
+{
+	model *m = store_model(s);
+	if (m)
+		ms_prefetch(m, 0, NULL, hash, 0);
+}
+
 int model_org_parent(store_txn *t, const char *org_id, char parent[LD_ID_MAX + 1],
 		     uint32_t *region)
 {
