@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "error.h"
 
@@ -112,6 +113,31 @@ static uint8_t *val_of(kv_entry *e)
 	return e->data + e->klen;
 }
 
+/* Slot arrays of HUGE_SLOTS bytes or more are mapped on their own, in huge
+ * pages where the kernel gives them (madvise): a lookup at a random slot
+ * then misses the cache, not the TLB too. Zeroed, as calloc's. */
+#define HUGE_SLOTS ((size_t)2 << 20)
+
+static kv_slot *slots_alloc(size_t cap)
+{
+	size_t bytes = cap * sizeof(kv_slot);
+	if (bytes < HUGE_SLOTS)
+		return calloc(cap, sizeof(kv_slot));
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, bytes, MADV_HUGEPAGE);
+	return p;
+}
+
+static void slots_free(kv_slot *slots, size_t cap)
+{
+	if (cap * sizeof(kv_slot) < HUGE_SLOTS)
+		free(slots);
+	else
+		munmap(slots, cap * sizeof(kv_slot));
+}
+
 int kv_create(proj_kv **out, unsigned ndbs)
 {
 	proj_kv *kv = calloc(1, sizeof(*kv));
@@ -132,7 +158,7 @@ void kv_free(proj_kv *kv)
 		return;
 	for (size_t i = 0; i < kv->cap; i++)
 		free(kv->slots[i].e);
-	free(kv->slots);
+	slots_free(kv->slots, kv->cap);
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
 		for (size_t i = 0; i < kv->log[db].n; i++)
 			free(kv->log[db].e[i]);
@@ -174,14 +200,14 @@ static void place(kv_slot *slots, size_t cap, uint64_t h, kv_entry *e)
 static int grow(proj_kv *kv)
 {
 	size_t cap = kv->cap ? kv->cap * 2 : 1024;
-	kv_slot *slots = calloc(cap, sizeof(*slots));
+	kv_slot *slots = slots_alloc(cap);
 	if (!slots)
 		return LD_E(INTERNAL);
 	for (size_t i = 0; i < kv->cap; i++)
 		if (kv->slots[i].e)
 			place(slots, cap, kv->slots[i].hash, kv->slots[i].e);
 	kv->bytes += (cap - kv->cap) * sizeof(*slots);
-	free(kv->slots);
+	slots_free(kv->slots, kv->cap);
 	kv->slots = slots;
 	kv->cap = cap;
 	return 0;
@@ -402,6 +428,26 @@ static int mark_dirty(proj_kv *kv, kv_entry *e)
 	kv->gen++;
 	kv->dirty_bytes += entry_cost(e);
 	return 0;
+}
+
+void kv_prefetch(proj_kv *kv, unsigned db, const void *key, size_t klen, int stage)
+{
+	if (!kv->nhash[db])
+		return;
+	uint64_t h = hash_key(db, key, klen);
+	const kv_slot *sl = &kv->slots[h & (kv->cap - 1)];
+	if (stage == 0) {
+		__builtin_prefetch(sl);
+		return;
+	}
+	/* The entry's first lines: its header, key and most values. */
+	if (sl->e && sl->hash == h) {
+		const char *e = (const char *)sl->e;
+		__builtin_prefetch(e);
+		__builtin_prefetch(e + 64);
+		__builtin_prefetch(e + 128);
+		__builtin_prefetch(e + 192);
+	}
 }
 
 int kv_get(proj_kv *kv, unsigned db, const void *key, size_t klen, store_val *v)
@@ -829,7 +875,7 @@ static int drop_where(proj_kv *kv, int (*drop)(const kv_entry *))
 		keep += kv->slots[i].e && !drop(kv->slots[i].e);
 	while (cap < 2 * keep)
 		cap *= 2;
-	kv_slot *slots = calloc(cap, sizeof(*slots));
+	kv_slot *slots = slots_alloc(cap);
 	if (!slots)
 		return LD_E(INTERNAL);
 	kv->gen++;
@@ -850,7 +896,7 @@ static int drop_where(proj_kv *kv, int (*drop)(const kv_entry *))
 	}
 	log_drop(kv, drop);
 	kv->bytes = kv->bytes - kv->cap * sizeof(*slots) + cap * sizeof(*slots);
-	free(kv->slots);
+	slots_free(kv->slots, kv->cap);
 	kv->slots = slots;
 	kv->cap = cap;
 	kv->n = keep;
