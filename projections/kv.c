@@ -542,19 +542,13 @@ static int in_order(const sort_item *it, size_t n)
 	return 1;
 }
 
-/* The length of the prefix that the keys of it[0..n) all share. */
-static size_t common_prefix(const sort_item *it, size_t n)
+/* The length of the prefix that key e shares with f's first lcp bytes. */
+static size_t shared_prefix(const kv_entry *e, const kv_entry *f, size_t lcp)
 {
-	const kv_entry *f = it[0].e;
-	size_t lcp = f->klen;
-	for (size_t i = 1; i < n && lcp; i++) {
-		const kv_entry *e = it[i].e;
-		size_t m = e->klen < lcp ? e->klen : lcp, k = 0;
-		while (k < m && e->data[k] == f->data[k])
-			k++;
-		lcp = k;
-	}
-	return lcp;
+	size_t m = e->klen < lcp ? e->klen : lcp, k = 0;
+	while (k < m && e->data[k] == f->data[k])
+		k++;
+	return k;
 }
 
 /* Every key's 8 bytes past lcp, big-endian: comparing them orders keys
@@ -614,23 +608,40 @@ static void radix_sort(sort_item *it, sort_item *tmp, size_t n)
  * LD_E(INTERNAL). */
 static int sort_entries(kv_entry **es, size_t ne)
 {
-	size_t start[STORE_MAX_DBS + 1] = {0}, at[STORE_MAX_DBS];
+	size_t start[STORE_MAX_DBS + 1] = {0}, at[STORE_MAX_DBS], lcp[STORE_MAX_DBS];
+	const kv_entry *first[STORE_MAX_DBS] = {0};
 	sort_item *it = malloc((ne ? ne : 1) * 2 * sizeof(*it));
 	if (!it)
 		return LD_E(INTERNAL);
-	for (size_t i = 0; i < ne; i++)
-		start[es[i]->db + 1]++;
+	/* One pass over the entries counts each database's, finds the prefix
+	 * its keys share and notes it beside the entry (in the second half,
+	 * radix_sort's room), so the grouping reads the items, not the
+	 * entries again: they are hundreds of megabytes, and each pass over
+	 * them is a pass through memory. */
+	sort_item *tmp = it + ne;
+	for (size_t i = 0; i < ne; i++) {
+		kv_entry *e = es[i];
+		tmp[i].e = e;
+		tmp[i].prefix = e->db;
+		start[e->db + 1]++;
+		if (!first[e->db]) {
+			first[e->db] = e;
+			lcp[e->db] = e->klen;
+		} else if (lcp[e->db]) {
+			lcp[e->db] = shared_prefix(e, first[e->db], lcp[e->db]);
+		}
+	}
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
 		start[db + 1] += start[db];
 		at[db] = start[db];
 	}
 	for (size_t i = 0; i < ne; i++)
-		it[at[es[i]->db]++].e = es[i];
+		it[at[tmp[i].prefix]++].e = tmp[i].e;
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
 		size_t n = start[db + 1] - start[db];
 		if (n < 2)
 			continue;
-		set_prefixes(it + start[db], n, common_prefix(it + start[db], n));
+		set_prefixes(it + start[db], n, lcp[db]);
 		if (!in_order(it + start[db], n))
 			radix_sort(it + start[db], it + ne, n);
 	}
