@@ -3,59 +3,28 @@
  * before each group goes to raft (core/store.h, store_room_check): three
  * directories (raft's log, the log, the projections, as the daemon passes
  * them), asked to statvfs every time (cache 0: a stat and a statvfs per
- * directory) or kept ROOM_CACHE_US-like 5 ms (what the writer uses). Each
- * round times --calls checks of each way in turn (thread CPU time); prints
+ * directory) or kept 5 ms (ROOM_CACHE_US, what the writer uses). Each
+ * round times CALLS checks of each way in turn (thread CPU time); prints
  * each way's median ns per check, with the load average before and after.
  *
- *   room [--calls N] [--rounds R] DATA_DIR
+ *   room DATA_DIR [CALLS [ROUNDS]]   (100000 checks, 7 rounds)
  */
-#include <getopt.h>
-
 #include "bench.h"
 #include "store.h"
 
-static double thread_cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static void loadavg(char *buf, size_t n)
-{
-	FILE *f = fopen("/proc/loadavg", "r");
-	buf[0] = '\0';
-	if (f) {
-		if (fgets(buf, (int)n, f))
-			buf[strcspn(buf, " ")] = '\0';
-		fclose(f);
-	}
-}
-
 int main(int argc, char **argv)
 {
-	unsigned long calls = 100000, rounds = 7;
-	static const struct option opts[] = {{"calls", required_argument, NULL, 'c'},
-	                                     {"rounds", required_argument, NULL, 'r'},
-	                                     {NULL, 0, NULL, 0}};
-	int ch;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		char *end;
-		unsigned long v = strtoul(optarg ? optarg : "", &end, 10);
-		if (ch == '?' || *end || !v) {
-			fprintf(stderr, "usage: room [--calls N] [--rounds R] DATA_DIR\n");
-			return 2;
-		}
-		*(ch == 'c' ? &calls : &rounds) = v;
-	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "usage: room [--calls N] [--rounds R] DATA_DIR\n");
+	unsigned long calls = argc > 2 ? strtoul(argv[2], NULL, 10) : 100000;
+	unsigned long rounds = argc > 3 ? strtoul(argv[3], NULL, 10) : 7;
+	if (argc < 2 || argc > 4 || !calls || !rounds) {
+		fprintf(stderr, "usage: room DATA_DIR [CALLS [ROUNDS]]\n");
 		return 2;
 	}
+	const char *data = argv[1];
 	char raft[4096], proj[4096];
-	snprintf(raft, sizeof(raft), "%s/raft", argv[optind]);
-	snprintf(proj, sizeof(proj), "%s/projections", argv[optind]);
-	store_room_dir dirs[3] = {{raft, "raft's log"}, {argv[optind], "the log"}, {proj, "the projections"}};
+	snprintf(raft, sizeof(raft), "%s/raft", data);
+	snprintf(proj, sizeof(proj), "%s/projections", data);
+	store_room_dir dirs[3] = {{raft, "raft's log"}, {data, "the log"}, {proj, "the projections"}};
 	static const unsigned cache[2] = {0, 5000};
 	store_room *r[2];
 	for (int w = 0; w < 2; w++)

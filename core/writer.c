@@ -486,13 +486,14 @@ static int commit_group(writer *w, wgroup *g)
 }
 
 /* What a replicated group needs on disk, checked before raft's append
- * (writer.h, raft_dir). Measured on this machine (docs/REPLICATION.md, "A
- * full disk"): the log's store grows 1.3-1.5 bytes per byte of group blob
- * (the events, their links and Merkle nodes, pages' slack), the
- * projections' 0.9-1.1; twice that is asked. Besides: raft's framing of the
- * entry (under a block), what raft_uv allocates ahead, and LMDB's pages
- * copied on write by the transactions to come (freed ones are reused only
- * two transactions later, or once no reader holds them). */
+ * (writer.h, raft_dir). Measured here (docs/REPLICATION.md, "A full disk"):
+ * the log's store grows about 1.3 bytes per byte of group blob (the events,
+ * their links and Merkle nodes, pages' slack), the projections' about 0.9;
+ * more than twice that is asked, for the group and everything still waiting
+ * for the applier. Besides: raft's framing of the entry (under a block),
+ * what raft_uv allocates ahead (a segment), and reserves for LMDB's pages
+ * copied on write by the transactions to come (a freed page is reused only
+ * two transactions later, and only once no reader holds it). */
 #define ROOM_RAFT_FRAME 4096u
 #define ROOM_STORE_FACTOR 3u
 #define ROOM_PROJ_FACTOR 2u

@@ -20,7 +20,9 @@
  * overlap.
  *
  * A group whose commit fails (a full disk, a storage error) fails every
- * request in it with ERR_DISK_FULL / ERR_STORAGE, nothing of it recorded;
+ * request in it with ERR_DISK_FULL / ERR_STORAGE, nothing of it recorded
+ * (replicated: a group the disks cannot take fails so before raft's append,
+ * writer_options.raft_dir);
  * the model is rolled back to before it (and before the group decided on
  * top of it, whose requests are decided again). MDB_MAP_FULL grows the map
  * and the same group is written again.
