@@ -322,6 +322,8 @@ enum replica_role {
 };
 /* "stopped", "follower", ... (static). */
 const char *replica_role_name(int role);
+/* Its role now (enum replica_role): replica_status_get's, alone. */
+int replica_role(replica *r);
 
 #define REPLICA_MAX_NODES 16
 

@@ -871,7 +871,7 @@ const char *replica_role_name(int role)
 void replica_status_get(replica *r, replica_status *st)
 {
 	memset(st, 0, sizeof *st);
-	st->role = rp_role_of(r);
+	st->role = replica_role(r);
 	st->ready = rp_is_ready(r);
 	st->catching_up = r->catching_up;
 	r->ops->head(r->sm, &st->log_seq, st->log_hash, &st->log_index);
@@ -946,7 +946,7 @@ static int change_check(replica *r, replica_done_cb cb, void *arg)
 {
 	if (r->halted || r->failed)
 		return REPLICA_E_HALTED;
-	if (!r->raft || rp_role_of(r) != REPLICA_LEADER)
+	if (!r->raft || replica_role(r) != REPLICA_LEADER)
 		return REPLICA_E_NOT_LEADER;
 	if (r->change_busy)
 		return LD_E(BUSY);
@@ -1016,7 +1016,7 @@ int replica_transfer(replica *r, uint64_t id, replica_done_cb cb, void *arg)
 {
 	if (r->halted || r->failed)
 		return REPLICA_E_HALTED;
-	if (!r->raft || rp_role_of(r) != REPLICA_LEADER)
+	if (!r->raft || replica_role(r) != REPLICA_LEADER)
 		return REPLICA_E_NOT_LEADER;
 	if (r->transfer)
 		return LD_E(BUSY);

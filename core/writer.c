@@ -273,7 +273,7 @@ static int streams_room(wgroup *g)
  * rolled back).
  */
 static int decide_one(writer *w, store_txn *t, wgroup *g, const append_req *r, size_t index,
-		      append_item *it, ld_errinfo *e)
+		      const model_hint *hint, append_item *it, ld_errinfo *e)
 {
 	const Ledger__Event *ev = r->req->events[index];
 	model_result mr;
@@ -287,7 +287,7 @@ static int decide_one(writer *w, store_txn *t, wgroup *g, const append_req *r, s
 	if ((rc = roles_check_event(r->role, r->actor, t, ev, index, e)))
 		return rc;
 	uint64_t seq = w->dseq + 1;
-	if ((rc = model_apply(t, ev, seq, &mr, e))) {
+	if ((rc = model_apply(t, ev, seq, hint, &mr, e))) {
 		/* Personal data for a forgotten member: the key the server made
 		 * for it (a forget came in between) goes too. */
 		int krc;
@@ -399,16 +399,19 @@ static void decide_request(writer *w, wgroup *g, append_req *r)
 					}
 				return;
 			}
+	/* Event j's lookups hashed once, by its first prefetch (two events
+	 * ahead; the first two at the start), for its decision: hint[j % 3]. */
+	model_hint hint[3] = {{0}};
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		append_item *it = &r->items[i];
-		if (i + 2 < n)
-			model_prefetch(t, r->req->events[i + 2], 0);
+		for (size_t j = i ? i + 2 : 0; j <= i + 2 && j < n; j++)
+			model_prefetch(t, r->req->events[j], 0, &hint[j % 3]);
 		if (i + 1 < n)
-			model_prefetch(t, r->req->events[i + 1], 1);
+			model_prefetch(t, r->req->events[i + 1], 1, &hint[(i + 1) % 3]);
 		if (it->code)
 			continue; /* failed the stateless check */
 		memset(&e, 0, sizeof(e));
-		int one = decide_one(w, t, g, r, i, it, &e);
+		int one = decide_one(w, t, g, r, i, &hint[i % 3], it, &e);
 		if (one == 0)
 			continue;
 		if (is_storage_error(one) || model_undo_failed(g->undo)) {
@@ -870,7 +873,7 @@ typedef struct replay {
 int wr_replay_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, const char *prefix,
 		    const char *where, model_result *mr, ld_errinfo *e)
 {
-	int rc = model_apply(t, ev, seq, mr, e);
+	int rc = model_apply(t, ev, seq, NULL, mr, e);
 	if (rc == 0 && (mr->version != ev->version || !ev->stream ||
 			strcmp(mr->stream, ev->stream) != 0))
 		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
@@ -1364,6 +1367,7 @@ void writer_free(writer *w)
 	writer_stop(w);
 	store_room_free(w->room);
 	model_free(w->m);
+	codec_pool_free(&w->follow_pool);
 	for (int i = 0; i < 2; i++) {
 		group_free(&w->groups[i].g);
 		model_undo_free(w->groups[i].undo);

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "codec.h"
 #include "group.h"
 #include "keystore.h"
 #include "merkle.h"
@@ -119,6 +120,9 @@ struct writer {
 	pthread_t applier;
 	int applier_started, applier_stop, apply_failed, apply_hold, hold_armed;
 	pthread_cond_t apply_go, stored_cv;
+	/* Another leader's group, decoded once for its checks and the write
+	 * model (the replica's thread; emptied after each group). */
+	codec_pool follow_pool;
 	void (*failed)(void *arg, int rc);
 	void *failed_arg;
 

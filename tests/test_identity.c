@@ -289,7 +289,7 @@ static int join_by_id(tl_ledger *l, keystore *k, const char *member, const char 
 	Ledger__Event *ev = tl_join(member, "NJ", 0);
 	ev->member_joined->national_id = strdup(id); /* pii_prepare frees it */
 	memset(e, 0, sizeof(*e));
-	int rc = pii_prepare(k, l->s, ev, NOW_US, e);
+	int rc = pii_prepare(k, l->s, ev, NOW_US, NULL, e);
 	if (rc == 0) {
 		adopt(ev);
 		rc = tl_append(l, ev, NULL, e);
@@ -367,7 +367,7 @@ static void test_legacy_keys(void **state)
 	ev->member_joined->member_id = NULL;
 	ev->has_event_id = 0;
 	ev->member_joined->national_id = strdup("320102198001010059");
-	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, &e), 0);
+	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, NULL, &e), 0);
 	assert_int_equal(strncmp(ev->member_joined->member_id, "P-", 2), 0);
 	assert_int_equal(strlen(ev->member_joined->member_id), 18);
 	assert_true(ev->has_event_id);
@@ -396,7 +396,7 @@ static int amend_by_id(tl_ledger *l, keystore *k, uint64_t seq, const char *memb
 	with->member_joined->national_id = id ? strdup(id) : NULL; /* pii_prepare frees it */
 	Ledger__Event *ev = tl_amend(seq, with);
 	memset(e, 0, sizeof(*e));
-	int rc = pii_prepare(k, l->s, ev, NOW_US, e);
+	int rc = pii_prepare(k, l->s, ev, NOW_US, NULL, e);
 	if (rc == 0) {
 		Ledger__MemberJoined *j = ev->event_amended->member_joined;
 		void *p = j->person_hash.data;
@@ -484,12 +484,12 @@ static void test_new_log_server_only(void **state)
 	ev->member_joined->has_person_hash = 1;
 	ev->member_joined->person_hash.len = LD_HASH_LEN;
 	ev->member_joined->person_hash.data = tl_alloc(LD_HASH_LEN);
-	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, &e), LD_E(INVALID_VALUE));
+	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, NULL, &e), LD_E(INVALID_VALUE));
 	assert_string_equal(e.field, "member_joined.person_hash");
 	assert_int_equal(keystore_person_hash(k, "320102199001011232",
 					      ev->member_joined->person_hash.data),
 			 0);
-	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, &e), 0);
+	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, NULL, &e), 0);
 	keystore_close(k);
 	tl_close(&l);
 }
