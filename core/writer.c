@@ -640,6 +640,14 @@ void wr_group_open(writer *w, wgroup *g)
 	memcpy(g->hash, w->dhash, LD_HASH_LEN);
 }
 
+static size_t count_reqs(const wgroup *g)
+{
+	size_t n = 0;
+	for (const append_req *r = g->reqs; r; r = r->next)
+		n++;
+	return n;
+}
+
 /* The flight's commit is done (lock held): on success its changes stay;
  * on failure they and the open group's go, the flight's requests are
  * answered with the error (the lock let go meanwhile) and the open group's
@@ -678,13 +686,32 @@ static void flight_done(writer *w)
 		return;
 	}
 	w->flight_state = FLIGHT_NONE;
+	if (w->replicate) {
+		int64_t now = ld_mono_us(), wait = (now - w->sent_at) / 2;
+		w->linger_reqs = w->sent_reqs + count_reqs(w->open);
+		w->linger_until = now + (wait < WRITER_LINGER_MAX_US ? wait : WRITER_LINGER_MAX_US);
+	}
 	pthread_cond_broadcast(&w->idle);
+}
+
+/* How long the open group still waits for more requests (lock held): 0,
+ * or µs (see linger_until). */
+static int64_t linger_left(writer *w)
+{
+	if (!w->linger_until || w->stopping || w->broken ||
+	    w->open->events >= WRITER_LINGER_EVENTS || count_reqs(w->open) >= w->linger_reqs)
+		return 0;
+	int64_t left = w->linger_until - ld_mono_us();
+	return left > 0 ? left : 0;
 }
 
 /* Hands the open group to the committer (lock held). */
 static void send_open(writer *w)
 {
 	wgroup *g = w->open;
+	w->sent_reqs = count_reqs(g);
+	w->sent_at = ld_mono_us();
+	w->linger_until = 0;
 	group_seal(&g->g);
 	g->last = w->dseq;
 	memcpy(g->hash, w->dhash, LD_HASH_LEN);
@@ -729,11 +756,19 @@ static void *decider_main(void *arg)
 				w->snap_seq = w->seq; /* not before as many again */
 			continue;
 		}
-		if (w->open->reqs && idle) {
-			send_open(w);
-			continue;
-		}
 		int room = w->open->events < WRITER_MAX_EVENTS && !want_snap;
+		if (w->open->reqs && idle) {
+			int64_t left = room ? linger_left(w) : 0;
+			if (!left) {
+				send_open(w);
+				continue;
+			}
+			if (!w->head) {
+				struct timespec ts = ld_wall_after_us((uint64_t)left);
+				pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+				continue;
+			}
+		}
 		if (w->head && (room || w->stopping)) {
 			/* Take whole requests up to the group's bound. */
 			append_req *batch = w->head, *last = w->head;

@@ -22,6 +22,10 @@
  * without waiting out the store delay (writer_options.store_delay_us). */
 #define WRITER_STORE_BATCH_ENTRIES 1024
 #define WRITER_STORE_BATCH_BYTES (8u << 20)
+/* The longest a group waits for more requests, and the events past which it
+ * does not (its raft entry's own cost is then shared enough). */
+#define WRITER_LINGER_MAX_US 5000
+#define WRITER_LINGER_EVENTS 256
 
 /* A group: its blob, the changes it made to the model, its requests. */
 typedef struct wgroup {
@@ -91,6 +95,16 @@ struct writer {
 	wgroup groups[2];
 	wgroup *open, *flight;
 	int flight_state;
+	/* Replicated: the next group, while it holds fewer than
+	 * WRITER_LINGER_EVENTS events, waits (at most half the last group's
+	 * commit, and WRITER_LINGER_MAX_US) until it holds linger_reqs
+	 * requests: those of the open group when the last one was done plus
+	 * those the last one answered, whose clients may send their next at
+	 * once. Closed-loop clients then share one raft entry instead of
+	 * settling into two cohorts that alternate (under lock; monotonic µs;
+	 * linger_until 0: no wait). */
+	size_t sent_reqs, linger_reqs;
+	int64_t sent_at, linger_until;
 	/* The decider's own: the last event decided, its read transaction. */
 	uint64_t dseq;
 	uint8_t dhash[LD_HASH_LEN];
