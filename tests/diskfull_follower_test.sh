@@ -29,13 +29,10 @@ start_node "$F"
 
 # batch B — 1000 joins, each a distinct person, through whichever node leads.
 batch() {
-	local b=$1 i
+	local b=$1
 	{
 		[ "$b" -gt 0 ] || printf 'org add JS --name J --kind federation-province --region 320000\norg add NJ --name N --kind federation-city --region 320100 --parent JS\n'
-		for i in $(seq 0 999); do
-			printf 'join M%dx%d --org NJ --path platform-work --channel online --group courier --employment employed --region 320100 --national-id %s\n' \
-				"$b" "$i" "$(national_id $((320000 + b)) "$i")"
-		done
+		joins "$b" 1000
 	} >"$TMPDIR/b$b.txt"
 	ctl --url "$ALL" batch "$TMPDIR/b$b.txt"
 }

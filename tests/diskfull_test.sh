@@ -26,7 +26,7 @@
 # and passes without running.
 set -euo pipefail
 : "${LEDGERD:?} ${LEDGERCTL:?} ${TMPDIR:?}"
-. "$ROOT/tests/lib.sh" # national_id, free_port, wait_grep
+. "$ROOT/tests/lib.sh" # national_id, joins, free_port, wait_grep
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "diskfull_test: not root: cannot mount a small file system; not run"
@@ -77,14 +77,10 @@ stop() {
 	[ "$rc" -eq 0 ] || fail "SIGTERM: ledgerd exited $rc"
 }
 
-# Batches of 200 joins, each a distinct person (of region 32bbbb, sequence i).
+# Batches of 200 joins.
 batch() {
-	local b=$1
-	for i in $(seq 0 199); do
-		printf 'join M%dx%d --org NJ --path platform-work --channel online --group courier --employment employed --region 320100 --national-id %s\n' \
-			"$b" "$i" "$(national_id $((320000 + b)) "$i")"
-	done >"$TMPDIR/b$b.txt"
-	CTL batch "$TMPDIR/b$b.txt"
+	[ -f "$TMPDIR/b$1.txt" ] || joins "$1" 200 >"$TMPDIR/b$1.txt"
+	CTL batch "$TMPDIR/b$1.txt"
 }
 
 run() {
@@ -242,7 +238,7 @@ keystore_full() {
 	fill
 	start
 	before=$(head_seq)
-	{
+	[ -f "$TMPDIR/mixed.txt" ] || {
 		echo 'org add XX --name X --kind federation-city --region 320100 --parent JS'
 		for i in $(seq 0 499); do
 			printf 'join N%d %s --national-id %s --name "李四%d" --phone 1390000%04d\n' \
