@@ -597,7 +597,9 @@ static uint32_t stream_lookup(const model *m, const char *stream, uint64_t hash)
 {
 	const char *id;
 	int kind = parse_stream(stream, &id);
-	return kind ? ms_stream_find(m, kind, id, strlen(id), kind == MS_MEMBER ? hash : 0) : MT_NONE;
+	if (!kind)
+		return MT_NONE;
+	return ms_stream_find(m, kind, id, strlen(id), kind == MS_MEMBER ? hash : 0);
 }
 
 int model_stream_read(store_txn *t, const char *stream, uint32_t from, uint64_t upto, size_t max,

@@ -529,21 +529,14 @@ int wr_key_wrap(writer *w, wgroup *g, const Ledger__Event *ev)
 	return keystore_wrap_into(w->keys, &g->g, member);
 }
 
-/* The keys of the members the group forgets go first, as on the leader. */
-static int forget_keys(writer *w, const group *g)
+/* The keys of the members the group's n events (check_blob's) forget go
+ * first, as on the leader. */
+static int forget_keys(writer *w, Ledger__Event *const *evs, size_t n)
 {
-	const uint8_t *b;
-	size_t n;
 	int rc = 0;
-	for (uint64_t seq = g->first; w->keys && rc == 0 && group_event(g, seq, &b, &n) == 0; seq++) {
-		if (codec_peek_body_case(b, n) != LEDGER__EVENT__BODY_MEMBER_FORGOTTEN)
-			continue;
-		Ledger__Event *ev = codec_event_unpack(b, n);
-		if (!ev)
-			return LD_E(INTERNAL);
-		rc = keystore_destroy(w->keys, ev->member_forgotten->member_id);
-		codec_event_free(ev);
-	}
+	for (size_t i = 0; w->keys && rc == 0 && i < n; i++)
+		if (evs[i]->body_case == LEDGER__EVENT__BODY_MEMBER_FORGOTTEN)
+			rc = keystore_destroy(w->keys, evs[i]->member_forgotten->member_id);
 	return rc;
 }
 
@@ -635,7 +628,7 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
 		goto out;
 	}
 	group_drop_keys(&p->g); /* the store and on_group never see a key */
-	if ((rc = forget_keys(w, &p->g))) {
+	if ((rc = forget_keys(w, evs, p->g.n))) {
 		log_error("writer: a replicated group from seq %llu not applied: %s",
 			  (unsigned long long)p->g.first, ld_strerror(rc));
 		goto out;

@@ -357,6 +357,19 @@ static void test_legacy_keys(void **state)
 	assert_non_null(strstr(e.message, "'OLD2'"));
 	assert_int_equal(join_by_id(&l, k, "NEW3", "320106951230456", &e), LD_E(ALREADY_MEMBER));
 	assert_non_null(strstr(e.message, "'OLD2'"));
+	/* A person an older server recorded with its own key as the 15-digit
+	 * number typed. */
+	Ledger__Event *old = tl_join("OLD3", "NJ", 0);
+	old->member_joined->national_id = NULL;
+	old->member_joined->has_person_hash = 1;
+	old->member_joined->person_hash.len = LD_HASH_LEN;
+	old->member_joined->person_hash.data = tl_alloc(LD_HASH_LEN);
+	assert_int_equal(keystore_person_hash(k, "320104850101123", old->member_joined->person_hash.data),
+			 0);
+	if (tl_append(&l, old, NULL, &e) != 0)
+		fail_msg("old join of OLD3: %s", e.message);
+	assert_int_equal(join_by_id(&l, k, "NEW7", "320104198501011237", &e), LD_E(ALREADY_MEMBER));
+	assert_non_null(strstr(e.message, "'OLD3'"));
 	/* Someone else is new, with the server's own hash. */
 	assert_int_equal(join_by_id(&l, k, "NEW4", "320102199001011232", &e), 0);
 	assert_int_equal(join_by_id(&l, k, "NEW5", "320102199001011232", &e), LD_E(ALREADY_MEMBER));
