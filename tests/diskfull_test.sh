@@ -89,7 +89,10 @@ run() {
 	: >"$TMPDIR/ledgerd.log"
 	URL=tcp://127.0.0.1:$(free_port)
 	if [ "$MODE" = single ]; then
+		# Where a node without peers runs raft by default, --no-raft
+		# keeps the single node that commits its log itself.
 		NODE="--map-size 64M"
+		! "$LEDGERD" --help 2>&1 | grep -q -- --no-raft || NODE+=" --no-raft"
 		size=3m grown=64m
 	else
 		# raft_uv holds three segments of 8 MiB (the one it writes, two
