@@ -17,8 +17,9 @@
 #     kill to the first acknowledged write is recorded, and the node is
 #     restarted.
 # Prints a Markdown report (medians of BENCH_ROUNDS rounds, the load average
-# at each round) and writes it to bench/RESULTS.cluster.md; raw output goes
-# to bench/RESULTS.cluster.log.
+# at each round, the CPU per event of the single node and of the three nodes
+# together, from /proc/PID/stat) and writes it to bench/RESULTS.cluster.md;
+# raw output goes to bench/RESULTS.cluster.log.
 #
 # Settings: BENCH_ROUNDS (3), BENCH_SEED (42), BENCH_MAX_SECONDS (6),
 # BENCH_BATCH_EVENTS (100000), BENCH_CONC_EVENTS (20000), BENCH_SEQ_EVENTS
@@ -109,17 +110,37 @@ done
 say "single $SINGLE_URL; cluster $ALL (leader ${CURL[$L]}); $(nproc) cores; data in $TMP ($(stat -f -c %T "$TMP"))"
 [ -n "$PG_PID" ] && "$PGB" --conninfo "$PG_CONN" --workload setup >>"$LOG" 2>&1
 
-# result NAME: the median of the last RESULT line of NAME's output
-declare -A R
+# The CPU time (clock ticks) the processes given have used so far.
+HZ=$(getconf CLK_TCK)
+ticks() {
+	local p t=0
+	for p in "$@"; do
+		[ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+	done
+	echo "$t"
+}
+# step NAME PIDS COMMAND...: R[NAME] gets the median of the last RESULT line
+# of NAME's output, C[NAME] the CPU the daemons PIDS (quoted, spaces between)
+# used per event accepted (µs).
+declare -A R C
 step() {
-	local name=$1
-	shift
+	local name=$1 pids=$2
+	shift 2
 	echo "### $name: $*" >>"$LOG"
+	local t0 t1 v n
+	# shellcheck disable=SC2086
+	t0=$(ticks $pids)
 	"$@" >"$TMP/step.out" 2>&1
+	# shellcheck disable=SC2086
+	t1=$(ticks $pids)
 	cat "$TMP/step.out" >>"$LOG"
-	local v
 	v=$(sed -n 's/^RESULT .* median=\([0-9]*\) .*/\1/p' "$TMP/step.out" | tail -n1)
+	n=$(sed -n 's/^RESULT .* accepted=\([0-9]*\) .*/\1/p' "$TMP/step.out" | tail -n1)
 	R[$name]="${R[$name]:-} ${v:-0}"
+	[ -n "$pids" ] && [ "${n:-0}" -gt 0 ] &&
+		C[$name]="${C[$name]:-} $(awk -v t=$((t1 - t0)) -v hz="$HZ" -v n="$n" \
+			'BEGIN { printf "%.1f", t * 1e6 / hz / n }')"
+	echo "### $name: daemons' CPU $(((t1 - t0) * 1000 / HZ)) ms for ${n:-0} events" >>"$LOG"
 }
 ing() { echo "$INGEST" --seed "$SEED" --runs 1 --max-seconds "$MAXS"; }
 LOADS=
@@ -128,21 +149,22 @@ for round in $(seq "$ROUNDS"); do
 	say "round $round of $ROUNDS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	wait_leader
 	LURL=${CURL[$L]}
+	NODES="${PID[1]} ${PID[2]} ${PID[3]}"
 	# shellcheck disable=SC2046
 	{
-		step single-batch $(ing) --url "$SINGLE_URL" --workload batch --events "$BATCH_EVENTS"
-		step cluster-batch $(ing) --url "$LURL" --workload batch --events "$BATCH_EVENTS"
-		[ -n "$PG_PID" ] && step pg-batch "$PGB" --conninfo "$PG_CONN" --seed "$SEED" --runs 1 \
+		step single-batch "$SPID" $(ing) --url "$SINGLE_URL" --workload batch --events "$BATCH_EVENTS"
+		step cluster-batch "$NODES" $(ing) --url "$LURL" --workload batch --events "$BATCH_EVENTS"
+		[ -n "$PG_PID" ] && step pg-batch "" "$PGB" --conninfo "$PG_CONN" --seed "$SEED" --runs 1 \
 			--max-seconds "$MAXS" --workload batch --events "$BATCH_EVENTS"
-		step single-16 $(ing) --url "$SINGLE_URL" --workload concurrent --events "$CONC_EVENTS" --clients 16
-		step cluster-16 $(ing) --url "$LURL" --workload concurrent --events "$CONC_EVENTS" --clients 16
-		[ -n "$PG_PID" ] && step pg-16 "$PGB" --conninfo "$PG_CONN" --seed "$SEED" --runs 1 \
+		step single-16 "$SPID" $(ing) --url "$SINGLE_URL" --workload concurrent --events "$CONC_EVENTS" --clients 16
+		step cluster-16 "$NODES" $(ing) --url "$LURL" --workload concurrent --events "$CONC_EVENTS" --clients 16
+		[ -n "$PG_PID" ] && step pg-16 "" "$PGB" --conninfo "$PG_CONN" --seed "$SEED" --runs 1 \
 			--max-seconds "$MAXS" --workload concurrent --events "$CONC_EVENTS" --clients 16
-		step single-1 $(ing) --url "$SINGLE_URL" --workload sequential --events "$SEQ_EVENTS"
-		step cluster-1 $(ing) --url "$LURL" --workload sequential --events "$SEQ_EVENTS"
-		[ -n "$PG_PID" ] && step pg-1 "$PGB" --conninfo "$PG_CONN" --seed "$SEED" --runs 1 \
+		step single-1 "$SPID" $(ing) --url "$SINGLE_URL" --workload sequential --events "$SEQ_EVENTS"
+		step cluster-1 "$NODES" $(ing) --url "$LURL" --workload sequential --events "$SEQ_EVENTS"
+		[ -n "$PG_PID" ] && step pg-1 "" "$PGB" --conninfo "$PG_CONN" --seed "$SEED" --runs 1 \
 			--max-seconds "$MAXS" --workload sequential --events "$SEQ_EVENTS"
-		step ceiling $(ing) --workload ceiling --data-dir "$TMP" --sync-ops 1000 --rtt-ops 10000
+		step ceiling "" $(ing) --workload ceiling --data-dir "$TMP" --sync-ops 1000 --rtt-ops 10000
 	}
 	# One fdatasync of a preallocated file, 4 KiB written each time.
 	python3 - "$TMP/fsync.bin" >>"$TMP/fsync.out" <<'PY'
@@ -199,6 +221,7 @@ say "failover (ms from the kill to the first write sent after it being acknowled
 med() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { print NR ? a[int((NR + 1) / 2)] : 0 }'; }
 p99() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{ a[NR] = $1 } END { i = int(NR * 0.99 + 0.999); print NR ? a[i < 1 ? 1 : i] : "-" }'; }
 m() { echo "${R[$1]:-}" | med; }
+mc() { echo "${C[$1]:-}" | med; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > 0 ? sprintf("%.2f", a / b) : "-") }'; }
 SYNC=$(cut -d. -f1 "$TMP/fsync.out" | med)
 RTT=$(sed -n 's/^RESULT workload=ceiling-nng-1 .* median=\([0-9]*\) .*/\1/p' "$LOG" | med)
@@ -214,6 +237,15 @@ CEIL=$(awk -v a="$SYNC" -v b="$RTT" 'BEGIN { print (a > 0 && b > 0 ? int(1 / (1 
 	for w in batch 16 1; do
 		s=$(m single-$w) c=$(m cluster-$w) p=$(m pg-$w)
 		echo "| $w | $s | $c | $p | $(ratio "$c" "$s") | $(ratio "$s" "$p") | $(ratio "$c" "$p") |"
+	done
+	echo
+	echo "CPU per event (µs; user + system of the daemons: the single node, the three nodes together):"
+	echo
+	echo "| workload | single node | 3 nodes | 3 nodes / single |"
+	echo "|---|---|---|---|"
+	for w in batch 16 1; do
+		s=$(mc single-$w) c=$(mc cluster-$w)
+		echo "| $w | $s | $c | $(ratio "$c" "$s") |"
 	done
 	echo
 	echo "Ceiling of one client (one fdatasync of a preallocated file, $SYNC/s, + one NNG round trip, $RTT/s): ${CEIL:-?} events/s;"

@@ -468,13 +468,20 @@ out:
 	return rc;
 }
 
+/* url's index in c's list, or c->nurls. */
+static int url_index(const ldc *c, const char *url)
+{
+	int k = 0;
+	while (k < c->nurls && strcmp(c->urls[k], url) != 0)
+		k++;
+	return k;
+}
+
 /* Moves c to url (one of its list, or added to it: a leader named by a
  * node). */
 static int move_to(ldc *c, const char *url, ld_errinfo *e)
 {
-	int k;
-	for (k = 0; k < c->nurls && strcmp(c->urls[k], url) != 0; k++)
-		;
+	int k = url_index(c, url);
 	if (k == c->nurls) {
 		if (c->nurls == LDC_MAX_URLS || strlen(url) >= sizeof(c->urls[0]))
 			return LD_E(UNAVAILABLE);
@@ -535,8 +542,7 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 		if (rc == LD_E(BUSY))
 			k = c->cur; /* the leader, busy: the same node after a pause */
 		else if (leader) {
-			for (k = 0; k < c->nurls && strcmp(c->urls[k], leader) != 0; k++)
-				;
+			k = url_index(c, leader);
 			if (k < c->nurls && skip_until[k] > now) {
 				leader = NULL; /* named, but unreachable a moment ago */
 				k = c->nurls;

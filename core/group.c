@@ -12,6 +12,12 @@
 #define KEYS_HEAD 8
 #define KEYS_RECENT (sizeof(((group *)0)->krecent) / sizeof(size_t))
 
+/* An event record's bytes, padded to 8: its head and len bytes of event. */
+static size_t record_len(size_t len)
+{
+	return (RECORD_HEAD + len + 7) & ~(size_t)7;
+}
+
 static void put32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++, v >>= 8)
@@ -104,7 +110,7 @@ void group_reset(group *g, uint64_t first, const uint8_t prev[LD_HASH_LEN], unsi
 int group_add(group *g, size_t len, const ld_link *l, int fix_kind, uint64_t fix_target,
 	      uint8_t **bytes, uint8_t **hash)
 {
-	size_t rec = (RECORD_HEAD + len + 7) & ~(size_t)7;
+	size_t rec = record_len(len);
 	if (g->n == g->ncap) {
 		size_t cap = g->ncap ? g->ncap * 2 : 1024;
 		size_t *o = realloc(g->off, cap * sizeof(*o));
@@ -259,15 +265,22 @@ static int keys_check(unsigned flags, const uint8_t *p, const uint8_t *end, uint
 	return 0;
 }
 
-void group_drop_keys(group *g)
+/* 1 if g (sealed or loaded) has a key section, which starts where its
+ * records end (*end). */
+static int keys_at(const group *g, size_t *end)
 {
 	if (g->len < GROUP_HEADER || !(get32(g->buf + 20) & GROUP_KEYS))
+		return 0;
+	*end = g->n ? g->off[g->n - 1] + record_len(get32(g->buf + g->off[g->n - 1]))
+		    : GROUP_HEADER;
+	return 1;
+}
+
+void group_drop_keys(group *g)
+{
+	size_t end;
+	if (!keys_at(g, &end))
 		return;
-	size_t end = GROUP_HEADER;
-	if (g->n) {
-		const uint8_t *r = g->buf + g->off[g->n - 1];
-		end = g->off[g->n - 1] + ((RECORD_HEAD + get32(r) + 7) & ~(size_t)7);
-	}
 	ld_wipe(g->buf + end, g->len - end);
 	g->len = end;
 	put32(g->buf + 20, get32(g->buf + 20) & ~GROUP_KEYS);
@@ -295,7 +308,7 @@ int group_read_next(group_reader *r, const uint8_t **bytes, size_t *len, const u
 	}
 	if (r->end - r->p < RECORD_HEAD)
 		return LD_E(INVALID_VALUE);
-	size_t n = get32(r->p), rec = (RECORD_HEAD + n + 7) & ~(size_t)7;
+	size_t n = get32(r->p), rec = record_len(n);
 	if ((size_t)(r->end - r->p) < rec)
 		return LD_E(INVALID_VALUE);
 	*bytes = r->p + RECORD_HEAD;
@@ -338,27 +351,17 @@ int group_load(group *dst, const uint8_t *blob, size_t len)
 	return 0;
 }
 
-int group_keys_begin(group_key_reader *r, const uint8_t *blob, size_t len)
+void group_keys_begin(group_key_reader *r, const group *g)
 {
-	group_reader rd;
-	const uint8_t *b, *h;
-	size_t n;
-	int rc;
+	size_t end;
 	memset(r, 0, sizeof(*r));
-	if ((rc = group_read_begin(&rd, blob, len)))
-		return rc;
-	while ((rc = group_read_next(&rd, &b, &n, &h)) == 1)
-		;
-	if (rc < 0)
-		return rc;
-	r->first = rd.first;
-	if (!(rd.flags & GROUP_KEYS))
-		return 0;
-	/* group_read_next checked the section (rd.p..rd.end). */
-	r->count = get32(rd.p);
-	r->p = rd.p + KEYS_HEAD;
-	r->end = rd.end;
-	return 0;
+	r->first = g->first;
+	if (!keys_at(g, &end))
+		return;
+	/* Well formed: group_seal wrote it, or group_load checked it. */
+	r->count = get32(g->buf + end);
+	r->p = g->buf + end + KEYS_HEAD;
+	r->end = g->buf + g->len;
 }
 
 int group_key_next(group_key_reader *r, const char **member_id, const uint8_t **wrapped)
@@ -429,7 +432,7 @@ int group_apply(store_txn *t, const uint8_t *blob, size_t len, ld_merkle_frontie
 	for (uint32_t i = 0; i < count; i++) {
 		if (end - p < RECORD_HEAD)
 			return LD_E(INVALID_VALUE);
-		size_t n = get32(p), rec = (RECORD_HEAD + n + 7) & ~(size_t)7;
+		size_t n = get32(p), rec = record_len(n);
 		if ((size_t)(end - p) < rec || (derived && n))
 			return LD_E(INVALID_VALUE);
 		uint64_t seq = first + i;

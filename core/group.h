@@ -120,8 +120,9 @@ int group_read_next(group_reader *r, const uint8_t **bytes, size_t *len, const u
  * it). 0, LD_E(INVALID_VALUE) (malformed) or LD_E(INTERNAL). */
 int group_load(group *dst, const uint8_t *blob, size_t len);
 
-/* The key section of a blob. group_keys_begin: 0 (r->count records; 0
- * without a section), or LD_E(INVALID_VALUE) (malformed). group_key_next:
+/* The key section of a group sealed (group_seal) or loaded (group_load,
+ * which checked it): group_keys_begin reads where the records end, no
+ * record walked (r->count records; 0 without a section). group_key_next:
  * 1 with the next member id (NUL-terminated) and wrapped key, 0 past the
  * last, LD_E(INVALID_VALUE) if malformed. */
 typedef struct group_key_reader {
@@ -129,7 +130,7 @@ typedef struct group_key_reader {
 	uint64_t first; /* the group's first seq (the wrapping's associated data) */
 	uint32_t count, i;
 } group_key_reader;
-int group_keys_begin(group_key_reader *r, const uint8_t *blob, size_t len);
+void group_keys_begin(group_key_reader *r, const group *g);
 int group_key_next(group_key_reader *r, const char **member_id, const uint8_t **wrapped);
 
 /*

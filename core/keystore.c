@@ -766,14 +766,13 @@ static int fill_many(store_txn *t, void *arg)
 	return rc ? rc : put ? 0 : 1;
 }
 
-int keystore_adopt(keystore *k, const uint8_t *blob, size_t len, ld_errinfo *e)
+int keystore_adopt(keystore *k, const group *g, ld_errinfo *e)
 {
 	group_key_reader r;
 	const char *id;
 	const uint8_t *wrapped;
 	int rc;
-	if (group_keys_begin(&r, blob, len))
-		return ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "a malformed group");
+	group_keys_begin(&r, g);
 	if (r.count == 0)
 		return 0;
 	if (!k->clustered)

@@ -170,11 +170,11 @@ int keystore_wrap(keystore *k, uint64_t first, const char *member_id,
  * id; LD_E(KEYSTORE) or LD_E(INTERNAL). The leader's writer and a page of
  * records for a node catching up use it. */
 int keystore_wrap_into(keystore *k, struct group *g, const char *member_id);
-/* Every key of a group blob's key section (core/group.h) unwrapped, then
- * stored in one synced commit. 0 (also without a section), or (nothing
- * stored) LD_E(KEYSTORE) with e saying why: the blob carries keys and this
- * node has no cluster key, a key does not open (another cluster key, or
- * altered bytes), a malformed section; LD_E(DISK_FULL). */
-int keystore_adopt(keystore *k, const uint8_t *blob, size_t len, ld_errinfo *e);
+/* Every key of the key section of g (loaded by group_load: core/group.h)
+ * unwrapped, then stored in one synced commit. 0 (also without a section),
+ * or (nothing stored) LD_E(KEYSTORE) with e saying why: the group carries
+ * keys and this node has no cluster key, a key does not open (another
+ * cluster key, or altered bytes), a malformed section; LD_E(DISK_FULL). */
+int keystore_adopt(keystore *k, const struct group *g, ld_errinfo *e);
 
 #endif

@@ -81,12 +81,12 @@ static int org_adjust(model *m, uint32_t org, int members, int affiliated, int c
 	return 0;
 }
 
-/* The member record of stream *stream (member `id`), made with the stream
- * if there is none yet. */
-static int member_rec(model *m, const char *id, uint32_t *stream, uint32_t *rec)
+/* The member record of stream *stream (member `id`, its name's hash or 0),
+ * made with the stream if there is none yet. */
+static int member_rec(model *m, const char *id, uint64_t hash, uint32_t *stream, uint32_t *rec)
 {
 	if (*stream == MT_NONE) {
-		int rc = ms_stream_add(m, MS_MEMBER, id, strlen(id), stream);
+		int rc = ms_stream_add(m, MS_MEMBER, id, strlen(id), hash, stream);
 		if (rc)
 			return rc;
 	}
@@ -473,19 +473,30 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 /* Events, links and corrections as the transaction sees them          */
 /* ================================================================== */
 
-int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
+/* Event seq as t sees it: decoded by the writer's view (*ev), or (*ev
+ * NULL) its stored bytes (*val). 0 or an error as model_load_event's. */
+static int event_at(store_txn *t, uint64_t seq, Ledger__Event **ev, store_val *val)
 {
 	const model_view *v = view_of(t);
 	if (v) {
 		int rc = v->event(v->arg, seq, ev);
+		if (rc == 0)
+			return 0;
+		*ev = NULL;
 		if (rc != LD_E(NOT_FOUND))
 			return rc;
 	}
 	uint8_t key[8];
-	store_val val;
+	*ev = NULL;
 	ld_put_be64(key, seq);
-	int rc = store_get(t, DB_LOG, key, sizeof(key), &val);
-	if (rc)
+	return store_get(t, DB_LOG, key, sizeof(key), val);
+}
+
+int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
+{
+	store_val val;
+	int rc = event_at(t, seq, ev, &val);
+	if (rc || *ev)
 		return rc;
 	*ev = codec_event_unpack(val.data, val.len);
 	return *ev ? 0 : LD_E(STORAGE);
@@ -495,24 +506,11 @@ int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
  * they do not tell: decode it). 0 or an error as model_load_event's. */
 static int event_case(store_txn *t, uint64_t seq, int *body)
 {
-	const model_view *v = view_of(t);
-	*body = 0;
-	if (v) {
-		Ledger__Event *ev;
-		int rc = v->event(v->arg, seq, &ev);
-		if (rc != LD_E(NOT_FOUND)) {
-			if (rc == 0)
-				*body = (int)ev->body_case;
-			codec_event_free(rc == 0 ? ev : NULL);
-			return rc;
-		}
-	}
-	uint8_t key[8];
+	Ledger__Event *ev;
 	store_val val;
-	ld_put_be64(key, seq);
-	int rc = store_get(t, DB_LOG, key, sizeof(key), &val);
-	if (rc == 0)
-		*body = codec_peek_body_case(val.data, val.len);
+	int rc = event_at(t, seq, &ev, &val);
+	*body = rc ? 0 : ev ? (int)ev->body_case : codec_peek_body_case(val.data, val.len);
+	codec_event_free(ev);
 	return rc;
 }
 
@@ -594,11 +592,14 @@ static int parse_stream(const char *stream, const char **id)
 	return 0;
 }
 
-static uint32_t stream_lookup(const model *m, const char *stream)
+/* hash: the member stream's name hash (model_hint), or 0. */
+static uint32_t stream_lookup(const model *m, const char *stream, uint64_t hash)
 {
 	const char *id;
 	int kind = parse_stream(stream, &id);
-	return kind ? ms_stream_find(m, kind, id, strlen(id)) : MT_NONE;
+	if (!kind)
+		return MT_NONE;
+	return ms_stream_find(m, kind, id, strlen(id), kind == MS_MEMBER ? hash : 0);
 }
 
 int model_stream_read(store_txn *t, const char *stream, uint32_t from, uint64_t upto, size_t max,
@@ -608,7 +609,7 @@ int model_stream_read(store_txn *t, const char *stream, uint32_t from, uint64_t 
 	*n = 0;
 	if (!m)
 		return LD_E(INTERNAL);
-	uint32_t s = stream_lookup(m, stream);
+	uint32_t s = stream_lookup(m, stream, 0);
 	if (s == MT_NONE)
 		return 0;
 	if (view_of(t))
@@ -712,19 +713,18 @@ int model_member_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1])
 }
 
 /*
- * An event as it counts now: NULL if voided, else *holder is the event to
- * free and *eff the event whose body counts (the latest amendment's
- * corrected body, in `scratch`, or the event itself).
+ * An event as it counts now, its fix (model_fix_get) given: NULL if
+ * voided, else *holder is the event to free and *eff the event whose body
+ * counts (the latest amendment's corrected body, in `scratch`, or the
+ * event itself).
  */
-static int effective(store_txn *t, uint64_t seq, Ledger__Event **holder, Ledger__Event **amend,
-		     Ledger__Event *scratch, const Ledger__Event **eff)
+static int effective_fixed(store_txn *t, uint64_t seq, int kind, uint64_t by,
+			   Ledger__Event **holder, Ledger__Event **amend, Ledger__Event *scratch,
+			   const Ledger__Event **eff)
 {
-	int kind, rc;
-	uint64_t by;
+	int rc;
 	*holder = *amend = NULL;
 	*eff = NULL;
-	if ((rc = model_fix_get(t, seq, &kind, &by)))
-		return rc;
 	if (kind == FIX_VOID)
 		return 0;
 	if ((rc = model_load_event(t, seq, holder)))
@@ -737,6 +737,18 @@ static int effective(store_txn *t, uint64_t seq, Ledger__Event **holder, Ledger_
 		*eff = scratch;
 	}
 	return 0;
+}
+
+/* effective_fixed with seq's fix (model_fix_get) looked up. */
+static int effective(store_txn *t, uint64_t seq, Ledger__Event **holder, Ledger__Event **amend,
+		     Ledger__Event *scratch, const Ledger__Event **eff)
+{
+	int kind;
+	uint64_t by;
+	int rc = model_fix_get(t, seq, &kind, &by);
+	*holder = *amend = NULL;
+	*eff = NULL;
+	return rc ? rc : effective_fixed(t, seq, kind, by, holder, amend, scratch, eff);
 }
 
 static int is_correction(const Ledger__Event *ev)
@@ -921,7 +933,7 @@ static int dues_now(store_txn *t, uint64_t seq, int *in_force, uint32_t *from, u
 		rc = event_case(t, seq, &body);
 	if (rc || (kind == 0 && body && body != LEDGER__EVENT__BODY_DUES_PAID))
 		return rc;
-	rc = effective(t, seq, &holder, &amend, &scratch, &eff);
+	rc = effective_fixed(t, seq, kind, by, &holder, &amend, &scratch, &eff);
 	if (rc == 0 && eff && eff->body_case == LEDGER__EVENT__BODY_DUES_PAID &&
 	    dues_kept(eff->dues_paid, refunded(model_of(t), seq), to)) {
 		*from = eff->dues_paid->period_from;
@@ -948,7 +960,7 @@ static int dues_overlap(store_txn *t, const char *member, uint32_t s, uint64_t s
 	if (m->replaying || (d->has_additional && d->additional) || !dues_kept(d, refunded, &to))
 		return 0;
 	if (s == MT_NONE)
-		s = ms_stream_find(m, MS_MEMBER, member, strlen(member));
+		s = ms_stream_find(m, MS_MEMBER, member, strlen(member), 0);
 	/* No payment in the stream: none to overlap (self is none either). */
 	if (s == MT_NONE || (ms_stream(m, s)->flags & MS_NOPAY))
 		return 0;
@@ -1185,8 +1197,8 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, uint32_t 
 /* model_apply                                                          */
 /* ================================================================== */
 
-static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint32_t *stream,
-			      ld_errinfo *e)
+static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint64_t hash,
+			      uint32_t *stream, ld_errinfo *e)
 {
 	model *m = model_of(t);
 	const char *id = codec_event_member(ev);
@@ -1209,7 +1221,7 @@ static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint32_t *s
 	if (ev->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED &&
 	    (rc = refund_add(m, ev->dues_refunded->paid_seq, ev->dues_refunded->amount_fen)))
 		return rc;
-	if ((rc = member_rec(m, id, stream, &rec)))
+	if ((rc = member_rec(m, id, hash, stream, &rec)))
 		return rc;
 	return member_save(m, rec, &old, &new);
 }
@@ -1231,7 +1243,7 @@ static int apply_org_event(store_txn *t, const Ledger__Event *ev, uint32_t *stre
 			return rc;
 		p = ld_has(r->parent_id) ? ms_org_find(m, r->parent_id) : MT_NONE;
 		if (*stream == MT_NONE &&
-		    (rc = ms_stream_add(m, MS_ORG, r->org_id, strlen(r->org_id), stream)))
+		    (rc = ms_stream_add(m, MS_ORG, r->org_id, strlen(r->org_id), 0, stream)))
 			return rc;
 		if (p != MT_NONE && (rc = org_adjust(m, p, 0, 0, +1)))
 			return rc;
@@ -1288,10 +1300,11 @@ static int apply_org_event(store_txn *t, const Ledger__Event *ev, uint32_t *stre
 	}
 }
 
-int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_result *r,
-		ld_errinfo *e)
+int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, const model_hint *hint,
+		model_result *r, ld_errinfo *e)
 {
 	model *m = model_of(t);
+	uint64_t hash = hint ? hint->stream : 0;
 	Ledger__Event *target = NULL, replacement;
 	uint32_t s;
 	int rc;
@@ -1310,14 +1323,14 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 		if (rc)
 			return rc;
 		snprintf(r->stream, sizeof(r->stream), "%s", target->stream ? target->stream : "");
-		if ((s = stream_lookup(m, r->stream)) == MT_NONE) {
+		if ((s = stream_lookup(m, r->stream, 0)) == MT_NONE) {
 			rc = LD_E(STORAGE); /* an event of a stream the model lacks */
 			goto out;
 		}
 	} else if ((rc = codec_event_stream(ev, r->stream))) {
 		return ld_errinfo_set(e, rc, NULL, "the event names no member or organisation");
 	} else {
-		s = stream_lookup(m, r->stream);
+		s = stream_lookup(m, r->stream, hash);
 	}
 	uint64_t last = s == MT_NONE ? 0 : ms_stream(m, s)->version;
 	if (ev->has_expected_version && ev->expected_version != last) {
@@ -1338,7 +1351,7 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 	} else if (k->flags & LD_KIND_CORRECTION) {
 		rc = apply_correction(t, target, s, NULL, seq, r, e);
 	} else if (!(rc = station_exists(m, ev, "", e))) {
-		rc = codec_event_member(ev) ? apply_member_event(t, ev, &s, e)
+		rc = codec_event_member(ev) ? apply_member_event(t, ev, hash, &s, e)
 					    : apply_org_event(t, ev, &s, e);
 	}
 	if (rc)
@@ -1352,7 +1365,7 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_resul
 			rc = LD_E(INTERNAL);
 			goto out;
 		}
-		if ((rc = ms_stream_add(m, kind, id, strlen(id), &s)))
+		if ((rc = ms_stream_add(m, kind, id, strlen(id), 0, &s)))
 			goto out;
 	}
 	mstream *st = ms_stream(m, s);
@@ -1406,17 +1419,26 @@ static int id_matches(uint64_t seq, void *arg)
 	return same;
 }
 
-void model_prefetch(store_txn *t, const Ledger__Event *ev, int records)
+void model_prefetch(store_txn *t, const Ledger__Event *ev, int records, model_hint *hint)
 {
 	model *m = model_of(t);
 	const uint8_t *person = NULL;
+	if (!records)
+		*hint = (model_hint){0};
 	if (!m || (ld_kind_of(ev->body_case)->flags & LD_KIND_CORRECTION))
 		return;
+	if (records) {
+		ms_prefetch(m, hint->stream, NULL, NULL, 1);
+		return;
+	}
+	const char *id = codec_event_member(ev);
+	size_t len = id ? strlen(id) : 0;
+	hint->stream = len && len <= LD_ID_MAX ? ms_name_hash(m, MS_MEMBER, id, len) : 0;
 	if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED && ev->member_joined->has_person_hash &&
 	    ev->member_joined->person_hash.len == LD_HASH_LEN)
 		person = ev->member_joined->person_hash.data;
-	ms_prefetch(m, MS_MEMBER, codec_event_member(ev),
-		    ev->event_id.len == LD_EVENT_ID_LEN ? ev->event_id.data : NULL, person, records);
+	ms_prefetch(m, hint->stream, ev->event_id.len == LD_EVENT_ID_LEN ? ev->event_id.data : NULL,
+		    person, 0);
 }
 
 int model_id_lookup(store_txn *t, const uint8_t id[LD_EVENT_ID_LEN], uint64_t *seq)

@@ -79,6 +79,13 @@ typedef struct model_result {
 	uint64_t fix_target;        /* ... of this seq */
 } model_result;
 
+/* What deciding an event looks up, hashed once (model_prefetch, records 0)
+ * for its prefetches and its decision: its member's stream name (0: not
+ * hashed, or no member). */
+typedef struct model_hint {
+	uint64_t stream;
+} model_hint;
+
 /*
  * Validates ev, which passed check_event(), against the state the writer's
  * transaction t sees, as the event that will get `seq`. If it is valid,
@@ -86,10 +93,11 @@ typedef struct model_result {
  * caller then appends the event to the log with r's stream, version and
  * link. If it is not, returns the negative code with e filled and has
  * changed nothing. LD_E(INTERNAL) (memory) or a storage error (reading the
- * log) may leave changes half made: the caller rolls back.
+ * log) may leave changes half made: the caller rolls back. hint: ev's, or
+ * NULL (hashed here).
  */
-int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, model_result *r,
-		ld_errinfo *e);
+int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, const model_hint *hint,
+		model_result *r, ld_errinfo *e);
 
 /* The seq event id was recorded as (decided, as t sees), or 0. 0 or a
  * storage error. */
@@ -160,8 +168,9 @@ int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev);
  * will look up in the write model is asked of memory ahead, the index slots
  * (records 0) two events ahead, and the stream's record those slots name
  * (records 1) one event ahead, so that the cache misses of one event's
- * lookups overlap deciding the one before. Changes nothing. */
-void model_prefetch(store_txn *t, const Ledger__Event *ev, int records);
+ * lookups overlap deciding the one before. Changes nothing in the model;
+ * records 0 fills *hint, which records 1 and model_apply then use. */
+void model_prefetch(store_txn *t, const Ledger__Event *ev, int records, model_hint *hint);
 
 /* The member a person hash belongs to, as t sees it (other threads: a
  * moment old at worst): 0 and member, or LD_E(NOT_FOUND) for a person the

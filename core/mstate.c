@@ -75,17 +75,18 @@ static int stream_eq(const void *key, uint32_t rec, void *arg)
 	       memcmp(mbytes_at(&k->m->names, st->name), k->id, k->len) == 0;
 }
 
-uint32_t ms_stream_find(const model *m, int kind, const char *id, size_t len)
+uint32_t ms_stream_find(const model *m, int kind, const char *id, size_t len, uint64_t hash)
 {
 	name_key k = {m, kind, id, len};
 	if (len == 0 || len > LD_ID_MAX)
 		return MT_NONE;
-	return mindex_find(&m->streams, ms_name_hash(m, kind, id, len), &k, stream_eq, NULL);
+	return mindex_find(&m->streams, hash ? hash : ms_name_hash(m, kind, id, len), &k, stream_eq,
+			   NULL);
 }
 
 uint32_t ms_org_find(const model *m, const char *id)
 {
-	uint32_t s = ms_stream_find(m, MS_ORG, id, id ? strlen(id) : 0);
+	uint32_t s = ms_stream_find(m, MS_ORG, id, id ? strlen(id) : 0, 0);
 	if (s == MT_NONE)
 		return MT_NONE;
 	uint32_t o = ms_stream(m, s)->state;
@@ -94,7 +95,7 @@ uint32_t ms_org_find(const model *m, const char *id)
 
 uint32_t ms_member_find(const model *m, const char *id)
 {
-	uint32_t s = ms_stream_find(m, MS_MEMBER, id, id ? strlen(id) : 0);
+	uint32_t s = ms_stream_find(m, MS_MEMBER, id, id ? strlen(id) : 0, 0);
 	return s == MT_NONE ? MT_NONE : ms_stream(m, s)->state;
 }
 
@@ -212,10 +213,10 @@ static int push(model *m, unsigned arr, uint32_t *out)
 	return undo_log(m, &h, NULL, 0);
 }
 
-int ms_stream_add(model *m, int kind, const char *id, size_t len, uint32_t *out)
+int ms_stream_add(model *m, int kind, const char *id, size_t len, uint64_t hash, uint32_t *out)
 {
 	uhead nh = {.type = U_NAMES, .a = m->names.len};
-	uint64_t hash = ms_name_hash(m, kind, id, len);
+	hash = hash ? hash : ms_name_hash(m, kind, id, len);
 	uint64_t name = mbytes_add(&m->names, id, len);
 	if (name == UINT64_MAX || undo_log(m, &nh, NULL, 0))
 		return LD_E(INTERNAL);
@@ -311,11 +312,9 @@ static uint64_t id_hash(const model *m, const uint8_t id[LD_EVENT_ID_LEN])
 	return mt_hash(m->seed, id, LD_EVENT_ID_LEN);
 }
 
-void ms_prefetch(const model *m, int kind, const char *id, const uint8_t *event_id,
-		 const uint8_t *person, int records)
+void ms_prefetch(const model *m, uint64_t h, const uint8_t *event_id, const uint8_t *person,
+		 int records)
 {
-	size_t len = id ? strlen(id) : 0;
-	uint64_t h = len && len <= LD_ID_MAX ? ms_name_hash(m, kind, id, len) : 0;
 	if (records) {
 		uint32_t s = h ? mindex_first(&m->streams, h) : MT_NONE;
 		if (s != MT_NONE)

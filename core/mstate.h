@@ -130,7 +130,9 @@ struct model {
 };
 
 /* Lookups (writer; the readers' are in model.h). MT_NONE if absent. */
-uint32_t ms_stream_find(const model *m, int kind, const char *id, size_t len);
+/* hash: ms_name_hash(m, kind, id, len) if the caller has it, or 0 (made
+ * here; so is a hash that comes out 0). */
+uint32_t ms_stream_find(const model *m, int kind, const char *id, size_t len, uint64_t hash);
 uint32_t ms_org_find(const model *m, const char *id);     /* a live, registered org */
 uint32_t ms_member_find(const model *m, const char *id);  /* its member record */
 uint32_t ms_person_find(const model *m, const uint8_t hash[LD_HASH_LEN]);
@@ -164,8 +166,9 @@ const char *ms_org_name(const model *m, uint32_t org, char out[LD_ID_MAX + 1]);
  * Every one returns 0 or LD_E(INTERNAL) (out of memory). */
 /* The record i of array `arr`, about to be changed. */
 void *ms_touch(model *m, unsigned arr, uint32_t i);
-/* A new stream (and its member or org record for those kinds). */
-int ms_stream_add(model *m, int kind, const char *id, size_t len, uint32_t *out);
+/* A new stream (and its member or org record for those kinds); hash as
+ * ms_stream_find's. */
+int ms_stream_add(model *m, int kind, const char *id, size_t len, uint64_t hash, uint32_t *out);
 int ms_person_add(model *m, uint32_t member);
 int ms_person_remove(model *m, uint32_t member);
 int ms_station_add(model *m, const char *id, uint32_t org);
@@ -175,11 +178,11 @@ int ms_id_add(model *m, const uint8_t id[LD_EVENT_ID_LEN], uint64_t seq);
 int ms_map_put(model *m, mmap64 *map, uint64_t key, uint64_t v);
 
 /* Hints (core/model.h model_prefetch): with records 0, the slots a lookup
- * of the stream (kind, id), the event id and the person will start at are
- * asked for (id, event_id, person may be NULL); with records 1, the stream's
- * record the first of them names. */
-void ms_prefetch(const model *m, int kind, const char *id, const uint8_t *event_id,
-		 const uint8_t *person, int records);
+ * of the stream named `stream` (ms_name_hash), the event id and the person
+ * will start at are asked for (stream 0, event_id, person NULL: none); with
+ * records 1, the stream's record the first of them names. */
+void ms_prefetch(const model *m, uint64_t stream, const uint8_t *event_id, const uint8_t *person,
+		 int records);
 
 /* The event-id table: calls fn for each seq that may hold id. */
 int ms_id_find(const model *m, const uint8_t id[LD_EVENT_ID_LEN], mids_fn fn, void *arg);

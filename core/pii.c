@@ -59,9 +59,9 @@ static int person_of(keystore *k, store *log, const char *id, const char *id15,
 
 /* "P-" and the first 16 hex digits of the person hash: the id of a member a
  * join names by national ID only (the same person, the same id). */
-static char *member_id_of(const uint8_t hash[LD_HASH_LEN])
+static char *member_id_of(const uint8_t hash[LD_HASH_LEN], codec_pool *p)
 {
-	char *id = malloc(19);
+	char *id = codec_alloc(p, 19);
 	if (!id)
 		return NULL;
 	static const char hex[] = "0123456789abcdef";
@@ -77,17 +77,17 @@ static char *member_id_of(const uint8_t hash[LD_HASH_LEN])
 /* The event id of a join that came without one: a hash of the event as it
  * will be stored (personal data aside), so that the same registration sent
  * again is a duplicate and any other one of the person is judged afresh. */
-static int event_id_of(Ledger__Event *ev)
+static int event_id_of(Ledger__Event *ev, codec_pool *p)
 {
 	Ledger__Event bare;
 	codec_personal_buf pb;
 	uint8_t h[LD_SHA256_LEN];
 	codec_strip_personal(ev, &bare, &pb);
 	size_t n = codec_size(&bare);
-	uint8_t *buf = malloc(n ? n : 1), *id = malloc(LD_EVENT_ID_LEN);
+	uint8_t *buf = malloc(n ? n : 1), *id = codec_alloc(p, LD_EVENT_ID_LEN);
 	if (!buf || !id) {
 		free(buf);
-		free(id);
+		codec_free(p, id);
 		return LD_E(INTERNAL);
 	}
 	codec_pack(&bare, buf);
@@ -102,30 +102,32 @@ static int event_id_of(Ledger__Event *ev)
 }
 
 /* A string of the request replaced by a copy of s. */
-static int replace(char **field, const char *s)
+static int replace(char **field, const char *s, codec_pool *p)
 {
-	char *copy = strdup(s);
+	size_t n = strlen(s) + 1;
+	char *copy = codec_alloc(p, n);
 	if (!copy)
 		return LD_E(INTERNAL);
+	memcpy(copy, s, n);
 	ld_wipe(*field, strlen(*field));
-	free(*field);
+	codec_free(p, *field);
 	*field = copy;
 	return 0;
 }
 
-static int prepare_phone(char **phone, const char *field, ld_errinfo *e)
+static int prepare_phone(char **phone, const char *field, codec_pool *p, ld_errinfo *e)
 {
 	char norm[LD_PHONE_MAX + 1];
 	if (!*phone || !**phone)
 		return 0;
 	int rc = ld_phone(*phone, norm, field, e);
-	if (rc == 0 && strcmp(norm, *phone) != 0 && (rc = replace(phone, norm)))
+	if (rc == 0 && strcmp(norm, *phone) != 0 && (rc = replace(phone, norm, p)))
 		ld_errinfo_set(e, rc, NULL, "out of memory");
 	return rc;
 }
 
 static int prepare_join(keystore *k, store *log, Ledger__Event *ev, Ledger__MemberJoined *j,
-			const char *prefix, int64_t now_us, ld_errinfo *e)
+			const char *prefix, int64_t now_us, codec_pool *p, ld_errinfo *e)
 {
 	char field[64], advice[512], id[LD_NATIONAL_ID_LEN + 1], id15[16], member[LD_ID_MAX + 1];
 	int has15 = 0, rc = 0;
@@ -164,7 +166,7 @@ static int prepare_join(keystore *k, store *log, Ledger__Event *ev, Ledger__Memb
 		id15[15] = '\0';
 		has15 = 1;
 	}
-	if (rc == 0 && !(j->person_hash.data = malloc(LD_HASH_LEN)))
+	if (rc == 0 && !(j->person_hash.data = codec_alloc(p, LD_HASH_LEN)))
 		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	else if (rc == 0 && (rc = person_of(k, log, id, has15 ? id15 : NULL, j->person_hash.data)))
 		ld_errinfo_set(e, rc, field, "unable to hash the national ID");
@@ -177,36 +179,38 @@ static int prepare_join(keystore *k, store *log, Ledger__Event *ev, Ledger__Memb
 	ld_wipe(id15, sizeof(id15));
 	if (j->national_id) {
 		ld_wipe(j->national_id, strlen(j->national_id));
-		free(j->national_id);
+		codec_free(p, j->national_id);
 		j->national_id = NULL;
 	}
 	if (rc)
 		return rc;
 	if (top && !ld_has(j->member_id)) {
-		free(j->member_id);
-		if (!(j->member_id = member_id_of(j->person_hash.data)))
+		codec_free(p, j->member_id);
+		if (!(j->member_id = member_id_of(j->person_hash.data, p)))
 			return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	}
-	if (top && (rc = prepare_phone(&j->phone, "member_joined.phone", e)))
+	if (top && (rc = prepare_phone(&j->phone, "member_joined.phone", p, e)))
 		return rc;
-	if (top && !ev->has_event_id && (rc = event_id_of(ev)))
+	if (top && !ev->has_event_id && (rc = event_id_of(ev, p)))
 		return ld_errinfo_set(e, rc, NULL, "out of memory");
 	return 0;
 }
 
-int pii_prepare(keystore *k, store *log, Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
+int pii_prepare(keystore *k, store *log, Ledger__Event *ev, int64_t now_us, codec_pool *p,
+		ld_errinfo *e)
 {
 	const char *prefix;
 	Ledger__MemberJoined *j = joined_of(ev, &prefix);
 	if (j)
-		return prepare_join(k, log, ev, j, prefix, now_us, e);
+		return prepare_join(k, log, ev, j, prefix, now_us, p, e);
 	if (ev->body_case == LEDGER__EVENT__BODY_PROFILE_CHANGED)
-		return prepare_phone(&ev->profile_changed->phone, "profile_changed.phone", e);
+		return prepare_phone(&ev->profile_changed->phone, "profile_changed.phone", p, e);
 	return 0;
 }
 
 static int seal(keystore *k, store *log, const char *member, const char *name, const char *phone,
-		protobuf_c_boolean *has, ProtobufCBinaryData *out, const char *field, ld_errinfo *e)
+		protobuf_c_boolean *has, ProtobufCBinaryData *out, const char *field, codec_pool *p,
+		ld_errinfo *e)
 {
 	Ledger__PersonalData pd = LEDGER__PERSONAL_DATA__INIT;
 	uint8_t key[LD_SECRET_LEN], buf[4096];
@@ -233,9 +237,9 @@ static int seal(keystore *k, store *log, const char *member, const char *name, c
 		return ld_errinfo_set(e, LD_E(KEYSTORE), field,
 				      "unable to make the key of member '%s' in the keystore", member);
 	codec_pack(&pd, buf);
-	uint8_t *sealed = malloc(n + LD_SEAL_OVERHEAD);
+	uint8_t *sealed = codec_alloc(p, n + LD_SEAL_OVERHEAD);
 	if (!sealed || ld_seal(key, member, strlen(member), buf, n, sealed) != 0) {
-		free(sealed);
+		codec_free(p, sealed);
 		rc = ld_errinfo_set(e, LD_E(INTERNAL), field, "unable to seal the personal data");
 	} else {
 		*has = 1;
@@ -247,7 +251,7 @@ static int seal(keystore *k, store *log, const char *member, const char *name, c
 	return rc;
 }
 
-int pii_seal(keystore *k, store *log, Ledger__Event *ev, ld_errinfo *e)
+int pii_seal(keystore *k, store *log, Ledger__Event *ev, codec_pool *pp, ld_errinfo *e)
 {
 	const char *prefix;
 	Ledger__MemberJoined *j = joined_of(ev, &prefix);
@@ -257,13 +261,14 @@ int pii_seal(keystore *k, store *log, Ledger__Event *ev, ld_errinfo *e)
 					      "an amendment cannot carry a name or phone: change them "
 					      "with profile_changed");
 		return seal(k, log, j->member_id, j->name, j->phone, &j->has_personal, &j->personal,
-			    "member_joined.personal", e);
+			    "member_joined.personal", pp, e);
 	}
 	if (ev->body_case == LEDGER__EVENT__BODY_PROFILE_CHANGED) {
 		Ledger__ProfileChanged *p = ev->profile_changed;
+		codec_pool *pool = pp;
 		if (p->name || p->phone)
 			return seal(k, log, p->member_id, p->name, p->phone, &p->has_personal,
-				    &p->personal, "profile_changed.personal", e);
+				    &p->personal, "profile_changed.personal", pool, e);
 	}
 	return 0;
 }
@@ -360,16 +365,17 @@ void pii_unreveal(Ledger__Event *ev)
 		*name = *phone = NULL;
 }
 
-int pii_forget_request(Ledger__Request *req, int64_t now_us, ld_errinfo *e)
+int pii_forget_request(Ledger__Request *req, int64_t now_us, codec_pool *p, ld_errinfo *e)
 {
 	Ledger__ForgetRequest *f = req->forget;
-	Ledger__AppendRequest *a = calloc(1, sizeof(*a));
-	Ledger__Event **evs = calloc(1, sizeof(*evs));
-	Ledger__Event *ev = calloc(1, sizeof(*ev));
-	Ledger__MemberForgotten *mf = calloc(1, sizeof(*mf));
-	uint8_t *id = f->has_event_id ? NULL : malloc(LD_EVENT_ID_LEN);
+	Ledger__AppendRequest *a = codec_alloc(p, sizeof(*a));
+	Ledger__Event **evs = codec_alloc(p, sizeof(*evs));
+	Ledger__Event *ev = codec_alloc(p, sizeof(*ev));
+	Ledger__MemberForgotten *mf = codec_alloc(p, sizeof(*mf));
+	uint8_t *id = f->has_event_id ? NULL : codec_alloc(p, LD_EVENT_ID_LEN);
 	if (!a || !evs || !ev || !mf || (!f->has_event_id && (!id || ld_random(id, LD_EVENT_ID_LEN)))) {
-		free(a), free(evs), free(ev), free(mf), free(id);
+		codec_free(p, a), codec_free(p, evs), codec_free(p, ev), codec_free(p, mf),
+		    codec_free(p, id);
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	}
 	ledger__append_request__init(a);
@@ -396,7 +402,8 @@ int pii_forget_request(Ledger__Request *req, int64_t now_us, ld_errinfo *e)
 	evs[0] = ev;
 	a->n_events = 1;
 	a->events = evs;
-	protobuf_c_message_free_unpacked(&f->base, NULL);
+	if (!p)
+		protobuf_c_message_free_unpacked(&f->base, NULL);
 	req->forget = NULL;
 	req->command_case = LEDGER__REQUEST__COMMAND_APPEND;
 	req->append = a;

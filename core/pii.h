@@ -28,6 +28,11 @@
  *                stored; pii_unreveal undoes it too.
  * Every other read (pages of the log and of streams, subscriptions, the
  * live feed) gives the events as stored: sealed, never decrypted.
+ *
+ * p, where a function takes one: the pool the request was decoded into
+ * (codec_request_unpack_in), from which what replaces a part of the event
+ * comes and to which what it replaces goes back (nothing freed one by
+ * one); NULL for a request of malloc'd parts (codec_request_unpack).
  */
 #ifndef LD_PII_H
 #define LD_PII_H
@@ -44,11 +49,12 @@
  * hold client-made hashes nobody accounted for (keystore_legacy_unknown).
  * log: the persons already recorded (NULL: none looked up); now_us: the
  * server's clock (ages). */
-int pii_prepare(keystore *k, store *log, Ledger__Event *ev, int64_t now_us, ld_errinfo *e);
+int pii_prepare(keystore *k, store *log, Ledger__Event *ev, int64_t now_us, codec_pool *p,
+		ld_errinfo *e);
 /* 0, or LD_E(INVALID_VALUE) (personal data where it cannot go),
  * LD_E(ALREADY_FORGOTTEN) (a forgotten member, as the log `log` says),
  * LD_E(DISK_FULL) (no room for the member's new key), or LD_E(KEYSTORE). */
-int pii_seal(keystore *k, store *log, Ledger__Event *ev, ld_errinfo *e);
+int pii_seal(keystore *k, store *log, Ledger__Event *ev, codec_pool *p, ld_errinfo *e);
 
 /* 1 if ev carries sealed personal data (reads only decode such events). */
 int pii_sealed(const Ledger__Event *ev);
@@ -62,6 +68,6 @@ const char *pii_member(const Ledger__Event *ev);
  * MemberForgotten event, in place: the fields are moved into the event and
  * the request is freed as usual. The event is then checked and appended as
  * any other; the writer destroys the key. 0 or LD_E(INTERNAL). */
-int pii_forget_request(Ledger__Request *req, int64_t now_us, ld_errinfo *e);
+int pii_forget_request(Ledger__Request *req, int64_t now_us, codec_pool *p, ld_errinfo *e);
 
 #endif

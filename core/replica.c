@@ -1056,7 +1056,7 @@ static void checkpoint(replica *r)
 /* Polling                                                            */
 /* ------------------------------------------------------------------ */
 
-int rp_role_of(replica *r)
+int replica_role(replica *r)
 {
 	if (r->halted)
 		return REPLICA_HALTED;
@@ -1087,7 +1087,7 @@ void replica_poll(replica *r)
 	if (r->loop && r->raft_running && st == RAFT_UNAVAILABLE)
 		rp_fail(r, "raft stopped on its own: %s", raft_errmsg(r->raft));
 
-	int role = rp_role_of(r);
+	int role = replica_role(r);
 	if (role != r->role)
 		r->notify = 1;
 	r->role = role;

@@ -178,7 +178,6 @@ void rp_tell(replica *r);
 void rp_fail_pending(replica *r, uint64_t keep_term);
 void rp_unlink_proposal(replica *r, struct proposal *p);
 void rp_queue_drop(replica *r, uint64_t upto);
-int rp_role_of(replica *r);
 int rp_is_ready(replica *r);
 void rp_fsm_init(replica *r);
 

@@ -273,7 +273,7 @@ static int streams_room(wgroup *g)
  * rolled back).
  */
 static int decide_one(writer *w, store_txn *t, wgroup *g, const append_req *r, size_t index,
-		      append_item *it, ld_errinfo *e)
+		      const model_hint *hint, append_item *it, ld_errinfo *e)
 {
 	const Ledger__Event *ev = r->req->events[index];
 	model_result mr;
@@ -287,7 +287,7 @@ static int decide_one(writer *w, store_txn *t, wgroup *g, const append_req *r, s
 	if ((rc = roles_check_event(r->role, r->actor, t, ev, index, e)))
 		return rc;
 	uint64_t seq = w->dseq + 1;
-	if ((rc = model_apply(t, ev, seq, &mr, e))) {
+	if ((rc = model_apply(t, ev, seq, hint, &mr, e))) {
 		/* Personal data for a forgotten member: the key the server made
 		 * for it (a forget came in between) goes too. */
 		int krc;
@@ -399,16 +399,19 @@ static void decide_request(writer *w, wgroup *g, append_req *r)
 					}
 				return;
 			}
+	/* Event j's lookups hashed once, by its first prefetch (two events
+	 * ahead; the first two at the start), for its decision: hint[j % 3]. */
+	model_hint hint[3] = {{0}};
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		append_item *it = &r->items[i];
-		if (i + 2 < n)
-			model_prefetch(t, r->req->events[i + 2], 0);
+		for (size_t j = i ? i + 2 : 0; j <= i + 2 && j < n; j++)
+			model_prefetch(t, r->req->events[j], 0, &hint[j % 3]);
 		if (i + 1 < n)
-			model_prefetch(t, r->req->events[i + 1], 1);
+			model_prefetch(t, r->req->events[i + 1], 1, &hint[(i + 1) % 3]);
 		if (it->code)
 			continue; /* failed the stateless check */
 		memset(&e, 0, sizeof(e));
-		int one = decide_one(w, t, g, r, i, it, &e);
+		int one = decide_one(w, t, g, r, i, &hint[i % 3], it, &e);
 		if (one == 0)
 			continue;
 		if (is_storage_error(one) || model_undo_failed(g->undo)) {
@@ -485,6 +488,50 @@ static int commit_group(writer *w, wgroup *g)
 	}
 }
 
+/* What a replicated group needs on disk, checked before raft's append
+ * (writer.h, raft_dir). Measured here (docs/REPLICATION.md, "A full disk"):
+ * the log's store grows about 1.3 bytes per byte of group blob (the events,
+ * their links and Merkle nodes, pages' slack), the projections' about 0.9;
+ * more than twice that is asked, for the group and everything still waiting
+ * for the applier. Besides: raft's framing of the entry (under a block),
+ * what raft_uv allocates ahead (a segment), and reserves for LMDB's pages
+ * copied on write by the transactions to come (a freed page is reused only
+ * two transactions later, and only once no reader holds it). */
+#define ROOM_RAFT_FRAME 4096u
+#define ROOM_STORE_FACTOR 3u
+#define ROOM_PROJ_FACTOR 2u
+#define ROOM_STORE_RESERVE (4u << 20)
+#define ROOM_PROJ_RESERVE (4u << 20)
+/* How long what statvfs said is kept (the bytes checked since taken off). */
+#define ROOM_CACHE_US 5000u
+
+enum { ROOM_RAFT, ROOM_STORE, ROOM_PROJ, ROOM__COUNT };
+
+/* Replicated: 0 when the disks take group g and the unstored bytes applied
+ * before it; LD_E(DISK_FULL) (logged, naming the disk) otherwise. */
+static int disk_room(writer *w, const wgroup *g, uint64_t unstored)
+{
+	if (!w->room)
+		return 0;
+	uint64_t len = g->g.len, queued = unstored + len;
+	uint64_t need[ROOM__COUNT] = {
+		[ROOM_RAFT] = len + ROOM_RAFT_FRAME + w->raft_ahead,
+		[ROOM_STORE] = ROOM_STORE_FACTOR * queued + ROOM_STORE_RESERVE,
+		[ROOM_PROJ] = ROOM_PROJ_FACTOR * queued + ROOM_PROJ_RESERVE,
+	};
+	uint64_t takes[ROOM__COUNT] = {
+		[ROOM_RAFT] = len + ROOM_RAFT_FRAME,
+		[ROOM_STORE] = ROOM_STORE_FACTOR * len,
+		[ROOM_PROJ] = ROOM_PROJ_FACTOR * len,
+	};
+	ld_errinfo e;
+	int rc = store_room_check(w->room, need, takes, &e);
+	if (rc)
+		log_error("writer: a group of %zu events is refused before raft's append: %s",
+			  g->g.n, e.message);
+	return rc;
+}
+
 static void answer(wgroup *g, int status, uint64_t head)
 {
 	for (append_req *r = g->reqs, *next; r; r = next) {
@@ -513,15 +560,19 @@ static void *committer_main(void *arg)
 		wgroup *g = w->flight;
 		pthread_mutex_unlock(&w->lock);
 
+		int status = 0;
 		if (w->replicate && g->g.n) {
 			pthread_mutex_lock(&w->lock);
 			wr_wait_room_locked(w);
+			uint64_t unstored = w->unstored_bytes;
 			pthread_mutex_unlock(&w->lock);
+			status = disk_room(w, g, unstored);
 		}
 		int64_t t0 = ld_wall_us();
-		int status = !g->g.n         ? 0
-			     : w->replicate ? w->replicate(w->replicate_arg, g->g.buf, g->g.len)
-					    : commit_group(w, g);
+		if (!status)
+			status = !g->g.n	 ? 0
+				 : w->replicate ? w->replicate(w->replicate_arg, g->g.buf, g->g.len)
+						: commit_group(w, g);
 		int64_t done = ld_wall_us();
 		if (g->g.n) {
 			counters_commit(g->g.n, done - t0, status == 0);
@@ -589,6 +640,14 @@ void wr_group_open(writer *w, wgroup *g)
 	memcpy(g->hash, w->dhash, LD_HASH_LEN);
 }
 
+static size_t count_reqs(const wgroup *g)
+{
+	size_t n = 0;
+	for (const append_req *r = g->reqs; r; r = r->next)
+		n++;
+	return n;
+}
+
 /* The flight's commit is done (lock held): on success its changes stay;
  * on failure they and the open group's go, the flight's requests are
  * answered with the error (the lock let go meanwhile) and the open group's
@@ -627,13 +686,32 @@ static void flight_done(writer *w)
 		return;
 	}
 	w->flight_state = FLIGHT_NONE;
+	if (w->replicate) {
+		int64_t now = ld_mono_us(), wait = (now - w->sent_at) / 2;
+		w->linger_reqs = w->sent_reqs + count_reqs(w->open);
+		w->linger_until = now + (wait < WRITER_LINGER_MAX_US ? wait : WRITER_LINGER_MAX_US);
+	}
 	pthread_cond_broadcast(&w->idle);
+}
+
+/* How long the open group still waits for more requests (lock held): 0,
+ * or µs (see linger_until). */
+static int64_t linger_left(writer *w)
+{
+	if (!w->linger_until || w->stopping || w->broken ||
+	    w->open->events >= WRITER_LINGER_EVENTS || count_reqs(w->open) >= w->linger_reqs)
+		return 0;
+	int64_t left = w->linger_until - ld_mono_us();
+	return left > 0 ? left : 0;
 }
 
 /* Hands the open group to the committer (lock held). */
 static void send_open(writer *w)
 {
 	wgroup *g = w->open;
+	w->sent_reqs = count_reqs(g);
+	w->sent_at = ld_mono_us();
+	w->linger_until = 0;
 	group_seal(&g->g);
 	g->last = w->dseq;
 	memcpy(g->hash, w->dhash, LD_HASH_LEN);
@@ -678,11 +756,19 @@ static void *decider_main(void *arg)
 				w->snap_seq = w->seq; /* not before as many again */
 			continue;
 		}
-		if (w->open->reqs && idle) {
-			send_open(w);
-			continue;
-		}
 		int room = w->open->events < WRITER_MAX_EVENTS && !want_snap;
+		if (w->open->reqs && idle) {
+			int64_t left = room ? linger_left(w) : 0;
+			if (!left) {
+				send_open(w);
+				continue;
+			}
+			if (!w->head) {
+				struct timespec ts = ld_wall_after_us((uint64_t)left);
+				pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+				continue;
+			}
+		}
 		if (w->head && (room || w->stopping)) {
 			/* Take whole requests up to the group's bound. */
 			append_req *batch = w->head, *last = w->head;
@@ -822,7 +908,7 @@ typedef struct replay {
 int wr_replay_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, const char *prefix,
 		    const char *where, model_result *mr, ld_errinfo *e)
 {
-	int rc = model_apply(t, ev, seq, mr, e);
+	int rc = model_apply(t, ev, seq, NULL, mr, e);
 	if (rc == 0 && (mr->version != ev->version || !ev->stream ||
 			strcmp(mr->stream, ev->stream) != 0))
 		rc = ld_errinfo_set(e, LD_E(STORAGE), NULL,
@@ -1064,6 +1150,22 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	w->failed_arg = o ? o->failed_arg : NULL;
 	w->store_delay_us = o ? o->store_delay_us : 0;
 	w->pin = w->fpin = UINT64_MAX;
+	/* Test hook: LEDGERD_TEST_ROOM_OFF=1 skips the check of the disks, as
+	 * if the room went right after it (tests/diskfull_test.sh). */
+	const char *room_off = getenv("LEDGERD_TEST_ROOM_OFF");
+	if (o && o->replicate && o->raft_dir && !(room_off && !strcmp(room_off, "1"))) {
+		store_room_dir dirs[ROOM__COUNT] = {
+			[ROOM_RAFT] = {o->raft_dir, "raft's log"},
+			[ROOM_STORE] = {store_dir(s), "the log"},
+			[ROOM_PROJ] = {o->projections_dir, "the projections"},
+		};
+		if (store_room_new(&w->room, dirs, o->projections_dir ? ROOM__COUNT : ROOM_PROJ,
+				   ROOM_CACHE_US) != 0) {
+			free(w);
+			return LD_E(INTERNAL);
+		}
+		w->raft_ahead = o->raft_ahead;
+	}
 	/* Test hook: from this node's first own group on, the applier stores
 	 * nothing, as if the process died each time between raft's flush and
 	 * the store's commit. */
@@ -1153,6 +1255,7 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	*out = w;
 	return 0;
 fail:
+	store_room_free(w->room);
 	model_free(w->m);
 	for (int i = 0; i < 2; i++) {
 		group_free(&w->groups[i].g);
@@ -1297,7 +1400,9 @@ void writer_free(writer *w)
 	if (!w)
 		return;
 	writer_stop(w);
+	store_room_free(w->room);
 	model_free(w->m);
+	codec_pool_free(&w->follow_pool);
 	for (int i = 0; i < 2; i++) {
 		group_free(&w->groups[i].g);
 		model_undo_free(w->groups[i].undo);

@@ -422,11 +422,12 @@ static int follow_link(void *arg, uint64_t seq, ld_link *l)
 	return group_link(f->g, seq, l) == 0 ? 0 : wr_view_link(f->w, seq, l);
 }
 
-/* Applies another leader's group (p, checked) to the write model, event by
- * event as at start (each passed the leader's checks on the same state, so
- * passes again), its streams into p->streams. Reads the log without waiting
- * for the applier: what it has not stored is in the view. */
-static int model_follow(writer *w, pend *p, ld_errinfo *e)
+/* Applies another leader's group (p, checked; evs: its events, decoded by
+ * check_blob) to the write model, event by event as at start (each passed
+ * the leader's checks on the same state, so passes again), its streams
+ * into p->streams. Reads the log without waiting for the applier: what it
+ * has not stored is in the view. */
+static int model_follow(writer *w, pend *p, Ledger__Event *const *evs, ld_errinfo *e)
 {
 	follow_view fv = {w, &p->g};
 	model_view v = {follow_event, follow_link, &fv};
@@ -443,21 +444,12 @@ static int model_follow(writer *w, pend *p, ld_errinfo *e)
 		model_undo_use(w->m, NULL);
 		for (size_t i = 0; rc == 0 && i < p->g.n; i++) {
 			uint64_t seq = p->g.first + i;
-			const uint8_t *b;
-			size_t n;
 			model_result mr;
-			Ledger__Event *ev = NULL;
-			if (group_event(&p->g, seq, &b, &n) || !(ev = codec_event_unpack(b, n))) {
-				rc = ld_errinfo_set(e, LD_E(STORAGE), NULL, "seq %llu is unreadable",
-						    (unsigned long long)seq);
-				break;
-			}
-			rc = wr_replay_apply(t, ev, seq, "", "the group", &mr, e);
+			rc = wr_replay_apply(t, evs[i], seq, "", "the group", &mr, e);
 			if (rc == 0)
-				rc = model_id_add(t, ev->event_id.data, seq);
+				rc = model_id_add(t, evs[i]->event_id.data, seq);
 			if (rc == 0)
 				p->streams[i] = mr.stream_ref;
-			codec_event_free(ev);
 		}
 		model_undo_use(w->m, w->open->undo);
 		store_read_end(t);
@@ -470,14 +462,18 @@ static int model_follow(writer *w, pend *p, ld_errinfo *e)
 }
 
 /* Another node's group: each event the next of the log, chained, its
- * content giving its hash (which its record repeats). */
+ * content giving its hash (which its record repeats). Its events, decoded
+ * once into w->follow_pool (emptied by the caller), go to *evs (an array
+ * the caller frees, of the group's count). */
 static int check_blob(writer *w, const uint8_t *blob, size_t len, uint64_t *last,
-		      uint8_t hash[LD_HASH_LEN], int64_t *recorded_at, ld_errinfo *e)
+		      uint8_t hash[LD_HASH_LEN], int64_t *recorded_at, Ledger__Event ***evs,
+		      ld_errinfo *e)
 {
 	group_reader rd;
 	const uint8_t *b, *h;
 	size_t n;
 	char why[200];
+	*evs = NULL;
 	if (group_read_begin(&rd, blob, len) || (rd.flags & ~GROUP_KEYS))
 		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
 				      "a replicated entry that is not a group of events");
@@ -486,31 +482,35 @@ static int check_blob(writer *w, const uint8_t *blob, size_t len, uint64_t *last
 				      "a replicated group from seq %llu does not follow the log's "
 				      "head (seq %llu)",
 				      (unsigned long long)rd.first, (unsigned long long)w->seq);
+	if (rd.count > len / 8)
+		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL, "a malformed replicated group");
+	if (!(*evs = malloc((rd.count ? rd.count : 1) * sizeof(**evs))))
+		return LD_E(INTERNAL);
 	uint64_t seq = w->seq;
+	size_t i = 0;
 	memcpy(hash, w->hash, LD_HASH_LEN);
 	int rc;
 	while ((rc = group_read_next(&rd, &b, &n, &h)) == 1) {
-		Ledger__Event *ev = codec_event_unpack(b, n);
+		Ledger__Event *ev =
+		    i < rd.count ? codec_event_unpack_pool(b, n, &w->follow_pool) : NULL;
 		seq++;
 		if (!ev)
 			return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
 					      "seq %llu of a replicated group is unreadable",
 					      (unsigned long long)seq);
+		(*evs)[i++] = ev;
 		rc = codec_event_check(ev, seq, hash, why, sizeof(why));
 		if (rc == 0 && memcmp(h, ev->hash.data, LD_HASH_LEN) != 0) {
 			snprintf(why, sizeof(why), "seq %llu's record names another hash",
 				 (unsigned long long)seq);
 			rc = LD_E(CHAIN_BROKEN);
 		}
-		if (rc == 0) {
-			memcpy(hash, ev->hash.data, LD_HASH_LEN);
-			*recorded_at = ev->recorded_at;
-		}
-		codec_event_free(ev);
 		if (rc)
 			return ld_errinfo_set(e, rc, NULL, "a replicated group: %s", why);
+		memcpy(hash, ev->hash.data, LD_HASH_LEN);
+		*recorded_at = ev->recorded_at;
 	}
-	if (rc < 0)
+	if (rc < 0 || i != rd.count)
 		return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL, "a malformed replicated group");
 	*last = seq;
 	return 0;
@@ -529,24 +529,14 @@ int wr_key_wrap(writer *w, wgroup *g, const Ledger__Event *ev)
 	return keystore_wrap_into(w->keys, &g->g, member);
 }
 
-/* The keys of the members the group forgets go first, as on the leader. */
-static int forget_keys(writer *w, const uint8_t *blob, size_t len)
+/* The keys of the members the group's n events (check_blob's) forget go
+ * first, as on the leader. */
+static int forget_keys(writer *w, Ledger__Event *const *evs, size_t n)
 {
-	group_reader rd;
-	const uint8_t *b, *h;
-	size_t n;
 	int rc = 0;
-	if (!w->keys || group_read_begin(&rd, blob, len))
-		return 0;
-	while (rc == 0 && group_read_next(&rd, &b, &n, &h) == 1) {
-		if (codec_peek_body_case(b, n) != LEDGER__EVENT__BODY_MEMBER_FORGOTTEN)
-			continue;
-		Ledger__Event *ev = codec_event_unpack(b, n);
-		if (!ev)
-			return LD_E(INTERNAL);
-		rc = keystore_destroy(w->keys, ev->member_forgotten->member_id);
-		codec_event_free(ev);
-	}
+	for (size_t i = 0; w->keys && rc == 0 && i < n; i++)
+		if (evs[i]->body_case == LEDGER__EVENT__BODY_MEMBER_FORGOTTEN)
+			rc = keystore_destroy(w->keys, evs[i]->member_forgotten->member_id);
 	return rc;
 }
 
@@ -612,45 +602,46 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
 	uint64_t last = 0;
 	uint8_t hash[LD_HASH_LEN];
 	int64_t recorded_at = w->recorded_at;
-	int rc = check_blob(w, blob, len, &last, hash, &recorded_at, &e);
+	Ledger__Event **evs = NULL;
+	pend *p = NULL;
+	int rc = check_blob(w, blob, len, &last, hash, &recorded_at, &evs, &e);
 	if (rc) {
-		log_error("writer: %s", e.message);
-		return rc;
+		log_error("writer: %s", e.message[0] ? e.message : ld_strerror(rc));
+		goto out;
 	}
-	pend *p = calloc(1, sizeof(*p));
+	p = calloc(1, sizeof(*p));
 	if (!p || group_load(&p->g, blob, len) ||
 	    !(p->streams = malloc((p->g.n ? p->g.n : 1) * sizeof(*p->streams)))) {
-		if (p)
-			wr_pend_free(p);
-		return LD_E(INTERNAL);
+		rc = LD_E(INTERNAL);
+		goto out;
 	}
-	group_drop_keys(&p->g); /* the store and on_group never see a key */
 	p->index = index;
 	p->last = last;
 	memcpy(p->hash, hash, LD_HASH_LEN);
 	p->recorded_at = recorded_at;
 	/* The members' keys the leader sent, stored (synced) before the events
 	 * are (pdata, docs/REPLICATION.md "Personal data across nodes"). */
-	if (w->keys && (rc = keystore_adopt(w->keys, blob, len, &e))) {
+	if (w->keys && (rc = keystore_adopt(w->keys, &p->g, &e))) {
 		log_error("writer: a replicated group from seq %llu not applied: %s; this node "
 			  "stops",
 			  (unsigned long long)p->g.first, e.message);
-		wr_pend_free(p);
-		return rc;
+		goto out;
 	}
-	if ((rc = forget_keys(w, blob, len))) {
+	group_drop_keys(&p->g); /* the store and on_group never see a key */
+	if ((rc = forget_keys(w, evs, p->g.n))) {
 		log_error("writer: a replicated group from seq %llu not applied: %s",
 			  (unsigned long long)p->g.first, ld_strerror(rc));
-		wr_pend_free(p);
-		return rc;
+		goto out;
 	}
 	/* The model follows, as the leader's did; the store after. */
-	if ((rc = model_follow(w, p, &e))) {
+	if ((rc = model_follow(w, p, evs, &e))) {
 		log_error("writer: the write model does not take the replicated events: %s",
 			  e.message[0] ? e.message : ld_strerror(rc));
-		wr_pend_free(p);
-		return LD_E(STORAGE);
+		rc = LD_E(STORAGE);
+		goto out;
 	}
+	free(evs);
+	codec_pool_reset(&w->follow_pool);
 	pthread_mutex_lock(&w->lock);
 	wr_pend_queue(w, p);
 	w->dseq = last;
@@ -658,4 +649,10 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
 	wr_group_open(w, w->open);
 	pthread_mutex_unlock(&w->lock);
 	return 0;
+out:
+	free(evs);
+	codec_pool_reset(&w->follow_pool);
+	if (p)
+		wr_pend_free(p);
+	return rc;
 }

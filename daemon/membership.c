@@ -232,12 +232,10 @@ static void changed(replica *r, int status, uint64_t index, void *arg)
 static void key_check(membership *m, uint64_t now_ms)
 {
 	replica_keys keys = {{0}};
-	int which = -1;
+	int which = -1, role = replica_role(m->rep);
 	ld_errinfo e = {0};
-	replica_status st;
-	replica_status_get(m->rep, &st);
-	if (st.role != REPLICA_LEADER) {
-		fail(m, st.role == REPLICA_HALTED ? REPLICA_E_HALTED : REPLICA_E_NOT_LEADER,
+	if (role != REPLICA_LEADER) {
+		fail(m, role == REPLICA_HALTED ? REPLICA_E_HALTED : REPLICA_E_NOT_LEADER,
 		     "the promotion");
 		return;
 	}
@@ -267,6 +265,8 @@ static void key_check(membership *m, uint64_t now_ms)
 			       (unsigned long long)m->id, MEMBERSHIP_KEY_WAIT_MS / 1000,
 			       (unsigned long long)m->id);
 	} else {
+		replica_status st; /* this node's keys, once, for the message */
+		replica_status_get(m->rep, &st);
 		ld_errinfo_set(&e, LD_E(INVALID_STATE), NULL,
 			       "adding node %llu: its %s is %016llx, this cluster's %016llx; it "
 			       "halts and stays a stand-by: 'ledgerctl cluster remove %llu', %s, "

@@ -521,7 +521,7 @@ int fuzz_model(const uint8_t *data, size_t size)
 		fuzz_seen.events++;
 		model_result mr;
 		memset(&e, 0, sizeof(e));
-		int rc = model_apply(t, a->events[i], seq + 1, &mr, &e);
+		int rc = model_apply(t, a->events[i], seq + 1, NULL, &mr, &e);
 		if (rc == 0) {
 			fuzz_seen.events_passed++;
 			PROPERTY(mr.version >= 1 && mr.stream[0] != '\0');

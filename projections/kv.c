@@ -258,13 +258,14 @@ static size_t room_for(size_t vlen)
 	return (vlen + 8 + 7) & ~(size_t)7;
 }
 
-/* (db, key)'s place in db's log (NULL: not there). */
-static kv_entry **log_find(const kv_log *l, const void *key, size_t klen)
+/* (db, key)'s place in db's log (NULL: not there); *past (unless NULL) 1
+ * when the key is past the log's last, or the log is empty. */
+static kv_entry **log_find(const kv_log *l, const void *key, size_t klen, int *past)
 {
-	if (!l->n)
-		return NULL;
-	const kv_entry *last = l->e[l->n - 1];
-	int c = key_cmp(key, klen, last->data, last->klen);
+	const kv_entry *last = l->n ? l->e[l->n - 1] : NULL;
+	int c = last ? key_cmp(key, klen, last->data, last->klen) : 1;
+	if (past)
+		*past = c > 0;
 	if (c >= 0)
 		return c ? NULL : &l->e[l->n - 1];
 	size_t lo = 0, hi = l->n - 1;
@@ -285,7 +286,7 @@ static kv_entry **log_find(const kv_log *l, const void *key, size_t klen)
 /* (db, key)'s entry, in its log or its slot (NULL: the table has none). */
 static kv_entry *find(proj_kv *kv, unsigned db, const void *key, size_t klen)
 {
-	kv_entry **p = log_find(&kv->log[db], key, klen);
+	kv_entry **p = log_find(&kv->log[db], key, klen, NULL);
 	if (p)
 		return *p;
 	if (!kv->nhash[db])
@@ -337,15 +338,11 @@ static kv_entry **entry_of(proj_kv *kv, unsigned db, const void *key, size_t kle
 			   int logged, int *made)
 {
 	kv_log *l = &kv->log[db];
+	int past;
+	kv_entry **p = log_find(l, key, klen, &past);
 	*made = 0;
-	int past = 1;
-	if (l->n) {
-		kv_entry **p = log_find(l, key, klen);
-		if (p)
-			return p;
-		const kv_entry *last = l->e[l->n - 1];
-		past = key_cmp(key, klen, last->data, last->klen) > 0;
-	}
+	if (p)
+		return p;
 	logged = logged && past && db < kv->ndbs && kv->cold[db];
 	uint64_t h = 0;
 	kv_slot *sl = NULL;
@@ -838,12 +835,6 @@ static int is_any(const kv_entry *e)
 	return 1;
 }
 
-/* A flush has committed: the log entries it wrote, now clean, leave memory. */
-static void log_sweep(proj_kv *kv)
-{
-	log_drop(kv, is_clean);
-}
-
 int kv_settle(proj_kv *kv, int committed)
 {
 	int rc = 0;
@@ -859,8 +850,8 @@ int kv_settle(proj_kv *kv, int committed)
 	}
 	kv->npend = 0;
 	kv->gen++;
-	if (committed)
-		log_sweep(kv);
+	if (committed) /* the log entries it wrote, now clean, leave memory */
+		log_drop(kv, is_clean);
 	return rc;
 }
 
@@ -874,7 +865,7 @@ void kv_written(proj_kv *kv)
 	kv->ndirty = 0;
 	kv->dirty_bytes = 0;
 	kv->gen++;
-	log_sweep(kv);
+	log_drop(kv, is_clean); /* the log entries written, now clean, leave memory */
 }
 
 /* Drops the entries for which drop() says so; every database they were in

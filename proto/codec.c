@@ -168,30 +168,45 @@ static int check_unknown(const ProtobufCMessage *m, char *path, size_t pathlen, 
 }
 
 /* protobuf-c's allocator for a request: plain malloc (so that what it
- * allocates is freed like anything else, with or without an allocator), but
- * refusing to go beyond the request's budget in total. */
+ * allocates is freed like anything else, with or without an allocator), or
+ * the call's pool, but refusing to go beyond the request's budget in
+ * total. */
 typedef struct budget {
 	size_t used, max;
 	int refused;
+	codec_pool *pool; /* NULL: malloc */
 } budget;
+
+#define POOL_ALIGN(n) (((n) + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1))
 
 static void *budget_alloc(void *data, size_t size)
 {
 	budget *b = data;
-	if (size > b->max - b->used) {
+	size_t cost = b->pool ? POOL_ALIGN(size) : size;
+	if (cost > b->max - b->used) {
 		b->refused = 1;
 		return NULL;
 	}
-	void *p = malloc(size);
+	void *p = codec_alloc(b->pool, size);
 	if (p)
-		b->used += size;
+		b->used += cost;
 	return p;
 }
 
 static void budget_free(void *data, void *p)
 {
-	(void)data;
-	free(p);
+	codec_free(((budget *)data)->pool, p);
+}
+
+void *codec_alloc(codec_pool *p, size_t n)
+{
+	return p ? codec_pool_alloc(p, n) : malloc(n);
+}
+
+void codec_free(codec_pool *p, void *ptr)
+{
+	if (!p)
+		free(ptr); /* a pool's memory goes back with the pool */
 }
 
 static int malformed(size_t len, ld_errinfo *e)
@@ -200,14 +215,15 @@ static int malformed(size_t len, ld_errinfo *e)
 			      "request of %zu bytes is not a valid ledger.Request", len);
 }
 
-int codec_request_unpack(const uint8_t *buf, size_t len, Ledger__Request **out, ld_errinfo *e)
+int codec_request_unpack_in(const uint8_t *buf, size_t len, codec_pool *p, Ledger__Request **out,
+			    ld_errinfo *e)
 {
 	*out = NULL;
 	size_t cost;
 	int rc = codec_request_measure(buf, len, &cost, e);
 	if (rc)
 		return rc;
-	budget b = {.max = codec_request_budget(len)};
+	budget b = {.max = codec_request_budget(len), .pool = p};
 	ProtobufCAllocator alloc = {.alloc = budget_alloc, .free = budget_free, .allocator_data = &b};
 	Ledger__Request *req = ledger__request__unpack(&alloc, len, buf);
 	if (!req && b.refused)
@@ -226,11 +242,17 @@ int codec_request_unpack(const uint8_t *buf, size_t len, Ledger__Request **out, 
 	else
 		rc = has_unknown(&req->base) ? check_unknown(&req->base, path, sizeof(path), 0, e) : 0;
 	if (rc) {
-		ledger__request__free_unpacked(req, NULL);
+		if (!p)
+			ledger__request__free_unpacked(req, NULL);
 		return rc;
 	}
 	*out = req;
 	return 0;
+}
+
+int codec_request_unpack(const uint8_t *buf, size_t len, Ledger__Request **out, ld_errinfo *e)
+{
+	return codec_request_unpack_in(buf, len, NULL, out, e);
 }
 
 void codec_request_free(Ledger__Request *req)
@@ -265,15 +287,16 @@ struct codec_block {
 void *codec_pool_alloc(void *arg, size_t n)
 {
 	codec_pool *p = arg;
-	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	n = POOL_ALIGN(n);
 	if (!n)
 		n = sizeof(max_align_t);
 	if ((size_t)(p->end - p->at) < n) {
 		struct codec_block *b = p->spare;
+		size_t block = p->block ? p->block : POOL_BLOCK;
 		if (b && b->size >= n) {
 			p->spare = b->next;
 		} else {
-			size_t size = n > POOL_BLOCK ? n : POOL_BLOCK;
+			size_t size = n > block ? n : block;
 			if (!(b = malloc(sizeof(*b) + size)))
 				return NULL;
 			b->size = size;
@@ -314,6 +337,22 @@ void codec_pool_reset(codec_pool *p)
 		p->spare = b;
 	}
 	p->at = p->end = NULL;
+}
+
+void codec_pool_trim(codec_pool *p, size_t keep)
+{
+	codec_pool_reset(p);
+	size_t kept = 0;
+	for (struct codec_block **b = &p->spare; *b;) {
+		if (kept + (*b)->size <= keep) {
+			kept += (*b)->size;
+			b = &(*b)->next;
+			continue;
+		}
+		struct codec_block *gone = *b;
+		*b = gone->next;
+		free(gone);
+	}
 }
 
 void codec_pool_free(codec_pool *p)
@@ -678,35 +717,23 @@ size_t codec_ld_len(unsigned field, size_t len)
 	return codec_varint_len(((uint64_t)field << 3) | 2) + codec_varint_len(len) + len;
 }
 
-static const uint8_t *get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
-{
-	*v = 0;
-	for (unsigned shift = 0; p < end && shift < 64; shift += 7) {
-		uint8_t b = *p++;
-		*v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80))
-			return p;
-	}
-	return NULL;
-}
-
 int codec_peek_body_case(const uint8_t *buf, size_t len)
 {
 	const uint8_t *p = buf, *end = buf + len;
 	while (p && p < end) {
 		uint64_t key, v;
-		if (!(p = get_varint(p, end, &key)))
+		if (!(p = wire_varint(p, end, &key)))
 			return 0;
 		unsigned field = (unsigned)(key >> 3);
 		switch (key & 7) {
 		case 0:
-			p = get_varint(p, end, &v);
+			p = wire_varint(p, end, &v);
 			break;
 		case 1:
 			p = p + 8 <= end ? p + 8 : NULL;
 			break;
 		case 2:
-			if (!(p = get_varint(p, end, &v)) || v > (uint64_t)(end - p))
+			if (!(p = wire_varint(p, end, &v)) || v > (uint64_t)(end - p))
 				return 0;
 			if (field >= 20)
 				return (int)field;
@@ -727,17 +754,17 @@ int codec_peek_field(const uint8_t *buf, size_t len, unsigned field, const uint8
 	const uint8_t *p = buf, *end = buf + len;
 	while (p && p < end) {
 		uint64_t key, v;
-		if (!(p = get_varint(p, end, &key)))
+		if (!(p = wire_varint(p, end, &key)))
 			break;
 		switch (key & 7) {
 		case 0:
-			p = get_varint(p, end, &v);
+			p = wire_varint(p, end, &v);
 			break;
 		case 1:
 			p = p + 8 <= end ? p + 8 : NULL;
 			break;
 		case 2:
-			if (!(p = get_varint(p, end, &v)) || v > (uint64_t)(end - p))
+			if (!(p = wire_varint(p, end, &v)) || v > (uint64_t)(end - p))
 				return LD_E(NOT_FOUND);
 			if ((key >> 3) == field) {
 				*out = p;
@@ -787,18 +814,18 @@ typedef struct wire_field {
 static const uint8_t *next_field(const uint8_t *p, const uint8_t *end, wire_field *f)
 {
 	uint64_t key, v;
-	if (!(p = get_varint(p, end, &key)) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+	if (!(p = wire_varint(p, end, &key)) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
 		return NULL;
 	f->num = (unsigned)(key >> 3);
 	f->type = (unsigned)(key & 7);
 	f->val = f->end = p;
 	switch (f->type) {
 	case 0:
-		return get_varint(p, end, &f->varint);
+		return wire_varint(p, end, &f->varint);
 	case 1:
 		return end - p >= 8 ? p + 8 : NULL;
 	case 2:
-		if (!(p = get_varint(p, end, &v)) || v > (uint64_t)(end - p))
+		if (!(p = wire_varint(p, end, &v)) || v > (uint64_t)(end - p))
 			return NULL;
 		f->val = p;
 		f->end = p + v;

@@ -111,9 +111,10 @@ void codec_event_free(Ledger__Event *ev);
 typedef struct codec_pool {
 	struct codec_block *blocks, *spare;
 	uint8_t *at, *end; /* free space in blocks' first */
+	size_t block;      /* the size of its blocks (0: 1 MiB) */
 } codec_pool;
 
-#define CODEC_POOL_INIT {NULL, NULL, NULL, NULL}
+#define CODEC_POOL_INIT {NULL, NULL, NULL, NULL, 0}
 
 /* NULL if the bytes do not parse (or memory runs out). Decoded in one pass
  * by wire_decode (wire.h) when they are as our packer writes them, by
@@ -124,6 +125,25 @@ void codec_pool_reset(codec_pool *p);
  * memory runs out. A wire_alloc_fn (wire.h). */
 void *codec_pool_alloc(void *p, size_t n);
 void codec_pool_free(codec_pool *p);
+/* codec_pool_reset, then the spare blocks beyond the first `keep` bytes
+ * freed: what a pool that serves one request after another keeps between
+ * them. */
+void codec_pool_trim(codec_pool *p, size_t keep);
+
+/*
+ * codec_request_unpack into pool p (the server's: one per call): no malloc
+ * per string and sub-message, nothing freed one by one, the request given
+ * back with the pool (codec_pool_reset / codec_pool_trim), never to
+ * codec_request_free. The budget counts the pool's memory (each allocation
+ * rounded up to its alignment). What replaces a part of such a request
+ * comes from the same pool, and what it replaces is not freed: codec_alloc
+ * and codec_free below, whose p NULL is a request from codec_request_unpack
+ * (malloc and free).
+ */
+int codec_request_unpack_in(const uint8_t *buf, size_t len, codec_pool *p, Ledger__Request **out,
+			    ld_errinfo *e);
+void *codec_alloc(codec_pool *p, size_t n);
+void codec_free(codec_pool *p, void *ptr);
 
 /* Decodes a Response (client side). NULL if the bytes do not parse. Free with
  * codec_response_free(). */

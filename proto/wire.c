@@ -19,18 +19,11 @@ typedef struct wire_in {
  * bits (protobuf-c would keep the low bits of what it reads; declined). */
 static int varint(wire_in *in, uint64_t *out)
 {
-	uint64_t v = 0;
-	for (unsigned i = 0; i < 10 && in->p < in->end; i++) {
-		uint8_t b = *in->p++;
-		if (i == 9 && b > 1)
-			return -1;
-		v |= (uint64_t)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80)) {
-			*out = v;
-			return 0;
-		}
-	}
-	return -1;
+	const uint8_t *q = wire_varint(in->p, in->end, out);
+	if (!q || (q - in->p == 10 && q[-1] > 1))
+		return -1;
+	in->p = q;
+	return 0;
 }
 
 /* The index of field `id` in d's fields (sorted by id), or -1; `hint` is

@@ -40,6 +40,21 @@
  * is freed one by one: the caller gives it all back at once. */
 typedef void *(*wire_alloc_fn)(void *arg, size_t n);
 
+/* The varint at p, before end: the byte after it, its value in *v (the low
+ * 64 bits, as protobuf-c keeps them), or NULL past the end or longer than
+ * 10 bytes. The one reader of wire.c and codec.c. */
+static inline const uint8_t *wire_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; p < end && shift < 64; shift += 7) {
+		uint8_t b = *p++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return p;
+	}
+	return NULL;
+}
+
 /* The message of type d in buf[0..len), or NULL (declined, see above). */
 ProtobufCMessage *wire_decode(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
 			      wire_alloc_fn alloc, void *arg);

@@ -35,6 +35,10 @@
 #define LISTENER_NAME_MAX 63
 #define SUB_POOL_THREADS  2 /* threads reading subscription pages */
 #define SERVER_HARD_MAX_MSG (64u << 20) /* NNG drops the connection above this */
+/* A call's request is decoded into blocks of this size (a larger request
+ * takes several, or one of its own), and one block is kept for the next
+ * request: what an idle call holds. */
+#define CALL_POOL_BLOCK ((size_t)64 << 10)
 
 typedef struct call call;
 
@@ -152,7 +156,8 @@ struct call {
 	nng_aio *aio;
 	nng_ctx ctx;
 	enum { CALL_RECV, CALL_SEND, CALL_AWAY_PHASE } phase;
-	Ledger__Request *req;  /* the request being served; freed by call_finish */
+	Ledger__Request *req;  /* the request being served, decoded into pool; */
+	codec_pool pool;       /* ... given back by call_finish */
 	const struct handler *h; /* its row */
 	char identity[WRITER_ACTOR_MAX];
 	const role *role;      /* the identity's role; NULL: no limits */

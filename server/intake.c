@@ -169,8 +169,7 @@ void intake_release(call *c)
 	if (!c->areq.items)
 		return;
 	append_req_release(&c->areq);
-	free(c->areq.items);
-	c->areq.items = NULL;
+	c->areq.items = NULL; /* in the call's pool, given back with the request */
 }
 
 /* The writer (or the sealer) decided: the reply, on NNG's threads. */
@@ -249,7 +248,7 @@ static void seal_job(call *c)
 		ld_errinfo e = {0};
 		if (r->items[i].code || !codec_has_clear_personal(a->events[i]))
 			continue;
-		int rc = pii_seal(srv->keys, srv->s, a->events[i], &e);
+		int rc = pii_seal(srv->keys, srv->s, a->events[i], &c->pool, &e);
 		if (rc == LD_E(DISK_FULL) || rc == LD_E(KEYSTORE)) {
 			/* Storage, not this event: the request fails whole and
 			 * nothing of it is recorded, as when the log's commit
@@ -347,9 +346,10 @@ nng_msg *intake_append(call *c)
 	append_req *r = &c->areq;
 	memset(r, 0, sizeof(*r));
 	r->req = a;
-	r->items = calloc(a->n_events, sizeof(*r->items));
+	r->items = codec_alloc(&c->pool, a->n_events * sizeof(*r->items));
 	if (!r->items)
 		return reply_error_msg(LD_E(INTERNAL), "out of memory");
+	memset(r->items, 0, a->n_events * sizeof(*r->items));
 	_Static_assert(sizeof(r->actor) == sizeof(c->identity), "the identity is the actor");
 	memcpy(r->actor, c->identity, sizeof(r->actor));
 	r->role = c->role && c->role->kind == ROLE_CLERK ? c->role : NULL;
@@ -363,7 +363,7 @@ nng_msg *intake_append(call *c)
 	}
 	for (size_t i = 0; i < a->n_events; i++) {
 		memset(&e, 0, sizeof(e));
-		int rc = srv->keys ? pii_prepare(srv->keys, srv->s, a->events[i], now, &e) : 0;
+		int rc = srv->keys ? pii_prepare(srv->keys, srv->s, a->events[i], now, &c->pool, &e) : 0;
 		if (rc == 0)
 			rc = check_event(a->events[i], now, &e);
 		if (rc == 0 && !srv->keys && a->events[i]->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED &&
@@ -397,7 +397,7 @@ nng_msg *intake_append(call *c)
 nng_msg *intake_forget(call *c)
 {
 	ld_errinfo e;
-	if (pii_forget_request(c->req, ld_wall_us(), &e))
+	if (pii_forget_request(c->req, ld_wall_us(), &c->pool, &e))
 		return reply_error(&e);
 	return intake_append(c);
 }

@@ -56,7 +56,7 @@ static void call_release(call *c)
 {
 	if (c->h && c->h->release)
 		c->h->release(c);
-	codec_request_free(c->req);
+	codec_pool_trim(&c->pool, CALL_POOL_BLOCK);
 	c->req = NULL;
 	c->h = NULL;
 }
@@ -141,7 +141,7 @@ static nng_msg *dispatch(call *c, nng_msg *msg)
 		c->h = NULL;
 		return reply_error(&e);
 	}
-	if (codec_request_unpack(nng_msg_body(msg), len, &c->req, &e)) {
+	if (codec_request_unpack_in(nng_msg_body(msg), len, &c->pool, &c->req, &e)) {
 		c->req = NULL;
 		c->h = NULL;
 		counters_request(0);
@@ -258,6 +258,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	for (int i = 0; i < srv->ncalls; i++) {
 		call *c = &srv->calls[i];
 		c->srv = srv;
+		c->pool.block = CALL_POOL_BLOCK;
 		if (!(c->pg = malloc(sizeof(page)))) {
 			ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 			goto fail;
@@ -312,6 +313,7 @@ void server_stop(server *srv)
 	subs_stop(srv);
 	for (int i = 0; srv->calls && i < srv->ncalls; i++) {
 		call_release(&srv->calls[i]);
+		codec_pool_free(&srv->calls[i].pool);
 		free(srv->calls[i].pg);
 	}
 	free(srv->calls);

@@ -30,7 +30,7 @@ print(hmac.new(open(sys.argv[1], "rb").read(), b"ledgerd person-hash key id", ha
 
 # --- node 3 with a key of its own: it halts --------------------------------
 mkdir -p "$TMPDIR/n3"
-(umask 077 && head -c 32 /dev/urandom >"$TMPDIR/n3/$KEY")
+new_key "$TMPDIR/n3/$KEY"
 start() { start_node "$1" --metrics "127.0.0.1:${MP[$1]}"; }
 for i in 1 2 3; do start "$i"; done
 K1=$(key_id "$TMPDIR/n1/$KEY")
@@ -96,11 +96,11 @@ exactly_once 3 3
 
 # --- a fourth node with its own key is not made a voter ---------------------
 mkdir -p "$TMPDIR/n4"
-(umask 077 && head -c 32 /dev/urandom >"$TMPDIR/n4/$KEY")
+new_key "$TMPDIR/n4/$KEY"
 K4=$(key_id "$TMPDIR/n4/$KEY")
 P4="4,127.0.0.1:${RPORT[4]},${URLS[4]}"
 start_node 4 --peer "$P4" --join
-for _ in $(seq 100); do [ -S "$TMPDIR/n4.ipc" ] && break; sleep 0.1; done
+wait_for 100 test -S "$TMPDIR/n4.ipc" || fail "no IPC socket n4.ipc after 10 s"
 refused 1 "adding node 4: its person-hash key id is $K4, this cluster's $K1; it halts.*ERR_INVALID_STATE" \
 	--url "$ALL" --timeout 60000 cluster add "$P4"
 grep -q "replica: HALTED, .*: person-hash key id $K4 here, $K1 on the leader" \
@@ -110,10 +110,10 @@ out_has "node 4 removed" "cluster remove 4"
 stop_node 4
 
 # --- a fifth node with another cluster key is not made a voter --------------
-(umask 077 && head -c 32 /dev/urandom >"$TMPDIR/other-cluster.key")
+new_key "$TMPDIR/other-cluster.key"
 P5="5,127.0.0.1:${RPORT[5]},${URLS[5]}"
 start_node 5 --peer "$P5" --join --cluster-key "$TMPDIR/other-cluster.key" --metrics "127.0.0.1:${MP[5]}"
-for _ in $(seq 100); do [ -S "$TMPDIR/n5.ipc" ] && break; sleep 0.1; done
+wait_for 100 test -S "$TMPDIR/n5.ipc" || fail "no IPC socket n5.ipc after 10 s"
 cmp -s "$TMPDIR/n1/$KEY" "$TMPDIR/n5/$KEY" || die "node 5 did not get node 1's person-hash key"
 F1=$(fingerprint 1)
 F5=$(fingerprint 5)

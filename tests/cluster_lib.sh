@@ -70,7 +70,7 @@ cluster_init() {
 		ALL+="${ALL:+,}${URLS[$i]}"
 	done
 	# The cluster key every node is given (members' keys travel wrapped with it).
-	[ -f "$TMPDIR/cluster.key" ] || (umask 077 && head -c 32 /dev/urandom >"$TMPDIR/cluster.key")
+	[ -f "$TMPDIR/cluster.key" ] || new_key "$TMPDIR/cluster.key"
 }
 
 share_key() {

@@ -136,8 +136,7 @@ if found:
 EOF
 
 # --- a node with another cluster key halts before any entry with keys -------
-head -c 32 /dev/urandom >"$TMPDIR/other.key"
-chmod 600 "$TMPDIR/other.key"
+new_key "$TMPDIR/other.key"
 for i in 1 2; do start_node "$i"; done
 start_node 3 --cluster-key "$TMPDIR/other.key"
 wait_leader

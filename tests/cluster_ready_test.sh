@@ -15,7 +15,7 @@ set -euo pipefail
 cluster_init 3
 
 mkdir -p "$TMPDIR/n2"
-(umask 077 && head -c 32 /dev/urandom >"$TMPDIR/n2/person-hash.key")
+new_key "$TMPDIR/n2/person-hash.key"
 for i in 1 2; do start_node "$i"; done
 
 # Ask each of the two in turn until one answers that it was elected.

@@ -11,6 +11,13 @@
 #   stop_ledgerd           stop it (stop_pid, 5 s)
 #   stop_pid PID [SIG] [S] stop a process the test started: woken if stopped,
 #                          SIG (TERM), KILL after S seconds (10), reaped
+#   new_key FILE           a new 32-byte random key in FILE, mode 0600 (a
+#                          person-hash key, a cluster key)
+#   wait_for TENTHS CMD... run CMD every tenth of a second until it succeeds,
+#                          TENTHS times at most; its status (wait_for 100
+#                          test -S SOCKET: an IPC socket there)
+#   wait_grep TENTHS [-F|-E] PATTERN FILE  wait_for FILE to hold a line
+#                          matching PATTERN (grep -q)
 #   pb_encode TYPE         text-format protobuf on stdin → binary on stdout
 #   pb_decode TYPE         binary on stdin → text format on stdout
 #   nng_call IN OUT [S]    send file IN as one REQ message to $URL, answer in OUT
@@ -95,16 +102,24 @@ sys.exit("free_port: no free port in 20000-31999")
 EOF
 }
 
-# wait_grep TENTHS [-F|-E] PATTERN FILE: waits up to TENTHS tenths of a
-# second for FILE to hold a line matching PATTERN (grep -q); its status.
-wait_grep() {
+wait_for() {
 	local n=$1 i
 	shift
 	for i in $(seq "$n"); do
-		grep -q "$@" 2>/dev/null && return 0
+		"$@" 2>/dev/null && return 0
 		sleep 0.1
 	done
-	grep -q "$@" 2>/dev/null
+	"$@" 2>/dev/null
+}
+
+wait_grep() {
+	local n=$1
+	shift
+	wait_for "$n" grep -q "$@"
+}
+
+new_key() {
+	(umask 077 && head -c 32 /dev/urandom >"$1") && chmod 600 "$1"
 }
 
 stop_pid() {
@@ -204,4 +219,20 @@ national_id() {
 	body=$(printf '%06d1980%02d%02d%03d' "$1" $((1 + $2 / 28000 % 12)) $((1 + $2 / 1000 % 28)) $(($2 % 1000)))
 	for i in $(seq 0 16); do sum=$((sum + ${body:i:1} * w[i])); done
 	printf '%s%s\n' "$body" "${c:sum % 11:1}"
+}
+
+# joins B N — N ledgerctl batch lines joining members M<B>x<i> to
+# organisation NJ, each a distinct person (national_id 320000+B i), made in
+# one process (national_id forks a few times per ID).
+joins() {
+	python3 - "$1" "$2" <<'PY'
+import sys
+b, n = int(sys.argv[1]), int(sys.argv[2])
+w = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+for i in range(n):
+    body = "%06d1980%02d%02d%03d" % (320000 + b, 1 + i // 28000 % 12, 1 + i // 1000 % 28, i % 1000)
+    nid = body + "10X98765432"[sum(int(d) * k for d, k in zip(body, w)) % 11]
+    print("join M%dx%d --org NJ --path platform-work --channel online --group courier "
+          "--employment employed --region 320100 --national-id %s" % (b, i, nid))
+PY
 }

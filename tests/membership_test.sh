@@ -31,7 +31,7 @@ done
 # --- a fourth node, from empty ------------------------------------------------
 P4="4,127.0.0.1:${RPORT[4]},${URLS[4]}"
 start_node 4 --peer "$P4" --join
-for _ in $(seq 100); do [ -S "$TMPDIR/n4.ipc" ] && break; sleep 0.1; done
+wait_for 100 test -S "$TMPDIR/n4.ipc" || fail "no IPC socket n4.ipc after 10 s"
 grep -q "joining: waits to be added by the leader" "$TMPDIR/n4.log" || die "node 4 did not start as a joiner"
 ok --url "$ALL" --timeout 60000 cluster add "$P4"
 out_has "node 4 added; it votes" "cluster add: node 4 a voter"

@@ -39,10 +39,7 @@ done
 # --- a daemon of our own (config files, restarts) -----------------------------
 MY_PID=
 stop_mine() {
-	if [ -n "$MY_PID" ] && kill -0 "$MY_PID" 2>/dev/null; then
-		kill -TERM "$MY_PID"
-		wait "$MY_PID" 2>/dev/null || true
-	fi
+	[ -z "$MY_PID" ] || stop_pid "$MY_PID"
 	MY_PID=
 }
 trap 'stop_mine; stop_ledgerd' EXIT
@@ -239,8 +236,7 @@ for _ in $(seq 400); do
 	sleep 0.05
 done
 if kill -0 "$GEN_PID" 2>/dev/null; then
-	kill -TERM "$GEN_PID"
-	wait "$GEN_PID" 2>/dev/null || true # its own end, by the signal
+	stop_pid "$GEN_PID" # its own end, by the signal
 else
 	wait "$GEN_PID" || { cat "$TMPDIR/gen.out" >&2; fail "ledger-gen failed"; }
 fi

@@ -202,7 +202,7 @@ orgs = SZ
 R
 "$LEDGERD" --data "$TMPDIR/data" --listen "$IPC" --roles "$TMPDIR/roles.ini" 2>>"$LEDGERD_LOG" &
 LEDGERD_PID=$!
-for _ in $(seq 100); do [ -S "$TMPDIR/ledger.ipc" ] && break; sleep 0.1; done
+wait_for 100 test -S "$TMPDIR/ledger.ipc" || fail "no IPC socket ledger.ipc after 10 s"
 export LEDGER_URL="$IPC"
 ok org add SZ-U5 --name "Suzhou 5" --kind industry-union --region 320500 --parent SZ --at 2024-02-09
 recorded
@@ -359,7 +359,7 @@ start_all() {
 		--listen "$SZ_URL?ca=$C/suzhou-ca.pem&name=suzhou-clerks" \
 		--tls-cert "$C/server.pem" --tls-key "$C/server.key" 2>>"$LEDGERD_LOG" &
 	LEDGERD_PID=$!
-	for _ in $(seq 100); do [ -S "$TMPDIR/ledger.ipc" ] && break; sleep 0.1; done
+	wait_for 100 test -S "$TMPDIR/ledger.ipc" || fail "no IPC socket ledger.ipc after 10 s"
 	tls_as nanjing "$NJ_URL"
 	for _ in $(seq 50); do ctl tree-head; [ "$RC" -eq 0 ] || [ "$RC" -eq 1 ] && break; sleep 0.2; done
 }

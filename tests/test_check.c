@@ -971,16 +971,35 @@ static uint8_t *wrap(unsigned field, const uint8_t *inner, size_t ni, size_t *n)
 /* Field 999, varint 1: key 999 << 3 = 7992 = b8 3e. */
 static const uint8_t unknown999[] = {0xb8, 0x3e, 0x01};
 
+/* Decodes b both ways, malloc'd and into a call's pool (the server's), which
+ * must agree: the same answer, the same message, the same request. */
 static int unpack(const uint8_t *b, size_t n, ld_errinfo *e)
 {
-	Ledger__Request *r = NULL;
+	Ledger__Request *r = NULL, *rp = NULL;
+	ld_errinfo ep = {0};
+	codec_pool pool = CODEC_POOL_INIT;
+	pool.block = 4096; /* several blocks for the larger requests */
 	memset(e, 0, sizeof(*e));
 	int rc = codec_request_unpack(b, n, &r, e);
-	if (rc)
+	int rcp = codec_request_unpack_in(b, n, &pool, &rp, &ep);
+	assert_int_equal(rcp, rc);
+	assert_string_equal(ep.message, e->message);
+	if (rc) {
 		assert_null(r);
-	else
+		assert_null(rp);
+	} else {
 		assert_non_null(r);
+		assert_non_null(rp);
+		size_t len = codec_size(r);
+		assert_int_equal(codec_size(rp), len);
+		uint8_t *x = tl_alloc(len + 1), *y = tl_alloc(len + 1);
+		codec_pack(r, x);
+		codec_pack(rp, y);
+		assert_memory_equal(x, y, len);
+	}
 	codec_request_free(r);
+	codec_pool_trim(&pool, 4096);
+	codec_pool_free(&pool);
 	return rc;
 }
 

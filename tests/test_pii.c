@@ -241,7 +241,7 @@ static void test_group_key_section(void **state)
 	assert_int_equal(events, 2);
 	assert_int_equal(group_read_next(&rd, &b, &n, &h), 0);
 
-	assert_int_equal(group_keys_begin(&kr, g.buf, g.len), 0);
+	group_keys_begin(&kr, &g);
 	assert_int_equal(kr.count, 2);
 	assert_int_equal(kr.first, 5);
 	assert_int_equal(group_key_next(&kr, &id, &w), 1);
@@ -254,20 +254,22 @@ static void test_group_key_section(void **state)
 	assert_memory_equal(out, k2, LD_SECRET_LEN);
 	assert_int_equal(group_key_next(&kr, &id, &w), 0);
 
-	/* Malformed: cut short, a byte more, an id without its NUL. */
-	assert_int_equal(group_keys_begin(&kr, g.buf, g.len - 8), LD_E(INVALID_VALUE));
+	/* Malformed (refused by group_load, before group_keys_begin reads
+	 * it): cut short, a byte more, an id without its NUL. */
 	group_init(&c);
+	assert_int_equal(group_load(&c, g.buf, g.len - 8), LD_E(INVALID_VALUE));
 	assert_int_equal(group_load(&c, g.buf, g.len), 0);
+	group_keys_begin(&kr, &c);
+	assert_int_equal(kr.count, 2);
 	uint8_t *more = malloc(g.len + 8);
 	memcpy(more, g.buf, g.len);
 	memset(more + g.len, 0, 8);
-	assert_int_equal(group_keys_begin(&kr, more, g.len + 8), LD_E(INVALID_VALUE));
 	assert_int_equal(group_load(&c, more, g.len + 8), LD_E(INVALID_VALUE));
 	free(more);
 	uint8_t *nul = g.buf + g.len - 8; /* "M22\0" and padding: the last record's id */
 	assert_int_equal(memcmp(nul, "M22", 4), 0);
 	nul[3] = 'x';
-	assert_int_equal(group_keys_begin(&kr, g.buf, g.len), LD_E(INVALID_VALUE));
+	assert_int_equal(group_load(&c, g.buf, g.len), LD_E(INVALID_VALUE));
 	nul[3] = 0;
 
 	/* What a node keeps: the events, no key. */
@@ -277,10 +279,10 @@ static void test_group_key_section(void **state)
 	assert_true(c.len < g.len);
 	assert_int_equal(group_read_begin(&rd, c.buf, c.len), 0);
 	assert_int_equal(rd.flags, 0);
-	assert_int_equal(group_keys_begin(&kr, c.buf, c.len), 0);
+	group_keys_begin(&kr, &c);
 	assert_int_equal(kr.count, 0);
 	assert_int_equal(group_event(&c, 6, &b, &n), 0);
-	assert_int_equal(group_keys_begin(&kr, g.buf, g.len), 0);
+	group_keys_begin(&kr, &g);
 	assert_int_equal(group_key_next(&kr, &id, &w), 1);
 	assert_null(memmem(c.buf, c.len, w, 16));
 	assert_null(memmem(c.buf, c.len, "M22", 3));
@@ -366,7 +368,7 @@ static void test_adopt(void **state)
 
 	assert_int_equal(keystore_open(&k, l.dir, l.s, &e), 0);
 	/* No cluster key here. */
-	assert_int_equal(keystore_adopt(k, g.buf, g.len, &e), LD_E(KEYSTORE));
+	assert_int_equal(keystore_adopt(k, &g, &e), LD_E(KEYSTORE));
 	assert_non_null(strstr(e.message, "this node has none"));
 	assert_int_equal(keystore_count(k), 0);
 	/* A key file others may read is refused. */
@@ -380,7 +382,7 @@ static void test_adopt(void **state)
 	memset(&e, 0, sizeof(e));
 	assert_int_equal(keystore_cluster_key(k, other, &e), 0);
 	assert_string_not_equal(keystore_fingerprint(k), fp);
-	assert_int_equal(keystore_adopt(k, g.buf, g.len, &e), LD_E(KEYSTORE));
+	assert_int_equal(keystore_adopt(k, &g, &e), LD_E(KEYSTORE));
 	assert_non_null(strstr(e.message, "does not open with this node's cluster key"));
 	assert_int_equal(keystore_count(k), 0);
 	keystore_close(k);
@@ -392,21 +394,21 @@ static void test_adopt(void **state)
 	uint8_t *last = g.buf + g.len - 8 - KEYSTORE_WRAPPED_LEN;
 	last[20] ^= 1;
 	memset(&e, 0, sizeof(e));
-	assert_int_equal(keystore_adopt(k, g.buf, g.len, &e), LD_E(KEYSTORE));
+	assert_int_equal(keystore_adopt(k, &g, &e), LD_E(KEYSTORE));
 	assert_non_null(strstr(e.message, "member 'M22'"));
 	assert_int_equal(keystore_count(k), 0);
 	last[20] ^= 1;
 	/* M22 holds another key here (a refused append's): the leader's wins. */
 	assert_int_equal(keystore_get_or_create(k, "M22", out), 0);
 	memset(&e, 0, sizeof(e));
-	assert_int_equal(keystore_adopt(k, g.buf, g.len, &e), 0);
+	assert_int_equal(keystore_adopt(k, &g, &e), 0);
 	assert_int_equal(keystore_count(k), 2);
 	assert_int_equal(keystore_get(k, "M1", out), 0);
 	assert_memory_equal(out, k1, LD_SECRET_LEN);
 	assert_int_equal(keystore_get(k, "M22", out), 0);
 	assert_memory_equal(out, k2, LD_SECRET_LEN);
 	/* Again (a replay): the same keys, nothing to write. */
-	assert_int_equal(keystore_adopt(k, g.buf, g.len, &e), 0);
+	assert_int_equal(keystore_adopt(k, &g, &e), 0);
 	/* The leader wraps what it holds. */
 	uint8_t w[KEYSTORE_WRAPPED_LEN];
 	assert_int_equal(keystore_wrap(k, 77, "M1", w), 0);

@@ -194,7 +194,7 @@ static int wait_exit(pid_t pid)
 	int status;
 	for (int i = 0; i < 600; i++) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			return tl_exit_code(status);
 		sleep_ms(50);
 	}
 	kill(pid, SIGKILL);

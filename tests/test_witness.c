@@ -89,7 +89,7 @@ static int ctl(const char *args)
 	snprintf(cmd, sizeof(cmd), "D='%s'; '%s' --url '%s' --timeout %d %s >\"$D/out\" 2>\"$D/err\"",
 		 D.dir, bin, D.url, TIMEOUT_MS, args);
 	int st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return tl_exit_code(st);
 }
 
 /* The whole of file dir/name (freed with free), or "" when absent. */

@@ -650,6 +650,11 @@ void tl_daemon_discard(tl_daemon *d)
 	tl_free_all();
 }
 
+int tl_exit_code(int status)
+{
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int tl_daemon_stop(tl_daemon *d, int sig)
 {
 	int status = 0;
@@ -659,7 +664,7 @@ int tl_daemon_stop(tl_daemon *d, int sig)
 	while (waitpid(d->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	d->pid = 0;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return tl_exit_code(status);
 }
 
 int tl_daemon_wait(tl_daemon *d, int seconds)
@@ -671,7 +676,7 @@ int tl_daemon_wait(tl_daemon *d, int seconds)
 		pid_t r = waitpid(d->pid, &status, WNOHANG);
 		if (r == d->pid) {
 			d->pid = 0;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			return tl_exit_code(status);
 		}
 		if (r < 0 && errno != EINTR)
 			return -1;

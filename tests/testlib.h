@@ -118,6 +118,8 @@ typedef struct tl_daemon {
  * already set) and a free port, with extra arguments (NULL-terminated),
  * and waits until it answers. Returns 0, or -1 (and the test fails). */
 int tl_daemon_start(tl_daemon *d, const char *const *extra);
+/* A wait status as a shell tells it: the exit status, or 128+signal. */
+int tl_exit_code(int status);
 /* Sends sig and waits for the process; returns its exit status or 128+sig. */
 int tl_daemon_stop(tl_daemon *d, int sig);
 /* Waits up to seconds for the process to end by itself: its exit status or
