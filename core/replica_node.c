@@ -217,11 +217,13 @@ static int w_load(struct raft_io *io, raft_term *term, raft_id *voted,
 }
 
 /* A failed write of raft_uv's: fails the node, with raft_uv's own message
- * (it names the file, "not enough space to allocate ..." on a full disk). */
+ * (it names the file, "not enough space to allocate ..." on a full disk;
+ * 0.15's raft_strerror says "unknown error" for RAFT_NOSPACE). */
 static void fail_io(replica *r, const char *what, int status)
 {
-	rp_fail(r, "%s: %s%s%s%s", what, raft_strerror(status), r->io.errmsg[0] ? " (" : "",
-	        r->io.errmsg, r->io.errmsg[0] ? ")" : "");
+	rp_fail(r, "%s: %s%s%s%s", what,
+	        status == RAFT_NOSPACE ? "no space left on the disk" : raft_strerror(status),
+	        r->io.errmsg[0] ? " (" : "", r->io.errmsg, r->io.errmsg[0] ? ")" : "");
 }
 
 static void w_append_cb(struct raft_io_append *req, int status)
