@@ -67,7 +67,9 @@ typedef struct cluster cluster;
 
 /* Checks the options. 0, or LD_E(INVALID_VALUE) with e saying why. */
 int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e);
-/* Sets the writer's replicate function (before writer_start_opts). */
+/* Sets the writer's replicate function, and raft's directory and what
+ * raft_uv takes there ahead for its check of the disks (before
+ * writer_start_opts). */
 void cluster_writer_options(cluster *c, writer_options *wo);
 /* Starts the replica's thread on s and w (the writer started with the
  * options above): the first start of a node bootstraps the cluster of its
