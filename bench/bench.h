@@ -55,6 +55,28 @@ BENCH_FN int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* CPU time of the calling thread, in nanoseconds (other processes on the
+ * machine count less than in wall time). */
+BENCH_FN double thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* The 1-minute load average, as /proc/loadavg says it, into buf ("" if it
+ * cannot be read). */
+BENCH_FN void loadavg(char *buf, size_t n)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	buf[0] = '\0';
+	if (f) {
+		if (fgets(buf, (int)n, f))
+			buf[strcspn(buf, " ")] = '\0';
+		fclose(f);
+	}
+}
+
 /* CPU time (user + system) of this process, all threads, in seconds. */
 BENCH_FN double self_cpu_seconds(void)
 {

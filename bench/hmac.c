@@ -45,13 +45,6 @@ static EVP_MAC_CTX *keyed(void)
 	return c;
 }
 
-static double thread_cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* calls HMACs of msg the way w; its last result into out. 0 or -1. */
 static int run_way(int w, EVP_MAC_CTX *tpl, char *msg, size_t n, uint8_t out[32])
 {
@@ -85,17 +78,6 @@ static int run_way(int w, EVP_MAC_CTX *tpl, char *msg, size_t n, uint8_t out[32]
 			return -1;
 	}
 	return 0;
-}
-
-static void loadavg(char *buf, size_t n)
-{
-	FILE *f = fopen("/proc/loadavg", "r");
-	buf[0] = '\0';
-	if (f) {
-		if (fgets(buf, (int)n, f))
-			buf[strcspn(buf, " ")] = '\0';
-		fclose(f);
-	}
 }
 
 int main(int argc, char **argv)

@@ -597,7 +597,9 @@ static uint32_t stream_lookup(const model *m, const char *stream, uint64_t hash)
 {
 	const char *id;
 	int kind = parse_stream(stream, &id);
-	return kind ? ms_stream_find(m, kind, id, strlen(id), kind == MS_MEMBER ? hash : 0) : MT_NONE;
+	if (!kind)
+		return MT_NONE;
+	return ms_stream_find(m, kind, id, strlen(id), kind == MS_MEMBER ? hash : 0);
 }
 
 int model_stream_read(store_txn *t, const char *stream, uint32_t from, uint64_t upto, size_t max,
@@ -678,6 +680,13 @@ int model_person_in(store *s, const uint8_t hash[LD_HASH_LEN], char member[LD_ID
 		return LD_E(NOT_FOUND);
 	ms_name(m, ms_member(m, p)->stream, member);
 	return 0;
+}
+
+void model_person_prefetch(store *s, const uint8_t hash[LD_HASH_LEN])
+{
+	model *m = store_model(s);
+	if (m)
+		ms_prefetch(m, 0, NULL, hash, 0);
 }
 
 int model_org_parent(store_txn *t, const char *org_id, char parent[LD_ID_MAX + 1],

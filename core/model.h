@@ -179,6 +179,9 @@ int model_person(store_txn *t, const uint8_t hash[LD_HASH_LEN], char member[LD_I
 /* The same without a transaction (the model's tables are read without one:
  * a join's national ID looked up on NNG's threads opens none). */
 int model_person_in(store *s, const uint8_t hash[LD_HASH_LEN], char member[LD_ID_MAX + 1]);
+/* A hint: the slot model_person_in(s, hash) will start at is asked into
+ * the cache (a request's later events looked up while it arrives). */
+void model_person_prefetch(store *s, const uint8_t hash[LD_HASH_LEN]);
 
 /* 1 if member id's personal data was forgotten (MemberForgotten), else 0;
  * _in: the same without a transaction, as model_person_in. */

@@ -32,12 +32,17 @@ static Ledger__MemberJoined *joined_of(const Ledger__Event *ev, const char **pre
  * and the first the log holds is the person's.
  */
 static int person_of(keystore *k, store *log, const char *id, const char *id15,
-		     uint8_t out[LD_HASH_LEN])
+		     const pii_hint *hint, uint8_t out[LD_HASH_LEN])
 {
 	const char *forms[2] = {id, id15};
 	uint8_t h[LD_HASH_LEN];
 	char member[LD_ID_MAX + 1];
-	int rc = keystore_person_hash(k, id, out);
+	int hinted = hint ? hint->n : 0; /* the server's key's hashes, made already */
+	int rc = 0;
+	if (hinted)
+		memcpy(out, hint->h[0], LD_HASH_LEN);
+	else
+		rc = keystore_person_hash(k, id, out);
 	if (rc || !log)
 		return rc;
 	size_t keys = 1 + keystore_legacy_count(k);
@@ -46,8 +51,11 @@ static int person_of(keystore *k, store *log, const char *id, const char *id15,
 		for (int f = 0; !found && f < 2; f++) {
 			if ((i == 0 && f == 0) || !forms[f])
 				continue;
-			rc = i == 0 ? keystore_person_hash(k, forms[f], h)
-				    : keystore_legacy_hash(k, i - 1, forms[f], h);
+			if (i == 0 && hinted > f)
+				memcpy(h, hint->h[f], LD_HASH_LEN);
+			else
+				rc = i == 0 ? keystore_person_hash(k, forms[f], h)
+					    : keystore_legacy_hash(k, i - 1, forms[f], h);
 			if (rc)
 				break;
 			if ((found = model_person_in(log, h, member) == 0))
@@ -101,6 +109,50 @@ static int event_id_of(Ledger__Event *ev, codec_pool *p)
 	return 0;
 }
 
+/* A national ID read (ld_national_id), with the 15-digit number of the same
+ * card when it has one: as written, or for one born in the 1900s, as an
+ * older server or a client may have hashed it. */
+static int read_id(const char *in, int64_t now_us, char id[LD_NATIONAL_ID_LEN + 1], int *has15,
+		   char id15[16], const char *field, ld_errinfo *e)
+{
+	int rc = ld_national_id(in, now_us, id, has15, id15, field, e);
+	if (rc == 0 && !*has15 && id[6] == '1' && id[7] == '9') {
+		memcpy(id15, id, 6);
+		memcpy(id15 + 6, id + 8, 9);
+		id15[15] = '\0';
+		*has15 = 1;
+	}
+	return rc;
+}
+
+void pii_hint_make(keystore *k, store *log, const Ledger__Event *ev, int64_t now_us,
+		   pii_hint *hint)
+{
+	const char *prefix;
+	const Ledger__MemberJoined *j = joined_of(ev, &prefix);
+	char id[LD_NATIONAL_ID_LEN + 1], id15[16];
+	int has15 = 0;
+	ld_errinfo e;
+	hint->n = 0;
+	if (!j || !j->national_id || j->has_person_hash || keystore_legacy_unknown(k) ||
+	    read_id(j->national_id, now_us, id, &has15, id15, "", &e) != 0)
+		return;
+	if (keystore_person_hash(k, id, hint->h[0]) == 0) {
+		hint->n = 1;
+		if (has15 && keystore_person_hash(k, id15, hint->h[1]) == 0)
+			hint->n = 2;
+	}
+	for (int i = 0; log && i < hint->n; i++)
+		model_person_prefetch(log, hint->h[i]);
+	ld_wipe(id, sizeof(id));
+	ld_wipe(id15, sizeof(id15));
+}
+
+void pii_hint_wipe(pii_hint *hint)
+{
+	ld_wipe(hint, sizeof(*hint));
+}
+
 /* A string of the request replaced by a copy of s. */
 static int replace(char **field, const char *s, codec_pool *p)
 {
@@ -127,7 +179,8 @@ static int prepare_phone(char **phone, const char *field, codec_pool *p, ld_erri
 }
 
 static int prepare_join(keystore *k, store *log, Ledger__Event *ev, Ledger__MemberJoined *j,
-			const char *prefix, int64_t now_us, codec_pool *p, ld_errinfo *e)
+			const char *prefix, int64_t now_us, const pii_hint *hint, codec_pool *p,
+			ld_errinfo *e)
 {
 	char field[64], advice[512], id[LD_NATIONAL_ID_LEN + 1], id15[16], member[LD_ID_MAX + 1];
 	int has15 = 0, rc = 0;
@@ -157,18 +210,11 @@ static int prepare_join(keystore *k, store *log, Ledger__Event *ev, Ledger__Memb
 		rc = ld_errinfo_set(e, LD_E(MISSING_FIELD), field,
 				    "national_id is required: the server hashes it into person_hash");
 	if (rc == 0)
-		rc = ld_national_id(j->national_id, now_us, id, &has15, id15, field, e);
-	if (rc == 0 && !has15 && id[6] == '1' && id[7] == '9') {
-		/* The 15-digit number of the same card, as an older server or a
-		 * client may have hashed it. */
-		memcpy(id15, id, 6);
-		memcpy(id15 + 6, id + 8, 9);
-		id15[15] = '\0';
-		has15 = 1;
-	}
+		rc = read_id(j->national_id, now_us, id, &has15, id15, field, e);
 	if (rc == 0 && !(j->person_hash.data = codec_alloc(p, LD_HASH_LEN)))
 		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
-	else if (rc == 0 && (rc = person_of(k, log, id, has15 ? id15 : NULL, j->person_hash.data)))
+	else if (rc == 0 &&
+		 (rc = person_of(k, log, id, has15 ? id15 : NULL, hint, j->person_hash.data)))
 		ld_errinfo_set(e, rc, field, "unable to hash the national ID");
 	else if (rc == 0) {
 		/* protobuf-c frees person_hash.data with the request. */
@@ -196,13 +242,13 @@ static int prepare_join(keystore *k, store *log, Ledger__Event *ev, Ledger__Memb
 	return 0;
 }
 
-int pii_prepare(keystore *k, store *log, Ledger__Event *ev, int64_t now_us, codec_pool *p,
-		ld_errinfo *e)
+int pii_prepare(keystore *k, store *log, Ledger__Event *ev, int64_t now_us, const pii_hint *hint,
+		codec_pool *p, ld_errinfo *e)
 {
 	const char *prefix;
 	Ledger__MemberJoined *j = joined_of(ev, &prefix);
 	if (j)
-		return prepare_join(k, log, ev, j, prefix, now_us, p, e);
+		return prepare_join(k, log, ev, j, prefix, now_us, hint, p, e);
 	if (ev->body_case == LEDGER__EVENT__BODY_PROFILE_CHANGED)
 		return prepare_phone(&ev->profile_changed->phone, "profile_changed.phone", p, e);
 	return 0;

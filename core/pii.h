@@ -44,13 +44,28 @@
 #define PII_FORGOTTEN "[forgotten]"
 #define PII_WITHHELD "[withheld]"
 
+/* What pii_prepare hashes a join's national ID into (with the server's key:
+ * the ID, and its 15-digit form when it has one), made ahead. For a request
+ * of many events: pii_hint_make for an event a few ahead of the one
+ * prepared asks the write model for the places of its persons too (a
+ * prefetch), so that pii_prepare's lookups overlap instead of each waiting
+ * for memory. Silent: an ID that does not read gives no hint (n 0), and
+ * pii_prepare then says why. A hint belongs to one event and keystore. */
+typedef struct pii_hint {
+	int n; /* hashes made: 0, 1 (the ID) or 2 (and its 15-digit form) */
+	uint8_t h[2][LD_HASH_LEN];
+} pii_hint;
+void pii_hint_make(keystore *k, store *log, const Ledger__Event *ev, int64_t now_us,
+		   pii_hint *hint);
+void pii_hint_wipe(pii_hint *hint);
+
 /* 0, or a negative code with e naming the field (the message never holds the
  * ID whole): the rules of proto/identity.h, LD_E(KEYSTORE) while the log may
  * hold client-made hashes nobody accounted for (keystore_legacy_unknown).
  * log: the persons already recorded (NULL: none looked up); now_us: the
- * server's clock (ages). */
-int pii_prepare(keystore *k, store *log, Ledger__Event *ev, int64_t now_us, codec_pool *p,
-		ld_errinfo *e);
+ * server's clock (ages); hint: ev's from pii_hint_make, or NULL. */
+int pii_prepare(keystore *k, store *log, Ledger__Event *ev, int64_t now_us, const pii_hint *hint,
+		codec_pool *p, ld_errinfo *e);
 /* 0, or LD_E(INVALID_VALUE) (personal data where it cannot go),
  * LD_E(ALREADY_FORGOTTEN) (a forgotten member, as the log `log` says),
  * LD_E(DISK_FULL) (no room for the member's new key), or LD_E(KEYSTORE). */

@@ -191,6 +191,16 @@ extern const replica_key_info replica_key_table[REPLICA_KEYS];
 /* The first key on which a and b differ (enum replica_key), or -1. */
 int replica_keys_differ(const replica_keys *a, const replica_keys *b);
 
+/* raft_uv's segment size (replica_start sets it: 0.15's default). Open
+ * segments are allocated whole (posix_fallocate) and raft_uv keeps two
+ * ready ahead of the one it writes; a new one is allocated each time one is
+ * taken (the last filled, or closed by a snapshot or a truncation).
+ * REPLICA_DISK_AHEAD is what raft's directory may take besides the entries
+ * at any moment: the next segment, a snapshot (a marker) and the metadata
+ * (docs/LIBRARIES.md, C-Raft). */
+#define REPLICA_SEGMENT_BYTES (8u << 20)
+#define REPLICA_DISK_AHEAD (REPLICA_SEGMENT_BYTES + (64u << 10))
+
 typedef struct replica_options {
 	uint64_t id;                 /* this node's raft id, > 0 */
 	const char *address;         /* "A.B.C.D:PORT" it listens on: a private IPv4

@@ -263,6 +263,16 @@ static int w_load(struct raft_io *io, raft_term *term, raft_id *voted,
 	return 0;
 }
 
+/* A failed write of raft_uv's: fails the node, with raft_uv's own message
+ * (it names the file, "not enough space to allocate ..." on a full disk;
+ * 0.15's raft_strerror says "unknown error" for RAFT_NOSPACE). */
+static void fail_io(replica *r, const char *what, int status)
+{
+	rp_fail(r, "%s: %s%s%s%s", what,
+	        status == RAFT_NOSPACE ? "no space left on the disk" : raft_strerror(status),
+	        r->io.errmsg[0] ? " (" : "", r->io.errmsg, r->io.errmsg[0] ? ")" : "");
+}
+
 static void w_append_cb(struct raft_io_append *req, int status)
 {
 	struct watched *w = watched_take(req, NULL);
@@ -275,7 +285,7 @@ static void w_append_cb(struct raft_io_append *req, int status)
 		status = RAFT_IOERR;
 	if (status) {
 		r->write_failed = 1;
-		rp_fail(r, "writing raft's log: %s", raft_strerror(status));
+		fail_io(r, "writing raft's log", status);
 	}
 	if (r->write_failed)
 		return;
@@ -338,7 +348,7 @@ static void w_put_cb(struct raft_io_snapshot_put *req, int status)
 	else if (status == 0)
 		rc_log_compact(&r->log, w->index, w->term, w->trailing);
 	else if (rp_io_error(status))
-		rp_fail(r, "storing a snapshot: %s", raft_strerror(status));
+		fail_io(r, "storing a snapshot", status);
 	free(w);
 	cb(req, status);
 }
@@ -829,6 +839,7 @@ int replica_start(replica *r, uv_loop_t *loop, const replica_options *o, ld_erri
 	/* By default 0.15 renames a segment it cannot read out of the way and
 	 * starts without its entries: a silent loss. Refuse to start instead. */
 	raft_uv_set_auto_recovery(&r->io, false);
+	raft_uv_set_segment_size(&r->io, REPLICA_SEGMENT_BYTES);
 	if ((rv = raft_init(&r->own_raft, &r->io, &r->fsm, o->id, o->address)))
 		return ld_errinfo_set(e, LD_E(INTERNAL), "raft", "raft_init: %s",
 		                      raft_errmsg(&r->own_raft));

@@ -15,6 +15,7 @@
 #include <sys/random.h>
 #include <sys/statvfs.h>
 
+#include "clock.h"
 #include "log.h"
 
 static const char *const db_names[DB__COUNT] = {
@@ -805,4 +806,108 @@ int store_cursor_append(store_cursor *c, const void *key, size_t klen, const voi
 	MDB_val k = {klen, (void *)key}, d = {vlen, (void *)val};
 	int rc = mdb_cursor_put((MDB_cursor *)c, &k, &d, MDB_APPEND);
 	return rc ? fail("append", rc) : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Room on disk                                                        */
+/* ------------------------------------------------------------------ */
+
+struct store_room {
+	unsigned n, cache_us;
+	int64_t at; /* ld_mono_us of the last statvfs; 0: ask again */
+	struct {
+		char *dir;
+		const char *what;
+		int known;      /* statvfs answered at the last refresh */
+		dev_t dev;
+		unsigned fs;    /* the first directory on the same file system */
+		uint64_t avail; /* free bytes (unprivileged), less what was taken */
+	} d[STORE_ROOM_DIRS];
+};
+
+int store_room_new(store_room **out, const store_room_dir *dirs, unsigned n, unsigned cache_us)
+{
+	store_room *r = n <= STORE_ROOM_DIRS ? calloc(1, sizeof(*r)) : NULL;
+	if (!r)
+		return LD_E(INTERNAL);
+	r->cache_us = cache_us;
+	for (unsigned i = 0; i < n; i++, r->n++) {
+		r->d[i].what = dirs[i].what;
+		if (!(r->d[i].dir = strdup(dirs[i].dir))) {
+			store_room_free(r);
+			return LD_E(INTERNAL);
+		}
+	}
+	*out = r;
+	return 0;
+}
+
+void store_room_free(store_room *r)
+{
+	for (unsigned i = 0; r && i < r->n; i++)
+		free(r->d[i].dir);
+	free(r);
+}
+
+/* stat and statvfs of dir, or of its parent while it does not exist. */
+static int room_stat(const char *dir, struct stat *st, struct statvfs *fs)
+{
+	if (stat(dir, st) == 0 && statvfs(dir, fs) == 0)
+		return 0;
+	char parent[4096];
+	snprintf(parent, sizeof(parent), "%s", dir);
+	char *slash = strrchr(parent, '/');
+	if (errno != ENOENT || !slash)
+		return -1;
+	*(slash == parent ? slash + 1 : slash) = 0;
+	return stat(parent, st) == 0 && statvfs(parent, fs) == 0 ? 0 : -1;
+}
+
+static void room_refresh(store_room *r)
+{
+	for (unsigned i = 0; i < r->n; i++) {
+		struct stat st;
+		struct statvfs fs;
+		r->d[i].known = room_stat(r->d[i].dir, &st, &fs) == 0;
+		r->d[i].dev = st.st_dev;
+		r->d[i].avail = r->d[i].known ? (uint64_t)fs.f_bavail * fs.f_frsize : 0;
+		r->d[i].fs = i;
+		for (unsigned j = 0; j < i; j++)
+			if (r->d[j].known && r->d[i].known && r->d[j].dev == r->d[i].dev) {
+				r->d[i].fs = j;
+				break;
+			}
+	}
+	r->at = ld_mono_us();
+}
+
+int store_room_check(store_room *r, const uint64_t *need, const uint64_t *takes, ld_errinfo *e)
+{
+	if (!r->at || ld_mono_us() - r->at >= (int64_t)r->cache_us)
+		room_refresh(r);
+	uint64_t sum[STORE_ROOM_DIRS] = {0};
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->d[i].known)
+			sum[r->d[i].fs] += need[i];
+	for (unsigned i = 0; i < r->n; i++) {
+		if (!r->d[i].known || r->d[i].fs != i || sum[i] <= r->d[i].avail)
+			continue;
+		char holds[256] = "";
+		size_t len = 0;
+		for (unsigned j = i; j < r->n; j++)
+			if (r->d[j].known && r->d[j].fs == i && len < sizeof(holds))
+				len += (size_t)snprintf(holds + len, sizeof(holds) - len, "%s%s",
+							len ? ", " : "", r->d[j].what);
+		r->at = 0;
+		return ld_errinfo_set(e, LD_E(DISK_FULL), NULL,
+				      "the disk of '%s' (%s) has %.1f MiB free, %.1f MiB are needed",
+				      r->d[i].dir, holds, r->d[i].avail / 1048576.0,
+				      sum[i] / 1048576.0);
+	}
+	for (unsigned i = 0; i < r->n; i++) {
+		unsigned f = r->d[i].fs;
+		if (r->d[i].known)
+			r->d[f].avail -= takes[i] < r->d[f].avail ? takes[i] : r->d[f].avail;
+	}
+	return 0;
 }

@@ -233,4 +233,36 @@ int store_cursor_append(store_cursor *c, const void *key, size_t klen, const voi
 /* Entries in db as seen by t. */
 size_t store_count(store_txn *t, unsigned db);
 
+/*
+ * Room on disk, asked before something is written whose failure cannot be
+ * answered (a replicated group, before raft's append: raft's log and the
+ * store are written after the acknowledgement, when a failure can only stop
+ * the node). A store_room watches the file systems of up to STORE_ROOM_DIRS
+ * directories; each check says how many bytes each directory is about to
+ * take, and those on one file system (one st_dev) add up.
+ *
+ * What statvfs said is kept for cache_us microseconds (0: asked every
+ * time); meanwhile what each successful check said would be written is
+ * taken off it, so the checks in between stay on the safe side (another
+ * process's writes are seen at the next refresh). A directory that does not
+ * exist yet is checked on its parent's file system.
+ */
+#define STORE_ROOM_DIRS 4
+typedef struct store_room store_room;
+typedef struct store_room_dir {
+	const char *dir;  /* copied */
+	const char *what; /* for messages ("raft's log"): static text */
+} store_room_dir;
+/* 0 or LD_E(INTERNAL) (out of memory, more than STORE_ROOM_DIRS). */
+int store_room_new(store_room **out, const store_room_dir *dirs, unsigned n, unsigned cache_us);
+void store_room_free(store_room *r);
+/* Room for need[i] more bytes in dirs[i], for each i: 0, or LD_E(DISK_FULL)
+ * with e->message naming the file system that lacks it (its directories
+ * and what they hold), its free bytes and what was needed there. On 0,
+ * takes[i] (at most need[i]: what the write will really use, without the
+ * margin) is taken off the kept figure; a failed check asks statvfs again
+ * the next time. A directory statvfs cannot read is not checked (its
+ * writes will say). */
+int store_room_check(store_room *r, const uint64_t *need, const uint64_t *takes, ld_errinfo *e);
+
 #endif

@@ -488,6 +488,50 @@ static int commit_group(writer *w, wgroup *g)
 	}
 }
 
+/* What a replicated group needs on disk, checked before raft's append
+ * (writer.h, raft_dir). Measured here (docs/REPLICATION.md, "A full disk"):
+ * the log's store grows about 1.3 bytes per byte of group blob (the events,
+ * their links and Merkle nodes, pages' slack), the projections' about 0.9;
+ * more than twice that is asked, for the group and everything still waiting
+ * for the applier. Besides: raft's framing of the entry (under a block),
+ * what raft_uv allocates ahead (a segment), and reserves for LMDB's pages
+ * copied on write by the transactions to come (a freed page is reused only
+ * two transactions later, and only once no reader holds it). */
+#define ROOM_RAFT_FRAME 4096u
+#define ROOM_STORE_FACTOR 3u
+#define ROOM_PROJ_FACTOR 2u
+#define ROOM_STORE_RESERVE (4u << 20)
+#define ROOM_PROJ_RESERVE (4u << 20)
+/* How long what statvfs said is kept (the bytes checked since taken off). */
+#define ROOM_CACHE_US 5000u
+
+enum { ROOM_RAFT, ROOM_STORE, ROOM_PROJ, ROOM__COUNT };
+
+/* Replicated: 0 when the disks take group g and the unstored bytes applied
+ * before it; LD_E(DISK_FULL) (logged, naming the disk) otherwise. */
+static int disk_room(writer *w, const wgroup *g, uint64_t unstored)
+{
+	if (!w->room)
+		return 0;
+	uint64_t len = g->g.len, queued = unstored + len;
+	uint64_t need[ROOM__COUNT] = {
+		[ROOM_RAFT] = len + ROOM_RAFT_FRAME + w->raft_ahead,
+		[ROOM_STORE] = ROOM_STORE_FACTOR * queued + ROOM_STORE_RESERVE,
+		[ROOM_PROJ] = ROOM_PROJ_FACTOR * queued + ROOM_PROJ_RESERVE,
+	};
+	uint64_t takes[ROOM__COUNT] = {
+		[ROOM_RAFT] = len + ROOM_RAFT_FRAME,
+		[ROOM_STORE] = ROOM_STORE_FACTOR * len,
+		[ROOM_PROJ] = ROOM_PROJ_FACTOR * len,
+	};
+	ld_errinfo e;
+	int rc = store_room_check(w->room, need, takes, &e);
+	if (rc)
+		log_error("writer: a group of %zu events is refused before raft's append: %s",
+			  g->g.n, e.message);
+	return rc;
+}
+
 static void answer(wgroup *g, int status, uint64_t head)
 {
 	for (append_req *r = g->reqs, *next; r; r = next) {
@@ -516,15 +560,19 @@ static void *committer_main(void *arg)
 		wgroup *g = w->flight;
 		pthread_mutex_unlock(&w->lock);
 
+		int status = 0;
 		if (w->replicate && g->g.n) {
 			pthread_mutex_lock(&w->lock);
 			wr_wait_room_locked(w);
+			uint64_t unstored = w->unstored_bytes;
 			pthread_mutex_unlock(&w->lock);
+			status = disk_room(w, g, unstored);
 		}
 		int64_t t0 = ld_wall_us();
-		int status = !g->g.n         ? 0
-			     : w->replicate ? w->replicate(w->replicate_arg, g->g.buf, g->g.len)
-					    : commit_group(w, g);
+		if (!status)
+			status = !g->g.n	 ? 0
+				 : w->replicate ? w->replicate(w->replicate_arg, g->g.buf, g->g.len)
+						: commit_group(w, g);
 		int64_t done = ld_wall_us();
 		if (g->g.n) {
 			counters_commit(g->g.n, done - t0, status == 0);
@@ -1102,6 +1150,22 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	w->failed_arg = o ? o->failed_arg : NULL;
 	w->store_delay_us = o ? o->store_delay_us : 0;
 	w->pin = w->fpin = UINT64_MAX;
+	/* Test hook: LEDGERD_TEST_ROOM_OFF=1 skips the check of the disks, as
+	 * if the room went right after it (tests/diskfull_test.sh). */
+	const char *room_off = getenv("LEDGERD_TEST_ROOM_OFF");
+	if (o && o->replicate && o->raft_dir && !(room_off && !strcmp(room_off, "1"))) {
+		store_room_dir dirs[ROOM__COUNT] = {
+			[ROOM_RAFT] = {o->raft_dir, "raft's log"},
+			[ROOM_STORE] = {store_dir(s), "the log"},
+			[ROOM_PROJ] = {o->projections_dir, "the projections"},
+		};
+		if (store_room_new(&w->room, dirs, o->projections_dir ? ROOM__COUNT : ROOM_PROJ,
+				   ROOM_CACHE_US) != 0) {
+			free(w);
+			return LD_E(INTERNAL);
+		}
+		w->raft_ahead = o->raft_ahead;
+	}
 	/* Test hook: from this node's first own group on, the applier stores
 	 * nothing, as if the process died each time between raft's flush and
 	 * the store's commit. */
@@ -1191,6 +1255,7 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	*out = w;
 	return 0;
 fail:
+	store_room_free(w->room);
 	model_free(w->m);
 	for (int i = 0; i < 2; i++) {
 		group_free(&w->groups[i].g);
@@ -1336,6 +1401,7 @@ void writer_free(writer *w)
 	if (!w)
 		return;
 	writer_stop(w);
+	store_room_free(w->room);
 	model_free(w->m);
 	codec_pool_free(&w->follow_pool);
 	for (int i = 0; i < 2; i++) {

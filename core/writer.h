@@ -20,7 +20,9 @@
  * overlap.
  *
  * A group whose commit fails (a full disk, a storage error) fails every
- * request in it with ERR_DISK_FULL / ERR_STORAGE, nothing of it recorded;
+ * request in it with ERR_DISK_FULL / ERR_STORAGE, nothing of it recorded
+ * (replicated: a group the disks cannot take fails so before raft's append,
+ * writer_options.raft_dir);
  * the model is rolled back to before it (and before the group decided on
  * top of it, whose requests are decided again). MDB_MAP_FULL grows the map
  * and the same group is written again.
@@ -126,6 +128,21 @@ typedef struct writer_options {
 	 * a snapshot, the bound of what is not stored), when the writer stops,
 	 * or once 1024 entries or 8 MiB wait. */
 	unsigned store_delay_us;
+	/* Replicated: before the committing thread hands a group to
+	 * replicate(), it checks that the disks can take it (store_room): raft's
+	 * log in raft_dir (the entry, and raft_ahead bytes raft may allocate
+	 * besides: a segment it prepares ahead), the log's store (its write of
+	 * the group and of every entry still waiting for the applier, with
+	 * LMDB's copy-on-write pages) and the projections' store in
+	 * projections_dir (NULL: not checked). A group they cannot take fails
+	 * with LD_E(DISK_FULL) before raft's append, nothing of it recorded, as
+	 * a single node's failed commit: raft's log (C-Raft 0.15) and the store
+	 * written after the acknowledgement cannot fail without stopping the
+	 * node. raft_dir NULL: no check; nor with LEDGERD_TEST_ROOM_OFF=1 (a test
+ * hook, read at writer_start: as if the room went right after the check). */
+	const char *raft_dir;
+	uint64_t raft_ahead;
+	const char *projections_dir;
 } writer_options;
 
 /* Starts the writer on s: loads the write model (its snapshot and the log

@@ -149,6 +149,8 @@ struct writer {
 	 * for the pipeline to be idle (nothing decided, nothing in flight). */
 	int (*replicate)(void *arg, const uint8_t *blob, size_t len);
 	void *replicate_arg;
+	store_room *room; /* the disks, checked before replicate() (NULL: not) */
+	uint64_t raft_ahead;
 	int leading, deciding;
 	char leader_url[256];
 	int leader_elected; /* leader_url is this node's: elected, not ready */

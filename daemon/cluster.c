@@ -258,6 +258,8 @@ void cluster_writer_options(cluster *c, writer_options *wo)
 	wo->replicate_arg = c;
 	wo->failed = store_failed;
 	wo->failed_arg = c;
+	wo->raft_dir = c->dir;
+	wo->raft_ahead = REPLICA_DISK_AHEAD;
 }
 
 static int map_status(int status)
@@ -493,8 +495,9 @@ static void copy_status(cluster *c)
 		 * process stops, and its supervisor starts it again (raft's log
 		 * is reloaded from disk). */
 		c->failed = 1;
-		log_error("cluster: the replica failed (%s); ledgerd stops, to be restarted",
-			  st.reason);
+		log_error("cluster: the replica failed (%s; raft's directory is '%s'); ledgerd "
+			  "stops, to be restarted",
+			  st.reason, c->dir);
 		kill(getpid(), SIGTERM);
 	}
 	int elected = st.role == REPLICA_LEADER && !st.ready;

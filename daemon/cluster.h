@@ -74,7 +74,9 @@ typedef struct cluster cluster;
 int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e);
 /* 1 if data_dir holds raft's files (DATA/raft). */
 int cluster_has_raft(const char *data_dir);
-/* Sets the writer's replicate function (before writer_start_opts). */
+/* Sets the writer's replicate function, and raft's directory and what
+ * raft_uv takes there ahead for its check of the disks (before
+ * writer_start_opts). */
 void cluster_writer_options(cluster *c, writer_options *wo);
 /* Starts the replica's thread on s and w (the writer started with the
  * options above): the first start of a node bootstraps the cluster of its

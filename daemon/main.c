@@ -405,13 +405,14 @@ int main(int argc, char **argv)
 		srvo.cluster_change = cluster_change;
 		srvo.cluster_arg = cl;
 	}
+	snprintf(pdir, sizeof(pdir), "%s/projections", so.dir);
+	wo.projections_dir = pdir;
 	if (writer_start_opts(&w, s, &wo) != 0)
 		goto out;
 	if (cl && cluster_start(cl, s, w, &e) != 0) {
 		log_error("cluster: %s", e.message);
 		goto out;
 	}
-	snprintf(pdir, sizeof(pdir), "%s/projections", so.dir);
 	if (rebuild) {
 		log_info("--rebuild: removing '%s'; the projections are rebuilt from the log", pdir);
 		nftw(pdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);

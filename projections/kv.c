@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "error.h"
 
@@ -112,6 +113,31 @@ static uint8_t *val_of(kv_entry *e)
 	return e->data + e->klen;
 }
 
+/* Slot arrays of HUGE_SLOTS bytes or more are mapped on their own, in huge
+ * pages where the kernel gives them (madvise): a lookup at a random slot
+ * then misses the cache, not the TLB too. Zeroed, as calloc's. */
+#define HUGE_SLOTS ((size_t)2 << 20)
+
+static kv_slot *slots_alloc(size_t cap)
+{
+	size_t bytes = cap * sizeof(kv_slot);
+	if (bytes < HUGE_SLOTS)
+		return calloc(cap, sizeof(kv_slot));
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, bytes, MADV_HUGEPAGE);
+	return p;
+}
+
+static void slots_free(kv_slot *slots, size_t cap)
+{
+	if (cap * sizeof(kv_slot) < HUGE_SLOTS)
+		free(slots);
+	else
+		munmap(slots, cap * sizeof(kv_slot));
+}
+
 int kv_create(proj_kv **out, unsigned ndbs)
 {
 	proj_kv *kv = calloc(1, sizeof(*kv));
@@ -132,7 +158,7 @@ void kv_free(proj_kv *kv)
 		return;
 	for (size_t i = 0; i < kv->cap; i++)
 		free(kv->slots[i].e);
-	free(kv->slots);
+	slots_free(kv->slots, kv->cap);
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
 		for (size_t i = 0; i < kv->log[db].n; i++)
 			free(kv->log[db].e[i]);
@@ -174,14 +200,14 @@ static void place(kv_slot *slots, size_t cap, uint64_t h, kv_entry *e)
 static int grow(proj_kv *kv)
 {
 	size_t cap = kv->cap ? kv->cap * 2 : 1024;
-	kv_slot *slots = calloc(cap, sizeof(*slots));
+	kv_slot *slots = slots_alloc(cap);
 	if (!slots)
 		return LD_E(INTERNAL);
 	for (size_t i = 0; i < kv->cap; i++)
 		if (kv->slots[i].e)
 			place(slots, cap, kv->slots[i].hash, kv->slots[i].e);
 	kv->bytes += (cap - kv->cap) * sizeof(*slots);
-	free(kv->slots);
+	slots_free(kv->slots, kv->cap);
 	kv->slots = slots;
 	kv->cap = cap;
 	return 0;
@@ -401,6 +427,26 @@ static int mark_dirty(proj_kv *kv, kv_entry *e)
 	return 0;
 }
 
+void kv_prefetch(proj_kv *kv, unsigned db, const void *key, size_t klen, int stage)
+{
+	if (!kv->nhash[db])
+		return;
+	uint64_t h = hash_key(db, key, klen);
+	const kv_slot *sl = &kv->slots[h & (kv->cap - 1)];
+	if (stage == 0) {
+		__builtin_prefetch(sl);
+		return;
+	}
+	/* The entry's first lines: its header, key and most values. */
+	if (sl->e && sl->hash == h) {
+		const char *e = (const char *)sl->e;
+		__builtin_prefetch(e);
+		__builtin_prefetch(e + 64);
+		__builtin_prefetch(e + 128);
+		__builtin_prefetch(e + 192);
+	}
+}
+
 int kv_get(proj_kv *kv, unsigned db, const void *key, size_t klen, store_val *v)
 {
 	kv_entry *e = find(kv, db, key, klen);
@@ -493,19 +539,13 @@ static int in_order(const sort_item *it, size_t n)
 	return 1;
 }
 
-/* The length of the prefix that the keys of it[0..n) all share. */
-static size_t common_prefix(const sort_item *it, size_t n)
+/* The length of the prefix that key e shares with f's first lcp bytes. */
+static size_t shared_prefix(const kv_entry *e, const kv_entry *f, size_t lcp)
 {
-	const kv_entry *f = it[0].e;
-	size_t lcp = f->klen;
-	for (size_t i = 1; i < n && lcp; i++) {
-		const kv_entry *e = it[i].e;
-		size_t m = e->klen < lcp ? e->klen : lcp, k = 0;
-		while (k < m && e->data[k] == f->data[k])
-			k++;
-		lcp = k;
-	}
-	return lcp;
+	size_t m = e->klen < lcp ? e->klen : lcp, k = 0;
+	while (k < m && e->data[k] == f->data[k])
+		k++;
+	return k;
 }
 
 /* Every key's 8 bytes past lcp, big-endian: comparing them orders keys
@@ -565,23 +605,40 @@ static void radix_sort(sort_item *it, sort_item *tmp, size_t n)
  * LD_E(INTERNAL). */
 static int sort_entries(kv_entry **es, size_t ne)
 {
-	size_t start[STORE_MAX_DBS + 1] = {0}, at[STORE_MAX_DBS];
+	size_t start[STORE_MAX_DBS + 1] = {0}, at[STORE_MAX_DBS], lcp[STORE_MAX_DBS];
+	const kv_entry *first[STORE_MAX_DBS] = {0};
 	sort_item *it = malloc((ne ? ne : 1) * 2 * sizeof(*it));
 	if (!it)
 		return LD_E(INTERNAL);
-	for (size_t i = 0; i < ne; i++)
-		start[es[i]->db + 1]++;
+	/* One pass over the entries counts each database's, finds the prefix
+	 * its keys share and notes it beside the entry (in the second half,
+	 * radix_sort's room), so the grouping reads the items, not the
+	 * entries again: they are hundreds of megabytes, and each pass over
+	 * them is a pass through memory. */
+	sort_item *tmp = it + ne;
+	for (size_t i = 0; i < ne; i++) {
+		kv_entry *e = es[i];
+		tmp[i].e = e;
+		tmp[i].prefix = e->db;
+		start[e->db + 1]++;
+		if (!first[e->db]) {
+			first[e->db] = e;
+			lcp[e->db] = e->klen;
+		} else if (lcp[e->db]) {
+			lcp[e->db] = shared_prefix(e, first[e->db], lcp[e->db]);
+		}
+	}
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
 		start[db + 1] += start[db];
 		at[db] = start[db];
 	}
 	for (size_t i = 0; i < ne; i++)
-		it[at[es[i]->db]++].e = es[i];
+		it[at[tmp[i].prefix]++].e = tmp[i].e;
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
 		size_t n = start[db + 1] - start[db];
 		if (n < 2)
 			continue;
-		set_prefixes(it + start[db], n, common_prefix(it + start[db], n));
+		set_prefixes(it + start[db], n, lcp[db]);
 		if (!in_order(it + start[db], n))
 			radix_sort(it + start[db], it + ne, n);
 	}
@@ -820,7 +877,7 @@ static int drop_where(proj_kv *kv, int (*drop)(const kv_entry *))
 		keep += kv->slots[i].e && !drop(kv->slots[i].e);
 	while (cap < 2 * keep)
 		cap *= 2;
-	kv_slot *slots = calloc(cap, sizeof(*slots));
+	kv_slot *slots = slots_alloc(cap);
 	if (!slots)
 		return LD_E(INTERNAL);
 	kv->gen++;
@@ -841,7 +898,7 @@ static int drop_where(proj_kv *kv, int (*drop)(const kv_entry *))
 	}
 	log_drop(kv, drop);
 	kv->bytes = kv->bytes - kv->cap * sizeof(*slots) + cap * sizeof(*slots);
-	free(kv->slots);
+	slots_free(kv->slots, kv->cap);
 	kv->slots = slots;
 	kv->cap = cap;
 	kv->n = keep;

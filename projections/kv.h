@@ -72,6 +72,12 @@ void kv_set_cold(proj_kv *kv, unsigned db);
 /* 0 with *v (valid until the next put, delete or trim of this table),
  * LD_E(NOT_FOUND), or a storage error from base. */
 int kv_get(proj_kv *kv, unsigned db, const void *key, size_t klen, store_val *v);
+/* A hint that (db, key) is wanted soon: its slot (stage 0), then, a few
+ * events later, its entry (stage 1: the slot is read, so stage 0 should
+ * have brought it in) are fetched into the cache, so the get does not
+ * wait for memory. Changes nothing; any key, present or not. */
+void kv_prefetch(proj_kv *kv, unsigned db, const void *key, size_t klen, int stage);
+
 /* 0 or LD_E(INTERNAL) (out of memory). */
 int kv_put(proj_kv *kv, unsigned db, const void *key, size_t klen, const void *val, size_t vlen);
 int kv_del(proj_kv *kv, unsigned db, const void *key, size_t klen);

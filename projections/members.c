@@ -1163,6 +1163,14 @@ static int members_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 	}
 }
 
+/* What members_apply looks up first: the member's view. */
+static void members_prefetch(proj_kv *kv, const Ledger__Event *ev, int stage)
+{
+	const char *member = codec_event_member(ev);
+	if (member)
+		kv_prefetch(kv, DB(MEMBERS_DB_VIEWS), member, strlen(member), stage);
+}
+
 /*
  * The format of this projection's databases, in PDB_META. An environment
  * of another format (one that kept only the last estimate recorded of each
@@ -1191,6 +1199,7 @@ const projection_ops members_projection = {
 	.create = members_create,
 	.destroy = members_destroy,
 	.apply = members_apply,
+	.prefetch = members_prefetch,
 	.flush = members_flush,
 	.discard = members_discard,
 	.prepare = members_prepare,

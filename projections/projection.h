@@ -184,6 +184,11 @@ typedef struct projection_ops {
 	 * code with e filled: the projection stops there. Runs on one thread
 	 * at a time, not always the same one (a parallel rebuild). */
 	int (*apply)(proj_ctx *ctx, const Ledger__Event *ev, ld_errinfo *e);
+	/* Optional: a hint, some events before ev is applied, of the keys its
+	 * apply will look up first (kv_prefetch at the stage given: 0, then 1
+	 * a few events later), so that the lookup finds them in the cache.
+	 * Changes nothing; called by the applying thread. */
+	void (*prefetch)(proj_kv *kv, const Ledger__Event *ev, int stage);
 	/* Optional: a projection that keeps state in caches of its own moves
 	 * what changed in them since its last call into its table (proj_put)
 	 * before each flush. It is called again when a flush's transaction

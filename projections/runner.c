@@ -137,6 +137,42 @@ static void apply_one(pstate *p, const Ledger__Event *ev, store_txn *lt)
 		fail_at(p, ev->seq, codec_event_type_name(ev->body_case), rc, e.code == rc ? &e : NULL);
 }
 
+/* How far ahead of the apply an event is fetched into the cache: its
+ * decoded message 3 × PREFETCH_AHEAD events before (decoded by another
+ * thread in a parallel catch-up, it is in no cache of this one), then the
+ * keys its projection looks up (ops->prefetch): their slots 2 ×
+ * PREFETCH_AHEAD before, their entries PREFETCH_AHEAD before. */
+#define PREFETCH_AHEAD 4
+#define EVENT_LINES 8 /* cache lines of a decoded event: its message, body
+		       * and strings are one run of its batch's pool */
+
+static void prefetch_event(const Ledger__Event *ev)
+{
+	for (int k = 0; k < EVENT_LINES; k++)
+		__builtin_prefetch((const char *)ev + 64 * k);
+}
+
+/* Before ev[i] of ev[0..n) is applied to p: the hints for the events
+ * after it. */
+static void prefetch_ahead(const pstate *p, Ledger__Event *const *ev, size_t i, size_t n)
+{
+	const size_t d = PREFETCH_AHEAD;
+	if (i == 0) /* the first ones have had no hint */
+		for (size_t j = 0; j < 3 * d && j < n; j++) {
+			prefetch_event(ev[j]);
+			if (p->ops->prefetch && j < 2 * d)
+				p->ops->prefetch(p->kv, ev[j], 0);
+		}
+	if (i + 3 * d < n)
+		prefetch_event(ev[i + 3 * d]);
+	if (!p->ops->prefetch)
+		return;
+	if (i + 2 * d < n)
+		p->ops->prefetch(p->kv, ev[i + 2 * d], 0);
+	if (i + d < n)
+		p->ops->prefetch(p->kv, ev[i + d], 1);
+}
+
 /* Read transactions for applying: the log at or after every seq read, the
  * projections' flushed state behind each table's misses. */
 static int txns_begin(runner *r, pstate *p, store_txn **lt, store_txn **base)
@@ -241,8 +277,10 @@ static void apply_serial(runner *r, uint64_t from, uint64_t to)
 		size_t n = decode_run(lt, seq, to, want, &r->pool, evs, &sr);
 		for (size_t j = 0; j < n; j++)
 			for (unsigned i = 0; i < nprojections; i++)
-				if (needs(&r->st[i], evs[j]->seq))
+				if (needs(&r->st[i], evs[j]->seq)) {
+					prefetch_ahead(&r->st[i], evs, j, n);
 					apply_one(&r->st[i], evs[j], lt);
+				}
 		if (sr.seq)
 			log_broken(r, sr.seq, sr.why);
 		if (n < want)
@@ -317,8 +355,10 @@ static void *worker_main(void *arg)
 		int unreadable = 0;
 		if (!wk->skip && txns_begin(pl->r, wk->p, &lt, &base) == 0) {
 			for (size_t i = 0; i < b->n; i++)
-				if (needs(wk->p, b->ev[i]->seq))
+				if (needs(wk->p, b->ev[i]->seq)) {
+					prefetch_ahead(wk->p, b->ev, i, b->n);
 					apply_one(wk->p, b->ev[i], lt);
+				}
 			txns_end(pl->r, wk->p, lt, base);
 		} else if (!wk->skip) {
 			wk->skip = unreadable = 1;

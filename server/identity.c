@@ -93,8 +93,14 @@ int identity_of(server *srv, nng_msg *msg, char *out, size_t n)
 	}
 	struct ident_entry *e = srv->idents && id ? ident_slot(srv, id) : NULL;
 	if (e && e->pipe == id) {
+		/* Copied, not formatted: this is every request's path. */
 		int rc = e->rc;
-		snprintf(out, n, "%s", e->id);
+		size_t len = strnlen(e->id, sizeof(e->id) - 1);
+		if (n) {
+			len = len < n - 1 ? len : n - 1;
+			memcpy(out, e->id, len);
+			out[len] = '\0';
+		}
 		pthread_mutex_unlock(&srv->ident_lock);
 		return rc;
 	}

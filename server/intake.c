@@ -25,6 +25,10 @@
 /* The reply                                                           */
 /* ------------------------------------------------------------------ */
 
+/* How many events ahead a request's national IDs are hashed (pii_hint):
+ * enough for the lookups' cache misses to overlap. */
+#define PII_AHEAD 8
+
 /* Requests of up to this many events are answered without allocating
  * (besides the reply's message). */
 #define REPLY_ON_STACK 16
@@ -361,9 +365,21 @@ nng_msg *intake_append(call *c)
 		r->status = LD_E(NOT_LEADER);
 		return append_reply(r, srv->w, srv->keys);
 	}
+	/* Several events: their national IDs' hashes and their places in the
+	 * write model made PII_AHEAD events ahead of their lookups (core/pii.h
+	 * pii_hint); one has nothing to overlap with. */
+	pii_hint ahead[PII_AHEAD];
+	int hinting = srv->keys && a->n_events > 1;
+	for (size_t i = 0; hinting && i < PII_AHEAD && i < a->n_events; i++)
+		pii_hint_make(srv->keys, srv->s, a->events[i], now, &ahead[i]);
 	for (size_t i = 0; i < a->n_events; i++) {
 		memset(&e, 0, sizeof(e));
-		int rc = srv->keys ? pii_prepare(srv->keys, srv->s, a->events[i], now, &c->pool, &e) : 0;
+		pii_hint *hint = hinting ? &ahead[i % PII_AHEAD] : NULL;
+		int rc = srv->keys ? pii_prepare(srv->keys, srv->s, a->events[i], now, hint, &c->pool,
+						 &e)
+				   : 0;
+		if (hinting && i + PII_AHEAD < a->n_events)
+			pii_hint_make(srv->keys, srv->s, a->events[i + PII_AHEAD], now, hint);
 		if (rc == 0)
 			rc = check_event(a->events[i], now, &e);
 		if (rc == 0 && !srv->keys && a->events[i]->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED &&
@@ -382,6 +398,8 @@ nng_msg *intake_append(call *c)
 		if (rc)
 			item_fail(&r->items[i], rc, &e);
 	}
+	for (size_t i = 0; hinting && i < PII_AHEAD && i < a->n_events; i++)
+		pii_hint_wipe(&ahead[i]);
 	if (!to_seal && nothing_to_write(c))
 		return append_reply(r, srv->w, srv->keys); /* answered now, without a commit */
 	if (call_hand_off(c, append_decided, NULL) != 0)

@@ -12,88 +12,65 @@
 # anyone asking: on the daemon's timer once there is room, or at the next
 # start; the resent forget is then recorded, and the key's bytes are gone.
 #
+# All of it twice (MODE): a single node, which finds the disk full when its
+# commit fails, and a one-node raft cluster, which must refuse the group
+# before raft's append (C-Raft 0.15 cannot survive a failed write, and its
+# store is written after the acknowledgement): the same answers, the node
+# still running. The cluster's LMDB map starts at 1 MiB, so that it fills
+# (MDB_MAP_FULL) and is grown by the applier on the way. Then the race, the
+# room gone after the check (a test hook skips it): the store's write after
+# the acknowledgement fails, or raft's own (its directory on a volume of its
+# own); either way the node exits 1 saying so and naming the disk, and
+# restarts once there is room with every acknowledged event.
+#
 # Needs root to mount a small tmpfs (CI runs as root); elsewhere it says so
 # and passes without running.
 set -euo pipefail
 : "${LEDGERD:?} ${LEDGERCTL:?} ${TMPDIR:?}"
-. "$ROOT/tests/lib.sh" # national_id
+. "$ROOT/tests/lib.sh" # national_id, joins, free_port, wait_grep
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "diskfull_test: not root: cannot mount a small file system; not run"
 	exit 0
 fi
 MNT=$TMPDIR/small
-mkdir -p "$MNT"
-mount -t tmpfs -o size=3m tmpfs "$MNT"
+KS=$TMPDIR/ks
+RAFTFS=$TMPDIR/raftfs
+mkdir -p "$MNT" "$KS" "$RAFTFS"
 PID=""
 cleanup() {
 	if [ -n "$PID" ]; then kill -9 "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
 	umount "$KS" 2>/dev/null || umount -l "$KS" 2>/dev/null || true
+	umount "$RAFTFS" 2>/dev/null || umount -l "$RAFTFS" 2>/dev/null || true
 	umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
 }
 trap cleanup EXIT
 
-fail() { echo "diskfull_test: FAIL: $*" >&2; exit 1; }
+fail() { echo "diskfull_test: FAIL ($MODE): $*" >&2; exit 1; }
 
 # The daemon's timer (stale readers, a compaction owed), sooner than a minute.
 export LEDGERD_TEST_TICK_MS=200
-KS=$TMPDIR/ks
-PORT=$((20000 + RANDOM % 20000))
-URL=tcp://127.0.0.1:$PORT
+URL=""
 CTL() { "$LEDGERCTL" --url "$URL" "$@"; }
+# start [ARGS...] — starts ledgerd on $MNT/d (a cluster node: once it leads).
 start() {
-	"$LEDGERD" --data "$MNT/d" --listen "$URL" --map-size 64M 2>>"$TMPDIR/ledgerd.log" &
+	local leads
+	leads=$(grep -c "cluster: this node leads" "$TMPDIR/ledgerd.log" || true)
+	# shellcheck disable=SC2086
+	"$LEDGERD" --data "$MNT/d" --listen "$URL" $NODE "$@" 2>>"$TMPDIR/ledgerd.log" &
 	PID=$!
-	for _ in $(seq 100); do CTL head >/dev/null 2>&1 && return 0; sleep 0.05; done
+	for _ in $(seq 200); do
+		if CTL head >/dev/null 2>&1 && { [ "$MODE" = single ] ||
+			[ "$(grep -c "cluster: this node leads" "$TMPDIR/ledgerd.log")" -gt "$leads" ]; }; then
+			return 0
+		fi
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.05
+	done
 	fail "ledgerd did not start (see $TMPDIR/ledgerd.log)"
 }
 head_seq() { CTL head | awk '{print $3}'; }
-
-# Batches of 200 joins, each a distinct person (of region 32bbbb, sequence i).
-batch() {
-	local b=$1
-	for i in $(seq 0 199); do
-		printf 'join M%dx%d --org NJ --path platform-work --channel online --group courier --employment employed --region 320100 --national-id %s\n' \
-			"$b" "$i" "$(national_id $((320000 + b)) "$i")"
-	done >"$TMPDIR/b$b.txt"
-	CTL batch "$TMPDIR/b$b.txt"
-}
-
-start
-CTL org add JS --name J --kind federation-province --region 320000 >/dev/null
-CTL org add NJ --name N --kind federation-city --region 320100 --parent JS >/dev/null
-
-full=""
-for b in $(seq 0 100); do
-	before=$(head_seq)
-	if ! batch "$b" >"$TMPDIR/out" 2>"$TMPDIR/err"; then
-		grep -q ERR_DISK_FULL "$TMPDIR/err" || fail "batch $b failed without ERR_DISK_FULL: $(cat "$TMPDIR/err")"
-		[ "$(head_seq)" = "$before" ] || fail "a failed batch moved the head"
-		full=$b
-		break
-	fi
-done
-[ -n "$full" ] || fail "3 MiB never filled"
-echo "diskfull_test: disk full at batch $full, head $(head_seq)"
-acked=$(head_seq)
-
-# Reads still work; a second attempt fails the same way.
-CTL get "$acked" >/dev/null || fail "reads stopped working on a full disk"
-batch "$full" >/dev/null 2>&1 && fail "an append succeeded on a full disk"
-
-# Space returns: the same batch goes in, nothing lost before it.
-mount -o remount,size=64m "$MNT"
-batch "$full" >/dev/null || fail "appends did not resume after space returned"
-[ "$(head_seq)" = "$((acked + 200))" ] || fail "head $(head_seq), expected $((acked + 200))"
-
-# And it all survives kill -9.
-kill -9 "$PID"
-wait "$PID" 2>/dev/null || true
-PID=""
-start
-[ "$(head_seq)" = "$((acked + 200))" ] || fail "after kill -9 the head is $(head_seq), expected $((acked + 200))"
-CTL history "M${full}x199" >/dev/null || fail "the last acked member is missing after restart"
-
+alive() { kill -0 "$PID" 2>/dev/null || fail "ledgerd exited: $(tail -3 "$TMPDIR/ledgerd.log")"; }
 # A clean stop exits 0.
 stop() {
 	kill -TERM "$PID"
@@ -102,17 +79,183 @@ stop() {
 	PID=""
 	[ "$rc" -eq 0 ] || fail "SIGTERM: ledgerd exited $rc"
 }
-stop
+
+# Batches of 200 joins.
+batch() {
+	[ -f "$TMPDIR/b$1.txt" ] || joins "$1" 200 >"$TMPDIR/b$1.txt"
+	CTL batch "$TMPDIR/b$1.txt"
+}
+
+run() {
+	MODE=$1
+	local size grown
+	: >"$TMPDIR/ledgerd.log"
+	URL=tcp://127.0.0.1:$(free_port)
+	if [ "$MODE" = single ]; then
+		# Where a node without peers runs raft by default, --no-raft
+		# keeps the single node that commits its log itself.
+		NODE="--map-size 64M"
+		! "$LEDGERD" --help 2>&1 | grep -q -- --no-raft || NODE+=" --no-raft"
+		size=3m grown=64m
+	else
+		# raft_uv holds three segments of 8 MiB (the one it writes, two
+		# ahead); the check keeps room for one more and for the stores.
+		NODE="--map-size 1M --node-id 1 --peer 1,127.0.0.1:$(free_port),$URL"
+		size=44m grown=256m
+	fi
+	mount -t tmpfs -o size=$size tmpfs "$MNT"
+
+	start
+	CTL org add JS --name J --kind federation-province --region 320000 >/dev/null
+	CTL org add NJ --name N --kind federation-city --region 320100 --parent JS >/dev/null
+
+	full=""
+	for b in $(seq 0 150); do
+		before=$(head_seq)
+		if ! batch "$b" >"$TMPDIR/out" 2>"$TMPDIR/err"; then
+			grep -q ERR_DISK_FULL "$TMPDIR/err" || fail "batch $b failed without ERR_DISK_FULL: $(cat "$TMPDIR/err")"
+			grep -q "nothing of this request was recorded" "$TMPDIR/err" ||
+				fail "the answer does not say nothing was recorded: $(cat "$TMPDIR/err")"
+			[ "$(head_seq)" = "$before" ] || fail "a failed batch moved the head"
+			full=$b
+			break
+		fi
+	done
+	[ -n "$full" ] || fail "$size never filled"
+	echo "diskfull_test ($MODE): disk full at batch $full, head $(head_seq)"
+	acked=$(head_seq)
+	alive
+	if [ "$MODE" = cluster ]; then
+		grep -q "refused before raft's append: the disk of '$MNT/d/raft' (raft's log, the log, the projections) has" \
+			"$TMPDIR/ledgerd.log" || fail "no log line names the full disk"
+		grep -q "store: map of '$MNT/d' grown to" "$TMPDIR/ledgerd.log" ||
+			fail "the 1 MiB map never filled"
+		grep -q "replica: FAILED" "$TMPDIR/ledgerd.log" && fail "raft failed a write"
+	fi
+
+	# Reads still work; a second attempt fails the same way.
+	CTL get "$acked" >/dev/null || fail "reads stopped working on a full disk"
+	batch "$full" >/dev/null 2>&1 && fail "an append succeeded on a full disk"
+	alive
+
+	# Space returns: the same batch goes in, nothing lost before it.
+	mount -o remount,size=$grown "$MNT"
+	batch "$full" >/dev/null || fail "appends did not resume after space returned"
+	[ "$(head_seq)" = "$((acked + 200))" ] || fail "head $(head_seq), expected $((acked + 200))"
+
+	# And it all survives kill -9.
+	kill -9 "$PID"
+	wait "$PID" 2>/dev/null || true
+	PID=""
+	start
+	[ "$(head_seq)" = "$((acked + 200))" ] || fail "after kill -9 the head is $(head_seq), expected $((acked + 200))"
+	CTL history "M${full}x199" >/dev/null || fail "the last acked member is missing after restart"
+	stop
+
+	[ "$MODE" = single ] || { filled_behind; raft_full; }
+	keystore_full
+	umount "$MNT" 2>/dev/null || umount -l "$MNT"
+}
+
+# The race: a cluster node's check said there was room, and then another
+# process took it. Raft keeps its segments allocated ahead (and frees what
+# it truncates as it allocates), so the first write to fail is the store's,
+# after the acknowledgement: the node exits saying so and naming the disk,
+# and once there is room it starts again with every acknowledged event
+# (raft's log replays them). LEDGERD_TEST_ROOM_OFF=1 (a test hook) skips the
+# check, as if the room had gone right after it.
+filled_behind() {
+	LEDGERD_TEST_ROOM_OFF=1 start
+	rm -f "$MNT/filler" "$MNT/room"
+	head -c $((2 << 20)) /dev/zero >"$MNT/room"
+	dd if=/dev/zero of="$MNT/filler" bs=64k 2>/dev/null || true
+	rm -f "$MNT/room"
+	local b acked=$(head_seq) failed=""
+	for b in $(seq 500 600); do
+		if batch "$b" >/dev/null 2>"$TMPDIR/err"; then
+			acked=$(head_seq 2>/dev/null || echo "$acked")
+			last=$b
+		else
+			failed=$b
+			break
+		fi
+	done
+	[ -n "$failed" ] || fail "2 MiB never filled"
+	for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$PID" 2>/dev/null && fail "the node goes on after its store failed: $(tail -3 "$TMPDIR/ledgerd.log")"
+	rc=0
+	wait "$PID" || rc=$?
+	PID=""
+	[ "$rc" -ne 0 ] || fail "the node whose store failed exited 0"
+	grep -q "store: commit: no space left on the device of '$MNT/d'" "$TMPDIR/ledgerd.log" ||
+		fail "no log line names the full disk: $(grep ERROR "$TMPDIR/ledgerd.log" | tail -3)"
+	grep -q "cannot be written into the log: no space left on device; raft's log holds them, and this node stops" \
+		"$TMPDIR/ledgerd.log" || fail "no log line says the node stops: $(grep ERROR "$TMPDIR/ledgerd.log" | tail -3)"
+	echo "diskfull_test ($MODE): the store failed after batch $last was acknowledged (head $acked); the node exited $rc"
+	rm -f "$MNT/filler"
+	start
+	[ "$(head_seq)" -ge "$acked" ] || fail "after the store failed the head is $(head_seq), below $acked acknowledged"
+	for b in $(seq 500 "$last"); do
+		CTL history "M${b}x0" >/dev/null && CTL history "M${b}x199" >/dev/null ||
+			fail "a member of acknowledged batch $b is missing after the restart"
+	done
+	local now
+	now=$(head_seq)
+	batch 700 >/dev/null || fail "appends did not resume after the store's failure"
+	[ "$(head_seq)" = "$((now + 200))" ] || fail "head $(head_seq), expected $((now + 200))"
+	stop
+}
+
+# Raft's own write fails for want of room: raft's directory on a volume of
+# its own with room for one more segment, the check skipped (as above). The
+# pool of segments raft_uv allocates ahead cannot be refilled, and once the
+# one it writes is full its append fails: the node exits saying so (raft_uv's
+# message, raft's directory), and restarted on a larger volume it has every
+# acknowledged event.
+raft_full() {
+	mount -t tmpfs -o size=12m tmpfs "$RAFTFS"
+	cp -a "$MNT/d/raft/." "$RAFTFS/"
+	rm -rf "$MNT/d/raft"
+	ln -s "$RAFTFS" "$MNT/d/raft"
+	LEDGERD_TEST_ROOM_OFF=1 start
+	local b acked=$(head_seq) last="" failed=""
+	for b in $(seq 800 820); do
+		[ -f "$TMPDIR/b$b.txt" ] || joins "$b" 5000 >"$TMPDIR/b$b.txt"
+		if CTL batch "$TMPDIR/b$b.txt" >/dev/null 2>"$TMPDIR/err"; then
+			acked=$(head_seq)
+			last=$b
+		else
+			failed=$b
+			break
+		fi
+	done
+	[ -n "$failed" ] || fail "raft's 12 MiB never filled"
+	for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$PID" 2>/dev/null && fail "the node goes on after raft's write failed: $(tail -3 "$TMPDIR/ledgerd.log")"
+	rc=0
+	wait "$PID" || rc=$?
+	PID=""
+	[ "$rc" -ne 0 ] || fail "the node whose raft write failed exited 0"
+	grep -q "replica: FAILED: writing raft's log: no space left on the disk (create segment open-[0-9]*: not enough space to allocate" "$TMPDIR/ledgerd.log" ||
+		fail "raft's failed write is not said: $(grep ERROR "$TMPDIR/ledgerd.log" | tail -3)"
+	grep -q "raft's directory is '$MNT/d/raft'); ledgerd stops, to be restarted" "$TMPDIR/ledgerd.log" ||
+		fail "the exit does not name raft's directory"
+	echo "diskfull_test ($MODE): $(grep "replica: FAILED" "$TMPDIR/ledgerd.log" | tail -1 | sed 's/.*replica: //'), after batch ${last:-none} (head $acked); exited $rc"
+	mount -o remount,size=64m "$RAFTFS"
+	start
+	[ "$(head_seq)" -ge "$acked" ] || fail "after raft's failed write the head is $(head_seq), below $acked acknowledged"
+	[ -z "$last" ] || CTL history "M${last}x4999" >/dev/null || fail "the last acknowledged member is missing"
+	local now
+	now=$(head_seq)
+	batch 701 >/dev/null || fail "appends did not resume after raft's failed write"
+	[ "$(head_seq)" = "$((now + 200))" ] || fail "head $(head_seq), expected $((now + 200))"
+	stop
+	rm "$MNT/d/raft"
+	cp -a "$RAFTFS/." "$MNT/d/raft/"
+	umount "$RAFTFS"
+}
 
 # --- the keystore alone is full ------------------------------------------------
-JOIN="--org NJ --path platform-work --channel online --group courier --employment employed --region 320100"
-start
-for m in K1 K2; do
-	# shellcheck disable=SC2086
-	CTL join "$m" $JOIN --national-id "$(national_id 320102 $((900 + ${m#K})))" --name "姓名$m" \
-		--phone 1380000000${m#K} >/dev/null || fail "join $m with a name"
-done
-stop
 # key_hex MEMBER — the member's key as stored in DATA/keys (empty if none).
 key_hex() {
 	mdb_dump -s keys "$MNT/d/keys" | python3 -c '
@@ -123,14 +266,6 @@ print(next((v for k, v in zip(lines[::2], lines[1::2]) if k == want), ""))' "$1"
 }
 # holds HEX — the keystore's file holds these bytes (on a live or a free page).
 holds() { python3 -c 'import sys; sys.exit(0 if bytes.fromhex(sys.argv[1]) in open(sys.argv[2], "rb").read() else 1)' "$1" "$KS/keys/data.mdb"; }
-K1=$(key_hex K1)
-K2=$(key_hex K2)
-[ -n "$K1" ] && [ -n "$K2" ] || fail "K1 and K2 have no keys in the keystore"
-mkdir -p "$KS"
-mount -t tmpfs -o size=512k tmpfs "$KS"
-cp -a "$MNT/d/keys" "$KS/keys"
-rm -rf "$MNT/d/keys"
-ln -s "$KS/keys" "$MNT/d/keys"
 # fill [ROOM] — fills the keystore's volume, then frees ROOM bytes.
 fill() {
 	rm -f "$KS/filler" "$KS/room"
@@ -138,56 +273,80 @@ fill() {
 	dd if=/dev/zero of="$KS/filler" bs=4k 2>/dev/null || true
 	rm -f "$KS/room"
 }
-fill
-start
-before=$(head_seq)
-{
-	echo 'org add XX --name X --kind federation-city --region 320100 --parent JS'
-	for i in $(seq 0 499); do
-		printf 'join N%d %s --national-id %s --name "李四%d" --phone 1390000%04d\n' \
-			"$i" "$JOIN" "$(national_id 320700 "$i")" "$i" "$i"
+keystore_full() {
+	JOIN="--org NJ --path platform-work --channel online --group courier --employment employed --region 320100"
+	start
+	for m in K1 K2; do
+		# shellcheck disable=SC2086
+		CTL join "$m" $JOIN --national-id "$(national_id 320102 $((900 + ${m#K})))" --name "姓名$m" \
+			--phone 1380000000${m#K} >/dev/null || fail "join $m with a name"
 	done
-} >"$TMPDIR/mixed.txt"
-if CTL batch "$TMPDIR/mixed.txt" >"$TMPDIR/out" 2>"$TMPDIR/err"; then
-	fail "a batch needing 500 new keys went through on a full keystore volume"
-fi
-grep -q "ERR_DISK_FULL" "$TMPDIR/err" || fail "names on a full keystore volume: not ERR_DISK_FULL: $(head -c 300 "$TMPDIR/err")"
-grep -q "ERR_KEYSTORE" "$TMPDIR/err" "$TMPDIR/out" && fail "names on a full keystore volume answered ERR_KEYSTORE"
-grep -q "nothing of this request was recorded" "$TMPDIR/err" || fail "the answer does not say nothing was recorded"
-[ "$(head_seq)" = "$before" ] || fail "events of a batch refused for a full disk were recorded (head $(head_seq), was $before)"
+	stop
+	K1=$(key_hex K1)
+	K2=$(key_hex K2)
+	[ -n "$K1" ] && [ -n "$K2" ] || fail "K1 and K2 have no keys in the keystore"
+	mkdir -p "$KS"
+	mount -t tmpfs -o size=512k tmpfs "$KS"
+	cp -a "$MNT/d/keys" "$KS/keys"
+	rm -rf "$MNT/d/keys"
+	ln -s "$KS/keys" "$MNT/d/keys"
+	fill
+	start
+	before=$(head_seq)
+	[ -f "$TMPDIR/mixed.txt" ] || {
+		echo 'org add XX --name X --kind federation-city --region 320100 --parent JS'
+		for i in $(seq 0 499); do
+			printf 'join N%d %s --national-id %s --name "李四%d" --phone 1390000%04d\n' \
+				"$i" "$JOIN" "$(national_id 320700 "$i")" "$i" "$i"
+		done
+	} >"$TMPDIR/mixed.txt"
+	if CTL batch "$TMPDIR/mixed.txt" >"$TMPDIR/out" 2>"$TMPDIR/err"; then
+		fail "a batch needing 500 new keys went through on a full keystore volume"
+	fi
+	grep -q "ERR_DISK_FULL" "$TMPDIR/err" || fail "names on a full keystore volume: not ERR_DISK_FULL: $(head -c 300 "$TMPDIR/err")"
+	grep -q "ERR_KEYSTORE" "$TMPDIR/err" "$TMPDIR/out" && fail "names on a full keystore volume answered ERR_KEYSTORE"
+	grep -q "nothing of this request was recorded" "$TMPDIR/err" || fail "the answer does not say nothing was recorded"
+	[ "$(head_seq)" = "$before" ] || fail "events of a batch refused for a full disk were recorded (head $(head_seq), was $before)"
 
-# A forget with room to delete the key but not to compact the file.
-fill 16384
-FORGET1="forget K1 --reason deletion-request --event-id 0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f01 --at 2026-01-02"
-# shellcheck disable=SC2086
-if CTL $FORGET1 >"$TMPDIR/out" 2>"$TMPDIR/err"; then
-	fail "a forget whose key could not be destroyed answered success"
-fi
-grep -q "ERR_DISK_FULL" "$TMPDIR/err" || fail "the failed forget is not ERR_DISK_FULL: $(cat "$TMPDIR/err")"
-[ "$(head_seq)" = "$before" ] || fail "a forget that could not destroy its key was recorded"
-holds "$K1" && echo "diskfull_test: K1's key is still in the file (deleted or not) while the disk is full"
-# Room returns: the timer does the compaction owed, nobody asks.
-rm -f "$KS/filler"
-wait_grep 100 "compaction owed since a forget is done" "$TMPDIR/ledgerd.log" ||
-	fail "the compaction owed was not done once there was room"
-# shellcheck disable=SC2086
-CTL $FORGET1 >/dev/null || fail "the resent forget of K1 failed"
-holds "$K1" && fail "K1's key is still in the keystore's file after its forget"
-CTL history K1 | grep -q "forgotten" || fail "K1's history does not show it forgotten"
+	# A forget with room to delete the key but not to compact the file.
+	fill 16384
+	FORGET1="forget K1 --reason deletion-request --event-id 0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f01 --at 2026-01-02"
+	# shellcheck disable=SC2086
+	if CTL $FORGET1 >"$TMPDIR/out" 2>"$TMPDIR/err"; then
+		fail "a forget whose key could not be destroyed answered success"
+	fi
+	grep -q "ERR_DISK_FULL" "$TMPDIR/err" || fail "the failed forget is not ERR_DISK_FULL: $(cat "$TMPDIR/err")"
+	[ "$(head_seq)" = "$before" ] || fail "a forget that could not destroy its key was recorded"
+	holds "$K1" && echo "diskfull_test: K1's key is still in the file (deleted or not) while the disk is full"
+	# Room returns: the timer does the compaction owed, nobody asks.
+	rm -f "$KS/filler"
+	wait_grep 100 "compaction owed since a forget is done" "$TMPDIR/ledgerd.log" ||
+		fail "the compaction owed was not done once there was room"
+	# shellcheck disable=SC2086
+	CTL $FORGET1 >/dev/null || fail "the resent forget of K1 failed"
+	holds "$K1" && fail "K1's key is still in the keystore's file after its forget"
+	CTL history K1 | grep -q "forgotten" || fail "K1's history does not show it forgotten"
 
-# The same, finished by the next start.
-fill 16384
-FORGET2="forget K2 --reason deletion-request --event-id 0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f02 --at 2026-01-02"
-# shellcheck disable=SC2086
-CTL $FORGET2 >/dev/null 2>&1 && fail "the forget of K2 answered success on a full keystore volume"
-stop
-rm -f "$KS/filler"
-: >"$TMPDIR/ledgerd.log"
-start
-grep -q "compaction owed since a forget is done" "$TMPDIR/ledgerd.log" ||
-	fail "the start did not do the compaction owed"
-# shellcheck disable=SC2086
-CTL $FORGET2 >/dev/null || fail "the resent forget of K2 failed"
-holds "$K2" && fail "K2's key is still in the keystore's file after its forget"
-stop
+	# The same, finished by the next start.
+	fill 16384
+	FORGET2="forget K2 --reason deletion-request --event-id 0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f02 --at 2026-01-02"
+	# shellcheck disable=SC2086
+	CTL $FORGET2 >/dev/null 2>&1 && fail "the forget of K2 answered success on a full keystore volume"
+	stop
+	rm -f "$KS/filler"
+	: >"$TMPDIR/ledgerd.log"
+	start
+	grep -q "compaction owed since a forget is done" "$TMPDIR/ledgerd.log" ||
+		fail "the start did not do the compaction owed"
+	# shellcheck disable=SC2086
+	CTL $FORGET2 >/dev/null || fail "the resent forget of K2 failed"
+	holds "$K2" && fail "K2's key is still in the keystore's file after its forget"
+	stop
+	umount "$KS" 2>/dev/null || umount -l "$KS"
+	rm -rf "$KS"/* 2>/dev/null || true
+}
+
+for MODE in single cluster; do
+	run "$MODE"
+done
 echo "diskfull_test: ok"

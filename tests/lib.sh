@@ -220,3 +220,19 @@ national_id() {
 	for i in $(seq 0 16); do sum=$((sum + ${body:i:1} * w[i])); done
 	printf '%s%s\n' "$body" "${c:sum % 11:1}"
 }
+
+# joins B N — N ledgerctl batch lines joining members M<B>x<i> to
+# organisation NJ, each a distinct person (national_id 320000+B i), made in
+# one process (national_id forks a few times per ID).
+joins() {
+	python3 - "$1" "$2" <<'PY'
+import sys
+b, n = int(sys.argv[1]), int(sys.argv[2])
+w = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+for i in range(n):
+    body = "%06d1980%02d%02d%03d" % (320000 + b, 1 + i // 28000 % 12, 1 + i // 1000 % 28, i % 1000)
+    nid = body + "10X98765432"[sum(int(d) * k for d, k in zip(body, w)) % 11]
+    print("join M%dx%d --org NJ --path platform-work --channel online --group courier "
+          "--employment employed --region 320100 --national-id %s" % (b, i, nid))
+PY
+}

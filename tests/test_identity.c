@@ -282,14 +282,27 @@ static void adopt(Ledger__Event *ev)
 	free(p);
 }
 
-/* A join by national ID, prepared as the server does, then appended. */
+/* A join by national ID, prepared as the server does, then appended. It is
+ * prepared twice, the second time with the hint a batch makes ahead
+ * (pii_hint_make): the same answer and the same person. */
 static int join_by_id(tl_ledger *l, keystore *k, const char *member, const char *id,
 		      ld_errinfo *e)
 {
-	Ledger__Event *ev = tl_join(member, "NJ", 0);
+	Ledger__Event *ev = tl_join(member, "NJ", 0), *ev2 = tl_join(member, "NJ", 0);
 	ev->member_joined->national_id = strdup(id); /* pii_prepare frees it */
+	ev2->member_joined->national_id = strdup(id);
+	pii_hint hint;
+	pii_hint_make(k, l->s, ev2, NOW_US, &hint);
+	ld_errinfo e2 = {0};
 	memset(e, 0, sizeof(*e));
-	int rc = pii_prepare(k, l->s, ev, NOW_US, NULL, e);
+	int rc = pii_prepare(k, l->s, ev, NOW_US, NULL, NULL, e);
+	assert_int_equal(pii_prepare(k, l->s, ev2, NOW_US, &hint, NULL, &e2), rc);
+	assert_string_equal(e2.message, e->message);
+	if (rc == 0)
+		assert_memory_equal(ev2->member_joined->person_hash.data,
+				    ev->member_joined->person_hash.data, LD_HASH_LEN);
+	free(ev2->member_joined->person_hash.data);
+	ev2->member_joined->person_hash.data = NULL;
 	if (rc == 0) {
 		adopt(ev);
 		rc = tl_append(l, ev, NULL, e);
@@ -357,6 +370,19 @@ static void test_legacy_keys(void **state)
 	assert_non_null(strstr(e.message, "'OLD2'"));
 	assert_int_equal(join_by_id(&l, k, "NEW3", "320106951230456", &e), LD_E(ALREADY_MEMBER));
 	assert_non_null(strstr(e.message, "'OLD2'"));
+	/* A person an older server recorded with its own key as the 15-digit
+	 * number typed (a hash a batch's hint makes ahead too, pii_hint). */
+	Ledger__Event *old = tl_join("OLD3", "NJ", 0);
+	old->member_joined->national_id = NULL;
+	old->member_joined->has_person_hash = 1;
+	old->member_joined->person_hash.len = LD_HASH_LEN;
+	old->member_joined->person_hash.data = tl_alloc(LD_HASH_LEN);
+	assert_int_equal(keystore_person_hash(k, "320104850101123", old->member_joined->person_hash.data),
+			 0);
+	if (tl_append(&l, old, NULL, &e) != 0)
+		fail_msg("old join of OLD3: %s", e.message);
+	assert_int_equal(join_by_id(&l, k, "NEW7", "320104198501011237", &e), LD_E(ALREADY_MEMBER));
+	assert_non_null(strstr(e.message, "'OLD3'"));
 	/* Someone else is new, with the server's own hash. */
 	assert_int_equal(join_by_id(&l, k, "NEW4", "320102199001011232", &e), 0);
 	assert_int_equal(join_by_id(&l, k, "NEW5", "320102199001011232", &e), LD_E(ALREADY_MEMBER));
@@ -367,7 +393,7 @@ static void test_legacy_keys(void **state)
 	ev->member_joined->member_id = NULL;
 	ev->has_event_id = 0;
 	ev->member_joined->national_id = strdup("320102198001010059");
-	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, NULL, &e), 0);
+	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, NULL, NULL, &e), 0);
 	assert_int_equal(strncmp(ev->member_joined->member_id, "P-", 2), 0);
 	assert_int_equal(strlen(ev->member_joined->member_id), 18);
 	assert_true(ev->has_event_id);
@@ -396,7 +422,7 @@ static int amend_by_id(tl_ledger *l, keystore *k, uint64_t seq, const char *memb
 	with->member_joined->national_id = id ? strdup(id) : NULL; /* pii_prepare frees it */
 	Ledger__Event *ev = tl_amend(seq, with);
 	memset(e, 0, sizeof(*e));
-	int rc = pii_prepare(k, l->s, ev, NOW_US, NULL, e);
+	int rc = pii_prepare(k, l->s, ev, NOW_US, NULL, NULL, e);
 	if (rc == 0) {
 		Ledger__MemberJoined *j = ev->event_amended->member_joined;
 		void *p = j->person_hash.data;
@@ -484,12 +510,12 @@ static void test_new_log_server_only(void **state)
 	ev->member_joined->has_person_hash = 1;
 	ev->member_joined->person_hash.len = LD_HASH_LEN;
 	ev->member_joined->person_hash.data = tl_alloc(LD_HASH_LEN);
-	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, NULL, &e), LD_E(INVALID_VALUE));
+	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, NULL, NULL, &e), LD_E(INVALID_VALUE));
 	assert_string_equal(e.field, "member_joined.person_hash");
 	assert_int_equal(keystore_person_hash(k, "320102199001011232",
 					      ev->member_joined->person_hash.data),
 			 0);
-	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, NULL, &e), 0);
+	assert_int_equal(pii_prepare(k, l.s, ev, NOW_US, NULL, NULL, &e), 0);
 	keystore_close(k);
 	tl_close(&l);
 }

@@ -341,6 +341,46 @@ static void test_trim(void **state)
 	expect_kv(f, DB_A, "key7", "changed");
 }
 
+/* A table past HUGE_SLOTS (its slot array mapped on its own): grown,
+ * hinted (kv_prefetch, both stages, keys present or not, a database with
+ * none), flushed, trimmed (a new, small array) and read back from LMDB;
+ * the hints change nothing. */
+static void test_big_table(void **state)
+{
+	fx *f = *state;
+	enum { N = 200000 };
+	char key[32], val[32];
+	base_begin(f);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "big%d", i);
+		snprintf(val, sizeof(val), "v%d", i * 7);
+		put_s(f, DB_A, key, val);
+	}
+	size_t bytes = kv_bytes(f->kv), dirty = kv_dirty(f->kv);
+	for (int i = 0; i < N + 1000; i++) {
+		snprintf(key, sizeof(key), "big%d", i);
+		for (int stage = 0; stage < 2; stage++) {
+			kv_prefetch(f->kv, DB_A, key, strlen(key), stage);
+			kv_prefetch(f->kv, DB_B, key, strlen(key), stage);
+		}
+	}
+	assert_int_equal(kv_bytes(f->kv), bytes);
+	assert_int_equal(kv_dirty(f->kv), dirty);
+	expect_kv(f, DB_A, "big199999", "v1399993");
+	expect_kv(f, DB_A, "big200000", NULL);
+	assert_int_equal(flush(f), 0);
+	put_s(f, DB_A, "big5", "changed");
+	kv_trim(f->kv);
+	assert_true(kv_bytes(f->kv) < bytes / 100);
+	for (int i = 0; i < N; i += 997) {
+		snprintf(key, sizeof(key), "big%d", i);
+		snprintf(val, sizeof(val), "v%d", i * 7);
+		expect_kv(f, DB_A, key, i == 5 ? "changed" : val);
+	}
+	expect_kv(f, DB_A, "big5", "changed");
+	expect_kv(f, DB_B, "big5", NULL);
+}
+
 /*
  * Reading the state as applied (kv_read): two tables over one environment
  * (database a shared between them by key, b the first's alone), changed at
@@ -876,6 +916,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_growing_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_flush_and_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_big_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold_log, setup, teardown),
