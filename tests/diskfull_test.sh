@@ -12,8 +12,10 @@
 # anyone asking: on the daemon's timer once there is room, or at the next
 # start; the resent forget is then recorded, and the key's bytes are gone.
 #
-# All of it twice (MODE): a single node, which finds the disk full when its
-# commit fails, and a one-node raft cluster, which must refuse the group
+# All of it three times (MODE): a single node with raft = off, which finds the
+# disk full when its commit fails, a single node as it runs by default (a
+# cluster of one), and a one-node raft cluster (--peer naming only itself):
+# each of the two must refuse the group
 # before raft's append (C-Raft 0.15 cannot survive a failed write, and its
 # store is written after the acknowledgement): the same answers, the node
 # still running. The cluster's LMDB map starts at 1 MiB, so that it fills
@@ -92,15 +94,16 @@ run() {
 	: >"$TMPDIR/ledgerd.log"
 	URL=tcp://127.0.0.1:$(free_port)
 	if [ "$MODE" = single ]; then
-		# Where a node without peers runs raft by default, --no-raft
-		# keeps the single node that commits its log itself.
-		NODE="--map-size 64M"
-		! "$LEDGERD" --help 2>&1 | grep -q -- --no-raft || NODE+=" --no-raft"
+		# A node without peers runs raft by default: --no-raft keeps the
+		# single node that commits its log itself.
+		NODE="--map-size 64M --no-raft"
 		size=3m grown=64m
 	else
 		# raft_uv holds three segments of 8 MiB (the one it writes, two
 		# ahead); the check keeps room for one more and for the stores.
-		NODE="--map-size 1M --node-id 1 --peer 1,127.0.0.1:$(free_port),$URL"
+		# solo: no peer settings, a cluster of one (the default).
+		NODE="--map-size 1M"
+		[ "$MODE" = solo ] || NODE+=" --node-id 1 --peer 1,127.0.0.1:$(free_port),$URL"
 		size=44m grown=256m
 	fi
 	mount -t tmpfs -o size=$size tmpfs "$MNT"
@@ -346,7 +349,7 @@ keystore_full() {
 	rm -rf "$KS"/* 2>/dev/null || true
 }
 
-for MODE in single cluster; do
+for MODE in single solo cluster; do
 	run "$MODE"
 done
 echo "diskfull_test: ok"
