@@ -946,7 +946,9 @@ static int measure_message(measure_ctx *c, const ProtobufCMessageDescriptor *d,
 	wire_field w;
 	if (depth > 32 || d->n_fields > MEASURE_MAX_FIELDS)
 		return malformed(c->len, c->e);
-	c->cost += d->sizeof_message;
+	/* Each allocation as a call's pool counts it (rounded up to its
+	 * alignment: budget_alloc), which is at least what malloc asks. */
+	c->cost += POOL_ALIGN(d->sizeof_message);
 	while (p < end) {
 		if (!(p = next_field(p, end, &w)))
 			return malformed(c->len, c->e);
@@ -954,13 +956,15 @@ static int measure_message(measure_ctx *c, const ProtobufCMessageDescriptor *d,
 		size_t vlen = (size_t)(w.end - w.val);
 		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, w.num);
 		if (!f) { /* kept as an unknown field (and refused after decoding) */
-			c->cost += sizeof(ProtobufCMessageUnknownField) + vlen;
+			c->cost += POOL_ALIGN(sizeof(ProtobufCMessageUnknownField)) + POOL_ALIGN(vlen);
 			continue;
 		}
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			size_t n = 1, i = (size_t)(f - d->fields);
 			if (packed(f, &w))
 				n = packed_count(f, &w);
+			if (!counts[i]) /* its array, allocated once: rounded once */
+				c->cost += sizeof(max_align_t) - 1;
 			counts[i] += n;
 			c->cost += n * element_size(f);
 			if (counts[i] > CODEC_MAX_REPEATED) {
@@ -979,7 +983,7 @@ static int measure_message(measure_ctx *c, const ProtobufCMessageDescriptor *d,
 			}
 		}
 		if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES) {
-			c->cost += vlen + 1;
+			c->cost += POOL_ALIGN(vlen + 1);
 		} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 			if (w.type != 2)
 				return malformed(c->len, c->e);

@@ -1194,6 +1194,36 @@ static void test_request_limits(void **state)
 	assert_int_equal(codec_request_budget(64u << 20), CODEC_BUDGET_MAX);
 }
 
+/* A request the reading finds within its budget decodes into a call's pool
+ * as it does with malloc, and one it finds over is refused both ways: the
+ * pool rounds each allocation up to its alignment, which the reading must
+ * count too. 1,000 events of a profile_changed with an L-byte member_id and
+ * three empty strings (21 + L bytes each on the wire, about 16 times that in
+ * memory near L = 11, a few hundred bytes more once rounded). */
+static void test_request_budget_pool(void **state)
+{
+	ld_errinfo e;
+	size_t n, m, cost;
+	for (uint8_t L = 1; L <= 40; L++) {
+		uint8_t ev[64] = {0x0a, (uint8_t)(L + 11), /* Append.events (1) */
+				  0x9a, 0x02, (uint8_t)(L + 8), /* Event.profile_changed (35) */
+				  0x0a, L};                      /* member_id, L bytes */
+		size_t k = 7;
+		memset(ev + k, 'M', L);
+		k += L;
+		static const uint8_t empty[] = {0x22, 0x00, 0x3a, 0x00, 0x42, 0x00}; /* platform, name, phone "" */
+		memcpy(ev + k, empty, sizeof(empty));
+		k += sizeof(empty);
+		uint8_t *events = times(ev, k, 1000, &n);
+		uint8_t *rq = wrap(10, events, n, &m);
+		int rc = codec_request_measure(rq, m, &cost, &e);
+		if (unpack(rq, m, &e) != rc)
+			fail_msg("member_id of %u bytes: the reading says %d (%zu bytes of %zu), "
+				 "decoding %d: %s",
+				 L, rc, cost, codec_request_budget(m), -rc, e.message);
+	}
+}
+
 /* What the reading says decoding costs is at least what protobuf-c
  * allocates, and real requests stay far within their budget: a batch of
  * every kind of event (the checks' own fixtures) and a batch of joins. */
@@ -1604,6 +1634,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_unpack_unknown_nested, teardown),
 	    cmocka_unit_test_teardown(test_request_command, teardown),
 	    cmocka_unit_test_teardown(test_request_limits, teardown),
+	    cmocka_unit_test_teardown(test_request_budget_pool, teardown),
 	    cmocka_unit_test_teardown(test_request_cost_bounds, teardown),
 	    cmocka_unit_test_teardown(test_event_hash, teardown),
 	    cmocka_unit_test_teardown(test_peek_body_case, teardown),
