@@ -18,6 +18,9 @@ __thread int wr_no_read_wait;
 
 /* The raft index of the last entry applied, in the log's meta. */
 static const char META_RAFT_INDEX[] = "raft-index";
+/* What the pool another leader's groups are decoded into keeps between
+ * them: one block (codec.h's default), not the largest group's events. */
+#define FOLLOW_POOL_KEEP ((size_t)1 << 20)
 
 /* The entry not yet stored that holds seq (lock held), or NULL. */
 const pend *wr_pending_at(const writer *w, uint64_t seq)
@@ -661,7 +664,7 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
 		goto out;
 	}
 	free(evs);
-	codec_pool_reset(&w->follow_pool);
+	codec_pool_trim(&w->follow_pool, FOLLOW_POOL_KEEP);
 	pthread_mutex_lock(&w->lock);
 	wr_pend_queue(w, p);
 	w->dseq = last;
@@ -671,7 +674,7 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
 	return 0;
 out:
 	free(evs);
-	codec_pool_reset(&w->follow_pool);
+	codec_pool_trim(&w->follow_pool, FOLLOW_POOL_KEEP);
 	if (p)
 		wr_pend_free(p);
 	return rc;
