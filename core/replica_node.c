@@ -91,33 +91,34 @@ static size_t split_address(const char *a, const char **url)
 }
 
 /* The raft addresses of the nodes added with a URL, as the transport is
- * given them: kept for the process (C-Raft may hold the pointer while it
- * connects), one slot per address. */
+ * given them: each distinct one kept for the life of the process, never
+ * written again (C-Raft may hold the pointer while it connects; a table of
+ * slots reused when full could change an address under it). A cluster
+ * names a handful of addresses. */
+struct stripped {
+	struct stripped *next;
+	char address[];
+};
 static pthread_mutex_t stripped_lock = PTHREAD_MUTEX_INITIALIZER;
-static char stripped[64][64];
+static struct stripped *stripped;
 
 static const char *raft_address(const char *a)
 {
 	size_t n = split_address(a, NULL);
 	if (!a[n])
 		return a;
-	if (n >= sizeof stripped[0])
-		n = sizeof stripped[0] - 1;
-	const char *out = NULL;
 	pthread_mutex_lock(&stripped_lock);
-	unsigned i = 0;
-	for (; i < sizeof stripped / sizeof stripped[0] && stripped[i][0]; i++)
-		if (strlen(stripped[i]) == n && !memcmp(stripped[i], a, n))
-			break;
-	if (i == sizeof stripped / sizeof stripped[0])
-		i = (unsigned)(n % (sizeof stripped / sizeof stripped[0])); /* full: one reused */
-	if (!stripped[i][0] || strlen(stripped[i]) != n || memcmp(stripped[i], a, n)) {
-		memcpy(stripped[i], a, n);
-		stripped[i][n] = 0;
+	struct stripped *s = stripped;
+	while (s && (strncmp(s->address, a, n) != 0 || s->address[n]))
+		s = s->next;
+	if (!s && (s = malloc(sizeof(*s) + n + 1))) {
+		memcpy(s->address, a, n);
+		s->address[n] = 0;
+		s->next = stripped;
+		stripped = s;
 	}
-	out = stripped[i];
 	pthread_mutex_unlock(&stripped_lock);
-	return out;
+	return s ? s->address : a; /* out of memory: the whole, which does not connect */
 }
 
 static int nodelay_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,

@@ -442,8 +442,11 @@ static int sm_fetch(void *sm, uint64_t to_seq, const uint8_t to_hash[REPLICA_HAS
 	const char *urls[CLUSTER_MAX_PEERS];
 	unsigned n = 0;
 	/* On the loop, which alone writes c->st: read without the lock. */
-	if (c->last_leader && c->last_leader != c->id && *cluster_url_of(c, &c->st, c->last_leader))
-		urls[n++] = cluster_url_of(c, &c->st, c->last_leader);
+	const char *leader = c->last_leader && c->last_leader != c->id
+				 ? cluster_url_of(c, &c->st, c->last_leader)
+				 : "";
+	if (*leader)
+		urls[n++] = leader;
 	for (unsigned i = 0; i < c->npeers; i++)
 		if (c->peers[i].id != c->id && c->peers[i].id != c->last_leader)
 			urls[n++] = c->peers[i].url;

@@ -167,15 +167,22 @@ run() {
 # and once there is room it starts again with every acknowledged event
 # (raft's log replays them). LEDGERD_TEST_ROOM_OFF=1 (a test hook) skips the
 # check, as if the room had gone right after it.
-filled_behind() {
-	LEDGERD_TEST_ROOM_OFF=1 start
-	rm -f "$MNT/filler" "$MNT/room"
-	head -c $((2 << 20)) /dev/zero >"$MNT/room"
-	dd if=/dev/zero of="$MNT/filler" bs=64k 2>/dev/null || true
-	rm -f "$MNT/room"
-	local b acked=$(head_seq) failed=""
-	for b in $(seq 500 600); do
-		if batch "$b" >/dev/null 2>"$TMPDIR/err"; then
+# Batches of 5,000 joins.
+big_batch() {
+	[ -f "$TMPDIR/b$1.txt" ] || joins "$1" 5000 >"$TMPDIR/b$1.txt"
+	CTL batch "$TMPDIR/b$1.txt"
+}
+
+# fill_until_exit BATCH FIRST LAST NEVER WHAT: BATCH b for b = FIRST..LAST
+# until one is refused (NEVER: the failure if none is), then the node must
+# exit by itself within 10 s, not 0 (WHAT: what failed, for the failures).
+# Sets acked (the head after the last batch acknowledged), last (that batch,
+# empty if none) and rc (the exit status).
+fill_until_exit() {
+	local fn=$1 first=$2 to=$3 never=$4 what=$5 b failed=""
+	acked=$(head_seq) last=""
+	for b in $(seq "$first" "$to"); do
+		if "$fn" "$b" >/dev/null 2>"$TMPDIR/err"; then
 			acked=$(head_seq 2>/dev/null || echo "$acked")
 			last=$b
 		else
@@ -183,13 +190,22 @@ filled_behind() {
 			break
 		fi
 	done
-	[ -n "$failed" ] || fail "2 MiB never filled"
-	for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$PID" 2>/dev/null && fail "the node goes on after its store failed: $(tail -3 "$TMPDIR/ledgerd.log")"
+	[ -n "$failed" ] || fail "$never"
+	wait_for 100 sh -c "! kill -0 $PID" ||
+		fail "the node goes on after $what: $(tail -3 "$TMPDIR/ledgerd.log")"
 	rc=0
 	wait "$PID" || rc=$?
 	PID=""
-	[ "$rc" -ne 0 ] || fail "the node whose store failed exited 0"
+	[ "$rc" -ne 0 ] || fail "the node exited 0 after $what"
+}
+
+filled_behind() {
+	LEDGERD_TEST_ROOM_OFF=1 start
+	rm -f "$MNT/filler" "$MNT/room"
+	head -c $((2 << 20)) /dev/zero >"$MNT/room"
+	dd if=/dev/zero of="$MNT/filler" bs=64k 2>/dev/null || true
+	rm -f "$MNT/room"
+	fill_until_exit batch 500 600 "2 MiB never filled" "its store failed"
 	grep -q "store: commit: no space left on the device of '$MNT/d'" "$TMPDIR/ledgerd.log" ||
 		fail "no log line names the full disk: $(grep ERROR "$TMPDIR/ledgerd.log" | tail -3)"
 	grep -q "cannot be written into the log: no space left on device; raft's log holds them, and this node stops" \
@@ -221,24 +237,7 @@ raft_full() {
 	rm -rf "$MNT/d/raft"
 	ln -s "$RAFTFS" "$MNT/d/raft"
 	LEDGERD_TEST_ROOM_OFF=1 start
-	local b acked=$(head_seq) last="" failed=""
-	for b in $(seq 800 820); do
-		[ -f "$TMPDIR/b$b.txt" ] || joins "$b" 5000 >"$TMPDIR/b$b.txt"
-		if CTL batch "$TMPDIR/b$b.txt" >/dev/null 2>"$TMPDIR/err"; then
-			acked=$(head_seq)
-			last=$b
-		else
-			failed=$b
-			break
-		fi
-	done
-	[ -n "$failed" ] || fail "raft's 12 MiB never filled"
-	for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$PID" 2>/dev/null && fail "the node goes on after raft's write failed: $(tail -3 "$TMPDIR/ledgerd.log")"
-	rc=0
-	wait "$PID" || rc=$?
-	PID=""
-	[ "$rc" -ne 0 ] || fail "the node whose raft write failed exited 0"
+	fill_until_exit big_batch 800 820 "raft's 12 MiB never filled" "raft's write failed"
 	grep -q "replica: FAILED: writing raft's log: no space left on the disk (create segment open-[0-9]*: not enough space to allocate" "$TMPDIR/ledgerd.log" ||
 		fail "raft's failed write is not said: $(grep ERROR "$TMPDIR/ledgerd.log" | tail -3)"
 	grep -q "raft's directory is '$MNT/d/raft'); ledgerd stops, to be restarted" "$TMPDIR/ledgerd.log" ||
