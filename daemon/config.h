@@ -43,7 +43,8 @@ typedef struct config {
 	unsigned long long verify_at_start; /* newest events checked at start (1000) */
 	int no_merkle;        /* merkle = off / --no-merkle */
 	const char *roles;    /* the role file, NULL: development mode */
-	/* Replication (docs/REPLICATION.md): none without peers. */
+	/* Replication (docs/REPLICATION.md): without peers, a cluster of one
+	 * (unless no_raft). */
 	unsigned long long node_id; /* node-id: this node's raft id */
 	const char *peers[16];      /* peer = ID,A.B.C.D:PORT,URL (repeatable;
 				     * checked by daemon/cluster.c) */
