@@ -114,7 +114,8 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 }
 
 /* Waits until the cluster of one leads (or never will), taking SIGINT and
- * SIGTERM meanwhile: 0 to serve, -1 to stop. */
+ * SIGTERM meanwhile: 0 to serve, 1 to stop as asked (exit 0), -1 to stop
+ * for a failed replica (exit 1). */
 static int wait_leading(cluster *cl, const sigset_t *sigs)
 {
 	struct timespec step = {0, 20000000};
@@ -124,7 +125,7 @@ static int wait_leading(cluster *cl, const sigset_t *sigs)
 		if (sig == SIGINT || sig == SIGTERM) {
 			log_info("%s before the node was ready: stopping",
 				 sig == SIGINT ? "SIGINT" : "SIGTERM");
-			return -1;
+			return 1;
 		}
 		if (++waited == 250)
 			log_info("cluster: waiting for this node to lead (raft replays its log)");
@@ -443,8 +444,11 @@ int main(int argc, char **argv)
 	 * barrier one flush): a client that connects as soon as it answers
 	 * never hears ERR_NOT_LEADER from it. A halted or failed replica is
 	 * served as it is (reads; the log says why). */
-	if (solo && wait_leading(cl, &sigs) != 0)
+	int waited = solo ? wait_leading(cl, &sigs) : 0;
+	if (waited) {
+		rc = waited > 0 ? 0 : 1;
 		goto out;
+	}
 	if (server_start(&srv, s, w, r, &srvo, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
