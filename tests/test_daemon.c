@@ -1466,6 +1466,51 @@ static size_t expect_model_rebuilds_same(void)
 	return tl_expect_model_rebuilds_same(data);
 }
 
+/* Batches a and b of 2n joins each (members A0.., B0..); the tree and a
+ * appended (seqs 1-5, 6..), then a clean stop. */
+static void batches_first_stored(Ledger__Event **a, Ledger__Event **b, size_t n)
+{
+	member_batch(a, "A", n, 100);
+	member_batch(b, "B", n, 200);
+	start(NULL);
+	ldc *c = conn();
+	tree(c);
+	codec_response_free(append(c, a, 2 * n, 0));
+	ldc_close(c);
+	tl_daemon_down(&D);
+}
+
+/* On c: the write model knows member B7 (person 207), the log chains (and
+ * the Merkle tree holds: a tree head of the whole log); then c closed, the
+ * daemon stopped, and its model equal to one rebuilt from the log (its
+ * lines). */
+static size_t expect_b7_chain_model(ldc *c)
+{
+	expect_model_knows(c, "B7", 207);
+	logview lv;
+	read_all(c, &lv);
+	assert_chain(&lv);
+	lv_free(&lv);
+	ldc_close(c);
+	tl_daemon_down(&D);
+	return expect_model_rebuilds_same();
+}
+
+/* After a restart: batches a and b of 2n joins each (a at seq 6, b after
+ * it, the tree's 5 events first) are in the log once, each resent a
+ * duplicate, the write model knows b's members, the chain and the Merkle
+ * tree hold, and the model equals one rebuilt from the log (its lines, the
+ * daemon stopped). */
+static size_t expect_batches_once(Ledger__Event **a, Ledger__Event **b, size_t n)
+{
+	ldc *c = conn();
+	uint8_t hash[LD_HASH_LEN];
+	assert_int_equal(head_of(c, hash).seq, 5 + 4 * n);
+	expect_duplicates(c, b, 2 * n, 5 + 2 * n + 1);
+	expect_duplicates(c, a, 2 * n, 6);
+	return expect_b7_chain_model(c);
+}
+
 /* The daemon is killed (LEDGERD_TEST_CRASH_AT_COMMIT) right after the log's
  * commit of a batch, before anything else learns of it (the answer, the
  * projections, a snapshot): the client has no answer, the events are
@@ -1477,14 +1522,8 @@ static void test_kill_after_log_commit(void **state)
 {
 	enum { N = 20 };
 	Ledger__Event *a[2 * N], *b[2 * N];
-	member_batch(a, "A", N, 100);
-	member_batch(b, "B", N, 200);
-	start(NULL);
-	ldc *c = conn();
-	tree(c);
-	codec_response_free(append(c, a, 2 * N, 0));
-	ldc_close(c);
-	tl_daemon_down(&D); /* a snapshot as of seq 45 */
+	batches_first_stored(a, b, N); /* a snapshot as of seq 45 */
+	ldc *c;
 
 	/* This run's first commit that appends: batch b. A single node is a
 	 * cluster of one: it answers on raft's flush, and its applier commits
@@ -1506,21 +1545,7 @@ static void test_kill_after_log_commit(void **state)
 
 	restart();
 	assert_true(log_has("replaying the log from seq 46 to 85 into the write model"));
-	c = conn();
-	uint8_t hash[LD_HASH_LEN];
-	assert_int_equal(head_of(c, hash).seq, 5 + 4 * N);
-	expect_duplicates(c, b, 2 * N, 5 + 2 * N + 1);
-	expect_duplicates(c, a, 2 * N, 6);
-	expect_model_knows(c, "B7", 207);
-	/* The Merkle tree as well: a tree head of the whole log. */
-	logview lv;
-	read_all(c, &lv);
-	assert_chain(&lv);
-	lv_free(&lv);
-	ldc_close(c);
-	tl_daemon_down(&D);
-
-	size_t n = expect_model_rebuilds_same();
+	size_t n = expect_batches_once(a, b, N);
 	printf("# the write model after the crash and replay: %zu lines, the same rebuilt\n", n);
 }
 
@@ -1536,14 +1561,8 @@ static void test_store_fails_after_ack(void **state)
 {
 	enum { N = 20 };
 	Ledger__Event *a[2 * N], *b[2 * N];
-	member_batch(a, "A", N, 100);
-	member_batch(b, "B", N, 200);
-	start(NULL);
-	ldc *c = conn();
-	tree(c);
-	codec_response_free(append(c, a, 2 * N, 0));
-	ldc_close(c);
-	tl_daemon_down(&D);
+	batches_first_stored(a, b, N);
+	ldc *c;
 
 	/* This run's first commit that appends: batch b's. */
 	setenv("LEDGERD_TEST_FAIL_AT_COMMIT", "1", 1);
@@ -1564,19 +1583,7 @@ static void test_store_fails_after_ack(void **state)
 	assert_true(log_has("the log cannot be written; ledgerd stops, to be restarted"));
 
 	restart();
-	c = conn();
-	uint8_t hash[LD_HASH_LEN];
-	assert_int_equal(head_of(c, hash).seq, 5 + 4 * N);
-	expect_duplicates(c, b, 2 * N, 5 + 2 * N + 1);
-	expect_duplicates(c, a, 2 * N, 6);
-	expect_model_knows(c, "B7", 207);
-	logview lv;
-	read_all(c, &lv);
-	assert_chain(&lv);
-	lv_free(&lv);
-	ldc_close(c);
-	tl_daemon_down(&D);
-	expect_model_rebuilds_same();
+	expect_batches_once(a, b, N);
 }
 
 /* raft = off (the path before a single node ran raft, kept for benchmarks
@@ -1617,14 +1624,7 @@ static void test_commit_fails_rolls_back(void **state)
 		assert_int_equal(er->seq, 5 + 2 * N + 1 + i);
 	}
 	codec_response_free(r);
-	expect_model_knows(c, "B7", 207);
-	logview lv;
-	read_all(c, &lv);
-	assert_chain(&lv);
-	lv_free(&lv);
-	ldc_close(c);
-	tl_daemon_down(&D);
-	expect_model_rebuilds_same();
+	expect_b7_chain_model(c);
 }
 
 /* The snapshot of the write model damaged (a crash of the machine tearing
