@@ -284,6 +284,15 @@ struct codec_block {
 	max_align_t data[];
 };
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POOL_POISON(p, n) ((void)0)
+#define POOL_UNPOISON(p, n) ((void)0)
+#endif
+
 void *codec_pool_alloc(void *arg, size_t n)
 {
 	codec_pool *p = arg;
@@ -303,11 +312,13 @@ void *codec_pool_alloc(void *arg, size_t n)
 		}
 		b->next = p->blocks;
 		p->blocks = b;
+		POOL_POISON(b->data, b->size);
 		p->at = (uint8_t *)b->data;
 		p->end = p->at + b->size;
 	}
 	void *r = p->at;
 	p->at += n;
+	POOL_UNPOISON(r, n);
 	return r;
 }
 
@@ -335,6 +346,7 @@ void codec_pool_reset(codec_pool *p)
 		p->blocks = b->next;
 		b->next = p->spare;
 		p->spare = b;
+		POOL_POISON(b->data, b->size);
 	}
 	p->at = p->end = NULL;
 }
@@ -351,6 +363,7 @@ void codec_pool_trim(codec_pool *p, size_t keep)
 		}
 		struct codec_block *gone = *b;
 		*b = gone->next;
+		POOL_UNPOISON(gone->data, gone->size);
 		free(gone);
 	}
 }
@@ -361,6 +374,7 @@ void codec_pool_free(codec_pool *p)
 	while (p->spare) {
 		struct codec_block *b = p->spare;
 		p->spare = b->next;
+		POOL_UNPOISON(b->data, b->size);
 		free(b);
 	}
 }
