@@ -265,6 +265,13 @@ int writer_sync(writer *w);
  * projections' runner), which sees the rest at the next hook. */
 void writer_thread_reads_stored(void);
 
+/* A query waits for the projections to reach seq, which follow the store
+ * (the commit hooks): a replicated writer's applier stores what waits up to
+ * it now, without waiting out its store delay, as for a read of the log.
+ * Capped at what is applied here; does not wait; nothing on a single node
+ * without raft. */
+void writer_store_soon(writer *w, uint64_t seq);
+
 /* Frees the err details of a request's items. */
 void append_req_release(append_req *r);
 

@@ -93,6 +93,8 @@ static const char *store_due(const writer *w)
 {
 	if (w->store_waiters)
 		return "a thread waits for the store";
+	if (w->store_soon > w->sseq)
+		return "a query waits for the projections";
 	if (w->applier_stop || w->stopping)
 		return "stopping";
 	if (!w->store_delay_us)
@@ -299,6 +301,22 @@ void wr_read_wait(void *arg)
 		store_wanted(w);
 		pthread_cond_wait(&w->stored_cv, &w->lock);
 		store_unwanted(w);
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+void writer_store_soon(writer *w, uint64_t seq)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	/* Never past what is applied here: a seq asked for ahead of the log
+	 * would otherwise keep every later entry from sharing a flush. */
+	if (seq > w->seq)
+		seq = w->seq;
+	if (w->applier_started && seq > w->sseq && seq > w->store_soon) {
+		w->store_soon = seq;
+		pthread_cond_signal(&w->apply_go);
 	}
 	pthread_mutex_unlock(&w->lock);
 }

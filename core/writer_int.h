@@ -128,6 +128,9 @@ struct writer {
 	uint64_t store_delay_us;
 	int64_t apply_since;
 	size_t apply_entries, apply_bytes, store_waiters;
+	/* A query waits for the projections to reach this seq (writer_store_soon):
+	 * stored without the delay while sseq is below it. */
+	uint64_t store_soon;
 	int room_said; /* the wait for room logged */
 	uint64_t pin, fpin; /* fpin: the same for another leader's group */
 	uint64_t applied_index; /* raft index applied here (stored or not) */

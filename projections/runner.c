@@ -1520,6 +1520,8 @@ int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, int from_memor
 		}
 	}
 	pthread_mutex_unlock(&r->lock);
+	if (rc == RUNNER_WAITING)
+		writer_store_soon(r->w, min_seq);
 	return rc;
 }
 

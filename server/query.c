@@ -160,8 +160,12 @@ nng_msg *query_start(call *c)
 			       "timeout_ms %u is more than %d", timeout, RUNNER_WAIT_MAX_MS);
 		return reply_error(&e);
 	}
+	/* What is applied, stored or not: a seq acknowledged to a client is
+	 * there, and this thread does not wait for the store (runner_wait
+	 * makes the applier store it without its delay). */
 	uint64_t head;
-	writer_head(srv->w, &head, NULL, NULL);
+	uint8_t head_hash[LD_HASH_LEN];
+	writer_applied_head(srv->w, &head, head_hash);
 	if (min_seq > head) {
 		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency.min_seq",
 			       "min_seq %llu is beyond the log head %llu",

@@ -8,6 +8,8 @@
 #     commits than events, made by the delay;
 #   - an event appended, then the head read at once: the read sees it, and
 #     the commit that stored it was made because the read waited;
+#   - an event appended, then a query waiting for its seq (the projections
+#     follow the store): stored at once, for that query;
 #   - events appended and the node killed (kill -9) before the delay ran out:
 #     raft's log brings each one back, once, at the restart.
 set -euo pipefail
@@ -39,11 +41,21 @@ expect_eq "$(head_of 1)" 7 "the head read right after event 7 was acknowledged"
 commits | tail -n 1 | grep -q " a thread waits for the store$" ||
 	die "event 7 was stored for another reason than the read waiting for it: $(commits | tail -n 1)"
 
+# --- a query waiting for its seq does not wait out the delay -----------------
+# The projections follow the store (the commit hooks): a query asking for
+# event 8's seq (--wait-seq) makes the applier store it at once. Nothing
+# reads the log meanwhile (the seq is known: one event each).
+append 8 8
+ctl --url "${URLS[1]}" coverage NOSUCHORG --wait-seq 8 --wait-ms 5000
+grep -q "NOT_CAUGHT_UP\|not caught up" "$TMPDIR/err" && die "the query for seq 8 was not answered: $(cat "$TMPDIR/err")"
+commits | tail -n 1 | grep -q " a query waits for the projections$" ||
+	die "event 8 was stored for another reason than a query waiting for it: $(commits | tail -n 1)"
+
 # --- kill -9 with entries not stored ------------------------------------------
-append 8 10
+append 9 10
 stop_node 1 KILL
 start_node 1
 wait_leader
 wait_head 1 10
 exactly_once 1
-echo "store_delay_test: ok ($N LMDB commits for 6 events; a read stores at once; 3 events back after kill -9)" >&2
+echo "store_delay_test: ok ($N LMDB commits for 6 events; a read and a query store at once; 2 events back after kill -9)" >&2
