@@ -345,6 +345,18 @@ static void assert_chain(const logview *lv)
 	assert_int_equal(lv->n, lv->head);
 }
 
+/* The whole log read through c chains, then c closed and the daemon
+ * stopped: how most tests end. */
+static void chain_then_down(ldc *c)
+{
+	logview lv;
+	read_all(c, &lv);
+	assert_chain(&lv);
+	lv_free(&lv);
+	ldc_close(c);
+	tl_daemon_down(&D);
+}
+
 /* event_id → seq over a log, sorted; duplicates fail the test. */
 typedef struct idseq {
 	uint8_t id[LD_EVENT_ID_LEN];
@@ -938,12 +950,7 @@ static void test_reads(void **state)
 	assert_int_equal(h.recorded_at, last->recorded_at);
 	codec_response_free(r);
 
-	logview lv;
-	read_all(c, &lv);
-	assert_chain(&lv);
-	lv_free(&lv);
-	ldc_close(c);
-	tl_daemon_down(&D);
+	chain_then_down(c);
 }
 
 static Ledger__Event *estimate(uint32_t region, uint64_t count)
@@ -1487,12 +1494,7 @@ static void batches_first_stored(Ledger__Event **a, Ledger__Event **b, size_t n)
 static size_t expect_b7_chain_model(ldc *c)
 {
 	expect_model_knows(c, "B7", 207);
-	logview lv;
-	read_all(c, &lv);
-	assert_chain(&lv);
-	lv_free(&lv);
-	ldc_close(c);
-	tl_daemon_down(&D);
+	chain_then_down(c);
 	return expect_model_rebuilds_same();
 }
 
@@ -1830,12 +1832,7 @@ static void test_16_clients(void **state)
 			    "seqs are not 6..%d without gaps or repeats: position %zu has %llu",
 			    5 + T * PER, i, (unsigned long long)all[i]);
 	assert_int_equal(head_of(c, NULL).seq, 5 + T * PER);
-	logview lv;
-	read_all(c, &lv);
-	assert_chain(&lv);
-	lv_free(&lv);
-	ldc_close(c);
-	tl_daemon_down(&D);
+	chain_then_down(c);
 }
 
 /* ================================================================== */
