@@ -701,15 +701,22 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	marker_encode(&m, r->snap_buf.base);
 	*bufs = &r->snap_buf;
 	*n = 1;
-	r->snapshot_index = m.index;
+	r->snapshot_taking = m.index;
 	r->snapshots++;
 	return 0;
 }
 
-/* fsm version 2: the buffers stay ours. */
+/* fsm version 2: the buffers stay ours. C-Raft 0.15 calls this once the
+ * marker is written and its in-memory log trimmed behind it (takeSnapshotCb:
+ * logSnapshot, then the close): only then is a follower that far behind sent
+ * the marker rather than entries, so only then is it the status's marker. (A
+ * marker whose write failed comes here too; raft's I/O errors fail the
+ * node.) */
 static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
 {
 	replica *r = fsm->data;
+	if (r->snapshot_taking > r->snapshot_index)
+		r->snapshot_index = r->snapshot_taking;
 	raft_free(r->snap_buf.base);
 	r->snap_buf.base = NULL;
 	*bufs = NULL;

@@ -365,7 +365,7 @@ typedef struct replica_status {
 	uint64_t log_seq;       /* the log's head seq, its hash, the raft index */
 	uint8_t log_hash[REPLICA_HASH_LEN];
 	uint64_t log_index;
-	uint64_t snapshot_index;    /* last snapshot marker taken or installed */
+	uint64_t snapshot_index;    /* last snapshot marker written (raft's log trimmed behind it) or installed */
 	uint64_t snapshots;         /* markers taken here */
 	uint64_t snapshots_refused; /* C-Raft asked while entries awaited
 	                             * confirmation (it asks again later) */

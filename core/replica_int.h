@@ -156,7 +156,9 @@ struct replica {
 	} keys_heard[RC_MAX_PEERS];
 	unsigned n_keys_heard;
 
-	uint64_t snapshot_index, snapshots, checkpoints;
+	/* snapshot_index: the last marker written, raft's log trimmed behind
+	 * it (or installed); snapshot_taking: the one being written. */
+	uint64_t snapshot_index, snapshot_taking, snapshots, checkpoints;
 	struct raft_buffer snap_buf;
 
 	struct raft_change change;

@@ -43,7 +43,7 @@ static const fam families[] = {
     {"ledgerd_replica_catching_up", "gauge",
      "1 while this node fetches events up to a snapshot marker from a peer.", ST(catching_up),
      K_FLAG},
-    {"ledgerd_replica_snapshot_index", "gauge", "The raft index of the last snapshot marker.",
+    {"ledgerd_replica_snapshot_index", "gauge", "The raft index of the last snapshot marker written (raft's log trimmed behind it) or installed.",
      ST(snapshot_index), K_U64},
     {"ledgerd_replica_checkpoints_total", "counter", "Checkpoint entries applied here.",
      ST(checkpoints), K_U64},
