@@ -543,6 +543,7 @@ static void answer(wgroup *g, int status, uint64_t head)
 		r->done(r);
 	}
 	g->reqs = g->reqs_tail = NULL;
+	g->nreqs = 0;
 }
 
 static void *committer_main(void *arg)
@@ -633,19 +634,12 @@ void wr_group_open(writer *w, wgroup *g)
 	group_reset(&g->g, w->dseq + 1, w->dhash, 0);
 	model_undo_clear(g->undo);
 	g->reqs = g->reqs_tail = NULL;
+	g->nreqs = 0;
 	g->recorded_at = ld_wall_us();
 	g->events = 0;
 	g->status = 0;
 	g->last = w->dseq;
 	memcpy(g->hash, w->dhash, LD_HASH_LEN);
-}
-
-static size_t count_reqs(const wgroup *g)
-{
-	size_t n = 0;
-	for (const append_req *r = g->reqs; r; r = r->next)
-		n++;
-	return n;
 }
 
 /* The flight's commit is done (lock held): on success its changes stay;
@@ -677,6 +671,7 @@ static void flight_done(writer *w)
 		memcpy(w->dhash, w->hash, LD_HASH_LEN);
 		wr_group_open(w, w->open);
 		f->reqs = f->reqs_tail = NULL;
+		f->nreqs = 0;
 		w->flight_state = FLIGHT_NONE;
 		uint64_t head = w->seq;
 		pthread_mutex_unlock(&w->lock);
@@ -688,7 +683,7 @@ static void flight_done(writer *w)
 	w->flight_state = FLIGHT_NONE;
 	if (w->replicate) {
 		int64_t now = ld_mono_us(), wait = (now - w->sent_at) / 2;
-		w->linger_reqs = w->sent_reqs + count_reqs(w->open);
+		w->linger_reqs = w->sent_reqs + w->open->nreqs;
 		w->linger_until = now + (wait < WRITER_LINGER_MAX_US ? wait : WRITER_LINGER_MAX_US);
 	}
 	pthread_cond_broadcast(&w->idle);
@@ -699,7 +694,7 @@ static void flight_done(writer *w)
 static int64_t linger_left(writer *w)
 {
 	if (!w->linger_until || w->stopping || w->broken ||
-	    w->open->events >= WRITER_LINGER_EVENTS || count_reqs(w->open) >= w->linger_reqs)
+	    w->open->events >= WRITER_LINGER_EVENTS || w->open->nreqs >= w->linger_reqs)
 		return 0;
 	int64_t left = w->linger_until - ld_mono_us();
 	return left > 0 ? left : 0;
@@ -709,7 +704,7 @@ static int64_t linger_left(writer *w)
 static void send_open(writer *w)
 {
 	wgroup *g = w->open;
-	w->sent_reqs = count_reqs(g);
+	w->sent_reqs = g->nreqs;
 	w->sent_at = ld_mono_us();
 	w->linger_until = 0;
 	group_seal(&g->g);
@@ -818,6 +813,7 @@ static void *decider_main(void *arg)
 				else
 					g->reqs = r;
 				g->reqs_tail = r;
+				g->nreqs++;
 			}
 			if (w->txn)
 				decider_txn_end(w);

@@ -38,6 +38,7 @@ typedef struct wgroup {
 	uint64_t last;     /* seq of its last event (or the head before it) */
 	uint8_t hash[LD_HASH_LEN];
 	size_t events;     /* events of its requests (for the bound) */
+	size_t nreqs;      /* its requests (the list's length) */
 	int status;        /* its commit: 0, or why it failed */
 } wgroup;
 
