@@ -242,7 +242,7 @@ static int sm_fetch(void *sm, uint64_t to_seq, const uint8_t to_hash[H], uint64_
 	return 0;
 }
 
-static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply, sm_sync, sm_fetch};
+static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply, sm_sync, sm_fetch, NULL};
 
 /* The page protocol, in memory: events head+1 .. f_seq from a usable peer
  * that has them, checked against the marker's hash before any is kept, then
