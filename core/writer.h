@@ -280,7 +280,8 @@ int writer_rebase_index(writer *w);
 /* The head of what is applied (stored or not): what the replica checks the
  * next entry against. */
 void writer_applied_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN]);
-/* Waits until the store holds every entry applied, then makes it durable
+/* Waits until the store holds every entry applied (and handed over:
+ * writer_follow_entry; the error of one that failed there), then makes it durable
  * (store_sync): before a snapshot marker names that state and raft drops
  * its log behind it. 0 or a storage error. */
 int writer_sync(writer *w);
