@@ -497,9 +497,17 @@ static int model_follow(writer *w, pend *p, Ledger__Event *const *evs, ld_errinf
 	if (rc == 0) {
 		store_txn_set_view(t, &v);
 		model_undo_use(w->m, NULL);
+		/* What each event looks up asked of memory ahead, as the
+		 * leader's decider does (model_prefetch): the index slots two
+		 * events ahead, the records they name one ahead. */
+		model_hint hint[3] = {{0}};
 		for (size_t i = 0; rc == 0 && i < p->g.n; i++) {
 			uint64_t seq = p->g.first + i;
 			model_result mr;
+			for (size_t j = i ? i + 2 : 0; j <= i + 2 && j < p->g.n; j++)
+				model_prefetch(t, evs[j], 0, &hint[j % 3]);
+			if (i + 1 < p->g.n)
+				model_prefetch(t, evs[i + 1], 1, &hint[(i + 1) % 3]);
 			rc = wr_replay_apply(t, evs[i], seq, "", "the group", &mr, e);
 			if (rc == 0)
 				rc = model_id_add(t, evs[i]->event_id.data, seq);
