@@ -213,6 +213,10 @@ void *wr_applier_main(void *arg)
 			memcpy(w->root, root, LD_HASH_LEN);
 		}
 		uint64_t head = w->sseq;
+		/* Freed before anyone waiting for the store is told: what it
+		 * measures or does next finds them gone (but those a reader
+		 * still sees, pruned after the hooks). */
+		wr_prune_locked(w);
 		pthread_cond_broadcast(&w->stored_cv);
 		pthread_mutex_unlock(&w->lock);
 		if (head != was)
