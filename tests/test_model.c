@@ -983,6 +983,42 @@ static int no_replicate(void *arg, const uint8_t *blob, size_t len)
 	return LD_E(NOT_LEADER);
 }
 
+/* The hash of a group's last event (its raft entry's last_hash). */
+static void group_last_hash(const uint8_t *blob, size_t len, uint8_t out[LD_HASH_LEN])
+{
+	group_reader rd;
+	const uint8_t *b, *h = NULL;
+	size_t n;
+	assert_int_equal(group_read_begin(&rd, blob, len), 0);
+	while (group_read_next(&rd, &b, &n, &h) == 1)
+		memcpy(out, h, LD_HASH_LEN);
+}
+
+/* A replicated follower on an empty log (started not leading). */
+static void follower_open(tl_ledger *f)
+{
+	ld_errinfo e = {0};
+	tl_open(f, 0);
+	tl_shut(f);
+	writer_options fo = {.replicate = no_replicate};
+	store_options so = {.dir = f->dir};
+	assert_int_equal(store_open(&f->s, &so, &e), 0);
+	assert_int_equal(writer_start_opts(&f->w, f->s, &fo), 0);
+	writer_set_leading(f->w, 0, NULL, 0);
+}
+
+/* A single-node leader whose groups are captured (on_group) into cap. */
+static void leader_open(tl_ledger *l, captured *cap)
+{
+	ld_errinfo e = {0};
+	tl_open(l, 0);
+	tl_shut(l);
+	writer_options wo = {.on_group = capture_group, .on_group_arg = cap};
+	store_options lo = {.dir = l->dir};
+	assert_int_equal(store_open(&l->s, &lo, &e), 0);
+	assert_int_equal(writer_start_opts(&l->w, l->s, &wo), 0);
+}
+
 /* A follower decodes another leader's group into a pool of its own
  * (writer_apply.c): once applied, the pool gives back what a big group took
  * (it keeps at most a block), where it kept the largest group's decoded
@@ -994,20 +1030,8 @@ static void test_follower_pool_given_back(void **state)
 	(void)state;
 	tl_ledger l, f;
 	captured cap = {.n = 0};
-	ld_errinfo e = {0};
-	tl_open(&l, 0);
-	tl_shut(&l);
-	writer_options wo = {.on_group = capture_group, .on_group_arg = &cap};
-	store_options lo = {.dir = l.dir};
-	assert_int_equal(store_open(&l.s, &lo, &e), 0);
-	assert_int_equal(writer_start_opts(&l.w, l.s, &wo), 0);
-	tl_open(&f, 0);
-	tl_shut(&f);
-	writer_options fo = {.replicate = no_replicate};
-	store_options so = {.dir = f.dir};
-	assert_int_equal(store_open(&f.s, &so, &e), 0);
-	assert_int_equal(writer_start_opts(&f.w, f.s, &fo), 0);
-	writer_set_leading(f.w, 0, NULL, 0);
+	leader_open(&l, &cap);
+	follower_open(&f);
 
 	uint64_t index = 0;
 	tl_tree(&l); /* the organisations, one group each */
@@ -1044,30 +1068,6 @@ static void test_follower_pool_given_back(void **state)
 	tl_free_all();
 }
 
-/* The hash of a group's last event (its raft entry's last_hash). */
-static void group_last_hash(const uint8_t *blob, size_t len, uint8_t out[LD_HASH_LEN])
-{
-	group_reader rd;
-	const uint8_t *b, *h = NULL;
-	size_t n;
-	assert_int_equal(group_read_begin(&rd, blob, len), 0);
-	while (group_read_next(&rd, &b, &n, &h) == 1)
-		memcpy(out, h, LD_HASH_LEN);
-}
-
-/* A replicated follower on an empty log (started not leading). */
-static void follower_open(tl_ledger *f)
-{
-	ld_errinfo e = {0};
-	tl_open(f, 0);
-	tl_shut(f);
-	writer_options fo = {.replicate = no_replicate};
-	store_options so = {.dir = f->dir};
-	assert_int_equal(store_open(&f->s, &so, &e), 0);
-	assert_int_equal(writer_start_opts(&f->w, f->s, &fo), 0);
-	writer_set_leading(f->w, 0, NULL, 0);
-}
-
 /* Hands the captured groups from `from` on to follower w's follow thread
  * (writer_follow_entry, raft indexes from *index + 1); each is taken. */
 static void follow_async(writer *w, captured *c, size_t from, uint64_t *index)
@@ -1090,13 +1090,7 @@ static void test_follower_async_fork(void **state)
 	(void)state;
 	tl_ledger l, f, g;
 	captured cap = {.n = 0};
-	ld_errinfo e = {0};
-	tl_open(&l, 0);
-	tl_shut(&l);
-	writer_options wo = {.on_group = capture_group, .on_group_arg = &cap};
-	store_options lo = {.dir = l.dir};
-	assert_int_equal(store_open(&l.s, &lo, &e), 0);
-	assert_int_equal(writer_start_opts(&l.w, l.s, &wo), 0);
+	leader_open(&l, &cap);
 	tl_tree(&l); /* the organisations, one group each */
 	size_t tree = cap.n;
 	enum { N = 300 };
@@ -1191,13 +1185,7 @@ static void test_follower_async_applies(void **state)
 	(void)state;
 	tl_ledger l, f;
 	captured cap = {.n = 0};
-	ld_errinfo e = {0};
-	tl_open(&l, 0);
-	tl_shut(&l);
-	writer_options wo = {.on_group = capture_group, .on_group_arg = &cap};
-	store_options lo = {.dir = l.dir};
-	assert_int_equal(store_open(&l.s, &lo, &e), 0);
-	assert_int_equal(writer_start_opts(&l.w, l.s, &wo), 0);
+	leader_open(&l, &cap);
 	tl_tree(&l);
 	enum { N = 200 };
 	Ledger__Event *evs[N];
