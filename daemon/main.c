@@ -336,6 +336,9 @@ int main(int argc, char **argv)
 		log_info("verify: hash chain of the newest %llu events intact",
 			 (unsigned long long)good);
 	}
+	/* NNG's threads (one task thread per CPU), before anything else calls
+	 * NNG and after the check's fork. */
+	server_nng_init();
 	if (store_open(&s, &so, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
