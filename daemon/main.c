@@ -336,6 +336,9 @@ int main(int argc, char **argv)
 		log_info("verify: hash chain of the newest %llu events intact",
 			 (unsigned long long)good);
 	}
+	/* NNG's threads (one task thread per CPU), before anything else calls
+	 * NNG and after the check's fork. */
+	server_nng_init();
 	if (store_open(&s, &so, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
@@ -410,10 +413,11 @@ int main(int argc, char **argv)
 	wo.projections_dir = pdir;
 	if (writer_start_opts(&w, s, &wo) != 0)
 		goto out;
-	if (cl && cluster_start(cl, s, w, &e) != 0) {
-		log_error("cluster: %s", e.message);
-		goto out;
-	}
+	/* The projections before raft: the runner applies what the log holds
+	 * (a rebuild) while raft loads its own log on this thread, and its
+	 * marks (projection.h) are committed to the log while its commits are
+	 * still synced whole (cluster_start leaves the meta page to the next
+	 * commit, which an idle node may not make before a machine crash). */
 	if (rebuild) {
 		log_info("--rebuild: removing '%s'; the projections are rebuilt from the log", pdir);
 		nftw(pdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -422,11 +426,20 @@ int main(int argc, char **argv)
 	proj_options po = {.plans_dir = cfg.plans ? cfg.plans : "plans",
 			   .plans_missing_ok = !cfg.plans,
 			   .memory = cfg.projections_memory};
+	/* The progress feed reads the flushed state: flushed at least every
+	 * quarter of its interval, so that a figure's delay on the feed stays
+	 * about the interval. */
+	if (srvo.pub_url && cfg.feed_interval_ms / 4 < PROJ_FLUSH_MS)
+		po.flush_ms = cfg.feed_interval_ms / 4 ? cfg.feed_interval_ms / 4 : 1;
 	if (runner_start(&r, pdir, s, w, &po, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
 	}
 	log_info("plans: %u loaded from '%s'", progress_plans(progress_of(r))->n, po.plans_dir);
+	if (cl && cluster_start(cl, s, w, &e) != 0) {
+		log_error("cluster: %s", e.message);
+		goto out;
+	}
 	/* The feed before the server: every head the server signs is
 	 * published. */
 	if (srvo.pub_url) {
