@@ -156,10 +156,11 @@ static size_t mview_encode(const mview *m, uint8_t *buf)
 	return (size_t)(w.p - buf);
 }
 
+/* Every field is set (no memset of the whole view: its strings and
+ * affiliations are most of its 900 bytes, and only aff[0, naff) is read). */
 static int mview_decode(const store_val *v, mview *m)
 {
 	rbuf r = {v->data, (const uint8_t *)v->data + v->len, 0};
-	memset(m, 0, sizeof(*m));
 	m->status = r8(&r);
 	m->group = r8(&r);
 	m->employment = r8(&r);
@@ -180,8 +181,10 @@ static int mview_decode(const store_val *v, mview *m)
 	rstr(&r, m->org, sizeof(m->org));
 	rstr(&r, m->platform, sizeof(m->platform));
 	m->naff = r8(&r);
-	if (m->naff > MAX_AFF)
+	if (m->naff > MAX_AFF) {
+		m->naff = 0;
 		return LD_E(STORAGE);
+	}
 	for (int i = 0; i < m->naff; i++) {
 		m->aff[i].kind = r8(&r);
 		rstr(&r, m->aff[i].org, sizeof(m->aff[i].org));
