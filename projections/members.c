@@ -22,6 +22,10 @@
 #include "kinds.h"
 #include "model.h"
 
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "members.c's w64/r64 byte-swap to big-endian: little-endian hosts only"
+#endif
+
 /* The databases of this projection (members.h numbers them). */
 static const char *const dbs[MEMBERS_DB__COUNT] = {
 	[MEMBERS_DB_VIEWS] = "members",	    [MEMBERS_DB_ORGS] = "orgs",
@@ -63,9 +67,12 @@ static void w8(wbuf *w, uint8_t v)
 {
 	*w->p++ = v;
 }
+/* Big-endian, as ld_put_be64 and ld_get_be64, in one byte swap: a view
+ * has ten such fields and an organisation's record twenty-four. */
 static void w64(wbuf *w, uint64_t v)
 {
-	ld_put_be64(w->p, v);
+	v = __builtin_bswap64(v);
+	memcpy(w->p, &v, 8);
 	w->p += 8;
 }
 static void wstr(wbuf *w, const char *s)
@@ -95,9 +102,10 @@ static uint64_t r64(rbuf *r)
 		r->bad = 1;
 		return 0;
 	}
-	uint64_t v = ld_get_be64(r->p);
+	uint64_t v;
+	memcpy(&v, r->p, 8);
 	r->p += 8;
-	return v;
+	return __builtin_bswap64(v);
 }
 static void rstr(rbuf *r, char *out, size_t cap)
 {
