@@ -7,6 +7,10 @@
 
 #include "error.h"
 
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "kv.c's hash_key reads a key's last bytes as memcpy does on a little-endian host"
+#endif
+
 /* One key of one database, as the table knows it: the key, then room for
  * its value, in one block (moved when the value outgrows it). */
 typedef struct kv_entry {
@@ -78,6 +82,7 @@ struct proj_kv {
 
 static uint64_t hash_key(unsigned db, const uint8_t *p, size_t n)
 {
+	const size_t len = n;
 	uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)db << 56) ^ n;
 	while (n >= 8) {
 		uint64_t x;
@@ -87,8 +92,17 @@ static uint64_t hash_key(unsigned db, const uint8_t *p, size_t n)
 		p += 8;
 		n -= 8;
 	}
+	/* The last n < 8 bytes as the low bytes of x (memcpy's value on a
+	 * little-endian host): one load that overlaps the bytes hashed above
+	 * when the key has 8 or more, not a memcpy call of n bytes. */
 	uint64_t x = 0;
-	memcpy(&x, p, n);
+	if (n && len >= 8) {
+		memcpy(&x, p + n - 8, 8);
+		x >>= 8 * (8 - n);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			x |= (uint64_t)p[i] << 8 * i;
+	}
 	h ^= x;
 	/* MurmurHash3's finaliser: every input bit reaches the low bits that
 	 * pick the slot. */
