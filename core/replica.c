@@ -542,6 +542,9 @@ void replica_receive(replica *r, const void *msg, size_t len)
 /* Applying                                                           */
 /* ------------------------------------------------------------------ */
 
+static int enqueue(replica *r, uint64_t index, const void *data, size_t size, int front);
+static void fetch_start(replica *r);
+
 /* Checks the entry at raft index `index` against the log and applies it (or
  * skips it, when the log holds it already). 0, or a raft error code after a
  * halt or failure. */
@@ -650,6 +653,30 @@ static int apply_entry(replica *r, uint64_t index, const void *data, size_t size
 	char why[128];
 	if (replica_entry_decode(data, size, &h, &events, &len, why, sizeof why))
 		return rp_halt(r, "entry %llu cannot be read: %s", (unsigned long long)index, why);
+	uint64_t seq, at;
+	uint8_t head[REPLICA_HASH_LEN];
+	r->ops->head(r->sm, &seq, head, &at);
+	if (seq == 0 && at == 0 && h.first_seq > 1 && !r->catching_up) {
+		/* An empty log (a node added from an empty data directory) sent
+		 * an entry past seq 1: the cluster's raft log begins after its
+		 * first events (an upgraded single node's, a restored cluster's).
+		 * Nothing here can differ: it catches up over pages to the event
+		 * before the entry, as behind a marker (checked against the
+		 * entry's prev_hash), and applies the entry after. */
+		log_info("replica: entry %llu starts at seq %llu and this node's log is empty: "
+		         "fetching the events up to seq %llu from a peer",
+		         (unsigned long long)index, (unsigned long long)h.first_seq,
+		         (unsigned long long)(h.first_seq - 1));
+		r->catching_up = 1;
+		r->cu_seq = h.first_seq - 1;
+		r->cu_index = index - 1;
+		memcpy(r->cu_hash, h.prev_hash, REPLICA_HASH_LEN);
+		r->notify = 1;
+		int rc = enqueue(r, index, data, size, 1);
+		if (rc == 0 && !r->fetch_running)
+			fetch_start(r);
+		return rc;
+	}
 	if (!h.raw_len)
 		return apply_events(r, index, &h, events, len);
 	uint8_t *raw = malloc(h.raw_len);
@@ -667,7 +694,9 @@ static int apply_entry(replica *r, uint64_t index, const void *data, size_t size
 	return rc;
 }
 
-static int enqueue(replica *r, uint64_t index, const void *data, size_t size)
+/* Queues an entry at the tail, or at the head (front: the one taken off it
+ * to be applied, put back behind a catch-up). */
+static int enqueue(replica *r, uint64_t index, const void *data, size_t size, int front)
 {
 	if (r->q_bytes + size > QUEUE_MAX) {
 		rp_fail(r,
@@ -685,11 +714,18 @@ static int enqueue(replica *r, uint64_t index, const void *data, size_t size)
 	q->index = index;
 	q->size = size;
 	memcpy(q->data, data, size);
-	if (r->q_tail)
-		r->q_tail->next = q;
-	else
+	if (front) {
+		q->next = r->q_head;
 		r->q_head = q;
-	r->q_tail = q;
+		if (!r->q_tail)
+			r->q_tail = q;
+	} else {
+		if (r->q_tail)
+			r->q_tail->next = q;
+		else
+			r->q_head = q;
+		r->q_tail = q;
+	}
 	r->q_bytes += size;
 	return 0;
 }
@@ -772,7 +808,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 			seen(r, index);
 			return RAFT_BUSY;
 		}
-		return enqueue(r, index, buf->base, buf->len);
+		return enqueue(r, index, buf->base, buf->len, 0);
 	}
 	return apply_confirmed(r, index, buf->base, buf->len);
 }
