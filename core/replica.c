@@ -137,8 +137,11 @@ int replica_entry_decode(const void *buf, size_t size, replica_entry *h, const u
 			return LD_E(MALFORMED);
 		}
 		h->raw_len = (uint32_t)get_be(p + REPLICA_ENTRY_HDR, 4);
+		/* LZ4 gives at most 255 bytes per byte of block (a match's
+		 * length goes on in bytes of 255): a length beyond that is
+		 * refused before anything is allocated for it. */
 		if (!l || !h->count || !h->raw_len || h->raw_len > LD_COMPRESS_MAX ||
-		    get_be(p + REPLICA_ENTRY_HDR + 4, 4)) {
+		    h->raw_len > 255 * (uint64_t)l + 16 || get_be(p + REPLICA_ENTRY_HDR + 4, 4)) {
 			snprintf(why, n, "compressed events of %u bytes in a block of %zu",
 			         h->raw_len, l);
 			return LD_E(MALFORMED);

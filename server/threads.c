@@ -22,6 +22,7 @@
 long __sysconf(int name);
 
 static atomic_int halving; /* set only inside server_nng_init */
+static atomic_int called;  /* server_nng_init ran once */
 
 long sysconf(int name)
 {
@@ -34,6 +35,10 @@ long sysconf(int name)
 void server_nng_init(void)
 {
 	nng_aio *aio;
+	/* Once is all it takes: later calls (server_start's) must not answer
+	 * the process's other threads, running by then, half the CPUs. */
+	if (atomic_exchange(&called, 1))
+		return;
 	atomic_store(&halving, 1);
 	/* Any NNG call starts NNG (nni_init): its threads are sized now, or
 	 * were already by an earlier call. */

@@ -425,6 +425,12 @@ static void test_entry_packed(void **state)
 	memset(out + REPLICA_ENTRY_HDR, 0, 4);
 	assert_int_equal(replica_entry_decode(out, size, &d, &e, &l, why, sizeof why),
 	                 LD_E(MALFORMED));
+	/* more than LZ4 can give from the block: refused before any allocation */
+	uint32_t big = (uint32_t)(255 * l + 17); /* l: the block's length */
+	for (int i = 0; i < 4; i++)
+		out[REPLICA_ENTRY_HDR + i] = (uint8_t)(big >> (24 - 8 * i));
+	assert_int_equal(replica_entry_decode(out, size, &d, &e, &l, why, sizeof why),
+	                 LD_E(MALFORMED));
 	memcpy(out + REPLICA_ENTRY_HDR, keep, 4);
 	/* a format this release does not know */
 	out[5] = 3;
