@@ -964,6 +964,28 @@ static void test_uv_write_error(void **state)
 	un_teardown();
 }
 
+/* Node 0's log given 100 events of random bodies, their raft index `index`
+ * (0: written before replication), then node 0 bootstrapped alone and
+ * ready. Returns the log's hashes before the start (seq 0 to 100; free it). */
+static uint8_t (*un_start_filled(uint64_t index, ld_errinfo *e, int *who))[H]
+{
+	uint8_t body[32];
+	for (int s = 0; s < 100; s++) {
+		for (unsigned k = 0; k < sizeof body; k++)
+			body[k] = (uint8_t)rng();
+		lg_push(&un[0].lg, body, 1 + rnd(sizeof body), index);
+	}
+	un[0].lg.index = index;
+	if (index)
+		un[0].lg.synced = 100; /* a hot backup's state is durable */
+	uint8_t(*before)[H] = malloc(101 * H);
+	memcpy(before, un[0].lg.hash, 101 * H);
+	if (un_start(0, 1, 0, e))
+		fail_msg("start: %s", e->message);
+	assert_true(run_until(any_ready, who, 20000));
+	return before;
+}
+
 /* A log written before replication (no raft index) becomes a one-node
  * cluster: no event changes, the next continues its chain. */
 static void test_uv_upgrade(void **state)
@@ -973,17 +995,7 @@ static void test_uv_upgrade(void **state)
 	int who = -1;
 	un_setup(1, "upgrade");
 	rng_state = 2;
-	uint8_t body[32];
-	for (int s = 0; s < 100; s++) {
-		for (unsigned k = 0; k < sizeof body; k++)
-			body[k] = (uint8_t)rng();
-		lg_push(&un[0].lg, body, 1 + rnd(sizeof body), 0);
-	}
-	uint8_t(*before)[H] = malloc(101 * H);
-	memcpy(before, un[0].lg.hash, 101 * H);
-	if (un_start(0, 1, 0, &e))
-		fail_msg("start: %s", e.message);
-	assert_true(run_until(any_ready, &who, 20000));
+	uint8_t(*before)[H] = un_start_filled(0, &e, &who);
 	uint64_t seq;
 	uint8_t tail[H];
 	replica_tail(un[0].rep, &seq, tail);
@@ -1001,11 +1013,11 @@ static void test_uv_upgrade(void **state)
 }
 
 /* A log restored from a hot backup of another raft log (a whole cluster
- * restored: its index, 500, is past anything the new raft log holds): the
- * entries raft starts with are skipped as applied, the first with events
- * follows the log's head at an index below 500 and is applied, not taken
- * for a fork; the log's index then follows raft's, and a restart replays
- * it. (Every node halted there before.) */
+ * restored: its index, 500 for every event, is past anything the new raft
+ * log holds): the entries raft starts with are skipped as applied, the
+ * first with events follows the log's head at an index below 500 and is
+ * applied, not taken for a fork; the log's index then follows raft's, and a
+ * restart replays it. (Every node halted there before.) */
 static void test_uv_restored_cluster(void **state)
 {
 	(void)state;
@@ -1013,19 +1025,7 @@ static void test_uv_restored_cluster(void **state)
 	int who = -1;
 	un_setup(1, "restored");
 	rng_state = 3;
-	uint8_t body[32];
-	for (int s = 0; s < 100; s++) {
-		for (unsigned k = 0; k < sizeof body; k++)
-			body[k] = (uint8_t)rng();
-		lg_push(&un[0].lg, body, 1 + rnd(sizeof body), 400 + (uint64_t)s);
-	}
-	un[0].lg.index = 500;
-	un[0].lg.synced = 100;
-	uint8_t(*before)[H] = malloc(101 * H);
-	memcpy(before, un[0].lg.hash, 101 * H);
-	if (un_start(0, 1, 0, &e))
-		fail_msg("start: %s", e.message);
-	assert_true(run_until(any_ready, &who, 20000));
+	uint8_t(*before)[H] = un_start_filled(500, &e, &who);
 	for (int k = 0; k < 5; k++)
 		un_propose(0);
 	replica_status st;
