@@ -25,11 +25,7 @@ wait_leader 1
 grep -q "cluster: the log (seq 5, recorded before replication) becomes" "$TMPDIR/n1.log" ||
 	die "node 1 did not take its log as recorded before replication"
 append 6 8
-mkdir -p "$TMPDIR/n2"
-P2="2,127.0.0.1:${RPORT[2]},${URLS[2]}"
-start_node 2 --peer "$P2" --join
-wait_for 100 test -S "$TMPDIR/n2.ipc" || die "no IPC socket n2.ipc after 10 s"
-ok --url "${URLS[1]}" --timeout 60000 cluster add "$P2"
+join_node 2 "${URLS[1]}"
 wait_head 2 8
 grep -q "replica: entry [0-9]* starts at seq 6 and this node's log is empty: fetching the events up to seq 5" \
 	"$TMPDIR/n2.log" || die "node 2 did not say it fetched what raft's log lacks"
