@@ -92,23 +92,20 @@ static int wait_connected(ldc *c, nng_time deadline, ld_errinfo *e)
 	nng_time until = nng_clock() + (nng_time)wait_ms;
 	if (until > deadline)
 		until = deadline;
+	int up, interrupted;
 	if (c->rq) {
 		int nrv = req_connect(c->rq, until);
-		if (nrv == 0)
-			return 0;
-		if (nrv == NNG_ECLOSED)
-			return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-					      _("the connection to '%s' was closed"), c->url);
-		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-				      _("cannot connect to '%s': no ledger accepted a connection "
-					"within %d ms (is ledgerd running and listening there?)"),
-				      c->url, wait_ms);
+		up = nrv == 0;
+		interrupted = nrv == NNG_ECLOSED;
+	} else {
+		nng_mtx_lock(c->mu);
+		while (c->pipes <= 0 && !c->interrupted &&
+		       nng_cv_until(c->cv, until) != NNG_ETIMEDOUT)
+			;
+		up = c->pipes > 0;
+		interrupted = c->interrupted;
+		nng_mtx_unlock(c->mu);
 	}
-	nng_mtx_lock(c->mu);
-	while (c->pipes <= 0 && !c->interrupted && nng_cv_until(c->cv, until) != NNG_ETIMEDOUT)
-		;
-	int up = c->pipes > 0, interrupted = c->interrupted;
-	nng_mtx_unlock(c->mu);
 	if (up)
 		return 0;
 	if (interrupted)

@@ -18,7 +18,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-
 /* SP's protocol numbers: REQ v0 speaks to REP v0. */
 #define SP_REQ0 0x30
 #define SP_REP0 0x31
@@ -26,7 +25,7 @@
 #define REQ_RECONNECT_MS 100
 
 struct req_conn {
-	int fd;	 /* -1: not connected */
+	int fd;  /* -1: not connected */
 	int ipc; /* ipc://: a type byte before each message's length */
 	int family;
 	char host[256], port[16];
@@ -190,7 +189,7 @@ static int write_all(req_conn *r, const uint8_t *p, size_t n, nng_time deadline)
  * first wait polls before reading when wait_first (an answer just asked
  * for is not there yet). */
 static int read_exact(req_conn *r, uint8_t *dst, size_t n, nng_time deadline, int wait_first,
-		      size_t *done)
+                      size_t *done)
 {
 	while (n > 0) {
 		if (r->rpos < r->rlen) {
@@ -279,9 +278,8 @@ static int connect_once(req_conn *r, nng_time deadline)
 		memcpy(sun.sun_path, r->path, strlen(r->path) + 1);
 		return connect_one(r, (struct sockaddr *)&sun, sizeof(sun), deadline);
 	}
-	struct addrinfo hints = {.ai_family = r->family,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICSERV};
+	struct addrinfo hints = {
+	    .ai_family = r->family, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
 	if (getaddrinfo(r->host, r->port, &hints, &ai) != 0)
 		return NNG_EADDRINVAL;
@@ -308,7 +306,8 @@ int req_connect(req_conn *r, nng_time deadline)
 		nng_time now = nng_clock();
 		if (now >= deadline)
 			return NNG_ETIMEDOUT;
-		nng_time pause = deadline - now < REQ_RECONNECT_MS ? deadline - now : REQ_RECONNECT_MS;
+		nng_time pause =
+		    deadline - now < REQ_RECONNECT_MS ? deadline - now : REQ_RECONNECT_MS;
 		nng_msleep((nng_duration)pause);
 	}
 }
