@@ -725,6 +725,12 @@ static void refuse(append_req *r, int status)
 	r->done(r);
 }
 
+uint64_t writer_snapshot_interval(uint64_t every, uint64_t last)
+{
+	uint64_t share = last / WRITER_SNAPSHOT_SHARE;
+	return share > every ? share : every;
+}
+
 static void *decider_main(void *arg)
 {
 	writer *w = arg;
@@ -737,7 +743,7 @@ static void *decider_main(void *arg)
 		int idle = w->flight_state == FLIGHT_NONE;
 		/* A snapshot wants nothing decided beyond the committed head:
 		 * taken when the pipeline is empty; until then no new group. */
-		int want_snap = w->seq - w->snap_seq >= w->snapshot_every && !w->stopping &&
+		int want_snap = w->seq - w->snap_seq >= writer_snapshot_interval(w->snapshot_every, w->snap_seq) && !w->stopping &&
 				!snapshot_running(w->m);
 		if (want_snap && idle && !w->open->reqs) {
 			/* The snapshot names a state of the store. */

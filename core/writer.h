@@ -48,6 +48,15 @@
 #define WRITER_MAX_QUEUED 1000000  /* events waiting; more gets ERR_BUSY */
 #define WRITER_ACTOR_MAX 96
 #define WRITER_SNAPSHOT_EVENTS 2000000 /* a snapshot of the model every so many events */
+/* ... or, on a longer log, every head / WRITER_SNAPSHOT_SHARE events: the
+ * file is the whole model (about 100 bytes per logged event), so a fixed
+ * interval would write a share of it per event that grows with the log;
+ * this keeps it constant (about 4 x 100 bytes per event) and bounds a
+ * crash's replay to a quarter of the log. */
+#define WRITER_SNAPSHOT_SHARE 4
+/* Events from a snapshot at seq `last` to the next one, for an interval
+ * `every` (writer_options.snapshot_every, or WRITER_SNAPSHOT_EVENTS). */
+uint64_t writer_snapshot_interval(uint64_t every, uint64_t last);
 
 /* The outcome of one event. */
 typedef struct append_item {
@@ -97,7 +106,8 @@ typedef struct writer_options {
 	 * its member's key before it is recorded. NULL: keys are not touched. */
 	struct keystore *keys;
 	/* A snapshot of the write model every so many events (0: the
-	 * default, WRITER_SNAPSHOT_EVENTS). */
+	 * default, WRITER_SNAPSHOT_EVENTS), or every head /
+	 * WRITER_SNAPSHOT_SHARE events where that is more. */
 	uint64_t snapshot_every;
 	/* Called on the committing thread with each group's blob (core/
 	 * group.h) after its commit, before its requests are answered: what
@@ -242,6 +252,33 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
  * applier store nothing from this node's first own group on (as if the
  * process died each time between raft's flush and the store's commit);
  * LEDGERD_TEST_UNSTORED_MAX=N sets that bound to N bytes. */
+/*
+ * Another leader's entry, as the replica hands it over (blob: its group;
+ * NULL: an entry without events; last_hash: the hash of its last event, as
+ * its raft entry names it): applied in raft order, off the calling thread.
+ * An entry without events, none waiting, is applied at once (its raft index
+ * only). Otherwise it is checked to continue the one before (first seq,
+ * previous hash), copied and queued for the follow thread (ld-follow),
+ * which checks and applies the entries one after the other, each as
+ * writer_apply_entry(own = 0) does, and checks that the events end at
+ * last_hash; 0 is returned. The first entry
+ * that fails there is not applied, nor anything after it: every later call
+ * returns its error, and writer_follow_settle says what it was. The caller
+ * waits while what is queued and not stored exceeds the bound of what is
+ * not stored (raft's back-pressure). LD_E(CHAIN_BROKEN): the entry does not
+ * continue the chain; other errors: a failure of this node.
+ */
+int writer_follow_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len,
+			const uint8_t last_hash[LD_HASH_LEN]);
+/* 0 while every entry handed to writer_follow_entry is applied or on its
+ * way; or the error the first that failed met (LD_E(CHAIN_BROKEN): its
+ * events do not chain; others: a failure of this node), with its raft index
+ * and why (n bytes). wait: first until every entry handed over is applied
+ * (or one failed). */
+int writer_follow_settle(writer *w, int wait, uint64_t *index, char *why, size_t n);
+/* The head the next entry handed over must continue: the last one queued
+ * for the follow thread (seq, hash, raft index), or the one applied. */
+void writer_follow_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], uint64_t *index);
 /* The raft index of the last entry applied (stored or not; 0: none). */
 int writer_applied_index(writer *w, uint64_t *index);
 /* Forgets the raft index the store records (0 from then on), in a synced
@@ -253,7 +290,8 @@ int writer_rebase_index(writer *w);
 /* The head of what is applied (stored or not): what the replica checks the
  * next entry against. */
 void writer_applied_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN]);
-/* Waits until the store holds every entry applied, then makes it durable
+/* Waits until the store holds every entry applied (and handed over:
+ * writer_follow_entry; the error of one that failed there), then makes it durable
  * (store_sync): before a snapshot marker names that state and raft drops
  * its log behind it. 0 or a storage error. */
 int writer_sync(writer *w);

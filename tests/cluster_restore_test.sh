@@ -44,11 +44,7 @@ grep -q "follows the log's head, which recorded raft index" "$TMPDIR/n$L.log" ||
 # The restored cluster's raft log begins at seq 11 (as an upgraded single
 # node's begins at its head): a node with an empty log catches up over pages
 # to the first entry it is sent, instead of halting on it.
-mkdir -p "$TMPDIR/n4"
-P4="4,127.0.0.1:${RPORT[4]},${URLS[4]}"
-start_node 4 --peer "$P4" --join
-wait_for 100 test -S "$TMPDIR/n4.ipc" || die "no IPC socket n4.ipc after 10 s"
-ok --url "$ALL" --timeout 60000 cluster add "$P4"
+join_node 4 "$ALL"
 wait_head 4 15
 grep -q "replica: entry [0-9]* starts at seq 11 and this node's log is empty: fetching the events up to seq 10" \
 	"$TMPDIR/n4.log" || die "node 4 did not say it fetched what raft's log lacks"
