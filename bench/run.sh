@@ -134,7 +134,7 @@ if [ "${BENCH_DISK:-}" = loop ]; then
 		mount "$LOOP_DEV" "$TMP" ||
 		{ echo "run.sh: BENCH_DISK=loop: cannot make and mount a loop file system (root?)" >&2
 		  [ -n "$LOOP_DEV" ] && losetup -d "$LOOP_DEV"; rm -rf "$TMP" "$LOOP_IMG"; exit 1; }
-	DISK_NOTE="a fresh ext4 of its own on $LOOP_DEV (loop device, direct I/O, over a ${BENCH_DISK_SIZE:-8G} file on $(df --output=source "$(dirname "$TMP")" | tail -n 1)): the device counts only the benchmark's writes"
+	DISK_NOTE="a fresh ext4 of its own on $LOOP_DEV (loop device, direct I/O, over a file of ${BENCH_DISK_SIZE:-8G} on $(df --output=source "$(dirname "$TMP")" | tail -n 1)): the device counts only the benchmark's writes"
 fi
 
 # Stops the daemon (TERM, then KILL after 10 s) and removes the temporary
@@ -277,10 +277,10 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # -------------------------------------------------------------------- ingest
 if [ "$RUN_INGEST" = 1 ]; then
+	DISK_IDLE=$(disk_idle "$TMP" 3)
 	start_daemon
 	echo "ledgerd pid $PID on $URL, data in $DATA ($FSTYPE)" | tee -a "$LOG"
 
-	DISK_IDLE=$(disk_idle "$DATA" 3)
 	echo "the data directory's device took ${DISK_IDLE:-?} bytes/s over 3 s with no benchmark running" | tee -a "$LOG"
 	common() { echo --url "$URL" --seed "$SEED" --runs "$RUNS" --max-seconds "$MAXS" --pid "$PID" --disk-dir "$DATA"; }
 	# shellcheck disable=SC2046 # common's words are meant to split
@@ -361,7 +361,7 @@ if [ "$RUN_PG" = 1 ]; then
 	[ -x "$PG_BIN/initdb" ] || { echo "run.sh: no PostgreSQL in $PG_BIN (scripts/install-deps.sh installs postgresql)" >&2; exit 1; }
 	if pg_start; then
 		echo "postgres pid $PG_PID on 127.0.0.1:$PG_PORT, data in $PGDATA_DIR ($FSTYPE)" | tee -a "$LOG"
-		PG_DISK_IDLE=$(disk_idle "$PGDATA_DIR" 3)
+		PG_DISK_IDLE=$(disk_idle "$PGDATA_DIR" 3) # the server started, idle
 		pgc() { echo --seed "$SEED" --runs "$RUNS" --max-seconds "$MAXS" --disk-dir "$PGDATA_DIR"; }
 		# shellcheck disable=SC2046
 		step pg-batch "$PG" --conninfo "$PG_CONN" $(pgc) --workload batch --events "$PG_BATCH_EVENTS" --batch "$BATCH" --conns "$CONNS"
@@ -572,8 +572,8 @@ bytes_note() {
 	echo "Bytes per event: what the data directory's block device took, from /proc/diskstats (sectors"
 	echo "written × 512) over each timed run, the filesystem synced (syncfs) before the run and after its"
 	echo "last answer, so that pages the daemon left dirty in the page cache are counted; the filesystem's"
-	echo "journal counts too. Every writer of the device counts, not only the daemon: before the runs it"
-	echo "took $(commas "${DISK_IDLE:-0}") bytes/s with no benchmark running (at the batch rate that is $idle bytes/event"
+	echo "journal counts too. Every writer of the device counts, not only the daemon: before the daemon"
+	echo "started it took $(commas "${DISK_IDLE:-0}") bytes/s with no benchmark running (at the batch rate that is $idle bytes/event"
 	echo "of others' writes$([ -n "$LOOP_DEV" ] || echo "; BENCH_DISK=loop gives the benchmark a device of its own")). In brackets /proc/PID/io write_bytes, the daemon's own"
 	echo "count, which on this kernel is not what the disk took: with ext4's large folios a 4 KiB write into"
 	echo "a clean 2 MiB folio counts the whole folio and a rewrite of a dirty one counts nothing. Checked on"
@@ -919,8 +919,8 @@ report_pg() {
 	echo "Bytes the data directory's device took per event (median of the runs; measured as in the ingest"
 	echo "section; for PostgreSQL a CHECKPOINT before and after each run, so that the rows' heap and index"
 	echo "pages count besides the WAL, which is also given from pg_current_wal_lsn; the run after a"
-	echo "checkpoint logs the first change of each page whole). With no benchmark running the device took"
-	echo "$(commas "${PG_DISK_IDLE:-0}") bytes/s before PostgreSQL's runs."
+	echo "checkpoint logs the first change of each page whole). Before PostgreSQL's runs, the server"
+	echo "started and idle, the device took $(commas "${PG_DISK_IDLE:-0}") bytes/s."
 	echo
 	echo "| workload | ledgerd | PostgreSQL (WAL) | ledgerd/PostgreSQL |"
 	echo "|---|---|---|---|"
