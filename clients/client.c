@@ -41,21 +41,37 @@
 /* The pause of a call before asking a node of a list again. */
 #define LDC_ROUND_PAUSE_MS 50
 
+/*
+ * A node's socket, dialled to its url when the client first asks it and
+ * kept until ldc_close: a call that leaves a node does not close its socket.
+ * NNG 1.5.2 leaks a dialer's connection whose SP handshake ends while its
+ * socket closes (docs/LIBRARIES.md), and a node left for not answering is
+ * the one whose handshake may end at any moment (stopped, or starting).
+ * The socket keeps dialling in the background (every 100-500 ms), so a
+ * node asked again is often connected already.
+ */
+struct ldc_node {
+	ldc *c;
+	nng_socket sock; /* id 0: not opened yet */
+	/* Connections up now, kept by the pipe callbacks (under c->mu): a
+	 * call with none waits LDC_CONNECT_MS for one, not its whole
+	 * timeout. */
+	int pipes;
+};
+
 struct ldc {
-	nng_socket sock;
+	nng_socket sock; /* nodes[cur].sock: the node asked */
 	int timeout_ms;
-	char url[256]; /* the one the socket is dialled to */
+	char url[256]; /* urls[cur] */
 	/* The nodes of a cluster (--url a,b,c), or the one url: a call that
 	 * finds its node gone, or not the leader, goes on to the next, or to
 	 * the leader the node names. */
 	char urls[LDC_MAX_URLS][256];
+	struct ldc_node nodes[LDC_MAX_URLS];
 	int nurls, cur;
 	char *tls_cert, *tls_key, *tls_ca;
-	/* Connections up now, kept by the pipe callbacks: a call with none
-	 * waits LDC_CONNECT_MS for one, not its whole timeout. */
 	nng_mtx *mu;
 	nng_cv *cv;
-	int pipes;
 	int interrupted; /* ldc_interrupt: a waiting call returns at once */
 	int received;    /* the answer of the call in flight came (recv_done) */
 };
@@ -67,10 +83,11 @@ struct ldc {
 /* Runs on an NNG thread as a connection comes up or goes away. */
 static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	ldc *c = arg;
+	struct ldc_node *n = arg;
+	ldc *c = n->c;
 	(void)p;
 	nng_mtx_lock(c->mu);
-	c->pipes += ev == NNG_PIPE_EV_ADD_POST ? 1 : -1;
+	n->pipes += ev == NNG_PIPE_EV_ADD_POST ? 1 : -1;
 	nng_cv_wake(c->cv);
 	nng_mtx_unlock(c->mu);
 }
@@ -88,10 +105,11 @@ static int wait_connected(ldc *c, nng_time deadline, ld_errinfo *e)
 	nng_time until = nng_clock() + (nng_time)wait_ms;
 	if (until > deadline)
 		until = deadline;
+	const int *pipes = &c->nodes[c->cur].pipes;
 	nng_mtx_lock(c->mu);
-	while (c->pipes <= 0 && !c->interrupted && nng_cv_until(c->cv, until) != NNG_ETIMEDOUT)
+	while (*pipes <= 0 && !c->interrupted && nng_cv_until(c->cv, until) != NNG_ETIMEDOUT)
 		;
-	int up = c->pipes > 0, interrupted = c->interrupted;
+	int up = *pipes > 0, interrupted = c->interrupted;
 	nng_mtx_unlock(c->mu);
 	if (up)
 		return 0;
@@ -139,8 +157,9 @@ static int recv_answer(ldc *c, nng_duration left, nng_msg **msg)
 	nng_mtx_unlock(c->mu);
 	nng_aio_set_timeout(aio, left);
 	nng_recv_aio(c->sock, aio);
+	const int *pipes = &c->nodes[c->cur].pipes;
 	nng_mtx_lock(c->mu);
-	while (!c->received && c->pipes > 0 && !c->interrupted)
+	while (!c->received && *pipes > 0 && !c->interrupted)
 		nng_cv_wait(c->cv);
 	int lost = !c->received;
 	nng_mtx_unlock(c->mu);
@@ -247,8 +266,9 @@ int ldc_open(ldc **out, const char *url, int timeout_ms, ld_errinfo *e)
 	return ldc_open_tls(out, url, timeout_ms, NULL, e);
 }
 
-/* Opens c's socket, dialled to url. 0, or LD_E(UNAVAILABLE) with e. */
-static int sock_open(ldc *c, const char *url, ld_errinfo *e)
+/* Makes node k the one asked: its socket, dialled to urls[k] now if it
+ * was not yet. 0, or LD_E(UNAVAILABLE) with e. */
+static int sock_open(ldc *c, int k, ld_errinfo *e)
 {
 	int nrv = 0;
 	int rc = 0;
@@ -256,16 +276,25 @@ static int sock_open(ldc *c, const char *url, ld_errinfo *e)
 	const char *what = _("open a REQ socket for");
 	ldc_tls tlsv = {c->tls_cert, c->tls_key, c->tls_ca};
 	const ldc_tls *tls = c->tls_cert ? &tlsv : NULL;
+	struct ldc_node *n = &c->nodes[k];
+	const char *url = c->urls[k];
 
+	c->cur = k;
 	snprintf(c->url, sizeof(c->url), "%s", url);
-	c->pipes = 0;
+	c->sock = n->sock;
+	if (nng_socket_id(n->sock) > 0)
+		return 0; /* dialled before: connected, or dialling still */
+	n->c = c;
+	nng_mtx_lock(c->mu);
+	n->pipes = 0;
+	nng_mtx_unlock(c->mu);
 	if ((nrv = nng_req0_open(&c->sock)) != 0) {
 		c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 		goto fail;
 	}
 	what = _("configure the socket for");
-	if ((nrv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event, c)) != 0 ||
-	    (nrv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event, c)) != 0 ||
+	if ((nrv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event, n)) != 0 ||
+	    (nrv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event, n)) != 0 ||
 	    (nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
 	    (nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, timeout_ms)) != 0 ||
 	    (nrv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, LDC_RECV_MAX)) != 0 ||
@@ -274,23 +303,37 @@ static int sock_open(ldc *c, const char *url, ld_errinfo *e)
 		goto fail;
 	/* Non-blocking: a refused first attempt is retried in the background,
 	 * and only a url that cannot work at all fails here. */
-	if (strncmp(url, "tls+tcp://", 10) == 0)
-		return dial_tls(c, url, tls, e);
+	if (strncmp(url, "tls+tcp://", 10) == 0) {
+		if ((rc = dial_tls(c, url, tls, e)) != 0)
+			goto closed;
+		n->sock = c->sock;
+		return 0;
+	}
 	what = _("dial");
 	if ((nrv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0)
 		goto fail;
+	n->sock = c->sock;
 	return 0;
 
 fail:
 	rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot %s '%s': %s"), what, url,
 			    nng_strerror(nrv));
+closed:
+	/* No dialer of it is connecting: closing it leaks nothing. */
+	if (nng_socket_id(c->sock) > 0)
+		nng_close(c->sock);
+	c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 	return rc;
 }
 
+/* Closes every node's socket. */
 static void sock_close(ldc *c)
 {
-	if (nng_socket_id(c->sock) > 0)
-		nng_close(c->sock); /* returns once no pipe callback runs */
+	for (int k = 0; k < LDC_MAX_URLS; k++) {
+		if (nng_socket_id(c->nodes[k].sock) > 0)
+			nng_close(c->nodes[k].sock); /* returns once no pipe callback runs */
+		c->nodes[k].sock = (nng_socket)NNG_SOCKET_INITIALIZER;
+	}
 	c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 }
 
@@ -335,7 +378,7 @@ int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls,
 		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot %s '%s': %s"),
 				      _("open a REQ socket for"), url, nng_strerror(nrv));
 	}
-	int rc = sock_open(c, c->urls[0], e);
+	int rc = sock_open(c, 0, e);
 	if (rc) {
 		ldc_close(c);
 		return rc;
@@ -478,7 +521,7 @@ static int url_index(const ldc *c, const char *url)
 }
 
 /* Moves c to url (one of its list, or added to it: a leader named by a
- * node). */
+ * node). The node left keeps its socket (struct ldc_node). */
 static int move_to(ldc *c, const char *url, ld_errinfo *e)
 {
 	int k = url_index(c, url);
@@ -487,9 +530,7 @@ static int move_to(ldc *c, const char *url, ld_errinfo *e)
 			return LD_E(UNAVAILABLE);
 		snprintf(c->urls[c->nurls++], sizeof(c->urls[0]), "%s", url);
 	}
-	c->cur = k;
-	sock_close(c);
-	return sock_open(c, url, e);
+	return sock_open(c, k, e);
 }
 
 /*

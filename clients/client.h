@@ -41,7 +41,11 @@ typedef struct ldc ldc;
  * node (to the leader one names, past one unreachable or not leading) until
  * one answers or timeout_ms has passed; a node found unreachable is passed
  * over for 500 ms, then asked again (twice as long each time it is found
- * unreachable again, up to 4 s). */
+ * unreachable again, up to 4 s). Each node of a list gets its own socket
+ * when first asked, kept until ldc_close (dialling in the background while
+ * the node is down): a node asked again is often connected already, and no
+ * socket is closed while its node may be completing a connection (NNG
+ * 1.5.2 leaks that connection, docs/LIBRARIES.md). */
 int ldc_open(ldc **out, const char *url, int timeout_ms, ld_errinfo *e);
 
 /* Client side of mutual TLS (PEM files): our certificate and key, and the
