@@ -505,7 +505,10 @@ static int move_to(ldc *c, const char *url, ld_errinfo *e)
  * leader is named until the election), then asked again: one that was only
  * slow to connect (a loaded machine) is the leader they name; found
  * unreachable again, it is passed over twice as long (a killed leader costs
- * a failover fewer attempts to connect to it). Before asking
+ * a failover fewer attempts to connect to it). A node that halted
+ * (ERR_HALTED: a fork, a key not the cluster's; it takes no write until
+ * repaired) is passed over for the rest of the call; when every node did,
+ * its error is the call's. Before asking
  * a node already asked since the last pause (a round without a leader, a
  * leader not ready yet naming itself, two nodes naming each other while the
  * leadership changes) the call pauses LDC_ROUND_PAUSE_MS. With one url a
@@ -517,6 +520,7 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 	nng_time skip_until[LDC_MAX_URLS] = {0}; /* unreachable: passed over until then */
 	nng_duration skip_ms[LDC_MAX_URLS] = {0}; /* for how long, the last time */
 	unsigned asked = 0;			 /* the nodes asked since the last pause */
+	unsigned halted = 0;			 /* the nodes that answered ERR_HALTED */
 	for (;;) {
 		nng_time now = nng_clock();
 		int left = now < deadline ? (int)(deadline - now) : 1;
@@ -527,9 +531,13 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 				     ? (*out)->error->leader
 				     : NULL;
 		int again = rc == LD_E(UNAVAILABLE) || rc == LD_E(NOT_LEADER) ||
-			    rc == LD_E(OUTCOME_UNKNOWN) || rc == LD_E(BUSY);
+			    rc == LD_E(OUTCOME_UNKNOWN) || rc == LD_E(BUSY) || rc == LD_E(HALTED);
 		now = nng_clock();
-		if (!again || c->nurls <= 1 || c->interrupted || now >= deadline)
+		if (rc == LD_E(HALTED))
+			halted |= 1u << c->cur;
+		unsigned every = (1u << c->nurls) - 1; /* nurls <= LDC_MAX_URLS */
+		if (!again || c->nurls <= 1 || c->interrupted || now >= deadline ||
+		    (halted & every) == every)
 			return rc;
 		if (rc == LD_E(UNAVAILABLE)) {
 			nng_duration *ms = &skip_ms[c->cur];
@@ -543,7 +551,7 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 			k = c->cur; /* the leader, busy: the same node after a pause */
 		else if (leader) {
 			k = url_index(c, leader);
-			if (k < c->nurls && skip_until[k] > now) {
+			if (k < c->nurls && (skip_until[k] > now || (halted & (1u << k)))) {
 				leader = NULL; /* named, but unreachable a moment ago */
 				k = c->nurls;
 			}
@@ -555,10 +563,13 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 			k = c->cur;
 			do {
 				k = (k + 1) % c->nurls;
-			} while (skip_until[k] > now && ++n < c->nurls);
+			} while ((skip_until[k] > now || (halted & (1u << k))) && ++n < c->nurls);
 			if (n == c->nurls) {
 				memset(skip_until, 0, sizeof(skip_until));
-				k = (c->cur + 1) % c->nurls;
+				k = c->cur;
+				do
+					k = (k + 1) % c->nurls;
+				while (halted & (1u << k));
 			}
 		}
 		/* Asked already since the last pause: an election, or a

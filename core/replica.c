@@ -494,6 +494,23 @@ static int apply_entry(replica *r, uint64_t index, const void *data, size_t size
 	r->ops->head(r->sm, &seq, head, &at);
 	uint64_t last = h.first_seq + h.count - 1;
 
+	if (index <= at && h.count && h.first_seq == seq + 1 &&
+	    !memcmp(h.prev_hash, head, REPLICA_HASH_LEN)) {
+		/* Events that follow the log's head exactly, at an index it
+		 * recorded as applied: never applied here (every seq it applied
+		 * is at or before its head), so the index it recorded is another
+		 * raft log's: a whole cluster restored from one hot backup, each
+		 * node's raft log begun afresh at index 1 (docs/REPLICATION.md,
+		 * "Upgrade"). Applied as new: the chain checks are what keeps the
+		 * events one history; the log's index follows raft's from here. */
+		log_warn("replica: entry %llu (seq %llu..%llu) follows the log's head, which "
+		         "recorded raft index %llu: that index is another raft log's (a cluster "
+		         "restored from one hot backup); the entry is applied, and the log's "
+		         "index follows this raft log from here on",
+		         (unsigned long long)index, (unsigned long long)h.first_seq,
+		         (unsigned long long)last, (unsigned long long)at);
+		at = index - 1;
+	}
 	if (index <= at) {
 		/* Applied before (a restart replays from the last snapshot):
 		 * the log must hold exactly these events. */

@@ -45,6 +45,7 @@ static const char *const descriptions[] = {
 	[LEDGER__ERROR_CODE__ERR_NOT_LEADER] = N_("this node is not the leader"),
 	[LEDGER__ERROR_CODE__ERR_OUTCOME_UNKNOWN] =
 		N_("outcome unknown: leadership was lost; retry with the same event ids"),
+	[LEDGER__ERROR_CODE__ERR_HALTED] = N_("this node halted: it takes no writes until repaired"),
 	[LEDGER__ERROR_CODE__ERR_ALREADY_FORGOTTEN] = N_("personal data already forgotten"),
 	[LEDGER__ERROR_CODE__ERR_KEYSTORE] = N_("keystore missing, damaged or replaced"),
 	[LEDGER__ERROR_CODE__ERR_AFTER_HEAD] = N_("subscription starts beyond the log head"),

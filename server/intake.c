@@ -54,9 +54,38 @@ static int forgot_with_keys(const append_req *r, const keystore *keys)
 	return 0;
 }
 
-static nng_msg *append_reply(const append_req *r, writer *w, const keystore *keys)
+/* A node that does not lead because its replica halted (a fork, a key not
+ * the cluster's) or failed: ERR_HALTED with the reason its log and
+ * `ledgerctl cluster` give, for the client to go to another node rather
+ * than wait here for an election that will not make this one lead. NULL
+ * when it did not halt. */
+static nng_msg *halted_reply(server *srv)
 {
+	if (!srv->cluster_status)
+		return NULL;
+	Ledger__ClusterStatus st = LEDGER__CLUSTER_STATUS__INIT;
+	void *mem = srv->cluster_status(srv->cluster_arg, &st);
+	nng_msg *m = NULL;
+	if (st.role && (strcmp(st.role, "halted") == 0 || strcmp(st.role, "failed") == 0)) {
+		ld_errinfo e;
+		ld_errinfo_set(&e, LD_E(HALTED), NULL,
+			       "this node %s and takes no writes until repaired (nothing of this "
+			       "request was recorded: send it to another node): %s",
+			       st.role, st.reason && *st.reason ? st.reason : "its log says why");
+		m = reply_error(&e);
+	}
+	free(mem);
+	return m;
+}
+
+static nng_msg *append_reply(const append_req *r, server *srv)
+{
+	writer *w = srv->w;
+	const keystore *keys = srv->keys;
 	size_t n = r->req->n_events;
+	nng_msg *halted;
+	if (r->status == LD_E(NOT_LEADER) && (halted = halted_reply(srv)))
+		return halted;
 	if (r->status == LD_E(NOT_LEADER)) {
 		/* A node of a cluster that does not lead: the redirect. */
 		char url[256];
@@ -179,7 +208,7 @@ void intake_release(call *c)
 /* The writer (or the sealer) decided: the reply, on NNG's threads. */
 static nng_msg *append_decided(call *c)
 {
-	return append_reply(&c->areq, c->srv->w, c->srv->keys);
+	return append_reply(&c->areq, c->srv);
 }
 
 /* ------------------------------------------------------------------ */
@@ -363,7 +392,7 @@ nng_msg *intake_append(call *c)
 		/* Nothing of it is prepared here (no key made for its
 		 * members): the leader does that. */
 		r->status = LD_E(NOT_LEADER);
-		return append_reply(r, srv->w, srv->keys);
+		return append_reply(r, srv);
 	}
 	/* Several events: their national IDs' hashes and their places in the
 	 * write model made PII_AHEAD events ahead of their lookups (core/pii.h
@@ -401,7 +430,7 @@ nng_msg *intake_append(call *c)
 	for (size_t i = 0; hinting && i < PII_AHEAD && i < a->n_events; i++)
 		pii_hint_wipe(&ahead[i]);
 	if (!to_seal && nothing_to_write(c))
-		return append_reply(r, srv->w, srv->keys); /* answered now, without a commit */
+		return append_reply(r, srv); /* answered now, without a commit */
 	if (call_hand_off(c, append_decided, NULL) != 0)
 		return reply_error_msg(LD_E(SHUTTING_DOWN),
 				       "server shutting down; nothing was recorded");

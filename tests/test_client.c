@@ -728,6 +728,7 @@ struct node {
 	char url[64];
 	const char *names;
 	int busy;
+	int halted; /* answers ERR_HALTED, always */
 	double listen_at, ready_at;
 	int requests;
 	volatile int stop;
@@ -740,7 +741,12 @@ static void node_answer(struct node *n, nng_msg *req)
 	Ledger__Error err = LEDGER__ERROR__INIT;
 	Ledger__Event ev = LEDGER__EVENT__INIT;
 	uint8_t buf[256];
-	if (now_s() < n->ready_at && n->busy) {
+	if (n->halted) {
+		err.has_code = 1;
+		err.code = LEDGER__ERROR_CODE__ERR_HALTED;
+		err.message = "this node halted and takes no writes until repaired";
+		r.error = &err;
+	} else if (now_s() < n->ready_at && n->busy) {
 		err.has_code = 1;
 		err.code = LEDGER__ERROR_CODE__ERR_BUSY;
 		err.message = "the leader is applying its election barrier";
@@ -878,6 +884,48 @@ static void test_list_leader_busy(void **state)
 	assert_true(n[1].requests >= 2 && n[1].requests <= 40);
 }
 
+/* A node that halted (ERR_HALTED) is passed over for the rest of the call:
+ * the list's next node answers, and the halted one is asked once (it used
+ * to be answered ERR_NOT_LEADER naming no leader, asked again every round
+ * until the timeout when no other node answered). */
+static void test_list_halted(void **state)
+{
+	struct node n[2] = {0};
+	double t0 = now_s();
+	n[0].halted = 1;
+	node_start(&n[0], t0, 0, 1e9, NULL);
+	node_start(&n[1], t0, 0, 0, NULL);
+	call_list(n, 2);
+	assert_int_equal(n[0].requests, 1);
+}
+
+/* Every node of the list halted: the call ends with ERR_HALTED once each
+ * was asked, not at its timeout. */
+static void test_list_all_halted(void **state)
+{
+	struct node n[2] = {0};
+	double t0 = now_s();
+	ldc *c;
+	Ledger__Response *resp = NULL;
+	ld_errinfo e = {0};
+	char list[160];
+	for (int i = 0; i < 2; i++) {
+		n[i].halted = 1;
+		node_start(&n[i], t0, 0, 1e9, NULL);
+	}
+	snprintf(list, sizeof(list), "%s,%s", n[0].url, n[1].url);
+	assert_int_equal(ldc_open(&c, list, 10000, &e), 0);
+	int rc = ldc_get(c, 5, &resp, &e);
+	ldc_close(c);
+	codec_response_free(resp);
+	for (int i = 0; i < 2; i++)
+		node_stop(&n[i]);
+	assert_int_equal(rc, LD_E(HALTED));
+	assert_non_null(strstr(e.message, "halted"));
+	assert_int_equal(n[0].requests, 1);
+	assert_int_equal(n[1].requests, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -902,6 +950,8 @@ int main(void)
 		cmocka_unit_test(test_list_leader_late),
 		cmocka_unit_test(test_list_leader_not_ready),
 		cmocka_unit_test(test_list_leader_busy),
+		cmocka_unit_test(test_list_halted),
+		cmocka_unit_test(test_list_all_halted),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }
