@@ -200,6 +200,10 @@ int replica_keys_differ(const replica_keys *a, const replica_keys *b);
  * (docs/LIBRARIES.md, C-Raft). */
 #define REPLICA_SEGMENT_BYTES (8u << 20)
 #define REPLICA_DISK_AHEAD (REPLICA_SEGMENT_BYTES + (64u << 10))
+/* What raft's directory needs free to start (its open segments counted as
+ * free: raft_uv closes them at load and allocates anew): the one it writes
+ * and the two ahead, the metadata and a marker. */
+#define REPLICA_START_ROOM (3ull * REPLICA_SEGMENT_BYTES + (64u << 10))
 
 typedef struct replica_options {
 	uint64_t id;                 /* this node's raft id, > 0 */

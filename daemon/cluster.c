@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -742,13 +743,53 @@ static int prepare_raft_dir(cluster *c, writer *w, int *recover, ld_errinfo *e)
 	return 0;
 }
 
+/* Whether raft's directory has the room C-Raft needs to start
+ * (REPLICA_START_ROOM): without it raft_uv's allocation of its first segments
+ * fails once the node runs (a replica failure, "to be restarted", which a
+ * restart does not mend), or leaves the node taking no write. Skipped by
+ * LEDGERD_TEST_ROOM_OFF=1, as the writer's check is. 0, or LD_E(DISK_FULL). */
+static int raft_room(const cluster *c, ld_errinfo *e)
+{
+	const char *off = getenv("LEDGERD_TEST_ROOM_OFF");
+	if (off && strcmp(off, "1") == 0)
+		return 0;
+	uint64_t open = 0;
+	DIR *d = opendir(c->dir);
+	for (struct dirent *de; d && (de = readdir(d));) {
+		struct stat st;
+		if (strncmp(de->d_name, "open-", 5) == 0 &&
+		    fstatat(dirfd(d), de->d_name, &st, 0) == 0)
+			open += (uint64_t)st.st_blocks * 512;
+	}
+	if (d)
+		closedir(d);
+	store_room *room;
+	store_room_dir dir = {c->dir, "raft's log"};
+	if (store_room_new(&room, &dir, 1, 0))
+		return 0;
+	uint64_t need = REPLICA_START_ROOM > open ? REPLICA_START_ROOM - open : 0;
+	uint64_t takes = 0;
+	ld_errinfo why;
+	int rc = store_room_check(room, &need, &takes, &why);
+	store_room_free(room);
+	if (rc == 0)
+		return 0;
+	return ld_errinfo_set(e, rc, NULL,
+			      "raft cannot start: %s (C-Raft 0.15 allocates its log in segments of "
+			      "%u MiB, three at a time; the open ones there count as free): free "
+			      "space there, or move raft's directory to a larger disk",
+			      why.message, REPLICA_SEGMENT_BYTES >> 20);
+}
+
 int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 {
 	c->s = s;
 	c->w = w;
 	writer_set_leading(w, 0, NULL, 0);
 	int recover;
-	int rc = prepare_raft_dir(c, w, &recover, e);
+	int rc = raft_room(c, e);
+	if (rc == 0)
+		rc = prepare_raft_dir(c, w, &recover, e);
 	if (rc)
 		return rc;
 	/* One flush per commit of the log: raft's log holds every entry past

@@ -410,10 +410,11 @@ int main(int argc, char **argv)
 	wo.projections_dir = pdir;
 	if (writer_start_opts(&w, s, &wo) != 0)
 		goto out;
-	if (cl && cluster_start(cl, s, w, &e) != 0) {
-		log_error("cluster: %s", e.message);
-		goto out;
-	}
+	/* The projections before raft: the runner applies what the log holds
+	 * (a rebuild) while raft loads its own log on this thread, and its
+	 * marks (projection.h) are committed to the log while its commits are
+	 * still synced whole (cluster_start leaves the meta page to the next
+	 * commit, which an idle node may not make before a machine crash). */
 	if (rebuild) {
 		log_info("--rebuild: removing '%s'; the projections are rebuilt from the log", pdir);
 		nftw(pdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -427,6 +428,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_info("plans: %u loaded from '%s'", progress_plans(progress_of(r))->n, po.plans_dir);
+	if (cl && cluster_start(cl, s, w, &e) != 0) {
+		log_error("cluster: %s", e.message);
+		goto out;
+	}
 	/* The feed before the server: every head the server signs is
 	 * published. */
 	if (srvo.pub_url) {

@@ -150,6 +150,11 @@ static int fail(membership *m, int status, const char *step)
 	char node[32];
 	snprintf(node, sizeof(node), m->id ? "node %llu" : "another node",
 		 (unsigned long long)m->id);
+	int role = status == REPLICA_E_NOT_LEADER || status == REPLICA_E_HALTED
+			   ? replica_role(m->rep)
+			   : -1;
+	if (role == REPLICA_HALTED || role == REPLICA_FAILED)
+		status = REPLICA_E_HALTED; /* it leads no more, and will not */
 	switch (status) {
 	case 0:
 		return 0;
@@ -166,9 +171,16 @@ static int fail(membership *m, int status, const char *step)
 			       "'ledgerctl cluster' shows whether it took",
 			       what(m), node);
 		break;
-	case REPLICA_E_HALTED:
-		ld_errinfo_set(&e, LD_E(STORAGE), NULL, "%s %s: this node halted", what(m), node);
+	case REPLICA_E_HALTED: {
+		/* As a halted node's refused append (server/intake.c): why. */
+		replica_status st;
+		replica_status_get(m->rep, &st);
+		ld_errinfo_set(&e, LD_E(HALTED), NULL,
+			       "%s %s: this node %s and changes nothing until repaired (send it to "
+			       "another node): %s",
+			       what(m), node, replica_role_name(st.role), st.reason);
 		break;
+	}
 	case LD_E(BUSY):
 		ld_errinfo_set(&e, LD_E(BUSY), NULL,
 			       m->op == LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_TRANSFER

@@ -29,7 +29,12 @@
  * kv_detach); a flusher thread writes and commits them while the loop
  * applies on (runner.c, "FLUSHING OFF THE LOOP"). A flush happens
  *  - PROJ_FLUSH_MS after the first event it would hold was applied (the
- *    freshness of queries that do not ask for a seq);
+ *    freshness of queries that do not ask for a seq). A flush costs about
+ *    as much for 50 events as for 200 (a write of every LMDB page its keys
+ *    fall on, and the projections moving their caches): 50 ms rather than
+ *    5 ms cut the runner's and the flusher's CPU per event from 25 to 16
+ *    us with 16 clients, from 90 to 37 with one (read-your-writes never
+ *    waits for a flush);
  *  - after PROJ_FLUSH_EVENTS events, or when the dirty state passes half
  *    of the memory budget (proj_options.memory), and when the runner stops;
  *  - far behind (a rebuild, a parallel catch-up), every
@@ -46,7 +51,8 @@
  * states (as_of_seq):
  *  - a query that asks for no seq, or for one already flushed, runs on
  *    NNG's threads and reads the flushed state in one LMDB read transaction,
- *    whose checkpoints say the seq it reflects: at most PROJ_FLUSH_MS old.
+ *    whose checkpoints say the seq it reflects: at most PROJ_FLUSH_MS (and
+ *    the flush's write) behind what is applied.
  *    No lock between it and the applying thread (LMDB's MVCC).
  *  - a query that waits for a seq not yet flushed (read-your-writes:
  *    consistency.min_seq) is answered ON THE LOOP THREAD, between two
@@ -125,7 +131,7 @@ typedef struct proj_options {
 } proj_options;
 
 /* Flushing (above) and the memory budget. */
-#define PROJ_FLUSH_MS 5
+#define PROJ_FLUSH_MS 50
 #define PROJ_FLUSH_EVENTS 65536
 #define PROJ_BULK_FLUSH_EVENTS (1 << 20)
 #define PROJ_MEMORY_DEFAULT ((size_t)256 << 20)

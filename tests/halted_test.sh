@@ -6,7 +6,8 @@
 #     to it alone is refused ERR_HALTED with the reason `ledgerctl cluster`
 #     shows (both key ids), not ERR_NOT_LEADER naming no leader (a client then
 #     waited for an election that would never make this node lead); through
-#     every URL, halted node first, it is recorded by the leader;
+#     every URL, halted node first, it is recorded by the leader; a change
+#     of the cluster sent to it is refused ERR_HALTED naming why too;
 #   - a single node whose raft log is not its LMDB log's (a fork found on
 #     raft's replay, at start) does not serve: it exits 1 naming the fork.
 set -euo pipefail
@@ -23,6 +24,8 @@ wait_grep 300 "replica: HALTED" "$TMPDIR/n3.log" || die "node 3 did not halt"
 wait_leader 1 2
 refused 1 "this node halted and takes no writes until repaired \(nothing of this request was recorded: send it to another node\): person-hash key id [0-9a-f]{16} here, [0-9a-f]{16} on (the leader, )?node [12].*ERR_HALTED" \
 	--url "${URLS[3]}" "${ORG[@]}"
+refused 1 "handing the leadership to node 1: this node halted and changes nothing until repaired \(send it to another node\): person-hash key id [0-9a-f]{16} here.*ERR_HALTED" \
+	--url "${URLS[3]}" cluster transfer 1
 ctl --url "${URLS[3]}" head
 [ "$RC" -eq 0 ] || { show head; die "the halted node does not serve reads"; }
 ok --url "${URLS[3]},${URLS[1]},${URLS[2]}" "${ORG[@]}"

@@ -915,6 +915,55 @@ static void test_uv_upgrade(void **state)
 	un_teardown();
 }
 
+/* A log restored from a hot backup of another raft log (a whole cluster
+ * restored: its index, 500, is past anything the new raft log holds): the
+ * entries raft starts with are skipped as applied, the first with events
+ * follows the log's head at an index below 500 and is applied, not taken
+ * for a fork; the log's index then follows raft's, and a restart replays
+ * it. (Every node halted there before.) */
+static void test_uv_restored_cluster(void **state)
+{
+	(void)state;
+	ld_errinfo e = {0};
+	int who = -1;
+	un_setup(1, "restored");
+	rng_state = 3;
+	uint8_t body[32];
+	for (int s = 0; s < 100; s++) {
+		for (unsigned k = 0; k < sizeof body; k++)
+			body[k] = (uint8_t)rng();
+		lg_push(&un[0].lg, body, 1 + rnd(sizeof body), 400 + (uint64_t)s);
+	}
+	un[0].lg.index = 500;
+	un[0].lg.synced = 100;
+	uint8_t(*before)[H] = malloc(101 * H);
+	memcpy(before, un[0].lg.hash, 101 * H);
+	if (un_start(0, 1, 0, &e))
+		fail_msg("start: %s", e.message);
+	assert_true(run_until(any_ready, &who, 20000));
+	for (int k = 0; k < 5; k++)
+		un_propose(0);
+	replica_status st;
+	replica_status_get(un[0].rep, &st);
+	assert_int_not_equal(st.role, REPLICA_HALTED);
+	assert_true(un[0].lg.seq > 100);
+	assert_memory_equal(un[0].lg.hash, before, 101 * H);
+	assert_true(un[0].lg.at[101] > 1 && un[0].lg.at[101] < 500);
+	assert_true(un[0].lg.index < 500);
+	uint64_t seq = un[0].lg.seq;
+	un_stop(0);
+	if (un_start(0, 0, 0, &e))
+		fail_msg("restart: %s", e.message);
+	assert_true(run_until(any_ready, &who, 20000));
+	un_propose(0);
+	replica_status_get(un[0].rep, &st);
+	assert_int_not_equal(st.role, REPLICA_HALTED);
+	assert_true(un[0].lg.seq > seq);
+	free(before);
+	un_stop(0);
+	un_teardown();
+}
+
 static void transferred(replica *r, int status, uint64_t index, void *arg)
 {
 	(void)r;
@@ -3037,6 +3086,7 @@ int main(void)
 	    cmocka_unit_test(test_entry_format),   cmocka_unit_test(test_confirm_account),
 	    cmocka_unit_test(test_uv_one_node),
 	    cmocka_unit_test(test_uv_write_error), cmocka_unit_test(test_uv_upgrade),
+	    cmocka_unit_test(test_uv_restored_cluster),
 	    cmocka_unit_test(test_uv_three_nodes), cmocka_unit_test(test_uv_confirm_cost),
 	    cmocka_unit_test(test_forced_divergence),
 	    cmocka_unit_test(test_probe_below_snapshot),
