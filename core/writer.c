@@ -535,9 +535,10 @@ static int disk_room(writer *w, const wgroup *g, uint64_t unstored)
 	return rc;
 }
 
-static void answer(wgroup *g, int status, uint64_t head)
+/* Answers the requests of list reqs (linked by next). */
+static void answer_reqs(append_req *reqs, int status, uint64_t head)
 {
-	for (append_req *r = g->reqs, *next; r; r = next) {
+	for (append_req *r = reqs, *next; r; r = next) {
 		next = r->next;
 		if (!r->status)
 			r->status = status;
@@ -545,8 +546,14 @@ static void answer(wgroup *g, int status, uint64_t head)
 		pack_free(r);
 		r->done(r);
 	}
+}
+
+static void answer(wgroup *g, int status, uint64_t head)
+{
+	append_req *reqs = g->reqs;
 	g->reqs = g->reqs_tail = NULL;
 	g->nreqs = 0;
+	answer_reqs(reqs, status, head);
 }
 
 static void flight_done(writer *w);
@@ -566,15 +573,7 @@ static void flight_ended(writer *w, wgroup *g, int status, int64_t t0)
 			  g->g.n, (unsigned long long)g->g.first, (long long)(done - t0));
 	}
 	g->status = status;
-	if (status == 0 && w->replicate) {
-		/* Applied here by writer_apply_entry (own), which queued it
-		 * for the applier: its clients are answered now, once, on
-		 * the raft log's flush. */
-		pthread_mutex_lock(&w->lock);
-		uint64_t head = w->seq;
-		pthread_mutex_unlock(&w->lock);
-		answer(g, 0, head);
-	} else if (status == 0) {
+	if (status == 0 && !w->replicate) {
 		for (size_t i = 0; i < g->g.n; i++)
 			model_publish(w->m, g->streams[i], g->g.first + i);
 		uint8_t root[LD_HASH_LEN];
@@ -597,21 +596,29 @@ static void flight_ended(writer *w, wgroup *g, int status, int64_t t0)
 			w->on_group(w->on_group_arg, g->g.buf, g->g.len);
 		if (g->g.n)
 			wr_call_hooks(w, head);
-		answer(g, 0, head);
-	} else {
+	} else if (status) {
 		log_error("writer: a group of %zu events not recorded: %s", g->g.n,
 			  ld_strerror(status));
 	}
+	/* Replicated, a success was applied here by writer_apply_entry (own),
+	 * which queued it for the applier: its clients are answered now,
+	 * once, on the raft log's flush. */
 	pthread_mutex_lock(&w->lock);
+	uint64_t head = w->seq;
 	w->flight_state = FLIGHT_DONE;
-	/* A success is taken back here (its changes stay), and the decider
-	 * woken only if it has something to do: requests that queued while
-	 * the group was out, or a group to send. One client at a time then
-	 * wakes it once per request, not twice (a snapshot due wakes it
-	 * too). A failure is the decider's
-	 * (its rollback changes the model). */
+	/* A success is taken back here (its changes stay) before its requests
+	 * are answered, so that a client's next request finds the writer idle
+	 * (decide_here), and the decider is woken only if it has something to
+	 * do: requests that queued while the group was out, or a group to send
+	 * (or a snapshot due). One client at a time then never wakes it. A
+	 * failure is the decider's (its rollback changes the model; it answers
+	 * the requests). */
 	int wake = 1;
+	append_req *reqs = NULL;
 	if (status == 0) {
+		reqs = g->reqs; /* g may be the open group again once taken back */
+		g->reqs = g->reqs_tail = NULL;
+		g->nreqs = 0;
 		flight_done(w);
 		wake = w->head || w->open->reqs || w->stopping ||
 		       w->seq - w->snap_seq >= w->snapshot_every;
@@ -619,6 +626,7 @@ static void flight_ended(writer *w, wgroup *g, int status, int64_t t0)
 	if (wake)
 		pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
+	answer_reqs(reqs, 0, head);
 }
 
 /* A single node's committing thread: writes each group the decider hands
