@@ -213,6 +213,9 @@ void *wr_applier_main(void *arg)
 			memcpy(w->root, root, LD_HASH_LEN);
 		}
 		uint64_t head = w->sseq;
+		/* What no reader pins is freed before the waiters wake: one
+		 * that waited for the store (writer_sync) finds it given back. */
+		wr_prune_locked(w);
 		pthread_cond_broadcast(&w->stored_cv);
 		pthread_mutex_unlock(&w->lock);
 		if (head != was)
