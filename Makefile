@@ -87,6 +87,7 @@ PKGS    := lmdb libprotobuf-c libuv libcrypto jansson yaml-0.1
 PKGS    += inih libmicrohttpd  # config and role files; metrics endpoint and dashboard
 PKGS    += sqlite3 libpq       # ledger-sink's targets (clients/sink_*.c)
 PKGS    += libxxhash           # the write model's hash tables and snapshot checksum (core/mtable.c)
+PKGS    += liblz4              # raft entries compressed (core/compress.c)
 
 # NNG 1.5.2 in Debian ships no pkg-config file; fall back to plain -lnng.
 NNG_CFLAGS := $(shell pkg-config --cflags nng 2>/dev/null)

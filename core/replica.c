@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress.h"
 #include "log.h"
 #include "replica_int.h"
 
@@ -45,20 +46,68 @@ size_t replica_entry_size(size_t len)
 	return (REPLICA_ENTRY_HDR + len + 7) & ~(size_t)7;
 }
 
-void replica_entry_encode(const replica_entry *h, const void *events, size_t len, uint8_t *out)
+/* Format 2's events: their length once decompressed, 4 zero bytes, the
+ * block. */
+#define PACKED_HDR (REPLICA_ENTRY_HDR + 8)
+/* Events shorter than this are not worth a block (one event or two). */
+#define PACK_MIN 512
+
+static size_t packed_size(size_t block)
 {
-	size_t size = replica_entry_size(len);
+	return (PACKED_HDR + block + 7) & ~(size_t)7;
+}
+
+static void header_encode(const replica_entry *h, unsigned format, size_t len, uint8_t *out)
+{
 	memcpy(out, "LDRE", 4);
-	put_be(out + 4, 1, 2);
+	put_be(out + 4, format, 2);
 	put_be(out + 6, 0, 2);
 	put_be(out + 8, h->first_seq, 8);
 	put_be(out + 16, h->count, 4);
 	put_be(out + 20, len, 4);
 	memcpy(out + 24, h->prev_hash, REPLICA_HASH_LEN);
 	memcpy(out + 56, h->last_hash, REPLICA_HASH_LEN);
+}
+
+void replica_entry_encode(const replica_entry *h, const void *events, size_t len, uint8_t *out)
+{
+	size_t size = replica_entry_size(len);
+	header_encode(h, 1, len, out);
 	if (len)
 		memcpy(out + REPLICA_ENTRY_HDR, events, len);
 	memset(out + REPLICA_ENTRY_HDR + len, 0, size - REPLICA_ENTRY_HDR - len);
+}
+
+size_t replica_entry_packed_max(size_t len)
+{
+	size_t one = replica_entry_size(len);
+	if (len < PACK_MIN || len > LD_COMPRESS_MAX)
+		return one;
+	size_t two = packed_size(ld_compress_bound(len));
+	return two > one ? two : one;
+}
+
+size_t replica_entry_pack(const replica_entry *h, const void *events, size_t len, uint8_t *out)
+{
+	size_t one = replica_entry_size(len), block = 0;
+	if (len >= PACK_MIN && len <= LD_COMPRESS_MAX)
+		/* Kept only if the entry comes out smaller. */
+		block = ld_compress(events, len, out + PACKED_HDR, one - PACKED_HDR - 8);
+	if (!block) {
+		replica_entry_encode(h, events, len, out);
+		return one;
+	}
+	size_t size = packed_size(block);
+	header_encode(h, 2, block, out);
+	put_be(out + REPLICA_ENTRY_HDR, len, 4);
+	put_be(out + REPLICA_ENTRY_HDR + 4, 0, 4);
+	memset(out + PACKED_HDR + block, 0, size - PACKED_HDR - block);
+	return size;
+}
+
+int replica_entry_unpack(const replica_entry *h, const uint8_t *events, size_t len, uint8_t *out)
+{
+	return ld_decompress(events, len, out, h->raw_len);
 }
 
 int replica_entry_decode(const void *buf, size_t size, replica_entry *h, const uint8_t **events,
@@ -70,20 +119,39 @@ int replica_entry_decode(const void *buf, size_t size, replica_entry *h, const u
 		         REPLICA_ENTRY_HDR);
 		return LD_E(MALFORMED);
 	}
-	if (memcmp(p, "LDRE", 4) || get_be(p + 4, 2) != 1 || get_be(p + 6, 2) != 0) {
-		snprintf(why, n, "not an entry of format 1");
+	unsigned format = (unsigned)get_be(p + 4, 2);
+	if (memcmp(p, "LDRE", 4) || (format != 1 && format != 2) || get_be(p + 6, 2) != 0) {
+		snprintf(why, n, "not an entry of format 1 or 2");
 		return LD_E(MALFORMED);
 	}
 	h->first_seq = get_be(p + 8, 8);
 	h->count = (uint32_t)get_be(p + 16, 4);
-	size_t l = (size_t)get_be(p + 20, 4);
+	size_t l = (size_t)get_be(p + 20, 4), at = REPLICA_ENTRY_HDR;
 	memcpy(h->prev_hash, p + 24, REPLICA_HASH_LEN);
 	memcpy(h->last_hash, p + 56, REPLICA_HASH_LEN);
-	if (replica_entry_size(l) != size) {
+	h->raw_len = 0;
+	if (format == 2) {
+		if (size < PACKED_HDR || packed_size(l) != size) {
+			snprintf(why, n, "%zu bytes of compressed events do not fill %zu bytes", l,
+			         size);
+			return LD_E(MALFORMED);
+		}
+		h->raw_len = (uint32_t)get_be(p + REPLICA_ENTRY_HDR, 4);
+		/* LZ4 gives at most 255 bytes per byte of block (a match's
+		 * length goes on in bytes of 255): a length beyond that is
+		 * refused before anything is allocated for it. */
+		if (!l || !h->count || !h->raw_len || h->raw_len > LD_COMPRESS_MAX ||
+		    h->raw_len > 255 * (uint64_t)l + 16 || get_be(p + REPLICA_ENTRY_HDR + 4, 4)) {
+			snprintf(why, n, "compressed events of %u bytes in a block of %zu",
+			         h->raw_len, l);
+			return LD_E(MALFORMED);
+		}
+		at = PACKED_HDR;
+	} else if (replica_entry_size(l) != size) {
 		snprintf(why, n, "%zu bytes of events do not fill %zu bytes", l, size);
 		return LD_E(MALFORMED);
 	}
-	for (size_t i = REPLICA_ENTRY_HDR + l; i < size; i++)
+	for (size_t i = at + l; i < size; i++)
 		if (p[i]) {
 			snprintf(why, n, "padding is not zeros");
 			return LD_E(MALFORMED);
@@ -96,7 +164,7 @@ int replica_entry_decode(const void *buf, size_t size, replica_entry *h, const u
 		snprintf(why, n, "a checkpoint with events or two hashes");
 		return LD_E(MALFORMED);
 	}
-	*events = p + REPLICA_ENTRY_HDR;
+	*events = p + at;
 	*len = l;
 	return 0;
 }
@@ -477,18 +545,17 @@ void replica_receive(replica *r, const void *msg, size_t len)
 /* Applying                                                           */
 /* ------------------------------------------------------------------ */
 
+static int enqueue(replica *r, uint64_t index, const void *data, size_t size, int front);
+static void fetch_start(replica *r);
+
 /* Checks the entry at raft index `index` against the log and applies it (or
  * skips it, when the log holds it already). 0, or a raft error code after a
  * halt or failure. */
-static int apply_entry(replica *r, uint64_t index, const void *data, size_t size)
+static int apply_events(replica *r, uint64_t index, const replica_entry *hp,
+                        const uint8_t *events, size_t len)
 {
-	replica_entry h;
-	const uint8_t *events;
-	size_t len;
-	char why[128], a[17], b[17];
-	if (replica_entry_decode(data, size, &h, &events, &len, why, sizeof why))
-		return rp_halt(r, "entry %llu cannot be read: %s", (unsigned long long)index, why);
-
+	replica_entry h = *hp;
+	char a[17], b[17];
 	uint64_t seq, at;
 	uint8_t head[REPLICA_HASH_LEN], hash[REPLICA_HASH_LEN];
 	r->ops->head(r->sm, &seq, head, &at);
@@ -579,7 +646,60 @@ static int apply_entry(replica *r, uint64_t index, const void *data, size_t size
 	return 0;
 }
 
-static int enqueue(replica *r, uint64_t index, const void *data, size_t size)
+/* Decodes the entry at raft index `index` (decompressing its events, format
+ * 2) and applies it (apply_events). */
+static int apply_entry(replica *r, uint64_t index, const void *data, size_t size)
+{
+	replica_entry h;
+	const uint8_t *events;
+	size_t len;
+	char why[128];
+	if (replica_entry_decode(data, size, &h, &events, &len, why, sizeof why))
+		return rp_halt(r, "entry %llu cannot be read: %s", (unsigned long long)index, why);
+	uint64_t seq, at;
+	uint8_t head[REPLICA_HASH_LEN];
+	r->ops->head(r->sm, &seq, head, &at);
+	if (seq == 0 && at == 0 && h.first_seq > 1 && !r->catching_up) {
+		/* An empty log (a node added from an empty data directory) sent
+		 * an entry past seq 1: the cluster's raft log begins after its
+		 * first events (an upgraded single node's, a restored cluster's).
+		 * Nothing here can differ: it catches up over pages to the event
+		 * before the entry, as behind a marker (checked against the
+		 * entry's prev_hash), and applies the entry after. */
+		log_info("replica: entry %llu starts at seq %llu and this node's log is empty: "
+		         "fetching the events up to seq %llu from a peer",
+		         (unsigned long long)index, (unsigned long long)h.first_seq,
+		         (unsigned long long)(h.first_seq - 1));
+		r->catching_up = 1;
+		r->cu_seq = h.first_seq - 1;
+		r->cu_index = index - 1;
+		memcpy(r->cu_hash, h.prev_hash, REPLICA_HASH_LEN);
+		r->notify = 1;
+		int rc = enqueue(r, index, data, size, 1);
+		if (rc == 0 && !r->fetch_running)
+			fetch_start(r);
+		return rc;
+	}
+	if (!h.raw_len)
+		return apply_events(r, index, &h, events, len);
+	uint8_t *raw = malloc(h.raw_len);
+	if (!raw) {
+		rp_fail(r, "no memory to decompress entry %llu (%u bytes)",
+		        (unsigned long long)index, h.raw_len);
+		return RAFT_NOMEM;
+	}
+	int rc = replica_entry_unpack(&h, events, len, raw) == 0
+	             ? apply_events(r, index, &h, raw, h.raw_len)
+	             : rp_halt(r, "entry %llu cannot be read: its %zu bytes of events do not "
+	                          "decompress to %u",
+	                       (unsigned long long)index, len, h.raw_len);
+	free(raw);
+	return rc;
+}
+
+/* Queues an entry at the tail, or at the head (front: the one taken off it
+ * to be applied, put back behind a catch-up). */
+static int enqueue(replica *r, uint64_t index, const void *data, size_t size, int front)
 {
 	if (r->q_bytes + size > QUEUE_MAX) {
 		rp_fail(r,
@@ -597,11 +717,18 @@ static int enqueue(replica *r, uint64_t index, const void *data, size_t size)
 	q->index = index;
 	q->size = size;
 	memcpy(q->data, data, size);
-	if (r->q_tail)
-		r->q_tail->next = q;
-	else
+	if (front) {
+		q->next = r->q_head;
 		r->q_head = q;
-	r->q_tail = q;
+		if (!r->q_tail)
+			r->q_tail = q;
+	} else {
+		if (r->q_tail)
+			r->q_tail->next = q;
+		else
+			r->q_head = q;
+		r->q_tail = q;
+	}
 	r->q_bytes += size;
 	return 0;
 }
@@ -684,7 +811,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 			seen(r, index);
 			return RAFT_BUSY;
 		}
-		return enqueue(r, index, buf->base, buf->len);
+		return enqueue(r, index, buf->base, buf->len, 0);
 	}
 	return apply_confirmed(r, index, buf->base, buf->len);
 }
@@ -990,7 +1117,7 @@ static void proposal_cb(struct raft_apply *req, int status, void *result)
 static int submit(replica *r, const replica_entry *h, const void *events, size_t len,
                   replica_done_cb cb, void *arg)
 {
-	size_t size = replica_entry_size(len);
+	size_t size = replica_entry_packed_max(len);
 	struct proposal *p = calloc(1, sizeof *p);
 	struct raft_buffer b = {raft_malloc(size), size};
 	if (!p || !b.base) {
@@ -998,7 +1125,7 @@ static int submit(replica *r, const replica_entry *h, const void *events, size_t
 		raft_free(b.base);
 		return LD_E(INTERNAL);
 	}
-	replica_entry_encode(h, events, len, b.base);
+	b.len = replica_entry_pack(h, events, len, b.base);
 	p->r = r;
 	p->cb = cb;
 	p->arg = arg;

@@ -95,6 +95,9 @@ typedef struct replica_entry {
 	uint8_t prev_hash[REPLICA_HASH_LEN]; /* hash of event first_seq - 1 (zeros: none) */
 	uint8_t last_hash[REPLICA_HASH_LEN]; /* hash of the last event (= prev_hash if
 	                                      * count is 0) */
+	uint32_t raw_len; /* decoded, format 2: the events' length once
+	                   * decompressed (replica_entry_unpack); 0: format 1,
+	                   * the events as they are. Encoding ignores it. */
 } replica_entry;
 
 /* Size of the encoding of an entry with `len` bytes of events. */
@@ -119,6 +122,30 @@ void replica_entry_encode(const replica_entry *h, const void *events, size_t len
  * first_seq of 0, or a checkpoint whose hashes differ. */
 int replica_entry_decode(const void *buf, size_t size, replica_entry *h, const uint8_t **events,
                          size_t *len, char *why, size_t n);
+/*
+ * Format 2: the events compressed (core/compress.h, an LZ4 block), what a
+ * node proposes since 2026-12-05 (docs/REPLICATION.md, "Entries"); format 1
+ * is still read (entries an older release wrote, in raft's log at an
+ * upgrade). The same header, with format 2 and `len of events` the block's
+ * length, then:
+ *
+ *   88  the events' length once decompressed (BE) 4     92  0  4
+ *   96  the block                   len
+ *       zeros to a multiple of 8
+ *
+ * replica_entry_decode of a format 2 entry sets h->raw_len and gives the
+ * block as the events; replica_entry_unpack decompresses it.
+ *
+ * replica_entry_pack encodes h and the events into out (at least
+ * replica_entry_packed_max(len) bytes) in format 2 when the block saves
+ * room, in format 1 otherwise (a checkpoint, a few events): the size
+ * written.
+ */
+size_t replica_entry_packed_max(size_t len);
+size_t replica_entry_pack(const replica_entry *h, const void *events, size_t len, uint8_t *out);
+/* Decompresses the block (events, len: replica_entry_decode's) of a format 2
+ * entry into out (h->raw_len bytes): 0, or LD_E(MALFORMED). */
+int replica_entry_unpack(const replica_entry *h, const uint8_t *events, size_t len, uint8_t *out);
 
 /* ---- the state machine: the node's own log ---- */
 

@@ -621,7 +621,7 @@ static void flight_ended(writer *w, wgroup *g, int status, int64_t t0)
 		g->nreqs = 0;
 		flight_done(w);
 		wake = w->head || w->open->reqs || w->stopping ||
-		       w->seq - w->snap_seq >= w->snapshot_every;
+		       w->seq - w->snap_seq >= writer_snapshot_interval(w->snapshot_every, w->snap_seq);
 	}
 	if (wake)
 		pthread_cond_signal(&w->wake);
@@ -790,6 +790,12 @@ static void refuse(append_req *r, int status)
 	r->done(r);
 }
 
+uint64_t writer_snapshot_interval(uint64_t every, uint64_t last)
+{
+	uint64_t share = last / WRITER_SNAPSHOT_SHARE;
+	return share > every ? share : every;
+}
+
 static void *decider_main(void *arg)
 {
 	writer *w = arg;
@@ -808,7 +814,7 @@ static void *decider_main(void *arg)
 		int idle = w->flight_state == FLIGHT_NONE;
 		/* A snapshot wants nothing decided beyond the committed head:
 		 * taken when the pipeline is empty; until then no new group. */
-		int want_snap = w->seq - w->snap_seq >= w->snapshot_every && !w->stopping &&
+		int want_snap = w->seq - w->snap_seq >= writer_snapshot_interval(w->snapshot_every, w->snap_seq) && !w->stopping &&
 				!snapshot_running(w->m);
 		if (want_snap && idle && !w->open->reqs) {
 			/* The snapshot names a state of the store. */
@@ -1389,7 +1395,8 @@ static int decide_here_ok(const writer *w, const append_req *r)
 	return w->replicate && w->leading && !w->stopping && !w->broken && !w->deciding &&
 	       w->flight_state == FLIGHT_NONE && !w->head && !w->open->reqs &&
 	       (!w->linger_until || w->linger_reqs <= 1) &&
-	       w->seq - w->snap_seq < w->snapshot_every && w->unstored_bytes <= w->unstored_max &&
+	       w->seq - w->snap_seq < writer_snapshot_interval(w->snapshot_every, w->snap_seq) &&
+	       w->unstored_bytes <= w->unstored_max &&
 	       r->req->n_events <= WRITER_DECIDE_HERE_EVENTS && !store_reading();
 }
 

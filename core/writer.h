@@ -48,6 +48,15 @@
 #define WRITER_MAX_QUEUED 1000000  /* events waiting; more gets ERR_BUSY */
 #define WRITER_ACTOR_MAX 96
 #define WRITER_SNAPSHOT_EVENTS 2000000 /* a snapshot of the model every so many events */
+/* ... or, on a longer log, every head / WRITER_SNAPSHOT_SHARE events: the
+ * file is the whole model (about 100 bytes per logged event), so a fixed
+ * interval would write a share of it per event that grows with the log;
+ * this keeps it constant (about 4 x 100 bytes per event) and bounds a
+ * crash's replay to a quarter of the log. */
+#define WRITER_SNAPSHOT_SHARE 4
+/* Events from a snapshot at seq `last` to the next one, for an interval
+ * `every` (writer_options.snapshot_every, or WRITER_SNAPSHOT_EVENTS). */
+uint64_t writer_snapshot_interval(uint64_t every, uint64_t last);
 
 /* The outcome of one event. */
 typedef struct append_item {
@@ -99,7 +108,8 @@ typedef struct writer_options {
 	 * its member's key before it is recorded. NULL: keys are not touched. */
 	struct keystore *keys;
 	/* A snapshot of the write model every so many events (0: the
-	 * default, WRITER_SNAPSHOT_EVENTS). */
+	 * default, WRITER_SNAPSHOT_EVENTS), or every head /
+	 * WRITER_SNAPSHOT_SHARE events where that is more. */
 	uint64_t snapshot_every;
 	/* Called on the committing thread with each group's blob (core/
 	 * group.h) after its commit, before its requests are answered: what

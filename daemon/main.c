@@ -336,6 +336,9 @@ int main(int argc, char **argv)
 		log_info("verify: hash chain of the newest %llu events intact",
 			 (unsigned long long)good);
 	}
+	/* NNG's threads (one task thread per CPU), before anything else calls
+	 * NNG and after the check's fork. */
+	server_nng_init();
 	if (store_open(&s, &so, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;
@@ -423,6 +426,11 @@ int main(int argc, char **argv)
 	proj_options po = {.plans_dir = cfg.plans ? cfg.plans : "plans",
 			   .plans_missing_ok = !cfg.plans,
 			   .memory = cfg.projections_memory};
+	/* The progress feed reads the flushed state: flushed at least every
+	 * quarter of its interval, so that a figure's delay on the feed stays
+	 * about the interval. */
+	if (srvo.pub_url && cfg.feed_interval_ms / 4 < PROJ_FLUSH_MS)
+		po.flush_ms = cfg.feed_interval_ms / 4 ? cfg.feed_interval_ms / 4 : 1;
 	if (runner_start(&r, pdir, s, w, &po, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;

@@ -7,6 +7,10 @@
 
 #include "error.h"
 
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "kv.c's hash_key reads a key's last bytes as memcpy does on a little-endian host"
+#endif
+
 /* One key of one database, as the table knows it: the key, then room for
  * its value, in one block (moved when the value outgrows it). */
 typedef struct kv_entry {
@@ -70,10 +74,15 @@ struct proj_kv {
 	kv_run runs[STORE_MAX_DBS];
 	kv_log log[STORE_MAX_DBS];
 	size_t nhash[STORE_MAX_DBS]; /* each database's entries in the slots */
+	/* The slot of the last key kv_get or a change found or made in the
+	 * slots (NULL: none, or the slots moved since): a put after a get of
+	 * the same key, the usual apply, needs no hash and no probe. */
+	kv_slot *memo;
 };
 
 static uint64_t hash_key(unsigned db, const uint8_t *p, size_t n)
 {
+	const size_t len = n;
 	uint64_t h = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)db << 56) ^ n;
 	while (n >= 8) {
 		uint64_t x;
@@ -83,8 +92,17 @@ static uint64_t hash_key(unsigned db, const uint8_t *p, size_t n)
 		p += 8;
 		n -= 8;
 	}
+	/* The last n < 8 bytes as the low bytes of x (memcpy's value on a
+	 * little-endian host): one load that overlaps the bytes hashed above
+	 * when the key has 8 or more, not a memcpy call of n bytes. */
 	uint64_t x = 0;
-	memcpy(&x, p, n);
+	if (n && len >= 8) {
+		memcpy(&x, p + n - 8, 8);
+		x >>= 8 * (8 - n);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			x |= (uint64_t)p[i] << 8 * i;
+	}
 	h ^= x;
 	/* MurmurHash3's finaliser: every input bit reaches the low bits that
 	 * pick the slot. */
@@ -210,7 +228,18 @@ static int grow(proj_kv *kv)
 	slots_free(kv->slots, kv->cap);
 	kv->slots = slots;
 	kv->cap = cap;
+	kv->memo = NULL;
 	return 0;
+}
+
+/* Whether the memo's entry is (db, key): its last byte first, where keys
+ * that share a long prefix (member ids) differ. */
+static int memo_is(const kv_slot *m, unsigned db, const void *key, size_t klen)
+{
+	const kv_entry *e = m ? m->e : NULL;
+	return e && e->db == db && e->klen == klen && klen &&
+	       e->data[klen - 1] == ((const uint8_t *)key)[klen - 1] &&
+	       memcmp(e->data, key, klen - 1) == 0;
 }
 
 /* The slot of (db, key): its entry's, or the free one it would take. */
@@ -242,6 +271,7 @@ static void forget(proj_kv *kv, kv_entry *e)
 	}
 	kv->slots[i].e = NULL;
 	kv->slots[i].hash = 0;
+	kv->memo = NULL;
 	kv->n--;
 	kv->nhash[e->db]--;
 	kv->bytes -= entry_cost(e);
@@ -294,6 +324,23 @@ static kv_entry *find(proj_kv *kv, unsigned db, const void *key, size_t klen)
 	return slot_of(kv, db, key, klen, hash_key(db, key, klen))->e;
 }
 
+/* find, on the table's own thread (kv_get): through the memo, and noting
+ * the slot found there. */
+static kv_entry *find_own(proj_kv *kv, unsigned db, const void *key, size_t klen)
+{
+	if (memo_is(kv->memo, db, key, klen))
+		return kv->memo->e;
+	kv_entry **p = log_find(&kv->log[db], key, klen, NULL);
+	if (p)
+		return *p;
+	if (!kv->nhash[db])
+		return NULL;
+	kv_slot *sl = slot_of(kv, db, key, klen, hash_key(db, key, klen));
+	if (sl->e)
+		kv->memo = sl;
+	return sl->e;
+}
+
 /* A new entry of (db, key): absent, clean, with room for a value of vlen
  * bytes. NULL: out of memory. */
 static kv_entry *entry_new(unsigned db, const void *key, size_t klen, size_t vlen)
@@ -339,8 +386,10 @@ static kv_entry **entry_of(proj_kv *kv, unsigned db, const void *key, size_t kle
 {
 	kv_log *l = &kv->log[db];
 	int past;
-	kv_entry **p = log_find(l, key, klen, &past);
 	*made = 0;
+	if (memo_is(kv->memo, db, key, klen))
+		return &kv->memo->e;
+	kv_entry **p = log_find(l, key, klen, &past);
 	if (p)
 		return p;
 	logged = logged && past && db < kv->ndbs && kv->cold[db];
@@ -353,8 +402,10 @@ static kv_entry **entry_of(proj_kv *kv, unsigned db, const void *key, size_t kle
 		if ((kv->n + 1) * 2 > kv->cap && grow(kv))
 			return NULL;
 		sl = slot_of(kv, db, key, klen, h);
-		if (sl->e)
+		if (sl->e) {
+			kv->memo = sl;
 			return &sl->e;
+		}
 	}
 	kv_entry *e = entry_new(db, key, klen, vlen);
 	if (!e)
@@ -373,6 +424,7 @@ static kv_entry **entry_of(proj_kv *kv, unsigned db, const void *key, size_t kle
 	sl->e = e;
 	kv->n++;
 	kv->nhash[db]++;
+	kv->memo = sl;
 	return &sl->e;
 }
 
@@ -449,7 +501,7 @@ void kv_prefetch(proj_kv *kv, unsigned db, const void *key, size_t klen, int sta
 
 int kv_get(proj_kv *kv, unsigned db, const void *key, size_t klen, store_val *v)
 {
-	kv_entry *e = find(kv, db, key, klen);
+	kv_entry *e = find_own(kv, db, key, klen);
 	if (e) {
 		if (e->absent)
 			return LD_E(NOT_FOUND);
@@ -902,6 +954,7 @@ static int drop_where(proj_kv *kv, int (*drop)(const kv_entry *))
 	kv->slots = slots;
 	kv->cap = cap;
 	kv->n = keep;
+	kv->memo = NULL;
 	return 0;
 }
 
@@ -916,6 +969,7 @@ void kv_discard(proj_kv *kv)
 			free(kv->slots[i].e);
 		}
 		memset(kv->slots, 0, kv->cap * sizeof(*kv->slots));
+		kv->memo = NULL;
 		log_drop(kv, is_any);
 		memset(kv->complete, 0, sizeof(kv->complete));
 		memset(kv->nhash, 0, sizeof(kv->nhash));

@@ -21,7 +21,10 @@
 #include "check.h"
 #include "kinds.h"
 #include "model.h"
-#include "orgtree.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "members.c's w64/r64 byte-swap to big-endian: little-endian hosts only"
+#endif
 
 /* The databases of this projection (members.h numbers them). */
 static const char *const dbs[MEMBERS_DB__COUNT] = {
@@ -64,9 +67,12 @@ static void w8(wbuf *w, uint8_t v)
 {
 	*w->p++ = v;
 }
+/* Big-endian, as ld_put_be64 and ld_get_be64, in one byte swap: a view
+ * has ten such fields and an organisation's record twenty-four. */
 static void w64(wbuf *w, uint64_t v)
 {
-	ld_put_be64(w->p, v);
+	v = __builtin_bswap64(v);
+	memcpy(w->p, &v, 8);
 	w->p += 8;
 }
 static void wstr(wbuf *w, const char *s)
@@ -96,9 +102,10 @@ static uint64_t r64(rbuf *r)
 		r->bad = 1;
 		return 0;
 	}
-	uint64_t v = ld_get_be64(r->p);
+	uint64_t v;
+	memcpy(&v, r->p, 8);
 	r->p += 8;
-	return v;
+	return __builtin_bswap64(v);
 }
 static void rstr(rbuf *r, char *out, size_t cap)
 {
@@ -157,10 +164,11 @@ static size_t mview_encode(const mview *m, uint8_t *buf)
 	return (size_t)(w.p - buf);
 }
 
+/* Every field is set (no memset of the whole view: its strings and
+ * affiliations are most of its 900 bytes, and only aff[0, naff) is read). */
 static int mview_decode(const store_val *v, mview *m)
 {
 	rbuf r = {v->data, (const uint8_t *)v->data + v->len, 0};
-	memset(m, 0, sizeof(*m));
 	m->status = r8(&r);
 	m->group = r8(&r);
 	m->employment = r8(&r);
@@ -181,8 +189,10 @@ static int mview_decode(const store_val *v, mview *m)
 	rstr(&r, m->org, sizeof(m->org));
 	rstr(&r, m->platform, sizeof(m->platform));
 	m->naff = r8(&r);
-	if (m->naff > MAX_AFF)
+	if (m->naff > MAX_AFF) {
+		m->naff = 0;
 		return LD_E(STORAGE);
+	}
 	for (int i = 0; i < m->naff; i++) {
 		m->aff[i].kind = r8(&r);
 		rstr(&r, m->aff[i].org, sizeof(m->aff[i].org));
@@ -390,6 +400,12 @@ static int org_decode(const store_val *v, org_agg *o)
 typedef struct org_slot {
 	uint64_t hash;
 	uint8_t dirty;
+	/* The parent's slot once a walk up the chain has found it (NULL: not
+	 * yet, or a root): an organisation's parent never changes, and the
+	 * cache frees its slots all at once, so it holds while this one does.
+	 * A member's contribution walks its chain by these, not by hashing
+	 * each ancestor's id. */
+	struct org_slot *up;
 	org_agg o;
 	char id[LD_ID_MAX + 1];
 } org_slot;
@@ -411,9 +427,10 @@ typedef struct org_cache {
  * organisation of its chain, and most of those cancel or repeat in between.
  */
 typedef struct month_slot {
-	uint8_t key[LD_ID_MAX + 5];
-	uint8_t klen, used;
+	uint64_t hash; /* month_hash */
 	int64_t delta;
+	uint8_t klen, used;
+	uint8_t key[LD_ID_MAX + 5];
 } month_slot;
 
 typedef struct month_cache {
@@ -596,6 +613,7 @@ static org_slot *org_get(proj_ctx *c, const char *id, int *rc)
 	}
 	sl->hash = h;
 	sl->dirty = 0;
+	sl->up = NULL;
 	memcpy(sl->id, id, n + 1);
 	*cache_slot(cache, id, n, h) = sl;
 	cache->n++;
@@ -613,42 +631,35 @@ static int org_new(proj_ctx *c, const char *id, const org_agg *o)
 	return sl ? 0 : rc;
 }
 
-/* The walk up the tree (ld_org_chain) through the cache, keeping the slot
- * of each organisation it passes: the chain's slots, nearest first. */
-typedef struct chain_walk {
-	proj_ctx *c;
-	org_slot **slots; /* NULL: not kept */
-	int n;
-} chain_walk;
-
-static int parent_in(void *arg, const char *org, ld_org_id parent)
-{
-	chain_walk *w = arg;
-	int rc;
-	org_slot *sl = org_get(w->c, org, &rc);
-	if (sl) {
-		memcpy(parent, sl->o.parent, sizeof(sl->o.parent));
-		if (w->slots && w->n < MAX_DEPTH)
-			w->slots[w->n++] = sl;
-	}
-	return rc;
-}
-
-/* The chain of org as cache slots (valid until the next org_get). */
+/* The chain of org, nearest first, as cache slots (valid until the next
+ * org_get): org, then its ancestors up to the root, at most MAX_DEPTH (as
+ * ld_org_chain cuts it). Each parent is looked up once per slot and then
+ * followed by its pointer (org_slot.up). */
 static int chain_slots(proj_ctx *c, const char *org, org_slot *out[MAX_DEPTH], int *n)
 {
-	char ids[MAX_DEPTH][LD_ID_MAX + 1];
 	org_cache *cache = &STATE(c)->cache;
 	/* A full cache emptied during the walk frees the slots kept before
 	 * it: then once more, over the emptied cache (it cannot fill again). */
 	for (int pass = 0; pass < 2; pass++) {
-		uint64_t emptied = cache->emptied;
-		chain_walk w = {c, out, 0};
-		int rc = ld_org_chain(org, parent_in, &w, ids, MAX_DEPTH, n);
-		if (rc)
+		int rc;
+		org_slot *sl = org_get(c, org, &rc);
+		if (!sl)
 			return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
-		if (cache->emptied == emptied && w.n == *n)
-			return 0;
+		uint64_t emptied = cache->emptied;
+		for (*n = 0;;) {
+			out[(*n)++] = sl;
+			if (!sl->o.parent[0] || *n == MAX_DEPTH)
+				return 0;
+			if (!sl->up) {
+				org_slot *up = org_get(c, sl->o.parent, &rc);
+				if (!up)
+					return rc == LD_E(NOT_FOUND) ? LD_E(INTERNAL) : rc;
+				if (cache->emptied != emptied)
+					break; /* sl is gone */
+				sl->up = up;
+			}
+			sl = sl->up;
+		}
 	}
 	return LD_E(INTERNAL);
 }
@@ -683,7 +694,15 @@ static int month_write(proj_ctx *c, const uint8_t *key, size_t klen, int64_t del
 	return proj_put(c, DB(MEMBERS_DB_MONTHS), key, klen, val, 8);
 }
 
-static month_slot *months_find(month_cache *months, const uint8_t *key, size_t klen)
+/* The hash of (organisation, month), from the organisation's slot's: no
+ * pass over the key's bytes. */
+static uint64_t month_hash(uint64_t org_hash, uint32_t month)
+{
+	uint64_t h = (org_hash ^ month) * 0x9e3779b97f4a7c15ULL;
+	return h ^ h >> 29;
+}
+
+static month_slot *months_find(month_cache *months, const uint8_t *key, size_t klen, uint64_t h)
 {
 	if ((months->n + 1) * 2 > months->cap) {
 		size_t cap = months->cap ? months->cap * 2 : 1024;
@@ -693,7 +712,7 @@ static month_slot *months_find(month_cache *months, const uint8_t *key, size_t k
 		for (size_t i = 0; i < months->cap; i++) {
 			if (!old[i].used)
 				continue;
-			size_t j = hash_bytes(old[i].key, old[i].klen) & (cap - 1);
+			size_t j = old[i].hash & (cap - 1);
 			while (slots[j].used)
 				j = (j + 1) & (cap - 1);
 			slots[j] = old[i];
@@ -702,16 +721,17 @@ static month_slot *months_find(month_cache *months, const uint8_t *key, size_t k
 		months->slots = slots;
 		months->cap = cap;
 	}
-	for (size_t j = hash_bytes(key, klen) & (months->cap - 1);; j = (j + 1) & (months->cap - 1)) {
+	for (size_t j = h & (months->cap - 1);; j = (j + 1) & (months->cap - 1)) {
 		month_slot *sl = &months->slots[j];
 		if (!sl->used) {
 			sl->used = 1;
+			sl->hash = h;
 			sl->klen = (uint8_t)klen;
 			memcpy(sl->key, key, klen);
 			months->n++;
 			return sl;
 		}
-		if (sl->klen == klen && memcmp(sl->key, key, klen) == 0)
+		if (sl->hash == h && sl->klen == klen && memcmp(sl->key, key, klen) == 0)
 			return sl;
 	}
 }
@@ -736,18 +756,19 @@ static void months_discard(month_cache *months)
 	memset(months, 0, sizeof(*months));
 }
 
-static int month_add(proj_ctx *c, const char *org, uint32_t month, int sign)
+/* Adds sign to the count of the organisation of slot org in month. */
+static int month_add(proj_ctx *c, const org_slot *org, uint32_t month, int sign)
 {
 	month_cache *months = &STATE(c)->months;
 	uint8_t key[LD_ID_MAX + 5];
-	size_t klen = month_key(key, org, month);
+	size_t klen = month_key(key, org->id, month);
 	if (months->n >= CACHE_MAX) {
 		int rc = months_flush(months, c);
 		if (rc)
 			return rc;
 		months_discard(months);
 	}
-	month_slot *sl = months_find(months, key, klen);
+	month_slot *sl = months_find(months, key, klen, month_hash(org->hash, month));
 	if (!sl) /* no memory for the cache: write through */
 		return month_write(c, key, klen, sign);
 	sl->delta += sign;
@@ -785,11 +806,8 @@ static int contribute(proj_ctx *c, const mview *m, int sign)
 	}
 	/* The months after the aggregates: month_add never touches the
 	 * organisation cache, so the slots above stay valid until here. */
-	char ids[MAX_DEPTH][LD_ID_MAX + 1];
 	for (int i = 0; i < n; i++)
-		memcpy(ids[i], chain[i]->id, sizeof(ids[i]));
-	for (int i = 0; i < n; i++)
-		if ((rc = month_add(c, ids[i], m->paid_through, sign)))
+		if ((rc = month_add(c, chain[i], m->paid_through, sign)))
 			return rc;
 	for (int a = 0; a < m->naff; a++) {
 		if ((rc = chain_slots(c, m->aff[a].org, chain, &n)))

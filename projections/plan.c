@@ -246,11 +246,16 @@ int plan_filter_matches(const plan_filter *f, const Ledger__Event *ev, int first
 	const char *base = (const char *)f;
 	if (!body || !k->place.fd)
 		return 0;
-	pthread_once(&fkeys_once, fkeys_resolve);
 	for (size_t i = 0; i < NFKEYS; i++) {
 		const fkey *fk = &fkeys[i];
 		if (fk->body != k->body_case)
 			continue;
+		/* A key the filter leaves open (no set, -1) passes whatever the
+		 * event says: not read. */
+		if (fk->en ? !*(const uint64_t *)(base + fk->off)
+			   : *(const int8_t *)(base + fk->off) < 0)
+			continue;
+		pthread_once(&fkeys_once, fkeys_resolve);
 		const ld_field *fd = &fkey_fields[i];
 		uint64_t v = fk->reads == FK_FIRST_JOIN ? (uint64_t)(first != 0)
 			     : fk->reads == FK_MEMBER	? ld_field_str(&k->member, body) != NULL

@@ -127,12 +127,36 @@ typedef struct cslot {
 	int64_t events, voided, amended; /* days only */
 } cslot;
 
-static uint64_t key_hash(const uint8_t *k, size_t n)
+
+/* Whether keys a and b of klen bytes (KEY_LEN or DAY_KEY_LEN: 8 to 16) are
+ * the same: two 8-byte words that overlap, no call to memcmp. */
+_Static_assert(KEY_LEN >= 8 && DAY_KEY_LEN <= 16, "same_key reads two overlapping words");
+static int same_key(const uint8_t *a, const uint8_t *b, size_t klen)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ k[i]) * 1099511628211ull;
-	return h;
+	uint64_t a0, a1, b0, b1;
+	memcpy(&a0, a, 8);
+	memcpy(&b0, b, 8);
+	memcpy(&a1, a + klen - 8, 8);
+	memcpy(&b1, b + klen - 8, 8);
+	return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
+/* A key's hash from the same two words (the order of the slots is only
+ * the order in which flushing notes the plans and regions that moved,
+ * which the listener does not depend on). */
+static uint64_t key_hash(const uint8_t *k, size_t klen)
+{
+	uint64_t a, b;
+	memcpy(&a, k, 8);
+	memcpy(&b, k + klen - 8, 8);
+	/* b rotated, so that the words' shared bytes do not cancel; then
+	 * MurmurHash3's finaliser, every bit reaching the low ones. */
+	uint64_t h = a ^ (b << 29 | b >> 35) ^ klen;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ h >> 33;
 }
 
 static cslot *cache_slot(progress *pg, const uint8_t *key, size_t klen)
@@ -156,7 +180,7 @@ static cslot *cache_slot(progress *pg, const uint8_t *key, size_t klen)
 	}
 	cslot *cache = pg->cache;
 	size_t j = key_hash(key, klen) & (pg->ccap - 1);
-	while (cache[j].used && (cache[j].klen != klen || memcmp(cache[j].key, key, klen)))
+	while (cache[j].used && (cache[j].klen != klen || !same_key(cache[j].key, key, klen)))
 		j = (j + 1) & (pg->ccap - 1);
 	if (!cache[j].used) {
 		memset(&cache[j], 0, sizeof(cache[j]));
@@ -541,9 +565,11 @@ static int distinct_day(proj_ctx *c, const uint8_t *key, const uint8_t *member, 
 		return rc;
 	if (rc == 0 && (v.len % 8 || v.len > 8 * DDAYS_MAX))
 		return LD_E(STORAGE);
-	/* Copied, with room for one more: the put below may move the value. */
-	uint8_t *d = malloc((rc == 0 ? v.len : 0) + 8);
-	if (!d)
+	/* Copied, with room for one more: the put below may move the value.
+	 * On the stack unless the member has days in many (64) there. */
+	uint8_t small[8 * 64], *d = small;
+	size_t need = (rc == 0 ? v.len : 0) + 8;
+	if (need > sizeof(small) && !(d = malloc(need)))
 		return LD_E(INTERNAL);
 	if (rc == 0) {
 		memcpy(d, v.data, v.len);
@@ -577,7 +603,8 @@ static int distinct_day(proj_ctx *c, const uint8_t *key, const uint8_t *member, 
 		rc = n ? proj_put(c, DB(GDB_DDAYS), dk, pn, d, 8 * n)
 		       : proj_del(c, DB(GDB_DDAYS), dk, pn);
 	uint32_t after = n ? ld_get_be32(d) : NO_DAY;
-	free(d);
+	if (d != small)
+		free(d);
 	if (rc || after == before)
 		return rc;
 	progress *pg = c->state;

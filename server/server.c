@@ -218,6 +218,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	*out = NULL;
 	if (!srv)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	server_nng_init();
 	srv->s = s;
 	srv->w = w;
 	srv->proj = r;

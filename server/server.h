@@ -89,6 +89,13 @@ typedef struct server_options {
 
 typedef struct server server;
 
+/* Starts NNG with one task thread per CPU (server/threads.c), where NNG
+ * 1.5.2 starts two: fewer idle threads to wake for each request. Call it
+ * before any other NNG call of the process (NNG sizes its threads at its
+ * first call, once); called later it changes nothing. server_start calls
+ * it too. */
+void server_nng_init(void);
+
 /* Opens the socket, starts every listener and the workers. Projection
  * queries are answered from r (NULL: they answer ERR_UNKNOWN_COMMAND).
  * Returns 0, or a negative code with e->message naming the address that

@@ -78,7 +78,9 @@ grep -Eq "catchup: fetched [0-9]+ events \(seq 3 to [0-9]+\) from tcp://.* appli
 	"$TMPDIR/n$F.log" || die "node $F did not catch up through the page protocol"
 grep -q "replica: caught up to seq" "$TMPDIR/n$F.log" || die "node $F's replica did not finish"
 # It asked for the members' keys too, which a subscriber is not given.
-cat "$TMPDIR"/n*.log | grep -q "(role subscriber) asked for the members' keys .* sent without" ||
+# (grep reads the files itself: `cat | grep -q` under pipefail fails when
+# grep has its match before cat has written everything, SIGPIPE)
+grep -q "(role subscriber) asked for the members' keys .* sent without" "$TMPDIR"/n*.log ||
 	die "a subscriber's pages of records came with the members' keys, or nothing says they did not"
 grep -q "WARN  catchup: tcp://.* sent those events WITHOUT the members' keys: '[^']*' has the role subscriber here, and the members' keys are for the admin role only.*\[forgotten\].*Give this node's identity the admin role" \
 	"$TMPDIR/n$F.log" || die "node $F caught up without the members' keys and did not warn, naming the role"

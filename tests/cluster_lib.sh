@@ -22,6 +22,11 @@
 #                           (share_key), as an operator copies it
 #   share_key I             node 1's person-hash key into node I's data
 #                           directory, if it has none (scripts/share-key.sh)
+#   join_node I URLS [ARG...]
+#                           start node I with --join (its own --peer setting
+#                           added, its data directory made if absent) and add
+#                           it with `ledgerctl --url URLS cluster add` (60 s);
+#                           P_JOIN is its --peer setting
 #   stop_node I [SIG]       stop node I (TERM, then KILL after 10 s)
 #   stop_all                stop every node (on exit too)
 #   leads I                 whether node I says, in its log, that it leads
@@ -94,6 +99,16 @@ start_node() {
 		--election-ms 1000 --verify-at-start 0 --cluster-key "$TMPDIR/cluster.key" \
 		"${NODE_ARGS[@]}" "$@" 2>>"$TMPDIR/n$i.log" &
 	PID[$i]=$!
+}
+
+join_node() {
+	local i=$1 urls=$2
+	shift 2
+	P_JOIN="$i,127.0.0.1:${RPORT[$i]},${URLS[$i]}"
+	mkdir -p "$TMPDIR/n$i"
+	start_node "$i" --peer "$P_JOIN" --join "$@"
+	wait_for 100 test -S "$TMPDIR/n$i.ipc" || die "no IPC socket n$i.ipc after 10 s"
+	ok --url "$urls" --timeout 60000 cluster add "$P_JOIN"
 }
 
 stop_node() {

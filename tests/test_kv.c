@@ -341,6 +341,44 @@ static void test_trim(void **state)
 	expect_kv(f, DB_A, "key7", "changed");
 }
 
+/* The slot of the last key looked up is remembered (a put after a get
+ * probes nothing): it is right after the slots move (growing, trimming,
+ * discarding: under ASan a stale one reads freed memory), and never
+ * answers for the same key of another database. */
+static void test_last_key(void **state)
+{
+	fx *f = *state;
+	char key[32];
+	base_begin(f);
+	put_s(f, DB_A, "m", "one");
+	expect_kv(f, DB_A, "m", "one");
+	expect_kv(f, DB_B, "m", NULL);
+	for (int i = 0; i < 3000; i++) { /* grows the slots, from 1,024 */
+		snprintf(key, sizeof(key), "k%d", i);
+		put_s(f, DB_A, key, "v");
+	}
+	put_s(f, DB_A, "m", "two");
+	expect_kv(f, DB_A, "m", "two");
+	assert_int_equal(flush(f), 0);
+	expect_kv(f, DB_A, "m", "two");
+	kv_trim(f->kv); /* every key clean: new slots, "m" dropped */
+	put_s(f, DB_A, "m", "three");
+	expect_kv(f, DB_A, "m", "three");
+	expect_kv(f, DB_A, "k7", "v"); /* read back from LMDB */
+	put_s(f, DB_B, "d", "x");
+	expect_kv(f, DB_B, "d", "x");
+	kv_discard(f->kv); /* the dirty keys ("m", "d") leave */
+	expect_kv(f, DB_B, "d", NULL);
+	expect_kv(f, DB_A, "m", "two");
+	put_s(f, DB_B, "m", "b");
+	expect_kv(f, DB_A, "m", "two");
+	expect_kv(f, DB_B, "m", "b");
+	assert_int_equal(flush(f), 0);
+	kv_trim(f->kv); /* both from LMDB now */
+	expect_kv(f, DB_A, "m", "two");
+	expect_kv(f, DB_B, "m", "b");
+}
+
 /* A table past HUGE_SLOTS (its slot array mapped on its own): grown,
  * hinted (kv_prefetch, both stages, keys present or not, a database with
  * none), flushed, trimmed (a new, small array) and read back from LMDB;
@@ -916,6 +954,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_growing_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_flush_and_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_last_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold, setup, teardown),

@@ -1268,6 +1268,19 @@ static void test_migrates_old_formats(void **state)
  * request is, and the writer's fields) are protobuf-c's packing of the
  * whole event, and the hash is codec_event_hash's: for every kind of body,
  * personal data in clear left out, big and negative numbers. */
+/* The model's snapshot: every 2M events on a short log, every quarter of
+ * the log on a long one, so that the bytes written for it per event stay
+ * the same as the log grows (the whole model is written each time). */
+static void test_snapshot_interval(void **state)
+{
+	(void)state;
+	assert_int_equal(writer_snapshot_interval(WRITER_SNAPSHOT_EVENTS, 0), WRITER_SNAPSHOT_EVENTS);
+	assert_int_equal(writer_snapshot_interval(WRITER_SNAPSHOT_EVENTS, 8000000), WRITER_SNAPSHOT_EVENTS);
+	assert_int_equal(writer_snapshot_interval(WRITER_SNAPSHOT_EVENTS, 40000000), 10000000);
+	assert_int_equal(writer_snapshot_interval(WRITER_SNAPSHOT_EVENTS, 100000000), 25000000);
+	assert_int_equal(writer_snapshot_interval(10, 1000), 250);
+}
+
 static void test_stored_bytes_canonical(void **state)
 {
 	(void)state;
@@ -1355,6 +1368,7 @@ int main(void)
 		cmocka_unit_test(test_replicated_hand_over),
 		cmocka_unit_test_setup_teardown(test_migrates_old_formats, setup, teardown),
 		cmocka_unit_test(test_stored_bytes_canonical),
+		cmocka_unit_test(test_snapshot_interval),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }

@@ -378,6 +378,91 @@ static void test_entry_format(void **state)
 	                 LD_E(MALFORMED));
 }
 
+/* Format 2: events compressed when that saves room; format 1 otherwise. */
+static void test_entry_packed(void **state)
+{
+	(void)state;
+	enum { N = 6000 };
+	static uint8_t ev[N], out[N + 512], raw[N];
+	char why[128];
+	const uint8_t *e;
+	size_t l;
+	replica_entry h = {.first_seq = 7, .count = 20}, d;
+	memset(h.prev_hash, 0xab, H);
+	memset(h.last_hash, 0xcd, H);
+	/* like a group's records: repeated text with a counter */
+	for (size_t i = 0; i < N; i++)
+		ev[i] = (uint8_t)("member/P0000 org NJ-01 dues 2026-11 "[i % 37] + (i / 37) % 3);
+	assert_true(replica_entry_packed_max(N) <= sizeof out);
+	size_t size = replica_entry_pack(&h, ev, N, out);
+	assert_int_equal(size % 8, 0);
+	assert_true(size < replica_entry_size(N) / 4);
+	assert_int_equal(out[5], 2);
+	assert_int_equal(replica_entry_decode(out, size, &d, &e, &l, why, sizeof why), 0);
+	assert_int_equal(d.first_seq, 7);
+	assert_int_equal(d.count, 20);
+	assert_int_equal(d.raw_len, N);
+	assert_memory_equal(d.last_hash, h.last_hash, H);
+	memset(raw, 0, sizeof raw);
+	assert_int_equal(replica_entry_unpack(&d, e, l, raw), 0);
+	assert_memory_equal(raw, ev, N);
+	/* a decompressed length that is not the block's */
+	d.raw_len = N - 1;
+	assert_int_equal(replica_entry_unpack(&d, e, l, raw), LD_E(MALFORMED));
+	d.raw_len = N;
+	/* a block cut short: the lengths no longer add up */
+	out[23] ^= 8;
+	assert_int_equal(replica_entry_decode(out, size, &d, &e, &l, why, sizeof why),
+	                 LD_E(MALFORMED));
+	out[23] ^= 8;
+	/* the reserved bytes, and a length of 0 */
+	out[REPLICA_ENTRY_HDR + 7] = 1;
+	assert_int_equal(replica_entry_decode(out, size, &d, &e, &l, why, sizeof why),
+	                 LD_E(MALFORMED));
+	out[REPLICA_ENTRY_HDR + 7] = 0;
+	uint8_t keep[4];
+	memcpy(keep, out + REPLICA_ENTRY_HDR, 4);
+	memset(out + REPLICA_ENTRY_HDR, 0, 4);
+	assert_int_equal(replica_entry_decode(out, size, &d, &e, &l, why, sizeof why),
+	                 LD_E(MALFORMED));
+	/* more than LZ4 can give from the block: refused before any allocation */
+	uint32_t big = (uint32_t)(255 * l + 17); /* l: the block's length */
+	for (int i = 0; i < 4; i++)
+		out[REPLICA_ENTRY_HDR + i] = (uint8_t)(big >> (24 - 8 * i));
+	assert_int_equal(replica_entry_decode(out, size, &d, &e, &l, why, sizeof why),
+	                 LD_E(MALFORMED));
+	memcpy(out + REPLICA_ENTRY_HDR, keep, 4);
+	/* a format this release does not know */
+	out[5] = 3;
+	assert_int_equal(replica_entry_decode(out, size, &d, &e, &l, why, sizeof why),
+	                 LD_E(MALFORMED));
+	out[5] = 2;
+	/* garbage in the block: refused, never read or written past the ends */
+	memset(out + REPLICA_ENTRY_HDR + 8, 0xff, 16);
+	assert_int_equal(replica_entry_decode(out, size, &d, &e, &l, why, sizeof why), 0);
+	assert_int_equal(replica_entry_unpack(&d, e, l, raw), LD_E(MALFORMED));
+
+	/* what does not compress, and a few events, stay format 1 */
+	uint64_t x = 88172645463325252ull;
+	for (size_t i = 0; i < N; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		ev[i] = (uint8_t)x;
+	}
+	size_t sizes[] = {N, 100, 0};
+	for (size_t k = 0; k < 3; k++) {
+		h.count = sizes[k] ? 20 : 0;
+		if (!sizes[k])
+			memcpy(h.last_hash, h.prev_hash, H);
+		size = replica_entry_pack(&h, ev, sizes[k], out);
+		assert_int_equal(size, replica_entry_size(sizes[k]));
+		assert_int_equal(out[5], 1);
+		assert_int_equal(replica_entry_decode(out, size, &d, &e, &l, why, sizeof why), 0);
+		assert_int_equal(d.raw_len, 0);
+		assert_int_equal(l, sizes[k]);
+		assert_memory_equal(e, ev, sizes[k]);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* The replica's account of what is on disk where                       */
 /* ------------------------------------------------------------------ */
@@ -879,6 +964,28 @@ static void test_uv_write_error(void **state)
 	un_teardown();
 }
 
+/* Node 0's log given 100 events of random bodies, their raft index `index`
+ * (0: written before replication), then node 0 bootstrapped alone and
+ * ready. Returns the log's hashes before the start (seq 0 to 100; free it). */
+static uint8_t (*un_start_filled(uint64_t index, ld_errinfo *e, int *who))[H]
+{
+	uint8_t body[32];
+	for (int s = 0; s < 100; s++) {
+		for (unsigned k = 0; k < sizeof body; k++)
+			body[k] = (uint8_t)rng();
+		lg_push(&un[0].lg, body, 1 + rnd(sizeof body), index);
+	}
+	un[0].lg.index = index;
+	if (index)
+		un[0].lg.synced = 100; /* a hot backup's state is durable */
+	uint8_t(*before)[H] = malloc(101 * H);
+	memcpy(before, un[0].lg.hash, 101 * H);
+	if (un_start(0, 1, 0, e))
+		fail_msg("start: %s", e->message);
+	assert_true(run_until(any_ready, who, 20000));
+	return before;
+}
+
 /* A log written before replication (no raft index) becomes a one-node
  * cluster: no event changes, the next continues its chain. */
 static void test_uv_upgrade(void **state)
@@ -888,17 +995,7 @@ static void test_uv_upgrade(void **state)
 	int who = -1;
 	un_setup(1, "upgrade");
 	rng_state = 2;
-	uint8_t body[32];
-	for (int s = 0; s < 100; s++) {
-		for (unsigned k = 0; k < sizeof body; k++)
-			body[k] = (uint8_t)rng();
-		lg_push(&un[0].lg, body, 1 + rnd(sizeof body), 0);
-	}
-	uint8_t(*before)[H] = malloc(101 * H);
-	memcpy(before, un[0].lg.hash, 101 * H);
-	if (un_start(0, 1, 0, &e))
-		fail_msg("start: %s", e.message);
-	assert_true(run_until(any_ready, &who, 20000));
+	uint8_t(*before)[H] = un_start_filled(0, &e, &who);
 	uint64_t seq;
 	uint8_t tail[H];
 	replica_tail(un[0].rep, &seq, tail);
@@ -916,11 +1013,11 @@ static void test_uv_upgrade(void **state)
 }
 
 /* A log restored from a hot backup of another raft log (a whole cluster
- * restored: its index, 500, is past anything the new raft log holds): the
- * entries raft starts with are skipped as applied, the first with events
- * follows the log's head at an index below 500 and is applied, not taken
- * for a fork; the log's index then follows raft's, and a restart replays
- * it. (Every node halted there before.) */
+ * restored: its index, 500 for every event, is past anything the new raft
+ * log holds): the entries raft starts with are skipped as applied, the
+ * first with events follows the log's head at an index below 500 and is
+ * applied, not taken for a fork; the log's index then follows raft's, and a
+ * restart replays it. (Every node halted there before.) */
 static void test_uv_restored_cluster(void **state)
 {
 	(void)state;
@@ -928,19 +1025,7 @@ static void test_uv_restored_cluster(void **state)
 	int who = -1;
 	un_setup(1, "restored");
 	rng_state = 3;
-	uint8_t body[32];
-	for (int s = 0; s < 100; s++) {
-		for (unsigned k = 0; k < sizeof body; k++)
-			body[k] = (uint8_t)rng();
-		lg_push(&un[0].lg, body, 1 + rnd(sizeof body), 400 + (uint64_t)s);
-	}
-	un[0].lg.index = 500;
-	un[0].lg.synced = 100;
-	uint8_t(*before)[H] = malloc(101 * H);
-	memcpy(before, un[0].lg.hash, 101 * H);
-	if (un_start(0, 1, 0, &e))
-		fail_msg("start: %s", e.message);
-	assert_true(run_until(any_ready, &who, 20000));
+	uint8_t(*before)[H] = un_start_filled(500, &e, &who);
 	for (int k = 0; k < 5; k++)
 		un_propose(0);
 	replica_status st;
@@ -3083,7 +3168,8 @@ static void test_probe_below_snapshot(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_entry_format),   cmocka_unit_test(test_confirm_account),
+	    cmocka_unit_test(test_entry_format),
+	    cmocka_unit_test(test_entry_packed),   cmocka_unit_test(test_confirm_account),
 	    cmocka_unit_test(test_uv_one_node),
 	    cmocka_unit_test(test_uv_write_error), cmocka_unit_test(test_uv_upgrade),
 	    cmocka_unit_test(test_uv_restored_cluster),

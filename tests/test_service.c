@@ -14,7 +14,9 @@
  *    in a hot backup is readable by others;
  *  - /healthz, /readyz and the metrics: build info, process figures, the
  *    subscribers' lag; a stopped projection makes the daemon not ready but
- *    still healthy.
+ *    still healthy;
+ *  - threads: NNG's task threads are one per CPU (server/threads.c), not
+ *    NNG 1.5.2's two.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +25,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -610,6 +613,49 @@ static void test_health_and_metrics(void **state)
 	assert_int_equal(tl_daemon_stop(&D, SIGTERM), 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* Threads                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Threads of process pid named name. */
+static int threads_named(pid_t pid, const char *name)
+{
+	char path[300], comm[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, de->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue; /* the thread ended */
+		if (fgets(comm, sizeof(comm), f)) {
+			comm[strcspn(comm, "\n")] = 0;
+			n += strcmp(comm, name) == 0;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* NNG 1.5.2 starts two task threads per CPU; the daemon, one (half the
+ * CPUs given to NNG's count, which it doubles; a single CPU keeps 2). */
+static void test_nng_threads_one_per_cpu(void **state)
+{
+	assert_int_equal(tl_daemon_start(&D, NULL), 0);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int want = cpus > 1 ? (int)(cpus / 2) * 2 : 2;
+	if (want > 16)
+		want = 16; /* NNG_MAX_TASKQ_THREADS */
+	assert_int_equal(threads_named(D.pid, "nng:task"), want);
+	assert_int_equal(tl_daemon_stop(&D, SIGTERM), 0);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -619,6 +665,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_journal_prefixes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_files_not_world_readable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_health_and_metrics, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nng_threads_one_per_cpu, setup, teardown),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }
