@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -206,6 +209,80 @@ BENCH_FN double proc_write_bytes(long pid)
 	}
 	fclose(f);
 	return rc;
+}
+
+/*
+ * What the block device under a directory took: 512-byte sectors written
+ * (/proc/diskstats, field 10) of the device (or partition) st_dev names,
+ * read after a syncfs() of the directory's filesystem so that pages still
+ * dirty in the page cache are written and counted. Every writer of that
+ * device counts (other processes, the filesystem's journal: what the disk
+ * took, not what one process asked); a filesystem without a block device of
+ * its own (tmpfs, overlay) cannot tell. write_bytes of /proc/PID/io is not
+ * this: with large folios (ext4 on 6.x kernels) a small write into a clean
+ * folio counts the whole folio and a rewrite of a dirty one nothing.
+ */
+typedef struct disk_meter {
+	int fd; /* the directory, for syncfs; -1 if none */
+	unsigned major, minor;
+} disk_meter;
+
+/* Sectors written so far to device major:minor; negative if not listed. */
+BENCH_FN double disk_sectors(unsigned major, unsigned minor)
+{
+	FILE *f = fopen("/proc/diskstats", "r");
+	char line[512];
+	double rc = -1;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned ma, mi;
+		unsigned long long sectors;
+		if (sscanf(line, " %u %u %*s %*u %*u %*u %*u %*u %*u %llu", &ma, &mi, &sectors) == 3 &&
+		    ma == major && mi == minor) {
+			rc = (double)sectors;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+/* Opens the meter of the device holding dir; 0, or -1 (d->fd < 0: every
+ * disk_written is then negative) if dir cannot be opened or /proc/diskstats
+ * does not list its device. */
+BENCH_FN int disk_open(disk_meter *d, const char *dir)
+{
+	struct stat st;
+	d->fd = -1;
+	int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || disk_sectors(major(st.st_dev), minor(st.st_dev)) < 0) {
+		close(fd);
+		return -1;
+	}
+	d->fd = fd;
+	d->major = major(st.st_dev);
+	d->minor = minor(st.st_dev);
+	return 0;
+}
+
+/* Bytes the device has taken so far, after syncing dir's filesystem;
+ * negative if it cannot tell. */
+BENCH_FN double disk_written(const disk_meter *d)
+{
+	if (d->fd < 0 || syncfs(d->fd) != 0)
+		return -1;
+	double s = disk_sectors(d->major, d->minor);
+	return s < 0 ? -1 : s * 512;
+}
+
+BENCH_FN void disk_close(disk_meter *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
 }
 
 /* qsort comparator for doubles. */

@@ -89,6 +89,8 @@ typedef struct bench_opts {
 	uint64_t seed;
 	unsigned runs;
 	const char *data_dir; /* ceiling: where the temporary LMDB env goes */
+	const char *disk_dir; /* daemon workloads: its data directory, whose device's
+	                         writes are counted (NULL: not counted) */
 	int timeout_ms;
 	double max_seconds; /* a run stops sending after this long (0: never) */
 	long pid;           /* daemon pid, for its CPU time (0: unknown) */
@@ -688,7 +690,9 @@ typedef struct run_result {
 	tally t;
 	double client_cpu_us; /* per event sent; this process, every thread */
 	double daemon_cpu_us; /* per event sent; < 0 unknown */
-	double daemon_wbytes; /* bytes written to storage per event sent; < 0 unknown */
+	double daemon_wbytes; /* /proc write_bytes per event sent; < 0 unknown */
+	double disk_bytes;    /* bytes the data directory's device took per event sent
+	                         (disk_meter: every writer of the device); < 0 unknown */
 	double thread_us[TCPU__N]; /* daemon CPU per event sent by thread class; < 0 unknown */
 	double daemon_cs[2]; /* the daemon's context switches per event sent, voluntary and
 	                        involuntary; < 0 unknown */
@@ -842,6 +846,11 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 	}
 	res->pack_us = o->events ? (double)pack_ns / 1e3 / (double)o->events : 0;
 
+	/* The device's count first: its syncfs writes what earlier runs left
+	 * dirty before the clock starts. */
+	disk_meter dm;
+	disk_open(&dm, o->disk_dir);
+	double db0 = disk_written(&dm);
 	double cpu0 = self_cpu_seconds(), dcpu0 = proc_cpu_seconds(o->pid);
 	double wb0 = o->pid > 0 ? proc_write_bytes(o->pid) : -1;
 	double tc0[TCPU__N], tc1[TCPU__N];
@@ -854,6 +863,8 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 	double wb1 = o->pid > 0 ? proc_write_bytes(o->pid) : -1;
 	tc_ok = tc_ok && proc_threads_cpu(o->pid, tc1) == 0;
 	cs_ok = cs_ok && proc_ctxt_switches(o->pid, cs1) == 0;
+	double db1 = disk_written(&dm); /* after the clock: its syncfs is not timed */
+	disk_close(&dm);
 
 	for (unsigned p = 0; p < parts; p++) {
 		tally *t = &ws[p].t;
@@ -872,6 +883,7 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 	res->client_cpu_us = (cpu1 - cpu0) * 1e6 / sent;
 	res->daemon_cpu_us = dcpu0 >= 0 && dcpu1 >= 0 ? (dcpu1 - dcpu0) * 1e6 / sent : -1;
 	res->daemon_wbytes = wb0 >= 0 && wb1 >= 0 ? (wb1 - wb0) / sent : -1;
+	res->disk_bytes = db0 >= 0 && db1 >= 0 ? (db1 - db0) / sent : -1;
 	for (int k = 0; k < TCPU__N; k++)
 		res->thread_us[k] = tc_ok ? (tc1[k] - tc0[k]) * 1e6 / sent : -1;
 	for (int k = 0; k < 2; k++)
@@ -897,8 +909,10 @@ static int daemon_run(const bench_opts *o, unsigned run, run_result *res, size_t
 	if (res->daemon_cpu_us >= 0)
 		printf(" | daemon CPU %.2f us/event (%.2f cores)", res->daemon_cpu_us,
 		       res->seconds > 0 ? (dcpu1 - dcpu0) / res->seconds : 0);
+	if (res->disk_bytes >= 0)
+		printf(", disk took %.0f bytes/event", res->disk_bytes);
 	if (res->daemon_wbytes >= 0)
-		printf(", writes %.0f bytes/event", res->daemon_wbytes);
+		printf(", write_bytes %.0f/event", res->daemon_wbytes);
 	if (res->thread_us[0] >= 0) {
 		printf(" (threads, us/event:");
 		for (int k = 0; k < TCPU__N; k++)
@@ -948,13 +962,14 @@ static int bench_daemon(const bench_opts *o)
 	double *ccpu = calloc(o->runs, sizeof(*ccpu));
 	double *dcpu = calloc(o->runs, sizeof(*dcpu));
 	double *dwb = calloc(o->runs, sizeof(*dwb));
+	double *ddb = calloc(o->runs, sizeof(*ddb));
 	double *tus = calloc(o->runs, sizeof(*tus));
 	size_t mix[K_NKINDS] = {0};
 	tally all = {0};
 	int head_bad = 0, rc = 0;
 	unsigned done = 0, truncated = 0;
 
-	if (!res || !eps || !ccpu || !dcpu || !dwb || !tus) {
+	if (!res || !eps || !ccpu || !dcpu || !dwb || !ddb || !tus) {
 		rc = LD_E(INTERNAL);
 		goto out;
 	}
@@ -991,6 +1006,7 @@ static int bench_daemon(const bench_opts *o)
 		ccpu[r] = res[r].client_cpu_us;
 		dcpu[r] = res[r].daemon_cpu_us;
 		dwb[r] = res[r].daemon_wbytes;
+		ddb[r] = res[r].disk_bytes;
 		all.sent += res[r].t.sent;
 		all.accepted += res[r].t.accepted;
 		all.rejected += res[r].t.rejected;
@@ -1002,17 +1018,17 @@ static int bench_daemon(const bench_opts *o)
 		done++;
 	}
 	stats s = stats_of(eps, done), sc = stats_of(ccpu, done), sd = stats_of(dcpu, done);
-	stats sw = stats_of(dwb, done);
+	stats sw = stats_of(dwb, done), sdb = stats_of(ddb, done);
 	printf("RESULT workload=%s unit=events/s median=%.0f min=%.0f max=%.0f runs=%u "
 	       "events=%zu batch=%zu conns=%u seed=%" PRIu64 " sent=%" PRIu64 " accepted=%" PRIu64
 	       " rejected=%" PRIu64 " duplicates=%" PRIu64 " failed=%" PRIu64 " busy=%" PRIu64
 	       " truncated=%u"
 	       " head_mismatch=%d aborted=%d client_cpu_us=%.2f daemon_cpu_us=%.2f"
-	       " daemon_write_bytes=%.0f\n",
+	       " daemon_write_bytes=%.0f disk_bytes=%.0f\n",
 	       wl_label(o), s.median, s.min, s.max, done, o->events, batch, conns, o->seed,
 	       all.sent, all.accepted, all.rejected, all.duplicates, all.failed, all.busy,
 	       truncated, head_bad, aborted, sc.median, o->pid > 0 ? sd.median : -1.0,
-	       o->pid > 0 ? sw.median : -1.0);
+	       o->pid > 0 ? sw.median : -1.0, o->disk_dir ? sdb.median : -1.0);
 	if (o->pid > 0 && done) {
 		/* The daemon's CPU by thread class, appended to the RESULT line
 		 * just printed: median over the runs of each. */
@@ -1044,6 +1060,7 @@ out:
 	free(ccpu);
 	free(dcpu);
 	free(dwb);
+	free(ddb);
 	free(tus);
 	return rc;
 }
@@ -1078,7 +1095,7 @@ static void lmdb_remove(const char *dir)
  * Returns 0 or LD_E(STORAGE) with the reason printed.
  */
 static int lmdb_ceiling(const char *data_dir, const packed_events *pe, size_t n, size_t batch,
-                        double *seconds)
+                        double *seconds, double *file_bytes)
 {
 	char dir[PATH_MAX];
 	MDB_env *env = NULL;
@@ -1139,6 +1156,12 @@ out:
 		mdb_txn_abort(txn);
 	if (env)
 		mdb_env_close(env);
+	{
+		char f[PATH_MAX + 16];
+		struct stat st;
+		snprintf(f, sizeof(f), "%s/data.mdb", dir);
+		*file_bytes = stat(f, &st) == 0 ? (double)st.st_size : -1;
+	}
 	lmdb_remove(dir);
 	return rc;
 }
@@ -1365,18 +1388,32 @@ enum {
 	C_FOR_CONC_ASYNC,
 	C_FOR_SEQ,
 	C_LMDB_WBYTES,
+	C_LMDB_DISK,
+	C_LMDB_FILE,
 	C_N
 };
 
-/* Time of lmdb_ceiling and the bytes this process wrote meanwhile (per
- * event; negative if /proc cannot tell). */
+/* What one lmdb_ceiling wrote, per event; negative where unknown. */
+typedef struct ceiling_io {
+	double disk;   /* bytes data_dir's device took (disk_meter, synced before and after) */
+	double wbytes; /* /proc/self/io write_bytes */
+	double file;   /* data.mdb's size at the end: the pages the log holds */
+} ceiling_io;
+
+/* Time of lmdb_ceiling and what it wrote (*io, per event). */
 static int lmdb_ceiling_io(const char *data_dir, const packed_events *pe, size_t n, size_t batch,
-                           double *seconds, double *wbytes)
+                           double *seconds, ceiling_io *io)
 {
-	double w0 = proc_write_bytes(0);
-	int rc = lmdb_ceiling(data_dir, pe, n, batch, seconds);
-	double w1 = proc_write_bytes(0);
-	*wbytes = w0 >= 0 && w1 >= 0 && n ? (w1 - w0) / (double)n : -1;
+	disk_meter dm;
+	disk_open(&dm, data_dir);
+	double d0 = disk_written(&dm), w0 = proc_write_bytes(0), file = -1;
+	int rc = lmdb_ceiling(data_dir, pe, n, batch, seconds, &file);
+	double w1 = proc_write_bytes(0), d1 = disk_written(&dm);
+	disk_close(&dm);
+	double per = n ? 1.0 / (double)n : 0;
+	io->disk = d0 >= 0 && d1 >= 0 && n ? (d1 - d0) * per : -1;
+	io->wbytes = w0 >= 0 && w1 >= 0 && n ? (w1 - w0) * per : -1;
+	io->file = file >= 0 && n ? file * per : -1;
 	return rc;
 }
 
@@ -1394,15 +1431,16 @@ static int lmdb_ceiling_io(const char *data_dir, const packed_events *pe, size_t
 static int bench_ceiling(const bench_opts *o)
 {
 	static const char *const names[C_N] = {
-	    "ceiling-lmdb-batch",  "ceiling-lmdb-single",
-	    "ceiling-nng-1",       "ceiling-nng-n",
-	    "ceiling-nng-n-async", "ceiling-batch",
-	    "ceiling-concurrent",  "ceiling-concurrent-async",
-	    "ceiling-sequential",  "ceiling-lmdb-write-bytes",
+	    "ceiling-lmdb-batch",      "ceiling-lmdb-single",
+	    "ceiling-nng-1",           "ceiling-nng-n",
+	    "ceiling-nng-n-async",     "ceiling-batch",
+	    "ceiling-concurrent",      "ceiling-concurrent-async",
+	    "ceiling-sequential",      "ceiling-lmdb-write-bytes",
+	    "ceiling-lmdb-disk-bytes", "ceiling-lmdb-file-bytes",
 	};
 	static const char *const units[C_N] = {
-	    "events/s", "commits/s", "roundtrips/s", "roundtrips/s", "roundtrips/s",
-	    "events/s", "events/s",  "events/s",     "events/s",     "bytes/event",
+	    "events/s", "commits/s", "roundtrips/s", "roundtrips/s", "roundtrips/s", "events/s",
+	    "events/s", "events/s",  "events/s",     "bytes/event",  "bytes/event",  "bytes/event",
 	};
 	arena a = {0};
 	org_tree tree;
@@ -1460,10 +1498,11 @@ static int bench_ceiling(const bench_opts *o)
 	fflush(stdout);
 
 	for (unsigned r = 0; r < o->runs; r++) {
-		double s_batch = 0, s_single = 0, nng1 = 0, nngn = 0, nnga = 0, wb = 0, wb1 = 0;
-		if ((rc = lmdb_ceiling_io(o->data_dir, &pe, o->events, o->batch, &s_batch, &wb)) !=
+		double s_batch = 0, s_single = 0, nng1 = 0, nngn = 0, nnga = 0;
+		ceiling_io io = {0}, io1 = {0};
+		if ((rc = lmdb_ceiling_io(o->data_dir, &pe, o->events, o->batch, &s_batch, &io)) !=
 		        0 ||
-		    (rc = lmdb_ceiling_io(o->data_dir, &pe, o->sync_ops, 1, &s_single, &wb1)) !=
+		    (rc = lmdb_ceiling_io(o->data_dir, &pe, o->sync_ops, 1, &s_single, &io1)) !=
 		        0 ||
 		    (rc = nng_ceiling(msg, msglen, 1, o->rtt_ops, 0, &nng1)) != 0 ||
 		    (rc = nng_ceiling(msg, msglen, o->clients, o->rtt_ops, 0, &nngn)) != 0 ||
@@ -1471,7 +1510,9 @@ static int bench_ceiling(const bench_opts *o)
 			goto out;
 		v[C_LMDB_BATCH][r] = s_batch > 0 ? (double)o->events / s_batch : 0;
 		v[C_LMDB_SINGLE][r] = s_single > 0 ? (double)o->sync_ops / s_single : 0;
-		v[C_LMDB_WBYTES][r] = wb;
+		v[C_LMDB_WBYTES][r] = io.wbytes;
+		v[C_LMDB_DISK][r] = io.disk;
+		v[C_LMDB_FILE][r] = io.file;
 		v[C_NNG_1][r] = nng1;
 		v[C_NNG_N][r] = nngn;
 		v[C_NNG_N_ASYNC][r] = nnga;
@@ -1482,11 +1523,12 @@ static int bench_ceiling(const bench_opts *o)
 		v[C_FOR_CONC][r] = nngn < by_commit ? nngn : by_commit;
 		v[C_FOR_CONC_ASYNC][r] = nnga < by_commit ? nnga : by_commit;
 		printf(
-		    "ceiling run %u/%u: LMDB batch %.0f events/s (%.0f commits/s, %.0f bytes "
-		    "written/event) | LMDB single %.0f commits/s | NNG 1 client %.0f round trips/s "
+		    "ceiling run %u/%u: LMDB batch %.0f events/s (%.0f commits/s; per event: disk "
+		    "took %.0f bytes, data.mdb holds %.0f, write_bytes %.0f) | LMDB single %.0f "
+		    "commits/s (disk took %.0f bytes/event) | NNG 1 client %.0f round trips/s "
 		    "| NNG %u clients %.0f round trips/s (threads), %.0f (async)\n",
-		    r + 1, o->runs, v[C_LMDB_BATCH][r], v[C_LMDB_BATCH][r] / (double)o->batch, wb,
-		    single, nng1, o->clients, nngn, nnga);
+		    r + 1, o->runs, v[C_LMDB_BATCH][r], v[C_LMDB_BATCH][r] / (double)o->batch,
+		    io.disk, io.file, io.wbytes, single, io1.disk, nng1, o->clients, nngn, nnga);
 		fflush(stdout);
 	}
 	for (int k = 0; k < C_N; k++) {
@@ -1527,6 +1569,9 @@ static void usage(FILE *f)
 	    "  --seed S           seed of the workload (42)\n"
 	    "  --runs R           runs (5)\n"
 	    "  --data-dir DIR     ceiling: directory for the temporary LMDB env (.)\n"
+	    "  --disk-dir DIR     the daemon's data directory: report the bytes its block\n"
+	    "                     device took per event (/proc/diskstats after a syncfs;\n"
+	    "                     every writer of the device counts)\n"
 	    "  --timeout MS       per request (30000)\n"
 	    "  --max-seconds S    stop sending after S seconds of a run (0: never)\n"
 	    "  --pid PID          the daemon's pid, to report its CPU time per event\n"
@@ -1562,6 +1607,7 @@ int main(int argc, char **argv)
 	    {"seed", required_argument, NULL, 's'},
 	    {"runs", required_argument, NULL, 'r'},
 	    {"data-dir", required_argument, NULL, 'd'},
+	    {"disk-dir", required_argument, NULL, 'D'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"max-seconds", required_argument, NULL, 'm'},
 	    {"pid", required_argument, NULL, 'p'},
@@ -1615,6 +1661,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			o.data_dir = optarg;
+			break;
+		case 'D':
+			o.disk_dir = optarg;
 			break;
 		case 't':
 			o.timeout_ms = (int)parse_num("--timeout", optarg);

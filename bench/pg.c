@@ -62,6 +62,7 @@ typedef struct pg_opts {
 	unsigned clients, conns, runs;
 	uint64_t seed;
 	double max_seconds;
+	const char *disk_dir; /* the server's data directory: its device's writes counted */
 } pg_opts;
 
 static const char *const schema =
@@ -391,7 +392,22 @@ static int register_tree(PGconn *c, arena *a, versions *h, org_tree *t)
 	return exec_ok(c, "COMMIT") ? 0 : -1;
 }
 
-static int one_run(const pg_opts *o, PGconn *admin, unsigned run, double *eps, int *all_ok)
+/* What a run cost the disk, per event committed; negative where unknown. */
+typedef struct run_bytes {
+	double disk; /* the data directory's device (disk_meter), a CHECKPOINT included */
+	double wal;  /* WAL the server generated (pg_current_wal_lsn before and after) */
+} run_bytes;
+
+/* The server's WAL position in bytes; negative if it cannot be read. */
+static double wal_lsn(PGconn *c)
+{
+	char buf[32];
+	query1(c, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')", buf, sizeof(buf));
+	return buf[0] ? strtod(buf, NULL) : -1;
+}
+
+static int one_run(const pg_opts *o, PGconn *admin, unsigned run, double *eps, run_bytes *rb,
+                   int *all_ok)
 {
 	arena a = {0};
 	org_tree tree;
@@ -430,6 +446,15 @@ static int one_run(const pg_opts *o, PGconn *admin, unsigned run, double *eps, i
 			goto out;
 	}
 	int64_t before = count_rows(admin);
+	/* The disk's count from a checkpoint: every page earlier runs dirtied
+	 * is on the disk before the clock starts, and the run's own are written
+	 * by the CHECKPOINT after it (what the disk takes for these rows sooner
+	 * or later; it also means the run's first change of each page logs the
+	 * whole page, as after any checkpoint). */
+	disk_meter dm;
+	disk_open(&dm, o->disk_dir);
+	double d0 = o->disk_dir && exec_ok(admin, "CHECKPOINT") ? disk_written(&dm) : -1;
+	double w0 = wal_lsn(admin);
 	pthread_barrier_init(&gate, NULL, parts + 1);
 	for (unsigned p = 0; p < parts; p++)
 		pthread_create(&cls[p].th, NULL, client_main, &cls[p]);
@@ -454,13 +479,19 @@ static int one_run(const pg_opts *o, PGconn *admin, unsigned run, double *eps, i
 	}
 	int64_t after = count_rows(admin);
 	int rows_ok = after - before == (int64_t)ok;
+	double w1 = wal_lsn(admin);
+	double d1 = d0 >= 0 && exec_ok(admin, "CHECKPOINT") ? disk_written(&dm) : -1;
+	disk_close(&dm);
+	rb->disk = d0 >= 0 && d1 >= 0 && ok ? (d1 - d0) / (double)ok : -1;
+	rb->wal = w0 >= 0 && w1 >= 0 && ok ? (w1 - w0) / (double)ok : -1;
 	*eps = secs > 0 ? (double)ok / secs : 0;
 	if (failed || !rows_ok)
 		*all_ok = 0;
 	printf("run %u: %" PRIu64 " events sent, %" PRIu64 " committed, %" PRIu64
-	       " failed in %.3f s = %.0f events/s%s; table grew by %" PRId64 "%s\n",
+	       " failed in %.3f s = %.0f events/s%s; table grew by %" PRId64 "%s"
+	       "; per event: disk took %.0f bytes (checkpoint included), WAL %.0f bytes\n",
 	       run + 1, sent, ok, failed, secs, *eps, truncated ? " (cut at the time limit)" : "",
-	       after - before, rows_ok ? "" : " (MISMATCH)");
+	       after - before, rows_ok ? "" : " (MISMATCH)", rb->disk, rb->wal);
 	fflush(stdout);
 	rc = truncated ? 1 : 0;
 out:
@@ -478,7 +509,10 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: pg --conninfo STR --workload batch|concurrent|sequential|setup\n"
 	        "          [--events N] [--batch N] [--clients N] [--conns N] [--runs N]\n"
-	        "          [--seed S] [--max-seconds S]\n");
+	        "          [--seed S] [--max-seconds S] [--disk-dir PGDATA]\n"
+	        "--disk-dir: report the bytes the data directory's block device took per\n"
+	        "event (/proc/diskstats after a CHECKPOINT and a syncfs; every writer of the\n"
+	        "device counts)\n");
 }
 
 int main(int argc, char **argv)
@@ -490,6 +524,7 @@ int main(int argc, char **argv)
 	    {"clients", required_argument, NULL, 'k'},  {"conns", required_argument, NULL, 'C'},
 	    {"runs", required_argument, NULL, 'r'},     {"seed", required_argument, NULL, 's'},
 	    {"max-seconds", required_argument, NULL, 'm'}, {"help", no_argument, NULL, 'h'},
+	    {"disk-dir", required_argument, NULL, 'D'},
 	    {NULL, 0, NULL, 0}};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -507,6 +542,7 @@ int main(int argc, char **argv)
 		case 'r': o.runs = (unsigned)atoi(optarg); break;
 		case 's': o.seed = strtoull(optarg, NULL, 10); break;
 		case 'm': o.max_seconds = atof(optarg); break;
+		case 'D': o.disk_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -548,10 +584,14 @@ int main(int argc, char **argv)
 	       o.runs, o.seed);
 	fflush(stdout);
 	double *v = calloc(o.runs, sizeof(double));
+	double *vd = calloc(o.runs, sizeof(double)), *vw = calloc(o.runs, sizeof(double));
 	int all_ok = 1, truncated = 0;
 	unsigned done = 0;
 	for (unsigned r = 0; r < o.runs && !stop_all; r++) {
-		int rc = one_run(&o, admin, r, &v[done], &all_ok);
+		run_bytes rb = {-1, -1};
+		int rc = one_run(&o, admin, r, &v[done], &rb, &all_ok);
+		vd[done] = rb.disk;
+		vw[done] = rb.wal;
 		if (rc < 0) {
 			all_ok = 0;
 			break;
@@ -560,12 +600,15 @@ int main(int argc, char **argv)
 		done++;
 	}
 	if (done) {
-		stats s = stats_of(v, done);
+		stats s = stats_of(v, done), sd = stats_of(vd, done), sw = stats_of(vw, done);
 		printf("RESULT workload=pg-%s unit=events/s median=%.0f min=%.0f max=%.0f runs=%u "
-		       "events=%zu truncated=%d ok=%d\n",
-		       pw_names[o.wl], s.median, s.min, s.max, done, o.events, truncated, all_ok);
+		       "events=%zu truncated=%d ok=%d disk_bytes=%.0f wal_bytes=%.0f\n",
+		       pw_names[o.wl], s.median, s.min, s.max, done, o.events, truncated, all_ok,
+		       sd.median, sw.median);
 	}
 	free(v);
+	free(vd);
+	free(vw);
 	PQfinish(admin);
 	return all_ok && done ? 0 : 1;
 }

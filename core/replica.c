@@ -548,6 +548,25 @@ void replica_receive(replica *r, const void *msg, size_t len)
 static int enqueue(replica *r, uint64_t index, const void *data, size_t size, int front);
 static void fetch_start(replica *r);
 
+/* Whether an entry the state machine took to append later failed there
+ * (replica_sm_ops.settle; wait: first until all are appended): 0, or a
+ * raft error code after the node halted (its events do not chain) or
+ * failed. */
+static int settled(replica *r, int wait)
+{
+	uint64_t index = 0;
+	char why[256];
+	if (!r->ops->settle || r->halted || r->failed)
+		return r->halted || r->failed ? RAFT_CORRUPT : 0;
+	int rc = r->ops->settle(r->sm, wait, &index, why, sizeof why);
+	if (rc == 0)
+		return 0;
+	if (rc == LD_E(CHAIN_BROKEN))
+		return rp_halt(r, "entry %llu: %s", (unsigned long long)index, why);
+	rp_fail(r, "applying entry %llu to the log: %s", (unsigned long long)index, why);
+	return RAFT_IOERR;
+}
+
 /* Checks the entry at raft index `index` against the log and applies it (or
  * skips it, when the log holds it already). 0, or a raft error code after a
  * halt or failure. */
@@ -580,7 +599,11 @@ static int apply_events(replica *r, uint64_t index, const replica_entry *hp,
 	}
 	if (index <= at) {
 		/* Applied before (a restart replays from the last snapshot):
-		 * the log must hold exactly these events. */
+		 * the log must hold exactly these events (all of them appended
+		 * first, for hash_at to read). */
+		int rc = settled(r, 1);
+		if (rc)
+			return rc;
 		if (last > seq)
 			return rp_halt(
 			    r,
@@ -632,6 +655,9 @@ static int apply_events(replica *r, uint64_t index, const replica_entry *hp,
 		return 0;
 	}
 	int rc = r->ops->apply(r->sm, index, &h, events, len);
+	/* An entry taken before failed: that is the one to name. */
+	if (rc && settled(r, 0))
+		return r->halted ? RAFT_CORRUPT : RAFT_IOERR;
 	if (rc == LD_E(CHAIN_BROKEN))
 		return rp_halt(r,
 		               "entry %llu: its events do not chain from seq %llu's hash to the "
@@ -790,7 +816,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 {
 	replica *r = fsm->data;
 	*result = NULL;
-	if (r->halted || r->failed)
+	if (r->halted || r->failed || settled(r, 0))
 		return RAFT_CORRUPT;
 	/* C-Raft 0.15 passes no index: entries are applied in order and
 	 * last_applied moves after each, so this one is the next. What it says
@@ -829,7 +855,10 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 		return RAFT_BUSY;
 	}
 	r->snapshot_owed = 0;
-	int rc = r->ops->sync(r->sm);
+	int rc = settled(r, 1);
+	if (rc)
+		return rc;
+	rc = r->ops->sync(r->sm);
 	if (rc) {
 		rp_fail(r, "syncing the log for a snapshot: %s", ld_strerror(rc));
 		return RAFT_IOERR;
@@ -890,7 +919,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	replica *r = fsm->data;
 	struct marker m;
 	char a[17], b[17];
-	if (r->halted || r->failed)
+	if (r->halted || r->failed || settled(r, 1))
 		return RAFT_CORRUPT;
 	if (marker_decode(buf->base, buf->len, &m))
 		return rp_halt(r, "a snapshot marker of %zu bytes cannot be read", buf->len);
@@ -1232,6 +1261,7 @@ void replica_poll(replica *r)
 	if (!r->raft)
 		return;
 	rp_flush_deferred(r);
+	settled(r, 0);
 	int st = raft_state(r->raft);
 	/* C-Raft turns itself off after an error it cannot handle (a failed
 	 * write on a follower, say). In the fixture its owner checks. */

@@ -177,6 +177,18 @@ typedef struct replica_sm_ops {
 	 * Returns 0, or negative if it cannot start (the replica retries). */
 	int (*fetch)(void *sm, uint64_t to_seq, const uint8_t to_hash[REPLICA_HASH_LEN],
 	             uint64_t index);
+	/* May be NULL: apply is then done when it returns. Otherwise apply may
+	 * take an entry that follows the head (the header checked) and check
+	 * and append its events later, in order, on a thread of its own,
+	 * returning 0; head then includes the entries taken. settle says
+	 * whether one of them failed: 0 (none; wait: first until every entry
+	 * taken is appended), or the error it met (LD_E(CHAIN_BROKEN): its
+	 * events do not chain, and nothing from it on is appended; others: a
+	 * storage failure), with its raft index and why (n bytes). The replica
+	 * asks at each poll and apply (the node halts on a chain error and
+	 * fails on others), and waits for it before a snapshot, a restore or a
+	 * replayed entry's check reads the log. */
+	int (*settle)(void *sm, int wait, uint64_t *index, char *why, size_t n);
 } replica_sm_ops;
 
 /* The fetch started by sm->fetch is over: status 0 (the log holds the events

@@ -260,6 +260,33 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
  * applier store nothing from this node's first own group on (as if the
  * process died each time between raft's flush and the store's commit);
  * LEDGERD_TEST_UNSTORED_MAX=N sets that bound to N bytes. */
+/*
+ * Another leader's entry, as the replica hands it over (blob: its group;
+ * NULL: an entry without events; last_hash: the hash of its last event, as
+ * its raft entry names it): applied in raft order, off the calling thread.
+ * An entry without events, none waiting, is applied at once (its raft index
+ * only). Otherwise it is checked to continue the one before (first seq,
+ * previous hash), copied and queued for the follow thread (ld-follow),
+ * which checks and applies the entries one after the other, each as
+ * writer_apply_entry(own = 0) does, and checks that the events end at
+ * last_hash; 0 is returned. The first entry
+ * that fails there is not applied, nor anything after it: every later call
+ * returns its error, and writer_follow_settle says what it was. The caller
+ * waits while what is queued and not stored exceeds the bound of what is
+ * not stored (raft's back-pressure). LD_E(CHAIN_BROKEN): the entry does not
+ * continue the chain; other errors: a failure of this node.
+ */
+int writer_follow_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len,
+			const uint8_t last_hash[LD_HASH_LEN]);
+/* 0 while every entry handed to writer_follow_entry is applied or on its
+ * way; or the error the first that failed met (LD_E(CHAIN_BROKEN): its
+ * events do not chain; others: a failure of this node), with its raft index
+ * and why (n bytes). wait: first until every entry handed over is applied
+ * (or one failed). */
+int writer_follow_settle(writer *w, int wait, uint64_t *index, char *why, size_t n);
+/* The head the next entry handed over must continue: the last one queued
+ * for the follow thread (seq, hash, raft index), or the one applied. */
+void writer_follow_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], uint64_t *index);
 /* The raft index of the last entry applied (stored or not; 0: none). */
 int writer_applied_index(writer *w, uint64_t *index);
 /* Forgets the raft index the store records (0 from then on), in a synced
@@ -271,7 +298,8 @@ int writer_rebase_index(writer *w);
 /* The head of what is applied (stored or not): what the replica checks the
  * next entry against. */
 void writer_applied_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN]);
-/* Waits until the store holds every entry applied, then makes it durable
+/* Waits until the store holds every entry applied (and handed over:
+ * writer_follow_entry; the error of one that failed there), then makes it durable
  * (store_sync): before a snapshot marker names that state and raft drops
  * its log behind it. 0 or a storage error. */
 int writer_sync(writer *w);

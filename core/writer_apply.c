@@ -213,8 +213,9 @@ void *wr_applier_main(void *arg)
 			memcpy(w->root, root, LD_HASH_LEN);
 		}
 		uint64_t head = w->sseq;
-		/* What no reader pins is freed before the waiters wake: one
-		 * that waited for the store (writer_sync) finds it given back. */
+		/* Freed before anyone waiting for the store is told: what it
+		 * measures or does next finds them gone (but those a reader
+		 * still sees, pruned after the hooks). */
 		wr_prune_locked(w);
 		pthread_cond_broadcast(&w->stored_cv);
 		pthread_mutex_unlock(&w->lock);
@@ -279,12 +280,16 @@ void wr_wait_room_locked(writer *w)
  * applier's error. */
 int wr_wait_stored_locked(writer *w)
 {
-	while (w->unstored && !w->apply_failed && !w->apply_hold) {
+	while ((w->unstored || (w->f_head && !w->f_failed)) && !w->apply_failed &&
+	       !w->apply_hold) {
 		store_wanted(w);
 		pthread_cond_wait(&w->stored_cv, &w->lock);
 		store_unwanted(w);
 	}
-	return w->apply_failed ? w->apply_failed : w->unstored ? LD_E(BUSY) : 0;
+	return w->apply_failed ? w->apply_failed
+	       : w->f_failed   ? w->f_failed
+	       : w->unstored || w->f_head ? LD_E(BUSY)
+					  : 0;
 }
 
 /* A read that begins waits until the store holds what was applied here
@@ -331,8 +336,11 @@ void writer_thread_reads_stored(void)
 
 /* Stores what is applied (unless held or failed) and stops the applier;
  * readers no longer wait for it. */
+static void follow_stop(writer *w);
+
 void wr_stop_applier(writer *w)
 {
+	follow_stop(w);
 	if (!w->applier_started)
 		return;
 	pthread_mutex_lock(&w->lock);
@@ -351,9 +359,16 @@ void wr_stop_applier(writer *w)
 /* Replication                                                         */
 /* ------------------------------------------------------------------ */
 
+static int follow_wait_locked(writer *w);
+
 void writer_set_leading(writer *w, int leading, const char *leader_url, int elected)
 {
 	pthread_mutex_lock(&w->lock);
+	/* Another leader's entries handed over before this node's barrier are
+	 * in the model before anything is decided on it (one that failed
+	 * halts the replica: this node does not lead). */
+	if (leading && follow_wait_locked(w))
+		leading = 0;
 	__atomic_store_n(&w->leading, leading, __ATOMIC_RELEASE);
 	snprintf(w->leader_url, sizeof(w->leader_url), "%s",
 		 !leading && leader_url ? leader_url : "");
@@ -486,9 +501,17 @@ static int model_follow(writer *w, pend *p, Ledger__Event *const *evs, ld_errinf
 	if (rc == 0) {
 		store_txn_set_view(t, &v);
 		model_undo_use(w->m, NULL);
+		/* What each event looks up asked of memory ahead, as the
+		 * leader's decider does (model_prefetch): the index slots two
+		 * events ahead, the records they name one ahead. */
+		model_hint hint[3] = {{0}};
 		for (size_t i = 0; rc == 0 && i < p->g.n; i++) {
 			uint64_t seq = p->g.first + i;
 			model_result mr;
+			for (size_t j = i ? i + 2 : 0; j <= i + 2 && j < p->g.n; j++)
+				model_prefetch(t, evs[j], 0, &hint[j % 3]);
+			if (i + 1 < p->g.n)
+				model_prefetch(t, evs[i + 1], 1, &hint[(i + 1) % 3]);
 			rc = wr_replay_apply(t, evs[i], seq, "", "the group", &mr, e);
 			if (rc == 0)
 				rc = model_id_add(t, evs[i]->event_id.data, seq);
@@ -629,11 +652,18 @@ static int apply_queued(writer *w, uint64_t index, const uint8_t *blob, size_t l
 	return 0;
 }
 
-int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len, int own)
+/* Another leader's group (blob; NULL: an entry without events), applied
+ * here on the calling thread: checked against the head applied (each event
+ * the next, chained, its content giving its hash; the last one's hash
+ * `last_hash` unless NULL), the members' keys it carries stored, the write
+ * model brought up to it, then queued for the applier. Waits until nothing
+ * of this writer's own is decided or in flight. 0, LD_E(CHAIN_BROKEN) with
+ * why in e (nothing of it applied), or another error. */
+static int follow_one(writer *w, uint64_t index, const uint8_t *blob, size_t len,
+		      const uint8_t *last_hash, ld_errinfo *e)
 {
-	if (own || !blob)
-		return apply_queued(w, index, own ? blob : NULL, len);
-
+	if (!blob)
+		return apply_queued(w, index, NULL, 0);
 	/* Nothing of this writer's own may be decided or in flight. */
 	pthread_mutex_lock(&w->lock);
 	while (w->flight_state != FLIGHT_NONE || w->open->reqs || w->deciding)
@@ -642,15 +672,19 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
 	pthread_mutex_unlock(&w->lock);
 	snapshot_wait(w->m);
 
-	ld_errinfo e = {0};
 	uint64_t last = 0;
 	uint8_t hash[LD_HASH_LEN];
 	int64_t recorded_at = w->recorded_at;
 	Ledger__Event **evs = NULL;
 	pend *p = NULL;
-	int rc = check_blob(w, blob, len, &last, hash, &recorded_at, &evs, &e);
+	int rc = check_blob(w, blob, len, &last, hash, &recorded_at, &evs, e);
+	if (rc == 0 && last_hash && memcmp(hash, last_hash, LD_HASH_LEN) != 0)
+		rc = ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
+				    "a replicated group's events end at seq %llu with another hash "
+				    "than its entry names",
+				    (unsigned long long)last);
 	if (rc) {
-		log_error("writer: %s", e.message[0] ? e.message : ld_strerror(rc));
+		log_error("writer: %s", e->message[0] ? e->message : ld_strerror(rc));
 		goto out;
 	}
 	p = calloc(1, sizeof(*p));
@@ -665,10 +699,10 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
 	p->recorded_at = recorded_at;
 	/* The members' keys the leader sent, stored (synced) before the events
 	 * are (pdata, docs/REPLICATION.md "Personal data across nodes"). */
-	if (w->keys && (rc = keystore_adopt(w->keys, &p->g, &e))) {
+	if (w->keys && (rc = keystore_adopt(w->keys, &p->g, e))) {
 		log_error("writer: a replicated group from seq %llu not applied: %s; this node "
 			  "stops",
-			  (unsigned long long)p->g.first, e.message);
+			  (unsigned long long)p->g.first, e->message);
 		goto out;
 	}
 	group_drop_keys(&p->g); /* the store and on_group never see a key */
@@ -678,9 +712,9 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
 		goto out;
 	}
 	/* The model follows, as the leader's did; the store after. */
-	if ((rc = model_follow(w, p, evs, &e))) {
+	if ((rc = model_follow(w, p, evs, e))) {
 		log_error("writer: the write model does not take the replicated events: %s",
-			  e.message[0] ? e.message : ld_strerror(rc));
+			  e->message[0] ? e->message : ld_strerror(rc));
 		rc = LD_E(STORAGE);
 		goto out;
 	}
@@ -698,5 +732,210 @@ out:
 	codec_pool_trim(&w->follow_pool, FOLLOW_POOL_KEEP);
 	if (p)
 		wr_pend_free(p);
+	return rc;
+}
+
+/* Until the follow thread has applied every entry handed to it (lock
+ * held): 0, or the error the first that failed met. */
+static int follow_wait_locked(writer *w)
+{
+	while (w->f_head && !w->f_failed)
+		pthread_cond_wait(&w->stored_cv, &w->lock);
+	return w->f_failed;
+}
+
+int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len, int own)
+{
+	if (own)
+		return apply_queued(w, index, blob, len);
+	pthread_mutex_lock(&w->lock);
+	int rc = follow_wait_locked(w);
+	pthread_mutex_unlock(&w->lock);
+	if (rc)
+		return rc;
+	ld_errinfo e = {0};
+	return follow_one(w, index, blob, len, NULL, &e);
+}
+
+/* ------------------------------------------------------------------ */
+/* Another leader's entries, applied off the replica's thread          */
+/* ------------------------------------------------------------------ */
+
+/* An entry waiting for the follow thread: its copy, and the head after it. */
+typedef struct follow_entry {
+	struct follow_entry *next;
+	uint64_t index, last;
+	uint8_t hash[LD_HASH_LEN];
+	size_t len;
+	int events; /* 0: an entry without events (blob unused) */
+	uint8_t blob[];
+} follow_entry;
+
+static void follow_drop_locked(writer *w)
+{
+	while (w->f_head) {
+		follow_entry *f = w->f_head;
+		w->f_head = f->next;
+		free(f);
+	}
+	w->f_tail = NULL;
+	w->f_bytes = 0;
+}
+
+/* The follow thread: another leader's entries, checked and applied here one
+ * after the other (follow_one) while the replica's thread goes on taking the
+ * next ones from raft. The first that fails stops it: the rest are dropped
+ * and the replica halts (writer_follow_settle). */
+static void *follow_main(void *arg)
+{
+	writer *w = arg;
+	pthread_setname_np(pthread_self(), "ld-follow");
+	wr_no_read_wait = 1;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->follow_stop && !w->f_head)
+			pthread_cond_wait(&w->idle, &w->lock);
+		if (w->follow_stop)
+			break;
+		follow_entry *f = w->f_head;
+		pthread_mutex_unlock(&w->lock);
+		ld_errinfo e = {0};
+		int rc = follow_one(w, f->index, f->events ? f->blob : NULL, f->len,
+				    f->events ? f->hash : NULL, &e);
+		pthread_mutex_lock(&w->lock);
+		w->f_head = f->next;
+		if (!w->f_head)
+			w->f_tail = NULL;
+		w->f_bytes -= f->len;
+		if (rc) {
+			w->f_failed = rc;
+			w->f_failed_index = f->index;
+			snprintf(w->f_why, sizeof(w->f_why), "%s",
+				 e.message[0] ? e.message : ld_strerror(rc));
+			follow_drop_locked(w);
+		}
+		free(f);
+		pthread_cond_broadcast(&w->stored_cv);
+	}
+	follow_drop_locked(w);
+	pthread_cond_broadcast(&w->stored_cv);
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Stops the follow thread: what waits for it is dropped (raft's log holds
+ * it; a restart applies it again). */
+static void follow_stop(writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	int started = w->follow_started;
+	w->follow_stop = 1;
+	pthread_cond_broadcast(&w->idle);
+	pthread_mutex_unlock(&w->lock);
+	if (started)
+		pthread_join(w->follower, NULL);
+	pthread_mutex_lock(&w->lock);
+	w->follow_started = 0;
+	follow_drop_locked(w);
+	pthread_cond_broadcast(&w->stored_cv);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void writer_follow_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], uint64_t *index)
+{
+	pthread_mutex_lock(&w->lock);
+	if (w->f_tail) {
+		*seq = w->f_tail->last;
+		memcpy(hash, w->f_tail->hash, LD_HASH_LEN);
+		*index = w->f_tail->index;
+	} else {
+		*seq = w->seq;
+		memcpy(hash, w->hash, LD_HASH_LEN);
+		*index = w->applied_index;
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+int writer_follow_entry(writer *w, uint64_t index, const uint8_t *blob, size_t len,
+			const uint8_t last_hash[LD_HASH_LEN])
+{
+	group_reader rd;
+	if (blob && group_read_begin(&rd, blob, len) != 0)
+		return writer_apply_entry(w, index, blob, len, 0); /* says why */
+	pthread_mutex_lock(&w->lock);
+	int rc = w->f_failed;
+	/* An entry without events, none waiting, is only its raft index: in
+	 * order at once (a leader's own checkpoint among its own groups). */
+	if (rc == 0 && !blob && !w->f_head) {
+		pthread_mutex_unlock(&w->lock);
+		return apply_queued(w, index, NULL, 0);
+	}
+	/* The entry must continue the one before it (its events are checked
+	 * on the follow thread). */
+	uint64_t seq = w->f_tail ? w->f_tail->last : w->seq;
+	const uint8_t *head = w->f_tail ? w->f_tail->hash : w->hash;
+	if (rc == 0 && blob && (rd.first != seq + 1 || memcmp(rd.prev, head, LD_HASH_LEN) != 0)) {
+		log_error("writer: a replicated group from seq %llu does not follow the log's "
+			  "head (seq %llu)",
+			  (unsigned long long)rd.first, (unsigned long long)seq);
+		rc = LD_E(CHAIN_BROKEN);
+	}
+	/* What waits to be applied and stored stays within the bound: raft's
+	 * own back-pressure acts on the replica's thread. */
+	while (rc == 0 && w->f_bytes + w->unstored_bytes > w->unstored_max && w->f_head &&
+	       !w->f_failed && !w->follow_stop && !w->stopping) {
+		store_wanted(w);
+		pthread_cond_wait(&w->stored_cv, &w->lock);
+		store_unwanted(w);
+		rc = w->f_failed;
+	}
+	follow_entry *f = NULL;
+	if (rc == 0 && !(f = malloc(sizeof(*f) + (blob ? len : 0))))
+		rc = LD_E(INTERNAL);
+	if (rc == 0 && w->follow_stop)
+		rc = LD_E(SHUTTING_DOWN);
+	if (rc == 0 && !w->follow_started) {
+		if (pthread_create(&w->follower, NULL, follow_main, w) != 0)
+			rc = LD_E(INTERNAL);
+		else
+			w->follow_started = 1;
+	}
+	if (rc) {
+		pthread_mutex_unlock(&w->lock);
+		free(f);
+		return rc;
+	}
+	f->next = NULL;
+	f->index = index;
+	f->events = blob != NULL;
+	f->len = blob ? len : 0;
+	if (blob) {
+		memcpy(f->blob, blob, len);
+		f->last = rd.first + rd.count - 1;
+		memcpy(f->hash, last_hash, LD_HASH_LEN);
+	} else {
+		f->last = seq;
+		memcpy(f->hash, head, LD_HASH_LEN);
+	}
+	if (w->f_tail)
+		w->f_tail->next = f;
+	else
+		w->f_head = f;
+	w->f_tail = f;
+	w->f_bytes += f->len;
+	pthread_cond_broadcast(&w->idle);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+int writer_follow_settle(writer *w, int wait, uint64_t *index, char *why, size_t n)
+{
+	pthread_mutex_lock(&w->lock);
+	int rc = wait ? follow_wait_locked(w) : w->f_failed;
+	if (rc) {
+		*index = w->f_failed_index;
+		snprintf(why, n, "%s", w->f_why);
+	}
+	pthread_mutex_unlock(&w->lock);
 	return rc;
 }

@@ -140,8 +140,23 @@ struct writer {
 	int applier_started, applier_stop, apply_failed, apply_hold, hold_armed;
 	pthread_cond_t apply_go, stored_cv;
 	/* Another leader's group, decoded once for its checks and the write
-	 * model (the replica's thread; emptied after each group). */
+	 * model (the thread that applies it; emptied after each group). */
 	codec_pool follow_pool;
+	/* Another leader's entries handed over by the replica and not yet
+	 * applied here, in raft order (under lock): the follow thread
+	 * (ld-follow, started with the first) checks and applies them one at
+	 * a time, the first of the list until it is done. f_tail's head (or,
+	 * the list empty, the applied one) is what the next entry must
+	 * continue. f_failed: the error the first one that failed met (the
+	 * rest dropped, nothing more taken), at raft index f_failed_index,
+	 * why in f_why. The follow thread waits on `idle` (work, the writer
+	 * idle, stopping); who waits for the list to empty, on stored_cv. */
+	struct follow_entry *f_head, *f_tail;
+	size_t f_bytes;
+	int follow_started, follow_stop, f_failed;
+	uint64_t f_failed_index;
+	char f_why[256];
+	pthread_t follower;
 	void (*failed)(void *arg, int rc);
 	void *failed_arg;
 

@@ -400,9 +400,7 @@ static void give_up_locked(cluster *c, told *t)
 static void sm_head(void *sm, uint64_t *seq, uint8_t hash[REPLICA_HASH_LEN], uint64_t *index)
 {
 	cluster *c = sm;
-	writer_applied_head(c->w, seq, hash);
-	if (writer_applied_index(c->w, index))
-		*index = 0;
+	writer_follow_head(c->w, seq, hash, index);
 }
 
 static int sm_hash_at(void *sm, uint64_t seq, uint8_t hash[REPLICA_HASH_LEN])
@@ -432,7 +430,7 @@ static int sm_apply(void *sm, uint64_t index, const replica_entry *h, const void
 {
 	cluster *c = sm;
 	if (h->count == 0)
-		return writer_apply_entry(c->w, index, NULL, 0, 0);
+		return writer_follow_entry(c->w, index, NULL, 0, h->last_hash);
 	pthread_mutex_lock(&c->lock);
 	prop *p = c->inflight;
 	int own = p && p->len == len && memcmp(p->blob, events, len) == 0;
@@ -455,7 +453,15 @@ static int sm_apply(void *sm, uint64_t index, const replica_entry *h, const void
 	tell(&t);
 	if (leading)
 		set_leading(c, 0, 0, 0);
-	return writer_apply_entry(c->w, index, events, len, 0);
+	/* Checked and applied on the writer's follow thread, while this one
+	 * takes the next entries (docs/REPLICATION.md, "Applying"). */
+	return writer_follow_entry(c->w, index, events, len, h->last_hash);
+}
+
+static int sm_settle(void *sm, int wait, uint64_t *index, char *why, size_t n)
+{
+	cluster *c = sm;
+	return writer_follow_settle(c->w, wait, index, why, n);
 }
 
 static int sm_sync(void *sm)
@@ -492,7 +498,8 @@ static int sm_fetch(void *sm, uint64_t to_seq, const uint8_t to_hash[REPLICA_HAS
 	return catchup_start(c->cu, urls, n, to_seq, to_hash, index);
 }
 
-static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply, sm_sync, sm_fetch};
+static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply,
+				       sm_sync, sm_fetch,   sm_settle};
 
 /* ------------------------------------------------------------------ */
 /* The loop                                                            */

@@ -775,17 +775,14 @@ static int month_add(proj_ctx *c, const org_slot *org, uint32_t month, int sign)
 	return 0;
 }
 
-/* Adds (sign +1) or removes (-1) what member m counts for, everywhere. */
-static int contribute(proj_ctx *c, const mview *m, int sign)
+/* Adds (sign +1) or removes (-1) what active member m counts for in its
+ * organisation's chain (slots chain[0, n): chain_slots of m->org): the
+ * aggregates, then the dues months. Touches no organisation slot but
+ * those, so the chain stays valid for another call. */
+static int contribute_chain(proj_ctx *c, const mview *m, int sign, org_slot *const *chain, int n)
 {
-	org_slot *chain[MAX_DEPTH];
-	int n, rc;
 	uint64_t s = (uint64_t)(int64_t)sign;
-	if (m->status != LEDGER__MEMBER_STATUS__ACTIVE)
-		return 0;
-
-	if ((rc = chain_slots(c, m->org, chain, &n)))
-		return rc;
+	int rc;
 	/* Its own organisation first: does it gain or lose its first member? */
 	org_agg *own = &chain[0]->o;
 	int covered_change = grassroots(own->kind) && ((sign > 0 && own->direct == 0) ||
@@ -809,6 +806,16 @@ static int contribute(proj_ctx *c, const mview *m, int sign)
 	for (int i = 0; i < n; i++)
 		if ((rc = month_add(c, chain[i], m->paid_through, sign)))
 			return rc;
+	return 0;
+}
+
+/* The same for active member m's affiliations (each walks a chain: slots
+ * got before are not valid after). */
+static int contribute_aff(proj_ctx *c, const mview *m, int sign)
+{
+	org_slot *chain[MAX_DEPTH];
+	uint64_t s = (uint64_t)(int64_t)sign;
+	int n, rc;
 	for (int a = 0; a < m->naff; a++) {
 		if ((rc = chain_slots(c, m->aff[a].org, chain, &n)))
 			return rc;
@@ -818,6 +825,36 @@ static int contribute(proj_ctx *c, const mview *m, int sign)
 		}
 	}
 	return 0;
+}
+
+/* Adds (sign +1) or removes (-1) what member m counts for, everywhere. */
+static int contribute(proj_ctx *c, const mview *m, int sign)
+{
+	org_slot *chain[MAX_DEPTH];
+	int n, rc;
+	if (m->status != LEDGER__MEMBER_STATUS__ACTIVE)
+		return 0;
+	if ((rc = chain_slots(c, m->org, chain, &n)) || (rc = contribute_chain(c, m, sign, chain, n)))
+		return rc;
+	return contribute_aff(c, m, sign);
+}
+
+/* Moves what a member counts for from old to new. An active member that
+ * stays active in the same organisation (most changes: a payment, a
+ * profile) walks that chain once for both; the sums come out as two
+ * contribute calls would leave them. */
+static int recontribute(proj_ctx *c, const mview *old, const mview *new)
+{
+	org_slot *chain[MAX_DEPTH];
+	int n, rc;
+	if (old->status != LEDGER__MEMBER_STATUS__ACTIVE ||
+	    new->status != LEDGER__MEMBER_STATUS__ACTIVE || strcmp(old->org, new->org) != 0)
+		return (rc = contribute(c, old, -1)) ? rc : contribute(c, new, +1);
+	if ((rc = chain_slots(c, old->org, chain, &n)) ||
+	    (rc = contribute_chain(c, old, -1, chain, n)) ||
+	    (rc = contribute_chain(c, new, +1, chain, n)) || (rc = contribute_aff(c, old, -1)))
+		return rc;
+	return contribute_aff(c, new, +1);
 }
 
 /* What counts for the aggregates, to skip work when nothing changed. */
@@ -836,10 +873,8 @@ static int same_contribution(const mview *a, const mview *b)
 static int member_change(proj_ctx *c, const char *id, const mview *old, const mview *new)
 {
 	int rc;
-	if (!same_contribution(old, new)) {
-		if ((rc = contribute(c, old, -1)) || (rc = contribute(c, new, +1)))
-			return rc;
-	}
+	if (!same_contribution(old, new) && (rc = recontribute(c, old, new)))
+		return rc;
 	return mview_save(c, id, new);
 }
 

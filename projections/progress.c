@@ -404,7 +404,15 @@ static int cbuf_put(cbuf *b, const void *p, size_t n)
 	return 0;
 }
 
-static int add_sum(cbuf *b, const uint8_t *key, uint32_t day, int64_t num, int64_t den)
+/* The entries below are applied as they are added (count): the list is
+ * stored only to be taken back later (uncount). */
+static int apply_sum(progress *pg, const uint8_t *key, uint32_t day, int64_t num, int64_t den,
+		     int sign, int mark);
+static int apply_distinct(proj_ctx *c, const uint8_t *key, uint32_t day, const uint8_t *member,
+			  size_t mlen, int sign, int mark);
+
+static int add_sum(proj_ctx *c, cbuf *b, const uint8_t *key, uint32_t day, int64_t num,
+		   int64_t den)
 {
 	uint8_t e[KEY_LEN + 21];
 	memcpy(e, key, KEY_LEN);
@@ -412,10 +420,12 @@ static int add_sum(cbuf *b, const uint8_t *key, uint32_t day, int64_t num, int64
 	ld_put_be32(e + KEY_LEN + 1, day);
 	ld_put_be64(e + KEY_LEN + 5, (uint64_t)num);
 	ld_put_be64(e + KEY_LEN + 13, (uint64_t)den);
-	return cbuf_put(b, e, sizeof(e));
+	int rc = cbuf_put(b, e, sizeof(e));
+	return rc ? rc : apply_sum(c->state, key, day, num, den, 1, MARK_NONE);
 }
 
-static int add_distinct(cbuf *b, const uint8_t *key, uint32_t day, const char *member)
+static int add_distinct(proj_ctx *c, cbuf *b, const uint8_t *key, uint32_t day,
+			const char *member)
 {
 	uint8_t e[KEY_LEN + 6 + LD_ID_MAX];
 	size_t n = strlen(member);
@@ -426,7 +436,9 @@ static int add_distinct(cbuf *b, const uint8_t *key, uint32_t day, const char *m
 	ld_put_be32(e + KEY_LEN + 1, day);
 	e[KEY_LEN + 5] = (uint8_t)n;
 	memcpy(e + KEY_LEN + 6, member, n);
-	return cbuf_put(b, e, KEY_LEN + 6 + n);
+	int rc = cbuf_put(b, e, KEY_LEN + 6 + n);
+	return rc ? rc
+		  : apply_distinct(c, key, day, (const uint8_t *)member, n, 1, MARK_NONE);
 }
 
 /* The plan's local day of t (days since 1970-01-01). */
@@ -487,7 +499,8 @@ static int countable(int body)
 	return ld_kind_of(body)->place.fd != NULL;
 }
 
-/* What ev (as it counts; `first`: a first join) adds, into b. */
+/* What ev (as it counts; `first`: a first join) adds: applied, and listed
+ * into b. */
 static int contributions(proj_ctx *c, const Ledger__Event *ev, int first, cbuf *b)
 {
 	uint32_t region;
@@ -517,23 +530,23 @@ static int contributions(proj_ctx *c, const Ledger__Event *ev, int first, cbuf *
 				make_key(key, pi, ti, wy, regions[ri]);
 				switch (t->measure) {
 				case PM_COUNT:
-					rc = add_sum(b, key, day, 1, 0);
+					rc = add_sum(c, b, key, day, 1, 0);
 					break;
 				case PM_SUM: {
 					int64_t x = field_value(t->field, ev);
 					if (x)
-						rc = add_sum(b, key, day, x, 0);
+						rc = add_sum(c, b, key, day, x, 0);
 					break;
 				}
 				case PM_RATIO:
-					rc = add_sum(b, key, day,
+					rc = add_sum(c, b, key, day,
 						     plan_filter_matches(&t->numerator, ev, first),
 						     1);
 					break;
 				case PM_DISTINCT: {
 					const char *m = codec_event_member(ev);
 					if (ld_has(m))
-						rc = add_distinct(b, key, day, m);
+						rc = add_distinct(c, b, key, day, m);
 					break;
 				}
 				}
@@ -613,11 +626,58 @@ static int distinct_day(proj_ctx *c, const uint8_t *key, const uint8_t *member, 
 	return after != NO_DAY ? day_add(pg, key, after, 1, 0, 0, MARK_NONE) : 0;
 }
 
-/* Adds (sign 1) or takes back (-1) a contribution list; what takes it back
- * marks the days it leaves (a void, an amendment). */
-static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign, int mark)
+/* Adds (sign 1) or takes back (-1) a SUM entry; mark: why it is taken back. */
+static int apply_sum(progress *pg, const uint8_t *key, uint32_t day, int64_t num, int64_t den,
+		     int sign, int mark)
+{
+	num *= sign;
+	den *= sign;
+	int rc = cache_add(pg, key, num, den);
+	return rc ? rc : day_add(pg, key, day, num, den, sign, mark);
+}
+
+/* Adds (sign 1) or takes back (-1) a DISTINCT entry: member (mlen bytes)
+ * counted in the figure key on day. */
+static int apply_distinct(proj_ctx *c, const uint8_t *key, uint32_t day, const uint8_t *member,
+			  size_t mlen, int sign, int mark)
 {
 	progress *pg = c->state;
+	uint8_t dk[KEY_LEN + LD_ID_MAX], val[4];
+	size_t dn = KEY_LEN + mlen;
+	store_val v;
+	uint32_t refs = 0;
+	memcpy(dk, key, KEY_LEN);
+	memcpy(dk + KEY_LEN, member, mlen);
+	int rc = distinct_day(c, key, member, mlen, day, sign);
+	if (!rc)
+		rc = day_add(pg, key, day, 0, 0, sign, mark);
+	if (rc)
+		return rc;
+	rc = proj_get(c, DB(GDB_DISTINCT), dk, dn, &v);
+	if (rc == 0 && v.len == 4)
+		refs = ld_get_be32(v.data);
+	else if (rc && rc != LD_E(NOT_FOUND))
+		return rc;
+	if (sign > 0) {
+		ld_put_be32(val, refs + 1);
+		rc = proj_put(c, DB(GDB_DISTINCT), dk, dn, val, 4);
+		if (!rc && refs == 0)
+			rc = cache_add(pg, key, 1, 0);
+	} else if (refs <= 1) {
+		rc = proj_del(c, DB(GDB_DISTINCT), dk, dn);
+		if (!rc && refs == 1)
+			rc = cache_add(pg, key, -1, 0);
+	} else {
+		ld_put_be32(val, refs - 1);
+		rc = proj_put(c, DB(GDB_DISTINCT), dk, dn, val, 4);
+	}
+	return rc;
+}
+
+/* Takes back (sign -1) a stored contribution list; mark: why (a void, an
+ * amendment). The entries are applied in their order, as count did. */
+static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign, int mark)
+{
 	const uint8_t *end = p + n;
 	while (p < end) {
 		if (end - p < KEY_LEN + 5)
@@ -630,44 +690,14 @@ static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign, int mar
 		if (type == C_SUM) {
 			if (end - p < 16)
 				return LD_E(STORAGE);
-			int64_t num = sign * (int64_t)ld_get_be64(p), den = sign * (int64_t)ld_get_be64(p + 8);
-			rc = cache_add(pg, key, num, den);
-			if (!rc)
-				rc = day_add(pg, key, day, num, den, sign, mark);
+			rc = apply_sum(c->state, key, day, (int64_t)ld_get_be64(p),
+				       (int64_t)ld_get_be64(p + 8), sign, mark);
 			p += 16;
 		} else if (type == C_DISTINCT) {
 			if (end - p < 1 || end - p < 1 + p[0])
 				return LD_E(STORAGE);
-			uint8_t dk[KEY_LEN + LD_ID_MAX], val[4];
-			size_t dn = KEY_LEN + p[0];
-			store_val v;
-			uint32_t refs = 0;
-			memcpy(dk, key, KEY_LEN);
-			memcpy(dk + KEY_LEN, p + 1, p[0]);
-			rc = distinct_day(c, key, p + 1, p[0], day, sign);
-			if (!rc)
-				rc = day_add(pg, key, day, 0, 0, sign, mark);
+			rc = apply_distinct(c, key, day, p + 1, p[0], sign, mark);
 			p += 1 + p[0];
-			if (rc)
-				return rc;
-			rc = proj_get(c, DB(GDB_DISTINCT), dk, dn, &v);
-			if (rc == 0 && v.len == 4)
-				refs = ld_get_be32(v.data);
-			else if (rc && rc != LD_E(NOT_FOUND))
-				return rc;
-			if (sign > 0) {
-				ld_put_be32(val, refs + 1);
-				rc = proj_put(c, DB(GDB_DISTINCT), dk, dn, val, 4);
-				if (!rc && refs == 0)
-					rc = cache_add(pg, key, 1, 0);
-			} else if (refs <= 1) {
-				rc = proj_del(c, DB(GDB_DISTINCT), dk, dn);
-				if (!rc && refs == 1)
-					rc = cache_add(pg, key, -1, 0);
-			} else {
-				ld_put_be32(val, refs - 1);
-				rc = proj_put(c, DB(GDB_DISTINCT), dk, dn, val, 4);
-			}
 		} else {
 			return LD_E(STORAGE);
 		}
@@ -685,9 +715,7 @@ static int count(proj_ctx *c, const Ledger__Event *ev, uint64_t seq, int first)
 	int rc = contributions(c, ev, first, &b);
 	if (!rc && b.n) {
 		ld_put_be64(key, seq);
-		rc = apply_list(c, b.b, b.n, 1, MARK_NONE);
-		if (!rc)
-			rc = proj_put(c, DB(GDB_CONTRIB), key, 8, b.b, b.n);
+		rc = proj_put(c, DB(GDB_CONTRIB), key, 8, b.b, b.n);
 	}
 	cbuf_free(&b);
 	return rc;

@@ -260,6 +260,21 @@ static size_t decode_run(store_txn *lt, uint64_t from, uint64_t to, size_t max, 
 	return n;
 }
 
+static void settle_waiters(runner *r, int final);
+static uint64_t servable(runner *r);
+
+/* Whether a read-your-writes query waits for a seq at or before upto
+ * (answered from memory): then it is answered before applying goes on. */
+static int ryw_ready(runner *r, uint64_t upto)
+{
+	int ready = 0;
+	pthread_mutex_lock(&r->lock);
+	for (waiter *wt = r->waiters; wt && !ready; wt = wt->next)
+		ready = !wt->flushed_only && wt->min_seq <= upto;
+	pthread_mutex_unlock(&r->lock);
+	return ready;
+}
+
 /* Applies [from, to] (at most SERIAL_EVENTS of it) on this thread, each
  * event decoded once for every projection that needs it. */
 static void apply_serial(runner *r, uint64_t from, uint64_t to)
@@ -287,6 +302,17 @@ static void apply_serial(runner *r, uint64_t from, uint64_t to)
 			break;
 		seq += n;
 		done += n;
+		if (seq <= to && ryw_ready(r, servable(r))) {
+			/* A query waits for what is applied: answered now,
+			 * not after the rest of the run. */
+			txns_end(r, NULL, lt, base);
+			settle_waiters(r, 0);
+			if (txns_begin(r, NULL, &lt, &base)) {
+				log_error("projections: unable to read the log; retrying at the next commit");
+				codec_pool_reset(&r->pool);
+				return;
+			}
+		}
 	}
 	codec_pool_reset(&r->pool);
 	txns_end(r, NULL, lt, base);
@@ -394,7 +420,6 @@ static int flush_all(runner *r);
 static int flush_start(runner *r);
 static int flush_due(runner *r);
 static void settle_waiters(runner *r, int final);
-
 static int stopping(runner *r)
 {
 	pthread_mutex_lock(&r->lock);
@@ -474,6 +499,12 @@ static void apply_parallel(runner *r, uint64_t head)
 		pthread_mutex_unlock(&pl.mu);
 		if (sr.seq)
 			break;
+		if (ryw_ready(r, seq - 1)) {
+			/* A query waits for a seq handed out: answered once
+			 * it is applied, not at the end of the catch-up. */
+			drain(&pl);
+			settle_waiters(r, 0);
+		}
 		if (dirty >= r->memory / 2 || r->unflushed >= PROJ_BULK_FLUSH_EVENTS) {
 			/* Written by the flusher while the next batches are
 			 * applied (the one before is waited for). */
@@ -1030,9 +1061,11 @@ static void catch_up(runner *r)
 			if (n && !r->unflushed_since)
 				r->unflushed_since = (uint64_t)ld_mono_ms();
 			r->unflushed += n;
-			/* Busy with a steady stream: timers cannot run meanwhile. */
+			/* Read-your-writes first (from memory), then the flush
+			 * (busy with a steady stream: timers cannot run
+			 * meanwhile). */
+			settle_waiters(r, 0);
 			schedule_flush(r, 0);
-			settle_waiters(r, 0); /* read-your-writes: from memory */
 		}
 		if (r->unflushed == before && first_needed(r) == from && !any_failed(r))
 			break; /* no progress: the log could not be read; the next commit retries */

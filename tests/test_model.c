@@ -984,6 +984,42 @@ static int no_replicate(void *arg, const uint8_t *blob, size_t len, writer_repli
 	return LD_E(NOT_LEADER);
 }
 
+/* The hash of a group's last event (its raft entry's last_hash). */
+static void group_last_hash(const uint8_t *blob, size_t len, uint8_t out[LD_HASH_LEN])
+{
+	group_reader rd;
+	const uint8_t *b, *h = NULL;
+	size_t n;
+	assert_int_equal(group_read_begin(&rd, blob, len), 0);
+	while (group_read_next(&rd, &b, &n, &h) == 1)
+		memcpy(out, h, LD_HASH_LEN);
+}
+
+/* A replicated follower on an empty log (started not leading). */
+static void follower_open(tl_ledger *f)
+{
+	ld_errinfo e = {0};
+	tl_open(f, 0);
+	tl_shut(f);
+	writer_options fo = {.replicate = no_replicate};
+	store_options so = {.dir = f->dir};
+	assert_int_equal(store_open(&f->s, &so, &e), 0);
+	assert_int_equal(writer_start_opts(&f->w, f->s, &fo), 0);
+	writer_set_leading(f->w, 0, NULL, 0);
+}
+
+/* A single-node leader whose groups are captured (on_group) into cap. */
+static void leader_open(tl_ledger *l, captured *cap)
+{
+	ld_errinfo e = {0};
+	tl_open(l, 0);
+	tl_shut(l);
+	writer_options wo = {.on_group = capture_group, .on_group_arg = cap};
+	store_options lo = {.dir = l->dir};
+	assert_int_equal(store_open(&l->s, &lo, &e), 0);
+	assert_int_equal(writer_start_opts(&l->w, l->s, &wo), 0);
+}
+
 /* A follower decodes another leader's group into a pool of its own
  * (writer_apply.c): once applied, the pool gives back what a big group took
  * (it keeps at most a block), where it kept the largest group's decoded
@@ -995,20 +1031,8 @@ static void test_follower_pool_given_back(void **state)
 	(void)state;
 	tl_ledger l, f;
 	captured cap = {.n = 0};
-	ld_errinfo e = {0};
-	tl_open(&l, 0);
-	tl_shut(&l);
-	writer_options wo = {.on_group = capture_group, .on_group_arg = &cap};
-	store_options lo = {.dir = l.dir};
-	assert_int_equal(store_open(&l.s, &lo, &e), 0);
-	assert_int_equal(writer_start_opts(&l.w, l.s, &wo), 0);
-	tl_open(&f, 0);
-	tl_shut(&f);
-	writer_options fo = {.replicate = no_replicate};
-	store_options so = {.dir = f.dir};
-	assert_int_equal(store_open(&f.s, &so, &e), 0);
-	assert_int_equal(writer_start_opts(&f.w, f.s, &fo), 0);
-	writer_set_leading(f.w, 0, NULL, 0);
+	leader_open(&l, &cap);
+	follower_open(&f);
 
 	uint64_t index = 0;
 	tl_tree(&l); /* the organisations, one group each */
@@ -1177,6 +1201,163 @@ static void test_replicated_hand_over(void **state)
 	tl_free_all();
 	pthread_cond_destroy(&f.cv);
 	pthread_mutex_destroy(&f.lock);
+}
+
+/* Hands the captured groups from `from` on to follower w's follow thread
+ * (writer_follow_entry, raft indexes from *index + 1); each is taken. */
+static void follow_async(writer *w, captured *c, size_t from, uint64_t *index)
+{
+	uint8_t last[LD_HASH_LEN];
+	for (size_t i = from; i < c->n; i++) {
+		group_last_hash(c->blob[i], c->len[i], last);
+		assert_int_equal(writer_follow_entry(w, ++*index, c->blob[i], c->len[i], last), 0);
+	}
+}
+
+/* Another leader's entries are checked and applied on the follow thread
+ * (writer_follow_entry) while the caller takes the next ones: an entry
+ * whose events do not give their hashes (a byte changed), or do not end at
+ * the hash its raft entry names, is not applied, nor anything after it;
+ * writer_follow_settle names it (the replica halts on it), every later entry
+ * is refused, and the store holds the chain up to the entry before. */
+static void test_follower_async_fork(void **state)
+{
+	(void)state;
+	tl_ledger l, f, g;
+	captured cap = {.n = 0};
+	leader_open(&l, &cap);
+	tl_tree(&l); /* the organisations, one group each */
+	size_t tree = cap.n;
+	enum { N = 300 };
+	Ledger__Event *evs[N];
+	append_item items[N];
+	char id[32];
+	uint64_t last_seq[3];
+	for (int k = 0; k < 3; k++) { /* groups A, B, C */
+		for (int i = 0; i < N; i++) {
+			snprintf(id, sizeof(id), "Q%d-%d", k, i);
+			evs[i] = tl_join(id, "NJ-RIDER", 7000 + k * N + i);
+		}
+		assert_int_equal(tl_append_batch(&l, evs, N, 0, items), 0);
+		last_seq[k] = items[N - 1].seq;
+	}
+	assert_int_equal(cap.n, tree + 3);
+	size_t a = tree, b = tree + 1, c = tree + 2;
+
+	/* f: B with a byte of an event in its middle changed. */
+	follower_open(&f);
+	uint64_t index = 0, seq, at;
+	uint8_t hash[LD_HASH_LEN], good_b_last[LD_HASH_LEN];
+	group_last_hash(cap.blob[b], cap.len[b], good_b_last);
+	uint8_t *bad = malloc(cap.len[b]);
+	memcpy(bad, cap.blob[b], cap.len[b]);
+	{
+		group_reader rd;
+		const uint8_t *ev, *h;
+		size_t n;
+		assert_int_equal(group_read_begin(&rd, bad, cap.len[b]), 0);
+		for (int i = 0; i <= N / 2; i++)
+			assert_int_equal(group_read_next(&rd, &ev, &n, &h), 1);
+		bad[(ev - bad) + n - 2] ^= 0x01;
+	}
+	captured part = {.n = 0};
+	for (size_t i = 0; i <= a; i++)
+		capture_group(&part, cap.blob[i], cap.len[i]);
+	follow_async(f.w, &part, 0, &index);
+	uint64_t b_index = index + 1;
+	assert_int_equal(writer_follow_entry(f.w, ++index, bad, cap.len[b], good_b_last), 0);
+	uint8_t c_last[LD_HASH_LEN];
+	group_last_hash(cap.blob[c], cap.len[c], c_last);
+	int rc = writer_follow_entry(f.w, ++index, cap.blob[c], cap.len[c], c_last);
+	assert_true(rc == 0 || rc == LD_E(CHAIN_BROKEN));
+	char why[256] = "";
+	uint64_t failed_at = 0;
+	assert_int_equal(writer_follow_settle(f.w, 1, &failed_at, why, sizeof(why)),
+			 LD_E(CHAIN_BROKEN));
+	assert_int_equal(failed_at, b_index);
+	print_message("    %s\n", why);
+	assert_int_equal(writer_follow_entry(f.w, ++index, cap.blob[c], cap.len[c], c_last),
+			 LD_E(CHAIN_BROKEN));
+	assert_int_equal(writer_sync(f.w), LD_E(CHAIN_BROKEN));
+	writer_applied_head(f.w, &seq, hash);
+	assert_int_equal(seq, last_seq[0]);
+	writer_follow_head(f.w, &seq, hash, &at);
+	assert_int_equal(seq, last_seq[0]);
+	writer_head(f.w, &seq, hash, NULL);
+	assert_int_equal(seq, last_seq[0]);
+
+	/* g: B intact, but its raft entry names another last hash. */
+	follower_open(&g);
+	index = 0;
+	follow_async(g.w, &part, 0, &index);
+	good_b_last[0] ^= 0x80;
+	assert_int_equal(writer_follow_entry(g.w, ++index, cap.blob[b], cap.len[b], good_b_last), 0);
+	assert_int_equal(writer_follow_settle(g.w, 1, &failed_at, why, sizeof(why)),
+			 LD_E(CHAIN_BROKEN));
+	assert_int_equal(failed_at, index);
+	print_message("    %s\n", why);
+	writer_head(g.w, &seq, hash, NULL);
+	assert_int_equal(seq, last_seq[0]);
+
+	free(bad);
+	for (size_t i = 0; i < cap.n; i++)
+		free(cap.blob[i]);
+	for (size_t i = 0; i < part.n; i++)
+		free(part.blob[i]);
+	tl_shut(&f);
+	tl_shut(&g);
+	tl_shut(&l);
+	tl_rmrf(l.dir);
+	tl_rmrf(f.dir);
+	tl_rmrf(g.dir);
+	tl_free_all();
+}
+
+/* Intact entries handed over one after the other come out as the leader's
+ * log: the follower's head and hash are the leader's. */
+static void test_follower_async_applies(void **state)
+{
+	(void)state;
+	tl_ledger l, f;
+	captured cap = {.n = 0};
+	leader_open(&l, &cap);
+	tl_tree(&l);
+	enum { N = 200 };
+	Ledger__Event *evs[N];
+	append_item items[N];
+	char id[32];
+	for (int k = 0; k < 5; k++) {
+		for (int i = 0; i < N; i++) {
+			snprintf(id, sizeof(id), "R%d-%d", k, i);
+			evs[i] = tl_join(id, "NJ-RIDER", 9000 + k * N + i);
+		}
+		assert_int_equal(tl_append_batch(&l, evs, N, 0, items), 0);
+	}
+	follower_open(&f);
+	uint64_t index = 0, seq, at, lseq;
+	uint8_t hash[LD_HASH_LEN], lhash[LD_HASH_LEN];
+	follow_async(f.w, &cap, 0, &index);
+	/* An entry without events behind them keeps its place. */
+	writer_follow_head(f.w, &seq, hash, &at);
+	assert_int_equal(at, index);
+	assert_int_equal(writer_follow_entry(f.w, ++index, NULL, 0, hash), 0);
+	char why[256];
+	uint64_t failed_at;
+	assert_int_equal(writer_follow_settle(f.w, 1, &failed_at, why, sizeof(why)), 0);
+	assert_int_equal(writer_sync(f.w), 0);
+	assert_int_equal(writer_applied_index(f.w, &at), 0);
+	assert_int_equal(at, index);
+	writer_head(l.w, &lseq, lhash, NULL);
+	writer_head(f.w, &seq, hash, NULL);
+	assert_int_equal(seq, lseq);
+	assert_memory_equal(hash, lhash, LD_HASH_LEN);
+	for (size_t i = 0; i < cap.n; i++)
+		free(cap.blob[i]);
+	tl_shut(&f);
+	tl_shut(&l);
+	tl_rmrf(l.dir);
+	tl_rmrf(f.dir);
+	tl_free_all();
 }
 
 /* A data directory of an older format (1: the old write model's indexes
@@ -1366,6 +1547,8 @@ int main(void)
 		cmocka_unit_test(test_group_blobs_replicate),
 		cmocka_unit_test(test_follower_pool_given_back),
 		cmocka_unit_test(test_replicated_hand_over),
+		cmocka_unit_test(test_follower_async_fork),
+		cmocka_unit_test(test_follower_async_applies),
 		cmocka_unit_test_setup_teardown(test_migrates_old_formats, setup, teardown),
 		cmocka_unit_test(test_stored_bytes_canonical),
 		cmocka_unit_test(test_snapshot_interval),

@@ -2541,6 +2541,43 @@ static void test_read_your_writes_from_memory(void **state)
 	gen_free(&g);
 }
 
+/* A read-your-writes query for a seq of a long catch-up (applied in
+ * parallel) is answered from memory once that seq is applied, not when the
+ * whole catch-up is done. */
+static void test_read_your_writes_mid_catch_up(void **state)
+{
+	fx *f = *state;
+	gen g;
+	ld_errinfo e = {0};
+	uint64_t from, head;
+	runner_down(f->r, &f->l);
+	writer_head(f->l.w, &from, NULL, NULL);
+	gen_init(&g, GEN_SEED ^ 11);
+	gen_append(&g, &f->l, 3 * PROJ_PARALLEL_MIN, NULL);
+	writer_head(f->l.w, &head, NULL, NULL);
+	proj_options slow = {.flush_ms = 3600 * 1000, .flush_events = 1ULL << 40};
+	if (runner_start(&f->r, f->pdir, f->l.s, f->l.w, &slow, &e) != 0)
+		fail_msg("runner_start: %s", e.message);
+	ryw w = {.r = f->r, .g = &g, .min_seq = from + 1};
+	int rc = runner_wait(f->r, w.min_seq, RUNNER_WAIT_MAX_MS, 1, ryw_ready, &w);
+	assert_int_equal(rc, RUNNER_WAITING);
+	for (double t0 = now_s(); !__atomic_load_n(&w.done, __ATOMIC_ACQUIRE);) {
+		if (now_s() - t0 > 120)
+			fail_msg("the query waiting for seq %llu was never answered",
+				 (unsigned long long)w.min_seq);
+		sleep_ms(1);
+	}
+	assert_int_equal(w.ok, 1);
+	assert_true(w.from_memory);
+	if (w.as_of < w.min_seq || w.as_of >= head)
+		fail_msg("the query for seq %llu was answered as of seq %llu (head %llu): "
+			 "not as soon as its seq was applied",
+			 (unsigned long long)w.min_seq, (unsigned long long)w.as_of,
+			 (unsigned long long)head);
+	free(w.buf);
+	gen_free(&g);
+}
+
 static void test_incremental_equals_rebuild(void **state)
 {
 	fx *f = *state;
@@ -3290,6 +3327,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_incremental_equals_rebuild, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_your_writes_from_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_your_writes_mid_catch_up, setup, teardown),
 		cmocka_unit_test(test_two_runners),
 		cmocka_unit_test(test_kill_during_catch_up),
 		cmocka_unit_test(test_machine_crash_torn_projections),

@@ -91,6 +91,13 @@ struct ledger {
 	unsigned applies, fetches, fetch_refused;
 	int down; /* the simulation killed the node: nothing may apply */
 	unsigned applied_while_down;
+	/* As the writer's follow thread (replica_sm_ops.settle): the first
+	 * entry from raft index fail_index on is taken (its head becomes the
+	 * head) but found not to chain later; nothing from it on is appended,
+	 * every later one refused, and settle says so. 0: never. */
+	uint64_t fail_index, failed_at, taken_seq;
+	uint8_t taken_hash[H];
+	int failed;
 };
 
 static void seq_be(uint64_t s, uint8_t b[8])
@@ -172,6 +179,11 @@ static void sm_head(void *sm, uint64_t *seq, uint8_t hash[H], uint64_t *index)
 	*seq = l->seq;
 	memcpy(hash, l->hash[l->seq], H);
 	*index = l->index;
+	if (l->failed) {
+		*seq = l->taken_seq;
+		memcpy(hash, l->taken_hash, H);
+		*index = l->failed_at;
+	}
 }
 
 static int sm_hash_at(void *sm, uint64_t seq, uint8_t hash[H])
@@ -205,6 +217,15 @@ static int sm_apply(void *sm, uint64_t index, const replica_entry *h, const void
 	}
 	if (n != h->count || memcmp(prev, h->last_hash, H))
 		return LD_E(CHAIN_BROKEN);
+	if (l->failed)
+		return LD_E(CHAIN_BROKEN);
+	if (l->fail_index && index >= l->fail_index) {
+		l->failed = 1;
+		l->failed_at = index;
+		l->taken_seq = h->first_seq + h->count - 1;
+		memcpy(l->taken_hash, h->last_hash, H);
+		return 0;
+	}
 	if (l->down) {
 		/* a dead process applies nothing */
 		l->applied_while_down++;
@@ -242,7 +263,18 @@ static int sm_fetch(void *sm, uint64_t to_seq, const uint8_t to_hash[H], uint64_
 	return 0;
 }
 
-static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply, sm_sync, sm_fetch};
+static int sm_settle(void *sm, int wait, uint64_t *index, char *why, size_t n)
+{
+	ledger *l = sm;
+	(void)wait;
+	if (!l->failed)
+		return 0;
+	*index = l->failed_at;
+	snprintf(why, n, "its events do not chain (the test's state machine)");
+	return LD_E(CHAIN_BROKEN);
+}
+
+static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply, sm_sync, sm_fetch, sm_settle};
 
 /* The page protocol, in memory: events head+1 .. f_seq from a usable peer
  * that has them, checked against the marker's hash before any is kept, then
@@ -1116,6 +1148,62 @@ static void test_uv_three_nodes(void **state)
 		who = now;
 	}
 	un_propose((unsigned)who);
+	un_teardown();
+}
+
+static int is_halted(void *arg)
+{
+	replica_status st;
+	replica_status_get(((unode *)arg)->rep, &st);
+	return st.role == REPLICA_HALTED;
+}
+
+/* A follower whose state machine took an entry to append later (the
+ * writer's follow thread) and then found its events do not chain halts at
+ * its next poll (replica_sm_ops.settle), naming that entry: nothing from it
+ * on is in its log, and it neither votes nor leads; the other two go on. */
+static void test_uv_settle_halts(void **state)
+{
+	(void)state;
+	ld_errinfo e = {0};
+	int who = -1;
+	un_setup(3, "settle");
+	rng_state = 5;
+	/* The halted node's raft closes its connections under the others'
+	 * sends (the daemon ignores SIGPIPE too). */
+	signal(SIGPIPE, SIG_IGN);
+	for (unsigned i = 0; i < 3; i++)
+		if (un_start(i, 1, 0, &e))
+			fail_msg("start %u: %s", i, e.message);
+	assert_true(run_until(any_ready, &who, 20000));
+	for (int k = 0; k < 3; k++)
+		un_propose((unsigned)who);
+	uint64_t seq = un[who].lg.seq;
+	assert_true(run_until(all_at, &seq, 10000));
+	unsigned f = ((unsigned)who + 1) % 3, o = ((unsigned)who + 2) % 3;
+	uint64_t fail = un[f].lg.index + 1, held = un[f].lg.seq;
+	un[f].lg.fail_index = fail;
+	for (int k = 0; k < 6; k++)
+		un_propose((unsigned)who);
+	assert_true(run_until(is_halted, &un[f], 10000));
+	replica_status st;
+	replica_status_get(un[f].rep, &st);
+	print_message("    %s\n", st.reason);
+	char want[64];
+	snprintf(want, sizeof want, "entry %llu: its events do not chain",
+		 (unsigned long long)un[f].lg.failed_at);
+	assert_non_null(strstr(st.reason, want));
+	assert_int_equal(un[f].lg.seq, held);
+	for (uint64_t s = 1; s <= un[f].lg.seq; s++)
+		assert_true(un[f].lg.at[s] < fail);
+	/* The others go on without it. */
+	un_propose((unsigned)who);
+	seq = un[who].lg.seq;
+	assert_true(seq > held);
+	un[f].running = 0;
+	assert_true(run_until(all_at, &seq, 10000));
+	assert_same_logs(&un[o].lg, &un[who].lg);
+	un[f].running = 1;
 	un_teardown();
 }
 
@@ -3174,6 +3262,7 @@ int main(void)
 	    cmocka_unit_test(test_uv_write_error), cmocka_unit_test(test_uv_upgrade),
 	    cmocka_unit_test(test_uv_restored_cluster),
 	    cmocka_unit_test(test_uv_three_nodes), cmocka_unit_test(test_uv_confirm_cost),
+	    cmocka_unit_test(test_uv_settle_halts),
 	    cmocka_unit_test(test_forced_divergence),
 	    cmocka_unit_test(test_probe_below_snapshot),
 	    cmocka_unit_test(test_key_follower),   cmocka_unit_test(test_key_leader),
