@@ -685,16 +685,21 @@ static int apply_entry(replica *r, uint64_t index, const void *data, size_t size
 	uint64_t seq, at;
 	uint8_t head[REPLICA_HASH_LEN];
 	r->ops->head(r->sm, &seq, head, &at);
-	if (seq == 0 && at == 0 && h.first_seq > 1 && !r->catching_up) {
-		/* An empty log (a node added from an empty data directory) sent
-		 * an entry past seq 1: the cluster's raft log begins after its
-		 * first events (an upgraded single node's, a restored cluster's).
-		 * Nothing here can differ: it catches up over pages to the event
-		 * before the entry, as behind a marker (checked against the
-		 * entry's prev_hash), and applies the entry after. */
-		log_info("replica: entry %llu starts at seq %llu and this node's log is empty: "
+	if (at == 0 && seq + 1 < h.first_seq && !r->catching_up) {
+		/* A log with no raft index (a node added from an empty data
+		 * directory, or such a catch-up cut short by a kill: its pages
+		 * are stored in several commits, each with index 0) sent an
+		 * entry past its head + 1: the cluster's raft log begins after
+		 * its first events (an upgraded single node's, a restored
+		 * cluster's). It catches up over pages from its head to the
+		 * event before the entry, as behind a marker (the pages must
+		 * chain on its head's hash, and end on the entry's prev_hash),
+		 * and applies the entry after. */
+		log_info("replica: entry %llu starts at seq %llu and this node's log %s: "
 		         "fetching the events up to seq %llu from a peer",
 		         (unsigned long long)index, (unsigned long long)h.first_seq,
+		         seq ? "ends before it, with no raft index (a catch-up cut short)"
+		             : "is empty",
 		         (unsigned long long)(h.first_seq - 1));
 		r->catching_up = 1;
 		r->cu_seq = h.first_seq - 1;

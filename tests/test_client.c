@@ -606,6 +606,144 @@ static void test_open_bad_url(void **state)
 	assert_int_equal(ldc_open(&c, "", 100, &e), LD_E(UNAVAILABLE));
 }
 
+/* An answer naming event seq, as a message. */
+static nng_msg *event_answer(uint64_t seq)
+{
+	Ledger__Response r = LEDGER__RESPONSE__INIT;
+	Ledger__Event ev = LEDGER__EVENT__INIT;
+	uint8_t buf[64];
+	nng_msg *out = NULL;
+	ev.has_seq = 1;
+	ev.seq = seq;
+	r.result_case = LEDGER__RESPONSE__RESULT_EVENT;
+	r.event = &ev;
+	size_t len = codec_pack(&r, buf);
+	assert_int_equal(nng_msg_alloc(&out, 0), 0);
+	assert_int_equal(nng_msg_append(out, buf, len), 0);
+	return out;
+}
+
+/* A server dropping the connection of the first request it gets, answering
+ * the request sent again on the next one. */
+static void *drop_first_serve(void *arg)
+{
+	nng_socket *rep = arg;
+	nng_msg *m;
+	if (nng_recvmsg(*rep, &m, 0) != 0)
+		return NULL;
+	nng_pipe_close(nng_msg_get_pipe(m));
+	nng_msg_free(m);
+	if (nng_recvmsg(*rep, &m, 0) != 0)
+		return NULL;
+	nng_msg_free(m);
+	nng_msg *out = event_answer(5);
+	if (nng_sendmsg(*rep, out, 0) != 0)
+		nng_msg_free(out);
+	return NULL;
+}
+
+/* One url: a connection lost before the answer is made again and the
+ * request sent again within the call's time (as NNG's REQ socket does). */
+static void test_lost_connection_sent_again(void **state)
+{
+	char url[64];
+	nng_socket rep;
+	pthread_t th;
+	ldc *c;
+	ld_errinfo e = {0};
+	Ledger__Response *resp = NULL;
+
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", free_port());
+	assert_int_equal(nng_rep0_open(&rep), 0);
+	nng_socket_set_ms(rep, NNG_OPT_RECVTIMEO, 5000);
+	assert_int_equal(nng_listen(rep, url, NULL, 0), 0);
+	assert_int_equal(pthread_create(&th, NULL, drop_first_serve, &rep), 0);
+	assert_int_equal(ldc_open(&c, url, 5000, &e), 0);
+	int rc = ldc_get(c, 5, &resp, &e);
+	pthread_join(th, NULL);
+	if (rc)
+		print_error("call: %s (%d)\n", e.message, rc);
+	assert_int_equal(rc, 0);
+	assert_non_null(resp->event);
+	assert_int_equal(resp->event->seq, 5);
+	codec_response_free(resp);
+	ldc_close(c);
+	nng_close(rep);
+}
+
+struct get_call {
+	ldc *c;
+	uint64_t seq;
+	Ledger__Response *resp;
+	ld_errinfo e;
+	int rc;
+};
+
+static void *get_in_thread(void *arg)
+{
+	struct get_call *g = arg;
+	g->rc = ldc_get(g->c, g->seq, &g->resp, &g->e);
+	return NULL;
+}
+
+/* Over ipc://: a call that timed out leaves its answer to come late; the
+ * next call on the connection takes its own answer, not that one. */
+static void test_late_answer_dropped(void **state)
+{
+	char dir[] = "/tmp/ldc-ipc.XXXXXX", url[128];
+	nng_socket rep;
+	nng_ctx first, second;
+	nng_aio *aio;
+	ld_errinfo e = {0};
+	Ledger__Response *resp = NULL;
+	struct get_call g = {.seq = 5};
+	pthread_t th;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(url, sizeof(url), "ipc://%s/sock", dir);
+	assert_int_equal(nng_rep0_open(&rep), 0);
+	assert_int_equal(nng_listen(rep, url, NULL, 0), 0);
+	assert_int_equal(nng_ctx_open(&first, rep), 0);
+	assert_int_equal(nng_ctx_open(&second, rep), 0);
+	assert_int_equal(nng_aio_alloc(&aio, NULL, NULL), 0);
+	nng_ctx_recv(first, aio); /* takes the first request, answers it late */
+	assert_int_equal(ldc_open(&g.c, url, 1000, &e), 0);
+	assert_int_equal(ldc_get(g.c, 6, &resp, &e), LD_E(UNAVAILABLE));
+	assert_null(resp);
+	assert_non_null(strstr(e.message, "no answer"));
+	nng_aio_wait(aio);
+	assert_int_equal(nng_aio_result(aio), 0);
+	nng_msg_free(nng_aio_get_msg(aio));
+
+	nng_ctx_recv(second, aio);
+	assert_int_equal(pthread_create(&th, NULL, get_in_thread, &g), 0);
+	nng_aio_wait(aio);
+	assert_int_equal(nng_aio_result(aio), 0);
+	nng_msg_free(nng_aio_get_msg(aio));
+	nng_aio_set_msg(aio, event_answer(6)); /* the first call's, late */
+	nng_ctx_send(first, aio);
+	nng_aio_wait(aio);
+	assert_int_equal(nng_aio_result(aio), 0);
+	nng_aio_set_msg(aio, event_answer(5));
+	nng_ctx_send(second, aio);
+	nng_aio_wait(aio);
+	assert_int_equal(nng_aio_result(aio), 0);
+	pthread_join(th, NULL);
+	if (g.rc)
+		print_error("call: %s (%d)\n", g.e.message, g.rc);
+	assert_int_equal(g.rc, 0);
+	assert_non_null(g.resp->event);
+	assert_int_equal(g.resp->event->seq, 5);
+	codec_response_free(g.resp);
+	nng_aio_free(aio);
+	ldc_close(g.c);
+	nng_close(rep);
+	char sock[160];
+	snprintf(sock, sizeof(sock), "%s/sock", dir);
+	unlink(sock);
+	rmdir(dir);
+}
+
 /* A REP socket that answers one request with fixed bytes. */
 struct fake {
 	nng_socket sock;
@@ -952,6 +1090,8 @@ int main(void)
 		cmocka_unit_test(test_list_leader_busy),
 		cmocka_unit_test(test_list_halted),
 		cmocka_unit_test(test_list_all_halted),
+		cmocka_unit_test(test_lost_connection_sent_again),
+		cmocka_unit_test(test_late_answer_dropped),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }
