@@ -421,12 +421,11 @@ out:
  * An asynchronous REQ client: a socket of its own (so a connection of its
  * own) and one aio whose callback sends the next pre-packed request when the
  * previous one is answered. It has no thread: N of them cost only NNG's
- * threads, where N ldc clients are N threads blocked in ldc_call. While ldc
- * went through an NNG REQ socket that halved the client CPU per round trip;
- * since ldc speaks tcp:// and ipc:// in the calling thread (clients/req.h)
- * the ldc clients cost less than these (2026-12-05, 16 clients, load 6:
- * 15 against 17-23 µs per event). The NNG ceiling uses the same client with
- * echo set.
+ * threads, where N ldc clients are N threads blocked in ldc_call. On a
+ * 2-core machine shared with the daemon that matters (measured here: about
+ * half the client CPU per round trip), so `--client async` shows how much
+ * of the concurrent figure is the clients' own cost. The NNG ceiling uses
+ * the same client with echo set.
  */
 typedef struct aclient {
 	nng_socket s;

@@ -24,7 +24,6 @@
 #include "clock.h"
 #include "digest.h"
 #include "i18n.h"
-#include "req.h"
 
 /* Largest answer accepted: a page of 10,000 events stays far below it. */
 #define LDC_RECV_MAX ((size_t)64 << 20)
@@ -43,9 +42,6 @@
 #define LDC_ROUND_PAUSE_MS 50
 
 struct ldc {
-	/* tcp:// and ipc:// are spoken in the calling thread (req.h); the
-	 * other schemes (tls+tcp://) through an NNG REQ socket. */
-	req_conn *rq;
 	nng_socket sock;
 	int timeout_ms;
 	char url[256]; /* the one the socket is dialled to */
@@ -92,20 +88,11 @@ static int wait_connected(ldc *c, nng_time deadline, ld_errinfo *e)
 	nng_time until = nng_clock() + (nng_time)wait_ms;
 	if (until > deadline)
 		until = deadline;
-	int up, interrupted;
-	if (c->rq) {
-		int nrv = req_connect(c->rq, until);
-		up = nrv == 0;
-		interrupted = nrv == NNG_ECLOSED;
-	} else {
-		nng_mtx_lock(c->mu);
-		while (c->pipes <= 0 && !c->interrupted &&
-		       nng_cv_until(c->cv, until) != NNG_ETIMEDOUT)
-			;
-		up = c->pipes > 0;
-		interrupted = c->interrupted;
-		nng_mtx_unlock(c->mu);
-	}
+	nng_mtx_lock(c->mu);
+	while (c->pipes <= 0 && !c->interrupted && nng_cv_until(c->cv, until) != NNG_ETIMEDOUT)
+		;
+	int up = c->pipes > 0, interrupted = c->interrupted;
+	nng_mtx_unlock(c->mu);
 	if (up)
 		return 0;
 	if (interrupted)
@@ -272,8 +259,6 @@ static int sock_open(ldc *c, const char *url, ld_errinfo *e)
 
 	snprintf(c->url, sizeof(c->url), "%s", url);
 	c->pipes = 0;
-	if ((c->rq = req_new(url, LDC_RECV_MAX)) != NULL)
-		return 0; /* connected by the first call */
 	if ((nrv = nng_req0_open(&c->sock)) != 0) {
 		c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 		goto fail;
@@ -304,8 +289,6 @@ fail:
 
 static void sock_close(ldc *c)
 {
-	req_free(c->rq);
-	c->rq = NULL;
 	if (nng_socket_id(c->sock) > 0)
 		nng_close(c->sock); /* returns once no pipe callback runs */
 	c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
@@ -384,8 +367,6 @@ void ldc_interrupt(ldc *c)
 	c->interrupted = 1;
 	nng_cv_wake(c->cv);
 	nng_mtx_unlock(c->mu);
-	if (c->rq)
-		req_interrupt(c->rq);
 	if (nng_socket_id(c->sock) > 0)
 		nng_close(c->sock);
 }
@@ -403,55 +384,6 @@ static int error_from_wire(const Ledger__Error *err, ld_errinfo *e)
 	return rc;
 }
 
-/* The call's error for an answer that did not come (nrv, NNG's). */
-static int recv_error(ldc *c, int nrv, int timeout_ms, ld_errinfo *e)
-{
-	if (nrv == NNG_ECONNSHUT)
-		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-				      _("the connection to '%s' was lost before it answered"), c->url);
-	if (nrv == NNG_ETIMEDOUT)
-		return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
-				      _("no answer from '%s' within %d ms: %s"), c->url, timeout_ms,
-				      nng_strerror(nrv));
-	return ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot receive from '%s': %s"),
-			      c->url, nng_strerror(nrv));
-}
-
-/*
- * call_raw over c->rq, in the calling thread: the request packed into the
- * connection's reused buffer, sent, its answer read. With one url a
- * connection lost before the answer is made again and the request sent
- * again within the time, as NNG's REQ socket does (the request's event ids
- * make that safe); a node of a list is left at once (ldc_call goes on).
- */
-static int call_direct(ldc *c, const Ledger__Request *req, size_t n, int timeout_ms,
-		       nng_msg **reply, ld_errinfo *e)
-{
-	void *body = req_buffer(c->rq, n);
-	if (!body)
-		return ld_errinfo_set(e, LD_E(INTERNAL), NULL,
-				      _("cannot allocate a request of %zu bytes: %s"), n,
-				      nng_strerror(NNG_ENOMEM));
-	codec_pack(req, body);
-	nng_time deadline = nng_clock() + (nng_time)timeout_ms;
-	int rc = wait_connected(c, deadline, e);
-	if (rc)
-		return rc;
-	int nrv;
-	while ((nrv = req_call(c->rq, n, deadline, reply)) == NNG_ECONNSHUT && c->nurls <= 1) {
-		nng_time now = nng_clock();
-		if (now >= deadline) {
-			nrv = NNG_ETIMEDOUT;
-			break;
-		}
-		nng_time pause = deadline - now < LDC_RECONN_MIN_MS ? deadline - now : LDC_RECONN_MIN_MS;
-		nng_msleep((nng_duration)pause);
-		if ((nrv = req_connect(c->rq, deadline)) != 0)
-			break;
-	}
-	return nrv ? recv_error(c, nrv, timeout_ms, e) : 0;
-}
-
 /* Sends req and receives the answer's bytes within timeout_ms: 0 with
  * *reply (free with nng_msg_free), or LD_E(UNAVAILABLE) / LD_E(INTERNAL). */
 static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg **reply,
@@ -463,8 +395,6 @@ static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg 
 
 	*reply = NULL;
 	size_t n = codec_size(req);
-	if (c->rq)
-		return call_direct(c, req, n, timeout_ms, reply, e);
 	if ((nrv = nng_msg_alloc(&msg, n)) != 0) {
 		msg = NULL;
 		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("cannot allocate a request of %zu bytes: %s"),
@@ -489,7 +419,18 @@ static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg 
 	nng_duration left = now < deadline ? (nng_duration)(deadline - now) : 1;
 	if ((nrv = recv_answer(c, left, &msg)) != 0) {
 		msg = NULL;
-		rc = recv_error(c, nrv, timeout_ms, e);
+		if (nrv == NNG_ECONNSHUT)
+			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
+					    _("the connection to '%s' was lost before it answered"),
+					    c->url);
+		else if (nrv == NNG_ETIMEDOUT)
+			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
+					    _("no answer from '%s' within %d ms: %s"), c->url,
+					    timeout_ms, nng_strerror(nrv));
+		else
+			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
+					    _("cannot receive from '%s': %s"), c->url,
+					    nng_strerror(nrv));
 		goto out;
 	}
 	*reply = msg;

@@ -27,13 +27,8 @@
 
 typedef struct ldc ldc;
 
-/* A REQ connection to url (tcp://, ipc://; ldc_open_tls for tls+tcp://).
- * tcp:// and ipc:// are spoken in the calling thread (req.h: NNG's wire, no
- * NNG thread per call) and connected by the first call, again after 100 ms
- * while refused; other schemes use an NNG REQ socket whose dial is retried in
- * the background. Either way a daemon that starts later is found. A single
- * url's request is sent again on a new connection when the old one is lost
- * before the answer (as a REQ socket does). timeout_ms bounds
+/* Opens a REQ socket dialled to url (tcp://, ipc://). The dial is retried in
+ * the background, so a daemon that starts later is found. timeout_ms bounds
  * every call, sending and receiving together (<= 0: LDC_DEFAULT_TIMEOUT_MS);
  * but a call made while no connection is up waits at most LDC_CONNECT_MS for
  * one, then fails with LD_E(UNAVAILABLE) naming the url, so that a ledger
