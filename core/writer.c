@@ -21,6 +21,9 @@
 
 /* Queued events from which the decider is woken while a group commits. */
 #define WRITER_DECIDE_AHEAD 256
+/* A replicated writer with nothing decided, in flight or queued decides a
+ * request of up to this many events on the submitting thread (decide_here). */
+#define WRITER_DECIDE_HERE_EVENTS 64
 
 /* The client's parts of a request's events (codec.h), packed by
  * writer_submit: event i's head at buf + off[i], its body right after. */
@@ -532,9 +535,10 @@ static int disk_room(writer *w, const wgroup *g, uint64_t unstored)
 	return rc;
 }
 
-static void answer(wgroup *g, int status, uint64_t head)
+/* Answers the requests of list reqs (linked by next). */
+static void answer_reqs(append_req *reqs, int status, uint64_t head)
 {
-	for (append_req *r = g->reqs, *next; r; r = next) {
+	for (append_req *r = reqs, *next; r; r = next) {
 		next = r->next;
 		if (!r->status)
 			r->status = status;
@@ -542,10 +546,92 @@ static void answer(wgroup *g, int status, uint64_t head)
 		pack_free(r);
 		r->done(r);
 	}
-	g->reqs = g->reqs_tail = NULL;
-	g->nreqs = 0;
 }
 
+static void answer(wgroup *g, int status, uint64_t head)
+{
+	append_req *reqs = g->reqs;
+	g->reqs = g->reqs_tail = NULL;
+	g->nreqs = 0;
+	answer_reqs(reqs, status, head);
+}
+
+static void flight_done(writer *w);
+
+/* The flight's commit ended (status; t0: when it began, wall µs): its
+ * requests answered on success, the decider woken to take the flight
+ * back (flight_done). On the committing thread, or for a replicated
+ * group on whichever thread learnt its outcome (the replica's, mostly:
+ * its clients are woken from there, without a hop to another thread of
+ * the writer's). */
+static void flight_ended(writer *w, wgroup *g, int status, int64_t t0)
+{
+	int64_t done = ld_wall_us();
+	if (g->g.n) {
+		counters_commit(g->g.n, done - t0, status == 0);
+		log_debug("writer: a group of %zu events (seq %llu..) committed in %lld us",
+			  g->g.n, (unsigned long long)g->g.first, (long long)(done - t0));
+	}
+	g->status = status;
+	if (status == 0 && !w->replicate) {
+		for (size_t i = 0; i < g->g.n; i++)
+			model_publish(w->m, g->streams[i], g->g.first + i);
+		uint8_t root[LD_HASH_LEN];
+		if (w->merkle)
+			ld_merkle_root(&w->ctree, root);
+		pthread_mutex_lock(&w->lock);
+		if (g->g.n) {
+			w->seq = w->sseq = g->last;
+			memcpy(w->hash, g->hash, LD_HASH_LEN);
+			memcpy(w->shash, g->hash, LD_HASH_LEN);
+			w->recorded_at = w->srecorded_at = g->recorded_at;
+			if (w->merkle) {
+				w->tree = w->ctree;
+				memcpy(w->root, root, LD_HASH_LEN);
+			}
+		}
+		uint64_t head = w->seq;
+		pthread_mutex_unlock(&w->lock);
+		if (g->g.n && w->on_group)
+			w->on_group(w->on_group_arg, g->g.buf, g->g.len);
+		if (g->g.n)
+			wr_call_hooks(w, head);
+	} else if (status) {
+		log_error("writer: a group of %zu events not recorded: %s", g->g.n,
+			  ld_strerror(status));
+	}
+	/* Replicated, a success was applied here by writer_apply_entry (own),
+	 * which queued it for the applier: its clients are answered now,
+	 * once, on the raft log's flush. */
+	pthread_mutex_lock(&w->lock);
+	uint64_t head = w->seq;
+	w->flight_state = FLIGHT_DONE;
+	/* A success is taken back here (its changes stay) before its requests
+	 * are answered, so that a client's next request finds the writer idle
+	 * (decide_here), and the decider is woken only if it has something to
+	 * do: requests that queued while the group was out, or a group to send
+	 * (or a snapshot due). One client at a time then never wakes it. A
+	 * failure is the decider's (its rollback changes the model; it answers
+	 * the requests). */
+	int wake = 1;
+	append_req *reqs = NULL;
+	if (status == 0) {
+		reqs = g->reqs; /* g may be the open group again once taken back */
+		g->reqs = g->reqs_tail = NULL;
+		g->nreqs = 0;
+		flight_done(w);
+		wake = w->head || w->open->reqs || w->stopping ||
+		       w->seq - w->snap_seq >= writer_snapshot_interval(w->snapshot_every, w->snap_seq);
+	}
+	if (wake)
+		pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	answer_reqs(reqs, 0, head);
+}
+
+/* A single node's committing thread: writes each group the decider hands
+ * it (a replicated writer has none: the decider hands its groups to
+ * replicate(), hand_over). */
 static void *committer_main(void *arg)
 {
 	writer *w = arg;
@@ -560,69 +646,44 @@ static void *committer_main(void *arg)
 			break;
 		wgroup *g = w->flight;
 		pthread_mutex_unlock(&w->lock);
-
-		int status = 0;
-		if (w->replicate && g->g.n) {
-			pthread_mutex_lock(&w->lock);
-			wr_wait_room_locked(w);
-			uint64_t unstored = w->unstored_bytes;
-			pthread_mutex_unlock(&w->lock);
-			status = disk_room(w, g, unstored);
-		}
 		int64_t t0 = ld_wall_us();
-		if (!status)
-			status = !g->g.n	 ? 0
-				 : w->replicate ? w->replicate(w->replicate_arg, g->g.buf, g->g.len)
-						: commit_group(w, g);
-		int64_t done = ld_wall_us();
-		if (g->g.n) {
-			counters_commit(g->g.n, done - t0, status == 0);
-			log_debug("writer: a group of %zu events (seq %llu..) committed in %lld us",
-				  g->g.n, (unsigned long long)g->g.first, (long long)(done - t0));
-		}
-		g->status = status;
-		if (status == 0 && w->replicate) {
-			/* Applied here by writer_apply_entry (own), which queued it
-			 * for the applier: its clients are answered now, once, on
-			 * the raft log's flush. */
-			pthread_mutex_lock(&w->lock);
-			uint64_t head = w->seq;
-			pthread_mutex_unlock(&w->lock);
-			answer(g, 0, head);
-		} else if (status == 0) {
-			for (size_t i = 0; i < g->g.n; i++)
-				model_publish(w->m, g->streams[i], g->g.first + i);
-			uint8_t root[LD_HASH_LEN];
-			if (w->merkle)
-				ld_merkle_root(&w->ctree, root);
-			pthread_mutex_lock(&w->lock);
-			if (g->g.n) {
-				w->seq = w->sseq = g->last;
-				memcpy(w->hash, g->hash, LD_HASH_LEN);
-				memcpy(w->shash, g->hash, LD_HASH_LEN);
-				w->recorded_at = w->srecorded_at = g->recorded_at;
-				if (w->merkle) {
-					w->tree = w->ctree;
-					memcpy(w->root, root, LD_HASH_LEN);
-				}
-			}
-			uint64_t head = w->seq;
-			pthread_mutex_unlock(&w->lock);
-			if (g->g.n && w->on_group)
-				w->on_group(w->on_group_arg, g->g.buf, g->g.len);
-			if (g->g.n)
-				wr_call_hooks(w, head);
-			answer(g, 0, head);
-		} else {
-			log_error("writer: a group of %zu events not recorded: %s", g->g.n,
-				  ld_strerror(status));
-		}
+		flight_ended(w, g, g->g.n ? commit_group(w, g) : 0, t0);
 		pthread_mutex_lock(&w->lock);
-		w->flight_state = FLIGHT_DONE;
-		pthread_cond_signal(&w->wake);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
+}
+
+/* The replica's answer to the group in flight (writer_options.replicate). */
+static void replicated(void *ctx, int status)
+{
+	writer *w = ctx;
+	flight_ended(w, w->flight, status, w->flight->handed_at);
+}
+
+/* Replicated: hands the group just sent (the flight) to replicate() from
+ * the deciding thread (lock held; let go meanwhile), after the room
+ * checks: the replica's answer then wakes the clients and this thread
+ * directly (replicated), where a committing thread in between cost two
+ * more wake-ups per group (docs/ARCHITECTURE.md, "One append"). */
+static void hand_over(writer *w)
+{
+	wgroup *g = w->flight;
+	int status = 0;
+	uint64_t unstored = 0;
+	if (g->g.n) {
+		wr_wait_room_locked(w);
+		unstored = w->unstored_bytes;
+	}
+	pthread_mutex_unlock(&w->lock);
+	g->handed_at = ld_wall_us();
+	if (g->g.n && (status = disk_room(w, g, unstored)) == 0)
+		status = w->replicate(w->replicate_arg, g->g.buf, g->g.len, replicated, w);
+	else if (!g->g.n)
+		status = 0; /* nothing to replicate: its requests are answered */
+	if (status || !g->g.n)
+		flight_ended(w, g, status, g->handed_at);
+	pthread_mutex_lock(&w->lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -700,7 +761,8 @@ static int64_t linger_left(writer *w)
 	return left > 0 ? left : 0;
 }
 
-/* Hands the open group to the committer (lock held). */
+/* Hands the open group to the committer, or (replicated) to replicate()
+ * (lock held; let go meanwhile). */
 static void send_open(writer *w)
 {
 	wgroup *g = w->open;
@@ -715,7 +777,10 @@ static void send_open(writer *w)
 	w->flight_state = FLIGHT_COMMITTING;
 	wr_group_open(w, w->open);
 	model_undo_use(w->m, w->open->undo);
-	pthread_cond_signal(&w->go);
+	if (w->replicate)
+		hand_over(w);
+	else
+		pthread_cond_signal(&w->go);
 }
 
 static void refuse(append_req *r, int status)
@@ -738,6 +803,12 @@ static void *decider_main(void *arg)
 	wr_no_read_wait = 1;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
+		if (w->deciding) {
+			/* A submitting thread decides (decide_here); it wakes
+			 * this one if requests queued meanwhile. */
+			pthread_cond_wait(&w->wake, &w->lock);
+			continue;
+		}
 		if (w->flight_state == FLIGHT_DONE)
 			flight_done(w);
 		int idle = w->flight_state == FLIGHT_NONE;
@@ -1127,6 +1198,18 @@ static int load_model(writer *w, ld_errinfo *e)
 /* Public                                                              */
 /* ------------------------------------------------------------------ */
 
+/* Stops the committing thread (a single node's), once the decider has. */
+static void stop_committer(writer *w)
+{
+	if (w->replicate)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->committer_done = 1;
+	pthread_cond_signal(&w->go);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->committer, NULL);
+}
+
 int writer_start(writer **out, store *s)
 {
 	return writer_start_opts(out, s, NULL);
@@ -1232,17 +1315,13 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 		w->applier_started = 1;
 		store_set_read_wait(s, wr_read_wait, w);
 	}
-	if (pthread_create(&w->committer, NULL, committer_main, w) != 0) {
+	if (!w->replicate && pthread_create(&w->committer, NULL, committer_main, w) != 0) {
 		wr_stop_applier(w);
 		rc = LD_E(INTERNAL);
 		goto fail;
 	}
 	if (pthread_create(&w->decider, NULL, decider_main, w) != 0) {
-		pthread_mutex_lock(&w->lock);
-		w->committer_done = 1;
-		pthread_cond_signal(&w->go);
-		pthread_mutex_unlock(&w->lock);
-		pthread_join(w->committer, NULL);
+		stop_committer(w);
 		wr_stop_applier(w);
 		rc = LD_E(INTERNAL);
 		goto fail;
@@ -1305,6 +1384,55 @@ void writer_hook_remove(writer *w, writer_commit_fn fn, void *arg)
 	pthread_mutex_unlock(&w->hook_lock);
 }
 
+/* Whether request r may be decided on its submitting thread (lock held):
+ * a replicated writer that leads, with nothing decided, in flight, queued or
+ * due (a snapshot, room for the store) and no other client to wait for
+ * (linger_left), the request small and the thread holding no read of the
+ * store. Then the decider's wake-up is spared: the thread decides it, as the
+ * decider would have alone, and hands the group to replicate(). */
+static int decide_here_ok(const writer *w, const append_req *r)
+{
+	return w->replicate && w->leading && !w->stopping && !w->broken && !w->deciding &&
+	       w->flight_state == FLIGHT_NONE && !w->head && !w->open->reqs &&
+	       (!w->linger_until || w->linger_reqs <= 1) &&
+	       w->seq - w->snap_seq < writer_snapshot_interval(w->snapshot_every, w->snap_seq) &&
+	       w->unstored_bytes <= w->unstored_max &&
+	       r->req->n_events <= WRITER_DECIDE_HERE_EVENTS && !store_reading();
+}
+
+/* Decides r on this thread and hands its group over (lock held; let go
+ * meanwhile; decide_here_ok). The decider waits while w->deciding.
+ * Returns 1 when r is refused (r->status: the caller answers it), else 0:
+ * r is the group's, maybe answered already, and not to be touched. */
+static int decide_here(writer *w, append_req *r)
+{
+	wgroup *g = w->open;
+	w->deciding = 1;
+	pthread_mutex_unlock(&w->lock);
+	int was = wr_no_read_wait;
+	wr_no_read_wait = 1; /* the decider's reads see the view (wr_no_read_wait) */
+	decide_request(w, g, r);
+	if (w->txn)
+		decider_txn_end(w);
+	wr_no_read_wait = was;
+	pthread_mutex_lock(&w->lock);
+	w->deciding = 0;
+	int refused = r->status != 0;
+	if (!refused) {
+		g->events += r->req->n_events;
+		g->reqs = g->reqs_tail = r;
+		g->nreqs = 1;
+		if (!w->stopping && !w->broken && w->leading)
+			send_open(w);
+	}
+	pthread_cond_broadcast(&w->idle);
+	/* Anything left for the decider: requests queued meanwhile, the group
+	 * if it was not sent, a stop. */
+	if (w->head || w->open->reqs || w->stopping || w->broken)
+		pthread_cond_signal(&w->wake);
+	return refused;
+}
+
 int writer_submit(writer *w, append_req *r)
 {
 	int rc = 0;
@@ -1315,13 +1443,15 @@ int writer_submit(writer *w, append_req *r)
 		r->items[i].stateless = r->items[i].code != 0;
 	if ((rc = pack_request(r)))
 		return rc;
-	int wake = 0;
+	int wake = 0, refused = 0;
 	pthread_mutex_lock(&w->lock);
 	if (w->stopping)
 		rc = LD_E(SHUTTING_DOWN);
 	else if (w->queued_events + r->req->n_events > WRITER_MAX_QUEUED)
 		rc = LD_E(BUSY);
-	else {
+	else if (decide_here_ok(w, r)) {
+		refused = decide_here(w, r);
+	} else {
 		if (w->tail)
 			w->tail->next = r;
 		else
@@ -1343,6 +1473,8 @@ int writer_submit(writer *w, append_req *r)
 		pthread_cond_signal(&w->wake);
 	if (rc)
 		pack_free(r);
+	else if (refused)
+		refuse(r, r->status); /* r is this thread's still */
 	return rc;
 }
 
@@ -1384,11 +1516,7 @@ void writer_stop(writer *w)
 	pthread_cond_broadcast(&w->stored_cv);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->decider, NULL);
-	pthread_mutex_lock(&w->lock);
-	w->committer_done = 1;
-	pthread_cond_signal(&w->go);
-	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->committer, NULL);
+	stop_committer(w);
 	wr_stop_applier(w);
 	w->started = 0;
 	/* A clean stop leaves a snapshot of the head: the next start replays

@@ -97,6 +97,8 @@ typedef struct writer writer;
 
 /* Called on the writer thread after each successful commit. */
 typedef void (*writer_commit_fn)(void *arg, uint64_t head_seq);
+/* A replicated group's outcome (writer_options.replicate). */
+typedef void (*writer_replicated_fn)(void *ctx, int status);
 
 typedef struct writer_options {
 	/* 1: do not maintain the Merkle tree of the log (core/merkle.h), for
@@ -114,15 +116,21 @@ typedef struct writer_options {
 	 * group_apply() writes into another copy of the log. NULL: none. */
 	void (*on_group)(void *arg, const uint8_t *blob, size_t len);
 	void *on_group_arg;
-	/* Replication (daemon/cluster.h): the committing thread does not write
-	 * a group itself but hands its blob to replicate(), which returns once
-	 * the cluster confirmed it and writer_apply_entry(own = 1) wrote it
-	 * into this log (0), or not: LD_E(NOT_LEADER), LD_E(OUTCOME_UNKNOWN)
-	 * (the group may be recorded: it comes back through
-	 * writer_apply_entry), or a storage error. Its requests then fail with
-	 * that code and the model is rolled back. NULL: the writer commits
-	 * (a single node). A replicated writer starts not leading. */
-	int (*replicate)(void *arg, const uint8_t *blob, size_t len);
+	/* Replication (daemon/cluster.h): the writer does not write a group
+	 * itself but hands its blob to replicate(), from its deciding thread,
+	 * and goes on deciding the next group. replicate() returns at once: 0
+	 * (handed over: done(ctx, status) is called exactly once later, on
+	 * another thread, maybe before replicate() returns), or an error (not
+	 * handed over; done is not called). status 0: the cluster confirmed the
+	 * group and writer_apply_entry(own = 1) applied it here; else
+	 * LD_E(NOT_LEADER), LD_E(OUTCOME_UNKNOWN) (the group may be recorded: it
+	 * comes back through writer_apply_entry), or a storage error. done
+	 * answers the group's requests (0), or has them fail with that code and
+	 * the model rolled back; it must not be called with a lock replicate()
+	 * takes held. NULL: the writer commits (a single node). A replicated
+	 * writer starts not leading. */
+	int (*replicate)(void *arg, const uint8_t *blob, size_t len, writer_replicated_fn done,
+			 void *ctx);
 	void *replicate_arg;
 	/* Replicated: called once, on the applier's thread, when what was
 	 * applied here cannot be written into the store (a full disk, a
@@ -224,8 +232,8 @@ int writer_leader_url(writer *w, char *out, size_t n);
  * carries no events) at raft index `index`. Called on one thread (the
  * replica's), in raft order.
  *
- * own (the group this writer's committing thread is replicating: it waits
- * in replicate(), and answers once that returns), or an entry without
+ * own (the group this writer handed to replicate(), whose done is still to
+ * come), or an entry without
  * events: applied here at once (the head writer_applied_head gives), and
  * queued for the applier thread, which writes the entries waiting into the
  * log's store, several in one transaction with the last one's raft index

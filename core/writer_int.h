@@ -40,6 +40,7 @@ typedef struct wgroup {
 	size_t events;     /* events of its requests (for the bound) */
 	size_t nreqs;      /* its requests (the list's length) */
 	int status;        /* its commit: 0, or why it failed */
+	int64_t handed_at; /* replicated: when handed to replicate() (wall µs) */
 } wgroup;
 
 enum { FLIGHT_NONE, FLIGHT_COMMITTING, FLIGHT_DONE };
@@ -163,10 +164,12 @@ struct writer {
 	void (*on_group)(void *arg, const uint8_t *blob, size_t len);
 	void *on_group_arg;
 
-	/* Replication (under lock): groups go through replicate(); not
+	/* Replication (under lock): groups go through replicate() (from the
+	 * deciding thread; no committing thread is started); not
 	 * leading, every request is refused; another leader's entries wait
 	 * for the pipeline to be idle (nothing decided, nothing in flight). */
-	int (*replicate)(void *arg, const uint8_t *blob, size_t len);
+	int (*replicate)(void *arg, const uint8_t *blob, size_t len, writer_replicated_fn done,
+			 void *ctx);
 	void *replicate_arg;
 	store_room *room; /* the disks, checked before replicate() (NULL: not) */
 	uint64_t raft_ahead;

@@ -22,19 +22,30 @@
 #include "log.h"
 #include "membership.h"
 
-/* The group the committing thread waits on (one at a time: the writer
- * commits one group while it decides the next). Owned by the cluster: freed
- * when the replica has answered it, which may be after its waiter was
- * answered ("outcome unknown" when another leader's entry came first). */
+/* The group the writer handed over (one at a time: the writer replicates
+ * one group while it decides the next). Owned by the cluster: freed when
+ * the replica has answered it, which may be after the writer was told
+ * ("outcome unknown" when another leader's entry came first). */
 typedef struct prop {
 	struct cluster *c;
-	const uint8_t *blob; /* the writer's, valid while it waits */
+	const uint8_t *blob; /* the writer's, valid until it is told */
 	size_t len;
-	uint64_t ticket;
+	writer_replicated_fn done; /* the writer told, once */
+	void *ctx;
 	int own_applied; /* written into this log as this node's own */
-	int detached;    /* its waiter was answered; the replica's answer
-			  * frees it */
+	int detached;    /* the writer was told; the replica's answer frees it */
 } prop;
+
+/* What the writer is told once the cluster's lock is let go (at most the
+ * queued group and the one in flight). */
+typedef struct told {
+	unsigned n;
+	struct {
+		writer_replicated_fn done;
+		void *ctx;
+		int status;
+	} t[2];
+} told;
 
 struct cluster {
 	uint64_t id;
@@ -57,12 +68,10 @@ struct cluster {
 
 	/* Under lock: between the committing thread and the loop. */
 	pthread_mutex_t lock;
-	pthread_cond_t answered;
+	pthread_cond_t answered; /* the group in flight answered (cluster_stop) */
 	int leading, stopping, replica_stopped;
 	prop *queued;       /* waiting for the loop to propose it */
 	prop *inflight;     /* proposed, not answered to the writer yet */
-	uint64_t tickets, answered_ticket;
-	int answer;
 	replica_status st;  /* as of the last change or tick */
 	uint64_t last_leader;
 	int last_elected; /* the last status: elected, not ready */
@@ -196,19 +205,34 @@ const char *cluster_url_of(const cluster *c, const replica_status *st, uint64_t 
 /* The writer's side: one group, proposed and waited for               */
 /* ------------------------------------------------------------------ */
 
-/* Answers the waiting group (lock held). */
-static void answer_locked(cluster *c, prop *p, int status)
+/* Answers the handed-over group p: the writer told of status once the lock
+ * is let go (into t; lock held). */
+static void answer_locked(cluster *c, prop *p, int status, told *t)
 {
 	if (c->inflight == p)
 		c->inflight = NULL;
 	if (c->queued == p)
 		c->queued = NULL;
-	c->answer = status;
-	c->answered_ticket = p->ticket;
+	t->t[t->n].done = p->done;
+	t->t[t->n].ctx = p->ctx;
+	t->t[t->n].status = status;
+	t->n++;
 	pthread_cond_broadcast(&c->answered);
 }
 
-static int replicate(void *arg, const uint8_t *blob, size_t len)
+/* Tells the writer what answer_locked answered (lock not held). */
+static void tell(told *t)
+{
+	for (unsigned i = 0; i < t->n; i++)
+		t->t[i].done(t->t[i].ctx, t->t[i].status);
+	t->n = 0;
+}
+
+/* The writer's hand-over (writer_options.replicate, on its deciding
+ * thread): queued for the loop, answered from there (proposed: the
+ * writer answers its clients on the loop, without another thread). */
+static int replicate(void *arg, const uint8_t *blob, size_t len, writer_replicated_fn done,
+		     void *ctx)
 {
 	cluster *c = arg;
 	pthread_mutex_lock(&c->lock);
@@ -225,16 +249,14 @@ static int replicate(void *arg, const uint8_t *blob, size_t len)
 	p->c = c;
 	p->blob = blob;
 	p->len = len;
-	uint64_t ticket = p->ticket = ++c->tickets;
-	c->queued = p;
-	uv_async_send(&c->async);
+	p->done = done;
+	p->ctx = ctx;
 	/* p is the cluster's from here: freed once the replica answered it,
-	 * maybe before this thread wakes. */
-	while (c->answered_ticket < ticket)
-		pthread_cond_wait(&c->answered, &c->lock);
-	int rc = c->answer;
+	 * maybe before this returns. */
+	c->queued = p;
 	pthread_mutex_unlock(&c->lock);
-	return rc;
+	uv_async_send(&c->async);
+	return 0;
 }
 
 /* The log cannot be written past what raft holds: stop, to be restarted
@@ -288,14 +310,16 @@ static void proposed(replica *r, int status, uint64_t index, void *arg)
 	(void)index;
 	prop *p = arg;
 	cluster *c = p->c;
+	told t = {0};
 	pthread_mutex_lock(&c->lock);
 	/* Written here as its own: recorded, whatever the replica says of
-	 * the leadership after. A detached one's waiter was answered already
+	 * the leadership after. A detached one's writer was told already
 	 * (another leader's entry came first). */
 	if (!p->detached)
-		answer_locked(c, p, p->own_applied ? 0 : map_status(status));
+		answer_locked(c, p, p->own_applied ? 0 : map_status(status), &t);
 	pthread_mutex_unlock(&c->lock);
 	free(p);
+	tell(&t);
 }
 
 /* The entry header the replica checks: first seq, count, prev and last
@@ -341,27 +365,30 @@ static void propose_queued(cluster *c)
 		if (rc == LD_E(INVALID_STATE) || rc == LD_E(INTERNAL))
 			log_error("cluster: a group from seq %llu not proposed: %s",
 				  (unsigned long long)h.first_seq, e.message[0] ? e.message : ld_strerror(rc));
+		told t = {0};
 		pthread_mutex_lock(&c->lock);
-		answer_locked(c, p, map_status(rc));
+		answer_locked(c, p, map_status(rc), &t);
 		pthread_mutex_unlock(&c->lock);
 		free(p);
+		tell(&t);
 	}
 }
 
-/* Answers the group still waiting ("outcome unknown" if the replica has
+/* Answers the groups still waiting ("outcome unknown" if the replica has
  * it, else not leader): another leader's entry is about to be applied, or
- * leadership is gone (lock held). The replica's later answer finds nothing. */
-static void give_up_locked(cluster *c)
+ * leadership is gone (lock held; the writer told from t once it is let go).
+ * The replica's later answer finds nothing. */
+static void give_up_locked(cluster *c, told *t)
 {
 	if (c->queued) {
 		prop *p = c->queued;
-		answer_locked(c, p, c->stopping ? LD_E(SHUTTING_DOWN) : LD_E(NOT_LEADER));
+		answer_locked(c, p, c->stopping ? LD_E(SHUTTING_DOWN) : LD_E(NOT_LEADER), t);
 		free(p);
 	}
 	if (c->inflight) {
 		/* The replica's answer frees it. */
 		prop *p = c->inflight;
-		answer_locked(c, p, LD_E(OUTCOME_UNKNOWN));
+		answer_locked(c, p, LD_E(OUTCOME_UNKNOWN), t);
 		p->detached = 1;
 	}
 }
@@ -419,9 +446,11 @@ static int sm_apply(void *sm, uint64_t index, const replica_entry *h, const void
 		return rc;
 	}
 	/* Another leader's: nothing of this node's may still wait. */
-	give_up_locked(c);
+	told t = {0};
+	give_up_locked(c, &t);
 	int leading = c->leading;
 	pthread_mutex_unlock(&c->lock);
+	tell(&t);
 	if (leading)
 		set_leading(c, 0, 0, 0);
 	/* Checked and applied on the writer's follow thread, while this one
@@ -480,12 +509,14 @@ static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply,
  * the loop (c->st read without the lock). */
 static void set_leading(cluster *c, int leading, uint64_t leader_id, int elected)
 {
+	told t = {0};
 	pthread_mutex_lock(&c->lock);
 	c->leading = leading && !c->stopping;
 	if (!c->leading)
-		give_up_locked(c);
+		give_up_locked(c, &t);
 	int quiet = c->stopping && c->o.solo; /* cluster_stop */
 	pthread_mutex_unlock(&c->lock);
+	tell(&t);
 	if (!quiet)
 		writer_set_leading(c->w, leading,
 				   leading ? NULL : cluster_url_of(c, &c->st, leader_id), elected);
@@ -872,12 +903,13 @@ void cluster_stop(cluster *c)
 {
 	if (!c || !c->started)
 		return;
+	told t = {0};
 	pthread_mutex_lock(&c->lock);
 	c->stopping = 1;
 	c->leading = 0;
 	if (c->queued) {
 		prop *p = c->queued;
-		answer_locked(c, p, LD_E(SHUTTING_DOWN));
+		answer_locked(c, p, LD_E(SHUTTING_DOWN), &t);
 		free(p);
 	}
 	/* A single node finishes the group in flight (one flush), as it did
@@ -889,6 +921,7 @@ void cluster_stop(cluster *c)
 	       pthread_cond_timedwait(&c->answered, &c->lock, &until) == 0)
 		;
 	pthread_mutex_unlock(&c->lock);
+	tell(&t);
 	/* A cluster's node sends its clients on (ERR_NOT_LEADER: the client
 	 * library asks the next node). A single node has no next: what the
 	 * writer decides from here is refused ERR_SHUTTING_DOWN (replicate),
@@ -904,8 +937,9 @@ void cluster_stop(cluster *c)
 	c->mb = NULL;
 	/* The replica answered what it had (its stop ends every proposal). */
 	pthread_mutex_lock(&c->lock);
-	give_up_locked(c);
+	give_up_locked(c, &t);
 	pthread_mutex_unlock(&c->lock);
+	tell(&t);
 	uv_loop_close(&c->loop);
 	replica_free(c->rep);
 	c->rep = NULL;

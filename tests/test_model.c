@@ -977,9 +977,10 @@ static void follow(writer *w, captured *c, uint64_t *index)
 	c->n = 0;
 }
 
-static int no_replicate(void *arg, const uint8_t *blob, size_t len)
+static int no_replicate(void *arg, const uint8_t *blob, size_t len, writer_replicated_fn done,
+			void *ctx)
 {
-	(void)arg, (void)blob, (void)len;
+	(void)arg, (void)blob, (void)len, (void)done, (void)ctx;
 	return LD_E(NOT_LEADER);
 }
 
@@ -1066,6 +1067,140 @@ static void test_follower_pool_given_back(void **state)
 	tl_rmrf(l.dir);
 	tl_rmrf(f.dir);
 	tl_free_all();
+}
+
+/* A replicated writer's hand-over (writer_options.replicate): a fake raft
+ * that records each group, applies it as this node's own on a thread of
+ * its own, then tells the writer. One request at a time is decided and
+ * handed over on the submitting thread (the decider not woken); one that
+ * arrives while a group is out is decided by the decider; a group that
+ * fails is rolled back, and the same events go in again after it. */
+typedef struct fake_raft {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	writer *w;
+	pthread_t thread;
+	uint8_t *blob;
+	size_t len;
+	writer_replicated_fn done;
+	void *ctx;
+	uint64_t index;
+	int fail_next, hold, stop, calls, calls_here;
+	pthread_t here; /* the thread counted in calls_here */
+} fake_raft;
+
+static int fake_replicate(void *arg, const uint8_t *blob, size_t len, writer_replicated_fn done,
+			  void *ctx)
+{
+	fake_raft *f = arg;
+	pthread_mutex_lock(&f->lock);
+	assert_null(f->blob); /* one group at a time */
+	f->blob = malloc(len);
+	memcpy(f->blob, blob, len);
+	f->len = len;
+	f->done = done;
+	f->ctx = ctx;
+	f->calls++;
+	f->calls_here += pthread_equal(pthread_self(), f->here) != 0;
+	pthread_cond_signal(&f->cv);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+static void *fake_raft_main(void *arg)
+{
+	fake_raft *f = arg;
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		while ((!f->blob || f->hold) && !f->stop)
+			pthread_cond_wait(&f->cv, &f->lock);
+		if (!f->blob)
+			break;
+		uint8_t *blob = f->blob;
+		int fail = f->fail_next;
+		f->fail_next = 0;
+		f->blob = NULL;
+		pthread_mutex_unlock(&f->lock);
+		if (!fail)
+			assert_int_equal(writer_apply_entry(f->w, ++f->index, blob, f->len, 1), 0);
+		f->done(f->ctx, fail ? LD_E(OUTCOME_UNKNOWN) : 0);
+		free(blob);
+		pthread_mutex_lock(&f->lock);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+static void test_replicated_hand_over(void **state)
+{
+	(void)state;
+	tl_ledger l;
+	ld_errinfo e = {0};
+	fake_raft f = {.here = pthread_self()};
+	pthread_mutex_init(&f.lock, NULL);
+	pthread_cond_init(&f.cv, NULL);
+	tl_open(&l, 0);
+	tl_shut(&l);
+	writer_options wo = {.replicate = fake_replicate, .replicate_arg = &f};
+	store_options so = {.dir = l.dir};
+	assert_int_equal(store_open(&l.s, &so, &e), 0);
+	assert_int_equal(writer_start_opts(&l.w, l.s, &wo), 0);
+	f.w = l.w;
+	assert_int_equal(pthread_create(&f.thread, NULL, fake_raft_main, &f), 0);
+	writer_set_leading(l.w, 1, NULL, 0);
+
+	/* One request at a time: each decided and handed over here. */
+	tl_tree(&l);
+	int tree = f.calls;
+	assert_true(tree >= 5);
+	assert_int_equal(f.calls_here, tree);
+	uint64_t seq = OK(&l, tl_join("H1", "NJ", 7001));
+
+	/* A group that fails: rolled back, the join not recorded. */
+	pthread_mutex_lock(&f.lock);
+	f.fail_next = 1;
+	pthread_mutex_unlock(&f.lock);
+	assert_int_equal(tl_append(&l, tl_join("H2", "NJ", 7002), NULL, NULL), LD_E(OUTCOME_UNKNOWN));
+	assert_int_equal(OK(&l, tl_join("H2", "NJ", 7002)), seq + 1);
+
+	/* A request that comes while a group is out: the decider's. */
+	static pending a, b;
+	Ledger__Event *ja[1] = {tl_join("H3", "NJ", 7003)}, *jb[1] = {tl_join("H4", "NJ", 7004)};
+	int here = f.calls_here;
+	pthread_mutex_lock(&f.lock);
+	f.hold = 1; /* the fake raft holds the first group back */
+	pthread_mutex_unlock(&f.lock);
+	submit(&l, &a, ja, 1);
+	submit(&l, &b, jb, 1);
+	pthread_mutex_lock(&f.lock);
+	assert_int_equal(f.calls_here, here + 1);
+	f.hold = 0;
+	pthread_cond_signal(&f.cv);
+	pthread_mutex_unlock(&f.lock);
+	await(&a);
+	await(&b);
+	assert_int_equal(a.r.status, 0);
+	assert_int_equal(b.r.status, 0);
+	assert_int_equal(a.items[0].seq, seq + 2);
+	assert_int_equal(b.items[0].seq, seq + 3);
+	assert_int_equal(f.calls, tree + 5);
+	assert_int_equal(f.calls_here, here + 1); /* b went through the decider */
+
+	assert_int_equal(writer_sync(l.w), 0);
+	uint64_t head;
+	writer_head(l.w, &head, NULL, NULL);
+	assert_int_equal(head, seq + 3);
+	assert_int_equal(tl_verify_chain(&l), 0);
+	pthread_mutex_lock(&f.lock);
+	f.stop = 1;
+	pthread_cond_signal(&f.cv);
+	pthread_mutex_unlock(&f.lock);
+	pthread_join(f.thread, NULL);
+	tl_shut(&l);
+	tl_rmrf(l.dir);
+	tl_free_all();
+	pthread_cond_destroy(&f.cv);
+	pthread_mutex_destroy(&f.lock);
 }
 
 /* Hands the captured groups from `from` on to follower w's follow thread
@@ -1411,6 +1546,7 @@ int main(void)
 		cmocka_unit_test(test_commit_failure_rolls_back),
 		cmocka_unit_test(test_group_blobs_replicate),
 		cmocka_unit_test(test_follower_pool_given_back),
+		cmocka_unit_test(test_replicated_hand_over),
 		cmocka_unit_test(test_follower_async_fork),
 		cmocka_unit_test(test_follower_async_applies),
 		cmocka_unit_test_setup_teardown(test_migrates_old_formats, setup, teardown),

@@ -2406,6 +2406,17 @@ typedef struct ryw {
 	volatile int done;
 } ryw;
 
+/* Waits (at most 120 s) until w's query was answered. */
+static void ryw_answered(ryw *w, const char *what)
+{
+	for (double t0 = now_s(); !__atomic_load_n(&w->done, __ATOMIC_ACQUIRE);) {
+		if (now_s() - t0 > 120)
+			fail_msg("the query waiting %s seq %llu was never answered", what,
+				 (unsigned long long)w->min_seq);
+		sleep_ms(1);
+	}
+}
+
 static void ryw_add(ryw *w, const void *p, size_t n)
 {
 	w->buf = realloc(w->buf, w->len + n + 8);
@@ -2493,12 +2504,7 @@ static void test_read_your_writes_from_memory(void **state)
 	ryw w = {.r = f->r, .g = &g, .min_seq = g.next_seq - 1};
 	int rc = runner_wait(f->r, w.min_seq, RUNNER_WAIT_MAX_MS, 1, ryw_ready, &w);
 	assert_int_equal(rc, RUNNER_WAITING); /* nothing flushed it */
-	for (double t0 = now_s(); !__atomic_load_n(&w.done, __ATOMIC_ACQUIRE);) {
-		if (now_s() - t0 > 120)
-			fail_msg("the query waiting for seq %llu was never answered",
-				 (unsigned long long)w.min_seq);
-		sleep_ms(1);
-	}
+	ryw_answered(&w, "for");
 	assert_int_equal(w.ok, 1);
 	assert_true(w.from_memory);
 	assert_int_equal(w.as_of, w.min_seq);
@@ -2513,12 +2519,7 @@ static void test_read_your_writes_from_memory(void **state)
 	ryw heavy = {.r = f->r, .g = &g, .min_seq = w.min_seq};
 	rc = runner_wait(f->r, heavy.min_seq, RUNNER_WAIT_MAX_MS, 0, ryw_ready, &heavy);
 	assert_int_equal(rc, RUNNER_WAITING);
-	for (double t0 = now_s(); !__atomic_load_n(&heavy.done, __ATOMIC_ACQUIRE);) {
-		if (now_s() - t0 > 120)
-			fail_msg("the query waiting for a flush of seq %llu was never answered",
-				 (unsigned long long)heavy.min_seq);
-		sleep_ms(1);
-	}
+	ryw_answered(&heavy, "for a flush of");
 	assert_int_equal(heavy.ok, 1);
 	assert_false(heavy.from_memory);
 	assert_true(runner_checkpoint(f->r) >= heavy.min_seq);
@@ -2561,12 +2562,7 @@ static void test_read_your_writes_mid_catch_up(void **state)
 	ryw w = {.r = f->r, .g = &g, .min_seq = from + 1};
 	int rc = runner_wait(f->r, w.min_seq, RUNNER_WAIT_MAX_MS, 1, ryw_ready, &w);
 	assert_int_equal(rc, RUNNER_WAITING);
-	for (double t0 = now_s(); !__atomic_load_n(&w.done, __ATOMIC_ACQUIRE);) {
-		if (now_s() - t0 > 120)
-			fail_msg("the query waiting for seq %llu was never answered",
-				 (unsigned long long)w.min_seq);
-		sleep_ms(1);
-	}
+	ryw_answered(&w, "for");
 	assert_int_equal(w.ok, 1);
 	assert_true(w.from_memory);
 	if (w.as_of < w.min_seq || w.as_of >= head)
