@@ -207,6 +207,24 @@ recorded() {
 	SEQ=$(echo "$OUT" | sed -n 's/^recorded seq \([0-9]*\) .*/\1/p' | head -n1)
 }
 
+# settled: waits until every projection's flushed state (what a query without
+# --wait-seq reads) has reached the log's head. The daemon flushes what it
+# applied within PROJ_FLUSH_MS plus the flush's own time, so a query right
+# after a write may not see it yet; a test that reads without --wait-seq
+# settles first. Failing here means the flushed state stopped short of the
+# head: 20 s is far past any flush on a loaded machine.
+settled() {
+	ok head
+	local head i
+	head=$(awk '{print $3}' <<<"$OUT")
+	for i in $(seq 200); do
+		ok --json projections
+		[ "$(json 'min(p["checkpoint"] for p in j["projections"])')" -ge "$head" ] && return 0
+		sleep 0.1
+	done
+	fail "the projections' flushed state did not reach the head (seq $head) within 20 s: $OUT"
+}
+
 json() {
 	python3 -c 'import json, sys; j = json.loads(sys.stdin.read()); print(eval(sys.argv[1]))' "$1" \
 		<<<"$OUT" || { echo "--- stdout:" >&2; echo "$OUT" >&2; fail "stdout is not the JSON expected for $1"; }

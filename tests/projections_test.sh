@@ -142,6 +142,7 @@ M3_SERVICE=$SEQ
 #   0.003; LIVE_STREAMER 0 of 500 = 0.0; COURIER 1 (M2) and TRUCK_DRIVER 1
 #   (M4) without an estimate for 320000. Channels: ONLINE M1 M5 = 2 (M3's
 #   first join counts no more), MOBILE_WINDOW 1, CEREMONY 1, WORKER_MEETING 1.
+settled # the queries below read the flushed state
 coverage_is JS "JS members=5 direct=0 affiliated=2 units=2/3 real_name=4 (0.8) dues=3 (0.6) period=202406 groups=COURIER:1,DELIVERY_RIDER:3/1000=0.003,LIVE_STREAMER:0/500=0.0,TRUCK_DRIVER:1 channels=CEREMONY:1,MOBILE_WINDOW:1,ONLINE:2,WORKER_MEETING:1"
 expect_eq "$(json 'len(j["orgs"])')" 1 "coverage JS without --depth is JS alone"
 expect_eq "$(json 'j["orgs"][0]["depth"]')" 0 "depth of the organisation asked for"
@@ -221,6 +222,7 @@ TSEQ=$SEQ
 #   (M3) and IU still is (M1): units 3/3.
 coverage_is JS "JS members=5 direct=0 affiliated=2 units=3/3 real_name=4 (0.8) dues=3 (0.6) period=202406 groups=COURIER:1,DELIVERY_RIDER:3/1000=0.003,LIVE_STREAMER:0/500=0.0,TRUCK_DRIVER:1 channels=CEREMONY:1,MOBILE_WINDOW:1,ONLINE:2,WORKER_MEETING:1" \
 	--wait-seq "$TSEQ"
+settled # NJ and SZ below read the flushed state
 # NJ loses M3: members M1 M2 M4 M5 = 4, direct 1 (M4), affiliated 1 (RU);
 #   IU keeps M1, so units 2/2. Real name M1 M4 M5 = 3 of 4 = 0.75; paid
 #   through June M1 M5 = 2 of 4 = 0.5. DELIVERY_RIDER M1 M5 = 2 of 400 =
@@ -331,6 +333,7 @@ cmp -s "$TMPDIR/coverage-before.json" "$TMPDIR/coverage-after.json" || {
 	diff <(python3 -m json.tool "$TMPDIR/coverage-before.json") <(python3 -m json.tool "$TMPDIR/coverage-after.json") >&2 || true
 	fail "coverage of JS after the void differs from before the transfer (diff above: before, after)"
 }
+settled # the member view and transfers below read the flushed state
 ok --json member M3
 expect_eq "$(json '(j["org_id"], j["rejoins"], j["transfers"], j["last_seq"])')" "('IU', 1, 0, $VSEQ)" \
 	"M3 after the void"
@@ -387,6 +390,7 @@ expect_eq "$(json '([t["seq"] for t in j["transfers"]], j.get("truncated", False
 ok head
 HEAD=$(echo "$OUT" | awk '{print $3}')
 ok member M5 --wait-seq "$HEAD"
+settled # read-your-writes answers from memory; the checkpoints follow within a flush
 ok --json projections
 expect_eq "$(json 'sorted(p["name"] for p in j["projections"])')" "['members', 'progress', 'transfers']" "projection names"
 expect_eq "$(json '[(p["checkpoint"], p["lag_events"], p["lag_ms"], p["stopped"]) for p in j["projections"]]')" \
