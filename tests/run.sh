@@ -21,6 +21,13 @@
 # anything failed. A test that leaves a process running (one with the test's
 # TMPDIR in its environment: a daemon, a tmux server, a sleep) fails; the
 # processes are named and stopped.
+#
+# TEST_JOBS (2) tests run at once, the slowest first (SLOW below), each
+# printing its whole output when it ends, so that outputs never interleave;
+# the machine has 2 cores and most tests spend their time waiting on
+# daemons, so two at a time halves the suite's time (make test: about 28
+# minutes one at a time on a quiet machine). Every test already runs on a
+# loaded machine in CI; TEST_JOBS=1 runs them one after the other, in order.
 set -u
 LIST=0
 if [ "${1:-}" = "--list" ] || [ "${1:-}" = "-l" ]; then
@@ -36,6 +43,12 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
 TIMEOUT=${TEST_TIMEOUT:-300}
+JOBS=${TEST_JOBS:-2}
+[[ "$JOBS" =~ ^[1-9][0-9]?$ ]] || { echo "run.sh: TEST_JOBS must be 1-99, not '$JOBS'" >&2; exit 2; }
+# The tests that take longest (over 40 s under ASan), started first so that
+# the last to end is a short one.
+SLOW="diskfull_test test_projections test_daemon sink_test sink_pg_test dashboard_test roles_test
+deb_test ops_test cluster_test lang_test"
 # The programs speak the user's language: the tests read their English,
 # whatever the locale of whoever runs them (lang_test.sh asks for Chinese).
 unset LC_ALL LANGUAGE
@@ -44,6 +57,16 @@ export LC_MESSAGES=C
 tests=()
 for t in "$BUILD"/tests/test_*; do [ -x "$t" ] && tests+=("$t"); done
 for t in "$ROOT"/tests/*_test.sh; do [ -f "$t" ] && tests+=("$t"); done
+if [ "$JOBS" -gt 1 ]; then
+	first=() rest=()
+	for slow in $SLOW; do
+		for t in "${tests[@]}"; do [ "$(basename "$t" .sh)" = "$slow" ] && first+=("$t"); done
+	done
+	for t in "${tests[@]}"; do
+		[[ " $(echo $SLOW) " == *" $(basename "$t" .sh) "* ]] || rest+=("$t")
+	done
+	tests=("${first[@]}" "${rest[@]}")
+fi
 
 # The selection: want[NAME] = its cases ("" = all of them).
 declare -A want=() known=()
@@ -113,16 +136,15 @@ left_running() {
 	return 0
 }
 
-passed=0 failed=0 skipped=0 failures=()
-for t in "${tests[@]}"; do
-	name=$(basename "$t" .sh)
-	[ $# -gt 0 ] && [ -z "${want[$name]+set}" ] && continue
-	cases=${want[$name]:-}
-	label=$name${cases:+:$cases}
+# run_one TEST LABEL CASES: runs one test in a directory of its own; prints
+# its output, then its verdict ("--- ok|skip|FAIL ..."), and exits 0 (ok),
+# 77 (skipped) or 1.
+run_one() {
+	local t=$1 label=$2 cases=$3 dir start rc secs left p
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/ledgerd-test.XXXXXX")
 	# A daemon started without a config file keeps its tree-head key under
 	# $XDG_CONFIG_HOME: each test its own, never the user's.
-	runenv=(XDG_CONFIG_HOME="$dir/config")
+	local runenv=(XDG_CONFIG_HOME="$dir/config")
 	[ -n "$cases" ] && runenv+=(TEST="$cases")
 	echo "=== $label"
 	start=$(date +%s.%N)
@@ -154,22 +176,55 @@ for t in "${tests[@]}"; do
 	if [ $rc -eq 77 ] && [ -n "$cases" ]; then
 		rc=1
 	fi
-	name=$label
 	if [ $rc -eq 77 ]; then
-		skipped=$((skipped + 1))
-		printf -- "--- skip %s (%.1fs)\n" "$name" "$secs"
+		printf -- "--- skip %s (%.1fs)\n" "$label" "$secs"
 		rm -rf "$dir"
+		return 77
 	elif [ $rc -eq 0 ]; then
-		passed=$((passed + 1))
-		printf -- "--- ok   %s (%.1fs)\n" "$name" "$secs"
+		printf -- "--- ok   %s (%.1fs)\n" "$label" "$secs"
 		rm -rf "$dir"
-	else
-		failed=$((failed + 1))
-		failures+=("$name")
-		printf -- "--- FAIL %s (exit %d, %.1fs; files kept in %s)\n" "$name" "$rc" "$secs" "$dir"
+		return 0
 	fi
-done
+	printf -- "--- FAIL %s (exit %d, %.1fs; files kept in %s)\n" "$label" "$rc" "$secs" "$dir"
+	return 1
+}
 
+passed=0 failed=0 skipped=0 failures=()
+# tally RC LABEL
+tally() {
+	case $1 in
+	0) passed=$((passed + 1)) ;;
+	77) skipped=$((skipped + 1)) ;;
+	*) failed=$((failed + 1)) failures+=("$2") ;;
+	esac
+}
+declare -A job_label=() job_out=()
+# reap: waits for one running test, prints its output whole, tallies it.
+reap() {
+	local pid rc
+	wait -n -p pid "${!job_label[@]}"
+	rc=$?
+	cat "${job_out[$pid]}"
+	rm -f "${job_out[$pid]}"
+	tally "$rc" "${job_label[$pid]}"
+	unset "job_label[$pid]" "job_out[$pid]"
+}
+for t in "${tests[@]}"; do
+	name=$(basename "$t" .sh)
+	[ $# -gt 0 ] && [ -z "${want[$name]+set}" ] && continue
+	cases=${want[$name]:-}
+	label=$name${cases:+:$cases}
+	if [ "$JOBS" -eq 1 ]; then
+		run_one "$t" "$label" "$cases"
+		tally $? "$label"
+		continue
+	fi
+	while [ "${#job_label[@]}" -ge "$JOBS" ]; do reap; done
+	out=$(mktemp "${TMPDIR:-/tmp}/ledgerd-test-out.XXXXXX")
+	run_one "$t" "$label" "$cases" >"$out" 2>&1 &
+	job_label[$!]=$label job_out[$!]=$out
+done
+while [ "${#job_label[@]}" -gt 0 ]; do reap; done
 echo
 [ $failed -gt 0 ] && echo "failed: ${failures[*]}"
 if [ $skipped -gt 0 ]; then
