@@ -107,6 +107,7 @@ alive() {
 
 # province_figure TARGET [REGION]: the actual of TARGET in $YEAR per ledgerctl.
 province_figure() {
+	settled # progress without --wait-seq reads the flushed state
 	ok --json progress "$PLAN" --year "$YEAR" --region "${2:-320000}"
 	json "[r['actual'] for r in j['rows'] if r['target_id'] == '$1'][0]"
 }

@@ -69,6 +69,7 @@ join_member M1002 SZ 320505 03-01
 ok service education-grant --org NJ --member M1001 --yuan 123456.78 --at "$YEAR-04-01"
 ok service education-grant --org SZ --member M1002 --yuan 2000 --at "$YEAR-04-02"
 recorded
+settled # the reports below read the flushed state
 
 # --- the report's words: in the reader's language, no names meant for machines ---
 STATUS_ZH='(未开始|超前|符合进度|落后|已完成|未完成|无目标)'

@@ -170,6 +170,7 @@ ok join M1 --org JS --path platform-work --channel online --group rider --employ
 	--region 320102 --national-id 320102199001011232
 refused 1 "ERR_NOT_FOUND" join M2 --org NOPE --path platform-work --channel online --group rider \
 	--employment partial --region 320102 --national-id 320502198505120018
+settled # the member view and the projection's lag below read the flushed state
 ok member M1
 curl -sf "http://127.0.0.1:$M2/metrics" >"$TMPDIR/m.txt" || fail "scrape failed"
 # Three appends, two commits: the rejected join writes nothing.
