@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "digest.h"
 #include "i18n.h"
+#include "sockclose.h"
 
 /* Largest answer accepted: a page of 10,000 events stays far below it. */
 #define LDC_RECV_MAX ((size_t)64 << 20)
@@ -330,8 +331,9 @@ closed:
 static void sock_close(ldc *c)
 {
 	for (int k = 0; k < LDC_MAX_URLS; k++) {
-		if (nng_socket_id(c->nodes[k].sock) > 0)
-			nng_close(c->nodes[k].sock); /* returns once no pipe callback runs */
+		/* Returns once no pipe callback runs, or gives up on an NNG
+		 * close that hangs (proto/sockclose.h). */
+		ld_sock_close(c->nodes[k].sock, LD_SOCK_CLOSE_MS);
 		c->nodes[k].sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 	}
 	c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
@@ -410,8 +412,7 @@ void ldc_interrupt(ldc *c)
 	c->interrupted = 1;
 	nng_cv_wake(c->cv);
 	nng_mtx_unlock(c->mu);
-	if (nng_socket_id(c->sock) > 0)
-		nng_close(c->sock);
+	ld_sock_close(c->sock, LD_SOCK_CLOSE_MS); /* an answer may be arriving */
 }
 
 /* Fills e from a whole-request error of the server; returns its code. */
@@ -966,7 +967,9 @@ void ldc_sub_close(ldc_sub *s)
 {
 	if (!s)
 		return;
-	nng_close(s->sock);
+	/* The publisher sends whenever it has something: a message may be
+	 * arriving now (proto/sockclose.h). */
+	ld_sock_close(s->sock, LD_SOCK_CLOSE_MS);
 	free(s);
 }
 

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "group.h"
 #include "log.h"
+#include "sockclose.h"
 #include "subscribe.h"
 
 #define CATCHUP_RECV_MS 10000 /* a page's answer, at most */
@@ -324,7 +325,12 @@ static int from_peer(fetch *f, uint64_t applied)
 	pthread_mutex_lock(&cu->lock);
 	cu->have_sock = 0;
 	pthread_mutex_unlock(&cu->lock);
-	nng_close(s);
+	/* A late answer to a page given up may be arriving (proto/sockclose.h). */
+	if (ld_sock_close(s, LD_SOCK_CLOSE_MS))
+		log_warn("catch-up: NNG's close of the peer socket did not return within %d ms "
+		         "(NNG 1.5.2's close hang); connections that end from now on are not freed "
+		         "until the daemon restarts",
+		         LD_SOCK_CLOSE_MS);
 	if (rc)
 		return -1;
 	char a[17], b[17];
@@ -483,8 +489,12 @@ void catchup_close(catchup *cu)
 	atomic_store(&cu->stop, 1);
 	pthread_mutex_lock(&cu->lock);
 	cu->closed = 1;
-	if (cu->have_sock)
-		nng_close(cu->sock); /* interrupts the page in flight */
+	/* Interrupts the page in flight, which may be arriving now
+	 * (proto/sockclose.h); the node is stopping. */
+	if (cu->have_sock && ld_sock_close(cu->sock, LD_SOCK_CLOSE_MS))
+		log_warn("catch-up: NNG's close of the peer socket did not return within %d ms "
+		         "(NNG 1.5.2's close hang: a page was arriving); stopping without it",
+		         LD_SOCK_CLOSE_MS);
 	pthread_mutex_unlock(&cu->lock);
 	uv_close((uv_handle_t *)&cu->done, closed_cb);
 }

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "log.h"
 #include "merkle.h"
+#include "sockclose.h"
 
 /* An admitted subscriber: its pipe and its address (family, then bytes). */
 typedef struct sub {
@@ -347,8 +348,12 @@ void feed_stop(feed *f)
 		pthread_mutex_unlock(&f->lock);
 		pthread_join(f->thread, NULL);
 	}
-	if (nng_socket_id(f->sock) > 0)
-		nng_close(f->sock);
+	/* Subscribers send nothing, but a peer that does may be mid-message
+	 * (proto/sockclose.h). */
+	if (ld_sock_close(f->sock, LD_SOCK_CLOSE_MS))
+		log_warn("feed: NNG's close of the PUB socket did not return within %d ms "
+		         "(NNG 1.5.2's close hang); stopping without it",
+		         LD_SOCK_CLOSE_MS);
 	pthread_cond_destroy(&f->wake);
 	pthread_mutex_destroy(&f->lock);
 	pthread_mutex_destroy(&f->subs_lock);

@@ -25,6 +25,7 @@ PACKAGES=(
 	fonts-noto-cjk                    # ... which must draw the page's Chinese
 	libncurses-dev                    # ledger-monitor's full-screen view (ncursesw)
 	tmux                              # monitor_test.sh drives ledger-monitor in a real terminal
+	gdb                               # tests/run.sh prints a hung test's threads before stopping it
 	# ledger-sink: its SQLite and PostgreSQL targets; the sqlite3 CLI and
 	# a PostgreSQL 15 server for its tests and benchmark
 	libsqlite3-dev sqlite3

@@ -12,6 +12,7 @@
 #include "call.h"
 #include "counters.h"
 #include "log.h"
+#include "sockclose.h"
 
 
 #define SEND_TIMEOUT_MS 10000
@@ -300,7 +301,11 @@ void server_stop(server *srv)
 	/* A backup in flight finishes and is answered before the socket goes. */
 	backup_stop(srv->backup);
 	subs_unhook(srv); /* no commit wakes a long-poll any more */
-	nng_close(srv->sock);
+	/* Clients may be sending as it closes (proto/sockclose.h). */
+	if (ld_sock_close(srv->sock, LD_SOCK_CLOSE_MS))
+		log_warn("server: NNG's close of the server socket did not return within %d ms "
+		         "(NNG 1.5.2's close hang: a request was arriving); stopping without it",
+		         LD_SOCK_CLOSE_MS);
 	for (int i = 0; srv->calls && i < srv->ncalls; i++) {
 		call *c = &srv->calls[i];
 		if (c->aio) {

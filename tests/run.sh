@@ -138,6 +138,34 @@ left_running() {
 	return 0
 }
 
+# stacks DIR: the threads of every process the test in DIR runs (gdb), for
+# a test about to be stopped for taking too long: where it waits.
+stacks() {
+	local p
+	for p in $(left_running "$1"); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = timeout ] && continue
+		echo "--- threads of $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-200)"
+		if command -v gdb >/dev/null; then
+			timeout 60 gdb -batch -p "$p" -ex 'thread apply all bt' 2>&1 |
+				grep -E '^(Thread|#)' | cut -c1-240
+		else
+			echo "(no gdb: $(cat "/proc/$p/wchan" 2>/dev/null))"
+		fi
+	done
+}
+
+# watchdog SECS DIR LABEL: 10 s before the test's timeout (SECS), prints its
+# threads (stacks); stopped by TERM when the test ends first.
+watchdog() {
+	local s
+	trap 'kill "$s" 2>/dev/null; exit 0' TERM
+	sleep "$(($1 > 20 ? $1 - 10 : $1))" &
+	s=$!
+	wait "$s"
+	echo "$3: still running after $(($1 > 20 ? $1 - 10 : $1)) s; its threads:"
+	stacks "$2"
+}
+
 # run_one TEST LABEL CASES: runs one test in a directory of its own; prints
 # its output, then its verdict ("--- ok|skip|FAIL ..."), and exits 0 (ok),
 # 77 (skipped) or 1.
@@ -150,6 +178,10 @@ run_one() {
 	[ -n "$cases" ] && runenv+=(TEST="$cases")
 	echo "=== $label"
 	start=$(date +%s.%N)
+	local limit=$TIMEOUT dog
+	[ -n "${VALGRIND:-}" ] && [[ "$t" != *.sh ]] && limit=$((TIMEOUT * 4))
+	watchdog "$limit" "$dir" "$label" &
+	dog=$!
 	if [[ "$t" == *.sh ]]; then
 		(cd "$dir" && env TMPDIR="$dir" "${runenv[@]}" timeout -k 5 "$TIMEOUT" bash "$t")
 	elif [ -n "${VALGRIND:-}" ]; then
@@ -159,6 +191,8 @@ run_one() {
 		(cd "$dir" && env TMPDIR="$dir" "${runenv[@]}" timeout -k 5 "$TIMEOUT" "$t")
 	fi
 	rc=$?
+	kill "$dog" 2>/dev/null
+	wait "$dog" 2>/dev/null
 	secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 	left=$(left_running "$dir")
 	if [ -n "$left" ]; then
