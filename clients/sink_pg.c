@@ -112,6 +112,15 @@ static int pg_open(sink **out, const char *target, char err[SINK_ERRLEN])
 		return SINK_ERR;
 	}
 	s->conn = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(s->conn) != CONNECTION_OK &&
+	    PQpingParams(keys, vals, 1) == PQPING_OK) {
+		/* Refused by a server that accepts connections now: one that was
+		 * still starting when asked ("the database system is starting
+		 * up") has since come up, and is asked again; a refusal of this
+		 * connection (password, database) is refused again. */
+		PQfinish(s->conn);
+		s->conn = PQconnectdbParams(keys, vals, 1);
+	}
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		snprintf(err, SINK_ERRLEN, "postgresql: cannot connect: %s",
 		         s->conn ? PQerrorMessage(s->conn) : "out of memory");

@@ -39,8 +39,9 @@ export LEDGER_URL=$URL
 for db in killed follow clean v1; do psql -X -q "$PG/postgres" -c "CREATE DATABASE $db"; done
 head_seq() { "$LEDGERCTL" --url "${1:-$URL}" head | awk '{print $3}'; }
 cp_of() { sql "$1" "SELECT last_seq FROM sink_checkpoint WHERE source = '${2:-js}'" 2>/dev/null; }
-wait_cp() { # DB SEQ [SOURCE]
-	for _ in $(seq 900); do [ "$(cp_of "$1" "${3:-js}")" = "$2" ] && return 0; sleep 0.1; done
+wait_cp() { # DB SEQ [SOURCE]: 90 s at most, however slow psql is on a loaded machine
+	local end=$((SECONDS + 90))
+	while [ $SECONDS -lt $end ]; do [ "$(cp_of "$1" "${3:-js}")" = "$2" ] && return 0; sleep 0.1; done
 	fail "$1: checkpoint $(cp_of "$1" "${3:-js}") did not reach $2"
 }
 terminate() { # the backends of ledger-sinks on database $1
