@@ -30,6 +30,7 @@
 #include "i18n.h"
 #include "labels.h"
 #include "parse.h"
+#include "sockclose.h"
 #include "testlib.h"
 
 /* ------------------------------------------------------------------ */
@@ -815,7 +816,8 @@ static void node_stop(struct node *n)
 {
 	n->stop = 1;
 	pthread_join(n->th, NULL);
-	nng_close(n->sock);
+	/* A client may be sending to it now (proto/sockclose.h). */
+	ld_sock_close(n->sock, LD_SOCK_CLOSE_MS);
 }
 
 /* GetEvent(5) through the list of the nodes' urls, with a 10 s timeout:
