@@ -327,16 +327,18 @@ closed:
 	return rc;
 }
 
-/* Closes every node's socket. */
-static void sock_close(ldc *c)
+/* Closes every node's socket; 1 if NNG's close of one was given up on. */
+static int sock_close(ldc *c)
 {
+	int stuck = 0;
 	for (int k = 0; k < LDC_MAX_URLS; k++) {
 		/* Returns once no pipe callback runs, or gives up on an NNG
 		 * close that hangs (proto/sockclose.h). */
-		ld_sock_close(c->nodes[k].sock, LD_SOCK_CLOSE_MS);
+		stuck |= ld_sock_close(c->nodes[k].sock, LD_SOCK_CLOSE_MS);
 		c->nodes[k].sock = (nng_socket)NNG_SOCKET_INITIALIZER;
 	}
 	c->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
+	return stuck;
 }
 
 int ldc_open_tls(ldc **out, const char *url, int timeout_ms, const ldc_tls *tls, ld_errinfo *e)
@@ -393,10 +395,15 @@ void ldc_close(ldc *c)
 {
 	if (!c)
 		return;
-	sock_close(c);
+	int stuck = sock_close(c);
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->tls_ca);
+	/* A close NNG did not finish may still run a pipe callback, which
+	 * takes c->mu and writes c's node: c stays allocated (a few KiB, once
+	 * per close NNG hung on). */
+	if (stuck)
+		return;
 	if (c->cv)
 		nng_cv_free(c->cv);
 	if (c->mu)
