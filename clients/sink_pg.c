@@ -112,14 +112,18 @@ static int pg_open(sink **out, const char *target, char err[SINK_ERRLEN])
 		return SINK_ERR;
 	}
 	s->conn = PQconnectdbParams(keys, vals, 1);
+	/* Whether the server accepts connections, asked after each refusal. */
+	PGPing ping = PQPING_OK;
 	if (PQstatus(s->conn) != CONNECTION_OK &&
-	    PQpingParams(keys, vals, 1) == PQPING_OK) {
+	    (ping = PQpingParams(keys, vals, 1)) == PQPING_OK) {
 		/* Refused by a server that accepts connections now: one that was
 		 * still starting when asked ("the database system is starting
 		 * up") has since come up, and is asked again; a refusal of this
 		 * connection (password, database) is refused again. */
 		PQfinish(s->conn);
 		s->conn = PQconnectdbParams(keys, vals, 1);
+		if (PQstatus(s->conn) != CONNECTION_OK)
+			ping = PQpingParams(keys, vals, 1);
 	}
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		snprintf(err, SINK_ERRLEN, "postgresql: cannot connect: %s",
@@ -130,7 +134,6 @@ static int pg_open(sink **out, const char *target, char err[SINK_ERRLEN])
 		/* A server that is not there, or not accepting connections yet
 		 * (starting, shutting down), is waited for; a refusal (password,
 		 * database) is final. */
-		PGPing ping = PQpingParams(keys, vals, 1);
 		pg_close(s);
 		return ping == PQPING_NO_RESPONSE || ping == PQPING_REJECT ? SINK_LOST : SINK_ERR;
 	}

@@ -15,16 +15,20 @@ typedef struct {
 	int done, refs;
 } closing;
 
+static void closing_free(closing *c)
+{
+	pthread_cond_destroy(&c->done_cv);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
 static void let_go(closing *c)
 {
 	pthread_mutex_lock(&c->lock);
 	int last = --c->refs == 0;
 	pthread_mutex_unlock(&c->lock);
-	if (last) {
-		pthread_cond_destroy(&c->done_cv);
-		pthread_mutex_destroy(&c->lock);
-		free(c);
-	}
+	if (last)
+		closing_free(c);
 }
 
 static void *close_main(void *arg)
@@ -61,11 +65,8 @@ int ld_sock_close(nng_socket s, int ms)
 	}
 	if (!started) {
 		/* No thread to bound it with: close here, unbounded. */
-		if (c) {
-			pthread_cond_destroy(&c->done_cv);
-			pthread_mutex_destroy(&c->lock);
-			free(c);
-		}
+		if (c)
+			closing_free(c);
 		nng_close(s);
 		return 0;
 	}

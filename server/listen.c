@@ -53,13 +53,7 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	identity_forget(arg, p);
 }
 
-/*
- * 1 if a fresh connection to li reaches the server's socket within 1 s. A
- * completed handshake is not enough: with the NNG 1.5.2 bug the listener
- * still accepts and negotiates, but its pipes never reach the socket. The
- * socket's own pipe event is the signal, so a server whose workers are all
- * busy still passes.
- */
+/* The probe's own end of its connection is up (ADD_POST): arg, an atomic_int. */
 static void probe_pipe_up(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	(void)p;
@@ -67,6 +61,13 @@ static void probe_pipe_up(nng_pipe p, nng_pipe_ev ev, void *arg)
 	atomic_store((atomic_int *)arg, 1);
 }
 
+/*
+ * 1 if a fresh connection to li reaches the server's socket within 1 s. A
+ * completed handshake is not enough: with the NNG 1.5.2 bug the listener
+ * still accepts and negotiates, but its pipes never reach the socket. The
+ * socket's own pipe event is the signal, so a server whose workers are all
+ * busy still passes.
+ */
 static int probe_ipc(server *srv, listener *li)
 {
 	nng_socket s;

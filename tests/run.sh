@@ -157,12 +157,12 @@ stacks() {
 # watchdog SECS DIR LABEL: 10 s before the test's timeout (SECS), prints its
 # threads (stacks); stopped by TERM when the test ends first.
 watchdog() {
-	local s
+	local s after=$(($1 > 20 ? $1 - 10 : $1))
 	trap 'kill "$s" 2>/dev/null; exit 0' TERM
-	sleep "$(($1 > 20 ? $1 - 10 : $1))" &
+	sleep "$after" &
 	s=$!
 	wait "$s"
-	echo "$3: still running after $(($1 > 20 ? $1 - 10 : $1)) s; its threads:"
+	echo "$3: still running after $after s; its threads:"
 	stacks "$2"
 }
 
@@ -178,17 +178,18 @@ run_one() {
 	[ -n "$cases" ] && runenv+=(TEST="$cases")
 	echo "=== $label"
 	start=$(date +%s.%N)
+	# The test's time limit: four times longer under valgrind.
 	local limit=$TIMEOUT dog
 	[ -n "${VALGRIND:-}" ] && [[ "$t" != *.sh ]] && limit=$((TIMEOUT * 4))
 	watchdog "$limit" "$dir" "$label" &
 	dog=$!
 	if [[ "$t" == *.sh ]]; then
-		(cd "$dir" && env TMPDIR="$dir" "${runenv[@]}" timeout -k 5 "$TIMEOUT" bash "$t")
+		(cd "$dir" && env TMPDIR="$dir" "${runenv[@]}" timeout -k 5 "$limit" bash "$t")
 	elif [ -n "${VALGRIND:-}" ]; then
-		(cd "$dir" && env TMPDIR="$dir" "${runenv[@]}" timeout -k 5 "$((TIMEOUT * 4))" \
+		(cd "$dir" && env TMPDIR="$dir" "${runenv[@]}" timeout -k 5 "$limit" \
 			valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite "$t")
 	else
-		(cd "$dir" && env TMPDIR="$dir" "${runenv[@]}" timeout -k 5 "$TIMEOUT" "$t")
+		(cd "$dir" && env TMPDIR="$dir" "${runenv[@]}" timeout -k 5 "$limit" "$t")
 	fi
 	rc=$?
 	kill "$dog" 2>/dev/null
