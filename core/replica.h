@@ -244,6 +244,16 @@ int replica_keys_differ(const replica_keys *a, const replica_keys *b);
  * and the two ahead, the metadata and a marker. */
 #define REPLICA_START_ROOM (3ull * REPLICA_SEGMENT_BYTES + (64u << 10))
 
+/* The raft log's bounds in bytes (replica_options): C-Raft 0.15 keeps every
+ * entry of its log in memory and reads the whole log back at start, checking
+ * each byte's CRC (about 130 MB/s here), so the log is bounded in bytes, not
+ * only in entries: an entry of a batch workload holds a group commit of up to
+ * 65,536 events, and 1024 + 8192 of them could be gigabytes. A follower
+ * further behind than the entries kept is sent a marker and fetches the
+ * events over the page protocol. */
+#define REPLICA_SNAPSHOT_BYTES (32ull << 20)
+#define REPLICA_TRAILING_BYTES (32ull << 20)
+
 typedef struct replica_options {
 	uint64_t id;                 /* this node's raft id, > 0 */
 	const char *address;         /* "A.B.C.D:PORT" it listens on: a private IPv4
@@ -256,6 +266,12 @@ typedef struct replica_options {
 	unsigned heartbeat_ms;       /* 0 = election_ms / 6 */
 	unsigned snapshot_threshold; /* entries between snapshots; 0 = 1024 */
 	unsigned snapshot_trailing;  /* entries kept behind one; 0 = 8192 */
+	/* The same in bytes of entries: a snapshot is due once the entries
+	 * after the last one hold snapshot_bytes, and only the newest entries
+	 * that fit in trailing_bytes (at least one) are kept behind it;
+	 * whichever of the two bounds comes first. 0 = REPLICA_SNAPSHOT_BYTES,
+	 * REPLICA_TRAILING_BYTES. */
+	uint64_t snapshot_bytes, trailing_bytes;
 	unsigned checkpoint_ms;      /* idle leader's checkpoint period; 0 = election_ms */
 	/* On a data directory raft has never used: the voters to bootstrap
 	 * with (ids and addresses, n of them; this node among them). NULL or 0
@@ -409,6 +425,8 @@ typedef struct replica_status {
 	uint8_t log_hash[REPLICA_HASH_LEN];
 	uint64_t log_index;
 	uint64_t snapshot_index;    /* last snapshot marker written (raft's log trimmed behind it) or installed */
+	uint64_t log_bytes;         /* bytes of the entries raft's log holds (C-Raft
+	                             * keeps them in memory as well) */
 	uint64_t snapshots;         /* markers taken here */
 	uint64_t snapshots_refused; /* C-Raft asked while entries awaited
 	                             * confirmation (it asks again later) */

@@ -39,6 +39,7 @@ void rc_log_load(rc_log *l, uint64_t snap_index, uint64_t snap_term, uint64_t st
 {
 	l->n = 0;
 	l->base = start ? start : 1;
+	l->end0 = 0;
 	l->snap_index = snap_index;
 	l->snap_term = snap_term;
 	l->durable = 0;
@@ -61,7 +62,7 @@ uint64_t rc_log_first(const rc_log *l)
 	return l->base;
 }
 
-int rc_log_push(rc_log *l, uint64_t term, uint64_t digest)
+int rc_log_push(rc_log *l, uint64_t term, uint64_t digest, uint64_t bytes)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 256;
@@ -73,6 +74,7 @@ int rc_log_push(rc_log *l, uint64_t term, uint64_t digest)
 	}
 	l->e[l->n].term = term;
 	l->e[l->n].digest = digest;
+	l->e[l->n].end = (l->n ? l->e[l->n - 1].end : l->end0) + bytes;
 	l->n++;
 	return 0;
 }
@@ -137,6 +139,7 @@ void rc_log_install(rc_log *l, uint64_t index, uint64_t term)
 {
 	l->n = 0;
 	l->base = index + 1;
+	l->end0 = 0;
 	l->snap_index = index;
 	l->snap_term = term;
 	l->durable = 0;
@@ -165,9 +168,60 @@ void rc_log_compact(rc_log *l, uint64_t index, uint64_t term, unsigned trailing)
 	uint64_t drop = keep - l->base;
 	if (drop > l->n)
 		drop = l->n;
+	l->end0 = l->e[drop - 1].end;
 	memmove(l->e, l->e + drop, (l->n - drop) * sizeof *l->e);
 	l->n -= drop;
 	l->base += drop;
+}
+
+/* rc_entry.end of the entry before index (base <= index <= last + 1). */
+static uint64_t end_before(const rc_log *l, uint64_t index)
+{
+	return index == l->base ? l->end0 : l->e[index - l->base - 1].end;
+}
+
+unsigned rc_log_threshold(const rc_log *l, uint64_t bytes, unsigned most)
+{
+	uint64_t from = l->snap_index + 1 > l->base ? l->snap_index + 1 : l->base;
+	if (from > rc_log_last(l) || l->e[l->n - 1].end - end_before(l, from) < bytes)
+		return most;
+	/* The first entry at which those from `from` on reach `bytes`. */
+	uint64_t start = end_before(l, from);
+	size_t lo = from - l->base, hi = l->n - 1;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (l->e[mid].end - start >= bytes)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	uint64_t count = l->base + lo - l->snap_index;
+	return count < most ? (unsigned)count : most;
+}
+
+unsigned rc_log_trailing(const rc_log *l, uint64_t bytes, unsigned most)
+{
+	if (!l->n)
+		return most;
+	/* The oldest entry such that it and every newer one fit in `bytes`. */
+	uint64_t last = l->e[l->n - 1].end;
+	size_t lo = 0, hi = l->n - 1;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (last - (mid ? l->e[mid - 1].end : l->end0) <= bytes)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	uint64_t count = l->n - lo;
+	if (!count)
+		count = 1;
+	return count < most ? (unsigned)count : most;
+}
+
+uint64_t rc_log_bytes(const rc_log *l)
+{
+	return l->n ? l->e[l->n - 1].end - l->end0 : 0;
 }
 
 uint64_t rc_log_term(const rc_log *l, uint64_t index)

@@ -32,6 +32,7 @@
 
 struct rc_entry {
 	uint64_t term, digest;
+	uint64_t end; /* the bytes of every entry pushed up to this one */
 };
 
 struct rc_write {
@@ -42,6 +43,7 @@ struct rc_write {
 typedef struct rc_log {
 	uint64_t base;      /* index of e[0] */
 	struct rc_entry *e; /* entries base .. base + n - 1: on disk or being written */
+	uint64_t end0;      /* rc_entry.end of the entry before e[0] */
 	size_t n, cap;
 	uint64_t snap_index; /* the last snapshot (0: none) and its term */
 	uint64_t snap_term;
@@ -59,8 +61,9 @@ void rc_log_free(rc_log *l);
  * (everything loaded is on disk). */
 void rc_log_load(rc_log *l, uint64_t snap_index, uint64_t snap_term, uint64_t start);
 void rc_log_loaded(rc_log *l);
-/* One entry after the last (at rc_log_last + 1). 0 or LD_E(INTERNAL). */
-int rc_log_push(rc_log *l, uint64_t term, uint64_t digest);
+/* One entry of `bytes` bytes after the last (at rc_log_last + 1). 0 or
+ * LD_E(INTERNAL). */
+int rc_log_push(rc_log *l, uint64_t term, uint64_t digest, uint64_t bytes);
 /* The last n entries pushed are being written, as one write. 0 or
  * LD_E(INTERNAL). */
 int rc_log_submit(rc_log *l, uint64_t n);
@@ -86,6 +89,17 @@ uint64_t rc_log_last(const rc_log *l);
 uint64_t rc_log_first(const rc_log *l);
 /* The term of entry index (the snapshot's term at its index), 0 if unknown. */
 uint64_t rc_log_term(const rc_log *l, uint64_t index);
+/* C-Raft 0.15 counts its log in entries (raft_set_snapshot_threshold,
+ * raft_set_snapshot_trailing); these turn bounds in bytes into those counts,
+ * from the sizes of the entries held:
+ *  - rc_log_threshold: entries after the snapshot until they hold `bytes`
+ *    (the next snapshot is due once that many are applied), at most `most`;
+ *  - rc_log_trailing: how many of the newest entries fit in `bytes` (at
+ *    least 1, at most `most`): the entries kept behind a snapshot. */
+unsigned rc_log_threshold(const rc_log *l, uint64_t bytes, unsigned most);
+unsigned rc_log_trailing(const rc_log *l, uint64_t bytes, unsigned most);
+/* The bytes of the entries held (for the status). */
+uint64_t rc_log_bytes(const rc_log *l);
 /* The digest of entry index into *d: 0, or -1 if the model does not hold it. */
 int rc_log_digest(const rc_log *l, uint64_t index, uint64_t *d);
 /* The last index on disk if that entry is of `term`, else 0. Terms never

@@ -98,6 +98,12 @@ struct replica {
 	int (*o_put)(struct raft_io *, unsigned, struct raft_io_snapshot_put *,
 	             const struct raft_snapshot *, raft_io_snapshot_put_cb);
 	raft_io_recv_cb c_recv; /* C-Raft's */
+	/* raft's log bounds (replica_options), turned into C-Raft's entry
+	 * counts by log_bounds as entries come and go */
+	unsigned threshold_most, trailing_most;
+	uint64_t snapshot_bytes, trailing_bytes;
+	int putting; /* a snapshot's put is in flight: C-Raft reads its
+	              * trailing count again when it completes */
 	struct deferred *deferred;
 	int write_failed; /* a write of raft's log failed: C-Raft hears of no more */
 

@@ -242,6 +242,21 @@ static uint64_t entry_digest(const struct raft_entry *e)
 	return rc_digest(e->type, e->buf.base, len);
 }
 
+/* C-Raft's snapshot threshold and trailing counts from the bounds in bytes
+ * and the entries now held (replica.h, REPLICA_SNAPSHOT_BYTES). The trailing
+ * count is read by C-Raft when it puts a snapshot and again when the put
+ * completes: it is left alone in between. */
+static void log_bounds(replica *r)
+{
+	if (!r->raft || !r->threshold_most)
+		return;
+	raft_set_snapshot_threshold(r->raft,
+	                            rc_log_threshold(&r->log, r->snapshot_bytes, r->threshold_most));
+	if (!r->putting)
+		raft_set_snapshot_trailing(
+		    r->raft, rc_log_trailing(&r->log, r->trailing_bytes, r->trailing_most));
+}
+
 static int w_load(struct raft_io *io, raft_term *term, raft_id *voted,
                   struct raft_snapshot **snapshot, raft_index *start, struct raft_entry **entries,
                   size_t *n)
@@ -253,11 +268,13 @@ static int w_load(struct raft_io *io, raft_term *term, raft_id *voted,
 	const struct raft_snapshot *s = *snapshot;
 	rc_log_load(&r->log, s ? s->index : 0, s ? s->term : 0, *start);
 	for (size_t k = 0; k < *n; k++)
-		if (rc_log_push(&r->log, (*entries)[k].term, entry_digest(&(*entries)[k]))) {
+		if (rc_log_push(&r->log, (*entries)[k].term, entry_digest(&(*entries)[k]),
+		                (*entries)[k].buf.len)) {
 			rp_fail(r, "out of memory loading raft's log");
 			return RAFT_NOMEM;
 		}
 	rc_log_loaded(&r->log);
+	log_bounds(r);
 	/* A snapshot is only ever taken of confirmed entries (fsm_snapshot). */
 	if (s && s->index > r->committed)
 		r->committed = s->index;
@@ -313,15 +330,18 @@ static int w_append(struct raft_io *io, struct raft_io_append *req,
 	struct watched w = {.req = req, .r = r, .append_cb = cb};
 	int rv = RAFT_NOMEM;
 	for (unsigned k = 0; k < n; k++)
-		if (rc_log_push(&r->log, entries[k].term, entry_digest(&entries[k])))
+		if (rc_log_push(&r->log, entries[k].term, entry_digest(&entries[k]),
+		                entries[k].buf.len))
 			goto undo;
 	if (rc_log_submit(&r->log, n))
 		goto undo;
 	if (watch(&w))
 		goto undo_write;
 	rv = r->o_append(io, req, entries, n, w_append_cb);
-	if (rv == 0)
+	if (rv == 0) {
+		log_bounds(r);
 		return 0;
+	}
 	free(watched_take(req, NULL));
 undo_write:
 	rc_log_cancel(&r->log);
@@ -352,6 +372,8 @@ static void w_put_cb(struct raft_io_snapshot_put *req, int status)
 		fail_io(r, "storing a snapshot", status);
 	free(w);
 	cb(req, status);
+	r->putting = 0;
+	log_bounds(r);
 }
 
 static int w_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_put *req,
@@ -366,12 +388,15 @@ static int w_put(struct raft_io *io, unsigned trailing, struct raft_io_snapshot_
 	                    .trailing = trailing};
 	if (watch(&w))
 		return RAFT_NOMEM;
+	r->putting = 1;
 	/* Installing replaces the log: from now on none of it counts. */
 	if (trailing == 0)
 		rc_log_install(&r->log, snapshot->index, snapshot->term);
 	int rv = r->o_put(io, trailing, req, snapshot, w_put_cb);
-	if (rv)
+	if (rv) {
 		free(watched_take(req, NULL));
+		r->putting = 0;
+	}
 	return rv;
 }
 
@@ -664,6 +689,8 @@ static void take_options(replica *r, const replica_options *o)
 	r->send = o->send;
 	r->arg = o->arg;
 	r->keys = o->keys;
+	r->snapshot_bytes = o->snapshot_bytes ? o->snapshot_bytes : REPLICA_SNAPSHOT_BYTES;
+	r->trailing_bytes = o->trailing_bytes ? o->trailing_bytes : REPLICA_TRAILING_BYTES;
 }
 
 void replica_bind(replica *r, struct raft *raft, const replica_options *o)
@@ -676,6 +703,11 @@ void replica_bind(replica *r, struct raft *raft, const replica_options *o)
 		r->election_ms = raft->election_timeout;
 	if (!(o && o->checkpoint_ms))
 		r->checkpoint_ms = r->election_ms;
+	/* The fixture's owner set C-Raft's counts: they are the most. */
+	r->threshold_most = raft->snapshot.threshold;
+	r->trailing_most = raft->snapshot.trailing;
+	if (!o)
+		r->snapshot_bytes = REPLICA_SNAPSHOT_BYTES, r->trailing_bytes = REPLICA_TRAILING_BYTES;
 	r->last_activity = rp_now_ms(r);
 }
 
@@ -855,8 +887,9 @@ int replica_start(replica *r, uv_loop_t *loop, const replica_options *o, ld_erri
 	/* A follower may start an election while it installs a snapshot: give
 	 * installs time. */
 	raft_set_install_snapshot_timeout(r->raft, 10 * r->election_ms);
-	raft_set_snapshot_threshold(r->raft, o->snapshot_threshold ? o->snapshot_threshold : 1024);
-	raft_set_snapshot_trailing(r->raft, o->snapshot_trailing ? o->snapshot_trailing : 8192);
+	r->threshold_most = o->snapshot_threshold ? o->snapshot_threshold : 1024;
+	r->trailing_most = o->snapshot_trailing ? o->snapshot_trailing : 8192;
+	log_bounds(r);
 	raft_set_pre_vote(r->raft, true);
 
 	if (o->recover_alone) {
@@ -947,6 +980,7 @@ void replica_status_get(replica *r, replica_status *st)
 	st->catching_up = r->catching_up;
 	r->ops->head(r->sm, &st->log_seq, st->log_hash, &st->log_index);
 	st->snapshot_index = r->snapshot_index;
+	st->log_bytes = rc_log_bytes(&r->log);
 	st->snapshots = r->snapshots;
 	st->snapshots_refused = r->snapshots_refused;
 	st->holdbacks = r->holdbacks;

@@ -842,6 +842,8 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	    .election_ms = c->election_ms,
 	    .snapshot_threshold = c->o.snapshot_threshold,
 	    .snapshot_trailing = c->o.snapshot_trailing,
+	    .snapshot_bytes = c->o.snapshot_bytes,
+	    .trailing_bytes = c->o.trailing_bytes,
 	    .bootstrap_ids = ids,
 	    .bootstrap_addresses = addrs,
 	    .bootstrap_n = c->o.join ? 0 : c->npeers,

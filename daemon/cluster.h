@@ -51,6 +51,7 @@ typedef struct cluster_options {
 	const char *data_dir;   /* raft's files go in DATA/raft */
 	unsigned election_ms;   /* 0: CLUSTER_ELECTION_MS */
 	unsigned snapshot_threshold, snapshot_trailing; /* 0: the replica's defaults */
+	uint64_t snapshot_bytes, trailing_bytes;        /* 0: the replica's defaults */
 	/* 1: a node joining a running cluster (empty, or from a hot backup of
 	 * a node): its raft directory is not bootstrapped; the leader adds it
 	 * (`ledgerctl cluster add`) and sends it the log. */

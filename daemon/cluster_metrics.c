@@ -45,6 +45,10 @@ static const fam families[] = {
      K_FLAG},
     {"ledgerd_replica_snapshot_index", "gauge", "The raft index of the last snapshot marker written (raft's log trimmed behind it) or installed.",
      ST(snapshot_index), K_U64},
+    {"ledgerd_replica_log_bytes", "gauge",
+     "Bytes of the entries raft's log holds, on disk and in C-Raft's memory (bounded by "
+     "snapshot_bytes + snapshot_trailing_bytes, and one entry).",
+     ST(log_bytes), K_U64},
     {"ledgerd_replica_checkpoints_total", "counter", "Checkpoint entries applied here.",
      ST(checkpoints), K_U64},
     {"ledgerd_replica_acks_total", "counter",

@@ -104,6 +104,37 @@ static const struct {
     {"snapshot-trailing", 1, 1000000, UFIELD(snapshot_trailing)},
 };
 
+/* The settings that are a size (config_parse_size: 64K, 256M, 1G): one row
+ * each, with the least they may be. */
+static const struct {
+	const char *key;
+	size_t least;
+	const char *least_text;
+	size_t off; /* of a size_t in config */
+} size_settings[] = {
+    {"map-size", 1u << 20, "1M", UFIELD(store.map_size)},
+    {"max-msg", 1024, "1K", UFIELD(server.max_msg)},
+    {"projections-memory", 1u << 20, "1M", UFIELD(projections_memory)},
+    {"snapshot-bytes", 1u << 20, "1M", UFIELD(snapshot_bytes)},
+    {"snapshot-trailing-bytes", 1u << 20, "1M", UFIELD(snapshot_trailing_bytes)},
+};
+
+/* Sets key if it is one of size_settings: 1 (set), 0 (not one), -1 (err). */
+static int set_size(config *c, const char *key, const char *value, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(size_settings) / sizeof(size_settings[0]); i++) {
+		if (strcmp(key, size_settings[i].key) != 0)
+			continue;
+		size_t v;
+		if (config_parse_size(value, &v) || v < size_settings[i].least)
+			return BAD(_("'%s' must be a size of %s or more, got '%s'"), key,
+				   size_settings[i].least_text, value);
+		memcpy((char *)c + size_settings[i].off, &v, sizeof(v));
+		return 1;
+	}
+	return 0;
+}
+
 /* The settings that are on or off: one row each; off_means_1 for a field
  * that says what "off" does (no_merkle, no_raft). */
 static const struct {
@@ -163,6 +194,8 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 	int rc = set_int(c, key, value, err, errlen);
 	if (!rc)
 		rc = set_switch(c, key, value, err, errlen);
+	if (!rc)
+		rc = set_size(c, key, value, err, errlen);
 	if (rc)
 		return rc < 0 ? -1 : 0;
 	if (!strcmp(key, "data")) {
@@ -191,16 +224,6 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 		if (!u)
 			return BAD(_("out of memory"));
 		c->server.urls[c->server.nurls++] = u;
-	} else if (!strcmp(key, "map-size")) {
-		size_t v;
-		if (config_parse_size(value, &v) || v < (1u << 20))
-			return BAD(_("'map-size' must be a size of 1M or more, got '%s'"), value);
-		c->store.map_size = v;
-	} else if (!strcmp(key, "max-msg")) {
-		size_t v;
-		if (config_parse_size(value, &v) || v < 1024)
-			return BAD(_("'max-msg' must be a size of 1K or more, got '%s'"), value);
-		c->server.max_msg = v;
 	} else if (!strcmp(key, "log-level")) {
 		int l = log_parse_level(value);
 		if (l < 0)
@@ -238,13 +261,6 @@ int config_set(config *c, const char *name, const char *value, int from_flag, ch
 			if (!(c->server.pub_url = keep(c, value)))
 				return BAD(_("out of memory"));
 		}
-	} else if (!strcmp(key, "projections-memory")) {
-		size_t v;
-		if (config_parse_size(value, &v) || v < (1u << 20))
-			return BAD(_("'projections-memory' must be a size of 1M or more, got "
-				     "'%s'"),
-				   value);
-		c->projections_memory = v;
 	} else if (!strcmp(key, "verify-at-start")) {
 		char *end;
 		errno = 0;

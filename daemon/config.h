@@ -56,6 +56,10 @@ typedef struct config {
 				      * (0: the replica's default, 1024) */
 	unsigned snapshot_trailing;  /* snapshot-trailing: entries kept behind one
 				      * (0: 8192) */
+	size_t snapshot_bytes;          /* snapshot-bytes: entries' bytes between
+					 * markers (0: REPLICA_SNAPSHOT_BYTES) */
+	size_t snapshot_trailing_bytes; /* snapshot-trailing-bytes: entries' bytes
+					 * kept behind one (0: REPLICA_TRAILING_BYTES) */
 	int join;                    /* join = on / --join: no bootstrap */
 	int no_raft;                 /* raft = off / --no-raft: without peers, the
 				      * writer commits its log itself (two flushes

@@ -84,6 +84,10 @@ static void usage(FILE *f)
 		"                        log's next commit (0: none)                   [10]\n"
 		"      --snapshot-threshold N  raft entries between snapshot markers  [1024]\n"
 		"      --snapshot-trailing N   raft entries kept behind a marker      [8192]\n"
+		"      --snapshot-bytes BYTES  or once the entries since the last marker\n"
+		"                        hold that many bytes                      [32M]\n"
+		"      --snapshot-trailing-bytes BYTES  or only as many entries as fit in\n"
+		"                        that many bytes                           [32M]\n"
 		"      --no-raft         without --peer: commit the log directly (two\n"
 		"                        flushes per group), not as a cluster of one;\n"
 		"                        for benchmarks that compare the two      [off]\n"
@@ -174,6 +178,8 @@ int main(int argc, char **argv)
 		{"store-delay-ms", required_argument, NULL, OPT_SETTING},
 		{"snapshot-threshold", required_argument, NULL, OPT_SETTING},
 		{"snapshot-trailing", required_argument, NULL, OPT_SETTING},
+		{"snapshot-bytes", required_argument, NULL, OPT_SETTING},
+		{"snapshot-trailing-bytes", required_argument, NULL, OPT_SETTING},
 		{"tree-head-key", required_argument, NULL, OPT_SETTING},
 		{"cluster-key", required_argument, NULL, OPT_SETTING},
 		{"pub-events", no_argument, NULL, OPT_PUB_EVENTS},
@@ -394,6 +400,8 @@ int main(int argc, char **argv)
 				      .election_ms = cfg.election_ms,
 				      .snapshot_threshold = cfg.snapshot_threshold,
 				      .snapshot_trailing = cfg.snapshot_trailing,
+				      .snapshot_bytes = cfg.snapshot_bytes,
+				      .trailing_bytes = cfg.snapshot_trailing_bytes,
 				      .join = cfg.join,
 				      .tls_cert = cfg.server.tls_cert,
 				      .tls_key = cfg.server.tls_key,

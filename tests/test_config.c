@@ -64,6 +64,24 @@ static void test_settings(void **state)
 	assert_int_equal(config_set(&c, "workers", "8", 0, err, sizeof(err)), 0);
 	assert_int_equal(c.server.workers, 8);
 	assert_int_equal(config_set(&c, "max_msg", "1023", 0, err, sizeof(err)), -1);
+	assert_string_equal(err, "'max-msg' must be a size of 1K or more, got '1023'");
+	assert_int_equal(config_set(&c, "max_msg", "2K", 0, err, sizeof(err)), 0);
+	assert_int_equal(c.server.max_msg, 2048);
+	assert_int_equal(config_set(&c, "projections_memory", "64M", 0, err, sizeof(err)), 0);
+	assert_int_equal(c.projections_memory, 64u << 20);
+	/* raft's log in bytes (core/replica.h): unset means the replica's
+	 * defaults. */
+	assert_int_equal(c.snapshot_bytes, 0);
+	assert_int_equal(c.snapshot_trailing_bytes, 0);
+	assert_int_equal(config_set(&c, "snapshot_bytes", "8M", 0, err, sizeof(err)), 0);
+	assert_int_equal(c.snapshot_bytes, 8u << 20);
+	assert_int_equal(config_set(&c, "snapshot-trailing-bytes", "1G", 0, err, sizeof(err)), 0);
+	assert_int_equal(c.snapshot_trailing_bytes, 1u << 30);
+	assert_int_equal(config_set(&c, "snapshot-trailing-bytes", "100K", 0, err, sizeof(err)), -1);
+	assert_string_equal(err,
+	                    "'snapshot-trailing-bytes' must be a size of 1M or more, got '100K'");
+	assert_int_equal(config_set(&c, "snapshot-bytes", "lots", 0, err, sizeof(err)), -1);
+	assert_int_equal(c.snapshot_bytes, 8u << 20);
 	assert_int_equal(config_set(&c, "log_level", "debug", 0, err, sizeof(err)), 0);
 	assert_int_equal(c.log_level, LOG_DEBUG);
 	assert_int_equal(config_set(&c, "metrics", "9750", 0, err, sizeof(err)), -1);

@@ -499,6 +499,56 @@ static void test_entry_packed(void **state)
 /* The replica's account of what is on disk where                       */
 /* ------------------------------------------------------------------ */
 
+/* C-Raft's entry counts from bounds in bytes: a snapshot once the entries
+ * after the last one hold the bytes, and the newest entries that fit kept
+ * behind it; the counts' own bounds win when they come first. */
+static void test_confirm_bounds(void **state)
+{
+	(void)state;
+	rc_log l;
+	rc_log_init(&l);
+	rc_log_load(&l, 0, 0, 1);
+	assert_int_equal(rc_log_threshold(&l, 1000, 1024), 1024); /* nothing held */
+	assert_int_equal(rc_log_trailing(&l, 1000, 8192), 8192);
+	/* Entries 1..10 of 100 bytes, then 11 of 5000. */
+	for (uint64_t i = 1; i <= 10; i++)
+		assert_int_equal(rc_log_push(&l, 1, i, 100), 0);
+	assert_int_equal(rc_log_bytes(&l), 1000);
+	assert_int_equal(rc_log_threshold(&l, 1000, 1024), 10); /* due at 10 */
+	assert_int_equal(rc_log_threshold(&l, 1001, 1024), 1024); /* not yet */
+	assert_int_equal(rc_log_threshold(&l, 250, 1024), 3);
+	assert_int_equal(rc_log_threshold(&l, 250, 2), 2);
+	assert_int_equal(rc_log_trailing(&l, 250, 8192), 2);
+	assert_int_equal(rc_log_trailing(&l, 1000, 8192), 10);
+	assert_int_equal(rc_log_trailing(&l, 1000, 4), 4);
+	assert_int_equal(rc_log_push(&l, 1, 11, 5000), 0);
+	assert_int_equal(rc_log_trailing(&l, 1000, 8192), 1); /* at least one */
+	assert_int_equal(rc_log_threshold(&l, 2000, 1024), 11);
+	/* A snapshot at 6 keeping 2 (5 and 6 stay): counted from 6 on. */
+	assert_int_equal(rc_log_submit(&l, 11), 0);
+	rc_log_written(&l);
+	rc_log_compact(&l, 6, 1, 2);
+	assert_int_equal(rc_log_first(&l), 5);
+	assert_int_equal(rc_log_bytes(&l), 6 * 100 + 5000);
+	assert_int_equal(rc_log_threshold(&l, 400, 1024), 4); /* 7..10 */
+	assert_int_equal(rc_log_threshold(&l, 401, 1024), 5); /* 7..11 */
+	assert_int_equal(rc_log_threshold(&l, 10000, 1024), 1024);
+	/* A truncation takes its bytes away; new entries count from there. */
+	rc_log_truncate(&l, 9);
+	assert_int_equal(rc_log_bytes(&l), 4 * 100);
+	assert_int_equal(rc_log_push(&l, 2, 12, 300), 0);
+	assert_int_equal(rc_log_threshold(&l, 500, 1024), 3); /* 7, 8, the new 9 */
+	assert_int_equal(rc_log_trailing(&l, 500, 8192), 3);  /* 7, 8, 9 */
+	/* An installed snapshot replaces everything. */
+	rc_log_install(&l, 50, 3);
+	rc_log_installed(&l);
+	assert_int_equal(rc_log_bytes(&l), 0);
+	assert_int_equal(rc_log_push(&l, 3, 13, 700), 0);
+	assert_int_equal(rc_log_threshold(&l, 700, 1024), 1);
+	assert_int_equal(rc_log_bytes(&l), 700);
+	rc_log_free(&l);
+}
+
 static void test_confirm_account(void **state)
 {
 	(void)state;
@@ -510,7 +560,7 @@ static void test_confirm_account(void **state)
 	rc_log_load(&l, 0, 0, 1);
 	uint64_t terms[] = {1, 1, 2, 2};
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(rc_log_push(&l, terms[i], 100 + (uint64_t)i), 0);
+		assert_int_equal(rc_log_push(&l, terms[i], 100 + (uint64_t)i, 100), 0);
 	rc_log_loaded(&l);
 	assert_int_equal(rc_log_held(&l, 2), 4);
 	assert_int_equal(rc_log_held(&l, 3), 0);
@@ -519,14 +569,14 @@ static void test_confirm_account(void **state)
 	rc_log_truncate(&l, 3);
 	assert_int_equal(rc_log_held(&l, 2), 0);
 	assert_int_equal(rc_log_held(&l, 1), 2);
-	assert_int_equal(rc_log_push(&l, 3, 3), 0);
-	assert_int_equal(rc_log_push(&l, 3, 4), 0);
+	assert_int_equal(rc_log_push(&l, 3, 3, 100), 0);
+	assert_int_equal(rc_log_push(&l, 3, 4, 100), 0);
 	assert_int_equal(rc_log_submit(&l, 2), 0);
-	assert_int_equal(rc_log_push(&l, 3, 5), 0);
+	assert_int_equal(rc_log_push(&l, 3, 5, 100), 0);
 	assert_int_equal(rc_log_submit(&l, 1), 0);
 	assert_int_equal(rc_log_held(&l, 3), 0); /* nothing on disk yet */
 	rc_log_truncate(&l, 4);
-	assert_int_equal(rc_log_push(&l, 4, 6), 0);
+	assert_int_equal(rc_log_push(&l, 4, 6, 100), 0);
 	assert_int_equal(rc_log_submit(&l, 1), 0);
 	rc_log_written(&l); /* 3..4, cut to 3 */
 	assert_int_equal(rc_log_held(&l, 3), 3);
@@ -538,14 +588,14 @@ static void test_confirm_account(void **state)
 	assert_int_equal(rc_log_digest(&l, 4, &d), 0);
 	assert_int_equal(d, 6);
 	/* A write that never started is taken back. */
-	assert_int_equal(rc_log_push(&l, 4, 7), 0);
+	assert_int_equal(rc_log_push(&l, 4, 7, 100), 0);
 	assert_int_equal(rc_log_submit(&l, 1), 0);
 	rc_log_cancel(&l);
 	rc_log_truncate(&l, 5);
 	assert_int_equal(rc_log_last(&l), 4);
 	/* An installed snapshot: nothing counts until it is stored, a write in
 	 * flight meanwhile never does; then the snapshot's index and term. */
-	assert_int_equal(rc_log_push(&l, 4, 8), 0);
+	assert_int_equal(rc_log_push(&l, 4, 8, 100), 0);
 	assert_int_equal(rc_log_submit(&l, 1), 0);
 	rc_log_install(&l, 10, 5);
 	assert_int_equal(rc_log_held(&l, 4), 0);
@@ -559,7 +609,7 @@ static void test_confirm_account(void **state)
 	assert_int_equal(rc_log_digest(&l, 10, &d), -1);
 	/* A snapshot taken here keeps `trailing` entries behind it. */
 	for (uint64_t i = 11; i <= 20; i++)
-		assert_int_equal(rc_log_push(&l, 6, i), 0);
+		assert_int_equal(rc_log_push(&l, 6, i, 100), 0);
 	assert_int_equal(rc_log_submit(&l, 10), 0);
 	rc_log_written(&l);
 	assert_int_equal(rc_log_held(&l, 6), 20);
@@ -3258,6 +3308,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_entry_format),
 	    cmocka_unit_test(test_entry_packed),   cmocka_unit_test(test_confirm_account),
+	    cmocka_unit_test(test_confirm_bounds),
 	    cmocka_unit_test(test_uv_one_node),
 	    cmocka_unit_test(test_uv_write_error), cmocka_unit_test(test_uv_upgrade),
 	    cmocka_unit_test(test_uv_restored_cluster),
