@@ -5,6 +5,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "bigmem.h"
+
 uint64_t mt_hash(uint64_t seed, const void *p, size_t n)
 {
 	return XXH3_64bits_withSeed(p, n, seed);
@@ -37,7 +39,7 @@ uint32_t marray_push(marray *a)
 	if (n == MT_NONE || c >= MT_MAX_CHUNKS)
 		return MT_NONE;
 	if (c >= a->nchunks) {
-		uint8_t *chunk = calloc((size_t)1 << MT_CHUNK_BITS, a->size);
+		uint8_t *chunk = bigmem_zalloc(((size_t)1 << MT_CHUNK_BITS) * a->size);
 		if (!chunk)
 			return MT_NONE;
 		atomic_store_explicit(&a->chunks[c], chunk, memory_order_release);
@@ -112,7 +114,7 @@ void mbytes_truncate(mbytes *b, uint64_t len)
 
 static mindex_slots *slots_new(uint64_t cap)
 {
-	mindex_slots *s = calloc(1, sizeof(*s) + cap * sizeof(s->slot[0]));
+	mindex_slots *s = bigmem_zalloc(sizeof(*s) + cap * sizeof(s->slot[0]));
 	if (s)
 		s->mask = cap - 1;
 	return s;
@@ -269,7 +271,7 @@ static uint64_t id_home(uint64_t fp, const mids_seg *g)
 
 static int seg_init(mids_seg *g, unsigned bits)
 {
-	g->slot = calloc((size_t)1 << bits, sizeof(*g->slot));
+	g->slot = bigmem_zalloc(((size_t)1 << bits) * sizeof(*g->slot));
 	g->bits = bits;
 	g->used = g->live = 0;
 	return g->slot ? 0 : -1;
@@ -450,7 +452,7 @@ int mmap64_put(mmap64 *m, uint64_t key, uint64_t v)
 		uint64_t cap = m->mask + 1;
 		if ((m->live + 1) * 10 > cap * 7 / 2)
 			cap *= 2;
-		mmap64 n = {.kv = calloc(2 * cap, sizeof(uint64_t)), .mask = cap - 1};
+		mmap64 n = {.kv = bigmem_zalloc(2 * cap * sizeof(uint64_t)), .mask = cap - 1};
 		if (!n.kv)
 			return -1;
 		for (uint64_t j = 0; j <= m->mask; j++)
