@@ -12,18 +12,23 @@
 #endif
 
 /* One key of one database, as the table knows it: the key, then room for
- * its value, in one block (moved when the value outgrows it). */
+ * its value, in one block (moved when the value outgrows it).
+ *
+ * A pending entry (handed to a flush by kv_detach) is read by the thread
+ * writing that flush until kv_settle, so it never changes: a put or delete
+ * of its key puts a copy in its place in the table (thaw) and leaves it to
+ * the pending list, "replaced", freed by kv_settle. */
 typedef struct kv_entry {
 	uint32_t vlen, vcap;
 	uint32_t dirty_ix; /* its place in the dirty list, when dirty */
-	uint32_t pend_ix;  /* its place in the pending list, when pending */
 	uint16_t klen;
 	uint8_t db;
-	uint8_t absent;  /* known not to exist (deleted, or absent in LMDB) */
-	uint8_t dirty;   /* changed since it was last handed to a flush */
-	uint8_t pending; /* in a flush not yet committed (kv_detach) */
-	uint8_t inlog;   /* held in its database's log, not in the slots */
-	uint8_t data[]; /* key, then value */
+	uint8_t absent;   /* known not to exist (deleted, or absent in LMDB) */
+	uint8_t dirty;    /* changed since it was last handed to a flush */
+	uint8_t pending;  /* in a flush not yet committed (kv_detach) */
+	uint8_t inlog;    /* held in its database's log, not in the slots */
+	uint8_t replaced; /* pending, and no longer in the table (thaw) */
+	uint8_t data[];   /* key, then value */
 } kv_entry;
 
 typedef struct kv_slot {
@@ -62,8 +67,10 @@ struct proj_kv {
 	size_t cap, n;
 	kv_entry **dirty; /* the dirty entries, in no order */
 	size_t ndirty, dcap;
-	kv_entry **pend; /* the pending entries (kv_detach) */
-	size_t npend;
+	kv_entry **pend; /* the pending entries (kv_detach), replaced ones among
+			  * them; the dirty list's array of the flush before
+			  * (kv_detach swaps the two, so both keep their room) */
+	size_t npend, pcap;
 	size_t bytes, dirty_bytes;
 	store_txn *base;
 	unsigned ndbs;
@@ -182,6 +189,9 @@ void kv_free(proj_kv *kv)
 			free(kv->log[db].e[i]);
 		free(kv->log[db].e);
 	}
+	for (size_t i = 0; i < kv->npend; i++)
+		if (kv->pend[i]->replaced)
+			free(kv->pend[i]);
 	free(kv->dirty);
 	free(kv->pend);
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++)
@@ -428,6 +438,34 @@ static kv_entry **entry_of(proj_kv *kv, unsigned db, const void *key, size_t kle
 	return &sl->e;
 }
 
+/* Before the entry at place pe changes: if it is pending (a flush is
+ * reading it), a copy of its key, with room for a value of vlen bytes,
+ * takes its place, and it is marked replaced (freed by kv_settle). The
+ * copy is neither dirty nor pending; its value is for the caller to set. */
+static int thaw(proj_kv *kv, kv_entry **pe, size_t vlen)
+{
+	kv_entry *e = *pe;
+	if (!e->pending)
+		return 0;
+	size_t cap = vlen > e->vcap ? room_for(vlen) : e->vcap;
+	if (cap > UINT32_MAX)
+		return LD_E(INTERNAL);
+	kv_entry *n = malloc(sizeof(*n) + e->klen + cap);
+	if (!n)
+		return LD_E(INTERNAL);
+	memcpy(n, e, sizeof(*n) + e->klen);
+	n->vcap = (uint32_t)cap;
+	n->vlen = 0;
+	n->pending = 0;
+	n->dirty = 0;
+	e->replaced = 1;
+	*pe = n;
+	/* The replaced one counts no more, as a flush's copy did not. */
+	kv->bytes += entry_cost(n) - entry_cost(e);
+	kv->gen++;
+	return 0;
+}
+
 /* Sets the value of the entry at place pe (its slot's or its log's). */
 static int set_value(proj_kv *kv, kv_entry **pe, const void *val, size_t vlen)
 {
@@ -446,8 +484,6 @@ static int set_value(proj_kv *kv, kv_entry **pe, const void *val, size_t vlen)
 		*pe = e = n;
 		if (e->dirty)
 			kv->dirty[e->dirty_ix] = e;
-		if (e->pending)
-			kv->pend[e->pend_ix] = e;
 		kv->bytes += entry_cost(e) - before;
 		if (e->dirty)
 			kv->dirty_bytes += entry_cost(e) - before;
@@ -536,7 +572,7 @@ int kv_put(proj_kv *kv, unsigned db, const void *key, size_t klen, const void *v
 {
 	int made;
 	kv_entry **pe = entry_of(kv, db, key, klen, vlen, 1, &made);
-	if (!pe || mark_dirty(kv, *pe) || set_value(kv, pe, val, vlen))
+	if (!pe || thaw(kv, pe, vlen) || mark_dirty(kv, *pe) || set_value(kv, pe, val, vlen))
 		return LD_E(INTERNAL);
 	return 0;
 }
@@ -550,7 +586,7 @@ int kv_del(proj_kv *kv, unsigned db, const void *key, size_t klen)
 		return LD_E(INTERNAL);
 	if (made && db < kv->ndbs && kv->complete[db])
 		return 0; /* not in LMDB, not in the table: nothing to delete */
-	if (mark_dirty(kv, *pe))
+	if (thaw(kv, pe, 0) || mark_dirty(kv, *pe))
 		return LD_E(INTERNAL);
 	(*pe)->absent = 1;
 	(*pe)->vlen = 0;
@@ -772,11 +808,12 @@ int kv_write(proj_kv *kv, store_txn *t)
 	return rc ? rc : write_sorted(kv->dirty, kv->ndirty, t);
 }
 
-/* A copy of the keys a flush writes: entries (sorted) in one block. */
+/* The keys a flush writes: the table's pending entries themselves (they
+ * do not change until kv_settle), sorted by the writer in an array of its
+ * own. */
 struct kv_batch {
 	kv_entry **e; /* sorted by kv_batch_write */
 	size_t n;
-	uint8_t *mem;
 	int sorted;
 };
 
@@ -785,32 +822,28 @@ int kv_detach(proj_kv *kv, kv_batch **out)
 	*out = NULL;
 	if (kv->npend)
 		return LD_E(INTERNAL); /* one flush at a time */
-	size_t bytes = 0;
-	for (size_t i = 0; i < kv->ndirty; i++)
-		bytes += (sizeof(kv_entry) + kv->dirty[i]->klen + kv->dirty[i]->vlen + 7) & ~(size_t)7;
 	kv_batch *b = calloc(1, sizeof(*b));
-	kv_entry **pend = kv->ndirty ? malloc(kv->ndirty * sizeof(*pend)) : NULL;
-	if (!b || (kv->ndirty && (!(b->e = malloc(kv->ndirty * sizeof(*b->e))) ||
-				  !(b->mem = malloc(bytes)) || !pend))) {
+	if (!b || (kv->ndirty && !(b->e = malloc(kv->ndirty * sizeof(*b->e))))) {
 		kv_batch_free(b);
-		free(pend);
 		return LD_E(INTERNAL);
 	}
-	uint8_t *at = b->mem;
+	if (kv->ndirty)
+		memcpy(b->e, kv->dirty, kv->ndirty * sizeof(*b->e));
+	b->n = kv->ndirty;
 	for (size_t i = 0; i < kv->ndirty; i++) {
-		kv_entry *e = kv->dirty[i], *c = (kv_entry *)(void *)at;
-		size_t len = sizeof(kv_entry) + e->klen + e->vlen;
-		memcpy(c, e, len);
-		b->e[b->n++] = c;
-		at += (len + 7) & ~(size_t)7;
-		e->dirty = 0;
-		e->pending = 1;
-		e->pend_ix = (uint32_t)i;
-		pend[i] = e;
+		kv->dirty[i]->dirty = 0;
+		kv->dirty[i]->pending = 1;
 	}
-	free(kv->pend);
-	kv->pend = pend;
+	/* The dirty list becomes the pending one, and the pending list's
+	 * array (empty) the next dirty list's: no copy, and each keeps the
+	 * room it grew to. */
+	kv_entry **spare = kv->pend;
+	size_t spare_cap = kv->pcap;
+	kv->pend = kv->dirty;
+	kv->pcap = kv->dcap;
 	kv->npend = kv->ndirty;
+	kv->dirty = spare;
+	kv->dcap = spare_cap;
 	kv->ndirty = 0;
 	kv->dirty_bytes = 0;
 	kv->gen++;
@@ -837,7 +870,6 @@ void kv_batch_free(kv_batch *b)
 	if (!b)
 		return;
 	free(b->e);
-	free(b->mem);
 	free(b);
 }
 
@@ -892,6 +924,12 @@ int kv_settle(proj_kv *kv, int committed)
 	int rc = 0;
 	for (size_t i = 0; i < kv->npend; i++) {
 		kv_entry *e = kv->pend[i];
+		if (e->replaced) {
+			/* Its key is in the table, dirty, with a newer value
+			 * (thaw): written by the next flush if not by this one. */
+			free(e);
+			continue;
+		}
 		e->pending = 0;
 		/* Not committed: written again by the next flush, with the
 		 * value it has now. */
@@ -1027,8 +1065,8 @@ static const kv_run *run_of(proj_kv *kv, unsigned db)
 	r->n = 0;
 	for (size_t i = 0; i < kv->ndirty + kv->npend; i++) {
 		kv_entry *e = i < kv->ndirty ? kv->dirty[i] : kv->pend[i - kv->ndirty];
-		if (e->db != db || !changed(e) || (i >= kv->ndirty && e->dirty))
-			continue; /* (dirty and pending: listed once) */
+		if (e->db != db || !changed(e) || e->replaced)
+			continue; /* (replaced: its key's copy is in the dirty list) */
 		if (r->n == r->cap) {
 			size_t cap = r->cap ? r->cap * 2 : 64;
 			kv_entry **n = realloc(r->e, cap * sizeof(*n));

@@ -10,12 +10,13 @@
  * database is touched once and keys past a database's last one are
  * appended; once that transaction has committed, the keys are clean. So
  * LMDB sees one put per key per flush however often the events of that
- * flush changed it. The runner copies the dirty keys out (kv_detach) and
- * has another thread write the copy while it applies on (kv_batch_write,
+ * flush changed it. The runner hands the dirty keys to a flush (kv_detach)
+ * and has another thread write them while it applies on (kv_batch_write,
  * kv_settle); kv_write and kv_written do the same in one go on the table's
  * own thread.
  *
- * Memory. Every entry counts (key, value, bookkeeping; not a batch's copy);
+ * Memory. Every entry counts (key, value, bookkeeping; not a pending one
+ * that a change has replaced, below);
  * kv_trim drops clean entries (never pending ones) when the runner's budget
  * is exceeded, and dirty bytes past a share
  * of it make the runner flush. A database that was empty when the table
@@ -87,15 +88,20 @@ int kv_del(proj_kv *kv, unsigned db, const void *key, size_t klen);
  * a transaction that fails to commit is written again later. 0 or a store
  * error (STORE_MAP_FULL, ...). */
 int kv_write(proj_kv *kv, store_txn *t);
-/* Flushing while applying goes on: kv_detach copies every dirty key into a
- * batch and marks them pending (they are clean for the next flush, and the
- * table keeps them, newest value first, until kv_settle). kv_batch_write
- * writes the batch into a write transaction, on any thread, since it reads
- * only the copy; once that transaction has committed (committed = 1) or
- * failed (0: every pending key is dirty again, to be written by the next
- * flush with its value then), kv_settle, on the table's thread. One batch
- * at a time per table: 0 or LD_E(INTERNAL). The batch is sorted by its
- * writer, not by kv_detach: the applying thread only copies. */
+/* Flushing while applying goes on: kv_detach hands every dirty key to a
+ * batch and marks them pending (they are clean for the next flush). The
+ * batch holds the table's entries themselves, not copies, and a pending
+ * entry never changes: a put or delete of its key puts a copy in its place
+ * (dirty, the newest value) and leaves the pending one, replaced, to the
+ * batch until kv_settle frees it. So kv_batch_write may write the batch
+ * into a write transaction on any thread while the table's thread applies
+ * on; once that transaction has committed (committed = 1) or failed (0:
+ * every pending key not replaced is dirty again, to be written by the next
+ * flush with its value then), kv_settle, on the table's thread. A batch is
+ * written before kv_settle (or kv_free) of its table; kv_batch_free may
+ * come before or after kv_settle. One batch at a time per table: 0 or
+ * LD_E(INTERNAL). The batch is sorted by its writer, not by kv_detach: the
+ * applying thread only hands the list over. */
 typedef struct kv_batch kv_batch;
 int kv_detach(proj_kv *kv, kv_batch **out);
 int kv_batch_write(kv_batch *b, store_txn *t);
