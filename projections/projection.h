@@ -25,8 +25,8 @@
  * every dirty key, sorted, and each projection's checkpoint, in ONE write
  * transaction, so a crash never applies an event twice or skips one, and
  * LMDB sees one put per key per flush however many events changed it. The
- * loop thread only moves the caches and copies the dirty keys out (kv.h,
- * kv_detach); a flusher thread writes and commits them while the loop
+ * loop thread only moves the caches and hands the dirty keys out (kv.h,
+ * kv_detach: not copied; they do not change until written); a flusher thread writes and commits them while the loop
  * applies on (runner.c, "FLUSHING OFF THE LOOP"). A flush happens
  *  - PROJ_FLUSH_MS after the first event it would hold was applied (the
  *    freshness of queries that do not ask for a seq). A flush costs about

@@ -624,9 +624,9 @@ static void trim(runner *r)
  * FLUSHING OFF THE LOOP. A flush is one job: each projection that applied
  * events since its checkpoint moves its caches into its table (ops->flush,
  * on the thread that owns the tables, with no batch being applied), and
- * its dirty keys are copied out (kv_detach: pending in the table until the
- * job is reaped) with the seq they reach. The flusher thread writes every
- * copy and every checkpoint in ONE write transaction and commits it, while
+ * its dirty keys are handed out (kv_detach: pending in the table, and
+ * unchanged, until the job is reaped) with the seq they reach. The flusher
+ * thread writes them and every checkpoint in ONE write transaction and commits it, while
  * the loop applies further events; a crash before the commit leaves the
  * previous checkpoint with its state, after it the new one with its state.
  * The loop then reaps the job: the pending keys become clean (or, if the
