@@ -36,12 +36,13 @@ typedef struct kv_slot {
 	kv_entry *e; /* NULL: free */
 } kv_slot;
 
-/* What an entry costs beside its key and value: itself, malloc's
- * bookkeeping, its place in the dirty list. Its slot is not: the slot
+/* What an entry costs beside its key and value: itself, its place in the
+ * dirty list (its block's rounding is in its value's room, vcap; a block
+ * has no header: block_alloc, below). Its slot is not: the slot
  * array is counted whole where it is allocated (grow, drop_where), and
  * counting it here too made a table seem half as big again as it is
  * (a rebuild of 600,000 members trimmed, then read its views back). */
-#define ENTRY_OVERHEAD (sizeof(kv_entry) + 16 + sizeof(void *))
+#define ENTRY_OVERHEAD (sizeof(kv_entry) + sizeof(void *))
 
 /* A database's changed keys, sorted, for readers' cursors (kv_read): valid
  * while `gen` is the table's. */
@@ -61,6 +62,39 @@ typedef struct kv_log {
 	kv_entry **e;
 	size_t n, cap;
 } kv_log;
+
+/*
+ * The entries' memory: blocks of a few size classes (multiples of
+ * SLAB_QUANTUM up to SLAB_MAX bytes), cut from chunks of SLAB_CHUNK mapped
+ * on their own in huge pages where the kernel gives them (madvise), each
+ * class with a list of the blocks freed, which new entries of that class
+ * take first; bigger entries are malloc's. Why: a rebuild makes hundreds of
+ * megabytes of entries on the projections' threads, and malloc grew each
+ * thread's heap a page at a time (an mprotect and a page fault per 4 KiB,
+ * the fault costly on a virtual machine: a third of those threads' time);
+ * here a fault maps 2 MiB. A block freed stays with its table for its next
+ * entries, never given back to the system before kv_free: the memory held
+ * is the most the table's entries have held at once (the budget bounds
+ * that), not what they hold now.
+ */
+#define SLAB_QUANTUM 16
+#define SLAB_MAX 1024
+#define SLAB_CLASSES (SLAB_MAX / SLAB_QUANTUM)
+#define SLAB_CHUNK ((size_t)2 << 20)
+
+typedef struct kv_chunk {
+	struct kv_chunk *next;
+	size_t size;
+} kv_chunk;
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SLAB_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define SLAB_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define SLAB_POISON(p, n) ((void)0)
+#define SLAB_UNPOISON(p, n) ((void)0)
+#endif
 
 struct proj_kv {
 	kv_slot *slots; /* open addressing, linear probing; cap a power of 2 */
@@ -85,6 +119,10 @@ struct proj_kv {
 	 * slots (NULL: none, or the slots moved since): a put after a get of
 	 * the same key, the usual apply, needs no hash and no probe. */
 	kv_slot *memo;
+	/* Where the entries live (block_alloc, below). */
+	struct kv_chunk *chunks;
+	uint8_t *bump, *bump_end; /* the newest chunk's room never handed out */
+	void *free_blocks[SLAB_CLASSES];
 };
 
 static uint64_t hash_key(unsigned db, const uint8_t *p, size_t n)
@@ -138,6 +176,92 @@ static uint8_t *val_of(kv_entry *e)
 	return e->data + e->klen;
 }
 
+/* The bytes of a block of n bytes or more: n rounded up to its class
+ * (past SLAB_MAX: n, malloc's). */
+static size_t block_size(size_t n)
+{
+	return n > SLAB_MAX ? n : (n + SLAB_QUANTUM - 1) & ~(size_t)(SLAB_QUANTUM - 1);
+}
+
+/* The room for a value that an entry of a key of klen bytes has in a block
+ * that holds a value of vlen (its class's room: a value that grows a few
+ * bytes stays in place). */
+static size_t cap_for(size_t klen, size_t vlen)
+{
+	return block_size(sizeof(kv_entry) + klen + vlen) - sizeof(kv_entry) - klen;
+}
+
+static size_t entry_bytes(const kv_entry *e)
+{
+	return sizeof(kv_entry) + e->klen + e->vcap;
+}
+
+/* A block of block_size(n) bytes, n > 0 (NULL: out of memory). */
+static void *block_alloc(proj_kv *kv, size_t n)
+{
+	if (n > SLAB_MAX)
+		return malloc(n);
+	n = block_size(n);
+	void **fl = &kv->free_blocks[n / SLAB_QUANTUM - 1];
+	void *p = *fl;
+	if (p) {
+		SLAB_UNPOISON(p, sizeof(void *));
+		memcpy(fl, p, sizeof(void *));
+		SLAB_UNPOISON(p, n);
+		return p;
+	}
+	if ((size_t)(kv->bump_end - kv->bump) < n) {
+		/* What is left of the chunk goes to the free lists, in blocks
+		 * of the biggest classes that fit: nothing is lost. */
+		while ((size_t)(kv->bump_end - kv->bump) >= SLAB_QUANTUM) {
+			size_t left = (size_t)(kv->bump_end - kv->bump), b = left < SLAB_MAX ? left : SLAB_MAX;
+			b &= ~(size_t)(SLAB_QUANTUM - 1);
+			void **l = &kv->free_blocks[b / SLAB_QUANTUM - 1];
+			SLAB_UNPOISON(kv->bump, sizeof(void *));
+			memcpy(kv->bump, l, sizeof(void *));
+			*l = kv->bump;
+			SLAB_POISON(kv->bump, b);
+			kv->bump += b;
+		}
+		kv_chunk *c = mmap(NULL, SLAB_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (c == MAP_FAILED)
+			return NULL;
+		(void)madvise(c, SLAB_CHUNK, MADV_HUGEPAGE);
+		c->size = SLAB_CHUNK;
+		c->next = kv->chunks;
+		kv->chunks = c;
+		kv->bump = (uint8_t *)c + ((sizeof(*c) + SLAB_QUANTUM - 1) & ~(size_t)(SLAB_QUANTUM - 1));
+		kv->bump_end = (uint8_t *)c + SLAB_CHUNK;
+		SLAB_POISON(kv->bump, (size_t)(kv->bump_end - kv->bump));
+	}
+	p = kv->bump;
+	kv->bump += n;
+	SLAB_UNPOISON(p, n);
+	return p;
+}
+
+/* Gives back the block of an entry of n bytes (entry_bytes). */
+static void block_free(proj_kv *kv, void *p, size_t n)
+{
+	if (!p)
+		return;
+	if (n > SLAB_MAX) {
+		free(p);
+		return;
+	}
+	n = block_size(n);
+	void **fl = &kv->free_blocks[n / SLAB_QUANTUM - 1];
+	memcpy(p, fl, sizeof(void *));
+	*fl = p;
+	SLAB_POISON(p, n);
+}
+
+static void entry_free(proj_kv *kv, kv_entry *e)
+{
+	if (e)
+		block_free(kv, e, entry_bytes(e));
+}
+
 /* Slot arrays of HUGE_SLOTS bytes or more are mapped on their own, in huge
  * pages where the kernel gives them (madvise): a lookup at a random slot
  * then misses the cache, not the TLB too. Zeroed, as calloc's. */
@@ -182,16 +306,21 @@ void kv_free(proj_kv *kv)
 	if (!kv)
 		return;
 	for (size_t i = 0; i < kv->cap; i++)
-		free(kv->slots[i].e);
+		entry_free(kv, kv->slots[i].e);
 	slots_free(kv->slots, kv->cap);
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
 		for (size_t i = 0; i < kv->log[db].n; i++)
-			free(kv->log[db].e[i]);
+			entry_free(kv, kv->log[db].e[i]);
 		free(kv->log[db].e);
 	}
 	for (size_t i = 0; i < kv->npend; i++)
 		if (kv->pend[i]->replaced)
-			free(kv->pend[i]);
+			entry_free(kv, kv->pend[i]);
+	for (kv_chunk *c = kv->chunks, *next; c; c = next) {
+		next = c->next;
+		SLAB_UNPOISON(c, c->size);
+		munmap(c, c->size);
+	}
 	free(kv->dirty);
 	free(kv->pend);
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++)
@@ -287,7 +416,7 @@ static void forget(proj_kv *kv, kv_entry *e)
 	kv->bytes -= entry_cost(e);
 	kv->complete[e->db] = 0;
 	kv->gen++;
-	free(e);
+	entry_free(kv, e);
 }
 
 /* Room for a value of vlen bytes, with a little to grow: views change size
@@ -353,12 +482,12 @@ static kv_entry *find_own(proj_kv *kv, unsigned db, const void *key, size_t klen
 
 /* A new entry of (db, key): absent, clean, with room for a value of vlen
  * bytes. NULL: out of memory. */
-static kv_entry *entry_new(unsigned db, const void *key, size_t klen, size_t vlen)
+static kv_entry *entry_new(proj_kv *kv, unsigned db, const void *key, size_t klen, size_t vlen)
 {
-	size_t cap = vlen ? room_for(vlen) : 0;
+	size_t cap = cap_for(klen, vlen ? room_for(vlen) : 0);
 	if (cap > UINT32_MAX)
 		return NULL;
-	kv_entry *e = malloc(sizeof(*e) + klen + cap);
+	kv_entry *e = block_alloc(kv, sizeof(*e) + klen + cap);
 	if (!e)
 		return NULL;
 	memset(e, 0, sizeof(*e));
@@ -417,7 +546,7 @@ static kv_entry **entry_of(proj_kv *kv, unsigned db, const void *key, size_t kle
 			return &sl->e;
 		}
 	}
-	kv_entry *e = entry_new(db, key, klen, vlen);
+	kv_entry *e = entry_new(kv, db, key, klen, vlen);
 	if (!e)
 		return NULL;
 	kv->bytes += entry_cost(e);
@@ -425,7 +554,7 @@ static kv_entry **entry_of(proj_kv *kv, unsigned db, const void *key, size_t kle
 	if (logged) {
 		if (log_append(kv, e)) {
 			kv->bytes -= entry_cost(e);
-			free(e);
+			entry_free(kv, e);
 			return NULL;
 		}
 		return &l->e[l->n - 1];
@@ -447,10 +576,10 @@ static int thaw(proj_kv *kv, kv_entry **pe, size_t vlen)
 	kv_entry *e = *pe;
 	if (!e->pending)
 		return 0;
-	size_t cap = vlen > e->vcap ? room_for(vlen) : e->vcap;
+	size_t cap = vlen > e->vcap ? cap_for(e->klen, room_for(vlen)) : e->vcap;
 	if (cap > UINT32_MAX)
 		return LD_E(INTERNAL);
-	kv_entry *n = malloc(sizeof(*n) + e->klen + cap);
+	kv_entry *n = block_alloc(kv, sizeof(*n) + e->klen + cap);
 	if (!n)
 		return LD_E(INTERNAL);
 	memcpy(n, e, sizeof(*n) + e->klen);
@@ -473,11 +602,13 @@ static int set_value(proj_kv *kv, kv_entry **pe, const void *val, size_t vlen)
 	if (vlen > UINT32_MAX)
 		return LD_E(INTERNAL);
 	if (e->vcap < vlen) {
-		size_t cap = room_for(vlen);
+		size_t cap = cap_for(e->klen, room_for(vlen));
 		size_t before = entry_cost(e);
-		kv_entry *n = realloc(e, sizeof(*e) + e->klen + cap);
+		kv_entry *n = block_alloc(kv, sizeof(*e) + e->klen + cap);
 		if (!n)
 			return LD_E(INTERNAL);
+		memcpy(n, e, sizeof(*e) + e->klen + e->vlen);
+		entry_free(kv, e);
 		n->vcap = (uint32_t)cap;
 		if (n != e)
 			kv->gen++;
@@ -889,7 +1020,7 @@ static void log_drop(proj_kv *kv, int (*drop)(const kv_entry *))
 			kv->bytes -= entry_cost(e);
 			if (db < kv->ndbs)
 				kv->complete[db] = 0;
-			free(e);
+			entry_free(kv, e);
 		}
 		if (keep != l->n)
 			kv->gen++;
@@ -927,7 +1058,7 @@ int kv_settle(proj_kv *kv, int committed)
 		if (e->replaced) {
 			/* Its key is in the table, dirty, with a newer value
 			 * (thaw): written by the next flush if not by this one. */
-			free(e);
+			entry_free(kv, e);
 			continue;
 		}
 		e->pending = 0;
@@ -980,7 +1111,7 @@ static int drop_where(proj_kv *kv, int (*drop)(const kv_entry *))
 			if (e->db < kv->ndbs)
 				kv->complete[e->db] = 0;
 			kv->bytes -= entry_cost(e);
-			free(e);
+			entry_free(kv, e);
 		} else {
 			place(slots, cap, kv->slots[i].hash, e);
 			kv->nhash[e->db]++;
@@ -1004,7 +1135,7 @@ void kv_discard(proj_kv *kv)
 		for (size_t i = 0; i < kv->cap; i++) {
 			if (kv->slots[i].e)
 				kv->bytes -= entry_cost(kv->slots[i].e);
-			free(kv->slots[i].e);
+			entry_free(kv, kv->slots[i].e);
 		}
 		memset(kv->slots, 0, kv->cap * sizeof(*kv->slots));
 		kv->memo = NULL;

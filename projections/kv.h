@@ -19,7 +19,11 @@
  * that a change has replaced, below);
  * kv_trim drops clean entries (never pending ones) when the runner's budget
  * is exceeded, and dirty bytes past a share
- * of it make the runner flush. A database that was empty when the table
+ * of it make the runner flush. Entries live in blocks of the table's own,
+ * cut from 2 MiB chunks in huge pages (a page fault per 2 MiB, not per 4
+ * KiB, as the state grows): the blocks of entries dropped or freed are
+ * kept for the table's next entries and given back to the system by
+ * kv_free only, so a table holds the most its entries have held at once. A database that was empty when the table
  * began, and from which nothing has been dropped since, is complete in
  * memory: a key the table does not hold is absent, with no read of LMDB
  * (a rebuild from scratch never reads its own state back from LMDB).
