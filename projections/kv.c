@@ -262,16 +262,17 @@ static void entry_free(proj_kv *kv, kv_entry *e)
 		block_free(kv, e, entry_bytes(e));
 }
 
-/* Slot arrays of HUGE_SLOTS bytes or more are mapped on their own, in huge
- * pages where the kernel gives them (madvise): a lookup at a random slot
- * then misses the cache, not the TLB too. Zeroed, as calloc's. */
+/* Arrays of HUGE_SLOTS bytes or more (slots, and a flush's lists and
+ * sort) are mapped on their own, in huge pages where the kernel gives them
+ * (madvise): a lookup at a random slot then misses the cache, not the TLB
+ * too, and a flush's arrays of millions of entries take a page fault per
+ * 2 MiB, not per 4 KiB. Zeroed, as calloc's. */
 #define HUGE_SLOTS ((size_t)2 << 20)
 
-static kv_slot *slots_alloc(size_t cap)
+static void *big_alloc(size_t bytes)
 {
-	size_t bytes = cap * sizeof(kv_slot);
 	if (bytes < HUGE_SLOTS)
-		return calloc(cap, sizeof(kv_slot));
+		return calloc(1, bytes ? bytes : 1);
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
@@ -279,12 +280,23 @@ static kv_slot *slots_alloc(size_t cap)
 	return p;
 }
 
+/* Frees p, of `bytes` as given to big_alloc. */
+static void big_free(void *p, size_t bytes)
+{
+	if (bytes < HUGE_SLOTS)
+		free(p);
+	else if (p)
+		munmap(p, bytes);
+}
+
+static kv_slot *slots_alloc(size_t cap)
+{
+	return big_alloc(cap * sizeof(kv_slot));
+}
+
 static void slots_free(kv_slot *slots, size_t cap)
 {
-	if (cap * sizeof(kv_slot) < HUGE_SLOTS)
-		free(slots);
-	else
-		munmap(slots, cap * sizeof(kv_slot));
+	big_free(slots, cap * sizeof(kv_slot));
 }
 
 int kv_create(proj_kv **out, unsigned ndbs)
@@ -826,7 +838,8 @@ static int sort_entries(kv_entry **es, size_t ne)
 {
 	size_t start[STORE_MAX_DBS + 1] = {0}, at[STORE_MAX_DBS], lcp[STORE_MAX_DBS];
 	const kv_entry *first[STORE_MAX_DBS] = {0};
-	sort_item *it = malloc((ne ? ne : 1) * 2 * sizeof(*it));
+	size_t it_bytes = (ne ? ne : 1) * 2 * sizeof(sort_item);
+	sort_item *it = big_alloc(it_bytes);
 	if (!it)
 		return LD_E(INTERNAL);
 	/* One pass over the entries counts each database's, finds the prefix
@@ -863,7 +876,7 @@ static int sort_entries(kv_entry **es, size_t ne)
 	}
 	for (size_t i = 0; i < ne; i++)
 		es[i] = it[i].e;
-	free(it);
+	big_free(it, it_bytes);
 	return 0;
 }
 
@@ -954,7 +967,7 @@ int kv_detach(proj_kv *kv, kv_batch **out)
 	if (kv->npend)
 		return LD_E(INTERNAL); /* one flush at a time */
 	kv_batch *b = calloc(1, sizeof(*b));
-	if (!b || (kv->ndirty && !(b->e = malloc(kv->ndirty * sizeof(*b->e))))) {
+	if (!b || (kv->ndirty && !(b->e = big_alloc(kv->ndirty * sizeof(*b->e))))) {
 		kv_batch_free(b);
 		return LD_E(INTERNAL);
 	}
@@ -1000,7 +1013,7 @@ void kv_batch_free(kv_batch *b)
 {
 	if (!b)
 		return;
-	free(b->e);
+	big_free(b->e, b->n * sizeof(*b->e));
 	free(b);
 }
 
