@@ -3,8 +3,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
+#include "bigmem.h"
 #include "error.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -65,8 +65,8 @@ typedef struct kv_log {
 
 /*
  * The entries' memory: blocks of a few size classes (multiples of
- * SLAB_QUANTUM up to SLAB_MAX bytes), cut from chunks of SLAB_CHUNK mapped
- * on their own in huge pages where the kernel gives them (madvise), each
+ * SLAB_QUANTUM up to SLAB_MAX bytes), cut from chunks of SLAB_CHUNK on
+ * huge pages where the kernel gives them (core/bigmem.h), each
  * class with a list of the blocks freed, which new entries of that class
  * take first; bigger entries are malloc's. Why: a rebuild makes hundreds of
  * megabytes of entries on the projections' threads, and malloc grew each
@@ -176,6 +176,21 @@ static uint8_t *val_of(kv_entry *e)
 	return e->data + e->klen;
 }
 
+/* Arrays past 2 MiB (slots, and a flush's lists and sort) are on huge
+ * pages where the kernel gives them (core/bigmem.h): a lookup at a random
+ * slot then misses the cache, not the TLB too, and a flush's arrays of
+ * millions of entries take a page fault per 2 MiB, not per 4 KiB. Zeroed,
+ * as calloc's; freed with free(). */
+static void *big_alloc(size_t bytes)
+{
+	return bigmem_zalloc(bytes ? bytes : 1);
+}
+
+static kv_slot *slots_alloc(size_t cap)
+{
+	return big_alloc(cap * sizeof(kv_slot));
+}
+
 /* The bytes of a block of n bytes or more: n rounded up to its class
  * (past SLAB_MAX: n, malloc's). */
 static size_t block_size(size_t n)
@@ -223,10 +238,9 @@ static void *block_alloc(proj_kv *kv, size_t n)
 			SLAB_POISON(kv->bump, b);
 			kv->bump += b;
 		}
-		kv_chunk *c = mmap(NULL, SLAB_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (c == MAP_FAILED)
+		kv_chunk *c = big_alloc(SLAB_CHUNK);
+		if (!c)
 			return NULL;
-		(void)madvise(c, SLAB_CHUNK, MADV_HUGEPAGE);
 		c->size = SLAB_CHUNK;
 		c->next = kv->chunks;
 		kv->chunks = c;
@@ -262,43 +276,6 @@ static void entry_free(proj_kv *kv, kv_entry *e)
 		block_free(kv, e, entry_bytes(e));
 }
 
-/* Arrays of HUGE_SLOTS bytes or more (slots, and a flush's lists and
- * sort) are mapped on their own, in huge pages where the kernel gives them
- * (madvise): a lookup at a random slot then misses the cache, not the TLB
- * too, and a flush's arrays of millions of entries take a page fault per
- * 2 MiB, not per 4 KiB. Zeroed, as calloc's. */
-#define HUGE_SLOTS ((size_t)2 << 20)
-
-static void *big_alloc(size_t bytes)
-{
-	if (bytes < HUGE_SLOTS)
-		return calloc(1, bytes ? bytes : 1);
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	(void)madvise(p, bytes, MADV_HUGEPAGE);
-	return p;
-}
-
-/* Frees p, of `bytes` as given to big_alloc. */
-static void big_free(void *p, size_t bytes)
-{
-	if (bytes < HUGE_SLOTS)
-		free(p);
-	else if (p)
-		munmap(p, bytes);
-}
-
-static kv_slot *slots_alloc(size_t cap)
-{
-	return big_alloc(cap * sizeof(kv_slot));
-}
-
-static void slots_free(kv_slot *slots, size_t cap)
-{
-	big_free(slots, cap * sizeof(kv_slot));
-}
-
 int kv_create(proj_kv **out, unsigned ndbs)
 {
 	proj_kv *kv = calloc(1, sizeof(*kv));
@@ -319,7 +296,7 @@ void kv_free(proj_kv *kv)
 		return;
 	for (size_t i = 0; i < kv->cap; i++)
 		entry_free(kv, kv->slots[i].e);
-	slots_free(kv->slots, kv->cap);
+	free(kv->slots);
 	for (unsigned db = 0; db < STORE_MAX_DBS; db++) {
 		for (size_t i = 0; i < kv->log[db].n; i++)
 			entry_free(kv, kv->log[db].e[i]);
@@ -331,7 +308,7 @@ void kv_free(proj_kv *kv)
 	for (kv_chunk *c = kv->chunks, *next; c; c = next) {
 		next = c->next;
 		SLAB_UNPOISON(c, c->size);
-		munmap(c, c->size);
+		free(c);
 	}
 	free(kv->dirty);
 	free(kv->pend);
@@ -376,7 +353,7 @@ static int grow(proj_kv *kv)
 		if (kv->slots[i].e)
 			place(slots, cap, kv->slots[i].hash, kv->slots[i].e);
 	kv->bytes += (cap - kv->cap) * sizeof(*slots);
-	slots_free(kv->slots, kv->cap);
+	free(kv->slots);
 	kv->slots = slots;
 	kv->cap = cap;
 	kv->memo = NULL;
@@ -876,7 +853,7 @@ static int sort_entries(kv_entry **es, size_t ne)
 	}
 	for (size_t i = 0; i < ne; i++)
 		es[i] = it[i].e;
-	big_free(it, it_bytes);
+	free(it);
 	return 0;
 }
 
@@ -1013,7 +990,7 @@ void kv_batch_free(kv_batch *b)
 {
 	if (!b)
 		return;
-	big_free(b->e, b->n * sizeof(*b->e));
+	free(b->e);
 	free(b);
 }
 
@@ -1132,7 +1109,7 @@ static int drop_where(proj_kv *kv, int (*drop)(const kv_entry *))
 	}
 	log_drop(kv, drop);
 	kv->bytes = kv->bytes - kv->cap * sizeof(*slots) + cap * sizeof(*slots);
-	slots_free(kv->slots, kv->cap);
+	free(kv->slots);
 	kv->slots = slots;
 	kv->cap = cap;
 	kv->n = keep;
