@@ -587,20 +587,21 @@ static int thaw(proj_kv *kv, kv_entry **pe, size_t vlen)
 /* Sets the value of the entry at place pe (its slot's or its log's). */
 static int set_value(proj_kv *kv, kv_entry **pe, const void *val, size_t vlen)
 {
-	kv_entry *e = *pe;
+	kv_entry *e = *pe, *old = NULL;
 	if (vlen > UINT32_MAX)
 		return LD_E(INTERNAL);
 	if (e->vcap < vlen) {
+		/* A bigger block; the old one is freed once the value is in
+		 * (val may point into it). */
 		size_t cap = cap_for(e->klen, room_for(vlen));
 		size_t before = entry_cost(e);
 		kv_entry *n = block_alloc(kv, sizeof(*e) + e->klen + cap);
 		if (!n)
 			return LD_E(INTERNAL);
-		memcpy(n, e, sizeof(*e) + e->klen + e->vlen);
-		entry_free(kv, e);
+		memcpy(n, e, sizeof(*e) + e->klen);
 		n->vcap = (uint32_t)cap;
-		if (n != e)
-			kv->gen++;
+		kv->gen++;
+		old = e;
 		*pe = e = n;
 		if (e->dirty)
 			kv->dirty[e->dirty_ix] = e;
@@ -612,6 +613,7 @@ static int set_value(proj_kv *kv, kv_entry **pe, const void *val, size_t vlen)
 		memcpy(val_of(e), val, vlen);
 	e->vlen = (uint32_t)vlen;
 	e->absent = 0;
+	entry_free(kv, old);
 	return 0;
 }
 
