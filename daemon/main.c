@@ -5,14 +5,17 @@
  * it can and closes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <ftw.h>
 
@@ -146,6 +149,55 @@ static int wait_leading(cluster *cl, const sigset_t *sigs)
 struct flag {
 	const char *name, *value;
 };
+
+/* One daemon per data directory. A second one on the same directory would
+ * start, lead and take writes beside the first: two writers of one log (each
+ * with its own write model and seqs) and two writers of raft's segments (the
+ * second loads and renames the first's open segment while the first still
+ * writes into it: a log C-Raft then refuses to load). LMDB does not stop it
+ * (it lets processes share an environment), nor does raft_uv. So the daemon
+ * holds an exclusive flock on DATA/ledgerd.lock (its pid written in it) from
+ * before it reads anything until it exits; the kernel lets go of it however
+ * the process ends. The fd: kept open, or -1 with the error in e. */
+static int lock_data_dir(const char *dir, ld_errinfo *e)
+{
+	char path[4096];
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+		ld_errinfo_set(e, LD_E(STORAGE), "data", _("cannot create the data directory '%s': %s"),
+			       dir, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/ledgerd.lock", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		ld_errinfo_set(e, LD_E(STORAGE), "data", _("cannot open '%s': %s"), path,
+			       strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int err = errno;
+		char pid[24] = "";
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		close(fd);
+		if (err == EWOULDBLOCK)
+			ld_errinfo_set(e, LD_E(STORAGE), "data",
+				       _("the data directory '%s' is in use by another ledgerd "
+					 "(pid %s, which holds %s): stop it first; two daemons on one "
+					 "directory would both write its log"),
+				       dir, *pid ? pid : "?", path);
+		else
+			ld_errinfo_set(e, LD_E(STORAGE), "data", _("cannot lock '%s': %s"), path,
+				       strerror(err));
+		return -1;
+	}
+	char pid[24];
+	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+		log_warn("cannot write the pid into '%s': %s", path, strerror(errno));
+	return fd;
+}
 
 int main(int argc, char **argv)
 {
@@ -306,6 +358,11 @@ int main(int argc, char **argv)
 
 	log_info("ledgerd %s starting on '%s'%s%s", LD_VERSION, so.dir,
 		 cfg.file ? " with config " : "", cfg.file ? cfg.file : "");
+	int dir_lock = lock_data_dir(so.dir, &e);
+	if (dir_lock < 0) {
+		log_error("%s", e.message);
+		goto out;
+	}
 	if (cfg.roles) {
 		if (roles_load(&rl, cfg.roles, &e) != 0) {
 			log_error("%s", e.message);
@@ -541,5 +598,5 @@ out:
 	store_close(s);
 	log_info("stopped");
 	config_release(&cfg);
-	return rc;
+	return rc; /* the data directory's lock goes with the process */
 }
