@@ -72,7 +72,7 @@ ERR=$(LC_ALL=zh_CN.UTF-8 "$LEDGERD" --projections-memory 1K 2>&1 >/dev/null)
 RC=$?
 set -e
 [ "$RC" -eq 2 ] || fail "ledgerd --projections-memory 1K: exit $RC"
-err_has '^ledgerd: --projections-memory: “projections-memory”应为 1M 或更大的大小，实际为“1K”$' \
+err_has '^ledgerd: --projections-memory: “projections-memory”应为不小于 1M 的大小，实际为“1K”$' \
 	"ledgerd's --projections-memory error is not in Chinese"
 grep -q '^用法：ledger-gen ' <<<"$GEN" || fail "ledger-gen --help is not in Chinese"
 
