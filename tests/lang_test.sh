@@ -160,8 +160,10 @@ PY
 # --- installed: the catalogue is found next to the program ------------------------------
 
 ROOTDIR=$TMPDIR/root
-make -s -C "$ROOT" BUILD="$BUILD" DESTDIR="$ROOTDIR" PREFIX=/opt/ledgerd install >/dev/null ||
-	fail "make install failed"
+# One make in the build directory at a time: `install` makes the man pages
+# there first, and ops_test installs too (tests run two at a time).
+flock "$BUILD/.install.lock" make -s -C "$ROOT" BUILD="$BUILD" DESTDIR="$ROOTDIR" PREFIX=/opt/ledgerd install \
+	>"$TMPDIR/install.out" 2>&1 || { cat "$TMPDIR/install.out" >&2; fail "make install failed"; }
 [ -f "$ROOTDIR/opt/ledgerd/share/locale/zh_CN/LC_MESSAGES/ledgerd.mo" ] ||
 	fail "make install did not install the Chinese catalogue"
 INSTALLED=$(LC_ALL=zh_CN.UTF-8 "$ROOTDIR/opt/ledgerd/bin/ledgerctl" --help)
