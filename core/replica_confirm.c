@@ -180,22 +180,31 @@ static uint64_t end_before(const rc_log *l, uint64_t index)
 	return index == l->base ? l->end0 : l->e[index - l->base - 1].end;
 }
 
-unsigned rc_log_threshold(const rc_log *l, uint64_t bytes, unsigned most)
+/* The position in e of the first entry from position pos on whose end
+ * reaches target (l->n: none does). */
+static size_t first_reaching(const rc_log *l, size_t pos, uint64_t target)
 {
-	uint64_t from = l->snap_index + 1 > l->base ? l->snap_index + 1 : l->base;
-	if (from > rc_log_last(l) || l->e[l->n - 1].end - end_before(l, from) < bytes)
-		return most;
-	/* The first entry at which those from `from` on reach `bytes`. */
-	uint64_t start = end_before(l, from);
-	size_t lo = from - l->base, hi = l->n - 1;
+	size_t lo = pos, hi = l->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (l->e[mid].end - start >= bytes)
+		if (l->e[mid].end >= target)
 			hi = mid;
 		else
 			lo = mid + 1;
 	}
-	uint64_t count = l->base + lo - l->snap_index;
+	return lo;
+}
+
+unsigned rc_log_threshold(const rc_log *l, uint64_t bytes, unsigned most)
+{
+	uint64_t from = l->snap_index + 1 > l->base ? l->snap_index + 1 : l->base;
+	if (from > rc_log_last(l))
+		return most;
+	/* The first entry at which those from `from` on hold `bytes`. */
+	size_t at = first_reaching(l, from - l->base, end_before(l, from) + bytes);
+	if (at == l->n)
+		return most;
+	uint64_t count = l->base + at - l->snap_index;
 	return count < most ? (unsigned)count : most;
 }
 
@@ -203,19 +212,13 @@ unsigned rc_log_trailing(const rc_log *l, uint64_t bytes, unsigned most)
 {
 	if (!l->n)
 		return most;
-	/* The oldest entry such that it and every newer one fit in `bytes`. */
+	/* The newest entries that fit in `bytes`: all of them, or those after
+	 * the first whose end reaches the last one's less `bytes`. */
 	uint64_t last = l->e[l->n - 1].end;
-	size_t lo = 0, hi = l->n - 1;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (last - (mid ? l->e[mid - 1].end : l->end0) <= bytes)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	uint64_t count = l->n - lo;
+	size_t at = last - l->end0 <= bytes ? 0 : first_reaching(l, 0, last - bytes) + 1;
+	uint64_t count = l->n - at;
 	if (!count)
-		count = 1;
+		count = 1; /* the newest alone is more than `bytes` */
 	return count < most ? (unsigned)count : most;
 }
 

@@ -643,6 +643,8 @@ int replica_new(replica **out, const replica_sm_ops *ops, void *sm)
 	rp_fsm_init(r);
 	r->election_ms = 3000;
 	r->checkpoint_ms = 3000;
+	r->snapshot_bytes = REPLICA_SNAPSHOT_BYTES;
+	r->trailing_bytes = REPLICA_TRAILING_BYTES;
 	r->raft_closed = 1;
 	rc_log_init(&r->log);
 	/* What the log applied was confirmed. */
@@ -689,8 +691,10 @@ static void take_options(replica *r, const replica_options *o)
 	r->send = o->send;
 	r->arg = o->arg;
 	r->keys = o->keys;
-	r->snapshot_bytes = o->snapshot_bytes ? o->snapshot_bytes : REPLICA_SNAPSHOT_BYTES;
-	r->trailing_bytes = o->trailing_bytes ? o->trailing_bytes : REPLICA_TRAILING_BYTES;
+	if (o->snapshot_bytes)
+		r->snapshot_bytes = o->snapshot_bytes;
+	if (o->trailing_bytes)
+		r->trailing_bytes = o->trailing_bytes;
 }
 
 void replica_bind(replica *r, struct raft *raft, const replica_options *o)
@@ -706,8 +710,6 @@ void replica_bind(replica *r, struct raft *raft, const replica_options *o)
 	/* The fixture's owner set C-Raft's counts: they are the most. */
 	r->threshold_most = raft->snapshot.threshold;
 	r->trailing_most = raft->snapshot.trailing;
-	if (!o)
-		r->snapshot_bytes = REPLICA_SNAPSHOT_BYTES, r->trailing_bytes = REPLICA_TRAILING_BYTES;
 	r->last_activity = rp_now_ms(r);
 }
 
