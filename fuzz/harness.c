@@ -205,6 +205,15 @@ static void request_body(const uint8_t *data, size_t size)
 					continue;
 				}
 				fuzz_seen.events_passed++;
+				/* A join naming its person by national_id alone passes
+				 * check_event as a client sends it, but the writer never
+				 * sees it so: the server first hashes the ID and gives
+				 * the member and event ids (core/pii.h pii_prepare), or
+				 * refuses it without a keystore (server/intake.c). */
+				if (a->events[i]->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED &&
+				    a->events[i]->member_joined->national_id &&
+				    *a->events[i]->member_joined->national_id)
+					continue;
 				as_the_writer_would(a->events[i]);
 			}
 		}
