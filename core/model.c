@@ -971,6 +971,10 @@ static int dues_overlap(store_txn *t, const char *member, uint32_t s, uint64_t s
 	/* No payment in the stream: none to overlap (self is none either). */
 	if (s == MT_NONE || (ms_stream(m, s)->flags & MS_NOPAY))
 		return 0;
+	/* Every payment of the stream ends before this one begins. */
+	const mstream *st = ms_stream(m, s);
+	if ((st->flags & MS_PAYTO) && d->period_from > st->paid_to)
+		return 0;
 	int in_force = 0, rc = self ? dues_now(t, self, &in_force, &was_from, &was_to) : 0;
 	if (rc)
 		return rc;
@@ -1390,6 +1394,18 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, const model
 		st->flags &= (uint8_t)~MS_NOPAY;
 	else if (r->version == 1 && st->kind == MS_MEMBER)
 		st->flags |= MS_NOPAY;
+	/* The last month any of its payments paid for (mstate.h MS_PAYTO). */
+	if (r->version == 1 && st->kind == MS_MEMBER) {
+		st->flags |= MS_PAYTO;
+		st->paid_to = 0;
+	}
+	const Ledger__Event *paid = (k->flags & LD_KIND_AMENDMENT) ? &replacement : ev;
+	if ((st->flags & MS_PAYTO) && paid->body_case == LEDGER__EVENT__BODY_DUES_PAID) {
+		const Ledger__DuesPaid *d = paid->dues_paid;
+		uint32_t upto = d->period_to > d->period_from ? d->period_to : d->period_from;
+		if (upto > st->paid_to)
+			st->paid_to = upto;
+	}
 	r->stream_ref = s;
 out:
 	codec_event_free(target);

@@ -54,8 +54,13 @@ enum { MS_MEMBER = 1, MS_ORG = 2, MS_REGION = 3 };
  * stream) none of its events is a DuesPaid, so no payment of it can be in
  * force and a payment's overlap check reads none of them. Only ever a hint
  * that spares reading: a stream without it (one of a snapshot written
- * before it existed) is read as before. */
-enum { MS_DEAD = 1, MS_NOPAY = 2 };
+ * before it existed) is read as before. MS_PAYTO (a member's stream):
+ * paid_to is at or past the last month of every payment ever recorded in
+ * it (amendments' included; voids and refunds only free months), so a new
+ * payment from a later month overlaps none and its check reads none of
+ * them; set from the stream's first event, so a stream of an older
+ * snapshot lacks it and is read as before. */
+enum { MS_DEAD = 1, MS_NOPAY = 2, MS_PAYTO = 4 };
 enum { MEMBER_NONE = 0, MEMBER_ACTIVE = 1, MEMBER_ENDED = 2 };
 enum { FIX_VOID = 1, FIX_AMEND = 2 };
 
@@ -65,7 +70,8 @@ typedef struct mstream {
 	uint64_t head_skip; /* that event's skip link (core/links.h) */
 	uint32_t version;   /* decided */
 	uint32_t state;     /* member or org record; MT_NONE for a region */
-	uint8_t kind, name_len, flags, pad[5];
+	uint8_t kind, name_len, flags, pad;
+	uint32_t paid_to; /* YYYYMM: with MS_PAYTO, see above; else 0 */
 } mstream;
 
 typedef struct mmember {
