@@ -713,6 +713,10 @@ static int apply_entry(replica *r, uint64_t index, const void *data, size_t size
 	}
 	if (!h.raw_len)
 		return apply_events(r, index, &h, events, len);
+	/* The leader's own group: its events as it proposed them. */
+	const void *mine = r->ops->own ? r->ops->own(r->sm, &h) : NULL;
+	if (mine)
+		return apply_events(r, index, &h, mine, h.raw_len);
 	uint8_t *raw = malloc(h.raw_len);
 	if (!raw) {
 		rp_fail(r, "no memory to decompress entry %llu (%u bytes)",

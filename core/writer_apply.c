@@ -619,7 +619,7 @@ static int apply_queued(writer *w, uint64_t index, const uint8_t *blob, size_t l
 	const wgroup *f = w->flight;
 	int rc = 0;
 	if (blob && (w->flight_state != FLIGHT_COMMITTING || f->g.len != len ||
-		     memcmp(f->g.buf, blob, len) != 0)) {
+		     (f->g.buf != blob && memcmp(f->g.buf, blob, len) != 0))) {
 		log_error("writer: the entry at raft index %llu is not the group in flight",
 			  (unsigned long long)index);
 		rc = LD_E(INTERNAL);

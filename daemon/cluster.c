@@ -30,6 +30,7 @@ typedef struct prop {
 	struct cluster *c;
 	const uint8_t *blob; /* the writer's, valid until it is told */
 	size_t len;
+	replica_entry h; /* its header, once proposed */
 	writer_replicated_fn done; /* the writer told, once */
 	void *ctx;
 	int own_applied; /* written into this log as this node's own */
@@ -359,8 +360,10 @@ static void propose_queued(cluster *c)
 	replica_entry h;
 	ld_errinfo e = {0};
 	int rc = entry_of(p->blob, p->len, &h);
-	if (rc == 0)
+	if (rc == 0) {
+		p->h = h; /* read by sm_own, on this thread */
 		rc = replica_propose(c->rep, &h, p->blob, p->len, proposed, p, &e);
+	}
 	if (rc) {
 		if (rc == LD_E(INVALID_STATE) || rc == LD_E(INTERNAL))
 			log_error("cluster: a group from seq %llu not proposed: %s",
@@ -433,7 +436,7 @@ static int sm_apply(void *sm, uint64_t index, const replica_entry *h, const void
 		return writer_follow_entry(c->w, index, NULL, 0, h->last_hash);
 	pthread_mutex_lock(&c->lock);
 	prop *p = c->inflight;
-	int own = p && p->len == len && memcmp(p->blob, events, len) == 0;
+	int own = p && p->len == len && (p->blob == events || memcmp(p->blob, events, len) == 0);
 	if (own) {
 		pthread_mutex_unlock(&c->lock);
 		/* The committing thread waits for this very group. */
@@ -498,8 +501,24 @@ static int sm_fetch(void *sm, uint64_t to_seq, const uint8_t to_hash[REPLICA_HAS
 	return catchup_start(c->cu, urls, n, to_seq, to_hash, index);
 }
 
-static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply,
-				       sm_sync, sm_fetch,   sm_settle};
+/* The group in flight, if h is its header: the writer is told of it only on
+ * this thread (the loop's), or once the loop has stopped, so its blob stays
+ * valid through the apply that follows. */
+static const void *sm_own(void *sm, const replica_entry *h)
+{
+	cluster *c = sm;
+	const void *events = NULL;
+	pthread_mutex_lock(&c->lock);
+	const prop *p = c->inflight;
+	if (p && p->h.count && p->h.first_seq == h->first_seq && p->h.count == h->count &&
+	    p->len == h->raw_len && memcmp(p->h.last_hash, h->last_hash, REPLICA_HASH_LEN) == 0)
+		events = p->blob;
+	pthread_mutex_unlock(&c->lock);
+	return events;
+}
+
+static const replica_sm_ops sm_ops = {sm_head,	sm_hash_at, sm_apply, sm_sync,
+				       sm_fetch, sm_settle,  sm_own};
 
 /* ------------------------------------------------------------------ */
 /* The loop                                                            */

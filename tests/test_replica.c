@@ -274,7 +274,7 @@ static int sm_settle(void *sm, int wait, uint64_t *index, char *why, size_t n)
 	return LD_E(CHAIN_BROKEN);
 }
 
-static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply, sm_sync, sm_fetch, sm_settle};
+static const replica_sm_ops sm_ops = {sm_head, sm_hash_at, sm_apply, sm_sync, sm_fetch, sm_settle, NULL};
 
 /* The page protocol, in memory: events head+1 .. f_seq from a usable peer
  * that has them, checked against the marker's hash before any is kept, then
