@@ -1152,6 +1152,29 @@ static void proposal_cb(struct raft_apply *req, int status, void *result)
 		finish(r, p, REPLICA_E_UNKNOWN);
 }
 
+/* Whether the packed entry (size bytes) reads back as h and the events: a
+ * group is checked before raft's log holds it, as the leader applies its own
+ * group from the writer's bytes (replica_sm_ops.own), not from the entry. */
+static int packed_back(const void *buf, size_t size, const replica_entry *h, const void *events,
+                       size_t len)
+{
+	replica_entry d;
+	const uint8_t *got;
+	size_t n;
+	char why[128];
+	if (replica_entry_decode(buf, size, &d, &got, &n, why, sizeof why) ||
+	    d.first_seq != h->first_seq || d.count != h->count ||
+	    memcmp(d.prev_hash, h->prev_hash, REPLICA_HASH_LEN) ||
+	    memcmp(d.last_hash, h->last_hash, REPLICA_HASH_LEN))
+		return 0;
+	if (!d.raw_len)
+		return n == len && (!len || memcmp(got, events, len) == 0);
+	uint8_t *raw = d.raw_len == len ? malloc(len) : NULL;
+	int ok = raw && replica_entry_unpack(&d, got, n, raw) == 0 && memcmp(raw, events, len) == 0;
+	free(raw);
+	return ok;
+}
+
 static int submit(replica *r, const replica_entry *h, const void *events, size_t len,
                   replica_done_cb cb, void *arg)
 {
@@ -1164,6 +1187,14 @@ static int submit(replica *r, const replica_entry *h, const void *events, size_t
 		return LD_E(INTERNAL);
 	}
 	b.len = replica_entry_pack(h, events, len, b.base);
+	if (!packed_back(b.base, b.len, h, events, len)) {
+		log_error("replica: an entry from seq %llu did not read back as the events packed "
+		          "into it; not proposed",
+		          (unsigned long long)h->first_seq);
+		raft_free(b.base);
+		free(p);
+		return LD_E(INTERNAL);
+	}
 	p->r = r;
 	p->cb = cb;
 	p->arg = arg;

@@ -13,7 +13,12 @@
 #include "log.h"
 #include "mstate.h"
 
-#define MAGIC "LDSNAP01"
+/* 02: member streams keep MS_PAYTO and paid_to (mstate.h). A 01 snapshot
+ * (older ledgerd, which records payments without raising paid_to) loads
+ * with MS_PAYTO cleared; older ledgerd refuses an 02 one and rebuilds its
+ * model from the log, so paid_to is never left stale by it. */
+#define MAGIC "LDSNAP02"
+#define MAGIC_01 "LDSNAP01"
 #define CHUNK 4096 /* records copied under the lock at a time */
 #define ENDIAN 0x01020304u
 
@@ -431,8 +436,10 @@ int snapshot_load(model *m, const char *dir, uint64_t *seq, uint8_t hash[LD_HASH
 		return LD_E(INTERNAL);
 	}
 	XXH3_64bits_reset(i.x);
-	if (in_get(&i, &h, sizeof(h)) || memcmp(h.magic, MAGIC, 8) != 0 || h.endian != ENDIAN ||
-	    h.nrec != MA__COUNT) {
+	int v01 = 0;
+	if (in_get(&i, &h, sizeof(h)) ||
+	    (memcmp(h.magic, MAGIC, 8) != 0 && !(v01 = memcmp(h.magic, MAGIC_01, 8) == 0)) ||
+	    h.endian != ENDIAN || h.nrec != MA__COUNT) {
 		rc = damaged(e, path, "is not a snapshot of this version of ledgerd");
 		goto out;
 	}
@@ -459,6 +466,8 @@ int snapshot_load(model *m, const char *dir, uint64_t *seq, uint8_t hash[LD_HASH
 	}
 	if (rc)
 		goto out;
+	for (uint32_t k = 0; v01 && k < h.count[MA_STREAMS]; k++)
+		((mstream *)marray_at(&m->arr[MA_STREAMS], k))->flags &= (uint8_t)~MS_PAYTO;
 	for (uint32_t k = marray_count(&m->pub); k < h.count[MA_STREAMS]; k++)
 		if (marray_push(&m->pub) == MT_NONE) {
 			rc = LD_E(INTERNAL);
