@@ -1389,16 +1389,15 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, const model
 	st->head_skip = r->link.skip;
 	st->version = (uint32_t)r->version;
 	/* Whether the stream holds a payment (a correction keeps the kind of
-	 * what it corrects, so only a DuesPaid brings one). */
-	if (ev->body_case == LEDGER__EVENT__BODY_DUES_PAID)
-		st->flags &= (uint8_t)~MS_NOPAY;
-	else if (r->version == 1 && st->kind == MS_MEMBER)
-		st->flags |= MS_NOPAY;
-	/* The last month any of its payments paid for (mstate.h MS_PAYTO). */
+	 * what it corrects, so only a DuesPaid brings one), and the last month
+	 * any of its payments paid for (mstate.h MS_PAYTO): both known from a
+	 * member stream's first event on. */
 	if (r->version == 1 && st->kind == MS_MEMBER) {
-		st->flags |= MS_PAYTO;
+		st->flags |= MS_NOPAY | MS_PAYTO;
 		st->paid_to = 0;
 	}
+	if (ev->body_case == LEDGER__EVENT__BODY_DUES_PAID)
+		st->flags &= (uint8_t)~MS_NOPAY;
 	const Ledger__Event *paid = (k->flags & LD_KIND_AMENDMENT) ? &replacement : ev;
 	if ((st->flags & MS_PAYTO) && paid->body_case == LEDGER__EVENT__BODY_DUES_PAID) {
 		const Ledger__DuesPaid *d = paid->dues_paid;
