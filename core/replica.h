@@ -237,6 +237,15 @@ extern const replica_key_info replica_key_table[REPLICA_KEYS];
 /* The first key on which a and b differ (enum replica_key), or -1. */
 int replica_keys_differ(const replica_keys *a, const replica_keys *b);
 
+/* A follower whose leader's process is gone (its raft port refuses a
+ * probe): how many milliseconds to add to raft's clock so that its
+ * election comes `rank` * 2 heartbeats from now (rank: its place among the
+ * voters other than the leader, by id), given `since` ms without a word
+ * from the leader and the election timeout C-Raft drew. 0 when the leader
+ * was heard within a heartbeat and a half, or the election comes sooner
+ * anyway. (core/replica_node.c, "A leader gone".) */
+uint64_t replica_gone_skip(uint64_t since, uint64_t timeout, uint64_t heartbeat, unsigned rank);
+
 /* raft_uv's segment size (replica_start sets it: 0.15's default). Open
  * segments are allocated whole (posix_fallocate) and raft_uv keeps two
  * ready ahead of the one it writes; a new one is allocated each time one is

@@ -98,6 +98,15 @@ struct replica {
 	int (*o_put)(struct raft_io *, unsigned, struct raft_io_snapshot_put *,
 	             const struct raft_snapshot *, raft_io_snapshot_put_cb);
 	raft_io_recv_cb c_recv; /* C-Raft's */
+	raft_io_tick_cb c_tick; /* C-Raft's */
+	raft_time (*o_time)(struct raft_io *);
+	/* A leader whose process is gone (replica_node.c, "A leader gone"):
+	 * the UDP socket that probes it, and the milliseconds added to raft's
+	 * clock so that this node calls its election sooner. */
+	int has_probe, probe_fd;
+	uint64_t probe_to;  /* the node probed */
+	uint64_t time_skip; /* added to raft's clock, never taken back */
+	uint64_t gone_term; /* the term whose leader was last found gone */
 	/* raft's log bounds (replica_options), turned into C-Raft's entry
 	 * counts by log_bounds as entries come and go */
 	unsigned threshold_most, trailing_most;

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "replica_int.h"
@@ -496,11 +498,144 @@ static void w_recv(struct raft_io *io, struct raft_message *m)
 	r->c_recv(io, m);
 }
 
+/* ------------------------------------------------------------------ */
+/* A leader gone                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * C-Raft 0.15's followers call an election 1 to 2 election timeouts after
+ * the leader's last message, and each refuses every vote while it still
+ * names a leader (docs/REPLICATION.md, "Failover"). When the leader's
+ * process is gone but its machine is not (killed, crashed, stopped), its
+ * raft port answers a UDP datagram with "port unreachable": proof that no
+ * ledgerd listens there. So a follower probes the leader it names, once a
+ * tick (a heartbeat), from a UDP socket connected to the leader's raft
+ * address (the leader's confirmation socket takes the probe and drops it: a
+ * datagram of one byte is no message). When the probe is refused and the
+ * leader's heartbeat is overdue, the follower moves its election closer:
+ * the voters other than the leader, in the order of their ids, call theirs
+ * two heartbeats apart (the first one is refused while the next still names
+ * the leader; the next one then wins, granted by the first), and the
+ * election timer runs out that much sooner by adding the difference to
+ * raft's clock (io->time, ours: C-Raft 0.15 keeps the randomised timeout it
+ * drew until the timer is reset, so raft_set_election_timeout would come
+ * too late). The clock only moves forward, as it would over a stall of the
+ * loop. A machine that is down, or a network that drops, refuses nothing:
+ * the election comes after the timeout, as before. A live leader heard
+ * within a heartbeat and a half is never passed over.
+ */
+static void probe_close(replica *r)
+{
+	if (r->has_probe)
+		close(r->probe_fd);
+	r->has_probe = 0;
+	r->probe_to = 0;
+}
+
+static int peer_addr(replica *r, uint64_t id, struct sockaddr_in *sa);
+
+/* Connects the probe to node id's raft address. 0 or -1. */
+static int probe_open(replica *r, uint64_t id)
+{
+	struct sockaddr_in sa;
+	probe_close(r);
+	if (peer_addr(r, id, &sa))
+		return -1;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)&sa, sizeof sa)) {
+		close(fd);
+		return -1;
+	}
+	r->probe_fd = fd;
+	r->has_probe = 1;
+	r->probe_to = id;
+	return 0;
+}
+
+/* Whether the probe, or the one before it, was refused; sends the next. */
+static int probe_refused(replica *r)
+{
+	char c = 'p';
+	int refused = 0;
+	/* A refusal of the last probe is the socket's pending error. */
+	if (recv(r->probe_fd, &c, 1, MSG_DONTWAIT) < 0 && errno == ECONNREFUSED)
+		refused = 1;
+	if (send(r->probe_fd, &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == ECONNREFUSED)
+		refused = 1;
+	return refused;
+}
+
+uint64_t replica_gone_skip(uint64_t since, uint64_t timeout, uint64_t heartbeat, unsigned rank)
+{
+	uint64_t wait = (uint64_t)rank * 2 * heartbeat;
+	if (since < heartbeat + heartbeat / 2 || since + wait >= timeout)
+		return 0;
+	return timeout - since - wait;
+}
+
+/* Before each of C-Raft's ticks, on a follower. */
+static void leader_gone_check(replica *r)
+{
+	struct raft *raft = r->raft;
+	raft_id lid = 0;
+	const char *laddr = NULL;
+	if (!r->has_udp || !rp_running(r) || r->halted || raft_state(raft) != RAFT_FOLLOWER) {
+		probe_close(r);
+		return;
+	}
+	raft_leader(raft, &lid, &laddr);
+	if (!lid || lid == raft->id) {
+		probe_close(r);
+		return;
+	}
+	if ((!r->has_probe || r->probe_to != lid) && probe_open(r, lid))
+		return;
+	if (!probe_refused(r))
+		return;
+	unsigned rank = 0;
+	for (unsigned i = 0; i < raft->configuration.n; i++) {
+		const struct raft_server *s = &raft->configuration.servers[i];
+		if (s->role == RAFT_VOTER && s->id != lid && s->id < raft->id)
+			rank++;
+	}
+	uint64_t now = raft->io->time(raft->io), since = now - raft->election_timer_start,
+	         timeout = raft->follower_state.randomized_election_timeout;
+	uint64_t skip = replica_gone_skip(since, timeout, raft->heartbeat_timeout, rank);
+	if (!skip)
+		return;
+	r->time_skip += skip;
+	if (r->gone_term != raft->current_term) {
+		r->gone_term = raft->current_term;
+		log_warn("replica: the leader, node %llu, is gone (its raft port refuses, and "
+		         "nothing came from it for %llu ms): this node calls an election in %llu ms "
+		         "(voter %u of those left), not %llu",
+		         (unsigned long long)lid, (unsigned long long)since,
+		         (unsigned long long)(timeout - since - skip), rank + 1,
+		         (unsigned long long)(timeout - since));
+	}
+}
+
+static void w_tick(struct raft_io *io)
+{
+	replica *r = of_io(io);
+	leader_gone_check(r);
+	r->c_tick(io);
+}
+
+static raft_time w_time(struct raft_io *io)
+{
+	replica *r = of_io(io);
+	return r->o_time(io) + r->time_skip;
+}
+
 static int w_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raft_io_recv_cb recv)
 {
 	replica *r = of_io(io);
 	r->c_recv = recv;
-	return r->o_start(io, msecs, tick, w_recv);
+	r->c_tick = tick;
+	return r->o_start(io, msecs, w_tick, w_recv);
 }
 
 static void wrap_io(replica *r, struct raft_io *io)
@@ -512,12 +647,14 @@ static void wrap_io(replica *r, struct raft_io *io)
 	r->o_append = io->append;
 	r->o_truncate = io->truncate;
 	r->o_put = io->snapshot_put;
+	r->o_time = io->time;
 	io->load = w_load;
 	io->start = w_start;
 	io->send = w_send;
 	io->append = w_append;
 	io->truncate = w_truncate;
 	io->snapshot_put = w_put;
+	io->time = w_time;
 }
 
 static void unwrap_io(replica *r)
@@ -537,6 +674,8 @@ static void unwrap_io(replica *r)
 		io->truncate = r->o_truncate;
 	if (io->snapshot_put == w_put)
 		io->snapshot_put = r->o_put;
+	if (io->time == w_time)
+		io->time = r->o_time;
 	r->wio = NULL;
 }
 
@@ -780,6 +919,7 @@ static void close_handles(replica *r)
 		uv_close((uv_handle_t *)&r->check, handle_closed);
 		r->has_check = 0;
 	}
+	probe_close(r);
 	if (r->has_udp) {
 		uv_udp_recv_stop(&r->udp);
 		r->closing++;

@@ -79,6 +79,12 @@ RC=$?
 set -e
 [ "$RC" -eq 0 ] || { cat "$TMPDIR/stall.err" >&2; die "a write through the list while the leader stalled"; }
 wait_leader
+# A stopped leader's raft port is still bound: it refuses no probe, and no
+# follower passes it over (core/replica_node.c, "A leader gone").
+for i in 1 2 3; do
+	! grep -q "is gone (its raft port refuses" "$TMPDIR/n$i.log" ||
+		die "node $i passed over a leader that was only stopped"
+done
 
 # --- kill -9 of the leader under load --------------------------------------
 # One event at a time, each with its own fixed id, sent to every URL in turn
@@ -123,6 +129,15 @@ FIRST=$(awk -v t="$KILLED_AT" '$3 > t { print $2; exit }' "$TMPDIR/acked")
 FAILOVER_MS=$(( (FIRST - KILLED_AT) / 1000000 ))
 echo "cluster_test: first write acknowledged ${FAILOVER_MS} ms after the leader was killed" >&2
 [ "$FAILOVER_MS" -lt 15000 ] || die "failover took ${FAILOVER_MS} ms"
+# Its process gone, its raft port refused the followers' probes: they called
+# their election without waiting out the timeout (1 s here).
+GONE=0
+for i in 1 2 3; do
+	[ "$i" = "$OLD" ] && continue
+	grep -q "the leader, node $OLD, is gone (its raft port refuses" "$TMPDIR/n$i.log" &&
+		GONE=$((GONE + 1))
+done
+[ "$GONE" -ge 1 ] || die "no follower found the killed leader gone"
 
 # Every acknowledged event is in the new leader's log, exactly once.
 ctl --url "${URLS[$L]}" export --format jsonl

@@ -900,6 +900,25 @@ static void assert_same_logs(const ledger *a, const ledger *b)
 }
 
 /* Odd-sized entries, a restart that replays them, more after it. */
+/* A follower whose leader's port refuses: its election comes rank * 2
+ * heartbeats from now, never later than C-Raft's own timeout, and never
+ * while the leader was heard within a heartbeat and a half. */
+static void test_gone_skip(void **state)
+{
+	(void)state;
+	/* 600 ms drawn as 900, heartbeat 100, nothing heard for 200 ms. */
+	assert_int_equal(replica_gone_skip(200, 900, 100, 0), 700);
+	assert_int_equal(replica_gone_skip(200, 900, 100, 1), 500);
+	assert_int_equal(replica_gone_skip(200, 900, 100, 2), 300);
+	/* Heard 149 ms ago: a heartbeat may just be late. */
+	assert_int_equal(replica_gone_skip(149, 900, 100, 0), 0);
+	assert_int_equal(replica_gone_skip(150, 900, 100, 0), 750);
+	/* The timeout comes first anyway. */
+	assert_int_equal(replica_gone_skip(800, 900, 100, 1), 0);
+	assert_int_equal(replica_gone_skip(900, 900, 100, 0), 0);
+	assert_int_equal(replica_gone_skip(1000, 900, 100, 0), 0);
+}
+
 static void test_uv_one_node(void **state)
 {
 	(void)state;
@@ -3309,6 +3328,7 @@ int main(void)
 	    cmocka_unit_test(test_entry_format),
 	    cmocka_unit_test(test_entry_packed),   cmocka_unit_test(test_confirm_account),
 	    cmocka_unit_test(test_confirm_bounds),
+	    cmocka_unit_test(test_gone_skip),
 	    cmocka_unit_test(test_uv_one_node),
 	    cmocka_unit_test(test_uv_write_error), cmocka_unit_test(test_uv_upgrade),
 	    cmocka_unit_test(test_uv_restored_cluster),
