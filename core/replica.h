@@ -237,14 +237,17 @@ extern const replica_key_info replica_key_table[REPLICA_KEYS];
 /* The first key on which a and b differ (enum replica_key), or -1. */
 int replica_keys_differ(const replica_keys *a, const replica_keys *b);
 
-/* A follower whose leader's process is gone (its raft port refuses a
- * probe): how many milliseconds to add to raft's clock so that its
- * election comes `rank` * 2 heartbeats from now (rank: its place among the
- * voters other than the leader, by id), given `since` ms without a word
- * from the leader and the election timeout C-Raft drew. 0 when the leader
- * was heard within a heartbeat and a half, or the election comes sooner
- * anyway. (core/replica_node.c, "A leader gone".) */
-uint64_t replica_gone_skip(uint64_t since, uint64_t timeout, uint64_t heartbeat, unsigned rank);
+/* A voter whose leader's process is gone (its raft port refuses a probe):
+ * how many milliseconds to add to raft's clock so that its election timer
+ * (C-Raft drew `timeout`; `since` ms ago it was reset) runs out when this
+ * voter's turn comes. Its turn: a follower (candidate 0), `rank` * 2
+ * heartbeats from now (rank: its place by id among the `left` voters other
+ * than the leader), and never while the leader was heard within a heartbeat
+ * and a half; a candidate whose call was not won (candidate 1), `left` * 2
+ * heartbeats after its call, once every other voter called. 0 when the
+ * timer runs out sooner anyway. (core/replica_node.c, "A leader gone".) */
+uint64_t replica_gone_skip(int candidate, uint64_t since, uint64_t timeout, uint64_t heartbeat,
+                           unsigned rank, unsigned left);
 
 /* raft_uv's segment size (replica_start sets it: 0.15's default). Open
  * segments are allocated whole (posix_fallocate) and raft_uv keeps two

@@ -104,9 +104,12 @@ struct replica {
 	 * the UDP socket that probes it, and the milliseconds added to raft's
 	 * clock so that this node calls its election sooner. */
 	int has_probe, probe_fd;
-	uint64_t probe_to;  /* the node probed */
-	uint64_t time_skip; /* added to raft's clock, never taken back */
-	uint64_t gone_term; /* the term whose leader was last found gone */
+	uint64_t probe_to;   /* the node probed */
+	uint64_t time_skip;  /* added to raft's clock, never taken back */
+	uint64_t gone_term;  /* the term whose leader was last found gone */
+	uint64_t gone_from;  /* that leader, until a leader is known (0: none) */
+	uint64_t gone_timer; /* the candidate timer already brought forward */
+	uint64_t heard_from, heard_term; /* the last confirmation message's sender */
 	/* raft's log bounds (replica_options), turned into C-Raft's entry
 	 * counts by log_bounds as entries come and go */
 	unsigned threshold_most, trailing_most;

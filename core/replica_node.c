@@ -505,24 +505,34 @@ static void w_recv(struct raft_io *io, struct raft_message *m)
 /*
  * C-Raft 0.15's followers call an election 1 to 2 election timeouts after
  * the leader's last message, and each refuses every vote while it still
- * names a leader (docs/REPLICATION.md, "Failover"). When the leader's
+ * names a leader (docs/REPLICATION.md, "A leader gone"). When the leader's
  * process is gone but its machine is not (killed, crashed, stopped), its
  * raft port answers a UDP datagram with "port unreachable": proof that no
- * ledgerd listens there. So a follower probes the leader it names, once a
- * tick (a heartbeat), from a UDP socket connected to the leader's raft
- * address (the leader's confirmation socket takes the probe and drops it: a
- * datagram of one byte is no message). When the probe is refused and the
- * leader's heartbeat is overdue, the follower moves its election closer:
- * the voters other than the leader, in the order of their ids, call theirs
- * two heartbeats apart (the first one is refused while the next still names
- * the leader; the next one then wins, granted by the first), and the
- * election timer runs out that much sooner by adding the difference to
- * raft's clock (io->time, ours: C-Raft 0.15 keeps the randomised timeout it
- * drew until the timer is reset, so raft_set_election_timeout would come
- * too late). The clock only moves forward, as it would over a stall of the
- * loop. A machine that is down, or a network that drops, refuses nothing:
- * the election comes after the timeout, as before. A live leader heard
- * within a heartbeat and a half is never passed over.
+ * ledgerd listens there. So a voter that follows probes the leader it
+ * names, once a tick (a heartbeat), from a UDP socket connected to the
+ * leader's raft address (the leader's confirmation socket takes the probe
+ * and drops it: a datagram of one byte is no message). It believes a
+ * refusal only from a leader whose confirmation messages it heard in this
+ * term (so that port had a socket: a leader without one, or a firewall that
+ * rejects datagrams, is never taken for gone), and only once nothing came
+ * from the leader for a heartbeat and a half. Then it moves its election
+ * closer:
+ *  - the voters other than the leader, in the order of their ids, call
+ *    theirs two heartbeats apart: the first is refused while the next still
+ *    names the leader; the next then asks the first, a candidate by then,
+ *    and wins if its log is as long;
+ *  - a voter whose call was refused (a longer log than the one that asked
+ *    it, or still a leader named) calls again once every other voter has
+ *    called (2 heartbeats each from its own call), not after C-Raft's 1 to 2
+ *    election timeouts, until a leader is known.
+ * C-Raft 0.15 keeps the randomised timeout it drew until the timer is reset
+ * (raft_set_election_timeout would come too late), so the timer is made to
+ * run out sooner by adding the difference to raft's clock (io->time, ours).
+ * The clock only moves forward, as it would over a stall of the loop; our
+ * own timings that read it (rp_now_ms: the confirmation's heartbeat, the
+ * fetch retry) come due that much sooner too, which is harmless. A machine
+ * that is down, or a network that drops, refuses nothing: the election
+ * comes after the timeout, as before.
  */
 static void probe_close(replica *r)
 {
@@ -567,52 +577,87 @@ static int probe_refused(replica *r)
 	return refused;
 }
 
-uint64_t replica_gone_skip(uint64_t since, uint64_t timeout, uint64_t heartbeat, unsigned rank)
+uint64_t replica_gone_skip(int candidate, uint64_t since, uint64_t timeout, uint64_t heartbeat,
+                           unsigned rank, unsigned left)
 {
-	uint64_t wait = (uint64_t)rank * 2 * heartbeat;
-	if (since < heartbeat + heartbeat / 2 || since + wait >= timeout)
-		return 0;
-	return timeout - since - wait;
+	uint64_t want;
+	if (candidate) {
+		want = (uint64_t)left * 2 * heartbeat;
+		if (want < since)
+			return 0;
+	} else {
+		if (since < heartbeat + heartbeat / 2)
+			return 0;
+		want = since + (uint64_t)rank * 2 * heartbeat;
+	}
+	return want < timeout ? timeout - want : 0;
 }
 
-/* Before each of C-Raft's ticks, on a follower. */
+static int is_voter(const struct raft *raft, raft_id id)
+{
+	for (unsigned i = 0; i < raft->configuration.n; i++)
+		if (raft->configuration.servers[i].id == id)
+			return raft->configuration.servers[i].role == RAFT_VOTER;
+	return 0;
+}
+
+/* Before each of C-Raft's ticks. */
 static void leader_gone_check(replica *r)
 {
 	struct raft *raft = r->raft;
 	raft_id lid = 0;
 	const char *laddr = NULL;
-	if (!r->has_udp || !rp_running(r) || r->halted || raft_state(raft) != RAFT_FOLLOWER) {
+	int state = rp_running(r) && !r->halted ? raft_state(raft) : -1;
+	if (state == RAFT_FOLLOWER || state == RAFT_LEADER)
+		raft_leader(raft, &lid, &laddr);
+	if (lid || state == -1)
+		r->gone_from = 0; /* a leader is known: no longer looking for one */
+	if (state != RAFT_FOLLOWER || !lid || lid == raft->id || !r->has_udp ||
+	    !is_voter(raft, raft->id))
 		probe_close(r);
+	if (state == -1 || !r->has_udp || !is_voter(raft, raft->id))
 		return;
-	}
-	raft_leader(raft, &lid, &laddr);
-	if (!lid || lid == raft->id) {
-		probe_close(r);
-		return;
-	}
-	if ((!r->has_probe || r->probe_to != lid) && probe_open(r, lid))
-		return;
-	if (!probe_refused(r))
-		return;
-	unsigned rank = 0;
+
+	unsigned rank = 0, left = 0;
+	raft_id gone = state == RAFT_FOLLOWER ? lid : r->gone_from;
 	for (unsigned i = 0; i < raft->configuration.n; i++) {
 		const struct raft_server *s = &raft->configuration.servers[i];
-		if (s->role == RAFT_VOTER && s->id != lid && s->id < raft->id)
-			rank++;
+		if (s->role != RAFT_VOTER || s->id == gone)
+			continue;
+		left++;
+		rank += s->id < raft->id;
 	}
-	uint64_t now = raft->io->time(raft->io), since = now - raft->election_timer_start,
-	         timeout = raft->follower_state.randomized_election_timeout;
-	uint64_t skip = replica_gone_skip(since, timeout, raft->heartbeat_timeout, rank);
+	uint64_t now = raft->io->time(raft->io), since = now - raft->election_timer_start, skip;
+	if (state == RAFT_CANDIDATE) {
+		/* Called, and not won: again once every other voter called. */
+		if (!r->gone_from || r->gone_timer == raft->election_timer_start)
+			return;
+		r->gone_timer = raft->election_timer_start;
+		skip = replica_gone_skip(1, since, raft->candidate_state.randomized_election_timeout,
+		                         raft->heartbeat_timeout, rank, left);
+		r->time_skip += skip;
+		return;
+	}
+	if (state != RAFT_FOLLOWER || !lid || lid == raft->id)
+		return;
+	if ((!r->has_probe || r->probe_to != lid) && probe_open(r, lid))
+		return;
+	if (!probe_refused(r) || r->heard_from != lid || r->heard_term != raft->current_term)
+		return;
+	uint64_t timeout = raft->follower_state.randomized_election_timeout;
+	skip = replica_gone_skip(0, since, timeout, raft->heartbeat_timeout, rank, left);
 	if (!skip)
 		return;
 	r->time_skip += skip;
+	r->gone_from = lid;
+	r->gone_timer = UINT64_MAX;
 	if (r->gone_term != raft->current_term) {
 		r->gone_term = raft->current_term;
 		log_warn("replica: the leader, node %llu, is gone (its raft port refuses, and "
 		         "nothing came from it for %llu ms): this node calls an election in %llu ms "
-		         "(voter %u of those left), not %llu",
+		         "(voter %u of the %u left), not %llu",
 		         (unsigned long long)lid, (unsigned long long)since,
-		         (unsigned long long)(timeout - since - skip), rank + 1,
+		         (unsigned long long)(timeout - since - skip), rank + 1, left,
 		         (unsigned long long)(timeout - since));
 	}
 }
@@ -752,6 +797,9 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const struct soc
 	    !r->raft || rc_msg_decode(b->base, (size_t)n, &m) || peer_addr(r, m.from, &sa) ||
 	    sa.sin_addr.s_addr != f->sin_addr.s_addr || sa.sin_port != f->sin_port)
 		return;
+	/* Its raft port has a socket (the probe believes its refusals). */
+	r->heard_from = m.from;
+	r->heard_term = m.term;
 	replica_receive(r, b->base, (size_t)n);
 }
 
@@ -810,6 +858,7 @@ void replica_free(replica *r)
 	}
 	rp_queue_drop(r, UINT64_MAX);
 	rc_log_free(&r->log);
+	probe_close(r);
 	free(r->transfer);
 	free(r);
 }

@@ -899,26 +899,34 @@ static void assert_same_logs(const ledger *a, const ledger *b)
 		assert_memory_equal(a->hash[s], b->hash[s], H);
 }
 
-/* Odd-sized entries, a restart that replays them, more after it. */
-/* A follower whose leader's port refuses: its election comes rank * 2
+/* A voter whose leader's port refuses: a follower's election comes rank * 2
  * heartbeats from now, never later than C-Raft's own timeout, and never
- * while the leader was heard within a heartbeat and a half. */
+ * while the leader was heard within a heartbeat and a half; a candidate
+ * calls again once every other voter has called. */
 static void test_gone_skip(void **state)
 {
 	(void)state;
-	/* 600 ms drawn as 900, heartbeat 100, nothing heard for 200 ms. */
-	assert_int_equal(replica_gone_skip(200, 900, 100, 0), 700);
-	assert_int_equal(replica_gone_skip(200, 900, 100, 1), 500);
-	assert_int_equal(replica_gone_skip(200, 900, 100, 2), 300);
+	/* 600 ms drawn as 900, heartbeat 100, nothing heard for 200 ms; two
+	 * voters left. */
+	assert_int_equal(replica_gone_skip(0, 200, 900, 100, 0, 2), 700);
+	assert_int_equal(replica_gone_skip(0, 200, 900, 100, 1, 2), 500);
+	assert_int_equal(replica_gone_skip(0, 200, 900, 100, 2, 4), 300);
 	/* Heard 149 ms ago: a heartbeat may just be late. */
-	assert_int_equal(replica_gone_skip(149, 900, 100, 0), 0);
-	assert_int_equal(replica_gone_skip(150, 900, 100, 0), 750);
+	assert_int_equal(replica_gone_skip(0, 149, 900, 100, 0, 2), 0);
+	assert_int_equal(replica_gone_skip(0, 150, 900, 100, 0, 2), 750);
 	/* The timeout comes first anyway. */
-	assert_int_equal(replica_gone_skip(800, 900, 100, 1), 0);
-	assert_int_equal(replica_gone_skip(900, 900, 100, 0), 0);
-	assert_int_equal(replica_gone_skip(1000, 900, 100, 0), 0);
+	assert_int_equal(replica_gone_skip(0, 800, 900, 100, 1, 2), 0);
+	assert_int_equal(replica_gone_skip(0, 900, 900, 100, 0, 2), 0);
+	assert_int_equal(replica_gone_skip(0, 1000, 900, 100, 0, 2), 0);
+	/* A candidate (drawn 1,500 ms) calls again 400 ms after its call with
+	 * two voters left, 800 with four; not once that time has passed. */
+	assert_int_equal(replica_gone_skip(1, 0, 1500, 100, 0, 2), 1100);
+	assert_int_equal(replica_gone_skip(1, 100, 1500, 100, 1, 4), 700);
+	assert_int_equal(replica_gone_skip(1, 500, 1500, 100, 0, 2), 0);
+	assert_int_equal(replica_gone_skip(1, 0, 300, 100, 0, 2), 0);
 }
 
+/* Odd-sized entries, a restart that replays them, more after it. */
 static void test_uv_one_node(void **state)
 {
 	(void)state;
@@ -1178,11 +1186,19 @@ static void test_uv_three_nodes(void **state)
 	uint64_t seq = un[who].lg.seq;
 	assert_true(run_until(all_at, &seq, 10000));
 
+	/* Its process gone, the leader's port refuses the followers' probes:
+	 * one of them leads within the election timeout (1 s here), where
+	 * waiting out their timers takes 1 to 2 s after the last heartbeat
+	 * ("A leader gone"). */
 	int old = who;
+	uint64_t t0 = uv_now(&uvl);
 	un_stop((unsigned)old);
 	who = -1;
 	assert_true(run_until(any_ready, &who, 20000));
 	assert_true(who != old);
+	uint64_t took = uv_now(&uvl) - t0;
+	if (took >= 1000)
+		fail_msg("a new leader %llu ms after the leader stopped", (unsigned long long)took);
 	for (int k = 0; k < 40; k++)
 		un_propose((unsigned)who);
 	replica_status st;
