@@ -906,24 +906,35 @@ static void assert_same_logs(const ledger *a, const ledger *b)
 static void test_gone_skip(void **state)
 {
 	(void)state;
-	/* 600 ms drawn as 900, heartbeat 100, nothing heard for 200 ms; two
-	 * voters left. */
-	assert_int_equal(replica_gone_skip(0, 200, 900, 100, 0, 2), 700);
-	assert_int_equal(replica_gone_skip(0, 200, 900, 100, 1, 2), 500);
-	assert_int_equal(replica_gone_skip(0, 200, 900, 100, 2, 4), 300);
-	/* Heard 149 ms ago: a heartbeat may just be late. */
-	assert_int_equal(replica_gone_skip(0, 149, 900, 100, 0, 2), 0);
-	assert_int_equal(replica_gone_skip(0, 150, 900, 100, 0, 2), 750);
-	/* The timeout comes first anyway. */
-	assert_int_equal(replica_gone_skip(0, 800, 900, 100, 1, 2), 0);
-	assert_int_equal(replica_gone_skip(0, 900, 900, 100, 0, 2), 0);
-	assert_int_equal(replica_gone_skip(0, 1000, 900, 100, 0, 2), 0);
-	/* A candidate (drawn 1,500 ms) calls again 400 ms after its call with
-	 * two voters left, 800 with four; not once that time has passed. */
-	assert_int_equal(replica_gone_skip(1, 0, 1500, 100, 0, 2), 1100);
-	assert_int_equal(replica_gone_skip(1, 100, 1500, 100, 1, 4), 700);
-	assert_int_equal(replica_gone_skip(1, 500, 1500, 100, 0, 2), 0);
-	assert_int_equal(replica_gone_skip(1, 0, 300, 100, 0, 2), 0);
+	static const struct {
+		int candidate;
+		uint64_t since, timeout, heartbeat;
+		unsigned rank, left;
+		uint64_t skip;
+	} cases[] = {
+	    /* 600 ms drawn as 900, heartbeat 100, nothing heard for 200 ms. */
+	    {0, 200, 900, 100, 0, 2, 700},
+	    {0, 200, 900, 100, 1, 2, 500},
+	    {0, 200, 900, 100, 2, 4, 300},
+	    /* Heard 149 ms ago: a heartbeat may just be late. */
+	    {0, 149, 900, 100, 0, 2, 0},
+	    {0, 150, 900, 100, 0, 2, 750},
+	    /* The timeout comes first anyway. */
+	    {0, 800, 900, 100, 1, 2, 0},
+	    {0, 900, 900, 100, 0, 2, 0},
+	    {0, 1000, 900, 100, 0, 2, 0},
+	    /* A candidate (drawn 1,500 ms) calls again 400 ms after its call
+	     * with two voters left, 800 with four; not once that has passed. */
+	    {1, 0, 1500, 100, 0, 2, 1100},
+	    {1, 100, 1500, 100, 1, 4, 700},
+	    {1, 500, 1500, 100, 0, 2, 0},
+	    {1, 0, 300, 100, 0, 2, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		if (replica_gone_skip(cases[i].candidate, cases[i].since, cases[i].timeout,
+		                      cases[i].heartbeat, cases[i].rank,
+		                      cases[i].left) != cases[i].skip)
+			fail_msg("case %zu: not %llu", i, (unsigned long long)cases[i].skip);
 }
 
 /* Odd-sized entries, a restart that replays them, more after it. */
