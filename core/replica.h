@@ -242,10 +242,11 @@ int replica_keys_differ(const replica_keys *a, const replica_keys *b);
  * (C-Raft drew `timeout`; `since` ms ago it was reset) runs out when this
  * voter's turn comes. Its turn: a follower (candidate 0), `rank` * 2
  * heartbeats from now (rank: its place by id among the `left` voters other
- * than the leader), and never while the leader was heard within a heartbeat
- * and a half; a candidate whose call was not won (candidate 1), `left` * 2
- * heartbeats after its call, once every other voter called. 0 when the
- * timer runs out sooner anyway. (core/replica_node.c, "A leader gone".) */
+ * than the leader), and never while the leader was heard within two
+ * heartbeats and a half; a pre-vote candidate whose call was not won
+ * (candidate 1), `left` * 2 heartbeats after its call (once every other
+ * voter called) plus `timeout` modulo a heartbeat. 0 when the timer runs out
+ * sooner anyway. (core/replica_node.c, "A leader gone".) */
 uint64_t replica_gone_skip(int candidate, uint64_t since, uint64_t timeout, uint64_t heartbeat,
                            unsigned rank, unsigned left);
 

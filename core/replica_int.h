@@ -108,6 +108,7 @@ struct replica {
 	uint64_t time_skip;  /* added to raft's clock, never taken back */
 	uint64_t gone_term;  /* the term whose leader was last found gone */
 	uint64_t gone_from;  /* that leader, until a leader is known (0: none) */
+	uint64_t gone_from_term; /* the term it was found gone in */
 	uint64_t gone_timer; /* the candidate timer already brought forward */
 	uint64_t heard_from, heard_term; /* the last confirmation message's sender */
 	/* raft's log bounds (replica_options), turned into C-Raft's entry

@@ -515,16 +515,17 @@ static void w_recv(struct raft_io *io, struct raft_message *m)
  * refusal only from a leader whose confirmation messages it heard in this
  * term (so that port had a socket: a leader without one, or a firewall that
  * rejects datagrams, is never taken for gone), and only once nothing came
- * from the leader for a heartbeat and a half. Then it moves its election
- * closer:
+ * from the leader for two heartbeats and a half (C-Raft's own gaps between
+ * heartbeats reach two). Then it moves its election closer:
  *  - the voters other than the leader, in the order of their ids, call
  *    theirs two heartbeats apart: the first is refused while the next still
  *    names the leader; the next then asks the first, a candidate by then,
  *    and wins if its log is as long;
- *  - a voter whose call was refused (a longer log than the one that asked
- *    it, or still a leader named) calls again once every other voter has
- *    called (2 heartbeats each from its own call), not after C-Raft's 1 to 2
- *    election timeouts, until a leader is known.
+ *  - a voter whose pre-vote was refused (a longer log than the one that
+ *    asked it, or still a leader named) calls again once every other voter
+ *    has called (2 heartbeats each from its own call, spread by the timeout
+ *    C-Raft drew), not after C-Raft's 1 to 2 election timeouts, until a
+ *    leader is known. A real vote that splits waits C-Raft's own timeout.
  * C-Raft 0.15 keeps the randomised timeout it drew until the timer is reset
  * (raft_set_election_timeout would come too late), so the timer is made to
  * run out sooner by adding the difference to raft's clock (io->time, ours).
@@ -582,11 +583,12 @@ uint64_t replica_gone_skip(int candidate, uint64_t since, uint64_t timeout, uint
 {
 	uint64_t want;
 	if (candidate) {
-		want = (uint64_t)left * 2 * heartbeat;
+		/* Spread by what C-Raft drew, as its own timeouts are. */
+		want = (uint64_t)left * 2 * heartbeat + (heartbeat ? timeout % heartbeat : 0);
 		if (want < since)
 			return 0;
 	} else {
-		if (since < heartbeat + heartbeat / 2)
+		if (since < heartbeat * 5 / 2)
 			return 0;
 		want = since + (uint64_t)rank * 2 * heartbeat;
 	}
@@ -610,8 +612,11 @@ static void leader_gone_check(replica *r)
 	int state = rp_running(r) && !r->halted ? raft_state(raft) : -1;
 	if (state == RAFT_FOLLOWER || state == RAFT_LEADER)
 		raft_leader(raft, &lid, &laddr);
-	if (lid || state == -1)
-		r->gone_from = 0; /* a leader is known: no longer looking for one */
+	/* Looking for a leader until one is known: this node, or another
+	 * than the one gone, or it again in a later term. */
+	if (state == -1 || state == RAFT_LEADER ||
+	    (lid && (lid != r->gone_from || raft->current_term != r->gone_from_term)))
+		r->gone_from = 0;
 	if (state != RAFT_FOLLOWER || !lid || lid == raft->id || !r->has_udp ||
 	    !is_voter(raft, raft->id))
 		probe_close(r);
@@ -629,8 +634,11 @@ static void leader_gone_check(replica *r)
 	}
 	uint64_t now = raft->io->time(raft->io), since = now - raft->election_timer_start, skip;
 	if (state == RAFT_CANDIDATE) {
-		/* Called, and not won: again once every other voter called. */
-		if (!r->gone_from || r->gone_timer == raft->election_timer_start)
+		/* Called, and not won: again once every other voter called; only
+		 * a pre-vote (a vote that split waits C-Raft's own randomised
+		 * timeout, so that terms do not race). */
+		if (!r->gone_from || !raft->candidate_state.in_pre_vote ||
+		    r->gone_timer == raft->election_timer_start)
 			return;
 		r->gone_timer = raft->election_timer_start;
 		skip = replica_gone_skip(1, since, raft->candidate_state.randomized_election_timeout,
@@ -650,6 +658,7 @@ static void leader_gone_check(replica *r)
 		return;
 	r->time_skip += skip;
 	r->gone_from = lid;
+	r->gone_from_term = raft->current_term;
 	r->gone_timer = UINT64_MAX;
 	if (r->gone_term != raft->current_term) {
 		r->gone_term = raft->current_term;
@@ -797,9 +806,12 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *b, const struct soc
 	    !r->raft || rc_msg_decode(b->base, (size_t)n, &m) || peer_addr(r, m.from, &sa) ||
 	    sa.sin_addr.s_addr != f->sin_addr.s_addr || sa.sin_port != f->sin_port)
 		return;
-	/* Its raft port has a socket (the probe believes its refusals). */
-	r->heard_from = m.from;
-	r->heard_term = m.term;
+	/* The leader's raft port has a socket (the probe believes its
+	 * refusals): a confirmation of its, in the current term. */
+	if (m.type == RC_SAFE && m.term == r->raft->current_term) {
+		r->heard_from = m.from;
+		r->heard_term = m.term;
+	}
 	replica_receive(r, b->base, (size_t)n);
 }
 
