@@ -106,7 +106,6 @@ struct replica {
 	int has_probe, probe_fd;
 	uint64_t probe_to;   /* the node probed */
 	uint64_t time_skip;  /* added to raft's clock, never taken back */
-	uint64_t gone_term;  /* the term whose leader was last found gone */
 	uint64_t gone_from;  /* that leader, until a leader is known (0: none) */
 	uint64_t gone_from_term; /* the term it was found gone in */
 	uint64_t gone_timer; /* the candidate timer already brought forward */

@@ -595,14 +595,6 @@ uint64_t replica_gone_skip(int candidate, uint64_t since, uint64_t timeout, uint
 	return want < timeout ? timeout - want : 0;
 }
 
-static int is_voter(const struct raft *raft, raft_id id)
-{
-	for (unsigned i = 0; i < raft->configuration.n; i++)
-		if (raft->configuration.servers[i].id == id)
-			return raft->configuration.servers[i].role == RAFT_VOTER;
-	return 0;
-}
-
 /* Before each of C-Raft's ticks. */
 static void leader_gone_check(replica *r)
 {
@@ -617,21 +609,26 @@ static void leader_gone_check(replica *r)
 	if (state == -1 || state == RAFT_LEADER ||
 	    (lid && (lid != r->gone_from || raft->current_term != r->gone_from_term)))
 		r->gone_from = 0;
-	if (state != RAFT_FOLLOWER || !lid || lid == raft->id || !r->has_udp ||
-	    !is_voter(raft, raft->id))
-		probe_close(r);
-	if (state == -1 || !r->has_udp || !is_voter(raft, raft->id))
-		return;
-
+	/* Whether this node votes, and its place among the voters other than
+	 * the one gone (a closed raft has no configuration to walk). */
 	unsigned rank = 0, left = 0;
+	int voter = 0;
 	raft_id gone = state == RAFT_FOLLOWER ? lid : r->gone_from;
-	for (unsigned i = 0; i < raft->configuration.n; i++) {
+	for (unsigned i = 0; state != -1 && i < raft->configuration.n; i++) {
 		const struct raft_server *s = &raft->configuration.servers[i];
-		if (s->role != RAFT_VOTER || s->id == gone)
+		if (s->role != RAFT_VOTER)
+			continue;
+		voter |= s->id == raft->id;
+		if (s->id == gone)
 			continue;
 		left++;
 		rank += s->id < raft->id;
 	}
+	if (state != RAFT_FOLLOWER || !lid || lid == raft->id || !r->has_udp || !voter)
+		probe_close(r);
+	if (!r->has_udp || !voter)
+		return;
+
 	uint64_t now = raft->io->time(raft->io), since = now - raft->election_timer_start, skip;
 	if (state == RAFT_CANDIDATE) {
 		/* Called, and not won: again once every other voter called; only
@@ -657,18 +654,18 @@ static void leader_gone_check(replica *r)
 	if (!skip)
 		return;
 	r->time_skip += skip;
+	/* Said once, when this leader is first found gone in this term. */
+	int first = r->gone_from != lid || r->gone_from_term != raft->current_term;
 	r->gone_from = lid;
 	r->gone_from_term = raft->current_term;
 	r->gone_timer = UINT64_MAX;
-	if (r->gone_term != raft->current_term) {
-		r->gone_term = raft->current_term;
+	if (first)
 		log_warn("replica: the leader, node %llu, is gone (its raft port refuses, and "
 		         "nothing came from it for %llu ms): this node calls an election in %llu ms "
 		         "(voter %u of the %u left), not %llu",
 		         (unsigned long long)lid, (unsigned long long)since,
 		         (unsigned long long)(timeout - since - skip), rank + 1, left,
 		         (unsigned long long)(timeout - since));
-	}
 }
 
 static void w_tick(struct raft_io *io)
