@@ -62,13 +62,14 @@ struct runner {
 	uv_async_t flushed; /* the flusher finished one */
 	int started;
 	size_t memory;    /* the budget of the state in memory */
-	uint64_t flush_ms, flush_events; /* when a flush is due (proj_options) */
+	uint64_t flush_ms, flush_events, flush_max_ms; /* when a flush is due (proj_options) */
 
 	/* The loop thread's: */
 	codec_pool pool;
 	uint64_t unflushed_since; /* when the first event not flushed was applied (ms; 0: none) */
 	uint64_t unflushed;       /* events applied since the last flush */
 	uint64_t flush_failed;    /* when the last flush failed (ms; 0: it did not) */
+	uint64_t flush_ended, flush_took; /* the last flush's write: its end, its time (ms) */
 	struct flush_job *inflight; /* handed to the flusher, not reaped yet */
 
 	/* The flusher thread: writes one flush at a time, off the loop. */
@@ -639,7 +640,8 @@ typedef struct flush_job {
 	uint64_t seq[MAX_PROJECTIONS]; /* each one's checkpoint in this flush */
 	unsigned np;
 	int rc;
-	int done; /* under fl_mu */
+	int done;               /* under fl_mu */
+	uint64_t began, ended; /* its write (ld_mono_ms), the flusher's */
 } flush_job;
 
 static void flush_job_free(flush_job *j)
@@ -697,7 +699,9 @@ static void *flusher_main(void *arg)
 		flush_job *j = r->fl_todo;
 		r->fl_todo = NULL;
 		pthread_mutex_unlock(&r->fl_mu);
+		j->began = (uint64_t)ld_mono_ms();
 		int rc = flush_write(r, j);
+		j->ended = (uint64_t)ld_mono_ms();
 		pthread_mutex_lock(&r->fl_mu);
 		j->rc = rc;
 		j->done = 1;
@@ -724,6 +728,8 @@ static void flush_reap(runner *r)
 	if (!done)
 		return;
 	r->inflight = NULL;
+	r->flush_ended = j->ended;
+	r->flush_took = j->ended - j->began;
 	int rc = j->rc;
 	for (unsigned i = 0; i < j->np; i++)
 		if (kv_settle(j->part[i]->kv, rc == 0) && !rc)
@@ -1006,6 +1012,16 @@ static int flush_awaited(runner *r)
 	return awaited;
 }
 
+uint64_t proj_flush_at(uint64_t first, uint64_t flush_ms, uint64_t max_ms, uint64_t ended,
+		       uint64_t took)
+{
+	uint64_t at = first + flush_ms, calm = ended + PROJ_FLUSH_CALM * took,
+		 latest = first + (flush_ms > max_ms ? flush_ms : max_ms);
+	if (calm > at)
+		at = calm < latest ? calm : latest;
+	return at;
+}
+
 /* Flushes now if a flush is due, or (arm) arms the timer for when it
  * will be. */
 static void schedule_flush(runner *r, int arm)
@@ -1027,8 +1043,11 @@ static void schedule_flush(runner *r, int arm)
 		at = r->flush_failed + FLUSH_RETRY_MS;
 	else if (flush_due(r) || flush_awaited(r))
 		at = now;
+	else if (r->unflushed_since)
+		at = proj_flush_at(r->unflushed_since, r->flush_ms, r->flush_max_ms, r->flush_ended,
+				   r->flush_took);
 	else
-		at = r->unflushed_since ? r->unflushed_since + r->flush_ms : now;
+		at = now;
 	if (at <= now) {
 		uv_timer_stop(&r->flush);
 		flush_start(r);
@@ -1408,6 +1427,7 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, const pro
 	r->memory = o && o->memory ? o->memory : PROJ_MEMORY_DEFAULT;
 	r->flush_ms = o && o->flush_ms ? o->flush_ms : PROJ_FLUSH_MS;
 	r->flush_events = o && o->flush_events ? o->flush_events : PROJ_FLUSH_EVENTS;
+	r->flush_max_ms = o && o->flush_max_ms ? o->flush_max_ms : PROJ_FLUSH_MAX_MS;
 	int rc = nprojections > MAX_PROJECTIONS ? LD_E(INTERNAL) : create_all(r, o, e);
 	if (rc)
 		goto fail;

@@ -3295,6 +3295,34 @@ static void test_kill_during_offthread_flush(void **state)
 	tl_rmrf(d.dir);
 }
 
+/* When a flush is due (projection.h, proj_flush_at): PROJ_FLUSH_MS after
+ * the first unflushed event while flushes are quick; a long write pushes
+ * the next one back by PROJ_FLUSH_CALM times its length, up to
+ * PROJ_FLUSH_MAX_MS after that first event. */
+static void test_flush_at(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t first, flush_ms, max_ms, ended, took, at;
+	} rows[] = {
+	    {1000, 50, 1000, 0, 0, 1050},      /* no flush yet */
+	    {1000, 50, 1000, 990, 2, 1050},    /* a quick one: 990 + 16 is sooner */
+	    {1000, 50, 1000, 990, 10, 1070},   /* 990 + 80 */
+	    {1000, 50, 1000, 1000, 60, 1480},  /* 1000 + 480 */
+	    {1000, 50, 1000, 1000, 200, 2000}, /* 1000 + 1600, held to first + 1000 */
+	    {1000, 5000, 1000, 1000, 200, 6000}, /* a longer flush_ms than the bound wins */
+	    {1000, 50, 200, 1000, 60, 1200},     /* a feed of 200 ms bounds it */
+	    {1000, 25, 100, 990, 2, 1025},       /* the feed's quarter, quick flushes */
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		uint64_t at = proj_flush_at(rows[i].first, rows[i].flush_ms, rows[i].max_ms,
+					    rows[i].ended, rows[i].took);
+		if (at != rows[i].at)
+			fail_msg("row %zu: at %llu, want %llu", i, (unsigned long long)at,
+				 (unsigned long long)rows[i].at);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3324,6 +3352,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incremental_equals_rebuild, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_your_writes_from_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_your_writes_mid_catch_up, setup, teardown),
+		cmocka_unit_test(test_flush_at),
 		cmocka_unit_test(test_two_runners),
 		cmocka_unit_test(test_kill_during_catch_up),
 		cmocka_unit_test(test_machine_crash_torn_projections),
