@@ -42,7 +42,8 @@ typedef void *(*wire_alloc_fn)(void *arg, size_t n);
 
 /* The varint at p, before end: the byte after it, its value in *v (the low
  * 64 bits, as protobuf-c keeps them), or NULL past the end or longer than
- * 10 bytes. The one reader of wire.c and codec.c. */
+ * 10 bytes. The one reader of wire.c, codec.c and the projections' own
+ * records (members.c). */
 static inline const uint8_t *wire_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
 	*v = 0;
