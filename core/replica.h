@@ -273,6 +273,11 @@ uint64_t replica_gone_skip(int candidate, uint64_t since, uint64_t timeout, uint
  * events over the page protocol. */
 #define REPLICA_SNAPSHOT_BYTES (32ull << 20)
 #define REPLICA_TRAILING_BYTES (32ull << 20)
+/* A single node's (replica_options.solo): no follower ever asks for the
+ * entries behind a marker, so it keeps the fewest that fit in this (at least
+ * one): its start reads back and holds up to 31 MiB less, and a forget's
+ * copy in raft's log goes at the next marker. */
+#define REPLICA_SOLO_TRAILING_BYTES (1ull << 20)
 
 typedef struct replica_options {
 	uint64_t id;                 /* this node's raft id, > 0 */
@@ -290,7 +295,7 @@ typedef struct replica_options {
 	 * after the last one hold snapshot_bytes, and only the newest entries
 	 * that fit in trailing_bytes (at least one) are kept behind it;
 	 * whichever of the two bounds comes first. 0 = REPLICA_SNAPSHOT_BYTES,
-	 * REPLICA_TRAILING_BYTES. */
+	 * REPLICA_TRAILING_BYTES (REPLICA_SOLO_TRAILING_BYTES for solo). */
 	uint64_t snapshot_bytes, trailing_bytes;
 	unsigned checkpoint_ms;      /* idle leader's checkpoint period; 0 = election_ms */
 	/* On a data directory raft has never used: the voters to bootstrap

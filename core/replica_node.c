@@ -892,6 +892,8 @@ static void take_options(replica *r, const replica_options *o)
 		r->snapshot_bytes = o->snapshot_bytes;
 	if (o->trailing_bytes)
 		r->trailing_bytes = o->trailing_bytes;
+	else if (o->solo)
+		r->trailing_bytes = REPLICA_SOLO_TRAILING_BYTES;
 }
 
 void replica_bind(replica *r, struct raft *raft, const replica_options *o)
