@@ -41,8 +41,8 @@
  *    in a few ms, so this changes nothing below some 10,000 events/s. Under
  *    a heavy stream each write takes tens of ms and rewrites pages that the
  *    next would rewrite again: the flusher then works about 1/9 of the
- *    time, the flushed state (what plain queries read) is up to about a
- *    second behind, and the flusher's CPU per event falls;
+ *    time, the flushed state (what plain queries read) is a second or two
+ *    behind, and the flusher's CPU per event falls by a third;
  *  - after PROJ_FLUSH_EVENTS events, or when the dirty state passes half
  *    of the memory budget (proj_options.memory), and when the runner stops;
  *  - far behind (a rebuild, a parallel catch-up), every
