@@ -10,17 +10,73 @@
 #include "required.h"
 
 /* ------------------------------------------------------------------ */
-/* Which fields are required, per message type                         */
+/* What is checked of each field, per message type                      */
 /* ------------------------------------------------------------------ */
 
 #define MAX_TYPES 128
 
-static struct {
+/* What check_value checks of a field beside what its type asks, decided
+ * once per field from its name (the schema's naming rules, check.h):
+ * comparing names for every field of every event was a twentieth of an
+ * append's checks. */
+enum field_rule {
+	R_NONE,
+	R_ID,          /* a string named *_id, from_org, to_org, merged_into */
+	R_TEXT,        /* any other string: UTF-8 of at most 1024 bytes */
+	R_PERSON_HASH, /* bytes: LD_HASH_LEN */
+	R_REGION,      /* uint32 region: GB/T 2260 */
+	R_PERIOD,      /* uint32 period_*: YYYYMM */
+	R_QUANTITY,    /* uint32 quantity: at least 1 */
+	R_TERM,        /* uint32 term_years: 3 or 5 */
+	R_AMOUNT,      /* int64 amount_fen: positive */
+};
+
+typedef struct type_info {
 	const ProtobufCMessageDescriptor *desc;
 	uint64_t required; /* bit i: fields[i] is required */
-} types[MAX_TYPES];
+	uint64_t by_id;    /* bit i: fields[i] is one a national ID stands in for */
+	const ProtobufCFieldDescriptor *period_from, *period_to; /* NULL: none */
+	uint8_t rule[64];                                        /* enum field_rule of fields[i] */
+} type_info;
+
+static type_info types[MAX_TYPES];
 static unsigned ntypes;
 static pthread_once_t types_once = PTHREAD_ONCE_INIT;
+
+static int is_id_field(const char *name)
+{
+	size_t n = strlen(name);
+	if (strcmp(name, "national_id") == 0) /* a person's, read by proto/identity.h */
+		return 0;
+	return (n > 3 && strcmp(name + n - 3, "_id") == 0) || strcmp(name, "from_org") == 0 ||
+	       strcmp(name, "to_org") == 0 || strcmp(name, "merged_into") == 0;
+}
+
+static enum field_rule rule_of(const ProtobufCFieldDescriptor *f)
+{
+	const char *name = f->name;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+		return is_id_field(name) ? R_ID : R_TEXT;
+	case PROTOBUF_C_TYPE_BYTES:
+		return strcmp(name, "person_hash") == 0 ? R_PERSON_HASH : R_NONE;
+	case PROTOBUF_C_TYPE_UINT32:
+		return strcmp(name, "region") == 0        ? R_REGION
+		       : strncmp(name, "period_", 7) == 0 ? R_PERIOD
+		       : strcmp(name, "quantity") == 0    ? R_QUANTITY
+		       : strcmp(name, "term_years") == 0  ? R_TERM
+		                                          : R_NONE;
+	case PROTOBUF_C_TYPE_INT64:
+		return strcmp(name, "amount_fen") == 0 ? R_AMOUNT : R_NONE;
+	default:
+		return R_NONE;
+	}
+}
+
+static int is_by_id(const ProtobufCFieldDescriptor *f)
+{
+	return !strcmp(f->name, "person_hash") || !strcmp(f->name, "member_id");
+}
 
 static void collect(const ProtobufCMessageDescriptor *d)
 {
@@ -29,16 +85,22 @@ static void collect(const ProtobufCMessageDescriptor *d)
 			return;
 	if (ntypes == MAX_TYPES)
 		return; /* the schema has fewer; the unit test checks coverage */
-	unsigned me = ntypes++;
-	types[me].desc = d;
-	types[me].required = 0;
+	type_info *t = &types[ntypes++];
+	memset(t, 0, sizeof(*t));
+	t->desc = d;
 	for (size_t r = 0; r < sizeof(ld_required_fields) / sizeof(ld_required_fields[0]); r++) {
 		if (strcmp(ld_required_fields[r].message, d->name) != 0)
 			continue;
 		for (unsigned i = 0; i < d->n_fields && i < 64; i++)
 			if (strcmp(d->fields[i].name, ld_required_fields[r].field) == 0)
-				types[me].required |= 1ULL << i;
+				t->required |= 1ULL << i;
 	}
+	for (unsigned i = 0; i < d->n_fields && i < 64; i++) {
+		t->rule[i] = (uint8_t)rule_of(&d->fields[i]);
+		t->by_id |= (uint64_t)is_by_id(&d->fields[i]) << i;
+	}
+	t->period_from = protobuf_c_message_descriptor_get_field_by_name(d, "period_from");
+	t->period_to = protobuf_c_message_descriptor_get_field_by_name(d, "period_to");
 	for (unsigned i = 0; i < d->n_fields; i++)
 		if (d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE)
 			collect(d->fields[i].descriptor);
@@ -50,13 +112,14 @@ static void types_init(void)
 	collect(&ledger__response__descriptor);
 }
 
-static uint64_t required_mask(const ProtobufCMessageDescriptor *d)
+/* d's row (NULL: a type outside the schema's, checked by names). */
+static const type_info *type_of(const ProtobufCMessageDescriptor *d)
 {
 	pthread_once(&types_once, types_init);
 	for (unsigned i = 0; i < ntypes; i++)
 		if (types[i].desc == d)
-			return types[i].required;
-	return 0;
+			return &types[i];
+	return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -70,8 +133,8 @@ int check_id(const char *s)
 		return 0;
 	for (; s[n]; n++) {
 		char c = s[n];
-		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			 c == '.' || c == '_' || c == ':' || c == '-';
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-';
 		if (!ok || n >= LD_ID_MAX)
 			return 0;
 	}
@@ -102,15 +165,6 @@ static int utf8_valid(const char *s, size_t n)
 			return 0;
 	}
 	return 1;
-}
-
-static int is_id_field(const char *name)
-{
-	size_t n = strlen(name);
-	if (strcmp(name, "national_id") == 0) /* a person's, read by proto/identity.h */
-		return 0;
-	return (n > 3 && strcmp(name + n - 3, "_id") == 0) || strcmp(name, "from_org") == 0 ||
-	       strcmp(name, "to_org") == 0 || strcmp(name, "merged_into") == 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -164,7 +218,7 @@ static char *at(char out[96], const char *prefix, const char *name)
 /* The value of field f of m against its rules; its path (prefix.name) is
  * put together only for an error. */
 static int check_value(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-		       const char *prefix, ld_errinfo *e)
+                       enum field_rule rule, const char *prefix, ld_errinfo *e)
 {
 	const char *base = (const char *)m + f->offset;
 	const char *name = f->name;
@@ -176,11 +230,11 @@ static int check_value(const ProtobufCMessage *m, const ProtobufCFieldDescriptor
 		const ProtobufCEnumDescriptor *ed = f->descriptor;
 		if (v == 0)
 			return ld_errinfo_set(e, LD_E(UNKNOWN_ENUM), at(path, prefix, name),
-					      "%s must not be %s", path,
-					      ed->values_by_name[0].name ? "UNSPECIFIED" : "0");
+			                      "%s must not be %s", path,
+			                      ed->values_by_name[0].name ? "UNSPECIFIED" : "0");
 		if (!protobuf_c_enum_descriptor_get_value(ed, v))
 			return ld_errinfo_set(e, LD_E(UNKNOWN_ENUM), at(path, prefix, name),
-					      "%s: %d is not a known %s value", path, v, ed->name);
+			                      "%s: %d is not a known %s value", path, v, ed->name);
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_STRING: {
@@ -188,48 +242,50 @@ static int check_value(const ProtobufCMessage *m, const ProtobufCFieldDescriptor
 		if (!s || s == f->default_value)
 			return 0;
 		size_t n = strlen(s);
-		if (is_id_field(name)) {
+		if (rule == R_ID) {
 			if (!check_id(s))
-				return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
-						      "%s '%.80s' is not an identifier "
-						      "(1-64 of A-Z a-z 0-9 . _ : -)",
-						      path, s);
+				return ld_errinfo_set(e, LD_E(INVALID_VALUE),
+				                      at(path, prefix, name),
+				                      "%s '%.80s' is not an identifier "
+				                      "(1-64 of A-Z a-z 0-9 . _ : -)",
+				                      path, s);
 		} else if (n > 1024 || !utf8_valid(s, n)) {
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
-					      "%s must be valid UTF-8 of at most 1024 bytes", path);
+			                      "%s must be valid UTF-8 of at most 1024 bytes", path);
 		}
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_BYTES: {
 		const ProtobufCBinaryData *b = (const ProtobufCBinaryData *)base;
-		if (strcmp(name, "person_hash") == 0 && b->len != LD_HASH_LEN)
+		if (rule == R_PERSON_HASH && b->len != LD_HASH_LEN)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
-					      "%s must be %d bytes (HMAC-SHA-256), got %zu", path,
-					      LD_HASH_LEN, b->len);
+			                      "%s must be %d bytes (HMAC-SHA-256), got %zu", path,
+			                      LD_HASH_LEN, b->len);
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_UINT32: {
 		uint32_t v = *(const uint32_t *)base;
-		if (strcmp(name, "region") == 0 && !check_region(v))
+		if (rule == R_REGION && !check_region(v))
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
-					      "%s %u is not a 6-digit GB/T 2260 region code", path, v);
-		if (strncmp(name, "period_", 7) == 0 && !check_period(v))
+			                      "%s %u is not a 6-digit GB/T 2260 region code", path,
+			                      v);
+		if (rule == R_PERIOD && !check_period(v))
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
-					      "%s %u is not a month written YYYYMM", path, v);
-		if (strcmp(name, "quantity") == 0 && v < 1)
+			                      "%s %u is not a month written YYYYMM", path, v);
+		if (rule == R_QUANTITY && v < 1)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
-					      "%s must be at least 1", path);
-		if (strcmp(name, "term_years") == 0 && v != 3 && v != 5)
+			                      "%s must be at least 1", path);
+		if (rule == R_TERM && v != 3 && v != 5)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
-					      "%s must be 3 or 5, got %u", path, v);
+			                      "%s must be 3 or 5, got %u", path, v);
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_INT64: {
 		int64_t v = *(const int64_t *)base;
-		if (strcmp(name, "amount_fen") == 0 && v <= 0)
+		if (rule == R_AMOUNT && v <= 0)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
-					      "%s must be a positive number of fen, got %lld", path,
-					      (long long)v);
+			                      "%s must be a positive number of fen, got %lld", path,
+			                      (long long)v);
 		return 0;
 	}
 	default:
@@ -254,33 +310,35 @@ static int national_id_given(const ProtobufCMessage *m)
 int check_message(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
-	uint64_t req = required_mask(d);
+	const type_info *t = type_of(d);
+	uint64_t req = t ? t->required : 0;
 	char path[96];
 
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		int present = field_present(m, f);
 		if (!present) {
-			if ((!strcmp(f->name, "person_hash") || !strcmp(f->name, "member_id")) &&
+			if ((t && i < 64 ? (int)((t->by_id >> i) & 1) : is_by_id(f)) &&
 			    national_id_given(m))
 				continue;
 			if (i < 64 && (req >> i) & 1)
 				return ld_errinfo_set(e, LD_E(MISSING_FIELD),
-						      at(path, prefix, f->name), "%s is required",
-						      path);
+				                      at(path, prefix, f->name), "%s is required",
+				                      path);
 			continue;
 		}
 		if (f->label == PROTOBUF_C_LABEL_REPEATED)
 			continue; /* no repeated fields inside event bodies */
 		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 			const ProtobufCMessage *child =
-				*(const ProtobufCMessage *const *)((const char *)m + f->offset);
+			    *(const ProtobufCMessage *const *)((const char *)m + f->offset);
 			int rc = check_message(child, at(path, prefix, f->name), e);
 			if (rc)
 				return rc;
 			continue;
 		}
-		int rc = check_value(m, f, prefix, e);
+		int rc = check_value(m, f, t && i < 64 ? (enum field_rule)t->rule[i] : rule_of(f),
+		                     prefix, e);
 		if (rc)
 			return rc;
 	}
@@ -311,29 +369,32 @@ static int check_kind_rules(const ld_kind *k, const ProtobufCMessage *body, ld_e
 		}
 		if (!any)
 			return ld_errinfo_set(e, LD_E(MISSING_FIELD), k->name,
-					      "%s changes nothing: set at least one field", k->name);
+			                      "%s changes nothing: set at least one field",
+			                      k->name);
 	}
 	/* A period runs forwards. */
-	const ProtobufCFieldDescriptor *pf = named(body, "period_from"), *pt = named(body, "period_to");
+	const type_info *t = type_of(d);
+	const ProtobufCFieldDescriptor *pf = t ? t->period_from : named(body, "period_from"),
+	                               *pt = t ? t->period_to : named(body, "period_to");
 	if (pf && pt && field_present(body, pf) && field_present(body, pt)) {
 		uint32_t from = *(const uint32_t *)((const char *)body + pf->offset);
 		uint32_t to = *(const uint32_t *)((const char *)body + pt->offset);
 		path_of(path, sizeof(path), k->name, "period_to");
 		if (from > to)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
-					      "period_to %u is before period_from %u", to, from);
+			                      "period_to %u is before period_from %u", to, from);
 	}
 	if ((k->flags & LD_KIND_CORRECTION) && ld_field_num(&k->target, body) == 0) {
 		path_of(path, sizeof(path), k->name, k->target.name);
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), path,
-				      "target_seq must be a seq (1 or more)");
+		                      "target_seq must be a seq (1 or more)");
 	}
 	if ((k->flags & LD_KIND_AMENDMENT) &&
 	    ((const Ledger__EventAmended *)body)->corrected_case ==
-		    LEDGER__EVENT_AMENDED__CORRECTED__NOT_SET) {
+	        LEDGER__EVENT_AMENDED__CORRECTED__NOT_SET) {
 		path_of(path, sizeof(path), k->name, "corrected");
 		return ld_errinfo_set(e, LD_E(MISSING_FIELD), path,
-				      "an amendment needs the corrected body");
+		                      "an amendment needs the corrected body");
 	}
 	return 0;
 }
@@ -353,8 +414,9 @@ static int check_body_rules(const Ledger__Event *ev, ld_errinfo *e)
 	case LEDGER__EVENT__BODY_ORG_UPDATED: {
 		const Ledger__OrgUpdated *u = ev->org_updated;
 		if (u->has_reelected_at != u->has_term_years)
-			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "org_updated.term_years",
-					      "a re-election needs both reelected_at and term_years");
+			return ld_errinfo_set(
+			    e, LD_E(MISSING_FIELD), "org_updated.term_years",
+			    "a re-election needs both reelected_at and term_years");
 		break;
 	}
 	case LEDGER__EVENT__BODY_ORG_DISSOLVED: {
@@ -362,29 +424,29 @@ static int check_body_rules(const Ledger__Event *ev, ld_errinfo *e)
 		int merged = d->reason == LEDGER__DISSOLVE_REASON__MERGED;
 		if (merged && !ld_has(d->merged_into))
 			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "org_dissolved.merged_into",
-					      "a merge must name the organisation merged_into");
+			                      "a merge must name the organisation merged_into");
 		if (!merged && ld_has(d->merged_into))
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "org_dissolved.merged_into",
-					      "merged_into is only for reason MERGED");
+			                      "merged_into is only for reason MERGED");
 		if (merged && strcmp(d->merged_into, d->org_id) == 0)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "org_dissolved.merged_into",
-					      "organisation '%s' cannot merge into itself",
-					      d->org_id);
+			                      "organisation '%s' cannot merge into itself",
+			                      d->org_id);
 		break;
 	}
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED: {
 		const Ledger__MemberTransferred *t = ev->member_transferred;
 		if (strcmp(t->from_org, t->to_org) == 0)
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "member_transferred.to_org",
-					      "a transfer must change organisation ('%s' to itself)",
-					      t->to_org);
+			return ld_errinfo_set(
+			    e, LD_E(INVALID_VALUE), "member_transferred.to_org",
+			    "a transfer must change organisation ('%s' to itself)", t->to_org);
 		break;
 	}
 	case LEDGER__EVENT__BODY_FUNDS_ALLOCATED: {
 		const Ledger__FundsAllocated *f = ev->funds_allocated;
 		if (strcmp(f->from_org, f->to_org) == 0)
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "funds_allocated.to_org",
-					      "funds must move between two organisations");
+			                      "funds must move between two organisations");
 		break;
 	}
 	default:
@@ -410,10 +472,10 @@ static int check_sealed(const Ledger__Event *ev, ld_errinfo *e)
 	if (!ld_field_set(&k->sealed, body))
 		return 0;
 	size_t n = strlen(path);
-	snprintf(path + n, sizeof(path) - n, "%s.%s", n ? k->amend->name : k->name,
-		 k->sealed.name);
-	return ld_errinfo_set(e, LD_E(SERVER_FIELD), path,
-			      "personal is set by the server (it seals name and phone); leave it out");
+	snprintf(path + n, sizeof(path) - n, "%s.%s", n ? k->amend->name : k->name, k->sealed.name);
+	return ld_errinfo_set(
+	    e, LD_E(SERVER_FIELD), path,
+	    "personal is set by the server (it seals name and phone); leave it out");
 }
 
 int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
@@ -422,48 +484,49 @@ int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
 		size_t offset;
 		const char *name;
 	} server_fields[] = {
-		{offsetof(Ledger__Event, has_seq), "seq"},
-		{offsetof(Ledger__Event, has_recorded_at), "recorded_at"},
-		{offsetof(Ledger__Event, has_version), "version"},
-		{offsetof(Ledger__Event, has_prev_hash), "prev_hash"},
-		{offsetof(Ledger__Event, has_hash), "hash"},
+	    {offsetof(Ledger__Event, has_seq), "seq"},
+	    {offsetof(Ledger__Event, has_recorded_at), "recorded_at"},
+	    {offsetof(Ledger__Event, has_version), "version"},
+	    {offsetof(Ledger__Event, has_prev_hash), "prev_hash"},
+	    {offsetof(Ledger__Event, has_hash), "hash"},
 	};
 	int rc;
 	for (size_t i = 0; i < sizeof(server_fields) / sizeof(server_fields[0]); i++)
 		if (*(const protobuf_c_boolean *)((const char *)ev + server_fields[i].offset))
 			return ld_errinfo_set(e, LD_E(SERVER_FIELD), server_fields[i].name,
-					      "%s is set by the server; leave it out",
-					      server_fields[i].name);
+			                      "%s is set by the server; leave it out",
+			                      server_fields[i].name);
 	if (ev->actor || ev->stream)
 		return ld_errinfo_set(e, LD_E(SERVER_FIELD), ev->actor ? "actor" : "stream",
-				      "%s is set by the server; leave it out",
-				      ev->actor ? "actor" : "stream");
+		                      "%s is set by the server; leave it out",
+		                      ev->actor ? "actor" : "stream");
 	if ((rc = check_sealed(ev, e)))
 		return rc;
 
 	if (!ev->has_event_id && !(ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED &&
-				   national_id_given(&ev->member_joined->base)))
+	                           national_id_given(&ev->member_joined->base)))
 		return ld_errinfo_set(e, LD_E(MISSING_FIELD), "event_id",
-				      "event_id (16 bytes, the idempotency key) is required");
+		                      "event_id (16 bytes, the idempotency key) is required");
 	if (ev->has_event_id && ev->event_id.len != LD_EVENT_ID_LEN)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "event_id",
-				      "event_id must be %d bytes, got %zu", LD_EVENT_ID_LEN,
-				      ev->event_id.len);
+		                      "event_id must be %d bytes, got %zu", LD_EVENT_ID_LEN,
+		                      ev->event_id.len);
 	if (!ev->has_occurred_at)
 		return ld_errinfo_set(e, LD_E(MISSING_FIELD), "occurred_at",
-				      "occurred_at (µs since the epoch) is required");
+		                      "occurred_at (µs since the epoch) is required");
 	if (ev->occurred_at < LD_MIN_TIME_US)
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "occurred_at",
-				      "occurred_at %lld is before 2000-01-01 (µs since the epoch?)",
-				      (long long)ev->occurred_at);
+		                      "occurred_at %lld is before 2000-01-01 (µs since the epoch?)",
+		                      (long long)ev->occurred_at);
 	if (ev->occurred_at > now_us + LD_MAX_SKEW_US)
-		return ld_errinfo_set(e, LD_E(FUTURE_TIME), "occurred_at",
-				      "occurred_at is %lld s in the future (at most %lld s allowed)",
-				      (long long)((ev->occurred_at - now_us) / 1000000),
-				      (long long)(LD_MAX_SKEW_US / 1000000));
+		return ld_errinfo_set(
+		    e, LD_E(FUTURE_TIME), "occurred_at",
+		    "occurred_at is %lld s in the future (at most %lld s allowed)",
+		    (long long)((ev->occurred_at - now_us) / 1000000),
+		    (long long)(LD_MAX_SKEW_US / 1000000));
 	if (ev->body_case == LEDGER__EVENT__BODY__NOT_SET)
 		return ld_errinfo_set(e, LD_E(MISSING_FIELD), "body",
-				      "the event has no body (member_joined, dues_paid, …)");
+		                      "the event has no body (member_joined, dues_paid, …)");
 
 	/* The body is the one message field set in the oneof. */
 	rc = check_message(codec_event_body(ev), codec_event_type_name(ev->body_case), e);
@@ -474,17 +537,16 @@ int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e)
 		/* The bounds of occurred_at, and its errors. */
 		int64_t t = ev->event_amended->corrected_occurred_at;
 		if (t < LD_MIN_TIME_US)
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE),
-					      "event_amended.corrected_occurred_at",
-					      "corrected_occurred_at %lld is before 2000-01-01",
-					      (long long)t);
+			return ld_errinfo_set(
+			    e, LD_E(INVALID_VALUE), "event_amended.corrected_occurred_at",
+			    "corrected_occurred_at %lld is before 2000-01-01", (long long)t);
 		if (t > now_us + LD_MAX_SKEW_US)
-			return ld_errinfo_set(e, LD_E(FUTURE_TIME),
-					      "event_amended.corrected_occurred_at",
-					      "corrected_occurred_at is %lld s in the future (at most "
-					      "%lld s allowed)",
-					      (long long)((t - now_us) / 1000000),
-					      (long long)(LD_MAX_SKEW_US / 1000000));
+			return ld_errinfo_set(
+			    e, LD_E(FUTURE_TIME), "event_amended.corrected_occurred_at",
+			    "corrected_occurred_at is %lld s in the future (at most "
+			    "%lld s allowed)",
+			    (long long)((t - now_us) / 1000000),
+			    (long long)(LD_MAX_SKEW_US / 1000000));
 	}
 	rc = check_body_rules(ev, e);
 	if (rc == 0 && amendment) {
