@@ -539,19 +539,34 @@ void tl_rmrf(const char *dir)
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Below the kernel's ephemeral range (32768 and up): a port bind(0) handed
+ * out and took back could go to a loopback client's outgoing connection
+ * before the daemon listens on it ("Address in use", once in CI). As
+ * tests/lib.sh's free_port: a random port of 20000-31999 that binds now
+ * and was not given before in this process. */
 int tl_free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+	static unsigned char given[12000];
+	static unsigned seed;
+	if (!seed && getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+	for (int i = 0; i < 1000; i++) {
+		int port = 20000 + (int)(rand_r(&seed) % 12000u);
+		if (given[port - 20000])
+			continue;
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons((uint16_t)port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
 		if (fd >= 0)
 			close(fd);
-		return -1;
+		if (ok) {
+			given[port - 20000] = 1;
+			return port;
+		}
 	}
-	close(fd);
-	return ntohs(a.sin_port);
+	return -1;
 }
 
 int tl_daemon_start(tl_daemon *d, const char *const *extra)
