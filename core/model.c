@@ -546,7 +546,8 @@ int model_fix_get(store_txn *t, uint64_t seq, int *kind, uint64_t *by)
 {
 	*kind = 0;
 	*by = 0;
-	if (view_of(t)) {
+	const model_view *view = view_of(t);
+	if (view && !view->head) {
 		uint64_t v;
 		if (mmap64_get(&model_of(t)->fixes, seq, &v)) {
 			*kind = (int)(v >> 56);
@@ -612,9 +613,13 @@ int model_stream_read(store_txn *t, const char *stream, uint32_t from, uint64_t 
 	uint32_t s = stream_lookup(m, stream, 0);
 	if (s == MT_NONE)
 		return 0;
-	if (view_of(t))
+	const model_view *v = view_of(t);
+	if (v && !v->head)
 		return link_walk(txn_link, t, ms_stream(m, s)->head, upto, from, max, seqs, versions,
 				 n);
+	uint64_t last;
+	if (v && v->head(v->arg, s, upto, &last) == 0)
+		return link_walk(txn_link, t, last, upto, from, max, seqs, versions, n);
 	uint64_t head = atomic_load_explicit((_Atomic uint64_t *)marray_at(&m->pub, s),
 					     memory_order_acquire);
 	ld_link l;

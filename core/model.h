@@ -68,6 +68,13 @@ typedef struct model_view {
 	int (*event)(void *arg, uint64_t seq, Ledger__Event **ev);
 	int (*link)(void *arg, uint64_t seq, ld_link *l);
 	void *arg;
+	/* NULL: the writer's own view (the streams as decided). Set: a
+	 * reader's view of events applied and not stored yet
+	 * (writer_unstored_begin), which adds those events to what the
+	 * transaction holds and nothing else: the last event of stream
+	 * `stream` (its stream_ref) with seq <= upto among them, into *seq;
+	 * 0 or LD_E(NOT_FOUND) (then the stream as published). */
+	int (*head)(void *arg, uint32_t stream, uint64_t upto, uint64_t *seq);
 } model_view;
 
 typedef struct model_result {

@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "model.h"
 #include "roles.h"
 #include "store.h"
 
@@ -311,12 +312,39 @@ int writer_sync(writer *w);
  * projections' runner), which sees the rest at the next hook. */
 void writer_thread_reads_stored(void);
 
-/* A query waits for the projections to reach seq, which follow the store
- * (the commit hooks): a replicated writer's applier stores what waits up to
- * it now, without waiting out its store delay, as for a read of the log.
+/* A query waits for the projections to reach seq and they cannot read it
+ * from the writer's memory (writer_unstored_begin: more waits unstored than
+ * they read so): a replicated writer's applier stores what waits up to it
+ * now, without waiting out its store delay, as for a read of the log.
  * Capped at what is applied here; does not wait; nothing on a single node
  * without raft. */
 void writer_store_soon(writer *w, uint64_t seq);
+
+/*
+ * What is applied here and not stored yet, for a reader that must not wait
+ * for the store: the projections' runner, answering read-your-writes
+ * without the store's commit and its device flush on the way. A
+ * replicated writer's own entries wait for the applier up to its store
+ * delay; writer_unstored_begin pins them (none is freed until
+ * writer_unstored_end) and fills *view with them (model_view: events,
+ * links, streams' newest events), for store_txn_set_view on a read
+ * transaction of the log that begins after the call: the transaction and
+ * the view together hold every event up to *last, the head applied. 0;
+ * LD_E(NOT_FOUND), nothing pinned, when no entry waits or more than max
+ * events do (the store far behind: read what it holds); LD_E(INTERNAL).
+ * Only entries raft committed are applied, so nothing derived from them is
+ * taken back: after a crash raft's log gives them to the store again. From
+ * one thread at a time per pin; valid until writer_unstored_end.
+ */
+typedef struct writer_unstored writer_unstored;
+int writer_unstored_begin(writer *w, uint64_t max, writer_unstored **out, model_view *view,
+			  uint64_t *last);
+/* The stored bytes of event seq from u: 0 or LD_E(NOT_FOUND). */
+int writer_unstored_event(const writer_unstored *u, uint64_t seq, const uint8_t **bytes,
+			  size_t *len);
+void writer_unstored_end(writer_unstored *u);
+/* How many events are applied here and not stored yet (no wait). */
+uint64_t writer_unstored_count(writer *w);
 
 /* Frees the err details of a request's items. */
 void append_req_release(append_req *r);

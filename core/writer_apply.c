@@ -42,7 +42,8 @@ void wr_pend_free(pend *p)
 void wr_prune_locked(writer *w)
 {
 	pend *p;
-	while ((p = w->pending) && p->stored && p->last <= w->pin && p->last <= w->fpin) {
+	while ((p = w->pending) && p->stored && p->last <= w->pin && p->last <= w->fpin &&
+	       !w->mem_pins) {
 		w->pending = p->next;
 		if (!w->pending)
 			w->pending_tail = NULL;
@@ -334,6 +335,122 @@ void writer_thread_reads_stored(void)
 	wr_no_read_wait = 1;
 }
 
+/* ---- what is applied and not stored, for a reader ---- */
+
+struct writer_unstored {
+	writer *w;
+	const pend **e; /* the entries with events, in seq order */
+	size_t n;
+};
+
+/* The entry of u that holds seq, or NULL. */
+static const pend *unstored_at(const writer_unstored *u, uint64_t seq)
+{
+	size_t lo = 0, hi = u->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const pend *p = u->e[mid];
+		if (seq < p->g.first)
+			hi = mid;
+		else if (seq >= p->g.first + p->g.n)
+			lo = mid + 1;
+		else
+			return p;
+	}
+	return NULL;
+}
+
+int writer_unstored_event(const writer_unstored *u, uint64_t seq, const uint8_t **bytes,
+			  size_t *len)
+{
+	const pend *p = unstored_at(u, seq);
+	return p ? group_event(&p->g, seq, bytes, len) : LD_E(NOT_FOUND);
+}
+
+static int unstored_view_event(void *arg, uint64_t seq, Ledger__Event **ev)
+{
+	const uint8_t *b;
+	size_t n;
+	int rc = writer_unstored_event(arg, seq, &b, &n);
+	if (rc == 0 && !(*ev = codec_event_unpack(b, n)))
+		rc = LD_E(INTERNAL);
+	return rc;
+}
+
+static int unstored_view_link(void *arg, uint64_t seq, ld_link *l)
+{
+	const pend *p = unstored_at(arg, seq);
+	return p ? group_link(&p->g, seq, l) : LD_E(NOT_FOUND);
+}
+
+/* The newest event of the stream among u's at or before upto: a walk back
+ * over their streams (u holds at most the max of writer_unstored_begin). */
+static int unstored_view_head(void *arg, uint32_t stream, uint64_t upto, uint64_t *seq)
+{
+	const writer_unstored *u = arg;
+	for (size_t k = u->n; k-- > 0;) {
+		const pend *p = u->e[k];
+		if (p->g.first > upto)
+			continue;
+		size_t i = upto - p->g.first < p->g.n ? (size_t)(upto - p->g.first) + 1 : p->g.n;
+		while (i-- > 0)
+			if (p->streams[i] == stream) {
+				*seq = p->g.first + i;
+				return 0;
+			}
+	}
+	return LD_E(NOT_FOUND);
+}
+
+int writer_unstored_begin(writer *w, uint64_t max, writer_unstored **out, model_view *view,
+			  uint64_t *last)
+{
+	*out = NULL;
+	pthread_mutex_lock(&w->lock);
+	size_t n = 0;
+	for (const pend *p = w->pending; p; p = p->next)
+		n += p->g.n && p->last > w->sseq;
+	int rc = !n || w->seq - w->sseq > max ? LD_E(NOT_FOUND) : 0;
+	writer_unstored *u = NULL;
+	if (!rc && (!(u = calloc(1, sizeof(*u))) || !(u->e = malloc(n * sizeof(*u->e))))) {
+		free(u);
+		rc = LD_E(INTERNAL);
+	}
+	if (!rc) {
+		u->w = w;
+		for (const pend *p = w->pending; p; p = p->next)
+			if (p->g.n && p->last > w->sseq)
+				u->e[u->n++] = p;
+		*last = w->seq;
+		w->mem_pins++;
+		*view = (model_view){unstored_view_event, unstored_view_link, u, unstored_view_head};
+		*out = u;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+void writer_unstored_end(writer_unstored *u)
+{
+	if (!u)
+		return;
+	writer *w = u->w;
+	pthread_mutex_lock(&w->lock);
+	if (!--w->mem_pins)
+		wr_prune_locked(w);
+	pthread_mutex_unlock(&w->lock);
+	free(u->e);
+	free(u);
+}
+
+uint64_t writer_unstored_count(writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	uint64_t n = w->seq - w->sseq;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
 /* Stores what is applied (unless held or failed) and stops the applier;
  * readers no longer wait for it. */
 static void follow_stop(writer *w);
@@ -489,7 +606,7 @@ static int follow_link(void *arg, uint64_t seq, ld_link *l)
 static int model_follow(writer *w, pend *p, Ledger__Event *const *evs, ld_errinfo *e)
 {
 	follow_view fv = {w, &p->g};
-	model_view v = {follow_event, follow_link, &fv};
+	model_view v = {follow_event, follow_link, &fv, NULL};
 	store_txn *t;
 	pthread_mutex_lock(&w->lock);
 	w->fpin = w->sseq;

@@ -135,6 +135,9 @@ struct writer {
 	uint64_t store_soon;
 	int room_said; /* the wait for room logged */
 	uint64_t pin, fpin; /* fpin: the same for another leader's group */
+	/* Readers of the entries not stored (writer_unstored_begin): while
+	 * any, no entry is freed. */
+	size_t mem_pins;
 	uint64_t applied_index; /* raft index applied here (stored or not) */
 	pthread_t applier;
 	int applier_started, applier_stop, apply_failed, apply_hold, hold_armed;

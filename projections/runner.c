@@ -18,6 +18,9 @@
 #define MAX_PROJECTIONS 8
 #define WAIT_TICK_MS 5        /* how often deadlines of waiters are checked */
 #define SERIAL_EVENTS 4096    /* events applied between two looks at the clock */
+/* The most events applied by the writer and not stored yet that applying
+ * reads from its memory (more: the store is far behind; what it holds). */
+#define RUNNER_UNSTORED_MAX 65536
 #define BATCH_EVENTS 4096     /* events of one batch of a parallel catch-up */
 #define NBATCHES 4            /* batches decoded ahead of the slowest projection */
 #define FLUSH_RETRY_MS 1000   /* a flush that failed (not a full map) is tried again */
@@ -223,8 +226,8 @@ typedef struct short_read {
  * out[] from pool. Returns how many; a gap or an event that does not
  * decode ends the run there and is said in *sr.
  */
-static size_t decode_run(store_txn *lt, uint64_t from, uint64_t to, size_t max, codec_pool *pool,
-			 Ledger__Event **out, short_read *sr)
+static size_t decode_run(store_txn *lt, const writer_unstored *mem, uint64_t from, uint64_t to,
+			 size_t max, codec_pool *pool, Ledger__Event **out, short_read *sr)
 {
 	store_cursor *c;
 	store_val k, v;
@@ -258,6 +261,20 @@ static size_t decode_run(store_txn *lt, uint64_t from, uint64_t to, size_t max, 
 		log_error("projections: reading the log at seq %llu: %s",
 			  (unsigned long long)(from + n), ld_strerror(rc));
 	store_cursor_close(c);
+	/* Past what the store holds: what is applied and not stored yet. */
+	for (; mem && !sr->seq && (rc == 0 || rc == LD_E(NOT_FOUND)) && n < max && from + n <= to;
+	     n++) {
+		const uint8_t *b;
+		size_t len;
+		if (writer_unstored_event(mem, from + n, &b, &len))
+			break;
+		if (!(out[n] = codec_event_unpack_pool(b, len, pool))) {
+			sr->seq = from + n;
+			snprintf(sr->why, sizeof(sr->why), "event seq %llu does not decode",
+				 (unsigned long long)sr->seq);
+			break;
+		}
+	}
 	return n;
 }
 
@@ -276,26 +293,57 @@ static int ryw_ready(runner *r, uint64_t upto)
 	return ready;
 }
 
-/* Applies [from, to] (at most SERIAL_EVENTS of it) on this thread, each
- * event decoded once for every projection that needs it. */
+/* The log as applying on this thread reads it: the writer's entries
+ * applied and not stored yet (pinned first, so that none is stored and
+ * freed unseen in between), then the read transactions, the log's with
+ * those entries as its view (corrections read their targets and streams
+ * through it). */
+typedef struct serial_read {
+	writer_unstored *mem; /* NULL: only what the store holds */
+	model_view view;
+	store_txn *lt, *base;
+} serial_read;
+
+static int serial_begin(runner *r, serial_read *sr)
+{
+	uint64_t last;
+	if (writer_unstored_begin(r->w, RUNNER_UNSTORED_MAX, &sr->mem, &sr->view, &last))
+		sr->mem = NULL;
+	int rc = txns_begin(r, NULL, &sr->lt, &sr->base);
+	if (rc) {
+		writer_unstored_end(sr->mem);
+		log_error("projections: unable to read the log; retrying at the next commit");
+	} else if (sr->mem) {
+		store_txn_set_view(sr->lt, &sr->view);
+	}
+	return rc;
+}
+
+static void serial_end(runner *r, serial_read *sr)
+{
+	txns_end(r, NULL, sr->lt, sr->base);
+	writer_unstored_end(sr->mem);
+}
+
+/* Applies [from, to] (at most SERIAL_EVENTS of it; what the log holds,
+ * stored or applied) on this thread, each event decoded once for every
+ * projection that needs it. */
 static void apply_serial(runner *r, uint64_t from, uint64_t to)
 {
 	Ledger__Event *evs[64];
-	store_txn *lt, *base;
-	if (txns_begin(r, NULL, &lt, &base)) {
-		log_error("projections: unable to read the log; retrying at the next commit");
+	serial_read rd;
+	if (serial_begin(r, &rd))
 		return;
-	}
 	for (uint64_t seq = from, done = 0; seq <= to && done < SERIAL_EVENTS;) {
 		size_t want = to - seq + 1 < 64 ? (size_t)(to - seq + 1) : 64;
 		short_read sr;
 		codec_pool_reset(&r->pool);
-		size_t n = decode_run(lt, seq, to, want, &r->pool, evs, &sr);
+		size_t n = decode_run(rd.lt, rd.mem, seq, to, want, &r->pool, evs, &sr);
 		for (size_t j = 0; j < n; j++)
 			for (unsigned i = 0; i < nprojections; i++)
 				if (needs(&r->st[i], evs[j]->seq)) {
 					prefetch_ahead(&r->st[i], evs, j, n);
-					apply_one(&r->st[i], evs[j], lt);
+					apply_one(&r->st[i], evs[j], rd.lt);
 				}
 		if (sr.seq)
 			log_broken(r, sr.seq, sr.why);
@@ -306,17 +354,16 @@ static void apply_serial(runner *r, uint64_t from, uint64_t to)
 		if (seq <= to && ryw_ready(r, servable(r))) {
 			/* A query waits for what is applied: answered now,
 			 * not after the rest of the run. */
-			txns_end(r, NULL, lt, base);
+			serial_end(r, &rd);
 			settle_waiters(r, 0);
-			if (txns_begin(r, NULL, &lt, &base)) {
-				log_error("projections: unable to read the log; retrying at the next commit");
+			if (serial_begin(r, &rd)) {
 				codec_pool_reset(&r->pool);
 				return;
 			}
 		}
 	}
 	codec_pool_reset(&r->pool);
-	txns_end(r, NULL, lt, base);
+	serial_end(r, &rd);
 }
 
 /* ------------------------------------------------------------------ */
@@ -473,7 +520,7 @@ static void apply_parallel(runner *r, uint64_t head)
 			break;
 		}
 		codec_pool_reset(&b->pool);
-		b->n = decode_run(lt, seq, head, BATCH_EVENTS, &b->pool, b->ev, &sr);
+		b->n = decode_run(lt, NULL, seq, head, BATCH_EVENTS, &b->pool, b->ev, &sr);
 		store_read_end(lt);
 		pthread_mutex_lock(&pl.mu);
 		int unreadable = pl.unreadable;
@@ -1060,20 +1107,26 @@ static void schedule_flush(runner *r, int arm)
 static void catch_up(runner *r)
 {
 	for (;;) {
-		uint64_t head;
+		/* What the store holds (head), and what is applied beyond it
+		 * (applied): read from the writer's memory (apply_serial). */
+		uint64_t head, applied;
+		uint8_t hash[LD_HASH_LEN];
 		writer_head(r->w, &head, NULL, NULL);
+		writer_applied_head(r->w, &applied, hash);
+		if (applied < head)
+			applied = head;
 		settle_failures(r, 0);
 		uint64_t from = first_needed(r);
-		if (stopping(r) || from > head)
+		if (stopping(r) || from > applied)
 			break;
 		uint64_t before = r->unflushed;
-		if (head - from + 1 >= PROJ_PARALLEL_MIN) {
+		if (head >= from && head - from + 1 >= PROJ_PARALLEL_MIN) {
 			apply_parallel(r, head);
 		} else {
 			uint64_t mark[MAX_PROJECTIONS], n = 0;
 			for (unsigned i = 0; i < nprojections; i++)
 				mark[i] = r->st[i].applied;
-			apply_serial(r, from, head);
+			apply_serial(r, from, applied);
 			for (unsigned i = 0; i < nprojections; i++)
 				if (r->st[i].applied - mark[i] > n)
 					n = r->st[i].applied - mark[i];
@@ -1573,7 +1626,10 @@ int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, int from_memor
 		}
 	}
 	pthread_mutex_unlock(&r->lock);
-	if (rc == RUNNER_WAITING)
+	/* min_seq is applied (the server checked): read from the writer's
+	 * memory, unless the store is so far behind that only what it holds
+	 * is read (apply_serial), which it then stores at once. */
+	if (rc == RUNNER_WAITING && writer_unstored_count(r->w) > RUNNER_UNSTORED_MAX)
 		writer_store_soon(r->w, min_seq);
 	return rc;
 }

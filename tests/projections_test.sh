@@ -11,7 +11,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
 
-start_ledgerd
+start_ledgerd --store-delay-ms 1000
 export LEDGER_URL="$URL"
 
 # cov [ORG_INDEX]: one line summing up organisation ORG_INDEX (default 0) of

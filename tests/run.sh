@@ -48,7 +48,7 @@ TIMEOUT=${TEST_TIMEOUT:-300}
 # until each volume fills, then every acknowledged batch read back), 160 s
 # in a plain build, 270 s under ASan on a quiet host, over 300 s on a slower
 # one (2026-12-05).
-declare -A LIMIT=([diskfull_test]=600)
+declare -A LIMIT=([diskfull_test]=600 [ops_test]=600)
 JOBS=${TEST_JOBS:-2}
 [[ "$JOBS" =~ ^[1-9][0-9]?$ ]] || { echo "run.sh: TEST_JOBS must be 1-99, not '$JOBS'" >&2; exit 2; }
 # The tests that take longest (over 40 s under ASan), started first so that
