@@ -82,9 +82,16 @@
  * and the caches a projection keeps outside its table would need it too.
  *
  * THE RUNNER. One thread runs a libuv loop. The writer's commit hook wakes it
- * with uv_async_send (coalescing: many commits, one wake-up); it reads the
- * log after the projections' position, decodes each event once and applies
- * it to every projection that has not applied it. When far behind (a
+ * with uv_async_send (coalescing: many commits, one wake-up), and so does a
+ * query that waits for a seq; it reads the log after the projections'
+ * position, decodes each event once and applies it to every projection
+ * that has not applied it. The log it reads is what the store holds and,
+ * past it, what a replicated writer applied and has not stored yet (up to
+ * RUNNER_UNSTORED_MAX events: writer_unstored_begin), so read-your-writes
+ * does not wait for the log's LMDB commit and its device flush: raft's log
+ * holds those entries, committed, and gives them to the store again after
+ * a crash, so a checkpoint flushed past the stored log is never taken back.
+ * When far behind (a
  * rebuild, a restart after a long stop: PROJ_PARALLEL_MIN events or more),
  * it decodes batches on its own thread and hands each batch to one thread
  * per projection, which apply it in parallel; a flush waits until every
