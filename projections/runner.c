@@ -19,8 +19,10 @@
 #define WAIT_TICK_MS 5        /* how often deadlines of waiters are checked */
 #define SERIAL_EVENTS 4096    /* events applied between two looks at the clock */
 /* The most events applied by the writer and not stored yet that applying
- * reads from its memory (more: the store is far behind; what it holds). */
-#define RUNNER_UNSTORED_MAX 65536
+ * reads from its memory (more: the store is far behind; what it holds). A
+ * correction's fold of a stream whose newest event is stored walks them
+ * all (writer_unstored_begin's view): this bounds that walk. */
+#define RUNNER_UNSTORED_MAX 16384
 #define BATCH_EVENTS 4096     /* events of one batch of a parallel catch-up */
 #define NBATCHES 4            /* batches decoded ahead of the slowest projection */
 #define FLUSH_RETRY_MS 1000   /* a flush that failed (not a full map) is tried again */
@@ -307,8 +309,13 @@ typedef struct serial_read {
 static int serial_begin(runner *r, serial_read *sr)
 {
 	uint64_t last;
-	if (writer_unstored_begin(r->w, RUNNER_UNSTORED_MAX, &sr->mem, &sr->view, &last))
+	if (writer_unstored_begin(r->w, RUNNER_UNSTORED_MAX, &sr->mem, &sr->view, &last)) {
 		sr->mem = NULL;
+		/* More waits than is read from memory (or nothing): a query
+		 * waiting is answered once the store holds it, made at once. */
+		if (ryw_ready(r, UINT64_MAX))
+			writer_store_soon(r->w, UINT64_MAX);
+	}
 	int rc = txns_begin(r, NULL, &sr->lt, &sr->base);
 	if (rc) {
 		writer_unstored_end(sr->mem);
