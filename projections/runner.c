@@ -223,6 +223,19 @@ typedef struct short_read {
 	char why[120];
 } short_read;
 
+/* Decodes event seq's stored bytes into *out from pool: 1, or 0 with why
+ * in *sr. */
+static int decode_one(const void *bytes, size_t len, uint64_t seq, codec_pool *pool,
+		      Ledger__Event **out, short_read *sr)
+{
+	if ((*out = codec_event_unpack_pool(bytes, len, pool)))
+		return 1;
+	sr->seq = seq;
+	snprintf(sr->why, sizeof(sr->why), "event seq %llu does not decode",
+		 (unsigned long long)seq);
+	return 0;
+}
+
 /*
  * Reads events [from, to] of the log (at most `max`) and decodes them into
  * out[] from pool. Returns how many; a gap or an event that does not
@@ -251,12 +264,8 @@ static size_t decode_run(store_txn *lt, const writer_unstored *mem, uint64_t fro
 				 (unsigned long long)seq);
 			break;
 		}
-		if (!(out[n] = codec_event_unpack_pool(v.data, v.len, pool))) {
-			sr->seq = seq;
-			snprintf(sr->why, sizeof(sr->why), "event seq %llu does not decode",
-				 (unsigned long long)seq);
+		if (!decode_one(v.data, v.len, seq, pool, &out[n], sr))
 			break;
-		}
 		n++;
 	}
 	if (rc && rc != LD_E(NOT_FOUND) && n < max)
@@ -268,14 +277,9 @@ static size_t decode_run(store_txn *lt, const writer_unstored *mem, uint64_t fro
 	     n++) {
 		const uint8_t *b;
 		size_t len;
-		if (writer_unstored_event(mem, from + n, &b, &len))
+		if (writer_unstored_event(mem, from + n, &b, &len) ||
+		    !decode_one(b, len, from + n, pool, &out[n], sr))
 			break;
-		if (!(out[n] = codec_event_unpack_pool(b, len, pool))) {
-			sr->seq = from + n;
-			snprintf(sr->why, sizeof(sr->why), "event seq %llu does not decode",
-				 (unsigned long long)sr->seq);
-			break;
-		}
 	}
 	return n;
 }
