@@ -143,6 +143,7 @@ static const struct {
 	size_t off; /* of an int in config */
 } switch_settings[] = {
     {"pub-events", 0, UFIELD(pub_events)},
+    {"huge-pages", 0, UFIELD(huge_pages)},
     {"join", 0, UFIELD(join)},
     {"merkle", 1, UFIELD(no_merkle)},
     {"raft", 1, UFIELD(no_raft)},

@@ -38,6 +38,7 @@ typedef struct config {
 	unsigned feed_interval_ms; /* least time between progress messages (200) */
 	size_t projections_memory; /* the projections' state in memory (0: their default) */
 	int pub_events;       /* commit notices carry the events (pub-events = on) */
+	int huge_pages;       /* huge-pages = on: big tables on huge pages (core/bigmem.h) */
 	unsigned pub_max_subscribers; /* the feed's subscribers at once (256) */
 	unsigned pub_max_per_ip;      /* ... from one address (16) */
 	unsigned long long verify_at_start; /* newest events checked at start (1000) */

@@ -19,6 +19,7 @@
 
 #include <ftw.h>
 
+#include "bigmem.h"
 #include "cluster.h"
 #include "config.h"
 #include "http.h"
@@ -68,6 +69,8 @@ static void usage(FILE *f)
 		"                        and region                                      [200]\n"
 		"      --projections-memory BYTES  state the projections keep in memory beyond\n"
 		"                        what LMDB maps (clean parts are dropped past it)  [256M]\n"
+		"      --huge-pages on|off  big tables in memory on transparent huge pages\n"
+		"                        (slower to grow on virtual machines)            [off]\n"
 		"      --verify-at-start N  recompute the hash chain of the newest N events before\n"
 		"                        serving; refuse to start if it is broken (0: skip) [1000]\n"
 		"      --no-merkle       do not maintain the Merkle tree (benchmarks); the next\n"
@@ -239,6 +242,7 @@ int main(int argc, char **argv)
 		{"no-raft", no_argument, NULL, OPT_NO_RAFT},
 		{"pub-max-subscribers", required_argument, NULL, OPT_SETTING},
 		{"pub-max-per-ip", required_argument, NULL, OPT_SETTING},
+		{"huge-pages", required_argument, NULL, OPT_SETTING},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -402,6 +406,7 @@ int main(int argc, char **argv)
 	/* NNG's threads (one task thread per CPU), before anything else calls
 	 * NNG and after the check's fork. */
 	server_nng_init();
+	bigmem_use_huge(cfg.huge_pages);
 	if (store_open(&s, &so, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;

@@ -65,14 +65,15 @@ typedef struct kv_log {
 
 /*
  * The entries' memory: blocks of a few size classes (multiples of
- * SLAB_QUANTUM up to SLAB_MAX bytes), cut from chunks of SLAB_CHUNK on
- * huge pages where the kernel gives them (core/bigmem.h), each
+ * SLAB_QUANTUM up to SLAB_MAX bytes), cut from chunks of SLAB_CHUNK
+ * (core/bigmem.h: on huge pages with huge_pages = on), each
  * class with a list of the blocks freed, which new entries of that class
  * take first; bigger entries are malloc's. Why: a rebuild makes hundreds of
  * megabytes of entries on the projections' threads, and malloc grew each
  * thread's heap a page at a time (an mprotect and a page fault per 4 KiB,
  * the fault costly on a virtual machine: a third of those threads' time);
- * here a fault maps 2 MiB. A block freed stays with its table for its next
+ * here a chunk is one allocation of 2 MiB, with no mprotect per page (and,
+ * with huge_pages = on, one fault). A block freed stays with its table for its next
  * entries, never given back to the system before kv_free: the memory held
  * is the most the table's entries have held at once (the budget bounds
  * that), not what they hold now.
@@ -176,11 +177,10 @@ static uint8_t *val_of(kv_entry *e)
 	return e->data + e->klen;
 }
 
-/* Arrays past 2 MiB (slots, and a flush's lists and sort) are on huge
- * pages where the kernel gives them (core/bigmem.h): a lookup at a random
- * slot then misses the cache, not the TLB too, and a flush's arrays of
- * millions of entries take a page fault per 2 MiB, not per 4 KiB. Zeroed,
- * as calloc's; freed with free(). */
+/* Arrays past 2 MiB (slots, and a flush's lists and sort) come from
+ * core/bigmem.h (on huge pages with huge_pages = on: a lookup at a random
+ * slot then misses the cache, not the TLB too). Zeroed, as calloc's; freed
+ * with free(). */
 static void *big_alloc(size_t bytes)
 {
 	return bigmem_zalloc(bytes ? bytes : 1);

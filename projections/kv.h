@@ -20,8 +20,8 @@
  * kv_trim drops clean entries (never pending ones) when the runner's budget
  * is exceeded, and dirty bytes past a share
  * of it make the runner flush. Entries live in blocks of the table's own,
- * cut from 2 MiB chunks in huge pages (a page fault per 2 MiB, not per 4
- * KiB, as the state grows): the blocks of entries dropped or freed are
+ * cut from 2 MiB chunks (core/bigmem.h; on huge pages with huge_pages = on):
+ * the blocks of entries dropped or freed are
  * kept for the table's next entries and given back to the system by
  * kv_free only, so a table holds the most its entries have held at once. A database that was empty when the table
  * began, and from which nothing has been dropped since, is complete in

@@ -103,6 +103,13 @@ static void test_settings(void **state)
 	assert_int_equal(config_set(&c, "store-delay-ms", "-1", 0, err, sizeof(err)), -1);
 	assert_int_equal(config_set(&c, "store-delay-ms", "5ms", 0, err, sizeof(err)), -1);
 	assert_int_equal(c.store_delay_ms, 1000);
+	assert_int_equal(c.huge_pages, 0);
+	assert_int_equal(config_set(&c, "huge_pages", "on", 0, err, sizeof(err)), 0);
+	assert_int_equal(c.huge_pages, 1);
+	assert_int_equal(config_set(&c, "huge-pages", "yes", 0, err, sizeof(err)), -1);
+	assert_string_equal(err, "'huge-pages' must be on or off, got 'yes'");
+	assert_int_equal(config_set(&c, "huge-pages", "off", 0, err, sizeof(err)), 0);
+	assert_int_equal(c.huge_pages, 0);
 	assert_int_equal(config_set(&c, "workers", NULL, 0, err, sizeof(err)), -1);
 	for (int i = 0; i < SERVER_MAX_URLS; i++)
 		assert_int_equal(config_set(&c, "listen", "tcp://127.0.0.1:1", 0, err, sizeof(err)), 0);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bigmem.h"
 #include "kv.h"
 #include "testlib.h"
 
@@ -570,6 +571,14 @@ static void set_base(proj_kv *const *kv, store_txn *base)
 	kv_set_base(kv[1], base);
 }
 
+/* The same with the tables' big blocks on huge pages (huge_pages = on). */
+static void test_big_table_huge(void **state)
+{
+	bigmem_use_huge(1);
+	test_big_table(state);
+	bigmem_use_huge(0);
+}
+
 static void test_reader(void **state)
 {
 	fx *f = *state;
@@ -956,6 +965,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_last_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_big_table_huge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold_log, setup, teardown),
