@@ -43,9 +43,8 @@ INGEST=$BUILD/bench/ingest
 PGB=$BUILD/bench/pg
 : >"$LOG"
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. "$ROOT/scripts/free-port.sh"
+PORTS_FILE=$TMP/ports
 say() { echo "cluster.sh: $*" | tee -a "$LOG" >&2; }
 
 # --- the daemons ---------------------------------------------------------

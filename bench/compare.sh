@@ -53,7 +53,8 @@ builds=()
 for b in "$@"; do builds+=("$(cd "$b" && pwd)"); done
 LAST=${builds[${#builds[@]}-1]}
 
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/scripts/free-port.sh"
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # start BUILD DATA LOG URL [CLIENTS]: that build's daemon, waited for with the
@@ -88,7 +89,7 @@ write_round() { # round build-index
 		sequential) args="--events ${BENCH_SEQ_EVENTS:-2000}" ;;
 		esac
 		D=$TMP/d-$i-$r-$wl
-		URL=tcp://127.0.0.1:$(port)
+		URL=tcp://127.0.0.1:$(free_port)
 		start "$B" "$D" "$TMP/log-$i" "$URL"
 		l0=$(load)
 		# shellcheck disable=SC2086 # args are words
@@ -128,7 +129,7 @@ write_summary() {
 projections_fill() {
 	local events=${BENCH_PROJ_EVENTS:-1000000} URL
 	D=$TMP/data
-	URL=tcp://127.0.0.1:$(port)
+	URL=tcp://127.0.0.1:$(free_port)
 	echo "load $(load): filling $D with $events events ($LAST)"
 	start "$LAST" "$D" "$TMP/fill.log" "$URL"
 	"$LAST/bench/ingest" --url "$URL" --seed 42 --runs 1 --max-seconds 0 --pid "$PID" \
@@ -139,7 +140,7 @@ projections_fill() {
 
 projections_round() { # round build-index
 	local r=$1 i=$2 B=${builds[$2]} URL l0 out rate cpu p99 p50 ach dcpu fl
-	URL=tcp://127.0.0.1:$(port)
+	URL=tcp://127.0.0.1:$(free_port)
 	l0=$(load)
 	out=$("$LAST/bench/projections" --workload replay --ledgerd "$B/ledgerd" --data "$D" \
 		--url "$URL" --runs 1 --log "$TMP/replay.log" | grep '^RESULT' || true)

@@ -38,7 +38,8 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+. "$ROOT/scripts/free-port.sh"
+PORT=$(free_port)
 URL=tcp://127.0.0.1:$PORT
 "$BUILD/ledgerd" --data "$TMP/data" --listen "$URL" 2>"$TMP/ledgerd.log" &
 PID=$!

@@ -40,7 +40,7 @@ cleanup() {
 trap cleanup EXIT
 : >"$LOG"
 say() { echo "$*" | tee -a "$LOG" >&2; }
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+. "$ROOT/scripts/free-port.sh"
 now() { date +%s.%N; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {
 	if (NR == 0) { print "-"; exit }

@@ -71,36 +71,9 @@ nng_call() {
 		--file "$1" >"$2"
 }
 
-# free_port: a port free for TCP and UDP on 127.0.0.1, below the kernel's
-# ephemeral range (32768 and up: a port the kernel handed out and took back
-# could be handed to an outgoing connection, a raft peer's say, before the
-# node listens on it: "Address in use", once), and not given before in this
-# test ($TMPDIR/ports).
-free_port() {
-	python3 - "$TMPDIR/ports" <<'EOF'
-import random, socket, sys
-path = sys.argv[1]
-try:
-    used = set(open(path).read().split())
-except OSError:
-    used = set()
-for _ in range(1000):
-    port = random.randrange(20000, 32000)
-    if str(port) in used:
-        continue
-    try:
-        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-            with socket.socket(socket.AF_INET, kind) as s:
-                s.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    with open(path, "a") as f:
-        f.write("%d\n" % port)
-    print(port)
-    sys.exit(0)
-sys.exit("free_port: no free port in 20000-31999")
-EOF
-}
+# free_port: scripts/free-port.sh, remembering the ports this test was given.
+. "$ROOT/scripts/free-port.sh"
+PORTS_FILE="$TMPDIR/ports"
 
 wait_for() {
 	local n=$1 i
