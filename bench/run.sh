@@ -304,7 +304,7 @@ if [ "$RUN_INGEST" = 1 ]; then
 		kill -INT "$STRACE_PID" 2>/dev/null || true
 		wait "$STRACE_PID" 2>/dev/null || true
 		STRACE_PID=""
-		awk '/(fsync|fdatasync|msync|sync_file_range)\(/ && / = 0$/ { n++ }
+		awk '/(fsync|fdatasync|msync|sync_file_range)(\(| resumed>)/ && / = 0$/ { n++ }
 			/io_getevents/ { n += gsub(/res=[1-9]/, "") }
 			END { print n + 0 }' "$TMP/strace.txt" 2>/dev/null || echo 0
 	}

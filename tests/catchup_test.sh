@@ -88,10 +88,16 @@ grep -q "WARN  catchup: tcp://.* sent those events WITHOUT the members' keys: '[
 w workforce 320500 --group courier --count 77 --at 2026-03-02
 WANT=$(head_of "$L")
 for i in 1 2 3; do wait_head "$i" "$WANT"; done
-scrape "$F" 'ledgerd_replica_catchups_total{result="ok"}=1' \
-	'ledgerd_replica_catchups_total{result="failed"}=0' 'ledgerd_replica_catching_up=0' \
-	'ledgerd_replica_catchup_keys_withheld_total=1' \
+scrape "$F" 'ledgerd_replica_catchups_total{result="failed"}=0' 'ledgerd_replica_catching_up=0' \
 	'ledgerd_replica_role{role="follower"}=1'
+# One catch-up, or more: on a loaded machine the leader may put its next
+# marker past the follower again before it has applied the entries after the
+# first (seen in CI: a second one of 7 events, 280 ms later). Each withheld
+# the keys.
+CU=$(sample "$F" 'ledgerd_replica_catchups_total{result="ok"}')
+[ "$CU" -ge 1 ] || die "the follower's metrics count $CU catch-ups"
+[ "$(sample "$F" ledgerd_replica_catchup_keys_withheld_total)" = "$CU" ] ||
+	die "the follower's metrics count $(sample "$F" ledgerd_replica_catchup_keys_withheld_total) catch-ups without the keys, of $CU"
 [ "$(sample "$F" ledgerd_replica_catchup_events_total)" -ge 8 ] ||
 	die "the follower's metrics count $(sample "$F" ledgerd_replica_catchup_events_total) events fetched"
 [ "$(sample "$F" ledgerd_replica_applied_index)" -gt "$APPLIED_BEFORE" ] ||
