@@ -162,7 +162,7 @@ PY
 ROOTDIR=$TMPDIR/root
 # One make in the build directory at a time: `install` makes the man pages
 # there first, and ops_test installs too (tests run two at a time).
-flock "$BUILD/.install.lock" make -s -C "$ROOT" BUILD="$BUILD" DESTDIR="$ROOTDIR" PREFIX=/opt/ledgerd install \
+flock "$BUILD/.install.lock" make -s -C "$ROOT" BUILD="$BUILD" BUILT=1 DESTDIR="$ROOTDIR" PREFIX=/opt/ledgerd install \
 	>"$TMPDIR/install.out" 2>&1 || { cat "$TMPDIR/install.out" >&2; fail "make install failed"; }
 [ -f "$ROOTDIR/opt/ledgerd/share/locale/zh_CN/LC_MESSAGES/ledgerd.mo" ] ||
 	fail "make install did not install the Chinese catalogue"

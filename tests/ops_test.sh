@@ -136,7 +136,7 @@ start_mine --config "$TMPDIR/example.conf"
 stop_mine
 
 # --- make install into a staging root -------------------------------------------------
-flock "$BUILD/.install.lock" make -s -C "$ROOT" BUILD="$BUILD" install DESTDIR="$TMPDIR/stage" PREFIX=/usr SYSCONFDIR=/etc \
+flock "$BUILD/.install.lock" make -s -C "$ROOT" BUILD="$BUILD" BUILT=1 install DESTDIR="$TMPDIR/stage" PREFIX=/usr SYSCONFDIR=/etc \
 	>"$TMPDIR/install.out" 2>&1 || { cat "$TMPDIR/install.out" >&2; fail "make install failed"; }
 for f in usr/bin/ledgerd usr/bin/ledgerctl usr/bin/ledger-gen etc/ledgerd/ledgerd.conf \
 	usr/lib/systemd/system/ledgerd.service usr/share/doc/ledgerd/OPERATIONS.md \
@@ -154,7 +154,7 @@ if grep -q '@[A-Z]*@' "$TMPDIR/stage/usr/lib/systemd/system/ledgerd.service"; th
 "$TMPDIR/stage/usr/bin/ledgerd" --config "$TMPDIR/stage/etc/ledgerd/ledgerd.conf" --version >/dev/null ||
 	fail "the installed daemon does not take the installed config"
 echo "# local" >"$TMPDIR/stage/etc/ledgerd/ledgerd.conf"
-flock "$BUILD/.install.lock" make -s -C "$ROOT" BUILD="$BUILD" install DESTDIR="$TMPDIR/stage" PREFIX=/usr SYSCONFDIR=/etc >/dev/null 2>&1
+flock "$BUILD/.install.lock" make -s -C "$ROOT" BUILD="$BUILD" BUILT=1 install DESTDIR="$TMPDIR/stage" PREFIX=/usr SYSCONFDIR=/etc >/dev/null 2>&1
 expect_eq "$(cat "$TMPDIR/stage/etc/ledgerd/ledgerd.conf")" "# local" "a second install kept the local config"
 if command -v systemd-analyze >/dev/null; then
 	systemd-analyze verify "$TMPDIR/stage/usr/lib/systemd/system/ledgerd.service" 2>&1 |

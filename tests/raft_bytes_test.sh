@@ -49,15 +49,22 @@ ARGS=(--metrics "127.0.0.1:$M" --tree-head-key "$TMPDIR/tree-head.key" --snapsho
 	--snapshot-trailing-bytes 1M)
 start_ledgerd "${ARGS[@]}"
 province
-BYTES=$(metric ledgerd_replica_log_bytes)
-TAKEN=$(metric 'ledgerd_replica_snapshots_total{result="taken"}')
 LAST=$(metric ledgerd_replica_last_index)
-echo "raft_bytes_test: default bounds $ALL bytes; bounded $BYTES bytes, $TAKEN markers, $LAST entries"
-[ "$TAKEN" -ge 2 ] || fail "only $TAKEN markers taken for $ALL bytes of entries with --snapshot-bytes 1M"
 [ "$LAST" -lt 1024 ] || fail "$LAST entries: the entry counts would have taken markers too"
 # The bounds and one entry (a group of at most 1,000 events here; the
-# largest seen is counted from the entries' mean).
+# largest seen is counted from the entries' mean). A marker is taken off the
+# loop once its entries are applied, so the log may hold more for a moment
+# after the last one (CI: 20 KB over, right after the load): it must come
+# within the bound.
 ENTRY=$((ALL / LAST * 3))
+for _ in $(seq 50); do
+	BYTES=$(metric ledgerd_replica_log_bytes)
+	[ "$BYTES" -le $(((2 << 20) + ENTRY)) ] && break
+	sleep 0.1
+done
+TAKEN=$(metric 'ledgerd_replica_snapshots_total{result="taken"}')
+echo "raft_bytes_test: default bounds $ALL bytes; bounded $BYTES bytes, $TAKEN markers, $LAST entries"
+[ "$TAKEN" -ge 2 ] || fail "only $TAKEN markers taken for $ALL bytes of entries with --snapshot-bytes 1M"
 [ "$BYTES" -le $(((2 << 20) + ENTRY)) ] ||
 	fail "raft's log holds $BYTES bytes with bounds of 1 MiB + 1 MiB (an entry about $((ALL / LAST)))"
 HEAD=$(head_line)
