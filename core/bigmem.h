@@ -20,10 +20,10 @@
  * pages and 0.10-0.13 s in 4 KiB pages (7 GB/s both, touched again);
  * loading a million-event log's write model took 211-253 ms with huge pages
  * and 120-125 without; `ledgerd --rebuild` of that log 1.38-2.41 s against
- * 1.10-1.15 (4 alternated pairs, idle machine). On 2026-11 the same machines had measured
- * the other way round (the rebuild 2.34 s with the projections' chunks on
- * huge pages, 2.94 without): where memory's first touch is cheap (bare
- * metal), huge pages are worth trying.
+ * 1.10-1.15 (4 alternated pairs, idle machine). On 2026-11 the same
+ * machines had measured the other way round (the rebuild 2.34 s with the
+ * projections' chunks on huge pages, 2.94 without): where memory's first
+ * touch is cheap (bare metal), huge pages are worth trying.
  */
 #ifndef LD_BIGMEM_H
 #define LD_BIGMEM_H

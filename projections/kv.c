@@ -73,8 +73,8 @@ typedef struct kv_log {
  * thread's heap a page at a time (an mprotect and a page fault per 4 KiB,
  * the fault costly on a virtual machine: a third of those threads' time);
  * here a chunk is one allocation of 2 MiB, with no mprotect per page (and,
- * with huge_pages = on, one fault). A block freed stays with its table for its next
- * entries, never given back to the system before kv_free: the memory held
+ * with huge_pages = on, one fault). A block freed stays with its table for
+ * its next entries, never given back to the system before kv_free: the memory held
  * is the most the table's entries have held at once (the budget bounds
  * that), not what they hold now.
  */

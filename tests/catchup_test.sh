@@ -96,8 +96,9 @@ scrape "$F" 'ledgerd_replica_catchups_total{result="failed"}=0' 'ledgerd_replica
 # the keys.
 CU=$(sample "$F" 'ledgerd_replica_catchups_total{result="ok"}')
 [ "$CU" -ge 1 ] || die "the follower's metrics count $CU catch-ups"
-[ "$(sample "$F" ledgerd_replica_catchup_keys_withheld_total)" = "$CU" ] ||
-	die "the follower's metrics count $(sample "$F" ledgerd_replica_catchup_keys_withheld_total) catch-ups without the keys, of $CU"
+WITHHELD=$(sample "$F" ledgerd_replica_catchup_keys_withheld_total)
+[ "$WITHHELD" = "$CU" ] ||
+	die "the follower's metrics count $WITHHELD catch-ups without the keys, of $CU"
 [ "$(sample "$F" ledgerd_replica_catchup_events_total)" -ge 8 ] ||
 	die "the follower's metrics count $(sample "$F" ledgerd_replica_catchup_events_total) events fetched"
 [ "$(sample "$F" ledgerd_replica_applied_index)" -gt "$APPLIED_BEFORE" ] ||

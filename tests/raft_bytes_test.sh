@@ -57,15 +57,16 @@ LAST=$(metric ledgerd_replica_last_index)
 # after the last one (CI: 20 KB over, right after the load): it must come
 # within the bound.
 ENTRY=$((ALL / LAST * 3))
+BOUND=$(((2 << 20) + ENTRY))
 for _ in $(seq 50); do
 	BYTES=$(metric ledgerd_replica_log_bytes)
-	[ "$BYTES" -le $(((2 << 20) + ENTRY)) ] && break
+	[ "$BYTES" -le "$BOUND" ] && break
 	sleep 0.1
 done
 TAKEN=$(metric 'ledgerd_replica_snapshots_total{result="taken"}')
 echo "raft_bytes_test: default bounds $ALL bytes; bounded $BYTES bytes, $TAKEN markers, $LAST entries"
 [ "$TAKEN" -ge 2 ] || fail "only $TAKEN markers taken for $ALL bytes of entries with --snapshot-bytes 1M"
-[ "$BYTES" -le $(((2 << 20) + ENTRY)) ] ||
+[ "$BYTES" -le "$BOUND" ] ||
 	fail "raft's log holds $BYTES bytes with bounds of 1 MiB + 1 MiB (an entry about $((ALL / LAST)))"
 HEAD=$(head_line)
 ok --url "$URL" tree-head
@@ -79,6 +80,6 @@ expect_eq "$(head_line)" "$HEAD" "the head after kill -9 and a restart"
 ok --url "$URL" tree-head
 expect_eq "$(grep -o 'root [0-9a-f]*' <<<"$OUT" || true)" "$TREE" "the tree head after the restart"
 BYTES=$(metric ledgerd_replica_log_bytes)
-[ "$BYTES" -le $(((2 << 20) + ENTRY)) ] || fail "after the restart raft's log holds $BYTES bytes"
+[ "$BYTES" -le "$BOUND" ] || fail "after the restart raft's log holds $BYTES bytes"
 ok --url "$URL" verify
 echo "raft_bytes_test: ok"
