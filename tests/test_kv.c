@@ -8,7 +8,8 @@
  * "complete" databases that never read LMDB, readers (kv_read) that see
  * the tables over the flushed state, and flushes detached from the table
  * (kv_detach) while it changes, committed or failed, and databases whose
- * keys leave memory once flushed (kv_set_cold). Every case checks the table against a
+ * keys leave memory once flushed (kv_set_cold), and big blocks that come
+ * resident (core/bigmem.h). Every case checks the table against a
  * plain model of what LMDB must hold.
  */
 #include <stdarg.h>
@@ -18,7 +19,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "bigmem.h"
@@ -579,6 +582,36 @@ static void test_big_table_huge(void **state)
 	test_big_table(state); /* teardown turns them off again */
 }
 
+/* A big block in small pages comes resident and writable (bigmem.h: no
+ * zero page mapped by a first read, then copied on the first write), and
+ * zeroed; a small one is calloc's. Past 32 MiB (glibc's highest mmap
+ * threshold) so that calloc maps fresh pages, whatever this process freed
+ * before. */
+static void test_bigmem_populated(void **state)
+{
+	(void)state;
+	long page = sysconf(_SC_PAGESIZE);
+	size_t n = (size_t)33 << 20;
+	uint8_t *p = bigmem_zalloc(n);
+	assert_non_null(p);
+	uint8_t *a = (uint8_t *)(((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1));
+	size_t pages = (size_t)(p + n - a) / (size_t)page;
+	unsigned char *vec = calloc(pages + 1, 1);
+	assert_int_equal(mincore(a, pages * (size_t)page, vec), 0);
+	size_t resident = 0;
+	for (size_t i = 0; i < pages; i++)
+		resident += vec[i] & 1;
+	assert_int_equal(resident, pages);
+	for (size_t i = 0; i < n; i += 4096)
+		assert_int_equal(p[i], 0);
+	free(vec);
+	free(p);
+	uint8_t *small = bigmem_zalloc(100);
+	assert_non_null(small);
+	assert_int_equal(small[99], 0);
+	free(small);
+}
+
 static void test_reader(void **state)
 {
 	fx *f = *state;
@@ -966,6 +999,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_last_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_table_huge, setup, teardown),
+		cmocka_unit_test(test_bigmem_populated),
 		cmocka_unit_test_setup_teardown(test_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cold_log, setup, teardown),
