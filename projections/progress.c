@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "kinds.h"
 #include "log.h"
 #include "members.h"
@@ -163,7 +164,9 @@ static cslot *cache_slot(progress *pg, const uint8_t *key, size_t klen)
 {
 	if ((pg->cused + 1) * 2 > pg->ccap) {
 		size_t ncap = pg->ccap ? pg->ccap * 2 : 1024;
-		cslot *n = calloc(ncap, sizeof(*n));
+		/* core/bigmem.h: resident at once, as every slot is
+		 * probed (read) before it is filled. */
+		cslot *n = bigmem_zalloc(ncap * sizeof(*n));
 		if (!n)
 			return NULL;
 		for (size_t i = 0; i < pg->ccap; i++) {
