@@ -123,6 +123,16 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	return remove(path);
 }
 
+/* --rebuild's removal of the projections' directory, on a thread of its own
+ * while the writer loads its model: unlinking a quarter of a gigabyte waits
+ * on the file system (59 ms for a million events' projections, 15 ms of it
+ * CPU), and nothing the writer does reads that directory. */
+static void *remove_tree(void *dir)
+{
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return NULL;
+}
+
 /* Waits until the cluster of one leads (or never will), taking SIGINT and
  * SIGTERM meanwhile: 0 to serve, 1 to stop as asked (exit 0), -1 to stop
  * for a failed replica (exit 1). */
@@ -481,18 +491,25 @@ int main(int argc, char **argv)
 	}
 	snprintf(pdir, sizeof(pdir), "%s/projections", so.dir);
 	wo.projections_dir = pdir;
-	if (writer_start_opts(&w, s, &wo) != 0)
+	pthread_t remover;
+	int removing = 0;
+	if (rebuild) {
+		log_info("--rebuild: removing '%s'; the projections are rebuilt from the log", pdir);
+		removing = pthread_create(&remover, NULL, remove_tree, pdir) == 0;
+		if (!removing)
+			remove_tree(pdir);
+	}
+	int started = writer_start_opts(&w, s, &wo) == 0;
+	if (removing)
+		pthread_join(remover, NULL);
+	if (!started)
 		goto out;
 	/* The projections before raft: the runner applies what the log holds
 	 * (a rebuild) while raft loads its own log on this thread, and its
 	 * marks (projection.h) are committed to the log while its commits are
 	 * still synced whole (cluster_start leaves the meta page to the next
-	 * commit, which an idle node may not make before a machine crash). */
-	if (rebuild) {
-		log_info("--rebuild: removing '%s'; the projections are rebuilt from the log", pdir);
-		nftw(pdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	}
-	/* Plans are an input of the progress projection: it loads them first. */
+	 * commit, which an idle node may not make before a machine crash).
+	 * Plans are an input of the progress projection: it loads them first. */
 	proj_options po = {.plans_dir = cfg.plans ? cfg.plans : "plans",
 			   .plans_missing_ok = !cfg.plans,
 			   .memory = cfg.projections_memory};
