@@ -292,7 +292,6 @@ int rp_io_error(int status)
  */
 
 static void drain(replica *r);
-static void checkpoint(replica *r);
 
 static uint64_t now_us(replica *r)
 {
@@ -383,7 +382,7 @@ static void advance(replica *r, int tell)
 	if (r->held_back && r->committed >= r->held_back && rp_is_ready(r) &&
 	    !r->checkpoint_inflight) {
 		r->held_back = 0;
-		checkpoint(r);
+		rp_checkpoint(r);
 	}
 	if (tell && rp_running(r))
 		rp_tell(r);
@@ -897,8 +896,10 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
 {
 	replica *r = fsm->data;
-	if (r->snapshot_taking > r->snapshot_index)
+	if (r->snapshot_taking > r->snapshot_index) {
 		r->snapshot_index = r->snapshot_taking;
+		r->notify = 1; /* replica_final_marker's caller watches the status */
+	}
 	raft_free(r->snap_buf.base);
 	r->snap_buf.base = NULL;
 	*bufs = NULL;
@@ -1261,7 +1262,7 @@ void replica_tail(replica *r, uint64_t *seq, uint8_t hash[REPLICA_HASH_LEN])
 /* A checkpoint: no events, the tail as prev_hash. Every follower whose head
  * differs halts on it; the leader proposes one once its barrier applied and
  * after each idle period. */
-static void checkpoint(replica *r)
+void rp_checkpoint(replica *r)
 {
 	replica_entry h = {.first_seq = r->tail_seq + 1, .count = 0};
 	memcpy(h.prev_hash, r->tail_hash, REPLICA_HASH_LEN);
@@ -1352,7 +1353,7 @@ void replica_poll(replica *r)
 		maybe_ready(r);
 		if (rp_is_ready(r) && !r->checkpoint_inflight &&
 		    (r->checkpoint_due || rp_now_ms(r) - r->last_activity >= r->checkpoint_ms))
-			checkpoint(r);
+			rp_checkpoint(r);
 	}
 
 	if (r->catching_up && !r->fetch_running && !r->halted && !r->failed &&

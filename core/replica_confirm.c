@@ -227,6 +227,14 @@ uint64_t rc_log_bytes(const rc_log *l)
 	return l->n ? l->e[l->n - 1].end - l->end0 : 0;
 }
 
+uint64_t rc_log_bytes_after_snapshot(const rc_log *l)
+{
+	uint64_t from = l->snap_index + 1 > l->base ? l->snap_index + 1 : l->base;
+	if (!l->n || from > rc_log_last(l))
+		return 0;
+	return l->e[l->n - 1].end - end_before(l, from);
+}
+
 uint64_t rc_log_term(const rc_log *l, uint64_t index)
 {
 	if (index >= l->base && index - l->base < l->n)

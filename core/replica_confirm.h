@@ -98,8 +98,10 @@ uint64_t rc_log_term(const rc_log *l, uint64_t index);
  *    least 1, at most `most`): the entries kept behind a snapshot. */
 unsigned rc_log_threshold(const rc_log *l, uint64_t bytes, unsigned most);
 unsigned rc_log_trailing(const rc_log *l, uint64_t bytes, unsigned most);
-/* The bytes of the entries held (for the status). */
+/* The bytes of the entries held (for the status), and of those after the
+ * last snapshot. */
 uint64_t rc_log_bytes(const rc_log *l);
+uint64_t rc_log_bytes_after_snapshot(const rc_log *l);
 /* The digest of entry index into *d: 0, or -1 if the model does not hold it. */
 int rc_log_digest(const rc_log *l, uint64_t index, uint64_t *d);
 /* The last index on disk if that entry is of `term`, else 0. Terms never

@@ -116,6 +116,7 @@ struct replica {
 	uint64_t snapshot_bytes, trailing_bytes;
 	int putting; /* a snapshot's put is in flight: C-Raft reads its
 	              * trailing count again when it completes */
+	int final_marker; /* replica_final_marker: a marker after every apply */
 	struct deferred *deferred;
 	int write_failed; /* a write of raft's log failed: C-Raft hears of no more */
 
@@ -200,6 +201,7 @@ void rp_fail_pending(replica *r, uint64_t keep_term);
 void rp_unlink_proposal(replica *r, struct proposal *p);
 void rp_queue_drop(replica *r, uint64_t upto);
 int rp_is_ready(replica *r);
+void rp_checkpoint(replica *r);
 void rp_fsm_init(replica *r);
 
 /* replica_node.c */

@@ -252,8 +252,9 @@ static void log_bounds(replica *r)
 {
 	if (!r->raft || !r->threshold_most)
 		return;
-	raft_set_snapshot_threshold(r->raft,
-	                            rc_log_threshold(&r->log, r->snapshot_bytes, r->threshold_most));
+	raft_set_snapshot_threshold(
+	    r->raft, r->final_marker ? 1
+	                             : rc_log_threshold(&r->log, r->snapshot_bytes, r->threshold_most));
 	if (!r->putting)
 		raft_set_snapshot_trailing(
 		    r->raft, rc_log_trailing(&r->log, r->trailing_bytes, r->trailing_most));
@@ -1140,6 +1141,21 @@ int replica_start(replica *r, uv_loop_t *loop, const replica_options *o, ld_erri
 	r->has_check = 1;
 	uv_check_start(&r->check, poll_cb);
 	return 0;
+}
+
+uint64_t replica_final_marker(replica *r)
+{
+	if (!r->raft || !r->raft_running || r->stopping || !rp_is_ready(r) ||
+	    raft_state(r->raft) != RAFT_LEADER ||
+	    rc_log_bytes_after_snapshot(&r->log) <= r->trailing_bytes)
+		return 0;
+	/* C-Raft takes a snapshot after an apply that puts the threshold
+	 * behind it: 1, and an empty entry to apply. */
+	r->final_marker = 1;
+	log_bounds(r);
+	if (!r->checkpoint_inflight)
+		rp_checkpoint(r);
+	return raft_last_index(r->raft);
 }
 
 void replica_stop(replica *r, void (*done)(replica *r, void *arg), void *arg)

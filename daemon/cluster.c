@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "catchup.h"
+#include "clock.h"
 #include "group.h"
 #include "log.h"
 #include "membership.h"
@@ -78,6 +79,9 @@ struct cluster {
 	int last_elected; /* the last status: elected, not ready */
 	int failed; /* an I/O error stopped the replica: the daemon exits */
 	int have_st;
+	pthread_cond_t status; /* st copied (cluster_final_marker waits on it) */
+	int marker_asked, marker_answered; /* cluster_final_marker's question */
+	uint64_t marker_at; /* and the loop's answer (replica_final_marker) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -187,6 +191,7 @@ int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e)
 	raft_dir(o->data_dir, c->dir, sizeof(c->dir));
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->answered, NULL);
+	pthread_cond_init(&c->status, NULL);
 	*out = c;
 	return 0;
 }
@@ -549,6 +554,7 @@ static void copy_status(cluster *c)
 	c->st = st;
 	c->have_st = 1;
 	int was = c->leading;
+	pthread_cond_broadcast(&c->status);
 	pthread_mutex_unlock(&c->lock);
 	int now = st.role == REPLICA_LEADER && st.ready;
 	if (st.role == REPLICA_FAILED && !c->failed) {
@@ -615,6 +621,18 @@ static void on_async(uv_async_t *a)
 		membership_stop(c->mb);
 		replica_stop(c->rep, replica_stopped, c);
 		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	int marker = c->marker_asked;
+	c->marker_asked = 0;
+	pthread_mutex_unlock(&c->lock);
+	if (marker) {
+		uint64_t at = replica_final_marker(c->rep);
+		pthread_mutex_lock(&c->lock);
+		c->marker_at = at;
+		c->marker_answered = 1;
+		pthread_cond_broadcast(&c->status);
+		pthread_mutex_unlock(&c->lock);
 	}
 	propose_queued(c);
 	membership_run(c->mb, uv_now(&c->loop));
@@ -925,6 +943,44 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	return 0;
 }
 
+void cluster_final_marker(cluster *c, unsigned ms)
+{
+	if (!c || !c->started || !c->o.solo)
+		return;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	int64_t t0 = ld_mono_ms();
+	pthread_mutex_lock(&c->lock);
+	uint64_t bytes = c->st.log_bytes;
+	c->marker_asked = 1;
+	c->marker_answered = 0;
+	pthread_mutex_unlock(&c->lock);
+	uv_async_send(&c->async);
+	pthread_mutex_lock(&c->lock);
+	int late = 0;
+	while (!late && !c->marker_answered)
+		late = pthread_cond_timedwait(&c->status, &c->lock, &until) != 0;
+	uint64_t at = c->marker_answered ? c->marker_at : 0;
+	while (!late && at && c->st.snapshot_index < at && !c->failed)
+		late = pthread_cond_timedwait(&c->status, &c->lock, &until) != 0;
+	int done = at && c->st.snapshot_index >= at;
+	pthread_mutex_unlock(&c->lock);
+	if (done)
+		log_info("cluster: a marker at raft index %llu as this node stops (%lld ms): raft's "
+			 "log (%.1f MiB) is trimmed, and the next start reads little of it back",
+			 (unsigned long long)at, (long long)(ld_mono_ms() - t0), bytes / 1048576.0);
+	else if (at || late)
+		log_warn("cluster: no marker written within %u ms as this node stops: the next "
+			 "start reads raft's log (%.1f MiB) back whole",
+			 ms, bytes / 1048576.0);
+}
+
 void cluster_stop(cluster *c)
 {
 	if (!c || !c->started)
@@ -977,6 +1033,7 @@ void cluster_free(cluster *c)
 		return;
 	cluster_stop(c);
 	pthread_cond_destroy(&c->answered);
+	pthread_cond_destroy(&c->status);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }

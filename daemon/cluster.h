@@ -88,6 +88,12 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e);
  * yet. A single node is served only once it is not 0 (daemon/main.c), so
  * that no client ever hears ERR_NOT_LEADER from it. */
 int cluster_ready(cluster *c);
+/* A single node about to stop takes a marker of its state, waiting at most
+ * ms for it to be written, so that its next start reads back little of
+ * raft's log (core/replica.h, replica_final_marker); says so in the log.
+ * Nothing for a cluster's node, or if the log holds little. Before
+ * cluster_stop. */
+void cluster_final_marker(cluster *c, unsigned ms);
 /* Stops the replica (a group waiting for its confirmation ends "outcome
  * unknown"; later ones are refused): before writer_stop. */
 void cluster_stop(cluster *c);

@@ -603,6 +603,7 @@ out:
 	metrics_unwatch_subscribers();
 	if (cl)
 		metrics_remove_source(cluster_metrics, cl);
+	cluster_final_marker(cl, 3000); /* the next start reads little of raft's log */
 	cluster_stop(cl); /* a group waiting for its confirmation ends first */
 	writer_stop(w);
 	runner_stop(r);

@@ -7,6 +7,9 @@
 #     generated province in requests of 1,000 events: its raft log holds all
 #     of it (no marker taken; ledgerd_replica_log_bytes, about 4 MiB: the
 #     bound is 32 MiB);
+#   - stopped (SIGTERM), it takes a marker, and restarted it has it as
+#     raft's snapshot, every event, and takes none the next time it stops
+#     with nothing new;
 #   - the same with --snapshot-bytes 1M --snapshot-trailing-bytes 1M: markers
 #     are taken every MiB or so and raft's log holds at most the two bounds
 #     and one entry, though the entry counts (1,024 and 8,192) are far off;
@@ -48,7 +51,21 @@ expect_eq "$(metric 'ledgerd_replica_snapshots_total{result="taken"}')" 0 \
 expect_eq "$(metric ledgerd_replica_snapshot_index)" 0 "the marker's index with the default bounds"
 [ "$ALL" -gt $((3 << 20)) ] ||
 	fail "with the default bounds raft's log holds $ALL bytes, expected the whole province (> 3 MiB)"
+HEAD=$(head_line)
+
+# --- stopped, it takes a marker, so that its next start reads little back -----
 stop_ledgerd
+grep -q "INFO  cluster: a marker at raft index [0-9]* as this node stops" "$LEDGERD_LOG" ||
+	fail "the node stopped with $ALL bytes in raft's log and took no marker (its log: $(tail -n 3 "$LEDGERD_LOG"))"
+start_ledgerd --metrics "127.0.0.1:$M" --tree-head-key "$TMPDIR/tree-head.key"
+expect_eq "$(head_line)" "$HEAD" "the head after a stop with a marker and a restart"
+[ "$(metric ledgerd_replica_snapshot_index)" -gt 0 ] ||
+	fail "restarted, the node has no marker: the one taken as it stopped is not raft's snapshot"
+ok --url "$URL" verify
+# Nothing since that marker but the restart's own entries: no other one.
+stop_ledgerd
+expect_eq "$(grep -c "cluster: a marker at raft index" "$LEDGERD_LOG")" 1 \
+	"markers taken as the node stopped (the second time with nothing new)"
 
 # --- bounded to 1 MiB + 1 MiB ----------------------------------------------------
 rm -rf "$TMPDIR/data"
