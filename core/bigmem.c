@@ -17,8 +17,13 @@ static void populate(void *p, size_t n)
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
 	uintptr_t e = ((uintptr_t)p + n) & ~(page - 1);
+#ifdef MADV_POPULATE_WRITE
 	if (e > a)
 		(void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+#else
+	(void)a;
+	(void)e;
+#endif
 }
 
 void bigmem_use_huge(int on)

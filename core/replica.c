@@ -1351,8 +1351,13 @@ void replica_poll(replica *r)
 			}
 		}
 		maybe_ready(r);
+		/* replica_final_marker's marker, put off (C-Raft was writing
+		 * one, or fsm_snapshot refused): another entry to apply. */
+		int marker_owed = r->final_marker && !r->putting &&
+				  raft_last_applied(r->raft) > r->snapshot_index;
 		if (rp_is_ready(r) && !r->checkpoint_inflight &&
-		    (r->checkpoint_due || rp_now_ms(r) - r->last_activity >= r->checkpoint_ms))
+		    (r->checkpoint_due || marker_owed ||
+		     rp_now_ms(r) - r->last_activity >= r->checkpoint_ms))
 			rp_checkpoint(r);
 	}
 

@@ -365,15 +365,16 @@ void replica_free(replica *r);
  * e saying why.
  */
 int replica_start(replica *r, struct uv_loop_s *loop, const replica_options *o, ld_errinfo *e);
-/* Before a planned stop, on the loop: a leader whose raft log holds more
- * than the trailing bytes after its last marker takes a marker of its state (an empty entry, and
- * a snapshot after it and after every apply from then on), so that raft's
- * log is trimmed to the trailing bytes and the next start reads little of
- * it back (C-Raft reads its whole log at start, checksumming every byte).
- * Returns the raft index the marker is taken at (the status's
- * snapshot_index reaches it once written, and on_change is called), or 0
- * when there is nothing to do (not a ready leader, or little since the last
- * marker). */
+/* Before a planned stop, on the loop: a ready leader whose raft log holds
+ * more than the trailing bytes after its last marker takes a marker of its
+ * state: an empty entry, and C-Raft's threshold 1 until replica_stop (a
+ * marker after every apply; replica_poll proposes another empty entry while
+ * one is owed). raft's log is then trimmed to the trailing bytes, and the
+ * next start reads little of it back (C-Raft reads its whole log at start,
+ * checksumming every byte). Returns the last raft index when asked: the
+ * status's snapshot_index reaches it or passes it once a marker is written
+ * (on_change is called); 0 when there is nothing to do (not a ready leader,
+ * little since the last marker, or the entry could not be proposed). */
 uint64_t replica_final_marker(replica *r);
 /* Stops the raft node (pending proposals end with REPLICA_E_UNKNOWN) and
  * calls done(r, arg) on the loop when everything is closed. */

@@ -373,6 +373,8 @@ static void w_put_cb(struct raft_io_snapshot_put *req, int status)
 		rc_log_compact(&r->log, w->index, w->term, w->trailing);
 	else if (rp_io_error(status))
 		fail_io(r, "storing a snapshot", status);
+	if (status && w->trailing)
+		r->snapshot_taking = 0; /* not written: fsm_snapshot_finalize names none */
 	free(w);
 	cb(req, status);
 	r->putting = 0;
@@ -1150,11 +1152,17 @@ uint64_t replica_final_marker(replica *r)
 	    rc_log_bytes_after_snapshot(&r->log) <= r->trailing_bytes)
 		return 0;
 	/* C-Raft takes a snapshot after an apply that puts the threshold
-	 * behind it: 1, and an empty entry to apply. */
+	 * behind it: 1, and an empty entry to apply (again from replica_poll
+	 * while none is taken). */
 	r->final_marker = 1;
 	log_bounds(r);
 	if (!r->checkpoint_inflight)
 		rp_checkpoint(r);
+	if (!r->checkpoint_inflight) {
+		r->final_marker = 0;
+		log_bounds(r);
+		return 0;
+	}
 	return raft_last_index(r->raft);
 }
 

@@ -962,13 +962,18 @@ void cluster_final_marker(cluster *c, unsigned ms)
 	c->marker_answered = 0;
 	pthread_mutex_unlock(&c->lock);
 	uv_async_send(&c->async);
+	/* Woken by every status copied (the loop's tick: each 100 ms); bounded
+	 * by the monotonic clock too, should the wall clock step back. */
 	pthread_mutex_lock(&c->lock);
 	int late = 0;
 	while (!late && !c->marker_answered)
-		late = pthread_cond_timedwait(&c->status, &c->lock, &until) != 0;
+		late = pthread_cond_timedwait(&c->status, &c->lock, &until) != 0 ||
+		       ld_mono_ms() - t0 >= (int64_t)ms;
 	uint64_t at = c->marker_answered ? c->marker_at : 0;
-	while (!late && at && c->st.snapshot_index < at && !c->failed)
-		late = pthread_cond_timedwait(&c->status, &c->lock, &until) != 0;
+	while (!late && at && c->st.snapshot_index < at && c->st.role != REPLICA_FAILED &&
+	       c->st.role != REPLICA_HALTED)
+		late = pthread_cond_timedwait(&c->status, &c->lock, &until) != 0 ||
+		       ld_mono_ms() - t0 >= (int64_t)ms;
 	int done = at && c->st.snapshot_index >= at;
 	pthread_mutex_unlock(&c->lock);
 	if (done)

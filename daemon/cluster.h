@@ -92,7 +92,8 @@ int cluster_ready(cluster *c);
  * ms for it to be written, so that its next start reads back little of
  * raft's log (core/replica.h, replica_final_marker); says so in the log.
  * Nothing for a cluster's node, or if the log holds little. Before
- * cluster_stop. */
+ * cluster_stop; appends are still taken meanwhile (each then followed by a
+ * marker: a slower stop under load, nothing lost). */
 void cluster_final_marker(cluster *c, unsigned ms);
 /* Stops the replica (a group waiting for its confirmation ends "outcome
  * unknown"; later ones are refused): before writer_stop. */

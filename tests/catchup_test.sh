@@ -69,7 +69,8 @@ w void "$(( 3 + 12 + 20 ))" --reason "counted twice" # a correction: a fixes row
 # (its marker, less the 4 entries kept behind it, past it). A marker may be
 # put off while entries wait for their confirmation, and the writes above can
 # all come before one is taken (a plain build, twice in 9 runs): more entries
-# until one is.
+# until one is. (The + 1: the follower may have appended one idle checkpoint
+# after LAST_BEFORE was read, before it stopped.)
 for k in $(seq 1 40); do
 	scrape "$L"
 	[ $(($(sample "$L" ledgerd_replica_snapshot_index) - 4)) -gt $((LAST_BEFORE + 1)) ] && break
