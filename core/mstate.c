@@ -1,6 +1,7 @@
 /* mstate.c — the write model's state: records, tables, undo. See mstate.h. */
 #include "mstate.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,15 +422,11 @@ void ms_rollback(model *m, model_undo *u, size_t mark)
 /* Rebuilding the indexes (after a snapshot's load)                    */
 /* ------------------------------------------------------------------ */
 
-int ms_reindex(model *m)
+/* The streams' index, and each stream's published head. */
+static int reindex_streams(model *m)
 {
-	/* Sized once for what was loaded (no reader exists yet): grown by
-	 * doubling instead, each index would keep its retired arrays, as much
-	 * again as the index itself, for as long as the daemon runs. */
 	uint32_t n = marray_count(&m->arr[MA_STREAMS]);
-	if (mindex_reset(&m->streams, n) != 0 ||
-	    mindex_reset(&m->persons, marray_count(&m->arr[MA_MEMBERS])) != 0 ||
-	    mindex_reset(&m->stations, marray_count(&m->arr[MA_STATIONS])) != 0)
+	if (mindex_reset(&m->streams, n) != 0)
 		return LD_E(INTERNAL);
 	for (uint32_t i = 0; i < n; i++) {
 		const mstream *st = ms_stream(m, i);
@@ -442,7 +439,16 @@ int ms_reindex(model *m)
 		atomic_store_explicit((_Atomic uint64_t *)marray_at(&m->pub, i), st->head,
 				      memory_order_release);
 	}
-	n = marray_count(&m->arr[MA_MEMBERS]);
+	return 0;
+}
+
+/* The persons' and the stations' indexes. */
+static int reindex_people(model *m)
+{
+	if (mindex_reset(&m->persons, marray_count(&m->arr[MA_MEMBERS])) != 0 ||
+	    mindex_reset(&m->stations, marray_count(&m->arr[MA_STATIONS])) != 0)
+		return LD_E(INTERNAL);
+	uint32_t n = marray_count(&m->arr[MA_MEMBERS]);
 	for (uint32_t i = 0; i < n; i++) {
 		const mmember *mm = ms_member(m, i);
 		if (mm->status != MEMBER_NONE &&
@@ -459,4 +465,32 @@ int ms_reindex(model *m)
 			return LD_E(INTERNAL);
 	}
 	return 0;
+}
+
+/* Each index is sized once for what was loaded (no reader exists yet):
+ * grown by doubling instead, each would keep its retired arrays, as much
+ * again as the index itself, for as long as the daemon runs. */
+static void *reindex_main(void *arg)
+{
+	ms_reindexing *x = arg;
+	x->rc = reindex_streams(x->m);
+	return NULL;
+}
+
+void ms_reindex_start(model *m, ms_reindexing *x)
+{
+	x->m = m;
+	x->rc = 0;
+	x->started = pthread_create(&x->thread, NULL, reindex_main, x) == 0;
+	if (!x->started)
+		x->rc = reindex_streams(m); /* no thread: here, now */
+}
+
+int ms_reindex_finish(ms_reindexing *x)
+{
+	int rc = reindex_people(x->m);
+	if (x->started)
+		pthread_join(x->thread, NULL);
+	x->started = 0;
+	return rc ? rc : x->rc;
 }

@@ -199,8 +199,22 @@ void ms_rollback(model *m, model_undo *u, size_t mark);
 /* ---- for core/snapshot.c ---- */
 uint64_t ms_name_hash(const model *m, int kind, const char *id, size_t len);
 uint64_t ms_person_hash(const model *m, const uint8_t hash[LD_HASH_LEN]);
-/* Fills the indexes from the records (after a snapshot's load). */
-int ms_reindex(model *m);
+/* Fills the indexes from the records (after a snapshot's load), in two
+ * parts that overlap: ms_reindex_start begins the streams' index (and the
+ * streams' published heads) on a thread of its own, once the records and
+ * the names are loaded, which nothing may change until ms_reindex_finish;
+ * that one fills the persons' and the stations' indexes on the calling
+ * thread, then waits for the other. Between the two the caller may load
+ * what neither reads (the event ids, the refunds). ms_reindex_finish is
+ * called after every ms_reindex_start; it returns 0 or LD_E(INTERNAL) (out
+ * of memory). */
+typedef struct ms_reindexing {
+	model *m;
+	pthread_t thread;
+	int started, rc;
+} ms_reindexing;
+void ms_reindex_start(model *m, ms_reindexing *x);
+int ms_reindex_finish(ms_reindexing *x);
 int ms_init(model *m, store *s, uint64_t seed);
 void ms_release(model *m);
 

@@ -490,6 +490,9 @@ int snapshot_load(model *m, const char *dir, uint64_t *seq, uint8_t hash[LD_HASH
 		at += k;
 		m->names.len = at;
 	}
+	/* The indexes are filled from the records while the rest loads. */
+	ms_reindexing rx;
+	ms_reindex_start(m, &rx);
 	uint64_t *slots = NULL;
 	for (unsigned g = 0; g < MIDS_SEGMENTS && !rc; g++) {
 		uint32_t bits;
@@ -516,6 +519,7 @@ int snapshot_load(model *m, const char *dir, uint64_t *seq, uint8_t hash[LD_HASH
 		else if (mmap64_put(k < h.nrefunds ? &m->refunds : &m->fixes, kv[0], kv[1]) != 0)
 			rc = LD_E(INTERNAL);
 	}
+	int rrc = ms_reindex_finish(&rx);
 	if (rc)
 		goto out;
 	uint64_t sum = XXH3_64bits_digest(i.x), stored;
@@ -524,7 +528,7 @@ int snapshot_load(model *m, const char *dir, uint64_t *seq, uint8_t hash[LD_HASH
 		rc = damaged(e, path, "is damaged (its checksum does not match)");
 		goto out;
 	}
-	if (ms_reindex(m) != 0) {
+	if (rrc != 0) {
 		rc = LD_E(INTERNAL);
 		goto out;
 	}
