@@ -13,7 +13,7 @@
 #   - an LMDB page header of the log corrupted (mp_lower of the page holding
 #     the newest event), which makes liblmdb crash: the daemon refuses to
 #     start with a message naming the damage and the way back (a backup),
-#     and exits 1 instead of dying of SIGBUS or SIGSEGV; the backup starts.
+#     and exits 1 instead of dying of SIGBUS, SIGSEGV or SIGABRT; the backup starts.
 # A changed event of the log itself still refuses the start "hash chain broken
 # at seq N" (verify_test.sh).
 #
@@ -181,7 +181,10 @@ RCD=$?
 set -e
 [ $RCD -lt 128 ] || { cat "$TMPDIR/start.err" >&2; fail "ledgerd died of signal $((RCD - 128)) on a damaged page"; }
 [ $RCD -eq 1 ] || { cat "$TMPDIR/start.err" >&2; fail "ledgerd exited $RCD on a damaged page, wanted 1"; }
-grep -Eq "the log in '.*' is damaged: LMDB crashed \(SIG(BUS|SEGV)" "$TMPDIR/start.err" ||
+# How LMDB crashes on that page depends on where the bad offsets land: a
+# fault, or glibc aborting on a pointer it never gave out (seen twice in 12
+# runs: "munmap_chunk(): invalid pointer", SIGABRT).
+grep -Eq "the log in '.*' is damaged: LMDB crashed \(SIG(BUS|SEGV|ABRT)" "$TMPDIR/start.err" ||
 	{ cat "$TMPDIR/start.err" >&2; fail "the refusal does not name the damage"; }
 grep -q "restore the data directory from a backup" "$TMPDIR/start.err" ||
 	{ cat "$TMPDIR/start.err" >&2; fail "the refusal does not say how to recover"; }
