@@ -12,6 +12,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -943,10 +944,23 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	return 0;
 }
 
+/* The free space below which a stopping node takes no marker. */
+#define MARKER_ROOM ((uint64_t)64 << 20)
+
 void cluster_final_marker(cluster *c, unsigned ms)
 {
 	if (!c || !c->started || !c->o.solo)
 		return;
+	/* A marker syncs the log and writes raft's files: on a disk nearly
+	 * full that could fail the replica as it stops (exit 1), for the sake
+	 * of a faster start only. */
+	struct statvfs fs;
+	if (statvfs(c->dir, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < MARKER_ROOM) {
+		log_info("cluster: no marker as this node stops: '%s' has less than %u MiB free, "
+			 "and the next start reads raft's log back whole",
+			 c->dir, (unsigned)(MARKER_ROOM >> 20));
+		return;
+	}
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += ms / 1000;

@@ -91,9 +91,11 @@ int cluster_ready(cluster *c);
 /* A single node about to stop takes a marker of its state, waiting at most
  * ms for it to be written, so that its next start reads back little of
  * raft's log (core/replica.h, replica_final_marker); says so in the log.
- * Nothing for a cluster's node, or if the log holds little. Before
- * cluster_stop; appends are still taken meanwhile (each then followed by a
- * marker: a slower stop under load, nothing lost). */
+ * Nothing for a cluster's node, if the log holds little, or if raft's
+ * directory has less than 64 MiB free (a failed marker would fail the node
+ * as it stops). Before cluster_stop; appends are still taken meanwhile
+ * (each then followed by a marker: a slower stop under load, nothing
+ * lost). */
 void cluster_final_marker(cluster *c, unsigned ms);
 /* Stops the replica (a group waiting for its confirmation ends "outcome
  * unknown"; later ones are refused): before writer_stop. */

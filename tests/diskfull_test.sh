@@ -140,6 +140,15 @@ run() {
 	CTL get "$acked" >/dev/null || fail "reads stopped working on a full disk"
 	batch "$full" >/dev/null 2>&1 && fail "an append succeeded on a full disk"
 	alive
+	# Stopped on the full disk, a single node takes no raft marker (a failed
+	# one would fail it as it stops), exits 0 (stop), and starts again.
+	if [ "$MODE" = solo ]; then
+		stop
+		grep -q "no marker as this node stops: '.*' has less than 64 MiB free" "$TMPDIR/ledgerd.log" ||
+			fail "the node stopped on a full disk without saying it took no marker"
+		start
+		[ "$(head_seq)" = "$acked" ] || fail "after a stop on the full disk the head is $(head_seq), expected $acked"
+	fi
 
 	# Space returns: the same batch goes in, nothing lost before it.
 	mount -o remount,size=$grown "$MNT"
