@@ -422,6 +422,10 @@ void ms_rollback(model *m, model_undo *u, size_t mark)
 /* Rebuilding the indexes (after a snapshot's load)                    */
 /* ------------------------------------------------------------------ */
 
+/* Each index is sized once for what was loaded (no reader exists yet):
+ * grown by doubling instead, each would keep its retired arrays, as much
+ * again as the index itself, for as long as the daemon runs. */
+
 /* The streams' index, and each stream's published head. */
 static int reindex_streams(model *m)
 {
@@ -467,9 +471,6 @@ static int reindex_people(model *m)
 	return 0;
 }
 
-/* Each index is sized once for what was loaded (no reader exists yet):
- * grown by doubling instead, each would keep its retired arrays, as much
- * again as the index itself, for as long as the daemon runs. */
 static void *reindex_main(void *arg)
 {
 	ms_reindexing *x = arg;

@@ -961,14 +961,7 @@ void cluster_final_marker(cluster *c, unsigned ms)
 			 c->dir, (unsigned)(MARKER_ROOM >> 20));
 		return;
 	}
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	struct timespec until = ld_wall_after_ms(ms);
 	int64_t t0 = ld_mono_ms();
 	pthread_mutex_lock(&c->lock);
 	uint64_t bytes = c->st.log_bytes;
@@ -976,18 +969,18 @@ void cluster_final_marker(cluster *c, unsigned ms)
 	c->marker_answered = 0;
 	pthread_mutex_unlock(&c->lock);
 	uv_async_send(&c->async);
-	/* Woken by every status copied (the loop's tick: each 100 ms); bounded
-	 * by the monotonic clock too, should the wall clock step back. */
+	/* Until the loop has answered and (if it asked for one) the marker is
+	 * written or the replica gone; woken by every status copied (the
+	 * loop's tick: each 100 ms), bounded by the monotonic clock too,
+	 * should the wall clock step back. */
 	pthread_mutex_lock(&c->lock);
 	int late = 0;
-	while (!late && !c->marker_answered)
+	while (!late && (!c->marker_answered ||
+			 (c->marker_at && c->st.snapshot_index < c->marker_at &&
+			  c->st.role != REPLICA_FAILED && c->st.role != REPLICA_HALTED)))
 		late = pthread_cond_timedwait(&c->status, &c->lock, &until) != 0 ||
 		       ld_mono_ms() - t0 >= (int64_t)ms;
 	uint64_t at = c->marker_answered ? c->marker_at : 0;
-	while (!late && at && c->st.snapshot_index < at && c->st.role != REPLICA_FAILED &&
-	       c->st.role != REPLICA_HALTED)
-		late = pthread_cond_timedwait(&c->status, &c->lock, &until) != 0 ||
-		       ld_mono_ms() - t0 >= (int64_t)ms;
 	int done = at && c->st.snapshot_index >= at;
 	pthread_mutex_unlock(&c->lock);
 	if (done)
@@ -1015,9 +1008,7 @@ void cluster_stop(cluster *c)
 	}
 	/* A single node finishes the group in flight (one flush), as it did
 	 * before it ran raft, instead of answering it "outcome unknown". */
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 5;
+	struct timespec until = ld_wall_after_ms(5000);
 	while (c->o.solo && c->inflight &&
 	       pthread_cond_timedwait(&c->answered, &c->lock, &until) == 0)
 		;
