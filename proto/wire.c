@@ -26,6 +26,18 @@ static int varint(wire_in *in, uint64_t *out)
 	return 0;
 }
 
+/* A field's key (its number and wire type): a varint of at most 5 bytes,
+ * as protobuf-c reads a key (a longer one, zeros padding it, it declines).
+ * 0 and *out, or -1. */
+static int key(wire_in *in, uint64_t *out)
+{
+	const uint8_t *q = wire_varint(in->p, in->end, out);
+	if (!q || q - in->p > 5)
+		return -1;
+	in->p = q;
+	return 0;
+}
+
 /* The index of field `id` in d's fields (sorted by id), or -1; `hint` is
  * where it is when the fields come in order, as ours do. */
 static int field_index(const ProtobufCMessageDescriptor *d, uint64_t id, unsigned hint)
@@ -157,10 +169,10 @@ static ProtobufCMessage *message(const ProtobufCMessageDescriptor *d, wire_in *i
 	uint64_t seen[2] = {0, 0};
 	unsigned hint = 0;
 	while (in->p < in->end) {
-		uint64_t key;
-		if (varint(in, &key))
+		uint64_t k;
+		if (key(in, &k))
 			return NULL;
-		int i = field_index(d, key >> 3, hint);
+		int i = field_index(d, k >> 3, hint);
 		if (i < 0)
 			return NULL; /* unknown: protobuf-c keeps it */
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
@@ -176,7 +188,7 @@ static ProtobufCMessage *message(const ProtobufCMessageDescriptor *d, wire_in *i
 		} else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset) {
 			*(protobuf_c_boolean *)(void *)((char *)m + f->quantifier_offset) = 1;
 		}
-		if (field(f, (unsigned)(key & 7), m, in, depth))
+		if (field(f, (unsigned)(k & 7), m, in, depth))
 			return NULL;
 	}
 	return m;

@@ -5,7 +5,7 @@
  * input it is not made for is declined, where protobuf-c would decide
  * otherwise or fail: an unknown field, a field twice, a second oneof
  * member, a repeated field, a wrong wire type, bytes cut short, an overlong
- * varint. (fuzz_wire checks the same on any bytes: fuzz/harness.c.)
+ * varint, a key in more than 5 bytes. (fuzz_wire checks the same on any bytes: fuzz/harness.c.)
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -156,6 +156,16 @@ static void test_declined(void **state)
 	expect_declined(&b, overlong, sizeof(overlong), 0);
 	expect_declined(&b, past_end, sizeof(past_end), 0);
 	expect_declined(&b, group, sizeof(group), 0);
+
+	/* A key in more than 5 bytes (field 70, empty, its key padded with
+	 * zeros): protobuf-c reads a key in 5 at most and fails; declined
+	 * (make fuzz's fuzz_wire found it, fuzz/regress/wire). */
+	static const uint8_t long_key[] = {0xb2, 0x84, 0x80, 0x80, 0x80, 0x00, 0x00};
+	codec_pool lp = CODEC_POOL_INIT;
+	assert_null(wire_decode(&ledger__event__descriptor, long_key, sizeof(long_key),
+				codec_pool_alloc, &lp));
+	assert_null(codec_event_unpack(long_key, sizeof(long_key)));
+	codec_pool_free(&lp);
 
 	/* A repeated field (an append's events): declined. */
 	Ledger__AppendRequest a = LEDGER__APPEND_REQUEST__INIT;
