@@ -743,7 +743,7 @@ static void flight_done(writer *w)
 	}
 	w->flight_state = FLIGHT_NONE;
 	if (w->replicate) {
-		int64_t now = ld_mono_us(), wait = (now - w->sent_at) / 2;
+		int64_t now = ld_mono_us(), wait = (now - w->sent_at) * WRITER_LINGER_COMMITS;
 		w->linger_reqs = w->sent_reqs + w->open->nreqs;
 		w->linger_until = now + (wait < WRITER_LINGER_MAX_US ? wait : WRITER_LINGER_MAX_US);
 	}
