@@ -84,7 +84,11 @@ ok --url "$ALL" join M3 --org U1 --path platform-work --channel online --group r
 # Entries until the leader's marker is past node F's log by more than the
 # leader keeps behind it (--snapshot-trailing 4): F cannot be sent entries,
 # only the marker. (A fixed 14 entries were not always enough: a marker can
-# be put off, and F then caught up from the leader's raft log.)
+# be put off, and F then caught up from the leader's raft log.) The leader is
+# looked for again each time: under load an election can move it, and a node
+# restarted since its last marker holds entries from further back (C-Raft
+# loads what its segments hold, and removes whole segments only), which it
+# would send F instead of its marker.
 i=0
 while :; do
 	i=$((i + 1))
@@ -92,6 +96,7 @@ while :; do
 	ok --url "$ALL" org add "X$i" --name "Branch $i" --kind industry-union --region 320100 --parent JS \
 		--at 2024-03-03
 	[ "$i" -ge 14 ] || continue
+	wait_leader
 	scrape "$L"
 	[ "$(sample "$L" ledgerd_replica_snapshot_index)" -le $((FLAST + 8)) ] || break
 done
