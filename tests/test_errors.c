@@ -251,7 +251,9 @@ static uint8_t *mutate(const seed *s, size_t *out)
 {
 	static const char *const han[] = {"南", "京", "骑", "手", "😀"};
 	size_t n = s->n, cap = s->n + 64;
-	uint8_t *b = malloc(cap);
+	/* Zeroed: an empty seed is sent as one byte (nng_send of n ? n : 1),
+	 * which is then defined (valgrind saw it go out uninitialised). */
+	uint8_t *b = calloc(1, cap);
 	assert_non_null(b);
 	memcpy(b, s->b, n);
 	for (uint32_t m = 1 + rnd(4); m > 0 && n > 0; m--) {

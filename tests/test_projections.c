@@ -2565,7 +2565,10 @@ static void test_read_your_writes_mid_catch_up(void **state)
 	ryw_answered(&w, "for");
 	assert_int_equal(w.ok, 1);
 	assert_true(w.from_memory);
-	if (w.as_of < w.min_seq || w.as_of >= head)
+	/* Under valgrind (tests/run.sh VALGRIND=1), which runs one thread at a
+	 * time, the runner may apply the whole catch-up before this thread
+	 * asks: only the answer is checked there, not how soon it came. */
+	if (w.as_of < w.min_seq || (w.as_of >= head && !getenv("VALGRIND")))
 		fail_msg("the query for seq %llu was answered as of seq %llu (head %llu): "
 			 "not as soon as its seq was applied",
 			 (unsigned long long)w.min_seq, (unsigned long long)w.as_of,
