@@ -107,11 +107,10 @@ struct writer {
 	 * WRITER_LINGER_EVENTS events, waits (at most WRITER_LINGER_COMMITS
 	 * times the last group's commit, and WRITER_LINGER_MAX_US) until it
 	 * holds linger_reqs requests: those of the open group when the last
-	 * one was done plus
-	 * those the last one answered, whose clients may send their next at
-	 * once. Closed-loop clients then share one raft entry instead of
-	 * settling into two cohorts that alternate (under lock; monotonic µs;
-	 * linger_until 0: no wait). */
+	 * one was done plus those the last one answered, whose clients may
+	 * send their next at once. Closed-loop clients then share one raft
+	 * entry instead of settling into two cohorts that alternate (under
+	 * lock; monotonic µs; linger_until 0: no wait). */
 	size_t sent_reqs, linger_reqs;
 	int64_t sent_at, linger_until;
 	/* The decider's own: the last event decided, its read transaction. */
