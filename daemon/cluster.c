@@ -12,7 +12,6 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -953,12 +952,20 @@ void cluster_final_marker(cluster *c, unsigned ms)
 		return;
 	/* A marker syncs the log and writes raft's files: on a disk nearly
 	 * full that could fail the replica as it stops (exit 1), for the sake
-	 * of a faster start only. */
-	struct statvfs fs;
-	if (statvfs(c->dir, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < MARKER_ROOM) {
-		log_info("cluster: no marker as this node stops: '%s' has less than %u MiB free, "
-			 "and the next start reads raft's log back whole",
-			 c->dir, (unsigned)(MARKER_ROOM >> 20));
+	 * of a faster start only. The room is asked as for a group
+	 * (core/store.h, store_room). */
+	store_room *room = NULL;
+	const store_room_dir dir = {c->dir, "raft's log"};
+	const uint64_t need = MARKER_ROOM, takes = 0;
+	ld_errinfo e = {0};
+	int rc = store_room_new(&room, &dir, 1, 0);
+	if (rc == 0)
+		rc = store_room_check(room, &need, &takes, &e);
+	store_room_free(room);
+	if (rc) {
+		log_info("cluster: no marker as this node stops (%s), and the next start reads "
+			 "raft's log back whole",
+			 e.message[0] ? e.message : ld_strerror(rc));
 		return;
 	}
 	struct timespec until = ld_wall_after_ms(ms);

@@ -144,7 +144,7 @@ run() {
 	# one would fail it as it stops), exits 0 (stop), and starts again.
 	if [ "$MODE" = solo ]; then
 		stop
-		grep -q "no marker as this node stops: '.*' has less than 64 MiB free" "$TMPDIR/ledgerd.log" ||
+		grep -q "no marker as this node stops (the disk of '.*' (raft's log) has [0-9.]* MiB free, 64.0 MiB are needed)" "$TMPDIR/ledgerd.log" ||
 			fail "the node stopped on a full disk without saying it took no marker"
 		start
 		[ "$(head_seq)" = "$acked" ] || fail "after a stop on the full disk the head is $(head_seq), expected $acked"
