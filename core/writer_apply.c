@@ -683,7 +683,7 @@ static int check_blob(writer *w, const uint8_t *blob, size_t len, uint64_t *last
 					      "seq %llu of a replicated group is unreadable",
 					      (unsigned long long)seq);
 		(*evs)[i++] = ev;
-		rc = codec_event_check(ev, seq, hash, why, sizeof(why));
+		rc = codec_stored_check(b, n, ev, seq, hash, why, sizeof(why));
 		if (rc == 0 && memcmp(h, ev->hash.data, LD_HASH_LEN) != 0) {
 			snprintf(why, sizeof(why), "seq %llu's record names another hash",
 				 (unsigned long long)seq);

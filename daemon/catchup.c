@@ -181,7 +181,7 @@ static int stage(fetch *f, const uint8_t *blob, size_t len, uint64_t *got)
 			codec_event_free(ev);
 			break; /* past the marker: left for raft's entries */
 		}
-		rc = ev ? codec_event_check(ev, seq, hash, why, sizeof(why)) : LD_E(CHAIN_BROKEN);
+		rc = ev ? codec_stored_check(b, n, ev, seq, hash, why, sizeof(why)) : LD_E(CHAIN_BROKEN);
 		if (!ev)
 			snprintf(why, sizeof(why), "seq %llu cannot be read", (unsigned long long)seq);
 		else if (rc == 0 && memcmp(h, ev->hash.data, REPLICA_HASH_LEN) != 0) {

@@ -133,6 +133,13 @@ static void as_the_writer_would(const Ledger__Event *ev)
 	PROPERTY(buf != NULL);
 	PROPERTY(codec_pack(&rec, buf) == n);
 	PROPERTY(codec_peek_body_case(buf, n) == (int)ev->body_case);
+	/* Its bytes hashed as they are (a follower's check) give its hash. */
+	uint8_t raw[LD_HASH_LEN];
+	if (!codec_has_clear_personal(&rec)) {
+		PROPERTY(codec_stored_hash(buf, n, raw) == 0);
+		PROPERTY(memcmp(raw, hash, LD_HASH_LEN) == 0);
+		fuzz_seen.stored_hashed++;
+	}
 	Ledger__Event *back = codec_event_unpack(buf, n);
 	PROPERTY(back != NULL);
 	uint8_t again[LD_HASH_LEN];
@@ -251,6 +258,19 @@ static int wire_event(const uint8_t *data, size_t size, int canonical)
 		uint8_t *wb = packed(w, &wn), *rb = packed(&ref->base, &rn);
 		PROPERTY(wn == rn && memcmp(wb, rb, wn) == 0);
 		free(wb);
+		free(rb);
+	}
+	/* Bytes laid out as a writer packs them give, hashed as they are, the
+	 * hash their event gives packed again, when they are its packing. */
+	uint8_t raw[LD_HASH_LEN], again[LD_HASH_LEN];
+	if (ref && codec_stored_hash(data, size, raw) == 0 && !codec_has_clear_personal(ref)) {
+		size_t rn;
+		uint8_t *rb = packed(&ref->base, &rn);
+		if (rn == size && memcmp(rb, data, size) == 0) {
+			PROPERTY(codec_event_hash(ref, again) == 0);
+			PROPERTY(memcmp(raw, again, LD_HASH_LEN) == 0);
+			fuzz_seen.stored_hashed++;
+		}
 		free(rb);
 	}
 	if (ref)

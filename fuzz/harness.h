@@ -37,6 +37,8 @@ typedef struct fuzz_stats {
 	unsigned long requests, decoded, appends, events, events_passed;
 	unsigned long plans, plans_loaded;
 	unsigned long wire_decoded, wire_canonical;
+	/* Records whose bytes were hashed as they are (codec_stored_hash). */
+	unsigned long stored_hashed;
 } fuzz_stats;
 extern fuzz_stats fuzz_seen;
 

@@ -490,7 +490,7 @@ int codec_event_hash(const Ledger__Event *ev, uint8_t out[LD_HASH_LEN])
 
 enum {
 	F_SEQ = 1, F_EVENT_ID = 2, F_OCCURRED_AT = 3, F_RECORDED_AT = 4, F_ACTOR = 5,
-	F_STREAM = 6, F_VERSION = 7, F_PREV_HASH = 8, F_HASH = 9,
+	F_STREAM = 6, F_VERSION = 7, F_PREV_HASH = 8, F_HASH = 9, F_EXPECTED_VERSION = 10,
 };
 
 static size_t key_len(unsigned field, unsigned type)
@@ -589,10 +589,53 @@ void codec_stored_pack(const codec_stored *s, const uint8_t *head, const uint8_t
 	memcpy(h, hash, LD_HASH_LEN);
 }
 
-int codec_event_check(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev, char *why,
-		      size_t n)
+int codec_stored_hash(const uint8_t *b, size_t len, uint8_t out[LD_HASH_LEN])
 {
-	uint8_t h[LD_HASH_LEN];
+	const uint8_t *p = b, *end = b + len, *prev = NULL, *body = NULL;
+	uint64_t seq = 0, last = 0, key, v;
+	size_t canon = 0;
+	while (p < end && !body) {
+		const uint8_t *at = p;
+		if (!(p = wire_varint(p, end, &key)))
+			return -1;
+		uint64_t field = key >> 3, type = key & 7;
+		if (field <= last || field > F_HASH || (type != 0 && type != 2))
+			return -1;
+		last = field;
+		if (!(p = wire_varint(p, end, &v)) || (type == 2 && v > (uint64_t)(end - p)))
+			return -1;
+		if (field == F_SEQ && type == 0)
+			seq = v;
+		if (field == F_PREV_HASH || field == F_HASH) {
+			if (type != 2 || v != LD_HASH_LEN)
+				return -1;
+			if (field == F_PREV_HASH) {
+				canon = (size_t)(at - b);
+				prev = p;
+			} else {
+				body = p + LD_HASH_LEN;
+			}
+		}
+		if (type == 2)
+			p += v;
+	}
+	if (!seq || !prev || !body || last != F_HASH)
+		return -1;
+	/* What follows is the body, never a field the hash leaves out
+	 * (expected_version, 10). */
+	if (body < end && (!wire_varint(body, end, &key) || (key >> 3) <= F_EXPECTED_VERSION))
+		return -1;
+	uint8_t prefix[LD_HASH_LEN + 8];
+	memcpy(prefix, prev, LD_HASH_LEN);
+	ld_put_be64(prefix + LD_HASH_LEN, seq);
+	ld_sha256_3(prefix, sizeof(prefix), b, canon, body, (size_t)(end - body), out);
+	return 0;
+}
+
+/* The checks of codec_event_check before the hash. */
+static int chain_fields(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev, char *why,
+			size_t n)
+{
 	if (!ev->has_seq || ev->seq != seq) {
 		snprintf(why, n, "the event stored as seq %llu says it is seq %llu",
 			 (unsigned long long)seq, (unsigned long long)ev->seq);
@@ -609,7 +652,16 @@ int codec_event_check(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev
 			 (unsigned long long)seq, (unsigned long long)(seq - 1));
 		return LD_E(CHAIN_BROKEN);
 	}
-	int rc = codec_event_hash(ev, h);
+	return 0;
+}
+
+int codec_event_check(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev, char *why,
+		      size_t n)
+{
+	uint8_t h[LD_HASH_LEN];
+	int rc = chain_fields(ev, seq, prev, why, n);
+	if (rc == 0)
+		rc = codec_event_hash(ev, h);
 	if (rc)
 		return rc;
 	if (memcmp(h, ev->hash.data, LD_HASH_LEN) != 0) {
@@ -618,6 +670,18 @@ int codec_event_check(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev
 		return LD_E(CHAIN_BROKEN);
 	}
 	return 0;
+}
+
+int codec_stored_check(const uint8_t *b, size_t len, const Ledger__Event *ev, uint64_t seq,
+		       const uint8_t *prev, char *why, size_t n)
+{
+	uint8_t h[LD_HASH_LEN];
+	int rc = chain_fields(ev, seq, prev, why, n);
+	if (rc)
+		return rc;
+	if (codec_stored_hash(b, len, h) == 0 && memcmp(h, ev->hash.data, LD_HASH_LEN) == 0)
+		return 0;
+	return codec_event_check(ev, seq, prev, why, n);
 }
 
 const char *codec_event_type_name(int body_case)

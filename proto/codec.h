@@ -231,6 +231,27 @@ void codec_strip_personal(const Ledger__Event *ev, Ledger__Event *out, codec_per
 int codec_event_check(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev, char *why,
 		      size_t n);
 
+/*
+ * The hash of stored bytes laid out as codec_stored_pack writes them (the
+ * fields in number order, prev_hash and hash of 32 bytes, the body last),
+ * taken over the bytes themselves: SHA-256(their prev_hash || seq as 8 bytes
+ * big-endian || the bytes before prev_hash || the body). Of the bytes a writer
+ * packed, that is the hash codec_event_hash gives their event, with no
+ * packing. 0, or -1 for bytes not so laid out (nothing written to out).
+ */
+int codec_stored_hash(const uint8_t *b, size_t len, uint8_t out[LD_HASH_LEN]);
+
+/*
+ * codec_event_check of ev, decoded from its stored bytes b (len of them),
+ * its hash taken over b (codec_stored_hash) when they are laid out as a
+ * writer packs them; packed again (codec_event_hash) only when they are
+ * not, or do not give ev's hash (then the answer and why are
+ * codec_event_check's). For bytes from a writer of this ledger (another
+ * node's groups), where the event is decoded anyway.
+ */
+int codec_stored_check(const uint8_t *b, size_t len, const Ledger__Event *ev, uint64_t seq,
+		       const uint8_t *prev, char *why, size_t n);
+
 /* Name of an event body kind ("member_joined"), "unknown" if none. */
 const char *codec_event_type_name(int body_case);
 

@@ -1564,11 +1564,69 @@ static void test_stored_bytes_canonical(void **state)
 			fail_msg("event %zu (%s): the bytes differ", i,
 				 codec_event_type_name(evs[i]->body_case));
 		assert_memory_equal(hash, want_hash, LD_HASH_LEN);
+		/* Hashed as they are (a follower's check): the same hash. */
+		uint8_t raw[LD_HASH_LEN];
+		assert_int_equal(codec_stored_hash(mine, n, raw), 0);
+		assert_memory_equal(raw, want_hash, LD_HASH_LEN);
+		Ledger__Event *back = codec_event_unpack(mine, n);
+		char why[160];
+		assert_non_null(back);
+		assert_int_equal(codec_stored_check(mine, n, back, st.seq, prev, why, sizeof why), 0);
+		/* A byte of the body changed: refused, with codec_event_check's why. */
+		mine[n - 1] ^= 1;
+		codec_event_free(back);
+		back = codec_event_unpack(mine, n);
+		if (back) {
+			assert_int_equal(codec_stored_check(mine, n, back, st.seq, prev, why, sizeof why),
+					 LD_E(CHAIN_BROKEN));
+			assert_non_null(strstr(why, "does not give its stored hash"));
+			codec_event_free(back);
+		}
+		mine[n - 1] ^= 1;
 		free(parts);
 		free(mine);
 		free(want);
 	}
 	tl_free_all();
+}
+
+/* Bytes not laid out as a writer packs them are not hashed as they are:
+ * codec_stored_check packs their event again (codec_event_check's answer). */
+static void test_stored_hash_layout(void **state)
+{
+	(void)state;
+	uint8_t h32[LD_HASH_LEN], out[LD_HASH_LEN];
+	memset(h32, 7, sizeof h32);
+	/* seq 5, version 1, prev_hash, hash, a body field (30, empty). */
+	uint8_t ok[] = {0x08, 5, 0x38, 1, 0x42, 32}, body[] = {0xf2, 0x01, 0};
+	uint8_t b[128];
+	size_t n = 0;
+	memcpy(b, ok, sizeof ok);
+	n = sizeof ok;
+	memcpy(b + n, h32, 32);
+	n += 32;
+	b[n++] = 0x4a;
+	b[n++] = 32;
+	memcpy(b + n, h32, 32);
+	n += 32;
+	memcpy(b + n, body, sizeof body);
+	n += sizeof body;
+	assert_int_equal(codec_stored_hash(b, n, out), 0);
+	assert_int_equal(codec_stored_hash(b, 60, out), -1);     /* the hash cut short */
+	assert_int_equal(codec_stored_hash(b, 10, out), -1);     /* no hash */
+	uint8_t swapped[128];
+	memcpy(swapped, b, n);
+	swapped[2] = 0x08; /* seq twice: not in field order */
+	assert_int_equal(codec_stored_hash(swapped, n, out), -1);
+	memcpy(swapped, b, n);
+	swapped[5] = 31; /* a prev_hash of 31 bytes */
+	assert_int_equal(codec_stored_hash(swapped, n, out), -1);
+	memcpy(swapped, b, n);
+	swapped[n - 3] = 0x50; /* expected_version after the hash: left out of it */
+	swapped[n - 2] = 1;
+	assert_int_equal(codec_stored_hash(swapped, n - 1, out), -1);
+	b[0] = 0x0a; /* seq as bytes */
+	assert_int_equal(codec_stored_hash(b, n, out), -1);
 }
 
 int main(void)
@@ -1602,6 +1660,7 @@ int main(void)
 		cmocka_unit_test(test_follower_async_applies),
 		cmocka_unit_test_setup_teardown(test_migrates_old_formats, setup, teardown),
 		cmocka_unit_test(test_stored_bytes_canonical),
+		cmocka_unit_test(test_stored_hash_layout),
 		cmocka_unit_test(test_snapshot_interval),
 	};
 	return tl_run_tests(tests, NULL, NULL);
