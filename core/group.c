@@ -319,6 +319,84 @@ int group_read_next(group_reader *r, const uint8_t **bytes, size_t *len, const u
 	return 1;
 }
 
+/* Each record of a blob (flags: none but GROUP_KEYS): fn on its record
+ * head and its stored bytes' layout (codec_stored_layout). 0, or -1 if one
+ * is malformed or not laid out as a writer packs. */
+static int each_laid_out(uint8_t *blob, size_t len,
+			 void (*fn)(uint8_t *rec, uint8_t *bytes, size_t prev_at, void *arg),
+			 void *arg)
+{
+	group_reader rd;
+	const uint8_t *b, *h;
+	size_t n, at;
+	int rc;
+	if (group_read_begin(&rd, blob, len) || (rd.flags & ~(GROUP_KEYS | GROUP_BARE)))
+		return -1;
+	while ((rc = group_read_next(&rd, &b, &n, &h)) == 1) {
+		if (codec_stored_layout(b, n, &at))
+			return -1;
+		fn((uint8_t *)(b - RECORD_HEAD), (uint8_t *)b, at, arg);
+	}
+	return rc == 0 ? 0 : -1;
+}
+
+static void strip_one(uint8_t *rec, uint8_t *bytes, size_t at, void *arg)
+{
+	(void)arg;
+	memset(rec + 16 + LINK_LEN, 0, LD_HASH_LEN);
+	memset(bytes + at, 0, LD_HASH_LEN);
+	memset(bytes + at + LD_HASH_LEN + 2, 0, LD_HASH_LEN);
+}
+
+int group_strip_hashes(const uint8_t *blob, size_t len, uint8_t *out)
+{
+	if (len < GROUP_HEADER || (get32(blob + 20) & ~GROUP_KEYS))
+		return -1;
+	memcpy(out, blob, len);
+	if (each_laid_out(out, len, strip_one, NULL))
+		return -1;
+	put32(out + 20, get32(out + 20) | GROUP_BARE);
+	return 0;
+}
+
+int group_is_bare(const uint8_t *blob, size_t len)
+{
+	return len >= GROUP_HEADER && memcmp(blob, "LDGROUP1", 8) == 0 &&
+	       (get32(blob + 20) & GROUP_BARE);
+}
+
+typedef struct filling {
+	uint8_t prev[LD_HASH_LEN];
+	int failed;
+} filling;
+
+static void fill_one(uint8_t *rec, uint8_t *bytes, size_t at, void *arg)
+{
+	filling *f = arg;
+	size_t n = get32(rec);
+	uint8_t *hash = bytes + at + LD_HASH_LEN + 2;
+	memcpy(bytes + at, f->prev, LD_HASH_LEN);
+	if (f->failed || codec_stored_hash(bytes, n, hash)) {
+		f->failed = 1;
+		return;
+	}
+	memcpy(rec + 16 + LINK_LEN, hash, LD_HASH_LEN);
+	memcpy(f->prev, hash, LD_HASH_LEN);
+}
+
+int group_fill_hashes(uint8_t *blob, size_t len, uint8_t last[LD_HASH_LEN])
+{
+	filling f = {{0}, 0};
+	if (!group_is_bare(blob, len))
+		return LD_E(INVALID_VALUE);
+	memcpy(f.prev, blob + 24, LD_HASH_LEN);
+	if (each_laid_out(blob, len, fill_one, &f) || f.failed)
+		return LD_E(INVALID_VALUE);
+	put32(blob + 20, get32(blob + 20) & ~GROUP_BARE);
+	memcpy(last, f.prev, LD_HASH_LEN);
+	return 0;
+}
+
 int group_load(group *dst, const uint8_t *blob, size_t len)
 {
 	group_reader rd;
@@ -327,7 +405,7 @@ int group_load(group *dst, const uint8_t *blob, size_t len)
 	int rc;
 	if ((rc = group_read_begin(&rd, blob, len)))
 		return rc;
-	if (rd.count > (len - GROUP_HEADER) / RECORD_HEAD)
+	if (rd.count > (len - GROUP_HEADER) / RECORD_HEAD || (rd.flags & GROUP_BARE))
 		return LD_E(INVALID_VALUE);
 	group c = {0};
 	c.buf = malloc(len ? len : 1);
@@ -419,6 +497,8 @@ int group_apply(store_txn *t, const uint8_t *blob, size_t len, ld_merkle_frontie
 	uint64_t first = get64(blob + 8);
 	uint32_t count = get32(blob + 16), flags = get32(blob + 20);
 	int derived = (flags & GROUP_DERIVED) != 0;
+	if (flags & GROUP_BARE)
+		return LD_E(INVALID_VALUE); /* its hashes not filled in */
 	uint64_t head;
 	uint8_t hash[LD_HASH_LEN];
 	int rc = head_of(t, derived ? DB_LINKS : DB_LOG, &head, hash);

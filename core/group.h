@@ -12,7 +12,8 @@
  *   header  "LDGROUP1", first seq (u64), count (u32), flags (u32: 1 =
  *           derived only: the events are in the log already, their bytes
  *           left out; 2 = member keys: the key section follows the
- *           records), prev_hash[32] (the hash of seq first - 1)
+ *           records; 4 = bare: the hashes left out, below), prev_hash[32]
+ *           (the hash of seq first - 1)
  *   records count of them, each 8-byte aligned:
  *           len (u32), fix kind (u8: 0 none, 1 void, 2 amend), 3 bytes 0,
  *           fix target seq (u64), link (16 bytes: core/links.h), hash[32],
@@ -44,6 +45,7 @@
 
 #define GROUP_DERIVED 1u
 #define GROUP_KEYS 2u
+#define GROUP_BARE 4u
 #define GROUP_HEADER 56
 #define GROUP_WRAPPED_LEN (LD_SECRET_LEN + LD_SEAL_OVERHEAD) /* 60 */
 
@@ -132,6 +134,25 @@ typedef struct group_key_reader {
 } group_key_reader;
 void group_keys_begin(group_key_reader *r, const group *g);
 int group_key_next(group_key_reader *r, const char **member_id, const uint8_t **wrapped);
+
+/*
+ * A bare group: the blob as a raft entry carries it (docs/REPLICATION.md,
+ * "The hashes left out"). Each record's hash, and its event's prev_hash
+ * and hash, are 32 zero bytes: they are the header's prev_hash and what
+ * the events' bytes give (codec_stored_hash), so a node computes them
+ * instead of receiving them, and checks the last against the entry's.
+ * group_strip_hashes: out (len bytes) becomes the blob (flags: none, or
+ * member keys) bare, flag 4 set; 0, or -1 if a record is not laid out as
+ * a writer packs (out is then not a blob; send the blob as it is).
+ * group_is_bare: 1 if the blob has flag 4. group_fill_hashes: the hashes
+ * of a bare blob computed into it, flag 4 cleared, the last event's hash
+ * into last; 0, or LD_E(INVALID_VALUE) (not bare, malformed, or a record
+ * not laid out so). Nothing stores or loads a bare blob (group_apply
+ * refuses it).
+ */
+int group_strip_hashes(const uint8_t *blob, size_t len, uint8_t *out);
+int group_is_bare(const uint8_t *blob, size_t len);
+int group_fill_hashes(uint8_t *blob, size_t len, uint8_t last[LD_HASH_LEN]);
 
 /*
  * Writes a blob into the write transaction t of the log's store: each

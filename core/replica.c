@@ -710,12 +710,13 @@ static int apply_entry(replica *r, uint64_t index, const void *data, size_t size
 			fetch_start(r);
 		return rc;
 	}
+	/* The leader's own group: its events as its writer has them. */
+	size_t raw_len = h.raw_len ? h.raw_len : len;
+	const void *mine = h.count && r->ops->own ? r->ops->own(r->sm, &h, raw_len) : NULL;
+	if (mine)
+		return apply_events(r, index, &h, mine, raw_len);
 	if (!h.raw_len)
 		return apply_events(r, index, &h, events, len);
-	/* The leader's own group: its events as it proposed them. */
-	const void *mine = r->ops->own ? r->ops->own(r->sm, &h) : NULL;
-	if (mine)
-		return apply_events(r, index, &h, mine, h.raw_len);
 	uint8_t *raw = malloc(h.raw_len);
 	if (!raw) {
 		rp_fail(r, "no memory to decompress entry %llu (%u bytes)",

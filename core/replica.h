@@ -190,12 +190,13 @@ typedef struct replica_sm_ops {
 	 * replayed entry's check reads the log. */
 	int (*settle)(void *sm, int wait, uint64_t *index, char *why, size_t n);
 	/* May be NULL. The events of the entry with header h as this node
-	 * proposed them (h->raw_len bytes), when it is the one its writer has
-	 * in flight (the same first seq, count and last hash: the same events,
-	 * as the hashes chain them), else NULL; valid until apply returns. The
-	 * replica then hands those to apply instead of decompressing the
-	 * entry's. Called on the loop's thread. */
-	const void *(*own)(void *sm, const replica_entry *h);
+	 * proposed them (len bytes: h->raw_len, or the entry's own for format
+	 * 1), when it is the one its writer has in flight (the same first seq,
+	 * count and last hash: the same events, as the hashes chain them),
+	 * else NULL; valid until apply returns. The replica then hands those
+	 * to apply instead of the entry's (which are decompressed, and may be
+	 * bare: core/group.h). Called on the loop's thread. */
+	const void *(*own)(void *sm, const replica_entry *h, size_t len);
 } replica_sm_ops;
 
 /* The fetch started by sm->fetch is over: status 0 (the log holds the events

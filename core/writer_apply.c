@@ -646,10 +646,12 @@ static int model_follow(writer *w, pend *p, Ledger__Event *const *evs, ld_errinf
 }
 
 /* Another node's group: each event the next of the log, chained, its
- * content giving its hash (which its record repeats). Its events, decoded
+ * content giving its hash (which its record repeats; filled: the hashes
+ * were computed here from the contents, group_fill_hashes, so only the
+ * chain's fields are checked, and the last hash by the caller). Its events, decoded
  * once into w->follow_pool (emptied by the caller), go to *evs (an array
  * the caller frees, of the group's count). */
-static int check_blob(writer *w, const uint8_t *blob, size_t len, uint64_t *last,
+static int check_blob(writer *w, const uint8_t *blob, size_t len, int filled, uint64_t *last,
 		      uint8_t hash[LD_HASH_LEN], int64_t *recorded_at, Ledger__Event ***evs,
 		      ld_errinfo *e)
 {
@@ -683,7 +685,8 @@ static int check_blob(writer *w, const uint8_t *blob, size_t len, uint64_t *last
 					      "seq %llu of a replicated group is unreadable",
 					      (unsigned long long)seq);
 		(*evs)[i++] = ev;
-		rc = codec_stored_check(b, n, ev, seq, hash, why, sizeof(why));
+		rc = filled ? codec_event_chain(ev, seq, hash, why, sizeof(why))
+			    : codec_stored_check(b, n, ev, seq, hash, why, sizeof(why));
 		if (rc == 0 && memcmp(h, ev->hash.data, LD_HASH_LEN) != 0) {
 			snprintf(why, sizeof(why), "seq %llu's record names another hash",
 				 (unsigned long long)seq);
@@ -769,18 +772,23 @@ static int apply_queued(writer *w, uint64_t index, const uint8_t *blob, size_t l
 	return 0;
 }
 
-/* Another leader's group (blob; NULL: an entry without events), applied
- * here on the calling thread: checked against the head applied (each event
- * the next, chained, its content giving its hash; the last one's hash
- * `last_hash` unless NULL), the members' keys it carries stored, the write
+/* Another leader's group (blob; NULL: an entry without events; filled:
+ * a bare group whose hashes fill_bare computed), applied here on the
+ * calling thread: checked against the head applied (each event the next,
+ * chained, its content giving its hash; the last one's hash `last_hash`
+ * unless NULL), the members' keys it carries stored, the write
  * model brought up to it, then queued for the applier. Waits until nothing
  * of this writer's own is decided or in flight. 0, LD_E(CHAIN_BROKEN) with
  * why in e (nothing of it applied), or another error. */
-static int follow_one(writer *w, uint64_t index, const uint8_t *blob, size_t len,
+static int follow_one(writer *w, uint64_t index, const uint8_t *blob, size_t len, int filled,
 		      const uint8_t *last_hash, ld_errinfo *e)
 {
 	if (!blob)
 		return apply_queued(w, index, NULL, 0);
+	if (filled && !last_hash)
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL,
+				      "a group whose hashes were computed here, with no hash to "
+				      "check the last against");
 	/* Nothing of this writer's own may be decided or in flight. */
 	pthread_mutex_lock(&w->lock);
 	while (w->flight_state != FLIGHT_NONE || w->open->reqs || w->deciding)
@@ -794,7 +802,7 @@ static int follow_one(writer *w, uint64_t index, const uint8_t *blob, size_t len
 	int64_t recorded_at = w->recorded_at;
 	Ledger__Event **evs = NULL;
 	pend *p = NULL;
-	int rc = check_blob(w, blob, len, &last, hash, &recorded_at, &evs, e);
+	int rc = check_blob(w, blob, len, filled, &last, hash, &recorded_at, &evs, e);
 	if (rc == 0 && last_hash && memcmp(hash, last_hash, LD_HASH_LEN) != 0)
 		rc = ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
 				    "a replicated group's events end at seq %llu with another hash "
@@ -871,7 +879,15 @@ int writer_apply_entry(writer *w, uint64_t index, const uint8_t *blob, size_t le
 	if (rc)
 		return rc;
 	ld_errinfo e = {0};
-	return follow_one(w, index, blob, len, NULL, &e);
+	if (!blob || !group_is_bare(blob, len))
+		return follow_one(w, index, blob, len, 0, NULL, &e);
+	/* A bare group (its hashes left out) is checked against the last
+	 * hash its entry names, which this path has not (another leader's
+	 * entries come through writer_follow_entry): refused. */
+	log_error("writer: the entry at raft index %llu is a group without its hashes, applied "
+		  "where no entry names its last hash",
+		  (unsigned long long)index);
+	return LD_E(CHAIN_BROKEN);
 }
 
 /* ------------------------------------------------------------------ */
@@ -899,6 +915,26 @@ static void follow_drop_locked(writer *w)
 	w->f_bytes = 0;
 }
 
+/* A bare group (blob: its hashes left out, core/group.h) gets them, computed
+ * from its events' bytes (*filled = 1); another blob is left as it is. 0,
+ * or LD_E(CHAIN_BROKEN) with why in e. */
+static int fill_bare(uint8_t *blob, size_t len, int *filled, ld_errinfo *e)
+{
+	uint8_t last[LD_HASH_LEN];
+	*filled = 0;
+	if (!group_is_bare(blob, len))
+		return 0;
+	if (group_fill_hashes(blob, len, last)) {
+		ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
+			       "a replicated group without its hashes whose events are not laid "
+			       "out as a writer packs them");
+		log_error("writer: %s", e->message);
+		return LD_E(CHAIN_BROKEN);
+	}
+	*filled = 1;
+	return 0;
+}
+
 /* The follow thread: another leader's entries, checked and applied here one
  * after the other (follow_one) while the replica's thread goes on taking the
  * next ones from raft. The first that fails stops it: the rest are dropped
@@ -917,8 +953,11 @@ static void *follow_main(void *arg)
 		follow_entry *f = w->f_head;
 		pthread_mutex_unlock(&w->lock);
 		ld_errinfo e = {0};
-		int rc = follow_one(w, f->index, f->events ? f->blob : NULL, f->len,
-				    f->events ? f->hash : NULL, &e);
+		int filled = 0;
+		int rc = f->events ? fill_bare(f->blob, f->len, &filled, &e) : 0;
+		if (rc == 0)
+			rc = follow_one(w, f->index, f->events ? f->blob : NULL, f->len, filled,
+					f->events ? f->hash : NULL, &e);
 		pthread_mutex_lock(&w->lock);
 		w->f_head = f->next;
 		if (!w->f_head)

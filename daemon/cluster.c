@@ -82,7 +82,14 @@ struct cluster {
 	pthread_cond_t status; /* st copied (cluster_final_marker waits on it) */
 	int marker_asked, marker_answered; /* cluster_final_marker's question */
 	uint64_t marker_at; /* and the loop's answer (replica_final_marker) */
+
+	/* The loop's: the group proposed, its hashes left out (bare). */
+	uint8_t *bare;
+	size_t bare_cap;
 };
+
+/* What of the bare copy is kept between groups: a batch's group or two. */
+#define BARE_KEEP ((size_t)4 << 20)
 
 /* ------------------------------------------------------------------ */
 /* Options                                                             */
@@ -351,6 +358,21 @@ static int entry_of(const uint8_t *blob, size_t len, replica_entry *h)
 }
 
 /* Proposes the queued group, if any (on the loop). */
+/* The group as its entry carries it: bare (its hashes left out, core/group.h;
+ * docs/REPLICATION.md "The hashes left out"), in c->bare, or as it is if
+ * it cannot be (memory, or an event not laid out as the writer packs). */
+static const uint8_t *bare_of(cluster *c, const prop *p)
+{
+	if (c->bare_cap < p->len) {
+		free(c->bare);
+		c->bare_cap = 0;
+		if (!(c->bare = malloc(p->len)))
+			return p->blob;
+		c->bare_cap = p->len;
+	}
+	return group_strip_hashes(p->blob, p->len, c->bare) == 0 ? c->bare : p->blob;
+}
+
 static void propose_queued(cluster *c)
 {
 	pthread_mutex_lock(&c->lock);
@@ -367,7 +389,12 @@ static void propose_queued(cluster *c)
 	int rc = entry_of(p->blob, p->len, &h);
 	if (rc == 0) {
 		p->h = h; /* read by sm_own, on this thread */
-		rc = replica_propose(c->rep, &h, p->blob, p->len, proposed, p, &e);
+		rc = replica_propose(c->rep, &h, bare_of(c, p), p->len, proposed, p, &e);
+		if (c->bare_cap > BARE_KEEP) {
+			free(c->bare);
+			c->bare = NULL;
+			c->bare_cap = 0;
+		}
 	}
 	if (rc) {
 		if (rc == LD_E(INVALID_STATE) || rc == LD_E(INTERNAL))
@@ -509,14 +536,14 @@ static int sm_fetch(void *sm, uint64_t to_seq, const uint8_t to_hash[REPLICA_HAS
 /* The group in flight, if h is its header: the writer is told of it only on
  * this thread (the loop's), or once the loop has stopped, so its blob stays
  * valid through the apply that follows. */
-static const void *sm_own(void *sm, const replica_entry *h)
+static const void *sm_own(void *sm, const replica_entry *h, size_t len)
 {
 	cluster *c = sm;
 	const void *events = NULL;
 	pthread_mutex_lock(&c->lock);
 	const prop *p = c->inflight;
 	if (p && p->h.count && p->h.first_seq == h->first_seq && p->h.count == h->count &&
-	    p->len == h->raw_len && memcmp(p->h.last_hash, h->last_hash, REPLICA_HASH_LEN) == 0)
+	    p->len == len && memcmp(p->h.last_hash, h->last_hash, REPLICA_HASH_LEN) == 0)
 		events = p->blob;
 	pthread_mutex_unlock(&c->lock);
 	return events;
@@ -1052,6 +1079,7 @@ void cluster_free(cluster *c)
 	pthread_cond_destroy(&c->answered);
 	pthread_cond_destroy(&c->status);
 	pthread_mutex_destroy(&c->lock);
+	free(c->bare);
 	free(c);
 }
 

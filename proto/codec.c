@@ -589,52 +589,57 @@ void codec_stored_pack(const codec_stored *s, const uint8_t *head, const uint8_t
 	memcpy(h, hash, LD_HASH_LEN);
 }
 
-int codec_stored_hash(const uint8_t *b, size_t len, uint8_t out[LD_HASH_LEN])
+int codec_stored_layout(const uint8_t *b, size_t len, size_t *prev_at)
 {
 	const uint8_t *p = b, *end = b + len, *prev = NULL, *body = NULL;
-	uint64_t seq = 0, last = 0, key, v;
-	size_t canon = 0;
+	uint64_t last = 0, key, v;
 	while (p < end && !body) {
-		const uint8_t *at = p;
 		if (!(p = wire_varint(p, end, &key)))
 			return -1;
 		uint64_t field = key >> 3, type = key & 7;
-		if (field <= last || field > F_HASH || (type != 0 && type != 2))
+		if (field <= last || field > F_HASH || (type != 0 && type != 2) ||
+		    (field == F_SEQ && type != 0))
 			return -1;
 		last = field;
 		if (!(p = wire_varint(p, end, &v)) || (type == 2 && v > (uint64_t)(end - p)))
 			return -1;
-		if (field == F_SEQ && type == 0)
-			seq = v;
 		if (field == F_PREV_HASH || field == F_HASH) {
 			if (type != 2 || v != LD_HASH_LEN)
 				return -1;
-			if (field == F_PREV_HASH) {
-				canon = (size_t)(at - b);
+			if (field == F_PREV_HASH)
 				prev = p;
-			} else {
+			else if (p == prev + LD_HASH_LEN + 2)
 				body = p + LD_HASH_LEN;
-			}
 		}
 		if (type == 2)
 			p += v;
 	}
-	if (!seq || !prev || !body || last != F_HASH)
+	/* Seq first; what follows the hash is the body, never a field the
+	 * hash leaves out (expected_version, 10). */
+	if (len < 2 || b[0] != (F_SEQ << 3) || !body ||
+	    (body < end && (!wire_varint(body, end, &key) || (key >> 3) <= F_EXPECTED_VERSION)))
 		return -1;
-	/* What follows is the body, never a field the hash leaves out
-	 * (expected_version, 10). */
-	if (body < end && (!wire_varint(body, end, &key) || (key >> 3) <= F_EXPECTED_VERSION))
-		return -1;
-	uint8_t prefix[LD_HASH_LEN + 8];
-	memcpy(prefix, prev, LD_HASH_LEN);
-	ld_put_be64(prefix + LD_HASH_LEN, seq);
-	ld_sha256_3(prefix, sizeof(prefix), b, canon, body, (size_t)(end - body), out);
+	*prev_at = (size_t)(prev - b);
 	return 0;
 }
 
-/* The checks of codec_event_check before the hash. */
-static int chain_fields(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev, char *why,
-			size_t n)
+int codec_stored_hash(const uint8_t *b, size_t len, uint8_t out[LD_HASH_LEN])
+{
+	size_t at, canon, body;
+	uint64_t seq;
+	if (codec_stored_layout(b, len, &at) || !wire_varint(b + 1, b + len, &seq) || !seq)
+		return -1;
+	canon = at - 2;                       /* the prev_hash field's key and length */
+	body = at + LD_HASH_LEN + 2 + LD_HASH_LEN; /* past the hash's */
+	uint8_t prefix[LD_HASH_LEN + 8];
+	memcpy(prefix, b + at, LD_HASH_LEN);
+	ld_put_be64(prefix + LD_HASH_LEN, seq);
+	ld_sha256_3(prefix, sizeof(prefix), b, canon, b + body, len - body, out);
+	return 0;
+}
+
+int codec_event_chain(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev, char *why,
+		      size_t n)
 {
 	if (!ev->has_seq || ev->seq != seq) {
 		snprintf(why, n, "the event stored as seq %llu says it is seq %llu",
@@ -659,7 +664,7 @@ int codec_event_check(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev
 		      size_t n)
 {
 	uint8_t h[LD_HASH_LEN];
-	int rc = chain_fields(ev, seq, prev, why, n);
+	int rc = codec_event_chain(ev, seq, prev, why, n);
 	if (rc == 0)
 		rc = codec_event_hash(ev, h);
 	if (rc)
@@ -676,7 +681,7 @@ int codec_stored_check(const uint8_t *b, size_t len, const Ledger__Event *ev, ui
 		       const uint8_t *prev, char *why, size_t n)
 {
 	uint8_t h[LD_HASH_LEN];
-	int rc = chain_fields(ev, seq, prev, why, n);
+	int rc = codec_event_chain(ev, seq, prev, why, n);
 	if (rc)
 		return rc;
 	if (codec_stored_hash(b, len, h) == 0 && memcmp(h, ev->hash.data, LD_HASH_LEN) == 0)

@@ -230,15 +230,23 @@ void codec_strip_personal(const Ledger__Event *ev, Ledger__Event *out, codec_per
  */
 int codec_event_check(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev, char *why,
 		      size_t n);
+/* codec_event_check without the hash's content check: seq, the two hashes'
+ * sizes and prev_hash only (for an event whose hash was computed here). */
+int codec_event_chain(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev, char *why,
+		      size_t n);
 
 /*
- * The hash of stored bytes laid out as codec_stored_pack writes them (the
- * fields in number order, prev_hash and hash of 32 bytes, the body last),
- * taken over the bytes themselves: SHA-256(their prev_hash || seq as 8 bytes
- * big-endian || the bytes before prev_hash || the body). Of the bytes a writer
- * packed, that is the hash codec_event_hash gives their event, with no
- * packing. 0, or -1 for bytes not so laid out (nothing written to out).
+ * Stored bytes laid out as codec_stored_pack writes them: seq first, the
+ * fields in number order, prev_hash and then hash of 32 bytes each, the
+ * body last. codec_stored_layout: 0 with the offset of prev_hash's 32 bytes
+ * in *prev_at (hash's are 34 bytes further), or -1 for bytes not so laid
+ * out. codec_stored_hash: their hash taken over the bytes themselves,
+ * SHA-256(their prev_hash || seq as 8 bytes big-endian || the bytes before
+ * prev_hash || the body); of the bytes a writer packed, the hash
+ * codec_event_hash gives their event, with no packing. The stored hash
+ * field is not read. 0, or -1 (not so laid out; nothing written to out).
  */
+int codec_stored_layout(const uint8_t *b, size_t len, size_t *prev_at);
 int codec_stored_hash(const uint8_t *b, size_t len, uint8_t out[LD_HASH_LEN]);
 
 /*
