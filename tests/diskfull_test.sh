@@ -246,7 +246,7 @@ raft_full() {
 	rm -rf "$MNT/d/raft"
 	ln -s "$RAFTFS" "$MNT/d/raft"
 	LEDGERD_TEST_ROOM_OFF=1 start
-	fill_until_exit big_batch 800 820 "raft's 12 MiB never filled" "raft's write failed"
+	fill_until_exit big_batch 800 860 "raft's 12 MiB never filled" "raft's write failed"
 	grep -q "replica: FAILED: writing raft's log: no space left on the disk (create segment open-[0-9]*: not enough space to allocate" "$TMPDIR/ledgerd.log" ||
 		fail "raft's failed write is not said: $(grep ERROR "$TMPDIR/ledgerd.log" | tail -3)"
 	grep -q "raft's directory is '$MNT/d/raft'); ledgerd stops, to be restarted" "$TMPDIR/ledgerd.log" ||
