@@ -376,7 +376,7 @@ static void fill_one(uint8_t *rec, uint8_t *bytes, size_t at, void *arg)
 	size_t n = get32(rec);
 	uint8_t *hash = bytes + at + LD_HASH_LEN + 2;
 	memcpy(bytes + at, f->prev, LD_HASH_LEN);
-	if (f->failed || codec_stored_hash(bytes, n, hash)) {
+	if (f->failed || codec_stored_hash_at(bytes, n, at, hash)) {
 		f->failed = 1;
 		return;
 	}

@@ -625,12 +625,17 @@ int codec_stored_layout(const uint8_t *b, size_t len, size_t *prev_at)
 
 int codec_stored_hash(const uint8_t *b, size_t len, uint8_t out[LD_HASH_LEN])
 {
-	size_t at, canon, body;
+	size_t at;
+	return codec_stored_layout(b, len, &at) ? -1 : codec_stored_hash_at(b, len, at, out);
+}
+
+int codec_stored_hash_at(const uint8_t *b, size_t len, size_t at, uint8_t out[LD_HASH_LEN])
+{
 	uint64_t seq;
-	if (codec_stored_layout(b, len, &at) || !wire_varint(b + 1, b + len, &seq) || !seq)
+	if (!wire_varint(b + 1, b + len, &seq) || !seq)
 		return -1;
-	canon = at - 2;                       /* the prev_hash field's key and length */
-	body = at + LD_HASH_LEN + 2 + LD_HASH_LEN; /* past the hash's */
+	size_t canon = at - 2;                            /* prev_hash's key and length */
+	size_t body = at + LD_HASH_LEN + 2 + LD_HASH_LEN; /* past the hash's */
 	uint8_t prefix[LD_HASH_LEN + 8];
 	memcpy(prefix, b + at, LD_HASH_LEN);
 	ld_put_be64(prefix + LD_HASH_LEN, seq);

@@ -248,6 +248,8 @@ int codec_event_chain(const Ledger__Event *ev, uint64_t seq, const uint8_t *prev
  */
 int codec_stored_layout(const uint8_t *b, size_t len, size_t *prev_at);
 int codec_stored_hash(const uint8_t *b, size_t len, uint8_t out[LD_HASH_LEN]);
+/* codec_stored_hash of bytes whose layout gave prev_at (not parsed again). */
+int codec_stored_hash_at(const uint8_t *b, size_t len, size_t prev_at, uint8_t out[LD_HASH_LEN]);
 
 /*
  * codec_event_check of ev, decoded from its stored bytes b (len of them),
