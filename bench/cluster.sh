@@ -120,6 +120,22 @@ ticks() {
 	done
 	echo "$t"
 }
+# Waits (at most 20 s) until the daemons have gone quiet: under 5% of a core
+# over 200 ms. A daemon goes on after its clients are answered (the log's
+# store, the projections), and a step must not share the cores with the one
+# before it.
+settle() {
+	local t0 t1
+	for _ in $(seq 100); do
+		# shellcheck disable=SC2086
+		t0=$(ticks $SPID ${PID[1]} ${PID[2]} ${PID[3]})
+		sleep 0.2
+		# shellcheck disable=SC2086
+		t1=$(ticks $SPID ${PID[1]} ${PID[2]} ${PID[3]})
+		[ $(((t1 - t0) * 100)) -le $((HZ / 5 * 5)) ] && return 0
+	done
+	echo "### the daemons did not go quiet in 20 s" >>"$LOG"
+}
 # step NAME PIDS COMMAND...: R[NAME] gets the median of the last RESULT line
 # of NAME's output, C[NAME] the CPU the daemons PIDS (quoted, spaces between)
 # used per event accepted (µs).
@@ -127,6 +143,7 @@ declare -A R C
 step() {
 	local name=$1 pids=$2
 	shift 2
+	settle
 	echo "### $name: $*" >>"$LOG"
 	local t0 t1 v n
 	# shellcheck disable=SC2086

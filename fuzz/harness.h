@@ -39,6 +39,8 @@ typedef struct fuzz_stats {
 	unsigned long wire_decoded, wire_canonical;
 	/* Records whose bytes were hashed as they are (codec_stored_hash). */
 	unsigned long stored_hashed;
+	/* Bare groups whose hashes were filled in (group_fill_hashes). */
+	unsigned long groups_filled;
 } fuzz_stats;
 extern fuzz_stats fuzz_seen;
 

@@ -608,7 +608,7 @@ int codec_stored_layout(const uint8_t *b, size_t len, size_t *prev_at)
 				return -1;
 			if (field == F_PREV_HASH)
 				prev = p;
-			else if (p == prev + LD_HASH_LEN + 2)
+			else if (prev && p == prev + LD_HASH_LEN + 2)
 				body = p + LD_HASH_LEN;
 		}
 		if (type == 2)

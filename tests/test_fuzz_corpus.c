@@ -120,9 +120,11 @@ static void test_wire_corpus(void **state)
 	unsigned crashes;
 	unsigned seeds = replay_target("wire", "wire", fuzz_wire, &crashes);
 	print_message("wire: %u seeds, %u regressions; %lu events packed as records decoded, "
-		      "%lu seeds decoded as events themselves\n",
-		      seeds, crashes, fuzz_seen.wire_canonical, fuzz_seen.wire_decoded);
+		      "%lu seeds decoded as events themselves, %lu bare groups filled\n",
+		      seeds, crashes, fuzz_seen.wire_canonical, fuzz_seen.wire_decoded,
+		      fuzz_seen.groups_filled);
 	assert_true(seeds >= 30);
+	assert_true(fuzz_seen.groups_filled >= 1); /* bare_group.bin */
 	assert_true(fuzz_seen.wire_canonical >= 20); /* every one of them decoded (a property) */
 }
 

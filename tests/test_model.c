@@ -1693,6 +1693,12 @@ static void test_stored_hash_layout(void **state)
 	swapped[n - 3] = 0x50; /* expected_version after the hash: left out of it */
 	swapped[n - 2] = 1;
 	assert_int_equal(codec_stored_hash(swapped, n - 1, out), -1);
+	/* A hash with no prev_hash before it. */
+	uint8_t nohash[] = {0x08, 5, 0x4a, 32};
+	memcpy(swapped, nohash, sizeof nohash);
+	memcpy(swapped + sizeof nohash, h32, 32);
+	memcpy(swapped + sizeof nohash + 32, body, sizeof body);
+	assert_int_equal(codec_stored_hash(swapped, sizeof nohash + 32 + sizeof body, out), -1);
 	b[0] = 0x0a; /* seq as bytes */
 	assert_int_equal(codec_stored_hash(b, n, out), -1);
 }
