@@ -1288,6 +1288,24 @@ static void follow_async(writer *w, captured *c, size_t from, uint64_t *index)
 	}
 }
 
+/* The entry (blob, naming last as its last hash) handed to follower w at the
+ * next raft index is refused as a fork: the follower halts there, its head
+ * still `head`. */
+static void follow_refused(writer *w, uint64_t *index, const uint8_t *blob, size_t len,
+			   const uint8_t *last, uint64_t head)
+{
+	char why[256] = "";
+	uint64_t failed_at = 0, seq;
+	uint8_t hash[LD_HASH_LEN];
+	assert_int_equal(writer_follow_entry(w, ++*index, blob, len, last), 0);
+	assert_int_equal(writer_follow_settle(w, 1, &failed_at, why, sizeof(why)),
+			 LD_E(CHAIN_BROKEN));
+	assert_int_equal(failed_at, *index);
+	print_message("    %s\n", why);
+	writer_head(w, &seq, hash, NULL);
+	assert_int_equal(seq, head);
+}
+
 /* b (len bytes) bare, as a leader proposes it (daemon/cluster.c), in a copy
  * the caller frees. */
 static uint8_t *bare_copy(const uint8_t *b, size_t len)
@@ -1375,13 +1393,7 @@ static void test_follower_async_fork(void **state)
 	index = 0;
 	follow_async(g.w, &part, 0, &index);
 	good_b_last[0] ^= 0x80;
-	assert_int_equal(writer_follow_entry(g.w, ++index, cap.blob[b], cap.len[b], good_b_last), 0);
-	assert_int_equal(writer_follow_settle(g.w, 1, &failed_at, why, sizeof(why)),
-			 LD_E(CHAIN_BROKEN));
-	assert_int_equal(failed_at, index);
-	print_message("    %s\n", why);
-	writer_head(g.w, &seq, hash, NULL);
-	assert_int_equal(seq, last_seq[0]);
+	follow_refused(g.w, &index, cap.blob[b], cap.len[b], good_b_last, last_seq[0]);
 
 	/* h: B bare (its hashes left out, as raft carries it) with the byte
 	 * changed: the hashes computed from its events do not end at the hash
@@ -1392,13 +1404,7 @@ static void test_follower_async_fork(void **state)
 	follow_async(hf.w, &part, 0, &index);
 	good_b_last[0] ^= 0x80;
 	uint8_t *bare_bad = bare_copy(bad, cap.len[b]);
-	assert_int_equal(writer_follow_entry(hf.w, ++index, bare_bad, cap.len[b], good_b_last), 0);
-	assert_int_equal(writer_follow_settle(hf.w, 1, &failed_at, why, sizeof(why)),
-			 LD_E(CHAIN_BROKEN));
-	assert_int_equal(failed_at, index);
-	print_message("    %s\n", why);
-	writer_head(hf.w, &seq, hash, NULL);
-	assert_int_equal(seq, last_seq[0]);
+	follow_refused(hf.w, &index, bare_bad, cap.len[b], good_b_last, last_seq[0]);
 	/* A bare group is not applied where no entry names its last hash. */
 	uint8_t *bare_b = bare_copy(cap.blob[b], cap.len[b]);
 	assert_int_equal(writer_apply_entry(hf.w, ++index, bare_b, cap.len[b], 0),
