@@ -357,7 +357,6 @@ static int entry_of(const uint8_t *blob, size_t len, replica_entry *h)
 	return 0;
 }
 
-/* Proposes the queued group, if any (on the loop). */
 /* The group as its entry carries it: bare (its hashes left out, core/group.h;
  * docs/REPLICATION.md "The hashes left out"), in c->bare, or as it is if
  * it cannot be (memory, or an event not laid out as the writer packs). */
@@ -373,6 +372,7 @@ static const uint8_t *bare_of(cluster *c, const prop *p)
 	return group_strip_hashes(p->blob, p->len, c->bare) == 0 ? c->bare : p->blob;
 }
 
+/* Proposes the queued group, if any (on the loop). */
 static void propose_queued(cluster *c)
 {
 	pthread_mutex_lock(&c->lock);
