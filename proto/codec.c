@@ -594,6 +594,7 @@ int codec_stored_layout(const uint8_t *b, size_t len, size_t *prev_at)
 	const uint8_t *p = b, *end = b + len, *prev = NULL, *body = NULL;
 	uint64_t last = 0, key, v;
 	while (p < end && !body) {
+		const uint8_t *f0 = p;
 		if (!(p = wire_varint(p, end, &key)))
 			return -1;
 		uint64_t field = key >> 3, type = key & 7;
@@ -604,7 +605,9 @@ int codec_stored_layout(const uint8_t *b, size_t len, size_t *prev_at)
 		if (!(p = wire_varint(p, end, &v)) || (type == 2 && v > (uint64_t)(end - p)))
 			return -1;
 		if (field == F_PREV_HASH || field == F_HASH) {
-			if (type != 2 || v != LD_HASH_LEN)
+			/* Key and length a byte each, as packed (the hash
+			 * leaves out exactly those two bytes of each). */
+			if (type != 2 || v != LD_HASH_LEN || p != f0 + 2)
 				return -1;
 			if (field == F_PREV_HASH)
 				prev = p;

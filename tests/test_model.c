@@ -1699,6 +1699,13 @@ static void test_stored_hash_layout(void **state)
 	swapped[n - 3] = 0x50; /* expected_version after the hash: left out of it */
 	swapped[n - 2] = 1;
 	assert_int_equal(codec_stored_hash(swapped, n - 1, out), -1);
+	/* prev_hash's length in two bytes (0xa0 0x00: 32, not as packed). */
+	uint8_t longlen[128];
+	memcpy(longlen, ok, 5);
+	longlen[5] = 0xa0;
+	longlen[6] = 0x00;
+	memcpy(longlen + 7, b + 6, n - 6);
+	assert_int_equal(codec_stored_hash(longlen, n + 1, out), -1);
 	/* A hash with no prev_hash before it. */
 	uint8_t nohash[] = {0x08, 5, 0x4a, 32};
 	memcpy(swapped, nohash, sizeof nohash);
