@@ -182,6 +182,8 @@ static int stage(fetch *f, const uint8_t *blob, size_t len, uint64_t *got)
 			break; /* past the marker: left for raft's entries */
 		}
 		rc = ev ? codec_stored_check(b, n, ev, seq, hash, why, sizeof(why)) : LD_E(CHAIN_BROKEN);
+		if (rc == 0) /* the bytes hashed are its canonical packing */
+			rc = codec_stored_canonical(b, n, ev, 1, why, sizeof(why));
 		if (!ev)
 			snprintf(why, sizeof(why), "seq %llu cannot be read", (unsigned long long)seq);
 		else if (rc == 0 && memcmp(h, ev->hash.data, REPLICA_HASH_LEN) != 0) {

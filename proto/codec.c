@@ -697,6 +697,27 @@ int codec_stored_check(const uint8_t *b, size_t len, const Ledger__Event *ev, ui
 	return codec_event_check(ev, seq, prev, why, n);
 }
 
+int codec_stored_canonical(const uint8_t *b, size_t len, const Ledger__Event *ev, int full,
+			   char *why, size_t n)
+{
+	int same = !ev->has_expected_version && !codec_has_clear_personal(ev) &&
+		   codec_size(ev) == len;
+	if (same && full) {
+		uint8_t stackbuf[1024];
+		uint8_t *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
+		if (!buf)
+			return LD_E(INTERNAL);
+		same = codec_pack(ev, buf) == len && memcmp(buf, b, len) == 0;
+		if (buf != stackbuf)
+			free(buf);
+	}
+	if (same)
+		return 0;
+	snprintf(why, n, "the stored bytes of seq %llu are not its canonical packing",
+		 (unsigned long long)ev->seq);
+	return LD_E(CHAIN_BROKEN);
+}
+
 const char *codec_event_type_name(int body_case)
 {
 	return ld_kind_of(body_case)->name;

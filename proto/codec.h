@@ -262,6 +262,18 @@ int codec_stored_hash_at(const uint8_t *b, size_t len, size_t prev_at, uint8_t o
 int codec_stored_check(const uint8_t *b, size_t len, const Ledger__Event *ev, uint64_t seq,
 		       const uint8_t *prev, char *why, size_t n);
 
+/*
+ * Whether b (len bytes), which decoded as ev, is ev's packing as a writer
+ * makes it, so that hashing b (codec_stored_hash) is hashing its canonical
+ * bytes, as `verify` and an auditor will: no expected_version, no personal
+ * data in clear, and as many bytes as ev packs to (a duplicated field, an
+ * unknown one or a longer varint than packing writes makes more); with
+ * full, also byte for byte (fields out of order inside the body are as
+ * long). 0, LD_E(CHAIN_BROKEN) with why (size n), or LD_E(INTERNAL).
+ */
+int codec_stored_canonical(const uint8_t *b, size_t len, const Ledger__Event *ev, int full,
+			   char *why, size_t n);
+
 /* Name of an event body kind ("member_joined"), "unknown" if none. */
 const char *codec_event_type_name(int body_case);
 

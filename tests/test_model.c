@@ -1405,12 +1405,25 @@ static void test_follower_async_fork(void **state)
 	good_b_last[0] ^= 0x80;
 	uint8_t *bare_bad = bare_copy(bad, cap.len[b]);
 	follow_refused(hf.w, &index, bare_bad, cap.len[b], good_b_last, last_seq[0]);
-	/* A bare group is not applied where no entry names its last hash. */
+	free(bare_bad);
+	tl_shut(&hf);
+	tl_rmrf(hf.dir);
+	/* A bare group is not applied where no entry names its last hash: on
+	 * a follower at its prev (A applied), refused, the head unmoved. */
+	follower_open(&hf);
+	index = 0;
+	follow_async(hf.w, &part, 0, &index);
+	assert_int_equal(writer_follow_settle(hf.w, 1, &failed_at, why, sizeof(why)), 0);
 	uint8_t *bare_b = bare_copy(cap.blob[b], cap.len[b]);
 	assert_int_equal(writer_apply_entry(hf.w, ++index, bare_b, cap.len[b], 0),
 			 LD_E(CHAIN_BROKEN));
+	writer_head(hf.w, &seq, hash, NULL);
+	assert_int_equal(seq, last_seq[0]);
+	/* ... and the same group, full, is (the path itself works). */
+	assert_int_equal(writer_apply_entry(hf.w, index, cap.blob[b], cap.len[b], 0), 0);
+	writer_head(hf.w, &seq, hash, NULL);
+	assert_int_equal(seq, last_seq[1]);
 	free(bare_b);
-	free(bare_bad);
 	tl_shut(&hf);
 	tl_rmrf(hf.dir);
 
@@ -1646,6 +1659,29 @@ static void test_stored_bytes_canonical(void **state)
 		char why[160];
 		assert_non_null(back);
 		assert_int_equal(codec_stored_check(mine, n, back, st.seq, prev, why, sizeof why), 0);
+		assert_int_equal(codec_stored_canonical(mine, n, back, 0, why, sizeof why), 0);
+		assert_int_equal(codec_stored_canonical(mine, n, back, 1, why, sizeof why), 0);
+		/* A second actor after the body, the hash made over the bytes as
+		 * they are: the bytes give their hash, but they are not the
+		 * event's packing (verify and an auditor would refuse them). */
+		uint8_t *odd = malloc(n + 6), oddhash[LD_HASH_LEN];
+		size_t at;
+		memcpy(odd, mine, n);
+		memcpy(odd + n, "\x2a\x04" "evil", 6);
+		assert_int_equal(codec_stored_layout(odd, n + 6, &at), 0);
+		assert_int_equal(codec_stored_hash(odd, n + 6, oddhash), 0);
+		memcpy(odd + at + LD_HASH_LEN + 2, oddhash, LD_HASH_LEN);
+		Ledger__Event *oddev = codec_event_unpack(odd, n + 6);
+		assert_non_null(oddev);
+		assert_int_equal(codec_stored_check(odd, n + 6, oddev, st.seq, prev, why, sizeof why),
+				 0);
+		assert_int_equal(codec_event_check(oddev, st.seq, prev, why, sizeof why),
+				 LD_E(CHAIN_BROKEN));
+		assert_int_equal(codec_stored_canonical(odd, n + 6, oddev, 0, why, sizeof why),
+				 LD_E(CHAIN_BROKEN));
+		assert_non_null(strstr(why, "not its canonical packing"));
+		codec_event_free(oddev);
+		free(odd);
 		/* A byte of the body changed: refused, with codec_event_check's why. */
 		mine[n - 1] ^= 1;
 		codec_event_free(back);
@@ -1687,7 +1723,7 @@ static void test_stored_hash_layout(void **state)
 	n += sizeof body;
 	assert_int_equal(codec_stored_hash(b, n, out), 0);
 	assert_int_equal(codec_stored_hash(b, 60, out), -1);     /* the hash cut short */
-	assert_int_equal(codec_stored_hash(b, 10, out), -1);     /* no hash */
+	assert_int_equal(codec_stored_hash(b, 10, out), -1);     /* prev_hash cut short */
 	uint8_t swapped[128];
 	memcpy(swapped, b, n);
 	swapped[2] = 0x08; /* seq twice: not in field order */
@@ -1706,12 +1742,12 @@ static void test_stored_hash_layout(void **state)
 	longlen[6] = 0x00;
 	memcpy(longlen + 7, b + 6, n - 6);
 	assert_int_equal(codec_stored_hash(longlen, n + 1, out), -1);
-	/* A hash with no prev_hash before it. */
+	/* A hash with no prev_hash before it, and nothing after it (the body
+	 * would be refused for itself). */
 	uint8_t nohash[] = {0x08, 5, 0x4a, 32};
 	memcpy(swapped, nohash, sizeof nohash);
 	memcpy(swapped + sizeof nohash, h32, 32);
-	memcpy(swapped + sizeof nohash + 32, body, sizeof body);
-	assert_int_equal(codec_stored_hash(swapped, sizeof nohash + 32 + sizeof body, out), -1);
+	assert_int_equal(codec_stored_hash(swapped, sizeof nohash + 32, out), -1);
 	b[0] = 0x0a; /* seq as bytes */
 	assert_int_equal(codec_stored_hash(b, n, out), -1);
 }
