@@ -962,6 +962,23 @@ static void mirror_group(void *arg, const uint8_t *blob, size_t len)
 	if (!m->failed && group_fill_hashes(bare, len, last) != LD_E(INVALID_VALUE))
 		m->failed = 1;
 	free(bare);
+	/* With a key section (a leader's group that seals a member's data):
+	 * the same, the keys untouched. */
+	group g = {0};
+	uint8_t wrapped[GROUP_WRAPPED_LEN];
+	memset(wrapped, 0x5a, sizeof(wrapped));
+	if (!m->failed && (group_load(&g, blob, len) || group_add_key(&g, "M-keyed", wrapped)))
+		m->failed = 1;
+	if (!m->failed) {
+		group_seal(&g);
+		uint8_t *kb = malloc(g.len), klast[LD_HASH_LEN];
+		if (g.failed || !kb || g.len <= len || group_strip_hashes(g.buf, g.len, kb) ||
+		    group_fill_hashes(kb, g.len, klast) || memcmp(kb, g.buf, g.len) != 0 ||
+		    (h && memcmp(klast, want, LD_HASH_LEN) != 0))
+			m->failed = 1;
+		free(kb);
+	}
+	group_free(&g);
 }
 
 static void test_group_blobs_replicate(void **state)
