@@ -268,7 +268,13 @@ static int wire_event(const uint8_t *data, size_t size, int canonical)
 	if (ref && laid && !codec_has_clear_personal(ref)) {
 		size_t rn;
 		uint8_t *rb = packed(&ref->base, &rn);
-		if (rn == size && memcmp(rb, data, size) == 0) {
+		int canon = rn == size && memcmp(rb, data, size) == 0;
+		char why[160];
+		/* Said canonical (a follower's check, full) exactly when they are
+		 * its packing. */
+		PROPERTY((codec_stored_canonical(data, size, ref, 1, why, sizeof(why)) == 0) ==
+			 (canon && !ref->has_expected_version));
+		if (canon) {
 			PROPERTY(codec_event_hash(ref, again) == 0);
 			PROPERTY(memcmp(raw, again, LD_HASH_LEN) == 0);
 			fuzz_seen.stored_hashed++;
