@@ -450,6 +450,20 @@ void codec_strip_personal(const Ledger__Event *ev, Ledger__Event *out, codec_per
 	*(void **)((char *)out + outer->offset) = copy;
 }
 
+/* The chain's hash: SHA-256(prev_hash || seq BE || canonical), the
+ * canonical bytes given in two pieces (the second may be empty): for stored
+ * bytes, those before prev_hash's field and the body after hash's
+ * (PROTOCOL.md, "The hash chain"). */
+static void chain_hash(const uint8_t prev[LD_HASH_LEN], uint64_t seq, const uint8_t *canon,
+		       size_t canon_len, const uint8_t *body, size_t body_len,
+		       uint8_t out[LD_HASH_LEN])
+{
+	uint8_t prefix[LD_HASH_LEN + 8];
+	memcpy(prefix, prev, LD_HASH_LEN);
+	ld_put_be64(prefix + LD_HASH_LEN, seq);
+	ld_sha256_3(prefix, sizeof(prefix), canon, canon_len, body, body_len, out);
+}
+
 int codec_event_hash(const Ledger__Event *ev, uint8_t out[LD_HASH_LEN])
 {
 	/* A shallow copy with the excluded fields cleared packs to the
@@ -476,9 +490,7 @@ int codec_event_hash(const Ledger__Event *ev, uint8_t out[LD_HASH_LEN])
 	uint8_t prev[LD_HASH_LEN] = {0};
 	if (ev->has_prev_hash && ev->prev_hash.len == LD_HASH_LEN)
 		memcpy(prev, ev->prev_hash.data, LD_HASH_LEN);
-	uint8_t seq[8];
-	ld_put_be64(seq, ev->seq);
-	ld_sha256_3(prev, sizeof(prev), seq, sizeof(seq), buf, n, out);
+	chain_hash(prev, ev->seq, buf, n, NULL, 0, out);
 	if (buf != stackbuf)
 		free(buf);
 	return 0;
@@ -581,11 +593,7 @@ void codec_stored_pack(const codec_stored *s, const uint8_t *head, const uint8_t
 	o = codec_put_ld(o + LD_HASH_LEN, F_HASH, LD_HASH_LEN);
 	uint8_t *h = o;
 	memcpy(o + LD_HASH_LEN, body, p.body);
-	/* hash = SHA-256(prev_hash || seq BE || canonical) */
-	uint8_t prefix[LD_HASH_LEN + 8];
-	memcpy(prefix, s->prev_hash, LD_HASH_LEN);
-	ld_put_be64(prefix + LD_HASH_LEN, s->seq);
-	ld_sha256_3(prefix, sizeof(prefix), out, canon, body, p.body, hash);
+	chain_hash(s->prev_hash, s->seq, out, canon, body, p.body, hash);
 	memcpy(h, hash, LD_HASH_LEN);
 }
 
@@ -639,10 +647,7 @@ int codec_stored_hash_at(const uint8_t *b, size_t len, size_t at, uint8_t out[LD
 		return -1;
 	size_t canon = at - 2;                            /* prev_hash's key and length */
 	size_t body = at + LD_HASH_LEN + 2 + LD_HASH_LEN; /* past the hash's */
-	uint8_t prefix[LD_HASH_LEN + 8];
-	memcpy(prefix, b + at, LD_HASH_LEN);
-	ld_put_be64(prefix + LD_HASH_LEN, seq);
-	ld_sha256_3(prefix, sizeof(prefix), b, canon, b + body, len - body, out);
+	chain_hash(b + at, seq, b, canon, b + body, len - body, out);
 	return 0;
 }
 
