@@ -384,7 +384,7 @@ static void fill_one(uint8_t *rec, uint8_t *bytes, size_t at, void *arg)
 	memcpy(f->prev, hash, LD_HASH_LEN);
 }
 
-int group_fill_hashes(uint8_t *blob, size_t len, uint8_t last[LD_HASH_LEN])
+int group_fill_hashes(uint8_t *blob, size_t len)
 {
 	filling f = {{0}, 0};
 	if (!group_is_bare(blob, len))
@@ -393,7 +393,6 @@ int group_fill_hashes(uint8_t *blob, size_t len, uint8_t last[LD_HASH_LEN])
 	if (each_laid_out(blob, len, fill_one, &f) || f.failed)
 		return LD_E(INVALID_VALUE);
 	put32(blob + 20, get32(blob + 20) & ~GROUP_BARE);
-	memcpy(last, f.prev, LD_HASH_LEN);
 	return 0;
 }
 

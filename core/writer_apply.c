@@ -932,11 +932,10 @@ static void follow_drop_locked(writer *w)
  * or LD_E(CHAIN_BROKEN) with why in e. */
 static int fill_bare(uint8_t *blob, size_t len, int *filled, ld_errinfo *e)
 {
-	uint8_t last[LD_HASH_LEN];
 	*filled = 0;
 	if (!group_is_bare(blob, len))
 		return 0;
-	if (group_fill_hashes(blob, len, last)) {
+	if (group_fill_hashes(blob, len)) {
 		ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
 			       "a replicated group without its hashes whose events are not laid "
 			       "out as a writer packs them");

@@ -295,10 +295,10 @@ int fuzz_wire(const uint8_t *data, size_t size)
 	/* The bytes as a group whose hashes a node fills in (a raft entry's):
 	 * within the blob, and then not bare. */
 	if (group_is_bare(data, size)) {
-		uint8_t *copy = malloc(size), last[LD_HASH_LEN];
+		uint8_t *copy = malloc(size);
 		PROPERTY(copy != NULL);
 		memcpy(copy, data, size);
-		if (group_fill_hashes(copy, size, last) == 0) {
+		if (group_fill_hashes(copy, size) == 0) {
 			PROPERTY(!group_is_bare(copy, size));
 			fuzz_seen.groups_filled++;
 		}

@@ -918,6 +918,19 @@ typedef struct mirror {
 	int failed;
 } mirror;
 
+/* The hash of the blob's last record into out, and a pointer to it (NULL:
+ * no record, or not a blob). */
+static const uint8_t *last_record_hash(const uint8_t *blob, size_t len, uint8_t out[LD_HASH_LEN])
+{
+	group_reader rd;
+	const uint8_t *b, *h = NULL;
+	size_t n;
+	if (group_read_begin(&rd, blob, len) == 0)
+		while (group_read_next(&rd, &b, &n, &h) == 1)
+			memcpy(out, h, LD_HASH_LEN);
+	return h;
+}
+
 static void mirror_group(void *arg, const uint8_t *blob, size_t len)
 {
 	mirror *m = arg;
@@ -939,14 +952,9 @@ static void mirror_group(void *arg, const uint8_t *blob, size_t len)
 		store_abort(t);
 	}
 	/* Bare (its hashes left out), it is never stored, and its hashes
-	 * filled in give the blob back, byte for byte. */
+	 * filled in give the blob back, byte for byte, the last one included. */
 	uint8_t *bare = malloc(len), last[LD_HASH_LEN], want[LD_HASH_LEN] = {0};
-	group_reader rd;
-	const uint8_t *b, *h = NULL;
-	size_t n;
-	if (group_read_begin(&rd, blob, len) == 0)
-		while (group_read_next(&rd, &b, &n, &h) == 1)
-			memcpy(want, h, LD_HASH_LEN);
+	const uint8_t *h = last_record_hash(blob, len, want);
 	if (!bare || group_strip_hashes(blob, len, bare) != 0 || !group_is_bare(bare, len) ||
 	    group_is_bare(blob, len) || group_load(&(group){0}, bare, len) != LD_E(INVALID_VALUE))
 		m->failed = 1;
@@ -955,11 +963,12 @@ static void mirror_group(void *arg, const uint8_t *blob, size_t len)
 			m->failed = 1;
 		store_abort(t);
 	}
-	if (!m->failed && (group_fill_hashes(bare, len, last) != 0 || memcmp(bare, blob, len) != 0 ||
-			   (h && memcmp(last, want, LD_HASH_LEN) != 0)))
+	if (!m->failed && (group_fill_hashes(bare, len) != 0 || memcmp(bare, blob, len) != 0 ||
+			   (h && (!last_record_hash(bare, len, last) ||
+				  memcmp(last, want, LD_HASH_LEN) != 0))))
 		m->failed = 1;
 	/* Filled again: refused (it is no longer bare). */
-	if (!m->failed && group_fill_hashes(bare, len, last) != LD_E(INVALID_VALUE))
+	if (!m->failed && group_fill_hashes(bare, len) != LD_E(INVALID_VALUE))
 		m->failed = 1;
 	free(bare);
 	/* With a key section (a leader's group that seals a member's data):
@@ -973,8 +982,9 @@ static void mirror_group(void *arg, const uint8_t *blob, size_t len)
 		group_seal(&g);
 		uint8_t *kb = malloc(g.len), klast[LD_HASH_LEN];
 		if (g.failed || !kb || g.len <= len || group_strip_hashes(g.buf, g.len, kb) ||
-		    group_fill_hashes(kb, g.len, klast) || memcmp(kb, g.buf, g.len) != 0 ||
-		    (h && memcmp(klast, want, LD_HASH_LEN) != 0))
+		    group_fill_hashes(kb, g.len) || memcmp(kb, g.buf, g.len) != 0 ||
+		    (h && (!last_record_hash(kb, g.len, klast) ||
+			   memcmp(klast, want, LD_HASH_LEN) != 0)))
 			m->failed = 1;
 		free(kb);
 	}
@@ -1079,11 +1089,8 @@ static int no_replicate(void *arg, const uint8_t *blob, size_t len, writer_repli
 static void group_last_hash(const uint8_t *blob, size_t len, uint8_t out[LD_HASH_LEN])
 {
 	group_reader rd;
-	const uint8_t *b, *h = NULL;
-	size_t n;
 	assert_int_equal(group_read_begin(&rd, blob, len), 0);
-	while (group_read_next(&rd, &b, &n, &h) == 1)
-		memcpy(out, h, LD_HASH_LEN);
+	last_record_hash(blob, len, out);
 }
 
 /* A replicated follower on an empty log (started not leading). */
