@@ -88,8 +88,9 @@ ok --url "$ALL" join M3 --org U1 --path platform-work --channel online --group r
 # so the one before the last was written. F cannot be sent entries, only
 # the marker. (More than 8 past failed about one run in three: the last
 # marker was still being written when F came back, and the leader still
-# held the entries behind it.) (A fixed 14 entries were not always enough: a marker can
-# be put off, and F then caught up from the leader's raft log.) The leader is
+# held the entries behind it. A fixed 14 entries were not always enough
+# either: a marker can be put off, and F then caught up from the leader's
+# raft log.) The leader is
 # looked for again each time: under load an election can move it, and a node
 # restarted since its last marker holds entries from further back (C-Raft
 # loads what its segments hold, and removes whole segments only), which it
