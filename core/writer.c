@@ -413,7 +413,7 @@ static void decide_request(writer *w, wgroup *g, append_req *r)
 			model_prefetch(t, r->req->events[i + 1], 1, &hint[(i + 1) % 3]);
 		if (it->code)
 			continue; /* failed the stateless check */
-		memset(&e, 0, sizeof(e));
+		ld_errinfo_clear(&e);
 		int one = decide_one(w, t, g, r, i, &hint[i % 3], it, &e);
 		if (one == 0)
 			continue;

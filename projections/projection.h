@@ -39,10 +39,12 @@
  *    that write ended (proj_flush_at), and at most PROJ_FLUSH_MAX_MS
  *    (proj_options.flush_max_ms) after the first event it would hold. A flush of a few hundred events writes
  *    in a few ms, so this changes nothing below some 10,000 events/s. Under
- *    a heavy stream each write takes tens of ms and rewrites pages that the
- *    next would rewrite again: the flusher then works about 1/9 of the
- *    time, the flushed state (what plain queries read) is a second or two
- *    behind, and the flusher's CPU per event falls by a third;
+ *    a heavy stream each write takes tens to hundreds of ms and rewrites
+ *    pages that the next would rewrite again: the flusher then works about
+ *    1/9 of the time, the flushed state (what plain queries read) is up to
+ *    about three seconds behind, and the flusher's CPU per event falls by a
+ *    third (by half again on a 700,000-event log, where a write had come
+ *    to take a quarter of the 1 s bound this once was);
  *  - after PROJ_FLUSH_EVENTS events, or when the dirty state passes half
  *    of the memory budget (proj_options.memory), and when the runner stops;
  *  - far behind (a rebuild, a parallel catch-up), every
@@ -150,7 +152,7 @@ typedef struct proj_options {
 /* Flushing (above) and the memory budget. */
 #define PROJ_FLUSH_MS 50
 #define PROJ_FLUSH_CALM 8       /* the pause after a flush, in its write's times */
-#define PROJ_FLUSH_MAX_MS 1000  /* ... but a flush never waits longer than this */
+#define PROJ_FLUSH_MAX_MS 3000  /* ... but a flush never waits longer than this */
 #define PROJ_FLUSH_EVENTS (1 << 18)
 #define PROJ_BULK_FLUSH_EVENTS (1 << 20)
 #define PROJ_MEMORY_DEFAULT ((size_t)256 << 20)

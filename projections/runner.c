@@ -135,7 +135,8 @@ static void fail_at(pstate *p, uint64_t seq, const char *type, int code, const l
 static void apply_one(pstate *p, const Ledger__Event *ev, store_txn *lt)
 {
 	proj_ctx ctx = {.kv = p->kv, .lt = lt, .name = p->ops->name, .state = p->state};
-	ld_errinfo e = {0};
+	ld_errinfo e;
+	ld_errinfo_clear(&e);
 	int rc = p->ops->apply(&ctx, ev, &e);
 	if (rc == 0)
 		p->applied = ev->seq;

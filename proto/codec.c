@@ -1059,10 +1059,13 @@ static size_t scan_slabs(size_t fields)
 static int measure_message(measure_ctx *c, const ProtobufCMessageDescriptor *d,
 			   const uint8_t *p, const uint8_t *end, size_t used, int depth)
 {
-	size_t counts[MEASURE_MAX_FIELDS] = {0}, fields = 0;
+	size_t counts[MEASURE_MAX_FIELDS], fields = 0;
 	wire_field w;
 	if (depth > 32 || d->n_fields > MEASURE_MAX_FIELDS)
 		return malformed(c->len, c->e);
+	/* Only the message's own fields: the rest of the array is never read
+	 * (zeroing all of it was 512 bytes per message, on every event). */
+	memset(counts, 0, d->n_fields * sizeof(*counts));
 	/* Each allocation as a call's pool counts it (rounded up to its
 	 * alignment: budget_alloc), which is at least what malloc asks. */
 	c->cost += POOL_ALIGN(d->sizeof_message);

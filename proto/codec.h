@@ -26,6 +26,16 @@ typedef struct ld_errinfo {
 	uint64_t seq;      /* related event, 0 if none */
 } ld_errinfo;
 
+/* An empty e: what `= {0}` gives, for its reader (code 0, both strings
+ * ""), without zeroing its 368 bytes; for a per-event path, where that
+ * was a tenth of the projections' applying (a `rep stos` per call). */
+static inline void ld_errinfo_clear(ld_errinfo *e)
+{
+	e->code = 0;
+	e->message[0] = e->field[0] = 0;
+	e->seq = 0;
+}
+
 /* An optional string is present when it is set and not empty: "" on the wire
  * means the same as leaving the field out, everywhere. */
 static inline int ld_has(const char *s)

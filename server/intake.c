@@ -278,9 +278,9 @@ static void seal_job(call *c)
 	append_req *r = &c->areq;
 	Ledger__AppendRequest *a = r->req;
 	for (size_t i = 0; i < a->n_events; i++) {
-		ld_errinfo e = {0};
 		if (r->items[i].code || !codec_has_clear_personal(a->events[i]))
 			continue;
+		ld_errinfo e = {0};
 		int rc = pii_seal(srv->keys, srv->s, a->events[i], &c->pool, &e);
 		if (rc == LD_E(DISK_FULL) || rc == LD_E(KEYSTORE)) {
 			/* Storage, not this event: the request fails whole and
@@ -402,7 +402,7 @@ nng_msg *intake_append(call *c)
 	for (size_t i = 0; hinting && i < PII_AHEAD && i < a->n_events; i++)
 		pii_hint_make(srv->keys, srv->s, a->events[i], now, &ahead[i]);
 	for (size_t i = 0; i < a->n_events; i++) {
-		memset(&e, 0, sizeof(e));
+		ld_errinfo_clear(&e);
 		pii_hint *hint = hinting ? &ahead[i % PII_AHEAD] : NULL;
 		int rc = srv->keys ? pii_prepare(srv->keys, srv->s, a->events[i], now, hint, &c->pool,
 						 &e)
