@@ -138,17 +138,19 @@ int replica_entry_decode(const void *buf, size_t size, replica_entry *h, const u
 		}
 		h->raw_len = (uint32_t)get_be(p + REPLICA_ENTRY_HDR, 4);
 		/* LZ4 gives at most 255 bytes per byte of block (a match's
-		 * length goes on in bytes of 255): a length beyond that is
-		 * refused before anything is allocated for it. */
-		if (!l || !h->count || !h->raw_len || h->raw_len > LD_COMPRESS_MAX ||
+		 * length goes on in bytes of 255): a length beyond that, or
+		 * beyond what a leader proposes (REPLICA_ENTRY_MAX), is refused before
+		 * anything is allocated for it. */
+		if (!l || !h->count || !h->raw_len || h->raw_len > REPLICA_ENTRY_MAX ||
 		    h->raw_len > 255 * (uint64_t)l + 16 || get_be(p + REPLICA_ENTRY_HDR + 4, 4)) {
 			snprintf(why, n, "compressed events of %u bytes in a block of %zu",
 			         h->raw_len, l);
 			return LD_E(MALFORMED);
 		}
 		at = PACKED_HDR;
-	} else if (replica_entry_size(l) != size) {
-		snprintf(why, n, "%zu bytes of events do not fill %zu bytes", l, size);
+	} else if (replica_entry_size(l) != size || l > REPLICA_ENTRY_MAX) {
+		snprintf(why, n, "%zu bytes of events do not fill %zu bytes, or are more than %u", l,
+		         size, REPLICA_ENTRY_MAX);
 		return LD_E(MALFORMED);
 	}
 	for (size_t i = at + l; i < size; i++)
@@ -1235,7 +1237,7 @@ int replica_propose(replica *r, const replica_entry *h, const void *events, size
 	if (!rp_is_ready(r))
 		return ld_errinfo_set(e, LD_E(BUSY), NULL,
 		                      "the leader is applying its election barrier");
-	if (len > ENTRY_MAX)
+	if (len > REPLICA_ENTRY_MAX)
 		return ld_errinfo_set(e, LD_E(TOO_LARGE), NULL, "%zu bytes of events in one entry",
 		                      len);
 	if (h->count == 0 && (len || memcmp(h->prev_hash, h->last_hash, REPLICA_HASH_LEN)))

@@ -88,6 +88,11 @@ struct raft_fsm;
 /* Bytes of an encoded entry header; the events follow, then zero padding up
  * to a multiple of 8. */
 #define REPLICA_ENTRY_HDR 88
+/* The most bytes of events one entry carries (decompressed): a leader
+ * proposes no more (C-Raft keeps entries in memory until a snapshot, and
+ * sends a follower's backlog in one message), and an entry that says it
+ * holds more is refused before anything is allocated for it. */
+#define REPLICA_ENTRY_MAX (64u << 20)
 
 typedef struct replica_entry {
 	uint64_t first_seq;                  /* seq of the first event (>= 1) */

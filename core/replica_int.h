@@ -17,9 +17,6 @@
 #include "replica.h"
 #include "replica_confirm.h"
 
-/* The largest entry proposed: C-Raft keeps entries in memory until a
- * snapshot, and sends a follower's backlog in one message. */
-#define ENTRY_MAX (64u << 20)
 /* Entries queued while catching up to a snapshot marker, at most. Past it the
  * node fails and restarts: C-Raft replays them from its log. */
 #define QUEUE_MAX ((size_t)512 << 20)

@@ -1224,8 +1224,6 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	if (!w)
 		return LD_E(INTERNAL);
 	w->s = s;
-	if (ld_random(&w->spot_key, sizeof(w->spot_key)))
-		w->spot_key = (uint64_t)ld_mono_us() ^ (uint64_t)(uintptr_t)w;
 	w->merkle = !(o && o->no_merkle);
 	w->keys = o ? o->keys : NULL;
 	w->snapshot_every = o && o->snapshot_every ? o->snapshot_every : WRITER_SNAPSHOT_EVENTS;

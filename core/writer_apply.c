@@ -645,14 +645,6 @@ static int model_follow(writer *w, pend *p, Ledger__Event *const *evs, ld_errinf
 	return rc;
 }
 
-/* Whether another leader's event seq is one of those packed again and
- * compared byte for byte (WRITER_SPOT_ONE_IN of them). */
-static int spot(const writer *w, uint64_t seq)
-{
-	uint64_t h = (seq ^ w->spot_key) * 0x9e3779b97f4a7c15ULL;
-	return (h >> 32) % WRITER_SPOT_ONE_IN == 0;
-}
-
 /* Another node's group: each event the next of the log, chained, its
  * content giving its hash (which its record repeats; filled: the hashes
  * were computed here from the contents, group_fill_hashes, so only the
@@ -686,11 +678,12 @@ static int check_blob(writer *w, const uint8_t *blob, size_t len, int filled, ui
 	int rc;
 	while ((rc = group_read_next(&rd, &b, &n, &h)) == 1) {
 		Ledger__Event *ev =
-		    i < rd.count ? codec_event_unpack_pool(b, n, &w->follow_pool) : NULL;
+		    i < rd.count ? codec_event_unpack_strict(b, n, &w->follow_pool) : NULL;
 		seq++;
 		if (!ev)
 			return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
-					      "seq %llu of a replicated group is unreadable",
+					      "seq %llu of a replicated group does not decode as a "
+					      "writer packs an event",
 					      (unsigned long long)seq);
 		(*evs)[i++] = ev;
 		rc = filled ? codec_event_chain(ev, seq, hash, why, sizeof(why))
@@ -698,7 +691,7 @@ static int check_blob(writer *w, const uint8_t *blob, size_t len, int filled, ui
 		/* Hashed as its bytes are: those must be its canonical packing,
 		 * as verify and an auditor hash it. */
 		if (rc == 0)
-			rc = codec_stored_canonical(b, n, ev, spot(w, seq), why, sizeof(why));
+			rc = codec_stored_canonical(b, n, ev, why, sizeof(why));
 		if (rc == 0 && memcmp(h, ev->hash.data, LD_HASH_LEN) != 0) {
 			snprintf(why, sizeof(why), "seq %llu's record names another hash",
 				 (unsigned long long)seq);

@@ -32,10 +32,6 @@
  * events, 2 commits 11-12, 3 commits 13-14, 4 commits 15.5 (one cohort). */
 #define WRITER_LINGER_COMMITS 4
 #define WRITER_LINGER_EVENTS 256
-/* One in this many of another leader's events is packed again and compared
- * with its stored bytes (check_blob, core/writer_apply.c); the rest are
- * checked by their length (codec_stored_canonical). */
-#define WRITER_SPOT_ONE_IN 16
 
 /* A group: its blob, the changes it made to the model, its requests. */
 typedef struct wgroup {
@@ -155,10 +151,6 @@ struct writer {
 	/* Another leader's group, decoded once for its checks and the write
 	 * model (the thread that applies it; emptied after each group). */
 	codec_pool follow_pool;
-	/* Which of another leader's events are also packed again to be
-	 * compared byte for byte (WRITER_SPOT_ONE_IN of them, chosen by seq
-	 * and this key, drawn at start: a leader cannot tell which). */
-	uint64_t spot_key;
 	/* Another leader's entries handed over by the replica and not yet
 	 * applied here, in raft order (under lock): the follow thread
 	 * (ld-follow, started with the first) checks and applies them one at

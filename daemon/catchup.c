@@ -174,18 +174,23 @@ static int stage(fetch *f, const uint8_t *blob, size_t len, uint64_t *got)
 	uint64_t seq = f->seq;
 	uint8_t hash[REPLICA_HASH_LEN];
 	memcpy(hash, f->hash, REPLICA_HASH_LEN);
+	/* Each event decoded strictly (as a writer packs one), into a pool
+	 * emptied after it: what a peer's page can make this node allocate is
+	 * bounded by its bytes. */
+	codec_pool pool = {0};
 	while ((rc = group_read_next(&rd, &b, &n, &h)) == 1) {
-		Ledger__Event *ev = codec_event_unpack(b, n);
+		codec_pool_reset(&pool);
+		Ledger__Event *ev = codec_event_unpack_strict(b, n, &pool);
 		seq++;
-		if (seq > f->cu->to_seq) {
-			codec_event_free(ev);
+		if (seq > f->cu->to_seq)
 			break; /* past the marker: left for raft's entries */
-		}
 		rc = ev ? codec_stored_check(b, n, ev, seq, hash, why, sizeof(why)) : LD_E(CHAIN_BROKEN);
 		if (rc == 0) /* the bytes hashed are its canonical packing */
-			rc = codec_stored_canonical(b, n, ev, 1, why, sizeof(why));
+			rc = codec_stored_canonical(b, n, ev, why, sizeof(why));
 		if (!ev)
-			snprintf(why, sizeof(why), "seq %llu cannot be read", (unsigned long long)seq);
+			snprintf(why, sizeof(why),
+				 "seq %llu does not decode as a writer packs an event",
+				 (unsigned long long)seq);
 		else if (rc == 0 && memcmp(h, ev->hash.data, REPLICA_HASH_LEN) != 0) {
 			snprintf(why, sizeof(why), "seq %llu's record names another hash",
 				 (unsigned long long)seq);
@@ -193,12 +198,13 @@ static int stage(fetch *f, const uint8_t *blob, size_t len, uint64_t *got)
 		}
 		if (rc == 0)
 			memcpy(hash, ev->hash.data, REPLICA_HASH_LEN);
-		codec_event_free(ev);
 		if (rc) {
 			snprintf(f->why, sizeof(f->why), "the events fetched do not chain: %s", why);
+			codec_pool_free(&pool);
 			return -1;
 		}
 	}
+	codec_pool_free(&pool);
 	if (rc < 0) {
 		snprintf(f->why, sizeof(f->why), "a malformed page of records after seq %llu",
 			 (unsigned long long)f->seq);

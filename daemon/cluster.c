@@ -488,6 +488,16 @@ static int sm_apply(void *sm, uint64_t index, const replica_entry *h, const void
 	tell(&t);
 	if (leading)
 		set_leading(c, 0, 0, 0);
+	/* The group must be the one its entry's header names: a restart that
+	 * replays the entry finds its last seq by the header's count. */
+	group_reader rd;
+	if (group_read_begin(&rd, events, len) || rd.first != h->first_seq ||
+	    rd.count != h->count || memcmp(rd.prev, h->prev_hash, REPLICA_HASH_LEN) != 0) {
+		log_error("cluster: the entry at raft index %llu names seq %llu and %u events, "
+			  "but its group is not those",
+			  (unsigned long long)index, (unsigned long long)h->first_seq, h->count);
+		return LD_E(CHAIN_BROKEN);
+	}
 	/* Checked and applied on the writer's follow thread, while this one
 	 * takes the next entries (docs/REPLICATION.md, "Applying"). */
 	return writer_follow_entry(c->w, index, events, len, h->last_hash);

@@ -270,10 +270,11 @@ static int wire_event(const uint8_t *data, size_t size, int canonical)
 		uint8_t *rb = packed(&ref->base, &rn);
 		int canon = rn == size && memcmp(rb, data, size) == 0;
 		char why[160];
-		/* Said canonical (a follower's check, full) exactly when they are
-		 * its packing. */
-		PROPERTY((codec_stored_canonical(data, size, ref, 1, why, sizeof(why)) == 0) ==
-			 (canon && !ref->has_expected_version));
+		/* Said canonical (a follower's check) exactly when they are its
+		 * packing, with an event_id of 16 bytes. */
+		PROPERTY((codec_stored_canonical(data, size, ref, why, sizeof(why)) == 0) ==
+			 (canon && !ref->has_expected_version &&
+			  ref->event_id.len == LD_EVENT_ID_LEN));
 		if (canon) {
 			PROPERTY(codec_event_hash(ref, again) == 0);
 			PROPERTY(memcmp(raw, again, LD_HASH_LEN) == 0);

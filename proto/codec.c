@@ -339,6 +339,12 @@ Ledger__Event *codec_event_unpack_pool(const uint8_t *buf, size_t len, codec_poo
 	return ledger__event__unpack(&a, len, buf);
 }
 
+Ledger__Event *codec_event_unpack_strict(const uint8_t *buf, size_t len, codec_pool *p)
+{
+	return (Ledger__Event *)wire_decode(&ledger__event__descriptor, buf, len, codec_pool_alloc,
+					    p);
+}
+
 void codec_pool_reset(codec_pool *p)
 {
 	while (p->blocks) {
@@ -702,12 +708,17 @@ int codec_stored_check(const uint8_t *b, size_t len, const Ledger__Event *ev, ui
 	return codec_event_check(ev, seq, prev, why, n);
 }
 
-int codec_stored_canonical(const uint8_t *b, size_t len, const Ledger__Event *ev, int full,
-			   char *why, size_t n)
+int codec_stored_canonical(const uint8_t *b, size_t len, const Ledger__Event *ev, char *why,
+			   size_t n)
 {
+	if (ev->event_id.len != LD_EVENT_ID_LEN) {
+		snprintf(why, n, "seq %llu has no event_id of %d bytes", (unsigned long long)ev->seq,
+			 LD_EVENT_ID_LEN);
+		return LD_E(CHAIN_BROKEN);
+	}
 	int same = !ev->has_expected_version && !codec_has_clear_personal(ev) &&
 		   codec_size(ev) == len;
-	if (same && full) {
+	if (same) {
 		uint8_t stackbuf[1024];
 		uint8_t *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
 		if (!buf)

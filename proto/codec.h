@@ -275,14 +275,23 @@ int codec_stored_check(const uint8_t *b, size_t len, const Ledger__Event *ev, ui
 /*
  * Whether b (len bytes), which decoded as ev, is ev's packing as a writer
  * makes it, so that hashing b (codec_stored_hash) is hashing its canonical
- * bytes, as `verify` and an auditor will: no expected_version, no personal
- * data in clear, and as many bytes as ev packs to (a duplicated field, an
- * unknown one or a longer varint than packing writes makes more); with
- * full, also byte for byte (fields out of order inside the body are as
- * long). 0, LD_E(CHAIN_BROKEN) with why (size n), or LD_E(INTERNAL).
+ * bytes, as `verify` and an auditor will: an event_id of 16 bytes (the
+ * write model indexes every event by it), no expected_version, no personal
+ * data in clear, and ev packed again equal to b byte for byte. (Its length
+ * alone is no proof: a negative enum written in 5 bytes, which protobuf-c
+ * reads and packs in 10, leaves room for a field given twice, and fields
+ * out of order are as long.) 0, LD_E(CHAIN_BROKEN) with why (size n), or
+ * LD_E(INTERNAL).
  */
-int codec_stored_canonical(const uint8_t *b, size_t len, const Ledger__Event *ev, int full,
-			   char *why, size_t n);
+int codec_stored_canonical(const uint8_t *b, size_t len, const Ledger__Event *ev, char *why,
+			   size_t n);
+
+/* Another node's stored event, decoded only if it is laid out as our
+ * writer packs one (proto/wire.h: each field once, none unknown, no
+ * repeated field; NULL otherwise, where codec_event_unpack_pool would let
+ * protobuf-c decide): its memory from p is bounded by its bytes, whatever
+ * they hold. */
+Ledger__Event *codec_event_unpack_strict(const uint8_t *buf, size_t len, codec_pool *p);
 
 /* Name of an event body kind ("member_joined"), "unknown" if none. */
 const char *codec_event_type_name(int body_case);

@@ -464,6 +464,19 @@ static void test_entry_packed(void **state)
 	assert_int_equal(replica_entry_decode(out, size, &d, &e, &l, why, sizeof why),
 	                 LD_E(MALFORMED));
 	memcpy(out + REPLICA_ENTRY_HDR, keep, 4);
+	/* more than a leader proposes (REPLICA_ENTRY_MAX) is refused, though
+	 * the block could give it */
+	static uint8_t zeros[REPLICA_ENTRY_MAX + 8];
+	uint8_t *huge = malloc(replica_entry_packed_max(sizeof zeros));
+	assert_non_null(huge);
+	size_t hsize = replica_entry_pack(&h, zeros, sizeof zeros, huge);
+	assert_int_equal(huge[5], 2);
+	assert_int_equal(replica_entry_decode(huge, hsize, &d, &e, &l, why, sizeof why),
+	                 LD_E(MALFORMED));
+	hsize = replica_entry_pack(&h, zeros, REPLICA_ENTRY_MAX, huge);
+	assert_int_equal(replica_entry_decode(huge, hsize, &d, &e, &l, why, sizeof why), 0);
+	assert_int_equal(d.raw_len, REPLICA_ENTRY_MAX);
+	free(huge);
 	/* a format this release does not know */
 	out[5] = 3;
 	assert_int_equal(replica_entry_decode(out, size, &d, &e, &l, why, sizeof why),
