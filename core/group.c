@@ -171,6 +171,16 @@ int group_link(const group *g, uint64_t seq, ld_link *l)
 	return r ? link_decode(r + 16, LINK_LEN, l) : LD_E(NOT_FOUND);
 }
 
+int group_fix(const group *g, uint64_t seq, int *kind, uint64_t *target)
+{
+	const uint8_t *r = record_of(g, seq);
+	if (!r)
+		return LD_E(NOT_FOUND);
+	*kind = r[4];
+	*target = get64(r + 8);
+	return 0;
+}
+
 const uint8_t *group_hash(const group *g, size_t i)
 {
 	return g->buf + g->off[i] + 16 + LINK_LEN;

@@ -87,6 +87,9 @@ int group_copy(group *dst, const group *src);
  * LD_E(NOT_FOUND). */
 int group_event(const group *g, uint64_t seq, const uint8_t **bytes, size_t *len);
 int group_link(const group *g, uint64_t seq, ld_link *l);
+/* The correction recorded with event seq (group_add's fix_kind, 0: none,
+ * and fix_target): 0, or LD_E(NOT_FOUND). */
+int group_fix(const group *g, uint64_t seq, int *kind, uint64_t *target);
 const uint8_t *group_hash(const group *g, size_t i);
 /* The blob: g->buf, g->len bytes, with its count written, and the key
  * records added, if any, as its key section (flag 2). Once only. */

@@ -603,6 +603,24 @@ static int follow_link(void *arg, uint64_t seq, ld_link *l)
  * the leader's checks on the same state, so passes again), its streams
  * into p->streams. Reads the log without waiting for the applier: what it
  * has not stored is in the view. */
+/* The link and the correction another leader recorded with event seq (its
+ * hash covers neither) are those this node's write model derived (mr): a
+ * leader's model that went another way is a fork. 0 or LD_E(CHAIN_BROKEN). */
+static int derived_same(const group *g, uint64_t seq, const model_result *mr, ld_errinfo *e)
+{
+	ld_link l;
+	int kind;
+	uint64_t target;
+	if (group_link(g, seq, &l) == 0 && group_fix(g, seq, &kind, &target) == 0 &&
+	    l.prev == mr->link.prev && l.skip == mr->link.skip && l.version == mr->link.version &&
+	    kind == mr->fix_kind && target == mr->fix_target)
+		return 0;
+	return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
+			      "seq %llu's record names another stream link or correction than "
+			      "this node's write model derives",
+			      (unsigned long long)seq);
+}
+
 static int model_follow(writer *w, pend *p, Ledger__Event *const *evs, ld_errinfo *e)
 {
 	follow_view fv = {w, &p->g};
@@ -630,6 +648,8 @@ static int model_follow(writer *w, pend *p, Ledger__Event *const *evs, ld_errinf
 			if (i + 1 < p->g.n)
 				model_prefetch(t, evs[i + 1], 1, &hint[(i + 1) % 3]);
 			rc = wr_replay_apply(t, evs[i], seq, "", "the group", &mr, e);
+			if (rc == 0)
+				rc = derived_same(&p->g, seq, &mr, e);
 			if (rc == 0)
 				rc = model_id_add(t, evs[i]->event_id.data, seq);
 			if (rc == 0)
@@ -845,7 +865,8 @@ static int follow_one(writer *w, uint64_t index, const uint8_t *blob, size_t len
 	if ((rc = model_follow(w, p, evs, e))) {
 		log_error("writer: the write model does not take the replicated events: %s",
 			  e->message[0] ? e->message : ld_strerror(rc));
-		rc = LD_E(STORAGE);
+		if (rc != LD_E(CHAIN_BROKEN)) /* a fork halts; the rest stops the node */
+			rc = LD_E(STORAGE);
 		goto out;
 	}
 	free(evs);

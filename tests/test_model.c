@@ -1468,15 +1468,25 @@ static void test_follower_async_fork(void **state)
 /* ---- Another node's group, altered: refused (the follow thread's checks) ---- */
 
 /* The captured single-event group g re-made with its event's bytes `b` (n)
- * and hash h, bare; *last = h. */
+ * and hash h, bare, its link's version moved by `bump`. */
+static uint8_t *regroup_link(const uint8_t *g, size_t glen, const uint8_t *b, size_t n,
+			     const uint8_t h[LD_HASH_LEN], uint32_t bump, size_t *outlen);
+
 static uint8_t *regroup_one(const uint8_t *g, size_t glen, const uint8_t *b, size_t n,
-			       const uint8_t h[LD_HASH_LEN], size_t *outlen)
+			    const uint8_t h[LD_HASH_LEN], size_t *outlen)
+{
+	return regroup_link(g, glen, b, n, h, 0, outlen);
+}
+
+static uint8_t *regroup_link(const uint8_t *g, size_t glen, const uint8_t *b, size_t n,
+			     const uint8_t h[LD_HASH_LEN], uint32_t bump, size_t *outlen)
 {
 	group og = {0}, ng = {0};
 	assert_int_equal(group_load(&og, g, glen), 0);
 	assert_int_equal(og.n, 1);
 	ld_link link;
 	assert_int_equal(group_link(&og, og.first, &link), 0);
+	link.version += bump;
 	const uint8_t *rec = og.buf + og.off[0];
 	uint64_t target = 0;
 	for (int i = 7; i >= 0; i--)
@@ -1635,6 +1645,42 @@ static void test_follower_refuses_second_actor(void **state)
 	tl_shut(&l);
 	tl_rmrf(l.dir);
 	tl_rmrf(f.dir);
+	tl_free_all();
+}
+
+/* The join's own bytes and hash, its record naming another stream link
+ * (which no hash covers): the follower's model derives its own, and the
+ * two differ: refused as a fork. */
+static void test_follower_refuses_other_link(void **state)
+{
+	(void)state;
+	tl_ledger l, f;
+	captured cap = {.n = 0};
+	uint64_t index;
+	one_join_setup(&l, &f, &cap, &index);
+	const uint8_t *g = cap.blob[cap.n - 1];
+	size_t glen = cap.len[cap.n - 1];
+	group og = {0};
+	assert_int_equal(group_load(&og, g, glen), 0);
+	const uint8_t *b0;
+	size_t n;
+	assert_int_equal(group_event(&og, og.first, &b0, &n), 0);
+	size_t len;
+	uint8_t *bare = regroup_link(g, glen, b0, n, group_hash(&og, 0), 1, &len);
+	assert_int_equal(writer_follow_entry(f.w, ++index, bare, len, group_hash(&og, 0)), 0);
+	char why[256] = "";
+	uint64_t failed_at = 0;
+	assert_int_equal(writer_follow_settle(f.w, 1, &failed_at, why, sizeof why),
+			 LD_E(CHAIN_BROKEN));
+	assert_non_null(strstr(why, "another stream link"));
+	free(bare);
+	tl_shut(&f);
+	tl_rmrf(f.dir);
+	group_free(&og);
+	for (size_t i = 0; i < cap.n; i++)
+		free(cap.blob[i]);
+	tl_shut(&l);
+	tl_rmrf(l.dir);
 	tl_free_all();
 }
 
@@ -2026,6 +2072,7 @@ int main(void)
 		cmocka_unit_test(test_follower_async_fork),
 		cmocka_unit_test(test_follower_refuses_reordered_body),
 		cmocka_unit_test(test_follower_refuses_no_event_id),
+		cmocka_unit_test(test_follower_refuses_other_link),
 		cmocka_unit_test(test_follower_refuses_second_actor),
 		cmocka_unit_test(test_follower_async_applies),
 		cmocka_unit_test_setup_teardown(test_migrates_old_formats, setup, teardown),
