@@ -113,6 +113,10 @@ static int dial(catchup *cu, const char *url, nng_socket *s, char *why, size_t n
 	nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, CATCHUP_RECV_MS);
 	nng_socket_set_ms(*s, NNG_OPT_SENDTIMEO, CATCHUP_RECV_MS);
 	nng_socket_set_ms(*s, NNG_OPT_REQ_RESENDTIME, 0);
+	/* A page holds at most SUB_MAX_BYTES of events in SUB_MAX_EVENTS
+	 * records: twice that bounds what a peer's answer can make this node
+	 * allocate (NNG reads any length on TCP otherwise). */
+	nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ, 2 * (size_t)SUB_MAX_BYTES + ((size_t)1 << 20));
 	if ((rv = nng_dialer_create(&d, *s, url)) == 0 && !strncmp(url, "tls+tcp://", 10)) {
 		const catchup_options *o = &cu->o;
 		if (!o->tls_cert || !o->tls_key || !o->tls_ca) {
