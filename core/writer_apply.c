@@ -598,11 +598,6 @@ static int follow_link(void *arg, uint64_t seq, ld_link *l)
 	return group_link(f->g, seq, l) == 0 ? 0 : wr_view_link(f->w, seq, l);
 }
 
-/* Applies another leader's group (p, checked; evs: its events, decoded by
- * check_blob) to the write model, event by event as at start (each passed
- * the leader's checks on the same state, so passes again), its streams
- * into p->streams. Reads the log without waiting for the applier: what it
- * has not stored is in the view. */
 /* The link and the correction another leader recorded with event seq (its
  * hash covers neither) are those this node's write model derived (mr): a
  * leader's model that went another way is a fork. 0 or LD_E(CHAIN_BROKEN). */
@@ -621,6 +616,11 @@ static int derived_same(const group *g, uint64_t seq, const model_result *mr, ld
 			      (unsigned long long)seq);
 }
 
+/* Applies another leader's group (p, checked; evs: its events, decoded by
+ * check_blob) to the write model, event by event as at start (each passed
+ * the leader's checks on the same state, so passes again), its streams
+ * into p->streams. Reads the log without waiting for the applier: what it
+ * has not stored is in the view. */
 static int model_follow(writer *w, pend *p, Ledger__Event *const *evs, ld_errinfo *e)
 {
 	follow_view fv = {w, &p->g};
