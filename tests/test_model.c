@@ -1467,61 +1467,82 @@ static void test_follower_async_fork(void **state)
 
 /* ---- Another node's group, altered: refused (the follow thread's checks) ---- */
 
-/* The captured single-event group g re-made with its event's bytes `b` (n)
- * and hash h, bare, its link's version moved by `bump`. */
-static uint8_t *regroup_link(const uint8_t *g, size_t glen, const uint8_t *b, size_t n,
-			     const uint8_t h[LD_HASH_LEN], uint32_t bump, size_t *outlen);
+/* A leader with its tree and one join, and a follower that took all but
+ * the join: the join's group (og, loaded from g) and its event's bytes
+ * (b0, n), to be altered and handed over. */
+typedef struct join_case {
+	tl_ledger l, f;
+	captured cap;
+	uint64_t index;
+	const uint8_t *g, *b0;
+	size_t glen, n;
+	group og;
+} join_case;
 
-static uint8_t *regroup_one(const uint8_t *g, size_t glen, const uint8_t *b, size_t n,
-			    const uint8_t h[LD_HASH_LEN], size_t *outlen)
+static void join_case_open(join_case *c)
 {
-	return regroup_link(g, glen, b, n, h, 0, outlen);
+	memset(c, 0, sizeof(*c));
+	leader_open(&c->l, &c->cap);
+	tl_tree(&c->l);
+	OK(&c->l, tl_join("RV1", "NJ-RIDER", 4242));
+	follower_open(&c->f);
+	captured part = {.n = 0};
+	for (size_t i = 0; i + 1 < c->cap.n; i++)
+		capture_group(&part, c->cap.blob[i], c->cap.len[i]);
+	follow_async(c->f.w, &part, 0, &c->index);
+	char why[256];
+	uint64_t at;
+	assert_int_equal(writer_follow_settle(c->f.w, 1, &at, why, sizeof why), 0);
+	for (size_t i = 0; i < part.n; i++)
+		free(part.blob[i]);
+	c->g = c->cap.blob[c->cap.n - 1];
+	c->glen = c->cap.len[c->cap.n - 1];
+	assert_int_equal(group_load(&c->og, c->g, c->glen), 0);
+	assert_int_equal(c->og.n, 1);
+	assert_int_equal(group_event(&c->og, c->og.first, &c->b0, &c->n), 0);
 }
 
-static uint8_t *regroup_link(const uint8_t *g, size_t glen, const uint8_t *b, size_t n,
-			     const uint8_t h[LD_HASH_LEN], uint32_t bump, size_t *outlen)
+static void join_case_close(join_case *c)
 {
-	group og = {0}, ng = {0};
-	assert_int_equal(group_load(&og, g, glen), 0);
-	assert_int_equal(og.n, 1);
+	group_free(&c->og);
+	for (size_t i = 0; i < c->cap.n; i++)
+		free(c->cap.blob[i]);
+	tl_shut(&c->f);
+	tl_shut(&c->l);
+	tl_rmrf(c->l.dir);
+	tl_rmrf(c->f.dir);
+	tl_free_all();
+}
+
+/* The join's group re-made with event bytes b (n) and hash h, its link's
+ * version moved by `bump`, bare, handed to the follower: refused as a fork,
+ * the reason saying `says`. */
+static void expect_refused(join_case *c, const uint8_t *b, size_t n, const uint8_t h[LD_HASH_LEN],
+			   uint32_t bump, const char *says)
+{
+	group ng = {0};
 	ld_link link;
-	assert_int_equal(group_link(&og, og.first, &link), 0);
+	int kind;
+	uint64_t target;
+	assert_int_equal(group_link(&c->og, c->og.first, &link), 0);
+	assert_int_equal(group_fix(&c->og, c->og.first, &kind, &target), 0);
 	link.version += bump;
-	const uint8_t *rec = og.buf + og.off[0];
-	uint64_t target = 0;
-	for (int i = 7; i >= 0; i--)
-		target = target << 8 | rec[8 + i];
-	group_reset(&ng, og.first, g + 24, 0);
+	group_reset(&ng, c->og.first, c->g + 24, 0);
 	uint8_t *bytes, *hash;
-	assert_int_equal(group_add(&ng, n, &link, rec[4], target, &bytes, &hash), 0);
+	assert_int_equal(group_add(&ng, n, &link, kind, target, &bytes, &hash), 0);
 	memcpy(bytes, b, n);
 	memcpy(hash, h, LD_HASH_LEN);
 	group_seal(&ng);
 	uint8_t *bare = bare_copy(ng.buf, ng.len);
-	*outlen = ng.len;
-	group_free(&og);
+	assert_int_equal(writer_follow_entry(c->f.w, ++c->index, bare, ng.len, h), 0);
+	char why[256] = "";
+	uint64_t failed_at = 0;
+	assert_int_equal(writer_follow_settle(c->f.w, 1, &failed_at, why, sizeof why),
+			 LD_E(CHAIN_BROKEN));
+	if (!strstr(why, says))
+		fail_msg("refused with '%s', not '%s'", why, says);
+	free(bare);
 	group_free(&ng);
-	return bare;
-}
-
-/* A leader, its tree, one join; a follower that took all but the join.
- * *g, *glen: the join's group. */
-static void one_join_setup(tl_ledger *l, tl_ledger *f, captured *cap, uint64_t *index)
-{
-	leader_open(l, cap);
-	tl_tree(l);
-	OK(l, tl_join("RV1", "NJ-RIDER", 4242));
-	follower_open(f);
-	*index = 0;
-	captured part = {.n = 0};
-	for (size_t i = 0; i + 1 < cap->n; i++)
-		capture_group(&part, cap->blob[i], cap->len[i]);
-	follow_async(f->w, &part, 0, index);
-	char why[256];
-	uint64_t at;
-	assert_int_equal(writer_follow_settle(f->w, 1, &at, why, sizeof why), 0);
-	for (size_t i = 0; i < part.n; i++)
-		free(part.blob[i]);
 }
 
 /* The join's body with its first two fields swapped (same length, the same
@@ -1531,19 +1552,11 @@ static void one_join_setup(tl_ledger *l, tl_ledger *f, captured *cap, uint64_t *
 static void test_follower_refuses_reordered_body(void **state)
 {
 	(void)state;
-	tl_ledger l, f;
-	captured cap = {.n = 0};
-	uint64_t index;
-	one_join_setup(&l, &f, &cap, &index);
-	const uint8_t *g = cap.blob[cap.n - 1];
-	size_t glen = cap.len[cap.n - 1];
-	group og = {0};
-	assert_int_equal(group_load(&og, g, glen), 0);
-	const uint8_t *b0;
-	size_t n, at;
-	assert_int_equal(group_event(&og, og.first, &b0, &n), 0);
+	join_case c;
+	join_case_open(&c);
+	size_t n = c.n, at;
 	uint8_t *b = malloc(n);
-	memcpy(b, b0, n);
+	memcpy(b, c.b0, n);
 	assert_int_equal(codec_stored_layout(b, n, &at), 0);
 	size_t body = at + 66;
 	assert_int_equal(b[body], 0xf2); /* member_joined, 30 */
@@ -1559,24 +1572,9 @@ static void test_follower_refuses_reordered_body(void **state)
 	uint8_t h[LD_HASH_LEN];
 	assert_int_equal(codec_stored_hash(b, n, h), 0);
 	memcpy(b + at + 34, h, LD_HASH_LEN);
-	size_t len;
-	uint8_t *bare = regroup_one(g, glen, b, n, h, &len);
-	assert_int_equal(writer_follow_entry(f.w, ++index, bare, len, h), 0);
-	char why[256] = "";
-	uint64_t failed_at = 0;
-	int rc = writer_follow_settle(f.w, 1, &failed_at, why, sizeof why);
-	assert_int_equal(rc, LD_E(CHAIN_BROKEN));
-	assert_non_null(strstr(why, "not its canonical packing"));
-	free(bare);
+	expect_refused(&c, b, n, h, 0, "not its canonical packing");
 	free(b);
-	group_free(&og);
-	for (size_t i = 0; i < cap.n; i++)
-		free(cap.blob[i]);
-	tl_shut(&f);
-	tl_shut(&l);
-	tl_rmrf(l.dir);
-	tl_rmrf(f.dir);
-	tl_free_all();
+	join_case_close(&c);
 }
 
 /* A second actor after the body, its 5 bytes paid for by a negative enum
@@ -1586,23 +1584,14 @@ static void test_follower_refuses_reordered_body(void **state)
 static void test_follower_refuses_second_actor(void **state)
 {
 	(void)state;
-	tl_ledger l, f;
-	captured cap = {.n = 0};
-	uint64_t index;
-	one_join_setup(&l, &f, &cap, &index);
-	const uint8_t *g = cap.blob[cap.n - 1];
-	size_t glen = cap.len[cap.n - 1];
-	group og = {0};
-	assert_int_equal(group_load(&og, g, glen), 0);
-	const uint8_t *b0;
-	size_t n, at;
-	assert_int_equal(group_event(&og, og.first, &b0, &n), 0);
-	Ledger__Event *ev = codec_event_unpack(b0, n);
+	join_case c;
+	join_case_open(&c);
+	Ledger__Event *ev = codec_event_unpack(c.b0, c.n);
 	assert_non_null(ev);
 	char *actor = ev->actor;
 	ev->actor = (char *)"abc";
 	ev->member_joined->worker_group = (Ledger__WorkerGroup)-1;
-	size_t m = codec_size(ev);
+	size_t m = codec_size(ev), at;
 	uint8_t *b = calloc(1, m + 16);
 	codec_pack(ev, b);
 	ev->actor = actor; /* (freed with ev) */
@@ -1626,26 +1615,11 @@ static void test_follower_refuses_second_actor(void **state)
 	assert_non_null(back);
 	/* As long as its event packs to: its length alone would pass it. */
 	assert_int_equal(codec_size(back), m);
-	size_t len;
-	uint8_t *bare = regroup_one(g, glen, b, m, h, &len);
-	assert_int_equal(writer_follow_entry(f.w, ++index, bare, len, h), 0);
-	char why[256] = "";
-	uint64_t failed_at = 0;
-	int rc = writer_follow_settle(f.w, 1, &failed_at, why, sizeof why);
-	assert_int_equal(rc, LD_E(CHAIN_BROKEN));
-	assert_non_null(strstr(why, "does not decode as a writer packs"));
+	expect_refused(&c, b, m, h, 0, "does not decode as a writer packs");
 	codec_event_free(back);
 	codec_event_free(ev);
-	free(bare);
 	free(b);
-	group_free(&og);
-	for (size_t i = 0; i < cap.n; i++)
-		free(cap.blob[i]);
-	tl_shut(&f);
-	tl_shut(&l);
-	tl_rmrf(l.dir);
-	tl_rmrf(f.dir);
-	tl_free_all();
+	join_case_close(&c);
 }
 
 /* The join's own bytes and hash, its record naming another stream link
@@ -1654,34 +1628,10 @@ static void test_follower_refuses_second_actor(void **state)
 static void test_follower_refuses_other_link(void **state)
 {
 	(void)state;
-	tl_ledger l, f;
-	captured cap = {.n = 0};
-	uint64_t index;
-	one_join_setup(&l, &f, &cap, &index);
-	const uint8_t *g = cap.blob[cap.n - 1];
-	size_t glen = cap.len[cap.n - 1];
-	group og = {0};
-	assert_int_equal(group_load(&og, g, glen), 0);
-	const uint8_t *b0;
-	size_t n;
-	assert_int_equal(group_event(&og, og.first, &b0, &n), 0);
-	size_t len;
-	uint8_t *bare = regroup_link(g, glen, b0, n, group_hash(&og, 0), 1, &len);
-	assert_int_equal(writer_follow_entry(f.w, ++index, bare, len, group_hash(&og, 0)), 0);
-	char why[256] = "";
-	uint64_t failed_at = 0;
-	assert_int_equal(writer_follow_settle(f.w, 1, &failed_at, why, sizeof why),
-			 LD_E(CHAIN_BROKEN));
-	assert_non_null(strstr(why, "another stream link"));
-	free(bare);
-	tl_shut(&f);
-	tl_rmrf(f.dir);
-	group_free(&og);
-	for (size_t i = 0; i < cap.n; i++)
-		free(cap.blob[i]);
-	tl_shut(&l);
-	tl_rmrf(l.dir);
-	tl_free_all();
+	join_case c;
+	join_case_open(&c);
+	expect_refused(&c, c.b0, c.n, group_hash(&c.og, 0), 1, "another stream link");
+	join_case_close(&c);
 }
 
 /* A join packed without its event_id (the chain valid): refused, where the
@@ -1690,18 +1640,9 @@ static void test_follower_refuses_other_link(void **state)
 static void test_follower_refuses_no_event_id(void **state)
 {
 	(void)state;
-	tl_ledger l, f;
-	captured cap = {.n = 0};
-	uint64_t index;
-	one_join_setup(&l, &f, &cap, &index);
-	const uint8_t *g = cap.blob[cap.n - 1];
-	size_t glen = cap.len[cap.n - 1];
-	group og = {0};
-	assert_int_equal(group_load(&og, g, glen), 0);
-	const uint8_t *b0;
-	size_t n;
-	assert_int_equal(group_event(&og, og.first, &b0, &n), 0);
-	Ledger__Event *ev = codec_event_unpack(b0, n);
+	join_case c;
+	join_case_open(&c);
+	Ledger__Event *ev = codec_event_unpack(c.b0, c.n);
 	assert_non_null(ev);
 	ev->has_event_id = 0;
 	ev->event_id.len = 0;
@@ -1711,25 +1652,10 @@ static void test_follower_refuses_no_event_id(void **state)
 	size_t m = codec_size(ev);
 	uint8_t *b = malloc(m);
 	codec_pack(ev, b);
-	size_t len;
-	uint8_t *bare = regroup_one(g, glen, b, m, h, &len);
-	assert_int_equal(writer_follow_entry(f.w, ++index, bare, len, h), 0);
-	char why[256] = "";
-	uint64_t failed_at = 0;
-	int rc = writer_follow_settle(f.w, 1, &failed_at, why, sizeof why);
-	assert_int_equal(rc, LD_E(CHAIN_BROKEN));
-	assert_non_null(strstr(why, "event_id"));
-	free(bare);
+	expect_refused(&c, b, m, h, 0, "event_id");
 	free(b);
 	codec_event_free(ev);
-	group_free(&og);
-	for (size_t i = 0; i < cap.n; i++)
-		free(cap.blob[i]);
-	tl_shut(&f);
-	tl_shut(&l);
-	tl_rmrf(l.dir);
-	tl_rmrf(f.dir);
-	tl_free_all();
+	join_case_close(&c);
 }
 
 /* Intact entries handed over one after the other come out as the leader's
