@@ -1658,6 +1658,54 @@ static void test_follower_refuses_no_event_id(void **state)
 	join_case_close(&c);
 }
 
+/* Corrections (a void, an amendment twice, a refund voided) handed to a
+ * follower, every other group bare: taken, each record's link and
+ * correction those its own model derives (derived_same), its head the
+ * leader's. */
+static void test_follower_takes_corrections(void **state)
+{
+	(void)state;
+	tl_ledger l, f;
+	captured cap = {.n = 0};
+	leader_open(&l, &cap);
+	tl_tree(&l);
+	OK(&l, tl_join("M1", "NJ-RIDER", 4242));
+	uint64_t a = OK(&l, tl_dues_plain("M1", 1200, 202501, 202512));
+	OK(&l, tl_void(a));
+	uint64_t d = OK(&l, tl_dues_plain("M1", 1200, 202701, 202712));
+	OK(&l, tl_amend(d, tl_dues_plain("M1", 1300, 202701, 202712)));
+	OK(&l, tl_amend(d, tl_dues_plain("M1", 1200, 202801, 202812)));
+	uint64_t c = OK(&l, tl_dues_plain("M1", 500, 202601, 202605));
+	uint64_t r = OK(&l, tl_refund("M1", 500, c));
+	OK(&l, tl_void(r));
+	follower_open(&f);
+	uint64_t index = 0;
+	for (size_t i = 0; i < cap.n; i++) {
+		uint8_t last[LD_HASH_LEN];
+		group_last_hash(cap.blob[i], cap.len[i], last);
+		uint8_t *bare = i % 2 ? NULL : bare_copy(cap.blob[i], cap.len[i]);
+		assert_int_equal(
+		    writer_follow_entry(f.w, ++index, bare ? bare : cap.blob[i], cap.len[i], last), 0);
+		free(bare);
+	}
+	char why[256] = "";
+	uint64_t failed_at = 0, seq, at, lseq;
+	uint8_t hash[LD_HASH_LEN], lhash[LD_HASH_LEN];
+	if (writer_follow_settle(f.w, 1, &failed_at, why, sizeof(why)) != 0)
+		fail_msg("the follower refused entry %llu: %s", (unsigned long long)failed_at, why);
+	writer_follow_head(f.w, &seq, hash, &at);
+	writer_head(l.w, &lseq, lhash, NULL);
+	assert_int_equal(seq, lseq);
+	assert_memory_equal(hash, lhash, LD_HASH_LEN);
+	for (size_t i = 0; i < cap.n; i++)
+		free(cap.blob[i]);
+	tl_shut(&f);
+	tl_shut(&l);
+	tl_rmrf(l.dir);
+	tl_rmrf(f.dir);
+	tl_free_all();
+}
+
 /* Intact entries handed over one after the other come out as the leader's
  * log: the follower's head and hash are the leader's. */
 static void test_follower_async_applies(void **state)
@@ -1999,6 +2047,7 @@ int main(void)
 		cmocka_unit_test(test_follower_refuses_reordered_body),
 		cmocka_unit_test(test_follower_refuses_no_event_id),
 		cmocka_unit_test(test_follower_refuses_other_link),
+		cmocka_unit_test(test_follower_takes_corrections),
 		cmocka_unit_test(test_follower_refuses_second_actor),
 		cmocka_unit_test(test_follower_async_applies),
 		cmocka_unit_test_setup_teardown(test_migrates_old_formats, setup, teardown),
