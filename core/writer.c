@@ -815,7 +815,7 @@ static void *decider_main(void *arg)
 		/* A snapshot wants nothing decided beyond the committed head:
 		 * taken when the pipeline is empty; until then no new group. */
 		int want_snap = w->seq - w->snap_seq >= writer_snapshot_interval(w->snapshot_every, w->snap_seq) && !w->stopping &&
-				!snapshot_running(w->m);
+				!w->broken && !snapshot_running(w->m);
 		if (want_snap && idle && !w->open->reqs) {
 			/* The snapshot names a state of the store. */
 			if (wr_wait_stored_locked(w)) {
@@ -1520,9 +1520,11 @@ void writer_stop(writer *w)
 	wr_stop_applier(w);
 	w->started = 0;
 	/* A clean stop leaves a snapshot of the head: the next start replays
-	 * nothing (of a head the store holds). */
+	 * nothing (of a head the store holds). Not of a model that holds what
+	 * the log does not (broken): the next start builds it from the log. */
 	snapshot_wait(w->m);
-	if (w->seq != w->snap_seq && w->seq == w->sseq && snapshot_write(w->m, store_dir(w->s), w->seq, w->hash) == 0)
+	if (!w->broken && w->seq != w->snap_seq && w->seq == w->sseq &&
+	    snapshot_write(w->m, store_dir(w->s), w->seq, w->hash) == 0)
 		w->snap_seq = w->seq;
 }
 

@@ -867,6 +867,12 @@ static int follow_one(writer *w, uint64_t index, const uint8_t *blob, size_t len
 			  e->message[0] ? e->message : ld_strerror(rc));
 		if (rc != LD_E(CHAIN_BROKEN)) /* a fork halts; the rest stops the node */
 			rc = LD_E(STORAGE);
+		/* The model holds the group's events before the one that failed
+		 * (they are not taken back): no snapshot of it, and nothing more
+		 * is decided here; a restart loads it again from the log. */
+		pthread_mutex_lock(&w->lock);
+		w->broken = 1;
+		pthread_mutex_unlock(&w->lock);
 		goto out;
 	}
 	free(evs);
