@@ -328,21 +328,21 @@ static void pool_free(void *arg, void *ptr)
 	(void)ptr; /* given back with the whole pool */
 }
 
-Ledger__Event *codec_event_unpack_pool(const uint8_t *buf, size_t len, codec_pool *p)
-{
-	/* Our own records, in one pass (wire.h); what it declines, protobuf-c
-	 * decides. */
-	ProtobufCMessage *m = wire_decode(&ledger__event__descriptor, buf, len, codec_pool_alloc, p);
-	if (m)
-		return (Ledger__Event *)m;
-	ProtobufCAllocator a = {.alloc = codec_pool_alloc, .free = pool_free, .allocator_data = p};
-	return ledger__event__unpack(&a, len, buf);
-}
-
 Ledger__Event *codec_event_unpack_strict(const uint8_t *buf, size_t len, codec_pool *p)
 {
 	return (Ledger__Event *)wire_decode(&ledger__event__descriptor, buf, len, codec_pool_alloc,
 					    p);
+}
+
+Ledger__Event *codec_event_unpack_pool(const uint8_t *buf, size_t len, codec_pool *p)
+{
+	/* Our own records, in one pass (wire.h); what it declines, protobuf-c
+	 * decides. */
+	Ledger__Event *ev = codec_event_unpack_strict(buf, len, p);
+	if (ev)
+		return ev;
+	ProtobufCAllocator a = {.alloc = codec_pool_alloc, .free = pool_free, .allocator_data = p};
+	return ledger__event__unpack(&a, len, buf);
 }
 
 void codec_pool_reset(codec_pool *p)
