@@ -974,18 +974,24 @@ int kv_detach(proj_kv *kv, kv_batch **out)
 	return 0;
 }
 
+size_t kv_batch_keys(const kv_batch *b)
+{
+	return b ? b->n : 0;
+}
+
+int kv_batch_sort(kv_batch *b)
+{
+	if (!b || b->sorted)
+		return 0;
+	int rc = sort_entries(b->e, b->n);
+	b->sorted = rc == 0;
+	return rc;
+}
+
 int kv_batch_write(kv_batch *b, store_txn *t)
 {
-	if (!b)
-		return 0;
-	/* Sorted here, on the writing thread, once. */
-	if (!b->sorted) {
-		int rc = sort_entries(b->e, b->n);
-		if (rc)
-			return rc;
-		b->sorted = 1;
-	}
-	return write_sorted(b->e, b->n, t);
+	int rc = kv_batch_sort(b); /* on the writing thread, unless sorted before */
+	return rc || !b ? rc : write_sorted(b->e, b->n, t);
 }
 
 void kv_batch_free(kv_batch *b)

@@ -109,6 +109,11 @@ int kv_write(proj_kv *kv, store_txn *t);
 typedef struct kv_batch kv_batch;
 int kv_detach(proj_kv *kv, kv_batch **out);
 int kv_batch_write(kv_batch *b, store_txn *t);
+/* Sorts the batch as kv_batch_write does first (which then does not sort
+ * it again), on any thread, with nothing else using the batch meanwhile:
+ * 0 or LD_E(INTERNAL). */
+int kv_batch_sort(kv_batch *b);
+size_t kv_batch_keys(const kv_batch *b); /* how many keys it writes */
 void kv_batch_free(kv_batch *b);
 int kv_settle(proj_kv *kv, int committed);
 

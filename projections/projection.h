@@ -147,6 +147,9 @@ typedef struct proj_options {
 	uint64_t flush_ms;     /* 0: PROJ_FLUSH_MS */
 	uint64_t flush_events; /* 0: PROJ_FLUSH_EVENTS */
 	uint64_t flush_max_ms; /* the longest a flush waits (0: PROJ_FLUSH_MAX_MS) */
+	size_t sort_ahead_keys; /* a flush with this many keys past its first
+				 * projection's sorts them on a second thread
+				 * (0: PROJ_SORT_AHEAD_KEYS) */
 } proj_options;
 
 /* Flushing (above) and the memory budget. */
@@ -155,6 +158,7 @@ typedef struct proj_options {
 #define PROJ_FLUSH_MAX_MS 3000  /* ... but a flush never waits longer than this */
 #define PROJ_FLUSH_EVENTS (1 << 18)
 #define PROJ_BULK_FLUSH_EVENTS (1 << 20)
+#define PROJ_SORT_AHEAD_KEYS (64 * 1024)
 #define PROJ_MEMORY_DEFAULT ((size_t)256 << 20)
 /* When the next flush is due, on the monotonic clock in ms: flush_ms after
  * first (when the first event it would hold was applied), and no sooner

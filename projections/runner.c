@@ -68,6 +68,7 @@ struct runner {
 	int started;
 	size_t memory;    /* the budget of the state in memory */
 	uint64_t flush_ms, flush_events, flush_max_ms; /* when a flush is due (proj_options) */
+	size_t sort_ahead_keys;                        /* proj_options */
 
 	/* The loop thread's: */
 	codec_pool pool;
@@ -714,16 +715,58 @@ static void flush_job_free(flush_job *j)
 	free(j);
 }
 
+/* A big flush is sorted on two threads: the flusher sorts and writes its
+ * first part while this one sorts the others (a rebuild's last flush has
+ * the other core to itself). */
+typedef struct sort_ahead {
+	flush_job *j;
+	pthread_t tid;
+	int on, rc;
+} sort_ahead;
+
+static void *sort_ahead_main(void *arg)
+{
+	sort_ahead *sa = arg;
+	pthread_setname_np(pthread_self(), "ld-flush-sort");
+	for (unsigned i = 1; i < sa->j->np && !sa->rc; i++)
+		sa->rc = kv_batch_sort(sa->j->b[i]);
+	return NULL;
+}
+
+static void sort_ahead_start(sort_ahead *sa, flush_job *j, size_t min_keys)
+{
+	size_t keys = 0;
+	for (unsigned i = 1; i < j->np; i++)
+		keys += kv_batch_keys(j->b[i]);
+	*sa = (sort_ahead){.j = j};
+	if (keys >= min_keys)
+		sa->on = pthread_create(&sa->tid, NULL, sort_ahead_main, sa) == 0;
+}
+
+/* Waits for the parts after the first to be sorted (or for nothing, when
+ * no thread sorts them: the flusher does): 0 or LD_E(INTERNAL). */
+static int sort_ahead_join(sort_ahead *sa)
+{
+	if (sa->on)
+		pthread_join(sa->tid, NULL);
+	sa->on = 0;
+	return sa->rc;
+}
+
 /* The flusher's write: 0 or a store error. */
 static int flush_write(runner *r, flush_job *j)
 {
 	int rc = 0;
+	sort_ahead sa;
+	sort_ahead_start(&sa, j, r->sort_ahead_keys);
 	for (int attempt = 0;; attempt++) {
 		store_txn *wt = NULL;
 		rc = store_write_begin(r->ps, &wt);
 		for (unsigned i = 0; i < j->np && !rc; i++) {
 			char ck[80];
 			uint8_t val[8];
+			if (i == 1 && (rc = sort_ahead_join(&sa)))
+				break;
 			cp_key(ck, sizeof(ck), j->part[i]->ops->name);
 			ld_put_be64(val, j->seq[i]);
 			if (!(rc = kv_batch_write(j->b[i], wt)))
@@ -746,7 +789,8 @@ static int flush_write(runner *r, flush_job *j)
 		if ((rc = store_grow(r->ps, 0)))
 			break;
 	}
-	return rc;
+	int sorted = sort_ahead_join(&sa); /* when the write failed before */
+	return rc ? rc : sorted;
 }
 
 static void *flusher_main(void *arg)
@@ -794,6 +838,18 @@ static void flush_reap(runner *r)
 	r->flush_ended = j->ended;
 	r->flush_took = j->ended - j->began;
 	int rc = j->rc;
+	/* Checkpoints move as soon as the commit is known, before the
+	 * settling, which touches every key written (tens of milliseconds
+	 * after a rebuild's last flush). kv_settle fails only where the
+	 * commit did. */
+	for (unsigned i = 0; i < j->np && !rc; i++) {
+		pstate *p = j->part[i];
+		pthread_mutex_lock(&r->lock);
+		p->count += j->seq[i] - p->checkpoint;
+		p->checkpoint = j->seq[i];
+		p->flushes++;
+		pthread_mutex_unlock(&r->lock);
+	}
 	for (unsigned i = 0; i < j->np; i++)
 		if (kv_settle(j->part[i]->kv, rc == 0) && !rc)
 			rc = LD_E(INTERNAL);
@@ -808,14 +864,6 @@ static void flush_reap(runner *r)
 		if (r->flush_failed)
 			log_info("projections: flushed again");
 		r->flush_failed = 0;
-		for (unsigned i = 0; i < j->np; i++) {
-			pstate *p = j->part[i];
-			pthread_mutex_lock(&r->lock);
-			p->count += j->seq[i] - p->checkpoint;
-			p->checkpoint = j->seq[i];
-			p->flushes++;
-			pthread_mutex_unlock(&r->lock);
-		}
 		for (unsigned i = 0; i < j->np; i++)
 			if (j->part[i]->ops->committed)
 				j->part[i]->ops->committed(j->part[i]->state, j->seq[i]);
@@ -1497,6 +1545,7 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, const pro
 	r->flush_ms = o && o->flush_ms ? o->flush_ms : PROJ_FLUSH_MS;
 	r->flush_events = o && o->flush_events ? o->flush_events : PROJ_FLUSH_EVENTS;
 	r->flush_max_ms = o && o->flush_max_ms ? o->flush_max_ms : PROJ_FLUSH_MAX_MS;
+	r->sort_ahead_keys = o && o->sort_ahead_keys ? o->sort_ahead_keys : PROJ_SORT_AHEAD_KEYS;
 	int rc = nprojections > MAX_PROJECTIONS ? LD_E(INTERNAL) : create_all(r, o, e);
 	if (rc)
 		goto fail;

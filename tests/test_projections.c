@@ -2612,11 +2612,12 @@ static void test_incremental_equals_rebuild(void **state)
 	expect_same_dump(&inc, "incremental", &reb, "rebuild");
 
 	/* Again with a memory budget far below the state: flushed and trimmed
-	 * all along, every key read back from LMDB many times over. */
+	 * all along, every key read back from LMDB many times over; and each
+	 * flush sorted on two threads (sort_ahead_keys). */
 	tl_dump small;
 	runner *r;
 	ld_errinfo e = {0};
-	proj_options po = {.memory = 256 << 10};
+	proj_options po = {.memory = 256 << 10, .sort_ahead_keys = 1};
 	tl_rmrf(f->pdir);
 	double t5 = now_s();
 	if (runner_start(&r, f->pdir, f->l.s, f->l.w, &po, &e) != 0)
