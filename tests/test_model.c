@@ -26,6 +26,8 @@ size_t __sanitizer_get_current_allocated_bytes(void); /* libasan */
 #include "mstate.h"
 #include "writer.h"
 #include "group.h"
+#include "keystore.h"
+#include "pii.h"
 #include "snapshot.h"
 #include "model.h"
 #include "testlib.h"
@@ -1094,17 +1096,33 @@ static void group_last_hash(const uint8_t *blob, size_t len, uint8_t out[LD_HASH
 	last_record_hash(blob, len, out);
 }
 
+/* A replicated writer (o.replicate: NULL, a follower's no_replicate) on
+ * n->dir, leading or not; with cluster_key (a file), on a keystore that
+ * holds it (*keys, closed by the caller after tl_shut). */
+static void replicated_start(tl_ledger *n, writer_options o, int leading, const char *cluster_key,
+			     keystore **keys)
+{
+	ld_errinfo e = {0};
+	store_options so = {.dir = n->dir};
+	if (!o.replicate)
+		o.replicate = no_replicate;
+	assert_int_equal(store_open(&n->s, &so, &e), 0);
+	if (cluster_key) {
+		assert_int_equal(keystore_open(keys, n->dir, n->s, &e), 0);
+		if (keystore_cluster_key(*keys, cluster_key, &e) != 0)
+			fail_msg("%s", e.message);
+		o.keys = *keys;
+	}
+	assert_int_equal(writer_start_opts(&n->w, n->s, &o), 0);
+	writer_set_leading(n->w, leading, NULL, 0);
+}
+
 /* A replicated follower on an empty log (started not leading). */
 static void follower_open(tl_ledger *f)
 {
-	ld_errinfo e = {0};
 	tl_open(f, 0);
 	tl_shut(f);
-	writer_options fo = {.replicate = no_replicate};
-	store_options so = {.dir = f->dir};
-	assert_int_equal(store_open(&f->s, &so, &e), 0);
-	assert_int_equal(writer_start_opts(&f->w, f->s, &fo), 0);
-	writer_set_leading(f->w, 0, NULL, 0);
+	replicated_start(f, (writer_options){0}, 0, NULL, NULL);
 }
 
 /* A single-node leader whose groups are captured (on_group) into cap. */
@@ -1469,8 +1487,8 @@ static void test_follower_async_fork(void **state)
 /* ---- Another node's group, altered: refused (the follow thread's checks) ---- */
 
 /* A leader with its tree and one join, and a follower that took all but
- * the join: the join's group (og, loaded from g) and its event's bytes
- * (b0, n), to be altered and handed over. */
+ * the join and the `held` groups before it: the join's group (og, loaded
+ * from g) and its event's bytes (b0, n), to be altered and handed over. */
 typedef struct join_case {
 	tl_ledger l, f;
 	captured cap;
@@ -1480,7 +1498,7 @@ typedef struct join_case {
 	group og;
 } join_case;
 
-static void join_case_open(join_case *c)
+static void join_case_open_at(join_case *c, size_t held)
 {
 	memset(c, 0, sizeof(*c));
 	leader_open(&c->l, &c->cap);
@@ -1488,7 +1506,7 @@ static void join_case_open(join_case *c)
 	OK(&c->l, tl_join("RV1", "NJ-RIDER", 4242));
 	follower_open(&c->f);
 	captured part = {.n = 0};
-	for (size_t i = 0; i + 1 < c->cap.n; i++)
+	for (size_t i = 0; i + 1 + held < c->cap.n; i++)
 		capture_group(&part, c->cap.blob[i], c->cap.len[i]);
 	follow_async(c->f.w, &part, 0, &c->index);
 	char why[256];
@@ -1503,6 +1521,11 @@ static void join_case_open(join_case *c)
 	assert_int_equal(group_event(&c->og, c->og.first, &c->b0, &c->n), 0);
 }
 
+static void join_case_open(join_case *c)
+{
+	join_case_open_at(c, 0);
+}
+
 static void join_case_close(join_case *c)
 {
 	group_free(&c->og);
@@ -1515,25 +1538,62 @@ static void join_case_close(join_case *c)
 	tl_free_all();
 }
 
+/* What remake changes in a group: event `at`'s link version moved by
+ * bump and, if b, its bytes and hash (b, n bytes; h); a key record for
+ * key_id (wrapped) added after the group's own, if key_id. */
+typedef struct alter {
+	size_t at;
+	uint32_t bump;
+	const uint8_t *b, *h;
+	size_t n;
+	const char *key_id;
+	const uint8_t *wrapped;
+} alter;
+
+/* og (a loaded group) made again into out (sealed) as a writer would, with
+ * a's changes: its events, links, corrections and key records. */
+static void remake(const group *og, const alter *a, group *out)
+{
+	group_key_reader kr;
+	const char *id;
+	const uint8_t *w;
+	group_init(out);
+	group_reset(out, og->first, og->buf + 24, 0);
+	for (size_t i = 0; i < og->n; i++) {
+		uint64_t seq = og->first + i, target;
+		const uint8_t *b;
+		size_t n;
+		ld_link link;
+		int kind;
+		uint8_t *bytes, *hash;
+		assert_int_equal(group_event(og, seq, &b, &n), 0);
+		assert_int_equal(group_link(og, seq, &link), 0);
+		assert_int_equal(group_fix(og, seq, &kind, &target), 0);
+		const int mine = i == a->at;
+		link.version += mine ? a->bump : 0;
+		if (mine && a->b)
+			n = a->n;
+		assert_int_equal(group_add(out, n, &link, kind, target, &bytes, &hash), 0);
+		memcpy(bytes, mine && a->b ? a->b : b, n);
+		memcpy(hash, mine && a->b ? a->h : group_hash(og, i), LD_HASH_LEN);
+	}
+	group_keys_begin(&kr, og);
+	while (group_key_next(&kr, &id, &w) == 1)
+		assert_int_equal(group_add_key(out, id, w), 0);
+	if (a->key_id)
+		assert_int_equal(group_add_key(out, a->key_id, a->wrapped), 0);
+	group_seal(out);
+	assert_false(out->failed);
+}
+
 /* The join's group re-made with event bytes b (n) and hash h, its link's
  * version moved by `bump`, bare, handed to the follower: refused as a fork,
  * the reason saying `says`. */
 static void expect_refused(join_case *c, const uint8_t *b, size_t n, const uint8_t h[LD_HASH_LEN],
 			   uint32_t bump, const char *says)
 {
-	group ng = {0};
-	ld_link link;
-	int kind;
-	uint64_t target;
-	assert_int_equal(group_link(&c->og, c->og.first, &link), 0);
-	assert_int_equal(group_fix(&c->og, c->og.first, &kind, &target), 0);
-	link.version += bump;
-	group_reset(&ng, c->og.first, c->g + 24, 0);
-	uint8_t *bytes, *hash;
-	assert_int_equal(group_add(&ng, n, &link, kind, target, &bytes, &hash), 0);
-	memcpy(bytes, b, n);
-	memcpy(hash, h, LD_HASH_LEN);
-	group_seal(&ng);
+	group ng;
+	remake(&c->og, &(alter){.bump = bump, .b = b, .n = n, .h = h}, &ng);
 	uint8_t *bare = bare_copy(ng.buf, ng.len);
 	assert_int_equal(writer_follow_entry(c->f.w, ++c->index, bare, ng.len, h), 0);
 	char why[256] = "";
