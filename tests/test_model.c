@@ -1775,6 +1775,353 @@ static void test_follower_takes_corrections(void **state)
 	tl_free_all();
 }
 
+/* ---- Another node's group with members' keys (core/group.h, GROUP_KEYS) ---- */
+
+/* The raft of a replicating leader, in the caller's thread: each group
+ * captured as replicate() gets it (its key section too), then applied as
+ * the leader's own and answered. */
+typedef struct own_raft {
+	tl_ledger *l;
+	captured *cap;
+	uint64_t index;
+} own_raft;
+
+static int own_replicate(void *arg, const uint8_t *blob, size_t len, writer_replicated_fn done,
+			 void *ctx)
+{
+	own_raft *r = arg;
+	capture_group(r->cap, blob, len);
+	done(ctx, writer_apply_entry(r->l->w, ++r->index, blob, len, 1));
+	return 0;
+}
+
+/* A leader and a follower sharing a cluster key (DATA/keys each): the
+ * leader's tree, then two joins that carry a name and phone, sealed, in one
+ * group (g, glen; og loaded from it) with their members' keys; the
+ * follower took all but that group. What the follower's on_group saw of
+ * the last group it stored: the keys its keystore held then, and whether
+ * the blob had a key section. */
+typedef struct keyed_case {
+	tl_ledger l, f;
+	captured cap;
+	own_raft raft;
+	keystore *lk, *fk;
+	uint8_t kek[LD_SECRET_LEN];
+	uint64_t index, head; /* the follower's raft index and head */
+	const uint8_t *g;
+	size_t glen;
+	group og;
+	size_t stored_keys;
+	int stored_keyed;
+} keyed_case;
+
+static void keyed_stored(void *arg, const uint8_t *blob, size_t len)
+{
+	keyed_case *c = arg;
+	group_reader rd;
+	assert_int_equal(group_read_begin(&rd, blob, len), 0);
+	c->stored_keyed |= (rd.flags & GROUP_KEYS) != 0;
+	c->stored_keys = keystore_count(c->fk);
+}
+
+static void keyed_case_open(keyed_case *c)
+{
+	char key[600], err[300], fp[KEYSTORE_FINGERPRINT_LEN + 1];
+	uint8_t secret[LD_SECRET_LEN];
+	ld_errinfo e = {0};
+	memset(c, 0, sizeof(*c));
+	tl_open(&c->l, 0);
+	tl_shut(&c->l);
+	snprintf(key, sizeof(key), "%s/cluster.key", c->l.dir);
+	assert_int_equal(ld_secret_create(key, secret, err, sizeof(err)), 0);
+	assert_int_equal(keystore_derive(secret, c->kek, fp), 0);
+	c->raft = (own_raft){&c->l, &c->cap, 0};
+	replicated_start(&c->l, (writer_options){.replicate = own_replicate, .replicate_arg = &c->raft},
+			 1, key, &c->lk);
+	tl_tree(&c->l);
+	Ledger__Event *evs[2] = {tl_join("RK1", "NJ-RIDER", 4343), tl_join("RK2", "NJ-RIDER", 4344)};
+	for (int i = 0; i < 2; i++) {
+		evs[i]->member_joined->name = (char *)"张三";
+		evs[i]->member_joined->phone = (char *)"+8613800138000";
+		assert_int_equal(pii_seal(c->lk, c->l.s, evs[i], NULL, &e), 0);
+	}
+	static pending p;
+	submit(&c->l, &p, evs, 2);
+	await(&p);
+	assert_int_equal(p.r.status, 0);
+	assert_int_equal(p.items[0].code, 0);
+	assert_int_equal(p.items[1].code, 0);
+	for (int i = 0; i < 2; i++) /* sealed into memory of its own (no pool) */
+		codec_free(NULL, evs[i]->member_joined->personal.data);
+
+	tl_open(&c->f, 0);
+	tl_shut(&c->f);
+	replicated_start(&c->f, (writer_options){.on_group = keyed_stored, .on_group_arg = c}, 0,
+			 key, &c->fk);
+	captured part = {.n = 0};
+	for (size_t i = 0; i + 1 < c->cap.n; i++)
+		capture_group(&part, c->cap.blob[i], c->cap.len[i]);
+	follow_async(c->f.w, &part, 0, &c->index);
+	char why[256];
+	uint64_t at;
+	assert_int_equal(writer_follow_settle(c->f.w, 1, &at, why, sizeof why), 0);
+	for (size_t i = 0; i < part.n; i++)
+		free(part.blob[i]);
+	writer_head(c->f.w, &c->head, NULL, NULL);
+	c->g = c->cap.blob[c->cap.n - 1];
+	c->glen = c->cap.len[c->cap.n - 1];
+	assert_int_equal(group_load(&c->og, c->g, c->glen), 0);
+	assert_int_equal(c->og.n, 2);
+	group_key_reader kr;
+	group_keys_begin(&kr, &c->og);
+	assert_int_equal(kr.count, 2);
+	assert_int_equal(keystore_count(c->fk), 0);
+}
+
+static void keyed_case_close(keyed_case *c)
+{
+	group_free(&c->og);
+	for (size_t i = 0; i < c->cap.n; i++)
+		free(c->cap.blob[i]);
+	tl_shut(&c->f);
+	keystore_close(c->fk);
+	tl_shut(&c->l);
+	keystore_close(c->lk);
+	tl_rmrf(c->l.dir);
+	tl_rmrf(c->f.dir);
+	tl_free_all();
+}
+
+/* Hands blob (len), its entry naming last as its last hash, to the
+ * follower at the next raft index: taken (code 0), or refused with code,
+ * the reason saying `says`. */
+static void keyed_hand(keyed_case *c, const uint8_t *blob, size_t len,
+		       const uint8_t last[LD_HASH_LEN], int code, const char *says)
+{
+	assert_int_equal(writer_follow_entry(c->f.w, ++c->index, blob, len, last), 0);
+	char why[256] = "";
+	uint64_t failed_at = 0;
+	int rc = writer_follow_settle(c->f.w, 1, &failed_at, why, sizeof why);
+	if (rc != code)
+		fail_msg("entry %llu: %s, not %s (%s)", (unsigned long long)c->index,
+			 ld_errname(rc), code ? ld_errname(code) : "taken", why);
+	if (code && !strstr(why, says))
+		fail_msg("refused with '%s', not '%s'", why, says);
+	if (code)
+		print_message("    %s\n", why);
+}
+
+/* keyed_hand of blob, bare (as raft carries it) or not. */
+static void keyed_follow(keyed_case *c, const uint8_t *blob, size_t len, int bare, int code,
+			 const char *says)
+{
+	uint8_t last[LD_HASH_LEN], *b = bare ? bare_copy(blob, len) : NULL;
+	group_last_hash(blob, len, last);
+	keyed_hand(c, b ? b : blob, len, last, code, says);
+	free(b);
+}
+
+/* A write model's dump (model_dump) without what its node's seed makes of
+ * each event id (the "id SEQ XXXXXXX" lines keep their seq), in place. */
+static void unseeded(char *d, size_t *len)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < *len;) {
+		const char *nl = memchr(d + i, '\n', *len - i);
+		size_t n = nl ? (size_t)(nl - (d + i)) + 1 : *len - i;
+		const char *sp = n > 3 && memcmp(d + i, "id ", 3) == 0 ? memchr(d + i + 3, ' ', n - 3)
+								  : NULL;
+		size_t keep = sp ? (size_t)(sp - (d + i)) : n;
+		memmove(d + o, d + i, keep);
+		o += keep;
+		if (sp)
+			d[o++] = '\n';
+		i += n;
+	}
+	*len = o;
+}
+
+/* The follower's log (but its meta) and write model are the leader's. */
+static void expect_same_as_leader(keyed_case *c)
+{
+	const char *names[DB__COUNT];
+	tl_dump a, b;
+	size_t an, bn;
+	for (unsigned i = 0; i < DB__COUNT; i++)
+		names[i] = store_db_name(i);
+	assert_int_equal(writer_sync(c->l.w), 0);
+	assert_int_equal(writer_sync(c->f.w), 0);
+	tl_dump_store(c->l.s, names, DB_META, &a);
+	tl_dump_store(c->f.s, names, DB_META, &b);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.text, b.text, a.len);
+	tl_dump_free(&a);
+	tl_dump_free(&b);
+	char *lm = tl_model_dump(&c->l, &an), *fm = tl_model_dump(&c->f, &bn);
+	unseeded(lm, &an);
+	unseeded(fm, &bn);
+	expect_same(lm, an, fm, bn, "of the follower");
+	free(lm);
+	free(fm);
+}
+
+/* The member's key is the same on the follower as on the leader (or, if
+ * wrapped, the one wrapped there). */
+static void expect_key(keyed_case *c, const char *member, const uint8_t *want)
+{
+	uint8_t lk[LD_SECRET_LEN], fk[LD_SECRET_LEN];
+	if (!want) {
+		assert_int_equal(keystore_get(c->lk, member, lk), 0);
+		want = lk;
+	}
+	assert_int_equal(keystore_get(c->fk, member, fk), 0);
+	assert_memory_equal(fk, want, LD_SECRET_LEN);
+}
+
+/* A leader's group with two members' keys, bare as raft carries it: the
+ * follower stores both keys (the leader's) before the events (its keystore
+ * holds them when the applier stores the group), keeps no blob with keys
+ * (what on_group gets has no key section), and its log and write model are
+ * the leader's. */
+static void test_follower_takes_keyed_group(void **state)
+{
+	(void)state;
+	keyed_case c;
+	keyed_case_open(&c);
+	keyed_follow(&c, c.g, c.glen, 1, 0, NULL);
+	expect_same_as_leader(&c);
+	assert_int_equal(c.stored_keys, 2);
+	assert_false(c.stored_keyed);
+	expect_key(&c, "RK1", NULL);
+	expect_key(&c, "RK2", NULL);
+	keyed_case_close(&c);
+}
+
+/* Where the key section of a blob begins (after its last record). */
+static size_t keys_section(const uint8_t *blob, size_t len)
+{
+	group_reader rd;
+	const uint8_t *b, *h;
+	size_t n;
+	assert_int_equal(group_read_begin(&rd, blob, len), 0);
+	for (uint32_t i = 0; i < rd.count; i++)
+		assert_int_equal(group_read_next(&rd, &b, &n, &h), 1);
+	return (size_t)(rd.p - blob);
+}
+
+/* The keyed group (bare, as raft carries it, or not) with the byte at
+ * `at` (from its key section's start; the header's if header) xor-ed with
+ * x, handed over: refused with code, saying `says`. */
+static void keyed_refused(keyed_case *c, size_t at, int header, uint8_t x, int bare, int code,
+			  const char *says)
+{
+	uint8_t last[LD_HASH_LEN], *b = bare ? bare_copy(c->g, c->glen) : malloc(c->glen);
+	if (!bare)
+		memcpy(b, c->g, c->glen);
+	b[(header ? 0 : keys_section(c->g, c->glen)) + at] ^= x;
+	group_last_hash(c->g, c->glen, last);
+	keyed_hand(c, b, c->glen, last, code, says);
+	free(b);
+}
+
+/* Nothing of the refused group written: the follower's head, its keys
+ * (`keys` of them), and once stopped, a model that is its log's (no
+ * snapshot at all if its model took part of the group: `broken`). */
+static void expect_nothing_written(keyed_case *c, size_t keys, int broken)
+{
+	uint64_t seq;
+	char snap[600];
+	writer_head(c->f.w, &seq, NULL, NULL);
+	assert_int_equal(seq, c->head);
+	assert_int_equal(keystore_count(c->fk), keys);
+	assert_int_equal(c->stored_keys, 0);
+	snprintf(snap, sizeof(snap), "%s/%s", c->f.dir, SNAPSHOT_FILE);
+	tl_shut(&c->f);
+	if (broken)
+		assert_int_equal(access(snap, F_OK), -1);
+	char dir[sizeof(c->f.dir)];
+	snprintf(dir, sizeof(dir), "%s", c->f.dir);
+	tl_expect_model_rebuilds_same(dir);
+	tl_open_dir(&c->f, dir, 0);
+	writer_head(c->f.w, &seq, NULL, NULL);
+	assert_int_equal(seq, c->head);
+}
+
+/* The keyed group altered, each on a fresh follower: refused as a fork or
+ * a key that does not open, the reason checked, nothing written.
+ *  - its key count lies (one more record than there are);
+ *  - a key record's id length lies (bare, as raft carries it: the hashes
+ *    are filled in first, and that walk refuses it);
+ *  - its flags do not say it has keys (GROUP_KEYS), the section still there;
+ *  - a byte of a wrapped key changed: the key does not open, and neither
+ *    the keys nor the events are stored (the keys go first; their check
+ *    keeps the events out);
+ *  - the second event's record names another stream link, the keys
+ *    intact: refused once the write model took the events (derived_same);
+ *    its keys were stored before (REPLICATION.md, "Personal data across
+ *    nodes": every key first, then the events) and stay: the node halts,
+ *    and no snapshot is taken of that model. */
+static void test_follower_refuses_keyed_group_altered(void **state)
+{
+	(void)state;
+	keyed_case c;
+	keyed_case_open(&c);
+	keyed_refused(&c, 0, 0, 0x01, 0, LD_E(CHAIN_BROKEN), "a malformed replicated group");
+	expect_nothing_written(&c, 0, 0);
+	keyed_case_close(&c);
+
+	keyed_case_open(&c);
+	keyed_refused(&c, 8, 0, 0x01, 1, LD_E(CHAIN_BROKEN), "not laid out as a writer packs");
+	expect_nothing_written(&c, 0, 0);
+	keyed_case_close(&c);
+
+	keyed_case_open(&c);
+	keyed_refused(&c, 20, 1, GROUP_KEYS, 0, LD_E(CHAIN_BROKEN), "a malformed replicated group");
+	expect_nothing_written(&c, 0, 0);
+	keyed_case_close(&c);
+
+	keyed_case_open(&c);
+	keyed_refused(&c, 8 + 4 + 20, 0, 0x01, 1, LD_E(KEYSTORE),
+		      "does not open with this node's cluster key");
+	expect_nothing_written(&c, 0, 0);
+	keyed_case_close(&c);
+
+	keyed_case_open(&c);
+	group ng;
+	remake(&c.og, &(alter){.at = 1, .bump = 1}, &ng);
+	assert_int_equal(keys_section(ng.buf, ng.len), keys_section(c.g, c.glen));
+	keyed_follow(&c, ng.buf, ng.len, 1, LD_E(CHAIN_BROKEN), "another stream link");
+	group_free(&ng);
+	expect_nothing_written(&c, 2, 1);
+	keyed_case_close(&c);
+}
+
+/* The keyed group with a third key record, for a member its events do not
+ * name, wrapped under the cluster's key for this group: taken, and the key
+ * stored with the others. What it takes is a node holding the cluster
+ * key, which could as well send another key for a member the events do
+ * name; it decrypts nothing, and the log and model are the leader's. */
+static void test_follower_keyed_group_other_member(void **state)
+{
+	(void)state;
+	keyed_case c;
+	keyed_case_open(&c);
+	uint8_t key[LD_SECRET_LEN], w[KEYSTORE_WRAPPED_LEN];
+	memset(key, 0x5c, sizeof(key));
+	assert_int_equal(keystore_key_wrap(c.kek, c.og.first, "RX9", key, w), 0);
+	group ng;
+	remake(&c.og, &(alter){.at = SIZE_MAX, .key_id = "RX9", .wrapped = w}, &ng);
+	keyed_follow(&c, ng.buf, ng.len, 1, 0, NULL);
+	group_free(&ng);
+	expect_same_as_leader(&c);
+	assert_int_equal(c.stored_keys, 3);
+	assert_false(c.stored_keyed);
+	expect_key(&c, "RK1", NULL);
+	expect_key(&c, "RK2", NULL);
+	expect_key(&c, "RX9", key);
+	keyed_case_close(&c);
+}
+
 /* Intact entries handed over one after the other come out as the leader's
  * log: the follower's head and hash are the leader's. */
 static void test_follower_async_applies(void **state)
@@ -2117,6 +2464,9 @@ int main(void)
 		cmocka_unit_test(test_follower_refuses_no_event_id),
 		cmocka_unit_test(test_follower_refuses_other_link),
 		cmocka_unit_test(test_follower_takes_corrections),
+		cmocka_unit_test(test_follower_takes_keyed_group),
+		cmocka_unit_test(test_follower_refuses_keyed_group_altered),
+		cmocka_unit_test(test_follower_keyed_group_other_member),
 		cmocka_unit_test(test_follower_refuses_second_actor),
 		cmocka_unit_test(test_follower_async_applies),
 		cmocka_unit_test_setup_teardown(test_migrates_old_formats, setup, teardown),
