@@ -1484,6 +1484,50 @@ static void test_follower_async_fork(void **state)
 	tl_free_all();
 }
 
+/* A write model's dump (model_dump) without what its node's seed makes of
+ * each event id (the "id SEQ XXXXXXX" lines keep their seq), in place. */
+static void unseeded(char *d, size_t *len)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < *len;) {
+		const char *nl = memchr(d + i, '\n', *len - i);
+		size_t n = nl ? (size_t)(nl - (d + i)) + 1 : *len - i;
+		const char *sp = n > 3 && memcmp(d + i, "id ", 3) == 0 ? memchr(d + i + 3, ' ', n - 3)
+								  : NULL;
+		size_t keep = sp ? (size_t)(sp - (d + i)) : n;
+		memmove(d + o, d + i, keep);
+		o += keep;
+		if (sp)
+			d[o++] = '\n';
+		i += n;
+	}
+	*len = o;
+}
+
+/* The follower's log (but its meta) and write model are the leader's. */
+static void expect_same_as_leader(tl_ledger *l, tl_ledger *f)
+{
+	const char *names[DB__COUNT];
+	tl_dump a, b;
+	size_t an, bn;
+	for (unsigned i = 0; i < DB__COUNT; i++)
+		names[i] = store_db_name(i);
+	assert_int_equal(writer_sync(l->w), 0);
+	assert_int_equal(writer_sync(f->w), 0);
+	tl_dump_store(l->s, names, DB_META, &a);
+	tl_dump_store(f->s, names, DB_META, &b);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.text, b.text, a.len);
+	tl_dump_free(&a);
+	tl_dump_free(&b);
+	char *lm = tl_model_dump(l, &an), *fm = tl_model_dump(f, &bn);
+	unseeded(lm, &an);
+	unseeded(fm, &bn);
+	expect_same(lm, an, fm, bn, "of the follower");
+	free(lm);
+	free(fm);
+}
+
 /* ---- Another node's group, altered: refused (the follow thread's checks) ---- */
 
 /* A leader with its tree and one join, and a follower that took all but
@@ -1699,7 +1743,114 @@ static void test_follower_refuses_other_link(void **state)
 	snprintf(snap, sizeof(snap), "%s/%s", c.f.dir, SNAPSHOT_FILE);
 	tl_shut(&c.f);
 	assert_int_equal(access(snap, F_OK), -1);
-	follower_open(&c.f);
+	replicated_start(&c.f, (writer_options){0}, 0, NULL, NULL);
+	join_case_close(&c);
+}
+
+/* The file at path, whole (malloc'd, *n bytes). */
+static uint8_t *file_bytes(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	long len = ftell(f);
+	assert_true(len > 0);
+	rewind(f);
+	uint8_t *b = malloc((size_t)len);
+	assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	*n = (size_t)len;
+	return b;
+}
+
+/* A request to follower f, refused with status by its decider, which
+ * looked first whether a snapshot is due: once it is answered, the
+ * decider, with nothing else to wake it, waits (and a group the follower
+ * applies waits for it to: follow_one). */
+static void decider_looks(tl_ledger *f, int status)
+{
+	static pending p;
+	Ledger__Event *j[1] = {tl_join("RV5", "NJ-RIDER", 4545)};
+	submit(f, &p, j, 1);
+	await(&p);
+	assert_int_equal(p.r.status, status);
+}
+
+/* A follower whose write model took part of a group it then refused (a
+ * join no other node made, its record naming another link: derived_same),
+ * through writer_apply_entry (a catch-up's pages) with a snapshot due (one
+ * every event, the one at its last stop an event behind, the event taken
+ * while the decider waited): the decider, woken by a request (refused:
+ * the writer is broken), takes no snapshot,
+ * nor does the stop, and model.snap is the earlier one byte for byte. The
+ * group that does follow, the leader's, is refused too (the model holds a
+ * join the log does not: it would be taken on top of it); restarted on the
+ * same directory, the follower's model holds no trace of the refused join
+ * and it takes the leader's group, its log and model the leader's. */
+static void test_follower_refused_takes_no_due_snapshot(void **state)
+{
+	(void)state;
+	join_case c;
+	join_case_open_at(&c, 1);
+	char snap[600];
+	size_t n0, n1, len;
+	uint64_t head, seq;
+	snprintf(snap, sizeof(snap), "%s/%s", c.f.dir, SNAPSHOT_FILE);
+	tl_shut(&c.f);
+	uint8_t *snap0 = file_bytes(snap, &n0);
+	replicated_start(&c.f, (writer_options){.snapshot_every = 1}, 0, NULL, NULL);
+	decider_looks(&c.f, LD_E(NOT_LEADER)); /* at the snapshot's seq: none due */
+	size_t held = c.cap.n - 2;
+	assert_int_equal(writer_apply_entry(c.f.w, ++c.index, c.cap.blob[held], c.cap.len[held], 0),
+			 0);
+	writer_head(c.f.w, &head, NULL, NULL);
+	assert_int_equal(head, c.og.first - 1);
+
+	/* RV9: the join's event made another member's (another person, event
+	 * id and stream), hashed and packed as a writer does. */
+	Ledger__Event *ev = codec_event_unpack(c.b0, c.n);
+	assert_non_null(ev);
+	char stream[LD_STREAM_MAX], *member = ev->member_joined->member_id, *was = ev->stream;
+	ev->member_joined->member_id = (char *)"RV9";
+	ev->member_joined->person_hash.data[0] ^= 1;
+	ev->event_id.data[0] ^= 1;
+	assert_int_equal(codec_event_stream(ev, stream), 0);
+	ev->stream = stream;
+	uint8_t h[LD_HASH_LEN];
+	assert_int_equal(codec_event_hash(ev, h), 0);
+	memcpy(ev->hash.data, h, LD_HASH_LEN);
+	size_t m = codec_size(ev);
+	uint8_t *b = malloc(m);
+	codec_pack(ev, b);
+	ev->member_joined->member_id = member; /* (freed with ev) */
+	ev->stream = was;
+	group ng;
+	remake(&c.og, &(alter){.bump = 1, .b = b, .n = m, .h = h}, &ng);
+	assert_int_equal(writer_apply_entry(c.f.w, ++c.index, ng.buf, ng.len, 0),
+			 LD_E(CHAIN_BROKEN));
+	assert_int_equal(writer_apply_entry(c.f.w, ++c.index, c.g, c.glen, 0), LD_E(STORAGE));
+	writer_head(c.f.w, &seq, NULL, NULL);
+	assert_int_equal(seq, head);
+
+	decider_looks(&c.f, LD_E(INTERNAL)); /* a snapshot due, the writer broken */
+	tl_shut(&c.f);
+	uint8_t *snap1 = file_bytes(snap, &n1);
+	assert_int_equal(n1, n0);
+	assert_memory_equal(snap1, snap0, n0);
+
+	replicated_start(&c.f, (writer_options){0}, 0, NULL, NULL);
+	char *d = tl_model_dump(&c.f, &len);
+	assert_null(memmem(d, len, "RV9", 3));
+	assert_non_null(memmem(d, len, "NJ-RIDER", 8));
+	free(d);
+	assert_int_equal(writer_apply_entry(c.f.w, ++c.index, c.g, c.glen, 0), 0);
+	expect_same_as_leader(&c.l, &c.f);
+
+	group_free(&ng);
+	free(b);
+	codec_event_free(ev);
+	free(snap0);
+	free(snap1);
 	join_case_close(&c);
 }
 
@@ -1921,50 +2072,6 @@ static void keyed_follow(keyed_case *c, const uint8_t *blob, size_t len, int bar
 	free(b);
 }
 
-/* A write model's dump (model_dump) without what its node's seed makes of
- * each event id (the "id SEQ XXXXXXX" lines keep their seq), in place. */
-static void unseeded(char *d, size_t *len)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < *len;) {
-		const char *nl = memchr(d + i, '\n', *len - i);
-		size_t n = nl ? (size_t)(nl - (d + i)) + 1 : *len - i;
-		const char *sp = n > 3 && memcmp(d + i, "id ", 3) == 0 ? memchr(d + i + 3, ' ', n - 3)
-								  : NULL;
-		size_t keep = sp ? (size_t)(sp - (d + i)) : n;
-		memmove(d + o, d + i, keep);
-		o += keep;
-		if (sp)
-			d[o++] = '\n';
-		i += n;
-	}
-	*len = o;
-}
-
-/* The follower's log (but its meta) and write model are the leader's. */
-static void expect_same_as_leader(keyed_case *c)
-{
-	const char *names[DB__COUNT];
-	tl_dump a, b;
-	size_t an, bn;
-	for (unsigned i = 0; i < DB__COUNT; i++)
-		names[i] = store_db_name(i);
-	assert_int_equal(writer_sync(c->l.w), 0);
-	assert_int_equal(writer_sync(c->f.w), 0);
-	tl_dump_store(c->l.s, names, DB_META, &a);
-	tl_dump_store(c->f.s, names, DB_META, &b);
-	assert_int_equal(a.len, b.len);
-	assert_memory_equal(a.text, b.text, a.len);
-	tl_dump_free(&a);
-	tl_dump_free(&b);
-	char *lm = tl_model_dump(&c->l, &an), *fm = tl_model_dump(&c->f, &bn);
-	unseeded(lm, &an);
-	unseeded(fm, &bn);
-	expect_same(lm, an, fm, bn, "of the follower");
-	free(lm);
-	free(fm);
-}
-
 /* The member's key is the same on the follower as on the leader (or, if
  * wrapped, the one wrapped there). */
 static void expect_key(keyed_case *c, const char *member, const uint8_t *want)
@@ -1989,7 +2096,7 @@ static void test_follower_takes_keyed_group(void **state)
 	keyed_case c;
 	keyed_case_open(&c);
 	keyed_follow(&c, c.g, c.glen, 1, 0, NULL);
-	expect_same_as_leader(&c);
+	expect_same_as_leader(&c.l, &c.f);
 	assert_int_equal(c.stored_keys, 2);
 	assert_false(c.stored_keyed);
 	expect_key(&c, "RK1", NULL);
@@ -2113,7 +2220,7 @@ static void test_follower_keyed_group_other_member(void **state)
 	remake(&c.og, &(alter){.at = SIZE_MAX, .key_id = "RX9", .wrapped = w}, &ng);
 	keyed_follow(&c, ng.buf, ng.len, 1, 0, NULL);
 	group_free(&ng);
-	expect_same_as_leader(&c);
+	expect_same_as_leader(&c.l, &c.f);
 	assert_int_equal(c.stored_keys, 3);
 	assert_false(c.stored_keyed);
 	expect_key(&c, "RK1", NULL);
@@ -2463,6 +2570,7 @@ int main(void)
 		cmocka_unit_test(test_follower_refuses_reordered_body),
 		cmocka_unit_test(test_follower_refuses_no_event_id),
 		cmocka_unit_test(test_follower_refuses_other_link),
+		cmocka_unit_test(test_follower_refused_takes_no_due_snapshot),
 		cmocka_unit_test(test_follower_takes_corrections),
 		cmocka_unit_test(test_follower_takes_keyed_group),
 		cmocka_unit_test(test_follower_refuses_keyed_group_altered),
