@@ -808,6 +808,22 @@ static int apply_queued(writer *w, uint64_t index, const uint8_t *blob, size_t l
 static int follow_one(writer *w, uint64_t index, const uint8_t *blob, size_t len, int filled,
 		      const uint8_t *last_hash, ld_errinfo *e)
 {
+	/* Broken (its model took part of a group it refused, or the store
+	 * failed): nothing more is taken on top of that model, whose next
+	 * group (a catch-up's next page) it might otherwise take; a restart
+	 * builds the model again from the log. */
+	pthread_mutex_lock(&w->lock);
+	int broken = w->broken;
+	pthread_mutex_unlock(&w->lock);
+	if (broken) {
+		ld_errinfo_set(e, LD_E(STORAGE), NULL,
+			       "the entry at raft index %llu not applied: this node's write model "
+			       "took part of a group it refused, or its store failed; it applies "
+			       "nothing more until it restarts",
+			       (unsigned long long)index);
+		log_error("writer: %s", e->message);
+		return LD_E(STORAGE);
+	}
 	if (!blob)
 		return apply_queued(w, index, NULL, 0);
 	if (filled && !last_hash)
