@@ -1331,6 +1331,18 @@ static void follow_async(writer *w, captured *c, size_t from, uint64_t *index)
 	}
 }
 
+/* follow_async of c's groups but the last `but`, all applied before it
+ * returns. */
+static void follow_all_but(writer *w, const captured *c, size_t but, uint64_t *index)
+{
+	captured part = *c;
+	char why[256];
+	uint64_t at;
+	part.n -= but;
+	follow_async(w, &part, 0, index);
+	assert_int_equal(writer_follow_settle(w, 1, &at, why, sizeof why), 0);
+}
+
 /* The entry (blob, naming last as its last hash) handed to follower w at the
  * next raft index is refused as a fork: the follower halts there, its head
  * still `head`. */
@@ -1549,15 +1561,7 @@ static void join_case_open_at(join_case *c, size_t held)
 	tl_tree(&c->l);
 	OK(&c->l, tl_join("RV1", "NJ-RIDER", 4242));
 	follower_open(&c->f);
-	captured part = {.n = 0};
-	for (size_t i = 0; i + 1 + held < c->cap.n; i++)
-		capture_group(&part, c->cap.blob[i], c->cap.len[i]);
-	follow_async(c->f.w, &part, 0, &c->index);
-	char why[256];
-	uint64_t at;
-	assert_int_equal(writer_follow_settle(c->f.w, 1, &at, why, sizeof why), 0);
-	for (size_t i = 0; i < part.n; i++)
-		free(part.blob[i]);
+	follow_all_but(c->f.w, &c->cap, 1 + held, &c->index);
 	c->g = c->cap.blob[c->cap.n - 1];
 	c->glen = c->cap.len[c->cap.n - 1];
 	assert_int_equal(group_load(&c->og, c->g, c->glen), 0);
@@ -1648,6 +1652,19 @@ static void expect_refused(join_case *c, const uint8_t *b, size_t n, const uint8
 		fail_msg("refused with '%s', not '%s'", why, says);
 	free(bare);
 	group_free(&ng);
+}
+
+/* ev hashed (h, into its hash too) and packed (malloc'd, *m bytes) as a
+ * writer does. */
+static uint8_t *hashed_packing(Ledger__Event *ev, uint8_t h[LD_HASH_LEN], size_t *m)
+{
+	assert_int_equal(codec_event_hash(ev, h), 0);
+	memcpy(ev->hash.data, h, LD_HASH_LEN);
+	*m = codec_size(ev);
+	uint8_t *b = malloc(*m);
+	assert_non_null(b);
+	codec_pack(ev, b);
+	return b;
 }
 
 /* The join's body with its first two fields swapped (same length, the same
@@ -1817,11 +1834,8 @@ static void test_follower_refused_takes_no_due_snapshot(void **state)
 	assert_int_equal(codec_event_stream(ev, stream), 0);
 	ev->stream = stream;
 	uint8_t h[LD_HASH_LEN];
-	assert_int_equal(codec_event_hash(ev, h), 0);
-	memcpy(ev->hash.data, h, LD_HASH_LEN);
-	size_t m = codec_size(ev);
-	uint8_t *b = malloc(m);
-	codec_pack(ev, b);
+	size_t m;
+	uint8_t *b = hashed_packing(ev, h, &m);
 	ev->member_joined->member_id = member; /* (freed with ev) */
 	ev->stream = was;
 	group ng;
@@ -1867,11 +1881,8 @@ static void test_follower_refuses_no_event_id(void **state)
 	ev->has_event_id = 0;
 	ev->event_id.len = 0;
 	uint8_t h[LD_HASH_LEN];
-	assert_int_equal(codec_event_hash(ev, h), 0);
-	memcpy(ev->hash.data, h, LD_HASH_LEN);
-	size_t m = codec_size(ev);
-	uint8_t *b = malloc(m);
-	codec_pack(ev, b);
+	size_t m;
+	uint8_t *b = hashed_packing(ev, h, &m);
 	expect_refused(&c, b, m, h, 0, "event_id");
 	free(b);
 	codec_event_free(ev);
@@ -2009,15 +2020,7 @@ static void keyed_case_open(keyed_case *c)
 	tl_shut(&c->f);
 	replicated_start(&c->f, (writer_options){.on_group = keyed_stored, .on_group_arg = c}, 0,
 			 key, &c->fk);
-	captured part = {.n = 0};
-	for (size_t i = 0; i + 1 < c->cap.n; i++)
-		capture_group(&part, c->cap.blob[i], c->cap.len[i]);
-	follow_async(c->f.w, &part, 0, &c->index);
-	char why[256];
-	uint64_t at;
-	assert_int_equal(writer_follow_settle(c->f.w, 1, &at, why, sizeof why), 0);
-	for (size_t i = 0; i < part.n; i++)
-		free(part.blob[i]);
+	follow_all_but(c->f.w, &c->cap, 1, &c->index);
 	writer_head(c->f.w, &c->head, NULL, NULL);
 	c->g = c->cap.blob[c->cap.n - 1];
 	c->glen = c->cap.len[c->cap.n - 1];
