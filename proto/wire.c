@@ -13,7 +13,19 @@ typedef struct wire_in {
 	const uint8_t *p, *end;
 	wire_alloc_fn alloc;
 	void *arg;
+	/* 1 while the bytes read are what protobuf-c packs (checked only by
+	 * wire_decode_canonical; 0 from the start otherwise, and from the
+	 * first byte that is not). */
+	int canon;
 } wire_in;
+
+/* The varint [p, q) is in as few bytes as its value takes (a last byte of
+ * 0 after the first pads it), as protobuf-c packs every varint: uint32_pack
+ * and uint64_pack, and int32_pack's 10 bytes of a negative number. */
+static inline int minimal(const uint8_t *p, const uint8_t *q)
+{
+	return q - p == 1 || q[-1] != 0;
+}
 
 /* 0 and *out, or -1: past the end, longer than 10 bytes, or wider than 64
  * bits (protobuf-c would keep the low bits of what it reads; declined). */
@@ -22,18 +34,20 @@ static int varint(wire_in *in, uint64_t *out)
 	const uint8_t *q = wire_varint(in->p, in->end, out);
 	if (!q || (q - in->p == 10 && q[-1] > 1))
 		return -1;
+	in->canon &= minimal(in->p, q);
 	in->p = q;
 	return 0;
 }
 
 /* A field's key (its number and wire type): a varint of at most 5 bytes,
  * as protobuf-c reads a key (a longer one, zeros padding it, it declines).
- * 0 and *out, or -1. */
+ * 0 and *out, or -1. (protobuf-c's tag_pack writes it minimal.) */
 static int key(wire_in *in, uint64_t *out)
 {
 	const uint8_t *q = wire_varint(in->p, in->end, out);
 	if (!q || q - in->p > 5)
 		return -1;
+	in->canon &= minimal(in->p, q);
 	in->p = q;
 	return 0;
 }
@@ -68,18 +82,27 @@ static void *copy_out(wire_in *in, const uint8_t *p, size_t n, size_t extra)
 
 static ProtobufCMessage *message(const ProtobufCMessageDescriptor *d, wire_in *in, unsigned depth);
 
-/* A varint field's value into mem, as its type stores it: 0 or -1. */
-static int put_varint(const ProtobufCFieldDescriptor *f, void *mem, uint64_t v)
+/* A varint field's value into mem, as its type stores it: 0 or -1. What
+ * protobuf-c packs for what is stored is v again only when v is in the
+ * type's range: an int32 or enum the sign extension of its low 32 bits
+ * (int32_pack: a negative one in 10 bytes), a uint32 or sint32 its low 32
+ * bits, a bool 0 or 1 (boolean_pack); else in->canon is cleared. */
+static int put_varint(const ProtobufCFieldDescriptor *f, void *mem, uint64_t v, wire_in *in)
 {
 	uint32_t u = (uint32_t)v;
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_ENUM:
+		in->canon &= v == (uint64_t)(int64_t)(int32_t)u;
+		memcpy(mem, &u, 4);
+		return 0;
+	case PROTOBUF_C_TYPE_UINT32:
+		in->canon &= v == u;
 		memcpy(mem, &u, 4);
 		return 0;
 	case PROTOBUF_C_TYPE_SINT32: {
 		int32_t s = (int32_t)((u >> 1) ^ (0u - (u & 1)));
+		in->canon &= v == u;
 		memcpy(mem, &s, 4);
 		return 0;
 	}
@@ -93,6 +116,7 @@ static int put_varint(const ProtobufCFieldDescriptor *f, void *mem, uint64_t v)
 		return 0;
 	}
 	case PROTOBUF_C_TYPE_BOOL:
+		in->canon &= v <= 1;
 		*(protobuf_c_boolean *)mem = v != 0;
 		return 0;
 	default:
@@ -114,7 +138,7 @@ static int field(const ProtobufCFieldDescriptor *f, unsigned wt, ProtobufCMessag
 	uint64_t v;
 	switch (wt) {
 	case WT_VARINT:
-		return varint(in, &v) ? -1 : put_varint(f, mem, v);
+		return varint(in, &v) ? -1 : put_varint(f, mem, v, in);
 	case WT_32BIT:
 	case WT_64BIT: {
 		size_t w = wt == WT_32BIT ? 4 : 8;
@@ -135,8 +159,12 @@ static int field(const ProtobufCFieldDescriptor *f, unsigned wt, ProtobufCMessag
 	const uint8_t *p = in->p;
 	size_t n = (size_t)v;
 	in->p += n;
+	in->canon &= v <= UINT32_MAX; /* packed by uint32_pack */
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_STRING: {
+		/* string_pack writes strlen's bytes: a NUL inside cuts it. */
+		if (in->canon && memchr(p, 0, n))
+			in->canon = 0;
 		char *s = copy_out(in, p, n, 1);
 		memcpy(mem, &s, sizeof(s));
 		return s ? 0 : -1;
@@ -148,14 +176,60 @@ static int field(const ProtobufCFieldDescriptor *f, unsigned wt, ProtobufCMessag
 		return !n || bd->data ? 0 : -1;
 	}
 	case PROTOBUF_C_TYPE_MESSAGE: {
-		wire_in sub = {p, p + n, in->alloc, in->arg};
+		/* Its length exact when its bytes are its packing. */
+		wire_in sub = {p, p + n, in->alloc, in->arg, in->canon};
 		ProtobufCMessage *sm = message(f->descriptor, &sub, depth + 1);
+		in->canon = sub.canon;
 		memcpy(mem, &sm, sizeof(sm));
 		return sm ? 0 : -1;
 	}
 	default:
 		return -1; /* a packed repeated field, or a mismatch */
 	}
+}
+
+/* protobuf-c's field_is_zeroish: a field without a label (proto3's
+ * implicit presence) holding this is not packed (unlabeled_field_pack). */
+static int zeroish(const ProtobufCFieldDescriptor *f, const void *mem)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_BOOL:
+		return *(const protobuf_c_boolean *)mem == 0;
+	case PROTOBUF_C_TYPE_ENUM:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		return *(const uint32_t *)mem == 0;
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return *(const uint64_t *)mem == 0;
+	case PROTOBUF_C_TYPE_FLOAT:
+		return *(const float *)mem == 0; /* -0.0 too */
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return *(const double *)mem == 0;
+	case PROTOBUF_C_TYPE_STRING:
+		return !*(char *const *)mem || !**(char *const *)mem;
+	case PROTOBUF_C_TYPE_BYTES:
+		return ((const ProtobufCBinaryData *)mem)->len == 0;
+	default: /* a message: present, never NULL */
+		return *(void *const *)mem == NULL;
+	}
+}
+
+/* Whether fields [from, to) of d, absent, are left out by protobuf-c's
+ * packing too: all but a required one (required_field_pack writes it
+ * whatever it holds). */
+static int absent_ok(const ProtobufCMessageDescriptor *d, unsigned from, unsigned to)
+{
+	for (unsigned j = from; j < to; j++)
+		if (d->fields[j].label == PROTOBUF_C_LABEL_REQUIRED)
+			return 0;
+	return 1;
 }
 
 static ProtobufCMessage *message(const ProtobufCMessageDescriptor *d, wire_in *in, unsigned depth)
@@ -179,6 +253,10 @@ static ProtobufCMessage *message(const ProtobufCMessageDescriptor *d, wire_in *i
 		if (seen[i >> 6] >> (i & 63) & 1 || f->label == PROTOBUF_C_LABEL_REPEATED)
 			return NULL;
 		seen[i >> 6] |= (uint64_t)1 << (i & 63);
+		/* protobuf_c_message_pack packs the fields in the order of d's
+		 * array (protoc-c sorts it by number): each after the last. */
+		if (in->canon && ((unsigned)i < hint || !absent_ok(d, hint, (unsigned)i)))
+			in->canon = 0;
 		hint = (unsigned)i + 1;
 		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
 			uint32_t *which = (uint32_t *)(void *)((char *)m + f->quantifier_offset);
@@ -190,13 +268,31 @@ static ProtobufCMessage *message(const ProtobufCMessageDescriptor *d, wire_in *i
 		}
 		if (field(f, (unsigned)(k & 7), m, in, depth))
 			return NULL;
+		/* Without a label (proto3): packed only when not zero or empty;
+		 * a oneof's member is packed whatever it holds
+		 * (oneof_field_pack), an optional one by its has_ or pointer
+		 * (optional_field_pack), which decoding set. */
+		if (in->canon && f->label == PROTOBUF_C_LABEL_NONE &&
+		    !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && zeroish(f, (char *)m + f->offset))
+			in->canon = 0;
 	}
+	if (in->canon && !absent_ok(d, hint, d->n_fields))
+		in->canon = 0;
 	return m;
 }
 
 ProtobufCMessage *wire_decode(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
 			      wire_alloc_fn alloc, void *arg)
 {
-	wire_in in = {buf, buf + len, alloc, arg};
+	wire_in in = {buf, buf + len, alloc, arg, 0};
 	return message(d, &in, 0);
+}
+
+ProtobufCMessage *wire_decode_canonical(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+					size_t len, wire_alloc_fn alloc, void *arg, int *canonical)
+{
+	wire_in in = {buf, buf + len, alloc, arg, 1};
+	ProtobufCMessage *m = message(d, &in, 0);
+	*canonical = m && in.canon;
+	return m;
 }

@@ -60,4 +60,32 @@ static inline const uint8_t *wire_varint(const uint8_t *p, const uint8_t *end, u
 ProtobufCMessage *wire_decode(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
 			      wire_alloc_fn alloc, void *arg);
 
+/*
+ * wire_decode (the same message, declining the same bytes), which also says
+ * whether buf is canonical: *canonical 1 when protobuf-c 1.4's
+ * protobuf_c_message_pack of the message is exactly buf, byte for byte,
+ * without packing it; 0 when it is not, or is declined (NULL). What makes
+ * it 0, each where protobuf-c's packer would write other bytes:
+ *  - a field before one that comes earlier in d's field array (the packer
+ *    walks that array; protoc-c sorts it by field number), at any depth;
+ *  - a key, value or length varint not in the fewest bytes (a last byte of
+ *    0 after the first);
+ *  - a varint outside its type's range: an int32 or enum other than the
+ *    sign extension of its low 32 bits (a negative one in 5 bytes: packed
+ *    in 10), a uint32 or sint32 wider than 32 bits, a bool other than 0
+ *    and 1;
+ *  - a string holding a NUL byte (packed up to it), a length over 2^32-1;
+ *  - a field without a label (proto3, implicit presence) present with a
+ *    zero, an empty string or empty bytes, and a required field absent
+ *    (protobuf-c packs the one never, the other always). A proto2
+ *    optional field or oneof member is packed whenever present, zero or
+ *    empty included, as decoding sets its has_, pointer or case; and a
+ *    sub-message's length is exact when its own bytes are canonical.
+ * Unknown, repeated and doubled fields and a second oneof member are
+ * declined by the decoding itself. fuzz_wire checks that *canonical is 1
+ * exactly when packing the message gives buf (fuzz/harness.c).
+ */
+ProtobufCMessage *wire_decode_canonical(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+					size_t len, wire_alloc_fn alloc, void *arg, int *canonical);
+
 #endif
