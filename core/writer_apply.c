@@ -697,28 +697,12 @@ static int check_blob(writer *w, const uint8_t *blob, size_t len, int filled, ui
 	memcpy(hash, w->hash, LD_HASH_LEN);
 	int rc;
 	while ((rc = group_read_next(&rd, &b, &n, &h)) == 1) {
-		Ledger__Event *ev =
-		    i < rd.count ? codec_event_unpack_strict(b, n, &w->follow_pool) : NULL;
-		seq++;
-		if (!ev)
-			return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
-					      "seq %llu of a replicated group does not decode as a "
-					      "writer packs an event",
-					      (unsigned long long)seq);
-		(*evs)[i++] = ev;
-		rc = filled ? codec_event_chain(ev, seq, hash, why, sizeof(why))
-			    : codec_stored_check(b, n, ev, seq, hash, why, sizeof(why));
-		/* Hashed as its bytes are: those must be its canonical packing,
-		 * as verify and an auditor hash it. */
-		if (rc == 0)
-			rc = codec_stored_canonical(b, n, ev, why, sizeof(why));
-		if (rc == 0 && memcmp(h, ev->hash.data, LD_HASH_LEN) != 0) {
-			snprintf(why, sizeof(why), "seq %llu's record names another hash",
-				 (unsigned long long)seq);
-			rc = LD_E(CHAIN_BROKEN);
-		}
+		Ledger__Event *ev; /* (*evs)[i]: the reader stops at the header's count */
+		rc = codec_follow_event(b, n, h, ++seq, hash, filled, &w->follow_pool, &ev, why,
+					sizeof(why));
 		if (rc)
 			return ld_errinfo_set(e, rc, NULL, "a replicated group: %s", why);
+		(*evs)[i++] = ev;
 		memcpy(hash, ev->hash.data, LD_HASH_LEN);
 		*recorded_at = ev->recorded_at;
 	}

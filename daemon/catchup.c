@@ -183,23 +183,11 @@ static int stage(fetch *f, const uint8_t *blob, size_t len, uint64_t *got)
 	 * bounded by its bytes. */
 	codec_pool pool = {0};
 	while ((rc = group_read_next(&rd, &b, &n, &h)) == 1) {
-		codec_pool_reset(&pool);
-		Ledger__Event *ev = codec_event_unpack_strict(b, n, &pool);
-		seq++;
-		if (seq > f->cu->to_seq)
+		Ledger__Event *ev;
+		if (++seq > f->cu->to_seq)
 			break; /* past the marker: left for raft's entries */
-		rc = ev ? codec_stored_check(b, n, ev, seq, hash, why, sizeof(why)) : LD_E(CHAIN_BROKEN);
-		if (rc == 0) /* the bytes hashed are its canonical packing */
-			rc = codec_stored_canonical(b, n, ev, why, sizeof(why));
-		if (!ev)
-			snprintf(why, sizeof(why),
-				 "seq %llu does not decode as a writer packs an event",
-				 (unsigned long long)seq);
-		else if (rc == 0 && memcmp(h, ev->hash.data, REPLICA_HASH_LEN) != 0) {
-			snprintf(why, sizeof(why), "seq %llu's record names another hash",
-				 (unsigned long long)seq);
-			rc = LD_E(CHAIN_BROKEN);
-		}
+		codec_pool_reset(&pool);
+		rc = codec_follow_event(b, n, h, seq, hash, 0, &pool, &ev, why, sizeof(why));
 		if (rc == 0)
 			memcpy(hash, ev->hash.data, REPLICA_HASH_LEN);
 		if (rc) {

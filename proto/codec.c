@@ -328,17 +328,20 @@ static void pool_free(void *arg, void *ptr)
 	(void)ptr; /* given back with the whole pool */
 }
 
-Ledger__Event *codec_event_unpack_strict(const uint8_t *buf, size_t len, codec_pool *p)
+Ledger__Event *codec_event_unpack_strict(const uint8_t *buf, size_t len, codec_pool *p,
+					 int *canonical)
 {
-	return (Ledger__Event *)wire_decode(&ledger__event__descriptor, buf, len, codec_pool_alloc,
-					    p);
+	const ProtobufCMessageDescriptor *d = &ledger__event__descriptor;
+	return (Ledger__Event *)(canonical ? wire_decode_canonical(d, buf, len, codec_pool_alloc, p,
+								   canonical)
+					   : wire_decode(d, buf, len, codec_pool_alloc, p));
 }
 
 Ledger__Event *codec_event_unpack_pool(const uint8_t *buf, size_t len, codec_pool *p)
 {
 	/* Our own records, in one pass (wire.h); what it declines, protobuf-c
 	 * decides. */
-	Ledger__Event *ev = codec_event_unpack_strict(buf, len, p);
+	Ledger__Event *ev = codec_event_unpack_strict(buf, len, p, NULL);
 	if (ev)
 		return ev;
 	ProtobufCAllocator a = {.alloc = codec_pool_alloc, .free = pool_free, .allocator_data = p};
@@ -708,17 +711,18 @@ int codec_stored_check(const uint8_t *b, size_t len, const Ledger__Event *ev, ui
 	return codec_event_check(ev, seq, prev, why, n);
 }
 
-int codec_stored_canonical(const uint8_t *b, size_t len, const Ledger__Event *ev, char *why,
-			   size_t n)
+/* codec_stored_canonical, ev packed again only when the decoder did not
+ * prove b its packing already (`proved`: wire_decode_canonical's word). */
+static int stored_canonical(const uint8_t *b, size_t len, const Ledger__Event *ev, int proved,
+			    char *why, size_t n)
 {
 	if (ev->event_id.len != LD_EVENT_ID_LEN) {
 		snprintf(why, n, "seq %llu has no event_id of %d bytes", (unsigned long long)ev->seq,
 			 LD_EVENT_ID_LEN);
 		return LD_E(CHAIN_BROKEN);
 	}
-	int same = !ev->has_expected_version && !codec_has_clear_personal(ev) &&
-		   codec_size(ev) == len;
-	if (same) {
+	int same = !ev->has_expected_version && !codec_has_clear_personal(ev);
+	if (same && !proved && (same = codec_size(ev) == len)) {
 		uint8_t stackbuf[1024];
 		uint8_t *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
 		if (!buf)
@@ -732,6 +736,39 @@ int codec_stored_canonical(const uint8_t *b, size_t len, const Ledger__Event *ev
 	snprintf(why, n, "the stored bytes of seq %llu are not its canonical packing",
 		 (unsigned long long)ev->seq);
 	return LD_E(CHAIN_BROKEN);
+}
+
+int codec_stored_canonical(const uint8_t *b, size_t len, const Ledger__Event *ev, char *why,
+			   size_t n)
+{
+	return stored_canonical(b, len, ev, 0, why, n);
+}
+
+int codec_follow_event(const uint8_t *b, size_t len, const uint8_t record_hash[LD_HASH_LEN],
+		       uint64_t seq, const uint8_t prev[LD_HASH_LEN], int hashed, codec_pool *p,
+		       Ledger__Event **out, char *why, size_t n)
+{
+	int canonical, rc;
+	Ledger__Event *ev = codec_event_unpack_strict(b, len, p, &canonical);
+	*out = NULL;
+	if (!ev) {
+		snprintf(why, n, "seq %llu does not decode as a writer packs an event",
+			 (unsigned long long)seq);
+		return LD_E(CHAIN_BROKEN);
+	}
+	rc = hashed ? codec_event_chain(ev, seq, prev, why, n)
+		    : codec_stored_check(b, len, ev, seq, prev, why, n);
+	/* Hashed as its bytes are: those must be its canonical packing, as
+	 * verify and an auditor hash it. */
+	if (rc == 0)
+		rc = stored_canonical(b, len, ev, canonical, why, n);
+	if (rc == 0 && memcmp(record_hash, ev->hash.data, LD_HASH_LEN) != 0) {
+		snprintf(why, n, "seq %llu's record names another hash", (unsigned long long)seq);
+		rc = LD_E(CHAIN_BROKEN);
+	}
+	if (rc == 0)
+		*out = ev;
+	return rc;
 }
 
 const char *codec_event_type_name(int body_case)

@@ -281,7 +281,8 @@ int codec_stored_check(const uint8_t *b, size_t len, const Ledger__Event *ev, ui
  * alone is no proof: a negative enum written in 5 bytes, which protobuf-c
  * reads and packs in 10, leaves room for a field given twice, and fields
  * out of order are as long.) 0, LD_E(CHAIN_BROKEN) with why (size n), or
- * LD_E(INTERNAL).
+ * LD_E(INTERNAL). Always packs ev again; codec_follow_event packs it only
+ * when its decoding did not prove b canonical.
  */
 int codec_stored_canonical(const uint8_t *b, size_t len, const Ledger__Event *ev, char *why,
 			   size_t n);
@@ -290,8 +291,36 @@ int codec_stored_canonical(const uint8_t *b, size_t len, const Ledger__Event *ev
  * writer packs one (proto/wire.h: each field once, none unknown, no
  * repeated field; NULL otherwise, where codec_event_unpack_pool would let
  * protobuf-c decide): its memory from p is bounded by its bytes, whatever
- * they hold. */
-Ledger__Event *codec_event_unpack_strict(const uint8_t *buf, size_t len, codec_pool *p);
+ * they hold. With canonical not NULL, *canonical says whether buf is
+ * exactly protobuf-c's packing of the event (wire_decode_canonical: 1
+ * proves it, 0 proves nothing), found while decoding. */
+Ledger__Event *codec_event_unpack_strict(const uint8_t *buf, size_t len, codec_pool *p,
+					 int *canonical);
+
+/*
+ * The checks of each event of another node's group, the one sequence that
+ * a follower's raft entries (core/writer_apply.c check_blob) and a
+ * catch-up's pages (daemon/catchup.c stage) go through: its stored bytes b
+ * (len) with the hash its group record names (record_hash), to be event
+ * seq after the event whose hash is prev. In order, the first that fails
+ * named in why (size n):
+ *  1. decoded strictly into p (codec_event_unpack_strict): "does not
+ *     decode as a writer packs an event";
+ *  2. it is seq, its prev_hash is prev, and (hashed 0) its content gives
+ *     its hash (codec_stored_check); hashed 1: its hash was computed here
+ *     from b (group_fill_hashes), so codec_event_chain only;
+ *  3. b is its canonical packing, with an event_id of 16 bytes, no
+ *     expected_version, no personal data in clear (codec_stored_canonical;
+ *     ev is packed again and compared only when step 1 did not prove b
+ *     its packing, which our writer's bytes always are): "not its
+ *     canonical packing", "no event_id";
+ *  4. its hash is record_hash: "names another hash".
+ * 0 and the event in *out (memory from p), or LD_E(CHAIN_BROKEN) with why
+ * (*out NULL), or LD_E(INTERNAL) (memory ran out packing it again).
+ */
+int codec_follow_event(const uint8_t *b, size_t len, const uint8_t record_hash[LD_HASH_LEN],
+		       uint64_t seq, const uint8_t prev[LD_HASH_LEN], int hashed, codec_pool *p,
+		       Ledger__Event **out, char *why, size_t n);
 
 /* Name of an event body kind ("member_joined"), "unknown" if none. */
 const char *codec_event_type_name(int body_case);
