@@ -245,21 +245,48 @@ static uint8_t *packed(const ProtobufCMessage *m, size_t *n)
 
 /* wire_decode of an Event: whatever it decodes, protobuf-c decodes too, to
  * a message that packs to the same bytes; `canonical` bytes (our packer's)
- * it must decode. Returns whether it decoded. */
+ * it must decode, and wire_decode_canonical say so. wire_decode_canonical
+ * decodes exactly what wire_decode does, and says canonical exactly when
+ * packing the message gives the bytes back (a follower skips that packing
+ * on its word). Returns whether it decoded. */
 static int wire_event(const uint8_t *data, size_t size, int canonical)
 {
 	codec_pool pool = CODEC_POOL_INIT;
-	ProtobufCMessage *w = wire_decode(&ledger__event__descriptor, data, size, codec_pool_alloc,
-					  &pool);
+	int said;
+	ProtobufCMessage *w = wire_decode_canonical(&ledger__event__descriptor, data, size,
+						    codec_pool_alloc, &pool, &said);
+	ProtobufCMessage *plain = wire_decode(&ledger__event__descriptor, data, size,
+					      codec_pool_alloc, &pool);
 	Ledger__Event *ref = ledger__event__unpack(NULL, size, data);
-	PROPERTY(!canonical || w != NULL);
+	PROPERTY(!canonical || (w != NULL && said));
+	PROPERTY((w != NULL) == (plain != NULL) && (w || !said));
 	if (w) {
 		PROPERTY(ref != NULL);
-		size_t wn, rn;
-		uint8_t *wb = packed(w, &wn), *rb = packed(&ref->base, &rn);
+		size_t wn, rn, pn;
+		uint8_t *wb = packed(w, &wn), *rb = packed(&ref->base, &rn), *pb = packed(plain, &pn);
 		PROPERTY(wn == rn && memcmp(wb, rb, wn) == 0);
+		PROPERTY(pn == wn && memcmp(pb, wb, wn) == 0);
+		PROPERTY(said == (wn == size && memcmp(wb, data, size) == 0));
+		fuzz_seen.wire_said_canonical += (unsigned long)said;
 		free(wb);
 		free(rb);
+		free(pb);
+	}
+	/* The follower's sequence (codec_follow_event) with the event's hash
+	 * taken as computed here (hashed 1: what bytes that do not give their
+	 * own hash get past), which skips the packing on the decoder's word:
+	 * it takes the bytes exactly when the full comparison
+	 * (codec_stored_canonical, which always packs) does. */
+	if (ref && ref->seq && ref->prev_hash.len == LD_HASH_LEN && ref->hash.len == LD_HASH_LEN) {
+		codec_pool fp = CODEC_POOL_INIT;
+		Ledger__Event *fe;
+		char why[160];
+		int rc = codec_follow_event(data, size, ref->hash.data, ref->seq, ref->prev_hash.data,
+					    1, &fp, &fe, why, sizeof(why));
+		int full = w && codec_stored_canonical(data, size, ref, why, sizeof(why)) == 0;
+		PROPERTY((rc == 0) == full && (rc == 0) == (fe != NULL));
+		fuzz_seen.follow_taken += rc == 0;
+		codec_pool_free(&fp);
 	}
 	/* Bytes laid out as a writer packs them give, hashed as they are, the
 	 * hash their event gives packed again, when they are its packing. */
@@ -286,6 +313,40 @@ static int wire_event(const uint8_t *data, size_t size, int canonical)
 		ledger__event__free_unpacked(ref, NULL);
 	codec_pool_free(&pool);
 	return w != NULL;
+}
+
+/* ev as a writer's record of seq 7 (personal data in clear left out, no
+ * expected_version, chained to 32 zero bytes): decoded and said canonical,
+ * and taken by a follower's checks (codec_follow_event, its hash checked
+ * against its content) when it has an event_id of 16 bytes. */
+static void as_a_record(const Ledger__Event *ev)
+{
+	static const uint8_t prev[LD_HASH_LEN];
+	uint8_t hash[LD_HASH_LEN];
+	Ledger__Event rec;
+	codec_personal_buf pb;
+	codec_strip_personal(ev, &rec, &pb);
+	rec.has_expected_version = 0;
+	rec.has_seq = 1;
+	rec.seq = 7;
+	rec.has_prev_hash = 1;
+	rec.prev_hash.len = LD_HASH_LEN;
+	rec.prev_hash.data = (uint8_t *)prev;
+	PROPERTY(codec_event_hash(&rec, hash) == 0);
+	rec.has_hash = 1;
+	rec.hash.len = LD_HASH_LEN;
+	rec.hash.data = hash;
+	size_t n;
+	uint8_t *b = packed(&rec.base, &n);
+	wire_event(b, n, 1);
+	codec_pool fp = CODEC_POOL_INIT;
+	Ledger__Event *fe;
+	char why[160];
+	int rc = codec_follow_event(b, n, hash, 7, prev, 0, &fp, &fe, why, sizeof(why));
+	PROPERTY(rc == 0 || (rc == LD_E(CHAIN_BROKEN) && ev->event_id.len != LD_EVENT_ID_LEN));
+	fuzz_seen.records_followed += rc == 0;
+	codec_pool_free(&fp);
+	free(b);
 }
 
 int fuzz_wire(const uint8_t *data, size_t size)
@@ -318,6 +379,7 @@ int fuzz_wire(const uint8_t *data, size_t size)
 			wire_event(b, n, 1);
 			fuzz_seen.wire_canonical++;
 			free(b);
+			as_a_record(req->append->events[i]);
 		}
 	codec_request_free(req);
 	return 0;

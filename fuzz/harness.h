@@ -16,9 +16,13 @@
  *                that every input starts from the same state.
  *  fuzz_wire     bytes → wire_decode (proto/wire.h) of an Event, beside
  *                protobuf-c's unpack: what it decodes, protobuf-c decodes
- *                to a message that packs to the same bytes; and every event
- *                of an append request, packed as our packer writes records,
- *                it must decode, to the same.
+ *                to a message that packs to the same bytes; it says the
+ *                bytes canonical (wire_decode_canonical) exactly when that
+ *                packing is the bytes, and the follower's per-event checks
+ *                (codec_follow_event) take them exactly when the full
+ *                comparison does; and every event of an append request,
+ *                packed as our packer writes records, it must decode, to
+ *                the same, and say canonical.
  *  fuzz_plan     bytes → plan_load_buffer (the plan-file loader); a loaded
  *                plan is walked (windows, names) and freed.
  *
@@ -37,6 +41,12 @@ typedef struct fuzz_stats {
 	unsigned long requests, decoded, appends, events, events_passed;
 	unsigned long plans, plans_loaded;
 	unsigned long wire_decoded, wire_canonical;
+	/* Events wire_decode_canonical said canonical; taken by
+	 * codec_follow_event (hashed 1). */
+	unsigned long wire_said_canonical, follow_taken;
+	/* The append seeds' events as a writer's records taken by
+	 * codec_follow_event (their hashes checked). */
+	unsigned long records_followed;
 	/* Records whose bytes were hashed as they are (codec_stored_hash). */
 	unsigned long stored_hashed;
 	/* Bare groups whose hashes were filled in (group_fill_hashes). */

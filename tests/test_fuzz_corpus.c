@@ -120,12 +120,19 @@ static void test_wire_corpus(void **state)
 	unsigned crashes;
 	unsigned seeds = replay_target("wire", "wire", fuzz_wire, &crashes);
 	print_message("wire: %u seeds, %u regressions; %lu events packed as records decoded, "
-		      "%lu seeds decoded as events themselves, %lu bare groups filled\n",
+		      "%lu seeds decoded as events themselves, %lu bare groups filled; %lu said "
+		      "canonical, %lu records taken by a follower's checks (%lu with the hash "
+		      "as filled)\n",
 		      seeds, crashes, fuzz_seen.wire_canonical, fuzz_seen.wire_decoded,
-		      fuzz_seen.groups_filled);
+		      fuzz_seen.groups_filled, fuzz_seen.wire_said_canonical,
+		      fuzz_seen.records_followed, fuzz_seen.follow_taken);
 	assert_true(seeds >= 30);
 	assert_true(fuzz_seen.groups_filled >= 1); /* bare_group.bin */
 	assert_true(fuzz_seen.wire_canonical >= 20); /* every one of them decoded (a property) */
+	/* ... and said canonical (a property), twice: as sent and as records */
+	assert_true(fuzz_seen.wire_said_canonical >= 2 * fuzz_seen.wire_canonical);
+	assert_true(fuzz_seen.records_followed >= 20);
+	assert_true(fuzz_seen.follow_taken >= 20);
 }
 
 static void test_plan_corpus(void **state)
