@@ -6,6 +6,10 @@
  * otherwise or fail: an unknown field, a field twice, a second oneof
  * member, a repeated field, a wrong wire type, bytes cut short, an overlong
  * varint, a key in more than 5 bytes. (fuzz_wire checks the same on any bytes: fuzz/harness.c.)
+ * And what a follower takes without packing an event again
+ * (wire_decode_canonical, codec_follow_event): each byte form protobuf-c
+ * would not pack refused, through the check sequence a follower runs, and
+ * the decoder's word on it the same as protobuf-c's packing.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -181,11 +185,439 @@ static void test_declined(void **state)
 	tl_free_all();
 }
 
+/* ---- Canonical bytes: what a follower takes without packing again ---- */
+
+/* v as a varint, `pad` bytes longer than it takes (0x80 ... 0x00). */
+static void put_var(bytes *w, uint64_t v, unsigned pad)
+{
+	uint8_t t[24];
+	size_t k = 0;
+	do {
+		t[k++] = (uint8_t)(v & 0x7f) | 0x80;
+		v >>= 7;
+	} while (v);
+	for (unsigned i = 0; i < pad; i++)
+		t[k++] = 0x80;
+	t[k - 1] &= 0x7f;
+	append(w, t, k);
+}
+
+static void put_ld(bytes *w, unsigned field, const void *p, size_t n, unsigned pad)
+{
+	put_var(w, (uint64_t)field << 3 | 2, 0);
+	put_var(w, n, pad);
+	append(w, p, n);
+}
+
+/* A stored join, written by hand as protobuf-c packs it, except for what
+ * `odd` says. */
+typedef struct odd {
+	int swap_top;              /* occurred_at (3) before event_id (2) */
+	int swap_body;             /* the join's org_id (2) before member_id (1) */
+	unsigned pad_key;          /* the region's key that many bytes longer */
+	unsigned pad_value;        /* the region's value */
+	unsigned pad_actor_len;    /* the actor's length prefix */
+	unsigned pad_body_len;     /* the body's length prefix */
+	unsigned pad_version;      /* the version (7), a top-level varint */
+	uint64_t worker_group;     /* the enum's varint as written (0: 3) */
+	uint64_t channel;          /* (0: 1) */
+	uint64_t region;           /* a uint32's (0: 320102) */
+	uint64_t real_name;        /* a bool's (0: 1) */
+	int64_t occurred_at;       /* an int64 (0: 1780000000000000; -1: 0) */
+	const char *platform;      /* a string (NULL: "meituan") */
+	size_t platform_len;       /* its bytes on the wire (0: strlen) */
+	int second_actor;          /* "actor" again after the body */
+	int no_event_id;           /* event_id left out */
+	int expected_version;      /* expected_version (10) 1, before the body */
+} odd;
+
+static const uint8_t the_prev[LD_HASH_LEN] = {9, 9, 9};
+
+static void odd_record(const odd *o, bytes *out)
+{
+	static const uint8_t id[LD_EVENT_ID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+	static const uint8_t person[32] = {7, 7, 7};
+	const char *platform = o->platform ? o->platform : "meituan";
+	size_t plen = o->platform_len ? o->platform_len : strlen(platform);
+	bytes body = {.n = 0}, head = {.n = 0};
+	/* MemberJoined */
+	bytes m1 = {.n = 0}, m2 = {.n = 0};
+	put_ld(&m1, 1, "M1", 2, 0);
+	put_ld(&m2, 2, "NJ-RIDER", 8, 0);
+	append(&body, o->swap_body ? m2.b : m1.b, o->swap_body ? m2.n : m1.n);
+	append(&body, o->swap_body ? m1.b : m2.b, o->swap_body ? m1.n : m2.n);
+	put_var(&body, 3 << 3, 0);
+	put_var(&body, 1, 0);
+	put_var(&body, 4 << 3, 0);
+	put_var(&body, o->channel ? o->channel : 1, 0);
+	put_var(&body, 5 << 3, 0);
+	put_var(&body, o->worker_group ? o->worker_group : 3, 0);
+	put_var(&body, 6 << 3, 0);
+	put_var(&body, 1, 0);
+	put_ld(&body, 7, platform, plen, 0);
+	put_var(&body, 8 << 3, o->pad_key);
+	put_var(&body, o->region ? o->region : 320102, o->pad_value);
+	put_var(&body, 9 << 3, 0);
+	put_var(&body, o->real_name ? o->real_name : 1, 0);
+	put_ld(&body, 10, person, sizeof(person), 0);
+	/* Event */
+	out->n = 0;
+	put_var(out, 1 << 3, 0);
+	put_var(out, 7, 0);
+	bytes e2 = {.n = 0}, e3 = {.n = 0};
+	if (!o->no_event_id)
+		put_ld(&e2, 2, id, sizeof(id), 0);
+	put_var(&e3, 3 << 3, 0);
+	put_var(&e3, (uint64_t)(o->occurred_at == -1 ? 0 : o->occurred_at ? o->occurred_at
+									     : 1780000000000000LL),
+		0);
+	append(out, o->swap_top ? e3.b : e2.b, o->swap_top ? e3.n : e2.n);
+	append(out, o->swap_top ? e2.b : e3.b, o->swap_top ? e2.n : e3.n);
+	put_var(out, 4 << 3, 0);
+	put_var(out, 1780000000000001LL, 0);
+	put_ld(out, 5, "admin", 5, o->pad_actor_len);
+	put_ld(out, 6, "member/M1", 9, 0);
+	put_var(out, 7 << 3, 0);
+	put_var(out, 3, o->pad_version);
+	put_ld(out, 8, the_prev, LD_HASH_LEN, 0);
+	uint8_t zero[LD_HASH_LEN] = {0};
+	put_ld(out, 9, zero, LD_HASH_LEN, 0);
+	if (o->expected_version) {
+		put_var(out, 10 << 3, 0);
+		put_var(out, 1, 0);
+	}
+	put_ld(&head, 30, body.b, body.n, o->pad_body_len);
+	append(out, head.b, head.n);
+	if (o->second_actor)
+		put_ld(out, 5, "evil", 4, 0);
+	/* Its hash, as a follower computes it: over the bytes as they are
+	 * when they are laid out as a writer packs (codec_stored_hash), else
+	 * over its event packed again. */
+	uint8_t h[LD_HASH_LEN];
+	if (codec_stored_hash(out->b, out->n, h) != 0) {
+		Ledger__Event *ev = codec_event_unpack(out->b, out->n);
+		assert_non_null(ev);
+		assert_int_equal(codec_event_hash(ev, h), 0);
+		codec_event_free(ev);
+	}
+	const uint8_t *at;
+	assert_int_equal(codec_peek_hash(out->b, out->n, &at), 0);
+	memcpy(out->b + (at - out->b), h, LD_HASH_LEN);
+}
+
+/*
+ * The record `o` describes, through what a follower does with each event
+ * (codec_follow_event, its hash given by its content, and again as a bare
+ * group's filled hash): taken when `says` is NULL, else refused saying
+ * `says`. The decoder says the bytes are the event's packing when
+ * `packing`, and its word is checked against protobuf-c: it says so
+ * exactly when protobuf-c's packing of what it decoded is the bytes.
+ */
+static void expect_follow(const odd *o, int packing, const char *says)
+{
+	bytes b;
+	odd_record(o, &b);
+	codec_pool pool = CODEC_POOL_INIT;
+	int said = -1;
+	Ledger__Event *w = (Ledger__Event *)wire_decode_canonical(
+	    &ledger__event__descriptor, b.b, b.n, codec_pool_alloc, &pool, &said);
+	if (w) {
+		bytes again;
+		pack_event(w, &again);
+		int same = again.n == b.n && memcmp(again.b, b.b, b.n) == 0;
+		assert_int_equal(said, same);
+		assert_int_equal(said, packing);
+	} else {
+		assert_int_equal(said, 0);
+	}
+	const uint8_t *h;
+	assert_int_equal(codec_peek_hash(b.b, b.n, &h), 0);
+	for (int hashed = 0; hashed <= 1; hashed++) {
+		Ledger__Event *ev;
+		char why[200] = "";
+		int rc = codec_follow_event(b.b, b.n, h, 7, the_prev, hashed, &pool, &ev, why,
+					    sizeof(why));
+		if (!says) {
+			if (rc != 0)
+				fail_msg("refused: %s", why);
+			assert_non_null(ev);
+			assert_int_equal(ev->seq, 7);
+		} else {
+			assert_int_equal(rc, LD_E(CHAIN_BROKEN));
+			assert_null(ev);
+			if (!strstr(why, says))
+				fail_msg("refused with '%s', not '%s'", why, says);
+		}
+	}
+	codec_pool_free(&pool);
+}
+
+#define NOT_CANONICAL "not its canonical packing"
+
+/* The record as protobuf-c packs it: taken, no packing needed. And
+ * proto2's optional fields are packed whenever present (has_ set): a zero
+ * int64 and an empty string written are its packing too. */
+static void test_canonical_taken(void **state)
+{
+	(void)state;
+	expect_follow(&(odd){0}, 1, NULL);
+	expect_follow(&(odd){.occurred_at = -1}, 1, NULL);
+	expect_follow(&(odd){.platform = ""}, 1, NULL);
+	/* A negative enum in 10 bytes, as int32_pack writes it. */
+	expect_follow(&(odd){.worker_group = UINT64_MAX}, 1, NULL);
+}
+
+/* Fields swapped inside the body: as long, the same event decoded, not its
+ * packing. */
+static void test_canonical_body_order(void **state)
+{
+	(void)state;
+	expect_follow(&(odd){.swap_body = 1}, 0, NOT_CANONICAL);
+}
+
+/* occurred_at before event_id: not laid out as a writer packs (hashed
+ * through its packing), and not its packing. */
+static void test_canonical_top_order(void **state)
+{
+	(void)state;
+	expect_follow(&(odd){.swap_top = 1}, 0, NOT_CANONICAL);
+}
+
+/* A varint value in more bytes than it takes: in the body (the region) and
+ * at the top (the version, whose bytes are hashed as they are). */
+static void test_canonical_long_varint(void **state)
+{
+	(void)state;
+	expect_follow(&(odd){.pad_value = 1}, 0, NOT_CANONICAL);
+	expect_follow(&(odd){.pad_value = 4}, 0, NOT_CANONICAL);
+	expect_follow(&(odd){.pad_version = 1}, 0, NOT_CANONICAL);
+}
+
+/* A key in more bytes than it takes (the region's, in 2 to 5). */
+static void test_canonical_long_key(void **state)
+{
+	(void)state;
+	expect_follow(&(odd){.pad_key = 1}, 0, NOT_CANONICAL);
+	expect_follow(&(odd){.pad_key = 3}, 0, NOT_CANONICAL);
+}
+
+/* A length prefix in more bytes than it takes: a string's (the actor) and
+ * a sub-message's (the body). */
+static void test_canonical_long_length(void **state)
+{
+	(void)state;
+	expect_follow(&(odd){.pad_actor_len = 1}, 0, NOT_CANONICAL);
+	expect_follow(&(odd){.pad_body_len = 1}, 0, NOT_CANONICAL);
+}
+
+/* A negative enum written in 5 bytes (its low 32 bits): protobuf-c reads
+ * it and packs it in 10. And an enum with bits above 32, which protobuf-c
+ * drops. */
+static void test_canonical_short_negative_enum(void **state)
+{
+	(void)state;
+	expect_follow(&(odd){.worker_group = 0xffffffffu}, 0, NOT_CANONICAL);
+	expect_follow(&(odd){.channel = ((uint64_t)1 << 32) | 1}, 0, NOT_CANONICAL);
+}
+
+/* A uint32 wider than 32 bits, a bool written as 2: decoded to what packs
+ * otherwise. */
+static void test_canonical_out_of_range(void **state)
+{
+	(void)state;
+	expect_follow(&(odd){.region = ((uint64_t)1 << 32) + 320102}, 0, NOT_CANONICAL);
+	expect_follow(&(odd){.real_name = 2}, 0, NOT_CANONICAL);
+}
+
+/* A string with a NUL inside: protobuf-c packs it up to the NUL. */
+static void test_canonical_string_nul(void **state)
+{
+	(void)state;
+	expect_follow(&(odd){.platform = "mei\0tuan", .platform_len = 8}, 0, NOT_CANONICAL);
+	expect_follow(&(odd){.platform = "\0", .platform_len = 1}, 0, NOT_CANONICAL);
+}
+
+/* A second actor after the body (its length paid for by a negative enum
+ * in 5 bytes): a field given twice is declined by the strict decoding. */
+static void test_canonical_second_actor(void **state)
+{
+	(void)state;
+	expect_follow(&(odd){.second_actor = 1, .worker_group = 0xffffffffu}, 0,
+		      "does not decode as a writer packs");
+}
+
+/* The bytes are the event's packing, but not what a writer stores: no
+ * event_id (the write model indexes 16 bytes of it), an expected_version
+ * (request only; the hash leaves it out). */
+static void test_canonical_not_stored(void **state)
+{
+	(void)state;
+	expect_follow(&(odd){.no_event_id = 1}, 1, "no event_id of 16 bytes");
+	expect_follow(&(odd){.expected_version = 1}, 1, NOT_CANONICAL);
+}
+
+/* codec_follow_event's other steps, each naming what failed: another seq,
+ * another prev_hash, a hash its content does not give (unless computed
+ * here: hashed), a record naming another hash. */
+static void test_follow_steps(void **state)
+{
+	(void)state;
+	bytes b;
+	odd_record(&(odd){0}, &b);
+	const uint8_t *h;
+	assert_int_equal(codec_peek_hash(b.b, b.n, &h), 0);
+	size_t at = (size_t)(h - b.b);
+	uint8_t other[LD_HASH_LEN];
+	memcpy(other, h, LD_HASH_LEN);
+	other[0] ^= 1;
+	codec_pool pool = CODEC_POOL_INIT;
+	Ledger__Event *ev;
+	char why[200];
+	for (int hashed = 0; hashed <= 1; hashed++) {
+		assert_int_equal(codec_follow_event(b.b, b.n, h, 8, the_prev, hashed, &pool, &ev,
+						    why, sizeof why),
+				 LD_E(CHAIN_BROKEN));
+		assert_non_null(strstr(why, "says it is seq 7"));
+		assert_int_equal(codec_follow_event(b.b, b.n, h, 7, other, hashed, &pool, &ev, why,
+						    sizeof why),
+				 LD_E(CHAIN_BROKEN));
+		assert_non_null(strstr(why, "is not the hash of seq 6"));
+	}
+	assert_int_equal(codec_follow_event(b.b, b.n, other, 7, the_prev, 1, &pool, &ev, why,
+					    sizeof why),
+			 LD_E(CHAIN_BROKEN));
+	assert_non_null(strstr(why, "names another hash"));
+	assert_null(ev);
+	b.b[at] ^= 1; /* the event's own hash field */
+	assert_int_equal(codec_follow_event(b.b, b.n, b.b + at, 7, the_prev, 0, &pool, &ev, why,
+					    sizeof why),
+			 LD_E(CHAIN_BROKEN));
+	assert_non_null(strstr(why, "does not give its stored hash"));
+	assert_int_equal(codec_follow_event(b.b, b.n, b.b + at, 7, the_prev, 1, &pool, &ev, why,
+					    sizeof why),
+			 0);
+	assert_non_null(ev);
+	codec_pool_free(&pool);
+}
+
+/*
+ * What protobuf-c does with fields of other labels, which ledger.proto
+ * (proto2, every field optional) has none of: a MemberJoined read as if
+ * proto3 (no label: a field holding zero or empty is not packed) and with
+ * a required field (packed always). The descriptor is a copy with its
+ * labels changed; the message the same struct.
+ */
+static void proto3_like(ProtobufCMessageDescriptor *d, ProtobufCFieldDescriptor *f,
+			ProtobufCLabel label)
+{
+	const ProtobufCMessageDescriptor *src = &ledger__member_joined__descriptor;
+	*d = *src;
+	memcpy(f, src->fields, src->n_fields * sizeof(*f));
+	for (unsigned i = 0; i < src->n_fields; i++)
+		f[i].label = label;
+	d->fields = f;
+}
+
+/* The decoder's word on b as a message of d, checked against protobuf-c's
+ * packing of what it decoded (packed by d). */
+static int said_canonical(const ProtobufCMessageDescriptor *d, const bytes *b)
+{
+	codec_pool pool = CODEC_POOL_INIT;
+	int said = -1;
+	ProtobufCMessage *m =
+	    wire_decode_canonical(d, b->b, b->n, codec_pool_alloc, &pool, &said);
+	assert_non_null(m);
+	m->descriptor = d;
+	bytes again = {.n = protobuf_c_message_get_packed_size(m)};
+	assert_true(again.n <= sizeof(again.b));
+	assert_int_equal(protobuf_c_message_pack(m, again.b), again.n);
+	assert_int_equal(said, again.n == b->n && memcmp(again.b, b->b, b->n) == 0);
+	codec_pool_free(&pool);
+	return said;
+}
+
+static void test_canonical_other_labels(void **state)
+{
+	(void)state;
+	ProtobufCMessageDescriptor d;
+	ProtobufCFieldDescriptor f[16];
+	assert_true(ledger__member_joined__descriptor.n_fields <= 16);
+	bytes b = {.n = 0};
+
+	proto3_like(&d, f, PROTOBUF_C_LABEL_NONE);
+	put_ld(&b, 1, "M1", 2, 0);
+	put_var(&b, 8 << 3, 0);
+	put_var(&b, 320102, 0);
+	assert_true(said_canonical(&d, &b));
+	bytes zero = b;
+	put_var(&zero, 9 << 3, 0); /* real_name false, present */
+	put_var(&zero, 0, 0);
+	assert_false(said_canonical(&d, &zero));
+	bytes empty = b;
+	put_ld(&empty, 10, "", 0, 0); /* person_hash, empty */
+	assert_false(said_canonical(&d, &empty));
+	bytes estr = {.n = 0};
+	put_ld(&estr, 1, "", 0, 0); /* member_id "" */
+	put_var(&estr, 8 << 3, 0);
+	put_var(&estr, 320102, 0);
+	assert_false(said_canonical(&d, &estr));
+
+	/* Required: packed whatever it holds, so absent is not canonical. */
+	proto3_like(&d, f, PROTOBUF_C_LABEL_REQUIRED);
+	bytes all = {.n = 0};
+	put_ld(&all, 1, "", 0, 0);
+	put_ld(&all, 2, "", 0, 0);
+	for (unsigned k = 3; k <= 6; k++) {
+		put_var(&all, k << 3, 0);
+		put_var(&all, 0, 0);
+	}
+	put_ld(&all, 7, "", 0, 0);
+	put_var(&all, 8 << 3, 0);
+	put_var(&all, 0, 0);
+	put_var(&all, 9 << 3, 0);
+	put_var(&all, 0, 0);
+	for (unsigned k = 10; k <= 14; k++)
+		put_ld(&all, k, "", 0, 0);
+	assert_true(said_canonical(&d, &all));
+	bytes missing = {.n = 0};
+	append(&missing, all.b + 2, all.n - 2); /* member_id left out */
+	assert_false(said_canonical(&d, &missing));
+	missing = all;
+	missing.n -= 2; /* personal (14), the last, left out */
+	assert_false(said_canonical(&d, &missing));
+
+	/* A sint32 wider than 32 bits (the region read as one): protobuf-c
+	 * keeps the low 32 bits. */
+	proto3_like(&d, f, PROTOBUF_C_LABEL_OPTIONAL);
+	f[7].type = PROTOBUF_C_TYPE_SINT32;
+	bytes wide = {.n = 0};
+	put_var(&wide, 8 << 3, 0);
+	put_var(&wide, 2, 0);
+	assert_true(said_canonical(&d, &wide));
+	wide.n = 0;
+	put_var(&wide, 8 << 3, 0);
+	put_var(&wide, ((uint64_t)1 << 32) | 2, 0);
+	assert_false(said_canonical(&d, &wide));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_records_decode),
 	    cmocka_unit_test(test_declined),
+	    cmocka_unit_test(test_canonical_taken),
+	    cmocka_unit_test(test_canonical_body_order),
+	    cmocka_unit_test(test_canonical_top_order),
+	    cmocka_unit_test(test_canonical_long_varint),
+	    cmocka_unit_test(test_canonical_long_key),
+	    cmocka_unit_test(test_canonical_long_length),
+	    cmocka_unit_test(test_canonical_short_negative_enum),
+	    cmocka_unit_test(test_canonical_out_of_range),
+	    cmocka_unit_test(test_canonical_string_nul),
+	    cmocka_unit_test(test_canonical_second_actor),
+	    cmocka_unit_test(test_canonical_not_stored),
+	    cmocka_unit_test(test_follow_steps),
+	    cmocka_unit_test(test_canonical_other_labels),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }
