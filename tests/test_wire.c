@@ -212,30 +212,31 @@ static void put_ld(bytes *w, unsigned field, const void *p, size_t n, unsigned p
 /* A stored join, written by hand as protobuf-c packs it, except for what
  * `odd` says. */
 typedef struct odd {
-	int swap_top;              /* occurred_at (3) before event_id (2) */
-	int swap_body;             /* the join's org_id (2) before member_id (1) */
-	unsigned pad_key;          /* the region's key that many bytes longer */
-	unsigned pad_value;        /* the region's value */
-	unsigned pad_actor_len;    /* the actor's length prefix */
-	unsigned pad_body_len;     /* the body's length prefix */
-	unsigned pad_version;      /* the version (7), a top-level varint */
-	uint64_t worker_group;     /* the enum's varint as written (0: 3) */
-	uint64_t channel;          /* (0: 1) */
-	uint64_t region;           /* a uint32's (0: 320102) */
-	uint64_t real_name;        /* a bool's (0: 1) */
-	int64_t occurred_at;       /* an int64 (0: 1780000000000000; -1: 0) */
-	const char *platform;      /* a string (NULL: "meituan") */
-	size_t platform_len;       /* its bytes on the wire (0: strlen) */
-	int second_actor;          /* "actor" again after the body */
-	int no_event_id;           /* event_id left out */
-	int expected_version;      /* expected_version (10) 1, before the body */
+	int swap_top;           /* occurred_at (3) before event_id (2) */
+	int swap_body;          /* the join's org_id (2) before member_id (1) */
+	unsigned pad_key;       /* the region's key that many bytes longer */
+	unsigned pad_value;     /* the region's value */
+	unsigned pad_actor_len; /* the actor's length prefix */
+	unsigned pad_body_len;  /* the body's length prefix */
+	unsigned pad_version;   /* the version (7), a top-level varint */
+	uint64_t worker_group;  /* the enum's varint as written (0: 3) */
+	uint64_t channel;       /* (0: 1) */
+	uint64_t region;        /* a uint32's (0: 320102) */
+	uint64_t real_name;     /* a bool's (0: 1) */
+	int64_t occurred_at;    /* an int64 (0: 1780000000000000; -1: 0) */
+	const char *platform;   /* a string (NULL: "meituan") */
+	size_t platform_len;    /* its bytes on the wire (0: strlen) */
+	int second_actor;       /* "actor" again after the body */
+	int no_event_id;        /* event_id left out */
+	int expected_version;   /* expected_version (10) 1, before the body */
 } odd;
 
 static const uint8_t the_prev[LD_HASH_LEN] = {9, 9, 9};
 
 static void odd_record(const odd *o, bytes *out)
 {
-	static const uint8_t id[LD_EVENT_ID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+	static const uint8_t id[LD_EVENT_ID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8,
+						    9, 10, 11, 12, 13, 14, 15, 16};
 	static const uint8_t person[32] = {7, 7, 7};
 	const char *platform = o->platform ? o->platform : "meituan";
 	size_t plen = o->platform_len ? o->platform_len : strlen(platform);
@@ -268,9 +269,8 @@ static void odd_record(const odd *o, bytes *out)
 	if (!o->no_event_id)
 		put_ld(&e2, 2, id, sizeof(id), 0);
 	put_var(&e3, 3 << 3, 0);
-	put_var(&e3, (uint64_t)(o->occurred_at == -1 ? 0 : o->occurred_at ? o->occurred_at
-									     : 1780000000000000LL),
-		0);
+	int64_t occurred = o->occurred_at ? o->occurred_at : 1780000000000000LL;
+	put_var(&e3, (uint64_t)(occurred == -1 ? 0 : occurred), 0);
 	append(out, o->swap_top ? e3.b : e2.b, o->swap_top ? e3.n : e2.n);
 	append(out, o->swap_top ? e2.b : e3.b, o->swap_top ? e2.n : e3.n);
 	put_var(out, 4 << 3, 0);
