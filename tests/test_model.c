@@ -1699,6 +1699,35 @@ static void test_follower_refuses_reordered_body(void **state)
 	join_case_close(&c);
 }
 
+/* The join's version (its stream's, 1) written in 2 bytes where it takes 1,
+ * the hash made over the bytes as they are: not its packing (verify would
+ * refuse the log). The strict decoding, which proves a writer's bytes
+ * canonical without packing them again, must not say so of these. */
+static void test_follower_refuses_long_varint(void **state)
+{
+	(void)state;
+	join_case c;
+	join_case_open(&c);
+	size_t n = c.n + 1, at;
+	uint8_t *b = malloc(n);
+	assert_int_equal(codec_stored_layout(c.b0, c.n, &at), 0);
+	assert_int_equal(c.b0[at - 4], 0x38); /* version (7), 1 byte, then prev_hash's key */
+	memcpy(b, c.b0, at - 2);
+	b[at - 3] |= 0x80;
+	b[at - 2] = 0x00;
+	memcpy(b + at - 1, c.b0 + at - 2, c.n - (at - 2));
+	uint8_t h[LD_HASH_LEN];
+	assert_int_equal(codec_stored_hash(b, n, h), 0);
+	memcpy(b + at + 1 + 34, h, LD_HASH_LEN);
+	Ledger__Event *back = codec_event_unpack(b, n);
+	assert_non_null(back);
+	assert_int_equal(back->version, 1);
+	codec_event_free(back);
+	expect_refused(&c, b, n, h, 0, "not its canonical packing");
+	free(b);
+	join_case_close(&c);
+}
+
 /* A second actor after the body, its 5 bytes paid for by a negative enum
  * written in 5 bytes (protobuf-c packs it in 10): as long as the event packs
  * to, so its length does not show it; refused (decoded strictly, a field
@@ -2579,6 +2608,7 @@ int main(void)
 		cmocka_unit_test(test_follower_refuses_keyed_group_altered),
 		cmocka_unit_test(test_follower_keyed_group_other_member),
 		cmocka_unit_test(test_follower_refuses_second_actor),
+		cmocka_unit_test(test_follower_refuses_long_varint),
 		cmocka_unit_test(test_follower_async_applies),
 		cmocka_unit_test_setup_teardown(test_migrates_old_formats, setup, teardown),
 		cmocka_unit_test(test_stored_bytes_canonical),
