@@ -666,9 +666,10 @@ static int model_follow(writer *w, pend *p, Ledger__Event *const *evs, ld_errinf
 }
 
 /* Another node's group: each event the next of the log, chained, its
- * content giving its hash (which its record repeats; filled: the hashes
- * were computed here from the contents, group_fill_hashes, so only the
- * chain's fields are checked, and the last hash by the caller). Its events, decoded
+ * content giving its hash, its bytes its canonical packing, its record
+ * repeating its hash (codec_follow_event, as a catch-up's pages; filled:
+ * the hashes were computed here from the contents, group_fill_hashes, so
+ * only the chain's fields are checked, and the last hash by the caller). Its events, decoded
  * once into w->follow_pool (emptied by the caller), go to *evs (an array
  * the caller frees, of the group's count). */
 static int check_blob(writer *w, const uint8_t *blob, size_t len, int filled, uint64_t *last,
