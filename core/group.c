@@ -2,6 +2,7 @@
 #include "group.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -331,23 +332,48 @@ int group_read_next(group_reader *r, const uint8_t **bytes, size_t *len, const u
 
 /* Each record of a blob (flags: none but GROUP_KEYS): fn on its record
  * head and its stored bytes' layout (codec_stored_layout). 0, or -1 if one
- * is malformed or not laid out as a writer packs. */
+ * is malformed or not laid out as a writer packs, and why (unless NULL:
+ * why_n bytes, NUL-terminated) says which. */
 static int each_laid_out(uint8_t *blob, size_t len,
 			 void (*fn)(uint8_t *rec, uint8_t *bytes, size_t prev_at, void *arg),
-			 void *arg)
+			 void *arg, char *why, size_t why_n)
 {
 	group_reader rd;
 	const uint8_t *b, *h;
 	size_t n, at;
 	int rc;
-	if (group_read_begin(&rd, blob, len) || (rd.flags & ~(GROUP_KEYS | GROUP_BARE)))
+	char ignored[8];
+	if (!why) {
+		why = ignored;
+		why_n = sizeof(ignored);
+	}
+	if (group_read_begin(&rd, blob, len)) {
+		snprintf(why, why_n, "its %zu bytes do not begin with a group's header", len);
 		return -1;
+	}
+	if (rd.flags & ~(GROUP_KEYS | GROUP_BARE)) {
+		snprintf(why, why_n, "its flags (%#x) say more than member keys", rd.flags);
+		return -1;
+	}
 	while ((rc = group_read_next(&rd, &b, &n, &h)) == 1) {
-		if (codec_stored_layout(b, n, &at))
+		if (codec_stored_layout(b, n, &at)) {
+			snprintf(why, why_n, "its event of seq %llu is not laid out as a writer packs one",
+				 (unsigned long long)(rd.first + rd.i - 1));
 			return -1;
+		}
 		fn((uint8_t *)(b - RECORD_HEAD), (uint8_t *)b, at, arg);
 	}
-	return rc == 0 ? 0 : -1;
+	if (rc == 0)
+		return 0;
+	if (rd.i < rd.count)
+		snprintf(why, why_n, "its record of seq %llu (%u of %u) runs past its end",
+			 (unsigned long long)(rd.first + rd.i), rd.i + 1, rd.count);
+	else if (rd.flags & GROUP_KEYS)
+		snprintf(why, why_n, "its key section, after its %u events, is malformed", rd.count);
+	else
+		snprintf(why, why_n, "bytes follow its %u events, and its flags say no key section",
+			 rd.count);
+	return -1;
 }
 
 static void strip_one(uint8_t *rec, uint8_t *bytes, size_t at, void *arg)
@@ -363,7 +389,7 @@ int group_strip_hashes(const uint8_t *blob, size_t len, uint8_t *out)
 	if (len < GROUP_HEADER || (get32(blob + 20) & ~GROUP_KEYS))
 		return -1;
 	memcpy(out, blob, len);
-	if (each_laid_out(out, len, strip_one, NULL))
+	if (each_laid_out(out, len, strip_one, NULL, NULL, 0))
 		return -1;
 	put32(out + 20, get32(out + 20) | GROUP_BARE);
 	return 0;
@@ -377,7 +403,8 @@ int group_is_bare(const uint8_t *blob, size_t len)
 
 typedef struct filling {
 	uint8_t prev[LD_HASH_LEN];
-	int failed;
+	uint64_t seq;   /* of the next record */
+	uint64_t failed; /* the seq of the first event that could not be hashed (0: none) */
 } filling;
 
 static void fill_one(uint8_t *rec, uint8_t *bytes, size_t at, void *arg)
@@ -386,22 +413,33 @@ static void fill_one(uint8_t *rec, uint8_t *bytes, size_t at, void *arg)
 	size_t n = get32(rec);
 	uint8_t *hash = bytes + at + LD_HASH_LEN + 2;
 	memcpy(bytes + at, f->prev, LD_HASH_LEN);
+	uint64_t seq = f->seq++;
 	if (f->failed || codec_stored_hash_at(bytes, n, at, hash)) {
-		f->failed = 1;
+		f->failed = f->failed ? f->failed : seq;
 		return;
 	}
 	memcpy(rec + 16 + LINK_LEN, hash, LD_HASH_LEN);
 	memcpy(f->prev, hash, LD_HASH_LEN);
 }
 
-int group_fill_hashes(uint8_t *blob, size_t len)
+int group_fill_hashes(uint8_t *blob, size_t len, char *why, size_t why_n)
 {
-	filling f = {{0}, 0};
-	if (!group_is_bare(blob, len))
+	filling f = {{0}, 0, 0};
+	if (!group_is_bare(blob, len)) {
+		if (why)
+			snprintf(why, why_n, "its flags do not say its hashes are left out");
 		return LD_E(INVALID_VALUE);
+	}
 	memcpy(f.prev, blob + 24, LD_HASH_LEN);
-	if (each_laid_out(blob, len, fill_one, &f) || f.failed)
+	f.seq = get64(blob + 8);
+	if (each_laid_out(blob, len, fill_one, &f, why, why_n))
 		return LD_E(INVALID_VALUE);
+	if (f.failed) {
+		if (why)
+			snprintf(why, why_n, "its event of seq %llu cannot be hashed as it is laid out",
+				 (unsigned long long)f.failed);
+		return LD_E(INVALID_VALUE);
+	}
 	put32(blob + 20, get32(blob + 20) & ~GROUP_BARE);
 	return 0;
 }

@@ -150,12 +150,14 @@ int group_key_next(group_key_reader *r, const char **member_id, const uint8_t **
  * group_is_bare: 1 if the blob has flag 4. group_fill_hashes: the hashes
  * of a bare blob computed into it, flag 4 cleared (the last one is then its
  * last record's, to be checked against the entry's); 0, or
- * LD_E(INVALID_VALUE) (not bare, malformed, or a record not laid out so). Nothing stores or loads a bare blob (group_apply
- * refuses it).
+ * LD_E(INVALID_VALUE) (not bare, malformed, or a record not laid out so),
+ * and then why (unless NULL: why_n bytes, NUL-terminated) says which: the
+ * header, the flags, the record or event of which seq, or the key section.
+ * Nothing stores or loads a bare blob (group_apply refuses it).
  */
 int group_strip_hashes(const uint8_t *blob, size_t len, uint8_t *out);
 int group_is_bare(const uint8_t *blob, size_t len);
-int group_fill_hashes(uint8_t *blob, size_t len);
+int group_fill_hashes(uint8_t *blob, size_t len, char *why, size_t why_n);
 
 /*
  * Writes a blob into the write transaction t of the log's store: each

@@ -956,10 +956,10 @@ static int fill_bare(uint8_t *blob, size_t len, int *filled, ld_errinfo *e)
 	*filled = 0;
 	if (!group_is_bare(blob, len))
 		return 0;
-	if (group_fill_hashes(blob, len)) {
+	char why[160];
+	if (group_fill_hashes(blob, len, why, sizeof(why))) {
 		ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
-			       "a replicated group without its hashes whose events are not laid "
-			       "out as a writer packs them");
+			       "a replicated group without its hashes refused: %s", why);
 		log_error("writer: %s", e->message);
 		return LD_E(CHAIN_BROKEN);
 	}

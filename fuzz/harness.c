@@ -360,7 +360,7 @@ int fuzz_wire(const uint8_t *data, size_t size)
 		uint8_t *copy = malloc(size);
 		PROPERTY(copy != NULL);
 		memcpy(copy, data, size);
-		if (group_fill_hashes(copy, size) == 0) {
+		if (group_fill_hashes(copy, size, NULL, 0) == 0) {
 			PROPERTY(!group_is_bare(copy, size));
 			fuzz_seen.groups_filled++;
 		}

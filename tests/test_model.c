@@ -966,12 +966,12 @@ static void mirror_group(void *arg, const uint8_t *blob, size_t len)
 			m->failed = 1;
 		store_abort(t);
 	}
-	if (!m->failed && (group_fill_hashes(bare, len) != 0 || memcmp(bare, blob, len) != 0 ||
+	if (!m->failed && (group_fill_hashes(bare, len, NULL, 0) != 0 || memcmp(bare, blob, len) != 0 ||
 			   (h && (!last_record_hash(bare, len, last) ||
 				  memcmp(last, want, LD_HASH_LEN) != 0))))
 		m->failed = 1;
 	/* Filled again: refused (it is no longer bare). */
-	if (!m->failed && group_fill_hashes(bare, len) != LD_E(INVALID_VALUE))
+	if (!m->failed && group_fill_hashes(bare, len, NULL, 0) != LD_E(INVALID_VALUE))
 		m->failed = 1;
 	free(bare);
 	/* With a key section (a leader's group that seals a member's data):
@@ -985,7 +985,7 @@ static void mirror_group(void *arg, const uint8_t *blob, size_t len)
 		group_seal(&g);
 		uint8_t *kb = malloc(g.len), klast[LD_HASH_LEN];
 		if (g.failed || !kb || g.len <= len || group_strip_hashes(g.buf, g.len, kb) ||
-		    group_fill_hashes(kb, g.len) || memcmp(kb, g.buf, g.len) != 0 ||
+		    group_fill_hashes(kb, g.len, NULL, 0) || memcmp(kb, g.buf, g.len) != 0 ||
 		    (h && (!last_record_hash(kb, g.len, klast) ||
 			   memcmp(klast, want, LD_HASH_LEN) != 0)))
 			m->failed = 1;
@@ -2210,7 +2210,7 @@ static void test_follower_refuses_keyed_group_altered(void **state)
 	keyed_case_close(&c);
 
 	keyed_case_open(&c);
-	keyed_refused(&c, 8, 0, 0x01, 1, LD_E(CHAIN_BROKEN), "not laid out as a writer packs");
+	keyed_refused(&c, 8, 0, 0x01, 1, LD_E(CHAIN_BROKEN), "its key section, after its 2 events, is malformed");
 	expect_nothing_written(&c, 0, 0);
 	keyed_case_close(&c);
 
