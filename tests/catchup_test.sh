@@ -7,6 +7,10 @@
 # admin over IPC:
 #   - a follower is stopped; the leader takes organisations, members and
 #     workforce estimates, entry after entry, past several markers;
+#   - restarted with its peers' client URLs behind a proxy that alters a
+#     byte of each page of records (tests/sp_tamper.py), it refuses the
+#     pages (the event no longer gives its hash), applies none of them, and
+#     counts the catch-up failed;
 #   - restarted, the follower is sent a marker ahead of its log, fetches the
 #     missing events from a peer as pages of records, checks them and
 #     applies them (its log says so), and follows the leader from there;
@@ -52,6 +56,7 @@ APPLIED_BEFORE=$(sample "$F" ledgerd_replica_applied_index)
 LAST_BEFORE=$(sample "$F" ledgerd_replica_last_index)
 
 # --- the follower misses several markers ------------------------------------
+HEAD_F=$(head_of "$F")
 stop_node "$F"
 w org add SZ --name "Suzhou" --kind federation-city --region 320500 --parent JS --at 2026-01-02
 for i in $(seq 1 12); do
@@ -81,6 +86,33 @@ WANT=$(head_of "$L")
 grep -q "replica: snapshot" "$TMPDIR/n$L.log" 2>/dev/null || true
 SNAPS=$(grep -c "catchup: fetched" "$TMPDIR/n$F.log" || true)
 expect_eq "$SNAPS" 0 "catch-ups of the follower before it restarts"
+
+# --- its peers' pages altered on the way: refused, nothing applied ----------------
+SAVED_PEERS=("${PEERS[@]}")
+PEERS=()
+TAMPER_PIDS=()
+for i in 1 2 3; do
+	url=${URLS[$i]}
+	if [ "$i" -ne "$F" ]; then
+		tp=$(free_port)
+		python3 "$ROOT/tests/sp_tamper.py" "$tp" "${CPORT[$i]}" "$TMPDIR" &
+		TAMPER_PIDS+=($!)
+		url="tcp://127.0.0.1:$tp"
+	fi
+	PEERS+=(--peer "$i,127.0.0.1:${RPORT[$i]},$url")
+done
+start "$F"
+wait_for 300 grep -q "catchup: fetching seq .* failed: the events fetched do not chain" \
+	"$TMPDIR/n$F.log" || die "node $F took pages of records altered on the way, or said nothing"
+[ -s "$TMPDIR/tampered" ] || die "the proxy altered no page of records"
+expect_eq "$(head_of "$F")" "$HEAD_F" "node $F's head after refusing the altered pages"
+scrape "$F"
+[ "$(sample "$F" 'ledgerd_replica_catchups_total{result="failed"}')" -ge 1 ] ||
+	die "node $F's metrics count no failed catch-up"
+stop_node "$F"
+kill "${TAMPER_PIDS[@]}" 2>/dev/null || true
+wait "${TAMPER_PIDS[@]}" 2>/dev/null || true
+PEERS=("${SAVED_PEERS[@]}")
 
 # --- restarted, it catches up through the marker --------------------------------
 start "$F"

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""sp_tamper.py — a TCP proxy in front of a ledgerd client URL that alters the
+pages of records it forwards, for catchup_test.sh: a peer whose answers are
+changed on the way.
+
+    sp_tamper.py LISTEN_PORT TARGET_PORT DIR
+
+Forwards every connection made to 127.0.0.1:LISTEN_PORT to
+127.0.0.1:TARGET_PORT, byte for byte, except in the answers: it reads them
+as the SP protocol over TCP frames them (an 8-byte header, then messages with
+a 64-bit big-endian length), and in a message that holds a group of records
+(core/group.h: "LDGROUP1", a 56-byte header, then records whose first 64
+bytes are their head) it flips the bits of one byte inside the first event's
+stored bytes. The message keeps its length, so the Response still decodes;
+only the event is no longer what was hashed. Each altered message adds a
+line to DIR/tampered. Runs until killed.
+"""
+import os
+import socket
+import struct
+import sys
+import threading
+
+GROUP_HEADER, RECORD_HEAD = 56, 64
+EVENT_OFFSET = 12  # into the first event's stored bytes
+
+
+def read_exact(s, n):
+    b = b""
+    while len(b) < n:
+        chunk = s.recv(n - len(b))
+        if not chunk:
+            raise EOFError
+        b += chunk
+    return b
+
+
+def tamper(body, log):
+    at = body.find(b"LDGROUP1")
+    if at < 0 or len(body) < at + GROUP_HEADER + RECORD_HEAD + EVENT_OFFSET + 1:
+        return body
+    i = at + GROUP_HEADER + RECORD_HEAD + EVENT_OFFSET
+    with open(log, "a") as f:
+        f.write("altered byte %d of a %d-byte answer\n" % (i, len(body)))
+    return body[:i] + bytes([body[i] ^ 0x5A]) + body[i + 1:]
+
+
+def upstream(client, server):
+    try:
+        while True:
+            data = client.recv(65536)
+            if not data:
+                break
+            server.sendall(data)
+    except OSError:
+        pass
+    for s in (client, server):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def downstream(server, client, log):
+    try:
+        client.sendall(read_exact(server, 8))  # the SP header
+        while True:
+            n = struct.unpack(">Q", read_exact(server, 8))[0]
+            body = tamper(read_exact(server, n), log)
+            client.sendall(struct.pack(">Q", n) + body)
+    except (OSError, EOFError):
+        pass
+    for s in (client, server):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def main():
+    listen_port, target_port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    log = os.path.join(out, "tampered")
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", listen_port))
+    ls.listen(16)
+    while True:
+        client, _ = ls.accept()
+        try:
+            server = socket.create_connection(("127.0.0.1", target_port))
+        except OSError:
+            client.close()
+            continue
+        threading.Thread(target=upstream, args=(client, server), daemon=True).start()
+        threading.Thread(target=downstream, args=(server, client, log), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
