@@ -45,6 +45,14 @@ def tamper(body, log):
     return body[:i] + bytes([body[i] ^ 0x5A]) + body[i + 1:]
 
 
+def shut(*socks):
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 def upstream(client, server):
     try:
         while True:
@@ -54,11 +62,7 @@ def upstream(client, server):
             server.sendall(data)
     except OSError:
         pass
-    for s in (client, server):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    shut(client, server)
 
 
 def downstream(server, client, log):
@@ -70,11 +74,7 @@ def downstream(server, client, log):
             client.sendall(struct.pack(">Q", n) + body)
     except (OSError, EOFError):
         pass
-    for s in (client, server):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    shut(client, server)
 
 
 def main():
