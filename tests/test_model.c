@@ -2261,6 +2261,36 @@ static void test_follower_keyed_group_other_member(void **state)
 	keyed_case_close(&c);
 }
 
+/* A leader's MemberForgotten, its link altered: the follower refuses the
+ * group once its write model took the event (derived_same), and the
+ * member's key, which a forget destroys, is still in its keystore: nothing
+ * irreversible is done for a group not yet checked whole. */
+static void test_follower_refused_forget_keeps_key(void **state)
+{
+	(void)state;
+	keyed_case c;
+	keyed_case_open(&c);
+	keyed_follow(&c, c.g, c.glen, 1, 0, NULL);
+	expect_key(&c, "RK1", NULL);
+	Ledger__Event *ev = forget("RK1");
+	static pending p;
+	submit(&c.l, &p, &ev, 1);
+	await(&p);
+	assert_int_equal(p.r.status, 0);
+	assert_int_equal(p.items[0].code, 0);
+	group og, ng;
+	group_init(&og);
+	assert_int_equal(group_load(&og, c.cap.blob[c.cap.n - 1], c.cap.len[c.cap.n - 1]), 0);
+	assert_int_equal(og.n, 1);
+	remake(&og, &(alter){.at = 0, .bump = 1}, &ng);
+	keyed_follow(&c, ng.buf, ng.len, 1, LD_E(CHAIN_BROKEN), "another stream link");
+	uint8_t k[LD_SECRET_LEN];
+	assert_int_equal(keystore_get(c.fk, "RK1", k), 0);
+	group_free(&ng);
+	group_free(&og);
+	keyed_case_close(&c);
+}
+
 /* Intact entries handed over one after the other come out as the leader's
  * log: the follower's head and hash are the leader's. */
 static void test_follower_async_applies(void **state)
@@ -2607,6 +2637,7 @@ int main(void)
 		cmocka_unit_test(test_follower_takes_keyed_group),
 		cmocka_unit_test(test_follower_refuses_keyed_group_altered),
 		cmocka_unit_test(test_follower_keyed_group_other_member),
+		cmocka_unit_test(test_follower_refused_forget_keeps_key),
 		cmocka_unit_test(test_follower_refuses_second_actor),
 		cmocka_unit_test(test_follower_refuses_long_varint),
 		cmocka_unit_test(test_follower_async_applies),
