@@ -857,30 +857,27 @@ static int follow_one(writer *w, uint64_t index, const uint8_t *blob, size_t len
 		goto out;
 	}
 	group_drop_keys(&p->g); /* the store and on_group never see a key */
-	/* The model follows, as the leader's did; the store after. */
+	/* The model follows, as the leader's did; the store after. Forgotten
+	 * members' keys are destroyed only then, the group checked whole (the
+	 * model's derivations last): a group refused destroys nothing. */
 	if ((rc = model_follow(w, p, evs, e))) {
 		log_error("writer: the write model does not take the replicated events: %s",
 			  e->message[0] ? e->message : ld_strerror(rc));
 		if (rc != LD_E(CHAIN_BROKEN)) /* a fork halts; the rest stops the node */
 			rc = LD_E(STORAGE);
-		/* The model holds the group's events before the one that failed
-		 * (they are not taken back): no snapshot of it, and nothing more
-		 * is decided here; a restart loads it again from the log. */
-		pthread_mutex_lock(&w->lock);
-		w->broken = 1;
-		pthread_mutex_unlock(&w->lock);
-		goto out;
-	}
-	/* Forgotten members' keys destroyed only once the group is checked
-	 * whole (the model's derivations last): a group refused destroys
-	 * nothing. The model took it: a failure here leaves it broken. */
-	if ((rc = forget_keys(w, evs, p->g.n))) {
+	} else if ((rc = forget_keys(w, evs, p->g.n))) {
 		ld_errinfo_set(e, LD_E(STORAGE), NULL,
 			       "a replicated group from seq %llu not applied: the keys of the "
 			       "members it forgets not destroyed: %s",
 			       (unsigned long long)p->g.first, ld_strerror(rc));
 		log_error("writer: %s", e->message);
 		rc = LD_E(STORAGE);
+	}
+	if (rc) {
+		/* The model holds the group's events, or those before the one
+		 * that failed (they are not taken back): no snapshot of it, and
+		 * nothing more is decided here; a restart loads it again from
+		 * the log. */
 		pthread_mutex_lock(&w->lock);
 		w->broken = 1;
 		pthread_mutex_unlock(&w->lock);

@@ -1667,6 +1667,26 @@ static uint8_t *hashed_packing(Ledger__Event *ev, uint8_t h[LD_HASH_LEN], size_t
 	return b;
 }
 
+/* Stored bytes b (n) altered by hand, hashed as they now are into h and
+ * the hash written in its place (where codec_stored_layout finds it): the
+ * follower's hash check passes them, and what refuses them is the check a
+ * test is about. */
+static void hash_in_place(uint8_t *b, size_t n, uint8_t h[LD_HASH_LEN])
+{
+	size_t at;
+	assert_int_equal(codec_stored_layout(b, n, &at), 0);
+	assert_int_equal(codec_stored_hash(b, n, h), 0);
+	memcpy(b + at + LD_HASH_LEN + 2, h, LD_HASH_LEN);
+}
+
+/* The join's event, decoded (codec_event_free). */
+static Ledger__Event *join_event(const join_case *c)
+{
+	Ledger__Event *ev = codec_event_unpack(c->b0, c->n);
+	assert_non_null(ev);
+	return ev;
+}
+
 /* The join's body with its first two fields swapped (same length, the same
  * event decoded), hashed as the bytes are: not the event's packing, which
  * `verify` hashes; refused (it was taken when only 1 event in 16 was packed
@@ -1692,8 +1712,7 @@ static void test_follower_refuses_reordered_body(void **state)
 	memcpy(tmp + l2, b + in, l1);
 	memcpy(b + in, tmp, l1 + l2);
 	uint8_t h[LD_HASH_LEN];
-	assert_int_equal(codec_stored_hash(b, n, h), 0);
-	memcpy(b + at + 34, h, LD_HASH_LEN);
+	hash_in_place(b, n, h);
 	expect_refused(&c, b, n, h, 0, "not its canonical packing");
 	free(b);
 	join_case_close(&c);
@@ -1717,8 +1736,7 @@ static void test_follower_refuses_long_varint(void **state)
 	b[at - 2] = 0x00;
 	memcpy(b + at - 1, c.b0 + at - 2, c.n - (at - 2));
 	uint8_t h[LD_HASH_LEN];
-	assert_int_equal(codec_stored_hash(b, n, h), 0);
-	memcpy(b + at + 1 + 34, h, LD_HASH_LEN);
+	hash_in_place(b, n, h);
 	Ledger__Event *back = codec_event_unpack(b, n);
 	assert_non_null(back);
 	assert_int_equal(back->version, 1);
@@ -1737,8 +1755,7 @@ static void test_follower_refuses_second_actor(void **state)
 	(void)state;
 	join_case c;
 	join_case_open(&c);
-	Ledger__Event *ev = codec_event_unpack(c.b0, c.n);
-	assert_non_null(ev);
+	Ledger__Event *ev = join_event(&c);
 	char *actor = ev->actor;
 	ev->actor = (char *)"abc";
 	ev->member_joined->worker_group = (Ledger__WorkerGroup)-1;
@@ -1760,8 +1777,7 @@ static void test_follower_refuses_second_actor(void **state)
 	b[body + 2] -= 5;
 	memcpy(b + m - 5, "\x2a\x03xyz", 5); /* actor "xyz" after the body */
 	uint8_t h[LD_HASH_LEN];
-	assert_int_equal(codec_stored_hash(b, m, h), 0);
-	memcpy(b + at + 34, h, LD_HASH_LEN);
+	hash_in_place(b, m, h);
 	Ledger__Event *back = codec_event_unpack(b, m);
 	assert_non_null(back);
 	/* As long as its event packs to: its length alone would pass it. */
@@ -1854,8 +1870,7 @@ static void test_follower_refused_takes_no_due_snapshot(void **state)
 
 	/* RV9: the join's event made another member's (another person, event
 	 * id and stream), hashed and packed as a writer does. */
-	Ledger__Event *ev = codec_event_unpack(c.b0, c.n);
-	assert_non_null(ev);
+	Ledger__Event *ev = join_event(&c);
 	char stream[LD_STREAM_MAX], *member = ev->member_joined->member_id, *was = ev->stream;
 	ev->member_joined->member_id = (char *)"RV9";
 	ev->member_joined->person_hash.data[0] ^= 1;
@@ -1905,8 +1920,7 @@ static void test_follower_refuses_no_event_id(void **state)
 	(void)state;
 	join_case c;
 	join_case_open(&c);
-	Ledger__Event *ev = codec_event_unpack(c.b0, c.n);
-	assert_non_null(ev);
+	Ledger__Event *ev = join_event(&c);
 	ev->has_event_id = 0;
 	ev->event_id.len = 0;
 	uint8_t h[LD_HASH_LEN];
