@@ -731,8 +731,9 @@ int keystore_wrap_into(keystore *k, group *g, const char *member_id)
 	return rc == LD_E(NOT_FOUND) || rc == LD_E(INVALID_VALUE) ? 0 : rc;
 }
 
-struct many_keys {
-	size_t n;
+struct keystore_keys {
+	uint64_t first; /* the group's first seq, for the log */
+	size_t n, cap;  /* keys unwrapped; room (wiped whole when freed) */
 	char (*ids)[LD_ID_MAX + 1];
 	uint8_t (*keys)[LD_SECRET_LEN];
 };
@@ -742,7 +743,7 @@ struct many_keys {
  * said in the log (keystore.h). */
 static int fill_many(store_txn *t, void *arg)
 {
-	const struct many_keys *m = arg;
+	const keystore_keys *m = arg;
 	size_t put = 0;
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < m->n; i++) {
@@ -766,12 +767,23 @@ static int fill_many(store_txn *t, void *arg)
 	return rc ? rc : put ? 0 : 1;
 }
 
-int keystore_adopt(keystore *k, const group *g, ld_errinfo *e)
+void keystore_keys_free(keystore_keys *m)
+{
+	if (!m)
+		return;
+	if (m->keys)
+		ld_wipe(m->keys, m->cap * sizeof(*m->keys));
+	free(m->ids);
+	free(m->keys);
+	free(m);
+}
+
+int keystore_unwrap_group(keystore *k, const group *g, keystore_keys **out, ld_errinfo *e)
 {
 	group_key_reader r;
 	const char *id;
 	const uint8_t *wrapped;
-	int rc;
+	*out = NULL;
 	group_keys_begin(&r, g);
 	if (r.count == 0)
 		return 0;
@@ -781,13 +793,18 @@ int keystore_adopt(keystore *k, const group *g, ld_errinfo *e)
 				      "the leader's cluster key, and this node has none: give "
 				      "every node the same cluster_key (--cluster-key FILE)",
 				      (unsigned long long)r.first);
-	char(*ids)[LD_ID_MAX + 1] = malloc(r.count * sizeof(*ids));
-	uint8_t(*keys)[LD_SECRET_LEN] = malloc(r.count * sizeof(*keys));
-	size_t n = 0;
-	rc = ids && keys ? 0 : ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	keystore_keys *m = calloc(1, sizeof(*m));
+	if (m) {
+		m->first = r.first;
+		m->ids = malloc(r.count * sizeof(*m->ids));
+		m->keys = malloc(r.count * sizeof(*m->keys));
+		m->cap = m->keys ? r.count : 0;
+	}
+	int rc = m && m->ids && m->keys ? 0
+					: ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	while (rc == 0 && (rc = group_key_next(&r, &id, &wrapped)) == 1) {
-		snprintf(ids[n], sizeof(ids[n]), "%s", id);
-		if (keystore_key_unwrap(k->kek, r.first, id, wrapped, keys[n]) != 0)
+		snprintf(m->ids[m->n], sizeof(m->ids[m->n]), "%s", id);
+		if (keystore_key_unwrap(k->kek, r.first, id, wrapped, m->keys[m->n]) != 0)
 			rc = ld_errinfo_set(
 			    e, LD_E(KEYSTORE), NULL,
 			    "the key of member '%s' in the group from seq %llu does not open with "
@@ -795,26 +812,39 @@ int keystore_adopt(keystore *k, const group *g, ld_errinfo *e)
 			    "cluster_key file, or the group was altered; nothing of it is stored",
 			    id, (unsigned long long)r.first, k->fingerprint);
 		else
-			n++, rc = 0;
+			m->n++, rc = 0;
 	}
 	if (rc < 0 && !e->code)
 		ld_errinfo_set(e, LD_E(KEYSTORE), NULL, "a malformed key section");
-	if (rc == 0) {
-		struct many_keys m = {n, ids, keys};
-		pthread_rwlock_wrlock(&k->lock);
-		rc = ks_write(k, fill_many, &m);
-		pthread_rwlock_unlock(&k->lock);
-		rc = rc == 1 ? 0 : rc;
-		if (rc)
-			ld_errinfo_set(e, rc, NULL,
-				       "unable to store the member keys of the group from seq %llu "
-				       "in '%s'%s",
-				       (unsigned long long)r.first, k->dir,
-				       rc == LD_E(DISK_FULL) ? ": the disk is full" : "");
+	if (rc) {
+		keystore_keys_free(m);
+		return e->code ? e->code : LD_E(KEYSTORE);
 	}
-	if (keys)
-		ld_wipe(keys, r.count * sizeof(*keys));
-	free(ids);
-	free(keys);
-	return rc < 0 ? (e->code ? e->code : LD_E(KEYSTORE)) : 0;
+	*out = m;
+	return 0;
+}
+
+int keystore_store_keys(keystore *k, const keystore_keys *m, ld_errinfo *e)
+{
+	if (!m || !m->n)
+		return 0;
+	pthread_rwlock_wrlock(&k->lock);
+	int rc = ks_write(k, fill_many, (void *)m);
+	pthread_rwlock_unlock(&k->lock);
+	if (rc == 1 || rc == 0)
+		return 0;
+	return ld_errinfo_set(e, rc, NULL,
+			      "unable to store the member keys of the group from seq %llu in '%s'%s",
+			      (unsigned long long)m->first, k->dir,
+			      rc == LD_E(DISK_FULL) ? ": the disk is full" : "");
+}
+
+int keystore_adopt(keystore *k, const group *g, ld_errinfo *e)
+{
+	keystore_keys *m;
+	int rc = keystore_unwrap_group(k, g, &m, e);
+	if (rc == 0)
+		rc = keystore_store_keys(k, m, e);
+	keystore_keys_free(m);
+	return rc;
 }

@@ -171,10 +171,23 @@ int keystore_wrap(keystore *k, uint64_t first, const char *member_id,
  * records for a node catching up use it. */
 int keystore_wrap_into(keystore *k, struct group *g, const char *member_id);
 /* Every key of the key section of g (loaded by group_load: core/group.h)
- * unwrapped, then stored in one synced commit. 0 (also without a section),
- * or (nothing stored) LD_E(KEYSTORE) with e saying why: the group carries
- * keys and this node has no cluster key, a key does not open (another
- * cluster key, or altered bytes), a malformed section; LD_E(DISK_FULL). */
+ * unwrapped into *out, nothing stored: a follower checks the keys before
+ * its write model takes the group, and stores them (keystore_store_keys)
+ * only once the group is checked whole, before its events are stored. 0
+ * with *out (NULL without a section), or LD_E(KEYSTORE) with e saying why:
+ * the group carries keys and this node has no cluster key, a key does not
+ * open (another cluster key, or altered bytes), a malformed section;
+ * LD_E(INTERNAL) out of memory. keystore_keys_free wipes the keys (NULL:
+ * nothing). */
+typedef struct keystore_keys keystore_keys;
+int keystore_unwrap_group(keystore *k, const struct group *g, keystore_keys **out,
+			  ld_errinfo *e);
+void keystore_keys_free(keystore_keys *keys);
+/* The keys unwrapped stored in one synced commit (a key here and other is
+ * replaced: above). 0 (also for NULL, or when every one is here already),
+ * or LD_E(DISK_FULL) / LD_E(KEYSTORE) with e saying why. */
+int keystore_store_keys(keystore *k, const keystore_keys *keys, ld_errinfo *e);
+/* Both: unwrapped, then stored; nothing stored when one does not open. */
 int keystore_adopt(keystore *k, const struct group *g, ld_errinfo *e);
 
 #endif

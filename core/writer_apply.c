@@ -828,6 +828,7 @@ static int follow_one(writer *w, uint64_t index, const uint8_t *blob, size_t len
 	int64_t recorded_at = w->recorded_at;
 	Ledger__Event **evs = NULL;
 	pend *p = NULL;
+	keystore_keys *keys = NULL;
 	int rc = check_blob(w, blob, len, filled, &last, hash, &recorded_at, &evs, e);
 	if (rc == 0 && last_hash && memcmp(hash, last_hash, LD_HASH_LEN) != 0)
 		rc = ld_errinfo_set(e, LD_E(CHAIN_BROKEN), NULL,
@@ -848,23 +849,29 @@ static int follow_one(writer *w, uint64_t index, const uint8_t *blob, size_t len
 	p->last = last;
 	memcpy(p->hash, hash, LD_HASH_LEN);
 	p->recorded_at = recorded_at;
-	/* The members' keys the leader sent, stored (synced) before the events
+	/* The members' keys the leader sent, unwrapped (checked) now and
+	 * stored (synced) once the group is checked whole, before its events
 	 * are (pdata, docs/REPLICATION.md "Personal data across nodes"). */
-	if (w->keys && (rc = keystore_adopt(w->keys, &p->g, e))) {
+	if (w->keys && (rc = keystore_unwrap_group(w->keys, &p->g, &keys, e))) {
 		log_error("writer: a replicated group from seq %llu not applied: %s; this node "
 			  "stops",
 			  (unsigned long long)p->g.first, e->message);
 		goto out;
 	}
 	group_drop_keys(&p->g); /* the store and on_group never see a key */
-	/* The model follows, as the leader's did; the store after. Forgotten
-	 * members' keys are destroyed only then, the group checked whole (the
-	 * model's derivations last): a group refused destroys nothing. */
+	/* The model follows, as the leader's did; the store after. The keys
+	 * are stored, and forgotten members' keys destroyed, only then, the
+	 * group checked whole (the model's derivations last): a group refused
+	 * changes no key. */
 	if ((rc = model_follow(w, p, evs, e))) {
 		log_error("writer: the write model does not take the replicated events: %s",
 			  e->message[0] ? e->message : ld_strerror(rc));
 		if (rc != LD_E(CHAIN_BROKEN)) /* a fork halts; the rest stops the node */
 			rc = LD_E(STORAGE);
+	} else if ((rc = keystore_store_keys(w->keys, keys, e))) {
+		log_error("writer: a replicated group from seq %llu not applied: %s",
+			  (unsigned long long)p->g.first, e->message);
+		rc = LD_E(STORAGE);
 	} else if ((rc = forget_keys(w, evs, p->g.n))) {
 		ld_errinfo_set(e, LD_E(STORAGE), NULL,
 			       "a replicated group from seq %llu not applied: the keys of the "
@@ -884,6 +891,7 @@ static int follow_one(writer *w, uint64_t index, const uint8_t *blob, size_t len
 		goto out;
 	}
 	free(evs);
+	keystore_keys_free(keys);
 	codec_pool_trim(&w->follow_pool, FOLLOW_POOL_KEEP);
 	pthread_mutex_lock(&w->lock);
 	wr_pend_queue(w, p);
@@ -894,6 +902,7 @@ static int follow_one(writer *w, uint64_t index, const uint8_t *blob, size_t len
 	return 0;
 out:
 	free(evs);
+	keystore_keys_free(keys);
 	codec_pool_trim(&w->follow_pool, FOLLOW_POOL_KEEP);
 	if (p)
 		wr_pend_free(p);
