@@ -15,6 +15,7 @@
 #define LD_BENCH_H
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -307,6 +308,59 @@ BENCH_FN stats stats_of(double *v, size_t n)
 	s.max = v[n - 1];
 	s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 	return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* The start gate                                                      */
+/* ------------------------------------------------------------------ */
+
+/* Where the threads of a run wait until every one is ready (connected),
+ * so that none is timed while the others connect. */
+typedef struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned ready; /* threads waiting at the gate */
+	int open;       /* the gate is open: go */
+	int abort;      /* ... but the run is off */
+} gate;
+
+BENCH_FN void gate_init(gate *g)
+{
+	memset(g, 0, sizeof(*g));
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cv, NULL);
+}
+
+BENCH_FN void gate_destroy(gate *g)
+{
+	pthread_mutex_destroy(&g->mu);
+	pthread_cond_destroy(&g->cv);
+}
+
+/* A thread's side: waits until the gate opens; nonzero if the run is off. */
+BENCH_FN int gate_wait(gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->ready++;
+	pthread_cond_broadcast(&g->cv);
+	while (!g->open)
+		pthread_cond_wait(&g->cv, &g->mu);
+	int abort_run = g->abort;
+	pthread_mutex_unlock(&g->mu);
+	return abort_run;
+}
+
+/* The driver's side: waits until n threads are ready, then opens the gate
+ * (abort_run: telling them the run is off, when not all could start). */
+BENCH_FN void gate_open(gate *g, unsigned n, int abort_run)
+{
+	pthread_mutex_lock(&g->mu);
+	while (g->ready < n)
+		pthread_cond_wait(&g->cv, &g->mu);
+	g->open = 1;
+	g->abort = abort_run;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
 }
 
 /* ------------------------------------------------------------------ */

@@ -106,13 +106,10 @@ typedef struct bench_opts {
 #define N_CODES 64
 
 /* What every client thread of a run shares: the start gate and the first
- * message of each error code seen. */
+ * message of each error code seen. The gate's lock and condition also
+ * guard first[] and finished. */
 typedef struct run_shared {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	unsigned ready;    /* threads waiting at the gate */
-	int open;          /* the gate is open: go */
-	int abort;         /* ... but the run is off */
+	gate g;
 	int64_t max_ns;    /* per-thread time limit, 0 = none */
 	unsigned finished; /* asynchronous clients done */
 	char *first[N_CODES];
@@ -139,7 +136,7 @@ __attribute__((format(printf, 3, 4))) static void note_error(run_shared *sh, int
 		code = -code;
 	if (code >= N_CODES)
 		code = N_CODES - 1;
-	pthread_mutex_lock(&sh->mu);
+	pthread_mutex_lock(&sh->g.mu);
 	if (!sh->first[code]) {
 		va_list ap;
 		va_start(ap, fmt);
@@ -147,7 +144,7 @@ __attribute__((format(printf, 3, 4))) static void note_error(run_shared *sh, int
 		va_end(ap);
 		sh->first[code] = strdup(buf);
 	}
-	pthread_mutex_unlock(&sh->mu);
+	pthread_mutex_unlock(&sh->g.mu);
 }
 
 /* The member or organisation an event is about, for error messages. */
@@ -230,37 +227,17 @@ static void tally_answer(tally *t, run_shared *sh, const Ledger__Response *resp,
 
 /* Waits at the start gate; returns nonzero if the run was called off. The
  * thread's time limit starts when the gate opens. */
-static int gate_wait(run_shared *sh, int64_t *deadline)
+static int start_wait(run_shared *sh, int64_t *deadline)
 {
-	pthread_mutex_lock(&sh->mu);
-	sh->ready++;
-	pthread_cond_broadcast(&sh->cv);
-	while (!sh->open)
-		pthread_cond_wait(&sh->cv, &sh->mu);
-	int abort = sh->abort;
-	pthread_mutex_unlock(&sh->mu);
+	int abort_run = gate_wait(&sh->g);
 	*deadline = sh->max_ns ? mono_ns() + sh->max_ns : 0;
-	return abort;
-}
-
-/* Main side of the gate: waits until `nthreads` threads are ready, then
- * opens it (abort: tells them to give up). */
-static void gate_open(run_shared *sh, unsigned nthreads, int abort)
-{
-	pthread_mutex_lock(&sh->mu);
-	while (sh->ready < nthreads)
-		pthread_cond_wait(&sh->cv, &sh->mu);
-	sh->open = 1;
-	sh->abort = abort;
-	pthread_cond_broadcast(&sh->cv);
-	pthread_mutex_unlock(&sh->mu);
+	return abort_run;
 }
 
 static void shared_init(run_shared *sh, double max_seconds)
 {
 	memset(sh, 0, sizeof(*sh));
-	pthread_mutex_init(&sh->mu, NULL);
-	pthread_cond_init(&sh->cv, NULL);
+	gate_init(&sh->g);
 	sh->max_ns = max_seconds > 0 ? (int64_t)(max_seconds * 1e9) : 0;
 }
 
@@ -268,8 +245,7 @@ static void shared_destroy(run_shared *sh)
 {
 	for (int i = 0; i < N_CODES; i++)
 		free(sh->first[i]);
-	pthread_mutex_destroy(&sh->mu);
-	pthread_cond_destroy(&sh->cv);
+	gate_destroy(&sh->g);
 }
 
 /* ------------------------------------------------------------------ */
@@ -315,7 +291,7 @@ static void *batch_worker(void *arg)
 		for (size_t b = 0; b < w->nreq; b++)
 			w->t.failed += w->reqs[b].n;
 	}
-	if (gate_wait(w->sh, &deadline) || nrv)
+	if (start_wait(w->sh, &deadline) || nrv)
 		goto out;
 	for (size_t b = 0; b < w->nreq; b++) {
 		const packed_req *pr = &w->reqs[b];
@@ -384,7 +360,7 @@ static void *single_worker(void *arg)
 		note_error(w->sh, rc, "cannot reach '%s': %s", w->o->url, e.message);
 		w->t.failed += w->n;
 	}
-	if (gate_wait(w->sh, &deadline) || rc)
+	if (start_wait(w->sh, &deadline) || rc)
 		goto out;
 	for (size_t i = 0; i < w->n; i++) {
 		if (deadline && mono_ns() > deadline) {
@@ -445,10 +421,10 @@ typedef struct aclient {
 /* Marks c done and wakes the driver. */
 static void aclient_finish(aclient *c)
 {
-	pthread_mutex_lock(&c->sh->mu);
+	pthread_mutex_lock(&c->sh->g.mu);
 	c->sh->finished++;
-	pthread_cond_broadcast(&c->sh->cv);
-	pthread_mutex_unlock(&c->sh->mu);
+	pthread_cond_broadcast(&c->sh->g.cv);
+	pthread_mutex_unlock(&c->sh->g.mu);
 }
 
 /* Counts request `next` as failed with an NNG error and finishes c. */
@@ -591,10 +567,10 @@ static void aclients_run(aclient *cs, unsigned n, run_shared *sh, double *second
 		cs[i].deadline = sh->max_ns ? t0 + sh->max_ns : 0;
 		aclient_next(&cs[i]);
 	}
-	pthread_mutex_lock(&sh->mu);
+	pthread_mutex_lock(&sh->g.mu);
 	while (sh->finished < n)
-		pthread_cond_wait(&sh->cv, &sh->mu);
-	pthread_mutex_unlock(&sh->mu);
+		pthread_cond_wait(&sh->g.cv, &sh->g.mu);
+	pthread_mutex_unlock(&sh->g.mu);
 	*seconds = (double)(mono_ns() - t0) / 1e9;
 }
 
@@ -748,7 +724,7 @@ static int run_clients(const bench_opts *o, worker *ws, unsigned parts, run_shar
 		                   o->wl == WL_BATCH ? batch_worker : single_worker,
 		                   &ws[created]) != 0)
 			break;
-	gate_open(sh, created, created != parts);
+	gate_open(&sh->g, created, created != parts);
 	t0 = mono_ns();
 	for (unsigned p = 0; p < created; p++)
 		pthread_join(ws[p].tid, NULL);
@@ -1230,7 +1206,7 @@ static void *rtt_client(void *arg)
 	    (nrv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000)) != 0 ||
 	    (nrv = nng_dial(s, w->url, NULL, 0)) != 0)
 		w->failed = 1;
-	if (gate_wait(w->sh, &deadline) || w->failed)
+	if (start_wait(w->sh, &deadline) || w->failed)
 		goto out;
 	for (; w->done < w->ops; w->done++) {
 		void *ans = NULL;
@@ -1334,7 +1310,7 @@ static int nng_ceiling(const uint8_t *msg, size_t len, unsigned clients, size_t 
 	for (created = 0; created < clients; created++)
 		if (pthread_create(&ws[created].tid, NULL, rtt_client, &ws[created]) != 0)
 			break;
-	gate_open(&sh, created, created != clients);
+	gate_open(&sh.g, created, created != clients);
 	int64_t t0 = mono_ns();
 	for (unsigned i = 0; i < created; i++)
 		pthread_join(ws[i].tid, NULL);

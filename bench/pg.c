@@ -269,12 +269,12 @@ static void run_batches(client *cl)
 	PQexitPipelineMode(cl->conn);
 }
 
-static pthread_barrier_t gate;
+static pthread_barrier_t start_barrier; /* the clients start together */
 
 static void *client_main(void *arg)
 {
 	client *cl = arg;
-	pthread_barrier_wait(&gate);
+	pthread_barrier_wait(&start_barrier);
 	if (cl->o->wl == PW_BATCH)
 		run_batches(cl);
 	else
@@ -455,18 +455,18 @@ static int one_run(const pg_opts *o, PGconn *admin, unsigned run, double *eps, r
 	disk_open(&dm, o->disk_dir);
 	double d0 = o->disk_dir && exec_ok(admin, "CHECKPOINT") ? disk_written(&dm) : -1;
 	double w0 = wal_lsn(admin);
-	pthread_barrier_init(&gate, NULL, parts + 1);
+	pthread_barrier_init(&start_barrier, NULL, parts + 1);
 	for (unsigned p = 0; p < parts; p++)
 		pthread_create(&cls[p].th, NULL, client_main, &cls[p]);
 	int64_t t0 = mono_ns();
 	int64_t deadline = o->max_seconds > 0 ? t0 + (int64_t)(o->max_seconds * 1e9) : 0;
 	for (unsigned p = 0; p < parts; p++)
 		cls[p].deadline_ns = deadline;
-	pthread_barrier_wait(&gate);
+	pthread_barrier_wait(&start_barrier);
 	for (unsigned p = 0; p < parts; p++)
 		pthread_join(cls[p].th, NULL);
 	double secs = (double)(mono_ns() - t0) / 1e9;
-	pthread_barrier_destroy(&gate);
+	pthread_barrier_destroy(&start_barrier);
 	uint64_t sent = 0, ok = 0, failed = 0;
 	int truncated = 0;
 	for (unsigned p = 0; p < parts; p++) {

@@ -224,54 +224,6 @@ static void errs_print(const errs *e, const char *what)
 		       e->first);
 }
 
-/* Where the threads of a run wait until every one is ready, so that none
- * is timed while the others connect. */
-typedef struct gate {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	unsigned ready;
-	int open, abort;
-} gate;
-
-static void gate_init(gate *g)
-{
-	memset(g, 0, sizeof(*g));
-	pthread_mutex_init(&g->mu, NULL);
-	pthread_cond_init(&g->cv, NULL);
-}
-
-static void gate_destroy(gate *g)
-{
-	pthread_mutex_destroy(&g->mu);
-	pthread_cond_destroy(&g->cv);
-}
-
-/* A thread's side: waits until the gate opens; nonzero if the run is off. */
-static int gate_wait(gate *g)
-{
-	pthread_mutex_lock(&g->mu);
-	g->ready++;
-	pthread_cond_broadcast(&g->cv);
-	while (!g->open)
-		pthread_cond_wait(&g->cv, &g->mu);
-	int abort_run = g->abort;
-	pthread_mutex_unlock(&g->mu);
-	return abort_run;
-}
-
-/* The driver's side: waits until n threads are ready, then opens the gate
- * (abort_run: telling them the run is off, when not all could start). */
-static void gate_open(gate *g, unsigned n, int abort_run)
-{
-	pthread_mutex_lock(&g->mu);
-	while (g->ready < n)
-		pthread_cond_wait(&g->cv, &g->mu);
-	g->open = 1;
-	g->abort = abort_run;
-	pthread_cond_broadcast(&g->cv);
-	pthread_mutex_unlock(&g->mu);
-}
-
 /* Sleeps until the monotonic time t (ns). */
 static void sleep_until(int64_t t)
 {
