@@ -14,6 +14,7 @@
 #ifndef LD_BENCH_H
 #define LD_BENCH_H
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -308,6 +309,33 @@ BENCH_FN stats stats_of(double *v, size_t n)
 	s.max = v[n - 1];
 	s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 	return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* Command lines                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Parses the non-negative integer s of option opt; on garbage says so as
+ * program prog and exits with status 2 (bad usage). */
+BENCH_FN unsigned long long parse_num(const char *prog, const char *opt, const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-') {
+		fprintf(stderr, "%s: %s wants a non-negative integer, not '%s'\n", prog, opt, s);
+		exit(2);
+	}
+	return v;
+}
+
+/* The index of name among names[0..n-1]; -1 if it is not one (or NULL). */
+BENCH_FN int name_index(const char *const *names, int n, const char *name)
+{
+	for (int i = 0; name && i < n; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	return -1;
 }
 
 /* ------------------------------------------------------------------ */

@@ -1558,19 +1558,6 @@ static void usage(FILE *f)
 	    LDC_DEFAULT_URL);
 }
 
-/* Parses a non-negative integer option; exits with usage on garbage. */
-static unsigned long long parse_num(const char *opt, const char *s)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-') {
-		fprintf(stderr, "ingest: %s wants a non-negative integer, not '%s'\n", opt, s);
-		exit(2);
-	}
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1618,22 +1605,22 @@ int main(int argc, char **argv)
 			wl = optarg;
 			break;
 		case 'n':
-			o.events = parse_num("--events", optarg);
+			o.events = parse_num("ingest", "--events", optarg);
 			break;
 		case 'b':
-			o.batch = parse_num("--batch", optarg);
+			o.batch = parse_num("ingest", "--batch", optarg);
 			break;
 		case 'c':
-			o.clients = (unsigned)parse_num("--clients", optarg);
+			o.clients = (unsigned)parse_num("ingest", "--clients", optarg);
 			break;
 		case 'C':
-			o.conns = (unsigned)parse_num("--conns", optarg);
+			o.conns = (unsigned)parse_num("ingest", "--conns", optarg);
 			break;
 		case 's':
-			o.seed = parse_num("--seed", optarg);
+			o.seed = parse_num("ingest", "--seed", optarg);
 			break;
 		case 'r':
-			o.runs = (unsigned)parse_num("--runs", optarg);
+			o.runs = (unsigned)parse_num("ingest", "--runs", optarg);
 			break;
 		case 'd':
 			o.data_dir = optarg;
@@ -1642,19 +1629,19 @@ int main(int argc, char **argv)
 			o.disk_dir = optarg;
 			break;
 		case 't':
-			o.timeout_ms = (int)parse_num("--timeout", optarg);
+			o.timeout_ms = (int)parse_num("ingest", "--timeout", optarg);
 			break;
 		case 'm':
 			o.max_seconds = strtod(optarg, NULL);
 			break;
 		case 'p':
-			o.pid = (long)parse_num("--pid", optarg);
+			o.pid = (long)parse_num("ingest", "--pid", optarg);
 			break;
 		case 'S':
-			o.sync_ops = parse_num("--sync-ops", optarg);
+			o.sync_ops = parse_num("ingest", "--sync-ops", optarg);
 			break;
 		case 'R':
-			o.rtt_ops = parse_num("--rtt-ops", optarg);
+			o.rtt_ops = parse_num("ingest", "--rtt-ops", optarg);
 			break;
 		case 'k':
 			if (strcmp(optarg, "ldc") != 0 && strcmp(optarg, "async") != 0) {
@@ -1671,13 +1658,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	int found = 0;
-	for (int i = 0; wl && i <= WL_HEAD; i++)
-		if (strcmp(wl, workload_names[i]) == 0) {
-			o.wl = (enum workload)i;
-			found = 1;
-		}
-	if (!found || optind != argc || o.batch < 1 || o.batch > 10000 || o.clients < 1 ||
+	int wi = name_index(workload_names, WL_HEAD + 1, wl);
+	if (wi >= 0)
+		o.wl = (enum workload)wi;
+	if (wi < 0 || optind != argc || o.batch < 1 || o.batch > 10000 || o.clients < 1 ||
 	    o.conns < 1 || o.runs < 1 || o.timeout_ms < 1 || o.clients > 1024 || o.conns > 1024) {
 		usage(stderr);
 		return 2;

@@ -1861,18 +1861,6 @@ static void usage(FILE *f)
 	        LDC_DEFAULT_URL);
 }
 
-static unsigned long long parse_num(const char *opt, const char *s)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-') {
-		fprintf(stderr, "projections: %s wants a non-negative integer, not '%s'\n", opt, s);
-		exit(2);
-	}
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1938,49 +1926,50 @@ int main(int argc, char **argv)
 			o.log_path = optarg;
 			break;
 		case 'r':
-			o.runs = (unsigned)parse_num("--runs", optarg);
+			o.runs = (unsigned)parse_num("projections", "--runs", optarg);
 			break;
 		case 's':
-			o.seed = parse_num("--seed", optarg);
+			o.seed = parse_num("projections", "--seed", optarg);
 			break;
 		case 'P':
-			o.poll_ms = (unsigned)parse_num("--poll-ms", optarg);
+			o.poll_ms = (unsigned)parse_num("projections", "--poll-ms", optarg);
 			break;
 		case 'M':
-			o.max_replay_s = (double)parse_num("--max-replay-s", optarg);
+			o.max_replay_s = (double)parse_num("projections", "--max-replay-s", optarg);
 			break;
 		case 'q':
-			o.queries = parse_num("--queries", optarg);
+			o.queries = parse_num("projections", "--queries", optarg);
 			break;
 		case 'c':
-			o.clients = (unsigned)parse_num("--clients", optarg);
+			o.clients = (unsigned)parse_num("projections", "--clients", optarg);
 			break;
 		case 'D':
-			o.depth = (uint32_t)parse_num("--depth", optarg);
+			o.depth = (uint32_t)parse_num("projections", "--depth", optarg);
 			break;
 		case 'p':
-			o.period = (uint32_t)parse_num("--period", optarg);
+			o.period = (uint32_t)parse_num("projections", "--period", optarg);
 			break;
 		case 'R':
-			o.rate = (double)parse_num("--rate", optarg);
+			o.rate = (double)parse_num("projections", "--rate", optarg);
 			break;
 		case 'b':
-			o.batch = parse_num("--batch", optarg);
+			o.batch = parse_num("projections", "--batch", optarg);
 			break;
 		case 'S':
-			o.senders = (unsigned)parse_num("--senders", optarg);
+			o.senders = (unsigned)parse_num("projections", "--senders", optarg);
 			break;
 		case 'T':
 			o.seconds = strtod(optarg, NULL);
 			break;
 		case 'e':
-			o.sample_every = (unsigned)parse_num("--sample-every", optarg);
+			o.sample_every =
+			    (unsigned)parse_num("projections", "--sample-every", optarg);
 			break;
 		case 't':
-			o.timeout_ms = (int)parse_num("--timeout", optarg);
+			o.timeout_ms = (int)parse_num("projections", "--timeout", optarg);
 			break;
 		case 'I':
-			o.pid = (long)parse_num("--pid", optarg);
+			o.pid = (long)parse_num("projections", "--pid", optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -1990,13 +1979,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	int found = 0;
-	for (int i = 0; wl && i <= WL_LAG; i++)
-		if (strcmp(wl, workload_names[i]) == 0) {
-			o.wl = (enum workload)i;
-			found = 1;
-		}
-	if (!found || optind != argc || o.runs < 1 || o.poll_ms < 1 || o.clients < 1 ||
+	int wi = name_index(workload_names, WL_LAG + 1, wl);
+	if (wi >= 0)
+		o.wl = (enum workload)wi;
+	if (wi < 0 || optind != argc || o.runs < 1 || o.poll_ms < 1 || o.clients < 1 ||
 	    o.clients > 1024 || o.queries < o.clients || o.rate < 1 || o.batch < 1 ||
 	    o.batch > 10000 || o.senders < 1 || o.senders > 256 || o.seconds <= 0 ||
 	    o.sample_every < 1 || o.timeout_ms < 1 ||
