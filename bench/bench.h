@@ -92,34 +92,54 @@ BENCH_FN double self_cpu_seconds(void)
 	       ru.ru_stime.tv_usec / 1e6;
 }
 
+/* Reads a stat file of /proc (a process's or a thread's) from f into
+ * buf[n]; returns the CPU time (user + system) it counts, in seconds, or -1
+ * if it cannot be parsed. The command name is what stands between the
+ * first '(' and the last ')' of buf. */
+BENCH_FN double stat_cpu_read(FILE *f, char *buf, size_t n)
+{
+	size_t len = fread(buf, 1, n - 1, f);
+	buf[len] = '\0';
+	/* The command name may hold spaces: fields are counted after ')'. */
+	char *p = strrchr(buf, ')');
+	unsigned long long ut = 0, st = 0;
+	/* After ')': state(3) ... utime(14) stime(15). */
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The CPU time of the stat file at path (stat_cpu_read); -1 if it cannot
+ * be read. */
+BENCH_FN double stat_cpu_seconds(const char *path)
+{
+	char buf[1024];
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	double rc = stat_cpu_read(f, buf, sizeof(buf));
+	fclose(f);
+	return rc;
+}
+
 /* CPU time (user + system) of process pid in seconds, from /proc/pid/stat;
  * negative if it cannot be read. */
 BENCH_FN double proc_cpu_seconds(long pid)
 {
-	char path[64], buf[1024];
-	double rc = -1;
-	FILE *f = NULL;
-
+	char path[64];
 	if (pid <= 0)
 		return -1;
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	if (!(f = fopen(path, "r")))
-		goto out;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	/* The command name may hold spaces: fields are counted after ')'. */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		goto out;
-	unsigned long long ut = 0, st = 0;
-	/* After ')': state(3) ... utime(14) stime(15). */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		goto out;
-	rc = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-out:
-	if (f)
-		fclose(f);
-	return rc;
+	return stat_cpu_seconds(path);
+}
+
+/* CPU time (user + system) of thread tid of pid, in seconds, or -1. */
+BENCH_FN double thread_cpu_seconds(long pid, long tid)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/stat", pid, tid);
+	return stat_cpu_seconds(path);
 }
 
 /* The daemon's threads by what they do, from the names it gives them
@@ -128,11 +148,12 @@ out:
 enum { TCPU_WRITER, TCPU_COMMIT, TCPU_NNG, TCPU_REST, TCPU__N };
 static const char *const tcpu_names[TCPU__N] = {"writer", "commit", "nng", "rest"};
 
-/* Calls fn with each of pid's threads' /proc/PID/task/TID/<file> open for
- * reading (a thread that ended meanwhile is skipped); 0, or -1 if /proc
+/* Calls fn with each of pid's threads' id and /proc/PID/task/TID/<file>
+ * open for reading (a thread that ended meanwhile is skipped); 0, or -1 if /proc
  * cannot tell. A thread that ended between two walks takes what it counted
  * with it: the daemon's threads live as long as it does. */
-BENCH_FN int proc_each_task(long pid, const char *file, void (*fn)(FILE *f, void *arg), void *arg)
+BENCH_FN int proc_each_task(long pid, const char *file, void (*fn)(FILE *f, long tid, void *arg),
+                           void *arg)
 {
 	char path[128];
 	if (pid <= 0)
@@ -149,7 +170,7 @@ BENCH_FN int proc_each_task(long pid, const char *file, void (*fn)(FILE *f, void
 		FILE *f = fopen(path, "r");
 		if (!f)
 			continue;
-		fn(f, arg);
+		fn(f, strtol(de->d_name, NULL, 10), arg);
 		fclose(f);
 	}
 	closedir(d);
@@ -157,16 +178,13 @@ BENCH_FN int proc_each_task(long pid, const char *file, void (*fn)(FILE *f, void
 }
 
 /* One thread's stat: its CPU time added to its class's. */
-BENCH_FN void task_cpu(FILE *f, void *arg)
+BENCH_FN void task_cpu(FILE *f, long tid, void *arg)
 {
 	double *out = arg;
 	char buf[1024];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
+	double cpu = stat_cpu_read(f, buf, sizeof(buf));
 	char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-	unsigned long long ut = 0, st = 0;
-	if (!open || !close ||
-	    sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+	if (cpu < 0 || !open)
 		return;
 	*close = '\0';
 	const char *comm = open + 1;
@@ -174,7 +192,7 @@ BENCH_FN void task_cpu(FILE *f, void *arg)
 		: !strcmp(comm, "ld-commit") ? TCPU_COMMIT
 		: !strncmp(comm, "nng", 3)   ? TCPU_NNG
 					     : TCPU_REST;
-	out[k] += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	out[k] += cpu;
 }
 
 /* CPU seconds of each class of pid's threads (out[TCPU__N]); 0, or -1 if
@@ -186,31 +204,74 @@ BENCH_FN int proc_threads_cpu(long pid, double out[TCPU__N])
 	return proc_each_task(pid, "stat", task_cpu, out);
 }
 
-/* Bytes process pid (0: this one) has caused to be written to storage
- * (write_bytes of /proc/PID/io); negative if it cannot be read. */
-BENCH_FN double proc_write_bytes(long pid)
-{
-	char path[64], line[128];
-	double rc = -1;
-	FILE *f;
+/* What thread_named looks for, and the first it found. */
+typedef struct named_task {
+	const char *name;
+	long found;
+} named_task;
 
-	if (pid < 0)
-		return -1;
-	if (pid == 0)
-		snprintf(path, sizeof(path), "/proc/self/io");
-	else
-		snprintf(path, sizeof(path), "/proc/%ld/io", pid);
-	if (!(f = fopen(path, "r")))
+/* One thread's comm: its id if it is the name looked for. */
+BENCH_FN void task_named(FILE *f, long tid, void *arg)
+{
+	named_task *nt = arg;
+	char comm[64];
+	if (nt->found < 0 && tid > 0 && fgets(comm, sizeof(comm), f)) {
+		comm[strcspn(comm, "\n")] = 0;
+		if (strcmp(comm, nt->name) == 0)
+			nt->found = tid;
+	}
+}
+
+/* The thread of pid named `name` (its comm), or -1. */
+BENCH_FN long thread_named(long pid, const char *name)
+{
+	named_task nt = {name, -1};
+	proc_each_task(pid, "comm", task_named, &nt);
+	return nt.found;
+}
+
+/* The value of the line "key: N" of the /proc io file at path (write_bytes,
+ * wchar...); negative if it cannot be read. */
+BENCH_FN double io_field(const char *path, const char *key)
+{
+	char line[128];
+	double rc = -1;
+	size_t k = strlen(key);
+	FILE *f = fopen(path, "r");
+	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long long v;
-		if (sscanf(line, "write_bytes: %llu", &v) == 1) {
+		if (strncmp(line, key, k) == 0 && line[k] == ':' &&
+		    sscanf(line + k + 1, "%llu", &v) == 1) {
 			rc = (double)v;
 			break;
 		}
 	}
 	fclose(f);
 	return rc;
+}
+
+/* Bytes process pid (0: this one) has caused to be written to storage
+ * (write_bytes of /proc/PID/io); negative if it cannot be read. */
+BENCH_FN double proc_write_bytes(long pid)
+{
+	char path[64];
+	if (pid < 0)
+		return -1;
+	if (pid == 0)
+		snprintf(path, sizeof(path), "/proc/self/io");
+	else
+		snprintf(path, sizeof(path), "/proc/%ld/io", pid);
+	return io_field(path, "write_bytes");
+}
+
+/* Bytes thread tid of pid passed to write calls (wchar of its io), or -1. */
+BENCH_FN double thread_wchar(long pid, long tid)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/io", pid, tid);
+	return io_field(path, "wchar");
 }
 
 /*

@@ -636,7 +636,7 @@ static int orgs_register(ldc *c, org_tree *t, ld_errinfo *e)
 
 /* One thread's status: its context switches added, voluntary in sw[0] and
  * involuntary in sw[1]. */
-static void task_switches(FILE *f, void *arg)
+static void task_switches(FILE *f, long tid, void *arg)
 {
 	double *sw = arg;
 	char line[128];
