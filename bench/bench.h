@@ -31,6 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
 #include "check.h"
 #include "client.h"
 #include "rng.h"
@@ -1057,6 +1061,171 @@ BENCH_FN int pack_request(packed_req *pr, Ledger__Event **evs, size_t n)
 	pr->events = evs;
 	pr->n = n;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Raw NNG: requests sent as packed, and an in-process REP server      */
+/* ------------------------------------------------------------------ */
+
+/* Largest answer accepted from the daemon (a batch result is ~20 KB). */
+#define BENCH_RECV_MAX ((size_t)64 << 20)
+/* Whole-request ERR_BUSY answers are sent again after this long. */
+#define BENCH_BUSY_SLEEP_NS 1000000L
+
+/* Whether resp is a whole-request ERR_BUSY (to be sent again). */
+BENCH_FN int is_busy(const Ledger__Response *resp)
+{
+	return resp && resp->error && resp->error->code == LEDGER__ERROR_CODE__ERR_BUSY;
+}
+
+/* Opens a REQ socket in *s with send and receive timeouts of timeout_ms,
+ * answers of up to BENCH_RECV_MAX bytes and no resending by NNG (a request
+ * goes again only after ERR_BUSY, req_call), and dials url, waiting for
+ * the connection. 0, or NNG's error. */
+BENCH_FN int req_dial(nng_socket *s, const char *url, int timeout_ms)
+{
+	int nrv;
+	if ((nrv = nng_req0_open(s)) != 0 ||
+	    (nrv = nng_socket_set_ms(*s, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
+	    (nrv = nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, timeout_ms)) != 0 ||
+	    (nrv = nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ, BENCH_RECV_MAX)) != 0 ||
+	    (nrv = nng_socket_set_ms(*s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
+	    (nrv = nng_dial(*s, url, NULL, 0)) != 0)
+		return nrv;
+	return 0;
+}
+
+/* Sends the packed request pr on s and receives its answer: *resp is the
+ * answer decoded, NULL if it is not a ledger.Response (*alen bytes). A
+ * whole-request ERR_BUSY is counted in *busy and the request sent again
+ * BENCH_BUSY_SLEEP_NS later, up to max_busy times (-1: as often as it
+ * comes), the last answer kept. 0, or NNG's error (*resp NULL) if a send
+ * or a receive failed. */
+BENCH_FN int req_call(nng_socket s, const packed_req *pr, int max_busy, Ledger__Response **resp,
+                      size_t *alen, uint64_t *busy)
+{
+	*resp = NULL;
+	for (int attempt = 0;; attempt++) {
+		void *ans = NULL;
+		int nrv;
+		*alen = 0;
+		if ((nrv = nng_send(s, pr->buf, pr->len, 0)) != 0 ||
+		    (nrv = nng_recv(s, &ans, alen, NNG_FLAG_ALLOC)) != 0)
+			return nrv;
+		*resp = codec_response_unpack(ans, *alen);
+		nng_free(ans, *alen);
+		if (!is_busy(*resp) || (max_busy >= 0 && attempt >= max_busy))
+			return 0;
+		codec_response_free(*resp);
+		*resp = NULL;
+		(*busy)++;
+		nanosleep(&(struct timespec){0, BENCH_BUSY_SLEEP_NS}, NULL);
+	}
+}
+
+/* One context of an in-process REP server (NNG's asynchronous server
+ * pattern): receive, answer, receive again. The answer is the request
+ * itself (an echo: the round trips' ceiling of ingest.c) or, with reply
+ * set, those bytes (the daemon's own answer: the queries' ceiling of
+ * projections.c). */
+typedef struct rep_ctx {
+	nng_aio *aio;
+	nng_ctx ctx;
+	int sending;
+	const uint8_t *reply; /* NULL: echo */
+	size_t len;
+} rep_ctx;
+
+/* Completion of a context's receive or send. Runs on NNG's threads and
+ * never blocks. */
+BENCH_FN void rep_cb(void *arg)
+{
+	rep_ctx *x = arg;
+	int rv = nng_aio_result(x->aio);
+	if (rv != 0) {
+		if (x->sending) {
+			nng_msg *m = nng_aio_get_msg(x->aio);
+			if (m)
+				nng_msg_free(m);
+		}
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+			return;
+		x->sending = 0;
+		nng_ctx_recv(x->ctx, x->aio);
+		return;
+	}
+	if (x->sending) {
+		x->sending = 0;
+		nng_ctx_recv(x->ctx, x->aio);
+		return;
+	}
+	if (x->reply) {
+		nng_msg_free(nng_aio_get_msg(x->aio));
+		nng_msg *m = NULL;
+		if (nng_msg_alloc(&m, x->len) != 0) {
+			nng_ctx_recv(x->ctx, x->aio);
+			return;
+		}
+		memcpy(nng_msg_body(m), x->reply, x->len);
+		nng_aio_set_msg(x->aio, m);
+	} /* else the message received goes back as it is */
+	x->sending = 1;
+	nng_ctx_send(x->ctx, x->aio);
+}
+
+typedef struct rep_server {
+	nng_socket sock;
+	rep_ctx *cx;
+	unsigned n;
+	char url[64]; /* where it listens: tcp://127.0.0.1:PORT */
+} rep_server;
+
+/* Closes what rep_start opened (rs zeroed first is fine). */
+BENCH_FN void rep_stop(rep_server *rs)
+{
+	if (nng_socket_id(rs->sock) > 0)
+		nng_close(rs->sock);
+	for (unsigned i = 0; rs->cx && i < rs->n; i++)
+		if (rs->cx[i].aio)
+			nng_aio_free(rs->cx[i].aio);
+	free(rs->cx);
+	rs->cx = NULL;
+}
+
+/* Starts a server of n contexts on a free loopback TCP port (rs->url),
+ * taking requests of up to recv_max bytes (0: NNG's default) and answering
+ * each with reply[0..len-1], or with the request itself if reply is NULL.
+ * 0; LD_E(INTERNAL) if memory runs out; LD_E(UNAVAILABLE) with NNG's error
+ * in *nrv. Nothing stays open when it fails. */
+BENCH_FN int rep_start(rep_server *rs, unsigned n, size_t recv_max, const uint8_t *reply,
+                       size_t len, int *nrv)
+{
+	nng_listener l;
+	int port = 0;
+	memset(rs, 0, sizeof(*rs));
+	rs->n = n;
+	*nrv = 0;
+	if (!(rs->cx = calloc(n, sizeof(*rs->cx))))
+		return LD_E(INTERNAL);
+	if ((*nrv = nng_rep0_open(&rs->sock)) != 0 ||
+	    (recv_max && (*nrv = nng_socket_set_size(rs->sock, NNG_OPT_RECVMAXSZ, recv_max)) != 0) ||
+	    (*nrv = nng_listener_create(&l, rs->sock, "tcp://127.0.0.1:0")) != 0 ||
+	    (*nrv = nng_listener_start(l, 0)) != 0 ||
+	    (*nrv = nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port)) != 0)
+		goto fail;
+	for (unsigned i = 0; i < n; i++) {
+		rs->cx[i].reply = reply;
+		rs->cx[i].len = len;
+		if ((*nrv = nng_aio_alloc(&rs->cx[i].aio, rep_cb, &rs->cx[i])) != 0 ||
+		    (*nrv = nng_ctx_open(&rs->cx[i].ctx, rs->sock)) != 0)
+			goto fail;
+		nng_ctx_recv(rs->cx[i].ctx, rs->cx[i].aio);
+	}
+	snprintf(rs->url, sizeof(rs->url), "tcp://127.0.0.1:%d", port);
+	return 0;
+fail:
+	rep_stop(rs);
+	return LD_E(UNAVAILABLE);
 }
 
 #endif

@@ -68,11 +68,9 @@
 /* Settings                                                            */
 /* ------------------------------------------------------------------ */
 
-/* Largest answer accepted from the daemon (a batch result is ~20 KB). */
-#define BENCH_RECV_MAX ((size_t)64 << 20)
-/* Whole-request ERR_BUSY answers are retried with the same bytes. */
-#define BENCH_BUSY_RETRIES  1000
-#define BENCH_BUSY_SLEEP_NS 1000000L
+/* Whole-request ERR_BUSY answers are retried with the same bytes, this
+ * often at most (BENCH_BUSY_SLEEP_NS apart: bench.h). */
+#define BENCH_BUSY_RETRIES 1000
 
 enum workload { WL_BATCH, WL_CONCURRENT, WL_SEQUENTIAL, WL_CEILING, WL_HEAD };
 
@@ -152,12 +150,6 @@ static const char *event_subject(const Ledger__Event *ev)
 {
 	const char *id = ld_event_subject(ev);
 	return id ? id : "?";
-}
-
-/* Whether resp is a whole-request ERR_BUSY (to be retried). */
-static int is_busy(const Ledger__Response *resp)
-{
-	return resp && resp->error && resp->error->code == LEDGER__ERROR_CODE__ERR_BUSY;
 }
 
 /*
@@ -280,12 +272,7 @@ static void *batch_worker(void *arg)
 	int nrv = 0;
 	int64_t deadline;
 
-	if ((nrv = nng_req0_open(&s)) != 0 ||
-	    (nrv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, w->o->timeout_ms)) != 0 ||
-	    (nrv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, w->o->timeout_ms)) != 0 ||
-	    (nrv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, BENCH_RECV_MAX)) != 0 ||
-	    (nrv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
-	    (nrv = nng_dial(s, w->o->url, NULL, 0)) != 0) {
+	if ((nrv = req_dial(&s, w->o->url, w->o->timeout_ms)) != 0) {
 		note_error(w->sh, LD_E(UNAVAILABLE), "cannot connect to '%s': %s", w->o->url,
 		           nng_strerror(nrv));
 		for (size_t b = 0; b < w->nreq; b++)
@@ -301,32 +288,14 @@ static void *batch_worker(void *arg)
 		}
 		Ledger__Response *resp = NULL;
 		ld_errinfo e = {0};
+		size_t alen = 0;
 		int rc = 0;
-		for (int attempt = 0;; attempt++) {
-			void *ans = NULL;
-			size_t alen = 0;
-			if ((nrv = nng_send(s, pr->buf, pr->len, 0)) != 0 ||
-			    (nrv = nng_recv(s, &ans, &alen, NNG_FLAG_ALLOC)) != 0) {
-				rc = ld_errinfo_set(&e, LD_E(UNAVAILABLE), NULL,
-				                    "request to '%s' failed: %s", w->o->url,
-				                    nng_strerror(nrv));
-				break;
-			}
-			resp = codec_response_unpack(ans, alen);
-			nng_free(ans, alen);
-			if (!resp) {
-				rc = ld_errinfo_set(&e, LD_E(MALFORMED), NULL,
-				                    "answer of %zu bytes is not a ledger.Response",
-				                    alen);
-				break;
-			}
-			if (!is_busy(resp) || attempt >= BENCH_BUSY_RETRIES)
-				break;
-			codec_response_free(resp);
-			resp = NULL;
-			w->t.busy++;
-			nanosleep(&(struct timespec){0, BENCH_BUSY_SLEEP_NS}, NULL);
-		}
+		if ((nrv = req_call(s, pr, BENCH_BUSY_RETRIES, &resp, &alen, &w->t.busy)) != 0)
+			rc = ld_errinfo_set(&e, LD_E(UNAVAILABLE), NULL, "request to '%s' failed: %s",
+			                    w->o->url, nng_strerror(nrv));
+		else if (!resp)
+			rc = ld_errinfo_set(&e, LD_E(MALFORMED), NULL,
+			                    "answer of %zu bytes is not a ledger.Response", alen);
 		w->t.sent += pr->n;
 		tally_answer(&w->t, w->sh, resp, rc, &e, pr->events, pr->n);
 		codec_response_free(resp);
@@ -1146,46 +1115,10 @@ out:
 /* Ceiling: NNG REQ/REP round trips                                    */
 /* ------------------------------------------------------------------ */
 
-/* One context of the in-process REP echo server (NNG's async server
- * pattern): receive, send the same message back, receive again. */
-typedef struct echo_ctx {
-	nng_aio *aio;
-	nng_ctx ctx;
-	int sending;
-} echo_ctx;
-
-/* Completion of an echo context's receive or send. Runs on NNG's threads
- * and never blocks. */
-static void echo_cb(void *arg)
-{
-	echo_ctx *x = arg;
-	int rv = nng_aio_result(x->aio);
-	if (rv != 0) {
-		if (x->sending) {
-			nng_msg *m = nng_aio_get_msg(x->aio);
-			if (m)
-				nng_msg_free(m);
-		}
-		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-			return;
-		x->sending = 0;
-		nng_ctx_recv(x->ctx, x->aio);
-		return;
-	}
-	if (!x->sending) {
-		nng_aio_set_msg(x->aio, nng_aio_get_msg(x->aio));
-		x->sending = 1;
-		nng_ctx_send(x->ctx, x->aio);
-	} else {
-		x->sending = 0;
-		nng_ctx_recv(x->ctx, x->aio);
-	}
-}
-
 typedef struct rtt_worker {
 	pthread_t tid;
 	run_shared *sh;
-	char url[64];
+	const char *url;
 	const uint8_t *msg;
 	size_t len;
 	size_t ops;
@@ -1237,42 +1170,33 @@ out:
 static int nng_ceiling(const uint8_t *msg, size_t len, unsigned clients, size_t ops, int async,
                        double *rate)
 {
-	nng_socket srv = NNG_SOCKET_INITIALIZER;
-	nng_listener l;
-	echo_ctx *ex = NULL;
+	rep_server srv = {0};
 	rtt_worker *ws = NULL;
 	aclient *acs = NULL;
 	packed_req *reqs = NULL;
 	tally *ts = NULL;
 	run_shared sh;
-	unsigned nex = clients + 1, created = 0;
-	int port = 0, nrv = 0, rc = 0;
+	unsigned created = 0;
+	int nrv = 0, rc = 0;
 
 	shared_init(&sh, 0);
-	ex = calloc(nex, sizeof(*ex));
 	ws = calloc(clients, sizeof(*ws));
 	acs = calloc(clients, sizeof(*acs));
 	ts = calloc(clients, sizeof(*ts));
 	reqs = calloc(ops ? ops : 1, sizeof(*reqs));
-	if (!ex || !ws || !acs || !ts || !reqs) {
+	if (!ws || !acs || !ts || !reqs) {
 		rc = LD_E(INTERNAL);
 		goto out;
 	}
-	if ((nrv = nng_rep0_open(&srv)) != 0 ||
-	    (nrv = nng_socket_set_size(srv, NNG_OPT_RECVMAXSZ, BENCH_RECV_MAX)) != 0 ||
-	    (nrv = nng_listener_create(&l, srv, "tcp://127.0.0.1:0")) != 0 ||
-	    (nrv = nng_listener_start(l, 0)) != 0 ||
-	    (nrv = nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port)) != 0)
-		goto fail;
-	for (unsigned i = 0; i < nex; i++) {
-		if ((nrv = nng_aio_alloc(&ex[i].aio, echo_cb, &ex[i])) != 0 ||
-		    (nrv = nng_ctx_open(&ex[i].ctx, srv)) != 0)
-			goto fail;
-		nng_ctx_recv(ex[i].ctx, ex[i].aio);
+	/* The echo server, a context per client and one more. */
+	if ((rc = rep_start(&srv, clients + 1, BENCH_RECV_MAX, NULL, 0, &nrv)) != 0) {
+		if (nrv)
+			fprintf(stderr, "ingest: echo server: %s\n", nng_strerror(nrv));
+		goto out;
 	}
 	for (unsigned i = 0; i < clients; i++) {
 		ws[i].sh = &sh;
-		snprintf(ws[i].url, sizeof(ws[i].url), "tcp://127.0.0.1:%d", port);
+		ws[i].url = srv.url;
 		ws[i].msg = msg;
 		ws[i].len = len;
 		ws[i].ops = ops / clients + (i < ops % clients);
@@ -1326,21 +1250,11 @@ static int nng_ceiling(const uint8_t *msg, size_t len, unsigned clients, size_t 
 		fprintf(stderr, "ingest: echo ceiling: a client failed\n");
 		rc = LD_E(UNAVAILABLE);
 	}
-	goto out;
-fail:
-	fprintf(stderr, "ingest: echo server: %s\n", nng_strerror(nrv));
-	rc = LD_E(UNAVAILABLE);
 out:
 	if (acs)
 		for (unsigned i = 0; i < clients; i++)
 			aclient_close(&acs[i]);
-	if (nng_socket_id(srv) > 0)
-		nng_close(srv);
-	if (ex)
-		for (unsigned i = 0; i < nex; i++)
-			if (ex[i].aio)
-				nng_aio_free(ex[i].aio);
-	free(ex);
+	rep_stop(&srv);
 	free(ws);
 	free(acs);
 	free(ts);

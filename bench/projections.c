@@ -90,10 +90,6 @@ extern char **environ;
 /* Settings                                                            */
 /* ------------------------------------------------------------------ */
 
-/* Largest answer accepted from the daemon (a batch result is ~20 KB). */
-#define PB_RECV_MAX ((size_t)64 << 20)
-/* Whole-request ERR_BUSY answers are retried after this long. */
-#define PB_BUSY_SLEEP_NS 1000000L
 /* How long the daemon may take to stop after SIGTERM. */
 #define PB_STOP_MS 10000
 /* Read-your-writes: how long the daemon may wait for the projections. */
@@ -937,94 +933,6 @@ static int query_run(const pb_opts *o, const char *url, const cov_expect *x, uns
 	return rc;
 }
 
-/* The ceiling's server: a REP context that answers every request with the
- * same bytes (NNG's asynchronous server pattern). */
-typedef struct fixed_ctx {
-	nng_aio *aio;
-	nng_ctx ctx;
-	int sending;
-	const uint8_t *reply;
-	size_t len;
-} fixed_ctx;
-
-static void fixed_cb(void *arg)
-{
-	fixed_ctx *x = arg;
-	int rv = nng_aio_result(x->aio);
-	if (rv != 0) {
-		if (x->sending)
-			nng_msg_free(nng_aio_get_msg(x->aio));
-		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-			return;
-		x->sending = 0;
-		nng_ctx_recv(x->ctx, x->aio);
-		return;
-	}
-	if (x->sending) {
-		x->sending = 0;
-		nng_ctx_recv(x->ctx, x->aio);
-		return;
-	}
-	nng_msg_free(nng_aio_get_msg(x->aio));
-	nng_msg *m = NULL;
-	if (nng_msg_alloc(&m, x->len) != 0) {
-		nng_ctx_recv(x->ctx, x->aio);
-		return;
-	}
-	memcpy(nng_msg_body(m), x->reply, x->len);
-	nng_aio_set_msg(x->aio, m);
-	x->sending = 1;
-	nng_ctx_send(x->ctx, x->aio);
-}
-
-typedef struct fixed_server {
-	nng_socket sock;
-	fixed_ctx *cx;
-	unsigned n;
-	char url[64];
-} fixed_server;
-
-static void fixed_stop(fixed_server *fs)
-{
-	if (nng_socket_id(fs->sock) > 0)
-		nng_close(fs->sock);
-	for (unsigned i = 0; fs->cx && i < fs->n; i++)
-		if (fs->cx[i].aio)
-			nng_aio_free(fs->cx[i].aio);
-	free(fs->cx);
-	fs->cx = NULL;
-}
-
-/* Listens on a free loopback port with n contexts answering reply. */
-static int fixed_start(fixed_server *fs, unsigned n, const uint8_t *reply, size_t len)
-{
-	nng_listener l;
-	int port = 0, nrv;
-	memset(fs, 0, sizeof(*fs));
-	fs->n = n;
-	if (!(fs->cx = calloc(n, sizeof(*fs->cx))))
-		return LD_E(INTERNAL);
-	if ((nrv = nng_rep0_open(&fs->sock)) != 0 ||
-	    (nrv = nng_listener_create(&l, fs->sock, "tcp://127.0.0.1:0")) != 0 ||
-	    (nrv = nng_listener_start(l, 0)) != 0 ||
-	    (nrv = nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port)) != 0)
-		goto fail;
-	for (unsigned i = 0; i < n; i++) {
-		fs->cx[i].reply = reply;
-		fs->cx[i].len = len;
-		if ((nrv = nng_aio_alloc(&fs->cx[i].aio, fixed_cb, &fs->cx[i])) != 0 ||
-		    (nrv = nng_ctx_open(&fs->cx[i].ctx, fs->sock)) != 0)
-			goto fail;
-		nng_ctx_recv(fs->cx[i].ctx, fs->cx[i].aio);
-	}
-	snprintf(fs->url, sizeof(fs->url), "tcp://127.0.0.1:%d", port);
-	return 0;
-fail:
-	fprintf(stderr, "projections: ceiling server: %s\n", nng_strerror(nrv));
-	fixed_stop(fs);
-	return LD_E(UNAVAILABLE);
-}
-
 enum { Q_SEQ, Q_CONC, Q_CEIL_SEQ, Q_CEIL_CONC, Q_N };
 
 static int bench_coverage(const pb_opts *o)
@@ -1040,7 +948,7 @@ static int bench_coverage(const pb_opts *o)
 	Ledger__Response *resp = NULL;
 	uint8_t *reply = NULL;
 	size_t reply_len = 0, req_len = 0;
-	fixed_server fs = {0};
+	rep_server fs = {0};
 	double *v[Q_N][4] = {{0}}; /* p50, p99, max, qps per run */
 	errs er[Q_N];
 	char why[400];
@@ -1099,12 +1007,20 @@ static int bench_coverage(const pb_opts *o)
 			unsigned clients = k == Q_SEQ || k == Q_CEIL_SEQ ? 1 : o->clients;
 			samples all = {0};
 			double qps = 0;
-			if (ceil && (rc = fixed_start(&fs, o->clients + 1, reply, reply_len)) != 0)
+			/* The ceiling's server answers every request with the
+			 * daemon's answer bytes. */
+			int nrv = 0;
+			if (ceil && (rc = rep_start(&fs, o->clients + 1, 0, reply, reply_len,
+			                            &nrv)) != 0) {
+				if (nrv)
+					fprintf(stderr, "projections: ceiling server: %s\n",
+					        nng_strerror(nrv));
 				goto out;
+			}
 			rc = query_run(o, ceil ? fs.url : o->url, &x, clients, o->queries, &all,
 			               &qps, &er[k]);
 			if (ceil)
-				fixed_stop(&fs);
+				rep_stop(&fs);
 			if (rc) {
 				samples_free(&all);
 				goto out;
@@ -1319,12 +1235,7 @@ static void *lag_send(void *arg)
 	char why[400];
 	int nrv;
 
-	if ((nrv = nng_req0_open(&sk)) != 0 ||
-	    (nrv = nng_socket_set_ms(sk, NNG_OPT_SENDTIMEO, s->o->timeout_ms)) != 0 ||
-	    (nrv = nng_socket_set_ms(sk, NNG_OPT_RECVTIMEO, s->o->timeout_ms)) != 0 ||
-	    (nrv = nng_socket_set_size(sk, NNG_OPT_RECVMAXSZ, PB_RECV_MAX)) != 0 ||
-	    (nrv = nng_socket_set_ms(sk, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
-	    (nrv = nng_dial(sk, s->o->url, NULL, 0)) != 0)
+	if ((nrv = req_dial(&sk, s->o->url, s->o->timeout_ms)) != 0)
 		errs_note(s->append_er, "cannot connect to '%s': %s", s->o->url, nng_strerror(nrv));
 	if (gate_wait(s->g) && nrv == 0)
 		nrv = NNG_ECANCELED;
@@ -1339,25 +1250,10 @@ static void *lag_send(void *arg)
 		else if (now - due > 1000000)
 			s->late++;
 		Ledger__Response *resp = NULL;
+		size_t alen;
 		int64_t t_send = mono_ns();
-		for (;;) {
-			void *ans = NULL;
-			size_t alen = 0;
-			if ((nrv = nng_send(sk, pr->buf, pr->len, 0)) != 0 ||
-			    (nrv = nng_recv(sk, &ans, &alen, NNG_FLAG_ALLOC)) != 0) {
-				errs_note(s->append_er, "request failed: %s", nng_strerror(nrv));
-				break;
-			}
-			resp = codec_response_unpack(ans, alen);
-			nng_free(ans, alen);
-			if (!resp || !resp->error ||
-			    resp->error->code != LEDGER__ERROR_CODE__ERR_BUSY)
-				break;
-			codec_response_free(resp);
-			resp = NULL;
-			s->busy++;
-			nanosleep(&(struct timespec){0, PB_BUSY_SLEEP_NS}, NULL);
-		}
+		if ((nrv = req_call(sk, pr, -1, &resp, &alen, &s->busy)) != 0)
+			errs_note(s->append_er, "request failed: %s", nng_strerror(nrv));
 		int64_t t_reply = mono_ns();
 		if (nrv)
 			break;
