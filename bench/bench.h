@@ -64,6 +64,12 @@ BENCH_FN int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Monotonic clock in seconds. */
+BENCH_FN double now_s(void)
+{
+	return (double)mono_ns() / 1e9;
+}
+
 /* CPU time of the calling thread, in nanoseconds (other processes on the
  * machine count less than in wall time). */
 BENCH_FN double thread_cpu_ns(void)
@@ -374,6 +380,29 @@ BENCH_FN stats stats_of(double *v, size_t n)
 	s.max = v[n - 1];
 	s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 	return s;
+}
+
+typedef struct pcts {
+	double p50, p99, max;
+} pcts;
+
+/*
+ * Latencies v[0..n-1] (v is sorted): p50 v[n / 2], p99 v[floor(0.99 n)] and
+ * the largest (zeros if n is 0), as merkle.c and growth.c report them.
+ * projections.c's dist_of takes the nearest rank (ceil) and feed.c's p99 is
+ * v[floor(0.99 (n - 1))]: each kept its own so that its figures stay
+ * comparable with the ones it reported before (bench/RESULTS*.md).
+ */
+BENCH_FN pcts pcts_of(double *v, size_t n)
+{
+	pcts p = {0, 0, 0};
+	if (n == 0)
+		return p;
+	qsort(v, n, sizeof(*v), cmp_double);
+	p.p50 = v[n / 2];
+	p.p99 = v[(size_t)((double)n * 0.99)];
+	p.max = v[n - 1];
+	return p;
 }
 
 /* ------------------------------------------------------------------ */

@@ -267,6 +267,8 @@ static int one_run(const opts *o, unsigned ri, unsigned run, result *res)
 				double ms = (double)(sub.m[lo].t - ack->t) / 1e6;
 				lat[n++] = ms > 0 ? ms : 0;
 			}
+		/* Not pcts_of (bench.h): feed's p99 has always been
+		 * v[floor(0.99 (n - 1))], and -1 when nothing was covered. */
 		qsort(lat, n, sizeof(double), cmp_double);
 		res->p50 = n ? lat[n / 2] : -1;
 		res->p99 = n ? lat[(size_t)((double)(n - 1) * 0.99)] : -1;

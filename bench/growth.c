@@ -147,10 +147,10 @@ int main(int argc, char **argv)
 					        ld_errname(rc), rc ? e.message : "(unexpected answer)");
 				codec_response_free(r);
 			}
-			qsort(lat, queries, sizeof(double), cmp_double);
-			p50[run] = lat[queries / 2];
-			p99[run] = lat[(size_t)((double)queries * 0.99)];
-			pmax[run] = lat[queries - 1];
+			pcts p = pcts_of(lat, queries);
+			p50[run] = p.p50;
+			p99[run] = p.p99;
+			pmax[run] = p.max;
 			printf("run %u: %s p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", run + 1, name,
 			       p50[run], p99[run], pmax[run]);
 		}

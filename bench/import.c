@@ -28,31 +28,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "client.h"
 #include "csvimport.h"
 #include "importer.h"
 #include "rng.h"
 
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 static void summary(const char *what, double *v, int n)
 {
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-	printf("%-7s median %.0f rows/s (min %.0f, max %.0f, %d runs)\n", what, med, v[0],
-	       v[n - 1], n);
+	stats s = stats_of(v, (size_t)n);
+	printf("%-7s median %.0f rows/s (min %.0f, max %.0f, %d runs)\n", what, s.median, s.min,
+	       s.max, n);
 }
 
 /* A resident ID: 6-digit region, birth date, 3-digit sequence, check digit. */

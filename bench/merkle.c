@@ -143,11 +143,10 @@ int main(int argc, char **argv)
 			lat[done++] = (double)(t1 - t0) / 1e6;
 			events_total += n;
 		}
-		qsort(lat, done, sizeof(*lat), cmp_double);
-		p50s[run] = lat[done / 2];
-		p99s[run] = lat[(size_t)((double)done * 0.99) < done ? (size_t)((double)done * 0.99)
-		                                                     : done - 1];
-		maxs[run] = lat[done - 1];
+		pcts p = pcts_of(lat, done);
+		p50s[run] = p.p50;
+		p99s[run] = p.p99;
+		maxs[run] = p.max;
 		printf("proofs run %lu/%lu: %zu histories, p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
 		       run + 1, runs, done, p50s[run], p99s[run], maxs[run]);
 	}

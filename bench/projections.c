@@ -164,7 +164,8 @@ static void samples_free(samples *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* p50, p99 and the largest of a set of samples (nearest rank). */
+/* p50, p99 and the largest of a set of samples (nearest rank: not
+ * bench.h's pcts_of, so that the figures stay those reported before). */
 typedef struct dist {
 	double p50, p99, max;
 	size_t n;

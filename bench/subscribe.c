@@ -29,11 +29,6 @@
 static const char *url = "tcp://127.0.0.1:7450";
 static int readers = 1, runs = 3, seconds = 5, conns = 4, decode, reader_nice;
 
-static double now_s(void)
-{
-	return (double)mono_ns() / 1e9;
-}
-
 static void die(const char *what, const ld_errinfo *e)
 {
 	fprintf(stderr, "subscribe bench: %s: %s\n", what, e ? e->message : "failed");
