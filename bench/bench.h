@@ -25,6 +25,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/resource.h>
@@ -421,6 +422,24 @@ BENCH_FN unsigned long long parse_num(const char *prog, const char *opt, const c
 		exit(2);
 	}
 	return v;
+}
+
+/* The next option of argv (getopt_long: -h and longopts); -1 after the
+ * last. --help prints usage to stdout and exits with status 0; an option
+ * getopt refuses (it has said why) prints usage to stderr and exits 2. */
+BENCH_FN int next_opt(int argc, char **argv, const struct option *longopts,
+                      void (*usage)(FILE *f))
+{
+	int opt = getopt_long(argc, argv, "h", longopts, NULL);
+	if (opt == 'h') {
+		usage(stdout);
+		exit(0);
+	}
+	if (opt == '?' || opt == ':') {
+		usage(stderr);
+		exit(2);
+	}
+	return opt;
 }
 
 /* The index of name among names[0..n-1]; -1 if it is not one (or NULL). */
@@ -1100,6 +1119,20 @@ BENCH_FN int pack_request(packed_req *pr, Ledger__Event **evs, size_t n)
 #define BENCH_RECV_MAX ((size_t)64 << 20)
 /* Whole-request ERR_BUSY answers are sent again after this long. */
 #define BENCH_BUSY_SLEEP_NS 1000000L
+
+/* The head seq of the daemon's log into *seq (0 for an empty log). 0, or a
+ * negative code with e filled. */
+BENCH_FN int daemon_head(ldc *c, uint64_t *seq, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	int rc = ldc_head(c, &resp, e);
+	if (rc == 0 && (resp->result_case != LEDGER__RESPONSE__RESULT_HEAD || !resp->head))
+		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the answer to `head` has no Head");
+	if (rc == 0)
+		*seq = resp->head->has_seq ? resp->head->seq : 0;
+	codec_response_free(resp);
+	return rc;
+}
 
 /* Whether resp is a whole-request ERR_BUSY (to be sent again). */
 BENCH_FN int is_busy(const Ledger__Response *resp)

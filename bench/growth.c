@@ -29,16 +29,6 @@
 
 #include "bench.h"
 
-static int64_t head_of(ldc *c)
-{
-	Ledger__Response *r = NULL;
-	int64_t h = -1;
-	if (ldc_head(c, &r, NULL) == 0 && r->head)
-		h = (int64_t)r->head->seq;
-	codec_response_free(r);
-	return h;
-}
-
 /* Waits (up to 30 min) until every projection's checkpoint is the head. */
 static int wait_caught_up(ldc *c, uint64_t head)
 {
@@ -97,7 +87,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "growth: %s\n", e.message);
 		return 1;
 	}
-	int64_t head = head_of(c);
+	uint64_t head_seq = 0;
+	int64_t head = daemon_head(c, &head_seq, NULL) == 0 ? (int64_t)head_seq : -1;
 	if (head <= 0 || wait_caught_up(c, (uint64_t)head) != 0) {
 		fprintf(stderr, "growth: empty log, or the projections did not catch up\n");
 		return 1;

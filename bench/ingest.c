@@ -547,21 +547,6 @@ static void aclients_run(aclient *cs, unsigned n, run_shared *sh, double *second
 /* Daemon workloads                                                    */
 /* ------------------------------------------------------------------ */
 
-/* The head seq of the daemon's log into *seq. */
-static int daemon_head(ldc *c, uint64_t *seq, ld_errinfo *e)
-{
-	Ledger__Response *resp = NULL;
-	int rc = ldc_head(c, &resp, e);
-	if (rc == 0) {
-		if (resp->result_case != LEDGER__RESPONSE__RESULT_HEAD || !resp->head)
-			rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL, "head answer has no Head");
-		else
-			*seq = resp->head->has_seq ? resp->head->seq : 0;
-	}
-	codec_response_free(resp);
-	return rc;
-}
-
 /* Appends evs[0..n-1] in one request and requires every one recorded. */
 static int append_all(ldc *c, Ledger__Event **evs, size_t n, const char *what, ld_errinfo *e)
 {
@@ -1510,7 +1495,7 @@ int main(int argc, char **argv)
 	const char *wl = NULL;
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((opt = next_opt(argc, argv, longopts, usage)) != -1) {
 		switch (opt) {
 		case 'u':
 			o.url = optarg;
@@ -1564,12 +1549,6 @@ int main(int argc, char **argv)
 			}
 			o.async = strcmp(optarg, "async") == 0;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
 		}
 	}
 	int wi = name_index(workload_names, WL_HEAD + 1, wl);

@@ -299,19 +299,6 @@ static int get_state(ldc *c, proj_state *ps, ld_errinfo *e)
 	return rc;
 }
 
-/* The head of the log. */
-static int get_head(ldc *c, uint64_t *seq, ld_errinfo *e)
-{
-	Ledger__Response *resp = NULL;
-	int rc = ldc_head(c, &resp, e);
-	if (rc == 0 && (resp->result_case != LEDGER__RESPONSE__RESULT_HEAD || !resp->head))
-		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL, "the answer to `head` has no Head");
-	if (rc == 0)
-		*seq = resp->head->has_seq ? resp->head->seq : 0;
-	codec_response_free(resp);
-	return rc;
-}
-
 /* Waits (polling every poll_ms, at most timeout_ms) until every projection
  * has applied seq `head`. 0, or a negative code with e filled. */
 static int wait_caught_up(ldc *c, uint64_t head, unsigned poll_ms, int timeout_ms, ld_errinfo *e)
@@ -580,7 +567,7 @@ static int replay_run(const pb_opts *o, unsigned run, double v[R_N], uint64_t *e
 			c = NULL;
 			if ((rc = ldc_open(&c, o->url, 20, &e)) != 0)
 				goto out;
-			if (get_head(c, &head, &e) == 0) {
+			if (daemon_head(c, &head, &e) == 0) {
 				up = 1;
 				first = mono_ns();
 				ldc_close(c);
@@ -663,7 +650,7 @@ static int url_taken(const char *url)
 	ldc *c = NULL;
 	ld_errinfo e = {0};
 	uint64_t head;
-	int taken = ldc_open(&c, url, 300, &e) == 0 && get_head(c, &head, &e) == 0;
+	int taken = ldc_open(&c, url, 300, &e) == 0 && daemon_head(c, &head, &e) == 0;
 	ldc_close(c);
 	return taken;
 }
@@ -964,7 +951,7 @@ static int bench_coverage(const pb_opts *o)
 			}
 	}
 	if ((rc = ldc_open(&c, o->url, o->timeout_ms, &e)) != 0 ||
-	    (rc = get_head(c, &head, &e)) != 0 ||
+	    (rc = daemon_head(c, &head, &e)) != 0 ||
 	    (rc = wait_caught_up(c, head, o->poll_ms, 120000, &e)) != 0 ||
 	    (rc = find_root(c, root, sizeof(root), &e)) != 0)
 		goto out;
@@ -1162,7 +1149,7 @@ static void *lag_prober(void *arg)
 	int rc = ldc_open(&c, s->o->url, s->o->timeout_ms, &e);
 	if (rc == 0) {
 		uint64_t h;
-		rc = get_head(c, &h, &e);
+		rc = daemon_head(c, &h, &e);
 	}
 	if (rc)
 		errs_note(s->probe_er, "prober: %s", e.message);
@@ -1388,12 +1375,12 @@ static int lag_run(const pb_opts *o, unsigned run, lag_result *res, errs *append
 	memset(res, 0, sizeof(*res));
 	gate_init(&g);
 	if ((rc = ldc_open(&c, o->url, o->timeout_ms, &e)) != 0 ||
-	    (rc = get_head(c, &head0, &e)) != 0)
+	    (rc = daemon_head(c, &head0, &e)) != 0)
 		goto out;
 	snprintf(ns, sizeof(ns), "L%" PRIu64, head0);
 	uint64_t ns_head = head0; /* head0 is read again after the tree */
 	if ((rc = orgs_build(&tree, &a, ns)) != 0 || (rc = tree_register(c, &tree, &e)) != 0 ||
-	    (rc = get_head(c, &head0, &e)) != 0 ||
+	    (rc = daemon_head(c, &head0, &e)) != 0 ||
 	    (rc = wait_caught_up(c, head0, o->poll_ms, 60000, &e)) != 0)
 		goto out;
 
@@ -1491,7 +1478,7 @@ static int lag_run(const pb_opts *o, unsigned run, lag_result *res, errs *append
 
 	/* The projections catch up; the log holds what was accepted. */
 	int64_t d0 = mono_ns();
-	if ((rc = get_head(c, &head1, &e)) != 0 ||
+	if ((rc = daemon_head(c, &head1, &e)) != 0 ||
 	    (rc = wait_caught_up(c, head1, 5, 60000, &e)) != 0)
 		goto out;
 	res->drain_ms = (double)(mono_ns() - d0) / 1e6;
@@ -1739,7 +1726,7 @@ int main(int argc, char **argv)
 	const char *wl = NULL;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((opt = next_opt(argc, argv, longopts, usage)) != -1) {
 		switch (opt) {
 		case 'w':
 			wl = optarg;
@@ -1802,12 +1789,6 @@ int main(int argc, char **argv)
 		case 'I':
 			o.pid = (long)parse_num("projections", "--pid", optarg);
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
 		}
 	}
 	int wi = name_index(workload_names, WL_LAG + 1, wl);

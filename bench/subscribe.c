@@ -97,11 +97,9 @@ static uint64_t head_of(void)
 {
 	ldc *c = NULL;
 	ld_errinfo e;
-	Ledger__Response *r = NULL;
-	if (ldc_open(&c, url, 30000, &e) != 0 || ldc_head(c, &r, &e) != 0)
+	uint64_t h = 0;
+	if (ldc_open(&c, url, 30000, &e) != 0 || daemon_head(c, &h, &e) != 0)
 		die("head", &e);
-	uint64_t h = r->head->seq;
-	codec_response_free(r);
 	ldc_close(c);
 	return h;
 }
