@@ -424,22 +424,103 @@ BENCH_FN unsigned long long parse_num(const char *prog, const char *opt, const c
 	return v;
 }
 
-/* The next option of argv (getopt_long: -h and longopts); -1 after the
- * last. --help prints usage to stdout and exits with status 0; an option
- * getopt refuses (it has said why) prints usage to stderr and exits 2. */
-BENCH_FN int next_opt(int argc, char **argv, const struct option *longopts,
-                      void (*usage)(FILE *f))
+/* How an option's value is taken, and the type of what it is stored in. */
+typedef enum {
+	OPT_STR,      /* const char *: the text as it is */
+	OPT_CHOICE,   /* int: the index of the text among choices, else bad usage */
+	OPT_U64,      /* uint64_t: parse_num */
+	OPT_SIZE,     /* size_t: parse_num */
+	OPT_UNSIGNED, /* unsigned: parse_num, cast */
+	OPT_U32,      /* uint32_t: parse_num, cast */
+	OPT_INT,      /* int: parse_num, cast */
+	OPT_LONG,     /* long: parse_num, cast */
+	OPT_NUM,      /* double: parse_num, a whole number */
+	OPT_REAL,     /* double: strtod, unchecked */
+} opt_kind;
+
+/* An option of a benchmark's command line: --name VALUE into *to. */
+typedef struct bench_opt {
+	const char *name;
+	opt_kind kind;
+	void *to;
+	const char *const *choices; /* OPT_CHOICE: the texts, NULL last */
+} bench_opt;
+
+#define BENCH_MAX_OPTS 32
+
+/*
+ * Parses argv: the options of opts[0..n-1] (each "--name VALUE", abbreviated
+ * as getopt_long allows) and --help (or -h), which prints usage to stdout
+ * and exits with status 0. An option getopt refuses (it has said why) or an
+ * OPT_CHOICE not among its choices prints usage to stderr and exits 2; a
+ * number that is not one says so as program prog and exits 2 (parse_num).
+ * Each option is taken in its turn, so the first bad one is the one said.
+ * Returns optind: the first argument that is not an option.
+ */
+BENCH_FN int parse_opts(const char *prog, int argc, char **argv, const bench_opt *opts, size_t n,
+                        void (*usage)(FILE *f))
 {
-	int opt = getopt_long(argc, argv, "h", longopts, NULL);
-	if (opt == 'h') {
-		usage(stdout);
-		exit(0);
+	struct option longopts[BENCH_MAX_OPTS + 2] = {{0}};
+	if (n > BENCH_MAX_OPTS)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		longopts[i] = (struct option){opts[i].name, required_argument, NULL, 256 + (int)i};
+	longopts[n] = (struct option){"help", no_argument, NULL, 'h'};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			usage(stdout);
+			exit(0);
+		}
+		if (opt < 256 || opt >= 256 + (int)n) {
+			usage(stderr);
+			exit(2);
+		}
+		const bench_opt *b = &opts[opt - 256];
+		char flag[40];
+		snprintf(flag, sizeof(flag), "--%s", b->name);
+		switch (b->kind) {
+		case OPT_STR:
+			*(const char **)b->to = optarg;
+			break;
+		case OPT_CHOICE: {
+			int k = 0;
+			while (b->choices[k] && strcmp(optarg, b->choices[k]) != 0)
+				k++;
+			if (!b->choices[k]) {
+				usage(stderr);
+				exit(2);
+			}
+			*(int *)b->to = k;
+			break;
+		}
+		case OPT_U64:
+			*(uint64_t *)b->to = parse_num(prog, flag, optarg);
+			break;
+		case OPT_SIZE:
+			*(size_t *)b->to = parse_num(prog, flag, optarg);
+			break;
+		case OPT_UNSIGNED:
+			*(unsigned *)b->to = (unsigned)parse_num(prog, flag, optarg);
+			break;
+		case OPT_U32:
+			*(uint32_t *)b->to = (uint32_t)parse_num(prog, flag, optarg);
+			break;
+		case OPT_INT:
+			*(int *)b->to = (int)parse_num(prog, flag, optarg);
+			break;
+		case OPT_LONG:
+			*(long *)b->to = (long)parse_num(prog, flag, optarg);
+			break;
+		case OPT_NUM:
+			*(double *)b->to = (double)parse_num(prog, flag, optarg);
+			break;
+		case OPT_REAL:
+			*(double *)b->to = strtod(optarg, NULL);
+			break;
+		}
 	}
-	if (opt == '?' || opt == ':') {
-		usage(stderr);
-		exit(2);
-	}
-	return opt;
+	return optind;
 }
 
 /* The index of name among names[0..n-1]; -1 if it is not one (or NULL). */

@@ -1459,26 +1459,6 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"url", required_argument, NULL, 'u'},
-	    {"workload", required_argument, NULL, 'w'},
-	    {"events", required_argument, NULL, 'n'},
-	    {"batch", required_argument, NULL, 'b'},
-	    {"clients", required_argument, NULL, 'c'},
-	    {"conns", required_argument, NULL, 'C'},
-	    {"seed", required_argument, NULL, 's'},
-	    {"runs", required_argument, NULL, 'r'},
-	    {"data-dir", required_argument, NULL, 'd'},
-	    {"disk-dir", required_argument, NULL, 'D'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"max-seconds", required_argument, NULL, 'm'},
-	    {"pid", required_argument, NULL, 'p'},
-	    {"sync-ops", required_argument, NULL, 'S'},
-	    {"rtt-ops", required_argument, NULL, 'R'},
-	    {"client", required_argument, NULL, 'k'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	bench_opts o = {
 	    .url = LDC_DEFAULT_URL,
 	    .wl = WL_HEAD,
@@ -1493,68 +1473,32 @@ int main(int argc, char **argv)
 	    .rtt_ops = 20000,
 	};
 	const char *wl = NULL;
-	int opt, rc;
+	int rc;
+	static const char *const client_kinds[] = {"ldc", "async", NULL};
+	const bench_opt opts[] = {
+	    {"url", OPT_STR, &o.url, NULL},
+	    {"workload", OPT_STR, &wl, NULL},
+	    {"events", OPT_SIZE, &o.events, NULL},
+	    {"batch", OPT_SIZE, &o.batch, NULL},
+	    {"clients", OPT_UNSIGNED, &o.clients, NULL},
+	    {"conns", OPT_UNSIGNED, &o.conns, NULL},
+	    {"seed", OPT_U64, &o.seed, NULL},
+	    {"runs", OPT_UNSIGNED, &o.runs, NULL},
+	    {"data-dir", OPT_STR, &o.data_dir, NULL},
+	    {"disk-dir", OPT_STR, &o.disk_dir, NULL},
+	    {"timeout", OPT_INT, &o.timeout_ms, NULL},
+	    {"max-seconds", OPT_REAL, &o.max_seconds, NULL},
+	    {"pid", OPT_LONG, &o.pid, NULL},
+	    {"sync-ops", OPT_SIZE, &o.sync_ops, NULL},
+	    {"rtt-ops", OPT_SIZE, &o.rtt_ops, NULL},
+	    {"client", OPT_CHOICE, &o.async, client_kinds},
+	};
 
-	while ((opt = next_opt(argc, argv, longopts, usage)) != -1) {
-		switch (opt) {
-		case 'u':
-			o.url = optarg;
-			break;
-		case 'w':
-			wl = optarg;
-			break;
-		case 'n':
-			o.events = parse_num("ingest", "--events", optarg);
-			break;
-		case 'b':
-			o.batch = parse_num("ingest", "--batch", optarg);
-			break;
-		case 'c':
-			o.clients = (unsigned)parse_num("ingest", "--clients", optarg);
-			break;
-		case 'C':
-			o.conns = (unsigned)parse_num("ingest", "--conns", optarg);
-			break;
-		case 's':
-			o.seed = parse_num("ingest", "--seed", optarg);
-			break;
-		case 'r':
-			o.runs = (unsigned)parse_num("ingest", "--runs", optarg);
-			break;
-		case 'd':
-			o.data_dir = optarg;
-			break;
-		case 'D':
-			o.disk_dir = optarg;
-			break;
-		case 't':
-			o.timeout_ms = (int)parse_num("ingest", "--timeout", optarg);
-			break;
-		case 'm':
-			o.max_seconds = strtod(optarg, NULL);
-			break;
-		case 'p':
-			o.pid = (long)parse_num("ingest", "--pid", optarg);
-			break;
-		case 'S':
-			o.sync_ops = parse_num("ingest", "--sync-ops", optarg);
-			break;
-		case 'R':
-			o.rtt_ops = parse_num("ingest", "--rtt-ops", optarg);
-			break;
-		case 'k':
-			if (strcmp(optarg, "ldc") != 0 && strcmp(optarg, "async") != 0) {
-				usage(stderr);
-				return 2;
-			}
-			o.async = strcmp(optarg, "async") == 0;
-			break;
-		}
-	}
+	int args = parse_opts("ingest", argc, argv, opts, sizeof(opts) / sizeof(opts[0]), usage);
 	int wi = name_index(workload_names, WL_HEAD + 1, wl);
 	if (wi >= 0)
 		o.wl = (enum workload)wi;
-	if (wi < 0 || optind != argc || o.batch < 1 || o.batch > 10000 || o.clients < 1 ||
+	if (wi < 0 || args != argc || o.batch < 1 || o.batch > 10000 || o.clients < 1 ||
 	    o.conns < 1 || o.runs < 1 || o.timeout_ms < 1 || o.clients > 1024 || o.conns > 1024) {
 		usage(stderr);
 		return 2;

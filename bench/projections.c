@@ -1681,30 +1681,6 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"workload", required_argument, NULL, 'w'},
-	    {"url", required_argument, NULL, 'u'},
-	    {"ledgerd", required_argument, NULL, 'L'},
-	    {"data", required_argument, NULL, 'd'},
-	    {"log", required_argument, NULL, 'l'},
-	    {"runs", required_argument, NULL, 'r'},
-	    {"seed", required_argument, NULL, 's'},
-	    {"poll-ms", required_argument, NULL, 'P'},
-	    {"max-replay-s", required_argument, NULL, 'M'},
-	    {"queries", required_argument, NULL, 'q'},
-	    {"clients", required_argument, NULL, 'c'},
-	    {"depth", required_argument, NULL, 'D'},
-	    {"period", required_argument, NULL, 'p'},
-	    {"rate", required_argument, NULL, 'R'},
-	    {"batch", required_argument, NULL, 'b'},
-	    {"senders", required_argument, NULL, 'S'},
-	    {"seconds", required_argument, NULL, 'T'},
-	    {"sample-every", required_argument, NULL, 'e'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"pid", required_argument, NULL, 'I'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	pb_opts o = {
 	    .url = LDC_DEFAULT_URL,
 	    .log_path = "/dev/null",
@@ -1724,77 +1700,35 @@ int main(int argc, char **argv)
 	    .timeout_ms = LDC_DEFAULT_TIMEOUT_MS,
 	};
 	const char *wl = NULL;
-	int opt;
+	const bench_opt opts[] = {
+	    {"workload", OPT_STR, &wl, NULL},
+	    {"url", OPT_STR, &o.url, NULL},
+	    {"ledgerd", OPT_STR, &o.ledgerd, NULL},
+	    {"data", OPT_STR, &o.data_dir, NULL},
+	    {"log", OPT_STR, &o.log_path, NULL},
+	    {"runs", OPT_UNSIGNED, &o.runs, NULL},
+	    {"seed", OPT_U64, &o.seed, NULL},
+	    {"poll-ms", OPT_UNSIGNED, &o.poll_ms, NULL},
+	    {"max-replay-s", OPT_NUM, &o.max_replay_s, NULL},
+	    {"queries", OPT_SIZE, &o.queries, NULL},
+	    {"clients", OPT_UNSIGNED, &o.clients, NULL},
+	    {"depth", OPT_U32, &o.depth, NULL},
+	    {"period", OPT_U32, &o.period, NULL},
+	    {"rate", OPT_NUM, &o.rate, NULL},
+	    {"batch", OPT_SIZE, &o.batch, NULL},
+	    {"senders", OPT_UNSIGNED, &o.senders, NULL},
+	    {"seconds", OPT_REAL, &o.seconds, NULL},
+	    {"sample-every", OPT_UNSIGNED, &o.sample_every, NULL},
+	    {"timeout", OPT_INT, &o.timeout_ms, NULL},
+	    {"pid", OPT_LONG, &o.pid, NULL},
+	};
 
-	while ((opt = next_opt(argc, argv, longopts, usage)) != -1) {
-		switch (opt) {
-		case 'w':
-			wl = optarg;
-			break;
-		case 'u':
-			o.url = optarg;
-			break;
-		case 'L':
-			o.ledgerd = optarg;
-			break;
-		case 'd':
-			o.data_dir = optarg;
-			break;
-		case 'l':
-			o.log_path = optarg;
-			break;
-		case 'r':
-			o.runs = (unsigned)parse_num("projections", "--runs", optarg);
-			break;
-		case 's':
-			o.seed = parse_num("projections", "--seed", optarg);
-			break;
-		case 'P':
-			o.poll_ms = (unsigned)parse_num("projections", "--poll-ms", optarg);
-			break;
-		case 'M':
-			o.max_replay_s = (double)parse_num("projections", "--max-replay-s", optarg);
-			break;
-		case 'q':
-			o.queries = parse_num("projections", "--queries", optarg);
-			break;
-		case 'c':
-			o.clients = (unsigned)parse_num("projections", "--clients", optarg);
-			break;
-		case 'D':
-			o.depth = (uint32_t)parse_num("projections", "--depth", optarg);
-			break;
-		case 'p':
-			o.period = (uint32_t)parse_num("projections", "--period", optarg);
-			break;
-		case 'R':
-			o.rate = (double)parse_num("projections", "--rate", optarg);
-			break;
-		case 'b':
-			o.batch = parse_num("projections", "--batch", optarg);
-			break;
-		case 'S':
-			o.senders = (unsigned)parse_num("projections", "--senders", optarg);
-			break;
-		case 'T':
-			o.seconds = strtod(optarg, NULL);
-			break;
-		case 'e':
-			o.sample_every =
-			    (unsigned)parse_num("projections", "--sample-every", optarg);
-			break;
-		case 't':
-			o.timeout_ms = (int)parse_num("projections", "--timeout", optarg);
-			break;
-		case 'I':
-			o.pid = (long)parse_num("projections", "--pid", optarg);
-			break;
-		}
-	}
+	int args =
+	    parse_opts("projections", argc, argv, opts, sizeof(opts) / sizeof(opts[0]), usage);
 	int wi = name_index(workload_names, WL_LAG + 1, wl);
 	if (wi >= 0)
 		o.wl = (enum workload)wi;
-	if (wi < 0 || optind != argc || o.runs < 1 || o.poll_ms < 1 || o.clients < 1 ||
+	if (wi < 0 || args != argc || o.runs < 1 || o.poll_ms < 1 || o.clients < 1 ||
 	    o.clients > 1024 || o.queries < o.clients || o.rate < 1 || o.batch < 1 ||
 	    o.batch > 10000 || o.senders < 1 || o.senders > 256 || o.seconds <= 0 ||
 	    o.sample_every < 1 || o.timeout_ms < 1 ||
