@@ -1201,6 +1201,17 @@ BENCH_FN int pack_request(packed_req *pr, Ledger__Event **evs, size_t n)
 /* Whole-request ERR_BUSY answers are sent again after this long. */
 #define BENCH_BUSY_SLEEP_NS 1000000L
 
+/* Opens a connection to url (30 s per request) into *c; when it cannot,
+ * says why as program prog ("prog: reason") and returns the code. */
+BENCH_FN int open_or_say(const char *prog, const char *url, ldc **c)
+{
+	ld_errinfo e = {0};
+	int rc = ldc_open(c, url, 30000, &e);
+	if (rc)
+		fprintf(stderr, "%s: %s\n", prog, e.message);
+	return rc;
+}
+
 /* The head seq of the daemon's log into *seq (0 for an empty log). 0, or a
  * negative code with e filled. */
 BENCH_FN int daemon_head(ldc *c, uint64_t *seq, ld_errinfo *e)

@@ -83,10 +83,8 @@ int main(int argc, char **argv)
 	}
 	ldc *c;
 	ld_errinfo e = {0};
-	if (ldc_open(&c, url, 30000, &e) != 0) {
-		fprintf(stderr, "growth: %s\n", e.message);
+	if (open_or_say("growth", url, &c) != 0)
 		return 1;
-	}
 	uint64_t head_seq = 0;
 	int64_t head = daemon_head(c, &head_seq, NULL) == 0 ? (int64_t)head_seq : -1;
 	if (head <= 0 || wait_caught_up(c, (uint64_t)head) != 0) {

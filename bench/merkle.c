@@ -85,10 +85,8 @@ int main(int argc, char **argv)
 
 	ldc *c;
 	ld_errinfo e = {0};
-	if (ldc_open(&c, url, 30000, &e) != 0) {
-		fprintf(stderr, "merkle: %s\n", e.message);
+	if (open_or_say("merkle", url, &c) != 0)
 		return 1;
-	}
 	char **ids;
 	size_t nids;
 	ldc_tree_head th;

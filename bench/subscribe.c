@@ -35,6 +35,16 @@ static void die(const char *what, const ld_errinfo *e)
 	exit(1);
 }
 
+/* A connection to url; exits (die) if there is none. */
+static ldc *connect_or_die(void)
+{
+	ldc *c = NULL;
+	ld_errinfo e;
+	if (ldc_open(&c, url, 30000, &e) != 0)
+		die("connect", &e);
+	return c;
+}
+
 /* ------------------------------------------------------------------ */
 /* Readers                                                             */
 /* ------------------------------------------------------------------ */
@@ -51,7 +61,6 @@ typedef struct reader {
 static void *reader_main(void *arg)
 {
 	reader *r = arg;
-	ldc *c = NULL;
 	ld_errinfo e;
 	ldc_page p = {0};
 	char id[32];
@@ -59,8 +68,7 @@ static void *reader_main(void *arg)
 	ldc_subscription s = {.subscriber_id = id, .max_events = 10000, .max_bytes = 16u << 20};
 	if (reader_nice)
 		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), reader_nice);
-	if (ldc_open(&c, url, 30000, &e) != 0)
-		die("connect", &e);
+	ldc *c = connect_or_die();
 	double t0 = now_s();
 	uint64_t after = 0;
 	for (;;) {
@@ -162,12 +170,10 @@ static char member_id[MEMBERS][24];
 static void *ingest_main(void *arg)
 {
 	ingester *g = arg;
-	ldc *c = NULL;
 	ld_errinfo e;
 	Ledger__Event evs[BATCH], *ptrs[BATCH];
 	Ledger__DuesPaid d[BATCH];
-	if (ldc_open(&c, url, 30000, &e) != 0)
-		die("connect", &e);
+	ldc *c = connect_or_die();
 	int64_t at = BENCH_T0_US;
 	while (!atomic_load(g->stop)) {
 		for (int i = 0; i < BATCH; i++) {
@@ -206,10 +212,8 @@ static void *ingest_main(void *arg)
 /* A federation and MEMBERS members to pay dues (idempotent: derived ids). */
 static void ingest_setup(void)
 {
-	ldc *c = NULL;
 	ld_errinfo e;
-	if (ldc_open(&c, url, 30000, &e) != 0)
-		die("connect", &e);
+	ldc *c = connect_or_die();
 	Ledger__Event org = LEDGER__EVENT__INIT;
 	Ledger__OrgRegistered o = LEDGER__ORG_REGISTERED__INIT;
 	uint8_t oid[LD_EVENT_ID_LEN];
