@@ -1,8 +1,11 @@
 /*
- * bench.h — what the benchmarks share: the clock and CPU accounting, median
- * statistics, an arena, a seeded PRNG, and the workload generator (the
- * organisation tree and the event mix of ingest.c, also appended by
- * projections.c), with the packing of AppendRequests.
+ * bench.h — what the benchmarks share: the clock, CPU and I/O accounting
+ * (/proc), median and percentile statistics, the command line (parse_opts),
+ * the start gate of a run's threads, an arena, a seeded PRNG, the workload
+ * generator (the organisation tree and the event mix of ingest.c, also
+ * appended by projections.c and feed.c) with the packing of AppendRequests,
+ * the daemon's head, and raw NNG: requests sent as packed, and an
+ * in-process REP server for the ceilings.
  *
  * Header-only because the Makefile builds every .c file of bench/ as a
  * program of its own; its functions are static (BENCH_FN) and each
@@ -1193,13 +1196,8 @@ BENCH_FN int pack_request(packed_req *pr, Ledger__Event **evs, size_t n)
 }
 
 /* ------------------------------------------------------------------ */
-/* Raw NNG: requests sent as packed, and an in-process REP server      */
+/* The daemon                                                          */
 /* ------------------------------------------------------------------ */
-
-/* Largest answer accepted from the daemon (a batch result is ~20 KB). */
-#define BENCH_RECV_MAX ((size_t)64 << 20)
-/* Whole-request ERR_BUSY answers are sent again after this long. */
-#define BENCH_BUSY_SLEEP_NS 1000000L
 
 /* Opens a connection to url (30 s per request) into *c; when it cannot,
  * says why as program prog ("prog: reason") and returns the code. */
@@ -1225,6 +1223,15 @@ BENCH_FN int daemon_head(ldc *c, uint64_t *seq, ld_errinfo *e)
 	codec_response_free(resp);
 	return rc;
 }
+
+/* ------------------------------------------------------------------ */
+/* Raw NNG: requests sent as packed, and an in-process REP server      */
+/* ------------------------------------------------------------------ */
+
+/* Largest answer accepted from the daemon (a batch result is ~20 KB). */
+#define BENCH_RECV_MAX ((size_t)64 << 20)
+/* Whole-request ERR_BUSY answers are sent again after this long. */
+#define BENCH_BUSY_SLEEP_NS 1000000L
 
 /* Whether resp is a whole-request ERR_BUSY (to be sent again). */
 BENCH_FN int is_busy(const Ledger__Response *resp)
