@@ -399,14 +399,10 @@ typedef struct pcts {
  */
 BENCH_FN pcts pcts_of(double *v, size_t n)
 {
-	pcts p = {0, 0, 0};
 	if (n == 0)
-		return p;
-	qsort(v, n, sizeof(*v), cmp_double);
-	p.p50 = v[n / 2];
-	p.p99 = v[(size_t)((double)n * 0.99)];
-	p.max = v[n - 1];
-	return p;
+		return (pcts){0, 0, 0};
+	stats s = stats_of(v, n); /* sorts v */
+	return (pcts){v[n / 2], v[(size_t)((double)n * 0.99)], s.max};
 }
 
 /* ------------------------------------------------------------------ */
