@@ -148,7 +148,9 @@ TERM_SRCS   := clients/term.c
 CLIENT_LIB_SRCS   := $(filter-out $(CLIENT_PROGS_SRCS) $(TERM_SRCS),$(wildcard clients/*.c))
 TEST_SRCS   := $(wildcard tests/test_*.c)
 TEST_LIB_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
-BENCH_SRCS  := $(wildcard bench/*.c)
+# bench/bench.c is what the benchmarks share (bench/bench.h): linked into each, not one itself.
+BENCH_LIB_SRCS := bench/bench.c
+BENCH_SRCS  := $(filter-out $(BENCH_LIB_SRCS),$(wildcard bench/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -157,6 +159,7 @@ PROTO_OBJS  := $(call obj,$(PROTO_SRCS)) $(BUILD)/obj/gen/ledger.pb-c.o
 CORE_OBJS   := $(call obj,$(CORE_SRCS) $(PROJ_SRCS) $(SERVER_SRCS) $(DAEMON_SRCS))
 CLIENT_OBJS := $(call obj,$(CLIENT_LIB_SRCS))
 TEST_LIB_OBJS := $(call obj,$(TEST_LIB_SRCS))
+BENCH_LIB_OBJS := $(call obj,$(BENCH_LIB_SRCS))
 
 PROGRAMS := $(BUILD)/ledgerd $(patsubst clients/%.c,$(BUILD)/%,$(CLIENT_PROGS_SRCS)) \
             $(patsubst clients/%,$(BUILD)/%,$(CLIENT_PROG_DIRS))
@@ -283,7 +286,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_LIB_OBJS) $(CORE_OBJS) $(CLIENT_
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(CORE_OBJS) $(CLIENT_OBJS) $(PROTO_OBJS)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BENCH_LIB_OBJS) $(CORE_OBJS) $(CLIENT_OBJS) $(PROTO_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -304,6 +307,9 @@ $(BUILD)/tests/test_replica: LDLIBS += $(RAFT_LIBS)
 $(BUILD)/ledgerd: $(BUILD)/obj/core/replica.o $(BUILD)/obj/core/replica_node.o \
 	$(BUILD)/obj/core/replica_confirm.o
 $(BUILD)/ledgerd: LDLIBS += $(RAFT_LIBS)
+
+# tests/test_bench_gen tests the benchmarks' generator (bench/bench.c).
+$(BUILD)/tests/test_bench_gen: $(BENCH_LIB_OBJS)
 
 # bench/pg.c, the PostgreSQL peer, is the only libpq client.
 $(BUILD)/obj/bench/pg.o: CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
