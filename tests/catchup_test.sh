@@ -11,6 +11,10 @@
 #     byte of each page of records (tests/sp_tamper.py), it refuses the
 #     pages (the event no longer gives its hash), applies none of them, and
 #     counts the catch-up failed;
+#   - restarted behind a proxy that answers every page with 8 MiB of empty
+#     events (sp_tamper.py bloat; protobuf-c would decode them into a GiB),
+#     it refuses the answer within a bound, saying so, its memory's peak
+#     under 256 MiB, its head where it was;
 #   - restarted, the follower is sent a marker ahead of its log, fetches the
 #     missing events from a peer as pages of records, checks them and
 #     applies them (its log says so), and follows the leader from there;
@@ -109,6 +113,39 @@ expect_eq "$(head_of "$F")" "$HEAD_F" "node $F's head after refusing the altered
 scrape "$F"
 [ "$(sample "$F" 'ledgerd_replica_catchups_total{result="failed"}')" -ge 1 ] ||
 	die "node $F's metrics count no failed catch-up"
+stop_node "$F"
+kill "${TAMPER_PIDS[@]}" 2>/dev/null || true
+wait "${TAMPER_PIDS[@]}" 2>/dev/null || true
+
+# --- its peers' answers bloated: 8 MiB that protobuf-c would decode into a GiB --
+# (tests/sp_tamper.py bloat: a subscription page of 4 Mi empty events). The
+# answer is refused before it takes more memory than its own size allows, and
+# the node's peak stays far below what decoding it would take.
+PEERS=()
+TAMPER_PIDS=()
+: >"$TMPDIR/tampered"
+for i in 1 2 3; do
+	url=${URLS[$i]}
+	if [ "$i" -ne "$F" ]; then
+		tp=$(free_port)
+		python3 "$ROOT/tests/sp_tamper.py" "$tp" "${CPORT[$i]}" "$TMPDIR" bloat &
+		TAMPER_PIDS+=($!)
+		url="tcp://127.0.0.1:$tp"
+	fi
+	PEERS+=(--peer "$i,127.0.0.1:${RPORT[$i]},$url")
+done
+FAILED_BEFORE=$(grep -c "catchup: fetching seq .* failed" "$TMPDIR/n$F.log" || true)
+start "$F"
+wait_for 300 sh -c '[ "$(grep -c "catchup: fetching seq .* failed" "$1")" -gt "$2" ]' _ \
+	"$TMPDIR/n$F.log" "$FAILED_BEFORE" || die "node $F said nothing of the bloated answers"
+grep -q "replaced a" "$TMPDIR/tampered" || die "the proxy bloated no answer"
+HWM=$(awk '/^VmHWM:/ {print $2}' "/proc/${PID[$F]}/status")
+echo "node $F's peak resident memory behind the bloated answers: $HWM kB"
+[ "$HWM" -lt $((256 << 10)) ] ||
+	die "node $F's resident memory peaked at $HWM kB decoding a peer's 8 MiB answer"
+grep -q "catchup: fetching seq .* failed: an answer of [0-9]* bytes that would take more than [0-9]* bytes to decode" \
+	"$TMPDIR/n$F.log" || die "node $F did not say why it refused the bloated answer"
+expect_eq "$(head_of "$F")" "$HEAD_F" "node $F's head after refusing the bloated answers"
 stop_node "$F"
 kill "${TAMPER_PIDS[@]}" 2>/dev/null || true
 wait "${TAMPER_PIDS[@]}" 2>/dev/null || true

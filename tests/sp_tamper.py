@@ -3,7 +3,7 @@
 pages of records it forwards, for catchup_test.sh: a peer whose answers are
 changed on the way.
 
-    sp_tamper.py LISTEN_PORT TARGET_PORT DIR
+    sp_tamper.py LISTEN_PORT TARGET_PORT DIR [bloat]
 
 Forwards every connection made to 127.0.0.1:LISTEN_PORT to
 127.0.0.1:TARGET_PORT, byte for byte, except in the answers: it reads them
@@ -14,6 +14,11 @@ bytes are their head) it flips the bits of one byte inside the first event's
 stored bytes. The message keeps its length, so the Response still decodes;
 only the event is no longer what was hashed. Each altered message adds a
 line to DIR/tampered. Runs until killed.
+
+With `bloat`, every answer is replaced instead (its SP request id kept): a
+Response whose subscription page holds BLOAT_EVENTS empty events, 2 bytes each
+on the wire and over 200 in memory once protobuf-c decodes them: 8 MiB that
+would take about a GiB to decode.
 """
 import os
 import socket
@@ -23,6 +28,24 @@ import threading
 
 GROUP_HEADER, RECORD_HEAD = 56, 64
 EVENT_OFFSET = 12  # into the first event's stored bytes
+BLOAT_EVENTS = 4 << 20
+
+
+def varint(v):
+    out = b""
+    while v >= 0x80:
+        out += bytes([(v & 0x7F) | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+
+def bloated(body, log):
+    """body's SP request id (its first 4 bytes), then Response.subscription
+    (field 50) holding SubscribePage.events (field 1) empty, many times."""
+    page = b"\x0a\x00" * BLOAT_EVENTS
+    with open(log, "a") as f:
+        f.write("replaced a %d-byte answer with %d empty events\n" % (len(body), BLOAT_EVENTS))
+    return body[:4] + varint(50 << 3 | 2) + varint(len(page)) + page
 
 
 def read_exact(s, n):
@@ -65,13 +88,13 @@ def upstream(client, server):
     shut(client, server)
 
 
-def downstream(server, client, log):
+def downstream(server, client, log, alter):
     try:
         client.sendall(read_exact(server, 8))  # the SP header
         while True:
             n = struct.unpack(">Q", read_exact(server, 8))[0]
-            body = tamper(read_exact(server, n), log)
-            client.sendall(struct.pack(">Q", n) + body)
+            body = alter(read_exact(server, n), log)
+            client.sendall(struct.pack(">Q", len(body)) + body)
     except (OSError, EOFError):
         pass
     shut(client, server)
@@ -80,6 +103,7 @@ def downstream(server, client, log):
 def main():
     listen_port, target_port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     log = os.path.join(out, "tampered")
+    alter = bloated if sys.argv[4:5] == ["bloat"] else tamper
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", listen_port))
@@ -92,7 +116,7 @@ def main():
             client.close()
             continue
         threading.Thread(target=upstream, args=(client, server), daemon=True).start()
-        threading.Thread(target=downstream, args=(server, client, log), daemon=True).start()
+        threading.Thread(target=downstream, args=(server, client, log, alter), daemon=True).start()
 
 
 if __name__ == "__main__":
