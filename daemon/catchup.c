@@ -114,8 +114,8 @@ static int dial(catchup *cu, const char *url, nng_socket *s, char *why, size_t n
 	nng_socket_set_ms(*s, NNG_OPT_SENDTIMEO, CATCHUP_RECV_MS);
 	nng_socket_set_ms(*s, NNG_OPT_REQ_RESENDTIME, 0);
 	/* A page holds at most SUB_MAX_BYTES of events in SUB_MAX_EVENTS
-	 * records: twice that bounds what a peer's answer can make this node
-	 * allocate (NNG reads any length on TCP otherwise). */
+	 * records: twice that bounds the answer NNG reads (any length on TCP
+	 * otherwise), and page() decodes it within twice its size. */
 	nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ, 2 * (size_t)SUB_MAX_BYTES + ((size_t)1 << 20));
 	if ((rv = nng_dialer_create(&d, *s, url)) == 0 && !strncmp(url, "tls+tcp://", 10)) {
 		const catchup_options *o = &cu->o;
@@ -272,11 +272,21 @@ static int page(fetch *f, nng_socket s)
 		snprintf(f->why, sizeof(f->why), "no answer: %s", nng_strerror(rv));
 		return -1;
 	}
-	Ledger__Response *resp = codec_response_unpack(nng_msg_body(m), nng_msg_len(m));
+	/* What a page's answer holds (its records, once) fits in its own size:
+	 * decoding it may take twice that and a MiB for the structs, not the
+	 * gigabytes protobuf-c would allocate for a page of empty events. */
+	size_t alen = nng_msg_len(m), amax = 2 * alen + ((size_t)1 << 20);
+	int too_large = 0;
+	Ledger__Response *resp =
+	    codec_response_unpack_within(nng_msg_body(m), alen, amax, &too_large);
 	nng_msg_free(m);
 	int rc = -1;
 	uint64_t got = 0;
-	if (!resp)
+	if (!resp && too_large)
+		snprintf(f->why, sizeof(f->why),
+			 "an answer of %zu bytes that would take more than %zu bytes to decode", alen,
+			 amax);
+	else if (!resp)
 		snprintf(f->why, sizeof(f->why), "an answer that cannot be read");
 	else if (resp->error)
 		snprintf(f->why, sizeof(f->why), "%s (%s)",

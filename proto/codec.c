@@ -393,6 +393,17 @@ Ledger__Response *codec_response_unpack(const uint8_t *buf, size_t len)
 	return ledger__response__unpack(NULL, len, buf);
 }
 
+Ledger__Response *codec_response_unpack_within(const uint8_t *buf, size_t len, size_t max,
+					       int *too_large)
+{
+	/* malloc within the budget: codec_response_free frees it. */
+	budget b = {.max = max};
+	ProtobufCAllocator alloc = {.alloc = budget_alloc, .free = budget_free, .allocator_data = &b};
+	Ledger__Response *resp = ledger__response__unpack(&alloc, len, buf);
+	*too_large = !resp && b.refused;
+	return resp;
+}
+
 void codec_response_free(Ledger__Response *resp)
 {
 	if (resp)

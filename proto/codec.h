@@ -158,6 +158,12 @@ void codec_free(codec_pool *p, void *ptr);
 /* Decodes a Response (client side). NULL if the bytes do not parse. Free with
  * codec_response_free(). */
 Ledger__Response *codec_response_unpack(const uint8_t *buf, size_t len);
+/* The same, allocating at most max bytes in all (protobuf-c's every struct,
+ * array and copy, freed or not, counted): a peer's answer of a few MiB can
+ * otherwise take gigabytes (CODEC_BUDGET_FACTOR above). NULL if the bytes
+ * do not parse, or (*too_large = 1) if decoding them would take more. */
+Ledger__Response *codec_response_unpack_within(const uint8_t *buf, size_t len, size_t max,
+					       int *too_large);
 void codec_response_free(Ledger__Response *resp);
 
 /* Packed size and packing of any message. codec_pack writes exactly

@@ -600,6 +600,60 @@ static void test_canonical_other_labels(void **state)
 	assert_false(said_canonical(&d, &wide));
 }
 
+/* A catch-up's page answer decoded within a budget
+ * (codec_response_unpack_within): 1 MiB of empty events, 2 bytes each on
+ * the wire and over 200 decoded, refused as too large; a page of records
+ * as large, within twice its size, decoded. */
+static void test_response_within(void **state)
+{
+	(void)state;
+	size_t n = (size_t)1 << 20, at = 0;
+	uint8_t *b = malloc(n + 16);
+	assert_non_null(b);
+	b[at++] = 0x92; /* Response.subscription (50), length-delimited */
+	b[at++] = 0x03;
+	b[at++] = 0x80; /* its length, n: 3 bytes */
+	b[at++] = 0x80;
+	b[at++] = 0x40;
+	for (size_t i = 0; i < n / 2; i++) { /* SubscribePage.events (1), empty */
+		b[at++] = 0x0a;
+		b[at++] = 0x00;
+	}
+	int too_large = 0;
+	Ledger__Response *r = codec_response_unpack_within(b, at, 2 * at, &too_large);
+	assert_null(r);
+	assert_true(too_large);
+	/* The same bytes, unbounded: what the budget keeps out. */
+	r = codec_response_unpack(b, at);
+	assert_non_null(r);
+	assert_int_equal(r->subscription->n_events, n / 2);
+	codec_response_free(r);
+
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__SubscribePage pg = LEDGER__SUBSCRIBE_PAGE__INIT;
+	memset(b, 0x5a, n);
+	pg.has_records = 1;
+	pg.records.data = b;
+	pg.records.len = n;
+	pg.has_head_seq = 1;
+	pg.head_seq = 7;
+	resp.result_case = LEDGER__RESPONSE__RESULT_SUBSCRIPTION;
+	resp.subscription = &pg;
+	size_t len = codec_size(&resp);
+	uint8_t *packed = malloc(len);
+	assert_non_null(packed);
+	assert_int_equal(codec_pack(&resp, packed), len);
+	too_large = 1;
+	r = codec_response_unpack_within(packed, len, 2 * len, &too_large);
+	assert_non_null(r);
+	assert_false(too_large);
+	assert_int_equal(r->subscription->records.len, n);
+	assert_memory_equal(r->subscription->records.data, b, n);
+	codec_response_free(r);
+	free(packed);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -618,6 +672,7 @@ int main(void)
 	    cmocka_unit_test(test_canonical_not_stored),
 	    cmocka_unit_test(test_follow_steps),
 	    cmocka_unit_test(test_canonical_other_labels),
+	    cmocka_unit_test(test_response_within),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }
