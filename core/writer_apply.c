@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "behind.h"
 #include "clock.h"
 #include "keystore.h"
 #include "log.h"
@@ -160,6 +161,7 @@ void *wr_applier_main(void *arg)
 		w->apply_entries = w->apply_bytes = 0;
 		pthread_mutex_unlock(&w->lock);
 
+		behind_apply();
 		int64_t t0 = ld_wall_us();
 		int rc = store_entries(w, from, to);
 		if (rc) {
@@ -1000,6 +1002,7 @@ static void *follow_main(void *arg)
 			break;
 		follow_entry *f = w->f_head;
 		pthread_mutex_unlock(&w->lock);
+		behind_apply();
 		ld_errinfo e = {0};
 		int filled = 0;
 		int rc = f->events ? fill_bare(f->blob, f->len, &filled, &e) : 0;

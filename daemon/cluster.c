@@ -17,6 +17,7 @@
 
 #include <uv.h>
 
+#include "behind.h"
 #include "catchup.h"
 #include "clock.h"
 #include "group.h"
@@ -480,7 +481,9 @@ static int sm_apply(void *sm, uint64_t index, const replica_entry *h, const void
 		}
 		return rc;
 	}
-	/* Another leader's: nothing of this node's may still wait. */
+	/* Another leader's: nothing of this node's may still wait, and what
+	 * follows the log yields to what a commit waits for (core/behind.h). */
+	behind_set_following(1);
 	told t = {0};
 	give_up_locked(c, &t);
 	int leading = c->leading;
@@ -571,6 +574,7 @@ static const replica_sm_ops sm_ops = {sm_head,	sm_hash_at, sm_apply, sm_sync,
 static void set_leading(cluster *c, int leading, uint64_t leader_id, int elected)
 {
 	told t = {0};
+	behind_set_following(!leading);
 	pthread_mutex_lock(&c->lock);
 	c->leading = leading && !c->stopping;
 	if (!c->leading)

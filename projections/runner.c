@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "behind.h"
 #include "clock.h"
 #include "log.h"
 #include "model.h"
@@ -806,6 +807,7 @@ static void *flusher_main(void *arg)
 		flush_job *j = r->fl_todo;
 		r->fl_todo = NULL;
 		pthread_mutex_unlock(&r->fl_mu);
+		behind_apply();
 		j->began = (uint64_t)ld_mono_ms();
 		int rc = flush_write(r, j);
 		j->ended = (uint64_t)ld_mono_ms();
@@ -1170,6 +1172,7 @@ static void schedule_flush(runner *r, int arm)
 
 static void catch_up(runner *r)
 {
+	behind_apply();
 	for (;;) {
 		/* What the store holds (head), and what is applied beyond it
 		 * (applied): read from the writer's memory (apply_serial). */

@@ -3,6 +3,9 @@
 # (docs/REPLICATION.md), with real sockets, real LMDB files, real C-Raft:
 #   - one node leads; an append to a follower is refused with
 #     ERR_NOT_LEADER naming the leader's URL, and nothing is recorded there;
+#   - a follower's threads that apply and project run at nice 19, the
+#     leader's at 0, and a follower that comes to lead brings them back to 0
+#     (core/behind.h);
 #   - ledgerctl cluster, asked of any node, lists the three with their roles;
 #   - a client given the three URLs writes through whichever leads, and
 #     through the leader stalled a moment (SIGSTOP, shorter than an
@@ -35,6 +38,30 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 expect_eq "$(head_of "$F")" 1 "the follower's head"
+
+# --- what follows the log yields on a follower (core/behind.h) ---------------
+# Its threads that apply and project at nice 19 once they took an entry; the
+# leader's at 0 (a node that comes to lead: below, after the kill).
+nice_of() { # NODE THREAD: that thread's nice value
+	local t
+	for t in /proc/"${PID[$1]}"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] && { awk '{ print $19 }' "$t/stat"; return; }
+	done
+	echo none
+}
+expect_nice() { # NODE NICE THREAD...
+	local n=$1 want=$2 th
+	shift 2
+	for th in "$@"; do
+		for _ in $(seq 50); do
+			[ "$(nice_of "$n" "$th")" = "$want" ] && break
+			sleep 0.1
+		done
+		expect_eq "$(nice_of "$n" "$th")" "$want" "node $n's $th's nice value"
+	done
+}
+expect_nice "$F" 19 ld-follow ld-apply ld-runner
+expect_nice "$L" 0 ld-apply ld-runner
 
 # --- ledgerctl cluster: one line per node, from any node --------------------
 for _ in $(seq 50); do
@@ -129,6 +156,9 @@ FIRST=$(awk -v t="$KILLED_AT" '$3 > t { print $2; exit }' "$TMPDIR/acked")
 FAILOVER_MS=$(( (FIRST - KILLED_AT) / 1000000 ))
 echo "cluster_test: first write acknowledged ${FAILOVER_MS} ms after the leader was killed" >&2
 [ "$FAILOVER_MS" -lt 15000 ] || die "failover took ${FAILOVER_MS} ms"
+# The new leader's applying and projecting threads back at 0 (this test may
+# raise them again: root, or RLIMIT_NICE).
+expect_nice "$L" 0 ld-apply ld-runner
 # Its process gone, its raft port refused the followers' probes: they called
 # their election without waiting out the timeout (1 s here).
 GONE=0
