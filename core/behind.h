@@ -17,8 +17,10 @@
  * Linux thread's nice value is its own) when it next calls behind_apply,
  * between two pieces of work. Lowering a thread's priority is always
  * allowed; raising it back needs CAP_SYS_NICE or RLIMIT_NICE (systemd's
- * LimitNICE=+0, etc/ledgerd.service): without either, a follower that comes
- * to lead keeps them lowered, and says so once.
+ * LimitNICE=+0, etc/ledgerd.service). A process that has neither never
+ * lowers them (it says so once, at the first behind_set_following): a
+ * follower that came to lead would otherwise keep them lowered. Should a
+ * raise still fail, the thread stays where it is and that is said once.
  */
 #ifndef LD_BEHIND_H
 #define LD_BEHIND_H

@@ -94,6 +94,9 @@ start_node() {
 	# it led said so in its log).
 	echo "--- test: cluster: node $i of the test's cluster started again" >>"$TMPDIR/n$i.log"
 	[ -z "${NODE_NETNS[$i]:-}" ] || pre=(ip netns exec "${NODE_NETNS[$i]}")
+	# NODE_NO_SYS_NICE[i]=1: the node without CAP_SYS_NICE (root's other
+	# capabilities kept), as a user without LimitNICE runs it.
+	[ -z "${NODE_NO_SYS_NICE[$i]:-}" ] || pre+=(setpriv --bounding-set -sys_nice)
 	"${pre[@]}" env "${env[@]}" "$LEDGERD" --data "$TMPDIR/n$i" --listen "${LISTEN[$i]:-${URLS[$i]}}" --listen "${IPC[$i]}" \
 		--node-id "$i" "${PEERS[@]}" --tree-head-key "$TMPDIR/n$i.tree-head.key" \
 		--election-ms 1000 --verify-at-start 0 --cluster-key "$TMPDIR/cluster.key" \

@@ -14,8 +14,10 @@
 #     time, each with a fixed event id, retrying on the other nodes: a new
 #     leader takes writes, and every event acknowledged before or after is
 #     recorded exactly once;
-#   - the killed node rejoins and catches up; the three logs are then
-#     identical, byte for byte (mdb_dump of their log, links, fixes and
+#   - the killed node rejoins and catches up, started without CAP_SYS_NICE
+#     (as a user without LimitNICE runs it): a follower that could not raise
+#     its threads back leaves them at nice 0 and says so; the three logs are
+#     then identical, byte for byte (mdb_dump of their log, links, fixes and
 #     Merkle databases);
 #   - a node cut off from the other two (stopped: SIGSTOP) cannot take
 #     writes, and the two others go on.
@@ -191,7 +193,11 @@ if lost or doubled or len(acked) != int(sys.argv[3]):
 EOF
 
 # --- the killed node rejoins and catches up --------------------------------
+# Without CAP_SYS_NICE (root here, so RLIMIT_NICE does not matter): it could
+# lower its threads and never raise them again, so it does not lower them.
+NODE_NO_SYS_NICE[$OLD]=1
 start_node "$OLD"
+NODE_NO_SYS_NICE[$OLD]=
 WANT=$(head_of "$L")
 for _ in $(seq 300); do
 	# The leader not answering once (a loaded machine) is asked again.
@@ -200,6 +206,9 @@ for _ in $(seq 300); do
 	sleep 0.1
 done
 expect_eq "$(head_of "$OLD")" "$WANT" "the rejoined node's head"
+expect_nice "$OLD" 0 ld-follow ld-apply ld-runner
+grep -q "behind: this process could not raise its threads back to nice 0" "$TMPDIR/n$OLD.log" ||
+	die "node $OLD did not say its follower's threads stay at nice 0"
 
 # --- a node cut off refuses writes; the others go on ------------------------
 wait_leader
