@@ -837,7 +837,9 @@ static void *decider_main(void *arg)
 			}
 			if (!w->head) {
 				struct timespec ts = ld_wall_after_us((uint64_t)left);
+				w->decider_timed = 1;
 				pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+				w->decider_timed = 0;
 				continue;
 			}
 		}
@@ -1385,50 +1387,86 @@ void writer_hook_remove(writer *w, writer_commit_fn fn, void *arg)
 }
 
 /* Whether request r may be decided on its submitting thread (lock held):
- * a replicated writer that leads, with nothing decided, in flight, queued or
- * due (a snapshot, room for the store) and no other client to wait for
- * (linger_left), the request small and the thread holding no read of the
- * store. Then the decider's wake-up is spared: the thread decides it, as the
- * decider would have alone, and hands the group to replicate(). */
+ * a replicated writer that leads, nobody deciding, nothing queued, the
+ * flight (if any) not failed, no snapshot due, room for the store and in
+ * the open group, the request small and the thread holding no read of the
+ * store. The thread then decides it into the open group, as the decider
+ * would have, and hands that group to replicate() if it need not wait
+ * (idle, and no other client to linger for: linger_left). */
 static int decide_here_ok(const writer *w, const append_req *r)
 {
 	return w->replicate && w->leading && !w->stopping && !w->broken && !w->deciding &&
-	       w->flight_state == FLIGHT_NONE && !w->head && !w->open->reqs &&
-	       (!w->linger_until || w->linger_reqs <= 1) &&
+	       w->flight_state != FLIGHT_DONE && !w->head &&
+	       w->open->events + r->req->n_events <= WRITER_MAX_EVENTS &&
 	       w->seq - w->snap_seq < writer_snapshot_interval(w->snapshot_every, w->snap_seq) &&
 	       w->unstored_bytes <= w->unstored_max &&
 	       r->req->n_events <= WRITER_DECIDE_HERE_EVENTS && !store_reading();
 }
 
-/* Decides r on this thread and hands its group over (lock held; let go
- * meanwhile; decide_here_ok). The decider waits while w->deciding.
- * Returns 1 when r is refused (r->status: the caller answers it), else 0:
- * r is the group's, maybe answered already, and not to be touched. */
+/* Decides r on this thread into the open group (lock held; let go
+ * meanwhile; decide_here_ok), then the small requests that queued
+ * meanwhile, and hands the group over when it need not wait. The decider
+ * waits while w->deciding; it is woken only for what is left to it: a
+ * request it must decide, a stop, or the open group's linger to time (once
+ * per linger: it then waits for its end, decider_timed). Returns 1 when r
+ * is refused (r->status: the caller answers it), else 0: r is the group's,
+ * maybe answered already, and not to be touched. */
 static int decide_here(writer *w, append_req *r)
 {
 	wgroup *g = w->open;
-	w->deciding = 1;
-	pthread_mutex_unlock(&w->lock);
 	int was = wr_no_read_wait;
 	wr_no_read_wait = 1; /* the decider's reads see the view (wr_no_read_wait) */
-	decide_request(w, g, r);
-	if (w->txn)
-		decider_txn_end(w);
-	wr_no_read_wait = was;
-	pthread_mutex_lock(&w->lock);
-	w->deciding = 0;
-	int refused = r->status != 0;
-	if (!refused) {
-		g->events += r->req->n_events;
-		g->reqs = g->reqs_tail = r;
-		g->nreqs = 1;
-		if (!w->stopping && !w->broken && w->leading)
-			send_open(w);
+	int refused = 0;
+	w->deciding = 1;
+	for (append_req *next = r; next;) {
+		append_req *q = next;
+		pthread_mutex_unlock(&w->lock);
+		decide_request(w, g, q);
+		if (q->status && q != r)
+			refuse(q, q->status);
+		pthread_mutex_lock(&w->lock);
+		if (q->status) {
+			refused |= q == r;
+		} else {
+			g->events += q->req->n_events;
+			if (g->reqs_tail)
+				g->reqs_tail->next = q;
+			else
+				g->reqs = q;
+			g->reqs_tail = q;
+			g->nreqs++;
+		}
+		/* A request that queued while this one was decided. */
+		next = w->head;
+		if (next && next->req->n_events <= WRITER_DECIDE_HERE_EVENTS && !w->stopping &&
+		    !w->broken && w->leading && w->flight_state != FLIGHT_DONE &&
+		    g->events + next->req->n_events <= WRITER_MAX_EVENTS) {
+			w->head = next->next;
+			if (!w->head)
+				w->tail = NULL;
+			next->next = NULL;
+			w->queued_events -= next->req->n_events;
+		} else {
+			next = NULL;
+		}
 	}
+	if (w->txn) {
+		pthread_mutex_unlock(&w->lock);
+		decider_txn_end(w);
+		pthread_mutex_lock(&w->lock);
+	}
+	w->deciding = 0;
+	wr_no_read_wait = was;
+	if (g->reqs && w->flight_state == FLIGHT_NONE && !w->stopping && !w->broken &&
+	    w->leading && !linger_left(w))
+		send_open(w);
 	pthread_cond_broadcast(&w->idle);
-	/* Anything left for the decider: requests queued meanwhile, the group
-	 * if it was not sent, a stop. */
-	if (w->head || w->open->reqs || w->stopping || w->broken)
+	/* Anything left for the decider: requests queued, a stop, the open
+	 * group to send when its linger ends (unless it already waits for
+	 * that end). A group decided while one is in flight is the flight's
+	 * end's to look at (flight_ended). */
+	if (w->head || w->stopping || w->broken ||
+	    (w->open->reqs && w->flight_state == FLIGHT_NONE && !w->decider_timed))
 		pthread_cond_signal(&w->wake);
 	return refused;
 }
@@ -1462,9 +1500,10 @@ int writer_submit(writer *w, append_req *r)
 		 * the decider: the end of the commit wakes it, and it decides
 		 * them all at once (one wake-up for the batch, not one per
 		 * request). A queue big enough to be worth deciding ahead is
-		 * woken for at once. */
-		wake = w->flight_state != FLIGHT_COMMITTING ||
-		       w->queued_events >= WRITER_DECIDE_AHEAD;
+		 * woken for at once. Whoever decides meanwhile (the decider, or
+		 * a submitting thread: decide_here) looks at the queue when done. */
+		wake = !w->deciding && (w->flight_state != FLIGHT_COMMITTING ||
+					w->queued_events >= WRITER_DECIDE_AHEAD);
 	}
 	pthread_mutex_unlock(&w->lock);
 	/* Signalled after the lock is let go: woken while this thread still

@@ -183,6 +183,7 @@ struct writer {
 	store_room *room; /* the disks, checked before replicate() (NULL: not) */
 	uint64_t raft_ahead;
 	int leading, deciding;
+	int decider_timed; /* the decider waits for the open group's linger to end */
 	char leader_url[256];
 	int leader_elected; /* leader_url is this node's: elected, not ready */
 	pthread_cond_t idle;
