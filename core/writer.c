@@ -564,7 +564,7 @@ static void flight_done(writer *w);
  * group on whichever thread learnt its outcome (the replica's, mostly:
  * its clients are woken from there, without a hop to another thread of
  * the writer's). */
-static void flight_ended(writer *w, wgroup *g, int status, int64_t t0)
+static void flight_ended(writer *w, wgroup *g, int status, int64_t t0, int timed)
 {
 	int64_t done = ld_wall_us();
 	if (g->g.n) {
@@ -620,6 +620,7 @@ static void flight_ended(writer *w, wgroup *g, int status, int64_t t0)
 		g->reqs = g->reqs_tail = NULL;
 		g->nreqs = 0;
 		flight_done(w);
+		w->linger_timed = timed && w->linger_until;
 		wake = w->head || w->open->reqs || w->stopping ||
 		       w->seq - w->snap_seq >= writer_snapshot_interval(w->snapshot_every, w->snap_seq);
 	}
@@ -647,7 +648,7 @@ static void *committer_main(void *arg)
 		wgroup *g = w->flight;
 		pthread_mutex_unlock(&w->lock);
 		int64_t t0 = ld_wall_us();
-		flight_ended(w, g, g->g.n ? commit_group(w, g) : 0, t0);
+		flight_ended(w, g, g->g.n ? commit_group(w, g) : 0, t0, 0);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -658,7 +659,7 @@ static void *committer_main(void *arg)
 static void replicated(void *ctx, int status)
 {
 	writer *w = ctx;
-	flight_ended(w, w->flight, status, w->flight->handed_at);
+	flight_ended(w, w->flight, status, w->flight->handed_at, w->linger_timer);
 }
 
 /* Replicated: hands the group just sent (the flight) to replicate() from
@@ -682,7 +683,7 @@ static void hand_over(writer *w)
 	else if (!g->g.n)
 		status = 0; /* nothing to replicate: its requests are answered */
 	if (status || !g->g.n)
-		flight_ended(w, g, status, g->handed_at);
+		flight_ended(w, g, status, g->handed_at, 0);
 	pthread_mutex_lock(&w->lock);
 }
 
@@ -769,6 +770,7 @@ static void send_open(writer *w)
 	w->sent_reqs = g->nreqs;
 	w->sent_at = ld_mono_us();
 	w->linger_until = 0;
+	w->linger_timed = 0;
 	group_seal(&g->g);
 	g->last = w->dseq;
 	memcpy(g->hash, w->dhash, LD_HASH_LEN);
@@ -1233,6 +1235,7 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 	w->on_group_arg = o ? o->on_group_arg : NULL;
 	w->replicate = o ? o->replicate : NULL;
 	w->replicate_arg = o ? o->replicate_arg : NULL;
+	w->linger_timer = o ? o->linger_timer : 0;
 	w->failed = o ? o->failed : NULL;
 	w->failed_arg = o ? o->failed_arg : NULL;
 	w->store_delay_us = o ? o->store_delay_us : 0;
@@ -1466,9 +1469,27 @@ static int decide_here(writer *w, append_req *r)
 	 * that end). A group decided while one is in flight is the flight's
 	 * end's to look at (flight_ended). */
 	if (w->head || w->stopping || w->broken ||
-	    (w->open->reqs && w->flight_state == FLIGHT_NONE && !w->decider_timed))
+	    (w->open->reqs && w->flight_state == FLIGHT_NONE && !w->decider_timed &&
+	     !w->linger_timed))
 		pthread_cond_signal(&w->wake);
 	return refused;
+}
+
+int64_t writer_linger_left(writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	int64_t left = 0;
+	if (w->linger_timed) {
+		left = linger_left(w);
+		if (!left) {
+			w->linger_timed = 0;
+			/* A thread deciding here hands the group over itself. */
+			if (w->open->reqs && w->flight_state == FLIGHT_NONE && !w->deciding)
+				pthread_cond_signal(&w->wake);
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+	return left;
 }
 
 int writer_submit(writer *w, append_req *r)

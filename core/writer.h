@@ -133,6 +133,13 @@ typedef struct writer_options {
 	int (*replicate)(void *arg, const uint8_t *blob, size_t len, writer_replicated_fn done,
 			 void *ctx);
 	void *replicate_arg;
+	/* Replicated, 1: whoever calls done(ctx, 0) times the next group's
+	 * wait for its clients (docs/REPLICATION.md, "How big a group is"):
+	 * right after that call it asks writer_linger_left(), and again once
+	 * that many µs have passed, until it answers 0 or replicate() is
+	 * called again. The deciding thread is then not woken to time it.
+	 * 0: the deciding thread times it. */
+	int linger_timer;
 	/* Replicated: called once, on the applier's thread, when what was
 	 * applied here cannot be written into the store (a full disk, a
 	 * storage error). Raft's log holds it; the node must stop and be
@@ -195,6 +202,11 @@ int writer_submit(writer *w, append_req *r);
  * holds every entry applied when it was called (store_read_begin waits so
  * too): a reader never sees less than what was acknowledged before it
  * asked. */
+/* With writer_options.linger_timer: the µs the open group still waits for
+ * its clients, or 0 (none waits; one whose wait is over is handed over by
+ * the deciding thread, woken here). Any thread. */
+int64_t writer_linger_left(writer *w);
+
 void writer_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], int64_t *recorded_at);
 
 /* The committed Merkle tree: its size (= the head seq) and root. 0, or

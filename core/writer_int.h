@@ -184,6 +184,9 @@ struct writer {
 	uint64_t raft_ahead;
 	int leading, deciding;
 	int decider_timed; /* the decider waits for the open group's linger to end */
+	/* The open group's linger is timed by replicate()'s side
+	 * (writer_options.linger_timer, writer_linger_left), not the decider. */
+	int linger_timer, linger_timed;
 	char leader_url[256];
 	int leader_elected; /* leader_url is this node's: elected, not ready */
 	pthread_cond_t idle;

@@ -68,6 +68,7 @@ struct cluster {
 	uv_loop_t loop;
 	uv_async_t async; /* a proposal queued, or stop */
 	uv_timer_t tick;  /* the status copied out */
+	uv_timer_t linger; /* the writer's next group's wait (writer_linger_left) */
 
 	/* Under lock: between the committing thread and the loop. */
 	pthread_mutex_t lock;
@@ -242,6 +243,27 @@ static void tell(told *t)
 	t->n = 0;
 }
 
+/* The writer's next group waits for its clients (writer_options.
+ * linger_timer): timed here, on the loop, where it costs no thread a
+ * wake-up when the clients come back in time (the group handed over
+ * stops it, propose_queued); a deciding thread timing it was woken once
+ * per group to start the wait and once at its end. */
+static void on_linger(uv_timer_t *t);
+
+static void linger_arm(cluster *c)
+{
+	int64_t left = writer_linger_left(c->w);
+	if (left > 0) {
+		uv_update_time(&c->loop);
+		uv_timer_start(&c->linger, on_linger, (uint64_t)(left + 999) / 1000, 0);
+	}
+}
+
+static void on_linger(uv_timer_t *t)
+{
+	linger_arm(t->data);
+}
+
 /* The writer's hand-over (writer_options.replicate, on its deciding
  * thread): queued for the loop, answered from there (proposed: the
  * writer answers its clients on the loop, without another thread). */
@@ -293,6 +315,7 @@ void cluster_writer_options(cluster *c, writer_options *wo)
 {
 	wo->replicate = replicate;
 	wo->replicate_arg = c;
+	wo->linger_timer = 1;
 	wo->failed = store_failed;
 	wo->failed_arg = c;
 	wo->raft_dir = c->dir;
@@ -329,11 +352,14 @@ static void proposed(replica *r, int status, uint64_t index, void *arg)
 	/* Written here as its own: recorded, whatever the replica says of
 	 * the leadership after. A detached one's writer was told already
 	 * (another leader's entry came first). */
+	int ok = !p->detached && p->own_applied;
 	if (!p->detached)
-		answer_locked(c, p, p->own_applied ? 0 : map_status(status), &t);
+		answer_locked(c, p, ok ? 0 : map_status(status), &t);
 	pthread_mutex_unlock(&c->lock);
 	free(p);
 	tell(&t);
+	if (ok)
+		linger_arm(c);
 }
 
 /* The entry header the replica checks: first seq, count, prev and last
@@ -385,6 +411,7 @@ static void propose_queued(cluster *c)
 	c->queued = NULL;
 	c->inflight = p;
 	pthread_mutex_unlock(&c->lock);
+	uv_timer_stop(&c->linger);
 	replica_entry h;
 	ld_errinfo e = {0};
 	int rc = entry_of(p->blob, p->len, &h);
@@ -647,6 +674,7 @@ static void replica_stopped(replica *r, void *arg)
 	catchup_close(c->cu);
 	uv_close((uv_handle_t *)&c->async, closed);
 	uv_close((uv_handle_t *)&c->tick, closed);
+	uv_close((uv_handle_t *)&c->linger, closed);
 }
 
 static void on_async(uv_async_t *a)
@@ -893,6 +921,8 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	c->async.data = c;
 	uv_timer_init(&c->loop, &c->tick);
 	c->tick.data = c;
+	uv_timer_init(&c->loop, &c->linger);
+	c->linger.data = c;
 	catchup_options cuo = {.w = w,
 			       .rep = c->rep,
 			       .id = c->id,
@@ -939,6 +969,7 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		catchup_close(c->cu);
 		uv_close((uv_handle_t *)&c->async, closed);
 		uv_close((uv_handle_t *)&c->tick, closed);
+		uv_close((uv_handle_t *)&c->linger, closed);
 		uv_run(&c->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&c->loop);
 		catchup_free(c->cu);
