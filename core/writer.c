@@ -1389,11 +1389,25 @@ void writer_hook_remove(writer *w, writer_commit_fn fn, void *arg)
 	pthread_mutex_unlock(&w->hook_lock);
 }
 
+/* Whether request r is one a submitting thread may decide: small, and
+ * forgetting no member (that destroys a key, a synced commit of the
+ * keystore, which is the deciding thread's to wait for: docs/
+ * ARCHITECTURE.md, "Threads"). */
+static int here_sized(const append_req *r)
+{
+	if (r->req->n_events > WRITER_DECIDE_HERE_EVENTS)
+		return 0;
+	for (size_t i = 0; i < r->req->n_events; i++)
+		if (r->req->events[i]->body_case == LEDGER__EVENT__BODY_MEMBER_FORGOTTEN)
+			return 0;
+	return 1;
+}
+
 /* Whether request r may be decided on its submitting thread (lock held):
  * a replicated writer that leads, nobody deciding, nothing queued, the
  * flight (if any) not failed, no snapshot due, room for the store and in
- * the open group, the request small and the thread holding no read of the
- * store. The thread then decides it into the open group, as the decider
+ * the open group, the request here_sized and the thread holding no read of
+ * the store. The thread then decides it into the open group, as the decider
  * would have, and hands that group to replicate() if it need not wait
  * (idle, and no other client to linger for: linger_left). */
 static int decide_here_ok(const writer *w, const append_req *r)
@@ -1402,8 +1416,7 @@ static int decide_here_ok(const writer *w, const append_req *r)
 	       w->flight_state != FLIGHT_DONE && !w->head &&
 	       w->open->events + r->req->n_events <= WRITER_MAX_EVENTS &&
 	       w->seq - w->snap_seq < writer_snapshot_interval(w->snapshot_every, w->snap_seq) &&
-	       w->unstored_bytes <= w->unstored_max &&
-	       r->req->n_events <= WRITER_DECIDE_HERE_EVENTS && !store_reading();
+	       w->unstored_bytes <= w->unstored_max && here_sized(r) && !store_reading();
 }
 
 /* Decides r on this thread into the open group (lock held; let go
@@ -1441,7 +1454,7 @@ static int decide_here(writer *w, append_req *r)
 		}
 		/* A request that queued while this one was decided. */
 		next = w->head;
-		if (next && next->req->n_events <= WRITER_DECIDE_HERE_EVENTS && !w->stopping &&
+		if (next && here_sized(next) && !w->stopping &&
 		    !w->broken && w->leading && w->flight_state != FLIGHT_DONE &&
 		    g->events + next->req->n_events <= WRITER_MAX_EVENTS) {
 			w->head = next->next;

@@ -192,21 +192,24 @@ void writer_hook_remove(writer *w, writer_commit_fn fn, void *arg);
 
 /* Packs the client's part of every event of r that passed its checks
  * (codec_event_parts_pack: the stateless half of the writer's work, done on
- * the caller's thread) and queues r. Returns 0 (r->done will be called
- * exactly once), or LD_E(SHUTTING_DOWN) / LD_E(BUSY) / LD_E(INTERNAL) (out of
+ * the caller's thread) and queues r, or (a replicated leader, r small and
+ * nobody else deciding) decides r on the caller's thread into the open
+ * group and hands that group over when it need not wait for more clients.
+ * Returns 0 (r->done will be called exactly once, maybe before this
+ * returns), or LD_E(SHUTTING_DOWN) / LD_E(BUSY) / LD_E(INTERNAL) (out of
  * memory; r->done will not be called). */
 int writer_submit(writer *w, append_req *r);
+
+/* With writer_options.linger_timer: the µs the open group still waits for
+ * its clients, or 0 (none waits; one whose wait is over is handed over by
+ * the deciding thread, woken here). Any thread. */
+int64_t writer_linger_left(writer *w);
 
 /* The committed head, as the log's store holds it: seq and hash (32 zero
  * bytes for an empty log). Replicated, it first waits until the store
  * holds every entry applied when it was called (store_read_begin waits so
  * too): a reader never sees less than what was acknowledged before it
  * asked. */
-/* With writer_options.linger_timer: the µs the open group still waits for
- * its clients, or 0 (none waits; one whose wait is over is handed over by
- * the deciding thread, woken here). Any thread. */
-int64_t writer_linger_left(writer *w);
-
 void writer_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN], int64_t *recorded_at);
 
 /* The committed Merkle tree: its size (= the head seq) and root. 0, or
