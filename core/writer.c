@@ -1477,11 +1477,14 @@ static int decide_here(writer *w, append_req *r)
 	    w->leading && !linger_left(w))
 		send_open(w);
 	pthread_cond_broadcast(&w->idle);
-	/* Anything left for the decider: requests queued, a stop, the open
-	 * group to send when its linger ends (unless it already waits for
-	 * that end). A group decided while one is in flight is the flight's
-	 * end's to look at (flight_ended). */
-	if (w->head || w->stopping || w->broken ||
+	/* Anything left for the decider (a wake-up that came while this
+	 * thread decided found the decider waiting for it): requests queued,
+	 * a stop, a leadership lost, a failed flight to roll back, the open
+	 * group to send when its linger ends (unless the decider or raft's
+	 * loop times that end). A group decided while one is in flight is
+	 * the flight's end's to look at (flight_ended). */
+	if (w->head || w->stopping || w->broken || !w->leading ||
+	    w->flight_state == FLIGHT_DONE ||
 	    (w->open->reqs && w->flight_state == FLIGHT_NONE && !w->decider_timed &&
 	     !w->linger_timed))
 		pthread_cond_signal(&w->wake);
