@@ -22,6 +22,7 @@ size_t __sanitizer_get_current_allocated_bytes(void); /* libasan */
 #endif
 
 #include "client.h"
+#include "clock.h"
 #include "model.h"
 #include "mstate.h"
 #include "writer.h"
@@ -1204,6 +1205,9 @@ typedef struct fake_raft {
 	uint64_t index;
 	int fail_next, hold, stop, calls, calls_here;
 	pthread_t here; /* the thread counted in calls_here */
+	/* As raft's loop with writer_options.linger_timer: after each group
+	 * answered, the writer's linger timed here (writer_linger_left). */
+	int timer, timed;
 } fake_raft;
 
 static int fake_replicate(void *arg, const uint8_t *blob, size_t len, writer_replicated_fn done,
@@ -1243,6 +1247,18 @@ static void *fake_raft_main(void *arg)
 		f->done(f->ctx, fail ? LD_E(OUTCOME_UNKNOWN) : 0);
 		free(blob);
 		pthread_mutex_lock(&f->lock);
+		/* The timer: until the wait is over or the next group comes. */
+		int64_t left;
+		while (f->timer && !fail && !f->blob && !f->stop) {
+			pthread_mutex_unlock(&f->lock);
+			left = writer_linger_left(f->w);
+			pthread_mutex_lock(&f->lock);
+			if (left <= 0 || f->blob || f->stop)
+				break;
+			f->timed++;
+			struct timespec ts = ld_wall_after_us((uint64_t)left);
+			pthread_cond_timedwait(&f->cv, &f->lock, &ts);
+		}
 	}
 	pthread_mutex_unlock(&f->lock);
 	return NULL;
@@ -1313,6 +1329,110 @@ static void test_replicated_hand_over(void **state)
 	pthread_cond_signal(&f.cv);
 	pthread_mutex_unlock(&f.lock);
 	pthread_join(f.thread, NULL);
+	tl_shut(&l);
+	tl_rmrf(l.dir);
+	tl_free_all();
+	pthread_cond_destroy(&f.cv);
+	pthread_mutex_destroy(&f.lock);
+}
+
+/* Clients of one event each on threads of their own, each waiting for its
+ * answer before it sends again, against a replicated writer whose linger
+ * raft's side times (writer_options.linger_timer): the submitting threads
+ * decide their requests and hand over the groups they complete; a client
+ * that stops early leaves groups that wait out the timer. Every request is
+ * recorded, in one chain. */
+#define LT_CLIENTS 6
+#define LT_EACH 150
+
+typedef struct lt_client {
+	writer *w;
+	Ledger__Event *evs[LT_EACH];
+	int n, failed;
+} lt_client;
+
+static void *lt_client_main(void *arg)
+{
+	lt_client *c = arg;
+	for (int i = 0; i < c->n; i++) {
+		static __thread pending p;
+		memset(&p, 0, sizeof(p));
+		pthread_mutex_init(&p.lock, NULL);
+		pthread_cond_init(&p.cond, NULL);
+		ledger__append_request__init(&p.req);
+		p.req.n_events = 1;
+		p.req.events = &c->evs[i];
+		p.r.req = &p.req;
+		p.r.items = p.items;
+		snprintf(p.r.actor, sizeof(p.r.actor), "test");
+		p.r.done = pending_done;
+		p.r.arg = &p;
+		if (writer_submit(c->w, &p.r)) {
+			c->failed++;
+			continue;
+		}
+		await(&p);
+		c->failed += p.r.status != 0 || p.items[0].code != 0;
+	}
+	return NULL;
+}
+
+static void test_replicated_linger_timer(void **state)
+{
+	(void)state;
+	tl_ledger l;
+	ld_errinfo e = {0};
+	fake_raft f = {.here = pthread_self(), .timer = 1};
+	pthread_mutex_init(&f.lock, NULL);
+	pthread_cond_init(&f.cv, NULL);
+	tl_open(&l, 0);
+	tl_shut(&l);
+	writer_options wo = {.replicate = fake_replicate, .replicate_arg = &f, .linger_timer = 1};
+	store_options so = {.dir = l.dir};
+	assert_int_equal(store_open(&l.s, &so, &e), 0);
+	assert_int_equal(writer_start_opts(&l.w, l.s, &wo), 0);
+	f.w = l.w;
+	assert_int_equal(pthread_create(&f.thread, NULL, fake_raft_main, &f), 0);
+	writer_set_leading(l.w, 1, NULL, 0);
+	tl_tree(&l);
+	uint64_t head0;
+	writer_head(l.w, &head0, NULL, NULL);
+
+	static lt_client cl[LT_CLIENTS];
+	pthread_t th[LT_CLIENTS];
+	int total = 0;
+	for (int k = 0; k < LT_CLIENTS; k++) {
+		cl[k].w = l.w;
+		cl[k].n = k == 0 ? LT_EACH / 10 : LT_EACH; /* one leaves early */
+		for (int i = 0; i < cl[k].n; i++) {
+			char id[32];
+			snprintf(id, sizeof(id), "LT%d-%d", k, i);
+			cl[k].evs[i] = tl_join(id, "NJ", 80000 + k * 1000 + i);
+			tl_hash_person(cl[k].evs[i]);
+		}
+		total += cl[k].n;
+	}
+	for (int k = 0; k < LT_CLIENTS; k++)
+		assert_int_equal(pthread_create(&th[k], NULL, lt_client_main, &cl[k]), 0);
+	for (int k = 0; k < LT_CLIENTS; k++) {
+		pthread_join(th[k], NULL);
+		assert_int_equal(cl[k].failed, 0);
+	}
+	/* Nothing waits any more: the timer says so. */
+	assert_int_equal(writer_linger_left(l.w), 0);
+	assert_int_equal(writer_sync(l.w), 0);
+	uint64_t head;
+	writer_head(l.w, &head, NULL, NULL);
+	assert_int_equal(head, head0 + (uint64_t)total);
+	assert_int_equal(tl_verify_chain(&l), 0);
+	pthread_mutex_lock(&f.lock);
+	int calls = f.calls;
+	f.stop = 1;
+	pthread_cond_signal(&f.cv);
+	pthread_mutex_unlock(&f.lock);
+	pthread_join(f.thread, NULL);
+	print_message("    (%d requests in %d groups, the timer armed %d times)\n", total, calls, f.timed);
+	assert_true(calls <= (int)head0 + total); /* groups, not more than requests */
 	tl_shut(&l);
 	tl_rmrf(l.dir);
 	tl_free_all();
@@ -2673,6 +2793,7 @@ int main(void)
 		cmocka_unit_test(test_group_blobs_replicate),
 		cmocka_unit_test(test_follower_pool_given_back),
 		cmocka_unit_test(test_replicated_hand_over),
+		cmocka_unit_test(test_replicated_linger_timer),
 		cmocka_unit_test(test_follower_async_fork),
 		cmocka_unit_test(test_follower_refuses_reordered_body),
 		cmocka_unit_test(test_follower_refuses_no_event_id),
