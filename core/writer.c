@@ -672,17 +672,19 @@ static void hand_over(writer *w)
 	wgroup *g = w->flight;
 	int status = 0;
 	uint64_t unstored = 0;
-	if (g->g.n) {
+	/* Once replicate() took it, g may be answered, taken back and opened
+	 * again as the next group (by another thread sending the one after)
+	 * before replicate() returns here: nothing of it is read after. */
+	size_t n = g->g.n;
+	if (n) {
 		wr_wait_room_locked(w);
 		unstored = w->unstored_bytes;
 	}
-	pthread_mutex_unlock(&w->lock);
 	g->handed_at = ld_wall_us();
-	if (g->g.n && (status = disk_room(w, g, unstored)) == 0)
+	pthread_mutex_unlock(&w->lock);
+	if (n && (status = disk_room(w, g, unstored)) == 0)
 		status = w->replicate(w->replicate_arg, g->g.buf, g->g.len, replicated, w);
-	else if (!g->g.n)
-		status = 0; /* nothing to replicate: its requests are answered */
-	if (status || !g->g.n)
+	if (status || !n) /* not handed over (or nothing to): g is still the flight */
 		flight_ended(w, g, status, g->handed_at, 0);
 	pthread_mutex_lock(&w->lock);
 }
