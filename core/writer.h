@@ -118,8 +118,9 @@ typedef struct writer_options {
 	void (*on_group)(void *arg, const uint8_t *blob, size_t len);
 	void *on_group_arg;
 	/* Replication (daemon/cluster.h): the writer does not write a group
-	 * itself but hands its blob to replicate(), from its deciding thread,
-	 * and goes on deciding the next group. replicate() returns at once: 0
+	 * itself but hands its blob to replicate(), from its deciding thread
+	 * or the submitting thread that decided the group's last request
+	 * (writer_submit), and goes on deciding the next group. replicate() returns at once: 0
 	 * (handed over: done(ctx, status) is called exactly once later, on
 	 * another thread, maybe before replicate() returns), or an error (not
 	 * handed over; done is not called). status 0: the cluster confirmed the

@@ -265,7 +265,8 @@ static void on_linger(uv_timer_t *t)
 }
 
 /* The writer's hand-over (writer_options.replicate, on its deciding
- * thread): queued for the loop, answered from there (proposed: the
+ * thread or an NNG thread that decided the group's last request): queued
+ * for the loop, answered from there (proposed: the
  * writer answers its clients on the loop, without another thread). */
 static int replicate(void *arg, const uint8_t *blob, size_t len, writer_replicated_fn done,
 		     void *ctx)
