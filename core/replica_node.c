@@ -306,7 +306,14 @@ static void w_append_cb(struct raft_io_append *req, int status)
 		status = RAFT_IOERR;
 	if (status) {
 		r->write_failed = 1;
-		fail_io(r, "writing raft's log", status);
+		/* Cancelled by a close this node asked for (a stop: raft_uv
+		 * cancels the writes in flight): nothing of it was answered,
+		 * and it is no fault of the disk's. */
+		if (status == RAFT_CANCELED && (r->close_called || r->stopping))
+			log_info("replica: a write of raft's log in flight at the stop was "
+			         "cancelled (nothing of it was acknowledged)");
+		else
+			fail_io(r, "writing raft's log", status);
 	}
 	if (r->write_failed)
 		return;
