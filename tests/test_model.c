@@ -1208,6 +1208,7 @@ typedef struct fake_raft {
 	/* As raft's loop with writer_options.linger_timer: after each group
 	 * answered, the writer's linger timed here (writer_linger_left). */
 	int timer, timed;
+	int fail_every; /* every so many groups fails (0: none) */
 } fake_raft;
 
 static int fake_replicate(void *arg, const uint8_t *blob, size_t len, writer_replicated_fn done,
@@ -1238,7 +1239,7 @@ static void *fake_raft_main(void *arg)
 		if (!f->blob)
 			break;
 		uint8_t *blob = f->blob;
-		int fail = f->fail_next;
+		int fail = f->fail_next || (f->fail_every && f->calls % f->fail_every == 0);
 		f->fail_next = 0;
 		f->blob = NULL;
 		pthread_mutex_unlock(&f->lock);
@@ -1336,6 +1337,109 @@ static void test_replicated_hand_over(void **state)
 	pthread_mutex_destroy(&f.lock);
 }
 
+/* Requests decided on their submitting threads into the open group while
+ * the group in flight is held, then that group fails: the open group's
+ * requests are rolled back with it (its undo log, the flight's after) and
+ * decided again by the decider, each answered once; the failed one's
+ * request is answered with the error. */
+static void once_done(append_req *r)
+{
+	pending *p = r->arg;
+	pthread_mutex_lock(&p->lock);
+	p->done++;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void test_replicated_here_fails(void **state)
+{
+	(void)state;
+	tl_ledger l;
+	ld_errinfo e = {0};
+	fake_raft f = {.here = pthread_self()};
+	pthread_mutex_init(&f.lock, NULL);
+	pthread_cond_init(&f.cv, NULL);
+	tl_open(&l, 0);
+	tl_shut(&l);
+	writer_options wo = {.replicate = fake_replicate, .replicate_arg = &f};
+	store_options so = {.dir = l.dir};
+	assert_int_equal(store_open(&l.s, &so, &e), 0);
+	assert_int_equal(writer_start_opts(&l.w, l.s, &wo), 0);
+	f.w = l.w;
+	assert_int_equal(pthread_create(&f.thread, NULL, fake_raft_main, &f), 0);
+	writer_set_leading(l.w, 1, NULL, 0);
+	tl_tree(&l);
+	uint64_t seq = OK(&l, tl_join("F1", "NJ", 7101));
+
+	static pending a, b, c;
+	Ledger__Event *ja[1] = {tl_join("F2", "NJ", 7102)}, *jb[1] = {tl_join("F3", "NJ", 7103)},
+		      *jc[1] = {tl_join("F4", "NJ", 7104)};
+	tl_hash_person(ja[0]);
+	tl_hash_person(jb[0]);
+	tl_hash_person(jc[0]);
+	pthread_mutex_lock(&f.lock);
+	f.hold = 1;
+	pthread_mutex_unlock(&f.lock);
+	submit(&l, &a, ja, 1);
+	a.r.done = once_done;
+	pthread_mutex_lock(&f.lock);
+	while (f.blob == NULL) { /* a's group out, held */
+		pthread_mutex_unlock(&f.lock);
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+		pthread_mutex_lock(&f.lock);
+	}
+	pthread_mutex_unlock(&f.lock);
+	pending *ps[2] = {&b, &c};
+	Ledger__Event **js[2] = {jb, jc};
+	for (int i = 0; i < 2; i++) {
+		pending *p = ps[i];
+		memset(p, 0, sizeof(*p));
+		pthread_mutex_init(&p->lock, NULL);
+		pthread_cond_init(&p->cond, NULL);
+		ledger__append_request__init(&p->req);
+		p->req.n_events = 1;
+		p->req.events = js[i];
+		p->r.req = &p->req;
+		p->r.items = p->items;
+		snprintf(p->r.actor, sizeof(p->r.actor), "test");
+		p->r.done = once_done;
+		p->r.arg = p;
+		assert_int_equal(writer_submit(l.w, &p->r), 0);
+	}
+	pthread_mutex_lock(&f.lock);
+	f.fail_next = 1;
+	f.hold = 0;
+	pthread_cond_signal(&f.cv);
+	pthread_mutex_unlock(&f.lock);
+	await(&a);
+	await(&b);
+	await(&c);
+	assert_int_equal(writer_sync(l.w), 0);
+	nanosleep(&(struct timespec){0, 20000000}, NULL); /* an answer twice comes now */
+	assert_int_equal(a.done, 1);
+	assert_int_equal(b.done, 1);
+	assert_int_equal(c.done, 1);
+	assert_int_equal(a.r.status, LD_E(OUTCOME_UNKNOWN));
+	assert_int_equal(b.r.status, 0);
+	assert_int_equal(c.r.status, 0);
+	assert_int_equal(b.items[0].seq, seq + 1);
+	assert_int_equal(c.items[0].seq, seq + 2);
+	uint64_t head;
+	writer_head(l.w, &head, NULL, NULL);
+	assert_int_equal(head, seq + 2);
+	assert_int_equal(tl_verify_chain(&l), 0);
+	pthread_mutex_lock(&f.lock);
+	f.stop = 1;
+	pthread_cond_signal(&f.cv);
+	pthread_mutex_unlock(&f.lock);
+	pthread_join(f.thread, NULL);
+	tl_shut(&l);
+	tl_rmrf(l.dir);
+	tl_free_all();
+	pthread_cond_destroy(&f.cv);
+	pthread_mutex_destroy(&f.lock);
+}
+
 /* Clients of one event each on threads of their own, each waiting for its
  * answer before it sends again, against a replicated writer whose linger
  * raft's side times (writer_options.linger_timer): the submitting threads
@@ -1348,8 +1452,16 @@ static void test_replicated_hand_over(void **state)
 typedef struct lt_client {
 	writer *w;
 	Ledger__Event *evs[LT_EACH];
-	int n, failed;
+	int n, failed, retry, submitted;
 } lt_client;
+
+static int lt_answers;
+
+static void lt_done(append_req *r)
+{
+	__atomic_add_fetch(&lt_answers, 1, __ATOMIC_RELAXED);
+	pending_done(r);
+}
 
 static void *lt_client_main(void *arg)
 {
@@ -1365,24 +1477,29 @@ static void *lt_client_main(void *arg)
 		p.r.req = &p.req;
 		p.r.items = p.items;
 		snprintf(p.r.actor, sizeof(p.r.actor), "test");
-		p.r.done = pending_done;
+		p.r.done = lt_done;
 		p.r.arg = &p;
 		if (writer_submit(c->w, &p.r)) {
 			c->failed++;
 			continue;
 		}
+		c->submitted++;
 		await(&p);
+		if (c->retry && p.r.status == LD_E(OUTCOME_UNKNOWN)) {
+			i--; /* the same event again */
+			continue;
+		}
 		c->failed += p.r.status != 0 || p.items[0].code != 0;
 	}
 	return NULL;
 }
 
-static void test_replicated_linger_timer(void **state)
+static void linger_timer_run(int fail_every)
 {
-	(void)state;
 	tl_ledger l;
 	ld_errinfo e = {0};
-	fake_raft f = {.here = pthread_self(), .timer = 1};
+	fake_raft f = {.here = pthread_self(), .timer = 1, .fail_every = fail_every};
+	lt_answers = 0;
 	pthread_mutex_init(&f.lock, NULL);
 	pthread_cond_init(&f.cv, NULL);
 	tl_open(&l, 0);
@@ -1403,6 +1520,9 @@ static void test_replicated_linger_timer(void **state)
 	int total = 0;
 	for (int k = 0; k < LT_CLIENTS; k++) {
 		cl[k].w = l.w;
+		cl[k].retry = fail_every != 0;
+		cl[k].submitted = 0;
+		cl[k].failed = 0;
 		cl[k].n = k == 0 ? LT_EACH / 10 : LT_EACH; /* one leaves early */
 		for (int i = 0; i < cl[k].n; i++) {
 			char id[32];
@@ -1419,6 +1539,11 @@ static void test_replicated_linger_timer(void **state)
 		assert_int_equal(cl[k].failed, 0);
 	}
 	assert_int_equal(writer_sync(l.w), 0);
+	nanosleep(&(struct timespec){0, 20000000}, NULL); /* an answer twice comes now */
+	int submitted = 0;
+	for (int k = 0; k < LT_CLIENTS; k++)
+		submitted += cl[k].submitted;
+	assert_int_equal(__atomic_load_n(&lt_answers, __ATOMIC_RELAXED), submitted);
 	uint64_t head;
 	writer_head(l.w, &head, NULL, NULL);
 	assert_int_equal(head, head0 + (uint64_t)total);
@@ -1430,12 +1555,28 @@ static void test_replicated_linger_timer(void **state)
 	pthread_mutex_unlock(&f.lock);
 	pthread_join(f.thread, NULL);
 	print_message("    (%d requests in %d groups, the timer armed %d times)\n", total, calls, f.timed);
-	assert_true(calls <= (int)head0 + total); /* groups, not more than requests */
+	if (!fail_every)
+		assert_true(calls <= (int)head0 + total); /* groups, not more than requests */
 	tl_shut(&l);
 	tl_rmrf(l.dir);
 	tl_free_all();
 	pthread_cond_destroy(&f.cv);
 	pthread_mutex_destroy(&f.lock);
+}
+
+static void test_replicated_linger_timer(void **state)
+{
+	(void)state;
+	linger_timer_run(0);
+}
+
+/* The same with every 7th group failing: the groups decided meanwhile on
+ * the submitting threads are rolled back and decided again; every request
+ * answered once, the failed ones sent again by their clients. */
+static void test_replicated_linger_timer_fails(void **state)
+{
+	(void)state;
+	linger_timer_run(7);
 }
 
 /* Hands the captured groups from `from` on to follower w's follow thread
@@ -2792,6 +2933,8 @@ int main(void)
 		cmocka_unit_test(test_follower_pool_given_back),
 		cmocka_unit_test(test_replicated_hand_over),
 		cmocka_unit_test(test_replicated_linger_timer),
+		cmocka_unit_test(test_replicated_linger_timer_fails),
+		cmocka_unit_test(test_replicated_here_fails),
 		cmocka_unit_test(test_follower_async_fork),
 		cmocka_unit_test(test_follower_refuses_reordered_body),
 		cmocka_unit_test(test_follower_refuses_no_event_id),
