@@ -813,8 +813,12 @@ static void *decider_main(void *arg)
 			pthread_cond_wait(&w->wake, &w->lock);
 			continue;
 		}
-		if (w->flight_state == FLIGHT_DONE)
+		if (w->flight_state == FLIGHT_DONE) {
+			/* A failure lets the lock go (its requests answered):
+			 * a submitting thread may be deciding now. */
 			flight_done(w);
+			continue;
+		}
 		int idle = w->flight_state == FLIGHT_NONE;
 		/* A snapshot wants nothing decided beyond the committed head:
 		 * taken when the pipeline is empty; until then no new group. */
