@@ -1265,26 +1265,57 @@ static void *fake_raft_main(void *arg)
 	return NULL;
 }
 
+/* A replicated writer on a fresh ledger l whose raft is f (fake_raft_main
+ * on a thread of its own; f's settings as the caller set them), leading,
+ * with the test tree recorded. linger_timer as writer_options'. */
+static void fake_raft_open(tl_ledger *l, fake_raft *f, int linger_timer)
+{
+	ld_errinfo e = {0};
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	tl_open(l, 0);
+	tl_shut(l);
+	writer_options wo = {
+	    .replicate = fake_replicate, .replicate_arg = f, .linger_timer = linger_timer};
+	store_options so = {.dir = l->dir};
+	assert_int_equal(store_open(&l->s, &so, &e), 0);
+	assert_int_equal(writer_start_opts(&l->w, l->s, &wo), 0);
+	f->w = l->w;
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_raft_main, f), 0);
+	writer_set_leading(l->w, 1, NULL, 0);
+	tl_tree(l);
+}
+
+/* Stops f's thread: its calls to replicate() until then. */
+static int fake_raft_stop(fake_raft *f)
+{
+	pthread_mutex_lock(&f->lock);
+	int calls = f->calls;
+	f->stop = 1;
+	pthread_cond_signal(&f->cv);
+	pthread_mutex_unlock(&f->lock);
+	pthread_join(f->thread, NULL);
+	return calls;
+}
+
+/* The ledger closed and removed, f's sync objects gone. */
+static void fake_raft_close(tl_ledger *l, fake_raft *f)
+{
+	tl_shut(l);
+	tl_rmrf(l->dir);
+	tl_free_all();
+	pthread_cond_destroy(&f->cv);
+	pthread_mutex_destroy(&f->lock);
+}
+
 static void test_replicated_hand_over(void **state)
 {
 	(void)state;
 	tl_ledger l;
-	ld_errinfo e = {0};
 	fake_raft f = {.here = pthread_self()};
-	pthread_mutex_init(&f.lock, NULL);
-	pthread_cond_init(&f.cv, NULL);
-	tl_open(&l, 0);
-	tl_shut(&l);
-	writer_options wo = {.replicate = fake_replicate, .replicate_arg = &f};
-	store_options so = {.dir = l.dir};
-	assert_int_equal(store_open(&l.s, &so, &e), 0);
-	assert_int_equal(writer_start_opts(&l.w, l.s, &wo), 0);
-	f.w = l.w;
-	assert_int_equal(pthread_create(&f.thread, NULL, fake_raft_main, &f), 0);
-	writer_set_leading(l.w, 1, NULL, 0);
-
-	/* One request at a time: each decided and handed over here. */
-	tl_tree(&l);
+	fake_raft_open(&l, &f, 0);
+	/* The tree, recorded one request at a time: each decided and handed
+	 * over here. */
 	int tree = f.calls;
 	assert_true(tree >= 5);
 	assert_int_equal(f.calls_here, tree);
@@ -1325,16 +1356,8 @@ static void test_replicated_hand_over(void **state)
 	writer_head(l.w, &head, NULL, NULL);
 	assert_int_equal(head, seq + 3);
 	assert_int_equal(tl_verify_chain(&l), 0);
-	pthread_mutex_lock(&f.lock);
-	f.stop = 1;
-	pthread_cond_signal(&f.cv);
-	pthread_mutex_unlock(&f.lock);
-	pthread_join(f.thread, NULL);
-	tl_shut(&l);
-	tl_rmrf(l.dir);
-	tl_free_all();
-	pthread_cond_destroy(&f.cv);
-	pthread_mutex_destroy(&f.lock);
+	fake_raft_stop(&f);
+	fake_raft_close(&l, &f);
 }
 
 /* Requests decided on their submitting threads into the open group while
@@ -1355,20 +1378,8 @@ static void test_replicated_here_fails(void **state)
 {
 	(void)state;
 	tl_ledger l;
-	ld_errinfo e = {0};
 	fake_raft f = {.here = pthread_self()};
-	pthread_mutex_init(&f.lock, NULL);
-	pthread_cond_init(&f.cv, NULL);
-	tl_open(&l, 0);
-	tl_shut(&l);
-	writer_options wo = {.replicate = fake_replicate, .replicate_arg = &f};
-	store_options so = {.dir = l.dir};
-	assert_int_equal(store_open(&l.s, &so, &e), 0);
-	assert_int_equal(writer_start_opts(&l.w, l.s, &wo), 0);
-	f.w = l.w;
-	assert_int_equal(pthread_create(&f.thread, NULL, fake_raft_main, &f), 0);
-	writer_set_leading(l.w, 1, NULL, 0);
-	tl_tree(&l);
+	fake_raft_open(&l, &f, 0);
 	uint64_t seq = OK(&l, tl_join("F1", "NJ", 7101));
 
 	static pending a, b, c;
@@ -1428,16 +1439,8 @@ static void test_replicated_here_fails(void **state)
 	writer_head(l.w, &head, NULL, NULL);
 	assert_int_equal(head, seq + 2);
 	assert_int_equal(tl_verify_chain(&l), 0);
-	pthread_mutex_lock(&f.lock);
-	f.stop = 1;
-	pthread_cond_signal(&f.cv);
-	pthread_mutex_unlock(&f.lock);
-	pthread_join(f.thread, NULL);
-	tl_shut(&l);
-	tl_rmrf(l.dir);
-	tl_free_all();
-	pthread_cond_destroy(&f.cv);
-	pthread_mutex_destroy(&f.lock);
+	fake_raft_stop(&f);
+	fake_raft_close(&l, &f);
 }
 
 /* Clients of one event each on threads of their own, each waiting for its
@@ -1497,21 +1500,9 @@ static void *lt_client_main(void *arg)
 static void linger_timer_run(int fail_every)
 {
 	tl_ledger l;
-	ld_errinfo e = {0};
 	fake_raft f = {.here = pthread_self(), .timer = 1, .fail_every = fail_every};
 	lt_answers = 0;
-	pthread_mutex_init(&f.lock, NULL);
-	pthread_cond_init(&f.cv, NULL);
-	tl_open(&l, 0);
-	tl_shut(&l);
-	writer_options wo = {.replicate = fake_replicate, .replicate_arg = &f, .linger_timer = 1};
-	store_options so = {.dir = l.dir};
-	assert_int_equal(store_open(&l.s, &so, &e), 0);
-	assert_int_equal(writer_start_opts(&l.w, l.s, &wo), 0);
-	f.w = l.w;
-	assert_int_equal(pthread_create(&f.thread, NULL, fake_raft_main, &f), 0);
-	writer_set_leading(l.w, 1, NULL, 0);
-	tl_tree(&l);
+	fake_raft_open(&l, &f, 1);
 	uint64_t head0;
 	writer_head(l.w, &head0, NULL, NULL);
 
@@ -1548,20 +1539,11 @@ static void linger_timer_run(int fail_every)
 	writer_head(l.w, &head, NULL, NULL);
 	assert_int_equal(head, head0 + (uint64_t)total);
 	assert_int_equal(tl_verify_chain(&l), 0);
-	pthread_mutex_lock(&f.lock);
-	int calls = f.calls;
-	f.stop = 1;
-	pthread_cond_signal(&f.cv);
-	pthread_mutex_unlock(&f.lock);
-	pthread_join(f.thread, NULL);
+	int calls = fake_raft_stop(&f);
 	print_message("    (%d requests in %d groups, the timer armed %d times)\n", total, calls, f.timed);
 	if (!fail_every)
 		assert_true(calls <= (int)head0 + total); /* groups, not more than requests */
-	tl_shut(&l);
-	tl_rmrf(l.dir);
-	tl_free_all();
-	pthread_cond_destroy(&f.cv);
-	pthread_mutex_destroy(&f.lock);
+	fake_raft_close(&l, &f);
 }
 
 static void test_replicated_linger_timer(void **state)
