@@ -25,6 +25,7 @@
 #include "digest.h"
 #include "i18n.h"
 #include "sockclose.h"
+#include "tlsdial.h"
 
 /* Largest answer accepted: a page of 10,000 events stays far below it. */
 #define LDC_RECV_MAX ((size_t)64 << 20)
@@ -206,12 +207,8 @@ static nng_tls_config *tls_config(const char *url, const ldc_tls *tls, ld_errinf
 	char *cert = read_file(tls->cert), *key = read_file(tls->key);
 	const char *what = !cert ? tls->cert : !key ? tls->key : NULL;
 	int rv = 0;
-	if (!what) {
-		if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT)) == 0 &&
-		    (rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) == 0 &&
-		    (rv = nng_tls_config_ca_file(cfg, tls->ca)) == 0)
-			rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
-	}
+	if (!what)
+		rv = tls_dial_config(url, cert, key, tls->ca, &cfg);
 	free(cert);
 	free(key);
 	if (what)

@@ -17,6 +17,7 @@
 #include "group.h"
 #include "log.h"
 #include "sockclose.h"
+#include "tlsdial.h"
 #include "subscribe.h"
 
 #define CATCHUP_RECV_MS 10000 /* a page's answer, at most */
@@ -133,10 +134,7 @@ static int dial(catchup *cu, const char *url, nng_socket *s, char *why, size_t n
 			nng_close(*s);
 			return -1;
 		}
-		if ((rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_CLIENT)) == 0 &&
-		    (rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_REQUIRED)) == 0 &&
-		    (rv = nng_tls_config_ca_file(tls, o->tls_ca)) == 0 &&
-		    (rv = nng_tls_config_own_cert(tls, cert, key, NULL)) == 0)
+		if ((rv = tls_dial_config(url, cert, key, o->tls_ca, &tls)) == 0)
 			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls);
 		free(cert);
 		free(key);

@@ -303,6 +303,19 @@ tls_as nanjing "$NJ_URL"
 expect_eq "$(count_events)" "$before" "events after the refused TLS clients"
 stop_ledgerd
 
+# A server whose certificate the server's CA signed for another name (the
+# stray certificate, CN nanjing-clerk) is refused by a client that dials
+# 127.0.0.1: the client checks the name as well as the CA.
+IMPOSTOR_URL="tls+tcp://127.0.0.1:$(free_port)"
+"$LEDGERD" --data "$TMPDIR/impostor" --listen "$IMPOSTOR_URL?name=nanjing-clerks" \
+	--tls-ca "$C/nanjing-ca.pem" --tls-cert "$C/stray.pem" --tls-key "$C/stray.key" \
+	2>>"$LEDGERD_LOG" &
+LEDGERD_PID=$!
+wait_grep 100 -F "listening on $IMPOSTOR_URL" "$LEDGERD_LOG" || fail "the impostor did not listen"
+tls_as nanjing "$IMPOSTOR_URL"
+refused 3 "TLS handshake with '.*' failed" head
+stop_ledgerd
+
 # --- tls+tcp:// listener configuration errors, each refused at start ---------------
 bad_listen() { # bad_listen RE ARGS...: ledgerd refuses to start, stderr matches RE
 	local want=$1
