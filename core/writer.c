@@ -787,6 +787,19 @@ static void send_open(writer *w)
 		pthread_cond_signal(&w->go);
 }
 
+/* A request decided without refusal joins group g's (the decider's lock
+ * or w->deciding keeps g the deciding thread's). */
+static void group_take(wgroup *g, append_req *r)
+{
+	g->events += r->req->n_events;
+	if (g->reqs_tail)
+		g->reqs_tail->next = r;
+	else
+		g->reqs = r;
+	g->reqs_tail = r;
+	g->nreqs++;
+}
+
 static void refuse(append_req *r, int status)
 {
 	r->status = status;
@@ -890,17 +903,10 @@ static void *decider_main(void *arg)
 					continue;
 				}
 				decide_request(w, g, r);
-				if (r->status) {
+				if (r->status)
 					refuse(r, r->status);
-					continue;
-				}
-				g->events += r->req->n_events;
-				if (g->reqs_tail)
-					g->reqs_tail->next = r;
 				else
-					g->reqs = r;
-				g->reqs_tail = r;
-				g->nreqs++;
+					group_take(g, r);
 			}
 			if (w->txn)
 				decider_txn_end(w);
@@ -1447,17 +1453,10 @@ static int decide_here(writer *w, append_req *r)
 		if (q->status && q != r)
 			refuse(q, q->status);
 		pthread_mutex_lock(&w->lock);
-		if (q->status) {
+		if (q->status)
 			refused |= q == r;
-		} else {
-			g->events += q->req->n_events;
-			if (g->reqs_tail)
-				g->reqs_tail->next = q;
-			else
-				g->reqs = q;
-			g->reqs_tail = q;
-			g->nreqs++;
-		}
+		else
+			group_take(g, q);
 		/* A request that queued while this one was decided. */
 		next = w->head;
 		if (next && here_sized(next) && !w->stopping &&
