@@ -17,8 +17,8 @@
 #include "group.h"
 #include "log.h"
 #include "sockclose.h"
-#include "tlsdial.h"
 #include "subscribe.h"
+#include "tlsdial.h"
 
 #define CATCHUP_RECV_MS 10000 /* a page's answer, at most */
 #define CATCHUP_DIAL_MS 2000  /* a connection to a peer, at most */
