@@ -87,6 +87,7 @@ struct runner {
 	struct flush_job *fl_todo; /* under fl_mu */
 	int fl_quit;               /* under fl_mu */
 	uint64_t kill_in_flush;    /* test hook: LEDGERD_TEST_KILL_IN_FLUSH */
+	uint64_t flush_sleep_ms;   /* test hook: LEDGERD_TEST_FLUSH_SLEEP_MS, each write's least time */
 	uint64_t flushes_begun;    /* the flusher's */
 
 	pthread_mutex_t lock; /* everything below, and pstate's marked so */
@@ -479,7 +480,7 @@ static void drain(pipeline *pl)
 }
 
 static int flush_all(runner *r);
-static int flush_start(runner *r);
+static int flush_start(runner *r, int bulk);
 static int flush_due(runner *r);
 static void settle_waiters(runner *r, int final);
 static int stopping(runner *r)
@@ -571,7 +572,7 @@ static void apply_parallel(runner *r, uint64_t head)
 			/* Written by the flusher while the next batches are
 			 * applied (the one before is waited for). */
 			drain(&pl);
-			flush_start(r);
+			flush_start(r, 1);
 			/* What the workers said they had dirty went into that
 			 * flush: not counted again for the next one (which
 			 * would be due after the next batch, and wait for this
@@ -705,6 +706,7 @@ typedef struct flush_job {
 	uint64_t seq[MAX_PROJECTIONS]; /* each one's checkpoint in this flush */
 	unsigned np;
 	int rc;
+	int bulk;               /* one of a catch-up's (apply_parallel) */
 	int done;               /* under fl_mu */
 	uint64_t began, ended; /* its write (ld_mono_ms), the flusher's */
 } flush_job;
@@ -809,6 +811,10 @@ static void *flusher_main(void *arg)
 		pthread_mutex_unlock(&r->fl_mu);
 		behind_apply();
 		j->began = (uint64_t)ld_mono_ms();
+		if (r->flush_sleep_ms)
+			nanosleep(&(struct timespec){(time_t)(r->flush_sleep_ms / 1000),
+						     (long)(r->flush_sleep_ms % 1000) * 1000000L},
+				  NULL);
 		int rc = flush_write(r, j);
 		j->ended = (uint64_t)ld_mono_ms();
 		pthread_mutex_lock(&r->fl_mu);
@@ -838,7 +844,12 @@ static void flush_reap(runner *r)
 		return;
 	r->inflight = NULL;
 	r->flush_ended = j->ended;
-	r->flush_took = j->ended - j->began;
+	/* The pause after a flush (proj_flush_at) keeps a stream's flushes
+	 * from rewriting the same pages over and over; a catch-up's flush
+	 * takes as long as the events it holds, nothing of a stream's pace,
+	 * and would hold the rest of the catch-up back by up to
+	 * flush_max_ms (a rebuild's last flush waited 3 s after it). */
+	r->flush_took = j->bulk ? 0 : j->ended - j->began;
 	int rc = j->rc;
 	/* Checkpoints move as soon as the commit is known, before the
 	 * settling, which touches every key written (tens of milliseconds
@@ -892,11 +903,11 @@ static void flush_wait(runner *r)
 }
 
 /*
- * Starts one flush (above): waits for the one in flight first. On the loop
- * thread, with no batch being applied. 0, or an error preparing it (the
- * state stays dirty and is flushed again later).
+ * Starts one flush (above), of a catch-up (bulk) or not: waits for the one
+ * in flight first. On the loop thread, with no batch being applied. 0, or
+ * an error preparing it (the state stays dirty and is flushed again later).
  */
-static int flush_start(runner *r)
+static int flush_start(runner *r, int bulk)
 {
 	flush_wait(r);
 	flush_job *j = calloc(1, sizeof(*j));
@@ -947,6 +958,7 @@ static int flush_start(runner *r)
 		settle_failures(r, 1);
 		return 0;
 	}
+	j->bulk = bulk;
 	r->inflight = j;
 	pthread_mutex_lock(&r->fl_mu);
 	r->fl_todo = j;
@@ -959,7 +971,7 @@ static int flush_start(runner *r)
  * failed). */
 static int flush_all(runner *r)
 {
-	int rc = flush_start(r);
+	int rc = flush_start(r, 0);
 	flush_wait(r);
 	return rc;
 }
@@ -1163,7 +1175,7 @@ static void schedule_flush(runner *r, int arm)
 		at = now;
 	if (at <= now) {
 		uv_timer_stop(&r->flush);
-		flush_start(r);
+		flush_start(r, 0);
 		return;
 	}
 	if (arm)
@@ -1570,6 +1582,8 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, const pro
 	writer_on_commit(w, on_commit, r);
 	const char *kill_at = getenv("LEDGERD_TEST_KILL_IN_FLUSH");
 	r->kill_in_flush = kill_at ? strtoull(kill_at, NULL, 10) : 0;
+	const char *sleep_ms = getenv("LEDGERD_TEST_FLUSH_SLEEP_MS");
+	r->flush_sleep_ms = sleep_ms ? strtoull(sleep_ms, NULL, 10) : 0;
 	if (pthread_create(&r->flusher, NULL, flusher_main, r) != 0) {
 		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start the flushing thread");
 		goto fail;

@@ -2577,6 +2577,78 @@ static void test_read_your_writes_mid_catch_up(void **state)
 	gen_free(&g);
 }
 
+/* A catch-up of `head` events from nothing, its flushes made to take 300 ms
+ * each (LEDGERD_TEST_FLUSH_SLEEP_MS): how long after the last event was
+ * applied (in memory) the checkpoint reached it, the flushes it took, and
+ * (in *state_bytes) the state it left in memory. */
+static double catch_up_timed(fx *f, gen *g, uint64_t head, size_t memory, uint64_t *flushes,
+			     uint64_t *state_bytes)
+{
+	ld_errinfo e = {0};
+	runner_down(f->r, &f->l);
+	f->r = NULL;
+	tl_rmrf(f->pdir);
+	setenv("LEDGERD_TEST_FLUSH_SLEEP_MS", "300", 1);
+	proj_options po = {.memory = memory, .flush_events = 1ULL << 40,
+			   .flush_max_ms = 3600 * 1000};
+	int rc = runner_start(&f->r, f->pdir, f->l.s, f->l.w, &po, &e);
+	unsetenv("LEDGERD_TEST_FLUSH_SLEEP_MS");
+	if (rc != 0)
+		fail_msg("runner_start: %s", e.message);
+	ryw w = {.r = f->r, .g = g, .min_seq = head};
+	if (runner_wait(f->r, head, RUNNER_WAIT_MAX_MS, 1, ryw_ready, &w) == RUNNER_WAITING)
+		ryw_answered(&w, "for");
+	free(w.buf);
+	double applied = now_s();
+	caught_up(f->r, &f->l, 60);
+	double flushed = now_s();
+	sleep_ms(100); /* the sizes are counted once the flush is reaped */
+	Ledger__ProjectionStatus st;
+	assert_int_equal(runner_status(f->r, &st), 0);
+	*flushes = *state_bytes = 0;
+	for (size_t i = 0; i < st.n_projections; i++) {
+		if (st.projections[i]->flushes > *flushes)
+			*flushes = st.projections[i]->flushes;
+		*state_bytes += st.projections[i]->memory_bytes;
+	}
+	runner_status_free(&st);
+	return flushed - applied;
+}
+
+/* A catch-up's flushes take as long as the events they hold, nothing of a
+ * stream's pace: the pause kept after a stream's flushes (proj_flush_at:
+ * PROJ_FLUSH_CALM times the last write) does not follow them. A rebuild's
+ * last events waited 3 s for their flush after one made in mid-rebuild
+ * (flush_max_ms), when they were too few to be due at once. Here, a budget
+ * that flushes once in mid catch-up, each write 300 ms: the last events
+ * are flushed within 1.5 s, not after 2.4 s. The budget is 1.8 times the
+ * state a catch-up leaves, measured first: half of it is passed after more
+ * than half of the events, so what is left after that flush is not due. */
+static void test_catch_up_flush_no_pause(void **state)
+{
+	fx *f = *state;
+	gen g;
+	uint64_t head, flushes, bytes, bytes2;
+	gen_init(&g, GEN_SEED ^ 12);
+	gen_append(&g, &f->l, 4 * PROJ_PARALLEL_MIN, NULL);
+	writer_head(f->l.w, &head, NULL, NULL);
+	double late = catch_up_timed(f, &g, head, (size_t)1 << 30, &flushes, &bytes);
+	printf("# %llu events: one catch-up in %llu flush (%.2f s after), %llu bytes of state\n",
+	       (unsigned long long)head, (unsigned long long)flushes, late,
+	       (unsigned long long)bytes);
+	assert_int_equal(flushes, 1);
+	late = catch_up_timed(f, &g, head, (size_t)(bytes * 1.8), &flushes, &bytes2);
+	printf("# within a budget of %llu bytes: %llu flushes, the last %.2f s after the last event "
+	       "was applied\n",
+	       (unsigned long long)(bytes * 1.8), (unsigned long long)flushes, late);
+	if (flushes < 2)
+		fail_msg("one flush: the budget made none in mid catch-up");
+	/* Valgrind (tests/run.sh VALGRIND=1) makes a write take seconds. */
+	if (late > 1.5 && !getenv("VALGRIND"))
+		fail_msg("the last flush of a catch-up came %.2f s after its last event", late);
+	gen_free(&g);
+}
+
 static void test_incremental_equals_rebuild(void **state)
 {
 	fx *f = *state;
@@ -3356,6 +3428,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incremental_equals_rebuild, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_your_writes_from_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_your_writes_mid_catch_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_catch_up_flush_no_pause, setup, teardown),
 		cmocka_unit_test(test_flush_at),
 		cmocka_unit_test(test_two_runners),
 		cmocka_unit_test(test_kill_during_catch_up),
