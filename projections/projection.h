@@ -51,7 +51,9 @@
  *    PROJ_BULK_FLUSH_EVENTS or at half the memory budget: every flush
  *    after the first puts keys among the flushed ones instead of
  *    appending them after the last, so fewer flushes make a faster
- *    rebuild.
+ *    rebuild. Such a flush takes as long as the events it holds, nothing
+ *    of a stream's pace, so no pause follows it (a rebuild's last events,
+ *    too few to be due, waited up to PROJ_FLUSH_MAX_MS after one).
  * Flushing is a question of when, never of what: the state after a flush is
  * a function of the log up to its checkpoint, whatever the timing. Memory:
  * past the budget, the clean part of every table and cache is dropped after
