@@ -759,7 +759,7 @@ report_projections() {
 	prow_cov coverage-n ceiling-query-n "coverage of the province root, $CLIENTS clients, $(commas "$PROJ_QUERIES") queries/run in all: p99"
 	echo
 	if [ -n "$rmed" ] && [ "${rmed%%.*}" -gt 0 ] 2>/dev/null; then
-		echo "At the median replay rate 10 M events would take $(awk -v r="$rmed" 'BEGIN { printf "%.0f", 1e7 / r }') s (if the rate held at that size; `BENCH_ONLY=growth` rebuilds its 10 M-event log). The"
+		echo "At the median replay rate 10 M events would take $(awk -v r="$rmed" 'BEGIN { printf "%.0f", 1e7 / r }') s (if the rate held at that size; \`BENCH_ONLY=growth\` rebuilds its 10 M-event log). The"
 	else
 		echo "The"
 	fi
