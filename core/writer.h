@@ -313,7 +313,7 @@ int writer_applied_index(writer *w, uint64_t *index);
  * error. */
 int writer_rebase_index(writer *w);
 /* The head of what is applied (stored or not): what the replica checks the
- * next entry against. */
+ * next entry against (hash may be NULL). */
 void writer_applied_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN]);
 /* Waits until the store holds every entry applied (and handed over:
  * writer_follow_entry; the error of one that failed there), then makes it durable

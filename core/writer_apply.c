@@ -563,7 +563,8 @@ void writer_applied_head(writer *w, uint64_t *seq, uint8_t hash[LD_HASH_LEN])
 {
 	pthread_mutex_lock(&w->lock);
 	*seq = w->seq;
-	memcpy(hash, w->hash, LD_HASH_LEN);
+	if (hash)
+		memcpy(hash, w->hash, LD_HASH_LEN);
 	pthread_mutex_unlock(&w->lock);
 }
 

@@ -51,9 +51,11 @@
  *    PROJ_BULK_FLUSH_EVENTS or at half the memory budget: every flush
  *    after the first puts keys among the flushed ones instead of
  *    appending them after the last, so fewer flushes make a faster
- *    rebuild. Such a flush takes as long as the events it holds, nothing
- *    of a stream's pace, so no pause follows it (a rebuild's last events,
- *    too few to be due, waited up to PROJ_FLUSH_MAX_MS after one).
+ *    rebuild.
+ * The pause after a flush is for a stream: when nothing was committed since
+ * the last flush began (a rebuild's end), the next is made PROJ_FLUSH_MS
+ * after its first event (a rebuild's last events, too few to be due, waited
+ * up to PROJ_FLUSH_MAX_MS after the flush made in its midst).
  * Flushing is a question of when, never of what: the state after a flush is
  * a function of the log up to its checkpoint, whatever the timing. Memory:
  * past the budget, the clean part of every table and cache is dropped after

@@ -77,6 +77,7 @@ struct runner {
 	uint64_t unflushed;       /* events applied since the last flush */
 	uint64_t flush_failed;    /* when the last flush failed (ms; 0: it did not) */
 	uint64_t flush_ended, flush_took; /* the last flush's write: its end, its time (ms) */
+	uint64_t flush_head;        /* the log's head when the last flush was handed out */
 	struct flush_job *inflight; /* handed to the flusher, not reaped yet */
 
 	/* The flusher thread: writes one flush at a time, off the loop. */
@@ -480,7 +481,7 @@ static void drain(pipeline *pl)
 }
 
 static int flush_all(runner *r);
-static int flush_start(runner *r, int bulk);
+static int flush_start(runner *r);
 static int flush_due(runner *r);
 static void settle_waiters(runner *r, int final);
 static int stopping(runner *r)
@@ -572,7 +573,7 @@ static void apply_parallel(runner *r, uint64_t head)
 			/* Written by the flusher while the next batches are
 			 * applied (the one before is waited for). */
 			drain(&pl);
-			flush_start(r, 1);
+			flush_start(r);
 			/* What the workers said they had dirty went into that
 			 * flush: not counted again for the next one (which
 			 * would be due after the next batch, and wait for this
@@ -706,7 +707,6 @@ typedef struct flush_job {
 	uint64_t seq[MAX_PROJECTIONS]; /* each one's checkpoint in this flush */
 	unsigned np;
 	int rc;
-	int bulk;               /* one of a catch-up's (apply_parallel) */
 	int done;               /* under fl_mu */
 	uint64_t began, ended; /* its write (ld_mono_ms), the flusher's */
 } flush_job;
@@ -844,12 +844,7 @@ static void flush_reap(runner *r)
 		return;
 	r->inflight = NULL;
 	r->flush_ended = j->ended;
-	/* The pause after a flush (proj_flush_at) keeps a stream's flushes
-	 * from rewriting the same pages over and over; a catch-up's flush
-	 * takes as long as the events it holds, nothing of a stream's pace,
-	 * and would hold the rest of the catch-up back by up to
-	 * flush_max_ms (a rebuild's last flush waited 3 s after it). */
-	r->flush_took = j->bulk ? 0 : j->ended - j->began;
+	r->flush_took = j->ended - j->began;
 	int rc = j->rc;
 	/* Checkpoints move as soon as the commit is known, before the
 	 * settling, which touches every key written (tens of milliseconds
@@ -903,11 +898,11 @@ static void flush_wait(runner *r)
 }
 
 /*
- * Starts one flush (above), of a catch-up (bulk) or not: waits for the one
- * in flight first. On the loop thread, with no batch being applied. 0, or
- * an error preparing it (the state stays dirty and is flushed again later).
+ * Starts one flush (above): waits for the one in flight first. On the loop
+ * thread, with no batch being applied. 0, or an error preparing it (the
+ * state stays dirty and is flushed again later).
  */
-static int flush_start(runner *r, int bulk)
+static int flush_start(runner *r)
 {
 	flush_wait(r);
 	flush_job *j = calloc(1, sizeof(*j));
@@ -958,7 +953,7 @@ static int flush_start(runner *r, int bulk)
 		settle_failures(r, 1);
 		return 0;
 	}
-	j->bulk = bulk;
+	writer_applied_head(r->w, &r->flush_head, NULL);
 	r->inflight = j;
 	pthread_mutex_lock(&r->fl_mu);
 	r->fl_todo = j;
@@ -971,7 +966,7 @@ static int flush_start(runner *r, int bulk)
  * failed). */
 static int flush_all(runner *r)
 {
-	int rc = flush_start(r, 0);
+	int rc = flush_start(r);
 	flush_wait(r);
 	return rc;
 }
@@ -1147,6 +1142,14 @@ uint64_t proj_flush_at(uint64_t first, uint64_t flush_ms, uint64_t max_ms, uint6
 	return at;
 }
 
+/* Whether events were committed since the last flush was handed out. */
+static int stream_since_flush(runner *r)
+{
+	uint64_t head;
+	writer_applied_head(r->w, &head, NULL);
+	return head != r->flush_head;
+}
+
 /* Flushes now if a flush is due, or (arm) arms the timer for when it
  * will be. */
 static void schedule_flush(runner *r, int arm)
@@ -1168,6 +1171,12 @@ static void schedule_flush(runner *r, int arm)
 		at = r->flush_failed + FLUSH_RETRY_MS;
 	else if (flush_due(r) || flush_awaited(r))
 		at = now;
+	else if (r->unflushed_since && !stream_since_flush(r))
+		/* The pause after a flush is for a stream (projection.h); with
+		 * nothing committed since the last flush began there is none: a
+		 * rebuild's last events, too few to be due, waited up to
+		 * flush_max_ms after the flush made in its midst. */
+		at = r->unflushed_since + r->flush_ms;
 	else if (r->unflushed_since)
 		at = proj_flush_at(r->unflushed_since, r->flush_ms, r->flush_max_ms, r->flush_ended,
 				   r->flush_took);
@@ -1175,7 +1184,7 @@ static void schedule_flush(runner *r, int arm)
 		at = now;
 	if (at <= now) {
 		uv_timer_stop(&r->flush);
-		flush_start(r, 0);
+		flush_start(r);
 		return;
 	}
 	if (arm)

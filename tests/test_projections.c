@@ -2615,15 +2615,15 @@ static double catch_up_timed(fx *f, gen *g, uint64_t head, size_t memory, uint64
 	return flushed - applied;
 }
 
-/* A catch-up's flushes take as long as the events they hold, nothing of a
- * stream's pace: the pause kept after a stream's flushes (proj_flush_at:
- * PROJ_FLUSH_CALM times the last write) does not follow them. A rebuild's
- * last events waited 3 s for their flush after one made in mid-rebuild
- * (flush_max_ms), when they were too few to be due at once. Here, a budget
- * that flushes once in mid catch-up, each write 300 ms: the last events
- * are flushed within 1.5 s, not after 2.4 s. The budget is 1.8 times the
- * state a catch-up leaves, measured first: half of it is passed after more
- * than half of the events, so what is left after that flush is not due. */
+/* The pause kept after a flush (proj_flush_at: PROJ_FLUSH_CALM times the
+ * last write) is for a stream: with nothing committed since that flush
+ * began, the events left are flushed at once. A rebuild's last events, too
+ * few to be due, waited for their flush up to flush_max_ms (3 s) after the
+ * one made in its midst. Here, a budget that flushes once in mid catch-up,
+ * each write 300 ms: the last events are flushed within 1.5 s, not after
+ * 2.4 s. The budget is 1.8 times the state a catch-up leaves, measured
+ * first: half of it is passed after more than half of the events, so what
+ * is left after that flush is not due. */
 static void test_catch_up_flush_no_pause(void **state)
 {
 	fx *f = *state;
