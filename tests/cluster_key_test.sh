@@ -103,7 +103,9 @@ start_node 4 --peer "$P4" --join
 wait_for 100 test -S "$TMPDIR/n4.ipc" || fail "no IPC socket n4.ipc after 10 s"
 refused 1 "adding node 4: its person-hash key id is $K4, this cluster's $K1; it halts.*ERR_INVALID_STATE" \
 	--url "$ALL" --timeout 60000 cluster add "$P4"
-grep -q "replica: HALTED, .*: person-hash key id $K4 here, $K1 on the leader" \
+# The leader's refusal can come before the node's own line (it learns of the
+# mismatch from the node's confirmation messages first).
+wait_for 100 grep -q "replica: HALTED, .*: person-hash key id $K4 here, $K1 on the leader" \
 	"$TMPDIR/n4.log" || die "node 4 did not halt naming both key ids"
 ok --url "$ALL" cluster remove 4
 out_has "node 4 removed" "cluster remove 4"
@@ -120,7 +122,7 @@ F5=$(fingerprint 5)
 [ -n "$F1" ] && [ -n "$F5" ] && [ "$F1" != "$F5" ] || die "fingerprints '$F1' and '$F5'"
 refused 1 "adding node 5: its cluster key fingerprint is $F5, this cluster's $F1; it halts.*--cluster-key.*ERR_INVALID_STATE" \
 	--url "$ALL" --timeout 60000 cluster add "$P5"
-grep -q "replica: HALTED, .*: cluster key fingerprint $F5 here, $F1 on the leader" \
+wait_for 100 grep -q "replica: HALTED, .*: cluster key fingerprint $F5 here, $F1 on the leader" \
 	"$TMPDIR/n5.log" || die "node 5 did not halt naming both fingerprints"
 grep -q "does not open with this node's cluster key" "$TMPDIR/n5.log" &&
 	die "node 5 got as far as an entry carrying a member's key"
