@@ -48,7 +48,8 @@
 #   of BENCH_GROWTH_SIZES ("1000000 10000000" events) by ingest --workload batch; at each size
 #   the ingest rate (BENCH_GROWTH_PROBE events/run, 100000, BENCH_RUNS runs), coverage of the
 #   root and member history / member view latency (BENCH_GROWTH_QUERIES, 2000 per run), the
-#   daemon's peak RSS and anonymous memory (beyond the mapped file), and bytes on disk per event
+#   daemon's peak RSS and anonymous memory (beyond the mapped file), and bytes on disk per event;
+#   then `ledgerd --rebuild` of the last log (BENCH_PROJ_RUNS runs)
 #   BENCH_ONLY (ingest, projections, feed, pg or growth: run that part alone; the report then
 #   goes to bench/RESULTS.<part>.md unless BENCH_OUT says otherwise)
 #   Quick: BENCH_ONLY=projections BENCH_PROJ_EVENTS=200000 BENCH_PROJ_RUNS=1
@@ -440,8 +441,10 @@ if [ "$RUN_GROWTH" = 1 ]; then
 	# The projections rebuilt at the last size: the target's own measure
 	# (10 M events in at most 10 s), where the 1M-event log of the
 	# projection part has the start and the last flush weigh a tenth as much.
+	# Allowed 300 s, or a second per 50,000 events of a bigger log.
 	step growth-replay "$PROJECTIONS" --workload replay --ledgerd "$LEDGERD" --data "$DATA" \
-		--url "$URL" --runs "$PROJ_RUNS" --log "$TMP/ledgerd.log"
+		--url "$URL" --runs "$PROJ_RUNS" --log "$TMP/ledgerd.log" \
+		--max-replay-s "$(( head > 15000000 ? head / 50000 : 300 ))"
 	T_END=$(date +%s)
 fi
 

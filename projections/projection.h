@@ -48,14 +48,16 @@
  *  - after PROJ_FLUSH_EVENTS events, or when the dirty state passes half
  *    of the memory budget (proj_options.memory), and when the runner stops;
  *  - far behind (a rebuild, a parallel catch-up), every
- *    PROJ_BULK_FLUSH_EVENTS or at half the memory budget: every flush
+ *    PROJ_BULK_FLUSH_EVENTS (proj_options.bulk_flush_events) or at half
+ *    the memory budget: every flush
  *    after the first puts keys among the flushed ones instead of
  *    appending them after the last, so fewer flushes make a faster
  *    rebuild.
  * The pause after a flush is for a stream: when nothing was committed since
- * the last flush began (a rebuild's end), the next is made PROJ_FLUSH_MS
- * after its first event (a rebuild's last events, too few to be due, waited
- * up to PROJ_FLUSH_MAX_MS after the flush made in its midst).
+ * the last flush was handed out (a rebuild's end), the next is made
+ * PROJ_FLUSH_MS after its first event, or when the flush in flight has been
+ * written, if that is later (a rebuild's last events, too few to be due,
+ * waited up to PROJ_FLUSH_MAX_MS after the flush made in its midst).
  * Flushing is a question of when, never of what: the state after a flush is
  * a function of the log up to its checkpoint, whatever the timing. Memory:
  * past the budget, the clean part of every table and cache is dropped after
@@ -150,6 +152,7 @@ typedef struct proj_options {
 				* (0: PROJ_MEMORY_DEFAULT) */
 	uint64_t flush_ms;     /* 0: PROJ_FLUSH_MS */
 	uint64_t flush_events; /* 0: PROJ_FLUSH_EVENTS */
+	uint64_t bulk_flush_events; /* far behind (0: PROJ_BULK_FLUSH_EVENTS) */
 	uint64_t flush_max_ms; /* the longest a flush waits (0: PROJ_FLUSH_MAX_MS) */
 	size_t sort_ahead_keys; /* a flush with this many keys past its first
 				 * projection's sorts them on a second thread

@@ -68,7 +68,7 @@ struct runner {
 	uv_async_t flushed; /* the flusher finished one */
 	int started;
 	size_t memory;    /* the budget of the state in memory */
-	uint64_t flush_ms, flush_events, flush_max_ms; /* when a flush is due (proj_options) */
+	uint64_t flush_ms, flush_events, flush_max_ms, bulk_flush_events; /* when a flush is due (proj_options) */
 	size_t sort_ahead_keys;                        /* proj_options */
 
 	/* The loop thread's: */
@@ -553,7 +553,7 @@ static void apply_parallel(runner *r, uint64_t head)
 			r->unflushed_since = (uint64_t)ld_mono_ms();
 		r->unflushed += b->n;
 		/* Flushed when half the memory budget is dirty, or every
-		 * PROJ_BULK_FLUSH_EVENTS: each flush of a catch-up puts keys
+		 * bulk_flush_events: each flush of a catch-up puts keys
 		 * among those of the last one instead of appending them, so
 		 * fewer is faster. */
 		size_t dirty = 0;
@@ -569,7 +569,7 @@ static void apply_parallel(runner *r, uint64_t head)
 			drain(&pl);
 			settle_waiters(r, 0);
 		}
-		if (dirty >= r->memory / 2 || r->unflushed >= PROJ_BULK_FLUSH_EVENTS) {
+		if (dirty >= r->memory / 2 || r->unflushed >= r->bulk_flush_events) {
 			/* Written by the flusher while the next batches are
 			 * applied (the one before is waited for). */
 			drain(&pl);
@@ -1568,6 +1568,8 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, const pro
 	r->memory = o && o->memory ? o->memory : PROJ_MEMORY_DEFAULT;
 	r->flush_ms = o && o->flush_ms ? o->flush_ms : PROJ_FLUSH_MS;
 	r->flush_events = o && o->flush_events ? o->flush_events : PROJ_FLUSH_EVENTS;
+	r->bulk_flush_events =
+	    o && o->bulk_flush_events ? o->bulk_flush_events : PROJ_BULK_FLUSH_EVENTS;
 	r->flush_max_ms = o && o->flush_max_ms ? o->flush_max_ms : PROJ_FLUSH_MAX_MS;
 	r->sort_ahead_keys = o && o->sort_ahead_keys ? o->sort_ahead_keys : PROJ_SORT_AHEAD_KEYS;
 	int rc = nprojections > MAX_PROJECTIONS ? LD_E(INTERNAL) : create_all(r, o, e);
