@@ -1173,8 +1173,8 @@ static void schedule_flush(runner *r, int arm)
 		at = now;
 	else if (r->unflushed_since && !stream_since_flush(r))
 		/* The pause after a flush is for a stream (projection.h); with
-		 * nothing committed since the last flush began there is none: a
-		 * rebuild's last events, too few to be due, waited up to
+		 * nothing committed since the last flush was handed out there is
+		 * none: a rebuild's last events, too few to be due, waited up to
 		 * flush_max_ms after the flush made in its midst. */
 		at = r->unflushed_since + r->flush_ms;
 	else if (r->unflushed_since)
