@@ -112,31 +112,17 @@ done
 say "single $SINGLE_URL; cluster $ALL (leader ${CURL[$L]}); $(nproc) cores; data in $TMP ($(stat -f -c %T "$TMP"))"
 [ -n "$PG_PID" ] && "$PGB" --conninfo "$PG_CONN" --workload setup >>"$LOG" 2>&1
 
-# The CPU time (clock ticks) the processes given have used so far.
+# ticks (the CPU time of processes, in clock ticks: HZ a second) and quiet_wait.
+. "$ROOT/bench/settle.sh"
 HZ=$(getconf CLK_TCK)
-ticks() {
-	local p t=0
-	for p in "$@"; do
-		[ -r "/proc/$p/stat" ] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
-	done
-	echo "$t"
-}
 # Waits (at most 20 s) until the daemons have gone quiet: under 5% of a core
 # over 200 ms. A daemon goes on after its clients are answered (the log's
 # store, the projections), and a step must not share the cores with the one
 # before it.
 settle() {
-	local t0 t1
-	for _ in $(seq 100); do
-		# shellcheck disable=SC2086
-		t0=$(ticks $SPID ${PID[1]} ${PID[2]} ${PID[3]})
-		sleep 0.2
-		# shellcheck disable=SC2086
-		t1=$(ticks $SPID ${PID[1]} ${PID[2]} ${PID[3]})
-		# 5% of a core over 0.2 s: 0.01 s of CPU, HZ / 100 ticks.
-		[ $(((t1 - t0) * 100)) -le "$HZ" ] && return 0
-	done
-	echo "### the daemons did not go quiet in 20 s" >>"$LOG"
+	# shellcheck disable=SC2086
+	quiet_wait 100 $SPID ${PID[1]} ${PID[2]} ${PID[3]} ||
+		echo "### the daemons did not go quiet in 20 s" >>"$LOG"
 }
 # step NAME PIDS COMMAND...: R[NAME] gets the median of the last RESULT line
 # of NAME's output, C[NAME] the CPU the daemons PIDS (quoted, spaces between)

@@ -384,6 +384,8 @@ mem_sampler() {
 		sleep 0.2
 	done
 }
+# quiet_wait, writeback_wait.
+. "$ROOT/bench/settle.sh"
 # settle_daemon: waits until the daemon has gone quiet (under 5% of a core
 # over 200 ms; at most 60 s) and the kernel has written back the fill's pages
 # (Dirty and Writeback under 64 MiB; at most 120 s), and says in the log how
@@ -391,23 +393,19 @@ mem_sampler() {
 # writeback shares the disk with the probe's synced writes and a core with it:
 # the probe measures ingest at that size, not the fill's aftermath.
 settle_daemon() {
-	local t0 t1 hz start dirty
-	hz=$(getconf CLK_TCK)
+	local start left
 	start=$(date +%s.%N)
-	for _ in $(seq 300); do
-		t0=$(awk '{ print $14 + $15 }' "/proc/$PID/stat" 2>/dev/null || echo 0)
-		sleep 0.2
-		t1=$(awk '{ print $14 + $15 }' "/proc/$PID/stat" 2>/dev/null || echo 0)
-		[ $(((t1 - t0) * 100)) -le "$hz" ] && break
-	done
-	echo "the daemon went quiet $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s after the fill" | tee -a "$LOG"
+	if quiet_wait 300 "$PID"; then
+		echo "the daemon went quiet $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s after the fill" | tee -a "$LOG"
+	else
+		echo "the daemon did not go quiet in 60 s" | tee -a "$LOG"
+	fi
 	start=$(date +%s.%N)
-	for _ in $(seq 600); do
-		dirty=$(awk '/^(Dirty|Writeback):/ { n += $2 } END { print n }' /proc/meminfo)
-		[ "$dirty" -lt 65536 ] && break
-		sleep 0.2
-	done
-	echo "the kernel's dirty pages went under 64 MiB $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s later ($((dirty / 1024)) MiB)" | tee -a "$LOG"
+	if left=$(writeback_wait 600); then
+		echo "the kernel's dirty pages went under 64 MiB $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s later ($left MiB)" | tee -a "$LOG"
+	else
+		echo "the kernel's dirty pages were still $left MiB after 120 s" | tee -a "$LOG"
+	fi
 }
 if [ "$RUN_GROWTH" = 1 ]; then
 	[ -x "$GROWTH" ] || { echo "run.sh: $GROWTH is missing: run 'make benches BUILD=$BUILD' first" >&2; exit 1; }
