@@ -787,6 +787,17 @@ static void send_open(writer *w)
 		pthread_cond_signal(&w->go);
 }
 
+/* Takes the queued requests up to `last` (events among them) off the
+ * queue (lock held). */
+static void queue_cut(writer *w, append_req *last, size_t events)
+{
+	w->head = last->next;
+	if (!w->head)
+		w->tail = NULL;
+	last->next = NULL;
+	w->queued_events -= events;
+}
+
 /* A request decided without refusal joins group g's (the decider's lock
  * or w->deciding keeps g the deciding thread's). */
 static void group_take(wgroup *g, append_req *r)
@@ -881,11 +892,7 @@ static void *decider_main(void *arg)
 					events += last->req->n_events;
 				}
 			}
-			w->head = last->next;
-			if (!w->head)
-				w->tail = NULL;
-			last->next = NULL;
-			w->queued_events -= events;
+			queue_cut(w, last, events);
 			int stopping = w->stopping, broken = w->broken;
 			int follower = w->replicate && !w->leading;
 			wgroup *g = w->open;
@@ -1415,6 +1422,15 @@ static int here_sized(const append_req *r)
 	return 1;
 }
 
+/* Whether request r may join group g on a submitting thread (lock held):
+ * here_sized, room for it in g, and a writer that leads, goes on and has
+ * no failed flight to roll back. */
+static int here_joinable(const writer *w, const wgroup *g, const append_req *r)
+{
+	return here_sized(r) && !w->stopping && !w->broken && w->leading &&
+	       w->flight_state != FLIGHT_DONE && g->events + r->req->n_events <= WRITER_MAX_EVENTS;
+}
+
 /* Whether request r may be decided on its submitting thread (lock held):
  * a replicated writer that leads, nobody deciding, nothing queued, the
  * flight (if any) not failed, no snapshot due, room for the store and in
@@ -1424,11 +1440,9 @@ static int here_sized(const append_req *r)
  * (idle, and no other client to linger for: linger_left). */
 static int decide_here_ok(const writer *w, const append_req *r)
 {
-	return w->replicate && w->leading && !w->stopping && !w->broken && !w->deciding &&
-	       w->flight_state != FLIGHT_DONE && !w->head &&
-	       w->open->events + r->req->n_events <= WRITER_MAX_EVENTS &&
+	return w->replicate && !w->deciding && !w->head && here_joinable(w, w->open, r) &&
 	       w->seq - w->snap_seq < writer_snapshot_interval(w->snapshot_every, w->snap_seq) &&
-	       w->unstored_bytes <= w->unstored_max && here_sized(r) && !store_reading();
+	       w->unstored_bytes <= w->unstored_max && !store_reading();
 }
 
 /* Decides r on this thread into the open group (lock held; let go
@@ -1459,17 +1473,10 @@ static int decide_here(writer *w, append_req *r)
 			group_take(g, q);
 		/* A request that queued while this one was decided. */
 		next = w->head;
-		if (next && here_sized(next) && !w->stopping &&
-		    !w->broken && w->leading && w->flight_state != FLIGHT_DONE &&
-		    g->events + next->req->n_events <= WRITER_MAX_EVENTS) {
-			w->head = next->next;
-			if (!w->head)
-				w->tail = NULL;
-			next->next = NULL;
-			w->queued_events -= next->req->n_events;
-		} else {
+		if (next && here_joinable(w, g, next))
+			queue_cut(w, next, next->req->n_events);
+		else
 			next = NULL;
-		}
 	}
 	if (w->txn) {
 		pthread_mutex_unlock(&w->lock);
