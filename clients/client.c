@@ -177,22 +177,6 @@ static int recv_answer(ldc *c, nng_duration left, nng_msg **msg)
 	return nrv;
 }
 
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	char *buf = malloc(1 << 20);
-	size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-	fclose(f);
-	if (!n) {
-		free(buf);
-		return NULL;
-	}
-	buf[n] = 0;
-	return buf;
-}
-
 /* A TLS client configuration from tls; NULL with e filled. */
 static nng_tls_config *tls_config(const char *url, const ldc_tls *tls, ld_errinfo *e)
 {
@@ -204,24 +188,15 @@ static nng_tls_config *tls_config(const char *url, const ldc_tls *tls, ld_errinf
 			       url);
 		return NULL;
 	}
-	char *cert = read_file(tls->cert), *key = read_file(tls->key);
-	const char *what = !cert ? tls->cert : !key ? tls->key : NULL;
-	int rv = 0;
-	if (!what)
-		rv = tls_dial_config(url, cert, key, tls->ca, &cfg);
-	free(cert);
-	free(key);
+	const char *what;
+	int rv = tls_dial_config(url, tls->cert, tls->key, tls->ca, &cfg, &what);
 	if (what)
 		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot read '%s'"), what);
 	else if (rv)
 		ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
 			       _("cannot use the TLS files (cert '%s', key '%s', CA '%s'): %s"),
 			       tls->cert, tls->key, tls->ca, nng_strerror(rv));
-	if ((what || rv) && cfg) {
-		nng_tls_config_free(cfg);
-		cfg = NULL;
-	}
-	return cfg;
+	return cfg; /* NULL when rv */
 }
 
 /* Dials url over TLS: one attempt now, to report a failed handshake; then

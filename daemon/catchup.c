@@ -85,23 +85,6 @@ static void staged_free(fetch *f)
 	f->bytes = 0;
 }
 
-/* A PEM file's text (NUL-terminated; free it), or NULL. */
-static char *pem_of(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	char *buf = malloc(1 << 20);
-	size_t len = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-	fclose(f);
-	if (!len) {
-		free(buf);
-		return NULL;
-	}
-	buf[len] = '\0';
-	return buf;
-}
-
 static int dial(catchup *cu, const char *url, nng_socket *s, char *why, size_t n)
 {
 	nng_dialer d;
@@ -126,18 +109,15 @@ static int dial(catchup *cu, const char *url, nng_socket *s, char *why, size_t n
 			nng_close(*s);
 			return -1;
 		}
-		char *cert = pem_of(o->tls_cert), *key = pem_of(o->tls_key);
-		if (!cert || !key) {
-			snprintf(why, n, "cannot read '%s'", !cert ? o->tls_cert : o->tls_key);
-			free(cert);
-			free(key);
+		const char *unreadable;
+		if ((rv = tls_dial_config(url, o->tls_cert, o->tls_key, o->tls_ca, &tls,
+					  &unreadable)) == 0)
+			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls);
+		else if (unreadable) {
+			snprintf(why, n, "cannot read '%s'", unreadable);
 			nng_close(*s);
 			return -1;
 		}
-		if ((rv = tls_dial_config(url, cert, key, o->tls_ca, &tls)) == 0)
-			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls);
-		free(cert);
-		free(key);
 		if (tls)
 			nng_tls_config_free(tls); /* the dialer holds its own reference */
 	}

@@ -17,10 +17,12 @@
 #include <nng/supplemental/tls/tls.h>
 
 /* A client configuration for dialling url: this side's certificate and key
- * (PEM text), the server checked against ca_file (required) and named as
- * url's host. 0 with *out (nng_tls_config_free it once the dialer holds
- * it), or NNG's error (NNG_EADDRINVAL: url has no host). */
-int tls_dial_config(const char *url, const char *cert_pem, const char *key_pem, const char *ca_file,
-                    nng_tls_config **out);
+ * (PEM files, read here), the server checked against ca_file (required) and
+ * named as url's host. 0 with *out (nng_tls_config_free it once the dialer
+ * holds it), or NNG's error: NNG_ENOENT with *unreadable the path of the
+ * certificate or key file that cannot be read (NULL otherwise),
+ * NNG_EADDRINVAL when url has no host. */
+int tls_dial_config(const char *url, const char *cert_file, const char *key_file,
+                    const char *ca_file, nng_tls_config **out, const char **unreadable);
 
 #endif
