@@ -39,10 +39,11 @@ static int varint(wire_in *in, uint64_t *out)
 	return 0;
 }
 
-/* A field's key (its number and wire type): a varint of at most 5 bytes,
- * as protobuf-c reads a key (a longer one, zeros padding it, it declines).
- * 0 and *out, or -1. (protobuf-c's tag_pack writes it minimal.) */
-static int key(wire_in *in, uint64_t *out)
+/* A field's key (its number and wire type) or a length prefix: a varint of
+ * at most 5 bytes, as protobuf-c reads both (a longer one, zeros padding
+ * it, it declines: fuzz_wire found a 7-byte length of 0 taken here and
+ * refused there). 0 and *out, or -1. (protobuf-c writes both minimal.) */
+static int varint5(wire_in *in, uint64_t *out)
 {
 	const uint8_t *q = wire_varint(in->p, in->end, out);
 	if (!q || q - in->p > 5)
@@ -154,7 +155,7 @@ static int field(const ProtobufCFieldDescriptor *f, unsigned wt, ProtobufCMessag
 	default:
 		return -1;
 	}
-	if (varint(in, &v) || v > (uint64_t)(in->end - in->p))
+	if (varint5(in, &v) || v > (uint64_t)(in->end - in->p))
 		return -1;
 	const uint8_t *p = in->p;
 	size_t n = (size_t)v;
@@ -244,7 +245,7 @@ static ProtobufCMessage *message(const ProtobufCMessageDescriptor *d, wire_in *i
 	unsigned hint = 0;
 	while (in->p < in->end) {
 		uint64_t k;
-		if (key(in, &k))
+		if (varint5(in, &k))
 			return NULL;
 		int i = field_index(d, k >> 3, hint);
 		if (i < 0)
