@@ -88,6 +88,7 @@ PKGS    += inih libmicrohttpd  # config and role files; metrics endpoint and das
 PKGS    += sqlite3 libpq       # ledger-sink's targets (clients/sink_*.c)
 PKGS    += libxxhash           # the write model's hash tables and snapshot checksum (core/mtable.c)
 PKGS    += liblz4              # raft entries compressed (core/compress.c)
+PKGS    += liburcu-bp          # the write model's indexes free what they outgrow (core/rcu.c)
 
 # NNG 1.5.2 in Debian ships no pkg-config file; fall back to plain -lnng.
 NNG_CFLAGS := $(shell pkg-config --cflags nng 2>/dev/null)

@@ -423,8 +423,8 @@ void ms_rollback(model *m, model_undo *u, size_t mark)
 /* ------------------------------------------------------------------ */
 
 /* Each index is sized once for what was loaded (no reader exists yet):
- * grown by doubling instead, each would keep its retired arrays, as much
- * again as the index itself, for as long as the daemon runs. */
+ * grown by doubling instead, each would copy its slots at every doubling
+ * and wait for readers to leave the array it outgrew (core/mtable.h). */
 
 /* The streams' index, and each stream's published head. */
 static int reindex_streams(model *m)

@@ -18,10 +18,11 @@
  * corrections per corrected event.
  *
  * Memory (model_memory(), measured in bench/RESULTS.growth.md): a member
- * about 200 bytes (its stream 40 + 8 published, its record 48, its id, two
- * index slots of 8 bytes at 35-70% load, and as much again for the arrays an
- * index retires as it doubles, which lock-free readers may still be probing,
- * so they are kept: a restart sizes the indexes once and has none); an event
+ * about 170 bytes (its stream 40 + 8 published, its record 48, its id, and
+ * two index slots of 8 bytes at 35-70% load; an index that doubles frees the
+ * array it outgrew once no lock-free reader can still be probing it,
+ * core/mtable.h; until 2026-12-06 those were kept, about 30 bytes more a
+ * member, and measured so in the figures below); an event
  * 8 bytes of the event-id table at 40-80% load (10-20). Measured: 167 MiB at
  * 1.27M events (759k members), 1,324 MiB at 10.3M (6.18M members). So 10M
  * members and 100M events take about 1.9 GiB + 1.0 GiB (the id table's

@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include "bigmem.h"
+#include "rcu.h"
 
 uint64_t mt_hash(uint64_t seed, const void *p, size_t n)
 {
@@ -133,12 +134,7 @@ int mindex_init(mindex *x, uint64_t capacity)
 
 void mindex_free(mindex *x)
 {
-	mindex_slots *s = atomic_load(&x->s);
-	while (s) {
-		mindex_slots *next = s->retired;
-		free(s);
-		s = next;
-	}
+	free(atomic_load(&x->s));
 	atomic_store(&x->s, NULL);
 }
 
@@ -153,15 +149,21 @@ int mindex_reset(mindex *x, uint64_t capacity)
 
 uint32_t mindex_find(const mindex *x, uint64_t hash, const void *key, mindex_eq_fn eq, void *arg)
 {
+	/* The array probed stays until the section ends (mindex_add). */
+	ld_rcu_read_begin();
 	const mindex_slots *s = atomic_load_explicit(&x->s, memory_order_acquire);
-	uint64_t tag = hash >> 32;
+	uint64_t tag = hash >> 32, found = MT_NONE;
 	for (uint64_t i = tag & s->mask;; i = (i + 1) & s->mask) {
 		uint64_t v = atomic_load_explicit(&s->slot[i], memory_order_acquire);
 		if (v == 0)
-			return MT_NONE;
-		if (v != MINDEX_DEAD && v >> 32 == tag && eq(key, (uint32_t)v - 1, arg))
-			return (uint32_t)v - 1;
+			break;
+		if (v != MINDEX_DEAD && v >> 32 == tag && eq(key, (uint32_t)v - 1, arg)) {
+			found = (uint32_t)v - 1;
+			break;
+		}
 	}
+	ld_rcu_read_end();
+	return (uint32_t)found;
 }
 
 void mindex_prefetch(const mindex *x, uint64_t hash)
@@ -190,8 +192,9 @@ int mindex_add(mindex *x, uint64_t hash, uint32_t rec)
 {
 	mindex_slots *s = atomic_load_explicit(&x->s, memory_order_relaxed);
 	if ((x->used + 1) * 10 > (s->mask + 1) * 7) {
-		/* Grow (or, when mostly tombstones, just rebuild): a new array;
-		 * the old one stays for readers still probing it. */
+		/* Grow (or, when mostly tombstones, just rebuild): a new array,
+		 * published; the old one is freed once no reader can still be
+		 * probing it. */
 		uint64_t cap = s->mask + 1;
 		if ((x->live + 1) * 10 > cap * 7 / 2)
 			cap *= 2;
@@ -205,8 +208,9 @@ int mindex_add(mindex *x, uint64_t hash, uint32_t rec)
 			if (e && e != MINDEX_DEAD)
 				slot_put(n, e);
 		}
-		n->retired = s;
 		atomic_store_explicit(&x->s, n, memory_order_release);
+		ld_rcu_synchronize();
+		free(s);
 		s = n;
 		x->used = x->live;
 	}
@@ -234,10 +238,8 @@ int mindex_remove(mindex *x, uint64_t hash, uint32_t rec)
 
 size_t mindex_bytes(const mindex *x)
 {
-	size_t n = 0;
-	for (const mindex_slots *s = atomic_load(&x->s); s; s = s->retired)
-		n += sizeof(*s) + (s->mask + 1) * sizeof(s->slot[0]);
-	return n;
+	const mindex_slots *s = atomic_load(&x->s);
+	return s ? sizeof(*s) + (s->mask + 1) * sizeof(s->slot[0]) : 0;
 }
 
 /* ------------------------------------------------------------------ */

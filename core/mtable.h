@@ -89,10 +89,15 @@ static inline const uint8_t *mbytes_at(const mbytes *b, uint64_t off)
 /* a tombstone, cleared when the table grows.                          */
 /* ------------------------------------------------------------------ */
 
+/* Growing copies the slots into an array twice the size and publishes it;
+ * the old array is freed as soon as no lookup can still be probing it
+ * (core/rcu.h: each lookup is a read section, and the add that grows waits
+ * for those begun before). So an index holds one array: its slots at 35-70%
+ * load, 8 bytes each. */
+
 typedef struct mindex_slots {
 	uint64_t mask;
-	struct mindex_slots *retired; /* older arrays, kept for readers */
-	_Atomic uint64_t slot[];      /* 0 empty, MINDEX_DEAD, or hash32 << 32 | (n + 1) */
+	_Atomic uint64_t slot[]; /* 0 empty, MINDEX_DEAD, or hash32 << 32 | (n + 1) */
 } mindex_slots;
 
 typedef struct mindex {
@@ -109,15 +114,18 @@ void mindex_free(mindex *x);
  * (the retired ones too): only while no other thread can read it. 0, or -1
  * out of memory (x is then empty and unusable). */
 int mindex_reset(mindex *x, uint64_t capacity);
-/* The record with that key, or MT_NONE. Any thread. */
+/* The record with that key, or MT_NONE. Any thread (a read section of its
+ * own, core/rcu.h). */
 uint32_t mindex_find(const mindex *x, uint64_t hash, const void *key, mindex_eq_fn eq, void *arg);
 /* Hints for a lookup of hash coming soon: mindex_prefetch asks for the slot
  * it starts at; mindex_first reads that slot (prefetched a while before)
  * and gives the record it holds if its tag is hash's (a likely match, to
- * prefetch in turn), else MT_NONE. */
+ * prefetch in turn), else MT_NONE. The writer only: no read section (the
+ * writer alone frees an array). */
 void mindex_prefetch(const mindex *x, uint64_t hash);
 uint32_t mindex_first(const mindex *x, uint64_t hash);
-/* Adds rec under hash (the key must not be there). 0, or -1 out of memory. */
+/* Adds rec under hash (the key must not be there). 0, or -1 out of memory.
+ * Not in a read section: growing waits for them. */
 int mindex_add(mindex *x, uint64_t hash, uint32_t rec);
 /* Removes rec, found under hash: 0, or -1 if it is not there. */
 int mindex_remove(mindex *x, uint64_t hash, uint32_t rec);

@@ -12,6 +12,7 @@ PACKAGES=(
 	libxxhash-dev                     # the write model's hash tables (core/mtable.c)
 	libraft-dev                       # replication: C-Raft 0.15 (core/replica*.c)
 	liblz4-dev                        # raft entries compressed (core/compress.c)
+	liburcu-dev                       # the write model's indexes free what they outgrow (core/rcu.c)
 	libssl-dev                        # SHA-256 of the hash chain
 	libjansson-dev                    # JSON output of the clients
 	libyaml-dev                       # plan files (plans/*.yaml)
