@@ -168,8 +168,12 @@ uint32_t mindex_find(const mindex *x, uint64_t hash, const void *key, mindex_eq_
 
 void mindex_prefetch(const mindex *x, uint64_t hash)
 {
+	/* Any thread (the requests' threads hint a person's slot): the array
+	 * and its mask are read in a section, as a lookup's. */
+	ld_rcu_read_begin();
 	const mindex_slots *s = atomic_load_explicit(&x->s, memory_order_acquire);
 	__builtin_prefetch(&s->slot[(hash >> 32) & s->mask]);
+	ld_rcu_read_end();
 }
 
 uint32_t mindex_first(const mindex *x, uint64_t hash)

@@ -110,18 +110,19 @@ typedef int (*mindex_eq_fn)(const void *key, uint32_t rec, void *arg);
 
 int mindex_init(mindex *x, uint64_t capacity);
 void mindex_free(mindex *x);
-/* Empties x and sizes it for capacity entries, freeing every array it had
- * (the retired ones too): only while no other thread can read it. 0, or -1
+/* Empties x and sizes it for capacity entries, freeing its array: only
+ * while no other thread can read it. 0, or -1
  * out of memory (x is then empty and unusable). */
 int mindex_reset(mindex *x, uint64_t capacity);
 /* The record with that key, or MT_NONE. Any thread (a read section of its
  * own, core/rcu.h). */
 uint32_t mindex_find(const mindex *x, uint64_t hash, const void *key, mindex_eq_fn eq, void *arg);
 /* Hints for a lookup of hash coming soon: mindex_prefetch asks for the slot
- * it starts at; mindex_first reads that slot (prefetched a while before)
- * and gives the record it holds if its tag is hash's (a likely match, to
- * prefetch in turn), else MT_NONE. The writer only: no read section (the
- * writer alone frees an array). */
+ * it starts at (any thread: a read section of its own, as mindex_find);
+ * mindex_first reads that slot (prefetched a while before) and gives the
+ * record it holds if its tag is hash's (a likely match, to prefetch in
+ * turn), else MT_NONE: the writer only, with no read section (the writer
+ * alone frees an array). */
 void mindex_prefetch(const mindex *x, uint64_t hash);
 uint32_t mindex_first(const mindex *x, uint64_t hash);
 /* Adds rec under hash (the key must not be there). 0, or -1 out of memory.

@@ -6,9 +6,10 @@
  * The old array used to be kept for as long as the daemon ran, in case a
  * reader was still probing it: as much memory again as the index (about
  * 270 MiB at 6.3M members). It is now freed once no lookup can still be in
- * it (core/rcu.h). Readers here look up every key added so far while the
- * writer adds a million: each must be found, and a lookup in an array freed
- * too soon is a use after free that ASan and valgrind name.
+ * it (core/rcu.h). Readers here hint and look up every key added so far
+ * while the writer adds a million: each must be found, and a hint or lookup
+ * in an array freed too soon is a use after free that ASan and valgrind
+ * name.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,12 @@
 
 #include "mtable.h"
 #include "testlib.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
 
 /* Record n's key is n itself: the key passed is a uint64_t. */
 static int key_eq(const void *key, uint32_t rec, void *arg)
@@ -56,6 +63,8 @@ static void *reader(void *arg)
 		 * and one at random. */
 		uint64_t keys[2] = {n - 1, r % n};
 		for (int i = 0; i < 2; i++) {
+			/* The requests' threads hint a slot before they look. */
+			mindex_prefetch(&s->x, hash_of(keys[i]));
 			lookups++;
 			if (mindex_find(&s->x, hash_of(keys[i]), &keys[i], key_eq, NULL) != keys[i])
 				missing++;
@@ -95,10 +104,11 @@ static void test_index_grows_under_readers(void **state)
 		assert_int_equal(mindex_find(&s.x, hash_of(k), &k, key_eq, NULL), k);
 
 	/* One array held: 2^21 slots of 8 bytes for 2^20 keys at 50% load.
-	 * Every array outgrown on the way adds up to as much again. */
+	 * Every array outgrown on the way adds up to as much again. (Under
+	 * ASan, malloc's counters are not its allocator's: not counted.) */
 	size_t one = mindex_bytes(&s.x), held = malloc_in_use() - before;
 	assert_int_equal(one, sizeof(mindex_slots) + ((size_t)2 << 20) * sizeof(uint64_t));
-	if (held > one + one / 4)
+	if (!SANITIZED && held > one + one / 4)
 		fail_msg("the index holds %zu bytes of memory for an array of %zu: the arrays it "
 			 "outgrew were not freed",
 			 held, one);

@@ -2576,6 +2576,8 @@ static void sim_step(int with_faults, unsigned propose_permille)
 
 static void sim_open(unsigned n)
 {
+	events_compress = 0; /* a test that set them may have failed midway */
+	events_per_group = 0;
 	memset(&S->f, 0, sizeof S->f); /* raft_fixture_initialize leaves fields unset */
 	assert_int_equal(raft_fixture_initialize(&S->f), 0);
 	fetch_clock = sim_clock;
@@ -3392,8 +3394,6 @@ static void test_entry_buffer_fits(void **state)
 		assert_int_equal(propose(0), 0);
 		assert_true(step_until(settled, NULL, 5000));
 	}
-	events_compress = 0;
-	events_per_group = 0;
 	const struct raft_log *log = &S->f.servers[0].raft.log;
 	unsigned packed = 0;
 	for (size_t i = log->front; i != log->back; i = (i + 1) % log->size) {
