@@ -24,10 +24,12 @@
  * core/mtable.h; until 2026-12-06 those were kept, about 30 bytes more a
  * member, and measured so in the figures below); an event
  * 8 bytes of the event-id table at 40-80% load (10-20). Measured: 167 MiB at
- * 1.27M events (759k members), 1,324 MiB at 10.3M (6.18M members). So 10M
- * members and 100M events take about 1.9 GiB + 1.0 GiB (the id table's
- * segments at 75%): 2.9 GiB, within the 4 GiB budget of docs/ARCHITECTURE.md;
- * between 105M and 210M events the id table is 2 GiB.
+ * 1.27M events (759k members), 1,324 MiB at 10.3M (6.18M members), and
+ * 1,082 MiB at 10.5M (6.3M members) since the indexes are sized at a load.
+ * So 10M members and 100M events take about 1.6 GiB + 1.0 GiB (the id
+ * table's segments at 75%): 2.6 GiB, and the daemon as a whole about 3.6 GiB
+ * at the most, within the 4 GiB budget of docs/ARCHITECTURE.md; between 105M
+ * and 210M events the id table is 2 GiB.
  *
  * Threads. The writer (core/writer.c) owns the model and changes it while
  * deciding; every change is logged in the current undo log, so that a
