@@ -152,7 +152,8 @@ uint32_t mindex_find(const mindex *x, uint64_t hash, const void *key, mindex_eq_
 	/* The array probed stays until the section ends (mindex_add). */
 	ld_rcu_read_begin();
 	const mindex_slots *s = atomic_load_explicit(&x->s, memory_order_acquire);
-	uint64_t tag = hash >> 32, found = MT_NONE;
+	uint64_t tag = hash >> 32;
+	uint32_t found = MT_NONE;
 	for (uint64_t i = tag & s->mask;; i = (i + 1) & s->mask) {
 		uint64_t v = atomic_load_explicit(&s->slot[i], memory_order_acquire);
 		if (v == 0)
@@ -163,7 +164,7 @@ uint32_t mindex_find(const mindex *x, uint64_t hash, const void *key, mindex_eq_
 		}
 	}
 	ld_rcu_read_end();
-	return (uint32_t)found;
+	return found;
 }
 
 void mindex_prefetch(const mindex *x, uint64_t hash)
