@@ -3009,6 +3009,15 @@ static void node0_first(void)
 	raft_fixture_set_randomized_election_timeout(&S->f, 2, 3000);
 }
 
+/* Starts the scripted run and steps it until node 0 leads. */
+static void node0_leads(void)
+{
+	sim_start();
+	node0_first();
+	int zero_i = 0;
+	assert_true(step_until(leader_is, &zero_i, 10000));
+}
+
 /* Nodes 0 and 1 hold entry A at index 2, node 2 entry B, same term, same
  * seqs: a fork C-Raft cannot see (its log matching property assumes it away)
  * and 0.15's bugs can produce. Node 2 halts on the leader's confirmation
@@ -3035,10 +3044,7 @@ static void test_forced_divergence(void **state)
 	}
 	free(ea);
 	free(eb);
-	sim_start();
-	node0_first();
-	int zero_i = 0;
-	assert_true(step_until(leader_is, &zero_i, 10000));
+	node0_leads();
 	unsigned want = 1;
 	assert_true(step_until(halts_reach, &want, 10000));
 	assert_true(S->s[2].halted);
@@ -3334,10 +3340,7 @@ static void test_probe_below_snapshot(void **state)
 {
 	(void)state;
 	sim_scripted(7, 8, 2);
-	sim_start();
-	node0_first();
-	int zero_i = 0;
-	assert_true(step_until(leader_is, &zero_i, 10000));
+	node0_leads();
 	for (int k = 0; k < 30; k++) {
 		assert_int_equal(propose(0), 0);
 		assert_true(step_until(settled, NULL, 5000));
@@ -3384,10 +3387,7 @@ static void test_entry_buffer_fits(void **state)
 {
 	(void)state;
 	sim_scripted(11, 1000, 100);
-	sim_start();
-	node0_first();
-	int zero_i = 0;
-	assert_true(step_until(leader_is, &zero_i, 10000));
+	node0_leads();
 	events_compress = 1;
 	events_per_group = 60;
 	for (int k = 0; k < 5; k++) {
