@@ -120,6 +120,7 @@ struct proj_kv {
 	 * slots (NULL: none, or the slots moved since): a put after a get of
 	 * the same key, the usual apply, needs no hash and no probe. */
 	kv_slot *memo;
+	size_t trim_at; /* the slot kv_trim_some looks at next */
 	/* Where the entries live (block_alloc, below). */
 	struct kv_chunk *chunks;
 	uint8_t *bump, *bump_end; /* the newest chunk's room never handed out */
@@ -381,14 +382,14 @@ static kv_slot *slot_of(proj_kv *kv, unsigned db, const void *key, size_t klen, 
 	}
 }
 
-/* Takes clean entry e out of the table and frees it (linear probing's
- * deletion: the entries after its slot that would not be found past the
- * hole move back into it); its database is no longer complete. */
-static void forget(proj_kv *kv, kv_entry *e)
+/* Takes the clean entry in slot i out of the table and frees it (linear
+ * probing's deletion: the entries after its slot that would not be found
+ * past the hole move back into it, so slot i may hold another entry after);
+ * its database is no longer complete. */
+static void forget_slot(proj_kv *kv, size_t i)
 {
 	size_t mask = kv->cap - 1;
-	kv_slot *sl = slot_of(kv, e->db, e->data, e->klen, hash_key(e->db, e->data, e->klen));
-	size_t i = (size_t)(sl - kv->slots);
+	kv_entry *e = kv->slots[i].e;
 	for (size_t j = (i + 1) & mask; kv->slots[j].e; j = (j + 1) & mask) {
 		size_t home = kv->slots[j].hash & mask;
 		/* The entry at j stays if its home lies in (i, j], cyclically. */
@@ -406,6 +407,13 @@ static void forget(proj_kv *kv, kv_entry *e)
 	kv->complete[e->db] = 0;
 	kv->gen++;
 	entry_free(kv, e);
+}
+
+/* Takes clean entry e, which is in the slots, out of the table (forget_slot). */
+static void forget(proj_kv *kv, kv_entry *e)
+{
+	kv_slot *sl = slot_of(kv, e->db, e->data, e->klen, hash_key(e->db, e->data, e->klen));
+	forget_slot(kv, (size_t)(sl - kv->slots));
 }
 
 /* Room for a value of vlen bytes, with a little to grow: views change size
@@ -1160,6 +1168,31 @@ void kv_trim(proj_kv *kv)
 	(void)drop_where(kv, is_clean); /* no memory for it: nothing to give back */
 }
 
+/* How many slots ahead of the one looked at kv_trim_some fetches the entry:
+ * the entries are scattered, and each is read to see whether it is clean. */
+#define TRIM_AHEAD 8
+
+size_t kv_trim_some(proj_kv *kv, size_t slots)
+{
+	if (!kv->cap)
+		return 0;
+	size_t mask = kv->cap - 1, i = kv->trim_at & mask, seen = 0;
+	if (slots > kv->cap)
+		slots = kv->cap;
+	for (; seen < slots; seen++) {
+		kv_entry *ahead = kv->slots[(i + TRIM_AHEAD) & mask].e;
+		if (ahead)
+			__builtin_prefetch(ahead, 0, 0);
+		kv_entry *e = kv->slots[i].e;
+		if (e && is_clean(e))
+			forget_slot(kv, i); /* slot i again next: an entry from after may be in it */
+		else
+			i = (i + 1) & mask;
+	}
+	kv->trim_at = i;
+	return seen;
+}
+
 size_t kv_bytes(const proj_kv *kv)
 {
 	return kv->bytes;
@@ -1173,6 +1206,14 @@ size_t kv_dirty_bytes(const proj_kv *kv)
 size_t kv_dirty(const proj_kv *kv)
 {
 	return kv->ndirty;
+}
+
+size_t kv_keys(const proj_kv *kv)
+{
+	size_t n = kv->n;
+	for (unsigned db = 0; db < STORE_MAX_DBS; db++)
+		n += kv->log[db].n;
+	return n;
 }
 
 /* ------------------------------------------------------------------ */

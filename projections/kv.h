@@ -121,8 +121,17 @@ int kv_settle(proj_kv *kv, int committed);
 void kv_written(proj_kv *kv);
 /* Drops every dirty key: the table is back to the flushed state. */
 void kv_discard(proj_kv *kv);
-/* Drops every clean key (the databases concerned are no longer complete). */
+/* Drops every clean key (the databases concerned are no longer complete),
+ * and sizes the slots to what is left: a walk of every slot and entry (on
+ * a table of 256 MiB, over 100 ms on the thread that owns it). */
 void kv_trim(proj_kv *kv);
+/* Drops clean keys a part at a time: looks at up to `slots` slots, from
+ * where the last call stopped and round the table, dropping the clean
+ * entries found (in place: the slots keep their size). Returns the slots
+ * looked at (fewer than asked: the table has fewer). Each slot costs about
+ * one read of an entry from memory, so a caller bounds its pause by
+ * `slots`. */
+size_t kv_trim_some(proj_kv *kv, size_t slots);
 
 /* The state to read: the tables over the flushed state t. With nkv 0, t
  * alone (a query of the flushed state). */
@@ -149,9 +158,11 @@ int kvr_cursor_last(kvr_cursor *c, store_val *k, store_val *v);
 int kvr_cursor_next(kvr_cursor *c, store_val *k, store_val *v);
 int kvr_cursor_prev(kvr_cursor *c, store_val *k, store_val *v);
 
-/* Bytes held, and of them dirty; dirty keys. */
+/* Bytes held, and of them dirty; dirty keys; keys held (in the table and
+ * the cold databases' logs, not pending ones a change has replaced). */
 size_t kv_bytes(const proj_kv *kv);
 size_t kv_dirty_bytes(const proj_kv *kv);
 size_t kv_dirty(const proj_kv *kv);
+size_t kv_keys(const proj_kv *kv);
 
 #endif

@@ -79,6 +79,7 @@ struct runner {
 	uint64_t flush_ended, flush_took; /* the last flush's write: its end, its time (ms) */
 	uint64_t flush_head;        /* the log's head when the last flush was handed out */
 	struct flush_job *inflight; /* handed to the flusher, not reaped yet */
+	int trimming;               /* dropping clean entries a part at a time (trim) */
 
 	/* The flusher thread: writes one flush at a time, off the loop. */
 	pthread_t flusher;
@@ -670,22 +671,85 @@ static void settle_failures(runner *r, int flushed)
 	}
 }
 
-/* Gives memory back when the state held is past the budget: every clean
- * entry, and every cache once moved into its table (so they are clean).
- * Before a flush is handed out, when no flush is in flight. */
-static void trim(runner *r)
+/*
+ * GIVING MEMORY BACK. The state held stays within the budget (memory):
+ * past three quarters of it, clean entries are dropped a part at a time
+ * (kv_trim_some), on the loop thread, after each turn of applying and at
+ * each flush, until half the budget is held; state still past the whole
+ * budget at a flush drops every clean entry at once (kv_trim), and the
+ * projections' caches.
+ * Dropping them all at once was the only way until 2026-12: a walk of
+ * every entry of 256 MiB of state, 134-199 ms during which no event was
+ * applied and no read-your-writes query answered, every 7 s or so of a
+ * steady stream. A part is a number of slots in proportion to the events
+ * just applied (what they can have added), so the stream's pauses stay
+ * short and the trimming keeps up with it (docs/ARCHITECTURE.md). A
+ * rebuild's workers apply without turns of the loop: its tables are
+ * trimmed at its flushes, at once when past the budget.
+ */
+#define TRIM_SOFT(budget) ((budget) / 4 * 3)
+#define TRIM_GOAL(budget) ((budget) / 2)
+#define TRIM_CLEAN_GOAL(budget) ((budget) / 4)
+#define TRIM_SLOTS_PER_EVENT 16
+#define TRIM_SLOTS_MIN 1024
+#define TRIM_SLOTS_MAX 16384 /* 0.4-0.6 ms of CPU (a 4M-event fill) */
+
+static size_t held_bytes(runner *r)
 {
 	size_t held = 0;
 	for (unsigned i = 0; i < nprojections; i++)
 		held += kv_bytes(r->st[i].kv);
-	if (held <= r->memory)
+	return held;
+}
+
+/* Drops clean entries, looking at up to `slots` slots in all, from the
+ * tables that hold the most that is not dirty, until TRIM_GOAL is held or
+ * no more than TRIM_CLEAN_GOAL is clean (the rest is dirty: it goes at the
+ * next flush, and a walk would find little to drop among it). */
+static void trim_step(runner *r, size_t slots)
+{
+	while (r->trimming && slots) {
+		proj_kv *most = NULL;
+		size_t held = 0, clean = 0, most_clean = 0;
+		for (unsigned i = 0; i < nprojections; i++) {
+			proj_kv *kv = r->st[i].kv;
+			size_t b = kv_bytes(kv), d = kv_dirty_bytes(kv), c = b > d ? b - d : 0;
+			held += b;
+			clean += c;
+			if (c > most_clean) {
+				most = kv;
+				most_clean = c;
+			}
+		}
+		if (held <= TRIM_GOAL(r->memory) || clean <= TRIM_CLEAN_GOAL(r->memory) || !most) {
+			r->trimming = 0;
+			return;
+		}
+		size_t before = kv_bytes(most), n = kv_trim_some(most, slots);
+		slots -= n < slots ? n : slots;
+		if (kv_bytes(most) == before)
+			r->trimming = 0; /* nothing clean where it looked: till the next flush */
+	}
+}
+
+/* At a flush, before the dirty keys are handed out: the trimming above
+ * begins (or goes on), or, past the budget, every clean entry goes at
+ * once, and every cache (moved into its table by now, so clean). */
+static void trim(runner *r)
+{
+	size_t held = held_bytes(r);
+	if (held <= r->memory) {
+		r->trimming |= held > TRIM_SOFT(r->memory);
+		trim_step(r, TRIM_SLOTS_MAX);
 		return;
+	}
 	for (unsigned i = 0; i < nprojections; i++) {
 		pstate *p = &r->st[i];
 		kv_trim(p->kv);
 		if (p->ops->discard && !p->stopped)
 			p->ops->discard(p->state);
 	}
+	r->trimming = 0;
 }
 
 /*
@@ -1226,6 +1290,10 @@ static void catch_up(runner *r)
 			 * meanwhile). */
 			settle_waiters(r, 0);
 			schedule_flush(r, 0);
+			size_t part = n * TRIM_SLOTS_PER_EVENT;
+			trim_step(r, part < TRIM_SLOTS_MIN   ? TRIM_SLOTS_MIN
+				     : part > TRIM_SLOTS_MAX ? TRIM_SLOTS_MAX
+							     : part);
 		}
 		if (r->unflushed == before && first_needed(r) == from && !any_failed(r))
 			break; /* no progress: the log could not be read; the next commit retries */

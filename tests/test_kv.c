@@ -4,7 +4,8 @@
  * memory until flushed, one sorted write per key (appended past a
  * database's last key, put or deleted before it, in LMDB's own order),
  * values that outgrow their room while dirty, a flush that fails and is
- * written again, discarding back to the flushed state, trimming, and
+ * written again, discarding back to the flushed state, trimming (whole, and
+ * a part at a time), and
  * "complete" databases that never read LMDB, readers (kv_read) that see
  * the tables over the flushed state, and flushes detached from the table
  * (kv_detach) while it changes, committed or failed, and databases whose
@@ -346,6 +347,81 @@ static void test_trim(void **state)
 	expect_kv(f, DB_A, "key7", "changed");
 }
 
+/* Trimming a part at a time (kv_trim_some): each call looks at no more
+ * slots than asked and goes on where the last stopped; it drops clean keys
+ * only. Dirty keys and keys pending in a detached flush stay (the flush
+ * still writes them: under ASan a dropped one is a use after free), and a
+ * slot a later key moves back into is looked at again, so once round the
+ * table no clean key is left. Every key then reads as before, from the
+ * table or from LMDB. */
+static const char *trim_some_val(int i)
+{
+	return i == 20 ? "replaced" : i % 10 == 0 ? "pending" : i % 10 == 5 ? "dirty" : "first";
+}
+
+static void test_trim_some(void **state)
+{
+	fx *f = *state;
+	enum { N = 20000, ROUND = 8 * N }; /* more than the slots, twice over */
+	char key[32];
+	base_begin(f);
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "t%d", i);
+		put_s(f, DB_A, key, "first");
+	}
+	assert_int_equal(flush(f), 0);
+	base_begin(f);
+	for (int i = 0; i < N; i += 10) {
+		snprintf(key, sizeof(key), "t%d", i);
+		put_s(f, DB_A, key, "pending");
+	}
+	kv_batch *b;
+	assert_int_equal(kv_detach(f->kv, &b), 0);
+	for (int i = 5; i < N; i += 10) {
+		snprintf(key, sizeof(key), "t%d", i);
+		put_s(f, DB_A, key, "dirty");
+	}
+	put_s(f, DB_A, "t20", "replaced"); /* a pending key changed again */
+	assert_int_equal(kv_keys(f->kv), N);
+	size_t bytes = kv_bytes(f->kv);
+	for (size_t seen = 0; seen < ROUND;) {
+		size_t n = kv_trim_some(f->kv, 100);
+		assert_int_equal(n, 100);
+		seen += n;
+		assert_true(kv_bytes(f->kv) <= bytes);
+		bytes = kv_bytes(f->kv);
+	}
+	/* Left: the dirty (t20 among them) and the pending not replaced. */
+	assert_int_equal(kv_dirty(f->kv), N / 10 + 1);
+	assert_int_equal(kv_keys(f->kv), N / 10 + 1 + N / 10 - 1);
+	store_txn *t;
+	assert_int_equal(store_write_begin(f->s, &t), 0);
+	assert_int_equal(kv_batch_write(b, t), 0);
+	assert_int_equal(store_commit(t), 0);
+	kv_batch_free(b);
+	assert_int_equal(kv_settle(f->kv, 1), 0);
+	assert_int_equal(flush(f), 0);
+	/* All clean now: a round of parts leaves nothing, and every key reads
+	 * back from LMDB. */
+	for (size_t seen = 0; seen < ROUND;)
+		seen += kv_trim_some(f->kv, 333);
+	assert_int_equal(kv_keys(f->kv), 0);
+	base_begin(f);
+	for (int i = 0; i < N; i += 7) {
+		snprintf(key, sizeof(key), "t%d", i);
+		expect_kv(f, DB_A, key, trim_some_val(i));
+	}
+	expect_kv(f, DB_A, "t20", "replaced");
+	/* A table smaller than the part asked: the slots it has. */
+	proj_kv *small;
+	assert_int_equal(kv_create(&small, NDBS), 0);
+	assert_int_equal(kv_trim_some(small, 100), 0);
+	assert_int_equal(kv_put(small, DB_A, "x", 1, "y", 1), 0);
+	assert_int_equal(kv_trim_some(small, 1 << 20), 1024);
+	assert_int_equal(kv_keys(small), 1); /* dirty */
+	kv_free(small);
+}
+
 /* The slot of the last key looked up is remembered (a put after a get
  * probes nothing): it is right after the slots move (growing, trimming,
  * discarding: under ASan a stale one reads freed memory), and never
@@ -633,6 +709,8 @@ static void test_reader(void **state)
 		set_base(kv, base);
 		random_ops(kv, m, 60, &seed, round);
 		check_reader(&(kv_read){.t = base, .kv = kv, .nkv = 2}, m);
+		kv_trim_some(kv[round % 2], 50);
+		check_reader(&(kv_read){.t = base, .kv = kv, .nkv = 2}, m);
 		set_base(kv, NULL);
 		store_read_end(base);
 		if (round % 3 == 1) { /* flushed: both tables, one transaction */
@@ -663,6 +741,9 @@ static void test_reader(void **state)
 			random_ops(kv, m, 30, &seed, 1000 + round);
 			set_base(kv, NULL);
 			store_read_end(base);
+			/* Parts trimmed, pending keys among them. */
+			kv_trim_some(kv[0], 1 + (size_t)round * 37 % 300);
+			kv_trim_some(kv[1], 1 + (size_t)round * 53 % 300);
 			check_over(f, kv, m);
 			int commit = round % 6 == 2;
 			assert_int_equal(store_write_begin(f->s, &t), 0);
@@ -1004,6 +1085,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_growing_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_flush_and_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trim_some, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_last_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_table_huge, setup, teardown),
