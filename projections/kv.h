@@ -158,10 +158,13 @@ int kvr_cursor_last(kvr_cursor *c, store_val *k, store_val *v);
 int kvr_cursor_next(kvr_cursor *c, store_val *k, store_val *v);
 int kvr_cursor_prev(kvr_cursor *c, store_val *k, store_val *v);
 
-/* Bytes held, and of them dirty; dirty keys; keys held (in the table and
- * the cold databases' logs, not pending ones a change has replaced). */
+/* Bytes held, and of them dirty, and clean (the entries neither dirty nor
+ * pending: what kv_trim_some can give back; not the slots); dirty keys;
+ * keys held (in the table and the cold databases' logs, not pending ones a
+ * change has replaced). */
 size_t kv_bytes(const proj_kv *kv);
 size_t kv_dirty_bytes(const proj_kv *kv);
+size_t kv_clean_bytes(const proj_kv *kv);
 size_t kv_dirty(const proj_kv *kv);
 size_t kv_keys(const proj_kv *kv);
 

@@ -672,10 +672,13 @@ static void settle_failures(runner *r, int flushed)
 }
 
 /*
- * GIVING MEMORY BACK. The state held stays within the budget (memory):
- * past three quarters of it, clean entries are dropped a part at a time
- * (kv_trim_some), on the loop thread, after each turn of applying and at
- * each flush, until half the budget is held; state still past the whole
+ * GIVING MEMORY BACK. The state held stays within the budget (memory).
+ * Past three quarters of it, clean entries are dropped a part at a time
+ * (kv_trim_some), on the loop thread: after each turn of applying (the
+ * serial one near the head; a rebuild's workers apply without turns) and
+ * at each flush, from the table with the most clean bytes, until half the
+ * budget is held or no more than a quarter of it is clean (the rest is
+ * dirty or pending, and goes at a flush). State still past the whole
  * budget at a flush drops every clean entry at once (kv_trim), and the
  * projections' caches.
  * Dropping them all at once was the only way until 2026-12: a walk of
@@ -683,9 +686,7 @@ static void settle_failures(runner *r, int flushed)
  * applied and no read-your-writes query answered, every 7 s or so of a
  * steady stream. A part is a number of slots in proportion to the events
  * just applied (what they can have added), so the stream's pauses stay
- * short and the trimming keeps up with it (docs/ARCHITECTURE.md). A
- * rebuild's workers apply without turns of the loop: its tables are
- * trimmed at its flushes, at once when past the budget.
+ * short and the trimming keeps up with it (docs/ARCHITECTURE.md).
  */
 #define TRIM_SOFT(budget) ((budget) / 4 * 3)
 #define TRIM_GOAL(budget) ((budget) / 2)
@@ -702,44 +703,44 @@ static size_t held_bytes(runner *r)
 	return held;
 }
 
-/* Drops clean entries, looking at up to `slots` slots in all, from the
- * tables that hold the most that is not dirty, until TRIM_GOAL is held or
- * no more than TRIM_CLEAN_GOAL is clean (the rest is dirty: it goes at the
- * next flush, and a walk would find little to drop among it). */
+/* Drops clean entries (above), looking at up to `slots` slots in all. A
+ * table where a part found nothing clean is left for the rest of this
+ * step (its clean entries are elsewhere in it). */
 static void trim_step(runner *r, size_t slots)
 {
-	while (r->trimming && slots) {
-		proj_kv *most = NULL;
+	unsigned skip = 0; /* bit i: table i is left */
+	while (slots) {
 		size_t held = 0, clean = 0, most_clean = 0;
+		unsigned most = 0;
 		for (unsigned i = 0; i < nprojections; i++) {
 			proj_kv *kv = r->st[i].kv;
-			size_t b = kv_bytes(kv), d = kv_dirty_bytes(kv), c = b > d ? b - d : 0;
-			held += b;
+			size_t c = kv_clean_bytes(kv);
+			held += kv_bytes(kv);
 			clean += c;
-			if (c > most_clean) {
-				most = kv;
+			if (c > most_clean && !(skip & 1u << i)) {
+				most = i;
 				most_clean = c;
 			}
 		}
-		if (held <= TRIM_GOAL(r->memory) || clean <= TRIM_CLEAN_GOAL(r->memory) || !most) {
+		r->trimming |= held > TRIM_SOFT(r->memory);
+		if (held <= TRIM_GOAL(r->memory) || clean <= TRIM_CLEAN_GOAL(r->memory))
 			r->trimming = 0;
+		if (!r->trimming || !most_clean)
 			return;
-		}
-		size_t before = kv_bytes(most), n = kv_trim_some(most, slots);
+		proj_kv *kv = r->st[most].kv;
+		size_t before = kv_clean_bytes(kv), n = kv_trim_some(kv, slots);
 		slots -= n < slots ? n : slots;
-		if (kv_bytes(most) == before)
-			r->trimming = 0; /* nothing clean where it looked: till the next flush */
+		if (kv_clean_bytes(kv) == before)
+			skip |= 1u << most;
 	}
 }
 
-/* At a flush, before the dirty keys are handed out: the trimming above
- * begins (or goes on), or, past the budget, every clean entry goes at
- * once, and every cache (moved into its table by now, so clean). */
+/* At a flush, before the dirty keys are handed out: a part (above), or,
+ * past the budget, every clean entry at once, and every cache (moved into
+ * its table by now, so clean). */
 static void trim(runner *r)
 {
-	size_t held = held_bytes(r);
-	if (held <= r->memory) {
-		r->trimming |= held > TRIM_SOFT(r->memory);
+	if (held_bytes(r) <= r->memory) {
 		trim_step(r, TRIM_SLOTS_MAX);
 		return;
 	}

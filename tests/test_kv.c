@@ -391,21 +391,26 @@ static void test_trim_some(void **state)
 		assert_true(kv_bytes(f->kv) <= bytes);
 		bytes = kv_bytes(f->kv);
 	}
-	/* Left: the dirty (t20 among them) and the pending not replaced. */
+	/* Left: the dirty (t20 among them) and the pending not replaced;
+	 * nothing clean. */
 	assert_int_equal(kv_dirty(f->kv), N / 10 + 1);
 	assert_int_equal(kv_keys(f->kv), N / 10 + 1 + N / 10 - 1);
+	assert_int_equal(kv_clean_bytes(f->kv), 0);
 	store_txn *t;
 	assert_int_equal(store_write_begin(f->s, &t), 0);
 	assert_int_equal(kv_batch_write(b, t), 0);
 	assert_int_equal(store_commit(t), 0);
 	kv_batch_free(b);
 	assert_int_equal(kv_settle(f->kv, 1), 0);
+	assert_true(kv_clean_bytes(f->kv) > (size_t)(N / 10 - 1) * 16); /* the pending ones */
 	assert_int_equal(flush(f), 0);
 	/* All clean now: a round of parts leaves nothing, and every key reads
 	 * back from LMDB. */
+	assert_true(kv_clean_bytes(f->kv) + 65536 * 16 <= kv_bytes(f->kv)); /* not the slots */
 	for (size_t seen = 0; seen < ROUND;)
 		seen += kv_trim_some(f->kv, 333);
 	assert_int_equal(kv_keys(f->kv), 0);
+	assert_int_equal(kv_clean_bytes(f->kv), 0);
 	base_begin(f);
 	for (int i = 0; i < N; i += 7) {
 		snprintf(key, sizeof(key), "t%d", i);
@@ -420,6 +425,61 @@ static void test_trim_some(void **state)
 	assert_int_equal(kv_trim_some(small, 1 << 20), 1024);
 	assert_int_equal(kv_keys(small), 1); /* dirty */
 	kv_free(small);
+}
+
+/* Parts on small, full tables, many times over: keys whose probe runs wrap
+ * past the slots' end are dropped and moved back across it (linear
+ * probing's deletion, cyclically). After a round of parts of random sizes,
+ * no clean key is left, every dirty one is, and each key reads its value
+ * from the table or from LMDB. */
+static void test_trim_some_wrap(void **state)
+{
+	fx *f = *state;
+	enum { ROUNDS = 200, KEYS = 500 }; /* 500 keys in 1,024 slots */
+	char key[32], val[32];
+	unsigned seed = 5;
+	static char dirty[KEYS];
+	for (int round = 0; round < ROUNDS; round++) {
+		proj_kv *kv;
+		store_txn *t;
+		assert_int_equal(kv_create(&kv, NDBS), 0);
+		for (int i = 0; i < KEYS; i++) {
+			snprintf(key, sizeof(key), "w%d.%d", round, i);
+			assert_int_equal(kv_put(kv, DB_A, key, strlen(key), "old", 3), 0);
+		}
+		assert_int_equal(store_write_begin(f->s, &t), 0);
+		assert_int_equal(kv_write(kv, t), 0);
+		assert_int_equal(store_commit(t), 0);
+		kv_written(kv);
+		size_t ndirty = 0;
+		for (int i = 0; i < KEYS; i++) {
+			dirty[i] = rand_r(&seed) % 3 == 0;
+			if (!dirty[i])
+				continue;
+			snprintf(key, sizeof(key), "w%d.%d", round, i);
+			assert_int_equal(kv_put(kv, DB_A, key, strlen(key), "new", 3), 0);
+			ndirty++;
+		}
+		for (size_t seen = 0; seen < 3 * 1024;)
+			seen += kv_trim_some(kv, 1 + (size_t)rand_r(&seed) % 97);
+		if (kv_keys(kv) != ndirty || kv_clean_bytes(kv) != 0)
+			fail_msg("round %d: %zu keys left, %zu dirty, %zu clean bytes", round,
+				 kv_keys(kv), ndirty, kv_clean_bytes(kv));
+		store_txn *base;
+		assert_int_equal(store_read_begin(f->s, &base), 0);
+		kv_set_base(kv, base);
+		for (int i = 0; i < KEYS; i++) {
+			store_val v;
+			snprintf(key, sizeof(key), "w%d.%d", round, i);
+			assert_int_equal(kv_get(kv, DB_A, key, strlen(key), &v), 0);
+			snprintf(val, sizeof(val), "%.*s", (int)v.len, (const char *)v.data);
+			if (strcmp(val, dirty[i] ? "new" : "old") != 0)
+				fail_msg("round %d: %s is '%s'", round, key, val);
+		}
+		kv_set_base(kv, NULL);
+		store_read_end(base);
+		kv_free(kv);
+	}
 }
 
 /* The slot of the last key looked up is remembered (a put after a get
@@ -1086,6 +1146,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_flush_and_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trim_some, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trim_some_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_last_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_table_huge, setup, teardown),
