@@ -693,7 +693,7 @@ static void settle_failures(runner *r, int flushed)
 #define TRIM_CLEAN_GOAL(budget) ((budget) / 4)
 #define TRIM_SLOTS_PER_EVENT 16
 #define TRIM_SLOTS_MIN 1024
-#define TRIM_SLOTS_MAX 16384 /* 0.4-0.6 ms of CPU (a 4M-event fill) */
+#define TRIM_SLOTS_MAX 16384 /* at most 0.65 ms of CPU (a 4M-event fill) */
 
 static size_t held_bytes(runner *r)
 {
