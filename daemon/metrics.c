@@ -209,6 +209,14 @@ static const item_family projection_families[] = {
     {"ledgerd_projection_memory_bytes", "gauge",
      "A projection's state held in memory, as of its last flush.", PROJ(memory_bytes),
      ITEM_U64},
+    {"ledgerd_projection_trimmed_bytes_total", "counter",
+     "Clean state a projection dropped from memory since the start (read back from LMDB "
+     "when needed).",
+     PROJ(trimmed_bytes), ITEM_U64},
+    {"ledgerd_projection_whole_trims_total", "counter",
+     "Times all of a projection's clean state was dropped at once: past projections_memory "
+     "at a flush, each a pause of its applying.",
+     PROJ(whole_trims), ITEM_U64},
 };
 #undef PROJ
 

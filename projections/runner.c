@@ -44,6 +44,8 @@ typedef struct pstate {
 	uint64_t count;      /* events applied and flushed since the start */
 	uint64_t flushes;    /* flushes that carried it */
 	size_t memory;       /* its table's bytes, as of the last flush */
+	uint64_t trimmed;    /* bytes of clean state dropped (trim) */
+	uint64_t whole_trims;
 	int stopped;
 	char error[300];
 } pstate;
@@ -732,6 +734,9 @@ static void trim_step(runner *r, size_t slots)
 		slots -= n < slots ? n : slots;
 		if (kv_clean_bytes(kv) == before)
 			skip |= 1u << most;
+		pthread_mutex_lock(&r->lock);
+		r->st[most].trimmed += before - kv_clean_bytes(kv);
+		pthread_mutex_unlock(&r->lock);
 	}
 }
 
@@ -746,9 +751,14 @@ static void trim(runner *r)
 	}
 	for (unsigned i = 0; i < nprojections; i++) {
 		pstate *p = &r->st[i];
+		size_t before = kv_clean_bytes(p->kv);
 		kv_trim(p->kv);
 		if (p->ops->discard && !p->stopped)
 			p->ops->discard(p->state);
+		pthread_mutex_lock(&r->lock);
+		p->trimmed += before;
+		p->whole_trims++;
+		pthread_mutex_unlock(&r->lock);
 	}
 	r->trimming = 0;
 }
@@ -1840,6 +1850,9 @@ int runner_status(runner *r, Ledger__ProjectionStatus *st)
 		pi->has_flushes = pi->has_memory_bytes = 1;
 		pi->flushes = p->flushes;
 		pi->memory_bytes = p->memory;
+		pi->has_trimmed_bytes = pi->has_whole_trims = 1;
+		pi->trimmed_bytes = p->trimmed;
+		pi->whole_trims = p->whole_trims;
 		if (p->stopped)
 			pi->error = strdup(p->error);
 		st->projections[st->n_projections++] = pi;

@@ -2652,6 +2652,19 @@ static void test_incremental_equals_rebuild(void **state)
 	caught_up(f->r, &f->l, 60);
 	double t2 = now_s();
 	expect_generator_figures(runner_store(f->r), &g);
+	Ledger__ProjectionStatus st;
+	assert_int_equal(runner_status(f->r, &st), 0);
+	uint64_t trimmed = 0, whole = 0;
+	for (size_t i = 0; i < st.n_projections; i++) {
+		trimmed += st.projections[i]->trimmed_bytes;
+		whole += st.projections[i]->whole_trims;
+	}
+	runner_status_free(&st);
+	printf("# live within 4 MiB: %llu bytes trimmed, %llu whole trims (all projections)\n",
+	       (unsigned long long)trimmed, (unsigned long long)whole);
+	if (!trimmed || !whole)
+		fail_msg("the live run within 4 MiB trimmed %llu bytes, %llu times whole",
+			 (unsigned long long)trimmed, (unsigned long long)whole);
 	runner_down(f->r, &f->l);
 	f->r = NULL;
 	gen_report(&g);

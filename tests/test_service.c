@@ -545,7 +545,10 @@ static void test_health_and_metrics(void **state)
 	ldc_page_free(&page);
 	const char *asserts[] = {"ledgerd_subscriber_lag_events{subscriber=\"analytics\"}=4",
 				 "ledgerd_subscriber_waiting{subscriber=\"analytics\"}=0",
-				 "ledgerd_ready=1", "ledgerd_log_head_seq=6", NULL};
+				 "ledgerd_ready=1", "ledgerd_log_head_seq=6",
+				 /* Six events: nothing past the budget, nothing dropped. */
+				 "ledgerd_projection_trimmed_bytes_total{projection=\"members\"}=0",
+				 "ledgerd_projection_whole_trims_total{projection=\"members\"}=0", NULL};
 	scrape_and_check(mport, asserts);
 
 	static char text[1 << 20];
