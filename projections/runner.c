@@ -755,8 +755,9 @@ static void trim(runner *r)
 		kv_trim(p->kv);
 		if (p->ops->discard && !p->stopped)
 			p->ops->discard(p->state);
+		size_t dropped = before - kv_clean_bytes(p->kv); /* all, unless out of memory */
 		pthread_mutex_lock(&r->lock);
-		p->trimmed += before;
+		p->trimmed += dropped;
 		p->whole_trims++;
 		pthread_mutex_unlock(&r->lock);
 	}
