@@ -259,6 +259,7 @@ typedef struct proj_state {
 	uint64_t max_lag_events;
 	int64_t max_lag_ms;
 	uint64_t max_flushes; /* flushes of the projections' state since the start */
+	uint64_t trimmed_bytes, whole_trims; /* state dropped to stay in budget (summed) */
 	unsigned n, stopped;
 	char error[300]; /* of the first stopped one */
 } proj_state;
@@ -287,6 +288,8 @@ static int get_state(ldc *c, proj_state *ps, ld_errinfo *e)
 			ps->max_lag_events = PB_MAX(ps->max_lag_events, pi->lag_events);
 			ps->max_lag_ms = PB_MAX(ps->max_lag_ms, pi->lag_ms);
 			ps->max_flushes = PB_MAX(ps->max_flushes, pi->flushes);
+			ps->trimmed_bytes += pi->trimmed_bytes;
+			ps->whole_trims = PB_MAX(ps->whole_trims, pi->whole_trims);
 			if (pi->stopped && !ps->stopped++)
 				snprintf(ps->error, sizeof(ps->error), "%s: %s",
 				         pi->name ? pi->name : "?", pi->error ? pi->error : "?");
@@ -1324,11 +1327,14 @@ typedef struct lag_result {
 	 * --pid, the daemon's CPU per event, and the runner's threads' (named
 	 * ld-runner and ld-flush) CPU per event and bytes written per flush. */
 	double flushes, events_per_flush, flush_bytes, runner_cpu_us, daemon_cpu_us;
+	/* Its state dropped to stay within projections_memory: MB, and the
+	 * times all of it went at once (each a pause). */
+	double trimmed_mb, whole_trims;
 } lag_result;
 
 /* What the projections' side has done so far. */
 typedef struct proj_cost {
-	uint64_t flushes;
+	uint64_t flushes, trimmed_bytes, whole_trims;
 	double daemon_cpu, runner_cpu, runner_wchar; /* negative: unknown */
 } proj_cost;
 
@@ -1337,6 +1343,8 @@ static int proj_cost_now(ldc *c, const pb_opts *o, proj_cost *pc, ld_errinfo *e)
 	proj_state ps;
 	int rc = get_state(c, &ps, e);
 	pc->flushes = ps.max_flushes;
+	pc->trimmed_bytes = ps.trimmed_bytes;
+	pc->whole_trims = ps.whole_trims;
 	pc->daemon_cpu = pc->runner_cpu = pc->runner_wchar = -1;
 	if (o->pid > 0) {
 		/* The runner's loop and its flusher, which writes the flushes. */
@@ -1506,6 +1514,8 @@ static int lag_run(const pb_opts *o, unsigned run, lag_result *res, errs *append
 	res->mon_events = dist_of(&mon.lag_events);
 	uint64_t nflush = cost1.flushes - cost0.flushes, nev = head1 - head0;
 	res->flushes = (double)nflush;
+	res->trimmed_mb = (double)(cost1.trimmed_bytes - cost0.trimmed_bytes) / 1e6;
+	res->whole_trims = (double)(cost1.whole_trims - cost0.whole_trims);
 	res->events_per_flush = nflush ? (double)nev / (double)nflush : 0;
 	res->flush_bytes = nflush && cost0.runner_wchar >= 0 && cost1.runner_wchar >= 0
 				   ? (cost1.runner_wchar - cost0.runner_wchar) / (double)nflush
@@ -1528,13 +1538,14 @@ static int lag_run(const pb_opts *o, unsigned run, lag_result *res, errs *append
 	       "%" PRIu64 " skipped: prober busy) | lag_ms polled p50 %.0f p99 %.0f max %.0f, "
 	       "lag_events max %.0f | caught up %.0f ms after the last append | projections: "
 	       "%.0f flushes, %.1f events per flush, %.0f bytes (%.1f pages) written per flush, "
-	       "runner CPU %.1f us/event, daemon CPU %.1f us/event | generated in %.1f s\n",
+	       "runner CPU %.1f us/event, daemon CPU %.1f us/event, %.1f MB of state trimmed "
+	       "(%.0f times all at once) | generated in %.1f s\n",
 	       run + 1, o->runs, o->rate, res->achieved, res->accepted, res->late_pct, res->busy,
 	       res->append.p50, res->append.p99, res->ryw.p50, res->ryw.p99, res->ryw.max,
 	       res->ryw.n, res->skipped, res->mon_ms.p50, res->mon_ms.p99, res->mon_ms.max,
 	       res->mon_events.max, res->drain_ms, res->flushes, res->events_per_flush,
 	       res->flush_bytes, res->flush_bytes / 4096, res->runner_cpu_us, res->daemon_cpu_us,
-	       gen_s);
+	       res->trimmed_mb, res->whole_trims, gen_s);
 	fflush(stdout);
 out:
 	if (rc)
@@ -1578,6 +1589,8 @@ enum {
 	L_FLUSHB,
 	L_RCPU,
 	L_DCPU,
+	L_TRIMMB,
+	L_WHOLE,
 	L_N
 };
 
@@ -1586,7 +1599,8 @@ static int bench_lag(const pb_opts *o)
 	static const char *const keys[L_N] = {
 	    "rate",       "ryw_p50",    "ryw_p99",    "ryw_max",    "append_p50", "append_p99",
 	    "lag_ms_p50", "lag_ms_p99", "lag_ms_max", "lag_ev_max", "drain_ms",   "late_pct",
-	    "flushes",    "events_per_flush", "flush_bytes", "runner_cpu_us", "daemon_cpu_us"};
+	    "flushes",    "events_per_flush", "flush_bytes", "runner_cpu_us", "daemon_cpu_us",
+	    "trimmed_mb", "whole_trims"};
 	double *v[L_N] = {0};
 	errs ae, pe, me;
 	uint64_t samples_n = 0, skipped = 0, ncu = 0, accepted = 0;
@@ -1616,7 +1630,8 @@ static int bench_lag(const pb_opts *o)
 		                    res.mon_ms.p50,     res.mon_ms.p99, res.mon_ms.max,
 		                    res.mon_events.max, res.drain_ms,   res.late_pct,
 		                    res.flushes,        res.events_per_flush, res.flush_bytes,
-		                    res.runner_cpu_us,  res.daemon_cpu_us};
+		                    res.runner_cpu_us,  res.daemon_cpu_us, res.trimmed_mb,
+		                    res.whole_trims};
 		for (int k = 0; k < L_N; k++)
 			v[k][done] = vals[k];
 		samples_n += res.ryw.n;
