@@ -60,8 +60,11 @@
  * waited up to PROJ_FLUSH_MAX_MS after the flush made in its midst).
  * Flushing is a question of when, never of what: the state after a flush is
  * a function of the log up to its checkpoint, whatever the timing. Memory:
- * past the budget, the clean part of every table and cache is dropped after
- * a flush (and read back from LMDB when needed again).
+ * past three quarters of the budget, clean state is dropped a part at a
+ * time, after the runner's turns of applying and at each flush, until half
+ * is held; past the whole budget at a flush, the clean part of every table
+ * and cache at once (runner.c, "GIVING MEMORY BACK"). What is dropped is
+ * read back from LMDB when needed again.
  *
  * HOW QUERIES READ. Two ways, both consistent at one seq that the answer
  * states (as_of_seq):
