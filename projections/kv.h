@@ -17,9 +17,9 @@
  *
  * Memory. Every entry counts (key, value, bookkeeping; not a pending one
  * that a change has replaced, below);
- * kv_trim drops clean entries (never pending ones) when the runner's budget
- * is exceeded, and dirty bytes past a share
- * of it make the runner flush. Entries live in blocks of the table's own,
+ * kv_trim_some drops clean entries (never dirty or pending ones) a part at
+ * a time as the runner's budget fills, kv_trim all of them at once past it,
+ * and dirty bytes past a share of it make the runner flush. Entries live in blocks of the table's own,
  * cut from 2 MiB chunks (core/bigmem.h; on huge pages with huge_pages = on):
  * the blocks of entries dropped or freed are
  * kept for the table's next entries and given back to the system by
