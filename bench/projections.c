@@ -259,7 +259,9 @@ typedef struct proj_state {
 	uint64_t max_lag_events;
 	int64_t max_lag_ms;
 	uint64_t max_flushes; /* flushes of the projections' state since the start */
-	uint64_t trimmed_bytes, whole_trims; /* state dropped to stay in budget (summed) */
+	/* State dropped to stay within the budget: bytes, summed over the
+	 * projections; whole trims, which each projection counts, their most. */
+	uint64_t trimmed_bytes, whole_trims;
 	unsigned n, stopped;
 	char error[300]; /* of the first stopped one */
 } proj_state;

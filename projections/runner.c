@@ -712,30 +712,35 @@ static void trim_step(runner *r, size_t slots)
 {
 	unsigned skip = 0; /* bit i: table i is left */
 	while (slots) {
-		size_t held = 0, clean = 0, most_clean = 0;
+		size_t held = held_bytes(r);
+		r->trimming |= held > TRIM_SOFT(r->memory);
+		if (!r->trimming)
+			return; /* the usual turn: three sums, nothing more */
+		size_t clean = 0, most_clean = 0;
 		unsigned most = 0;
 		for (unsigned i = 0; i < nprojections; i++) {
-			proj_kv *kv = r->st[i].kv;
-			size_t c = kv_clean_bytes(kv);
-			held += kv_bytes(kv);
+			size_t c = kv_clean_bytes(r->st[i].kv);
 			clean += c;
 			if (c > most_clean && !(skip & 1u << i)) {
 				most = i;
 				most_clean = c;
 			}
 		}
-		r->trimming |= held > TRIM_SOFT(r->memory);
-		if (held <= TRIM_GOAL(r->memory) || clean <= TRIM_CLEAN_GOAL(r->memory))
+		if (held <= TRIM_GOAL(r->memory) || clean <= TRIM_CLEAN_GOAL(r->memory)) {
 			r->trimming = 0;
-		if (!r->trimming || !most_clean)
+			return;
+		}
+		if (!most_clean)
 			return;
 		proj_kv *kv = r->st[most].kv;
-		size_t before = kv_clean_bytes(kv), n = kv_trim_some(kv, slots);
+		size_t n = kv_trim_some(kv, slots), dropped = most_clean - kv_clean_bytes(kv);
 		slots -= n < slots ? n : slots;
-		if (kv_clean_bytes(kv) == before)
+		if (!dropped) {
 			skip |= 1u << most;
+			continue;
+		}
 		pthread_mutex_lock(&r->lock);
-		r->st[most].trimmed += before - kv_clean_bytes(kv);
+		r->st[most].trimmed += dropped;
 		pthread_mutex_unlock(&r->lock);
 	}
 }
