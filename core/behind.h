@@ -1,8 +1,9 @@
 /*
  * behind.h — the priority of the threads whose work follows the durable log
  * (the follow thread and the applier, core/writer.h; the projections'
- * runner and flusher, projections/runner.c): what a node has confirmed is
- * in raft's log on disk, and these apply it, store it and project it later.
+ * runner and flusher, projections/runner.c and runner_flush.c): what a
+ * node has confirmed is in raft's log on disk, and these apply it, store it
+ * and project it later.
  *
  * On a node that follows, they run at nice BEHIND_FOLLOWER_NICE, so that on
  * a machine whose cores are short the threads a commit waits for (raft's

@@ -27,7 +27,7 @@
  * LMDB sees one put per key per flush however many events changed it. The
  * loop thread only moves the caches and hands the dirty keys out (kv.h,
  * kv_detach: not copied; they do not change until written); a flusher thread writes and commits them while the loop
- * applies on (runner.c, "FLUSHING OFF THE LOOP"). A flush happens
+ * applies on (runner_flush.c, "FLUSHING OFF THE LOOP"). A flush happens
  *  - PROJ_FLUSH_MS after the first event it would hold was applied (the
  *    freshness of queries that do not ask for a seq). A flush costs about
  *    as much for 50 events as for 200 (a write of every LMDB page its keys
@@ -63,7 +63,7 @@
  * past three quarters of the budget, clean state is dropped a part at a
  * time, after the runner's turns of applying and at each flush, until half
  * is held; past the whole budget at a flush, the clean part of every table
- * and cache at once (runner.c, "GIVING MEMORY BACK"). What is dropped is
+ * and cache at once (runner_trim.c, "GIVING MEMORY BACK"). What is dropped is
  * read back from LMDB when needed again.
  *
  * HOW QUERIES READ. Two ways, both consistent at one seq that the answer

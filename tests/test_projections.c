@@ -2637,7 +2637,7 @@ static void test_incremental_equals_rebuild(void **state)
 
 	/* Incremental: the runner applies the events as they are committed,
 	 * within a budget far below its state (4 MiB), so that it gives
-	 * memory back as it goes (runner.c trim: in parts, after its turns
+	 * memory back as it goes (runner_trim.c: in parts, after its turns
 	 * and at flushes, and all at once at a flush past the budget; about
 	 * ten of each here), every key it drops read back from LMDB when an event
 	 * needs it. */
