@@ -22,7 +22,7 @@
 #define FLUSH_RETRY_MS 1000   /* a flush that failed (not a full map) is tried again */
 #define QUERY_SLICE_MS 5      /* queries answered in a row before applying goes on */
 
-void cp_key(char *key, size_t n, const char *name)
+void rn_cp_key(char *key, size_t n, const char *name)
 {
 	snprintf(key, n, "cp/%s", name);
 }
@@ -53,7 +53,7 @@ static void on_tick(uv_timer_t *t);
 /* The seq the state in memory is at, for answering from it: what every
  * projection has applied (0: it cannot be read now, a projection failed on
  * an event part of which may be in its state). The loop thread's. */
-uint64_t servable(runner *r)
+uint64_t rn_servable(runner *r)
 {
 	uint64_t m = UINT64_MAX;
 	for (unsigned i = 0; i < nprojections; i++) {
@@ -98,10 +98,10 @@ static int reader_begin(runner *r, store_txn **base, proj_kv **kvs, kv_read *rd)
  * Answering stops after QUERY_SLICE_MS, and the rest wait for the next
  * turn of the loop, so applying goes on between slices of queries.
  */
-void settle_waiters(runner *r, int final)
+void rn_settle_waiters(runner *r, int final)
 {
 	uint64_t now = (uint64_t)ld_mono_ms();
-	uint64_t mem = final ? 0 : servable(r);
+	uint64_t mem = final ? 0 : rn_servable(r);
 	waiter *done = NULL;
 	pthread_mutex_lock(&r->lock);
 	uint64_t cp = min_checkpoint_locked(r);
@@ -179,7 +179,7 @@ static void on_flush(uv_timer_t *t);
  * (one that is not answered from memory): then the flush is made now. */
 static int flush_awaited(runner *r)
 {
-	uint64_t mem = servable(r);
+	uint64_t mem = rn_servable(r);
 	int awaited = 0;
 	pthread_mutex_lock(&r->lock);
 	for (waiter *wt = r->waiters; wt && !awaited; wt = wt->next)
@@ -219,13 +219,13 @@ static void schedule_flush(runner *r, int arm)
 	if (r->inflight) {
 		/* One flush at a time: the next is scheduled when this one is
 		 * reaped, unless the state in memory is too much to wait. */
-		if (dirty_bytes(r) < r->memory / 2)
+		if (rn_dirty_bytes(r) < r->memory / 2)
 			return;
-		flush_wait(r);
+		rn_flush_wait(r);
 	}
 	if (r->flush_failed)
 		at = r->flush_failed + FLUSH_RETRY_MS;
-	else if (flush_due(r) || flush_awaited(r))
+	else if (rn_flush_due(r) || flush_awaited(r))
 		at = now;
 	else if (r->unflushed_since && !stream_since_flush(r))
 		/* The pause after a flush is for a stream (projection.h); with
@@ -240,7 +240,7 @@ static void schedule_flush(runner *r, int arm)
 		at = now;
 	if (at <= now) {
 		uv_timer_stop(&r->flush);
-		flush_start(r);
+		rn_flush_start(r);
 		return;
 	}
 	if (arm)
@@ -252,25 +252,25 @@ static void catch_up(runner *r)
 	behind_apply();
 	for (;;) {
 		/* What the store holds (head), and what is applied beyond it
-		 * (applied): read from the writer's memory (apply_serial). */
+		 * (applied): read from the writer's memory (rn_apply_serial). */
 		uint64_t head, applied;
 		uint8_t hash[LD_HASH_LEN];
 		writer_head(r->w, &head, NULL, NULL);
 		writer_applied_head(r->w, &applied, hash);
 		if (applied < head)
 			applied = head;
-		settle_failures(r, 0);
-		uint64_t from = first_needed(r);
-		if (stopping(r) || from > applied)
+		rn_settle_failures(r, 0);
+		uint64_t from = rn_first_needed(r);
+		if (rn_stopping(r) || from > applied)
 			break;
 		uint64_t before = r->unflushed;
 		if (head >= from && head - from + 1 >= PROJ_PARALLEL_MIN) {
-			apply_parallel(r, head);
+			rn_apply_parallel(r, head);
 		} else {
 			uint64_t mark[MAX_PROJECTIONS], n = 0;
 			for (unsigned i = 0; i < nprojections; i++)
 				mark[i] = r->st[i].applied;
-			apply_serial(r, from, applied);
+			rn_apply_serial(r, from, applied);
 			for (unsigned i = 0; i < nprojections; i++)
 				if (r->st[i].applied - mark[i] > n)
 					n = r->st[i].applied - mark[i];
@@ -280,24 +280,24 @@ static void catch_up(runner *r)
 			/* Read-your-writes first (from memory), then the flush
 			 * (busy with a steady stream: timers cannot run
 			 * meanwhile). */
-			settle_waiters(r, 0);
+			rn_settle_waiters(r, 0);
 			schedule_flush(r, 0);
 			size_t part = n * TRIM_SLOTS_PER_EVENT;
-			trim_step(r, part < TRIM_SLOTS_MIN   ? TRIM_SLOTS_MIN
+			rn_trim_step(r, part < TRIM_SLOTS_MIN   ? TRIM_SLOTS_MIN
 				     : part > TRIM_SLOTS_MAX ? TRIM_SLOTS_MAX
 							     : part);
 		}
-		if (r->unflushed == before && first_needed(r) == from && !any_failed(r))
+		if (r->unflushed == before && rn_first_needed(r) == from && !rn_any_failed(r))
 			break; /* no progress: the log could not be read; the next commit retries */
 	}
 	schedule_flush(r, 1);
-	settle_waiters(r, 0);
+	rn_settle_waiters(r, 0);
 }
 
 static void on_flush(uv_timer_t *t)
 {
 	runner *r = t->data;
-	if (stopping(r))
+	if (rn_stopping(r))
 		return;
 	catch_up(r);
 }
@@ -306,19 +306,19 @@ static void on_flush(uv_timer_t *t)
 static void on_flushed(uv_async_t *h)
 {
 	runner *r = h->data;
-	flush_reap(r);
-	if (!stopping(r))
+	rn_flush_reap(r);
+	if (!rn_stopping(r))
 		schedule_flush(r, 1);
 }
 
 static void on_wake(uv_async_t *h)
 {
 	runner *r = h->data;
-	if (stopping(r)) {
+	if (rn_stopping(r)) {
 		/* What was applied is flushed: a restart goes on from there. */
-		settle_failures(r, 0);
-		flush_all(r);
-		settle_waiters(r, 1);
+		rn_settle_failures(r, 0);
+		rn_flush_all(r);
+		rn_settle_waiters(r, 1);
 		uv_close((uv_handle_t *)&r->wake, NULL);
 		uv_close((uv_handle_t *)&r->tick, NULL);
 		uv_close((uv_handle_t *)&r->flush, NULL);
@@ -330,7 +330,7 @@ static void on_wake(uv_async_t *h)
 
 static void on_tick(uv_timer_t *t)
 {
-	settle_waiters(t->data, 0);
+	rn_settle_waiters(t->data, 0);
 }
 
 static void *runner_main(void *arg)
@@ -501,7 +501,7 @@ static int prepare_all(runner *r, ld_errinfo *e)
 			continue;
 		if ((rc = projections[i]->prepare(&ctx, pt, &reset)) == 0 && reset) {
 			char ck[80];
-			cp_key(ck, sizeof(ck), projections[i]->name);
+			rn_cp_key(ck, sizeof(ck), projections[i]->name);
 			rc = store_del(pt, PDB_META, ck, strlen(ck));
 			if (rc == LD_E(NOT_FOUND))
 				rc = 0;
@@ -533,7 +533,7 @@ static int open_env(runner *r, const char *dir, ld_errinfo *e)
 	for (unsigned i = 0; i < nprojections && !rc; i++) {
 		char ck[80];
 		store_val v;
-		cp_key(ck, sizeof(ck), projections[i]->name);
+		rn_cp_key(ck, sizeof(ck), projections[i]->name);
 		r->st[i].checkpoint = 0;
 		rc = store_get(t, PDB_META, ck, strlen(ck), &v);
 		if (rc == 0 && v.len == 8)
@@ -655,7 +655,7 @@ int runner_start(runner **out, const char *dir, store *log, writer *w, const pro
 	r->kill_in_flush = kill_at ? strtoull(kill_at, NULL, 10) : 0;
 	const char *sleep_ms = getenv("LEDGERD_TEST_FLUSH_SLEEP_MS");
 	r->flush_sleep_ms = sleep_ms ? strtoull(sleep_ms, NULL, 10) : 0;
-	if (pthread_create(&r->flusher, NULL, flusher_main, r) != 0) {
+	if (pthread_create(&r->flusher, NULL, rn_flusher_main, r) != 0) {
 		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, "unable to start the flushing thread");
 		goto fail;
 	}
@@ -741,7 +741,7 @@ uint64_t runner_snapshot_seq(store_txn *t)
 	for (unsigned i = 0; i < nprojections; i++) {
 		char ck[80];
 		store_val v;
-		cp_key(ck, sizeof(ck), projections[i]->name);
+		rn_cp_key(ck, sizeof(ck), projections[i]->name);
 		uint64_t cp = store_get(t, PDB_META, ck, strlen(ck), &v) == 0 && v.len == 8
 				      ? ld_get_be64(v.data)
 				      : 0;
@@ -781,7 +781,7 @@ int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, int from_memor
 	pthread_mutex_unlock(&r->lock);
 	/* min_seq is applied (the server checked): read from the writer's
 	 * memory, unless the store is so far behind that only what it holds
-	 * is read (apply_serial), which it then stores at once. */
+	 * is read (rn_apply_serial), which it then stores at once. */
 	if (rc == RUNNER_WAITING && writer_unstored_count(r->w) > RUNNER_UNSTORED_MAX)
 		writer_store_soon(r->w, min_seq);
 	return rc;

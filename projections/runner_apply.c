@@ -27,7 +27,7 @@ static int needs(const pstate *p, uint64_t seq)
 }
 
 /* The first seq some projection needs (UINT64_MAX: none). */
-uint64_t first_needed(runner *r)
+uint64_t rn_first_needed(runner *r)
 {
 	uint64_t from = UINT64_MAX;
 	for (unsigned i = 0; i < nprojections; i++) {
@@ -255,7 +255,7 @@ static void serial_end(runner *r, serial_read *sr)
 /* Applies [from, to] (at most SERIAL_EVENTS of it; what the log holds,
  * stored or applied) on this thread, each event decoded once for every
  * projection that needs it. */
-void apply_serial(runner *r, uint64_t from, uint64_t to)
+void rn_apply_serial(runner *r, uint64_t from, uint64_t to)
 {
 	Ledger__Event *evs[64];
 	serial_read rd;
@@ -278,11 +278,11 @@ void apply_serial(runner *r, uint64_t from, uint64_t to)
 			break;
 		seq += n;
 		done += n;
-		if (seq <= to && ryw_ready(r, servable(r))) {
+		if (seq <= to && ryw_ready(r, rn_servable(r))) {
 			/* A query waits for what is applied: answered now,
 			 * not after the rest of the run. */
 			serial_end(r, &rd);
-			settle_waiters(r, 0);
+			rn_settle_waiters(r, 0);
 			if (serial_begin(r, &rd)) {
 				codec_pool_reset(&r->pool);
 				return;
@@ -391,7 +391,7 @@ static void drain(pipeline *pl)
 	pthread_mutex_unlock(&pl->mu);
 }
 
-int stopping(runner *r)
+int rn_stopping(runner *r)
 {
 	pthread_mutex_lock(&r->lock);
 	int s = r->stopping;
@@ -400,7 +400,7 @@ int stopping(runner *r)
 }
 
 /* A projection failed and its state has not been taken back yet. */
-int any_failed(runner *r)
+int rn_any_failed(runner *r)
 {
 	for (unsigned i = 0; i < nprojections; i++)
 		if (r->st[i].stop_at && !r->st[i].rewound)
@@ -410,13 +410,13 @@ int any_failed(runner *r)
 
 /* Applies everything up to head in parallel; returns when done, when the
  * runner stops, or when a projection failed (the caller deals with it). */
-void apply_parallel(runner *r, uint64_t head)
+void rn_apply_parallel(runner *r, uint64_t head)
 {
 	pipeline pl = {.r = r};
 	worker wk[MAX_PROJECTIONS];
 	short_read sr = {0};
 	unsigned nw = 0;
-	uint64_t seq = first_needed(r);
+	uint64_t seq = rn_first_needed(r);
 	pthread_mutex_init(&pl.mu, NULL);
 	pthread_cond_init(&pl.cv, NULL);
 	for (int i = 0; i < NBATCHES; i++)
@@ -430,7 +430,7 @@ void apply_parallel(runner *r, uint64_t head)
 			goto out;
 		nw++;
 	}
-	while (nw && seq <= head && !stopping(r) && !any_failed(r)) {
+	while (nw && seq <= head && !rn_stopping(r) && !rn_any_failed(r)) {
 		batch *b = &pl.b[pl.published % NBATCHES];
 		pthread_mutex_lock(&pl.mu);
 		while (b->pending)
@@ -474,13 +474,13 @@ void apply_parallel(runner *r, uint64_t head)
 			/* A query waits for a seq handed out: answered once
 			 * it is applied, not at the end of the catch-up. */
 			drain(&pl);
-			settle_waiters(r, 0);
+			rn_settle_waiters(r, 0);
 		}
 		if (dirty >= r->memory / 2 || r->unflushed >= r->bulk_flush_events) {
 			/* Written by the flusher while the next batches are
 			 * applied (the one before is waited for). */
 			drain(&pl);
-			flush_start(r);
+			rn_flush_start(r);
 			/* What the workers said they had dirty went into that
 			 * flush: not counted again for the next one (which
 			 * would be due after the next batch, and wait for this

@@ -20,7 +20,7 @@
 /* Flushing                                                            */
 /* ------------------------------------------------------------------ */
 
-size_t dirty_bytes(runner *r)
+size_t rn_dirty_bytes(runner *r)
 {
 	size_t n = 0;
 	for (unsigned i = 0; i < nprojections; i++)
@@ -29,9 +29,9 @@ size_t dirty_bytes(runner *r)
 }
 
 /* Whether the applied state is too much to keep unflushed any longer. */
-int flush_due(runner *r)
+int rn_flush_due(runner *r)
 {
-	return r->unflushed >= r->flush_events || dirty_bytes(r) >= r->memory / 2;
+	return r->unflushed >= r->flush_events || rn_dirty_bytes(r) >= r->memory / 2;
 }
 
 /* Projections that failed: their state goes back to their last flush, to
@@ -39,14 +39,14 @@ int flush_due(runner *r)
  * there already stops now. A flush in flight is waited for first: it may
  * be the one that takes a projection there, and a rewind drops what it
  * has not committed. */
-void settle_failures(runner *r, int flushed)
+void rn_settle_failures(runner *r, int flushed)
 {
 	int any = 0;
 	for (unsigned i = 0; i < nprojections; i++)
 		any |= r->st[i].stop_at && !r->st[i].stopped;
 	if (!any)
 		return;
-	flush_wait(r);
+	rn_flush_wait(r);
 	for (unsigned i = 0; i < nprojections; i++) {
 		pstate *p = &r->st[i];
 		if (!p->stop_at || p->stopped)
@@ -161,7 +161,7 @@ static int flush_write(runner *r, flush_job *j)
 			uint8_t val[8];
 			if (i == 1 && (rc = sort_ahead_join(&sa)))
 				break;
-			cp_key(ck, sizeof(ck), j->part[i]->ops->name);
+			rn_cp_key(ck, sizeof(ck), j->part[i]->ops->name);
 			ld_put_be64(val, j->seq[i]);
 			if (!(rc = kv_batch_write(j->b[i], wt)))
 				rc = store_put(wt, PDB_META, ck, strlen(ck), val, 8);
@@ -187,7 +187,7 @@ static int flush_write(runner *r, flush_job *j)
 	return rc ? rc : sorted;
 }
 
-void *flusher_main(void *arg)
+void *rn_flusher_main(void *arg)
 {
 	runner *r = arg;
 	pthread_setname_np(pthread_self(), "ld-flush");
@@ -223,7 +223,7 @@ void *flusher_main(void *arg)
 /* The job in flight is done: its keys clean (or dirty again), checkpoints
  * moved, waiters settled. On the loop thread, with no batch being
  * applied; nothing if no job is done. */
-void flush_reap(runner *r)
+void rn_flush_reap(runner *r)
 {
 	flush_job *j = r->inflight;
 	if (!j)
@@ -268,16 +268,16 @@ void flush_reap(runner *r)
 				j->part[i]->ops->committed(j->part[i]->state, j->seq[i]);
 	}
 	flush_job_free(j);
-	settle_failures(r, 1);
+	rn_settle_failures(r, 1);
 	pthread_mutex_lock(&r->lock);
 	for (unsigned i = 0; i < nprojections; i++)
 		r->st[i].memory = kv_bytes(r->st[i].kv);
 	pthread_mutex_unlock(&r->lock);
-	settle_waiters(r, 0); /* those waiting for a flushed seq */
+	rn_settle_waiters(r, 0); /* those waiting for a flushed seq */
 }
 
 /* Waits for the job in flight, and reaps it. */
-void flush_wait(runner *r)
+void rn_flush_wait(runner *r)
 {
 	if (!r->inflight)
 		return;
@@ -285,7 +285,7 @@ void flush_wait(runner *r)
 	while (!r->inflight->done)
 		pthread_cond_wait(&r->fl_cv, &r->fl_mu);
 	pthread_mutex_unlock(&r->fl_mu);
-	flush_reap(r);
+	rn_flush_reap(r);
 }
 
 /*
@@ -293,9 +293,9 @@ void flush_wait(runner *r)
  * thread, with no batch being applied. 0, or an error preparing it (the
  * state stays dirty and is flushed again later).
  */
-int flush_start(runner *r)
+int rn_flush_start(runner *r)
 {
-	flush_wait(r);
+	rn_flush_wait(r);
 	flush_job *j = calloc(1, sizeof(*j));
 	store_txn *base = NULL;
 	int rc = j ? store_read_begin(r->ps, &base) : LD_E(INTERNAL);
@@ -317,7 +317,7 @@ int flush_start(runner *r)
 			p->ops->flushing(p->state);
 	}
 	if (!rc)
-		trim(r);
+		rn_trim(r);
 	for (unsigned i = 0; j && i < j->np && !rc; i++) {
 		rc = kv_detach(j->part[i]->kv, &j->b[i]);
 		j->seq[i] = j->part[i]->applied;
@@ -341,7 +341,7 @@ int flush_start(runner *r)
 	r->unflushed_since = 0;
 	if (!j->np) {
 		free(j);
-		settle_failures(r, 1);
+		rn_settle_failures(r, 1);
 		return 0;
 	}
 	writer_applied_head(r->w, &r->flush_head, NULL);
@@ -355,9 +355,9 @@ int flush_start(runner *r)
 
 /* A flush, written and reaped before it returns (a stop, a projection that
  * failed). */
-int flush_all(runner *r)
+int rn_flush_all(runner *r)
 {
-	int rc = flush_start(r);
-	flush_wait(r);
+	int rc = rn_flush_start(r);
+	rn_flush_wait(r);
 	return rc;
 }

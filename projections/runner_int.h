@@ -5,7 +5,8 @@
  * loop thread or on a thread per projection), runner_flush.c (flushing off
  * the loop, and taking a failed projection back to its last flush) and
  * runner_trim.c (giving memory back) share. Nothing else includes it:
- * projection.h is the contract.
+ * projection.h is the contract. The functions the files call on each
+ * other are named rn_ (global now, so apart from every library's names).
  */
 #ifndef LD_RUNNER_INT_H
 #define LD_RUNNER_INT_H
@@ -27,7 +28,7 @@
  * correction's fold of a stream whose newest event is stored walks them
  * all (writer_unstored_begin's view): this bounds that walk. */
 #define RUNNER_UNSTORED_MAX 16384
-/* The parts trim_step drops (runner_trim.c, "GIVING MEMORY BACK"): slots
+/* The parts rn_trim_step drops (runner_trim.c, "GIVING MEMORY BACK"): slots
  * in proportion to the events just applied, within bounds. */
 #define TRIM_SLOTS_PER_EVENT 16
 #define TRIM_SLOTS_MIN 1024
@@ -107,55 +108,55 @@ struct runner {
 /* ---- projections/runner.c ---- */
 
 /* The key of a projection's checkpoint in PDB_META, "cp/<name>". */
-void cp_key(char *key, size_t n, const char *name);
+void rn_cp_key(char *key, size_t n, const char *name);
 /* The seq every projection has applied in memory, for answering from it
  * (0: none). The loop thread's. */
-uint64_t servable(runner *r);
+uint64_t rn_servable(runner *r);
 /* Calls back every waiter that is decided (final: every one, the runner
  * stops). On the loop thread. */
-void settle_waiters(runner *r, int final);
+void rn_settle_waiters(runner *r, int final);
 
 /* ---- projections/runner_apply.c ---- */
 
 /* The first seq some projection needs (UINT64_MAX: none). */
-uint64_t first_needed(runner *r);
+uint64_t rn_first_needed(runner *r);
 /* Whether runner_stop was called (it takes the lock). */
-int stopping(runner *r);
+int rn_stopping(runner *r);
 /* A projection failed and its state has not been taken back yet. */
-int any_failed(runner *r);
+int rn_any_failed(runner *r);
 /* Applies [from, to] (a few thousand events of it at most) on the loop
  * thread, each event decoded once for every projection that needs it. */
-void apply_serial(runner *r, uint64_t from, uint64_t to);
+void rn_apply_serial(runner *r, uint64_t from, uint64_t to);
 /* Applies everything up to head on a thread per projection; returns when
  * done, when the runner stops, or when a projection failed. */
-void apply_parallel(runner *r, uint64_t head);
+void rn_apply_parallel(runner *r, uint64_t head);
 
 /* ---- projections/runner_flush.c ---- */
 
 /* The projections' dirty bytes in all. */
-size_t dirty_bytes(runner *r);
+size_t rn_dirty_bytes(runner *r);
 /* Whether the applied state is too much to keep unflushed any longer. */
-int flush_due(runner *r);
+int rn_flush_due(runner *r);
 /* Failed projections: one back at its last flush stops, the others go
  * back to it (not when flushed: called at a flush). */
-void settle_failures(runner *r, int flushed);
+void rn_settle_failures(runner *r, int flushed);
 /* The flusher's thread (arg: the runner). */
-void *flusher_main(void *arg);
+void *rn_flusher_main(void *arg);
 /* Reaps the job in flight if the flusher is done with it. */
-void flush_reap(runner *r);
+void rn_flush_reap(runner *r);
 /* Waits for the job in flight, and reaps it. */
-void flush_wait(runner *r);
+void rn_flush_wait(runner *r);
 /* Hands a flush to the flusher (after the one in flight): 0 or an error. */
-int flush_start(runner *r);
+int rn_flush_start(runner *r);
 /* A flush, written and reaped before it returns. */
-int flush_all(runner *r);
+int rn_flush_all(runner *r);
 
 /* ---- projections/runner_trim.c ---- */
 
 /* After a turn of applying (and at a flush): clean entries dropped, up to
  * `slots` slots looked at, while past the soft bound. */
-void trim_step(runner *r, size_t slots);
+void rn_trim_step(runner *r, size_t slots);
 /* At a flush: a part, or past the budget every clean entry and cache. */
-void trim(runner *r);
+void rn_trim(runner *r);
 
 #endif

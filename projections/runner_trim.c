@@ -39,7 +39,7 @@ static size_t held_bytes(runner *r)
 /* Drops clean entries (above), looking at up to `slots` slots in all. A
  * table where a part found nothing clean is left for the rest of this
  * step (its clean entries are elsewhere in it). */
-void trim_step(runner *r, size_t slots)
+void rn_trim_step(runner *r, size_t slots)
 {
 	unsigned skip = 0; /* bit i: table i is left */
 	while (slots) {
@@ -79,10 +79,10 @@ void trim_step(runner *r, size_t slots)
 /* At a flush, before the dirty keys are handed out: a part (above), or,
  * past the budget, every clean entry at once, and every cache (moved into
  * its table by now, so clean). */
-void trim(runner *r)
+void rn_trim(runner *r)
 {
 	if (held_bytes(r) <= r->memory) {
-		trim_step(r, TRIM_SLOTS_MAX);
+		rn_trim_step(r, TRIM_SLOTS_MAX);
 		return;
 	}
 	for (unsigned i = 0; i < nprojections; i++) {
