@@ -115,6 +115,13 @@ struct server {
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_wake;
 	call *pool_head, *pool_tail;
+	/* server.c: replies handed to NNG and not yet taken by their
+	 * connection (call.sending), counted to keep clients that do not read
+	 * their answers from holding the calls (server.h, "Limits"). */
+	pthread_mutex_t send_lock;
+	int nsending;
+	unsigned dropped_unread; /* replies dropped for it, not yet logged */
+	nng_time dropped_logged;
 };
 
 /* A subscription request being served (subscriptions.c). */
@@ -161,6 +168,8 @@ struct call {
 	const struct handler *h; /* its row */
 	char identity[WRITER_ACTOR_MAX];
 	const role *role;      /* the identity's role; NULL: no limits */
+	nng_pipe pipe;         /* the connection the request came on */
+	int sending;           /* its reply is with NNG, not yet taken (send_lock) */
 	call_fn resume;        /* what answers a handed-off call once woken */
 	page *pg;              /* scratch of the reads */
 	/* What the request families keep while the call is away. */

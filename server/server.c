@@ -15,7 +15,26 @@
 #include "sockclose.h"
 
 
+/*
+ * A reply waits for its connection only while the one before it is still
+ * being written: NNG's REP hands a reply to an idle connection at once and
+ * queues the next ones behind it, each holding its call (one of `workers`)
+ * until sent. A client that sends requests without reading the answers
+ * would hold every call that way (one connection pipelining big read_logs
+ * kept all 64 for 10 s at a time, and no other client was answered). So a
+ * reply waits SEND_TIMEOUT_MS, and is dropped then; but once half the calls
+ * not parked in long-polls (subscriptions.c keeps 16 of 64 free of those)
+ * would wait on their connections, a reply waits SEND_BUSY_MS, and one to a
+ * connection that has PIPE_MAX_UNSENT waiting already is dropped at once.
+ * A client that reads its answers, even many at a time on one connection,
+ * loses none while the calls are not scarce. A client that does
+ * not read cannot be told; the log says it. The connection is not closed:
+ * NNG 1.5.2 closing a connection that is receiving hangs its reaper, and no
+ * connection of the process is freed after that (docs/LIBRARIES.md).
+ */
 #define SEND_TIMEOUT_MS 10000
+#define SEND_BUSY_MS    100
+#define PIPE_MAX_UNSENT 4
 
 char call_away_mark;
 
@@ -69,19 +88,62 @@ static void call_recv(call *c)
 	nng_ctx_recv(c->ctx, c->aio);
 }
 
+/* A reply dropped because its client does not read its answers; the log
+ * says so at most once a second, with how many. */
+static void dropped_unread(call *c)
+{
+	server *srv = c->srv;
+	nng_time now = nng_clock();
+	unsigned n = 0;
+	pthread_mutex_lock(&srv->send_lock);
+	srv->dropped_unread++;
+	if (now >= srv->dropped_logged + 1000) {
+		n = srv->dropped_unread;
+		srv->dropped_unread = 0;
+		srv->dropped_logged = now;
+	}
+	pthread_mutex_unlock(&srv->send_lock);
+	if (n)
+		log_warn("server: dropped %u answer%s whose client did not read them (the last "
+			 "to %s): not taken in time, or %d waiting on its connection while the "
+			 "workers were scarce",
+			 n, n == 1 ? "" : "s", c->identity, PIPE_MAX_UNSENT);
+}
+
 /* The one end of every request: frees it, sends its reply and receives the
  * next. NULL (out of memory building the answer): nothing is sent; REQ
  * resends. */
 static void call_finish(call *c, nng_msg *reply)
 {
+	server *srv = c->srv;
+	int waiting = 0, busy, parked;
 	call_release(c);
 	if (!reply) {
 		call_recv(c);
 		return;
 	}
+	pthread_mutex_lock(&srv->sub_lock);
+	parked = srv->nwaiting;
+	pthread_mutex_unlock(&srv->sub_lock);
+	pthread_mutex_lock(&srv->send_lock);
+	for (int i = 0; i < srv->ncalls; i++)
+		waiting += srv->calls[i].sending &&
+			   nng_pipe_id(srv->calls[i].pipe) == nng_pipe_id(c->pipe);
+	busy = 2 * (srv->nsending + 1) > srv->ncalls - parked;
+	if (!busy || waiting < PIPE_MAX_UNSENT) {
+		c->sending = 1;
+		srv->nsending++;
+	}
+	pthread_mutex_unlock(&srv->send_lock);
+	if (busy && waiting >= PIPE_MAX_UNSENT) {
+		nng_msg_free(reply);
+		dropped_unread(c);
+		call_recv(c);
+		return;
+	}
 	c->phase = CALL_SEND;
 	nng_aio_set_msg(c->aio, reply);
-	nng_aio_set_timeout(c->aio, SEND_TIMEOUT_MS);
+	nng_aio_set_timeout(c->aio, busy ? SEND_BUSY_MS : SEND_TIMEOUT_MS);
 	nng_ctx_send(c->ctx, c->aio);
 }
 
@@ -131,6 +193,7 @@ static nng_msg *dispatch(call *c, nng_msg *msg)
 	server *srv = c->srv;
 	ld_errinfo e;
 	size_t len = nng_msg_len(msg);
+	c->pipe = nng_msg_get_pipe(msg);
 	if (len > srv->max_msg) {
 		ld_errinfo_set(&e, LD_E(TOO_LARGE), NULL, "request of %zu bytes; at most %zu", len,
 			       srv->max_msg);
@@ -174,10 +237,16 @@ static void call_cb(void *arg)
 
 	switch (c->phase) {
 	case CALL_SEND:
+		pthread_mutex_lock(&c->srv->send_lock);
+		c->sending = 0;
+		c->srv->nsending--;
+		pthread_mutex_unlock(&c->srv->send_lock);
 		if (rv != 0) {
 			nng_msg_free(nng_aio_get_msg(c->aio));
 			if (rv == NNG_ECLOSED)
 				return;
+			if (rv == NNG_ETIMEDOUT)
+				dropped_unread(c);
 		}
 		call_recv(c);
 		return;
@@ -239,6 +308,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	pthread_mutex_init(&srv->ident_lock, NULL);
 	pthread_mutex_init(&srv->pool_lock, NULL);
 	pthread_cond_init(&srv->pool_wake, NULL);
+	pthread_mutex_init(&srv->send_lock, NULL);
 	if (backup_create(&srv->backup, s, w, o->keys, o->data_dir) != 0) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 		goto fail;
@@ -327,6 +397,7 @@ void server_stop(server *srv)
 	backup_free(srv->backup);
 	pthread_cond_destroy(&srv->pool_wake);
 	pthread_mutex_destroy(&srv->pool_lock);
+	pthread_mutex_destroy(&srv->send_lock);
 	pthread_mutex_destroy(&srv->sub_lock);
 	identity_free(srv);
 	pthread_mutex_destroy(&srv->ident_lock);

@@ -28,6 +28,11 @@
  *
  * Limits: every listener refuses messages over `hard_max` bytes (NNG closes
  * such a connection); messages over `max_msg` get an ERR_TOO_LARGE answer.
+ * An answer waits at most 10 s for its connection to take it (its client
+ * reads slower than it asks), and is dropped then; while half the workers
+ * wait so, at most 100 ms, and a connection with 4 answers waiting has the
+ * next dropped at once (logged at most once a second): a client that does
+ * not read its answers cannot hold the workers.
  * IPC listeners are probed every second by a fresh connection, which must
  * reach the socket (its pipe-added event, counted per listener), and are
  * re-created after two failed probes: with the NNG 1.5.2 bug (LIBRARIES.md)
