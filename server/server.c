@@ -126,10 +126,10 @@ static void call_finish(call *c, nng_msg *reply)
 	parked = srv->nwaiting;
 	pthread_mutex_unlock(&srv->sub_lock);
 	pthread_mutex_lock(&srv->send_lock);
-	for (int i = 0; i < srv->ncalls; i++)
+	busy = 2 * (srv->nsending + 1) > srv->ncalls - parked;
+	for (int i = 0; busy && i < srv->ncalls; i++) /* (only then: every reply passes here) */
 		waiting += srv->calls[i].sending &&
 			   nng_pipe_id(srv->calls[i].pipe) == nng_pipe_id(c->pipe);
-	busy = 2 * (srv->nsending + 1) > srv->ncalls - parked;
 	if (!busy || waiting < PIPE_MAX_UNSENT) {
 		c->sending = 1;
 		srv->nsending++;
