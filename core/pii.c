@@ -205,6 +205,10 @@ static int prepare_join(keystore *k, store *log, Ledger__Event *ev, Ledger__Memb
 					    "only taken for a person already recorded)");
 		else if (rc)
 			rc = ld_errinfo_set(e, rc, field, "unable to read the persons of the ledger");
+		/* A rejoin may bring a new phone: read and written back as on
+		 * any join, never sealed unchecked. */
+		if (rc == 0 && top)
+			rc = prepare_phone(&j->phone, "member_joined.phone", p, e);
 		return rc;
 	} else if (!j->national_id || !*j->national_id)
 		rc = ld_errinfo_set(e, LD_E(MISSING_FIELD), field,

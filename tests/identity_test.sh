@@ -99,6 +99,8 @@ bad_id 320102201801011234 "gives an age of [0-9]+; a member is 16 to 120"
 refused 1 "phone 1\*\*\*5 is neither a mobile number.*ERR_INVALID_VALUE, field member_joined.phone" \
 	join MB "${JOIN[@]}" --national-id "$ID3" --phone 12345
 refused 1 "phone 1\*\*\*5 is neither.*field profile_changed.phone" profile M3 --phone 12345
+refused 1 "phone 1\*\*\*5 is neither.*field member_joined.phone" \
+	join M3 "${JOIN[@]}" --person-hash "$H3" --phone 12345 --at 2025-05-02
 ok profile M3 --phone "(025) 8420-1234"
 list "$TMPDIR/phone.csv" "P,$ID3,courier,employed,320102,2025-03-01,"
 sed -i '1s/$/,phone/; 2s/$/,12345/' "$TMPDIR/phone.csv"
