@@ -315,6 +315,7 @@ typedef struct scope_ctx {
 	const char *identity;
 	store_txn *t;
 	size_t index;
+	int by_hash; /* roles_check_event's */
 	ld_errinfo *e;
 } scope_ctx;
 
@@ -374,6 +375,25 @@ static int need_member(scope_ctx *c, const char *member, const char *home)
 	if (rc)
 		return rc;
 	snprintf(why, sizeof(why), "(the organisation of member %s)", member);
+	return need_org(c, org, why);
+}
+
+/* A rejoin by person_hash: the organisation the member was last in must be
+ * in scope too (roles.h, by_hash). */
+static int need_last_org(scope_ctx *c, const char *member)
+{
+	char org[LD_ID_MAX + 1], why[256];
+	if (!member || !*member)
+		return 0;
+	int rc = model_member_org(c->t, member, org);
+	if (rc == LD_E(NOT_FOUND))
+		return 0; /* the model rejects it: the hash's person is another member */
+	if (rc)
+		return rc;
+	snprintf(why, sizeof(why),
+		 "(the organisation of member %s, which a rejoin by person_hash does not leave: "
+		 "give the member's national_id to rejoin it here)",
+		 member);
 	return need_org(c, org, why);
 }
 
@@ -450,6 +470,9 @@ static int check_body(scope_ctx *c, const Ledger__Event *ev, const char *home, i
 	for (size_t i = 0; i < n; i++)
 		if ((rc = need_org(c, orgs[i].id, orgs[i].why)))
 			return rc;
+	if (c->by_hash && depth == 0 && ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED &&
+	    (rc = need_last_org(c, ev->member_joined->member_id)))
+		return rc;
 	return need_station(c, k, body);
 }
 
@@ -476,10 +499,11 @@ int roles_may_see_personal(const role *ro, store_txn *t, const char *member)
 }
 
 int roles_check_event(const role *ro, const char *identity, store_txn *t, const Ledger__Event *ev,
-		      size_t index, ld_errinfo *e)
+		      size_t index, int by_hash, ld_errinfo *e)
 {
 	if (!ro || ro->kind != ROLE_CLERK)
 		return 0;
-	scope_ctx c = {.ro = ro, .identity = identity, .t = t, .index = index, .e = e};
+	scope_ctx c = {.ro = ro, .identity = identity, .t = t, .index = index, .by_hash = by_hash,
+		       .e = e};
 	return check_body(&c, ev, NULL, 0);
 }

@@ -104,11 +104,17 @@ int roles_may_see_personal(const role *ro, store_txn *t, const char *member);
  * core/orgref.h) and, for an amendment, what the corrected body does at
  * that place. A kind that names none of these (a root registration, a
  * workforce estimate, a forget) is admin only.
+ * by_hash: ev is a join whose person_hash the client sent instead of a
+ * national ID (a rejoin by hash: core/pii.h). Every reader of the log has
+ * the hashes, so such a join shows nobody was present; it then also
+ * concerns the organisation the member was last in, else a clerk could
+ * rejoin any ended member into its own subtree and so read its name and
+ * phone (roles_may_see_personal). A rejoin by national ID does not.
  * Organisations and members the write model does not know are left to the
  * model's own NOT_FOUND / HIERARCHY checks. 0, LD_E(PERMISSION_DENIED)
  * with e filled, or a storage error.
  */
 int roles_check_event(const role *ro, const char *identity, store_txn *t, const Ledger__Event *ev,
-		      size_t index, ld_errinfo *e);
+		      size_t index, int by_hash, ld_errinfo *e);
 
 #endif

@@ -287,7 +287,7 @@ static int decide_one(writer *w, store_txn *t, wgroup *g, const append_req *r, s
 	if (dup)
 		return check_duplicate(t, ev, dup, it, e);
 
-	if ((rc = roles_check_event(r->role, r->actor, t, ev, index, e)))
+	if ((rc = roles_check_event(r->role, r->actor, t, ev, index, it->by_hash, e)))
 		return rc;
 	uint64_t seq = w->dseq + 1;
 	if ((rc = model_apply(t, ev, seq, hint, &mr, e))) {
@@ -366,15 +366,18 @@ static void back_to(writer *w, wgroup *g, const mark *m)
 }
 
 /* Forgets what the writer decided for r (its items but the stateless
- * failures), to decide it again. */
+ * failures, and what the submitter said of each: by_hash), to decide it
+ * again. */
 static void reset_items(append_req *r)
 {
 	for (size_t i = 0; i < r->req->n_events; i++) {
 		append_item *it = &r->items[i];
 		if (it->stateless)
 			continue;
+		int by_hash = it->by_hash;
 		free(it->err);
 		memset(it, 0, sizeof(*it));
+		it->by_hash = by_hash;
 	}
 }
 

@@ -67,6 +67,10 @@ typedef struct append_item {
 	int duplicate;    /* event_id seen before: seq is the original */
 	ld_errinfo *err;  /* details when code != 0 (owned by the request) */
 	int stateless;    /* code was set before the writer saw it (writer) */
+	int by_hash;      /* set by the submitter: a join whose person_hash the
+			   * client sent instead of a national ID (a rejoin by
+			   * hash), which a clerk's scope treats apart
+			   * (roles_check_event) */
 } append_item;
 
 typedef struct append_req append_req;

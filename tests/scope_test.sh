@@ -9,7 +9,11 @@
 #    payment was recorded did not move the member for that payment;
 #  - a service given at a station concerns the organisation that runs the
 #    station: NJ's clerk may not record a service at SZ's station (nor amend
-#    one to it), but may at its own; SZ's clerk may at SZ's.
+#    one to it), but may at its own; SZ's clerk may at SZ's;
+#  - a rejoin by person_hash (which every reader of the log has) concerns
+#    the organisation the member left too: NJ's clerk may rejoin M4, who left
+#    NJ, into NJ-U1 by hash, but SZ's clerk may not rejoin it into SZ that way
+#    (it would then read M4's name and phone); with M4's national ID it may.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -65,6 +69,15 @@ ok amend "$M3_TRANSFER" --reason "it was the riders' union" --at 2024-02-01 \
 	transfer M3 --from NJ --to NJ-U1 --reason moved-region --at 2024-02-01
 pay M3 202402 2024-02-02
 M3_PAID=$SEQ
+# M4 left NJ
+M4_ID=$(national_id 320102 4)
+ok join M4 --org NJ --path platform-work --channel online --group rider --employment partial \
+	--region 320102 --national-id "$M4_ID" --name "周四" --phone 13800000004 --at 2024-01-04
+recorded
+M4_JOIN=$SEQ
+ok --json get "$M4_JOIN"
+M4_HASH=$(json 'j["member_joined"]["person_hash"]')
+ok end M4 --reason left --at 2024-02-01
 
 # --- the clerk of NJ-U1: corrections of what was recorded in NJ are not its ------
 as clerk NJ-U1
@@ -95,6 +108,10 @@ ok service legal-consultation --org NJ --member M1 --station NJ-ST --at 2024-03-
 recorded
 NJ_SERVICE=$SEQ
 ok service legal-consultation --org NJ --member M1 --at 2024-03-06
+# M4 left NJ: NJ's clerk may rejoin it by hash (and end it again, in NJ-U1)
+ok join M4 --org NJ-U1 --path platform-work --channel online --group rider --employment partial \
+	--region 320102 --person-hash "$M4_HASH" --at 2024-03-06
+ok end M4 --reason left --at 2024-03-07
 denied "concerns organisation SZ \(it runs station SZ-ST\)" \
 	amend "$NJ_SERVICE" --reason "it was in Suzhou" --at 2024-03-07 \
 	service legal-consultation --org NJ --member M1 --station SZ-ST --at 2024-03-06
@@ -104,4 +121,13 @@ as clerk SZ
 ok service condolence-visit --org SZ --member M1 --station SZ-ST --at 2024-03-08
 denied "concerns organisation NJ \(the one that served\)" \
 	void "$NJ_SERVICE" --reason "not given" --at 2024-03-08
+# a rejoin by hash claims nobody present: not into SZ, so M4's name stays
+# withheld; with the national ID (the person came in) it may
+denied "event 0 concerns organisation NJ-U1 \(the organisation of member M4, which a rejoin by person_hash does not leave: give the member's national_id to rejoin it here\)" \
+	join M4 --org SZ --path platform-work --channel online --group rider --employment partial \
+	--region 320505 --person-hash "$M4_HASH" --at 2024-03-08
+ok --json get "$M4_JOIN"
+expect_eq "$(json 'j["member_joined"]["name"]')" "[withheld]" "M4's name to SZ's clerk"
+ok join M4 --org SZ --path platform-work --channel online --group rider --employment partial \
+	--region 320505 --national-id "$M4_ID" --at 2024-03-08
 echo "scope_test: ok"
