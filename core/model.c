@@ -1102,6 +1102,27 @@ static int station_exists(const model *m, const Ledger__Event *ev, const char *p
 	return ld_errinfo_set(e, LD_E(NOT_FOUND), field, "station '%s' not found", st);
 }
 
+/* The organisations an amendment's corrected body names are ones the
+ * ledger knows, as when such an event is recorded; it may name one
+ * dissolved since (it corrects the past). A clerk's scope leaves the
+ * organisations the model does not know to this check (core/roles.h):
+ * without it, an amendment could name one before it is registered, under
+ * any parent. */
+static int orgs_known(const model *m, const Ledger__Event *ev, ld_errinfo *e)
+{
+	ld_org_ref orgs[LD_KIND_MAX_ORGS];
+	size_t n = ld_event_orgs(ev, LD_ORG_SCOPE | LD_ORG_ENTERS | LD_ORG_LIVE, orgs);
+	for (size_t i = 0; i < n; i++) {
+		if (ms_org_find(m, orgs[i].id) != MT_NONE)
+			continue;
+		char field[128];
+		snprintf(field, sizeof(field), "event_amended.%s", orgs[i].path);
+		return ld_errinfo_set(e, LD_E(NOT_FOUND), field, "organisation '%s' not found",
+				      orgs[i].id);
+	}
+	return 0;
+}
+
 /*
  * A void (replacement == NULL) or an amendment of `target` (in stream ts,
  * named r->stream), recorded as event `seq`. Validates, then writes the
@@ -1151,6 +1172,8 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, uint32_t 
 					      "and record a new event instead",
 					      r->stream, tseq);
 		if ((rc = station_exists(m, replacement, "event_amended.", e)))
+			return rc;
+		if ((rc = orgs_known(m, replacement, e)))
 			return rc;
 	}
 

@@ -13,7 +13,9 @@
 #  - a rejoin by person_hash (which every reader of the log has) concerns
 #    the organisation the member left too: NJ's clerk may rejoin M4, who left
 #    NJ, into NJ-U1 by hash, but SZ's clerk may not rejoin it into SZ that way
-#    (it would then read M4's name and phone); with M4's national ID it may.
+#    (it would then read M4's name and phone); with M4's national ID it may;
+#  - an amendment naming an organisation the ledger does not know is refused
+#    (NOT_FOUND), as a new event naming it is.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -108,6 +110,14 @@ ok service legal-consultation --org NJ --member M1 --station NJ-ST --at 2024-03-
 recorded
 NJ_SERVICE=$SEQ
 ok service legal-consultation --org NJ --member M1 --at 2024-03-06
+# an amendment may not name an organisation the ledger does not know: the
+# scope check leaves those to the write model, and SZ-U9 could otherwise be
+# named before it is registered, under SZ
+ok funds NJ NJ-U1 --yuan 10 --purpose subsidy --at 2024-03-06
+recorded
+refused 1 "organisation 'SZ-U9' not found \(ERR_NOT_FOUND, field event_amended.funds_allocated.to_org\)" \
+	amend "$SEQ" --reason "it went to Suzhou" --at 2024-03-07 \
+	funds NJ SZ-U9 --yuan 10 --purpose subsidy --at 2024-03-06
 # M4 left NJ: NJ's clerk may rejoin it by hash (and end it again, in NJ-U1)
 ok join M4 --org NJ-U1 --path platform-work --channel online --group rider --employment partial \
 	--region 320102 --person-hash "$M4_HASH" --at 2024-03-06
