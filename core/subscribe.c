@@ -294,7 +294,7 @@ out:
 
 typedef struct sub_entry {
 	char id[LD_ID_MAX + 1];
-	char peer[64];
+	char peer[96]; /* the identity (server/: at most 95 bytes) */
 	uint64_t last_seq, requests, events;
 	int64_t last_seen;
 	int waiting;
@@ -329,8 +329,13 @@ void subreg_seen(sub_registry *r, const char *id, uint64_t last_seq, uint64_t ev
 		return;
 	pthread_mutex_lock(&r->lock);
 	sub_entry *s = NULL, *oldest = NULL;
+	/* An entry per id and peer: the id is the client's to choose, and
+	 * another identity naming it must not move (or hide the lag of)
+	 * the entry of the one that uses it. */
+	if (!peer)
+		peer = "";
 	for (size_t i = 0; i < r->n && !s; i++) {
-		if (strcmp(r->e[i].id, id) == 0)
+		if (strcmp(r->e[i].id, id) == 0 && strcmp(r->e[i].peer, peer) == 0)
 			s = &r->e[i];
 		else if (!oldest || r->e[i].last_seen < oldest->last_seen)
 			oldest = &r->e[i];
@@ -339,6 +344,7 @@ void subreg_seen(sub_registry *r, const char *id, uint64_t last_seq, uint64_t ev
 		s = r->n < SUBREG_MAX ? &r->e[r->n++] : oldest;
 		memset(s, 0, sizeof(*s));
 		snprintf(s->id, sizeof(s->id), "%s", id);
+		snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	}
 	s->last_seq = last_seq;
 	s->events += events;
@@ -346,7 +352,6 @@ void subreg_seen(sub_registry *r, const char *id, uint64_t last_seq, uint64_t ev
 		s->requests++;
 	s->waiting = waiting;
 	s->last_seen = ld_wall_us();
-	snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "");
 	pthread_mutex_unlock(&r->lock);
 }
 

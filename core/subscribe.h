@@ -87,9 +87,12 @@ typedef struct sub_registry sub_registry;
 
 sub_registry *subreg_new(void);
 void subreg_free(sub_registry *r);
-/* Notes a request of subscriber id (ignored if id is empty): its position
- * after the answer, the events it was given, its peer and whether it waits
- * now (waiting requests are noted again when answered). */
+/* Notes a request of subscriber id (ignored if id is empty) from peer (the
+ * identity that sent it): its position after the answer, the events it was
+ * given and whether it waits now (waiting requests are noted again when
+ * answered). An entry is kept per id and peer: the id is the client's
+ * choice, and another identity giving the same one gets an entry of its
+ * own instead of moving that of the first (and hiding its lag). */
 void subreg_seen(sub_registry *r, const char *id, uint64_t last_seq, uint64_t events,
                  const char *peer, int waiting);
 /* Fills out with every subscriber, most recently seen first, lag against

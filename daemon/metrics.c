@@ -234,9 +234,11 @@ static const item_family subscriber_families[] = {
 #undef SUB
 
 /* Each family of fams[0..nf), each with one sample per item of items[0..n);
- * the label's value is the string at name_field of the item. */
+ * the label's value is the string at name_field of the item, and label2's
+ * (when not NULL) the one at name_field2. */
 static void render_items(metrics_buf *b, const item_family *fams, size_t nf, const char *label,
-			 void *const *items, size_t n, size_t name_field)
+			 void *const *items, size_t n, size_t name_field, const char *label2,
+			 size_t name_field2)
 {
 	for (size_t k = 0; k < nf; k++) {
 		const item_family *f = &fams[k];
@@ -247,6 +249,11 @@ static void render_items(metrics_buf *b, const item_family *fams, size_t nf, con
 			const void *v = item + f->field;
 			metrics_printf(b, "%s{%s=\"", f->name, label);
 			label_value(b, name ? name : "");
+			if (label2) {
+				const char *name2 = *(char *const *)(item + name_field2);
+				metrics_printf(b, "\",%s=\"", label2);
+				label_value(b, name2 ? name2 : "");
+			}
 			switch (f->kind) {
 			case ITEM_U64:
 				metrics_printf(b, "\"} %llu\n",
@@ -426,7 +433,7 @@ char *metrics_render(store *s, writer *w, runner *r, size_t *len)
 		render_items(&b, projection_families,
 			     sizeof(projection_families) / sizeof(projection_families[0]), "projection",
 			     (void *const *)st.projections, st.n_projections,
-			     offsetof(Ledger__ProjectionInfo, name));
+			     offsetof(Ledger__ProjectionInfo, name), NULL, 0);
 		runner_status_free(&st);
 	}
 	render_labelled(&b, m, &backups_family);
@@ -474,7 +481,8 @@ static void render_subscribers(metrics_buf *b, void *arg)
 	render_items(b, subscriber_families,
 		     sizeof(subscriber_families) / sizeof(subscriber_families[0]), "subscriber",
 		     (void *const *)l.subscribers, l.n_subscribers,
-		     offsetof(Ledger__SubscriberInfo, subscriber_id));
+		     offsetof(Ledger__SubscriberInfo, subscriber_id), "peer",
+		     offsetof(Ledger__SubscriberInfo, peer));
 	subreg_list_free(&l);
 }
 

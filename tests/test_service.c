@@ -543,8 +543,8 @@ static void test_health_and_metrics(void **state)
 	assert_int_equal(ldc_subscribe(c, &sub, 0, &page, &e), 0);
 	assert_int_equal(page.n, 2);
 	ldc_page_free(&page);
-	const char *asserts[] = {"ledgerd_subscriber_lag_events{subscriber=\"analytics\"}=4",
-				 "ledgerd_subscriber_waiting{subscriber=\"analytics\"}=0",
+	const char *asserts[] = {"ledgerd_subscriber_lag_events{subscriber=\"analytics\",peer=\"addr:127.0.0.1\"}=4",
+				 "ledgerd_subscriber_waiting{subscriber=\"analytics\",peer=\"addr:127.0.0.1\"}=0",
 				 "ledgerd_ready=1", "ledgerd_log_head_seq=6",
 				 /* Six events: nothing past the budget, nothing dropped. */
 				 "ledgerd_projection_trimmed_bytes_total{projection=\"members\"}=0",

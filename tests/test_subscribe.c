@@ -26,6 +26,7 @@
 #include "client.h"
 #include "codec.h"
 #include "sockclose.h"
+#include "subscribe.h"
 #include "testlib.h"
 
 #define TIMEOUT_MS 10000
@@ -451,6 +452,35 @@ static void test_subscribers(void **state)
 	ldc_close(c);
 }
 
+/* A subscriber_id is the client's to choose: another identity giving the
+ * one a loader uses gets an entry of its own, and the loader's position
+ * and lag stay as the loader left them (they once moved to the other's:
+ * any admitted identity could make a stalled loader look caught up). */
+static void test_subscriber_ids_per_identity(void **state)
+{
+	(void)state;
+	sub_registry *r = subreg_new();
+	Ledger__SubscriberList l;
+	assert_non_null(r);
+	subreg_seen(r, "sink", 1, 1, "uid:0", 0);
+	subreg_seen(r, "sink", 2, 1, "addr:127.0.0.1", 0);
+	subreg_seen(r, "sink", 2, 1, "addr:127.0.0.1", 0);
+	assert_int_equal(subreg_list(r, 2, &l), 0);
+	assert_int_equal(l.n_subscribers, 2);
+	for (size_t i = 0; i < l.n_subscribers; i++) {
+		const Ledger__SubscriberInfo *x = l.subscribers[i];
+		assert_string_equal(x->subscriber_id, "sink");
+		int loader = strcmp(x->peer, "uid:0") == 0;
+		if (!loader)
+			assert_string_equal(x->peer, "addr:127.0.0.1");
+		assert_int_equal(x->last_seq, loader ? 1 : 2);
+		assert_int_equal(x->lag_events, loader ? 1 : 0);
+		assert_int_equal(x->requests, loader ? 1 : 2);
+	}
+	subreg_list_free(&l);
+	subreg_free(r);
+}
+
 /* Ingest in a thread while a subscriber catches up from 0. */
 typedef struct ingest {
 	int batches, per_batch;
@@ -634,6 +664,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_long_poll, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_subscribers, setup, teardown),
+	    cmocka_unit_test(test_subscriber_ids_per_identity),
 	    cmocka_unit_test_setup_teardown(test_catch_up_while_ingesting, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pub, setup_none, teardown),
 	    cmocka_unit_test_setup_teardown(test_wait_limit, setup_none, teardown),
