@@ -542,6 +542,14 @@ int main(int argc, char **argv)
 			log_error("%s", e.message);
 			goto out;
 		}
+		/* The feed asks no one who they are (NNG PUB): with events, it
+		 * gives the log to whoever reaches it, the role file or not. */
+		if (rl && cfg.pub_events)
+			log_warn("feed: --pub-events sends every committed event (as stored: names "
+				 "and phones sealed) to anyone who reaches %s, whatever the role "
+				 "file says: keep it to the machines that may read the log (ipc:// "
+				 "or a firewall), or leave --pub-events out",
+				 srvo.pub_url);
 	}
 	/* A single node is served once it leads (its election is its own, its
 	 * barrier one flush): a client that connects as soon as it answers

@@ -9,7 +9,8 @@
 #    subtree holds the member's organisation now; anyone else gets
 #    "[withheld]" beside the sealed bytes;
 #  - read_log, read_stream, subscriptions (export) and the live feed give the
-#    stored, sealed form to everyone;
+#    stored, sealed form to everyone; the feed (NNG PUB) to anyone who reaches
+#    it, role file or not, which the daemon warns of when it carries events;
 #  - after M-NJ moves to Suzhou, Suzhou's clerk sees it and Nanjing's does not.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -109,6 +110,9 @@ PY
 # --- each role ------------------------------------------------------------------
 as admin
 reads admin
+# the feed is outside the role file: the daemon says so when it carries events
+grep -q "feed: --pub-events sends every committed event .* to anyone who reaches $PUB, whatever the role file says" \
+	"$LEDGERD_LOG" || fail "no warning that the feed's events bypass the role file"
 has admin "$NJ_NAME" "$NJ_PHONE" "$NJ_PHONE2" "$SZ_NAME" "$SZ_PHONE"
 
 as clerk NJ
