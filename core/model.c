@@ -1107,10 +1107,13 @@ static int station_exists(const model *m, const Ledger__Event *ev, const char *p
  * dissolved since (it corrects the past). A clerk's scope leaves the
  * organisations the model does not know to this check (core/roles.h):
  * without it, an amendment could name one before it is registered, under
- * any parent. */
+ * any parent. Not at start: a log older than this rule may hold one
+ * (model_replaying). */
 static int orgs_known(const model *m, const Ledger__Event *ev, ld_errinfo *e)
 {
 	ld_org_ref orgs[LD_KIND_MAX_ORGS];
+	if (m->replaying)
+		return 0; /* a rule younger than the log (model_replaying) */
 	size_t n = ld_event_orgs(ev, LD_ORG_SCOPE | LD_ORG_ENTERS | LD_ORG_LIVE, orgs);
 	for (size_t i = 0; i < n; i++) {
 		if (ms_org_find(m, orgs[i].id) != MT_NONE)
