@@ -21,6 +21,7 @@ void config_init(config *c)
 	c->feed_interval_ms = 200;
 	c->pub_max_subscribers = 256;
 	c->pub_max_per_ip = 16;
+	c->server.max_conns_per_ip = SERVER_MAX_CONNS_PER_IP;
 	c->verify_at_start = 1000;
 	c->store_delay_ms = 10;
 }
@@ -92,9 +93,10 @@ static int websocket(const char *url)
 static const struct {
 	const char *key;
 	long lo, hi;
-	size_t off; /* of an unsigned (or, for workers, an int) in config */
+	size_t off; /* of an unsigned (or, for workers and max-conns-per-ip, an int) in config */
 } int_settings[] = {
     {"workers", 1, 4096, UFIELD(server.workers)},
+    {"max-conns-per-ip", 1, 1000000, UFIELD(server.max_conns_per_ip)},
     {"feed-interval-ms", 1, 60000, UFIELD(feed_interval_ms)},
     {"pub-max-subscribers", 1, 100000, UFIELD(pub_max_subscribers)},
     {"pub-max-per-ip", 1, 100000, UFIELD(pub_max_per_ip)},

@@ -3,7 +3,6 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +11,13 @@
 #include "clock.h"
 #include "log.h"
 #include "merkle.h"
+#include "peer.h"
 #include "sockclose.h"
 
 /* An admitted subscriber: its pipe and its address (family, then bytes). */
 typedef struct sub {
 	uint32_t pipe;
-	uint8_t addr[17];
+	uint8_t addr[LD_PEER_KEY];
 } sub;
 
 struct feed {
@@ -45,25 +45,6 @@ struct feed {
 /* Who may subscribe                                                   */
 /* ------------------------------------------------------------------ */
 
-static void pipe_addr(nng_pipe p, uint8_t key[17], char *text, size_t n)
-{
-	nng_sockaddr sa;
-	memset(key, 0, 17);
-	snprintf(text, n, "?");
-	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
-		return;
-	key[0] = (uint8_t)sa.s_family;
-	if (sa.s_family == NNG_AF_INET) {
-		memcpy(key + 1, &sa.s_in.sa_addr, 4);
-		inet_ntop(AF_INET, &sa.s_in.sa_addr, text, (socklen_t)n);
-	} else if (sa.s_family == NNG_AF_INET6) {
-		memcpy(key + 1, sa.s_in6.sa_addr, 16);
-		inet_ntop(AF_INET6, sa.s_in6.sa_addr, text, (socklen_t)n);
-	} else {
-		snprintf(text, n, "ipc"); /* every local process: one address */
-	}
-}
-
 /* NNG's pipe callback: a subscriber beyond a limit is closed before it is
  * added (no message is ever queued for it); an admitted one is noted, and
  * forgotten when it goes. */
@@ -81,9 +62,9 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 		pthread_mutex_unlock(&f->subs_lock);
 		return;
 	}
-	uint8_t key[17];
+	uint8_t key[LD_PEER_KEY];
 	char text[64];
-	pipe_addr(p, key, text, sizeof(text));
+	ld_pipe_peer(p, key, text, sizeof(text));
 	unsigned same = 0;
 	for (size_t i = 0; i < f->nsubs; i++)
 		same += memcmp(f->subs[i].addr, key, sizeof(key)) == 0;

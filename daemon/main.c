@@ -54,6 +54,8 @@ static void usage(FILE *f)
 		"      --map-size BYTES  initial LMDB map size; it grows by doubling   [1G]\n"
 		"      --workers N       requests served concurrently                  [64]\n"
 		"      --max-msg BYTES   largest request answered (not refused)        [16M]\n"
+		"      --max-conns-per-ip N  connections from one address, beyond which\n"
+		"                        new ones are closed (not ipc://, loopback)    [64]\n"
 		"      --log-level L     error, warn, info or debug                    [info]\n"
 		"      --metrics ADDR    serve Prometheus metrics on http://ADDR/metrics,\n"
 		"                        e.g. 127.0.0.1:9750 (loopback)                [off]\n"
@@ -230,6 +232,7 @@ int main(int argc, char **argv)
 		{"plans", required_argument, NULL, OPT_SETTING},
 		{"pub", required_argument, NULL, OPT_SETTING},
 		{"feed-interval-ms", required_argument, NULL, OPT_SETTING},
+		{"max-conns-per-ip", required_argument, NULL, OPT_SETTING},
 		{"projections-memory", required_argument, NULL, OPT_SETTING},
 		{"verify-at-start", required_argument, NULL, OPT_SETTING},
 		{"no-merkle", no_argument, NULL, OPT_NO_MERKLE},

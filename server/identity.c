@@ -1,6 +1,6 @@
 /* identity.c — who a request comes from (server.h, "Identity"): read from
  * the connection, never from the request. */
-#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <nng/nng.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -9,19 +9,7 @@
 
 #include "call.h"
 #include "log.h"
-
-/* The peer's address as text ("?" if it has none). */
-static void peer_ip(nng_pipe p, char *ip, size_t n)
-{
-	nng_sockaddr sa;
-	snprintf(ip, n, "?");
-	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
-		return;
-	if (sa.s_family == NNG_AF_INET)
-		inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, (socklen_t)n);
-	else if (sa.s_family == NNG_AF_INET6)
-		inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, (socklen_t)n);
-}
+#include "peer.h"
 
 /*
  * The identity of the connection msg came on (server.h): "tls:<name>" for
@@ -39,6 +27,7 @@ static int identity_read(server *srv, nng_pipe p, char *out, size_t n)
 	uint64_t uid;
 	bool verified;
 	char ip[INET6_ADDRSTRLEN];
+	uint8_t key[LD_PEER_KEY];
 	if (nng_pipe_get_bool(p, NNG_OPT_TLS_VERIFIED, &verified) == 0) {
 		/* TLS listeners are never re-created: their ids are stable. */
 		int id = nng_listener_id(nng_pipe_listener(p));
@@ -56,8 +45,8 @@ static int identity_read(server *srv, nng_pipe p, char *out, size_t n)
 		snprintf(out, n, "uid:%llu", (unsigned long long)uid);
 		return 0;
 	}
-	peer_ip(p, ip, sizeof(ip));
-	if (strcmp(ip, "?") != 0) {
+	int family = ld_pipe_peer(p, key, ip, sizeof(ip));
+	if (family == NNG_AF_INET || family == NNG_AF_INET6) {
 		snprintf(out, n, "addr:%s", ip);
 		return 0;
 	}

@@ -32,7 +32,10 @@
  * reads slower than it asks), and is dropped then; while half the workers
  * wait so, at most 100 ms, and a connection with 4 answers waiting has the
  * next dropped at once (logged at most once a second): a client that does
- * not read its answers cannot hold the workers.
+ * not read its answers cannot hold the workers. A new connection from an
+ * address that has max_conns_per_ip already is closed before it is added
+ * (logged at most once a minute; IPC and loopback connections, the
+ * machine's own processes, are not counted).
  * IPC listeners are probed every second by a fresh connection, which must
  * reach the socket (its pipe-added event, counted per listener), and are
  * re-created after two failed probes: with the NNG 1.5.2 bug (LIBRARIES.md)
@@ -53,6 +56,7 @@
 #include "writer.h"
 
 #define SERVER_MAX_URLS 16
+#define SERVER_MAX_CONNS_PER_IP 64
 
 typedef struct server_options {
 	const char *urls[SERVER_MAX_URLS]; /* tcp://host:port, ipc:///path,
@@ -60,6 +64,8 @@ typedef struct server_options {
 	size_t nurls;
 	size_t max_msg;    /* answered with ERR_TOO_LARGE above this; 0 = 16 MiB */
 	int workers;       /* concurrent requests (contexts); 0 = 64 */
+	int max_conns_per_ip; /* connections from one address (IPC: no limit);
+			       * 0 = SERVER_MAX_CONNS_PER_IP, < 0 = no limit */
 	int ipc_probe_ms;  /* IPC listener probe period; 0 = 1000, < 0 = off */
 	const char *pub_url; /* where daemon/feed.c publishes the live feed (NULL: none):
 			      * told to clients in PlanList.feed_url */
