@@ -14,12 +14,6 @@
 #include "peer.h"
 #include "sockclose.h"
 
-/* An admitted subscriber: its pipe and its address (family, then bytes). */
-typedef struct sub {
-	uint32_t pipe;
-	uint8_t addr[LD_PEER_KEY];
-} sub;
-
 struct feed {
 	nng_socket sock;
 	store *s;
@@ -34,11 +28,7 @@ struct feed {
 	int stopping;
 	/* Subscribers (NNG's pipe callbacks, under subs_lock). */
 	pthread_mutex_t subs_lock;
-	sub *subs;
-	size_t nsubs, subs_cap;
-	unsigned max_subs, max_per_ip;
-	unsigned long refused, refused_logged; /* since the start; when last logged */
-	int64_t logged_at;                      /* µs, 0: never */
+	ld_peers subs; /* at most max_subscribers, max_per_ip from one address */
 };
 
 /* ------------------------------------------------------------------ */
@@ -52,58 +42,31 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	feed *f = arg;
 	uint32_t id = (uint32_t)nng_pipe_id(p);
-	pthread_mutex_lock(&f->subs_lock);
-	if (ev == NNG_PIPE_EV_REM_POST) {
-		for (size_t i = 0; i < f->nsubs; i++)
-			if (f->subs[i].pipe == id) {
-				f->subs[i] = f->subs[--f->nsubs];
-				break;
-			}
-		pthread_mutex_unlock(&f->subs_lock);
-		return;
-	}
 	uint8_t key[LD_PEER_KEY];
 	char text[64];
-	ld_pipe_peer(p, key, text, sizeof(text));
-	unsigned same = 0;
-	for (size_t i = 0; i < f->nsubs; i++)
-		same += memcmp(f->subs[i].addr, key, sizeof(key)) == 0;
-	const char *why = f->nsubs >= f->max_subs ? "subscribers at once"
-			  : same >= f->max_per_ip  ? "subscribers from one address"
-						   : NULL;
-	if (!why && f->nsubs == f->subs_cap) {
-		size_t cap = f->subs_cap ? f->subs_cap * 2 : 64;
-		sub *ns = realloc(f->subs, cap * sizeof(*ns));
-		if (ns) {
-			f->subs = ns;
-			f->subs_cap = cap;
-		} else {
-			why = "memory";
-		}
-	}
-	if (!why) {
-		f->subs[f->nsubs].pipe = id;
-		memcpy(f->subs[f->nsubs].addr, key, sizeof(key));
-		f->nsubs++;
+	if (ev == NNG_PIPE_EV_REM_POST) {
+		pthread_mutex_lock(&f->subs_lock);
+		ld_peers_remove(&f->subs, id);
 		pthread_mutex_unlock(&f->subs_lock);
 		return;
 	}
-	f->refused++;
-	int64_t now = ld_wall_us();
-	int say = !f->logged_at || now - f->logged_at >= 60 * 1000000LL;
-	unsigned long n = f->refused - f->refused_logged;
-	if (say) {
-		f->logged_at = now;
-		f->refused_logged = f->refused;
-	}
-	unsigned held = (unsigned)f->nsubs;
+	ld_pipe_peer(p, key, text, sizeof(text));
+	pthread_mutex_lock(&f->subs_lock);
+	int why = ld_peers_admit(&f->subs, id, key);
+	unsigned long n = why ? ld_peers_to_say(&f->subs, ld_wall_us()) : 0;
+	unsigned held = (unsigned)f->subs.n;
 	pthread_mutex_unlock(&f->subs_lock);
+	if (!why)
+		return;
 	nng_pipe_close(p);
-	if (say)
+	if (n)
 		log_warn("feed: closed %lu new subscriber%s (the last from %s): the limit of %s "
 		         "(%u subscribers held, at most %u, %u from one address) is reached; "
 		         "said at most once a minute",
-		         n, n == 1 ? "" : "s", text, why, held, f->max_subs, f->max_per_ip);
+		         n, n == 1 ? "" : "s", text,
+		         why == 1 ? "subscribers at once"
+		         : why == 2 ? "subscribers from one address" : "memory",
+		         held, f->subs.max_total, f->subs.max_per_addr);
 }
 
 
@@ -274,8 +237,8 @@ int feed_start(feed **out, const char *url, const feed_options *o, store *s, wri
 	f->w = w;
 	f->signer = signer;
 	f->with_events = o->with_events;
-	f->max_subs = o->max_subscribers ? o->max_subscribers : 256;
-	f->max_per_ip = o->max_per_ip ? o->max_per_ip : 16;
+	f->subs.max_total = o->max_subscribers ? o->max_subscribers : 256;
+	f->subs.max_per_addr = o->max_per_ip ? o->max_per_ip : 16;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->subs_lock, NULL);
 	pthread_cond_init(&f->wake, NULL);
@@ -306,7 +269,7 @@ int feed_start(feed **out, const char *url, const feed_options *o, store *s, wri
 	f->hooked = 1;
 	log_info("feed: publishing commits%s on %s%s (at most %u subscribers, %u from one address)",
 	         signer ? " and signed tree heads" : "", url, o->with_events ? " with their events" : "",
-	         f->max_subs, f->max_per_ip);
+	         f->subs.max_total, f->subs.max_per_addr);
 	*out = f;
 	return 0;
 fail:
@@ -338,6 +301,6 @@ void feed_stop(feed *f)
 	pthread_cond_destroy(&f->wake);
 	pthread_mutex_destroy(&f->lock);
 	pthread_mutex_destroy(&f->subs_lock);
-	free(f->subs);
+	ld_peers_free(&f->subs);
 	free(f);
 }

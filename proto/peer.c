@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int ld_pipe_peer(nng_pipe p, uint8_t key[LD_PEER_KEY], char *text, size_t n)
@@ -35,4 +36,58 @@ int ld_peer_loopback(const uint8_t key[LD_PEER_KEY])
 		return 0;
 	return memcmp(key + 1, v6_loop, 16) == 0 ||
 	       (memcmp(key + 1, v4_mapped, 12) == 0 && key[13] == 127);
+}
+
+int ld_peers_admit(ld_peers *t, uint32_t pipe, const uint8_t key[LD_PEER_KEY])
+{
+	unsigned same = 0;
+	for (size_t i = 0; i < t->n; i++)
+		same += memcmp(t->e[i].addr, key, LD_PEER_KEY) == 0;
+	int why = t->max_total && t->n >= t->max_total	   ? 1
+		  : t->max_per_addr && same >= t->max_per_addr ? 2
+								 : 0;
+	if (!why && t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct ld_peer *ne = realloc(t->e, cap * sizeof(*ne));
+		if (ne) {
+			t->e = ne;
+			t->cap = cap;
+		} else {
+			why = -1;
+		}
+	}
+	if (why) {
+		t->refused++;
+		return why;
+	}
+	t->e[t->n].pipe = pipe;
+	memcpy(t->e[t->n].addr, key, LD_PEER_KEY);
+	t->n++;
+	return 0;
+}
+
+unsigned long ld_peers_to_say(ld_peers *t, int64_t now_us)
+{
+	if (t->said_at && now_us - t->said_at < 60 * 1000000LL)
+		return 0;
+	unsigned long n = t->refused - t->refused_logged;
+	t->said_at = now_us;
+	t->refused_logged = t->refused;
+	return n;
+}
+
+void ld_peers_remove(ld_peers *t, uint32_t pipe)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->e[i].pipe == pipe) {
+			t->e[i] = t->e[--t->n];
+			return;
+		}
+}
+
+void ld_peers_free(ld_peers *t)
+{
+	free(t->e);
+	t->e = NULL;
+	t->n = t->cap = 0;
 }

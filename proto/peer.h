@@ -1,8 +1,11 @@
 /*
  * peer.h — the remote address of an NNG connection, as a key to count
- * connections by (the feed's subscribers from one address, the request
- * listeners' connections from one address) and as text for the logs and
- * identities.
+ * connections by and as text for the logs and identities; and the table of
+ * the connections a socket admitted, which bounds them in all and from one
+ * address (the feed's subscribers, daemon/feed.c; the request listeners'
+ * connections, server/listen.c). A connection beyond is closed by NNG's
+ * pre-add callback, before it is added: it has sent nothing yet, which is
+ * not NNG 1.5.2's close bug (proto/sockclose.h).
  */
 #ifndef LD_PEER_H
 #define LD_PEER_H
@@ -21,5 +24,29 @@ int ld_pipe_peer(nng_pipe p, uint8_t key[LD_PEER_KEY], char *text, size_t n);
 
 /* Whether key is a loopback address: 127.0.0.0/8, ::1 or ::ffff:127.x.y.z. */
 int ld_peer_loopback(const uint8_t key[LD_PEER_KEY]);
+
+/* The connections admitted and their addresses. Not locked: under the
+ * caller's lock (NNG calls pipe callbacks on its own threads). */
+typedef struct ld_peers {
+	struct ld_peer {
+		uint32_t pipe;
+		uint8_t addr[LD_PEER_KEY];
+	} *e;
+	size_t n, cap;
+	unsigned max_total, max_per_addr;     /* 0: no limit */
+	unsigned long refused, refused_logged; /* since the start; when last said */
+	int64_t said_at;                       /* µs, 0: never */
+} ld_peers;
+
+/* Admits the connection `pipe` from address key: 0, or 1 (beyond
+ * max_total), 2 (beyond max_per_addr from key's address), -1 (no memory),
+ * each refusal counted. */
+int ld_peers_admit(ld_peers *t, uint32_t pipe, const uint8_t key[LD_PEER_KEY]);
+/* After a refusal, at now_us: the refusals to say now (those since the
+ * last time said), or 0 when it was said less than a minute ago. */
+unsigned long ld_peers_to_say(ld_peers *t, int64_t now_us);
+/* The connection `pipe` is gone (nothing if it was not admitted). */
+void ld_peers_remove(ld_peers *t, uint32_t pipe);
+void ld_peers_free(ld_peers *t);
 
 #endif

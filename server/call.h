@@ -80,18 +80,11 @@ struct server {
 	int stopping;
 	atomic_uint ipc_restarts;
 	/* listen.c: the connections admitted from addresses (not IPC, not
-	 * loopback), at most max_per_ip from one (server.h, "Limits"), under
+	 * loopback), at most max_conns_per_ip from one (server.h, "Limits"), under
 	 * conns_lock. */
 	pthread_mutex_t conns_lock;
-	struct conn_entry {
-		uint32_t pipe;
-		uint8_t addr[LD_PEER_KEY];
-	} *conns;
-	size_t nconns, conns_cap;
-	unsigned max_per_ip; /* 0: no limit */
+	ld_peers conns; /* .max_per_addr: max_conns_per_ip (0: no limit) */
 	int conns_loopback;  /* count loopback connections too (a test hook) */
-	unsigned long conns_refused, conns_refused_logged;
-	int64_t conns_logged_at; /* µs, 0: never */
 	/* identity.c: each connection's identity, worked out at its first
 	 * request, dropped when it closes. */
 	pthread_mutex_t ident_lock;

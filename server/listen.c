@@ -64,45 +64,22 @@ static void pipe_admit(nng_pipe p, nng_pipe_ev ev, void *arg)
 	char text[64];
 	(void)ev;
 	int family = ld_pipe_peer(p, key, text, sizeof(text));
-	if (!srv->max_per_ip || (family != NNG_AF_INET && family != NNG_AF_INET6) ||
+	if (!srv->conns.max_per_addr || (family != NNG_AF_INET && family != NNG_AF_INET6) ||
 	    (ld_peer_loopback(key) && !srv->conns_loopback))
 		return;
 	pthread_mutex_lock(&srv->conns_lock);
-	unsigned same = 0;
-	for (size_t i = 0; i < srv->nconns; i++)
-		same += memcmp(srv->conns[i].addr, key, sizeof(key)) == 0;
-	const char *why = same >= srv->max_per_ip ? "connections from one address" : NULL;
-	if (!why && srv->nconns == srv->conns_cap) {
-		size_t cap = srv->conns_cap ? srv->conns_cap * 2 : 64;
-		struct conn_entry *nc = realloc(srv->conns, cap * sizeof(*nc));
-		if (nc) {
-			srv->conns = nc;
-			srv->conns_cap = cap;
-		} else {
-			why = "memory";
-		}
-	}
-	if (!why) {
-		srv->conns[srv->nconns].pipe = (uint32_t)nng_pipe_id(p);
-		memcpy(srv->conns[srv->nconns].addr, key, sizeof(key));
-		srv->nconns++;
-		pthread_mutex_unlock(&srv->conns_lock);
-		return;
-	}
-	srv->conns_refused++;
-	int64_t now = ld_wall_us();
-	int say = !srv->conns_logged_at || now - srv->conns_logged_at >= 60 * 1000000LL;
-	unsigned long n = srv->conns_refused - srv->conns_refused_logged;
-	if (say) {
-		srv->conns_logged_at = now;
-		srv->conns_refused_logged = srv->conns_refused;
-	}
+	int why = ld_peers_admit(&srv->conns, (uint32_t)nng_pipe_id(p), key);
+	unsigned long n = why ? ld_peers_to_say(&srv->conns, ld_wall_us()) : 0;
 	pthread_mutex_unlock(&srv->conns_lock);
+	if (!why)
+		return;
 	nng_pipe_close(p);
-	if (say)
+	if (n)
 		log_warn("server: closed %lu new connection%s (the last from %s): the limit of %s "
 		         "(%u, max_conns_per_ip) is reached; said at most once a minute",
-		         n, n == 1 ? "" : "s", text, why, srv->max_per_ip);
+		         n, n == 1 ? "" : "s", text,
+		         why == 2 ? "connections from one address" : "memory",
+		         srv->conns.max_per_addr);
 }
 
 /* A connection closed: its identity is forgotten (identity.c), and its
@@ -114,11 +91,7 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)ev;
 	identity_forget(srv, p);
 	pthread_mutex_lock(&srv->conns_lock);
-	for (size_t i = 0; i < srv->nconns; i++)
-		if (srv->conns[i].pipe == id) {
-			srv->conns[i] = srv->conns[--srv->nconns];
-			break;
-		}
+	ld_peers_remove(&srv->conns, id);
 	pthread_mutex_unlock(&srv->conns_lock);
 }
 
@@ -392,8 +365,9 @@ static int tls_setup(server *srv, listener *li, const server_options *o, const c
 int listeners_start(server *srv, const server_options *o, ld_errinfo *e)
 {
 	char *tls_cert = NULL, *tls_key = NULL; /* PEM text, while listeners start */
-	srv->max_per_ip = o->max_conns_per_ip == 0 ? SERVER_MAX_CONNS_PER_IP
-			  : o->max_conns_per_ip < 0 ? 0 : (unsigned)o->max_conns_per_ip;
+	srv->conns.max_per_addr = o->max_conns_per_ip == 0 ? SERVER_MAX_CONNS_PER_IP
+				  : o->max_conns_per_ip < 0 ? 0
+							    : (unsigned)o->max_conns_per_ip;
 	/* Test hook: LEDGERD_TEST_CONNS_LOOPBACK=1 counts loopback connections
 	 * too (tests/conncap_test.sh: a test's clients are all local). */
 	const char *lb = getenv("LEDGERD_TEST_CONNS_LOOPBACK");

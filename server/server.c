@@ -402,7 +402,7 @@ void server_stop(server *srv)
 	pthread_mutex_destroy(&srv->sub_lock);
 	identity_free(srv);
 	pthread_mutex_destroy(&srv->ident_lock);
-	free(srv->conns);
+	ld_peers_free(&srv->conns);
 	pthread_mutex_destroy(&srv->conns_lock);
 	pthread_cond_destroy(&srv->seal_wake);
 	pthread_mutex_destroy(&srv->seal_lock);
