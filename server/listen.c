@@ -47,11 +47,12 @@ static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 }
 
 /*
- * A new connection from an address beyond max_per_ip from that address is
- * closed before it is added (IPC and loopback connections are the
- * machine's own processes, which can do worse: not counted), as the feed closes a subscriber
- * beyond its limits: it has sent nothing yet (closing a connection that is
- * receiving is NNG 1.5.2's close bug, proto/sockclose.h). Without a limit,
+ * A new connection from an address that has max_conns_per_ip already is
+ * closed before it is added, as the feed closes a subscriber beyond its
+ * limits (IPC and loopback connections, the machine's own processes, which
+ * can do worse, are not counted): it has sent nothing yet (closing a
+ * connection that is receiving is NNG 1.5.2's close bug,
+ * proto/sockclose.h). Without a limit,
  * one address could hold every descriptor with idle connections, and NNG
  * keeps the whole declared length of a message whose header came and
  * whose body does not (docs/LIBRARIES.md, "Message size"). Logged at most
