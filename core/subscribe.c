@@ -328,20 +328,29 @@ void subreg_seen(sub_registry *r, const char *id, uint64_t last_seq, uint64_t ev
 	if (!r || !ld_has(id))
 		return;
 	pthread_mutex_lock(&r->lock);
-	sub_entry *s = NULL, *oldest = NULL;
+	sub_entry *s = NULL, *oldest = NULL, *mine_oldest = NULL;
+	size_t mine = 0;
 	/* An entry per id and peer: the id is the client's to choose, and
 	 * another identity naming it must not move (or hide the lag of)
-	 * the entry of the one that uses it. */
+	 * the entry of the one that uses it. Nor push it out: an identity
+	 * past SUBREG_PER_PEER entries gives up its own least recently seen. */
 	if (!peer)
 		peer = "";
 	for (size_t i = 0; i < r->n && !s; i++) {
-		if (strcmp(r->e[i].id, id) == 0 && strcmp(r->e[i].peer, peer) == 0)
+		int its = strcmp(r->e[i].peer, peer) == 0;
+		if (its && strcmp(r->e[i].id, id) == 0) {
 			s = &r->e[i];
-		else if (!oldest || r->e[i].last_seen < oldest->last_seen)
+			continue;
+		}
+		if (!oldest || r->e[i].last_seen < oldest->last_seen)
 			oldest = &r->e[i];
+		if (its && (mine++, !mine_oldest || r->e[i].last_seen < mine_oldest->last_seen))
+			mine_oldest = &r->e[i];
 	}
 	if (!s) {
-		s = r->n < SUBREG_MAX ? &r->e[r->n++] : oldest;
+		s = mine >= SUBREG_PER_PEER ? mine_oldest
+		    : r->n < SUBREG_MAX	   ? &r->e[r->n++]
+						   : oldest;
 		memset(s, 0, sizeof(*s));
 		snprintf(s->id, sizeof(s->id), "%s", id);
 		snprintf(s->peer, sizeof(s->peer), "%s", peer);

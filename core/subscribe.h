@@ -82,6 +82,7 @@ int sub_read(store_txn *t, uint64_t after, uint64_t head, const sub_filter *f, s
 /* ------------------------------------------------------------------ */
 
 #define SUBREG_MAX 256 /* the least recently seen is forgotten beyond this */
+#define SUBREG_PER_PEER 32 /* entries of one identity (peer), beyond which its own go */
 
 typedef struct sub_registry sub_registry;
 

@@ -478,6 +478,22 @@ static void test_subscriber_ids_per_identity(void **state)
 		assert_int_equal(x->requests, loader ? 1 : 2);
 	}
 	subreg_list_free(&l);
+	/* One identity making up ids cannot push the others' entries out:
+	 * past SUBREG_PER_PEER entries it gives up its own. */
+	for (int i = 0; i < 2 * SUBREG_MAX; i++) {
+		char fake[32];
+		snprintf(fake, sizeof(fake), "fake-%d", i);
+		subreg_seen(r, fake, 2, 0, "addr:192.0.2.9", 0);
+	}
+	assert_int_equal(subreg_list(r, 2, &l), 0);
+	size_t fakes = 0, loaders = 0;
+	for (size_t i = 0; i < l.n_subscribers; i++) {
+		fakes += strcmp(l.subscribers[i]->peer, "addr:192.0.2.9") == 0;
+		loaders += strcmp(l.subscribers[i]->peer, "uid:0") == 0;
+	}
+	assert_int_equal(fakes, SUBREG_PER_PEER);
+	assert_int_equal(loaders, 1);
+	subreg_list_free(&l);
 	subreg_free(r);
 }
 
