@@ -26,8 +26,7 @@ struct feed {
 	uint64_t head;      /* committed, as the hook saw it */
 	uint64_t announced; /* the last seq announced */
 	int stopping;
-	/* Subscribers (NNG's pipe callbacks, under subs_lock). */
-	pthread_mutex_t subs_lock;
+	/* Subscribers (NNG's pipe callbacks). */
 	ld_peers subs; /* at most max_subscribers, max_per_ip from one address */
 };
 
@@ -44,18 +43,14 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 	uint32_t id = (uint32_t)nng_pipe_id(p);
 	uint8_t key[LD_PEER_KEY];
 	char text[64];
+	unsigned long n;
+	unsigned held;
 	if (ev == NNG_PIPE_EV_REM_POST) {
-		pthread_mutex_lock(&f->subs_lock);
 		ld_peers_remove(&f->subs, id);
-		pthread_mutex_unlock(&f->subs_lock);
 		return;
 	}
 	ld_pipe_peer(p, key, text, sizeof(text));
-	pthread_mutex_lock(&f->subs_lock);
-	int why = ld_peers_admit(&f->subs, id, key);
-	unsigned long n = why ? ld_peers_to_say(&f->subs, ld_wall_us()) : 0;
-	unsigned held = (unsigned)f->subs.n;
-	pthread_mutex_unlock(&f->subs_lock);
+	int why = ld_peers_admit(&f->subs, id, key, &n, &held);
 	if (!why)
 		return;
 	nng_pipe_close(p);
@@ -237,10 +232,9 @@ int feed_start(feed **out, const char *url, const feed_options *o, store *s, wri
 	f->w = w;
 	f->signer = signer;
 	f->with_events = o->with_events;
-	f->subs.max_total = o->max_subscribers ? o->max_subscribers : 256;
-	f->subs.max_per_addr = o->max_per_ip ? o->max_per_ip : 16;
+	ld_peers_init(&f->subs, o->max_subscribers ? o->max_subscribers : 256,
+		      o->max_per_ip ? o->max_per_ip : 16);
 	pthread_mutex_init(&f->lock, NULL);
-	pthread_mutex_init(&f->subs_lock, NULL);
 	pthread_cond_init(&f->wake, NULL);
 	writer_head(w, &f->head, NULL, NULL);
 	f->announced = f->head;
@@ -300,7 +294,6 @@ void feed_stop(feed *f)
 		         LD_SOCK_CLOSE_MS);
 	pthread_cond_destroy(&f->wake);
 	pthread_mutex_destroy(&f->lock);
-	pthread_mutex_destroy(&f->subs_lock);
 	ld_peers_free(&f->subs);
 	free(f);
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+
 int ld_pipe_peer(nng_pipe p, uint8_t key[LD_PEER_KEY], char *text, size_t n)
 {
 	nng_sockaddr sa;
@@ -38,9 +40,17 @@ int ld_peer_loopback(const uint8_t key[LD_PEER_KEY])
 	       (memcmp(key + 1, v4_mapped, 12) == 0 && key[13] == 127);
 }
 
-int ld_peers_admit(ld_peers *t, uint32_t pipe, const uint8_t key[LD_PEER_KEY])
+void ld_peers_init(ld_peers *t, unsigned max_total, unsigned max_per_addr)
+{
+	*t = (ld_peers){.max_total = max_total, .max_per_addr = max_per_addr};
+	pthread_mutex_init(&t->lock, NULL);
+}
+
+int ld_peers_admit(ld_peers *t, uint32_t pipe, const uint8_t key[LD_PEER_KEY],
+		   unsigned long *say, unsigned *held)
 {
 	unsigned same = 0;
+	pthread_mutex_lock(&t->lock);
 	for (size_t i = 0; i < t->n; i++)
 		same += memcmp(t->e[i].addr, key, LD_PEER_KEY) == 0;
 	int why = t->max_total && t->n >= t->max_total	   ? 1
@@ -56,33 +66,34 @@ int ld_peers_admit(ld_peers *t, uint32_t pipe, const uint8_t key[LD_PEER_KEY])
 			why = -1;
 		}
 	}
+	*say = 0;
 	if (why) {
+		int64_t now = ld_wall_us();
 		t->refused++;
-		return why;
+		if (!t->said_at || now - t->said_at >= 60 * 1000000LL) {
+			*say = t->refused - t->refused_logged;
+			t->said_at = now;
+			t->refused_logged = t->refused;
+		}
+	} else {
+		t->e[t->n].pipe = pipe;
+		memcpy(t->e[t->n].addr, key, LD_PEER_KEY);
+		t->n++;
 	}
-	t->e[t->n].pipe = pipe;
-	memcpy(t->e[t->n].addr, key, LD_PEER_KEY);
-	t->n++;
-	return 0;
-}
-
-unsigned long ld_peers_to_say(ld_peers *t, int64_t now_us)
-{
-	if (t->said_at && now_us - t->said_at < 60 * 1000000LL)
-		return 0;
-	unsigned long n = t->refused - t->refused_logged;
-	t->said_at = now_us;
-	t->refused_logged = t->refused;
-	return n;
+	*held = (unsigned)t->n;
+	pthread_mutex_unlock(&t->lock);
+	return why;
 }
 
 void ld_peers_remove(ld_peers *t, uint32_t pipe)
 {
+	pthread_mutex_lock(&t->lock);
 	for (size_t i = 0; i < t->n; i++)
 		if (t->e[i].pipe == pipe) {
 			t->e[i] = t->e[--t->n];
-			return;
+			break;
 		}
+	pthread_mutex_unlock(&t->lock);
 }
 
 void ld_peers_free(ld_peers *t)
@@ -90,4 +101,5 @@ void ld_peers_free(ld_peers *t)
 	free(t->e);
 	t->e = NULL;
 	t->n = t->cap = 0;
+	pthread_mutex_destroy(&t->lock);
 }

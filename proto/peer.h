@@ -11,6 +11,7 @@
 #define LD_PEER_H
 
 #include <nng/nng.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,9 +26,10 @@ int ld_pipe_peer(nng_pipe p, uint8_t key[LD_PEER_KEY], char *text, size_t n);
 /* Whether key is a loopback address: 127.0.0.0/8, ::1 or ::ffff:127.x.y.z. */
 int ld_peer_loopback(const uint8_t key[LD_PEER_KEY]);
 
-/* The connections admitted and their addresses. Not locked: under the
- * caller's lock (NNG calls pipe callbacks on its own threads). */
+/* The connections admitted and their addresses, under their own lock (NNG
+ * calls pipe callbacks on its own threads). */
 typedef struct ld_peers {
+	pthread_mutex_t lock;
 	struct ld_peer {
 		uint32_t pipe;
 		uint8_t addr[LD_PEER_KEY];
@@ -38,13 +40,15 @@ typedef struct ld_peers {
 	int64_t said_at;                       /* µs, 0: never */
 } ld_peers;
 
+/* An empty table with its limits (0: none). */
+void ld_peers_init(ld_peers *t, unsigned max_total, unsigned max_per_addr);
 /* Admits the connection `pipe` from address key: 0, or 1 (beyond
- * max_total), 2 (beyond max_per_addr from key's address), -1 (no memory),
- * each refusal counted. */
-int ld_peers_admit(ld_peers *t, uint32_t pipe, const uint8_t key[LD_PEER_KEY]);
-/* After a refusal, at now_us: the refusals to say now (those since the
- * last time said), or 0 when it was said less than a minute ago. */
-unsigned long ld_peers_to_say(ld_peers *t, int64_t now_us);
+ * max_total), 2 (beyond max_per_addr from key's address), -1 (no memory).
+ * On a refusal, *say is the refusals to say now (those since the last time
+ * said), or 0 when they were said less than a minute ago; *held the
+ * connections admitted. */
+int ld_peers_admit(ld_peers *t, uint32_t pipe, const uint8_t key[LD_PEER_KEY],
+		   unsigned long *say, unsigned *held);
 /* The connection `pipe` is gone (nothing if it was not admitted). */
 void ld_peers_remove(ld_peers *t, uint32_t pipe);
 void ld_peers_free(ld_peers *t);

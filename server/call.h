@@ -80,9 +80,7 @@ struct server {
 	int stopping;
 	atomic_uint ipc_restarts;
 	/* listen.c: the connections admitted from addresses (not IPC, not
-	 * loopback), at most max_conns_per_ip from one (server.h, "Limits"), under
-	 * conns_lock. */
-	pthread_mutex_t conns_lock;
+	 * loopback), at most max_conns_per_ip from one (server.h, "Limits"). */
 	ld_peers conns; /* .max_per_addr: max_conns_per_ip (0: no limit) */
 	int conns_loopback;  /* count loopback connections too (a test hook) */
 	/* identity.c: each connection's identity, worked out at its first

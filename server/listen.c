@@ -68,10 +68,9 @@ static void pipe_admit(nng_pipe p, nng_pipe_ev ev, void *arg)
 	if (!srv->conns.max_per_addr || (family != NNG_AF_INET && family != NNG_AF_INET6) ||
 	    (ld_peer_loopback(key) && !srv->conns_loopback))
 		return;
-	pthread_mutex_lock(&srv->conns_lock);
-	int why = ld_peers_admit(&srv->conns, (uint32_t)nng_pipe_id(p), key);
-	unsigned long n = why ? ld_peers_to_say(&srv->conns, ld_wall_us()) : 0;
-	pthread_mutex_unlock(&srv->conns_lock);
+	unsigned long n;
+	unsigned held;
+	int why = ld_peers_admit(&srv->conns, (uint32_t)nng_pipe_id(p), key, &n, &held);
 	if (!why)
 		return;
 	nng_pipe_close(p);
@@ -91,9 +90,7 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	uint32_t id = (uint32_t)nng_pipe_id(p);
 	(void)ev;
 	identity_forget(srv, p);
-	pthread_mutex_lock(&srv->conns_lock);
 	ld_peers_remove(&srv->conns, id);
-	pthread_mutex_unlock(&srv->conns_lock);
 }
 
 /* The probe's own end of its connection is up (ADD_POST): arg, an atomic_int. */

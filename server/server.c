@@ -306,7 +306,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	pthread_cond_init(&srv->seal_wake, NULL);
 	pthread_mutex_init(&srv->sub_lock, NULL);
 	pthread_mutex_init(&srv->ident_lock, NULL);
-	pthread_mutex_init(&srv->conns_lock, NULL);
+	ld_peers_init(&srv->conns, 0, 0); /* its limit set by listeners_start */
 	pthread_mutex_init(&srv->pool_lock, NULL);
 	pthread_cond_init(&srv->pool_wake, NULL);
 	pthread_mutex_init(&srv->send_lock, NULL);
@@ -403,7 +403,6 @@ void server_stop(server *srv)
 	identity_free(srv);
 	pthread_mutex_destroy(&srv->ident_lock);
 	ld_peers_free(&srv->conns);
-	pthread_mutex_destroy(&srv->conns_lock);
 	pthread_cond_destroy(&srv->seal_wake);
 	pthread_mutex_destroy(&srv->seal_lock);
 	pthread_cond_destroy(&srv->probe_wake);
