@@ -355,6 +355,20 @@ static int need_org(scope_ctx *c, const char *org, const char *why)
 	return denied(c, what);
 }
 
+/* The organisation member is in now must be in scope; what says what it
+ * is to the event, after its name ("" for nothing more). */
+static int need_member_org(scope_ctx *c, const char *member, const char *what)
+{
+	char org[LD_ID_MAX + 1], why[256];
+	int rc = model_member_org(c->t, member, org);
+	if (rc == LD_E(NOT_FOUND))
+		return 0; /* the model rejects it */
+	if (rc)
+		return rc;
+	snprintf(why, sizeof(why), "(the organisation of member %s%s)", member, what);
+	return need_org(c, org, why);
+}
+
 /* The member's organisation must be in scope: `home` when the event's
  * place in its stream says it (a correction's target: where the member was
  * then), else the one it is in now. */
@@ -369,32 +383,20 @@ static int need_member(scope_ctx *c, const char *member, const char *home)
 			 member);
 		return need_org(c, org, why);
 	}
-	int rc = model_member_org(c->t, member, org);
-	if (rc == LD_E(NOT_FOUND))
-		return 0; /* the model rejects it */
-	if (rc)
-		return rc;
-	snprintf(why, sizeof(why), "(the organisation of member %s)", member);
-	return need_org(c, org, why);
+	return need_member_org(c, member, "");
 }
 
 /* A rejoin by person_hash: the organisation the member was last in must be
  * in scope too (roles.h, by_hash). */
 static int need_last_org(scope_ctx *c, const char *member)
 {
-	char org[LD_ID_MAX + 1], why[256];
 	if (!member || !*member)
 		return 0;
-	int rc = model_member_org(c->t, member, org);
-	if (rc == LD_E(NOT_FOUND))
-		return 0; /* the model rejects it: the hash's person is another member */
-	if (rc)
-		return rc;
-	snprintf(why, sizeof(why),
-		 "(the organisation of member %s, which a rejoin by person_hash does not leave: "
-		 "give the member's national_id to rejoin it here)",
-		 member);
-	return need_org(c, org, why);
+	/* (Not found: the model rejects it, the hash's person being another
+	 * member.) */
+	return need_member_org(c, member,
+			       ", which a rejoin by person_hash does not leave: give the member's "
+			       "national_id to rejoin it here");
 }
 
 /* A station the event was given at: the organisation that runs it must be
