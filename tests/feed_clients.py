@@ -26,19 +26,7 @@ import sys
 import threading
 import time
 
-SUB, PUB = 0x21, 0x20
-
-
-def handshake(s):
-    s.sendall(bytes([0, ord("S"), ord("P"), 0, 0, SUB, 0, 0]))
-    got = b""
-    while len(got) < 8:
-        chunk = s.recv(8 - len(got))
-        if not chunk:
-            raise ConnectionError("closed during the handshake")
-        got += chunk
-    if got[:4] != b"\0SP\0" or got[4:6] != bytes([0, PUB]):
-        raise ConnectionError("not a PUB peer: %r" % got)
+from sp import PUB, SUB, handshake
 
 
 def varint(b, i):
@@ -121,7 +109,7 @@ def closed(s):
 def main():
     host, port, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     good = socket.create_connection((host, port), source_address=("127.0.0.1", 0))
-    handshake(good)
+    handshake(good, SUB, PUB)
     out = {"ranges": [], "heads": 0}
     stop = threading.Event()
     t = threading.Thread(target=reader, args=(good, out, stop))
@@ -139,7 +127,7 @@ def main():
             s.bind((src, 0))
             s.connect((host, port))
             try:
-                handshake(s)
+                handshake(s, SUB, PUB)
             except (ConnectionError, OSError):
                 refused_early += 1  # closed before its handshake was answered
             keep.append(s)  # never read again

@@ -30,17 +30,10 @@ cpu() { awk '{ print int(($14 + $15) * 1000 / '"$(getconf CLK_TCK)"') }' "/proc/
 
 # gen KIND FILE: a hostile request of just under the receive limit.
 gen() {
-	python3 - "$1" "$2" "$LIMIT" <<'PY'
+	PYTHONPATH="$ROOT/tests" python3 - "$1" "$2" "$LIMIT" <<'PY'
 import sys
+from sp import ld
 kind, path, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
-def varint(v):
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7f) | 0x80); v >>= 7
-    out.append(v)
-    return bytes(out)
-def ld(field, body):
-    return varint(field << 3 | 2) + varint(len(body)) + body
 room = limit - 64
 if kind == "empty-events":      # Request.append (10) { events (1) {} ... }
     req = ld(10, b"\x0a\x00" * (room // 2))

@@ -30,50 +30,15 @@ export LEDGER_URL="$URL"
 ok head --json
 HEAD=$(json 'j["seq"]')
 
-python3 - "${URL#tcp://}" "$LEDGERD_PID" "$HEAD" >"$TMPDIR/probe.out" 2>&1 <<'PY' ||
-import os, socket, struct, sys, time
+PYTHONPATH="$ROOT/tests" python3 - "${URL#tcp://}" "$LEDGERD_PID" "$HEAD" >"$TMPDIR/probe.out" 2>&1 <<'PY' ||
+import os, sys, time
+from sp import varint, ld, frame, recv_msg
+import sp
 host, port = sys.argv[1].rsplit(":", 1)
 port, pid, head = int(port), int(sys.argv[2]), int(sys.argv[3])
 
-def varint(v):
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7f) | 0x80); v >>= 7
-    out.append(v)
-    return bytes(out)
-
-def ld(field, body):
-    return varint(field << 3 | 2) + varint(len(body)) + body
-
-def frame(body, rid):   # NNG's SP over TCP: 8-byte length, REQ's request id
-    b = struct.pack(">I", rid | 0x80000000) + body
-    return struct.pack(">Q", len(b)) + b
-
 def connect(rcvbuf=None):
-    s = socket.socket()
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(10)
-    s.connect((host, port))
-    s.sendall(b"\x00SP\x00\x00\x30\x00\x00")    # REQ (0x30)
-    got = b""
-    while len(got) < 8:
-        d = s.recv(8 - len(got))
-        if not d:
-            raise SystemExit("the daemon closed the connection in the handshake")
-        got += d
-    return s
-
-def recv_msg(s):
-    def rd(n):
-        b = b""
-        while len(b) < n:
-            d = s.recv(n - len(b))
-            if not d:
-                raise OSError("closed")
-            b += d
-        return b
-    return rd(struct.unpack(">Q", rd(8))[0])
+    return sp.connect(host, port, rcvbuf)
 
 def head_secs():
     t = time.time()
