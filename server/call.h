@@ -102,6 +102,18 @@ struct server {
 	pthread_mutex_t seal_lock;
 	pthread_cond_t seal_wake;
 	call *seal_head, *seal_tail;
+	/* intake.c: each clerk's allowance of joins by national ID of persons
+	 * the ledger holds (server.h, "Joins of persons the ledger holds"):
+	 * one entry per clerk of the role file, made when it first uses it. */
+	pthread_mutex_t known_lock;
+	struct known_allowance {
+		char id[WRITER_ACTOR_MAX]; /* "": unused */
+		double tokens;             /* joins it may still make now */
+		int64_t at_us;             /* when tokens was last brought up to date */
+		int64_t logged_us;         /* its last refusal logged */
+		unsigned unlogged;         /* refusals since, not logged */
+	} *known;
+	size_t nknown;
 	backup *backup; /* backups.c: hot backups, on a thread of their own */
 	void *(*cluster_status)(void *arg, Ledger__ClusterStatus *st); /* nodes.c */
 	int (*cluster_change)(void *arg, const Ledger__ClusterChangeRequest *q,

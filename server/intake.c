@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "call.h"
 #include "check.h"
@@ -358,6 +359,149 @@ static void seal_enqueue(call *c)
 }
 
 /* ------------------------------------------------------------------ */
+/* Joins of persons the ledger holds (server.h)                        */
+/* ------------------------------------------------------------------ */
+
+/* The join ev carries (a join, or an amendment correcting one), or NULL. */
+static const Ledger__MemberJoined *join_of(const Ledger__Event *ev)
+{
+	if (ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED)
+		return ev->member_joined;
+	if (ev->body_case == LEDGER__EVENT__BODY_EVENT_AMENDED &&
+	    ev->event_amended->corrected_case == LEDGER__EVENT_AMENDED__CORRECTED_MEMBER_JOINED)
+		return ev->event_amended->member_joined;
+	return NULL;
+}
+
+/* 1 if event ev, a join by national ID that passed its checks, names a
+ * person the ledger holds and is not a resend of an event recorded (whose
+ * answer, a duplicate, says nothing of the ID); the member in `member`. */
+static int known_join(server *srv, store_txn *t, const Ledger__Event *ev,
+		      char member[LD_ID_MAX + 1])
+{
+	const Ledger__MemberJoined *j = join_of(ev);
+	uint64_t seq = 0;
+	if (!j || !j->has_person_hash || j->person_hash.len != LD_HASH_LEN ||
+	    model_person_in(srv->s, j->person_hash.data, member) != 0)
+		return 0;
+	if (t && ev->has_event_id && ev->event_id.len == LD_EVENT_ID_LEN &&
+	    model_id_lookup(t, ev->event_id.data, &seq) == 0 && seq)
+		return 0;
+	return 1;
+}
+
+/* The allowance of clerk `identity`, brought up to now (under known_lock):
+ * NULL when the table is full (it holds one entry per identity of the role
+ * file, so it is not). */
+static struct known_allowance *allowance(server *srv, const char *identity, int64_t now)
+{
+	struct known_allowance *a = NULL;
+	for (size_t i = 0; i < srv->nknown && !a; i++)
+		if (!srv->known[i].id[0] || strcmp(srv->known[i].id, identity) == 0)
+			a = &srv->known[i];
+	if (!a)
+		return NULL;
+	if (!a->id[0]) {
+		snprintf(a->id, sizeof(a->id), "%s", identity);
+		a->tokens = KNOWN_JOINS_BURST;
+		a->at_us = now;
+	}
+	if (now > a->at_us) {
+		a->tokens += (double)(now - a->at_us) / (KNOWN_JOINS_REFILL_S * 1e6);
+		if (a->tokens > KNOWN_JOINS_BURST)
+			a->tokens = KNOWN_JOINS_BURST;
+		a->at_us = now;
+	}
+	return a;
+}
+
+/*
+ * A clerk's request: counts its joins by national ID (by_id[i]) that passed
+ * their checks, and those of them naming a person the ledger holds; takes
+ * the latter from the clerk's allowance, or refuses the whole request when
+ * the allowance is short of them or below one while the request has any
+ * join by national ID. NULL to go on, or the refusal to answer (the same
+ * for any IDs: it does not say which or how many were known).
+ */
+static nng_msg *known_joins(call *c, const unsigned char *by_id, int64_t now)
+{
+	server *srv = c->srv;
+	const Ledger__AppendRequest *a = c->req->append;
+	append_req *r = &c->areq;
+	size_t joins = 0, known = 0;
+	char members[160] = "", member[LD_ID_MAX + 1];
+	store_txn *t = NULL;
+	for (size_t i = 0; i < a->n_events; i++) {
+		if (!by_id[i] || r->items[i].code)
+			continue;
+		joins++;
+		if (!t && store_read_begin(srv->s, &t) != 0)
+			t = NULL;
+		if (known_join(srv, t, a->events[i], member)) {
+			known++;
+			size_t l = strlen(members);
+			if (l + strlen(member) + 8 < sizeof(members))
+				snprintf(members + l, sizeof(members) - l, "%s%s", l ? ", " : "",
+					 member);
+			else if (l + 6 < sizeof(members) && !strstr(members, "…"))
+				snprintf(members + l, sizeof(members) - l, ", …");
+		}
+	}
+	if (t)
+		store_read_end(t);
+	if (!joins)
+		return NULL;
+	pthread_mutex_lock(&srv->known_lock);
+	struct known_allowance *al = allowance(srv, c->identity, now);
+	if (!al) {
+		pthread_mutex_unlock(&srv->known_lock);
+		return reply_error_msg(LD_E(INTERNAL), "no allowance for this identity");
+	}
+	if (al->tokens >= 1 && (double)known <= al->tokens) {
+		al->tokens -= (double)known;
+		double left = al->tokens;
+		pthread_mutex_unlock(&srv->known_lock);
+		if (known)
+			log_info("intake: clerk %s joins by national ID %zu person(s) the ledger "
+				 "holds already (%s); %.0f such join(s) left to it now",
+				 c->identity, known, members, left);
+		return NULL;
+	}
+	if (known > al->tokens)
+		al->tokens = 0;
+	int wait_s = (int)((1 - al->tokens) * KNOWN_JOINS_REFILL_S + 0.999);
+	int log_now = now - al->logged_us >= 60 * 1000000LL;
+	unsigned unlogged = al->unlogged;
+	if (log_now) {
+		al->logged_us = now;
+		al->unlogged = 0;
+	} else {
+		al->unlogged++;
+	}
+	pthread_mutex_unlock(&srv->known_lock);
+	if (log_now)
+		log_warn("intake: clerk %s refused a request of %zu join(s) by national ID, %zu of "
+			 "them of persons the ledger holds already (%s): over its allowance of %d "
+			 "and one every %d s (%u refusal(s) not logged since the last)",
+			 c->identity, joins, known, known ? members : "none", KNOWN_JOINS_BURST,
+			 KNOWN_JOINS_REFILL_S, unlogged);
+	time_t until = (time_t)(now / 1000000) + wait_s;
+	struct tm tm;
+	char when[32] = "";
+	if (gmtime_r(&until, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	ld_errinfo e;
+	ld_errinfo_set(&e, LD_E(PERMISSION_DENIED), NULL,
+		       "clerk %s has joined by national ID too many persons the ledger already "
+		       "holds (such an answer tells whether an ID is a member's: at most %d of them, "
+		       "then one every %d s); its joins by national ID are refused until %s UTC "
+		       "(%d s); nothing of this request was recorded (docs/ROLES.md, \"Joins of "
+		       "persons the ledger holds\")",
+		       c->identity, KNOWN_JOINS_BURST, KNOWN_JOINS_REFILL_S, when, wait_s);
+	return reply_error(&e);
+}
+
+/* ------------------------------------------------------------------ */
 /* The handlers                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -397,6 +541,16 @@ nng_msg *intake_append(call *c)
 	/* Several events: their national IDs' hashes and their places in the
 	 * write model made PII_AHEAD events ahead of their lookups (core/pii.h
 	 * pii_hint); one has nothing to overlap with. */
+	/* A clerk's joins by national ID (known_joins), told before
+	 * pii_prepare replaces the ID with its hash. */
+	int clerk = c->role && c->role->kind == ROLE_CLERK;
+	unsigned char *by_id = clerk ? codec_alloc(&c->pool, a->n_events) : NULL;
+	if (clerk && !by_id)
+		return reply_error_msg(LD_E(INTERNAL), "out of memory");
+	for (size_t i = 0; by_id && i < a->n_events; i++) {
+		const Ledger__MemberJoined *j = join_of(a->events[i]);
+		by_id[i] = j && j->national_id && !j->has_person_hash;
+	}
 	pii_hint ahead[PII_AHEAD];
 	int hinting = srv->keys && a->n_events > 1;
 	for (size_t i = 0; hinting && i < PII_AHEAD && i < a->n_events; i++)
@@ -433,6 +587,11 @@ nng_msg *intake_append(call *c)
 	}
 	for (size_t i = 0; hinting && i < PII_AHEAD && i < a->n_events; i++)
 		pii_hint_wipe(&ahead[i]);
+	nng_msg *refused = by_id ? known_joins(c, by_id, now) : NULL;
+	if (by_id)
+		codec_free(&c->pool, by_id);
+	if (refused)
+		return refused;
 	if (!to_seal && nothing_to_write(c))
 		return append_reply(r, srv); /* answered now, without a commit */
 	if (call_hand_off(c, append_decided, NULL) != 0)

@@ -310,6 +310,12 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	pthread_mutex_init(&srv->pool_lock, NULL);
 	pthread_cond_init(&srv->pool_wake, NULL);
 	pthread_mutex_init(&srv->send_lock, NULL);
+	pthread_mutex_init(&srv->known_lock, NULL);
+	srv->nknown = srv->roles ? roles_count(srv->roles) : 0;
+	if (srv->nknown && !(srv->known = calloc(srv->nknown, sizeof(*srv->known)))) {
+		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+		goto fail;
+	}
 	if (backup_create(&srv->backup, s, w, o->keys, o->data_dir) != 0) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 		goto fail;
@@ -399,6 +405,8 @@ void server_stop(server *srv)
 	pthread_cond_destroy(&srv->pool_wake);
 	pthread_mutex_destroy(&srv->pool_lock);
 	pthread_mutex_destroy(&srv->send_lock);
+	free(srv->known);
+	pthread_mutex_destroy(&srv->known_lock);
 	pthread_mutex_destroy(&srv->sub_lock);
 	identity_free(srv);
 	pthread_mutex_destroy(&srv->ident_lock);

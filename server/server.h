@@ -36,6 +36,17 @@
  * address that has max_conns_per_ip already is closed before it is added
  * (logged at most once a minute; IPC and loopback connections, the
  * machine's own processes, are not counted).
+ * Joins of persons the ledger holds: a clerk's join naming by national ID
+ * a person the ledger already holds (not a resend of a recorded event) is
+ * answered with what the ledger knows of the person (ERR_ALREADY_MEMBER
+ * naming the member and its organisation: a transfer is needed), which
+ * tells whether an ID is a member's. So each clerk identity may make
+ * KNOWN_JOINS_BURST such joins, and one more every KNOWN_JOINS_REFILL_S;
+ * a request that would need more, and while the allowance is below one
+ * any request with a join by national ID, is refused whole
+ * (ERR_PERMISSION_DENIED, whatever its IDs are: the answer tells no more)
+ * and logged with the identity; each such join is logged too. Admins are
+ * not limited; the allowance is the node's, in memory.
  * IPC listeners are probed every second by a fresh connection, which must
  * reach the socket (its pipe-added event, counted per listener), and are
  * re-created after two failed probes: with the NNG 1.5.2 bug (LIBRARIES.md)
@@ -57,6 +68,8 @@
 
 #define SERVER_MAX_URLS 16
 #define SERVER_MAX_CONNS_PER_IP 64
+#define KNOWN_JOINS_BURST 20
+#define KNOWN_JOINS_REFILL_S 180
 
 typedef struct server_options {
 	const char *urls[SERVER_MAX_URLS]; /* tcp://host:port, ipc:///path,

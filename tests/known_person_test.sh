@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# known_person_test.sh — a clerk's joins by national ID of persons the ledger
+# holds already are limited (docs/ROLES.md, "Joins of persons the ledger
+# holds"): such a join is answered ERR_ALREADY_MEMBER naming the member, which
+# tells whether an ID is a member's, so a clerk may make 20 of them, then one
+# every 180 s. Checked here with a real daemon, an admin over IPC and a clerk
+# of NJ over TCP:
+#  - 20 joins of M1's ID (active in SZ) are each ERR_ALREADY_MEMBER naming M1;
+#    a join of a new person and the resend of a recorded join (a duplicate)
+#    among them are not counted;
+#  - the 21st is ERR_PERMISSION_DENIED, and so is, while the allowance is
+#    spent, a join of a person the ledger does not hold: the answer is the
+#    same whatever the ID, and nothing is recorded; the daemon's log names
+#    the clerk;
+#  - a batch of several known persons is refused whole, with no per-event
+#    answers, once it would go over the allowance (a fresh daemon: the
+#    allowance is in memory);
+#  - the clerk's other events still go in; an admin's joins are not limited.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+need_ledgerctl
+
+SOCK="$TMPDIR/admin.sock"
+cat >"$TMPDIR/roles.ini" <<EOF
+[uid:$(id -un)]
+role = admin
+[addr:127.0.0.1]
+role = clerk
+orgs = NJ
+EOF
+start_ledgerd --listen "ipc://$SOCK" --roles "$TMPDIR/roles.ini"
+CLERK=$URL
+ADMIN="ipc://$SOCK"
+as_admin() { LEDGER_URL=$ADMIN ok "$@"; }
+
+as_admin org add JS --name Jiangsu --kind federation-province --region 320000 --at 2024-01-01
+as_admin org add NJ --name Nanjing --kind federation-city --region 320100 --parent JS --at 2024-01-02
+as_admin org add SZ --name Suzhou --kind federation-city --region 320500 --parent JS --at 2024-01-02
+M1_ID=$(national_id 320502 1)
+as_admin join M1 --org SZ --path platform-work --channel online --group rider \
+	--employment partial --region 320502 --national-id "$M1_ID" --at 2024-01-04
+export LEDGER_URL=$CLERK
+
+probe() { # probe MEMBER ID: a clerk's join into NJ
+	ctl join "$1" --org NJ --path platform-work --channel online --group rider \
+		--employment partial --region 320102 --national-id "$2" --at 2024-01-05 ${3:+--event-id "$3"}
+}
+already() {
+	probe M9 "$M1_ID"
+	[ "$RC" -eq 1 ] && grep -q "already an active member as 'M1' in 'SZ'.*ERR_ALREADY_MEMBER" <<<"$ERR" ||
+		{ show join; fail "join $1 of M1's ID: not ERR_ALREADY_MEMBER naming M1"; }
+}
+limited() {
+	[ "$RC" -eq 1 ] && grep -q "clerk addr:127.0.0.1 has joined by national ID too many persons.*ERR_PERMISSION_DENIED" <<<"$ERR" ||
+		{ show join; fail "$1: not refused for the allowance"; }
+}
+
+for i in $(seq 1 10); do already "$i"; done
+# a new person, recorded: not counted; its resend (a duplicate) neither
+NEW_EID=0123456789abcdef0123456789abcdef
+probe M2 "$(national_id 320102 2)" "$NEW_EID"
+[ "$RC" -eq 0 ] || { show join; fail "the clerk's join of a new person was refused"; }
+probe M2 "$(national_id 320102 2)" "$NEW_EID"
+[ "$RC" -eq 0 ] && grep -q duplicate <<<"$OUT" || { show join; fail "the resend is not a duplicate"; }
+for i in $(seq 11 20); do already "$i"; done
+
+probe M9 "$M1_ID"
+limited "the 21st join of M1's ID"
+ok head
+HEAD=$OUT
+probe M3 "$(national_id 320102 3)"
+limited "a join of a person the ledger does not hold, the allowance spent"
+ok head
+expect_eq "$OUT" "$HEAD" "the head after the refused joins"
+wait_grep 50 -F "WARN  intake: clerk addr:127.0.0.1 refused a request of 1 join(s) by national ID, 1 of them of persons the ledger holds already (M1)" \
+	"$LEDGERD_LOG" || fail "the refusal is not logged with the clerk"
+grep -q "INFO  intake: clerk addr:127.0.0.1 joins by national ID 1 person(s) the ledger holds already (M1)" \
+	"$LEDGERD_LOG" || fail "the known persons' joins are not logged"
+
+# the clerk's other events go in; an admin's joins are not limited
+ok org add NJ-U1 --name "Nanjing riders" --kind industry-union --region 320100 --parent NJ --at 2024-01-06
+LEDGER_URL=$ADMIN refused 1 "already an active member as 'M1' in 'SZ'.*ERR_ALREADY_MEMBER" \
+	join M9 --org NJ --path platform-work --channel online --group rider \
+	--employment partial --region 320102 --national-id "$M1_ID" --at 2024-01-05
+as_admin join M4 --org NJ --path platform-work --channel online --group rider \
+	--employment partial --region 320102 --national-id "$(national_id 320102 4)" --at 2024-01-05
+
+# a fresh allowance (a restart): a batch naming 21 known persons is refused
+# whole, with no answer per event
+stop_ledgerd
+start_ledgerd --listen "ipc://$SOCK" --roles "$TMPDIR/roles.ini"
+export LEDGER_URL=$URL
+for i in $(seq 1 21); do
+	echo "join M9x$i --org NJ --path platform-work --channel online --group rider --employment partial --region 320102 --national-id $M1_ID --at 2024-01-05"
+done >"$TMPDIR/batch"
+ok head
+HEAD=$OUT
+ctl batch "$TMPDIR/batch"
+limited "a batch of 21 known persons"
+grep -q "ERR_ALREADY_MEMBER" <<<"$ERR$OUT" && fail "the refused batch answered per event: $ERR"
+ok head
+expect_eq "$OUT" "$HEAD" "the head after the refused batch"
+# and the allowance is spent by it: one more is refused too
+probe M9 "$M1_ID"
+limited "a join after the refused batch"
+echo "known_person_test: ok"
