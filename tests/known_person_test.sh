@@ -15,7 +15,9 @@
 #  - a batch of several known persons is refused whole, with no per-event
 #    answers, once it would go over the allowance (a fresh daemon: the
 #    allowance is in memory);
-#  - the clerk's other events still go in; an admin's joins are not limited.
+#  - the clerk's other events still go in; an admin's joins are not limited;
+#  - a clerk's import run twice is not limited (its second run's joins are
+#    resends of recorded events: duplicates).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -40,6 +42,20 @@ M1_ID=$(national_id 320502 1)
 as_admin join M1 --org SZ --path platform-work --channel online --group rider \
 	--employment partial --region 320502 --national-id "$M1_ID" --at 2024-01-04
 export LEDGER_URL=$CLERK
+
+# a clerk's import run twice: the second run's joins are resends of recorded
+# events (duplicates), not joins of persons the ledger holds
+python3 - >"$TMPDIR/imp.csv" <<'PY'
+w = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+print("name,national_id,worker_group,employment,region,join_date")
+for i in range(30):
+    body = "3201021985%02d%02d%03d" % (1 + i % 12, 1 + i % 28, i)
+    print("P%d,%s,courier,employed,320102,2025-05-01" % (i, body + "10X98765432"[sum(int(d) * k for d, k in zip(body, w)) % 11]))
+PY
+ok import "$TMPDIR/imp.csv" --org NJ --no-progress
+out_has "30 rows: 30 imported, 0 duplicates, 0 rejected" "the clerk's import"
+ok import "$TMPDIR/imp.csv" --org NJ --no-progress
+out_has "30 rows: 0 imported, 30 duplicates, 0 rejected" "the clerk's import run again"
 
 probe() { # probe MEMBER ID: a clerk's join into NJ
 	ctl join "$1" --org NJ --path platform-work --channel online --group rider \
