@@ -72,6 +72,7 @@ struct csvimp {
 	csvimp_options o;
 	char *org_id;
 	int gb18030, bom;
+	int bad_utf8; /* UTF-8 with bytes that are not (replaced by U+FFFD) */
 	char *buf; /* the file in UTF-8, BOM dropped */
 	size_t len, pos;
 	unsigned long line; /* lines fed so far */
@@ -197,37 +198,93 @@ static int read_record(csvimp *ci)
 /* Encodings                                                           */
 /* ------------------------------------------------------------------ */
 
+/* The length of the valid UTF-8 sequence at s (before end), or 0. */
+static size_t utf8_seq(const unsigned char *s, const unsigned char *end)
+{
+	unsigned c = *s;
+	if (c < 0x80)
+		return 1;
+	size_t n;
+	unsigned min;
+	if (c >= 0xC2 && c <= 0xDF)
+		n = 1, min = 0x80, c &= 0x1F;
+	else if (c >= 0xE0 && c <= 0xEF)
+		n = 2, min = 0x800, c &= 0x0F;
+	else if (c >= 0xF0 && c <= 0xF4)
+		n = 3, min = 0x10000, c &= 0x07;
+	else
+		return 0;
+	if ((size_t)(end - s) <= n)
+		return 0;
+	for (size_t i = 1; i <= n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3F);
+	}
+	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+		return 0;
+	return n + 1;
+}
+
 int csvimp_is_utf8(const void *data, size_t len)
 {
 	const unsigned char *s = data, *end = s + len;
+	size_t n;
+	for (; s < end; s += n)
+		if (!(n = utf8_seq(s, end)))
+			return 0;
+	return 1;
+}
+
+/*
+ * Is a file that is not valid UTF-8 UTF-8 with some bad bytes rather than
+ * GB18030? Its valid multi-byte sequences are counted against the bytes
+ * that start none: GB18030's Chinese text is almost all invalid as UTF-8
+ * (two bytes a character, rarely a valid sequence by chance), so a file
+ * with four times as many valid sequences as bad bytes is UTF-8 damaged in
+ * a few places. Read as GB18030 instead, all its Chinese would turn into
+ * other characters (its header unread, or its names recorded garbled).
+ */
+static int mostly_utf8(const void *data, size_t len)
+{
+	const unsigned char *s = data, *end = s + len;
+	size_t multi = 0, bad = 0, n;
 	while (s < end) {
-		unsigned c = *s;
-		if (c < 0x80) {
+		if (!(n = utf8_seq(s, end))) {
+			bad++;
 			s++;
 			continue;
 		}
-		size_t n;
-		unsigned min;
-		if (c >= 0xC2 && c <= 0xDF)
-			n = 1, min = 0x80, c &= 0x1F;
-		else if (c >= 0xE0 && c <= 0xEF)
-			n = 2, min = 0x800, c &= 0x0F;
-		else if (c >= 0xF0 && c <= 0xF4)
-			n = 3, min = 0x10000, c &= 0x07;
-		else
-			return 0;
-		if ((size_t)(end - s) <= n)
-			return 0;
-		for (size_t i = 1; i <= n; i++) {
-			if ((s[i] & 0xC0) != 0x80)
-				return 0;
-			c = (c << 6) | (s[i] & 0x3F);
-		}
-		if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-			return 0;
-		s += n + 1;
+		multi += n > 1;
+		s += n;
 	}
-	return 1;
+	return multi > 0 && multi >= 4 * bad;
+}
+
+/* in (len bytes) as UTF-8 in a new string, each byte that starts no
+ * valid sequence replaced by U+FFFD (whose row then fails). NULL: out of
+ * memory. */
+static char *utf8_repair(const char *in, size_t len, size_t *outlen)
+{
+	const unsigned char *s = (const unsigned char *)in, *end = s + len;
+	size_t bad = 0, n;
+	for (const unsigned char *p = s; p < end; p += n ? n : 1)
+		bad += (n = utf8_seq(p, end)) == 0;
+	char *out = malloc(len + 2 * bad + 1), *o = out;
+	if (!out)
+		return NULL;
+	while (s < end) {
+		if ((n = utf8_seq(s, end))) {
+			memcpy(o, s, n);
+			o += n, s += n;
+		} else {
+			memcpy(o, REPLACEMENT, 3);
+			o += 3, s++;
+		}
+	}
+	*o = '\0';
+	*outlen = (size_t)(o - out);
+	return out;
 }
 
 /* GB18030 → UTF-8 with iconv; a byte that starts no valid sequence
@@ -405,17 +462,29 @@ int csvimp_open(csvimp **out, const void *data, size_t len, const csvimp_options
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 	}
 	const char *in = data;
+	int bom = len >= 3 && !memcmp(in, "\xEF\xBB\xBF", 3);
 	if (csvimp_is_utf8(in, len)) {
-		if (len >= 3 && !memcmp(in, "\xEF\xBB\xBF", 3)) {
-			ci->bom = 1;
-			in += 3;
-			len -= 3;
-		}
+		ci->bom = bom;
+		in += bom ? 3 : 0;
+		len -= bom ? 3 : 0;
 		ci->buf = malloc(len + 1);
 		if (ci->buf) {
 			memcpy(ci->buf, in, len);
 			ci->buf[len] = '\0';
 			ci->len = len;
+		}
+	} else if (bom || mostly_utf8(in, len)) {
+		/* UTF-8 (its BOM says so, or most of it reads as UTF-8) with
+		 * bytes that are not: those rows fail, the others are read as
+		 * written. */
+		ci->bom = bom;
+		ci->bad_utf8 = 1;
+		in += bom ? 3 : 0;
+		len -= bom ? 3 : 0;
+		ci->buf = utf8_repair(in, len, &ci->len);
+		if (!ci->buf) {
+			rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
+			goto fail;
 		}
 	} else {
 		ci->gb18030 = 1;
@@ -653,6 +722,9 @@ static void make_row(csvimp *ci, csvimp_row *row)
 		if (strstr(f, REPLACEMENT) && ci->gb18030)
 			return (void)row_fail(ci, row, c,
 					      _("bytes that are neither UTF-8 nor GB18030"));
+		if (strstr(f, REPLACEMENT) && ci->bad_utf8)
+			return (void)row_fail(ci, row, c,
+					      _("bytes that are not UTF-8 (the rest of the file is)"));
 		if (strlen(f) != field_len(ci, (size_t)ci->col[c]))
 			return (void)row_fail(ci, row, c, _("a NUL byte in the cell"));
 	}

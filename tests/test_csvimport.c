@@ -339,6 +339,72 @@ static void test_hostile(void **state)
 	free(text);
 }
 
+/* A UTF-8 file with a byte that is not UTF-8 in one row (a file damaged
+ * in one place, with or without a BOM, its header Chinese or English) is
+ * still read as UTF-8: that row fails, naming the bytes, and the others are
+ * read as written. Before, the whole file was read as GB18030: a Chinese
+ * header was not found ("no name column"), and under an English one every
+ * platform was recorded garbled ("美团" as "缇庡洟"). A GB18030 file is still
+ * read as GB18030. */
+static void test_damaged_utf8(void **state)
+{
+	(void)state;
+	static const char *const files[] = {
+		"name,national_id,worker_group,employment,region,join_date,platform\n"
+		"张三," ID1 ",courier,employed,320102,2025-01-01,美团\n"
+		"李\xff四," ID2 ",courier,employed,320102,2025-01-01,美团\n",
+		"\xEF\xBB\xBFname,national_id,worker_group,employment,region,join_date,platform\n"
+		"张三," ID1 ",courier,employed,320102,2025-01-01,美团\n"
+		"李\xff四," ID2 ",courier,employed,320102,2025-01-01,美团\n",
+		"姓名,身份证号,职业群体,用工关系,地区,入会日期,平台\n"
+		"张三," ID1 ",快递员,劳动关系,320102,2025-01-01,美团\n"
+		"李\xff四," ID2 ",快递员,劳动关系,320102,2025-01-01,美团\n",
+		/* the BOM says UTF-8 even when little else is */
+		"\xEF\xBB\xBFname,national_id,worker_group,employment,region,join_date,platform\n"
+		"Zhang," ID1 ",courier,employed,320102,2025-01-01,Meituan\n"
+		"Li\xff\xfe\x80," ID2 ",courier,employed,320102,2025-01-01,Meituan\n",
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		csvimp *ci = open_text(files[i], NULL);
+		csvimp_row row;
+		assert_string_equal(csvimp_encoding(ci), "UTF-8");
+		assert_int_equal(csvimp_next(ci, &row), 1);
+		if (row.code)
+			fail_msg("file %zu row 2: %s: %s", i, row.column, row.reason);
+		assert_string_equal(row.mj.platform, i == 3 ? "Meituan" : "美团");
+		assert_int_equal(csvimp_next(ci, &row), 1);
+		assert_int_not_equal(row.code, 0);
+		assert_int_equal(row.line, 3);
+		assert_string_equal(row.reason, "bytes that are not UTF-8 (the rest of the file is)");
+		assert_int_equal(csvimp_next(ci, &row), 0);
+		csvimp_free(ci);
+	}
+	/* GB18030 with a byte that is neither */
+	size_t gl;
+	char *g = gb("姓名,身份证号,职业群体,用工关系,地区,入会日期,平台\n"
+		     "张三," ID1 ",快递员,劳动关系,320102,2025-01-01,美团\n"
+		     "李四," ID2 ",快递员,劳动关系,320102,2025-02-01,美团\n",
+		     &gl);
+	char *text = malloc(gl + 1);
+	memcpy(text, g, gl);
+	text[gl - 11] = (char)0xff; /* the last row's date: 2025-\xff2-01 */
+	text[gl] = '\0';
+	csvimp_options o = {.org_id = "JS"};
+	ld_errinfo e;
+	csvimp *ci = NULL;
+	assert_int_equal(csvimp_open(&ci, text, gl, &o, &e), 0);
+	assert_string_equal(csvimp_encoding(ci), "GB18030");
+	csvimp_row row;
+	assert_int_equal(csvimp_next(ci, &row), 1);
+	assert_int_equal(row.code, 0);
+	assert_string_equal(row.mj.platform, "美团");
+	assert_int_equal(csvimp_next(ci, &row), 1);
+	assert_string_equal(row.reason, "bytes that are neither UTF-8 nor GB18030");
+	csvimp_free(ci);
+	free(text);
+	free(g);
+}
+
 static void test_headers_refused(void **state)
 {
 	(void)state;
@@ -496,6 +562,7 @@ int main(void)
 		cmocka_unit_test(test_row_numbers),
 		cmocka_unit_test(test_bad_rows),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_damaged_utf8),
 		cmocka_unit_test(test_headers_refused),
 		cmocka_unit_test(test_same_person_twice),
 		cmocka_unit_test(test_tabs_and_ignored),
