@@ -847,7 +847,19 @@ static int64_t refunded(const model *m, uint64_t seq)
 
 static int refund_add(model *m, uint64_t seq, int64_t delta)
 {
-	return ms_map_put(m, &m->refunds, seq, (uint64_t)(refunded(m, seq) + delta));
+	return ms_map_put(m, &m->refunds, seq, (uint64_t)refunded(m, seq) + (uint64_t)delta);
+}
+
+/* Would refunding `fen` more of a payment of `paid` fen, `done` of which
+ * went back already, refund more than was paid? Computed without overflow;
+ * amounts are at most LD_MAX_FEN since 2026-12-07, but before, two refunds
+ * near INT64_MAX wrapped to a negative sum and were taken. A log replayed
+ * at start is judged as it was decided (model_replaying). */
+static int refund_exceeds(const model *m, int64_t done, int64_t fen, int64_t paid)
+{
+	if (m->replaying)
+		return (int64_t)((uint64_t)done + (uint64_t)fen) > paid;
+	return done > paid || fen > paid - done;
 }
 
 /* A refund of `fen` from payment `paid_seq` of `member` is possible. */
@@ -870,12 +882,13 @@ static int check_refund(store_txn *t, const Ledger__DuesRefunded *r, ld_errinfo 
 		rc = ld_errinfo_set(e, LD_E(INVALID_VALUE), "dues_refunded.paid_seq",
 				    "seq %llu is not a dues payment of member '%s'",
 				    (unsigned long long)r->paid_seq, r->member_id);
-	else if ((done = refunded(model_of(t), r->paid_seq)) + r->amount_fen >
-		 paid->dues_paid->amount_fen)
+	else if (refund_exceeds(model_of(t), done = refunded(model_of(t), r->paid_seq),
+				r->amount_fen, paid->dues_paid->amount_fen))
 		rc = ld_errinfo_set(e, LD_E(INVALID_STATE), "dues_refunded.amount_fen",
-				    "refunds of seq %llu would reach %lld fen, more than the "
+				    "refunds of seq %llu would reach %llu fen, more than the "
 				    "%lld fen paid",
-				    (unsigned long long)r->paid_seq, (long long)(done + r->amount_fen),
+				    (unsigned long long)r->paid_seq,
+				    (unsigned long long)done + (unsigned long long)r->amount_fen,
 				    (long long)paid->dues_paid->amount_fen);
 	codec_event_free(holder);
 	codec_event_free(amend);

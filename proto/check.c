@@ -286,6 +286,11 @@ static int check_value(const ProtobufCMessage *m, const ProtobufCFieldDescriptor
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
 					      "%s must be a positive number of fen, got %lld", path,
 					      (long long)v);
+		if (rule == R_AMOUNT && v > LD_MAX_FEN)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), at(path, prefix, name),
+					      "%s is %lld fen, more than one event may move (%lld "
+					      "fen, 10 billion yuan)",
+					      path, (long long)v, (long long)LD_MAX_FEN);
 		return 0;
 	}
 	default:

@@ -11,7 +11,7 @@
  *   region                                        6-digit GB/T 2260 code, a province
  *                                                 of it first (proto/identity.h)
  *   period_from, period_to                        YYYYMM, 1990 ≤ YYYY ≤ 2100
- *   amount_fen                                    > 0
+ *   amount_fen                                    1 … LD_MAX_FEN (10 billion yuan)
  *   person_hash                                   32 bytes
  *   quantity                                      ≥ 1
  *   term_years                                    3 or 5
@@ -30,6 +30,10 @@
 
 #define LD_MAX_SKEW_US (5LL * 60 * 1000000) /* occurred_at may lead the clock by 5 min */
 #define LD_MIN_TIME_US 946684800000000LL    /* 2000-01-01T00:00:00Z */
+/* The most one event may move: 10 billion yuan. Sums of amounts (a
+ * payment's refunds, a member's dues, an organisation's funds) then stay
+ * far within int64 (INT64_MAX fen is 9.2e16 yuan: 922,337 events of this). */
+#define LD_MAX_FEN 1000000000000LL
 
 /*
  * Checks one event of an append request against the rules above, with `now`

@@ -21,6 +21,7 @@
 size_t __sanitizer_get_current_allocated_bytes(void); /* libasan */
 #endif
 
+#include "check.h"
 #include "client.h"
 #include "clock.h"
 #include "model.h"
@@ -176,6 +177,32 @@ static void test_money_and_refunds(void **state)
 	FAILS(l, tl_void(paid), INVALID_STATE); /* refunds first */
 	OK(l, tl_void(r2));
 	OK(l, tl_refund("M1", 400, paid)); /* the voided refund gave 500 back */
+}
+
+/* An event moves at most LD_MAX_FEN (check_event); the write model compares
+ * a payment's refunds without overflow: before, with amounts near INT64_MAX
+ * (no upper limit then), a second refund of INT64_MAX fen wrapped the sum to
+ * -2 and was taken, refunding twice what was paid. */
+static void test_amount_limits(void **state)
+{
+	tl_ledger *l = *state;
+	tl_tree(l);
+	OK(l, tl_join("M1", "NJ", 1));
+	FAILS(l, tl_dues("M1", LD_MAX_FEN + 1), INVALID_VALUE);
+	assert_string_equal(last_error.field, "dues_paid.amount_fen");
+	FAILS(l, tl_dues("M1", INT64_MAX), INVALID_VALUE);
+	FAILS(l, tl_funds("JS", "NJ", INT64_MAX), INVALID_VALUE);
+	uint64_t big = OK(l, tl_dues("M1", LD_MAX_FEN));
+	OK(l, tl_refund("M1", LD_MAX_FEN - 1, big));
+	FAILS(l, tl_refund("M1", 2, big), INVALID_STATE);
+	OK(l, tl_refund("M1", 1, big));
+	/* The write model alone (a payment from before the limit). */
+	tl_no_check = 1;
+	uint64_t huge = OK(l, tl_dues("M1", INT64_MAX));
+	OK(l, tl_refund("M1", INT64_MAX, huge));
+	FAILS(l, tl_refund("M1", INT64_MAX, huge), INVALID_STATE);
+	FAILS(l, tl_refund("M1", 2, huge), INVALID_STATE);
+	tl_no_check = 0;
 }
 
 static Ledger__Event *additional(Ledger__Event *ev)
@@ -2895,6 +2922,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transfer_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dissolve_needs_empty_org, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_money_and_refunds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_amount_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dues_paid_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dues_rule_and_the_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dues_old_snapshot, setup, teardown),

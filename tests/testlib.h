@@ -64,6 +64,9 @@ Ledger__Event *tl_end(const char *member);
 Ledger__Event *tl_affiliate(const char *member, const char *org); /* a residence affiliation */
 Ledger__Event *tl_affiliate_platform(const char *member, const char *org);
 Ledger__Event *tl_dues(const char *member, int64_t fen);
+/* Set: tl_append* give events to the writer without check_event (the write
+ * model's own rules alone, as for a log recorded before a stateless rule). */
+extern int tl_no_check;
 Ledger__Event *tl_refund(const char *member, int64_t fen, uint64_t paid_seq);
 Ledger__Event *tl_service(const char *org, const char *member, Ledger__ServiceKind kind);
 Ledger__Event *tl_dissolve(const char *org);
