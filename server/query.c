@@ -3,6 +3,8 @@
  * shares is here; what each one asks and answers is its projection's
  * (projections/projection.h, projection_query):
  *
+ *   0. every enum value of the query is one its enum has (protobuf-c keeps
+ *      any number: ERR_UNKNOWN_ENUM naming the field);
  *   1. the query's consistency (any request message with a `consistency`
  *      field): timeout_ms at most RUNNER_WAIT_MAX_MS, min_seq at most the
  *      log head;
@@ -15,6 +17,7 @@
  *      the log's for a view read from the log), the projection's query
  *      function, as_of_seq, packing, and the query's release.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "call.h"
@@ -26,6 +29,48 @@ static const ProtobufCMessage *args_of(const Ledger__Request *req)
 	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
 		&ledger__request__descriptor, (unsigned)req->command_case);
 	return f ? *(const ProtobufCMessage *const *)((const char *)req + f->offset) : NULL;
+}
+
+/* The first enum field of m (and the messages in it; `path` names m) whose
+ * value its enum does not have: protobuf-c keeps whatever number came, so a
+ * query given `step: 7` was answered as if it had none. 0, or
+ * LD_E(UNKNOWN_ENUM) with e naming the field. */
+static int unknown_enum(const ProtobufCMessage *m, const char *path, ld_errinfo *e)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		char sub[128];
+		snprintf(sub, sizeof(sub), "%s.%s", path, f->name);
+		if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
+		    !*(const protobuf_c_boolean *)(base + f->quantifier_offset) &&
+		    f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		size_t n = 1;
+		const char *at = base + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *(const size_t *)(base + f->quantifier_offset);
+			at = *(const char *const *)at;
+		}
+		for (size_t k = 0; k < n; k++) {
+			if (f->type == PROTOBUF_C_TYPE_ENUM) {
+				int v = ((const int *)at)[k];
+				const ProtobufCEnumDescriptor *ed = f->descriptor;
+				if (!protobuf_c_enum_descriptor_get_value(ed, v))
+					return ld_errinfo_set(e, LD_E(UNKNOWN_ENUM), sub,
+							      "%s: %d is not a known %s value", sub,
+							      v, ed->name);
+			} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+				const ProtobufCMessage *child =
+				    ((const ProtobufCMessage *const *)at)[k];
+				int rc = child ? unknown_enum(child, sub, e) : 0;
+				if (rc)
+					return rc;
+			}
+		}
+	}
+	return 0;
 }
 
 /* Its consistency field, if its message has one and it is set. */
@@ -149,12 +194,19 @@ nng_msg *query_start(call *c)
 	if (!srv->proj || !pq)
 		return reply_error_msg(LD_E(UNKNOWN_COMMAND),
 				       "projections are not running on this server");
+	ld_errinfo e;
+	const ProtobufCMessage *args = args_of(c->req);
+	if (args) {
+		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+		    &ledger__request__descriptor, (unsigned)c->req->command_case);
+		if (unknown_enum(args, f ? f->name : "request", &e))
+			return reply_error(&e);
+	}
 	if (pq->flags & PQ_NO_STATE)
 		return run_query(srv, c->req, c->role, NULL, 0);
-	const Ledger__Consistency *cons = consistency_of(args_of(c->req));
+	const Ledger__Consistency *cons = consistency_of(args);
 	uint64_t min_seq = cons && cons->has_min_seq ? cons->min_seq : 0;
 	uint32_t timeout = cons && cons->has_timeout_ms ? cons->timeout_ms : RUNNER_WAIT_DEFAULT_MS;
-	ld_errinfo e;
 	if (timeout > RUNNER_WAIT_MAX_MS) {
 		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency.timeout_ms",
 			       "timeout_ms %u is more than %d", timeout, RUNNER_WAIT_MAX_MS);
