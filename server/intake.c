@@ -374,16 +374,25 @@ static const Ledger__MemberJoined *join_of(const Ledger__Event *ev)
 }
 
 /* 1 if event ev, a join by national ID that passed its checks, names a
- * person the ledger holds and is not a resend of an event recorded (whose
- * answer, a duplicate, says nothing of the ID); the member in `member`. */
+ * person the ledger holds, or (a join, not an amendment) a member the
+ * ledger holds (for an ended one, "registered for another person" tells
+ * that the ID is not its person's, one ID at a time), and is not a resend
+ * of an event recorded (whose answer, a duplicate, says nothing of the
+ * ID); the member in `member`. */
 static int known_join(server *srv, store_txn *t, const Ledger__Event *ev,
 		      char member[LD_ID_MAX + 1])
 {
 	const Ledger__MemberJoined *j = join_of(ev);
+	char org[LD_ID_MAX + 1];
 	uint64_t seq = 0;
-	if (!j || !j->has_person_hash || j->person_hash.len != LD_HASH_LEN ||
-	    model_person_in(srv->s, j->person_hash.data, member) != 0)
+	if (!j || !j->has_person_hash || j->person_hash.len != LD_HASH_LEN)
 		return 0;
+	if (model_person_in(srv->s, j->person_hash.data, member) != 0) {
+		if (ev->body_case != LEDGER__EVENT__BODY_MEMBER_JOINED || !t || !ld_has(j->member_id) ||
+		    model_member_org(t, j->member_id, org) != 0)
+			return 0;
+		snprintf(member, LD_ID_MAX + 1, "%s", j->member_id);
+	}
 	if (t && ev->has_event_id && ev->event_id.len == LD_EVENT_ID_LEN &&
 	    model_id_lookup(t, ev->event_id.data, &seq) == 0 && seq)
 		return 0;

@@ -37,7 +37,8 @@
  * (logged at most once a minute; IPC and loopback connections, the
  * machine's own processes, are not counted).
  * Joins of persons the ledger holds: a clerk's join naming by national ID
- * a person the ledger already holds (not a resend of a recorded event) is
+ * a person the ledger already holds, or naming a member it holds (not a
+ * resend of a recorded event), is
  * answered with what the ledger knows of the person (ERR_ALREADY_MEMBER
  * naming the member and its organisation: a transfer is needed), which
  * tells whether an ID is a member's. So each clerk identity may make

@@ -5,9 +5,10 @@
 # tells whether an ID is a member's, so a clerk may make 20 of them, then one
 # every 180 s. Checked here with a real daemon, an admin over IPC and a clerk
 # of NJ over TCP:
-#  - 20 joins of M1's ID (active in SZ) are each ERR_ALREADY_MEMBER naming M1;
-#    a join of a new person and the resend of a recorded join (a duplicate)
-#    among them are not counted;
+#  - 15 joins of M1's ID (active in SZ) are each ERR_ALREADY_MEMBER naming M1,
+#    and 5 joins naming M8 (ended) with other IDs "registered for another
+#    person": 20 counted; a join of a new person and the resend of a
+#    recorded join (a duplicate) among them are not;
 #  - the 21st is ERR_PERMISSION_DENIED, and so is, while the allowance is
 #    spent, a join of a person the ledger does not hold: the answer is the
 #    same whatever the ID, and nothing is recorded; the daemon's log names
@@ -41,6 +42,11 @@ as_admin org add SZ --name Suzhou --kind federation-city --region 320500 --paren
 M1_ID=$(national_id 320502 1)
 as_admin join M1 --org SZ --path platform-work --channel online --group rider \
 	--employment partial --region 320502 --national-id "$M1_ID" --at 2024-01-04
+# M8 left: a join naming it with another ID says "registered for another
+# person", which tells, one ID at a time, whether an ID is M8's person's
+as_admin join M8 --org NJ --path platform-work --channel online --group rider \
+	--employment partial --region 320102 --national-id "$(national_id 320102 8)" --at 2024-01-04
+as_admin end M8 --reason left --at 2024-01-06
 export LEDGER_URL=$CLERK
 
 # a clerk's import run twice: the second run's joins are resends of recorded
@@ -78,7 +84,12 @@ probe M2 "$(national_id 320102 2)" "$NEW_EID"
 [ "$RC" -eq 0 ] || { show join; fail "the clerk's join of a new person was refused"; }
 probe M2 "$(national_id 320102 2)" "$NEW_EID"
 [ "$RC" -eq 0 ] && grep -q duplicate <<<"$OUT" || { show join; fail "the resend is not a duplicate"; }
-for i in $(seq 11 20); do already "$i"; done
+for i in $(seq 11 15); do already "$i"; done
+for i in $(seq 16 20); do
+	probe M8 "$(national_id 320102 $((100 + i)))"
+	[ "$RC" -eq 1 ] && grep -q "member 'M8' was registered for another person" <<<"$ERR" ||
+		{ show join; fail "join $i naming M8: not 'registered for another person'"; }
+done
 
 probe M9 "$M1_ID"
 limited "the 21st join of M1's ID"
