@@ -1,4 +1,4 @@
-/* csvimport.c — member lists (CSV, UTF-8 or GB18030) as MemberJoined events;
+/* csvimport.c — member lists (CSV, UTF-8, GB18030 or UTF-16 with its BOM) as MemberJoined events;
  * libcsv and iconv behind one file. See csvimport.h for the contract. */
 #include "csvimport.h"
 
@@ -73,6 +73,8 @@ struct csvimp {
 	char *org_id;
 	int gb18030, bom;
 	int bad_utf8; /* UTF-8 with bytes that are not (replaced by U+FFFD) */
+	int utf16;    /* UTF-16 with its BOM (Excel's "Unicode text"); the
+		       * report is then UTF-8 with a BOM */
 	char *buf; /* the file in UTF-8, BOM dropped */
 	size_t len, pos;
 	unsigned long line; /* lines fed so far */
@@ -287,11 +289,13 @@ static char *utf8_repair(const char *in, size_t len, size_t *outlen)
 	return out;
 }
 
-/* GB18030 → UTF-8 with iconv; a byte that starts no valid sequence
- * becomes U+FFFD (and makes its row fail), so one bad cell costs one row. */
-static int from_gb18030(const char *in, size_t len, char **out, size_t *outlen)
+/* GB18030 (or another charset, whose code units are `unit` bytes) → UTF-8
+ * with iconv; a unit that starts no valid sequence becomes U+FFFD (and makes
+ * its row fail), so one bad cell costs one row. */
+static int from_charset(const char *charset, size_t unit, const char *in, size_t len, char **out,
+			size_t *outlen)
 {
-	iconv_t cd = iconv_open("UTF-8", "GB18030");
+	iconv_t cd = iconv_open("UTF-8", charset);
 	if (cd == (iconv_t)-1)
 		return -1;
 	size_t cap = len * 2 + 16, used = 0;
@@ -326,8 +330,9 @@ static int from_gb18030(const char *in, size_t len, char **out, size_t *outlen)
 			}
 			memcpy(buf + used, REPLACEMENT, 3);
 			used += 3;
-			src++;
-			srcleft--;
+			size_t skip = srcleft < unit ? srcleft : unit;
+			src += skip;
+			srcleft -= skip;
 		}
 	}
 	iconv_close(cd);
@@ -486,14 +491,23 @@ int csvimp_open(csvimp **out, const void *data, size_t len, const csvimp_options
 			rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"));
 			goto fail;
 		}
+	} else if (len >= 2 && (!memcmp(in, "\xFF\xFE", 2) || !memcmp(in, "\xFE\xFF", 2))) {
+		/* UTF-16 with its BOM (Excel's "Unicode text", tab-separated):
+		 * read as GB18030 it gave "no name column". */
+		int le = in[0] == '\xFF';
+		ci->utf16 = ci->bom = 1;
+		if (from_charset(le ? "UTF-16LE" : "UTF-16BE", 2, in + 2, len - 2, &ci->buf,
+				 &ci->len) != 0)
+			ci->buf = NULL;
 	} else {
 		ci->gb18030 = 1;
-		if (from_gb18030(in, len, &ci->buf, &ci->len) != 0)
+		if (from_charset("GB18030", 1, in, len, &ci->buf, &ci->len) != 0)
 			ci->buf = NULL;
 	}
 	if (!ci->buf) {
 		rc = ld_errinfo_set(e, LD_E(INTERNAL), NULL,
-				    _("unable to convert the file from GB18030 (iconv)"));
+				    ci->utf16 ? _("unable to convert the file from UTF-16 (iconv)")
+					      : _("unable to convert the file from GB18030 (iconv)"));
 		goto fail;
 	}
 	/* A header with tabs and no commas: tab-separated. */
@@ -526,7 +540,7 @@ void csvimp_free(csvimp *ci)
 
 const char *csvimp_encoding(const csvimp *ci)
 {
-	return ci->gb18030 ? "GB18030" : "UTF-8";
+	return ci->gb18030 ? "GB18030" : ci->utf16 ? "UTF-16" : "UTF-8";
 }
 
 double csvimp_progress(const csvimp *ci)
@@ -722,6 +736,8 @@ static void make_row(csvimp *ci, csvimp_row *row)
 		if (strstr(f, REPLACEMENT) && ci->gb18030)
 			return (void)row_fail(ci, row, c,
 					      _("bytes that are neither UTF-8 nor GB18030"));
+		if (strstr(f, REPLACEMENT) && ci->utf16)
+			return (void)row_fail(ci, row, c, _("bytes that are not UTF-16"));
 		if (strstr(f, REPLACEMENT) && ci->bad_utf8)
 			return (void)row_fail(ci, row, c,
 					      _("bytes that are not UTF-8 (the rest of the file is)"));

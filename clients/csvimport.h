@@ -130,7 +130,8 @@ typedef struct csvimp_error {
 
 /* Writes the report "row,column,reason" (a header line, then one line per
  * error, in the order given) to path, in the input's encoding (a UTF-8
- * input that had a BOM gets one too). Returns 0, or LD_E(STORAGE) with
+ * input that had a BOM gets one too; a UTF-16 one is answered in UTF-8
+ * with a BOM). Returns 0, or LD_E(STORAGE) with
  * e->message naming the path. */
 int csvimp_write_report(const csvimp *ci, const char *path, const csvimp_error *errs, size_t n,
 			ld_errinfo *e);

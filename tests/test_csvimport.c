@@ -405,6 +405,73 @@ static void test_damaged_utf8(void **state)
 	free(g);
 }
 
+/* UTF-16 with its BOM (Excel's "Unicode text": tab-separated), little- or
+ * big-endian, is read as such: before, it was taken for GB18030 and refused
+ * with "no name column". A unit that is not UTF-16 (a lone surrogate) costs
+ * its row; the report is UTF-8 with a BOM. */
+static char *utf16(const char *utf8, const char *cs, size_t *len)
+{
+	iconv_t cd = iconv_open(cs, "UTF-8");
+	assert_true(cd != (iconv_t)-1);
+	size_t n = strlen(utf8), cap = 4 * n + 16, left = cap - 2;
+	char *out = malloc(cap), *dst = out + 2, *src = (char *)utf8;
+	int le = !strcmp(cs, "UTF-16LE");
+	out[0] = le ? (char)0xFF : (char)0xFE;
+	out[1] = le ? (char)0xFE : (char)0xFF;
+	assert_true(iconv(cd, &src, &n, &dst, &left) != (size_t)-1);
+	iconv_close(cd);
+	*len = cap - left;
+	return out;
+}
+
+static void test_utf16(void **state)
+{
+	(void)state;
+	const char *text = "姓名\t身份证号\t职业群体\t用工关系\t地区\t入会日期\t平台\n"
+			   "张三\t" ID1 "\t快递员\t劳动关系\t320102\t2025-01-01\t美团\n"
+			   "李四\t" ID2 "\t快递员\t劳动关系\t320102\t2025-01-01\tXY\n";
+	for (int be = 0; be < 2; be++) {
+		size_t len;
+		char *u = utf16(text, be ? "UTF-16BE" : "UTF-16LE", &len);
+		/* the second row's platform "XY" becomes "X" and a lone surrogate */
+		char *x = memmem(u, len, be ? "\0X\0Y" : "X\0Y\0", 4);
+		assert_non_null(x);
+		x[be ? 2 : 3] = (char)0xDC;
+		x[be ? 3 : 2] = 0x00;
+		csvimp_options o = {.org_id = "JS"};
+		ld_errinfo e;
+		csvimp *ci = NULL;
+		if (csvimp_open(&ci, u, len, &o, &e) != 0)
+			fail_msg("UTF-16%s: %s", be ? "BE" : "LE", e.message);
+		assert_string_equal(csvimp_encoding(ci), "UTF-16");
+		csvimp_row row;
+		assert_int_equal(csvimp_next(ci, &row), 1);
+		if (row.code)
+			fail_msg("row 2: %s: %s", row.column, row.reason);
+		assert_string_equal(row.mj.platform, "美团");
+		assert_int_equal(csvimp_next(ci, &row), 1);
+		assert_string_equal(row.column, "平台");
+		assert_string_equal(row.reason, "bytes that are not UTF-16");
+		assert_int_equal(csvimp_next(ci, &row), 0);
+		csvimp_error errs[1] = {{3, "平台", "bytes that are not UTF-16"}};
+		char path[] = "report-XXXXXX";
+		int fd = mkstemp(path);
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(csvimp_write_report(ci, path, errs, 1, &e), 0);
+		FILE *f = fopen(path, "rb");
+		char buf[512];
+		size_t n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		unlink(path);
+		const char want[] = "\xEF\xBB\xBFrow,column,reason\n3,平台,bytes that are not UTF-16\n";
+		assert_int_equal(n, sizeof(want) - 1);
+		assert_memory_equal(buf, want, n);
+		csvimp_free(ci);
+		free(u);
+	}
+}
+
 static void test_headers_refused(void **state)
 {
 	(void)state;
@@ -563,6 +630,7 @@ int main(void)
 		cmocka_unit_test(test_bad_rows),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_damaged_utf8),
+		cmocka_unit_test(test_utf16),
 		cmocka_unit_test(test_headers_refused),
 		cmocka_unit_test(test_same_person_twice),
 		cmocka_unit_test(test_tabs_and_ignored),

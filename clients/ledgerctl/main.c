@@ -79,7 +79,7 @@ static const struct cmd commands[] = {
 	 "request (--atomic) or in requests of 10,000. A line without --event-id gets\n"
 	 "a random one: to make a file safe to send again, give each line its own\n"
 	 "--event-id and --at, and a second run reports duplicates.")},
-	{"import", "FILE", N_("import a collective registration list (CSV, UTF-8 or GB18030)"),
+	{"import", "FILE", N_("import a collective registration list (CSV, UTF-8, GB18030 or UTF-16)"),
 	 import_opts, NULL, exec_import, 0,
 	 N_("FILE lists one worker per row, with a header naming the columns in Chinese or\n"
 	 "English: 姓名/name, 身份证号/national_id, 职业群体/worker_group and\n"
