@@ -112,8 +112,11 @@ struct proj_kv {
 	unsigned ndbs;
 	uint8_t complete[STORE_MAX_DBS];
 	uint8_t cold[STORE_MAX_DBS]; /* kv_set_cold */
-	uint64_t gen; /* moves whenever the set of changed entries (or where one
-		       * lives) changes: the sorted runs are stale */
+	uint64_t gen; /* counts the changes below */
+	/* The gen at which the set of db's changed entries (or where one
+	 * lives) last changed: its sorted run is stale if built before (a
+	 * cursor on the estimates while the members change builds none). */
+	uint64_t db_gen[STORE_MAX_DBS];
 	kv_run runs[STORE_MAX_DBS];
 	kv_log log[STORE_MAX_DBS];
 	size_t nhash[STORE_MAX_DBS]; /* each database's entries in the slots */
@@ -278,6 +281,20 @@ static void entry_free(proj_kv *kv, kv_entry *e)
 		block_free(kv, e, entry_bytes(e));
 }
 
+/* db's run is stale; the runs of the databases in mask (bit db). */
+static void stale(proj_kv *kv, unsigned db)
+{
+	kv->db_gen[db] = ++kv->gen;
+}
+
+static void stale_mask(proj_kv *kv, unsigned mask)
+{
+	++kv->gen;
+	for (unsigned db = 0; db < STORE_MAX_DBS; db++)
+		if (mask >> db & 1)
+			kv->db_gen[db] = kv->gen;
+}
+
 int kv_create(proj_kv **out, unsigned ndbs)
 {
 	proj_kv *kv = calloc(1, sizeof(*kv));
@@ -287,7 +304,7 @@ int kv_create(proj_kv **out, unsigned ndbs)
 		return LD_E(INTERNAL);
 	}
 	kv->ndbs = ndbs;
-	kv->gen = 1;
+	stale_mask(kv, ~0u);
 	*out = kv;
 	return 0;
 }
@@ -408,7 +425,7 @@ static void forget_slot(proj_kv *kv, size_t i)
 	kv->nhash[e->db]--;
 	kv->bytes -= entry_cost(e);
 	kv->complete[e->db] = 0;
-	kv->gen++;
+	stale(kv, e->db);
 	entry_free(kv, e);
 }
 
@@ -592,7 +609,7 @@ static int thaw(proj_kv *kv, kv_entry **pe, size_t vlen)
 	/* The replaced one counts no more, as a flush's copy did not. */
 	kv->bytes += entry_cost(n) - entry_cost(e);
 	kv->pend_bytes -= entry_cost(e);
-	kv->gen++;
+	stale(kv, e->db);
 	return 0;
 }
 
@@ -612,7 +629,7 @@ static int set_value(proj_kv *kv, kv_entry **pe, const void *val, size_t vlen)
 			return LD_E(INTERNAL);
 		memcpy(n, e, sizeof(*e) + e->klen);
 		n->vcap = (uint32_t)cap;
-		kv->gen++;
+		stale(kv, e->db);
 		old = e;
 		*pe = e = n;
 		if (e->dirty)
@@ -644,7 +661,7 @@ static int mark_dirty(proj_kv *kv, kv_entry *e)
 	e->dirty_ix = (uint32_t)kv->ndirty;
 	kv->dirty[kv->ndirty++] = e;
 	e->dirty = 1;
-	kv->gen++;
+	stale(kv, e->db);
 	kv->dirty_bytes += entry_cost(e);
 	return 0;
 }
@@ -990,7 +1007,7 @@ int kv_detach(proj_kv *kv, kv_batch **out)
 	kv->ndirty = 0;
 	kv->pend_bytes = kv->dirty_bytes;
 	kv->dirty_bytes = 0;
-	kv->gen++;
+	/* No run is stale: every entry in one (dirty) is still in it (pending). */
 	*out = b;
 	return 0;
 }
@@ -1042,7 +1059,7 @@ static void log_drop(proj_kv *kv, int (*drop)(const kv_entry *))
 			entry_free(kv, e);
 		}
 		if (keep != l->n)
-			kv->gen++;
+			stale(kv, db);
 		l->n = keep;
 		if (!keep) { /* (a rebuild's flush held a million: not kept) */
 			kv->bytes -= l->cap * sizeof(*l->e);
@@ -1072,8 +1089,10 @@ static int is_any(const kv_entry *e)
 int kv_settle(proj_kv *kv, int committed)
 {
 	int rc = 0;
+	unsigned dbs = 0;
 	for (size_t i = 0; i < kv->npend; i++) {
 		kv_entry *e = kv->pend[i];
+		dbs |= 1u << e->db;
 		if (e->replaced) {
 			/* Its key is in the table, dirty, with a newer value
 			 * (thaw): written by the next flush if not by this one. */
@@ -1090,7 +1109,7 @@ int kv_settle(proj_kv *kv, int committed)
 	}
 	kv->npend = 0;
 	kv->pend_bytes = 0;
-	kv->gen++;
+	stale_mask(kv, dbs);
 	if (committed) /* the log entries it wrote, now clean, leave memory */
 		log_drop(kv, is_clean);
 	return rc;
@@ -1098,14 +1117,16 @@ int kv_settle(proj_kv *kv, int committed)
 
 void kv_written(proj_kv *kv)
 {
+	unsigned dbs = 0;
 	for (size_t i = 0; i < kv->ndirty; i++) {
+		dbs |= 1u << kv->dirty[i]->db;
 		kv->dirty[i]->dirty = 0;
 		if (kv->cold[kv->dirty[i]->db] && !kv->dirty[i]->pending && !kv->dirty[i]->inlog)
 			forget(kv, kv->dirty[i]);
 	}
 	kv->ndirty = 0;
 	kv->dirty_bytes = 0;
-	kv->gen++;
+	stale_mask(kv, dbs);
 	log_drop(kv, is_clean); /* the log entries written, now clean, leave memory */
 }
 
@@ -1121,7 +1142,7 @@ static int drop_where(proj_kv *kv, int (*drop)(const kv_entry *))
 	kv_slot *slots = slots_alloc(cap);
 	if (!slots)
 		return LD_E(INTERNAL);
-	kv->gen++;
+	stale_mask(kv, ~0u);
 	memset(kv->nhash, 0, sizeof(kv->nhash));
 	for (size_t i = 0; i < kv->cap; i++) {
 		kv_entry *e = kv->slots[i].e;
@@ -1166,7 +1187,7 @@ void kv_discard(proj_kv *kv)
 	}
 	kv->ndirty = 0;
 	kv->dirty_bytes = 0;
-	kv->gen++;
+	stale_mask(kv, ~0u);
 }
 
 void kv_trim(proj_kv *kv)
@@ -1252,7 +1273,7 @@ static int changed(const kv_entry *e)
 static const kv_run *run_of(proj_kv *kv, unsigned db)
 {
 	kv_run *r = &kv->runs[db];
-	if (r->gen == kv->gen)
+	if (r->gen == kv->db_gen[db])
 		return r;
 	r->n = 0;
 	for (size_t i = 0; i < kv->ndirty + kv->npend; i++) {
@@ -1271,7 +1292,7 @@ static const kv_run *run_of(proj_kv *kv, unsigned db)
 	}
 	if (r->n > 1)
 		qsort(r->e, r->n, sizeof(*r->e), entry_cmp);
-	r->gen = kv->gen;
+	r->gen = kv->db_gen[db];
 	return r;
 }
 
