@@ -125,14 +125,14 @@ int main(int argc, char **argv)
 {
 	const char *url = LDC_DEFAULT_URL, *org = NULL, *dir = "/var/tmp";
 	long rows = 200000;
-	int runs = 3, jobs = 4, batch = 1000;
+	int runs = 3, jobs = 4, batch = 1000, keep = 0;
 	uint64_t seed = 42;
 	static const struct option opts[] = {
 		{"url", required_argument, NULL, 'u'},  {"org", required_argument, NULL, 'o'},
 		{"rows", required_argument, NULL, 'n'}, {"runs", required_argument, NULL, 'r'},
 		{"seed", required_argument, NULL, 's'}, {"jobs", required_argument, NULL, 'j'},
 		{"batch", required_argument, NULL, 'b'}, {"dir", required_argument, NULL, 'd'},
-		{NULL, 0, NULL, 0},
+		{"keep", no_argument, NULL, 'k'}, {NULL, 0, NULL, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -145,9 +145,11 @@ int main(int argc, char **argv)
 		case 'j': jobs = atoi(optarg); break;
 		case 'b': batch = atoi(optarg); break;
 		case 'd': dir = optarg; break;
+		case 'k': keep = 1; break;
 		default:
 			fprintf(stderr, "usage: import --url URL --org ORG [--rows N] [--runs R] "
-					"[--seed S] [--batch B] [--jobs J] [--dir DIR]\n");
+					"[--seed S] [--batch B] [--jobs J] [--dir DIR] [--keep]\n"
+					"  --keep: leave the generated files in DIR (to import them by hand)\n");
 			return 2;
 		}
 	}
@@ -212,7 +214,10 @@ int main(int argc, char **argv)
 		       (unsigned long long)res.imported, (unsigned long long)res.rejected,
 		       res.seconds, again[r], (unsigned long long)res2.duplicates);
 		fflush(stdout);
-		unlink(path);
+		if (keep)
+			printf("kept %s\n", path);
+		else
+			unlink(path);
 		unlink(res.report_path);
 		if (res.imported + res.duplicates != (uint64_t)good) {
 			fprintf(stderr, "import: %llu of %ld good rows recorded\n",
