@@ -516,14 +516,6 @@ int main(int argc, char **argv)
 	proj_options po = {.plans_dir = cfg.plans ? cfg.plans : "plans",
 			   .plans_missing_ok = !cfg.plans,
 			   .memory = cfg.projections_memory};
-	/* The progress feed reads the flushed state: flushed at least every
-	 * quarter of its interval, and never held back past the interval by a
-	 * long flush before, so that a figure's delay on the feed stays about
-	 * the interval. */
-	if (srvo.pub_url && cfg.feed_interval_ms / 4 < PROJ_FLUSH_MS)
-		po.flush_ms = cfg.feed_interval_ms / 4 ? cfg.feed_interval_ms / 4 : 1;
-	if (srvo.pub_url && cfg.feed_interval_ms < PROJ_FLUSH_MAX_MS)
-		po.flush_max_ms = cfg.feed_interval_ms ? cfg.feed_interval_ms : 1;
 	if (runner_start(&r, pdir, s, w, &po, &e) != 0) {
 		log_error("%s", e.message);
 		goto out;

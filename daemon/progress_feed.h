@@ -1,13 +1,16 @@
 /*
  * progress_feed.h — plan progress on the live feed.
  *
- * The plan-progress projection says which plans and regions moved after
- * each commit (progress_on_change, on the runner's thread); this module
- * coalesces those notices and, on its own thread, publishes the moved
- * regions' reports on the live feed (feed_publish) under the topic
- * "progress/<plan>/<region>", at most once per `interval_ms` per plan (the
- * first change after a quiet spell goes out at once; changes during the
- * interval go out together at its end). Each message is a ProgressReport
+ * The plan-progress projection says when a figure moves as it applies an
+ * event (progress_on_change, on the applying thread). This module's thread
+ * then asks the runner for a read of its state in memory (runner_read: on
+ * the runner's thread, between two batches, so the state is every event
+ * applied, flushed or not), which takes the plans and regions that moved
+ * (progress_take_moved) and makes the reports of those plans that may go
+ * out; the thread publishes them on the live feed (feed_publish) under the
+ * topic "progress/<plan>/<region>", at most once per `interval_ms` per plan
+ * (the first change after a quiet spell goes out at once; changes during
+ * the interval go out together at its end). Each message is a ProgressReport
  * for one region with seq (the state it reflects) and prev_seq (the seq of
  * the previous message on that topic), so a subscriber can tell it missed
  * one and re-read the state over REQ/REP.
@@ -21,7 +24,7 @@
 typedef struct progress_feed progress_feed;
 
 /* Starts the thread and subscribes to progress_on_change; reports are read
- * from r's environment. interval_ms 0 = 200. */
+ * from r's state in memory. interval_ms 0 = 200. */
 int progress_feed_start(progress_feed **out, feed *fd, runner *r, unsigned interval_ms,
 			ld_errinfo *e);
 /* Unsubscribes and joins the thread; call after runner_stop and before

@@ -51,8 +51,9 @@ struct progress {
 	void *change_arg;
 	struct cslot *cache;
 	size_t ccap, cused;
-	/* The (plan, region) pairs of flushes written but not yet reported
-	 * committed (flushing, committed). */
+	int any_fresh; /* a figure moved since progress_take_moved */
+	/* The (plan, region) pairs whose figures moved in a cache a flush has
+	 * dropped since progress_take_moved (flushing). */
 	struct moved_pair {
 		unsigned pl;
 		uint32_t region;
@@ -123,7 +124,7 @@ static void make_key(uint8_t *k, unsigned pl, unsigned target, unsigned year, ui
 typedef struct cslot {
 	uint8_t key[DAY_KEY_LEN];
 	uint8_t used, klen;
-	uint8_t moved; /* written into the state since the last commit */
+	uint8_t fresh; /* moved since progress_take_moved (figures only) */
 	int64_t num, den;
 	int64_t events, voided, amended; /* days only */
 } cslot;
@@ -195,6 +196,19 @@ static cslot *cache_slot(progress *pg, const uint8_t *key, size_t klen)
 	return &cache[j];
 }
 
+/* A figure moved: the listener hears once after each take. */
+static void note_moved(progress *pg, cslot *s)
+{
+	s->fresh = 1;
+	if (pg->any_fresh)
+		return;
+	pg->any_fresh = 1;
+	pthread_mutex_lock(&pg->change_lock);
+	if (pg->change)
+		pg->change(pg->change_arg);
+	pthread_mutex_unlock(&pg->change_lock);
+}
+
 static int cache_add(progress *pg, const uint8_t *key, int64_t num, int64_t den)
 {
 	cslot *s = cache_slot(pg, key, KEY_LEN);
@@ -202,6 +216,8 @@ static int cache_add(progress *pg, const uint8_t *key, int64_t num, int64_t den)
 		return LD_E(INTERNAL);
 	s->num += num;
 	s->den += den;
+	if (num || den)
+		note_moved(pg, s);
 	return 0;
 }
 
@@ -298,10 +314,8 @@ static int flush(proj_ctx *c)
 		ld_put_be64(val + 8, (uint64_t)(den + s->den));
 		if ((rc = proj_put(c, DB(GDB_FIGURES), s->key, KEY_LEN, val, 16)))
 			return rc;
-		/* In the state now (a second flush adds nothing twice); the
-		 * listener hears of it once committed. */
+		/* In the state now (a second flush adds nothing twice). */
 		s->num = s->den = 0;
-		s->moved = 1;
 	}
 	return 0;
 }
@@ -316,16 +330,16 @@ static void discard(void *state)
 	pg->ccap = pg->cused = 0;
 }
 
-/* A flush begins: the plans and regions its figures moved are noted (the
- * cache is clean now, and may be dropped before the flush commits). */
+/* A flush begins: the cache is clean now, and is dropped; the plans and
+ * regions its figures moved since the last take are kept for the next. */
 static void flushing(void *state)
 {
 	progress *pg = state;
 	for (size_t i = 0; i < pg->ccap; i++) {
 		cslot *s = &pg->cache[i];
-		if (!s->used || s->klen != KEY_LEN || !s->moved)
+		if (!s->used || s->klen != KEY_LEN || !s->fresh)
 			continue;
-		s->moved = 0;
+		s->fresh = 0;
 		unsigned pl = (unsigned)s->key[0] << 8 | s->key[1];
 		uint32_t region = ld_get_be32(s->key + 6);
 		size_t j = 0;
@@ -344,20 +358,23 @@ static void flushing(void *state)
 		pg->moved[pg->nmoved].pl = pl;
 		pg->moved[pg->nmoved++].region = region;
 	}
-	/* Told at the commit: the cache starts afresh (it holds every day a
-	 * flush touched). */
+	/* The cache starts afresh (it holds every day a flush touched). */
 	discard(pg);
 }
 
-/* Tells the listener which plans and regions moved. */
-static void committed(void *state, uint64_t checkpoint)
+void progress_take_moved(progress *pg, progress_moved_fn fn, void *arg)
 {
-	progress *pg = state;
-	pthread_mutex_lock(&pg->change_lock);
-	for (size_t i = 0; pg->change && i < pg->nmoved; i++)
-		pg->change(pg->change_arg, pg->moved[i].pl, pg->moved[i].region, checkpoint);
-	pthread_mutex_unlock(&pg->change_lock);
+	for (size_t i = 0; i < pg->nmoved; i++)
+		fn(arg, pg->moved[i].pl, pg->moved[i].region);
 	pg->nmoved = 0;
+	for (size_t i = 0; i < pg->ccap; i++) {
+		cslot *s = &pg->cache[i];
+		if (!s->used || s->klen != KEY_LEN || !s->fresh)
+			continue;
+		s->fresh = 0;
+		fn(arg, (unsigned)s->key[0] << 8 | s->key[1], ld_get_be32(s->key + 6));
+	}
+	pg->any_fresh = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -867,7 +884,6 @@ const projection_ops progress_projection = {
 	.discard = discard,
 	.prepare = prepare,
 	.flushing = flushing,
-	.committed = committed,
 	.queries = progress_queries,
 };
 

@@ -48,13 +48,20 @@ static inline progress *progress_of(runner *r)
 const plan_set *progress_plans(const progress *pg);
 
 /*
- * Figures moved: after each commit that changed any, fn(arg, plan index,
- * region, seq) once per plan and region that moved (the province and each
- * city), with the seq the committed state reflects. Runs on the runner's
- * thread and must not block. Cleared (fn NULL) after runner_stop.
+ * Figures moved, as applied (flushed or not). fn(arg) is called on the
+ * thread applying the projection when a figure moves for the first time
+ * since the last progress_take_moved (or the start): a wake-up, which
+ * must not block, and not call into the runner. Cleared (fn NULL) after
+ * runner_stop.
  */
-typedef void (*progress_change_fn)(void *arg, unsigned plan, uint32_t region, uint64_t seq);
+typedef void (*progress_change_fn)(void *arg);
 void progress_on_change(progress *pg, progress_change_fn fn, void *arg);
+/* The plans and regions whose figures moved since the last call (or the
+ * start): moved(arg, plan index, region) for each, at least once (the
+ * province and each city; a pair may come more than once). On the
+ * runner's thread, between two batches (a runner_read callback). */
+typedef void (*progress_moved_fn)(void *arg, unsigned plan, uint32_t region);
+void progress_take_moved(progress *pg, progress_moved_fn fn, void *arg);
 
 /*
  * The report of plan p (one of progress_plans(pg)) from the state t reads

@@ -751,12 +751,14 @@ uint64_t runner_snapshot_seq(store_txn *t)
 	return m == UINT64_MAX ? 0 : m;
 }
 
-int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, int from_memory,
-		runner_wait_fn fn, void *arg)
+/* runner_wait, and runner_read (always: a waiter for seq 0 is answered at
+ * the loop's next turn, from memory). */
+static int wait_for(runner *r, uint64_t min_seq, uint32_t timeout_ms, int from_memory,
+		    int always, runner_wait_fn fn, void *arg)
 {
 	pthread_mutex_lock(&r->lock);
 	int rc;
-	if (min_checkpoint_locked(r) >= min_seq)
+	if (!always && min_checkpoint_locked(r) >= min_seq)
 		rc = 1;
 	else if (any_stopped_locked(r))
 		rc = -1;
@@ -782,9 +784,20 @@ int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, int from_memor
 	/* min_seq is applied (the server checked): read from the writer's
 	 * memory, unless the store is so far behind that only what it holds
 	 * is read (rn_apply_serial), which it then stores at once. */
-	if (rc == RUNNER_WAITING && writer_unstored_count(r->w) > RUNNER_UNSTORED_MAX)
+	if (rc == RUNNER_WAITING && min_seq && writer_unstored_count(r->w) > RUNNER_UNSTORED_MAX)
 		writer_store_soon(r->w, min_seq);
 	return rc;
+}
+
+int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, int from_memory,
+		runner_wait_fn fn, void *arg)
+{
+	return wait_for(r, min_seq, timeout_ms, from_memory, 0, fn, arg);
+}
+
+int runner_read(runner *r, runner_wait_fn fn, void *arg)
+{
+	return wait_for(r, 0, RUNNER_WAIT_MAX_MS, 1, 1, fn, arg);
 }
 
 int runner_status(runner *r, Ledger__ProjectionStatus *st)

@@ -86,6 +86,23 @@ wait "$mon" 2>/dev/null || true
 
 # On a terminal the monitor is a full-screen view: tests/monitor_test.sh.
 
+# The feed reads the state as applied, not as flushed: with every flush
+# held back 5 s (the test hook), a change still reaches the monitor at once.
+stop_ledgerd
+LEDGERD_TEST_FLUSH_SLEEP_MS=5000 start_ledgerd --plans "$ROOT/plans" --pub "$PUB" --feed-interval-ms 50
+export LEDGER_URL="$URL"
+"$MONITOR" --url "$URL" jiangsu-2024-2026 --exit-after 12 >"$TMPDIR/live2.out" 2>"$TMPDIR/live2.err" &
+mon=$!
+sleep 1.5
+ok activity themed-activity --org NJ --participants 25 --at 2025-08-02
+t0=$(date +%s%N)
+wait_grep 40 'target=themed-activities window=2025 region=320000 (province 320000) actual=2 ' "$TMPDIR/live2.out" ||
+	{ cat "$TMPDIR/live2.out" "$TMPDIR/live2.err" >&2; fail "the feed did not send the change"; }
+took=$((($(date +%s%N) - t0) / 1000000))
+[ "$took" -lt 2500 ] || fail "the feed sent the change after ${took} ms: it waited for the flush (5 s)"
+kill "$mon" 2>/dev/null || true
+wait "$mon" 2>/dev/null || true
+
 # Without a feed the monitor polls.
 stop_ledgerd
 start_ledgerd --plans "$ROOT/plans"
@@ -94,7 +111,7 @@ export LEDGER_URL="$URL"
 mon=$!
 sleep 1
 ok activity themed-activity --org NJ --participants 25 --at 2025-09-01
-wait_grep 40 'target=themed-activities window=2025 region=320000 (province 320000) actual=2 ' "$TMPDIR/poll.out" ||
+wait_grep 40 'target=themed-activities window=2025 region=320000 (province 320000) actual=3 ' "$TMPDIR/poll.out" ||
 	{ cat "$TMPDIR/poll.out" >&2; fail "the polling monitor did not see the change"; }
 kill "$mon" 2>/dev/null || true
 wait "$mon" 2>/dev/null || true
