@@ -510,6 +510,17 @@ int csvimp_open(csvimp **out, const void *data, size_t len, const csvimp_options
 					      : _("unable to convert the file from GB18030 (iconv)"));
 		goto fail;
 	}
+	/* A NUL byte in the first line: no CSV header has one, UTF-16 without
+	 * its byte-order mark has one in every ASCII character (read as
+	 * GB18030, it gave "no name column"). */
+	const char *nl = memchr(ci->buf, '\n', ci->len);
+	if (memchr(ci->buf, '\0', nl ? (size_t)(nl - ci->buf) : ci->len)) {
+		rc = ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				    _("the header holds NUL bytes: is the file UTF-16 without its "
+				      "byte-order mark? Save it as \"CSV UTF-8\" (or as UTF-16 "
+				      "with its BOM, Excel's \"Unicode text\")"));
+		goto fail;
+	}
 	/* A header with tabs and no commas: tab-separated. */
 	size_t hl = strcspn(ci->buf, "\r\n");
 	if (memchr(ci->buf, '\t', hl) && !memchr(ci->buf, ',', hl))

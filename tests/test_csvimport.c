@@ -408,7 +408,8 @@ static void test_damaged_utf8(void **state)
 /* UTF-16 with its BOM (Excel's "Unicode text": tab-separated), little- or
  * big-endian, is read as such: before, it was taken for GB18030 and refused
  * with "no name column". A unit that is not UTF-16 (a lone surrogate) costs
- * its row; the report is UTF-8 with a BOM. */
+ * its row; the report is UTF-8 with a BOM. Without its BOM it is refused
+ * saying it may be UTF-16 (a NUL byte in the header). */
 static char *utf16(const char *utf8, const char *cs, size_t *len)
 {
 	iconv_t cd = iconv_open(cs, "UTF-8");
@@ -433,6 +434,13 @@ static void test_utf16(void **state)
 	for (int be = 0; be < 2; be++) {
 		size_t len;
 		char *u = utf16(text, be ? "UTF-16BE" : "UTF-16LE", &len);
+		/* without its byte-order mark: a clear refusal */
+		csvimp_options o0 = {.org_id = "JS"};
+		ld_errinfo e0;
+		csvimp *c0 = NULL;
+		assert_int_equal(csvimp_open(&c0, u + 2, len - 2, &o0, &e0), LD_E(INVALID_VALUE));
+		assert_null(c0);
+		assert_non_null(strstr(e0.message, "the header holds NUL bytes: is the file UTF-16"));
 		/* the second row's platform "XY" becomes "X" and a lone surrogate */
 		char *x = memmem(u, len, be ? "\0X\0Y" : "X\0Y\0", 4);
 		assert_non_null(x);
