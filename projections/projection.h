@@ -429,11 +429,11 @@ int runner_wait(runner *r, uint64_t min_seq, uint32_t timeout_ms, int from_memor
 
 /* Calls fn(arg, ok, rd, as_of) once, on the runner's thread at its next
  * turn (between two batches): ok 1 with the state in memory at seq as_of
- * (everything applied, flushed or not), or rd NULL where it could not be
- * read there (a storage error: the flushed state is read instead); ok -1
- * a projection stopped, -2 the runner stops. Returns RUNNER_WAITING, or
- * -1 or -2 at once without calling fn. For a reader that wants the newest
- * state rather than a given seq: the progress feed. */
+ * (everything applied, flushed or not; a projection that stopped at the
+ * seq it stopped), or rd NULL where it could not be read there (a storage
+ * error: the flushed state is read instead); ok -2 the runner stops.
+ * Returns RUNNER_WAITING, or -2 at once without calling fn. For a reader
+ * that wants the newest state rather than a given seq: the progress feed. */
 int runner_read(runner *r, runner_wait_fn fn, void *arg);
 
 /* Fills st (allocating its entries; free with runner_status_free). */

@@ -760,7 +760,7 @@ static int wait_for(runner *r, uint64_t min_seq, uint32_t timeout_ms, int from_m
 	int rc;
 	if (!always && min_checkpoint_locked(r) >= min_seq)
 		rc = 1;
-	else if (any_stopped_locked(r))
+	else if (!always && any_stopped_locked(r))
 		rc = -1;
 	else if (r->stopping)
 		rc = -2;
