@@ -37,3 +37,15 @@ struct timespec ld_wall_after_ms(uint64_t ms)
 {
 	return ld_wall_after_us(ms * 1000);
 }
+
+unsigned long ld_every_count(ld_every *e, int64_t period_us)
+{
+	int64_t now = ld_mono_us();
+	e->n++;
+	if (e->told_us && now - e->told_us < period_us)
+		return 0;
+	unsigned long n = e->n;
+	e->told_us = now;
+	e->n = 0;
+	return n;
+}

@@ -22,4 +22,16 @@ int64_t ld_mono_ms(void);
 struct timespec ld_wall_after_ms(uint64_t ms);
 struct timespec ld_wall_after_us(uint64_t us);
 
+/* Something that happens often, told at most once a period, with how
+ * many times it happened since it was last told (the log's warnings about
+ * refused connections, dropped answers, refused joins). Used under its
+ * owner's lock. Zeroed: never told. */
+typedef struct ld_every {
+	int64_t told_us;   /* monotonic µs of the last telling, 0: never */
+	unsigned long n;   /* happened since */
+} ld_every;
+/* It happened once more: how many times to tell of now (this one and the
+ * untold before it), or 0 while the period since the last telling runs. */
+unsigned long ld_every_count(ld_every *e, int64_t period_us);
+
 #endif

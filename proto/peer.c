@@ -68,13 +68,7 @@ int ld_peers_admit(ld_peers *t, uint32_t pipe, const uint8_t key[LD_PEER_KEY],
 	}
 	*say = 0;
 	if (why) {
-		int64_t now = ld_wall_us();
-		t->refused++;
-		if (!t->said_at || now - t->said_at >= 60 * 1000000LL) {
-			*say = t->refused - t->refused_logged;
-			t->said_at = now;
-			t->refused_logged = t->refused;
-		}
+		*say = ld_every_count(&t->refusals, 60 * 1000000LL);
 	} else {
 		t->e[t->n].pipe = pipe;
 		memcpy(t->e[t->n].addr, key, LD_PEER_KEY);

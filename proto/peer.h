@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
+
 #define LD_PEER_KEY 17 /* the family, then up to 16 bytes of address */
 
 /* Fills key (the family, then the address: zeros past it, all zeros when
@@ -36,8 +38,7 @@ typedef struct ld_peers {
 	} *e;
 	size_t n, cap;
 	unsigned max_total, max_per_addr;     /* 0: no limit */
-	unsigned long refused, refused_logged; /* since the start; when last said */
-	int64_t said_at;                       /* µs, 0: never */
+	ld_every refusals; /* told at most once a minute */
 } ld_peers;
 
 /* An empty table with its limits (0: none). */

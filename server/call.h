@@ -137,8 +137,7 @@ struct server {
 	 * their answers from holding the calls (server.h, "Limits"). */
 	pthread_mutex_t send_lock;
 	int nsending;
-	unsigned dropped_unread; /* replies dropped for it, not yet logged */
-	nng_time dropped_logged;
+	ld_every dropped_unread; /* replies dropped for it: told once a second */
 };
 
 /* A subscription request being served (subscriptions.c). */

@@ -93,18 +93,11 @@ static void call_recv(call *c)
 static void dropped_unread(call *c)
 {
 	server *srv = c->srv;
-	nng_time now = nng_clock();
-	unsigned n = 0;
 	pthread_mutex_lock(&srv->send_lock);
-	srv->dropped_unread++;
-	if (now >= srv->dropped_logged + 1000) {
-		n = srv->dropped_unread;
-		srv->dropped_unread = 0;
-		srv->dropped_logged = now;
-	}
+	unsigned long n = ld_every_count(&srv->dropped_unread, 1000000);
 	pthread_mutex_unlock(&srv->send_lock);
 	if (n)
-		log_warn("server: dropped %u answer%s whose client did not read them (the last "
+		log_warn("server: dropped %lu answer%s whose client did not read them (the last "
 			 "to %s): not taken in time, or %d waiting on its connection while the "
 			 "workers were scarce",
 			 n, n == 1 ? "" : "s", c->identity, PIPE_MAX_UNSENT);
