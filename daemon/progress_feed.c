@@ -39,7 +39,8 @@ struct progress_feed {
 	int moved;   /* progress said a figure moved (which: at the next read) */
 	int reading; /* a runner_read is in flight */
 	uint64_t read_ms; /* when the last one was asked for */
-	int halted;  /* the runner reads no more (stopping, a projection stopped) */
+	int halted;  /* the runner reads no more (it stops) */
+	ld_every unreadable; /* reads that failed: told once a minute */
 	fplan *plans;
 	unsigned nplans;
 	outmsg *out; /* made, not yet sent */
@@ -156,7 +157,13 @@ static void on_read(void *arg, int ok, const kv_read *rd, uint64_t as_of)
 			as_of = runner_snapshot_seq(t);
 			rd = KV_READ_TXN(t);
 		} else {
-			log_warn("progress feed: unable to read the projections");
+			pthread_mutex_lock(&f->lock);
+			unsigned long n = ld_every_count(&f->unreadable, 60 * 1000000LL);
+			pthread_mutex_unlock(&f->lock);
+			if (n)
+				log_warn("progress feed: unable to read the projections (%lu time%s "
+					 "since this was last said; said at most once a minute)",
+					 n, n == 1 ? "" : "s");
 		}
 	}
 	pthread_mutex_lock(&f->lock);
