@@ -213,6 +213,18 @@ refused 2 "unknown option '--colour'" head --colour
 refused 2 "unknown command" frobnicate
 refused 2 "not a 6-digit" org add X --name X --kind federation-city --region 3201 --parent JS
 refused 2 "ambiguous|unknown worker group 'driver'" workforce 320100 --group driver --count 1
+# A clerk's typo of the year: said before anything is sent, in the clerk's
+# words (--at), not as the ledger's ERR_FUTURE_TIME in seconds of occurred_at.
+ok head
+HEAD_BEFORE=$(echo "$OUT" | awk '{print $3}')
+refused 2 "^ledgerctl: join: --at 2099-03-01 00:00:00 is in the future \(it is now 20[0-9-]+ [0-9:]+, Asia/Shanghai\)" \
+	join M5 --org IU --path platform-work --channel online --group rider --employment partial \
+	--region 320100 --national-id 320102199001010061 --at 2099-03-01
+refused 2 "^ledgerctl: amend: --at 2099-03-01 00:00:00 is in the future" \
+	amend "$JOIN_SEQ" --reason typo join M1 --org PU --path platform-work --channel online --group rider \
+	--employment partial --region 320102 --national-id 32010219900101111x --at 2099-03-01
+ok head
+expect_eq "$(echo "$OUT" | awk '{print $3}')" "$HEAD_BEFORE" "an event at a future --at was sent"
 refused 3 "ERR_UNAVAILABLE" --url "tcp://127.0.0.1:$(free_port)" --timeout 300 head
 
 echo "$TEST_NAME: ok"

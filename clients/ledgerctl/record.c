@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "kinds.h"
 #include "ledgerctl.h"
+#include "when.h"
 
 /* ------------------------------------------------------------------ */
 /* Building events                                                     */
@@ -62,6 +64,20 @@ int build_event(struct run *r, int argc, char **argv, Ledger__Event *ev, int nes
 	if (at->set || at_us->set) {
 		ev->has_occurred_at = 1;
 		ev->occurred_at = at->set ? at->i : at_us->i;
+		/* A clerk's typo (2027 for 2026) said before anything is sent,
+		 * in the clerk's words; the ledger would refuse it anyway
+		 * (ERR_FUTURE_TIME, in seconds of occurred_at). */
+		int64_t now = ldc_now_us();
+		if (ev->occurred_at > now + LD_MAX_SKEW_US) {
+			char when[32], clock[32];
+			ldc_format_time(ev->occurred_at, when);
+			ldc_format_time(now - now % 1000000, clock);
+			return usage_error(r, e, LD_E(FUTURE_TIME),
+					   _("--%s %s is in the future (it is now %s, %s): the "
+					     "ledger records what has happened; give the day it "
+					     "happened"),
+					   at->set ? "at" : "at-us", when, clock, ldc_tz());
+		}
 	}
 	if (nested) {
 		if (given(&a, "event-id") || given(&a, "expect-version"))
