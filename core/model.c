@@ -61,6 +61,25 @@ static const char *state_org(const model *m, const member_state *s, char out[LD_
 	return ms_org_name(m, s->org, out);
 }
 
+/*
+ * ERR_NOT_ACTIVE for an event that needs an active membership (what: " to
+ * transfer", " to end" or ""). A member who left is told apart from one
+ * who never joined and the clerk told what readmits them.
+ */
+static int not_active(const model *m, const member_state *s, const char *id,
+		      const char *field, const char *what, ld_errinfo *e)
+{
+	char org[LD_ID_MAX + 1];
+	const char *last = state_org(m, s, org);
+	if (s->status != MEMBER_ENDED)
+		return ld_errinfo_set(e, LD_E(NOT_ACTIVE), field,
+				      "member '%s' has no active membership%s", id, what);
+	return ld_errinfo_set(e, LD_E(NOT_ACTIVE), field,
+			      "member '%s' has no active membership%s: it ended%s%s%s "
+			      "('ledgerctl history %s' says when); a new join readmits them",
+			      id, what, *last ? " in '" : "", last, *last ? "'" : "", id);
+}
+
 static int has_aff(const member_state *s, uint32_t org)
 {
 	for (int i = 0; i < s->naff; i++)
@@ -396,8 +415,7 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 		const Ledger__MemberAffiliated *a = ev->member_affiliated;
 		uint32_t o = org_of(m, a->org_id);
 		if (s->status != MEMBER_ACTIVE)
-			return ld_errinfo_set(e, LD_E(NOT_ACTIVE), "member_affiliated.member_id",
-					      "member '%s' has no active membership", id);
+			return not_active(m, s, id, "member_affiliated.member_id", "", e);
 		if (o != MT_NONE && (s->org == o || has_aff(s, o)))
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_affiliated.org_id",
 					      "member '%s' already belongs to '%s'", id, a->org_id);
@@ -428,9 +446,8 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 		const Ledger__MemberTransferred *x = ev->member_transferred;
 		uint32_t from = org_of(m, x->from_org), to = org_of(m, x->to_org);
 		if (s->status != MEMBER_ACTIVE)
-			return ld_errinfo_set(e, LD_E(NOT_ACTIVE), "member_transferred.member_id",
-					      "member '%s' has no active membership to transfer",
-					      id);
+			return not_active(m, s, id, "member_transferred.member_id",
+					  " to transfer", e);
 		if (from == MT_NONE || s->org != from)
 			return ld_errinfo_set(e, LD_E(INVALID_STATE),
 					      "member_transferred.from_org",
@@ -449,8 +466,7 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 	}
 	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
 		if (s->status != MEMBER_ACTIVE)
-			return ld_errinfo_set(e, LD_E(NOT_ACTIVE), "membership_ended.member_id",
-					      "member '%s' has no active membership to end", id);
+			return not_active(m, s, id, "membership_ended.member_id", " to end", e);
 		s->status = MEMBER_ENDED;
 		s->naff = 0;
 		break;

@@ -197,6 +197,14 @@ refused 1 'ERR_ORG_CLOSED' join M4 --org CL --path labour-relation --channel onl
 refused 1 'ERR_ORG_DISSOLVED' join M4 --org OLD --path labour-relation --channel online --group courier \
 	--employment employed --region 320102 --national-id 320102199001010045
 refused 1 'ERR_NOT_ACTIVE|ERR_NOT_FOUND' end NOBODY --reason left
+# A member who left: told apart from one who never joined, and what readmits them.
+ok join M6 --org IU --path platform-work --channel online --group rider --employment partial \
+	--region 320100 --national-id 320102199001010088 --at 2024-04-01
+ok end M6 --reason left --at 2024-05-01
+refused 1 "member 'M6' has no active membership to transfer: it ended in 'IU' \('ledgerctl history M6' says when\); a new join readmits them \(ERR_NOT_ACTIVE" \
+	transfer M6 --from IU --to PU --reason moved-region
+refused 1 "member 'M6' has no active membership to end: it ended in 'IU'" end M6 --reason left
+refused 1 "member 'NOBODY' not found" transfer NOBODY --from IU --to PU --reason moved-region
 refused 1 '^ledgerctl: get: .*ERR_NOT_FOUND' get 99999
 refused 2 "^ledgerctl: join: unknown worker group 'pilot' for --group \(expected one of: .*delivery-rider" \
 	join M2 --org IU --path platform-work --channel online --group pilot --employment partial \
