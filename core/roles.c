@@ -416,6 +416,27 @@ static int need_station(scope_ctx *c, const ld_kind *k, const ProtobufCMessage *
 	return need_org(c, org, why);
 }
 
+/* A dissolution is decided above the organisation, as its registration
+ * was: the parent must be in scope too, so that a clerk may dissolve the
+ * organisations below its roots but not a root itself (a dissolution is
+ * final: it cannot be voided), and a root organisation only an admin. */
+static int need_parent(scope_ctx *c, const char *org)
+{
+	char parent[LD_ID_MAX + 1], why[192];
+	if (!org || !*org)
+		return 0;
+	int rc = model_org_parent(c->t, org, parent, NULL);
+	if (rc == LD_E(NOT_FOUND))
+		return 0; /* the model rejects it */
+	if (rc)
+		return rc;
+	if (!parent[0])
+		return denied(c, "dissolves a root organisation (admin only)");
+	snprintf(why, sizeof(why), "(the parent of %s: dissolving it is decided there, as its "
+		 "registration was)", org);
+	return need_org(c, parent, why);
+}
+
 static int check_body(scope_ctx *c, const Ledger__Event *ev, const char *home, int depth);
 
 /* A correction concerns what it corrects as it was recorded: the
@@ -472,6 +493,9 @@ static int check_body(scope_ctx *c, const Ledger__Event *ev, const char *home, i
 	for (size_t i = 0; i < n; i++)
 		if ((rc = need_org(c, orgs[i].id, orgs[i].why)))
 			return rc;
+	if (ev->body_case == LEDGER__EVENT__BODY_ORG_DISSOLVED &&
+	    (rc = need_parent(c, ev->org_dissolved->org_id)))
+		return rc;
 	if (c->by_hash && depth == 0 && ev->body_case == LEDGER__EVENT__BODY_MEMBER_JOINED &&
 	    (rc = need_last_org(c, ev->member_joined->member_id)))
 		return rc;

@@ -96,7 +96,8 @@ int roles_may_see_personal(const role *ro, store_txn *t, const char *member);
  * a root of the clerk's). What an event concerns is proto/kinds.c's: the
  * organisations its body names marked LD_ORG_SCOPE (a registration: the
  * parent; a transfer and funds: both sides; a service, an activity, a
- * station: the organisation that acted), the organisation that runs the
+ * station: the organisation that acted), for a dissolution the parent too
+ * (decided above, as the registration was), the organisation that runs the
  * station an event was given at (its kind's station_uses), and the
  * member's current organisation for kinds whose `home` is LD_ORG_SCOPE
  * (affiliations, ends, profile changes, dues); a correction concerns what

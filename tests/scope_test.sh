@@ -15,7 +15,10 @@
 #    NJ, into NJ-U1 by hash, but SZ's clerk may not rejoin it into SZ that way
 #    (it would then read M4's name and phone); with M4's national ID it may;
 #  - an amendment naming an organisation the ledger does not know is refused
-#    (NOT_FOUND), as a new event naming it is.
+#    (NOT_FOUND), as a new event naming it is;
+#  - a dissolution concerns the organisation's parent too (as its
+#    registration did): NJ's clerk may dissolve NJ-U7 under NJ, the clerk of
+#    NJ-U6 may not dissolve NJ-U6 itself.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -122,6 +125,16 @@ refused 1 "organisation 'SZ-U9' not found \(ERR_NOT_FOUND, field event_amended.f
 ok join M4 --org NJ-U1 --path platform-work --channel online --group rider --employment partial \
 	--region 320102 --person-hash "$M4_HASH" --at 2024-03-06
 ok end M4 --reason left --at 2024-03-07
+# a dissolution is decided above the organisation, as its registration was:
+# NJ's clerk may dissolve an organisation under NJ, not NJ itself (final: it
+# cannot be voided); before, it could dissolve its own root
+ok org add NJ-U7 --name "Nanjing couriers" --kind industry-union --region 320100 --parent NJ --at 2024-03-07
+ok org dissolve NJ-U7 --reason dissolved --at 2024-03-08
+ok org add NJ-U6 --name "Nanjing drivers" --kind industry-union --region 320100 --parent NJ --at 2024-03-07
+as clerk NJ-U6
+denied "event 0 concerns organisation NJ \(the parent of NJ-U6: dissolving it is decided there, as its registration was\)" \
+	org dissolve NJ-U6 --reason dissolved --at 2024-03-08
+as clerk NJ
 denied "concerns organisation SZ \(it runs station SZ-ST\)" \
 	amend "$NJ_SERVICE" --reason "it was in Suzhou" --at 2024-03-07 \
 	service legal-consultation --org NJ --member M1 --station SZ-ST --at 2024-03-06
