@@ -7,6 +7,7 @@
 #    projections hold it, says how long it took (the events it names are the
 #    log's head), how much disk it uses and the load average, and keeps
 #    serving until SIGTERM, then exits 0;
+#  - its counts read as progress prints them (thousands separated);
 #  - the cities differ: against their shares of a target, the best is well
 #    ahead of the worst.
 set -euo pipefail
@@ -58,6 +59,11 @@ grep -Eq "^run.sh: .*/data uses [0-9.]+[KMG]iB on disk \(the log [0-9.]+[KMG]iB,
 	"$RUN_OUT" || { grep "^run.sh" "$RUN_OUT" >&2; fail "no disk and load average line"; }
 # Caught up when it says so: a query that needs the head answers at once.
 ok --json coverage JS-320000 --depth 1 --wait-seq "$events" --wait-ms 1
+
+# Its figures read as progress prints them: thousands with separators.
+ok series jiangsu-2024-2026 new-members-total --wait-seq "$events"
+out_has '; in all [0-9],[0-9]{3} from [0-9],[0-9]{3} events; by kind: member_joined [0-9],[0-9]{3}' \
+	"series: counts without thousands separators: $(tail -n 2 <<<"$OUT")"
 
 # --- the cities differ ------------------------------------------------------------------
 # A small demo is far below the plan's targets (they are the plan's own); the

@@ -377,7 +377,7 @@ static void print_series(const void *result, uint64_t as_of, const void *arg)
 	const Ledger__PlanTarget *t = s->definition;
 	int ratio = t && t->measure && !strcmp(t->measure, "ratio");
 	int week = s->step == LEDGER__SERIES_STEP__WEEK;
-	char v[48], cum[48];
+	char v[80], cum[48], n[48];
 	int64_t sum = 0, den = 0;
 	printf(week ? _("%s  %s  region %u, %04u-%02u-%02u to %04u-%02u-%02u, by week\n")
 		    : _("%s  %s  region %u, %04u-%02u-%02u to %04u-%02u-%02u, by day\n"),
@@ -393,27 +393,35 @@ static void print_series(const void *result, uint64_t as_of, const void *arg)
 		sum += p->value;
 		den += p->denominator;
 		if (ratio) {
-			snprintf(v, sizeof(v), "%lld/%lld", (long long)p->value, (long long)p->denominator);
+			char num[32], den_s[32];
+			pv_format(NULL, p->value, num, sizeof(num));
+			pv_format(NULL, p->denominator, den_s, sizeof(den_s));
+			snprintf(v, sizeof(v), "%s/%s", num, den_s);
 			snprintf(cum, sizeof(cum), "%.1f%%", den ? (double)sum * 100.0 / (double)den : 0.0);
 		} else {
 			pv_format(t, p->value, v, sizeof(v));
 			pv_format(t, sum, cum, sizeof(cum));
 		}
-		printf("  %04u-%02u-%02u  %14s  %16s  %8lld\n", p->day / 10000, p->day / 100 % 100,
-		       p->day % 100, v, cum, (long long)p->events);
+		pv_format(NULL, p->events, n, sizeof(n));
+		printf("  %04u-%02u-%02u  %14s  %16s  %8s\n", p->day / 10000, p->day / 100 % 100,
+		       p->day % 100, v, cum, n);
 	}
-	if (ratio)
-		snprintf(v, sizeof(v), _("%lld of %lld"), (long long)s->value, (long long)s->denominator);
-	else
+	if (ratio) {
+		char num[32], den_s[32];
+		pv_format(NULL, s->value, num, sizeof(num));
+		pv_format(NULL, s->denominator, den_s, sizeof(den_s));
+		snprintf(v, sizeof(v), _("%s of %s"), num, den_s);
+	} else
 		pv_format(t, s->value, v, sizeof(v));
 	printf(week ? P_("%zu week with events", "%zu weeks with events", s->n_points)
 		    : P_("%zu day with events", "%zu days with events", s->n_points),
 	       s->n_points);
-	printf(P_("; in all %s from %lld event", "; in all %s from %lld events", s->events), v,
-	       (long long)s->events);
-	for (size_t i = 0; i < s->n_kinds; i++)
-		printf("%s%s %lld", i ? ", " : _("; by kind: "), s->kinds[i]->kind,
-		       (long long)s->kinds[i]->count);
+	pv_format(NULL, s->events, n, sizeof(n));
+	printf(P_("; in all %s from %s event", "; in all %s from %s events", s->events), v, n);
+	for (size_t i = 0; i < s->n_kinds; i++) {
+		pv_format(NULL, s->kinds[i]->count, n, sizeof(n));
+		printf("%s%s %s", i ? ", " : _("; by kind: "), s->kinds[i]->kind, n);
+	}
 	printf(_("\nas of seq %llu\n"), (unsigned long long)as_of);
 }
 
