@@ -65,6 +65,12 @@ ok series jiangsu-2024-2026 new-members-total --wait-seq "$events"
 out_has '; in all [0-9],[0-9]{3} from [0-9],[0-9]{3} events; by kind: member_joined [0-9],[0-9]{3}' \
 	"series: counts without thousands separators: $(tail -n 2 <<<"$OUT")"
 
+ok coverage JS-320000 --depth 1 --wait-seq "$events"
+out_has '^JS-320000 +province +[0-9],[0-9]{3} +[0-9]+ +[0-9]+ +[0-9]+/[0-9]+ ' \
+	"coverage: the province's members without thousands separators: $(head -n 4 <<<"$OUT")"
+out_has '^    groups: truck-driver [0-9]+ of [0-9]{1,3},[0-9]{3} ' \
+	"coverage: a group's estimate without thousands separators: $(head -n 5 <<<"$OUT")"
+
 # --- the cities differ ------------------------------------------------------------------
 # A small demo is far below the plan's targets (they are the plan's own); the
 # cities' shares of a target still differ: the best is well ahead of the worst.

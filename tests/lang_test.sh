@@ -102,10 +102,10 @@ out_has '^组织 +类型 +会员 +直属 +挂靠 +有会员的基层 +实名 +�
 	"the Chinese coverage has no Chinese column heads: $OUT"
 out_has '^JS +省级联合会 +2 ' "the kind of organisation is not in Chinese: $OUT"
 out_has '^    IU +行业工会 +1 +1 ' "the industry union's row is not in Chinese: $OUT"
-out_has '职业群体：网约配送员 1 / 5200（0\.02%）' "the worker groups are not in Chinese: $OUT"
+out_has '职业群体：网约配送员 1 / 5,200（0\.02%）' "the worker groups are not in Chinese: $OUT"
 en coverage JS --depth 2
 out_has '^ORGANISATION +KIND +MEMBERS ' "the English coverage heads are not English: $OUT"
-out_has 'groups: delivery-rider 1 of 5200 \(0\.02%\)' "the English groups are not English: $OUT"
+out_has 'groups: delivery-rider 1 of 5,200 \(0\.02%\)' "the English groups are not English: $OUT"
 
 zh member M1
 out_has '^职业群体 +网约配送员$' "the member view is not in Chinese: $OUT"

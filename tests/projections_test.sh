@@ -197,7 +197,7 @@ out_has '^  NJ +city +5 +1 +1 +2/2 +80.0% +60.0%$' "no row for NJ: $OUT"
 out_has '^      RU +regional +2 +2 +1 +1/1 +50.0% +50.0%$' "no row for RU: $OUT"
 out_has '^  SZ +city +0 +0 +1 +0/1 +- +-$' "no row for SZ: $OUT"
 # Under each row its groups, wrapped within 100 columns.
-out_has '^    groups: truck-driver 1, courier 1, delivery-rider 3 of 1000 \(0.30%\),$' "no groups under JS: $OUT"
+out_has '^    groups: truck-driver 1, courier 1, delivery-rider 3 of 1,000 \(0.30%\),$' "no groups under JS: $OUT"
 out_has '^            live-streamer 0 of 500 \(0.00%\)$' "the groups of JS are not wrapped: $OUT"
 out_has '^      groups: truck-driver 1, courier 1, delivery-rider 3 of 400 \(0.75%\)$' "no groups under NJ: $OUT"
 WIDE=$(echo "$OUT" | awk 'length > 100')

@@ -122,6 +122,14 @@ static void org_label(const Ledger__OrgCoverage *o, char *out, size_t size)
 		 o->org_id ? o->org_id : "?", o->dissolved ? _(" (dissolved)") : "");
 }
 
+/* A count with thousands separators ("1,000,000"), as progress prints
+ * its figures. */
+static const char *count(uint64_t v, char out[32])
+{
+	pv_format(NULL, v > INT64_MAX ? INT64_MAX : (int64_t)v, out, 32);
+	return out;
+}
+
 /* The worker groups of an organisation, under its row, wrapped at
  * TABLE_WIDTH: "delivery-rider 3 of 52000 (0.01%), courier 1". */
 static void print_groups(const Ledger__OrgCoverage *o, int indent)
@@ -129,17 +137,16 @@ static void print_groups(const Ledger__OrgCoverage *o, int indent)
 	int col = 0;
 	for (size_t i = 0; i < o->n_by_group; i++) {
 		const Ledger__GroupCount *g = o->by_group[i];
-		char item[160], name[48], pct[16];
+		char item[160], name[48], pct[16], n[32], est[32];
 		const char *gname = ldc_enum_label(&ledger__worker_group__descriptor, g->worker_group,
 						   name, sizeof(name));
+		count(g->members, n);
 		if (g->has_estimated_workers)
-			snprintf(item, sizeof(item), _("%s %llu of %llu (%s)"), gname,
-				 (unsigned long long)g->members,
-				 (unsigned long long)g->estimated_workers,
+			snprintf(item, sizeof(item), _("%s %s of %s (%s)"), gname, n,
+				 count(g->estimated_workers, est),
 				 percent(g->has_coverage, g->coverage, pct));
 		else
-			snprintf(item, sizeof(item), "%s %llu", gname,
-				 (unsigned long long)g->members);
+			snprintf(item, sizeof(item), "%s %s", gname, n);
 		int len = text_width(item) + (i + 1 < o->n_by_group ? 1 : 0);
 		const char *lead = _("groups: ");
 		if (col == 0) {
@@ -162,10 +169,10 @@ static void print_coverage(const void *result, uint64_t as_of, const void *arg)
 {
 	const Ledger__CoverageReport *rep = result;
 	(void)arg;
-	char label[ORG_COL_MAX + 80], month[16], when[32], units[48], p1[16], p2[16];
+	char label[ORG_COL_MAX + 80], month[16], when[32], units[72], p1[16], p2[16];
 	const char *head[] = {_("ORGANISATION"), _("KIND"),          _("MEMBERS"),   _("DIRECT"),
 			      _("AFFIL."),       _("UNITS COVERED"), _("REAL NAME"), _("DUES PAID")};
-	int cw[] = {text_width(head[0]), 10, 8, 8, 8, 13, 9, 9};
+	int cw[] = {text_width(head[0]), 10, 10, 9, 9, 13, 9, 9};
 	int w = cw[0];
 	uint32_t period = 0;
 
@@ -190,13 +197,13 @@ static void print_coverage(const void *result, uint64_t as_of, const void *arg)
 	for (size_t i = 0; i < rep->n_orgs; i++) {
 		const Ledger__OrgCoverage *o = rep->orgs[i];
 		org_label(o, label, sizeof(label));
-		snprintf(units, sizeof(units), "%llu/%llu", (unsigned long long)o->units_covered,
-			 (unsigned long long)o->units);
+		char n1[32], n2[32], n3[32], u1[32], u2[32];
+		snprintf(units, sizeof(units), "%s/%s", count(o->units_covered, u1),
+			 count(o->units, u2));
 		print_cell(label, w);
 		print_cell(kind_word(o->kind), cw[1]);
-		printf("%8llu  %8llu  %8llu  %13s  %9s  %9s\n",
-		       (unsigned long long)o->members, (unsigned long long)o->direct_members,
-		       (unsigned long long)o->affiliated, units,
+		printf("%10s  %9s  %9s  %13s  %9s  %9s\n", count(o->members, n1),
+		       count(o->direct_members, n2), count(o->affiliated, n3), units,
 		       percent(o->has_real_name_ratio, o->real_name_ratio, p1),
 		       percent(o->has_dues_current_ratio, o->dues_current_ratio, p2));
 		print_groups(o, 2 * (int)(o->depth < 16 ? o->depth : 16) + 4);
