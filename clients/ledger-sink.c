@@ -517,9 +517,9 @@ static int follow(session *ss, int *rc, char *err)
 		uint64_t cp_now = sink_loader_checkpoint(ss->l);
 		if (caught_up && !stop_requested && cp_now > ss->analyzed_at &&
 		    (ss->analyzed_at == 0 || cp_now >= 2 * ss->analyzed_at)) {
-			if ((*rc = sink_schema_finish(ss->ops, ss->s, err)))
+			if ((*rc = sink_schema_finish(ss->ops, ss->s, err)) ||
+			    (*rc = sink_loader_indexed(ss->l, err)))
 				return -1;
-			sink_loader_indexed(ss->l);
 			ss->analyzed_at = cp_now;
 		}
 		if (caught_up)

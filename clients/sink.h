@@ -170,6 +170,13 @@ typedef struct sink_ops {
 	/* Refreshes the planner's statistics of the sink's tables (after a
 	 * load: without them SQLite plans the example joins badly). */
 	const char *analyze_sql;
+	/* A first load's settings, for the connection (sink_loader_open), and
+	 * the normal ones again once it has caught up and the indexes are made
+	 * (sink_loader_indexed): commits that do not wait for the disk. A
+	 * killed sink loses nothing committed either way; a crash of the
+	 * machine (SQLite) or of the server (PostgreSQL) during a first load
+	 * is what they risk (docs/SINK.md, "The first load"). */
+	const char *first_load_sql, *loaded_sql;
 
 	/* Connects (SQLite: opens or creates the file). The schema is the
 	 * caller's business (sink_schema_open). */

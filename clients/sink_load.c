@@ -266,6 +266,8 @@ int sink_loader_open(sink_loader **out, const sink_ops *ops, sink *s, const char
 		l->first = 1;
 	else if (!indexed && (rc = sink_schema_finish(ops, s, err)))
 		goto fail;
+	if (l->first && (rc = ops->exec(s, ops->first_load_sql, NULL, 0, err)))
+		goto fail;
 	batch_reset(l);
 	*out = l;
 	return 0;
@@ -691,21 +693,33 @@ static void readback_free(readback *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* A first load: the seqs of stream as ops->in_ints reads them ("[3,17]",
- * "{3,17}"; "[]" for none). NULL: out of memory. */
-static char *stream_seqs(sink_loader *l, const char *stream)
+/* A first load: the seqs of streams[0..n) as ops->in_ints reads them
+ * ("[3,17]", "{3,17}"; "[]" for none). NULL: out of memory. */
+static char *streams_seqs(sink_loader *l, const char *const *streams, size_t n)
 {
-	const seqs *q = smap_get(&l->streams, stream);
-	size_t n = q ? q->n : 0, k = 0;
-	char *out = malloc(n * 21 + 3);
+	size_t total = 0, k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const seqs *q = smap_get(&l->streams, streams[i]);
+		total += q ? q->n : 0;
+	}
+	char *out = malloc(total * 21 + 3);
 	if (!out)
 		return NULL;
 	out[k++] = l->ops->ints_brackets[0];
-	for (size_t i = 0; i < n; i++)
-		k += (size_t)sprintf(out + k, "%s%lld", i ? "," : "", (long long)q->v[i]);
+	for (size_t i = 0; i < n; i++) {
+		const seqs *q = smap_get(&l->streams, streams[i]);
+		for (size_t j = 0; q && j < q->n; j++)
+			k += (size_t)sprintf(out + k, "%s%lld", k > 1 ? "," : "",
+			                     (long long)q->v[j]);
+	}
 	out[k++] = l->ops->ints_brackets[1];
 	out[k] = 0;
 	return out;
+}
+
+static char *stream_seqs(sink_loader *l, const char *stream)
+{
+	return streams_seqs(l, &stream, 1);
 }
 
 static int read_stream(sink_loader *l, const char *stream, readback *r)
@@ -739,34 +753,48 @@ static int del_where(sink_loader *l, int table, const char *col, sink_val key)
 	return l->ops->exec(l->s, sql, p, 2, l->err);
 }
 
-/* Every row of member id, from its whole stream. */
+/* The tables of a member's rows: members (keyed by member_id), then those
+ * keyed by the seq of the event a row comes from. */
+static const int member_tables[] = {ST_MEMBERS,   ST_MEMBERSHIPS, ST_AFFILIATIONS,
+                                    ST_TRANSFERS, ST_DUES,        ST_SERVICES};
+#define N_MEMBER_TABLES (sizeof(member_tables) / sizeof(member_tables[0]))
+
+/* A first load: deletes every row of the members to re-fold (ids[0..n),
+ * prefixed "member/"), without the member_id indexes: the members rows by
+ * their keys, the others by the seqs of the members' streams, all at once
+ * (one statement per table: the planner has no statistics yet, and scans
+ * small tables whole rather than probing them key by key). */
+static int first_load_forget(sink_loader *l, const char *const *streams, size_t n)
+{
+	char sql[256], *list;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = del_where(l, ST_MEMBERS, "member_id", sink_text(streams[i] + 7));
+	if (rc || !n)
+		return rc;
+	if (!(list = streams_seqs(l, streams, n)))
+		return oom(l);
+	for (size_t i = 1; i < N_MEMBER_TABLES && !rc; i++) {
+		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE source = $1 AND seq %s",
+		         sink_tables[member_tables[i]].name, l->ops->in_ints);
+		sink_val p[2] = {src(l), sink_text(list)};
+		rc = l->ops->exec(l->s, sql, p, 2, l->err);
+	}
+	free(list);
+	return rc;
+}
+
+/* Every row of member id, from its whole stream (a first load: its rows
+ * are gone already, first_load_forget). */
 static int refold_member(sink_loader *l, const char *id)
 {
-	static const int tables[] = {ST_MEMBERS,   ST_MEMBERSHIPS, ST_AFFILIATIONS,
-	                             ST_TRANSFERS, ST_DUES,        ST_SERVICES};
 	char stream[LD_STREAM_MAX];
 	readback r;
 	sink_member m;
 	int rc = 0;
 	snprintf(stream, sizeof(stream), "member/%s", id);
-	if (l->first) {
-		/* Without the member_id indexes: the member's rows by their keys,
-		 * the seqs of its stream. */
-		char sql[256], *list = stream_seqs(l, stream);
-		if (!list)
-			return oom(l);
-		rc = del_where(l, ST_MEMBERS, "member_id", sink_text(id));
-		for (size_t i = 1; i < sizeof(tables) / sizeof(tables[0]) && !rc; i++) {
-			snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE source = $1 AND seq %s",
-			         sink_tables[tables[i]].name, l->ops->in_ints);
-			sink_val p[2] = {src(l), sink_text(list)};
-			rc = l->ops->exec(l->s, sql, p, 2, l->err);
-		}
-		free(list);
-	} else {
-		for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]) && !rc; i++)
-			rc = del_where(l, tables[i], "member_id", sink_text(id));
-	}
+	for (size_t i = 0; i < N_MEMBER_TABLES && !rc && !l->first; i++)
+		rc = del_where(l, member_tables[i], "member_id", sink_text(id));
 	if (rc)
 		return rc;
 	if ((rc = read_stream(l, stream, &r)))
@@ -908,6 +936,21 @@ static int apply_corrections(sink_loader *l)
 				fix[nfix++] = (struct fix){c->target, table};
 		}
 	}
+	if (!rc && l->first && l->refold.n) {
+		char(*names)[LD_STREAM_MAX] = malloc(l->refold.n * sizeof(*names));
+		const char **streams = malloc(l->refold.n * sizeof(*streams));
+		size_t ns = 0;
+		for (size_t i = 0; i < l->refold.cap && names && streams; i++)
+			if (l->refold.slots[i].key) {
+				snprintf(names[ns], sizeof(names[ns]), "member/%s",
+				         l->refold.slots[i].key);
+				streams[ns] = names[ns];
+				ns++;
+			}
+		rc = names && streams ? first_load_forget(l, streams, ns) : oom(l);
+		free(names);
+		free(streams);
+	}
 	for (size_t i = 0; i < l->refold.cap && !rc; i++)
 		if (l->refold.slots[i].key)
 			rc = refold_member(l, l->refold.slots[i].key);
@@ -963,18 +1006,19 @@ int sink_loader_commit(sink_loader *l, char err[SINK_ERRLEN])
 	if (l->first && l->members.n > first_load_members()) {
 		if ((rc = sink_schema_finish(l->ops, l->s, err)))
 			return rc;
-		sink_loader_indexed(l);
+		return sink_loader_indexed(l, err);
 	}
 	return 0;
 }
 
-void sink_loader_indexed(sink_loader *l)
+int sink_loader_indexed(sink_loader *l, char err[SINK_ERRLEN])
 {
 	if (!l->first)
-		return;
+		return 0;
 	l->first = 0;
 	smap_clear(&l->members, free_member);
 	smap_clear(&l->streams, free_seqs);
+	return l->ops->exec(l->s, l->ops->loaded_sql, NULL, 0, err);
 }
 
 /* ------------------------------------------------------------------ */

@@ -59,8 +59,9 @@ int sink_loader_commit(sink_loader *l, char err[SINK_ERRLEN]);
 
 /* Between batches, once sink_schema_finish has made the indexes: a first
  * load ends, and the loader reads states from the tables from now on
- * instead of keeping them all in memory. */
-void sink_loader_indexed(sink_loader *l);
+ * instead of keeping them all in memory; the connection's first-load
+ * settings give way to the normal ones (ops->loaded_sql). */
+int sink_loader_indexed(sink_loader *l, char err[SINK_ERRLEN]);
 
 /*
  * Migration of a first-version database (sink_schema_open): loads up to max

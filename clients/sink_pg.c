@@ -525,6 +525,11 @@ const sink_ops sink_pg_ops = {
         "ANALYZE events (seq, kind, stream, version, occurred_at, recorded_at, actor, "
         "voided_by, amended_by), corrections, organisations, org_tree, members, memberships, "
         "affiliations, transfers, dues, services, activities, funds, stations, workforce",
+    /* A commit does not wait for its WAL to reach the disk: a crash of
+     * the server may take back the last commits, each whole, checkpoint
+     * included (never corrupts), and the sink reloads them. */
+    .first_load_sql = "SET synchronous_commit = off",
+    .loaded_sql = "RESET synchronous_commit",
     .lock_row = " FOR UPDATE",
     .open = pg_open,
     .close = pg_close,
