@@ -19,6 +19,7 @@ typedef struct smap {
 	struct smap_slot {
 		char *key;
 		void *val;
+		uint64_t hash; /* of key: most probes end without a strcmp */
 	} * slots;
 	size_t cap, n;
 } smap;
@@ -31,10 +32,11 @@ static uint64_t hash_str(const char *s)
 	return h;
 }
 
-static struct smap_slot *smap_slot(const smap *m, const char *key)
+static struct smap_slot *smap_slot(const smap *m, const char *key, uint64_t h)
 {
-	for (size_t j = hash_str(key) & (m->cap - 1);; j = (j + 1) & (m->cap - 1))
-		if (!m->slots[j].key || strcmp(m->slots[j].key, key) == 0)
+	for (size_t j = h & (m->cap - 1);; j = (j + 1) & (m->cap - 1))
+		if (!m->slots[j].key ||
+		    (m->slots[j].hash == h && strcmp(m->slots[j].key, key) == 0))
 			return &m->slots[j];
 }
 
@@ -42,7 +44,7 @@ static void *smap_get(const smap *m, const char *key)
 {
 	if (!m->cap)
 		return NULL;
-	struct smap_slot *sl = smap_slot(m, key);
+	struct smap_slot *sl = smap_slot(m, key, hash_str(key));
 	return sl->key ? sl->val : NULL;
 }
 
@@ -61,13 +63,15 @@ static int smap_put(smap *m, const char *key, void *val)
 		m->cap = cap;
 		for (size_t i = 0; i < oldcap; i++)
 			if (old[i].key)
-				*smap_slot(m, old[i].key) = old[i];
+				*smap_slot(m, old[i].key, old[i].hash) = old[i];
 		free(old);
 	}
-	struct smap_slot *sl = smap_slot(m, key);
+	uint64_t h = hash_str(key);
+	struct smap_slot *sl = smap_slot(m, key, h);
 	if (!sl->key) {
 		if (!(sl->key = strdup(key)))
 			return SINK_ERR;
+		sl->hash = h;
 		m->n++;
 	}
 	sl->val = val;

@@ -64,6 +64,10 @@ static int sq_open(sink **out, const char *target, char err[SINK_ERRLEN])
 		snprintf(err, SINK_ERRLEN, "out of memory");
 		return SINK_ERR;
 	}
+	/* No memory statistics: counting them takes a global mutex at every
+	 * allocation. Only before SQLite's first use (later: refused, and
+	 * harmless). */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	int rc = sqlite3_open_v2(
 	    target, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
@@ -124,9 +128,11 @@ static int prepare(sink *s, const char *sql, sqlite3_stmt **st, char err[SINK_ER
 	return 0;
 }
 
-static void bind(sqlite3_stmt *st, int i, enum sink_ctype ct, const sink_val *v)
+/* Binds v to parameter i; a time is formatted into t, which must last
+ * until the statement has been stepped (bound without a copy). */
+static void bind(sqlite3_stmt *st, int i, enum sink_ctype ct, const sink_val *v,
+                 char t[SINK_TIME_LEN])
 {
-	char t[SINK_TIME_LEN];
 	switch (v->t) {
 	case SV_NULL:
 		sqlite3_bind_null(st, i);
@@ -134,7 +140,7 @@ static void bind(sqlite3_stmt *st, int i, enum sink_ctype ct, const sink_val *v)
 	case SV_INT:
 		if (ct == SC_TIME) {
 			sink_time_format(v->i, t);
-			sqlite3_bind_text(st, i, t, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, i, t, SINK_TIME_LEN - 1, SQLITE_STATIC);
 		} else {
 			sqlite3_bind_int64(st, i, v->i);
 		}
@@ -153,7 +159,7 @@ static void bind_params(sqlite3_stmt *st, const sink_val *params, int n)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	for (int i = 0; i < n; i++)
-		bind(st, i + 1, SC_INT, &params[i]);
+		bind(st, i + 1, SC_INT, &params[i], NULL); /* SC_INT: no time */
 }
 
 static int sq_exec(sink *s, const char *sql, const sink_val *params, int n, char err[SINK_ERRLEN])
@@ -286,8 +292,9 @@ static int sq_row(sink *s, int table, const sink_val *v, int replace, char err[S
 		if ((rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL)) != SQLITE_OK)
 			return fail(s, rc, err, "prepare");
 	}
+	char times[SINK_MAX_COLS][SINK_TIME_LEN];
 	for (int c = 0; c < tb->ncols; c++)
-		bind(*st, c + 1, tb->cols[c].type, &v[c]);
+		bind(*st, c + 1, tb->cols[c].type, &v[c], times[c]);
 	rc = sqlite3_step(*st);
 	sqlite3_reset(*st);
 	return rc == SQLITE_DONE ? 0 : fail(s, rc, err, tb->name);
