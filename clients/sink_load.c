@@ -155,6 +155,8 @@ struct sink_loader {
 	 * the rest at the end. */
 	int first;
 	smap streams; /* first load: "member/ID", "org/ID" → seqs */
+
+	codec_pool pool; /* the events of the page being loaded */
 };
 
 /* Members a first load keeps in memory, at most (about 1 KB each): past
@@ -292,6 +294,7 @@ void sink_loader_free(sink_loader *l)
 	batch_reset(l);
 	smap_clear(&l->streams, free_seqs);
 	smap_clear(&l->tree, free);
+	codec_pool_free(&l->pool);
 	free(l->corr);
 	free(l);
 }
@@ -567,7 +570,7 @@ int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SI
 			goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		Ledger__Event *ev = evs[i] = codec_event_unpack(raw[i].data, raw[i].len);
+		Ledger__Event *ev = evs[i] = codec_event_unpack_pool(raw[i].data, raw[i].len, &l->pool);
 		if (!ev) {
 			snprintf(err, SINK_ERRLEN, _("event seq %llu does not decode"),
 			         (unsigned long long)l->last + 1);
@@ -604,8 +607,7 @@ int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SI
 		rc = load_event(l, evs[i], &raw[i]);
 	l->nevents += n;
 out:
-	for (size_t i = 0; i < n; i++)
-		codec_event_free(evs[i]);
+	codec_pool_reset(&l->pool);
 	free(evs);
 	return rc;
 }
