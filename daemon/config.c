@@ -116,6 +116,7 @@ static const struct {
 } size_settings[] = {
     {"map-size", 1u << 20, "1M", UFIELD(store.map_size)},
     {"max-msg", 1024, "1K", UFIELD(server.max_msg)},
+    {"decode-memory", 1u << 20, "1M", UFIELD(server.decode_memory)},
     {"projections-memory", 1u << 20, "1M", UFIELD(projections_memory)},
     {"snapshot-bytes", 1u << 20, "1M", UFIELD(snapshot_bytes)},
     {"snapshot-trailing-bytes", 1u << 20, "1M", UFIELD(snapshot_trailing_bytes)},

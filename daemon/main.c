@@ -56,6 +56,8 @@ static void usage(FILE *f)
 		"      --max-msg BYTES   largest request answered (not refused)        [16M]\n"
 		"      --max-conns-per-ip N  connections from one address, beyond which\n"
 		"                        new ones are closed (not ipc://, loopback)    [64]\n"
+		"      --decode-memory BYTES  requests held decoded at once, in all;\n"
+		"                        beyond, new ones get ERR_BUSY (retried)       [1G]\n"
 		"      --log-level L     error, warn, info or debug                    [info]\n"
 		"      --metrics ADDR    serve Prometheus metrics on http://ADDR/metrics,\n"
 		"                        e.g. 127.0.0.1:9750 (loopback)                [off]\n"
@@ -233,6 +235,7 @@ int main(int argc, char **argv)
 		{"pub", required_argument, NULL, OPT_SETTING},
 		{"feed-interval-ms", required_argument, NULL, OPT_SETTING},
 		{"max-conns-per-ip", required_argument, NULL, OPT_SETTING},
+		{"decode-memory", required_argument, NULL, OPT_SETTING},
 		{"projections-memory", required_argument, NULL, OPT_SETTING},
 		{"verify-at-start", required_argument, NULL, OPT_SETTING},
 		{"no-merkle", no_argument, NULL, OPT_NO_MERKLE},

@@ -218,11 +218,17 @@ static int malformed(size_t len, ld_errinfo *e)
 int codec_request_unpack_in(const uint8_t *buf, size_t len, codec_pool *p, Ledger__Request **out,
 			    ld_errinfo *e)
 {
-	*out = NULL;
 	size_t cost;
+	*out = NULL;
 	int rc = codec_request_measure(buf, len, &cost, e);
-	if (rc)
-		return rc;
+	return rc ? rc : codec_request_unpack_measured(buf, len, p, out, e);
+}
+
+int codec_request_unpack_measured(const uint8_t *buf, size_t len, codec_pool *p,
+				  Ledger__Request **out, ld_errinfo *e)
+{
+	int rc;
+	*out = NULL;
 	budget b = {.max = codec_request_budget(len), .pool = p};
 	ProtobufCAllocator alloc = {.alloc = budget_alloc, .free = budget_free, .allocator_data = &b};
 	Ledger__Request *req = ledger__request__unpack(&alloc, len, buf);

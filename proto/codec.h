@@ -152,6 +152,10 @@ void codec_pool_trim(codec_pool *p, size_t keep);
  */
 int codec_request_unpack_in(const uint8_t *buf, size_t len, codec_pool *p, Ledger__Request **out,
 			    ld_errinfo *e);
+/* The same once codec_request_measure has passed on buf (not read again):
+ * the server measures first, to hold the cost before it decodes. */
+int codec_request_unpack_measured(const uint8_t *buf, size_t len, codec_pool *p,
+				  Ledger__Request **out, ld_errinfo *e);
 void *codec_alloc(codec_pool *p, size_t n);
 void codec_free(codec_pool *p, void *ptr);
 

@@ -138,6 +138,12 @@ struct server {
 	pthread_mutex_t send_lock;
 	int nsending;
 	ld_every dropped_unread; /* replies dropped for it: told once a second */
+	/* server.c: what the requests being served cost decoded (held from
+	 * before decoding until the call is released), at most decode_max
+	 * (server.h, "Limits"). */
+	_Atomic size_t decoding;
+	size_t decode_max;
+	ld_every decode_busy; /* requests refused so: told once a minute */
 };
 
 /* A subscription request being served (subscriptions.c). */
@@ -181,6 +187,7 @@ struct call {
 	enum { CALL_RECV, CALL_SEND, CALL_AWAY_PHASE } phase;
 	Ledger__Request *req;  /* the request being served, decoded into pool; */
 	codec_pool pool;       /* ... given back by call_finish */
+	size_t decode_held;    /* its share of server.decoding */
 	const struct handler *h; /* its row */
 	char identity[WRITER_ACTOR_MAX];
 	const role *role;      /* the identity's role; NULL: no limits */

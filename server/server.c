@@ -79,6 +79,44 @@ static void call_release(call *c)
 	codec_pool_trim(&c->pool, CALL_POOL_BLOCK);
 	c->req = NULL;
 	c->h = NULL;
+	if (c->decode_held) {
+		atomic_fetch_sub(&c->srv->decoding, c->decode_held);
+		c->decode_held = 0;
+	}
+}
+
+/* Holds cost bytes of the server's decoding memory for call c (server.h,
+ * "Limits"): 0, or ERR_BUSY with e when others hold so much that this
+ * would pass decode_max (one alone is always let through: its own budget
+ * bounds it). */
+static int decode_hold(call *c, size_t cost, ld_errinfo *e)
+{
+	server *srv = c->srv;
+	size_t held = atomic_load(&srv->decoding);
+	if (!cost)
+		return 0;
+	do {
+		if (held && held + cost > srv->decode_max) {
+			pthread_mutex_lock(&srv->send_lock);
+			unsigned long n = ld_every_count(&srv->decode_busy, 60 * 1000000LL);
+			pthread_mutex_unlock(&srv->send_lock);
+			if (n)
+				log_warn("server: refused %lu request%s (ERR_BUSY; the last from %s, "
+					 "%zu bytes decoded): the requests being served hold %zu "
+					 "bytes decoded, at most %zu (decode_memory); said at most "
+					 "once a minute",
+					 n, n == 1 ? "" : "s", c->identity, cost, held,
+					 srv->decode_max);
+			return ld_errinfo_set(e, LD_E(BUSY), NULL,
+					      "the server holds %zu MiB of requests being served, "
+					      "and this one would take %zu MiB more (at most %zu MiB "
+					      "in all: decode_memory); retry",
+					      held >> 20, (cost + (1u << 20) - 1) >> 20,
+					      srv->decode_max >> 20);
+		}
+	} while (!atomic_compare_exchange_weak(&srv->decoding, &held, held + cost));
+	c->decode_held = cost;
+	return 0;
 }
 
 static void call_recv(call *c)
@@ -198,10 +236,14 @@ static nng_msg *dispatch(call *c, nng_msg *msg)
 		c->h = NULL;
 		return reply_error(&e);
 	}
-	if (codec_request_unpack_in(nng_msg_body(msg), len, &c->pool, &c->req, &e)) {
+	size_t cost;
+	int busy = 0;
+	if (codec_request_measure(nng_msg_body(msg), len, &cost, &e) ||
+	    (busy = decode_hold(c, cost, &e)) ||
+	    codec_request_unpack_measured(nng_msg_body(msg), len, &c->pool, &c->req, &e)) {
 		c->req = NULL;
 		c->h = NULL;
-		counters_request(0);
+		counters_request(busy ? command : 0);
 		return reply_error(&e);
 	}
 	counters_request(command);
@@ -289,6 +331,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	srv->roles = o->roles;
 	srv->keys = o->keys;
 	srv->max_msg = o->max_msg ? o->max_msg : 16u << 20;
+	srv->decode_max = o->decode_memory ? o->decode_memory : SERVER_DECODE_MEMORY;
 	if (srv->max_msg > SERVER_HARD_MAX_MSG)
 		srv->max_msg = SERVER_HARD_MAX_MSG;
 	srv->ncalls = o->workers > 0 ? o->workers : 64;

@@ -35,7 +35,11 @@
  * not read its answers cannot hold the workers. A new connection from an
  * address that has max_conns_per_ip already is closed before it is added
  * (logged at most once a minute; IPC and loopback connections, the
- * machine's own processes, are not counted).
+ * machine's own processes, are not counted). The requests being served hold
+ * their decoded form (up to 16 times their size, 256 MiB: proto/codec.h)
+ * until answered, an append until its commit: at most `decode_memory` of
+ * it in all; a request that would take more, while others hold some, is
+ * answered ERR_BUSY at once, before it is decoded (clients retry it).
  * Joins of persons the ledger holds: a clerk's join naming by national ID
  * a person the ledger already holds, or naming a member it holds (not a
  * resend of a recorded event), is
@@ -69,6 +73,7 @@
 
 #define SERVER_MAX_URLS 16
 #define SERVER_MAX_CONNS_PER_IP 64
+#define SERVER_DECODE_MEMORY ((size_t)1 << 30)
 #define KNOWN_JOINS_BURST 20
 #define KNOWN_JOINS_REFILL_S 180
 
@@ -80,6 +85,8 @@ typedef struct server_options {
 	int workers;       /* concurrent requests (contexts); 0 = 64 */
 	int max_conns_per_ip; /* connections from one address (IPC: no limit);
 			       * 0 = SERVER_MAX_CONNS_PER_IP, < 0 = no limit */
+	size_t decode_memory; /* requests decoded and held at once, their
+			       * decoding's cost in all; 0 = SERVER_DECODE_MEMORY */
 	int ipc_probe_ms;  /* IPC listener probe period; 0 = 1000, < 0 = off */
 	const char *pub_url; /* where daemon/feed.c publishes the live feed (NULL: none):
 			      * told to clients in PlanList.feed_url */

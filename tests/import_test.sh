@@ -63,16 +63,7 @@ ctl import "$TMPDIR/m.csv" --org JS --no-progress
 if grep -aq '%' "$TMPDIR/err"; then fail "progress printed with --no-progress: $ERR"; fi
 
 # A long file (over 1 MB), stderr not a terminal: a line per 10%.
-python3 - "$TMPDIR/long.csv" <<'PY'
-import sys
-w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-with open(sys.argv[1], "w") as f:
-    f.write("name,national_id,worker_group,employment,region,join_date,platform\n")
-    for i in range(12000):
-        b = "3201021980%02d%02d%03d" % (1 + i // 28000 % 12, 1 + i // 1000 % 28, i % 1000)
-        f.write("N%d,%s%s,courier,employed,320102,2025-01-01,%s\n"
-                % (i, b, "10X98765432"[sum(int(b[k]) * w[k] for k in range(17)) % 11], "x" * 60))
-PY
+members_csv "$TMPDIR/long.csv" 102 12000
 ctl import "$TMPDIR/long.csv" --org JS --check
 [ "$RC" -eq 0 ] || { show import; fail "--check of a long clean file"; }
 out_has ": 12000 rows: 0 imported, 0 duplicates, 0 rejected, 12000 not recorded \(--check\)" "long --check"

@@ -212,6 +212,23 @@ national_id() {
 	printf '%s%s\n' "$body" "${c:sum % 11:1}"
 }
 
+# members_csv FILE B N — a collective registration list of N rows (name,
+# national_id, ..., a 60-character platform), each a distinct person
+# (national_id 320000+B i), for `ledgerctl import`.
+members_csv() {
+	python3 - "$@" <<'PY'
+import sys
+path, b, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+with open(path, "w") as f:
+    f.write("name,national_id,worker_group,employment,region,join_date,platform\n")
+    for i in range(n):
+        body = "%06d1980%02d%02d%03d" % (320000 + b, 1 + i // 28000 % 12, 1 + i // 1000 % 28, i % 1000)
+        f.write("N%d,%s%s,courier,employed,320102,2025-01-01,%s\n"
+                % (i, body, "10X98765432"[sum(int(body[k]) * w[k] for k in range(17)) % 11], "x" * 60))
+PY
+}
+
 # joins B N — N ledgerctl batch lines joining members M<B>x<i> to
 # organisation NJ, each a distinct person (national_id 320000+B i), made in
 # one process (national_id forks a few times per ID).
