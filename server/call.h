@@ -110,8 +110,7 @@ struct server {
 		char id[WRITER_ACTOR_MAX]; /* "": unused */
 		double tokens;             /* joins it may still make now */
 		int64_t at_us;             /* when tokens was last brought up to date */
-		int64_t logged_us;         /* its last refusal logged */
-		unsigned unlogged;         /* refusals since, not logged */
+		ld_every refusals;         /* logged at most once a minute */
 	} *known;
 	size_t nknown;
 	backup *backup; /* backups.c: hot backups, on a thread of their own */

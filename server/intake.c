@@ -479,21 +479,14 @@ static nng_msg *known_joins(call *c, const unsigned char *by_id, int64_t now)
 	if (known > al->tokens)
 		al->tokens = 0;
 	int wait_s = (int)((1 - al->tokens) * KNOWN_JOINS_REFILL_S + 0.999);
-	int log_now = now - al->logged_us >= 60 * 1000000LL;
-	unsigned unlogged = al->unlogged;
-	if (log_now) {
-		al->logged_us = now;
-		al->unlogged = 0;
-	} else {
-		al->unlogged++;
-	}
+	unsigned long told = ld_every_count(&al->refusals, 60 * 1000000LL);
 	pthread_mutex_unlock(&srv->known_lock);
-	if (log_now)
+	if (told)
 		log_warn("intake: clerk %s refused a request of %zu join(s) by national ID, %zu of "
 			 "them of persons the ledger holds already (%s): over its allowance of %d "
-			 "and one every %d s (%u refusal(s) not logged since the last)",
+			 "and one every %d s (%lu refusal(s) not logged since the last)",
 			 c->identity, joins, known, known ? members : "none", KNOWN_JOINS_BURST,
-			 KNOWN_JOINS_REFILL_S, unlogged);
+			 KNOWN_JOINS_REFILL_S, told - 1);
 	time_t until = (time_t)(now / 1000000) + wait_s;
 	struct tm tm;
 	char when[32] = "";
