@@ -170,12 +170,12 @@ typedef struct sink_ops {
 	/* Refreshes the planner's statistics of the sink's tables (after a
 	 * load: without them SQLite plans the example joins badly). */
 	const char *analyze_sql;
-	/* A first load's settings, for the connection (sink_loader_open), and
-	 * the normal ones again once it has caught up and the indexes are made
-	 * (sink_loader_indexed): commits that do not wait for the disk. A
-	 * killed sink loses nothing committed either way; a crash of the
-	 * machine (SQLite) or of the server (PostgreSQL) during a first load
-	 * is what they risk (docs/SINK.md, "The first load"). */
+	/* A first load's settings, for the connection (sink_loader_open; NULL:
+	 * none), and the normal ones again once it has caught up and the
+	 * indexes are made (sink_loader_indexed): PostgreSQL's commits do not
+	 * wait for the disk meanwhile. A killed sink loses nothing committed
+	 * either way; a crash of the server during a first load may take back
+	 * its last commits, each whole (docs/SINK.md, "The first load"). */
 	const char *first_load_sql, *loaded_sql;
 
 	/* Connects (SQLite: opens or creates the file). The schema is the

@@ -272,7 +272,8 @@ int sink_loader_open(sink_loader **out, const sink_ops *ops, sink *s, const char
 		l->first = 1;
 	else if (!indexed && (rc = sink_schema_finish(ops, s, err)))
 		goto fail;
-	if (l->first && (rc = ops->exec(s, ops->first_load_sql, NULL, 0, err)))
+	if (l->first && ops->first_load_sql &&
+	    (rc = ops->exec(s, ops->first_load_sql, NULL, 0, err)))
 		goto fail;
 	batch_reset(l);
 	*out = l;

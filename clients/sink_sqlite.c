@@ -343,13 +343,13 @@ const sink_ops sink_sqlite_ops = {
     .in_ints = "IN (SELECT value FROM json_each($2))",
     .ints_brackets = "[]",
     .analyze_sql = "PRAGMA analysis_limit = 1000; ANALYZE",
-    /* No sync at commits or checkpoints while a first load fills a new
-     * file (a commit is in the OS's hands when it returns, so a killed sink
-     * loses nothing; a power cut may corrupt the file); at the end a
-     * checkpoint writes the WAL into the file and syncs it, with the
-     * normal setting back. */
-    .first_load_sql = "PRAGMA synchronous = OFF",
-    .loaded_sql = "PRAGMA synchronous = NORMAL; PRAGMA wal_checkpoint(TRUNCATE)",
+    /* A first load keeps WAL with synchronous=NORMAL: its commits do not
+     * wait for the disk already (only checkpoints sync), and a power cut
+     * cannot corrupt the file. OFF, which can, measured no faster (183k
+     * events, 3 alternated runs: 2.42–2.53 s against 2.16–2.27). At the
+     * end a checkpoint writes the WAL into the file and syncs it. */
+    .first_load_sql = NULL,
+    .loaded_sql = "PRAGMA wal_checkpoint(TRUNCATE)",
     .lock_row = "",
     .open = sq_open,
     .close = sq_close,
