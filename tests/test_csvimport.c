@@ -62,6 +62,24 @@ static char *gb(const char *utf8, size_t *len)
 	return out;
 }
 
+/* The report csvimp_write_report makes of errs, read back into buf (at
+ * most 512 bytes): its length. */
+static size_t report_of(csvimp *ci, const csvimp_error *errs, size_t n, char buf[512])
+{
+	ld_errinfo e = {0};
+	char path[] = "report-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(csvimp_write_report(ci, path, errs, n, &e), 0);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	size_t got = fread(buf, 1, 512, f);
+	fclose(f);
+	unlink(path);
+	return got;
+}
+
 static void test_utf8_detection(void **state)
 {
 	(void)state;
@@ -462,16 +480,8 @@ static void test_utf16(void **state)
 		assert_string_equal(row.reason, "bytes that are not UTF-16");
 		assert_int_equal(csvimp_next(ci, &row), 0);
 		csvimp_error errs[1] = {{3, "平台", "bytes that are not UTF-16"}};
-		char path[] = "report-XXXXXX";
-		int fd = mkstemp(path);
-		assert_true(fd >= 0);
-		close(fd);
-		assert_int_equal(csvimp_write_report(ci, path, errs, 1, &e), 0);
-		FILE *f = fopen(path, "rb");
 		char buf[512];
-		size_t n = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		unlink(path);
+		size_t n = report_of(ci, errs, 1, buf);
 		const char want[] = "\xEF\xBB\xBFrow,column,reason\n3,平台,bytes that are not UTF-16\n";
 		assert_int_equal(n, sizeof(want) - 1);
 		assert_memory_equal(buf, want, n);
@@ -605,16 +615,8 @@ static void test_gb18030_and_report(void **state)
 	/* The report goes out in GB18030, cells quoted as CSV needs. */
 	csvimp_error errs[2] = {{3, "平台", "bytes that are neither UTF-8 nor GB18030"},
 				{4, "", "a \"quoted\", reason"}};
-	char path[] = "report-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(csvimp_write_report(ci, path, errs, 2, &e), 0);
-	FILE *f = fopen(path, "rb");
 	char buf[512];
-	size_t n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	unlink(path);
+	size_t n = report_of(ci, errs, 2, buf);
 	size_t wl;
 	char *want = gb("row,column,reason\n3,平台,bytes that are neither UTF-8 nor GB18030\n"
 			"4,,\"a \"\"quoted\"\", reason\"\n",
