@@ -217,6 +217,11 @@ refused 2 'exactly one of --national-id and --person-hash' \
 refused 2 "^ledgerctl: dues pay: --yuan '1.234' is not .*2 decimals" \
 	dues pay M1 --yuan 1.234 --from 202401 --to 202401 --method cash
 refused 2 'missing MEMBER' end --reason left
+# Months given the wrong way round: named by their options, not the ledger's fields.
+refused 2 "^ledgerctl: dues pay: --to 2024-01 is before --from 2024-12: give the first month with --from" \
+	dues pay M1 --yuan 12 --from 202412 --to 202401 --method cash
+refused 2 "^ledgerctl: dues waive: --to 2024-01 is before --from 2024-12" \
+	dues waive M1 --from 2024-12 --to 2024-01 --reason hardship
 refused 2 "unknown option '--colour'" head --colour
 refused 2 "unknown command" frobnicate
 refused 2 "not a 6-digit" org add X --name X --kind federation-city --region 3201 --parent JS

@@ -18,9 +18,28 @@ const struct opt dues_pay_opts[] = {
 	END_OPTS,
 };
 
+/* --from and --to of the months paid or waived, in order: said before
+ * anything is sent, naming the options (the ledger would name its fields). */
+static int months_in_order(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	uint32_t from = (uint32_t)val_of(a, "from")->u, to = (uint32_t)val_of(a, "to")->u;
+	char f[16], t[16];
+	if (to >= from)
+		return 0;
+	ldc_format_period(from, f);
+	ldc_format_period(to, t);
+	return usage_error(r, e, LD_E(INVALID_VALUE),
+			   _("--to %s is before --from %s: give the first month with --from and "
+			     "the last with --to"),
+			   t, f);
+}
+
 int build_dues_pay(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
 {
 	Ledger__DuesPaid *b;
+	int rc = months_in_order(r, a, e);
+	if (rc)
+		return rc;
 	BODY(r, ev, DUES_PAID, b, e);
 	b->member_id = a->pos[0];
 	GET(a, "from", b, period_from, u);
@@ -42,6 +61,9 @@ int build_dues_waive(struct run *r, const struct args *a, Ledger__Event *ev,
 		     ld_errinfo *e)
 {
 	Ledger__DuesWaived *b;
+	int rc = months_in_order(r, a, e);
+	if (rc)
+		return rc;
 	BODY(r, ev, DUES_WAIVED, b, e);
 	b->member_id = a->pos[0];
 	GET(a, "from", b, period_from, u);
