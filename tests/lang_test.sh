@@ -122,11 +122,33 @@ zh witness --file "$TMPDIR/heads"
 [ "$RC" -eq 0 ] || fail "witness in Chinese: exit $RC: $ERR"
 out_has '^树未变化：大小 [0-9]+，' "an unchanged tree is not said in Chinese: $OUT"
 
-# The ledger's own refusal: its code described in Chinese, then its message.
+# The ledger's own refusal: a sentence ledgerctl knows (clients/servertext.c),
+# the ones a clerk meets most, all in Chinese, with the ledger's values; any
+# other its code described in Chinese, then the ledger's English.
 zh join M1 --org IU --path platform-work --channel online --group courier \
 	--employment partial --region 320102 --national-id 320102199001011232
 [ "$RC" -eq 1 ] || fail "joining twice: exit $RC"
-err_has '^ledgerctl: join: 已是在会会员：member .M1. is already active.* \(ERR_ALREADY_MEMBER' "the ledger's refusal has no Chinese description"
+err_has '^ledgerctl: join: 会员“M1”已是“IU”的有效会员（入会一次，之后办理转会） \(ERR_ALREADY_MEMBER，字段 member_joined.member_id\)$' \
+	"the ledger's refusal of a second join is not in Chinese"
+en join M1 --org IU --path platform-work --channel online --group courier \
+	--employment partial --region 320102 --national-id 320102199001011232
+err_has "^ledgerctl: join: member 'M1' is already active in 'IU' \(join once, transfer dynamically\) \(ERR_ALREADY_MEMBER, field member_joined.member_id\)$" \
+	"the ledger's refusal is not as it said it in English"
+zh join M7 --org NOPE --path platform-work --channel online --group courier \
+	--employment partial --region 320102 --national-id 320102199001010088
+err_has '^ledgerctl: join: 找不到组织“NOPE” \(ERR_NOT_FOUND，字段 member_joined.org_id\)$' \
+	"an unknown organisation is not said in Chinese"
+zh transfer M1 --from SZ --to NJ --reason 迁居
+err_has '^ledgerctl: transfer: 会员“M1”在“IU”，不在“SZ” \(ERR_INVALID_STATE' \
+	"a transfer from the wrong organisation is not said in Chinese"
+zh dues pay M1 --yuan 12 --from 202607 --to 202607 --method cash
+zh dues pay M1 --yuan 12 --from 202607 --to 202607 --method cash
+err_has '^ledgerctl: dues pay: 202607 月份的会费已由会员“M1”在缴费记录（序号 [0-9]+，202607-202607）中缴纳：.*（--additional） \(ERR_ALREADY_PAID' \
+	"a month paid twice is not said in Chinese"
+zh affiliate M1 --org IU --kind residence
+[ "$RC" -eq 1 ] || fail "affiliating with its own organisation: exit $RC"
+err_has "^ledgerctl: affiliate: 状态不符：member 'M1' already belongs to 'IU' \(ERR_INVALID_STATE" \
+	"a sentence ledgerctl does not know lost its Chinese description or its English"
 
 # --- Beijing time -------------------------------------------------------------------
 

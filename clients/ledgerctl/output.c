@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ledgerctl.h"
+#include "servertext.h"
 
 /* "ledgerctl: WHERE: message (ERR_NAME, field F, seq N)" on stderr. */
 void print_error(const char *where, int code, const char *message, const char *field,
@@ -15,7 +16,11 @@ void print_error(const char *where, int code, const char *message, const char *f
 	/* The ledger's own message is English; in another language the
 	 * description of its code goes first, in that language. */
 	const char *desc = code ? _(ld_strerror(code)) : NULL;
-	if (!message || !*message)
+	char said[512];
+	const char *own = with_code ? ldc_server_text(message, said, sizeof(said)) : NULL;
+	if (own) /* a sentence of the ledger's known here: all of it translated */
+		fprintf(stderr, "ledgerctl: %s: %s", where, own);
+	else if (!message || !*message)
 		fprintf(stderr, "ledgerctl: %s: %s", where, desc ? desc : "");
 	else if (desc && with_code && strcmp(desc, ld_strerror(code)) != 0)
 		fprintf(stderr, _("ledgerctl: %s: %s: %s"), where, desc, message);

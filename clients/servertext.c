@@ -1,0 +1,95 @@
+/*
+ * servertext.c — the ledger's most frequent refusals in the user's language
+ * (servertext.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "i18n.h"
+#include "servertext.h"
+
+/* The sentences of core/model.c, proto/check.c, proto/identity.c and
+ * server/reads.c a clerk meets most, with every value as %s. A pattern
+ * must stay the ledger's sentence word for word: one that no longer
+ * matches only leaves that message in English. */
+static const char *const patterns[] = {
+	N_("organisation '%s' not found"),
+	N_("member '%s' not found"),
+	N_("station '%s' not found"),
+	N_("organisation '%s' is already registered"),
+	N_("member '%s' is in '%s', not in '%s'"),
+	N_("member '%s' has no active membership to transfer"),
+	N_("member '%s' has no active membership to end"),
+	N_("member '%s' has no active membership"),
+	N_("member '%s' has no active membership to transfer: it ended in '%s' "
+	   "('ledgerctl history %s' says when); a new join readmits them"),
+	N_("member '%s' has no active membership to end: it ended in '%s' "
+	   "('ledgerctl history %s' says when); a new join readmits them"),
+	N_("member '%s' has no active membership: it ended in '%s' "
+	   "('ledgerctl history %s' says when); a new join readmits them"),
+	N_("member '%s' is already active in '%s' (join once, transfer dynamically)"),
+	N_("this person is already an active member as '%s' in '%s' (one membership "
+	   "per person: transfer instead)"),
+	N_("a transfer must change organisation ('%s' to itself)"),
+	N_("national ID %s fails its GB 11643 check: after these 17 digits the 18th "
+	   "character would be %s, not %s (mistyped?)"),
+	N_("phone %s is neither a mobile number (11 digits: 1, then 3-9, ...) nor a "
+	   "landline with its area code (010-62345678, 0512-6123456)"),
+	N_("month %s was already paid by member '%s' in payment seq %s (%s-%s): void or "
+	   "refund that payment first, or record this one as additional"),
+	N_("months %s-%s were already paid by member '%s' in payment seq %s (%s-%s): void "
+	   "or refund that payment first, or record this one as additional"),
+	N_("no event seq %s to correct"),
+	N_("no event seq %s (the log head is %s)"),
+};
+
+#define MAX_VALUES 6
+#define VALUE_MAX 160
+
+/* Whether s matches pattern p whole from value i on; the values in v. */
+static int match(const char *p, const char *s, char v[][VALUE_MAX], int i)
+{
+	for (;;) {
+		if (p[0] == '%' && p[1] == 's') {
+			if (i == MAX_VALUES)
+				return 0;
+			for (size_t len = 1; len < VALUE_MAX && s[len - 1]; len++)
+				if (match(p + 2, s + len, v, i + 1)) {
+					memcpy(v[i], s, len);
+					v[i][len] = '\0';
+					return 1;
+				}
+			return 0;
+		}
+		if (*p != *s)
+			return 0;
+		if (!*p)
+			return 1;
+		p++;
+		s++;
+	}
+}
+
+const char *ldc_server_text(const char *message, char *out, size_t n)
+{
+	char v[MAX_VALUES][VALUE_MAX];
+	if (!message || !n)
+		return NULL;
+	for (size_t k = 0; k < sizeof(patterns) / sizeof(patterns[0]); k++) {
+		memset(v, 0, sizeof(v));
+		if (!match(patterns[k], message, v, 0))
+			continue;
+		const char *t = _(patterns[k]);
+		if (t == patterns[k] || !strcmp(t, patterns[k]))
+			return NULL; /* no translation in effect: as the ledger said */
+		/* The catalogue's translation keeps the pattern's %s (msgfmt -c);
+		 * the values it does not use are passed all the same. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+#pragma GCC diagnostic ignored "-Wformat-extra-args"
+		snprintf(out, n, t, v[0], v[1], v[2], v[3], v[4], v[5]);
+#pragma GCC diagnostic pop
+		return out;
+	}
+	return NULL;
+}
