@@ -139,7 +139,11 @@ static void usage(FILE *f)
 	        "  -V, --version    the version\n"
 	        "\n"
 	        "Keys on a terminal: Up/Down (k/j), PgUp/PgDn (b/space), Home/End (g/G) scroll;\n"
-	        "c chooses a city, y a year; q quits.\n"),
+	        "c chooses a city, y a year; q quits.\n"
+	        "\n"
+	        "Exit status: 0 done; 1 the ledger refused a read; 2 usage (or a plan,\n"
+	        "region or year the ledger does not count); 3 the ledger cannot be reached\n"
+	        "or its answer is unreadable.\n"),
 	        LDC_DEFAULT_URL);
 }
 
@@ -708,6 +712,14 @@ static int check_choice(monitor *m, const Ledger__PlanList *l)
 	return 0;
 }
 
+/* A read that failed, said; the exit status: 3 when the ledger cannot be
+ * reached or its answer read (as ledgerctl's), else 1. */
+static int failed(const ld_errinfo *e)
+{
+	fprintf(stderr, "ledger-monitor: %s (%s)\n", e->message, ld_errname(e->code));
+	return e->code == LD_E(UNAVAILABLE) || e->code == LD_E(MALFORMED) ? 3 : 1;
+}
+
 /* A 6-digit region code, as written: the plan decides whether it is known. */
 static int parse_region(const char *s, uint32_t *out)
 {
@@ -954,17 +966,15 @@ int main(int argc, char **argv)
 	Ledger__Response *plans = NULL;
 	ldc_sub *sub = NULL;
 	char feed[300] = "";
-	rc = 1;
 	if (ldc_open(&m.c, url ? url : LDC_DEFAULT_URL, CALL_TIMEOUT_MS, &e) != 0 ||
 	    ldc_plans(m.c, &plans, &e) != 0) {
-		fprintf(stderr, "ledger-monitor: %s (%s)\n", e.message, ld_errname(e.code));
+		rc = failed(&e);
 		goto out;
 	}
 	if ((rc = check_choice(&m, plans->plans)) != 0)
 		goto out;
-	rc = 1;
 	if (reread(&m, &e) != 0) {
-		fprintf(stderr, "ledger-monitor: %s (%s)\n", e.message, ld_errname(e.code));
+		rc = failed(&e);
 		goto out;
 	}
 	if (once) {

@@ -55,6 +55,15 @@ set -e
 	fail "--region 32010x: exit $rc, $(cat "$TMPDIR/r.err")"
 [ "$rcy" = 2 ] && grep -q "runs from 2024 to 2026, not in 2031" "$TMPDIR/y.err" ||
 	fail "--year 2031: exit $rcy, $(cat "$TMPDIR/y.err")"
+# A ledger that is not there: exit 3, as ledgerctl's and ledger-gen's, and
+# --help says so.
+set +e
+"$MONITOR" --url "tcp://127.0.0.1:$(free_port)" "$PLAN" --once 2>"$TMPDIR/u.err"
+rc=$?
+set -e
+[ "$rc" = 3 ] && grep -q "ERR_UNAVAILABLE" "$TMPDIR/u.err" ||
+	fail "no ledger: exit $rc, wanted 3: $(cat "$TMPDIR/u.err")"
+"$MONITOR" --help | grep -q "3 the ledger cannot be reached" || fail "--help does not give the exit status"
 
 # --- a small province, with money --------------------------------------------
 ok org add JS --name JS --kind federation-province --region 320000 --at 2024-01-02
