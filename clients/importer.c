@@ -13,6 +13,7 @@
 #include "client.h"
 #include "clock.h"
 #include "i18n.h"
+#include "servertext.h"
 
 #define MAX_BATCH 10000
 #define MAX_JOBS 64
@@ -57,7 +58,11 @@ static int add_error(imp *im, unsigned long line, const char *column, const char
 	csvimp_error *er = &im->errs[im->nerrs++];
 	er->line = line;
 	snprintf(er->column, sizeof(er->column), "%s", column ? column : "");
-	snprintf(er->reason, sizeof(er->reason), "%s", reason);
+	/* The ledger's rules (proto/identity.h) say why in English; those
+	 * sentences known are put in the user's language (servertext.h). */
+	char said[sizeof(er->reason)];
+	const char *own = ldc_server_text(reason, said, sizeof(said));
+	snprintf(er->reason, sizeof(er->reason), "%s", own ? own : reason);
 	return 0;
 }
 
@@ -135,9 +140,13 @@ static int send_batch(imp *im, ldc *c, batch *b, ld_errinfo *e)
 			continue;
 		}
 		const char *col = im->ci ? csvimp_column_of_field(im->ci, er->field) : NULL;
-		char reason[256];
+		char reason[256], said[256];
+		const char *own = er->message ? ldc_server_text(er->message, said, sizeof(said))
+					      : NULL;
 		snprintf(reason, sizeof(reason), "%s (%s)",
-			 er->message && *er->message ? er->message : ld_strerror(code),
+			 own ? own
+			 : er->message && *er->message ? er->message
+						       : _(ld_strerror(code)),
 			 ld_errname(code));
 		add_error(im, b->rows[i].line, col ? col : "", reason);
 		im->res->rejected++;

@@ -145,6 +145,17 @@ zh dues pay M1 --yuan 12 --from 202607 --to 202607 --method cash
 zh dues pay M1 --yuan 12 --from 202607 --to 202607 --method cash
 err_has '^ledgerctl: dues pay: 202607 月份的会费已由会员“M1”在缴费记录（序号 [0-9]+，202607-202607）中缴纳：.*（--additional） \(ERR_ALREADY_PAID' \
 	"a month paid twice is not said in Chinese"
+# A registration list's report under zh_CN: the ledger's refusal and the ID
+# rule's sentence in Chinese too, as the importer's own reasons are.
+printf '%s\n' 姓名,身份证号,职业群体,用工关系,地区,入会日期 \
+	张三,320102199001011232,快递员,劳动关系,320102,2026-07-02 \
+	李四,320102199001010081,快递员,劳动关系,320102,2026-07-02 >"$TMPDIR/list.csv"
+zh import "$TMPDIR/list.csv" --org IU --report "$TMPDIR/list.errors.csv"
+[ "$RC" -eq 1 ] || fail "an import with rejected rows: exit $RC: $ERR"
+grep -q '^2,身份证号,此人已是有效会员：会员编号“M1”，在“IU”（一人一个会籍：请办理转会） (ERR_ALREADY_MEMBER)$' \
+	"$TMPDIR/list.errors.csv" || fail "the report's refusal is not in Chinese: $(cat "$TMPDIR/list.errors.csv")"
+grep -q '^3,身份证号,身份证号 320102\*\{8\}0081 未通过 GB 11643 校验' "$TMPDIR/list.errors.csv" ||
+	fail "the report's check digit is not in Chinese: $(cat "$TMPDIR/list.errors.csv")"
 zh affiliate M1 --org IU --kind residence
 [ "$RC" -eq 1 ] || fail "affiliating with its own organisation: exit $RC"
 err_has "^ledgerctl: affiliate: 状态不符：member 'M1' already belongs to 'IU' \(ERR_INVALID_STATE" \
