@@ -42,6 +42,9 @@ ok plans
 out_has '^jiangsu-2024-2026 ' "plans lists Jiangsu"
 out_has '^guangdong-2021-2022 ' "plans lists Guangdong"
 out_has "live feed: $PUB" "plans names the feed"
+# An officer finds a city's code for --region there.
+out_has '^    cities \(--region\): 320100 南京市, 320200 无锡市, ' "plans does not list Jiangsu's cities: $OUT"
+out_has '^ +321100 镇江市, 321200 泰州市, 321300 宿迁市$' "plans' cities are not wrapped or end elsewhere: $OUT"
 
 ok org add JS --name JS --kind federation-province --region 320000 --at 2024-01-02
 ok org add NJ --name NJ --kind federation-city --region 320100 --parent JS --at 2024-01-02

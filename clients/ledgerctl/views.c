@@ -317,7 +317,7 @@ int exec_transfers(struct run *r, const struct args *a, ld_errinfo *e)
 
 const struct opt progress_opts[] = {
 	OPT("year", O_U32, "YYYY", "only the windows that include this calendar year"),
-	OPT("region", O_REGION, "CODE", "only the province or this city (GB/T 2260 code)"),
+	OPT("region", O_REGION, "CODE", "only the province or this city (GB/T 2260 code: 'plans' lists them)"),
 	OPT("province", O_FLAG, NULL, "leave out the per-city rows"),
 	OPT("status-at", O_DATE, "TIME", "judge on-track status as of TIME (default: now)"),
 	OPT("colour", O_FLAG, NULL, "colour the status even when stdout is not a terminal"),
@@ -356,7 +356,7 @@ int exec_progress(struct run *r, const struct args *a, ld_errinfo *e)
 }
 
 const struct opt series_opts[] = {
-	OPT("region", O_REGION, "CODE", "the province (default) or one of its cities"),
+	OPT("region", O_REGION, "CODE", "the province (default) or one of its cities ('plans' lists their codes)"),
 	OPT("year", O_U32, "YYYY", "only the days of this year"),
 	OPT("from", O_DATE, "DAY", "first day, YYYY-MM-DD (the plan's local day)"),
 	OPT("to", O_DATE, "DAY", "last day, YYYY-MM-DD, included"),
@@ -456,6 +456,34 @@ int exec_series(struct run *r, const struct args *a, ld_errinfo *e)
 			   print_series, NULL, e);
 }
 
+/* A plan's cities with their codes, what progress, series and the monitor
+ * take as --region, wrapped within TABLE_WIDTH columns. */
+static void print_cities(const Ledger__PlanInfo *p)
+{
+	const char *lead = _("cities (--region): ");
+	int indent = 4 + pv_width(lead), col = 0;
+	for (size_t i = 0; i < p->n_cities; i++) {
+		char item[160];
+		snprintf(item, sizeof(item), "%u %s%s", p->cities[i]->code,
+			 p->cities[i]->name ? p->cities[i]->name : "",
+			 i + 1 < p->n_cities ? "," : "");
+		int w = pv_width(item);
+		if (col == 0) {
+			printf("    %s", lead);
+			col = indent;
+		} else if (col + 1 + w > TABLE_WIDTH) {
+			printf("\n%*s", indent, "");
+			col = indent;
+		} else {
+			col += printf(" ");
+		}
+		fputs(item, stdout);
+		col += w;
+	}
+	if (col)
+		putchar('\n');
+}
+
 static void print_plans(const void *result, uint64_t as_of, const void *arg)
 {
 	const Ledger__PlanList *l = result;
@@ -472,6 +500,7 @@ static void print_plans(const void *result, uint64_t as_of, const void *arg)
 			printf("    %-34s %-10s %-26s %12s%s  %s\n", t->id, t->window, t->measure, tgt,
 			       !strcmp(t->measure, "ratio") ? "%" : "", t->title);
 		}
+		print_cities(p);
 	}
 	printf(P_("%zu plan; live feed: %s\n", "%zu plans; live feed: %s\n", l->n_plans), l->n_plans,
 	       ld_has(l->feed_url) ? l->feed_url : _("not published (ledgerd --pub URL)"));
