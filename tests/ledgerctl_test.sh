@@ -217,6 +217,13 @@ refused 2 'exactly one of --national-id and --person-hash' \
 refused 2 "^ledgerctl: dues pay: --yuan '1.234' is not .*2 decimals" \
 	dues pay M1 --yuan 1.234 --from 202401 --to 202401 --method cash
 refused 2 'missing MEMBER' end --reason left
+# A day as clerks write it on forms (and the importer reads it): 2024/5/1, 2024年5月1日.
+for d in 2024/5/1 2024年5月1日; do
+	ok --json --dry-run end M1 --reason left --at "$d"
+	expect_eq "$(json 'j["occurred_at_rfc3339"]')" "2024-05-01T00:00:00+08:00" "--at $d"
+done
+refused 2 "^ledgerctl: end: --at '2024/2/30' is not a time .*a day also as 2025/3/1 or 2025年3月1日" \
+	end M1 --reason left --at 2024/2/30
 # Months given the wrong way round: named by their options, not the ledger's fields.
 refused 2 "^ledgerctl: dues pay: --to 2024-01 is before --from 2024-12: give the first month with --from" \
 	dues pay M1 --yuan 12 --from 202412 --to 202401 --method cash
