@@ -140,7 +140,8 @@ expect_eq "$(json '[(k["kind"], k["count"]) for k in j["kinds"]]')" \
 expect_eq "$(json 'j["value"]')" 25000 "the amended amount"
 ok series "$PLAN" education-grant-amount --region 320100 --from 2025-06-01 --to 2025-06-30
 out_has '^  2025-06-20 +¥250 +¥250 +1$' "the text form of a day"
-out_has 'by kind: service_delivered 1, event_voided 1, event_amended 1$' "the text form of the kinds"
+out_has 'by kind: service_delivered 1; corrections: event_voided 1 \(no longer counted\), event_amended 1 \(counted as amended\)$' \
+	"the text form of the kinds: the corrections apart (an amended event is among those counted)"
 
 # --- a ratio (Guangdong's real-name share of first joins) ------------------
 ok org add G --name G --kind federation-province --region 440000 --at 2021-01-02

@@ -425,9 +425,17 @@ static void print_series(const void *result, uint64_t as_of, const void *arg)
 	       s->n_points);
 	pv_format(NULL, s->events, n, sizeof(n));
 	printf(P_("; in all %s from %s event", "; in all %s from %s events", s->events), v, n);
+	/* The counted events' kind, then the corrections that changed the
+	 * figure (proto: a voided event is no longer counted, an amended one
+	 * is counted as amended: not more events beside the first kind). */
 	for (size_t i = 0; i < s->n_kinds; i++) {
+		const char *k = s->kinds[i]->kind;
 		pv_format(NULL, s->kinds[i]->count, n, sizeof(n));
-		printf("%s%s %s", i ? ", " : _("; by kind: "), s->kinds[i]->kind, n);
+		printf("%s%s %s", i == 0 ? _("; by kind: ") : i == 1 ? _("; corrections: ") : ", ", k, n);
+		if (i && !strcmp(k, "event_voided"))
+			printf("%s", _(" (no longer counted)"));
+		else if (i && !strcmp(k, "event_amended"))
+			printf("%s", _(" (counted as amended)"));
 	}
 	printf(_("\nas of seq %llu\n"), (unsigned long long)as_of);
 }
