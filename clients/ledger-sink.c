@@ -71,6 +71,8 @@ static void usage(FILE *f)
 	        "  --id ID          subscriber id shown by 'ledgerctl subscribers' [ledger-sink]\n"
 	        "  --batch N        events per database transaction, at most       [200000]\n"
 	        "  --once           stop (exit 0) once caught up with the head\n"
+	        "  --give-up S      with --once, stop (exit 1) once the ledger has not answered\n"
+	        "                   for S seconds; without --once it is waited for   [60]\n"
 	        "  --quiet          no progress on stderr (errors only)\n"
 	        "  --migrate        rebuild the tables of an older ledger-sink from its events\n"
 	        "  --tz ZONE        the ledger's time zone (default $LEDGER_TZ, else Asia/Shanghai)\n"
@@ -409,6 +411,7 @@ static void fetch_stop(fetcher *f)
 typedef struct options {
 	const char *url, *id, *source, *target;
 	long batch;
+	long give_up; /* --once: seconds without the ledger before stopping */
 	int once, quiet, migrate;
 } options;
 
@@ -497,6 +500,7 @@ static int follow(session *ss, int *rc, char *err)
 	const options *o = ss->o;
 	uint64_t cp = sink_loader_checkpoint(ss->l);
 	int caught_up = 0, away = 0;
+	double away_since = 0;
 	ld_errinfo e;
 	if (fetch_start(ss->f, ss->conn, o->id, o->batch < 10000 ? (uint32_t)o->batch : 10000, cp,
 	                o->once)) {
@@ -532,10 +536,21 @@ static int follow(session *ss, int *rc, char *err)
 		ldc_page page = sl->page;
 		e = sl->e;
 		if (sl->rc == LD_E(UNAVAILABLE)) {
-			if (!away && !o->quiet)
-				say(_("%s; retrying"), e.message);
+			if (!away) {
+				away_since = mono_s();
+				if (!o->quiet)
+					say(_("%s; retrying"), e.message);
+			}
 			away = 1; /* commit what we have while it is away */
 			fetch_release(ss->f);
+			if (o->once && mono_s() - away_since >= (double)o->give_up) {
+				/* A one-shot run (an analyst's, a cron job's) ends:
+				 * what it loaded is committed above. */
+				say(_("the ledger at %s has not answered for %ld s; --once stops here "
+				      "(what was loaded is committed: run it again to go on)"),
+				    o->url, o->give_up);
+				return EXIT_FAIL;
+			}
 			continue;
 		}
 		if (sl->rc == LD_E(AFTER_HEAD)) {
@@ -621,6 +636,7 @@ int main(int argc, char **argv)
 	    .id = "ledger-sink",
 	    .source = DEFAULT_SOURCE,
 	    .batch = 200000,
+	    .give_up = 60,
 	};
 	static const struct option opts[] = {
 	    {"url", required_argument, NULL, 'u'},
@@ -628,6 +644,7 @@ int main(int argc, char **argv)
 	    {"source", required_argument, NULL, 's'},
 	    {"batch", required_argument, NULL, 'b'},
 	    {"once", no_argument, NULL, 'o'},
+	    {"give-up", required_argument, NULL, 'g'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"migrate", no_argument, NULL, 'm'},
 	    {"help", no_argument, NULL, 'h'},
@@ -667,6 +684,17 @@ int main(int argc, char **argv)
 		case 'o':
 			o.once = 1;
 			break;
+		case 'g': {
+			char *end;
+			errno = 0;
+			o.give_up = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || o.give_up < 1 || o.give_up > 86400) {
+				fprintf(stderr, _("ledger-sink: --give-up '%s' is not 1 to 86400 (seconds)\n"),
+				        optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		}
 		case 'q':
 			o.quiet = 1;
 			break;

@@ -113,6 +113,16 @@ while ! grep -q "'$DEAD'" "$TMPDIR/sink.err" && within "$t0" "$FAST"; do sleep 0
 within "$t0" "$FAST" || { kill "$SINK_PID"; fail "ledger-sink did not report within $FAST s that nothing listens at $DEAD: $(cat "$TMPDIR/sink.err")"; }
 kill -TERM "$SINK_PID"
 wait "$SINK_PID" || true
+# With --once (an analyst's one-shot run) it gives up after --give-up seconds.
+t0=$(now)
+set +e
+"$SINK" --url "$DEAD" --once --give-up 1 "$TMPDIR/sink.sqlite" >/dev/null 2>"$TMPDIR/sink.err"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "ledger-sink --once --give-up 1 against $DEAD: exit $rc, wanted 1: $(cat "$TMPDIR/sink.err")"
+within "$t0" 10 || fail "ledger-sink --once --give-up 1 took more than 10 s"
+grep -q "has not answered for 1 s; --once stops here" "$TMPDIR/sink.err" ||
+	fail "ledger-sink --once did not say why it stopped: $(cat "$TMPDIR/sink.err")"
 
 # ledger-dashboard serves its page, and its API says the ledger is not there.
 PORT=$(free_port)
