@@ -1062,7 +1062,11 @@ int main(int argc, char **argv)
 		web_stop(d);
 		return 1;
 	}
-	say("serving http://%s/ for the daemon at %s", opt.listen, opt.url);
+	/* The port it got (--listen HOST:0 asks the system for one). */
+	const char *colon = strrchr(opt.listen, ':');
+	say("serving http://%.*s:%d/ for the daemon at %s",
+	    (int)(colon ? colon - opt.listen : (ptrdiff_t)strlen(opt.listen)), opt.listen, web_port(d),
+	    opt.url);
 
 	int sig = 0;
 	sigwait(&sigs, &sig);

@@ -140,6 +140,15 @@ expect_eq "$code" 503 "the dashboard's API without a ledger"
 grep -q "$DEAD" "$TMPDIR/api.json" || fail "the dashboard does not name $DEAD: $(cat "$TMPDIR/api.json")"
 kill -TERM "$DASH_PID"
 wait "$DASH_PID" || true
+# With port 0 the system picks one, and the dashboard says which.
+"$DASH" --url "$DEAD" --listen "127.0.0.1:0" >/dev/null 2>"$TMPDIR/dash.err" &
+DASH_PID=$!
+for _ in $(seq 100); do grep -q 'serving http' "$TMPDIR/dash.err" && break; sleep 0.05; done
+GOT=$(sed -n 's|.*serving http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$TMPDIR/dash.err")
+[ -n "$GOT" ] && [ "$GOT" -gt 0 ] || fail "the dashboard on port 0 did not say its port: $(cat "$TMPDIR/dash.err")"
+curl -s -o /dev/null "http://127.0.0.1:$GOT/" || fail "nothing serves on the port the dashboard named ($GOT)"
+kill -TERM "$DASH_PID"
+wait "$DASH_PID" || true
 
 # A ledger that takes the request and does not answer: the whole timeout.
 SLOW="tcp://127.0.0.1:$(free_port)"
