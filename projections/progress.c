@@ -1043,6 +1043,27 @@ static void judge(Ledger__ProgressRow *r, const plan_target *t, int64_t at)
 		r->needed_per_day = (double)(r->target - r->actual) / days_left;
 	}
 }
+/* A region the plan does not report: ERR_INVALID_VALUE naming the ones it
+ * does (the cities' codes, as many as the message holds). */
+static int region_unknown(const plan *p, uint32_t region, const char *field, ld_errinfo *e)
+{
+	char codes[160] = "";
+	size_t n = 0;
+	for (unsigned i = 0; i < p->ncities; i++) {
+		int w = snprintf(codes + n, sizeof(codes) - n, "%s%u", i ? ", " : "",
+				 p->cities[i].code);
+		if (w < 0 || (size_t)w >= sizeof(codes) - n - 4) {
+			snprintf(codes + n, sizeof(codes) - n, ", …");
+			break;
+		}
+		n += (size_t)w;
+	}
+	return ld_errinfo_set(e, LD_E(INVALID_VALUE), field,
+			      "region %u is neither plan '%s''s province %u nor one of its %u "
+			      "cities (%s; 'ledgerctl plans' names them)",
+			      region, p->id, p->region, p->ncities, codes);
+}
+
 
 int progress_report(const progress *pg, const kv_read *t, const plan *p, uint32_t year,
 		    uint32_t region, int64_t at, Ledger__ProgressReport *out, ld_arena *a,
@@ -1064,10 +1085,7 @@ int progress_report(const progress *pg, const kv_read *t, const plan *p, uint32_
 			if (p->cities[i].code == region)
 				city_ix = (int)i;
 		if (city_ix == -2)
-			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "progress.region",
-					      "region %u is neither plan '%s''s province %u nor one of "
-					      "its %u cities",
-					      region, p->id, p->region, p->ncities);
+			return region_unknown(p, region, "progress.region", e);
 	}
 	if ((rc = workforce_shares(t, p, at, share)))
 		return rc;
@@ -1303,10 +1321,7 @@ int progress_series(const progress *pg, const kv_read *t, const plan *p,
 	for (unsigned i = 0; i < p->ncities && !known; i++)
 		known = p->cities[i].code == region;
 	if (!known)
-		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "progress_series.region",
-				      "region %u is neither plan '%s''s province %u nor one of its %u "
-				      "cities",
-				      region, p->id, p->region, p->ncities);
+		return region_unknown(p, region, "progress_series.region", e);
 	/* The days asked for, within the plan's period (and the year). */
 	int64_t lo = plan_day_of(p, p->from_us), hi = plan_day_of(p, p->to_us - 1);
 	if (q->has_year && q->year) {

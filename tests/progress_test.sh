@@ -69,7 +69,7 @@ out_has '^  2025   province 320000 +2 / 300,000 .* MISSED' "missed after the win
 
 refused 1 "no plan 'nope'.*ERR_NOT_FOUND" progress nope
 refused 1 "runs from 2024 to 2026, not in 2031.*ERR_INVALID_VALUE" progress jiangsu-2024-2026 --year 2031
-refused 1 "region 440100 is neither.*ERR_INVALID_VALUE" progress jiangsu-2024-2026 --region 440100
+refused 1 "region 440100 is neither plan .jiangsu-2024-2026..s province 320000 nor one of its 13 cities \(320100, 320200, .*321300; .ledgerctl plans. names them\).*ERR_INVALID_VALUE" progress jiangsu-2024-2026 --region 440100
 
 # --- the monitor: once, then live from the feed ---------------------------
 "$MONITOR" --url "$URL" --once jiangsu-2024-2026 --province >"$TMPDIR/once.out"
