@@ -55,6 +55,8 @@ zh --url "tcp://127.0.0.1:$(free_port)" head
 err_has '无法连接“tcp://127\.0\.0\.1:[0-9]+”' "an unreachable ledger is not reported in Chinese"
 en join M1 --org NJ
 err_has '^ledgerctl: join: missing --path$' "the English usage error is not English"
+zh amend 5 --reason x amend 3 --reason y
+err_has '^ledgerctl: amend: 更正本身不能再更正$' "an amendment of an amendment is not refused in Chinese"
 
 # ledgerd and ledger-gen.
 set +e

@@ -47,12 +47,12 @@ int build_event(struct run *r, int argc, char **argv, Ledger__Event *ev, int nes
 
 	if (!c || !c->build) {
 		if (argc == 0)
-			return usage_error(r, e, LD_E(MISSING_FIELD), "missing command");
-		return usage_error(r, e, LD_E(INVALID_VALUE), "'%s' is not a command that records "
-				   "an event", argv[0]);
+			return usage_error(r, e, LD_E(MISSING_FIELD), _("missing command"));
+		return usage_error(r, e, LD_E(INVALID_VALUE), _("'%s' is not a command that records "
+				   "an event"), argv[0]);
 	}
 	if (nested && !strcmp(c->name, "amend"))
-		return usage_error(r, e, LD_E(INVALID_VALUE), "an amendment cannot be amended");
+		return usage_error(r, e, LD_E(INVALID_VALUE), _("an amendment cannot be amended"));
 	if ((rc = parse_args(r, c, argc - words + 1, argv + words - 1, &a, e)) != 0 || a.help)
 		return rc;
 	if ((rc = c->build(r, &a, ev, e)) != 0)
@@ -60,7 +60,7 @@ int build_event(struct run *r, int argc, char **argv, Ledger__Event *ev, int nes
 
 	const struct val *at = val_of(&a, "at"), *at_us = val_of(&a, "at-us");
 	if (at->set && at_us->set)
-		return usage_error(r, e, LD_E(INVALID_VALUE), "give --at or --at-us, not both");
+		return usage_error(r, e, LD_E(INVALID_VALUE), _("give --at or --at-us, not both"));
 	if (at->set || at_us->set) {
 		ev->has_occurred_at = 1;
 		ev->occurred_at = at->set ? at->i : at_us->i;
@@ -82,8 +82,8 @@ int build_event(struct run *r, int argc, char **argv, Ledger__Event *ev, int nes
 	if (nested) {
 		if (given(&a, "event-id") || given(&a, "expect-version"))
 			return usage_error(r, e, LD_E(INVALID_VALUE),
-					   "--event-id and --expect-version of an amendment go "
-					   "before the corrected command");
+					   _("--event-id and --expect-version of an amendment go "
+					     "before the corrected command"));
 		return 0;
 	}
 	if (!ev->has_occurred_at) {
