@@ -47,17 +47,31 @@ void membership_free(membership *m)
 	free(m);
 }
 
-static int valid_address(const char *a)
+/* "A.B.C.D:PORT" written plainly: the port in decimal without a sign or a
+ * leading zero, as C-Raft's configuration and replica_add compare addresses
+ * (as strings). 127.0.0.1:020481 is this node's 127.0.0.1:20481 under
+ * another name: added as a node, the leader sent raft's messages to itself
+ * and crashed. 1, or 0 with the plain form in plain (if there is one). */
+static int valid_address(const char *a, char *plain, size_t n)
 {
-	char host[64];
+	char host[64], ip[INET_ADDRSTRLEN];
 	const char *colon = strrchr(a, ':');
 	struct in_addr in;
-	if (!colon || (size_t)(colon - a) >= sizeof(host) || atoi(colon + 1) <= 0 ||
-	    atoi(colon + 1) > 65535)
+	plain[0] = '\0';
+	if (!colon || (size_t)(colon - a) >= sizeof(host))
 		return 0;
 	memcpy(host, a, (size_t)(colon - a));
 	host[colon - a] = '\0';
-	return inet_pton(AF_INET, host, &in) == 1;
+	char *end;
+	const char *p = colon + 1;
+	if (*p < '0' || *p > '9')
+		return 0;
+	long port = strtol(p, &end, 10);
+	if (*end || port < 1 || port > 65535 || inet_pton(AF_INET, host, &in) != 1 ||
+	    !inet_ntop(AF_INET, &in, ip, sizeof(ip)))
+		return 0;
+	snprintf(plain, n, "%s:%ld", ip, port);
+	return strcmp(plain, a) == 0;
 }
 
 int membership_submit(membership *m, const Ledger__ClusterChangeRequest *q,
@@ -70,11 +84,14 @@ int membership_submit(membership *m, const Ledger__ClusterChangeRequest *q,
 		if (!id)
 			return ld_errinfo_set(e, LD_E(MISSING_FIELD), "cluster_change.id",
 					      "the id of the node to add is required (1 or more)");
+		char plain[64] = "";
 		if (!ld_has(q->raft_address) || strlen(q->raft_address) >= sizeof(m->address) ||
-		    !valid_address(q->raft_address))
+		    !valid_address(q->raft_address, plain, sizeof(plain)))
 			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "cluster_change.raft_address",
 					      "the raft address of the node to add must be "
-					      "A.B.C.D:PORT, got '%.64s'",
+					      "A.B.C.D:PORT, the port in plain decimal%s%s%s, "
+					      "got '%.64s'",
+					      plain[0] ? " (" : "", plain, plain[0] ? ")" : "",
 					      q->raft_address ? q->raft_address : "");
 		if (!ld_has(q->url) || strlen(q->url) >= sizeof(m->url) ||
 		    (strncmp(q->url, "tcp://", 6) && strncmp(q->url, "tls+tcp://", 10) &&

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# cluster_ops_test.sh — hostile arguments to `ledgerctl cluster` on a running
+# three-node cluster of ledgerd processes on loopback (docs/REPLICATION.md,
+# "Membership and leadership"):
+#   - a node added at the leader's own raft address written another way
+#     (127.0.0.1:0PORT, +PORT, PORTx) is refused naming the address and its
+#     plain form (before: a leading zero passed, C-Raft added the node, the
+#     leader sent raft's messages to itself and crashed, SIGSEGV); the plain
+#     address and an id in use are refused as in the configuration already;
+#   - every node still runs, the configuration is the three nodes, and the
+#     cluster takes a write.
+set -euo pipefail
+. "$(dirname "$0")/cluster_lib.sh"
+
+cluster_init 3
+for i in 1 2 3; do start_node "$i"; done
+wait_leader
+ok --url "$ALL" workforce 320100 --group courier --count 1 --at 2026-03-01
+LP=${RPORT[$L]}
+for bad in "0$LP" "+$LP" "${LP}x" "0x1"; do
+	refused 1 "raft address of the node to add must be A.B.C.D:PORT, the port in plain decimal.*got '127\.0\.0\.1:[^']*'" \
+		--url "$ALL" --timeout 20000 cluster add "9,127.0.0.1:$bad,tcp://127.0.0.1:1"
+done
+refused 1 "raft address .*\(127\.0\.0\.1:$LP\), got '127\.0\.0\.1:0$LP'" \
+	--url "$ALL" cluster add "9,127.0.0.1:0$LP,tcp://127.0.0.1:1"
+refused 1 "in the configuration already" --url "$ALL" cluster add "9,127.0.0.1:$LP,tcp://127.0.0.1:1"
+refused 1 "in the configuration already" --url "$ALL" cluster add "2,127.0.0.1:1,tcp://127.0.0.1:1"
+sleep 1
+for i in 1 2 3; do
+	kill -0 "${PID[$i]}" 2>/dev/null || die "node $i died after the refused additions"
+done
+ok --url "$ALL" --json cluster
+expect_eq "$(json 'sorted(m["id"] for s in j if s.get("role") == "leader" for m in s["nodes"])')" \
+	"[1, 2, 3]" "the configuration after the refused additions"
+ok --url "$ALL" workforce 320100 --group courier --count 2 --at 2026-03-01
+recorded
+echo "cluster_ops_test: ok (an address that is the leader's under another spelling refused; nodes alive)" >&2
