@@ -254,10 +254,10 @@ expect_eq "$(json '(j["version"], j["last_seq"])')" "(7, $TSEQ)" "M3's stream po
 AS_OF=$(json 'j["as_of_seq"]')
 [ "$AS_OF" -ge "$TSEQ" ] || fail "member M3 --wait-seq $TSEQ answered as of seq $AS_OF"
 ok member M3
-out_has '^status +ACTIVE$' "member: no status: $OUT"
+out_has '^status +active$' "member: no status: $OUT"
 out_has '^organisation +SI$' "member: no organisation: $OUT"
 out_has '^affiliations +-$' "member: no affiliations: $OUT"
-out_has '^worker group +DELIVERY_RIDER$' "member: no group: $OUT"
+out_has '^worker group +delivery-rider$' "member: no group: $OUT"
 out_has '^region +320100$' "member: no region: $OUT"
 out_has '^real name +yes$' "member: no real name: $OUT"
 out_has '^first joined +2024-02-01 00:00:00$' "member: no first join: $OUT"
@@ -267,7 +267,7 @@ out_has '^transfers +1$' "member: no transfers: $OUT"
 out_has '^dues paid +through 2024-06, 30.00 yuan in total$' "member: no dues: $OUT"
 out_has '^as of seq +[0-9]+$' "member: no 'as of seq': $OUT"
 ok member M1
-out_has '^affiliations +RU \(RESIDENCE_AFFILIATION\), SI \(PLATFORM_AFFILIATION\)$' "member M1: affiliations: $OUT"
+out_has '^affiliations +RU \(residence-affiliation\), SI \(platform-affiliation\)$' "member M1: affiliations: $OUT"
 out_has '^dues paid +through 2024-12, 24.00 yuan in total$' "member M1: dues: $OUT"
 
 # --- transfers -----------------------------------------------------------
@@ -294,7 +294,7 @@ expect_eq "$(json 'len(j["transfers"])')" 0 "transfers in [2024-04-01, 2024-05-0
 ok --json transfers --org NJ --from 2024-05-01T00:00:01
 expect_eq "$(json 'len(j["transfers"])')" 0 "transfers from 2024-05-01T00:00:01"
 ok transfers --org NJ
-out_has "^OUT +M3 +IU → SI +MOVED_REGION +2024-05-01 00:00:00 +seq $TSEQ\$" "transfers line: $OUT"
+out_has "^OUT +M3 +IU → SI +moved-region +2024-05-01 00:00:00 +seq $TSEQ\$" "transfers line: $OUT"
 out_has "^1 transfer as of seq [0-9]+\$" "transfers footer: $OUT"
 ok transfers --org JS
 out_has "^WITHIN +M3 +IU → SI " "transfers --org JS line: $OUT"
@@ -313,12 +313,12 @@ expect_eq "$(json '[e["event"]["seq"] for e in j["entries"]] == sorted(e["event"
 	True "history M3 --all in seq order"
 ok history M3 --verify-chain
 out_has "^history of member M3 as of seq [0-9]+\$" "history heading: $OUT"
-out_has "^$M3_JOIN +2024-02-01 00:00:00 +[0-9-]+ [0-9:]+ +addr:[^ ]+ +member_joined +→ IU +ONLINE +[0-9a-f]{12} +hash ok\$" \
+out_has "^$M3_JOIN +2024-02-01 00:00:00 +[0-9-]+ [0-9:]+ +addr:[^ ]+ +member_joined +→ IU +online +[0-9a-f]{12} +hash ok\$" \
 	"history: the join: $OUT"
-out_has "^$M3_END +2024-03-01 00:00:00 .* membership_ended +LEFT +[0-9a-f]{12} +hash ok\$" "history: the end: $OUT"
-out_has "^$M3_REJOIN +2024-04-01 00:00:00 .* member_joined +→ IU +CEREMONY +[0-9a-f]{12} +rejoin hash ok\$" \
+out_has "^$M3_END +2024-03-01 00:00:00 .* membership_ended +left +[0-9a-f]{12} +hash ok\$" "history: the end: $OUT"
+out_has "^$M3_REJOIN +2024-04-01 00:00:00 .* member_joined +→ IU +ceremony +[0-9a-f]{12} +rejoin hash ok\$" \
 	"history: the rejoin: $OUT"
-out_has "^$TSEQ +2024-05-01 00:00:00 .* member_transferred +IU → SI +MOVED_REGION +${THASH:0:12} +hash ok\$" \
+out_has "^$TSEQ +2024-05-01 00:00:00 .* member_transferred +IU → SI +moved-region +${THASH:0:12} +hash ok\$" \
 	"history: the transfer: $OUT"
 expect_eq "$(echo "$OUT" | grep -c 'hash ok$')" 4 "history --verify-chain: every line checked"
 
@@ -345,7 +345,7 @@ expect_eq "$(json '[(e["event"]["seq"], e.get("voided_by")) for e in j["entries"
 	"[($M3_JOIN, None), ($M3_END, None), ($M3_REJOIN, None), ($TSEQ, $VSEQ), ($VSEQ, None)]" "history of M3 after the void"
 expect_eq "$(json 'j["entries"][4]["event"]["event_voided"]["target_seq"]')" "$TSEQ" "the void's target"
 ok history M3
-out_has "^$TSEQ .* member_transferred +IU → SI +MOVED_REGION +[0-9a-f]{12} +VOIDED by seq $VSEQ\$" \
+out_has "^$TSEQ .* member_transferred +IU → SI +moved-region +[0-9a-f]{12} +VOIDED by seq $VSEQ\$" \
 	"history: no VOIDED marker beside the transfer: $OUT"
 echo "$OUT" | grep -A1 "^$TSEQ " | tail -n1 |
 	grep -Eq "^  └ $VSEQ +2024-05-02 00:00:00 .* event_voided +seq $TSEQ +\"entered for the wrong member\"" ||
@@ -370,9 +370,9 @@ ok --json transfers --org NJ --wait-seq "$A2"
 expect_eq "$(json '[(t["seq"], t["reason"], t.get("amended_by")) for t in j["transfers"]]')" \
 	"[($T2, 'CHANGED_PLATFORM', $A2)]" "an amended transfer"
 ok history M2
-out_has "^$T2 .* member_transferred +RU → IU +CHANGED_EMPLOYER +[0-9a-f]{12} +AMENDED by seq $A2\$" \
+out_has "^$T2 .* member_transferred +RU → IU +changed-employer +[0-9a-f]{12} +AMENDED by seq $A2\$" \
 	"history: no AMENDED marker: $OUT"
-out_has "^  └ $A2 .* event_amended +seq $T2 to RU → IU +CHANGED_PLATFORM \"it was the platform\"" \
+out_has "^  └ $A2 .* event_amended +seq $T2 to RU → IU +changed-platform \"it was the platform\"" \
 	"history: the amendment is not shown under the transfer: $OUT"
 # A third transfer, and a list cut at one.
 ok transfer M5 --from RU --to IU --reason changed-employer --at 2024-06-02
@@ -467,7 +467,7 @@ FAKE_PID=$!
 trap 'kill "$FAKE_PID" 2>/dev/null || true; stop_ledgerd' EXIT
 refused 4 "^ledgerctl: history: 1 of 5 events fail the hash check: seq $M3_REJOIN\$" \
 	--url "$FAKE_URL" history M3 --verify-chain
-out_has "^$M3_REJOIN .* member_joined +→ SI +CEREMONY +[0-9a-f]{12} +rejoin HASH MISMATCH\$" "no HASH MISMATCH: $OUT"
+out_has "^$M3_REJOIN .* member_joined +→ SI +ceremony +[0-9a-f]{12} +rejoin HASH MISMATCH\$" "no HASH MISMATCH: $OUT"
 expect_eq "$(echo "$OUT" | grep -c 'hash ok$')" 4 "the other entries verify"
 ctl --url "$FAKE_URL" --json history M3 --verify-chain
 expect_eq "$RC" 4 "history --json --verify-chain of a tampered answer: exit status"

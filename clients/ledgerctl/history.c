@@ -34,7 +34,7 @@ static uint64_t correction_target(const Ledger__Event *ev)
 static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char *why,
 			size_t wsize)
 {
-	char num[16];
+	char num[ENUM_WORD_MAX];
 	const ld_kind *kind = ld_kind_of(ev->body_case);
 	path[0] = why[0] = '\0';
 	if (kind->flags & LD_KIND_CORRECTION) {
@@ -63,8 +63,8 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 	case LEDGER__EVENT__BODY_MEMBER_JOINED:
 		snprintf(path, psize, "\u2192 %s", ev->member_joined->org_id);
 		snprintf(why, wsize, "%s%s%s%s%s",
-			 enum_str(&ledger__join_channel__descriptor, ev->member_joined->channel,
-				  num),
+			 ldc_enum_label(&ledger__join_channel__descriptor,
+					ev->member_joined->channel, num, sizeof(num)),
 			 ev->member_joined->name ? " name=" : "",
 			 ev->member_joined->name ? ev->member_joined->name : "",
 			 ev->member_joined->phone ? " phone=" : "",
@@ -74,19 +74,19 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 		snprintf(path, psize, "%s \u2192 %s", ev->member_transferred->from_org,
 			 ev->member_transferred->to_org);
 		snprintf(why, wsize, "%s",
-			 enum_str(&ledger__transfer_reason__descriptor,
-				  ev->member_transferred->reason, num));
+			 ldc_enum_label(&ledger__transfer_reason__descriptor,
+					ev->member_transferred->reason, num, sizeof(num)));
 		break;
 	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
 		snprintf(why, wsize, "%s",
-			 enum_str(&ledger__end_reason__descriptor, ev->membership_ended->reason,
-				  num));
+			 ldc_enum_label(&ledger__end_reason__descriptor,
+					ev->membership_ended->reason, num, sizeof(num)));
 		break;
 	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
 		snprintf(path, psize, "+ %s", ev->member_affiliated->org_id);
 		snprintf(why, wsize, "%s",
-			 enum_str(&ledger__affiliation_kind__descriptor,
-				  ev->member_affiliated->kind, num));
+			 ldc_enum_label(&ledger__affiliation_kind__descriptor,
+					ev->member_affiliated->kind, num, sizeof(num)));
 		break;
 	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
 		snprintf(path, psize, "- %s", ev->member_disaffiliated->org_id);
@@ -102,10 +102,14 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 		{
 			if (!strcmp(k, "member_id") || !strcmp(k, "personal") || n >= wsize)
 				continue; /* personal: the sealed bytes (name, phone shown) */
-			char *s = json_is_string(v) ? NULL
-						    : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+			const char *word = enum_field_word(body, k, num, sizeof(num));
+			char *s = word || json_is_string(v)
+				      ? NULL
+				      : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 			n += (size_t)snprintf(why + n, wsize - n, "%s%s=%s", n ? " " : "", k,
-					      s ? s : json_string_value(v));
+					      word ? word
+					      : s  ? s
+						   : json_string_value(v));
 			free(s);
 		}
 		json_decref(j);

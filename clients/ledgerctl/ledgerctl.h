@@ -323,10 +323,15 @@ int print_page(struct run *r, const Ledger__EventPage *p, ld_errinfo *e);
 /* --wait-seq and --wait-ms of a's command. */
 void wait_of(const struct args *a, ldc_consistency *cons);
 
-/* An enum value as tables show it: its name as in the .proto, its Chinese
- * name in Chinese mode (labels.h), or its number if unknown. The lowercase
- * form a command line takes: ldc_enum_label (labels.h). */
-const char *enum_str(const ProtobufCEnumDescriptor *d, int v, char out[16]);
+/* Text views show an enum value as ldc_enum_label (labels.h) does: the word
+ * a command line takes ("delivery-rider"), its Chinese name in Chinese mode.
+ * The longest such word fits in ENUM_WORD_MAX bytes. (--json keeps the
+ * .proto's names: scripts read them.) */
+#define ENUM_WORD_MAX 48
+
+/* The word of field `name` of m as ldc_enum_label gives it when that field is
+ * a single enum; NULL for any other field. */
+const char *enum_field_word(const ProtobufCMessage *m, const char *name, char *out, size_t size);
 
 /* Columns a UTF-8 string takes in a terminal (two for a Chinese character). */
 int text_width(const char *s);

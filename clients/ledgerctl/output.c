@@ -1,6 +1,6 @@
 /*
  * output.c — talking to the ledger and printing its answers: errors on stderr,
- * JSON, events one per line, enum names, aligned table cells.
+ * JSON, events one per line, enum words, aligned table cells.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +56,8 @@ int print_json(const void *msg, ld_errinfo *e)
 /* Events                                                              */
 /* ------------------------------------------------------------------ */
 
-/* " name=value" for each field present in m; enums by name, times in RFC
+/* " name=value" for each field present in m; enums as a command line takes
+ * them (delivery-rider; in Chinese mode their Chinese name), times in RFC
  * 3339 (the ledger's zone), long hex shortened, nested messages as compact
  * JSON. */
 static void print_fields(const ProtobufCMessage *m)
@@ -68,12 +69,14 @@ static void print_fields(const ProtobufCMessage *m)
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		json_t *v = json_object_get(j, f->name);
-		char tbuf[LDC_RFC3339_MAX];
+		char tbuf[LDC_RFC3339_MAX], word[ENUM_WORD_MAX];
 		if (!v)
 			continue;
 		printf(" %s=", f->name);
 		if (f->type == PROTOBUF_C_TYPE_BYTES && json_string_length(v) > 16) {
 			printf("%.12s..", json_string_value(v));
+		} else if (enum_field_word(m, f->name, word, sizeof(word))) {
+			fputs(word, stdout); /* as a command line takes it */
 		} else if (ldc_is_time_field(d, f)) {
 			ldc_format_rfc3339(json_integer_value(v), tbuf);
 			fputs(tbuf, stdout);
@@ -178,14 +181,14 @@ int dump_json(json_t *j, ld_errinfo *e)
 	return 0;
 }
 
-const char *enum_str(const ProtobufCEnumDescriptor *d, int v, char out[16])
+const char *enum_field_word(const ProtobufCMessage *m, const char *name, char *out, size_t size)
 {
-	const char *zh = ld_i18n_zh() ? ldc_label_zh(d, v) : NULL;
-	const char *name = zh ? zh : ldc_enum_name(d, v);
-	if (name)
-		return name;
-	snprintf(out, 16, "%d", v);
-	return out;
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+	if (!f || f->type != PROTOBUF_C_TYPE_ENUM || f->label == PROTOBUF_C_LABEL_REPEATED)
+		return NULL;
+	int v = *(const int *)((const char *)m + f->offset);
+	return ldc_enum_label(f->descriptor, v, out, size);
 }
 
 /* Columns a UTF-8 string takes (one per code point: ids, names of enums and

@@ -24,28 +24,29 @@ static void print_member(const void *result, uint64_t as_of, const void *arg)
 {
 	const Ledger__MemberView *m = result;
 	(void)arg;
-	char t[32], t2[32], num[16], num2[16], money[32], month[16];
+	char t[32], t2[32], num[ENUM_WORD_MAX], num2[ENUM_WORD_MAX], money[32], month[16];
 	/* TRANSLATORS: the labels of the member view are padded to one column
 	 * (15 columns; a Chinese character takes two). */
 	printf(_("member         %s\n"), m->member_id ? m->member_id : "-");
-	printf(_("status         %s\n"), enum_str(&ledger__member_status__descriptor, m->status, num));
+	printf(_("status         %s\n"),
+	       ldc_enum_label(&ledger__member_status__descriptor, m->status, num, sizeof(num)));
 	printf(_("organisation   %s\n"), ld_has(m->org_id) ? m->org_id : "-");
 	printf(_("affiliations   "));
 	for (size_t i = 0; i < m->n_affiliations; i++)
 		printf("%s%s (%s)", i ? ", " : "", m->affiliations[i]->org_id,
-		       enum_str(&ledger__affiliation_kind__descriptor, m->affiliations[i]->kind,
-				num));
+		       ldc_enum_label(&ledger__affiliation_kind__descriptor,
+				      m->affiliations[i]->kind, num, sizeof(num)));
 	printf("%s\n", m->n_affiliations ? "" : "-");
-	printf(_("worker group   %s\n"),
-	       enum_str(&ledger__worker_group__descriptor, m->worker_group, num));
-	printf(_("employment     %s\n"),
-	       enum_str(&ledger__employment_relation__descriptor, m->employment, num));
+	printf(_("worker group   %s\n"), ldc_enum_label(&ledger__worker_group__descriptor,
+							m->worker_group, num, sizeof(num)));
+	printf(_("employment     %s\n"), ldc_enum_label(&ledger__employment_relation__descriptor,
+							m->employment, num, sizeof(num)));
 	printf(_("platform       %s\n"), ld_has(m->platform) ? m->platform : "-");
 	printf(_("region         %06u\n"), m->region);
 	printf(_("real name      %s\n"), m->real_name ? _("yes") : _("no"));
 	printf(_("joined by      %s, %s\n"),
-	       enum_str(&ledger__join_path__descriptor, m->join_path, num),
-	       enum_str(&ledger__join_channel__descriptor, m->channel, num2));
+	       ldc_enum_label(&ledger__join_path__descriptor, m->join_path, num, sizeof(num)),
+	       ldc_enum_label(&ledger__join_channel__descriptor, m->channel, num2, sizeof(num2)));
 	ldc_format_time(m->first_joined_at, t);
 	ldc_format_time(m->last_joined_at, t2);
 	printf(_("first joined   %s\n"), t);
@@ -55,7 +56,8 @@ static void print_member(const void *result, uint64_t as_of, const void *arg)
 	if (m->has_ended_at) {
 		ldc_format_time(m->ended_at, t);
 		printf(_("ended          %s (%s)\n"), t,
-		       enum_str(&ledger__end_reason__descriptor, m->end_reason, num));
+		       ldc_enum_label(&ledger__end_reason__descriptor, m->end_reason, num,
+				      sizeof(num)));
 	}
 	ldc_format_period(m->dues_paid_through, month);
 	ldc_format_yuan(m->dues_paid_fen, money);
@@ -261,7 +263,7 @@ static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 	const Ledger__TransferList *l = result;
 	(void)arg;
 	int wm = 0, wp = 0, wr = 0;
-	char path[160], num[16];
+	char path[160], num[ENUM_WORD_MAX];
 	for (size_t i = 0; i < l->n_transfers; i++) {
 		const Ledger__TransferView *t = l->transfers[i];
 		snprintf(path, sizeof(path), "%s \u2192 %s", t->from_org, t->to_org);
@@ -269,7 +271,8 @@ static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 		wm = n > wm ? n : wm;
 		n = text_width(path);
 		wp = n > wp ? n : wp;
-		n = text_width(enum_str(&ledger__transfer_reason__descriptor, t->reason, num));
+		n = text_width(ldc_enum_label(&ledger__transfer_reason__descriptor, t->reason, num,
+					      sizeof(num)));
 		wr = n > wr ? n : wr;
 	}
 	for (size_t i = 0; i < l->n_transfers; i++) {
@@ -280,7 +283,9 @@ static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 		print_cell(direction_word(t->direction), 6);
 		print_cell(t->member_id ? t->member_id : "", wm);
 		print_cell(path, wp);
-		print_cell(enum_str(&ledger__transfer_reason__descriptor, t->reason, num), wr);
+		print_cell(ldc_enum_label(&ledger__transfer_reason__descriptor, t->reason, num,
+					  sizeof(num)),
+			   wr);
 		printf(_("%s  seq %llu"), when, (unsigned long long)t->seq);
 		if (t->has_amended_by)
 			printf(_("  AMENDED by seq %llu"), (unsigned long long)t->amended_by);
