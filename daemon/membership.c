@@ -326,10 +326,32 @@ void membership_run(membership *m, uint64_t now_ms)
 		m->stage = ADDING;
 		rc = replica_add(m->rep, m->id, m->address, m->url, changed, m);
 		break;
-	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_REMOVE:
+	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_REMOVE: {
+		/* C-Raft 0.15 removes the last voter too: a configuration no
+		 * node may lead, that takes no write again. */
+		replica_status st;
+		replica_status_get(m->rep, &st);
+		int voters = 0, last = 0;
+		for (unsigned i = 0; i < st.n_nodes; i++)
+			if (st.nodes[i].voter == 1) {
+				voters++;
+				last |= st.nodes[i].id == m->id;
+			}
+		if (voters == 1 && last && st.role == REPLICA_LEADER) {
+			ld_errinfo e = {0};
+			ld_errinfo_set(&e, LD_E(INVALID_VALUE), "cluster_change.id",
+				       "removing node %llu: it is the cluster's last voter, and a "
+				       "configuration without one elects no leader and takes no "
+				       "write again; add another node first",
+				       (unsigned long long)m->id);
+			log_warn("cluster: %s", e.message);
+			finish(m, e.code, &e);
+			return;
+		}
 		m->stage = REMOVING;
 		rc = replica_remove(m->rep, m->id, changed, m);
 		break;
+	}
 	default:
 		m->stage = TRANSFERRING;
 		rc = replica_transfer(m->rep, m->id, changed, m);
