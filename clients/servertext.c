@@ -11,7 +11,9 @@
 /* The sentences of core/model.c, proto/check.c, proto/identity.c and
  * server/reads.c a clerk meets most, with every value as %s. A pattern
  * must stay the ledger's sentence word for word: one that no longer
- * matches only leaves that message in English. */
+ * matches only leaves that message in English, so tests/servertext_test.sh
+ * fails, naming it, on a pattern that is no format string of the server's
+ * sources (core/, proto/, server/, projections/). */
 static const char *const patterns[] = {
 	N_("organisation '%s' not found"),
 	N_("member '%s' not found"),
