@@ -139,10 +139,22 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req, const role *r
 	return m;
 }
 
-static nng_msg *wait_failed(int ok, uint64_t min_seq)
+static nng_msg *wait_failed(server *srv, int ok, uint64_t min_seq)
 {
 	ld_errinfo e;
+	uint64_t head = 0;
+	uint8_t hash[LD_HASH_LEN];
 	if (ok == 0)
+		writer_applied_head(srv->w, &head, hash);
+	if (ok == 0 && head < min_seq && !writer_leads(srv->w)) {
+		char leader[256] = "";
+		writer_leader_url(srv->w, leader, sizeof(leader));
+		ld_errinfo_set(&e, LD_E(NOT_CAUGHT_UP), "consistency.min_seq",
+			       "this node follows the leader and has applied seq %llu, not yet "
+			       "%llu: retry, or ask the leader%s%s",
+			       (unsigned long long)head, (unsigned long long)min_seq,
+			       leader[0] ? ", " : " (none known now)", leader);
+	} else if (ok == 0)
 		ld_errinfo_set(&e, LD_E(NOT_CAUGHT_UP), "consistency.min_seq",
 			       "the projections did not reach seq %llu in time",
 			       (unsigned long long)min_seq);
@@ -165,7 +177,7 @@ static nng_msg *query_waited(call *c)
 	if (m)
 		return m;
 	if (c->wait_ok != 1)
-		return wait_failed(c->wait_ok, cons ? cons->min_seq : 0);
+		return wait_failed(c->srv, c->wait_ok, cons ? cons->min_seq : 0);
 	return run_query(c->srv, c->req, c->role, NULL, 0);
 }
 
@@ -218,17 +230,23 @@ nng_msg *query_start(call *c)
 	uint64_t head;
 	uint8_t head_hash[LD_HASH_LEN];
 	writer_applied_head(srv->w, &head, head_hash);
-	if (min_seq > head) {
+	/* A follower may not have applied yet a seq the leader acknowledged
+	 * (docs/REPLICATION.md, "Roles, reads and writes": read-your-writes
+	 * with min_seq on any node): it waits for it as for the projections.
+	 * The leader (a single node too) applied every seq it acknowledged. */
+	int ahead = min_seq > head;
+	if (ahead && writer_leads(srv->w)) {
 		ld_errinfo_set(&e, LD_E(INVALID_VALUE), "consistency.min_seq",
 			       "min_seq %llu is beyond the log head %llu",
 			       (unsigned long long)min_seq, (unsigned long long)head);
 		return reply_error(&e);
 	}
 	/* A view of the log has every committed seq. */
-	if (!min_seq || (pq->flags & PQ_READS_LOG) || runner_checkpoint(srv->proj) >= min_seq)
+	if (!ahead &&
+	    (!min_seq || (pq->flags & PQ_READS_LOG) || runner_checkpoint(srv->proj) >= min_seq))
 		return run_query(srv, c->req, c->role, NULL, 0);
 	if (call_hand_off(c, query_waited, NULL) != 0)
-		return wait_failed(-2, min_seq);
+		return wait_failed(srv, -2, min_seq);
 	int heavy = pq->heavy && pq->heavy(args_of(c->req));
 	int rc = runner_wait(srv->proj, min_seq, timeout, !heavy, query_ready, c);
 	if (rc != RUNNER_WAITING)

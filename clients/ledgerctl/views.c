@@ -13,7 +13,8 @@
 const char wait_notes[] = N_(
 	"With --wait-seq the ledger waits until its projections have applied that seq\n"
 	"(read your own writes), or answers ERR_NOT_CAUGHT_UP after --wait-ms; a seq\n"
-	"beyond the head of the log is refused. The answer says which seq it reflects\n"
+	"beyond the head of the log is refused (a follower of a cluster waits for it:\n"
+	"the leader may have recorded it). The answer says which seq it reflects\n"
 	"(\"as of seq N\"; \"as_of_seq\" with --json).");
 
 /* --- member -------------------------------------------------------- */
