@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,6 +310,96 @@ static void key_check(membership *m, uint64_t now_ms)
 	finish(m, e.code, &e);
 }
 
+/* A change refused before it reaches C-Raft (on the loop). */
+static void refuse(membership *m, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void refuse(membership *m, const char *field, const char *fmt, ...)
+{
+	ld_errinfo e = {0};
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ld_errinfo_set(&e, LD_E(INVALID_VALUE), field, "%s", msg);
+	log_warn("cluster: %s", e.message);
+	finish(m, e.code, &e);
+}
+
+static const char *kind_of(const replica_node *n)
+{
+	return n->voter == 1 ? "a voter" : n->voter == 0 ? "a stand-by" : "a spare";
+}
+
+/* What C-Raft 0.15 would take, or answer with one code for several
+ * reasons, refused here naming the reason (the leader's configuration). 1
+ * if refused. */
+static int refused(membership *m)
+{
+	replica_status st;
+	replica_status_get(m->rep, &st);
+	if (st.role != REPLICA_LEADER)
+		return 0; /* replica_* says so */
+	const replica_node *same = NULL;
+	int voters = 0;
+	for (unsigned i = 0; i < st.n_nodes; i++) {
+		voters += st.nodes[i].voter == 1;
+		if (st.nodes[i].id == m->id)
+			same = &st.nodes[i];
+	}
+	unsigned long long id = (unsigned long long)m->id;
+	switch (m->op) {
+	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_ADD:
+		if (same) {
+			refuse(m, "cluster_change.id",
+			       "adding node %llu: node %llu is in the configuration already, %s at "
+			       "%s%s",
+			       id, id, kind_of(same), same->address,
+			       same->voter == 1
+				   ? ""
+				   : " (an addition cut off by a change of leader leaves it so: "
+				     "'ledgerctl cluster remove ID', then add it again)");
+			return 1;
+		}
+		for (unsigned i = 0; i < st.n_nodes; i++)
+			if (!strcmp(st.nodes[i].address, m->address)) {
+				refuse(m, "cluster_change.raft_address",
+				       "adding node %llu: raft address %s is node %llu's already", id,
+				       m->address, (unsigned long long)st.nodes[i].id);
+				return 1;
+			}
+		return 0;
+	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_REMOVE:
+		/* C-Raft 0.15 removes the last voter too: a configuration no
+		 * node may lead, that takes no write again. */
+		if (same && same->voter == 1 && voters == 1) {
+			refuse(m, "cluster_change.id",
+			       "removing node %llu: it is the cluster's last voter, and a "
+			       "configuration without one elects no leader and takes no write "
+			       "again; add another node first",
+			       id);
+			return 1;
+		}
+		return 0;
+	default:
+		if (!m->id)
+			return 0;
+		if (m->id == st.id) {
+			refuse(m, "cluster_change.id",
+			       "handing the leadership to node %llu: it leads already", id);
+			return 1;
+		}
+		if (same && same->voter != 1) {
+			refuse(m, "cluster_change.id",
+			       "handing the leadership to node %llu: it is %s, which does not "
+			       "vote and cannot lead",
+			       id, kind_of(same));
+			return 1;
+		}
+		return 0;
+	}
+}
+
 void membership_run(membership *m, uint64_t now_ms)
 {
 	pthread_mutex_lock(&m->lock);
@@ -321,37 +412,17 @@ void membership_run(membership *m, uint64_t now_ms)
 	int rc;
 	log_info("cluster: %s node %llu%s%s", what(m), (unsigned long long)m->id,
 		 m->address[0] ? " at " : "", m->address);
+	if (refused(m))
+		return;
 	switch (m->op) {
 	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_ADD:
 		m->stage = ADDING;
 		rc = replica_add(m->rep, m->id, m->address, m->url, changed, m);
 		break;
-	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_REMOVE: {
-		/* C-Raft 0.15 removes the last voter too: a configuration no
-		 * node may lead, that takes no write again. */
-		replica_status st;
-		replica_status_get(m->rep, &st);
-		int voters = 0, last = 0;
-		for (unsigned i = 0; i < st.n_nodes; i++)
-			if (st.nodes[i].voter == 1) {
-				voters++;
-				last |= st.nodes[i].id == m->id;
-			}
-		if (voters == 1 && last && st.role == REPLICA_LEADER) {
-			ld_errinfo e = {0};
-			ld_errinfo_set(&e, LD_E(INVALID_VALUE), "cluster_change.id",
-				       "removing node %llu: it is the cluster's last voter, and a "
-				       "configuration without one elects no leader and takes no "
-				       "write again; add another node first",
-				       (unsigned long long)m->id);
-			log_warn("cluster: %s", e.message);
-			finish(m, e.code, &e);
-			return;
-		}
+	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_REMOVE:
 		m->stage = REMOVING;
 		rc = replica_remove(m->rep, m->id, changed, m);
 		break;
-	}
 	default:
 		m->stage = TRANSFERRING;
 		rc = replica_transfer(m->rep, m->id, changed, m);

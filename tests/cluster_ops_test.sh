@@ -7,6 +7,11 @@
 #     plain form (before: a leading zero passed, C-Raft added the node, the
 #     leader sent raft's messages to itself and crashed, SIGSEGV); the plain
 #     address and an id in use are refused as in the configuration already;
+#   - the id or the plain raft address of a node of the configuration is
+#     refused naming that node (an id: whether it votes, and what to do with
+#     a stand-by an addition cut off by a change of leader left); the
+#     leadership handed to the leader, or to a stand-by, is refused saying so
+#     (before: "no such node in the configuration");
 #   - every node still runs, the configuration is the three nodes, and the
 #     cluster takes a write;
 #   - the two followers removed, the leader, the last voter, may not remove
@@ -27,8 +32,12 @@ for bad in "0$LP" "+$LP" "${LP}x" "0x1"; do
 done
 refused 1 "raft address .*\(127\.0\.0\.1:$LP\), got '127\.0\.0\.1:0$LP'" \
 	--url "$ALL" cluster add "9,127.0.0.1:0$LP,tcp://127.0.0.1:1"
-refused 1 "in the configuration already" --url "$ALL" cluster add "9,127.0.0.1:$LP,tcp://127.0.0.1:1"
-refused 1 "in the configuration already" --url "$ALL" cluster add "2,127.0.0.1:1,tcp://127.0.0.1:1"
+refused 1 "adding node 9: raft address 127\.0\.0\.1:$LP is node $L's already" \
+	--url "$ALL" cluster add "9,127.0.0.1:$LP,tcp://127.0.0.1:1"
+refused 1 "adding node 2: node 2 is in the configuration already, a voter at 127\.0\.0\.1:${RPORT[2]} " \
+	--url "$ALL" cluster add "2,127.0.0.1:1,tcp://127.0.0.1:1"
+refused 1 "handing the leadership to node $L: it leads already \(ERR_INVALID_VALUE" \
+	--url "$ALL" cluster transfer "$L"
 sleep 1
 for i in 1 2 3; do
 	kill -0 "${PID[$i]}" 2>/dev/null || die "node $i died after the refused additions"
@@ -38,6 +47,15 @@ expect_eq "$(json 'sorted(m["id"] for s in j if s.get("role") == "leader" for m 
 	"[1, 2, 3]" "the configuration after the refused additions"
 ok --url "$ALL" workforce 320100 --group courier --count 2 --at 2026-03-01
 recorded
+# A stand-by neither votes nor leads.
+P4="4,127.0.0.1:${RPORT[4]},${URLS[4]}"
+start_node 4 --peer "$P4" --join
+wait_for 100 test -S "$TMPDIR/n4.ipc" || die "no IPC socket n4.ipc after 10 s"
+ok --url "$ALL" --timeout 60000 cluster add "$P4" --standby
+refused 1 "handing the leadership to node 4: it is a stand-by, which does not vote and cannot lead" \
+	--url "$ALL" cluster transfer 4
+refused 1 "adding node 4: node 4 is in the configuration already, a stand-by at .*cluster remove ID" \
+	--url "$ALL" cluster add "$P4"
 for i in 1 2 3; do
 	[ "$i" = "$L" ] || ok --url "${URLS[$L]}" --timeout 20000 cluster remove "$i"
 done
@@ -46,7 +64,7 @@ refused 1 "removing node $L: it is the cluster's last voter.*add another node fi
 sleep 1.5
 ok --url "${URLS[$L]}" --json cluster
 expect_eq "$(json '[(s.get("role"), [m["id"] for m in s["nodes"]]) for s in j if s.get("id") == '"$L"']')" \
-	"[('leader', [$L])]" "the last voter after its refused removal"
+	"[('leader', [$L, 4])]" "the last voter (and stand-by 4) after its refused removal"
 ok --url "${URLS[$L]}" workforce 320100 --group courier --count 3 --at 2026-03-01
 recorded
 echo "cluster_ops_test: ok (an address that is the leader's under another spelling refused; nodes alive; the last voter kept)" >&2
