@@ -12,6 +12,8 @@
 #     a stand-by an addition cut off by a change of leader left); the
 #     leadership handed to the leader, or to a stand-by, is refused saying so
 #     (before: "no such node in the configuration");
+#   - a negative id is refused as an unknown option, naming it (a node to
+#     add named 'add');
 #   - every node still runs, the configuration is the three nodes, and the
 #     cluster takes a write;
 #   - the two followers removed, the leader, the last voter, may not remove
@@ -20,6 +22,11 @@
 #     write after.
 set -euo pipefail
 . "$(dirname "$0")/cluster_lib.sh"
+
+# A negative id is an unknown option, named as given (it named 'add').
+refused 2 "^ledgerctl: cluster add: unknown option '-1,127\.0\.0\.1:1,tcp://x:1'$" \
+	cluster add "-1,127.0.0.1:1,tcp://x:1"
+refused 2 "^ledgerctl: cluster remove: unknown option '-5'$" cluster remove -5
 
 cluster_init 3
 for i in 1 2 3; do start_node "$i"; done

@@ -399,9 +399,16 @@ int parse_args(struct run *r, const struct cmd *c, int argc, char **argv, struct
 			return usage_error(r, e, LD_E(INVALID_VALUE), _("unexpected argument '%s'"),
 					   argv[optind]);
 		}
-		if (ch == '?')
-			return usage_error(r, e, LD_E(INVALID_VALUE), _("unknown option '%s'"),
-					   argv[optind - 1]);
+		if (ch == '?') {
+			/* An unknown short option within a word ("-1,10.0.0.4:7460,..."):
+			 * getopt has not moved past the word yet, and argv[optind - 1]
+			 * is the one before it ('cluster add -1,...' named 'add'). */
+			const char *w = argv[optind - 1];
+			if (optopt > 0 && optopt < 256 && optind < argc && argv[optind][0] == '-' &&
+			    argv[optind][1] == optopt)
+				w = argv[optind];
+			return usage_error(r, e, LD_E(INVALID_VALUE), _("unknown option '%s'"), w);
+		}
 		if (ch == ':')
 			return usage_error(r, e, LD_E(MISSING_FIELD), _("option '%s' needs a value"),
 					   argv[optind - 1]);
