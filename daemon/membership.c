@@ -350,6 +350,28 @@ static int refused(membership *m)
 	unsigned long long id = (unsigned long long)m->id;
 	switch (m->op) {
 	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_ADD:
+		if (same && !strcmp(same->address, m->address) && !strcmp(same->url, m->url) &&
+		    !(same->voter == 1 && m->standby)) {
+			/* The same addition again: a client's retry after the leader
+			 * that made it died (or answered too late). Done already, or
+			 * taken up where it stopped: a spare is made a stand-by, a
+			 * stand-by a voter once it named its key ids. */
+			int done = same->voter == 1 || (same->voter == 0 && m->standby);
+			log_info("cluster: node %llu is in the configuration already, %s at %s: %s",
+				 id, kind_of(same), same->address,
+				 done ? "done" : "the addition goes on from there");
+			if (done) {
+				finish(m, 0, NULL);
+			} else if (same->voter == 0) {
+				m->stage = KEYCHECK;
+				m->key_since = 0;
+				m->h.wake(m->h.arg);
+			} else {
+				m->stage = ADDING;
+				changed(m->rep, 0, 0, m);
+			}
+			return 1;
+		}
 		if (same) {
 			refuse(m, "cluster_change.id",
 			       "adding node %llu: node %llu is in the configuration already, %s at "
@@ -357,8 +379,9 @@ static int refused(membership *m)
 			       id, id, kind_of(same), same->address,
 			       same->voter == 1
 				   ? ""
-				   : " (an addition cut off by a change of leader leaves it so: "
-				     "'ledgerctl cluster remove ID', then add it again)");
+				   : " (an addition cut off by a change of leader goes on when it is "
+				     "added again as it was, its raft address and URL the same; or "
+				     "'ledgerctl cluster remove ID')");
 			return 1;
 		}
 		for (unsigned i = 0; i < st.n_nodes; i++)

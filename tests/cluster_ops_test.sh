@@ -12,6 +12,10 @@
 #     a stand-by an addition cut off by a change of leader left); the
 #     leadership handed to the leader, or to a stand-by, is refused saying so
 #     (before: "no such node in the configuration");
+#   - the same addition again (a client's retry after the leader that made it
+#     died) is done already, or goes on from where it stopped: a stand-by
+#     added again without --standby becomes a voter (before: refused, the
+#     node left a stand-by);
 #   - a negative id is refused as an unknown option, naming it (a node to
 #     add named 'add');
 #   - every node still runs, the configuration is the three nodes, and the
@@ -61,9 +65,18 @@ wait_for 100 test -S "$TMPDIR/n4.ipc" || die "no IPC socket n4.ipc after 10 s"
 ok --url "$ALL" --timeout 60000 cluster add "$P4" --standby
 refused 1 "handing the leadership to node 4: it is a stand-by, which does not vote and cannot lead" \
 	--url "$ALL" cluster transfer 4
-refused 1 "adding node 4: node 4 is in the configuration already, a stand-by at .*cluster remove ID" \
-	--url "$ALL" cluster add "$P4"
-for i in 1 2 3; do
+refused 1 "adding node 4: node 4 is in the configuration already, a stand-by at .*added again as it was" \
+	--url "$ALL" cluster add "4,127.0.0.1:${RPORT[4]},tcp://127.0.0.1:1"
+# The same addition again (a retry after the leader that made it died): done
+# already, or taken on from where it stopped (before: refused, "in the
+# configuration already", the node left a stand-by).
+ok --url "$ALL" cluster add "$P4" --standby
+out_has "node 4 added as a stand-by" "the same stand-by added again"
+ok --url "$ALL" --timeout 60000 cluster add "$P4"
+out_has "^4 +127.0.0.1:${RPORT[4]} +${URLS[4]//./\\.} +voter" "the stand-by added again as a voter"
+ok --url "$ALL" cluster add "$P4"
+out_has "node 4 added; it votes" "a voter added again"
+for i in 1 2 3 4; do
 	[ "$i" = "$L" ] || ok --url "${URLS[$L]}" --timeout 20000 cluster remove "$i"
 done
 refused 1 "removing node $L: it is the cluster's last voter.*add another node first" \
@@ -71,7 +84,7 @@ refused 1 "removing node $L: it is the cluster's last voter.*add another node fi
 sleep 1.5
 ok --url "${URLS[$L]}" --json cluster
 expect_eq "$(json '[(s.get("role"), [m["id"] for m in s["nodes"]]) for s in j if s.get("id") == '"$L"']')" \
-	"[('leader', [$L, 4])]" "the last voter (and stand-by 4) after its refused removal"
+	"[('leader', [$L])]" "the last voter after its refused removal"
 ok --url "${URLS[$L]}" workforce 320100 --group courier --count 3 --at 2026-03-01
 recorded
 echo "cluster_ops_test: ok (an address that is the leader's under another spelling refused; nodes alive; the last voter kept)" >&2
