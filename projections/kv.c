@@ -281,6 +281,8 @@ static void entry_free(proj_kv *kv, kv_entry *e)
 		block_free(kv, e, entry_bytes(e));
 }
 
+_Static_assert(STORE_MAX_DBS <= 32, "a mask of databases is an unsigned");
+
 /* db's run is stale; the runs of the databases in mask (bit db). */
 static void stale(proj_kv *kv, unsigned db)
 {

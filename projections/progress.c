@@ -1043,6 +1043,7 @@ static void judge(Ledger__ProgressRow *r, const plan_target *t, int64_t at)
 		r->needed_per_day = (double)(r->target - r->actual) / days_left;
 	}
 }
+
 /* A region the plan does not report: ERR_INVALID_VALUE naming the ones it
  * does (the cities' codes, as many as the message holds). */
 static int region_unknown(const plan *p, uint32_t region, const char *field, ld_errinfo *e)
