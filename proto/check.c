@@ -298,6 +298,42 @@ static int check_value(const ProtobufCMessage *m, const ProtobufCFieldDescriptor
 	}
 }
 
+int check_enums(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if ((f->type != PROTOBUF_C_TYPE_ENUM && f->type != PROTOBUF_C_TYPE_MESSAGE) ||
+		    !field_present(m, f))
+			continue;
+		size_t n = 1;
+		const char *at_ = base + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *(const size_t *)(base + f->quantifier_offset);
+			at_ = *(const char *const *)at_;
+		}
+		char path[96];
+		for (size_t k = 0; k < n; k++) {
+			if (f->type == PROTOBUF_C_TYPE_ENUM) {
+				int v = ((const int *)at_)[k];
+				const ProtobufCEnumDescriptor *ed = f->descriptor;
+				if (!protobuf_c_enum_descriptor_get_value(ed, v))
+					return ld_errinfo_set(e, LD_E(UNKNOWN_ENUM),
+							      at(path, prefix, f->name),
+							      "%s: %d is not a known %s value", path,
+							      v, ed->name);
+			} else {
+				int rc = check_enums(((const ProtobufCMessage *const *)at_)[k],
+						     at(path, prefix, f->name), e);
+				if (rc)
+					return rc;
+			}
+		}
+	}
+	return 0;
+}
+
 /*
  * A join may name its person by national_id alone: the server reads it
  * into person_hash, and gives a member id and an event id the join lacks

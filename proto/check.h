@@ -46,6 +46,12 @@ int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e);
  * required fields and values; prefix is prepended to field names in e. */
 int check_message(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e);
 
+/* Every enum value set in m and the messages in it (a query's arguments,
+ * where 0 is allowed: no field rules) is one its enum has: protobuf-c keeps
+ * whatever number came. 0, or LD_E(UNKNOWN_ENUM) with e naming the field
+ * (prefix.name...). */
+int check_enums(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e);
+
 /* Individual value rules, for callers that build events. */
 int check_id(const char *s);             /* 1 if a valid identifier */
 int check_region(uint32_t code);         /* 1 if a plausible 6-digit code */

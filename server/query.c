@@ -17,10 +17,10 @@
  *      the log's for a view read from the log), the projection's query
  *      function, as_of_seq, packing, and the query's release.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "call.h"
+#include "check.h"
 #include "clock.h"
 
 /* The request's message for its command case (the oneof member). */
@@ -29,48 +29,6 @@ static const ProtobufCMessage *args_of(const Ledger__Request *req)
 	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
 		&ledger__request__descriptor, (unsigned)req->command_case);
 	return f ? *(const ProtobufCMessage *const *)((const char *)req + f->offset) : NULL;
-}
-
-/* The first enum field of m (and the messages in it; `path` names m) whose
- * value its enum does not have: protobuf-c keeps whatever number came, so a
- * query given `step: 7` was answered as if it had none. 0, or
- * LD_E(UNKNOWN_ENUM) with e naming the field. */
-static int unknown_enum(const ProtobufCMessage *m, const char *path, ld_errinfo *e)
-{
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const char *base = (const char *)m;
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		char sub[128];
-		snprintf(sub, sizeof(sub), "%s.%s", path, f->name);
-		if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
-		    !*(const protobuf_c_boolean *)(base + f->quantifier_offset) &&
-		    f->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		size_t n = 1;
-		const char *at = base + f->offset;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			n = *(const size_t *)(base + f->quantifier_offset);
-			at = *(const char *const *)at;
-		}
-		for (size_t k = 0; k < n; k++) {
-			if (f->type == PROTOBUF_C_TYPE_ENUM) {
-				int v = ((const int *)at)[k];
-				const ProtobufCEnumDescriptor *ed = f->descriptor;
-				if (!protobuf_c_enum_descriptor_get_value(ed, v))
-					return ld_errinfo_set(e, LD_E(UNKNOWN_ENUM), sub,
-							      "%s: %d is not a known %s value", sub,
-							      v, ed->name);
-			} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-				const ProtobufCMessage *child =
-				    ((const ProtobufCMessage *const *)at)[k];
-				int rc = child ? unknown_enum(child, sub, e) : 0;
-				if (rc)
-					return rc;
-			}
-		}
-	}
-	return 0;
 }
 
 /* Its consistency field, if its message has one and it is set. */
@@ -211,7 +169,7 @@ nng_msg *query_start(call *c)
 	if (args) {
 		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
 		    &ledger__request__descriptor, (unsigned)c->req->command_case);
-		if (unknown_enum(args, f ? f->name : "request", &e))
+		if (check_enums(args, f ? f->name : "request", &e))
 			return reply_error(&e);
 	}
 	if (pq->flags & PQ_NO_STATE)
