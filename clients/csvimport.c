@@ -740,18 +740,18 @@ static void make_row(csvimp *ci, csvimp_row *row)
 						      ci->too_many ? _("more than ") : "",
 						      ci->nfields, ci->nheaders);
 	}
+	/* What a U+FFFD in a cell stands for: bytes the file's encoding does
+	 * not have (NULL: clean UTF-8, where it is a character written). */
+	const char *undecodable = ci->gb18030  ? N_("bytes that are neither UTF-8 nor GB18030")
+				  : ci->utf16    ? N_("bytes that are not UTF-16")
+				  : ci->bad_utf8 ? N_("bytes that are not UTF-8 (the rest of the file is)")
+						 : NULL;
 	for (int c = 0; c < CSVIMP__COLUMNS; c++) {
 		if (ci->col[c] < 0)
 			continue;
 		const char *f = field(ci, (size_t)ci->col[c]);
-		if (strstr(f, REPLACEMENT) && ci->gb18030)
-			return (void)row_fail(ci, row, c,
-					      _("bytes that are neither UTF-8 nor GB18030"));
-		if (strstr(f, REPLACEMENT) && ci->utf16)
-			return (void)row_fail(ci, row, c, _("bytes that are not UTF-16"));
-		if (strstr(f, REPLACEMENT) && ci->bad_utf8)
-			return (void)row_fail(ci, row, c,
-					      _("bytes that are not UTF-8 (the rest of the file is)"));
+		if (undecodable && strstr(f, REPLACEMENT))
+			return (void)row_fail(ci, row, c, "%s", _(undecodable));
 		if (strlen(f) != field_len(ci, (size_t)ci->col[c]))
 			return (void)row_fail(ci, row, c, _("a NUL byte in the cell"));
 	}
