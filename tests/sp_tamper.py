@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """sp_tamper.py — a TCP proxy in front of a ledgerd client URL that alters the
-pages of records it forwards, for catchup_test.sh: a peer whose answers are
+pages of records it forwards, for catchup_test.sh and catchup_truncated_test.sh: a peer whose answers are
 changed on the way.
 
     sp_tamper.py LISTEN_PORT TARGET_PORT DIR [bloat|truncate]
