@@ -66,6 +66,22 @@ static int copy_private(const char *from_dir, const char *name, const char *to_d
 	return 0;
 }
 
+/* Removes what a failed backup wrote into dir, which it found empty: a
+ * half-made copy (the log without its keystore, say) would pass for a
+ * backup, and would make the next request for dir 'not empty'. */
+static void discard(const char *dir)
+{
+	static const char *const names[] = {"data.mdb", MERKLE_KEY_FILE, KEYSTORE_HASH_FILE,
+					    KEYSTORE_LEGACY_FILE, KEYSTORE_DIR "/data.mdb"};
+	char path[4200];
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, KEYSTORE_DIR);
+	rmdir(path);
+}
+
 static void *backup_main(void *arg)
 {
 	backup *b = arg;
@@ -80,6 +96,9 @@ static void *backup_main(void *arg)
 	log_info("backup: copying the log (head seq %llu) into '%s'",
 		 (unsigned long long)r.head_seq, r.dir);
 	int rc = store_copy(b->s, r.dir, &r.bytes, &e);
+	/* The log copied (store_copy removes its own failed copy): what
+	 * fails from here leaves files of this backup in dir. */
+	int wrote = rc == 0;
 	/* Then what the log needs to be read and extended: the secrets and the
 	 * keystore (after the log: a key made meanwhile is extra, never missing). */
 	if (rc == 0 && b->data_dir[0])
@@ -90,6 +109,11 @@ static void *backup_main(void *arg)
 		rc = copy_private(b->data_dir, KEYSTORE_LEGACY_FILE, r.dir, &e);
 	if (rc == 0 && b->keys)
 		rc = keystore_backup(b->keys, r.dir, &e);
+	if (rc && wrote) {
+		discard(r.dir);
+		size_t n = strlen(e.message);
+		snprintf(e.message + n, sizeof(e.message) - n, "; what it had copied was removed");
+	}
 	r.duration_us = ld_mono_us() - start;
 	counters_backup(rc == 0, r.duration_us, r.bytes);
 	if (rc == 0)

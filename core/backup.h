@@ -8,6 +8,8 @@
  * succeeded answers its result again: a client's resent request (NNG REQ
  * resends after 60 s) never fails or copies twice. Restore = start ledgerd
  * on a copy of the directory (the projections are rebuilt from the log).
+ * A backup that fails removes what it wrote into the directory (which it
+ * found empty), so that no half-made copy passes for a backup.
  * A backup holds the log (data.mdb), the keystore (keys/) and the secret
  * files of the data directory (person-hash.key, and a tree-head.key left
  * there by an older ledgerd; mode 0600): keep it as protected as the data
