@@ -2,6 +2,7 @@
 #include "history.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kinds.h"
@@ -17,6 +18,12 @@ static uint64_t target_of(const Ledger__Event *ev)
 {
 	const ld_kind *k = ld_kind_of(ev->body_case);
 	return ld_field_num(&k->target, ld_kind_body(k, ev));
+}
+
+static int seq_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
 }
 
 int history_query(store_txn *t, const char *id, int all, Ledger__MemberHistory *out, ld_arena *a)
@@ -56,8 +63,8 @@ int history_query(store_txn *t, const char *id, int all, Ledger__MemberHistory *
 			break;
 		uint64_t target = target_of(ev);
 		int show = all || (ld_kind_of(ev->body_case)->flags & LD_KIND_MEMBERSHIP);
-		for (size_t i = 0; !show && target && i < nshown; i++)
-			show = shown[i] == target;
+		if (!show && target && nshown) /* shown[] ascends: a search, not a walk */
+			show = bsearch(&target, shown, nshown, sizeof(*shown), seq_cmp) != NULL;
 		int kind = 0;
 		uint64_t by = 0;
 		if (show && !target)
@@ -88,6 +95,16 @@ int history_query(store_txn *t, const char *id, int all, Ledger__MemberHistory *
 			ended = 0;
 		out->entries[out->n_entries++] = he;
 		shown[nshown++] = seq;
+	}
+	/* Cut at HISTORY_MAX with more of the stream left: say where it goes
+	 * on, so that a reader is not shown part of a history as all of it. */
+	if (rc == 0 && out->n_entries == HISTORY_MAX && at == n && n == PAGE) {
+		rc = model_stream_read(t, stream, from, UINT64_MAX, 1, seqs, versions, &n);
+		at = 0;
+	}
+	if (rc == 0 && out->n_entries == HISTORY_MAX && at < n) {
+		out->has_next_version = 1;
+		out->next_version = versions[at];
 	}
 	if (rc && rc != LD_E(NOT_FOUND))
 		return rc;

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# history_cut_test.sh — a member's history is at most 10,000 entries
+# (projections/history.c); one cut there says so and where the rest begins.
+# M1 joins, then 10,005 dues payments go into its stream, then a transfer:
+#  - `history M1 --all` shows 10,000 events and says the stream goes on from
+#    version 10,001 (next_version, and a line in the text view): before, it
+#    showed the first 10,000 as if they were all, the transfer nowhere;
+#  - `history M1` (membership events) shows the join and the transfer, uncut;
+#  - `stream member/M1 --from-version 10001` reads the rest, the transfer last.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+need_ledgerctl
+start_ledgerd
+export LEDGER_URL=$URL
+ok org add JS --name J --kind federation-province --region 320000
+ok org add NJ --name N --kind federation-city --region 320100 --parent JS
+ok org add SZ --name S --kind federation-city --region 320500 --parent JS
+ok join M1 --org NJ --path platform-work --channel online --group courier \
+	--employment employed --region 320100 --national-id "$(national_id 320100 1)"
+# dues R N: an append of N payments of M1 (event ids from R).
+dues() {
+	python3 - "$1" "$2" <<'PY' | pb_encode Request >"$TMPDIR/dues.bin"
+import sys
+r, n = int(sys.argv[1]), int(sys.argv[2])
+print('append {')
+for i in range(n):
+    eid = ''.join('\\%03o' % b for b in (r * 100000 + i).to_bytes(16, 'big'))
+    print(' events { event_id: "%s" occurred_at: 1764000000000000 dues_paid { member_id: "M1"'
+          ' amount_fen: 100 period_from: 202601 period_to: 202601 method: CASH'
+          ' additional: true } }' % eid)
+print('}')
+PY
+	nng_call "$TMPDIR/dues.bin" "$TMPDIR/dues.out" 60
+	pb_decode Response <"$TMPDIR/dues.out" | grep -q error && fail "the dues were refused"
+	return 0
+}
+dues 1 10000
+dues 2 5
+ok transfer M1 --from NJ --to SZ --reason moved-region
+recorded
+TSEQ=$SEQ
+
+ok --json history M1 --all
+expect_eq "$(json 'len(j["entries"])')" 10000 "entries of history --all"
+expect_eq "$(json 'j.get("next_version")')" 10001 "next_version of the cut history"
+ok history M1 --all
+out_has "^\(only the first 10000 events: the member's stream goes on from version 10001; 'ledgerctl stream member/M1 --from-version 10001' reads the rest\)$" \
+	"the text view does not say the history was cut"
+
+ok --json history M1
+expect_eq "$(json '[e["event"]["seq"] for e in j["entries"]]')" "[4, $TSEQ]" "membership history"
+expect_eq "$(json 'j.get("next_version")')" None "next_version of an uncut history"
+
+ok --json stream member/M1 --from-version 10001
+expect_eq "$(json 'j["events"][-1]["seq"]')" "$TSEQ" "the rest of the stream ends with the transfer"
+echo "history_cut_test: ok"
