@@ -421,6 +421,7 @@ static void key_heard(replica *r, uint64_t from, const replica_keys *keys)
 	if (!known) {
 		if (k == RC_MAX_PEERS)
 			return;
+		r->keys_heard[r->n_keys_heard].at = 0;
 		r->keys_heard[r->n_keys_heard++].id = from;
 	}
 	int which = replica_keys_differ(keys, &r->keys);
@@ -495,6 +496,9 @@ void replica_receive(replica *r, const void *msg, size_t len)
 		key_heard(r, m.from, &m.keys);
 		if (replica_keys_differ(&m.keys, &r->keys) >= 0)
 			return;
+		for (unsigned k = 0; k < r->n_keys_heard; k++)
+			if (r->keys_heard[k].id == m.from)
+				r->keys_heard[k].at = rp_now_ms(r);
 		/* Only the leader of m.term made its entries; a node that holds
 		 * another one at that index and term is not counted. */
 		if (rc_log_term(&r->log, m.index) != m.term ||

@@ -449,7 +449,18 @@ typedef struct replica_node {
 	char address[64]; /* its raft address */
 	char url[256];    /* its client URL, as replica_add gave it; "" none */
 	int voter; /* 1 voter, 0 stand-by (replicates, does not vote), -1 spare */
+	/* As the leader sees it (0 and -1 on any other node): 1 if it answers,
+	 * this node itself or a node whose confirmation message (a HOLD naming
+	 * this node's keys) arrived within REPLICA_REACH_TIMEOUTS election
+	 * timeouts; heard_ms: how long ago the last did (-1: none in this
+	 * leadership). A follower says HOLD once a heartbeat while it holds an
+	 * entry of the leader's term. */
+	int reachable;
+	int64_t heard_ms;
 } replica_node;
+/* How many election timeouts a node may be silent and still count as
+ * reachable (replica_node.reachable). */
+#define REPLICA_REACH_TIMEOUTS 2
 
 typedef struct replica_status {
 	int role;        /* enum replica_role */

@@ -169,6 +169,11 @@ struct replica {
 	struct {
 		uint64_t id;
 		replica_keys keys;
+		/* raft's clock (rp_now_ms) at its last HOLD naming this
+		 * node's keys: how the leader knows a voter answers
+		 * (replica_node.reachable); C-Raft 0.15's own flag,
+		 * raft_progress.recent_recv, is reset every election timeout */
+		uint64_t at;
 	} keys_heard[RC_MAX_PEERS];
 	unsigned n_keys_heard;
 

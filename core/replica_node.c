@@ -1249,6 +1249,21 @@ void replica_status_get(replica *r, replica_status *st)
 		snprintf(st->nodes[i].address, sizeof st->nodes[i].address, "%.*s", (int)n, s->address);
 		snprintf(st->nodes[i].url, sizeof st->nodes[i].url, "%s", url);
 		st->nodes[i].voter = s->role == RAFT_VOTER ? 1 : s->role == RAFT_STANDBY ? 0 : -1;
+		st->nodes[i].heard_ms = -1;
+		if (st->role == REPLICA_LEADER && s->id == raft->id) {
+			st->nodes[i].reachable = 1;
+			st->nodes[i].heard_ms = 0;
+		} else if (st->role == REPLICA_LEADER) {
+			uint64_t now = rp_now_ms(r);
+			for (unsigned k = 0; k < r->n_keys_heard; k++)
+				if (r->keys_heard[k].id == s->id && r->keys_heard[k].at &&
+				    r->keys_heard[k].at <= now) {
+					uint64_t ago = now - r->keys_heard[k].at;
+					st->nodes[i].heard_ms = (int64_t)ago;
+					st->nodes[i].reachable =
+					    ago <= (uint64_t)REPLICA_REACH_TIMEOUTS * r->election_ms;
+				}
+		}
 		st->n_nodes = i + 1;
 	}
 }

@@ -22,7 +22,7 @@ struct membership {
 	int op;
 	uint64_t id;
 	char address[64], url[256];
-	int standby;
+	int standby, force;
 	membership_done_fn done;
 	void *arg;
 	uint64_t key_since; /* KEYCHECK: since when (0: from the next run) */
@@ -127,6 +127,7 @@ int membership_submit(membership *m, const Ledger__ClusterChangeRequest *q,
 		snprintf(m->address, sizeof(m->address), "%s", op == 1 ? q->raft_address : "");
 		snprintf(m->url, sizeof(m->url), "%s", op == 1 ? q->url : "");
 		m->standby = q->has_standby && q->standby;
+		m->force = q->has_force && q->force;
 		m->done = done;
 		m->arg = arg;
 	}
@@ -331,6 +332,52 @@ static const char *kind_of(const replica_node *n)
 	return n->voter == 1 ? "a voter" : n->voter == 0 ? "a stand-by" : "a spare";
 }
 
+/* A voter removed, the voters left must still have a majority that answers
+ * (replica_node.reachable: this leader, and those whose confirmations
+ * arrived lately), or no write commits until enough are back: refused,
+ * naming the silent ones, unless forced. 1 if refused. */
+static int unreachable_left(membership *m, const replica_status *st)
+{
+	unsigned left = 0, answer = 0;
+	char silent[300] = "", names[200] = "";
+	size_t sl = 0, nl = 0;
+	for (unsigned i = 0; i < st->n_nodes; i++) {
+		const replica_node *n = &st->nodes[i];
+		if (n->voter != 1 || n->id == m->id)
+			continue;
+		left++;
+		nl += (size_t)snprintf(names + nl, nl < sizeof(names) ? sizeof(names) - nl : 0,
+				       "%s%llu", left > 1 ? ", " : "", (unsigned long long)n->id);
+		if (n->reachable) {
+			answer++;
+			continue;
+		}
+		char ago[64];
+		if (n->heard_ms < 0)
+			snprintf(ago, sizeof(ago), "not heard since this node leads");
+		else
+			snprintf(ago, sizeof(ago), "%.1f s", (double)n->heard_ms / 1000);
+		sl += (size_t)snprintf(silent + sl, sl < sizeof(silent) ? sizeof(silent) - sl : 0,
+				       "%snode %llu (%s)", sl ? ", " : "",
+				       (unsigned long long)n->id, ago);
+	}
+	unsigned need = left / 2 + 1;
+	if (answer >= need)
+		return 0;
+	ld_errinfo e = {0};
+	int one = left - answer == 1;
+	/* (ld_errinfo's message holds 255 bytes) */
+	ld_errinfo_set(&e, LD_E(INVALID_STATE), "cluster_change.id",
+		       "removing node %llu: the voters left (nodes %s) need %u answering to commit a "
+		       "write, %u answer%s; silent: %s. Writes would stop until %s back: start "
+		       "%s first, or use --force",
+		       (unsigned long long)m->id, names, need, answer, answer == 1 ? "s" : "",
+		       silent, one ? "it is" : "they are", one ? "it" : "them");
+	log_warn("cluster: %s", e.message);
+	finish(m, e.code, &e);
+	return 1;
+}
+
 /* What C-Raft 0.15 would take, or answer with one code for several
  * reasons, refused here naming the reason (the leader's configuration). 1
  * if refused. */
@@ -403,6 +450,8 @@ static int refused(membership *m)
 			       id);
 			return 1;
 		}
+		if (same && same->voter == 1 && !m->force)
+			return unreachable_left(m, &st);
 		return 0;
 	default:
 		if (!m->id)

@@ -11,7 +11,10 @@
  *     id fails the change, and the node halts: it stays a stand-by), unless the operator
  *     keeps it a stand-by, replica_assign(voter), which C-Raft commits once
  *     the node has caught up with the leader's log;
- *   - remove: replica_remove (a removed leader steps down);
+ *   - remove: replica_remove (a removed leader steps down); a voter is not
+ *     removed (unless forced) when the voters left would lack a majority
+ *     that answers this leader (replica_node.reachable): no write could
+ *     commit until the silent ones are back;
  *   - transfer: replica_transfer (0.15 may drop it silently: the answer
  *     says whether the node asked for leads afterwards).
  *

@@ -15,6 +15,12 @@ const struct opt cluster_add_opts[] = {
 	END_OPTS,
 };
 
+const struct opt cluster_remove_opts[] = {
+	OPT("force", O_FLAG, NULL,
+	    "remove a voter even if the voters left would lack a majority that answers"),
+	END_OPTS,
+};
+
 /* Prints the configuration the leader answered with. */
 static int print_change(struct run *r, const Ledger__Response *resp, const char *done,
 			ld_errinfo *e)
@@ -87,7 +93,7 @@ int exec_cluster_add(struct run *r, const struct args *a, ld_errinfo *e)
 	return change(r, &q, done, e);
 }
 
-/* cluster remove ID */
+/* cluster remove ID [--force] */
 int exec_cluster_remove(struct run *r, const struct args *a, ld_errinfo *e)
 {
 	char done[200];
@@ -97,6 +103,7 @@ int exec_cluster_remove(struct run *r, const struct args *a, ld_errinfo *e)
 		return rc;
 	q.has_op = q.has_id = 1;
 	q.op = LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_REMOVE;
+	q.has_force = q.force = given(a, "force");
 	text(done, sizeof(done), _("node %llu removed"), (unsigned long long)q.id);
 	return change(r, &q, done, e);
 }

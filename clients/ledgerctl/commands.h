@@ -81,6 +81,7 @@ exec_fn exec_projections, exec_subscribers, exec_backup, exec_cluster;
 
 /* cluster.c: a replicated ledger's membership and leadership */
 extern const struct opt cluster_add_opts[];
+extern const struct opt cluster_remove_opts[];
 exec_fn exec_cluster_add, exec_cluster_remove, exec_cluster_transfer;
 
 /* batch.c: a file of recording command lines, appended together */

@@ -230,10 +230,13 @@ static const struct cmd commands[] = {
 	    "ADDR is its raft address (A.B.C.D:PORT, private network), URL its client URL.\n"
 	    "One change at a time. Admin only. See docs/REPLICATION.md, \"Membership and\n"
 	    "leadership\".")},
-	{"cluster remove", "ID", N_("remove a node from a replicated ledger (admin)"), no_opts,
-	 NULL, exec_cluster_remove, 0,
+	{"cluster remove", "ID", N_("remove a node from a replicated ledger (admin)"),
+	 cluster_remove_opts, NULL, exec_cluster_remove, 0,
 	 N_("Sent to the leader. A removed leader steps down once the change commits; stop\n"
-	    "the removed node afterwards. Admin only.")},
+	    "the removed node afterwards. A voter is not removed when the voters left would\n"
+	    "lack a majority that answers the leader (no write would commit until the silent\n"
+	    "ones are back): ERR_INVALID_STATE names them; --force removes it anyway. Admin\n"
+	    "only.")},
 	{"cluster transfer", "[ID]", N_("hand the leadership to another node (admin)"), no_opts,
 	 NULL, exec_cluster_transfer, 0,
 	 N_("Sent to the leader: it hands the leadership to node ID, or to any up-to-date\n"
