@@ -26,6 +26,7 @@ struct membership {
 	membership_done_fn done;
 	void *arg;
 	uint64_t key_since; /* KEYCHECK: since when (0: from the next run) */
+	uint64_t reach_since; /* a removal waiting to hear from the voters left */
 };
 
 int membership_new(membership **out, replica *rep, const membership_hooks *h)
@@ -128,6 +129,7 @@ int membership_submit(membership *m, const Ledger__ClusterChangeRequest *q,
 		snprintf(m->url, sizeof(m->url), "%s", op == 1 ? q->url : "");
 		m->standby = q->has_standby && q->standby;
 		m->force = q->has_force && q->force;
+		m->reach_since = 0;
 		m->done = done;
 		m->arg = arg;
 	}
@@ -335,9 +337,13 @@ static const char *kind_of(const replica_node *n)
 /* A voter removed, the voters left must still have a majority that answers
  * (replica_node.reachable: this leader, and those whose confirmations
  * arrived lately), or no write commits until enough are back: refused,
- * naming the silent ones, unless forced. 1 if refused. */
-static int unreachable_left(membership *m, const replica_status *st)
+ * naming the silent ones, unless forced. A leader just elected has heard
+ * no one yet: a removal waits up to MEMBERSHIP_REACH_WAIT_MS for the nodes
+ * not heard in this leadership. 1 if refused or waiting (the change stays
+ * queued), 0 to go on. */
+static int unreachable_left(membership *m, const replica_status *st, uint64_t now_ms)
 {
+	int unheard = 0;
 	unsigned left = 0, answer = 0;
 	char silent[300] = "", names[200] = "";
 	size_t sl = 0, nl = 0;
@@ -353,6 +359,7 @@ static int unreachable_left(membership *m, const replica_status *st)
 			continue;
 		}
 		char ago[64];
+		unheard |= n->heard_ms < 0;
 		if (n->heard_ms < 0)
 			snprintf(ago, sizeof(ago), "not heard since this node leads");
 		else
@@ -364,6 +371,12 @@ static int unreachable_left(membership *m, const replica_status *st)
 	unsigned need = left / 2 + 1;
 	if (answer >= need)
 		return 0;
+	if (!m->reach_since)
+		m->reach_since = now_ms;
+	if (unheard && now_ms - m->reach_since < MEMBERSHIP_REACH_WAIT_MS) {
+		m->stage = QUEUED; /* asked again on the next run */
+		return 1;
+	}
 	ld_errinfo e = {0};
 	int one = left - answer == 1;
 	/* (ld_errinfo's message holds 255 bytes) */
@@ -381,7 +394,7 @@ static int unreachable_left(membership *m, const replica_status *st)
 /* What C-Raft 0.15 would take, or answer with one code for several
  * reasons, refused here naming the reason (the leader's configuration). 1
  * if refused. */
-static int refused(membership *m)
+static int refused(membership *m, uint64_t now_ms)
 {
 	replica_status st;
 	replica_status_get(m->rep, &st);
@@ -451,7 +464,7 @@ static int refused(membership *m)
 			return 1;
 		}
 		if (same && same->voter == 1 && !m->force)
-			return unreachable_left(m, &st);
+			return unreachable_left(m, &st, now_ms);
 		return 0;
 	default:
 		if (!m->id)
@@ -482,9 +495,10 @@ void membership_run(membership *m, uint64_t now_ms)
 	if (!go)
 		return;
 	int rc;
-	log_info("cluster: %s node %llu%s%s", what(m), (unsigned long long)m->id,
-		 m->address[0] ? " at " : "", m->address);
-	if (refused(m))
+	if (!m->reach_since) /* (once: not again while a removal waits) */
+		log_info("cluster: %s node %llu%s%s", what(m), (unsigned long long)m->id,
+			 m->address[0] ? " at " : "", m->address);
+	if (refused(m, now_ms))
 		return;
 	switch (m->op) {
 	case LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_ADD:

@@ -56,6 +56,9 @@ int membership_submit(membership *m, const Ledger__ClusterChangeRequest *q,
  * from its check of the new node's key; now_ms: the loop's clock. Called on
  * every wake and every 100 ms. */
 void membership_run(membership *m, uint64_t now_ms);
+/* How long a voter's removal waits, on a leader that has not heard yet from
+ * every voter it would leave (just elected), before it is refused. */
+#define MEMBERSHIP_REACH_WAIT_MS 3000
 /* How long an addition waits for the new node to name its key id. */
 #define MEMBERSHIP_KEY_WAIT_MS 60000
 /* On the loop, as the replica stops: a change queued or in flight is
