@@ -43,6 +43,9 @@ static const char *const patterns[] = {
 	   "or refund that payment first, or record this one as additional"),
 	N_("no event seq %s to correct"),
 	N_("no event seq %s (the log head is %s)"),
+	N_("clerk %s: its joins by national ID are refused until %s UTC, past its allowance "
+	   "of persons the ledger holds (%s, 1 more per %s s); nothing recorded; an admin "
+	   "may record them"),
 };
 
 #define MAX_VALUES 6

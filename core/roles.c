@@ -2,6 +2,7 @@
 #include "roles.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <ini.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -111,6 +112,43 @@ static int add_orgs(load_ctx *c, role *ro, const char *value)
 	return 1;
 }
 
+/* A whole number lo..hi for key name, into *out (once). */
+static int set_count(load_ctx *c, const char *name, const char *value, unsigned lo, unsigned hi,
+		     unsigned *out)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long v = strtoul(value, &end, 10);
+	if (!isdigit((unsigned char)value[0]) || *end || errno || v < lo || v > hi)
+		return load_fail(c, "%s = '%s' is not a whole number from %u to %u", name, value,
+				 lo, hi);
+	if (*out)
+		return load_fail(c, "%s is given twice", name);
+	*out = (unsigned)v;
+	return 1;
+}
+
+static int set_known_joins(load_ctx *c, role *ro, const char *value)
+{
+	return set_count(c, "known_joins", value, 1, ROLES_KNOWN_JOINS_MAX, &ro->known_joins);
+}
+
+static int set_known_every(load_ctx *c, role *ro, const char *value)
+{
+	return set_count(c, "known_joins_every", value, 1, ROLES_KNOWN_EVERY_MAX_S,
+			 &ro->known_every_s);
+}
+
+/* The keys of a section besides 'role'. */
+static const struct {
+	const char *name;
+	int (*set)(load_ctx *c, role *ro, const char *value);
+} section_keys[] = {
+	{"orgs", add_orgs},
+	{"known_joins", set_known_joins},
+	{"known_joins_every", set_known_every},
+};
+
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
 	load_ctx *c = user;
@@ -172,9 +210,11 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 					 value);
 		return 1;
 	}
-	if (strcmp(name, "orgs") == 0)
-		return add_orgs(c, ro, value);
-	return load_fail(c, "unknown key '%s' in [%s] (known: role, orgs)", name, section);
+	for (size_t i = 0; i < sizeof(section_keys) / sizeof(section_keys[0]); i++)
+		if (strcmp(name, section_keys[i].name) == 0)
+			return section_keys[i].set(c, ro, value);
+	return load_fail(c, "unknown key '%s' in [%s] (known: role, orgs, known_joins, "
+			 "known_joins_every)", name, section);
 }
 
 /* A section header with no keys still names an identity: caught below. */
@@ -210,11 +250,18 @@ int roles_load(roles **out, const char *path, ld_errinfo *e)
 				       "role file '%s': clerk [%s] needs 'orgs = ORG[, ORG...]'", path,
 				       ro->identity);
 			bad = 1;
-		} else if (ro->kind != ROLE_CLERK && ro->norgs) {
+		} else if (ro->kind != ROLE_CLERK && (ro->norgs || ro->known_joins ||
+						       ro->known_every_s)) {
 			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				       "role file '%s': [%s] is %s; only a clerk has 'orgs'", path,
-				       ro->identity, roles_kind_name(ro->kind));
+				       "role file '%s': [%s] is %s; only a clerk has '%s'", path,
+				       ro->identity, roles_kind_name(ro->kind),
+				       ro->norgs ? "orgs" : ro->known_joins ? "known_joins"
+									: "known_joins_every");
 			bad = 1;
+		} else if (ro->kind == ROLE_CLERK) {
+			r->v[i].known_joins = ro->known_joins ? ro->known_joins : ROLES_KNOWN_JOINS;
+			r->v[i].known_every_s =
+				ro->known_every_s ? ro->known_every_s : ROLES_KNOWN_EVERY_S;
 		}
 	}
 	if (bad) {

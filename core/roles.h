@@ -21,7 +21,12 @@
  *   [tls:nanjing-clerks]
  *   role = clerk
  *   orgs = JS-320100, JS-320200     ; clerk only; repeatable
+ *   known_joins = 20                ; clerk only (ROLES_KNOWN_JOINS)
+ *   known_joins_every = 180         ; clerk only, seconds (ROLES_KNOWN_EVERY_S)
  * "uid:<user name>" is resolved to "uid:<number>" when the file is loaded.
+ * known_joins and known_joins_every are the clerk's allowance of joins by
+ * national ID of persons the ledger holds (server.h, "Joins of persons the
+ * ledger holds"): that many, then one more every that many seconds.
  * A [cn:NAME] section is refused with the reason (no CN in NNG 1.5.2).
  */
 #ifndef LD_ROLES_H
@@ -40,12 +45,18 @@ typedef enum role_kind {
 } role_kind;
 
 #define ROLES_MAX_ORGS 64
+#define ROLES_KNOWN_JOINS 20     /* a clerk's allowance, when the file gives none */
+#define ROLES_KNOWN_EVERY_S 180
+#define ROLES_KNOWN_JOINS_MAX 1000000
+#define ROLES_KNOWN_EVERY_MAX_S 86400
 
 typedef struct role {
 	char identity[96];
 	role_kind kind;
 	size_t norgs; /* clerk: the roots of its subtrees */
 	char orgs[ROLES_MAX_ORGS][LD_ID_MAX + 1];
+	unsigned known_joins;   /* clerk: its allowance (see above); 0 for others */
+	unsigned known_every_s; /* clerk: one more every this many seconds */
 } role;
 
 typedef struct roles roles;

@@ -399,10 +399,11 @@ static int known_join(server *srv, store_txn *t, const Ledger__Event *ev,
 	return 1;
 }
 
-/* The allowance of clerk `identity`, brought up to now (under known_lock):
- * NULL when the table is full (it holds one entry per identity of the role
- * file, so it is not). */
-static struct known_allowance *allowance(server *srv, const char *identity, int64_t now)
+/* The allowance of clerk `identity` (role ro), brought up to now (under
+ * known_lock): NULL when the table is full (it holds one entry per identity
+ * of the role file, so it is not). */
+static struct known_allowance *allowance(server *srv, const role *ro, const char *identity,
+					 int64_t now)
 {
 	struct known_allowance *a = NULL;
 	for (size_t i = 0; i < srv->nknown && !a; i++)
@@ -412,13 +413,13 @@ static struct known_allowance *allowance(server *srv, const char *identity, int6
 		return NULL;
 	if (!a->id[0]) {
 		snprintf(a->id, sizeof(a->id), "%s", identity);
-		a->tokens = KNOWN_JOINS_BURST;
+		a->tokens = ro->known_joins;
 		a->at_us = now;
 	}
 	if (now > a->at_us) {
-		a->tokens += (double)(now - a->at_us) / (KNOWN_JOINS_REFILL_S * 1e6);
-		if (a->tokens > KNOWN_JOINS_BURST)
-			a->tokens = KNOWN_JOINS_BURST;
+		a->tokens += (double)(now - a->at_us) / (ro->known_every_s * 1e6);
+		if (a->tokens > ro->known_joins)
+			a->tokens = ro->known_joins;
 		a->at_us = now;
 	}
 	return a;
@@ -461,7 +462,8 @@ static nng_msg *known_joins(call *c, const unsigned char *by_id, int64_t now)
 	if (!joins)
 		return NULL;
 	pthread_mutex_lock(&srv->known_lock);
-	struct known_allowance *al = allowance(srv, c->identity, now);
+	const role *ro = c->role;
+	struct known_allowance *al = allowance(srv, ro, c->identity, now);
 	if (!al) {
 		pthread_mutex_unlock(&srv->known_lock);
 		return reply_error_msg(LD_E(INTERNAL), "no allowance for this identity");
@@ -478,28 +480,28 @@ static nng_msg *known_joins(call *c, const unsigned char *by_id, int64_t now)
 	}
 	if (known > al->tokens)
 		al->tokens = 0;
-	int wait_s = (int)((1 - al->tokens) * KNOWN_JOINS_REFILL_S + 0.999);
+	int wait_s = (int)((1 - al->tokens) * ro->known_every_s + 0.999);
 	unsigned long told = ld_every_count(&al->refusals, 60 * 1000000LL);
 	pthread_mutex_unlock(&srv->known_lock);
 	if (told)
 		log_warn("intake: clerk %s refused a request of %zu join(s) by national ID, %zu of "
-			 "them of persons the ledger holds already (%s): over its allowance of %d "
-			 "and one every %d s (%lu refusal(s) not logged since the last)",
-			 c->identity, joins, known, known ? members : "none", KNOWN_JOINS_BURST,
-			 KNOWN_JOINS_REFILL_S, told - 1);
+			 "them of persons the ledger holds already (%s): over its allowance of %u "
+			 "and one every %u s (%lu refusal(s) not logged since the last)",
+			 c->identity, joins, known, known ? members : "none", ro->known_joins,
+			 ro->known_every_s, told - 1);
 	time_t until = (time_t)(now / 1000000) + wait_s;
 	struct tm tm;
 	char when[32] = "";
 	if (gmtime_r(&until, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	/* Within ld_errinfo's 256 bytes for an identity of up to 55 (clients
+	 * translate it: servertext.c). */
 	ld_errinfo e;
 	ld_errinfo_set(&e, LD_E(PERMISSION_DENIED), NULL,
-		       "clerk %s has joined by national ID too many persons the ledger already "
-		       "holds (such an answer tells whether an ID is a member's: at most %d of them, "
-		       "then one every %d s); its joins by national ID are refused until %s UTC "
-		       "(%d s); nothing of this request was recorded (docs/ROLES.md, \"Joins of "
-		       "persons the ledger holds\")",
-		       c->identity, KNOWN_JOINS_BURST, KNOWN_JOINS_REFILL_S, when, wait_s);
+		       "clerk %s: its joins by national ID are refused until %s UTC, past its "
+		       "allowance of persons the ledger holds (%u, 1 more per %u s); nothing "
+		       "recorded; an admin may record them",
+		       c->identity, when, ro->known_joins, ro->known_every_s);
 	return reply_error(&e);
 }
 

@@ -46,7 +46,8 @@
  * answered with what the ledger knows of the person (ERR_ALREADY_MEMBER
  * naming the member and its organisation: a transfer is needed), which
  * tells whether an ID is a member's. So each clerk identity may make
- * KNOWN_JOINS_BURST such joins, and one more every KNOWN_JOINS_REFILL_S;
+ * its role's known_joins such joins, and one more every known_joins_every
+ * seconds (roles.h; 20 and 180 unless the role file says otherwise);
  * a request that would need more, and while the allowance is below one
  * any request with a join by national ID, is refused whole
  * (ERR_PERMISSION_DENIED, whatever its IDs are: the answer tells no more)
@@ -74,8 +75,6 @@
 #define SERVER_MAX_URLS 16
 #define SERVER_MAX_CONNS_PER_IP 64
 #define SERVER_DECODE_MEMORY ((size_t)1 << 30)
-#define KNOWN_JOINS_BURST 20
-#define KNOWN_JOINS_REFILL_S 180
 
 typedef struct server_options {
 	const char *urls[SERVER_MAX_URLS]; /* tcp://host:port, ipc:///path,

@@ -68,6 +68,13 @@ printf 'role = admin\n' | bad_roles "line 1: 'role' outside a section"
 printf '[bob]\nrole = admin\n' | bad_roles "section \[bob\] is not an identity"
 printf '[uid:no-such-user-xyz]\nrole = admin\n' | bad_roles "no user 'no-such-user-xyz'"
 printf '[tls:x]\nrole = admin\ncolour = red\n' | bad_roles "line 3: unknown key 'colour'"
+printf '[tls:x]\nrole = auditor\nknown_joins = 50\n' | bad_roles "only a clerk has 'known_joins'"
+printf '[tls:x]\nrole = clerk\norgs = NJ\nknown_joins = 0\n' |
+	bad_roles "line 4: known_joins = '0' is not a whole number from 1 to 1000000"
+printf '[tls:x]\nrole = clerk\norgs = NJ\nknown_joins_every = 3m\n' |
+	bad_roles "line 4: known_joins_every = '3m' is not a whole number from 1 to 86400"
+printf '[tls:x]\nrole = clerk\norgs = NJ\nknown_joins = 5\nknown_joins = 6\n' |
+	bad_roles "line 5: known_joins is given twice"
 printf '[tls:x]\nrole = admin\n[tls:y]\nrole = admin\n[tls:x]\norgs = NJ\n' | bad_roles "given twice"
 set +e
 timeout 20 "$LEDGERD" --data "$TMPDIR/data" --listen "tcp://127.0.0.1:$(free_port)" \

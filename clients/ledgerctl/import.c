@@ -81,7 +81,7 @@ int exec_import(struct run *r, const struct args *a, ld_errinfo *e)
 		if (res.unsent)
 			printf(_(", %llu not recorded%s"), (unsigned long long)res.unsent,
 			       o.check_only ? " (--check)" : o.atomic ? " (--atomic)" : "");
-		if (res.sent)
+		if (res.head_seq) /* 0: no request was answered */
 			printf(_("; head seq %llu"), (unsigned long long)res.head_seq);
 		if (res.report)
 			printf(_("; report %s"), res.report_path);
