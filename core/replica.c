@@ -484,7 +484,13 @@ void replica_receive(replica *r, const void *msg, size_t len)
 	rc_msg m;
 	uint64_t d;
 	if (!r->raft || r->halted || r->failed || (r->loop && !r->raft_running) ||
-	    rc_msg_decode(msg, len, &m) || m.from == r->raft->id || m.term != r->raft->current_term)
+	    rc_msg_decode(msg, len, &m) || m.from == r->raft->id)
+		return;
+	if (m.type == RC_REMOVED) { /* of any term: this node may be behind */
+		rp_removed_heard(r, &m);
+		return;
+	}
+	if (m.term != r->raft->current_term)
 		return;
 	int leader = raft_state(r->raft) == RAFT_LEADER;
 	if (m.type == RC_HOLD) {
@@ -1300,6 +1306,8 @@ int replica_role(replica *r)
 		return REPLICA_FAILED;
 	if (!r->raft)
 		return REPLICA_STOPPED;
+	if (r->removed && raft_state(r->raft) != RAFT_LEADER)
+		return REPLICA_REMOVED;
 	switch (raft_state(r->raft)) {
 	case RAFT_FOLLOWER:
 		return REPLICA_FOLLOWER;

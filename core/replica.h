@@ -436,6 +436,10 @@ enum replica_role {
 	                 * on a person-hash key that is not the cluster's (the
 	                 * reason says which): copy the cluster's key, restart */
 	REPLICA_FAILED, /* stopped on an I/O error: restart the node */
+	REPLICA_REMOVED, /* the leader said this node is not in the cluster's
+	                  * configuration: it calls no election, takes no
+	                  * write (replica_status.reason says who and when),
+	                  * until a leader sends it entries again (added back) */
 };
 /* "stopped", "follower", ... (static). */
 const char *replica_role_name(int role);
@@ -493,7 +497,7 @@ typedef struct replica_status {
 	                             * the confirmation came first. What the
 	                             * confirmation adds to an acknowledgement */
 	uint64_t checkpoints;       /* checkpoint entries applied here */
-	char reason[320];           /* why halted or failed; "" otherwise */
+	char reason[320];           /* why halted, failed or removed; "" otherwise */
 	int key_halt;               /* halted because a key of replica_keys differs */
 	replica_keys keys;          /* this node's key ids (options) */
 	unsigned n_nodes;           /* the configuration, as this node knows it */

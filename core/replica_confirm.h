@@ -151,6 +151,12 @@ uint64_t rc_quorum(const rc_peers *q, const uint64_t *voters, unsigned nv, uint6
 enum rc_type {
 	RC_HOLD = 1, /* a follower to the leader: my disk holds term's entries up to index */
 	RC_SAFE = 2, /* the leader to the others: entries up to index are confirmed */
+	/* The leader to a node that asked for its vote and is not in its
+	 * committed configuration (a node removed, which C-Raft 0.15 never
+	 * tells: the entry that removes it is not sent to it): index is that
+	 * configuration's raft index, digest the node's id. A format 3 node of
+	 * an earlier release ignores it (rc_msg_decode). */
+	RC_REMOVED = 3,
 };
 
 typedef struct rc_msg {

@@ -182,6 +182,14 @@ struct replica {
 	uint64_t snapshot_index, snapshot_taking, snapshots, checkpoints;
 	struct raft_buffer snap_buf;
 
+	/* Told by the leader that this node is not in its configuration
+	 * (RC_REMOVED): it stands down, C-Raft's ticks withheld (it calls no
+	 * election), until a leader sends it entries again. As leader: the
+	 * last node told so, and when (once a heartbeat at most). */
+	int removed;
+	char removed_why[320];
+	uint64_t told_id, told_at, told_logged;
+
 	struct raft_change change;
 	int change_busy;
 	replica_done_cb change_cb;
@@ -208,6 +216,7 @@ void rp_fsm_init(replica *r);
 
 /* replica_node.c */
 void rp_flush_deferred(replica *r);
+void rp_removed_heard(replica *r, const rc_msg *m);
 void rp_close_raft(replica *r);
 
 #endif

@@ -492,9 +492,36 @@ static void fix_probe(replica *r, struct raft_append_entries *ae)
 	}
 }
 
+static void tell_removed(replica *r, uint64_t id, const char *address);
+
 static void w_recv(struct raft_io *io, struct raft_message *m)
 {
 	replica *r = of_io(io);
+	struct raft *raft = r->raft;
+	/* A node C-Raft 0.15 removed is never told (the entry that removes it
+	 * is not sent to it): it calls elections for ever. Its vote requests
+	 * reach this leader, whose committed configuration lacks it: told. */
+	if (m->type == RAFT_IO_REQUEST_VOTE && raft && raft_state(raft) == RAFT_LEADER &&
+	    !raft->configuration_uncommitted_index && raft->configuration_index &&
+	    m->server_address) {
+		unsigned i;
+		for (i = 0; i < raft->configuration.n; i++)
+			if (raft->configuration.servers[i].id == m->server_id)
+				break;
+		if (i == raft->configuration.n)
+			tell_removed(r, m->server_id, m->server_address);
+	}
+	/* Entries from a leader: this node is in its configuration again. */
+	if (r->removed && (m->type == RAFT_IO_APPEND_ENTRIES || m->type == RAFT_IO_INSTALL_SNAPSHOT)) {
+		r->removed = 0;
+		r->notify = 1;
+		log_info("replica: node %llu, leading in term %llu, sends this node its entries: it "
+		         "is in the cluster's configuration again (added back), and follows",
+		         (unsigned long long)m->server_id,
+		         (unsigned long long)(m->type == RAFT_IO_APPEND_ENTRIES
+		                                  ? m->append_entries.term
+		                                  : m->install_snapshot.term));
+	}
 	if (m->type == RAFT_IO_APPEND_ENTRIES) {
 		fix_probe(r, &m->append_entries);
 		if (r->halted) {
@@ -681,6 +708,10 @@ static void leader_gone_check(replica *r)
 static void w_tick(struct raft_io *io)
 {
 	replica *r = of_io(io);
+	/* A node removed calls no election: C-Raft's timers do not run (a
+	 * follower or candidate has no other use for its tick). */
+	if (r->removed && raft_state(r->raft) != RAFT_LEADER)
+		return;
 	leader_gone_check(r);
 	r->c_tick(io);
 }
@@ -784,6 +815,77 @@ static int udp_send(replica *r, uint64_t to, const void *msg, size_t len, void *
 	/* Dropped when the socket's buffer is full: said again next heartbeat. */
 	return uv_udp_try_send(&r->udp, &b, 1, (const struct sockaddr *)&sa) < 0 ? LD_E(UNAVAILABLE)
 	                                                                         : 0;
+}
+
+/* This leader tells node id, at raft address `address` (as C-Raft's
+ * transport gives it), that it is not in the cluster's configuration (an
+ * RC_REMOVED, from the confirmations' socket: the node accepts it only
+ * from an address its own configuration gives this node). Once a heartbeat
+ * at most; logged once per node. */
+static void tell_removed(replica *r, uint64_t id, const char *address)
+{
+	struct raft *raft = r->raft;
+	uint64_t now = rp_now_ms(r);
+	if (!r->has_udp || (r->told_id == id && now - r->told_at < raft->heartbeat_timeout))
+		return;
+	char a[64], host[64];
+	size_t n = split_address(address, NULL);
+	if (n >= sizeof a)
+		return;
+	memcpy(a, address, n);
+	a[n] = 0;
+	const char *colon = strrchr(a, ':');
+	struct sockaddr_in sa;
+	if (!colon || (size_t)(colon - a) >= sizeof host)
+		return;
+	memcpy(host, a, (size_t)(colon - a));
+	host[colon - a] = 0;
+	if (uv_ip4_addr(host, atoi(colon + 1), &sa))
+		return;
+	rc_msg m = {.type = RC_REMOVED,
+	            .from = raft->id,
+	            .term = raft->current_term,
+	            .index = raft->configuration_index,
+	            .digest = id,
+	            .keys = r->keys};
+	uint8_t buf[RC_MSG_LEN];
+	rc_msg_encode(&m, buf);
+	uv_buf_t b = uv_buf_init((char *)buf, sizeof buf);
+	uv_udp_try_send(&r->udp, &b, 1, (const struct sockaddr *)&sa);
+	r->told_id = id;
+	r->told_at = now;
+	if (r->told_logged != id) {
+		r->told_logged = id;
+		log_warn("replica: node %llu (%s) asks for votes and is not in this cluster's "
+		         "configuration (raft index %llu): told it was removed",
+		         (unsigned long long)id, a, (unsigned long long)raft->configuration_index);
+	}
+}
+
+void rp_removed_heard(replica *r, const rc_msg *m)
+{
+	struct raft *raft = r->raft;
+	raft_id lid = 0;
+	const char *laddr = NULL;
+	if (r->removed || m->digest != raft->id || raft_state(raft) == RAFT_LEADER)
+		return;
+	/* Stale (this node follows a leader, or knows a configuration as new,
+	 * maybe one that added it back): ignored. */
+	raft_leader(raft, &lid, &laddr);
+	uint64_t mine = raft->configuration_uncommitted_index > raft->configuration_index
+	                    ? raft->configuration_uncommitted_index
+	                    : raft->configuration_index;
+	if (lid || mine >= m->index)
+		return;
+	r->removed = 1;
+	r->notify = 1;
+	snprintf(r->removed_why, sizeof r->removed_why,
+	         "REMOVED from the cluster: node %llu, its leader in term %llu, says this node is "
+	         "not in its configuration (raft index %llu; this node knows index %llu); it "
+	         "calls no election and takes no write: stop it, or add it back",
+	         (unsigned long long)m->from, (unsigned long long)m->term,
+	         (unsigned long long)m->index, (unsigned long long)mine);
+	log_error("replica: %s", r->removed_why);
 }
 
 static void udp_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
@@ -1201,8 +1303,9 @@ const char *replica_role_name(int role)
 	    [REPLICA_STOPPED] = "stopped",     [REPLICA_FOLLOWER] = "follower",
 	    [REPLICA_CANDIDATE] = "candidate", [REPLICA_LEADER] = "leader",
 	    [REPLICA_HALTED] = "halted",       [REPLICA_FAILED] = "failed",
+	    [REPLICA_REMOVED] = "removed",
 	};
-	return role >= 0 && role <= REPLICA_FAILED ? names[role] : "unknown";
+	return role >= 0 && role <= REPLICA_REMOVED ? names[role] : "unknown";
 }
 
 void replica_status_get(replica *r, replica_status *st)
@@ -1221,7 +1324,8 @@ void replica_status_get(replica *r, replica_status *st)
 	st->acks = r->acks;
 	st->ack_wait_us = r->ack_wait_us;
 	st->checkpoints = r->checkpoints;
-	snprintf(st->reason, sizeof st->reason, "%s", r->reason);
+	snprintf(st->reason, sizeof st->reason, "%s",
+	         r->reason[0] || st->role != REPLICA_REMOVED ? r->reason : r->removed_why);
 	st->key_halt = r->key_halt;
 	st->keys = r->keys;
 	st->id = r->raft ? r->raft->id : 0; /* kept by a closed instance */

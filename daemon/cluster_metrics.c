@@ -98,7 +98,7 @@ void cluster_metrics(metrics_buf *b, void *arg)
 	}
 	/* The role, one sample per role (1 for this node's). */
 	head(b, "ledgerd_replica_role", "gauge", "1 for this node's role, 0 for the others.");
-	for (int r = REPLICA_STOPPED; r <= REPLICA_FAILED; r++)
+	for (int r = REPLICA_STOPPED; r <= REPLICA_REMOVED; r++)
 		metrics_printf(b, "ledgerd_replica_role{role=\"%s\"} %d\n", replica_role_name(r),
 			       st.role == r);
 	head(b, "ledgerd_replica_halted", "gauge",
@@ -106,6 +106,10 @@ void cluster_metrics(metrics_buf *b, void *arg)
 	     "(halted) or on an I/O error (failed); the log says why.");
 	metrics_printf(b, "ledgerd_replica_halted %d\n",
 		       st.role == REPLICA_HALTED || st.role == REPLICA_FAILED);
+	head(b, "ledgerd_replica_removed", "gauge",
+	     "1 while the leader says this node is not in the cluster's configuration: it "
+	     "calls no election and takes no write; the log says who and when.");
+	metrics_printf(b, "ledgerd_replica_removed %d\n", st.role == REPLICA_REMOVED);
 	/* A 64-bit id is no float: a label, to compare across nodes. */
 	for (int k = 0; k < REPLICA_KEYS; k++) {
 		const replica_key_info *ki = &replica_key_table[k];

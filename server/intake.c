@@ -58,8 +58,8 @@ static int forgot_with_keys(const append_req *r, const keystore *keys)
 /* A node that does not lead because its replica halted (a fork, a key not
  * the cluster's) or failed: ERR_HALTED with the reason its log and
  * `ledgerctl cluster` give, for the client to go to another node rather
- * than wait here for an election that will not make this one lead. NULL
- * when it did not halt. */
+ * than wait here for an election that will not make this one lead; one
+ * the leader said was removed: ERR_NOT_LEADER saying so. NULL otherwise. */
 static nng_msg *halted_reply(server *srv)
 {
 	if (!srv->cluster_status)
@@ -67,7 +67,17 @@ static nng_msg *halted_reply(server *srv)
 	Ledger__ClusterStatus st = LEDGER__CLUSTER_STATUS__INIT;
 	void *mem = srv->cluster_status(srv->cluster_arg, &st);
 	nng_msg *m = NULL;
-	if (st.role && (strcmp(st.role, "halted") == 0 || strcmp(st.role, "failed") == 0)) {
+	if (st.role && strcmp(st.role, "removed") == 0) {
+		/* Not ERR_HALTED: nothing is wrong with it but that it is no
+		 * member; a client given every node tries the next. */
+		ld_errinfo e;
+		ld_errinfo_set(&e, LD_E(NOT_LEADER), NULL,
+			       "this node is not in the cluster and takes no writes (nothing of "
+			       "this request was recorded: send it to another node): %s",
+			       st.reason && *st.reason ? st.reason : "removed");
+		m = reply_error(&e);
+	} else if (st.role &&
+		   (strcmp(st.role, "halted") == 0 || strcmp(st.role, "failed") == 0)) {
 		ld_errinfo e;
 		ld_errinfo_set(&e, LD_E(HALTED), NULL,
 			       "this node %s and takes no writes until repaired (nothing of this "

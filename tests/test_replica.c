@@ -688,6 +688,9 @@ static void test_confirm_account(void **state)
 	assert_int_equal(rc_msg_decode(b, 48, &m2), -1);
 	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), -1);
 	b[4] = RC_FORMAT;
+	b[5] = RC_REMOVED; /* the leader to a node it removed (this release on) */
+	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), 0);
+	assert_int_equal(m2.type, RC_REMOVED);
 	b[5] = 9;
 	assert_int_equal(rc_msg_decode(b, sizeof b, &m2), -1);
 	b[5] = RC_SAFE;

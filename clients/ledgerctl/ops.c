@@ -181,7 +181,7 @@ static const char *role_word(const char *role)
 {
 	static const char *const words[] = {
 	    N_("leader"), N_("follower"), N_("candidate"),
-	    N_("halted"), N_("failed"),   N_("stopped"),
+	    N_("halted"), N_("failed"),   N_("stopped"), N_("removed"),
 	};
 	for (size_t i = 0; role && i < sizeof(words) / sizeof(words[0]); i++)
 		if (!strcmp(role, words[i]))
