@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "i18n.h"
 
 #include "kinds.h"
@@ -92,6 +93,8 @@ static void smap_clear(smap *m, void (*free_val)(void *))
 
 static void free_member(void *p)
 {
+	if (!p) /* none: a hostile page's stream member/X without a member X */
+		return;
 	sink_member_release(p);
 	free(p);
 }
@@ -594,6 +597,18 @@ int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SI
 			         "another database"),
 			         (unsigned long long)ev->seq, (unsigned long long)l->last,
 			         l->source);
+			rc = SINK_ERR;
+			goto out;
+		}
+		/* The pointers the loader follows: a body's required strings and
+		 * messages, which the ledger records no event without. */
+		const ProtobufCMessage *body = codec_event_body(ev);
+		ld_errinfo ce;
+		if (body && check_present(body, codec_event_type_name(ev->body_case), &ce)) {
+			snprintf(err, SINK_ERRLEN,
+			         _("event seq %llu has no %s, which the ledger records no such event "
+			         "without: it is not an event of a ledger"),
+			         (unsigned long long)ev->seq, ce.field);
 			rc = SINK_ERR;
 			goto out;
 		}

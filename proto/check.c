@@ -386,6 +386,36 @@ int check_message(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e)
 	return 0;
 }
 
+int check_present(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const type_info *t = type_of(d);
+	uint64_t req = t ? t->required : 0;
+	char path[96];
+
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->label == PROTOBUF_C_LABEL_REPEATED ||
+		    (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE))
+			continue;
+		if (!field_present(m, f)) {
+			if (i < 64 && (req >> i) & 1)
+				return ld_errinfo_set(e, LD_E(MISSING_FIELD),
+						      at(path, prefix, f->name), "%s is required",
+						      path);
+			continue;
+		}
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			const ProtobufCMessage *child =
+				*(const ProtobufCMessage *const *)((const char *)m + f->offset);
+			int rc = check_present(child, at(path, prefix, f->name), e);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Rules across fields of one body                                      */
 /* ------------------------------------------------------------------ */

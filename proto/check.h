@@ -46,6 +46,13 @@ int check_event(const Ledger__Event *ev, int64_t now_us, ld_errinfo *e);
  * required fields and values; prefix is prepended to field names in e. */
 int check_message(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e);
 
+/* Only the presence of m's required strings and messages, and of those of
+ * the messages in it: what a reader of stored events (ledger-sink) needs
+ * before it follows their pointers, without the value rules, which a log
+ * written before a rule was made need not meet. 0, or LD_E(MISSING_FIELD)
+ * with e naming the field (prefix.name...). */
+int check_present(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e);
+
 /* Every enum value set in m and the messages in it (a query's arguments,
  * where 0 is allowed: no field rules) is one its enum has: protobuf-c keeps
  * whatever number came. 0, or LD_E(UNKNOWN_ENUM) with e naming the field

@@ -929,6 +929,27 @@ static void test_amendment_paths(void **state)
 	assert_int_equal(chk(tl_amend(2, d)), LD_E(INVALID_VALUE));
 }
 
+/* check_present (what ledger-sink asks of a stored event): the required
+ * strings and messages only, inside an amendment too, no value rule. */
+static void test_present_only(void **state)
+{
+	ld_errinfo e;
+	Ledger__Event *j = join("M1", "NJ", 1);
+	j->member_joined->region = 12345; /* a value rule: not its business */
+	assert_int_equal(check_present(&j->member_joined->base, "member_joined", &e), 0);
+	j->member_joined->org_id = NULL;
+	assert_int_equal(check_present(&j->member_joined->base, "member_joined", &e),
+	                 LD_E(MISSING_FIELD));
+	assert_string_equal(e.field, "member_joined.org_id");
+	Ledger__Event *a = tl_amend(2, j);
+	assert_int_equal(check_present(&a->event_amended->base, "event_amended", &e),
+	                 LD_E(MISSING_FIELD));
+	assert_string_equal(e.field, "event_amended.member_joined.org_id");
+	Ledger__Event *d = tl_dues("M1", 100);
+	d->dues_paid->amount_fen = INT64_MAX; /* over today's bound: a log may hold it */
+	assert_int_equal(check_present(&d->dues_paid->base, "dues_paid", &e), 0);
+}
+
 /* The field of a cross-field error inside an amendment is its path in the
  * event, like every other error inside an amendment. */
 static void test_amendment_cross_field_path(void **state)
@@ -1671,6 +1692,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_empty_optional_strings, teardown),
 	    cmocka_unit_test_teardown(test_amendment_paths, teardown),
 	    cmocka_unit_test_teardown(test_amendment_cross_field_path, teardown),
+	    cmocka_unit_test_teardown(test_present_only, teardown),
 	    cmocka_unit_test_teardown(test_unpack_malformed, teardown),
 	    cmocka_unit_test_teardown(test_unpack_unknown_fields, teardown),
 	    cmocka_unit_test_teardown(test_unpack_unknown_nested, teardown),
