@@ -340,6 +340,36 @@ void rp_reckon(replica *r)
 		r->committed = safe;
 }
 
+/* A node that does not vote tells the leader, once a heartbeat, how far its
+ * log has applied raft's entries and how its catch-ups went (RC_APPLIED):
+ * the leader makes it a voter only once it has caught up. */
+static void tell_applied(replica *r, uint64_t now)
+{
+	struct raft *raft = r->raft;
+	raft_id lid = 0;
+	const char *laddr = NULL;
+	if (now - r->applied_sent_at < raft->heartbeat_timeout)
+		return;
+	raft_leader(raft, &lid, &laddr);
+	if (!lid || lid == raft->id)
+		return;
+	for (unsigned i = 0; i < raft->configuration.n; i++)
+		if (raft->configuration.servers[i].id == raft->id &&
+		    raft->configuration.servers[i].role == RAFT_VOTER)
+			return;
+	rc_msg m = {.type = RC_APPLIED,
+	            .from = raft->id,
+	            .term = raft->current_term,
+	            .index = r->catching_up ? 0 : raft_last_applied(raft),
+	            .digest = (r->fetch_failures & ~RC_CATCHING) | (r->catching_up ? RC_CATCHING : 0),
+	            .keys = r->keys};
+	uint8_t buf[RC_MSG_LEN];
+	rc_msg_encode(&m, buf);
+	if (r->send)
+		r->send(r, lid, buf, sizeof buf, r->arg);
+	r->applied_sent_at = now;
+}
+
 /* Tells the others what changed, or what holds, once a heartbeat. */
 void rp_tell(replica *r)
 {
@@ -352,6 +382,8 @@ void rp_tell(replica *r)
 	 * C-Raft's next AppendEntries tells the followers it is committed. */
 	uint64_t applied = raft_last_applied(raft);
 	uint64_t what = !leader ? held : r->safe_index < applied ? r->safe_index : applied;
+	if (!leader)
+		tell_applied(r, now);
 	if (!what || (!due && r->sent_term == term && r->sent_index == what))
 		return;
 	if (leader) {
@@ -422,6 +454,7 @@ static void key_heard(replica *r, uint64_t from, const replica_keys *keys)
 		if (k == RC_MAX_PEERS)
 			return;
 		r->keys_heard[r->n_keys_heard].at = 0;
+		r->keys_heard[r->n_keys_heard].applied_at = 0;
 		r->keys_heard[r->n_keys_heard++].id = from;
 	}
 	int which = replica_keys_differ(keys, &r->keys);
@@ -466,6 +499,25 @@ static void key_heard(replica *r, uint64_t from, const replica_keys *keys)
 		         (unsigned long long)other_id, differ, nv, replica_key_table[other_which].fix);
 }
 
+int replica_catchup_of(replica *r, uint64_t id, replica_catchup *c)
+{
+	memset(c, 0, sizeof *c);
+	if (!r->raft || r->role != REPLICA_LEADER)
+		return LD_E(NOT_FOUND);
+	uint64_t now = rp_now_ms(r);
+	for (unsigned k = 0; k < r->n_keys_heard; k++)
+		if (r->keys_heard[k].id == id && r->keys_heard[k].applied_at) {
+			c->applied_index = r->keys_heard[k].applied;
+			c->fetch_failures = r->keys_heard[k].fetch_failures;
+			c->catching_up = r->keys_heard[k].catching;
+			c->heard_ms = now >= r->keys_heard[k].applied_at
+			                  ? now - r->keys_heard[k].applied_at
+			                  : 0;
+			return 0;
+		}
+	return LD_E(NOT_FOUND);
+}
+
 int replica_key_of(replica *r, uint64_t id, replica_keys *keys, int *which)
 {
 	if (!r->raft || r->role != REPLICA_LEADER)
@@ -493,6 +545,19 @@ void replica_receive(replica *r, const void *msg, size_t len)
 	if (m.term != r->raft->current_term)
 		return;
 	int leader = raft_state(r->raft) == RAFT_LEADER;
+	if (m.type == RC_APPLIED) {
+		if (!leader)
+			return;
+		key_heard(r, m.from, &m.keys);
+		for (unsigned k = 0; k < r->n_keys_heard; k++)
+			if (r->keys_heard[k].id == m.from) {
+				r->keys_heard[k].applied_at = rp_now_ms(r);
+				r->keys_heard[k].applied = m.index;
+				r->keys_heard[k].fetch_failures = m.digest & ~RC_CATCHING;
+				r->keys_heard[k].catching = (m.digest & RC_CATCHING) != 0;
+			}
+		return;
+	}
 	if (m.type == RC_HOLD) {
 		if (!leader)
 			return;
@@ -1007,6 +1072,7 @@ void replica_fetched(replica *r, int status)
 	if (!r->catching_up || r->halted || r->failed)
 		return;
 	if (status) {
+		r->fetch_failures++;
 		r->fetch_retry_at = rp_now_ms(r) + r->election_ms;
 		log_warn("replica: fetching events up to seq %llu failed: %s; retrying",
 		         (unsigned long long)r->cu_seq, ld_strerror(status));

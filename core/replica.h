@@ -531,6 +531,23 @@ int replica_remove(replica *r, uint64_t id, replica_done_cb cb, void *arg);
  * first). */
 int replica_key_of(replica *r, uint64_t id, replica_keys *keys, int *which);
 
+/* How node `id`, which does not vote (a stand-by being added), says it is
+ * catching up, in its confirmation messages to this node as leader
+ * (RC_APPLIED, once a heartbeat): 0, or LD_E(NOT_FOUND) (nothing heard in
+ * this leadership: not running, or an earlier release). A node is caught up
+ * once it is not catching up to a marker and its log has applied raft's
+ * entries up to where this leader's were when the promotion was asked
+ * (daemon/membership.c waits for it before making it a voter: C-Raft 0.15
+ * counts a node that installed a marker as caught up while its log still
+ * fetches the events behind it, or fails to). */
+typedef struct replica_catchup {
+	uint64_t applied_index;  /* raft index its log has applied (0 while catching up) */
+	uint64_t fetch_failures; /* its failed catch-ups since it started */
+	int catching_up;         /* fetching the events up to a marker */
+	uint64_t heard_ms;       /* how long ago it said so */
+} replica_catchup;
+int replica_catchup_of(replica *r, uint64_t id, replica_catchup *c);
+
 /* Hands leadership to node id (0: any up-to-date voter). cb status 0 when
  * that node leads, LD_E(BUSY) when the transfer lapsed (0.15 can drop it
  * silently; check and retry). */

@@ -362,7 +362,7 @@ int rc_msg_decode(const void *buf, size_t len, rc_msg *m)
 {
 	const uint8_t *p = buf;
 	if (len != RC_MSG_LEN || memcmp(p, "LDRC", 4) || p[4] != RC_FORMAT ||
-	    (p[5] != RC_HOLD && p[5] != RC_SAFE && p[5] != RC_REMOVED) || p[6] || p[7])
+	    p[5] < RC_HOLD || p[5] > RC_APPLIED || p[6] || p[7])
 		return -1;
 	m->type = p[5];
 	m->from = get64(p + 8);

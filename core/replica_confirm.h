@@ -157,7 +157,15 @@ enum rc_type {
 	 * configuration's raft index, digest the node's id. A format 3 node of
 	 * an earlier release ignores it (rc_msg_decode). */
 	RC_REMOVED = 3,
+	/* A node that does not vote (a stand-by being added) to the leader,
+	 * once a heartbeat: index is the raft index its log has applied (0
+	 * while it catches up to a marker), digest its failed catch-ups since
+	 * it started (RC_CATCHING set while it catches up). The leader makes it
+	 * a voter only once it has caught up (daemon/membership.c). A format 3
+	 * node of an earlier release ignores it. */
+	RC_APPLIED = 4,
 };
+#define RC_CATCHING (1ull << 63)
 
 typedef struct rc_msg {
 	int type;

@@ -151,6 +151,8 @@ struct replica {
 
 	/* catching up to a marker */
 	int catching_up, fetch_running;
+	uint64_t fetch_failures; /* since the start (RC_APPLIED says them) */
+	uint64_t applied_sent_at; /* the last RC_APPLIED */
 	uint64_t cu_seq, cu_index, fetch_retry_at;
 	uint8_t cu_hash[REPLICA_HASH_LEN];
 	uint64_t f_seq; /* the fetch in flight: up to this seq, this hash */
@@ -174,6 +176,11 @@ struct replica {
 		 * (replica_node.reachable); C-Raft 0.15's own flag,
 		 * raft_progress.recent_recv, is reset every election timeout */
 		uint64_t at;
+		/* its last RC_APPLIED (a node that does not vote): when (0:
+		 * none), the index its log applied, its failed catch-ups,
+		 * whether it catches up */
+		uint64_t applied_at, applied, fetch_failures;
+		int catching;
 	} keys_heard[RC_MAX_PEERS];
 	unsigned n_keys_heard;
 

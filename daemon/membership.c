@@ -10,7 +10,18 @@
 
 #include "log.h"
 
-enum stage { IDLE, QUEUED, ADDING, STANDING, KEYCHECK, PROMOTING, REMOVING, TRANSFERRING };
+enum stage {
+	IDLE,
+	QUEUED,
+	ADDING,
+	STANDING,
+	KEYCHECK,
+	CATCHUP,   /* its keys are the cluster's: waiting for it to catch up */
+	PROMOTING,
+	REMOVING,
+	TRANSFERRING,
+	UNDOING,   /* its catch-up failed: taking it out again, then `undo` answers */
+};
 
 struct membership {
 	replica *rep;
@@ -27,6 +38,12 @@ struct membership {
 	void *arg;
 	uint64_t key_since; /* KEYCHECK: since when (0: from the next run) */
 	uint64_t reach_since; /* a removal waiting to hear from the voters left */
+	/* CATCHUP: the raft index its log must have applied (this leader's
+	 * confirmed one when the wait began), since when, and its failed
+	 * catch-ups when first heard (-1: not yet) */
+	uint64_t cu_target, cu_since;
+	int64_t cu_base;
+	ld_errinfo undo; /* UNDOING: the addition's answer */
 };
 
 int membership_new(membership **out, replica *rep, const membership_hooks *h)
@@ -232,6 +249,19 @@ static void changed(replica *r, int status, uint64_t index, void *arg)
 {
 	(void)index;
 	membership *m = arg;
+	if (m->stage == UNDOING) {
+		/* The addition failed; the node is out again, or not. */
+		ld_errinfo e = m->undo;
+		if (status) {
+			size_t n = strlen(e.message);
+			snprintf(e.message + n, sizeof(e.message) - n,
+				 "; taking it out failed (%s): 'ledgerctl cluster remove %llu'",
+				 ld_strerror(status), (unsigned long long)m->id);
+		}
+		log_warn("cluster: %s", e.message);
+		finish(m, e.code, &e);
+		return;
+	}
 	if (fail(m, status, m->stage == PROMOTING ? "the promotion" : "the change"))
 		return;
 	if (m->stage == ADDING) {
@@ -280,10 +310,20 @@ static void key_check(membership *m, uint64_t now_ms)
 		return;
 	}
 	if (rc == 0) {
-		m->stage = PROMOTING;
-		rc = replica_assign(m->rep, m->id, 1, changed, m);
-		if (rc)
-			fail(m, rc, "the promotion");
+		/* C-Raft 0.15 would promote it once its raft log caught up, a
+		 * marker installed counting as caught up while its log still
+		 * fetches (or fails to fetch) the events behind it: it waits
+		 * for the node to say its log caught up (catchup_check). */
+		replica_status st;
+		replica_status_get(m->rep, &st);
+		m->stage = CATCHUP;
+		m->cu_target = st.confirmed_index;
+		m->cu_since = now_ms;
+		m->cu_base = -1;
+		log_info("cluster: node %llu has this cluster's keys; it becomes a voter once its "
+			 "log has applied raft's entries up to index %llu",
+			 (unsigned long long)m->id, (unsigned long long)m->cu_target);
+		m->h.wake(m->h.arg);
 		return;
 	}
 	if (rc == LD_E(NOT_FOUND)) {
@@ -291,7 +331,9 @@ static void key_check(membership *m, uint64_t now_ms)
 			m->key_since = now_ms;
 		if (now_ms - m->key_since < MEMBERSHIP_KEY_WAIT_MS)
 			return;
-		ld_errinfo_set(&e, LD_E(UNAVAILABLE), NULL,
+		/* Not ERR_UNAVAILABLE: a client given every node would send the
+		 * addition to the next, and round again. */
+		ld_errinfo_set(&e, LD_E(INVALID_STATE), NULL,
 			       "adding node %llu: it has not named its key ids in %d s "
 			       "(is it running, with --join?); it stays a stand-by: 'ledgerctl "
 			       "cluster remove %llu', then add it again",
@@ -311,6 +353,57 @@ static void key_check(membership *m, uint64_t now_ms)
 	}
 	log_warn("cluster: %s", e.message);
 	finish(m, e.code, &e);
+}
+
+/* An added node, its keys checked, caught up before it votes (on the
+ * loop): promoted once its log applied raft's entries up to cu_target and
+ * it does not catch up to a marker; its catch-up failing
+ * MEMBERSHIP_CATCHUP_FAILURES times, or nothing heard of it for
+ * MEMBERSHIP_KEY_WAIT_MS, the addition fails and the node is taken out
+ * again (the cluster as it was; the same addition again starts afresh). */
+static void catchup_check(membership *m, uint64_t now_ms)
+{
+	replica_catchup c;
+	int role = replica_role(m->rep);
+	if (role != REPLICA_LEADER) {
+		fail(m, role == REPLICA_HALTED ? REPLICA_E_HALTED : REPLICA_E_NOT_LEADER,
+		     "the promotion");
+		return;
+	}
+	int rc = replica_catchup_of(m->rep, m->id, &c);
+	unsigned long long id = (unsigned long long)m->id;
+	if (rc == 0 && m->cu_base < 0)
+		m->cu_base = (int64_t)c.fetch_failures;
+	if (rc == 0 && !c.catching_up && c.applied_index >= m->cu_target) {
+		log_info("cluster: node %llu has caught up (its log applied index %llu); making it a "
+			 "voter",
+			 id, (unsigned long long)c.applied_index);
+		m->stage = PROMOTING;
+		rc = replica_assign(m->rep, m->id, 1, changed, m);
+		if (rc)
+			fail(m, rc, "the promotion");
+		return;
+	}
+	ld_errinfo e = {0};
+	if (rc == 0 && c.fetch_failures >= (uint64_t)m->cu_base + MEMBERSHIP_CATCHUP_FAILURES)
+		ld_errinfo_set(&e, LD_E(INVALID_STATE), NULL,
+			       "adding node %llu: its catch-up failed %llu times (its log says why: "
+			       "'catchup: fetching ... failed'), so it was not made a voter and was "
+			       "taken out again; fix that, restart it with --join, add it again",
+			       id, (unsigned long long)(c.fetch_failures - (uint64_t)m->cu_base));
+	else if ((rc ? now_ms - m->cu_since : c.heard_ms) >= MEMBERSHIP_KEY_WAIT_MS)
+		ld_errinfo_set(&e, LD_E(INVALID_STATE), NULL,
+			       "adding node %llu: it has not said how its catch-up goes for %d s "
+			       "(is it running, and of this release?), so it was not made a voter "
+			       "and was taken out again; add it again",
+			       id, MEMBERSHIP_KEY_WAIT_MS / 1000);
+	else
+		return; /* catching up: asked again on the next run */
+	m->undo = e;
+	m->stage = UNDOING;
+	rc = replica_remove(m->rep, m->id, changed, m);
+	if (rc)
+		changed(m->rep, rc, 0, m);
 }
 
 /* A change refused before it reaches C-Raft (on the loop). */
@@ -488,10 +581,12 @@ static int refused(membership *m, uint64_t now_ms)
 void membership_run(membership *m, uint64_t now_ms)
 {
 	pthread_mutex_lock(&m->lock);
-	int go = m->stage == QUEUED, keys = m->stage == KEYCHECK;
+	int go = m->stage == QUEUED, keys = m->stage == KEYCHECK, cu = m->stage == CATCHUP;
 	pthread_mutex_unlock(&m->lock);
 	if (keys)
 		key_check(m, now_ms);
+	if (cu)
+		catchup_check(m, now_ms);
 	if (!go)
 		return;
 	int rc;
@@ -524,8 +619,9 @@ void membership_stop(membership *m)
 		return;
 	pthread_mutex_lock(&m->lock);
 	m->stopped = 1;
-	/* Not in raft's hands: queued, or waiting for a node's key id. */
-	int queued = m->stage == QUEUED || m->stage == KEYCHECK;
+	/* Not in raft's hands: queued, or waiting for a node's key id or its
+	 * catch-up. */
+	int queued = m->stage == QUEUED || m->stage == KEYCHECK || m->stage == CATCHUP;
 	pthread_mutex_unlock(&m->lock);
 	if (queued) {
 		ld_errinfo e = {0};

@@ -9,8 +9,12 @@
  *     replicates, catches up, does not vote); once the node has named this
  *     leader's key ids, person-hash and cluster key (replica_key_of; another
  *     id fails the change, and the node halts: it stays a stand-by), unless the operator
- *     keeps it a stand-by, replica_assign(voter), which C-Raft commits once
- *     the node has caught up with the leader's log;
+ *     keeps it a stand-by, once the node says its log has caught up
+ *     (replica_catchup_of: up to this leader's confirmed index, not
+ *     fetching behind a marker), replica_assign(voter), which C-Raft
+ *     commits once the node has caught up with the leader's raft log; a
+ *     catch-up that keeps failing fails the addition, and the node is
+ *     taken out again (the cluster as it was);
  *   - remove: replica_remove (a removed leader steps down); a voter is not
  *     removed (unless forced) when the voters left would lack a majority
  *     that answers this leader (replica_node.reachable): no write could
@@ -59,7 +63,11 @@ void membership_run(membership *m, uint64_t now_ms);
 /* How long a voter's removal waits, on a leader that has not heard yet from
  * every voter it would leave (just elected), before it is refused. */
 #define MEMBERSHIP_REACH_WAIT_MS 3000
-/* How long an addition waits for the new node to name its key id. */
+/* An addition fails once the new node's catch-up failed this many times
+ * since it began (the node is taken out again). */
+#define MEMBERSHIP_CATCHUP_FAILURES 3
+/* How long an addition waits for the new node to name its key id (and,
+ * later, to say how its catch-up goes). */
 #define MEMBERSHIP_KEY_WAIT_MS 60000
 /* On the loop, as the replica stops: a change queued or in flight is
  * answered (ERR_SHUTTING_DOWN; ERR_OUTCOME_UNKNOWN once handed to raft);

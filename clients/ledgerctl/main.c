@@ -225,8 +225,10 @@ static const struct cmd commands[] = {
 	 N_("Sent to the leader (give every node's URL: --url a,b,c). The node, started\n"
 	    "with --join (an empty data directory, or a hot backup of a node), is added as a\n"
 	    "stand-by: it replicates and catches up, through the page protocol if the others\n"
-	    "have taken snapshot markers past its log. Then, unless --standby, it is made a\n"
-	    "voter, which C-Raft commits once it has caught up; the answer waits for that.\n"
+	    "have taken snapshot markers past its log. Then, unless --standby, once its log\n"
+	    "has caught up, it is made a voter; the answer waits for that. A catch-up that\n"
+	    "keeps failing fails the addition (ERR_INVALID_STATE) and the node is taken out\n"
+	    "again.\n"
 	    "ADDR is its raft address (A.B.C.D:PORT, private network), URL its client URL.\n"
 	    "One change at a time. Admin only. See docs/REPLICATION.md, \"Membership and\n"
 	    "leadership\".")},
