@@ -1397,6 +1397,8 @@ void replica_poll(replica *r)
 	 * write on a follower, say). In the fixture its owner checks. */
 	if (r->loop && r->raft_running && st == RAFT_UNAVAILABLE)
 		rp_fail(r, "raft stopped on its own: %s", raft_errmsg(r->raft));
+	if (r->loop && r->raft_running && st == RAFT_FOLLOWER)
+		rp_removed_self(r);
 
 	int role = replica_role(r);
 	if (role != r->role)

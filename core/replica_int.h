@@ -224,6 +224,7 @@ void rp_fsm_init(replica *r);
 /* replica_node.c */
 void rp_flush_deferred(replica *r);
 void rp_removed_heard(replica *r, const rc_msg *m);
+void rp_removed_self(replica *r);
 void rp_close_raft(replica *r);
 
 #endif

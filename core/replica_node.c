@@ -888,6 +888,36 @@ void rp_removed_heard(replica *r, const rc_msg *m)
 	log_error("replica: %s", r->removed_why);
 }
 
+/* A follower whose own committed configuration does not name it, and which
+ * knows no leader: a leader that removed itself (it holds the entry, steps
+ * down, and C-Raft 0.15's tickFollower calls no election for it), or a node
+ * removed that stopped after the entry reached it. It stands down as one
+ * told (rp_removed_heard). A node that installs a marker older than its own
+ * addition knows the leader sending it: not taken for removed. */
+void rp_removed_self(replica *r)
+{
+	struct raft *raft = r->raft;
+	raft_id lid = 0;
+	const char *laddr = NULL;
+	if (r->removed || r->solo || !raft->configuration_index ||
+	    raft->configuration_uncommitted_index)
+		return;
+	raft_leader(raft, &lid, &laddr);
+	if (lid)
+		return;
+	for (unsigned i = 0; i < raft->configuration.n; i++)
+		if (raft->configuration.servers[i].id == raft->id)
+			return;
+	r->removed = 1;
+	r->notify = 1;
+	snprintf(r->removed_why, sizeof r->removed_why,
+	         "REMOVED from the cluster: its configuration (raft index %llu) does not name this "
+	         "node (it removed itself as leader, or the removal reached it); it calls no "
+	         "election and takes no write: stop it, or add it back",
+	         (unsigned long long)raft->configuration_index);
+	log_error("replica: %s", r->removed_why);
+}
+
 static void udp_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
 {
 	replica *r = h->data;

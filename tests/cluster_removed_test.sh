@@ -12,7 +12,9 @@
 #     (ERR_NOT_LEADER: a client given every node goes on to the next);
 #   - the two left take writes;
 #   - added back (`cluster add` with its id, raft address and URL), it
-#     follows again, votes, and holds every event.
+#     follows again, votes, and holds every event;
+#   - a leader that removes itself (it holds the entry and steps down)
+#     sees that its configuration lacks it and stands down the same way.
 set -euo pipefail
 . "$(dirname "$0")/cluster_lib.sh"
 
@@ -53,4 +55,16 @@ ok --url "$ALL" workforce 320100 --group courier --count 4 --at 2026-03-01
 H=$(head_of "$L")
 wait_head "$B" "$H"
 scrape "$B" 'ledgerd_replica_removed=0' 'ledgerd_replica_role{role="follower"}=1'
-echo "cluster_removed_test: ok (node $B, removed while running, stood down, refused writes, and followed again once added back)" >&2
+# The leader removes itself: it holds the entry, steps down, and calls no
+# election (C-Raft's own rule); it sees its configuration lacks it and
+# says so (before: a follower without a leader, for ever).
+OLD=$L
+ok --url "${URLS[$OLD]}" --timeout 20000 cluster remove "$OLD"
+wait_grep 100 -E "ERROR replica: REMOVED from the cluster: its configuration \(raft index [0-9]+\) does not name this node" \
+	"$TMPDIR/n$OLD.log" || die "node $OLD, which removed itself, did not say so"
+scrape "$OLD" 'ledgerd_replica_removed=1' 'ledgerd_replica_role{role="removed"}=1'
+LEFT=
+for i in 1 2 3; do [ "$i" = "$OLD" ] || LEFT+="${LEFT:+,}${URLS[$i]}"; done
+ok --url "$LEFT" --timeout 20000 workforce 320100 --group courier --count 5 --at 2026-03-01
+recorded
+echo "cluster_removed_test: ok (node $B, removed while running, stood down, refused writes, and followed again once added back; node $OLD removed itself and stood down)" >&2
