@@ -559,6 +559,40 @@ static int checkpoint_held(sink_loader *l)
 	return SINK_ERR;
 }
 
+static int source_fn(void *arg, const sink_val *v)
+{
+	char *out = arg;
+	if (v[0].t == SV_TEXT && !out[0])
+		snprintf(out, SINK_ID_LEN, "%s", v[0].s);
+	return 0;
+}
+
+/* The first event of a source: refused when the database holds the same
+ * ledger (the same first event) under another source already, which would
+ * count every member of it twice in queries over all sources. */
+static int ledger_elsewhere(sink_loader *l, const Ledger__Event *ev)
+{
+	static const enum sink_ctype types[] = {SC_TEXT};
+	char hex[2 * LD_HASH_LEN + 1], other[SINK_ID_LEN] = "";
+	if (ev->hash.len != LD_HASH_LEN)
+		return 0;
+	ldc_format_hex(ev->hash.data, LD_HASH_LEN, hex);
+	sink_val p[2] = {src(l), sink_text(hex)};
+	int rc = l->ops->query(l->s,
+	                       "SELECT c.source FROM sink_checkpoint c JOIN events e ON "
+	                       "e.source = c.source AND e.seq = 1 WHERE c.source <> $1 AND "
+	                       "e.hash = $2 ORDER BY c.source",
+	                       p, 2, types, 1, source_fn, other, l->err);
+	if (rc || !other[0])
+		return rc;
+	snprintf(l->err, SINK_ERRLEN,
+	         _("this ledger is loaded into this database already, as source '%s' (the same "
+	           "first event): loaded again as source '%s' every figure over all sources would "
+	           "count it twice; use --source %s, or another database"),
+	         other, l->source, other);
+	return SINK_ERR;
+}
+
 int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SINK_ERRLEN])
 {
 	Ledger__Event **evs = calloc(n ? n : 1, sizeof(*evs));
@@ -612,6 +646,8 @@ int sink_loader_page(sink_loader *l, const ldc_bytes *raw, size_t n, char err[SI
 			rc = SINK_ERR;
 			goto out;
 		}
+		if (ev->seq == 1 && (rc = ledger_elsewhere(l, ev)))
+			goto out;
 		l->last = ev->seq;
 		l->last_has_hash = ev->hash.len == LD_HASH_LEN;
 		if (l->last_has_hash)

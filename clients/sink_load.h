@@ -26,7 +26,9 @@
  *
  * Each event's prev_hash must be the hash of the one before (the checkpoint's
  * for the first): events of another ledger, or of the same ledger restored
- * from an older copy, are refused instead of being mixed in.
+ * from an older copy, are refused instead of being mixed in. A ledger whose
+ * first event another source of the database holds already is refused too
+ * (the same ledger under two names would be counted twice).
  */
 #ifndef LD_SINK_LOAD_H
 #define LD_SINK_LOAD_H

@@ -12,7 +12,8 @@
 #    example queries answer what the daemon's projections say; SQLite and
 #    PostgreSQL hold the same rows and give the same answers;
 #  - two ledgers load into one database under two sources, each answering as
-#    its own daemon; a ledger loaded into the other's source is refused;
+#    its own daemon; a ledger loaded into the other's source is refused, and so is one
+#    loaded again under a second source;
 #  - a database of the first ledger-sink is refused, then migrated.
 # Skipped (exit 77), saying so, only when the server binaries are missing.
 set -euo pipefail
@@ -180,6 +181,16 @@ refuse_other() { # URL SOURCE
 }
 refuse_other "$URL2" js
 refuse_other "$URL" zj
+# The same ledger under a second name would be counted twice by every query
+# over all sources (an analyst who forgot --source): refused, naming the one.
+set +e
+"$SINK" --url "$URL2" --quiet --once "$PG/clean" 2>"$TMPDIR/twice.err"
+rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "this ledger is loaded into this database already, as source 'zj'.*use --source zj" "$TMPDIR/twice.err" ||
+	{ cat "$TMPDIR/twice.err" >&2; fail "a ledger loaded again under another source: exit $rc, wanted a refusal"; }
+expect_eq "$(sql "$PG/clean" "SELECT count(*) FROM events WHERE source = 'ledger'")" 0 \
+	"events of the ledger loaded under a second source"
 cmp -s <(python3 "$SINK_CHECK" dump "$PG/clean" --source js) "$TMPDIR/clean.dump" ||
 	fail "a refused load changed the source's rows"
 echo "sink_pg_test: ok"
