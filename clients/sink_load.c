@@ -159,6 +159,14 @@ struct sink_loader {
 	int first;
 	smap streams; /* first load: "member/ID", "org/ID" → seqs */
 
+	/* Otherwise (the indexes made): the planner's statistics are refreshed
+	 * each time the checkpoint reaches analyze_at, which then doubles. A
+	 * source loaded into a database that holds others already has no
+	 * statistics of its own until then: PostgreSQL estimates it at a row
+	 * or two and probes its deletes and read-backs by `source` alone, each
+	 * reading every row of the source loaded so far. */
+	uint64_t analyze_at;
+
 	codec_pool pool; /* the events of the page being loaded */
 };
 
@@ -166,6 +174,10 @@ struct sink_loader {
  * them, the loader's indexes are made and it loads states per batch.
  * $LEDGER_SINK_FIRST_LOAD_MEMBERS sets another bound (tests: a small one). */
 #define FIRST_LOAD_MEMBERS 1000000
+
+/* Events of a source loaded past its indexes before its statistics are
+ * first refreshed (then at twice the checkpoint each time). */
+#define ANALYZE_FIRST 1000
 
 static size_t first_load_members(void)
 {
@@ -271,6 +283,7 @@ int sink_loader_open(sink_loader **out, const sink_ops *ops, sink *s, const char
 	/* Without the loader's indexes, a source loaded from the start is a
 	 * first load; one loaded part of the way (a first load interrupted)
 	 * gets them now. */
+	l->analyze_at = l->cp > ANALYZE_FIRST / 2 ? 2 * l->cp : ANALYZE_FIRST;
 	if (!indexed && l->cp == 0)
 		l->first = 1;
 	else if (!indexed && (rc = sink_schema_finish(ops, s, err)))
@@ -678,13 +691,17 @@ typedef struct readback {
 	int voided; /* of the last row read */
 } readback;
 
+/* The raw bytes of an event's latest amendment, probed by its key for each
+ * event (a join would let PostgreSQL, when it counts on a row or two of the
+ * source, read the source's whole events once per event instead). */
+#define AMENDMENT_RAW                                                                   \
+	"(SELECT a.raw FROM events a WHERE a.source = e.source AND a.seq = e.amended_by)"
+
 static const char *const stream_sql =
-    "SELECT e.seq, e.version, e.raw, e.voided_by, a.raw FROM events e "
-    "LEFT JOIN events a ON a.source = e.source AND a.seq = e.amended_by "
+    "SELECT e.seq, e.version, e.raw, e.voided_by, " AMENDMENT_RAW " FROM events e "
     "WHERE e.source = $1 AND e.stream = $2 ORDER BY e.seq";
 static const char *const event_sql =
-    "SELECT e.seq, e.version, e.raw, e.voided_by, a.raw FROM events e "
-    "LEFT JOIN events a ON a.source = e.source AND a.seq = e.amended_by "
+    "SELECT e.seq, e.version, e.raw, e.voided_by, " AMENDMENT_RAW " FROM events e "
     "WHERE e.source = $1 AND e.seq = $2";
 static const enum sink_ctype readback_types[] = {SC_INT, SC_INT, SC_BLOB, SC_INT, SC_BLOB};
 
@@ -792,8 +809,7 @@ static int read_stream(sink_loader *l, const char *stream, readback *r)
 	if (!list)
 		return oom(l);
 	snprintf(sql, sizeof(sql),
-	         "SELECT e.seq, e.version, e.raw, e.voided_by, a.raw FROM events e "
-	         "LEFT JOIN events a ON a.source = e.source AND a.seq = e.amended_by "
+	         "SELECT e.seq, e.version, e.raw, e.voided_by, " AMENDMENT_RAW " FROM events e "
 	         "WHERE e.source = $1 AND e.seq %s ORDER BY e.seq",
 	         l->ops->in_ints);
 	p[1] = sink_text(list);
@@ -1061,6 +1077,11 @@ int sink_loader_commit(sink_loader *l, char err[SINK_ERRLEN])
 	memcpy(l->cp_hash, l->last_hash, LD_HASH_LEN);
 	l->cp_has_hash = l->last_has_hash;
 	batch_reset(l);
+	if (!l->first && l->cp >= l->analyze_at) {
+		l->analyze_at = 2 * l->cp;
+		if ((rc = l->ops->exec(l->s, l->ops->analyze_sql, NULL, 0, err)))
+			return rc;
+	}
 	if (l->first && l->members.n > first_load_members()) {
 		if ((rc = sink_schema_finish(l->ops, l->s, err)))
 			return rc;

@@ -56,7 +56,11 @@ uint64_t sink_loader_pending(const sink_loader *l, size_t *events);
 int sink_loader_page(sink_loader *l, const ldc_bytes *evs, size_t n, char err[SINK_ERRLEN]);
 
 /* Applies the batch's corrections and commits it with the new checkpoint
- * (nothing to do without a batch). */
+ * (nothing to do without a batch). Past a first load, the planner's
+ * statistics are refreshed when the checkpoint has doubled (from 1,000
+ * events): a source loaded into a database holding others has none of its
+ * own before, and PostgreSQL's plans for it would read the whole source
+ * for each member a batch touches. */
 int sink_loader_commit(sink_loader *l, char err[SINK_ERRLEN]);
 
 /* Between batches, once sink_schema_finish has made the indexes: a first

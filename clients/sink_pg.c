@@ -522,7 +522,7 @@ const sink_ops sink_pg_ops = {
     /* events without its raw bytes, hashes and ids: sampling those costs
      * most of the time and helps no plan. */
     .analyze_sql =
-        "ANALYZE events (seq, kind, stream, version, occurred_at, recorded_at, actor, "
+        "ANALYZE events (source, seq, kind, stream, version, occurred_at, recorded_at, actor, "
         "voided_by, amended_by), corrections, organisations, org_tree, members, memberships, "
         "affiliations, transfers, dues, services, activities, funds, stations, workforce",
     /* A commit does not wait for its WAL to reach the disk: a crash of
