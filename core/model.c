@@ -518,9 +518,7 @@ int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev)
 	return *ev ? 0 : LD_E(STORAGE);
 }
 
-/* The body case of event seq as t sees it, from its stored bytes (0 when
- * they do not tell: decode it). 0 or an error as model_load_event's. */
-static int event_case(store_txn *t, uint64_t seq, int *body)
+int model_event_case(store_txn *t, uint64_t seq, int *body)
 {
 	Ledger__Event *ev;
 	store_val val;
@@ -971,7 +969,7 @@ static int dues_now(store_txn *t, uint64_t seq, int *in_force, uint32_t *from, u
 	uint64_t by;
 	int rc = model_fix_get(t, seq, &kind, &by);
 	if (rc == 0 && kind == 0)
-		rc = event_case(t, seq, &body);
+		rc = model_event_case(t, seq, &body);
 	if (rc || (kind == 0 && body && body != LEDGER__EVENT__BODY_DUES_PAID))
 		return rc;
 	rc = effective_fixed(t, seq, kind, by, &holder, &amend, &scratch, &eff);

@@ -170,6 +170,10 @@ int model_member_org(store_txn *t, const char *id, char org[LD_ID_MAX + 1]);
 /* Loads event `seq` into *ev (free with codec_event_free): 0,
  * LD_E(NOT_FOUND) or LD_E(STORAGE). */
 int model_load_event(store_txn *t, uint64_t seq, Ledger__Event **ev);
+/* The body case of event seq as t sees it, from its stored bytes without
+ * decoding them (0 when they do not tell: decode it). 0 or an error as
+ * model_load_event's. */
+int model_event_case(store_txn *t, uint64_t seq, int *body);
 
 /* A hint for the writer, which decides events in a row: what deciding ev
  * will look up in the write model is asked of memory ahead, the index slots

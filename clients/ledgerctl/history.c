@@ -202,9 +202,10 @@ static void print_history(const Ledger__MemberHistory *h, const int *ok, int ver
 	for (int i = 0; i < n; i++)
 		print_row(rows[i].cell, w, HIST_COLS);
 	if (h->has_next_version)
-		printf(_("(only the first %zu events: the member's stream goes on from version "
-			 "%llu; 'ledgerctl stream member/%s --from-version %llu' reads the rest)\n"),
-		       h->n_entries, (unsigned long long)h->next_version, h->member_id,
+		printf(_("(cut short: the member's stream goes on from version %llu, which the "
+			 "history does not reach; 'ledgerctl stream member/%s --from-version %llu' "
+			 "reads the rest)\n"),
+		       (unsigned long long)h->next_version, h->member_id,
 		       (unsigned long long)h->next_version);
 }
 
