@@ -445,8 +445,9 @@ static int unreachable_left(membership *m, const replica_status *st, uint64_t no
 		if (n->voter != 1 || n->id == m->id)
 			continue;
 		left++;
-		nl += (size_t)snprintf(names + nl, nl < sizeof(names) ? sizeof(names) - nl : 0,
-				       "%s%llu", left > 1 ? ", " : "", (unsigned long long)n->id);
+		if (nl < sizeof(names))
+			nl += (size_t)snprintf(names + nl, sizeof(names) - nl, "%s%llu",
+					       left > 1 ? ", " : "", (unsigned long long)n->id);
 		if (n->reachable) {
 			answer++;
 			continue;
@@ -457,9 +458,9 @@ static int unreachable_left(membership *m, const replica_status *st, uint64_t no
 			snprintf(ago, sizeof(ago), "not heard since this node leads");
 		else
 			snprintf(ago, sizeof(ago), "%.1f s", (double)n->heard_ms / 1000);
-		sl += (size_t)snprintf(silent + sl, sl < sizeof(silent) ? sizeof(silent) - sl : 0,
-				       "%snode %llu (%s)", sl ? ", " : "",
-				       (unsigned long long)n->id, ago);
+		if (sl < sizeof(silent))
+			sl += (size_t)snprintf(silent + sl, sizeof(silent) - sl, "%snode %llu (%s)",
+					       sl ? ", " : "", (unsigned long long)n->id, ago);
 	}
 	unsigned need = left / 2 + 1;
 	if (answer >= need)
