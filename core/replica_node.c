@@ -1172,6 +1172,32 @@ static int open_udp(replica *r, uv_loop_t *loop, const char *address, ld_errinfo
 	return 0;
 }
 
+/* Why raft's TCP listener could not bind address (A.B.C.D:PORT), as bind(2)
+ * says it now, into why; 0 when it binds. Asked only once raft_start failed:
+ * C-Raft 0.15's listener keeps the reason to itself. */
+static int tcp_unbindable(const char *address, char *why, size_t n)
+{
+	char host[64];
+	const char *colon = strrchr(address, ':');
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	if (!colon || (size_t)(colon - address) >= sizeof host)
+		return 0;
+	memcpy(host, address, (size_t)(colon - address));
+	host[colon - address] = 0;
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, bad = 0;
+	if (fd >= 0 && inet_pton(AF_INET, host, &sa.sin_addr) == 1 &&
+	    (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+	     bind(fd, (const struct sockaddr *)&sa, sizeof sa) || listen(fd, 1))) {
+		snprintf(why, n, "its raft address %s cannot be listened on: %s", address,
+			 strerror(errno));
+		bad = 1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return bad;
+}
+
 int replica_start(replica *r, uv_loop_t *loop, const replica_options *o, ld_errinfo *e)
 {
 	char why[256];
@@ -1208,8 +1234,8 @@ int replica_start(replica *r, uv_loop_t *loop, const replica_options *o, ld_erri
 	if (!o->send && !r->solo && (rv = open_udp(r, loop, o->address, e)))
 		return rv;
 	if ((rv = raft_uv_init(&r->io, loop, o->dir, &r->transport)))
-		return ld_errinfo_set(e, LD_E(STORAGE), "raft.dir", "'%s': %s", o->dir,
-		                      r->io.errmsg);
+		return ld_errinfo_set(e, LD_E(STORAGE), "raft.dir", "'%s': raft_uv_init: %s", o->dir,
+		                      r->io.errmsg[0] ? r->io.errmsg : raft_strerror(rv));
 	r->has_io = 1;
 	const char *t = getenv("LEDGERD_TEST_RAFT_APPEND_FAIL_AT");
 	r->test_fail_append = t ? (unsigned)strtoul(t, NULL, 10) : 0;
@@ -1272,8 +1298,15 @@ int replica_start(replica *r, uv_loop_t *loop, const replica_options *o, ld_erri
 	if ((rv = raft_start(r->raft))) {
 		if (r->halted)
 			return ld_errinfo_set(e, LD_E(CHAIN_BROKEN), "raft", "%s", r->reason);
-		return ld_errinfo_set(e, LD_E(STORAGE), "raft.dir", "'%s': %s", o->dir,
-		                      raft_errmsg(r->raft));
+		/* 0.15 may fail here with nothing in its message (its TCP
+		 * listener keeps the reason to itself: a port taken, say). */
+		const char *said = raft_errmsg(r->raft);
+		if (!said || !*said || strcmp(said, "io: ") == 0)
+			said = !r->solo && tcp_unbindable(o->address, why, sizeof why) ? why
+			       : r->transport.errmsg[0]                            ? r->transport.errmsg
+										   : raft_strerror(rv);
+		return ld_errinfo_set(e, LD_E(STORAGE), "raft.dir", "'%s': raft_start: %s", o->dir,
+		                      said);
 	}
 	r->raft_running = 1;
 	r->last_activity = rp_now_ms(r);
