@@ -465,6 +465,53 @@ out:
 }
 
 /* One request to the node c is dialled to, answered within timeout_ms. */
+/* Which result answers each command (Response.result; Response.error is
+ * beside it). */
+static const struct {
+	Ledger__Request__CommandCase command;
+	Ledger__Response__ResultCase result;
+} answers[] = {
+    {LEDGER__REQUEST__COMMAND_APPEND, LEDGER__RESPONSE__RESULT_APPEND},
+    {LEDGER__REQUEST__COMMAND_GET_EVENT, LEDGER__RESPONSE__RESULT_EVENT},
+    {LEDGER__REQUEST__COMMAND_READ_LOG, LEDGER__RESPONSE__RESULT_PAGE},
+    {LEDGER__REQUEST__COMMAND_READ_STREAM, LEDGER__RESPONSE__RESULT_PAGE},
+    {LEDGER__REQUEST__COMMAND_HEAD, LEDGER__RESPONSE__RESULT_HEAD},
+    {LEDGER__REQUEST__COMMAND_GET_MEMBER, LEDGER__RESPONSE__RESULT_MEMBER},
+    {LEDGER__REQUEST__COMMAND_COVERAGE, LEDGER__RESPONSE__RESULT_COVERAGE},
+    {LEDGER__REQUEST__COMMAND_HISTORY, LEDGER__RESPONSE__RESULT_HISTORY},
+    {LEDGER__REQUEST__COMMAND_TRANSFERS, LEDGER__RESPONSE__RESULT_TRANSFERS},
+    {LEDGER__REQUEST__COMMAND_PROJECTIONS, LEDGER__RESPONSE__RESULT_PROJECTIONS},
+    {LEDGER__REQUEST__COMMAND_PROGRESS, LEDGER__RESPONSE__RESULT_PROGRESS},
+    {LEDGER__REQUEST__COMMAND_PLANS, LEDGER__RESPONSE__RESULT_PLANS},
+    {LEDGER__REQUEST__COMMAND_PROGRESS_SERIES, LEDGER__RESPONSE__RESULT_PROGRESS_SERIES},
+    {LEDGER__REQUEST__COMMAND_TREE_HEAD, LEDGER__RESPONSE__RESULT_TREE_HEAD},
+    {LEDGER__REQUEST__COMMAND_INCLUSION_PROOF, LEDGER__RESPONSE__RESULT_INCLUSION_PROOFS},
+    {LEDGER__REQUEST__COMMAND_CONSISTENCY_PROOF, LEDGER__RESPONSE__RESULT_CONSISTENCY_PROOF},
+    {LEDGER__REQUEST__COMMAND_PUBLIC_KEY, LEDGER__RESPONSE__RESULT_PUBLIC_KEY},
+    {LEDGER__REQUEST__COMMAND_BACKUP, LEDGER__RESPONSE__RESULT_BACKUP},
+    {LEDGER__REQUEST__COMMAND_CLUSTER, LEDGER__RESPONSE__RESULT_CLUSTER},
+    {LEDGER__REQUEST__COMMAND_CLUSTER_CHANGE, LEDGER__RESPONSE__RESULT_CLUSTER},
+    {LEDGER__REQUEST__COMMAND_FORGET, LEDGER__RESPONSE__RESULT_APPEND},
+    {LEDGER__REQUEST__COMMAND_SUBSCRIBE, LEDGER__RESPONSE__RESULT_SUBSCRIPTION},
+    {LEDGER__REQUEST__COMMAND_SUBSCRIBERS, LEDGER__RESPONSE__RESULT_SUBSCRIBERS},
+};
+
+int ldc_answer_case(int command_case)
+{
+	for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
+		if ((int)answers[i].command == command_case)
+			return (int)answers[i].result;
+	return 0;
+}
+
+/* A oneof member's name in d by its field number ("?" if none). */
+static const char *case_name(const ProtobufCMessageDescriptor *d, int number)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(d, (unsigned)number);
+	return f ? f->name : "?";
+}
+
 static int call_once(ldc *c, const Ledger__Request *req, int timeout_ms, Ledger__Response **out,
 		     ld_errinfo *e)
 {
@@ -480,6 +527,20 @@ static int call_once(ldc *c, const Ledger__Request *req, int timeout_ms, Ledger_
 		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
 				    _("answer of %zu bytes from '%s' is not a valid ledger.Response"),
 				    nng_msg_len(msg), c->url);
+		goto out;
+	}
+	/* The result's members share their memory: read as the one the
+	 * caller expects, another (a hostile or broken server's) would be
+	 * memory of another type. */
+	int want = ldc_answer_case((int)req->command_case);
+	if (want && resp->result_case && (int)resp->result_case != want) {
+		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+				    _("the answer from '%s' to %s is %s, not %s: not a ledger's "
+				      "answer"),
+				    c->url, case_name(&ledger__request__descriptor, req->command_case),
+				    case_name(&ledger__response__descriptor, resp->result_case),
+				    case_name(&ledger__response__descriptor, want));
+		codec_response_free(resp);
 		goto out;
 	}
 	*out = resp;

@@ -692,6 +692,35 @@ static void test_call_server_error(void **state)
 	nng_msg_free(req);
 }
 
+/* An answer of another result than the command's (a PlanList to GetEvent:
+ * the result's members share their memory) is refused before anyone reads
+ * it; every command has its result. */
+static void test_call_other_result(void **state)
+{
+	Ledger__Response r = LEDGER__RESPONSE__INIT;
+	Ledger__PlanList pl = LEDGER__PLAN_LIST__INIT;
+	uint8_t buf[64];
+	r.result_case = LEDGER__RESPONSE__RESULT_PLANS;
+	r.plans = &pl;
+	size_t n = codec_pack(&r, buf);
+	Ledger__Response *resp = (Ledger__Response *)buf;
+	ld_errinfo e = {0};
+	nng_msg *req = NULL;
+	assert_int_equal(call_fake(buf, n, &resp, &e, &req), LD_E(MALFORMED));
+	assert_null(resp);
+	assert_non_null(strstr(e.message, "to get_event is plans, not event"));
+	nng_msg_free(req);
+
+	const ProtobufCMessageDescriptor *d = &ledger__request__descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		int want = ldc_answer_case((int)d->fields[i].id);
+		if (!want || !protobuf_c_message_descriptor_get_field(&ledger__response__descriptor,
+								      (unsigned)want))
+			fail_msg("Request.%s has no answer in clients/client.c's table",
+			         d->fields[i].name);
+	}
+}
+
 static void test_call_success_and_garbage(void **state)
 {
 	Ledger__Response r = LEDGER__RESPONSE__INIT;
@@ -1099,6 +1128,7 @@ int main(void)
 		cmocka_unit_test(test_list_halted),
 		cmocka_unit_test(test_list_all_halted),
 		cmocka_unit_test(test_list_leaves_node_mid_handshake),
+		cmocka_unit_test(test_call_other_result),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }
