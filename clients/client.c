@@ -1091,13 +1091,15 @@ static int parse_page(const uint8_t *p, const uint8_t *end, ldc_page *pg)
 	return 0;
 }
 
+static int subscribe_once(ldc *c, const Ledger__Request *req, int timeout, ldc_page *page,
+			  ld_errinfo *e);
+
 int ldc_subscribe(ldc *c, const ldc_subscription *s, uint64_t after_seq, ldc_page *page,
 		  ld_errinfo *e)
 {
 	Ledger__Request req = LEDGER__REQUEST__INIT;
 	Ledger__SubscribeRequest q = LEDGER__SUBSCRIBE_REQUEST__INIT;
 	Ledger__SubscribeFilter f = LEDGER__SUBSCRIBE_FILTER__INIT;
-	nng_msg *msg = NULL;
 	int rc;
 
 	if (page->msg) {
@@ -1135,7 +1137,28 @@ int ldc_subscribe(ldc *c, const ldc_subscription *s, uint64_t after_seq, ldc_pag
 	int timeout = c->timeout_ms;
 	if (s && (int)s->wait_ms + 5000 > timeout)
 		timeout = (int)s->wait_ms + 5000;
-	if ((rc = call_raw(c, &req, timeout, &msg, e)))
+	/* A cluster's list: every node serves pages of the same log, so a node
+	 * that cannot be reached, or whose log ends before after_seq (one that
+	 * lags), is left for the next, each asked once a call; the last one's
+	 * error is the call's. */
+	for (int asked = 1;; asked++) {
+		rc = subscribe_once(c, &req, timeout, page, e);
+		if ((rc != LD_E(UNAVAILABLE) && rc != LD_E(AFTER_HEAD)) || c->nurls <= 1 ||
+		    c->interrupted || asked >= c->nurls)
+			return rc;
+		ld_errinfo ignored;
+		if (move_to(c, c->urls[(c->cur + 1) % c->nurls], &ignored) != 0)
+			return rc;
+	}
+}
+
+/* One subscribe call to the current node, its answer parsed into page. */
+static int subscribe_once(ldc *c, const Ledger__Request *req, int timeout, ldc_page *page,
+			  ld_errinfo *e)
+{
+	nng_msg *msg = NULL;
+	int rc;
+	if ((rc = call_raw(c, req, timeout, &msg, e)))
 		return rc;
 	const uint8_t *p = nng_msg_body(msg), *end = p + nng_msg_len(msg);
 	const uint8_t *body = NULL;

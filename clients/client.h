@@ -300,7 +300,10 @@ int ldc_backup(ldc *c, const char *dir, Ledger__Response **out, ld_errinfo *e);
  * wait_ms > 0 makes a caught-up call wait (at most 30,000 ms) for the next
  * commit and answer at once when it lands; the call's timeout is extended
  * to cover it. after_seq beyond the head answers ERR_AFTER_HEAD (the log is
- * not the one the checkpoint came from); 0 starts at the beginning.
+ * not the one the checkpoint came from); 0 starts at the beginning. With a
+ * list of a cluster's nodes ("a,b,c"), any node serves the pages: one that
+ * cannot be reached, or answers ERR_AFTER_HEAD (it lags), is left for the
+ * next, each asked once a call (the last one's error is the call's).
  */
 typedef struct ldc_subscription {
 	const char *subscriber_id;     /* NULL: anonymous (not listed by `subscribers`) */

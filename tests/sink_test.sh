@@ -12,7 +12,8 @@
 #  - docs/SINK.md's example queries answer what the daemon's projections say
 #    (coverage per city, new members per year and city and the plan's other
 #    targets, transfers between cities, members one by one);
-#  - it rides out the daemon going away for 11 s; it refuses a checkpoint
+#  - it rides out the daemon going away for 11 s, and reads from the next node
+#    of a list whose first is down; it refuses a checkpoint
 #    beyond the head and the events of another ledger; a full disk on its side
 #    (root: a small tmpfs) stops it with exit 3, the checkpoint intact;
 #  - a database of the first ledger-sink is refused with the way out, then
@@ -278,6 +279,14 @@ wait "$pid" 2>/dev/null || true
 echo "sink_test: migration killed at checkpoint $(cp_of "$TMPDIR/v1k.db") of $HEAD2"
 "$SINK" --url "$URL" --quiet --once --migrate "$TMPDIR/v1k.db" || fail "the resumed migration failed"
 cmp -s <(sink_dump "$TMPDIR/v1k.db") <(sink_dump "$TMPDIR/clean.db") || fail "a migration killed and resumed differs from a clean load"
+
+# --- a cluster's nodes as a list, the first one down (docs/SCALING.md) ---------
+# Every node serves the pages: the sink reads on from the next (it asked the
+# first one for ever, and --once gave up).
+DEAD="tcp://127.0.0.1:$(free_port)"
+"$SINK" --url "$DEAD,$URL" --quiet --once --give-up 5 "$TMPDIR/list.db" 2>"$TMPDIR/list.err" ||
+	{ cat "$TMPDIR/list.err" >&2; fail "the sink given '$DEAD,$URL' (its first node down) did not load"; }
+expect_eq "$(cp_of "$TMPDIR/list.db")" "$(head_seq)" "the checkpoint through a list whose first node is down"
 
 # --- a full disk on the sink's side (root: a small tmpfs) ---------------------
 if [ "$(id -u)" -eq 0 ]; then
