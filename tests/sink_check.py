@@ -16,9 +16,11 @@
       with 'ledger' replaced by the source (and the period and the time asked
       about by --period and --at, YYYY-MM-DDTHH:MM:SSZ), and compares the answers with the
       daemon's projections: coverage per city (members, real name, dues paid,
-      groups and estimates, units), new members per year and city and the
-      plan's other targets (progress), transfers between cities (transfers per
-      city), and a sample of members (every member a correction or refund
+      groups and estimates, units; members at a date after the last event),
+      new members per year and city and the plan's other targets (progress;
+      joins per month, services per kind), transfers between cities and one
+      member's (transfers), the checkpoint (head), the dues kept against the
+      members' views, and a sample of members (every member a correction or refund
       touched, and N more) against `ledgerctl member`. --answers writes the
       queries' answers, to compare the two databases' answers.
 
@@ -130,6 +132,8 @@ def differ(what, got, want):
 # The time the example queries ask about, as docs/SINK.md writes it, and as
 # --at gives it (UTC, to the second).
 AT_SQL = "'2026-12-31T16:00:00.000000+00:00'"
+# The member of the member-transfers example (replaced by the one with most).
+DOC_MEMBER = "JS-M0002710"
 
 
 def at_sql(at):
@@ -137,6 +141,12 @@ def at_sql(at):
     if not m:
         sys.exit(f"sink_check: --at {at!r} is not YYYY-MM-DDTHH:MM:SSZ")
     return f"'{m.group(1)}.000000+00:00'"
+
+
+def iso_time(v):
+    """A time as psql shows it (TimeZone UTC) in SQLite's form; others as they are."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d+))?\+00", v)
+    return f"{m.group(1)}T{m.group(2)}.{(m.group(3) or '').ljust(6, '0')}+00:00" if m else v
 
 
 def ctl(args, a):
@@ -166,20 +176,26 @@ def run_queries(db, a):
     queries = doc_queries(a.doc, db.pg)
     want = {"coverage-by-city", "coverage-by-city-and-group", "units-by-city",
             "new-members-per-month", "transfers-between-cities", "condolence-visits-per-year",
-            "members-per-source", "corrected-events"}
+            "members-per-source", "corrected-events", "sink-caught-up", "members-at-date",
+            "joins-by-path-and-channel", "member-transfers", "dues-per-city-and-month",
+            "services-per-year-and-city"}
     if set(queries) != want:
         problems.append(f"docs/SINK.md example queries: {sorted(queries)}, wanted {sorted(want)}")
+    # The member of member-transfers: the one with the most transfers.
+    top = db.rows(f"SELECT member_id FROM transfers WHERE source = '{a.source}' "
+                  "GROUP BY member_id ORDER BY count(*) DESC, member_id LIMIT 1")
+    a.member = top[0][0] if top else "none"
     answers = {}
     for name, sql in sorted(queries.items()):
         sql = (sql.replace("'ledger'", f"'{a.source}'").replace("202612", str(a.period))
-               .replace(AT_SQL, at_sql(a.at)))
+               .replace(AT_SQL, at_sql(a.at)).replace(DOC_MEMBER, a.member))
         answers[name] = db.rows(sql)
     if a.answers:
         with open(a.answers, "w", encoding="utf-8") as f:
             for name, rows in sorted(answers.items()):
                 f.write(f"-- {name}\n")
                 for r in rows:
-                    f.write("\t".join(r) + "\n")
+                    f.write("\t".join(iso_time(v) for v in r) + "\n")
     return answers
 
 
@@ -272,6 +288,59 @@ def check(db, a):
             if mine != actual:
                 differ(f"progress {tid} year {year} region {region}", mine, actual)
 
+    # Caught up: the checkpoint is the ledger's head.
+    head = ctl(["head"], a)
+    cu = {r[0]: r for r in answers["sink-caught-up"]}
+    if a.source not in cu or int(cu[a.source][1]) != head["seq"]:
+        differ("sink-caught-up", cu.get(a.source), head["seq"])
+    # Members at a date after the last event: the ledger's active members.
+    at_city = collections.Counter()
+    for cid, _, n in answers["members-at-date"]:
+        at_city[cid] += int(n)
+    for cid, o in cities.items():
+        if at_city.get(cid, 0) != o.get("members", 0):
+            differ(f"members-at-date {cid}", at_city.get(cid, 0), o.get("members", 0))
+    # Joins: new members per year are the province's new-members-yearly.
+    new_year = collections.Counter()
+    for month, _, _, _, n in answers["joins-by-path-and-channel"]:
+        new_year[int(month[:4])] += int(n)
+    for (tid, year, region), actual in daemon_rows.items():
+        if tid == "new-members-yearly" and region == prov_region and year:
+            if new_year.get(year, 0) != actual:
+                differ(f"joins-by-path-and-channel new members {year}", new_year.get(year, 0),
+                       actual)
+    # Services: per year, city and kind, the plan's service targets on kind alone.
+    svc = collections.Counter()
+    for year, city, kind, _, qty, _, fen in answers["services-per-year-and-city"]:
+        svc[(int(year), int(city), kind, "quantity")] += num(qty)
+        svc[(int(year), int(city), kind, "amount_fen")] += num(fen)
+    svc_checked = 0
+    for t in plan["targets"]:
+        where = plan_filter(t)
+        m = t["measure"]
+        if (t["event"] != "service_delivered" or set(where) != {"kind"} or
+                len(where["kind"]) != 1 or m not in ("sum:quantity", "sum:amount_fen")):
+            continue
+        kind = where["kind"][0].upper()
+        svc_checked += 1
+        for (year, city), n in target_figures(db, a.source, t, plan):
+            if svc.get((year, city, kind, m[4:]), 0) != n:
+                differ(f"services-per-year-and-city {year} {city} {kind} {m}",
+                       svc.get((year, city, kind, m[4:]), 0), n)
+    # Dues: what the cities kept is what their members' views say they paid
+    # (members compared one by one with the ledger below), less the dues of
+    # organisations under no city.
+    kept = sum(num(c) - num(r) for _, _, c, r, _ in answers["dues-per-city-and-month"])
+    members_paid = num(db.rows(f"SELECT sum(dues_paid_fen) FROM members WHERE source = "
+                               f"'{a.source}'")[0][0])
+    outside = num(db.rows(
+        f"SELECT coalesce(sum(d.amount_fen), 0) FROM dues d WHERE d.source = '{a.source}' AND "
+        "d.event <> 'waived' AND NOT EXISTS (SELECT 1 FROM org_tree t JOIN organisations c ON "
+        "c.source = t.source AND c.org_id = t.ancestor_id AND c.kind = 'FEDERATION_CITY' "
+        "WHERE t.source = d.source AND t.org_id = d.org_id)")[0][0])
+    if kept + outside != members_paid:
+        differ("dues-per-city-and-month kept + outside the cities", kept + outside, members_paid)
+
     # Transfers between cities.
     tree = ctl(["coverage", prov_id, "--depth", "16"], a)["orgs"]
     parent = {o["org_id"]: o.get("parent_id") for o in tree}
@@ -294,6 +363,15 @@ def check(db, a):
     got = {(r[0], r[1]): int(r[2]) for r in answers["transfers-between-cities"]}
     if got != dict(matrix):
         differ("transfers-between-cities", sorted(got.items()), sorted(matrix.items()))
+    # One member's transfers, against the province's list.
+    lst = ctl(["transfers", "--org", prov_id, "--limit", "10000"], a)
+    want_m = sorted((str(x["seq"]), x["from_org"], x["to_org"], x["reason"])
+                    for x in lst.get("transfers", []) if x["member_id"] == a.member)
+    got_m = [(r[0], r[2], r[3], r[4]) for r in answers["member-transfers"]]
+    if sorted(got_m) != want_m or not want_m:
+        differ(f"member-transfers {a.member}", got_m, want_m)
+    if svc_checked < 4:
+        problems.append(f"services-per-year-and-city: {svc_checked} plan targets compared")
 
     # Members, one by one.
     sample = [r[0] for r in db.rows(
@@ -325,7 +403,8 @@ def check(db, a):
         compare_member(mid, mine[mid], m, db.pg)
     print(f"sink_check: {a.source}: {len(cities)} cities, {len(per_month)} (year, city) "
           f"new-member figures, {sum(matrix.values())} transfers between cities, "
-          f"{checked} members compared")
+          f"{checked} members compared, {svc_checked} service targets, "
+          f"{len(want_m)} transfers of {a.member}")
 
 
 def target_figures(db, source, t, plan):
