@@ -1052,7 +1052,11 @@ static const uint8_t *skip_field(const uint8_t *p, const uint8_t *end, unsigned 
 }
 
 /* Walks a SubscribePage without decoding its events. */
-static int parse_page(const uint8_t *p, const uint8_t *end, ldc_page *pg)
+/* A page's fields into pg: 0, -1 malformed, -2 out of memory, -3 more than
+ * max events (never a ledger's: a hostile page of 2-byte events made the
+ * sink hold 9 times its size in their array and the loader's, 538 MB for a
+ * page of 60 MB). */
+static int parse_page(const uint8_t *p, const uint8_t *end, ldc_page *pg, size_t max)
 {
 	while (p < end) {
 		uint64_t key, v = 0;
@@ -1063,6 +1067,8 @@ static int parse_page(const uint8_t *p, const uint8_t *end, ldc_page *pg)
 		case 1:
 			if ((key & 7) != 2)
 				return -1;
+			if (pg->n == max)
+				return -3;
 			if (pg->n == pg->cap) {
 				size_t cap = pg->cap ? pg->cap * 2 : 1024;
 				ldc_bytes *ev = realloc(pg->events, cap * sizeof(*ev));
@@ -1191,9 +1197,16 @@ static int subscribe_once(ldc *c, const Ledger__Request *req, int timeout, ldc_p
 		return ld_errinfo_set(e, LD_E(MALFORMED), NULL,
 				      _("answer from '%s' is not a subscription page"), c->url);
 	}
-	if ((rc = parse_page(body, body + body_len, page)) != 0) {
+	/* The most a server sends: what was asked, else the protocol's most. */
+	unsigned max = s && s->max_events ? s->max_events : 10000;
+	if ((rc = parse_page(body, body + body_len, page, max)) != 0) {
 		nng_msg_free(msg);
 		page->n = 0;
+		if (rc == -3)
+			return ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+					      _("a subscription page from '%s' holds more than the %u "
+						"events asked for: not a ledger's page"),
+					      c->url, max);
 		return rc == -2 ? ld_errinfo_set(e, LD_E(INTERNAL), NULL, _("out of memory"))
 				: ld_errinfo_set(e, LD_E(MALFORMED), NULL,
 						 _("malformed subscription page from '%s'"), c->url);
