@@ -1198,7 +1198,8 @@ static int subscribe_once(ldc *c, const Ledger__Request *req, int timeout, ldc_p
 				      _("answer from '%s' is not a subscription page"), c->url);
 	}
 	/* The most a server sends: what was asked, else the protocol's most. */
-	unsigned max = s && s->max_events ? s->max_events : 10000;
+	const Ledger__SubscribeRequest *q = req->subscribe;
+	unsigned max = q->has_max_events && q->max_events ? q->max_events : 10000;
 	if ((rc = parse_page(body, body + body_len, page, max)) != 0) {
 		nng_msg_free(msg);
 		page->n = 0;
