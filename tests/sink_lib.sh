@@ -8,7 +8,8 @@
 #                              voided and amended, an end voided, refunds (in
 #                              full, one voided), affiliations, a profile
 #                              change, activities, services, an organisation
-#                              update, a workforce estimate, funds, a station.
+#                              update, a workforce estimate, funds, a station;
+#                              a transfer dated before its join.
 #                              Sets LAST_SEQ to the last seq it recorded.
 #   sink_expect_corrected DB PREFIX   checks a sink database (SQLite file or
 #                              PostgreSQL URL, source 'ledger' unless
@@ -110,6 +111,10 @@ sink_corrections() {
 	ok station add "$m-ST" --org "$NJ" --kind rider-home --region 320102 --name "骑手之家" --at 2025-05-12T02:00:00Z; recorded
 	ok amend "$SEQ" --reason "it is a love station" station add "$m-ST" --org "$NJ" --kind love-station \
 		--region 320102 --name "爱心驿站" --at 2025-05-12T02:00:00Z
+	# 11. a transfer dated before the join (the ledger takes it, and applies
+	#     it after the join): the member is where it took it
+	ok join "$m-10" --national-id "$(nid 10)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-03-01T02:00:00Z
+	ok transfer "$m-10" --from "$NJ" --to "$SZ" --reason moved-region --at 2025-02-01T02:00:00Z
 	LAST_SEQ=$SEQ
 	ok head
 	LAST_SEQ=$(awk '{print $3}' <<<"$OUT")
@@ -156,6 +161,8 @@ sink_expect_corrected() {
 		"$db: the amended funds"
 	expect_eq "$(sql "$db" "SELECT kind FROM stations WHERE $w AND station_id = '$m-ST'")" LOVE_STATION \
 		"$db: the amended station"
+	expect_eq "$(sql "$db" "SELECT org_id FROM members WHERE $w AND member_id = '$m-10'")" \
+		"$p-320500-rider-meituan" "$db: the member transferred by a transfer dated before the join"
 	expect_eq "$(sql "$db" "SELECT count(*) FROM events e WHERE $w AND (voided_by IS NOT NULL OR amended_by IS NOT NULL)")" \
 		"$(sql "$db" "SELECT count(DISTINCT target_seq) FROM corrections WHERE $w")" \
 		"$db: every corrected event marked in events"
