@@ -499,6 +499,15 @@ static void key_heard(replica *r, uint64_t from, const replica_keys *keys)
 		         (unsigned long long)other_id, differ, nv, replica_key_table[other_which].fix);
 }
 
+void rp_forget_heard(replica *r, uint64_t id)
+{
+	for (unsigned k = 0; k < r->n_keys_heard; k++)
+		if (r->keys_heard[k].id == id) {
+			r->keys_heard[k] = r->keys_heard[--r->n_keys_heard];
+			return;
+		}
+}
+
 int replica_catchup_of(replica *r, uint64_t id, replica_catchup *c)
 {
 	memset(c, 0, sizeof *c);

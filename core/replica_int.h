@@ -182,7 +182,8 @@ struct replica {
 		uint64_t applied_at, applied, fetch_failures;
 		int catching;
 	} keys_heard[RC_MAX_PEERS];
-	unsigned n_keys_heard;
+	unsigned n_keys_heard; /* this leadership's (replica_poll); a node added
+	                        * is forgotten (rp_forget_heard) */
 
 	/* snapshot_index: the last marker written, raft's log trimmed behind
 	 * it (or installed); snapshot_taking: the one being written. */
@@ -220,6 +221,10 @@ void rp_queue_drop(replica *r, uint64_t upto);
 int rp_is_ready(replica *r);
 void rp_checkpoint(replica *r);
 void rp_fsm_init(replica *r);
+/* A leader forgets what it heard of node id (keys_heard): a node added
+ * again in the same leadership, maybe another process or data directory,
+ * must name its keys and say its catch-up anew. */
+void rp_forget_heard(replica *r, uint64_t id);
 
 /* replica_node.c */
 void rp_flush_deferred(replica *r);

@@ -1495,8 +1495,15 @@ int replica_add(replica *r, uint64_t id, const char *address, const char *url,
 		    !memcmp(c->servers[i].address, address, strlen(address)))
 			return LD_E(INVALID_VALUE);
 	snprintf(a, sizeof a, "%s%s%s", address, url && *url ? " " : "", url && *url ? url : "");
-	/* C-Raft adds a spare; a stand-by replicates. */
-	return change_result(r, raft_add(r->raft, &r->change, id, a, change_cb));
+	/* What this leadership heard of a node of that id (it was a stand-by,
+	 * then removed) is not the new one's: its keys would pass the key
+	 * check before it said any, and its last RC_APPLIED, older than
+	 * MEMBERSHIP_KEY_WAIT_MS, failed the catch-up wait at once. C-Raft
+	 * adds a spare; a stand-by replicates. */
+	rc = change_result(r, raft_add(r->raft, &r->change, id, a, change_cb));
+	if (rc == 0)
+		rp_forget_heard(r, id);
+	return rc;
 }
 
 int replica_assign(replica *r, uint64_t id, int voter, replica_done_cb cb, void *arg)
