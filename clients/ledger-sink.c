@@ -71,8 +71,9 @@ static void usage(FILE *f)
 	        "  --id ID          subscriber id shown by 'ledgerctl subscribers' [ledger-sink]\n"
 	        "  --batch N        events per database transaction, at most       [200000]\n"
 	        "  --once           stop (exit 0) once caught up with the head\n"
-	        "  --give-up S      with --once, stop (exit 1) once the ledger has not answered\n"
-	        "                   for S seconds; without --once it is waited for   [60]\n"
+	        "  --give-up S      with --once, stop (exit 1) once the ledger, or the database,\n"
+	        "                   has not answered for S seconds; without --once they are\n"
+	        "                   waited for                                       [60]\n"
 	        "  --quiet          no progress on stderr (errors only)\n"
 	        "  --migrate        rebuild the tables of an older ledger-sink from its events\n"
 	        "  --tz ZONE        the ledger's time zone (default $LEDGER_TZ, else Asia/Shanghai)\n"
@@ -738,7 +739,7 @@ int main(int argc, char **argv)
 	session ss = {.o = &o, .ops = sink_ops_for(o.target), .f = &f};
 	ld_errinfo e;
 	int status = EXIT_FAIL, backoff = 500;
-	double t0 = mono_s();
+	double t0 = mono_s(), db_away_since = 0;
 	if (ldc_open(&ss.conn, o.url, CALL_TIMEOUT_MS, &e) != 0) {
 		say("%s", e.message);
 		goto out;
@@ -750,8 +751,20 @@ int main(int argc, char **argv)
 		if (status >= 0 || stop_requested)
 			break;
 		/* The database went away: wait, longer each time it stays away. */
-		if (ss.committed_any)
+		if (ss.committed_any) {
 			backoff = 500;
+			db_away_since = 0;
+		}
+		if (db_away_since == 0)
+			db_away_since = mono_s();
+		if (o.once && mono_s() - db_away_since >= (double)o.give_up) {
+			/* A one-shot run (a cron job's, a mistyped port) ends. */
+			say(_("%s has not answered for %ld s; --once stops here (what was loaded is "
+			      "committed: run it again to go on)"),
+			    ss.ops->name, o.give_up);
+			status = EXIT_FAIL;
+			break;
+		}
 		if (!o.quiet)
 			say(_("reconnecting to %s in %.1f s"), ss.ops->name, backoff / 1000.0);
 		nap(backoff);

@@ -15,7 +15,8 @@
 #    its own daemon (the second without reading its source whole per member);
 #    a ledger loaded into the other's source is refused, and so is one
 #    loaded again under a second source;
-#  - a database of the first ledger-sink is refused, then migrated.
+#  - a database of the first ledger-sink is refused, then migrated;
+#  - --once gives up on a database that never answers (--give-up).
 # Skipped (exit 77), saying so, only when the server binaries are missing.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -50,6 +51,16 @@ terminate() { # the backends of ledger-sinks on database $1
 	psql -X -q -A -t "$PG/postgres" -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE application_name = 'ledger-sink' AND datname = '$1'"
 }
+
+# --- --once and a database that never answers (a mistyped port): it gives up
+# after --give-up as it does for the ledger (it retried for ever).
+set +e
+timeout 30 "$SINK" --url "$URL" --once --give-up 2 "postgresql://ledger@127.0.0.1:$(free_port)/x" \
+	2>"$TMPDIR/nodb.err"
+rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "postgresql has not answered for 2 s; --once stops here" "$TMPDIR/nodb.err" ||
+	{ cat "$TMPDIR/nodb.err" >&2; fail "--once with no database there: exit $rc, wanted 1 saying why"; }
 
 # --- kill -9 while ledger-gen appends; a follower's backend terminated --------
 "$SINK" --url "$URL" --source js --id follower "$PG/follow" 2>"$TMPDIR/follow.log" &
