@@ -500,10 +500,14 @@ static void w_recv(struct raft_io *io, struct raft_message *m)
 	struct raft *raft = r->raft;
 	/* A node C-Raft 0.15 removed is never told (the entry that removes it
 	 * is not sent to it): it calls elections for ever. Its vote requests
-	 * reach this leader, whose committed configuration lacks it: told. */
+	 * reach this leader, whose committed configuration lacks it: told.
+	 * Committed, by the commit index too: 0.15 restores configuration_index
+	 * from the log's last configuration entry, committed or not (start.c,
+	 * restoreEntries), so a leader just elected after a restart could tell
+	 * a voter it was removed on an entry the next leader may drop. */
 	if (m->type == RAFT_IO_REQUEST_VOTE && raft && raft_state(raft) == RAFT_LEADER &&
 	    !raft->configuration_uncommitted_index && raft->configuration_index &&
-	    m->server_address) {
+	    raft->commit_index >= raft->configuration_index && m->server_address) {
 		unsigned i;
 		for (i = 0; i < raft->configuration.n; i++)
 			if (raft->configuration.servers[i].id == m->server_id)
@@ -900,8 +904,8 @@ void rp_removed_self(replica *r)
 	raft_id lid = 0;
 	const char *laddr = NULL;
 	if (r->removed || r->solo || !raft->configuration_index ||
-	    raft->configuration_uncommitted_index)
-		return;
+	    raft->configuration_uncommitted_index || raft->commit_index < raft->configuration_index)
+		return; /* not known committed (see w_recv): a leader tells it, if removed */
 	raft_leader(raft, &lid, &laddr);
 	if (lid)
 		return;
