@@ -105,6 +105,18 @@ took=$((($(date +%s%N) - t0) / 1000000))
 [ "$took" -lt 2500 ] || fail "the feed sent the change after ${took} ms: it waited for the flush (5 s)"
 kill "$mon" 2>/dev/null || true
 wait "$mon" 2>/dev/null || true
+# And the monitor's full read is as of the head when it starts (it waits
+# up to 2 s for the flush of the head, here held 1 s), not behind it as
+# flushed: the feed tells only what moves, so a view read behind the head
+# stayed behind while nothing it shows changed (monitor_test's header at
+# 200x60 waited in vain for the head's seq).
+stop_ledgerd
+LEDGERD_TEST_FLUSH_SLEEP_MS=1000 start_ledgerd --plans "$ROOT/plans" --pub "$PUB" --feed-interval-ms 50
+export LEDGER_URL="$URL"
+ok activity themed-activity --org NJ --participants 25 --at 2025-08-03
+"$MONITOR" --url "$URL" --once jiangsu-2024-2026 --province >"$TMPDIR/once2.out"
+grep -q 'target=themed-activities window=2025 region=320000 (province 320000) actual=3 ' "$TMPDIR/once2.out" ||
+	{ grep themed "$TMPDIR/once2.out" >&2; fail "monitor --once read the figures as flushed, behind the head"; }
 
 # Without a feed the monitor polls.
 stop_ledgerd
