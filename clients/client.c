@@ -850,8 +850,9 @@ int ldc_history(ldc *c, const char *member_id, int all, const ldc_consistency *c
 	return ldc_call(c, &req, out, e);
 }
 
-int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, int64_t to_time, uint32_t limit,
-		  const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e)
+int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, uint64_t after_seq,
+		  int64_t to_time, uint32_t limit, const ldc_consistency *cons,
+		  Ledger__Response **out, ld_errinfo *e)
 {
 	Ledger__Request req = LEDGER__REQUEST__INIT;
 	Ledger__TransfersRequest q = LEDGER__TRANSFERS_REQUEST__INIT;
@@ -868,6 +869,10 @@ int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, int64_t to_time
 	if (limit) {
 		q.has_limit = 1;
 		q.limit = limit;
+	}
+	if (after_seq) {
+		q.has_after_seq = 1;
+		q.after_seq = after_seq;
 	}
 	q.consistency = consistency(cons, &w);
 	req.command_case = LEDGER__REQUEST__COMMAND_TRANSFERS;

@@ -138,8 +138,12 @@ int ldc_history(ldc *c, const char *member_id, int all, const ldc_consistency *c
  * more than limit matched (0: the server's default, 1000; at most 10,000).
  * ERR_NOT_FOUND for an unknown organisation, ERR_INVALID_VALUE for an
  * empty window. */
-int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, int64_t to_time, uint32_t limit,
-		  const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e);
+/* after_seq (0: none), with from_time set: of the transfers at from_time,
+ * only those of a higher seq (where a truncated list goes on: its
+ * next_time and next_after_seq). */
+int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, uint64_t after_seq,
+		  int64_t to_time, uint32_t limit, const ldc_consistency *cons,
+		  Ledger__Response **out, ld_errinfo *e);
 /* Every projection's checkpoint, lag and state: (*out)->projections. */
 int ldc_projections(ldc *c, Ledger__Response **out, ld_errinfo *e);
 /* Progress of a plan: (*out)->progress, a row per target, window and

@@ -178,6 +178,7 @@ int ldc_parse_time(const char *s, int64_t *us)
 {
 	int y, mo, d, h = 0, mi = 0, sec = 0, utc;
 	long offset;
+	int64_t frac = 0; /* µs: up to six digits after the seconds, as printed */
 	if (!s || digits(&s, 4, &y) != 0 || *s++ != '-' || digits(&s, 2, &mo) != 0 ||
 	    *s++ != '-' || digits(&s, 2, &d) != 0)
 		return LD_E(INVALID_VALUE);
@@ -186,6 +187,18 @@ int ldc_parse_time(const char *s, int64_t *us)
 		if (digits(&s, 2, &h) != 0 || *s++ != ':' || digits(&s, 2, &mi) != 0 ||
 		    *s++ != ':' || digits(&s, 2, &sec) != 0)
 			return LD_E(INVALID_VALUE);
+		if (*s == '.') {
+			int n = 0;
+			for (s++; *s >= '0' && *s <= '9'; s++, n++)
+				if (n < 6)
+					frac = frac * 10 + (*s - '0');
+				else
+					return LD_E(INVALID_VALUE);
+			if (n == 0)
+				return LD_E(INVALID_VALUE);
+			for (; n < 6; n++)
+				frac *= 10;
+		}
 	}
 	if (explicit_zone(s, &utc, &offset) != 0)
 		return LD_E(INVALID_VALUE);
@@ -205,7 +218,7 @@ int ldc_parse_time(const char *s, int64_t *us)
 	}
 	if (t == (time_t)-1 || t < 0)
 		return LD_E(INVALID_VALUE);
-	*us = (int64_t)t * 1000000;
+	*us = (int64_t)t * 1000000 + frac;
 	return 0;
 }
 

@@ -44,8 +44,9 @@ void ldc_format_period(uint32_t period, char out[16]);
  * YYYYMM number the ledger uses (202405). */
 int ldc_parse_period(const char *s, uint32_t *out);
 
-/* A date or a time "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS" (also with ' ' for
- * 'T') in the ledger's time zone, or with an explicit zone: a trailing 'Z'
+/* A date or a time "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS[.ffffff]" (also with
+ * ' ' for 'T'; up to six digits of a second, as ldc_format_time prints them)
+ * in the ledger's time zone, or with an explicit zone: a trailing 'Z'
  * or an offset "+08:00" / "-0500", as µs since the epoch. Fields are
  * range-checked (Feb 30 is refused); years from 1970. */
 int ldc_parse_time(const char *s, int64_t *us);

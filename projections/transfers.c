@@ -242,11 +242,19 @@ static const uint8_t *get_str(const uint8_t *p, const uint8_t *end, char **out, 
 	return p + 1 + *p;
 }
 
-int transfers_query(const kv_read *t, const char *org, int64_t from_time, int64_t to_time,
-		    uint32_t limit, Ledger__TransferList *out, ld_arena *a)
+int transfers_query(const kv_read *t, const char *org, int64_t from_time, uint64_t after_seq,
+		    int64_t to_time, uint32_t limit, Ledger__TransferList *out, ld_arena *a)
 {
 	uint8_t key[LD_ID_MAX + 17];
-	size_t n = strlen(org), klen = entry_key(key, org, from_time, 0);
+	/* The first key after (from_time, after_seq): its seq + 1, or the next
+	 * instant's first. */
+	if (after_seq == UINT64_MAX && from_time < INT64_MAX) {
+		from_time++;
+		after_seq = 0;
+	} else if (after_seq) {
+		after_seq++;
+	}
+	size_t n = strlen(org), klen = entry_key(key, org, from_time, after_seq);
 	kvr_cursor *c;
 	store_val k, v;
 	char parent[LD_ID_MAX + 1];
@@ -264,7 +272,11 @@ int transfers_query(const kv_read *t, const char *org, int64_t from_time, int64_
 		if (occurred >= to_time)
 			break;
 		if (out->n_transfers == limit) {
+			const Ledger__TransferView *last = out->transfers[limit - 1];
 			out->has_truncated = out->truncated = 1;
+			out->has_next_time = out->has_next_after_seq = 1;
+			out->next_time = last->occurred_at;
+			out->next_after_seq = last->seq;
 			break;
 		}
 		const uint8_t *p = v.data, *end = p + v.len;
@@ -324,8 +336,14 @@ static int transfers_run(const proj_query_ctx *q, const ProtobufCMessage *args,
 	if (from >= to)
 		return ld_errinfo_set(q->e, LD_E(INVALID_VALUE), "transfers.to_time",
 				      "the window is empty: to_time must be after from_time");
+	uint64_t after = r->has_after_seq ? r->after_seq : 0;
+	if (after && !r->has_from_time)
+		return ld_errinfo_set(q->e, LD_E(INVALID_VALUE), "transfers.after_seq",
+				      "after_seq %llu needs from_time: the instant whose transfers "
+				      "it skips up to that seq",
+				      (unsigned long long)after);
 	Ledger__TransferList *l = ld_arena_alloc(q->a, sizeof(*l));
-	rc = transfers_query(q->rd, r->org_id, from, to, limit, l, q->a);
+	rc = transfers_query(q->rd, r->org_id, from, after, to, limit, l, q->a);
 	if (rc == LD_E(NOT_FOUND))
 		ld_errinfo_set(q->e, rc, "transfers.org_id", "organisation '%s' not found",
 			       r->org_id);

@@ -433,6 +433,16 @@ static void test_times_in_the_ledgers_zone(void **state)
 	assert_true(us == day + 12 * 3600 * 1000000LL);
 	assert_int_equal(ldc_parse_time("2026-06-30T00:00:00+24:00", &us), LD_E(INVALID_VALUE));
 	assert_int_equal(ldc_parse_time("2026-06-30T00:00:00+08", &us), LD_E(INVALID_VALUE));
+	/* A time as ldc_format_time prints it, fractions of a second included,
+	 * reads back as the same instant (transfers' --from of a cut list). */
+	ldc_format_time(day + 123456, t);
+	assert_string_equal(t, "2026-06-30 08:00:00.123456");
+	assert_int_equal(ldc_parse_time(t, &us), 0);
+	assert_true(us == day + 123456);
+	assert_int_equal(ldc_parse_time("2026-06-30T00:00:00.5Z", &us), 0);
+	assert_true(us == day + 500000);
+	assert_int_equal(ldc_parse_time("2026-06-30T00:00:00.Z", &us), LD_E(INVALID_VALUE));
+	assert_int_equal(ldc_parse_time("2026-06-30T00:00:00.1234567", &us), LD_E(INVALID_VALUE));
 
 	/* Another zone: the same input is another instant. */
 	assert_int_equal(ldc_tz_set("UTC"), 0);

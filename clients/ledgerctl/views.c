@@ -237,6 +237,7 @@ const struct opt transfers_opts[] = {
 	OPT("from", O_DATE, "TIME", "that happened at or after TIME, YYYY-MM-DD[THH:MM:SS]"),
 	OPT("to", O_DATE, "TIME", "... and before TIME (exclusive)"),
 	OPT("limit", O_U32, "N", "at most N transfers (default 1000, max 10000)"),
+	OPT("after-seq", O_U64, "SEQ", "with --from: of the transfers at that instant, those after seq SEQ (where a cut list goes on)"),
 	WAIT_OPTS,
 	END_OPTS,
 };
@@ -292,8 +293,14 @@ static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 			printf(_("  AMENDED by seq %llu"), (unsigned long long)t->amended_by);
 		putchar('\n');
 	}
-	if (l->truncated)
+	if (l->truncated && l->has_next_after_seq) {
+		char when[32];
+		ldc_format_time(l->next_time, when);
+		printf(_("(truncated: the rest with --from '%s' --after-seq %llu)\n"), when,
+		       (unsigned long long)l->next_after_seq);
+	} else if (l->truncated) {
 		printf(_("(truncated)\n"));
+	}
 	printf(P_("%zu transfer as of seq %llu\n", "%zu transfers as of seq %llu\n", l->n_transfers),
 	       l->n_transfers,
 	       (unsigned long long)as_of);
@@ -312,9 +319,13 @@ int exec_transfers(struct run *r, const struct args *a, ld_errinfo *e)
 		return usage_error(r, e, LD_E(INVALID_VALUE), _("--to must be after --from"));
 	if ((rc = connection(r, &c, e)) != 0)
 		return rc;
+	const struct val *after = val_of(a, "after-seq");
+	if (after->set && !from->set)
+		return usage_error(r, e, LD_E(INVALID_VALUE),
+				   _("--after-seq needs --from: the instant whose transfers it skips"));
 	rc = ldc_transfers(c, sval(a, "org"), from->set ? from->i : INT64_MIN,
-			   to->set ? to->i : INT64_MAX, (uint32_t)val_of(a, "limit")->u, &cons,
-			   &resp, e);
+			   after->set ? after->u : 0, to->set ? to->i : INT64_MAX,
+			   (uint32_t)val_of(a, "limit")->u, &cons, &resp, e);
 	return show_result(r, rc, resp, resp ? resp->transfers : NULL, _("transfer list"),
 			   print_transfers, NULL, e);
 }
