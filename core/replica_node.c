@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -866,6 +867,20 @@ static void tell_removed(replica *r, uint64_t id, const char *address)
 	}
 }
 
+/* This node was removed: it calls no election and takes no write, saying
+ * why (removed_why, logged once; shown by cluster status and metrics). */
+static void stand_down(replica *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void stand_down(replica *r, const char *fmt, ...)
+{
+	va_list ap;
+	r->removed = 1;
+	r->notify = 1;
+	va_start(ap, fmt);
+	vsnprintf(r->removed_why, sizeof r->removed_why, fmt, ap);
+	va_end(ap);
+	log_error("replica: %s", r->removed_why);
+}
+
 void rp_removed_heard(replica *r, const rc_msg *m)
 {
 	struct raft *raft = r->raft;
@@ -881,15 +896,12 @@ void rp_removed_heard(replica *r, const rc_msg *m)
 	                    : raft->configuration_index;
 	if (lid || mine >= m->index)
 		return;
-	r->removed = 1;
-	r->notify = 1;
-	snprintf(r->removed_why, sizeof r->removed_why,
-	         "REMOVED from the cluster: node %llu, its leader in term %llu, says this node is "
-	         "not in its configuration (raft index %llu; this node knows index %llu); it "
-	         "calls no election and takes no write: stop it, or add it back",
-	         (unsigned long long)m->from, (unsigned long long)m->term,
-	         (unsigned long long)m->index, (unsigned long long)mine);
-	log_error("replica: %s", r->removed_why);
+	stand_down(r,
+	           "REMOVED from the cluster: node %llu, its leader in term %llu, says this node is "
+	           "not in its configuration (raft index %llu; this node knows index %llu); it "
+	           "calls no election and takes no write: stop it, or add it back",
+	           (unsigned long long)m->from, (unsigned long long)m->term,
+	           (unsigned long long)m->index, (unsigned long long)mine);
 }
 
 /* A follower whose own committed configuration does not name it, and which
@@ -912,14 +924,11 @@ void rp_removed_self(replica *r)
 	for (unsigned i = 0; i < raft->configuration.n; i++)
 		if (raft->configuration.servers[i].id == raft->id)
 			return;
-	r->removed = 1;
-	r->notify = 1;
-	snprintf(r->removed_why, sizeof r->removed_why,
-	         "REMOVED from the cluster: its configuration (raft index %llu) does not name this "
-	         "node (it removed itself as leader, or the removal reached it); it calls no "
-	         "election and takes no write: stop it, or add it back",
-	         (unsigned long long)raft->configuration_index);
-	log_error("replica: %s", r->removed_why);
+	stand_down(r,
+	           "REMOVED from the cluster: its configuration (raft index %llu) does not name this "
+	           "node (it removed itself as leader, or the removal reached it); it calls no "
+	           "election and takes no write: stop it, or add it back",
+	           (unsigned long long)raft->configuration_index);
 }
 
 static void udp_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)

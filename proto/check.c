@@ -348,7 +348,10 @@ static int national_id_given(const ProtobufCMessage *m)
 	return id && *id;
 }
 
-int check_message(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e)
+/* check_message's walk (values: every rule of every field), and
+ * check_present's (only that the required strings and messages are there:
+ * what a reader would follow as a pointer). */
+static int walk(const ProtobufCMessage *m, const char *prefix, int values, ld_errinfo *e)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const type_info *t = type_of(d);
@@ -357,6 +360,9 @@ int check_message(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e)
 
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (!values && (f->label == PROTOBUF_C_LABEL_REPEATED ||
+				(f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)))
+			continue;
 		int present = field_present(m, f);
 		if (!present) {
 			if ((t && i < 64 ? (int)((t->by_id >> i) & 1) : is_by_id(f)) &&
@@ -373,47 +379,29 @@ int check_message(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e)
 		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 			const ProtobufCMessage *child =
 				*(const ProtobufCMessage *const *)((const char *)m + f->offset);
-			int rc = check_message(child, at(path, prefix, f->name), e);
+			int rc = walk(child, at(path, prefix, f->name), values, e);
 			if (rc)
 				return rc;
 			continue;
 		}
-		int rc = check_value(m, f, t && i < 64 ? (enum field_rule)t->rule[i] : rule_of(f),
-				     prefix, e);
+		int rc = values ? check_value(m, f,
+					      t && i < 64 ? (enum field_rule)t->rule[i] : rule_of(f),
+					      prefix, e)
+				: 0;
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
+int check_message(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e)
+{
+	return walk(m, prefix, 1, e);
+}
+
 int check_present(const ProtobufCMessage *m, const char *prefix, ld_errinfo *e)
 {
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const type_info *t = type_of(d);
-	uint64_t req = t ? t->required : 0;
-	char path[96];
-
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (f->label == PROTOBUF_C_LABEL_REPEATED ||
-		    (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE))
-			continue;
-		if (!field_present(m, f)) {
-			if (i < 64 && (req >> i) & 1)
-				return ld_errinfo_set(e, LD_E(MISSING_FIELD),
-						      at(path, prefix, f->name), "%s is required",
-						      path);
-			continue;
-		}
-		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-			const ProtobufCMessage *child =
-				*(const ProtobufCMessage *const *)((const char *)m + f->offset);
-			int rc = check_present(child, at(path, prefix, f->name), e);
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
+	return walk(m, prefix, 0, e);
 }
 
 /* ------------------------------------------------------------------ */

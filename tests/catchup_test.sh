@@ -32,19 +32,7 @@
 set -euo pipefail
 . "$(dirname "$0")/cluster_lib.sh"
 
-cat >"$TMPDIR/roles.ini" <<R
-[uid:$(id -un)]
-role = admin
-
-[addr:127.0.0.1]
-role = subscriber
-R
-cluster_init 3
-NODE_ARGS=(--roles "$TMPDIR/roles.ini" --snapshot-threshold 8 --snapshot-trailing 4)
-start() { start_node "$1" --metrics "127.0.0.1:${MP[$1]}"; }
-for i in 1 2 3; do start "$i"; done
-wait_leader
-F=$(( L % 3 + 1 ))
+catchup_cluster
 
 w() { ok --url "${IPC[$L]}" "$@"; }
 w org add JS --name "Jiangsu" --kind federation-province --region 320000 --at 2026-01-01

@@ -237,3 +237,23 @@ same_logs() {
 		done
 	done
 }
+
+# catchup_cluster: three nodes whose plain-TCP clients on loopback are
+# subscribers (a node's catch-up reads pages as one), a marker every 8
+# entries keeping 4, each node with metrics (start N restarts one); started,
+# a leader waited for (L), F a follower.
+catchup_cluster() {
+	cat >"$TMPDIR/roles.ini" <<R
+[uid:$(id -un)]
+role = admin
+
+[addr:127.0.0.1]
+role = subscriber
+R
+	cluster_init 3
+	NODE_ARGS=(--roles "$TMPDIR/roles.ini" --snapshot-threshold 8 --snapshot-trailing 4)
+	start() { start_node "$1" --metrics "127.0.0.1:${MP[$1]}"; }
+	for i in 1 2 3; do start "$i"; done
+	wait_leader
+	F=$((L % 3 + 1))
+}
