@@ -40,7 +40,7 @@ ok --json transfers --org NJ --limit 2 --wait-seq "$LAST"
 expect_eq "$(json '(len(j["transfers"]), j["truncated"], j["next_time"], j["next_after_seq"] == j["transfers"][1]["seq"])')" \
 	"(2, True, $(json 'j["transfers"][1]["occurred_at"]'), True)" "page 1 and its resume point"
 ok transfers --org NJ --limit 2
-out_has "^\(truncated: the rest with --from '2024-05-02 00:00:00' --after-seq [0-9]+\)$" "page 1's hint: $OUT"
+out_has "^\(truncated: the rest with --from '2024-05-02T00:00:00\+08:00' --after-seq [0-9]+\)$" "page 1's hint: $OUT"
 # Pages 2 and 3 stay inside the merger's instant; page 4 ends after it.
 FROM="2024-05-02"
 AFTER=$(sed -n "s/.*--after-seq \([0-9]*\))$/\1/p" <<<"$OUT")
@@ -55,6 +55,20 @@ for page in 2 3 4; do
 done
 expect_eq "$page" 4 "the pages it took"
 expect_eq "${got[*]}" "${SEQS[1]} ${SEQS[2]} ${SEQS[3]} ${SEQS[4]} $LAST" "every transfer after page 1, once, in order"
+# In a zone with DST the hour it repeats is two instants: the hint gives the
+# offset (without it, 01:30 of the second one read back as the first's, and
+# the next page showed A again). A at 01:45 EDT, B at 01:30 EST, C after.
+ok transfer MG1 --from SI --to IU --reason moved-region --at 2024-11-03T01:45:00-04:00
+ok transfer MG2 --from SI --to IU --reason moved-region --at 2024-11-03T01:30:00-05:00
+ok transfer MG3 --from SI --to IU --reason moved-region --at 2024-11-03T01:50:00-05:00
+recorded
+export LEDGER_TZ=America/New_York
+ok transfers --org NJ --limit 2 --from 2024-11-03T00:00:00Z --wait-seq "$SEQ"
+out_has "^\(truncated: the rest with --from '2024-11-03T01:30:00-05:00' --after-seq [0-9]+\)$" "the DST hint: $OUT"
+hint=$(sed -n "s/^(truncated: the rest with --from '\(.*\)' --after-seq \([0-9]*\))$/\1|\2/p" <<<"$OUT")
+ok --json transfers --org NJ --limit 2 --from "${hint%|*}" --after-seq "${hint#*|}"
+expect_eq "$(json '[t["member_id"] for t in j["transfers"]]')" "['MG3']" "the page after B in the repeated hour"
+unset LEDGER_TZ
 # Paging by time alone could not pass the instant: from it, limit 2, the
 # same first two each time.
 ok --json transfers --org NJ --limit 2 --from "2024-06-01T09:30:00.25"

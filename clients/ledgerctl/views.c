@@ -294,8 +294,11 @@ static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 		putchar('\n');
 	}
 	if (l->truncated && l->has_next_after_seq) {
-		char when[32];
-		ldc_format_time(l->next_time, when);
+		/* With its offset: the zone's time alone is two instants in the
+		 * hour a DST zone repeats, read back as the first (repeating or
+		 * skipping transfers from there). */
+		char when[LDC_RFC3339_MAX];
+		ldc_format_rfc3339(l->next_time, when);
 		printf(_("(truncated: the rest with --from '%s' --after-seq %llu)\n"), when,
 		       (unsigned long long)l->next_after_seq);
 	} else if (l->truncated) {
