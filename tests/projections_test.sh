@@ -381,7 +381,8 @@ T3=$SEQ
 ok --json transfers --org NJ --limit 1 --wait-seq "$T3"
 expect_eq "$(json '([t["seq"] for t in j["transfers"]], j.get("truncated"))')" "([$T2], True)" "transfers --limit 1"
 ok transfers --org NJ --limit 1
-out_has '^\(truncated\)$' "no '(truncated)': $OUT"
+out_has "^\\(truncated: the rest with --from '2024-06-01T00:00:00\\+08:00' --after-seq $T2\\)\$" \
+	"no '(truncated: ...)' saying where the list goes on: $OUT"
 ok --json transfers --org NJ --limit 2
 expect_eq "$(json '([t["seq"] for t in j["transfers"]], j.get("truncated", False))')" "([$T2, $T3], False)" \
 	"transfers --limit 2"
