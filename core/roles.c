@@ -538,8 +538,17 @@ static int check_body(scope_ctx *c, const Ledger__Event *ev, const char *home, i
 						  : "is of a kind a clerk may not record");
 	}
 	for (size_t i = 0; i < n; i++)
-		if ((rc = need_org(c, orgs[i].id, orgs[i].why)))
+		if ((rc = need_org(c, orgs[i].id, orgs[i].why))) {
+			/* A transfer between two clerks' scopes (a worker who moved
+			 * city): who can record it, as far as the message holds. */
+			if (rc == LD_E(PERMISSION_DENIED) && depth == 0 &&
+			    ev->body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED) {
+				size_t l = strlen(c->e->message);
+				snprintf(c->e->message + l, sizeof(c->e->message) - l,
+					 "; a clerk whose scope holds both, or an admin, records it");
+			}
 			return rc;
+		}
 	if (ev->body_case == LEDGER__EVENT__BODY_ORG_DISSOLVED &&
 	    (rc = need_parent(c, ev->org_dissolved->org_id)))
 		return rc;

@@ -128,7 +128,7 @@ denied "event 0 concerns organisation SZ-U1 \(the organisation of member M-SZ\)"
 	dues pay M-SZ --yuan 12.00 --from 202402 --to 202402 --method wechat-pay --at 2024-02-05
 denied "concerns organisation SZ-U1 \(transfer to\)" \
 	transfer M-NJ --from NJ-U2 --to SZ-U1 --reason moved-region --at 2024-02-05
-denied "concerns organisation SZ-U1 \(transfer from\)" \
+denied "concerns organisation SZ-U1 \(transfer from\); a clerk whose scope holds both, or an admin, records it" \
 	transfer M-SZ --from SZ-U1 --to NJ-U1 --reason moved-region --at 2024-02-05
 denied "concerns organisation SZ-U1" org update SZ-U1 --admits no --at 2024-02-05
 denied "registers a root organisation \(admin only\)" \
