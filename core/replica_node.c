@@ -93,6 +93,24 @@ static size_t split_address(const char *a, const char **url)
 	return sp ? (size_t)(sp - a) : strlen(a);
 }
 
+/* The IPv4 socket address of a raft address (A.B.C.D:PORT, maybe followed
+ * by the node's URL as in a configuration): 0, or a libuv error code. */
+static int sockaddr_of(const char *address, struct sockaddr_in *sa)
+{
+	char a[64], host[64];
+	size_t n = split_address(address, NULL);
+	if (n >= sizeof a)
+		return UV_EINVAL;
+	memcpy(a, address, n);
+	a[n] = 0;
+	const char *colon = strrchr(a, ':');
+	if (!colon || (size_t)(colon - a) >= sizeof host)
+		return UV_EINVAL;
+	memcpy(host, a, (size_t)(colon - a));
+	host[colon - a] = 0;
+	return uv_ip4_addr(host, atoi(colon + 1), sa);
+}
+
 /* The raft addresses of the nodes added with a URL, as the transport is
  * given them: each distinct one kept for the life of the process, never
  * written again (C-Raft may hold the pointer while it connects; a table of
@@ -790,23 +808,9 @@ static int peer_addr(replica *r, uint64_t id, struct sockaddr_in *sa)
 	if (!rp_running(r))
 		return -1;
 	const struct raft_configuration *c = &r->raft->configuration;
-	for (unsigned i = 0; i < c->n; i++) {
-		if (c->servers[i].id != id)
-			continue;
-		char host[64];
-		char a[64];
-		size_t n = split_address(c->servers[i].address, NULL);
-		if (n >= sizeof a)
-			return -1;
-		memcpy(a, c->servers[i].address, n);
-		a[n] = 0;
-		const char *colon = strrchr(a, ':');
-		if (!colon || (size_t)(colon - a) >= sizeof host)
-			return -1;
-		memcpy(host, a, (size_t)(colon - a));
-		host[colon - a] = 0;
-		return uv_ip4_addr(host, atoi(colon + 1), sa) ? -1 : 0;
-	}
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->servers[i].id == id)
+			return sockaddr_of(c->servers[i].address, sa) ? -1 : 0;
 	return -1;
 }
 
@@ -833,19 +837,8 @@ static void tell_removed(replica *r, uint64_t id, const char *address)
 	uint64_t now = rp_now_ms(r);
 	if (!r->has_udp || (r->told_id == id && now - r->told_at < raft->heartbeat_timeout))
 		return;
-	char a[64], host[64];
-	size_t n = split_address(address, NULL);
-	if (n >= sizeof a)
-		return;
-	memcpy(a, address, n);
-	a[n] = 0;
-	const char *colon = strrchr(a, ':');
 	struct sockaddr_in sa;
-	if (!colon || (size_t)(colon - a) >= sizeof host)
-		return;
-	memcpy(host, a, (size_t)(colon - a));
-	host[colon - a] = 0;
-	if (uv_ip4_addr(host, atoi(colon + 1), &sa))
+	if (sockaddr_of(address, &sa))
 		return;
 	rc_msg m = {.type = RC_REMOVED,
 	            .from = raft->id,
@@ -861,9 +854,10 @@ static void tell_removed(replica *r, uint64_t id, const char *address)
 	r->told_at = now;
 	if (r->told_logged != id) {
 		r->told_logged = id;
-		log_warn("replica: node %llu (%s) asks for votes and is not in this cluster's "
+		log_warn("replica: node %llu (%.*s) asks for votes and is not in this cluster's "
 		         "configuration (raft index %llu): told it was removed",
-		         (unsigned long long)id, a, (unsigned long long)raft->configuration_index);
+		         (unsigned long long)id, (int)split_address(address, NULL), address,
+		         (unsigned long long)raft->configuration_index);
 	}
 }
 
@@ -1163,12 +1157,8 @@ static void raft_closed_cb(struct raft *raft)
 /* The UDP socket of the confirmation messages, on the raft address. */
 static int open_udp(replica *r, uv_loop_t *loop, const char *address, ld_errinfo *e)
 {
-	char host[64];
-	const char *colon = strrchr(address, ':');
 	struct sockaddr_in sa;
-	memcpy(host, address, (size_t)(colon - address));
-	host[colon - address] = 0;
-	int rv = uv_ip4_addr(host, atoi(colon + 1), &sa);
+	int rv = sockaddr_of(address, &sa);
 	if (!rv)
 		rv = uv_udp_init(loop, &r->udp);
 	if (rv)
@@ -1190,16 +1180,11 @@ static int open_udp(replica *r, uv_loop_t *loop, const char *address, ld_errinfo
  * C-Raft 0.15's listener keeps the reason to itself. */
 static int tcp_unbindable(const char *address, char *why, size_t n)
 {
-	char host[64];
-	const char *colon = strrchr(address, ':');
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	if (!colon || (size_t)(colon - address) >= sizeof host)
+	struct sockaddr_in sa;
+	if (sockaddr_of(address, &sa))
 		return 0;
-	memcpy(host, address, (size_t)(colon - address));
-	host[colon - address] = 0;
-	sa.sin_port = htons((uint16_t)atoi(colon + 1));
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, bad = 0;
-	if (fd >= 0 && inet_pton(AF_INET, host, &sa.sin_addr) == 1 &&
+	if (fd >= 0 &&
 	    (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
 	     bind(fd, (const struct sockaddr *)&sa, sizeof sa) || listen(fd, 1))) {
 		snprintf(why, n, "its raft address %s cannot be listened on: %s", address,
