@@ -440,26 +440,33 @@ int replica_keys_differ(const replica_keys *a, const replica_keys *b)
 	return -1;
 }
 
+struct rp_heard *rp_heard_of(replica *r, uint64_t id)
+{
+	for (unsigned k = 0; k < r->n_keys_heard; k++)
+		if (r->keys_heard[k].id == id)
+			return &r->keys_heard[k];
+	return NULL;
+}
+
 /* A leader heard node `from` name its keys. A node whose keys differ is not
  * counted (its HOLDs are dropped); once the voters whose keys differ from
  * this node's are a majority, this node's are not the cluster's: it could
- * never be ready, and halts. */
-static void key_heard(replica *r, uint64_t from, const replica_keys *keys)
+ * never be ready, and halts. Its entry in keys_heard (NULL: the table is
+ * full). */
+
+static struct rp_heard *key_heard(replica *r, uint64_t from, const replica_keys *keys)
 {
-	unsigned k;
-	for (k = 0; k < r->n_keys_heard && r->keys_heard[k].id != from; k++)
-		;
-	int known = k < r->n_keys_heard;
+	struct rp_heard *h = rp_heard_of(r, from);
+	int known = h != NULL;
 	if (!known) {
-		if (k == RC_MAX_PEERS)
-			return;
-		r->keys_heard[r->n_keys_heard].at = 0;
-		r->keys_heard[r->n_keys_heard].applied_at = 0;
-		r->keys_heard[r->n_keys_heard++].id = from;
+		if (r->n_keys_heard == RC_MAX_PEERS)
+			return NULL;
+		h = &r->keys_heard[r->n_keys_heard++];
+		*h = (struct rp_heard){.id = from};
 	}
 	int which = replica_keys_differ(keys, &r->keys);
-	if (!known || replica_keys_differ(&r->keys_heard[k].keys, keys) >= 0) {
-		r->keys_heard[k].keys = *keys;
+	if (!known || replica_keys_differ(&h->keys, keys) >= 0) {
+		h->keys = *keys;
 		if (which >= 0)
 			log_warn("replica: node %llu's %s is %016llx, this node's %016llx: its "
 			         "confirmations do not count (every node of a cluster must share it: "
@@ -469,7 +476,7 @@ static void key_heard(replica *r, uint64_t from, const replica_keys *keys)
 			         (unsigned long long)r->keys.id[which], replica_key_table[which].fix);
 	}
 	if (which < 0)
-		return;
+		return h;
 	const struct raft_configuration *c = &r->raft->configuration;
 	unsigned nv = 0, differ = 0;
 	uint64_t other = 0, other_id = 0;
@@ -478,16 +485,13 @@ static void key_heard(replica *r, uint64_t from, const replica_keys *keys)
 		if (c->servers[i].role != RAFT_VOTER)
 			continue;
 		nv++;
-		for (unsigned j = 0; j < r->n_keys_heard; j++) {
-			if (r->keys_heard[j].id != c->servers[i].id)
-				continue;
-			int w = replica_keys_differ(&r->keys_heard[j].keys, &r->keys);
-			if (w >= 0) {
-				differ++;
-				other_which = w;
-				other = r->keys_heard[j].keys.id[w];
-				other_id = r->keys_heard[j].id;
-			}
+		const struct rp_heard *o = rp_heard_of(r, c->servers[i].id);
+		int w = o ? replica_keys_differ(&o->keys, &r->keys) : -1;
+		if (w >= 0) {
+			differ++;
+			other_which = w;
+			other = o->keys.id[w];
+			other_id = o->id;
 		}
 	}
 	if (nv && differ >= nv / 2 + 1)
@@ -497,15 +501,14 @@ static void key_heard(replica *r, uint64_t from, const replica_keys *keys)
 		         replica_key_table[other_which].what,
 		         (unsigned long long)r->keys.id[other_which], (unsigned long long)other,
 		         (unsigned long long)other_id, differ, nv, replica_key_table[other_which].fix);
+	return h;
 }
 
 void rp_forget_heard(replica *r, uint64_t id)
 {
-	for (unsigned k = 0; k < r->n_keys_heard; k++)
-		if (r->keys_heard[k].id == id) {
-			r->keys_heard[k] = r->keys_heard[--r->n_keys_heard];
-			return;
-		}
+	struct rp_heard *h = rp_heard_of(r, id);
+	if (h)
+		*h = r->keys_heard[--r->n_keys_heard];
 }
 
 int replica_catchup_of(replica *r, uint64_t id, replica_catchup *c)
@@ -514,30 +517,26 @@ int replica_catchup_of(replica *r, uint64_t id, replica_catchup *c)
 	if (!r->raft || r->role != REPLICA_LEADER)
 		return LD_E(NOT_FOUND);
 	uint64_t now = rp_now_ms(r);
-	for (unsigned k = 0; k < r->n_keys_heard; k++)
-		if (r->keys_heard[k].id == id && r->keys_heard[k].applied_at) {
-			c->applied_index = r->keys_heard[k].applied;
-			c->fetch_failures = r->keys_heard[k].fetch_failures;
-			c->catching_up = r->keys_heard[k].catching;
-			c->heard_ms = now >= r->keys_heard[k].applied_at
-			                  ? now - r->keys_heard[k].applied_at
-			                  : 0;
-			return 0;
-		}
-	return LD_E(NOT_FOUND);
+	const struct rp_heard *h = rp_heard_of(r, id);
+	if (!h || !h->applied_at)
+		return LD_E(NOT_FOUND);
+	c->applied_index = h->applied;
+	c->fetch_failures = h->fetch_failures;
+	c->catching_up = h->catching;
+	c->heard_ms = now >= h->applied_at ? now - h->applied_at : 0;
+	return 0;
 }
 
 int replica_key_of(replica *r, uint64_t id, replica_keys *keys, int *which)
 {
 	if (!r->raft || r->role != REPLICA_LEADER)
 		return LD_E(NOT_FOUND);
-	for (unsigned k = 0; k < r->n_keys_heard; k++)
-		if (r->keys_heard[k].id == id) {
-			*keys = r->keys_heard[k].keys;
-			*which = replica_keys_differ(keys, &r->keys);
-			return *which < 0 ? 0 : LD_E(INVALID_STATE);
-		}
-	return LD_E(NOT_FOUND);
+	const struct rp_heard *h = rp_heard_of(r, id);
+	if (!h)
+		return LD_E(NOT_FOUND);
+	*keys = h->keys;
+	*which = replica_keys_differ(keys, &r->keys);
+	return *which < 0 ? 0 : LD_E(INVALID_STATE);
 }
 
 void replica_receive(replica *r, const void *msg, size_t len)
@@ -557,14 +556,13 @@ void replica_receive(replica *r, const void *msg, size_t len)
 	if (m.type == RC_APPLIED) {
 		if (!leader)
 			return;
-		key_heard(r, m.from, &m.keys);
-		for (unsigned k = 0; k < r->n_keys_heard; k++)
-			if (r->keys_heard[k].id == m.from) {
-				r->keys_heard[k].applied_at = rp_now_ms(r);
-				r->keys_heard[k].applied = m.index;
-				r->keys_heard[k].fetch_failures = m.digest & ~RC_CATCHING;
-				r->keys_heard[k].catching = (m.digest & RC_CATCHING) != 0;
-			}
+		struct rp_heard *h = key_heard(r, m.from, &m.keys);
+		if (h) {
+			h->applied_at = rp_now_ms(r);
+			h->applied = m.index;
+			h->fetch_failures = m.digest & ~RC_CATCHING;
+			h->catching = (m.digest & RC_CATCHING) != 0;
+		}
 		return;
 	}
 	if (m.type == RC_HOLD) {
@@ -573,12 +571,11 @@ void replica_receive(replica *r, const void *msg, size_t len)
 		/* A node with other keys (a national ID hashed with another key,
 		 * members' keys it cannot open) is not counted: a leader is
 		 * ready only with a majority sharing its keys. */
-		key_heard(r, m.from, &m.keys);
+		struct rp_heard *h = key_heard(r, m.from, &m.keys);
 		if (replica_keys_differ(&m.keys, &r->keys) >= 0)
 			return;
-		for (unsigned k = 0; k < r->n_keys_heard; k++)
-			if (r->keys_heard[k].id == m.from)
-				r->keys_heard[k].at = rp_now_ms(r);
+		if (h)
+			h->at = rp_now_ms(r);
 		/* Only the leader of m.term made its entries; a node that holds
 		 * another one at that index and term is not counted. */
 		if (rc_log_term(&r->log, m.index) != m.term ||

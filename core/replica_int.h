@@ -168,7 +168,7 @@ struct replica {
 	 * others' the nodes' HOLDs named (their HOLDs do not count): enough of
 	 * them among the voters and this node halts. */
 	replica_keys keys;
-	struct {
+	struct rp_heard {
 		uint64_t id;
 		replica_keys keys;
 		/* raft's clock (rp_now_ms) at its last HOLD naming this
@@ -225,6 +225,8 @@ void rp_fsm_init(replica *r);
  * again in the same leadership, maybe another process or data directory,
  * must name its keys and say its catch-up anew. */
 void rp_forget_heard(replica *r, uint64_t id);
+/* What this leadership heard of node id (keys_heard), or NULL. */
+struct rp_heard *rp_heard_of(replica *r, uint64_t id);
 
 /* replica_node.c */
 void rp_flush_deferred(replica *r);

@@ -1420,14 +1420,13 @@ void replica_status_get(replica *r, replica_status *st)
 			st->nodes[i].heard_ms = 0;
 		} else if (st->role == REPLICA_LEADER) {
 			uint64_t now = rp_now_ms(r);
-			for (unsigned k = 0; k < r->n_keys_heard; k++)
-				if (r->keys_heard[k].id == s->id && r->keys_heard[k].at &&
-				    r->keys_heard[k].at <= now) {
-					uint64_t ago = now - r->keys_heard[k].at;
-					st->nodes[i].heard_ms = (int64_t)ago;
-					st->nodes[i].reachable =
-					    ago <= (uint64_t)REPLICA_REACH_TIMEOUTS * r->election_ms;
-				}
+			const struct rp_heard *h = rp_heard_of(r, s->id);
+			if (h && h->at && h->at <= now) {
+				uint64_t ago = now - h->at;
+				st->nodes[i].heard_ms = (int64_t)ago;
+				st->nodes[i].reachable =
+				    ago <= (uint64_t)REPLICA_REACH_TIMEOUTS * r->election_ms;
+			}
 		}
 		st->n_nodes = i + 1;
 	}
