@@ -464,7 +464,6 @@ out:
 	return rc;
 }
 
-/* One request to the node c is dialled to, answered within timeout_ms. */
 /* Which result answers each command (Response.result; Response.error is
  * beside it). */
 static const struct {
@@ -512,6 +511,7 @@ static const char *case_name(const ProtobufCMessageDescriptor *d, int number)
 	return f ? f->name : "?";
 }
 
+/* One request to the node c is dialled to, answered within timeout_ms. */
 static int call_once(ldc *c, const Ledger__Request *req, int timeout_ms, Ledger__Response **out,
 		     ld_errinfo *e)
 {
@@ -1056,8 +1056,8 @@ static const uint8_t *skip_field(const uint8_t *p, const uint8_t *end, unsigned 
 	}
 }
 
-/* Walks a SubscribePage without decoding its events. */
-/* A page's fields into pg: 0, -1 malformed, -2 out of memory, -3 more than
+/* Walks a SubscribePage without decoding its events: its fields into pg:
+ * 0, -1 malformed, -2 out of memory, -3 more than
  * max events (never a ledger's: a hostile page of 2-byte events made the
  * sink hold 9 times its size in their array and the loader's, 538 MB for a
  * page of 60 MB). */

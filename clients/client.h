@@ -121,15 +121,15 @@ int ldc_get_member(ldc *c, const char *member_id, const ldc_consistency *cons,
  * then), 0 for now. ERR_NOT_FOUND for an unknown organisation. */
 int ldc_coverage(ldc *c, const char *org_id, uint32_t depth, uint32_t period, int64_t at,
 		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e);
-/* A member's history in seq order, read from the log with the corrections
- * of each event: (*out)->history. all: every event of the member's stream
- * (dues, services...), not only membership events. ERR_NOT_FOUND for a
- * member without events. */
 /* The Response.result case that answers a Request.command case (0 for a
  * command it does not know). An answer carrying another is refused by
  * every call (ERR_MALFORMED), before anyone reads it. */
 int ldc_answer_case(int command_case);
 
+/* A member's history in seq order, read from the log with the corrections
+ * of each event: (*out)->history. all: every event of the member's stream
+ * (dues, services...), not only membership events. ERR_NOT_FOUND for a
+ * member without events. */
 int ldc_history(ldc *c, const char *member_id, int all, const ldc_consistency *cons,
 		Ledger__Response **out, ld_errinfo *e);
 /* Transfers into, out of and within the subtree of org_id whose occurred_at

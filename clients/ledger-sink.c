@@ -494,6 +494,20 @@ static int migrate(session *ss, int *rc, char *err)
 	return 0;
 }
 
+/* With --once, `who` (the ledger, or the database) silent since `since`
+ * for --give-up seconds: said, and 1 (the run ends; what it loaded is
+ * committed). A one-shot run (an analyst's, a cron job's, a mistyped port)
+ * does not wait for ever. */
+static int gave_up(const options *o, double since, const char *who)
+{
+	if (!o->once || mono_s() - since < (double)o->give_up)
+		return 0;
+	say(_("%s has not answered for %ld s; --once stops here (what was loaded is "
+	      "committed: run it again to go on)"),
+	    who, o->give_up);
+	return 1;
+}
+
 /* Follows the ledger until a stop, --once caught up, or an error. Returns
  * an exit status, or -1 for a lost database connection (rc, err). */
 static int follow(session *ss, int *rc, char *err)
@@ -544,14 +558,10 @@ static int follow(session *ss, int *rc, char *err)
 			}
 			away = 1; /* commit what we have while it is away */
 			fetch_release(ss->f);
-			if (o->once && mono_s() - away_since >= (double)o->give_up) {
-				/* A one-shot run (an analyst's, a cron job's) ends:
-				 * what it loaded is committed above. */
-				say(_("the ledger at %s has not answered for %ld s; --once stops here "
-				      "(what was loaded is committed: run it again to go on)"),
-				    o->url, o->give_up);
-				return EXIT_FAIL;
-			}
+			char who[300];
+			snprintf(who, sizeof(who), _("the ledger at %s"), o->url);
+			if (gave_up(o, away_since, who))
+				return EXIT_FAIL; /* what it loaded is committed above */
 			continue;
 		}
 		if (sl->rc == LD_E(AFTER_HEAD)) {
@@ -757,11 +767,7 @@ int main(int argc, char **argv)
 		}
 		if (db_away_since == 0)
 			db_away_since = mono_s();
-		if (o.once && mono_s() - db_away_since >= (double)o.give_up) {
-			/* A one-shot run (a cron job's, a mistyped port) ends. */
-			say(_("%s has not answered for %ld s; --once stops here (what was loaded is "
-			      "committed: run it again to go on)"),
-			    ss.ops->name, o.give_up);
+		if (gave_up(&o, db_away_since, ss.ops->name)) {
 			status = EXIT_FAIL;
 			break;
 		}
