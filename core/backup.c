@@ -111,8 +111,7 @@ static void *backup_main(void *arg)
 		rc = keystore_backup(b->keys, r.dir, &e);
 	if (rc && wrote) {
 		discard(r.dir);
-		size_t n = strlen(e.message);
-		snprintf(e.message + n, sizeof(e.message) - n, "; what it had copied was removed");
+		ld_errinfo_append(&e, "; what it had copied was removed");
 	}
 	r.duration_us = ld_mono_us() - start;
 	counters_backup(rc == 0, r.duration_us, r.bytes);

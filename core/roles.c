@@ -542,11 +542,9 @@ static int check_body(scope_ctx *c, const Ledger__Event *ev, const char *home, i
 			/* A transfer between two clerks' scopes (a worker who moved
 			 * city): who can record it, as far as the message holds. */
 			if (rc == LD_E(PERMISSION_DENIED) && depth == 0 &&
-			    ev->body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED) {
-				size_t l = strlen(c->e->message);
-				snprintf(c->e->message + l, sizeof(c->e->message) - l,
-					 "; a clerk whose scope holds both, or an admin, records it");
-			}
+			    ev->body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED)
+				ld_errinfo_append(c->e, "; a clerk whose scope holds both, or an "
+						  "admin, records it");
 			return rc;
 		}
 	if (ev->body_case == LEDGER__EVENT__BODY_ORG_DISSOLVED &&

@@ -252,12 +252,9 @@ static void changed(replica *r, int status, uint64_t index, void *arg)
 	if (m->stage == UNDOING) {
 		/* The addition failed; the node is out again, or not. */
 		ld_errinfo e = m->undo;
-		if (status) {
-			size_t n = strlen(e.message);
-			snprintf(e.message + n, sizeof(e.message) - n,
-				 "; taking it out failed (%s): 'ledgerctl cluster remove %llu'",
-				 ld_strerror(status), (unsigned long long)m->id);
-		}
+		if (status)
+			ld_errinfo_append(&e, "; taking it out failed (%s): 'ledgerctl cluster remove %llu'",
+					  ld_strerror(status), (unsigned long long)m->id);
 		log_warn("cluster: %s", e.message);
 		finish(m, e.code, &e);
 		return;

@@ -26,6 +26,18 @@ int ld_errinfo_set(ld_errinfo *e, int code, const char *field, const char *fmt, 
 	return code;
 }
 
+void ld_errinfo_append(ld_errinfo *e, const char *fmt, ...)
+{
+	if (!e)
+		return;
+	size_t n = strlen(e->message);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->message + n, sizeof(e->message) - n, fmt, ap);
+	va_end(ap);
+	ld_utf8_clean(e->message);
+}
+
 size_t ld_utf8_len(const unsigned char *p, size_t n)
 {
 	unsigned c = n ? p[0] : 0;

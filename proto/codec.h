@@ -49,6 +49,10 @@ static inline int ld_has(const char *s)
  * or the buffer's end cut a character: ld_utf8_clean. */
 int ld_errinfo_set(ld_errinfo *e, int code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* Appends to e's message (if e is not NULL; as far as it holds, valid
+ * UTF-8 as above), its code, field and seq kept: what a caller knows beyond the sentence it got
+ * ("; what it had copied was removed"). */
+void ld_errinfo_append(ld_errinfo *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The length of the UTF-8 character at p (at most n bytes there), 1 to 4,
  * or 0 when the bytes there are not one (RFC 3629: no overlong forms, no

@@ -209,8 +209,7 @@ static int admit(call *c, nng_msg *msg, int command, ld_errinfo *e)
 	if (!denied)
 		return 0;
 	if (c->h && c->h->denied_note)
-		snprintf(e->message + strlen(e->message), sizeof(e->message) - strlen(e->message),
-			 "%s", c->h->denied_note);
+		ld_errinfo_append(e, "%s", c->h->denied_note);
 	log_info("server: permission denied: %s", e->message);
 	return denied;
 }

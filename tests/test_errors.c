@@ -93,6 +93,18 @@ static void test_ld_errinfo_utf8(void **state)
 		       "\xed\xbf\xbf", "\xf4\x90\x80\x80");
 	assert_true(valid_utf8(e.message));
 	assert_non_null(strstr(e.message, "😀|"));
+	/* Appended to: code, field and seq kept, the end cut as the set's. */
+	ld_errinfo_set(&e, LD_E(DISK_FULL), "backup.dir", "the disk is full");
+	e.seq = 7;
+	ld_errinfo_append(&e, "; %s", "what it had copied was removed");
+	assert_string_equal(e.message, "the disk is full; what it had copied was removed");
+	assert_int_equal(e.code, LD_E(DISK_FULL));
+	assert_string_equal(e.field, "backup.dir");
+	assert_int_equal(e.seq, 7);
+	ld_errinfo_append(&e, "%s", big);
+	assert_true(valid_utf8(e.message));
+	assert_true(strlen(e.message) >= sizeof(e.message) - 4);
+	ld_errinfo_append(NULL, "%s", "nothing"); /* as ld_errinfo_set(NULL, ...) */
 	/* The field too. */
 	ld_errinfo_set(&e, LD_E(INVALID_VALUE), "a\xe5\x8d", "x");
 	assert_true(valid_utf8(e.field));
