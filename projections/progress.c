@@ -1065,7 +1065,6 @@ static int region_unknown(const plan *p, uint32_t region, const char *field, ld_
 			      region, p->id, p->region, p->ncities, codes);
 }
 
-
 int progress_report(const progress *pg, const kv_read *t, const plan *p, uint32_t year,
 		    uint32_t region, int64_t at, Ledger__ProgressReport *out, ld_arena *a,
 		    ld_errinfo *e)

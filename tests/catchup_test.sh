@@ -80,19 +80,7 @@ SNAPS=$(grep -c "catchup: fetched" "$TMPDIR/n$F.log" || true)
 expect_eq "$SNAPS" 0 "catch-ups of the follower before it restarts"
 
 # --- its peers' pages altered on the way: refused, nothing applied ----------------
-SAVED_PEERS=("${PEERS[@]}")
-PEERS=()
-TAMPER_PIDS=()
-for i in 1 2 3; do
-	url=${URLS[$i]}
-	if [ "$i" -ne "$F" ]; then
-		tp=$(free_port)
-		python3 "$ROOT/tests/sp_tamper.py" "$tp" "${CPORT[$i]}" "$TMPDIR" &
-		TAMPER_PIDS+=($!)
-		url="tcp://127.0.0.1:$tp"
-	fi
-	PEERS+=(--peer "$i,127.0.0.1:${RPORT[$i]},$url")
-done
+tamper_peers
 start "$F"
 wait_for 300 grep -q "catchup: fetching seq .* failed: the events fetched do not chain" \
 	"$TMPDIR/n$F.log" || die "node $F took pages of records altered on the way, or said nothing"
@@ -102,26 +90,14 @@ scrape "$F"
 [ "$(sample "$F" 'ledgerd_replica_catchups_total{result="failed"}')" -ge 1 ] ||
 	die "node $F's metrics count no failed catch-up"
 stop_node "$F"
-kill "${TAMPER_PIDS[@]}" 2>/dev/null || true
-wait "${TAMPER_PIDS[@]}" 2>/dev/null || true
+untamper_peers
 
 # --- its peers' answers bloated: 8 MiB that protobuf-c would decode into a GiB --
 # (tests/sp_tamper.py bloat: a subscription page of 4 Mi empty events). The
 # answer is refused before it takes more memory than its own size allows, and
 # the node's peak stays far below what decoding it would take.
-PEERS=()
-TAMPER_PIDS=()
 : >"$TMPDIR/tampered"
-for i in 1 2 3; do
-	url=${URLS[$i]}
-	if [ "$i" -ne "$F" ]; then
-		tp=$(free_port)
-		python3 "$ROOT/tests/sp_tamper.py" "$tp" "${CPORT[$i]}" "$TMPDIR" bloat &
-		TAMPER_PIDS+=($!)
-		url="tcp://127.0.0.1:$tp"
-	fi
-	PEERS+=(--peer "$i,127.0.0.1:${RPORT[$i]},$url")
-done
+tamper_peers bloat
 FAILED_BEFORE=$(grep -c "catchup: fetching seq .* failed" "$TMPDIR/n$F.log" || true)
 start "$F"
 wait_for 300 sh -c '[ "$(grep -c "catchup: fetching seq .* failed" "$1")" -gt "$2" ]' _ \
@@ -135,9 +111,7 @@ grep -q "catchup: fetching seq .* failed: an answer of [0-9]* bytes that would t
 	"$TMPDIR/n$F.log" || die "node $F did not say why it refused the bloated answer"
 expect_eq "$(head_of "$F")" "$HEAD_F" "node $F's head after refusing the bloated answers"
 stop_node "$F"
-kill "${TAMPER_PIDS[@]}" 2>/dev/null || true
-wait "${TAMPER_PIDS[@]}" 2>/dev/null || true
-PEERS=("${SAVED_PEERS[@]}")
+untamper_peers
 
 # --- restarted, it catches up through the marker --------------------------------
 start "$F"

@@ -35,19 +35,7 @@ for k in $(seq 2 60); do
 done
 WANT=$(head_of "$L")
 
-SAVED_PEERS=("${PEERS[@]}")
-PEERS=()
-TAMPER_PIDS=()
-for i in 1 2 3; do
-	url=${URLS[$i]}
-	if [ "$i" -ne "$F" ]; then
-		tp=$(free_port)
-		python3 "$ROOT/tests/sp_tamper.py" "$tp" "${CPORT[$i]}" "$TMPDIR" truncate &
-		TAMPER_PIDS+=($!)
-		url="tcp://127.0.0.1:$tp"
-	fi
-	PEERS+=(--peer "$i,127.0.0.1:${RPORT[$i]},$url")
-done
+tamper_peers truncate
 start "$F"
 wait_grep 300 "catchup: fetching seq .* failed: an answer that cannot be read" "$TMPDIR/n$F.log" ||
 	die "node $F took an answer cut in half, or said nothing"
@@ -68,8 +56,7 @@ scrape "$F" 'ledgerd_replica_catching_up=0'
 	die "node $F's metrics count no failed catch-up"
 [ "$(sample "$F" 'ledgerd_replica_catchups_total{result="ok"}')" -ge 1 ] ||
 	die "node $F's metrics count no catch-up done"
-kill "${TAMPER_PIDS[@]}" 2>/dev/null || true
-wait "${TAMPER_PIDS[@]}" 2>/dev/null || true
+untamper_peers
 w workforce 320000 --group courier --count 99 --at 2026-03-02
 WANT=$(head_of "$L")
 for i in 1 2 3; do wait_head "$i" "$WANT"; done

@@ -257,3 +257,31 @@ R
 	wait_leader
 	F=$((L % 3 + 1))
 }
+
+# tamper_peers [MODE]: node F's next start sees each other node's client URL
+# through a proxy of tests/sp_tamper.py (MODE as it takes it; none: pages of
+# records altered), which writes what it did to $TMPDIR/tampered; PEERS is
+# set for that start, the proxies' PIDs are TAMPER_PIDS. untamper_peers
+# stops the proxies and gives PEERS back.
+tamper_peers() {
+	local i url tp
+	SAVED_PEERS=("${PEERS[@]}")
+	PEERS=()
+	TAMPER_PIDS=()
+	for i in $(seq 1 "$CLUSTER_N"); do
+		url=${URLS[$i]}
+		if [ "$i" -ne "$F" ]; then
+			tp=$(free_port)
+			python3 "$ROOT/tests/sp_tamper.py" "$tp" "${CPORT[$i]}" "$TMPDIR" "$@" &
+			TAMPER_PIDS+=($!)
+			url="tcp://127.0.0.1:$tp"
+		fi
+		PEERS+=(--peer "$i,127.0.0.1:${RPORT[$i]},$url")
+	done
+}
+untamper_peers() {
+	kill "${TAMPER_PIDS[@]}" 2>/dev/null || true
+	wait "${TAMPER_PIDS[@]}" 2>/dev/null || true
+	TAMPER_PIDS=()
+	PEERS=("${SAVED_PEERS[@]}")
+}

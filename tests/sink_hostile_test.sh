@@ -20,9 +20,15 @@ NP=
 trap '[ -z "$NP" ] || stop_pid "$NP"' EXIT
 
 # page NAME TEXT: serve the page TEXT (the events of a SubscribePage) and run
-# the sink once against it; its exit status in RC, its output in NAME.log.
+# the sink once against it (serve NAME).
 page() {
 	echo "subscription { $2 }" | pb_encode Response >"$TMPDIR/$1.bin"
+	serve "$1"
+}
+
+# serve NAME: answer every request with $TMPDIR/NAME.bin and run the sink
+# once against it; its exit status in RC, its output in NAME.log.
+serve() {
 	local url="tcp://127.0.0.1:$(free_port)"
 	nngcat --rep --listen "$url" --file "$TMPDIR/$1.bin" >/dev/null 2>&1 &
 	NP=$!
@@ -65,16 +71,7 @@ def varint(n):
 page = b'\x0a\x00' * 20000 + b'\x10' + varint(20001) + b'\x18' + varint(20000)
 open(sys.argv[1], 'wb').write(b'\x92\x03' + varint(len(page)) + page)
 PY
-url="tcp://127.0.0.1:$(free_port)"
-nngcat --rep --listen "$url" --file "$TMPDIR/many.bin" >/dev/null 2>&1 &
-NP=$!
-set +e
-"$SINK" --url "$url" --once --give-up 5 "$TMPDIR/many.sqlite" >"$TMPDIR/many.log" 2>&1
-RC=$?
-set -e
-stop_pid "$NP"
-NP=
-cat "$TMPDIR/many.log"
+serve many
 expect_eq "$RC" 1 "a page of 20,000 events: exit status"
 grep -q "holds more than the 10000 events asked for: not a ledger's page" "$TMPDIR/many.log" ||
 	fail "a page of more events than asked for was not refused as such"
