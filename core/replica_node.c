@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "peer.h"
 #include "replica_int.h"
 
 /* ------------------------------------------------------------------ */
@@ -97,18 +98,7 @@ static size_t split_address(const char *a, const char **url)
  * by the node's URL as in a configuration): 0, or a libuv error code. */
 static int sockaddr_of(const char *address, struct sockaddr_in *sa)
 {
-	char a[64], host[64];
-	size_t n = split_address(address, NULL);
-	if (n >= sizeof a)
-		return UV_EINVAL;
-	memcpy(a, address, n);
-	a[n] = 0;
-	const char *colon = strrchr(a, ':');
-	if (!colon || (size_t)(colon - a) >= sizeof host)
-		return UV_EINVAL;
-	memcpy(host, a, (size_t)(colon - a));
-	host[colon - a] = 0;
-	return uv_ip4_addr(host, atoi(colon + 1), sa);
+	return ld_ipv4_port(address, split_address(address, NULL), sa, NULL, 0) ? UV_EINVAL : 0;
 }
 
 /* The raft addresses of the nodes added with a URL, as the transport is
@@ -1072,22 +1062,12 @@ void replica_unbind(replica *r)
  * link local). Returns 0, or -1 with why. */
 static int private_address(const char *address, char *why, size_t n)
 {
-	char host[64];
-	const char *colon = strrchr(address, ':');
-	if (!colon || colon == address || (size_t)(colon - address) >= sizeof host || !colon[1]) {
-		snprintf(why, n, "'%s' is not A.B.C.D:PORT", address);
-		return -1;
-	}
-	memcpy(host, address, (size_t)(colon - address));
-	host[colon - address] = 0;
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	struct in_addr a;
-	if (*end || port < 1 || port > 65535 || inet_pton(AF_INET, host, &a) != 1) {
+	struct sockaddr_in sa;
+	if (ld_ipv4_port(address, strlen(address), &sa, NULL, 0)) {
 		snprintf(why, n, "'%s' is not A.B.C.D:PORT (C-Raft's TCP is IPv4 only)", address);
 		return -1;
 	}
-	uint32_t ip = ntohl(a.s_addr);
+	uint32_t ip = ntohl(sa.sin_addr.s_addr);
 	if ((ip >> 24) == 127 || (ip >> 24) == 10 || (ip >> 20) == 0xac1 /* 172.16/12 */ ||
 	    (ip >> 16) == 0xc0a8 /* 192.168/16 */ || (ip >> 22) == 0x191 /* 100.64/10 */ ||
 	    (ip >> 16) == 0xa9fe /* 169.254/16 */)

@@ -23,6 +23,7 @@
 #include "group.h"
 #include "log.h"
 #include "membership.h"
+#include "peer.h"
 
 /* The group the writer handed over (one at a time: the writer replicates
  * one group while it decides the next). Owned by the cluster: freed when
@@ -117,17 +118,8 @@ int cluster_parse_peer(const char *text, cluster_peer *p, char *why, size_t n)
 	p->id = id;
 	memcpy(p->raft, a + 1, rl);
 	snprintf(p->url, sizeof(p->url), "%s", b + 1);
-	char host[64];
-	const char *colon = strrchr(p->raft, ':');
-	struct in_addr in;
-	if (!colon || (size_t)(colon - p->raft) >= sizeof(host) || atoi(colon + 1) <= 0 ||
-	    atoi(colon + 1) > 65535) {
-		snprintf(why, n, "'%s': the raft address must be A.B.C.D:PORT", p->raft);
-		return -1;
-	}
-	memcpy(host, p->raft, (size_t)(colon - p->raft));
-	host[colon - p->raft] = '\0';
-	if (inet_pton(AF_INET, host, &in) != 1) {
+	struct sockaddr_in sa;
+	if (ld_ipv4_port(p->raft, rl, &sa, NULL, 0)) {
 		snprintf(why, n, "'%s': the raft address must be an IPv4 A.B.C.D:PORT", p->raft);
 		return -1;
 	}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "peer.h"
 
 enum stage {
 	IDLE,
@@ -73,24 +74,9 @@ void membership_free(membership *m)
  * and crashed. 1, or 0 with the plain form in plain (if there is one). */
 static int valid_address(const char *a, char *plain, size_t n)
 {
-	char host[64], ip[INET_ADDRSTRLEN];
-	const char *colon = strrchr(a, ':');
-	struct in_addr in;
+	struct sockaddr_in sa;
 	plain[0] = '\0';
-	if (!colon || (size_t)(colon - a) >= sizeof(host))
-		return 0;
-	memcpy(host, a, (size_t)(colon - a));
-	host[colon - a] = '\0';
-	char *end;
-	const char *p = colon + 1;
-	if (*p < '0' || *p > '9')
-		return 0;
-	long port = strtol(p, &end, 10);
-	if (*end || port < 1 || port > 65535 || inet_pton(AF_INET, host, &in) != 1 ||
-	    !inet_ntop(AF_INET, &in, ip, sizeof(ip)))
-		return 0;
-	snprintf(plain, n, "%s:%ld", ip, port);
-	return strcmp(plain, a) == 0;
+	return ld_ipv4_port(a, strlen(a), &sa, plain, n) == 0 && strcmp(plain, a) == 0;
 }
 
 int membership_submit(membership *m, const Ledger__ClusterChangeRequest *q,

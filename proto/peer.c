@@ -1,4 +1,4 @@
-/* peer.c — the remote address of an NNG connection. See peer.h. */
+/* peer.c — the remote address of an NNG connection; a raft address read. See peer.h. */
 #include "peer.h"
 
 #include <arpa/inet.h>
@@ -26,6 +26,34 @@ int ld_pipe_peer(nng_pipe p, uint8_t key[LD_PEER_KEY], char *text, size_t n)
 		snprintf(text, n, "ipc"); /* every local process: one address */
 	}
 	return sa.s_family;
+}
+
+int ld_ipv4_port(const char *text, size_t len, struct sockaddr_in *sa, char *plain, size_t n)
+{
+	char host[INET_ADDRSTRLEN];
+	const char *colon = memrchr(text, ':', len);
+	if (!colon || colon == text || (size_t)(colon - text) >= sizeof host)
+		return -1;
+	memcpy(host, text, (size_t)(colon - text));
+	host[colon - text] = '\0';
+	unsigned long port = 0;
+	const char *p = colon + 1, *end = text + len;
+	if (p == end)
+		return -1;
+	for (; p < end; p++) {
+		if (*p < '0' || *p > '9' || (port = port * 10 + (unsigned long)(*p - '0')) > 65535)
+			return -1;
+	}
+	memset(sa, 0, sizeof(*sa));
+	if (port < 1 || port > 65535 || inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+		return -1;
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	if (plain) {
+		inet_ntop(AF_INET, &sa->sin_addr, host, sizeof host);
+		snprintf(plain, n, "%s:%lu", host, port);
+	}
+	return 0;
 }
 
 int ld_peer_loopback(const uint8_t key[LD_PEER_KEY])

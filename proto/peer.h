@@ -5,11 +5,13 @@
  * address (the feed's subscribers, daemon/feed.c; the request listeners'
  * connections, server/listen.c). A connection beyond is closed by NNG's
  * pre-add callback, before it is added: it has sent nothing yet, which is
- * not NNG 1.5.2's close bug (proto/sockclose.h).
+ * not NNG 1.5.2's close bug (proto/sockclose.h). And the one reader of a
+ * raft address (A.B.C.D:PORT).
  */
 #ifndef LD_PEER_H
 #define LD_PEER_H
 
+#include <netinet/in.h>
 #include <nng/nng.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -27,6 +29,15 @@ int ld_pipe_peer(nng_pipe p, uint8_t key[LD_PEER_KEY], char *text, size_t n);
 
 /* Whether key is a loopback address: 127.0.0.0/8, ::1 or ::ffff:127.x.y.z. */
 int ld_peer_loopback(const uint8_t key[LD_PEER_KEY]);
+
+/* A raft address, "A.B.C.D:PORT": the first len bytes of text (up to a
+ * configuration's space and URL, replica.h), an IPv4 address and a port of
+ * 1 to 65535 in decimal digits, nothing else. 0 with *sa filled (and, when
+ * plain is given, the address written the one way inet_ntop and %u write it:
+ * 127.0.0.1:020481 and 127.0.0.1:20481 are one address under two names), or
+ * -1. The one reader of it: the peers' settings, a node added, the transport
+ * and the private-address rule. */
+int ld_ipv4_port(const char *text, size_t len, struct sockaddr_in *sa, char *plain, size_t n);
 
 /* The connections admitted and their addresses, under their own lock (NNG
  * calls pipe callbacks on its own threads). */
