@@ -641,56 +641,6 @@ static void cell(const csvimp *ci, int c, int ascii, char *out, size_t size)
 	out[n - b] = '\0';
 }
 
-/* A date as clerks write it: 2025-03-01, 2025/3/1, 2025.3.1, 2025年3月1日,
- * 20250301, optionally followed by a time " H:MM[:SS]" (Excel's export). */
-static int parse_date(const char *s, int64_t *us)
-{
-	int y = 0, m = 0, d = 0, h = 0, mi = 0, sec = 0, n = 0;
-	if (strspn(s, "0123456789") == 8 && (s[8] == '\0' || s[8] == ' ')) {
-		y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-		m = (s[4] - '0') * 10 + (s[5] - '0');
-		d = (s[6] - '0') * 10 + (s[7] - '0');
-		s += 8;
-	} else {
-		const char *p = s;
-		int *parts[3] = {&y, &m, &d};
-		for (int i = 0; i < 3; i++) {
-			int v = 0, digits = 0;
-			while (*p >= '0' && *p <= '9' && digits < 5)
-				v = v * 10 + (*p++ - '0'), digits++;
-			if (!digits || (i == 0 && digits != 4) || (i > 0 && digits > 2))
-				return -1;
-			*parts[i] = v;
-			if (i < 2) {
-				if (*p == '-' || *p == '/' || *p == '.')
-					p++;
-				else if (!strncmp(p, i == 0 ? "年" : "月", 3))
-					p += 3;
-				else
-					return -1;
-			}
-		}
-		if (!strncmp(p, "日", 3))
-			p += 3;
-		s = p;
-	}
-	if (*s == ' ' || *s == 'T') {
-		if (sscanf(s + 1, "%d:%d%n", &h, &mi, &n) != 2)
-			return -1;
-		s += 1 + n;
-		if (*s == ':') {
-			if (sscanf(s + 1, "%d%n", &sec, &n) != 1)
-				return -1;
-			s += 1 + n;
-		}
-	}
-	if (*s)
-		return -1;
-	char iso[32];
-	snprintf(iso, sizeof(iso), "%04d-%02d-%02dT%02d:%02d:%02d", y, m, d, h, mi, sec);
-	return ldc_parse_time(iso, us) == 0 ? 0 : -1;
-}
-
 /* The line of an earlier row with the same key, or 0 after adding it. */
 static unsigned long seen_before(csvimp *ci, const uint8_t key[16], unsigned long line)
 {
@@ -841,7 +791,7 @@ static void make_row(csvimp *ci, csvimp_row *row)
 
 	cell(ci, CSVIMP_JOIN_DATE, 1, v, sizeof(v));
 	if (*v) {
-		if (parse_date(v, &row->ev.occurred_at) != 0)
+		if (ldc_parse_clerk_time(v, &row->ev.occurred_at) != 0)
 			return (void)row_fail(ci, row, CSVIMP_JOIN_DATE,
 					      _("join date '%s' is not a date (2025-03-01, "
 					      "2025/3/1, 2025年3月1日)"),

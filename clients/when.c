@@ -222,6 +222,64 @@ int ldc_parse_time(const char *s, int64_t *us)
 	return 0;
 }
 
+/* n digits (at least min) of s as *v, s moved past them: 0, or -1. */
+static int some_digits(const char **s, int min, int max, int *v)
+{
+	int n = 0;
+	*v = 0;
+	while (n < max && **s >= '0' && **s <= '9')
+		*v = *v * 10 + (*(*s)++ - '0'), n++;
+	return n >= min ? 0 : -1;
+}
+
+/* A clerk's form of a day (when.h) as "YYYY-MM-DDTHH:MM:SS" in iso: 0, or
+ * -1 for any other text. */
+static int clerk_form(const char *s, char iso[32])
+{
+	static const char *const after[2][4] = {{"-", "/", ".", "年"}, {"-", "/", ".", "月"}};
+	int part[3], h = 0, mi = 0, sec = 0;
+	if (strspn(s, "0123456789") == 8) {
+		part[0] = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+		part[1] = (s[4] - '0') * 10 + (s[5] - '0');
+		part[2] = (s[6] - '0') * 10 + (s[7] - '0');
+		s += 8;
+	} else {
+		for (int f = 0; f < 3; f++) {
+			if (some_digits(&s, f ? 1 : 4, f ? 2 : 4, &part[f]) != 0)
+				return -1;
+			if (f == 2)
+				break;
+			size_t k = 0, sl = 0;
+			while (k < 4 && strncmp(s, after[f][k], sl = strlen(after[f][k])) != 0)
+				k++;
+			if (k == 4)
+				return -1;
+			s += sl;
+		}
+		if (strncmp(s, "日", strlen("日")) == 0)
+			s += strlen("日");
+	}
+	if (*s == ' ' || *s == 'T') {
+		s++;
+		if (some_digits(&s, 1, 2, &h) != 0 || *s++ != ':' || some_digits(&s, 2, 2, &mi) != 0)
+			return -1;
+		if (*s == ':' && (s++, some_digits(&s, 2, 2, &sec) != 0))
+			return -1;
+	}
+	if (*s)
+		return -1;
+	snprintf(iso, 32, "%04d-%02d-%02dT%02d:%02d:%02d", part[0], part[1], part[2], h, mi, sec);
+	return 0;
+}
+
+int ldc_parse_clerk_time(const char *s, int64_t *us)
+{
+	char iso[32];
+	if (!s)
+		return LD_E(INVALID_VALUE);
+	return ldc_parse_time(clerk_form(s, iso) == 0 ? iso : s, us);
+}
+
 void ldc_format_time(int64_t us, char out[32])
 {
 	struct tm tm;

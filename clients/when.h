@@ -51,6 +51,13 @@ int ldc_parse_period(const char *s, uint32_t *out);
  * range-checked (Feb 30 is refused); years from 1970. */
 int ldc_parse_time(const char *s, int64_t *us);
 
+/* A day or a time as clerks write it on forms, in registration lists and
+ * in spreadsheets' exports: 2025-03-01, 2025/3/1, 2025.3.1, 2025年3月1日,
+ * 20250301, each maybe followed by ' ' or 'T' and H:MM[:SS] (2025/3/1 9:30),
+ * in the ledger's time zone; or any form ldc_parse_time reads. The one
+ * reader of the importer's dates and ledgerctl's. */
+int ldc_parse_clerk_time(const char *s, int64_t *us);
+
 /* µs since the epoch as "YYYY-MM-DD HH:MM:SS" in the ledger's time zone,
  * ".ffffff" added when the fraction is not zero. out needs 32 bytes. */
 void ldc_format_time(int64_t us, char out[32]);

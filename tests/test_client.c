@@ -444,6 +444,30 @@ static void test_times_in_the_ledgers_zone(void **state)
 	assert_int_equal(ldc_parse_time("2026-06-30T00:00:00.Z", &us), LD_E(INVALID_VALUE));
 	assert_int_equal(ldc_parse_time("2026-06-30T00:00:00.1234567", &us), LD_E(INVALID_VALUE));
 
+	/* The clerks' forms (ledgerctl's dates and the importer's): one day
+	 * however written, a time after it as spreadsheets export it, and any
+	 * form ldc_parse_time reads; nothing else. */
+	static const char *const same_day[] = {"2026-06-30", "2026/6/30", "2026.06.30",
+					       "2026年6月30日", "2026年06月30", "20260630",
+					       "2026-06-30T00:00:00+08:00"};
+	for (size_t k = 0; k < sizeof same_day / sizeof same_day[0]; k++) {
+		us = 0;
+		if (ldc_parse_clerk_time(same_day[k], &us) != 0 || us != day - 8 * 3600 * 1000000LL)
+			fail_msg("'%s' was not read as 2026-06-30 in Beijing", same_day[k]);
+	}
+	assert_int_equal(ldc_parse_clerk_time("2026/6/30 9:30", &us), 0);
+	assert_true(us == day + (9 * 3600 + 30 * 60 - 8 * 3600) * 1000000LL);
+	assert_int_equal(ldc_parse_clerk_time("20260630 09:30:15", &us), 0);
+	assert_true(us == day + (9 * 3600 + 30 * 60 + 15 - 8 * 3600) * 1000000LL);
+	assert_int_equal(ldc_parse_clerk_time("2026-06-30 08:00:00.123456", &us), 0);
+	assert_true(us == day + 123456);
+	static const char *const not_days[] = {"30/06/2026", "2026/6/31", "2026/13/1", "26/6/30",
+					       "2026/6/30 25:00", "2026/6/30 9:3", "2026年6月30日号",
+					       "2026-6-30x", "202606301", "", "2026//30"};
+	for (size_t k = 0; k < sizeof not_days / sizeof not_days[0]; k++)
+		if (ldc_parse_clerk_time(not_days[k], &us) == 0)
+			fail_msg("'%s' was read as a day", not_days[k]);
+
 	/* Another zone: the same input is another instant. */
 	assert_int_equal(ldc_tz_set("UTC"), 0);
 	assert_int_equal(ldc_parse_time("2026-06-30", &us), 0);

@@ -187,36 +187,6 @@ static void add_opts(struct args *a, const struct opt *list)
 			a->opts[a->nopts++] = list;
 }
 
-/* A day as clerks write it on forms and in registration lists — 2025/3/1,
- * 2025年3月1日 (as the importer reads them) — as YYYY-MM-DD in iso; -1 for
- * any other text (read as the ledger's form, or refused). */
-static int clerk_date(const char *s, char iso[16])
-{
-	static const char *const seps[][3] = {{"/", "/", ""}, {"年", "月", "日"}};
-	for (size_t k = 0; k < 2; k++) {
-		const char *p = s;
-		int part[3];
-		for (int f = 0; f < 3; f++) {
-			int n = 0, len = 0;
-			while (isdigit((unsigned char)*p) && len < (f ? 2 : 4)) {
-				n = 10 * n + (*p++ - '0');
-				len++;
-			}
-			size_t sl = strlen(seps[k][f]);
-			if (len == 0 || (f == 0 && len != 4) || strncmp(p, seps[k][f], sl) != 0)
-				goto next;
-			part[f] = n;
-			p += sl;
-		}
-		if (*p)
-			goto next;
-		snprintf(iso, 16, "%04d-%02d-%02d", part[0], part[1] % 100, part[2] % 100);
-		return 0;
-next:;
-	}
-	return -1;
-}
-
 /* Converts the value of option o given as text into v. */
 static int convert(struct run *r, const struct opt *o, const char *text, struct val *v,
 		   ld_errinfo *e)
@@ -304,9 +274,7 @@ static int convert(struct run *r, const struct opt *o, const char *text, struct 
 		v->u = u32;
 		break;
 	case O_DATE: {
-		char iso[16];
-		const char *t = clerk_date(text, iso) == 0 ? iso : text;
-		if (ldc_parse_time(t, &v->i) != 0)
+		if (ldc_parse_clerk_time(text, &v->i) != 0)
 			return usage_error(r, e, LD_E(INVALID_VALUE),
 					   _("--%s '%s' is not a time YYYY-MM-DD[THH:MM:SS] (the ledger's zone, "
 					     "or with Z or +08:00; a day also as 2025/3/1 or 2025年3月1日)"),
