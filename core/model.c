@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kinds.h"
 #include "mstate.h"
@@ -29,6 +30,7 @@ typedef struct member_state {
 	uint8_t status, naff, forgotten;
 	uint8_t hash[LD_HASH_LEN];
 	uint32_t org; /* org record, MT_NONE */
+	uint32_t since_s, joined_s; /* mmember's */
 	char unknown_org[LD_ID_MAX + 1]; /* the id, when org is MT_NONE */
 	uint32_t aff[MAX_AFF];
 	uint8_t aff_kind[MAX_AFF];
@@ -46,6 +48,8 @@ static void member_get(const model *m, uint32_t rec, member_state *s)
 	s->forgotten = mm->forgotten;
 	memcpy(s->hash, mm->hash, LD_HASH_LEN);
 	s->org = mm->org;
+	s->since_s = mm->since_s;
+	s->joined_s = mm->joined_s;
 	if (mm->aff != MT_NONE)
 		for (int i = 0; i < mm->naff; i++) {
 			s->aff[i] = ms_aff(m, mm->aff)->org[i];
@@ -157,6 +161,8 @@ static int member_save(model *m, uint32_t rec, const member_state *old, const me
 	__atomic_store_n(&mm->forgotten, new->forgotten, __ATOMIC_RELAXED);
 	memcpy(mm->hash, new->hash, LD_HASH_LEN);
 	__atomic_store_n(&mm->org, new->org, __ATOMIC_RELAXED);
+	mm->since_s = new->since_s;
+	mm->joined_s = new->joined_s;
 	if (new->status != MEMBER_NONE && (old->status == MEMBER_NONE || hash_changed))
 		if ((rc = ms_person_add(m, rec)))
 			return rc;
@@ -287,7 +293,11 @@ static int check_org_registered(model *m, const Ledger__OrgRegistered *r, ld_err
 /* Members: one fold step                                              */
 /* ================================================================== */
 
-enum { CHECK_ORGS = 1 };
+/* CHECK_ORGS: the organisations the event enters must admit members;
+ * CHECK_DATES: the event is not dated before what it follows began (see
+ * DATED_GRACE_S), never while the log is replayed (model_replaying): a log
+ * older than the rule may hold such an event, and still loads. */
+enum { CHECK_ORGS = 1, CHECK_DATES = 2 };
 
 /* A field path for messages: "<kind>.<field>". */
 static const char *path_of(char out[96], const ld_kind *k, const char *field)
@@ -324,11 +334,53 @@ static int orgs_live(model *m, const Ledger__Event *ev, ld_errinfo *e)
 	return 0;
 }
 
+/*
+ * Events dated against the member's own timeline. A transfer or an end
+ * dated before the placement it leaves began (the join, rejoin or transfer
+ * into the member's organisation), a rejoin dated before the end it
+ * follows, an affiliation, disaffiliation or profile change dated before
+ * the membership began: a history no auditor can believe ("moved from A to
+ * B a year before joining A"), which the coverage at a date and the
+ * analysts' SQL (docs/SINK.md) then count in two places or none. Money and
+ * services are not dated against it: dues may be paid ahead of a join or
+ * recorded long after, and services go to non-members too.
+ *
+ * The times are occurred_at's seconds; an event is refused only when it is
+ * dated a whole day (DATED_GRACE_S) or more before the start, so that a day
+ * given without a time (`--at 2026-03-02` is its midnight) never goes
+ * against a join recorded later that day at "now". The times in the
+ * message are UTC ("2024-03-01T16:00:00Z"); clients show them in the
+ * ledger's time zone (clients/servertext.c).
+ */
+#define DATED_GRACE_S 86400
+
+/* Seconds of occurred_at (0 when absent) and that time, as UTC. */
+static uint32_t at_s(const Ledger__Event *ev)
+{
+	int64_t s = ev->has_occurred_at && ev->occurred_at > 0 ? ev->occurred_at / 1000000 : 0;
+	return s > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+}
+
+static const char *utc_time(uint32_t s, char out[32])
+{
+	struct tm tm;
+	time_t t = (time_t)s;
+	if (!gmtime_r(&t, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, 32, "%lu", (unsigned long)s);
+	return out;
+}
+
+/* Whether an event at `at` is dated a day or more before `start`. */
+static int dated_before(uint32_t at, uint32_t start)
+{
+	return at && start && (uint64_t)at + DATED_GRACE_S <= start;
+}
+
 /* The join of member `id`, whose state is *s. */
 static int join_step(model *m, member_state *s, const char *id, const Ledger__MemberJoined *j,
-		     ld_errinfo *e)
+		     uint32_t at, int flags, ld_errinfo *e)
 {
-	char org[LD_ID_MAX + 1];
+	char org[LD_ID_MAX + 1], when[32], start[32];
 	/* The server reads a national ID into person_hash before the writer
 	 * (core/pii.h); a join that reaches here without one was not. */
 	if (!j->has_person_hash || j->person_hash.len != LD_HASH_LEN)
@@ -345,6 +397,12 @@ static int join_step(model *m, member_state *s, const char *id, const Ledger__Me
 				      "member '%s' was registered for another person "
 				      "(person_hash differs)",
 				      id);
+	if (s->status == MEMBER_ENDED && (flags & CHECK_DATES) && dated_before(at, s->since_s))
+		return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
+				      "the rejoin is dated %s, before member '%s''s membership "
+				      "in '%s' ended on %s ('ledgerctl history %s' lists its dates)",
+				      utc_time(at, when), id, state_org(m, s, org),
+				      utc_time(s->since_s, start), id);
 	uint32_t p = ms_person_find(m, j->person_hash.data);
 	if (p != MT_NONE) {
 		char other[LD_ID_MAX + 1];
@@ -365,6 +423,7 @@ static int join_step(model *m, member_state *s, const char *id, const Ledger__Me
 		}
 	}
 	s->status = MEMBER_ACTIVE;
+	s->since_s = s->joined_s = at;
 	memcpy(s->hash, j->person_hash.data, LD_HASH_LEN);
 	if ((s->org = ms_org_find(m, j->org_id)) == MT_NONE)
 		snprintf(s->unknown_org, sizeof(s->unknown_org), "%s", j->org_id);
@@ -390,7 +449,8 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 		       int flags, ld_errinfo *e)
 {
 	const ld_kind *k = ld_kind_of(ev->body_case);
-	char field[96], org[LD_ID_MAX + 1];
+	char field[96], org[LD_ID_MAX + 1], when[32], start[32];
+	uint32_t at = at_s(ev);
 	int rc = 0;
 
 	/* Nothing personal is recorded for a forgotten member any more. */
@@ -405,17 +465,22 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 				      id);
 
 	/* The write model's fold of a member: a case for each kind that
-	 * changes its state or has a rule of its own. Dues, services and
-	 * profile changes only need the member to exist. */
+	 * changes its state or has a rule of its own. Dues and services only
+	 * need the member to exist. */
 	switch (ev->body_case) {
 	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		rc = join_step(m, s, id, ev->member_joined, e);
+		rc = join_step(m, s, id, ev->member_joined, at, flags, e);
 		break;
 	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED: {
 		const Ledger__MemberAffiliated *a = ev->member_affiliated;
 		uint32_t o = org_of(m, a->org_id);
 		if (s->status != MEMBER_ACTIVE)
 			return not_active(m, s, id, "member_affiliated.member_id", "", e);
+		if ((flags & CHECK_DATES) && dated_before(at, s->joined_s))
+			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
+					      "the affiliation is dated %s, before member '%s' "
+					      "joined on %s ('ledgerctl history %s' lists its dates)",
+					      utc_time(at, when), id, utc_time(s->joined_s, start), id);
 		if (o != MT_NONE && (s->org == o || has_aff(s, o)))
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_affiliated.org_id",
 					      "member '%s' already belongs to '%s'", id, a->org_id);
@@ -437,6 +502,11 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 		if (i == s->naff)
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_disaffiliated.org_id",
 					      "member '%s' is not affiliated with '%s'", id, name);
+		if ((flags & CHECK_DATES) && dated_before(at, s->joined_s))
+			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
+					      "the disaffiliation is dated %s, before member '%s' "
+					      "joined on %s ('ledgerctl history %s' lists its dates)",
+					      utc_time(at, when), id, utc_time(s->joined_s, start), id);
 		s->aff[i] = s->aff[s->naff - 1];
 		s->aff_kind[i] = s->aff_kind[s->naff - 1];
 		s->naff--;
@@ -453,6 +523,14 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 					      "member_transferred.from_org",
 					      "member '%s' is in '%s', not in '%s'", id,
 					      state_org(m, s, org), x->from_org);
+		if ((flags & CHECK_DATES) && dated_before(at, s->since_s))
+			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
+					      "the transfer is dated %s, before member '%s''s "
+					      "membership in '%s' began on %s ('ledgerctl history "
+					      "%s' lists its dates)",
+					      utc_time(at, when), id, state_org(m, s, org),
+					      utc_time(s->since_s, start), id);
+		s->since_s = at;
 		if ((s->org = to) == MT_NONE)
 			snprintf(s->unknown_org, sizeof(s->unknown_org), "%s", x->to_org);
 		for (int i = 0; to != MT_NONE && i < s->naff; i++)
@@ -467,8 +545,23 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
 		if (s->status != MEMBER_ACTIVE)
 			return not_active(m, s, id, "membership_ended.member_id", " to end", e);
+		if ((flags & CHECK_DATES) && dated_before(at, s->since_s))
+			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
+					      "the end is dated %s, before member '%s''s membership "
+					      "in '%s' began on %s ('ledgerctl history %s' lists its "
+					      "dates)",
+					      utc_time(at, when), id, state_org(m, s, org),
+					      utc_time(s->since_s, start), id);
+		s->since_s = at;
 		s->status = MEMBER_ENDED;
 		s->naff = 0;
+		break;
+	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
+		if ((flags & CHECK_DATES) && dated_before(at, s->joined_s))
+			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
+					      "the profile change is dated %s, before member '%s' "
+					      "joined on %s ('ledgerctl history %s' lists its dates)",
+					      utc_time(at, when), id, utc_time(s->joined_s, start), id);
 		break;
 	case LEDGER__EVENT__BODY_MEMBER_FORGOTTEN:
 		if (s->forgotten)
@@ -759,7 +852,12 @@ static int effective_fixed(store_txn *t, uint64_t seq, int kind, uint64_t by,
 	if (kind == FIX_AMEND) {
 		if ((rc = model_load_event(t, by, amend)))
 			return rc;
-		codec_amended_body((*amend)->event_amended, scratch);
+		const Ledger__EventAmended *a = (*amend)->event_amended;
+		codec_amended_body(a, scratch);
+		/* Its time: the amendment's, if it corrects it. */
+		scratch->has_occurred_at = 1;
+		scratch->occurred_at = a->has_corrected_occurred_at ? a->corrected_occurred_at
+								    : (*holder)->occurred_at;
 		*eff = scratch;
 	}
 	return 0;
@@ -807,7 +905,11 @@ static int member_refold(store_txn *t, uint32_t s, const char *id, uint64_t seq,
 		if (eff && !is_correction(eff)) {
 			ld_errinfo inner;
 			inner.field[0] = inner.message[0] = '\0';
-			rc = member_step(m, out, id, eff, 0, &inner);
+			/* The dates of the corrected event and of those after it
+			 * are checked: the change may put one before its start.
+			 * Those before it are as they were. */
+			rc = member_step(m, out, id, eff,
+					 seqs[i] >= seq && !m->replaying ? CHECK_DATES : 0, &inner);
 			if (rc && seqs[i] == seq && rc != LD_E(STORAGE)) {
 				/* The corrected body itself does not apply: its own
 				 * error, as when such an event is recorded (a join of
@@ -1275,7 +1377,8 @@ static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint64_t ha
 	uint32_t rec = *stream == MT_NONE ? MT_NONE : ms_stream(m, *stream)->state;
 	member_get(m, rec, &old);
 	new = old;
-	int rc = member_step(m, &new, id, ev, CHECK_ORGS, e);
+	int rc = member_step(m, &new, id, ev, m->replaying ? CHECK_ORGS : CHECK_ORGS | CHECK_DATES,
+			     e);
 	if (rc)
 		return rc;
 	if (ev->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED &&
@@ -1414,8 +1517,13 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, const model
 	/* 2. The invariants, then the state. */
 	if (k->flags & LD_KIND_AMENDMENT) {
 		codec_amended_body(ev->event_amended, &replacement);
-		/* The replacement stands in the target's place in the stream. */
+		/* The replacement stands in the target's place in the stream,
+		 * at its time unless the amendment corrects that. */
 		replacement.seq = target->seq;
+		replacement.has_occurred_at = 1;
+		replacement.occurred_at = ev->event_amended->has_corrected_occurred_at
+						  ? ev->event_amended->corrected_occurred_at
+						  : target->occurred_at;
 		rc = apply_correction(t, target, s, &replacement, seq, r, e);
 	} else if (k->flags & LD_KIND_CORRECTION) {
 		rc = apply_correction(t, target, s, NULL, seq, r, e);

@@ -18,7 +18,8 @@
  * corrections per corrected event.
  *
  * Memory (model_memory(), measured in bench/RESULTS.growth.md): a member
- * about 170 bytes (its stream 40 + 8 published, its record 48, its id, and
+ * about 178 bytes (its stream 40 + 8 published, its record 56 (48 before
+ * since_s and joined_s, 2026-12-07), its id, and
  * two index slots of 8 bytes at 35-70% load; an index that doubles frees the
  * array it outgrew once no lock-free reader can still be probing it,
  * core/mtable.h; until 2026-12-06 those were kept, about 30 bytes more a
@@ -82,6 +83,12 @@ typedef struct mmember {
 	uint32_t stream;
 	uint32_t org; /* org record; MT_NONE before a join */
 	uint32_t aff; /* affiliation block (maff), MT_NONE if none */
+	/* When (occurred_at, s since the epoch) what the member is now began:
+	 * since_s the placement in org (the join, rejoin or transfer into it)
+	 * or, once ended, the end; joined_s the membership (the join or the
+	 * latest rejoin). What new events of the member are dated against
+	 * (core/model.c, dated_rule). */
+	uint32_t since_s, joined_s;
 	uint8_t status, naff, forgotten, flags;
 } mmember;
 

@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <malloc.h>
@@ -359,6 +360,159 @@ static void test_dues_old_snapshot(void **state)
 	FAILS(l, tl_dues_plain("M1", 100, 202506, 202506), ALREADY_PAID);
 	names("month 202506", a);
 	OK(l, tl_dues_plain("M1", 100, 202601, 202601));
+}
+
+/* Events dated against the member's own timeline (core/model.c,
+ * DATED_GRACE_S): a transfer or an end before the placement it leaves
+ * began, a rejoin before the end it follows, an affiliation, a
+ * disaffiliation or a profile change before the join are refused naming
+ * both dates; dues and services are not dated against it; within a day is
+ * allowed (a date without a time is its midnight). */
+static void says(const char *a, const char *b)
+{
+	if (!strstr(last_error.message, a) || !strstr(last_error.message, b))
+		fail_msg("'%s' does not name %s and %s", last_error.message, a, b);
+}
+
+static void test_dated_timeline(void **state)
+{
+	tl_ledger *l = *state;
+	int64_t joined = tl_day(2024, 3, 2), before = tl_day(2023, 5, 1);
+	tl_tree(l);
+	OK(l, tl_at(tl_join("M1", "NJ", 1), joined));
+	FAILS(l, tl_at(tl_transfer("M1", "NJ", "SZ"), before), INVALID_STATE);
+	assert_string_equal(last_error.field, "occurred_at");
+	says("the transfer is dated 2023-05-01T04:00:00Z", "in 'NJ' began on 2024-03-02T04:00:00Z");
+	FAILS(l, tl_at(tl_end("M1"), before), INVALID_STATE);
+	says("the end is dated 2023-05-01", "began on 2024-03-02");
+	FAILS(l, tl_at(tl_affiliate("M1", "SZ"), before), INVALID_STATE);
+	says("the affiliation is dated 2023-05-01", "joined on 2024-03-02");
+	Ledger__Event *pc = tl_at(tl_profile("M1"), before);
+	pc->profile_changed->has_real_name = pc->profile_changed->real_name = 1;
+	FAILS(l, pc, INVALID_STATE);
+	says("the profile change is dated 2023-05-01", "joined on 2024-03-02");
+	/* Money and services are not dated against it. */
+	OK(l, tl_at(tl_dues_plain("M1", 1200, 202301, 202312), before));
+	OK(l, tl_at(tl_service("NJ", "M1", LEDGER__SERVICE_KIND__LEGAL_AID), before));
+	/* Within a day: the same day, earlier (a date given without a time). */
+	OK(l, tl_at(tl_affiliate("M1", "SZ"), joined - 8 * 3600000000LL));
+	FAILS(l, tl_at(tl_disaffiliate("M1", "SZ"), joined - 86400000000LL), INVALID_STATE);
+	says("the disaffiliation is dated 2024-03-01", "joined on 2024-03-02");
+	OK(l, tl_at(tl_disaffiliate("M1", "SZ"), joined));
+	/* A transfer: what follows it is dated against it. */
+	int64_t moved = tl_day(2024, 6, 1);
+	uint64_t x = OK(l, tl_at(tl_transfer("M1", "NJ", "SZ"), moved));
+	FAILS(l, tl_at(tl_transfer("M1", "SZ", "NJ-GL"), tl_day(2024, 4, 1)), INVALID_STATE);
+	says("in 'SZ' began on 2024-06-01", "dated 2024-04-01");
+	FAILS(l, tl_at(tl_end("M1"), tl_day(2024, 4, 1)), INVALID_STATE);
+	/* ... and an affiliation only against the join. */
+	OK(l, tl_at(tl_affiliate("M1", "NJ-GL"), tl_day(2024, 4, 1)));
+	/* A rejoin against the end. */
+	int64_t ended = tl_day(2024, 9, 1);
+	OK(l, tl_at(tl_end("M1"), ended));
+	FAILS(l, tl_at(tl_join("M1", "NJ", 1), tl_day(2024, 8, 1)), INVALID_STATE);
+	says("the rejoin is dated 2024-08-01", "ended on 2024-09-01");
+	OK(l, tl_at(tl_join("M1", "NJ", 1), tl_day(2024, 10, 1)));
+	/* Amendments: the corrected event and those after it. */
+	uint64_t j2 = OK(l, tl_at(tl_join("M2", "NJ", 2), joined));
+	uint64_t x2 = OK(l, tl_at(tl_transfer("M2", "NJ", "SZ"), moved));
+	Ledger__Event *a = tl_amend(j2, tl_join("M2", "NJ", 2));
+	a->event_amended->has_corrected_occurred_at = 1;
+	a->event_amended->corrected_occurred_at = tl_day(2024, 7, 1);
+	FAILS(l, a, INVALID_STATE);
+	char seq[64];
+	snprintf(seq, sizeof(seq), "event seq %llu (member_transferred)", (unsigned long long)x2);
+	says(seq, "the transfer is dated 2024-06-01");
+	a = tl_amend(x2, tl_transfer("M2", "NJ", "SZ"));
+	a->event_amended->has_corrected_occurred_at = 1;
+	a->event_amended->corrected_occurred_at = before;
+	FAILS(l, a, INVALID_STATE);
+	assert_string_equal(last_error.field, "event_amended.occurred_at");
+	says("the transfer is dated 2023-05-01", "began on 2024-03-02");
+	/* An amendment that keeps the order, and one that keeps the time. */
+	a = tl_amend(j2, tl_join("M2", "NJ", 2));
+	a->event_amended->has_corrected_occurred_at = 1;
+	a->event_amended->corrected_occurred_at = tl_day(2024, 5, 1);
+	OK(l, a);
+	OK(l, tl_amend(x2, tl_transfer("M2", "NJ", "NJ-GL")));
+	/* The amended join's time counts: an end before it is refused. */
+	FAILS(l, tl_at(tl_end("M2"), tl_day(2024, 4, 1)), INVALID_STATE);
+	/* A void never puts an event before its start. */
+	OK(l, tl_void(x));
+	assert_int_equal(tl_verify_chain(l), 0);
+}
+
+/* The rule is for new events: a log that holds a transfer dated before the
+ * join (recorded before the rule; here the writer is told it replays, as
+ * an older version recorded it) loads, with and without the snapshot, and
+ * its other events can still be corrected; a snapshot of the member record
+ * before since_s (48 bytes) is refused as of another layout and the model
+ * rebuilt from the log. */
+static void test_dated_old_log(void **state)
+{
+	tl_ledger *l = *state;
+	char snap[600];
+	int64_t joined = tl_day(2024, 3, 2);
+	tl_tree(l);
+	OK(l, tl_at(tl_join("M1", "NJ", 1), joined));
+	model_replaying(writer_model(l->w), 1);
+	OK(l, tl_at(tl_transfer("M1", "NJ", "SZ"), tl_day(2023, 5, 1)));
+	model_replaying(writer_model(l->w), 0);
+	uint64_t paid = OK(l, tl_at(tl_dues_plain("M1", 1200, 202501, 202512), joined));
+	tl_shut(l);
+	snprintf(snap, sizeof(snap), "%s/model.snap", l->dir);
+	assert_int_equal(unlink(snap), 0);
+	tl_reopen(l);
+	/* The placement in SZ began with that transfer (2023-05-01). */
+	OK(l, tl_at(tl_transfer("M1", "SZ", "NJ"), tl_day(2023, 6, 1)));
+	OK(l, tl_amend(paid, tl_dues_plain("M1", 1500, 202501, 202512)));
+	FAILS(l, tl_at(tl_end("M1"), tl_day(2023, 5, 1)), INVALID_STATE);
+	says("in 'NJ' began on 2023-06-01", "dated 2023-05-01");
+	tl_shut(l);
+	/* The snapshot as a ledgerd before since_s wrote it: its member
+	 * records' size in the header (sizes at 12 + 4 * MA_MEMBERS), the
+	 * checksum made again. */
+	FILE *f = fopen(snap, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	long n = ftell(f);
+	assert_true(n > 64);
+	uint8_t *b = malloc((size_t)n);
+	assert_non_null(b);
+	rewind(f);
+	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+	uint32_t size;
+	memcpy(&size, b + 16 + 4 * MA_MEMBERS, 4);
+	assert_int_equal(size, sizeof(mmember));
+	size = 48;
+	memcpy(b + 16 + 4 * MA_MEMBERS, &size, 4);
+	uint64_t sum = XXH3_64bits(b, (size_t)n - 8);
+	memcpy(b + n - 8, &sum, 8);
+	rewind(f);
+	assert_int_equal(fwrite(b, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	free(b);
+	/* The start says why it rebuilds (core/log.c writes on stderr). */
+	char said[600], text[4096] = "";
+	snprintf(said, sizeof(said), "%s/start.log", l->dir);
+	fflush(stderr);
+	int saved = dup(2), fd = open(said, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	assert_int_equal(dup2(fd, 2), 2);
+	tl_reopen(l);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	close(fd);
+	f = fopen(said, "r");
+	assert_non_null(f);
+	text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+	fclose(f);
+	if (!strstr(text, "has records of another layout; the write model is rebuilt from the log"))
+		fail_msg("the start did not say it rebuilds the model: %s", text);
+	FAILS(l, tl_at(tl_end("M1"), tl_day(2023, 5, 1)), INVALID_STATE);
+	says("in 'NJ' began on 2023-06-01", "dated 2023-05-01");
+	OK(l, tl_at(tl_end("M1"), tl_day(2024, 7, 1)));
 }
 
 static void test_void_and_amend(void **state)
@@ -2926,6 +3080,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dues_paid_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dues_rule_and_the_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dues_old_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dated_timeline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dated_old_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_void_and_amend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_amend_member_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_amend_join_person, setup, teardown),

@@ -1147,6 +1147,7 @@ typedef struct gorg {
 /* One event of a member, with its body as it counts now (amended). */
 typedef struct mev {
 	uint64_t seq;
+	int64_t at; /* its occurred_at as recorded */
 	uint8_t type, voided, amended;
 	uint8_t group, channel, path, employment, real_name;
 	uint8_t kind;     /* AFF: affiliation kind; XFER: reason; END: reason */
@@ -1470,6 +1471,7 @@ static Ledger__Event *member_event(gen *g, int mi, const mev *e, Ledger__Event *
 	GROW(m->ev, m->nev, m->cap);
 	m->ev[m->nev] = *e;
 	m->ev[m->nev].seq = g->next_seq;
+	m->ev[m->nev].at = g->clock; /* stamp's */
 	m->nev++;
 	if (!fold(g, m, -1, NULL, &ns))
 		fail_msg("generator: event type %d of member %d does not fold", e->type, mi);
@@ -1821,7 +1823,11 @@ static Ledger__Event *act_amend(gen *g)
 		Ledger__Event *ev = tl_amend(e->seq, body_of(g, mi, &r));
 		if (rn(g, 4) == 0) {
 			ev->event_amended->has_corrected_occurred_at = 1;
-			ev->event_amended->corrected_occurred_at = TL_T0 - rn(g, 1000) * HOUR_US;
+			/* Earlier, by less than the day the write model allows
+			 * before what an event follows (core/model.c,
+			 * DATED_GRACE_S): every event of the member stays
+			 * within a day of its order, whichever moved. */
+			ev->event_amended->corrected_occurred_at = e->at - rn(g, 20) * HOUR_US;
 		}
 		*e = r;
 		e->amended = 1;
