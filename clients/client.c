@@ -890,7 +890,8 @@ int ldc_projections(ldc *c, Ledger__Response **out, ld_errinfo *e)
 }
 
 int ldc_progress(ldc *c, const char *plan, uint32_t year, uint32_t region, int64_t at,
-		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e)
+		 uint32_t day, const ldc_consistency *cons, Ledger__Response **out,
+		 ld_errinfo *e)
 {
 	Ledger__Request req = LEDGER__REQUEST__INIT;
 	Ledger__ProgressRequest q = LEDGER__PROGRESS_REQUEST__INIT;
@@ -902,6 +903,8 @@ int ldc_progress(ldc *c, const char *plan, uint32_t year, uint32_t region, int64
 	q.region = region;
 	q.has_at = at != 0;
 	q.at = at;
+	q.has_day = day != 0;
+	q.day = day;
 	q.consistency = consistency(cons, &w);
 	req.command_case = LEDGER__REQUEST__COMMAND_PROGRESS;
 	req.progress = &q;

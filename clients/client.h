@@ -148,10 +148,13 @@ int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, uint64_t after_
 int ldc_projections(ldc *c, Ledger__Response **out, ld_errinfo *e);
 /* Progress of a plan: (*out)->progress, a row per target, window and
  * region. year 0: every year; region 0: the province and every city; at 0:
- * judge on-track status as of now (else µs). ERR_NOT_FOUND for an unknown
- * plan, ERR_INVALID_VALUE for a year or region outside it. */
+ * judge on-track status as of now (else µs; the figures stay today's); day
+ * (YYYYMMDD, 0: none): the report as it stood at the end of that day, its
+ * figures and its status (overrides at). ERR_NOT_FOUND for an unknown plan,
+ * ERR_INVALID_VALUE for a year, region or day outside it (or a day to come). */
 int ldc_progress(ldc *c, const char *plan, uint32_t year, uint32_t region, int64_t at,
-		 const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e);
+		 uint32_t day, const ldc_consistency *cons, Ledger__Response **out,
+		 ld_errinfo *e);
 /* A target's figure day by day (or week by week): (*out)->progress_series.
  * region 0: the province; year, from_day, to_day 0: the plan's whole period
  * (days as YYYYMMDD in the plan's local time, to_day inclusive).

@@ -415,7 +415,7 @@ static void poll_plan(const char *plan)
 	Ledger__Response *resp = NULL;
 	if (pool_get(&c, &e) != 0)
 		return;
-	int rc = ldc_progress(c, plan, 0, 0, 0, NULL, &resp, &e);
+	int rc = ldc_progress(c, plan, 0, 0, 0, 0, NULL, &resp, &e);
 	pool_put(c, rc);
 	if (rc == 0 && resp->progress && resp->as_of_seq != polled.seq[i]) {
 		char topic[MAX_PLAN_ID + 32];
@@ -727,7 +727,7 @@ static enum MHD_Result api_progress(struct MHD_Connection *conn)
 	Ledger__Response *resp = NULL;
 	int rc = pool_get(&c, &e);
 	if (rc == 0) {
-		rc = ldc_progress(c, q.plan, (uint32_t)q.year, (uint32_t)q.region, 0, NULL, &resp,
+		rc = ldc_progress(c, q.plan, (uint32_t)q.year, (uint32_t)q.region, 0, 0, NULL, &resp,
 		                  &e);
 		pool_put(c, rc);
 	}

@@ -229,11 +229,11 @@ static int reread(monitor *m, ld_errinfo *e)
 		cons.min_seq = resp->head->seq;
 	codec_response_free(resp);
 	resp = NULL;
-	int rc = ldc_progress(m->c, m->plan, 0, 0, 0, cons.min_seq ? &cons : NULL, &resp, e);
+	int rc = ldc_progress(m->c, m->plan, 0, 0, 0, 0, cons.min_seq ? &cons : NULL, &resp, e);
 	if (rc == LD_E(NOT_CAUGHT_UP)) {
 		codec_response_free(resp);
 		resp = NULL;
-		rc = ldc_progress(m->c, m->plan, 0, 0, 0, NULL, &resp, e);
+		rc = ldc_progress(m->c, m->plan, 0, 0, 0, 0, NULL, &resp, e);
 	}
 	if (rc) {
 		codec_response_free(resp);

@@ -329,7 +329,14 @@ void pv_render_report(const Ledger__ProgressReport *r, const pv_opts *o, pv_line
 		line_seg(&l, PV_PLAIN, 0);
 		line_add(&l, " — %s", p && p->id ? p->id : "?");
 		line_emit(&l, fn, arg);
-		line_add(&l, _("status as of %s"), when);
+		if (r->has_day)
+			line_add(&l, _("as of the end of %04u-%02u-%02u (the events that occurred up to "
+				       "that day), status judged at %s"),
+				 r->day / 10000, r->day / 100 % 100, r->day % 100, when);
+		else if (o->status_at_only)
+			line_add(&l, _("status judged as of %s against the figures of now"), when);
+		else
+			line_add(&l, _("status as of %s"), when);
 		if (r->has_seq)
 			line_add(&l, _(", seq %llu"), (unsigned long long)r->seq);
 		line_emit(&l, fn, arg);

@@ -23,6 +23,9 @@ typedef struct pv_opts {
 	uint32_t year;     /* only this year's windows and the cumulative ones (0: all) */
 	int province_only; /* leave out the city rows */
 	int no_heading;    /* leave out the plan's title and "status as of" lines */
+	int status_at_only; /* the status was judged at a time of the asker's
+	                     * (ProgressRequest.at), the figures are of now:
+	                     * the heading says so */
 } pv_opts;
 
 /* How a piece of a line is shown. */

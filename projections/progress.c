@@ -1065,11 +1065,57 @@ static int region_unknown(const plan *p, uint32_t region, const char *field, ld_
 			      region, p->id, p->region, p->ncities, codes);
 }
 
+static int64_t day_of_ymd(uint32_t ymd);
+static uint32_t ymd_of(int64_t n);
+static void day_text(int64_t n, char out[16]);
+
+/* The figure `key` as it stood at the end of the day `upto`: its days from
+ * lo to upto ("pdaily"), summed. Over a whole window the days give the
+ * figure itself (progress_series relies on the same). */
+static int figure_upto(const kv_read *t, const uint8_t *key, int64_t lo, int64_t upto,
+		       int64_t *num, int64_t *den)
+{
+	uint8_t from[DAY_KEY_LEN];
+	kvr_cursor *cur;
+	store_val k, v;
+	*num = *den = 0;
+	if (upto < lo)
+		return 0;
+	memcpy(from, key, KEY_LEN);
+	ld_put_be32(from + KEY_LEN, (uint32_t)lo);
+	int rc = kvr_cursor_open(t, DB(GDB_DAILY), &cur);
+	if (rc)
+		return rc;
+	for (rc = kvr_cursor_seek(cur, from, DAY_KEY_LEN, &k, &v); rc == 0;
+	     rc = kvr_cursor_next(cur, &k, &v)) {
+		if (k.len != DAY_KEY_LEN || memcmp(k.data, key, KEY_LEN) != 0)
+			break;
+		if ((int64_t)ld_get_be32((const uint8_t *)k.data + KEY_LEN) > upto)
+			break;
+		if (v.len != 40) {
+			rc = LD_E(STORAGE);
+			break;
+		}
+		*num += (int64_t)ld_get_be64(v.data);
+		*den += (int64_t)ld_get_be64((const uint8_t *)v.data + 8);
+	}
+	kvr_cursor_close(cur);
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}
+
 int progress_report(const progress *pg, const kv_read *t, const plan *p, uint32_t year,
 		    uint32_t region, int64_t at, Ledger__ProgressReport *out, ld_arena *a,
 		    ld_errinfo *e)
 {
+	return progress_report_day(pg, t, p, year, region, 0, at, out, a, e);
+}
+
+int progress_report_day(const progress *pg, const kv_read *t, const plan *p, uint32_t year,
+			uint32_t region, uint32_t day, int64_t at, Ledger__ProgressReport *out,
+			ld_arena *a, ld_errinfo *e)
+{
 	unsigned pi = (unsigned)(p - pg->plans.plans);
+	int64_t upto = -1; /* with day: the day number of its last day counted */
 	int rc, city_ix = -2; /* -2: all regions, -1: the province, else a city */
 	double share[PLAN_MAX_CITIES];
 
@@ -1087,12 +1133,43 @@ int progress_report(const progress *pg, const kv_read *t, const plan *p, uint32_
 		if (city_ix == -2)
 			return region_unknown(p, region, "progress.region", e);
 	}
+	if (day) {
+		/* The end of the day, or now for today; a day to come has no
+		 * figures yet, and one before the plan would show none. */
+		int64_t n = day_of_ymd(day), first = plan_day_of(p, p->from_us);
+		int64_t today = plan_day_of(p, at);
+		char d[16], x[16];
+		if (n < 0)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "progress.day",
+					      "%u is not a day YYYYMMDD", day);
+		day_text(n, d);
+		if (n > today) {
+			day_text(today, x);
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "progress.day",
+					      "day %s has not come yet (today is %s in plan '%s''s "
+					      "time): there are no figures of it",
+					      d, x, p->id);
+		}
+		if (n < first) {
+			day_text(first, x);
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "progress.day",
+					      "day %s is before plan '%s' begins (%s)", d, p->id, x);
+		}
+		int64_t end = (n + 1) * 86400000000LL - (int64_t)p->utc_offset_s * 1000000;
+		if (end < at)
+			at = end;
+		upto = n;
+	}
 	if ((rc = workforce_shares(t, p, at, share)))
 		return rc;
 
 	out->plan = progress_plan_info(p, a);
 	out->has_at = 1;
 	out->at = at;
+	if (day) {
+		out->has_day = 1;
+		out->day = day;
+	}
 	size_t cap = 0;
 	for (unsigned ti = 0; ti < p->ntargets; ti++)
 		cap += (size_t)(p->targets[ti].window == PW_YEARLY ? p->to_year - p->from_year + 1 : 1);
@@ -1113,7 +1190,14 @@ int progress_report(const progress *pg, const kv_read *t, const plan *p, uint32_
 				uint8_t key[KEY_LEN];
 				int64_t num, den;
 				make_key(key, pi, ti, (unsigned)y, reg);
-				if ((rc = read_figure(t, key, &num, &den)))
+				int64_t wfrom, wto;
+				plan_window(p, tg, y, &wfrom, &wto);
+				if (upto < 0)
+					rc = read_figure(t, key, &num, &den);
+				else
+					rc = figure_upto(t, key, plan_day_of(p, wfrom), upto, &num,
+							 &den);
+				if (rc)
 					return rc;
 				Ledger__ProgressRow *r = ld_arena_alloc(a, sizeof(*r));
 				ledger__progress_row__init(r);
@@ -1409,9 +1493,10 @@ static int progress_run(const proj_query_ctx *q, const ProtobufCMessage *args,
 				      "them)",
 				      r->plan, progress_plans(pg)->n);
 	Ledger__ProgressReport *rep = ld_arena_alloc(q->a, sizeof(*rep));
-	int rc = progress_report(pg, q->rd, p, r->has_year ? r->year : 0,
-				 r->has_region ? r->region : 0, r->has_at ? r->at : q->now_us, rep,
-				 q->a, q->e);
+	int rc = progress_report_day(pg, q->rd, p, r->has_year ? r->year : 0,
+				     r->has_region ? r->region : 0, r->has_day ? r->day : 0,
+				     r->has_day ? q->now_us : r->has_at ? r->at : q->now_us, rep, q->a,
+				     q->e);
 	resp->result_case = LEDGER__RESPONSE__RESULT_PROGRESS;
 	resp->progress = rep;
 	return rc;

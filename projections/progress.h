@@ -74,6 +74,16 @@ void progress_take_moved(progress *pg, progress_moved_fn fn, void *arg);
 int progress_report(const progress *pg, const kv_read *t, const plan *p, uint32_t year,
 		    uint32_t region, int64_t at, Ledger__ProgressReport *out, ld_arena *a,
 		    ld_errinfo *e);
+/*
+ * progress_report as the figures stood at the end of `day` (YYYYMMDD, the
+ * plan's local day; 0: progress_report itself): each figure the sum of its
+ * days up to that one, status judged at the day's end, or at `at` (now) for
+ * today. LD_E(INVALID_VALUE) with e filled for a day that is not one, lies
+ * after today (at's day) or before the plan.
+ */
+int progress_report_day(const progress *pg, const kv_read *t, const plan *p, uint32_t year,
+			uint32_t region, uint32_t day, int64_t at, Ledger__ProgressReport *out,
+			ld_arena *a, ld_errinfo *e);
 
 /*
  * A target's figure day by day (or week by week) from the state t reads:

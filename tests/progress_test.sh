@@ -66,6 +66,18 @@ out_has 'new-members-yearly' "text report has the target"
 out_has '^  2025   province 320000 +2 / 300,000 +0\.0%  \[-+\]  BEHIND +needs ' "text row of the province"
 ok progress jiangsu-2024-2026 --status-at 2027-02-01 --province
 out_has '^  2025   province 320000 +2 / 300,000 .* MISSED' "missed after the window"
+out_has '^status judged as of 2027-02-01 00:00:00 against the figures of now, seq ' "--status-at's heading: $OUT"
+# The month-end report sent upward: the figures as they stood at the end of
+# a past day (M2 joined on June 1st, the fair on July 1st), not today's.
+ok progress jiangsu-2024-2026 --year 2025 --region 320100 --at 2025-05-31 --json
+expect_eq "$(json '[r["actual"] for r in j["rows"] if r["target_id"] == "new-members-yearly"][0]')" 1 "new members in Nanjing by 2025-05-31"
+expect_eq "$(json '[r["actual"] for r in j["rows"] if r["target_id"] == "service-fair-workers"][0]')" 0 "fair workers by 2025-05-31"
+expect_eq "$(json 'j["day"]')" 20250531 "the report's day"
+ok progress jiangsu-2024-2026 --year 2025 --province --at 2025-06-01
+out_has '^as of the end of 2025-06-01 \(the events that occurred up to that day\), status judged at 2025-06-0[12] ' "--at's heading: $OUT"
+out_has '^  2025   province 320000 +2 / 300,000 ' "both joins by the end of 2025-06-01"
+refused 1 "day 2099-01-01 has not come yet.*ERR_INVALID_VALUE" progress jiangsu-2024-2026 --at 2099-01-01
+refused 2 "--at and --status-at exclude each other" progress jiangsu-2024-2026 --at 2025-06-01 --status-at 2025-06-01
 
 refused 1 "no plan 'nope'.*ERR_NOT_FOUND" progress nope
 refused 1 "runs from 2024 to 2026, not in 2031.*ERR_INVALID_VALUE" progress jiangsu-2024-2026 --year 2031

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -739,6 +740,101 @@ static void test_report_bad_input(void **state)
 	store_read_end(t);
 }
 
+/* A report as of a past day (the month-end figure sent upward) counts the
+ * events that occurred up to the end of that day in China time, whenever
+ * they were recorded, and judges the status then; the figures of every
+ * measure (distinct members too) equal the report of now once no later
+ * event counts; a day to come or before the plan is refused by name. */
+static const Ledger__ProgressRow *row_of(const Ledger__ProgressReport *rep, const char *target,
+					 uint32_t year, uint32_t region)
+{
+	for (size_t i = 0; i < rep->n_rows; i++)
+		if (!strcmp(rep->rows[i]->target_id, target) && rep->rows[i]->year == year &&
+		    rep->rows[i]->region == region)
+			return rep->rows[i];
+	fail_msg("no row %s/%u/%u", target, year, region);
+	return NULL;
+}
+
+static void test_report_as_of_day(void **state)
+{
+	fx *f = *state;
+	const int64_t hour = 3600000000LL; /* day() is noon in China */
+	js_tree(f);
+	/* June 30th, 23:30 China time: counts for the 30th; July 1st, 00:10:
+	 * not. */
+	OK(f, join("M1", "NJ-RIDER", 1, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 1,
+		   day(2025, 6, 30) + 11 * hour + hour / 2));
+	OK(f, join("M2", "SZ-COURIER", 2, LEDGER__WORKER_GROUP__COURIER, 1,
+		   day(2025, 7, 1) - 11 * hour - hour + hour / 6));
+	OK(f, join("M3", "SZ-COURIER", 3, LEDGER__WORKER_GROUP__COURIER, 1, day(2024, 5, 1)));
+	uint64_t m4 = OK(f, join("M4", "NJ-RIDER", 4, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 1,
+				 day(2025, 3, 1)));
+	OK(f, tl_void(m4));
+	/* M1 granted twice, on each side of the day: one member by the 30th. */
+	OK(f, service("NJ", "M1", LEDGER__SERVICE_KIND__EDUCATION_GRANT, 0, 200000, day(2025, 6, 30)));
+	OK(f, service("NJ", "M1", LEDGER__SERVICE_KIND__EDUCATION_GRANT, 0, 300000, day(2025, 8, 1)));
+	OK(f, service("SZ", "M2", LEDGER__SERVICE_KIND__EDUCATION_GRANT, 0, 100000, day(2025, 9, 1)));
+	/* Recorded last, happened in May. */
+	OK(f, service("SZ", NULL, LEDGER__SERVICE_KIND__CONDOLENCE_VISIT, 5, 0, day(2025, 5, 20)));
+	caught_up(f);
+
+	const plan *p = plan_find(plans_of(f), JS);
+	const progress *pg = progress_of(f->r);
+	store_txn *t;
+	Ledger__ProgressReport rep, now;
+	ld_errinfo e = {0};
+	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
+	assert_int_equal(progress_report_day(pg, KV_READ_TXN(t), p, 0, 0, 20250630, AT, &rep,
+					     &f->a, &e), 0);
+	assert_true(rep.has_day);
+	assert_int_equal(rep.day, 20250630);
+	/* Judged at the end of the 30th: July 1st, 00:00 China time. */
+	assert_int_equal(rep.at, day(2025, 7, 1) - 12 * hour);
+	assert_int_equal(row_of(&rep, "new-members-yearly", 2025, 320000)->actual, 1);
+	assert_int_equal(row_of(&rep, "new-members-yearly", 2025, 320100)->actual, 1);
+	assert_int_equal(row_of(&rep, "new-members-yearly", 2025, 320500)->actual, 0);
+	assert_int_equal(row_of(&rep, "new-members-yearly", 2024, 320000)->actual, 1);
+	assert_int_equal(row_of(&rep, "new-members-total", 0, 320000)->actual, 2);
+	assert_int_equal(row_of(&rep, "education-grant-workers", 2025, 320000)->actual, 1);
+	assert_int_equal(row_of(&rep, "education-grant-amount", 2025, 320000)->actual, 200000);
+	assert_int_equal(row_of(&rep, "condolence-visits", 0, 320000)->actual, 5);
+	/* 2026 had not begun; 2024 was over. */
+	assert_int_equal(row_of(&rep, "new-members-yearly", 2026, 320000)->status,
+			 LEDGER__PROGRESS_STATUS__NOT_STARTED);
+	assert_int_equal(row_of(&rep, "new-members-yearly", 2024, 320000)->status,
+			 LEDGER__PROGRESS_STATUS__MISSED);
+	/* Half the year gone: the pace is half the target. */
+	const Ledger__ProgressRow *y = row_of(&rep, "new-members-yearly", 2025, 320000);
+	assert_int_equal(y->expected, llround(300000.0 * 181 / 365));
+	assert_int_equal(y->status, LEDGER__PROGRESS_STATUS__BEHIND);
+
+	/* The day before `at`, after every event: the report of now. */
+	assert_int_equal(progress_report_day(pg, KV_READ_TXN(t), p, 0, 0, 20260701, AT, &rep,
+					     &f->a, &e), 0);
+	assert_int_equal(progress_report(pg, KV_READ_TXN(t), p, 0, 0, AT, &now, &f->a, &e), 0);
+	assert_int_equal(rep.n_rows, now.n_rows);
+	for (size_t i = 0; i < rep.n_rows; i++) {
+		assert_int_equal(rep.rows[i]->actual, now.rows[i]->actual);
+		assert_int_equal(rep.rows[i]->denominator, now.rows[i]->denominator);
+	}
+	/* Today: judged now, not at the day's end. */
+	assert_int_equal(progress_report_day(pg, KV_READ_TXN(t), p, 0, 0, 20260702, AT, &rep,
+					     &f->a, &e), 0);
+	assert_int_equal(rep.at, AT);
+
+	assert_int_equal(progress_report_day(pg, KV_READ_TXN(t), p, 0, 0, 20260703, AT, &rep,
+					     &f->a, &e), LD_E(INVALID_VALUE));
+	assert_non_null(strstr(e.message, "day 2026-07-03 has not come yet (today is 2026-07-02"));
+	assert_int_equal(progress_report_day(pg, KV_READ_TXN(t), p, 0, 0, 20231231, AT, &rep,
+					     &f->a, &e), LD_E(INVALID_VALUE));
+	assert_non_null(strstr(e.message, "day 2023-12-31 is before plan"));
+	assert_int_equal(progress_report_day(pg, KV_READ_TXN(t), p, 0, 0, 20250231, AT, &rep,
+					     &f->a, &e), LD_E(INVALID_VALUE));
+	assert_non_null(strstr(e.message, "20250231 is not a day"));
+	store_read_end(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -749,6 +845,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_city_shares_in_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plans_change_rebuilds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_as_of_day, setup, teardown),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }

@@ -339,7 +339,8 @@ const struct opt progress_opts[] = {
 	OPT("year", O_U32, "YYYY", "only the windows that include this calendar year"),
 	OPT("region", O_REGION, "CODE", "only the province or this city (GB/T 2260 code: 'plans' lists them)"),
 	OPT("province", O_FLAG, NULL, "leave out the per-city rows"),
-	OPT("status-at", O_DATE, "TIME", "judge on-track status as of TIME (default: now)"),
+	OPT("at", O_DATE, "DAY", "the report as it stood at the end of DAY (YYYY-MM-DD, the plan's local day): the figures of the events up to that day, and their status then"),
+	OPT("status-at", O_DATE, "TIME", "judge on-track status as of TIME (default: now) against the figures of now (for a past day's figures: --at)"),
 	OPT("colour", O_FLAG, NULL, "colour the status even when stdout is not a terminal"),
 	WAIT_OPTS,
 	END_OPTS,
@@ -353,22 +354,30 @@ static void print_progress(const void *result, uint64_t as_of, const void *arg)
 	pv_print_report(stdout, rep, arg);
 }
 
+static uint32_t day_opt(const struct val *v);
+
 int exec_progress(struct run *r, const struct args *a, ld_errinfo *e)
 {
 	Ledger__Response *resp = NULL;
-	const struct val *at = val_of(a, "status-at");
+	const struct val *at = val_of(a, "status-at"), *day = val_of(a, "at");
 	ldc_consistency cons;
 	ldc *c;
 	int rc;
 
+	if (at->set && day->set)
+		return usage_error(r, e, LD_E(INVALID_VALUE),
+				   _("--at and --status-at exclude each other: --at judges the status at "
+				     "the end of its day"));
 	wait_of(a, &cons);
 	if ((rc = connection(r, &c, e)) != 0)
 		return rc;
 	rc = ldc_progress(c, a->pos[0], (uint32_t)val_of(a, "year")->u,
-			  (uint32_t)val_of(a, "region")->u, at->set ? at->i : 0, &cons, &resp, e);
+			  (uint32_t)val_of(a, "region")->u, at->set ? at->i : 0, day_opt(day),
+			  &cons, &resp, e);
 	pv_opts o = {.colour = val_of(a, "colour")->set || isatty(1),
 		     .bar = 20,
-		     .province_only = val_of(a, "province")->set};
+		     .province_only = val_of(a, "province")->set,
+		     .status_at_only = at->set};
 	const Ledger__ProgressReport *rep = resp && resp->progress && resp->progress->plan
 						   ? resp->progress
 						   : NULL;
