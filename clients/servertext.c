@@ -2,11 +2,13 @@
  * servertext.c — the ledger's most frequent refusals in the user's language
  * (servertext.h).
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "i18n.h"
 #include "servertext.h"
+#include "when.h"
 
 /* The sentences of core/model.c, proto/check.c, proto/identity.c and
  * server/reads.c a clerk meets most, with every value as %s. A pattern
@@ -41,6 +43,19 @@ static const char *const patterns[] = {
 	   "refund that payment first, or record this one as additional"),
 	N_("months %s-%s were already paid by member '%s' in payment seq %s (%s-%s): void "
 	   "or refund that payment first, or record this one as additional"),
+	N_("the transfer is dated %s, before the membership of member '%s' in '%s' began on %s "
+	   "('ledgerctl history %s' lists its dates)"),
+	N_("the end is dated %s, before the membership of member '%s' in '%s' began on %s "
+	   "('ledgerctl history %s' lists its dates)"),
+	N_("the rejoin is dated %s, before the membership of member '%s' in '%s' ended on %s "
+	   "('ledgerctl history %s' lists its dates)"),
+	N_("the affiliation is dated %s, before member '%s' joined on %s ('ledgerctl "
+	   "history %s' lists its dates)"),
+	N_("the disaffiliation is dated %s, before member '%s' joined on %s ('ledgerctl "
+	   "history %s' lists its dates)"),
+	N_("the profile change is dated %s, before member '%s' joined on %s ('ledgerctl "
+	   "history %s' lists its dates)"),
+	N_("the correction would make event seq %s (%s) invalid: %s"),
 	N_("no event seq %s to correct"),
 	N_("no event seq %s (the log head is %s)"),
 	N_("clerk %s: its joins by national ID are refused until %s UTC, past its allowance "
@@ -49,7 +64,7 @@ static const char *const patterns[] = {
 };
 
 #define MAX_VALUES 6
-#define VALUE_MAX 160
+#define VALUE_MAX 512
 
 /* Whether s matches pattern p whole from value i on; the values in v. */
 static int match(const char *p, const char *s, char v[][VALUE_MAX], int i)
@@ -75,18 +90,73 @@ static int match(const char *p, const char *s, char v[][VALUE_MAX], int i)
 	}
 }
 
+/* Whether s begins with a time as the ledger writes it, in UTC:
+ * "2024-03-01T16:00:00Z" (20 characters). */
+static int utc_time_at(const char *s)
+{
+	static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
+	for (size_t i = 0; i < sizeof(form) - 1; i++)
+		if (form[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != form[i])
+			return 0;
+	return 1;
+}
+
+/* message with each UTC time in it in the ledger's time zone
+ * ("2024-03-02 00:00:00", as history shows it), in out; 0 if it has none. */
+static int local_times(const char *message, char *out, size_t n)
+{
+	size_t o = 0;
+	int any = 0;
+	for (const char *p = message; *p && o + 1 < n;) {
+		int64_t us;
+		char t[21], local[32];
+		if (utc_time_at(p)) {
+			memcpy(t, p, 20);
+			t[20] = '\0';
+			if (ldc_parse_time(t, &us) == 0) {
+				ldc_format_time(us, local);
+				o += (size_t)snprintf(out + o, n - o, "%s", local);
+				if (o >= n)
+					o = n - 1;
+				p += 20;
+				any = 1;
+				continue;
+			}
+		}
+		out[o++] = *p++;
+	}
+	out[o] = '\0';
+	return any;
+}
+
+/* A value that is itself a sentence of the ledger's ("the correction would
+ * make event seq N (KIND) invalid: ..."), translated in place. */
+static void translate_value(char *v)
+{
+	char inner[VALUE_MAX * 4];
+	const char *t = ldc_server_text(v, inner, sizeof(inner));
+	if (t)
+		snprintf(v, VALUE_MAX, "%s", t);
+}
+
 const char *ldc_server_text(const char *message, char *out, size_t n)
 {
-	char v[MAX_VALUES][VALUE_MAX];
+	char v[MAX_VALUES][VALUE_MAX], local[1024];
 	if (!message || !n)
 		return NULL;
+	/* The ledger names times in UTC; people read them in its zone. */
+	int localised = local_times(message, local, sizeof(local));
+	if (localised)
+		message = local;
 	for (size_t k = 0; k < sizeof(patterns) / sizeof(patterns[0]); k++) {
 		memset(v, 0, sizeof(v));
 		if (!match(patterns[k], message, v, 0))
 			continue;
 		const char *t = _(patterns[k]);
 		if (t == patterns[k] || !strcmp(t, patterns[k]))
-			return NULL; /* no translation in effect: as the ledger said */
+			break; /* no translation in effect: as the ledger said */
+		for (int i = 0; i < MAX_VALUES; i++)
+			translate_value(v[i]);
 		/* The catalogue's translation keeps the pattern's %s (msgfmt -c);
 		 * the values it does not use are passed all the same. */
 #pragma GCC diagnostic push
@@ -96,5 +166,8 @@ const char *ldc_server_text(const char *message, char *out, size_t n)
 #pragma GCC diagnostic pop
 		return out;
 	}
-	return NULL;
+	if (!localised)
+		return NULL;
+	snprintf(out, n, "%s", message);
+	return out;
 }

@@ -399,8 +399,8 @@ static int join_step(model *m, member_state *s, const char *id, const Ledger__Me
 				      id);
 	if (s->status == MEMBER_ENDED && (flags & CHECK_DATES) && dated_before(at, s->since_s))
 		return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
-				      "the rejoin is dated %s, before member '%s''s membership "
-				      "in '%s' ended on %s ('ledgerctl history %s' lists its dates)",
+				      "the rejoin is dated %s, before the membership of "
+				      "member '%s' in '%s' ended on %s ('ledgerctl history %s' lists its dates)",
 				      utc_time(at, when), id, state_org(m, s, org),
 				      utc_time(s->since_s, start), id);
 	uint32_t p = ms_person_find(m, j->person_hash.data);
@@ -525,8 +525,8 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 					      state_org(m, s, org), x->from_org);
 		if ((flags & CHECK_DATES) && dated_before(at, s->since_s))
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
-					      "the transfer is dated %s, before member '%s''s "
-					      "membership in '%s' began on %s ('ledgerctl history "
+					      "the transfer is dated %s, before the membership "
+					      "of member '%s' in '%s' began on %s ('ledgerctl history "
 					      "%s' lists its dates)",
 					      utc_time(at, when), id, state_org(m, s, org),
 					      utc_time(s->since_s, start), id);
@@ -547,8 +547,8 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 			return not_active(m, s, id, "membership_ended.member_id", " to end", e);
 		if ((flags & CHECK_DATES) && dated_before(at, s->since_s))
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
-					      "the end is dated %s, before member '%s''s membership "
-					      "in '%s' began on %s ('ledgerctl history %s' lists its "
+					      "the end is dated %s, before the membership of "
+					      "member '%s' in '%s' began on %s ('ledgerctl history %s' lists its "
 					      "dates)",
 					      utc_time(at, when), id, state_org(m, s, org),
 					      utc_time(s->since_s, start), id);
