@@ -65,6 +65,12 @@ const char *ldc_cli_url(void)
 	return url && *url ? url : LDC_DEFAULT_URL;
 }
 
+int ldc_cli_no_colour(void)
+{
+	const char *v = getenv("NO_COLOR");
+	return v && *v;
+}
+
 void ldc_cli_error(const char *fmt, ...)
 {
 	va_list ap;

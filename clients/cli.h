@@ -43,6 +43,11 @@ int ldc_cli_option(int ch, const char *arg);
 /* $LEDGER_URL if set and not empty, else LDC_DEFAULT_URL. */
 const char *ldc_cli_url(void);
 
+/* Whether the user asked for no colours: $NO_COLOR set and not empty
+ * (no-color.org). A program then colours nothing unless told to by an
+ * option (ledgerctl progress --colour). */
+int ldc_cli_no_colour(void);
+
 /* "PROGRAM: message" on stderr, message in the user's language already. */
 __attribute__((format(printf, 1, 2))) void ldc_cli_error(const char *fmt, ...);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "progress_view.h" /* pv_fit: clipping by columns */
 
 struct term {
@@ -64,7 +65,9 @@ int term_open(term **out, ld_errinfo *e)
 	keypad(stdscr, TRUE);
 	set_escdelay(25); /* Esc alone is a key, not the start of a sequence for a second */
 	curs_set(0);
-	if (has_colors() && start_color() == OK) {
+	/* NO_COLOR: statuses in bold (style_attr), as on a terminal without
+	 * colours. */
+	if (!ldc_cli_no_colour() && has_colors() && start_color() == OK) {
 		use_default_colors();
 		for (short i = 1; i < NSTYLES; i++)
 			if (styles[i].fg >= 0)

@@ -11,7 +11,8 @@
 # without a feed the header says it polls,
 # and that the daemon does not answer when it is gone; at 100 columns in
 # English the rows keep their bars; idle, it does not wake up to look. Also:
-# an unknown region is called unknown, not malformed.
+# an unknown region is called unknown, not malformed. NO_COLOR=1 takes the
+# colours away (statuses in bold), in ledgerctl progress too.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -107,7 +108,7 @@ start_monitor() {
 	local name=$1 size=$2
 	shift 2
 	tm new-session -d -s "$name" -x "${size%x*}" -y "${size#*x}" \
-		"env LANG=${MONITOR_LANG:-C.UTF-8} LC_ALL=${MONITOR_LANG:-C.UTF-8} LANGUAGE= TERM=screen-256color '$MONITOR' --url '$URL' $* 2>'$TMPDIR/$name.err'; echo \$? >'$TMPDIR/$name.status'"
+		"env ${MONITOR_ENV:-} LANG=${MONITOR_LANG:-C.UTF-8} LC_ALL=${MONITOR_LANG:-C.UTF-8} LANGUAGE= TERM=screen-256color '$MONITOR' --url '$URL' $* 2>'$TMPDIR/$name.err'; echo \$? >'$TMPDIR/$name.status'"
 }
 cap() { tm capture-pane -p -t "$1"; }
 history_size() { tm display -p -t "$1" '#{history_size}'; }
@@ -267,6 +268,25 @@ cap zh | grep -Eq "$STATUS_EN|sum:|[(（,，] ?(yearly|cumulative)" &&
 	{ cap zh >&2; fail "the monitor in Chinese shows English statuses or internal names"; }
 tm send-keys -t zh q
 wait_exit zh "q in Chinese: the pane dead, its exit status"
+
+# NO_COLOR (no-color.org): statuses in bold, no colour, in the monitor and in
+# ledgerctl progress on a terminal; coloured without it.
+colours() { grep -Ec $'\e\\[([0-9;]*;)?(3[0-7]|38;5;[0-9]+)(;[0-9]+)*m' || true; }
+start_monitor col 100x30 "$PLAN"
+wait_screen col "^as of .*, seq $SEQ " "the coloured monitor's header"
+[ "$(tm capture-pane -e -p -t col | colours)" -gt 0 ] || fail "the monitor shows no colours without NO_COLOR"
+tm send-keys -t col q
+wait_exit col "q, coloured: the pane dead, its exit status"
+MONITOR_ENV=NO_COLOR=1 start_monitor nocol 100x30 "$PLAN"
+wait_screen nocol "^as of .*, seq $SEQ " "the monitor's header with NO_COLOR"
+[ "$(tm capture-pane -e -p -t nocol | colours)" = 0 ] ||
+	{ tm capture-pane -e -p -t nocol | cat -v | head >&2; fail "the monitor shows colours with NO_COLOR=1"; }
+tm capture-pane -e -p -t nocol | grep -q $'\e\[1m' || fail "no bold with NO_COLOR=1"
+tm send-keys -t nocol q
+wait_exit nocol "q with NO_COLOR: the pane dead, its exit status"
+tty_progress() { script -qec "env $1 '$BUILD/ledgerctl' --url '$URL' progress $PLAN --year $YEAR --province" /dev/null; }
+[ "$(tty_progress NO_COLOR= | colours)" -gt 0 ] || fail "ledgerctl progress on a terminal is not coloured"
+[ "$(tty_progress NO_COLOR=1 | colours)" = 0 ] || fail "ledgerctl progress on a terminal is coloured with NO_COLOR=1"
 
 # --- without a feed: polling, then a daemon gone ----------------------------------
 stop_ledgerd

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "progress_view.h"
 
@@ -341,7 +342,7 @@ const struct opt progress_opts[] = {
 	OPT("province", O_FLAG, NULL, "leave out the per-city rows"),
 	OPT("at", O_DATE, "DAY", "the report as it stood at the end of DAY (YYYY-MM-DD, the plan's local day): the figures of the events up to that day, and their status then"),
 	OPT("status-at", O_DATE, "TIME", "judge on-track status as of TIME (default: now) against the figures of now (for a past day's figures: --at)"),
-	OPT("colour", O_FLAG, NULL, "colour the status even when stdout is not a terminal"),
+	OPT("colour", O_FLAG, NULL, "colour the status even when stdout is not a terminal or NO_COLOR is set"),
 	WAIT_OPTS,
 	END_OPTS,
 };
@@ -374,7 +375,7 @@ int exec_progress(struct run *r, const struct args *a, ld_errinfo *e)
 	rc = ldc_progress(c, a->pos[0], (uint32_t)val_of(a, "year")->u,
 			  (uint32_t)val_of(a, "region")->u, at->set ? at->i : 0, day_opt(day),
 			  &cons, &resp, e);
-	pv_opts o = {.colour = val_of(a, "colour")->set || isatty(1),
+	pv_opts o = {.colour = val_of(a, "colour")->set || (isatty(1) && !ldc_cli_no_colour()),
 		     .bar = 20,
 		     .province_only = val_of(a, "province")->set,
 		     .status_at_only = at->set};
