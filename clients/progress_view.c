@@ -444,6 +444,101 @@ void pv_print_report(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o)
 	pv_render_report(r, o, print_line, &c);
 }
 
+/* A CSV cell: quoted when it holds a comma, a quote or a line end. */
+static void csv_cell(FILE *f, const char *s, int last)
+{
+	if (strpbrk(s, ",\"\r\n")) {
+		fputc('"', f);
+		for (; *s; s++) {
+			if (*s == '"')
+				fputc('"', f);
+			fputc(*s, f);
+		}
+		fputc('"', f);
+	} else {
+		fputs(s, f);
+	}
+	fputs(last ? "\r\n" : ",", f);
+}
+
+/* A figure for a spreadsheet: yuan with two decimals for money, else the
+ * whole number. */
+static void csv_number(const Ledger__PlanTarget *t, int64_t v, char *out, size_t n)
+{
+	if (t && t->measure && !strcmp(t->measure, "sum:amount_fen"))
+		snprintf(out, n, "%s%lld.%02lld", v < 0 ? "-" : "", (long long)(v < 0 ? -v : v) / 100,
+			 (long long)(v < 0 ? -v : v) % 100);
+	else
+		snprintf(out, n, "%lld", (long long)v);
+}
+
+void pv_print_csv(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o)
+{
+	const Ledger__PlanInfo *p = r->plan;
+	/* TRANSLATORS: the column headings of the progress CSV, one per
+	 * comma; the dashboard's CSV has the same (clients/web/i18n.js). */
+	const char *head = _("target,target id,window,year,region code,region,actual,target,"
+			     "percent,expected by now,status,as of,seq");
+	char asof[40] = "";
+	if (r->has_day)
+		snprintf(asof, sizeof(asof), "%04u-%02u-%02u", r->day / 10000, r->day / 100 % 100,
+			 r->day % 100);
+	else if (r->has_at) {
+		char t[32];
+		ldc_format_time(r->at, t);
+		snprintf(asof, sizeof(asof), "%.19s", t); /* to the second */
+	}
+	fputs("\xef\xbb\xbf", f);
+	fputs(head, f);
+	fputs("\r\n", f);
+	for (size_t i = 0; i < r->n_rows; i++) {
+		const Ledger__ProgressRow *row = r->rows[i];
+		const Ledger__PlanTarget *t = pv_target(p, row->target_id);
+		if (!pv_row_shown(r, row, o))
+			continue;
+		char year[16], code[16], name[96], act[48], tgt[48] = "", pct[16] = "", exp[48] = "",
+		     seq[24];
+		if (row->year)
+			snprintf(year, sizeof(year), "%u", row->year);
+		else
+			snprintf(year, sizeof(year), "%s", _("total"));
+		snprintf(code, sizeof(code), "%u", row->region);
+		if (p && row->region == p->region)
+			snprintf(name, sizeof(name), "%s", _("whole province"));
+		else
+			pv_region_name(p, row->region, name, sizeof(name));
+		if (is_ratio(t)) {
+			snprintf(act, sizeof(act), "%.1f%%",
+				 row->denominator ? (double)row->actual * 100.0 / (double)row->denominator
+						  : 0.0);
+			if (row->has_target)
+				snprintf(tgt, sizeof(tgt), "%lld%%", (long long)row->target);
+		} else {
+			csv_number(t, row->actual, act, sizeof(act));
+			if (row->has_target)
+				csv_number(t, row->target, tgt, sizeof(tgt));
+			if (row->has_target && row->has_expected)
+				csv_number(t, row->expected, exp, sizeof(exp));
+		}
+		if (row->has_target && row->has_percent)
+			snprintf(pct, sizeof(pct), "%.1f", row->percent);
+		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)r->seq);
+		csv_cell(f, t && t->title ? t->title : row->target_id, 0);
+		csv_cell(f, row->target_id, 0);
+		csv_cell(f, words_of(t ? t->window : NULL), 0);
+		csv_cell(f, year, 0);
+		csv_cell(f, code, 0);
+		csv_cell(f, name, 0);
+		csv_cell(f, act, 0);
+		csv_cell(f, tgt, 0);
+		csv_cell(f, pct, 0);
+		csv_cell(f, exp, 0);
+		csv_cell(f, row->has_target ? pv_status_word(row->status) : "", 0);
+		csv_cell(f, asof, 0);
+		csv_cell(f, seq, 1);
+	}
+}
+
 void pv_print_line(FILE *f, const Ledger__ProgressReport *r, const Ledger__ProgressRow *row)
 {
 	const Ledger__PlanTarget *t = pv_target(r->plan, row->target_id);

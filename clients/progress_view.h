@@ -26,6 +26,7 @@ typedef struct pv_opts {
 	int status_at_only; /* the status was judged at a time of the asker's
 	                     * (ProgressRequest.at), the figures are of now:
 	                     * the heading says so */
+	int csv;            /* ledgerctl progress --csv (pv_print_csv) */
 } pv_opts;
 
 /* How a piece of a line is shown. */
@@ -74,6 +75,14 @@ int pv_row_shown(const Ledger__ProgressReport *r, const Ledger__ProgressRow *row
 void pv_render_report(const Ledger__ProgressReport *r, const pv_opts *o, pv_line_fn fn, void *arg);
 /* pv_render_report onto f, with ANSI colours when o->colour. */
 void pv_print_report(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o);
+/* The rows shown under o as CSV for a spreadsheet: UTF-8 with a byte-order
+ * mark (Excel reads Chinese then), CRLF line ends, RFC 4180 quoting; a
+ * header in the user's language, the columns of the dashboard's CSV (target
+ * title and id, window, year, region code and name, actual, target, percent,
+ * expected by the pace, status) and then what the figures are as of (the
+ * report's day, else its time) and the seq. Plain numbers: no thousands
+ * separators, yuan with two decimals, a ratio's share and target with "%". */
+void pv_print_csv(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o);
 /* One row on one line: time, seq, target, window, region, actual/target,
  * percent, status (in English in every language: scripts read it). */
 void pv_print_line(FILE *f, const Ledger__ProgressReport *r, const Ledger__ProgressRow *row);

@@ -76,6 +76,37 @@ expect_eq "$(json 'j["day"]')" 20250531 "the report's day"
 ok progress jiangsu-2024-2026 --year 2025 --province --at 2025-06-01
 out_has '^as of the end of 2025-06-01 \(the events that occurred up to that day\), status judged at 2025-06-0[12] ' "--at's heading: $OUT"
 out_has '^  2025   province 320000 +2 / 300,000 ' "both joins by the end of 2025-06-01"
+# ... and as CSV for a spreadsheet: a BOM, CRLF, plain numbers (yuan with two
+# decimals), each row's figures those of the JSON report of the same day.
+ok service education-grant --org NJ --member M1 --yuan 1234.5 --at 2025-04-02
+recorded
+ok progress jiangsu-2024-2026 --year 2025 --at 2025-05-31 --json --wait-seq "$SEQ"
+echo "$OUT" >"$TMPDIR/at.json"
+"$BUILD/ledgerctl" --url "$URL" progress jiangsu-2024-2026 --year 2025 --at 2025-05-31 --csv >"$TMPDIR/at.raw"
+python3 - "$TMPDIR/at.raw" "$TMPDIR/at.json" <<'EOF' || fail "progress --csv"
+import csv, json, sys
+raw = open(sys.argv[1], "rb").read()
+assert raw.startswith(b"\xef\xbb\xbf"), "no BOM"
+assert raw.count(b"\r\n") == raw.count(b"\n"), "not CRLF"
+rows = list(csv.reader(open(sys.argv[1], encoding="utf-8-sig", newline="")))
+head, body = rows[0], rows[1:]
+assert head[:7] == ["target", "target id", "window", "year", "region code", "region", "actual"], head
+assert head[-2:] == ["as of", "seq"], head
+rep = json.load(open(sys.argv[2]))
+assert len(body) == len(rep["rows"]), (len(body), len(rep["rows"]))
+for c, j in zip(body, rep["rows"]):
+    want = int(j.get("actual", 0))
+    if j["target_id"] == "education-grant-amount":
+        want = "%d.%02d" % divmod(want, 100)
+    assert c[1] == j["target_id"] and c[4] == str(j["region"]) and c[6] == str(want), (c, j)
+    assert c[-2] == "2025-05-31" and c[-1] == str(rep["as_of_seq"]), c
+grant = [c for c in body if c[1] == "education-grant-amount" and c[4] == "320100"][0]
+assert grant[6] == "1234.50" and grant[5] == "南京市", grant
+prov = [c for c in body if c[1] == "new-members-yearly" and c[4] == "320000"][0]
+assert prov[5] == "whole province" and prov[3] == "2025" and prov[6] == "1", prov
+print("progress --csv: %d rows as the JSON report" % len(body))
+EOF
+refused 2 "--csv and --json exclude each other" progress jiangsu-2024-2026 --csv --json
 refused 1 "day 2099-01-01 has not come yet.*ERR_INVALID_VALUE" progress jiangsu-2024-2026 --at 2099-01-01
 refused 2 "--at and --status-at exclude each other" progress jiangsu-2024-2026 --at 2025-06-01 --status-at 2025-06-01
 

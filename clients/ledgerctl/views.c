@@ -342,6 +342,7 @@ const struct opt progress_opts[] = {
 	OPT("province", O_FLAG, NULL, "leave out the per-city rows"),
 	OPT("at", O_DATE, "DAY", "the report as it stood at the end of DAY (YYYY-MM-DD, the plan's local day): the figures of the events up to that day, and their status then"),
 	OPT("status-at", O_DATE, "TIME", "judge on-track status as of TIME (default: now) against the figures of now (for a past day's figures: --at)"),
+	OPT("csv", O_FLAG, NULL, "the rows as CSV for a spreadsheet (UTF-8 with a BOM, plain numbers, yuan with two decimals, what they are as of on each row)"),
 	OPT("colour", O_FLAG, NULL, "colour the status even when stdout is not a terminal or NO_COLOR is set"),
 	WAIT_OPTS,
 	END_OPTS,
@@ -350,9 +351,13 @@ const struct opt progress_opts[] = {
 static void print_progress(const void *result, uint64_t as_of, const void *arg)
 {
 	Ledger__ProgressReport *rep = (Ledger__ProgressReport *)result;
+	const pv_opts *o = arg;
 	rep->has_seq = 1;
 	rep->seq = as_of;
-	pv_print_report(stdout, rep, arg);
+	if (o->csv)
+		pv_print_csv(stdout, rep, o);
+	else
+		pv_print_report(stdout, rep, o);
 }
 
 static uint32_t day_opt(const struct val *v);
@@ -365,6 +370,9 @@ int exec_progress(struct run *r, const struct args *a, ld_errinfo *e)
 	ldc *c;
 	int rc;
 
+	if (val_of(a, "csv")->set && r->json)
+		return usage_error(r, e, LD_E(INVALID_VALUE),
+				   _("--csv and --json exclude each other"));
 	if (at->set && day->set)
 		return usage_error(r, e, LD_E(INVALID_VALUE),
 				   _("--at and --status-at exclude each other: --at judges the status at "
@@ -378,7 +386,8 @@ int exec_progress(struct run *r, const struct args *a, ld_errinfo *e)
 	pv_opts o = {.colour = val_of(a, "colour")->set || (isatty(1) && !ldc_cli_no_colour()),
 		     .bar = 20,
 		     .province_only = val_of(a, "province")->set,
-		     .status_at_only = at->set};
+		     .status_at_only = at->set,
+		     .csv = val_of(a, "csv")->set};
 	const Ledger__ProgressReport *rep = resp && resp->progress && resp->progress->plan
 						   ? resp->progress
 						   : NULL;
