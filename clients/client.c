@@ -854,6 +854,13 @@ int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, uint64_t after_
 		  int64_t to_time, uint32_t limit, const ldc_consistency *cons,
 		  Ledger__Response **out, ld_errinfo *e)
 {
+	return ldc_transfers_of(c, org_id, 0, from_time, after_seq, to_time, limit, cons, out, e);
+}
+
+int ldc_transfers_of(ldc *c, const char *org_id, int pending, int64_t from_time,
+		     uint64_t after_seq, int64_t to_time, uint32_t limit,
+		     const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e)
+{
 	Ledger__Request req = LEDGER__REQUEST__INIT;
 	Ledger__TransfersRequest q = LEDGER__TRANSFERS_REQUEST__INIT;
 	Ledger__Consistency w;
@@ -874,6 +881,8 @@ int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, uint64_t after_
 		q.has_after_seq = 1;
 		q.after_seq = after_seq;
 	}
+	if (pending)
+		q.has_pending = q.pending = 1;
 	q.consistency = consistency(cons, &w);
 	req.command_case = LEDGER__REQUEST__COMMAND_TRANSFERS;
 	req.transfers = &q;

@@ -263,8 +263,11 @@ static int step(sink_member *m, const Ledger__Event *ev, int refunded_in_full, c
 	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
 		affs_end(m, ev->member_disaffiliated->org_id, at);
 		break;
-	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED: {
-		const char *to = ev->member_transferred->to_org;
+	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
+	case LEDGER__EVENT__BODY_TRANSFER_ACCEPTED: { /* a release moves no one */
+		const char *to = ev->body_case == LEDGER__EVENT__BODY_TRANSFER_ACCEPTED
+					 ? ev->transfer_accepted->to_org
+					 : ev->member_transferred->to_org;
 		sink_mship *x = open_mship(m);
 		copy_str(m->org, sizeof(m->org), to);
 		affs_end(m, to, at);

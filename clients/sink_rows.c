@@ -114,6 +114,20 @@ static void transfer_row(const Ledger__Event *ev, const char *morg, sink_val *v)
 	v[7] = sink_int(ev->occurred_at);
 }
 
+/* A transfer in two steps counts where it took effect, at its acceptance
+ * (the seq, time and note of the acceptance; its release is in events). */
+static void accepted_row(const Ledger__Event *ev, const char *morg, sink_val *v)
+{
+	const Ledger__TransferAccepted *x = ev->transfer_accepted;
+	(void)morg;
+	v[2] = sink_text(x->member_id);
+	v[3] = sink_text(x->from_org);
+	v[4] = sink_text(x->to_org);
+	v[5] = sink_enum(EN(transfer_reason), x->has_reason, x->reason);
+	v[6] = sink_text(x->note);
+	v[7] = sink_int(ev->occurred_at);
+}
+
 /* dues: event, member, org, amount (refunds negative), periods, method,
  * waiver reason, paid seq, receipt, note, time */
 static void dues_row(const Ledger__Event *ev, const char *morg, sink_val *v)
@@ -216,6 +230,7 @@ static const struct fact_kind {
 	void (*fill)(const Ledger__Event *ev, const char *member_org, sink_val *v);
 } fact_kinds[] = {
     {LEDGER__EVENT__BODY_MEMBER_TRANSFERRED, ST_TRANSFERS, transfer_row},
+    {LEDGER__EVENT__BODY_TRANSFER_ACCEPTED, ST_TRANSFERS, accepted_row},
     {LEDGER__EVENT__BODY_DUES_PAID, ST_DUES, dues_row},
     {LEDGER__EVENT__BODY_DUES_WAIVED, ST_DUES, dues_row},
     {LEDGER__EVENT__BODY_DUES_REFUNDED, ST_DUES, dues_row},

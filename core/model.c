@@ -34,12 +34,20 @@ typedef struct member_state {
 	char unknown_org[LD_ID_MAX + 1]; /* the id, when org is MT_NONE */
 	uint32_t aff[MAX_AFF];
 	uint8_t aff_kind[MAX_AFF];
+	/* A pending release (TransferReleased not yet accepted): its seq (0:
+	 * none), destination (org record) and reason. member_get gives only
+	 * the seq (the model keeps no more: pending_load reads the rest from
+	 * the release); a fold sets all three. */
+	uint64_t pending;
+	uint32_t pending_to;
+	int pending_reason;
 } member_state;
 
 static void member_get(const model *m, uint32_t rec, member_state *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->org = MT_NONE;
+	s->pending_to = MT_NONE;
 	if (rec == MT_NONE)
 		return;
 	const mmember *mm = ms_member(m, rec);
@@ -50,6 +58,8 @@ static void member_get(const model *m, uint32_t rec, member_state *s)
 	s->org = mm->org;
 	s->since_s = mm->since_s;
 	s->joined_s = mm->joined_s;
+	s->pending_to = MT_NONE;
+	mmap64_get(&m->pending, (uint64_t)rec + 1, &s->pending);
 	if (mm->aff != MT_NONE)
 		for (int i = 0; i < mm->naff; i++) {
 			s->aff[i] = ms_aff(m, mm->aff)->org[i];
@@ -155,6 +165,10 @@ static int member_save(model *m, uint32_t rec, const member_state *old, const me
 			a->kind[i] = new->aff_kind[i];
 		}
 	}
+	if (old->pending != new->pending &&
+	    (rc = new->pending ? ms_map_put(m, &m->pending, (uint64_t)rec + 1, new->pending)
+			       : ms_map_del(m, &m->pending, (uint64_t)rec + 1)))
+		return rc;
 	mmember *mm = ms_touch(m, MA_MEMBERS, rec);
 	mm->status = new->status;
 	mm->naff = new->naff;
@@ -438,15 +452,114 @@ static uint32_t org_of(const model *m, const char *id)
 	return ms_org_find(m, id);
 }
 
+static const char *reason_name(int reason)
+{
+	const ProtobufCEnumValue *v =
+		protobuf_c_enum_descriptor_get_value(&ledger__transfer_reason__descriptor, reason);
+	return v ? v->name : "?";
+}
+
+/* ERR_INVALID_STATE for what a pending release keeps from happening (what:
+ * "released again", "transferred", "ended"): the clerk is told which
+ * release waits and what settles it. */
+static int pending_refusal(const model *m, const member_state *s, const char *id,
+			   const char *field, const char *what, ld_errinfo *e)
+{
+	char from[LD_ID_MAX + 1], to[LD_ID_MAX + 1] = "?";
+	unsigned long long seq = (unsigned long long)s->pending;
+	if (s->pending_to != MT_NONE)
+		ms_org_name(m, s->pending_to, to);
+	return ld_errinfo_set(e, LD_E(INVALID_STATE), field,
+			      "member '%s' has a pending release, seq %llu, from '%s' to '%s': it "
+			      "cannot be %s until '%s' accepts it or '%s' withdraws it "
+			      "(ledgerctl void %llu)",
+			      id, seq, state_org(m, s, from), to, what, to, from, seq);
+}
+
+/* The release of a member's pending transfer into *s: its destination and
+ * reason, from the event (the model keeps only its seq). */
+static int pending_load(store_txn *t, member_state *s)
+{
+	Ledger__Event *rel;
+	if (!s->pending)
+		return 0;
+	int rc = model_load_event(t, s->pending, &rel);
+	if (rc)
+		return rc == LD_E(NOT_FOUND) ? LD_E(STORAGE) : rc;
+	if (rel->body_case == LEDGER__EVENT__BODY_TRANSFER_RELEASED) {
+		s->pending_to = org_of(model_of(t), rel->transfer_released->to_org);
+		s->pending_reason = (int)rel->transfer_released->reason;
+	} else {
+		rc = LD_E(STORAGE); /* the model names a seq that is no release */
+	}
+	codec_event_free(rel);
+	return rc;
+}
+
+/* The acceptance of member `id`'s pending release (*s, with pending_load's
+ * details): it names that release and repeats it. */
+static int accept_check(const model *m, const member_state *s, const char *id,
+			const Ledger__TransferAccepted *a, ld_errinfo *e)
+{
+	char org[LD_ID_MAX + 1], to[LD_ID_MAX + 1] = "?";
+	unsigned long long want = (unsigned long long)a->release_seq;
+	if (s->status != MEMBER_ACTIVE)
+		return not_active(m, s, id, "transfer_accepted.member_id", " to accept a transfer",
+				  e);
+	if (!s->pending)
+		return ld_errinfo_set(e, LD_E(INVALID_STATE), "transfer_accepted.release_seq",
+				      "member '%s' has no pending release to accept: seq %llu is "
+				      "not one waiting (withdrawn, accepted already, or not a "
+				      "release of this member: 'ledgerctl history %s')",
+				      id, want, id);
+	if (s->pending_to != MT_NONE)
+		ms_org_name(m, s->pending_to, to);
+	if (s->pending != a->release_seq)
+		return ld_errinfo_set(e, LD_E(INVALID_STATE), "transfer_accepted.release_seq",
+				      "member '%s' has pending release seq %llu (to '%s'), not "
+				      "seq %llu",
+				      id, (unsigned long long)s->pending, to, want);
+	if (s->pending_to == MT_NONE || s->pending_to != org_of(m, a->to_org))
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "transfer_accepted.to_org",
+				      "release seq %llu of member '%s' is to '%s', not to '%s'",
+				      want, id, to, a->to_org);
+	if (s->org == MT_NONE || s->org != org_of(m, a->from_org))
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "transfer_accepted.from_org",
+				      "release seq %llu of member '%s' is from '%s', not from '%s'",
+				      want, id, state_org(m, s, org), a->from_org);
+	if ((int)a->reason != s->pending_reason)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), "transfer_accepted.reason",
+				      "release seq %llu of member '%s' gives the reason %s, not %s",
+				      want, id, reason_name(s->pending_reason),
+				      reason_name((int)a->reason));
+	return 0;
+}
+
+/* The member moves into organisation `to` (a transfer, an accepted
+ * release): an affiliation with it is dropped, as it became the home. */
+static void member_move(member_state *s, uint32_t to, const char *to_name)
+{
+	if ((s->org = to) == MT_NONE)
+		snprintf(s->unknown_org, sizeof(s->unknown_org), "%s", to_name);
+	for (int i = 0; to != MT_NONE && i < s->naff; i++)
+		if (s->aff[i] == to) {
+			s->aff[i] = s->aff[s->naff - 1];
+			s->aff_kind[i] = s->aff_kind[s->naff - 1];
+			s->naff--;
+			break;
+		}
+}
+
 /*
- * Applies one member event to *s (the state of `id`). With CHECK_ORGS the
+ * Applies one member event, seq `seq`, to *s (the state of `id`; a pending
+ * release's details as pending_load gives them). With CHECK_ORGS the
  * organisations it enters must be live and admit members; a re-fold after a
  * correction skips that for past events (they were checked when recorded)
  * and checks only the final state. On an error *s may be half changed: the
  * caller drops it.
  */
 static int member_step(model *m, member_state *s, const char *id, const Ledger__Event *ev,
-		       int flags, ld_errinfo *e)
+		       uint64_t seq, int flags, ld_errinfo *e)
 {
 	const ld_kind *k = ld_kind_of(ev->body_case);
 	char field[96], org[LD_ID_MAX + 1], when[32], start[32];
@@ -523,6 +636,9 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 					      "member_transferred.from_org",
 					      "member '%s' is in '%s', not in '%s'", id,
 					      state_org(m, s, org), x->from_org);
+		if (s->pending)
+			return pending_refusal(m, s, id, "member_transferred.member_id",
+					       "transferred", e);
 		if ((flags & CHECK_DATES) && dated_before(at, s->since_s))
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
 					      "the transfer is dated %s, before the membership "
@@ -531,20 +647,57 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 					      utc_time(at, when), id, state_org(m, s, org),
 					      utc_time(s->since_s, start), id);
 		s->since_s = at;
-		if ((s->org = to) == MT_NONE)
-			snprintf(s->unknown_org, sizeof(s->unknown_org), "%s", x->to_org);
-		for (int i = 0; to != MT_NONE && i < s->naff; i++)
-			if (s->aff[i] == to) {
-				s->aff[i] = s->aff[s->naff - 1];
-				s->aff_kind[i] = s->aff_kind[s->naff - 1];
-				s->naff--;
-				break;
-			}
+		member_move(s, to, x->to_org);
+		break;
+	}
+	case LEDGER__EVENT__BODY_TRANSFER_RELEASED: {
+		const Ledger__TransferReleased *x = ev->transfer_released;
+		uint32_t from = org_of(m, x->from_org);
+		if (s->status != MEMBER_ACTIVE)
+			return not_active(m, s, id, "transfer_released.member_id", " to release",
+					  e);
+		if (from == MT_NONE || s->org != from)
+			return ld_errinfo_set(e, LD_E(INVALID_STATE), "transfer_released.from_org",
+					      "member '%s' is in '%s', not in '%s'", id,
+					      state_org(m, s, org), x->from_org);
+		if (s->pending)
+			return pending_refusal(m, s, id, "transfer_released.member_id",
+					       "released again", e);
+		if ((flags & CHECK_DATES) && dated_before(at, s->since_s))
+			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
+					      "the release is dated %s, before the membership "
+					      "of member '%s' in '%s' began on %s ('ledgerctl history "
+					      "%s' lists its dates)",
+					      utc_time(at, when), id, state_org(m, s, org),
+					      utc_time(s->since_s, start), id);
+		s->pending = seq;
+		s->pending_to = org_of(m, x->to_org);
+		s->pending_reason = (int)x->reason;
+		break;
+	}
+	case LEDGER__EVENT__BODY_TRANSFER_ACCEPTED: {
+		const Ledger__TransferAccepted *x = ev->transfer_accepted;
+		if ((rc = accept_check(m, s, id, x, e)))
+			return rc;
+		if ((flags & CHECK_DATES) && dated_before(at, s->since_s))
+			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
+					      "the acceptance is dated %s, before the membership "
+					      "of member '%s' in '%s' began on %s ('ledgerctl history "
+					      "%s' lists its dates)",
+					      utc_time(at, when), id, state_org(m, s, org),
+					      utc_time(s->since_s, start), id);
+		s->since_s = at;
+		member_move(s, s->pending_to, x->to_org);
+		s->pending = 0;
+		s->pending_to = MT_NONE;
+		s->pending_reason = 0;
 		break;
 	}
 	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
 		if (s->status != MEMBER_ACTIVE)
 			return not_active(m, s, id, "membership_ended.member_id", " to end", e);
+		if (s->pending)
+			return pending_refusal(m, s, id, "membership_ended.member_id", "ended", e);
 		if ((flags & CHECK_DATES) && dated_before(at, s->since_s))
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
 					      "the end is dated %s, before the membership of "
@@ -908,7 +1061,7 @@ static int member_refold(store_txn *t, uint32_t s, const char *id, uint64_t seq,
 			/* The dates of the corrected event and of those after it
 			 * are checked: the change may put one before its start.
 			 * Those before it are as they were. */
-			rc = member_step(m, out, id, eff,
+			rc = member_step(m, out, id, eff, seqs[i],
 					 seqs[i] >= seq && !m->replaying ? CHECK_DATES : 0, &inner);
 			if (rc && seqs[i] == seq && rc != LD_E(STORAGE)) {
 				/* The corrected body itself does not apply: its own
@@ -1368,7 +1521,7 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, uint32_t 
 /* model_apply                                                          */
 /* ================================================================== */
 
-static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint64_t hash,
+static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint64_t seq, uint64_t hash,
 			      uint32_t *stream, ld_errinfo *e)
 {
 	model *m = model_of(t);
@@ -1376,11 +1529,23 @@ static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint64_t ha
 	member_state old, new;
 	uint32_t rec = *stream == MT_NONE ? MT_NONE : ms_stream(m, *stream)->state;
 	member_get(m, rec, &old);
-	new = old;
-	int rc = member_step(m, &new, id, ev, m->replaying ? CHECK_ORGS : CHECK_ORGS | CHECK_DATES,
-			     e);
+	int rc = pending_load(t, &old);
 	if (rc)
 		return rc;
+	new = old;
+	if ((rc = member_step(m, &new, id, ev, seq,
+			      m->replaying ? CHECK_ORGS : CHECK_ORGS | CHECK_DATES, e))) {
+		/* A destination dissolved or closed since the release: it cannot
+		 * be accepted, and waits for its source. */
+		if ((rc == LD_E(ORG_DISSOLVED) || rc == LD_E(ORG_CLOSED)) &&
+		    ev->body_case == LEDGER__EVENT__BODY_TRANSFER_ACCEPTED)
+			ld_errinfo_append(e, "; release seq %llu stays pending until its source "
+					  "withdraws it (ledgerctl void %llu) and releases the "
+					  "member elsewhere",
+					  (unsigned long long)ev->transfer_accepted->release_seq,
+					  (unsigned long long)ev->transfer_accepted->release_seq);
+		return rc;
+	}
 	if (ev->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED &&
 	    (rc = check_refund(t, ev->dues_refunded, e)))
 		return rc;
@@ -1528,7 +1693,7 @@ int model_apply(store_txn *t, const Ledger__Event *ev, uint64_t seq, const model
 	} else if (k->flags & LD_KIND_CORRECTION) {
 		rc = apply_correction(t, target, s, NULL, seq, r, e);
 	} else if (!(rc = station_exists(m, ev, "", e))) {
-		rc = codec_event_member(ev) ? apply_member_event(t, ev, hash, &s, e)
+		rc = codec_event_member(ev) ? apply_member_event(t, ev, seq, hash, &s, e)
 					    : apply_org_event(t, ev, &s, e);
 	}
 	if (rc)
@@ -1724,6 +1889,7 @@ size_t model_memory(const model *m)
 	size_t n = sizeof(*m) + marray_bytes(&m->pub) + mindex_bytes(&m->streams) +
 		   mindex_bytes(&m->persons) + mindex_bytes(&m->stations) + mids_bytes(&m->ids) +
 		   (m->refunds.mask + 1) * 16 + (m->fixes.mask + 1) * 16 +
+		   (m->pending.mask + 1) * 16 +
 		   (size_t)m->names.nchunks * MT_BYTES_CHUNK;
 	for (unsigned i = 0; i < MA__COUNT; i++)
 		n += marray_bytes(&m->arr[i]);
@@ -1864,6 +2030,9 @@ int model_dump(const model *m, char **outp, size_t *len)
 			for (int a = 0; a < mm->naff; a++)
 				out(&d, " aff %u:%s", ms_aff(m, mm->aff)->kind[a],
 				    ms_org_name(m, ms_aff(m, mm->aff)->org[a], org));
+			uint64_t rel;
+			if (mmap64_get(&m->pending, (uint64_t)st->state + 1, &rel))
+				out(&d, " pending %llu", (unsigned long long)rel);
 		} else if (st->kind == MS_ORG) {
 			const morg *o = ms_org(m, st->state);
 			out(&d, " kind %u parent %s region %u admits %u dissolved %u members %u "

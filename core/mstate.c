@@ -26,7 +26,8 @@ int ms_init(model *m, store *s, uint64_t seed)
 	if (marray_init(&m->pub, sizeof(uint64_t)) != 0 || mbytes_init(&m->names) != 0 ||
 	    mindex_init(&m->streams, 0) != 0 || mindex_init(&m->persons, 0) != 0 ||
 	    mindex_init(&m->stations, 0) != 0 || mids_init(&m->ids, 0) != 0 ||
-	    mmap64_init(&m->refunds) != 0 || mmap64_init(&m->fixes) != 0)
+	    mmap64_init(&m->refunds) != 0 || mmap64_init(&m->fixes) != 0 ||
+	    mmap64_init(&m->pending) != 0)
 		return LD_E(INTERNAL);
 	return 0;
 }
@@ -43,6 +44,7 @@ void ms_release(model *m)
 	mids_free(&m->ids);
 	mmap64_free(&m->refunds);
 	mmap64_free(&m->fixes);
+	mmap64_free(&m->pending);
 	pthread_mutex_destroy(&m->snap_lock);
 }
 
@@ -348,15 +350,40 @@ int ms_id_add(model *m, const uint8_t id[LD_EVENT_ID_LEN], uint64_t seq)
 	return undo_log(m, &h, NULL, 0);
 }
 
+/* Undo entries name a map by number. */
+static uint8_t map_number(const model *m, const mmap64 *map)
+{
+	return map == &m->fixes ? 1 : map == &m->pending ? 2 : 0;
+}
+
+static mmap64 *map_numbered(model *m, uint8_t n)
+{
+	return n == 1 ? &m->fixes : n == 2 ? &m->pending : &m->refunds;
+}
+
 int ms_map_put(model *m, mmap64 *map, uint64_t key, uint64_t v)
 {
 	uint64_t old = 0;
-	uhead h = {.type = U_MAP, .arr = map == &m->fixes, .a = key};
+	uhead h = {.type = U_MAP, .arr = map_number(m, map), .a = key};
 	h.b = (uint64_t)mmap64_get(map, key, &old);
 	h.c = old;
 	if (mmap64_put(map, key, v) != 0)
 		return LD_E(INTERNAL);
 	return undo_log(m, &h, NULL, 0);
+}
+
+int ms_map_del(model *m, mmap64 *map, uint64_t key)
+{
+	uint64_t old = 0;
+	uhead h = {.type = U_MAP, .arr = map_number(m, map), .a = key};
+	h.b = (uint64_t)mmap64_get(map, key, &old);
+	h.c = old;
+	if (!h.b)
+		return 0;
+	int rc = undo_log(m, &h, NULL, 0);
+	if (rc == 0)
+		mmap64_del(map, key);
+	return rc;
 }
 
 void ms_rollback(model *m, model_undo *u, size_t mark)
@@ -406,7 +433,7 @@ void ms_rollback(model *m, model_undo *u, size_t mark)
 			break;
 		}
 		case U_MAP: {
-			mmap64 *map = h.arr ? &m->fixes : &m->refunds;
+			mmap64 *map = map_numbered(m, h.arr);
 			if (h.b)
 				mmap64_put(map, h.a, h.c);
 			else

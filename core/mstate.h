@@ -15,7 +15,10 @@
  *   names     the ids' bytes
  * and the tables over them: streams by name, members by person_hash,
  * stations by id, event ids → seq (mtable's mids), refunds per payment,
- * corrections per corrected event.
+ * corrections per corrected event, and the pending release of each member
+ * released to another organisation and not yet accepted (a transfer in two
+ * steps: its destination and reason are the release event's, read from the
+ * log when an event of that member is decided).
  *
  * Memory (model_memory(), measured in bench/RESULTS.growth.md): a member
  * about 178 bytes (its stream 40 + 8 published, its record 56 (48 before
@@ -135,6 +138,8 @@ struct model {
 	mids ids;
 	mmap64 refunds; /* DuesPaid seq → fen refunded so far */
 	mmap64 fixes;   /* corrected seq → kind << 56 | correcting seq */
+	mmap64 pending; /* member record + 1 (a key is never 0) → seq of its pending
+			 * TransferReleased */
 	model_undo *undo; /* where changes are logged; NULL: not logged */
 	/* The snapshot being written, if any (snapshot.c): records about to
 	 * change are copied for it first. */
@@ -191,7 +196,9 @@ int ms_station_add(model *m, const char *id, uint32_t org);
 /* A copy of the member's affiliations to change (a new block). */
 int ms_aff_copy(model *m, uint32_t member, maff **out);
 int ms_id_add(model *m, const uint8_t id[LD_EVENT_ID_LEN], uint64_t seq);
+/* map is one of the model's: refunds, fixes, pending. */
 int ms_map_put(model *m, mmap64 *map, uint64_t key, uint64_t v);
+int ms_map_del(model *m, mmap64 *map, uint64_t key);
 
 /* Hints (core/model.h model_prefetch): with records 0, the slots a lookup
  * of the stream named `stream` (ms_name_hash), the event id and the person

@@ -540,11 +540,13 @@ static int check_body(scope_ctx *c, const Ledger__Event *ev, const char *home, i
 	for (size_t i = 0; i < n; i++)
 		if ((rc = need_org(c, orgs[i].id, orgs[i].why))) {
 			/* A transfer between two clerks' scopes (a worker who moved
-			 * city): who can record it, as far as the message holds. */
+			 * city): who can record it, as far as the message holds, and
+			 * the two steps each clerk can record alone. */
 			if (rc == LD_E(PERMISSION_DENIED) && depth == 0 &&
 			    ev->body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED)
 				ld_errinfo_append(c->e, "; a clerk whose scope holds both, or an "
-						  "admin, records it");
+						  "admin, records it, or each side records a "
+						  "step (release, accept)");
 			return rc;
 		}
 	if (ev->body_case == LEDGER__EVENT__BODY_ORG_DISSOLVED &&

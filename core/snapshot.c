@@ -16,8 +16,13 @@
 /* 02: member streams keep MS_PAYTO and paid_to (mstate.h). A 01 snapshot
  * (older ledgerd, which records payments without raising paid_to) loads
  * with MS_PAYTO cleared; older ledgerd refuses an 02 one and rebuilds its
- * model from the log, so paid_to is never left stale by it. */
-#define MAGIC "LDSNAP02"
+ * model from the log, so paid_to is never left stale by it.
+ * 03: after the refunds and the fixes, the pending releases (a count, then
+ * member record + 1 → release seq pairs). An 02 or 01 snapshot loads with none
+ * (the ledgerd that wrote it recorded no release); older ledgerd refuses an
+ * 03 one and rebuilds its model from the log. */
+#define MAGIC "LDSNAP03"
+#define MAGIC_02 "LDSNAP02"
 #define MAGIC_01 "LDSNAP01"
 #define CHUNK 4096 /* records copied under the lock at a time */
 #define ENDIAN 0x01020304u
@@ -41,7 +46,8 @@ typedef struct snapshot_run {
 	mmap64 pre[MA__COUNT];            /* record + 1 → offset in pool */
 	uint8_t *pool;
 	size_t pool_len, pool_cap;
-	uint64_t *refunds, *fixes; /* pairs, copied at the start */
+	uint64_t *refunds, *fixes, *pending; /* pairs, copied at the start */
+	uint64_t npending;
 	pthread_t thread;
 	_Atomic int finished;
 	int threaded, rc;
@@ -237,6 +243,8 @@ static int run_write(snapshot_run *r)
 		put_ids(r, o);
 		out_put(o, r->refunds, r->h.nrefunds * 16);
 		out_put(o, r->fixes, r->h.nfixes * 16);
+		out_put(o, &r->npending, sizeof(r->npending));
+		out_put(o, r->pending, r->npending * 16);
 		uint64_t sum = XXH3_64bits_digest(o->x);
 		out_put(o, &sum, sizeof(sum));
 		out_flush(o);
@@ -277,6 +285,7 @@ static void run_free(snapshot_run *r)
 	free(r->pool);
 	free(r->refunds);
 	free(r->fixes);
+	free(r->pending);
 	free(r);
 }
 
@@ -310,7 +319,9 @@ static snapshot_run *run_new(model *m, const char *dir, uint64_t seq, const uint
 	r->h.nfixes = m->fixes.live;
 	r->refunds = malloc((r->h.nrefunds + 1) * 16);
 	r->fixes = malloc((r->h.nfixes + 1) * 16);
-	if (!r->refunds || !r->fixes) {
+	r->npending = m->pending.live;
+	r->pending = malloc((r->npending + 1) * 16);
+	if (!r->refunds || !r->fixes || !r->pending) {
 		run_free(r);
 		return NULL;
 	}
@@ -318,6 +329,8 @@ static snapshot_run *run_new(model *m, const char *dir, uint64_t seq, const uint
 	mmap64_each(&m->refunds, pair_add, &p);
 	p = r->fixes;
 	mmap64_each(&m->fixes, pair_add, &p);
+	p = r->pending;
+	mmap64_each(&m->pending, pair_add, &p);
 	return r;
 }
 
@@ -436,9 +449,10 @@ int snapshot_load(model *m, const char *dir, uint64_t *seq, uint8_t hash[LD_HASH
 		return LD_E(INTERNAL);
 	}
 	XXH3_64bits_reset(i.x);
-	int v01 = 0;
+	int v01 = 0, v02 = 0;
 	if (in_get(&i, &h, sizeof(h)) ||
-	    (memcmp(h.magic, MAGIC, 8) != 0 && !(v01 = memcmp(h.magic, MAGIC_01, 8) == 0)) ||
+	    (memcmp(h.magic, MAGIC, 8) != 0 && !(v02 = memcmp(h.magic, MAGIC_02, 8) == 0) &&
+	     !(v01 = memcmp(h.magic, MAGIC_01, 8) == 0)) ||
 	    h.endian != ENDIAN || h.nrec != MA__COUNT) {
 		rc = damaged(e, path, "is not a snapshot of this version of ledgerd");
 		goto out;
@@ -517,6 +531,16 @@ int snapshot_load(model *m, const char *dir, uint64_t *seq, uint8_t hash[LD_HASH
 		if (in_get(&i, kv, sizeof(kv)))
 			rc = damaged(e, path, "is cut short");
 		else if (mmap64_put(k < h.nrefunds ? &m->refunds : &m->fixes, kv[0], kv[1]) != 0)
+			rc = LD_E(INTERNAL);
+	}
+	uint64_t npending = 0;
+	if (!rc && !v01 && !v02 && in_get(&i, &npending, sizeof(npending)))
+		rc = damaged(e, path, "is cut short");
+	for (uint64_t k = 0; !rc && k < npending; k++) {
+		uint64_t kv[2];
+		if (in_get(&i, kv, sizeof(kv)))
+			rc = damaged(e, path, "is cut short");
+		else if (mmap64_put(&m->pending, kv[0], kv[1]) != 0)
 			rc = LD_E(INTERNAL);
 	}
 	int rrc = ms_reindex_finish(&rx);

@@ -320,6 +320,11 @@ static void member_step(mview *m, const Ledger__Event *ev)
 		aff_remove(m, ev->member_transferred->to_org);
 		m->transfers++;
 		break;
+	case LEDGER__EVENT__BODY_TRANSFER_ACCEPTED: /* the release moved no one */
+		copy_str(m->org, sizeof(m->org), ev->transfer_accepted->to_org);
+		aff_remove(m, ev->transfer_accepted->to_org);
+		m->transfers++;
+		break;
 	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
 		m->status = LEDGER__MEMBER_STATUS__ENDED;
 		m->ended_at = ev->occurred_at;

@@ -10,6 +10,15 @@
  * WITHIN (both). A voided transfer's entries are removed; an amended one is
  * re-filed with its corrected body (its "tkeys" remember where each seq is
  * filed). The projection keeps its own copy of the organisation tree.
+ *
+ * A transfer in two steps is filed when it is accepted (TransferAccepted:
+ * the member moves then), under the acceptance's seq and time, with its
+ * release's seq, times and actor. Until then its release is filed the same
+ * way but apart, as pending (the "transfers" keys with a 1 after the
+ * organisation instead of a 0; its "tkeys" entry is the release's seq and a
+ * 'p'), which `transfers` with `pending` lists: what waits for acceptance.
+ * An acceptance takes the pending release out; a void of the release takes
+ * it out, and a void of the acceptance files the release as pending again.
  */
 #include "transfers.h"
 
@@ -72,11 +81,12 @@ static int in_chain(org_id ids[MAX_DEPTH], int n, const char *org)
 	return 0;
 }
 
-static size_t entry_key(uint8_t *key, const char *org, int64_t occurred, uint64_t seq)
+/* The entries of the transfers (sep 0) and of the pending releases (1). */
+static size_t entry_key(uint8_t *key, const char *org, int sep, int64_t occurred, uint64_t seq)
 {
 	size_t n = strlen(org);
 	memcpy(key, org, n);
-	key[n] = 0;
+	key[n] = (uint8_t)sep;
 	ld_put_be64(key + n + 1, (uint64_t)occurred + TIME_OFFSET);
 	ld_put_be64(key + n + 9, seq);
 	return n + 17;
@@ -92,28 +102,45 @@ static uint8_t *put_str(uint8_t *p, const char *s)
 	return p + n;
 }
 
-/* Files transfer `t` (seq, times, actor, hash from `orig`) everywhere. */
-static int file_transfer(proj_ctx *pt, const Ledger__Event *orig, const Ledger__MemberTransferred *x,
-			 int64_t occurred, uint64_t amended_by)
+/* What one entry says: a transfer (a MemberTransferred, or an accepted
+ * release: `release` set), or a pending release (`pending`). */
+typedef struct move {
+	const char *member, *from, *to;
+	int reason;
+	const Ledger__Event *release; /* the TransferReleased an acceptance accepted */
+	int pending;
+} move;
+
+/* Files move x (seq, times, actor, hash from `orig`) everywhere. */
+static int file_move(proj_ctx *pt, const Ledger__Event *orig, const move *x, int64_t occurred,
+		     uint64_t amended_by)
 {
 	org_id from[MAX_DEPTH], to[MAX_DEPTH];
 	int nf, nt, rc;
-	if ((rc = chain_of(pt, x->from_org, from, &nf)) || (rc = chain_of(pt, x->to_org, to, &nt)))
+	if ((rc = chain_of(pt, x->from, from, &nf)) || (rc = chain_of(pt, x->to, to, &nt)))
 		return rc;
 
-	/* The entry, the same under every organisation but for its direction. */
-	uint8_t val[1 + 1 + 8 + 8 + 4 * 256 + LD_HASH_LEN + 1], *p = val + 1;
+	/* The entry, the same under every organisation but for its direction;
+	 * an accepted release's ends with its release's seq, times, actor. */
+	uint8_t val[1 + 1 + 8 + 8 + 4 * 256 + LD_HASH_LEN + 1 + 1 + 24 + 256], *p = val + 1;
 	*p++ = (uint8_t)x->reason;
 	ld_put_be64(p, (uint64_t)orig->recorded_at);
 	ld_put_be64(p + 8, amended_by);
-	p = put_str(p + 16, x->member_id);
-	p = put_str(p, x->from_org);
-	p = put_str(p, x->to_org);
+	p = put_str(p + 16, x->member);
+	p = put_str(p, x->from);
+	p = put_str(p, x->to);
 	p = put_str(p, orig->actor);
 	*p++ = orig->has_hash && orig->hash.len == LD_HASH_LEN;
 	if (val[p - val - 1]) {
 		memcpy(p, orig->hash.data, LD_HASH_LEN);
 		p += LD_HASH_LEN;
+	}
+	if (x->release) {
+		*p++ = 1;
+		ld_put_be64(p, x->release->seq);
+		ld_put_be64(p + 8, (uint64_t)x->release->occurred_at);
+		ld_put_be64(p + 16, (uint64_t)x->release->recorded_at);
+		p = put_str(p + 24, x->release->actor);
 	}
 	size_t vlen = (size_t)(p - val);
 
@@ -130,24 +157,42 @@ static int file_transfer(proj_ctx *pt, const Ledger__Event *orig, const Ledger__
 			val[0] = (uint8_t)(pass ? LEDGER__TRANSFER_DIRECTION__INTO
 						: in_chain(to, nt, ids[i]) ? LEDGER__TRANSFER_DIRECTION__WITHIN
 									   : LEDGER__TRANSFER_DIRECTION__OUT_OF);
-			size_t klen = entry_key(ekey, ids[i], occurred, orig->seq);
+			size_t klen = entry_key(ekey, ids[i], x->pending, occurred, orig->seq);
 			if ((rc = proj_put(pt, DB(TRANSFERS_DB_ENTRIES), ekey, klen, val, vlen)))
 				return rc;
 			kp = put_str(kp, ids[i]);
 		}
 	}
-	uint8_t skey[8];
+	uint8_t skey[9] = {[8] = 'p'};
 	ld_put_be64(skey, orig->seq);
-	return proj_put(pt, DB(TRANSFERS_DB_KEYS), skey, 8, keys, (size_t)(kp - keys));
+	return proj_put(pt, DB(TRANSFERS_DB_KEYS), skey, x->pending ? 9 : 8, keys,
+			(size_t)(kp - keys));
 }
 
-/* Removes every entry of transfer `seq`. */
-static int unfile_transfer(proj_ctx *pt, uint64_t seq)
+static int file_transfer(proj_ctx *pt, const Ledger__Event *orig, const Ledger__MemberTransferred *x,
+			 int64_t occurred, uint64_t amended_by)
 {
-	uint8_t skey[8], ekey[LD_ID_MAX + 17];
+	move mv = {x->member_id, x->from_org, x->to_org, (int)x->reason, NULL, 0};
+	return file_move(pt, orig, &mv, occurred, amended_by);
+}
+
+/* Files release `rel` as pending. */
+static int file_pending(proj_ctx *pt, const Ledger__Event *rel)
+{
+	const Ledger__TransferReleased *x = rel->transfer_released;
+	move mv = {x->member_id, x->from_org, x->to_org, (int)x->reason, NULL, 1};
+	return file_move(pt, rel, &mv, rel->occurred_at, 0);
+}
+
+/* Removes every entry of transfer `seq` (pending: of the pending release
+ * `seq`). */
+static int unfile(proj_ctx *pt, uint64_t seq, int pending)
+{
+	uint8_t skey[9] = {[8] = 'p'}, ekey[LD_ID_MAX + 17];
+	size_t sklen = pending ? 9 : 8;
 	store_val v;
 	ld_put_be64(skey, seq);
-	int rc = proj_get(pt, DB(TRANSFERS_DB_KEYS), skey, 8, &v);
+	int rc = proj_get(pt, DB(TRANSFERS_DB_KEYS), skey, sklen, &v);
 	if (rc)
 		return rc == LD_E(NOT_FOUND) ? 0 : rc;
 	/* Copy: the deletes below may move the value. */
@@ -164,10 +209,31 @@ static int unfile_transfer(proj_ctx *pt, uint64_t seq)
 		memcpy(org, buf + off + 1, n);
 		org[n] = 0;
 		off += 1 + n;
-		if ((rc = proj_del(pt, DB(TRANSFERS_DB_ENTRIES), ekey, entry_key(ekey, org, occurred, seq))))
+		if ((rc = proj_del(pt, DB(TRANSFERS_DB_ENTRIES), ekey,
+				   entry_key(ekey, org, pending, occurred, seq))))
 			return rc;
 	}
-	return proj_del(pt, DB(TRANSFERS_DB_KEYS), skey, 8);
+	return proj_del(pt, DB(TRANSFERS_DB_KEYS), skey, sklen);
+}
+
+static int unfile_transfer(proj_ctx *pt, uint64_t seq)
+{
+	return unfile(pt, seq, 0);
+}
+
+/* An acceptance: its release is no longer pending, and the transfer is
+ * filed at the acceptance, with the release's particulars. */
+static int accepted(proj_ctx *c, const Ledger__Event *ev)
+{
+	const Ledger__TransferAccepted *x = ev->transfer_accepted;
+	Ledger__Event *rel = NULL;
+	int rc = unfile(c, x->release_seq, 1);
+	if (rc || (rc = model_load_event(c->lt, x->release_seq, &rel)))
+		return rc;
+	move mv = {x->member_id, x->from_org, x->to_org, (int)x->reason, rel, 0};
+	rc = file_move(c, ev, &mv, ev->occurred_at, 0);
+	codec_event_free(rel);
+	return rc;
 }
 
 /* A void or an amendment: a transfer it corrects is taken out, and an
@@ -179,7 +245,16 @@ static int correct(proj_ctx *c, const Ledger__Event *ev, const ld_kind *k)
 	int rc = proj_fix_record(c, ev, &target);
 	if (rc || (rc = model_load_event(c->lt, target, &t)))
 		return rc;
-	if (t->body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED) {
+	if (t->body_case == LEDGER__EVENT__BODY_TRANSFER_RELEASED) {
+		rc = unfile(c, target, 1); /* withdrawn (a release is not amended) */
+	} else if (t->body_case == LEDGER__EVENT__BODY_TRANSFER_ACCEPTED) {
+		/* Not accepted after all: its release waits again. */
+		Ledger__Event *rel = NULL;
+		rc = unfile_transfer(c, target);
+		if (!rc && !(rc = model_load_event(c->lt, t->transfer_accepted->release_seq, &rel)))
+			rc = file_pending(c, rel);
+		codec_event_free(rel);
+	} else if (t->body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED) {
 		rc = unfile_transfer(c, target);
 		if (!rc && (k->flags & LD_KIND_AMENDMENT)) {
 			const Ledger__EventAmended *a = ev->event_amended;
@@ -213,6 +288,10 @@ static int transfers_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 	}
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
 		return file_transfer(c, ev, ev->member_transferred, ev->occurred_at, 0);
+	case LEDGER__EVENT__BODY_TRANSFER_RELEASED:
+		return file_pending(c, ev);
+	case LEDGER__EVENT__BODY_TRANSFER_ACCEPTED:
+		return accepted(c, ev);
 	default:
 		return 0;
 	}
@@ -242,8 +321,9 @@ static const uint8_t *get_str(const uint8_t *p, const uint8_t *end, char **out, 
 	return p + 1 + *p;
 }
 
-int transfers_query(const kv_read *t, const char *org, int64_t from_time, uint64_t after_seq,
-		    int64_t to_time, uint32_t limit, Ledger__TransferList *out, ld_arena *a)
+int transfers_query(const kv_read *t, const char *org, int pending, int64_t from_time,
+		    uint64_t after_seq, int64_t to_time, uint32_t limit, Ledger__TransferList *out,
+		    ld_arena *a)
 {
 	uint8_t key[LD_ID_MAX + 17];
 	/* The first key after (from_time, after_seq): its seq + 1, or the next
@@ -254,7 +334,7 @@ int transfers_query(const kv_read *t, const char *org, int64_t from_time, uint64
 	} else if (after_seq) {
 		after_seq++;
 	}
-	size_t n = strlen(org), klen = entry_key(key, org, from_time, after_seq);
+	size_t n = strlen(org), klen = entry_key(key, org, pending, from_time, after_seq);
 	kvr_cursor *c;
 	store_val k, v;
 	char parent[LD_ID_MAX + 1];
@@ -311,7 +391,20 @@ int transfers_query(const kv_read *t, const char *org, int64_t from_time, uint64
 			tv->hash.len = LD_HASH_LEN;
 			tv->hash.data = ld_arena_alloc(a, LD_HASH_LEN);
 			memcpy(tv->hash.data, p, LD_HASH_LEN);
+			p += LD_HASH_LEN;
 		}
+		if (p < end && *p == 1 && p + 25 < end) { /* an accepted release */
+			tv->has_release_seq = tv->has_released_at = tv->has_release_recorded_at = 1;
+			tv->release_seq = ld_get_be64(p + 1);
+			tv->released_at = (int64_t)ld_get_be64(p + 9);
+			tv->release_recorded_at = (int64_t)ld_get_be64(p + 17);
+			if (!get_str(p + 25, end, &tv->release_actor, a)) {
+				rc = LD_E(STORAGE);
+				break;
+			}
+		}
+		if (pending)
+			tv->has_pending = tv->pending = 1;
 		out->transfers[out->n_transfers++] = tv;
 	}
 	kvr_cursor_close(c);
@@ -343,7 +436,8 @@ static int transfers_run(const proj_query_ctx *q, const ProtobufCMessage *args,
 				      "it skips up to that seq",
 				      (unsigned long long)after);
 	Ledger__TransferList *l = ld_arena_alloc(q->a, sizeof(*l));
-	rc = transfers_query(q->rd, r->org_id, from, after, to, limit, l, q->a);
+	rc = transfers_query(q->rd, r->org_id, r->has_pending && r->pending, from, after, to, limit,
+			     l, q->a);
 	if (rc == LD_E(NOT_FOUND))
 		ld_errinfo_set(q->e, rc, "transfers.org_id", "organisation '%s' not found",
 			       r->org_id);

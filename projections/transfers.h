@@ -18,19 +18,23 @@ extern const projection_query transfers_queries[];
 /* Its databases (proj_db(&transfers_projection, i)). */
 enum transfers_db {
 	TRANSFERS_DB_ENTRIES, /* "transfers": org_id, 0, occurred_at (8 BE, offset), seq
-			       * (8 BE) → transfer entry */
-	TRANSFERS_DB_KEYS,    /* "tkeys": seq (8 BE) → the org ids a transfer is filed under */
+			       * (8 BE) → transfer entry; org_id, 1, ...: a pending
+			       * release (transfers.c) */
+	TRANSFERS_DB_KEYS,    /* "tkeys": seq (8 BE) → the org ids a transfer is filed
+			       * under; seq, 'p': a pending release's */
 	TRANSFERS_DB_ORGS,    /* "torgs": org_id → parent_id (this projection's own tree) */
 	TRANSFERS_DB__COUNT
 };
 
-/* Transfers into, out of or within org's subtree with from_time <=
+/* Transfers (pending: the releases waiting for acceptance instead) into,
+ * out of or within org's subtree with from_time <=
  * occurred_at < to_time, by occurred_at then seq, those at from_time only
  * above seq after_seq (0: all); at most `limit` (then out->truncated, and
  * out->next_time, next_after_seq the last one's, where the list goes on).
  * 0, LD_E(NOT_FOUND) for an unknown organisation, or a storage error.
  * Allocated in a. */
-int transfers_query(const kv_read *t, const char *org, int64_t from_time, uint64_t after_seq,
-		    int64_t to_time, uint32_t limit, Ledger__TransferList *out, ld_arena *a);
+int transfers_query(const kv_read *t, const char *org, int pending, int64_t from_time,
+		    uint64_t after_seq, int64_t to_time, uint32_t limit, Ledger__TransferList *out,
+		    ld_arena *a);
 
 #endif

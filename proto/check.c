@@ -499,6 +499,28 @@ static int check_body_rules(const Ledger__Event *ev, ld_errinfo *e)
 					      t->to_org);
 		break;
 	}
+	case LEDGER__EVENT__BODY_TRANSFER_RELEASED: {
+		const Ledger__TransferReleased *t = ev->transfer_released;
+		if (strcmp(t->from_org, t->to_org) == 0)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "transfer_released.to_org",
+					      "a release must be to another organisation ('%s' to "
+					      "itself)",
+					      t->to_org);
+		break;
+	}
+	case LEDGER__EVENT__BODY_TRANSFER_ACCEPTED: {
+		const Ledger__TransferAccepted *t = ev->transfer_accepted;
+		if (t->release_seq == 0)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE),
+					      "transfer_accepted.release_seq",
+					      "release_seq must be the seq of a release (1 or more)");
+		if (strcmp(t->from_org, t->to_org) == 0)
+			return ld_errinfo_set(e, LD_E(INVALID_VALUE), "transfer_accepted.to_org",
+					      "an acceptance must be into another organisation "
+					      "('%s' to itself)",
+					      t->to_org);
+		break;
+	}
 	case LEDGER__EVENT__BODY_FUNDS_ALLOCATED: {
 		const Ledger__FundsAllocated *f = ev->funds_allocated;
 		if (strcmp(f->from_org, f->to_org) == 0)

@@ -88,6 +88,27 @@ static ld_kind table[LD_KIND_SLOTS] = {
 	    .home_after = F("to_org"),
 	    .flags = LD_KIND_MEMBERSHIP,
 	},
+    /* A transfer in two steps: the source releases (its clerk's scope:
+     * from_org only; the member stays there), the destination accepts (its
+     * clerk's scope: to_org only; the member moves). */
+    [B(TRANSFER_RELEASED)] =
+	{
+	    .stream = LD_STREAM_MEMBER,
+	    .member = F("member_id"),
+	    .orgs = {ORG("from_org", "(released from)", SC),
+		     ORG("to_org", "(released to)", LD_ORG_CONCERN | LD_ORG_ENTERS)},
+	    .home_after = F("from_org"),
+	    .flags = LD_KIND_MEMBERSHIP,
+	},
+    [B(TRANSFER_ACCEPTED)] =
+	{
+	    .stream = LD_STREAM_MEMBER,
+	    .member = F("member_id"),
+	    .orgs = {ORG("to_org", "(accepted into)", SC | LD_ORG_ENTERS),
+		     ORG("from_org", "(accepted from)", LD_ORG_CONCERN)},
+	    .home_after = F("to_org"),
+	    .flags = LD_KIND_MEMBERSHIP,
+	},
     [B(MEMBERSHIP_ENDED)] =
 	{
 	    .stream = LD_STREAM_MEMBER,

@@ -9,7 +9,9 @@
 #                              full, one voided), affiliations, a profile
 #                              change, activities, services, an organisation
 #                              update, a workforce estimate, funds, a station;
-#                              a transfer dated before its join.
+#                              a transfer dated before its join; a transfer
+#                              in two steps accepted, and one whose
+#                              acceptance was voided (its release pending).
 #                              Sets LAST_SEQ to the last seq it recorded.
 #   sink_expect_corrected DB PREFIX   checks a sink database (SQLite file or
 #                              PostgreSQL URL, source 'ledger' unless
@@ -115,6 +117,15 @@ sink_corrections() {
 	#     it after the join): the member is where it took it
 	ok join "$m-10" --national-id "$(nid 10)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-03-01T02:00:00Z
 	ok transfer "$m-10" --from "$NJ" --to "$SZ" --reason moved-region --at 2025-02-01T02:00:00Z
+	# 12. a transfer in two steps: it counts at the acceptance, not the release
+	ok join "$m-11" --national-id "$(nid 11)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-03-01T02:00:00Z
+	ok release "$m-11" --from "$NJ" --to "$SZ" --reason moved-region --at 2025-06-01T02:00:00Z; recorded
+	ok accept "$SEQ" --note "accepted" --at 2025-06-03T02:00:00Z
+	# 13. ... and one whose acceptance was voided: the release waits again
+	ok join "$m-12" --national-id "$(nid 12)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-03-01T02:00:00Z
+	ok release "$m-12" --from "$NJ" --to "$SZ" --reason moved-region --at 2025-06-01T02:00:00Z; recorded
+	ok accept "$SEQ" --at 2025-06-03T02:00:00Z; recorded
+	ok void "$SEQ" --reason "accepted the wrong rider"
 	LAST_SEQ=$SEQ
 	ok head
 	LAST_SEQ=$(awk '{print $3}' <<<"$OUT")
@@ -163,6 +174,12 @@ sink_expect_corrected() {
 		"$db: the amended station"
 	expect_eq "$(sql "$db" "SELECT org_id FROM members WHERE $w AND member_id = '$m-10'")" \
 		"$p-320500-rider-meituan" "$db: the member transferred by a transfer dated before the join"
+	expect_eq "$(sql "$db" "SELECT from_org_id || '|' || to_org_id || '|' || note || '|' || substr(CAST(occurred_at AS TEXT), 1, 10) FROM transfers WHERE $w AND member_id = '$m-11'")" \
+		"$p-320100-rider-meituan|$p-320500-rider-meituan|accepted|2025-06-03" "$db: the transfer in two steps"
+	expect_eq "$(sql "$db" "SELECT org_id || '|' || transfers FROM members WHERE $w AND member_id = '$m-11'")" \
+		"$p-320500-rider-meituan|1" "$db: the member accepted"
+	expect_eq "$(sql "$db" "SELECT org_id || '|' || transfers || '|' || (SELECT count(*) FROM transfers x WHERE x.$w AND x.member_id = '$m-12') FROM members WHERE $w AND member_id = '$m-12'")" \
+		"$p-320100-rider-meituan|0|0" "$db: the member whose acceptance was voided"
 	expect_eq "$(sql "$db" "SELECT count(*) FROM events e WHERE $w AND (voided_by IS NOT NULL OR amended_by IS NOT NULL)")" \
 		"$(sql "$db" "SELECT count(DISTINCT target_seq) FROM corrections WHERE $w")" \
 		"$db: every corrected event marked in events"

@@ -8,6 +8,7 @@
  *   test_amendment_without_corrected_time
  *   test_funds_between_two_organisations
  *   test_transfer_changes_organisation
+ *   test_two_step_transfer_moves_at_acceptance
  *   test_corrected_time_not_in_future
  *
  * Each runs on an in-process ledger (check_event and the writer, as the
@@ -34,6 +35,7 @@
 #include "progress.h"
 #include "projection.h"
 #include "testlib.h"
+#include "transfers.h"
 
 #define JS_PLAN "jiangsu-2024-2026"
 #define PERIOD  202501
@@ -362,6 +364,71 @@ static void test_transfer_changes_organisation(void **state)
 /* A corrected time obeys occurred_at's bounds: at most LD_MAX_SKEW_US (5
  * minutes) ahead of the server's clock (ERR_FUTURE_TIME), not before 2000
  * (ERR_INVALID_VALUE). */
+/* The transfers (pending: the pending releases) of org's subtree. */
+static Ledger__TransferList *transfers(fx *f, const char *org, int pending)
+{
+	store_txn *t;
+	Ledger__TransferList *l = ld_arena_alloc(&f->a, sizeof(*l));
+	tl_caught_up(&f->l, f->r);
+	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
+	assert_int_equal(transfers_query(KV_READ_TXN(t), org, pending, INT64_MIN, 0, INT64_MAX, 100,
+					 l, &f->a),
+			 0);
+	store_read_end(t);
+	return l;
+}
+
+/* A transfer in two steps moves the member, its cover and its counts at
+ * the acceptance, not at the release; until then the release is listed as
+ * pending at both ends, and the accepted transfer carries both steps. */
+static void test_two_step_transfer_moves_at_acceptance(void **state)
+{
+	fx *f = *state;
+	tree(f);
+	OK(f, tl_join("M1", "NJ-GL-R1", 1));
+	OK(f, tl_affiliate("M1", "SZ-RIDER"));
+	uint64_t rel = OK(f, tl_at(tl_release("M1", "NJ-GL-R1", "SZ-RIDER"), tl_day(2025, 3, 1)));
+	FIGS(f, "NJ-GL", 1, 0, 0, 1, 1); /* still in NJ */
+	FIGS(f, "SZ-RIDER", 0, 0, 1, 1, 0);
+	assert_string_equal(member(f, "M1")->org_id, "NJ-GL-R1");
+	assert_int_equal(member(f, "M1")->transfers, 0);
+	assert_int_equal(transfers(f, "JS", 0)->n_transfers, 0);
+	Ledger__TransferList *p = transfers(f, "SZ", 1);
+	assert_int_equal(p->n_transfers, 1);
+	assert_int_equal(p->transfers[0]->seq, rel);
+	assert_int_equal(p->transfers[0]->direction, LEDGER__TRANSFER_DIRECTION__INTO);
+	assert_true(p->transfers[0]->pending);
+	assert_int_equal(transfers(f, "NJ", 1)->transfers[0]->direction,
+			 LEDGER__TRANSFER_DIRECTION__OUT_OF);
+
+	uint64_t acc = OK(f, tl_at(tl_accept("M1", rel, "NJ-GL-R1", "SZ-RIDER"), tl_day(2025, 3, 5)));
+	FIGS(f, "NJ-GL", 0, 0, 0, 1, 0);
+	FIGS(f, "SZ-RIDER", 1, 1, 0, 1, 1); /* the affiliation became the home */
+	assert_string_equal(member(f, "M1")->org_id, "SZ-RIDER");
+	assert_int_equal(member(f, "M1")->transfers, 1);
+	assert_int_equal(transfers(f, "SZ", 1)->n_transfers, 0);
+	Ledger__TransferList *l = transfers(f, "SZ", 0);
+	assert_int_equal(l->n_transfers, 1);
+	const Ledger__TransferView *t = l->transfers[0];
+	assert_int_equal(t->seq, acc);
+	assert_int_equal(t->occurred_at, tl_day(2025, 3, 5));
+	assert_int_equal(t->release_seq, rel);
+	assert_int_equal(t->released_at, tl_day(2025, 3, 1));
+	assert_true(t->has_release_recorded_at && t->release_actor);
+	assert_string_equal(t->from_org, "NJ-GL-R1");
+	assert_string_equal(t->to_org, "SZ-RIDER");
+
+	/* Not accepted after all: pending again, and the member back. */
+	OK(f, tl_void(acc));
+	FIGS(f, "NJ-GL", 1, 0, 0, 1, 1);
+	assert_int_equal(member(f, "M1")->transfers, 0);
+	assert_int_equal(transfers(f, "JS", 0)->n_transfers, 0);
+	assert_int_equal(transfers(f, "JS", 1)->n_transfers, 1);
+	/* Withdrawn: nothing waits. */
+	OK(f, tl_void(rel));
+	assert_int_equal(transfers(f, "JS", 1)->n_transfers, 0);
+}
+
 static void test_corrected_time_not_in_future(void **state)
 {
 	fx *f = *state;
@@ -407,6 +474,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_funds_between_two_organisations, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_transfer_changes_organisation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_step_transfer_moves_at_acceptance, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_corrected_time_not_in_future, setup, teardown),
 	};
 	return tl_run_tests(tests, NULL, NULL);

@@ -205,6 +205,36 @@ Ledger__Event *tl_transfer(const char *member, const char *from, const char *to)
 	return ev;
 }
 
+Ledger__Event *tl_release(const char *member, const char *from, const char *to)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__TransferReleased *t = NEW(Ledger__TransferReleased, ledger__transfer_released__init);
+	t->member_id = tl_strdup(member);
+	t->from_org = tl_strdup(from);
+	t->to_org = tl_strdup(to);
+	t->has_reason = 1;
+	t->reason = LEDGER__TRANSFER_REASON__MOVED_REGION;
+	ev->body_case = LEDGER__EVENT__BODY_TRANSFER_RELEASED;
+	ev->transfer_released = t;
+	return ev;
+}
+
+Ledger__Event *tl_accept(const char *member, uint64_t release_seq, const char *from, const char *to)
+{
+	Ledger__Event *ev = tl_event();
+	Ledger__TransferAccepted *t = NEW(Ledger__TransferAccepted, ledger__transfer_accepted__init);
+	t->member_id = tl_strdup(member);
+	t->has_release_seq = 1;
+	t->release_seq = release_seq;
+	t->from_org = tl_strdup(from);
+	t->to_org = tl_strdup(to);
+	t->has_reason = 1;
+	t->reason = LEDGER__TRANSFER_REASON__MOVED_REGION;
+	ev->body_case = LEDGER__EVENT__BODY_TRANSFER_ACCEPTED;
+	ev->transfer_accepted = t;
+	return ev;
+}
+
 Ledger__Event *tl_end(const char *member)
 {
 	Ledger__Event *ev = tl_event();

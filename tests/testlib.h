@@ -60,6 +60,10 @@ Ledger__Event *tl_join(const char *member, const char *org, int person);
 #define TL_PERSON_KEY "test-key"
 void tl_hash_person(Ledger__Event *ev);
 Ledger__Event *tl_transfer(const char *member, const char *from, const char *to);
+/* A transfer in two steps: the release (reason MOVED_REGION), and the
+ * acceptance of release seq `release_seq`, repeating it. */
+Ledger__Event *tl_release(const char *member, const char *from, const char *to);
+Ledger__Event *tl_accept(const char *member, uint64_t release_seq, const char *from, const char *to);
 Ledger__Event *tl_end(const char *member);
 Ledger__Event *tl_affiliate(const char *member, const char *org); /* a residence affiliation */
 Ledger__Event *tl_affiliate_platform(const char *member, const char *org);

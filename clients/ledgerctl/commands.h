@@ -28,6 +28,8 @@ RECORDS(join);
 RECORDS(affiliate);
 RECORDS(disaffiliate);
 RECORDS(transfer);
+RECORDS(release);
+RECORDS(accept);
 RECORDS(end);
 RECORDS(profile);
 RECORDS(forget);

@@ -77,6 +77,21 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 			 ldc_enum_label(&ledger__transfer_reason__descriptor,
 					ev->member_transferred->reason, num, sizeof(num)));
 		break;
+	case LEDGER__EVENT__BODY_TRANSFER_RELEASED: /* the member stays until accepted */
+		snprintf(path, psize, _("%s \u2192 %s (released)"), ev->transfer_released->from_org,
+			 ev->transfer_released->to_org);
+		snprintf(why, wsize, "%s",
+			 ldc_enum_label(&ledger__transfer_reason__descriptor,
+					ev->transfer_released->reason, num, sizeof(num)));
+		break;
+	case LEDGER__EVENT__BODY_TRANSFER_ACCEPTED:
+		snprintf(path, psize, "%s \u2192 %s", ev->transfer_accepted->from_org,
+			 ev->transfer_accepted->to_org);
+		snprintf(why, wsize, _("%s, release seq %llu"),
+			 ldc_enum_label(&ledger__transfer_reason__descriptor,
+					ev->transfer_accepted->reason, num, sizeof(num)),
+			 (unsigned long long)ev->transfer_accepted->release_seq);
+		break;
 	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
 		snprintf(why, wsize, "%s",
 			 ldc_enum_label(&ledger__end_reason__descriptor,

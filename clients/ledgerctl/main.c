@@ -43,6 +43,21 @@ static const struct cmd commands[] = {
 	 NULL, 0, NULL},
 	{"transfer", "MEMBER", N_("move a membership to another organisation"), transfer_opts,
 	 build_transfer, NULL, 0, NULL},
+	{"release", "MEMBER", N_("release a member to another organisation, which is to accept it (转出)"),
+	 release_opts, build_release, NULL, 0,
+	 N_("The first step of a transfer between two unions: --from (the member's\n"
+	 "organisation, which a clerk of its scope releases it from) and --to (the one\n"
+	 "that is to accept it, which need not be in the clerk's scope). The member\n"
+	 "stays in --from until --to accepts ('ledgerctl accept SEQ' by a clerk of --to's\n"
+	 "scope); meanwhile a second release, a transfer or an end of the member is\n"
+	 "refused. 'ledgerctl void SEQ' withdraws the release; 'ledgerctl transfers --org\n"
+	 "ORG --pending' lists the releases waiting for acceptance.")},
+	{"accept", "SEQ", N_("accept the pending release SEQ into its organisation (转入)"),
+	 accept_opts, build_accept, NULL, 0,
+	 N_("The second step of a transfer between two unions: the member of release SEQ\n"
+	 "moves into the release's --to now. The acceptance repeats the release (member,\n"
+	 "from, to, reason), read from the ledger unless --member, --from, --to and\n"
+	 "--reason are all given; the ledger checks them against the release.")},
 	{"end", "MEMBER", N_("end a membership"), end_opts, build_end, NULL, 0, NULL},
 	{"profile", "MEMBER", N_("change a member's group, employment, platform or region"),
 	 profile_opts, build_profile, NULL, 0, NULL},

@@ -1,6 +1,7 @@
 /*
  * members.c — the commands that record a membership's life (join, affiliate,
- * disaffiliate, transfer, end) and a member's particulars (profile, forget).
+ * disaffiliate, transfer, release and accept, end) and a member's
+ * particulars (profile, forget).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,94 @@ int build_transfer(struct run *r, const struct args *a, Ledger__Event *ev, ld_er
 	GET(a, "reason", b, reason, i);
 	b->note = sval(a, "note");
 	return 0;
+}
+
+const struct opt release_opts[] = {
+	OPT_REQ("from", O_STR, "ORG", "the member's current organisation, which releases it"),
+	OPT_REQ("to", O_STR, "ORG", "the organisation that is to accept it"),
+	ENUM_REQ("reason", ledger__transfer_reason__descriptor, "why"),
+	OPT("note", O_STR, "TEXT", "remark"),
+	END_OPTS,
+};
+
+int build_release(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__TransferReleased *b;
+	BODY(r, ev, TRANSFER_RELEASED, b, e);
+	b->member_id = a->pos[0];
+	b->from_org = sval(a, "from");
+	b->to_org = sval(a, "to");
+	GET(a, "reason", b, reason, i);
+	b->note = sval(a, "note");
+	return 0;
+}
+
+const struct opt accept_opts[] = {
+	OPT("note", O_STR, "TEXT", "remark"),
+	OPT("member", O_STR, "MEMBER", "the member released (default: read from the release)"),
+	OPT("from", O_STR, "ORG", "the organisation that released it (default: read from the release)"),
+	OPT("to", O_STR, "ORG", "the organisation that accepts it (default: read from the release)"),
+	ENUM("reason", ledger__transfer_reason__descriptor,
+	     "the release's reason (default: read from the release)"),
+	END_OPTS,
+};
+
+/* A copy of s in the run's arena (NULL: out of memory). */
+static char *keep(struct run *r, const char *s)
+{
+	size_t n = strlen(s ? s : "") + 1;
+	char *k = arena_new(&r->arena, n);
+	if (k)
+		memcpy(k, s ? s : "", n);
+	return k;
+}
+
+/* accept SEQ: the acceptance repeats its release (the ledger checks it
+ * does); what --member, --from, --to and --reason leave out is read from
+ * release SEQ in the ledger. With all four, nothing is read (a batch file
+ * that must be checked before anything is sent gives them). */
+int build_accept(struct run *r, const struct args *a, Ledger__Event *ev, ld_errinfo *e)
+{
+	Ledger__TransferAccepted *b;
+	Ledger__Response *resp = NULL;
+	ldc *c;
+	int rc;
+	BODY(r, ev, TRANSFER_ACCEPTED, b, e);
+	if ((rc = pos_u64(r, a, 0, "SEQ", &b->release_seq, e)) != 0)
+		return rc;
+	b->has_release_seq = 1;
+	b->member_id = sval(a, "member");
+	b->from_org = sval(a, "from");
+	b->to_org = sval(a, "to");
+	GET(a, "reason", b, reason, i);
+	b->note = sval(a, "note");
+	if (b->member_id && b->from_org && b->to_org && b->has_reason)
+		return 0;
+	if ((rc = connection(r, &c, e)) != 0 || (rc = ldc_get(c, b->release_seq, &resp, e)) != 0)
+		goto out;
+	const Ledger__Event *rel = resp->event;
+	if (!rel || rel->body_case != LEDGER__EVENT__BODY_TRANSFER_RELEASED) {
+		rc = usage_error(r, e, LD_E(INVALID_VALUE),
+				 _("seq %llu is no release (transfer_released) but %s: accept "
+				   "names the seq of the release it accepts"),
+				 (unsigned long long)b->release_seq,
+				 rel ? codec_event_type_name(rel->body_case) : "nothing");
+		goto out;
+	}
+	const Ledger__TransferReleased *x = rel->transfer_released;
+	if ((!b->member_id && !(b->member_id = keep(r, x->member_id))) ||
+	    (!b->from_org && !(b->from_org = keep(r, x->from_org))) ||
+	    (!b->to_org && !(b->to_org = keep(r, x->to_org)))) {
+		rc = out_of_memory(e);
+		goto out;
+	}
+	if (!b->has_reason) {
+		b->has_reason = 1;
+		b->reason = x->reason;
+	}
+out:
+	codec_response_free(resp);
+	return rc;
 }
 
 const struct opt end_opts[] = {

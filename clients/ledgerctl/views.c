@@ -239,6 +239,7 @@ const struct opt transfers_opts[] = {
 	OPT("to", O_DATE, "TIME", "... and before TIME (exclusive)"),
 	OPT("limit", O_U32, "N", "at most N transfers (default 1000, max 10000)"),
 	OPT("after-seq", O_U64, "SEQ", "with --from: of the transfers at that instant, those after seq SEQ (where a cut list goes on)"),
+	OPT("pending", O_FLAG, NULL, "the releases waiting for acceptance instead (by when they were released)"),
 	WAIT_OPTS,
 	END_OPTS,
 };
@@ -290,6 +291,16 @@ static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 					  sizeof(num)),
 			   wr);
 		printf(_("%s  seq %llu"), when, (unsigned long long)t->seq);
+		if (t->pending)
+			printf(_("  by %s, waiting for acceptance ('ledgerctl accept %llu')"),
+			       t->actor ? t->actor : "", (unsigned long long)t->seq);
+		if (t->has_release_seq) {
+			char rel[32];
+			ldc_format_time(t->released_at, rel);
+			printf(_("  released %s by %s (seq %llu), accepted by %s"), rel,
+			       t->release_actor ? t->release_actor : "",
+			       (unsigned long long)t->release_seq, t->actor ? t->actor : "");
+		}
 		if (t->has_amended_by)
 			printf(_("  AMENDED by seq %llu"), (unsigned long long)t->amended_by);
 		putchar('\n');
@@ -305,9 +316,14 @@ static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 	} else if (l->truncated) {
 		printf(_("(truncated)\n"));
 	}
-	printf(P_("%zu transfer as of seq %llu\n", "%zu transfers as of seq %llu\n", l->n_transfers),
-	       l->n_transfers,
-	       (unsigned long long)as_of);
+	if (arg)
+		printf(P_("%zu release waiting for acceptance as of seq %llu\n",
+			  "%zu releases waiting for acceptance as of seq %llu\n", l->n_transfers),
+		       l->n_transfers, (unsigned long long)as_of);
+	else
+		printf(P_("%zu transfer as of seq %llu\n", "%zu transfers as of seq %llu\n",
+			  l->n_transfers),
+		       l->n_transfers, (unsigned long long)as_of);
 }
 
 int exec_transfers(struct run *r, const struct args *a, ld_errinfo *e)
@@ -327,11 +343,12 @@ int exec_transfers(struct run *r, const struct args *a, ld_errinfo *e)
 	if (after->set && !from->set)
 		return usage_error(r, e, LD_E(INVALID_VALUE),
 				   _("--after-seq needs --from: the instant whose transfers it skips"));
-	rc = ldc_transfers(c, sval(a, "org"), from->set ? from->i : INT64_MIN,
-			   after->set ? after->u : 0, to->set ? to->i : INT64_MAX,
-			   (uint32_t)val_of(a, "limit")->u, &cons, &resp, e);
+	int pending = given(a, "pending");
+	rc = ldc_transfers_of(c, sval(a, "org"), pending, from->set ? from->i : INT64_MIN,
+			      after->set ? after->u : 0, to->set ? to->i : INT64_MAX,
+			      (uint32_t)val_of(a, "limit")->u, &cons, &resp, e);
 	return show_result(r, rc, resp, resp ? resp->transfers : NULL, _("transfer list"),
-			   print_transfers, NULL, e);
+			   print_transfers, pending ? "pending" : NULL, e);
 }
 
 /* --- plan progress ------------------------------------------------- */

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# xfer_test.sh — a transfer between two cities in two steps (组织关系接转:
+# 转出, 转入; docs/DOMAIN.md "Join once, transfer dynamically"), by the two
+# cities' clerks at once on one daemon: Nanjing's over IPC (uid:<me>, scope
+# NJ), Suzhou's over TCP (addr:127.0.0.1, scope SZ).
+#  - neither may record the one-step transfer NJ-U1 → SZ-U1, and the refusal
+#    says how the two steps go;
+#  - Suzhou may not release a Nanjing member, Nanjing releases it; Suzhou
+#    lists it waiting (transfers --pending), Nanjing sees it going out;
+#  - while it waits, a second release and an end of the member are refused,
+#    naming the release's seq; Nanjing may not accept it, Suzhou accepts;
+#  - coverage moves at the acceptance; the transfers list and the member's
+#    history show both steps, both authorities and both times;
+#  - a restart keeps all of it, and a release pending across it is accepted
+#    after it; a rebuild of the projections gives the same answers;
+#  - an auditor records neither step.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+need_ledgerctl
+ME_UID=$(id -u)
+IPC="ipc://$TMPDIR/ledger.ipc"
+
+# start [ARGS...]: the daemon on TCP and IPC, with the role file if there is one
+start() {
+	stop_ledgerd
+	rm -f "$TMPDIR/ledger.ipc"
+	start_ledgerd --listen "$IPC" "$@"
+	wait_for 100 test -S "$TMPDIR/ledger.ipc" || fail "no IPC socket after 10 s"
+	TCP=$URL
+}
+clerks() { # the two cities' clerks; $1: what 127.0.0.1 is (clerk of SZ, or auditor); then ledgerd's options
+	local what=$1
+	shift
+	{
+		printf '[uid:%s]\nrole = clerk\norgs = NJ\n\n' "$ME_UID"
+		if [ "$what" = auditor ]; then
+			printf '[addr:127.0.0.1]\nrole = auditor\n'
+		else
+			printf '[addr:127.0.0.1]\nrole = clerk\norgs = SZ\n'
+		fi
+	} >"$TMPDIR/roles.ini"
+	start --roles "$TMPDIR/roles.ini" "$@"
+}
+nj() { export LEDGER_URL="$IPC"; }
+sz() { export LEDGER_URL="$TCP"; }
+denied() {
+	local re=$1
+	shift
+	refused 1 "$re" "$@"
+}
+
+# --- the ledger, recorded in the development mode (every connection admin) ---
+start
+export LEDGER_URL="$TCP"
+ok org add JS --name "Jiangsu" --kind federation-province --region 320000 --at 2024-01-01
+ok org add NJ --name "Nanjing" --kind federation-city --region 320100 --parent JS --at 2024-01-02
+ok org add SZ --name "Suzhou" --kind federation-city --region 320500 --parent JS --at 2024-01-02
+ok org add NJ-U1 --name "Nanjing riders" --kind industry-union --region 320100 --parent NJ --at 2024-01-03
+ok org add SZ-U1 --name "Suzhou riders" --kind industry-union --region 320500 --parent SZ --at 2024-01-03
+for m in M1 M2; do
+	ok join "$m" --org NJ-U1 --path platform-work --channel online --group rider --employment partial \
+		--region 320102 --national-id "$(national_id 320102 "${m#M}")" --at 2024-01-04
+done
+
+# --- two clerks, two cities ---------------------------------------------------
+clerks clerk
+nj
+denied "concerns organisation SZ-U1 \(transfer to\)" \
+	transfer M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
+sz
+denied "concerns organisation NJ-U1 \(transfer from\); a clerk whose scope holds both, or an admin, records it, or each side records a step \(release, accept\)" \
+	transfer M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
+denied "clerk addr:127.0.0.1 may record events only under SZ; event 0 concerns organisation NJ-U1 \(released from\)" \
+	release M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
+
+nj
+ok release M1 --from NJ-U1 --to SZ-U1 --reason moved-region --note "moved to Suzhou" --at 2024-03-01
+recorded
+REL=$SEQ
+denied "member 'M1' has a pending release, seq $REL, from 'NJ-U1' to 'SZ-U1': it cannot be released again until 'SZ-U1' accepts it or 'NJ-U1' withdraws it \(ledgerctl void $REL\)" \
+	release M1 --from NJ-U1 --to NJ --reason moved-region --at 2024-03-02
+denied "member 'M1' has a pending release, seq $REL, .* cannot be ended" \
+	end M1 --reason left --at 2024-03-02
+denied "event 0 concerns organisation SZ-U1 \(accepted into\)" accept "$REL" --at 2024-03-05
+ok transfers --org NJ --pending --wait-seq "$REL"
+out_has "^OUT +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance \('ledgerctl accept $REL'\)\$" \
+	"Nanjing does not see its release going out"
+out_has "^1 release waiting for acceptance as of seq" "the pending list's count"
+
+sz
+ok transfers --org SZ --pending
+out_has "^IN +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID" \
+	"Suzhou does not see what waits for it"
+ok --json transfers --org SZ --pending
+expect_eq "$(json '[(t["seq"], t["pending"], t["member_id"]) for t in j["transfers"]]')" \
+	"[($REL, True, 'M1')]" "the pending list as JSON"
+ok transfers --org SZ
+out_has "^0 transfers as of seq" "a release is no transfer yet"
+ok --json coverage SZ
+expect_eq "$(json 'j["orgs"][0]["members"]')" "0" "Suzhou's members before accepting"
+denied "release seq $((REL + 100)) .*|seq $((REL + 100)) is no release|no event seq" accept $((REL + 100)) --at 2024-03-05
+ok accept "$REL" --note "welcome" --at 2024-03-05
+recorded
+ACC=$SEQ
+
+# --- what everyone reads now --------------------------------------------------
+check_after() {
+	ok --json member M1 --wait-seq "$ACC"
+	expect_eq "$(json '(j["org_id"], j["transfers"])')" "('SZ-U1', 1)" "member M1 after the acceptance"
+	ok --json coverage SZ --wait-seq "$ACC"
+	expect_eq "$(json 'j["orgs"][0]["members"]')" "1" "Suzhou's members"
+	ok --json coverage NJ
+	expect_eq "$(json 'j["orgs"][0]["members"]')" "1" "Nanjing's members (M2 left)"
+	ok --json transfers --org JS
+	expect_eq "$(json '[(t["seq"], t["release_seq"], t["actor"], t["release_actor"], t["direction"]) for t in j["transfers"]]')" \
+		"[($ACC, $REL, 'addr:127.0.0.1', 'uid:$ME_UID', 'WITHIN')]" "the transfers of JS"
+	ok transfers --org SZ
+	out_has "^IN +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-05 00:00:00 +seq $ACC  released 2024-03-01 00:00:00 by uid:$ME_UID \(seq $REL\), accepted by addr:127.0.0.1\$" \
+		"Suzhou's transfers do not show both steps"
+	ok --json transfers --org SZ --pending
+	expect_eq "$(json '[t["seq"] for t in j["transfers"] if t["member_id"] == "M1"]')" "[]" \
+		"the accepted release still waits"
+	ok history M1
+	out_has "^$REL +2024-03-01 00:00:00 .* uid:$ME_UID +transfer_released +NJ-U1 → SZ-U1 \(released\) +moved-region " \
+		"the history lacks the release"
+	out_has "^$ACC +2024-03-05 00:00:00 .* addr:127.0.0.1 +transfer_accepted +NJ-U1 → SZ-U1 +moved-region, release seq $REL " \
+		"the history lacks the acceptance"
+}
+check_after
+
+# Nanjing no longer holds M1; Suzhou does now.
+nj
+denied "concerns organisation SZ-U1 \(the organisation of member M1\)" \
+	dues pay M1 --yuan 12.00 --from 202403 --to 202403 --method wechat-pay --at 2024-03-06
+sz
+ok dues pay M1 --yuan 12.00 --from 202403 --to 202403 --method wechat-pay --at 2024-03-06
+
+# A release pending across a restart.
+nj
+ok release M2 --from NJ-U1 --to SZ-U1 --reason changed-employer --at 2024-03-07
+recorded
+REL2=$SEQ
+clerks clerk
+sz
+check_after
+ok transfers --org SZ --pending --wait-seq "$REL2"
+out_has "^IN +M2 .* seq $REL2 " "M2's release does not wait after a restart"
+ok accept "$REL2" --at 2024-03-08
+recorded
+ACC2=$SEQ
+ok --json member M2 --wait-seq "$ACC2"
+expect_eq "$(json 'j["org_id"]')" "SZ-U1" "M2 after its acceptance"
+
+# A rebuild of the projections answers the same.
+ok --json transfers --org JS
+BEFORE_T=$OUT
+ok --json coverage JS --depth 2
+BEFORE_C=$OUT
+clerks clerk --rebuild
+sz
+ok --json transfers --org JS --wait-seq "$ACC2"
+expect_eq "$OUT" "$BEFORE_T" "the transfers after a rebuild"
+ok --json coverage JS --depth 2 --wait-seq "$ACC2"
+expect_eq "$(json 'j["orgs"]')" "$(OUT=$BEFORE_C json 'j["orgs"]')" "coverage after a rebuild"
+
+# --- an auditor records neither step ------------------------------------------
+clerks auditor
+sz
+denied "auditor addr:127.0.0.1 may not record events" \
+	release M1 --from SZ-U1 --to NJ-U1 --reason moved-region --at 2024-03-09
+denied "auditor addr:127.0.0.1 may not record events" \
+	accept "$REL" --member M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-09
+ok transfers --org SZ
+out_has "seq $ACC  released" "an auditor reads the transfers"
+echo "xfer_test: ok"
