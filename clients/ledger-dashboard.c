@@ -33,7 +33,9 @@
  * re-read the state ("resync"), and never holds up the others: each
  * connection writes from its own thread. When the daemon has no feed, the
  * thread asks for the progress of every watched plan once per --poll-ms and
- * sends what changed, with the same seq/prev_seq.
+ * sends what changed, with the same seq/prev_seq. Another thread asks the
+ * daemon for its head every HEALTH_MS while a page watches and tells every
+ * stream when it stops or starts answering (health_main).
  *
  * Exit status: 0 after SIGINT/SIGTERM; 2 usage error; 3 the address cannot
  * be listened on.
@@ -74,6 +76,8 @@
 #define CALL_TIMEOUT_MS  5000        /* per request to the daemon */
 #define POOL_MAX         4           /* REQ connections to the daemon */
 #define PLANS_REFRESH_S  10          /* poll mode: look for a feed again */
+#define HEALTH_MS        2000        /* while a page watches: does the daemon answer? */
+#define HEALTH_TIMEOUT_MS 2000       /* ... within this */
 /* A request must arrive whole within this (64 clients each sending a header
  * line now and then held the whole dashboard); an idle connection is closed
  * after IDLE_S. */
@@ -234,6 +238,24 @@ static void hub_publish(const char *plan, struct msg *m)
 			c->head = 0;
 			c->resync = 1;
 			hub.dropped++;
+		}
+		c->q[(c->head + c->n++) % opt.queue] = m;
+		m->refs++;
+	}
+	msg_unref(m);
+	pthread_cond_broadcast(&hub.cv);
+	pthread_mutex_unlock(&hub.mu);
+}
+
+/* Queues m for every client, whatever its plan; takes over the caller's
+ * reference. A client that cannot take it is told to re-read instead. */
+static void hub_publish_all(struct msg *m)
+{
+	pthread_mutex_lock(&hub.mu);
+	for (struct sse_client *c = hub.clients; c; c = c->next) {
+		if (c->n == opt.queue) {
+			c->resync = 1;
+			continue;
 		}
 		c->q[(c->head + c->n++) % opt.queue] = m;
 		m->refs++;
@@ -486,6 +508,53 @@ static void *feed_main(void *arg)
 		}
 	}
 	ldc_sub_close(sub);
+	return arg;
+}
+
+/*
+ * Whether the daemon answers, asked every HEALTH_MS while a page watches.
+ * A page's live stream is to the gateway, which stays up when the daemon
+ * goes: without this an open page went on saying "live" over figures that
+ * no longer moved. A change is sent to every stream as
+ *   event: daemon
+ *   data: {"up":false}
+ * and the page says the ledger does not answer; {"up":true} once it
+ * answers again, and the page re-reads what it missed. Its own connection
+ * (not the pool's), with a short timeout.
+ */
+static void *health_main(void *arg)
+{
+	ldc *c = NULL;
+	int up = 1;
+	while (!stopping) {
+		for (unsigned t = 0; t < HEALTH_MS && !stopping; t += 50)
+			sleep_ms(50);
+		pthread_mutex_lock(&hub.mu);
+		unsigned watching = hub.n;
+		pthread_mutex_unlock(&hub.mu);
+		if (stopping || !watching)
+			continue;
+		ld_errinfo e = {0};
+		Ledger__Response *resp = NULL;
+		int rc = c ? 0 : ldc_open(&c, opt.url, HEALTH_TIMEOUT_MS, &e);
+		if (rc == 0)
+			rc = ldc_head(c, &resp, &e);
+		codec_response_free(resp);
+		/* Only a failure to reach it is "down": a refusal is an answer. */
+		int now = !(rc == LD_E(UNAVAILABLE) || rc == LD_E(MALFORMED) || rc == LD_E(SHUTTING_DOWN));
+		if (rc && !now) {
+			ldc_close(c); /* its REQ socket may still wait for the lost answer */
+			c = NULL;
+		}
+		if (now != up) {
+			say(now ? "the daemon answers again" : "the daemon does not answer: %s", e.message);
+			up = now;
+			struct msg *m = msg_new("event: daemon\ndata: {\"up\":%s}\n\n", up ? "true" : "false");
+			if (m)
+				hub_publish_all(m);
+		}
+	}
+	ldc_close(c);
 	return arg;
 }
 
@@ -1056,9 +1125,16 @@ int main(int argc, char **argv)
 		say("%s", e.message);
 		return EXIT_LISTEN;
 	}
-	pthread_t feed;
+	pthread_t feed, health;
 	if (pthread_create(&feed, NULL, feed_main, NULL) != 0) {
 		say("unable to start the feed thread");
+		web_stop(d);
+		return 1;
+	}
+	if (pthread_create(&health, NULL, health_main, NULL) != 0) {
+		say("unable to start the health thread");
+		stopping = 1;
+		pthread_join(feed, NULL);
 		web_stop(d);
 		return 1;
 	}
@@ -1077,6 +1153,7 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&hub.mu);
 	web_stop(d);
 	pthread_join(feed, NULL);
+	pthread_join(health, NULL);
 	pool_free();
 	return 0;
 }

@@ -386,7 +386,8 @@ stop_dashboard
 
 # --- headless Chromium: the page, live -------------------------------------
 stop_ledgerd
-start_ledgerd --pub "tcp://127.0.0.1:$(free_port)" --plans "$ROOT/plans"
+PUB="tcp://127.0.0.1:$(free_port)"
+start_ledgerd --pub "$PUB" --plans "$ROOT/plans"
 export LEDGER_URL="$URL"
 start_dashboard
 NJ_MEMBERS=$(province_figure new-members-yearly 320100)
@@ -469,6 +470,25 @@ cat >"$TMPDIR/expect.json" <<EOF
  "joinDays": $JOIN_DAYS, "cityVoided": 1}
 EOF
 browser view "$HTTP" "$TMPDIR/expect.json"
+
+# An open page while the daemon stops and starts again at the same address:
+# it says the ledger does not answer (its stream, to the gateway, stays up),
+# then live again with what was recorded meanwhile.
+THEMED=$(province_figure themed-activities)
+rm -f "$TMPDIR/page-ready" "$TMPDIR/page-down"
+browser restart "$HTTP" "$PLAN" "$YEAR" themed-activities "$((THEMED + 1))" "$TMPDIR" &
+BROWSER_PID=$!
+wait_file() { for _ in $(seq 600); do [ -e "$1" ] && return 0; kill -0 "$BROWSER_PID" 2>/dev/null || break; sleep 0.1; done; return 1; }
+wait_file "$TMPDIR/page-ready" || { wait "$BROWSER_PID" || true; fail "the page did not get ready for the restart"; }
+stop_ledgerd
+if wait_file "$TMPDIR/page-down"; then
+	"$LEDGERD" --data "$TMPDIR/data" --listen "$URL" --pub "$PUB" --plans "$ROOT/plans" 2>>"$LEDGERD_LOG" &
+	LEDGERD_PID=$!
+	for _ in $(seq 100); do "$LEDGERCTL" --timeout 1000 head >/dev/null 2>&1 && break; sleep 0.1; done
+	ok activity themed-activity --org NJ --participants 9 --at "$YEAR-11-20"
+fi
+wait "$BROWSER_PID" || fail "the browser test 'restart' failed (screenshots in $TMPDIR)"
+alive "after the restart"
 
 # The daemon gone: the page says so in a sentence, and the gateway stays.
 stop_ledgerd

@@ -211,7 +211,22 @@ function connect() {
   state.es = es;
   es.addEventListener('open', () => { setLive(true); refetch(); });  // re-read what a break missed
   es.addEventListener('hello', (ev) => {
-    try { const h = JSON.parse(ev.data); setLive(true, tr(h.live === 'poll' ? 'live-polled' : 'live')); } catch (e) { /* */ }
+    try { const h = JSON.parse(ev.data); state.liveWord = h.live === 'poll' ? 'live-polled' : 'live'; setLive(true, tr(state.liveWord)); } catch (e) { /* */ }
+  });
+  // The gateway stays up when the ledger goes, and so does this stream: it
+  // says when the ledger stops and starts answering. The figures shown, and
+  // the seq and time they are of, stay; once back, what was missed is read.
+  es.addEventListener('daemon', (ev) => {
+    let d;
+    try { d = JSON.parse(ev.data); } catch (e) { return; }
+    if (d.up) {
+      setLive(true, tr(state.liveWord || 'live'));
+      showError('');
+      refetch();
+    } else {
+      setLive(false, tr('offline'));
+      showError(tr('daemon-down'));
+    }
   });
   es.addEventListener('progress', onProgress);
   es.addEventListener('resync', () => { state.gaps++; refetch(); });

@@ -15,6 +15,11 @@
 //     point per day with events; the CSV, SVG and PNG exports; the layout at
 //     1400 and 420 px
 //     (no horizontal overflow; screenshots kept in $TMPDIR).
+//   node dashboard.js restart BASE_URL PLAN YEAR TARGET WANT_AFTER DIR
+//     An open page while the daemon stops and starts again (the shell does
+//     it when DIR/page-ready and DIR/page-down appear): it says the ledger
+//     does not answer, no longer "live", keeping its figures; then live again
+//     with TARGET at WANT_AFTER (recorded meanwhile), without a reload.
 //   node dashboard.js down BASE_URL
 //     With the daemon stopped: a plain sentence, no address or error code.
 //
@@ -287,10 +292,48 @@ async function down(browser) {
   say(`the daemon is down: '${msg}'`);
 }
 
+// --- restart -----------------------------------------------------------------
+
+// An open page while the daemon stops and starts again (the shell stops and
+// starts it when told, through files in DIR): the page says the ledger does
+// not answer and keeps the figures and the seq they are of, no longer
+// "live"; once the daemon answers it says live again and shows the figure
+// of an event recorded meanwhile, without a reload.
+async function restart(browser) {
+  const [plan, year, target, wantAfter, dir] = rest;
+  if (!dir) fail('usage: restart BASE_URL PLAN YEAR TARGET WANT_AFTER DIR');
+  const problems = [];
+  const page = await openPage(browser, {}, problems, true); // requests fail while it is down
+  await goto(page, `${base}/?plan=${encodeURIComponent(plan)}&year=${year}&target=${encodeURIComponent(target)}`);
+  const actual = `article.card[data-target="${target}"] .actual`;
+  await page.waitForSelector('#live.on', { timeout: 10000 }).catch(() => fail('the live indicator never turns on'));
+  await page.waitForSelector(actual, { timeout: 10000 });
+  const before = await page.$eval(actual, (e) => e.dataset.value);
+  const seq = await page.$eval('#last', (e) => e.dataset.seq);
+  await page.evaluate(() => { window.__noReload = 1; });
+  fs.writeFileSync(path.join(dir, 'page-ready'), '');
+  const t0 = Date.now();
+  await page.waitForSelector('#error:not([hidden])', { timeout: 20000 })
+    .catch(() => fail(`the open page still says '${'live'}' 20 s after the daemon stopped, and nothing else`));
+  const ms = Date.now() - t0;
+  const msg = await page.$eval('#error', (e) => e.textContent);
+  if (!msg.includes('成员账本服务暂时没有响应')) fail(`the message is '${msg}'`);
+  if (await page.$('#live.on')) fail('the page says live while the daemon is stopped');
+  if ((await page.$eval('#last', (e) => e.dataset.seq)) !== seq) fail('the seq of the figures shown was lost');
+  if ((await page.$eval(actual, (e) => e.dataset.value)) !== before) fail('the figure changed while the daemon was down');
+  say(`the daemon stopped: said so after ${ms} ms ('${msg}'), figures of seq ${seq} kept`);
+  fs.writeFileSync(path.join(dir, 'page-down'), '');
+  await page.waitForSelector('#live.on', { timeout: 30000 }).catch(() => fail('the page does not say live once the daemon is back'));
+  await waitValue(page, actual, wantAfter, 'after the restart and an append the card', [], 30000);
+  if (!(await page.$eval('#error', (e) => e.hidden))) fail('the message stays once the daemon is back');
+  if (!(await page.evaluate(() => window.__noReload === 1))) fail('the page was reloaded');
+  say(`the daemon is back: live, ${target} ${before} -> ${wantAfter}`);
+}
+
 (async () => {
-  const modes = { live, view, down };
+  const modes = { live, view, restart, down };
   if (!modes[mode] || !base) {
-    console.error('usage: node dashboard.js live|view|down BASE_URL ...');
+    console.error('usage: node dashboard.js live|view|restart|down BASE_URL ...');
     process.exit(2);
   }
   const browser = await launch();
