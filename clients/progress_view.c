@@ -2,6 +2,7 @@
 #include "progress_view.h"
 
 #include <locale.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
@@ -174,6 +175,16 @@ size_t pv_fit(const char *s, int cols)
 	return (size_t)(q - p);
 }
 
+void pv_pct(double x, char *out, size_t n)
+{
+	double t = x * 10;
+	/* An exact half (111.25): fma tells whether x * 10 was exact, so that
+	 * 1.15 (1.1499999999999999…, whose product rounds to 11.5) is not one. */
+	if (fma(x, 10, -t) == 0 && fabs(t - trunc(t)) == 0.5)
+		x = (trunc(t) + (t > 0 ? 1 : -1)) / 10;
+	snprintf(out, n, "%.1f", x);
+}
+
 static void thousands(int64_t v, char *out, size_t n)
 {
 	char raw[32], tmp[48];
@@ -223,9 +234,10 @@ static void figures(const Ledger__PlanTarget *t, const Ledger__ProgressRow *r, c
 	if (is_ratio(t)) {
 		char den[32];
 		thousands(r->denominator, den, sizeof(den));
-		snprintf(act, an, _("%.1f%% of %s"),
-		         r->denominator ? (double)r->actual * 100.0 / (double)r->denominator : 0.0,
-		         den);
+		char share[32];
+		pv_pct(r->denominator ? (double)r->actual * 100.0 / (double)r->denominator : 0.0,
+		       share, sizeof(share));
+		snprintf(act, an, _("%s%% of %s"), share, den);
 		if (r->has_target)
 			snprintf(tgt, tn, "%lld%%", (long long)r->target);
 		else
@@ -396,7 +408,9 @@ void pv_render_report(const Ledger__ProgressReport *r, const pv_opts *o, pv_line
 		line_pad(&l, act, wact, 1);
 		line_add(&l, " / ");
 		line_pad(&l, tgt, wtgt, 0);
-		line_add(&l, " %6.1f%%  ", row->has_percent ? row->percent : 0.0);
+		char pct[32];
+		pv_pct(row->has_percent ? row->percent : 0.0, pct, sizeof(pct));
+		line_add(&l, " %6s%%  ", pct);
 		if (o->bar) {
 			line_bar(&l, row->has_percent ? row->percent : 0, o->bar);
 			line_add(&l, "  ");
@@ -508,9 +522,10 @@ void pv_print_csv(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o)
 		else
 			pv_region_name(p, row->region, name, sizeof(name));
 		if (is_ratio(t)) {
-			snprintf(act, sizeof(act), "%.1f%%",
-				 row->denominator ? (double)row->actual * 100.0 / (double)row->denominator
-						  : 0.0);
+			pv_pct(row->denominator ? (double)row->actual * 100.0 / (double)row->denominator
+						: 0.0,
+			       act, sizeof(act) - 1);
+			strcat(act, "%");
 			if (row->has_target)
 				snprintf(tgt, sizeof(tgt), "%lld%%", (long long)row->target);
 		} else {
@@ -521,7 +536,7 @@ void pv_print_csv(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o)
 				csv_number(t, row->expected, exp, sizeof(exp));
 		}
 		if (row->has_target && row->has_percent)
-			snprintf(pct, sizeof(pct), "%.1f", row->percent);
+			pv_pct(row->percent, pct, sizeof(pct));
 		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)r->seq);
 		csv_cell(f, t && t->title ? t->title : row->target_id, 0);
 		csv_cell(f, row->target_id, 0);
@@ -542,7 +557,7 @@ void pv_print_csv(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o)
 void pv_print_line(FILE *f, const Ledger__ProgressReport *r, const Ledger__ProgressRow *row)
 {
 	const Ledger__PlanTarget *t = pv_target(r->plan, row->target_id);
-	char when[32] = "-", name[96], act[48], tgt[48], win[16];
+	char when[32] = "-", name[96], act[48], tgt[48], win[16], pct[32];
 	if (row->year)
 		snprintf(win, sizeof(win), "%u", row->year);
 	else
@@ -551,10 +566,11 @@ void pv_print_line(FILE *f, const Ledger__ProgressReport *r, const Ledger__Progr
 		ldc_format_time(r->at, when);
 	pv_region_name(r->plan, row->region, name, sizeof(name));
 	figures(t, row, act, sizeof(act), tgt, sizeof(tgt));
+	pv_pct(row->has_percent ? row->percent : 0.0, pct, sizeof(pct));
 	fprintf(f,
 	        "%s seq=%llu plan=%s target=%s window=%s region=%u (%s) actual=%s target=%s "
-	        "percent=%.1f status=%s\n",
+	        "percent=%s status=%s\n",
 	        when, (unsigned long long)r->seq, r->plan && r->plan->id ? r->plan->id : "?",
 	        row->target_id, win, row->region, name, act, tgt,
-	        row->has_percent ? row->percent : 0.0, status_en(row->status));
+	        pct, status_en(row->status));
 }

@@ -66,6 +66,11 @@ size_t pv_fit(const char *s, int cols);
 /* A figure in the target's unit: amounts in fen as yuan, ratios as a
  * percent, counts with thousands separators. */
 void pv_format(const Ledger__PlanTarget *t, int64_t v, char *out, size_t n);
+/* A percent to one decimal, as text: halves rounded away from zero
+ * (111.25 -> "111.3"), as people round and as the dashboard's
+ * Number.toFixed(1) does; printf's "%.1f" rounds an exact half to even
+ * ("111.2"), so that ledgerctl and the dashboard showed two figures. */
+void pv_pct(double x, char *out, size_t n);
 /* The target a row belongs to (NULL if the report does not define it). */
 const Ledger__PlanTarget *pv_target(const Ledger__PlanInfo *p, const char *id);
 /* Whether a row is shown under o (region, year, province_only). */

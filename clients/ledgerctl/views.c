@@ -460,7 +460,8 @@ static void print_series(const void *result, uint64_t as_of, const void *arg)
 			pv_format(NULL, p->value, num, sizeof(num));
 			pv_format(NULL, p->denominator, den_s, sizeof(den_s));
 			snprintf(v, sizeof(v), "%s/%s", num, den_s);
-			snprintf(cum, sizeof(cum), "%.1f%%", den ? (double)sum * 100.0 / (double)den : 0.0);
+			pv_pct(den ? (double)sum * 100.0 / (double)den : 0.0, cum, sizeof(cum) - 1);
+			strcat(cum, "%");
 		} else {
 			pv_format(t, p->value, v, sizeof(v));
 			pv_format(t, sum, cum, sizeof(cum));
