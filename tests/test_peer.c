@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "peer.h"
+#include "testlib.h"
 
 static void test_ipv4_port_read(void **state)
 {
@@ -122,5 +123,5 @@ int main(void)
 	    cmocka_unit_test(test_loopback),
 	    cmocka_unit_test(test_peers_bounds),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tl_run_tests(tests, NULL, NULL);
 }
