@@ -63,6 +63,8 @@ static void usage(FILE *f)
 		"                        e.g. 127.0.0.1:9750 (loopback)                [off]\n"
 		"      --rebuild         throw the projections away and rebuild them from the log\n"
 		"      --plans DIR       plan files (*.yaml) to count progress against     [./plans]\n"
+		"      --check-plans     load the plan files, say what they hold or the file,\n"
+		"                        line and reason of an error, and exit (0: they load)\n"
 		"      --pub URL         publish the live feed (NNG PUB) on URL: commit notices\n"
 		"                        (topic \"commit\") and plan progress (\"progress/\")  [off]\n"
 		"      --pub-events      the commit notices carry the committed events too\n"
@@ -117,6 +119,33 @@ static void usage(FILE *f)
 		"the peer's address (addr:IP): a development mode, for loopback only.\n"
 		"LANG=zh_CN.UTF-8: this text and the errors of the options in Chinese.\n"),
 		CONFIG_DEFAULT_URL);
+}
+
+/* --check-plans: loads the plan files as a start would, without the data
+ * directory (a running daemon is not disturbed), and says what they hold or
+ * the file, line and reason of the first error. 0 if they load, else 1. */
+static int check_plan_files(const char *dir)
+{
+	plan_set ps = {0};
+	ld_errinfo e = {0};
+	if (plan_load_dir(dir, 0, &ps, &e) != 0) {
+		fprintf(stderr, _("ledgerd: the plans in '%s' do not load: %s\n"), dir, e.message);
+		return 1;
+	}
+	if (!ps.n) {
+		fprintf(stderr, _("ledgerd: '%s' holds no plan file (*.yaml, *.yml)\n"), dir);
+		plan_set_free(&ps);
+		return 1;
+	}
+	for (unsigned i = 0; i < ps.n; i++) {
+		const plan *p = &ps.plans[i];
+		printf(_("%s: plan '%s', %d-%d, region %u, %u cities, %u targets\n"), p->path,
+		       p->id, p->from_year, p->to_year, p->region, p->ncities, p->ntargets);
+	}
+	printf(_("the plans load; a daemon started on them rebuilds its plan-progress projection "
+		 "from the log if they changed\n"));
+	plan_set_free(&ps);
+	return 0;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -220,7 +249,7 @@ int main(int argc, char **argv)
 {
 	config cfg;
 	enum { OPT_MAP = 1000, OPT_WORKERS, OPT_MAXMSG, OPT_LOGLEVEL, OPT_REBUILD, OPT_METRICS,
-	       OPT_SETTING, OPT_NO_MERKLE, OPT_PUB_EVENTS, OPT_JOIN, OPT_NO_RAFT };
+	       OPT_SETTING, OPT_NO_MERKLE, OPT_PUB_EVENTS, OPT_JOIN, OPT_NO_RAFT, OPT_CHECK_PLANS };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"data", required_argument, NULL, 'd'},
@@ -231,6 +260,7 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, OPT_LOGLEVEL},
 		{"metrics", required_argument, NULL, OPT_METRICS},
 		{"rebuild", no_argument, NULL, OPT_REBUILD},
+		{"check-plans", no_argument, NULL, OPT_CHECK_PLANS},
 		{"plans", required_argument, NULL, OPT_SETTING},
 		{"pub", required_argument, NULL, OPT_SETTING},
 		{"feed-interval-ms", required_argument, NULL, OPT_SETTING},
@@ -267,7 +297,7 @@ int main(int argc, char **argv)
 	size_t nflags = 0;
 	const char *config_file = NULL;
 	char err[512];
-	int c, idx;
+	int c, idx, check_plans = 0;
 
 	ld_i18n_init();
 	config_init(&cfg);
@@ -307,6 +337,9 @@ int main(int argc, char **argv)
 		case OPT_REBUILD:
 			cfg.rebuild = 1;
 			break;
+		case OPT_CHECK_PLANS:
+			check_plans = 1;
+			break;
 		case 'V':
 			printf("ledgerd %s\n", LD_VERSION);
 			free(flags);
@@ -342,6 +375,11 @@ int main(int argc, char **argv)
 		}
 	free(flags);
 	config_finish(&cfg);
+	if (check_plans) {
+		int prc = check_plan_files(cfg.plans ? cfg.plans : "plans");
+		config_release(&cfg);
+		return prc;
+	}
 	log_set_level((enum log_level)cfg.log_level);
 	systemd_log_setup();
 	/* Whatever the caller's umask, nothing the daemon creates (the log, the

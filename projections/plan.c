@@ -104,8 +104,10 @@ static int get_int(ydoc *d, yaml_node_t *v, const char *key, int64_t lo, int64_t
 	errno = 0;
 	long long x = s ? strtoll(s, &end, 10) : 0;
 	if (!s || !*s || *end || errno || x < lo || x > hi)
-		return fail(d, v, "'%s' must be a whole number from %lld to %lld", key,
-			    (long long)lo, (long long)hi);
+		return fail(d, v,
+			    "'%s' is '%.40s': a whole number from %lld to %lld is wanted, in "
+			    "digits only (no separators, no units such as 万)",
+			    key, s ? s : "", (long long)lo, (long long)hi);
 	*out = x;
 	return 0;
 }

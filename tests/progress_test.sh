@@ -26,6 +26,26 @@ set -e
 [ "$rc" -ne 0 ] || fail "ledgerd started on a bad plan file"
 grep -q "jiangsu-2024-2026.yaml:$line: sum: 'attendees' is not a field of activity_held" \
 	"$TMPDIR/bad.log" || { cat "$TMPDIR/bad.log" >&2; fail "the error does not name line $line"; }
+# An officer checks an edited plan before restarting the daemon with it:
+# --check-plans names file, line and reason (exit 1), or says what loads.
+set +e
+"$LEDGERD" --check-plans --plans "$TMPDIR/badplans" >"$TMPDIR/check.out" 2>"$TMPDIR/check.err"
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "--check-plans on a bad plan: exit $rc, wanted 1"
+grep -q "jiangsu-2024-2026.yaml:$line: sum: 'attendees' is not a field of activity_held" "$TMPDIR/check.err" ||
+	{ cat "$TMPDIR/check.err" >&2; fail "--check-plans does not name line $line"; }
+[ ! -e "$TMPDIR/data" ] || fail "--check-plans touched a data directory"
+"$LEDGERD" --check-plans --plans "$ROOT/plans" >"$TMPDIR/check.out"
+grep -q "jiangsu-2024-2026.yaml: plan 'jiangsu-2024-2026', 2024-2026, region 320000, 13 cities, 15 targets" \
+	"$TMPDIR/check.out" || { cat "$TMPDIR/check.out" >&2; fail "--check-plans does not say what the plans hold"; }
+# A target written as people say it ("30万") is named with what was read.
+sed 's/target: 300000/target: 30万/' "$ROOT/plans/jiangsu-2024-2026.yaml" >"$TMPDIR/badplans/jiangsu-2024-2026.yaml"
+set +e
+"$LEDGERD" --check-plans --plans "$TMPDIR/badplans" 2>"$TMPDIR/check.err"
+set -e
+grep -q "jiangsu-2024-2026.yaml:[0-9]*: 'target' is '30万':.*digits only" "$TMPDIR/check.err" ||
+	{ cat "$TMPDIR/check.err" >&2; fail "a target of 30万 is not named"; }
 set +e
 timeout 20 "$LEDGERD" --data "$TMPDIR/bad" --plans "$TMPDIR/nonexistent" 2>"$TMPDIR/bad2.log"
 rc=$?
