@@ -135,10 +135,12 @@ CORE_SRCS   := $(filter-out core/replica%.c,$(wildcard core/*.c))
 PROJ_SRCS   := $(wildcard projections/*.c)
 SERVER_SRCS := $(wildcard server/*.c)
 # The program ledgerd: main, and its side of systemd (libsystemd: the
-# readiness notice and the journal's log prefixes), which nothing else links.
+# readiness notice and the journal's log prefixes), which nothing else links;
+# its accept(2) and accept4(2), which keep the last descriptors from
+# connections (daemon/fdgate.h): the libraries' calls resolve to them.
 # And the cluster (daemon/cluster.c), the only part of it that links C-Raft.
 DAEMON_MAIN_SRCS := daemon/main.c daemon/systemd.c daemon/cluster.c daemon/catchup.c \
-                    daemon/membership.c daemon/cluster_metrics.c
+                    daemon/membership.c daemon/cluster_metrics.c daemon/fdgate.c
 DAEMON_SRCS := $(filter-out $(DAEMON_MAIN_SRCS),$(wildcard daemon/*.c))
 CLIENT_PROGS_SRCS := $(wildcard clients/ledger*.c)
 # A program in several files has a folder: clients/NAME/*.c, main.c among them.

@@ -68,3 +68,23 @@ void counters_backup(int ok, int64_t us, uint64_t bytes)
 		atomic_store(&m.backup_bytes, bytes);
 	}
 }
+
+void counters_conns(long long held)
+{
+	atomic_store(&m.conns_held, held);
+}
+
+void counters_conn_refused(int why)
+{
+	atomic_ullong *c = why == COUNTERS_CONN_ADDR	? &m.conns_refused_addr
+			   : why == COUNTERS_CONN_LOCAL ? &m.conns_refused_local
+			   : why == COUNTERS_CONN_TOTAL ? &m.conns_refused_total
+			   : why == COUNTERS_CONN_MEMORY ? &m.conns_refused_memory
+							 : &m.conns_refused_fds;
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+void counters_fd_short(void)
+{
+	atomic_fetch_add_explicit(&m.fd_short_seconds, 1, memory_order_relaxed);
+}

@@ -42,6 +42,12 @@ typedef struct counters {
 	atomic_ullong backups_ok, backups_failed, backup_bytes;
 	atomic_llong backup_last_ok; /* unix seconds */
 	atomic_llong backup_last_us;
+	/* The request listeners' connections (server/listen.c): held now, and
+	 * those closed as they came, by the limit they met. */
+	atomic_llong conns_held;
+	atomic_ullong conns_refused_addr, conns_refused_local, conns_refused_total,
+	    conns_refused_memory, conns_refused_fds;
+	atomic_ullong fd_short_seconds; /* seconds seen with almost no descriptor free */
 } counters;
 
 /* The counters, for reading (atomic loads). */
@@ -58,6 +64,22 @@ void counters_error(int code);
 /* The writer committed (ok) or failed a transaction of `events` events
  * after `us` microseconds from its start to the end of the commit. */
 void counters_commit(size_t events, int64_t us, int ok);
+/* The request listeners hold `held` connections now. */
+void counters_conns(long long held);
+/* A new connection was closed as it came: beyond the limit of its address
+ * (COUNTERS_CONN_ADDR), of loopback (_LOCAL), of every connection (_TOTAL),
+ * for want of memory (_MEMORY), or as accepted, on any socket, because its
+ * descriptor was one of the last (_DESCRIPTORS, daemon/fdgate.h). */
+enum {
+	COUNTERS_CONN_ADDR,
+	COUNTERS_CONN_LOCAL,
+	COUNTERS_CONN_TOTAL,
+	COUNTERS_CONN_MEMORY,
+	COUNTERS_CONN_DESCRIPTORS
+};
+void counters_conn_refused(int why);
+/* A second passed with almost no descriptor free. */
+void counters_fd_short(void);
 /* A backup finished: ok, its duration and size. */
 void counters_backup(int ok, int64_t us, uint64_t bytes);
 

@@ -93,10 +93,12 @@ static int websocket(const char *url)
 static const struct {
 	const char *key;
 	long lo, hi;
-	size_t off; /* of an unsigned (or, for workers and max-conns-per-ip, an int) in config */
+	size_t off; /* of an unsigned (or, for workers and the max-conns ones, an int) in config */
 } int_settings[] = {
     {"workers", 1, 4096, UFIELD(server.workers)},
     {"max-conns-per-ip", 1, 1000000, UFIELD(server.max_conns_per_ip)},
+    {"max-conns-local", 1, 1000000, UFIELD(server.max_conns_local)},
+    {"max-conns", 1, 1000000, UFIELD(server.max_conns)},
     {"feed-interval-ms", 1, 60000, UFIELD(feed_interval_ms)},
     {"pub-max-subscribers", 1, 100000, UFIELD(pub_max_subscribers)},
     {"pub-max-per-ip", 1, 100000, UFIELD(pub_max_per_ip)},

@@ -50,7 +50,7 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 		return;
 	}
 	ld_pipe_peer(p, key, text, sizeof(text));
-	int why = ld_peers_admit(&f->subs, id, key, &n, &held);
+	int why = ld_peers_admit(&f->subs, id, key, f->subs.max_per_addr, &n, &held);
 	if (!why)
 		return;
 	nng_pipe_close(p);

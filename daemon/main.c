@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "bigmem.h"
 #include "cluster.h"
 #include "config.h"
+#include "fdgate.h"
 #include "http.h"
 #include "keystore.h"
 #include "feed.h"
@@ -55,7 +57,11 @@ static void usage(FILE *f)
 		"      --workers N       requests served concurrently                  [64]\n"
 		"      --max-msg BYTES   largest request answered (not refused)        [16M]\n"
 		"      --max-conns-per-ip N  connections from one address, beyond which\n"
-		"                        new ones are closed (not ipc://, loopback)    [64]\n"
+		"                        new ones are closed (ipc://, loopback: below) [64]\n"
+		"      --max-conns-local N  connections from loopback (127.0.0.0/8, ::1),\n"
+		"                        every address of it as one                    [1024]\n"
+		"      --max-conns N     connections in all, ipc:// too (default: half the\n"
+		"                        descriptor limit, which ledgerd raises to the hard one)\n"
 		"      --decode-memory BYTES  requests held decoded at once, in all;\n"
 		"                        beyond, new ones get ERR_BUSY (retried)       [1G]\n"
 		"      --log-level L     error, warn, info or debug                    [info]\n"
@@ -245,6 +251,25 @@ static int lock_data_dir(const char *dir, ld_errinfo *e)
 	return fd;
 }
 
+/* The soft limit of descriptors raised to the hard one (at most 1048576):
+ * nothing in the daemon uses select(2), and the request listeners hold at
+ * most half of it by default (max_conns, server.h), the rest for
+ * connections in their handshake, the feed, raft and the files. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
+	if (rl.rlim_cur >= want)
+		return;
+	unsigned long long was = (unsigned long long)rl.rlim_cur;
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_info("descriptors: at most %llu (the soft limit raised from %llu to the hard one)",
+			 (unsigned long long)want, was);
+}
+
 int main(int argc, char **argv)
 {
 	config cfg;
@@ -265,6 +290,8 @@ int main(int argc, char **argv)
 		{"pub", required_argument, NULL, OPT_SETTING},
 		{"feed-interval-ms", required_argument, NULL, OPT_SETTING},
 		{"max-conns-per-ip", required_argument, NULL, OPT_SETTING},
+		{"max-conns-local", required_argument, NULL, OPT_SETTING},
+		{"max-conns", required_argument, NULL, OPT_SETTING},
 		{"decode-memory", required_argument, NULL, OPT_SETTING},
 		{"projections-memory", required_argument, NULL, OPT_SETTING},
 		{"verify-at-start", required_argument, NULL, OPT_SETTING},
@@ -382,6 +409,12 @@ int main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)cfg.log_level);
 	systemd_log_setup();
+	raise_fd_limit();
+	long kept = fdgate_start();
+	if (kept)
+		log_info("descriptors: the last %ld are kept from accepted connections, for the "
+			 "daemon's files and peers",
+			 kept);
 	/* Whatever the caller's umask, nothing the daemon creates (the log, the
 	 * keystore, backups, secrets) is readable by others. */
 	umask(umask(027) | 027);

@@ -146,7 +146,7 @@ typedef struct labelled_family {
 	struct {
 		const char *value;
 		size_t counter; /* offsetof(counters, ...) of an atomic_ullong */
-	} rows[3];
+	} rows[5];
 } labelled_family;
 
 #define ROW(v, field) {v, offsetof(counters, field)}
@@ -161,12 +161,21 @@ static const labelled_family commits_family = {
 static const labelled_family backups_family = {
     "ledgerd_backups_total", "counter", "Hot backups, by result.", "result",
     {ROW("ok", backups_ok), ROW("failed", backups_failed)}};
+static const labelled_family conns_refused_family = {
+    "ledgerd_connections_refused_total", "counter",
+    "New connections closed as they came, by the limit they met: the request listeners' "
+    "max_conns_per_ip, max_conns_local, max_conns, memory; on any port, the descriptors "
+    "kept for the daemon's files.",
+    "limit",
+    {ROW("address", conns_refused_addr), ROW("local", conns_refused_local),
+     ROW("total", conns_refused_total), ROW("memory", conns_refused_memory),
+     ROW("descriptors", conns_refused_fds)}};
 #undef ROW
 
 static void render_labelled(metrics_buf *b, const counters *m, const labelled_family *f)
 {
 	family(b, f->name, f->type, f->help);
-	for (size_t i = 0; i < 3 && f->rows[i].value; i++) {
+	for (size_t i = 0; i < 5 && f->rows[i].value; i++) {
 		const atomic_ullong *c =
 			(const atomic_ullong *)((const char *)m + f->rows[i].counter);
 		metrics_printf(b, "%s{%s=\"%s\"} %llu\n", f->name, f->label, f->rows[i].value,
@@ -437,6 +446,14 @@ char *metrics_render(store *s, writer *w, runner *r, size_t *len)
 		runner_status_free(&st);
 	}
 	render_labelled(&b, m, &backups_family);
+	gauge(&b, "ledgerd_connections", "Connections the request listeners hold (max_conns).",
+	      (double)atomic_load(&m->conns_held));
+	render_labelled(&b, m, &conns_refused_family);
+	family(&b, "ledgerd_descriptors_short_seconds_total", "counter",
+	       "Seconds seen with almost no file descriptor free (new connections wait or fail; "
+	       "the log says so).");
+	metrics_printf(&b, "ledgerd_descriptors_short_seconds_total %llu\n",
+		       (unsigned long long)atomic_load(&m->fd_short_seconds));
 	gauge(&b, "ledgerd_backup_last_success_seconds",
 	      "When the last successful backup finished (unix time; 0: none since start).",
 	      (double)atomic_load(&m->backup_last_ok));

@@ -68,6 +68,17 @@ int ld_peer_loopback(const uint8_t key[LD_PEER_KEY])
 	       (memcmp(key + 1, v4_mapped, 12) == 0 && key[13] == 127);
 }
 
+void ld_peer_count_key(uint8_t key[LD_PEER_KEY])
+{
+	if (ld_peer_loopback(key)) {
+		memset(key, 0, LD_PEER_KEY);
+		key[0] = NNG_AF_INET;
+		key[1] = 127;
+	} else if (key[0] == NNG_AF_INET6) {
+		memset(key + 1 + 8, 0, 8);
+	}
+}
+
 void ld_peers_init(ld_peers *t, unsigned max_total, unsigned max_per_addr)
 {
 	*t = (ld_peers){.max_total = max_total, .max_per_addr = max_per_addr};
@@ -75,14 +86,14 @@ void ld_peers_init(ld_peers *t, unsigned max_total, unsigned max_per_addr)
 }
 
 int ld_peers_admit(ld_peers *t, uint32_t pipe, const uint8_t key[LD_PEER_KEY],
-		   unsigned long *say, unsigned *held)
+		   unsigned per_addr, unsigned long *say, unsigned *held)
 {
 	unsigned same = 0;
 	pthread_mutex_lock(&t->lock);
 	for (size_t i = 0; i < t->n; i++)
 		same += memcmp(t->e[i].addr, key, LD_PEER_KEY) == 0;
 	int why = t->max_total && t->n >= t->max_total	   ? 1
-		  : t->max_per_addr && same >= t->max_per_addr ? 2
+		  : per_addr && same >= per_addr ? 2
 								 : 0;
 	if (!why && t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 64;
@@ -105,6 +116,14 @@ int ld_peers_admit(ld_peers *t, uint32_t pipe, const uint8_t key[LD_PEER_KEY],
 	*held = (unsigned)t->n;
 	pthread_mutex_unlock(&t->lock);
 	return why;
+}
+
+unsigned ld_peers_held(ld_peers *t)
+{
+	pthread_mutex_lock(&t->lock);
+	unsigned n = (unsigned)t->n;
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }
 
 void ld_peers_remove(ld_peers *t, uint32_t pipe)

@@ -39,6 +39,12 @@ int ld_peer_loopback(const uint8_t key[LD_PEER_KEY]);
  * and the private-address rule. */
 int ld_ipv4_port(const char *text, size_t len, struct sockaddr_in *sa, char *plain, size_t n);
 
+/* Turns key into the key its connection is counted under, in place: every
+ * loopback address is one (a local process may bind any of 127.0.0.0/8 as
+ * its source), an IPv6 address counts by its /64 (what one site, or one
+ * host, is given: an address per connection costs it nothing). */
+void ld_peer_count_key(uint8_t key[LD_PEER_KEY]);
+
 /* The connections admitted and their addresses, under their own lock (NNG
  * calls pipe callbacks on its own threads). */
 typedef struct ld_peers {
@@ -55,12 +61,16 @@ typedef struct ld_peers {
 /* An empty table with its limits (0: none). */
 void ld_peers_init(ld_peers *t, unsigned max_total, unsigned max_per_addr);
 /* Admits the connection `pipe` from address key: 0, or 1 (beyond
- * max_total), 2 (beyond max_per_addr from key's address), -1 (no memory).
+ * max_total), 2 (beyond per_addr from key's address; 0: no limit), -1 (no
+ * memory). The feed passes t->max_per_addr; the server a limit of its own
+ * for loopback and none for IPC (server/listen.c).
  * On a refusal, *say is the refusals to say now (those since the last time
  * said), or 0 when they were said less than a minute ago; *held the
  * connections admitted. */
 int ld_peers_admit(ld_peers *t, uint32_t pipe, const uint8_t key[LD_PEER_KEY],
-		   unsigned long *say, unsigned *held);
+		   unsigned per_addr, unsigned long *say, unsigned *held);
+/* The connections admitted now. */
+unsigned ld_peers_held(ld_peers *t);
 /* The connection `pipe` is gone (nothing if it was not admitted). */
 void ld_peers_remove(ld_peers *t, uint32_t pipe);
 void ld_peers_free(ld_peers *t);

@@ -79,10 +79,14 @@ struct server {
 	pthread_cond_t probe_wake;
 	int stopping;
 	atomic_uint ipc_restarts;
-	/* listen.c: the connections admitted from addresses (not IPC, not
-	 * loopback), at most max_conns_per_ip from one (server.h, "Limits"). */
-	ld_peers conns; /* .max_per_addr: max_conns_per_ip (0: no limit) */
-	int conns_loopback;  /* count loopback connections too (a test hook) */
+	/* listen.c: the connections admitted, at most max_conns in all,
+	 * max_conns_per_ip from one address, max_conns_local from loopback
+	 * (server.h, "Limits"); and the watch of the process's descriptors. */
+	ld_peers conns; /* .max_total: max_conns, .max_per_addr: max_conns_per_ip
+			 * (0: no limit) */
+	unsigned max_local; /* max_conns_local (0: no limit) */
+	long fd_limit;      /* RLIMIT_NOFILE when the listeners started */
+	ld_every fd_short;  /* "almost no descriptor free", said at most once a minute */
 	/* identity.c: each connection's identity, worked out at its first
 	 * request, dropped when it closes. */
 	pthread_mutex_t ident_lock;

@@ -1,16 +1,22 @@
 /* listen.c — the listeners: their addresses, mutual TLS per client group
  * (PEM files, one CA each), and the probe thread that re-creates an IPC
  * listener that stopped serving. See server.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "call.h"
 #include "clock.h"
+#include "counters.h"
 #include "log.h"
 
 /* ------------------------------------------------------------------ */
@@ -47,16 +53,18 @@ static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 }
 
 /*
- * A new connection from an address that has max_conns_per_ip already is
- * closed before it is added, as the feed closes a subscriber beyond its
- * limits (IPC and loopback connections, the machine's own processes, which
- * can do worse, are not counted): it has sent nothing yet (closing a
+ * A new connection beyond a limit is closed before it is added, as the feed
+ * closes a subscriber beyond its limits: it has sent nothing yet (closing a
  * connection that is receiving is NNG 1.5.2's close bug,
- * proto/sockclose.h). Without a limit,
- * one address could hold every descriptor with idle connections, and NNG
- * keeps the whole declared length of a message whose header came and
- * whose body does not (docs/LIBRARIES.md, "Message size"). Logged at most
- * once a minute, with how many.
+ * proto/sockclose.h). The limits: max_conns in all (every listener, IPC
+ * too), max_conns_per_ip from one address, max_conns_local from loopback
+ * (every loopback address as one: a local process may bind any of
+ * 127.0.0.0/8). Without them, idle connections could hold every descriptor
+ * of the process, and then raft's next segment does not open and the node
+ * stops (docs/OPERATIONS.md, "Connections and descriptors"); and NNG keeps
+ * the whole declared length of a message whose header came and whose body
+ * does not (docs/LIBRARIES.md, "Message size"). Logged at most once a
+ * minute, with how many.
  */
 static void pipe_admit(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -65,25 +73,36 @@ static void pipe_admit(nng_pipe p, nng_pipe_ev ev, void *arg)
 	char text[64];
 	(void)ev;
 	int family = ld_pipe_peer(p, key, text, sizeof(text));
-	if (!srv->conns.max_per_addr || (family != NNG_AF_INET && family != NNG_AF_INET6) ||
-	    (ld_peer_loopback(key) && !srv->conns_loopback))
-		return;
+	int local = ld_peer_loopback(key);
+	unsigned per_addr = family != NNG_AF_INET && family != NNG_AF_INET6 ? 0 /* IPC */
+			    : local ? srv->max_local
+				    : srv->conns.max_per_addr;
+	ld_peer_count_key(key);
 	unsigned long n;
 	unsigned held;
-	int why = ld_peers_admit(&srv->conns, (uint32_t)nng_pipe_id(p), key, &n, &held);
+	int why = ld_peers_admit(&srv->conns, (uint32_t)nng_pipe_id(p), key, per_addr, &n, &held);
+	counters_conns(held);
 	if (!why)
 		return;
 	nng_pipe_close(p);
+	int limit = why == 1 ? COUNTERS_CONN_TOTAL
+		    : why == 2 ? (local ? COUNTERS_CONN_LOCAL : COUNTERS_CONN_ADDR)
+			       : COUNTERS_CONN_MEMORY;
+	counters_conn_refused(limit);
 	if (n)
 		log_warn("server: closed %lu new connection%s (the last from %s): the limit of %s "
-		         "(%u, max_conns_per_ip) is reached; said at most once a minute",
+		         "is reached (%u connections held); said at most once a minute",
 		         n, n == 1 ? "" : "s", text,
-		         why == 2 ? "connections from one address" : "memory",
-		         srv->conns.max_per_addr);
+		         limit == COUNTERS_CONN_TOTAL	? "connections in all (max_conns)"
+		         : limit == COUNTERS_CONN_LOCAL ? "connections from loopback (max_conns_local)"
+		         : limit == COUNTERS_CONN_ADDR
+		             ? "connections from one address (max_conns_per_ip)"
+		             : "memory",
+		         held);
 }
 
 /* A connection closed: its identity is forgotten (identity.c), and its
- * place among its address's (pipe_admit). */
+ * place among the connections admitted (pipe_admit). */
 static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	server *srv = arg;
@@ -91,6 +110,36 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)ev;
 	identity_forget(srv, p);
 	ld_peers_remove(&srv->conns, id);
+	counters_conns(ld_peers_held(&srv->conns));
+}
+
+/*
+ * Whether the process has almost no descriptor free: the FD_SPARE at the
+ * top of its limit are all taken (the kernel hands out the lowest free
+ * one, so the top ones go last). Accepted connections never take the last
+ * ones (daemon/fdgate.h); what does is the daemon's own files and
+ * outgoing connections, past what the gate keeps. Then a file the daemon
+ * must open (raft's next segment) fails. Said at most once a minute.
+ */
+#define FD_SPARE 32
+static void watch_fds(server *srv)
+{
+	if (srv->fd_limit <= 2 * FD_SPARE || srv->fd_limit > INT_MAX)
+		return;
+	int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, (int)(srv->fd_limit - FD_SPARE));
+	if (fd >= 0) {
+		close(fd);
+		return;
+	}
+	if (errno != EMFILE && errno != EINVAL)
+		return;
+	counters_fd_short();
+	if (!ld_every_count(&srv->fd_short, 60 * 1000000LL))
+		return;
+	log_warn("server: fewer than %d of the process's %ld file descriptors are free: a file "
+		 "the daemon must open (raft's next segment) may fail; the request listeners "
+		 "hold %u connections (max_conns %u); said at most once a minute",
+		 FD_SPARE, srv->fd_limit, ld_peers_held(&srv->conns), srv->conns.max_total);
 }
 
 /* The probe's own end of its connection is up (ADD_POST): arg, an atomic_int. */
@@ -143,6 +192,7 @@ static void *probe_main(void *arg)
 		if (srv->stopping)
 			break;
 		pthread_mutex_unlock(&srv->probe_lock);
+		watch_fds(srv);
 		for (size_t i = 0; i < srv->nlisteners; i++) {
 			listener *li = &srv->listeners[i];
 			if (!li->ipc)
@@ -366,10 +416,20 @@ int listeners_start(server *srv, const server_options *o, ld_errinfo *e)
 	srv->conns.max_per_addr = o->max_conns_per_ip == 0 ? SERVER_MAX_CONNS_PER_IP
 				  : o->max_conns_per_ip < 0 ? 0
 							    : (unsigned)o->max_conns_per_ip;
-	/* Test hook: LEDGERD_TEST_CONNS_LOOPBACK=1 counts loopback connections
-	 * too (tests/conncap_test.sh: a test's clients are all local). */
-	const char *lb = getenv("LEDGERD_TEST_CONNS_LOOPBACK");
-	srv->conns_loopback = lb && strcmp(lb, "1") == 0;
+	srv->max_local = o->max_conns_local == 0 ? SERVER_MAX_CONNS_LOCAL
+			 : o->max_conns_local < 0 ? 0
+						  : (unsigned)o->max_conns_local;
+	struct rlimit rl;
+	srv->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+				rl.rlim_cur < (rlim_t)INT_MAX
+			    ? (long)rl.rlim_cur
+			    : 0;
+	/* Half the descriptors by default: the other half is for connections
+	 * in their handshake, the feed, raft and the files (pipe_admit). */
+	srv->conns.max_total = o->max_conns > 0   ? (unsigned)o->max_conns
+			       : o->max_conns < 0 ? 0
+			       : srv->fd_limit	  ? (unsigned)(srv->fd_limit / 2 > 16 ? srv->fd_limit / 2 : 16)
+						  : 0;
 	nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_PRE, pipe_admit, srv);
 	nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_POST, pipe_added, srv);
 	nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pipe_removed, srv);
@@ -403,13 +463,16 @@ int listeners_start(server *srv, const server_options *o, ld_errinfo *e)
 	}
 	free(tls_cert);
 	free(tls_key);
-	if (srv->probe_ms > 0) {
-		int any_ipc = 0;
-		for (size_t i = 0; i < srv->nlisteners; i++)
-			any_ipc |= srv->listeners[i].ipc;
-		if (any_ipc && pthread_create(&srv->probe, NULL, probe_main, srv) == 0)
-			srv->probing = 1;
-	}
+	if (srv->conns.max_total)
+		log_info("server: at most %u connections in all (max_conns; descriptors: at most "
+			 "%ld), %u from one address (max_conns_per_ip), %u from loopback "
+			 "(max_conns_local)",
+			 srv->conns.max_total, srv->fd_limit, srv->conns.max_per_addr,
+			 srv->max_local);
+	/* The probe thread also watches the descriptors: it runs without an
+	 * IPC listener too. */
+	if (srv->probe_ms > 0 && pthread_create(&srv->probe, NULL, probe_main, srv) == 0)
+		srv->probing = 1;
 	return 0;
 fail_listener: /* the listener being set up owns what it allocated */
 	free(srv->listeners[srv->nlisteners].ca_pem);

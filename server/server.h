@@ -32,10 +32,15 @@
  * reads slower than it asks), and is dropped then; while half the workers
  * wait so, at most 100 ms, and a connection with 4 answers waiting has the
  * next dropped at once (logged at most once a second): a client that does
- * not read its answers cannot hold the workers. A new connection from an
- * address that has max_conns_per_ip already is closed before it is added
- * (logged at most once a minute; IPC and loopback connections, the
- * machine's own processes, are not counted). The requests being served hold
+ * not read its answers cannot hold the workers. A new connection is closed
+ * before it is added when the listeners hold max_conns already (every
+ * listener, IPC too; by default half the process's descriptor limit), or
+ * its address max_conns_per_ip (loopback, every 127.0.0.0/8 and ::1 address
+ * as one, max_conns_local; an IPv6 address counts by its /64; IPC only in
+ * all); logged at most once a minute. Each second the server also looks
+ * whether the process has almost no descriptor left (what NNG's handshakes,
+ * the feed, raft and the files hold too), and logs that at most once a
+ * minute. The requests being served hold
  * their decoded form (up to 16 times their size, 256 MiB: proto/codec.h)
  * until answered, an append until its commit: at most `decode_memory` of
  * it in all; a request that would take more, while others hold some, is
@@ -74,6 +79,7 @@
 
 #define SERVER_MAX_URLS 16
 #define SERVER_MAX_CONNS_PER_IP 64
+#define SERVER_MAX_CONNS_LOCAL 1024
 #define SERVER_DECODE_MEMORY ((size_t)1 << 30)
 
 typedef struct server_options {
@@ -84,6 +90,9 @@ typedef struct server_options {
 	int workers;       /* concurrent requests (contexts); 0 = 64 */
 	int max_conns_per_ip; /* connections from one address (IPC: no limit);
 			       * 0 = SERVER_MAX_CONNS_PER_IP, < 0 = no limit */
+	int max_conns_local;  /* from loopback, in all; 0 = SERVER_MAX_CONNS_LOCAL,
+			       * < 0 = no limit */
+	int max_conns;        /* in all; 0 = half RLIMIT_NOFILE, < 0 = no limit */
 	size_t decode_memory; /* requests decoded and held at once, their
 			       * decoding's cost in all; 0 = SERVER_DECODE_MEMORY */
 	int ipc_probe_ms;  /* IPC listener probe period; 0 = 1000, < 0 = off */

@@ -1,37 +1,43 @@
 #!/usr/bin/env bash
-# conncap_test.sh — connections from one address beyond --max-conns-per-ip
-# (server/listen.c, pipe_admit). Without a limit, one address could hold
-# every descriptor with idle connections, and memory with messages whose
-# header came and whose body does not (docs/LIBRARIES.md, "Message size").
-# The daemon counts loopback connections here only because of the test hook
-# LEDGERD_TEST_CONNS_LOOPBACK=1 (a test's clients are all local; loopback is
-# not counted otherwise).
-#  - with a limit of 8, 8 raw connections stay open, and the next 12 are
-#    closed right after their handshake;
-#  - meanwhile a client over TCP from the same address is refused, one over
-#    ipc:// is served (not counted);
+# conncap_test.sh — the request listeners' limits on connections
+# (server/listen.c, pipe_admit): --max-conns-per-ip from one address,
+# --max-conns-local from loopback (every 127.0.0.0/8 address as one), and
+# --max-conns in all (IPC too). Without them, idle connections could hold
+# every descriptor (and then raft's next segment does not open and the node
+# stops), and memory with messages whose header came and whose body does not
+# (docs/LIBRARIES.md, "Message size"). A test's clients are all local: the
+# loopback limit stands for the per-address one here (the same code).
+#  - with a loopback limit of 8, 8 raw connections stay open, and the next 12
+#    are closed right after their handshake;
+#  - meanwhile a client over TCP from 127.0.0.1 is refused, and a raw one
+#    from 127.0.0.2 too (loopback is one address), one over ipc:// is served
+#    (not counted from an address);
 #  - the daemon says so once (at most once a minute);
 #  - 200 more refused connections leave no descriptor behind (closing a
 #    connection before it is added is not NNG 1.5.2's close bug), and once
 #    the 8 close, TCP clients are served again;
-#  - without the hook, loopback is not counted: 20 connections all stay.
+#  - with --max-conns 10, 10 held connections leave no room for an ipc://
+#    client either, and the log names max_conns.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
 
 SOCK="$TMPDIR/ledgerd.sock"
-LEDGERD_TEST_CONNS_LOOPBACK=1 start_ledgerd --listen "ipc://$SOCK" --max-conns-per-ip 8
+start_ledgerd --listen "ipc://$SOCK" --max-conns-local 8
 TCP="$URL"
 
-probe() { # probe HOLD EXTRA CYCLES: prints "open=N closed=M"; holds HOLD until its stdin closes
+probe() { # probe HOLD EXTRA CYCLES [SOURCE]: prints "open=N closed=M"; holds HOLD until its stdin closes
 	python3 - "${TCP#tcp://}" "$@" 3<&0 <<'PY'
 import os, socket, sys, time
 host, port = sys.argv[1].rsplit(":", 1)
 hold, extra, cycles = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+source = sys.argv[5] if len(sys.argv) > 5 else None
 
 def connect():
     s = socket.socket()
     s.settimeout(5)
+    if source:
+        s.bind((source, 0))
     s.connect((host, int(port)))
     s.sendall(b"\x00SP\x00\x00\x30\x00\x00")    # REQ (0x30)
     return s
@@ -80,13 +86,16 @@ for _ in $(seq 100); do [ -s "$TMPDIR/probe1.out" ] && break; sleep 0.1; done
 grep -q '^open=8 closed=12$' "$TMPDIR/probe1.out" ||
 	fail "with a limit of 8: $(cat "$TMPDIR/probe1.out") (want open=8 closed=12)"
 
-# Meanwhile: TCP from the same address refused, ipc:// served.
+# Meanwhile: TCP from the same address refused, from 127.0.0.2 too; ipc:// served.
 ctl --url "$TCP" --timeout 2000 head
-[ "$RC" -ne 0 ] || fail "a 9th TCP connection from the same address was served"
+[ "$RC" -ne 0 ] || fail "a 9th TCP connection from loopback was served"
+probe 0 3 0 127.0.0.2 </dev/null >"$TMPDIR/probe0.out"
+grep -q '^open=0 closed=3$' "$TMPDIR/probe0.out" ||
+	fail "connections from 127.0.0.2 not counted with 127.0.0.1's: $(cat "$TMPDIR/probe0.out")"
 ok --url "ipc://$SOCK" head
 
 # The log says so, once.
-grep -q 'server: closed [0-9]* new connection.*connections from one address' "$LEDGERD_LOG" ||
+grep -q 'server: closed [0-9]* new connection.*connections from loopback (max_conns_local)' "$LEDGERD_LOG" ||
 	fail "the daemon did not say it closed connections"
 [ "$(grep -c 'server: closed' "$LEDGERD_LOG")" -eq 1 ] ||
 	fail "said more than once a minute: $(grep -c 'server: closed' "$LEDGERD_LOG") times"
@@ -110,10 +119,24 @@ done
 [ "$RC" -eq 0 ] || fail "TCP clients not served again once the 8 closed: $ERR"
 stop_ledgerd
 
-# Without the hook, loopback is not counted.
-start_ledgerd --max-conns-per-ip 8
+# In all: with --max-conns 10, 10 held leave no room for ipc:// either.
+start_ledgerd --listen "ipc://$SOCK" --max-conns 10
 TCP="$URL"
-probe 20 0 0 </dev/null >"$TMPDIR/probe3.out"
-grep -q '^open=20 ' "$TMPDIR/probe3.out" ||
-	fail "loopback counted without the test hook: $(cat "$TMPDIR/probe3.out")"
+exec 3> >(probe 10 0 0 >"$TMPDIR/probe3.out")
+PROBE=$!
+for _ in $(seq 100); do [ -s "$TMPDIR/probe3.out" ] && break; sleep 0.1; done
+grep -q '^open=10 ' "$TMPDIR/probe3.out" ||
+	fail "with --max-conns 10: $(cat "$TMPDIR/probe3.out") (want open=10)"
+ctl --url "ipc://$SOCK" --timeout 2000 head
+[ "$RC" -ne 0 ] || fail "an 11th connection (over ipc://) was served with --max-conns 10"
+grep -q 'server: closed [0-9]* new connection.*connections in all (max_conns)' "$LEDGERD_LOG" ||
+	fail "the daemon did not name max_conns"
+exec 3>&-
+wait "$PROBE" 2>/dev/null || true
+for _ in $(seq 50); do
+	ctl --url "ipc://$SOCK" --timeout 2000 head
+	[ "$RC" -eq 0 ] && break
+	sleep 0.1
+done
+[ "$RC" -eq 0 ] || fail "ipc:// clients not served again once the 10 closed: $ERR"
 echo "conncap_test: ok"

@@ -101,18 +101,55 @@ static void test_peers_bounds(void **state)
 	key_v4(b, 10, 0, 0, 2);
 	unsigned long say = 0;
 	unsigned held = 0;
-	assert_int_equal(ld_peers_admit(&t, 1, a, &say, &held), 0);
-	assert_int_equal(ld_peers_admit(&t, 2, a, &say, &held), 0);
-	assert_int_equal(ld_peers_admit(&t, 3, a, &say, &held), 2); /* a third from a */
+	assert_int_equal(ld_peers_admit(&t, 1, a, t.max_per_addr, &say, &held), 0);
+	assert_int_equal(ld_peers_admit(&t, 2, a, t.max_per_addr, &say, &held), 0);
+	assert_int_equal(ld_peers_admit(&t, 3, a, t.max_per_addr, &say, &held), 2); /* a third from a */
 	assert_int_equal(say, 1);
-	assert_int_equal(ld_peers_admit(&t, 4, b, &say, &held), 0);
-	assert_int_equal(ld_peers_admit(&t, 5, b, &say, &held), 1); /* a fourth in all */
+	assert_int_equal(ld_peers_admit(&t, 4, b, t.max_per_addr, &say, &held), 0);
+	assert_int_equal(ld_peers_admit(&t, 5, b, t.max_per_addr, &say, &held), 1); /* a fourth in all */
 	assert_int_equal(say, 0); /* said less than a minute ago */
 	assert_int_equal(held, 3);
 	ld_peers_remove(&t, 1);
 	ld_peers_remove(&t, 99); /* never admitted: nothing */
-	assert_int_equal(ld_peers_admit(&t, 6, a, &say, &held), 0);
+	assert_int_equal(ld_peers_admit(&t, 6, a, t.max_per_addr, &say, &held), 0);
+	ld_peers_remove(&t, 6);
+	/* The caller's own limit for an address (the server's IPC: none). */
+	assert_int_equal(ld_peers_admit(&t, 7, b, 0, &say, &held), 0);
+	assert_int_equal(held, 3);
+	assert_int_equal(ld_peers_held(&t), 3);
 	ld_peers_free(&t);
+}
+
+/* Loopback counts as one address, IPv6 by its /64; IPv4 as it is. */
+static void test_count_key(void **state)
+{
+	(void)state;
+	uint8_t k[LD_PEER_KEY], l[LD_PEER_KEY];
+	key_v4(k, 127, 0, 0, 2);
+	key_v4(l, 127, 0, 0, 1);
+	ld_peer_count_key(k);
+	ld_peer_count_key(l);
+	assert_memory_equal(k, l, LD_PEER_KEY);
+	memset(l, 0, sizeof l);
+	l[0] = NNG_AF_INET6;
+	l[16] = 1; /* ::1: the same as 127.x.y.z */
+	ld_peer_count_key(l);
+	assert_memory_equal(k, l, LD_PEER_KEY);
+	key_v4(k, 10, 0, 0, 1);
+	key_v4(l, 10, 0, 0, 2);
+	ld_peer_count_key(k);
+	ld_peer_count_key(l);
+	assert_memory_not_equal(k, l, LD_PEER_KEY);
+	memset(k, 0, sizeof k);
+	k[0] = NNG_AF_INET6;
+	k[1] = 0x20, k[2] = 0x01, k[8] = 7, k[16] = 1;  /* 2001:0:0:7::1 */
+	memcpy(l, k, sizeof l);
+	l[9] = 0xab, l[16] = 0x99;                      /* 2001:0:0:7:ab00::99 */
+	ld_peer_count_key(k);
+	ld_peer_count_key(l);
+	assert_memory_equal(k, l, LD_PEER_KEY);
+	l[8] = 8; /* another /64 */
+	assert_memory_not_equal(k, l, LD_PEER_KEY);
 }
 
 int main(void)
@@ -122,6 +159,7 @@ int main(void)
 	    cmocka_unit_test(test_ipv4_port_refused),
 	    cmocka_unit_test(test_loopback),
 	    cmocka_unit_test(test_peers_bounds),
+	    cmocka_unit_test(test_count_key),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }
