@@ -309,8 +309,9 @@ static int check_org_registered(model *m, const Ledger__OrgRegistered *r, ld_err
 
 /* CHECK_ORGS: the organisations the event enters must admit members;
  * CHECK_DATES: the event is not dated before what it follows began (see
- * DATED_GRACE_S), never while the log is replayed (model_replaying): a log
- * older than the rule may hold such an event, and still loads. */
+ * DATED_GRACE_S), never while the log is replayed (model_replaying) nor on
+ * a follower (check_dates): a log older than the rule may hold such an
+ * event, and still loads. */
 enum { CHECK_ORGS = 1, CHECK_DATES = 2 };
 
 /* A field path for messages: "<kind>.<field>". */
@@ -382,6 +383,14 @@ static const char *utc_time(uint32_t s, char out[32])
 	if (!gmtime_r(&t, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
 		snprintf(out, 32, "%lu", (unsigned long)s);
 	return out;
+}
+
+/* CHECK_DATES, or 0 where the events were decided already: at start
+ * (model_replaying) and on a follower (model_view.decided). */
+static int check_dates(store_txn *t)
+{
+	const model_view *v = view_of(t);
+	return model_of(t)->replaying || (v && v->decided) ? 0 : CHECK_DATES;
 }
 
 /* Whether an event at `at` is dated a day or more before `start`. */
@@ -1061,8 +1070,8 @@ static int member_refold(store_txn *t, uint32_t s, const char *id, uint64_t seq,
 			/* The dates of the corrected event and of those after it
 			 * are checked: the change may put one before its start.
 			 * Those before it are as they were. */
-			rc = member_step(m, out, id, eff, seqs[i],
-					 seqs[i] >= seq && !m->replaying ? CHECK_DATES : 0, &inner);
+			rc = member_step(m, out, id, eff, seqs[i], seqs[i] >= seq ? check_dates(t) : 0,
+					 &inner);
 			if (rc && seqs[i] == seq && rc != LD_E(STORAGE)) {
 				/* The corrected body itself does not apply: its own
 				 * error, as when such an event is recorded (a join of
@@ -1533,8 +1542,7 @@ static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint64_t se
 	if (rc)
 		return rc;
 	new = old;
-	if ((rc = member_step(m, &new, id, ev, seq,
-			      m->replaying ? CHECK_ORGS : CHECK_ORGS | CHECK_DATES, e))) {
+	if ((rc = member_step(m, &new, id, ev, seq, CHECK_ORGS | check_dates(t), e))) {
 		/* A destination dissolved or closed since the release: it cannot
 		 * be accepted, and waits for its source. */
 		if ((rc == LD_E(ORG_DISSOLVED) || rc == LD_E(ORG_CLOSED)) &&

@@ -75,6 +75,12 @@ typedef struct model_view {
 	 * `stream` (its stream_ref) with seq <= upto among them, into *seq;
 	 * 0 or LD_E(NOT_FOUND) (then the stream as published). */
 	int (*head)(void *arg, uint32_t stream, uint64_t upto, uint64_t *seq);
+	/* 1: the events were decided by another node (a leader's group, a
+	 * catch-up's pages): the rules of dates (core/model.c, CHECK_DATES)
+	 * are not applied to them again, as at start (model_replaying), so
+	 * that a log holding events older than the rule, or a leader not yet
+	 * upgraded, does not halt a follower. */
+	int decided;
 } model_view;
 
 typedef struct model_result {

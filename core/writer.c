@@ -1169,7 +1169,7 @@ static int load_model(writer *w, ld_errinfo *e)
 		if (tree.size != links_head)
 			tree.size = UINT64_MAX; /* not in step: caught up after */
 	}
-	replay rp = {.w = w, .view = {replay_event_none, replay_link, NULL, NULL}};
+	replay rp = {.w = w, .view = {replay_event_none, replay_link, NULL, NULL, 0}};
 	rp.view.arg = &rp;
 	group_init(&rp.derived);
 	model_undo_use(w->m, NULL);
@@ -1330,7 +1330,7 @@ int writer_start_opts(writer **out, store *s, const writer_options *o)
 		log_error("writer: unable to read the raft index of the log: %s", ld_strerror(rc));
 		goto fail;
 	}
-	w->view = (model_view){wr_view_event, wr_view_link, w, NULL};
+	w->view = (model_view){wr_view_event, wr_view_link, w, NULL, 0};
 	w->open = &w->groups[0];
 	wr_group_open(w, w->open);
 	model_undo_use(w->m, w->open->undo);

@@ -425,7 +425,7 @@ int writer_unstored_begin(writer *w, uint64_t max, writer_unstored **out, model_
 				u->e[u->n++] = p;
 		*last = w->seq;
 		w->mem_pins++;
-		*view = (model_view){unstored_view_event, unstored_view_link, u, unstored_view_head};
+		*view = (model_view){unstored_view_event, unstored_view_link, u, unstored_view_head, 0};
 		*out = u;
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -627,7 +627,7 @@ static int derived_same(const group *g, uint64_t seq, const model_result *mr, ld
 static int model_follow(writer *w, pend *p, Ledger__Event *const *evs, ld_errinfo *e)
 {
 	follow_view fv = {w, &p->g};
-	model_view v = {follow_event, follow_link, &fv, NULL};
+	model_view v = {follow_event, follow_link, &fv, NULL, 1};
 	store_txn *t;
 	pthread_mutex_lock(&w->lock);
 	w->fpin = w->sseq;

@@ -463,7 +463,7 @@ static int no_link(void *arg, uint64_t seq, ld_link *l)
 	return LD_E(NOT_FOUND);
 }
 
-static const model_view base_view = {no_event, no_link, NULL, NULL};
+static const model_view base_view = {no_event, no_link, NULL, NULL, 0};
 
 typedef struct base_wait {
 	pthread_mutex_t mu;

@@ -113,10 +113,11 @@ sink_corrections() {
 	ok station add "$m-ST" --org "$NJ" --kind rider-home --region 320102 --name "骑手之家" --at 2025-05-12T02:00:00Z; recorded
 	ok amend "$SEQ" --reason "it is a love station" station add "$m-ST" --org "$NJ" --kind love-station \
 		--region 320102 --name "爱心驿站" --at 2025-05-12T02:00:00Z
-	# 11. a transfer dated before the join (the ledger takes it, and applies
-	#     it after the join): the member is where it took it
+	# 11. a transfer dated before the join (the ledger takes it within a
+	#     day of the join since 2026-12-07, by any amount in an older log,
+	#     and applies it after the join): the member is where it took it
 	ok join "$m-10" --national-id "$(nid 10)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-03-01T02:00:00Z
-	ok transfer "$m-10" --from "$NJ" --to "$SZ" --reason moved-region --at 2025-02-01T02:00:00Z
+	ok transfer "$m-10" --from "$NJ" --to "$SZ" --reason moved-region --at 2025-02-28T12:00:00Z
 	# 12. a transfer in two steps: it counts at the acceptance, not the release
 	ok join "$m-11" --national-id "$(nid 11)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-03-01T02:00:00Z
 	ok release "$m-11" --from "$NJ" --to "$SZ" --reason moved-region --at 2025-06-01T02:00:00Z; recorded

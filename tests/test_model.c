@@ -2510,6 +2510,52 @@ static void test_follower_takes_corrections(void **state)
 	tl_free_all();
 }
 
+/* A leader not yet held to the dates of the timeline (here: told it
+ * replays) records a transfer dated before the join and an amendment that
+ * moves a join after its transfer; a follower takes both, as at start
+ * (model_view.decided): it does not judge again what was decided. */
+static void test_follower_takes_old_dates(void **state)
+{
+	(void)state;
+	tl_ledger l, f;
+	captured cap = {.n = 0};
+	leader_open(&l, &cap);
+	tl_tree(&l);
+	OK(&l, tl_at(tl_join("M1", "NJ-RIDER", 4242), tl_day(2024, 3, 2)));
+	uint64_t j2 = OK(&l, tl_at(tl_join("M2", "NJ", 4343), tl_day(2024, 3, 2)));
+	OK(&l, tl_at(tl_transfer("M2", "NJ", "SZ"), tl_day(2024, 6, 1)));
+	model_replaying(writer_model(l.w), 1);
+	OK(&l, tl_at(tl_transfer("M1", "NJ-RIDER", "SZ"), tl_day(2023, 5, 1)));
+	Ledger__Event *a = tl_amend(j2, tl_join("M2", "NJ", 4343));
+	a->event_amended->has_corrected_occurred_at = 1;
+	a->event_amended->corrected_occurred_at = tl_day(2024, 7, 1);
+	OK(&l, a);
+	model_replaying(writer_model(l.w), 0);
+	follower_open(&f);
+	uint64_t index = 0;
+	for (size_t i = 0; i < cap.n; i++) {
+		uint8_t last[LD_HASH_LEN];
+		group_last_hash(cap.blob[i], cap.len[i], last);
+		assert_int_equal(writer_follow_entry(f.w, ++index, cap.blob[i], cap.len[i], last), 0);
+	}
+	char why[256] = "";
+	uint64_t failed_at = 0, seq, at, lseq;
+	uint8_t hash[LD_HASH_LEN], lhash[LD_HASH_LEN];
+	if (writer_follow_settle(f.w, 1, &failed_at, why, sizeof(why)) != 0)
+		fail_msg("the follower refused entry %llu: %s", (unsigned long long)failed_at, why);
+	writer_follow_head(f.w, &seq, hash, &at);
+	writer_head(l.w, &lseq, lhash, NULL);
+	assert_int_equal(seq, lseq);
+	assert_memory_equal(hash, lhash, LD_HASH_LEN);
+	for (size_t i = 0; i < cap.n; i++)
+		free(cap.blob[i]);
+	tl_shut(&f);
+	tl_shut(&l);
+	tl_rmrf(l.dir);
+	tl_rmrf(f.dir);
+	tl_free_all();
+}
+
 /* ---- Another node's group with members' keys (core/group.h, GROUP_KEYS) ---- */
 
 /* The raft of a replicating leader, in the caller's thread: each group
@@ -3216,6 +3262,7 @@ int main(void)
 		cmocka_unit_test(test_follower_refuses_other_link),
 		cmocka_unit_test(test_follower_refused_takes_no_due_snapshot),
 		cmocka_unit_test(test_follower_takes_corrections),
+		cmocka_unit_test(test_follower_takes_old_dates),
 		cmocka_unit_test(test_follower_takes_keyed_group),
 		cmocka_unit_test(test_follower_refuses_keyed_group_altered),
 		cmocka_unit_test(test_follower_refused_group_keeps_own_key),
