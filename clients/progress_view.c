@@ -396,9 +396,19 @@ void pv_render_report(const Ledger__ProgressReport *r, const pv_opts *o, pv_line
 		pv_region_name(p, row->region, name, sizeof(name));
 		figures(t, row, act, sizeof(act), tgt, sizeof(tgt));
 		if (row->has_needed_per_day) {
-			char nd[40];
+			char nd[40], pace[40];
 			pv_format(t, (int64_t)(row->needed_per_day + 0.999), nd, sizeof(nd));
-			snprintf(need, sizeof(need), _("needs %s/day"), nd);
+			/* Where the figure should be by now, while the window runs
+			 * (the dashboard's bar marks it and its card says it). */
+			int running = row->status == LEDGER__PROGRESS_STATUS__AHEAD ||
+			              row->status == LEDGER__PROGRESS_STATUS__ON_TRACK ||
+			              row->status == LEDGER__PROGRESS_STATUS__BEHIND;
+			if (running && row->has_expected && row->has_target && !is_ratio(t)) {
+				pv_format(t, row->expected, pace, sizeof(pace));
+				snprintf(need, sizeof(need), _("pace %s, needs %s/day"), pace, nd);
+			} else {
+				snprintf(need, sizeof(need), _("needs %s/day"), nd);
+			}
 		}
 		line_add(&l, "  ");
 		line_pad(&l, year, 5, 0);

@@ -297,7 +297,7 @@ wait_screen poll "polling every 200 ms" "the header does not say it polls"
 # At 100 columns in English the rows keep their bars (the headings, longer,
 # do not count), and a row's note that does not fit is left out, never cut.
 wait_screen poll '^  20[0-9]{2} .*%  \[[-#]{5,}\]  ' "no progress bars at 100 columns in English"
-cap poll | grep -E '  needs ' | grep -Ev '  needs [^ ]+/day$' &&
+cap poll | grep -E '  (pace|needs) ' | grep -Ev '  (pace [^ ]+, )?needs [^ ]+/day$' &&
 	fail "a row's note is cut at 100 columns"
 ok activity themed-activity --org SZ --participants 3 --at "$YEAR-07-01"
 recorded

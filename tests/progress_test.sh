@@ -83,7 +83,12 @@ expect_eq "$(json '[r["actual"] for r in j["rows"] if r["target_id"] == "service
 expect_eq "$(json 'j["as_of_seq"] >= '"$SEQ")" True "as_of_seq"
 ok progress jiangsu-2024-2026 --year 2025 --province --status-at 2025-12-31T10:00:00
 out_has 'new-members-yearly' "text report has the target"
-out_has '^  2025   province 320000 +2 / 300,000 +0\.0%  \[-+\]  BEHIND +needs ' "text row of the province"
+out_has '^  2025   province 320000 +2 / 300,000 +0\.0%  \[-+\]  BEHIND +pace [0-9,]+, needs ' "text row of the province"
+# The pace printed is the daemon's own 'expected' (where the figure should be by then).
+PACE=$(grep -E '^  2025   province 320000 ' <<<"$OUT" | head -1 | sed -n 's/.* pace \([0-9,]*\), needs .*/\1/p' | tr -d ,)
+ok progress jiangsu-2024-2026 --year 2025 --province --status-at 2025-12-31T10:00:00 --json
+expect_eq "$PACE" "$(json '[r["expected"] for r in j["rows"] if r["target_id"] == "new-members-yearly" and r["region"] == 320000][0]')" "the pace of 2025's new members"
+
 ok progress jiangsu-2024-2026 --status-at 2027-02-01 --province
 out_has '^  2025   province 320000 +2 / 300,000 .* MISSED' "missed after the window"
 out_has '^status judged as of 2027-02-01 00:00:00 against the figures of now, seq ' "--status-at's heading: $OUT"

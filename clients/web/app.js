@@ -343,6 +343,11 @@ function renderCards() {
     }
     const needs = row && row.needed_per_day > 0 && !isRatio(t) && st !== 'ACHIEVED' && st !== 'MISSED'
       ? tr('needs', fmt(t, Math.ceil(row.needed_per_day))) : '';
+    // Where the figure should be by now, as a number (the bar's mark), while
+    // the window runs short of the target.
+    const running = st === 'AHEAD' || st === 'ON_TRACK' || st === 'BEHIND';
+    const paceText = row && hasTarget && running && !isRatio(t) && row.expected !== undefined
+      ? tr('pace', fmt(t, row.expected)) : '';
     const card = el('article', {
       class: `card st-${st}` + (t.id === state.target ? ' selected' : ''),
       'data-target': t.id, tabindex: 0, title: tr('show-city'),
@@ -355,7 +360,8 @@ function renderCards() {
       el('span', { class: 'status', text: hasTarget ? `${statusWord(st)} · ${pct.toFixed(1)}%` : statusWord(st) }),
       el('span', { class: 'needs', text: needs })),
     el('div', { class: 'meta' },
-      el('span', { text: t.window === 'yearly' ? tr('year-n', state.year) : tr('until', fmtDate(num(state.info.to) / 1000 - 1)) })));
+      el('span', { class: 'window', text: t.window === 'yearly' ? tr('year-n', state.year) : tr('until', fmtDate(num(state.info.to) / 1000 - 1)) }),
+      el('span', { class: 'pace-n', 'data-value': paceText ? num(row.expected) : '', text: paceText })));
     cards.push(card);
   }
   $('cards').replaceChildren(...cards);

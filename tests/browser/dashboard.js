@@ -210,6 +210,21 @@ async function view(browser) {
     if (text.includes(bad)) fail(`the page shows '${bad}'`);
   say(`Chinese (lang ${lang}), drawn with ${(await fontsOf(page, 'h1')).map((f) => f.familyName).join(', ')}`);
 
+  // A target still running says where its figure should be by now (the
+  // pace, the bar's mark, as a number: the daemon's own 'expected') and its
+  // deadline in words that do not read as "as of".
+  const totalCard = 'article.card[data-target="new-members-total"]';
+  const paceShown = Number(await page.$eval(`${totalCard} .pace-n`, (e) => e.dataset.value));
+  const paceText = await page.$eval(`${totalCard} .pace-n`, (e) => e.textContent);
+  const rep = await page.evaluate(async (p) => (await fetch(`api/progress?plan=${p}&region=320000`)).json(), x.plan);
+  const prow = rep.rows.find((r) => r.target_id === 'new-members-total');
+  if (!prow || Math.abs(Number(prow.expected) - paceShown) > 1 || !paceText.startsWith('按进度应达 '))
+    fail(`the pace of new-members-total shows '${paceText}' (${paceShown}), the daemon's is ${prow && prow.expected}`);
+  const due = await page.$eval(`${totalCard} .window`, (e) => e.textContent);
+  if (!/^目标期限 2026-12-31$/.test(due)) fail(`new-members-total's deadline reads '${due}'`);
+  if ((await page.$eval('#cards', (e) => e.textContent)).includes('截至')) fail("a card says '截至' (as of) of a deadline");
+  say(`new-members-total: '${paceText}' (the daemon's pace ${prow.expected}), '${due}'`);
+
   // The real curve of a past year: a point per day with events counted, up
   // to the figure, against the pace.
   await page.waitForFunction((n) => document.querySelectorAll('#line circle.dot').length === n, x.joinDays, { timeout: 10000 })
