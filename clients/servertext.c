@@ -26,11 +26,11 @@ static const char *const patterns[] = {
 	N_("member '%s' has no active membership to end"),
 	N_("member '%s' has no active membership"),
 	N_("member '%s' has no active membership to transfer: it ended in '%s' "
-	   "('ledgerctl history %s' says when); a new join readmits them"),
+	   "('ledgerctl history' says when); a new join readmits them"),
 	N_("member '%s' has no active membership to end: it ended in '%s' "
-	   "('ledgerctl history %s' says when); a new join readmits them"),
+	   "('ledgerctl history' says when); a new join readmits them"),
 	N_("member '%s' has no active membership: it ended in '%s' "
-	   "('ledgerctl history %s' says when); a new join readmits them"),
+	   "('ledgerctl history' says when); a new join readmits them"),
 	N_("member '%s' is already active in '%s' (join once, transfer dynamically)"),
 	N_("this person is already an active member as '%s' in '%s' (one membership "
 	   "per person: transfer instead)"),
@@ -58,7 +58,7 @@ static const char *const patterns[] = {
 	N_("the correction would make event seq %s (%s) invalid: %s"),
 	N_("no event seq %s to correct"),
 	N_("no event seq %s (the log head is %s)"),
-	N_("clerk %s: its joins by national ID are refused until %s UTC, past its allowance "
+	N_("joins by national ID are refused to this clerk until %s UTC, past its allowance "
 	   "of persons the ledger holds (%s, 1 more per %s s); nothing recorded; an admin "
 	   "may record them"),
 };

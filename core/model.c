@@ -78,7 +78,10 @@ static const char *state_org(const model *m, const member_state *s, char out[LD_
 /*
  * ERR_NOT_ACTIVE for an event that needs an active membership (what: " to
  * transfer", " to end" or ""). A member who left is told apart from one
- * who never joined and the clerk told what readmits them.
+ * who never joined and the clerk told what readmits them. The id once: with
+ * it a third time (in the history command) ids of 45 characters and more
+ * cut the sentence at ld_errinfo's 256 bytes, and a cut one is no longer
+ * translated (clients/servertext.c); now at most 246 with ids of 63.
  */
 static int not_active(const model *m, const member_state *s, const char *id,
 		      const char *field, const char *what, ld_errinfo *e)
@@ -90,8 +93,8 @@ static int not_active(const model *m, const member_state *s, const char *id,
 				      "member '%s' has no active membership%s", id, what);
 	return ld_errinfo_set(e, LD_E(NOT_ACTIVE), field,
 			      "member '%s' has no active membership%s: it ended%s%s%s "
-			      "('ledgerctl history %s' says when); a new join readmits them",
-			      id, what, *last ? " in '" : "", last, *last ? "'" : "", id);
+			      "('ledgerctl history' says when); a new join readmits them",
+			      id, what, *last ? " in '" : "", last, *last ? "'" : "");
 }
 
 static int has_aff(const member_state *s, uint32_t org)

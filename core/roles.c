@@ -170,6 +170,14 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		                 "section [%s] is not an identity: tls:GROUP, uid:USER or "
 		                 "addr:IP%s",
 		                 section, "");
+	/* libinih keeps 49 bytes of a section's name and drops the rest
+	 * silently: a longer identity would be read as another one, which no
+	 * connection has (a listener's name is at most 44: tls:NAME fits). */
+	if (strlen(section) >= ROLES_SECTION_MAX)
+		return load_fail(c,
+				 "section [%s…] is too long: the role file's reader keeps %d "
+				 "characters of a section, so an identity may have %d at most",
+				 section, ROLES_SECTION_MAX, ROLES_SECTION_MAX - 1);
 	char id[96];
 	if (canonical(section, id, sizeof(id)) != 0)
 		return load_fail(c, "no user '%s' on this system (section [%s])", section + 4,

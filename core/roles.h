@@ -47,6 +47,10 @@ typedef enum role_kind {
 #define ROLES_MAX_ORGS 64
 #define ROLES_KNOWN_JOINS 20     /* a clerk's allowance, when the file gives none */
 #define ROLES_KNOWN_EVERY_S 180
+/* What libinih 55 keeps of a section's name ([tls:GROUP]): 49 bytes, the
+ * rest dropped without a word. A section that long may have been cut, so
+ * an identity of the role file has at most 48 (roles_load refuses more). */
+#define ROLES_SECTION_MAX 49
 #define ROLES_KNOWN_JOINS_MAX 1000000
 #define ROLES_KNOWN_EVERY_MAX_S 86400
 

@@ -33,7 +33,9 @@
 #include "server.h"
 #include "subscribe.h"
 
-#define LISTENER_NAME_MAX 63
+/* tls:NAME is an identity the role file must be able to name: at most
+ * ROLES_SECTION_MAX - 1 (48) characters in all. */
+#define LISTENER_NAME_MAX 44
 #define SUB_POOL_THREADS  2 /* threads reading subscription pages */
 #define SERVER_HARD_MAX_MSG (64u << 20) /* NNG drops the connection above this */
 /* A call's request is decoded into blocks of this size (a larger request

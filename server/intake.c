@@ -504,14 +504,17 @@ static nng_msg *known_joins(call *c, const unsigned char *by_id, int64_t now)
 	char when[32] = "";
 	if (gmtime_r(&until, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	/* Within ld_errinfo's 256 bytes for an identity of up to 55 (clients
-	 * translate it: servertext.c). */
+	/* The identity is not in the sentence (the log names it; the clerk
+	 * knows who it is): with it, an identity over 59 characters (tls: and
+	 * a listener name of up to 63 give 67) cut the end of ld_errinfo's 256
+	 * bytes, and a sentence cut is no longer translated (servertext.c).
+	 * Without it, at most 211 bytes. */
 	ld_errinfo e;
 	ld_errinfo_set(&e, LD_E(PERMISSION_DENIED), NULL,
-		       "clerk %s: its joins by national ID are refused until %s UTC, past its "
+		       "joins by national ID are refused to this clerk until %s UTC, past its "
 		       "allowance of persons the ledger holds (%u, 1 more per %u s); nothing "
 		       "recorded; an admin may record them",
-		       c->identity, when, ro->known_joins, ro->known_every_s);
+		       when, ro->known_joins, ro->known_every_s);
 	return reply_error(&e);
 }
 

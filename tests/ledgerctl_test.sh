@@ -210,8 +210,23 @@ refused 1 'ERR_NOT_ACTIVE|ERR_NOT_FOUND' end NOBODY --reason left
 ok join M6 --org IU --path platform-work --channel online --group rider --employment partial \
 	--region 320100 --national-id 320102199001010088 --at 2024-04-01
 ok end M6 --reason left --at 2024-05-01
-refused 1 "member 'M6' has no active membership to transfer: it ended in 'IU' \('ledgerctl history M6' says when\); a new join readmits them \(ERR_NOT_ACTIVE" \
+refused 1 "member 'M6' has no active membership to transfer: it ended in 'IU' \('ledgerctl history' says when\); a new join readmits them \(ERR_NOT_ACTIVE" \
 	transfer M6 --from IU --to PU --reason moved-region
+# The same with ids of 63 characters, the longest: the sentence is whole
+# (before, it named the member twice more and was cut at 256 bytes from ids
+# of 45 on), and told in Chinese.
+LONG_ORG=NJ-riders-union-of-the-gulou-district-platform-workers-00000001
+LONG_M=member-of-the-nanjing-riders-union-registered-online-0000000001
+[ ${#LONG_ORG} -eq 63 ] && [ ${#LONG_M} -eq 63 ] || fail "the long ids are not 63 characters"
+ok org add "$LONG_ORG" --name "Gulou riders" --kind industry-union --region 320100 --parent NJ \
+	--group delivery-rider --at 2024-03-01
+ok join "$LONG_M" --org "$LONG_ORG" --path platform-work --channel online --group rider \
+	--employment partial --region 320100 --national-id 320102199001010096 --at 2024-04-01
+ok end "$LONG_M" --reason left --at 2024-05-01
+refused 1 "member '$LONG_M' has no active membership to transfer: it ended in '$LONG_ORG' \('ledgerctl history' says when\); a new join readmits them \(ERR_NOT_ACTIVE" \
+	transfer "$LONG_M" --from "$LONG_ORG" --to PU --reason moved-region
+LC_ALL=zh_CN.UTF-8 LANGUAGE= refused 1 "会员“$LONG_M”没有有效会籍，无法转会：其会籍已在“$LONG_ORG”终止（何时终止见“ledgerctl history”）；重新入会（join）即可恢复会籍" \
+	transfer "$LONG_M" --from "$LONG_ORG" --to PU --reason moved-region
 refused 1 "member 'M6' has no active membership to end: it ended in 'IU'" end M6 --reason left
 refused 1 "member 'NOBODY' not found" transfer NOBODY --from IU --to PU --reason moved-region
 refused 1 '^ledgerctl: get: .*ERR_NOT_FOUND' get 99999
