@@ -107,8 +107,11 @@ function cityName(code) {
   const c = (state.info.cities || []).find((x) => x.code === code);
   return c ? c.name : String(code);
 }
+// A time in the plan's own zone, to the second (as ledgerctl prints it),
+// whatever the browser's: a projector's machine set to UTC showed the
+// figures' time eight hours off.
 function fmtTime(us) {
-  return new Date(num(us) / 1000).toLocaleString('sv-SE');
+  return new Date(num(us) / 1000 + planOffsetMs()).toISOString().slice(0, 19).replace('T', ' ');
 }
 // A date in the plan's own time zone: its period starts at a local
 // midnight, which gives the offset (+08:00 for China) whatever the browser's.
@@ -138,6 +141,7 @@ function applyReport(rep, full) {
     const old = state.rows.get(k);
     if (old && old._seq > seq) continue;
     row._seq = seq;
+    row._at = num(rep.at);
     state.rows.set(k, row);
   }
   if (seq >= state.lastSeq) {
@@ -518,7 +522,8 @@ function viewTable() {
         row.target === undefined ? '' : ratio ? num(row.target) + '%' : money(row.target),
         row.target === undefined ? '' : num(row.percent).toFixed(1),
         row.expected === undefined || ratio ? '' : money(row.expected),
-        statusWord(row.status),
+        row.target === undefined ? '' : statusWord(row.status),
+        fmtTime(row._at), row._seq,
       ]);
     }
   }
@@ -527,6 +532,10 @@ function viewTable() {
 
 function viewName() {
   return [state.plan, state.year, state.region ? cityName(state.region) : ''];
+}
+// The CSV's name also says the day of its figures.
+function tableName() {
+  return [...viewName(), state.lastAt ? fmtTime(state.lastAt).slice(0, 10) : ''];
 }
 
 async function onExportChart(ev) {
@@ -568,7 +577,7 @@ async function init() {
   $('region').addEventListener('change', () => selectRegion(num($('region').value)));
   $('back').addEventListener('click', (ev) => { ev.preventDefault(); selectRegion(0); });
   $('behind-close').addEventListener('click', () => { state.behind = false; render(); });
-  $('export-csv').addEventListener('click', () => exportCSV(viewTable(), fileName(viewName(), 'csv')));
+  $('export-csv').addEventListener('click', () => exportCSV(viewTable(), fileName(tableName(), 'csv')));
   for (const b of document.querySelectorAll('button[data-chart]')) b.addEventListener('click', onExportChart);
   await selectPlan(id);
 }

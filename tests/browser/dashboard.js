@@ -272,6 +272,22 @@ async function view(browser) {
     if (!row || row.split(',')[5] !== x.cityName || row.split(',')[6] !== String(v)) fail(`the CSV row of ${t}: '${row}'`);
   }
   if (lines.some((l) => l.split(',')[4] !== String(x.city) && l !== lines[0])) fail('the CSV of a city holds other regions');
+  // What the figures are as of, on every row (the time in the plan's zone,
+  // as ledgerctl progress --csv has it, and the seq), and in the file's name.
+  if (!lines[0].endsWith(',截至,序号')) fail(`the CSV header does not end with the as-of columns: '${lines[0]}'`);
+  const lastSeq = await page.$eval('#last', (e) => e.dataset.seq);
+  const lastText = await page.$eval('#last', (e) => e.textContent);
+  for (const l of lines.slice(1)) {
+    const c = l.split(',');
+    const [at, seq] = c.slice(-2);
+    if (!/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(at) || !(Number(seq) > 0) || Number(seq) > Number(lastSeq))
+      fail(`the CSV row '${l}' does not say what it is as of (seq ${lastSeq})`);
+    if (seq === lastSeq && !lastText.includes(at)) fail(`the CSV says ${at}, the page '${lastText}'`);
+    // China time (+08:00, the plan's), whatever the browser's zone (UTC here).
+    const china = Date.parse(at.replace(' ', 'T') + '+08:00');
+    if (!(Math.abs(Date.now() - china) < 15 * 60000)) fail(`the CSV's time ${at} is not China time now`);
+  }
+  if (!/-\d{4}-\d\d-\d\d\.csv$/.test(csv.name)) fail(`the CSV's name '${csv.name}' has no day`);
   const svg = await download(page, () => page.click('button[data-chart="cities"][data-format="svg"]'));
   const svgText = svg.data.toString('utf8');
   if (!svgText.includes('<svg') || !svgText.includes(x.cityName) || !svgText.includes('fill="rgb(')) fail(`the SVG export: ${svgText.slice(0, 200)}`);
