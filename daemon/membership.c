@@ -45,6 +45,12 @@ struct membership {
 	uint64_t cu_target, cu_since;
 	int64_t cu_base;
 	ld_errinfo undo; /* UNDOING: the addition's answer */
+	/* A removal of the node being added, while the addition waits for its
+	 * key ids or its catch-up (membership_submit): it cancels the
+	 * addition (cancel_addition, on the loop). */
+	membership_done_fn cancel_done;
+	void *cancel_arg;
+	int cancel_force;
 };
 
 int membership_new(membership **out, replica *rep, const membership_hooks *h)
@@ -121,7 +127,16 @@ int membership_submit(membership *m, const Ledger__ClusterChangeRequest *q,
 	int rc = 0;
 	if (m->stopped)
 		rc = ld_errinfo_set(e, LD_E(SHUTTING_DOWN), NULL, "the node is stopping");
-	else if (m->stage != IDLE)
+	else if (op == LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_REMOVE && id == m->id &&
+		 m->op == LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_ADD &&
+		 (m->stage == KEYCHECK || m->stage == CATCHUP) && !m->cancel_done) {
+		/* The node being added, while the addition waits on it (its key
+		 * ids, its catch-up: as long as it progresses, for ever): an
+		 * operator who added the wrong node takes it out. */
+		m->cancel_done = done;
+		m->cancel_arg = arg;
+		m->cancel_force = q->has_force && q->force;
+	} else if (m->stage != IDLE)
 		rc = ld_errinfo_set(e, LD_E(BUSY), NULL,
 				    "another change of the cluster is in flight: one at a time");
 	else {
@@ -562,8 +577,52 @@ static int refused(membership *m, uint64_t now_ms)
 	}
 }
 
+/* A removal of the node being added (membership_submit), on the loop: the
+ * addition, still waiting on the node, is answered (it was not made a
+ * voter), and the removal goes on as any other, taking the stand-by out.
+ * An addition that went on meanwhile (its promotion in raft's hands) has
+ * the removal answered ERR_BUSY. */
+static void cancel_addition(membership *m)
+{
+	pthread_mutex_lock(&m->lock);
+	membership_done_fn done = m->cancel_done, add_done = m->done;
+	void *arg = m->cancel_arg, *add_arg = m->arg;
+	int waiting = m->stage == KEYCHECK || m->stage == CATCHUP, keys = m->stage == KEYCHECK;
+	m->cancel_done = NULL;
+	if (done && waiting) {
+		m->op = LEDGER__CLUSTER_CHANGE_REQUEST__OP__OP_REMOVE;
+		m->stage = QUEUED;
+		m->done = done;
+		m->arg = arg;
+		m->force = m->cancel_force;
+		m->standby = 0;
+		m->address[0] = m->url[0] = '\0';
+		m->reach_since = 0;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (!done)
+		return;
+	unsigned long long id = (unsigned long long)m->id;
+	ld_errinfo e = {0};
+	if (!waiting) {
+		ld_errinfo_set(&e, LD_E(BUSY), NULL,
+			       "removing node %llu: its addition is being committed; try again", id);
+		log_warn("cluster: %s", e.message);
+		done(arg, e.code, &e);
+		return;
+	}
+	ld_errinfo_set(&e, LD_E(INVALID_STATE), NULL,
+		       "adding node %llu: cancelled by its removal while %s; it was not made a "
+		       "voter and is taken out",
+		       id, keys ? "waiting for it to name its key ids" : "it was catching up");
+	log_warn("cluster: %s", e.message);
+	if (add_done)
+		add_done(add_arg, e.code, &e);
+}
+
 void membership_run(membership *m, uint64_t now_ms)
 {
+	cancel_addition(m);
 	pthread_mutex_lock(&m->lock);
 	int go = m->stage == QUEUED, keys = m->stage == KEYCHECK, cu = m->stage == CATCHUP;
 	pthread_mutex_unlock(&m->lock);
@@ -606,12 +665,16 @@ void membership_stop(membership *m)
 	/* Not in raft's hands: queued, or waiting for a node's key id or its
 	 * catch-up. */
 	int queued = m->stage == QUEUED || m->stage == KEYCHECK || m->stage == CATCHUP;
+	membership_done_fn cancel = m->cancel_done;
+	void *cancel_arg = m->cancel_arg;
+	m->cancel_done = NULL;
 	pthread_mutex_unlock(&m->lock);
-	if (queued) {
-		ld_errinfo e = {0};
-		ld_errinfo_set(&e, LD_E(SHUTTING_DOWN), NULL, "the node is stopping");
+	ld_errinfo e = {0};
+	ld_errinfo_set(&e, LD_E(SHUTTING_DOWN), NULL, "the node is stopping");
+	if (cancel) /* a removal that was to cancel the addition */
+		cancel(cancel_arg, e.code, &e);
+	if (queued)
 		finish(m, e.code, &e);
-	}
 	/* One handed to raft is answered by the replica's stop
 	 * (REPLICA_E_UNKNOWN). */
 }

@@ -15,7 +15,10 @@
  *     commits once the node has caught up with the leader's raft log; a
  *     catch-up that keeps failing fails the addition, and the node is
  *     taken out again (the cluster as it was);
- *   - remove: replica_remove (a removed leader steps down); a voter is not
+ *   - remove: replica_remove (a removed leader steps down); of the node
+ *     being added, while the addition waits for its key ids or its catch-up
+ *     (which has no bound while it progresses), it cancels the addition
+ *     (answered, the node not made a voter) and takes the stand-by out; a voter is not
  *     removed (unless forced) when the voters left would lack a majority
  *     that answers this leader (replica_node.reachable): no write could
  *     commit until the silent ones are back;
@@ -51,8 +54,9 @@ void membership_free(membership *m);
 /*
  * Checks and queues a change; done(arg, ...) is called once, on the loop,
  * when it is over. 0 (queued), or ERR_INVALID_VALUE / ERR_MISSING_FIELD
- * (the request), ERR_BUSY (another change in flight), ERR_SHUTTING_DOWN,
- * with e (done is then not called).
+ * (the request), ERR_BUSY (another change in flight; not a removal of the
+ * node whose addition waits on it, which cancels that addition),
+ * ERR_SHUTTING_DOWN, with e (done is then not called).
  */
 int membership_submit(membership *m, const Ledger__ClusterChangeRequest *q,
 		      membership_done_fn done, void *arg, ld_errinfo *e);
