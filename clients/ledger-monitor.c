@@ -42,6 +42,11 @@
 #define MAX_REGIONS     65
 #define HEADER_ROWS     4 /* title; as of and live state; city and year; a rule */
 #define CALL_TIMEOUT_MS 5000 /* per request: how long the screen may wait for a gone daemon */
+/* With a feed, how often the screen asks whether the daemon is still there:
+ * a feed whose daemon is gone just falls silent, and the header went on
+ * saying "live" over figures that no longer moved. A call with no
+ * connection up fails within LDC_CONNECT_MS. */
+#define HEALTH_MS 3000
 
 /*
  * The monitor sleeps in poll(2) until something happens: a key, a message
@@ -753,7 +758,11 @@ static void run_screen(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
 {
 	ld_errinfo e = {0};
 	double t0 = now_s(), next_poll = t0 + poll_ms / 1000.0;
+	double next_check = t0 + HEALTH_MS / 1000.0;
 	double end = exit_after > 0 ? t0 + exit_after : 0;
+	char live[sizeof(m->state)];
+	int live_style = m->state_style, down = 0;
+	snprintf(live, sizeof(live), "%s", m->state);
 	/* Keys come from stdin (term.h). */
 	struct sigaction sa = {.sa_sigaction = on_winch, .sa_flags = SA_SIGINFO | SA_RESTART};
 	sigemptyset(&sa.sa_mask);
@@ -764,7 +773,9 @@ static void run_screen(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
 		double now = now_s();
 		if (end > 0 && now >= end)
 			break;
-		sleep_until(STDIN_FILENO, sub, sooner(ms_until(end, now), sub ? -1 : ms_until(next_poll, now)));
+		sleep_until(STDIN_FILENO, sub,
+		            sooner(ms_until(end, now),
+		                   ms_until(sub ? next_check : next_poll, now)));
 		if (stop)
 			break;
 		int dirty = 0, k;
@@ -792,6 +803,29 @@ static void run_screen(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
 					dirty = 1;
 				}
 				changed |= tk != 0;
+			}
+			if (now_s() >= next_check) {
+				/* Is the daemon still there? Once back, the whole state
+				 * is read again: what it published meanwhile is lost. */
+				Ledger__Response *resp = NULL;
+				int hrc = ldc_head(m->c, &resp, &e);
+				codec_response_free(resp);
+				int gone = hrc == LD_E(UNAVAILABLE) || hrc == LD_E(MALFORMED);
+				if (gone && !down) {
+					char msg[300];
+					snprintf(msg, sizeof(msg),
+					         _("the daemon does not answer: the figures stay those of seq "
+					           "%llu; asking again every %d s (%.160s)"),
+					         (unsigned long long)m->last_seq, HEALTH_MS / 1000,
+					         e.message);
+					set_state(m, TERM_RED, msg);
+					down = dirty = 1;
+				} else if (!gone && down && reread(m, &e) == 0) {
+					set_state(m, live_style, live);
+					down = 0;
+					changed = dirty = 1;
+				}
+				next_check = now_s() + HEALTH_MS / 1000.0;
 			}
 		} else if (now_s() >= next_poll) {
 			next_poll = now_s() + poll_ms / 1000.0;

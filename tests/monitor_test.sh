@@ -12,7 +12,8 @@
 # and that the daemon does not answer when it is gone; at 100 columns in
 # English the rows keep their bars; idle, it does not wake up to look. Also:
 # an unknown region is called unknown, not malformed. NO_COLOR=1 takes the
-# colours away (statuses in bold), in ledgerctl progress too.
+# colours away (statuses in bold), in ledgerctl progress too. With a feed, a
+# daemon gone is said within seconds, and the view is live again once it is back.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -34,7 +35,8 @@ cleanup() {
 }
 
 # --- arguments ---------------------------------------------------------------
-start_ledgerd --plans "$ROOT/plans" --pub "tcp://127.0.0.1:$(free_port)" --feed-interval-ms 50
+PUB="tcp://127.0.0.1:$(free_port)"
+start_ledgerd --plans "$ROOT/plans" --pub "$PUB" --feed-interval-ms 50
 trap cleanup EXIT
 export LEDGER_URL="$URL"
 
@@ -287,6 +289,25 @@ wait_exit nocol "q with NO_COLOR: the pane dead, its exit status"
 tty_progress() { script -qec "env $1 '$BUILD/ledgerctl' --url '$URL' progress $PLAN --year $YEAR --province" /dev/null; }
 [ "$(tty_progress NO_COLOR= | colours)" -gt 0 ] || fail "ledgerctl progress on a terminal is not coloured"
 [ "$(tty_progress NO_COLOR=1 | colours)" = 0 ] || fail "ledgerctl progress on a terminal is coloured with NO_COLOR=1"
+
+# --- with a feed: the daemon gone, then back at the same address -----------------
+# A feed whose daemon is gone falls silent: the header says the daemon does
+# not answer (and of which seq the figures are) within seconds, not "live";
+# once it is back, live again with what was recorded meanwhile.
+start_monitor feedgone 120x30 "$PLAN"
+wait_screen feedgone "^as of .*, seq $SEQ .*live: feed" "the header before the daemon stops"
+stop_ledgerd
+wait_screen feedgone "the daemon does not answer: the figures stay those of seq $SEQ" \
+	"the header does not say the daemon is gone while the feed is silent"
+"$LEDGERD" --data "$TMPDIR/data" --listen "$URL" --plans "$ROOT/plans" --pub "$PUB" \
+	--feed-interval-ms 50 2>>"$LEDGERD_LOG" &
+LEDGERD_PID=$!
+for _ in $(seq 100); do "$LEDGERCTL" --timeout 1000 head >/dev/null 2>&1 && break; sleep 0.1; done
+ok activity themed-activity --org SZ --participants 4 --at "$YEAR-07-02"
+recorded
+wait_screen feedgone "^as of .*, seq $SEQ .*live: feed" "the header once the daemon is back (seq $SEQ)"
+tm send-keys -t feedgone q
+wait_exit feedgone "q after the daemon came back: the pane dead, its exit status"
 
 # --- without a feed: polling, then a daemon gone ----------------------------------
 stop_ledgerd
