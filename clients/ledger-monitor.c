@@ -529,7 +529,18 @@ static void draw(monitor *m)
 		ldc_format_time(m->last_at, when);
 	snprintf(buf, sizeof(buf), _("as of %s, seq %llu   "), when, (unsigned long long)m->last_seq);
 	x = term_put(t, 1, 0, TERM_PLAIN, -1, buf);
-	term_put(t, 1, x, m->state_style, -1, m->state);
+	/* The state cut at a space when it does not fit, never inside a word:
+	 * 80 columns cut the feed's address inside its port, which then read
+	 * as another ("tcp://127.0.0.1:2745" for :27451). */
+	char state[sizeof(m->state)];
+	snprintf(state, sizeof(state), "%s", m->state);
+	if (pv_width(state) > cols - x) {
+		size_t n = pv_fit(state, cols - x);
+		while (n > 0 && state[n] != ' ')
+			n--;
+		state[n] = 0;
+	}
+	term_put(t, 1, x, m->state_style, -1, state);
 	char year[64], updates[64], reads[64], city_part[160], year_part[100];
 	snprintf(year, sizeof(year), "%s", _("every year"));
 	if (!m->region)

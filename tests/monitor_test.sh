@@ -142,10 +142,19 @@ start_monitor small 80x24 "$PLAN"
 wait_screen small "^as of .*, seq $SEQ " "the header's as-of line with seq $SEQ at 80x24"
 expect_eq "$(pane_size small)" 80x24 "the pane's size"
 line small 1 | grep -q "^江苏省.* — $PLAN" || fail "the first line is not the plan's title: $(line small 1)"
-line small 2 | grep -q "live: feed tcp://" || fail "the header does not say live: $(line small 2)"
+line small 2 | grep -q "live: feed $PUB *$" || fail "the header does not say live: $(line small 2)"
 line small 3 | grep -q "^city: all regions   year: every year" || fail "line 3: $(line small 3)"
 line small 24 | grep -q "q quit.*lines 1-19 of [0-9]" || fail "the key line: $(line small 24)"
 expect_eq "$(cap small | wc -l)" 24 "lines on the 80x24 screen"
+
+# Narrower than the header's state: it is cut at a space, never inside the
+# feed's address (80 columns and a seq in the millions cut the port short,
+# "tcp://127.0.0.1:2745" for :27451).
+start_monitor narrow 62x24 "$PLAN"
+wait_screen narrow "^as of .*, seq $SEQ " "the header at 62 columns"
+line narrow 2 | grep -Eq "seq $SEQ +live: feed *$" || fail "the state at 62 columns: '$(line narrow 2)'"
+tm send-keys -t narrow q
+wait_exit narrow "q at 62 columns: the pane dead, its exit status"
 
 # Idle, the monitor sleeps until a key, the feed or a signal: over 2 s its
 # threads are woken a few times at most (looking every 100 ms, 20 or more).
