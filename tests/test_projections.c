@@ -1135,7 +1135,11 @@ static void test_history(void **state)
 
 #define G_MAX_AFF 8
 enum { ST_NONE, ST_ACTIVE, ST_ENDED };
-enum { E_JOIN = 1, E_AFF, E_DISAFF, E_XFER, E_END, E_PROF, E_PAID, E_WAIVE, E_REFUND, E_SVC };
+enum {
+	E_JOIN = 1, E_AFF, E_DISAFF, E_XFER, E_END, E_PROF, E_PAID, E_WAIVE, E_REFUND, E_SVC,
+	E_REL, /* a transfer's release: org, org2, kind as E_XFER's */
+	E_ACC, /* its acceptance: ref the release's index, org, org2, kind repeated */
+};
 
 typedef struct gorg {
 	char id[LD_ID_MAX + 1];
@@ -1154,12 +1158,14 @@ typedef struct mev {
 	int org, org2;    /* JOIN, AFF, DISAFF: org; XFER: from, to */
 	int64_t fen;      /* PAID: amount; REFUND: amount */
 	int64_t refunded; /* PAID: refunds not voided */
-	int ref;          /* REFUND: index of the payment among the member's events */
+	int ref;          /* REFUND: index of the payment among the member's events; ACC: of
+			   * the release */
 	uint32_t pfrom, pto;
 } mev;
 
 typedef struct mstate {
 	int status, org, naff, aff[G_MAX_AFF];
+	int pending; /* index + 1 of the pending release among the member's events; 0: none */
 } mstate;
 
 typedef struct gmem {
@@ -1183,19 +1189,21 @@ typedef struct gen {
 	int nmem, cmem;
 	gfix *wf, *upd; /* workforce estimates; organisation renames */
 	int nwf, cwf, nupd, cupd;
-	long live_transfers;
+	long live_transfers; /* tkeys entries: transfers in effect, accepted ones included,
+			      * and pending releases */
 	unsigned long n[32]; /* events made, by kind of action */
 } gen;
 
 enum {
 	A_TREE, A_JOIN, A_REJOIN, A_XFER, A_END, A_AFF, A_DISAFF, A_PROF, A_PAID, A_WAIVE,
 	A_REFUND, A_SVC, A_WF, A_RENAME, A_ORG, A_DISSOLVE, A_VOID, A_AMEND, A_WFFIX, A_UPDVOID,
-	A__COUNT
+	A_REL, A_ACC, A__COUNT
 };
 static const char *const action_names[A__COUNT] = {
 	"orgs",	   "joins",    "rejoins", "transfers", "ends",	   "affiliations", "disaffiliations",
 	"profiles", "payments", "waivers", "refunds",   "services", "estimates",	   "renames",
 	"new orgs", "dissolutions", "voids", "amendments", "estimate fixes", "rename voids",
+	"releases", "acceptances",
 };
 
 static uint64_t rnd(gen *g)
@@ -1375,13 +1383,25 @@ static int fold(const gen *g, const gmem *m, int idx, const mev *repl, mstate *o
 			drop_aff(out, e->org);
 			break;
 		case E_XFER:
-			if (out->status != ST_ACTIVE || out->org != e->org)
+			if (out->status != ST_ACTIVE || out->org != e->org || out->pending)
 				return 0;
 			out->org = e->org2;
 			drop_aff(out, e->org2);
 			break;
+		case E_REL:
+			if (out->status != ST_ACTIVE || out->org != e->org || out->pending)
+				return 0;
+			out->pending = i + 1;
+			break;
+		case E_ACC:
+			if (out->status != ST_ACTIVE || out->pending != e->ref + 1)
+				return 0;
+			out->pending = 0;
+			out->org = e->org2;
+			drop_aff(out, e->org2);
+			break;
 		case E_END:
-			if (out->status != ST_ACTIVE)
+			if (out->status != ST_ACTIVE || out->pending)
 				return 0;
 			out->status = ST_ENDED;
 			out->naff = 0;
@@ -1443,6 +1463,14 @@ static Ledger__Event *body_of(const gen *g, int mi, const mev *e)
 	case E_XFER:
 		ev = tl_transfer(id, g->org[e->org].id, g->org[e->org2].id);
 		ev->member_transferred->reason = (Ledger__TransferReason)e->kind;
+		break;
+	case E_REL:
+		ev = tl_release(id, g->org[e->org].id, g->org[e->org2].id);
+		ev->transfer_released->reason = (Ledger__TransferReason)e->kind;
+		break;
+	case E_ACC:
+		ev = tl_accept(id, g->mem[mi].ev[e->ref].seq, g->org[e->org].id, g->org[e->org2].id);
+		ev->transfer_accepted->reason = (Ledger__TransferReason)e->kind;
 		break;
 	case E_END:
 		ev = tl_end(id);
@@ -1545,10 +1573,49 @@ static Ledger__Event *transfer_out(gen *g, int mi)
 	return member_event(g, mi, &e, body_of(g, mi, &e), A_XFER);
 }
 
+/* The acceptance of member mi's pending release; a release into an
+ * organisation dissolved since is withdrawn (voided) instead. */
+static Ledger__Event *accept_pending(gen *g, int mi)
+{
+	gmem *m = &g->mem[mi];
+	int ri = m->st.pending - 1;
+	mev *rel = &m->ev[ri];
+	if (g->org[rel->org2].dissolved) {
+		mstate ns;
+		if (!fold(g, m, ri, NULL, &ns))
+			fail_msg("generator: the withdrawal of member %d's release does not fold", mi);
+		rel->voided = 1;
+		g->live_transfers--;
+		set_state(g, m, &ns);
+		return stamp(g, tl_void(rel->seq), A_VOID);
+	}
+	mev e = {.type = E_ACC, .ref = ri, .org = rel->org, .org2 = rel->org2, .kind = rel->kind};
+	return member_event(g, mi, &e, body_of(g, mi, &e), A_ACC);
+}
+
 static Ledger__Event *act_transfer(gen *g)
 {
 	int mi = pick_member(g, ST_ACTIVE);
+	if (mi >= 0 && g->mem[mi].st.pending)
+		return accept_pending(g, mi);
 	return mi < 0 ? NULL : transfer_out(g, mi);
+}
+
+/* A transfer in two steps: a release now, its acceptance later (or its
+ * withdrawal by a void). */
+static Ledger__Event *act_release(gen *g)
+{
+	int mi = pick_member(g, ST_ACTIVE);
+	if (mi < 0)
+		return NULL;
+	if (g->mem[mi].st.pending)
+		return accept_pending(g, mi);
+	mev e = {.type = E_REL, .org = g->mem[mi].st.org, .kind = (uint8_t)(1 + rn(g, 8))};
+	do
+		e.org2 = member_org(g);
+	while (e.org2 == e.org);
+	g->live_transfers++; /* its pending entry */
+	return member_event(g, mi, &e, body_of(g, mi, &e), A_REL);
 }
 
 static Ledger__Event *act_end(gen *g)
@@ -1556,6 +1623,8 @@ static Ledger__Event *act_end(gen *g)
 	int mi = pick_member(g, ST_ACTIVE);
 	if (mi < 0)
 		return NULL;
+	if (g->mem[mi].st.pending)
+		return accept_pending(g, mi);
 	mev e = {.type = E_END, .kind = (uint8_t)(1 + rn(g, 6))};
 	return member_event(g, mi, &e, body_of(g, mi, &e), A_END);
 }
@@ -1742,7 +1811,7 @@ static Ledger__Event *act_dissolve(gen *g)
 			if (s->status != ST_ACTIVE)
 				continue;
 			if (s->org == oi)
-				return transfer_out(g, mi);
+				return s->pending ? accept_pending(g, mi) : transfer_out(g, mi);
 			if (has_aff(s, oi))
 				return disaffiliate(g, mi, oi);
 		}
@@ -1771,8 +1840,8 @@ static Ledger__Event *act_void(gen *g)
 		e->voided = 1;
 		if (e->type == E_REFUND)
 			m->ev[e->ref].refunded -= e->fen;
-		if (e->type == E_XFER)
-			g->live_transfers--;
+		if (e->type == E_XFER || e->type == E_REL)
+			g->live_transfers--; /* an acceptance's void: the release waits again */
 		set_state(g, m, &ns);
 		return stamp(g, tl_void(e->seq), A_VOID);
 	}
@@ -1874,7 +1943,8 @@ static Ledger__Event *gen_next(gen *g)
 		int r = rn(g, 1000);
 		Ledger__Event *ev = r < 230   ? act_new_member(g)
 				    : r < 280 ? act_rejoin(g)
-				    : r < 400 ? act_transfer(g)
+				    : r < 370 ? act_transfer(g)
+				    : r < 400 ? act_release(g)
 				    : r < 450 ? act_end(g)
 				    : r < 510 ? act_affiliate(g)
 				    : r < 540 ? act_disaffiliate(g)
