@@ -483,9 +483,9 @@ static int pending_refusal(const model *m, const member_state *s, const char *id
 		ms_org_name(m, s->pending_to, to);
 	return ld_errinfo_set(e, LD_E(INVALID_STATE), field,
 			      "member '%s' has a pending release, seq %llu, from '%s' to '%s': it "
-			      "cannot be %s until '%s' accepts it or '%s' withdraws it "
-			      "(ledgerctl void %llu)",
-			      id, seq, state_org(m, s, from), to, what, to, from, seq);
+			      "cannot be %s until the destination accepts it or the source "
+			      "withdraws it (ledgerctl void %llu)",
+			      id, seq, state_org(m, s, from), to, what, seq);
 }
 
 /* The release of a member's pending transfer into *s: its destination and

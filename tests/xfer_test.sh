@@ -8,7 +8,9 @@
 #  - Suzhou may not release a Nanjing member, Nanjing releases it; Suzhou
 #    lists it waiting (transfers --pending), Nanjing sees it going out;
 #  - while it waits, a second release and an end of the member are refused,
-#    naming the release's seq; Nanjing may not accept it, Suzhou accepts;
+#    naming the release's seq (in Chinese for a Chinese clerk); a release
+#    dated before the member's placement began is refused; Nanjing may not
+#    accept it, Suzhou accepts;
 #  - coverage moves at the acceptance; the transfers list and the member's
 #    history show both steps, both authorities and both times;
 #  - a restart keeps all of it, and a release pending across it is accepted
@@ -17,6 +19,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
+export LC_ALL=C LANGUAGE=
 ME_UID=$(id -u)
 IPC="ipc://$TMPDIR/ledger.ipc"
 
@@ -77,10 +80,16 @@ nj
 ok release M1 --from NJ-U1 --to SZ-U1 --reason moved-region --note "moved to Suzhou" --at 2024-03-01
 recorded
 REL=$SEQ
-denied "member 'M1' has a pending release, seq $REL, from 'NJ-U1' to 'SZ-U1': it cannot be released again until 'SZ-U1' accepts it or 'NJ-U1' withdraws it \(ledgerctl void $REL\)" \
+denied "member 'M1' has a pending release, seq $REL, from 'NJ-U1' to 'SZ-U1': it cannot be released again until the destination accepts it or the source withdraws it \(ledgerctl void $REL\)" \
 	release M1 --from NJ-U1 --to NJ --reason moved-region --at 2024-03-02
 denied "member 'M1' has a pending release, seq $REL, .* cannot be ended" \
 	end M1 --reason left --at 2024-03-02
+LC_ALL=zh_CN.UTF-8 ctl end M1 --reason left --at 2024-03-02
+[ "$RC" = 1 ] || { show end; fail "zh: the end while a release waits: exit $RC"; }
+grep -q "会员“M1”有一项待转入的转出（序号 $REL，从“NJ-U1”到“SZ-U1”）：在转入方接收或转出方撤回（ledgerctl void $REL）之前，不能终止会籍" <<<"$ERR" ||
+	{ show end; fail "zh: the refusal is not in Chinese"; }
+denied "the release is dated 2023-12-01 00:00:00, before the membership of member 'M2' in 'NJ-U1' began on 2024-01-04 00:00:00" \
+	release M2 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2023-12-01
 denied "event 0 concerns organisation SZ-U1 \(accepted into\)" accept "$REL" --at 2024-03-05
 ok transfers --org NJ --pending --wait-seq "$REL"
 out_has "^OUT +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance \('ledgerctl accept $REL'\)\$" \
