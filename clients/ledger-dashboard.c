@@ -630,6 +630,7 @@ struct query {
 	const char *plan, *target;
 	unsigned long region, year;
 	unsigned long from_day, to_day; /* YYYYMMDD */
+	unsigned long day;              /* progress as of the end of this day */
 	int week;			/* step=week */
 	char bad[200];
 	const char *allowed;
@@ -694,8 +695,8 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
 		*id = value;
 		return MHD_YES;
 	}
-	if (strcmp(key, "from") == 0 || strcmp(key, "to") == 0) {
-		unsigned long *d = key[0] == 'f' ? &q->from_day : &q->to_day;
+	if (strcmp(key, "from") == 0 || strcmp(key, "to") == 0 || strcmp(key, "day") == 0) {
+		unsigned long *d = key[0] == 'f' ? &q->from_day : key[0] == 't' ? &q->to_day : &q->day;
 		if (*d || !(*d = day_of(value))) {
 			snprintf(q->bad, sizeof(q->bad), "'%s' must be given once, as a day YYYY-MM-DD",
 			         key);
@@ -789,15 +790,15 @@ static enum MHD_Result api_plans(struct MHD_Connection *conn)
 static enum MHD_Result api_progress(struct MHD_Connection *conn)
 {
 	struct query q;
-	if (parse_query(conn, &q, " plan region year ") != 0)
+	if (parse_query(conn, &q, " plan region year day ") != 0)
 		return send_error(conn, 400, "BAD_QUERY", "%s", q.bad);
 	ldc *c;
 	ld_errinfo e = {0};
 	Ledger__Response *resp = NULL;
 	int rc = pool_get(&c, &e);
 	if (rc == 0) {
-		rc = ldc_progress(c, q.plan, (uint32_t)q.year, (uint32_t)q.region, 0, 0, NULL, &resp,
-		                  &e);
+		rc = ldc_progress(c, q.plan, (uint32_t)q.year, (uint32_t)q.region, 0,
+		                  (uint32_t)q.day, NULL, &resp, &e);
 		pool_put(c, rc);
 	}
 	if (rc != 0 || !resp || !resp->progress) {

@@ -459,8 +459,13 @@ for e in events:
 print(len(days))
 EOF
 )
+# A past day's figures (the month-end report), as ledgerctl progress --at gives them.
+ok progress "$PLAN" --year "$YEAR" --at "$YEAR-04-15" --json
+DAY_FIGURE=$(json "[r['actual'] for r in j['rows'] if r['target_id'] == 'new-members-yearly' and r['region'] == 320000][0]")
+[ "$DAY_FIGURE" -lt "$(province_figure new-members-yearly)" ] || fail "no join after $YEAR-04-15 to tell the day's figure from today's"
 cat >"$TMPDIR/expect.json" <<EOF
 {"plan": "$PLAN", "year": $YEAR, "target": "new-members-yearly",
+ "day": "$YEAR-04-15", "dayFigure": $DAY_FIGURE,
  "province": $(province_figure new-members-yearly),
  "city": 320500, "cityName": "苏州市",
  "cityFigures": {"new-members-yearly": $(province_figure new-members-yearly 320500),

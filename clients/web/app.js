@@ -24,6 +24,7 @@ const state = {
   lastSeen: {},           // topic -> seq of the last message on it
   series: new Map(),      // "target|year|region" -> {data (ProgressSeries), seq, loading}
   year: 0, target: null, region: 0,
+  day: '',                // YYYY-MM-DD: the figures as of that day's end ('' live)
   behind: false,          // the events behind the selected figure are shown
   es: null, retry: null,
   fetching: false, again: false,
@@ -176,19 +177,20 @@ async function loadSeries(t, y, region) {
 async function refetch() {
   if (state.fetching) { state.again = true; return; }
   state.fetching = true;
-  const plan = state.plan;
+  const plan = state.plan, day = state.day;
   let rep = null;
   try {
-    rep = await getJSON('api/progress?plan=' + encodeURIComponent(plan));
+    rep = await getJSON('api/progress?plan=' + encodeURIComponent(plan) + (state.day ? '&day=' + state.day : ''));
   } catch (e) {
     showError(plainError(e));
   }
   state.fetching = false;
-  if (rep && plan === state.plan) { showError(''); applyReport(rep, true); }
+  if (rep && plan === state.plan && day === state.day) { showError(''); applyReport(rep, true); }
   if (state.again) { state.again = false; refetch(); }
 }
 
 function onProgress(ev) {
+  if (state.day) return;  // a past day's figures: the live ones are not its
   let rep;
   try { rep = JSON.parse(ev.data); } catch (e) { return; }
   const topic = rep.topic || 'all';
@@ -204,6 +206,7 @@ function onProgress(ev) {
 
 function setLive(on, text) {
   const e = $('live');
+  if (on && state.day) { on = false; text = tr('past-day'); }  // a past day is not live
   e.className = 'live ' + (on ? 'on' : 'off');
   e.textContent = text || tr(on ? 'live' : 'reconnecting');
 }
@@ -248,6 +251,7 @@ function saveView() {
   q.set('year', state.year);
   if (state.target) q.set('target', state.target);
   if (state.region) q.set('region', state.region); else q.delete('region');
+  if (state.day) q.set('day', state.day); else q.delete('day');
   history.replaceState(null, '', '?' + q.toString());
 }
 
@@ -281,6 +285,15 @@ async function selectPlan(id) {
   const wantRegion = num(params.get('region'));
   state.region = (info.cities || []).some((c) => c.code === wantRegion) ? wantRegion : 0;
   rs.value = state.region;
+  // A past day's figures (the month-end report), or live (empty).
+  const today = fmtTime(Date.now() * 1000).slice(0, 10), first = fmtDate(num(info.from) / 1000);
+  const last = fmtDate(num(info.to) / 1000 - 1);
+  const dy = $('day');
+  dy.min = first;
+  dy.max = today < last ? today : last;
+  const wantDay = params.get('day') || '';
+  state.day = /^\d{4}-\d\d-\d\d$/.test(wantDay) && wantDay >= dy.min && wantDay <= dy.max ? wantDay : '';
+  dy.value = state.day;
   const targets = info.targets || [];
   state.target = (targets.find((t) => t.id === (state.target || params.get('target'))) || targets[0] || {}).id || null;
   $('plan-title').textContent = info.title || info.id;
@@ -300,7 +313,9 @@ function render() {
   $('crumb-city').textContent = city ? cityName(state.region) : '';
   renderCards();
   renderDetail();
-  $('last').textContent = state.lastSeq
+  $('last').textContent = state.day && state.lastSeq
+    ? tr('day-view', state.day, fmtNum(state.lastSeq))
+    : state.lastSeq
     ? tr('last-update', fmtNum(state.lastSeq), fmtTime(state.lastAt), state.updates, state.gaps)
     : tr('no-update');
   $('last').dataset.seq = state.lastSeq;
@@ -523,7 +538,7 @@ function viewTable() {
         row.target === undefined ? '' : num(row.percent).toFixed(1),
         row.expected === undefined || ratio ? '' : money(row.expected),
         row.target === undefined ? '' : statusWord(row.status),
-        fmtTime(row._at), row._seq,
+        state.day || fmtTime(row._at), row._seq,
       ]);
     }
   }
@@ -535,7 +550,7 @@ function viewName() {
 }
 // The CSV's name also says the day of its figures.
 function tableName() {
-  return [...viewName(), state.lastAt ? fmtTime(state.lastAt).slice(0, 10) : ''];
+  return [...viewName(), state.day || (state.lastAt ? fmtTime(state.lastAt).slice(0, 10) : '')];
 }
 
 async function onExportChart(ev) {
@@ -575,6 +590,17 @@ async function init() {
   sel.addEventListener('change', () => selectPlan(sel.value));
   $('year').addEventListener('change', () => { state.year = num($('year').value); saveView(); render(); });
   $('region').addEventListener('change', () => selectRegion(num($('region').value)));
+  $('day').addEventListener('change', () => {
+    const v = $('day').value;
+    state.day = v >= $('day').min && v <= $('day').max ? v : '';
+    state.rows.clear();
+    state.snapshotSeq = state.lastSeq = state.lastAt = 0;
+    saveView();
+    render();
+    const up = $('live').classList.contains('on') || $('live').textContent === tr('past-day');
+    if (up) setLive(true, tr(state.liveWord || 'live'));
+    refetch();
+  });
   $('back').addEventListener('click', (ev) => { ev.preventDefault(); selectRegion(0); });
   $('behind-close').addEventListener('click', () => { state.behind = false; render(); });
   $('export-csv').addEventListener('click', () => exportCSV(viewTable(), fileName(tableName(), 'csv')));

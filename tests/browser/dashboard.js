@@ -299,6 +299,20 @@ async function view(browser) {
   await page.click('#back');
   await waitValue(page, card(x.target), x.province, 'the province figure after going back', problems, 5000);
 
+  // A past day (the month-end report): the figures as of its end, as
+  // ledgerctl progress --at has them, not live, and the CSV says the day.
+  await goto(page, `${base}/?plan=${x.plan}&year=${x.year}&target=${x.target}&day=${x.day}`);
+  await waitValue(page, card(x.target), x.dayFigure, `the province figure as of ${x.day}`, problems);
+  const dayLast = await page.$eval('#last', (e) => e.textContent);
+  const dayLive = await page.$eval('#live', (e) => e.textContent);
+  if (!dayLast.includes(`截至 ${x.day} 结束`) || dayLive !== '历史') fail(`a past day's view says '${dayLive}', '${dayLast}'`);
+  const dcsv = await download(page, () => page.click('#export-csv'));
+  const dlines = dcsv.data.toString('utf8').replace(/^\ufeff/, '').trim().split(/\r\n/);
+  const drow = dlines.find((l) => l.split(',')[1] === x.target && l.split(',')[4] === '320000');
+  if (!drow || drow.split(',')[6] !== String(x.dayFigure) || drow.split(',').slice(-2)[0] !== x.day || !dcsv.name.endsWith(`-${x.day}.csv`))
+    fail(`the CSV of ${x.day}: ${dcsv.name}: '${drow}'`);
+  say(`as of ${x.day}: ${x.target} ${x.dayFigure} ('${dayLast}'), ${dcsv.name}`);
+
   // An English browser gets English.
   const en = await openPage(browser, { locale: 'en-US' }, problems);
   await goto(en, `${base}/?plan=${x.plan}&year=${x.year}`);
