@@ -1,6 +1,7 @@
 /* progress_view.c — plan progress as text. See progress_view.h. */
 #include "progress_view.h"
 
+#include <ctype.h>
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
@@ -528,7 +529,7 @@ void pv_print_csv(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o)
 			snprintf(year, sizeof(year), "%s", _("total"));
 		snprintf(code, sizeof(code), "%u", row->region);
 		if (p && row->region == p->region)
-			snprintf(name, sizeof(name), "%s", _("whole province"));
+			snprintf(name, sizeof(name), "%s", _("Whole province"));
 		else
 			pv_region_name(p, row->region, name, sizeof(name));
 		if (is_ratio(t)) {
@@ -550,7 +551,19 @@ void pv_print_csv(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o)
 		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)r->seq);
 		csv_cell(f, t && t->title ? t->title : row->target_id, 0);
 		csv_cell(f, row->target_id, 0);
-		csv_cell(f, words_of(t ? t->window : NULL), 0);
+		/* The dashboard's words (clients/web/i18n.js), so that its CSV
+		 * and this one read the same. */
+		const char *win = t && t->window && !strcmp(t->window, "yearly")       ? _("yearly")
+		                  : t && t->window && !strcmp(t->window, "cumulative") ? _("cumulative")
+		                                                                       : words_of(NULL);
+		char st[64] = "";
+		if (row->has_target) {
+			snprintf(st, sizeof(st), "%s", pv_status_word(row->status));
+			if (!ld_i18n_zh())
+				for (char *c = st; *c; c++)
+					*c = (char)tolower((unsigned char)*c);
+		}
+		csv_cell(f, win, 0);
 		csv_cell(f, year, 0);
 		csv_cell(f, code, 0);
 		csv_cell(f, name, 0);
@@ -558,7 +571,7 @@ void pv_print_csv(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o)
 		csv_cell(f, tgt, 0);
 		csv_cell(f, pct, 0);
 		csv_cell(f, exp, 0);
-		csv_cell(f, row->has_target ? pv_status_word(row->status) : "", 0);
+		csv_cell(f, st, 0);
 		csv_cell(f, asof, 0);
 		csv_cell(f, seq, 1);
 	}

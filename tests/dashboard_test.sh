@@ -463,8 +463,11 @@ EOF
 ok progress "$PLAN" --year "$YEAR" --at "$YEAR-04-15" --json
 DAY_FIGURE=$(json "[r['actual'] for r in j['rows'] if r['target_id'] == 'new-members-yearly' and r['region'] == 320000][0]")
 [ "$DAY_FIGURE" -lt "$(province_figure new-members-yearly)" ] || fail "no join after $YEAR-04-15 to tell the day's figure from today's"
+# The CSV ledgerctl writes for Suzhou's view, in Chinese: the page's must read the same.
+LANG=zh_CN.UTF-8 LC_ALL=zh_CN.UTF-8 LANGUAGE= "$LEDGERCTL" progress "$PLAN" --year "$YEAR" --region 320500 --csv >"$TMPDIR/ctl.csv"
+CTL_CSV=$(python3 -c 'import csv, json, sys; print(json.dumps([r[:11] for r in csv.reader(open(sys.argv[1], encoding="utf-8-sig", newline=""))], ensure_ascii=False))' "$TMPDIR/ctl.csv")
 cat >"$TMPDIR/expect.json" <<EOF
-{"plan": "$PLAN", "year": $YEAR, "target": "new-members-yearly",
+{"plan": "$PLAN", "year": $YEAR, "target": "new-members-yearly", "ctlCsv": $CTL_CSV,
  "day": "$YEAR-04-15", "dayFigure": $DAY_FIGURE,
  "province": $(province_figure new-members-yearly),
  "city": 320500, "cityName": "苏州市",

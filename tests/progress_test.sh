@@ -128,7 +128,7 @@ for c, j in zip(body, rep["rows"]):
 grant = [c for c in body if c[1] == "education-grant-amount" and c[4] == "320100"][0]
 assert grant[6] == "1234.50" and grant[5] == "南京市", grant
 prov = [c for c in body if c[1] == "new-members-yearly" and c[4] == "320000"][0]
-assert prov[5] == "whole province" and prov[3] == "2025" and prov[6] == "1", prov
+assert prov[5] == "Whole province" and prov[3] == "2025" and prov[6] == "1", prov
 print("progress --csv: %d rows as the JSON report" % len(body))
 EOF
 refused 2 "--csv and --json exclude each other" progress jiangsu-2024-2026 --csv --json

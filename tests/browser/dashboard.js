@@ -272,6 +272,16 @@ async function view(browser) {
     if (!row || row.split(',')[5] !== x.cityName || row.split(',')[6] !== String(v)) fail(`the CSV row of ${t}: '${row}'`);
   }
   if (lines.some((l) => l.split(',')[4] !== String(x.city) && l !== lines[0])) fail('the CSV of a city holds other regions');
+  // The same table as ledgerctl progress --csv of the same view: header,
+  // words, numbers, percents, statuses (the pace of a running target within
+  // one: it grows by the second).
+  const mine = lines.map((l) => l.split(',').slice(0, 11));
+  if (mine.length !== x.ctlCsv.length) fail(`the CSV has ${mine.length} lines, ledgerctl's ${x.ctlCsv.length}`);
+  mine.forEach((r, i) => r.forEach((c, k) => {
+    const want = x.ctlCsv[i][k];
+    const near = k === 9 && i > 0 && Math.abs(Number(c) - Number(want)) <= 1;
+    if (c !== want && !near) fail(`CSV line ${i + 1}, column ${k + 1}: the page '${c}', ledgerctl '${want}' (${lines[i]})`);
+  }));
   // What the figures are as of, on every row (the time in the plan's zone,
   // as ledgerctl progress --csv has it, and the seq), and in the file's name.
   if (!lines[0].endsWith(',截至,序号')) fail(`the CSV header does not end with the as-of columns: '${lines[0]}'`);
