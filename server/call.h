@@ -89,6 +89,7 @@ struct server {
 	unsigned max_local; /* max_conns_local (0: no limit) */
 	long fd_limit;      /* RLIMIT_NOFILE when the listeners started */
 	ld_every fd_short;  /* "almost no descriptor free", said at most once a minute */
+	ld_every probe_gated; /* an IPC probe closed by the descriptor gate: said so */
 	/* identity.c: each connection's identity, worked out at its first
 	 * request, dropped when it closes. */
 	pthread_mutex_t ident_lock;

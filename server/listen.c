@@ -40,13 +40,15 @@ static int listener_start(server *srv, listener *li, ld_errinfo *e)
 	return 0;
 }
 
-/* Counts each connection that reaches the socket, per listener: the proof
- * that a listener serves. Runs on NNG's threads. */
-static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+/* Counts each connection that reaches the socket, per listener, admitted
+ * or not (pipe_admit): the proof that a listener serves, which the IPC
+ * probe waits for. Counted as it reaches the socket, before the limits: a
+ * probe's connection closed for max_conns still shows the listener
+ * serves (counted once added, it failed the probe, and the listener was
+ * re-created, dropping every IPC client). Runs on NNG's threads. */
+static void pipe_reached(server *srv, nng_pipe p)
 {
-	server *srv = arg;
 	int id = nng_listener_id(nng_pipe_listener(p));
-	(void)ev;
 	for (size_t i = 0; i < srv->nlisteners; i++)
 		if (nng_listener_id(srv->listeners[i].l) == id)
 			atomic_fetch_add(&srv->listeners[i].pipes, 1);
@@ -72,6 +74,7 @@ static void pipe_admit(nng_pipe p, nng_pipe_ev ev, void *arg)
 	uint8_t key[LD_PEER_KEY];
 	char text[64];
 	(void)ev;
+	pipe_reached(srv, p);
 	int family = ld_pipe_peer(p, key, text, sizeof(text));
 	int local = ld_peer_loopback(key);
 	unsigned per_addr = family != NNG_AF_INET && family != NNG_AF_INET6 ? 0 /* IPC */
@@ -197,9 +200,25 @@ static void *probe_main(void *arg)
 			listener *li = &srv->listeners[i];
 			if (!li->ipc)
 				continue;
-			/* Two failed probes in a row: one may be a slow machine. */
+			/* Two failed probes in a row: one may be a slow machine. A
+			 * probe's connection the descriptor gate closed
+			 * (daemon/fdgate.h) says nothing of the listener: while
+			 * connections are closed so, it is not re-created, which
+			 * would drop its clients (admins over IPC) every few
+			 * seconds of a flood. */
+			unsigned long long gated =
+			    atomic_load(&counters_get()->conns_refused_fds);
 			if (probe_ipc(srv, li) || probe_ipc(srv, li))
 				continue;
+			if (atomic_load(&counters_get()->conns_refused_fds) != gated) {
+				if (ld_every_count(&srv->probe_gated, 60 * 1000000LL))
+					log_warn("server: IPC listener '%s' not probed: new "
+						 "connections are being closed for want of "
+						 "descriptors; not re-created; said at most once "
+						 "a minute",
+						 li->url);
+				continue;
+			}
 			log_warn("server: IPC listener '%s' stopped serving new connections; "
 				 "re-creating it",
 				 li->url);
@@ -431,7 +450,6 @@ int listeners_start(server *srv, const server_options *o, ld_errinfo *e)
 			       : srv->fd_limit	  ? (unsigned)(srv->fd_limit / 2 > 16 ? srv->fd_limit / 2 : 16)
 						  : 0;
 	nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_PRE, pipe_admit, srv);
-	nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_POST, pipe_added, srv);
 	nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, pipe_removed, srv);
 	for (size_t i = 0; i < o->nurls; i++) {
 		listener *li = &srv->listeners[srv->nlisteners];

@@ -59,8 +59,10 @@
  * and logged with the identity; each such join is logged too. Admins are
  * not limited; the allowance is the node's, in memory.
  * IPC listeners are probed every second by a fresh connection, which must
- * reach the socket (its pipe-added event, counted per listener), and are
- * re-created after two failed probes: with the NNG 1.5.2 bug (LIBRARIES.md)
+ * reach the socket (its pre-add event, counted per listener before the
+ * limits: one refused for max_conns still reached it), and are re-created
+ * after two failed probes (not while the descriptor gate closes new
+ * connections, daemon/fdgate.h: a re-creation drops every IPC client): with the NNG 1.5.2 bug (LIBRARIES.md)
  * a listener hit by a connect-and-close storm goes on accepting and
  * negotiating, but its pipes never reach the socket. A stuck listener is
  * serving again within about 3 s; busy workers do not make a probe fail.

@@ -17,7 +17,9 @@
 #    connection before it is added is not NNG 1.5.2's close bug), and once
 #    the 8 close, TCP clients are served again;
 #  - with --max-conns 10, 10 held connections leave no room for an ipc://
-#    client either, and the log names max_conns.
+#    client either, and the log names max_conns; the IPC probe, refused
+#    too, does not take the listener for stuck (re-created, it dropped
+#    every IPC client).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -129,6 +131,11 @@ grep -q '^open=10 ' "$TMPDIR/probe3.out" ||
 	fail "with --max-conns 10: $(cat "$TMPDIR/probe3.out") (want open=10)"
 ctl --url "ipc://$SOCK" --timeout 2000 head
 [ "$RC" -ne 0 ] || fail "an 11th connection (over ipc://) was served with --max-conns 10"
+# The IPC probe's own connections are refused too: that is no stuck
+# listener, which a re-creation would have cut every IPC client off for.
+sleep 3
+! grep -q "IPC listener .* re-creating it" "$LEDGERD_LOG" ||
+	fail "the IPC listener was re-created while max_conns held: $(grep -c re-creating "$LEDGERD_LOG") times"
 grep -q 'server: closed [0-9]* new connection.*connections in all (max_conns)' "$LEDGERD_LOG" ||
 	fail "the daemon did not name max_conns"
 exec 3>&-

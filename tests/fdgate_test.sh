@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fdgate_test.sh — connections never take the process's last descriptors
-# (daemon/fdgate.h): a node run with 1024 descriptors is flooded with 1,400
+# (daemon/fdgate.h): a node run with 1024 descriptors is flooded with 1,600
 # TCP connections that never send NNG's header (each is held 10 s by NNG's
 # handshake, before any limit of the server sees it) while a client that
 # connected before appends with a raft snapshot after every few entries,
@@ -11,6 +11,8 @@
 #  - the daemon never holds more than 1024 less most of the 128 kept (its
 #    files may take some of them);
 #  - the log says it closed connections as accepted, and the metric counts them;
+#  - the IPC probe, whose connections the gate closes too, does not
+#    re-create the listener (which drops every IPC client);
 #  - once the flood's handshakes time out, new clients are served again.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -25,7 +27,9 @@ exec "$LEDGERD" "\$@"
 EOF2
 chmod +x "$TMPDIR/ledgerd-1024"
 METRICS_PORT=$(free_port)
-LEDGERD="$TMPDIR/ledgerd-1024" start_ledgerd --snapshot-threshold 4 --metrics "127.0.0.1:$METRICS_PORT"
+SOCK="$TMPDIR/ledgerd.sock"
+LEDGERD="$TMPDIR/ledgerd-1024" start_ledgerd --snapshot-threshold 4 --metrics "127.0.0.1:$METRICS_PORT" \
+	--listen "ipc://$SOCK"
 grep -q 'descriptors: the last 128 are kept from accepted connections' "$LEDGERD_LOG" ||
 	fail "the daemon does not say it keeps 128 descriptors: $(grep descriptors "$LEDGERD_LOG")"
 
@@ -72,7 +76,7 @@ def answer(s):
     return body[4:]    # after REQ's request id
 
 flood, most = [], 0
-for _ in range(1400):
+for _ in range(1600):
     s = socket.socket()
     s.setblocking(False)
     try:
@@ -80,13 +84,18 @@ for _ in range(1400):
     except BlockingIOError:
         pass
     flood.append(s)
-time.sleep(1)
-most = max(most, fds())
+for _ in range(100):    # NNG accepts them (a connect the backlog dropped is tried again)
+    most = max(most, fds())
+    if most >= 850:
+        break
+    time.sleep(0.1)
 honest.settimeout(10)
 for i in range(1, 41):
     honest.sendall(sp.frame(open(f"{tmp}/append{i}.bin", "rb").read(), i))
     open(f"{tmp}/answer{i}.bin", "wb").write(answer(honest))
     most = max(most, fds())
+time.sleep(6)    # IPC probes fail meanwhile: their connections are gated
+most = max(most, fds())
 print(f"most={most}", flush=True)
 for s in flood:
     s.close()
@@ -108,6 +117,12 @@ curl -s "http://127.0.0.1:$METRICS_PORT/metrics" >"$TMPDIR/metrics" || true
 grep -Eq '^ledgerd_connections_refused_total\{limit="descriptors"\} [1-9]' "$TMPDIR/metrics" ||
 	fail "no connection counted as refused for descriptors: $(grep refused "$TMPDIR/metrics")"
 ! grep -q 'replica failed' "$LEDGERD_LOG" || fail "the replica failed: $(grep ERROR "$LEDGERD_LOG")"
+# The IPC probe's connections were closed by the gate: no stuck listener,
+# not re-created (which drops every IPC client).
+! grep -q "IPC listener .* re-creating it" "$LEDGERD_LOG" ||
+	fail "the IPC listener was re-created during the flood"
+grep -q "IPC listener .* not probed: new connections are being closed for want of descriptors" "$LEDGERD_LOG" ||
+	fail "the probe's gated connections were not told: $(grep 'IPC listener' "$LEDGERD_LOG")"
 
 # The flood's handshakes time out (NNG: 10 s): new clients are served.
 for _ in $(seq 150); do
