@@ -239,6 +239,13 @@ async function view(browser) {
   // The layout holds on a desktop and on a phone.
   await checkLayout(page, 1400);
   await checkLayout(page, 420);
+  // A projector: larger letters, read from across a room.
+  await checkLayout(page, 1920);
+  const px = async (sel) => parseFloat(await page.$eval(sel, (e) => getComputedStyle(e).fontSize));
+  const sizes = { meta: await px('article.card .meta'), h3: await px('article.card h3'), svg: await px('#line text') };
+  if (sizes.meta < 14 || sizes.h3 < 16 || sizes.svg < 13) fail(`at 1920 px the text is small: ${JSON.stringify(sizes)} px`);
+  say(`at 1920 px: ${JSON.stringify(sizes)} px`);
+  await page.setViewportSize({ width: 1400, height: 1000 });
   await page.setViewportSize({ width: 1400, height: 1000 });
 
   // Drill-down: a click on a city shows that city's figures.
