@@ -125,7 +125,7 @@ const char *csvimp_column_of_field(const csvimp *ci, const char *field);
 typedef struct csvimp_error {
 	unsigned long line;
 	char column[128];
-	char reason[256];
+	char reason[512]; /* a ledger's refusal in Chinese, ids of 64 in it, fits */
 } csvimp_error;
 
 /* Writes the report "row,column,reason" (a header line, then one line per

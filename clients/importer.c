@@ -140,7 +140,7 @@ static int send_batch(imp *im, ldc *c, batch *b, ld_errinfo *e)
 			continue;
 		}
 		const char *col = im->ci ? csvimp_column_of_field(im->ci, er->field) : NULL;
-		char reason[256], said[256];
+		char reason[sizeof(((csvimp_error *)0)->reason)], said[sizeof(reason)];
 		const char *own = er->message ? ldc_server_text(er->message, said, sizeof(said))
 					      : NULL;
 		snprintf(reason, sizeof(reason), "%s (%s)",

@@ -105,6 +105,12 @@ out_has "1 rows: 0 imported, 0 duplicates, 1 rejected" "import summary"
 grep -q "^2,入会日期,.*the rejoin is dated 2024-05-01 00:00:00, before the membership of member 'M3' in 'NJ' ended on 2024-06-01 00:00:00" \
 	"$TMPDIR/rejoin.csv.errors.csv" || { cat "$TMPDIR/rejoin.csv.errors.csv" >&2; fail "the import report does not say why row 2 was refused"; }
 
+# ... and in Chinese, whole (the report's reasons hold a translated refusal).
+rm -f "$TMPDIR/rejoin.csv.errors.csv"
+ctl_zh import "$TMPDIR/rejoin.csv" --org NJ
+grep -q "^2,入会日期,.*重新入会日期为 2024-05-01 00:00:00，早于会员“M3”在“NJ”的会籍终止日期 2024-06-01 00:00:00（各日期见“ledgerctl history M3”） (ERR_INVALID_STATE)" \
+	"$TMPDIR/rejoin.csv.errors.csv" || { cat "$TMPDIR/rejoin.csv.errors.csv" >&2; fail "zh: the import report does not say why row 2 was refused"; }
+
 # --- after a restart: from the snapshot, then rebuilt from the log -----------
 check_after() { # WHAT
 	# M1 is in NJ since its join again (its transfer was voided).
