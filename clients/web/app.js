@@ -160,16 +160,27 @@ async function loadSeries(t, y, region) {
   const s = state.series.get(k);
   const want = row ? row._seq : 0;
   if (!row || (s && (s.loading || s.seq >= want))) return;
+  // A past day: the history up to it (none when the window had not begun).
+  let to = '';
+  if (state.day) {
+    const lo = y ? `${y}-01-01` : fmtDate(num(state.info.from) / 1000);
+    const hi = y ? `${y}-12-31` : fmtDate(num(state.info.to) / 1000 - 1);
+    if (state.day < lo) {
+      state.series.set(k, { data: null, seq: want, loading: false });
+      return;
+    }
+    if (state.day < hi) to = `&to=${state.day}`;
+  }
   state.series.set(k, { ...(s || {}), loading: true });
-  const plan = state.plan;
+  const plan = state.plan, day = state.day;
   let j = null;
   try {
     j = await getJSON(`api/series?plan=${encodeURIComponent(plan)}&target=${encodeURIComponent(t.id)}` +
-      `&region=${region}` + (y ? `&year=${y}` : ''));
+      `&region=${region}` + (y ? `&year=${y}` : '') + to);
   } catch (e) {
     showError(plainError(e));
   }
-  if (plan !== state.plan) return;
+  if (plan !== state.plan || day !== state.day) return;
   state.series.set(k, j ? { data: j, seq: Math.max(num(j.seq), want), loading: false } : { ...(s || {}), seq: want, loading: false });
   render();
 }
@@ -594,6 +605,7 @@ async function init() {
     const v = $('day').value;
     state.day = v >= $('day').min && v <= $('day').max ? v : '';
     state.rows.clear();
+    state.series.clear();
     state.snapshotSeq = state.lastSeq = state.lastAt = 0;
     saveView();
     render();

@@ -320,6 +320,10 @@ async function view(browser) {
   // ledgerctl progress --at has them, not live, and the CSV says the day.
   await goto(page, `${base}/?plan=${x.plan}&year=${x.year}&target=${x.target}&day=${x.day}`);
   await waitValue(page, card(x.target), x.dayFigure, `the province figure as of ${x.day}`, problems);
+  // ... and its curve ends there, at that figure.
+  await page.waitForFunction((v) => { const e = document.querySelector('#line'); return e && e.dataset.total === v; },
+    String(x.dayFigure), { timeout: 10000 })
+    .catch(async () => fail(`the curve as of ${x.day} ends at ${await page.$eval('#line', (e) => e.dataset.total)}, wanted ${x.dayFigure}`));
   const dayLast = await page.$eval('#last', (e) => e.textContent);
   const dayLive = await page.$eval('#live', (e) => e.textContent);
   if (!dayLast.includes(`截至 ${x.day} 结束`) || dayLive !== '历史') fail(`a past day's view says '${dayLive}', '${dayLast}'`);
