@@ -2041,6 +2041,9 @@ int model_dump(const model *m, char **outp, size_t *len)
 			for (int a = 0; a < mm->naff; a++)
 				out(&d, " aff %u:%s", ms_aff(m, mm->aff)->kind[a],
 				    ms_org_name(m, ms_aff(m, mm->aff)->org[a], org));
+			/* When the placement and the membership began (the dates
+			 * new events are held to): a restart must keep them. */
+			out(&d, " since %u joined %u", mm->since_s, mm->joined_s);
 			uint64_t rel;
 			if (mmap64_get(&m->pending, (uint64_t)st->state + 1, &rel))
 				out(&d, " pending %llu", (unsigned long long)rel);
