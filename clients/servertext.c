@@ -35,18 +35,17 @@ static const char *const patterns[] = {
 	N_("this person is already an active member as '%s' in '%s' (one membership "
 	   "per person: transfer instead)"),
 	N_("a transfer must change organisation ('%s' to itself)"),
-	N_("member '%s' has a pending release, seq %s, from '%s' to '%s': it cannot be released "
-	   "again until the destination accepts it or the source withdraws it (ledgerctl void %s)"),
-	N_("member '%s' has a pending release, seq %s, from '%s' to '%s': it cannot be "
-	   "transferred until the destination accepts it or the source withdraws it (ledgerctl "
-	   "void %s)"),
-	N_("member '%s' has a pending release, seq %s, from '%s' to '%s': it cannot be ended "
-	   "until the destination accepts it or the source withdraws it (ledgerctl void %s)"),
+	N_("member '%s' cannot be released while release seq %s to '%s' is pending (accepted "
+	   "there, or voided by its source)"),
+	N_("member '%s' cannot be transferred while release seq %s to '%s' is pending (accepted "
+	   "there, or voided by its source)"),
+	N_("member '%s' cannot be ended while release seq %s to '%s' is pending (accepted there, "
+	   "or voided by its source)"),
 	N_("member '%s' has no pending release to accept: seq %s is not one waiting (withdrawn, "
-	   "accepted already, or not a release of this member: 'ledgerctl history %s')"),
+	   "accepted already, or not a release of this member: 'ledgerctl history')"),
 	N_("member '%s' has pending release seq %s (to '%s'), not seq %s"),
 	N_("release seq %s of member '%s' is to '%s', not to '%s'"),
-	N_("release seq %s of member '%s' is from '%s', not from '%s'"),
+	N_("release seq %s of member '%s' is from '%s', not '%s'"),
 	N_("release seq %s of member '%s' gives the reason %s, not %s"),
 	N_("national ID %s fails its GB 11643 check: after these 17 digits the 18th "
 	   "character would be %s, not %s (mistyped?)"),
@@ -56,22 +55,17 @@ static const char *const patterns[] = {
 	   "refund that payment first, or record this one as additional"),
 	N_("months %s-%s were already paid by member '%s' in payment seq %s (%s-%s): void "
 	   "or refund that payment first, or record this one as additional"),
-	N_("the transfer is dated %s, before the membership of member '%s' in '%s' began on %s "
-	   "('ledgerctl history %s' lists its dates)"),
-	N_("the end is dated %s, before the membership of member '%s' in '%s' began on %s "
-	   "('ledgerctl history %s' lists its dates)"),
-	N_("the release is dated %s, before the membership of member '%s' in '%s' began on %s "
-	   "('ledgerctl history %s' lists its dates)"),
-	N_("the acceptance is dated %s, before the membership of member '%s' in '%s' began on %s "
-	   "('ledgerctl history %s' lists its dates)"),
-	N_("the rejoin is dated %s, before the membership of member '%s' in '%s' ended on %s "
-	   "('ledgerctl history %s' lists its dates)"),
+	N_("the transfer is dated %s, before the membership of member '%s' in '%s' began on %s"),
+	N_("the end is dated %s, before the membership of member '%s' in '%s' began on %s"),
+	N_("the release is dated %s, before the membership of member '%s' in '%s' began on %s"),
+	N_("the acceptance is dated %s, before the membership of member '%s' in '%s' began on %s"),
+	N_("the rejoin is dated %s, before the membership of member '%s' in '%s' ended on %s"),
 	N_("the affiliation is dated %s, before member '%s' joined on %s ('ledgerctl "
-	   "history %s' lists its dates)"),
+	   "history' lists its dates)"),
 	N_("the disaffiliation is dated %s, before member '%s' joined on %s ('ledgerctl "
-	   "history %s' lists its dates)"),
+	   "history' lists its dates)"),
 	N_("the profile change is dated %s, before member '%s' joined on %s ('ledgerctl "
-	   "history %s' lists its dates)"),
+	   "history' lists its dates)"),
 	N_("the correction would make event seq %s (%s) invalid: %s"),
 	N_("no event seq %s to correct"),
 	N_("no event seq %s (the log head is %s)"),

@@ -180,8 +180,8 @@ static void test_two_step_transfer(void **state)
 
 	/* While it is pending: no second release, transfer or end. */
 	char want[256];
-	snprintf(want, sizeof(want), "member 'M1' has a pending release, seq %llu, from 'NJ-RIDER' "
-		 "to 'SZ'|ledgerctl void %llu", (unsigned long long)rel, (unsigned long long)rel);
+	snprintf(want, sizeof(want), "member 'M1' cannot be |while release seq %llu to 'SZ' is "
+		 "pending (accepted there, or voided by its source)", (unsigned long long)rel);
 	FAILS(l, tl_release("M1", "NJ-RIDER", "NJ"), INVALID_STATE);
 	refusal_says(want);
 	FAILS(l, tl_transfer("M1", "NJ-RIDER", "NJ"), INVALID_STATE);
@@ -240,6 +240,67 @@ static void test_two_step_transfer(void **state)
 	FAILS(l, tl_end("M1"), INVALID_STATE);
 	OK(l, tl_accept("M1", rel, "NJ", "SZ"));
 	assert_string_equal(org_now(l, "M1", org), "SZ");
+}
+
+/* The refusals of a transfer in two steps and of the dates fit ld_errinfo's
+ * 256 bytes whole with ids of 63 characters (LD_ID_MAX - 1) and seqs of 20
+ * digits: a cut one is no longer translated (clients/servertext.c). The
+ * seqs here have at most 2 digits: each counts for 20. */
+static void whole(int seqs, const char *tail)
+{
+	size_t n = strlen(last_error.message) + (size_t)seqs * 18;
+	if (n > sizeof(last_error.message) - 1)
+		fail_msg("%zu bytes with 20-digit seqs: '%s'", n, last_error.message);
+	size_t t = strlen(tail), len = strlen(last_error.message);
+	if (len < t || strcmp(last_error.message + len - t, tail) != 0)
+		fail_msg("'%s' does not end with '%s'", last_error.message, tail);
+}
+
+static void test_long_id_refusals_whole(void **state)
+{
+	tl_ledger *l = *state;
+	char m[64], a[64], b[64], c[64];
+	memset(m, 'm', 63), m[63] = 0;
+	memset(c, 'c', 63), c[63] = 0;
+	memset(a, 'a', 63), a[63] = 0;
+	memset(b, 'b', 63), b[63] = 0;
+	int64_t joined = tl_day(2024, 3, 2), before = tl_day(2023, 5, 1);
+	tl_tree(l);
+	OK(l, tl_org(a, LEDGER__ORG_KIND__ENTERPRISE_UNION, "NJ", 320100));
+	OK(l, tl_org(b, LEDGER__ORG_KIND__ENTERPRISE_UNION, "NJ", 320100));
+	OK(l, tl_at(tl_join(m, a, 1), joined));
+	FAILS(l, tl_at(tl_transfer(m, a, b), before), INVALID_STATE);
+	whole(0, "Z");
+	FAILS(l, tl_at(tl_end(m), before), INVALID_STATE);
+	whole(0, "Z");
+	FAILS(l, tl_at(tl_release(m, a, b), before), INVALID_STATE);
+	whole(0, "Z");
+	FAILS(l, tl_at(tl_affiliate(m, b), before), INVALID_STATE);
+	whole(0, "lists its dates)");
+	FAILS(l, tl_accept(m, 1, a, b), INVALID_STATE);
+	whole(1, "history')");
+	uint64_t rel = OK(l, tl_at(tl_release(m, a, b), joined));
+	FAILS(l, tl_release(m, a, "NJ"), INVALID_STATE);
+	whole(1, "voided by its source)");
+	FAILS(l, tl_transfer(m, a, "NJ"), INVALID_STATE);
+	whole(1, "voided by its source)");
+	FAILS(l, tl_end(m), INVALID_STATE);
+	whole(1, "voided by its source)");
+	FAILS(l, tl_at(tl_accept(m, rel, a, b), before), INVALID_STATE);
+	whole(0, "Z");
+	FAILS(l, tl_accept(m, rel + 1, a, b), INVALID_STATE);
+	whole(2, "");
+	FAILS(l, tl_accept(m, rel, a, c), INVALID_VALUE);
+	whole(1, "c'");
+	FAILS(l, tl_accept(m, rel, c, b), INVALID_VALUE);
+	whole(1, "c'");
+	OK(l, tl_org_closed(b));
+	FAILS(l, tl_accept(m, rel, a, b), ORG_CLOSED);
+	whole(2, "elsewhere");
+	OK(l, tl_void(rel));
+	OK(l, tl_at(tl_end(m), tl_day(2024, 9, 1)));
+	FAILS(l, tl_at(tl_join(m, a, 1), tl_day(2024, 8, 1)), INVALID_STATE);
+	whole(0, "Z");
 }
 
 static void test_dissolve_needs_empty_org(void **state)
@@ -3229,6 +3290,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_join_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transfer_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_step_transfer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_id_refusals_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dissolve_needs_empty_org, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_money_and_refunds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_amount_limits, setup, teardown),

@@ -80,13 +80,13 @@ nj
 ok release M1 --from NJ-U1 --to SZ-U1 --reason moved-region --note "moved to Suzhou" --at 2024-03-01
 recorded
 REL=$SEQ
-denied "member 'M1' has a pending release, seq $REL, from 'NJ-U1' to 'SZ-U1': it cannot be released again until the destination accepts it or the source withdraws it \(ledgerctl void $REL\)" \
+denied "member 'M1' cannot be released while release seq $REL to 'SZ-U1' is pending \(accepted there, or voided by its source\)" \
 	release M1 --from NJ-U1 --to NJ --reason moved-region --at 2024-03-02
-denied "member 'M1' has a pending release, seq $REL, .* cannot be ended" \
+denied "member 'M1' cannot be ended while release seq $REL to 'SZ-U1' is pending" \
 	end M1 --reason left --at 2024-03-02
 LC_ALL=zh_CN.UTF-8 ctl end M1 --reason left --at 2024-03-02
 [ "$RC" = 1 ] || { show end; fail "zh: the end while a release waits: exit $RC"; }
-grep -q "会员“M1”有一项待转入的转出（序号 $REL，从“NJ-U1”到“SZ-U1”）：在转入方接收或转出方撤回（ledgerctl void $REL）之前，不能终止会籍" <<<"$ERR" ||
+grep -q "会员“M1”有待转入的转出（序号 $REL，转入“SZ-U1”）：在转入方接收或转出方撤回（作废该转出）之前，不能终止会籍" <<<"$ERR" ||
 	{ show end; fail "zh: the refusal is not in Chinese"; }
 denied "the release is dated 2023-12-01 00:00:00, before the membership of member 'M2' in 'NJ-U1' began on 2024-01-04 00:00:00" \
 	release M2 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2023-12-01
