@@ -1041,10 +1041,28 @@ static int is_correction(const Ledger__Event *ev)
 	return (ld_kind_of(ev->body_case)->flags & LD_KIND_CORRECTION) != 0;
 }
 
+/* Whether event ev (seq `seq`), applied to the state *was of the history
+ * before a correction, was already dated before its start there: a log older
+ * than the rule (CHECK_DATES) may hold one, and a correction that leaves it
+ * so is not refused for it. */
+static int dated_already(const model *m, const member_state *was, const char *id,
+			 const Ledger__Event *ev, uint64_t seq)
+{
+	member_state probe = *was;
+	ld_errinfo ig;
+	ig.field[0] = ig.message[0] = '\0';
+	return member_step((model *)m, &probe, id, ev, seq, CHECK_DATES, &ig) ==
+		       LD_E(INVALID_STATE) &&
+	       strcmp(ig.field, "occurred_at") == 0;
+}
+
 /*
  * Re-folds member `id` (stream s) from its stream, with event `seq`
  * replaced by `replacement` (NULL: voided). Fails with INVALID_STATE naming
- * the first event that no longer applies.
+ * the first event that no longer applies. The dates (CHECK_DATES) of the
+ * corrected event are judged, and those of the events after it that the
+ * correction dates before their start: one that was so already (a log
+ * older than the rule) is left as it was, as it is at start.
  */
 static int member_refold(store_txn *t, uint32_t s, const char *id, uint64_t seq,
 			 const Ledger__Event *replacement, member_state *out, ld_errinfo *e)
@@ -1052,25 +1070,35 @@ static int member_refold(store_txn *t, uint32_t s, const char *id, uint64_t seq,
 	model *m = model_of(t);
 	uint64_t *seqs;
 	size_t n;
-	int rc = stream_all(t, s, &seqs, &n);
+	int rc = stream_all(t, s, &seqs, &n), dates = check_dates(t);
+	member_state was; /* the history as it stands, while the dates are judged */
 	member_get(m, MT_NONE, out);
+	member_get(m, MT_NONE, &was);
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		Ledger__Event *holder = NULL, *amend = NULL, scratch;
-		const Ledger__Event *eff = NULL;
-		if (seqs[i] == seq)
+		Ledger__Event *oholder = NULL, *oamend = NULL, oscratch;
+		const Ledger__Event *eff = NULL, *orig = NULL;
+		if (seqs[i] == seq) {
 			eff = replacement;
-		else if ((rc = effective(t, seqs[i], &holder, &amend, &scratch, &eff)))
+			if (dates && (rc = effective(t, seq, &oholder, &oamend, &oscratch, &orig)))
+				break;
+		} else if ((rc = effective(t, seqs[i], &holder, &amend, &scratch, &eff))) {
 			break;
+		} else {
+			orig = eff;
+		}
 		if (eff && !is_correction(eff)) {
 			ld_errinfo inner;
 			inner.field[0] = inner.message[0] = '\0';
 			/* The dates of the corrected event and of those after it
 			 * are checked: the change may put one before its start.
 			 * Those before it are as they were. */
-			rc = member_step(m, out, id, eff, seqs[i], seqs[i] >= seq ? check_dates(t) : 0,
-					 &inner);
+			int flags = seqs[i] < seq ? 0 : dates;
+			if (flags && seqs[i] > seq && dated_already(m, &was, id, eff, seqs[i]))
+				flags = 0;
+			rc = member_step(m, out, id, eff, seqs[i], flags, &inner);
 			if (rc && seqs[i] == seq && rc != LD_E(STORAGE)) {
 				/* The corrected body itself does not apply: its own
 				 * error, as when such an event is recorded (a join of
@@ -1079,20 +1107,26 @@ static int member_refold(store_txn *t, uint32_t s, const char *id, uint64_t seq,
 				snprintf(field, sizeof(field), "event_amended.%s",
 					 inner.field[0] ? inner.field : "corrected");
 				ld_errinfo_set(e, rc, field, "%s", inner.message);
-				break;
+			} else {
+				if (rc && e)
+					ld_errinfo_set(e, rc == LD_E(STORAGE) ? rc : LD_E(INVALID_STATE),
+						       inner.field,
+						       "the correction would make event seq %llu (%s) "
+						       "invalid: %s",
+						       (unsigned long long)seqs[i],
+						       codec_event_type_name(eff->body_case),
+						       inner.message);
+				if (rc && rc != LD_E(STORAGE))
+					rc = LD_E(INVALID_STATE);
 			}
-			if (rc && e)
-				ld_errinfo_set(e, rc == LD_E(STORAGE) ? rc : LD_E(INVALID_STATE),
-					       inner.field,
-					       "the correction would make event seq %llu (%s) "
-					       "invalid: %s",
-					       (unsigned long long)seqs[i],
-					       codec_event_type_name(eff->body_case), inner.message);
-			if (rc && rc != LD_E(STORAGE))
-				rc = LD_E(INVALID_STATE);
 		}
+		/* The history as it stood (its errors are none: it was decided). */
+		if (rc == 0 && dates && orig && !is_correction(orig))
+			member_step(m, &was, id, orig, seqs[i], 0, NULL);
 		codec_event_free(holder);
 		codec_event_free(amend);
+		codec_event_free(oholder);
+		codec_event_free(oamend);
 	}
 	free(seqs);
 	if (rc)

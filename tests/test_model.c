@@ -617,6 +617,37 @@ static void test_dated_timeline(void **state)
  * its other events can still be corrected; a snapshot of the member record
  * before since_s (48 bytes) is refused as of another layout and the model
  * rebuilt from the log. */
+/* A log older than the rule holds a transfer dated before its join: a
+ * correction of an earlier event of that member that leaves the transfer's
+ * dating as it was (the void of a payment, an amendment keeping the join's
+ * time) is no reason to refuse it; one that makes it worse (the join moved
+ * later still) or dates another event before its start is. */
+static void test_dated_old_log_corrections(void **state)
+{
+	tl_ledger *l = *state;
+	int64_t joined = tl_day(2024, 3, 2);
+	tl_tree(l);
+	uint64_t j = OK(l, tl_at(tl_join("M1", "NJ", 1), joined));
+	uint64_t paid = OK(l, tl_at(tl_dues_plain("M1", 1200, 202401, 202412), joined));
+	uint64_t paid2 = OK(l, tl_at(tl_dues_plain("M1", 1200, 202501, 202512), joined));
+	model_replaying(writer_model(l->w), 1);
+	OK(l, tl_at(tl_transfer("M1", "NJ", "SZ"), tl_day(2023, 5, 1)));
+	model_replaying(writer_model(l->w), 0);
+	OK(l, tl_void(paid));
+	OK(l, tl_amend(paid2, tl_dues_plain("M1", 1500, 202501, 202512)));
+	OK(l, tl_amend(j, tl_join("M1", "NJ", 1)));
+	/* Still judged: a transfer after it dated before the placement that
+	 * the old one began. */
+	OK(l, tl_at(tl_transfer("M1", "SZ", "NJ"), tl_day(2023, 6, 1)));
+	Ledger__Event *a = tl_amend(j, tl_join("M1", "NJ", 1));
+	a->event_amended->has_corrected_occurred_at = 1;
+	a->event_amended->corrected_occurred_at = tl_day(2023, 4, 1);
+	OK(l, a); /* earlier: the old transfer is no longer before it */
+	tl_shut(l);
+	tl_expect_model_rebuilds_same(l->dir);
+	tl_reopen(l);
+}
+
 static void test_dated_old_log(void **state)
 {
 	tl_ledger *l = *state;
@@ -3299,6 +3330,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dues_old_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dated_timeline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dated_old_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dated_old_log_corrections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_void_and_amend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_amend_member_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_amend_join_person, setup, teardown),
