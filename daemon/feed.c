@@ -50,6 +50,11 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 		return;
 	}
 	ld_pipe_peer(p, key, text, sizeof(text));
+	/* An IPv6 address by its /64, as the request listeners count it (one
+	 * site's addresses cost it nothing); loopback addresses each as
+	 * themselves, for the local monitors and dashboards. */
+	if (!ld_peer_loopback(key))
+		ld_peer_count_key(key);
 	int why = ld_peers_admit(&f->subs, id, key, f->subs.max_per_addr, &n, &held);
 	if (!why)
 		return;
