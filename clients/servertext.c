@@ -59,6 +59,7 @@ static const char *const patterns[] = {
 	N_("the end is dated %s, before the membership of member '%s' in '%s' began on %s"),
 	N_("the release is dated %s, before the membership of member '%s' in '%s' began on %s"),
 	N_("the acceptance is dated %s, before the membership of member '%s' in '%s' began on %s"),
+	N_("the acceptance is dated %s, before release seq %s of member '%s' on %s"),
 	N_("the rejoin is dated %s, before the membership of member '%s' in '%s' ended on %s"),
 	N_("the affiliation is dated %s, before member '%s' joined on %s ('ledgerctl "
 	   "history' lists its dates)"),

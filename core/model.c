@@ -40,6 +40,7 @@ typedef struct member_state {
 	 * the release); a fold sets all three. */
 	uint64_t pending;
 	uint32_t pending_to;
+	uint32_t pending_at; /* the release's occurred_at (s) */
 	int pending_reason;
 } member_state;
 
@@ -501,6 +502,7 @@ static int pending_load(store_txn *t, member_state *s)
 	if (rel->body_case == LEDGER__EVENT__BODY_TRANSFER_RELEASED) {
 		s->pending_to = org_of(model_of(t), rel->transfer_released->to_org);
 		s->pending_reason = (int)rel->transfer_released->reason;
+		s->pending_at = at_s(rel);
 	} else {
 		rc = LD_E(STORAGE); /* the model names a seq that is no release */
 	}
@@ -683,6 +685,7 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 		s->pending = seq;
 		s->pending_to = org_of(m, x->to_org);
 		s->pending_reason = (int)x->reason;
+		s->pending_at = at;
 		break;
 	}
 	case LEDGER__EVENT__BODY_TRANSFER_ACCEPTED: {
@@ -695,11 +698,20 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 					      "of member '%s' in '%s' began on %s",
 					      utc_time(at, when), id, state_org(m, s, org),
 					      utc_time(s->since_s, start));
+		/* ... nor before the release it accepts (the member would move
+		 * before being released: the transfers at a date count it). */
+		if ((flags & CHECK_DATES) && dated_before(at, s->pending_at))
+			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
+					      "the acceptance is dated %s, before release seq %llu "
+					      "of member '%s' on %s",
+					      utc_time(at, when), (unsigned long long)s->pending, id,
+					      utc_time(s->pending_at, start));
 		s->since_s = at;
 		member_move(s, s->pending_to, x->to_org);
 		s->pending = 0;
 		s->pending_to = MT_NONE;
 		s->pending_reason = 0;
+		s->pending_at = 0;
 		break;
 	}
 	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:

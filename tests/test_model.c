@@ -617,6 +617,31 @@ static void test_dated_timeline(void **state)
  * its other events can still be corrected; a snapshot of the member record
  * before since_s (48 bytes) is refused as of another layout and the model
  * rebuilt from the log. */
+/* An acceptance is dated against its release too: a member does not move
+ * before being released (within a day is allowed, as every date). */
+static void test_dated_acceptance(void **state)
+{
+	tl_ledger *l = *state;
+	int64_t joined = tl_day(2024, 3, 2), released = tl_day(2024, 6, 1);
+	char want[160];
+	tl_tree(l);
+	OK(l, tl_at(tl_join("M1", "NJ", 1), joined));
+	uint64_t rel = OK(l, tl_at(tl_release("M1", "NJ", "SZ"), released));
+	FAILS(l, tl_at(tl_accept("M1", rel, "NJ", "SZ"), tl_day(2024, 4, 1)), INVALID_STATE);
+	assert_string_equal(last_error.field, "occurred_at");
+	snprintf(want, sizeof(want), "before release seq %llu of member 'M1' on 2024-06-01",
+		 (unsigned long long)rel);
+	says("the acceptance is dated 2024-04-01", want);
+	uint64_t acc = OK(l, tl_at(tl_accept("M1", rel, "NJ", "SZ"), released - 8 * 3600000000LL));
+	/* Voided, the release waits again and is dated as it was. */
+	OK(l, tl_void(acc));
+	FAILS(l, tl_at(tl_accept("M1", rel, "NJ", "SZ"), tl_day(2024, 5, 1)), INVALID_STATE);
+	OK(l, tl_at(tl_accept("M1", rel, "NJ", "SZ"), tl_day(2024, 7, 1)));
+	tl_shut(l);
+	tl_expect_model_rebuilds_same(l->dir);
+	tl_reopen(l);
+}
+
 /* A log older than the rule holds a transfer dated before its join: a
  * correction of an earlier event of that member that leaves the transfer's
  * dating as it was (the void of a payment, an amendment keeping the join's
@@ -3329,6 +3354,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dues_rule_and_the_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dues_old_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dated_timeline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dated_acceptance, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dated_old_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dated_old_log_corrections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_void_and_amend, setup, teardown),

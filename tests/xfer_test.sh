@@ -108,6 +108,11 @@ out_has "^0 transfers as of seq" "a release is no transfer yet"
 ok --json coverage SZ
 expect_eq "$(json 'j["orgs"][0]["members"]')" "0" "Suzhou's members before accepting"
 denied "release seq $((REL + 100)) .*|seq $((REL + 100)) is no release|no event seq" accept $((REL + 100)) --at 2024-03-05
+denied "the acceptance is dated 2024-02-20 00:00:00, before release seq $REL of member 'M1' on 2024-03-01 00:00:00" \
+	accept "$REL" --at 2024-02-20
+LC_ALL=zh_CN.UTF-8 ctl accept "$REL" --at 2024-02-20
+[ "$RC" = 1 ] && grep -q "转入日期为 2024-02-20 00:00:00，早于所接收的转出（序号 $REL，会员“M1”）的日期 2024-03-01 00:00:00" <<<"$ERR" ||
+	{ show accept; fail "zh: an acceptance dated before its release"; }
 ok accept "$REL" --note "welcome" --at 2024-03-05
 recorded
 ACC=$SEQ
