@@ -44,6 +44,10 @@ static const char *const patterns[] = {
 	N_("member '%s' has no pending release to accept: seq %s is not one waiting (withdrawn, "
 	   "accepted already, or not a release of this member: 'ledgerctl history')"),
 	N_("member '%s' has pending release seq %s (to '%s'), not seq %s"),
+	N_("organisation '%s' is dissolved: release seq %s stays pending until its source "
+	   "withdraws it (ledgerctl void %s) and releases the member elsewhere"),
+	N_("organisation '%s' does not admit members: release seq %s stays pending until its "
+	   "source withdraws it (ledgerctl void %s) and releases the member elsewhere"),
 	N_("release seq %s of member '%s' is to '%s', not to '%s'"),
 	N_("release seq %s of member '%s' is from '%s', not '%s'"),
 	N_("release seq %s of member '%s' gives the reason %s, not %s"),

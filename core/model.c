@@ -1590,13 +1590,22 @@ static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint64_t se
 	if ((rc = member_step(m, &new, id, ev, seq, CHECK_ORGS | check_dates(t), e))) {
 		/* A destination dissolved or closed since the release: it cannot
 		 * be accepted, and waits for its source. */
-		if ((rc == LD_E(ORG_DISSOLVED) || rc == LD_E(ORG_CLOSED)) &&
-		    ev->body_case == LEDGER__EVENT__BODY_TRANSFER_ACCEPTED)
-			ld_errinfo_append(e, "; release seq %llu stays pending until its source "
-					  "withdraws it (ledgerctl void %llu) and releases the "
-					  "member elsewhere",
-					  (unsigned long long)ev->transfer_accepted->release_seq,
-					  (unsigned long long)ev->transfer_accepted->release_seq);
+		/* One sentence (clients/servertext.c translates whole ones). */
+		int acc = ev->body_case == LEDGER__EVENT__BODY_TRANSFER_ACCEPTED;
+		const Ledger__TransferAccepted *x = acc ? ev->transfer_accepted : NULL;
+		unsigned long long rel = acc ? (unsigned long long)x->release_seq : 0;
+		if (rc == LD_E(ORG_DISSOLVED) && acc)
+			ld_errinfo_set(e, rc, "transfer_accepted.to_org",
+				       "organisation '%s' is dissolved: release seq %llu stays pending "
+				       "until its source withdraws it (ledgerctl void %llu) and "
+				       "releases the member elsewhere",
+				       x->to_org, rel, rel);
+		else if (rc == LD_E(ORG_CLOSED) && acc)
+			ld_errinfo_set(e, rc, "transfer_accepted.to_org",
+				       "organisation '%s' does not admit members: release seq %llu "
+				       "stays pending until its source withdraws it (ledgerctl void "
+				       "%llu) and releases the member elsewhere",
+				       x->to_org, rel, rel);
 		return rc;
 	}
 	if (ev->body_case == LEDGER__EVENT__BODY_DUES_REFUNDED &&
