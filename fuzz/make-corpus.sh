@@ -26,6 +26,8 @@ ev member_joined 5 'member_joined { member_id: "M1" org_id: "NJ" join_path: PLAT
 ev member_affiliated 6 'member_affiliated { member_id: "M1" org_id: "SZ" kind: RESIDENCE_AFFILIATION }'
 ev member_disaffiliated 7 'member_disaffiliated { member_id: "M1" org_id: "SZ" }'
 ev member_transferred 8 'member_transferred { member_id: "M1" from_org: "NJ" to_org: "SZ" reason: CHANGED_EMPLOYER note: "moved" }'
+ev transfer_released 26 'transfer_released { member_id: "M1" from_org: "NJ" to_org: "SZ" reason: MOVED_REGION note: "moved to Suzhou" }'
+ev transfer_accepted 27 'transfer_accepted { member_id: "M1" release_seq: 6 from_org: "NJ" to_org: "SZ" reason: MOVED_REGION note: "welcome" }'
 ev membership_ended 9 'membership_ended { member_id: "M1" reason: LEFT note: "left the platform" }'
 ev profile_changed 10 'profile_changed { member_id: "M1" worker_group: TRUCK_DRIVER employment: EMPLOYED platform: "huolala" region: 320500 real_name: true }'
 ev dues_paid 11 'dues_paid { member_id: "M1" amount_fen: 1200 period_from: 202601 period_to: 202612 method: BANK_TRANSFER receipt: "R-1" }'
@@ -68,6 +70,7 @@ echo 'get_member { member_id: "M1" consistency { min_seq: 3 timeout_ms: 500 } }'
 echo 'coverage { org_id: "JS" depth: 2 period: 202601 }' | enc coverage
 echo 'history { member_id: "M1" all: true }' | enc history
 echo 'transfers { org_id: "NJ" from_time: 0 to_time: 1767225600000000 limit: 20 }' | enc transfers
+echo 'transfers { org_id: "SZ" pending: true limit: 20 }' | enc transfers_pending
 echo 'projections {}' | enc projections
 echo 'progress { plan: "jiangsu-2024-2026" year: 2025 region: 320100 at: 1767225600000000 }' | enc progress
 echo 'plans {}' | enc plans
