@@ -389,12 +389,21 @@ static const char *utc_time(uint32_t s, char out[32])
 	return out;
 }
 
-/* CHECK_DATES, or 0 where the events were decided already: at start
- * (model_replaying) and on a follower (model_view.decided). */
-static int check_dates(store_txn *t)
+/* Whether t applies events decided already: at start (model_replaying)
+ * and on a follower (model_view.decided). A rule younger than the log (the
+ * dates, a month paid once, ...) is not applied to them again: a log that
+ * holds events older than the rule, caught up by a new node or sent by a
+ * leader not yet upgraded, would otherwise halt the node. */
+static int decided_already(store_txn *t)
 {
 	const model_view *v = view_of(t);
-	return model_of(t)->replaying || (v && v->decided) ? 0 : CHECK_DATES;
+	return model_of(t)->replaying || (v && v->decided);
+}
+
+/* CHECK_DATES, or 0 where the events were decided already. */
+static int check_dates(store_txn *t)
+{
+	return decided_already(t) ? 0 : CHECK_DATES;
 }
 
 /* Whether an event at `at` is dated a day or more before `start`. */
@@ -1176,11 +1185,12 @@ static int refund_add(model *m, uint64_t seq, int64_t delta)
 /* Would refunding `fen` more of a payment of `paid` fen, `done` of which
  * went back already, refund more than was paid? Computed without overflow;
  * amounts are at most LD_MAX_FEN since 2026-12-07, but before, two refunds
- * near INT64_MAX wrapped to a negative sum and were taken. A log replayed
- * at start is judged as it was decided (model_replaying). */
-static int refund_exceeds(const model *m, int64_t done, int64_t fen, int64_t paid)
+ * near INT64_MAX wrapped to a negative sum and were taken. Events decided
+ * already (a log replayed at start, a leader's on a follower:
+ * decided_already) are judged as they were decided. */
+static int refund_exceeds(int decided, int64_t done, int64_t fen, int64_t paid)
 {
-	if (m->replaying)
+	if (decided)
 		return (int64_t)((uint64_t)done + (uint64_t)fen) > paid;
 	return done > paid || fen > paid - done;
 }
@@ -1205,7 +1215,7 @@ static int check_refund(store_txn *t, const Ledger__DuesRefunded *r, ld_errinfo 
 		rc = ld_errinfo_set(e, LD_E(INVALID_VALUE), "dues_refunded.paid_seq",
 				    "seq %llu is not a dues payment of member '%s'",
 				    (unsigned long long)r->paid_seq, r->member_id);
-	else if (refund_exceeds(model_of(t), done = refunded(model_of(t), r->paid_seq),
+	else if (refund_exceeds(decided_already(t), done = refunded(model_of(t), r->paid_seq),
 				r->amount_fen, paid->dues_paid->amount_fen))
 		rc = ld_errinfo_set(e, LD_E(INVALID_STATE), "dues_refunded.amount_fen",
 				    "refunds of seq %llu would reach %llu fen, more than the "
@@ -1231,8 +1241,8 @@ static int check_refund(store_txn *t, const Ledger__DuesRefunded *r, ld_errinfo 
  * the member's stream is read when a payment, an amendment of one or the
  * void of a refund is decided (a member has a few payments a year).
  * Events already in the log are not refused again when they are replayed
- * (m->replaying): a log written before the rule may hold overlapping
- * payments, and the state keeps both.
+ * or followed (decided_already): a log written before the rule may hold
+ * overlapping payments, and the state keeps both.
  */
 
 /* Months since year 0, and back. */
@@ -1305,7 +1315,8 @@ static int dues_overlap(store_txn *t, const char *member, uint32_t s, uint64_t s
 {
 	model *m = model_of(t);
 	uint32_t to, was_from = 0, was_to = 0;
-	if (m->replaying || (d->has_additional && d->additional) || !dues_kept(d, refunded, &to))
+	if (decided_already(t) || (d->has_additional && d->additional) ||
+	    !dues_kept(d, refunded, &to))
 		return 0;
 	if (s == MT_NONE)
 		s = ms_stream_find(m, MS_MEMBER, member, strlen(member), 0);
@@ -1378,7 +1389,7 @@ static int check_void_refund(store_txn *t, const Ledger__DuesRefunded *r, const 
 	Ledger__Event *holder, *amend, scratch;
 	const Ledger__Event *paid;
 	ld_errinfo inner = {0};
-	if (model_of(t)->replaying)
+	if (decided_already(t))
 		return 0;
 	int rc = effective(t, r->paid_seq, &holder, &amend, &scratch, &paid);
 	if (rc == 0 && paid && paid->body_case == LEDGER__EVENT__BODY_DUES_PAID &&
@@ -1443,13 +1454,14 @@ static int station_exists(const model *m, const Ledger__Event *ev, const char *p
  * dissolved since (it corrects the past). A clerk's scope leaves the
  * organisations the model does not know to this check (core/roles.h):
  * without it, an amendment could name one before it is registered, under
- * any parent. Not at start: a log older than this rule may hold one
- * (model_replaying). */
-static int orgs_known(const model *m, const Ledger__Event *ev, ld_errinfo *e)
+ * any parent. Not at start nor on a follower: a log older than this rule
+ * may hold one (decided_already). */
+static int orgs_known(store_txn *t, const Ledger__Event *ev, ld_errinfo *e)
 {
+	const model *m = model_of(t);
 	ld_org_ref orgs[LD_KIND_MAX_ORGS];
-	if (m->replaying)
-		return 0; /* a rule younger than the log (model_replaying) */
+	if (decided_already(t))
+		return 0; /* a rule younger than the log (decided_already) */
 	size_t n = ld_event_orgs(ev, LD_ORG_SCOPE | LD_ORG_ENTERS | LD_ORG_LIVE, orgs);
 	for (size_t i = 0; i < n; i++) {
 		if (ms_org_find(m, orgs[i].id) != MT_NONE)
@@ -1512,7 +1524,7 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, uint32_t 
 					      r->stream, tseq);
 		if ((rc = station_exists(m, replacement, "event_amended.", e)))
 			return rc;
-		if ((rc = orgs_known(m, replacement, e)))
+		if ((rc = orgs_known(t, replacement, e)))
 			return rc;
 	}
 

@@ -2676,6 +2676,50 @@ static void test_follower_takes_old_dates(void **state)
 	tl_free_all();
 }
 
+/* The payments' rule (a month paid once, core/model.c dues_overlap) is as
+ * young as the dates': a log recorded before it may hold two plain payments
+ * of one month, which a start takes (model_replaying) and a follower must
+ * take too (model_view.decided), or a new node catching such a log up
+ * halts. */
+static void test_follower_takes_old_payments(void **state)
+{
+	(void)state;
+	tl_ledger l, f;
+	captured cap = {.n = 0};
+	leader_open(&l, &cap);
+	tl_tree(&l);
+	OK(&l, tl_at(tl_join("M1", "NJ-RIDER", 4242), tl_day(2024, 3, 2)));
+	uint64_t p1 = OK(&l, tl_dues_plain("M1", 1200, 202401, 202412));
+	model_replaying(writer_model(l.w), 1);
+	uint64_t p2 = OK(&l, tl_dues_plain("M1", 1200, 202406, 202412));
+	OK(&l, tl_refund("M1", 600, p2));
+	model_replaying(writer_model(l.w), 0);
+	(void)p1;
+	follower_open(&f);
+	uint64_t index = 0;
+	for (size_t i = 0; i < cap.n; i++) {
+		uint8_t last[LD_HASH_LEN];
+		group_last_hash(cap.blob[i], cap.len[i], last);
+		assert_int_equal(writer_follow_entry(f.w, ++index, cap.blob[i], cap.len[i], last), 0);
+	}
+	char why[256] = "";
+	uint64_t failed_at = 0, seq, at, lseq;
+	uint8_t hash[LD_HASH_LEN], lhash[LD_HASH_LEN];
+	if (writer_follow_settle(f.w, 1, &failed_at, why, sizeof(why)) != 0)
+		fail_msg("the follower refused entry %llu: %s", (unsigned long long)failed_at, why);
+	writer_follow_head(f.w, &seq, hash, &at);
+	writer_head(l.w, &lseq, lhash, NULL);
+	assert_int_equal(seq, lseq);
+	assert_memory_equal(hash, lhash, LD_HASH_LEN);
+	for (size_t i = 0; i < cap.n; i++)
+		free(cap.blob[i]);
+	tl_shut(&f);
+	tl_shut(&l);
+	tl_rmrf(l.dir);
+	tl_rmrf(f.dir);
+	tl_free_all();
+}
+
 /* ---- Another node's group with members' keys (core/group.h, GROUP_KEYS) ---- */
 
 /* The raft of a replicating leader, in the caller's thread: each group
@@ -3386,6 +3430,7 @@ int main(void)
 		cmocka_unit_test(test_follower_refused_takes_no_due_snapshot),
 		cmocka_unit_test(test_follower_takes_corrections),
 		cmocka_unit_test(test_follower_takes_old_dates),
+		cmocka_unit_test(test_follower_takes_old_payments),
 		cmocka_unit_test(test_follower_takes_keyed_group),
 		cmocka_unit_test(test_follower_refuses_keyed_group_altered),
 		cmocka_unit_test(test_follower_refused_group_keeps_own_key),
