@@ -648,8 +648,8 @@ static void test_dated_acceptance(void **state)
 /* A log older than the rule holds a transfer dated before its join: a
  * correction of an earlier event of that member that leaves the transfer's
  * dating as it was (the void of a payment, an amendment keeping the join's
- * time) is no reason to refuse it; one that makes it worse (the join moved
- * later still) or dates another event before its start is. */
+ * time) is no reason to refuse it; one that dates another event before
+ * its start still is (a transfer after it, below). */
 static void test_dated_old_log_corrections(void **state)
 {
 	tl_ledger *l = *state;
@@ -659,18 +659,25 @@ static void test_dated_old_log_corrections(void **state)
 	uint64_t paid = OK(l, tl_at(tl_dues_plain("M1", 1200, 202401, 202412), joined));
 	uint64_t paid2 = OK(l, tl_at(tl_dues_plain("M1", 1200, 202501, 202512), joined));
 	model_replaying(writer_model(l->w), 1);
-	OK(l, tl_at(tl_transfer("M1", "NJ", "SZ"), tl_day(2023, 5, 1)));
+	uint64_t old = OK(l, tl_at(tl_transfer("M1", "NJ", "SZ"), tl_day(2023, 5, 1)));
 	model_replaying(writer_model(l->w), 0);
 	OK(l, tl_void(paid));
 	OK(l, tl_amend(paid2, tl_dues_plain("M1", 1500, 202501, 202512)));
 	OK(l, tl_amend(j, tl_join("M1", "NJ", 1)));
 	/* Still judged: a transfer after it dated before the placement that
 	 * the old one began. */
-	OK(l, tl_at(tl_transfer("M1", "SZ", "NJ"), tl_day(2023, 6, 1)));
+	uint64_t back = OK(l, tl_at(tl_transfer("M1", "SZ", "NJ"), tl_day(2023, 6, 1)));
 	Ledger__Event *a = tl_amend(j, tl_join("M1", "NJ", 1));
 	a->event_amended->has_corrected_occurred_at = 1;
 	a->event_amended->corrected_occurred_at = tl_day(2023, 4, 1);
 	OK(l, a); /* earlier: the old transfer is no longer before it */
+	a = tl_amend(old, tl_transfer("M1", "NJ", "SZ"));
+	a->event_amended->has_corrected_occurred_at = 1;
+	a->event_amended->corrected_occurred_at = tl_day(2023, 8, 1);
+	FAILS(l, a, INVALID_STATE);
+	char seq[64];
+	snprintf(seq, sizeof(seq), "event seq %llu (member_transferred)", (unsigned long long)back);
+	says(seq, "in 'SZ' began on 2023-08-01");
 	tl_shut(l);
 	tl_expect_model_rebuilds_same(l->dir);
 	tl_reopen(l);
