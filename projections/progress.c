@@ -1069,17 +1069,21 @@ static int64_t day_of_ymd(uint32_t ymd);
 static uint32_t ymd_of(int64_t n);
 static void day_text(int64_t n, char out[16]);
 
-/* The figure `key` as it stood at the end of the day `upto`: its days from
- * lo to upto ("pdaily"), summed. Over a whole window the days give the
- * figure itself (progress_series relies on the same). */
-static int figure_upto(const kv_read *t, const uint8_t *key, int64_t lo, int64_t upto,
-		       int64_t *num, int64_t *den)
+/* The counters of one day of a figure, as "pdaily" holds them. */
+typedef struct day_counts {
+	int64_t num, den, events, voided, amended;
+} day_counts;
+
+/* Calls fn(arg, day, counters) for each day from lo to hi (day numbers)
+ * that the figure `key` has in "pdaily", in order: 0, or a storage error
+ * (a record of another size is one). */
+static int days_walk(const kv_read *t, const uint8_t *key, int64_t lo, int64_t hi,
+		     void (*fn)(void *arg, int64_t day, const day_counts *d), void *arg)
 {
 	uint8_t from[DAY_KEY_LEN];
 	kvr_cursor *cur;
 	store_val k, v;
-	*num = *den = 0;
-	if (upto < lo)
+	if (hi < lo)
 		return 0;
 	memcpy(from, key, KEY_LEN);
 	ld_put_be32(from + KEY_LEN, (uint32_t)lo);
@@ -1090,17 +1094,42 @@ static int figure_upto(const kv_read *t, const uint8_t *key, int64_t lo, int64_t
 	     rc = kvr_cursor_next(cur, &k, &v)) {
 		if (k.len != DAY_KEY_LEN || memcmp(k.data, key, KEY_LEN) != 0)
 			break;
-		if ((int64_t)ld_get_be32((const uint8_t *)k.data + KEY_LEN) > upto)
+		int64_t day = ld_get_be32((const uint8_t *)k.data + KEY_LEN);
+		if (day > hi)
 			break;
 		if (v.len != 40) {
 			rc = LD_E(STORAGE);
 			break;
 		}
-		*num += (int64_t)ld_get_be64(v.data);
-		*den += (int64_t)ld_get_be64((const uint8_t *)v.data + 8);
+		const uint8_t *b = v.data;
+		day_counts d = {(int64_t)ld_get_be64(b), (int64_t)ld_get_be64(b + 8),
+				(int64_t)ld_get_be64(b + 16), (int64_t)ld_get_be64(b + 24),
+				(int64_t)ld_get_be64(b + 32)};
+		fn(arg, day, &d);
 	}
 	kvr_cursor_close(cur);
 	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}
+
+static void sum_day(void *arg, int64_t day, const day_counts *d)
+{
+	int64_t *sum = arg;
+	(void)day;
+	sum[0] += d->num;
+	sum[1] += d->den;
+}
+
+/* The figure `key` as it stood at the end of the day `upto`: its days from
+ * lo to upto ("pdaily"), summed. Over a whole window the days give the
+ * figure itself (progress_series relies on the same). */
+static int figure_upto(const kv_read *t, const uint8_t *key, int64_t lo, int64_t upto,
+		       int64_t *num, int64_t *den)
+{
+	int64_t sum[2] = {0, 0};
+	int rc = days_walk(t, key, lo, upto, sum_day, sum);
+	*num = sum[0];
+	*den = sum[1];
+	return rc;
 }
 
 int progress_report(const progress *pg, const kv_read *t, const plan *p, uint32_t year,
@@ -1299,11 +1328,6 @@ static int check_day(const plan *p, const char *field, uint32_t ymd, int64_t lo,
 	return 0;
 }
 
-/* The counters of one day of a figure, as "pdaily" holds them. */
-typedef struct day_counts {
-	int64_t num, den, events, voided, amended;
-} day_counts;
-
 /* Adds the days [lo, hi] of the figure `key` to the buckets. */
 typedef struct series_acc {
 	Ledger__ProgressSeries *out;
@@ -1344,35 +1368,9 @@ static void series_add(series_acc *acc, int64_t day, const day_counts *d)
 	}
 }
 
-static int series_scan(const kv_read *t, const uint8_t *key, int64_t lo, int64_t hi, series_acc *acc)
+static void series_day(void *arg, int64_t day, const day_counts *d)
 {
-	uint8_t from[DAY_KEY_LEN];
-	kvr_cursor *cur;
-	store_val k, v;
-	memcpy(from, key, KEY_LEN);
-	ld_put_be32(from + KEY_LEN, (uint32_t)lo);
-	int rc = kvr_cursor_open(t, DB(GDB_DAILY), &cur);
-	if (rc)
-		return rc;
-	for (rc = kvr_cursor_seek(cur, from, DAY_KEY_LEN, &k, &v); rc == 0;
-	     rc = kvr_cursor_next(cur, &k, &v)) {
-		if (k.len != DAY_KEY_LEN || memcmp(k.data, key, KEY_LEN) != 0)
-			break;
-		int64_t day = ld_get_be32((const uint8_t *)k.data + KEY_LEN);
-		if (day > hi)
-			break;
-		if (v.len != 40) {
-			rc = LD_E(STORAGE);
-			break;
-		}
-		const uint8_t *b = v.data;
-		day_counts d = {(int64_t)ld_get_be64(b), (int64_t)ld_get_be64(b + 8),
-				(int64_t)ld_get_be64(b + 16), (int64_t)ld_get_be64(b + 24),
-				(int64_t)ld_get_be64(b + 32)};
-		series_add(acc, day, &d);
-	}
-	kvr_cursor_close(cur);
-	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+	series_add(arg, day, d);
 }
 
 static Ledger__KindCount *kind_count(ld_arena *a, const char *kind, int64_t n)
@@ -1457,12 +1455,13 @@ int progress_series(const progress *pg, const kv_read *t, const plan *p,
 		for (uint32_t y = y0; y <= y1; y++) {
 			int64_t a0 = days_from_civil(y, 1, 1), a1 = days_from_civil(y, 12, 31);
 			make_key(key, pi, ti, y, region);
-			if ((rc = series_scan(t, key, a0 > from ? a0 : from, a1 < to ? a1 : to, &acc)))
+			if ((rc = days_walk(t, key, a0 > from ? a0 : from, a1 < to ? a1 : to,
+					    series_day, &acc)))
 				return rc;
 		}
 	} else {
 		make_key(key, pi, ti, 0, region);
-		if ((rc = series_scan(t, key, from, to, &acc)))
+		if ((rc = days_walk(t, key, from, to, series_day, &acc)))
 			return rc;
 	}
 	out->kinds = ld_arena_alloc(a, 3 * sizeof(*out->kinds));
