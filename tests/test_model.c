@@ -2589,6 +2589,41 @@ static void test_follower_refuses_no_event_id(void **state)
 	join_case_close(&c);
 }
 
+/* Hands leader l's captured groups to a new follower (with bare, every
+ * other one from the first without its hashes, as a leader may send them),
+ * which must take every one and end at the leader's head; then closes and
+ * removes both. */
+static void follow_all_and_close(tl_ledger *l, captured *cap, int bare)
+{
+	tl_ledger f;
+	follower_open(&f);
+	uint64_t index = 0;
+	for (size_t i = 0; i < cap->n; i++) {
+		uint8_t last[LD_HASH_LEN];
+		group_last_hash(cap->blob[i], cap->len[i], last);
+		uint8_t *b = bare && i % 2 == 0 ? bare_copy(cap->blob[i], cap->len[i]) : NULL;
+		assert_int_equal(
+		    writer_follow_entry(f.w, ++index, b ? b : cap->blob[i], cap->len[i], last), 0);
+		free(b);
+	}
+	char why[256] = "";
+	uint64_t failed_at = 0, seq, at, lseq;
+	uint8_t hash[LD_HASH_LEN], lhash[LD_HASH_LEN];
+	if (writer_follow_settle(f.w, 1, &failed_at, why, sizeof(why)) != 0)
+		fail_msg("the follower refused entry %llu: %s", (unsigned long long)failed_at, why);
+	writer_follow_head(f.w, &seq, hash, &at);
+	writer_head(l->w, &lseq, lhash, NULL);
+	assert_int_equal(seq, lseq);
+	assert_memory_equal(hash, lhash, LD_HASH_LEN);
+	for (size_t i = 0; i < cap->n; i++)
+		free(cap->blob[i]);
+	tl_shut(&f);
+	tl_shut(l);
+	tl_rmrf(l->dir);
+	tl_rmrf(f.dir);
+	tl_free_all();
+}
+
 /* Corrections (a void, an amendment twice, a refund voided) handed to a
  * follower, every other group bare: taken, each record's link and
  * correction those its own model derives (derived_same), its head the
@@ -2596,7 +2631,7 @@ static void test_follower_refuses_no_event_id(void **state)
 static void test_follower_takes_corrections(void **state)
 {
 	(void)state;
-	tl_ledger l, f;
+	tl_ledger l;
 	captured cap = {.n = 0};
 	leader_open(&l, &cap);
 	tl_tree(&l);
@@ -2609,32 +2644,7 @@ static void test_follower_takes_corrections(void **state)
 	uint64_t c = OK(&l, tl_dues_plain("M1", 500, 202601, 202605));
 	uint64_t r = OK(&l, tl_refund("M1", 500, c));
 	OK(&l, tl_void(r));
-	follower_open(&f);
-	uint64_t index = 0;
-	for (size_t i = 0; i < cap.n; i++) {
-		uint8_t last[LD_HASH_LEN];
-		group_last_hash(cap.blob[i], cap.len[i], last);
-		uint8_t *bare = i % 2 ? NULL : bare_copy(cap.blob[i], cap.len[i]);
-		assert_int_equal(
-		    writer_follow_entry(f.w, ++index, bare ? bare : cap.blob[i], cap.len[i], last), 0);
-		free(bare);
-	}
-	char why[256] = "";
-	uint64_t failed_at = 0, seq, at, lseq;
-	uint8_t hash[LD_HASH_LEN], lhash[LD_HASH_LEN];
-	if (writer_follow_settle(f.w, 1, &failed_at, why, sizeof(why)) != 0)
-		fail_msg("the follower refused entry %llu: %s", (unsigned long long)failed_at, why);
-	writer_follow_head(f.w, &seq, hash, &at);
-	writer_head(l.w, &lseq, lhash, NULL);
-	assert_int_equal(seq, lseq);
-	assert_memory_equal(hash, lhash, LD_HASH_LEN);
-	for (size_t i = 0; i < cap.n; i++)
-		free(cap.blob[i]);
-	tl_shut(&f);
-	tl_shut(&l);
-	tl_rmrf(l.dir);
-	tl_rmrf(f.dir);
-	tl_free_all();
+	follow_all_and_close(&l, &cap, 1);
 }
 
 /* A leader not yet held to the dates of the timeline (here: told it
@@ -2644,7 +2654,7 @@ static void test_follower_takes_corrections(void **state)
 static void test_follower_takes_old_dates(void **state)
 {
 	(void)state;
-	tl_ledger l, f;
+	tl_ledger l;
 	captured cap = {.n = 0};
 	leader_open(&l, &cap);
 	tl_tree(&l);
@@ -2658,29 +2668,7 @@ static void test_follower_takes_old_dates(void **state)
 	a->event_amended->corrected_occurred_at = tl_day(2024, 7, 1);
 	OK(&l, a);
 	model_replaying(writer_model(l.w), 0);
-	follower_open(&f);
-	uint64_t index = 0;
-	for (size_t i = 0; i < cap.n; i++) {
-		uint8_t last[LD_HASH_LEN];
-		group_last_hash(cap.blob[i], cap.len[i], last);
-		assert_int_equal(writer_follow_entry(f.w, ++index, cap.blob[i], cap.len[i], last), 0);
-	}
-	char why[256] = "";
-	uint64_t failed_at = 0, seq, at, lseq;
-	uint8_t hash[LD_HASH_LEN], lhash[LD_HASH_LEN];
-	if (writer_follow_settle(f.w, 1, &failed_at, why, sizeof(why)) != 0)
-		fail_msg("the follower refused entry %llu: %s", (unsigned long long)failed_at, why);
-	writer_follow_head(f.w, &seq, hash, &at);
-	writer_head(l.w, &lseq, lhash, NULL);
-	assert_int_equal(seq, lseq);
-	assert_memory_equal(hash, lhash, LD_HASH_LEN);
-	for (size_t i = 0; i < cap.n; i++)
-		free(cap.blob[i]);
-	tl_shut(&f);
-	tl_shut(&l);
-	tl_rmrf(l.dir);
-	tl_rmrf(f.dir);
-	tl_free_all();
+	follow_all_and_close(&l, &cap, 0);
 }
 
 /* The payments' rule (a month paid once, core/model.c dues_overlap) is as
@@ -2691,7 +2679,7 @@ static void test_follower_takes_old_dates(void **state)
 static void test_follower_takes_old_payments(void **state)
 {
 	(void)state;
-	tl_ledger l, f;
+	tl_ledger l;
 	captured cap = {.n = 0};
 	leader_open(&l, &cap);
 	tl_tree(&l);
@@ -2702,29 +2690,7 @@ static void test_follower_takes_old_payments(void **state)
 	OK(&l, tl_refund("M1", 600, p2));
 	model_replaying(writer_model(l.w), 0);
 	(void)p1;
-	follower_open(&f);
-	uint64_t index = 0;
-	for (size_t i = 0; i < cap.n; i++) {
-		uint8_t last[LD_HASH_LEN];
-		group_last_hash(cap.blob[i], cap.len[i], last);
-		assert_int_equal(writer_follow_entry(f.w, ++index, cap.blob[i], cap.len[i], last), 0);
-	}
-	char why[256] = "";
-	uint64_t failed_at = 0, seq, at, lseq;
-	uint8_t hash[LD_HASH_LEN], lhash[LD_HASH_LEN];
-	if (writer_follow_settle(f.w, 1, &failed_at, why, sizeof(why)) != 0)
-		fail_msg("the follower refused entry %llu: %s", (unsigned long long)failed_at, why);
-	writer_follow_head(f.w, &seq, hash, &at);
-	writer_head(l.w, &lseq, lhash, NULL);
-	assert_int_equal(seq, lseq);
-	assert_memory_equal(hash, lhash, LD_HASH_LEN);
-	for (size_t i = 0; i < cap.n; i++)
-		free(cap.blob[i]);
-	tl_shut(&f);
-	tl_shut(&l);
-	tl_rmrf(l.dir);
-	tl_rmrf(f.dir);
-	tl_free_all();
+	follow_all_and_close(&l, &cap, 0);
 }
 
 /* ---- Another node's group with members' keys (core/group.h, GROUP_KEYS) ---- */
