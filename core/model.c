@@ -573,6 +573,36 @@ static void member_move(member_state *s, uint32_t to, const char *to_name)
 		}
 }
 
+/* ERR_INVALID_STATE when flags ask for the dates and `at` lies a day or
+ * more before the member's current placement began (what: "transfer",
+ * "release", "acceptance", "end"); else 0. */
+static int placement_dated(const model *m, const member_state *s, const char *id,
+			   const char *what, uint32_t at, int flags, ld_errinfo *e)
+{
+	char when[32], start[32], org[LD_ID_MAX + 1];
+	if (!(flags & CHECK_DATES) || !dated_before(at, s->since_s))
+		return 0;
+	return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
+			      "the %s is dated %s, before the membership of member '%s' in '%s' "
+			      "began on %s",
+			      what, utc_time(at, when), id, state_org(m, s, org),
+			      utc_time(s->since_s, start));
+}
+
+/* The same against the join (what: "affiliation", "disaffiliation",
+ * "profile change"). */
+static int join_dated(const member_state *s, const char *id, const char *what, uint32_t at,
+		      int flags, ld_errinfo *e)
+{
+	char when[32], start[32];
+	if (!(flags & CHECK_DATES) || !dated_before(at, s->joined_s))
+		return 0;
+	return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
+			      "the %s is dated %s, before member '%s' joined on %s ('ledgerctl "
+			      "history' lists its dates)",
+			      what, utc_time(at, when), id, utc_time(s->joined_s, start));
+}
+
 /*
  * Applies one member event, seq `seq`, to *s (the state of `id`; a pending
  * release's details as pending_load gives them). With CHECK_ORGS the
@@ -612,11 +642,8 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 		uint32_t o = org_of(m, a->org_id);
 		if (s->status != MEMBER_ACTIVE)
 			return not_active(m, s, id, "member_affiliated.member_id", "", e);
-		if ((flags & CHECK_DATES) && dated_before(at, s->joined_s))
-			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
-					      "the affiliation is dated %s, before member '%s' "
-					      "joined on %s ('ledgerctl history' lists its dates)",
-					      utc_time(at, when), id, utc_time(s->joined_s, start));
+		if ((rc = join_dated(s, id, "affiliation", at, flags, e)))
+			return rc;
 		if (o != MT_NONE && (s->org == o || has_aff(s, o)))
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_affiliated.org_id",
 					      "member '%s' already belongs to '%s'", id, a->org_id);
@@ -638,11 +665,8 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 		if (i == s->naff)
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_disaffiliated.org_id",
 					      "member '%s' is not affiliated with '%s'", id, name);
-		if ((flags & CHECK_DATES) && dated_before(at, s->joined_s))
-			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
-					      "the disaffiliation is dated %s, before member '%s' "
-					      "joined on %s ('ledgerctl history' lists its dates)",
-					      utc_time(at, when), id, utc_time(s->joined_s, start));
+		if ((rc = join_dated(s, id, "disaffiliation", at, flags, e)))
+			return rc;
 		s->aff[i] = s->aff[s->naff - 1];
 		s->aff_kind[i] = s->aff_kind[s->naff - 1];
 		s->naff--;
@@ -662,12 +686,8 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 		if (s->pending)
 			return pending_refusal(m, s, id, "member_transferred.member_id",
 					       "transferred", e);
-		if ((flags & CHECK_DATES) && dated_before(at, s->since_s))
-			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
-					      "the transfer is dated %s, before the membership "
-					      "of member '%s' in '%s' began on %s",
-					      utc_time(at, when), id, state_org(m, s, org),
-					      utc_time(s->since_s, start));
+		if ((rc = placement_dated(m, s, id, "transfer", at, flags, e)))
+			return rc;
 		s->since_s = at;
 		member_move(s, to, x->to_org);
 		break;
@@ -685,12 +705,8 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 		if (s->pending)
 			return pending_refusal(m, s, id, "transfer_released.member_id",
 					       "released", e);
-		if ((flags & CHECK_DATES) && dated_before(at, s->since_s))
-			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
-					      "the release is dated %s, before the membership "
-					      "of member '%s' in '%s' began on %s",
-					      utc_time(at, when), id, state_org(m, s, org),
-					      utc_time(s->since_s, start));
+		if ((rc = placement_dated(m, s, id, "release", at, flags, e)))
+			return rc;
 		s->pending = seq;
 		s->pending_to = org_of(m, x->to_org);
 		s->pending_reason = (int)x->reason;
@@ -701,12 +717,8 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 		const Ledger__TransferAccepted *x = ev->transfer_accepted;
 		if ((rc = accept_check(m, s, id, x, e)))
 			return rc;
-		if ((flags & CHECK_DATES) && dated_before(at, s->since_s))
-			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
-					      "the acceptance is dated %s, before the membership "
-					      "of member '%s' in '%s' began on %s",
-					      utc_time(at, when), id, state_org(m, s, org),
-					      utc_time(s->since_s, start));
+		if ((rc = placement_dated(m, s, id, "acceptance", at, flags, e)))
+			return rc;
 		/* ... nor before the release it accepts (the member would move
 		 * before being released: the transfers at a date count it). */
 		if ((flags & CHECK_DATES) && dated_before(at, s->pending_at))
@@ -728,22 +740,15 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 			return not_active(m, s, id, "membership_ended.member_id", " to end", e);
 		if (s->pending)
 			return pending_refusal(m, s, id, "membership_ended.member_id", "ended", e);
-		if ((flags & CHECK_DATES) && dated_before(at, s->since_s))
-			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
-					      "the end is dated %s, before the membership of "
-					      "member '%s' in '%s' began on %s",
-					      utc_time(at, when), id, state_org(m, s, org),
-					      utc_time(s->since_s, start));
+		if ((rc = placement_dated(m, s, id, "end", at, flags, e)))
+			return rc;
 		s->since_s = at;
 		s->status = MEMBER_ENDED;
 		s->naff = 0;
 		break;
 	case LEDGER__EVENT__BODY_PROFILE_CHANGED:
-		if ((flags & CHECK_DATES) && dated_before(at, s->joined_s))
-			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
-					      "the profile change is dated %s, before member '%s' "
-					      "joined on %s ('ledgerctl history' lists its dates)",
-					      utc_time(at, when), id, utc_time(s->joined_s, start));
+		if ((rc = join_dated(s, id, "profile change", at, flags, e)))
+			return rc;
 		break;
 	case LEDGER__EVENT__BODY_MEMBER_FORGOTTEN:
 		if (s->forgotten)
