@@ -71,6 +71,7 @@ static const char *const patterns[] = {
 	   "history' lists its dates)"),
 	N_("the profile change is dated %s, before member '%s' joined on %s ('ledgerctl "
 	   "history' lists its dates)"),
+	N_("the disaffiliation is dated %s, before member '%s' was affiliated with '%s' on %s"),
 	N_("the correction would make event seq %s (%s) invalid: %s"),
 	N_("no event seq %s to correct"),
 	N_("no event seq %s (the log head is %s)"),

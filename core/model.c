@@ -33,6 +33,7 @@ typedef struct member_state {
 	uint32_t since_s, joined_s; /* mmember's */
 	char unknown_org[LD_ID_MAX + 1]; /* the id, when org is MT_NONE */
 	uint32_t aff[MAX_AFF];
+	uint32_t aff_at[MAX_AFF]; /* when each affiliation began (s) */
 	uint8_t aff_kind[MAX_AFF];
 	/* A pending release (TransferReleased not yet accepted): its seq (0:
 	 * none), destination (org record) and reason. member_get gives only
@@ -65,6 +66,7 @@ static void member_get(const model *m, uint32_t rec, member_state *s)
 		for (int i = 0; i < mm->naff; i++) {
 			s->aff[i] = ms_aff(m, mm->aff)->org[i];
 			s->aff_kind[i] = ms_aff(m, mm->aff)->kind[i];
+			s->aff_at[i] = ms_aff(m, mm->aff)->at[i];
 		}
 }
 
@@ -159,7 +161,8 @@ static int member_save(model *m, uint32_t rec, const member_state *old, const me
 			return rc;
 	int affs_changed = old->naff != new->naff;
 	for (int i = 0; !affs_changed && i < new->naff; i++)
-		affs_changed = old->aff[i] != new->aff[i] || old->aff_kind[i] != new->aff_kind[i];
+		affs_changed = old->aff[i] != new->aff[i] || old->aff_kind[i] != new->aff_kind[i] ||
+			       old->aff_at[i] != new->aff_at[i];
 	if (affs_changed && new->naff) {
 		maff *a;
 		if ((rc = ms_aff_copy(m, rec, &a)))
@@ -167,6 +170,7 @@ static int member_save(model *m, uint32_t rec, const member_state *old, const me
 		for (int i = 0; i < new->naff; i++) {
 			a->org[i] = new->aff[i];
 			a->kind[i] = new->aff_kind[i];
+			a->at[i] = new->aff_at[i];
 		}
 	}
 	if (old->pending != new->pending &&
@@ -358,7 +362,8 @@ static int orgs_live(model *m, const Ledger__Event *ev, ld_errinfo *e)
  * dated before the placement it leaves began (the join, rejoin or transfer
  * into the member's organisation), a rejoin dated before the end it
  * follows, an affiliation, disaffiliation or profile change dated before
- * the membership began: a history no auditor can believe ("moved from A to
+ * the membership began, a disaffiliation before the affiliation it ends
+ * (maff.at keeps when each began): a history no auditor can believe ("moved from A to
  * B a year before joining A"), which the coverage at a date and the
  * analysts' SQL (docs/SINK.md) then count in two places or none. Money and
  * services are not dated against it: dues may be paid ahead of a join or
@@ -568,6 +573,7 @@ static void member_move(member_state *s, uint32_t to, const char *to_name)
 		if (s->aff[i] == to) {
 			s->aff[i] = s->aff[s->naff - 1];
 			s->aff_kind[i] = s->aff_kind[s->naff - 1];
+			s->aff_at[i] = s->aff_at[s->naff - 1];
 			s->naff--;
 			break;
 		}
@@ -653,6 +659,7 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 					      MAX_AFF);
 		s->aff_kind[s->naff] = (uint8_t)a->kind;
 		s->aff[s->naff] = o;
+		s->aff_at[s->naff] = at;
 		s->naff++;
 		break;
 	}
@@ -667,8 +674,16 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 					      "member '%s' is not affiliated with '%s'", id, name);
 		if ((rc = join_dated(s, id, "disaffiliation", at, flags, e)))
 			return rc;
+		/* ... nor before the affiliation it ends. */
+		if ((flags & CHECK_DATES) && dated_before(at, s->aff_at[i]))
+			return ld_errinfo_set(e, LD_E(INVALID_STATE), "occurred_at",
+					      "the disaffiliation is dated %s, before member '%s' "
+					      "was affiliated with '%s' on %s",
+					      utc_time(at, when), id, name,
+					      utc_time(s->aff_at[i], start));
 		s->aff[i] = s->aff[s->naff - 1];
 		s->aff_kind[i] = s->aff_kind[s->naff - 1];
+		s->aff_at[i] = s->aff_at[s->naff - 1];
 		s->naff--;
 		break;
 	}
@@ -2107,8 +2122,9 @@ int model_dump(const model *m, char **outp, size_t *len)
 				    : "",
 			    mm->org == MT_NONE ? "-" : ms_org_name(m, mm->org, org));
 			for (int a = 0; a < mm->naff; a++)
-				out(&d, " aff %u:%s", ms_aff(m, mm->aff)->kind[a],
-				    ms_org_name(m, ms_aff(m, mm->aff)->org[a], org));
+				out(&d, " aff %u:%s@%u", ms_aff(m, mm->aff)->kind[a],
+				    ms_org_name(m, ms_aff(m, mm->aff)->org[a], org),
+				    ms_aff(m, mm->aff)->at[a]);
 			/* When the placement and the membership began (the dates
 			 * new events are held to): a restart must keep them. */
 			out(&d, " since %u joined %u", mm->since_s, mm->joined_s);

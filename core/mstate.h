@@ -95,9 +95,12 @@ typedef struct mmember {
 	uint8_t status, naff, forgotten, flags;
 } mmember;
 
-/* Affiliations are copied on change, never changed in place. */
+/* Affiliations are copied on change, never changed in place. at: when
+ * each began (occurred_at, s since the epoch), what its disaffiliation is
+ * dated against (72 bytes; 40 before, 2026-12-07). */
 typedef struct maff {
 	uint32_t org[MAX_AFF];
+	uint32_t at[MAX_AFF];
 	uint8_t kind[MAX_AFF];
 } maff;
 

@@ -4,7 +4,7 @@
 # through ledgerctl on a real daemon:
 #   - a transfer or an end dated before the placement it leaves began, a
 #     rejoin before the end it follows, an affiliation or a profile change
-#     before the join: refused, naming both dates in the ledger's time zone,
+#     before the join, a disaffiliation before its affiliation: refused, naming both dates in the ledger's time zone,
 #     in English and in Chinese (LC_ALL=zh_CN.UTF-8);
 #   - dues and services dated before the join, and a date of the same day as
 #     a join recorded "now": recorded;
@@ -62,6 +62,12 @@ refused 1 "the transfer is dated 2024-04-01 00:00:00, before the membership of m
 refused 1 "the end is dated 2024-04-01 00:00:00, before the membership of member 'M1' in 'SZ' began on 2024-06-01" \
 	end M1 --reason left --at 2024-04-01
 ok affiliate M1 --org WX --kind residence --at 2024-04-01 # only against the join
+# A disaffiliation against the affiliation it ends (a day or more before it).
+refused 1 "the disaffiliation is dated 2024-03-20 00:00:00, before member 'M1' was affiliated with 'WX' on 2024-04-01 00:00:00 \(ERR_INVALID_STATE, field occurred_at\)" \
+	disaffiliate M1 --org WX --at 2024-03-20
+ctl_zh disaffiliate M1 --org WX --at 2024-03-20
+[ "$RC" = 1 ] && grep -q "结束挂靠日期为 2024-03-20 00:00:00，早于会员“M1”挂靠“WX”的日期 2024-04-01 00:00:00" <<<"$ERR" ||
+	{ show disaffiliate; fail "zh: the disaffiliation before its affiliation is not refused in Chinese with both dates"; }
 
 # --- a join "now", then a transfer dated today (its midnight): recorded ------
 TODAY=$(TZ=Asia/Shanghai date +%F)
@@ -118,6 +124,8 @@ check_after() { # WHAT
 		transfer M1 --from NJ --to WX --reason moved-region --at 2023-05-01
 	refused 1 "before the membership of member 'M4' in 'SZ' began on 2024-05-01 00:00:00" \
 		end M4 --reason left --at 2024-04-01
+	refused 1 "before member 'M1' was affiliated with 'WX' on 2024-04-01 00:00:00" \
+		disaffiliate M1 --org WX --at 2024-03-20
 }
 stop_ledgerd
 start_ledgerd

@@ -280,6 +280,13 @@ static void test_long_id_refusals_whole(void **state)
 	whole(0, "Z");
 	FAILS(l, tl_at(tl_affiliate(m, b), before), INVALID_STATE);
 	whole(0, "lists its dates)");
+	char d[64];
+	memset(d, 'd', 63), d[63] = 0;
+	OK(l, tl_org(d, LEDGER__ORG_KIND__ENTERPRISE_UNION, "NJ", 320100));
+	OK(l, tl_at(tl_affiliate(m, d), tl_day(2024, 6, 1)));
+	FAILS(l, tl_at(tl_disaffiliate(m, d), tl_day(2024, 4, 1)), INVALID_STATE);
+	whole(0, "Z");
+	OK(l, tl_at(tl_disaffiliate(m, d), tl_day(2024, 7, 1)));
 	FAILS(l, tl_accept(m, 1, a, b), INVALID_STATE);
 	whole(1, "history')");
 	uint64_t rel = OK(l, tl_at(tl_release(m, a, b), joined));
@@ -611,6 +618,60 @@ static void test_dated_timeline(void **state)
 	FAILS(l, tl_at(tl_end("M2"), tl_day(2024, 4, 1)), INVALID_STATE);
 	/* A void never puts an event before its start. */
 	OK(l, tl_void(x));
+	assert_int_equal(tl_verify_chain(l), 0);
+}
+
+/* A disaffiliation is dated against the affiliation it ends, as well as
+ * the join: one dated a day or more before it is refused naming both
+ * times; a day's grace; a correction that puts the affiliation after its
+ * disaffiliation is refused; a log older than the rule (replayed, or on a
+ * follower: test_follower_takes_old_dates) holds one, and a restart and a
+ * rebuild keep each affiliation's date. */
+static void test_dated_disaffiliation(void **state)
+{
+	tl_ledger *l = *state;
+	int64_t joined = tl_day(2024, 3, 2), affiliated = tl_day(2024, 6, 1);
+	tl_tree(l);
+	OK(l, tl_at(tl_join("M1", "NJ", 1), joined));
+	uint64_t aff = OK(l, tl_at(tl_affiliate("M1", "SZ"), affiliated));
+	FAILS(l, tl_at(tl_disaffiliate("M1", "SZ"), tl_day(2024, 4, 1)), INVALID_STATE);
+	assert_string_equal(last_error.field, "occurred_at");
+	says("the disaffiliation is dated 2024-04-01T04:00:00Z",
+	     "before member 'M1' was affiliated with 'SZ' on 2024-06-01T04:00:00Z");
+	/* The join's sentence first, when it is before the join too. */
+	FAILS(l, tl_at(tl_disaffiliate("M1", "SZ"), tl_day(2023, 5, 1)), INVALID_STATE);
+	says("the disaffiliation is dated 2023-05-01", "joined on 2024-03-02");
+	/* Kept across a restart (the snapshot) and a rebuild from the log. */
+	tl_shut(l);
+	tl_expect_model_rebuilds_same(l->dir);
+	tl_reopen(l);
+	FAILS(l, tl_at(tl_disaffiliate("M1", "SZ"), tl_day(2024, 5, 1)), INVALID_STATE);
+	says("the disaffiliation is dated 2024-05-01", "with 'SZ' on 2024-06-01");
+	/* Within a day. */
+	uint64_t dis = OK(l, tl_at(tl_disaffiliate("M1", "SZ"), affiliated - 8 * 3600000000LL));
+	OK(l, tl_void(dis));
+	/* Each affiliation by its own date: a second one, later. */
+	OK(l, tl_at(tl_affiliate("M1", "NJ-GL"), tl_day(2024, 9, 1)));
+	FAILS(l, tl_at(tl_disaffiliate("M1", "NJ-GL"), tl_day(2024, 8, 1)), INVALID_STATE);
+	says("affiliated with 'NJ-GL' on 2024-09-01", "dated 2024-08-01");
+	dis = OK(l, tl_at(tl_disaffiliate("M1", "SZ"), tl_day(2024, 8, 1)));
+	/* An amendment moving the affiliation after its disaffiliation. */
+	Ledger__Event *a = tl_amend(aff, tl_affiliate("M1", "SZ"));
+	a->event_amended->has_corrected_occurred_at = 1;
+	a->event_amended->corrected_occurred_at = tl_day(2024, 10, 1);
+	FAILS(l, a, INVALID_STATE);
+	char seq[64];
+	snprintf(seq, sizeof(seq), "event seq %llu (member_disaffiliated)",
+		 (unsigned long long)dis);
+	says(seq, "affiliated with 'SZ' on 2024-10-01");
+	/* A log older than the rule: taken at replay, and loads. */
+	OK(l, tl_at(tl_affiliate("M1", "SZ"), tl_day(2024, 9, 1)));
+	model_replaying(writer_model(l->w), 1);
+	OK(l, tl_at(tl_disaffiliate("M1", "SZ"), tl_day(2024, 8, 15)));
+	model_replaying(writer_model(l->w), 0);
+	tl_shut(l);
+	tl_expect_model_rebuilds_same(l->dir);
+	tl_reopen(l);
 	assert_int_equal(tl_verify_chain(l), 0);
 }
 
@@ -2663,6 +2724,8 @@ static void test_follower_takes_old_dates(void **state)
 	OK(&l, tl_at(tl_transfer("M2", "NJ", "SZ"), tl_day(2024, 6, 1)));
 	model_replaying(writer_model(l.w), 1);
 	OK(&l, tl_at(tl_transfer("M1", "NJ-RIDER", "SZ"), tl_day(2023, 5, 1)));
+	OK(&l, tl_at(tl_affiliate("M1", "NJ"), tl_day(2024, 9, 1)));
+	OK(&l, tl_at(tl_disaffiliate("M1", "NJ"), tl_day(2024, 8, 1)));
 	Ledger__Event *a = tl_amend(j2, tl_join("M2", "NJ", 4343));
 	a->event_amended->has_corrected_occurred_at = 1;
 	a->event_amended->corrected_occurred_at = tl_day(2024, 7, 1);
@@ -3375,6 +3438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dues_old_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dated_timeline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dated_acceptance, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dated_disaffiliation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dated_old_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dated_old_log_corrections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_void_and_amend, setup, teardown),
