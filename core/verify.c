@@ -295,7 +295,7 @@ static void crash_text(const progress *p, int sig, char *out, size_t n)
 int verify_at_start(const char *dir, size_t map_size, uint64_t n, uint64_t *checked,
                     ld_errinfo *e)
 {
-	char first[300] = "", then[200];
+	char first[sizeof(((ld_errinfo *)0)->message)] = "", then[200];
 	int sig;
 	if (checked)
 		*checked = 0;

@@ -164,7 +164,7 @@ struct writer {
 	size_t f_bytes;
 	int follow_started, follow_stop, f_failed;
 	uint64_t f_failed_index;
-	char f_why[256];
+	char f_why[sizeof(((ld_errinfo *)0)->message)];
 	pthread_t follower;
 	void (*failed)(void *arg, int rc);
 	void *failed_arg;

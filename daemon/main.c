@@ -443,7 +443,7 @@ int main(int argc, char **argv)
 	writer_options wo = {.no_merkle = cfg.no_merkle,
 			     .store_delay_us = cfg.store_delay_ms * 1000u};
 	feed *fd = NULL;
-	char pdir[4096], merkle_why[300];
+	char pdir[4096], merkle_why[sizeof(((ld_errinfo *)0)->message) + 16];
 	ld_errinfo e = {0};
 	int rc = 1;
 

@@ -19,15 +19,20 @@
 
 /* Where a decode or validation error points: filled by functions that take
  * one; `field` is a dotted path ("events[3].member_joined.org_id"). */
+/* A refusal's own sentence fits this (with its NUL) with ids of 63
+ * characters and seqs of 20 digits; ld_errinfo's message holds one whole
+ * inside the correction's sentence around it ("the correction would make
+ * event seq N (KIND) invalid: ...", core/model.c: up to 86 bytes more). */
+#define LD_SENTENCE_MAX 256
 typedef struct ld_errinfo {
-	int code;          /* negative project code, as returned */
-	char message[256]; /* human sentence naming the subject */
+	int code;                           /* negative project code, as returned */
+	char message[LD_SENTENCE_MAX + 128]; /* human sentence naming the subject */
 	char field[96];    /* field path, "" if none */
 	uint64_t seq;      /* related event, 0 if none */
 } ld_errinfo;
 
 /* An empty e: what `= {0}` gives, for its reader (code 0, both strings
- * ""), without zeroing its 368 bytes; for a per-event path, where that
+ * ""), without zeroing its 496 bytes; for a per-event path, where that
  * was a tenth of the projections' applying (a `rep stos` per call). */
 static inline void ld_errinfo_clear(ld_errinfo *e)
 {

@@ -97,6 +97,28 @@ ctl_zh amend "$J4" --reason "wrong year" join M4 --org NJ --path platform-work -
 	--national-id "$(national_id 320102 4)" --at 2024-07-01
 grep -q "该更正将使事件 seq $X4（member_transferred）不再成立：转会日期为 2024-06-01 00:00:00" <<<"$ERR" ||
 	{ show amend; fail "zh: the amendment's refusal is not in Chinese"; }
+# With ids of 63 characters the amendment's sentence around the transfer's is
+# 311 bytes: carried whole (it was cut at 256, its end lost and left in
+# English), and in Chinese whole too.
+L63=$(printf 'L%.0s' $(seq 63))
+O63=$(printf 'O%.0s' $(seq 63))
+ok org add "$O63" --name O63 --kind federation-city --region 320300 --parent JS --at 2020-01-01
+ok join "$L63" --org "$O63" --path platform-work --channel online --group delivery-rider \
+	--employment self-employed --region 320102 --national-id "$(national_id 320102 41)" --at 2024-03-02
+recorded
+J63=$SEQ
+ok transfer "$L63" --from "$O63" --to SZ --reason moved-region --at 2024-06-01
+recorded
+X63=$SEQ
+refused 1 "the correction would make event seq $X63 \(member_transferred\) invalid: the transfer is dated 2024-06-01 00:00:00, before the membership of member '$L63' in '$O63' began on 2024-07-01 00:00:00 \(ERR_INVALID_STATE" \
+	amend "$J63" --reason "wrong year" join "$L63" --org "$O63" --path platform-work --channel online \
+	--group delivery-rider --employment self-employed --region 320102 \
+	--national-id "$(national_id 320102 41)" --at 2024-07-01
+ctl_zh amend "$J63" --reason "wrong year" join "$L63" --org "$O63" --path platform-work --channel online \
+	--group delivery-rider --employment self-employed --region 320102 \
+	--national-id "$(national_id 320102 41)" --at 2024-07-01
+grep -q "该更正将使事件 seq $X63（member_transferred）不再成立：转会日期为 2024-06-01 00:00:00，早于会员“$L63”在“$O63”的会籍开始日期 2024-07-01 00:00:00" <<<"$ERR" ||
+	{ show amend; fail "zh: the long amendment's refusal is not whole in Chinese"; }
 refused 1 "the transfer is dated 2023-06-01 00:00:00, before the membership of member 'M4' in 'NJ' began on 2024-03-02 00:00:00.*field event_amended.occurred_at" \
 	amend "$X4" --reason "wrong year" transfer M4 --from NJ --to SZ --reason moved-region --at 2023-06-01
 ok amend "$X4" --reason "wrong day" transfer M4 --from NJ --to SZ --reason moved-region --at 2024-05-01

@@ -245,14 +245,15 @@ static void test_two_step_transfer(void **state)
 	assert_string_equal(org_now(l, "M1", org), "SZ");
 }
 
-/* The refusals of a transfer in two steps and of the dates fit ld_errinfo's
- * 256 bytes whole with ids of 63 characters (LD_ID_MAX - 1) and seqs of 20
- * digits: a cut one is no longer translated (clients/servertext.c). The
- * seqs here have at most 2 digits: each counts for 20. */
+/* The refusals of a transfer in two steps and of the dates fit a sentence's
+ * 256 bytes (LD_SENTENCE_MAX) whole with ids of 63 characters (LD_ID_MAX - 1)
+ * and seqs of 20 digits, so that a correction's sentence around one fits
+ * ld_errinfo too: a cut one is no longer translated (clients/servertext.c).
+ * The seqs here have at most 2 digits: each counts for 20. */
 static void whole(int seqs, const char *tail)
 {
 	size_t n = strlen(last_error.message) + (size_t)seqs * 18;
-	if (n > sizeof(last_error.message) - 1)
+	if (n > LD_SENTENCE_MAX - 1)
 		fail_msg("%zu bytes with 20-digit seqs: '%s'", n, last_error.message);
 	size_t t = strlen(tail), len = strlen(last_error.message);
 	if (len < t || strcmp(last_error.message + len - t, tail) != 0)
@@ -311,6 +312,40 @@ static void test_long_id_refusals_whole(void **state)
 	OK(l, tl_at(tl_end(m), tl_day(2024, 9, 1)));
 	FAILS(l, tl_at(tl_join(m, a, 1), tl_day(2024, 8, 1)), INVALID_STATE);
 	whole(0, "Z");
+}
+
+/* A correction that would make a later event wrong is refused with that
+ * event's own sentence inside ("the correction would make event seq N
+ * (KIND) invalid: ..."): with ids of 63 characters and seqs of 20 digits,
+ * up to 86 + 255 bytes. It was cut at ld_errinfo's 256 bytes (the tail of
+ * the inner sentence lost, so not translated either); it is carried whole. */
+static void test_long_id_nested_refusal_whole(void **state)
+{
+	tl_ledger *l = *state;
+	char m[64], a[64], b[64];
+	memset(m, 'm', 63), m[63] = 0;
+	memset(a, 'a', 63), a[63] = 0;
+	memset(b, 'b', 63), b[63] = 0;
+	tl_tree(l);
+	OK(l, tl_org(a, LEDGER__ORG_KIND__ENTERPRISE_UNION, "NJ", 320100));
+	OK(l, tl_org(b, LEDGER__ORG_KIND__ENTERPRISE_UNION, "NJ", 320100));
+	uint64_t j = OK(l, tl_at(tl_join(m, a, 1), tl_day(2024, 3, 2)));
+	uint64_t x = OK(l, tl_at(tl_transfer(m, a, b), tl_day(2024, 6, 1)));
+	Ledger__Event *am = tl_amend(j, tl_join(m, a, 1));
+	am->event_amended->has_corrected_occurred_at = 1;
+	am->event_amended->corrected_occurred_at = tl_day(2024, 7, 1);
+	FAILS(l, am, INVALID_STATE);
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "the correction would make event seq %llu (member_transferred) invalid: the "
+		 "transfer is dated 2024-06-01T04:00:00Z, before the membership of member '%s' in "
+		 "'%s' began on 2024-07-01T04:00:00Z",
+		 (unsigned long long)x, m, a);
+	assert_string_equal(last_error.message, want);
+	/* With 20-digit seqs too (two here: 18 more). */
+	size_t n = strlen(last_error.message) + 18;
+	if (n > sizeof(last_error.message) - 1)
+		fail_msg("%zu bytes with a 20-digit seq: '%s'", n, last_error.message);
 }
 
 static void test_dissolve_needs_empty_org(void **state)
@@ -3430,6 +3465,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transfer_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_step_transfer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_id_refusals_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_id_nested_refusal_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dissolve_needs_empty_org, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_money_and_refunds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_amount_limits, setup, teardown),

@@ -151,7 +151,7 @@ int exec_backup(struct run *r, const struct args *a, ld_errinfo *e)
 struct node_answer {
 	char url[256];
 	Ledger__Response *resp;
-	char err[256];
+	char err[sizeof(((ld_errinfo *)0)->message)];
 };
 
 static void ask_node(struct run *r, struct node_answer *n)

@@ -16,7 +16,7 @@ void print_error(const char *where, int code, const char *message, const char *f
 	/* The ledger's own message is English; in another language the
 	 * description of its code goes first, in that language. */
 	const char *desc = code ? _(ld_strerror(code)) : NULL;
-	char said[512];
+	char said[1024]; /* a correction's sentence around another, in Chinese */
 	const char *own = with_code ? ldc_server_text(message, said, sizeof(said)) : NULL;
 	if (own) /* a sentence of the ledger's known here: all of it translated */
 		fprintf(stderr, "ledgerctl: %s: %s", where, own);
