@@ -14,11 +14,15 @@
  *   members         one row per member: the current view
  *   memberships     one row per join: its organisation, start and end
  *   affiliations    one row per affiliation: organisation, start and end
- *   transfers, dues, services, activities, funds, stations, workforce
- *                   one row per event in effect (voids removed, amendments
- *                   applied, keyed by the seq of the original event)
+ *   transfers, dues, services, activities, funds, stations, workforce,
+ *   releases        one row per event in effect (voids removed, amendments
+ *                   applied, keyed by the seq of the original event); a
+ *                   release (the first step of a transfer in two steps) is
+ *                   pending while no transfers row names it (release_seq)
  *   sink_checkpoint per source: the last seq loaded and its hash
  *   sink_schema     the schema's version
+ *   sink_redo       members whose rows an upgrade of the schema left to be
+ *                   folded again (by their source's next sink)
  *
  * Every table has a `source` column first (ledger-sink --source), so that the
  * ledgers of several provinces load into one database; every key starts with
@@ -48,7 +52,7 @@
 
 #define SINK_ERRLEN         512
 #define SINK_MAX_COLS       32
-#define SINK_SCHEMA_VERSION 2
+#define SINK_SCHEMA_VERSION 3
 
 /* Column types. SC_TIME is µs since the epoch in C; SC_BOOL 0 or 1. */
 enum sink_ctype { SC_INT, SC_TEXT, SC_BLOB, SC_TIME, SC_BOOL, SC__COUNT };
@@ -119,6 +123,7 @@ enum {
 	ST_FUNDS,
 	ST_STATIONS,
 	ST_WORKFORCE,
+	ST_RELEASES,
 	ST__COUNT
 };
 extern const sink_table sink_tables[ST__COUNT];

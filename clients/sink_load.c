@@ -248,6 +248,8 @@ static int tree_fn(void *arg, const sink_val *v)
 	return 0;
 }
 
+static int redo_members(sink_loader *l);
+
 int sink_loader_open(sink_loader **out, const sink_ops *ops, sink *s, const char *source,
                      char err[SINK_ERRLEN])
 {
@@ -292,6 +294,8 @@ int sink_loader_open(sink_loader **out, const sink_ops *ops, sink *s, const char
 	    (rc = ops->exec(s, ops->first_load_sql, NULL, 0, err)))
 		goto fail;
 	batch_reset(l);
+	if (!l->first && (rc = redo_members(l)))
+		goto fail;
 	*out = l;
 	return 0;
 fail:
@@ -829,8 +833,8 @@ static int del_where(sink_loader *l, int table, const char *col, sink_val key)
 
 /* The tables of a member's rows: members (keyed by member_id), then those
  * keyed by the seq of the event a row comes from. */
-static const int member_tables[] = {ST_MEMBERS,   ST_MEMBERSHIPS, ST_AFFILIATIONS,
-                                    ST_TRANSFERS, ST_DUES,        ST_SERVICES};
+static const int member_tables[] = {ST_MEMBERS, ST_MEMBERSHIPS, ST_AFFILIATIONS, ST_TRANSFERS,
+                                    ST_RELEASES, ST_DUES,        ST_SERVICES};
 #define N_MEMBER_TABLES (sizeof(member_tables) / sizeof(member_tables[0]))
 
 /* A first load: deletes every row of the members to re-fold (ids[0..n),
@@ -908,6 +912,36 @@ static int refold_member(sink_loader *l, const char *id)
 	sink_member_release(&m);
 out:
 	readback_free(&r);
+	return rc;
+}
+
+static int redo_fn(void *arg, const sink_val *v)
+{
+	sink_loader *l = arg;
+	return v[0].t == SV_TEXT && smap_put(&l->refold, v[0].s, l) ? oom(l) : 0;
+}
+
+/* The members of this source an upgrade of the schema left to be folded
+ * again (sink_redo: sink_schema.c), folded and taken off the list in one
+ * transaction. */
+static int redo_members(sink_loader *l)
+{
+	static const enum sink_ctype types[] = {SC_TEXT};
+	sink_val p = src(l);
+	int rc = l->ops->begin(l->s, 0, l->err);
+	if (!rc)
+		rc = l->ops->query(l->s, "SELECT member_id FROM sink_redo WHERE source = $1", &p, 1,
+		                   types, 1, redo_fn, l, l->err);
+	for (size_t i = 0; i < l->refold.cap && !rc; i++)
+		if (l->refold.slots[i].key)
+			rc = refold_member(l, l->refold.slots[i].key);
+	if (!rc && l->refold.n)
+		rc = l->ops->exec(l->s, "DELETE FROM sink_redo WHERE source = $1", &p, 1, l->err);
+	if (!rc)
+		rc = l->ops->commit(l->s, l->err);
+	else
+		l->ops->rollback(l->s);
+	smap_clear(&l->refold, NULL);
 	return rc;
 }
 

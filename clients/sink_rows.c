@@ -102,30 +102,41 @@ int sink_emit_correction(const sink_emit *e, const Ledger__Event *ev)
 /* Fact rows: v[0] source, v[1] seq are set; each fills the rest.       */
 /* ------------------------------------------------------------------ */
 
-static void transfer_row(const Ledger__Event *ev, const char *morg, sink_val *v)
+/* A field of a body by its name, through the descriptor: the transfers'
+ * three bodies share their field names, not a type. */
+static const void *field_at(const ProtobufCMessage *b, const char *name, int *has)
 {
-	const Ledger__MemberTransferred *x = ev->member_transferred;
-	(void)morg;
-	v[2] = sink_text(x->member_id);
-	v[3] = sink_text(x->from_org);
-	v[4] = sink_text(x->to_org);
-	v[5] = sink_enum(EN(transfer_reason), x->has_reason, x->reason);
-	v[6] = sink_text(x->note);
-	v[7] = sink_int(ev->occurred_at);
+	const ProtobufCFieldDescriptor *fd =
+	    protobuf_c_message_descriptor_get_field_by_name(b->descriptor, name);
+	const char *base = (const char *)b;
+	*has = fd && (fd->type == PROTOBUF_C_TYPE_STRING ||
+		      *(const protobuf_c_boolean *)(base + fd->quantifier_offset));
+	return fd ? base + fd->offset : NULL;
 }
 
-/* A transfer in two steps counts where it took effect, at its acceptance
- * (the seq, time and note of the acceptance; its release is in events). */
-static void accepted_row(const Ledger__Event *ev, const char *morg, sink_val *v)
+/* A transfer (member_transferred), a release (transfer_released: the first
+ * step of a transfer in two steps, pending while no transfers row names it)
+ * or an acceptance (transfer_accepted: the second, which counts where the
+ * member moved, at its own seq, time and note, and names its release). */
+static void moved_row(const Ledger__Event *ev, const char *morg, sink_val *v)
 {
-	const Ledger__TransferAccepted *x = ev->transfer_accepted;
+	const ProtobufCMessage *b = ld_kind_body(ld_kind_of(ev->body_case), ev);
+	static const char *const text[] = {"member_id", "from_org", "to_org"};
+	int has;
 	(void)morg;
-	v[2] = sink_text(x->member_id);
-	v[3] = sink_text(x->from_org);
-	v[4] = sink_text(x->to_org);
-	v[5] = sink_enum(EN(transfer_reason), x->has_reason, x->reason);
-	v[6] = sink_text(x->note);
+	for (int i = 0; i < 3; i++) {
+		const char *const *s = field_at(b, text[i], &has);
+		v[2 + i] = sink_text(s ? *s : NULL);
+	}
+	const int *reason = field_at(b, "reason", &has);
+	v[5] = sink_enum(EN(transfer_reason), has, reason ? *reason : 0);
+	const char *const *note = field_at(b, "note", &has);
+	v[6] = sink_text(note ? *note : NULL);
 	v[7] = sink_int(ev->occurred_at);
+	if (ev->body_case == LEDGER__EVENT__BODY_TRANSFER_RELEASED)
+		return; /* releases has no release_seq */
+	const uint64_t *rel = field_at(b, "release_seq", &has);
+	v[8] = rel ? sink_opt(has, (int64_t)*rel) : sink_null();
 }
 
 /* dues: event, member, org, amount (refunds negative), periods, method,
@@ -229,8 +240,9 @@ static const struct fact_kind {
 	int table;
 	void (*fill)(const Ledger__Event *ev, const char *member_org, sink_val *v);
 } fact_kinds[] = {
-    {LEDGER__EVENT__BODY_MEMBER_TRANSFERRED, ST_TRANSFERS, transfer_row},
-    {LEDGER__EVENT__BODY_TRANSFER_ACCEPTED, ST_TRANSFERS, accepted_row},
+    {LEDGER__EVENT__BODY_MEMBER_TRANSFERRED, ST_TRANSFERS, moved_row},
+    {LEDGER__EVENT__BODY_TRANSFER_RELEASED, ST_RELEASES, moved_row},
+    {LEDGER__EVENT__BODY_TRANSFER_ACCEPTED, ST_TRANSFERS, moved_row},
     {LEDGER__EVENT__BODY_DUES_PAID, ST_DUES, dues_row},
     {LEDGER__EVENT__BODY_DUES_WAIVED, ST_DUES, dues_row},
     {LEDGER__EVENT__BODY_DUES_REFUNDED, ST_DUES, dues_row},

@@ -55,6 +55,11 @@ static const sink_col affiliations_c[] = {
 };
 static const sink_col transfers_c[] = {
     SRC, {"seq", I}, {"member_id", T}, {"from_org_id", T}, {"to_org_id", T}, {"reason", T},
+    {"note", T}, {"occurred_at", W}, {"release_seq", I},
+};
+/* The first step of a transfer in two steps (since schema 3). */
+static const sink_col releases_c[] = {
+    SRC, {"seq", I}, {"member_id", T}, {"from_org_id", T}, {"to_org_id", T}, {"reason", T},
     {"note", T}, {"occurred_at", W},
 };
 static const sink_col dues_c[] = {
@@ -106,7 +111,7 @@ const sink_table sink_tables[ST__COUNT] = {
     [ST_AFFILIATIONS] = {"affiliations", N(affiliations_c), affiliations_c, 2, 1,
 			 IX("member_id"), IX("org_id")},
     [ST_TRANSFERS] = {"transfers", N(transfers_c), transfers_c, 2, 0, IX("member_id"),
-		      IX("from_org_id", "to_org_id", "occurred_at")},
+		      IX("from_org_id", "to_org_id", "occurred_at", "release_seq")},
     [ST_DUES] = {"dues", N(dues_c), dues_c, 2, 0, IX("member_id"), IX("org_id")},
     [ST_SERVICES] = {"services", N(services_c), services_c, 2, 0, IX("member_id"),
 		     IX("org_id", "occurred_at")},
@@ -116,6 +121,8 @@ const sink_table sink_tables[ST__COUNT] = {
     [ST_STATIONS] = {"stations", N(stations_c), stations_c, 2, 0, NONE, IX("org_id")},
     [ST_WORKFORCE] = {"workforce", N(workforce_c), workforce_c, 2, 0, NONE,
 		      IX("region, worker_group")},
+    [ST_RELEASES] = {"releases", N(releases_c), releases_c, 2, 0, IX("member_id"),
+		     IX("from_org_id", "to_org_id", "occurred_at")},
 };
 
 /* clang-format on */
@@ -331,9 +338,11 @@ static char *schema_sql(const sink_ops *ops, int indexes)
 		    &b,
 		    "CREATE TABLE IF NOT EXISTS sink_checkpoint (source %s NOT NULL PRIMARY KEY, "
 		    "last_seq %s NOT NULL, last_hash %s);\n"
-		    "CREATE TABLE IF NOT EXISTS sink_schema (version %s NOT NULL);\n",
+		    "CREATE TABLE IF NOT EXISTS sink_schema (version %s NOT NULL);\n"
+		    "CREATE TABLE IF NOT EXISTS sink_redo (source %s NOT NULL, member_id %s NOT "
+		    "NULL, PRIMARY KEY (source, member_id));\n",
 		    ops->types[SC_TEXT], ops->types[SC_INT], ops->types[SC_TEXT],
-		    ops->types[SC_INT]);
+		    ops->types[SC_INT], ops->types[SC_TEXT], ops->types[SC_TEXT]);
 	else
 		sb_add(&b, "%s;\n", ops->analyze_sql);
 	if (b.oom) {
@@ -411,8 +420,31 @@ static const char *const v1_tables[] = {"organisations", "members",        "tran
                                         "dues",          "services",       "activities",
                                         "corrections",   "sink_checkpoint"};
 
+/* What schema 3 added to a database of schema 2 besides its new table (made
+ * by schema_sql): transfers.release_seq, and the members whose transfers in
+ * two steps were loaded without them, whom their source's next sink folds
+ * again (sink_redo, sink_loader_open). */
+static int upgrade_from_2(const sink_ops *ops, sink *s, char *err)
+{
+	char sql[128];
+	int have, rc = has_column(ops, s, "transfers", "release_seq", &have, err);
+	if (rc)
+		return rc;
+	snprintf(sql, sizeof(sql), "ALTER TABLE transfers ADD COLUMN release_seq %s",
+	         ops->types[SC_INT]);
+	if (!have && (rc = ops->exec(s, sql, NULL, 0, err)))
+		return rc;
+	return ops->exec(s,
+	                 "INSERT INTO sink_redo (source, member_id) SELECT DISTINCT source, "
+	                 "substr(stream, 8) FROM events WHERE kind IN ('transfer_released', "
+	                 "'transfer_accepted') AND stream LIKE 'member/%'; "
+	                 "UPDATE sink_schema SET version = 3",
+	                 NULL, 0, err);
+}
+
 static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrating, char *err)
 {
+	int64_t v = -1;
 	int have_events, have_schema, have_cp, have_v1;
 	int rc;
 	if ((rc = has_table(ops, s, "events", &have_events, err)) ||
@@ -421,7 +453,6 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 	    (rc = has_table(ops, s, "sink_v1_events", &have_v1, err)))
 		return rc;
 	if (have_schema) {
-		int64_t v = -1;
 		enum sink_ctype ty = SC_INT;
 		if ((rc = ops->query(s, "SELECT max(version) FROM sink_schema", NULL, 0, &ty, 1,
 		                     int_fn, &v, err)))
@@ -483,10 +514,12 @@ static int schema_in_txn(const sink_ops *ops, sink *s, int migrate, int *migrati
 	free(sql);
 	if (rc)
 		return rc;
+	if (have_schema && v == 2 && (rc = upgrade_from_2(ops, s, err)))
+		return rc;
 	if (!have_schema) {
-		sink_val v = sink_int(SINK_SCHEMA_VERSION);
+		sink_val sv = sink_int(SINK_SCHEMA_VERSION);
 		if ((rc =
-		         ops->exec(s, "INSERT INTO sink_schema (version) VALUES ($1)", &v, 1, err)))
+		         ops->exec(s, "INSERT INTO sink_schema (version) VALUES ($1)", &sv, 1, err)))
 			return rc;
 	}
 	*migrating = have_v1;

@@ -103,7 +103,7 @@ def canon(v):
 
 TABLES = ["events", "corrections", "organisations", "org_tree", "members", "memberships",
           "affiliations", "transfers", "dues", "services", "activities", "funds", "stations",
-          "workforce", "sink_checkpoint", "sink_schema"]
+          "workforce", "releases", "sink_checkpoint", "sink_schema", "sink_redo"]
 
 
 def dump(db, source=None):
@@ -178,7 +178,7 @@ def run_queries(db, a):
             "new-members-per-month", "transfers-between-cities", "condolence-visits-per-year",
             "members-per-source", "corrected-events", "sink-caught-up", "members-at-date",
             "joins-by-path-and-channel", "member-transfers", "dues-per-city-and-month",
-            "services-per-year-and-city"}
+            "services-per-year-and-city", "pending-transfers"}
     if set(queries) != want:
         problems.append(f"docs/SINK.md example queries: {sorted(queries)}, wanted {sorted(want)}")
     # The member of member-transfers: the one with the most transfers.
@@ -370,6 +370,13 @@ def check(db, a):
     got_m = [(r[0], r[2], r[3], r[4]) for r in answers["member-transfers"]]
     if sorted(got_m) != want_m or not want_m:
         differ(f"member-transfers {a.member}", got_m, want_m)
+    # The releases waiting for acceptance, against the province's list of them.
+    lst = ctl(["transfers", "--org", prov_id, "--pending", "--limit", "10000"], a)
+    want_p = sorted((str(x["seq"]), x["member_id"], x["from_org"], x["to_org"], x["reason"])
+                    for x in lst.get("transfers", []))
+    got_p = sorted((r[0], r[1], r[2], r[3], r[4]) for r in answers["pending-transfers"])
+    if got_p != want_p:
+        differ("pending-transfers", got_p, want_p)
     if svc_checked < 4:
         problems.append(f"services-per-year-and-city: {svc_checked} plan targets compared")
 
@@ -404,7 +411,7 @@ def check(db, a):
     print(f"sink_check: {a.source}: {len(cities)} cities, {len(per_month)} (year, city) "
           f"new-member figures, {sum(matrix.values())} transfers between cities, "
           f"{checked} members compared, {svc_checked} service targets, "
-          f"{len(want_m)} transfers of {a.member}")
+          f"{len(want_m)} transfers of {a.member}, {len(want_p)} releases waiting")
 
 
 def target_figures(db, source, t, plan):

@@ -10,8 +10,9 @@
 #                              change, activities, services, an organisation
 #                              update, a workforce estimate, funds, a station;
 #                              a transfer dated before its join; a transfer
-#                              in two steps accepted, and one whose
-#                              acceptance was voided (its release pending).
+#                              in two steps accepted, one whose
+#                              acceptance was voided (its release pending),
+#                              and a release withdrawn (voided).
 #                              Sets LAST_SEQ to the last seq it recorded.
 #   sink_expect_corrected DB PREFIX   checks a sink database (SQLite file or
 #                              PostgreSQL URL, source 'ledger' unless
@@ -127,6 +128,10 @@ sink_corrections() {
 	ok release "$m-12" --from "$NJ" --to "$SZ" --reason moved-region --at 2025-06-01T02:00:00Z; recorded
 	ok accept "$SEQ" --at 2025-06-03T02:00:00Z; recorded
 	ok void "$SEQ" --reason "accepted the wrong rider"
+	# 14. a release withdrawn (voided): no release, the member stays
+	ok join "$m-13" --national-id "$(nid 13)" --org "$NJ" --region 320102 "${joinargs[@]}" --at 2025-03-01T02:00:00Z
+	ok release "$m-13" --from "$NJ" --to "$WX" --reason moved-region --at 2025-06-01T02:00:00Z; recorded
+	ok void "$SEQ" --reason "released the wrong rider"
 	LAST_SEQ=$SEQ
 	ok head
 	LAST_SEQ=$(awk '{print $3}' <<<"$OUT")
@@ -181,6 +186,16 @@ sink_expect_corrected() {
 		"$p-320500-rider-meituan|1" "$db: the member accepted"
 	expect_eq "$(sql "$db" "SELECT org_id || '|' || transfers || '|' || (SELECT count(*) FROM transfers x WHERE x.$w AND x.member_id = '$m-12') FROM members WHERE $w AND member_id = '$m-12'")" \
 		"$p-320100-rider-meituan|0|0" "$db: the member whose acceptance was voided"
+	# The releases: m-11's accepted (its acceptance names it), m-12's waiting
+	# (nothing names it), m-13's withdrawn (no row).
+	expect_eq "$(sql "$db" "SELECT r.from_org_id || '|' || r.to_org_id || '|' || r.reason || '|' || substr(CAST(r.occurred_at AS TEXT), 1, 10) || '|' || (SELECT count(*) FROM transfers x WHERE x.source = r.source AND x.release_seq = r.seq AND x.member_id = r.member_id) FROM releases r WHERE r.$w AND r.member_id = '$m-11'")" \
+		"$p-320100-rider-meituan|$p-320500-rider-meituan|MOVED_REGION|2025-06-01|1" "$db: the accepted release"
+	expect_eq "$(sql "$db" "SELECT count(*) FROM releases r WHERE r.$w AND r.member_id = '$m-12' AND NOT EXISTS (SELECT 1 FROM transfers x WHERE x.source = r.source AND x.release_seq = r.seq)")" \
+		1 "$db: the release waiting again"
+	expect_eq "$(sql "$db" "SELECT count(*) || '|' || (SELECT org_id FROM members WHERE $w AND member_id = '$m-13') FROM releases WHERE $w AND member_id = '$m-13'")" \
+		"0|$p-320100-rider-meituan" "$db: the withdrawn release"
+	expect_eq "$(sql "$db" "SELECT count(*) FROM transfers WHERE $w AND member_id = '$m-10' AND release_seq IS NULL")" \
+		1 "$db: a transfer in one step names no release"
 	expect_eq "$(sql "$db" "SELECT count(*) FROM events e WHERE $w AND (voided_by IS NOT NULL OR amended_by IS NOT NULL)")" \
 		"$(sql "$db" "SELECT count(DISTINCT target_seq) FROM corrections WHERE $w")" \
 		"$db: every corrected event marked in events"
