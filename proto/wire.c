@@ -13,6 +13,15 @@ typedef struct wire_in {
 	const uint8_t *p, *end;
 	wire_alloc_fn alloc;
 	void *arg;
+	/* The whole buffer [base, ...) and its one copy from alloc (a byte
+	 * longer): every string and bytes field points into the copy, at its
+	 * place in the buffer, instead of being allocated and copied one by
+	 * one. A string's NUL goes on the byte after it in the copy: the next
+	 * key (of its message or an enclosing one) or the extra byte at the
+	 * end, never a byte of another field's value (keys, lengths and
+	 * numbers are read from the buffer, not the copy). */
+	const uint8_t *base;
+	uint8_t *copy;
 	/* 1 while the bytes read are what protobuf-c packs (checked only by
 	 * wire_decode_canonical; 0 from the start otherwise, and from the
 	 * first byte that is not). */
@@ -29,7 +38,7 @@ static inline int minimal(const uint8_t *p, const uint8_t *q)
 
 /* 0 and *out, or -1: past the end, longer than 10 bytes, or wider than 64
  * bits (protobuf-c would keep the low bits of what it reads; declined). */
-static int varint(wire_in *in, uint64_t *out)
+static inline int varint(wire_in *in, uint64_t *out)
 {
 	const uint8_t *q = wire_varint(in->p, in->end, out);
 	if (!q || (q - in->p == 10 && q[-1] > 1))
@@ -43,7 +52,7 @@ static int varint(wire_in *in, uint64_t *out)
  * at most 5 bytes, as protobuf-c reads both (a longer one, zeros padding
  * it, it declines: fuzz_wire found a 7-byte length of 0 taken here and
  * refused there). 0 and *out, or -1. (protobuf-c writes both minimal.) */
-static int varint5(wire_in *in, uint64_t *out)
+static inline int varint5(wire_in *in, uint64_t *out)
 {
 	const uint8_t *q = wire_varint(in->p, in->end, out);
 	if (!q || q - in->p > 5)
@@ -70,15 +79,10 @@ static int field_index(const ProtobufCMessageDescriptor *d, uint64_t id, unsigne
 	return lo < d->n_fields && d->fields[lo].id == id ? (int)lo : -1;
 }
 
-static void *copy_out(wire_in *in, const uint8_t *p, size_t n, size_t extra)
+/* Where the value at p of the buffer is in the copy. */
+static inline uint8_t *in_copy(const wire_in *in, const uint8_t *p)
 {
-	uint8_t *out = in->alloc(in->arg, n + extra);
-	if (out) {
-		memcpy(out, p, n);
-		if (extra)
-			out[n] = 0;
-	}
-	return out;
+	return in->copy + (p - in->base);
 }
 
 static ProtobufCMessage *message(const ProtobufCMessageDescriptor *d, wire_in *in, unsigned depth);
@@ -166,19 +170,22 @@ static int field(const ProtobufCFieldDescriptor *f, unsigned wt, ProtobufCMessag
 		/* string_pack writes strlen's bytes: a NUL inside cuts it. */
 		if (in->canon && memchr(p, 0, n))
 			in->canon = 0;
-		char *s = copy_out(in, p, n, 1);
+		char *s = (char *)in_copy(in, p);
+		s[n] = 0;
 		memcpy(mem, &s, sizeof(s));
-		return s ? 0 : -1;
+		return 0;
 	}
 	case PROTOBUF_C_TYPE_BYTES: {
 		ProtobufCBinaryData *bd = mem;
 		bd->len = n;
-		bd->data = n ? copy_out(in, p, n, 0) : NULL;
-		return !n || bd->data ? 0 : -1;
+		bd->data = n ? in_copy(in, p) : NULL;
+		return 0;
 	}
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		/* Its length exact when its bytes are its packing. */
-		wire_in sub = {p, p + n, in->alloc, in->arg, in->canon};
+		wire_in sub = *in;
+		sub.p = p;
+		sub.end = p + n;
 		ProtobufCMessage *sm = message(f->descriptor, &sub, depth + 1);
 		in->canon = sub.canon;
 		memcpy(mem, &sm, sizeof(sm));
@@ -282,17 +289,34 @@ static ProtobufCMessage *message(const ProtobufCMessageDescriptor *d, wire_in *i
 	return m;
 }
 
+/* The reading of buf[0..len) from its start: 0, or -1 out of memory. */
+static int in_begin(wire_in *in, const uint8_t *buf, size_t len, wire_alloc_fn alloc, void *arg,
+		    int canon)
+{
+	*in = (wire_in){.p = buf, .end = buf + len, .alloc = alloc, .arg = arg, .canon = canon,
+			.base = buf, .copy = alloc(arg, len + 1)};
+	if (!in->copy)
+		return -1;
+	memcpy(in->copy, buf, len);
+	in->copy[len] = 0;
+	return 0;
+}
+
 ProtobufCMessage *wire_decode(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
 			      wire_alloc_fn alloc, void *arg)
 {
-	wire_in in = {buf, buf + len, alloc, arg, 0};
-	return message(d, &in, 0);
+	wire_in in;
+	return in_begin(&in, buf, len, alloc, arg, 0) ? NULL : message(d, &in, 0);
 }
 
 ProtobufCMessage *wire_decode_canonical(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
 					size_t len, wire_alloc_fn alloc, void *arg, int *canonical)
 {
-	wire_in in = {buf, buf + len, alloc, arg, 1};
+	wire_in in;
+	if (in_begin(&in, buf, len, alloc, arg, 1)) {
+		*canonical = 0;
+		return NULL;
+	}
 	ProtobufCMessage *m = message(d, &in, 0);
 	*canonical = m && in.canon;
 	return m;

@@ -46,6 +46,10 @@ typedef void *(*wire_alloc_fn)(void *arg, size_t n);
  * records (members.c). */
 static inline const uint8_t *wire_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
+	if (p < end && *p < 0x80) { /* most keys, lengths and values: one byte */
+		*v = *p;
+		return p + 1;
+	}
 	*v = 0;
 	for (unsigned shift = 0; p < end && shift < 64; shift += 7) {
 		uint8_t b = *p++;

@@ -124,6 +124,78 @@ static void test_records_decode(void **state)
 	tl_free_all();
 }
 
+/* An allocator that counts its calls, in front of a pool. */
+typedef struct counting {
+	codec_pool pool;
+	unsigned calls;
+} counting;
+
+static void *counting_alloc(void *arg, size_t n)
+{
+	counting *c = arg;
+	c->calls++;
+	return codec_pool_alloc(&c->pool, n);
+}
+
+/* Strings and bytes point into one copy of the buffer (one allocation for
+ * all of them, not one each): a join allocates the copy, the event and its
+ * body; each string is NUL-terminated where it ends (the byte after it in
+ * the copy is the next key, or the end), even one that ends a nested
+ * message or the buffer, or is empty; the buffer is not written, and
+ * overwriting it after the decode changes nothing decoded. */
+static void test_strings_one_copy(void **state)
+{
+	(void)state;
+	counting c = {.pool = CODEC_POOL_INIT};
+	bytes b;
+	Ledger__Event *ev = stored(tl_join("M1", "NJ-RIDER", 1), 7);
+	ev->member_joined->platform = ""; /* empty: not packed (proto2 optional: packed) */
+	static uint8_t personal[40] = {9, 8, 7};
+	ev->member_joined->has_personal = 1;
+	ev->member_joined->personal.len = sizeof(personal);
+	ev->member_joined->personal.data = personal;
+	pack_event(ev, &b);
+	bytes before = b;
+	Ledger__Event *w = (Ledger__Event *)wire_decode(&ledger__event__descriptor, b.b, b.n,
+							counting_alloc, &c);
+	assert_non_null(w);
+	assert_int_equal(c.calls, 3);
+	assert_memory_equal(b.b, before.b, b.n);
+	memset(b.b, 0xff, b.n);
+	Ledger__Event *ref = codec_event_unpack(before.b, before.n);
+	assert_non_null(ref);
+	assert_string_equal(w->actor, ref->actor);
+	assert_string_equal(w->stream, ref->stream);
+	assert_string_equal(w->member_joined->member_id, "M1");
+	assert_string_equal(w->member_joined->org_id, "NJ-RIDER");
+	assert_non_null(w->member_joined->platform);
+	assert_string_equal(w->member_joined->platform, "");
+	assert_int_equal(w->member_joined->personal.len, sizeof(personal));
+	assert_memory_equal(w->member_joined->personal.data, personal, sizeof(personal));
+	assert_memory_equal(w->hash.data, ref->hash.data, 32);
+	bytes wb;
+	pack_event(w, &wb);
+	assert_int_equal(wb.n, before.n);
+	assert_memory_equal(wb.b, before.b, before.n);
+	codec_event_free(ref);
+
+	/* A correction: a string that ends the nested body and the buffer. */
+	c.calls = 0;
+	Ledger__Event *a = stored(tl_amend(7, tl_join("M1", "NJ", 1)), 9);
+	a->stream = NULL;
+	pack_event(a, &b);
+	before = b;
+	w = (Ledger__Event *)wire_decode(&ledger__event__descriptor, b.b, b.n, counting_alloc, &c);
+	assert_non_null(w);
+	memset(b.b, 0, b.n);
+	pack_event(w, &wb);
+	assert_int_equal(wb.n, before.n);
+	assert_memory_equal(wb.b, before.b, before.n);
+	assert_true(c.calls <= 5); /* the copy and the messages only */
+	codec_pool_free(&c.pool);
+	tl_free_all();
+}
+
 /* base's bytes with `tail` after them: declined, while base alone decodes;
  * protobuf-c's verdict on them is `ref_decodes`. */
 static void expect_declined(const bytes *base, const uint8_t *tail, size_t n, int ref_decodes)
@@ -658,6 +730,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_records_decode),
+	    cmocka_unit_test(test_strings_one_copy),
 	    cmocka_unit_test(test_declined),
 	    cmocka_unit_test(test_canonical_taken),
 	    cmocka_unit_test(test_canonical_body_order),
