@@ -29,6 +29,13 @@
 
 /* Largest answer accepted: a page of 10,000 events stays far below it. */
 #define LDC_RECV_MAX ((size_t)64 << 20)
+/* A request this large whose connection the daemon closes twice while it is
+ * in flight is taken for one above the daemon's max_msg (NNG drops such a
+ * connection as the message's header comes; REQ would send it again on each
+ * new connection until the call's timeout): the call ends saying so. Once
+ * is a restart (the request is sent again). 64 KiB: below it, only a
+ * max_msg set under its use. */
+#define LDC_BIG_REQUEST ((size_t)64 << 10)
 /* Reconnection back-off while the daemon is away. */
 #define LDC_RECONN_MIN_MS 100
 #define LDC_RECONN_MAX_MS 500
@@ -59,6 +66,7 @@ struct ldc_node {
 	 * call with none waits LDC_CONNECT_MS for one, not its whole
 	 * timeout. */
 	int pipes;
+	unsigned removed; /* connections that went away, ever */
 };
 
 struct ldc {
@@ -90,6 +98,7 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)p;
 	nng_mtx_lock(c->mu);
 	n->pipes += ev == NNG_PIPE_EV_ADD_POST ? 1 : -1;
+	n->removed += ev != NNG_PIPE_EV_ADD_POST;
 	nng_cv_wake(c->cv);
 	nng_mtx_unlock(c->mu);
 }
@@ -140,14 +149,17 @@ static void recv_done(void *arg)
  * list whose connection goes away meanwhile (killed, or stopped) will not
  * answer: REQ would keep the request for a connection that is not coming
  * back until the timeout, so the call gives up at once and goes on to the
- * next node (the request's event ids make sending it again safe). 0 with
- * *msg, or an NNG error (NNG_ECONNSHUT for the lost connection).
+ * next node (the request's event ids make sending it again safe). With one
+ * url, a big request (LDC_BIG_REQUEST) whose connection went away twice
+ * since `removed` (the node's count before it was sent) is given up too:
+ * the daemon drops it. 0 with *msg, or an NNG error (NNG_ECONNSHUT for the
+ * lost connection).
  */
-static int recv_answer(ldc *c, nng_duration left, nng_msg **msg)
+static int recv_answer(ldc *c, nng_duration left, nng_msg **msg, int big, unsigned removed)
 {
 	nng_aio *aio;
 	int nrv;
-	if (c->nurls <= 1) {
+	if (c->nurls <= 1 && !big) {
 		if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, left)) != 0)
 			return nrv;
 		return nng_recvmsg(c->sock, msg, 0);
@@ -159,9 +171,10 @@ static int recv_answer(ldc *c, nng_duration left, nng_msg **msg)
 	nng_mtx_unlock(c->mu);
 	nng_aio_set_timeout(aio, left);
 	nng_recv_aio(c->sock, aio);
-	const int *pipes = &c->nodes[c->cur].pipes;
+	const struct ldc_node *n = &c->nodes[c->cur];
 	nng_mtx_lock(c->mu);
-	while (!c->received && *pipes > 0 && !c->interrupted)
+	while (!c->received && !c->interrupted &&
+	       (c->nurls > 1 ? n->pipes > 0 : n->removed - removed < 2))
 		nng_cv_wait(c->cv);
 	int lost = !c->received;
 	nng_mtx_unlock(c->mu);
@@ -431,6 +444,10 @@ static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg 
 	nng_time deadline = nng_clock() + (nng_time)timeout_ms;
 	if ((rc = wait_connected(c, deadline, e)) != 0)
 		goto out;
+	int big = n >= LDC_BIG_REQUEST;
+	nng_mtx_lock(c->mu);
+	unsigned removed = c->nodes[c->cur].removed;
+	nng_mtx_unlock(c->mu);
 	if ((nrv = nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, timeout_ms)) != 0 ||
 	    (nrv = nng_sendmsg(c->sock, msg, 0)) != 0) {
 		rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL, _("cannot reach '%s' within %d ms: %s"),
@@ -440,9 +457,15 @@ static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg 
 	msg = NULL;
 	nng_time now = nng_clock();
 	nng_duration left = now < deadline ? (nng_duration)(deadline - now) : 1;
-	if ((nrv = recv_answer(c, left, &msg)) != 0) {
+	if ((nrv = recv_answer(c, left, &msg, big, removed)) != 0) {
 		msg = NULL;
-		if (nrv == NNG_ECONNSHUT)
+		if (nrv == NNG_ECONNSHUT && big && c->nurls <= 1 && !c->interrupted)
+			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
+					    _("the daemon at '%s' closed the connection while a request "
+					      "of %.1f MiB was sent: it drops a request above its max_msg "
+					      "(16 MiB unless configured otherwise); send less at once"),
+					    c->url, (double)n / (1 << 20));
+		else if (nrv == NNG_ECONNSHUT)
 			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
 					    _("the connection to '%s' was lost before it answered"),
 					    c->url);

@@ -37,7 +37,12 @@
  * ROLES_SECTION_MAX - 1 (48) characters in all. */
 #define LISTENER_NAME_MAX 44
 #define SUB_POOL_THREADS  2 /* threads reading subscription pages */
-#define SERVER_HARD_MAX_MSG (64u << 20) /* NNG drops the connection above this */
+#define SERVER_HARD_MAX_MSG (64u << 20) /* the largest max_msg */
+/* NNG's receive limit is max_msg and this, for the SP header (a REQ's
+ * request id, and a device's hops): NNG drops a connection whose message
+ * declares more as its header comes, before it reserves that length. */
+#define SERVER_SP_HEADER_MAX 64
+#define SERVER_RECV_MAX(srv) ((srv)->max_msg + SERVER_SP_HEADER_MAX)
 /* A call's request is decoded into blocks of this size (a larger request
  * takes several, or one of its own), and one block is kept for the next
  * request: what an idle call holds. */

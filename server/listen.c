@@ -27,7 +27,7 @@ static int listener_start(server *srv, listener *li, ld_errinfo *e)
 {
 	int rv = nng_listener_create(&li->l, srv->sock, li->url);
 	if (rv == 0)
-		rv = nng_listener_set_size(li->l, NNG_OPT_RECVMAXSZ, SERVER_HARD_MAX_MSG);
+		rv = nng_listener_set_size(li->l, NNG_OPT_RECVMAXSZ, SERVER_RECV_MAX(srv));
 	if (rv == 0 && li->tls)
 		rv = nng_listener_set_ptr(li->l, NNG_OPT_TLS_CONFIG, li->tls);
 	if (rv == 0 && li->ipc)
@@ -64,9 +64,9 @@ static void pipe_reached(server *srv, nng_pipe p)
  * 127.0.0.0/8). Without them, idle connections could hold every descriptor
  * of the process, and then raft's next segment does not open and the node
  * stops (docs/OPERATIONS.md, "Connections and descriptors"); and NNG keeps
- * the whole declared length of a message whose header came and whose body
- * does not (docs/LIBRARIES.md, "Message size"). Logged at most once a
- * minute, with how many.
+ * the whole declared length (up to max_msg, its receive limit) of a message
+ * whose header came and whose body does not (docs/LIBRARIES.md, "Message
+ * size"). Logged at most once a minute, with how many.
  */
 static void pipe_admit(nng_pipe p, nng_pipe_ev ev, void *arg)
 {

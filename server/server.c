@@ -363,7 +363,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 			       nng_strerror(rv));
 		goto fail;
 	}
-	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, SERVER_HARD_MAX_MSG);
+	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, SERVER_RECV_MAX(srv));
 	srv->calls = calloc((size_t)srv->ncalls, sizeof(call));
 	if (!srv->calls) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");

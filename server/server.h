@@ -26,8 +26,11 @@
  * ERR_PERMISSION_DENIED and nothing is written. The identity is the
  * recorded events' actor: never taken from the client.
  *
- * Limits: every listener refuses messages over `hard_max` bytes (NNG closes
- * such a connection); messages over `max_msg` get an ERR_TOO_LARGE answer.
+ * Limits: every listener refuses messages over `max_msg` bytes (NNG closes
+ * such a connection as their header comes, before it reserves their
+ * length: what a connection can hold in a message whose body does not
+ * come is max_msg); a request over max_msg whose header is within it (the
+ * SP header's bytes) gets an ERR_TOO_LARGE answer.
  * An answer waits at most 10 s for its connection to take it (its client
  * reads slower than it asks), and is dropped then; while half the workers
  * wait so, at most 100 ms, and a connection with 4 answers waiting has the
@@ -81,14 +84,15 @@
 
 #define SERVER_MAX_URLS 16
 #define SERVER_MAX_CONNS_PER_IP 64
-#define SERVER_MAX_CONNS_LOCAL 1024
+#define SERVER_MAX_CONNS_LOCAL 256
 #define SERVER_DECODE_MEMORY ((size_t)1 << 30)
 
 typedef struct server_options {
 	const char *urls[SERVER_MAX_URLS]; /* tcp://host:port, ipc:///path,
 	                                    * tls+tcp://host:port?name=GROUP[&ca=FILE] */
 	size_t nurls;
-	size_t max_msg;    /* answered with ERR_TOO_LARGE above this; 0 = 16 MiB */
+	size_t max_msg;    /* largest request: the connection is dropped above it;
+			    * 0 = 16 MiB, at most SERVER_HARD_MAX_MSG */
 	int workers;       /* concurrent requests (contexts); 0 = 64 */
 	int max_conns_per_ip; /* connections from one address (IPC: no limit);
 			       * 0 = SERVER_MAX_CONNS_PER_IP, < 0 = no limit */
