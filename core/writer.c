@@ -57,7 +57,7 @@ static int pack_request(append_req *r)
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!r->items[i].code)
-			codec_event_parts_pack(r->req->events[i], pk->buf + pk->off[i],
+			codec_event_parts_pack(r->req->events[i], parts[i], pk->buf + pk->off[i],
 					       pk->buf + pk->off[i] + parts[i].head);
 	r->pack = pk;
 	return 0;

@@ -575,7 +575,7 @@ codec_parts codec_event_parts_size(const Ledger__Event *ev)
 	return p;
 }
 
-void codec_event_parts_pack(const Ledger__Event *ev, uint8_t *head, uint8_t *body)
+void codec_event_parts_pack(const Ledger__Event *ev, codec_parts p, uint8_t *head, uint8_t *body)
 {
 	Ledger__Event c;
 	codec_personal_buf pb;
@@ -590,7 +590,15 @@ void codec_event_parts_pack(const Ledger__Event *ev, uint8_t *head, uint8_t *bod
 	}
 	const ProtobufCMessage *b = stored_body(ev, &c, &pb);
 	if (b) {
-		size_t n = codec_size(b);
+		/* The body's own size from p.body (its key, its length's
+		 * varint, then it), not measured again: the one n whose
+		 * varint's bytes and n make up what follows the key. */
+		size_t rest = p.body - key_len((unsigned)ev->body_case, 2), n = 0;
+		for (size_t vl = 1; vl <= 10 && vl <= rest; vl++)
+			if (codec_varint_len(rest - vl) == vl) {
+				n = rest - vl;
+				break;
+			}
 		codec_pack(b, codec_put_ld(body, (unsigned)ev->body_case, n));
 	}
 }

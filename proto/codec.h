@@ -214,8 +214,9 @@ typedef struct codec_parts {
 } codec_parts;
 /* The sizes of ev's parts. */
 codec_parts codec_event_parts_size(const Ledger__Event *ev);
-/* Packs them: head and body, of the sizes above. */
-void codec_event_parts_pack(const Ledger__Event *ev, uint8_t *head, uint8_t *body);
+/* Packs them: head and body, of the sizes p above (the body's own size
+ * is taken from p.body, not measured again). */
+void codec_event_parts_pack(const Ledger__Event *ev, codec_parts p, uint8_t *head, uint8_t *body);
 
 typedef struct codec_stored {
 	uint64_t seq;

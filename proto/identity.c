@@ -33,6 +33,12 @@ static int read_ascii(const char *in, const char *drop, char *out, size_t size)
 {
 	const unsigned char *s = (const unsigned char *)in;
 	size_t n = 0;
+	/* The ASCII bytes of drop as bits: a strchr per byte cost 4% of NNG's
+	 * CPU in a batch (every national ID is read twice). */
+	uint64_t skip[2] = {0, 0};
+	for (const unsigned char *d = (const unsigned char *)drop; *d; d++)
+		if (*d < 0x80)
+			skip[*d >> 6] |= (uint64_t)1 << (*d & 63);
 	while (*s) {
 		unsigned char c = *s;
 		size_t len = 1;
@@ -47,7 +53,7 @@ static int read_ascii(const char *in, const char *drop, char *out, size_t size)
 			len = 3;
 		}
 		s += len;
-		if (c < 0x80 && strchr(drop, c))
+		if (c < 0x80 && (skip[c >> 6] >> (c & 63) & 1))
 			continue;
 		if (n + 1 >= size)
 			return -1;

@@ -3325,7 +3325,7 @@ static void test_stored_bytes_canonical(void **state)
 		memset(prev, (int)i, sizeof(prev));
 		codec_parts p = codec_event_parts_size(evs[i]);
 		uint8_t *parts = malloc(p.head + p.body + 1);
-		codec_event_parts_pack(evs[i], parts, parts + p.head);
+		codec_event_parts_pack(evs[i], p, parts, parts + p.head);
 		codec_stored st = {.seq = (uint64_t)1 << (7 * i % 63), .recorded_at = (int64_t)i * 1000003,
 				   .actor = i % 2 ? "tls:clerks" : "", .stream = "member/M1",
 				   .version = i + 1, .prev_hash = prev};
