@@ -2,7 +2,8 @@
 # gen_test.sh — ledger-gen against a running daemon: a province of 2,000
 # members (seed 7) goes in with no rejection; the coverage report has members
 # in at least 10 cities and every join channel, the log every join path, the
-# transfer list transfers; running the same command again adds nothing (every
+# transfer list transfers, two-step ones among them (accepted, withdrawn
+# and pending); running the same command again adds nothing (every
 # event a duplicate, the head unchanged); another seed is refused in that log
 # and, in a fresh daemon, makes another log.
 set -euo pipefail
@@ -77,6 +78,24 @@ reasons=$(json '",".join(sorted(set(t["reason"] for t in j["transfers"])))')
 for r in MOVED_REGION CHANGED_PLATFORM EMPLOYER_UNION_FOUNDED; do
 	[[ ",$reasons," == *",$r,"* ]] || fail "no $r transfer (reasons: $reasons)"
 done
+
+# Transfers to another city in two steps: released, accepted (naming the
+# release), some withdrawn (the void of the release), one still pending.
+ok --json log --type transfer-released --limit 10000
+releases=$(json 'len(j["events"])')
+[ "$releases" -ge 20 ] || fail "only $releases releases in the log"
+ok --json log --type transfer-accepted --limit 10000
+accepted=$(json 'len(j["events"])')
+[ "$accepted" -ge 10 ] && [ "$accepted" -lt "$releases" ] || fail "$accepted acceptances of $releases releases"
+ok --json log --type event-voided --limit 10000
+withdrawn=$(json 'sum(1 for e in j["events"] if "撤回转出" in e["event_voided"]["reason"])')
+[ "$withdrawn" -ge 1 ] || fail "no release withdrawn"
+ok --json transfers --org JS-320000 --pending --limit 10000
+pending=$(json 'len(j["transfers"])')
+[ "$pending" -ge 1 ] || fail "no release pending at the end"
+expect_eq "$((accepted + withdrawn + pending))" "$releases" "releases accepted, withdrawn or pending"
+expect_eq "$(json 'all(t["pending"] and t["reason"] == "MOVED_REGION" for t in j["transfers"])')" True \
+	"the pending releases"
 
 ok --json projections
 [ "$(json 'sum(1 for p in j["projections"] if p.get("stopped"))')" = 0 ] ||

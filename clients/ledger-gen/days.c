@@ -424,7 +424,15 @@ void merges(gen *g)
 					continue;
 				if (m->aff == mg->org)
 					emit_disaffiliated(g, mi);
-				if (m->org == mg->org) {
+				if (m->org == mg->org && m->rel_ticket) {
+					/* Released elsewhere: settled before the
+					 * dissolution (a withdrawn one is followed by
+					 * the merge's transfer, life.c do_accept). */
+					int32_t by = g->today + rng_range(&g->r, 1, MERGE_DAYS - 4);
+					if (m->d_accept > by)
+						m->d_accept = by;
+					schedule(g, mi);
+				} else if (m->org == mg->org) {
 					m->xfer_reason =
 					    LEDGER__TRANSFER_REASON__ORGANISATION_MERGED;
 					m->xfer_to = o->parent;
@@ -564,6 +572,7 @@ void sim_reset(gen *g)
 	g->last_t = 0;
 	memset(g->by_type, 0, sizeof(g->by_type));
 	g->joins_new = g->joins_again = g->transfers = g->ends = g->dual = g->waivers = 0;
+	g->releases = g->withdrawn = 0;
 	g->plan_fairs = g->plan_fair_people = g->plan_insurance = g->plan_condolence = 0;
 	g->plan_outreach = g->plan_visits = g->plan_health_checks = g->plan_grants = 0;
 	g->plan_skills = g->plan_themed = g->plan_campus = g->plan_security = 0;

@@ -8,7 +8,8 @@
  *   orgs.c      the organisation tree and its events (stations, updates,
  *               workforce estimates, funds, activities)
  *   members.c   new members: ids, where they join, their profile, the join
- *   life.c      a member's life: affiliations, dues, transfers, ends,
+ *   life.c      a member's life: affiliations, dues, transfers (direct, and
+ *               to another city in two steps: release, acceptance), ends,
  *               corrections, and what is due for a member on a day
  *   days.c      the days: campaigns, joins, merges, foundings; a whole pass
  *   build.c     an event's envelope: begun in a lane's open request, its time
@@ -230,6 +231,12 @@ typedef struct member {
 	uint8_t group, path, employment, channel, method, cadence;
 	int8_t gi, platform;
 	uint8_t status, real_name, aff_kind, xfer_reason, exempt, ends;
+	/* A pending release to another city (life.c, emit_release): its ticket
+	 * (0: none), destination, the day it is accepted or withdrawn. */
+	uint32_t rel_ticket;
+	int32_t d_accept;
+	uint16_t rel_to;
+	uint8_t rel_city, rel_county, rel_withdraw;
 } member;
 
 /* A correction to make later, with what its body needs. */
@@ -393,6 +400,7 @@ typedef struct gen {
 
 	/* what the province did, for the summary */
 	uint64_t joins_new, joins_again, transfers, ends, dual, waivers;
+	uint64_t releases, withdrawn; /* transfers in two steps (accepted: in transfers too) */
 	uint64_t plan_fairs, plan_fair_people, plan_insurance, plan_condolence, plan_outreach,
 	    plan_visits, plan_health_checks, plan_grants, plan_skills, plan_themed, plan_campus,
 	    plan_security;

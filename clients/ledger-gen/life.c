@@ -250,6 +250,95 @@ static void emit_transfer(gen *g, uint32_t mi, uint16_t to, Ledger__TransferReas
 	g->transfers++;
 }
 
+/*
+ * A move to another city in two steps (PROTOCOL.md, "Transfers in two
+ * steps"): the source city's clerk releases the member (TransferReleased,
+ * 转出) and the destination's accepts it days or weeks later
+ * (TransferAccepted naming the release's seq, 转入), when the member moves;
+ * now and then the source withdraws it (the void of the release: the
+ * member did not go), and those released in the window's last weeks are
+ * still pending at its end (`ledgerctl transfers --pending`).
+ */
+#define TWO_STEP_SHARE  0.5  /* of the moves to another city */
+#define WITHDRAWN_SHARE 0.08 /* of the releases */
+
+static void emit_release(gen *g, uint32_t mi, uint16_t to, unsigned nc, unsigned nk)
+{
+	member *m = &g->m[mi];
+	org_ready(g, to);
+	Ledger__TransferReleased *b =
+	    ev_begin(g, member_lane(g, mi), LEDGER__EVENT__BODY_TRANSFER_RELEASED);
+	b->member_id = member_id(g, mi);
+	b->from_org = g->orgs[m->org].id;
+	b->to_org = g->orgs[to].id;
+	b->has_reason = 1;
+	b->reason = LEDGER__TRANSFER_REASON__MOVED_REGION;
+	b->note = "工作地变更，开具转出，待转入地接收";
+	m->rel_ticket = ev_ticket(g);
+	ev_end(g);
+	m->rel_to = to;
+	m->rel_city = (uint8_t)nc;
+	m->rel_county = (uint8_t)nk;
+	m->rel_withdraw = (uint8_t)rng_chance(&g->r, WITHDRAWN_SHARE);
+	m->d_accept = g->today + (rng_chance(&g->r, 0.15) ? rng_range(&g->r, 21, 60)
+	                                                  : rng_range(&g->r, 1, 20));
+	g->releases++;
+}
+
+/* The day a pending release is settled: accepted by the destination (the
+ * member moves, as a direct transfer to another city moves them), or
+ * withdrawn by the source (also when the destination stopped admitting
+ * members meanwhile; one leaving a union being merged then goes with the
+ * merge). */
+static void do_accept(gen *g, uint32_t mi)
+{
+	member *m = &g->m[mi];
+	unsigned ln = member_lane(g, mi);
+	uint32_t t = m->rel_ticket;
+	uint16_t to = m->rel_to;
+	m->d_accept = NEVER;
+	if (!t || m->status != ST_ACTIVE)
+		return;
+	m->rel_ticket = 0;
+	m->rel_to = NO_ORG;
+	ticket_before(g, ln, t);
+	if (m->rel_withdraw || g->orgs[to].closing) {
+		Ledger__EventVoided *b = ev_begin(g, ln, LEDGER__EVENT__BODY_EVENT_VOIDED);
+		b->has_target_seq = 1;
+		ev_fixup(g, &b->target_seq, t);
+		b->reason = "会员未到新工作地，撤回转出";
+		ev_end(g);
+		g->withdrawn++;
+		if (g->orgs[m->org].closing)
+			emit_transfer(g, mi, g->orgs[m->org].parent,
+			              LEDGER__TRANSFER_REASON__ORGANISATION_MERGED);
+		return;
+	}
+	if (m->aff != NO_ORG)
+		emit_disaffiliated(g, mi); /* the residence union of the old place */
+	Ledger__TransferAccepted *b = ev_begin(g, ln, LEDGER__EVENT__BODY_TRANSFER_ACCEPTED);
+	b->member_id = member_id(g, mi);
+	b->has_release_seq = 1;
+	ev_fixup(g, &b->release_seq, t);
+	b->from_org = g->orgs[m->org].id;
+	b->to_org = g->orgs[to].id;
+	b->has_reason = 1;
+	b->reason = LEDGER__TRANSFER_REASON__MOVED_REGION;
+	b->note = "转入地已接收，会员到新工作地报到";
+	ev_end(g);
+	g->active_city[home_city(g, m)]--;
+	m->org = to;
+	g->active_city[home_city(g, m)]++;
+	m->employer = m->xfer_to = NO_ORG;
+	m->xfer_reason = 0;
+	m->city = m->rel_city;
+	m->county = m->rel_county;
+	g->transfers++;
+	emit_profile(g, mi, 0, 0, NULL, cities[m->city].counties[m->county].code, 0);
+	if (rng_chance(&g->r, 0.5))
+		m->d_aff = g->today + rng_range(&g->r, 5, 60);
+}
+
 /* The union like m's home (platform, industry or regional) in city c. */
 static uint16_t like_home_in(gen *g, const member *m, unsigned c, unsigned k)
 {
@@ -275,6 +364,12 @@ static uint16_t like_home_in(gen *g, const member *m, unsigned c, unsigned k)
 static void do_transfer(gen *g, uint32_t mi)
 {
 	member *m = &g->m[mi];
+	if (m->rel_ticket && m->status == ST_ACTIVE) {
+		/* Released, not yet accepted: no other transfer meanwhile (the
+		 * ledger refuses it); a planned one waits. */
+		m->d_xfer = m->d_accept + rng_range(&g->r, 1, 30);
+		return;
+	}
 	Ledger__TransferReason reason = m->xfer_reason;
 	uint16_t to = m->xfer_to;
 	m->xfer_reason = 0;
@@ -307,6 +402,10 @@ static void do_transfer(gen *g, uint32_t mi)
 		to = like_home_in(g, m, nc, nk);
 		if (to == m->org)
 			return;
+		if (rng_chance(&g->r, TWO_STEP_SHARE)) {
+			emit_release(g, mi, to, nc, nk);
+			return;
+		}
 		if (m->aff != NO_ORG)
 			emit_disaffiliated(g, mi); /* the residence union of the old place */
 		emit_transfer(g, mi, to, reason);
@@ -407,6 +506,11 @@ static void do_end(gen *g, uint32_t mi)
 	    LEDGER__END_REASON__RETIRED,  LEDGER__END_REASON__DECEASED,
 	    LEDGER__END_REASON__EXPELLED, LEDGER__END_REASON__OTHER_END};
 	member *m = &g->m[mi];
+	if (m->rel_ticket && m->status == ST_ACTIVE) {
+		/* Released, not yet accepted: the ledger refuses an end meanwhile. */
+		m->d_end = m->d_accept + rng_range(&g->r, 1, 30);
+		return;
+	}
 	m->d_end = NEVER;
 	if (m->status != ST_ACTIVE)
 		return;
@@ -553,6 +657,8 @@ void member_day(gen *g, uint32_t mi)
 	}
 	if (m->d_dues <= d && m->status == ST_ACTIVE)
 		do_dues(g, mi);
+	if (m->d_accept <= d)
+		do_accept(g, mi);
 	if (m->d_xfer <= d)
 		do_transfer(g, mi);
 	if (m->d_end <= d)

@@ -1,7 +1,9 @@
 /*
  * main.c — ledger-gen, a realistic province for ledgerd: the Jiangsu federation
  * tree, N members over a window of time and what happens to them (joins by
- * every path and channel, dual affiliations, transfers, ends and rejoins,
+ * every path and channel, dual affiliations, transfers (half of the moves
+ * to another city in two steps: released, then accepted, withdrawn or still
+ * pending at the end), ends and rejoins,
  * dues and waivers, services, activities, stations, workforce estimates,
  * funds, a few corrections), appended through the normal append path.
  *
@@ -159,11 +161,12 @@ static uint64_t head_now(gen *g)
  * province did; times in µs and RFC 3339. */
 static void summary_json(gen *g, double secs, uint64_t head0, uint64_t head1)
 {
-	uint32_t active = 0, ended = 0;
+	uint32_t active = 0, ended = 0, pending = 0;
 	char from[16], to[16];
 	for (uint32_t i = 0; i < g->created; i++) {
 		active += g->m[i].status == ST_ACTIVE;
 		ended += g->m[i].status == ST_ENDED;
+		pending += g->m[i].rel_ticket != 0;
 	}
 	format_day(g->from_us / DAY_US, from);
 	format_day(g->to_us / DAY_US, to);
@@ -177,7 +180,7 @@ static void summary_json(gen *g, double secs, uint64_t head0, uint64_t head1)
 			json_object_set_new(codes, ld_errname(c), json_integer((json_int_t)g->by_code[c]));
 	json_t *j = json_pack(
 	    "{s:s, s:I, s:I, s:s, s:s, s:b, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:f, s:o, s:o,"
-	    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+	    " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 	    "program", "ledger-gen", "seed", (json_int_t)g->seed, "members", (json_int_t)g->nmembers,
 	    "from", from, "to", to, "clamped", g->clamped, "prefix", g->prefix, "tz", ldc_tz(),
 	    "dry_run", g->dry, "events", (json_int_t)g->next_n, "recorded",
@@ -187,7 +190,8 @@ static void summary_json(gen *g, double secs, uint64_t head0, uint64_t head1)
 	    "rejected_by_code", codes, "province", "joined", (json_int_t)g->created, "rejoins",
 	    (json_int_t)g->joins_again, "active", (json_int_t)active, "ended", (json_int_t)ended,
 	    "transfers", (json_int_t)g->transfers, "dual_affiliations", (json_int_t)g->dual,
-	    "dues_waivers", (json_int_t)g->waivers);
+	    "dues_waivers", (json_int_t)g->waivers, "releases", (json_int_t)g->releases,
+	    "releases_withdrawn", (json_int_t)g->withdrawn, "releases_pending", (json_int_t)pending);
 	if (j && !g->dry) {
 		json_object_set_new(j, "head_before", json_integer((json_int_t)head0));
 		json_object_set_new(j, "head_after", json_integer((json_int_t)head1));
@@ -208,10 +212,11 @@ static void summary(gen *g, double count_secs, double build_secs, double secs, u
 	uint64_t total = g->next_n, acc = atomic_load(&g->accepted),
 	         dup = atomic_load(&g->duplicates), rej = atomic_load(&g->rejected),
 	         fail = atomic_load(&g->failed);
-	uint32_t active = 0, ended = 0;
+	uint32_t active = 0, ended = 0, pending = 0;
 	for (uint32_t i = 0; i < g->created; i++) {
 		active += g->m[i].status == ST_ACTIVE;
 		ended += g->m[i].status == ST_ENDED;
+		pending += g->m[i].rel_ticket != 0;
 	}
 	char from[16], to[16];
 	format_day(g->from_us / DAY_US, from);
@@ -244,6 +249,9 @@ static void summary(gen *g, double count_secs, double build_secs, double secs, u
 		       " dual affiliations, %" PRIu64 " dues waivers\n"),
 		       g->created, g->joins_again, active, ended, g->transfers, g->dual,
 		       g->waivers);
+		printf(_("  transfers to another city in two steps: %" PRIu64 " released, %" PRIu64
+		       " withdrawn, %" PRIu32 " still pending at the end\n"),
+		       g->releases, g->withdrawn, pending);
 		char yuan[32];
 		ldc_format_yuan(g->plan_grant_fen, yuan);
 		printf(_("  plan figures (Jiangsu 2024–2026 × %.4g): service fairs %" PRIu64

@@ -19,7 +19,8 @@ void schedule(gen *g, uint32_t mi)
 {
 	member *m = &g->m[mi];
 	int32_t d = m->d_dues;
-	int32_t all[] = {m->d_xfer, m->d_end, m->d_rejoin, m->d_aff, m->d_verify, m->d_fix};
+	int32_t all[] = {m->d_xfer,   m->d_end, m->d_rejoin, m->d_aff,
+	                 m->d_verify, m->d_fix, m->d_accept};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		if (all[i] < d)
 			d = all[i];
@@ -365,8 +366,8 @@ void member_new(gen *g, const join_spec *js)
 	member *m = &g->m[mi];
 	memset(m, 0, sizeof(*m));
 	m->sched = NEVER;
-	m->d_fix = NEVER;
-	m->aff = m->employer = m->xfer_to = NO_ORG;
+	m->d_fix = m->d_accept = NEVER;
+	m->aff = m->employer = m->xfer_to = m->rel_to = NO_ORG;
 	m->city = (uint8_t)(js->city >= 0 ? (unsigned)js->city : city_pick(g));
 	m->county = (uint8_t)county_pick(g, m->city);
 	profile_pick(g, m, js->gi, js->platform, js->path);
