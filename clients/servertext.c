@@ -51,6 +51,8 @@ static const char *const patterns[] = {
 	N_("release seq %s of member '%s' is to '%s', not to '%s'"),
 	N_("release seq %s of member '%s' is from '%s', not '%s'"),
 	N_("release seq %s of member '%s' gives the reason %s, not %s"),
+	N_("release seq %s of member '%s' was accepted by seq %s: void that acceptance first "
+	   "(ledgerctl void %s), and the release waits again"),
 	N_("national ID %s fails its GB 11643 check: after these 17 digits the 18th "
 	   "character would be %s, not %s (mistyped?)"),
 	N_("phone %s is neither a mobile number (11 digits: 1, then 3-9, ...) nor a "

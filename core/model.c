@@ -1148,6 +1148,19 @@ static int member_refold(store_txn *t, uint32_t s, const char *id, uint64_t seq,
 				snprintf(field, sizeof(field), "event_amended.%s",
 					 inner.field[0] ? inner.field : "corrected");
 				ld_errinfo_set(e, rc, field, "%s", inner.message);
+			} else if (rc && rc != LD_E(STORAGE) && e && !replacement &&
+				   eff->body_case == LEDGER__EVENT__BODY_TRANSFER_ACCEPTED &&
+				   eff->transfer_accepted->release_seq == seq) {
+				/* The void of a release accepted since: the way back
+				 * is the acceptance's void, which the clerk is told. */
+				ld_errinfo_set(e, LD_E(INVALID_STATE), "event_voided.target_seq",
+					       "release seq %llu of member '%s' was accepted by seq "
+					       "%llu: void that acceptance first (ledgerctl void %llu), "
+					       "and the release waits again",
+					       (unsigned long long)seq, id,
+					       (unsigned long long)seqs[i],
+					       (unsigned long long)seqs[i]);
+				rc = LD_E(INVALID_STATE);
 			} else {
 				if (rc && e)
 					ld_errinfo_set(e, rc == LD_E(STORAGE) ? rc : LD_E(INVALID_STATE),

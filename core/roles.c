@@ -512,6 +512,18 @@ static int check_target(scope_ctx *c, const ld_kind *k, const Ledger__Event *ev,
 		rc = orgref_member_at(c->t, target->stream, target->version, home);
 	if (rc == 0)
 		rc = check_body(c, target, home, depth + 1);
+	/* A release declined by its destination: the void of a release may
+	 * also be recorded in the scope of its to_org (the source withdraws
+	 * it, the destination declines it; PROTOCOL.md, "Transfers in two
+	 * steps"). An accepted one the model refuses to void either way. */
+	if (rc == LD_E(PERMISSION_DENIED) && depth == 0 && !(k->flags & LD_KIND_AMENDMENT) &&
+	    target->body_case == LEDGER__EVENT__BODY_TRANSFER_RELEASED &&
+	    target->transfer_released->to_org &&
+	    in_subtree(c->ro, c->t, target->transfer_released->to_org) == 1) {
+		if (c->e)
+			memset(c->e, 0, sizeof(*c->e));
+		rc = 0;
+	}
 	if (rc == 0 && (k->flags & LD_KIND_AMENDMENT)) {
 		Ledger__Event replacement;
 		codec_amended_body(ev->event_amended, &replacement);

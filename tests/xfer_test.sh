@@ -10,7 +10,11 @@
 #  - while it waits, a second release and an end of the member are refused,
 #    naming the release's seq (in Chinese for a Chinese clerk); a release
 #    dated before the member's placement began is refused; Nanjing may not
-#    accept it, Suzhou accepts;
+#    accept it, Suzhou accepts; the pending list tells each side its step
+#    (accept or decline it here; withdraw it there);
+#  - Suzhou declines a release into it (the void of the release, its reason
+#    in the history), not one within Nanjing, nor one it accepted (the
+#    refusal says to void the acceptance first, in English and Chinese);
 #  - coverage moves at the acceptance; the transfers list and the member's
 #    history show both steps, both authorities and both times;
 #  - a restart keeps all of it, and a release pending across it is accepted
@@ -92,13 +96,13 @@ denied "the release is dated 2023-12-01 00:00:00, before the membership of membe
 	release M2 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2023-12-01
 denied "event 0 concerns organisation SZ-U1 \(accepted into\)" accept "$REL" --at 2024-03-05
 ok transfers --org NJ --pending --wait-seq "$REL"
-out_has "^OUT +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance \('ledgerctl accept $REL'\)\$" \
+out_has "^OUT +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance by SZ-U1 \(to withdraw it: 'ledgerctl void $REL --reason \.\.\.'\)\$" \
 	"Nanjing does not see its release going out"
 out_has "^1 release waiting for acceptance as of seq" "the pending list's count"
 
 sz
 ok transfers --org SZ --pending
-out_has "^IN +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID" \
+out_has "^IN +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance here \('ledgerctl accept $REL'; to decline it: 'ledgerctl void $REL --reason \.\.\.'\)\$" \
 	"Suzhou does not see what waits for it"
 ok --json transfers --org SZ --pending
 expect_eq "$(json '[(t["seq"], t["pending"], t["member_id"]) for t in j["transfers"]]')" \
@@ -176,6 +180,53 @@ ok --json transfers --org JS --wait-seq "$ACC2"
 expect_eq "$OUT" "$BEFORE_T" "the transfers after a rebuild"
 ok --json coverage JS --depth 2 --wait-seq "$ACC2"
 expect_eq "$(json 'j["orgs"]')" "$(OUT=$BEFORE_C json 'j["orgs"]')" "coverage after a rebuild"
+
+# --- Suzhou declines a release; what is no longer its to decline -------------
+nj
+ok join M3 --org NJ-U1 --path platform-work --channel online --group rider --employment partial \
+	--region 320102 --national-id "$(national_id 320102 3)" --at 2024-03-10
+ok release M3 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-11
+recorded
+REL3=$SEQ
+sz
+ok transfers --org SZ --pending --wait-seq "$REL3"
+out_has "^IN +M3 .* seq $REL3  by uid:$ME_UID, waiting for acceptance here \('ledgerctl accept $REL3'; to decline it: 'ledgerctl void $REL3 --reason \.\.\.'\)\$" \
+	"Suzhou is not told how to accept or decline"
+LC_ALL=zh_CN.UTF-8 ctl transfers --org SZ --pending
+grep -q "^转入 .*M3 .*由 uid:$ME_UID 转出，等待本方接收（'ledgerctl accept $REL3'；不予接收：'ledgerctl void $REL3 --reason ...'）\$" <<<"$OUT" ||
+	{ show transfers; fail "zh: the pending list does not say how to accept or decline"; }
+ok void "$REL3" --reason "the member did not report in Suzhou"
+recorded
+DECLINED=$SEQ
+ok --json transfers --org SZ --pending --wait-seq "$DECLINED"
+expect_eq "$(json '[t["member_id"] for t in j["transfers"]]')" "[]" "the declined release still waits"
+ok --json member M3
+expect_eq "$(json 'j["org_id"]')" "NJ-U1" "M3 after Suzhou declined"
+ok history M3
+out_has "└ $DECLINED .* addr:127.0.0.1 +event_voided +seq $REL3 +\"the member did not report in Suzhou\"" \
+	"the history does not show who declined and why"
+# Released within Nanjing, or accepted already: not Suzhou's to decline.
+nj
+ok release M3 --from NJ-U1 --to NJ --reason moved-region --at 2024-03-12
+recorded
+REL4=$SEQ
+sz
+denied "clerk addr:127.0.0.1 may record events only under SZ; event 0 concerns organisation NJ-U1 \(released from\)" \
+	void "$REL4" --reason "not ours"
+nj
+ok void "$REL4" --reason "recorded by mistake" # withdrawn by its source
+ok release M3 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-13
+recorded
+REL5=$SEQ
+sz
+ok accept "$REL5" --at 2024-03-14
+recorded
+ACC5=$SEQ
+denied "release seq $REL5 of member 'M3' was accepted by seq $ACC5: void that acceptance first \(ledgerctl void $ACC5\), and the release waits again \(ERR_INVALID_STATE, field event_voided.target_seq\)" \
+	void "$REL5" --reason "too late"
+LC_ALL=zh_CN.UTF-8 ctl void "$REL5" --reason "too late"
+[ "$RC" = 1 ] && grep -q "会员“M3”的转出（序号 $REL5）已由序号 $ACC5 转入：请先作废该转入（ledgerctl void $ACC5），转出即重新待转入" <<<"$ERR" ||
+	{ show void; fail "zh: the void of an accepted release"; }
 
 # --- an auditor records neither step ------------------------------------------
 clerks auditor

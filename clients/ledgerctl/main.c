@@ -50,14 +50,16 @@ static const struct cmd commands[] = {
 	 "that is to accept it, which need not be in the clerk's scope). The member\n"
 	 "stays in --from until --to accepts ('ledgerctl accept SEQ' by a clerk of --to's\n"
 	 "scope); meanwhile a second release, a transfer or an end of the member is\n"
-	 "refused. 'ledgerctl void SEQ' withdraws the release; 'ledgerctl transfers --org\n"
+	 "refused. 'ledgerctl void SEQ --reason ...' withdraws the release (a clerk of\n"
+	 "--from's scope) or declines it (one of --to's); 'ledgerctl transfers --org\n"
 	 "ORG --pending' lists the releases waiting for acceptance.")},
 	{"accept", "SEQ", N_("accept the pending release SEQ into its organisation (转入)"),
 	 accept_opts, build_accept, NULL, 0,
 	 N_("The second step of a transfer between two unions: the member of release SEQ\n"
 	 "moves into the release's --to now. The acceptance repeats the release (member,\n"
 	 "from, to, reason), read from the ledger unless --member, --from, --to and\n"
-	 "--reason are all given; the ledger checks them against the release.")},
+	 "--reason are all given; the ledger checks them against the release. To\n"
+	 "decline it instead: 'ledgerctl void SEQ --reason ...' (the member stays).")},
 	{"end", "MEMBER", N_("end a membership"), end_opts, build_end, NULL, 0, NULL},
 	{"profile", "MEMBER", N_("change a member's group, employment, platform or region"),
 	 profile_opts, build_profile, NULL, 0, NULL},

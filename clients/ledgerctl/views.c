@@ -291,9 +291,23 @@ static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 					  sizeof(num)),
 			   wr);
 		printf(_("%s  seq %llu"), when, (unsigned long long)t->seq);
-		if (t->pending)
-			printf(_("  by %s, waiting for acceptance ('ledgerctl accept %llu')"),
-			       t->actor ? t->actor : "", (unsigned long long)t->seq);
+		/* What waits, and for whom: the destination accepts or declines
+		 * a release into the subtree, the source withdraws one out of it
+		 * (both: the void of the release). */
+		unsigned long long sq = (unsigned long long)t->seq;
+		const char *by = t->actor ? t->actor : "";
+		if (t->pending && t->direction == LEDGER__TRANSFER_DIRECTION__INTO)
+			printf(_("  by %s, waiting for acceptance here ('ledgerctl accept %llu'; to "
+				 "decline it: 'ledgerctl void %llu --reason ...')"),
+			       by, sq, sq);
+		else if (t->pending && t->direction == LEDGER__TRANSFER_DIRECTION__OUT_OF)
+			printf(_("  by %s, waiting for acceptance by %s (to withdraw it: 'ledgerctl "
+				 "void %llu --reason ...')"),
+			       by, t->to_org, sq);
+		else if (t->pending)
+			printf(_("  by %s, waiting for acceptance ('ledgerctl accept %llu'; to withdraw "
+				 "or decline it: 'ledgerctl void %llu --reason ...')"),
+			       by, sq, sq);
 		if (t->has_release_seq) {
 			char rel[32];
 			ldc_format_time(t->released_at, rel);
