@@ -556,23 +556,31 @@ int group_apply(store_txn *t, const uint8_t *blob, size_t len, ld_merkle_frontie
 	if (tree && tree->size != first - 1)
 		return LD_E(INVALID_VALUE);
 	const uint8_t *p = blob + GROUP_HEADER, *end = blob + len;
+	/* The log's and the links' records are appended through a cursor
+	 * each: a put of its own searched the tree from its root for every
+	 * record (LMDB's dirty page list at each level). */
+	store_cursor *lc = NULL, *kc = NULL;
+	if ((!derived && (rc = store_cursor_open(t, DB_LOG, &lc))) ||
+	    (rc = store_cursor_open(t, DB_LINKS, &kc)))
+		goto out;
 	for (uint32_t i = 0; i < count; i++) {
+		rc = LD_E(INVALID_VALUE);
 		if (end - p < RECORD_HEAD)
-			return LD_E(INVALID_VALUE);
+			goto out;
 		size_t n = get32(p), rec = record_len(n);
 		if ((size_t)(end - p) < rec || (derived && n))
-			return LD_E(INVALID_VALUE);
+			goto out;
 		uint64_t seq = first + i;
 		uint8_t key[8], val[9];
 		void *dst;
 		ld_put_be64(key, seq);
 		if (!derived) {
-			if ((rc = store_append_reserve(t, DB_LOG, key, 8, n, &dst)))
-				return rc;
+			if ((rc = store_cursor_append_reserve(t, DB_LOG, lc, key, 8, n, &dst)))
+				goto out;
 			memcpy(dst, p + RECORD_HEAD, n);
 		}
-		if ((rc = store_append_reserve(t, DB_LINKS, key, 8, LINK_LEN, &dst)))
-			return rc;
+		if ((rc = store_cursor_append_reserve(t, DB_LINKS, kc, key, 8, LINK_LEN, &dst)))
+			goto out;
 		memcpy(dst, p + 16, LINK_LEN);
 		if (p[4]) {
 			uint8_t tkey[8];
@@ -580,12 +588,18 @@ int group_apply(store_txn *t, const uint8_t *blob, size_t len, ld_merkle_frontie
 			val[0] = p[4];
 			ld_put_be64(val + 1, seq);
 			if ((rc = store_put(t, DB_FIXES, tkey, 8, val, 9)))
-				return rc;
+				goto out;
 		}
 		if (tree && (rc = merkle_append(t, tree, p + 16 + LINK_LEN)))
-			return rc;
+			goto out;
 		p += rec;
 	}
 	uint32_t keys; /* the key section, if any, is not written */
-	return keys_check(flags, p, end, &keys);
+	rc = keys_check(flags, p, end, &keys);
+out:
+	/* Closed before the transaction ends (an aborted write transaction
+	 * frees the cursors still open in it). */
+	store_cursor_close(kc);
+	store_cursor_close(lc);
+	return rc;
 }

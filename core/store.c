@@ -729,6 +729,19 @@ int store_append_reserve(store_txn *t, unsigned db, const void *key, size_t klen
 	return 0;
 }
 
+int store_cursor_append_reserve(store_txn *t, unsigned db, store_cursor *c, const void *key,
+				size_t klen, size_t vlen, void **out)
+{
+	MDB_val k = {klen, (void *)key}, d = {vlen, NULL};
+	int rc = mdb_cursor_put((MDB_cursor *)c, &k, &d, MDB_APPEND | MDB_RESERVE);
+	if (db == DB_LOG && t->s->log)
+		t->appended = 1;
+	if (rc)
+		return fail("append", rc);
+	*out = d.mv_data;
+	return 0;
+}
+
 size_t store_count(store_txn *t, unsigned db)
 {
 	MDB_stat st;
