@@ -99,6 +99,45 @@ static const char *words_of(const char *name)
 	return name;
 }
 
+/* The years of an average a year: "3", "2.5". */
+static void years_text(double y, char *out, size_t n)
+{
+	if (fabs(y - round(y)) < 0.05)
+		snprintf(out, n, "%.0f", round(y));
+	else
+		snprintf(out, n, "%.1f", y);
+}
+
+void pv_window_words(const Ledger__PlanTarget *t, int csv, char *out, size_t n)
+{
+	const char *w = t ? t->window : NULL;
+	if (w && !strcmp(w, "yearly_average")) {
+		char years[32], per[48];
+		years_text(t->has_years ? t->years : 0, years, sizeof(years));
+		if (csv) {
+			/* TRANSLATORS: the window column of the progress CSV for
+			 * an average a year (年均) judged over N years; the
+			 * dashboard's CSV has the same (clients/web/i18n.js). */
+			snprintf(out, n, _("average per year, %s years"), years);
+			return;
+		}
+		pv_format(t, t->target, per, sizeof(per));
+		/* TRANSLATORS: a target's window in a report's heading: an
+		 * average of AMOUNT a year (年均), judged over N years. */
+		snprintf(out, n, _("average %s a year, %s years"), per, years);
+		return;
+	}
+	if (csv)
+		/* The dashboard's words (clients/web/i18n.js), so that its CSV
+		 * and this one read the same. */
+		snprintf(out, n, "%s",
+			 w && !strcmp(w, "yearly")	  ? _("yearly")
+			 : w && !strcmp(w, "cumulative") ? _("cumulative")
+							 : words_of(NULL));
+	else
+		snprintf(out, n, "%s", words_of(w));
+}
+
 /* ------------------------------------------------------------------ */
 /* Widths                                                              */
 /* ------------------------------------------------------------------ */
@@ -385,8 +424,10 @@ void pv_render_report(const Ledger__ProgressReport *r, const pv_opts *o, pv_line
 			line_seg(&l, PV_BOLD, 0);
 			line_add(&l, "%s", row->target_id);
 			line_seg(&l, PV_PLAIN, 0);
+			char win[128];
+			pv_window_words(t, 0, win, sizeof(win));
 			line_add(&l, _("  %s  (%s, %s)"), t && t->title ? t->title : "",
-			         words_of(t ? t->measure : NULL), words_of(t ? t->window : NULL));
+			         words_of(t ? t->measure : NULL), win);
 			line_emit(&l, fn, arg);
 		}
 		char year[32], name[96], act[48], tgt[48], need[96] = "";
@@ -551,11 +592,8 @@ void pv_print_csv(FILE *f, const Ledger__ProgressReport *r, const pv_opts *o)
 		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)r->seq);
 		csv_cell(f, t && t->title ? t->title : row->target_id, 0);
 		csv_cell(f, row->target_id, 0);
-		/* The dashboard's words (clients/web/i18n.js), so that its CSV
-		 * and this one read the same. */
-		const char *win = t && t->window && !strcmp(t->window, "yearly")       ? _("yearly")
-		                  : t && t->window && !strcmp(t->window, "cumulative") ? _("cumulative")
-		                                                                       : words_of(NULL);
+		char win[96];
+		pv_window_words(t, 1, win, sizeof(win));
 		char st[64] = "";
 		if (row->has_target) {
 			snprintf(st, sizeof(st), "%s", pv_status_word(row->status));

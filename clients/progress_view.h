@@ -71,6 +71,11 @@ void pv_format(const Ledger__PlanTarget *t, int64_t v, char *out, size_t n);
  * Number.toFixed(1) does; printf's "%.1f" rounds an exact half to even
  * ("111.2"), so that ledgerctl and the dashboard showed two figures. */
 void pv_pct(double x, char *out, size_t n);
+/* A target's window in words: "each year", "over the whole plan", "average
+ * 300,000 a year, 3 years" (a yearly_average target's: what its rows judge);
+ * csv: the progress CSV's and the dashboard's word ("yearly", "cumulative",
+ * "average per year, 3 years"). */
+void pv_window_words(const Ledger__PlanTarget *t, int csv, char *out, size_t n);
 /* The target a row belongs to (NULL if the report does not define it). */
 const Ledger__PlanTarget *pv_target(const Ledger__PlanInfo *p, const char *id);
 /* Whether a row is shown under o (region, year, province_only). */

@@ -180,7 +180,10 @@ const char *plan_field_name(int f)
 
 const char *plan_window_name(int w)
 {
-	return w == PW_YEARLY ? "yearly" : w == PW_CUMULATIVE ? "cumulative" : "?";
+	return w == PW_YEARLY		 ? "yearly"
+	       : w == PW_CUMULATIVE	 ? "cumulative"
+	       : w == PW_YEARLY_AVERAGE ? "yearly_average"
+					 : "?";
 }
 
 /* The filter keys each event kind knows, the enum behind each list, and
@@ -361,7 +364,7 @@ static int parse_filter(ydoc *d, yaml_node_t *v, plan_filter *f, int body, const
 
 typedef struct target_arg {
 	plan_target *t;
-	yaml_node_t *where, *measure, *event;
+	yaml_node_t *where, *measure, *event, *window;
 	int has[8];
 } target_arg;
 
@@ -413,10 +416,13 @@ static int target_pair(ydoc *d, const char *key, yaml_node_t *k, yaml_node_t *v,
 	if (!strcmp(key, "window")) {
 		ta->has[H_WINDOW] = 1;
 		const char *s = scalar(v);
-		t->window = s && !strcmp(s, "yearly")	  ? PW_YEARLY
-			    : s && !strcmp(s, "cumulative") ? PW_CUMULATIVE
-							    : 0;
-		return t->window ? 0 : fail(d, v, "'window' must be yearly or cumulative");
+		t->window = s && !strcmp(s, "yearly")		? PW_YEARLY
+			    : s && !strcmp(s, "cumulative")	? PW_CUMULATIVE
+			    : s && !strcmp(s, "yearly_average") ? PW_YEARLY_AVERAGE
+								: 0;
+		ta->window = v;
+		return t->window ? 0
+				 : fail(d, v, "'window' must be yearly, cumulative or yearly_average");
 	}
 	if (!strcmp(key, "target")) {
 		ta->has[H_TARGET] = 1;
@@ -511,6 +517,13 @@ static int parse_target(ydoc *d, yaml_node_t *n, plan_target *t, int city_defaul
 		return rc;
 	if (t->measure == PM_RATIO && t->target > 100)
 		return fail(d, ta.measure, "a ratio's target is a percent (1-100)");
+	/* An average a year adds the years up: a share, or members counted
+	 * once over the period, are not a sum of the years'. */
+	if (t->window == PW_YEARLY_AVERAGE && (t->measure == PM_RATIO || t->measure == PM_DISTINCT))
+		return fail(d, ta.window,
+			    "window yearly_average averages a count or a sum over the years, not "
+			    "a %s (use yearly or cumulative)",
+			    t->measure == PM_RATIO ? "ratio" : "number of distinct members");
 	if (!t->unit[0])
 		snprintf(t->unit, sizeof(t->unit), "%s",
 			 t->measure == PM_RATIO ? "percent" : t->field == PF_AMOUNT ? "fen" : "");
@@ -631,6 +644,19 @@ int plan_year_of(const plan *p, int64_t t_us)
 int64_t plan_year_start(const plan *p, int year)
 {
 	return local_midnight_us(p, year, 1, 1);
+}
+
+double plan_years_run(const plan *p, int64_t t_us)
+{
+	double years = 0;
+	int64_t end = t_us < p->to_us ? t_us : p->to_us;
+	for (int y = p->from_year; y <= p->to_year; y++) {
+		int64_t a = plan_year_start(p, y), b = plan_year_start(p, y + 1);
+		int64_t lo = a > p->from_us ? a : p->from_us, hi = b < end ? b : end;
+		if (hi > lo)
+			years += (double)(hi - lo) / (double)(b - a);
+	}
+	return years;
 }
 
 void plan_window(const plan *p, const plan_target *t, int year, int64_t *from, int64_t *to)

@@ -27,7 +27,11 @@
 
 enum plan_measure { PM_COUNT = 1, PM_SUM, PM_DISTINCT, PM_RATIO };
 enum plan_field { PF_NONE = 0, PF_PARTICIPANTS, PF_ENTERPRISES, PF_QUANTITY, PF_AMOUNT };
-enum plan_window { PW_YEARLY = 1, PW_CUMULATIVE };
+/* yearly: each calendar year of the period its own window; cumulative: the
+ * whole period; yearly_average: "an average of T a year" (年均): the whole
+ * period's figure judged against T × the years the period has run (each
+ * calendar year of it counted by the share of it inside the period). */
+enum plan_window { PW_YEARLY = 1, PW_CUMULATIVE, PW_YEARLY_AVERAGE };
 enum plan_city_targets { PCT_NONE = 1, PCT_WORKFORCE };
 
 /* Which events count. A bit set means "one of these" (bit i = enum value
@@ -101,9 +105,16 @@ const plan *plan_find(const plan_set *s, const char *id);
 int plan_year_of(const plan *p, int64_t t_us);
 int64_t plan_year_start(const plan *p, int year);
 
-/* The window of a target: [*from, *to) as µs UTC. year is ignored for a
- * cumulative target. */
+/* The window of a target: [*from, *to) as µs UTC. year is ignored but for
+ * a yearly target (a cumulative or yearly_average one has the period). */
 void plan_window(const plan *p, const plan_target *t, int year, int64_t *from, int64_t *to);
+
+/* The years of the plan's period that have run by t (µs UTC): each calendar
+ * year (local time) counts by the share of its days within the period and
+ * before t. The whole period of 2024-01-01 to 2026-12-31 is 3, its first
+ * half-year of 2025 1.5; a yearly_average target's figure is due at
+ * target × this. */
+double plan_years_run(const plan *p, int64_t t_us);
 
 /* The city (NNNN00) and province (NN0000) of a region code. */
 static inline uint32_t plan_city_of(uint32_t region)

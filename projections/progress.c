@@ -892,7 +892,7 @@ const projection_ops progress_projection = {
 /* ------------------------------------------------------------------ */
 
 /* A target as a message, allocated from a. */
-static Ledger__PlanTarget *target_info(const plan_target *t, ld_arena *a)
+static Ledger__PlanTarget *target_info(const plan *p, const plan_target *t, ld_arena *a)
 {
 	Ledger__PlanTarget *pt = ld_arena_alloc(a, sizeof(*pt));
 	char measure[64];
@@ -908,6 +908,10 @@ static Ledger__PlanTarget *target_info(const plan_target *t, ld_arena *a)
 	pt->target = t->target;
 	pt->unit = ld_arena_strdup(a, t->unit);
 	pt->city_targets = t->city_targets == PCT_WORKFORCE;
+	if (t->window == PW_YEARLY_AVERAGE) {
+		pt->has_years = 1;
+		pt->years = plan_years_run(p, p->to_us);
+	}
 	return pt;
 }
 
@@ -928,7 +932,7 @@ Ledger__PlanInfo *progress_plan_info(const plan *p, ld_arena *a)
 	pi->n_targets = p->ntargets;
 	pi->targets = ld_arena_alloc(a, p->ntargets * sizeof(*pi->targets));
 	for (unsigned i = 0; i < p->ntargets; i++)
-		pi->targets[i] = target_info(&p->targets[i], a);
+		pi->targets[i] = target_info(p, &p->targets[i], a);
 	pi->n_cities = p->ncities;
 	pi->cities = ld_arena_alloc(a, (p->ncities + 1) * sizeof(*pi->cities));
 	for (unsigned i = 0; i < p->ncities; i++) {
@@ -996,7 +1000,17 @@ static int workforce_shares(const kv_read *t, const plan *p, int64_t at, double 
 	return rc;
 }
 
-static void judge(Ledger__ProgressRow *r, const plan_target *t, int64_t at)
+/* What a target asks of the province over its window: its figure, or for
+ * an average a year that figure times the years of the period. */
+static int64_t window_target(const plan *p, const plan_target *t)
+{
+	if (t->window != PW_YEARLY_AVERAGE)
+		return t->target;
+	int64_t x = (int64_t)llround((double)t->target * plan_years_run(p, p->to_us));
+	return x > 0 ? x : 1;
+}
+
+static void judge(Ledger__ProgressRow *r, const plan *p, const plan_target *t, int64_t at)
 {
 	int64_t from = r->window_from, to = r->window_to;
 	double days_left = (double)(to - (at > from ? at : from)) / 86400e6;
@@ -1030,7 +1044,11 @@ static void judge(Ledger__ProgressRow *r, const plan_target *t, int64_t at)
 		r->status = r->actual >= r->target ? LEDGER__PROGRESS_STATUS__ACHIEVED
 						   : LEDGER__PROGRESS_STATUS__MISSED;
 	} else {
-		double frac = (double)(at - from) / (double)(to - from);
+		/* The share of the window run; an average a year is due year
+		 * by year (a leap year's day counts a little less). */
+		double frac = t->window == PW_YEARLY_AVERAGE
+				  ? plan_years_run(p, at) / plan_years_run(p, to)
+				  : (double)(at - from) / (double)(to - from);
 		double exp = (double)r->target * frac;
 		r->expected = (int64_t)llround(exp);
 		r->status = r->actual >= r->target		  ? LEDGER__PROGRESS_STATUS__ACHIEVED
@@ -1243,18 +1261,19 @@ int progress_report_day(const progress *pg, const kv_read *t, const plan *p, uin
 				plan_window(p, tg, y, &r->window_from, &r->window_to);
 				if (ci < 0) {
 					r->has_target = 1;
-					r->target = tg->target;
+					r->target = window_target(p, tg);
 				} else if (tg->city_targets == PCT_WORKFORCE) {
 					if (tg->measure == PM_RATIO) {
 						r->has_target = 1;
 						r->target = tg->target;
 					} else if (share[ci] > 0) {
-						int64_t x = (int64_t)llround((double)tg->target * share[ci]);
+						int64_t x = (int64_t)llround(
+						    (double)window_target(p, tg) * share[ci]);
 						r->has_target = 1;
 						r->target = x > 0 ? x : 1;
 					}
 				}
-				judge(r, tg, at);
+				judge(r, p, tg, at);
 				out->rows[out->n_rows++] = r;
 			}
 		}
@@ -1440,7 +1459,7 @@ int progress_series(const progress *pg, const kv_read *t, const plan *p,
 							 : LEDGER__SERIES_STEP__DAY;
 	out->has_value = out->has_events = 1;
 	out->has_denominator = tg->measure == PM_RATIO;
-	out->definition = target_info(tg, a);
+	out->definition = target_info(p, tg, a);
 	series_acc acc = {.out = out,
 			  .cap = (size_t)(to - from + 1),
 			  .week = out->step == LEDGER__SERIES_STEP__WEEK,

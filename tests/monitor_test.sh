@@ -92,6 +92,8 @@ out_has '^education-grant-amount  学历教育补助金额.*（金额（元）�
 out_has "^  $YEAR   全省 320000 .* $STATUS_ZH( |\$)" "ledgerctl progress in Chinese: no Chinese status"
 out_has "^  $YEAR   南京市 +¥123,456 / " "ledgerctl progress in Chinese: Nanjing's grant"
 out_has '^  累计 ' "ledgerctl progress in Chinese: the whole plan's rows are not called 累计"
+out_has '^new-members-yearly  每年新发展会员（年均30万人以上）  （计数，年均 300,000，共3年）$' \
+	"ledgerctl progress in Chinese: the average a year does not say what it judges"
 out_has '截至 .* 的状态，序号 [0-9]+$' "ledgerctl progress in Chinese: the as-of line"
 grep -Eq "$STATUS_EN|sum:|distinct_members|[(（,，] ?(yearly|cumulative)|^  total " <<<"$OUT" &&
 	{ echo "$OUT" >&2; fail "ledgerctl progress in Chinese shows English or a plan's internal names"; }
@@ -195,9 +197,16 @@ line small 1 | grep -q "^江苏省" || fail "no title after the resize"
 [ "$(line small 4 | tr -d '\n' | python3 -c 'import sys; print(len(sys.stdin.read()))')" = 200 ] ||
 	fail "the rule under the header is not 200 columns after the resize"
 line small 6 | grep -q '\[[-#]*\]' || fail "no progress bars at 200 columns: $(line small 6)"
-for _ in $(seq 20); do
-	cap small | grep -q '^education-grant-amount' && break
-	tm send-keys -t small NPage
+# Page to the block's heading, then a line at a time until its rows of
+# ¥123,456 are on the screen too (a page can end inside the block).
+for _ in $(seq 80); do
+	SCREEN=$(cap small)
+	if grep -q '^education-grant-amount' <<<"$SCREEN"; then
+		grep -q '¥123,456' <<<"$SCREEN" && break
+		tm send-keys -t small Down
+	else
+		tm send-keys -t small NPage
+	fi
 	sleep 0.2
 done
 cap small >"$TMPDIR/screen.txt"
@@ -326,7 +335,7 @@ start_monitor poll 100x30 "$PLAN" --poll-ms 200
 wait_screen poll "polling every 200 ms" "the header does not say it polls"
 # At 100 columns in English the rows keep their bars (the headings, longer,
 # do not count), and a row's note that does not fit is left out, never cut.
-wait_screen poll '^  20[0-9]{2} .*%  \[[-#]{5,}\]  ' "no progress bars at 100 columns in English"
+wait_screen poll '^  (20[0-9]{2}|total) .*%  \[[-#]{5,}\]  ' "no progress bars at 100 columns in English"
 cap poll | grep -E '  (pace|needs) ' | grep -Ev '  (pace [^ ]+, )?needs [^ ]+/day$' &&
 	fail "a row's note is cut at 100 columns"
 ok activity themed-activity --org SZ --participants 3 --at "$YEAR-07-01"

@@ -78,19 +78,23 @@ ok activity service-fair --org NJ --participants 120 --at 2025-07-01
 recorded
 ok progress jiangsu-2024-2026 --year 2025 --region 320100 --wait-seq "$SEQ" --json
 expect_eq "$(json 'sum(1 for r in j["rows"] if r["target_id"] == "new-members-yearly")')" 1 "rows"
-expect_eq "$(json '[r["actual"] for r in j["rows"] if r["target_id"] == "new-members-yearly"][0]')" 2 "new members 2025 in Nanjing"
+expect_eq "$(json '[r["actual"] for r in j["rows"] if r["target_id"] == "new-members-yearly"][0]')" 2 "new members in Nanjing (an average a year: the plan's whole figure)"
 expect_eq "$(json '[r["actual"] for r in j["rows"] if r["target_id"] == "service-fair-workers"][0]')" 120 "fair workers"
 expect_eq "$(json 'j["as_of_seq"] >= '"$SEQ")" True "as_of_seq"
 ok progress jiangsu-2024-2026 --year 2025 --province --status-at 2025-12-31T10:00:00
 out_has 'new-members-yearly' "text report has the target"
-out_has '^  2025   province 320000 +2 / 300,000 +0\.0%  \[-+\]  BEHIND +pace [0-9,]+, needs ' "text row of the province"
+# 年均30万: an average of 300,000 a year, judged on the plan's whole figure
+# against 300,000 for each year run (nearly 2 by then).
+out_has '^new-members-yearly  每年新发展会员（年均30万人以上）  \(count, average 300,000 a year, 3 years\)$' "the average's heading says what it judges: $OUT"
+out_has '^  total  province 320000 +2 / 900,000 +0\.0%  \[-+\]  BEHIND +pace 599,[0-9]{3}, needs ' "text row of the province: $OUT"
+out_has '^  2025   province 320000 +0 / 50,000 +0\.0%  \[-+\]  BEHIND +pace 49,9[0-9][0-9], needs ' "a yearly target's row: $OUT"
 # The pace printed is the daemon's own 'expected' (where the figure should be by then).
-PACE=$(grep -E '^  2025   province 320000 ' <<<"$OUT" | head -1 | sed -n 's/.* pace \([0-9,]*\), needs .*/\1/p' | tr -d ,)
+PACE=$(grep -E '^  total  province 320000 +2 / 900,000 ' <<<"$OUT" | head -1 | sed -n 's/.* pace \([0-9,]*\), needs .*/\1/p' | tr -d ,)
 ok progress jiangsu-2024-2026 --year 2025 --province --status-at 2025-12-31T10:00:00 --json
-expect_eq "$PACE" "$(json '[r["expected"] for r in j["rows"] if r["target_id"] == "new-members-yearly" and r["region"] == 320000][0]')" "the pace of 2025's new members"
+expect_eq "$PACE" "$(json '[r["expected"] for r in j["rows"] if r["target_id"] == "new-members-yearly" and r["region"] == 320000][0]')" "the pace of the plan's new members"
 
 ok progress jiangsu-2024-2026 --status-at 2027-02-01 --province
-out_has '^  2025   province 320000 +2 / 300,000 .* MISSED' "missed after the window"
+out_has '^  total  province 320000 +2 / 900,000 .* MISSED' "missed after the plan"
 out_has '^status judged as of 2027-02-01 00:00:00 against the figures of now, seq ' "--status-at's heading: $OUT"
 # The month-end report sent upward: the figures as they stood at the end of
 # a past day (M2 joined on June 1st, the fair on July 1st), not today's.
@@ -100,7 +104,7 @@ expect_eq "$(json '[r["actual"] for r in j["rows"] if r["target_id"] == "service
 expect_eq "$(json 'j["day"]')" 20250531 "the report's day"
 ok progress jiangsu-2024-2026 --year 2025 --province --at 2025-06-01
 out_has '^as of the end of 2025-06-01 \(the events that occurred up to that day\), status judged at 2025-06-0[12] ' "--at's heading: $OUT"
-out_has '^  2025   province 320000 +2 / 300,000 ' "both joins by the end of 2025-06-01"
+out_has '^  total  province 320000 +2 / 900,000 ' "both joins by the end of 2025-06-01"
 # ... and as CSV for a spreadsheet: a BOM, CRLF, plain numbers (yuan with two
 # decimals), each row's figures those of the JSON report of the same day.
 ok service education-grant --org NJ --member M1 --yuan 1234.5 --at 2025-04-02
@@ -128,7 +132,10 @@ for c, j in zip(body, rep["rows"]):
 grant = [c for c in body if c[1] == "education-grant-amount" and c[4] == "320100"][0]
 assert grant[6] == "1234.50" and grant[5] == "南京市", grant
 prov = [c for c in body if c[1] == "new-members-yearly" and c[4] == "320000"][0]
-assert prov[5] == "Whole province" and prov[3] == "2025" and prov[6] == "1", prov
+assert prov[5] == "Whole province" and prov[3] == "total" and prov[6] == "1", prov
+assert prov[2] == "average per year, 3 years" and prov[7] == "900000", prov
+skill = [c for c in body if c[1] == "skill-upgrades" and c[4] == "320000"][0]
+assert skill[2] == "yearly" and skill[3] == "2025", skill
 print("progress --csv: %d rows as the JSON report" % len(body))
 EOF
 refused 2 "--csv and --json exclude each other" progress jiangsu-2024-2026 --csv --json
@@ -141,7 +148,7 @@ refused 1 "region 440100 is neither plan .jiangsu-2024-2026..s province 320000 n
 
 # --- the monitor: once, then live from the feed ---------------------------
 "$MONITOR" --url "$URL" --once jiangsu-2024-2026 --province >"$TMPDIR/once.out"
-grep -q 'target=new-members-yearly window=2025 region=320000 (province 320000) actual=2 target=300,000' \
+grep -q 'target=new-members-yearly window=total region=320000 (province 320000) actual=2 target=900,000' \
 	"$TMPDIR/once.out" || { cat "$TMPDIR/once.out" >&2; fail "monitor --once"; }
 [ "$(wc -l <"$TMPDIR/once.out")" -gt 20 ] || fail "monitor --once printed too little"
 

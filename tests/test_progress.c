@@ -194,6 +194,28 @@ static fig figure(fx *f, const char *plan_id, const char *target, uint32_t year,
 	return g;
 }
 
+/* A figure (year 0: the whole plan's) as it stood at the end of day ymd. */
+static int64_t figure_upto(fx *f, const char *plan_id, const char *target, uint32_t region,
+			   uint32_t ymd)
+{
+	const plan *p = plan_find(plans_of(f), plan_id);
+	store_txn *t;
+	Ledger__ProgressReport rep;
+	ld_errinfo e = {0};
+	assert_non_null(p);
+	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
+	if (progress_report_day(progress_of(f->r), KV_READ_TXN(t), p, 0, region, ymd,
+				day(2026, 7, 2) /* AT, below */, &rep,
+				&f->a, &e) != 0)
+		fail_msg("report: %s", e.message);
+	store_read_end(t);
+	for (size_t i = 0; i < rep.n_rows; i++)
+		if (!strcmp(rep.rows[i]->target_id, target) && rep.rows[i]->year == 0)
+			return rep.rows[i]->actual;
+	fail_msg("no row %s/%s/%u", plan_id, target, region);
+	return -1;
+}
+
 #define EXPECT(f, plan, target, year, region, want)                                               \
 	do {                                                                                        \
 		fig g_ = figure(f, plan, target, year, region, AT);                                 \
@@ -327,6 +349,24 @@ static void test_plan_errors(void **state)
 		 good_head);
 	expect_error(buf, "a ratio's target is a percent");
 	expect_error("id: t\nbogus: 1\n", "p.yaml:2: unknown key 'bogus'");
+	/* An average a year of a share, or of members counted once: no sum. */
+	snprintf(buf, sizeof(buf),
+		 "%s  - id: a\n    title: A\n    event: member_joined\n"
+		 "    measure: { ratio: { real_name: true } }\n    window: yearly_average\n"
+		 "    target: 80\n",
+		 good_head);
+	expect_error(buf, "p.yaml:11: window yearly_average averages a count or a sum over the "
+			  "years, not a ratio");
+	snprintf(buf, sizeof(buf),
+		 "%s  - id: a\n    title: A\n    event: member_joined\n"
+		 "    measure: distinct_members\n    window: yearly_average\n    target: 80\n",
+		 good_head);
+	expect_error(buf, "not a number of distinct members");
+	snprintf(buf, sizeof(buf),
+		 "%s  - id: a\n    title: A\n    event: member_joined\n"
+		 "    measure: count\n    window: average\n    target: 80\n",
+		 good_head);
+	expect_error(buf, "p.yaml:11: 'window' must be yearly, cumulative or yearly_average");
 }
 
 /* Every filter key of a plan, against events that pass it and events that
@@ -461,6 +501,136 @@ static void gd_tree(fx *f)
 	OK(f, when(tl_org("GZ-PY", LEDGER__ORG_KIND__FEDERATION_COUNTY, "GZ", 440113), day(2022, 5, 1)));
 }
 
+/*
+ * "An average of T a year" (年均) over a plan of two years: judged on the
+ * whole period's figure against T × the years run, so that a first year
+ * short of T is made up by a second above it (a yearly window of the same
+ * T stays MISSED for that first year); the rows' target is T × 2, the pace
+ * T a year run; a plan of part years counts each year by its share.
+ */
+static const Ledger__ProgressRow *row_of(const Ledger__ProgressReport *rep, const char *target,
+					 uint32_t year, uint32_t region);
+
+static const char avg_plan[] = "id: avg\n"
+			       "title: 年均测试\n"
+			       "region: 320000\n"
+			       "from: 2024-01-01\n"
+			       "to: 2025-12-31\n"
+			       "city_targets: workforce\n"
+			       "cities:\n"
+			       "  320100: 南京市\n"
+			       "  320500: 苏州市\n"
+			       "targets:\n"
+			       "  - id: joins\n"
+			       "    title: 年均新发展会员3人\n"
+			       "    event: member_joined\n"
+			       "    where: { first_join: true }\n"
+			       "    measure: count\n"
+			       "    window: yearly_average\n"
+			       "    target: 3\n"
+			       "  - id: joins-yearly\n"
+			       "    title: 每年新发展会员3人\n"
+			       "    event: member_joined\n"
+			       "    where: { first_join: true }\n"
+			       "    measure: count\n"
+			       "    window: yearly\n"
+			       "    target: 3\n";
+
+static void test_yearly_average(void **state)
+{
+	fx *f = *state;
+	char dir[] = "/tmp/ld-plans-XXXXXX", path[700];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/avg.yaml", dir);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(avg_plan, fp);
+	fclose(fp);
+	stop(f);
+	load_plans(f, dir);
+	start(f);
+	js_tree(f); /* NJ 600 : SZ 400 */
+	OK(f, join("M1", "NJ-RIDER", 1, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 1, day(2024, 3, 1)));
+	OK(f, join("M2", "SZ-COURIER", 2, LEDGER__WORKER_GROUP__COURIER, 1, day(2024, 9, 1)));
+	OK(f, join("M3", "NJ-RIDER", 3, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 1, day(2025, 2, 1)));
+	OK(f, join("M4", "NJ-RIDER", 4, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 1, day(2025, 5, 1)));
+	OK(f, join("M5", "SZ-COURIER", 5, LEDGER__WORKER_GROUP__COURIER, 1, day(2025, 10, 1)));
+	caught_up(f);
+
+	const plan *p = plan_find(plans_of(f), "avg");
+	assert_non_null(p);
+	assert_true(fabs(plan_years_run(p, p->to_us) - 2.0) < 1e-9);
+	assert_true(fabs(plan_years_run(p, plan_year_start(p, 2025)) - 1.0) < 1e-9);
+	assert_true(plan_years_run(p, p->from_us) == 0);
+	const progress *pg = progress_of(f->r);
+	store_txn *t;
+	Ledger__ProgressReport rep;
+	ld_errinfo e = {0};
+	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
+
+	/* The end of 2024: 2 of the 3 due by then (a year run): behind. */
+	assert_int_equal(progress_report_day(pg, KV_READ_TXN(t), p, 0, 0, 20241231, AT, &rep,
+					     &f->a, &e), 0);
+	assert_string_equal(rep.plan->targets[0]->window, "yearly_average");
+	assert_true(rep.plan->targets[0]->has_years);
+	assert_true(fabs(rep.plan->targets[0]->years - 2.0) < 1e-9);
+	assert_int_equal(rep.plan->targets[0]->target, 3);
+	const Ledger__ProgressRow *r = row_of(&rep, "joins", 0, 320000);
+	assert_int_equal(r->actual, 2);
+	assert_int_equal(r->target, 6);
+	assert_int_equal(r->expected, 3);
+	assert_int_equal(r->status, LEDGER__PROGRESS_STATUS__BEHIND);
+	assert_true(fabs(r->percent - 100.0 * 2 / 6) < 1e-9);
+	assert_int_equal(row_of(&rep, "joins-yearly", 2024, 320000)->status,
+			 LEDGER__PROGRESS_STATUS__MISSED);
+
+	/* 2025-07-02: due 3 × (1 + 183/365) = 4.5; 4 reached: behind still
+	 * (95% of the pace is 4.28). */
+	assert_int_equal(progress_report_day(pg, KV_READ_TXN(t), p, 0, 0, 20250702, AT, &rep,
+					     &f->a, &e), 0);
+	r = row_of(&rep, "joins", 0, 320000);
+	assert_int_equal(r->actual, 4);
+	assert_int_equal(r->expected, llround(3 * (1 + 183.0 / 365)));
+	assert_int_equal(r->status, LEDGER__PROGRESS_STATUS__BEHIND);
+	assert_true(r->has_needed_per_day);
+	assert_true(fabs(r->needed_per_day - 2.0 / 182) < 1e-9);
+
+	/* The plan over: 5 of 6 is missed ... */
+	assert_int_equal(progress_report(pg, KV_READ_TXN(t), p, 0, 0, AT, &rep, &f->a, &e), 0);
+	r = row_of(&rep, "joins", 0, 320000);
+	assert_int_equal(r->actual, 5);
+	assert_int_equal(r->status, LEDGER__PROGRESS_STATUS__MISSED);
+	assert_int_equal(r->expected, 6);
+	/* Its cities: the 6 shared out 600:400 (the estimates of js_tree). */
+	assert_int_equal(row_of(&rep, "joins", 0, 320100)->target, 4);
+	assert_int_equal(row_of(&rep, "joins", 0, 320500)->target, 2);
+	store_read_end(t);
+
+	/* ... one more in 2025 makes the average: achieved, though 2024 alone
+	 * stays short of its 3. */
+	OK(f, join("M6", "SZ-COURIER", 6, LEDGER__WORKER_GROUP__COURIER, 1, day(2025, 11, 1)));
+	caught_up(f);
+	fig g = figure(f, "avg", "joins", 0, 320000, AT);
+	assert_int_equal(g.actual, 6);
+	assert_int_equal(g.status, LEDGER__PROGRESS_STATUS__ACHIEVED);
+	assert_int_equal(figure(f, "avg", "joins-yearly", 2024, 320000, AT).status,
+			 LEDGER__PROGRESS_STATUS__MISSED);
+	assert_int_equal(figure(f, "avg", "joins-yearly", 2025, 320000, AT).status,
+			 LEDGER__PROGRESS_STATUS__ACHIEVED);
+	stop(f);
+	unlink(path);
+	rmdir(dir);
+
+	/* A period of part years: each year by its share of days in it. */
+	plan q;
+	const char *half = "id: h\ntitle: H\nregion: 320000\nfrom: 2024-07-01\nto: 2025-06-30\n"
+			   "targets:\n  - id: a\n    title: A\n    event: member_joined\n"
+			   "    measure: count\n    window: yearly_average\n    target: 100\n";
+	assert_int_equal(plan_load_buffer("h.yaml", half, strlen(half), &q, &e), 0);
+	assert_true(fabs(plan_years_run(&q, q.to_us) - (184.0 / 366 + 181.0 / 365)) < 1e-9);
+	plan_free(&q);
+}
+
 static void test_jiangsu_and_guangdong(void **state)
 {
 	fx *f = *state;
@@ -532,14 +702,15 @@ static void test_jiangsu_and_guangdong(void **state)
 	caught_up(f);
 
 	/* new members: 2024: M1, M4 (late); 2025: M2, M5 (amended into 2025); M1's
-	 * rejoin is not new, M3 is voided, M6 is before the plan. */
-	EXPECT(f, JS, "new-members-yearly", 2024, 320000, 2);
-	EXPECT(f, JS, "new-members-yearly", 2024, 320100, 2);
-	EXPECT(f, JS, "new-members-yearly", 2024, 320500, 0);
-	EXPECT(f, JS, "new-members-yearly", 2025, 320000, 2);
-	EXPECT(f, JS, "new-members-yearly", 2025, 320500, 2);
-	EXPECT(f, JS, "new-members-yearly", 2025, 320100, 0);
-	EXPECT(f, JS, "new-members-yearly", 2026, 320000, 0);
+	 * rejoin is not new, M3 is voided, M6 is before the plan. The average a
+	 * year counts the whole plan's (by the end of 2024: its first year's). */
+	assert_int_equal(figure_upto(f, JS, "new-members-yearly", 320000, 20241231), 2);
+	assert_int_equal(figure_upto(f, JS, "new-members-yearly", 320100, 20241231), 2);
+	assert_int_equal(figure_upto(f, JS, "new-members-yearly", 320500, 20241231), 0);
+	EXPECT(f, JS, "new-members-yearly", 0, 320000, 4);
+	EXPECT(f, JS, "new-members-yearly", 0, 320500, 2);
+	EXPECT(f, JS, "new-members-yearly", 0, 320100, 2);
+	assert_int_equal(figure_upto(f, JS, "new-members-yearly", 320000, 20251231), 4);
 	EXPECT(f, JS, "new-members-total", 0, 320000, 4);
 	EXPECT(f, JS, "themed-activities", 2025, 320000, 2);
 	EXPECT(f, JS, "themed-activities", 2025, 320100, 2);
@@ -573,13 +744,14 @@ static void test_jiangsu_and_guangdong(void **state)
 	assert_int_equal(r.target, 80);
 	assert_int_equal(r.status, LEDGER__PROGRESS_STATUS__MISSED); /* 75% < 80%, period over */
 
-	/* City targets: the province's, shared out 600:400 by workforce. */
-	fig c = figure(f, JS, "new-members-yearly", 2026, 320100, AT);
+	/* City targets: the province's, shared out 600:400 by workforce (an
+	 * average of 300,000 a year over three years: 900,000). */
+	fig c = figure(f, JS, "new-members-yearly", 0, 320100, AT);
 	assert_true(c.has_target);
-	assert_int_equal(c.target, 180000);
-	c = figure(f, JS, "new-members-yearly", 2026, 320500, AT);
-	assert_int_equal(c.target, 120000);
-	c = figure(f, JS, "new-members-yearly", 2026, 320200, AT); /* Wuxi: no estimate */
+	assert_int_equal(c.target, 540000);
+	c = figure(f, JS, "new-members-yearly", 0, 320500, AT);
+	assert_int_equal(c.target, 360000);
+	c = figure(f, JS, "new-members-yearly", 0, 320200, AT); /* Wuxi: no estimate */
 	assert_false(c.has_target);
 	assert_int_equal(c.status, LEDGER__PROGRESS_STATUS__NO_TARGET);
 	c = figure(f, JS, "national-security-education", 2025, 320100, AT); /* city_targets: none */
@@ -646,11 +818,12 @@ static void test_jiangsu_and_guangdong(void **state)
 
 /* Changing the plan files rebuilds the projection: the figures of a plan that
  * moved to another index are not those of the plan that was there. */
-/* A city's target of new members in 2026, judged at `at` (0: none). */
+/* A city's target of new members over the plan (an average of 300,000 a
+ * year: 900,000 for the province), judged at `at` (0: none). */
 static int64_t city_target(fx *f, uint32_t city, int64_t at)
 {
 	caught_up(f);
-	fig c = figure(f, JS, "new-members-yearly", 2026, city, at);
+	fig c = figure(f, JS, "new-members-yearly", 0, city, at);
 	return c.has_target ? c.target : 0;
 }
 
@@ -672,19 +845,19 @@ static void test_city_shares_in_force(void **state)
 	OK(f, when(tl_workforce(320506, C, 100), day(2024, 12, 15)));
 	OK(f, when(tl_workforce(320000, R, 5000), day(2024, 12, 15))); /* the province's */
 	int64_t at = day(2026, 6, 1);
-	assert_int_equal(city_target(f, 320100, at), 180000); /* 300 : 200 */
-	assert_int_equal(city_target(f, 320500, at), 120000);
+	assert_int_equal(city_target(f, 320100, at), 540000); /* 300 : 200 */
+	assert_int_equal(city_target(f, 320500, at), 360000);
 	/* A back-filled estimate of 2023 does not replace 2024's ... */
 	OK(f, when(tl_workforce(320100, R, 100), day(2023, 6, 30)));
-	assert_int_equal(city_target(f, 320100, at), 180000);
+	assert_int_equal(city_target(f, 320100, at), 540000);
 	/* ... but is the one in force in late 2023 (SZ had none yet). */
-	assert_int_equal(city_target(f, 320100, day(2023, 12, 1)), 300000);
+	assert_int_equal(city_target(f, 320100, day(2023, 12, 1)), 900000);
 	assert_int_equal(city_target(f, 320500, day(2023, 12, 1)), 0);
 	assert_int_equal(city_target(f, 320100, day(2023, 1, 1)), 0); /* none in force */
 	/* A later estimate takes over from its time on. */
 	OK(f, when(tl_workforce(320100, R, 800), day(2025, 12, 15)));
-	assert_int_equal(city_target(f, 320100, at), 240000); /* 800 : 200 */
-	assert_int_equal(city_target(f, 320100, day(2025, 6, 1)), 180000);
+	assert_int_equal(city_target(f, 320100, at), 720000); /* 800 : 200 */
+	assert_int_equal(city_target(f, 320100, day(2025, 6, 1)), 540000);
 }
 
 static void test_plans_change_rebuilds(void **state)
@@ -791,22 +964,27 @@ static void test_report_as_of_day(void **state)
 	assert_int_equal(rep.day, 20250630);
 	/* Judged at the end of the 30th: July 1st, 00:00 China time. */
 	assert_int_equal(rep.at, day(2025, 7, 1) - 12 * hour);
-	assert_int_equal(row_of(&rep, "new-members-yearly", 2025, 320000)->actual, 1);
-	assert_int_equal(row_of(&rep, "new-members-yearly", 2025, 320100)->actual, 1);
-	assert_int_equal(row_of(&rep, "new-members-yearly", 2025, 320500)->actual, 0);
-	assert_int_equal(row_of(&rep, "new-members-yearly", 2024, 320000)->actual, 1);
+	assert_int_equal(row_of(&rep, "new-members-yearly", 0, 320000)->actual, 2);
+	assert_int_equal(row_of(&rep, "new-members-yearly", 0, 320100)->actual, 1);
+	assert_int_equal(row_of(&rep, "new-members-yearly", 0, 320500)->actual, 1);
 	assert_int_equal(row_of(&rep, "new-members-total", 0, 320000)->actual, 2);
 	assert_int_equal(row_of(&rep, "education-grant-workers", 2025, 320000)->actual, 1);
 	assert_int_equal(row_of(&rep, "education-grant-amount", 2025, 320000)->actual, 200000);
 	assert_int_equal(row_of(&rep, "condolence-visits", 0, 320000)->actual, 5);
 	/* 2026 had not begun; 2024 was over. */
-	assert_int_equal(row_of(&rep, "new-members-yearly", 2026, 320000)->status,
+	assert_int_equal(row_of(&rep, "skill-upgrades", 2026, 320000)->status,
 			 LEDGER__PROGRESS_STATUS__NOT_STARTED);
-	assert_int_equal(row_of(&rep, "new-members-yearly", 2024, 320000)->status,
+	assert_int_equal(row_of(&rep, "skill-upgrades", 2024, 320000)->status,
 			 LEDGER__PROGRESS_STATUS__MISSED);
 	/* Half the year gone: the pace is half the target. */
-	const Ledger__ProgressRow *y = row_of(&rep, "new-members-yearly", 2025, 320000);
-	assert_int_equal(y->expected, llround(300000.0 * 181 / 365));
+	const Ledger__ProgressRow *y = row_of(&rep, "skill-upgrades", 2025, 320000);
+	assert_int_equal(y->expected, llround(50000.0 * 181 / 365));
+	assert_int_equal(y->status, LEDGER__PROGRESS_STATUS__BEHIND);
+	/* An average of 300,000 a year: due 300,000 a year run, 2024 and
+	 * 181 days of 2025's 365. */
+	y = row_of(&rep, "new-members-yearly", 0, 320000);
+	assert_int_equal(y->target, 900000);
+	assert_int_equal(y->expected, llround(300000.0 * (1 + 181.0 / 365)));
 	assert_int_equal(y->status, LEDGER__PROGRESS_STATUS__BEHIND);
 
 	/* The day before `at`, after every event: the report of now. */
@@ -846,6 +1024,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_plans_change_rebuilds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_as_of_day, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_yearly_average, setup, teardown),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }

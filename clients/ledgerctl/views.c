@@ -576,7 +576,7 @@ static void print_plans(const void *result, uint64_t as_of, const void *arg)
 			const Ledger__PlanTarget *t = p->targets[k];
 			char tgt[48];
 			pv_format(t, t->target, tgt, sizeof(tgt));
-			printf("    %-34s %-10s %-26s %12s%s  %s\n", t->id, t->window, t->measure, tgt,
+			printf("    %-34s %-14s %-26s %12s%s  %s\n", t->id, t->window, t->measure, tgt,
 			       !strcmp(t->measure, "ratio") ? "%" : "", t->title);
 		}
 		print_cities(p);

@@ -129,6 +129,16 @@ const viewRegion = () => state.region || state.info.region;
 // --- state -----------------------------------------------------------------
 
 function yearFor(t) { return t.window === 'yearly' ? state.year : 0; }
+// An average a year (年均) is judged on the plan's whole figure against the
+// target times the years run: its words say so, with the years ("3", "2.5").
+const isAverage = (t) => t && t.window === 'yearly_average';
+function yearsText(t) {
+  const y = num(t.years);
+  return Math.abs(y - Math.round(y)) < 0.05 ? String(Math.round(y)) : y.toFixed(1);
+}
+function windowWord(t) {
+  return isAverage(t) ? tr('window-average', yearsText(t)) : tr(t.window === 'yearly' ? 'window-yearly' : 'window-cumulative');
+}
 
 function applyReport(rep, full) {
   if (rep.plan && rep.plan.id === state.plan) state.info = rep.plan;
@@ -390,7 +400,8 @@ function renderCards() {
       el('span', { class: 'status', text: hasTarget ? `${statusWord(st)} · ${pct.toFixed(1)}%` : statusWord(st) }),
       el('span', { class: 'needs', text: needs })),
     el('div', { class: 'meta' },
-      el('span', { class: 'window', text: t.window === 'yearly' ? tr('year-n', state.year) : tr('until', fmtDate(num(state.info.to) / 1000 - 1)) }),
+      el('span', { class: 'window', text: t.window === 'yearly' ? tr('year-n', state.year)
+        : isAverage(t) ? tr('average-card', fmt(t, t.target), yearsText(t)) : tr('until', fmtDate(num(state.info.to) / 1000 - 1)) }),
       el('span', { class: 'pace-n', 'data-value': paceText ? num(row.expected) : '', text: paceText })));
     cards.push(card);
   }
@@ -542,7 +553,7 @@ function viewTable() {
       const ratio = isRatio(t);
       const money = (v) => (isMoney(t) ? (num(v) / 100).toFixed(2) : num(v));
       out.push([
-        t.title || t.id, t.id, tr(t.window === 'yearly' ? 'window-yearly' : 'window-cumulative'),
+        t.title || t.id, t.id, windowWord(t),
         num(row.year) || tr('total'), code, code === state.info.region ? tr('whole-province') : cityName(code),
         ratio ? share(row).toFixed(1) + '%' : money(row.actual),
         row.target === undefined ? '' : ratio ? num(row.target) + '%' : money(row.target),

@@ -224,6 +224,14 @@ async function view(browser) {
   if (!/^目标期限 2026-12-31$/.test(due)) fail(`new-members-total's deadline reads '${due}'`);
   if ((await page.$eval('#cards', (e) => e.textContent)).includes('截至')) fail("a card says '截至' (as of) of a deadline");
   say(`new-members-total: '${paceText}' (the daemon's pace ${prow.expected}), '${due}'`);
+  // An average a year (年均30万) says what it is judged on: the plan's
+  // whole figure against 300,000 for each of its 3 years.
+  const avgCard = 'article.card[data-target="new-members-yearly"]';
+  const avgWindow = await page.$eval(`${avgCard} .window`, (e) => e.textContent);
+  const avgOf = await page.$eval(`${avgCard} .of`, (e) => e.textContent);
+  if (avgWindow !== '年均 300,000，共3年' || !avgOf.includes('/ 900,000'))
+    fail(`new-members-yearly's card reads '${avgOf}', '${avgWindow}'`);
+  say(`new-members-yearly: '${avgOf.trim()}', '${avgWindow}'`);
 
   // The real curve of a past year: a point per day with events counted, up
   // to the figure, against the pace.
