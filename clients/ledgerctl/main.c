@@ -167,12 +167,14 @@ static const struct cmd commands[] = {
 	{"progress", "PLAN", N_("print a plan's progress per target, year and city"), progress_opts,
 	 NULL, exec_progress, 0,
 	 N_("A block per target of the plan (plans/*.yaml; 'ledgerctl plans' lists them):\n"
-	 "per window (a year, or \"total\" for a cumulative target) and region (the\n"
-	 "province, then each city), the figure reached and the target, the percent, a\n"
-	 "bar, the status against the pace (target x elapsed share of the window: AHEAD\n"
-	 "above 105%, ON TRACK from 95%, BEHIND below; ACHIEVED, MISSED, NOT STARTED)\n"
-	 "and what the rest of the window needs per day. City targets are the province's\n"
-	 "shared out by the workforce estimates of each city; \"-\" where there are none.\n"
+	 "per window (a year, or \"total\" for a cumulative target and an average a\n"
+	 "year) and region (the province, then each city), the figure reached and the\n"
+	 "target, the percent, a bar, the status against the pace (target x elapsed\n"
+	 "share of the window; an average a year: its target a year x the years run:\n"
+	 "AHEAD above 105%, ON TRACK from 95%, BEHIND below; ACHIEVED, MISSED, NOT\n"
+	 "STARTED) and what the rest of the window needs per day. City targets are the\n"
+	 "province's shared out by the workforce estimates of each city; \"-\" where\n"
+	 "there are none.\n"
 	 "Amounts are in yuan; a ratio shows its share of the events counted.")},
 	{"series", "PLAN TARGET", N_("print a target's figure day by day (or week by week)"),
 	 series_opts, NULL, exec_series, 0,
