@@ -53,6 +53,28 @@ static const char *const patterns[] = {
 	N_("release seq %s of member '%s' gives the reason %s, not %s"),
 	N_("release seq %s of member '%s' was accepted by seq %s: void that acceptance first "
 	   "(ledgerctl void %s), and the release waits again"),
+	/* A clerk's scope (core/roles.c): the sentence, then its parts. */
+	N_("%s; a clerk whose scope holds both, or an admin, records it, or each side records "
+	   "a step (release, accept)"),
+	N_("clerk %s may record events only under %s; event %s %s"),
+	N_("concerns organisation %s %s"),
+	N_("(the organisation of member %s when it was recorded)"),
+	N_("(the organisation of member %s)"),
+	N_("(it runs station %s)"),
+	N_("(released from)"),
+	N_("(accepted into)"),
+	N_("(transfer from)"),
+	N_("(transfer to)"),
+	N_("(accepted from)"),
+	N_("(affiliation)"),
+	N_("(the organisation joined)"),
+	N_("(the one that served)"),
+	N_("(funds from)"),
+	N_("(funds to)"),
+	N_("(merged into)"),
+	N_("(the parent of the new one)"),
+	N_("registers a root organisation (admin only)"),
+	N_("dissolves a root organisation (admin only)"),
 	N_("national ID %s fails its GB 11643 check: after these 17 digits the 18th "
 	   "character would be %s, not %s (mistyped?)"),
 	N_("phone %s is neither a mobile number (11 digits: 1, then 3-9, ...) nor a "

@@ -563,10 +563,17 @@ static int check_body(scope_ctx *c, const Ledger__Event *ev, const char *home, i
 			 * city): who can record it, as far as the message holds, and
 			 * the two steps each clerk can record alone. */
 			if (rc == LD_E(PERMISSION_DENIED) && depth == 0 &&
-			    ev->body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED)
-				ld_errinfo_append(c->e, "; a clerk whose scope holds both, or an "
-						  "admin, records it, or each side records a "
-						  "step (release, accept)");
+			    ev->body_case == LEDGER__EVENT__BODY_MEMBER_TRANSFERRED && c->e) {
+				/* One sentence around the refusal (not an append), so
+				 * that clients translate it whole (servertext.c). */
+				char was[sizeof(c->e->message)];
+				snprintf(was, sizeof(was), "%s", c->e->message);
+				ld_errinfo_set(c->e, rc, NULL,
+					       "%s; a clerk whose scope holds both, or an admin, "
+					       "records it, or each side records a step (release, "
+					       "accept)",
+					       was);
+			}
 			return rc;
 		}
 	if (ev->body_case == LEDGER__EVENT__BODY_ORG_DISSOLVED &&

@@ -4,7 +4,7 @@
 # cities' clerks at once on one daemon: Nanjing's over IPC (uid:<me>, scope
 # NJ), Suzhou's over TCP (addr:127.0.0.1, scope SZ).
 #  - neither may record the one-step transfer NJ-U1 → SZ-U1, and the refusal
-#    says how the two steps go;
+#    says how the two steps go (in Chinese too, as the scope's refusals);
 #  - Suzhou may not release a Nanjing member, Nanjing releases it; Suzhou
 #    lists it waiting (transfers --pending), Nanjing sees it going out;
 #  - while it waits, a second release and an end of the member are refused,
@@ -79,6 +79,13 @@ denied "concerns organisation NJ-U1 \(transfer from\); a clerk whose scope holds
 	transfer M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
 denied "clerk addr:127.0.0.1 may record events only under SZ; event 0 concerns organisation NJ-U1 \(released from\)" \
 	release M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
+# The scope's refusals in Chinese, whole.
+LC_ALL=zh_CN.UTF-8 ctl transfer M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
+[ "$RC" = 1 ] && grep -q "经办人 addr:127.0.0.1 只能记录 SZ 之下的事件；事件 0 涉及组织 NJ-U1（转会转出方）；辖区同时包含两方的经办人或管理员可以记录它，或由双方各记录一步（转出、转入） (ERR_PERMISSION_DENIED)" <<<"$ERR" ||
+	{ show transfer; fail "zh: the one-step transfer's refusal is not in Chinese"; }
+LC_ALL=zh_CN.UTF-8 ctl release M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
+[ "$RC" = 1 ] && grep -q "经办人 addr:127.0.0.1 只能记录 SZ 之下的事件；事件 0 涉及组织 NJ-U1（转出方） (ERR_PERMISSION_DENIED)" <<<"$ERR" ||
+	{ show release; fail "zh: the release's refusal is not in Chinese"; }
 
 nj
 ok release M1 --from NJ-U1 --to SZ-U1 --reason moved-region --note "moved to Suzhou" --at 2024-03-01
@@ -95,6 +102,9 @@ grep -q "会员“M1”有待转入的转出（序号 $REL，转入“SZ-U1”�
 denied "the release is dated 2023-12-01 00:00:00, before the membership of member 'M2' in 'NJ-U1' began on 2024-01-04 00:00:00" \
 	release M2 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2023-12-01
 denied "event 0 concerns organisation SZ-U1 \(accepted into\)" accept "$REL" --at 2024-03-05
+LC_ALL=zh_CN.UTF-8 ctl accept "$REL" --at 2024-03-05
+[ "$RC" = 1 ] && grep -q "事件 0 涉及组织 SZ-U1（转入方）" <<<"$ERR" ||
+	{ show accept; fail "zh: the acceptance's refusal is not in Chinese"; }
 ok transfers --org NJ --pending --wait-seq "$REL"
 out_has "^OUT +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance by SZ-U1 \(to withdraw it: 'ledgerctl void $REL --reason \.\.\.'\)\$" \
 	"Nanjing does not see its release going out"
