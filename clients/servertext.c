@@ -32,8 +32,8 @@ static const char *const patterns[] = {
 	N_("member '%s' has no active membership: it ended in '%s' "
 	   "('ledgerctl history' says when); a new join readmits them"),
 	N_("member '%s' is already active in '%s' (join once, transfer dynamically)"),
-	N_("this person is already an active member as '%s' in '%s' (one membership "
-	   "per person: transfer instead)"),
+	N_("this person is already an active member as '%s' in '%s' (one per person: "
+	   "transfer it, or release it there and accept it here)"),
 	N_("a transfer must change organisation ('%s' to itself)"),
 	N_("member '%s' cannot be released while release seq %s to '%s' is pending (accepted "
 	   "there, or voided by its source)"),

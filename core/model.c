@@ -454,8 +454,8 @@ static int join_step(model *m, member_state *s, const char *id, const Ledger__Me
 				return ld_errinfo_set(e, LD_E(ALREADY_MEMBER),
 						      "member_joined.person_hash",
 						      "this person is already an active member as "
-						      "'%s' in '%s' (one membership per person: "
-						      "transfer instead)",
+						      "'%s' in '%s' (one per person: transfer it, or "
+						      "release it there and accept it here)",
 						      other, ms_org_name(m, om->org, org));
 			return ld_errinfo_set(e, LD_E(INVALID_STATE), "member_joined.person_hash",
 					      "this person is registered as member '%s'; rejoin "

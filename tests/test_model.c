@@ -288,6 +288,10 @@ static void test_long_id_refusals_whole(void **state)
 	FAILS(l, tl_at(tl_disaffiliate(m, d), tl_day(2024, 4, 1)), INVALID_STATE);
 	whole(0, "Z");
 	OK(l, tl_at(tl_disaffiliate(m, d), tl_day(2024, 7, 1)));
+	char m2[64];
+	memset(m2, 'n', 63), m2[63] = 0;
+	FAILS(l, tl_join(m2, b, 1), ALREADY_MEMBER); /* the person of m, in a */
+	whole(0, "and accept it here)");
 	FAILS(l, tl_accept(m, 1, a, b), INVALID_STATE);
 	whole(1, "history')");
 	uint64_t rel = OK(l, tl_at(tl_release(m, a, b), joined));

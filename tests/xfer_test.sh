@@ -79,6 +79,14 @@ denied "concerns organisation NJ-U1 \(transfer from\); a clerk whose scope holds
 	transfer M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
 denied "clerk addr:127.0.0.1 may record events only under SZ; event 0 concerns organisation NJ-U1 \(released from\)" \
 	release M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
+# Suzhou registering a worker who is still Nanjing's member: told the two ways.
+refused 1 "this person is already an active member as 'M1' in 'NJ-U1' \(one per person: transfer it, or release it there and accept it here\)" \
+	join M9 --org SZ-U1 --path platform-work --channel online --group rider --employment partial \
+	--region 320505 --national-id "$(national_id 320102 1)" --at 2024-02-01
+LC_ALL=zh_CN.UTF-8 ctl join M9 --org SZ-U1 --path platform-work --channel online --group rider \
+	--employment partial --region 320505 --national-id "$(national_id 320102 1)" --at 2024-02-01
+[ "$RC" = 1 ] && grep -q "此人已是有效会员：会员编号“M1”，在“NJ-U1”（一人一个会籍：请办理转会，或由原组织转出、本组织转入）" <<<"$ERR" ||
+	{ show join; fail "zh: a join of another city's member"; }
 # The scope's refusals in Chinese, whole.
 LC_ALL=zh_CN.UTF-8 ctl transfer M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
 [ "$RC" = 1 ] && grep -q "经办人 addr:127.0.0.1 只能记录 SZ 之下的事件；事件 0 涉及组织 NJ-U1（转会转出方）；辖区同时包含两方的经办人或管理员可以记录它，或由双方各记录一步（转出、转入） (ERR_PERMISSION_DENIED)" <<<"$ERR" ||
