@@ -729,6 +729,13 @@ int store_append_reserve(store_txn *t, unsigned db, const void *key, size_t klen
 	return 0;
 }
 
+int store_cursor_put(store_cursor *c, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	MDB_val k = {klen, (void *)key}, d = {vlen, (void *)val};
+	int rc = mdb_cursor_put((MDB_cursor *)c, &k, &d, 0);
+	return rc ? fail("put", rc) : 0;
+}
+
 int store_cursor_append_reserve(store_txn *t, unsigned db, store_cursor *c, const void *key,
 				size_t klen, size_t vlen, void **out)
 {

@@ -229,6 +229,10 @@ int store_cursor_prev(store_cursor *c, store_val *k, store_val *v);
  * do not search the tree again each time. 0, STORE_MAP_FULL, LD_E(STORAGE). */
 int store_cursor_append(store_cursor *c, const void *key, size_t klen, const void *val,
 			size_t vlen);
+/* Puts (overwrites) through a cursor of a write transaction: keys put in
+ * increasing order through one cursor search the leaf page it is on
+ * before the tree. 0, STORE_MAP_FULL, LD_E(STORAGE). */
+int store_cursor_put(store_cursor *c, const void *key, size_t klen, const void *val, size_t vlen);
 /* store_append_reserve through c, a cursor of db opened in t (appends in
  * a row: no search of the tree each time, as store_cursor_append). */
 int store_cursor_append_reserve(store_txn *t, unsigned db, store_cursor *c, const void *key,

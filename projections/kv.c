@@ -957,7 +957,10 @@ static int write_sorted(kv_entry *const *es, size_t n, store_txn *t)
 			last = e->data;
 			last_len = e->klen;
 		} else {
-			rc = store_put(t, (unsigned)db, e->data, e->klen, val, e->vlen);
+			/* Through the cursor too: the keys come in order, and
+			 * LMDB looks for each on the leaf page of the last
+			 * before it searches the tree from its root. */
+			rc = store_cursor_put(c, e->data, e->klen, val, e->vlen);
 		}
 	}
 	store_cursor_close(c);
