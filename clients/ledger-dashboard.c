@@ -14,6 +14,10 @@
  *   GET /api/events?plan=ID                Server-Sent Events: every live
  *                                          ProgressReport of the plan
  *   GET /api/series?plan=ID&target=ID[&region=CODE][&year=Y]
+ *   GET /api/pending                       with --org ORG: the releases of
+ *                                          transfers in two steps waiting
+ *                                          for acceptance, per organisation
+ *                                          of ORG and its children
  *       [&from=YYYY-MM-DD][&to=YYYY-MM-DD][&step=day|week]
  *                                          a ProgressSeries as JSON: the
  *                                          target's figure day by day
@@ -88,6 +92,7 @@ static struct {
 	const char *url;
 	const char *listen;
 	const char *plan;
+	const char *org; /* --org: whose children's pending transfers the page shows */
 	const char *allow_host;
 	char listen_host[256];
 	unsigned max_conn;
@@ -777,6 +782,7 @@ static enum MHD_Result api_plans(struct MHD_Connection *conn)
 	if (!def && json_array_size(plans))
 		def = json_string_value(json_object_get(json_array_get(plans, 0), "id"));
 	json_object_set_new(j, "default_plan", def ? json_string(def) : json_null());
+	json_object_set_new(j, "pending_org", opt.org ? json_string(opt.org) : json_null());
 	pthread_mutex_lock(&hub.mu);
 	int mode = hub.mode;
 	pthread_mutex_unlock(&hub.mu);
@@ -841,6 +847,107 @@ static enum MHD_Result api_series(struct MHD_Connection *conn)
 		json_object_set_new(j, "seq", json_integer((json_int_t)resp->as_of_seq));
 	codec_response_free(resp);
 	return j ? send_json(conn, 200, j) : MHD_NO;
+}
+
+/* The pending releases of one organisation's subtree (every page of them):
+ * those waiting for acceptance here (into it, or within it), those released
+ * here and waiting elsewhere (out of it), and the oldest of each. */
+struct pending_sum {
+	uint64_t in, out;
+	int64_t oldest_in, oldest_out; /* the release's occurred_at; INT64_MAX: none */
+};
+
+#define PENDING_MAX 1000000 /* releases read per organisation at most */
+
+static int pending_of(ldc *c, const char *org, struct pending_sum *ps, ld_errinfo *e)
+{
+	int64_t from = INT64_MIN;
+	uint64_t after = 0, seen = 0;
+	*ps = (struct pending_sum){0, 0, INT64_MAX, INT64_MAX};
+	for (;;) {
+		Ledger__Response *resp = NULL;
+		int rc = ldc_transfers_of(c, org, 1, from, after, INT64_MAX, 10000, NULL, &resp, e);
+		if (rc == 0 && (!resp || !resp->transfers))
+			rc = LD_E(MALFORMED);
+		if (rc != 0) {
+			codec_response_free(resp);
+			return rc;
+		}
+		const Ledger__TransferList *l = resp->transfers;
+		for (size_t i = 0; i < l->n_transfers; i++) {
+			const Ledger__TransferView *t = l->transfers[i];
+			int out = t->direction == LEDGER__TRANSFER_DIRECTION__OUT_OF;
+			*(out ? &ps->out : &ps->in) += 1;
+			int64_t *old = out ? &ps->oldest_out : &ps->oldest_in;
+			if (t->occurred_at < *old)
+				*old = t->occurred_at;
+		}
+		seen += l->n_transfers;
+		int more = l->truncated && l->n_transfers && seen < PENDING_MAX;
+		from = l->next_time;
+		after = l->next_after_seq;
+		codec_response_free(resp);
+		if (!more)
+			return 0;
+	}
+}
+
+static enum MHD_Result api_pending(struct MHD_Connection *conn)
+{
+	struct query q;
+	if (parse_query(conn, &q, "") != 0)
+		return send_error(conn, 400, "BAD_QUERY", "%s", q.bad);
+	json_t *j = json_object();
+	json_t *orgs = json_array();
+	if (!j || !orgs) {
+		json_decref(j);
+		json_decref(orgs);
+		return MHD_NO;
+	}
+	json_object_set_new(j, "org", opt.org ? json_string(opt.org) : json_null());
+	json_object_set_new(j, "at", json_integer((json_int_t)ld_wall_us()));
+	json_object_set_new(j, "orgs", orgs);
+	if (!opt.org)
+		return send_json(conn, 200, j);
+	ldc *c;
+	ld_errinfo e = {0};
+	Ledger__Response *cov = NULL;
+	int rc = pool_get(&c, &e);
+	if (rc != 0) {
+		json_decref(j);
+		return send_daemon_error(conn, rc, &e);
+	}
+	rc = ldc_coverage(c, opt.org, 1, 0, 0, NULL, &cov, &e);
+	if (rc == 0 && (!cov || !cov->coverage))
+		rc = LD_E(MALFORMED);
+	for (size_t i = 0; rc == 0 && i < cov->coverage->n_orgs; i++) {
+		const Ledger__OrgCoverage *o = cov->coverage->orgs[i];
+		struct pending_sum ps;
+		if (!o->org_id || (rc = pending_of(c, o->org_id, &ps, &e)) != 0)
+			break;
+		json_t *r = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "org_id", o->org_id, "name",
+		                      o->name ? o->name : "", "region", (json_int_t)o->region,
+		                      "depth", (json_int_t)o->depth, "waiting_in",
+		                      (json_int_t)ps.in, "waiting_out", (json_int_t)ps.out);
+		if (!r) {
+			rc = LD_E(INTERNAL);
+			break;
+		}
+		if (ps.oldest_in != INT64_MAX)
+			json_object_set_new(r, "oldest_in", json_integer((json_int_t)ps.oldest_in));
+		if (ps.oldest_out != INT64_MAX)
+			json_object_set_new(r, "oldest_out", json_integer((json_int_t)ps.oldest_out));
+		json_array_append_new(orgs, r);
+	}
+	pool_put(c, rc);
+	if (rc == 0)
+		json_object_set_new(j, "seq", json_integer((json_int_t)cov->as_of_seq));
+	codec_response_free(cov);
+	if (rc != 0) {
+		json_decref(j);
+		return send_daemon_error(conn, rc, &e);
+	}
+	return send_json(conn, 200, j);
 }
 
 static enum MHD_Result api_events(struct MHD_Connection *conn)
@@ -964,6 +1071,8 @@ static enum MHD_Result on_request(void *arg, struct MHD_Connection *conn, const 
 		return api_events(conn);
 	if (strcmp(url, "/api/series") == 0)
 		return api_series(conn);
+	if (strcmp(url, "/api/pending") == 0)
+		return api_pending(conn);
 	const struct dash_asset *a = find_asset(url);
 	if (!a)
 		return send_error(conn, 404, "NOT_FOUND", "no such page");
@@ -990,6 +1099,8 @@ static void usage(FILE *f)
 	        "  -u, --url URL        the daemon (REQ)          [$LEDGER_URL or %s]\n"
 	        "  -l, --listen H:P     address to serve on       [%s]\n"
 	        "  -p, --plan ID        the plan the page opens   [the first]\n"
+	        "  -o, --org ORG        show the transfers waiting for acceptance in ORG's\n"
+	        "                       children (its cities) and their oldest's age [none]\n"
 	        "  -c, --max-conn N     HTTP connections at most  [%d]; live streams: N/2\n"
 	        "      --max-per-ip N   HTTP connections from one address at most [3N/4]\n"
 	        "      --allow-host H   also answer requests for Host H (behind a proxy)\n"
@@ -1008,6 +1119,7 @@ int main(int argc, char **argv)
 	    {"url", required_argument, NULL, 'u'},
 	    {"listen", required_argument, NULL, 'l'},
 	    {"plan", required_argument, NULL, 'p'},
+	    {"org", required_argument, NULL, 'o'},
 	    {"max-conn", required_argument, NULL, 'c'},
 	    {"max-per-ip", required_argument, NULL, 'I'},
 	    {"allow-host", required_argument, NULL, 'A'},
@@ -1027,7 +1139,7 @@ int main(int argc, char **argv)
 	opt.poll_ms = 1000;
 	opt.queue = 64;
 	int ch;
-	while ((ch = getopt_long(argc, argv, "u:l:p:c:hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "u:l:p:o:c:hV", longopts, NULL)) != -1) {
 		char *end = NULL;
 		unsigned long v;
 		switch (ch) {
@@ -1039,6 +1151,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			opt.plan = optarg;
+			break;
+		case 'o':
+			opt.org = optarg;
 			break;
 		case 'A':
 			opt.allow_host = optarg;
@@ -1081,6 +1196,10 @@ int main(int argc, char **argv)
 	if (optind < argc) {
 		say("unexpected argument '%s'", argv[optind]);
 		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (opt.org && (!*opt.org || strlen(opt.org) > LD_ID_MAX)) {
+		say("--org: '%s' is not an organisation id", opt.org);
 		return EXIT_USAGE;
 	}
 	if (opt.plan && (strlen(opt.plan) > MAX_PLAN_ID || strchr(opt.plan, '"'))) {

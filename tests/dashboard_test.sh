@@ -384,12 +384,43 @@ for p in "${STREAM_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 STREAM_PIDS=()
 stop_dashboard
 
+# --- transfers waiting for acceptance, per city (--org) ---------------------
+# Without --org the page has none to show; with it, the organisation and its
+# children (the cities' federations), each the releases to accept there and
+# those sent from there, with the oldest's release date: as ledgerctl
+# transfers --pending lists them.
+start_dashboard
+get /api/pending
+expect_eq "$CODE" 200 "/api/pending without --org"
+expect_eq "$(OUT=$BODY json '(j["org"], j["orgs"])')" "(None, [])" "/api/pending without --org"
+stop_dashboard
+ok release M1001 --from NJ --to SZ --reason moved-region --at "$YEAR-03-10"
+ok release M1004 --from SZ --to NJ --reason moved-region --at "$YEAR-11-20"
+recorded
+start_dashboard --org JS
+get /api/plans
+expect_eq "$(OUT=$BODY json 'j["pending_org"]')" JS "/api/plans pending_org"
+get "/api/pending?x=1"
+expect_eq "$CODE" 400 "/api/pending with a parameter"
+get /api/pending
+expect_eq "$CODE" 200 "/api/pending"
+OUT=$BODY
+expect_eq "$(json '[(o["org_id"], o["region"], o["depth"], o["waiting_in"], o["waiting_out"]) for o in j["orgs"]]')" \
+	"[('JS', 320000, 0, 2, 0), ('NJ', 320100, 1, 1, 1), ('SZ', 320500, 1, 1, 1)]" "/api/pending per organisation"
+REL1=$(date -d "$YEAR-03-10 00:00:00 +0800" +%s)000000
+REL2=$(date -d "$YEAR-11-20 00:00:00 +0800" +%s)000000
+expect_eq "$(json '[(o["org_id"], o.get("oldest_in"), o.get("oldest_out")) for o in j["orgs"]]')" \
+	"[('JS', $REL1, None), ('NJ', $REL2, $REL1), ('SZ', $REL1, $REL2)]" "/api/pending: the oldest releases"
+ok transfers --org NJ --pending --json
+expect_eq "$(json 'len(j["transfers"])')" 2 "ledgerctl transfers --org NJ --pending"
+stop_dashboard
+
 # --- headless Chromium: the page, live -------------------------------------
 stop_ledgerd
 PUB="tcp://127.0.0.1:$(free_port)"
 start_ledgerd --pub "$PUB" --plans "$ROOT/plans"
 export LEDGER_URL="$URL"
-start_dashboard
+start_dashboard --org JS
 NJ_MEMBERS=$(province_figure new-members-yearly 320100)
 NEW_MEMBERS=$(province_figure new-members-yearly)
 expect_eq "$NEW_MEMBERS" 18 "new members before the browser (4 + 1 + 12 + 1)"
@@ -475,7 +506,8 @@ cat >"$TMPDIR/expect.json" <<EOF
                  "new-members-total": $(province_figure new-members-total 320500),
                  "education-grant-workers": 1},
  "moneyTarget": "education-grant-amount", "cityMoney": "¥2,000",
- "joinDays": $JOIN_DAYS, "cityVoided": 1}
+ "joinDays": $JOIN_DAYS, "cityVoided": 1,
+ "pending": {"NJ": [1, 1], "SZ": [1, 1]}}
 EOF
 browser view "$HTTP" "$TMPDIR/expect.json"
 

@@ -195,6 +195,46 @@ async function loadSeries(t, y, region) {
   render();
 }
 
+// The transfers waiting for acceptance (GET api/pending: the gateway's
+// --org and its children, each the releases to accept there and those sent
+// from there, with the oldest's release date), read with every full read
+// and every 30 s. Hidden when the gateway has no --org.
+const PENDING_LATE_DAYS = 14;
+async function loadPending() {
+  if (!state.pendingOrg) return;
+  let j = null;
+  try { j = await getJSON('api/pending'); } catch (e) { return; }
+  state.pending = j;
+  renderPending();
+}
+
+function renderPending() {
+  const box = $('pending');
+  const j = state.pending;
+  box.hidden = !j || !(j.orgs || []).length;
+  if (box.hidden) return;
+  const at = num(j.at);
+  const days = (t) => Math.max(0, Math.floor((at - num(t)) / 86400e6));
+  const age = (t) => {
+    if (t === undefined) return el('td', { class: 'n', text: '—' });
+    const d = days(t);
+    return el('td', { class: 'n' + (d > PENDING_LATE_DAYS ? ' late' : ''), 'data-days': d, text: tr('pending-days', d) });
+  };
+  const rows = [el('tr', {}, el('th', { text: tr('pending-org') }), el('th', { text: tr('pending-in') }), el('th', { text: tr('pending-oldest') }),
+    el('th', { text: tr('pending-out') }), el('th', { text: tr('pending-oldest') }))];
+  for (const o of j.orgs) {
+    const code = num(o.region);
+    const city = (state.info.cities || []).find((c) => c.code === code);
+    const name = num(o.depth) === 0 && code === state.info.region ? tr('whole-province') : city ? city.name : o.name || o.org_id;
+    rows.push(el('tr', { 'data-org': o.org_id, 'data-region': code, class: state.region && code === state.region ? 'chosen' : '' },
+      el('td', { text: name }),
+      el('td', { class: 'n', 'data-value': num(o.waiting_in), text: fmtNum(num(o.waiting_in)) }), age(o.oldest_in),
+      el('td', { class: 'n', 'data-value': num(o.waiting_out), text: fmtNum(num(o.waiting_out)) }), age(o.oldest_out)));
+  }
+  $('pending-table').replaceChildren(...rows);
+  $('pending-note').textContent = tr('pending-note', fmtTime(at));
+}
+
 async function refetch() {
   if (state.fetching) { state.again = true; return; }
   state.fetching = true;
@@ -206,7 +246,7 @@ async function refetch() {
     showError(plainError(e));
   }
   state.fetching = false;
-  if (rep && plan === state.plan && day === state.day) { showError(''); applyReport(rep, true); }
+  if (rep && plan === state.plan && day === state.day) { showError(''); applyReport(rep, true); loadPending(); }
   if (state.again) { state.again = false; refetch(); }
 }
 
@@ -334,6 +374,7 @@ function render() {
   $('crumb-city').textContent = city ? cityName(state.region) : '';
   renderCards();
   renderDetail();
+  if (state.pending) renderPending();
   $('last').textContent = state.day && state.lastSeq
     ? tr('day-view', state.day, fmtNum(state.lastSeq))
     : state.lastSeq
@@ -602,6 +643,8 @@ async function init() {
     return;
   }
   state.plans = pl.plans || [];
+  state.pendingOrg = pl.pending_org || null;
+  if (state.pendingOrg) setInterval(loadPending, 30000);
   if (!state.plans.length) { showError(tr('no-plans')); return; }
   showError('');
   const sel = $('plan');

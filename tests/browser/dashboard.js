@@ -267,6 +267,21 @@ async function view(browser) {
   if (money !== x.cityMoney) fail(`${x.cityName}'s ${x.moneyTarget} reads '${money}', wanted '${x.cityMoney}'`);
   say(`drill-down into ${crumb}: ${JSON.stringify(x.cityFigures)}, ${money}`);
 
+  // The transfers waiting for acceptance per city (the gateway's --org):
+  // each city's releases to accept and sent, the chosen city's row marked.
+  if (x.pending) {
+    await page.waitForSelector('#pending:not([hidden]) tr[data-org="SZ"]', { timeout: 10000 })
+      .catch(() => fail('the transfers waiting for acceptance are not shown'));
+    for (const [org, [inn, out]] of Object.entries(x.pending)) {
+      const got = await page.$$eval(`#pending tr[data-org="${org}"] td.n[data-value]`, (tds) => tds.map((t) => Number(t.dataset.value)));
+      if (got[0] !== inn || got[1] !== out) fail(`${org}'s transfers waiting: ${JSON.stringify(got)}, wanted ${inn}, ${out}`);
+    }
+    const row = await page.$eval('#pending tr[data-org="SZ"]', (r) => ({ cls: r.className, text: r.innerText }));
+    if (!row.cls.includes('chosen') || !row.text.includes(x.cityName) || !/\d+天/.test(row.text))
+      fail(`${x.cityName}'s row of transfers waiting reads '${row.text}' (${row.cls})`);
+    say(`transfers waiting: ${row.text.replace(/\s+/g, ' ')}`);
+  }
+
   // A figure links to the events behind it: counted by kind, and the voided.
   await page.click(`article.card[data-target="${x.target}"] a.actual`);
   await page.waitForSelector('#behind:not([hidden]) tr[data-kind="member_joined"]', { timeout: 5000 })
