@@ -154,7 +154,7 @@ printf '%s\n' 姓名,身份证号,职业群体,用工关系,地区,入会日期 
 	李四,320102199001010081,快递员,劳动关系,320102,2026-07-02 >"$TMPDIR/list.csv"
 zh import "$TMPDIR/list.csv" --org IU --report "$TMPDIR/list.errors.csv"
 [ "$RC" -eq 1 ] || fail "an import with rejected rows: exit $RC: $ERR"
-grep -q '^2,身份证号,此人已是有效会员：会员编号“M1”，在“IU”（一人一个会籍：请办理转会） (ERR_ALREADY_MEMBER)$' \
+grep -q '^2,身份证号,此人已是有效会员：会员编号“M1”，在“IU”（一人一个会籍：请办理转会，或由原组织转出、本组织转入） (ERR_ALREADY_MEMBER)$' \
 	"$TMPDIR/list.errors.csv" || fail "the report's refusal is not in Chinese: $(cat "$TMPDIR/list.errors.csv")"
 grep -q '^3,身份证号,身份证号 320102\*\{8\}0081 未通过 GB 11643 校验' "$TMPDIR/list.errors.csv" ||
 	fail "the report's check digit is not in Chinese: $(cat "$TMPDIR/list.errors.csv")"
