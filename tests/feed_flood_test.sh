@@ -54,7 +54,8 @@ grep -Eq "feed: closed [0-9]+ new subscribers? \(the last from 127\.[0-9.]+\): t
 	fail "ledger-gen: $(cat "$TMPDIR/gen.out")"
 ok head --json
 HEAD=$(json 'j["seq"]')
-[ "$HEAD" -gt 20000 ] || fail "only $HEAD events recorded"
+# ledger-gen --members 2000: about 20,000 events (19,980 since its two-step transfers)
+[ "$HEAD" -gt 19000 ] || fail "only $HEAD events recorded"
 RSS2=$(rss)
 touch "$TMPDIR/feed/stop"
 wait "$CLIENTS" || fail "feed_clients.py failed"
