@@ -174,12 +174,17 @@ static void *remove_tree(void *dir)
 
 /* Waits until the cluster of one leads (or never will), taking SIGINT and
  * SIGTERM meanwhile: 0 to serve, 1 to stop as asked (exit 0), -1 to stop
- * for a failed replica (exit 1). */
-static int wait_leading(cluster *cl, const sigset_t *sigs)
+ * for a failed replica (exit 1). Leading is raft's barrier confirmed and
+ * the writer leading too: the entries raft's log gave again at start (those
+ * acknowledged before a crash and not stored) are applied to the write
+ * model by the follow thread, which may still be at it when the barrier is
+ * confirmed; a read served then waited for the store to hold what was
+ * applied so far only, and answered a head without them. */
+static int wait_leading(cluster *cl, writer *w, const sigset_t *sigs)
 {
 	struct timespec step = {0, 20000000};
 	int rc, waited = 0;
-	while ((rc = cluster_ready(cl)) == 0) {
+	while ((rc = cluster_ready(cl)) == 0 || (rc > 0 && !writer_leads(w))) {
 		int sig = sigtimedwait(sigs, NULL, &step);
 		if (sig == SIGINT || sig == SIGTERM) {
 			log_info("%s before the node was ready: stopping",
@@ -624,7 +629,7 @@ int main(int argc, char **argv)
 	 * barrier one flush): a client that connects as soon as it answers
 	 * never hears ERR_NOT_LEADER from it. A halted or failed replica is
 	 * served as it is (reads; the log says why). */
-	int waited = solo ? wait_leading(cl, &sigs) : 0;
+	int waited = solo ? wait_leading(cl, w, &sigs) : 0;
 	if (waited) {
 		rc = waited > 0 ? 0 : 1;
 		goto out;
