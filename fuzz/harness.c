@@ -166,6 +166,76 @@ int fuzz_request(const uint8_t *data, size_t size)
 	return 0;
 }
 
+/* m packed is exactly want (n bytes). */
+static void packs_as(const Ledger__Request *m, const uint8_t *want, size_t n)
+{
+	PROPERTY(codec_size(m) == n);
+	uint8_t *b = malloc(n ? n : 1);
+	PROPERTY(b != NULL);
+	PROPERTY(codec_pack(m, b) == n);
+	PROPERTY(memcmp(b, want, n) == 0);
+	free(b);
+}
+
+/*
+ * The server's decoding of the same bytes, into a call's pool (one pass by
+ * wire_decode, protobuf-c for what it declines: proto/codec.c), against
+ * codec_request_unpack's answer (rc, e; decoded, packed as want, n bytes).
+ * What protobuf-c decodes within its budget, wire_decode either declines or
+ * decodes alike (its contract, wire.h). The pool's answer is the same, or differs only
+ * by the budget (ERR_TOO_LARGE on one side: a pool counts each allocation
+ * rounded up to its alignment, and the one pass allocates less than
+ * protobuf-c); what it decodes packs as protobuf-c's decoding, or (where
+ * protobuf-c ran out of budget) decodes again to the same bytes.
+ */
+static void pool_decodes_alike(const uint8_t *data, size_t size, int rc, const ld_errinfo *e,
+			       const uint8_t *want, size_t n)
+{
+	codec_pool pool = CODEC_POOL_INIT;
+	pool.block = 4096;
+	if (rc == 0) {
+		/* Within protobuf-c's budget, so within as much here (where
+		 * protobuf-c refused, this decoder without a budget might take
+		 * far more before it declines: the pool's decoding below has
+		 * one). */
+		ProtobufCMessage *w = wire_decode(&ledger__request__descriptor, data, size,
+						  codec_pool_alloc, &pool);
+		if (w) {
+			packs_as((const Ledger__Request *)w, want, n);
+			fuzz_seen.wire_requests++;
+		}
+		codec_pool_reset(&pool);
+	}
+
+	Ledger__Request *req = NULL;
+	ld_errinfo pe;
+	memset(&pe, 0, sizeof(pe));
+	int prc = codec_request_unpack_in(data, size, &pool, &req, &pe);
+	if (prc == 0 && rc == 0) {
+		packs_as(req, want, n);
+	} else if (prc == 0) {
+		PROPERTY(req != NULL);
+		size_t m = codec_size(req);
+		uint8_t *b = malloc(m ? m : 1);
+		PROPERTY(b != NULL);
+		PROPERTY(codec_pack(req, b) == m);
+		codec_pool again = CODEC_POOL_INIT;
+		again.block = 4096;
+		Ledger__Request *r2 = NULL;
+		PROPERTY(codec_request_unpack_in(b, m, &again, &r2, &pe) == 0);
+		packs_as(r2, b, m);
+		codec_pool_free(&again);
+		free(b);
+	} else {
+		PROPERTY(req == NULL && pe.code == prc && pe.message[0] != '\0');
+	}
+	if (prc != rc)
+		PROPERTY(prc == LD_E(TOO_LARGE) || rc == LD_E(TOO_LARGE));
+	else if (rc)
+		PROPERTY(strcmp(pe.message, e->message) == 0);
+	codec_pool_free(&pool);
+}
+
 static void request_body(const uint8_t *data, size_t size)
 {
 	Ledger__Request *req = NULL;
@@ -175,6 +245,7 @@ static void request_body(const uint8_t *data, size_t size)
 	if (rc) {
 		PROPERTY(rc < 0 && req == NULL);
 		PROPERTY(e.code == rc && e.message[0] != '\0');
+		pool_decodes_alike(data, size, rc, &e, NULL, 0);
 		return;
 	}
 	PROPERTY(req != NULL);
@@ -226,7 +297,14 @@ static void request_body(const uint8_t *data, size_t size)
 			}
 		}
 	}
+	/* Packed again from what the checks left (they change nothing). */
+	size_t pn = codec_size(req);
+	uint8_t *pk = malloc(pn ? pn : 1);
+	PROPERTY(pk != NULL);
+	PROPERTY(codec_pack(req, pk) == pn);
 	codec_request_free(req);
+	pool_decodes_alike(data, size, 0, &e, pk, pn);
+	free(pk);
 }
 
 /* ------------------------------------------------------------------ */

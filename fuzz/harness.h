@@ -41,6 +41,8 @@ typedef struct fuzz_stats {
 	unsigned long requests, decoded, appends, events, events_passed;
 	unsigned long plans, plans_loaded;
 	unsigned long wire_decoded, wire_canonical;
+	/* Requests the server's one-pass decoding took (proto/codec.c). */
+	unsigned long wire_requests;
 	/* Events wire_decode_canonical said canonical; taken by
 	 * codec_follow_event (hashed 1). */
 	unsigned long wire_said_canonical, follow_taken;

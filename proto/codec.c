@@ -242,6 +242,22 @@ int codec_request_unpack_measured(const uint8_t *buf, size_t len, codec_pool *p,
 	int rc;
 	*out = NULL;
 	budget b = {.max = codec_request_budget(len), .pool = p};
+	if (p && !p->blocks) {
+		/* Into a pool still empty: in one pass (wire.h), within the
+		 * same budget; what it declines (an unknown field, the budget
+		 * passed, anything else) protobuf-c decides below, into the
+		 * pool emptied again. Its memory is the pool's, never freed
+		 * field by field. */
+		Ledger__Request *req = (Ledger__Request *)wire_decode(&ledger__request__descriptor,
+								      buf, len, budget_alloc, &b);
+		if (req) {
+			*out = req;
+			return 0;
+		}
+		codec_pool_reset(p);
+		b.used = 0;
+		b.refused = 0;
+	}
 	ProtobufCAllocator alloc = {.alloc = budget_alloc, .free = budget_free, .allocator_data = &b};
 	Ledger__Request *req = ledger__request__unpack(&alloc, len, buf);
 	if (!req && b.refused)

@@ -157,7 +157,11 @@ void codec_pool_trim(codec_pool *p, size_t keep);
  * rounded up to its alignment). What replaces a part of such a request
  * comes from the same pool, and what it replaces is not freed: codec_alloc
  * and codec_free below, whose p NULL is a request from codec_request_unpack
- * (malloc and free).
+ * (malloc and free). Into a pool still empty, the request is decoded in one
+ * pass (wire_decode, within the same budget); what that declines (an
+ * unknown field, a repeated field of scalars, the budget passed...) is
+ * decoded by protobuf-c into the pool emptied again: the same request, or
+ * the same refusal, either way (fuzz_request checks it).
  */
 int codec_request_unpack_in(const uint8_t *buf, size_t len, codec_pool *p, Ledger__Request **out,
 			    ld_errinfo *e);

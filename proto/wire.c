@@ -1,6 +1,7 @@
 /* wire.c — one-pass decoding of our own messages. See wire.h. */
 #include "wire.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -240,6 +241,97 @@ static int absent_ok(const ProtobufCMessageDescriptor *d, unsigned from, unsigne
 	return 1;
 }
 
+/* How many times key (a field number and wire type) occurs in the fields
+ * [p, end) of one message, skipping over their values: 0 and *n, or -1
+ * (bytes that do not parse as fields: a group, a length past the end). */
+static int count_key(const uint8_t *p, const uint8_t *end, uint64_t key, size_t *n)
+{
+	*n = 0;
+	while (p < end) {
+		uint64_t k, v;
+		const uint8_t *q = wire_varint(p, end, &k);
+		if (!q || q - p > 5)
+			return -1;
+		*n += k == key;
+		switch (k & 7) {
+		case WT_VARINT:
+			p = wire_varint(q, end, &v);
+			if (!p)
+				return -1;
+			break;
+		case WT_64BIT:
+		case WT_32BIT: {
+			size_t w = (k & 7) == WT_32BIT ? 4 : 8;
+			if ((size_t)(end - q) < w)
+				return -1;
+			p = q + w;
+			break;
+		}
+		case WT_LEN:
+			p = wire_varint(q, end, &v);
+			if (!p || p - q > 5 || v > (uint64_t)(end - p))
+				return -1;
+			p += v;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The repeated message fields of one message being decoded: each one's
+ * array, sized on its first element by counting its keys (count_key), and
+ * filled element by element. */
+#define WIRE_MAX_REPEATED 4
+typedef struct repeated {
+	unsigned n;
+	struct {
+		int field;
+		size_t cap;
+	} f[WIRE_MAX_REPEATED];
+} repeated;
+
+/* The next element of repeated message field f (index i, its key k read
+ * from key_at: in->p at its length) into m: 0 or -1. */
+static int element(const ProtobufCMessageDescriptor *d, int i, uint64_t k, const uint8_t *key_at,
+		   ProtobufCMessage *m, wire_in *in, repeated *rep, unsigned depth)
+{
+	const ProtobufCFieldDescriptor *f = &d->fields[i];
+	size_t *count = (size_t *)(void *)((char *)m + f->quantifier_offset);
+	ProtobufCMessage ***arr = (ProtobufCMessage ***)(void *)((char *)m + f->offset);
+	unsigned r = 0;
+	while (r < rep->n && rep->f[r].field != i)
+		r++;
+	if (r == rep->n) {
+		/* Its first element: the array for every one of them,
+		 * counted from its key on. */
+		size_t n;
+		if (r == WIRE_MAX_REPEATED || count_key(key_at, in->end, k, &n) || !n ||
+		    n > SIZE_MAX / sizeof(**arr))
+			return -1;
+		if (!(*arr = in->alloc(in->arg, n * sizeof(**arr))))
+			return -1;
+		rep->f[r].field = i;
+		rep->f[r].cap = n;
+		rep->n++;
+	}
+	if (*count >= rep->f[r].cap)
+		return -1; /* cannot be: every key was counted */
+	uint64_t v;
+	if (varint5(in, &v) || v > (uint64_t)(in->end - in->p))
+		return -1;
+	wire_in sub = *in;
+	sub.end = in->p + v;
+	sub.canon = 0;
+	in->p += v;
+	ProtobufCMessage *sm = message(f->descriptor, &sub, depth + 1);
+	if (!sm)
+		return -1;
+	(*arr)[(*count)++] = sm;
+	return 0;
+}
+
 static ProtobufCMessage *message(const ProtobufCMessageDescriptor *d, wire_in *in, unsigned depth)
 {
 	if (depth > WIRE_MAX_DEPTH || d->n_fields > 128)
@@ -250,15 +342,29 @@ static ProtobufCMessage *message(const ProtobufCMessageDescriptor *d, wire_in *i
 	d->message_init(m);
 	uint64_t seen[2] = {0, 0};
 	unsigned hint = 0;
+	repeated rep = {0};
 	while (in->p < in->end) {
 		uint64_t k;
+		const uint8_t *key_at = in->p;
 		if (varint5(in, &k))
 			return NULL;
 		int i = field_index(d, k >> 3, hint);
 		if (i < 0)
 			return NULL; /* unknown: protobuf-c keeps it */
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		if (seen[i >> 6] >> (i & 63) & 1 || f->label == PROTOBUF_C_LABEL_REPEATED)
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			/* A message's elements, as protobuf-c gathers them (in
+			 * the order given, wherever they are); any other
+			 * repeated type (packed or not) is declined. Never
+			 * said canonical. */
+			in->canon = 0;
+			if (f->type != PROTOBUF_C_TYPE_MESSAGE || (k & 7) != WT_LEN ||
+			    element(d, i, k, key_at, m, in, &rep, depth))
+				return NULL;
+			hint = (unsigned)i + 1;
+			continue;
+		}
+		if (seen[i >> 6] >> (i & 63) & 1)
 			return NULL;
 		seen[i >> 6] |= (uint64_t)1 << (i & 63);
 		/* protobuf_c_message_pack packs the fields in the order of d's

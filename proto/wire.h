@@ -20,10 +20,16 @@
  * string absent NULL (or its default) and present NUL-terminated, bytes of
  * length 0 with data NULL, the low 32 bits of a varint for 32-bit types.
  *
+ * A repeated field of messages (a request's events) is decoded as protobuf-c
+ * gathers it, every element in the order given, into an array of exactly
+ * their number (its keys counted when the first comes); such a message is
+ * never said canonical.
+ *
  * Declined (NULL): a field number the descriptor does not know (an unknown
  * field protobuf-c would keep), a field given twice (protobuf-c would keep
- * the last, merging messages), a second member of a oneof, a repeated field,
- * a wire type that does not match the field's type, a varint longer than 10
+ * the last, merging messages), a second member of a oneof, a repeated field
+ * of any other type (packed or not), more than 4 repeated fields of messages
+ * in one message, a wire type that does not match the field's type, a varint longer than 10
  * bytes or wider than 64 bits, a length past the end, nesting deeper than
  * WIRE_MAX_DEPTH, a message of more than 128 fields, and memory running out.
  */
