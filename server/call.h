@@ -155,6 +155,19 @@ struct server {
 	_Atomic size_t decoding;
 	size_t decode_max;
 	ld_every decode_busy; /* requests refused so: told once a minute */
+	/* server.c: the requests served on NNG's threads (the rows that do
+	 * not hand off: reads, proofs, status), at most fair_max of one
+	 * identity at once; the others of that identity wait, parked, in
+	 * arrival order, each woken as one of its identity ends (server.h,
+	 * "Limits"). */
+	pthread_mutex_t fair_lock;
+	struct fair_entry {
+		char id[WRITER_ACTOR_MAX]; /* "": unused */
+		int running;               /* being served, or woken to be */
+	} *fair;                           /* ncalls entries */
+	int fair_max;
+	call *parked_head, *parked_tail;
+	ld_every fair_parked; /* requests parked: told once a minute */
 };
 
 /* A subscription request being served (subscriptions.c). */
@@ -205,6 +218,9 @@ struct call {
 	nng_pipe pipe;         /* the connection the request came on */
 	int sending;           /* its reply is with NNG, not yet taken (send_lock) */
 	call_fn resume;        /* what answers a handed-off call once woken */
+	nng_msg *parked_msg;   /* server.c: its request, while parked for its */
+	call *parked_next;     /* ... identity's turn (server.fair_lock), */
+	int fair_woken;        /* ... and woken with its place counted */
 	page *pg;              /* scratch of the reads */
 	/* What the request families keep while the call is away. */
 	append_req areq;       /* intake.c */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "call.h"
 #include "counters.h"
@@ -79,6 +80,11 @@ static void call_release(call *c)
 	codec_pool_trim(&c->pool, CALL_POOL_BLOCK);
 	c->req = NULL;
 	c->h = NULL;
+	if (c->parked_msg) {
+		nng_msg_free(c->parked_msg);
+		c->parked_msg = NULL;
+	}
+	c->fair_woken = 0;
 	if (c->decode_held) {
 		atomic_fetch_sub(&c->srv->decoding, c->decode_held);
 		c->decode_held = 0;
@@ -214,27 +220,218 @@ static int admit(call *c, nng_msg *msg, int command, ld_errinfo *e)
 	return denied;
 }
 
-/* Identifies and checks the sender of msg, decodes it within its budget
- * (proto/codec.h) and hands it to its row's handler. Returns the reply, or
- * CALL_AWAY (then the call must not be touched: it may already be answered
- * on another thread). */
-static nng_msg *dispatch(call *c, nng_msg *msg)
+/*
+ * Fairness between identities. The rows that do not hand off (reads of
+ * the log, proofs, status) are served on NNG's task threads, one per CPU
+ * (threads.c), in the order their requests came. 48 connections of one
+ * identity each asking for 10,000 events without pause kept both threads
+ * of a 2-core host busy, and another client's `head` waited behind them
+ * (165 ms p50). So at most fair_max requests of one identity are served on
+ * those threads at once (one fewer than the threads, at least 1): a
+ * request beyond is parked (its call handed off, its message kept) and
+ * woken, in arrival order, when one of its identity ends; it then waits
+ * behind what came meanwhile, not before it. Parking costs microseconds,
+ * so another identity's request waits at most for fair_max requests. The
+ * rows that hand off (appends, queries, subscriptions, backups) have their
+ * own queues and bounds and are not counted. Said at most once a minute.
+ */
+static nng_msg *resume_parked(call *c);
+
+/* The fairness entry of id (fair_lock held): its own, else an unused one
+ * (there are as many as calls, and each running or parked request holds
+ * at most one), else NULL. */
+static struct fair_entry *fair_entry_of(server *srv, const char *id, int make)
+{
+	struct fair_entry *unused = NULL;
+	for (int i = 0; i < srv->ncalls; i++) {
+		if (strcmp(srv->fair[i].id, id) == 0 && srv->fair[i].id[0])
+			return &srv->fair[i];
+		if (!unused && !srv->fair[i].id[0])
+			unused = &srv->fair[i];
+	}
+	if (make && unused) {
+		snprintf(unused->id, sizeof(unused->id), "%s", id);
+		unused->running = 0;
+	}
+	return make ? unused : NULL;
+}
+
+static int parked_of(server *srv, const char *id)
+{
+	for (call *p = srv->parked_head; p; p = p->parked_next)
+		if (strcmp(p->identity, id) == 0)
+			return 1;
+	return 0;
+}
+
+/* NNG cancels a parked call's wait (the server stopping): it is taken out
+ * of the queue and ended with err (call_cb releases it, its message too). */
+static void parked_cancel(nng_aio *aio, void *arg, int err)
+{
+	call *c = arg;
+	server *srv = c->srv;
+	int found = 0;
+	pthread_mutex_lock(&srv->fair_lock);
+	for (call **pp = &srv->parked_head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->parked_next)
+		if (*pp == c) {
+			*pp = c->parked_next;
+			if (srv->parked_tail == c)
+				srv->parked_tail = prev;
+			c->parked_next = NULL;
+			found = 1;
+			break;
+		}
+	pthread_mutex_unlock(&srv->fair_lock);
+	if (found)
+		nng_aio_finish(aio, err);
+}
+
+enum { FAIR_NONE, FAIR_COUNTED, FAIR_PARKED };
+
+/* Counts c's request among its identity's (FAIR_COUNTED: fair_leave when
+ * served), or parks it with *msgp (FAIR_PARKED: the call is handed off and
+ * *msgp is NULL), or FAIR_NONE (a row that hands off, or no room to count:
+ * served as before). */
+static int fair_enter(call *c, nng_msg **msgp)
+{
+	server *srv = c->srv;
+	if (!srv->fair || !c->h || c->h->may_hand_off)
+		return FAIR_NONE;
+	unsigned long said = 0;
+	int held = 0;
+	pthread_mutex_lock(&srv->fair_lock);
+	struct fair_entry *f = fair_entry_of(srv, c->identity, 1);
+	if (!f) {
+		pthread_mutex_unlock(&srv->fair_lock);
+		return FAIR_NONE;
+	}
+	if (f->running < srv->fair_max) {
+		f->running++;
+		pthread_mutex_unlock(&srv->fair_lock);
+		return FAIR_COUNTED;
+	}
+	/* Parked: handed off under the lock, so that no fair_leave can wake it
+	 * before its aio is begun. */
+	c->parked_msg = *msgp;
+	c->parked_next = NULL;
+	if (call_hand_off(c, resume_parked, parked_cancel) != 0) {
+		c->parked_msg = NULL; /* the socket closing: served now */
+		f->running++;
+		pthread_mutex_unlock(&srv->fair_lock);
+		return FAIR_COUNTED;
+	}
+	*msgp = NULL;
+	if (srv->parked_tail)
+		srv->parked_tail->parked_next = c;
+	else
+		srv->parked_head = c;
+	srv->parked_tail = c;
+	held = f->running;
+	said = ld_every_count(&srv->fair_parked, 60 * 1000000LL);
+	char id[WRITER_ACTOR_MAX];
+	if (said)
+		snprintf(id, sizeof(id), "%s", c->identity);
+	pthread_mutex_unlock(&srv->fair_lock);
+	if (said)
+		log_info("server: %lu request%s waited for earlier ones of the same identity (the "
+			 "last of %s, which had %d being served: at most %d at once per identity, "
+			 "so that others are answered meanwhile); said at most once a minute",
+			 said, said == 1 ? "" : "s", id, held, srv->fair_max);
+	return FAIR_PARKED;
+}
+
+/* A request of id counted by fair_enter is served: the first parked one of
+ * id, if any, takes its place and is woken. */
+static void fair_leave(server *srv, const char *id)
+{
+	call *wake = NULL;
+	pthread_mutex_lock(&srv->fair_lock);
+	struct fair_entry *f = fair_entry_of(srv, id, 0);
+	if (f) {
+		for (call **pp = &srv->parked_head, *prev = NULL; *pp;
+		     prev = *pp, pp = &(*pp)->parked_next)
+			if (strcmp((*pp)->identity, id) == 0) {
+				wake = *pp;
+				*pp = wake->parked_next;
+				if (srv->parked_tail == wake)
+					srv->parked_tail = prev;
+				wake->parked_next = NULL;
+				wake->fair_woken = 1;
+				break;
+			}
+		if (!wake && --f->running <= 0 && !parked_of(srv, id))
+			f->id[0] = '\0';
+	}
+	pthread_mutex_unlock(&srv->fair_lock);
+	if (wake)
+		call_wake(wake, 0);
+}
+
+static nng_msg *serve(call *c, nng_msg *msg, int command);
+
+/* Identifies and checks the sender of *msgp, then serves it (serve), or
+ * parks it for its identity's turn (fair_enter: then *msgp is NULL, kept
+ * by the call). Returns the reply, or CALL_AWAY (then the call must not be
+ * touched: it may already be answered on another thread). */
+static nng_msg *dispatch(call *c, nng_msg **msgp)
 {
 	server *srv = c->srv;
 	ld_errinfo e;
+	nng_msg *msg = *msgp, *reply;
 	size_t len = nng_msg_len(msg);
+	/* A parked request woken holds its place under its identity as it was
+	 * parked: given back however it ends. */
+	char id[WRITER_ACTOR_MAX];
+	int fair = c->fair_woken ? FAIR_COUNTED : FAIR_NONE;
+	if (fair == FAIR_COUNTED)
+		memcpy(id, c->identity, sizeof(id));
+	c->fair_woken = 0;
 	c->pipe = nng_msg_get_pipe(msg);
 	if (len > srv->max_msg) {
 		ld_errinfo_set(&e, LD_E(TOO_LARGE), NULL, "request of %zu bytes; at most %zu", len,
 			       srv->max_msg);
-		return reply_error(&e);
+		reply = reply_error(&e);
+		goto out;
 	}
 	int command = codec_request_command(nng_msg_body(msg), len);
 	if (admit(c, msg, command, &e)) {
 		counters_request(command);
 		c->h = NULL;
-		return reply_error(&e);
+		reply = reply_error(&e);
+		goto out;
 	}
+	if (fair == FAIR_NONE) {
+		fair = fair_enter(c, msgp);
+		if (fair == FAIR_PARKED)
+			return CALL_AWAY;
+		if (fair == FAIR_COUNTED)
+			memcpy(id, c->identity, sizeof(id));
+	}
+	reply = serve(c, msg, command);
+out:
+	if (fair == FAIR_COUNTED)
+		fair_leave(srv, id);
+	return reply;
+}
+
+/* A parked request's turn: served as it would have been. */
+static nng_msg *resume_parked(call *c)
+{
+	nng_msg *msg = c->parked_msg;
+	c->parked_msg = NULL;
+	nng_msg *reply = dispatch(c, &msg);
+	if (msg)
+		nng_msg_free(msg);
+	return reply;
+}
+
+/* Decodes the request of an admitted sender within its budget
+ * (proto/codec.h) and hands it to its row's handler: the reply, or
+ * CALL_AWAY. */
+static nng_msg *serve(call *c, nng_msg *msg, int command)
+{
+	ld_errinfo e;
+	size_t len = nng_msg_len(msg);
 	size_t cost;
 	int busy = 0;
 	if (codec_request_measure(nng_msg_body(msg), len, &cost, &e) ||
@@ -292,8 +489,9 @@ static void call_cb(void *arg)
 			return;
 		}
 		nng_msg *msg = nng_aio_get_msg(c->aio);
-		reply = dispatch(c, msg);
-		nng_msg_free(msg);
+		reply = dispatch(c, &msg);
+		if (msg)
+			nng_msg_free(msg);
 		break;
 	}
 	case CALL_AWAY_PHASE:
@@ -346,6 +544,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	pthread_cond_init(&srv->pool_wake, NULL);
 	pthread_mutex_init(&srv->send_lock, NULL);
 	pthread_mutex_init(&srv->known_lock, NULL);
+	pthread_mutex_init(&srv->fair_lock, NULL);
 	srv->nknown = srv->roles ? roles_count(srv->roles) : 0;
 	if (srv->nknown && !(srv->known = calloc(srv->nknown, sizeof(*srv->known)))) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
@@ -365,7 +564,12 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	}
 	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, SERVER_RECV_MAX(srv));
 	srv->calls = calloc((size_t)srv->ncalls, sizeof(call));
-	if (!srv->calls) {
+	srv->fair = calloc((size_t)srv->ncalls, sizeof(*srv->fair));
+	/* One fewer than NNG's task threads (one per CPU: threads.c), at
+	 * least 1. */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	srv->fair_max = cpus > 2 ? (int)cpus - 1 : 1;
+	if (!srv->calls || !srv->fair) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 		goto fail;
 	}
@@ -435,6 +639,8 @@ void server_stop(server *srv)
 		free(srv->calls[i].pg);
 	}
 	free(srv->calls);
+	free(srv->fair);
+	pthread_mutex_destroy(&srv->fair_lock);
 	listeners_free(srv);
 	backup_free(srv->backup);
 	pthread_cond_destroy(&srv->pool_wake);

@@ -26,6 +26,11 @@
  * ERR_PERMISSION_DENIED and nothing is written. The identity is the
  * recorded events' actor: never taken from the client.
  *
+ * Fairness: at most CPUs - 1 (at least 1) requests of one identity are
+ * served on NNG's task threads at once (the rows that do not hand off:
+ * reads, proofs, status); the others wait parked, in arrival order, for
+ * one of their identity to end (server.c, fair_enter).
+ *
  * Limits: every listener refuses messages over `max_msg` bytes (NNG closes
  * such a connection as their header comes, before it reserves their
  * length: what a connection can hold in a message whose body does not
