@@ -1,6 +1,7 @@
 /* roles.c — the role file (libinih behind this file) and the checks. See roles.h. */
 #include "roles.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -68,16 +69,43 @@ static role *find(const roles *r, const char *identity)
 	return NULL;
 }
 
-/* "uid:alice" → "uid:1000"; other identities as they are. */
+/*
+ * An identity as the server writes a connection's (server/identity.c):
+ * "uid:alice" → "uid:1000", "uid:0042" → "uid:42", "addr:2001:DB8::7" →
+ * "addr:2001:db8::7"; tls: as it is. A section written another way named an
+ * identity no connection has, and was silently dead ([uid:000] beside
+ * [uid:0], [addr:127.0.0.1 ] with a space); one that is no address at all
+ * (addr:127.000.000.001) too. 0, or -1 (no such user), -2 (a uid out of
+ * range), -3 (not an IP address).
+ */
 static int canonical(const char *section, char *out, size_t n)
 {
-	if (strncmp(section, "uid:", 4) == 0 && section[4] &&
-	    strspn(section + 4, "0123456789") != strlen(section + 4)) {
-		struct passwd pw, *res = NULL;
-		char buf[4096];
-		if (getpwnam_r(section + 4, &pw, buf, sizeof(buf), &res) != 0 || !res)
-			return -1;
-		snprintf(out, n, "uid:%u", (unsigned)res->pw_uid);
+	if (strncmp(section, "uid:", 4) == 0 && section[4]) {
+		const char *u = section + 4;
+		if (strspn(u, "0123456789") != strlen(u)) {
+			struct passwd pw, *res = NULL;
+			char buf[4096];
+			if (getpwnam_r(u, &pw, buf, sizeof(buf), &res) != 0 || !res)
+				return -1;
+			snprintf(out, n, "uid:%u", (unsigned)res->pw_uid);
+			return 0;
+		}
+		errno = 0;
+		unsigned long long v = strtoull(u, NULL, 10);
+		if (errno || v >= (unsigned long long)(uid_t)-1)
+			return -2;
+		snprintf(out, n, "uid:%llu", v);
+		return 0;
+	}
+	if (strncmp(section, "addr:", 5) == 0) {
+		unsigned char a[16];
+		char text[INET6_ADDRSTRLEN];
+		int fam = inet_pton(AF_INET, section + 5, a) == 1    ? AF_INET
+			  : inet_pton(AF_INET6, section + 5, a) == 1 ? AF_INET6
+								     : 0;
+		if (!fam || !inet_ntop(fam, a, text, sizeof(text)))
+			return -3;
+		snprintf(out, n, "addr:%s", text);
 		return 0;
 	}
 	snprintf(out, n, "%s", section);
@@ -179,10 +207,22 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 				 "characters of a section, so an identity may have %d at most",
 				 section, ROLES_SECTION_MAX, ROLES_SECTION_MAX - 1);
 	char id[96];
-	if (canonical(section, id, sizeof(id)) != 0)
+	int how = canonical(section, id, sizeof(id));
+	if (how == -1)
 		return load_fail(c, "no user '%s' on this system (section [%s])", section + 4,
 				 section);
+	if (how == -2)
+		return load_fail(c, "[%s]: a user id is a number below %u", section,
+				 (unsigned)(uid_t)-1);
+	if (how == -3)
+		return load_fail(c,
+				 "[%s]: '%s' is not an IP address as a connection's is written "
+				 "(addr:192.0.2.7, addr:2001:db8::7)",
+				 section, section + 5);
 	role *ro = find(c->r, id);
+	if (!ro && c->r->n == ROLES_MAX_IDENTITIES)
+		return load_fail(c, "more than %d identities (each is looked up in turn)",
+				 ROLES_MAX_IDENTITIES);
 	if (!ro) {
 		if (c->r->n == c->r->cap) {
 			size_t cap = c->r->cap ? c->r->cap * 2 : 16;
@@ -199,7 +239,9 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 	} else if (strcmp(c->section, section) != 0) {
 		/* libinih calls us per key; a section seen before under
 		 * another header (or the same one twice) is a duplicate. */
-		return load_fail(c, "identity [%s] is given twice", section);
+		return load_fail(c, "identity [%s] is given twice%s%s%s", section,
+				 strcmp(id, section) ? " (as [" : "", strcmp(id, section) ? id : "",
+				 strcmp(id, section) ? "])" : "");
 	}
 	if (strcmp(name, "role") == 0) {
 		if (ro->kind)
@@ -225,10 +267,31 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 			 "known_joins_every)", name, section);
 }
 
+/* The line of path's first NUL byte (libinih reads a line as a C string:
+ * "role = admin\0..." was read as admin, the rest dropped unsaid), or 0. */
+static int nul_line(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	int line = 1, ch, found = 0;
+	if (!f)
+		return 0;
+	while (!found && (ch = getc(f)) != EOF) {
+		line += ch == '\n';
+		found = ch == '\0';
+	}
+	fclose(f);
+	return found ? line : 0;
+}
+
 /* A section header with no keys still names an identity: caught below. */
 int roles_load(roles **out, const char *path, ld_errinfo *e)
 {
 	*out = NULL;
+	int nul = nul_line(path);
+	if (nul)
+		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				      "role file '%s' line %d: a NUL byte (not a text file?)", path,
+				      nul);
 	roles *r = calloc(1, sizeof(*r));
 	if (!r)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");

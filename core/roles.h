@@ -45,6 +45,9 @@ typedef enum role_kind {
 } role_kind;
 
 #define ROLES_MAX_ORGS 64
+/* Identities a role file may name (found by a scan each: 200,000 took the
+ * loading of the file minutes, the daemon not started meanwhile). */
+#define ROLES_MAX_IDENTITIES 10000
 #define ROLES_KNOWN_JOINS 20     /* a clerk's allowance, when the file gives none */
 #define ROLES_KNOWN_EVERY_S 180
 /* What libinih 55 keeps of a section's name ([tls:GROUP]): 49 bytes, the

@@ -76,6 +76,23 @@ printf '[tls:x]\nrole = clerk\norgs = NJ\nknown_joins_every = 3m\n' |
 printf '[tls:x]\nrole = clerk\norgs = NJ\nknown_joins = 5\nknown_joins = 6\n' |
 	bad_roles "line 5: known_joins is given twice"
 printf '[tls:x]\nrole = admin\n[tls:y]\nrole = admin\n[tls:x]\norgs = NJ\n' | bad_roles "given twice"
+# An identity written another way than a connection's (server/identity.c)
+# named no connection, silently: [uid:000] beside [uid:0] (the second never
+# applied), an address with a space or leading zeros; a NUL byte cut its line
+# unsaid; 200,000 sections took minutes before the start (each looked up in
+# turn).
+printf '[uid:0]\nrole = admin\n[uid:000]\nrole = clerk\norgs = NJ\n' |
+	bad_roles "line 4: identity \[uid:000\] is given twice \(as \[uid:0\]\)"
+printf '[uid:99999999999999999999]\nrole = admin\n' |
+	bad_roles "line 2: \[uid:99999999999999999999\]: a user id is a number below 4294967295"
+printf '[addr:127.000.000.001]\nrole = admin\n' |
+	bad_roles "line 2: \[addr:127.000.000.001\]: '127.000.000.001' is not an IP address as a connection's is written"
+printf '[addr:127.0.0.1 ]\nrole = admin\n' | bad_roles "'127.0.0.1 ' is not an IP address"
+printf '[addr:2001:DB8::7]\nrole = admin\n[addr:2001:db8::7]\nrole = auditor\n' |
+	bad_roles "line 4: identity \[addr:2001:db8::7\] is given twice"
+printf '[tls:x]\nrole = admin\0, and more\n' | bad_roles "line 2: a NUL byte"
+python3 -c "print(''.join(f'[addr:10.0.{i // 256}.{i % 256}]\\nrole = auditor\\n' for i in range(10001)))" |
+	bad_roles "line 20002: more than 10000 identities"
 # libinih keeps 49 characters of a section: a longer identity was read cut,
 # and matched no connection, without a word.
 printf '[tls:nanjing-gulou-district-federation-registration]\nrole = admin\n' |
