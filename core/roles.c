@@ -72,7 +72,8 @@ static role *find(const roles *r, const char *identity)
 /*
  * An identity as the server writes a connection's (server/identity.c):
  * "uid:alice" → "uid:1000", "uid:0042" → "uid:42", "addr:2001:DB8::7" →
- * "addr:2001:db8::7"; tls: as it is. A section written another way named an
+ * "addr:2001:db8::7", "addr:::ffff:192.0.2.7" → "addr:192.0.2.7" (an IPv4
+ * client of a dual-stack listener: proto/peer.h); tls: as it is. A section written another way named an
  * identity no connection has, and was silently dead ([uid:000] beside
  * [uid:0], [addr:127.0.0.1 ] with a space); one that is no address at all
  * (addr:127.000.000.001) too. 0, or -1 (no such user), -2 (a uid out of
@@ -103,6 +104,11 @@ static int canonical(const char *section, char *out, size_t n)
 		int fam = inet_pton(AF_INET, section + 5, a) == 1    ? AF_INET
 			  : inet_pton(AF_INET6, section + 5, a) == 1 ? AF_INET6
 								     : 0;
+		static const unsigned char v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
+		if (fam == AF_INET6 && memcmp(a, v4_mapped, 12) == 0) { /* as ld_peer_of has it */
+			memmove(a, a + 12, 4);
+			fam = AF_INET;
+		}
 		if (!fam || !inet_ntop(fam, a, text, sizeof(text)))
 			return -3;
 		snprintf(out, n, "addr:%s", text);

@@ -8,6 +8,28 @@
 
 #include "clock.h"
 
+int ld_peer_of(const nng_sockaddr *sa, uint8_t key[LD_PEER_KEY], char *text, size_t n)
+{
+	static const uint8_t v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
+	memset(key, 0, LD_PEER_KEY);
+	key[0] = (uint8_t)sa->s_family;
+	if (sa->s_family == NNG_AF_INET6 && memcmp(sa->s_in6.sa_addr, v4_mapped, 12) == 0) {
+		/* An IPv4 client of a dual-stack listener is that IPv4 address. */
+		key[0] = NNG_AF_INET;
+		memcpy(key + 1, sa->s_in6.sa_addr + 12, 4);
+		inet_ntop(AF_INET, key + 1, text, (socklen_t)n);
+	} else if (sa->s_family == NNG_AF_INET) {
+		memcpy(key + 1, &sa->s_in.sa_addr, 4);
+		inet_ntop(AF_INET, &sa->s_in.sa_addr, text, (socklen_t)n);
+	} else if (sa->s_family == NNG_AF_INET6) {
+		memcpy(key + 1, sa->s_in6.sa_addr, 16);
+		inet_ntop(AF_INET6, sa->s_in6.sa_addr, text, (socklen_t)n);
+	} else {
+		snprintf(text, n, "ipc"); /* every local process: one address */
+	}
+	return key[0];
+}
+
 int ld_pipe_peer(nng_pipe p, uint8_t key[LD_PEER_KEY], char *text, size_t n)
 {
 	nng_sockaddr sa;
@@ -15,17 +37,7 @@ int ld_pipe_peer(nng_pipe p, uint8_t key[LD_PEER_KEY], char *text, size_t n)
 	snprintf(text, n, "?");
 	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
 		return 0;
-	key[0] = (uint8_t)sa.s_family;
-	if (sa.s_family == NNG_AF_INET) {
-		memcpy(key + 1, &sa.s_in.sa_addr, 4);
-		inet_ntop(AF_INET, &sa.s_in.sa_addr, text, (socklen_t)n);
-	} else if (sa.s_family == NNG_AF_INET6) {
-		memcpy(key + 1, sa.s_in6.sa_addr, 16);
-		inet_ntop(AF_INET6, sa.s_in6.sa_addr, text, (socklen_t)n);
-	} else {
-		snprintf(text, n, "ipc"); /* every local process: one address */
-	}
-	return sa.s_family;
+	return ld_peer_of(&sa, key, text, n);
 }
 
 int ld_ipv4_port(const char *text, size_t len, struct sockaddr_in *sa, char *plain, size_t n)

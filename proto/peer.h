@@ -26,6 +26,12 @@
  * connection, whose peers all share one key, "?" when there is none).
  * Returns the family (NNG_AF_INET, NNG_AF_INET6, NNG_AF_IPC...), or 0. */
 int ld_pipe_peer(nng_pipe p, uint8_t key[LD_PEER_KEY], char *text, size_t n);
+/* The same of an address. An IPv4-mapped IPv6 address (::ffff:A.B.C.D: an
+ * IPv4 client of a listener on [::]) is that IPv4 address, key and text:
+ * it is counted as that address (as an IPv6 one by its /64, every IPv4
+ * client of a dual-stack listener shared one count), and a role file's
+ * [addr:A.B.C.D] names it. */
+int ld_peer_of(const nng_sockaddr *sa, uint8_t key[LD_PEER_KEY], char *text, size_t n);
 
 /* Whether key is a loopback address: 127.0.0.0/8, ::1 or ::ffff:127.x.y.z. */
 int ld_peer_loopback(const uint8_t key[LD_PEER_KEY]);

@@ -90,6 +90,10 @@ printf '[addr:127.000.000.001]\nrole = admin\n' |
 printf '[addr:127.0.0.1 ]\nrole = admin\n' | bad_roles "'127.0.0.1 ' is not an IP address"
 printf '[addr:2001:DB8::7]\nrole = admin\n[addr:2001:db8::7]\nrole = auditor\n' |
 	bad_roles "line 4: identity \[addr:2001:db8::7\] is given twice"
+# An IPv4 address written mapped (::ffff:A.B.C.D) is that IPv4 address, as a
+# dual-stack listener's IPv4 client is (proto/peer.h).
+printf '[addr:::ffff:192.0.2.7]\nrole = admin\n[addr:192.0.2.7]\nrole = auditor\n' |
+	bad_roles "line 4: identity \[addr:192.0.2.7\] is given twice"
 printf '[tls:x]\nrole = admin\0, and more\n' | bad_roles "line 2: a NUL byte"
 python3 -c "print(''.join(f'[addr:10.0.{i // 256}.{i % 256}]\\nrole = auditor\\n' for i in range(10001)))" |
 	bad_roles "line 20002: more than 10000 identities"

@@ -71,6 +71,38 @@ static void key_v4(uint8_t key[LD_PEER_KEY], uint8_t a, uint8_t b, uint8_t c, ui
 	key[1] = a, key[2] = b, key[3] = c, key[4] = d;
 }
 
+/* An IPv4 client of a dual-stack listener (::ffff:A.B.C.D) is that IPv4
+ * address: its text (a role file's [addr:A.B.C.D] names it) and its count
+ * key (as an IPv6 address by its /64, every IPv4 client of the listener
+ * shared one: 64 connections from anyone shut out every other). */
+static void test_v4_mapped(void **state)
+{
+	(void)state;
+	nng_sockaddr a = {.s_in6 = {.sa_family = NNG_AF_INET6}};
+	nng_sockaddr b = a;
+	inet_pton(AF_INET6, "::ffff:192.0.2.7", a.s_in6.sa_addr);
+	inet_pton(AF_INET6, "::ffff:198.51.100.9", b.s_in6.sa_addr);
+	uint8_t ka[LD_PEER_KEY], kb[LD_PEER_KEY], k4[LD_PEER_KEY];
+	char text[64];
+	assert_int_equal(ld_peer_of(&a, ka, text, sizeof text), NNG_AF_INET);
+	assert_string_equal(text, "192.0.2.7");
+	assert_int_equal(ld_peer_of(&b, kb, text, sizeof text), NNG_AF_INET);
+	nng_sockaddr v4 = {.s_in = {.sa_family = NNG_AF_INET}};
+	inet_pton(AF_INET, "192.0.2.7", &v4.s_in.sa_addr);
+	assert_int_equal(ld_peer_of(&v4, k4, text, sizeof text), NNG_AF_INET);
+	assert_memory_equal(ka, k4, LD_PEER_KEY); /* one address, however it came */
+	ld_peer_count_key(ka);
+	ld_peer_count_key(kb);
+	assert_memory_not_equal(ka, kb, LD_PEER_KEY); /* two clients, two counts */
+	/* A mapped loopback is loopback; a real IPv6 address stays one. */
+	inet_pton(AF_INET6, "::ffff:127.0.0.5", a.s_in6.sa_addr);
+	ld_peer_of(&a, ka, text, sizeof text);
+	assert_true(ld_peer_loopback(ka));
+	inet_pton(AF_INET6, "2001:db8::7", a.s_in6.sa_addr);
+	assert_int_equal(ld_peer_of(&a, ka, text, sizeof text), NNG_AF_INET6);
+	assert_string_equal(text, "2001:db8::7");
+}
+
 static void test_loopback(void **state)
 {
 	(void)state;
@@ -157,6 +189,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ipv4_port_read),
 	    cmocka_unit_test(test_ipv4_port_refused),
+	    cmocka_unit_test(test_v4_mapped),
 	    cmocka_unit_test(test_loopback),
 	    cmocka_unit_test(test_peers_bounds),
 	    cmocka_unit_test(test_count_key),
