@@ -276,22 +276,29 @@ static const char good_head[] = "id: t\n"
 				"to: 2024-12-31\n"
 				"targets:\n";
 
-/* Writes text to a file of a fresh directory, loads the directory and
- * expects an error message containing want. */
-static void expect_error(const char *text, const char *want)
+/* A fresh directory (dir: "/tmp/...-XXXXXX", filled in) holding text as
+ * its file name (tl_rmrf(dir) when done). */
+static void plan_dir_with(char *dir, const char *name, const char *text)
 {
-	char dir[] = "/tmp/ld-plan-XXXXXX", path[600];
+	char path[700];
 	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/p.yaml", dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	FILE *fp = fopen(path, "w");
 	assert_non_null(fp);
 	fputs(text, fp);
 	fclose(fp);
+}
+
+/* Writes text to a file of a fresh directory, loads the directory and
+ * expects an error message containing want. */
+static void expect_error(const char *text, const char *want)
+{
+	char dir[] = "/tmp/ld-plan-XXXXXX";
+	plan_dir_with(dir, "p.yaml", text);
 	plan_set s;
 	ld_errinfo e = {0};
 	int rc = plan_load_dir(dir, 0, &s, &e);
-	unlink(path);
-	rmdir(dir);
+	tl_rmrf(dir);
 	if (rc == 0) {
 		plan_set_free(&s);
 		fail_msg("loaded, want an error with '%s'", want);
@@ -301,72 +308,71 @@ static void expect_error(const char *text, const char *want)
 		fail_msg("error '%s' does not say '%s'", e.message, want);
 }
 
+/* expect_error of good_head with target (a target's lines) after it. */
+static void expect_target_error(const char *target, const char *want)
+{
+	char buf[2048];
+	snprintf(buf, sizeof(buf), "%s%s", good_head, target);
+	expect_error(buf, want);
+}
+
 static void test_plan_errors(void **state)
 {
 	(void)state;
-	char buf[2048];
 	/* Line 9: the measure. */
-	snprintf(buf, sizeof(buf),
-		 "%s  - id: a\n    title: A\n    event: member_joined\n    measure: counts\n"
-		 "    window: yearly\n    target: 5\n",
-		 good_head);
-	expect_error(buf, "p.yaml:10: 'measure' must be count");
-	snprintf(buf, sizeof(buf),
-		 "%s  - id: a\n    title: A\n    event: activity_held\n    where: { kind: fair }\n"
-		 "    measure: count\n    window: yearly\n    target: 5\n",
-		 good_head);
-	expect_error(buf, "p.yaml:10: 'kind': unknown ActivityKind 'fair' (one of: service_fair");
-	snprintf(buf, sizeof(buf),
-		 "%s  - id: a\n    title: A\n    event: activity_held\n    measure: count\n"
-		 "    window: yearly\n",
-		 good_head);
-	expect_error(buf, "p.yaml:7: target a: 'target' is missing");
-	snprintf(buf, sizeof(buf),
-		 "%s  - id: a\n    title: A\n    event: service_delivered\n"
-		 "    measure: { sum: participants }\n    window: yearly\n    target: 5\n",
-		 good_head);
-	expect_error(buf, "p.yaml:10: sum: 'participants' is not a field of service_delivered");
-	snprintf(buf, sizeof(buf),
-		 "%s  - id: a\n    title: A\n    event: member_joined\n    where: { kind: x }\n"
-		 "    measure: count\n    window: yearly\n    target: 5\n",
-		 good_head);
-	expect_error(buf, "p.yaml:10: where: 'kind' is not a filter of member_joined events");
-	snprintf(buf, sizeof(buf),
-		 "%s  - id: a\n    title: A\n    event: member_joined\n    measure: count\n"
-		 "    window: yearly\n    target: 5\n  - id: a\n    title: B\n"
-		 "    event: member_joined\n    measure: count\n    window: yearly\n    target: 5\n",
-		 good_head);
-	expect_error(buf, "p.yaml:13: target id 'a' is used twice (first at line 7)");
-	expect_error("id: t\ntitle: T\nregion: 320000\nfrom: 2024-02-30\n", "p.yaml:4: 'from' must be a date");
-	expect_error("id: t\ntitle: T\nregion: 320100\n", "p.yaml:3: 'region' must be a province code");
+	expect_target_error(
+	    "  - id: a\n    title: A\n    event: member_joined\n    measure: counts\n"
+	    "    window: yearly\n    target: 5\n",
+	    "p.yaml:10: 'measure' must be count");
+	expect_target_error(
+	    "  - id: a\n    title: A\n    event: activity_held\n    where: { kind: fair }\n"
+	    "    measure: count\n    window: yearly\n    target: 5\n",
+	    "p.yaml:10: 'kind': unknown ActivityKind 'fair' (one of: service_fair");
+	expect_target_error(
+	    "  - id: a\n    title: A\n    event: activity_held\n    measure: count\n"
+	    "    window: yearly\n",
+	    "p.yaml:7: target a: 'target' is missing");
+	expect_target_error(
+	    "  - id: a\n    title: A\n    event: service_delivered\n"
+	    "    measure: { sum: participants }\n    window: yearly\n    target: 5\n",
+	    "p.yaml:10: sum: 'participants' is not a field of service_delivered");
+	expect_target_error(
+	    "  - id: a\n    title: A\n    event: member_joined\n    where: { kind: x }\n"
+	    "    measure: count\n    window: yearly\n    target: 5\n",
+	    "p.yaml:10: where: 'kind' is not a filter of member_joined events");
+	expect_target_error(
+	    "  - id: a\n    title: A\n    event: member_joined\n    measure: count\n"
+	    "    window: yearly\n    target: 5\n  - id: a\n    title: B\n"
+	    "    event: member_joined\n    measure: count\n    window: yearly\n    target: 5\n",
+	    "p.yaml:13: target id 'a' is used twice (first at line 7)");
+	expect_error("id: t\ntitle: T\nregion: 320000\nfrom: 2024-02-30\n",
+	             "p.yaml:4: 'from' must be a date");
+	expect_error("id: t\ntitle: T\nregion: 320100\n",
+	             "p.yaml:3: 'region' must be a province code");
 	expect_error("id: t\ntitle: [unclosed\nregion: 320000\n", "p.yaml:");
-	expect_error("id: t\ntitle: T\nfrom: 2024-01-01\nto: 2024-12-31\ncities:\n  440100: 广州市\n"
-		     "region: 320000\ntargets: []\n",
-		     "p.yaml:6: city 440100");
-	snprintf(buf, sizeof(buf),
-		 "%s  - id: a\n    title: A\n    event: member_joined\n"
-		 "    measure: { ratio: { real_name: true } }\n    window: yearly\n    target: 180\n",
-		 good_head);
-	expect_error(buf, "a ratio's target is a percent");
+	expect_error(
+	    "id: t\ntitle: T\nfrom: 2024-01-01\nto: 2024-12-31\ncities:\n  440100: 广州市\n"
+	    "region: 320000\ntargets: []\n",
+	    "p.yaml:6: city 440100");
+	expect_target_error(
+	    "  - id: a\n    title: A\n    event: member_joined\n"
+	    "    measure: { ratio: { real_name: true } }\n    window: yearly\n    target: 180\n",
+	    "a ratio's target is a percent");
 	expect_error("id: t\nbogus: 1\n", "p.yaml:2: unknown key 'bogus'");
 	/* An average a year of a share, or of members counted once: no sum. */
-	snprintf(buf, sizeof(buf),
-		 "%s  - id: a\n    title: A\n    event: member_joined\n"
-		 "    measure: { ratio: { real_name: true } }\n    window: yearly_average\n"
-		 "    target: 80\n",
-		 good_head);
-	expect_error(buf, "p.yaml:11: window yearly_average averages a count or a sum over the "
-			  "years, not a ratio");
-	snprintf(buf, sizeof(buf),
-		 "%s  - id: a\n    title: A\n    event: member_joined\n"
-		 "    measure: distinct_members\n    window: yearly_average\n    target: 80\n",
-		 good_head);
-	expect_error(buf, "not a number of distinct members");
-	snprintf(buf, sizeof(buf),
-		 "%s  - id: a\n    title: A\n    event: member_joined\n"
-		 "    measure: count\n    window: average\n    target: 80\n",
-		 good_head);
-	expect_error(buf, "p.yaml:11: 'window' must be yearly, cumulative or yearly_average");
+	expect_target_error(
+	    "  - id: a\n    title: A\n    event: member_joined\n"
+	    "    measure: { ratio: { real_name: true } }\n    window: yearly_average\n"
+	    "    target: 80\n",
+	    "p.yaml:11: window yearly_average averages a count or a sum over the "
+	    "years, not a ratio");
+	expect_target_error(
+	    "  - id: a\n    title: A\n    event: member_joined\n"
+	    "    measure: distinct_members\n    window: yearly_average\n    target: 80\n",
+	    "not a number of distinct members");
+	expect_target_error("  - id: a\n    title: A\n    event: member_joined\n"
+	                    "    measure: count\n    window: average\n    target: 80\n",
+	                    "p.yaml:11: 'window' must be yearly, cumulative or yearly_average");
 }
 
 /* Every filter key of a plan, against events that pass it and events that
@@ -377,21 +383,21 @@ static void test_plan_filters(void **state)
 	static const struct {
 		const char *event, *where;
 	} targets[] = {
-		{"member_joined", "{ worker_group: [courier, delivery_rider], channel: online, "
-				  "join_path: platform_work, employment: self_employed, "
-				  "real_name: true, first_join: true }"},
-		{"service_delivered", "{ kind: legal_aid, member: false }"},
-		{"activity_held", "{ kind: service_fair }"},
-		{"station_opened", "{ kind: rider_home }"},
-		{"org_registered", "{ kind: platform_enterprise_union, worker_group: courier }"},
+	    {"member_joined", "{ worker_group: [courier, delivery_rider], channel: online, "
+	                      "join_path: platform_work, employment: self_employed, "
+	                      "real_name: true, first_join: true }"},
+	    {"service_delivered", "{ kind: legal_aid, member: false }"},
+	    {"activity_held", "{ kind: service_fair }"},
+	    {"station_opened", "{ kind: rider_home }"},
+	    {"org_registered", "{ kind: platform_enterprise_union, worker_group: courier }"},
 	};
 	char buf[4096];
 	size_t n = (size_t)snprintf(buf, sizeof(buf), "%s", good_head);
 	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
-				      "  - id: t%zu\n    title: T\n    event: %s\n    where: %s\n"
-				      "    measure: count\n    window: yearly\n    target: 5\n",
-				      i, targets[i].event, targets[i].where);
+		                      "  - id: t%zu\n    title: T\n    event: %s\n    where: %s\n"
+		                      "    measure: count\n    window: yearly\n    target: 5\n",
+		                      i, targets[i].event, targets[i].where);
 	plan p;
 	ld_errinfo e = {0};
 	if (plan_load_buffer("f.yaml", buf, n, &p, &e))
@@ -539,13 +545,8 @@ static const char avg_plan[] = "id: avg\n"
 static void test_yearly_average(void **state)
 {
 	fx *f = *state;
-	char dir[] = "/tmp/ld-plans-XXXXXX", path[700];
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/avg.yaml", dir);
-	FILE *fp = fopen(path, "w");
-	assert_non_null(fp);
-	fputs(avg_plan, fp);
-	fclose(fp);
+	char dir[] = "/tmp/ld-plans-XXXXXX";
+	plan_dir_with(dir, "avg.yaml", avg_plan);
 	stop(f);
 	load_plans(f, dir);
 	start(f);
@@ -618,8 +619,7 @@ static void test_yearly_average(void **state)
 	assert_int_equal(figure(f, "avg", "joins-yearly", 2025, 320000, AT).status,
 			 LEDGER__PROGRESS_STATUS__ACHIEVED);
 	stop(f);
-	unlink(path);
-	rmdir(dir);
+	tl_rmrf(dir);
 
 	/* A period of part years: each year by its share of days in it. */
 	plan q;
