@@ -8,12 +8,19 @@
 
 #include "clock.h"
 
+/* Whether the 16 bytes of an IPv6 address are an IPv4-mapped one
+ * (::ffff:A.B.C.D, A.B.C.D its last 4). */
+static int v4_mapped(const uint8_t *a)
+{
+	static const uint8_t prefix[12] = {[10] = 0xff, [11] = 0xff};
+	return memcmp(a, prefix, sizeof prefix) == 0;
+}
+
 int ld_peer_of(const nng_sockaddr *sa, uint8_t key[LD_PEER_KEY], char *text, size_t n)
 {
-	static const uint8_t v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
 	memset(key, 0, LD_PEER_KEY);
 	key[0] = (uint8_t)sa->s_family;
-	if (sa->s_family == NNG_AF_INET6 && memcmp(sa->s_in6.sa_addr, v4_mapped, 12) == 0) {
+	if (sa->s_family == NNG_AF_INET6 && v4_mapped(sa->s_in6.sa_addr)) {
 		/* An IPv4 client of a dual-stack listener is that IPv4 address. */
 		key[0] = NNG_AF_INET;
 		memcpy(key + 1, sa->s_in6.sa_addr + 12, 4);
@@ -71,13 +78,11 @@ int ld_ipv4_port(const char *text, size_t len, struct sockaddr_in *sa, char *pla
 int ld_peer_loopback(const uint8_t key[LD_PEER_KEY])
 {
 	static const uint8_t v6_loop[16] = {[15] = 1};
-	static const uint8_t v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
 	if (key[0] == NNG_AF_INET)
 		return key[1] == 127;
 	if (key[0] != NNG_AF_INET6)
 		return 0;
-	return memcmp(key + 1, v6_loop, 16) == 0 ||
-	       (memcmp(key + 1, v4_mapped, 12) == 0 && key[13] == 127);
+	return memcmp(key + 1, v6_loop, 16) == 0 || (v4_mapped(key + 1) && key[13] == 127);
 }
 
 void ld_peer_count_key(uint8_t key[LD_PEER_KEY])
