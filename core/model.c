@@ -563,6 +563,15 @@ static int accept_check(const model *m, const member_state *s, const char *id,
 	return 0;
 }
 
+/* Affiliation i ends: the last takes its place (organisation, kind, date). */
+static void aff_remove(member_state *s, int i)
+{
+	s->aff[i] = s->aff[s->naff - 1];
+	s->aff_kind[i] = s->aff_kind[s->naff - 1];
+	s->aff_at[i] = s->aff_at[s->naff - 1];
+	s->naff--;
+}
+
 /* The member moves into organisation `to` (a transfer, an accepted
  * release): an affiliation with it is dropped, as it became the home. */
 static void member_move(member_state *s, uint32_t to, const char *to_name)
@@ -571,10 +580,7 @@ static void member_move(member_state *s, uint32_t to, const char *to_name)
 		snprintf(s->unknown_org, sizeof(s->unknown_org), "%s", to_name);
 	for (int i = 0; to != MT_NONE && i < s->naff; i++)
 		if (s->aff[i] == to) {
-			s->aff[i] = s->aff[s->naff - 1];
-			s->aff_kind[i] = s->aff_kind[s->naff - 1];
-			s->aff_at[i] = s->aff_at[s->naff - 1];
-			s->naff--;
+			aff_remove(s, i);
 			break;
 		}
 }
@@ -681,10 +687,7 @@ static int member_step(model *m, member_state *s, const char *id, const Ledger__
 					      "was affiliated with '%s' on %s",
 					      utc_time(at, when), id, name,
 					      utc_time(s->aff_at[i], start));
-		s->aff[i] = s->aff[s->naff - 1];
-		s->aff_kind[i] = s->aff_kind[s->naff - 1];
-		s->aff_at[i] = s->aff_at[s->naff - 1];
-		s->naff--;
+		aff_remove(s, i);
 		break;
 	}
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED: {
