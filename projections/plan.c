@@ -178,12 +178,13 @@ const char *plan_field_name(int f)
 	return f >= 0 && f <= PF_AMOUNT ? n[f] : "?";
 }
 
+/* The window names, indexed by enum plan_window: the parser's and the
+ * reports' one list. */
+static const char *const window_names[] = {"?", "yearly", "cumulative", "yearly_average"};
+
 const char *plan_window_name(int w)
 {
-	return w == PW_YEARLY		 ? "yearly"
-	       : w == PW_CUMULATIVE	 ? "cumulative"
-	       : w == PW_YEARLY_AVERAGE ? "yearly_average"
-					 : "?";
+	return w >= PW_YEARLY && w <= PW_YEARLY_AVERAGE ? window_names[w] : "?";
 }
 
 /* The filter keys each event kind knows, the enum behind each list, and
@@ -416,10 +417,10 @@ static int target_pair(ydoc *d, const char *key, yaml_node_t *k, yaml_node_t *v,
 	if (!strcmp(key, "window")) {
 		ta->has[H_WINDOW] = 1;
 		const char *s = scalar(v);
-		t->window = s && !strcmp(s, "yearly")		? PW_YEARLY
-			    : s && !strcmp(s, "cumulative")	? PW_CUMULATIVE
-			    : s && !strcmp(s, "yearly_average") ? PW_YEARLY_AVERAGE
-								: 0;
+		t->window = 0;
+		for (int w = PW_YEARLY; s && w <= PW_YEARLY_AVERAGE; w++)
+			if (!strcmp(s, window_names[w]))
+				t->window = w;
 		ta->window = v;
 		return t->window ? 0
 				 : fail(d, v, "'window' must be yearly, cumulative or yearly_average");
