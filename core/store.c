@@ -719,14 +719,7 @@ int store_empty(store_txn *t, unsigned db)
 int store_append_reserve(store_txn *t, unsigned db, const void *key, size_t klen,
 			 size_t vlen, void **out)
 {
-	MDB_val k = {klen, (void *)key}, d = {vlen, NULL};
-	int rc = mdb_put(tx(t, db), t->s->dbi[db], &k, &d, MDB_APPEND | MDB_RESERVE);
-	if (db == DB_LOG && t->s->log)
-		t->appended = 1;
-	if (rc)
-		return fail("append", rc);
-	*out = d.mv_data;
-	return 0;
+	return store_cursor_append_reserve(t, db, NULL, key, klen, vlen, out);
 }
 
 int store_cursor_put(store_cursor *c, const void *key, size_t klen, const void *val, size_t vlen)
@@ -740,7 +733,9 @@ int store_cursor_append_reserve(store_txn *t, unsigned db, store_cursor *c, cons
 				size_t klen, size_t vlen, void **out)
 {
 	MDB_val k = {klen, (void *)key}, d = {vlen, NULL};
-	int rc = mdb_cursor_put((MDB_cursor *)c, &k, &d, MDB_APPEND | MDB_RESERVE);
+	unsigned flags = MDB_APPEND | MDB_RESERVE;
+	int rc = c ? mdb_cursor_put((MDB_cursor *)c, &k, &d, flags)
+		   : mdb_put(tx(t, db), t->s->dbi[db], &k, &d, flags);
 	if (db == DB_LOG && t->s->log)
 		t->appended = 1;
 	if (rc)

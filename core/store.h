@@ -234,7 +234,8 @@ int store_cursor_append(store_cursor *c, const void *key, size_t klen, const voi
  * before the tree. 0, STORE_MAP_FULL, LD_E(STORAGE). */
 int store_cursor_put(store_cursor *c, const void *key, size_t klen, const void *val, size_t vlen);
 /* store_append_reserve through c, a cursor of db opened in t (appends in
- * a row: no search of the tree each time, as store_cursor_append). */
+ * a row: no search of the tree each time, as store_cursor_append); c NULL
+ * is store_append_reserve. */
 int store_cursor_append_reserve(store_txn *t, unsigned db, store_cursor *c, const void *key,
 				size_t klen, size_t vlen, void **out);
 
