@@ -877,10 +877,10 @@ int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, uint64_t after_
 		  int64_t to_time, uint32_t limit, const ldc_consistency *cons,
 		  Ledger__Response **out, ld_errinfo *e)
 {
-	return ldc_transfers_of(c, org_id, 0, from_time, after_seq, to_time, limit, cons, out, e);
+	return ldc_transfers_of(c, org_id, 0, 0, from_time, after_seq, to_time, limit, cons, out, e);
 }
 
-int ldc_transfers_of(ldc *c, const char *org_id, int pending, int64_t from_time,
+int ldc_transfers_of(ldc *c, const char *org_id, int pending, int side, int64_t from_time,
 		     uint64_t after_seq, int64_t to_time, uint32_t limit,
 		     const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e)
 {
@@ -906,6 +906,10 @@ int ldc_transfers_of(ldc *c, const char *org_id, int pending, int64_t from_time,
 	}
 	if (pending)
 		q.has_pending = q.pending = 1;
+	if (side) {
+		q.has_side = 1;
+		q.side = (Ledger__TransferSide)side;
+	}
 	q.consistency = consistency(cons, &w);
 	req.command_case = LEDGER__REQUEST__COMMAND_TRANSFERS;
 	req.transfers = &q;

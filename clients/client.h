@@ -147,8 +147,10 @@ int ldc_transfers(ldc *c, const char *org_id, int64_t from_time, uint64_t after_
 /* ldc_transfers, or (pending) the releases of transfers in two steps that
  * wait for acceptance into, out of or within the subtree instead, by the
  * release's occurred_at (each TransferView with pending set, its seq the
- * release's: what `accept` names). */
-int ldc_transfers_of(ldc *c, const char *org_id, int pending, int64_t from_time,
+ * release's: what `accept` names, and its note). side (a TransferSide, 0:
+ * all): only those into or within the subtree (what it accepts), or out of
+ * or within it (what it released). */
+int ldc_transfers_of(ldc *c, const char *org_id, int pending, int side, int64_t from_time,
 		     uint64_t after_seq, int64_t to_time, uint32_t limit,
 		     const ldc_consistency *cons, Ledger__Response **out, ld_errinfo *e);
 /* Every projection's checkpoint, lag and state: (*out)->projections. */

@@ -866,7 +866,7 @@ static int pending_of(ldc *c, const char *org, struct pending_sum *ps, ld_errinf
 	*ps = (struct pending_sum){0, 0, INT64_MAX, INT64_MAX};
 	for (;;) {
 		Ledger__Response *resp = NULL;
-		int rc = ldc_transfers_of(c, org, 1, from, after, INT64_MAX, 10000, NULL, &resp, e);
+		int rc = ldc_transfers_of(c, org, 1, 0, from, after, INT64_MAX, 10000, NULL, &resp, e);
 		if (rc == 0 && (!resp || !resp->transfers))
 			rc = LD_E(MALFORMED);
 		if (rc != 0) {

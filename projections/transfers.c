@@ -109,7 +109,25 @@ typedef struct move {
 	int reason;
 	const Ledger__Event *release; /* the TransferReleased an acceptance accepted */
 	int pending;
+	const char *note; /* a pending release's note (NULL: none) */
 } move;
+
+/* A note is kept whole up to this many bytes, else cut at a character's
+ * start below it (what a clerk reads in the pending list; the release
+ * itself keeps it whole). */
+#define NOTE_KEPT 1024
+
+/* The length of note s kept: at most NOTE_KEPT bytes, whole characters. */
+static size_t note_len(const char *s)
+{
+	size_t n = strlen(s);
+	if (n <= NOTE_KEPT)
+		return n;
+	n = NOTE_KEPT;
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
 
 /* Files move x (seq, times, actor, hash from `orig`) everywhere. */
 static int file_move(proj_ctx *pt, const Ledger__Event *orig, const move *x, int64_t occurred,
@@ -122,7 +140,8 @@ static int file_move(proj_ctx *pt, const Ledger__Event *orig, const move *x, int
 
 	/* The entry, the same under every organisation but for its direction;
 	 * an accepted release's ends with its release's seq, times, actor. */
-	uint8_t val[1 + 1 + 8 + 8 + 4 * 256 + LD_HASH_LEN + 1 + 1 + 24 + 256], *p = val + 1;
+	uint8_t val[1 + 1 + 8 + 8 + 4 * 256 + LD_HASH_LEN + 1 + 1 + 24 + 256 + 3 + NOTE_KEPT],
+		*p = val + 1;
 	*p++ = (uint8_t)x->reason;
 	ld_put_be64(p, (uint64_t)orig->recorded_at);
 	ld_put_be64(p + 8, amended_by);
@@ -141,6 +160,14 @@ static int file_move(proj_ctx *pt, const Ledger__Event *orig, const move *x, int
 		ld_put_be64(p + 8, (uint64_t)x->release->occurred_at);
 		ld_put_be64(p + 16, (uint64_t)x->release->recorded_at);
 		p = put_str(p + 24, x->release->actor);
+	}
+	if (x->note && *x->note) { /* a pending release's note: 2, its length, it */
+		size_t n = note_len(x->note);
+		*p++ = 2;
+		*p++ = (uint8_t)(n >> 8);
+		*p++ = (uint8_t)n;
+		memcpy(p, x->note, n);
+		p += n;
 	}
 	size_t vlen = (size_t)(p - val);
 
@@ -172,7 +199,7 @@ static int file_move(proj_ctx *pt, const Ledger__Event *orig, const move *x, int
 static int file_transfer(proj_ctx *pt, const Ledger__Event *orig, const Ledger__MemberTransferred *x,
 			 int64_t occurred, uint64_t amended_by)
 {
-	move mv = {x->member_id, x->from_org, x->to_org, (int)x->reason, NULL, 0};
+	move mv = {x->member_id, x->from_org, x->to_org, (int)x->reason, NULL, 0, NULL};
 	return file_move(pt, orig, &mv, occurred, amended_by);
 }
 
@@ -180,7 +207,7 @@ static int file_transfer(proj_ctx *pt, const Ledger__Event *orig, const Ledger__
 static int file_pending(proj_ctx *pt, const Ledger__Event *rel)
 {
 	const Ledger__TransferReleased *x = rel->transfer_released;
-	move mv = {x->member_id, x->from_org, x->to_org, (int)x->reason, NULL, 1};
+	move mv = {x->member_id, x->from_org, x->to_org, (int)x->reason, NULL, 1, x->note};
 	return file_move(pt, rel, &mv, rel->occurred_at, 0);
 }
 
@@ -230,7 +257,7 @@ static int accepted(proj_ctx *c, const Ledger__Event *ev)
 	int rc = unfile(c, x->release_seq, 1);
 	if (rc || (rc = model_load_event(c->lt, x->release_seq, &rel)))
 		return rc;
-	move mv = {x->member_id, x->from_org, x->to_org, (int)x->reason, rel, 0};
+	move mv = {x->member_id, x->from_org, x->to_org, (int)x->reason, rel, 0, NULL};
 	rc = file_move(c, ev, &mv, ev->occurred_at, 0);
 	codec_event_free(rel);
 	return rc;
@@ -321,10 +348,15 @@ static const uint8_t *get_str(const uint8_t *p, const uint8_t *end, char **out, 
 	return p + 1 + *p;
 }
 
-int transfers_query(const kv_read *t, const char *org, int pending, int64_t from_time,
+int transfers_query(const kv_read *t, const char *org, int pending, int side, int64_t from_time,
 		    uint64_t after_seq, int64_t to_time, uint32_t limit, Ledger__TransferList *out,
 		    ld_arena *a)
 {
+	/* The direction the side leaves out. */
+	int skip = side == LEDGER__TRANSFER_SIDE__TRANSFER_SIDE_DESTINATION
+			   ? LEDGER__TRANSFER_DIRECTION__OUT_OF
+		   : side == LEDGER__TRANSFER_SIDE__TRANSFER_SIDE_SOURCE ? LEDGER__TRANSFER_DIRECTION__INTO
+									 : -1;
 	uint8_t key[LD_ID_MAX + 17];
 	/* The first key after (from_time, after_seq): its seq + 1, or the next
 	 * instant's first. */
@@ -351,6 +383,8 @@ int transfers_query(const kv_read *t, const char *org, int pending, int64_t from
 		int64_t occurred = (int64_t)(ld_get_be64((const uint8_t *)k.data + n + 1) - TIME_OFFSET);
 		if (occurred >= to_time)
 			break;
+		if (v.len && *(const uint8_t *)v.data == skip)
+			continue; /* the other side's */
 		if (out->n_transfers == limit) {
 			const Ledger__TransferView *last = out->transfers[limit - 1];
 			out->has_truncated = out->truncated = 1;
@@ -364,6 +398,7 @@ int transfers_query(const kv_read *t, const char *org, int pending, int64_t from
 			rc = LD_E(STORAGE);
 			break;
 		}
+
 		Ledger__TransferView *tv = ld_arena_alloc(a, sizeof(*tv));
 		ledger__transfer_view__init(tv);
 		tv->has_seq = tv->has_direction = tv->has_reason = 1;
@@ -402,6 +437,15 @@ int transfers_query(const kv_read *t, const char *org, int pending, int64_t from
 				rc = LD_E(STORAGE);
 				break;
 			}
+		} else if (p < end && *p == 2 && p + 3 <= end) { /* a pending release's note */
+			size_t len = (size_t)p[1] << 8 | p[2];
+			if (p + 3 + len > end) {
+				rc = LD_E(STORAGE);
+				break;
+			}
+			tv->note = ld_arena_alloc(a, len + 1);
+			memcpy(tv->note, p + 3, len);
+			tv->note[len] = 0;
 		}
 		if (pending)
 			tv->has_pending = tv->pending = 1;
@@ -436,8 +480,13 @@ static int transfers_run(const proj_query_ctx *q, const ProtobufCMessage *args,
 				      "it skips up to that seq",
 				      (unsigned long long)after);
 	Ledger__TransferList *l = ld_arena_alloc(q->a, sizeof(*l));
-	rc = transfers_query(q->rd, r->org_id, r->has_pending && r->pending, from, after, to, limit,
-			     l, q->a);
+	int side = r->has_side ? (int)r->side : 0;
+	if (side < 0 || side > LEDGER__TRANSFER_SIDE__TRANSFER_SIDE_SOURCE)
+		return ld_errinfo_set(q->e, LD_E(INVALID_VALUE), "transfers.side",
+				      "side must be 0 (any), 1 (destination) or 2 (source), got %d",
+				      side);
+	rc = transfers_query(q->rd, r->org_id, r->has_pending && r->pending, side, from, after, to,
+			     limit, l, q->a);
 	if (rc == LD_E(NOT_FOUND))
 		ld_errinfo_set(q->e, rc, "transfers.org_id", "organisation '%s' not found",
 			       r->org_id);

@@ -29,11 +29,12 @@ enum transfers_db {
 /* Transfers (pending: the releases waiting for acceptance instead) into,
  * out of or within org's subtree with from_time <=
  * occurred_at < to_time, by occurred_at then seq, those at from_time only
- * above seq after_seq (0: all); at most `limit` (then out->truncated, and
+ * above seq after_seq (0: all), of side `side` (a TransferSide: those
+ * into or within the subtree, out of or within it; 0: all); at most `limit` (then out->truncated, and
  * out->next_time, next_after_seq the last one's, where the list goes on).
  * 0, LD_E(NOT_FOUND) for an unknown organisation, or a storage error.
  * Allocated in a. */
-int transfers_query(const kv_read *t, const char *org, int pending, int64_t from_time,
+int transfers_query(const kv_read *t, const char *org, int pending, int side, int64_t from_time,
 		    uint64_t after_seq, int64_t to_time, uint32_t limit, Ledger__TransferList *out,
 		    ld_arena *a);
 

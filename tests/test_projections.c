@@ -843,7 +843,7 @@ static Ledger__TransferList *transfers(fx *f, const char *org, int64_t from, int
 	sync_fx(f);
 	Ledger__TransferList *l = ld_arena_alloc(&f->a, sizeof(*l));
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	int rc = transfers_query(KV_READ_TXN(t), org, 0, from, 0, to, limit, l, &f->a);
+	int rc = transfers_query(KV_READ_TXN(t), org, 0, 0, from, 0, to, limit, l, &f->a);
 	store_read_end(t);
 	if (rc)
 		fail_msg("transfers_query '%s': %s", org, ld_errname(rc));
@@ -949,7 +949,7 @@ static void test_transfers_query(void **state)
 		store_txn *t;
 		Ledger__TransferList tl;
 		assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-		assert_int_equal(transfers_query(KV_READ_TXN(t), "NOPE", 0, INT64_MIN, 0, INT64_MAX, 10, &tl, &f->a),
+		assert_int_equal(transfers_query(KV_READ_TXN(t), "NOPE", 0, 0, INT64_MIN, 0, INT64_MAX, 10, &tl, &f->a),
 				 LD_E(NOT_FOUND));
 		store_read_end(t);
 	}

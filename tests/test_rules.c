@@ -404,7 +404,7 @@ static Ledger__TransferList *transfers(fx *f, const char *org, int pending)
 	Ledger__TransferList *l = ld_arena_alloc(&f->a, sizeof(*l));
 	tl_caught_up(&f->l, f->r);
 	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
-	assert_int_equal(transfers_query(KV_READ_TXN(t), org, pending, INT64_MIN, 0, INT64_MAX, 100,
+	assert_int_equal(transfers_query(KV_READ_TXN(t), org, pending, 0, INT64_MIN, 0, INT64_MAX, 100,
 					 l, &f->a),
 			 0);
 	store_read_end(t);

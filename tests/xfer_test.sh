@@ -114,17 +114,38 @@ LC_ALL=zh_CN.UTF-8 ctl accept "$REL" --at 2024-03-05
 [ "$RC" = 1 ] && grep -q "事件 0 涉及组织 SZ-U1（转入方）" <<<"$ERR" ||
 	{ show accept; fail "zh: the acceptance's refusal is not in Chinese"; }
 ok transfers --org NJ --pending --wait-seq "$REL"
-out_has "^OUT +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance by SZ-U1 \(to withdraw it: 'ledgerctl void $REL --reason \.\.\.'\)\$" \
-	"Nanjing does not see its release going out"
+out_has "^OUT +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance by SZ-U1 \(to withdraw it: 'ledgerctl void $REL --reason \.\.\.'\)  note: moved to Suzhou\$" \
+	"Nanjing does not see its release going out, with its note"
 out_has "^1 release waiting for acceptance as of seq" "the pending list's count"
+# Each side apart: what Nanjing released, what waits for Nanjing.
+ok transfers --org NJ --pending --out
+out_has "^OUT +M1 .* seq $REL .*  note: moved to Suzhou\$" "Nanjing's --out lacks its release"
+out_has "^1 release from here waiting for acceptance as of seq" "Nanjing's --out count"
+ok transfers --org NJ --pending --in
+out_has "^0 releases waiting for acceptance here as of seq" "Nanjing's --in shows what it released"
+refused 2 "--in and --out exclude each other" transfers --org NJ --pending --in --out
+ok --json transfers --org JS --pending --in
+expect_eq "$(json '[(t["seq"], t["direction"], t["note"]) for t in j["transfers"]]')" \
+	"[($REL, 'WITHIN', 'moved to Suzhou')]" "the province's --in (within it)"
+ok --json transfers --org JS --pending --out
+expect_eq "$(json '[t["seq"] for t in j["transfers"]]')" "[$REL]" "the province's --out (within it)"
 
 sz
 ok transfers --org SZ --pending
-out_has "^IN +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance here \('ledgerctl accept $REL'; to decline it: 'ledgerctl void $REL --reason \.\.\.'\)\$" \
+out_has "^IN +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance here \('ledgerctl accept $REL'; to decline it: 'ledgerctl void $REL --reason \.\.\.'\)  note: moved to Suzhou\$" \
 	"Suzhou does not see what waits for it"
 ok --json transfers --org SZ --pending
-expect_eq "$(json '[(t["seq"], t["pending"], t["member_id"]) for t in j["transfers"]]')" \
-	"[($REL, True, 'M1')]" "the pending list as JSON"
+expect_eq "$(json '[(t["seq"], t["pending"], t["member_id"], t["note"]) for t in j["transfers"]]')" \
+	"[($REL, True, 'M1', 'moved to Suzhou')]" "the pending list as JSON, with the release's note"
+ok transfers --org SZ --pending --in
+out_has "^IN +M1 .* seq $REL .*  note: moved to Suzhou\$" "Suzhou's --in lacks what waits for it"
+out_has "^1 release waiting for acceptance here as of seq" "Suzhou's --in count"
+ok transfers --org SZ --pending --out
+out_has "^0 releases from here waiting for acceptance as of seq" "Suzhou's --out shows what it is to accept"
+LC_ALL=zh_CN.UTF-8 ctl transfers --org SZ --pending --in
+[ "$RC" = 0 ] && grep -q "^转入 .*M1 .*  备注：moved to Suzhou\$" <<<"$OUT" &&
+	grep -q "^1 个转出等待本方接收，截至序号 [0-9]*\$" <<<"$OUT" ||
+	{ show transfers; fail "zh: the pending list's --in, its note and count"; }
 ok transfers --org SZ
 out_has "^0 transfers as of seq" "a release is no transfer yet"
 ok --json coverage SZ

@@ -52,7 +52,8 @@ static const struct cmd commands[] = {
 	 "scope); meanwhile a second release, a transfer or an end of the member is\n"
 	 "refused. 'ledgerctl void SEQ --reason ...' withdraws the release (a clerk of\n"
 	 "--from's scope) or declines it (one of --to's); 'ledgerctl transfers --org\n"
-	 "ORG --pending' lists the releases waiting for acceptance.")},
+	 "ORG --pending' lists the releases waiting for acceptance (--in: those to accept\n"
+	 "there; --out: those it released).")},
 	{"accept", "SEQ", N_("accept the pending release SEQ into its organisation (转入)"),
 	 accept_opts, build_accept, NULL, 0,
 	 N_("The second step of a transfer between two unions: the member of release SEQ\n"

@@ -239,7 +239,9 @@ const struct opt transfers_opts[] = {
 	OPT("to", O_DATE, "TIME", "... and before TIME (exclusive)"),
 	OPT("limit", O_U32, "N", "at most N transfers (default 1000, max 10000)"),
 	OPT("after-seq", O_U64, "SEQ", "with --from: of the transfers at that instant, those after seq SEQ (where a cut list goes on)"),
-	OPT("pending", O_FLAG, NULL, "the releases waiting for acceptance instead (by when they were released)"),
+	OPT("pending", O_FLAG, NULL, "the releases waiting for acceptance instead (by when they were released), each with its note"),
+	OPT("in", O_FLAG, NULL, "only those into ORG's subtree or within it: with --pending, what waits for acceptance here"),
+	OPT("out", O_FLAG, NULL, "only those out of ORG's subtree or within it: with --pending, what was released from here and waits"),
 	WAIT_OPTS,
 	END_OPTS,
 };
@@ -262,10 +264,16 @@ static const char *direction_word(int d)
 	}
 }
 
+/* What a transfer list was asked for (print_transfers' arg). */
+struct transfers_asked {
+	int pending;
+	int side; /* a TransferSide, 0: both */
+};
+
 static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 {
 	const Ledger__TransferList *l = result;
-	(void)arg;
+	const struct transfers_asked *asked = arg;
 	int wm = 0, wp = 0, wr = 0;
 	char path[160], num[ENUM_WORD_MAX];
 	for (size_t i = 0; i < l->n_transfers; i++) {
@@ -308,6 +316,8 @@ static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 			printf(_("  by %s, waiting for acceptance ('ledgerctl accept %llu'; to withdraw "
 				 "or decline it: 'ledgerctl void %llu --reason ...')"),
 			       by, sq, sq);
+		if (t->note && *t->note)
+			printf(_("  note: %s"), t->note);
 		if (t->has_release_seq) {
 			char rel[32];
 			ldc_format_time(t->released_at, rel);
@@ -330,7 +340,16 @@ static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 	} else if (l->truncated) {
 		printf(_("(truncated)\n"));
 	}
-	if (arg)
+	if (asked->pending && asked->side == LEDGER__TRANSFER_SIDE__TRANSFER_SIDE_DESTINATION)
+		printf(P_("%zu release waiting for acceptance here as of seq %llu\n",
+			  "%zu releases waiting for acceptance here as of seq %llu\n", l->n_transfers),
+		       l->n_transfers, (unsigned long long)as_of);
+	else if (asked->pending && asked->side == LEDGER__TRANSFER_SIDE__TRANSFER_SIDE_SOURCE)
+		printf(P_("%zu release from here waiting for acceptance as of seq %llu\n",
+			  "%zu releases from here waiting for acceptance as of seq %llu\n",
+			  l->n_transfers),
+		       l->n_transfers, (unsigned long long)as_of);
+	else if (asked->pending)
 		printf(P_("%zu release waiting for acceptance as of seq %llu\n",
 			  "%zu releases waiting for acceptance as of seq %llu\n", l->n_transfers),
 		       l->n_transfers, (unsigned long long)as_of);
@@ -357,12 +376,20 @@ int exec_transfers(struct run *r, const struct args *a, ld_errinfo *e)
 	if (after->set && !from->set)
 		return usage_error(r, e, LD_E(INVALID_VALUE),
 				   _("--after-seq needs --from: the instant whose transfers it skips"));
-	int pending = given(a, "pending");
-	rc = ldc_transfers_of(c, sval(a, "org"), pending, from->set ? from->i : INT64_MIN,
-			      after->set ? after->u : 0, to->set ? to->i : INT64_MAX,
-			      (uint32_t)val_of(a, "limit")->u, &cons, &resp, e);
+	struct transfers_asked asked = {given(a, "pending"), 0};
+	if (given(a, "in") && given(a, "out"))
+		return usage_error(r, e, LD_E(INVALID_VALUE),
+				   _("--in and --out exclude each other (without either: both)"));
+	if (given(a, "in"))
+		asked.side = LEDGER__TRANSFER_SIDE__TRANSFER_SIDE_DESTINATION;
+	else if (given(a, "out"))
+		asked.side = LEDGER__TRANSFER_SIDE__TRANSFER_SIDE_SOURCE;
+	rc = ldc_transfers_of(c, sval(a, "org"), asked.pending, asked.side,
+			      from->set ? from->i : INT64_MIN, after->set ? after->u : 0,
+			      to->set ? to->i : INT64_MAX, (uint32_t)val_of(a, "limit")->u, &cons,
+			      &resp, e);
 	return show_result(r, rc, resp, resp ? resp->transfers : NULL, _("transfer list"),
-			   print_transfers, pending ? "pending" : NULL, e);
+			   print_transfers, &asked, e);
 }
 
 /* --- plan progress ------------------------------------------------- */
