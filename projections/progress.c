@@ -12,6 +12,7 @@
 #include "log.h"
 #include "members.h"
 #include "model.h"
+#include "wire.h"
 
 /* The databases of this projection. */
 enum {
@@ -39,7 +40,7 @@ static const char *const dbs[GDB__COUNT] = {
 #define DIGEST_KEY "progress/digest"
 /* The layout of the projection's databases, stored after the plans' digest:
  * a daemon that finds another rebuilds the projection from the log. */
-#define LAYOUT 3
+#define LAYOUT 4 /* 4: contribution lists said entry against entry */
 #define NO_DAY UINT32_MAX
 
 /* The projection's state in one runner: its plans, who listens to its
@@ -381,15 +382,34 @@ void progress_take_moved(progress *pg, progress_moved_fn fn, void *arg)
 /* What an event contributes                                           */
 /* ------------------------------------------------------------------ */
 
-/* A contribution list: entries of key (10), type (1), the plan's local day
- * of the event (4 BE, days since 1970-01-01), then for SUM num and den
- * (8 + 8 BE), for DISTINCT the member id's length (1) and bytes. */
+/*
+ * A contribution list (LAYOUT 4): its entries, each said against the one
+ * before it, as an event's entries share most of their key (a join's: one
+ * plan, year and day; a target's two regions, the province and the city).
+ * An entry is a head byte, its type (bits 0-1) and what it shares with the
+ * entry before (C_SAME_*), then what it does not share: the plan and year
+ * (2 + 2 BE), the target (2 BE, always), the region (4 BE), the plan's
+ * local day of the event (4 BE, days since 1970-01-01); then for SUM num
+ * and den (zigzag varints), for DISTINCT the member id's length (1) and
+ * bytes. The first entry shares nothing. A join's list of four entries
+ * takes 44 bytes where the 31 bytes of each entry whole took 124, and the
+ * list is written at a flush beside every event that counts (LMDB's pages
+ * of "pcontrib" were 40% of a rebuild's).
+ */
 enum { C_SUM = 0, C_DISTINCT = 1 };
+#define C_TYPE 0x03
+#define C_SAME_PLAN 0x04   /* plan and year */
+#define C_SAME_REGION 0x08
+#define C_SAME_DAY 0x10
+#define C_ENTRY_MAX (1 + 4 + 2 + 4 + 4 + 2 * 10) /* a SUM's */
 
 typedef struct cbuf {
 	uint8_t *b; /* inl, until it outgrows it */
 	size_t n, cap;
 	uint8_t inl[512];
+	/* The entry before (n > 0): its key and day. */
+	uint8_t key[KEY_LEN];
+	uint32_t day;
 } cbuf;
 
 static void cbuf_init(cbuf *b)
@@ -431,32 +451,72 @@ static int apply_sum(progress *pg, const uint8_t *key, uint32_t day, int64_t num
 static int apply_distinct(proj_ctx *c, const uint8_t *key, uint32_t day, const uint8_t *member,
 			  size_t mlen, int sign, int mark);
 
+/* An entry's head and key: what it shares with the entry before said in
+ * the head, the rest written out (above). Returns the end. */
+static uint8_t *centry_head(cbuf *b, uint8_t *p, int type, const uint8_t *key, uint32_t day)
+{
+	uint8_t *h = p++;
+	*h = (uint8_t)type;
+	/* key: plan (2), target (2), year (2), region (4) */
+	if (b->n && memcmp(b->key, key, 2) == 0 && memcmp(b->key + 4, key + 4, 2) == 0) {
+		*h |= C_SAME_PLAN;
+	} else {
+		memcpy(p, key, 2);
+		memcpy(p + 2, key + 4, 2);
+		p += 4;
+	}
+	memcpy(p, key + 2, 2);
+	p += 2;
+	if (b->n && memcmp(b->key + 6, key + 6, 4) == 0) {
+		*h |= C_SAME_REGION;
+	} else {
+		memcpy(p, key + 6, 4);
+		p += 4;
+	}
+	if (b->n && b->day == day) {
+		*h |= C_SAME_DAY;
+	} else {
+		ld_put_be32(p, day);
+		p += 4;
+	}
+	memcpy(b->key, key, KEY_LEN);
+	b->day = day;
+	return p;
+}
+
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
 static int add_sum(proj_ctx *c, cbuf *b, const uint8_t *key, uint32_t day, int64_t num,
 		   int64_t den)
 {
-	uint8_t e[KEY_LEN + 21];
-	memcpy(e, key, KEY_LEN);
-	e[KEY_LEN] = C_SUM;
-	ld_put_be32(e + KEY_LEN + 1, day);
-	ld_put_be64(e + KEY_LEN + 5, (uint64_t)num);
-	ld_put_be64(e + KEY_LEN + 13, (uint64_t)den);
-	int rc = cbuf_put(b, e, sizeof(e));
+	uint8_t e[C_ENTRY_MAX];
+	uint8_t *p = centry_head(b, e, C_SUM, key, day);
+	p = codec_put_varint(p, zigzag(num));
+	p = codec_put_varint(p, zigzag(den));
+	int rc = cbuf_put(b, e, (size_t)(p - e));
 	return rc ? rc : apply_sum(c->state, key, day, num, den, 1, MARK_NONE);
 }
 
 static int add_distinct(proj_ctx *c, cbuf *b, const uint8_t *key, uint32_t day,
 			const char *member)
 {
-	uint8_t e[KEY_LEN + 6 + LD_ID_MAX];
+	uint8_t e[C_ENTRY_MAX + 1 + LD_ID_MAX];
 	size_t n = strlen(member);
 	if (n > LD_ID_MAX)
 		return LD_E(INVALID_VALUE);
-	memcpy(e, key, KEY_LEN);
-	e[KEY_LEN] = C_DISTINCT;
-	ld_put_be32(e + KEY_LEN + 1, day);
-	e[KEY_LEN + 5] = (uint8_t)n;
-	memcpy(e + KEY_LEN + 6, member, n);
-	int rc = cbuf_put(b, e, KEY_LEN + 6 + n);
+	uint8_t *p = centry_head(b, e, C_DISTINCT, key, day);
+	*p++ = (uint8_t)n;
+	memcpy(p, member, n);
+	p += n;
+	int rc = cbuf_put(b, e, (size_t)(p - e));
 	return rc ? rc
 		  : apply_distinct(c, key, day, (const uint8_t *)member, n, 1, MARK_NONE);
 }
@@ -699,21 +759,40 @@ static int apply_distinct(proj_ctx *c, const uint8_t *key, uint32_t day, const u
 static int apply_list(proj_ctx *c, const uint8_t *p, size_t n, int sign, int mark)
 {
 	const uint8_t *end = p + n;
+	uint8_t key[KEY_LEN];
+	uint32_t day = 0;
+	int first = 1;
 	while (p < end) {
-		if (end - p < KEY_LEN + 5)
+		int h = *p++;
+		size_t need = (h & C_SAME_PLAN ? 0 : 4) + 2 + (h & C_SAME_REGION ? 0 : 4) +
+			      (h & C_SAME_DAY ? 0 : 4);
+		if ((first && (h & (C_SAME_PLAN | C_SAME_REGION | C_SAME_DAY))) ||
+		    (h & ~(C_TYPE | C_SAME_PLAN | C_SAME_REGION | C_SAME_DAY)) ||
+		    (size_t)(end - p) < need)
 			return LD_E(STORAGE);
-		const uint8_t *key = p;
-		int type = p[KEY_LEN];
-		uint32_t day = ld_get_be32(p + KEY_LEN + 1);
-		p += KEY_LEN + 5;
+		first = 0;
+		if (!(h & C_SAME_PLAN)) {
+			memcpy(key, p, 2);
+			memcpy(key + 4, p + 2, 2);
+			p += 4;
+		}
+		memcpy(key + 2, p, 2);
+		p += 2;
+		if (!(h & C_SAME_REGION)) {
+			memcpy(key + 6, p, 4);
+			p += 4;
+		}
+		if (!(h & C_SAME_DAY)) {
+			day = ld_get_be32(p);
+			p += 4;
+		}
 		int rc;
-		if (type == C_SUM) {
-			if (end - p < 16)
+		if ((h & C_TYPE) == C_SUM) {
+			uint64_t num, den;
+			if (!(p = wire_varint(p, end, &num)) || !(p = wire_varint(p, end, &den)))
 				return LD_E(STORAGE);
-			rc = apply_sum(c->state, key, day, (int64_t)ld_get_be64(p),
-				       (int64_t)ld_get_be64(p + 8), sign, mark);
-			p += 16;
-		} else if (type == C_DISTINCT) {
+			rc = apply_sum(c->state, key, day, unzigzag(num), unzigzag(den), sign, mark);
+		} else if ((h & C_TYPE) == C_DISTINCT) {
 			if (end - p < 1 || end - p < 1 + p[0])
 				return LD_E(STORAGE);
 			rc = apply_distinct(c, key, day, p + 1, p[0], sign, mark);

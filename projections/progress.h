@@ -11,8 +11,8 @@
  * occurred_at in the plan's local time, so late-recorded events count where
  * they happened.
  *
- * CORRECTIONS. What each event added is kept beside it ("pcontrib"); a
- * void takes it back, an amendment takes it back and adds the corrected
+ * CORRECTIONS. What each event added is kept beside it ("pcontrib", each
+ * entry said against the one before it: progress.c); a void takes it back, an amendment takes it back and adds the corrected
  * body's. A join counts as a first join when no earlier join of the member
  * counts; a correction of a join re-evaluates all of that member's joins.
  *

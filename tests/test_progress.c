@@ -631,6 +631,108 @@ static void test_yearly_average(void **state)
 	plan_free(&q);
 }
 
+/*
+ * What an event added is kept beside it ("pcontrib") to be taken back by a
+ * void or an amendment: each entry said against the one before (LAYOUT 4).
+ * A join counted by two targets, each for the province and the city: 4
+ * entries in 48 bytes, where the entries written whole took 4 x 31 = 124
+ * (the check fails on the layout before). A member's distinct entry beside
+ * a sum of a big amount (a varint of 3 bytes): their figures taken back to 0 by the voids,
+ * read from the lists as they were written.
+ */
+static const char contrib_plan[] =
+    "id: cl\n"
+    "title: 列表\n"
+    "region: 320000\n"
+    "from: 2024-01-01\n"
+    "to: 2025-12-31\n"
+    "city_targets: workforce\n"
+    "cities:\n"
+    "  320100: 南京市\n"
+    "  320500: 苏州市\n"
+    "targets:\n"
+    "  - id: joins\n"
+    "    title: 新会员\n"
+    "    event: member_joined\n"
+    "    measure: count\n"
+    "    window: yearly_average\n"
+    "    target: 3\n"
+    "  - id: joins-yearly\n"
+    "    title: 每年新会员\n"
+    "    event: member_joined\n"
+    "    measure: count\n"
+    "    window: yearly\n"
+    "    target: 3\n"
+    "  - id: served\n"
+    "    title: 服务人数\n"
+    "    event: service_delivered\n"
+    "    where: { member: true }\n"
+    "    measure: distinct_members\n"
+    "    window: yearly\n"
+    "    target: 3\n"
+    "  - id: amount\n"
+    "    title: 金额\n"
+    "    event: service_delivered\n"
+    "    measure: { sum: amount_fen }\n"
+    "    window: yearly\n"
+    "    target: 3\n";
+
+/* The contribution list stored for seq ("pcontrib": progress.c's second
+ * database), its length (0: none). */
+static size_t contrib_len(fx *f, uint64_t seq)
+{
+	store_txn *t;
+	store_val v;
+	uint8_t key[8];
+	ld_put_be64(key, seq);
+	assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
+	int rc = store_get(t, proj_db(&progress_projection, 1), key, 8, &v);
+	size_t n = rc == 0 ? v.len : 0;
+	store_read_end(t);
+	if (rc && rc != LD_E(NOT_FOUND))
+		fail_msg("pcontrib %llu: %s", (unsigned long long)seq, ld_errname(rc));
+	return n;
+}
+
+static void test_contribution_lists(void **state)
+{
+	fx *f = *state;
+	char dir[] = "/tmp/ld-plans-XXXXXX";
+	plan_dir_with(dir, "cl.yaml", contrib_plan);
+	stop(f);
+	load_plans(f, dir);
+	start(f);
+	js_tree(f);
+	uint64_t j1 = OK(f, join("M1", "NJ-RIDER", 1, LEDGER__WORKER_GROUP__DELIVERY_RIDER, 1,
+				 day(2024, 3, 1)));
+	uint64_t j2 = OK(f, join("M2", "SZ-COURIER", 2, LEDGER__WORKER_GROUP__COURIER, 1,
+				 day(2024, 4, 1)));
+	uint64_t s1 = OK(f, service("NJ-RIDER", "M1", LEDGER__SERVICE_KIND__EDUCATION_GRANT, 0,
+				    1234567, day(2024, 5, 1)));
+	caught_up(f);
+	assert_int_equal(contrib_len(f, j1), 48);
+	assert_int_equal(contrib_len(f, j2), 48);
+	EXPECT(f, "cl", "joins", 0, 320000, 2);
+	EXPECT(f, "cl", "joins-yearly", 2024, 320100, 1);
+	EXPECT(f, "cl", "served", 2024, 320100, 1);
+	EXPECT(f, "cl", "amount", 2024, 320000, 1234567);
+
+	OK(f, tl_void(s1));
+	OK(f, tl_void(j1));
+	caught_up(f);
+	assert_int_equal(contrib_len(f, j1), 0);
+	assert_int_equal(contrib_len(f, s1), 0);
+	EXPECT(f, "cl", "joins", 0, 320000, 1);
+	EXPECT(f, "cl", "joins", 0, 320100, 0);
+	EXPECT(f, "cl", "joins-yearly", 2024, 320500, 1);
+	EXPECT(f, "cl", "served", 2024, 320100, 0);
+	EXPECT(f, "cl", "served", 2024, 320000, 0);
+	EXPECT(f, "cl", "amount", 2024, 320000, 0);
+	EXPECT(f, "cl", "amount", 2024, 320100, 0);
+	stop(f);
+	tl_rmrf(dir);
+}
+
 static void test_jiangsu_and_guangdong(void **state)
 {
 	fx *f = *state;
@@ -1025,6 +1127,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_report_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_as_of_day, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_yearly_average, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_contribution_lists, setup, teardown),
 	};
 	return tl_run_tests(tests, NULL, NULL);
 }
