@@ -84,6 +84,11 @@ struct ldc {
 	nng_cv *cv;
 	int interrupted; /* ldc_interrupt: a waiting call returns at once */
 	int received;    /* the answer of the call in flight came (recv_done) */
+	/* Of a list (--url a,b,c): how many times this call's big request
+	 * (LDC_BIG_REQUEST) lost its connection while in flight, on any node.
+	 * Twice is taken for a request above max_msg, as one url's node
+	 * closing it twice is (a failover loses it once). */
+	int big_lost;
 };
 
 /* ------------------------------------------------------------------ */
@@ -459,7 +464,10 @@ static int call_raw(ldc *c, const Ledger__Request *req, int timeout_ms, nng_msg 
 	nng_duration left = now < deadline ? (nng_duration)(deadline - now) : 1;
 	if ((nrv = recv_answer(c, left, &msg, big, removed)) != 0) {
 		msg = NULL;
-		if (nrv == NNG_ECONNSHUT && big && c->nurls <= 1 && !c->interrupted)
+		if (nrv == NNG_ECONNSHUT && big && c->nurls > 1 && !c->interrupted)
+			c->big_lost++;
+		if (nrv == NNG_ECONNSHUT && big && !c->interrupted &&
+		    (c->nurls <= 1 || c->big_lost >= 2))
 			rc = ld_errinfo_set(e, LD_E(UNAVAILABLE), NULL,
 					    _("the daemon at '%s' closed the connection while a request "
 					      "of %.1f MiB was sent: it drops a request above its max_msg "
@@ -616,7 +624,10 @@ static int move_to(ldc *c, const char *url, ld_errinfo *e)
  * its error is the call's. Before asking
  * a node already asked since the last pause (a round without a leader, a
  * leader not ready yet naming itself, two nodes naming each other while the
- * leadership changes) the call pauses LDC_ROUND_PAUSE_MS. With one url a
+ * leadership changes) the call pauses LDC_ROUND_PAUSE_MS. A big request
+ * (LDC_BIG_REQUEST) whose connection is lost twice, on any nodes, ends the
+ * call saying it is above max_msg: every node drops such a request (before,
+ * the call went round them until its timeout). With one url a
  * call is made once, as always: its error names the leader, if known.
  */
 int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_errinfo *e)
@@ -626,6 +637,7 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 	nng_duration skip_ms[LDC_MAX_URLS] = {0}; /* for how long, the last time */
 	unsigned asked = 0;			 /* the nodes asked since the last pause */
 	unsigned halted = 0;			 /* the nodes that answered ERR_HALTED */
+	c->big_lost = 0;
 	for (;;) {
 		nng_time now = nng_clock();
 		int left = now < deadline ? (int)(deadline - now) : 1;
@@ -642,7 +654,7 @@ int ldc_call(ldc *c, const Ledger__Request *req, Ledger__Response **out, ld_erri
 			halted |= 1u << c->cur;
 		unsigned every = (1u << c->nurls) - 1; /* nurls <= LDC_MAX_URLS */
 		if (!again || c->nurls <= 1 || c->interrupted || now >= deadline ||
-		    (halted & every) == every)
+		    (halted & every) == every || c->big_lost >= 2)
 			return rc;
 		if (rc == LD_E(UNAVAILABLE)) {
 			nng_duration *ms = &skip_ms[c->cur];

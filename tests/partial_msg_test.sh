@@ -16,7 +16,8 @@
 #  - ledgerctl sending a request of more than max_msg (a batch of 9,000
 #    events to a daemon with --max-msg 64K) is told so, naming its size and
 #    max_msg (before: "no answer within ..." at its timeout, the
-#    request sent again on each new connection).
+#    request sent again on each new connection); so is one given a list
+#    of urls (--url a,b).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need_ledgerctl
@@ -105,5 +106,16 @@ ctl --url "$URL" batch "$TMPDIR/big.txt"
 [ "$RC" -ne 0 ] || fail "a batch over max_msg was recorded"
 grep -Eq "closed the connection while a request of [0-9.]+ MiB was sent: it drops a request above its max_msg" <<<"$ERR" ||
 	{ show batch big.txt; fail "ledgerctl does not say its request was over max_msg"; }
+echo "$ERR" | head -1
+# The same through a list of urls (--url a,b: the client library's
+# follow-the-leader path, the sink's, the importer's, the monitors'), one
+# of them down: it went round the nodes until its timeout (30 s) and said
+# it could not connect; now the second drop ends the call, saying why.
+START=$(date +%s)
+ctl --url "$URL,tcp://127.0.0.1:$(free_port)" --timeout 30000 batch "$TMPDIR/big.txt"
+[ "$RC" -ne 0 ] || fail "a batch over max_msg was recorded (a list of urls)"
+grep -Eq "closed the connection while a request of [0-9.]+ MiB was sent: it drops a request above its max_msg" <<<"$ERR" ||
+	{ show batch big.txt; fail "ledgerctl --url a,b does not say its request was over max_msg"; }
+[ $(($(date +%s) - START)) -lt 10 ] || fail "ledgerctl --url a,b took until its timeout"
 echo "$ERR" | head -1
 echo "partial_msg_test: ok"
