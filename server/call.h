@@ -155,19 +155,23 @@ struct server {
 	_Atomic size_t decoding;
 	size_t decode_max;
 	ld_every decode_busy; /* requests refused so: told once a minute */
-	/* server.c: the requests served on NNG's threads (the rows that do
-	 * not hand off: reads, proofs, status), at most fair_max of one
-	 * identity at once; the others of that identity wait, parked, in
-	 * arrival order, each woken as one of its identity ends (server.h,
-	 * "Limits"). */
+	/* server.c: the requests served on NNG's threads (every row, until
+	 * it hands its call off), at most fair_max of one identity at once;
+	 * the others of that identity wait, parked, in arrival order, each
+	 * woken as one of its identity ends, at most hold_max of one
+	 * identity running and parked together (the rest refused ERR_BUSY),
+	 * so that one identity holds at most half the calls (server.h,
+	 * "Fairness"). */
 	pthread_mutex_t fair_lock;
 	struct fair_entry {
 		char id[WRITER_ACTOR_MAX]; /* "": unused */
 		int running;               /* being served, or woken to be */
+		int parked;                /* waiting for their turn */
 	} *fair;                           /* ncalls entries */
-	int fair_max;
+	int fair_max, hold_max;
 	call *parked_head, *parked_tail;
 	ld_every fair_parked; /* requests parked: told once a minute */
+	ld_every fair_refused; /* refused for hold_max: told once a minute */
 };
 
 /* A subscription request being served (subscriptions.c). */

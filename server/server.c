@@ -221,19 +221,25 @@ static int admit(call *c, nng_msg *msg, int command, ld_errinfo *e)
 }
 
 /*
- * Fairness between identities. The rows that do not hand off (reads of
- * the log, proofs, status) are served on NNG's task threads, one per CPU
- * (threads.c), in the order their requests came. 48 connections of one
- * identity each asking for 10,000 events without pause kept both threads
- * of a 2-core host busy, and another client's `head` waited behind them
- * (165 ms p50). So at most fair_max requests of one identity are served on
- * those threads at once (one fewer than the threads, at least 1): a
- * request beyond is parked (its call handed off, its message kept) and
- * woken, in arrival order, when one of its identity ends; it then waits
- * behind what came meanwhile, not before it. Parking costs microseconds,
- * so another identity's request waits at most for fair_max requests. The
- * rows that hand off (appends, queries, subscriptions, backups) have their
- * own queues and bounds and are not counted. Said at most once a minute.
+ * Fairness between identities. Requests are served on NNG's task threads,
+ * one per CPU (threads.c), in the order they came, until they hand their
+ * call off (an append to the writer, a query to the runner's wait, a
+ * subscription to its long-poll). 48 connections of one identity each
+ * asking for 10,000 events without pause kept both threads of a 2-core
+ * host busy, and another client's `head` waited behind them (165 ms p50);
+ * 24 asking for a province's coverage at depth 10 (80 ms each) made it
+ * wait 471 ms. So at most fair_max requests of one identity are served on
+ * those threads at once (one fewer than the threads, at least 1), every
+ * row counted until it returns or hands its call off: a request beyond is
+ * parked (its call handed off, its message kept) and woken, in arrival
+ * order, when one of its identity ends; it then waits behind what came
+ * meanwhile, not before it. Parking costs microseconds, so another
+ * identity's request waits at most for fair_max requests. A parked request
+ * holds its call (REP answers on the context that received), and 100
+ * connections of one identity held all 64 (another's `head` 147 ms p50):
+ * so one identity holds at most hold_max calls, running and parked (half
+ * of them), and a request beyond is refused ERR_BUSY at once, before it is
+ * decoded. Each is said at most once a minute.
  */
 static nng_msg *resume_parked(call *c);
 
@@ -256,14 +262,6 @@ static struct fair_entry *fair_entry_of(server *srv, const char *id, int make)
 	return make ? unused : NULL;
 }
 
-static int parked_of(server *srv, const char *id)
-{
-	for (call *p = srv->parked_head; p; p = p->parked_next)
-		if (strcmp(p->identity, id) == 0)
-			return 1;
-	return 0;
-}
-
 /* NNG cancels a parked call's wait (the server stopping): it is taken out
  * of the queue and ended with err (call_cb releases it, its message too). */
 static void parked_cancel(nng_aio *aio, void *arg, int err)
@@ -279,6 +277,9 @@ static void parked_cancel(nng_aio *aio, void *arg, int err)
 				srv->parked_tail = prev;
 			c->parked_next = NULL;
 			found = 1;
+			struct fair_entry *f = fair_entry_of(srv, c->identity, 0);
+			if (f && --f->parked <= 0 && f->running <= 0)
+				f->id[0] = '\0';
 			break;
 		}
 	pthread_mutex_unlock(&srv->fair_lock);
@@ -286,19 +287,21 @@ static void parked_cancel(nng_aio *aio, void *arg, int err)
 		nng_aio_finish(aio, err);
 }
 
-enum { FAIR_NONE, FAIR_COUNTED, FAIR_PARKED };
+enum { FAIR_NONE, FAIR_COUNTED, FAIR_PARKED, FAIR_REFUSED };
 
 /* Counts c's request among its identity's (FAIR_COUNTED: fair_leave when
- * served), or parks it with *msgp (FAIR_PARKED: the call is handed off and
- * *msgp is NULL), or FAIR_NONE (a row that hands off, or no room to count:
- * served as before). */
-static int fair_enter(call *c, nng_msg **msgp)
+ * served or handed off), or parks it with *msgp (FAIR_PARKED: the call is
+ * handed off and *msgp is NULL), or refuses it (FAIR_REFUSED, e filled:
+ * its identity holds hold_max calls already), or FAIR_NONE (no room to
+ * count: served as before). */
+static int fair_enter(call *c, nng_msg **msgp, ld_errinfo *e)
 {
 	server *srv = c->srv;
-	if (!srv->fair || !c->h || c->h->may_hand_off)
+	if (!srv->fair || !c->h)
 		return FAIR_NONE;
 	unsigned long said = 0;
 	int held = 0;
+	char id[WRITER_ACTOR_MAX];
 	pthread_mutex_lock(&srv->fair_lock);
 	struct fair_entry *f = fair_entry_of(srv, c->identity, 1);
 	if (!f) {
@@ -309,6 +312,25 @@ static int fair_enter(call *c, nng_msg **msgp)
 		f->running++;
 		pthread_mutex_unlock(&srv->fair_lock);
 		return FAIR_COUNTED;
+	}
+	if (f->running + f->parked >= srv->hold_max) {
+		held = f->running + f->parked;
+		said = ld_every_count(&srv->fair_refused, 60 * 1000000LL);
+		if (said)
+			snprintf(id, sizeof(id), "%s", c->identity);
+		pthread_mutex_unlock(&srv->fair_lock);
+		if (said)
+			log_warn("server: refused %lu request%s (ERR_BUSY; the last of %s): its "
+				 "identity had %d requests being served or waiting, at most %d "
+				 "(half the workers), so that others are answered; said at most "
+				 "once a minute",
+				 said, said == 1 ? "" : "s", id, held, srv->hold_max);
+		ld_errinfo_set(e, LD_E(BUSY), NULL,
+			       "%s has %d requests being served or waiting for their turn, at "
+			       "most %d at once (half the server's workers); retry once one is "
+			       "answered",
+			       c->identity, held, srv->hold_max);
+		return FAIR_REFUSED;
 	}
 	/* Parked: handed off under the lock, so that no fair_leave can wake it
 	 * before its aio is begun. */
@@ -326,9 +348,9 @@ static int fair_enter(call *c, nng_msg **msgp)
 	else
 		srv->parked_head = c;
 	srv->parked_tail = c;
+	f->parked++;
 	held = f->running;
 	said = ld_every_count(&srv->fair_parked, 60 * 1000000LL);
-	char id[WRITER_ACTOR_MAX];
 	if (said)
 		snprintf(id, sizeof(id), "%s", c->identity);
 	pthread_mutex_unlock(&srv->fair_lock);
@@ -340,8 +362,8 @@ static int fair_enter(call *c, nng_msg **msgp)
 	return FAIR_PARKED;
 }
 
-/* A request of id counted by fair_enter is served: the first parked one of
- * id, if any, takes its place and is woken. */
+/* A request of id counted by fair_enter is served, or handed off: the
+ * first parked one of id, if any, takes its place and is woken. */
 static void fair_leave(server *srv, const char *id)
 {
 	call *wake = NULL;
@@ -357,9 +379,10 @@ static void fair_leave(server *srv, const char *id)
 					srv->parked_tail = prev;
 				wake->parked_next = NULL;
 				wake->fair_woken = 1;
+				f->parked--;
 				break;
 			}
-		if (!wake && --f->running <= 0 && !parked_of(srv, id))
+		if (!wake && --f->running <= 0 && f->parked <= 0)
 			f->id[0] = '\0';
 	}
 	pthread_mutex_unlock(&srv->fair_lock);
@@ -401,9 +424,15 @@ static nng_msg *dispatch(call *c, nng_msg **msgp)
 		goto out;
 	}
 	if (fair == FAIR_NONE) {
-		fair = fair_enter(c, msgp);
+		fair = fair_enter(c, msgp, &e);
 		if (fair == FAIR_PARKED)
 			return CALL_AWAY;
+		if (fair == FAIR_REFUSED) {
+			counters_request(command);
+			c->h = NULL;
+			reply = reply_error(&e);
+			goto out;
+		}
 		if (fair == FAIR_COUNTED)
 			memcpy(id, c->identity, sizeof(id));
 	}
@@ -569,6 +598,7 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 	 * least 1. */
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	srv->fair_max = cpus > 2 ? (int)cpus - 1 : 1;
+	srv->hold_max = srv->ncalls / 2 > srv->fair_max ? srv->ncalls / 2 : srv->fair_max;
 	if (!srv->calls || !srv->fair) {
 		ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 		goto fail;

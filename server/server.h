@@ -27,9 +27,11 @@
  * recorded events' actor: never taken from the client.
  *
  * Fairness: at most CPUs - 1 (at least 1) requests of one identity are
- * served on NNG's task threads at once (the rows that do not hand off:
- * reads, proofs, status); the others wait parked, in arrival order, for
- * one of their identity to end (server.c, fair_enter).
+ * served on NNG's task threads at once (every row, until it hands its call
+ * off); the others wait parked, in arrival order, for one of their
+ * identity to end, and one identity holds at most half the workers,
+ * running and parked: a request beyond is refused ERR_BUSY before it is
+ * decoded (server.c, fair_enter).
  *
  * Limits: every listener refuses messages over `max_msg` bytes (NNG closes
  * such a connection as their header comes, before it reserves their
