@@ -717,6 +717,17 @@ static int parse_plan(ydoc *d, plan *p)
 		p->ntargets = (unsigned)i + 1;
 		if ((rc = parse_target(d, tn, &p->targets[i], pa.city_targets)))
 			return rc;
+		/* An average a year is asked of the period as the figure times
+		 * its years (progress.c, window_target), within a target's
+		 * bound: past INT64_MAX, llround gave INT64_MIN, and the target
+		 * was taken for 1 ("0 / 1", every row ACHIEVED at one event). */
+		const plan_target *t = &p->targets[i];
+		double years = plan_years_run(p, p->to_us);
+		if (t->window == PW_YEARLY_AVERAGE && (double)t->target * years > (double)(INT64_MAX / 4))
+			return fail(d, tn,
+				    "target %s: %lld a year over the plan's %.2f years is more than "
+				    "%lld in all (a target's bound)",
+				    t->id, (long long)t->target, years, (long long)(INT64_MAX / 4));
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(p->targets[j].id, p->targets[i].id))
 				return fail(d, tn, "target id '%s' is used twice (first at line %d)",

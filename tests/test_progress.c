@@ -373,6 +373,28 @@ static void test_plan_errors(void **state)
 	expect_target_error("  - id: a\n    title: A\n    event: member_joined\n"
 	                    "    measure: count\n    window: average\n    target: 80\n",
 	                    "p.yaml:11: 'window' must be yearly, cumulative or yearly_average");
+	/* An average a year whose total over the period passes a target's
+	 * bound: it was taken for a target of 1 (llround past INT64_MAX). */
+	expect_error("id: t\ntitle: T\nregion: 320000\nfrom: 2024-01-01\nto: 2031-12-31\n"
+	             "targets:\n  - id: a\n    title: A\n    event: member_joined\n"
+	             "    measure: count\n    window: yearly_average\n"
+	             "    target: 2000000000000000000\n",
+	             "p.yaml:7: target a: 2000000000000000000 a year over the plan's 8.00 "
+	             "years is more than 2305843009213693951 in all");
+	/* Within it, over one year, it loads. */
+	char dir[] = "/tmp/ld-plan-XXXXXX";
+	plan_dir_with(dir, "p.yaml",
+		      "id: t\ntitle: T\nregion: 320000\nfrom: 2024-01-01\nto: 2024-12-31\n"
+		      "targets:\n  - id: a\n    title: A\n    event: member_joined\n"
+		      "    measure: count\n    window: yearly_average\n"
+		      "    target: 2000000000000000000\n");
+	plan_set s;
+	ld_errinfo e = {0};
+	int rc = plan_load_dir(dir, 0, &s, &e);
+	tl_rmrf(dir);
+	if (rc)
+		fail_msg("a yearly average within the bound: %s", e.message);
+	plan_set_free(&s);
 }
 
 /* Every filter key of a plan, against events that pass it and events that
