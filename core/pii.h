@@ -39,6 +39,7 @@
 
 #include "arena.h"
 #include "codec.h"
+#include "identity.h"
 #include "keystore.h"
 
 #define PII_FORGOTTEN "[forgotten]"
@@ -54,6 +55,10 @@
 typedef struct pii_hint {
 	int n; /* hashes made: 0, 1 (the ID) or 2 (and its 15-digit form) */
 	uint8_t h[2][LD_HASH_LEN];
+	/* The ID as read (ld_national_id) when read is 1, which pii_prepare
+	 * takes instead of reading it a second time. */
+	int read, has15;
+	char id[LD_NATIONAL_ID_LEN + 1], id15[16];
 } pii_hint;
 void pii_hint_make(keystore *k, store *log, const Ledger__Event *ev, int64_t now_us,
 		   pii_hint *hint);

@@ -284,7 +284,8 @@ static void adopt(Ledger__Event *ev)
 
 /* A join by national ID, prepared as the server does, then appended. It is
  * prepared twice, the second time with the hint a batch makes ahead
- * (pii_hint_make): the same answer and the same person. */
+ * (pii_hint_make, which reads the ID for pii_prepare too): the same answer,
+ * the same refusal and the same person. */
 static int join_by_id(tl_ledger *l, keystore *k, const char *member, const char *id,
 		      ld_errinfo *e)
 {
@@ -298,9 +299,13 @@ static int join_by_id(tl_ledger *l, keystore *k, const char *member, const char 
 	int rc = pii_prepare(k, l->s, ev, NOW_US, NULL, NULL, e);
 	assert_int_equal(pii_prepare(k, l->s, ev2, NOW_US, &hint, NULL, &e2), rc);
 	assert_string_equal(e2.message, e->message);
-	if (rc == 0)
+	if (rc == 0) {
 		assert_memory_equal(ev2->member_joined->person_hash.data,
 				    ev->member_joined->person_hash.data, LD_HASH_LEN);
+		/* the ID read once, by the hint (pii_prepare took it from there) */
+		assert_int_equal(hint.read, 1);
+	}
+	pii_hint_wipe(&hint);
 	free(ev2->member_joined->person_hash.data);
 	ev2->member_joined->person_hash.data = NULL;
 	if (rc == 0) {
