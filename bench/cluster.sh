@@ -48,8 +48,6 @@ PGB=$BUILD/bench/pg
 
 mkdir -p "$TMP" || exit 1
 . "$ROOT/scripts/free-port.sh"
-PORTS_FILE=$TMP/ports
-: >"$PORTS_FILE" || exit 1
 say() { echo "cluster.sh: $*" | tee -a "$LOG" >&2; }
 
 # --- the daemons ---------------------------------------------------------

@@ -155,7 +155,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 . "$ROOT/scripts/free-port.sh"
-PORTS_FILE=$TMP/ports
 PORT=$(free_port)
 URL=tcp://127.0.0.1:$PORT
 

@@ -71,9 +71,8 @@ nng_call() {
 		--file "$1" >"$2"
 }
 
-# free_port: scripts/free-port.sh, remembering the ports this test was given.
+# free_port: scripts/free-port.sh (a port this test keeps until it ends).
 . "$ROOT/scripts/free-port.sh"
-PORTS_FILE="$TMPDIR/ports"
 
 wait_for() {
 	local n=$1 i

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <fcntl.h>
@@ -571,34 +573,123 @@ void tl_rmrf(const char *dir)
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The start time of process pid (/proc/PID/stat's 22nd field, after the
+ * command in parentheses) as text in out, or -1 if it is not running. */
+static int proc_start(long pid, char *out, size_t n)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = 0;
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return -1;
+	size_t k = strcspn(p + 1, " ");
+	if (k == 0 || k >= n)
+		return -1;
+	memcpy(out, p + 1, k);
+	out[k] = 0;
+	return 0;
+}
+
+/* 1 if a registry file's text names a process still running. */
+static int port_owner_alive(const char *text)
+{
+	long pid;
+	char start[32], now[32];
+	if (sscanf(text, "%ld %31s", &pid, start) != 2 || proc_start(pid, now, sizeof(now)))
+		return 0;
+	return strcmp(start, now) == 0;
+}
+
+/* 1 if port binds now on 127.0.0.1 for kind (SOCK_STREAM, SOCK_DGRAM). */
+static int port_binds(int port, int kind)
+{
+	int fd = socket(AF_INET, kind | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 /* Below the kernel's ephemeral range (32768 and up): a port bind(0) handed
  * out and took back could go to a loopback client's outgoing connection
  * before the daemon listens on it ("Address in use", once in CI). As
- * tests/lib.sh's free_port: a random port of 20000-31999 that binds now
- * and was not given before in this process. */
+ * scripts/free-port.sh's free_port, and in the same registry (its comment
+ * says why): a port of 20000-31999 (LEDGERD_PORTS_RANGE=FIRST-LAST: of
+ * those) from a random one on, free for TCP and UDP now and given to no
+ * process still running, this one's from now until it ends. */
 int tl_free_port(void)
 {
-	static unsigned char given[12000];
 	static unsigned seed;
-	if (!seed && getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
-		seed = (unsigned)getpid() ^ (unsigned)time(NULL);
-	for (int i = 0; i < 1000; i++) {
-		int port = 20000 + (int)(rand_r(&seed) % 12000u);
-		if (given[port - 20000])
-			continue;
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET,
-					.sin_port = htons((uint16_t)port),
-					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-		if (fd >= 0)
-			close(fd);
-		if (ok) {
-			given[port - 20000] = 1;
-			return port;
-		}
+	static pid_t seeded;
+	if (seeded != getpid()) { /* a forked child draws its own */
+		seeded = getpid();
+		if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+			seed = (unsigned)getpid() ^ (unsigned)time(NULL);
 	}
-	return -1;
+	int lo = 20000, hi = 31999;
+	const char *range = getenv("LEDGERD_PORTS_RANGE"); /* tests/test_ports.c */
+	if (range && (sscanf(range, "%d-%d", &lo, &hi) != 2 || lo < 1 || hi > 65535 || lo > hi))
+		return -1;
+	char dir[256], path[300], tmp[310], mine[64], start[32];
+	const char *env = getenv("LEDGERD_PORTS_DIR");
+	if (env && *env)
+		snprintf(dir, sizeof(dir), "%s", env);
+	else
+		snprintf(dir, sizeof(dir), "/tmp/ledgerd-ports-%u", (unsigned)getuid());
+	if (proc_start((long)getpid(), start, sizeof(start)))
+		return -1;
+	snprintf(mine, sizeof(mine), "%ld %s\n", (long)getpid(), start);
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -1;
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0)
+		return -1;
+	while (flock(lock, LOCK_EX) && errno == EINTR)
+		;
+	int span = hi - lo + 1;
+	int got = -1, first = (int)(rand_r(&seed) % (unsigned)span);
+	for (int i = 0; i < span && got < 0; i++) {
+		int port = lo + (first + i) % span;
+		snprintf(path, sizeof(path), "%s/%d", dir, port);
+		FILE *f = fopen(path, "re");
+		if (f) {
+			char text[64] = "";
+			size_t n = fread(text, 1, sizeof(text) - 1, f);
+			fclose(f);
+			text[n] = 0;
+			if (port_owner_alive(text))
+				continue;
+		} else if (errno != ENOENT) {
+			continue;
+		}
+		if (!port_binds(port, SOCK_STREAM) || !port_binds(port, SOCK_DGRAM))
+			continue;
+		snprintf(tmp, sizeof(tmp), "%s.new", path);
+		f = fopen(tmp, "we");
+		if (!f)
+			continue;
+		int bad = fputs(mine, f) < 0;
+		bad |= fclose(f) != 0;
+		if (bad || rename(tmp, path)) {
+			unlink(tmp);
+			continue;
+		}
+		got = port;
+	}
+	close(lock); /* and its lock with it */
+	return got;
 }
 
 int tl_daemon_start(tl_daemon *d, const char *const *extra)

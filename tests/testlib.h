@@ -144,7 +144,10 @@ void tl_daemon_up(tl_daemon *d, const char *const *extra);
 void tl_daemon_down(tl_daemon *d);
 /* A client of d (free with ldc_close), or the test fails. */
 ldc *tl_daemon_connect(const tl_daemon *d, int timeout_ms);
-/* A free TCP port on loopback. */
+/* A loopback port free for TCP and UDP, below the ephemeral range, and
+ * this process's alone until it ends: no other test's tl_free_port or
+ * free_port (scripts/free-port.sh) gives it meanwhile, whatever their
+ * worktree (one registry, under a lock); -1 if none. */
 int tl_free_port(void);
 /* rm -rf dir. */
 void tl_rmrf(const char *dir);
