@@ -74,7 +74,11 @@ struct cluster {
 	/* Under lock: between the committing thread and the loop. */
 	pthread_mutex_t lock;
 	pthread_cond_t answered; /* the group in flight answered (cluster_stop) */
-	int leading, stopping, replica_stopped;
+	/* stopping: no more groups taken (cluster_stop); stop_replica: the
+	 * loop stops the replica, asked once the group in flight is answered
+	 * (a wake-up of the loop still pending from before is no such ask). */
+	int leading, stopping, stop_replica, replica_stopped;
+	int test_stop_wake; /* LEDGERD_TEST_STOP_WAKE (cluster_stop) */
 	prop *queued;       /* waiting for the loop to propose it */
 	prop *inflight;     /* proposed, not answered to the writer yet */
 	replica_status st;  /* as of the last change or tick */
@@ -618,7 +622,7 @@ static void copy_status(cluster *c)
 	pthread_mutex_lock(&c->lock);
 	c->st = st;
 	c->have_st = 1;
-	int was = c->leading;
+	int was = c->leading, stopping = c->stopping;
 	pthread_cond_broadcast(&c->status);
 	pthread_mutex_unlock(&c->lock);
 	int now = st.role == REPLICA_LEADER && st.ready;
@@ -633,7 +637,12 @@ static void copy_status(cluster *c)
 		kill(getpid(), SIGTERM);
 	}
 	int elected = st.role == REPLICA_LEADER && !st.ready;
-	if (now != was || (!now && st.leader_id != c->last_leader) || elected != c->last_elected) {
+	/* Stopping, the node leads no more whatever raft says (cluster_stop set
+	 * leading to 0): a tick while the stop waited for the group in flight
+	 * saw a leader that did not lead, and set_leading answered the group
+	 * "outcome unknown". */
+	if (!stopping &&
+	    (now != was || (!now && st.leader_id != c->last_leader) || elected != c->last_elected)) {
 		if (now != was)
 			log_info("cluster: %s (term %llu)%s%s",
 				 now ? "this node leads" : "this node does not lead",
@@ -678,10 +687,13 @@ static void on_async(uv_async_t *a)
 {
 	cluster *c = a->data;
 	pthread_mutex_lock(&c->lock);
-	int stop = c->stopping && !c->replica_stopped;
+	int stop = c->stop_replica && !c->replica_stopped;
 	if (stop)
 		c->replica_stopped = 1;
+	int tick = c->stopping && !c->stop_replica && c->test_stop_wake;
 	pthread_mutex_unlock(&c->lock);
+	if (tick) /* test hook (cluster_stop): a tick now */
+		copy_status(c);
 	if (stop) {
 		uv_timer_stop(&c->tick);
 		membership_stop(c->mb);
@@ -1074,7 +1086,16 @@ void cluster_stop(cluster *c)
 	if (!c || !c->started)
 		return;
 	told t = {0};
+	/* Test hook (below): from a group in flight, if one comes within 2 s. */
+	const char *wake = getenv("LEDGERD_TEST_STOP_WAKE");
+	int wake_hook = wake && !strcmp(wake, "1");
 	pthread_mutex_lock(&c->lock);
+	c->test_stop_wake = wake_hook;
+	for (int i = 0; wake_hook && !c->inflight && i < 2000; i++) {
+		pthread_mutex_unlock(&c->lock);
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+		pthread_mutex_lock(&c->lock);
+	}
 	c->stopping = 1;
 	c->leading = 0;
 	if (c->queued) {
@@ -1082,12 +1103,21 @@ void cluster_stop(cluster *c)
 		answer_locked(c, p, LD_E(SHUTTING_DOWN), &t);
 		free(p);
 	}
+	/* Test hook: the loop woken now, as by a group handed over (replicate)
+	 * while the loop was proposing the one before: that wake-up, still
+	 * pending, once stopped the replica under the group in flight, whose
+	 * clients were answered "outcome unknown" (test_daemon); and it copies
+	 * the replica's status then, as its tick does every 100 ms (see
+	 * copy_status: that too answered the group "outcome unknown"). */
+	if (wake_hook)
+		uv_async_send(&c->async);
 	/* A single node finishes the group in flight (one flush), as it did
 	 * before it ran raft, instead of answering it "outcome unknown". */
 	struct timespec until = ld_wall_after_ms(5000);
 	while (c->o.solo && c->inflight &&
 	       pthread_cond_timedwait(&c->answered, &c->lock, &until) == 0)
 		;
+	c->stop_replica = 1;
 	pthread_mutex_unlock(&c->lock);
 	tell(&t);
 	/* A cluster's node sends its clients on (ERR_NOT_LEADER: the client
