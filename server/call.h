@@ -224,6 +224,7 @@ struct call {
 	call_fn resume;        /* what answers a handed-off call once woken */
 	nng_msg *parked_msg;   /* server.c: its request, while parked for its */
 	call *parked_next;     /* ... identity's turn (server.fair_lock), */
+	char fair_id[WRITER_ACTOR_MAX]; /* ... whose turn it is (server.c, fair_key) */
 	int fair_woken;        /* ... and woken with its place counted */
 	page *pg;              /* scratch of the reads */
 	/* What the request families keep while the call is away. */

@@ -3,6 +3,7 @@
  * the request freed. See server.h for the contract, call.h for the parts. */
 #include "server.h"
 
+#include <arpa/inet.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <stdio.h>
@@ -243,6 +244,26 @@ static int admit(call *c, nng_msg *msg, int command, ld_errinfo *e)
  */
 static nng_msg *resume_parked(call *c);
 
+/* Whose turn a request of identity waits for: the identity, but an IPv6
+ * address's is its /64 ("addr:2001:db8:1:2::/64"), as max_conns_per_ip
+ * counts it: a host given a /64 has an address per connection for
+ * nothing, and 64 connections from 64 addresses of one /64 were 64
+ * identities, each under its cap, together holding every call. */
+static void fair_key(const char *identity, char *out, size_t n)
+{
+	struct in6_addr a;
+	char text[INET6_ADDRSTRLEN];
+	if (strncmp(identity, "addr:", 5) == 0 && strchr(identity + 5, ':') &&
+	    inet_pton(AF_INET6, identity + 5, &a) == 1) {
+		memset(a.s6_addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, &a, text, sizeof(text))) {
+			snprintf(out, n, "addr:%s/64", text);
+			return;
+		}
+	}
+	snprintf(out, n, "%s", identity);
+}
+
 /* The fairness entry of id (fair_lock held): its own, else an unused one
  * (there are as many as calls, and each running or parked request holds
  * at most one), else NULL. */
@@ -277,7 +298,7 @@ static void parked_cancel(nng_aio *aio, void *arg, int err)
 				srv->parked_tail = prev;
 			c->parked_next = NULL;
 			found = 1;
-			struct fair_entry *f = fair_entry_of(srv, c->identity, 0);
+			struct fair_entry *f = fair_entry_of(srv, c->fair_id, 0);
 			if (f && --f->parked <= 0 && f->running <= 0)
 				f->id[0] = '\0';
 			break;
@@ -303,7 +324,7 @@ static int fair_enter(call *c, nng_msg **msgp, ld_errinfo *e)
 	int held = 0;
 	char id[WRITER_ACTOR_MAX];
 	pthread_mutex_lock(&srv->fair_lock);
-	struct fair_entry *f = fair_entry_of(srv, c->identity, 1);
+	struct fair_entry *f = fair_entry_of(srv, c->fair_id, 1);
 	if (!f) {
 		pthread_mutex_unlock(&srv->fair_lock);
 		return FAIR_NONE;
@@ -317,7 +338,7 @@ static int fair_enter(call *c, nng_msg **msgp, ld_errinfo *e)
 		held = f->running + f->parked;
 		said = ld_every_count(&srv->fair_refused, 60 * 1000000LL);
 		if (said)
-			snprintf(id, sizeof(id), "%s", c->identity);
+			snprintf(id, sizeof(id), "%s", c->fair_id);
 		pthread_mutex_unlock(&srv->fair_lock);
 		if (said)
 			log_warn("server: refused %lu request%s (ERR_BUSY; the last of %s): its "
@@ -329,7 +350,7 @@ static int fair_enter(call *c, nng_msg **msgp, ld_errinfo *e)
 			       "%s has %d requests being served or waiting for their turn, at "
 			       "most %d at once (half the server's workers); retry once one is "
 			       "answered",
-			       c->identity, held, srv->hold_max);
+			       c->fair_id, held, srv->hold_max);
 		return FAIR_REFUSED;
 	}
 	/* Parked: handed off under the lock, so that no fair_leave can wake it
@@ -352,7 +373,7 @@ static int fair_enter(call *c, nng_msg **msgp, ld_errinfo *e)
 	held = f->running;
 	said = ld_every_count(&srv->fair_parked, 60 * 1000000LL);
 	if (said)
-		snprintf(id, sizeof(id), "%s", c->identity);
+		snprintf(id, sizeof(id), "%s", c->fair_id);
 	pthread_mutex_unlock(&srv->fair_lock);
 	if (said)
 		log_info("server: %lu request%s waited for earlier ones of the same identity (the "
@@ -372,7 +393,7 @@ static void fair_leave(server *srv, const char *id)
 	if (f) {
 		for (call **pp = &srv->parked_head, *prev = NULL; *pp;
 		     prev = *pp, pp = &(*pp)->parked_next)
-			if (strcmp((*pp)->identity, id) == 0) {
+			if (strcmp((*pp)->fair_id, id) == 0) {
 				wake = *pp;
 				*pp = wake->parked_next;
 				if (srv->parked_tail == wake)
@@ -407,7 +428,7 @@ static nng_msg *dispatch(call *c, nng_msg **msgp)
 	char id[WRITER_ACTOR_MAX];
 	int fair = c->fair_woken ? FAIR_COUNTED : FAIR_NONE;
 	if (fair == FAIR_COUNTED)
-		memcpy(id, c->identity, sizeof(id));
+		memcpy(id, c->fair_id, sizeof(id));
 	c->fair_woken = 0;
 	c->pipe = nng_msg_get_pipe(msg);
 	if (len > srv->max_msg) {
@@ -424,6 +445,7 @@ static nng_msg *dispatch(call *c, nng_msg **msgp)
 		goto out;
 	}
 	if (fair == FAIR_NONE) {
+		fair_key(c->identity, c->fair_id, sizeof(c->fair_id));
 		fair = fair_enter(c, msgp, &e);
 		if (fair == FAIR_PARKED)
 			return CALL_AWAY;
@@ -434,7 +456,7 @@ static nng_msg *dispatch(call *c, nng_msg **msgp)
 			goto out;
 		}
 		if (fair == FAIR_COUNTED)
-			memcpy(id, c->identity, sizeof(id));
+			memcpy(id, c->fair_id, sizeof(id));
 	}
 	reply = serve(c, msg, command);
 out:
