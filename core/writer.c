@@ -311,6 +311,15 @@ static int decide_one(writer *w, store_txn *t, wgroup *g, const append_req *r, s
 	if ((rc = model_id_add(t, ev->event_id.data, seq)) || (rc = streams_room(g)))
 		return rc;
 
+	/* The group's time of recording is when its first event is decided:
+	 * it was opened when the group before it went, on an idle ledger
+	 * maybe hours before (each event then read as recorded before it
+	 * occurred). Never before the time it was opened. */
+	if (g->g.n == 0) {
+		int64_t now = ld_wall_us();
+		if (now > g->recorded_at)
+			g->recorded_at = now;
+	}
 	/* The stored bytes: the client's parts (packed by writer_submit,
 	 * personal data in clear left out) around the writer's fields. */
 	const append_pack *pk = r->pack;

@@ -1105,6 +1105,27 @@ static void test_hash_chain_detects_change(void **state)
 	codec_event_free(ev);
 }
 
+/* An event is recorded at the time it is decided, not when its group was
+ * opened (after the group before it went): on a ledger idle for a while
+ * the first event after read as recorded before it occurred. */
+static void test_recorded_when_decided(void **state)
+{
+	tl_ledger *l = *state;
+	tl_tree(l);
+	usleep(400000); /* idle */
+	int64_t before = ld_wall_us();
+	Ledger__Event *ev = tl_org("NJ-COURIER", LEDGER__ORG_KIND__INDUSTRY_UNION, "NJ", 320100);
+	ev->occurred_at = before;
+	uint64_t seq = OK(l, ev);
+	Ledger__Event *got = tl_get(l, seq);
+	assert_true(got->recorded_at >= before);
+	assert_true(got->recorded_at >= got->occurred_at);
+	Ledger__Event *prev = tl_get(l, seq - 1);
+	assert_true(got->recorded_at >= prev->recorded_at);
+	codec_event_free(prev);
+	codec_event_free(got);
+}
+
 /* ---------------------------------------------------------------- */
 /* The model in memory: restarts, rollbacks, a failed commit, blobs   */
 /* ---------------------------------------------------------------- */
@@ -3499,6 +3520,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_keeps_everything, setup, teardown),
 		cmocka_unit_test(test_map_grows),
 		cmocka_unit_test_setup_teardown(test_hash_chain_detects_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recorded_when_decided, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_same_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_sizes_indexes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_rollback_exact, setup, teardown),
