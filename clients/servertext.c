@@ -97,6 +97,8 @@ static const char *const patterns[] = {
 	   "history' lists its dates)"),
 	N_("the disaffiliation is dated %s, before member '%s' was affiliated with '%s' on %s"),
 	N_("the correction would make event seq %s (%s) invalid: %s"),
+	N_("seq %s was already voided by seq %s"),
+	N_("seq %s is itself a correction; correct the original event"),
 	N_("no event seq %s to correct"),
 	N_("no event seq %s (the log head is %s)"),
 	N_("joins by national ID are refused to this clerk until %s UTC, past its allowance "

@@ -254,6 +254,15 @@ denied "clerk addr:127.0.0.1 may record events only under SZ; event 0 concerns o
 	void "$REL4" --reason "not ours"
 nj
 ok void "$REL4" --reason "recorded by mistake" # withdrawn by its source
+recorded
+WITHDRAWN=$SEQ
+# Withdrawn twice, or its withdrawal voided: told in the clerk's language.
+LC_ALL=zh_CN.UTF-8 ctl void "$REL4" --reason "again"
+[ "$RC" = 1 ] && grep -q "序号 $REL4 的事件已由序号 $WITHDRAWN 作废" <<<"$ERR" ||
+	{ show void; fail "zh: a release withdrawn twice"; }
+LC_ALL=zh_CN.UTF-8 ctl void "$WITHDRAWN" --reason "undo"
+[ "$RC" = 1 ] && grep -q "序号 $WITHDRAWN 本身是一次更正：请更正原事件" <<<"$ERR" ||
+	{ show void; fail "zh: a void of a void"; }
 ok release M3 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-13
 recorded
 REL5=$SEQ
