@@ -244,6 +244,10 @@ expect_eq "$(json 'j["org_id"]')" "NJ-U1" "M3 after Suzhou declined"
 ok history M3
 out_has "└ $DECLINED .* addr:127.0.0.1 +event_voided +seq $REL3 +\"the member did not report in Suzhou\"" \
 	"the history does not show who declined and why"
+out_has "^$REL3 .* VOIDED by seq $DECLINED\$" "the declined release is not marked voided"
+LC_ALL=zh_CN.UTF-8 ctl history M3
+[ "$RC" = 0 ] && grep -q "^$REL3 .* 已被序号 $DECLINED 作废\$" <<<"$OUT" ||
+	{ show history; fail "zh: the history's mark of a voided release"; }
 # Released within Nanjing, or accepted already: not Suzhou's to decline.
 nj
 ok release M3 --from NJ-U1 --to NJ --reason moved-region --at 2024-03-12

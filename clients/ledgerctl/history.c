@@ -169,13 +169,17 @@ static void hist_row_fill(struct hist_row *row, const Ledger__HistoryEntry *he, 
 	marks[0] = '\0';
 	size_t n = 0;
 	if (he->has_voided_by)
-		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " VOIDED by seq %llu",
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " ");
+	if (he->has_voided_by && n < sizeof(marks))
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, _("VOIDED by seq %llu"),
 				      (unsigned long long)he->voided_by);
 	if (he->has_amended_by && n < sizeof(marks))
-		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " AMENDED by seq %llu",
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " ");
+	if (he->has_amended_by && n < sizeof(marks))
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, _("AMENDED by seq %llu"),
 				      (unsigned long long)he->amended_by);
 	if (he->rejoin && n < sizeof(marks))
-		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " rejoin");
+		n += (size_t)snprintf(marks + n, sizeof(marks) - n, " %s", _("rejoin"));
 	if (verify && n < sizeof(marks))
 		snprintf(marks + n, sizeof(marks) - n, " %s", ok ? _("hash ok") : _("HASH MISMATCH"));
 	snprintf(row->cell[8], sizeof(row->cell[8]), "%s", marks[0] ? marks + 1 : "");
