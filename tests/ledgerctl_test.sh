@@ -178,6 +178,8 @@ for i in $(seq 1 300); do
 	printf -- '--employment partial --region 320100 --national-id %s ' "$(national_id 320100 "$i")"
 	printf -- '--event-id %032x --at 2024-06-01T09:00:00\n' $((0x5000 + i))
 done >"$TMPDIR/riders.txt"
+# A clerk's comments hold apostrophes and quotes: skipped whole, indented or not.
+printf '%s\n' "# the riders' list ends here" "   # it's the \"2024\" list" >>"$TMPDIR/riders.txt"
 { echo "# a bad line: the organisation does not exist"; sed -n 1,5p "$TMPDIR/riders.txt"; } \
 	>"$TMPDIR/bad.txt"
 echo 'join R999 --org NOPE --path platform-work --channel online --group rider --employment partial --region 320100 --national-id 110101198001010010' \
@@ -190,6 +192,9 @@ expect_eq "$(echo "$OUT" | awk '{print $3}')" "$HEAD_BEFORE" "a refused atomic b
 ok batch "$TMPDIR/riders.txt" --atomic
 out_has '^300 recorded, 0 duplicates, 0 rejected' "the batch summary: $(echo "$OUT" | tail -n1)"
 out_has '^line 300: recorded seq' "no per-line result"
+LC_ALL=zh_CN.UTF-8 ctl batch "$TMPDIR/riders.txt" --atomic
+[ "$RC" = 0 ] && grep -q "^记录 0 个，重复 300 个，拒绝 0 个；日志头序号 [0-9]*\$" <<<"$OUT" ||
+	{ show batch; fail "zh: the batch summary"; }
 ok --json batch "$TMPDIR/riders.txt" --atomic
 expect_eq "$(json 'j["duplicates"]')" 300 "the same batch again is all duplicates"
 ok history R150

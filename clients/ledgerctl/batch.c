@@ -129,7 +129,10 @@ int exec_batch(struct run *r, const struct args *a, ld_errinfo *e)
 		char *words[256];
 		if (next)
 			*next++ = '\0';
-		int nw = split_words(line, words, 256);
+		/* A comment is skipped whole, before its words are split: a
+		 * clerk's apostrophe there is no quote. */
+		const char *first = line + strspn(line, " \t\r");
+		int nw = *first == '#' ? 0 : split_words(line, words, 256);
 		text(r->what, sizeof(r->what), "%s: %s:%d", saved, path, lineno);
 		if (nw < 0) {
 			rc = usage_error(r, e, LD_E(INVALID_VALUE),
@@ -137,7 +140,7 @@ int exec_batch(struct run *r, const struct args *a, ld_errinfo *e)
 			goto out;
 		}
 		line = next;
-		if (nw == 0 || words[0][0] == '#')
+		if (nw == 0)
 			continue;
 		if (n == cap) {
 			cap = cap ? 2 * cap : 256;

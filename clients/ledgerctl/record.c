@@ -249,7 +249,7 @@ int append_and_report(struct run *r, Ledger__Event **evs, size_t n, int atomic,
 			puts(s);
 		free(s);
 	} else if (lines) {
-		printf("%llu recorded, %llu duplicates, %llu rejected; head seq %llu\n",
+		printf(_("%llu recorded, %llu duplicates, %llu rejected; head seq %llu\n"),
 		       (unsigned long long)accepted, (unsigned long long)duplicates,
 		       (unsigned long long)rejected, (unsigned long long)head);
 	}
