@@ -61,10 +61,29 @@ def count_closed(socks):
     time.sleep(1.0)    # the daemon has settled every one by then
     return sum(closed(s, 0.05) for s in socks)
 
+def count_refused(socks):
+    # Each closed within 10 s in all: the daemon's closing may wait for a
+    # CPU on a loaded machine.
+    end = time.monotonic() + 10
+    return sum(closed(s, max(0.05, end - time.monotonic())) for s in socks)
+
+# The held ones: one refused while something else held a place for a
+# moment (the daemon's own IPC probe, once a second, counted in max_conns;
+# a client's connection just closed, not yet let go under load: open=9
+# with --max-conns 10, 1 run in 3 at load 22) is made again, for up to
+# 10 s. One refused every time still fails the count below.
 held = [connect() for _ in range(hold)]
+for _ in range(10 if hold else 0):
+    time.sleep(1.0)
+    gone = [i for i, s in enumerate(held) if closed(s, 0.05)]
+    if not gone:
+        break
+    for i in gone:
+        held[i].close()
+        held[i] = connect()
 alive = hold - count_closed(held)
 more = [connect() for _ in range(extra)]
-shut = count_closed(more)
+shut = count_refused(more)
 for s in more:
     s.close()
 for _ in range(cycles):    # each refused: wait for its end
@@ -84,7 +103,7 @@ fds() { ls "/proc/$LEDGERD_PID/fd" | wc -l; }
 # 8 held, 12 more refused.
 exec 3> >(probe 8 12 0 >"$TMPDIR/probe1.out")
 PROBE=$!
-for _ in $(seq 100); do [ -s "$TMPDIR/probe1.out" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -s "$TMPDIR/probe1.out" ] && break; sleep 0.1; done
 grep -q '^open=8 closed=12$' "$TMPDIR/probe1.out" ||
 	fail "with a limit of 8: $(cat "$TMPDIR/probe1.out") (want open=8 closed=12)"
 
@@ -105,10 +124,13 @@ grep -q 'server: closed [0-9]* new connection.*connections from loopback (max_co
 # 200 more refused connections: no descriptor left behind.
 before=$(fds)
 probe 0 0 200 </dev/null >"$TMPDIR/probe2.out"
-sleep 1
-after=$(fds)
+for _ in $(seq 100); do # the daemon lets each go within 10 s, loaded or not
+	after=$(fds)
+	[ "$after" -le $((before + 2)) ] && break
+	sleep 0.1
+done
 [ "$after" -le $((before + 2)) ] ||
-	fail "200 refused connections left descriptors: $before before, $after after"
+	fail "200 refused connections left descriptors: $before before, $after after 10 s"
 
 # The 8 close: TCP clients are served again.
 exec 3>&-
@@ -126,7 +148,7 @@ start_ledgerd --listen "ipc://$SOCK" --max-conns 10
 TCP="$URL"
 exec 3> >(probe 10 0 0 >"$TMPDIR/probe3.out")
 PROBE=$!
-for _ in $(seq 100); do [ -s "$TMPDIR/probe3.out" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -s "$TMPDIR/probe3.out" ] && break; sleep 0.1; done
 grep -q '^open=10 ' "$TMPDIR/probe3.out" ||
 	fail "with --max-conns 10: $(cat "$TMPDIR/probe3.out") (want open=10)"
 ctl --url "ipc://$SOCK" --timeout 2000 head
