@@ -14,10 +14,11 @@
  *   GET /api/events?plan=ID                Server-Sent Events: every live
  *                                          ProgressReport of the plan
  *   GET /api/series?plan=ID&target=ID[&region=CODE][&year=Y]
- *   GET /api/pending                       with --org ORG: the releases of
- *                                          transfers in two steps waiting
- *                                          for acceptance, per organisation
- *                                          of ORG and its children
+ *   GET /api/pending[?plan=ID]             the releases of transfers in two
+ *                                          steps waiting for acceptance, per
+ *                                          organisation of --org ORG (else
+ *                                          the plan region's province
+ *                                          federation) and its children
  *       [&from=YYYY-MM-DD][&to=YYYY-MM-DD][&step=day|week]
  *                                          a ProgressSeries as JSON: the
  *                                          target's figure day by day
@@ -65,6 +66,7 @@
 #include "clock.h"
 #include "dash_assets.h"
 #include "i18n.h"
+#include "pending.h"
 #include "web.h"
 
 #define EXIT_USAGE  2
@@ -736,7 +738,8 @@ static int parse_query(struct MHD_Connection *conn, struct query *q, const char 
 	memset(q, 0, sizeof(*q));
 	q->allowed = allowed;
 	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, query_arg, q);
-	if (!q->bad[0] && !q->plan && strstr(allowed, " plan "))
+	/* " optional " in allowed: no parameter is required. */
+	if (!q->bad[0] && !q->plan && strstr(allowed, " plan ") && !strstr(allowed, " optional "))
 		snprintf(q->bad, sizeof(q->bad), "parameter 'plan' is required");
 	if (!q->bad[0] && !q->target && strstr(allowed, " target "))
 		snprintf(q->bad, sizeof(q->bad), "parameter 'target' is required");
@@ -763,6 +766,72 @@ static int daemon_plans(Ledger__Response **resp, ld_errinfo *e)
 	return rc;
 }
 
+/* The organisation whose transfers waiting for acceptance the page shows:
+ * --org, else the province federation of the region of the plan (`plan`,
+ * else --plan, else the daemon's first), the root of the organisation tree
+ * registered for that region (ldc_region_root). Found once per region;
+ * while the ledger holds none, asked again at most every ROOT_RETRY_S.
+ * Empty: none. */
+#define ROOT_RETRY_S 10
+#define ROOT_REGIONS 16
+static struct {
+	pthread_mutex_t mu;
+	struct {
+		uint32_t region;
+		char org[LD_ID_MAX + 1];
+		int64_t tried_us;
+	} r[ROOT_REGIONS];
+	unsigned n;
+} root = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void pending_org(const char *plan, char *out, size_t cap)
+{
+	out[0] = 0;
+	if (opt.org) {
+		snprintf(out, cap, "%s", opt.org);
+		return;
+	}
+	if (!plan)
+		plan = opt.plan;
+	ld_errinfo e = {0};
+	Ledger__Response *resp = NULL;
+	uint32_t region = 0;
+	if (daemon_plans(&resp, &e) == 0) {
+		const Ledger__PlanList *l = resp->plans;
+		for (size_t i = 0; i < l->n_plans && !region; i++)
+			if (!plan || (l->plans[i]->id && !strcmp(l->plans[i]->id, plan)))
+				region = l->plans[i]->region;
+	}
+	codec_response_free(resp);
+	if (!region)
+		return;
+	pthread_mutex_lock(&root.mu);
+	unsigned i = 0;
+	while (i < root.n && root.r[i].region != region)
+		i++;
+	if (i == root.n && root.n < ROOT_REGIONS)
+		root.r[root.n++].region = region;
+	int64_t now = ld_wall_us();
+	if (i < root.n && !root.r[i].org[0] &&
+	    (!root.r[i].tried_us || now - root.r[i].tried_us >= ROOT_RETRY_S * 1000000LL)) {
+		int first = !root.r[i].tried_us;
+		root.r[i].tried_us = now;
+		ldc *c;
+		if (pool_get(&c, &e) == 0) {
+			int rc = ldc_region_root(c, region, root.r[i].org, sizeof(root.r[i].org), &e);
+			pool_put(c, rc);
+			if (rc != 0) {
+				root.r[i].org[0] = 0;
+				if (first || rc != LD_E(NOT_FOUND))
+					say("the transfers waiting for acceptance: %s", e.message);
+			}
+		}
+	}
+	if (i < root.n)
+		snprintf(out, cap, "%s", root.r[i].org);
+	pthread_mutex_unlock(&root.mu);
+}
+
 static enum MHD_Result api_plans(struct MHD_Connection *conn)
 {
 	struct query q;
@@ -782,7 +851,9 @@ static enum MHD_Result api_plans(struct MHD_Connection *conn)
 	if (!def && json_array_size(plans))
 		def = json_string_value(json_object_get(json_array_get(plans, 0), "id"));
 	json_object_set_new(j, "default_plan", def ? json_string(def) : json_null());
-	json_object_set_new(j, "pending_org", opt.org ? json_string(opt.org) : json_null());
+	char org[LD_ID_MAX + 1];
+	pending_org(def, org, sizeof(org));
+	json_object_set_new(j, "pending_org", org[0] ? json_string(org) : json_null());
 	pthread_mutex_lock(&hub.mu);
 	int mode = hub.mode;
 	pthread_mutex_unlock(&hub.mu);
@@ -849,53 +920,10 @@ static enum MHD_Result api_series(struct MHD_Connection *conn)
 	return j ? send_json(conn, 200, j) : MHD_NO;
 }
 
-/* The pending releases of one organisation's subtree (every page of them):
- * those waiting for acceptance here (into it, or within it), those released
- * here and waiting elsewhere (out of it), and the oldest of each. */
-struct pending_sum {
-	uint64_t in, out;
-	int64_t oldest_in, oldest_out; /* the release's occurred_at; INT64_MAX: none */
-};
-
-#define PENDING_MAX 1000000 /* releases read per organisation at most */
-
-static int pending_of(ldc *c, const char *org, struct pending_sum *ps, ld_errinfo *e)
-{
-	int64_t from = INT64_MIN;
-	uint64_t after = 0, seen = 0;
-	*ps = (struct pending_sum){0, 0, INT64_MAX, INT64_MAX};
-	for (;;) {
-		Ledger__Response *resp = NULL;
-		int rc = ldc_transfers_of(c, org, 1, 0, from, after, INT64_MAX, 10000, NULL, &resp, e);
-		if (rc == 0 && (!resp || !resp->transfers))
-			rc = LD_E(MALFORMED);
-		if (rc != 0) {
-			codec_response_free(resp);
-			return rc;
-		}
-		const Ledger__TransferList *l = resp->transfers;
-		for (size_t i = 0; i < l->n_transfers; i++) {
-			const Ledger__TransferView *t = l->transfers[i];
-			int out = t->direction == LEDGER__TRANSFER_DIRECTION__OUT_OF;
-			*(out ? &ps->out : &ps->in) += 1;
-			int64_t *old = out ? &ps->oldest_out : &ps->oldest_in;
-			if (t->occurred_at < *old)
-				*old = t->occurred_at;
-		}
-		seen += l->n_transfers;
-		int more = l->truncated && l->n_transfers && seen < PENDING_MAX;
-		from = l->next_time;
-		after = l->next_after_seq;
-		codec_response_free(resp);
-		if (!more)
-			return 0;
-	}
-}
-
 static enum MHD_Result api_pending(struct MHD_Connection *conn)
 {
 	struct query q;
-	if (parse_query(conn, &q, "") != 0)
+	if (parse_query(conn, &q, " plan optional ") != 0)
 		return send_error(conn, 400, "BAD_QUERY", "%s", q.bad);
 	json_t *j = json_object();
 	json_t *orgs = json_array();
@@ -904,10 +932,12 @@ static enum MHD_Result api_pending(struct MHD_Connection *conn)
 		json_decref(orgs);
 		return MHD_NO;
 	}
-	json_object_set_new(j, "org", opt.org ? json_string(opt.org) : json_null());
+	char org[LD_ID_MAX + 1];
+	pending_org(q.plan, org, sizeof(org));
+	json_object_set_new(j, "org", org[0] ? json_string(org) : json_null());
 	json_object_set_new(j, "at", json_integer((json_int_t)ld_wall_us()));
 	json_object_set_new(j, "orgs", orgs);
-	if (!opt.org)
+	if (!org[0])
 		return send_json(conn, 200, j);
 	ldc *c;
 	ld_errinfo e = {0};
@@ -917,13 +947,13 @@ static enum MHD_Result api_pending(struct MHD_Connection *conn)
 		json_decref(j);
 		return send_daemon_error(conn, rc, &e);
 	}
-	rc = ldc_coverage(c, opt.org, 1, 0, 0, NULL, &cov, &e);
+	rc = ldc_coverage(c, org, 1, 0, 0, NULL, &cov, &e);
 	if (rc == 0 && (!cov || !cov->coverage))
 		rc = LD_E(MALFORMED);
 	for (size_t i = 0; rc == 0 && i < cov->coverage->n_orgs; i++) {
 		const Ledger__OrgCoverage *o = cov->coverage->orgs[i];
-		struct pending_sum ps;
-		if (!o->org_id || (rc = pending_of(c, o->org_id, &ps, &e)) != 0)
+		ldc_pending_sum ps;
+		if (!o->org_id || (rc = ldc_pending_of(c, o->org_id, &ps, &e)) != 0)
 			break;
 		json_t *r = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "org_id", o->org_id, "name",
 		                      o->name ? o->name : "", "region", (json_int_t)o->region,
@@ -1100,7 +1130,8 @@ static void usage(FILE *f)
 	        "  -l, --listen H:P     address to serve on       [%s]\n"
 	        "  -p, --plan ID        the plan the page opens   [the first]\n"
 	        "  -o, --org ORG        show the transfers waiting for acceptance in ORG's\n"
-	        "                       children (its cities) and their oldest's age [none]\n"
+	        "                       children (its cities) and their oldest's age\n"
+	        "                       [the province federation of the plan's region]\n"
 	        "  -c, --max-conn N     HTTP connections at most  [%d]; live streams: N/2\n"
 	        "      --max-per-ip N   HTTP connections from one address at most [3N/4]\n"
 	        "      --allow-host H   also answer requests for Host H (behind a proxy)\n"

@@ -35,7 +35,9 @@
 
 #include "cli.h"
 #include "client.h"
+#include "clock.h"
 #include "i18n.h"
+#include "pending.h"
 #include "progress_view.h"
 #include "term.h"
 
@@ -47,6 +49,11 @@
  * saying "live" over figures that no longer moved. A call with no
  * connection up fails within LDC_CONNECT_MS. */
 #define HEALTH_MS 3000
+/* The transfers view: read when opened, then at most this often while
+ * open (each read is a coverage and a pending list per organisation). */
+#define PENDING_EVERY_MS 2000
+#define PENDING_LATE_DAYS 14 /* a release waiting longer: red (as the dashboard's) */
+#define PENDING_ORGS 64      /* organisations shown at most */
 
 /*
  * The monitor sleeps in poll(2) until something happens: a key, a message
@@ -136,6 +143,9 @@ static void usage(FILE *f)
 	        "  --region CODE    show the province or this city (all regions by default)\n"
 	        "  --year YYYY      show the windows of this year (and the cumulative ones)\n"
 	        "  --province       leave out the per-city rows\n"
+	        "  --org ORG        whose transfers waiting for acceptance 't' shows, with its\n"
+	        "                   children (default: the province federation of the plan's\n"
+	        "                   region)\n"
 	        "  --poll-ms MS     how often to re-read when the daemon publishes no feed [1000]\n"
 	        "  --once           print the current state once and exit\n"
 	        "  --exit-after S   stop after S seconds (for scripts)\n"
@@ -144,8 +154,9 @@ static void usage(FILE *f)
 	        "  -V, --version    the version\n"
 	        "\n"
 	        "Keys on a terminal: Up/Down (k/j), PgUp/PgDn (b/space), Home/End (g/G) scroll;\n"
-	        "c chooses a city, y a year; q quits. With NO_COLOR set (not empty): no\n"
-	        "colours, statuses in bold.\n"
+	        "c chooses a city, y a year; t shows the transfers waiting for acceptance\n"
+	        "per city (and back); q quits. With NO_COLOR set (not empty): no colours,\n"
+	        "statuses in bold.\n"
 	        "\n"
 	        "Exit status: 0 done; 1 the ledger refused a read; 2 usage (or a plan,\n"
 	        "region or year the ledger does not count); 3 the ledger cannot be reached\n"
@@ -186,6 +197,20 @@ typedef struct monitor {
 	int top;      /* first body line shown */
 	int menu;     /* 0, or 'c' / 'y' while a choice is open */
 	int menu_sel; /* the highlighted entry */
+
+	/* The transfers view ('t'): the releases waiting per organisation. */
+	const char *org_opt; /* --org */
+	int pending_view;
+	char org[LD_ID_MAX + 1]; /* whose, once known */
+	struct pend_row {
+		char name[96];
+		uint32_t region, depth;
+		ldc_pending_sum sum;
+	} pend[PENDING_ORGS];
+	size_t npend;
+	int64_t pend_at;      /* when read (µs, wall clock); 0: never */
+	double pend_next;     /* now_s() of the next read while open */
+	char pend_error[600]; /* why the last read failed, if it did */
 } monitor;
 
 static int region_index(const Ledger__PlanInfo *p, uint32_t region)
@@ -404,9 +429,15 @@ static void widest_line(void *arg, const pv_seg *segs, size_t n)
 /* The body's lines again, from the figures held and the choices; the
  * progress bars get what the terminal's width leaves the rows of figures
  * (20 at most, none under 5). */
+static void rebuild_pending(monitor *m);
+
 static void rebuild(monitor *m)
 {
 	body_clear(m);
+	if (m->pending_view) {
+		rebuild_pending(m);
+		return;
+	}
 	Ledger__ProgressReport view = *m->full->progress;
 	Ledger__ProgressRow **rows = calloc(view.n_rows + 1, sizeof(*rows));
 	if (!rows)
@@ -512,6 +543,160 @@ static void menu_choose(monitor *m, int i)
 	rebuild(m);
 }
 
+/* ------------------------------------------------------------------ */
+/* The transfers view                                                  */
+/* ------------------------------------------------------------------ */
+
+/* The organisation (--org, else the province federation of the plan's
+ * region), its children, and the releases waiting in each: 0, or the
+ * error (said in pend_error; what was held stays). */
+static int read_pending(monitor *m)
+{
+	ld_errinfo e = {0};
+	Ledger__Response *cov = NULL;
+	int rc = 0;
+	if (!m->org[0]) {
+		if (m->org_opt)
+			snprintf(m->org, sizeof(m->org), "%s", m->org_opt);
+		else
+			rc = ldc_region_root(m->c, m->info->region, m->org, sizeof(m->org), &e);
+	}
+	if (rc == 0)
+		rc = ldc_coverage(m->c, m->org, 1, 0, 0, NULL, &cov, &e);
+	if (rc == 0 && (!cov || !cov->coverage))
+		rc = ld_errinfo_set(&e, LD_E(MALFORMED), NULL, _("the server answered no report"));
+	struct pend_row rows[PENDING_ORGS];
+	size_t n = 0;
+	for (size_t i = 0; rc == 0 && i < cov->coverage->n_orgs && n < PENDING_ORGS; i++) {
+		const Ledger__OrgCoverage *o = cov->coverage->orgs[i];
+		if (!o->org_id)
+			continue;
+		struct pend_row *r = &rows[n];
+		r->region = o->region;
+		r->depth = o->depth;
+		/* The plan's names for its regions, as the figures have them. */
+		if (o->depth == 0 && o->region == m->info->region)
+			snprintf(r->name, sizeof(r->name), "%s", _("whole province"));
+		else if (region_index(m->info, o->region) > 0)
+			pv_region_name(m->info, o->region, r->name, sizeof(r->name));
+		else
+			snprintf(r->name, sizeof(r->name), "%s", o->name ? o->name : o->org_id);
+		if ((rc = ldc_pending_of(m->c, o->org_id, &r->sum, &e)) == 0)
+			n++;
+	}
+	codec_response_free(cov);
+	if (rc != 0) {
+		snprintf(m->pend_error, sizeof(m->pend_error), "%s (%s)", e.message,
+		         ld_errname(e.code));
+		if (!m->org_opt && rc == LD_E(NOT_FOUND))
+			m->org[0] = 0; /* asked again next time */
+		return rc;
+	}
+	memcpy(m->pend, rows, n * sizeof(rows[0]));
+	m->npend = n;
+	m->pend_at = ld_wall_us();
+	m->pend_error[0] = 0;
+	return 0;
+}
+
+/* s padded with spaces to w columns (or cut to them). */
+static void pad(char *out, size_t cap, const char *s, int w, int right)
+{
+	char cut[160];
+	snprintf(cut, sizeof(cut), "%s", s);
+	cut[pv_fit(cut, w)] = 0;
+	int fill = w - pv_width(cut);
+	if (fill < 0)
+		fill = 0;
+	if (right)
+		snprintf(out, cap, "%*s%s", fill, "", cut);
+	else
+		snprintf(out, cap, "%s%*s", cut, fill, "");
+}
+
+/* "12 days" (or "-" for none) in w columns; late: past PENDING_LATE_DAYS. */
+static void age_cell(char *out, size_t cap, int64_t oldest, int64_t now, int w, int *late)
+{
+	char text[64] = "-";
+	*late = 0;
+	if (oldest != INT64_MAX) {
+		int64_t d = ldc_age_days(oldest, now);
+		snprintf(text, sizeof(text), P_("%lld day", "%lld days", (unsigned long)d), (long long)d);
+		*late = d > PENDING_LATE_DAYS;
+	}
+	pad(out, cap, text, w, 1);
+}
+
+static void rebuild_pending(monitor *m)
+{
+	char buf[1000], when[32] = "-";
+	if (m->pend_at)
+		ldc_format_time(m->pend_at, when);
+	snprintf(buf, sizeof(buf), _("Transfers waiting for acceptance: %s and its children, as of %s"),
+	         m->org[0] ? m->org : "?", when);
+	body_line(m, &(pv_seg){buf, PV_BOLD, 0}, 1);
+	if (m->pend_error[0]) {
+		snprintf(buf, sizeof(buf), _("cannot read them: %s"), m->pend_error);
+		body_line(m, &(pv_seg){buf, PV_STATUS, LEDGER__PROGRESS_STATUS__MISSED}, 1);
+		if (!m->org[0])
+			body_line(m,
+			          &(pv_seg){_("start the monitor with --org ORG (the federation "
+			                      "whose cities to show)"),
+			                    PV_DIM, 0},
+			          1);
+	}
+	if (!m->npend)
+		return;
+	/* Columns as wide as their heading (or their figures), two apart. */
+	const char *h0 = _("region"), *h1 = _("to accept here"), *h2 = _("oldest waiting"),
+		   *h3 = _("sent, awaiting the other side");
+	int wn = pv_width(h0), w1 = pv_width(h1), w2 = pv_width(h2), w3 = pv_width(h3);
+	for (size_t i = 0; i < m->npend; i++)
+		if (pv_width(m->pend[i].name) + 2 > wn)
+			wn = pv_width(m->pend[i].name) + 2;
+	w1 = (w1 > 8 ? w1 : 8) + 2;
+	w2 = (w2 > 10 ? w2 : 10) + 2;
+	w3 = (w3 > 8 ? w3 : 8) + 2;
+	char c0[200], c1[100], c2[100], c3[100], c4[100];
+	pad(c0, sizeof(c0), h0, wn, 0);
+	pad(c1, sizeof(c1), h1, w1, 1);
+	pad(c2, sizeof(c2), h2, w2, 1);
+	pad(c3, sizeof(c3), h3, w3, 1);
+	pad(c4, sizeof(c4), h2, w2, 1);
+	snprintf(buf, sizeof(buf), "  %s%s%s%s%s", c0, c1, c2, c3, c4);
+	body_line(m, &(pv_seg){buf, PV_DIM, 0}, 1);
+	for (size_t i = 0; i < m->npend; i++) {
+		const struct pend_row *r = &m->pend[i];
+		char n1[32], n2[32];
+		int late_in, late_out;
+		int chosen = m->region && r->region == m->region;
+		/* The organisation, then its children indented. */
+		snprintf(c0, sizeof(c0), "  %s%s", r->depth ? "  " : "", r->name);
+		pad(buf, sizeof(buf), c0, wn + 2, 0);
+		snprintf(n1, sizeof(n1), "%llu", (unsigned long long)r->sum.in);
+		snprintf(n2, sizeof(n2), "%llu", (unsigned long long)r->sum.out);
+		pad(c1, sizeof(c1), n1, w1, 1);
+		age_cell(c2, sizeof(c2), r->sum.oldest_in, m->pend_at, w2, &late_in);
+		pad(c3, sizeof(c3), n2, w3, 1);
+		age_cell(c4, sizeof(c4), r->sum.oldest_out, m->pend_at, w2, &late_out);
+		int plain = chosen ? PV_BOLD : PV_PLAIN;
+		pv_seg segs[5] = {
+		    {buf, plain, 0},
+		    {c1, plain, 0},
+		    {c2, late_in ? PV_STATUS : plain, LEDGER__PROGRESS_STATUS__MISSED},
+		    {c3, plain, 0},
+		    {c4, late_out ? PV_STATUS : plain, LEDGER__PROGRESS_STATUS__MISSED},
+		};
+		body_line(m, segs, 5);
+	}
+	body_line(m, NULL, 0);
+	snprintf(buf, sizeof(buf),
+	         _("Released by the source, not yet accepted by the destination; those waiting "
+	           "over %d days in red. t: back to the figures"),
+	         PENDING_LATE_DAYS);
+	body_line(m, &(pv_seg){buf, PV_DIM, 0}, 1);
+}
+
 static void draw(monitor *m)
 {
 	term *t = m->t;
@@ -605,7 +790,9 @@ static void draw(monitor *m)
 	if (rows > HEADER_ROWS) {
 		term_fill(t, rows - 1, 0, TERM_REVERSE, cols);
 		x = term_put(t, rows - 1, 0, TERM_REVERSE, -1,
-		             _(" Up/Dn PgUp/PgDn Home/End  c city  y year  q quit "));
+		             m->pending_view
+		                 ? _(" PgUp/Dn Home/End  c city  t figures  q quit")
+		                 : _(" PgUp/Dn Home/End  c city  y year  t transfers  q quit"));
 		int last = m->top + h < (int)m->nbody ? m->top + h : (int)m->nbody;
 		snprintf(buf, sizeof(buf), _(" lines %d-%d of %zu "), m->nbody ? m->top + 1 : 0, last,
 		         m->nbody);
@@ -614,6 +801,13 @@ static void draw(monitor *m)
 			term_put(t, rows - 1, cols - w, TERM_REVERSE, -1, buf);
 	}
 	term_show(t);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* A key: 1 to redraw, 0 not, -1 to quit. */
@@ -685,17 +879,20 @@ static int on_key(monitor *m, int k)
 		m->menu = k;
 		m->menu_sel = menu_current(m);
 		return 1;
+	case 't':
+		m->pending_view = !m->pending_view;
+		m->top = 0;
+		if (m->pending_view) {
+			read_pending(m);
+			m->pend_next = now_s() + PENDING_EVERY_MS / 1000.0;
+		}
+		rebuild(m);
+		return 1;
 	default:
 		return 0;
 	}
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void set_state(monitor *m, int style, const char *text)
 {
@@ -785,8 +982,9 @@ static void run_screen(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
 		if (end > 0 && now >= end)
 			break;
 		sleep_until(STDIN_FILENO, sub,
-		            sooner(ms_until(end, now),
-		                   ms_until(sub ? next_check : next_poll, now)));
+		            sooner(sooner(ms_until(end, now),
+		                          ms_until(sub ? next_check : next_poll, now)),
+		                   m->pending_view ? ms_until(m->pend_next, now) : -1));
 		if (stop)
 			break;
 		int dirty = 0, k;
@@ -855,6 +1053,11 @@ static void run_screen(monitor *m, ldc_sub *sub, int poll_ms, double exit_after)
 				changed = 1;
 			}
 			dirty = 1;
+		}
+		if (m->pending_view && now_s() >= m->pend_next) {
+			read_pending(m);
+			m->pend_next = now_s() + PENDING_EVERY_MS / 1000.0;
+			changed = 1;
 		}
 		if (changed)
 			rebuild(m);
@@ -933,6 +1136,7 @@ int main(int argc, char **argv)
 	    {"region", required_argument, NULL, 'r'},
 	    {"year", required_argument, NULL, 'y'},
 	    {"province", no_argument, NULL, 'P'},
+	    {"org", required_argument, NULL, 'O'},
 	    {"poll-ms", required_argument, NULL, 'p'},
 	    {"once", no_argument, NULL, 'o'},
 	    {"exit-after", required_argument, NULL, 'x'},
@@ -973,6 +1177,15 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			m.province_only = 1;
+			break;
+		case 'O':
+			if (!*optarg || strlen(optarg) > LD_ID_MAX) {
+				fprintf(stderr,
+				        _("ledger-monitor: --org '%s' is not an organisation id\n"),
+				        optarg);
+				return 2;
+			}
+			m.org_opt = optarg;
 			break;
 		case 'p':
 			poll_ms = (int)strtol(optarg, &end, 10);

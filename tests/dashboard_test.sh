@@ -385,14 +385,31 @@ STREAM_PIDS=()
 stop_dashboard
 
 # --- transfers waiting for acceptance, per city (--org) ---------------------
-# Without --org the page has none to show; with it, the organisation and its
-# children (the cities' federations), each the releases to accept there and
-# those sent from there, with the oldest's release date: as ledgerctl
-# transfers --pending lists them.
-start_dashboard
+# The organisation and its children (the cities' federations), each the
+# releases to accept there and those sent from there, with the oldest's
+# release date: as ledgerctl transfers --pending lists them. Without --org,
+# the province federation of the plan's region (the root registered for
+# 320000: JS); a plan whose region has none (Guangdong's here) shows none,
+# and the log says why.
+start_dashboard --plan "$PLAN"
+get /api/plans
+expect_eq "$(OUT=$BODY json 'j["pending_org"]')" JS "/api/plans pending_org without --org"
 get /api/pending
 expect_eq "$CODE" 200 "/api/pending without --org"
-expect_eq "$(OUT=$BODY json '(j["org"], j["orgs"])')" "(None, [])" "/api/pending without --org"
+expect_eq "$(OUT=$BODY json '[(o["org_id"], o["waiting_in"], o["waiting_out"]) for o in j["orgs"]]')" \
+	"[('JS', 0, 0), ('NJ', 0, 0), ('SZ', 0, 0)]" "/api/pending without --org: JS and its cities"
+stop_dashboard
+start_dashboard --plan guangdong-2021-2022
+get /api/pending
+expect_eq "$CODE" 200 "/api/pending for a region without a federation"
+expect_eq "$(OUT=$BODY json '(j["org"], j["orgs"])')" "(None, [])" "/api/pending for a region without a federation"
+grep -q "the ledger holds no province federation of region 440000" "$DASH_LOG" ||
+	{ cat "$DASH_LOG" >&2; fail "the log does not say why the page shows no transfers"; }
+# The page asks for its plan's: Jiangsu's has JS.
+get "/api/pending?plan=$PLAN"
+expect_eq "$(OUT=$BODY json 'j["org"]')" JS "/api/pending?plan=$PLAN"
+get "/api/pending?plan=no-such-plan"
+expect_eq "$(OUT=$BODY json '(j["org"], j["orgs"])')" "(None, [])" "/api/pending of a plan the daemon does not count"
 stop_dashboard
 ok release M1001 --from NJ --to SZ --reason moved-region --at "$YEAR-03-10"
 ok release M1004 --from SZ --to NJ --reason moved-region --at "$YEAR-11-20"
@@ -413,6 +430,13 @@ expect_eq "$(json '[(o["org_id"], o.get("oldest_in"), o.get("oldest_out")) for o
 	"[('JS', $REL1, None), ('NJ', $REL2, $REL1), ('SZ', $REL1, $REL2)]" "/api/pending: the oldest releases"
 ok transfers --org NJ --pending --json
 expect_eq "$(json 'len(j["transfers"])')" 2 "ledgerctl transfers --org NJ --pending"
+PENDING_JS=$BODY
+stop_dashboard
+start_dashboard --plan "$PLAN"
+get /api/pending
+expect_eq "$(OUT=$BODY json '[(o["org_id"], o["waiting_in"], o["waiting_out"], o.get("oldest_in"), o.get("oldest_out")) for o in j["orgs"]]')" \
+	"$(OUT=$PENDING_JS json '[(o["org_id"], o["waiting_in"], o["waiting_out"], o.get("oldest_in"), o.get("oldest_out")) for o in j["orgs"]]')" \
+	"/api/pending without --org against --org JS"
 stop_dashboard
 
 # --- headless Chromium: the page, live -------------------------------------

@@ -317,6 +317,75 @@ tty_progress() { script -qec "env $1 '$BUILD/ledgerctl' --url '$URL' progress $P
 [ "$(tty_progress NO_COLOR= | colours)" -gt 0 ] || fail "ledgerctl progress on a terminal is not coloured"
 [ "$(tty_progress NO_COLOR=1 | colours)" = 0 ] || fail "ledgerctl progress on a terminal is coloured with NO_COLOR=1"
 
+# --- the transfers waiting for acceptance ('t') ------------------------------------
+# A release (the first step of a transfer in two steps) waits for the
+# destination's acceptance: 't' shows, per city, those to accept there and
+# those sent from there, with the oldest's age (over 14 days in red); the
+# province federation of the plan's region (JS) without --org; the chosen
+# city's row in bold; in Chinese for a Chinese user; 't' again gives the
+# figures back.
+ok release M1001 --from NJ --to SZ --reason moved-region --at "$YEAR-03-10"
+recorded
+REL1=$SEQ
+ok release M1002 --from SZ --to NJ --reason moved-region
+recorded
+settled
+OLD=$(( ($(date +%s) - $(date -d "$YEAR-03-10 00:00 +08:00" +%s)) / 86400 ))
+start_monitor pend 120x30 "$PLAN" --region 320500
+wait_screen pend "^as of .*, seq $SEQ " "the header before 't'"
+line pend 30 | grep -q " t transfers " || fail "the key line does not name t: $(line pend 30)"
+tm send-keys -t pend t
+wait_screen pend "^Transfers waiting for acceptance: JS and its children, as of " "'t' shows no transfers view"
+wait_screen pend "^  whole province +2 +$OLD days +0 +- *$" "the province's row"
+wait_screen pend "^    南京市 +1 +0 days +1 +$OLD days *$" "Nanjing's row"
+wait_screen pend "^    苏州市 +1 +$OLD days +1 +0 days *$" "Suzhou's row"
+tm capture-pane -e -p -t pend | grep '南京市' | grep -q $'\e\\[[0-9;]*31m' || fail "Nanjing's old release is not red"
+# bold at a row's first character: the SGR state carried over the lines
+# (tmux writes only changes: a row after a red, bold cell starts bold unsaid)
+bold_at() { tm capture-pane -e -p -t "$1" | python3 -c '
+import re, sys
+text, bold = sys.stdin.read(), False
+for m in re.finditer(r"\x1b\[([0-9;]*)m|" + re.escape(sys.argv[1]), text):
+    if m.group(0) == sys.argv[1]:
+        print("bold" if bold else "plain"); break
+    for p in (m.group(1) or "0").split(";"):
+        if p in ("0", "", "22"): bold = False
+        elif p == "1": bold = True
+' "$2"; }
+expect_eq "$(bold_at pend "    苏州市")" bold "the chosen city's row"
+expect_eq "$(bold_at pend whole)" plain "a row not chosen"
+line pend 30 | grep -q " t figures " || fail "the key line in the transfers view: $(line pend 30)"
+# Accepted, a release leaves the view (re-read every 2 s).
+ok accept "$REL1"
+recorded
+wait_screen pend "^    苏州市 +0 +- +1 +0 days *$" "the view after Suzhou accepted"
+tm send-keys -t pend t
+wait_screen pend "^  $YEAR |^  total " "'t' again does not give the figures back"
+tm send-keys -t pend q
+wait_exit pend "q in the transfers view: the pane dead, its exit status"
+MONITOR_LANG=zh_CN.UTF-8 start_monitor pendzh 120x30 "$PLAN"
+wait_screen pendzh "t 转接" "the Chinese key line does not name t"
+tm send-keys -t pendzh t
+wait_screen pendzh "^待接收的组织关系转接：JS 及其下级组织，截至 " "the Chinese transfers view"
+wait_screen pendzh "^  全省 +1 +0天 +0 +- *$" "the province's row in Chinese"
+cap pendzh | grep -Eq "days|whole province|region" && { cap pendzh >&2; fail "English in the Chinese transfers view"; }
+tm send-keys -t pendzh q
+wait_exit pendzh "q in the Chinese transfers view"
+# --org: another organisation; one the ledger does not know is said, not a blank view.
+start_monitor pendnj 120x30 "$PLAN" --org NJ
+wait_screen pendnj "^as of " "the header with --org NJ"
+tm send-keys -t pendnj t
+wait_screen pendnj "^Transfers waiting for acceptance: NJ and its children" "--org NJ"
+wait_screen pendnj "^  南京市 +1 +0 days +0 +- *$" "Nanjing's row with --org NJ"
+tm send-keys -t pendnj q
+wait_exit pendnj "q with --org NJ"
+start_monitor pendx 120x30 "$PLAN" --org NOSUCH
+wait_screen pendx "^as of " "the header with --org NOSUCH"
+tm send-keys -t pendx t
+wait_screen pendx "cannot read them: organisation 'NOSUCH' not found" "an unknown --org is not said"
+tm send-keys -t pendx q
+wait_exit pendx "q with --org NOSUCH"
+
 # --- with a feed: the daemon gone, then back at the same address -----------------
 # A feed whose daemon is gone falls silent: the header says the daemon does
 # not answer (and of which seq the figures are) within seconds, not "live";

@@ -196,14 +196,16 @@ async function loadSeries(t, y, region) {
 }
 
 // The transfers waiting for acceptance (GET api/pending: the gateway's
-// --org and its children, each the releases to accept there and those sent
-// from there, with the oldest's release date), read with every full read
-// and every 30 s. Hidden when the gateway has no --org.
+// --org, else the province federation of the plan's region, and its
+// children, each the releases to accept there and those sent from there,
+// with the oldest's release date), read with every full read and every
+// 30 s. Hidden when there is none (no federation registered for the region).
 const PENDING_LATE_DAYS = 14;
 async function loadPending() {
-  if (!state.pendingOrg) return;
+  const plan = state.plan;
   let j = null;
-  try { j = await getJSON('api/pending'); } catch (e) { return; }
+  try { j = await getJSON('api/pending?plan=' + encodeURIComponent(plan)); } catch (e) { return; }
+  if (plan !== state.plan) return;
   state.pending = j;
   renderPending();
 }
@@ -644,7 +646,7 @@ async function init() {
   }
   state.plans = pl.plans || [];
   state.pendingOrg = pl.pending_org || null;
-  if (state.pendingOrg) setInterval(loadPending, 30000);
+  setInterval(loadPending, 30000);
   if (!state.plans.length) { showError(tr('no-plans')); return; }
   showError('');
   const sel = $('plan');
