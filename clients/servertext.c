@@ -58,6 +58,14 @@ static const char *const patterns[] = {
 	   "a step (release, accept)"),
 	N_("clerk %s may record events only under %s; event %s %s"),
 	N_("concerns organisation %s %s"),
+	/* A reader's scope (core/roles.c, roles_check_read). */
+	N_("reader %s may read only under %s; %s refused (the log holds every organisation's "
+	   "events)"),
+	N_("reader %s may read only under %s; %s of organisation %s refused"),
+	N_("reader %s may read only under %s; %s of member %s refused (its organisation is not "
+	   "under it)"),
+	N_("reader %s may read only under %s; %s of region %s refused (its regions: %s)"),
+	N_("the province"),
 	N_("(the organisation of member %s when it was recorded)"),
 	N_("(the organisation of member %s)"),
 	N_("(it runs station %s)"),

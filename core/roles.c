@@ -43,6 +43,8 @@ const char *roles_kind_name(role_kind k)
 		return "auditor";
 	case ROLE_SUBSCRIBER:
 		return "subscriber";
+	case ROLE_READER:
+		return "reader";
 	}
 	return "?";
 }
@@ -260,9 +262,11 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 			ro->kind = ROLE_AUDITOR;
 		else if (strcmp(value, "subscriber") == 0)
 			ro->kind = ROLE_SUBSCRIBER;
+		else if (strcmp(value, "reader") == 0)
+			ro->kind = ROLE_READER;
 		else
 			return load_fail(c,
-					 "role '%s' is not admin, clerk, auditor or subscriber",
+					 "role '%s' is not admin, clerk, auditor, subscriber or reader",
 					 value);
 		return 1;
 	}
@@ -322,16 +326,22 @@ int roles_load(roles **out, const char *path, ld_errinfo *e)
 			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
 				       "role file '%s': [%s] has no 'role = ...'", path, ro->identity);
 			bad = 1;
-		} else if (ro->kind == ROLE_CLERK && ro->norgs == 0) {
+		} else if ((ro->kind == ROLE_CLERK || ro->kind == ROLE_READER) && ro->norgs == 0) {
 			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				       "role file '%s': clerk [%s] needs 'orgs = ORG[, ORG...]'", path,
-				       ro->identity);
+				       "role file '%s': %s [%s] needs 'orgs = ORG[, ORG...]'", path,
+				       roles_kind_name(ro->kind), ro->identity);
 			bad = 1;
-		} else if (ro->kind != ROLE_CLERK && (ro->norgs || ro->known_joins ||
-						       ro->known_every_s)) {
+		} else if (ro->kind == ROLE_READER && (ro->known_joins || ro->known_every_s)) {
 			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
-				       "role file '%s': [%s] is %s; only a clerk has '%s'", path,
+				       "role file '%s': [%s] is reader; only a clerk has '%s'", path,
+				       ro->identity, ro->known_joins ? "known_joins" : "known_joins_every");
+			bad = 1;
+		} else if (ro->kind != ROLE_CLERK && ro->kind != ROLE_READER &&
+			   (ro->norgs || ro->known_joins || ro->known_every_s)) {
+			ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+				       "role file '%s': [%s] is %s; only a clerk %shas '%s'", path,
 				       ro->identity, roles_kind_name(ro->kind),
+				       ro->norgs ? "or a reader " : "",
 				       ro->norgs ? "orgs" : ro->known_joins ? "known_joins"
 									: "known_joins_every");
 			bad = 1;
@@ -394,6 +404,9 @@ int roles_allow(const role *ro, const char *identity, roles_action act, const ch
 	case ROLE_SUBSCRIBER:
 		ok = act == ROLES_READ_LOG;
 		break;
+	case ROLE_READER: /* which reads: roles_check_read */
+		ok = act == ROLES_READ_LOG || act == ROLES_QUERY;
+		break;
 	}
 	if (ok)
 		return 0;
@@ -405,6 +418,7 @@ int roles_allow(const role *ro, const char *identity, roles_action act, const ch
 						   : "query members or projections",
 			      ro->kind == ROLE_SUBSCRIBER ? " (a subscriber reads the log only)"
 			      : ro->kind == ROLE_AUDITOR  ? " (an auditor reads only)"
+			      : ro->kind == ROLE_READER	  ? " (a reader reads only)"
 			      : ro->kind == ROLE_CLERK	  ? " (admin only)"
 							  : "",
 			      what);
@@ -671,9 +685,162 @@ int roles_may_see_personal(const role *ro, store_txn *t, const char *member)
 		       in_subtree(ro, t, org) == 1;
 	case ROLE_AUDITOR:
 	case ROLE_SUBSCRIBER:
+	case ROLE_READER:
 		return 0;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reader scope                                                        */
+/* ------------------------------------------------------------------ */
+
+int roles_read_regions(const role *ro, store_txn *t, uint32_t *out, size_t cap, size_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; i < ro->norgs && *n < cap; i++) {
+		char parent[LD_ID_MAX + 1];
+		uint32_t region = 0;
+		int rc = model_org_parent(t, ro->orgs[i], parent, &region);
+		if (rc == LD_E(NOT_FOUND))
+			continue; /* not registered (yet): no region */
+		if (rc)
+			return rc;
+		if (region && !roles_region_in(out, *n, region))
+			out[(*n)++] = region;
+	}
+	return 0;
+}
+
+int roles_region_in(const uint32_t *regions, size_t n, uint32_t region)
+{
+	for (size_t i = 0; i < n; i++)
+		if (region == regions[i] ||
+		    (regions[i] % 10000 == 0 && region / 10000 == regions[i] / 10000))
+			return 1;
+	return 0;
+}
+
+static int read_denied(const role *ro, const char *identity, ld_errinfo *e, const char *fmt,
+		       const char *a, const char *b, const char *c)
+{
+	char orgs[512], what[400];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	snprintf(what, sizeof(what), fmt, a, b, c);
+#pragma GCC diagnostic pop
+	list_orgs(ro, orgs, sizeof(orgs));
+	return ld_errinfo_set(e, LD_E(PERMISSION_DENIED), NULL,
+			      "reader %s may read only under %s; %s", identity, orgs, what);
+}
+
+/* The organisation `org` of request `what` must lie in a subtree. */
+static int read_org(const role *ro, const char *identity, store_txn *t, const char *what,
+		    const char *org, ld_errinfo *e)
+{
+	if (!org || !*org)
+		return 0; /* the query's own check says it is missing */
+	int rc = in_subtree(ro, t, org);
+	if (rc == 1)
+		return 0;
+	if (rc < 0)
+		return rc;
+	return read_denied(ro, identity, e, "%s of organisation %s refused", what, org, "");
+}
+
+/* The member's organisation (now, or its last) must lie in a subtree; a
+ * member the write model does not know is left to the query (NOT_FOUND). */
+static int read_member(const role *ro, const char *identity, store_txn *t, const char *what,
+		       const char *member, ld_errinfo *e)
+{
+	char org[LD_ID_MAX + 1];
+	if (!member || !*member)
+		return 0;
+	int rc = model_member_org(t, member, org);
+	if (rc == LD_E(NOT_FOUND))
+		return 0;
+	if (rc)
+		return rc;
+	if ((rc = in_subtree(ro, t, org)) == 1)
+		return 0;
+	if (rc < 0)
+		return rc;
+	return read_denied(ro, identity, e,
+			   "%s of member %s refused (its organisation is not under it)", what,
+			   member, "");
+}
+
+/* A region of progress (0: none asked, the province for a series) must be
+ * the reader's. */
+static int read_region(const role *ro, const char *identity, store_txn *t, const char *what,
+		       uint32_t region, int zero_is_all, ld_errinfo *e)
+{
+	uint32_t regions[ROLES_MAX_ORGS];
+	size_t n;
+	int rc = roles_read_regions(ro, t, regions, ROLES_MAX_ORGS, &n);
+	if (rc)
+		return rc;
+	int province = 0; /* a province's reader reads a series' default, the province */
+	for (size_t i = 0; i < n; i++)
+		province |= regions[i] % 10000 == 0;
+	if ((!region && (zero_is_all || province)) || (region && roles_region_in(regions, n, region)))
+		return 0;
+	char code[16], list[ROLES_MAX_ORGS * 8 + 8] = "";
+	size_t used = 0;
+	for (size_t i = 0; i < n && used + 10 < sizeof(list); i++)
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%u", i ? ", " : "",
+					 regions[i]);
+	snprintf(code, sizeof(code), "%u", region);
+	return read_denied(ro, identity, e, "%s of region %s refused (its regions: %s)", what,
+			   region ? code : "the province", n ? list : "none");
+}
+
+int roles_reader_command(const role *ro, const char *identity, int command, ld_errinfo *e)
+{
+	if (!ro || ro->kind != ROLE_READER)
+		return 0;
+	switch (command) {
+	case LEDGER__REQUEST__COMMAND_READ_LOG:
+	case LEDGER__REQUEST__COMMAND_GET_EVENT:
+	case LEDGER__REQUEST__COMMAND_READ_STREAM:
+	case LEDGER__REQUEST__COMMAND_SUBSCRIBE:
+	case LEDGER__REQUEST__COMMAND_SUBSCRIBERS: {
+		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+		    &ledger__request__descriptor, (unsigned)command);
+		return read_denied(ro, identity, e,
+				   "%s refused (the log holds every organisation's events)",
+				   f ? f->name : "the request", "", "");
+	}
+	default:
+		return 0;
+	}
+}
+
+int roles_check_read(const role *ro, const char *identity, store_txn *t, const Ledger__Request *req,
+		     ld_errinfo *e)
+{
+	if (!ro || ro->kind != ROLE_READER)
+		return 0;
+	int rc = roles_reader_command(ro, identity, (int)req->command_case, e);
+	if (rc)
+		return rc;
+	switch (req->command_case) {
+	case LEDGER__REQUEST__COMMAND_COVERAGE:
+		return read_org(ro, identity, t, "coverage", req->coverage->org_id, e);
+	case LEDGER__REQUEST__COMMAND_TRANSFERS:
+		return read_org(ro, identity, t, "transfers", req->transfers->org_id, e);
+	case LEDGER__REQUEST__COMMAND_GET_MEMBER:
+		return read_member(ro, identity, t, "get_member", req->get_member->member_id, e);
+	case LEDGER__REQUEST__COMMAND_HISTORY:
+		return read_member(ro, identity, t, "history", req->history->member_id, e);
+	case LEDGER__REQUEST__COMMAND_PROGRESS:
+		return read_region(ro, identity, t, "progress", req->progress->region, 1, e);
+	case LEDGER__REQUEST__COMMAND_PROGRESS_SERIES:
+		return read_region(ro, identity, t, "progress_series",
+				   req->progress_series->region, 0, e);
+	default:
+		return 0;
+	}
 }
 
 int roles_check_event(const role *ro, const char *identity, store_txn *t, const Ledger__Event *ev,

@@ -14,6 +14,9 @@
  *   subscriber  reads the log only: read_log, get_event, head and the
  *               audit proofs (no member / projection queries, no
  *               read_stream), never names or phones, records nothing
+ *   reader      reads the figures and members of its organisation
+ *               subtrees only (roles_check_read): a city federation's
+ *               officer; no names or phones, no log, records nothing
  * Without a role file (roles == NULL) everyone is admin: the development
  * mode. With one, an identity it does not name is refused everything.
  *
@@ -42,6 +45,7 @@ typedef enum role_kind {
 	ROLE_CLERK = 2,
 	ROLE_AUDITOR = 3,
 	ROLE_SUBSCRIBER = 4,
+	ROLE_READER = 5,
 } role_kind;
 
 #define ROLES_MAX_ORGS 64
@@ -60,7 +64,7 @@ typedef enum role_kind {
 typedef struct role {
 	char identity[96];
 	role_kind kind;
-	size_t norgs; /* clerk: the roots of its subtrees */
+	size_t norgs; /* clerk, reader: the roots of its subtrees */
 	char orgs[ROLES_MAX_ORGS][LD_ID_MAX + 1];
 	unsigned known_joins;   /* clerk: its allowance (see above); 0 for others */
 	unsigned known_every_s; /* clerk: one more every this many seconds */
@@ -133,6 +137,34 @@ int roles_may_see_personal(const role *ro, store_txn *t, const char *member);
  * model's own NOT_FOUND / HIERARCHY checks. 0, LD_E(PERMISSION_DENIED)
  * with e filled, or a storage error.
  */
+/*
+ * May a reader of role ro make request req, as of the read transaction t of
+ * the log (the write model)? Only readers are limited; every other role
+ * passes. A reader may not read the log (read_log, get_event, read_stream,
+ * subscribe, subscribers: every organisation's events); its coverage and
+ * transfers must name an organisation in one of its subtrees, its
+ * get_member and history a member whose organisation (now, or last) lies
+ * in one, its progress and progress_series a region of its own (its
+ * organisations' regions: a province federation's covers its cities;
+ * progress without a region is answered and then cut to them:
+ * roles_read_regions). head, the tree heads, proofs and public key, plans
+ * (without the live feed's address), projections and cluster are status.
+ * 0, LD_E(PERMISSION_DENIED) with e naming the reader, its subtrees and what
+ * was refused, or a storage error.
+ */
+/* The part of roles_check_read that the command alone decides (the log's
+ * reads refused to a reader), before the request is decoded. */
+int roles_reader_command(const role *ro, const char *identity, int command, ld_errinfo *e);
+int roles_check_read(const role *ro, const char *identity, store_txn *t, const Ledger__Request *req,
+		     ld_errinfo *e);
+
+/* The regions of progress a reader may read (its organisations' regions,
+ * as of t): up to cap codes in out, their count in *n (0: none). A code
+ * ending in 0000 (a province) covers every region of the province. */
+int roles_read_regions(const role *ro, store_txn *t, uint32_t *out, size_t cap, size_t *n);
+/* Whether region is among regions (roles_read_regions's). */
+int roles_region_in(const uint32_t *regions, size_t n, uint32_t region);
+
 int roles_check_event(const role *ro, const char *identity, store_txn *t, const Ledger__Event *ev,
 		      size_t index, int by_hash, ld_errinfo *e);
 

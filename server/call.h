@@ -219,6 +219,10 @@ struct call {
 	const struct handler *h; /* its row */
 	char identity[WRITER_ACTOR_MAX];
 	const role *role;      /* the identity's role; NULL: no limits */
+	/* A reader's (ROLE_READER) regions of progress, as of its request
+	 * (query.c: the rows of a progress answer are cut to them). */
+	uint32_t read_regions[ROLES_MAX_ORGS];
+	size_t nread_regions;
 	nng_pipe pipe;         /* the connection the request came on */
 	int sending;           /* its reply is with NNG, not yet taken (send_lock) */
 	call_fn resume;        /* what answers a handed-off call once woken */

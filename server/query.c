@@ -22,6 +22,7 @@
 #include "call.h"
 #include "check.h"
 #include "clock.h"
+#include "log.h"
 
 /* The request's message for its command case (the oneof member). */
 static const ProtobufCMessage *args_of(const Ledger__Request *req)
@@ -46,7 +47,27 @@ static const Ledger__Consistency *consistency_of(const ProtobufCMessage *args)
 
 /* Answers the query: from rd at seq as_of (the state in memory, on the
  * runner's thread), or (rd NULL) from one read transaction. */
-static nng_msg *run_query(server *srv, const Ledger__Request *req, const role *reader,
+/* A reader's answer cut to its scope (core/roles.h, roles_check_read): a
+ * progress report to the rows of its regions; the plans without the live
+ * feed's address, which carries every region's figures to whoever
+ * subscribes (a reader's monitor and dashboard then poll). */
+static void reader_cut(const call *c, Ledger__Response *resp)
+{
+	if (!c || !c->role || c->role->kind != ROLE_READER)
+		return;
+	if (resp->result_case == LEDGER__RESPONSE__RESULT_PROGRESS && resp->progress) {
+		Ledger__ProgressReport *r = resp->progress;
+		size_t n = 0;
+		for (size_t i = 0; i < r->n_rows; i++)
+			if (roles_region_in(c->read_regions, c->nread_regions, r->rows[i]->region))
+				r->rows[n++] = r->rows[i];
+		r->n_rows = n;
+	}
+	if (resp->result_case == LEDGER__RESPONSE__RESULT_PLANS && resp->plans)
+		resp->plans->feed_url = NULL;
+}
+
+static nng_msg *run_query(server *srv, const call *c, const Ledger__Request *req, const role *reader,
 			  const kv_read *rd, uint64_t as_of)
 {
 	const projection_ops *owner;
@@ -86,6 +107,8 @@ static nng_msg *run_query(server *srv, const Ledger__Request *req, const role *r
 	else
 		q.t = t;
 	rc = pq->run(&q, args_of(req), &resp);
+	if (!rc)
+		reader_cut(c, &resp);
 	if (rc && !e.code)
 		ld_errinfo_set(&e, rc, NULL, "%s", ld_strerror(rc));
 	nng_msg *m = rc ? reply_error(&e) : reply_pack(&resp);
@@ -136,7 +159,7 @@ static nng_msg *query_waited(call *c)
 		return m;
 	if (c->wait_ok != 1)
 		return wait_failed(c->srv, c->wait_ok, cons ? cons->min_seq : 0);
-	return run_query(c->srv, c->req, c->role, NULL, 0);
+	return run_query(c->srv, c, c->req, c->role, NULL, 0);
 }
 
 /* On the runner's thread (or at once, when decided already): with rd, the
@@ -146,7 +169,7 @@ static void query_ready(void *arg, int ok, const kv_read *rd, uint64_t as_of)
 	call *c = arg;
 	c->wait_ok = ok;
 	if (ok == 1 && rd)
-		c->query_reply = run_query(c->srv, c->req, c->role, rd, as_of);
+		c->query_reply = run_query(c->srv, c, c->req, c->role, rd, as_of);
 	call_wake(c, 0);
 }
 
@@ -172,8 +195,28 @@ nng_msg *query_start(call *c)
 		if (check_enums(args, f ? f->name : "request", &e))
 			return reply_error(&e);
 	}
+	/* A reader's scope (core/roles.h), as the write model knows the
+	 * organisations now. */
+	if (c->role && c->role->kind == ROLE_READER) {
+		store_txn *t;
+		int rc = store_read_begin(srv->s, &t);
+		if (rc)
+			return reply_error_msg(rc, "unable to read the log");
+		rc = roles_check_read(c->role, c->identity, t, c->req, &e);
+		if (!rc)
+			rc = roles_read_regions(c->role, t, c->read_regions, ROLES_MAX_ORGS,
+						&c->nread_regions);
+		store_read_end(t);
+		if (rc) {
+			if (rc != LD_E(PERMISSION_DENIED))
+				ld_errinfo_set(&e, rc, NULL, "unable to read the organisations");
+			else
+				log_info("server: permission denied: %s", e.message);
+			return reply_error(&e);
+		}
+	}
 	if (pq->flags & PQ_NO_STATE)
-		return run_query(srv, c->req, c->role, NULL, 0);
+		return run_query(srv, c, c->req, c->role, NULL, 0);
 	const Ledger__Consistency *cons = consistency_of(args);
 	uint64_t min_seq = cons && cons->has_min_seq ? cons->min_seq : 0;
 	uint32_t timeout = cons && cons->has_timeout_ms ? cons->timeout_ms : RUNNER_WAIT_DEFAULT_MS;
@@ -202,7 +245,7 @@ nng_msg *query_start(call *c)
 	/* A view of the log has every committed seq. */
 	if (!ahead &&
 	    (!min_seq || (pq->flags & PQ_READS_LOG) || runner_checkpoint(srv->proj) >= min_seq))
-		return run_query(srv, c->req, c->role, NULL, 0);
+		return run_query(srv, c, c->req, c->role, NULL, 0);
 	if (call_hand_off(c, query_waited, NULL) != 0)
 		return wait_failed(srv, -2, min_seq);
 	int heavy = pq->heavy && pq->heavy(args_of(c->req));

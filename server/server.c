@@ -214,6 +214,8 @@ static int admit(call *c, nng_msg *msg, int command, ld_errinfo *e)
 		denied = roles_allow(c->role = roles_lookup(srv->roles, c->identity), c->identity,
 				     c->h ? c->h->action : ROLES_QUERY, what, e);
 	if (!denied)
+		denied = roles_reader_command(c->role, c->identity, command, e);
+	if (!denied)
 		return 0;
 	if (c->h && c->h->denied_note)
 		ld_errinfo_append(e, "%s", c->h->denied_note);

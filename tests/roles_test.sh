@@ -60,9 +60,11 @@ bad_roles() {
 	[ "$rc" -ne 0 ] || fail "ledgerd started with a bad role file ($want)"
 	grep -Eq -- "$want" "$TMPDIR/bad.err" || { cat "$TMPDIR/bad.err" >&2; fail "bad role file: wanted /$want/"; }
 }
-printf '[tls:x]\nrole = boss\n' | bad_roles "line 2: role 'boss' is not admin, clerk, auditor or subscriber"
+printf '[tls:x]\nrole = boss\n' | bad_roles "line 2: role 'boss' is not admin, clerk, auditor, subscriber or reader"
 printf '[tls:x]\nrole = clerk\n' | bad_roles "clerk \[tls:x\] needs 'orgs"
-printf '[tls:x]\nrole = auditor\norgs = NJ\n' | bad_roles "only a clerk has 'orgs'"
+printf '[tls:x]\nrole = auditor\norgs = NJ\n' | bad_roles "only a clerk or a reader has 'orgs'"
+printf '[tls:x]\nrole = reader\n' | bad_roles "reader \[tls:x\] needs 'orgs"
+printf '[tls:x]\nrole = reader\norgs = NJ\nknown_joins = 5\n' | bad_roles "\[tls:x\] is reader; only a clerk has 'known_joins'"
 printf '[cn:nanjing-clerk]\nrole = admin\n' | bad_roles "line 2: \[cn:nanjing-clerk\]: NNG 1.5.2 cannot read a certificate's CN; .*\[tls:GROUP\] for \?name=GROUP"
 printf 'role = admin\n' | bad_roles "line 1: 'role' outside a section"
 printf '[bob]\nrole = admin\n' | bad_roles "section \[bob\] is not an identity"
