@@ -43,11 +43,14 @@ int ld_decompress(const void *src, size_t n, void *dst, size_t out)
 #define LZ4_LASTLITERALS 5
 
 /* a[0..n) == b[0..n). Most runs are a few bytes: with 16 bytes readable
- * at both (room), one of up to 16 is two loads each and a mask, no loop. */
+ * at both (room), one of up to 16 is two loads each and a mask, without
+ * memcmp's call; a longer one is memcmp's (vectors). */
 static inline int same(const uint8_t *a, const uint8_t *b, size_t n, int room)
 {
+	if (n > 16)
+		return memcmp(a, b, n) == 0;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	if (room && n <= 16) {
+	if (room) {
 		uint64_t a0, a1, b0, b1;
 		memcpy(&a0, a, 8);
 		memcpy(&b0, b, 8);
@@ -63,13 +66,6 @@ static inline int same(const uint8_t *a, const uint8_t *b, size_t n, int room)
 #else
 	(void)room;
 #endif
-	for (; n >= 8; a += 8, b += 8, n -= 8) {
-		uint64_t x, y;
-		memcpy(&x, a, 8);
-		memcpy(&y, b, 8);
-		if (x != y)
-			return 0;
-	}
 	for (; n; n--)
 		if (*a++ != *b++)
 			return 0;
