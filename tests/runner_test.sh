@@ -3,7 +3,8 @@
 # selects its cases from TEST (tests/testlib.c, tl_run_tests) and lists them
 # with TEST_LIST=1; tests/run.sh runs BINARY:CASE, lists with --list, and
 # refuses a test or a case that does not exist instead of passing with
-# nothing run. Runs only the quick test_config and test_check cases.
+# nothing run; running two at once, it counts and names every failure
+# (stand-in binaries). Runs only the quick test_config and test_check cases.
 set -euo pipefail
 TEST_NAME=runner_test
 : "${BUILD:?BUILD is not set (run through tests/run.sh)}"
@@ -77,4 +78,32 @@ grep -qx 'test_daemon:test_crash_rounds' <<<"$list" || fail "--list lacks test_d
 grep -qx 'runner_test' <<<"$list" || fail "--list lacks runner_test"
 [ "$(grep -c '^test_config:' <<<"$list")" -eq "$(TEST_LIST=1 "$BUILD/tests/test_config" | wc -l)" ] ||
 	fail "--list and TEST_LIST=1 disagree on test_config"
+
+# --- every failure counted and named, tests running two at once ---------------
+# Stand-in binaries: two fail (one at once, one after the others started),
+# one is skipped, two pass; the summary names both failures.
+FAKE="$TMPDIR/fake"
+mkdir -p "$FAKE/tests"
+stand_in() { # NAME SECONDS STATUS
+	printf '#!/bin/sh\n[ -n "$TEST_LIST" ] && { echo test_one; exit 0; }\nsleep %s\nexit %s\n' \
+		"$2" "$3" >"$FAKE/tests/$1"
+	chmod +x "$FAKE/tests/$1"
+}
+stand_in test_fa 0.3 1
+stand_in test_fb 0.1 0
+stand_in test_fc 0 77
+stand_in test_fd 0 1
+stand_in test_fe 0.2 0
+set +e
+out=$(TEST_JOBS=2 "$RUN" "$FAKE" test_fa test_fb test_fc test_fd test_fe 2>&1)
+rc=$?
+set -e
+[ $rc -ne 0 ] || fail "run.sh with two failing tests exited 0: $out"
+grep -q '^2 passed, 2 failed, 1 skipped$' <<<"$out" || fail "run.sh's count of 5 stand-ins: $out"
+grep -q '^failed: .*test_fa' <<<"$out" && grep -q '^failed: .*test_fd' <<<"$out" ||
+	fail "run.sh's summary does not name both failures: $out"
+for t in test_fa test_fd; do
+	grep -q "^--- FAIL $t " <<<"$out" || fail "run.sh gave no verdict line for $t: $out"
+done
+
 echo "$TEST_NAME: ok ($bins binaries)"
