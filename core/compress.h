@@ -27,13 +27,5 @@ size_t ld_compress(const void *src, size_t n, void *dst, size_t cap);
  * block that is not LZ4 or does not decompress to exactly out bytes
  * (nothing is read or written outside src and dst). */
 int ld_decompress(const void *src, size_t n, void *dst, size_t out);
-/* Whether the block src (n bytes) decompresses to exactly want (len bytes),
- * decided by walking the block's sequences against want, without writing
- * anything (no buffer of len bytes to fill, fault in and compare): 1 when
- * it does, and then ld_decompress(src, n, dst, len) succeeds and gives want
- * (the walk takes no block that liblz4's decoder refuses: the same limits
- * on lengths, offsets and the block's end, or stricter); 0 when it does
- * not, or when the walk cannot tell (an offset of 0): ask ld_decompress. */
-int ld_compressed_is(const void *src, size_t n, const void *want, size_t len);
 
 #endif

@@ -1240,11 +1240,7 @@ static void proposal_cb(struct raft_apply *req, int status, void *result)
 
 /* Whether the packed entry (size bytes) reads back as h and the events: a
  * group is checked before raft's log holds it, as the leader applies its own
- * group from the writer's bytes (replica_sm_ops.own), not from the entry.
- * The block is walked against the events (ld_compressed_is: nothing
- * written); only one the walk cannot vouch for is decompressed into a
- * buffer and compared (a batch's group is megabytes of fresh memory, whose
- * page faults were half of this check's cost). */
+ * group from the writer's bytes (replica_sm_ops.own), not from the entry. */
 static int packed_back(const void *buf, size_t size, const replica_entry *h, const void *events,
                        size_t len)
 {
@@ -1259,8 +1255,6 @@ static int packed_back(const void *buf, size_t size, const replica_entry *h, con
 		return 0;
 	if (!d.raw_len)
 		return n == len && (!len || memcmp(got, events, len) == 0);
-	if (d.raw_len == len && ld_compressed_is(got, n, events, len))
-		return 1;
 	uint8_t *raw = d.raw_len == len ? malloc(len) : NULL;
 	int ok = raw && replica_entry_unpack(&d, got, n, raw) == 0 && memcmp(raw, events, len) == 0;
 	free(raw);

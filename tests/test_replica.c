@@ -59,7 +59,6 @@
 #include <raft/fixture.h>
 #include <uv.h>
 
-#include "compress.h"
 #include "digest.h"
 #include "replica.h"
 #include "replica_confirm.h"
@@ -515,85 +514,6 @@ static void test_entry_packed(void **state)
 		assert_int_equal(l, sizes[k]);
 		assert_memory_equal(e, ev, sizes[k]);
 	}
-}
-
-/* ld_compressed_is, the packed entry's read-back without decompressing:
- * every block ld_compress makes is vouched for (else each proposal would
- * pay for the decompression it saves), one differing byte of the events or
- * of their length is not, and whatever it vouches for in a block damaged at
- * random, LZ4's decoder gives exactly (the walk is never more lenient). */
-static void test_compressed_is(void **state)
-{
-	(void)state;
-	enum { N = 20000 };
-	static uint8_t ev[N], blk[N + N / 255 + 64], mut[sizeof blk], raw[N];
-	uint64_t x = 0x9e3779b97f4a7c15ull;
-	for (int kind = 0; kind < 5; kind++) {
-		for (size_t i = 0; i < N; i++) {
-			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-			switch (kind) {
-			case 0: /* a group's records: text with counters */
-				ev[i] = (uint8_t)("member/P0000 org NJ-01 dues 2026-11 "[i % 37] +
-				                  (i / 37) % 3);
-				break;
-			case 1: /* runs of one byte: overlapping matches, long lengths */
-				ev[i] = (uint8_t)(i / 700);
-				break;
-			case 2: /* nothing to match: literals, long lengths */
-				ev[i] = (uint8_t)x;
-				break;
-			case 3: /* short random stretches between repeats */
-				ev[i] = (x & 7) ? ev[i ? i - 1 : 0] : (uint8_t)(x >> 8);
-				break;
-			default: /* a short period: offsets below 8 */
-				ev[i] = (uint8_t)"abc"[i % 3];
-			}
-		}
-		size_t lens[] = {1, 5, 12, 13, 17, 64, 300, 4097, N};
-		for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
-			size_t len = lens[k];
-			size_t n = ld_compress(ev, len, blk, sizeof blk);
-			assert_true(n > 0);
-			if (ld_compressed_is(blk, n, ev, len) != 1)
-				fail_msg("kind %d, %zu bytes: a block of ld_compress not vouched for",
-				         kind, len);
-			assert_int_equal(ld_compressed_is(blk, n, ev, len - 1), 0);
-			if (len < N)
-				assert_int_equal(ld_compressed_is(blk, n, ev, len + 1), 0);
-			/* one byte of the events differs, anywhere */
-			for (size_t at = 0; at < len; at += len / 7 + 1) {
-				ev[at] ^= 0x20;
-				assert_int_equal(ld_compressed_is(blk, n, ev, len), 0);
-				ev[at] ^= 0x20;
-			}
-			ev[len - 1] ^= 1;
-			assert_int_equal(ld_compressed_is(blk, n, ev, len), 0);
-			ev[len - 1] ^= 1;
-			/* the block damaged: vouched for only where LZ4 gives the
-			 * events exactly */
-			for (int m = 0; m < 400; m++) {
-				memcpy(mut, blk, n);
-				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-				int hits = 1 + (int)(x % 3);
-				for (int h = 0; h < hits; h++) {
-					x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-					mut[x % n] = (uint8_t)(x >> 32);
-				}
-				size_t mn = n - (m % 5 == 4 ? (x >> 40) % (n < 4 ? n : 4) : 0);
-				if (!mn || !ld_compressed_is(mut, mn, ev, len))
-					continue;
-				memset(raw, 0, len);
-				if (ld_decompress(mut, mn, raw, len) != 0 || memcmp(raw, ev, len))
-					fail_msg("kind %d, %zu bytes, damage %d: vouched for, and LZ4 "
-					         "gives otherwise", kind, len, m);
-			}
-		}
-	}
-	/* an offset of 0 (which the format forbids): not vouched for */
-	static const uint8_t zero_off[] = {0x14, 'a', 0, 0, 0x50, 'a', 'a', 'a', 'a', 'a'};
-	assert_int_equal(ld_compressed_is(zero_off, sizeof zero_off, "aaaaaaaaaaaaaa", 14), 0);
-	assert_int_equal(ld_compressed_is(blk, 0, ev, 1), 0);
-	assert_int_equal(ld_compressed_is(blk, 1, ev, 0), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -3499,8 +3419,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_entry_format),
-	    cmocka_unit_test(test_entry_packed),   cmocka_unit_test(test_compressed_is),
-	    cmocka_unit_test(test_confirm_account),
+	    cmocka_unit_test(test_entry_packed),   cmocka_unit_test(test_confirm_account),
 	    cmocka_unit_test(test_confirm_bounds),
 	    cmocka_unit_test(test_gone_skip),
 	    cmocka_unit_test(test_uv_one_node),
