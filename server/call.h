@@ -159,14 +159,17 @@ struct server {
 	 * it hands its call off), at most fair_max of one identity at once;
 	 * the others of that identity wait, parked, in arrival order, each
 	 * woken as one of its identity ends, at most hold_max of one
-	 * identity running and parked together (the rest refused ERR_BUSY),
-	 * so that one identity holds at most half the calls (server.h,
+	 * identity running, parked or handed off (a query waiting for
+	 * min_seq, an append at the writer; not a long-poll, bounded by
+	 * max_waiting: the rest refused ERR_BUSY), so
+	 * that one identity holds at most half the calls (server.h,
 	 * "Fairness"). */
 	pthread_mutex_t fair_lock;
 	struct fair_entry {
 		char id[WRITER_ACTOR_MAX]; /* "": unused */
 		int running;               /* being served, or woken to be */
 		int parked;                /* waiting for their turn */
+		int held;                  /* calls it holds: running, parked or handed off */
 	} *fair;                           /* ncalls entries */
 	int fair_max, hold_max;
 	call *parked_head, *parked_tail;
@@ -230,6 +233,7 @@ struct call {
 	call *parked_next;     /* ... identity's turn (server.fair_lock), */
 	char fair_id[WRITER_ACTOR_MAX]; /* ... whose turn it is (server.c, fair_key) */
 	int fair_woken;        /* ... and woken with its place counted */
+	int fair_holds;        /* counted in its fair entry's held until released */
 	page *pg;              /* scratch of the reads */
 	/* What the request families keep while the call is away. */
 	append_req areq;       /* intake.c */
@@ -266,6 +270,11 @@ const handler *handler_find(int command);
  * the socket is closing (then nothing was handed off: answer now).
  */
 int call_hand_off(call *c, call_fn resume, nng_aio_cancelfn cancel);
+/* The call c's identity holds for its request is free (server.c,
+ * "Fairness"): as it is answered, or as it waits where it has its own bound
+ * (a subscription's long-poll: subscriptions.c). Called on the thread that
+ * serves c, before c is handed off. */
+void call_fair_release(call *c);
 /* Wakes a handed-off call (any thread): rv 0, or an NNG error when the
  * server is stopping (then the call is dropped, not answered). */
 void call_wake(call *c, int rv);

@@ -86,6 +86,7 @@ static void call_release(call *c)
 		c->parked_msg = NULL;
 	}
 	c->fair_woken = 0;
+	call_fair_release(c);
 	if (c->decode_held) {
 		atomic_fetch_sub(&c->srv->decoding, c->decode_held);
 		c->decode_held = 0;
@@ -301,7 +302,7 @@ static void parked_cancel(nng_aio *aio, void *arg, int err)
 			c->parked_next = NULL;
 			found = 1;
 			struct fair_entry *f = fair_entry_of(srv, c->fair_id, 0);
-			if (f && --f->parked <= 0 && f->running <= 0)
+			if (f && --f->parked <= 0 && f->running <= 0 && f->held <= 0)
 				f->id[0] = '\0';
 			break;
 		}
@@ -331,13 +332,8 @@ static int fair_enter(call *c, nng_msg **msgp, ld_errinfo *e)
 		pthread_mutex_unlock(&srv->fair_lock);
 		return FAIR_NONE;
 	}
-	if (f->running < srv->fair_max) {
-		f->running++;
-		pthread_mutex_unlock(&srv->fair_lock);
-		return FAIR_COUNTED;
-	}
-	if (f->running + f->parked >= srv->hold_max) {
-		held = f->running + f->parked;
+	if (f->held >= srv->hold_max) {
+		held = f->held;
 		said = ld_every_count(&srv->fair_refused, 60 * 1000000LL);
 		if (said)
 			snprintf(id, sizeof(id), "%s", c->fair_id);
@@ -354,6 +350,13 @@ static int fair_enter(call *c, nng_msg **msgp, ld_errinfo *e)
 			       "answered",
 			       c->fair_id, held, srv->hold_max);
 		return FAIR_REFUSED;
+	}
+	f->held++;
+	c->fair_holds = 1;
+	if (f->running < srv->fair_max) {
+		f->running++;
+		pthread_mutex_unlock(&srv->fair_lock);
+		return FAIR_COUNTED;
 	}
 	/* Parked: handed off under the lock, so that no fair_leave can wake it
 	 * before its aio is begun. */
@@ -405,12 +408,25 @@ static void fair_leave(server *srv, const char *id)
 				f->parked--;
 				break;
 			}
-		if (!wake && --f->running <= 0 && f->parked <= 0)
+		if (!wake && --f->running <= 0 && f->parked <= 0 && f->held <= 0)
 			f->id[0] = '\0';
 	}
 	pthread_mutex_unlock(&srv->fair_lock);
 	if (wake)
 		call_wake(wake, 0);
+}
+
+void call_fair_release(call *c)
+{
+	server *srv = c->srv;
+	if (!c->fair_holds) /* (only its own thread sets it) */
+		return;
+	pthread_mutex_lock(&srv->fair_lock);
+	struct fair_entry *f = fair_entry_of(srv, c->fair_id, 0);
+	if (f && --f->held <= 0 && f->running <= 0 && f->parked <= 0)
+		f->id[0] = '\0';
+	c->fair_holds = 0;
+	pthread_mutex_unlock(&srv->fair_lock);
 }
 
 static nng_msg *serve(call *c, nng_msg *msg, int command);

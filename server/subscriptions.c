@@ -107,6 +107,9 @@ static int sub_park(call *c)
 		rc = -1;
 	} else {
 		nng_aio_set_timeout(c->aio, (nng_duration)(c->sub.deadline - now));
+		/* Long-polls have their bound (max_waiting), not their
+		 * identity's half of the calls. */
+		call_fair_release(c);
 		if (call_hand_off(c, sub_woken, sub_cancel) == 0) {
 			c->sub.listed = 1;
 			c->sub.next = srv->sub_waiters;
