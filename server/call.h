@@ -160,8 +160,9 @@ struct server {
 	 * the others of that identity wait, parked, in arrival order, each
 	 * woken as one of its identity ends, at most hold_max of one
 	 * identity running, parked or handed off (a query waiting for
-	 * min_seq, an append at the writer; not a long-poll, bounded by
-	 * max_waiting: the rest refused ERR_BUSY), so
+	 * min_seq; not a long-poll, bounded by max_waiting, nor an append at
+	 * the sealer or the writer, bounded by the intake: the rest refused
+	 * ERR_BUSY), so
 	 * that one identity holds at most half the calls (server.h,
 	 * "Fairness"). */
 	pthread_mutex_t fair_lock;
@@ -272,7 +273,8 @@ const handler *handler_find(int command);
 int call_hand_off(call *c, call_fn resume, nng_aio_cancelfn cancel);
 /* The call c's identity holds for its request is free (server.c,
  * "Fairness"): as it is answered, or as it waits where it has its own bound
- * (a subscription's long-poll: subscriptions.c). Called on the thread that
+ * (a subscription's long-poll: subscriptions.c; an append at the sealer or
+ * the writer: intake.c). Called on the thread that
  * serves c, before c is handed off. */
 void call_fair_release(call *c);
 /* Wakes a handed-off call (any thread): rv 0, or an NNG error when the

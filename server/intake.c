@@ -611,6 +611,11 @@ nng_msg *intake_append(call *c)
 		return refused;
 	if (!to_seal && nothing_to_write(c))
 		return append_reply(r, srv); /* answered now, without a commit */
+	/* Appends waiting for their seal or their commit have the intake's
+	 * bounds, not their identity's half of the calls (server.c,
+	 * "Fairness": forty joins of one clerk waiting for a slow disk are
+	 * answered). */
+	call_fair_release(c);
 	if (call_hand_off(c, append_decided, NULL) != 0)
 		return reply_error_msg(LD_E(SHUTTING_DOWN),
 				       "server shutting down; nothing was recorded");
