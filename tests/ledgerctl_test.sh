@@ -147,7 +147,11 @@ out_has "^$PAID_SEQ .* dues_paid .* AMENDED by seq $AMEND_SEQ\$" "no AMENDED mar
 # Text views spell an enum value as a command line takes it (delivery-rider,
 # online, wechat-pay), not as the .proto does (DELIVERY_RIDER); --json keeps
 # the .proto's names (above).
-out_has "^$PAID_SEQ .* dues_paid .* method=wechat-pay " "history: the payment's method is not as --method takes it: $OUT"
+out_has "^$PAID_SEQ .* dues_paid .* [0-9]+\.[0-9]{2} yuan, [0-9]{6}-[0-9]{6}, wechat-pay, receipt R-1 " "history: the payment is not in yuan, its months and method as --method takes it: $OUT"
+LC_ALL=zh_CN.UTF-8 ctl history M1 --all
+[ "$RC" = 0 ] && grep -Eq "^$PAID_SEQ .* dues_paid .* [0-9]+\.[0-9]{2} 元，[0-9]{6}-[0-9]{6}，微信支付，收据 R-1 .*已被序号 $AMEND_SEQ 更正\$" <<<"$OUT" ||
+	{ show history; fail "zh: the payment in history"; }
+ok history M1 --all
 if echo "$OUT" | grep -Eq '[A-Z]{2,}_[A-Z]'; then fail "history shows an enum by its .proto name: $OUT"; fi
 ok member M1
 out_has '^worker group +delivery-rider$' "member: the worker group is not as --group takes it: $OUT"

@@ -106,6 +106,20 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 	case LEDGER__EVENT__BODY_MEMBER_DISAFFILIATED:
 		snprintf(path, psize, "- %s", ev->member_disaffiliated->org_id);
 		break;
+	case LEDGER__EVENT__BODY_DUES_PAID: { /* money in yuan, as a clerk keys it */
+		const Ledger__DuesPaid *d = ev->dues_paid;
+		char yuan[32];
+		ldc_format_yuan(d->amount_fen, yuan);
+		int n = snprintf(why, wsize, _("%s yuan, %06u-%06u, %s"), yuan, d->period_from,
+				 d->period_to,
+				 ldc_enum_label(&ledger__payment_method__descriptor, d->method, num,
+						sizeof(num)));
+		if (d->additional && n >= 0 && (size_t)n < wsize)
+			n += snprintf(why + n, wsize - (size_t)n, ", %s", _("additional"));
+		if (ld_has(d->receipt) && n >= 0 && (size_t)n < wsize)
+			snprintf(why + n, wsize - (size_t)n, _(", receipt %s"), d->receipt);
+		break;
+	}
 	default: {
 		/* The body's fields as name=value, without the member's id. */
 		const ProtobufCMessage *body = codec_event_body(ev);
