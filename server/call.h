@@ -176,6 +176,7 @@ struct server {
 	call *parked_head, *parked_tail;
 	ld_every fair_parked; /* requests parked: told once a minute */
 	ld_every fair_refused; /* refused for hold_max: told once a minute */
+	ld_every denied; /* requests refused PERMISSION_DENIED: told once a second (send_lock) */
 };
 
 /* A subscription request being served (subscriptions.c). */
@@ -277,6 +278,12 @@ int call_hand_off(call *c, call_fn resume, nng_aio_cancelfn cancel);
  * the writer: intake.c). Called on the thread that
  * serves c, before c is handed off. */
 void call_fair_release(call *c);
+/* Logs a request refused PERMISSION_DENIED (message: the refusal), at most
+ * once a second with how many were refused since: a client allowed to
+ * connect, sending what its role may not, wrote a line per request, and
+ * one that closed its connections before they were served, a line each
+ * (47 in one burst). */
+void call_log_denied(server *srv, const char *message);
 /* Wakes a handed-off call (any thread): rv 0, or an NNG error when the
  * server is stopping (then the call is dropped, not answered). */
 void call_wake(call *c, int rv);

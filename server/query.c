@@ -211,7 +211,7 @@ nng_msg *query_start(call *c)
 			if (rc != LD_E(PERMISSION_DENIED))
 				ld_errinfo_set(&e, rc, NULL, "unable to read the organisations");
 			else
-				log_info("server: permission denied: %s", e.message);
+				call_log_denied(srv, e.message);
 			return reply_error(&e);
 		}
 	}

@@ -220,8 +220,21 @@ static int admit(call *c, nng_msg *msg, int command, ld_errinfo *e)
 		return 0;
 	if (c->h && c->h->denied_note)
 		ld_errinfo_append(e, "%s", c->h->denied_note);
-	log_info("server: permission denied: %s", e->message);
+	call_log_denied(srv, e->message);
 	return denied;
+}
+
+void call_log_denied(server *srv, const char *message)
+{
+	pthread_mutex_lock(&srv->send_lock);
+	unsigned long n = ld_every_count(&srv->denied, 1000000LL);
+	pthread_mutex_unlock(&srv->send_lock);
+	if (n == 1)
+		log_info("server: permission denied: %s", message);
+	else if (n)
+		log_info("server: permission denied to %lu requests since the last line said so, "
+			 "the last: %s",
+			 n, message);
 }
 
 /*

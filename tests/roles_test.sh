@@ -123,6 +123,19 @@ denied "addr:127.0.0.1 is not in the role file: append refused; nothing was reco
 denied "addr:127.0.0.1 is not in the role file: read_log refused" log
 denied "not in the role file: get_member refused" member M-SZ
 grep -q "roles: 1 identities" "$LEDGERD_LOG" || fail "no roles log line"
+# Refusals are logged at most once a second, with how many: 60 requests the
+# role may not make wrote 60 lines (a log filled by anyone who may connect).
+before=$(grep -c "permission denied" "$LEDGERD_LOG" || true)
+t0=$(date +%s)
+for _ in $(seq 60); do "$LEDGERCTL" head >/dev/null 2>&1 || true; done
+sleep 1.1
+"$LEDGERCTL" head >/dev/null 2>&1 || true
+secs=$(($(date +%s) - t0 + 1))
+lines=$(($(grep -c "permission denied" "$LEDGERD_LOG" || true) - before))
+[ "$lines" -le $((secs + 1)) ] && [ "$lines" -lt 61 ] ||
+	fail "61 refusals in ${secs} s wrote $lines log lines (at most one a second)"
+grep -q "permission denied to [0-9]* requests since the last line said so, the last: .*head refused" \
+	"$LEDGERD_LOG" || fail "no count of the refusals not logged: $(grep "permission denied" "$LEDGERD_LOG" | tail -3)"
 
 # --- clerk of Nanjing ----------------------------------------------------------
 roles <<R
