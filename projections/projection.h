@@ -248,6 +248,12 @@ typedef struct projection_ops {
 	 * failed apply (its table goes back to the last flush too), or to give
 	 * memory back right after a flush. */
 	void (*discard)(void *state);
+	/* The layout of what it stores (0: not kept). At start, a projection
+	 * whose files were written under another layout (or none: before it
+	 * kept one) is cleared and rebuilt from the log, so that what it holds
+	 * is what --rebuild makes; a bump with each change of its stored
+	 * bytes. Kept in PDB_META as "layout/<name>". */
+	unsigned layout;
 	/* Optional: at start, in the write transaction wt on the projection
 	 * environment, before checkpoints are read. Setting *reset drops the
 	 * projection's checkpoint: it has cleared its state (e.g. its inputs

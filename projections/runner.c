@@ -484,6 +484,38 @@ static int open_projections(runner *r, const char *dir, ld_errinfo *e)
 	}
 }
 
+/* Whether projection ops's files were written under its layout (*reset 0),
+ * or under another or none, when it has a checkpoint: then it is cleared
+ * (*reset 1); its layout is noted either way (write transaction pt). */
+static int layout_check(store_txn *pt, const projection_ops *ops, int *reset)
+{
+	char key[80], ck[80];
+	uint8_t want[4], had = 0;
+	store_val v;
+	*reset = 0;
+	if (!ops->layout)
+		return 0;
+	snprintf(key, sizeof(key), "layout/%s", ops->name);
+	ld_put_be32(want, ops->layout);
+	int rc = store_get(pt, PDB_META, key, strlen(key), &v);
+	if (rc == 0 && v.len == sizeof(want) && memcmp(v.data, want, sizeof(want)) == 0)
+		return 0;
+	if (rc && rc != LD_E(NOT_FOUND))
+		return rc;
+	rn_cp_key(ck, sizeof(ck), ops->name);
+	rc = store_get(pt, PDB_META, ck, strlen(ck), &v);
+	if (rc == 0)
+		had = 1;
+	else if (rc != LD_E(NOT_FOUND))
+		return rc;
+	if (had) {
+		if ((rc = proj_clear(pt, ops)))
+			return rc;
+		*reset = 1;
+	}
+	return store_put(pt, PDB_META, key, strlen(key), want, sizeof(want));
+}
+
 static int prepare_all(runner *r, ld_errinfo *e)
 {
 	store_txn *pt, *lt;
@@ -495,18 +527,21 @@ static int prepare_all(runner *r, ld_errinfo *e)
 		return rc;
 	}
 	for (unsigned i = 0; i < nprojections && !rc; i++) {
-		int reset = 0;
+		int reset = 0, relaid = 0;
 		proj_ctx ctx = {.lt = lt, .name = projections[i]->name, .state = r->st[i].state};
-		if (!projections[i]->prepare)
-			continue;
-		if ((rc = projections[i]->prepare(&ctx, pt, &reset)) == 0 && reset) {
+		if ((rc = layout_check(pt, projections[i], &relaid)) == 0 && projections[i]->prepare)
+			rc = projections[i]->prepare(&ctx, pt, &reset);
+		if (rc == 0 && (reset || relaid)) {
 			char ck[80];
 			rn_cp_key(ck, sizeof(ck), projections[i]->name);
 			rc = store_del(pt, PDB_META, ck, strlen(ck));
 			if (rc == LD_E(NOT_FOUND))
 				rc = 0;
-			log_info("projection %s: its inputs changed; rebuilding it from the log",
-				 projections[i]->name);
+			log_info("projection %s: %s; rebuilding it from the log",
+				 projections[i]->name,
+				 relaid ? "its files were written under another layout (an older "
+					  "version)"
+					: "its inputs changed");
 		}
 	}
 	store_read_end(lt);

@@ -337,6 +337,8 @@ static int transfers_apply(proj_ctx *c, const Ledger__Event *ev, ld_errinfo *e)
 
 const projection_ops transfers_projection = {
 	.name = "transfers",
+	/* 2: a pending release's entry ends with its note (2026-12-07). */
+	.layout = 2,
 	.dbs = dbs,
 	.ndbs = TRANSFERS_DB__COUNT,
 	/* An entry is read back by queries and to take a transfer out. */

@@ -2794,6 +2794,48 @@ static void test_incremental_equals_rebuild(void **state)
 	tl_reopen(&f->l);
 }
 
+/* A projection whose files were written under another layout (an older
+ * version's: the transfers' pending entries before they kept the
+ * release's note) is cleared and rebuilt at start (projection_ops.layout):
+ * it then holds what --rebuild makes, not entries of the old form beside
+ * new ones. */
+static void test_layout_changed_rebuilds(void **state)
+{
+	fx *f = *state;
+	gen g;
+	tl_dump reb, after;
+	gen_init(&g, GEN_SEED);
+	gen_append(&g, &f->l, 20000, f->r);
+	caught_up(f->r, &f->l, 60);
+	runner_down(f->r, &f->l);
+	f->r = NULL;
+	dump_projections(f->pdir, &reb);
+
+	/* As an older version left them: no layout noted, and an entry of
+	 * its own form. */
+	store *s = tl_proj_open(f->pdir);
+	store_txn *t;
+	const char *lk = "layout/transfers", *stale = "zz-stale-entry";
+	assert_int_equal(store_write_begin(s, &t), 0);
+	assert_int_equal(store_del(t, PDB_META, lk, strlen(lk)), 0);
+	assert_int_equal(store_put(t, proj_db(&transfers_projection, TRANSFERS_DB_ENTRIES), stale,
+				   strlen(stale), "old", 3),
+			 0);
+	assert_int_equal(store_commit(t), 0);
+	store_close(s);
+
+	f->r = runner_up(f->pdir, &f->l);
+	caught_up(f->r, &f->l, 60);
+	runner_down(f->r, &f->l);
+	f->r = NULL;
+	dump_projections(f->pdir, &after);
+	expect_same_dump(&after, "relaid", &reb, "rebuild");
+	tl_dump_free(&after);
+	tl_dump_free(&reb);
+	gen_free(&g);
+	f->r = runner_up(f->pdir, &f->l);
+}
+
 /* ================================================================== */
 /* Two runners in one process                                          */
 /* ================================================================== */
@@ -3512,6 +3554,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_your_writes_mid_catch_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_catch_up_flush_no_pause, setup, teardown),
 		cmocka_unit_test(test_flush_at),
+		cmocka_unit_test_setup_teardown(test_layout_changed_rebuilds, setup, teardown),
 		cmocka_unit_test(test_two_runners),
 		cmocka_unit_test(test_kill_during_catch_up),
 		cmocka_unit_test(test_machine_crash_torn_projections),
