@@ -41,18 +41,13 @@ start_ledgerd
 attack() {
 PYTHONPATH="$ROOT/tests" python3 - "${URL#tcp://}" "$1" "$2" "$3" >>"$TMPDIR/fair.out" <<'PY' || fail "the clients failed ($1 x $2): $(cat "$TMPDIR/fair.out")"
 import socket, statistics, sys, threading, time
-from sp import ld, varint, frame, handshake, recv_msg, REQ, REP
+from sp import ld, varint, frame, connect, recv_msg, REQ, REP
 host, port = sys.argv[1].rsplit(":", 1)
 port = int(port)
 kind, nconn, ratio = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
 def conn(source):
-    s = socket.socket()
-    s.bind((source, 0))
-    s.settimeout(60)
-    s.connect((host, port))
-    handshake(s, REQ, REP)
-    return s
+    return connect(host, port, source=source, timeout=60)
 
 # Request.read_log (21) { from_seq (1) = 1, limit (2) = 10000 };
 # coverage (31) { org_id (1) = "JS-320000", depth (2) = 10 }; head (23) {}
@@ -124,17 +119,12 @@ LEDGERD_TEST_FLUSH_SLEEP_MS=8000 start_ledgerd
 HEAD=$("$LEDGERCTL" --url "$URL" --json head | python3 -c 'import json, sys; print(json.load(sys.stdin)["seq"])')
 PYTHONPATH="$ROOT/tests" python3 - "${URL#tcp://}" "$HEAD" >"$TMPDIR/wait.out" <<'PY' || fail "waiting queries: $(cat "$TMPDIR/wait.out")"
 import socket, sys, threading, time
-from sp import ld, varint, frame, handshake, recv_msg, REQ, REP
+from sp import ld, varint, frame, connect, recv_msg, REQ, REP
 host, port = sys.argv[1].rsplit(":", 1)
 port, head = int(port), int(sys.argv[2])
 
 def conn(source):
-    s = socket.socket()
-    s.bind((source, 0))
-    s.settimeout(60)
-    s.connect((host, port))
-    handshake(s, REQ, REP)
-    return s
+    return connect(host, port, source=source, timeout=60)
 
 # coverage (31) { org_id (1) = "JS-320000", depth (2) = 1,
 #   consistency (4) { min_seq (1) = head, timeout_ms (2) = 10000 } }

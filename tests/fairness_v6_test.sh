@@ -49,16 +49,11 @@ in_ns "$GEN" --url "$URL" --members 2000 --quiet >"$TMPDIR/gen.out" 2>&1 ||
 
 in_ns env PYTHONPATH="$ROOT/tests" python3 - "$PORT" >"$TMPDIR/fair.out" <<'PY' || fail "the clients failed: $(cat "$TMPDIR/fair.out")"
 import socket, statistics, sys, threading, time
-from sp import ld, varint, frame, handshake, recv_msg, REQ, REP
+from sp import ld, varint, frame, connect, recv_msg, REQ, REP
 port = int(sys.argv[1])
 
 def conn(source):
-    s = socket.socket(socket.AF_INET6)
-    s.bind((source, 0))
-    s.settimeout(60)
-    s.connect(("fd00:1::1", port))
-    handshake(s, REQ, REP)
-    return s
+    return connect("fd00:1::1", port, source=source, timeout=60)
 
 # Request.read_log (21) { from_seq (1) = 1, limit (2) = 10000 }; head (23) {}
 READ = ld(21, b"\x08\x01" + b"\x10" + varint(10000))

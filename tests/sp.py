@@ -45,12 +45,15 @@ def handshake(s, mine, theirs=None):
         raise ConnectionError("not a peer of protocol 0x%x: %r" % (theirs, got))
 
 
-def connect(host, port, rcvbuf=None):
-    """A REQ connection whose handshake is done (the daemon's header read)."""
-    s = socket.socket()
+def connect(host, port, rcvbuf=None, source=None, timeout=10):
+    """A REQ connection whose handshake is done (the daemon's header read);
+    from address `source` when given (IPv6 when host is)."""
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(10)
+    if source:
+        s.bind((source, 0))
+    s.settimeout(timeout)
     s.connect((host, port))
     try:
         handshake(s, REQ)
