@@ -135,22 +135,6 @@ static void own_all(const char *dir, int lo, int hi, const char *text, int skip)
 	}
 }
 
-/* The start time of this process, as the registry writes it. */
-static void my_start(char *out, size_t n)
-{
-	FILE *f = fopen("/proc/self/stat", "r");
-	char buf[1024];
-	assert_non_null(f);
-	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[len] = 0;
-	char *p = strrchr(buf, ')');
-	for (int field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	assert_non_null(p);
-	snprintf(out, n, "%.*s", (int)strcspn(p + 1, " "), p + 1);
-}
-
 /* Every port held by a running process but one: that one is given, then
  * none; held by a process that has ended (or by a pid now another
  * process's), they are given again. */
@@ -168,7 +152,7 @@ static void test_held_until_the_owner_ends(void **state)
 	int lo = spare - 8, hi = spare + 7;
 	snprintf(range, sizeof(range), "%d-%d", lo, hi);
 	assert_int_equal(setenv("LEDGERD_PORTS_RANGE", range, 1), 0);
-	my_start(start, sizeof(start));
+	assert_int_equal(tl_proc_start((long)getpid(), start, sizeof(start)), 0);
 	snprintf(text, sizeof(text), "%ld %s\n", (long)getpid(), start);
 	own_all(dir, lo, hi, text, spare);
 	assert_int_equal(tl_free_port(), spare);

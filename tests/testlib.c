@@ -575,7 +575,7 @@ void tl_rmrf(const char *dir)
 
 /* The start time of process pid (/proc/PID/stat's 22nd field, after the
  * command in parentheses) as text in out, or -1 if it is not running. */
-static int proc_start(long pid, char *out, size_t n)
+int tl_proc_start(long pid, char *out, size_t n)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
@@ -603,7 +603,7 @@ static int port_owner_alive(const char *text)
 {
 	long pid;
 	char start[32], now[32];
-	if (sscanf(text, "%ld %31s", &pid, start) != 2 || proc_start(pid, now, sizeof(now)))
+	if (sscanf(text, "%ld %31s", &pid, start) != 2 || tl_proc_start(pid, now, sizeof(now)))
 		return 0;
 	return strcmp(start, now) == 0;
 }
@@ -647,7 +647,7 @@ int tl_free_port(void)
 		snprintf(dir, sizeof(dir), "%s", env);
 	else
 		snprintf(dir, sizeof(dir), "/tmp/ledgerd-ports-%u", (unsigned)getuid());
-	if (proc_start((long)getpid(), start, sizeof(start)))
+	if (tl_proc_start((long)getpid(), start, sizeof(start)))
 		return -1;
 	snprintf(mine, sizeof(mine), "%ld %s\n", (long)getpid(), start);
 	if (mkdir(dir, 0700) && errno != EEXIST)

@@ -149,6 +149,9 @@ ldc *tl_daemon_connect(const tl_daemon *d, int timeout_ms);
  * free_port (scripts/free-port.sh) gives it meanwhile, whatever their
  * worktree (one registry, under a lock); -1 if none. */
 int tl_free_port(void);
+/* The start time of process pid (/proc/PID/stat's 22nd field) as text in
+ * out, as the port registry writes it; -1 if it is not running. */
+int tl_proc_start(long pid, char *out, size_t n);
 /* rm -rf dir. */
 void tl_rmrf(const char *dir);
 
