@@ -41,7 +41,7 @@ start_ledgerd
 attack() {
 PYTHONPATH="$ROOT/tests" python3 - "${URL#tcp://}" "$1" "$2" "$3" >>"$TMPDIR/fair.out" <<'PY' || fail "the clients failed ($1 x $2): $(cat "$TMPDIR/fair.out")"
 import socket, statistics, sys, threading, time
-from sp import ld, varint, frame, connect, recv_msg, REQ, REP
+from sp import ld, varint, frame, connect, recv_msg, head_times, REQ, REP
 host, port = sys.argv[1].rsplit(":", 1)
 port = int(port)
 kind, nconn, ratio = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -50,10 +50,9 @@ def conn(source):
     return connect(host, port, source=source, timeout=60)
 
 # Request.read_log (21) { from_seq (1) = 1, limit (2) = 10000 };
-# coverage (31) { org_id (1) = "JS-320000", depth (2) = 10 }; head (23) {}
+# coverage (31) { org_id (1) = "JS-320000", depth (2) = 10 }
 ASK = {"read": ld(21, b"\x08\x01" + b"\x10" + varint(10000)),
        "coverage": ld(31, ld(1, b"JS-320000") + b"\x10\x0a")}[kind]
-HEAD = ld(23, b"")
 stop = False
 reads, sizes, busy = [], [], []
 
@@ -75,14 +74,7 @@ threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in rang
 for t in threads:
     t.start()
 time.sleep(2.0)   # the readers' queue is full
-v = conn("127.0.0.2")
-heads = []
-for rid in range(1, 41):
-    t = time.monotonic()
-    v.sendall(frame(HEAD, rid))
-    recv_msg(v)
-    heads.append(time.monotonic() - t)
-    time.sleep(0.05)
+heads = head_times(conn("127.0.0.2"))
 stop = True
 hp, rp = statistics.median(heads) * 1000, statistics.median(reads) * 1000
 print(f"{kind} x {nconn}: head p50 {hp:.1f} ms (max {max(heads) * 1000:.1f}) from 127.0.0.2; "

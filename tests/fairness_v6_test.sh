@@ -49,15 +49,14 @@ in_ns "$GEN" --url "$URL" --members 2000 --quiet >"$TMPDIR/gen.out" 2>&1 ||
 
 in_ns env PYTHONPATH="$ROOT/tests" python3 - "$PORT" >"$TMPDIR/fair.out" <<'PY' || fail "the clients failed: $(cat "$TMPDIR/fair.out")"
 import socket, statistics, sys, threading, time
-from sp import ld, varint, frame, connect, recv_msg, REQ, REP
+from sp import ld, varint, frame, connect, recv_msg, head_times, REQ, REP
 port = int(sys.argv[1])
 
 def conn(source):
     return connect("fd00:1::1", port, source=source, timeout=60)
 
-# Request.read_log (21) { from_seq (1) = 1, limit (2) = 10000 }; head (23) {}
+# Request.read_log (21) { from_seq (1) = 1, limit (2) = 10000 }
 READ = ld(21, b"\x08\x01" + b"\x10" + varint(10000))
-HEAD = ld(23, b"")
 stop = False
 reads, sizes = [], []
 
@@ -77,14 +76,7 @@ threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in rang
 for t in threads:
     t.start()
 time.sleep(2.0)
-v = conn("fd00:2::1")
-heads = []
-for rid in range(1, 41):
-    t = time.monotonic()
-    v.sendall(frame(HEAD, rid))
-    recv_msg(v)
-    heads.append(time.monotonic() - t)
-    time.sleep(0.05)
+heads = head_times(conn("fd00:2::1"))
 stop = True
 hp, rp = statistics.median(heads) * 1000, statistics.median(reads) * 1000
 print(f"head p50 {hp:.1f} ms (max {max(heads) * 1000:.1f}) from fd00:2::1; read_log of "

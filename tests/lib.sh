@@ -159,6 +159,14 @@ ok() {
 	[ "$RC" -eq 0 ] || { show "$@"; fail "ledgerctl $1 failed (exit $RC)"; }
 }
 
+two_cities() { # the org tree the role tests share: JS > NJ > NJ-U1 and JS > SZ > SZ-U1
+	ok org add JS --name "Jiangsu federation" --kind federation-province --region 320000 --at 2024-01-01
+	ok org add NJ --name "Nanjing federation" --kind federation-city --region 320100 --parent JS --at 2024-01-02
+	ok org add SZ --name "Suzhou federation" --kind federation-city --region 320500 --parent JS --at 2024-01-02
+	ok org add NJ-U1 --name "Nanjing riders" --kind industry-union --region 320100 --parent NJ --at 2024-01-03
+	ok org add SZ-U1 --name "Suzhou riders" --kind industry-union --region 320500 --parent SZ --at 2024-01-03
+}
+
 refused() {
 	local want=$1 re=$2
 	shift 2

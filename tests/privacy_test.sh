@@ -71,11 +71,7 @@ lacks() {
 
 # --- the ledger ------------------------------------------------------------------
 as dev
-ok org add JS --name "Jiangsu" --kind federation-province --region 320000 --at 2024-01-01
-ok org add NJ --name "Nanjing" --kind federation-city --region 320100 --parent JS --at 2024-01-02
-ok org add SZ --name "Suzhou" --kind federation-city --region 320500 --parent JS --at 2024-01-02
-ok org add NJ-U1 --name "Nanjing riders" --kind industry-union --region 320100 --parent NJ --at 2024-01-03
-ok org add SZ-U1 --name "Suzhou riders" --kind industry-union --region 320500 --parent SZ --at 2024-01-03
+two_cities
 ok join M-NJ --org NJ-U1 --path platform-work --channel online --group rider --employment partial \
 	--region 320102 --national-id 32010219900101111X --name "$NJ_NAME" --phone "$NJ_PHONE" --at 2024-01-04
 recorded

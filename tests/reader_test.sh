@@ -39,11 +39,7 @@ denied() { # RE ARGS...: refused, exit 1, ERR_PERMISSION_DENIED and RE in stderr
 
 # --- the ledger -------------------------------------------------------------
 as dev
-ok org add JS --name "Jiangsu" --kind federation-province --region 320000 --at 2024-01-01
-ok org add NJ --name "Nanjing" --kind federation-city --region 320100 --parent JS --at 2024-01-02
-ok org add SZ --name "Suzhou" --kind federation-city --region 320500 --parent JS --at 2024-01-02
-ok org add NJ-U1 --name "Nanjing riders" --kind industry-union --region 320100 --parent NJ --at 2024-01-03
-ok org add SZ-U1 --name "Suzhou riders" --kind industry-union --region 320500 --parent SZ --at 2024-01-03
+two_cities
 join() { # ID ORG REGION N
 	ok join "$1" --org "$2" --path platform-work --channel online --group rider --employment partial \
 		--region "$3" --national-id "$(national_id "$3" "$4")" --name "王$4" --phone "1380000000$4" --at "$YEAR-02-0$4"

@@ -36,11 +36,7 @@ count_events() {
 start_ledgerd
 export LEDGER_URL="$URL"
 grep -q "no --roles file: everyone is admin" "$LEDGERD_LOG" || fail "no development-mode warning"
-ok org add JS --name "Jiangsu federation" --kind federation-province --region 320000 --at 2024-01-01
-ok org add NJ --name "Nanjing federation" --kind federation-city --region 320100 --parent JS --at 2024-01-02
-ok org add SZ --name "Suzhou federation" --kind federation-city --region 320500 --parent JS --at 2024-01-02
-ok org add NJ-U1 --name "Nanjing riders" --kind industry-union --region 320100 --parent NJ --at 2024-01-03
-ok org add SZ-U1 --name "Suzhou riders" --kind industry-union --region 320500 --parent SZ --at 2024-01-03
+two_cities
 ok join M-SZ --org SZ-U1 --path platform-work --channel online --group rider --employment partial \
 	--region 320505 --national-id 320505199001011233 --at 2024-01-04
 recorded

@@ -6,6 +6,7 @@ request id with the high bit set). The tests put tests/ on PYTHONPATH.
 """
 import socket
 import struct
+import time
 
 
 def varint(v):
@@ -73,3 +74,18 @@ def recv_msg(s):
             b += d
         return b
     return rd(struct.unpack(">Q", rd(8))[0])
+
+
+def head_times(s, n=40, gap=0.05):
+    """Seconds each of n `head` requests on connection s took to be
+    answered, one after another `gap` seconds apart: how long another
+    client's cheapest call waits while the daemon is kept busy."""
+    head = ld(23, b"")
+    times = []
+    for rid in range(1, n + 1):
+        t = time.monotonic()
+        s.sendall(frame(head, rid))
+        recv_msg(s)
+        times.append(time.monotonic() - t)
+        time.sleep(gap)
+    return times
