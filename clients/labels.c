@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec.h"
 #include "i18n.h"
 #include "parse.h"
 
@@ -147,6 +148,31 @@ static const struct label labels[] = {
     L(progress_status, LEDGER__PROGRESS_STATUS__ACHIEVED, "已完成", ""),
     L(progress_status, LEDGER__PROGRESS_STATUS__MISSED, "未完成", ""),
     L(progress_status, LEDGER__PROGRESS_STATUS__NO_TARGET, "无目标", ""),
+
+    /* Kinds of event (EventType: its values are the body cases), as a
+     * member's history names them (ldc_kind_label). */
+    L(event_type, LEDGER__EVENT_TYPE__ORG_REGISTERED, "登记组织", ""),
+    L(event_type, LEDGER__EVENT_TYPE__ORG_UPDATED, "变更组织信息", ""),
+    L(event_type, LEDGER__EVENT_TYPE__ORG_DISSOLVED, "撤销组织", ""),
+    L(event_type, LEDGER__EVENT_TYPE__MEMBER_JOINED, "入会", ""),
+    L(event_type, LEDGER__EVENT_TYPE__MEMBER_AFFILIATED, "挂靠", ""),
+    L(event_type, LEDGER__EVENT_TYPE__MEMBER_DISAFFILIATED, "结束挂靠", ""),
+    L(event_type, LEDGER__EVENT_TYPE__MEMBER_TRANSFERRED, "转会", ""),
+    L(event_type, LEDGER__EVENT_TYPE__MEMBERSHIP_ENDED, "终止会籍", ""),
+    L(event_type, LEDGER__EVENT_TYPE__PROFILE_CHANGED, "变更会员信息", ""),
+    L(event_type, LEDGER__EVENT_TYPE__MEMBER_FORGOTTEN, "遗忘个人信息", ""),
+    L(event_type, LEDGER__EVENT_TYPE__TRANSFER_RELEASED, "转出", ""),
+    L(event_type, LEDGER__EVENT_TYPE__TRANSFER_ACCEPTED, "转入", ""),
+    L(event_type, LEDGER__EVENT_TYPE__DUES_PAID, "缴纳会费", ""),
+    L(event_type, LEDGER__EVENT_TYPE__DUES_WAIVED, "减免会费", ""),
+    L(event_type, LEDGER__EVENT_TYPE__DUES_REFUNDED, "退还会费", ""),
+    L(event_type, LEDGER__EVENT_TYPE__FUNDS_ALLOCATED, "经费往来", ""),
+    L(event_type, LEDGER__EVENT_TYPE__SERVICE_DELIVERED, "提供服务", ""),
+    L(event_type, LEDGER__EVENT_TYPE__ACTIVITY_HELD, "举办活动", ""),
+    L(event_type, LEDGER__EVENT_TYPE__STATION_OPENED, "开设服务站点", ""),
+    L(event_type, LEDGER__EVENT_TYPE__WORKFORCE_ESTIMATED, "从业人员估算", ""),
+    L(event_type, LEDGER__EVENT_TYPE__EVENT_VOIDED, "作废", ""),
+    L(event_type, LEDGER__EVENT_TYPE__EVENT_AMENDED, "更正", ""),
 };
 
 #define NLABELS (sizeof(labels) / sizeof(labels[0]))
@@ -181,6 +207,13 @@ const char *ldc_label_zh(const ProtobufCEnumDescriptor *d, int v)
 		if (labels[i].d == d && labels[i].value == v)
 			return labels[i].zh;
 	return NULL;
+}
+
+const char *ldc_kind_label(int body_case)
+{
+	const char *zh =
+	    ld_i18n_zh() ? ldc_label_zh(&ledger__event_type__descriptor, body_case) : NULL;
+	return zh ? zh : codec_event_type_name(body_case);
 }
 
 const char *ldc_enum_label(const ProtobufCEnumDescriptor *d, int v, char *out, size_t size)

@@ -32,4 +32,11 @@ const char *ldc_label_zh(const ProtobufCEnumDescriptor *d, int v);
  */
 const char *ldc_enum_label(const ProtobufCEnumDescriptor *d, int v, char *out, size_t size);
 
+/*
+ * How a member's history names a kind of event (its body case): in Chinese
+ * mode its Chinese name (入会, 转出), from the rows of EventType in the same
+ * table; else its canonical name ("member_joined", kinds.h).
+ */
+const char *ldc_kind_label(int body_case);
+
 #endif

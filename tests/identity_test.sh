@@ -78,6 +78,13 @@ refused 1 "holds no person with this person_hash.*ERR_INVALID_VALUE" \
 # The phone was read and sealed as written back.
 ok history M3
 out_has "phone=13800138000" "the phone as the ledger writes it back"
+# ... labelled in Chinese for a Chinese clerk, as the kind of each event;
+# the profile's phone the same
+ok profile M3 --name "王五" --at 2025-05-01
+LC_ALL=zh_CN.UTF-8 ctl history M3
+[ "$RC" = 0 ] && grep -Eq "^[0-9]+ .* 入会 +→ NJ +线上 电话=13800138000 " <<<"$OUT" &&
+	grep -Eq "^[0-9]+ .* 变更会员信息 +姓名=王五 " <<<"$OUT" && ! grep -Eq "phone=|name=|member_joined" <<<"$OUT" ||
+	{ show history; fail "zh: history's labels in English"; }
 
 # --- bad IDs and phones: the same specific error on every path ---------------
 bad_id() { # bad_id ID RE: refused by join, batch and import alike

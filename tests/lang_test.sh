@@ -114,7 +114,7 @@ out_has '^职业群体 +网约配送员$' "the member view is not in Chinese: $O
 out_has '^入会方式 +平台就业，线上$' "the member view's join path and channel are not in Chinese: $OUT"
 out_has '^首次入会 +2026-06-30 00:00:00$' "the member view's time is not Beijing time: $OUT"
 zh history M2
-out_has ' member_transferred +IU → SZ +迁居 ' "a transfer's reason is not in Chinese: $OUT"
+out_has ' 转会 +IU → SZ +迁居 ' "a transfer's kind or reason is not in Chinese: $OUT"
 zh transfers --org NJ
 out_has '^转出 +M2 +IU → SZ +迁居 +2026-07-01 00:00:00 +序号 [0-9]+$' "transfers are not in Chinese: $OUT"
 

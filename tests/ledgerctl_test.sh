@@ -149,8 +149,20 @@ out_has "^$PAID_SEQ .* dues_paid .* AMENDED by seq $AMEND_SEQ\$" "no AMENDED mar
 # the .proto's names (above).
 out_has "^$PAID_SEQ .* dues_paid .* [0-9]+\.[0-9]{2} yuan, [0-9]{6}-[0-9]{6}, wechat-pay, receipt R-1 " "history: the payment is not in yuan, its months and method as --method takes it: $OUT"
 LC_ALL=zh_CN.UTF-8 ctl history M1 --all
-[ "$RC" = 0 ] && grep -Eq "^$PAID_SEQ .* dues_paid .* [0-9]+\.[0-9]{2} 元，[0-9]{6}-[0-9]{6}，微信支付，收据 R-1 .*已被序号 $AMEND_SEQ 更正\$" <<<"$OUT" ||
+[ "$RC" = 0 ] && grep -Eq "^$PAID_SEQ .* 缴纳会费 .* [0-9]+\.[0-9]{2} 元，[0-9]{6}-[0-9]{6}，微信支付，收据 R-1 .*已被序号 $AMEND_SEQ 更正\$" <<<"$OUT" ||
 	{ show history; fail "zh: the payment in history"; }
+# ... and each kind by its Chinese name, from the one table of labels
+# (clients/labels.c): no canonical kind name left
+# and the fields by Chinese words (a refund in yuan, a waiver's months)
+grep -Eq "^$JOIN_SEQ .* 入会 +→ PU +线上 " <<<"$OUT" && grep -Eq "^  └ $VOID_SEQ .* 作废 +序号 $SERVICE_SEQ " <<<"$OUT" &&
+	grep -Eq "^$SERVICE_SEQ .* 提供服务 +类型=法律咨询 组织=IU " <<<"$OUT" &&
+	grep -Eq " 退还会费 +2\.34 元，退自缴费序号 $PAID_SEQ，备注：overpaid " <<<"$OUT" &&
+	grep -Eq " 减免会费 +202501-202506，生活困难 " <<<"$OUT" && grep -Eq "现金，追加缴费 " <<<"$OUT" &&
+	! grep -Eq '[a-z]+_[a-z]+|[a-z]+=|yuan|, ' <<<"$OUT" ||
+	{ show history; fail "zh: the kinds or fields of the history in English"; }
+ok history M1 --all
+out_has " dues_refunded +2\.34 yuan of payment seq $PAID_SEQ, note: overpaid " "history: the refund not in yuan: $OUT"
+out_has " dues_waived +202501-202506, hardship " "history: the waiver not as its months and reason: $OUT"
 ok history M1 --all
 if echo "$OUT" | grep -Eq '[A-Z]{2,}_[A-Z]'; then fail "history shows an enum by its .proto name: $OUT"; fi
 ok member M1

@@ -512,6 +512,12 @@ static void test_chinese_labels(void **state)
 			    "delivery-rider");
 	assert_string_equal(ldc_enum_label(&ledger__worker_group__descriptor, 99, buf, sizeof(buf)),
 			    "99");
+	/* A kind of event: its canonical name outside Chinese mode. */
+	assert_string_equal(ldc_kind_label(LEDGER__EVENT__BODY_TRANSFER_RELEASED),
+			    "transfer_released");
+	assert_string_equal(ldc_label_zh(&ledger__event_type__descriptor,
+					 LEDGER__EVENT__BODY_TRANSFER_RELEASED),
+			    "转出");
 	/* Every value of every enum the table names has a Chinese name. */
 	const ProtobufCEnumDescriptor *named[] = {
 		&ledger__worker_group__descriptor,    &ledger__join_path__descriptor,
@@ -521,6 +527,7 @@ static void test_chinese_labels(void **state)
 		&ledger__org_kind__descriptor,        &ledger__service_kind__descriptor,
 		&ledger__activity_kind__descriptor,   &ledger__station_kind__descriptor,
 		&ledger__payment_method__descriptor,  &ledger__fund_purpose__descriptor,
+		&ledger__event_type__descriptor, /* kinds: history's names (ldc_kind_label) */
 	};
 	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++)
 		for (unsigned k = 0; k < named[i]->n_values; k++)

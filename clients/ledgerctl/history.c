@@ -29,6 +29,31 @@ static uint64_t correction_target(const Ledger__Event *ev)
 	return ld_field_num(&k->target, ld_kind_body(k, ev));
 }
 
+/*
+ * How history labels a field of a body it shows as name=value: the field's
+ * name in English (as --json spells it), a word in Chinese, with its '='.
+ * NULL for a field not here, which keeps its name.
+ */
+static const struct {
+	const char *field, *label;
+} field_labels[] = {
+    {"name", N_("name=")},                 {"phone", N_("phone=")},
+    {"worker_group", N_("worker_group=")}, {"employment", N_("employment=")},
+    {"platform", N_("platform=")},         {"region", N_("region=")},
+    {"real_name", N_("real_name=")},       {"kind", N_("kind=")},
+    {"org_id", N_("org_id=")},             {"station_id", N_("station_id=")},
+    {"quantity", N_("quantity=")},         {"amount_fen", N_("amount_fen=")},
+    {"note", N_("note=")},                 {"reason", N_("reason=")},
+};
+
+static const char *field_label(const char *field)
+{
+	for (size_t i = 0; i < sizeof(field_labels) / sizeof(field_labels[0]); i++)
+		if (!strcmp(field_labels[i].field, field))
+			return _(field_labels[i].label);
+	return NULL;
+}
+
 /* Where a body moves a member ("PU → IU", "→ PU", "+ RU") and why, as
  * history shows it; other bodies as their fields. */
 static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char *why,
@@ -60,16 +85,21 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 	}
 	/* How history draws a member's move: a case per kind that moves one. */
 	switch (ev->body_case) {
-	case LEDGER__EVENT__BODY_MEMBER_JOINED:
-		snprintf(path, psize, "\u2192 %s", ev->member_joined->org_id);
-		snprintf(why, wsize, "%s%s%s%s%s",
-			 ldc_enum_label(&ledger__join_channel__descriptor,
-					ev->member_joined->channel, num, sizeof(num)),
-			 ev->member_joined->name ? " name=" : "",
-			 ev->member_joined->name ? ev->member_joined->name : "",
-			 ev->member_joined->phone ? " phone=" : "",
-			 ev->member_joined->phone ? ev->member_joined->phone : "");
+	case LEDGER__EVENT__BODY_MEMBER_JOINED: {
+		/* name and phone as the server unsealed them, labelled in the
+		 * clerk's language */
+		const Ledger__MemberJoined *j = ev->member_joined;
+		snprintf(path, psize, "\u2192 %s", j->org_id);
+		int n = snprintf(why, wsize, "%s",
+				 ldc_enum_label(&ledger__join_channel__descriptor, j->channel, num,
+						sizeof(num)));
+		if (j->name && n >= 0 && (size_t)n < wsize)
+			n += snprintf(why + n, wsize - (size_t)n, " %s%s", field_label("name"),
+				      j->name);
+		if (j->phone && n >= 0 && (size_t)n < wsize)
+			snprintf(why + n, wsize - (size_t)n, " %s%s", field_label("phone"), j->phone);
 		break;
+	}
 	case LEDGER__EVENT__BODY_MEMBER_TRANSFERRED:
 		snprintf(path, psize, "%s \u2192 %s", ev->member_transferred->from_org,
 			 ev->member_transferred->to_org);
@@ -115,9 +145,26 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 				 ldc_enum_label(&ledger__payment_method__descriptor, d->method, num,
 						sizeof(num)));
 		if (d->additional && n >= 0 && (size_t)n < wsize)
-			n += snprintf(why + n, wsize - (size_t)n, ", %s", _("additional"));
+			n += snprintf(why + n, wsize - (size_t)n, "%s", _(", additional"));
 		if (ld_has(d->receipt) && n >= 0 && (size_t)n < wsize)
 			snprintf(why + n, wsize - (size_t)n, _(", receipt %s"), d->receipt);
+		break;
+	}
+	case LEDGER__EVENT__BODY_DUES_WAIVED: { /* months and why, as a payment's */
+		const Ledger__DuesWaived *d = ev->dues_waived;
+		snprintf(why, wsize, _("%06u-%06u, %s"), d->period_from, d->period_to,
+			 ldc_enum_label(&ledger__waiver_reason__descriptor, d->reason, num,
+					sizeof(num)));
+		break;
+	}
+	case LEDGER__EVENT__BODY_DUES_REFUNDED: { /* in yuan, and the payment refunded */
+		const Ledger__DuesRefunded *d = ev->dues_refunded;
+		char yuan[32];
+		ldc_format_yuan(d->amount_fen, yuan);
+		int n = snprintf(why, wsize, _("%s yuan of payment seq %llu"), yuan,
+				 (unsigned long long)d->paid_seq);
+		if (ld_has(d->note) && n >= 0 && (size_t)n < wsize)
+			snprintf(why + n, wsize - (size_t)n, _(", note: %s"), d->note);
 		break;
 	}
 	default: {
@@ -135,10 +182,12 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 			char *s = word || json_is_string(v)
 				      ? NULL
 				      : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-			n += (size_t)snprintf(why + n, wsize - n, "%s%s=%s", n ? " " : "", k,
-					      word ? word
-					      : s  ? s
-						   : json_string_value(v));
+			n += (size_t)snprintf(why + n, wsize - n, "%s", n ? " " : "");
+			const char *val = word ? word : s ? s : json_string_value(v);
+			const char *label = field_label(k);
+			if (n < wsize)
+				n += (size_t)snprintf(why + n, wsize - n, "%s%s%s", label ? label : k,
+						      label ? "" : "=", val);
 			free(s);
 		}
 		json_decref(j);
@@ -172,7 +221,7 @@ static void hist_row_fill(struct hist_row *row, const Ledger__HistoryEntry *he, 
 	/* recorded to the second: the fraction only adds noise here */
 	ldc_format_time(ev->recorded_at - ev->recorded_at % 1000000, row->cell[2]);
 	snprintf(row->cell[3], sizeof(row->cell[3]), "%s", ld_has(ev->actor) ? ev->actor : "-");
-	snprintf(row->cell[4], sizeof(row->cell[4]), "%s", codec_event_type_name(ev->body_case));
+	snprintf(row->cell[4], sizeof(row->cell[4]), "%s", ldc_kind_label(ev->body_case));
 	body_detail(ev, row->cell[5], sizeof(row->cell[5]), row->cell[6], sizeof(row->cell[6]));
 	if (ev->has_hash && ev->hash.len == LD_HASH_LEN) {
 		ldc_format_hex(ev->hash.data, LD_HASH_LEN, hex);
