@@ -57,6 +57,7 @@ static const char *const patterns[] = {
 	N_("%s; a clerk whose scope holds both, or an admin, records it, or each side records "
 	   "a step (release, accept)"),
 	N_("clerk %s may record events only under %s; event %s %s"),
+	N_("clerk %s may record events only under %s; the event %s"),
 	N_("concerns organisation %s %s"),
 	/* A reader's scope (core/roles.c, roles_check_read). */
 	N_("reader %s may read only under %s; %s refused (the log holds every organisation's "

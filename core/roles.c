@@ -453,7 +453,8 @@ typedef struct scope_ctx {
 	const char *identity;
 	store_txn *t;
 	size_t index;
-	int by_hash; /* roles_check_event's */
+	size_t count; /* events in the request: one is "the event", not "event 0" */
+	int by_hash;  /* roles_check_event's */
 	ld_errinfo *e;
 } scope_ctx;
 
@@ -473,6 +474,10 @@ static int denied(scope_ctx *c, const char *what)
 {
 	char orgs[512];
 	list_orgs(c->ro, orgs, sizeof(orgs));
+	if (c->count == 1) /* a single command: no batch's index to name */
+		return ld_errinfo_set(c->e, LD_E(PERMISSION_DENIED), NULL,
+				      "clerk %s may record events only under %s; the event %s",
+				      c->identity, orgs, what);
 	return ld_errinfo_set(c->e, LD_E(PERMISSION_DENIED), NULL,
 			      "clerk %s may record events only under %s; event %zu %s", c->identity,
 			      orgs, c->index, what);
@@ -853,11 +858,11 @@ int roles_check_read(const role *ro, const char *identity, store_txn *t, const L
 }
 
 int roles_check_event(const role *ro, const char *identity, store_txn *t, const Ledger__Event *ev,
-		      size_t index, int by_hash, ld_errinfo *e)
+		      size_t index, size_t count, int by_hash, ld_errinfo *e)
 {
 	if (!ro || ro->kind != ROLE_CLERK)
 		return 0;
-	scope_ctx c = {.ro = ro, .identity = identity, .t = t, .index = index, .by_hash = by_hash,
-		       .e = e};
+	scope_ctx c = {.ro = ro, .identity = identity, .t = t, .index = index, .count = count,
+		       .by_hash = by_hash, .e = e};
 	return check_body(&c, ev, NULL, 0);
 }

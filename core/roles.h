@@ -167,7 +167,10 @@ int roles_read_regions(const role *ro, store_txn *t, uint32_t *out, size_t cap, 
 /* Whether region is among regions (roles_read_regions's). */
 int roles_region_in(const uint32_t *regions, size_t n, uint32_t region);
 
+/* Event `index` of a request of `count` events, against a clerk's scope: a
+ * refusal names its index in a batch ("event 3 concerns ..."), "the event"
+ * when the request holds one. */
 int roles_check_event(const role *ro, const char *identity, store_txn *t, const Ledger__Event *ev,
-		      size_t index, int by_hash, ld_errinfo *e);
+		      size_t index, size_t count, int by_hash, ld_errinfo *e);
 
 #endif

@@ -287,7 +287,8 @@ static int decide_one(writer *w, store_txn *t, wgroup *g, const append_req *r, s
 	if (dup)
 		return check_duplicate(t, ev, dup, it, e);
 
-	if ((rc = roles_check_event(r->role, r->actor, t, ev, index, it->by_hash, e)))
+	if ((rc = roles_check_event(r->role, r->actor, t, ev, index, r->req->n_events, it->by_hash,
+				     e)))
 		return rc;
 	uint64_t seq = w->dseq + 1;
 	if ((rc = model_apply(t, ev, seq, hint, &mr, e))) {

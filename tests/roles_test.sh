@@ -155,12 +155,12 @@ recorded
 NJ_TRANSFER=$SEQ
 ok dues pay M-NJ --yuan 12.00 --from 202402 --to 202402 --method wechat-pay --at 2024-02-04
 # out of scope, each refused with who, role, scope and what
-denied "clerk addr:127.0.0.1 may record events only under NJ; event 0 concerns organisation SZ \(the parent of the new one\)" \
+denied "clerk addr:127.0.0.1 may record events only under NJ; the event concerns organisation SZ \(the parent of the new one\)" \
 	org add SZ-U2 --name X --kind industry-union --region 320500 --parent SZ --at 2024-02-05
-denied "event 0 concerns organisation SZ-U1 \(the organisation joined\)" \
+denied "the event concerns organisation SZ-U1 \(the organisation joined\)" \
 	join M-X --org SZ-U1 --path platform-work --channel online --group rider --employment partial \
 	--region 320505 --national-id 320505199001019999 --at 2024-02-05
-denied "event 0 concerns organisation SZ-U1 \(the organisation of member M-SZ\)" \
+denied "the event concerns organisation SZ-U1 \(the organisation of member M-SZ\)" \
 	dues pay M-SZ --yuan 12.00 --from 202402 --to 202402 --method wechat-pay --at 2024-02-05
 denied "concerns organisation SZ-U1 \(transfer to\)" \
 	transfer M-NJ --from NJ-U2 --to SZ-U1 --reason moved-region --at 2024-02-05
@@ -321,7 +321,7 @@ ok org add NJ-U6 --name "Nanjing 6" --kind industry-union --region 320100 --pare
 recorded
 ok get "$SEQ" --json
 expect_eq "$(json 'j["actor"]')" "tls:nanjing-clerks" "actor over TLS"
-denied "clerk tls:nanjing-clerks may record events only under NJ; event 0 concerns organisation SZ" \
+denied "clerk tls:nanjing-clerks may record events only under NJ; the event concerns organisation SZ" \
 	org add SZ-U6 --name X --kind industry-union --region 320500 --parent SZ --at 2024-02-10
 # a certificate from the other office's CA is refused at the handshake, both ways
 before=$(count_events)
@@ -448,7 +448,7 @@ as_role() {
 		ok "${nj[@]}"; recorded
 		ok get "$SEQ" --json
 		expect_eq "$(json 'j["actor"]')" "$who" "actor of $who"
-		denied "clerk $who may record events only under NJ; event 0 concerns organisation SZ" "${sz[@]}"
+		denied "clerk $who may record events only under NJ; the event concerns organisation SZ" "${sz[@]}"
 		denied "clerk $who .*registers a root organisation \(admin only\)" "${root[@]}"
 		ok member M-NJ
 		expect_eq "$(count_events)" "$((before + 1))" "events after $who's appends" ;;

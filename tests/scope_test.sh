@@ -86,9 +86,9 @@ ok end M4 --reason left --at 2024-02-01
 
 # --- the clerk of NJ-U1: corrections of what was recorded in NJ are not its ------
 as clerk NJ-U1
-denied "event 0 concerns organisation NJ \(the organisation of member M1 when it was recorded\)" \
+denied "the event concerns organisation NJ \(the organisation of member M1 when it was recorded\)" \
 	void "$PAID_IN_NJ" --reason "not paid" --at 2024-03-05
-denied "event 0 concerns organisation NJ \(the organisation of member M1 when it was recorded\)" \
+denied "the event concerns organisation NJ \(the organisation of member M1 when it was recorded\)" \
 	amend "$PAID_IN_NJ" --reason "wrong amount" --at 2024-03-05 \
 	dues pay M1 --fen 1 --from 202401 --to 202401 --method wechat-pay --at 2024-01-05
 denied "concerns organisation NJ \(the organisation of member M2 when it was recorded\)" \
@@ -107,7 +107,7 @@ as clerk NJ
 ok amend "$PAID_IN_NJ" --reason "wrong amount" --at 2024-03-06 \
 	dues pay M1 --fen 1100 --from 202401 --to 202401 --method wechat-pay --at 2024-01-05
 # a service at SZ's station concerns SZ
-denied "event 0 concerns organisation SZ \(it runs station SZ-ST\)" \
+denied "the event concerns organisation SZ \(it runs station SZ-ST\)" \
 	service legal-consultation --org NJ --member M1 --station SZ-ST --at 2024-03-06
 ok service legal-consultation --org NJ --member M1 --station NJ-ST --at 2024-03-06
 recorded
@@ -132,7 +132,7 @@ ok org add NJ-U7 --name "Nanjing couriers" --kind industry-union --region 320100
 ok org dissolve NJ-U7 --reason dissolved --at 2024-03-08
 ok org add NJ-U6 --name "Nanjing drivers" --kind industry-union --region 320100 --parent NJ --at 2024-03-07
 as clerk NJ-U6
-denied "event 0 concerns organisation NJ \(the parent of NJ-U6: dissolving it is decided there, as its registration was\)" \
+denied "the event concerns organisation NJ \(the parent of NJ-U6: dissolving it is decided there, as its registration was\)" \
 	org dissolve NJ-U6 --reason dissolved --at 2024-03-08
 as clerk NJ
 denied "concerns organisation SZ \(it runs station SZ-ST\)" \
@@ -146,7 +146,7 @@ denied "concerns organisation NJ \(the one that served\)" \
 	void "$NJ_SERVICE" --reason "not given" --at 2024-03-08
 # a rejoin by hash claims nobody present: not into SZ, so M4's name stays
 # withheld; with the national ID (the person came in) it may
-denied "event 0 concerns organisation NJ-U1 \(the organisation of member M4, which a rejoin by person_hash does not leave: give the member's national_id to rejoin it here\)" \
+denied "the event concerns organisation NJ-U1 \(the organisation of member M4, which a rejoin by person_hash does not leave: give the member's national_id to rejoin it here\)" \
 	join M4 --org SZ --path platform-work --channel online --group rider --employment partial \
 	--region 320505 --person-hash "$M4_HASH" --at 2024-03-08
 ok --json get "$M4_JOIN"

@@ -77,7 +77,7 @@ denied "concerns organisation SZ-U1 \(transfer to\)" \
 sz
 denied "concerns organisation NJ-U1 \(transfer from\); a clerk whose scope holds both, or an admin, records it, or each side records a step \(release, accept\)" \
 	transfer M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
-denied "clerk addr:127.0.0.1 may record events only under SZ; event 0 concerns organisation NJ-U1 \(released from\)" \
+denied "clerk addr:127.0.0.1 may record events only under SZ; the event concerns organisation NJ-U1 \(released from\)" \
 	release M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
 # Suzhou registering a worker who is still Nanjing's member: told the two ways.
 refused 1 "this person is already an active member as 'M1' in 'NJ-U1' \(one per person: transfer it, or release it there and accept it here\)" \
@@ -89,10 +89,10 @@ LC_ALL=zh_CN.UTF-8 ctl join M9 --org SZ-U1 --path platform-work --channel online
 	{ show join; fail "zh: a join of another city's member"; }
 # The scope's refusals in Chinese, whole.
 LC_ALL=zh_CN.UTF-8 ctl transfer M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
-[ "$RC" = 1 ] && grep -q "经办人 addr:127.0.0.1 只能记录 SZ 之下的事件；事件 0 涉及组织 NJ-U1（转会转出方）；辖区同时包含两方的经办人或管理员可以记录它，或由双方各记录一步（转出、转入） (ERR_PERMISSION_DENIED)" <<<"$ERR" ||
+[ "$RC" = 1 ] && grep -q "经办人 addr:127.0.0.1 只能记录 SZ 之下的事件；该事件涉及组织 NJ-U1（转会转出方）；辖区同时包含两方的经办人或管理员可以记录它，或由双方各记录一步（转出、转入） (ERR_PERMISSION_DENIED)" <<<"$ERR" ||
 	{ show transfer; fail "zh: the one-step transfer's refusal is not in Chinese"; }
 LC_ALL=zh_CN.UTF-8 ctl release M1 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2024-03-01
-[ "$RC" = 1 ] && grep -q "经办人 addr:127.0.0.1 只能记录 SZ 之下的事件；事件 0 涉及组织 NJ-U1（转出方） (ERR_PERMISSION_DENIED)" <<<"$ERR" ||
+[ "$RC" = 1 ] && grep -q "经办人 addr:127.0.0.1 只能记录 SZ 之下的事件；该事件涉及组织 NJ-U1（转出方） (ERR_PERMISSION_DENIED)" <<<"$ERR" ||
 	{ show release; fail "zh: the release's refusal is not in Chinese"; }
 
 nj
@@ -109,9 +109,9 @@ grep -q "会员“M1”有待转入的转出（序号 $REL，转入“SZ-U1”�
 	{ show end; fail "zh: the refusal is not in Chinese"; }
 denied "the release is dated 2023-12-01 00:00:00, before the membership of member 'M2' in 'NJ-U1' began on 2024-01-04 00:00:00" \
 	release M2 --from NJ-U1 --to SZ-U1 --reason moved-region --at 2023-12-01
-denied "event 0 concerns organisation SZ-U1 \(accepted into\)" accept "$REL" --at 2024-03-05
+denied "the event concerns organisation SZ-U1 \(accepted into\)" accept "$REL" --at 2024-03-05
 LC_ALL=zh_CN.UTF-8 ctl accept "$REL" --at 2024-03-05
-[ "$RC" = 1 ] && grep -q "事件 0 涉及组织 SZ-U1（转入方）" <<<"$ERR" ||
+[ "$RC" = 1 ] && grep -q "该事件涉及组织 SZ-U1（转入方）" <<<"$ERR" ||
 	{ show accept; fail "zh: the acceptance's refusal is not in Chinese"; }
 ok transfers --org NJ --pending --wait-seq "$REL"
 out_has "^OUT +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance by SZ-U1 \(to withdraw it: 'ledgerctl void $REL --reason \.\.\.'\)  note: moved to Suzhou\$" \
@@ -254,7 +254,7 @@ ok release M3 --from NJ-U1 --to NJ --reason moved-region --at 2024-03-12
 recorded
 REL4=$SEQ
 sz
-denied "clerk addr:127.0.0.1 may record events only under SZ; event 0 concerns organisation NJ-U1 \(released from\)" \
+denied "clerk addr:127.0.0.1 may record events only under SZ; the event concerns organisation NJ-U1 \(released from\)" \
 	void "$REL4" --reason "not ours"
 nj
 ok void "$REL4" --reason "recorded by mistake" # withdrawn by its source
