@@ -752,6 +752,14 @@ size_t store_count(store_txn *t, unsigned db)
 	return st.ms_entries;
 }
 
+size_t store_pages(store_txn *t, unsigned db)
+{
+	MDB_stat st;
+	if (!tx(t, db) || mdb_stat(tx(t, db), t->s->dbi[db], &st) != 0)
+		return 0;
+	return st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+}
+
 /* ------------------------------------------------------------------ */
 /* Cursors                                                             */
 /* ------------------------------------------------------------------ */
@@ -795,6 +803,12 @@ int store_cursor_seek(store_cursor *c, const void *key, size_t klen, store_val *
 {
 	MDB_val mk = {klen, (void *)key};
 	return cursor_op(c, &mk, MDB_SET_RANGE, k, v);
+}
+
+int store_cursor_first(store_cursor *c, store_val *k, store_val *v)
+{
+	MDB_val mk = {0, NULL};
+	return cursor_op(c, &mk, MDB_FIRST, k, v);
 }
 
 int store_cursor_last(store_cursor *c, store_val *k, store_val *v)

@@ -221,6 +221,7 @@ int store_append_reserve(store_txn *t, unsigned db, const void *key, size_t klen
 int store_cursor_open(store_txn *t, unsigned db, store_cursor **c);
 void store_cursor_close(store_cursor *c);
 int store_cursor_seek(store_cursor *c, const void *key, size_t klen, store_val *k, store_val *v);
+int store_cursor_first(store_cursor *c, store_val *k, store_val *v);
 int store_cursor_last(store_cursor *c, store_val *k, store_val *v);
 int store_cursor_next(store_cursor *c, store_val *k, store_val *v);
 int store_cursor_prev(store_cursor *c, store_val *k, store_val *v);
@@ -241,6 +242,8 @@ int store_cursor_append_reserve(store_txn *t, unsigned db, store_cursor *c, cons
 
 /* Entries in db as seen by t. */
 size_t store_count(store_txn *t, unsigned db);
+/* The pages db takes as seen by t (branch, leaf and overflow). */
+size_t store_pages(store_txn *t, unsigned db);
 
 /*
  * Room on disk, asked before something is written whose failure cannot be

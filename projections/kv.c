@@ -112,6 +112,7 @@ struct proj_kv {
 	unsigned ndbs;
 	uint8_t complete[STORE_MAX_DBS];
 	uint8_t cold[STORE_MAX_DBS]; /* kv_set_cold */
+	uint8_t owned[STORE_MAX_DBS]; /* kv_set_owned */
 	uint64_t gen; /* counts the changes below */
 	/* The gen at which the set of db's changed entries (or where one
 	 * lives) last changed: its sorted run is stale if built before (a
@@ -355,6 +356,12 @@ void kv_set_cold(proj_kv *kv, unsigned db)
 {
 	if (db < kv->ndbs)
 		kv->cold[db] = 1;
+}
+
+void kv_set_owned(proj_kv *kv, unsigned db)
+{
+	if (db < kv->ndbs)
+		kv->owned[db] = 1;
 }
 
 static void place(kv_slot *slots, size_t cap, uint64_t h, kv_entry *e)
@@ -907,48 +914,51 @@ static int key_after(const uint8_t *k, size_t kn, const uint8_t *last, size_t ln
 
 #define WRITE_AHEAD 8
 
-/* Writes entries es[0..n) (sorted by database and key) into t. */
-static int write_sorted(kv_entry *const *es, size_t n, store_txn *t)
+/* A flush whose keys for an owned database that fall among those it holds
+ * (not past its last) are at least 1/REWRITE_SHARE of them rewrites it
+ * whole (write_merged, below). */
+#define REWRITE_SHARE 4
+
+static void prefetch_ahead(kv_entry *const *es, size_t i, size_t n)
 {
-	int db = -1, have_last = 0, rc = 0;
+	/* Sorted by key, the entries are read in no order of memory: each a
+	 * cache miss, asked for a few puts ahead. */
+	if (i + WRITE_AHEAD < n) {
+		__builtin_prefetch(es[i + WRITE_AHEAD]);
+		__builtin_prefetch((const char *)es[i + WRITE_AHEAD] + 64);
+	}
+}
+
+/* Writes db's entries es[0..n) (sorted by key) into t as puts and
+ * deletes: keys past the database's last one are appended through one
+ * cursor, the others put or deleted. */
+static int write_run(kv_entry *const *es, size_t n, unsigned db, store_txn *t)
+{
 	uint8_t first_last[512];
 	const uint8_t *last = NULL;
 	size_t last_len = 0;
 	store_cursor *c = NULL;
+	store_val k;
+	int rc = store_cursor_open(t, db, &c);
+	if (rc)
+		return rc;
+	rc = store_cursor_last(c, &k, NULL);
+	int have_last = rc == 0;
+	if (have_last) { /* LMDB keys are at most 511 bytes */
+		last_len = k.len < sizeof(first_last) ? k.len : sizeof(first_last);
+		memcpy(first_last, k.data, last_len);
+		last = first_last;
+	}
+	if (rc == LD_E(NOT_FOUND))
+		rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const kv_entry *e = es[i];
-		/* Sorted by key, the entries are read in no order of memory:
-		 * each a cache miss, asked for a few puts ahead. */
-		if (i + WRITE_AHEAD < n) {
-			__builtin_prefetch(es[i + WRITE_AHEAD]);
-			__builtin_prefetch((const char *)es[i + WRITE_AHEAD] + 64);
-		}
-		if (e->db != db) {
-			/* A database's run: keys past its last one are appended
-			 * through one cursor, the others put or deleted. */
-			store_val k;
-			store_cursor_close(c);
-			c = NULL;
-			db = e->db;
-			if ((rc = store_cursor_open(t, (unsigned)db, &c)))
-				break;
-			rc = store_cursor_last(c, &k, NULL);
-			have_last = rc == 0;
-			if (have_last) { /* LMDB keys are at most 511 bytes */
-				last_len = k.len < sizeof(first_last) ? k.len : sizeof(first_last);
-				memcpy(first_last, k.data, last_len);
-				last = first_last;
-			}
-			if (rc == LD_E(NOT_FOUND))
-				rc = 0;
-			if (rc)
-				break;
-		}
+		prefetch_ahead(es, i, n);
 		int past = !have_last || key_after(e->data, e->klen, last, last_len);
 		const uint8_t *val = e->data + e->klen;
 		if (e->absent) {
 			if (!past)
-				rc = store_del(t, (unsigned)db, e->data, e->klen);
+				rc = store_del(t, db, e->data, e->klen);
 			continue;
 		}
 		if (past) {
@@ -967,10 +977,110 @@ static int write_sorted(kv_entry *const *es, size_t n, store_txn *t)
 	return rc;
 }
 
+/*
+ * FULL PAGES. LMDB splits a full leaf page in the middle unless the key
+ * goes past the last one of the database (MDB_APPEND: the page stays full,
+ * the key starts the next). A flush whose keys fall among the flushed ones
+ * (a rebuild's second flush: "m10" sorts between "m1" and "m2") splits
+ * nearly every page it touches, and left the members' and transfers'
+ * pages about half full after a rebuild: twice the pages to write in every
+ * later flush, and a file twice their size. So a flush with many keys among
+ * those a database holds rewrites it whole: the flushed keys
+ * (read in a read transaction of the last commit, which keeps their pages)
+ * merged with the flush's, all appended into the emptied database, every
+ * page full. Only a database this table alone writes (kv_set_owned): in
+ * the flush's write transaction it is as the last commit left it.
+ */
+static int write_merged(kv_entry *const *es, size_t n, unsigned db, store_txn *t)
+{
+	store_txn *rt = NULL;
+	store_cursor *oc = NULL, *c = NULL;
+	store_val ok = {0}, ov = {0};
+	int rc = store_read_begin(store_txn_store(t), &rt);
+	if (!rc)
+		rc = store_cursor_open(rt, db, &oc);
+	if (!rc)
+		rc = store_empty(t, db);
+	if (!rc)
+		rc = store_cursor_open(t, db, &c);
+	int have_old = 0;
+	if (!rc) {
+		rc = store_cursor_first(oc, &ok, &ov);
+		have_old = rc == 0;
+		if (rc == LD_E(NOT_FOUND))
+			rc = 0;
+	}
+	size_t i = 0;
+	while (!rc && (i < n || have_old)) {
+		int cmp = i == n ? 1 : !have_old ? -1 : key_cmp(es[i]->data, es[i]->klen, ok.data, ok.len);
+		if (cmp <= 0) { /* the flush's key (in place of the old one) */
+			const kv_entry *e = es[i];
+			prefetch_ahead(es, i, n);
+			i++;
+			if (!e->absent)
+				rc = store_cursor_append(c, e->data, e->klen, e->data + e->klen,
+							 e->vlen);
+			if (rc || cmp < 0)
+				continue;
+		} else {
+			rc = store_cursor_append(c, ok.data, ok.len, ov.data, ov.len);
+			if (rc)
+				continue;
+		}
+		rc = store_cursor_next(oc, &ok, &ov);
+		have_old = rc == 0;
+		if (rc == LD_E(NOT_FOUND))
+			rc = 0;
+	}
+	store_cursor_close(c);
+	store_cursor_close(oc);
+	store_read_end(rt);
+	return rc;
+}
+
+/* How many of db's entries es[0..n) (sorted by key) fall at or before
+ * the last key db holds in t: those not appended. */
+static size_t among(kv_entry *const *es, size_t n, unsigned db, store_txn *t)
+{
+	store_cursor *c = NULL;
+	store_val k;
+	if (store_cursor_open(t, db, &c))
+		return n;
+	int rc = store_cursor_last(c, &k, NULL);
+	size_t lo = 0, hi = n; /* the first past the last key */
+	while (rc == 0 && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (key_after(es[mid]->data, es[mid]->klen, k.data, k.len))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	store_cursor_close(c);
+	return rc == 0 ? lo : 0;
+}
+
+/* Writes entries es[0..n) (sorted by database and key) into t, a
+ * database's run at a time; owned[db]: kv_set_owned. */
+static int write_sorted(kv_entry *const *es, size_t n, store_txn *t, const uint8_t *owned)
+{
+	int rc = 0;
+	for (size_t i = 0, j; i < n && !rc; i = j) {
+		unsigned db = es[i]->db;
+		for (j = i + 1; j < n && es[j]->db == db;)
+			j++;
+		size_t held = owned[db] ? store_count(t, db) : 0;
+		if (held && among(es + i, j - i, db, t) * REWRITE_SHARE >= held)
+			rc = write_merged(es + i, j - i, db, t);
+		else
+			rc = write_run(es + i, j - i, db, t);
+	}
+	return rc;
+}
+
 int kv_write(proj_kv *kv, store_txn *t)
 {
 	int rc = sort_dirty(kv);
-	return rc ? rc : write_sorted(kv->dirty, kv->ndirty, t);
+	return rc ? rc : write_sorted(kv->dirty, kv->ndirty, t, kv->owned);
 }
 
 /* The keys a flush writes: the table's pending entries themselves (they
@@ -980,6 +1090,7 @@ struct kv_batch {
 	kv_entry **e; /* sorted by kv_batch_write */
 	size_t n;
 	int sorted;
+	uint8_t owned[STORE_MAX_DBS]; /* the table's (kv_set_owned) */
 };
 
 int kv_detach(proj_kv *kv, kv_batch **out)
@@ -995,6 +1106,7 @@ int kv_detach(proj_kv *kv, kv_batch **out)
 	if (kv->ndirty)
 		memcpy(b->e, kv->dirty, kv->ndirty * sizeof(*b->e));
 	b->n = kv->ndirty;
+	memcpy(b->owned, kv->owned, sizeof(b->owned));
 	for (size_t i = 0; i < kv->ndirty; i++) {
 		kv->dirty[i]->dirty = 0;
 		kv->dirty[i]->pending = 1;
@@ -1034,7 +1146,7 @@ int kv_batch_sort(kv_batch *b)
 int kv_batch_write(kv_batch *b, store_txn *t)
 {
 	int rc = kv_batch_sort(b); /* on the writing thread, unless sorted before */
-	return rc || !b ? rc : write_sorted(b->e, b->n, t);
+	return rc || !b ? rc : write_sorted(b->e, b->n, t, b->owned);
 }
 
 void kv_batch_free(kv_batch *b)

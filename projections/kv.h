@@ -74,6 +74,11 @@ void kv_set_complete(proj_kv *kv, unsigned db);
  * it after its flush, probes nothing. Call before anything is put. */
 void kv_set_cold(proj_kv *kv, unsigned db);
 
+/* Marks db as written by this table alone (no other table writes it in
+ * the same flush): a flush with many keys for it, beside those it holds,
+ * rewrites it whole with every page full (kv.c, "FULL PAGES"). */
+void kv_set_owned(proj_kv *kv, unsigned db);
+
 /* 0 with *v (valid until the next put, delete or trim of this table),
  * LD_E(NOT_FOUND), or a storage error from base. */
 int kv_get(proj_kv *kv, unsigned db, const void *key, size_t klen, store_val *v);

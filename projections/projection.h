@@ -52,7 +52,8 @@
  *    the memory budget: every flush
  *    after the first puts keys among the flushed ones instead of
  *    appending them after the last, so fewer flushes make a faster
- *    rebuild.
+ *    rebuild (one with many keys among a database's rewrites it whole,
+ *    its pages full: kv.c, "FULL PAGES").
  * The pause after a flush is for a stream: when nothing was committed since
  * the last flush was handed out (a rebuild's end), the next is made
  * PROJ_FLUSH_MS after its first event, or when the flush in flight has been

@@ -597,9 +597,11 @@ static int open_env(runner *r, const char *dir, ld_errinfo *e)
 		for (unsigned db = 0; db < ndbs; db++)
 			if (store_count(t, db) == 0)
 				kv_set_complete(r->st[i].kv, db);
-		for (unsigned j = 0; j < projections[i]->ndbs; j++)
+		for (unsigned j = 0; j < projections[i]->ndbs; j++) {
+			kv_set_owned(r->st[i].kv, proj_db(projections[i], j));
 			if (projections[i]->cold >> j & 1)
 				kv_set_cold(r->st[i].kv, proj_db(projections[i], j));
+		}
 	}
 	store_read_end(t);
 	return rc;

@@ -520,6 +520,64 @@ static void test_last_key(void **state)
 	expect_kv(f, DB_B, "m", "b");
 }
 
+/* FULL PAGES (kv.c): a flush whose keys fall among the flushed ones, as
+ * many as a quarter of them, rewrites a database the table owns with every
+ * page full (a rebuild's second flush had left the pages about half full:
+ * split in the middle); what LMDB holds is what puts and deletes make, as
+ * in a database the table does not own, written key by key. */
+static void test_owned_rewrite(void **state)
+{
+	fx *f = *state;
+	char key[32], val[64];
+	const int n = 20000;
+	kv_set_owned(f->kv, DB_A);
+	base_begin(f);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = pass; i < n; i += 2) { /* evens, then the odds among them */
+			snprintf(key, sizeof(key), "B0.p0.m%d", i);
+			snprintf(val, sizeof(val), "view %d of a member, some forty bytes..", i);
+			put_s(f, DB_A, key, val);
+			put_s(f, DB_B, key, val);
+		}
+		if (pass == 1)
+			for (int i = 0; i < n; i += 10) { /* changed, and gone */
+				snprintf(key, sizeof(key), "B0.p0.m%d", i);
+				put_s(f, DB_A, key, "changed");
+				put_s(f, DB_B, key, "changed");
+				snprintf(key, sizeof(key), "B0.p0.m%d", i + 4);
+				assert_int_equal(kv_del(f->kv, DB_A, key, strlen(key)), 0);
+				assert_int_equal(kv_del(f->kv, DB_B, key, strlen(key)), 0);
+			}
+		assert_int_equal(flush(f), 0);
+	}
+	/* The same keys and values in both. */
+	char *text = lmdb_text(f);
+	char *b = strstr(text, "\nb ");
+	assert_non_null(b);
+	char *in_b = strdup(b + 1);
+	b[1] = 0;
+	for (char *p = text; *p; p = strchr(p, '\n') + 1)
+		*p = 'b'; /* "a key=value" as "b key=value" */
+	assert_string_equal(text, in_b);
+	free(in_b);
+	free(text);
+	expect_kv(f, DB_A, "B0.p0.m4", NULL);
+	expect_kv(f, DB_A, "B0.p0.m10", "changed");
+	expect_kv(f, DB_A, "B0.p0.m11", "view 11 of a member, some forty bytes..");
+	/* Pages: about full in a, split in b. */
+	store_txn *t;
+	assert_int_equal(store_read_begin(f->s, &t), 0);
+	size_t keys = store_count(t, DB_A), pa = store_pages(t, DB_A), pb = store_pages(t, DB_B);
+	store_read_end(t);
+	assert_int_equal(keys, (size_t)n - n / 10);
+	/* A node: 8 bytes of header, 2 of pointer, a key of ~12, a value of ~40. */
+	size_t full = keys * 62 / (4096 - 16) + 1;
+	if (pa > full + full / 20)
+		fail_msg("owned: %zu pages for %zu keys (full: about %zu)", pa, keys, full);
+	if (pb < pa + pa / 8)
+		fail_msg("not owned: %zu pages (full: about %zu; owned %zu): split as expected?", pb, full, pa);
+}
+
 /* A table past HUGE_SLOTS (its slot array mapped on its own): grown,
  * hinted (kv_prefetch, both stages, keys present or not, a database with
  * none), flushed, trimmed (a new, small array) and read back from LMDB;
@@ -1148,6 +1206,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trim_some, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trim_some_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_last_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owned_rewrite, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_table_huge, setup, teardown),
 		cmocka_unit_test(test_bigmem_populated),
