@@ -26,6 +26,13 @@ typedef struct load_ctx {
 	const char *path;
 	ld_errinfo *e;
 	int failed;
+	int fail_line;     /* the line of the first error */
+	int line;          /* the lines read so far (read_line) */
+	int headers;       /* the [section] lines read so far */
+	int section_header; /* headers when the entry being filled began */
+	int key_seen;      /* a key line since the last header (inih's
+			    * continuation lines: an indented [x] after one
+			    * is a value, not a header) */
 	char section[128]; /* the section of the entry being filled */
 	char msg[300];
 } load_ctx;
@@ -54,6 +61,7 @@ static int load_fail(load_ctx *c, const char *fmt, ...) __attribute__((format(pr
 static int load_fail(load_ctx *c, const char *fmt, ...)
 {
 	if (!c->failed) {
+		c->fail_line = c->line;
 		va_list ap;
 		va_start(ap, fmt);
 		vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
@@ -244,9 +252,13 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		memset(ro, 0, sizeof(*ro));
 		snprintf(ro->identity, sizeof(ro->identity), "%s", id);
 		snprintf(c->section, sizeof(c->section), "%s", section);
-	} else if (strcmp(c->section, section) != 0) {
+		c->section_header = c->headers;
+	} else if (strcmp(c->section, section) != 0 || c->headers != c->section_header) {
 		/* libinih calls us per key; a section seen before under
-		 * another header (or the same one twice) is a duplicate. */
+		 * another header, or under the same header written again
+		 * (read_line counts the headers: "[tls:x] orgs = NJ" and,
+		 * below, "[tls:x] orgs = SZ" were read as one clerk of both
+		 * before 2026-12-07 22:00), is a duplicate. */
 		return load_fail(c, "identity [%s] is given twice%s%s%s", section,
 				 strcmp(id, section) ? " (as [" : "", strcmp(id, section) ? id : "",
 				 strcmp(id, section) ? "])" : "");
@@ -293,6 +305,62 @@ static int nul_line(const char *path)
 	return found ? line : 0;
 }
 
+/* The role file as libinih reads it (ini_parse_stream), one line at a
+ * time into its buffer of INI_MAX_LINE bytes, counting the lines and the
+ * [section] headers. libinih reads a longer line in pieces and takes each
+ * piece as a line of its own: "; a comment of 199 characters...orgs = SZ"
+ * gave a clerk Suzhou's scope, and "orgs = " with many organisations had
+ * its rest read as a bad line. Such a line stops the reading (NULL) with
+ * the error. */
+typedef struct line_reader {
+	FILE *f;
+	load_ctx *c;
+} line_reader;
+
+static char *read_line(char *str, int num, void *stream)
+{
+	line_reader *lr = stream;
+	load_ctx *c = lr->c;
+	if (c->failed)
+		return NULL;
+	if (!fgets(str, num, lr->f)) {
+		/* A directory opens, and reads as nothing: "0 identities"
+		 * refused every client without a word. */
+		if (ferror(lr->f) && !c->failed) {
+			load_fail(c, "cannot read it (%s)", strerror(errno));
+			c->fail_line = -1; /* no line to name */
+		}
+		return NULL;
+	}
+	c->line++;
+	size_t len = strlen(str);
+	if (!len || str[len - 1] != '\n') {
+		int ch = getc(lr->f);
+		if (ch != EOF && ch != '\n') {
+			ungetc(ch, lr->f);
+			load_fail(c,
+				  "the line is longer than %d characters: the role file's reader "
+				  "would take its rest for a line of its own (split a long 'orgs' "
+				  "over several 'orgs =' lines)",
+				  num - 1);
+			return NULL;
+		}
+	}
+	const char *p = str;
+	if (c->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0) /* as libinih skips a BOM */
+		p += 3;
+	int indented = *p == ' ' || *p == '\t';
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	if (*p == '[' && !(indented && c->key_seen)) {
+		c->headers++;
+		c->key_seen = 0;
+	} else if (*p && *p != ';' && *p != '#') {
+		c->key_seen = 1; /* a key, or a continuation of one */
+	}
+	return str;
+}
+
 /* A section header with no keys still names an identity: caught below. */
 int roles_load(roles **out, const char *path, ld_errinfo *e)
 {
@@ -306,20 +374,35 @@ int roles_load(roles **out, const char *path, ld_errinfo *e)
 	if (!r)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
 	load_ctx c = {.r = r, .path = path, .e = e};
-	int rv = ini_parse(path, on_entry, &c);
+	line_reader lr = {fopen(path, "r"), &c};
+	int rv = lr.f ? ini_parse_stream(read_line, &lr, on_entry, &c) : -1;
+	if (lr.f)
+		fclose(lr.f);
 	if (rv == -1) {
 		roles_free(r);
 		return ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "cannot read role file '%s'",
 				      path);
 	}
-	if (c.failed)
-		ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "role file '%s' line %d: %s", path, rv,
-			       c.msg);
+	if (c.failed && c.fail_line < 0)
+		ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "role file '%s': %s", path, c.msg);
+	else if (c.failed)
+		ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL, "role file '%s' line %d: %s", path,
+			       c.fail_line, c.msg);
 	else if (rv != 0)
 		ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
 			       "role file '%s' line %d: not a [section] or a key = value line", path,
 			       rv);
 	int bad = c.failed || rv != 0;
+	if (!bad && r->n == 0) {
+		/* Every request would be refused: an empty file is one being
+		 * written (a reload), or not the role file. */
+		ld_errinfo_set(e, LD_E(INVALID_VALUE), NULL,
+			       "role file '%s' names no identity (every request would be "
+			       "refused): a [tls:GROUP], [uid:USER] or [addr:IP] section with "
+			       "'role = ...'",
+			       path);
+		bad = 1;
+	}
 	for (size_t i = 0; !bad && i < r->n; i++) {
 		const role *ro = &r->v[i];
 		if (!ro->kind) {

@@ -172,6 +172,27 @@ static void *remove_tree(void *dir)
 	return NULL;
 }
 
+/* SIGHUP: the role file again (server_reload_roles); a file that does not
+ * load leaves the one in use. */
+static void reload_roles(server *srv, const char *path)
+{
+	ld_errinfo e = {0};
+	if (!path) {
+		log_warn("SIGHUP: no role file to read again (started without --roles: the "
+			 "development mode, everyone is admin); nothing changed");
+		return;
+	}
+	size_t before = roles_count(server_roles(srv));
+	if (server_reload_roles(srv, path, &e) != 0) {
+		log_error("SIGHUP: %s; the roles in use are unchanged (%zu identities)", e.message,
+			  before);
+		return;
+	}
+	log_info("SIGHUP: roles: %zu identities from '%s' (%zu before); requests from now on "
+		 "are checked against them",
+		 roles_count(server_roles(srv)), path, before);
+}
+
 /* Waits until the cluster of one leads (or never will), taking SIGINT and
  * SIGTERM meanwhile: 0 to serve, 1 to stop as asked (exit 0), -1 to stop
  * for a failed replica (exit 1). Leading is raft's barrier confirmed and
@@ -180,12 +201,13 @@ static void *remove_tree(void *dir)
  * model by the follow thread, which may still be at it when the barrier is
  * confirmed; a read served then waited for the store to hold what was
  * applied so far only, and answered a head without them. */
-static int wait_leading(cluster *cl, writer *w, const sigset_t *sigs)
+static int wait_leading(cluster *cl, writer *w, const sigset_t *sigs, int *hup)
 {
 	struct timespec step = {0, 20000000};
 	int rc, waited = 0;
 	while ((rc = cluster_ready(cl)) == 0 || (rc > 0 && !writer_leads(w))) {
 		int sig = sigtimedwait(sigs, NULL, &step);
+		*hup |= sig == SIGHUP; /* the role file is read again once serving */
 		if (sig == SIGINT || sig == SIGTERM) {
 			log_info("%s before the node was ready: stopping",
 				 sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -433,6 +455,12 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	/* SIGHUP reads the role file again. Before 2026-12-07 it was not
+	 * handled: its default action ended the daemon at once, and systemd's
+	 * Restart=on-failure does not restart a service that SIGHUP ended
+	 * (a "clean" signal), so `kill -HUP` to reload the roles stopped the
+	 * node for good. */
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -629,7 +657,8 @@ int main(int argc, char **argv)
 	 * barrier one flush): a client that connects as soon as it answers
 	 * never hears ERR_NOT_LEADER from it. A halted or failed replica is
 	 * served as it is (reads; the log says why). */
-	int waited = solo ? wait_leading(cl, w, &sigs) : 0;
+	int hup = 0;
+	int waited = solo ? wait_leading(cl, w, &sigs, &hup) : 0;
 	if (waited) {
 		rc = waited > 0 ? 0 : 1;
 		goto out;
@@ -662,7 +691,12 @@ int main(int argc, char **argv)
 	long tick_ms = tick_env && atol(tick_env) > 0 ? atol(tick_env) : 60000;
 	for (;;) {
 		struct timespec tick = {tick_ms / 1000, (tick_ms % 1000) * 1000000};
-		int sig = sigtimedwait(&sigs, NULL, &tick);
+		int sig = hup ? SIGHUP : sigtimedwait(&sigs, NULL, &tick);
+		hup = 0;
+		if (sig == SIGHUP) {
+			reload_roles(srv, cfg.roles);
+			continue;
+		}
 		if (sig == SIGINT || sig == SIGTERM) {
 			log_info("%s: finishing the batch in flight and stopping",
 				 sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -72,7 +72,13 @@ struct server {
 	writer *w;
 	runner *proj;
 	merkle_signer *signer;
-	const roles *roles; /* NULL: development mode, everyone is admin */
+	/* NULL: development mode, everyone is admin. Replaced by
+	 * server_reload_roles (SIGHUP), read with roles_now: a call keeps the
+	 * role it was admitted with (c->role), so a table replaced is kept,
+	 * in `loaded`, until server_stop. */
+	const roles *roles;
+	roles **loaded; /* the tables server_reload_roles loaded */
+	size_t nloaded;
 	keystore *keys;     /* personal data (core/pii.h); NULL: none accepted */
 	size_t max_msg;
 	call *calls;

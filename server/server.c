@@ -212,7 +212,9 @@ static int admit(call *c, nng_msg *msg, int command, ld_errinfo *e)
 					"the connection has no usable identity (%s): %s refused",
 					c->identity, what);
 	else
-		denied = roles_allow(c->role = roles_lookup(srv->roles, c->identity), c->identity,
+		denied = roles_allow(c->role = roles_lookup(__atomic_load_n(&srv->roles, __ATOMIC_ACQUIRE),
+								 c->identity),
+				     c->identity,
 				     c->h ? c->h->action : ROLES_QUERY, what, e);
 	if (!denied)
 		denied = roles_reader_command(c->role, c->identity, command, e);
@@ -222,6 +224,52 @@ static int admit(call *c, nng_msg *msg, int command, ld_errinfo *e)
 		ld_errinfo_append(e, "%s", c->h->denied_note);
 	call_log_denied(srv, e->message);
 	return denied;
+}
+
+int server_reload_roles(server *srv, const char *path, ld_errinfo *e)
+{
+	if (!srv->roles)
+		return ld_errinfo_set(e, LD_E(INVALID_STATE), NULL,
+				      "the server was started without a role file (development mode: "
+				      "everyone is admin); restart it with --roles to use '%s'",
+				      path);
+	roles *nr = NULL;
+	int rc = roles_load(&nr, path, e);
+	if (rc)
+		return rc;
+	roles **l = realloc(srv->loaded, (srv->nloaded + 1) * sizeof(*l));
+	size_t n = roles_count(nr);
+	struct known_allowance *k = n ? calloc(n, sizeof(*k)) : NULL;
+	if (!l || (n && !k)) {
+		if (l)
+			srv->loaded = l;
+		free(k);
+		roles_free(nr);
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	}
+	srv->loaded = l;
+	srv->loaded[srv->nloaded++] = nr;
+	/* The allowances of the clerks the new file still names go on where
+	 * they were (a reload fills no one's). */
+	pthread_mutex_lock(&srv->known_lock);
+	size_t kept = 0;
+	for (size_t i = 0; i < srv->nknown; i++) {
+		const role *ro = srv->known[i].id[0] ? roles_lookup(nr, srv->known[i].id) : NULL;
+		if (ro && ro->kind == ROLE_CLERK && kept < n)
+			k[kept++] = srv->known[i];
+	}
+	free(srv->known);
+	srv->known = k;
+	srv->nknown = n;
+	pthread_mutex_unlock(&srv->known_lock);
+	__atomic_store_n(&srv->roles, nr, __ATOMIC_RELEASE);
+	identity_check_roles(srv);
+	return 0;
+}
+
+const roles *server_roles(server *srv)
+{
+	return __atomic_load_n(&srv->roles, __ATOMIC_ACQUIRE);
 }
 
 void call_log_denied(server *srv, const char *message)
@@ -731,6 +779,9 @@ void server_stop(server *srv)
 	pthread_mutex_destroy(&srv->send_lock);
 	free(srv->known);
 	pthread_mutex_destroy(&srv->known_lock);
+	for (size_t i = 0; i < srv->nloaded; i++)
+		roles_free(srv->loaded[i]);
+	free(srv->loaded);
 	pthread_mutex_destroy(&srv->sub_lock);
 	identity_free(srv);
 	pthread_mutex_destroy(&srv->ident_lock);

@@ -159,6 +159,20 @@ int server_start(server **out, store *s, writer *w, runner *r, const server_opti
 /* Stops receiving, closes the socket, waits for every callback, frees. */
 void server_stop(server *srv);
 
+/* Reads the role file at path again (SIGHUP) and checks the requests
+ * admitted from now on against it; the clerks' allowances of joins by
+ * national ID are kept. A file that does not load (unreadable, half
+ * written, an error in it) changes nothing: LD_E(INVALID_VALUE) with
+ * e->message saying why. A server started without a role file
+ * (development mode) keeps it: LD_E(INVALID_STATE). Each table replaced is
+ * kept until server_stop (a call admitted before may still use its role):
+ * about 4.3 KB per identity per reload. One thread at a time. */
+int server_reload_roles(server *srv, const char *path, ld_errinfo *e);
+
+/* The role table in use (NULL: development mode); valid until the next
+ * server_reload_roles. */
+const roles *server_roles(server *srv);
+
 /* Times an IPC listener was re-created because it stopped accepting. */
 unsigned server_ipc_restarts(server *srv);
 
