@@ -114,7 +114,7 @@ LC_ALL=zh_CN.UTF-8 ctl accept "$REL" --at 2024-03-05
 [ "$RC" = 1 ] && grep -q "该事件涉及组织 SZ-U1（转入方）" <<<"$ERR" ||
 	{ show accept; fail "zh: the acceptance's refusal is not in Chinese"; }
 ok transfers --org NJ --pending --wait-seq "$REL"
-out_has "^OUT +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance by SZ-U1 \(to withdraw it: 'ledgerctl void $REL --reason \.\.\.'\)  note: moved to Suzhou\$" \
+out_has "^OUT +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance by SZ-U1 \(to withdraw it: 'ledgerctl withdraw $REL --reason \.\.\.'\)  note: moved to Suzhou\$" \
 	"Nanjing does not see its release going out, with its note"
 out_has "^1 release waiting for acceptance as of seq" "the pending list's count"
 # Each side apart: what Nanjing released, what waits for Nanjing.
@@ -132,7 +132,7 @@ expect_eq "$(json '[t["seq"] for t in j["transfers"]]')" "[$REL]" "the province'
 
 sz
 ok transfers --org SZ --pending
-out_has "^IN +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance here \('ledgerctl accept $REL'; to decline it: 'ledgerctl void $REL --reason \.\.\.'\)  note: moved to Suzhou\$" \
+out_has "^IN +M1 +NJ-U1 → SZ-U1 +moved-region +2024-03-01 00:00:00 +seq $REL  by uid:$ME_UID, waiting for acceptance here \('ledgerctl accept $REL'; to decline it: 'ledgerctl decline $REL --reason \.\.\.'\)  note: moved to Suzhou\$" \
 	"Suzhou does not see what waits for it"
 ok --json transfers --org SZ --pending
 expect_eq "$(json '[(t["seq"], t["pending"], t["member_id"], t["note"]) for t in j["transfers"]]')" \
@@ -202,9 +202,22 @@ sz
 check_after
 ok transfers --org SZ --pending --wait-seq "$REL2"
 out_has "^IN +M2 .* seq $REL2 " "M2's release does not wait after a restart"
-ok accept "$REL2" --at 2024-03-08
+# Named by its member, as a clerk knows her: the one release that waits for
+# M2; none waits for M1 (accepted); --to another organisation is refused.
+denied "no release of member 'M1' waits for acceptance \(none recorded, or each accepted, withdrawn or declined: 'ledgerctl history M1' lists them\) \(ERR_NOT_FOUND" \
+	accept M1 --at 2024-03-08
+LC_ALL=zh_CN.UTF-8 ctl accept M1 --at 2024-03-08
+[ "$RC" = 1 ] && grep -q "会员“M1”没有等待转入的转出" <<<"$ERR" ||
+	{ show accept; fail "zh: no release waits"; }
+denied "the release of member 'M2' that waits \(seq $REL2\) is to 'SZ-U1', not to 'SZ' \(ERR_INVALID_STATE" \
+	accept M2 --to SZ --at 2024-03-08
+refused 2 "name the release: its SEQ, or its MEMBER" accept --at 2024-03-08
+ok accept M2 --at 2024-03-08
 recorded
 ACC2=$SEQ
+ok --json get "$ACC2"
+expect_eq "$(json '[j["transfer_accepted"][k] for k in ("member_id", "release_seq", "from_org", "to_org", "reason")]')" \
+	"['M2', $REL2, 'NJ-U1', 'SZ-U1', 'CHANGED_EMPLOYER']" "accept M2: the acceptance of its release"
 ok --json member M2 --wait-seq "$ACC2"
 expect_eq "$(json 'j["org_id"]')" "SZ-U1" "M2 after its acceptance"
 
@@ -229,14 +242,16 @@ recorded
 REL3=$SEQ
 sz
 ok transfers --org SZ --pending --wait-seq "$REL3"
-out_has "^IN +M3 .* seq $REL3  by uid:$ME_UID, waiting for acceptance here \('ledgerctl accept $REL3'; to decline it: 'ledgerctl void $REL3 --reason \.\.\.'\)\$" \
+out_has "^IN +M3 .* seq $REL3  by uid:$ME_UID, waiting for acceptance here \('ledgerctl accept $REL3'; to decline it: 'ledgerctl decline $REL3 --reason \.\.\.'\)\$" \
 	"Suzhou is not told how to accept or decline"
 LC_ALL=zh_CN.UTF-8 ctl transfers --org SZ --pending
-grep -q "^转入 .*M3 .*由 uid:$ME_UID 转出，等待本方接收（'ledgerctl accept $REL3'；不予接收：'ledgerctl void $REL3 --reason ...'）\$" <<<"$OUT" ||
+grep -q "^转入 .*M3 .*由 uid:$ME_UID 转出，等待本方接收（'ledgerctl accept $REL3'；不予接收：'ledgerctl decline $REL3 --reason ...'）\$" <<<"$OUT" ||
 	{ show transfers; fail "zh: the pending list does not say how to accept or decline"; }
-ok void "$REL3" --reason "the member did not report in Suzhou"
+ok decline M3 --reason "the member did not report in Suzhou"
 recorded
 DECLINED=$SEQ
+ok --json get "$DECLINED"
+expect_eq "$(json 'j["event_voided"]["target_seq"]')" "$REL3" "decline M3 voids its release"
 ok --json transfers --org SZ --pending --wait-seq "$DECLINED"
 expect_eq "$(json '[t["member_id"] for t in j["transfers"]]')" "[]" "the declined release still waits"
 ok --json member M3
@@ -256,10 +271,20 @@ REL4=$SEQ
 sz
 denied "clerk addr:127.0.0.1 may record events only under SZ; the event concerns organisation NJ-U1 \(released from\)" \
 	void "$REL4" --reason "not ours"
+denied "the release of member 'M3' that waits \(seq $REL4\) is to 'NJ', not to 'SZ-U1'" \
+	decline M3 --to SZ-U1 --reason "not ours"
+denied "release seq $REL4 of member 'M3' is to 'NJ', not to 'SZ-U1'" \
+	decline "$REL4" --to SZ-U1 --reason "not ours"
+refused 2 "seq $ACC2 is no release \(transfer_released\) but transfer_accepted: decline names the seq of a release, or its member" \
+	decline "$ACC2" --reason "not a release"
 nj
-ok void "$REL4" --reason "recorded by mistake" # withdrawn by its source
+denied "the release of member 'M3' that waits \(seq $REL4\) is from 'NJ-U1', not from 'NJ'" \
+	withdraw M3 --from NJ --reason "recorded by mistake"
+ok withdraw M3 --reason "recorded by mistake" # withdrawn by its source
 recorded
 WITHDRAWN=$SEQ
+ok --json get "$WITHDRAWN"
+expect_eq "$(json 'j["event_voided"]["target_seq"]')" "$REL4" "withdraw M3 voids its release"
 # Withdrawn twice, or its withdrawal voided: told in the clerk's language.
 LC_ALL=zh_CN.UTF-8 ctl void "$REL4" --reason "again"
 [ "$RC" = 1 ] && grep -q "序号 $REL4 的事件已由序号 $WITHDRAWN 作废" <<<"$ERR" ||

@@ -30,6 +30,8 @@ RECORDS(disaffiliate);
 RECORDS(transfer);
 RECORDS(release);
 RECORDS(accept);
+RECORDS(decline);
+RECORDS(withdraw);
 RECORDS(end);
 RECORDS(profile);
 RECORDS(forget);

@@ -48,19 +48,42 @@ static const struct cmd commands[] = {
 	 N_("The first step of a transfer between two unions: --from (the member's\n"
 	 "organisation, which a clerk of its scope releases it from) and --to (the one\n"
 	 "that is to accept it, which need not be in the clerk's scope). The member\n"
-	 "stays in --from until --to accepts ('ledgerctl accept SEQ' by a clerk of --to's\n"
-	 "scope); meanwhile a second release, a transfer or an end of the member is\n"
-	 "refused. 'ledgerctl void SEQ --reason ...' withdraws the release (a clerk of\n"
-	 "--from's scope) or declines it (one of --to's); 'ledgerctl transfers --org\n"
+	 "stays in --from until --to accepts ('ledgerctl accept MEMBER' by a clerk of\n"
+	 "--to's scope); meanwhile a second release, a transfer or an end of the member\n"
+	 "is refused. 'ledgerctl withdraw MEMBER --reason ...' withdraws the release (a\n"
+	 "clerk of --from's scope), 'ledgerctl decline MEMBER --reason ...' declines it\n"
+	 "(one of --to's); either voids it. 'ledgerctl transfers --org\n"
 	 "ORG --pending' lists the releases waiting for acceptance (--in: those to accept\n"
 	 "there; --out: those it released).")},
-	{"accept", "SEQ", N_("accept the pending release SEQ into its organisation (转入)"),
+	{"accept", "[SEQ|MEMBER]",
+	 N_("accept a pending release into its organisation (转入), named by its seq or its member"),
 	 accept_opts, build_accept, NULL, 0,
-	 N_("The second step of a transfer between two unions: the member of release SEQ\n"
-	 "moves into the release's --to now. The acceptance repeats the release (member,\n"
-	 "from, to, reason), read from the ledger unless --member, --from, --to and\n"
-	 "--reason are all given; the ledger checks them against the release. To\n"
-	 "decline it instead: 'ledgerctl void SEQ --reason ...' (the member stays).")},
+	 N_("The second step of a transfer between two unions: the member of the release\n"
+	 "moves into the release's --to now. The release is named by its SEQ, or by its\n"
+	 "MEMBER: the member's one release that waits for acceptance, found in the\n"
+	 "member's history (an error says so when none waits, or when --to or --from\n"
+	 "names another organisation than the release's; a member whose id is a number:\n"
+	 "--member M and no SEQ). The acceptance repeats the release (member, from, to,\n"
+	 "reason), read from the ledger unless a SEQ and --member, --from, --to and\n"
+	 "--reason are all given; the ledger checks them against the release. To decline\n"
+	 "it instead:\n"
+	 "'ledgerctl decline MEMBER --reason ...' (the member stays).")},
+	{"decline", "[SEQ|MEMBER]",
+	 N_("decline a release waiting for acceptance here, named by its seq or its member"),
+	 decline_opts, build_decline, NULL, 0,
+	 N_("The destination's refusal of the first step of a transfer: the release is\n"
+	 "voided (as 'ledgerctl void SEQ' would: the member stays where it was). Named\n"
+	 "by its SEQ, which must be a release, or by its MEMBER, whose one waiting\n"
+	 "release it is (--to ORG: checked to be the organisation it is to). A clerk of\n"
+	 "the release's --to records it.")},
+	{"withdraw", "[SEQ|MEMBER]",
+	 N_("withdraw a release from here that waits for acceptance, named by its seq or its member"),
+	 withdraw_opts, build_withdraw, NULL, 0,
+	 N_("The source's taking back of the first step of a transfer: the release is\n"
+	 "voided (as 'ledgerctl void SEQ' would: the member stays). Named by its SEQ,\n"
+	 "which must be a release, or by its MEMBER, whose one waiting release it is\n"
+	 "(--from ORG: checked to be the organisation it is from). A clerk of the\n"
+	 "release's --from records it.")},
 	{"end", "MEMBER", N_("end a membership"), end_opts, build_end, NULL, 0, NULL},
 	{"profile", "MEMBER", N_("change a member's group, employment, platform or region"),
 	 profile_opts, build_profile, NULL, 0, NULL},

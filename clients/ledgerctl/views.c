@@ -306,16 +306,17 @@ static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 		const char *by = t->actor ? t->actor : "";
 		if (t->pending && t->direction == LEDGER__TRANSFER_DIRECTION__INTO)
 			printf(_("  by %s, waiting for acceptance here ('ledgerctl accept %llu'; to "
-				 "decline it: 'ledgerctl void %llu --reason ...')"),
+				 "decline it: 'ledgerctl decline %llu --reason ...')"),
 			       by, sq, sq);
 		else if (t->pending && t->direction == LEDGER__TRANSFER_DIRECTION__OUT_OF)
 			printf(_("  by %s, waiting for acceptance by %s (to withdraw it: 'ledgerctl "
-				 "void %llu --reason ...')"),
+				 "withdraw %llu --reason ...')"),
 			       by, t->to_org, sq);
 		else if (t->pending)
 			printf(_("  by %s, waiting for acceptance ('ledgerctl accept %llu'; to withdraw "
-				 "or decline it: 'ledgerctl void %llu --reason ...')"),
-			       by, sq, sq);
+				 "it: 'ledgerctl withdraw %llu --reason ...', to decline it: 'ledgerctl "
+				 "decline %llu --reason ...')"),
+			       by, sq, sq, sq);
 		if (t->note && *t->note)
 			printf(_("  note: %s"), t->note);
 		if (t->has_release_seq) {
