@@ -179,6 +179,7 @@ struct server {
 		int held;                  /* calls it holds: running, parked or handed off */
 	} *fair;                           /* ncalls entries */
 	int fair_max, hold_max;
+	int held_total; /* the calls held by every identity (fair_entry.held summed) */
 	call *parked_head, *parked_tail;
 	ld_every fair_parked; /* requests parked: told once a minute */
 	ld_every fair_refused; /* refused for hold_max: told once a minute */

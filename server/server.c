@@ -393,6 +393,33 @@ static int fair_enter(call *c, nng_msg **msgp, ld_errinfo *e)
 		pthread_mutex_unlock(&srv->fair_lock);
 		return FAIR_NONE;
 	}
+	/* At most half of what the others leave: one identity alone may
+	 * hold hold_max (32 of 64), a second 16 then, and so on, so that
+	 * some calls stay free for whoever comes next (two addresses held
+	 * all 64 before 2026-12-07 22:20, and a third client's `head` waited
+	 * up to 8.9 s). (+1: a client of another identity holding a call or
+	 * two does not lower the first one's 32.) */
+	int others = srv->held_total - f->held;
+	int share = (srv->ncalls - others + 1) / 2;
+	if (f->held >= share && share < srv->hold_max) {
+		held = f->held;
+		said = ld_every_count(&srv->fair_refused, 60 * 1000000LL);
+		if (said)
+			snprintf(id, sizeof(id), "%s", c->fair_id);
+		pthread_mutex_unlock(&srv->fair_lock);
+		if (said)
+			log_warn("server: refused %lu request%s (ERR_BUSY; the last of %s): its "
+				 "identity had %d requests being served or waiting, at most %d now "
+				 "(half of the calls the other identities leave: they held %d of "
+				 "%d), so that others are answered; said at most once a minute",
+				 said, said == 1 ? "" : "s", id, held, share, others, srv->ncalls);
+		ld_errinfo_set(e, LD_E(BUSY), NULL,
+			       "%s has %d requests being served or waiting for their turn, at "
+			       "most %d at once now (half of the calls the other identities "
+			       "leave: they hold %d of %d); retry once one is answered",
+			       c->fair_id, held, share, others, srv->ncalls);
+		return FAIR_REFUSED;
+	}
 	if (f->held >= srv->hold_max) {
 		held = f->held;
 		said = ld_every_count(&srv->fair_refused, 60 * 1000000LL);
@@ -413,6 +440,7 @@ static int fair_enter(call *c, nng_msg **msgp, ld_errinfo *e)
 		return FAIR_REFUSED;
 	}
 	f->held++;
+	srv->held_total++;
 	c->fair_holds = 1;
 	if (f->running < srv->fair_max) {
 		f->running++;
@@ -486,6 +514,7 @@ void call_fair_release(call *c)
 	struct fair_entry *f = fair_entry_of(srv, c->fair_id, 0);
 	if (f && --f->held <= 0 && f->running <= 0 && f->parked <= 0)
 		f->id[0] = '\0';
+	srv->held_total--;
 	c->fair_holds = 0;
 	pthread_mutex_unlock(&srv->fair_lock);
 }
