@@ -607,6 +607,20 @@ __attribute__((format(printf, 4, 5))) static int row_fail(const csvimp *ci, csvi
 	return 0;
 }
 
+/* A cell that is no value of d: the row fails with fmt ("unknown ... '%s'
+ * (expected one of: %s)"), the cell and what d accepts (its names, and in
+ * Chinese mode their Chinese names, as join --help lists them). */
+static int unknown_value(const csvimp *ci, csvimp_row *row, int c, const ProtobufCEnumDescriptor *d,
+			 const char *fmt, const char *v)
+{
+	char names[1024];
+	ldc_enum_list(d, names, sizeof(names));
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	return row_fail(ci, row, c, fmt, v, names);
+#pragma GCC diagnostic pop
+}
+
 /* The cell of column c in the current record, trimmed, with full-width
  * ASCII (Ａ-Ｚ, ０-９ …) and U+3000 made ASCII when ascii is set; into out.
  * "" when the column or the cell is absent. */
@@ -734,7 +748,9 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	if (!*v)
 		return (void)row_fail(ci, row, CSVIMP_WORKER_GROUP, _("worker group is empty"));
 	if (ldc_enum_parse(&ledger__worker_group__descriptor, v, &iv) != 0)
-		return (void)row_fail(ci, row, CSVIMP_WORKER_GROUP, _("unknown worker group '%s'"), v);
+		return (void)unknown_value(ci, row, CSVIMP_WORKER_GROUP,
+					   &ledger__worker_group__descriptor,
+					   _("unknown worker group '%s' (expected one of: %s)"), v);
 	mj->has_worker_group = 1;
 	mj->worker_group = (Ledger__WorkerGroup)iv;
 
@@ -742,8 +758,10 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	if (!*v)
 		return (void)row_fail(ci, row, CSVIMP_EMPLOYMENT, _("employment relation is empty"));
 	if (ldc_enum_parse(&ledger__employment_relation__descriptor, v, &iv) != 0)
-		return (void)row_fail(ci, row, CSVIMP_EMPLOYMENT,
-				      _("unknown employment relation '%s'"), v);
+		return (void)unknown_value(ci, row, CSVIMP_EMPLOYMENT,
+					   &ledger__employment_relation__descriptor,
+					   _("unknown employment relation '%s' (expected one of: %s)"),
+					   v);
 	mj->has_employment = 1;
 	mj->employment = (Ledger__EmploymentRelation)iv;
 
@@ -751,8 +769,9 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	mj->has_join_path = 1;
 	if (*v) {
 		if (ldc_enum_parse(&ledger__join_path__descriptor, v, &iv) != 0)
-			return (void)row_fail(ci, row, CSVIMP_JOIN_PATH, _("unknown join path '%s'"),
-					      v);
+			return (void)unknown_value(ci, row, CSVIMP_JOIN_PATH,
+						   &ledger__join_path__descriptor,
+						   _("unknown join path '%s' (expected one of: %s)"), v);
 		mj->join_path = (Ledger__JoinPath)iv;
 	} else {
 		mj->join_path = mj->employment == LEDGER__EMPLOYMENT_RELATION__EMPLOYED
@@ -767,8 +786,9 @@ static void make_row(csvimp *ci, csvimp_row *row)
 	mj->channel = LEDGER__JOIN_CHANNEL__COLLECTIVE_REGISTRATION;
 	if (*v) {
 		if (ldc_enum_parse(&ledger__join_channel__descriptor, v, &iv) != 0)
-			return (void)row_fail(ci, row, CSVIMP_CHANNEL, _("unknown join channel '%s'"),
-					      v);
+			return (void)unknown_value(ci, row, CSVIMP_CHANNEL,
+						   &ledger__join_channel__descriptor,
+						   _("unknown join channel '%s' (expected one of: %s)"), v);
 		mj->channel = (Ledger__JoinChannel)iv;
 	}
 

@@ -77,7 +77,7 @@ typedef struct csvimp_row {
 	unsigned long line; /* line of the file where the record starts (header: 1) */
 	int code;           /* 0 or a negative LD_E() code */
 	char column[128];
-	char reason[256];
+	char reason[512]; /* an unknown value's message lists what is accepted */
 	Ledger__Event ev;
 	Ledger__MemberJoined mj;
 	char national_id[19]; /* as the ledger reads it (proto/identity.h) */
