@@ -209,7 +209,8 @@ ok batch "$TMPDIR/riders.txt" --atomic
 out_has '^300 recorded, 0 duplicates, 0 rejected' "the batch summary: $(echo "$OUT" | tail -n1)"
 out_has '^line 300: recorded seq' "no per-line result"
 LC_ALL=zh_CN.UTF-8 ctl batch "$TMPDIR/riders.txt" --atomic
-[ "$RC" = 0 ] && grep -q "^记录 0 个，重复 300 个，拒绝 0 个；日志头序号 [0-9]*\$" <<<"$OUT" ||
+[ "$RC" = 0 ] && grep -q "^记录 0 个，重复 300 个，拒绝 0 个；日志头序号 [0-9]*\$" <<<"$OUT" &&
+	grep -q "^第 300 行：重复：" <<<"$OUT" ||
 	{ show batch; fail "zh: the batch summary"; }
 ok --json batch "$TMPDIR/riders.txt" --atomic
 expect_eq "$(json 'j["duplicates"]')" 300 "the same batch again is all duplicates"

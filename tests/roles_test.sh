@@ -186,10 +186,17 @@ org add SZ-U3 --name "Suzhou 3" --kind industry-union --region 320500 --parent S
 B
 ctl batch "$TMPDIR/batch.txt" --atomic
 [ "$RC" -eq 1 ] || { show batch; fail "atomic batch with an out-of-scope event: exit $RC"; }
-echo "$OUT$ERR" | grep -q "event 1 concerns organisation SZ" || { show batch; fail "atomic batch: no scope message"; }
+# the file's line names the event: no request's index beside it (line 2 is
+# not "event 1"), in Chinese the same
+grep -q "batch.txt:2: clerk $ME may record events only under NJ; the event concerns organisation SZ" <<<"$ERR" ||
+	{ show batch; fail "atomic batch: no scope message"; }
 expect_eq "$(count_events)" "$before" "events after a refused atomic batch"
+LC_ALL=zh_CN.UTF-8 LANGUAGE= ctl batch "$TMPDIR/batch.txt" --atomic
+grep -q "batch.txt:2: 经办人 $ME 只能记录 NJ 之下的事件；该事件涉及组织 SZ（新组织的上级） (ERR_PERMISSION_DENIED)" <<<"$ERR" ||
+	{ show batch; fail "zh: atomic batch: the scope message"; }
 ctl batch "$TMPDIR/batch.txt"
-echo "$OUT$ERR" | grep -q "event 1 concerns organisation SZ" || { show batch; fail "batch: no scope message"; }
+grep -q "batch.txt:2: .*; the event concerns organisation SZ" <<<"$ERR" || { show batch; fail "batch: no scope message"; }
+out_has "^line 1: recorded seq" "batch: the recorded line"
 expect_eq "$(count_events)" "$((before + 1))" "events after a non-atomic batch (one in scope)"
 
 # --- auditor: reads everything, records nothing ---------------------------------

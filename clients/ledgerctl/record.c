@@ -124,6 +124,25 @@ static void describe_stream(const Ledger__Event *ev, const Ledger__EventResult *
 }
 
 /*
+ * A refusal of event i of a request as a batch file's line reads it: the
+ * file's line already names the event, and the index the ledger gives
+ * ("clerk X may record events only under NJ; event 2 concerns ...") counts
+ * from 0 within one request of the file, so line 4 read "event 2". It is
+ * said as of a single event ("; the event concerns ..."), into out.
+ */
+static const char *as_line(const char *message, size_t i, char *out, size_t size)
+{
+	char idx[48];
+	snprintf(idx, sizeof(idx), "; event %zu ", i);
+	const char *at = message ? strstr(message, idx) : NULL;
+	if (!at || strncmp(message, "clerk ", 6))
+		return message;
+	snprintf(out, size, "%.*s; the event %s", (int)(at - message), message,
+		 at + strlen(idx));
+	return out;
+}
+
+/*
  * Appends n built events in requests of at most BATCH_CHUNK (one request if
  * atomic) and reports each result: a line on stdout per recorded event, an
  * error on stderr per rejected one, or the merged AppendResult as JSON.
@@ -191,19 +210,20 @@ int append_and_report(struct run *r, Ledger__Event **evs, size_t n, int atomic,
 					aborted++; /* the cause is reported on its own line */
 					continue;
 				}
-				print_error(where, code, er->message, er->field,
-					    er->has_seq ? er->seq : 0, 1);
+				char said[sizeof(e->message)];
+				const char *msg =
+				    lines ? as_line(er->message, i, said, sizeof(said)) : er->message;
+				print_error(where, code, msg, er->field, er->has_seq ? er->seq : 0, 1);
 				if (!first) {
 					first = code;
-					ld_errinfo_set(e, code, er->field, "%s",
-						       er->message ? er->message : "");
+					ld_errinfo_set(e, code, er->field, "%s", msg ? msg : "");
 				}
 				continue;
 			}
 			if (r->json)
 				continue;
 			if (lines)
-				printf("line %d: ", lines[off + i]);
+				printf(_("line %d: "), lines[off + i]);
 			if (res->has_duplicate && res->duplicate) {
 				printf(_("duplicate: already recorded as seq %llu\n"),
 				       (unsigned long long)res->seq);
