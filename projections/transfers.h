@@ -18,10 +18,11 @@ extern const projection_query transfers_queries[];
 /* Its databases (proj_db(&transfers_projection, i)). */
 enum transfers_db {
 	TRANSFERS_DB_ENTRIES, /* "transfers": org_id, 0, occurred_at (8 BE, offset), seq
-			       * (8 BE) → transfer entry; org_id, 1, ...: a pending
-			       * release (transfers.c) */
-	TRANSFERS_DB_KEYS,    /* "tkeys": seq (8 BE) → the org ids a transfer is filed
-			       * under; seq, 'p': a pending release's */
+			       * (8 BE) → its direction there (1 byte); org_id, 1, ...:
+			       * a pending release (transfers.c) */
+	TRANSFERS_DB_KEYS,    /* "tkeys": seq (8 BE) → the transfer's record: the org ids
+			       * it is filed under, then what it says; seq, 'p': a
+			       * pending release's */
 	TRANSFERS_DB_ORGS,    /* "torgs": org_id → parent_id (this projection's own tree) */
 	TRANSFERS_DB__COUNT
 };

@@ -953,6 +953,25 @@ static void test_transfers_query(void **state)
 				 LD_E(NOT_FOUND));
 		store_read_end(t);
 	}
+	/* Stored once: each entry (one per organisation filed under) is its
+	 * direction alone, the transfer's record is in "tkeys" by its seq. */
+	{
+		store_txn *t;
+		store_cursor *c;
+		store_val k, ev;
+		size_t entries = 0;
+		sync_fx(f);
+		assert_int_equal(store_read_begin(runner_store(f->r), &t), 0);
+		assert_int_equal(store_cursor_open(t, proj_db(&transfers_projection, TRANSFERS_DB_ENTRIES), &c), 0);
+		for (int rc = store_cursor_first(c, &k, &ev); rc == 0; rc = store_cursor_next(c, &k, &ev)) {
+			assert_int_equal(ev.len, 1);
+			entries++;
+		}
+		store_cursor_close(c);
+		assert_true(entries >= 4 * 3);
+		assert_int_equal(store_count(t, proj_db(&transfers_projection, TRANSFERS_DB_KEYS)), 4);
+		store_read_end(t);
+	}
 
 	/* A voided transfer disappears everywhere. */
 	OK(f, tl_void(x4));
