@@ -129,8 +129,8 @@ ok history M1
 out_has "^history of member M1 as of seq $SEQ\$" "history has no heading: $OUT"
 out_has "^$JOIN_SEQ +2024-02-01 00:00:00 +[0-9-]+ [0-9:]+ +[^ ]+ +member_joined +→ PU +online +[0-9a-f]{12}\$" \
 	"history does not show the join: $OUT"
-out_has "^[0-9]+ +2024-02-04 00:00:00 .* member_transferred +PU → IU +changed-platform " \
-	"history does not show the transfer from → to: $OUT"
+out_has "^[0-9]+ +2024-02-04 00:00:00 .* member_transferred +PU → IU +changed-platform, note: moved to another platform " \
+	"history does not show the transfer from → to, with its note: $OUT"
 out_has "^$REJOIN_SEQ .* member_joined +→ RU +mobile-window +[0-9a-f]{12} +rejoin\$" \
 	"history does not mark the rejoin: $OUT"
 if echo "$OUT" | grep -Eq 'dues_paid|service_delivered'; then fail "history without --all shows dues or services: $OUT"; fi
@@ -144,6 +144,9 @@ ok history M1 --all
 out_has "^$SERVICE_SEQ .* service_delivered .* VOIDED by seq $VOID_SEQ\$" "no VOIDED marker: $OUT"
 out_has "^  └ $VOID_SEQ .* event_voided +seq $SERVICE_SEQ +\"recorded twice\"" "the void is not under the service: $OUT"
 out_has "^$PAID_SEQ .* dues_paid .* AMENDED by seq $AMEND_SEQ\$" "no AMENDED marker: $OUT"
+# the amendment was recorded without --at: it occurred "now", shown to the second
+out_has "^  └ $AMEND_SEQ +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} +[0-9]{4}-" \
+	"the amendment's time is not to the second: $OUT"
 # Text views spell an enum value as a command line takes it (delivery-rider,
 # online, wechat-pay), not as the .proto does (DELIVERY_RIDER); --json keeps
 # the .proto's names (above).

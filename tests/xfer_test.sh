@@ -178,10 +178,13 @@ check_after() {
 	expect_eq "$(json '[t["seq"] for t in j["transfers"] if t["member_id"] == "M1"]')" "[]" \
 		"the accepted release still waits"
 	ok history M1
-	out_has "^$REL +2024-03-01 00:00:00 .* uid:$ME_UID +transfer_released +NJ-U1 → SZ-U1 \(released\) +moved-region " \
-		"the history lacks the release"
-	out_has "^$ACC +2024-03-05 00:00:00 .* addr:127.0.0.1 +transfer_accepted +NJ-U1 → SZ-U1 +moved-region, release seq $REL " \
-		"the history lacks the acceptance"
+	out_has "^$REL +2024-03-01 00:00:00 .* uid:$ME_UID +transfer_released +NJ-U1 → SZ-U1 \(released\) +moved-region, note: moved to Suzhou " \
+		"the history lacks the release, or its note"
+	out_has "^$ACC +2024-03-05 00:00:00 .* addr:127.0.0.1 +transfer_accepted +NJ-U1 → SZ-U1 +moved-region, release seq $REL, note: welcome " \
+		"the history lacks the acceptance, or its note"
+	LC_ALL=zh_CN.UTF-8 ctl history M1
+	[ "$RC" = 0 ] && grep -q "^$REL .* 转出 \+NJ-U1 → SZ-U1（已转出） \+迁居，备注：moved to Suzhou " <<<"$OUT" ||
+		{ show history; fail "zh: the release's note in the history"; }
 }
 check_after
 

@@ -54,6 +54,14 @@ static const char *field_label(const char *field)
 	return NULL;
 }
 
+/* A clerk's note, when the event has one, after what why says already. */
+static void add_note(char *why, size_t wsize, const char *note)
+{
+	size_t n = strlen(why);
+	if (ld_has(note) && n < wsize)
+		snprintf(why + n, wsize - n, _(", note: %s"), note);
+}
+
 /* Where a body moves a member ("PU → IU", "→ PU", "+ RU") and why, as
  * history shows it; other bodies as their fields. */
 static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char *why,
@@ -106,6 +114,7 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 		snprintf(why, wsize, "%s",
 			 ldc_enum_label(&ledger__transfer_reason__descriptor,
 					ev->member_transferred->reason, num, sizeof(num)));
+		add_note(why, wsize, ev->member_transferred->note);
 		break;
 	case LEDGER__EVENT__BODY_TRANSFER_RELEASED: /* the member stays until accepted */
 		snprintf(path, psize, _("%s \u2192 %s (released)"), ev->transfer_released->from_org,
@@ -113,6 +122,7 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 		snprintf(why, wsize, "%s",
 			 ldc_enum_label(&ledger__transfer_reason__descriptor,
 					ev->transfer_released->reason, num, sizeof(num)));
+		add_note(why, wsize, ev->transfer_released->note);
 		break;
 	case LEDGER__EVENT__BODY_TRANSFER_ACCEPTED:
 		snprintf(path, psize, "%s \u2192 %s", ev->transfer_accepted->from_org,
@@ -121,11 +131,13 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 			 ldc_enum_label(&ledger__transfer_reason__descriptor,
 					ev->transfer_accepted->reason, num, sizeof(num)),
 			 (unsigned long long)ev->transfer_accepted->release_seq);
+		add_note(why, wsize, ev->transfer_accepted->note);
 		break;
 	case LEDGER__EVENT__BODY_MEMBERSHIP_ENDED:
 		snprintf(why, wsize, "%s",
 			 ldc_enum_label(&ledger__end_reason__descriptor,
 					ev->membership_ended->reason, num, sizeof(num)));
+		add_note(why, wsize, ev->membership_ended->note);
 		break;
 	case LEDGER__EVENT__BODY_MEMBER_AFFILIATED:
 		snprintf(path, psize, "+ %s", ev->member_affiliated->org_id);
@@ -161,10 +173,9 @@ static void body_detail(const Ledger__Event *ev, char *path, size_t psize, char 
 		const Ledger__DuesRefunded *d = ev->dues_refunded;
 		char yuan[32];
 		ldc_format_yuan(d->amount_fen, yuan);
-		int n = snprintf(why, wsize, _("%s yuan of payment seq %llu"), yuan,
-				 (unsigned long long)d->paid_seq);
-		if (ld_has(d->note) && n >= 0 && (size_t)n < wsize)
-			snprintf(why + n, wsize - (size_t)n, _(", note: %s"), d->note);
+		snprintf(why, wsize, _("%s yuan of payment seq %llu"), yuan,
+			 (unsigned long long)d->paid_seq);
+		add_note(why, wsize, d->note);
 		break;
 	}
 	default: {
@@ -217,8 +228,9 @@ static void hist_row_fill(struct hist_row *row, const Ledger__HistoryEntry *he, 
 	row->ok = ok;
 	snprintf(row->cell[0], sizeof(row->cell[0]), "%s%llu", correction ? "  \u2514 " : "",
 		 (unsigned long long)ev->seq);
-	ldc_format_time(ev->occurred_at, row->cell[1]);
-	/* recorded to the second: the fraction only adds noise here */
+	/* both times to the second: a fraction (an event recorded without --at
+	 * occurred "now", to the µs) only adds noise here; --json keeps it */
+	ldc_format_time(ev->occurred_at - ev->occurred_at % 1000000, row->cell[1]);
 	ldc_format_time(ev->recorded_at - ev->recorded_at % 1000000, row->cell[2]);
 	snprintf(row->cell[3], sizeof(row->cell[3]), "%s", ld_has(ev->actor) ? ev->actor : "-");
 	snprintf(row->cell[4], sizeof(row->cell[4]), "%s", ldc_kind_label(ev->body_case));
