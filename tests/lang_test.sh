@@ -38,6 +38,12 @@ en --help
 out_has '^usage: ledgerctl ' "the English help has no usage line"
 out_has '^  org add ID +register an organisation$' "the English help is not English"
 
+# void is 作废 everywhere (history's marks, refusals): 撤销 is a dissolution
+zh --help
+out_has '^  void SEQ +作废事件$' "void is not 作废 in the Chinese help: $OUT"
+zh help void
+out_has '^  --reason TEXT +作废该事件的原因（必填）$' "void's --reason is not 作废 in Chinese: $OUT"
+
 zh help join
 out_has '^记录劳动者入会。$' "help join in Chinese has no summary"
 out_has '^  --org ID +加入的组织（必填）$' "help join in Chinese does not translate its options"
@@ -145,7 +151,7 @@ err_has '^ledgerctl: transfer: 会员“M1”在“IU”，不在“SZ” \(ERR_
 	"a transfer from the wrong organisation is not said in Chinese"
 zh dues pay M1 --yuan 12 --from 202607 --to 202607 --method cash
 zh dues pay M1 --yuan 12 --from 202607 --to 202607 --method cash
-err_has '^ledgerctl: dues pay: 202607 月份的会费已由会员“M1”在缴费记录（序号 [0-9]+，202607-202607）中缴纳：.*（--additional） \(ERR_ALREADY_PAID' \
+err_has '^ledgerctl: dues pay: 202607 月份的会费已由会员“M1”在缴费记录（序号 [0-9]+，202607-202607）中缴纳：请先作废（void）或退还（dues refund）那笔缴费，或将本次记为追加缴费（--additional） \(ERR_ALREADY_PAID' \
 	"a month paid twice is not said in Chinese"
 # A registration list's report under zh_CN: the ledger's refusal and the ID
 # rule's sentence in Chinese too, as the importer's own reasons are.
