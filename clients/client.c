@@ -506,6 +506,8 @@ static const struct {
     {LEDGER__REQUEST__COMMAND_READ_LOG, LEDGER__RESPONSE__RESULT_PAGE},
     {LEDGER__REQUEST__COMMAND_READ_STREAM, LEDGER__RESPONSE__RESULT_PAGE},
     {LEDGER__REQUEST__COMMAND_HEAD, LEDGER__RESPONSE__RESULT_HEAD},
+    {LEDGER__REQUEST__COMMAND_WHOAMI, LEDGER__RESPONSE__RESULT_WHOAMI},
+    {LEDGER__REQUEST__COMMAND_ORG_ROOTS, LEDGER__RESPONSE__RESULT_ORG_ROOTS},
     {LEDGER__REQUEST__COMMAND_GET_MEMBER, LEDGER__RESPONSE__RESULT_MEMBER},
     {LEDGER__REQUEST__COMMAND_COVERAGE, LEDGER__RESPONSE__RESULT_COVERAGE},
     {LEDGER__REQUEST__COMMAND_HISTORY, LEDGER__RESPONSE__RESULT_HISTORY},
@@ -787,6 +789,26 @@ int ldc_head(ldc *c, Ledger__Response **out, ld_errinfo *e)
 	Ledger__HeadRequest h = LEDGER__HEAD_REQUEST__INIT;
 	req.command_case = LEDGER__REQUEST__COMMAND_HEAD;
 	req.head = &h;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_whoami(ldc *c, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__WhoamiRequest q = LEDGER__WHOAMI_REQUEST__INIT;
+	req.command_case = LEDGER__REQUEST__COMMAND_WHOAMI;
+	req.whoami = &q;
+	return ldc_call(c, &req, out, e);
+}
+
+int ldc_org_roots(ldc *c, uint32_t region, Ledger__Response **out, ld_errinfo *e)
+{
+	Ledger__Request req = LEDGER__REQUEST__INIT;
+	Ledger__OrgRootsRequest q = LEDGER__ORG_ROOTS_REQUEST__INIT;
+	q.has_region = region != 0;
+	q.region = region;
+	req.command_case = LEDGER__REQUEST__COMMAND_ORG_ROOTS;
+	req.org_roots = &q;
 	return ldc_call(c, &req, out, e);
 }
 

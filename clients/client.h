@@ -92,6 +92,11 @@ int ldc_head(ldc *c, Ledger__Response **out, ld_errinfo *e);
 /* The replication status of the node c is connected to (resp->cluster;
  * replicated = false for a single node). */
 int ldc_cluster(ldc *c, Ledger__Response **out, ld_errinfo *e);
+/* whoami: the connection's identity, role and (a clerk's, a reader's)
+ * organisations; org_roots: the organisation tree's roots in region (0:
+ * all), a reader's own organisations for a reader (proto/ledger.proto). */
+int ldc_whoami(ldc *c, Ledger__Response **out, ld_errinfo *e);
+int ldc_org_roots(ldc *c, uint32_t region, Ledger__Response **out, ld_errinfo *e);
 
 /*
  * Projection queries. Each answer carries (*out)->as_of_seq, the seq of the

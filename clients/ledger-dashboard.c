@@ -769,10 +769,11 @@ static int daemon_plans(Ledger__Response **resp, ld_errinfo *e)
 /* The organisation whose transfers waiting for acceptance the page shows:
  * --org, else the province federation of the region of the plan (`plan`,
  * else --plan, else the daemon's first), the root of the organisation tree
- * registered for that region (ldc_region_root). Found once per region;
- * while the ledger holds none, asked again at most every ROOT_RETRY_S.
- * Empty: none. */
-#define ROOT_RETRY_S 600 /* a failed search reads the whole log: 54 ms for 101k events */
+ * registered for that region (ldc_region_root: the members projection's
+ * org_roots; a reader's own organisation for a reader). Found once per
+ * region; while the ledger holds none, asked again at most every
+ * ROOT_RETRY_S. Empty: none. */
+#define ROOT_RETRY_S 30 /* a scan of the organisations (before 2026-12-07 22:00 of the log: 10 min) */
 #define ROOT_REGIONS 16
 static struct {
 	pthread_mutex_t mu;

@@ -42,45 +42,42 @@ int ldc_pending_of(ldc *c, const char *org, ldc_pending_sum *ps, ld_errinfo *e)
 	}
 }
 
-#define ROOT_PAGES 1000 /* pages of registrations read at most (10,000 each) */
-
 int ldc_region_root(ldc *c, uint32_t region, char *out, size_t cap, ld_errinfo *e)
 {
-	static const Ledger__EventType kinds[] = {LEDGER__EVENT_TYPE__ORG_REGISTERED};
-	uint64_t from = 1;
-	for (int page = 0; page < ROOT_PAGES; page++) {
-		Ledger__Response *resp = NULL;
-		int rc = ldc_read_log(c, from, 10000, kinds, 1, &resp, e);
-		if (rc == 0 && (!resp || !resp->page))
-			rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
-			                    _("the server answered no page of the log"));
-		if (rc != 0) {
-			codec_response_free(resp);
-			return rc;
-		}
-		const Ledger__EventPage *p = resp->page;
-		for (size_t i = 0; i < p->n_events; i++) {
-			const Ledger__Event *ev = p->events[i];
-			const Ledger__OrgRegistered *r =
-			    ev->body_case == LEDGER__EVENT__BODY_ORG_REGISTERED ? ev->org_registered
-			                                                        : NULL;
-			if (r && r->region == region && !ld_has(r->parent_id) && ld_has(r->org_id) &&
-			    strlen(r->org_id) < cap) {
-				snprintf(out, cap, "%s", r->org_id);
-				codec_response_free(resp);
-				return 0;
-			}
-		}
-		int more = p->next_seq > from && p->next_seq <= p->head_seq;
-		from = p->next_seq;
+	Ledger__Response *resp = NULL;
+	int rc = ldc_org_roots(c, region, &resp, e);
+	if (rc == 0 && (!resp || !resp->org_roots))
+		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL,
+				    _("the server answered no organisations"));
+	if (rc != 0) {
 		codec_response_free(resp);
-		if (!more)
-			break;
+		return rc;
 	}
+	const Ledger__OrgRoots *r = resp->org_roots;
+	const char *pick = NULL;
+	/* The first not dissolved (by id), else the first. */
+	for (size_t i = 0; i < r->n_roots && !pick; i++)
+		if (ld_has(r->roots[i]->org_id) && !r->roots[i]->dissolved)
+			pick = r->roots[i]->org_id;
+	for (size_t i = 0; i < r->n_roots && !pick; i++)
+		if (ld_has(r->roots[i]->org_id))
+			pick = r->roots[i]->org_id;
+	int scoped = r->scoped;
+	if (pick && strlen(pick) < cap) {
+		snprintf(out, cap, "%s", pick);
+		codec_response_free(resp);
+		return 0;
+	}
+	codec_response_free(resp);
+	if (scoped)
+		return ld_errinfo_set(e, LD_E(NOT_FOUND), NULL,
+				      _("none of your organisations (the role file's orgs) lies "
+					"in region %u"),
+				      region);
 	return ld_errinfo_set(e, LD_E(NOT_FOUND), NULL,
-	                      _("the ledger holds no province federation of region %u (an "
-	                        "organisation without a parent registered for that region)"),
-	                      region);
+			      _("the ledger holds no province federation of region %u (an "
+				"organisation without a parent registered for that region)"),
+			      region);
 }
 
 int64_t ldc_age_days(int64_t then, int64_t now)

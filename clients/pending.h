@@ -29,10 +29,11 @@ typedef struct ldc_pending_sum {
 int ldc_pending_of(ldc *c, const char *org, ldc_pending_sum *ps, ld_errinfo *e);
 
 /* The root of the organisation tree (a province federation: no parent)
- * whose region is `region`, the first registered, into out (cap bytes):
- * found by reading the log's organisation registrations from the start
- * (a root is registered before anything under it). LD_E(NOT_FOUND) with a
- * message naming the region when the log holds none. */
+ * whose region is `region` or holds it, into out (cap bytes): the first by
+ * id not dissolved, asked of the members projection (org_roots, a scan of
+ * the organisations). A reader is answered its own organisations in that
+ * region instead: its default is its own federation. LD_E(NOT_FOUND) with
+ * a message naming the region when there is none. */
 int ldc_region_root(ldc *c, uint32_t region, char *out, size_t cap, ld_errinfo *e);
 
 /* Whole days from `then` to `now` (µs), at least 0. */

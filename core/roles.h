@@ -148,7 +148,9 @@ int roles_may_see_personal(const role *ro, store_txn *t, const char *member);
  * organisations' regions: a province federation's covers its cities;
  * progress without a region is answered and then cut to them:
  * roles_read_regions). head, the tree heads, proofs and public key, plans
- * (without the live feed's address), projections and cluster are status;
+ * (without the live feed's address), projections, cluster and whoami are
+ * status; org_roots is answered with the reader's own organisations
+ * (projections/members.c);
  * any other projection query is refused (a query added later is closed to
  * readers until its scope is checked here).
  * 0, LD_E(PERMISSION_DENIED) with e naming the reader, its subtrees and what

@@ -22,6 +22,7 @@
 #include "codec.h"
 #include "kinds.h"
 #include "model.h"
+#include "roles.h"
 #include "wire.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -1568,8 +1569,99 @@ static int coverage_heavy(const ProtobufCMessage *args)
 	return r->has_depth && r->depth > 0;
 }
 
+/* Whether an organisation of region `org` is in region `want`: the same
+ * code, or in a province's (xx0000) or a city's (xxyy00). */
+static int region_within(uint32_t org, uint32_t want)
+{
+	return !want || org == want || (want % 10000 == 0 && org / 10000 == want / 10000) ||
+	       (want % 100 == 0 && org / 100 == want / 100);
+}
+
+#define ORG_ROOTS_MAX 1000
+
+static int root_add(const proj_query_ctx *q, Ledger__OrgRoots *out, const char *id,
+		    const org_agg *o)
+{
+	if (out->n_roots >= ORG_ROOTS_MAX)
+		return 0;
+	Ledger__OrgRoot *r = ld_arena_alloc(q->a, sizeof(*r));
+	ledger__org_root__init(r);
+	size_t n = strlen(id);
+	r->org_id = ld_arena_alloc(q->a, n + 1);
+	memcpy(r->org_id, id, n + 1);
+	n = strlen(o->name);
+	r->name = ld_arena_alloc(q->a, n + 1);
+	memcpy(r->name, o->name, n + 1);
+	r->has_region = 1;
+	r->region = o->region;
+	r->has_dissolved = o->dissolved != 0;
+	r->dissolved = o->dissolved != 0;
+	out->roots[out->n_roots++] = r;
+	return 0;
+}
+
+/* org_roots: the organisations without a parent (a scan of the
+ * organisations: thousands, not the log's millions of events), of a region;
+ * a reader's own organisations for a reader (the roots of what it reads). */
+static int org_roots_query(const proj_query_ctx *q, const ProtobufCMessage *args,
+			   Ledger__Response *resp)
+{
+	const Ledger__OrgRootsRequest *r = (const Ledger__OrgRootsRequest *)args;
+	uint32_t want = r->has_region ? r->region : 0;
+	if (want > 999999)
+		return ld_errinfo_set(q->e, LD_E(INVALID_VALUE), "org_roots.region",
+				      "region %u is not a six-digit division code", want);
+	Ledger__OrgRoots *out = ld_arena_alloc(q->a, sizeof(*out));
+	ledger__org_roots__init(out);
+	out->roots = ld_arena_alloc(q->a, ORG_ROOTS_MAX * sizeof(void *));
+	resp->result_case = LEDGER__RESPONSE__RESULT_ORG_ROOTS;
+	resp->org_roots = out;
+	org_agg o;
+	int rc = 0;
+	if (q->reader && q->reader->kind == ROLE_READER) {
+		out->has_scoped = out->scoped = 1;
+		for (size_t i = 0; i < q->reader->norgs; i++) {
+			rc = org_read(q->rd, q->reader->orgs[i], &o);
+			if (rc == LD_E(NOT_FOUND))
+				continue; /* not registered (yet) */
+			if (rc)
+				return rc;
+			if (region_within(o.region, want))
+				root_add(q, out, q->reader->orgs[i], &o);
+		}
+		return 0;
+	}
+	kvr_cursor *c;
+	store_val k, v;
+	char id[LD_ID_MAX + 1];
+	if ((rc = kvr_cursor_open(q->rd, DB(MEMBERS_DB_ORGS), &c)))
+		return rc;
+	for (rc = kvr_cursor_seek(c, "\x01", 1, &k, &v); rc == 0; rc = kvr_cursor_next(c, &k, &v)) {
+		if (k.len > LD_ID_MAX || v.len < 2)
+			continue;
+		/* the parent is near the end: decode the whole record, it is small */
+		if ((rc = org_decode(&v, &o)))
+			break;
+		if (o.parent[0] || !region_within(o.region, want))
+			continue;
+		memcpy(id, k.data, k.len);
+		id[k.len] = 0;
+		root_add(q, out, id, &o);
+	}
+	kvr_cursor_close(c);
+	return rc == LD_E(NOT_FOUND) ? 0 : rc;
+}
+
+/* Every organisation's record is read: not on the runner's thread. */
+static int org_roots_heavy(const ProtobufCMessage *args)
+{
+	(void)args;
+	return 1;
+}
+
 const projection_query members_queries[] = {
 	{LEDGER__REQUEST__COMMAND_GET_MEMBER, 0, member_query, NULL, NULL},
+	{LEDGER__REQUEST__COMMAND_ORG_ROOTS, 0, org_roots_query, NULL, org_roots_heavy},
 	{LEDGER__REQUEST__COMMAND_COVERAGE, 0, coverage_query, NULL, coverage_heavy},
 	{0},
 };

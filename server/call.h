@@ -331,6 +331,7 @@ nng_msg *reads_get_event(call *c); /* reads.c */
 nng_msg *reads_log(call *c);
 nng_msg *reads_stream(call *c);
 nng_msg *reads_head(call *c);
+nng_msg *reads_whoami(call *c);
 
 nng_msg *audit_tree_head(call *c); /* audit.c */
 nng_msg *audit_public_key(call *c);

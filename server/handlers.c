@@ -22,6 +22,8 @@ static const handler table[] = {
 	{C(READ_LOG), ROLES_READ_LOG, reads_log, 0, NULL, NULL},
 	{C(READ_STREAM), ROLES_QUERY, reads_stream, 0, NULL, NULL},
 	{C(HEAD), ROLES_READ_LOG, reads_head, 0, NULL, NULL},
+	/* reads.c too: who the connection is (every role may ask). */
+	{C(WHOAMI), ROLES_READ_LOG, reads_whoami, 0, NULL, NULL},
 	/* audit.c: the Merkle tree's signed heads and proofs. */
 	{C(TREE_HEAD), ROLES_READ_LOG, audit_tree_head, 0, NULL, NULL},
 	{C(INCLUSION_PROOF), ROLES_READ_LOG, audit_inclusion, 0, NULL, NULL},

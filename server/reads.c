@@ -251,3 +251,25 @@ nng_msg *reads_head(call *c)
 	resp.head = &h;
 	return reply_pack(&resp);
 }
+
+/* whoami: the identity admit() established, its role and its organisations
+ * (a clerk's, a reader's), as the role file names them. */
+nng_msg *reads_whoami(call *c)
+{
+	Ledger__Response resp = LEDGER__RESPONSE__INIT;
+	Ledger__Whoami w = LEDGER__WHOAMI__INIT;
+	char *orgs[ROLES_MAX_ORGS];
+	w.identity = c->identity;
+	w.role = (char *)(c->role ? roles_kind_name(c->role->kind) : "admin");
+	w.has_development = 1;
+	w.development = !c->srv->roles;
+	if (c->role && (c->role->kind == ROLE_CLERK || c->role->kind == ROLE_READER)) {
+		for (size_t i = 0; i < c->role->norgs && i < ROLES_MAX_ORGS; i++)
+			orgs[i] = (char *)c->role->orgs[i];
+		w.n_orgs = c->role->norgs < ROLES_MAX_ORGS ? c->role->norgs : ROLES_MAX_ORGS;
+		w.orgs = orgs;
+	}
+	resp.result_case = LEDGER__RESPONSE__RESULT_WHOAMI;
+	resp.whoami = &w;
+	return reply_pack(&resp);
+}

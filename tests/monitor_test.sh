@@ -423,4 +423,18 @@ stop_ledgerd
 wait_screen poll "the daemon does not answer" "the header does not say the daemon is gone"
 tm send-keys -t poll q
 wait_exit poll "q while the daemon is gone: the pane dead, its exit status"
+
+# --- a reader of one city: 't' shows its own federation, without --org -----------
+# (before 2026-12-07 22:10 the monitor looked for the province federation in
+# the log, which a reader may not read: its 't' said so and showed nothing)
+printf '[addr:127.0.0.1]\nrole = reader\norgs = NJ\n' >"$TMPDIR/roles.ini"
+start_ledgerd --roles "$TMPDIR/roles.ini" --plans "$ROOT/plans"
+export LEDGER_URL="$URL"
+start_monitor pendreader 120x30 "$PLAN"
+wait_screen pendreader "^as of " "the header as a reader of NJ"
+tm send-keys -t pendreader t
+wait_screen pendreader "^Transfers waiting for acceptance: NJ and its children" "a reader's 't' without --org"
+cap pendreader | grep -Eq "JS|read_log|whole province" && { cap pendreader >&2; fail "a reader's 't' shows the province"; }
+tm send-keys -t pendreader q
+wait_exit pendreader "q in a reader's transfers view"
 echo "$TEST_NAME: ok"

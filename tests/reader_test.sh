@@ -50,11 +50,20 @@ join M-SZ SZ-U1 320505 3
 ok release M-NJ2 --from NJ-U1 --to SZ-U1 --reason moved-region --at "$YEAR-03-01"
 recorded
 settled
+ok whoami
+grep -q "^identity $ME role admin (development mode: no role file, every connection is admin)$" <<<"$OUT" || fail "whoami without a role file: $OUT"
 
 # --- Nanjing's reader --------------------------------------------------------
 as reader NJ
 SCOPE="reader $ME may read only under NJ"
 ok head
+# who the daemon takes it for
+ok whoami --json
+expect_eq "$(json '[j["identity"], j["role"], j["orgs"]]')" "['$ME', 'reader', ['NJ']]" "whoami as Nanjing's reader"
+ok whoami
+grep -q "^identity $ME role reader under NJ$" <<<"$OUT" || fail "whoami: $OUT"
+LC_ALL=zh_CN.UTF-8 LANGUAGE= ok whoami
+grep -q "^身份 $ME 角色 reader，范围 NJ$" <<<"$OUT" || fail "whoami in Chinese: $OUT"
 ok coverage NJ --depth 1 --json
 expect_eq "$(json '[o["org_id"] for o in j["orgs"]]')" "['NJ', 'NJ-U1']" "coverage NJ"
 ok coverage NJ-U1
@@ -114,7 +123,10 @@ grep -Eq "320000|320500" "$TMPDIR/mon.out" && { cat "$TMPDIR/mon.out" >&2; fail 
 # ledger-dashboard as the reader: /api/progress cut to Nanjing, another
 # city refused; its pending table with --org NJ.
 DPORT=$(free_port)
-"$BUILD/ledger-dashboard" --url "$URL" --listen "127.0.0.1:$DPORT" --plan "$PLAN" --org NJ 2>"$TMPDIR/dash.log" &
+# Without --org: the reader's own organisation (org_roots answers a reader
+# its own; before 2026-12-07 22:10 the dashboard read the log for the
+# province federation, refused to a reader, and showed no table).
+"$BUILD/ledger-dashboard" --url "$URL" --listen "127.0.0.1:$DPORT" --plan "$PLAN" 2>"$TMPDIR/dash.log" &
 DASH_PID=$!
 trap 'kill $DASH_PID 2>/dev/null || true; stop_ledgerd' EXIT
 for _ in $(seq 100); do
@@ -128,6 +140,9 @@ CODE=$(curl -s -o "$TMPDIR/d.out" -w '%{http_code}' "http://127.0.0.1:$DPORT/api
 grep -q "may read only under NJ" "$TMPDIR/d.out" || { cat "$TMPDIR/d.out" >&2; fail "the dashboard does not say why"; }
 OUT=$(curl -s "http://127.0.0.1:$DPORT/api/pending")
 expect_eq "$(json '[(o["org_id"], o["waiting_out"]) for o in j["orgs"]]')" "[('NJ', 1), ('NJ-U1', 1)]" "the dashboard's pending table as a reader"
+OUT=$(curl -s "http://127.0.0.1:$DPORT/api/plans")
+expect_eq "$(json 'j["pending_org"]')" NJ "the dashboard's default organisation as a reader"
+grep -q "read_log" "$TMPDIR/dash.log" && { cat "$TMPDIR/dash.log" >&2; fail "the dashboard read the log as a reader"; }
 kill "$DASH_PID"
 wait "$DASH_PID" 2>/dev/null || true
 
@@ -140,4 +155,6 @@ ok progress "$PLAN" --year "$YEAR" --json
 expect_eq "$(json 'len(set(r["region"] for r in j["rows"]))')" 14 "a province's reader's progress: the province and its 13 cities"
 ok series "$PLAN" new-members-total --year "$YEAR"
 denied "reader $ME may read only under JS; read_log refused" log
+ok whoami --json
+expect_eq "$(json '[j["role"], j["orgs"]]')" "['reader', ['JS']]" "whoami as the province's reader"
 echo "$TEST_NAME: ok"

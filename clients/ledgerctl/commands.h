@@ -56,7 +56,7 @@ RECORDS(amend);
 
 /* reads.c: the log itself */
 extern const struct opt log_opts[], stream_opts[];
-exec_fn exec_get, exec_log, exec_stream, exec_head;
+exec_fn exec_get, exec_log, exec_stream, exec_head, exec_whoami;
 
 /* views.c: what the projections answer */
 extern const char wait_notes[]; /* help of the commands with WAIT_OPTS */

@@ -154,6 +154,8 @@ static const struct cmd commands[] = {
 	{"stream", "NAME", N_("print a stream (member/ID, org/ID, region/CODE)"), stream_opts, NULL,
 	 exec_stream, 0, NULL},
 	{"head", "", N_("print the head of the log"), no_opts, NULL, exec_head, 0, NULL},
+	{"whoami", "", N_("print who the ledger takes this connection for: identity, role, organisations"),
+	 no_opts, NULL, exec_whoami, 0, NULL},
 	{"member", "MEMBER", N_("print a member's current view"), member_opts, NULL, exec_member, 0, wait_notes},
 	{"coverage", "ORG", N_("print the coverage of an organisation's subtree"),
 	 coverage_opts, NULL, exec_coverage, 0,

@@ -168,3 +168,36 @@ out:
 	codec_response_free(resp);
 	return rc;
 }
+
+int exec_whoami(struct run *r, const struct args *a, ld_errinfo *e)
+{
+	Ledger__Response *resp = NULL;
+	ldc *c;
+	int rc;
+	(void)a;
+	if ((rc = connection(r, &c, e)) != 0)
+		return rc;
+	if ((rc = ldc_whoami(c, &resp, e)) != 0)
+		goto out;
+	const Ledger__Whoami *w = resp->whoami;
+	if (!w) {
+		rc = ld_errinfo_set(e, LD_E(MALFORMED), NULL, _("the server answered no identity"));
+		goto out;
+	}
+	if (r->json) {
+		rc = print_json(w, e);
+		goto out;
+	}
+	printf(_("identity %s role %s"), w->identity ? w->identity : "-", w->role ? w->role : "-");
+	if (w->n_orgs) {
+		printf(_(" under"));
+		for (size_t i = 0; i < w->n_orgs; i++)
+			printf("%s%s", i ? ", " : " ", w->orgs[i]);
+	}
+	if (w->development)
+		printf(_(" (development mode: no role file, every connection is admin)"));
+	printf("\n");
+out:
+	codec_response_free(resp);
+	return rc;
+}
