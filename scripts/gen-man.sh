@@ -60,7 +60,7 @@ FAMILIES=(
 	"ledgerctl-views|what the projections answer: members, coverage, transfers, plans and progress|member,coverage,transfers,progress,series,plans"
 	"ledgerctl-audit|histories and proofs: the hash chain, signed tree heads, inclusion and consistency, witnesses|history,verify,tree-head,public-key,witness"
 	"ledgerctl-export|the log streamed out as JSON lines or CSV|export"
-	"ledgerctl-ops|the running ledger: projections, subscribers, hot backups, the nodes of a cluster and their changes|projections,subscribers,backup,cluster,cluster add,cluster remove,cluster transfer"
+	"ledgerctl-ops|the running ledger: who it takes a connection for, projections, subscribers, hot backups, the nodes of a cluster and their changes|whoami,projections,subscribers,backup,cluster,cluster add,cluster remove,cluster transfer"
 )
 
 TMP=$(mktemp -d)
