@@ -626,8 +626,8 @@ static void test_hostile_input(void **state)
 static void test_unknown_command(void **state)
 {
 	start(NULL);
-	/* Request field 24, an (empty) message: a future command. */
-	static const uint8_t future[] = {0xc2, 0x01, 0x00};
+	/* Request field 29, an (empty) message: a future command. */
+	static const uint8_t future[] = {0xea, 0x01, 0x00};
 	Ledger__Response *r = raw_call(D.url, future, sizeof(future));
 	assert_non_null(r->error);
 	int code = -(int)r->error->code;
@@ -635,7 +635,7 @@ static void test_unknown_command(void **state)
 	snprintf(msg, sizeof(msg), "%s", r->error->message ? r->error->message : "");
 	codec_response_free(r);
 	if (code != LD_E(UNKNOWN_COMMAND))
-		fail_msg("a command this server does not know (Request field 24) gets %s (\"%s\"), "
+		fail_msg("a command this server does not know (Request field 29) gets %s (\"%s\"), "
 		         "not ERR_UNKNOWN_COMMAND",
 		         ld_errname(code), msg);
 	tl_daemon_down(&D);
