@@ -318,7 +318,7 @@ out_has "^$M3_JOIN +2024-02-01 00:00:00 +[0-9-]+ [0-9:]+ +addr:[^ ]+ +member_joi
 out_has "^$M3_END +2024-03-01 00:00:00 .* membership_ended +left +[0-9a-f]{12} +hash ok\$" "history: the end: $OUT"
 out_has "^$M3_REJOIN +2024-04-01 00:00:00 .* member_joined +→ IU +ceremony +[0-9a-f]{12} +rejoin hash ok\$" \
 	"history: the rejoin: $OUT"
-out_has "^$TSEQ +2024-05-01 00:00:00 .* member_transferred +IU → SI +moved-region +${THASH:0:12} +hash ok\$" \
+out_has "^$TSEQ +2024-05-01 00:00:00 .* member_transferred +IU → SI +moved-region, note: moved to Suzhou +${THASH:0:12} +hash ok\$" \
 	"history: the transfer: $OUT"
 expect_eq "$(echo "$OUT" | grep -c 'hash ok$')" 4 "history --verify-chain: every line checked"
 
@@ -345,7 +345,7 @@ expect_eq "$(json '[(e["event"]["seq"], e.get("voided_by")) for e in j["entries"
 	"[($M3_JOIN, None), ($M3_END, None), ($M3_REJOIN, None), ($TSEQ, $VSEQ), ($VSEQ, None)]" "history of M3 after the void"
 expect_eq "$(json 'j["entries"][4]["event"]["event_voided"]["target_seq"]')" "$TSEQ" "the void's target"
 ok history M3
-out_has "^$TSEQ .* member_transferred +IU → SI +moved-region +[0-9a-f]{12} +VOIDED by seq $VSEQ\$" \
+out_has "^$TSEQ .* member_transferred +IU → SI +moved-region, note: moved to Suzhou +[0-9a-f]{12} +VOIDED by seq $VSEQ\$" \
 	"history: no VOIDED marker beside the transfer: $OUT"
 echo "$OUT" | grep -A1 "^$TSEQ " | tail -n1 |
 	grep -Eq "^  └ $VSEQ +2024-05-02 00:00:00 .* event_voided +seq $TSEQ +\"entered for the wrong member\"" ||
