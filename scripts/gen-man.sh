@@ -51,7 +51,7 @@ PROGRAMS=(
 # The families of ledgerctl commands: page, what it covers, the commands.
 FAMILIES=(
 	"ledgerctl-orgs|organisations and workforce estimates|org add,org update,org dissolve,workforce"
-	"ledgerctl-members|a membership's life: joins, affiliations, transfers (in one step, or released and accepted), ends, profile, forgetting|join,affiliate,disaffiliate,transfer,release,accept,end,profile,forget"
+	"ledgerctl-members|a membership's life: joins, affiliations, transfers (in one step, or released and accepted, declined or withdrawn), ends, profile, forgetting|join,affiliate,disaffiliate,transfer,release,accept,decline,withdraw,end,profile,forget"
 	"ledgerctl-money|dues and funds|dues pay,dues waive,dues refund,funds"
 	"ledgerctl-services|services, activities and service stations|service,activity,station add"
 	"ledgerctl-corrections|voiding and amending recorded events|void,amend"
