@@ -796,6 +796,13 @@ int roles_read_regions(const role *ro, store_txn *t, uint32_t *out, size_t cap, 
 			return rc;
 		if (region && !roles_region_in(out, *n, region))
 			out[(*n)++] = region;
+		/* A district's (county's) reader reads its city's rows: the plans
+		 * count the province and its cities only, and a county federation
+		 * works toward its city's targets (docs/ROLES.md, "Readers of one
+		 * city"). */
+		uint32_t city = region / 100 * 100;
+		if (region % 100 && city % 10000 && *n < cap && !roles_region_in(out, *n, city))
+			out[(*n)++] = city;
 	}
 	return 0;
 }

@@ -163,8 +163,10 @@ int roles_check_read(const role *ro, const char *identity, store_txn *t, const L
 		     ld_errinfo *e);
 
 /* The regions of progress a reader may read (its organisations' regions,
- * as of t): up to cap codes in out, their count in *n (0: none). A code
- * ending in 0000 (a province) covers every region of the province. */
+ * as of t, and for a district's, xxyyzz, its city's, xxyy00: the plans
+ * count cities, not districts): up to cap codes in out, their count in *n
+ * (0: none). A code ending in 0000 (a province) covers every region of the
+ * province. */
 int roles_read_regions(const role *ro, store_txn *t, uint32_t *out, size_t cap, size_t *n);
 /* Whether region is among regions (roles_read_regions's). */
 int roles_region_in(const uint32_t *regions, size_t n, uint32_t region);

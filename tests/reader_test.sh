@@ -40,6 +40,7 @@ denied() { # RE ARGS...: refused, exit 1, ERR_PERMISSION_DENIED and RE in stderr
 # --- the ledger -------------------------------------------------------------
 as dev
 two_cities
+ok org add NJ-XW --name "Xuanwu" --kind federation-county --region 320102 --parent NJ --at 2024-01-03
 join() { # ID ORG REGION N
 	ok join "$1" --org "$2" --path platform-work --channel online --group rider --employment partial \
 		--region "$3" --national-id "$(national_id "$3" "$4")" --name "王$4" --phone "1380000000$4" --at "$YEAR-02-0$4"
@@ -65,7 +66,7 @@ grep -q "^identity $ME role reader under NJ$" <<<"$OUT" || fail "whoami: $OUT"
 LC_ALL=zh_CN.UTF-8 LANGUAGE= ok whoami
 grep -q "^身份 $ME 角色 reader，范围 NJ$" <<<"$OUT" || fail "whoami in Chinese: $OUT"
 ok coverage NJ --depth 1 --json
-expect_eq "$(json '[o["org_id"] for o in j["orgs"]]')" "['NJ', 'NJ-U1']" "coverage NJ"
+expect_eq "$(json '[o["org_id"] for o in j["orgs"]]')" "['NJ', 'NJ-U1', 'NJ-XW']" "coverage NJ"
 ok coverage NJ-U1
 denied "$SCOPE; coverage of organisation SZ refused" coverage SZ
 denied "$SCOPE; coverage of organisation JS refused" coverage JS --depth 1
@@ -139,7 +140,7 @@ CODE=$(curl -s -o "$TMPDIR/d.out" -w '%{http_code}' "http://127.0.0.1:$DPORT/api
 [ "$CODE" = 403 ] || [ "$CODE" = 400 ] || [ "$CODE" = 502 ] || fail "the dashboard's progress of Suzhou as a reader: $CODE"
 grep -q "may read only under NJ" "$TMPDIR/d.out" || { cat "$TMPDIR/d.out" >&2; fail "the dashboard does not say why"; }
 OUT=$(curl -s "http://127.0.0.1:$DPORT/api/pending")
-expect_eq "$(json '[(o["org_id"], o["waiting_out"]) for o in j["orgs"]]')" "[('NJ', 1), ('NJ-U1', 1)]" "the dashboard's pending table as a reader"
+expect_eq "$(json '[(o["org_id"], o["waiting_out"]) for o in j["orgs"]]')" "[('NJ', 1), ('NJ-U1', 1), ('NJ-XW', 0)]" "the dashboard's pending table as a reader"
 OUT=$(curl -s "http://127.0.0.1:$DPORT/api/plans")
 expect_eq "$(json 'j["pending_org"]')" NJ "the dashboard's default organisation as a reader"
 grep -q "read_log" "$TMPDIR/dash.log" && { cat "$TMPDIR/dash.log" >&2; fail "the dashboard read the log as a reader"; }
@@ -157,4 +158,28 @@ ok series "$PLAN" new-members-total --year "$YEAR"
 denied "reader $ME may read only under JS; read_log refused" log
 ok whoami --json
 expect_eq "$(json '[j["role"], j["orgs"]]')" "['reader', ['JS']]" "whoami as the province's reader"
+
+# --- a district's (county's) reader: its city's rows ------------------------
+# The plans count the province and its cities; a county federation works
+# toward its city's targets, so its reader reads the city's rows (before
+# 2026-12-07 22:30 it was answered no rows at all, without a word), not the
+# province's nor another city's, and organisations and members only in its
+# own subtree.
+as reader NJ-XW
+SCOPE="reader $ME may read only under NJ-XW"
+ok progress "$PLAN" --year "$YEAR" --json
+expect_eq "$(json 'sorted(set(r["region"] for r in j["rows"]))')" "[320100]" "a district's reader's progress: its city's rows"
+ok progress "$PLAN" --year "$YEAR" --region 320100 --json
+expect_eq "$(json 'sorted(set(r["region"] for r in j["rows"]))')" "[320100]" "a district's reader's progress --region 320100"
+denied "$SCOPE; progress of region 320000 refused \(its regions: 320102, 320100\)" progress "$PLAN" --region 320000
+denied "$SCOPE; progress of region 320500 refused \(its regions: 320102, 320100\)" progress "$PLAN" --region 320500
+ok series "$PLAN" new-members-total --region 320100 --year "$YEAR"
+denied "$SCOPE; progress_series of region the province refused" series "$PLAN" new-members-total
+ok coverage NJ-XW
+denied "$SCOPE; coverage of organisation NJ refused" coverage NJ
+denied "$SCOPE; get_member of member M-NJ refused \(its organisation is not under it\)" member M-NJ
+"$BUILD/ledger-monitor" --url "$URL" "$PLAN" --year "$YEAR" --once >"$TMPDIR/mon.out" 2>"$TMPDIR/mon.err" ||
+	{ cat "$TMPDIR/mon.err" >&2; fail "ledger-monitor as a district's reader"; }
+grep -q "320100" "$TMPDIR/mon.out" || { cat "$TMPDIR/mon.out" >&2; fail "the monitor shows a district's reader no Nanjing row"; }
+grep -Eq "320000|320500" "$TMPDIR/mon.out" && { cat "$TMPDIR/mon.out" >&2; fail "the monitor shows a district's reader another region"; }
 echo "$TEST_NAME: ok"
