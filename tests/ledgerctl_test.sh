@@ -219,6 +219,18 @@ ok --json batch "$TMPDIR/riders.txt" --atomic
 expect_eq "$(json 'j["duplicates"]')" 300 "the same batch again is all duplicates"
 ok history R150
 out_has 'member_joined +→ IU +collective-registration' "R150 is not registered"
+# A transfer recorded without --at happened "now", to the µs: the member
+# view and the transfers list show it to the second, as history does
+ok transfer R150 --from IU --to PU --reason changed-platform
+recorded
+ok transfers --org IU --wait-seq "$SEQ"
+out_has "^WITHIN +R150 +IU → PU +changed-platform +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}  seq $SEQ\$" \
+	"transfers: a time not to the second: $OUT"
+ok join R301 --org IU --path platform-work --channel online --group rider --employment partial \
+	--region 320100 --national-id "$(national_id 320100 301)"
+recorded
+ok member R301 --wait-seq "$SEQ"
+out_has "^first joined +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\$" "member: a time not to the second: $OUT"
 
 # --- bad input: usage errors (2), refusals (1), unreachable (3) -----------
 refused 1 "organisation 'O9' not found \(ERR_NOT_FOUND, field member_joined.org_id\)" \

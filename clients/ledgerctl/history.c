@@ -228,10 +228,10 @@ static void hist_row_fill(struct hist_row *row, const Ledger__HistoryEntry *he, 
 	row->ok = ok;
 	snprintf(row->cell[0], sizeof(row->cell[0]), "%s%llu", correction ? "  \u2514 " : "",
 		 (unsigned long long)ev->seq);
-	/* both times to the second: a fraction (an event recorded without --at
-	 * occurred "now", to the µs) only adds noise here; --json keeps it */
-	ldc_format_time(ev->occurred_at - ev->occurred_at % 1000000, row->cell[1]);
-	ldc_format_time(ev->recorded_at - ev->recorded_at % 1000000, row->cell[2]);
+	/* both times to the second (an event recorded without --at occurred
+	 * "now", to the µs) */
+	format_time_s(ev->occurred_at, row->cell[1]);
+	format_time_s(ev->recorded_at, row->cell[2]);
 	snprintf(row->cell[3], sizeof(row->cell[3]), "%s", ld_has(ev->actor) ? ev->actor : "-");
 	snprintf(row->cell[4], sizeof(row->cell[4]), "%s", ldc_kind_label(ev->body_case));
 	body_detail(ev, row->cell[5], sizeof(row->cell[5]), row->cell[6], sizeof(row->cell[6]));

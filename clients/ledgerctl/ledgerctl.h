@@ -333,6 +333,10 @@ void wait_of(const struct args *a, ldc_consistency *cons);
  * a single enum; NULL for any other field. */
 const char *enum_field_word(const ProtobufCMessage *m, const char *name, char *out, size_t size);
 
+/* A time as the text views show it to people: to the second, in the
+ * ledger's zone ("2026-12-08 06:05:00"); the µs of an event recorded
+ * without --at only add noise there (--json keeps them). */
+void format_time_s(int64_t us, char out[32]);
 /* Columns a UTF-8 string takes in a terminal (two for a Chinese character). */
 int text_width(const char *s);
 /* Prints s left-aligned in a column of width w, then the gap to the next. */

@@ -191,6 +191,11 @@ const char *enum_field_word(const ProtobufCMessage *m, const char *name, char *o
 	return ldc_enum_label(f->descriptor, v, out, size);
 }
 
+void format_time_s(int64_t us, char out[32])
+{
+	ldc_format_time(us - us % 1000000, out);
+}
+
 /* Columns a UTF-8 string takes (one per code point: ids, names of enums and
  * times are ASCII; free text may be off). */
 int text_width(const char *s)

@@ -49,14 +49,14 @@ static void print_member(const void *result, uint64_t as_of, const void *arg)
 	printf(_("joined by      %s, %s\n"),
 	       ldc_enum_label(&ledger__join_path__descriptor, m->join_path, num, sizeof(num)),
 	       ldc_enum_label(&ledger__join_channel__descriptor, m->channel, num2, sizeof(num2)));
-	ldc_format_time(m->first_joined_at, t);
-	ldc_format_time(m->last_joined_at, t2);
+	format_time_s(m->first_joined_at, t);
+	format_time_s(m->last_joined_at, t2);
 	printf(_("first joined   %s\n"), t);
 	printf(_("latest join    %s\n"), t2);
 	printf(_("rejoins        %u\n"), m->rejoins);
 	printf(_("transfers      %u\n"), m->transfers);
 	if (m->has_ended_at) {
-		ldc_format_time(m->ended_at, t);
+		format_time_s(m->ended_at, t);
 		printf(_("ended          %s (%s)\n"), t,
 		       ldc_enum_label(&ledger__end_reason__descriptor, m->end_reason, num,
 				      sizeof(num)));
@@ -291,7 +291,7 @@ static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 		const Ledger__TransferView *t = l->transfers[i];
 		char when[32];
 		snprintf(path, sizeof(path), "%s \u2192 %s", t->from_org, t->to_org);
-		ldc_format_time(t->occurred_at, when);
+		format_time_s(t->occurred_at, when);
 		print_cell(direction_word(t->direction), 6);
 		print_cell(t->member_id ? t->member_id : "", wm);
 		print_cell(path, wp);
@@ -321,7 +321,7 @@ static void print_transfers(const void *result, uint64_t as_of, const void *arg)
 			printf(_("  note: %s"), t->note);
 		if (t->has_release_seq) {
 			char rel[32];
-			ldc_format_time(t->released_at, rel);
+			format_time_s(t->released_at, rel);
 			printf(_("  released %s by %s (seq %llu), accepted by %s"), rel,
 			       t->release_actor ? t->release_actor : "",
 			       (unsigned long long)t->release_seq, t->actor ? t->actor : "");
