@@ -934,7 +934,10 @@ int csvimp_write_report(const csvimp *ci, const char *path, const csvimp_error *
 {
 	char *buf = NULL, num[32];
 	size_t len = 0, cap = 0;
-	int bad = add(&buf, &len, &cap, "row,column,reason\n", 18);
+	/* TRANSLATORS: the header of an import's report of rejected rows: three
+	 * CSV column names, comma-separated, no quotes or commas within them. */
+	const char *head = _("row,column,reason");
+	int bad = add(&buf, &len, &cap, head, strlen(head)) || add(&buf, &len, &cap, "\n", 1);
 	for (size_t i = 0; i < n && !bad; i++) {
 		int k = snprintf(num, sizeof(num), "%lu,", errs[i].line);
 		bad |= add(&buf, &len, &cap, num, (size_t)k);

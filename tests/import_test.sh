@@ -30,6 +30,8 @@ cmp "$TMPDIR/m.csv.errors.csv" "$DATA/members-utf8.errors.expected" || {
 # what the column accepts (their Chinese names too); --check sends nothing.
 cp "$DATA/members-utf8.csv" "$TMPDIR/zh.csv"
 LC_ALL=zh_CN.UTF-8 ctl import "$TMPDIR/zh.csv" --org JS --check
+head -n1 "$TMPDIR/zh.csv.errors.csv" | grep -qx '行号,列,原因' ||
+	{ cat "$TMPDIR/zh.csv.errors.csv" >&2; fail "zh: the report's header is not Chinese"; }
 grep -q '^8,职业群体,"未知的职业群体“程序员”（可填：truck-driver（货车司机）, .*, delivery-rider（网约配送员）, .*other-group（其他群体））"$' "$TMPDIR/zh.csv.errors.csv" ||
 	{ cat "$TMPDIR/zh.csv.errors.csv" >&2; fail "zh: the report does not say what a worker group may be"; }
 HEAD1=$(head_seq)
