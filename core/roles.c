@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "kinds.h"
 #include "model.h"
 #include "orgref.h"
@@ -147,6 +148,15 @@ static int add_orgs(load_ctx *c, role *ro, const char *value)
 	     tok = strtok_r(NULL, ", \t", &save)) {
 		if (strlen(tok) > LD_ID_MAX)
 			return load_fail(c, "organisation id '%.64s…' is longer than 64 bytes",
+					 tok);
+		/* No organisation has such an id ("NJ", NJ，SZ with a
+		 * full-width comma, NJ;SZ): the clerk or reader was silently
+		 * scoped to nothing, and its refusals named the id as written. */
+		if (!check_id(tok))
+			return load_fail(c,
+					 "organisation id '%s' is not an identifier (1-64 of A-Z "
+					 "a-z 0-9 . _ : -): separate ids with ',' or spaces, "
+					 "without quotes",
 					 tok);
 		if (ro->norgs == ROLES_MAX_ORGS)
 			return load_fail(c, "more than 64 organisations for '%s'",

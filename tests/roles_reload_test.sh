@@ -91,6 +91,11 @@ n=$((n + 1))
 hup "$n"
 grep 'SIGHUP: ' "$LEDGERD_LOG" | tail -n 1 | grep -q "SIGHUP: roles: 1 identities" ||
 	fail "a line of 199 characters was not read"
+# An organisation id no organisation can have: scoped to nothing, unsaid.
+printf '[%s]\nrole = clerk\norgs = "NJ"\n' "$ME" >"$F.new" && mv "$F.new" "$F"
+try_bad "a quoted id" "line 3: organisation id '\"NJ\"' is not an identifier"
+printf '[%s]\nrole = clerk\norgs = NJ，SZ\n' "$ME" >"$F.new" && mv "$F.new" "$F"
+try_bad "a full-width comma" "line 3: organisation id 'NJ，SZ' is not an identifier"
 rm -f "$F"
 try_bad "gone" "cannot read role file '$F'"
 mkdir "$F"
