@@ -43,6 +43,10 @@ static const char *const patterns[] = {
 	   "or voided by its source)"),
 	N_("member '%s' has no pending release to accept: seq %s is not one waiting (withdrawn, "
 	   "accepted already, or not a release of this member: 'ledgerctl history')"),
+	N_("member '%s' has no pending release to accept: release seq %s was voided by seq %s "
+	   "(withdrawn by its source or declined)"),
+	N_("member '%s' has no pending release to accept: release seq %s was accepted already "
+	   "(the member is in '%s' now)"),
 	N_("member '%s' has pending release seq %s (to '%s'), not seq %s"),
 	N_("organisation '%s' is dissolved: release seq %s stays pending until its source "
 	   "withdraws it (ledgerctl void %s) and releases the member elsewhere"),

@@ -1623,6 +1623,40 @@ static int apply_correction(store_txn *t, const Ledger__Event *target, uint32_t 
 /* model_apply                                                          */
 /* ================================================================== */
 
+/* An acceptance of release seq rel of member id, which has none pending
+ * (*s): says what became of rel when it is this member's release, voided
+ * (withdrawn or declined) or accepted already, instead of the sentence
+ * that lists both (two clerks accepting, or one accepting while another
+ * declines, were told "withdrawn, accepted already, or ..."). e keeps its
+ * sentence otherwise. */
+static void accept_gone(store_txn *t, const member_state *s, const char *id, uint64_t rel,
+			ld_errinfo *e)
+{
+	Ledger__Event *ev = NULL;
+	int kind = 0;
+	uint64_t by = 0;
+	char org[LD_ID_MAX + 1];
+	if (model_load_event(t, rel, &ev) != 0)
+		return;
+	const char *who = codec_event_member(ev);
+	int mine = ev->body_case == LEDGER__EVENT__BODY_TRANSFER_RELEASED && who &&
+		   strcmp(who, id) == 0;
+	codec_event_free(ev);
+	if (!mine || model_fix_get(t, rel, &kind, &by) != 0)
+		return;
+	/* One sentence each (clients/servertext.c translates whole ones). */
+	if (kind == FIX_VOID)
+		ld_errinfo_set(e, LD_E(INVALID_STATE), "transfer_accepted.release_seq",
+			       "member '%s' has no pending release to accept: release seq %llu was "
+			       "voided by seq %llu (withdrawn by its source or declined)",
+			       id, (unsigned long long)rel, (unsigned long long)by);
+	else
+		ld_errinfo_set(e, LD_E(INVALID_STATE), "transfer_accepted.release_seq",
+			       "member '%s' has no pending release to accept: release seq %llu was "
+			       "accepted already (the member is in '%s' now)",
+			       id, (unsigned long long)rel, state_org(model_of(t), s, org));
+}
+
 static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint64_t seq, uint64_t hash,
 			      uint32_t *stream, ld_errinfo *e)
 {
@@ -1648,6 +1682,9 @@ static int apply_member_event(store_txn *t, const Ledger__Event *ev, uint64_t se
 				       "until its source withdraws it (ledgerctl void %llu) and "
 				       "releases the member elsewhere",
 				       x->to_org, rel, rel);
+		else if (rc == LD_E(INVALID_STATE) && acc && !old.pending &&
+			 old.status == MEMBER_ACTIVE)
+			accept_gone(t, &old, id, rel, e);
 		else if (rc == LD_E(ORG_CLOSED) && acc)
 			ld_errinfo_set(e, rc, "transfer_accepted.to_org",
 				       "organisation '%s' does not admit members: release seq %llu "
