@@ -781,31 +781,19 @@ static struct {
 		uint32_t region;
 		char org[LD_ID_MAX + 1];
 		int64_t tried_us;
+		int told;          /* the reason none was found is logged */
+		uint32_t own;      /* the organisation's region */
+		int scoped;        /* a reader's own organisation */
 	} r[ROOT_REGIONS];
 	unsigned n;
 } root = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static void pending_org(const char *plan, char *out, size_t cap)
+/* The root organisation of region into out (empty: none), found once and
+ * kept; `tell`: log why when there is none (once, or on another error). */
+static void region_root(uint32_t region, int tell, char *out, size_t cap, uint32_t *own, int *scoped)
 {
-	out[0] = 0;
-	if (opt.org) {
-		snprintf(out, cap, "%s", opt.org);
-		return;
-	}
-	if (!plan)
-		plan = opt.plan;
 	ld_errinfo e = {0};
-	Ledger__Response *resp = NULL;
-	uint32_t region = 0;
-	if (daemon_plans(&resp, &e) == 0) {
-		const Ledger__PlanList *l = resp->plans;
-		for (size_t i = 0; i < l->n_plans && !region; i++)
-			if (!plan || (l->plans[i]->id && !strcmp(l->plans[i]->id, plan)))
-				region = l->plans[i]->region;
-	}
-	codec_response_free(resp);
-	if (!region)
-		return;
+	out[0] = 0;
 	pthread_mutex_lock(&root.mu);
 	unsigned i = 0;
 	while (i < root.n && root.r[i].region != region)
@@ -815,22 +803,75 @@ static void pending_org(const char *plan, char *out, size_t cap)
 	int64_t now = ld_wall_us();
 	if (i < root.n && !root.r[i].org[0] &&
 	    (!root.r[i].tried_us || now - root.r[i].tried_us >= ROOT_RETRY_S * 1000000LL)) {
-		int first = !root.r[i].tried_us;
 		root.r[i].tried_us = now;
 		ldc *c;
 		if (pool_get(&c, &e) == 0) {
-			int rc = ldc_region_root(c, region, root.r[i].org, sizeof(root.r[i].org), &e);
+			int rc = ldc_region_root_of(c, region, root.r[i].org, sizeof(root.r[i].org),
+						    &root.r[i].own, &root.r[i].scoped, &e);
 			pool_put(c, rc);
 			if (rc != 0) {
 				root.r[i].org[0] = 0;
-				if (first || rc != LD_E(NOT_FOUND))
+				if (tell && (!root.r[i].told || rc != LD_E(NOT_FOUND))) {
+					root.r[i].told = 1;
 					say("the transfers waiting for acceptance: %s", e.message);
+				}
 			}
 		}
 	}
-	if (i < root.n)
+	if (i < root.n) {
 		snprintf(out, cap, "%s", root.r[i].org);
+		if (own)
+			*own = root.r[i].own;
+		if (scoped)
+			*scoped = root.r[i].scoped;
+	}
 	pthread_mutex_unlock(&root.mu);
+}
+
+/* The plan the page opens with: --plan, else the first plan whose region
+ * holds an organisation the ledger has (a reader: one of its own), else the
+ * first. Before 2026-12-07 22:40 the first by id, whatever the ledger held:
+ * the demo's Jiangsu officers were shown Guangdong's plan, empty. */
+static const char *default_plan(const Ledger__PlanList *l)
+{
+	if (opt.plan)
+		return opt.plan;
+	for (size_t i = 0; i < l->n_plans; i++) {
+		char org[LD_ID_MAX + 1];
+		if (!ld_has(l->plans[i]->id) || !l->plans[i]->region)
+			continue;
+		region_root(l->plans[i]->region, 0, org, sizeof(org), NULL, NULL);
+		if (org[0])
+			return l->plans[i]->id;
+	}
+	return l->n_plans && ld_has(l->plans[0]->id) ? l->plans[0]->id : NULL;
+}
+
+static void pending_org(const char *plan, char *out, size_t cap, uint32_t *own, int *scoped)
+{
+	out[0] = 0;
+	if (own)
+		*own = 0;
+	if (scoped)
+		*scoped = 0;
+	if (opt.org) {
+		snprintf(out, cap, "%s", opt.org);
+		return;
+	}
+	ld_errinfo e = {0};
+	Ledger__Response *resp = NULL;
+	uint32_t region = 0;
+	if (daemon_plans(&resp, &e) == 0) {
+		const Ledger__PlanList *l = resp->plans;
+		if (!plan)
+			plan = default_plan(l);
+		for (size_t i = 0; i < l->n_plans && !region; i++)
+			if (!plan || (l->plans[i]->id && !strcmp(l->plans[i]->id, plan)))
+				region = l->plans[i]->region;
+	}
+	codec_response_free(resp);
+	if (region)
+		region_root(region, 1, out, cap, own, scoped);
 }
 
 static enum MHD_Result api_plans(struct MHD_Connection *conn)
@@ -844,17 +885,26 @@ static enum MHD_Result api_plans(struct MHD_Connection *conn)
 	if (rc != 0)
 		return send_daemon_error(conn, rc, &e);
 	json_t *j = ldc_to_json(resp->plans);
+	char def[MAX_PLAN_ID + 1] = "";
+	const char *d = j ? default_plan(resp->plans) : NULL;
+	if (d)
+		snprintf(def, sizeof(def), "%s", d);
 	codec_response_free(resp);
 	if (!j)
 		return MHD_NO;
-	const char *def = opt.plan;
-	json_t *plans = json_object_get(j, "plans");
-	if (!def && json_array_size(plans))
-		def = json_string_value(json_object_get(json_array_get(plans, 0), "id"));
-	json_object_set_new(j, "default_plan", def ? json_string(def) : json_null());
+	json_object_set_new(j, "default_plan", def[0] ? json_string(def) : json_null());
 	char org[LD_ID_MAX + 1];
-	pending_org(def, org, sizeof(org));
+	uint32_t own = 0;
+	int scoped = 0;
+	pending_org(def[0] ? def : NULL, org, sizeof(org), &own, &scoped);
 	json_object_set_new(j, "pending_org", org[0] ? json_string(org) : json_null());
+	/* The region the page opens with: a reader's own city (a district's
+	 * reader: its city's), whose figures it reads; else the province
+	 * (null). Before 2026-12-07 22:50 a city's reader opened on the
+	 * province's cards, which it may not read: each said "not started". */
+	uint32_t city = own / 100 * 100;
+	json_object_set_new(j, "default_region",
+			    org[0] && scoped && own % 10000 ? json_integer(city) : json_null());
 	pthread_mutex_lock(&hub.mu);
 	int mode = hub.mode;
 	pthread_mutex_unlock(&hub.mu);
@@ -934,7 +984,7 @@ static enum MHD_Result api_pending(struct MHD_Connection *conn)
 		return MHD_NO;
 	}
 	char org[LD_ID_MAX + 1];
-	pending_org(q.plan, org, sizeof(org));
+	pending_org(q.plan, org, sizeof(org), NULL, NULL);
 	json_object_set_new(j, "org", org[0] ? json_string(org) : json_null());
 	json_object_set_new(j, "at", json_integer((json_int_t)ld_wall_us()));
 	json_object_set_new(j, "orgs", orgs);

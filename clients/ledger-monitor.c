@@ -574,10 +574,15 @@ static int read_pending(monitor *m)
 		struct pend_row *r = &rows[n];
 		r->region = o->region;
 		r->depth = o->depth;
-		/* The plan's names for its regions, as the figures have them. */
+		/* The plan's names for its regions, as the figures have them: for
+		 * the organisation on top, and a child in another region (the
+		 * province's cities); a child in its parent's region (a city's
+		 * industry unions) by its own name (before 2026-12-07 22:50 each
+		 * read the city's). */
 		if (o->depth == 0 && o->region == m->info->region)
 			snprintf(r->name, sizeof(r->name), "%s", _("whole province"));
-		else if (region_index(m->info, o->region) > 0)
+		else if (region_index(m->info, o->region) > 0 &&
+			 (o->depth == 0 || o->region != cov->coverage->orgs[0]->region))
 			pv_region_name(m->info, o->region, r->name, sizeof(r->name));
 		else
 			snprintf(r->name, sizeof(r->name), "%s", o->name ? o->name : o->org_id);

@@ -44,6 +44,12 @@ int ldc_pending_of(ldc *c, const char *org, ldc_pending_sum *ps, ld_errinfo *e)
 
 int ldc_region_root(ldc *c, uint32_t region, char *out, size_t cap, ld_errinfo *e)
 {
+	return ldc_region_root_of(c, region, out, cap, NULL, NULL, e);
+}
+
+int ldc_region_root_of(ldc *c, uint32_t region, char *out, size_t cap, uint32_t *org_region,
+		       int *scoped, ld_errinfo *e)
+{
 	Ledger__Response *resp = NULL;
 	int rc = ldc_org_roots(c, region, &resp, e);
 	if (rc == 0 && (!resp || !resp->org_roots))
@@ -54,22 +60,26 @@ int ldc_region_root(ldc *c, uint32_t region, char *out, size_t cap, ld_errinfo *
 		return rc;
 	}
 	const Ledger__OrgRoots *r = resp->org_roots;
-	const char *pick = NULL;
+	const Ledger__OrgRoot *pick = NULL;
 	/* The first not dissolved (by id), else the first. */
 	for (size_t i = 0; i < r->n_roots && !pick; i++)
 		if (ld_has(r->roots[i]->org_id) && !r->roots[i]->dissolved)
-			pick = r->roots[i]->org_id;
+			pick = r->roots[i];
 	for (size_t i = 0; i < r->n_roots && !pick; i++)
 		if (ld_has(r->roots[i]->org_id))
-			pick = r->roots[i]->org_id;
-	int scoped = r->scoped;
-	if (pick && strlen(pick) < cap) {
-		snprintf(out, cap, "%s", pick);
+			pick = r->roots[i];
+	int is_scoped = r->scoped;
+	if (scoped)
+		*scoped = is_scoped;
+	if (pick && strlen(pick->org_id) < cap) {
+		snprintf(out, cap, "%s", pick->org_id);
+		if (org_region)
+			*org_region = pick->region;
 		codec_response_free(resp);
 		return 0;
 	}
 	codec_response_free(resp);
-	if (scoped)
+	if (is_scoped)
 		return ld_errinfo_set(e, LD_E(NOT_FOUND), NULL,
 				      _("none of your organisations (the role file's orgs) lies "
 					"in region %u"),

@@ -35,6 +35,10 @@ int ldc_pending_of(ldc *c, const char *org, ldc_pending_sum *ps, ld_errinfo *e);
  * region instead: its default is its own federation. LD_E(NOT_FOUND) with
  * a message naming the region when there is none. */
 int ldc_region_root(ldc *c, uint32_t region, char *out, size_t cap, ld_errinfo *e);
+/* The same, and (when not NULL) the organisation's own region and whether
+ * the answer was the asker's own organisations (a reader's). */
+int ldc_region_root_of(ldc *c, uint32_t region, char *out, size_t cap, uint32_t *org_region,
+		       int *scoped, ld_errinfo *e);
 
 /* Whole days from `then` to `now` (µs), at least 0. */
 int64_t ldc_age_days(int64_t then, int64_t now);

@@ -411,6 +411,15 @@ expect_eq "$(OUT=$BODY json 'j["org"]')" JS "/api/pending?plan=$PLAN"
 get "/api/pending?plan=no-such-plan"
 expect_eq "$(OUT=$BODY json '(j["org"], j["orgs"])')" "(None, [])" "/api/pending of a plan the daemon does not count"
 stop_dashboard
+# Without --plan: the first plan whose region holds a federation the ledger
+# has (Jiangsu's), not the first by id (Guangdong's, empty here: before
+# 2026-12-07 22:50 the demo's page opened on it); no default region but the
+# province's for an admin.
+start_dashboard
+get /api/plans
+expect_eq "$(OUT=$BODY json '(j["default_plan"], j["pending_org"], j["default_region"])')" "('$PLAN', 'JS', None)" \
+	"/api/plans without --plan"
+stop_dashboard
 ok release M1001 --from NJ --to SZ --reason moved-region --at "$YEAR-03-10"
 ok release M1004 --from SZ --to NJ --reason moved-region --at "$YEAR-11-20"
 recorded
@@ -534,6 +543,14 @@ cat >"$TMPDIR/expect.json" <<EOF
  "pending": {"NJ": [1, 1], "SZ": [1, 1]}}
 EOF
 browser view "$HTTP" "$TMPDIR/expect.json"
+# A city's gateway: its industry unions (children in its own region) by their
+# own names; before 2026-12-07 22:50 each read the city's name (南京市).
+ok org add NJ-U9 --name "南京市骑手行业工会" --kind industry-union --region 320100 --parent NJ --at "$YEAR-01-05"
+stop_dashboard
+start_dashboard --plan "$PLAN" --org NJ
+browser names "$HTTP" "NJ=南京市" "NJ-U9=南京市骑手行业工会"
+stop_dashboard
+start_dashboard --org JS
 
 # An open page while the daemon stops and starts again at the same address:
 # it says the ledger does not answer (its stream, to the gateway, stays up),

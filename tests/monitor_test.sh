@@ -427,6 +427,11 @@ wait_exit poll "q while the daemon is gone: the pane dead, its exit status"
 # --- a reader of one city: 't' shows its own federation, without --org -----------
 # (before 2026-12-07 22:10 the monitor looked for the province federation in
 # the log, which a reader may not read: its 't' said so and showed nothing)
+# Its industry union (a child in its own region) by its own name, not the city's.
+start_ledgerd --plans "$ROOT/plans"
+export LEDGER_URL="$URL"
+ok org add NJ-U9 --name "南京市骑手行业工会" --kind industry-union --region 320100 --parent NJ --at "$YEAR-01-05"
+stop_ledgerd
 printf '[addr:127.0.0.1]\nrole = reader\norgs = NJ\n' >"$TMPDIR/roles.ini"
 start_ledgerd --roles "$TMPDIR/roles.ini" --plans "$ROOT/plans"
 export LEDGER_URL="$URL"
@@ -434,6 +439,7 @@ start_monitor pendreader 120x30 "$PLAN"
 wait_screen pendreader "^as of " "the header as a reader of NJ"
 tm send-keys -t pendreader t
 wait_screen pendreader "^Transfers waiting for acceptance: NJ and its children" "a reader's 't' without --org"
+wait_screen pendreader "^    南京市骑手行业工会 +0 +- +0 +- *$" "the reader's industry union by its own name"
 cap pendreader | grep -Eq "JS|read_log|whole province" && { cap pendreader >&2; fail "a reader's 't' shows the province"; }
 tm send-keys -t pendreader q
 wait_exit pendreader "q in a reader's transfers view"

@@ -127,7 +127,9 @@ DPORT=$(free_port)
 # Without --org: the reader's own organisation (org_roots answers a reader
 # its own; before 2026-12-07 22:10 the dashboard read the log for the
 # province federation, refused to a reader, and showed no table).
-"$BUILD/ledger-dashboard" --url "$URL" --listen "127.0.0.1:$DPORT" --plan "$PLAN" 2>"$TMPDIR/dash.log" &
+# Without --plan either: the plan of its province (not Guangdong's, the first by id), opening on
+# its city (default_region), whose figures it reads.
+"$BUILD/ledger-dashboard" --url "$URL" --listen "127.0.0.1:$DPORT" 2>"$TMPDIR/dash.log" &
 DASH_PID=$!
 trap 'kill $DASH_PID 2>/dev/null || true; stop_ledgerd' EXIT
 for _ in $(seq 100); do
@@ -142,7 +144,8 @@ grep -q "may read only under NJ" "$TMPDIR/d.out" || { cat "$TMPDIR/d.out" >&2; f
 OUT=$(curl -s "http://127.0.0.1:$DPORT/api/pending")
 expect_eq "$(json '[(o["org_id"], o["waiting_out"]) for o in j["orgs"]]')" "[('NJ', 1), ('NJ-U1', 1), ('NJ-XW', 0)]" "the dashboard's pending table as a reader"
 OUT=$(curl -s "http://127.0.0.1:$DPORT/api/plans")
-expect_eq "$(json 'j["pending_org"]')" NJ "the dashboard's default organisation as a reader"
+expect_eq "$(json '(j["pending_org"], j["default_plan"], j["default_region"])')" "('NJ', '$PLAN', 320100)" \
+	"the dashboard's default organisation, plan and region as a reader"
 grep -q "read_log" "$TMPDIR/dash.log" && { cat "$TMPDIR/dash.log" >&2; fail "the dashboard read the log as a reader"; }
 kill "$DASH_PID"
 wait "$DASH_PID" 2>/dev/null || true

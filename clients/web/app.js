@@ -227,7 +227,12 @@ function renderPending() {
   for (const o of j.orgs) {
     const code = num(o.region);
     const city = (state.info.cities || []).find((c) => c.code === code);
-    const name = num(o.depth) === 0 && code === state.info.region ? tr('whole-province') : city ? city.name : o.name || o.org_id;
+    // The plan's name of a city for the organisation of the top row and for a child in another
+    // region (the province's cities); a child in its parent's region (a city's industry unions)
+    // by its own name: six rows read 南京市 for a city's reader before 2026-12-07 22:50.
+    const top = num((j.orgs.find((x) => num(x.depth) === 0) || {}).region);
+    const name = num(o.depth) === 0 && code === state.info.region ? tr('whole-province')
+      : city && (num(o.depth) === 0 || code !== top) ? city.name : o.name || o.org_id;
     rows.push(el('tr', { 'data-org': o.org_id, 'data-region': code, class: state.region && code === state.region ? 'chosen' : '' },
       el('td', { text: name }),
       el('td', { class: 'n', 'data-value': num(o.waiting_in), text: fmtNum(num(o.waiting_in)) }), age(o.oldest_in),
@@ -345,7 +350,9 @@ async function selectPlan(id) {
   const rs = $('region');
   rs.replaceChildren(el('option', { value: 0, text: tr('whole-province') }),
     ...(info.cities || []).map((c) => el('option', { value: c.code, text: c.name })));
-  const wantRegion = num(params.get('region'));
+  // A reader of one city opens on its city (the daemon's default_region):
+  // the province's figures are not its to read.
+  const wantRegion = num(params.get('region')) || num(state.defaultRegion);
   state.region = (info.cities || []).some((c) => c.code === wantRegion) ? wantRegion : 0;
   rs.value = state.region;
   // A past day's figures (the month-end report), or live (empty).
@@ -646,6 +653,7 @@ async function init() {
   }
   state.plans = pl.plans || [];
   state.pendingOrg = pl.pending_org || null;
+  state.defaultRegion = pl.default_region || 0;
   setInterval(loadPending, 30000);
   if (!state.plans.length) { showError(tr('no-plans')); return; }
   showError('');

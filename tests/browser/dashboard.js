@@ -419,10 +419,28 @@ async function restart(browser) {
   say(`the daemon is back: live, ${target} ${before} -> ${wantAfter}`);
 }
 
+// node dashboard.js names BASE_URL ORG=NAME...: the rows of the transfers
+// waiting read those names (a city's industry unions by their own names,
+// not six times the city's).
+async function names(browser) {
+  const problems = [];
+  const page = await openPage(browser, {}, problems);
+  await goto(page, `${base}/`);
+  const want = rest.map((a) => a.split('='));
+  await page.waitForSelector(`#pending:not([hidden]) tr[data-org="${want[0][0]}"]`, { timeout: 10000 })
+    .catch(() => fail('the transfers waiting for acceptance are not shown'));
+  for (const [org, name] of want) {
+    const got = await page.$eval(`#pending tr[data-org="${org}"] td`, (td) => td.textContent).catch(() => null);
+    if (got !== name) fail(`${org}'s row of transfers waiting is named '${got}', wanted '${name}'`);
+  }
+  if (problems.length) fail(problems.join('; '));
+  say(`rows named ${rest.join(', ')}`);
+}
+
 (async () => {
-  const modes = { live, view, restart, down };
+  const modes = { live, view, restart, down, names };
   if (!modes[mode] || !base) {
-    console.error('usage: node dashboard.js live|view|restart|down BASE_URL ...');
+    console.error('usage: node dashboard.js live|view|restart|down|names BASE_URL ...');
     process.exit(2);
   }
   const browser = await launch();
