@@ -248,9 +248,13 @@ static void test_bad_rows(void **state)
 		{"A,,courier,employed,320102,2025-01-01,", "national_id", "national ID is empty"},
 		{"A," ID1 ",,employed,320102,2025-01-01,", "worker_group", "worker group is empty"},
 		{"A," ID1 ",driver,employed,320102,2025-01-01,", "worker_group",
-		 "unknown worker group 'driver'"},
+		 "unknown worker group 'driver' (expected one of: truck-driver, "
+		 "ride-hailing-driver, courier, delivery-rider, live-streamer, care-worker, "
+		 "domestic-worker, mall-information-worker, real-estate-agent, security-guard, "
+		 "other-group)"},
 		{"A," ID1 ",courier,boss,320102,2025-01-01,", "employment",
-		 "unknown employment relation 'boss'"},
+		 "unknown employment relation 'boss' (expected one of: employed, partial, "
+		 "self-employed, dispatched-labour)"},
 		{"A," ID1 ",courier,employed,3201021,2025-01-01,", "region",
 		 "region '3201021' is not a 6-digit GB/T 2260 code"},
 		{"A," ID1 ",courier,employed,,2025-01-01,", "region", "region is empty"},
