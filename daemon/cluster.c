@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,7 +69,16 @@ struct cluster {
 	pthread_t thread;
 	int started;
 	uv_loop_t loop;
-	uv_async_t async; /* a proposal queued, or stop */
+	/* The loop's wake-up (a proposal queued, or stop): an eventfd the loop
+	 * polls, written once until the loop takes it (wake_pending), not a
+	 * uv_async_t: libuv 1.44's uv_async_send sets its handle busy, writes
+	 * its eventfd and only then sets it done, and the loop it woke spins
+	 * (then yields) until it is done, the sender still in its write: a
+	 * quarter of raft's loop's user time for one client appending one
+	 * event at a time (docs/LIBRARIES.md, "libuv"). */
+	int wake_fd;
+	atomic_int wake_pending;
+	uv_poll_t wake;
 	uv_timer_t tick;  /* the status copied out */
 	uv_timer_t linger; /* the writer's next group's wait (writer_linger_left) */
 
@@ -94,6 +105,16 @@ struct cluster {
 	uint8_t *bare;
 	size_t bare_cap;
 };
+
+/* Wakes the loop (on_wake): one write until the loop takes it. */
+static void wake_loop(cluster *c)
+{
+	if (atomic_exchange(&c->wake_pending, 1))
+		return;
+	uint64_t one = 1;
+	while (write(c->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
 
 /* What of the bare copy is kept between groups: a batch's group or two. */
 #define BARE_KEEP ((size_t)4 << 20)
@@ -186,6 +207,7 @@ int cluster_new(cluster **out, const cluster_options *o, ld_errinfo *e)
 	cluster *c = calloc(1, sizeof(*c));
 	if (!c)
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "out of memory");
+	c->wake_fd = -1;
 	int rc = take_peers(c, o, e);
 	if (rc) {
 		free(c);
@@ -288,7 +310,7 @@ static int replicate(void *arg, const uint8_t *blob, size_t len, writer_replicat
 	 * maybe before this returns. */
 	c->queued = p;
 	pthread_mutex_unlock(&c->lock);
-	uv_async_send(&c->async);
+	wake_loop(c);
 	return 0;
 }
 
@@ -678,14 +700,13 @@ static void replica_stopped(replica *r, void *arg)
 	(void)r;
 	cluster *c = arg;
 	catchup_close(c->cu);
-	uv_close((uv_handle_t *)&c->async, closed);
+	uv_close((uv_handle_t *)&c->wake, closed);
 	uv_close((uv_handle_t *)&c->tick, closed);
 	uv_close((uv_handle_t *)&c->linger, closed);
 }
 
-static void on_async(uv_async_t *a)
+static void on_async(cluster *c)
 {
-	cluster *c = a->data;
 	pthread_mutex_lock(&c->lock);
 	int stop = c->stop_replica && !c->replica_stopped;
 	if (stop)
@@ -716,11 +737,25 @@ static void on_async(uv_async_t *a)
 	membership_run(c->mb, uv_now(&c->loop));
 }
 
+/* The eventfd readable: taken (the next wake_loop writes again) before
+ * what it woke the loop for is done, so a wake-up after that is not lost. */
+static void on_wake(uv_poll_t *h, int status, int events)
+{
+	cluster *c = h->data;
+	uint64_t n;
+	(void)status;
+	(void)events;
+	while (read(c->wake_fd, &n, sizeof(n)) < 0 && errno == EINTR)
+		;
+	atomic_store(&c->wake_pending, 0);
+	on_async(c);
+}
+
 /* The operator's changes (daemon/membership.h). */
 static void mb_wake(void *arg)
 {
 	cluster *c = arg;
-	uv_async_send(&c->async);
+	wake_loop(c);
 }
 
 static const char *mb_leader_url(void *arg)
@@ -926,8 +961,19 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		c->rep = NULL;
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cluster: no event loop");
 	}
-	uv_async_init(&c->loop, &c->async, on_async);
-	c->async.data = c;
+	c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->wake_fd < 0 || uv_poll_init(&c->loop, &c->wake, c->wake_fd)) {
+		if (c->wake_fd >= 0)
+			close(c->wake_fd);
+		c->wake_fd = -1;
+		uv_loop_close(&c->loop);
+		replica_free(c->rep);
+		c->rep = NULL;
+		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cluster: no event loop");
+	}
+	atomic_store(&c->wake_pending, 0);
+	c->wake.data = c;
+	uv_poll_start(&c->wake, UV_READABLE, on_wake);
 	uv_timer_init(&c->loop, &c->tick);
 	c->tick.data = c;
 	uv_timer_init(&c->loop, &c->linger);
@@ -976,11 +1022,13 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 		 * confirmations' socket) closes on the loop below. */
 		replica_stop(c->rep, NULL, NULL);
 		catchup_close(c->cu);
-		uv_close((uv_handle_t *)&c->async, closed);
+		uv_close((uv_handle_t *)&c->wake, closed);
 		uv_close((uv_handle_t *)&c->tick, closed);
 		uv_close((uv_handle_t *)&c->linger, closed);
 		uv_run(&c->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&c->loop);
+		close(c->wake_fd);
+		c->wake_fd = -1;
 		catchup_free(c->cu);
 		c->cu = NULL;
 		membership_free(c->mb);
@@ -1002,7 +1050,7 @@ int cluster_start(cluster *c, store *s, writer *w, ld_errinfo *e)
 	 * handle): woken at once, the first poll does not wait out the tick
 	 * before the election's barrier is appended (a single node was ready
 	 * 65-100 ms later). */
-	uv_async_send(&c->async);
+	wake_loop(c);
 	if (pthread_create(&c->thread, NULL, loop_main, c)) {
 		/* Not reachable in practice; the replica is left to exit. */
 		return ld_errinfo_set(e, LD_E(INTERNAL), NULL, "cluster: no thread");
@@ -1056,7 +1104,7 @@ void cluster_final_marker(cluster *c, unsigned ms)
 	c->marker_asked = 1;
 	c->marker_answered = 0;
 	pthread_mutex_unlock(&c->lock);
-	uv_async_send(&c->async);
+	wake_loop(c);
 	/* Until the loop has answered and (if it asked for one) the marker is
 	 * written or the replica gone; woken by every status copied (the
 	 * loop's tick: each 100 ms), bounded by the monotonic clock too,
@@ -1110,7 +1158,7 @@ void cluster_stop(cluster *c)
 	 * the replica's status then, as its tick does every 100 ms (see
 	 * copy_status: that too answered the group "outcome unknown"). */
 	if (wake_hook)
-		uv_async_send(&c->async);
+		wake_loop(c);
 	/* A single node finishes the group in flight (one flush), as it did
 	 * before it ran raft, instead of answering it "outcome unknown". */
 	struct timespec until = ld_wall_after_ms(5000);
@@ -1126,7 +1174,7 @@ void cluster_stop(cluster *c)
 	 * then the rest by writer_stop, as before it ran raft. */
 	if (!c->o.solo)
 		writer_set_leading(c->w, 0, NULL, 0);
-	uv_async_send(&c->async);
+	wake_loop(c);
 	pthread_join(c->thread, NULL);
 	c->started = 0;
 	catchup_free(c->cu);
@@ -1139,6 +1187,8 @@ void cluster_stop(cluster *c)
 	pthread_mutex_unlock(&c->lock);
 	tell(&t);
 	uv_loop_close(&c->loop);
+	close(c->wake_fd);
+	c->wake_fd = -1;
 	replica_free(c->rep);
 	c->rep = NULL;
 }
