@@ -247,7 +247,7 @@ sz
 ok transfers --org SZ --pending --wait-seq "$REL3"
 out_has "^IN +M3 .* seq $REL3  by uid:$ME_UID, waiting for acceptance here \('ledgerctl accept $REL3'; to decline it: 'ledgerctl decline $REL3 --reason \.\.\.'\)\$" \
 	"Suzhou is not told how to accept or decline"
-LC_ALL=zh_CN.UTF-8 ctl transfers --org SZ --pending
+LC_ALL=zh_CN.UTF-8 ctl transfers --org SZ --pending --wait-seq "$REL3"
 grep -q "^转入 .*M3 .*由 uid:$ME_UID 转出，等待本方接收（'ledgerctl accept $REL3'；不予接收：'ledgerctl decline $REL3 --reason ...'）\$" <<<"$OUT" ||
 	{ show transfers; fail "zh: the pending list does not say how to accept or decline"; }
 ok decline M3 --reason "the member did not report in Suzhou"
