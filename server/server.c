@@ -401,42 +401,37 @@ static int fair_enter(call *c, nng_msg **msgp, ld_errinfo *e)
 	 * two does not lower the first one's 32.) */
 	int others = srv->held_total - f->held;
 	int share = (srv->ncalls - others + 1) / 2;
-	if (f->held >= share && share < srv->hold_max) {
+	int by_share = share < srv->hold_max; /* the others' calls set the bound */
+	if (f->held >= (by_share ? share : srv->hold_max)) {
 		held = f->held;
 		said = ld_every_count(&srv->fair_refused, 60 * 1000000LL);
 		if (said)
 			snprintf(id, sizeof(id), "%s", c->fair_id);
 		pthread_mutex_unlock(&srv->fair_lock);
-		if (said)
+		if (said && by_share)
 			log_warn("server: refused %lu request%s (ERR_BUSY; the last of %s): its "
 				 "identity had %d requests being served or waiting, at most %d now "
 				 "(half of the calls the other identities leave: they held %d of "
 				 "%d), so that others are answered; said at most once a minute",
 				 said, said == 1 ? "" : "s", id, held, share, others, srv->ncalls);
-		ld_errinfo_set(e, LD_E(BUSY), NULL,
-			       "%s has %d requests being served or waiting for their turn, at "
-			       "most %d at once now (half of the calls the other identities "
-			       "leave: they hold %d of %d); retry once one is answered",
-			       c->fair_id, held, share, others, srv->ncalls);
-		return FAIR_REFUSED;
-	}
-	if (f->held >= srv->hold_max) {
-		held = f->held;
-		said = ld_every_count(&srv->fair_refused, 60 * 1000000LL);
-		if (said)
-			snprintf(id, sizeof(id), "%s", c->fair_id);
-		pthread_mutex_unlock(&srv->fair_lock);
-		if (said)
+		else if (said)
 			log_warn("server: refused %lu request%s (ERR_BUSY; the last of %s): its "
 				 "identity had %d requests being served or waiting, at most %d "
 				 "(half the workers), so that others are answered; said at most "
 				 "once a minute",
 				 said, said == 1 ? "" : "s", id, held, srv->hold_max);
-		ld_errinfo_set(e, LD_E(BUSY), NULL,
-			       "%s has %d requests being served or waiting for their turn, at "
-			       "most %d at once (half the server's workers); retry once one is "
-			       "answered",
-			       c->fair_id, held, srv->hold_max);
+		if (by_share)
+			ld_errinfo_set(e, LD_E(BUSY), NULL,
+				       "%s has %d requests being served or waiting for their turn, at "
+				       "most %d at once now (half of the calls the other identities "
+				       "leave: they hold %d of %d); retry once one is answered",
+				       c->fair_id, held, share, others, srv->ncalls);
+		else
+			ld_errinfo_set(e, LD_E(BUSY), NULL,
+				       "%s has %d requests being served or waiting for their turn, at "
+				       "most %d at once (half the server's workers); retry once one is "
+				       "answered",
+				       c->fair_id, held, srv->hold_max);
 		return FAIR_REFUSED;
 	}
 	f->held++;

@@ -200,6 +200,19 @@ static int release_accepted(const Ledger__MemberHistory *h, uint64_t seq)
 	return 0;
 }
 
+/* A release's body as *out holds it: its strings kept in r's pool. */
+static int release_copy(struct run *r, const Ledger__TransferReleased *x,
+			Ledger__TransferReleased *out, ld_errinfo *e)
+{
+	ledger__transfer_released__init(out);
+	out->has_reason = 1;
+	out->reason = x->reason;
+	if (!(out->member_id = keep(r, x->member_id)) || !(out->from_org = keep(r, x->from_org)) ||
+	    !(out->to_org = keep(r, x->to_org)))
+		return out_of_memory(e);
+	return 0;
+}
+
 /*
  * The release of `member` that waits for acceptance, read from the member's
  * history (the log itself, with the corrections of each event): a release
@@ -266,12 +279,7 @@ static int waiting_release(struct run *r, const char *member, const char *to, co
 		goto out;
 	}
 	*seq = found->seq;
-	ledger__transfer_released__init(out);
-	out->has_reason = 1;
-	out->reason = x->reason;
-	if (!(out->member_id = keep(r, x->member_id)) || !(out->from_org = keep(r, x->from_org)) ||
-	    !(out->to_org = keep(r, x->to_org)))
-		rc = out_of_memory(e);
+	rc = release_copy(r, x, out, e);
 out:
 	codec_response_free(resp);
 	return rc;
@@ -297,12 +305,7 @@ static int release_at(struct run *r, uint64_t seq, const char *what, Ledger__Tra
 		goto out;
 	}
 	const Ledger__TransferReleased *x = rel->transfer_released;
-	ledger__transfer_released__init(out);
-	out->has_reason = 1;
-	out->reason = x->reason;
-	if (!(out->member_id = keep(r, x->member_id)) || !(out->from_org = keep(r, x->from_org)) ||
-	    !(out->to_org = keep(r, x->to_org)))
-		rc = out_of_memory(e);
+	rc = release_copy(r, x, out, e);
 out:
 	codec_response_free(resp);
 	return rc;
