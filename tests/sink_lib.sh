@@ -1,5 +1,6 @@
-# sink_lib.sh — shared by sink_test.sh and sink_pg_test.sh (sourced after
-# lib.sh, which gives ctl/ok/recorded/fail).
+# sink_lib.sh — shared by the sink tests (sink_test.sh, sink_pg_test.sh,
+# sink_upgrade_kill_test.sh; sourced after lib.sh, which gives
+# ctl/ok/recorded/fail).
 #
 #   sink_corrections PREFIX    records, through ledgerctl, events of every kind
 #                              a correction can reach and voids or amends them
@@ -22,8 +23,18 @@
 #   sink_dump DB               canonical dump of every table (sink_check.py)
 #   start_pg                   a private PostgreSQL on a free port (PG=its url
 #                              base); stop_pg. Exit 77 when not installed.
+#   need_sink TOOL             SINK and GEN (the sink and ledger-gen of the
+#                              build), and TOOL (psql or sqlite3) installed.
 
 SINK_CHECK="$ROOT/tests/sink_check.py"
+
+need_sink() {
+	need_ledgerctl
+	SINK="$BUILD/ledger-sink"
+	GEN="$BUILD/ledger-gen"
+	[ -x "$SINK" ] || fail "no sink at '$SINK' (make programs)"
+	command -v "$1" >/dev/null || fail "'$1' is not installed (scripts/install-deps.sh)"
+}
 
 sql() {
 	if [[ "$1" == postgres* ]]; then

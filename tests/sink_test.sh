@@ -29,11 +29,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sink_lib.sh"
-need_ledgerctl
-SINK="$BUILD/ledger-sink"
-GEN="$BUILD/ledger-gen"
-[ -x "$SINK" ] || fail "no sink at '$SINK' (make programs)"
-command -v sqlite3 >/dev/null || fail "'sqlite3' is not installed (scripts/install-deps.sh)"
+need_sink sqlite3
 python3 -c 'import sqlite3' || fail "python3 has no sqlite3 module"
 
 MEMBERS=${SINK_TEST_MEMBERS:-1500}

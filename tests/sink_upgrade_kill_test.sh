@@ -17,11 +17,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sink_lib.sh"
-need_ledgerctl
-SINK="$BUILD/ledger-sink"
-GEN="$BUILD/ledger-gen"
-[ -x "$SINK" ] || fail "no sink at '$SINK' (make programs)"
-command -v psql >/dev/null || fail "'psql' is not installed (scripts/install-deps.sh: postgresql)"
+need_sink psql
 
 SINK_PID="" LOCK_PID=""
 cleanup() {
