@@ -458,17 +458,9 @@ NJ_MEMBERS=$(province_figure new-members-yearly 320100)
 NEW_MEMBERS=$(province_figure new-members-yearly)
 expect_eq "$NEW_MEMBERS" 18 "new members before the browser (4 + 1 + 12 + 1)"
 
-CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-if [ ! -x "$CHROMIUM" ]; then
+if ! browser_ready; then
 	echo "$TEST_NAME: SKIP browser part: no Chromium at $CHROMIUM (scripts/install-deps.sh installs Debian's 'chromium'); everything else passed" >&2
 	exit 77
-fi
-command -v node >/dev/null || fail "'node' is not installed (scripts/install-deps.sh installs nodejs)"
-BROWSER_DIR="$ROOT/tests/browser"
-if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
-	command -v npm >/dev/null || fail "'npm' is not installed (scripts/install-deps.sh)"
-	(cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
-		fail "npm ci in tests/browser failed"
 fi
 # A browser that never reads its stream must not hold up the others.
 cat >"$TMPDIR/nonreader.py" <<'EOF'
@@ -480,16 +472,6 @@ time.sleep(40)
 EOF
 python3 "$TMPDIR/nonreader.py" "$HTTP" "$PLAN" &
 STREAM_PIDS+=($!)
-# browser MODE ARG...: tests/browser/dashboard.js; a skip (77) ends the test as skipped.
-browser() {
-	local rc=0
-	(cd "$BROWSER_DIR" && TMPDIR="$TMPDIR" CHROMIUM="$CHROMIUM" timeout 120 node dashboard.js "$@") || rc=$?
-	if [ $rc -eq 77 ]; then
-		echo "$TEST_NAME: SKIP browser part: $CHROMIUM cannot be launched (see above); everything else passed" >&2
-		exit 77
-	fi
-	[ $rc -eq 0 ] || fail "the browser test '$1' failed (exit $rc; screenshots in $TMPDIR)"
-}
 browser live "$HTTP" "$PLAN" "$YEAR" new-members-yearly 320100 "$NEW_MEMBERS" "$((NEW_MEMBERS + 1))" -- \
 	"$LEDGERCTL" --timeout 10000 join M1007 --org NJ --path platform-work --channel online \
 	--group delivery-rider --employment self-employed --region 320102 --national-id "$(national_id 320102 101007)" \

@@ -159,6 +159,32 @@ ok() {
 	[ "$RC" -eq 0 ] || { show "$@"; fail "ledgerctl $1 failed (exit $RC)"; }
 }
 
+# browser_ready: Chromium, node and tests/browser's playwright-core (npm ci
+# the first time) for `browser`; false when there is no Chromium.
+browser_ready() {
+	CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+	[ -x "$CHROMIUM" ] || return 1
+	command -v node >/dev/null || fail "'node' is not installed (scripts/install-deps.sh installs nodejs)"
+	BROWSER_DIR="$ROOT/tests/browser"
+	if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
+		command -v npm >/dev/null || fail "'npm' is not installed (scripts/install-deps.sh)"
+		(cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
+			fail "npm ci in tests/browser failed"
+	fi
+}
+
+# browser MODE ARG...: tests/browser/dashboard.js (after browser_ready); a
+# Chromium that cannot be launched (77) ends the test as skipped.
+browser() {
+	local rc=0
+	(cd "$BROWSER_DIR" && TMPDIR="$TMPDIR" CHROMIUM="$CHROMIUM" timeout 120 node dashboard.js "$@") || rc=$?
+	if [ $rc -eq 77 ]; then
+		echo "$TEST_NAME: SKIP browser part: $CHROMIUM cannot be launched (see above); everything else passed" >&2
+		exit 77
+	fi
+	[ $rc -eq 0 ] || fail "the browser test '$1' failed (exit $rc; screenshots in $TMPDIR)"
+}
+
 two_cities() { # the org tree the role tests share: JS > NJ > NJ-U1 and JS > SZ > SZ-U1
 	ok org add JS --name "Jiangsu federation" --kind federation-province --region 320000 --at 2024-01-01
 	ok org add NJ --name "Nanjing federation" --kind federation-city --region 320100 --parent JS --at 2024-01-02

@@ -147,6 +147,14 @@ OUT=$(curl -s "http://127.0.0.1:$DPORT/api/plans")
 expect_eq "$(json '(j["pending_org"], j["default_plan"], j["default_region"])')" "('NJ', '$PLAN', 320100)" \
 	"the dashboard's default organisation, plan and region as a reader"
 grep -q "read_log" "$TMPDIR/dash.log" && { cat "$TMPDIR/dash.log" >&2; fail "the dashboard read the log as a reader"; }
+# The page as the reader sees it: Nanjing alone, no way back to the province
+# (before 2026-12-08 the page offered the province and every city, each
+# refused; docs/DASHBOARD.md).
+if browser_ready; then
+	browser scoped "http://127.0.0.1:$DPORT" 320100 "南京市"
+else
+	echo "$TEST_NAME: SKIP the page in a browser: no Chromium at $CHROMIUM (scripts/install-deps.sh installs it)" >&2
+fi
 kill "$DASH_PID"
 wait "$DASH_PID" 2>/dev/null || true
 

@@ -323,9 +323,16 @@ function saveView() {
   history.replaceState(null, '', '?' + q.toString());
 }
 
+// A reader of one city (the daemon's default_region) stays on its city: the
+// province's and the other cities' figures are not its to read.
+function ownCity() {
+  const own = num(state.defaultRegion);
+  return own && (state.info.cities || []).some((c) => c.code === own) ? own : 0;
+}
+
 function selectRegion(code) {
   const known = (state.info.cities || []).some((c) => c.code === code);
-  state.region = known ? code : 0;
+  state.region = ownCity() || (known ? code : 0);
   $('region').value = state.region;
   saveView();
   render();
@@ -348,11 +355,12 @@ async function selectPlan(id) {
   state.year = Math.min(Math.max(want, info.from_year), info.to_year);
   ys.value = state.year;
   const rs = $('region');
-  rs.replaceChildren(el('option', { value: 0, text: tr('whole-province') }),
-    ...(info.cities || []).map((c) => el('option', { value: c.code, text: c.name })));
-  // A reader of one city opens on its city (the daemon's default_region):
-  // the province's figures are not its to read.
-  const wantRegion = num(params.get('region')) || num(state.defaultRegion);
+  // A reader of one city opens on its city and is offered no other (ownCity).
+  const own = ownCity();
+  rs.replaceChildren(...(own ? [] : [el('option', { value: 0, text: tr('whole-province') })]),
+    ...(info.cities || []).filter((c) => !own || c.code === own)
+      .map((c) => el('option', { value: c.code, text: c.name })));
+  const wantRegion = own || num(params.get('region'));
   state.region = (info.cities || []).some((c) => c.code === wantRegion) ? wantRegion : 0;
   rs.value = state.region;
   // A past day's figures (the month-end report), or live (empty).
@@ -380,6 +388,7 @@ function render() {
   if (!state.info) return;
   const city = state.region !== 0;
   $('crumbs').hidden = !city;
+  $('back').hidden = !!ownCity(); // no province view to go back to
   $('crumb-city').textContent = city ? cityName(state.region) : '';
   renderCards();
   renderDetail();

@@ -22,6 +22,11 @@
 //     with TARGET at WANT_AFTER (recorded meanwhile), without a reload.
 //   node dashboard.js down BASE_URL
 //     With the daemon stopped: a plain sentence, no address or error code.
+//   node dashboard.js scoped BASE_URL CITY NAME
+//     A reader of one city (the dashboard runs as it): the page opens on
+//     CITY (crumb NAME), offers no other region and no way back to the
+//     province, stays there when another city's bar is clicked, and asks
+//     nothing the daemon refuses.
 //
 // Any page error, console error or failed request fails it. Exit status: 0
 // passed; 1 failed; 77 Chromium could not be launched.
@@ -437,10 +442,33 @@ async function names(browser) {
   say(`rows named ${rest.join(', ')}`);
 }
 
+async function scoped(browser) {
+  const [city, name] = rest;
+  if (!name) fail('usage: scoped BASE_URL CITY NAME');
+  const problems = [];
+  const page = await openPage(browser, {}, problems);
+  await goto(page, `${base}/`);
+  await page.waitForSelector('article.card .actual', { timeout: 10000 }).catch(() => fail('no card shown'));
+  const regions = await page.$$eval('#region option', (os) => os.map((o) => o.value));
+  if (JSON.stringify(regions) !== JSON.stringify([city])) fail(`the regions offered are ${JSON.stringify(regions)}, wanted ["${city}"]`);
+  const crumb = await page.$eval('#crumb-city', (e) => e.textContent);
+  if (crumb !== name) fail(`the page opens on '${crumb}', not '${name}'`);
+  if (await page.$eval('#back', (e) => !e.hidden && e.offsetParent !== null)) fail('the page offers a way back to the province');
+  const other = await page.$(`#cities g.city:not([data-region="${city}"])`);
+  if (other) {
+    await other.click();
+    await page.waitForTimeout(500);
+    const q = await page.evaluate(() => new URLSearchParams(location.search).get('region'));
+    if (q !== city) fail(`a click on another city's bar opened region ${q}`);
+  }
+  if (problems.length) fail(problems.join('; '));
+  say(`a reader of ${name} (${city}): that city alone${other ? ', another bar clicked' : ''}`);
+}
+
 (async () => {
-  const modes = { live, view, restart, down, names };
+  const modes = { live, view, restart, down, names, scoped };
   if (!modes[mode] || !base) {
-    console.error('usage: node dashboard.js live|view|restart|down|names BASE_URL ...');
+    console.error('usage: node dashboard.js live|view|restart|down|names|scoped BASE_URL ...');
     process.exit(2);
   }
   const browser = await launch();
