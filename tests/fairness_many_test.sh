@@ -19,7 +19,7 @@ LEDGERD_TEST_FLUSH_SLEEP_MS=8000 start_ledgerd
 HEAD=$("$LEDGERCTL" --url "$URL" --json head | python3 -c 'import json, sys; print(json.load(sys.stdin)["seq"])')
 PYTHONPATH="$ROOT/tests" python3 - "${URL#tcp://}" "$HEAD" >"$TMPDIR/wait.out" <<'PY' || fail "waiting queries: $(cat "$TMPDIR/wait.out")"
 import sys, threading, time
-from sp import ld, varint, frame, connect, recv_msg
+from sp import ld, varint, frame, connect, recv_msg, head_times
 host, port = sys.argv[1].rsplit(":", 1)
 port, head = int(port), int(sys.argv[2])
 
@@ -48,14 +48,7 @@ for source in ("127.0.0.1", "127.0.0.3"):
         threading.Thread(target=waiter, args=(source,), daemon=True).start()
         time.sleep(0.005)
 time.sleep(1.5)
-v = conn("127.0.0.2")
-heads = []
-for rid in range(1, 21):
-    t = time.monotonic()
-    v.sendall(frame(ld(23, b""), rid))
-    recv_msg(v)
-    heads.append(time.monotonic() - t)
-    time.sleep(0.05)
+heads = head_times(conn("127.0.0.2"), 20)
 stop = True
 heads.sort()
 print(f"40 + 40 connections of two addresses waiting for min_seq {head}: head from 127.0.0.2 "

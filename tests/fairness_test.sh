@@ -111,7 +111,7 @@ LEDGERD_TEST_FLUSH_SLEEP_MS=8000 start_ledgerd
 HEAD=$("$LEDGERCTL" --url "$URL" --json head | python3 -c 'import json, sys; print(json.load(sys.stdin)["seq"])')
 PYTHONPATH="$ROOT/tests" python3 - "${URL#tcp://}" "$HEAD" >"$TMPDIR/wait.out" <<'PY' || fail "waiting queries: $(cat "$TMPDIR/wait.out")"
 import socket, sys, threading, time
-from sp import ld, varint, frame, connect, recv_msg, REQ, REP
+from sp import ld, varint, frame, connect, recv_msg, head_times, REQ, REP
 host, port = sys.argv[1].rsplit(":", 1)
 port, head = int(port), int(sys.argv[2])
 
@@ -135,14 +135,7 @@ def waiter(i):
 for i in range(80):
     threading.Thread(target=waiter, args=(i,), daemon=True).start()
 time.sleep(1.0)
-v = conn("127.0.0.2")
-heads = []
-for rid in range(1, 41):
-    t = time.monotonic()
-    v.sendall(frame(ld(23, b""), rid))
-    recv_msg(v)
-    heads.append(time.monotonic() - t)
-    time.sleep(0.05)
+heads = head_times(conn("127.0.0.2"), 40)
 stop = True
 heads.sort()
 print(f"80 connections waiting for min_seq {head}: head from 127.0.0.2 p50 "
